@@ -1,0 +1,72 @@
+"""``create_app(settings)``: the Litestar application of one registry."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncGenerator
+
+from litestar import Litestar, Router
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import ScalarRenderPlugin
+
+from api import health, journal, tokens
+from api.deps import provide_conn, provide_officer, provide_pool, provide_settings, require_role
+from api.middleware import RequestIdMiddleware
+from api.problems import exception_handlers
+from firearms import __version__, db
+from firearms.settings import Settings
+from firearms.worker import run_worker
+
+__all__ = ["create_app"]
+
+
+def create_app(settings: Settings, *, database_url: str | None = None) -> Litestar:
+    """The registry's app. ``database_url`` overrides the settings (``serve`` resolves the embedded one)."""
+    url = database_url or settings.database_url
+    if url is None:
+        raise ValueError("create_app needs a database URL: resolve the embedded server first")
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncGenerator[None, None]:
+        app.state.pool = await db.create_pool(url, max_size=settings.pool_size)
+        stop = asyncio.Event()
+        worker = asyncio.create_task(run_worker(app.state.pool, settings, stop)) if settings.run_worker else None
+        try:
+            yield
+        finally:
+            stop.set()
+            if worker is not None:
+                await worker
+            await app.state.pool.close()
+
+    officer_api = Router(
+        path="/api/v1",
+        route_handlers=[tokens.TokenController, journal.JournalController, health.me],
+        guards=[require_role],
+        dependencies={"officer": Provide(provide_officer, sync_to_thread=False)},
+    )
+    return Litestar(
+        route_handlers=[health.health, officer_api],
+        dependencies={
+            "conn": Provide(provide_conn),
+            "settings": Provide(provide_settings, sync_to_thread=False),
+            "pool": Provide(provide_pool, sync_to_thread=False),
+        },
+        lifespan=[lifespan],
+        state=State({"settings": settings}),
+        middleware=[RequestIdMiddleware],
+        exception_handlers=exception_handlers,
+        request_max_body_size=settings.max_body_bytes,
+        openapi_config=OpenAPIConfig(
+            title=f"Firearms registry ({settings.state})",
+            version=__version__,
+            description="A national firearms registry under the UN Firearms Protocol.",
+            use_handler_docstrings=True,
+            path="/schema",
+            render_plugins=[ScalarRenderPlugin()],
+        ),
+        debug=False,
+    )

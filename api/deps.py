@@ -1,0 +1,88 @@
+"""Dependencies: one pooled connection in one transaction per request, and the authenticated officer.
+
+Authentication is a router-level guard, so no ``/api/v1`` handler can forget it: the guard looks
+the token up, checks the role the handler declares in ``opt={"roles": ...}`` and leaves the
+officer in ``request.state`` for the ``officer`` dependency.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+from typing import Any, TypeAlias
+
+from litestar import Request
+from litestar.connection import ASGIConnection
+from litestar.datastructures import State
+from litestar.di import NamedDependency
+from litestar.handlers.base import BaseRouteHandler
+from litestar.params import SkipValidation
+
+from firearms import tokens
+from firearms.db import Conn, Pool
+from firearms.errors import ForbiddenError
+from firearms.settings import Settings
+from firearms.tokens import Officer
+
+__all__ = [
+    "ConnDep",
+    "OfficerDep",
+    "PoolDep",
+    "SettingsDep",
+    "provide_conn",
+    "provide_officer",
+    "provide_pool",
+    "provide_settings",
+    "require_role",
+]
+
+
+async def provide_conn(state: State) -> AsyncGenerator[Conn, None]:
+    """A pooled connection inside ``conn.transaction()``: commit on success, roll back on any error."""
+    pool: Pool = state.pool
+    async with pool.acquire() as conn, conn.transaction():
+        yield conn
+
+
+def provide_pool(state: State) -> Pool:
+    """The pool, for handlers that run several transactions of their own (journal verification)."""
+    pool: Pool = state.pool
+    return pool
+
+
+def provide_settings(state: State) -> Settings:
+    """The settings the app was created with."""
+    settings: Settings = state.settings
+    return settings
+
+
+async def require_role(connection: ASGIConnection[Any, Any, Any, Any], route_handler: BaseRouteHandler) -> None:
+    """Guard: a live bearer token whose role is in the handler's ``opt["roles"]``.
+
+    Raises:
+        UnauthenticatedError: no token, or an unknown or revoked one (401).
+        ForbiddenError: a known officer with another role (403).
+    """
+    roles: frozenset[str] = frozenset(route_handler.opt.get("roles", ()))
+    pool: Pool = connection.app.state.pool
+    async with pool.acquire() as conn:
+        officer = await tokens.authenticate(conn, connection.headers.get("authorization"))
+    if officer.role not in roles:
+        raise ForbiddenError(
+            f"role {officer.role!r} may not do this; allowed: {', '.join(sorted(roles))}",
+            role=officer.role,
+            allowed_roles=sorted(roles),
+        )
+    connection.state.officer = officer
+
+
+def provide_officer(request: Request[Any, Any, Any]) -> Officer:
+    """The officer the guard authenticated."""
+    officer: Officer = request.state.officer
+    return officer
+
+
+# Handler annotations: the parameter name is the dependency key ("conn", "officer", "settings").
+ConnDep: TypeAlias = NamedDependency[SkipValidation[Conn]]
+PoolDep: TypeAlias = NamedDependency[SkipValidation[Pool]]
+OfficerDep: TypeAlias = NamedDependency[Officer]
+SettingsDep: TypeAlias = NamedDependency[SkipValidation[Settings]]

@@ -1,0 +1,90 @@
+"""The journal for auditors: entries, on-demand signed checkpoints, verification."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Controller, get, post
+from litestar.params import QueryParameter
+
+from api.deps import ConnDep, PoolDep, SettingsDep
+from api.params import AfterQuery, LimitQuery, page
+from firearms import journal
+from firearms.journal import Checkpoint, Verification
+from firearms.pagination import DEFAULT_LIMIT, decode_cursor, encode_cursor
+from firearms.store import journal as store
+
+__all__ = ["JournalController", "JournalEntry", "JournalPage"]
+
+
+class JournalEntry(msgspec.Struct, frozen=True, kw_only=True):
+    """One journal entry; ``seq`` and ``hash`` are ``None`` until the sealer links it."""
+
+    entry_id: int
+    seq: int | None
+    recorded_at: dt.datetime
+    actor: str
+    action: str
+    entity: str
+    entity_id: str
+    payload: Any
+    hash: str | None
+
+
+class JournalPage(msgspec.Struct, frozen=True, kw_only=True):
+    """A page of entries; ``next`` is the cursor for the following page."""
+
+    items: list[JournalEntry]
+    next: str | None
+
+
+class JournalController(Controller):
+    """``/api/v1/journal`` (auditor, admin)."""
+
+    path = "/journal"
+    opt = {"roles": ("auditor", "admin")}  # noqa: RUF012
+
+    @get("/", summary="Journal entries")
+    async def entries(
+        self,
+        conn: ConnDep,
+        entity: Annotated[str | None, QueryParameter(max_length=100)] = None,
+        entity_id: Annotated[str | None, QueryParameter(max_length=200)] = None,
+        after: AfterQuery = None,
+        limit: LimitQuery = DEFAULT_LIMIT,
+    ) -> JournalPage:
+        """Entries in the order they were written, optionally for one entity."""
+        (start,) = decode_cursor(after, int) if after else (0,)
+        rows = await store.list_journal_entries(conn, start, entity, entity_id, limit + 1)
+        items, last = page(
+            [
+                JournalEntry(
+                    entry_id=row["entry_id"],
+                    seq=row["seq"],
+                    recorded_at=row["recorded_at"],
+                    actor=row["actor"],
+                    action=row["action"],
+                    entity=row["entity"],
+                    entity_id=row["entity_id"],
+                    payload=row["payload"],
+                    hash=row["hash"].hex() if row["hash"] else None,
+                )
+                for row in rows
+            ],
+            limit,
+        )
+        return JournalPage(items=items, next=encode_cursor(last.entry_id) if last else None)
+
+    @post("/checkpoints", summary="Sign a checkpoint now", status_code=201)
+    async def checkpoint(self, pool: PoolDep, settings: SettingsDep) -> Checkpoint | None:
+        """Seal the journal and sign its head with the registry key (``null`` while the journal is empty)."""
+        async with pool.acquire() as conn:
+            return await journal.checkpoint(conn, state=settings.state, home=settings.home)
+
+    @get("/verify", summary="Verify the whole chain")
+    async def verify(self, pool: PoolDep, settings: SettingsDep) -> Verification:
+        """Recompute the chain from the first entry; the first bad entry is named."""
+        async with pool.acquire() as conn:
+            return await journal.verify(conn, state=settings.state)

@@ -1,0 +1,26 @@
+"""Shared handler parameter types: pagination on every list."""
+
+from __future__ import annotations
+
+from typing import Annotated, TypeAlias, TypeVar
+
+from litestar.params import QueryParameter
+
+from firearms.pagination import MAX_LIMIT
+
+__all__ = ["AfterQuery", "LimitQuery", "page"]
+
+AfterQuery: TypeAlias = Annotated[
+    str | None, QueryParameter(description="cursor from the previous page's 'next'", max_length=512)
+]
+LimitQuery: TypeAlias = Annotated[int, QueryParameter(description="items per page", ge=1, le=MAX_LIMIT)]
+
+
+T = TypeVar("T")
+
+
+def page(items: list[T], limit: int) -> tuple[list[T], T | None]:
+    """Split a ``limit + 1`` fetch into the page and the last item of it when there is a next page."""
+    if len(items) > limit:
+        return items[:limit], items[limit - 1]
+    return items, None

@@ -1,0 +1,142 @@
+"""The one place that maps errors to RFC 9457 problem documents.
+
+Every problem has a stable absolute ``type`` URI whose last path segment is the code clients match
+on, a fixed ``title`` per code, ``detail`` for people, and facts as extension members. Anything
+unexpected is a 500 with nothing internal in it.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from litestar import Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+from litestar.types import ExceptionHandlersMap
+
+from firearms.errors import (
+    ConfigError,
+    ConflictError,
+    FirearmsError,
+    ForbiddenError,
+    InvalidInputError,
+    JournalError,
+    MigrationError,
+    NotFoundError,
+    UnauthenticatedError,
+)
+
+__all__ = ["PROBLEM_BASE", "PROBLEM_MEDIA_TYPE", "TITLES", "exception_handlers", "problem_response"]
+
+PROBLEM_BASE = "tag:firearms-registry,2026:problems/"
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+log = logging.getLogger("firearms.api")
+
+# code -> title. The README lists the same table; a test keeps them in step.
+TITLES: dict[str, str] = {
+    "invalid-request": "The request is malformed",
+    "invalid-input": "The request breaks a rule of the registry",
+    "invalid-cursor": "The pagination cursor is not valid",
+    "body-too-large": "The request body is too large",
+    "unauthenticated": "Authentication required",
+    "forbidden": "Your role does not allow this",
+    "not-found": "Not found",
+    "method-not-allowed": "Method not allowed",
+    "conflict": "The request conflicts with the current state",
+    "token-already-revoked": "The token is already revoked",
+    "unsupported-media-type": "Unsupported media type",
+    "database-unavailable": "The database does not answer",
+    "internal-error": "Internal error",
+}
+
+_STATUS: list[tuple[type[FirearmsError], int]] = [
+    (UnauthenticatedError, 401),
+    (ForbiddenError, 403),
+    (NotFoundError, 404),
+    (ConflictError, 409),
+    (InvalidInputError, 422),
+    (ConfigError, 500),
+    (MigrationError, 500),
+    (JournalError, 500),
+]
+
+_HTTP_CODES = {
+    400: "invalid-request",
+    401: "unauthenticated",
+    403: "forbidden",
+    404: "not-found",
+    405: "method-not-allowed",
+    409: "conflict",
+    413: "body-too-large",
+    415: "unsupported-media-type",
+    503: "database-unavailable",
+}
+
+
+def problem_response(
+    request: Request[Any, Any, Any],
+    status: int,
+    code: str,
+    detail: str,
+    facts: dict[str, Any] | None = None,
+    *,
+    base: str = PROBLEM_BASE,
+    headers: dict[str, str] | None = None,
+) -> Response[dict[str, Any]]:
+    """An ``application/problem+json`` response; ``request_id`` joins the facts when known."""
+    body: dict[str, Any] = {
+        "type": base + code,
+        "title": TITLES.get(code, code.replace("-", " ").capitalize()),
+        "status": status,
+        "detail": detail,
+    }
+    request_id = request.scope.get("state", {}).get("request_id")
+    if request_id:
+        body["request_id"] = request_id
+    if facts:
+        body.update({key: value for key, value in facts.items() if key not in body})
+    return Response(body, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
+
+
+def _domain_error(request: Request[Any, Any, Any], exc: FirearmsError) -> Response[dict[str, Any]]:
+    status = next((status for kind, status in _STATUS if isinstance(exc, kind)), 500)
+    if status >= 500:
+        log.error("domain error %s: %s", exc.code, exc.detail)
+        return problem_response(request, 500, "internal-error", "The registry could not complete the request.")
+    headers = {"WWW-Authenticate": 'Bearer realm="firearms"'} if status == 401 else None
+    return problem_response(request, status, exc.code, exc.detail, dict(exc.facts), headers=headers)
+
+
+def _http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, Any]]:
+    status = exc.status_code
+    if status >= 500:
+        log.error("HTTP %s: %s", status, exc.detail)
+        return problem_response(request, status, _HTTP_CODES.get(status, "internal-error"), "The server failed.")
+    code = _HTTP_CODES.get(status, "invalid-request")
+    facts: dict[str, Any] = {}
+    detail = str(exc.detail)
+    if isinstance(exc, ValidationException) and isinstance(exc.extra, list):
+        facts["errors"] = [_public_error(item) for item in exc.extra]
+        detail = "; ".join(error["message"] for error in facts["errors"]) or "the request does not match its schema"
+    elif status == 413:
+        detail = "the request body exceeds this endpoint's size limit"
+    return problem_response(request, status, code, detail, facts)
+
+
+def _public_error(item: Any) -> dict[str, Any]:
+    if isinstance(item, dict):
+        return {"message": str(item.get("message", "")), "key": item.get("key"), "source": item.get("source")}
+    return {"message": str(item), "key": None, "source": None}
+
+
+def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+    log.exception("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
+    return problem_response(request, HTTP_500_INTERNAL_SERVER_ERROR, "internal-error", "The server failed.")
+
+
+exception_handlers: ExceptionHandlersMap = {
+    FirearmsError: _domain_error,
+    HTTPException: _http_error,
+    Exception: _unexpected,
+}

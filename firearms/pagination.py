@@ -1,0 +1,34 @@
+"""Cursor pagination for every list: an opaque cursor is the last row's sort key, base64url-encoded JSON."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import msgspec
+
+from firearms.errors import InvalidInputError
+from firearms.signing import b64url_decode, b64url_encode
+
+__all__ = ["DEFAULT_LIMIT", "MAX_LIMIT", "Limit", "decode_cursor", "encode_cursor"]
+
+DEFAULT_LIMIT = 100
+MAX_LIMIT = 500
+Limit = Annotated[int, msgspec.Meta(ge=1, le=MAX_LIMIT)]
+
+
+def encode_cursor(*key: Any) -> str:
+    """An opaque cursor for the sort key of the last row on a page."""
+    return b64url_encode(msgspec.json.encode(list(key)))
+
+
+def decode_cursor(cursor: str, *types: type) -> tuple[Any, ...]:
+    """The sort key inside ``cursor``, converted to ``types``.
+
+    Raises:
+        InvalidInputError: the cursor was not made by :func:`encode_cursor` for this list.
+    """
+    try:
+        values = msgspec.json.decode(b64url_decode(cursor), type=tuple[*types])  # type: ignore[valid-type]
+    except (ValueError, msgspec.DecodeError) as exc:
+        raise InvalidInputError("the 'after' cursor is not one this list gave out", code="invalid-cursor") from exc
+    return tuple(values)

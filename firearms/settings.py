@@ -1,0 +1,82 @@
+"""Configuration: one frozen Settings Struct, read once at start from ``FIREARMS_*`` variables (DESIGN §9)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+
+from firearms.countries import is_country
+from firearms.errors import ConfigError
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+__all__ = ["Settings", "load_settings"]
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True):
+    """Everything the service reads from its environment; command-line options override it.
+
+    Attributes:
+        state: ISO 3166-1 alpha-2 code of the State this registry speaks for.
+        home: data directory (embedded database, signing keys).
+        database_url: external PostgreSQL; ``None`` starts the embedded server in ``home``.
+        public_url: the base URL partner registries use to reach this one.
+        host: interface ``serve`` binds to.
+        port: port ``serve`` binds to.
+        run_worker: whether ``serve`` also runs the outbox/timer worker.
+        seal_interval: seconds between journal sealing passes in the worker.
+        checkpoint_interval: seconds between signed journal checkpoints in the worker.
+        max_body_bytes: request body limit for officer endpoints.
+        pool_size: maximum database connections this process opens.
+    """
+
+    state: str
+    home: Path
+    database_url: str | None = None
+    public_url: str = ""
+    host: str = "127.0.0.1"
+    port: int = 8080
+    run_worker: bool = True
+    seal_interval: float = 0.5
+    checkpoint_interval: float = 3600.0
+    max_body_bytes: int = 1_048_576
+    pool_size: int = 20
+
+    @property
+    def base_url(self) -> str:
+        """The URL partners use: ``public_url`` when set, else ``http://host:port``."""
+        return self.public_url or f"http://{self.host}:{self.port}"
+
+
+def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+    """Read ``FIREARMS_*`` variables, apply command-line ``overrides`` (``None`` values ignored), validate.
+
+    Raises:
+        ConfigError: a variable is missing or invalid; the message is one line for the operator.
+    """
+    env = os.environ if environ is None else environ
+    given = {key: value for key, value in overrides.items() if value is not None}
+    state = str(given.pop("state", env.get("FIREARMS_STATE", ""))).strip()
+    if not state:
+        raise ConfigError("FIREARMS_STATE is not set: give this registry's ISO 3166-1 alpha-2 code, e.g. AT")
+    if not is_country(state):
+        raise ConfigError(f"FIREARMS_STATE={state!r} is not an ISO 3166-1 alpha-2 code (upper case, e.g. AT)")
+    home = Path(given.pop("home", env.get("FIREARMS_HOME", "firearms-home"))).expanduser().resolve()
+    values: dict[str, Any] = {
+        "state": state,
+        "home": home,
+        "database_url": env.get("FIREARMS_DATABASE_URL") or None,
+        "public_url": env.get("FIREARMS_PUBLIC_URL", ""),
+        "host": env.get("FIREARMS_HOST", "127.0.0.1"),
+    }
+    port = env.get("FIREARMS_PORT")
+    if port is not None:
+        if not port.isdigit() or not 0 < int(port) < 65536:
+            raise ConfigError(f"FIREARMS_PORT={port!r} is not a port number (1-65535)")
+        values["port"] = int(port)
+    values.update(given)
+    return Settings(**values)

@@ -1,0 +1,103 @@
+"""Store functions for the journal tables (sql/queries/journal.sql)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from firearms.db import QUERIES as Q
+
+if TYPE_CHECKING:
+    import datetime as dt
+    from collections.abc import AsyncIterator
+
+    import asyncpg
+
+    from firearms.db import Conn
+
+__all__ = [
+    "count_pending_entries",
+    "first_unlinked_entry",
+    "get_journal_head",
+    "insert_journal_checkpoint",
+    "insert_journal_entry",
+    "insert_journal_links",
+    "iter_journal_chain",
+    "list_journal_checkpoints",
+    "list_journal_entries",
+    "take_pending_entries",
+    "try_lock_sealer",
+]
+
+
+async def insert_journal_entry(
+    conn: Conn, recorded_at: dt.datetime, actor: str, action: str, entity: str, entity_id: str, payload: Any
+) -> int:
+    """Append one entry and queue it for sealing; return its ``entry_id``."""
+    entry_id: int = await conn.fetchval(
+        Q["insert_journal_entry"], recorded_at, actor, action, entity, entity_id, payload
+    )
+    return entry_id
+
+
+async def try_lock_sealer(conn: Conn) -> bool:
+    """Take the transaction-scoped sealer lock if free."""
+    return bool(await conn.fetchval(Q["try_lock_sealer"]))
+
+
+async def get_journal_head(conn: Conn) -> asyncpg.Record | None:
+    """The last link (``seq``, ``hash``), or ``None`` for an empty chain."""
+    return await conn.fetchrow(Q["get_journal_head"])
+
+
+async def take_pending_entries(conn: Conn, limit: int) -> list[asyncpg.Record]:
+    """Remove up to ``limit`` entries from the sealer's queue and return their contents."""
+    return await conn.fetch(Q["take_pending_entries"], limit)
+
+
+async def insert_journal_links(
+    conn: Conn,
+    seqs: list[int],
+    entry_ids: list[int],
+    prev_hashes: list[bytes],
+    hashes: list[bytes],
+    sealed_at: dt.datetime,
+) -> None:
+    """Append links for sealed entries."""
+    await conn.execute(Q["insert_journal_links"], seqs, entry_ids, prev_hashes, hashes, sealed_at)
+
+
+async def iter_journal_chain(conn: Conn, from_seq: int = 1) -> AsyncIterator[asyncpg.Record]:
+    """Stream the chain in ``seq`` order with each entry's contents; needs an open transaction."""
+    async for row in conn.cursor(Q["list_journal_chain"], from_seq, prefetch=2000):
+        yield row
+
+
+async def first_unlinked_entry(conn: Conn) -> int | None:
+    """The first entry neither linked nor queued, if any."""
+    entry_id: int | None = await conn.fetchval(Q["first_unlinked_entry"])
+    return entry_id
+
+
+async def count_pending_entries(conn: Conn) -> int:
+    """How many entries wait for the sealer."""
+    count: int = await conn.fetchval(Q["count_pending_entries"])
+    return count
+
+
+async def insert_journal_checkpoint(
+    conn: Conn, seq: int, head_hash: bytes, signed_at: dt.datetime, key_id: str, signature: bytes
+) -> bool:
+    """Store a checkpoint; ``False`` when one already exists at ``seq``."""
+    return await conn.fetchval(Q["insert_journal_checkpoint"], seq, head_hash, signed_at, key_id, signature) is not None
+
+
+async def list_journal_checkpoints(conn: Conn) -> list[asyncpg.Record]:
+    """Every checkpoint with the public key that signed it."""
+    return await conn.fetch(Q["list_journal_checkpoints"])
+
+
+async def list_journal_entries(
+    conn: Conn, after: int, entity: str | None, entity_id: str | None, limit: int
+) -> list[asyncpg.Record]:
+    """A page of entries after ``after``, optionally for one entity."""
+    return await conn.fetch(Q["list_journal_entries"], after, entity, entity_id, limit)

@@ -1,0 +1,33 @@
+"""Store functions for the registry's own signing keys (sql/queries/keys.sql)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from firearms.db import QUERIES as Q
+
+if TYPE_CHECKING:
+    import datetime as dt
+
+    import asyncpg
+
+    from firearms.db import Conn
+
+__all__ = ["get_current_registry_key", "insert_registry_key", "list_registry_keys"]
+
+
+async def insert_registry_key(
+    conn: Conn, key_id: str, public_key: bytes, not_before: dt.datetime, created_at: dt.datetime
+) -> None:
+    """Record a new signing key's public half."""
+    await conn.execute(Q["insert_registry_key"], key_id, public_key, not_before, created_at)
+
+
+async def list_registry_keys(conn: Conn) -> list[asyncpg.Record]:
+    """Every key this registry ever used, oldest first."""
+    return await conn.fetch(Q["list_registry_keys"])
+
+
+async def get_current_registry_key(conn: Conn, now: dt.datetime) -> asyncpg.Record | None:
+    """The newest key valid at ``now``."""
+    return await conn.fetchrow(Q["get_current_registry_key"], now)

@@ -1,0 +1,150 @@
+"""Officers' bearer tokens and roles (DESIGN §7): a token is shown once; only its SHA-256 is kept."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import secrets
+import uuid
+from typing import TYPE_CHECKING, Annotated, Literal
+
+import msgspec
+
+from firearms import journal
+from firearms.errors import ConflictError, NotFoundError, UnauthenticatedError
+from firearms.store import tokens as store
+
+if TYPE_CHECKING:
+    import asyncpg
+
+    from firearms.db import Conn
+
+__all__ = [
+    "ROLES",
+    "Officer",
+    "Role",
+    "TokenInfo",
+    "authenticate",
+    "create_token",
+    "ensure_admin_token",
+    "hash_token",
+    "list_tokens",
+    "revoke_token",
+]
+
+Role = Literal["admin", "records-officer", "licensing-officer", "customs-officer", "verifier", "auditor"]
+ROLES: tuple[Role, ...] = ("admin", "records-officer", "licensing-officer", "customs-officer", "verifier", "auditor")
+TokenName = Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$")]
+_PREFIX = "fr_"
+
+
+class Officer(msgspec.Struct, frozen=True, kw_only=True):
+    """The authenticated caller of an officer endpoint."""
+
+    token_id: uuid.UUID
+    name: str
+    role: Role
+
+    @property
+    def actor(self) -> str:
+        """How the journal names this officer."""
+        return f"officer:{self.name}"
+
+
+class TokenInfo(msgspec.Struct, frozen=True, kw_only=True):
+    """A token's public facts (never the secret)."""
+
+    token_id: uuid.UUID
+    name: str
+    role: Role
+    created_at: dt.datetime
+    created_by: str
+    revoked_at: dt.datetime | None
+    revoked_by: str | None
+
+
+def hash_token(token: str) -> bytes:
+    """SHA-256 of the token text: tokens carry 256 bits of randomness, so no salt or stretching is needed."""
+    return hashlib.sha256(token.encode("utf-8")).digest()
+
+
+def _info(row: asyncpg.Record) -> TokenInfo:
+    return TokenInfo(
+        token_id=row["token_id"],
+        name=row["name"],
+        role=row["role"],
+        created_at=row["created_at"],
+        created_by=row["created_by"],
+        revoked_at=row["revoked_at"],
+        revoked_by=row["revoked_by"],
+    )
+
+
+async def create_token(conn: Conn, *, role: Role, name: str, actor: str) -> tuple[str, TokenInfo]:
+    """Create a token for an officer; returns the secret (shown once) and its public facts."""
+    secret = _PREFIX + secrets.token_urlsafe(32)
+    token_id = uuid.uuid4()
+    now = dt.datetime.now(dt.UTC)
+    await store.insert_officer_token(conn, token_id, name, role, hash_token(secret), now, actor)
+    await journal.record(
+        conn,
+        actor=actor,
+        action="token.created",
+        entity="officer_token",
+        entity_id=str(token_id),
+        payload={"name": name, "role": role},
+    )
+    info = TokenInfo(
+        token_id=token_id, name=name, role=role, created_at=now, created_by=actor, revoked_at=None, revoked_by=None
+    )
+    return secret, info
+
+
+async def revoke_token(conn: Conn, token_id: uuid.UUID, *, actor: str) -> TokenInfo:
+    """Revoke a token at once: its next request is a 401.
+
+    Raises:
+        NotFoundError: no such token.
+        ConflictError: the token is already revoked.
+    """
+    row = await store.revoke_officer_token(conn, token_id, dt.datetime.now(dt.UTC), actor)
+    if row is None:
+        if await store.get_officer_token(conn, token_id) is None:
+            raise NotFoundError(f"no token {token_id}", token_id=str(token_id))
+        raise ConflictError(
+            f"token {token_id} is already revoked", code="token-already-revoked", token_id=str(token_id)
+        )
+    await journal.record(
+        conn, actor=actor, action="token.revoked", entity="officer_token", entity_id=str(token_id), payload={}
+    )
+    return _info(row)
+
+
+async def list_tokens(conn: Conn, *, after: tuple[dt.datetime, uuid.UUID] | None, limit: int) -> list[TokenInfo]:
+    """A page of tokens in creation order."""
+    return [_info(row) for row in await store.list_officer_tokens(conn, after, limit)]
+
+
+async def authenticate(conn: Conn, authorization: str | None) -> Officer:
+    """The officer behind an ``Authorization: Bearer <token>`` header.
+
+    Raises:
+        UnauthenticatedError: no header, not a bearer token, or a token unknown or revoked.
+    """
+    if not authorization:
+        raise UnauthenticatedError("this endpoint needs 'Authorization: Bearer <token>'")
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise UnauthenticatedError("the Authorization header must be 'Bearer <token>'")
+    row = await store.get_officer_by_token_hash(conn, hash_token(token.strip()))
+    if row is None:
+        raise UnauthenticatedError("the token is unknown or revoked")
+    return Officer(token_id=row["token_id"], name=row["name"], role=row["role"])
+
+
+async def ensure_admin_token(conn: Conn) -> str | None:
+    """On first start, create one admin token and return its secret; ``None`` when an admin exists."""
+    if await store.count_live_admin_tokens(conn):
+        return None
+    secret, _ = await create_token(conn, role="admin", name="first-admin", actor="system:first-start")
+    return secret

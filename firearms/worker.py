@@ -1,0 +1,39 @@
+"""The worker: periodic jobs that run beside the API (``serve``) or alone (``firearms worker``).
+
+Today: seal the journal every ``seal_interval`` seconds and sign a checkpoint every
+``checkpoint_interval`` seconds. Later issues add the outbox and the licence timers here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from typing import TYPE_CHECKING
+
+from firearms import journal
+
+if TYPE_CHECKING:
+    from firearms.db import Pool
+    from firearms.settings import Settings
+
+__all__ = ["run_worker"]
+
+log = logging.getLogger("firearms.worker")
+
+
+async def run_worker(pool: Pool, settings: Settings, stop: asyncio.Event) -> None:
+    """Run the periodic jobs until ``stop`` is set; an error in one pass is logged and retried."""
+    next_checkpoint = time.monotonic() + settings.checkpoint_interval
+    while not stop.is_set():
+        try:
+            async with pool.acquire() as conn:
+                await journal.seal(conn)
+                if time.monotonic() >= next_checkpoint:
+                    await journal.checkpoint(conn, state=settings.state, home=settings.home)
+                    next_checkpoint = time.monotonic() + settings.checkpoint_interval
+        except Exception:  # the worker must outlive a database restart
+            log.exception("worker pass failed; retrying")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=settings.seal_interval)

@@ -1,0 +1,88 @@
+-- name: insert_journal_entry
+-- Append an entry and queue it for the sealer, in one statement. $1 recorded_at, $2 actor, $3 action, $4 entity, $5 entity_id, $6 payload
+WITH entry AS (
+    INSERT INTO journal_entry (recorded_at, actor, action, entity, entity_id, payload)
+    VALUES ($1, $2, $3, $4, $5, $6)
+    RETURNING entry_id
+)
+INSERT INTO journal_pending (entry_id)
+SELECT entry_id FROM entry
+RETURNING entry_id;
+
+-- name: try_lock_sealer
+-- Only one sealer at a time, across processes; released at the end of the transaction.
+SELECT pg_try_advisory_xact_lock(7310002);
+
+-- name: get_journal_head
+-- The last link of the chain, if any.
+SELECT seq, hash FROM journal_link ORDER BY seq DESC LIMIT 1;
+
+-- name: take_pending_entries
+-- Up to $1 entries waiting to be linked, removed from the queue, with their contents, in entry order.
+WITH taken AS (
+    DELETE FROM journal_pending
+     WHERE entry_id IN (SELECT entry_id FROM journal_pending ORDER BY entry_id LIMIT $1 FOR UPDATE SKIP LOCKED)
+    RETURNING entry_id
+)
+SELECT e.entry_id, e.recorded_at, e.actor, e.action, e.entity, e.entity_id, e.payload
+  FROM journal_entry AS e
+  JOIN taken USING (entry_id)
+ ORDER BY e.entry_id;
+
+-- name: insert_journal_links
+-- Link sealed entries. $1 seqs, $2 entry_ids, $3 prev_hashes, $4 hashes, $5 sealed_at
+INSERT INTO journal_link (seq, entry_id, prev_hash, hash, sealed_at)
+SELECT seq, entry_id, prev_hash, hash, $5
+  FROM unnest($1::bigint[], $2::bigint[], $3::bytea[], $4::bytea[]) AS t (seq, entry_id, prev_hash, hash);
+
+-- name: list_journal_chain
+-- The chain in order with each entry (a missing entry comes back with NULL contents). $1 from seq
+SELECT l.seq, l.entry_id, l.prev_hash, l.hash,
+       e.entry_id AS found_entry_id, e.recorded_at, e.actor, e.action, e.entity, e.entity_id, e.payload
+  FROM journal_link AS l
+  LEFT JOIN journal_entry AS e USING (entry_id)
+ WHERE l.seq >= $1
+ ORDER BY l.seq;
+
+-- name: count_unlinked_entries
+-- Entries that are neither linked nor waiting for the sealer: removed from the queue behind our back.
+SELECT count(*)
+  FROM journal_entry AS e
+ WHERE NOT EXISTS (SELECT 1 FROM journal_link AS l WHERE l.entry_id = e.entry_id)
+   AND NOT EXISTS (SELECT 1 FROM journal_pending AS p WHERE p.entry_id = e.entry_id);
+
+-- name: first_unlinked_entry
+-- The first such entry's id.
+SELECT min(e.entry_id)
+  FROM journal_entry AS e
+ WHERE NOT EXISTS (SELECT 1 FROM journal_link AS l WHERE l.entry_id = e.entry_id)
+   AND NOT EXISTS (SELECT 1 FROM journal_pending AS p WHERE p.entry_id = e.entry_id);
+
+-- name: count_pending_entries
+-- Entries waiting for the sealer.
+SELECT count(*) FROM journal_pending;
+
+-- name: insert_journal_checkpoint
+-- A signed checkpoint. $1 seq, $2 head_hash, $3 signed_at, $4 key_id, $5 signature
+INSERT INTO journal_checkpoint (seq, head_hash, signed_at, key_id, signature)
+VALUES ($1, $2, $3, $4, $5)
+ON CONFLICT ON CONSTRAINT journal_checkpoint_pkey DO NOTHING
+RETURNING seq;
+
+-- name: list_journal_checkpoints
+-- Every checkpoint with the public key that signed it.
+SELECT c.seq, c.head_hash, c.signed_at, c.key_id, c.signature, k.public_key
+  FROM journal_checkpoint AS c
+  JOIN registry_key AS k USING (key_id)
+ ORDER BY c.seq;
+
+-- name: list_journal_entries
+-- Entries in order, a page after a cursor, optionally for one entity. $1 after entry_id, $2 entity or NULL, $3 entity_id or NULL, $4 limit
+SELECT e.entry_id, l.seq, e.recorded_at, e.actor, e.action, e.entity, e.entity_id, e.payload, l.hash
+  FROM journal_entry AS e
+  LEFT JOIN journal_link AS l USING (entry_id)
+ WHERE e.entry_id > $1
+   AND ($2::text IS NULL OR e.entity = $2)
+   AND ($3::text IS NULL OR e.entity_id = $3)
+ ORDER BY e.entry_id
+ LIMIT $4;

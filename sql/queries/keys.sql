@@ -1,0 +1,18 @@
+-- name: insert_registry_key
+-- A signing key of this registry. $1 key_id, $2 public_key, $3 not_before, $4 created_at
+INSERT INTO registry_key (key_id, public_key, not_before, created_at)
+VALUES ($1, $2, $3, $4);
+
+-- name: list_registry_keys
+-- Every key this registry ever used, oldest first.
+SELECT key_id, public_key, not_before, not_after, revoked_at, created_at
+  FROM registry_key
+ ORDER BY not_before, created_at;
+
+-- name: get_current_registry_key
+-- The key to sign with at $1: the newest one valid then.
+SELECT key_id, public_key, not_before, not_after, revoked_at, created_at
+  FROM registry_key
+ WHERE not_before <= $1 AND (not_after IS NULL OR $1 < not_after) AND revoked_at IS NULL
+ ORDER BY not_before DESC, created_at DESC
+ LIMIT 1;

@@ -1,0 +1,113 @@
+"""Shared fixtures: one embedded PostgreSQL per test session, a migrated template database, a clone per test."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+
+import asyncpg
+import pytest
+from litestar.testing import AsyncTestClient
+
+from api import create_app
+from firearms import bootstrap, db, tokens
+from firearms.embedded import database_url, start_embedded
+from firearms.settings import Settings
+
+TEMPLATE = "firearms_template"
+
+
+@pytest.fixture(scope="session")
+def pg_admin_uri(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The admin URI of an embedded cluster that lives as long as the test session."""
+    home = tmp_path_factory.mktemp("pg")
+    return start_embedded(home)
+
+
+@pytest.fixture(scope="session")
+def template_url(pg_admin_uri: str) -> str:
+    """A database migrated once, cloned for every test."""
+
+    async def build() -> None:
+        admin = await asyncpg.connect(pg_admin_uri)
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{TEMPLATE}"')
+            await admin.execute(f'CREATE DATABASE "{TEMPLATE}"')
+        finally:
+            await admin.close()
+        conn = await db.connect(database_url(pg_admin_uri, TEMPLATE))
+        try:
+            await db.migrate(conn)
+        finally:
+            await conn.close()
+
+    asyncio.run(build())
+    return database_url(pg_admin_uri, TEMPLATE)
+
+
+@pytest.fixture
+async def database(pg_admin_uri: str, template_url: str) -> AsyncIterator[str]:
+    """A fresh migrated database for one test (a clone of the template); its URL."""
+    name = f"test_{uuid.uuid4().hex[:16]}"
+    admin = await asyncpg.connect(pg_admin_uri)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{TEMPLATE}" STRATEGY FILE_COPY')
+    finally:
+        await admin.close()
+    yield database_url(pg_admin_uri, name)
+    admin = await asyncpg.connect(pg_admin_uri)
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    """An empty FIREARMS_HOME for one test."""
+    folder = tmp_path / "home"
+    folder.mkdir(mode=0o700)
+    return folder
+
+
+@pytest.fixture
+def settings(database: str, home: Path) -> Settings:
+    """Settings of an AT registry on the test's database, without the background worker."""
+    return Settings(state="AT", home=home, database_url=database, run_worker=False)
+
+
+@pytest.fixture
+async def initialised(settings: Settings, database: str) -> bootstrap.Initialised:
+    """The registry after its first start: signing key and first admin token."""
+    return await bootstrap.initialise(settings, database)
+
+
+@pytest.fixture
+async def conn(database: str) -> AsyncIterator[db.Conn]:
+    """One connection to the test's database, with the store's codecs."""
+    connection = await db.connect(database)
+    yield connection
+    await connection.close()
+
+
+@pytest.fixture
+async def client(settings: Settings, initialised: bootstrap.Initialised) -> AsyncIterator[AsyncTestClient]:  # type: ignore[type-arg]
+    """An HTTP client on the app, lifespan included."""
+    async with AsyncTestClient(app=create_app(settings)) as test_client:
+        yield test_client
+
+
+TokenFactory = Callable[[tokens.Role], Awaitable[dict[str, str]]]
+
+
+@pytest.fixture
+def auth(conn: db.Conn, initialised: bootstrap.Initialised) -> TokenFactory:
+    """``await auth("customs-officer")`` gives the Authorization header of a new token with that role."""
+
+    async def make(role: tokens.Role) -> dict[str, str]:
+        secret, _ = await tokens.create_token(conn, role=role, name=f"test {role}", actor="test")
+        return {"Authorization": f"Bearer {secret}"}
+
+    return make
