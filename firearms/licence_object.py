@@ -1,0 +1,108 @@
+"""The licence object of PROTOCOL.md §5: the same shape on the wire, in the API and in storage.
+
+Its content is what UN Firearms Protocol Art. 10(3) and Reg. (EU) 258/2012 Annex II require of an
+export, import, transit or brokering authorisation.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Literal
+
+import msgspec
+
+__all__ = [
+    "CATEGORIES",
+    "KINDS",
+    "PURPOSES",
+    "STATUSES",
+    "Category",
+    "CountryCode",
+    "ImportAuthorisation",
+    "Kind",
+    "LicenceLine",
+    "LicenceObject",
+    "Party",
+    "Purpose",
+    "Status",
+]
+
+Kind = Literal["export", "import", "transit", "brokering"]
+Status = Literal["pending", "issued", "suspended", "revoked", "expired", "exhausted"]
+Category = Literal["firearm", "component", "ammunition"]
+Purpose = Literal["commercial", "hunting", "sport-shooting", "evaluation", "exhibition", "repair", "state"]
+KINDS: tuple[Kind, ...] = ("export", "import", "transit", "brokering")
+STATUSES: tuple[Status, ...] = ("pending", "issued", "suspended", "revoked", "expired", "exhausted")
+CATEGORIES: tuple[Category, ...] = ("firearm", "component", "ammunition")
+PURPOSES: tuple[Purpose, ...] = (
+    "commercial",
+    "hunting",
+    "sport-shooting",
+    "evaluation",
+    "exhibition",
+    "repair",
+    "state",
+)
+
+CountryCode = Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{2}$")]
+Text = Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
+LicenceNumber = Annotated[str, msgspec.Meta(pattern=r"^[A-Z0-9][A-Z0-9./-]{0,63}$")]
+Serial = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+Quantity = Annotated[int, msgspec.Meta(ge=1, le=2**53 - 1)]
+
+
+class Party(msgspec.Struct, frozen=True, kw_only=True):
+    """A party named on a licence (exporter, consignee, final recipient, broker)."""
+
+    name: Text
+    country: CountryCode
+    address: Text
+    registration: Text | None = None
+
+
+class ImportAuthorisation(msgspec.Struct, frozen=True, kw_only=True):
+    """The importing State's authorisation an export licence rests on (Art. 10(2)(a))."""
+
+    number: LicenceNumber
+    state: CountryCode
+    issued_on: dt.date
+    expires_on: dt.date
+
+
+class LicenceLine(msgspec.Struct, frozen=True, kw_only=True):
+    """One line of goods; ``serials`` may be empty while unknown (complete before shipment for firearms)."""
+
+    line: Annotated[int, msgspec.Meta(ge=1, le=9999)]
+    category: Category
+    type: Text
+    make: Text
+    model: Annotated[str, msgspec.Meta(max_length=500)]  # empty for ammunition lots
+    calibre: Text
+    quantity: Quantity
+    serials: list[Serial] = msgspec.field(default_factory=list)
+    description: Annotated[str, msgspec.Meta(max_length=2000)] = ""
+
+
+class LicenceObject(msgspec.Struct, frozen=True, kw_only=True):
+    """The licence of PROTOCOL.md §5. Unknown fields are kept out: the wire decoder decides what to ignore."""
+
+    number: LicenceNumber
+    issuing_state: CountryCode
+    kind: Kind
+    version: Annotated[int, msgspec.Meta(ge=1)]
+    status: Status
+    issued_at: dt.datetime | None
+    place_of_issue: Text
+    issuing_authority: Text
+    valid_from: dt.date
+    expires_on: dt.date
+    exporting_state: CountryCode
+    importing_state: CountryCode
+    transit_states: list[CountryCode]
+    exporter: Party
+    consignee: Party
+    final_recipient: Party
+    brokers: list[Party]
+    import_authorisation: ImportAuthorisation | None
+    purpose: Purpose
+    lines: Annotated[list[LicenceLine], msgspec.Meta(min_length=1, max_length=500)]
