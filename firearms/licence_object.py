@@ -51,7 +51,7 @@ Serial = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 Quantity = Annotated[int, msgspec.Meta(ge=1, le=2**53 - 1)]
 
 
-class Party(msgspec.Struct, frozen=True, kw_only=True):
+class Party(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     """A party named on a licence (exporter, consignee, final recipient, broker)."""
 
     name: Text
