@@ -7,7 +7,6 @@ import json
 from pathlib import Path
 
 import asyncpg
-
 import pytest
 from click.testing import CliRunner
 
