@@ -49,6 +49,7 @@ __all__ = [
     "list_events",
     "list_licences",
     "list_versions",
+    "pending_gates",
     "transition",
     "verification_code",
 ]
@@ -311,8 +312,10 @@ async def amend(conn: Conn, licence_id: uuid.UUID, draft: LicenceDraft, *, setti
         NotFoundError: no such licence.
         ConflictError: ``licence-not-amendable`` (revoked, expired, exhausted or received),
             ``quantity-below-debited``, ``gates-unmet``.
-        InvalidInputError: the new content breaks a rule; ``kind-immutable``.
+        InvalidInputError: the new content breaks a rule; ``kind-immutable``, ``reason-missing``.
     """
+    if draft.reason is None:
+        raise InvalidInputError("an amendment states its reason", code="reason-missing")
     row = await _load(conn, licence_id, lock=True)
     if row["status"] not in AMENDABLE or row["origin"] != "local":
         raise ConflictError(
@@ -365,6 +368,12 @@ async def _require_gates(conn: Conn, row: asyncpg.Record, settings: Settings, to
             code="gates-unmet",
             unmet=[msgspec.to_builtins(gate) for gate in unmet],
         )
+
+
+async def pending_gates(conn: Conn, licence_id: uuid.UUID, *, today: dt.date) -> list[gates.Gate]:
+    """Every gate that would stop the licence being issued today (read-only: nothing is deemed or stored)."""
+    row = await _load(conn, licence_id)
+    return await gates.unmet_gates(conn, row, _object(row, await _current(conn, row)), today=today)
 
 
 async def _sign(conn: Conn, row: asyncpg.Record, settings: Settings, now: dt.datetime) -> None:
