@@ -190,7 +190,7 @@ async def record_decision(
     if row["status"] in _CLOSED:
         raise ConflictError(f"licence {row['number']} is {row['status']}", code="licence-closed", status=row["status"])
     now = dt.datetime.now(dt.UTC)
-    if decided_on > now.date():
+    if source != "timer" and decided_on > now.date():
         raise InvalidInputError("a decision cannot be dated in the future", code="decision-in-future")
     if valid_until is not None and valid_until < decided_on:
         raise InvalidInputError("valid_until is before decided_on", code="invalid-validity")
