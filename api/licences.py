@@ -169,9 +169,11 @@ class LicenceController(Controller):
         opt={"roles": READ},
         media_type="text/html",
     )
-    async def document(self, conn: ConnDep, licence_id: FromPath[uuid.UUID], version: FromPath[int]) -> Response[str]:
+    async def document(
+        self, conn: ConnDep, officer: OfficerDep, licence_id: FromPath[uuid.UUID], version: FromPath[int]
+    ) -> Response[str]:
         """The printable HTML page of an issued version: Code128 barcode of the number, verification code."""
-        rendered = await documents.render_document(conn, licence_id, version)
+        rendered = await documents.render_document(conn, licence_id, version, actor=officer.actor)
         return Response(
             rendered.html, media_type="text/html", headers={"X-Verification-Code": rendered.verification_code}
         )

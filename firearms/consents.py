@@ -230,10 +230,11 @@ async def deem_silent(
         rows = await store.list_undecided_transit_consent_requests(conn, limit)
     else:
         decided = {row["transit_state"] for row in await store.list_latest_transit_consents(conn, licence_id)}
+        route = set((await _licence(conn, licence_id))["transit_states"])
         rows = [
             row
             for row in await store.list_transit_consent_requests(conn, licence_id)
-            if row["transit_state"] not in decided
+            if row["transit_state"] not in decided and row["transit_state"] in route
         ]
     count = 0
     for row in rows:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 import msgspec
 
-from firearms import ledger, licences
+from firearms import journal, ledger, licences
 from firearms.barcodes import code128_svg
 from firearms.errors import ConflictError, NotFoundError
 from firearms.store import licences as store
@@ -57,7 +57,7 @@ class Verification(msgspec.Struct, frozen=True, kw_only=True):
     lines: list[ledger.LineBalance]
 
 
-async def render_document(conn: Conn, licence_id: uuid.UUID, version: int) -> Document:
+async def render_document(conn: Conn, licence_id: uuid.UUID, version: int, *, actor: str) -> Document:
     """The printable page of a signed (issued) version, rendered once and then served from the cache.
 
     Raises:
@@ -79,6 +79,14 @@ async def render_document(conn: Conn, licence_id: uuid.UUID, version: int) -> Do
     page = _html(view.licence, view.verification_code)
     await store.insert_licence_document(
         conn, licence_id, version, page, view.verification_code, dt.datetime.now(dt.UTC)
+    )
+    await journal.record(
+        conn,
+        actor=actor,
+        action="licence.document-rendered",
+        entity="licence",
+        entity_id=str(licence_id),
+        payload={"version": version, "verification_code": view.verification_code},
     )
     return Document(licence_id=licence_id, version=version, verification_code=view.verification_code, html=page)
 

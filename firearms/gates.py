@@ -4,6 +4,8 @@
 
 - ``validity-ended``: the licence's last day has passed (every kind);
 - ``import-authorisation-missing``: no import authorisation of the importing State is recorded;
+- ``import-authorisation-not-valid``: the importing State's authorisation, as received by notice
+  (a ``licence`` row of that State and number), is not ``issued`` (suspended, revoked, ...);
 - ``import-authorisation-expired``: it has expired;
 - ``validity-beyond-import-authorisation``: the licence would outlive it;
 - ``transit-consent-missing``: a transit State has neither a no-objection nor a deemed consent;
@@ -23,6 +25,7 @@ import msgspec
 
 from firearms import consents
 from firearms.store import consents as consent_store
+from firearms.store import licences as licence_store
 
 if TYPE_CHECKING:
     import datetime as dt
@@ -60,6 +63,15 @@ async def unmet_gates(conn: Conn, row: asyncpg.Record, licence: LicenceObject, *
             )
         )
     else:
+        received = await licence_store.find_licence(conn, auth.state, auth.number)
+        if received is not None and received["status"] != "issued":
+            unmet.append(
+                Gate(
+                    gate="import-authorisation-not-valid",
+                    state=auth.state,
+                    detail=f"import authorisation {auth.number} as received from {auth.state} is {received['status']}",
+                )
+            )
         if auth.expires_on < today:
             unmet.append(
                 Gate(

@@ -344,6 +344,8 @@ async def amend(conn: Conn, licence_id: uuid.UUID, draft: LicenceDraft, *, setti
         now,
     )
     row = await _load(conn, licence_id)
+    if row["status"] == "pending" and row["kind"] == "export":
+        await _request_consents(conn, row, actor)
     if row["status"] in {"issued", "suspended"}:
         await _require_gates(conn, row, settings, now.date())
         await _sign(conn, row, settings, now)
@@ -431,10 +433,7 @@ async def transition(
                 unmet=[{"gate": "validity-ended", "state": None, "detail": "the licence's validity has ended"}],
             )
     if to == "pending" and row["kind"] == "export":
-        for state in row["transit_states"]:
-            await consents.request_consent(
-                conn, licence_id=licence_id, transit_state=state, shipment_from=None, shipment_to=None, actor=actor
-            )
+        await _request_consents(conn, row, actor)
     await store.update_licence_status(conn, licence_id, to, now, issued_at)
     await store.insert_licence_event(conn, licence_id, row["version"], row["status"], to, reason, actor, now)
     await journal.record(
@@ -452,6 +451,21 @@ async def transition(
         },
     )
     return await get_licence(conn, licence_id)
+
+
+async def _request_consents(conn: Conn, row: asyncpg.Record, actor: str) -> None:
+    """Ask every transit State on the route that was not asked yet (the first request date is kept)."""
+    asked = {request.transit_state for request in await consents.list_requests(conn, row["licence_id"])}
+    for state in row["transit_states"]:
+        if state not in asked:
+            await consents.request_consent(
+                conn,
+                licence_id=row["licence_id"],
+                transit_state=state,
+                shipment_from=None,
+                shipment_to=None,
+                actor=actor,
+            )
 
 
 async def expire_due(conn: Conn, *, today: dt.date, limit: int = 500) -> int:
