@@ -9,19 +9,28 @@ verification code is derived from that signature (DESIGN §8).
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
-import hashlib
 import uuid
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
 from firearms import consents, gates, journal, keys, parties
-from firearms.canonical import canonical
 from firearms.errors import ConflictError, InvalidInputError, NotFoundError
 from firearms.licence_object import LicenceObject
 from firearms.licence_rules import LicenceDraft, check_draft, normalise_serial
+from firearms.licence_views import (
+    LICENCE_STATUSES,
+    Licence,
+    LicenceEvent,
+    LicenceStatus,
+    LicenceVersion,
+    licence_message,
+    licence_object,
+    licence_view,
+    verification_code,
+    version_view,
+)
 from firearms.store import ledger as ledger_store
 from firearms.store import licences as store
 
@@ -54,16 +63,6 @@ __all__ = [
     "verification_code",
 ]
 
-LicenceStatus = Literal["draft", "pending", "issued", "suspended", "revoked", "expired", "exhausted"]
-LICENCE_STATUSES: tuple[LicenceStatus, ...] = (
-    "draft",
-    "pending",
-    "issued",
-    "suspended",
-    "revoked",
-    "expired",
-    "exhausted",
-)
 TRANSITIONS: dict[str, tuple[LicenceStatus, ...]] = {
     "draft": ("pending",),
     "pending": ("issued",),
@@ -75,78 +74,6 @@ TRANSITIONS: dict[str, tuple[LicenceStatus, ...]] = {
 }
 AMENDABLE: frozenset[str] = frozenset({"draft", "pending", "issued", "suspended"})
 _KIND_CODES = {"export": "EXP", "import": "IMP", "transit": "TRA", "brokering": "BRK"}
-_SIGNING_DOMAIN = b"firearms-licence/1 version\n"
-
-
-class Licence(msgspec.Struct, frozen=True, kw_only=True):
-    """A licence as the API shows it: the registry's facts and the licence object of its current version.
-
-    ``status`` is the full life-cycle state; inside ``licence`` (the wire shape) a draft reads ``pending``.
-    """
-
-    licence_id: uuid.UUID
-    origin: Literal["local", "received"]
-    status: LicenceStatus
-    version: int
-    created_at: dt.datetime
-    updated_at: dt.datetime
-    licence: LicenceObject
-
-
-class LicenceVersion(msgspec.Struct, frozen=True, kw_only=True):
-    """One version of a licence; ``verification_code`` is set once the version is signed (issued)."""
-
-    licence_id: uuid.UUID
-    version: int
-    current: bool
-    reason: str | None
-    created_at: dt.datetime
-    created_by: str
-    issued_at: dt.datetime | None
-    verification_code: str | None
-    licence: LicenceObject
-
-
-class LicenceEvent(msgspec.Struct, frozen=True, kw_only=True):
-    """One status change of a licence."""
-
-    licence_event_id: int
-    version: int
-    from_status: LicenceStatus | None
-    to_status: LicenceStatus
-    reason: str
-    actor: str
-    occurred_at: dt.datetime
-
-
-def licence_message(licence: LicenceObject) -> bytes:
-    """The bytes the registry signs for a licence version: a domain-separated canonical licence object."""
-    return _SIGNING_DOMAIN + canonical(msgspec.to_builtins(licence))
-
-
-def verification_code(signature: bytes) -> str:
-    """The short code printed on a document: 10 base32 characters of SHA-256(signature), as XXXXX-XXXXX."""
-    text = base64.b32encode(hashlib.sha256(signature).digest()).decode("ascii")[:10]
-    return f"{text[:5]}-{text[5:]}"
-
-
-def _object(licence: asyncpg.Record, version: asyncpg.Record) -> LicenceObject:
-    status = "pending" if licence["status"] == "draft" else licence["status"]
-    data = {**version["content"], "status": status, "version": version["version"], "issued_at": None}
-    obj = msgspec.convert(data, LicenceObject)
-    return msgspec.structs.replace(obj, issued_at=version["issued_at"])
-
-
-def _view(licence: asyncpg.Record, version: asyncpg.Record) -> Licence:
-    return Licence(
-        licence_id=licence["licence_id"],
-        origin=licence["origin"],
-        status=licence["status"],
-        version=licence["version"],
-        created_at=licence["created_at"],
-        updated_at=licence["updated_at"],
-        licence=_object(licence, version),
-    )
 
 
 async def _load(conn: Conn, licence_id: uuid.UUID, *, lock: bool = False) -> asyncpg.Record:
@@ -363,7 +290,7 @@ async def amend(conn: Conn, licence_id: uuid.UUID, draft: LicenceDraft, *, setti
 async def _require_gates(conn: Conn, row: asyncpg.Record, settings: Settings, today: dt.date) -> None:
     await consents.deem_silent(conn, settings=settings, today=today, licence_id=row["licence_id"])
     version = await _current(conn, row)
-    unmet = await gates.unmet_gates(conn, row, _object(row, version), today=today)
+    unmet = await gates.unmet_gates(conn, row, licence_object(row, version), today=today)
     if unmet:
         raise ConflictError(
             f"licence {row['number']} cannot be issued: {', '.join(gate.gate for gate in unmet)}",
@@ -375,13 +302,13 @@ async def _require_gates(conn: Conn, row: asyncpg.Record, settings: Settings, to
 async def pending_gates(conn: Conn, licence_id: uuid.UUID, *, today: dt.date) -> list[gates.Gate]:
     """Every gate that would stop the licence being issued today (read-only: nothing is deemed or stored)."""
     row = await _load(conn, licence_id)
-    return await gates.unmet_gates(conn, row, _object(row, await _current(conn, row)), today=today)
+    return await gates.unmet_gates(conn, row, licence_object(row, await _current(conn, row)), today=today)
 
 
 async def _sign(conn: Conn, row: asyncpg.Record, settings: Settings, now: dt.datetime) -> None:
     version = await _current(conn, row)
     issued_at = now.replace(microsecond=0)
-    obj = msgspec.structs.replace(_object(row, version), status="issued", issued_at=issued_at)
+    obj = msgspec.structs.replace(licence_object(row, version), status="issued", issued_at=issued_at)
     key = await keys.current_signing_key(conn, settings.home)
     signature = key.sign(licence_message(obj))
     await store.sign_licence_version(conn, row["licence_id"], row["version"], issued_at, key.key_id, signature)
@@ -496,7 +423,7 @@ async def get_licence(conn: Conn, licence_id: uuid.UUID) -> Licence:
         NotFoundError: no such licence.
     """
     row = await _load(conn, licence_id)
-    return _view(row, await _current(conn, row))
+    return licence_view(row, await _current(conn, row))
 
 
 async def find_licence(conn: Conn, issuing_state: str, number: str) -> Licence:
@@ -508,7 +435,7 @@ async def find_licence(conn: Conn, issuing_state: str, number: str) -> Licence:
     row = await store.find_licence(conn, issuing_state, number)
     if row is None:
         raise NotFoundError(f"no licence {number} of {issuing_state}", number=number, issuing_state=issuing_state)
-    return _view(row, await _current(conn, row))
+    return licence_view(row, await _current(conn, row))
 
 
 async def list_licences(
@@ -516,21 +443,7 @@ async def list_licences(
 ) -> list[Licence]:
     """A page of licences in creation order."""
     rows = await store.list_licences(conn, after, status, kind, limit)
-    return [_view(row, await _current(conn, row)) for row in rows]
-
-
-def _version_view(row: asyncpg.Record, version: asyncpg.Record) -> LicenceVersion:
-    return LicenceVersion(
-        licence_id=row["licence_id"],
-        version=version["version"],
-        current=version["version"] == row["version"],
-        reason=version["reason"],
-        created_at=version["created_at"],
-        created_by=version["created_by"],
-        issued_at=version["issued_at"],
-        verification_code=verification_code(version["signature"]) if version["signature"] else None,
-        licence=_object(row, version),
-    )
+    return [licence_view(row, await _current(conn, row)) for row in rows]
 
 
 async def get_version(conn: Conn, licence_id: uuid.UUID, version: int) -> LicenceVersion:
@@ -543,15 +456,13 @@ async def get_version(conn: Conn, licence_id: uuid.UUID, version: int) -> Licenc
     found = await store.get_licence_version(conn, licence_id, version)
     if found is None:
         raise NotFoundError(f"licence {row['number']} has no version {version}", version=version)
-    return _version_view(row, found)
+    return version_view(row, found)
 
 
 async def list_versions(conn: Conn, licence_id: uuid.UUID, *, after: int, limit: int) -> list[LicenceVersion]:
     """A page of a licence's versions, oldest first."""
     row = await _load(conn, licence_id)
-    return [
-        _version_view(row, version) for version in await store.list_licence_versions(conn, licence_id, after, limit)
-    ]
+    return [version_view(row, version) for version in await store.list_licence_versions(conn, licence_id, after, limit)]
 
 
 async def list_events(conn: Conn, licence_id: uuid.UUID, *, after: int, limit: int) -> list[LicenceEvent]:
