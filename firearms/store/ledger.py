@@ -37,7 +37,8 @@ async def insert_ledger_entry(
     """Append one debit; its ``ledger_entry_id``.
 
     Raises:
-        ConflictError: this check already debited this line (``ledger_entry_check_line_key``).
+        ConflictError: this check already debited this line (``ledger_entry_check_line_key``), or the
+            debit passes the issued quantity (``ledger_entry_balance_check``, a trigger).
     """
     try:
         entry_id: int = await conn.fetchval(
@@ -51,6 +52,12 @@ async def insert_ledger_entry(
             recorded_at,
             recorded_by,
         )
+    except asyncpg.CheckViolationError as exc:
+        if exc.constraint_name == "ledger_entry_balance_check":
+            raise ConflictError(
+                f"line {line} has less than {quantity} left", code="quantity-exceeds-balance", line=line
+            ) from exc
+        raise
     except asyncpg.UniqueViolationError as exc:
         if exc.constraint_name == "ledger_entry_check_line_key":
             raise ConflictError(

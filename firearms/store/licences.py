@@ -133,8 +133,19 @@ async def sign_licence_version(
 async def upsert_licence_line(
     conn: Conn, licence_id: uuid.UUID, line: int, category: str, quantity: int, serials: list[str]
 ) -> None:
-    """Set a line's current issued quantity and serials."""
-    await conn.execute(Q["upsert_licence_line"], licence_id, line, category, quantity, serials)
+    """Set a line's current issued quantity and serials.
+
+    Raises:
+        ConflictError: the quantity would go below what was debited (``licence_line_debited_check``).
+    """
+    try:
+        await conn.execute(Q["upsert_licence_line"], licence_id, line, category, quantity, serials)
+    except asyncpg.CheckViolationError as exc:
+        if exc.constraint_name == "licence_line_debited_check":
+            raise ConflictError(
+                f"line {line} already had more than {quantity} debited", code="quantity-below-debited", line=line
+            ) from exc
+        raise
 
 
 async def get_licence(conn: Conn, licence_id: uuid.UUID) -> asyncpg.Record | None:

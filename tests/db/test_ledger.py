@@ -161,3 +161,21 @@ async def test_debit_refused_on_suspended_licence(
         await licences.transition(conn, licence_id=lic.licence_id, to="suspended", actor=ACTOR, reason="inquiry")
     with pytest.raises(ledger.LicenceNotUsableError):
         await _debit(conn, lic.licence_id, 2, 1, [])
+
+
+async def test_database_refuses_debits_past_the_issued_quantity_whoever_writes(
+    conn: db.Conn, settings: Settings, initialised: bootstrap.Initialised
+) -> None:
+    lic = await issued_export(conn, settings, await register_parties(conn))
+    insert = """INSERT INTO ledger_entry (licence_id, line, quantity, check_id, customs_document, recorded_at,
+                                          recorded_by)
+                VALUES ($1, 2, $2, gen_random_uuid(), 'D', now(), 'sql')"""
+    await conn.execute(insert, lic.licence_id, 800)
+    with pytest.raises(asyncpg.CheckViolationError) as caught:
+        await conn.execute(insert, lic.licence_id, 1)
+    assert caught.value.constraint_name == "ledger_entry_balance_check"
+    with pytest.raises(asyncpg.CheckViolationError) as lowered:
+        await conn.execute("UPDATE licence_line SET quantity = 799 WHERE licence_id = $1 AND line = 2", lic.licence_id)
+    assert lowered.value.constraint_name == "licence_line_debited_check"
+    with pytest.raises(asyncpg.CheckViolationError):
+        await conn.execute("DELETE FROM licence_line WHERE licence_id = $1 AND line = 2", lic.licence_id)
