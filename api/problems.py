@@ -92,6 +92,8 @@ TITLES: dict[str, str] = {
     "serial-already-debited": "The serial was already used under this licence",
     "line-unknown": "The licence has no such line",
     "invalid-quantity": "The quantity must be at least 1",
+    "not-a-partner-licence": "The licence is this registry's own",
+    "licence-not-received": "The licence number belongs to a local licence",
 }
 
 _STATUS: list[tuple[type[FirearmsError], int]] = [

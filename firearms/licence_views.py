@@ -100,9 +100,15 @@ def verification_code(signature: bytes) -> str:
 def licence_object(licence: asyncpg.Record, version: asyncpg.Record) -> LicenceObject:
     """The licence object (PROTOCOL §5) of a stored version, with the licence's current status."""
     status = "pending" if licence["status"] == "draft" else licence["status"]
-    data = {**version["content"], "status": status, "version": version["version"], "issued_at": None}
+    # a received licence keeps its issuing State's issued_at in the content; our own versions are signed here
+    data = {"issued_at": None, **version["content"], "status": status, "version": version["version"]}
     obj = msgspec.convert(data, LicenceObject)
-    return msgspec.structs.replace(obj, issued_at=version["issued_at"])
+    if version["issued_at"] is not None:
+        return msgspec.structs.replace(obj, issued_at=version["issued_at"])
+    if obj.issued_at is None and licence["origin"] == "received" and version["version"] == licence["version"]:
+        # a partner's pending licence announced again as issued, same version: its issue time is on the row
+        return msgspec.structs.replace(obj, issued_at=licence["issued_at"])
+    return obj
 
 
 def licence_view(licence: asyncpg.Record, version: asyncpg.Record) -> Licence:

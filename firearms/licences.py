@@ -326,7 +326,9 @@ async def transition(
     """The ONE place a licence changes status (DESIGN §3 life cycle), journaled with actor and reason.
 
     Issuing runs the gates (export licences: :mod:`firearms.gates`) and signs the current version,
-    so ``settings`` is required for ``to="issued"``. Submitting an export licence (draft -> pending)
+    so ``settings`` is required for ``to="issued"``. A licence received from a partner
+    (``origin='received'``, :mod:`firearms.received`) takes any status its issuing State announces,
+    except out of a final one, without gates or signing. Submitting an export licence (draft -> pending)
     records a transit-consent request to every transit State. The licence row is locked first.
 
     Raises:
@@ -334,7 +336,8 @@ async def transition(
         ConflictError: ``illegal-transition`` (with ``allowed``), ``gates-unmet`` (with every unmet gate).
     """
     row = await _load(conn, licence_id, lock=True)
-    allowed = TRANSITIONS[row["status"]]
+    received = row["origin"] == "received"
+    allowed = _received_transitions(row["status"]) if received else TRANSITIONS[row["status"]]
     if to not in allowed:
         raise ConflictError(
             f"licence {row['number']} is {row['status']}; it cannot become {to}"
@@ -346,7 +349,7 @@ async def transition(
         )
     now = dt.datetime.now(dt.UTC)
     issued_at: dt.datetime | None = None
-    if to == "issued":
+    if to == "issued" and not received:
         if settings is None:
             raise ValueError("transition to 'issued' needs the settings (signing key, consent policy)")
         if row["status"] == "pending":
@@ -359,7 +362,7 @@ async def transition(
                 code="gates-unmet",
                 unmet=[{"gate": "validity-ended", "state": None, "detail": "the licence's validity has ended"}],
             )
-    if to == "pending" and row["kind"] == "export":
+    if to == "pending" and row["kind"] == "export" and not received:
         await _request_consents(conn, row, actor)
     await store.update_licence_status(conn, licence_id, to, now, issued_at)
     await store.insert_licence_event(conn, licence_id, row["version"], row["status"], to, reason, actor, now)
@@ -378,6 +381,13 @@ async def transition(
         },
     )
     return await get_licence(conn, licence_id)
+
+
+def _received_transitions(status: str) -> tuple[LicenceStatus, ...]:
+    """A partner's licence follows its issuing State's word: any change, except out of a final status."""
+    if not TRANSITIONS[status]:
+        return ()
+    return tuple(other for other in LICENCE_STATUSES if other not in {status, "draft"})
 
 
 async def _request_consents(conn: Conn, row: asyncpg.Record, actor: str) -> None:

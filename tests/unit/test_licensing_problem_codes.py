@@ -16,6 +16,7 @@ MODULES = [
     "store/parties.py",
     "store/licences.py",
     "store/ledger.py",
+    "received.py",
 ]
 
 
