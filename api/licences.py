@@ -12,7 +12,7 @@ from litestar.params import FromPath, JSONBody, QueryParameter
 
 from api.deps import ConnDep, OfficerDep, SettingsDep
 from api.params import AfterQuery, LimitQuery, page
-from firearms import consents, documents, ledger, licences
+from firearms import consents, documents, ledger, licences, parties
 from firearms.consents import ConsentDecision, ConsentRequest, TransitConsent, TransitConsentRequest
 from firearms.gates import Gate
 from firearms.ledger import LedgerEntry, LineBalance
@@ -111,6 +111,7 @@ class LicenceController(Controller):
     async def list_licences(
         self,
         conn: ConnDep,
+        officer: OfficerDep,
         status: Annotated[LicenceStatus | None, QueryParameter(description="only this status")] = None,
         kind: Annotated[Kind | None, QueryParameter(description="only this kind")] = None,
         after: AfterQuery = None,
@@ -121,17 +122,24 @@ class LicenceController(Controller):
         items, last = page(
             await licences.list_licences(conn, after=key, status=status, kind=kind, limit=limit + 1), limit
         )
+        await parties.record_read(conn, actor=officer.actor, entity="licence", ids=[str(i.licence_id) for i in items])
         return LicencePage(items=items, next=encode_cursor(last.created_at, last.licence_id) if last else None)
 
     @get("/{licence_id:uuid}", summary="One licence", opt={"roles": READ})
-    async def get_licence(self, conn: ConnDep, licence_id: FromPath[uuid.UUID]) -> Licence:
-        """A licence with its current version."""
-        return await licences.get_licence(conn, licence_id)
+    async def get_licence(self, conn: ConnDep, officer: OfficerDep, licence_id: FromPath[uuid.UUID]) -> Licence:
+        """A licence with its current version (the read is journaled: it names parties)."""
+        licence = await licences.get_licence(conn, licence_id)
+        await parties.record_read(conn, actor=officer.actor, entity="licence", ids=[str(licence_id)])
+        return licence
 
     @get("/by-number/{issuing_state:str}/{number:str}", summary="A licence by number", opt={"roles": READ})
-    async def by_number(self, conn: ConnDep, issuing_state: FromPath[str], number: FromPath[str]) -> Licence:
-        """A licence by its issuing State and number."""
-        return await licences.find_licence(conn, issuing_state, number)
+    async def by_number(
+        self, conn: ConnDep, officer: OfficerDep, issuing_state: FromPath[str], number: FromPath[str]
+    ) -> Licence:
+        """A licence by its issuing State and number (the read is journaled)."""
+        licence = await licences.find_licence(conn, issuing_state, number)
+        await parties.record_read(conn, actor=officer.actor, entity="licence", ids=[str(licence.licence_id)])
+        return licence
 
     @post("/{licence_id:uuid}/versions", summary="Amend a licence (new version)", opt={"roles": WRITE})
     async def amend(
@@ -149,6 +157,7 @@ class LicenceController(Controller):
     async def versions(
         self,
         conn: ConnDep,
+        officer: OfficerDep,
         licence_id: FromPath[uuid.UUID],
         after: AfterQuery = None,
         limit: LimitQuery = DEFAULT_LIMIT,
@@ -156,12 +165,17 @@ class LicenceController(Controller):
         """Every version, oldest first."""
         (start,) = decode_cursor(after, int) if after else (0,)
         items, last = page(await licences.list_versions(conn, licence_id, after=start, limit=limit + 1), limit)
+        await parties.record_read(conn, actor=officer.actor, entity="licence", ids=[str(licence_id)])
         return VersionPage(items=items, next=encode_cursor(last.version) if last else None)
 
     @get("/{licence_id:uuid}/versions/{version:int}", summary="One version of a licence", opt={"roles": READ})
-    async def version(self, conn: ConnDep, licence_id: FromPath[uuid.UUID], version: FromPath[int]) -> LicenceVersion:
-        """One version (old versions stay readable)."""
-        return await licences.get_version(conn, licence_id, version)
+    async def version(
+        self, conn: ConnDep, officer: OfficerDep, licence_id: FromPath[uuid.UUID], version: FromPath[int]
+    ) -> LicenceVersion:
+        """One version (old versions stay readable; the read is journaled)."""
+        found = await licences.get_version(conn, licence_id, version)
+        await parties.record_read(conn, actor=officer.actor, entity="licence", ids=[str(licence_id)])
+        return found
 
     @get(
         "/{licence_id:uuid}/versions/{version:int}/document",
@@ -174,6 +188,7 @@ class LicenceController(Controller):
     ) -> Response[str]:
         """The printable HTML page of an issued version: Code128 barcode of the number, verification code."""
         rendered = await documents.render_document(conn, licence_id, version, actor=officer.actor)
+        await parties.record_read(conn, actor=officer.actor, entity="licence", ids=[str(licence_id)])
         return Response(
             rendered.html, media_type="text/html", headers={"X-Verification-Code": rendered.verification_code}
         )

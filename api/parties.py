@@ -43,6 +43,7 @@ class PartyController(Controller):
     async def list_parties(
         self,
         conn: ConnDep,
+        officer: OfficerDep,
         kind: Annotated[PartyKind | None, QueryParameter(description="only parties of this kind")] = None,
         after: AfterQuery = None,
         limit: LimitQuery = DEFAULT_LIMIT,
@@ -50,12 +51,15 @@ class PartyController(Controller):
         """Parties in registration order, optionally of one kind (``kind=broker`` lists the broker register)."""
         key = decode_cursor(after, dt.datetime, uuid.UUID) if after else None
         items, last = page(await parties.list_parties(conn, after=key, kind=kind, limit=limit + 1), limit)
+        await parties.record_read(conn, actor=officer.actor, entity="party", ids=[str(p.party_id) for p in items])
         return PartyPage(items=items, next=encode_cursor(last.created_at, last.party_id) if last else None)
 
     @get("/{party_id:uuid}", summary="One party", opt={"roles": READ})
-    async def get_party(self, conn: ConnDep, party_id: FromPath[uuid.UUID]) -> Party:
-        """One registered party."""
-        return await parties.get_party(conn, party_id)
+    async def get_party(self, conn: ConnDep, officer: OfficerDep, party_id: FromPath[uuid.UUID]) -> Party:
+        """One registered party (the read is journaled)."""
+        party = await parties.get_party(conn, party_id)
+        await parties.record_read(conn, actor=officer.actor, entity="party", ids=[str(party_id)])
+        return party
 
     @post(
         "/{party_id:uuid}/status", summary="Suspend, reinstate or revoke a party", opt={"roles": WRITE}, status_code=200

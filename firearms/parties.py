@@ -36,6 +36,7 @@ __all__ = [
     "get_party",
     "list_parties",
     "parties_for_licence",
+    "record_read",
 ]
 
 PartyKind = Literal[
@@ -243,3 +244,20 @@ async def parties_for_licence(
             )
         brokers.append(broker)
     return found[exporter_id], found[consignee_id], found[final_recipient_id], brokers
+
+
+async def record_read(conn: Conn, *, actor: str, entity: str, ids: list[str]) -> None:
+    """Journal that an officer looked at records holding personal data (DESIGN §6: who looked at what).
+
+    ``entity`` is ``party`` or ``licence`` (a licence names its parties); one entry per request.
+    """
+    if not ids:
+        return
+    await journal.record(
+        conn,
+        actor=actor,
+        action=f"{entity}.read",
+        entity=entity,
+        entity_id=ids[0] if len(ids) == 1 else "*",
+        payload={"ids": ids},
+    )

@@ -122,3 +122,24 @@ async def test_suspended_broker_cannot_go_on_a_new_licence_and_revoked_party_is_
         422,
         "broker-not-active",
     )
+
+
+async def test_reads_of_parties_and_licences_are_journaled(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    auth: TokenFactory,
+    conn: db.Conn,
+) -> None:
+    officer = await auth("licensing-officer")
+    base, body = await _pending(client, officer)
+    auditor = await auth("auditor")
+    licence_id = base.rsplit("/", 1)[1]
+    assert (await client.get(base, headers=auditor)).status_code == 200
+    assert (await client.get(f"/api/v1/parties/{body['exporter_id']}", headers=auditor)).status_code == 200
+    reads = await conn.fetch(
+        """SELECT actor, action, entity_id FROM journal_entry
+            WHERE action IN ('licence.read', 'party.read') ORDER BY entry_id"""
+    )
+    assert [(r["actor"], r["action"], r["entity_id"]) for r in reads] == [
+        ("officer:test auditor", "licence.read", licence_id),
+        ("officer:test auditor", "party.read", body["exporter_id"]),
+    ]
