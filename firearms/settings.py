@@ -100,6 +100,7 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
     return Settings(**values)
 
 
+_TEMPORARY = frozenset({"hunting", "sport-shooting", "evaluation", "exhibition", "repair"})  # Art. 10(6)
 _YES = {"yes": True, "true": True, "1": True, "no": False, "false": False, "0": False}
 
 
@@ -129,8 +130,11 @@ def _licensing_settings(env: Mapping[str, str]) -> dict[str, Any]:
         limits: dict[str, int] = {}
         for item in (part.strip() for part in text.split(",") if part.strip()):
             purpose, _, number = item.partition("=")
-            if not number.strip().isdigit():
-                raise ConfigError(f"FIREARMS_AMMUNITION_LIMITS item {item!r} is not purpose=number")
+            if not number.strip().isdigit() or purpose.strip() not in _TEMPORARY:
+                raise ConfigError(
+                    f"FIREARMS_AMMUNITION_LIMITS item {item!r} is not purpose=number"
+                    f" with a purpose among {', '.join(sorted(_TEMPORARY))}"
+                )
             limits[purpose.strip()] = int(number)
         values["ammunition_limits"] = limits
     return values

@@ -51,6 +51,7 @@ def test_licensing_settings_from_environment() -> None:
         ("FIREARMS_TACIT_CONSENT_REFUSED_BY", "XX"),
         ("FIREARMS_HOLIDAYS", "25.12.2026"),
         ("FIREARMS_AMMUNITION_LIMITS", "hunting=lots"),
+        ("FIREARMS_AMMUNITION_LIMITS", "fishing=10"),
     ],
 )
 def test_bad_licensing_settings_are_refused(name: str, value: str) -> None:
