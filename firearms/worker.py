@@ -1,7 +1,8 @@
 """The worker: periodic jobs that run beside the API (``serve``) or alone (``firearms worker``).
 
 Today: seal the journal every ``seal_interval`` seconds and sign a checkpoint every
-``checkpoint_interval`` seconds. Later issues add the outbox and the licence timers here.
+``checkpoint_interval`` seconds. Licence timers (expiry, deemed transit consent) every ``licence_timer_interval``
+seconds. Later issues add the outbox here.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import time
 from typing import TYPE_CHECKING
 
 from firearms import journal
+from firearms.licence_timers import run_licence_timers
 
 if TYPE_CHECKING:
     from firearms.db import Pool
@@ -26,6 +28,7 @@ log = logging.getLogger("firearms.worker")
 async def run_worker(pool: Pool, settings: Settings, stop: asyncio.Event) -> None:
     """Run the periodic jobs until ``stop`` is set; an error in one pass is logged and retried."""
     next_checkpoint = time.monotonic() + settings.checkpoint_interval
+    next_licence_timers = time.monotonic()
     while not stop.is_set():
         try:
             async with pool.acquire() as conn:
@@ -33,6 +36,9 @@ async def run_worker(pool: Pool, settings: Settings, stop: asyncio.Event) -> Non
                 if time.monotonic() >= next_checkpoint:
                     await journal.checkpoint(conn, state=settings.state, home=settings.home)
                     next_checkpoint = time.monotonic() + settings.checkpoint_interval
+                if time.monotonic() >= next_licence_timers:
+                    await run_licence_timers(conn, settings)
+                    next_licence_timers = time.monotonic() + settings.licence_timer_interval
         except Exception:  # the worker must outlive a database restart
             log.exception("worker pass failed; retrying")
         with contextlib.suppress(TimeoutError):
