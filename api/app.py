@@ -12,7 +12,7 @@ from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin
 
-from api import health, journal, tokens
+from api import health, imports, items, journal, tokens
 from api.deps import provide_conn, provide_officer, provide_pool, provide_settings, require_role
 from api.middleware import RequestIdMiddleware
 from api.problems import exception_handlers
@@ -44,7 +44,13 @@ def create_app(settings: Settings, *, database_url: str | None = None) -> Litest
 
     officer_api = Router(
         path="/api/v1",
-        route_handlers=[tokens.TokenController, journal.JournalController, health.me],
+        route_handlers=[
+            tokens.TokenController,
+            journal.JournalController,
+            health.me,
+            items.ItemController,
+            imports.ImportController,
+        ],
         guards=[require_role],
         dependencies={"officer": Provide(provide_officer, sync_to_thread=False)},
     )

@@ -48,6 +48,26 @@ TITLES: dict[str, str] = {
     "unsupported-media-type": "Unsupported media type",
     "database-unavailable": "The database does not answer",
     "internal-error": "Internal error",
+    # records (items, markings, lifecycle, bulk import)
+    "item-already-registered": "The item is already registered",
+    "illegal-transition": "The event is not allowed in the item's current status",
+    "import-marking-missing": "The item has no import marking",
+    "state-to-civilian-marking-missing": "The item has no state-to-civilian marking",
+    "invalid-serial": "The serial is not acceptable",
+    "invalid-country": "Not an ISO 3166-1 alpha-2 country code",
+    "year-in-future": "The year is in the future",
+    "date-in-future": "The date is in the future",
+    "padded-value": "A value has leading or trailing white space",
+    "invalid-text": "A text value is empty or holds control characters",
+    "invalid-kind-fields": "The fields do not fit the kind of item",
+    "antique-too-recent": "Only items made before 1900 are antique",
+    "invalid-marking": "The marking lacks a field its kind needs",
+    "marking-required": "A firearm needs a manufacture or geometric marking",
+    "invalid-parent": "The parent item is not a registered firearm",
+    "invalid-event-fields": "The event's fields do not fit the event",
+    "invalid-correction": "The correction does not name an event of this item",
+    "import-invalid-file": "The import file cannot be read",
+    "import-rejected": "No row of the import file is valid",
 }
 
 _STATUS: list[tuple[type[FirearmsError], int]] = [

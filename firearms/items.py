@@ -36,6 +36,7 @@ __all__ = [
 
 # (make, model, calibre, firearm_type, status, kind): each None = any.
 ItemFilters = tuple[str | None, str | None, str | None, str | None, str | None, str | None]
+_ANY: ItemFilters = (None, None, None, None, None, None)
 _MARKING_COLUMNS = (
     "kind",
     "stamped",
@@ -170,20 +171,17 @@ async def get_item(conn: Conn, item_id: int) -> ItemDetail:
     return ItemDetail(**{name: getattr(item, name) for name in Item.__struct_fields__}, markings=markings)
 
 
-async def find_by_serial(conn: Conn, serial: str, *, after: int = 0, limit: int) -> list[Item]:
-    """Exact search: the items whose normalised serial equals that of ``serial`` (one index look-up)."""
-    return [item_from_row(row) for row in await store.find_items_by_serial(conn, serial, after, limit)]
-
-
-async def list_items(
-    conn: Conn, *, serial: str | None, country: str | None, filters: ItemFilters, after: int, limit: int
+async def find_by_serial(
+    conn: Conn, serial: str, *, after: int = 0, limit: int, country: str | None = None, filters: ItemFilters = _ANY
 ) -> list[Item]:
-    """Items by filters in registration order (``serial`` matches the normalised form exactly)."""
-    make, model, calibre, firearm_type, status, kind = filters
-    rows = await store.list_items(
-        conn, after, (serial, make, model, calibre, firearm_type, status, kind, country), limit
-    )
+    """Exact search: the items whose normalised serial equals that of ``serial`` (one index look-up)."""
+    rows = await store.find_items_by_serial(conn, serial, after, (*filters, country), limit)
     return [item_from_row(row) for row in rows]
+
+
+async def list_items(conn: Conn, *, country: str | None, filters: ItemFilters, after: int, limit: int) -> list[Item]:
+    """Items by filters in registration order."""
+    return [item_from_row(row) for row in await store.list_items(conn, after, (*filters, country), limit)]
 
 
 async def search_items(

@@ -8,6 +8,7 @@ from firearms.db import QUERIES as Q
 
 if TYPE_CHECKING:
     import datetime as dt
+    from collections.abc import AsyncIterator
 
     import asyncpg
 
@@ -25,6 +26,7 @@ __all__ = [
     "insert_item",
     "insert_item_event",
     "insert_markings",
+    "iter_export_items",
     "list_item_history",
     "list_items",
     "list_markings",
@@ -106,13 +108,21 @@ async def list_item_history(
 
 
 async def list_items(conn: Conn, after: int, filters: tuple[str | None, ...], limit: int) -> list[asyncpg.Record]:
-    """A page of items matching ``filters`` (serial, make, model, calibre, firearm_type, status, kind, country)."""
+    """A page of items matching ``filters`` (make, model, calibre, firearm_type, status, kind, country)."""
     return await conn.fetch(Q["list_items"], after, *filters, limit)
 
 
-async def find_items_by_serial(conn: Conn, serial: str, after: int, limit: int) -> list[asyncpg.Record]:
-    """A page of items whose normalised serial equals that of ``serial``."""
-    return await conn.fetch(Q["find_items_by_serial"], serial, after, limit)
+async def find_items_by_serial(
+    conn: Conn, serial: str, after: int, filters: tuple[str | None, ...], limit: int
+) -> list[asyncpg.Record]:
+    """A page of items whose normalised serial equals that of ``serial``, with the filters of :func:`list_items`."""
+    return await conn.fetch(Q["find_items_by_serial"], serial, after, *filters, limit)
+
+
+async def iter_export_items(conn: Conn, filters: tuple[str | int | None, ...]) -> AsyncIterator[asyncpg.Record]:
+    """Stream items flat with their first manufacture/geometric and import markings (needs a transaction)."""
+    async for row in conn.cursor(Q["export_items"], *filters, prefetch=2000):
+        yield row
 
 
 async def search_items(

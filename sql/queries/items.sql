@@ -117,13 +117,30 @@ SELECT at, rank, record_id, source, detail
  LIMIT $5;
 
 -- name: list_items
--- Items matching the filters (each NULL = any), a page in item_id order. $1 after item_id, $2 serial, $3 make, $4 model, $5 calibre, $6 firearm_type, $7 status, $8 kind, $9 country_of_manufacture, $10 limit
+-- Items matching the filters (each NULL = any), a page in item_id order. $1 after item_id, $2 make, $3 model, $4 calibre, $5 firearm_type, $6 status, $7 kind, $8 country_of_manufacture, $9 limit
 SELECT item_id, kind, firearm_type, component_type, parent_item_id, make, model, calibre, year_of_manufacture,
        country_of_manufacture, category, manufacturer, serial, serial_normalised, headstamp, quantity, status,
        registered_at, registered_by, import_id
   FROM item
  WHERE item_id > $1
-   AND ($2::text IS NULL OR serial_normalised = normalise_serial($2::text))
+   AND ($2::text IS NULL OR make = $2::text)
+   AND ($3::text IS NULL OR model = $3::text)
+   AND ($4::text IS NULL OR calibre = $4::text)
+   AND ($5::text IS NULL OR firearm_type = $5::text)
+   AND ($6::text IS NULL OR status = $6::text)
+   AND ($7::text IS NULL OR kind = $7::text)
+   AND ($8::text IS NULL OR country_of_manufacture = $8::text)
+ ORDER BY item_id
+ LIMIT $9;
+
+-- name: find_items_by_serial
+-- Exact look-up by normalised serial (the identity index leads with it), other filters optional, a page in item_id order. $1 serial, $2 after item_id, $3 make, $4 model, $5 calibre, $6 firearm_type, $7 status, $8 kind, $9 country_of_manufacture, $10 limit
+SELECT item_id, kind, firearm_type, component_type, parent_item_id, make, model, calibre, year_of_manufacture,
+       country_of_manufacture, category, manufacturer, serial, serial_normalised, headstamp, quantity, status,
+       registered_at, registered_by, import_id
+  FROM item
+ WHERE serial_normalised = normalise_serial($1::text)
+   AND item_id > $2
    AND ($3::text IS NULL OR make = $3::text)
    AND ($4::text IS NULL OR model = $4::text)
    AND ($5::text IS NULL OR calibre = $5::text)
@@ -134,15 +151,29 @@ SELECT item_id, kind, firearm_type, component_type, parent_item_id, make, model,
  ORDER BY item_id
  LIMIT $10;
 
--- name: find_items_by_serial
--- Exact look-up by normalised serial (the identity index), a page in item_id order. $1 serial, $2 after item_id, $3 limit
-SELECT item_id, kind, firearm_type, component_type, parent_item_id, make, model, calibre, year_of_manufacture,
-       country_of_manufacture, category, manufacturer, serial, serial_normalised, headstamp, quantity, status,
-       registered_at, registered_by, import_id
-  FROM item
- WHERE serial_normalised = normalise_serial($1::text) AND item_id > $2
- ORDER BY item_id
- LIMIT $3;
+-- name: export_items
+-- Items with their first manufacture/geometric and first import marking, flat, in item_id order (streamed). $1 make, $2 model, $3 calibre, $4 firearm_type, $5 status, $6 kind, $7 country_of_manufacture, $8 import_id
+SELECT i.item_id, i.status, i.serial_normalised, i.registered_at, i.registered_by, i.import_id, i.parent_item_id,
+       i.kind, i.firearm_type, i.component_type, i.make, i.model, i.calibre, i.year_of_manufacture,
+       i.country_of_manufacture, i.category, i.manufacturer, i.serial, i.headstamp, i.quantity,
+       m.kind AS marking_kind, m.stamped AS marking_stamped, m.symbol_code, m.alphanumeric_code,
+       im.country AS import_country, im.year AS import_year, im.stamped AS import_stamped
+  FROM item AS i
+  LEFT JOIN LATERAL (SELECT kind, stamped, symbol_code, alphanumeric_code FROM marking
+                      WHERE item_id = i.item_id AND kind IN ('manufacture', 'geometric')
+                      ORDER BY marking_id LIMIT 1) AS m ON true
+  LEFT JOIN LATERAL (SELECT country, year, stamped FROM marking
+                      WHERE item_id = i.item_id AND kind = 'import'
+                      ORDER BY marking_id LIMIT 1) AS im ON true
+ WHERE ($1::text IS NULL OR i.make = $1::text)
+   AND ($2::text IS NULL OR i.model = $2::text)
+   AND ($3::text IS NULL OR i.calibre = $3::text)
+   AND ($4::text IS NULL OR i.firearm_type = $4::text)
+   AND ($5::text IS NULL OR i.status = $5::text)
+   AND ($6::text IS NULL OR i.kind = $6::text)
+   AND ($7::text IS NULL OR i.country_of_manufacture = $7::text)
+   AND ($8::bigint IS NULL OR i.import_id = $8::bigint)
+ ORDER BY i.item_id;
 
 -- name: search_items
 -- Fuzzy candidates: trigram similarity on the folded serial, best first. $1 folded query, $2 after score or NULL, $3 after item_id, $4 make, $5 model, $6 calibre, $7 firearm_type, $8 status, $9 kind, $10 limit
