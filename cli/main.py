@@ -259,3 +259,9 @@ def journal_checkpoint(ctx: click.Context) -> None:
 
     made = _with_database(settings, work)
     click.echo(msgspec.json.encode(made).decode() if made else "journal is empty: nothing to sign")
+
+
+from cli.records import export_records, import_records  # noqa: E402  # records commands register here
+
+main.add_command(import_records)
+main.add_command(export_records)
