@@ -12,7 +12,7 @@ from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin
 
-from api import health, imports, items, journal, licences, parties, tokens, verify
+from api import checks, health, imports, items, journal, licences, parties, tokens, verify
 from api.deps import provide_conn, provide_officer, provide_pool, provide_settings, require_role
 from api.middleware import RequestIdMiddleware
 from api.problems import exception_handlers
@@ -53,6 +53,7 @@ def create_app(settings: Settings, *, database_url: str | None = None) -> Litest
             verify.verify_licence,
             items.ItemController,
             imports.ImportController,
+            checks.CheckController,
         ],
         guards=[require_role],
         dependencies={"officer": Provide(provide_officer, sync_to_thread=False)},

@@ -48,6 +48,11 @@ TITLES: dict[str, str] = {
     "unsupported-media-type": "Unsupported media type",
     "database-unavailable": "The database does not answer",
     "internal-error": "Internal error",
+    # customs checks (issue 6)
+    "check-id-conflict": "The check id was used for another request",
+    "check-not-held": "Only a held check awaits a decision",
+    "serial-already-passed": "A serial already cleared for this movement",
+    "invalid-check-filter": "The list of checks needs a licence or a serial",
     # licensing (issue 4)
     "unknown-country": "Unknown country code",
     "invalid-validity": "The dates do not make a valid period",

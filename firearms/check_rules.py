@@ -14,6 +14,8 @@ from typing import Annotated, Literal
 
 import msgspec
 
+from firearms.serials import normalise
+
 __all__ = [
     "POLICY",
     "REASON_CODES",
@@ -157,11 +159,6 @@ class RecordsView(msgspec.Struct, frozen=True, kw_only=True):
     """Serials of items reported lost or stolen in this registry."""
     unmarked_imports: frozenset[str]
     """Serials of firearms registered here without this State's import marking."""
-
-
-def normalise(serial: str) -> str:
-    """The identity form of a serial (DESIGN §3): upper case, no spaces or separators."""
-    return "".join(ch for ch in serial.upper() if ch not in " -./_")
 
 
 def verdict_of(reasons: list[Reason]) -> Verdict:

@@ -27,7 +27,7 @@ CREATE TABLE cleared_serial (
     movement        text        NOT NULL,
     serial          text        NOT NULL,
     line            integer     NOT NULL,
-    check_id        uuid        NOT NULL CONSTRAINT cleared_serial_check_id_fkey REFERENCES customs_check (check_id),
+    check_id        uuid        NOT NULL CONSTRAINT cleared_serial_check_id_fkey REFERENCES customs_check (check_id) DEFERRABLE INITIALLY DEFERRED,
     CONSTRAINT cleared_serial_pkey PRIMARY KEY (issuing_state, licence_number, movement, serial)
 );
 CREATE INDEX cleared_serial_serial_idx ON cleared_serial (serial);
@@ -35,7 +35,7 @@ CREATE INDEX cleared_serial_serial_idx ON cleared_serial (serial);
 -- What passed here per licence line and movement (transit and import keep their own tally; the
 -- export ledger is the licence's own quantity ledger).
 CREATE TABLE passage_tally (
-    check_id        uuid        NOT NULL CONSTRAINT passage_tally_check_id_fkey REFERENCES customs_check (check_id),
+    check_id        uuid        NOT NULL CONSTRAINT passage_tally_check_id_fkey REFERENCES customs_check (check_id) DEFERRABLE INITIALLY DEFERRED,
     issuing_state   text        NOT NULL,
     licence_number  text        NOT NULL,
     movement        text        NOT NULL,
@@ -45,10 +45,17 @@ CREATE TABLE passage_tally (
 );
 CREATE INDEX passage_tally_licence_idx ON passage_tally (issuing_state, licence_number, movement, line);
 
+-- Every serial a check presented (cleared or not), for "checks by serial". Normalised form.
+CREATE TABLE check_serial (
+    serial          text        NOT NULL,
+    check_id        uuid        NOT NULL CONSTRAINT check_serial_check_id_fkey REFERENCES customs_check (check_id) DEFERRABLE INITIALLY DEFERRED,
+    CONSTRAINT check_serial_pkey PRIMARY KEY (serial, check_id)
+);
+
 -- An officer's decision on a held check: release (then it debits as a clear would) or refuse.
 CREATE TABLE check_decision (
     check_id        uuid        CONSTRAINT check_decision_pkey PRIMARY KEY
-                                CONSTRAINT check_decision_check_id_fkey REFERENCES customs_check (check_id),
+                                CONSTRAINT check_decision_check_id_fkey REFERENCES customs_check (check_id) DEFERRABLE INITIALLY DEFERRED,
     decision        text        NOT NULL CONSTRAINT check_decision_decision_check CHECK (decision IN ('release', 'refuse')),
     reason          text        NOT NULL CONSTRAINT check_decision_reason_check CHECK (length(reason) BETWEEN 1 AND 2000),
     decided_at      timestamptz NOT NULL,
@@ -60,6 +67,8 @@ CREATE TRIGGER customs_check_append_only BEFORE UPDATE OR DELETE ON customs_chec
 CREATE TRIGGER cleared_serial_append_only BEFORE UPDATE OR DELETE ON cleared_serial
     FOR EACH ROW EXECUTE FUNCTION forbid_change();
 CREATE TRIGGER passage_tally_append_only BEFORE UPDATE OR DELETE ON passage_tally
+    FOR EACH ROW EXECUTE FUNCTION forbid_change();
+CREATE TRIGGER check_serial_append_only BEFORE UPDATE OR DELETE ON check_serial
     FOR EACH ROW EXECUTE FUNCTION forbid_change();
 CREATE TRIGGER check_decision_append_only BEFORE UPDATE OR DELETE ON check_decision
     FOR EACH ROW EXECUTE FUNCTION forbid_change();
