@@ -22,7 +22,7 @@ import msgspec
 from firearms import journal
 from firearms.countries import COUNTRIES
 from firearms.import_files import STAGING_COLUMNS, SourceFile, detect_format, read_rows
-from firearms.item_rules import CONTROL_PATTERN_SQL, PADDING_PATTERN
+from firearms.item_rules import CONTROL_PATTERN_SQL, SPACE_CHARACTERS
 from firearms.store import imports as store
 
 if TYPE_CHECKING:
@@ -140,11 +140,12 @@ async def _run(
         await store.copy_item_staging(conn, STAGING_COLUMNS, read_rows(source, kind))  # type: ignore[arg-type]
     finally:
         source.close()
-    await store.check_item_staging(conn, sorted(COUNTRIES), now.year, CONTROL_PATTERN_SQL, PADDING_PATTERN)
+    await store.check_item_staging(conn, sorted(COUNTRIES), now.year, CONTROL_PATTERN_SQL, SPACE_CHARACTERS)
     import_id = await store.next_import_id(conn)
     inserted = await store.insert_imported_items(conn, import_id, now, actor)
     counts = await store.count_import_outcome(conn)
-    rejections = await _report(conn, report, listed)
+    registered = counts["valid"] - inserted
+    rejections = await _report(conn, report, listed, any_registered=registered > 0)
     outcome.update(
         import_id=import_id if inserted else None,
         file_name=name,
@@ -152,14 +153,14 @@ async def _run(
         sha256=source.sha256.hex(),
         rows_read=counts["rows_read"],
         inserted=inserted,
-        already_registered=counts["already_registered"],
+        already_registered=registered,
         rejected=counts["rejected"],
         rejections=rejections,
-        rejections_truncated=len(rejections) < counts["already_registered"] + counts["rejected"],
+        rejections_truncated=len(rejections) < registered + counts["rejected"],
     )
     if not inserted:
         raise _NothingInserted
-    numbers = (counts["rows_read"], inserted, counts["already_registered"], counts["rejected"])
+    numbers = (counts["rows_read"], inserted, registered, counts["rejected"])
     await store.insert_item_import(conn, import_id, name, kind, source.sha256, numbers, now, actor)
     await journal.record(
         conn,
@@ -179,14 +180,14 @@ async def _run(
     )
 
 
-async def _report(conn: Conn, report: Path | None, listed: int) -> list[Rejection]:
+async def _report(conn: Conn, report: Path | None, listed: int, *, any_registered: bool) -> list[Rejection]:
     kept: list[Rejection] = []
     handle = report.open("w", encoding="utf-8", newline="") if report is not None else None
     try:
         writer = csv.writer(handle) if handle is not None else None
         if writer is not None:
             writer.writerow(("line", "reason", "serial", "item_id"))
-        async for row in store.iter_import_rejections(conn):
+        async for row in store.iter_import_rejections(conn, any_registered=any_registered):
             if writer is not None:
                 writer.writerow((row["line"], row["reason"], row["serial"] or "", row["item_id"] or ""))
             if len(kept) < listed:

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CONTROL_PATTERN_SQL",
-    "PADDING_PATTERN",
+    "SPACE_CHARACTERS",
     "check_country",
     "check_text",
     "check_year",
@@ -34,10 +34,9 @@ __all__ = [
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 # The same rules as regular expressions the bulk import hands to PostgreSQL (NUL never reaches it).
 CONTROL_PATTERN_SQL = "[\x01-\x1f\x7f-\x9f]"
-_SPACE = " \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
-# Leading or trailing white space that is not a control character (those are refused as such first).
-PADDING_PATTERN = f"^[{_SPACE}]|[{_SPACE}]$"
-_PADDED = re.compile(PADDING_PATTERN)
+# White space that is not a control character (those are refused as such first): may not lead or trail a value.
+SPACE_CHARACTERS = "".join(ch for ch in map(chr, range(0x20, 0x3001)) if ch.isspace() and not _CONTROL.match(ch))
+_PADDED = re.compile(f"^[{re.escape(SPACE_CHARACTERS)}]|[{re.escape(SPACE_CHARACTERS)}]$")
 _ANTIQUE_BEFORE = 1900  # Dir. 2021/555 Art. 1: antique arms are those made before 1900 (per national law)
 
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import asyncpg
+
 from firearms.db import QUERIES as Q
 
 if TYPE_CHECKING:
     import datetime as dt
     from collections.abc import AsyncIterator, Iterable
-
-    import asyncpg
 
     from firearms.db import Conn
 
@@ -27,7 +27,13 @@ __all__ = [
 
 
 async def create_import_tables(conn: Conn) -> None:
-    """The staging and checked temporary tables of one import (dropped at commit)."""
+    """The staging and checked temporary tables of one import (dropped at commit), and its sort memory."""
+    try:
+        async with conn.transaction():
+            await conn.execute(Q["set_import_temp_buffers"])
+    except asyncpg.PostgresError:
+        pass  # the session used temporary tables already: it keeps its setting
+    await conn.execute(Q["set_import_work_mem"])
     await conn.execute(Q["create_item_staging"])
     await conn.execute(Q["create_item_checked"])
 
@@ -59,15 +65,15 @@ async def insert_imported_items(conn: Conn, import_id: int, imported_at: dt.date
 
 
 async def count_import_outcome(conn: Conn) -> asyncpg.Record:
-    """``rows_read``, ``already_registered`` and ``rejected`` of the checked rows."""
+    """``rows_read``, ``valid`` (inserted or already registered) and ``rejected`` of the checked rows."""
     row = await conn.fetchrow(Q["count_import_outcome"])
     assert row is not None  # noqa: S101  # an aggregate always returns one row
     return row
 
 
-async def iter_import_rejections(conn: Conn) -> AsyncIterator[asyncpg.Record]:
-    """Rejected and already-registered rows in line order (needs the import's transaction)."""
-    async for row in conn.cursor(Q["list_import_rejections"], prefetch=5000):
+async def iter_import_rejections(conn: Conn, *, any_registered: bool) -> AsyncIterator[asyncpg.Record]:
+    """Rejected and (when ``any_registered``) already-registered rows in line order (in the import's transaction)."""
+    async for row in conn.cursor(Q["list_import_rejections"], any_registered, prefetch=5000):
         yield row
 
 

@@ -31,6 +31,7 @@ __all__ = [
     "list_items",
     "list_markings",
     "search_items",
+    "set_similarity_threshold",
     "update_item_status",
 ]
 
@@ -131,6 +132,11 @@ async def search_items(
     """A page of fuzzy candidates (with ``score``) for a folded serial, best first."""
     score, item_id = after if after else (None, 0)
     return await conn.fetch(Q["search_items"], folded, score, item_id, *filters, limit)
+
+
+async def set_similarity_threshold(conn: Conn, threshold: float) -> None:
+    """Set ``pg_trgm.similarity_threshold`` for the current transaction."""
+    await conn.execute(Q["set_similarity_threshold"], str(threshold))
 
 
 async def find_reported_serials(conn: Conn, normalised: list[str]) -> list[str]:

@@ -64,8 +64,9 @@ CREATE TABLE item (
                                 ('active', 'lost', 'stolen', 'seized', 'destroyed', 'exported', 'deactivated')),
     registered_at           timestamptz NOT NULL,
     registered_by           text        NOT NULL,
-    import_id               bigint      CONSTRAINT item_import_id_fkey REFERENCES item_import (import_id)
-                                        DEFERRABLE INITIALLY DEFERRED,
+    -- The batch that created the row (no foreign key: the import writes both in one transaction, and a
+    -- per-row key check would cost a bulk import about a sixth of its time).
+    import_id               bigint,
     -- A frame and its barrel often carry the same serial: identity is per kind (and component type).
     identity_class          text        NOT NULL GENERATED ALWAYS AS (
                                 CASE WHEN kind = 'component' THEN 'component:' || component_type ELSE kind END) STORED,
@@ -120,8 +121,7 @@ CREATE TABLE marking (
     alphanumeric_code   text,
     recorded_at         timestamptz NOT NULL,
     recorded_by         text        NOT NULL,
-    import_id           bigint      CONSTRAINT marking_import_id_fkey REFERENCES item_import (import_id)
-                                    DEFERRABLE INITIALLY DEFERRED,
+    import_id           bigint,
     CONSTRAINT marking_geometric_check CHECK (
         kind <> 'geometric' OR (symbol_code IS NOT NULL AND alphanumeric_code IS NOT NULL)),
     CONSTRAINT marking_country_required_check CHECK (

@@ -175,6 +175,10 @@ SELECT i.item_id, i.status, i.serial_normalised, i.registered_at, i.registered_b
    AND ($8::bigint IS NULL OR i.import_id = $8::bigint)
  ORDER BY i.item_id;
 
+-- name: set_similarity_threshold
+-- The trigram similarity a fuzzy candidate needs, for this transaction only. $1 threshold as text
+SELECT set_config('pg_trgm.similarity_threshold', $1::text, true);
+
 -- name: search_items
 -- Fuzzy candidates: trigram similarity on the folded serial, best first. $1 folded query, $2 after score or NULL, $3 after item_id, $4 make, $5 model, $6 calibre, $7 firearm_type, $8 status, $9 kind, $10 limit
 SELECT item_id, kind, firearm_type, component_type, parent_item_id, make, model, calibre, year_of_manufacture,

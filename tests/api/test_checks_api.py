@@ -14,6 +14,7 @@ from litestar.testing import AsyncTestClient
 from api import create_app
 from firearms import bootstrap, db, item_events, items, licences, received
 from firearms.item_types import NewEvent, NewItem, NewMarking
+from firearms.licences import LicenceStatus
 from firearms.settings import Settings
 from tests.check_helpers import NUMBER, at_licence, check_body, receive
 from tests.conftest import TokenFactory

@@ -31,6 +31,7 @@ RECORD_QUERIES = [
         "find_items_by_serial",
         "search_items",
         "find_reported_serials",
+        "set_similarity_threshold",
         "check_item_staging",
         "insert_imported_items",
         "count_import_outcome",
@@ -65,7 +66,7 @@ async def test_every_records_query_prepares_against_the_schema(conn: db.Conn) ->
         await conn.execute(db.QUERIES["create_item_checked"])
         for name in RECORD_QUERIES:
             await conn.prepare(db.QUERIES[name])
-    assert len(RECORD_QUERIES) == 22
+    assert len(RECORD_QUERIES) == 23
 
 
 async def test_sql_normalisation_agrees_with_python(conn: db.Conn) -> None:
