@@ -89,7 +89,7 @@ async def test_licence_expired(cz: Client, conn: db.Conn, auth: TokenFactory) ->
 
 @pytest.mark.parametrize(("status", "code"), [("suspended", "licence-suspended"), ("revoked", "licence-revoked")])
 async def test_licence_suspended_or_revoked(
-    status: str, code: str, cz: Client, conn: db.Conn, auth: TokenFactory
+    status: LicenceStatus, code: str, cz: Client, conn: db.Conn, auth: TokenFactory
 ) -> None:
     await receive(conn, at_licence(), state="CZ")
     async with conn.transaction():
@@ -99,7 +99,7 @@ async def test_licence_suspended_or_revoked(
             number=NUMBER,
             status=status,
             reason="inquiry",
-            actor="peer:AT",  # type: ignore[arg-type]
+            actor="peer:AT",
         )
     answer = await post_check(cz, await customs(auth), check_body())
     assert (answer["verdict"], codes(answer)) == ("refuse", [code])
