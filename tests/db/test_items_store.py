@@ -163,3 +163,25 @@ async def test_firearm_without_manufacture_or_geometric_marking_is_refused(conn:
         await items.register_item(conn, rifle(markings=[NewMarking(kind="proof", stamped="BP")]), actor=ACTOR)
     assert caught.value.code == "marking-required"
     assert await conn.fetchval("SELECT count(*) FROM item") == 0
+
+
+async def test_tiered_fuzzy_search_pages_equal_one_search_at_the_final_threshold(conn: db.Conn) -> None:
+    for serial in ("KX-100200", "KX-100201", "KX-100299", "KX-109999", "KQ-555200", "ZZ-1"):
+        await items.register_item(conn, rifle(serial), actor=ACTOR)
+    wanted = await conn.fetch(
+        "SELECT serial FROM item WHERE similarity(serial_folded, $1) >= $2"
+        " ORDER BY similarity(serial_folded, $1) DESC, item_id",
+        serials.fold("KX-100200"),
+        items.SEARCH_THRESHOLD,
+    )
+    got: list[str] = []
+    after = None
+    while True:
+        async with conn.transaction():
+            found = await items.search_items(conn, "KX 100200", filters=(None,) * 6, after=after, limit=3)
+        got += [item.serial for item in found[:2]]
+        if len(found) < 3:
+            break
+        after = (found[1].score, found[1].item_id)
+    assert got == [row["serial"] for row in wanted]
+    assert len(got) >= 3
