@@ -9,8 +9,8 @@ from firearms.tokens import ROLES
 from tests.api.test_items_api import rifle
 from tests.conftest import TokenFactory
 
-READERS = set(ROLES)
-WRITERS = {"records-officer", "admin"}
+READERS: set[str] = set(ROLES)
+WRITERS: set[str] = {"records-officer", "admin"}
 TODAY = dt.datetime.now(dt.UTC).date().isoformat()
 
 
