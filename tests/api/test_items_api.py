@@ -285,6 +285,11 @@ async def test_bad_event_is_a_problem_and_stores_nothing(
 async def test_event_on_missing_item_is_404(client: AsyncTestClient, officer: dict[str, str]) -> None:  # type: ignore[type-arg]
     response = await client.post("/api/v1/items/777/events", json=event_body("lost"), headers=officer)
     assert response.status_code == 404
+    for url in ("/api/v1/items/777", "/api/v1/items/777/history"):
+        missing = await client.get(url, headers=officer)
+        assert missing.status_code == 404
+        assert missing.json()["type"] == PROBLEM + "not-found"
+        assert missing.json()["item_id"] == 777
 
 
 async def test_correction_of_latest_event_restores_status_and_history_is_in_time_order(
