@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from litestar import Controller, Request, post
 from litestar.params import QueryParameter
 
-from api.deps import ConnDep, OfficerDep
+from api.deps import OfficerDep, PoolDep
 from firearms import imports
 from firearms.errors import InvalidInputError
 from firearms.import_files import Format
@@ -31,7 +31,7 @@ class ImportController(Controller):
     async def create(
         self,
         request: Request[Any, Any, Any],
-        conn: ConnDep,
+        pool: PoolDep,
         officer: OfficerDep,
         file_name: Annotated[str, QueryParameter(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f/\\]+$")] = (
             "upload"
@@ -54,7 +54,9 @@ class ImportController(Controller):
             with path.open("wb") as handle:
                 async for chunk in request.stream():
                     handle.write(chunk)
-            result = await imports.import_file(conn, path, actor=officer.actor, fmt=fmt, file_name=file_name)
+            # The database connection is taken only now: a slow upload holds no transaction open.
+            async with pool.acquire() as conn:
+                result = await imports.import_file(conn, path, actor=officer.actor, fmt=fmt, file_name=file_name)
         if result.inserted == 0 and result.rejected > 0 and result.already_registered == 0:
             raise InvalidInputError(
                 f"no row of the file is valid ({result.rejected} rejected); nothing was stored",

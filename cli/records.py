@@ -55,8 +55,22 @@ def import_records(ctx: click.Context, path: Path, fmt: str | None, report: Path
         conn = await db.connect(url)
         try:
             with click.progressbar(length=size, label=f"importing {path.name}", file=sys.stderr, show_pos=True) as bar:
+                steps: list[str] = []
+
+                def phase(step: str) -> None:
+                    if not steps:
+                        bar.render_finish()  # reading is done: close the bar's line
+                    steps.append(step)
+                    click.echo(f"{path.name}: {step} ...", err=True)
+
                 return await imports.import_file(
-                    conn, path, actor=_CLI_ACTOR, fmt=fmt, report=report_path, progress=bar.update
+                    conn,
+                    path,
+                    actor=_CLI_ACTOR,
+                    fmt=fmt,
+                    report=report_path,
+                    progress=bar.update,
+                    phase=phase,
                 )
         finally:
             await conn.close()

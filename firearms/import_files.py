@@ -200,6 +200,8 @@ def _read_ndjson(buffered: io.BufferedReader[SourceFile]) -> Iterator[tuple[int,
     line = 0
     for raw in buffered:
         line += 1
+        if line == 1 and raw.startswith(b"\xef\xbb\xbf"):
+            raw = raw[3:]  # noqa: PLW2901  # a UTF-8 byte-order mark is not part of the first record
         if not raw.strip():
             continue
         try:

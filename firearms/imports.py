@@ -80,6 +80,10 @@ class _NothingInserted(Exception):  # noqa: N818  # control flow: roll the impor
     pass
 
 
+def _quiet(_: str) -> None:
+    pass
+
+
 def report_path_for(path: Path) -> Path:
     """Where the rejected-rows report of ``path`` goes: ``<name>.rejected.csv`` beside it."""
     return path.with_name(f"{path.stem}.rejected.csv")
@@ -94,6 +98,7 @@ async def import_file(
     file_name: str | None = None,
     report: Path | None = None,
     progress: Callable[[int], None] | None = None,
+    phase: Callable[[str], None] | None = None,
     listed: int = 1000,
 ) -> ImportResult:
     """Import one file of records (Protocol Art. 7; ITI para 13: handing over a dealer's records).
@@ -106,6 +111,7 @@ async def import_file(
         file_name: the name to record (default: the path's name).
         report: where to write the rejected-rows CSV (``None``: no file).
         progress: called with the number of bytes read, as the file is read.
+        phase: called with the name of each later step (``checking``, ``inserting``, ``reporting``).
         listed: how many rejections to return in the result (all are in the report).
 
     Raises:
@@ -116,7 +122,7 @@ async def import_file(
     outcome: dict[str, object] = {}
     try:
         async with conn.transaction():
-            await _run(conn, path, kind, name, actor, report, progress, listed, outcome)
+            await _run(conn, path, kind, name, actor, report, (progress, phase or _quiet), listed, outcome)
     except _NothingInserted:
         pass
     return ImportResult(**outcome)  # type: ignore[arg-type]
@@ -129,10 +135,11 @@ async def _run(
     name: str,
     actor: str,
     report: Path | None,
-    progress: Callable[[int], None] | None,
+    callbacks: tuple[Callable[[int], None] | None, Callable[[str], None]],
     listed: int,
     outcome: dict[str, object],
 ) -> None:
+    progress, phase = callbacks
     now = dt.datetime.now(dt.UTC)
     await store.create_import_tables(conn)
     source = SourceFile(path, progress)
@@ -140,11 +147,14 @@ async def _run(
         await store.copy_item_staging(conn, STAGING_COLUMNS, read_rows(source, kind))  # type: ignore[arg-type]
     finally:
         source.close()
+    phase("checking")
     await store.check_item_staging(conn, sorted(COUNTRIES), now.year, CONTROL_PATTERN_SQL, SPACE_CHARACTERS)
     import_id = await store.next_import_id(conn)
+    phase("inserting")
     inserted = await store.insert_imported_items(conn, import_id, now, actor)
     counts = await store.count_import_outcome(conn)
     registered = counts["valid"] - inserted
+    phase("reporting")
     rejections = await _report(conn, report, listed, any_registered=registered > 0)
     outcome.update(
         import_id=import_id if inserted else None,

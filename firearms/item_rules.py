@@ -180,6 +180,8 @@ def validate_event(event: NewEvent, today: dt.date) -> None:
         (event.from_state_stocks and event.event != "transferred", "from_state_stocks applies to transferred only"),
         (event.corrects_event_id is not None and event.event != "corrected", "corrects_event_id is for corrected"),
         (event.event == "corrected" and event.reason is None, "a correction says why (reason)"),
+        (event.event == "transferred" and event.to_party is None, "a transfer names the party it goes to (to_party)"),
+        (event.event == "exported" and event.country is None, "an export names the country of destination"),
     ]
     for broken, why in problems:
         if broken:

@@ -43,6 +43,9 @@ ItemFilters = tuple[str | None, str | None, str | None, str | None, str | None, 
 # serials: 0.4 still finds 99 % of serials read with one wrong character (confusables aside, which the
 # folding makes exact), while keeping the candidate set, and so the p99, within budget (bench/RESULTS.md).
 SEARCH_THRESHOLD = 0.4
+# Searched first with a stricter threshold: when that fills the page, the page is exactly the one the
+# final threshold would give (every stricter candidate outranks every other), at a fraction of the cost.
+_SEARCH_TIERS = (0.5, SEARCH_THRESHOLD)
 _ANY: ItemFilters = (None, None, None, None, None, None)
 _MARKING_COLUMNS = (
     "kind",
@@ -205,8 +208,11 @@ async def search_items(
     if not folded:
         raise InvalidInputError("the search needs a letter or digit", code="invalid-serial", field="q")
     wanted = serials.normalise(query)
-    await store.set_similarity_threshold(conn, SEARCH_THRESHOLD)
-    rows = await store.search_items(conn, folded, after, filters, limit)
+    for threshold in _SEARCH_TIERS:
+        await store.set_similarity_threshold(conn, threshold)
+        rows = await store.search_items(conn, folded, after, filters, limit)
+        if len(rows) >= limit:
+            break
     return [
         ScoredItem(
             **{name: row[name] for name in Item.__struct_fields__},

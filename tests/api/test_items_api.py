@@ -173,6 +173,10 @@ def event_body(event: str, **changes: Any) -> dict[str, Any]:
         body.update(temporary=True, purpose="exhibition")
     if event == "corrected":
         body["reason"] = "typing error"
+    if event == "transferred":
+        body["to_party"] = "Waffen Huber KG"
+    if event == "exported":
+        body["country"] = "DE"
     body.update(changes)
     return body
 
@@ -251,9 +255,12 @@ BAD_EVENTS = [
     ("future date", {"event": "lost", "occurred_on": "2999-01-01"}, 422, "date-in-future"),
     ("unknown country", {"event": "exported", "occurred_on": TODAY, "country": "ZZ"}, 422, "invalid-country"),
     ("padded party", {"event": "transferred", "occurred_on": TODAY, "to_party": "X "}, 422, "padded-value"),
+    ("padded document", event_body("transferred", document=" D-1"), 422, "padded-value"),
     ("correction without reason", {"event": "corrected", "occurred_on": TODAY}, 422, "invalid-event-fields"),
     ("correction of unknown event", event_body("corrected", corrects_event_id=999999), 422, "invalid-correction"),
     ("unknown event", {"event": "vanished", "occurred_on": TODAY}, 400, "invalid-request"),
+    ("transfer without recipient", {"event": "transferred", "occurred_on": TODAY}, 422, "invalid-event-fields"),
+    ("export without destination", {"event": "exported", "occurred_on": TODAY}, 422, "invalid-event-fields"),
 ]
 
 
@@ -278,6 +285,11 @@ async def test_bad_event_is_a_problem_and_stores_nothing(
 async def test_event_on_missing_item_is_404(client: AsyncTestClient, officer: dict[str, str]) -> None:  # type: ignore[type-arg]
     response = await client.post("/api/v1/items/777/events", json=event_body("lost"), headers=officer)
     assert response.status_code == 404
+    for url in ("/api/v1/items/777", "/api/v1/items/777/history"):
+        missing = await client.get(url, headers=officer)
+        assert missing.status_code == 404
+        assert missing.json()["type"] == PROBLEM + "not-found"
+        assert missing.json()["item_id"] == 777
 
 
 async def test_correction_of_latest_event_restores_status_and_history_is_in_time_order(

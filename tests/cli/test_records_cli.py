@@ -46,6 +46,7 @@ def test_import_command_reports_rejections_next_to_the_file(database: str, home:
     assert result.exit_code == 0, result.output
     assert "2 rows read, 1 imported, 0 already registered, 1 rejected" in result.stdout
     assert "importing dealer.csv" in result.stderr
+    assert "dealer.csv: checking ..." in result.stderr
     report = tmp_path / "dealer.rejected.csv"
     assert report.read_text(encoding="utf-8").splitlines() == ["line,reason,serial,item_id", "3,invalid-country,CLI-2,"]
     again = CliRunner().invoke(main, ["import", str(path)], env=env(database, home))

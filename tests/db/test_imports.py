@@ -155,7 +155,7 @@ async def test_ndjson_import_with_malformed_lines(conn: db.Conn, tmp_path: Path)
             }
         ),
     ]
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8-sig")
     result = await imports.import_file(conn, path, actor=ACTOR)
     assert result.inserted == 1
     assert [(r.line, r.reason) for r in result.rejections] == [

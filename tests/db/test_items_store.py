@@ -1,11 +1,12 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import asyncpg
 import pytest
 
-from firearms import db, item_events, items, serials
+from firearms import db, imports, item_events, items, serials
 from firearms.errors import ConflictError, InvalidInputError, NotFoundError
 from firearms.item_types import NewEvent, NewItem, NewMarking
 
@@ -134,14 +135,21 @@ async def test_lost_and_stolen_look_up_matches_normalised_serials_only(conn: db.
     today = dt.datetime.now(dt.UTC).date()
     await item_events.record_event(conn, lost.item_id, NewEvent(event="lost", occurred_on=today), actor=ACTOR)
     assert await items.reported_lost_or_stolen(conn, ["ls 0001", "LS-0002", "L5-0001", "nothing"]) == {"ls 0001"}
-    plan = await conn.fetch(
-        "EXPLAIN SELECT serial_normalised FROM item WHERE serial_normalised = ANY($1::text[])"
-        " AND status IN ('lost', 'stolen')",
-        ["LS0001"],
+    assert await items.reported_lost_or_stolen(conn, []) == set()
+
+
+async def test_lost_and_stolen_look_up_is_one_partial_index_scan(conn: db.Conn, tmp_path: Path) -> None:
+    path = tmp_path / "many.csv"
+    lines = ["kind,firearm_type,manufacturer,country_of_manufacture,serial,marking_stamped"]
+    lines += [f"firearm,pistol,Glock GmbH,AT,MANY-{n},GLOCK MANY-{n}" for n in range(5000)]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    await imports.import_file(conn, path, actor=ACTOR)
+    await conn.execute("ANALYZE item")
+    plan = "\n".join(
+        row[0] for row in await conn.fetch("EXPLAIN " + db.QUERIES["find_reported_serials"], ["MANY1", "MANY2"])
     )
-    assert "item_reported_idx" in "\n".join(row[0] for row in plan) or "item_identity_key" in "\n".join(
-        row[0] for row in plan
-    )
+    assert "item_reported_idx" in plan
+    assert "Seq Scan" not in plan
 
 
 async def test_item_row_refuses_changes_other_than_status(conn: db.Conn) -> None:
@@ -163,3 +171,25 @@ async def test_firearm_without_manufacture_or_geometric_marking_is_refused(conn:
         await items.register_item(conn, rifle(markings=[NewMarking(kind="proof", stamped="BP")]), actor=ACTOR)
     assert caught.value.code == "marking-required"
     assert await conn.fetchval("SELECT count(*) FROM item") == 0
+
+
+async def test_tiered_fuzzy_search_pages_equal_one_search_at_the_final_threshold(conn: db.Conn) -> None:
+    for serial in ("KX-100200", "KX-100201", "KX-100299", "KX-109999", "KQ-555200", "ZZ-1"):
+        await items.register_item(conn, rifle(serial), actor=ACTOR)
+    wanted = await conn.fetch(
+        "SELECT serial FROM item WHERE similarity(serial_folded, $1) >= $2"
+        " ORDER BY similarity(serial_folded, $1) DESC, item_id",
+        serials.fold("KX-100200"),
+        items.SEARCH_THRESHOLD,
+    )
+    got: list[str] = []
+    after = None
+    while True:
+        async with conn.transaction():
+            found = await items.search_items(conn, "KX 100200", filters=(None,) * 6, after=after, limit=3)
+        got += [item.serial for item in found[:2]]
+        if len(found) < 3:
+            break
+        after = (found[1].score, found[1].item_id)
+    assert got == [row["serial"] for row in wanted]
+    assert len(got) >= 3
