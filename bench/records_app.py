@@ -16,7 +16,7 @@ from litestar.exceptions import NotFoundException
 from api import create_app
 from api.deps import ConnDep, provide_officer, require_role
 from firearms import items
-from firearms.item_types import Item  # noqa: TC001  # Litestar reads the return annotation at run time
+from firearms.item_types import Item  # Litestar reads the return annotation at run time
 from firearms.settings import load_settings
 from firearms.store import items as store
 

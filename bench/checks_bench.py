@@ -1,0 +1,204 @@
+"""Customs-check benchmark (run by hand, not a test): checks/s and p50/p99 vs a SELECT + INSERT reference.
+
+    uv run python bench/checks_bench.py --licences 100000 --duration 15
+
+Everything runs on loopback on this machine: an embedded PostgreSQL (or FIREARMS_BENCH_ADMIN_URI), the
+registry app under uvicorn in a separate process (bench/checks_app.py), and wrk as the load generator
+(apt install wrk). Each check is an export check of one cartridge against a random licence of the
+100,000, so every check clears and debits the ledger (the heaviest verdict).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import asyncpg
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from firearms import bootstrap, db, tokens  # noqa: E402
+from firearms.embedded import database_url, start_embedded  # noqa: E402
+from firearms.settings import Settings  # noqa: E402
+
+SEED = """
+INSERT INTO licence (licence_id, issuing_state, number, kind, origin, status, version, valid_from, expires_on,
+                     exporting_state, importing_state, transit_states, issued_at, created_at, created_by, updated_at)
+SELECT gen_random_uuid(), 'AT', 'AT-EXP-2026-' || lpad(g::text, 6, '0'), 'export', 'local', 'issued', 1,
+       current_date - 1, current_date + 300, 'AT', 'DE', ARRAY['CZ'], now(), now(), 'bench', now()
+  FROM generate_series(1, $1::int) AS g;
+"""
+SEED_LINES = """
+INSERT INTO licence_line (licence_id, line, category, quantity, serials)
+SELECT licence_id, 1, 'firearm', 2, ARRAY[number || '-A', number || '-B'] FROM licence
+UNION ALL
+SELECT licence_id, 2, 'ammunition', 1000000, '{}' FROM licence;
+"""
+
+LUA = """
+local id = 0
+local counter = 0
+local prefix = 0
+setup = function(thread)
+  thread:set("id", id)
+  id = id + 1
+end
+init = function(args)
+  math.randomseed(os.time() * 1000 + id)
+  prefix = math.random(0, 0x7fffffff)
+  count = tonumber(args[1])
+  path = args[2]
+  kind = args[3]
+end
+request = function()
+  counter = counter + 1
+  local number = string.format("AT-EXP-2026-%06d", math.random(count))
+  local body
+  if kind == "check" then
+    local check_id = string.format("%08x-%04x-4000-8000-%012x", prefix, id, counter)
+    body = '{"check_id":"' .. check_id .. '","movement":"export","licence_number":"' .. number ..
+      '","issuing_state":"AT","crossing_point":"AT-Wullowitz","lines":[{"line":2,"quantity":1}]}'
+  else
+    body = '{"licence_number":"' .. number .. '"}'
+  end
+  return wrk.format("POST", path, {["Authorization"] = "Bearer " .. os.getenv("BENCH_TOKEN"),
+    ["Content-Type"] = "application/json"}, body)
+end
+"""
+
+
+async def prepare(admin_uri: str, name: str, home: Path, count: int) -> tuple[str, str]:
+    admin = await asyncpg.connect(admin_uri)
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    url = database_url(admin_uri, name)
+    settings = Settings(state="AT", home=home, database_url=url, run_worker=False)
+    await bootstrap.initialise(settings, url)
+    conn = await db.connect(url)
+    try:
+        started = time.perf_counter()
+        await conn.execute(SEED, count)
+        await conn.execute(SEED_LINES)
+        await conn.execute(
+            "CREATE TABLE bench_reference (reference_id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,"
+            " licence_id uuid NOT NULL, at timestamptz NOT NULL DEFAULT now())"
+        )
+        await conn.execute("VACUUM ANALYZE")
+        print(f"seeded {count} licences with 2 lines each in {time.perf_counter() - started:.1f} s")
+        async with conn.transaction():
+            secret, _ = await tokens.create_token(conn, role="customs-officer", name="bench", actor="bench")
+        return url, secret
+    finally:
+        await conn.close()
+
+
+def wrk(
+    port: int, work: Path, kind: str, path: str, count: int, connections: int, duration: int, token: str
+) -> dict[str, float]:
+    script = work / "checks.lua"
+    script.write_text(LUA, encoding="utf-8")
+    command = [
+        "wrk", "-t2", f"-c{connections}", f"-d{duration}s", "--latency", "--timeout", "5s", "-s", str(script),
+        f"http://127.0.0.1:{port}", "--", str(count), path, kind,
+    ]  # fmt: skip
+    done = subprocess.run(
+        command,
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "BENCH_TOKEN": token},
+        timeout=duration + 60,
+    )
+    text = done.stdout
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
+    if errors:
+        raise SystemExit(f"{kind}: {errors.group(1)} non-2xx responses\n{text}")
+    return {
+        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1)),  # type: ignore[union-attr]
+        "p50": _ms(re.search(r"50%\s+([\d.]+\w+)", text).group(1)),  # type: ignore[union-attr]
+        "p99": _ms(re.search(r"99%\s+([\d.]+\w+)", text).group(1)),  # type: ignore[union-attr]
+    }
+
+
+def _ms(value: str) -> float:
+    number, unit = re.match(r"([\d.]+)(\w+)", value).groups()  # type: ignore[union-attr]
+    return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def show(label: str, run: dict[str, float]) -> None:
+    print(f"{label:<34} {run['rps']:8.0f} req/s  p50 {run['p50']:6.1f} ms  p99 {run['p99']:6.1f} ms")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_up(port: int, deadline: float) -> None:
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise SystemExit("the app did not start")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--licences", type=int, default=100_000)
+    parser.add_argument("--duration", type=int, default=15)
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--rounds", type=int, default=2, help="reference/check pairs, run back to back")
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is needed (apt install wrk)")
+    work = Path(tempfile.mkdtemp(prefix="firearms-checks-bench-"))
+    admin_uri = os.environ.get("FIREARMS_BENCH_ADMIN_URI") or start_embedded(work / "pg")
+    url, token = asyncio.run(prepare(admin_uri, "checks_bench", work / "home", args.licences))
+    port = free_port()
+    env = {**os.environ, "FIREARMS_DATABASE_URL": url, "FIREARMS_STATE": "AT", "FIREARMS_HOME": str(work / "home")}
+    server = subprocess.Popen([sys.executable, str(ROOT / "bench" / "checks_app.py"), str(port)], env=env)
+    try:
+        wait_up(port, time.monotonic() + 60)
+        print(
+            f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
+        )
+        wrk(port, work, "reference", "/bench/reference", args.licences, 16, 3, token)
+        wrk(port, work, "check", "/api/v1/checks", args.licences, 16, 3, token)
+        ratios = []
+        for round_number in range(1, args.rounds + 1):
+            ref = wrk(
+                port, work, "reference", "/bench/reference", args.licences, args.connections, args.duration, token
+            )
+            chk = wrk(port, work, "check", "/api/v1/checks", args.licences, args.connections, args.duration, token)
+            show(f"reference SELECT+INSERT (round {round_number})", ref)
+            show(f"customs check, clear (round {round_number})", chk)
+            ratios.append(chk["rps"] / ref["rps"])
+            print(
+                f"check / reference throughput: {ratios[-1]:.2f}x (target >= 0.8x);"
+                f" check p99 {chk['p99']:.1f} ms (target <= 100 ms)"
+            )
+        print(f"ratios: {', '.join(f'{ratio:.2f}x' for ratio in ratios)}")
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+if __name__ == "__main__":
+    main()
