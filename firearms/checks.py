@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Literal
 import asyncpg
 import msgspec
 
-from firearms import journal, ledger
+from firearms import journal, ledger, licences
 from firearms.canonical import canonical
 from firearms.check_rules import (
     CheckRequest,
@@ -101,7 +101,7 @@ def fingerprint(request: CheckRequest) -> bytes:
     return hashlib.sha256(canonical(msgspec.to_builtins(request))).digest()
 
 
-def _record(row: asyncpg.Record) -> CheckRecord:
+def _check_record(row: asyncpg.Record) -> CheckRecord:
     return CheckRecord(
         check_id=row["check_id"],
         movement=row["movement"],
@@ -137,6 +137,10 @@ async def perform_check(
 ) -> CheckAnswer:
     """Check a consignment and record the check, in the caller's transaction (DESIGN §5).
 
+    Round trips on the way to a clear export: lock the licence, read its lines (after the lock, so
+    the balances are current), record the check with its serials in one statement, write the debits
+    in one statement, journal.
+
     Raises:
         ConflictError: ``check-id-conflict`` — the ``check_id`` was used for another request.
     """
@@ -144,14 +148,9 @@ async def perform_check(
     moment = (now or dt.datetime.now(dt.UTC)).replace(microsecond=0)
     today = moment.date()
     licence_row = await store.find_licence_for_check(conn, request.issuing_state, request.licence_number, state, today)
-    # After the licence lock: a concurrent duplicate of this check has committed by now.
-    replayed = await _replay(conn, request, digest)
-    if replayed is not None:
-        return replayed
     keys = _serial_keys(request)
     view = None
     records = RecordsView(passed=frozenset(), reported=frozenset(), unmarked_imports=frozenset())
-    lines: list[asyncpg.Record] = []
     if licence_row is not None:
         lines = await store.list_check_lines(
             conn, licence_row["licence_id"], request.issuing_state, request.licence_number, request.movement
@@ -168,28 +167,37 @@ async def perform_check(
         )
     reasons = evaluate(request, view, records, state=state, on=today)
     verdict = verdict_of(reasons)
-    remaining = {line.line: line.remaining for line in view.lines.values()} if view else {}
-    status = licence_row["status"] if licence_row else None
-    if verdict == "clear" and licence_row is not None:
-        remaining = await _take(conn, request, licence_row["licence_id"], remaining, actor=actor, today=today)
-        if request.movement == "export" and not any(remaining.values()):
-            status = "exhausted"
+    cleared = verdict == "clear" and licence_row is not None
+    remaining = {number: line.remaining for number, line in view.lines.items()} if view else {}
+    if cleared:
+        for item in request.lines:
+            remaining[item.line] -= item.quantity
+    exhausted = cleared and request.movement == "export" and not any(remaining.values())
     answer = CheckAnswer(
         check_id=request.check_id,
         verdict=verdict,
         reasons=reasons,
         licence=None
-        if licence_row is None or status is None
+        if licence_row is None
         else LicenceSummary(
             number=request.licence_number,
             issuing_state=request.issuing_state,
-            status=status,
+            status="exhausted" if exhausted else licence_row["status"],
             expires_on=licence_row["expires_on"],
             lines=[LineRemaining(line=line, remaining=left) for line, left in sorted(remaining.items())],
         ),
         checked_at=moment,
     )
-    await _store(conn, request, digest, answer, keys, actor)
+    recorded = await _record_check(conn, request, digest, answer, keys, actor, cleared=cleared)
+    if not recorded:
+        # The check_id exists: a replay (the first answer) or a conflict. Nothing was written.
+        replayed = await _replay(conn, request, digest)
+        if replayed is None:
+            raise ConflictError(f"check {request.check_id} could not be recorded", code="check-id-conflict")
+        return replayed
+    if cleared and request.movement == "export" and licence_row is not None:
+        await _debit(conn, request, licence_row["licence_id"], actor, exhausted=exhausted)
+    await _journal(conn, request, answer, actor)
     return answer
 
 
@@ -219,88 +227,70 @@ def _view(request: CheckRequest, row: asyncpg.Record, lines: list[asyncpg.Record
     )
 
 
-async def _take(
+async def _record_check(
     conn: Conn,
     request: CheckRequest,
-    licence_id: uuid.UUID,
-    remaining: dict[int, int],
-    *,
+    digest: bytes,
+    answer: CheckAnswer,
+    keys: list[str],
     actor: str,
-    today: dt.date,
-) -> dict[int, int]:
-    """Debit what a cleared (or released) check took: the export ledger, or this State's tally."""
-    left = dict(remaining)
-    if request.movement == "export":
-        for item in request.lines:
-            left[item.line] = await ledger.debit(
-                conn,
-                licence_id=licence_id,
-                line=item.line,
-                quantity=item.quantity,
-                serials=list(item.serials),
-                check_id=request.check_id,
-                customs_document=request.customs_document or f"check {request.check_id}",
-                actor=actor,
-                today=today,
-            )
-    else:
-        await store.insert_passage_tally(
+    *,
+    cleared: bool,
+) -> bool:
+    """Record the check (with its cleared serials and, in transit and at import, this State's tally)."""
+    tally = [(item.line, item.quantity) for item in request.lines] if cleared and request.movement != "export" else []
+    try:
+        return await store.record_customs_check(
             conn,
             request.check_id,
+            digest,
+            request.movement,
             request.issuing_state,
             request.licence_number,
-            request.movement,
-            [item.line for item in request.lines],
-            [item.quantity for item in request.lines],
+            request.crossing_point,
+            request.shipment_id,
+            msgspec.to_builtins(request),
+            answer.verdict,
+            msgspec.to_builtins(answer),
+            answer.checked_at,
+            actor,
+            keys,
+            _cleared_serials(request) if cleared else [],
+            tally,
         )
-        for item in request.lines:
-            left[item.line] -= item.quantity
-    cleared = [(item.line, normalise(serial)) for item in request.lines for serial in item.serials]
-    if cleared:
-        try:
-            await store.insert_cleared_serials(
-                conn,
-                request.issuing_state,
-                request.licence_number,
-                request.movement,
-                request.check_id,
-                [line for line, _ in cleared],
-                [serial for _, serial in cleared],
-            )
-        except asyncpg.UniqueViolationError as exc:
-            raise ConflictError(
-                "a serial of this consignment already cleared for this movement", code="serial-already-passed"
-            ) from exc
-    return left
+    except asyncpg.UniqueViolationError as exc:
+        raise _already_passed() from exc
 
 
-async def _store(
-    conn: Conn, request: CheckRequest, digest: bytes, answer: CheckAnswer, keys: list[str], actor: str
-) -> None:
-    inserted = await store.insert_customs_check(
+def _cleared_serials(request: CheckRequest) -> list[tuple[int, str]]:
+    return [(item.line, normalise(serial)) for item in request.lines for serial in item.serials]
+
+
+def _already_passed() -> ConflictError:
+    return ConflictError("a serial of this consignment already cleared for this movement", code="serial-already-passed")
+
+
+async def _debit(conn: Conn, request: CheckRequest, licence_id: uuid.UUID, actor: str, *, exhausted: bool) -> None:
+    """A cleared export debits the licence's quantity ledger; the last debit exhausts the licence."""
+    await ledger.debit_lines(
         conn,
-        request.check_id,
-        digest,
-        request.movement,
-        request.issuing_state,
-        request.licence_number,
-        request.crossing_point,
-        request.shipment_id,
-        msgspec.to_builtins(request),
-        answer.verdict,
-        msgspec.to_builtins(answer),
-        answer.checked_at,
-        actor,
+        licence_id=licence_id,
+        debits=[(item.line, item.quantity, list(item.serials)) for item in request.lines],
+        check_id=request.check_id,
+        customs_document=request.customs_document or f"check {request.check_id}",
+        actor=actor,
     )
-    if not inserted:
-        # Only for an unknown licence (no row lock): a concurrent twin was recorded first.
-        raise ConflictError(
-            f"check {request.check_id} is being recorded by another request; ask again",
-            code="check-id-conflict",
-            check_id=str(request.check_id),
+    if exhausted:
+        await licences.transition(
+            conn,
+            licence_id=licence_id,
+            to="exhausted",
+            actor=actor,
+            reason=f"every line reached zero (check {request.check_id})",
         )
-    if keys:
-        await store.insert_check_serials(conn, request.check_id, keys)
+
+
+async def _journal(conn: Conn, request: CheckRequest, answer: CheckAnswer, actor: str) -> None:
     await journal.record(
         conn,
         actor=actor,
@@ -312,8 +302,15 @@ async def _store(
             "licence_number": request.licence_number,
             "issuing_state": request.issuing_state,
             "crossing_point": request.crossing_point,
+            "customs_document": request.customs_document,
             "verdict": answer.verdict,
             "reasons": [reason.code for reason in answer.reasons],
+            # what a clear took: the ledger debits at export, this State's tally in transit and at import
+            "lines": [
+                {"line": item.line, "quantity": item.quantity, "serials": list(item.serials)} for item in request.lines
+            ]
+            if answer.verdict == "clear"
+            else [],
         },
     )
 
@@ -327,7 +324,7 @@ async def get_check(conn: Conn, check_id: uuid.UUID) -> CheckRecord:
     row = await store.get_customs_check(conn, check_id)
     if row is None:
         raise NotFoundError(f"no check {check_id}", check_id=str(check_id))
-    return _record(row)
+    return _check_record(row)
 
 
 async def decide(
@@ -372,14 +369,7 @@ async def decide(
                     line=item.line,
                     remaining=left,
                 )
-        await _take(
-            conn,
-            request,
-            licence_row["licence_id"],
-            {number: line.remaining for number, line in view.lines.items()},
-            actor=actor,
-            today=now.date(),
-        )
+        await _release(conn, request, licence_row["licence_id"], view, actor)
     if not await store.insert_check_decision(conn, check_id, decision, reason, now, actor):
         raise ConflictError(f"check {check_id} was decided already", code="check-not-held")
     await journal.record(
@@ -393,15 +383,50 @@ async def decide(
     return await get_check(conn, check_id)
 
 
+async def _release(conn: Conn, request: CheckRequest, licence_id: uuid.UUID, view: LicenceView, actor: str) -> None:
+    """A released check takes what a clear would have taken."""
+    cleared = _cleared_serials(request)
+    if cleared:
+        try:
+            await store.insert_cleared_serials(
+                conn,
+                request.issuing_state,
+                request.licence_number,
+                request.movement,
+                request.check_id,
+                [line for line, _ in cleared],
+                [serial for _, serial in cleared],
+            )
+        except asyncpg.UniqueViolationError as exc:
+            raise _already_passed() from exc
+    if request.movement == "export":
+        left = {number: line.remaining for number, line in view.lines.items()}
+        for item in request.lines:
+            left[item.line] -= item.quantity
+        await _debit(conn, request, licence_id, actor, exhausted=not any(left.values()))
+    else:
+        await store.insert_passage_tally(
+            conn,
+            request.check_id,
+            request.issuing_state,
+            request.licence_number,
+            request.movement,
+            [item.line for item in request.lines],
+            [item.quantity for item in request.lines],
+        )
+
+
 async def list_by_licence(
     conn: Conn, issuing_state: str, number: str, *, before: tuple[dt.datetime, uuid.UUID] | None, limit: int
 ) -> list[CheckRecord]:
     """Checks of one licence, newest first."""
-    return [_record(row) for row in await store.list_checks_by_licence(conn, issuing_state, number, before, limit)]
+    return [
+        _check_record(row) for row in await store.list_checks_by_licence(conn, issuing_state, number, before, limit)
+    ]
 
 
 async def list_by_serial(
     conn: Conn, serial: str, *, before: tuple[dt.datetime, uuid.UUID] | None, limit: int
 ) -> list[CheckRecord]:
     """Checks that presented a serial (matched in normalised form), newest first."""
-    return [_record(row) for row in await store.list_checks_by_serial(conn, normalise(serial), before, limit)]
+    return [_check_record(row) for row in await store.list_checks_by_serial(conn, normalise(serial), before, limit)]

@@ -35,6 +35,7 @@ __all__ = [
     "UnknownLineError",
     "balances",
     "debit",
+    "debit_lines",
     "list_entries",
 ]
 
@@ -191,6 +192,28 @@ async def debit(
             reason=f"every line reached zero (check {check_id})",
         )
     return remaining - quantity
+
+
+async def debit_lines(
+    conn: Conn,
+    *,
+    licence_id: uuid.UUID,
+    debits: list[tuple[int, int, list[str]]],
+    check_id: uuid.UUID,
+    customs_document: str,
+    actor: str,
+) -> None:
+    """Debit several lines for one customs check whose caller already holds the licence lock.
+
+    The customs check has locked the licence row and checked status, validity, lines, balances and
+    serials; this writes all its debits in one statement (the balance trigger still guards) and
+    leaves journaling to the caller's own entry for the check. ``debits`` are (line, quantity, serials).
+    """
+    rows = [
+        {"line": line, "quantity": quantity, "serials": serials, "keys": [normalise_serial(s) for s in serials]}
+        for line, quantity, serials in debits
+    ]
+    await store.insert_ledger_debits(conn, licence_id, rows, check_id, customs_document, dt.datetime.now(dt.UTC), actor)
 
 
 def _check_serials(current: asyncpg.Record, quantity: int, serials: list[str]) -> list[str]:

@@ -18,14 +18,13 @@ __all__ = [
     "find_licence_for_check",
     "get_customs_check",
     "insert_check_decision",
-    "insert_check_serials",
     "insert_cleared_serials",
-    "insert_customs_check",
     "insert_passage_tally",
     "list_check_lines",
     "list_checks_by_licence",
     "list_checks_by_serial",
     "list_serial_facts",
+    "record_customs_check",
 ]
 
 
@@ -55,7 +54,7 @@ async def list_serial_facts(
     return await conn.fetch(Q["list_serial_facts"], issuing_state, number, movement, serials, state)
 
 
-async def insert_customs_check(
+async def record_customs_check(
     conn: Conn,
     check_id: uuid.UUID,
     fingerprint: bytes,
@@ -69,10 +68,17 @@ async def insert_customs_check(
     answer: Any,
     checked_at: dt.datetime,
     checked_by: str,
+    presented: list[str],
+    cleared: list[tuple[int, str]],
+    tally: list[tuple[int, int]],
 ) -> bool:
-    """Record a check; ``False`` when a check with this id exists already."""
+    """Record a check with its serials, cleared serials and tally; ``False`` when the check_id exists.
+
+    Raises:
+        asyncpg.UniqueViolationError: ``cleared_serial_pkey`` — a serial cleared before.
+    """
     inserted = await conn.fetchval(
-        Q["insert_customs_check"],
+        Q["record_customs_check"],
         check_id,
         fingerprint,
         movement,
@@ -85,13 +91,13 @@ async def insert_customs_check(
         answer,
         checked_at,
         checked_by,
+        presented,
+        [line for line, _ in cleared],
+        [serial for _, serial in cleared],
+        [line for line, _ in tally],
+        [quantity for _, quantity in tally],
     )
     return inserted is not None
-
-
-async def insert_check_serials(conn: Conn, check_id: uuid.UUID, serials: list[str]) -> None:
-    """The serials a check presented."""
-    await conn.execute(Q["insert_check_serials"], check_id, serials)
 
 
 async def insert_cleared_serials(

@@ -15,7 +15,13 @@ if TYPE_CHECKING:
 
     from firearms.db import Conn
 
-__all__ = ["get_licence_lines", "insert_ledger_entry", "insert_ledger_serials", "list_ledger_entries"]
+__all__ = [
+    "get_licence_lines",
+    "insert_ledger_debits",
+    "insert_ledger_entry",
+    "insert_ledger_serials",
+    "list_ledger_entries",
+]
 
 
 async def get_licence_lines(conn: Conn, licence_id: uuid.UUID) -> list[asyncpg.Record]:
@@ -93,3 +99,32 @@ async def insert_ledger_serials(
 async def list_ledger_entries(conn: Conn, licence_id: uuid.UUID, after: int, limit: int) -> list[asyncpg.Record]:
     """A page of a licence's debits in order."""
     return await conn.fetch(Q["list_ledger_entries"], licence_id, after, limit)
+
+
+async def insert_ledger_debits(
+    conn: Conn,
+    licence_id: uuid.UUID,
+    debits: list[dict[str, object]],
+    check_id: uuid.UUID,
+    customs_document: str,
+    recorded_at: dt.datetime,
+    recorded_by: str,
+) -> None:
+    """Several debits of one check in one statement (``line``, ``quantity``, ``serials``, ``keys`` each).
+
+    Raises:
+        ConflictError: ``serial-already-debited`` (``ledger_serial_pkey``) or ``quantity-exceeds-balance``
+            (the balance trigger).
+    """
+    try:
+        await conn.execute(
+            Q["insert_ledger_debits"], licence_id, debits, check_id, customs_document, recorded_at, recorded_by
+        )
+    except asyncpg.UniqueViolationError as exc:
+        if exc.constraint_name == "ledger_serial_pkey":
+            raise ConflictError(
+                "a serial was already debited under this licence", code="serial-already-debited"
+            ) from exc
+        raise ConflictError("this check already debited the line", code="check-already-debited") from exc
+    except asyncpg.CheckViolationError as exc:
+        raise ConflictError("the debit exceeds the line's balance", code="quantity-exceeds-balance") from exc

@@ -47,28 +47,39 @@ SELECT s AS serial,
                                    WHERE m.item_id = i.item_id AND m.kind = 'import' AND m.country = $5)) AS unmarked
   FROM unnest($4::text[]) AS s;
 
--- name: insert_customs_check
--- Record a check and its answer. $1 check_id, $2 fingerprint, $3 movement, $4 issuing_state, $5 licence_number,
--- $6 crossing_point, $7 shipment_id, $8 request, $9 verdict, $10 answer, $11 checked_at, $12 checked_by
-INSERT INTO customs_check (check_id, fingerprint, movement, issuing_state, licence_number, crossing_point, shipment_id,
-                           request, verdict, answer, checked_at, checked_by)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
-ON CONFLICT ON CONSTRAINT customs_check_pkey DO NOTHING
-RETURNING check_id;
-
--- name: insert_check_serials
--- The serials a check presented. $1 check_id, $2 normalised serials
-INSERT INTO check_serial (serial, check_id)
-SELECT DISTINCT s, $1::uuid FROM unnest($2::text[]) AS s;
+-- name: record_customs_check
+-- Record a check, its answer, the serials it presented and, when it cleared, the serials and this State's
+-- tally; nothing happens when the check_id exists (then no row comes back). A serial cleared before for
+-- this licence and movement violates cleared_serial_pkey.
+-- $1 check_id, $2 fingerprint, $3 movement, $4 issuing_state, $5 licence_number, $6 crossing_point,
+-- $7 shipment_id, $8 request, $9 verdict, $10 answer, $11 checked_at, $12 checked_by,
+-- $13 presented serials (normalised), $14 cleared lines, $15 cleared serials (normalised),
+-- $16 tally lines, $17 tally quantities
+WITH recorded AS (
+    INSERT INTO customs_check (check_id, fingerprint, movement, issuing_state, licence_number, crossing_point,
+                               shipment_id, request, verdict, answer, checked_at, checked_by)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+    ON CONFLICT ON CONSTRAINT customs_check_pkey DO NOTHING
+    RETURNING check_id
+), presented AS (
+    INSERT INTO check_serial (serial, check_id)
+    SELECT DISTINCT s, recorded.check_id FROM recorded, unnest($13::text[]) AS s
+), cleared AS (
+    INSERT INTO cleared_serial (issuing_state, licence_number, movement, serial, line, check_id)
+    SELECT $4, $5, $3, t.s, t.l, recorded.check_id FROM recorded, unnest($14::int[], $15::text[]) AS t (l, s)
+), tally AS (
+    INSERT INTO passage_tally (check_id, issuing_state, licence_number, movement, line, quantity)
+    SELECT recorded.check_id, $4, $5, $3, t.l, t.q FROM recorded, unnest($16::int[], $17::bigint[]) AS t (l, q)
+)
+SELECT check_id FROM recorded;
 
 -- name: insert_cleared_serials
--- Serials that cleared; a serial cleared before for this licence and movement violates the key.
--- $1 issuing_state, $2 number, $3 movement, $4 check_id, $5 lines, $6 normalised serials
+-- Serials that cleared when a held check is released. $1 issuing_state, $2 number, $3 movement, $4 check_id, $5 lines, $6 normalised serials
 INSERT INTO cleared_serial (issuing_state, licence_number, movement, serial, line, check_id)
 SELECT $1::text, $2::text, $3::text, s, l, $4::uuid FROM unnest($5::int[], $6::text[]) AS t (l, s);
 
 -- name: insert_passage_tally
--- What passed here, per line. $1 check_id, $2 issuing_state, $3 number, $4 movement, $5 lines, $6 quantities
+-- What passed here, per line, when a held check is released. $1 check_id, $2 issuing_state, $3 number, $4 movement, $5 lines, $6 quantities
 INSERT INTO passage_tally (check_id, issuing_state, licence_number, movement, line, quantity)
 SELECT $1::uuid, $2::text, $3::text, $4::text, l, q FROM unnest($5::int[], $6::bigint[]) AS t (l, q);
 

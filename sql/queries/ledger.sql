@@ -24,3 +24,20 @@ SELECT ledger_entry_id, licence_id, line, quantity, serials, check_id, customs_d
  WHERE licence_id = $1 AND ledger_entry_id > $2
  ORDER BY ledger_entry_id
  LIMIT $3;
+
+-- name: insert_ledger_debits
+-- Several debits of one check at once, with their serials (the caller holds the licence lock and has
+-- checked the balances; the balance trigger still guards). $1 licence_id, $2 debits as JSON
+-- [{"line", "quantity", "serials", "keys"}] (keys = normalised serials), $3 check_id, $4 customs_document,
+-- $5 recorded_at, $6 recorded_by
+WITH debit AS (
+    SELECT d.line, d.quantity, d.serials, d.keys
+      FROM jsonb_to_recordset($2::jsonb) AS d (line int, quantity bigint, serials text[], keys text[])
+), entry AS (
+    INSERT INTO ledger_entry (licence_id, line, quantity, serials, check_id, customs_document, recorded_at, recorded_by)
+    SELECT $1, line, quantity, serials, $3, $4, $5, $6 FROM debit ORDER BY line
+    RETURNING ledger_entry_id, line
+)
+INSERT INTO ledger_serial (licence_id, serial, line, ledger_entry_id)
+SELECT $1, k, entry.line, entry.ledger_entry_id
+  FROM entry JOIN debit USING (line), unnest(debit.keys) AS k;
