@@ -137,37 +137,31 @@ async def perform_check(
 ) -> CheckAnswer:
     """Check a consignment and record the check, in the caller's transaction (DESIGN §5).
 
-    Round trips on the way to a clear export: lock the licence, read its lines (after the lock, so
-    the balances are current), record the check with its serials in one statement, write the debits
-    in one statement, journal.
+    Two statements: one reads (locks the licence, then reads its balances and the serials' facts in
+    fresh snapshots), one writes (the check, its serials, the debits or tally, the journal entry).
 
     Raises:
-        ConflictError: ``check-id-conflict`` — the ``check_id`` was used for another request.
+        ConflictError: ``check-id-conflict`` — the ``check_id`` was used for another request;
+            ``serial-already-passed`` or ``quantity-exceeds-balance`` if a writer outside the checks
+            took the serial or the balance between our read and our write.
     """
     digest = fingerprint(request)
     moment = (now or dt.datetime.now(dt.UTC)).replace(microsecond=0)
     today = moment.date()
-    licence_row = await store.find_licence_for_check(conn, request.issuing_state, request.licence_number, state, today)
     keys = _serial_keys(request)
-    view = None
-    records = RecordsView(passed=frozenset(), reported=frozenset(), unmarked_imports=frozenset())
-    if licence_row is not None:
-        lines = await store.list_check_lines(
-            conn, licence_row["licence_id"], request.issuing_state, request.licence_number, request.movement
-        )
-        view = _view(request, licence_row, lines)
-    if keys:
-        facts = await store.list_serial_facts(
-            conn, request.issuing_state, request.licence_number, request.movement, keys, state
-        )
-        records = RecordsView(
-            passed=frozenset(fact["serial"] for fact in facts if fact["passed"]),
-            reported=frozenset(fact["serial"] for fact in facts if fact["reported"]),
-            unmarked_imports=frozenset(fact["serial"] for fact in facts if fact["unmarked"]),
-        )
+    context = await store.get_check_context(
+        conn, request.issuing_state, request.licence_number, state, today, request.movement, keys
+    )
+    view = _view(request, context) if context["licence_id"] is not None else None
+    facts = context["facts"] or []
+    records = RecordsView(
+        passed=frozenset(fact["serial"] for fact in facts if fact["passed"]),
+        reported=frozenset(fact["serial"] for fact in facts if fact["reported"]),
+        unmarked_imports=frozenset(fact["serial"] for fact in facts if fact["unmarked"]),
+    )
     reasons = evaluate(request, view, records, state=state, on=today)
     verdict = verdict_of(reasons)
-    cleared = verdict == "clear" and licence_row is not None
+    cleared = verdict == "clear" and view is not None
     remaining = {number: line.remaining for number, line in view.lines.items()} if view else {}
     if cleared:
         for item in request.lines:
@@ -178,41 +172,40 @@ async def perform_check(
         verdict=verdict,
         reasons=reasons,
         licence=None
-        if licence_row is None
+        if view is None
         else LicenceSummary(
             number=request.licence_number,
             issuing_state=request.issuing_state,
-            status="exhausted" if exhausted else licence_row["status"],
-            expires_on=licence_row["expires_on"],
+            status="exhausted" if exhausted else view.status,
+            expires_on=view.expires_on,
             lines=[LineRemaining(line=line, remaining=left) for line, left in sorted(remaining.items())],
         ),
         checked_at=moment,
     )
-    recorded = await _record_check(conn, request, digest, answer, keys, actor, cleared=cleared)
+    recorded = await _record_check(conn, request, digest, answer, keys, actor, context["licence_id"], cleared=cleared)
     if not recorded:
         # The check_id exists: a replay (the first answer) or a conflict. Nothing was written.
         replayed = await _replay(conn, request, digest)
         if replayed is None:
             raise ConflictError(f"check {request.check_id} could not be recorded", code="check-id-conflict")
         return replayed
-    if cleared and request.movement == "export" and licence_row is not None:
-        await _debit(conn, request, licence_row["licence_id"], actor, exhausted=exhausted)
-    await _journal(conn, request, answer, actor)
+    if exhausted:
+        await _exhaust(conn, context["licence_id"], request.check_id, actor)
     return answer
 
 
-def _view(request: CheckRequest, row: asyncpg.Record, lines: list[asyncpg.Record]) -> LicenceView:
+def _view(request: CheckRequest, context: asyncpg.Record) -> LicenceView:
     used = "debited" if request.movement == "export" else "passed"
     return LicenceView(
         number=request.licence_number,
         issuing_state=request.issuing_state,
-        kind=row["kind"],
-        status=row["status"],
-        valid_from=row["valid_from"],
-        expires_on=row["expires_on"],
-        exporting_state=row["exporting_state"],
-        importing_state=row["importing_state"],
-        transit_states=tuple(row["transit_states"]),
+        kind=context["kind"],
+        status=context["status"],
+        valid_from=context["valid_from"],
+        expires_on=context["expires_on"],
+        exporting_state=context["exporting_state"],
+        importing_state=context["importing_state"],
+        transit_states=tuple(context["transit_states"]),
         lines={
             line["line"]: LineView(
                 line=line["line"],
@@ -221,9 +214,9 @@ def _view(request: CheckRequest, row: asyncpg.Record, lines: list[asyncpg.Record
                 remaining=line["quantity"] - line[used],
                 serials=frozenset(normalise(serial) for serial in line["serials"]),
             )
-            for line in lines
+            for line in context["lines"]
         },
-        transit_consent=row["transit_consent"],
+        transit_consent=context["transit_consent"],
     )
 
 
@@ -234,11 +227,15 @@ async def _record_check(
     answer: CheckAnswer,
     keys: list[str],
     actor: str,
+    licence_id: uuid.UUID | None,
     *,
     cleared: bool,
 ) -> bool:
-    """Record the check (with its cleared serials and, in transit and at import, this State's tally)."""
-    tally = [(item.line, item.quantity) for item in request.lines] if cleared and request.movement != "export" else []
+    """Record the check with what a clear takes: the export ledger's debits, or this State's tally."""
+    export = request.movement == "export"
+    tally = [(item.line, item.quantity) for item in request.lines] if cleared and not export else []
+    debits = _debits(request) if cleared and export else []
+    journal_at, payload = journal.prepare(_journal_payload(request, answer))
     try:
         return await store.record_customs_check(
             conn,
@@ -257,9 +254,32 @@ async def _record_check(
             keys,
             _cleared_serials(request) if cleared else [],
             tally,
+            licence_id,
+            debits,
+            _customs_document(request),
+            journal_at,
+            payload,
         )
     except asyncpg.UniqueViolationError as exc:
         raise _already_passed() from exc
+    except asyncpg.CheckViolationError as exc:
+        raise ConflictError("the consignment exceeds a line's balance", code="quantity-exceeds-balance") from exc
+
+
+def _debits(request: CheckRequest) -> list[dict[str, object]]:
+    return [
+        {
+            "line": item.line,
+            "quantity": item.quantity,
+            "serials": list(item.serials),
+            "keys": [normalise(serial) for serial in item.serials],
+        }
+        for item in request.lines
+    ]
+
+
+def _customs_document(request: CheckRequest) -> str:
+    return request.customs_document or f"check {request.check_id}"
 
 
 def _cleared_serials(request: CheckRequest) -> list[tuple[int, str]]:
@@ -270,49 +290,29 @@ def _already_passed() -> ConflictError:
     return ConflictError("a serial of this consignment already cleared for this movement", code="serial-already-passed")
 
 
-async def _debit(conn: Conn, request: CheckRequest, licence_id: uuid.UUID, actor: str, *, exhausted: bool) -> None:
-    """A cleared export debits the licence's quantity ledger; the last debit exhausts the licence."""
-    await ledger.debit_lines(
-        conn,
-        licence_id=licence_id,
-        debits=[(item.line, item.quantity, list(item.serials)) for item in request.lines],
-        check_id=request.check_id,
-        customs_document=request.customs_document or f"check {request.check_id}",
-        actor=actor,
+async def _exhaust(conn: Conn, licence_id: uuid.UUID, check_id: uuid.UUID, actor: str) -> None:
+    """The debit that brought every line to zero makes the licence ``exhausted`` (DESIGN §3)."""
+    await licences.transition(
+        conn, licence_id=licence_id, to="exhausted", actor=actor, reason=f"every line reached zero (check {check_id})"
     )
-    if exhausted:
-        await licences.transition(
-            conn,
-            licence_id=licence_id,
-            to="exhausted",
-            actor=actor,
-            reason=f"every line reached zero (check {request.check_id})",
-        )
 
 
-async def _journal(conn: Conn, request: CheckRequest, answer: CheckAnswer, actor: str) -> None:
-    await journal.record(
-        conn,
-        actor=actor,
-        action="check.recorded",
-        entity="customs_check",
-        entity_id=str(request.check_id),
-        payload={
-            "movement": request.movement,
-            "licence_number": request.licence_number,
-            "issuing_state": request.issuing_state,
-            "crossing_point": request.crossing_point,
-            "customs_document": request.customs_document,
-            "verdict": answer.verdict,
-            "reasons": [reason.code for reason in answer.reasons],
-            # what a clear took: the ledger debits at export, this State's tally in transit and at import
-            "lines": [
-                {"line": item.line, "quantity": item.quantity, "serials": list(item.serials)} for item in request.lines
-            ]
-            if answer.verdict == "clear"
-            else [],
-        },
-    )
+def _journal_payload(request: CheckRequest, answer: CheckAnswer) -> dict[str, object]:
+    return {
+        "movement": request.movement,
+        "licence_number": request.licence_number,
+        "issuing_state": request.issuing_state,
+        "crossing_point": request.crossing_point,
+        "customs_document": request.customs_document,
+        "verdict": answer.verdict,
+        "reasons": [reason.code for reason in answer.reasons],
+        # what a clear took: the ledger debits at export, this State's tally in transit and at import
+        "lines": [
+            {"line": item.line, "quantity": item.quantity, "serials": list(item.serials)} for item in request.lines
+        ]
+        if answer.verdict == "clear"
+        else [],
+    }
 
 
 async def get_check(conn: Conn, check_id: uuid.UUID) -> CheckRecord:
@@ -350,15 +350,12 @@ async def decide(
     now = dt.datetime.now(dt.UTC).replace(microsecond=0)
     if decision == "release":
         request = msgspec.convert(row["request"], CheckRequest)
-        licence_row = await store.find_licence_for_check(
-            conn, request.issuing_state, request.licence_number, state, now.date()
+        context = await store.get_check_context(
+            conn, request.issuing_state, request.licence_number, state, now.date(), request.movement, []
         )
-        if licence_row is None:  # a held check always named a known licence
+        if context["licence_id"] is None:  # a held check always named a known licence
             raise NotFoundError(f"licence {request.licence_number} is gone", licence_number=request.licence_number)
-        lines = await store.list_check_lines(
-            conn, licence_row["licence_id"], request.issuing_state, request.licence_number, request.movement
-        )
-        view = _view(request, licence_row, lines)
+        view = _view(request, context)
         for item in request.lines:
             line = view.lines.get(item.line)
             left = line.remaining if line else 0
@@ -369,7 +366,7 @@ async def decide(
                     line=item.line,
                     remaining=left,
                 )
-        await _release(conn, request, licence_row["licence_id"], view, actor)
+        await _release(conn, request, context["licence_id"], view, actor)
     if not await store.insert_check_decision(conn, check_id, decision, reason, now, actor):
         raise ConflictError(f"check {check_id} was decided already", code="check-not-held")
     await journal.record(
@@ -378,7 +375,7 @@ async def decide(
         action=f"check.{'released' if decision == 'release' else 'refused'}",
         entity="customs_check",
         entity_id=str(check_id),
-        payload={"reason": reason},
+        payload={"reason": reason, "verdict": row["verdict"]},
     )
     return await get_check(conn, check_id)
 
@@ -403,7 +400,16 @@ async def _release(conn: Conn, request: CheckRequest, licence_id: uuid.UUID, vie
         left = {number: line.remaining for number, line in view.lines.items()}
         for item in request.lines:
             left[item.line] -= item.quantity
-        await _debit(conn, request, licence_id, actor, exhausted=not any(left.values()))
+        await ledger.debit_lines(
+            conn,
+            licence_id=licence_id,
+            debits=[(item.line, item.quantity, list(item.serials)) for item in request.lines],
+            check_id=request.check_id,
+            customs_document=_customs_document(request),
+            actor=actor,
+        )
+        if not any(left.values()):
+            await _exhaust(conn, licence_id, request.check_id, actor)
     else:
         await store.insert_passage_tally(
             conn,

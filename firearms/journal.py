@@ -38,6 +38,7 @@ __all__ = [
     "checkpoint",
     "checkpoint_message",
     "entry_hash",
+    "prepare",
     "record",
     "seal",
     "verify",
@@ -79,15 +80,21 @@ class Verification(msgspec.Struct, frozen=True, kw_only=True):
     problem: str | None = None
 
 
-async def record(conn: Conn, *, actor: str, action: str, entity: str, entity_id: str, payload: Any) -> int:
-    """Journal one change in the caller's transaction (DESIGN §6). Returns the ``entry_id``.
+def prepare(payload: Any) -> tuple[dt.datetime, Any]:
+    """The time and plain payload of an entry about to be written.
 
+    Used by :func:`record`, and by a statement that writes its entry itself (a customs check's).
     ``payload`` must have a canonical form (no floats); it is checked here so that a bad payload
     fails the change itself, not the sealer later.
     """
     plain = msgspec.to_builtins(payload)
     canonical(plain)
-    recorded_at = dt.datetime.now(dt.UTC)
+    return dt.datetime.now(dt.UTC), plain
+
+
+async def record(conn: Conn, *, actor: str, action: str, entity: str, entity_id: str, payload: Any) -> int:
+    """Journal one change in the caller's transaction (DESIGN §6). Returns the ``entry_id``."""
+    recorded_at, plain = prepare(payload)
     return await store.insert_journal_entry(conn, recorded_at, actor, action, entity, entity_id, plain)
 
 

@@ -15,15 +15,13 @@ if TYPE_CHECKING:
     from firearms.db import Conn
 
 __all__ = [
-    "find_licence_for_check",
+    "get_check_context",
     "get_customs_check",
     "insert_check_decision",
     "insert_cleared_serials",
     "insert_passage_tally",
-    "list_check_lines",
     "list_checks_by_licence",
     "list_checks_by_serial",
-    "list_serial_facts",
     "record_customs_check",
 ]
 
@@ -33,25 +31,13 @@ async def get_customs_check(conn: Conn, check_id: uuid.UUID) -> asyncpg.Record |
     return await conn.fetchrow(Q["get_customs_check"], check_id)
 
 
-async def find_licence_for_check(
-    conn: Conn, issuing_state: str, number: str, state: str, today: dt.date
-) -> asyncpg.Record | None:
-    """The licence, locked ``FOR UPDATE``, with this State's transit consent on it."""
-    return await conn.fetchrow(Q["find_licence_for_check"], issuing_state, number, state, today)
-
-
-async def list_check_lines(
-    conn: Conn, licence_id: uuid.UUID, issuing_state: str, number: str, movement: str
-) -> list[asyncpg.Record]:
-    """Lines with the export ledger's debits and this State's tally for ``movement``."""
-    return await conn.fetch(Q["list_check_lines"], licence_id, issuing_state, number, movement)
-
-
-async def list_serial_facts(
-    conn: Conn, issuing_state: str, number: str, movement: str, serials: list[str], state: str
-) -> list[asyncpg.Record]:
-    """Per normalised serial: ``passed``, ``reported``, ``unmarked``."""
-    return await conn.fetch(Q["list_serial_facts"], issuing_state, number, movement, serials, state)
+async def get_check_context(
+    conn: Conn, issuing_state: str, number: str, state: str, today: dt.date, movement: str, serials: list[str]
+) -> asyncpg.Record:
+    """The licence (locked; ``licence_id`` NULL when unknown), its ``lines`` and the serials' ``facts``."""
+    row = await conn.fetchrow(Q["get_check_context"], issuing_state, number, state, today, movement, serials)
+    assert row is not None  # noqa: S101  # the function always returns one row
+    return row
 
 
 async def record_customs_check(
@@ -71,11 +57,19 @@ async def record_customs_check(
     presented: list[str],
     cleared: list[tuple[int, str]],
     tally: list[tuple[int, int]],
+    licence_id: uuid.UUID | None,
+    debits: list[dict[str, Any]],
+    customs_document: str,
+    journal_at: dt.datetime,
+    journal_payload: Any,
 ) -> bool:
-    """Record a check with its serials, cleared serials and tally; ``False`` when the check_id exists.
+    """Record a check with its serials, cleared serials, tally, debits and journal entry.
+
+    ``False`` when the check_id exists (nothing was written).
 
     Raises:
         asyncpg.UniqueViolationError: ``cleared_serial_pkey`` — a serial cleared before.
+        asyncpg.CheckViolationError: ``ledger_entry_balance_check`` — a debit past a balance.
     """
     inserted = await conn.fetchval(
         Q["record_customs_check"],
@@ -96,6 +90,11 @@ async def record_customs_check(
         [serial for _, serial in cleared],
         [line for line, _ in tally],
         [quantity for _, quantity in tally],
+        licence_id,
+        debits,
+        customs_document,
+        journal_at,
+        journal_payload,
     )
     return inserted is not None
 

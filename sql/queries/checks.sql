@@ -7,54 +7,24 @@ SELECT c.check_id, c.fingerprint, c.movement, c.issuing_state, c.licence_number,
   LEFT JOIN check_decision AS d USING (check_id)
  WHERE c.check_id = $1;
 
--- name: find_licence_for_check
--- The licence a check names, locked so concurrent checks of one licence take turns, with this State's
--- latest transit-consent decision on it. $1 issuing_state, $2 number, $3 this State, $4 today
-SELECT l.licence_id, l.kind, l.origin, l.status, l.valid_from, l.expires_on,
-       l.exporting_state, l.importing_state, l.transit_states,
-       coalesce((SELECT t.decision IN ('no-objection', 'deemed') AND (t.valid_until IS NULL OR t.valid_until >= $4)
-                   FROM transit_consent AS t
-                  WHERE t.licence_id = l.licence_id AND t.transit_state = $3
-                  ORDER BY t.transit_consent_id DESC
-                  LIMIT 1), false) AS transit_consent
-  FROM licence AS l
- WHERE l.issuing_state = $1 AND l.number = $2
-   FOR UPDATE OF l;
-
--- name: list_check_lines
--- A licence's lines with what the export ledger debited and what passed here for a movement.
--- $1 licence_id, $2 issuing_state, $3 number, $4 movement
-SELECT ll.line, ll.category, ll.quantity, ll.serials,
-       coalesce((SELECT sum(e.quantity) FROM ledger_entry AS e
-                  WHERE e.licence_id = ll.licence_id AND e.line = ll.line), 0)::bigint AS debited,
-       coalesce((SELECT sum(t.quantity) FROM passage_tally AS t
-                  WHERE t.issuing_state = $2 AND t.licence_number = $3 AND t.movement = $4 AND t.line = ll.line), 0)::bigint AS passed
-  FROM licence_line AS ll
- WHERE ll.licence_id = $1
- ORDER BY ll.line;
-
--- name: list_serial_facts
--- What this registry knows of each presented serial: cleared already for this licence and movement,
--- reported lost or stolen, registered as a firearm without this State's import marking.
--- $1 issuing_state, $2 number, $3 movement, $4 normalised serials, $5 this State
-SELECT s AS serial,
-       EXISTS (SELECT 1 FROM cleared_serial AS c
-                WHERE c.issuing_state = $1 AND c.licence_number = $2 AND c.movement = $3 AND c.serial = s) AS passed,
-       EXISTS (SELECT 1 FROM item AS i WHERE i.serial_normalised = s AND i.status IN ('lost', 'stolen')) AS reported,
-       EXISTS (SELECT 1 FROM item AS i
-                WHERE i.serial_normalised = s AND i.kind = 'firearm'
-                  AND NOT EXISTS (SELECT 1 FROM marking AS m
-                                   WHERE m.item_id = i.item_id AND m.kind = 'import' AND m.country = $5)) AS unmarked
-  FROM unnest($4::text[]) AS s;
+-- name: get_check_context
+-- The licence (locked), its lines with balances, and what this registry knows of the serials: one
+-- round trip (the check_context function). $1 issuing_state, $2 number, $3 this State, $4 today,
+-- $5 movement, $6 normalised serials
+SELECT licence_id, kind, status, valid_from, expires_on, exporting_state, importing_state, transit_states,
+       transit_consent, lines, facts
+  FROM check_context($1, $2, $3, $4, $5, $6);
 
 -- name: record_customs_check
--- Record a check, its answer, the serials it presented and, when it cleared, the serials and this State's
--- tally; nothing happens when the check_id exists (then no row comes back). A serial cleared before for
--- this licence and movement violates cleared_serial_pkey.
+-- Record a check, its answer and the serials it presented; when it cleared, the serials and this State's
+-- tally (transit, import) or the ledger debits (export); and its journal entry. Nothing happens when the
+-- check_id exists (then no row comes back). A serial cleared before for this licence and movement
+-- violates cleared_serial_pkey; a debit past a balance fails the ledger's balance trigger.
 -- $1 check_id, $2 fingerprint, $3 movement, $4 issuing_state, $5 licence_number, $6 crossing_point,
 -- $7 shipment_id, $8 request, $9 verdict, $10 answer, $11 checked_at, $12 checked_by,
 -- $13 presented serials (normalised), $14 cleared lines, $15 cleared serials (normalised),
--- $16 tally lines, $17 tally quantities
+-- $16 tally lines, $17 tally quantities, $18 licence_id, $19 debits [{"line","quantity","serials","keys"}],
+-- $20 customs_document, $21 journal recorded_at, $22 journal payload
 WITH recorded AS (
     INSERT INTO customs_check (check_id, fingerprint, movement, issuing_state, licence_number, crossing_point,
                                shipment_id, request, verdict, answer, checked_at, checked_by)
@@ -70,6 +40,22 @@ WITH recorded AS (
 ), tally AS (
     INSERT INTO passage_tally (check_id, issuing_state, licence_number, movement, line, quantity)
     SELECT recorded.check_id, $4, $5, $3, t.l, t.q FROM recorded, unnest($16::int[], $17::bigint[]) AS t (l, q)
+), debit AS (
+    SELECT d.line, d.quantity, d.serials, d.keys
+      FROM recorded, jsonb_to_recordset($19::jsonb) AS d (line int, quantity bigint, serials text[], keys text[])
+), ledger AS (
+    INSERT INTO ledger_entry (licence_id, line, quantity, serials, check_id, customs_document, recorded_at, recorded_by)
+    SELECT $18, line, quantity, serials, $1, $20, $11, $12 FROM debit ORDER BY line
+    RETURNING ledger_entry_id, line
+), ledger_serials AS (
+    INSERT INTO ledger_serial (licence_id, serial, line, ledger_entry_id)
+    SELECT $18, k, ledger.line, ledger.ledger_entry_id FROM ledger JOIN debit USING (line), unnest(debit.keys) AS k
+), entry AS (
+    INSERT INTO journal_entry (recorded_at, actor, action, entity, entity_id, payload)
+    SELECT $21, $12, 'check.recorded', 'customs_check', recorded.check_id::text, $22 FROM recorded
+    RETURNING entry_id
+), queued AS (
+    INSERT INTO journal_pending (entry_id) SELECT entry_id FROM entry
 )
 SELECT check_id FROM recorded;
 
