@@ -12,7 +12,7 @@ from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin
 
-from api import health, journal, tokens
+from api import exchange, health, journal, notices, peers, tokens
 from api.deps import provide_conn, provide_officer, provide_pool, provide_settings, require_role
 from api.middleware import RequestIdMiddleware
 from api.problems import exception_handlers
@@ -44,12 +44,19 @@ def create_app(settings: Settings, *, database_url: str | None = None) -> Litest
 
     officer_api = Router(
         path="/api/v1",
-        route_handlers=[tokens.TokenController, journal.JournalController, health.me],
+        route_handlers=[
+            tokens.TokenController,
+            journal.JournalController,
+            health.me,
+            peers.PeerController,
+            notices.NoticeController,
+            notices.KeyController,
+        ],
         guards=[require_role],
         dependencies={"officer": Provide(provide_officer, sync_to_thread=False)},
     )
     return Litestar(
-        route_handlers=[health.health, officer_api],
+        route_handlers=[health.health, officer_api, exchange.exchange_api],
         dependencies={
             "conn": Provide(provide_conn),
             "settings": Provide(provide_settings, sync_to_thread=False),

@@ -32,6 +32,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         checkpoint_interval: seconds between signed journal checkpoints in the worker.
         max_body_bytes: request body limit for officer endpoints.
         pool_size: maximum database connections this process opens.
+        exchange_retry_base: seconds before the first retry of a failed delivery (doubles per attempt).
+        exchange_retry_cap: the most seconds between two delivery attempts (back-off cap).
+        exchange_timeout: seconds one delivery may take before it counts as a network error.
     """
 
     state: str
@@ -45,6 +48,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     checkpoint_interval: float = 3600.0
     max_body_bytes: int = 1_048_576
     pool_size: int = 20
+    exchange_retry_base: float = 1.0
+    exchange_retry_cap: float = 300.0
+    exchange_timeout: float = 10.0
 
     @property
     def base_url(self) -> str:
@@ -78,5 +84,14 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
         if not port.isdigit() or not 0 < int(port) < 65536:
             raise ConfigError(f"FIREARMS_PORT={port!r} is not a port number (1-65535)")
         values["port"] = int(port)
+    for name in ("exchange_retry_base", "exchange_retry_cap", "exchange_timeout"):
+        text = env.get(f"FIREARMS_{name.upper()}")
+        if text is not None:
+            try:
+                values[name] = float(text)
+            except ValueError:
+                raise ConfigError(f"FIREARMS_{name.upper()}={text!r} is not a number of seconds") from None
+            if not 0 < values[name] <= 86400:
+                raise ConfigError(f"FIREARMS_{name.upper()}={text!r} must be between 0 and 86400 seconds")
     values.update(given)
     return Settings(**values)
