@@ -254,3 +254,6 @@ def journal_checkpoint(ctx: click.Context) -> None:
 
     made = _with_database(settings, work)
     click.echo(msgspec.json.encode(made).decode() if made else "journal is empty: nothing to sign")
+
+
+import cli.exchange  # noqa: E402, F401  # peers, notices, keys rotate/revoke: registers itself on main

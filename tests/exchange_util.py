@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from firearms.canonical import format_time, utc_now
+from firearms.exchange.inbox import EFFECTS
 from firearms.exchange.protocol import Notice, encode, sign_notice
 from firearms.signing import SigningKey
 
@@ -23,7 +24,7 @@ def envelope(
     sender: str = "AT",
     recipient: str = "DE",
     sequence: int = 1,
-    type_: str = "registry.ping",
+    type_: str = "test.ping",
     body: dict[str, Any] | None = None,
     created_at: str | None = None,
     notice_id: str | None = None,
@@ -48,3 +49,11 @@ def envelope(
 def vector_bytes(value: Any) -> bytes:
     """JSON bytes of a vector value (floats stay floats)."""
     return json.dumps(value, ensure_ascii=False).encode("utf-8")
+
+
+async def _ping(conn: Any, received: Any) -> None:
+    """A test-only notice type whose effect is nothing: it is accepted."""
+
+
+if "test.ping" not in EFFECTS:
+    EFFECTS["test.ping"] = _ping
