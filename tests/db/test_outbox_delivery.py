@@ -113,6 +113,7 @@ async def test_network_error_is_recorded_and_retried_later(at_de: tuple[Registry
     row = await at.conn.fetchrow(
         "SELECT status, attempts, last_error, next_attempt_at, now() AS now FROM notice_outbox"
     )
+    assert row is not None
     assert row["status"] == "queued"
     assert row["attempts"] == 1
     assert row["last_error"].startswith("network:")
