@@ -12,7 +12,7 @@ from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin
 
-from api import exchange, health, journal, notices, peers, tokens
+from api import exchange, health, journal, notices, peers, received, tokens
 from api.deps import provide_conn, provide_officer, provide_pool, provide_settings, require_role
 from api.middleware import RequestIdMiddleware
 from api.problems import exception_handlers
@@ -51,6 +51,9 @@ def create_app(settings: Settings, *, database_url: str | None = None) -> Litest
             peers.PeerController,
             notices.NoticeController,
             notices.KeyController,
+            received.ForeignLicenceController,
+            received.ShipmentController,
+            received.ConsentRequestController,
         ],
         guards=[require_role],
         dependencies={"officer": Provide(provide_officer, sync_to_thread=False)},

@@ -1,0 +1,82 @@
+"""Effects of ``transit-consent.requested`` and ``transit-consent.decided`` (Art. 10(2)(b))."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import msgspec
+
+from firearms import journal
+from firearms.canonical import utc_now
+from firearms.exchange.bodies import ConsentDecided, ConsentRequested
+from firearms.exchange.consents import findings
+from firearms.exchange.inbox import NoticeRejectedError, ReceivedNotice, body_as, effect
+from firearms.store import received as store
+
+if TYPE_CHECKING:
+    from firearms.db import Conn
+
+__all__ = ["transit_consent_decided", "transit_consent_requested"]
+
+
+@effect("transit-consent.requested")
+async def transit_consent_requested(conn: Conn, received: ReceivedNotice) -> None:
+    """A pending request for this State's licensing officer, with the pre-check findings."""
+    body = body_as(received, ConsentRequested)
+    sender = received.notice.sender
+    licence = body.licence
+    if licence.kind != "export":
+        raise NoticeRejectedError("invalid-body", "a transit-consent request carries an export licence")
+    if licence.issuing_state != sender or licence.exporting_state != sender:
+        raise NoticeRejectedError("not-issuer", f"{sender} is not the exporting State of {licence.number}")
+    found = findings(body, received.notice.recipient, received.received_at.date())
+    await store.insert_consent_request(
+        conn,
+        sender,
+        received.notice.id,
+        licence.number,
+        received.notice.body["licence"],
+        body.shipment_window.from_,
+        body.shipment_window.to,
+        msgspec.to_builtins(found),
+        received.notice.confidentiality,
+        utc_now(),
+    )
+    await journal.record(
+        conn,
+        actor=f"partner:{sender}",
+        action="transit-consent.requested",
+        entity="consent_request_received",
+        entity_id=f"{sender}/{received.notice.id}",
+        payload={"licence_number": licence.number, "findings": [f"{item.code}:{item.result}" for item in found]},
+    )
+
+
+@effect("transit-consent.decided")
+async def transit_consent_decided(conn: Conn, received: ReceivedNotice) -> None:
+    """A transit State's answer to this State's request, kept for the export licence's transit gate."""
+    body = body_as(received, ConsentDecided)
+    sender = received.notice.sender
+    await store.insert_consent_decision(
+        conn,
+        sender,
+        received.notice.id,
+        received.notice.in_reply_to,
+        body.licence_number,
+        body.decision,
+        body.reason,
+        body.valid_until,
+        utc_now(),
+    )
+    await journal.record(
+        conn,
+        actor=f"partner:{sender}",
+        action="transit-consent.received",
+        entity="consent_decision_received",
+        entity_id=f"{sender}/{received.notice.id}",
+        payload={
+            "licence_number": body.licence_number,
+            "decision": body.decision,
+            "in_reply_to": received.notice.in_reply_to,
+        },
+    )
