@@ -6,6 +6,7 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeAlias
 
 import asyncpg
 import pytest
@@ -14,11 +15,13 @@ from litestar.testing import AsyncTestClient
 
 from api import create_app
 from firearms import bootstrap, db, keys
+from firearms.canonical import parse_time
 from firearms.embedded import database_url
 from firearms.exchange import trust
 from firearms.settings import Settings
 from firearms.signing import b64url_encode
 from tests.conftest import TEMPLATE
+from tests.exchange_util import VECTORS
 
 
 async def clone_template(pg_admin_uri: str) -> str:
@@ -30,6 +33,45 @@ async def clone_template(pg_admin_uri: str) -> str:
     finally:
         await admin.close()
     return database_url(pg_admin_uri, name)
+
+
+Client: TypeAlias = AsyncTestClient[Litestar]
+
+
+async def receiver(state: str, database: str, home: Path) -> tuple[Settings, db.Conn]:
+    """A registry for ``state`` that trusts AT's vector key from 2026-01-01."""
+    settings = Settings(state=state, home=home, database_url=database, run_worker=False)
+    await bootstrap.initialise(settings, database)
+    conn = await db.connect(database)
+    async with conn.transaction():
+        await trust.add_peer(
+            conn,
+            own_state=state,
+            state="AT",
+            base_url="http://127.0.0.1:9",
+            public_key=VECTORS["keys"]["AT"]["public_key"],
+            not_before=parse_time("2026-01-01T00:00:00Z"),
+            actor="test",
+        )
+    return settings, conn
+
+
+@pytest.fixture
+async def de(database: str, home: Path) -> AsyncIterator[tuple[Client, db.Conn]]:
+    """A DE registry that trusts AT's vector key; its client and a connection."""
+    settings, conn = await receiver("DE", database, home)
+    async with AsyncTestClient(app=create_app(settings)) as client:
+        yield client, conn
+    await conn.close()
+
+
+@pytest.fixture
+async def cz(database: str, home: Path) -> AsyncIterator[tuple[Client, db.Conn]]:
+    """A CZ registry (a transit State) that trusts AT's vector key; its client and a connection."""
+    settings, conn = await receiver("CZ", database, home)
+    async with AsyncTestClient(app=create_app(settings)) as client:
+        yield client, conn
+    await conn.close()
 
 
 @dataclass

@@ -4,46 +4,20 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any, TypeAlias
+from typing import Any
 
 import msgspec
 import pytest
-from litestar import Litestar
-from litestar.testing import AsyncTestClient
 
-from api import create_app
-from firearms import bootstrap, db, keys
+from firearms import db, keys
 from firearms.canonical import format_time, parse_time, utc_now
 from firearms.exchange import trust
 from firearms.exchange.protocol import PROBLEM_BASE, decode_receipt, verify_receipt_signature
 from firearms.settings import Settings
 from firearms.signing import b64url_decode, b64url_encode
+from tests.exchange_fixtures import Client, de
 from tests.exchange_util import AT_KEY, OTHER_KEY, VECTORS, envelope, vector_bytes
-
-Client: TypeAlias = AsyncTestClient[Litestar]
-
-
-@pytest.fixture
-async def de(database: str, home: Path) -> AsyncIterator[tuple[Client, db.Conn]]:
-    """A DE registry that trusts AT's vector key from 2026-01-01; its client and a connection."""
-    settings = Settings(state="DE", home=home, database_url=database, run_worker=False)
-    await bootstrap.initialise(settings, database)
-    conn = await db.connect(database)
-    async with conn.transaction():
-        await trust.add_peer(
-            conn,
-            own_state="DE",
-            state="AT",
-            base_url="http://127.0.0.1:9",
-            public_key=VECTORS["keys"]["AT"]["public_key"],
-            not_before=parse_time("2026-01-01T00:00:00Z"),
-            actor="test",
-        )
-    async with AsyncTestClient(app=create_app(settings)) as client:
-        yield client, conn
-    await conn.close()
 
 
 async def _stored(conn: db.Conn) -> tuple[int, int]:
@@ -54,6 +28,9 @@ async def _stored(conn: db.Conn) -> tuple[int, int]:
 
 async def _post(client: Client, raw: bytes) -> Any:
     return await client.post("/exchange/v1/notices", content=raw, headers={"content-type": "application/json"})
+
+
+__all__ = ["de"]
 
 
 @pytest.mark.parametrize("case", VECTORS["must_refuse"]["cases"], ids=lambda case: case["why"])
@@ -76,6 +53,7 @@ async def test_vector_notice_gets_a_signed_receipt_and_is_stored_byte_for_byte(d
     receipt = decode_receipt(response.content)
     assert receipt.receipt.digest == VECTORS["notice"]["signing_input_sha256_b64u"]
     assert (receipt.receipt.sender, receipt.receipt.recipient, receipt.receipt.sequence) == ("AT", "DE", 1)
+    assert receipt.receipt.status == "accepted"
     current = await keys.current_signing_key(conn, _home(client))
     assert receipt.signature.key_id == current.key_id
     assert verify_receipt_signature(receipt, current.public_key)
