@@ -98,6 +98,11 @@ def serve(ctx: click.Context, host: str | None, port: int | None, *, no_worker: 
         )
     click.echo(f"firearms: {settings.state} registry on http://{settings.host}:{settings.port}", err=True)
     app = create_app(settings, database_url=url)
+    # uvicorn shuts down gracefully on SIGTERM/SIGINT, then re-raises the signal to the previous
+    # handler. Make that handler a no-op so the process ends normally and the embedded server is
+    # stopped by its exit hook (the last process using a home stops it).
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: None)
     uvicorn.Server(
         uvicorn.Config(app, host=settings.host, port=settings.port, log_level="info", access_log=False, lifespan="on")
     ).run()

@@ -25,3 +25,112 @@ async def test_wrong_role_is_403_problem(client: AsyncTestClient, auth: TokenFac
     assert response.status_code == 403
     assert response.json()["type"].endswith("/forbidden")
     assert response.json()["allowed_roles"] == ["admin"]
+
+
+async def test_token_lifecycle_create_list_revoke(client: AsyncTestClient, auth: TokenFactory) -> None:  # type: ignore[type-arg]
+    admin = await auth("admin")
+    created = await client.post("/api/v1/tokens", json={"role": "verifier", "name": "Vera"}, headers=admin)
+    assert created.status_code == 201
+    secret = created.json()["token"]
+    token_id = created.json()["info"]["token_id"]
+    me = await client.get("/api/v1/me", headers={"Authorization": f"Bearer {secret}"})
+    assert me.json()["role"] == "verifier"
+
+    listed = await client.get("/api/v1/tokens", headers=admin)
+    assert secret not in listed.text
+    assert any(item["token_id"] == token_id for item in listed.json()["items"])
+
+    revoked = await client.post(f"/api/v1/tokens/{token_id}/revoke", headers=admin)
+    assert revoked.status_code == 200
+    assert revoked.json()["revoked_at"]
+    after = await client.get("/api/v1/me", headers={"Authorization": f"Bearer {secret}"})
+    assert after.status_code == 401
+    again = await client.post(f"/api/v1/tokens/{token_id}/revoke", headers=admin)
+    assert again.status_code == 409
+    assert again.json()["type"].endswith("/token-already-revoked")
+
+
+async def test_token_list_is_paginated(client: AsyncTestClient, auth: TokenFactory) -> None:  # type: ignore[type-arg]
+    admin = await auth("admin")
+    for number in range(5):
+        await client.post("/api/v1/tokens", json={"role": "auditor", "name": f"a{number}"}, headers=admin)
+    seen: list[str] = []
+    cursor = None
+    while True:
+        params = {"limit": "2"} | ({"after": cursor} if cursor else {})
+        page = (await client.get("/api/v1/tokens", params=params, headers=admin)).json()
+        assert len(page["items"]) <= 2
+        seen.extend(item["token_id"] for item in page["items"])
+        cursor = page["next"]
+        if cursor is None:
+            break
+    assert len(seen) == len(set(seen)) == 7  # first admin, the test admin, five auditors
+    bad = await client.get("/api/v1/tokens", params={"after": "not-a-cursor"}, headers=admin)
+    assert bad.status_code == 422
+    assert bad.json()["type"].endswith("/invalid-cursor")
+    too_many = await client.get("/api/v1/tokens", params={"limit": "100000"}, headers=admin)
+    assert too_many.status_code == 400
+
+
+async def count_tokens(client: AsyncTestClient, admin: dict[str, str]) -> int:  # type: ignore[type-arg]
+    return len((await client.get("/api/v1/tokens", params={"limit": "500"}, headers=admin)).json()["items"])
+
+
+async def test_bad_bodies_are_problems_and_store_nothing(client: AsyncTestClient, auth: TokenFactory) -> None:  # type: ignore[type-arg]
+    admin = await auth("admin")
+    before = await count_tokens(client, admin)
+    json_headers = admin | {"Content-Type": "application/json"}
+    cases = [
+        b'{"role": "auditor", "name": ',  # malformed JSON
+        b'{"role": "auditor", "name": 7}',  # wrong type
+        b'{"role": "wizard", "name": "x"}',  # not a role
+        b'{"role": "auditor", "name": "x", "admin": true}',  # unknown field
+        b'{"role": "auditor"}',  # missing field
+        b'{"role": "auditor", "name": ""}',  # empty name
+        b'{"role": "auditor", "name": "a\\u0000b"}',  # control character
+        b"[]",
+    ]
+    for body in cases:
+        response = await client.post("/api/v1/tokens", content=body, headers=json_headers)
+        assert response.status_code == 400, body
+        assert response.headers["content-type"].startswith("application/problem+json")
+        problem = response.json()
+        assert problem["type"].endswith("/invalid-request")
+        assert problem["status"] == 400
+        assert "Traceback" not in response.text
+    huge = b'{"role": "auditor", "name": "' + b"x" * 2_000_000 + b'"}'
+    response = await client.post("/api/v1/tokens", content=huge, headers=json_headers)
+    assert response.status_code == 413
+    assert response.json()["type"].endswith("/body-too-large")
+    assert await count_tokens(client, admin) == before
+
+
+async def test_unknown_route_and_method_are_problems(client: AsyncTestClient) -> None:  # type: ignore[type-arg]
+    missing = await client.get("/api/v1/no-such-thing")
+    assert missing.status_code == 404
+    assert missing.json()["type"].endswith("/not-found")
+    wrong = await client.delete("/health")
+    assert wrong.status_code == 405
+    assert wrong.json()["type"].endswith("/method-not-allowed")
+
+
+async def test_openapi_document_lists_the_endpoints(client: AsyncTestClient) -> None:  # type: ignore[type-arg]
+    response = await client.get("/schema/openapi.json")
+    assert response.status_code == 200
+    document = response.json()
+    assert document["openapi"].startswith("3.1")
+    assert "/health" in document["paths"]
+    assert "/api/v1/tokens" in document["paths"]
+    viewer = await client.get("/schema")
+    assert viewer.status_code == 200
+
+
+async def test_auditor_verifies_and_checkpoints_the_journal(client: AsyncTestClient, auth: TokenFactory) -> None:  # type: ignore[type-arg]
+    auditor = await auth("auditor")
+    made = await client.post("/api/v1/journal/checkpoints", headers=auditor)
+    assert made.status_code == 201
+    verified = await client.get("/api/v1/journal/verify", headers=auditor)
+    assert verified.json()["intact"] is True
+    assert verified.json()["checkpoints"] == 1
+    entries = await client.get("/api/v1/journal", params={"entity": "officer_token"}, headers=auditor)
+    assert {item["action"] for item in entries.json()["items"]} == {"token.created"}

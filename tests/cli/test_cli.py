@@ -1,0 +1,125 @@
+"""The ``firearms`` command through click's runner, on the test's database."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import asyncpg
+import pytest
+from click.testing import CliRunner
+
+from cli import main
+from firearms import bootstrap
+from firearms.signing import b64url_decode, key_id_of
+
+
+@pytest.fixture
+def env(database: str, home: Path, initialised: bootstrap.Initialised) -> dict[str, str]:
+    return {"FIREARMS_STATE": "AT", "FIREARMS_HOME": str(home), "FIREARMS_DATABASE_URL": database}
+
+
+def test_token_create_prints_the_token_alone(env: dict[str, str]) -> None:
+    result = CliRunner().invoke(main, ["token", "create", "--role", "customs-officer", "--name", "Kim"], env=env)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.count("\n") == 1
+    assert result.stdout.startswith("fr_")
+    listed = CliRunner().invoke(main, ["token", "list"], env=env)
+    rows = [json.loads(line) for line in listed.stdout.splitlines()]
+    assert any(row["name"] == "Kim" and row["role"] == "customs-officer" for row in rows)
+    assert result.stdout.strip() not in listed.stdout
+
+
+def test_token_create_refuses_unknown_role_and_bad_name(env: dict[str, str]) -> None:
+    wrong_role = CliRunner().invoke(main, ["token", "create", "--role", "wizard", "--name", "x"], env=env)
+    assert wrong_role.exit_code == 2
+    bad_name = CliRunner().invoke(main, ["token", "create", "--role", "auditor", "--name", "  "], env=env)
+    assert bad_name.exit_code == 1
+    assert "firearms: error:" in bad_name.stderr
+    assert bad_name.stdout == ""
+
+
+def test_token_revoke(env: dict[str, str]) -> None:
+    CliRunner().invoke(main, ["token", "create", "--role", "auditor", "--name", "Out"], env=env)
+    listed = CliRunner().invoke(main, ["token", "list"], env=env)
+    token_id = next(json.loads(line)["token_id"] for line in listed.stdout.splitlines() if '"Out"' in line)
+    revoked = CliRunner().invoke(main, ["token", "revoke", token_id], env=env)
+    assert revoked.exit_code == 0
+    twice = CliRunner().invoke(main, ["token", "revoke", token_id], env=env)
+    assert twice.exit_code == 1
+    assert "already revoked" in twice.stderr
+    assert "Traceback" not in twice.output
+
+
+def test_keys_show_gives_state_key_id_and_public_key(env: dict[str, str], home: Path) -> None:
+    result = CliRunner().invoke(main, ["keys", "show"], env=env)
+    assert result.exit_code == 0, result.output
+    shown = json.loads(result.stdout)
+    assert shown["state"] == "AT"
+    public = b64url_decode(shown["public_key"])
+    assert len(public) == 32
+    assert shown["key_id"] == key_id_of(public)
+    assert (home / "keys" / f"{shown['key_id']}.pem").exists()
+
+
+def test_journal_verify_exit_codes(env: dict[str, str], database: str) -> None:
+    intact = CliRunner().invoke(main, ["journal", "verify"], env=env)
+    assert intact.exit_code == 0, intact.output
+    assert "intact" in intact.stdout
+
+    async def tamper() -> int:
+        conn = await asyncpg.connect(database)
+        try:
+            async with conn.transaction():
+                await conn.execute("SET LOCAL session_replication_role = replica")
+                await conn.execute("UPDATE journal_entry SET actor = 'mallory' WHERE entry_id = 2")
+            seq: int = await conn.fetchval("SELECT seq FROM journal_link WHERE entry_id = 2")
+            return seq
+        finally:
+            await conn.close()
+
+    seq = asyncio.run(tamper())
+    broken = CliRunner().invoke(main, ["journal", "verify"], env=env)
+    assert broken.exit_code == 1
+    assert f"seq {seq}" in broken.stderr
+    assert "entry 2" in broken.stderr
+
+
+def test_journal_checkpoint_and_migrate(env: dict[str, str]) -> None:
+    made = CliRunner().invoke(main, ["journal", "checkpoint"], env=env)
+    assert made.exit_code == 0, made.output
+    assert json.loads(made.stdout)["seq"] >= 2
+    migrated = CliRunner().invoke(main, ["migrate"], env=env)
+    assert migrated.exit_code == 0
+    assert migrated.stdout.strip() == "nothing to apply"
+
+
+@pytest.mark.parametrize("state", ["", "XX", "at", "AUT"])
+def test_bad_state_is_a_one_line_error(state: str, tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["keys", "show"], env={"FIREARMS_STATE": state, "FIREARMS_HOME": str(tmp_path)})
+    assert result.exit_code == 2
+    assert result.stderr.count("\n") == 1
+    assert "FIREARMS_STATE" in result.stderr
+
+
+def test_every_command_has_help() -> None:
+    commands = [
+        [],
+        ["serve"],
+        ["worker"],
+        ["migrate"],
+        ["token"],
+        ["token", "create"],
+        ["token", "list"],
+        ["token", "revoke"],
+        ["keys"],
+        ["keys", "show"],
+        ["journal"],
+        ["journal", "verify"],
+        ["journal", "checkpoint"],
+    ]
+    for command in commands:
+        result = CliRunner().invoke(main, [*command, "--help"])
+        assert result.exit_code == 0, command
+        assert "Usage:" in result.stdout

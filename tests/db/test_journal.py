@@ -1,0 +1,183 @@
+"""The journal finds a row changed, deleted or reordered behind the application's back (DESIGN §6)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from firearms import bootstrap, db, journal
+
+
+async def write_entries(conn: db.Conn, count: int) -> None:
+    for number in range(count):
+        async with conn.transaction():
+            await journal.record(
+                conn, actor="test", action="thing.made", entity="thing", entity_id=str(number), payload={"n": number}
+            )
+
+
+async def behind_the_back(conn: db.Conn, sql: str, *args: object) -> None:
+    """Run SQL as someone with database access would: triggers (append-only guards) off."""
+    async with conn.transaction():
+        await conn.execute("SET LOCAL session_replication_role = replica")
+        await conn.execute(sql, *args)
+
+
+async def entry_at(conn: db.Conn, seq: int) -> int:
+    entry_id: int = await conn.fetchval("SELECT entry_id FROM journal_link WHERE seq = $1", seq)
+    return entry_id
+
+
+async def test_fresh_registry_journal_verifies(conn: db.Conn, initialised: bootstrap.Initialised) -> None:
+    result = await journal.verify(conn, state="AT")
+    assert result.intact
+    assert result.entries == 2  # first key and first admin token
+    assert result.pending == 0
+
+
+async def test_changed_entry_is_named(conn: db.Conn, initialised: bootstrap.Initialised) -> None:
+    await write_entries(conn, 10)
+    await journal.seal(conn)
+    victim = await entry_at(conn, 7)
+    await behind_the_back(conn, "UPDATE journal_entry SET payload = '{\"n\": 999}' WHERE entry_id = $1", victim)
+    result = await journal.verify(conn, state="AT")
+    assert not result.intact
+    assert result.bad_seq == 7
+    assert result.bad_entry_id == victim
+    assert result.entries == 6
+
+
+async def test_changed_actor_is_named(conn: db.Conn, initialised: bootstrap.Initialised) -> None:
+    await write_entries(conn, 5)
+    await journal.seal(conn)
+    victim = await entry_at(conn, 3)
+    await behind_the_back(conn, "UPDATE journal_entry SET actor = 'someone else' WHERE entry_id = $1", victim)
+    result = await journal.verify(conn, state="AT")
+    assert (result.intact, result.bad_seq, result.bad_entry_id) == (False, 3, victim)
+
+
+async def test_deleted_entry_is_named(conn: db.Conn, initialised: bootstrap.Initialised) -> None:
+    await write_entries(conn, 10)
+    await journal.seal(conn)
+    victim = await entry_at(conn, 5)
+    await behind_the_back(conn, "DELETE FROM journal_entry WHERE entry_id = $1", victim)
+    result = await journal.verify(conn, state="AT")
+    assert (result.intact, result.bad_seq, result.bad_entry_id) == (False, 5, victim)
+
+
+async def test_deleted_entry_and_link_is_found_as_a_gap(conn: db.Conn, initialised: bootstrap.Initialised) -> None:
+    await write_entries(conn, 10)
+    await journal.seal(conn)
+    victim = await entry_at(conn, 4)
+    await behind_the_back(conn, "DELETE FROM journal_link WHERE seq = 4")
+    await behind_the_back(conn, "DELETE FROM journal_entry WHERE entry_id = $1", victim)
+    result = await journal.verify(conn, state="AT")
+    assert (result.intact, result.bad_seq) == (False, 4)
+
+
+async def test_reordered_entries_are_found_at_the_first_moved(
+    conn: db.Conn, initialised: bootstrap.Initialised
+) -> None:
+    await write_entries(conn, 10)
+    await journal.seal(conn)
+    first, second = await entry_at(conn, 5), await entry_at(conn, 8)
+    # Swap which entry each position points to.
+    await behind_the_back(conn, "UPDATE journal_link SET entry_id = -1 WHERE seq = 5")
+    await behind_the_back(conn, "UPDATE journal_link SET entry_id = $1 WHERE seq = 8", first)
+    await behind_the_back(conn, "UPDATE journal_link SET entry_id = $1 WHERE seq = 5", second)
+    result = await journal.verify(conn, state="AT")
+    assert (result.intact, result.bad_seq, result.bad_entry_id) == (False, 5, second)
+
+
+async def test_rewritten_chain_is_caught_by_the_signed_checkpoint(
+    conn: db.Conn, initialised: bootstrap.Initialised, home: Path
+) -> None:
+    await write_entries(conn, 6)
+    made = await journal.checkpoint(conn, state="AT", home=home)
+    assert made is not None
+    # Someone changes an entry and recomputes every later hash: the chain is self-consistent again...
+    victim = await entry_at(conn, 3)
+    await behind_the_back(conn, "UPDATE journal_entry SET payload = '{\"n\": 42}' WHERE entry_id = $1", victim)
+    rows = await conn.fetch(
+        "SELECT l.seq, l.entry_id, e.recorded_at, e.actor, e.action, e.entity, e.entity_id, e.payload"
+        " FROM journal_link l JOIN journal_entry e USING (entry_id) ORDER BY l.seq"
+    )
+    prev = journal.GENESIS
+    for row in rows:
+        digest = journal.entry_hash(prev, row)
+        await behind_the_back(
+            conn, "UPDATE journal_link SET prev_hash = $1, hash = $2 WHERE seq = $3", prev, digest, row["seq"]
+        )
+        prev = digest
+    # ...but no longer matches what the registry signed.
+    result = await journal.verify(conn, state="AT")
+    assert not result.intact
+    assert result.bad_seq == made.seq
+    assert "checkpoint" in (result.problem or "")
+
+
+async def test_forged_checkpoint_signature_is_found(
+    conn: db.Conn, initialised: bootstrap.Initialised, home: Path
+) -> None:
+    await write_entries(conn, 3)
+    made = await journal.checkpoint(conn, state="AT", home=home)
+    assert made is not None
+    await behind_the_back(conn, "UPDATE journal_checkpoint SET signature = $1 WHERE seq = $2", bytes(64), made.seq)
+    result = await journal.verify(conn, state="AT")
+    assert not result.intact
+    assert "signature" in (result.problem or "")
+
+
+async def test_entry_removed_from_the_sealers_queue_is_found(conn: db.Conn, initialised: bootstrap.Initialised) -> None:
+    await write_entries(conn, 3)
+    hidden: int = await conn.fetchval("SELECT max(entry_id) FROM journal_pending")
+    await behind_the_back(conn, "DELETE FROM journal_pending WHERE entry_id = $1", hidden)
+    result = await journal.verify(conn, state="AT")
+    assert (result.intact, result.bad_entry_id) == (False, hidden)
+
+
+async def test_journal_tables_refuse_update_and_delete(conn: db.Conn, initialised: bootstrap.Initialised) -> None:
+    await journal.seal(conn)
+    with pytest.raises(asyncpg.RestrictViolationError):
+        await conn.execute("UPDATE journal_entry SET actor = 'x'")
+    with pytest.raises(asyncpg.RestrictViolationError):
+        await conn.execute("DELETE FROM journal_link")
+    with pytest.raises(asyncpg.RestrictViolationError):
+        await conn.execute("TRUNCATE journal_entry CASCADE")
+
+
+async def test_concurrent_writers_do_not_wait_on_the_chain_and_all_get_linked(
+    database: str, initialised: bootstrap.Initialised
+) -> None:
+    pool = await db.create_pool(database, max_size=10)
+    try:
+        holder = await pool.acquire()
+        # One transaction journals and stays open: others must still commit their entries.
+        blocker = holder.transaction()
+        await blocker.start()
+        await journal.record(holder, actor="t", action="slow", entity="x", entity_id="0", payload={})
+
+        async def writer(number: int) -> None:
+            async with pool.acquire() as conn, conn.transaction():
+                await journal.record(conn, actor="t", action="fast", entity="x", entity_id=str(number), payload={})
+
+        await asyncio.wait_for(asyncio.gather(*(writer(n) for n in range(40))), timeout=10)
+        async with pool.acquire() as conn:
+            # The open transaction's entry is not visible yet: it is linked later, in commit order.
+            assert await journal.seal(conn) == 42
+            await blocker.commit()
+            await pool.release(holder)
+            assert await journal.seal(conn) == 1
+            last = await conn.fetchrow(
+                "SELECT e.action FROM journal_link l JOIN journal_entry e USING (entry_id) ORDER BY seq DESC LIMIT 1"
+            )
+            assert last is not None
+            assert last["action"] == "slow"
+            result = await journal.verify(conn, state="AT")
+        assert result.intact
+        assert result.entries == 43
+    finally:
+        await pool.close()

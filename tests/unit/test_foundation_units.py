@@ -1,0 +1,95 @@
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from pathlib import Path
+
+import pytest
+
+from firearms.canonical import canonical, format_time, parse_time
+from firearms.errors import ConfigError, InvalidInputError
+from firearms.pagination import decode_cursor, encode_cursor
+from firearms.settings import load_settings
+from firearms.signing import SigningKey, b64url_decode, b64url_encode, verify
+
+
+def test_settings_read_environment_and_overrides(tmp_path: Path) -> None:
+    env = {"FIREARMS_STATE": "CZ", "FIREARMS_HOME": str(tmp_path), "FIREARMS_PORT": "9000"}
+    settings = load_settings(env)
+    assert (settings.state, settings.home, settings.port) == ("CZ", tmp_path.resolve(), 9000)
+    assert settings.database_url is None
+    assert load_settings(env, port=9100, host=None).port == 9100
+    assert settings.base_url == "http://127.0.0.1:9000"
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({}, "FIREARMS_STATE is not set"),
+        ({"FIREARMS_STATE": "ZZ"}, "not an ISO 3166-1"),
+        ({"FIREARMS_STATE": "AT", "FIREARMS_PORT": "http"}, "FIREARMS_PORT"),
+        ({"FIREARMS_STATE": "AT", "FIREARMS_PORT": "70000"}, "FIREARMS_PORT"),
+    ],
+)
+def test_settings_refuse_bad_configuration(env: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_settings(env)
+
+
+def test_canonical_refuses_floats_and_unsafe_integers() -> None:
+    assert canonical({"b": [1, {"d": None, "c": True}], "a": "é/"}) == '{"a":"é/","b":[1,{"c":true,"d":null}]}'.encode()
+    with pytest.raises(ValueError, match="floats"):
+        canonical({"quantity": 1.5})
+    with pytest.raises(ValueError, match="outside"):
+        canonical([2**53])
+
+
+def test_times_are_utc_with_z() -> None:
+    moment = dt.datetime(2026, 11, 29, 10, 15, tzinfo=dt.UTC)
+    assert format_time(moment) == "2026-11-29T10:15:00Z"
+    assert parse_time("2026-11-29T10:15:00Z") == moment
+    with pytest.raises(ValueError, match="naive"):
+        format_time(dt.datetime(2026, 1, 1))  # noqa: DTZ001  # the point of the test
+    with pytest.raises(ValueError, match="Z"):
+        parse_time("2026-11-29T10:15:00+01:00")
+
+
+@pytest.mark.parametrize("text", ["AA==", "A", "a+b/", "ab c", "AB"])
+def test_b64url_is_strict(text: str) -> None:
+    with pytest.raises(ValueError, match="base64url"):
+        b64url_decode(text)
+
+
+def test_b64url_round_trip() -> None:
+    for size in range(40):
+        data = bytes(range(size))
+        assert b64url_decode(b64url_encode(data)) == data
+
+
+def test_signature_verifies_and_tampering_does_not() -> None:
+    key = SigningKey.generate()
+    signature = key.sign(b"licence AT-EXP-1")
+    assert verify(key.public_key, b"licence AT-EXP-1", signature)
+    assert not verify(key.public_key, b"licence AT-EXP-2", signature)
+    assert not verify(key.public_key, b"licence AT-EXP-1", bytes(64))
+    assert not verify(b"short", b"licence AT-EXP-1", signature)
+
+
+def test_key_file_is_private_and_never_overwritten(tmp_path: Path) -> None:
+    key = SigningKey.generate()
+    path = tmp_path / "k.pem"
+    key.save(path)
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert SigningKey.load(path).public_key == key.public_key
+    with pytest.raises(FileExistsError):
+        SigningKey.generate().save(path)
+
+
+def test_cursor_round_trip_and_refusal() -> None:
+    moment = dt.datetime(2026, 11, 29, 10, 15, 1, 5, tzinfo=dt.UTC)
+    token_id = uuid.uuid4()
+    assert decode_cursor(encode_cursor(moment, token_id), dt.datetime, uuid.UUID) == (moment, token_id)
+    with pytest.raises(InvalidInputError):
+        decode_cursor(encode_cursor("x"), int)
+    with pytest.raises(InvalidInputError):
+        decode_cursor("!!", int)
