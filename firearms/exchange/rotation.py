@@ -107,7 +107,7 @@ async def rotate(conn: Conn, home: Path, *, actor: str) -> Rotation:
 async def _switch_if_announced(conn: Conn, key_id: str, public_key: bytes, not_before: dt.datetime) -> bool:
     if await store.count_unannounced(conn, key_id):
         return False
-    now = utc_now()
+    now = dt.datetime.now(dt.UTC)  # full precision: a key made in the same second as the old one still sorts after it
     await key_store.insert_registry_key(conn, key_id, public_key, not_before, now)
     await store.mark_key_switched(conn, key_id, now)
     await journal.record(
