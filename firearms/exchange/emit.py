@@ -26,8 +26,10 @@ __all__ = ["concerned_states", "consent_requested", "licence_issued", "licence_s
 
 
 def concerned_states(licence: LicenceObject, own_state: str) -> list[str]:
-    """Who hears about a licence: for an export licence the importing and every transit State; for an
-    import licence the exporting State; otherwise the other States it names. Never this State itself.
+    """Who hears about a licence (never this State itself).
+
+    An export licence: the importing and every transit State; an import licence: the exporting
+    State; otherwise every other State it names.
     """
     if licence.kind == "export":
         states = [licence.importing_state, *licence.transit_states]
