@@ -38,12 +38,11 @@ from firearms.exchange.protocol import (
 )
 from firearms.signing import SigningKey
 from firearms.store import outbox as store
-from firearms.store import peers as peer_store
 
 if TYPE_CHECKING:
     import asyncpg
 
-    from firearms.db import Pool
+    from firearms.db import Conn, Pool
     from firearms.settings import Settings
 
 __all__ = ["LEASE", "backoff", "claim", "deliver_due", "new_worker_id"]
@@ -64,11 +63,29 @@ def backoff(attempts: int, *, base: float, cap: float) -> float:
     return delay * random.uniform(0.5, 1.0)  # noqa: S311  # jitter, not cryptography
 
 
-async def claim(pool: Pool, worker: str) -> list[asyncpg.Record]:
-    """Lease the due head notice of every enabled recipient to ``worker`` (one short transaction)."""
+async def claim(pool: Pool, settings: Settings, worker: str) -> list[tuple[asyncpg.Record, bytes]]:
+    """Lease the due head notice of every enabled recipient to ``worker`` and sign it if not yet signed.
+
+    One short transaction; the signed bytes are kept, so every later attempt sends exactly them.
+    """
     now = dt.datetime.now(dt.UTC)
+    claimed: list[tuple[asyncpg.Record, bytes]] = []
     async with pool.acquire() as conn, conn.transaction():
-        return await store.claim_outbox_heads(conn, now, now + LEASE, worker)
+        await store.relax_commit(conn)
+        for head in await store.claim_outbox_heads(conn, now, now + LEASE, worker):
+            if head["envelope"] is not None:
+                claimed.append((head, bytes(head["envelope"])))
+                continue
+            try:
+                raw = await _sign(conn, settings, head)
+            except (OSError, ValueError, RuntimeError) as exc:  # a missing key file must not stop other recipients
+                log.error("cannot sign notice %s: %s", head["notice_id"], exc)
+                await store.record_outbox_failure(
+                    conn, head["notice_id"], worker, f"signing: {exc}", _retry_at(settings, head["attempts"])
+                )
+                continue
+            claimed.append((head, raw))
+    return claimed
 
 
 async def deliver_due(pool: Pool, settings: Settings, client: httpx.AsyncClient, worker: str) -> int:
@@ -79,10 +96,10 @@ async def deliver_due(pool: Pool, settings: Settings, client: httpx.AsyncClient,
     """
     total = 0
     while True:
-        heads = await claim(pool, worker)
+        heads = await claim(pool, settings, worker)
         if not heads:
             return total
-        results = await asyncio.gather(*(_deliver(pool, settings, client, worker, head) for head in heads))
+        results = await asyncio.gather(*(_deliver(pool, settings, client, worker, head, raw) for head, raw in heads))
         total += sum(results)
 
 
@@ -95,47 +112,37 @@ def _signing_key(home: Any, key_id: str) -> SigningKey:
     return cached
 
 
-async def _envelope(pool: Pool, settings: Settings, head: asyncpg.Record) -> bytes:
-    if head["envelope"] is not None:
-        return bytes(head["envelope"])
-    async with pool.acquire() as conn, conn.transaction():
-        key_id = head["signing_key_id"] or await store.get_registry_key_at(conn, head["created_at"])
-        if key_id is None:
-            raise RuntimeError(f"no signing key of this registry is valid at {format_time(head['created_at'])}")
-        notice = Notice(
-            id=str(head["notice_id"]),
-            type=head["type"],
-            sender=settings.state,
-            recipient=head["recipient"],
-            sequence=head["sequence"],
-            created_at=format_time(head["created_at"]),
-            in_reply_to=head["in_reply_to"],
-            confidentiality=head["confidentiality"],
-            body=head["body"],
-        )
-        raw = encode(sign_notice(notice, _signing_key(settings.home, key_id)))
-        if not await store.set_outbox_envelope(conn, head["notice_id"], raw):
-            stored = await store.get_outbox_envelope(conn, head["notice_id"])
-            return bytes(stored) if stored is not None else raw
+async def _sign(conn: Conn, settings: Settings, head: asyncpg.Record) -> bytes:
+    key_id = head["signing_key_id"] or await store.get_registry_key_at(conn, head["created_at"])
+    if key_id is None:
+        raise RuntimeError(f"no signing key of this registry is valid at {format_time(head['created_at'])}")
+    notice = Notice(
+        id=str(head["notice_id"]),
+        type=head["type"],
+        sender=settings.state,
+        recipient=head["recipient"],
+        sequence=head["sequence"],
+        created_at=format_time(head["created_at"]),
+        in_reply_to=head["in_reply_to"],
+        confidentiality=head["confidentiality"],
+        body=head["body"],
+    )
+    raw = encode(sign_notice(notice, _signing_key(settings.home, key_id)))
+    await store.set_outbox_envelope(conn, head["notice_id"], raw)
     return raw
 
 
-async def _deliver(pool: Pool, settings: Settings, client: httpx.AsyncClient, worker: str, head: asyncpg.Record) -> int:
-    head["notice_id"]
-    recipient: str = head["recipient"]
+async def _deliver(
+    pool: Pool, settings: Settings, client: httpx.AsyncClient, worker: str, head: asyncpg.Record, raw: bytes
+) -> int:
     try:
-        raw = await _envelope(pool, settings, head)
-        async with pool.acquire() as conn:
-            peer = await peer_store.get_peer(conn, recipient)
-        if peer is None:
-            raise RuntimeError(f"{recipient} is no longer on the trust list")
         response = await client.post(
-            peer["base_url"] + "/exchange/v1/notices",
+            head["base_url"] + "/exchange/v1/notices",
             content=raw,
             headers={"content-type": "application/json"},
             timeout=settings.exchange_timeout,
         )
-    except (httpx.HTTPError, OSError, RuntimeError) as exc:
+    except (httpx.HTTPError, OSError) as exc:
         await _failed(pool, settings, worker, head, f"network: {type(exc).__name__}: {exc}")
         return 0
     if response.status_code in (200, 202):
@@ -181,6 +188,7 @@ async def _receipt(
         await _failed(pool, settings, worker, head, "bad receipt: it does not name this notice")
         return 0
     async with pool.acquire() as conn, conn.transaction():
+        await store.relax_commit(conn)  # a lost receipt record means one more delivery and the same receipt
         trusted = await trust.trusted_keys(conn, head["recipient"]) or []
         key = next((k for k in trusted if k.key_id == receipt_envelope.signature.key_id), None)
         if (

@@ -123,9 +123,14 @@ async def receive(conn: Conn, raw: bytes, *, state: str, home: Path, now: dt.dat
     moment = utc_now() if now is None else now
     key = check_signed(envelope, await trust.trusted_keys(conn, notice.sender), moment)
 
-    await peer_store.lock_peer(conn, notice.sender)  # one receiver per sender at a time: checks 7-8 hold
+    # One receiver per sender at a time: checks 7-8 hold until commit. The inbox is read by a later
+    # statement, so it sees whatever a receiver that held the lock before us committed.
+    if await peer_store.lock_peer(conn, notice.sender) is None:
+        raise NoticeRefusedError("unknown-sender", f"{notice.sender} is not on this registry's trust list")
+    state_row = await store.get_inbox_state(conn, notice.sender, notice.id)
+    stored = state_row if state_row["notice"] is not None else None
+    last = state_row["last_sequence"]
     notice_bytes = signing_input[len(NOTICE_PREFIX) :]
-    stored = await store.get_inbox_notice(conn, notice.sender, notice.id)
     if stored is not None:
         if bytes(stored["notice"]) != notice_bytes:
             raise NoticeRefusedError(
@@ -136,7 +141,7 @@ async def receive(conn: Conn, raw: bytes, *, state: str, home: Path, now: dt.dat
         receipt_bytes = bytes(stored["receipt"])
         status: Any = msgspec.json.decode(receipt_bytes)["receipt"]["status"]
         return Delivered(duplicate=True, receipt=receipt_bytes, status=status)
-    expected = await store.last_inbox_sequence(conn, notice.sender) + 1
+    expected = last + 1
     if notice.sequence != expected:
         raise NoticeRefusedError(
             "sequence-gap",

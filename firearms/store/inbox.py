@@ -13,7 +13,13 @@ if TYPE_CHECKING:
 
     from firearms.db import Conn
 
-__all__ = ["get_inbox_notice", "insert_inbox_notice", "last_inbox_sequence", "list_inbox_notices"]
+__all__ = [
+    "get_inbox_notice",
+    "get_inbox_state",
+    "insert_inbox_notice",
+    "last_inbox_sequence",
+    "list_inbox_notices",
+]
 
 
 async def get_inbox_notice(conn: Conn, sender: str, notice_id: str) -> asyncpg.Record | None:
@@ -72,3 +78,10 @@ async def list_inbox_notices(
     """A page of received notices in arrival order."""
     at, sender, notice_id = after if after else (None, None, None)
     return await conn.fetch(Q["list_inbox_notices"], at, sender, notice_id, limit)
+
+
+async def get_inbox_state(conn: Conn, sender: str, notice_id: str) -> asyncpg.Record:
+    """The stored notice with this id (``notice``/``receipt`` NULL when none) and ``last_sequence`` from ``sender``."""
+    row = await conn.fetchrow(Q["get_inbox_state"], sender, notice_id)
+    assert row is not None  # noqa: S101  # the query always returns one row
+    return row

@@ -24,6 +24,7 @@ __all__ = [
     "list_outbox_notices",
     "record_outbox_failure",
     "record_outbox_receipt",
+    "relax_commit",
     "requeue_outbox_from",
     "set_outbox_envelope",
 ]
@@ -115,3 +116,8 @@ async def get_registry_key_at(conn: Conn, moment: dt.datetime) -> str | None:
     """The ``key_id`` of this registry's newest key valid at ``moment``."""
     value: str | None = await conn.fetchval(Q["get_registry_key_at"], moment)
     return value
+
+
+async def relax_commit(conn: Conn) -> None:
+    """Let the current transaction commit without waiting for its WAL flush (sender-side bookkeeping only)."""
+    await conn.execute(Q["relax_commit"])

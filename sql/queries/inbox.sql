@@ -19,3 +19,10 @@ SELECT sender, notice_id, type, sequence, created_at, in_reply_to, confidentiali
  WHERE $1::timestamptz IS NULL OR (received_at, sender, notice_id) > ($1::timestamptz, $2::text, $3::text)
  ORDER BY received_at, sender, notice_id
  LIMIT $4;
+
+-- name: get_inbox_state
+-- A stored notice with this id from the sender (NULLs when none) and the sender's highest stored sequence.
+-- $1 sender, $2 notice_id
+SELECT i.notice, i.receipt, (SELECT coalesce(max(m.sequence), 0) FROM notice_inbox AS m WHERE m.sender = $1) AS last_sequence
+  FROM (SELECT 1) AS one
+  LEFT JOIN notice_inbox AS i ON i.sender = $1 AND i.notice_id = $2;

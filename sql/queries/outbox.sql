@@ -7,27 +7,32 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $5);
 -- name: claim_outbox_heads
 -- For every enabled recipient, its lowest queued notice when it is due and not leased, leased to one worker.
 -- SKIP LOCKED: two workers never claim the same notice. $1 now, $2 lease_until, $3 worker
-WITH heads AS (
-    SELECT DISTINCT ON (o.recipient) o.notice_id
-      FROM notice_outbox AS o
-      JOIN peer AS p ON p.state = o.recipient
-     WHERE o.status = 'queued' AND p.enabled
-     ORDER BY o.recipient, o.sequence
+WITH heads AS MATERIALIZED (
+    SELECT h.notice_id
+      FROM peer AS p
+     CROSS JOIN LATERAL (
+           SELECT o.notice_id
+             FROM notice_outbox AS o
+            WHERE o.recipient = p.state AND o.status = 'queued'
+            ORDER BY o.sequence
+            LIMIT 1
+           ) AS h
+     WHERE p.enabled
 ), due AS (
     SELECT o.notice_id
       FROM notice_outbox AS o
-      JOIN heads USING (notice_id)
-     WHERE o.status = 'queued'
+     WHERE o.notice_id IN (SELECT notice_id FROM heads)
+       AND o.status = 'queued'
        AND o.next_attempt_at <= $1
        AND (o.lease_until IS NULL OR o.lease_until <= $1)
        FOR UPDATE OF o SKIP LOCKED
 )
 UPDATE notice_outbox AS o
    SET lease_owner = $3, lease_until = $2, attempts = o.attempts + 1, last_attempt_at = $1
-  FROM due
- WHERE o.notice_id = due.notice_id
+  FROM due, peer AS p
+ WHERE o.notice_id = due.notice_id AND p.state = o.recipient
 RETURNING o.notice_id, o.recipient, o.sequence, o.type, o.created_at, o.in_reply_to, o.confidentiality, o.body,
-          o.signing_key_id, o.envelope, o.attempts;
+          o.signing_key_id, o.envelope, o.attempts, p.base_url;
 
 -- name: set_outbox_envelope
 -- Keep the signed bytes of a notice: every retry sends exactly these. $1 notice_id, $2 envelope
@@ -88,3 +93,8 @@ SELECT key_id FROM registry_key
  WHERE not_before <= $1 AND (not_after IS NULL OR $1 < not_after) AND (revoked_at IS NULL OR revoked_at > $1)
  ORDER BY not_before DESC, created_at DESC
  LIMIT 1;
+
+-- name: relax_commit
+-- This transaction need not wait for its WAL flush: losing it in a crash only repeats a delivery, which the
+-- receiver answers with the same receipt (PROTOCOL §4 duplicates), and re-signing gives the same bytes.
+SET LOCAL synchronous_commit = off;
