@@ -91,16 +91,25 @@ async def claim(pool: Pool, settings: Settings, worker: str) -> list[tuple[async
 async def deliver_due(pool: Pool, settings: Settings, client: httpx.AsyncClient, worker: str) -> int:
     """Deliver until nothing is due; recipients are served side by side, each strictly in order.
 
+    A slow partner does not hold up the others: as soon as one delivery ends, the heads of every
+    recipient not in flight are claimed again (an in-flight head is leased, so it is never claimed twice).
+
     Returns:
         The number of notices acknowledged by a receipt in this call.
     """
     total = 0
-    while True:
-        heads = await claim(pool, settings, worker)
-        if not heads:
-            return total
-        results = await asyncio.gather(*(_deliver(pool, settings, client, worker, head, raw) for head, raw in heads))
-        total += sum(results)
+    running: set[asyncio.Task[int]] = set()
+    try:
+        while True:
+            for head, raw in await claim(pool, settings, worker):
+                running.add(asyncio.create_task(_deliver(pool, settings, client, worker, head, raw)))
+            if not running:
+                return total
+            done, running = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+            total += sum(task.result() for task in done)
+    finally:
+        if running:  # a failed claim: let the deliveries in flight finish and record their outcome
+            await asyncio.gather(*running, return_exceptions=True)
 
 
 def _signing_key(home: Any, key_id: str) -> SigningKey:
