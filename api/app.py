@@ -12,7 +12,7 @@ from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin
 
-from api import exchange, health, journal, notices, peers, received, tokens
+from api import exchange, health, journal, licences, notices, parties, peers, received, tokens, verify
 from api.deps import provide_conn, provide_officer, provide_pool, provide_settings, require_role
 from api.middleware import RequestIdMiddleware
 from api.problems import exception_handlers
@@ -48,6 +48,9 @@ def create_app(settings: Settings, *, database_url: str | None = None) -> Litest
             tokens.TokenController,
             journal.JournalController,
             health.me,
+            parties.PartyController,
+            licences.LicenceController,
+            verify.verify_licence,
             peers.PeerController,
             notices.NoticeController,
             notices.KeyController,

@@ -83,8 +83,13 @@ class LicenceLine(msgspec.Struct, frozen=True, kw_only=True):
     description: Annotated[str, msgspec.Meta(max_length=2000)] = ""
 
 
-class LicenceObject(msgspec.Struct, frozen=True, kw_only=True):
-    """The licence of PROTOCOL.md §5. Unknown fields are kept out: the wire decoder decides what to ignore."""
+class LicenceObject(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """The licence of PROTOCOL.md §5. Unknown fields are kept out: the wire decoder decides what to ignore.
+
+    ``return_on`` (an additive field) is the return date of a temporary export or import under the
+    simplified procedures of Art. 10(6); it is omitted when absent, so licences without it keep their
+    canonical bytes.
+    """
 
     number: LicenceNumber
     issuing_state: CountryCode
@@ -106,3 +111,4 @@ class LicenceObject(msgspec.Struct, frozen=True, kw_only=True):
     import_authorisation: ImportAuthorisation | None
     purpose: Purpose
     lines: Annotated[list[LicenceLine], msgspec.Meta(min_length=1, max_length=500)]
+    return_on: dt.date | None = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -32,6 +33,16 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         checkpoint_interval: seconds between signed journal checkpoints in the worker.
         max_body_bytes: request body limit for officer endpoints.
         pool_size: maximum database connections this process opens.
+        tacit_consent: whether a transit State's silence counts as consent after the silent period
+            (Reg. 258/2012 Art. 7(2)); ``FIREARMS_TACIT_CONSENT`` = yes/no.
+        tacit_consent_days: the silent period in working days (``FIREARMS_TACIT_CONSENT_DAYS``, 20).
+        tacit_consent_refused_by: transit States whose policy never allows tacit consent
+            (``FIREARMS_TACIT_CONSENT_REFUSED_BY``, comma-separated alpha-2 codes).
+        holidays: days that are not working days besides weekends (``FIREARMS_HOLIDAYS``, ISO dates, comma-separated).
+        ammunition_limits: most cartridges a temporary licence of each Art. 10(6) purpose may carry
+            (``FIREARMS_AMMUNITION_LIMITS``, e.g. ``hunting=800,sport-shooting=1200``); a purpose not
+            listed has no limit.
+        licence_timer_interval: seconds between passes of the licence timers (expiry, deemed consent) in the worker.
         exchange_retry_base: seconds before the first retry of a failed delivery (doubles per attempt).
         exchange_retry_cap: the most seconds between two delivery attempts (back-off cap).
         exchange_timeout: seconds one delivery may take before it counts as a network error.
@@ -48,6 +59,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     checkpoint_interval: float = 3600.0
     max_body_bytes: int = 1_048_576
     pool_size: int = 20
+    tacit_consent: bool = True
+    tacit_consent_days: int = 20
+    tacit_consent_refused_by: tuple[str, ...] = ()
+    holidays: tuple[dt.date, ...] = ()
+    ammunition_limits: dict[str, int] = msgspec.field(default_factory=lambda: {"hunting": 800, "sport-shooting": 1200})
+    licence_timer_interval: float = 60.0
     exchange_retry_base: float = 1.0
     exchange_retry_cap: float = 300.0
     exchange_timeout: float = 10.0
@@ -84,6 +101,7 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
         if not port.isdigit() or not 0 < int(port) < 65536:
             raise ConfigError(f"FIREARMS_PORT={port!r} is not a port number (1-65535)")
         values["port"] = int(port)
+    values.update(_licensing_settings(env))
     for name in ("exchange_retry_base", "exchange_retry_cap", "exchange_timeout"):
         text = env.get(f"FIREARMS_{name.upper()}")
         if text is not None:
@@ -95,3 +113,43 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
                 raise ConfigError(f"FIREARMS_{name.upper()}={text!r} must be between 0 and 86400 seconds")
     values.update(given)
     return Settings(**values)
+
+
+_TEMPORARY = frozenset({"hunting", "sport-shooting", "evaluation", "exhibition", "repair"})  # Art. 10(6)
+_YES = {"yes": True, "true": True, "1": True, "no": False, "false": False, "0": False}
+
+
+def _licensing_settings(env: Mapping[str, str]) -> dict[str, Any]:
+    """The licensing variables (issue 4) that are set in ``env``, parsed and validated."""
+    values: dict[str, Any] = {}
+    if (text := env.get("FIREARMS_TACIT_CONSENT")) is not None:
+        if text.strip().lower() not in _YES:
+            raise ConfigError(f"FIREARMS_TACIT_CONSENT={text!r} is not yes or no")
+        values["tacit_consent"] = _YES[text.strip().lower()]
+    if (text := env.get("FIREARMS_TACIT_CONSENT_DAYS")) is not None:
+        if not text.strip().isdigit() or not 1 <= int(text) <= 365:
+            raise ConfigError(f"FIREARMS_TACIT_CONSENT_DAYS={text!r} is not a number of working days (1-365)")
+        values["tacit_consent_days"] = int(text)
+    if (text := env.get("FIREARMS_TACIT_CONSENT_REFUSED_BY")) is not None:
+        codes = tuple(code.strip() for code in text.split(",") if code.strip())
+        bad = [code for code in codes if not is_country(code)]
+        if bad:
+            raise ConfigError(f"FIREARMS_TACIT_CONSENT_REFUSED_BY holds {bad[0]!r}, not an ISO alpha-2 code")
+        values["tacit_consent_refused_by"] = codes
+    if (text := env.get("FIREARMS_HOLIDAYS")) is not None:
+        try:
+            values["holidays"] = tuple(dt.date.fromisoformat(day.strip()) for day in text.split(",") if day.strip())
+        except ValueError as exc:
+            raise ConfigError(f"FIREARMS_HOLIDAYS={text!r} is not a comma-separated list of YYYY-MM-DD dates") from exc
+    if (text := env.get("FIREARMS_AMMUNITION_LIMITS")) is not None:
+        limits: dict[str, int] = {}
+        for item in (part.strip() for part in text.split(",") if part.strip()):
+            purpose, _, number = item.partition("=")
+            if not number.strip().isdigit() or purpose.strip() not in _TEMPORARY:
+                raise ConfigError(
+                    f"FIREARMS_AMMUNITION_LIMITS item {item!r} is not purpose=number"
+                    f" with a purpose among {', '.join(sorted(_TEMPORARY))}"
+                )
+            limits[purpose.strip()] = int(number)
+        values["ammunition_limits"] = limits
+    return values

@@ -1,9 +1,9 @@
 """The worker: periodic jobs that run beside the API (``serve``) or alone (``firearms worker``).
 
-Each pass: seal the journal; sign a checkpoint every ``checkpoint_interval`` seconds; deliver the
-outbox (:mod:`firearms.exchange.delivery`) until nothing is due; switch to a new signing key once
-every partner has its announcement (:mod:`firearms.exchange.rotation`). Later issues add the
-licence timers here.
+Each pass: seal the journal; sign a checkpoint every ``checkpoint_interval`` seconds; run the licence
+timers (expiry, deemed transit consent) every ``licence_timer_interval`` seconds; deliver the outbox
+(:mod:`firearms.exchange.delivery`) until nothing is due; switch to a new signing key once every
+partner has its announcement (:mod:`firearms.exchange.rotation`).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import httpx
 
 from firearms import journal
 from firearms.exchange import delivery, rotation
+from firearms.licence_timers import run_licence_timers
 
 if TYPE_CHECKING:
     from firearms.db import Pool
@@ -31,6 +32,7 @@ log = logging.getLogger("firearms.worker")
 async def run_worker(pool: Pool, settings: Settings, stop: asyncio.Event) -> None:
     """Run the periodic jobs until ``stop`` is set; an error in one pass is logged and retried."""
     next_checkpoint = time.monotonic() + settings.checkpoint_interval
+    next_licence_timers = time.monotonic()
     worker_id = delivery.new_worker_id()
     async with httpx.AsyncClient(timeout=settings.exchange_timeout) as client:
         while not stop.is_set():
@@ -40,6 +42,9 @@ async def run_worker(pool: Pool, settings: Settings, stop: asyncio.Event) -> Non
                     if time.monotonic() >= next_checkpoint:
                         await journal.checkpoint(conn, state=settings.state, home=settings.home)
                         next_checkpoint = time.monotonic() + settings.checkpoint_interval
+                    if time.monotonic() >= next_licence_timers:
+                        await run_licence_timers(conn, settings)
+                        next_licence_timers = time.monotonic() + settings.licence_timer_interval
             except Exception:  # the worker must outlive a database restart
                 log.exception("worker pass failed; retrying")
             try:

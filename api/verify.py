@@ -1,0 +1,34 @@
+"""``GET /api/v1/verify/{number}`` (DESIGN §8): is this licence genuine, valid, and how much is left."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from litestar import get
+from litestar.params import FromPath, QueryParameter
+
+from api.deps import ConnDep, SettingsDep
+from firearms import documents
+from firearms.documents import Verification
+
+__all__ = ["verify_licence"]
+
+
+@get(
+    "/verify/{number:str}",
+    summary="Verify a licence by number",
+    opt={"roles": ("customs-officer", "licensing-officer", "records-officer", "auditor", "admin")},
+)
+async def verify_licence(
+    conn: ConnDep,
+    settings: SettingsDep,
+    number: FromPath[str],
+    code: Annotated[
+        str | None, QueryParameter(description="verification code printed on the document", max_length=20)
+    ] = None,
+    issuing_state: Annotated[
+        str | None, QueryParameter(description="issuing State (default: this registry)", pattern=r"^[A-Z]{2}$")
+    ] = None,
+) -> Verification:
+    """Status, validity, balances and version; with ``code``, whether the printed code is the current version's."""
+    return await documents.verify(conn, issuing_state=issuing_state or settings.state, number=number, code=code)

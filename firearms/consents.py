@@ -1,0 +1,278 @@
+"""Transit consent (Protocol Art. 10(2)(b); Reg. 258/2012 Art. 7): requests, decisions, deemed consent.
+
+A decision is recorded by an officer now (``source='officer'``) and, once the exchange issue lands,
+from a received ``transit-consent.decided`` notice (``source='notice'``) through the same
+:func:`record_decision`. Where tacit consent is allowed, a transit State that stays silent for the
+configured number of WORKING days after the request (weekends and configured holidays do not count;
+20 in Reg. 258/2012 Art. 7(2)) is deemed to consent: :func:`deem_silent`, run by the worker's timer.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import TYPE_CHECKING, Annotated, Literal
+
+import msgspec
+
+from firearms import journal
+from firearms.errors import ConflictError, InvalidInputError, NotFoundError
+from firearms.licence_object import CountryCode
+from firearms.store import consents as store
+from firearms.store import licences as licence_store
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    import asyncpg
+
+    from firearms.db import Conn
+    from firearms.settings import Settings
+
+__all__ = [
+    "ConsentDecision",
+    "ConsentRequest",
+    "Decision",
+    "TransitConsent",
+    "TransitConsentRequest",
+    "add_working_days",
+    "deem_silent",
+    "latest_decisions",
+    "list_decisions",
+    "list_requests",
+    "record_decision",
+    "request_consent",
+]
+
+Decision = Literal["no-objection", "objection", "deemed"]
+Source = Literal["officer", "notice", "timer"]
+Reason = Annotated[str, msgspec.Meta(min_length=1, max_length=2000)]
+_CLOSED = frozenset({"revoked", "expired", "exhausted"})
+
+
+class ConsentDecision(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """A transit State's decision as an officer records it."""
+
+    transit_state: CountryCode
+    decision: Literal["no-objection", "objection"]
+    decided_on: dt.date
+    valid_until: dt.date | None = None
+    reason: Reason | None = None
+
+
+class ConsentRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """A request for consent to a transit State, with the planned shipment window."""
+
+    transit_state: CountryCode
+    shipment_from: dt.date | None = None
+    shipment_to: dt.date | None = None
+
+
+class TransitConsent(msgspec.Struct, frozen=True, kw_only=True):
+    """One recorded decision of a transit State (the latest per State counts)."""
+
+    transit_consent_id: int
+    licence_id: uuid.UUID
+    transit_state: str
+    decision: Decision
+    decided_on: dt.date
+    valid_until: dt.date | None
+    reason: str | None
+    source: Source
+    recorded_at: dt.datetime
+    recorded_by: str
+
+
+class TransitConsentRequest(msgspec.Struct, frozen=True, kw_only=True):
+    """A consent request to a transit State; the silent period runs from ``requested_on``."""
+
+    licence_id: uuid.UUID
+    transit_state: str
+    requested_on: dt.date
+    shipment_from: dt.date | None
+    shipment_to: dt.date | None
+    requested_at: dt.datetime
+    requested_by: str
+
+
+def add_working_days(start: dt.date, days: int, holidays: Iterable[dt.date] = ()) -> dt.date:
+    """The date on which ``days`` working days after ``start`` have passed (``start`` itself not counted).
+
+    Saturdays, Sundays and ``holidays`` are not working days (Reg. 258/2012 Art. 7(2) counts working days).
+    """
+    off = set(holidays)
+    day = start
+    counted = 0
+    while counted < days:
+        day += dt.timedelta(days=1)
+        if day.weekday() < 5 and day not in off:
+            counted += 1
+    return day
+
+
+async def _licence(conn: Conn, licence_id: uuid.UUID) -> asyncpg.Record:
+    row = await licence_store.get_licence(conn, licence_id)
+    if row is None:
+        raise NotFoundError(f"no licence {licence_id}", licence_id=str(licence_id))
+    return row
+
+
+def _on_route(row: asyncpg.Record, transit_state: str) -> None:
+    if transit_state not in row["transit_states"]:
+        raise InvalidInputError(
+            f"{transit_state} is not a transit State of licence {row['number']}",
+            code="not-a-transit-state",
+            transit_state=transit_state,
+            transit_states=list(row["transit_states"]),
+        )
+
+
+async def request_consent(
+    conn: Conn,
+    *,
+    licence_id: uuid.UUID,
+    transit_state: str,
+    shipment_from: dt.date | None,
+    shipment_to: dt.date | None,
+    actor: str,
+) -> TransitConsentRequest:
+    """Record that consent was asked of a transit State (the silent period starts today; a repeat keeps the date).
+
+    Raises:
+        NotFoundError: no such licence.
+        InvalidInputError: ``not-a-transit-state``, ``invalid-validity`` (window ends before it starts).
+    """
+    row = await _licence(conn, licence_id)
+    _on_route(row, transit_state)
+    if shipment_from and shipment_to and shipment_to < shipment_from:
+        raise InvalidInputError("the shipment window ends before it starts", code="invalid-validity")
+    now = dt.datetime.now(dt.UTC)
+    request = await store.upsert_transit_consent_request(
+        conn, licence_id, transit_state, now.date(), shipment_from, shipment_to, now, actor
+    )
+    await journal.record(
+        conn,
+        actor=actor,
+        action="transit-consent.requested",
+        entity="licence",
+        entity_id=str(licence_id),
+        payload={
+            "transit_state": transit_state,
+            "requested_on": request["requested_on"].isoformat(),
+            "shipment_from": shipment_from.isoformat() if shipment_from else None,
+            "shipment_to": shipment_to.isoformat() if shipment_to else None,
+        },
+    )
+    return TransitConsentRequest(**dict(request))
+
+
+async def record_decision(
+    conn: Conn,
+    *,
+    licence_id: uuid.UUID,
+    transit_state: str,
+    decision: Decision,
+    decided_on: dt.date,
+    valid_until: dt.date | None,
+    reason: str | None,
+    source: Source,
+    actor: str,
+) -> TransitConsent:
+    """Record a transit State's decision on a licence (officer now; received notice later; timer when deemed).
+
+    Raises:
+        NotFoundError: no such licence.
+        InvalidInputError: ``not-a-transit-state``, ``decision-in-future``, ``invalid-validity``.
+        ConflictError: ``licence-closed`` (revoked, expired or exhausted).
+    """
+    row = await _licence(conn, licence_id)
+    _on_route(row, transit_state)
+    if row["status"] in _CLOSED:
+        raise ConflictError(f"licence {row['number']} is {row['status']}", code="licence-closed", status=row["status"])
+    now = dt.datetime.now(dt.UTC)
+    if source != "timer" and decided_on > now.date():
+        raise InvalidInputError("a decision cannot be dated in the future", code="decision-in-future")
+    if valid_until is not None and valid_until < decided_on:
+        raise InvalidInputError("valid_until is before decided_on", code="invalid-validity")
+    saved = await store.insert_transit_consent(
+        conn, licence_id, transit_state, decision, decided_on, valid_until, reason, source, now, actor
+    )
+    await journal.record(
+        conn,
+        actor=actor,
+        action=f"transit-consent.{decision}",
+        entity="licence",
+        entity_id=str(licence_id),
+        payload={
+            "transit_state": transit_state,
+            "decision": decision,
+            "decided_on": decided_on.isoformat(),
+            "valid_until": valid_until.isoformat() if valid_until else None,
+            "reason": reason,
+            "source": source,
+        },
+    )
+    return TransitConsent(**dict(saved))
+
+
+async def deem_silent(
+    conn: Conn, *, settings: Settings, today: dt.date, licence_id: uuid.UUID | None = None, limit: int = 500
+) -> int:
+    """The tacit-consent timer: record ``deemed`` for every request whose silent period has run out.
+
+    Applies where ``settings.tacit_consent`` is on and the transit State is not in
+    ``tacit_consent_refused_by``. The deemed decision is dated the day the period ended. With
+    ``licence_id``, only that licence's requests (used just before issuing). Returns how many.
+    """
+    if not settings.tacit_consent:
+        return 0
+    if licence_id is None:
+        rows = await store.list_undecided_transit_consent_requests(conn, limit)
+    else:
+        decided = {row["transit_state"] for row in await store.list_latest_transit_consents(conn, licence_id)}
+        route = set((await _licence(conn, licence_id))["transit_states"])
+        rows = [
+            row
+            for row in await store.list_transit_consent_requests(conn, licence_id)
+            if row["transit_state"] not in decided and row["transit_state"] in route
+        ]
+    count = 0
+    for row in rows:
+        if row["transit_state"] in settings.tacit_consent_refused_by:
+            continue
+        due = add_working_days(row["requested_on"], settings.tacit_consent_days, settings.holidays)
+        if due > today:
+            continue
+        await record_decision(
+            conn,
+            licence_id=row["licence_id"],
+            transit_state=row["transit_state"],
+            decision="deemed",
+            decided_on=due,
+            valid_until=None,
+            reason=f"no answer within {settings.tacit_consent_days} working days of {row['requested_on'].isoformat()}",
+            source="timer",
+            actor="system:consent-timer",
+        )
+        count += 1
+    return count
+
+
+async def latest_decisions(conn: Conn, licence_id: uuid.UUID) -> dict[str, TransitConsent]:
+    """The latest decision of each transit State, by State."""
+    return {
+        row["transit_state"]: TransitConsent(**dict(row))
+        for row in await store.list_latest_transit_consents(conn, licence_id)
+    }
+
+
+async def list_requests(conn: Conn, licence_id: uuid.UUID) -> list[TransitConsentRequest]:
+    """The consent requests of a licence (at most one per transit State)."""
+    await _licence(conn, licence_id)
+    return [TransitConsentRequest(**dict(row)) for row in await store.list_transit_consent_requests(conn, licence_id)]
+
+
+async def list_decisions(conn: Conn, licence_id: uuid.UUID, *, after: int, limit: int) -> list[TransitConsent]:
+    """A page of every decision on a licence, oldest first."""
+    await _licence(conn, licence_id)
+    return [TransitConsent(**dict(row)) for row in await store.list_transit_consents(conn, licence_id, after, limit)]

@@ -1,0 +1,189 @@
+"""Printable licence documents and their verification (DESIGN §8).
+
+A document is an HTML page per licence version, with the number as an SVG Code128 barcode and a
+short verification code derived from the version's signature (the registry key signs the canonical
+licence object when the version is issued: :func:`firearms.licences.licence_message`). Rendering is
+cached per version in ``licence_document``; :func:`verify` answers status, validity, balances and
+version for a number, and whether a printed code belongs to one of its versions.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import uuid
+from typing import TYPE_CHECKING
+
+import msgspec
+
+from firearms import journal, ledger, licences
+from firearms.barcodes import code128_svg
+from firearms.errors import ConflictError, NotFoundError
+from firearms.store import licences as store
+
+if TYPE_CHECKING:
+    from firearms.db import Conn
+    from firearms.licence_object import LicenceObject, Party
+
+__all__ = ["Document", "Verification", "render_document", "verify"]
+
+
+class Document(msgspec.Struct, frozen=True, kw_only=True):
+    """A rendered document: the HTML page and the verification code printed on it."""
+
+    licence_id: uuid.UUID
+    version: int
+    verification_code: str
+    html: str
+
+
+class Verification(msgspec.Struct, frozen=True, kw_only=True):
+    """What ``GET /api/v1/verify/{number}`` answers.
+
+    ``code_matches`` is ``None`` when no code was given, else whether it is the code of the current
+    version (``code_version`` names the version a code belongs to, also an older one).
+    """
+
+    number: str
+    issuing_state: str
+    kind: str
+    status: licences.LicenceStatus
+    version: int
+    valid_from: dt.date
+    expires_on: dt.date
+    verification_code: str | None
+    code_matches: bool | None
+    code_version: int | None
+    lines: list[ledger.LineBalance]
+
+
+async def render_document(conn: Conn, licence_id: uuid.UUID, version: int, *, actor: str) -> Document:
+    """The printable page of a signed (issued) version, rendered once and then served from the cache.
+
+    Raises:
+        NotFoundError: no such licence or version.
+        ConflictError: ``licence-not-issued`` (the version was never signed).
+    """
+    cached = await store.get_licence_document(conn, licence_id, version)
+    if cached is not None:
+        return Document(
+            licence_id=licence_id, version=version, verification_code=cached["verification_code"], html=cached["html"]
+        )
+    view = await licences.get_version(conn, licence_id, version)
+    if view.verification_code is None:
+        raise ConflictError(
+            f"version {version} of {view.licence.number} was never issued: there is no document",
+            code="licence-not-issued",
+            version=version,
+        )
+    page = _html(view.licence, view.verification_code)
+    await store.insert_licence_document(
+        conn, licence_id, version, page, view.verification_code, dt.datetime.now(dt.UTC)
+    )
+    await journal.record(
+        conn,
+        actor=actor,
+        action="licence.document-rendered",
+        entity="licence",
+        entity_id=str(licence_id),
+        payload={"version": version, "verification_code": view.verification_code},
+    )
+    return Document(licence_id=licence_id, version=version, verification_code=view.verification_code, html=page)
+
+
+async def verify(conn: Conn, *, issuing_state: str, number: str, code: str | None = None) -> Verification:
+    """Status, validity, balances and version of a licence; with ``code``, whether a printed code is genuine.
+
+    Raises:
+        NotFoundError: no licence with this number.
+    """
+    row = await store.find_licence(conn, issuing_state, number)
+    if row is None:
+        raise NotFoundError(f"no licence {number} of {issuing_state}", number=number, issuing_state=issuing_state)
+    current = await licences.get_version(conn, row["licence_id"], row["version"])
+    code_version: int | None = None
+    if code is not None:
+        wanted = code.strip().upper()
+        after = 0
+        while code_version is None:
+            batch = await licences.list_versions(conn, row["licence_id"], after=after, limit=100)
+            if not batch:
+                break
+            code_version = next((v.version for v in batch if v.verification_code == wanted), None)
+            after = batch[-1].version
+    return Verification(
+        number=row["number"],
+        issuing_state=row["issuing_state"],
+        kind=row["kind"],
+        status=row["status"],
+        version=row["version"],
+        valid_from=row["valid_from"],
+        expires_on=row["expires_on"],
+        verification_code=current.verification_code,
+        code_matches=None if code is None else code_version == row["version"],
+        code_version=code_version,
+        lines=await ledger.balances(conn, row["licence_id"]),
+    )
+
+
+def _party(label: str, party: Party) -> str:
+    registration = f"<br>Registration: {html.escape(party.registration)}" if party.registration else ""
+    return (
+        f"<tr><th>{label}</th><td>{html.escape(party.name)}<br>{html.escape(party.address)}<br>"
+        f"{html.escape(party.country)}{registration}</td></tr>"
+    )
+
+
+def _html(obj: LicenceObject, code: str) -> str:
+    esc = html.escape
+    kind_title = {
+        "export": "Export authorisation",
+        "import": "Import authorisation",
+        "transit": "Transit authorisation",
+        "brokering": "Brokering authorisation",
+    }[obj.kind]
+    route = " → ".join([obj.exporting_state, *obj.transit_states, obj.importing_state])
+    lines = "".join(
+        f"<tr><td>{item.line}</td><td>{esc(item.category)}</td><td>{esc(item.type)}</td><td>{esc(item.make)}</td>"
+        f"<td>{esc(item.model)}</td><td>{esc(item.calibre)}</td><td>{item.quantity}</td>"
+        f"<td>{esc(', '.join(item.serials))}</td><td>{esc(item.description)}</td></tr>"
+        for item in obj.lines
+    )
+    auth = obj.import_authorisation
+    auth_row = (
+        f"<tr><th>Import authorisation</th><td>{esc(auth.number)} ({esc(auth.state)}), "
+        f"{auth.issued_on.isoformat()} to {auth.expires_on.isoformat()}</td></tr>"
+        if auth
+        else ""
+    )
+    brokers = "".join(_party("Broker", broker) for broker in obj.brokers)
+    return_row = f"<tr><th>Return date</th><td>{obj.return_on.isoformat()}</td></tr>" if obj.return_on else ""
+    issued = obj.issued_at.strftime("%Y-%m-%d %H:%M UTC") if obj.issued_at else ""
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>{esc(obj.number)} v{obj.version}</title>
+<style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse;width:100%}}
+th,td{{border:1px solid #444;padding:4px;text-align:left;vertical-align:top}}
+.code{{font-family:monospace;font-size:1.4em}}
+@media print{{body{{margin:0}}}}</style></head>
+<body>
+<h1>{kind_title}</h1>
+<p>UN Firearms Protocol Art. 10 — Regulation (EU) No 258/2012 Annex II</p>
+<div class="barcode">{code128_svg(obj.number)}</div>
+<table>
+<tr><th>Number</th><td>{esc(obj.number)}</td></tr>
+<tr><th>Version</th><td>{obj.version}</td></tr>
+<tr><th>Issuing State</th><td>{esc(obj.issuing_state)}</td></tr>
+<tr><th>Issuing authority</th><td>{esc(obj.issuing_authority)}, {esc(obj.place_of_issue)}</td></tr>
+<tr><th>Issued</th><td>{issued}</td></tr>
+<tr><th>Valid</th><td>{obj.valid_from.isoformat()} to {obj.expires_on.isoformat()}</td></tr>
+<tr><th>Route</th><td>{esc(route)}</td></tr>
+<tr><th>Purpose</th><td>{esc(obj.purpose)}</td></tr>
+{return_row}{_party("Exporter", obj.exporter)}{_party("Consignee", obj.consignee)}
+{_party("Final recipient", obj.final_recipient)}{brokers}{auth_row}
+</table>
+<h2>Goods</h2>
+<table><tr><th>Line</th><th>Category</th><th>Type</th><th>Make</th><th>Model</th><th>Calibre</th><th>Quantity</th>
+<th>Serials</th><th>Description</th></tr>{lines}</table>
+<p>Verification code: <span class="code">{esc(code)}</span> — confirm at GET /api/v1/verify/{esc(obj.number)}</p>
+</body></html>
+"""

@@ -1,0 +1,123 @@
+"""Gates before an export licence is issued (Protocol Art. 10(2); Reg. 258/2012 Art. 7; DESIGN §3).
+
+:func:`unmet_gates` returns EVERY gate that does not hold, so the officer sees all of them at once:
+
+- ``validity-ended``: the licence's last day has passed (every kind);
+- ``import-authorisation-missing``: no import authorisation of the importing State is recorded;
+- ``import-authorisation-not-valid``: the importing State's authorisation, as received by notice
+  (a ``licence`` row of that State and number), is not ``issued`` (suspended, revoked, ...);
+- ``import-authorisation-expired``: it has expired;
+- ``validity-beyond-import-authorisation``: the licence would outlive it;
+- ``transit-consent-missing``: a transit State has neither a no-objection nor a deemed consent;
+- ``transit-consent-objected``: a transit State's latest decision is an objection;
+- ``transit-consent-after-shipment``: the consent is dated after the requested shipment start;
+- ``transit-consent-lapsed``: the consent's ``valid_until`` has passed.
+
+Complete serials on firearm lines are checked when the licence is used for a shipment
+(:func:`firearms.ledger.debit`, Reg. 258/2012 Art. 8(1)(h)), not at issue.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import msgspec
+
+from firearms import consents
+from firearms.store import consents as consent_store
+from firearms.store import licences as licence_store
+
+if TYPE_CHECKING:
+    import datetime as dt
+
+    import asyncpg
+
+    from firearms.db import Conn
+    from firearms.licence_object import LicenceObject
+
+__all__ = ["Gate", "unmet_gates"]
+
+
+class Gate(msgspec.Struct, frozen=True, kw_only=True):
+    """An unmet gate: its code, the State it concerns (transit gates) and a sentence for people."""
+
+    gate: str
+    state: str | None
+    detail: str
+
+
+async def unmet_gates(conn: Conn, row: asyncpg.Record, licence: LicenceObject, *, today: dt.date) -> list[Gate]:
+    """Every gate that does not hold for issuing ``licence`` today (an empty list: it may be issued)."""
+    unmet: list[Gate] = []
+    if licence.expires_on < today:
+        unmet.append(Gate(gate="validity-ended", state=None, detail=f"the validity ended on {licence.expires_on}"))
+    if licence.kind != "export":
+        return unmet
+    auth = licence.import_authorisation
+    if auth is None or auth.state != licence.importing_state:
+        unmet.append(
+            Gate(
+                gate="import-authorisation-missing",
+                state=licence.importing_state,
+                detail=f"no import authorisation of {licence.importing_state} is recorded",
+            )
+        )
+    else:
+        received = await licence_store.find_licence(conn, auth.state, auth.number)
+        if received is not None and received["status"] != "issued":
+            unmet.append(
+                Gate(
+                    gate="import-authorisation-not-valid",
+                    state=auth.state,
+                    detail=f"import authorisation {auth.number} as received from {auth.state} is {received['status']}",
+                )
+            )
+        if auth.expires_on < today:
+            unmet.append(
+                Gate(
+                    gate="import-authorisation-expired",
+                    state=auth.state,
+                    detail=f"import authorisation {auth.number} expired on {auth.expires_on}",
+                )
+            )
+        if licence.expires_on > auth.expires_on:
+            unmet.append(
+                Gate(
+                    gate="validity-beyond-import-authorisation",
+                    state=auth.state,
+                    detail=f"the licence runs to {licence.expires_on}, the import authorisation to {auth.expires_on}",
+                )
+            )
+    latest = await consents.latest_decisions(conn, row["licence_id"])
+    windows = {
+        request["transit_state"]: request["shipment_from"]
+        for request in await consent_store.list_transit_consent_requests(conn, row["licence_id"])
+    }
+    for state in licence.transit_states:
+        unmet.extend(_transit_gate(state, latest.get(state), windows.get(state), today))
+    return unmet
+
+
+def _transit_gate(
+    state: str, decision: consents.TransitConsent | None, shipment_from: dt.date | None, today: dt.date
+) -> list[Gate]:
+    if decision is None:
+        return [Gate(gate="transit-consent-missing", state=state, detail=f"{state} has not consented to the transit")]
+    if decision.decision == "objection":
+        return [Gate(gate="transit-consent-objected", state=state, detail=f"{state} objected: {decision.reason or ''}")]
+    found: list[Gate] = []
+    if shipment_from is not None and decision.decided_on > shipment_from:
+        found.append(
+            Gate(
+                gate="transit-consent-after-shipment",
+                state=state,
+                detail=f"{state}'s consent of {decision.decided_on} is dated after the shipment start {shipment_from}",
+            )
+        )
+    if decision.valid_until is not None and decision.valid_until < today:
+        found.append(
+            Gate(
+                gate="transit-consent-lapsed", state=state, detail=f"{state}'s consent lapsed on {decision.valid_until}"
+            )
+        )
+    return found

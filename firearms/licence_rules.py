@@ -1,0 +1,221 @@
+"""Rules a licence's content must obey before it is stored (Art. 10(3), 10(6); Reg. 258/2012 Annex II).
+
+Pure functions without a database: every one raises :class:`InvalidInputError` with a stable code,
+so a bad draft or amendment is refused before anything is written.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import uuid
+from typing import TYPE_CHECKING, Annotated
+
+import msgspec
+
+from firearms.countries import is_country
+from firearms.errors import InvalidInputError
+from firearms.licence_object import (
+    CountryCode,
+    ImportAuthorisation,
+    Kind,
+    LicenceLine,
+    Purpose,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from firearms.settings import Settings
+
+__all__ = [
+    "TEMPORARY_PURPOSES",
+    "LicenceDraft",
+    "check_draft",
+    "normalise_serial",
+]
+
+TEMPORARY_PURPOSES: frozenset[str] = frozenset({"hunting", "sport-shooting", "evaluation", "exhibition", "repair"})
+Reason = Annotated[str, msgspec.Meta(min_length=1, max_length=2000)]
+Text = Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
+_SEPARATORS = re.compile(r"[^0-9A-Z]")
+
+
+class LicenceDraft(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """The content an officer gives for a new licence or a new version of one.
+
+    ``route`` is the whole route in order, from the exporting State through every transit State to
+    the importing State. Parties are named by their ``party_id`` in the register; brokers must be
+    registered (Art. 15) and active.
+    """
+
+    kind: Kind
+    place_of_issue: Text
+    issuing_authority: Text
+    valid_from: dt.date
+    expires_on: dt.date
+    exporting_state: CountryCode
+    importing_state: CountryCode
+    route: Annotated[list[CountryCode], msgspec.Meta(min_length=2, max_length=30)]
+    exporter_id: uuid.UUID
+    consignee_id: uuid.UUID
+    final_recipient_id: uuid.UUID
+    broker_ids: Annotated[list[uuid.UUID], msgspec.Meta(max_length=20)] = msgspec.field(default_factory=list)
+    import_authorisation: ImportAuthorisation | None = None
+    purpose: Purpose = "commercial"
+    return_on: dt.date | None = None
+    lines: Annotated[list[LicenceLine], msgspec.Meta(min_length=1, max_length=500)]
+    reason: Reason | None = None
+
+
+def normalise_serial(serial: str) -> str:
+    """The identity form of a serial (DESIGN §3): upper case without spaces or separators."""
+    return _SEPARATORS.sub("", serial.upper())
+
+
+def _bad(detail: str, code: str, **facts: object) -> InvalidInputError:
+    return InvalidInputError(detail, code=code, **facts)
+
+
+def check_draft(draft: LicenceDraft, *, registry_state: str, settings: Settings) -> list[str]:
+    """Check a draft's own content; return its transit States in route order.
+
+    Implements the bad-input rules of issue 4: known country codes, ``expires_on`` not before
+    ``valid_from``, a route from the exporting to the importing State, serial counts and duplicates,
+    the registry's own place on the route, and the Art. 10(6) simplified procedures.
+
+    Raises:
+        InvalidInputError: the first rule broken, with its code.
+    """
+    _check_countries(draft)
+    if draft.expires_on < draft.valid_from:
+        raise _bad(
+            "expires_on is before valid_from",
+            "invalid-validity",
+            valid_from=draft.valid_from.isoformat(),
+            expires_on=draft.expires_on.isoformat(),
+        )
+    transit = _check_route(draft, registry_state)
+    _check_import_authorisation(draft)
+    _check_lines(draft.lines)
+    _check_purpose(draft, settings)
+    if draft.kind == "brokering" and not draft.broker_ids:
+        raise _bad("a brokering licence names at least one broker", "broker-missing")
+    if len(set(draft.broker_ids)) != len(draft.broker_ids):
+        raise _bad("a broker is named twice", "duplicate-broker")
+    return transit
+
+
+def _check_countries(draft: LicenceDraft) -> None:
+    codes: list[str] = [draft.exporting_state, draft.importing_state, *draft.route]
+    if draft.import_authorisation is not None:
+        codes.append(draft.import_authorisation.state)
+    for code in codes:
+        if not is_country(code):
+            raise _bad(f"{code!r} is not an ISO 3166-1 alpha-2 country code", "unknown-country", country=code)
+
+
+def _check_route(draft: LicenceDraft, registry_state: str) -> list[str]:
+    route = draft.route
+    if route[0] != draft.exporting_state or route[-1] != draft.importing_state:
+        raise _bad(
+            "the route must start at the exporting State and end at the importing State",
+            "invalid-route",
+            route=route,
+        )
+    if len(set(route)) != len(route):
+        raise _bad("a State appears twice on the route", "invalid-route", route=route)
+    transit = route[1:-1]
+    own_place = {
+        "export": draft.exporting_state == registry_state,
+        "import": draft.importing_state == registry_state,
+        "transit": registry_state in transit,
+        "brokering": True,
+    }[draft.kind]
+    if not own_place:
+        raise _bad(
+            f"this registry ({registry_state}) cannot issue a {draft.kind} licence for this route",
+            "invalid-route",
+            route=route,
+            registry_state=registry_state,
+        )
+    return transit
+
+
+def _check_import_authorisation(draft: LicenceDraft) -> None:
+    auth = draft.import_authorisation
+    if auth is None:
+        return
+    if auth.state != draft.importing_state:
+        raise _bad(
+            "the import authorisation must come from the importing State",
+            "import-authorisation-mismatch",
+            state=auth.state,
+            importing_state=draft.importing_state,
+        )
+    if auth.expires_on < auth.issued_on:
+        raise _bad("the import authorisation expires before it was issued", "invalid-validity")
+
+
+def _check_lines(lines: Iterable[LicenceLine]) -> None:
+    numbers: set[int] = set()
+    seen: dict[str, int] = {}
+    for item in lines:
+        if item.line in numbers:
+            raise _bad(f"line {item.line} appears twice", "duplicate-line", line=item.line)
+        numbers.add(item.line)
+        if item.serials and item.category != "ammunition" and len(item.serials) != item.quantity:
+            raise _bad(
+                f"line {item.line} lists {len(item.serials)} serials for a quantity of {item.quantity}",
+                "serial-count-mismatch",
+                line=item.line,
+                serials=len(item.serials),
+                quantity=item.quantity,
+            )
+        if item.serials and item.category == "ammunition":
+            raise _bad("ammunition lines carry no serials (a lot is described instead)", "serials-not-allowed")
+        for serial in item.serials:
+            key = normalise_serial(serial)
+            if not key:
+                raise _bad(f"serial {serial!r} has no letters or digits", "invalid-serial", line=item.line)
+            if key in seen:
+                raise _bad(
+                    f"serial {serial!r} appears twice (lines {seen[key]} and {item.line})",
+                    "duplicate-serial",
+                    serial=serial,
+                    lines=[seen[key], item.line],
+                )
+            seen[key] = item.line
+
+
+def _check_purpose(draft: LicenceDraft, settings: Settings) -> None:
+    """Art. 10(6): temporary purposes need a return date within the validity and respect the ammunition limit."""
+    if draft.purpose not in TEMPORARY_PURPOSES:
+        if draft.return_on is not None:
+            raise _bad(f"a {draft.purpose} licence has no return date", "return-date-not-allowed")
+        return
+    if draft.kind not in {"export", "import"}:
+        raise _bad(
+            "the simplified procedures of Art. 10(6) apply to temporary exports and imports only",
+            "simplified-procedure-not-allowed",
+            kind=draft.kind,
+            purpose=draft.purpose,
+        )
+    if draft.return_on is None:
+        raise _bad(f"a temporary licence for {draft.purpose} needs a return date", "return-date-missing")
+    if not draft.valid_from <= draft.return_on <= draft.expires_on:
+        raise _bad(
+            "the return date must fall within the licence's validity",
+            "return-date-outside-validity",
+            return_on=draft.return_on.isoformat(),
+        )
+    limit = settings.ammunition_limits.get(draft.purpose)
+    cartridges = sum(item.quantity for item in draft.lines if item.category == "ammunition")
+    if limit is not None and cartridges > limit:
+        raise _bad(
+            f"{cartridges} cartridges exceed the limit of {limit} for {draft.purpose}",
+            "ammunition-limit-exceeded",
+            limit=limit,
+            quantity=cartridges,
+            purpose=draft.purpose,
+        )

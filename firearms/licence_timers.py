@@ -1,0 +1,27 @@
+"""The licence timers the worker runs: expiry (DESIGN §3) and deemed transit consent (Reg. 258/2012 Art. 7(2))."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import TYPE_CHECKING
+
+from firearms import consents, licences
+
+if TYPE_CHECKING:
+    from firearms.db import Conn
+    from firearms.settings import Settings
+
+__all__ = ["run_licence_timers"]
+
+
+async def run_licence_timers(conn: Conn, settings: Settings, *, today: dt.date | None = None) -> tuple[int, int]:
+    """One pass: expire licences past their last day, then deem silent transit States to consent.
+
+    Each step runs in its own transaction. Returns ``(expired, deemed)``.
+    """
+    day = today or dt.datetime.now(dt.UTC).date()
+    async with conn.transaction():
+        expired = await licences.expire_due(conn, today=day)
+    async with conn.transaction():
+        deemed = await consents.deem_silent(conn, settings=settings, today=day)
+    return expired, deemed

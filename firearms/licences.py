@@ -1,0 +1,492 @@
+"""Licences: drafts, amendments (new versions) and the life cycle (Protocol Art. 10; Reg. 258/2012 Annex II).
+
+States: ``draft -> pending -> issued -> suspended <-> issued -> revoked | expired | exhausted``.
+EVERY status change goes through :func:`transition` (the exchange issue hooks its outgoing
+notices there). An amendment is a new row in ``licence_version``; old versions stay readable. A
+version is signed with the registry key when it is issued (or amended after issue); its short
+verification code is derived from that signature (DESIGN §8).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+
+from firearms import consents, gates, journal, keys, parties
+from firearms.errors import ConflictError, InvalidInputError, NotFoundError
+from firearms.licence_object import LicenceObject
+from firearms.licence_rules import LicenceDraft, check_draft, normalise_serial
+from firearms.licence_views import (
+    LICENCE_STATUSES,
+    Licence,
+    LicenceEvent,
+    LicenceStatus,
+    LicenceVersion,
+    licence_message,
+    licence_object,
+    licence_view,
+    verification_code,
+    version_view,
+)
+from firearms.store import ledger as ledger_store
+from firearms.store import licences as store
+
+if TYPE_CHECKING:
+    import asyncpg
+
+    from firearms.db import Conn
+    from firearms.settings import Settings
+
+__all__ = [
+    "AMENDABLE",
+    "LICENCE_STATUSES",
+    "TRANSITIONS",
+    "Licence",
+    "LicenceEvent",
+    "LicenceStatus",
+    "LicenceVersion",
+    "amend",
+    "create_draft",
+    "expire_due",
+    "find_licence",
+    "get_licence",
+    "get_version",
+    "licence_message",
+    "list_events",
+    "list_licences",
+    "list_versions",
+    "pending_gates",
+    "transition",
+    "verification_code",
+]
+
+TRANSITIONS: dict[str, tuple[LicenceStatus, ...]] = {
+    "draft": ("pending",),
+    "pending": ("issued",),
+    "issued": ("suspended", "revoked", "expired", "exhausted"),
+    "suspended": ("issued", "revoked", "expired"),
+    "revoked": (),
+    "expired": (),
+    "exhausted": (),
+}
+AMENDABLE: frozenset[str] = frozenset({"draft", "pending", "issued", "suspended"})
+_KIND_CODES = {"export": "EXP", "import": "IMP", "transit": "TRA", "brokering": "BRK"}
+
+
+async def _load(conn: Conn, licence_id: uuid.UUID, *, lock: bool = False) -> asyncpg.Record:
+    row = await (store.get_licence_for_update if lock else store.get_licence)(conn, licence_id)
+    if row is None:
+        raise NotFoundError(f"no licence {licence_id}", licence_id=str(licence_id))
+    return row
+
+
+async def _current(conn: Conn, row: asyncpg.Record) -> asyncpg.Record:
+    version = await store.get_licence_version(conn, row["licence_id"], row["version"])
+    assert version is not None  # noqa: S101  # the licence row points at an existing version
+    return version
+
+
+async def _content(
+    conn: Conn, draft: LicenceDraft, *, number: str, registry_state: str, settings: Settings, today: dt.date
+) -> tuple[dict[str, Any], list[str]]:
+    """Check a draft and build the stored content (the licence object without status, version, issued_at)."""
+    transit = check_draft(draft, registry_state=registry_state, settings=settings)
+    exporter, consignee, final_recipient, brokers = await parties.parties_for_licence(
+        conn,
+        exporter_id=draft.exporter_id,
+        consignee_id=draft.consignee_id,
+        final_recipient_id=draft.final_recipient_id,
+        broker_ids=draft.broker_ids,
+        today=today,
+    )
+    obj = LicenceObject(
+        number=number,
+        issuing_state=registry_state,
+        kind=draft.kind,
+        version=1,
+        status="pending",
+        issued_at=None,
+        place_of_issue=draft.place_of_issue,
+        issuing_authority=draft.issuing_authority,
+        valid_from=draft.valid_from,
+        expires_on=draft.expires_on,
+        exporting_state=draft.exporting_state,
+        importing_state=draft.importing_state,
+        transit_states=transit,
+        exporter=exporter.as_licence_party(),
+        consignee=consignee.as_licence_party(),
+        final_recipient=final_recipient.as_licence_party(),
+        brokers=[broker.as_licence_party() for broker in brokers],
+        import_authorisation=draft.import_authorisation,
+        purpose=draft.purpose,
+        lines=sorted(draft.lines, key=lambda item: item.line),
+        return_on=draft.return_on,
+    )
+    content = msgspec.to_builtins(obj)
+    for key in ("status", "version", "issued_at"):
+        content.pop(key, None)
+    return content, transit
+
+
+async def create_draft(conn: Conn, draft: LicenceDraft, *, settings: Settings, actor: str) -> Licence:
+    """Draft a licence (Art. 10(3) content): checked, numbered ``<State>-<EXP|IMP|TRA|BRK>-<year>-<000001>``, journaled.
+
+    Raises:
+        InvalidInputError: the draft breaks a rule of :mod:`firearms.licence_rules` or names a bad party.
+    """
+    now = dt.datetime.now(dt.UTC)
+    today = now.date()
+    # Check before numbering: a refused draft must not even advance the counter.
+    content, transit = await _content(
+        conn, draft, number="X", registry_state=settings.state, settings=settings, today=today
+    )
+    sequence = await store.next_licence_number(conn, draft.kind, now.year)
+    number = f"{settings.state}-{_KIND_CODES[draft.kind]}-{now.year}-{sequence:06d}"
+    content["number"] = number
+    licence_id = uuid.uuid4()
+    await store.insert_licence(
+        conn,
+        licence_id,
+        settings.state,
+        number,
+        draft.kind,
+        "local",
+        "draft",
+        draft.valid_from,
+        draft.expires_on,
+        draft.exporting_state,
+        draft.importing_state,
+        transit,
+        now,
+        actor,
+    )
+    await _store_version(conn, licence_id, 1, content, draft, now, actor)
+    await store.insert_licence_event(conn, licence_id, 1, None, "draft", draft.reason or "drafted", actor, now)
+    await journal.record(
+        conn,
+        actor=actor,
+        action="licence.drafted",
+        entity="licence",
+        entity_id=str(licence_id),
+        payload={"number": number, "version": 1, "content": content},
+    )
+    return await get_licence(conn, licence_id)
+
+
+async def _store_version(
+    conn: Conn,
+    licence_id: uuid.UUID,
+    version: int,
+    content: dict[str, Any],
+    draft: LicenceDraft,
+    now: dt.datetime,
+    actor: str,
+) -> None:
+    await store.insert_licence_version(
+        conn,
+        licence_id,
+        version,
+        content,
+        draft.exporter_id,
+        draft.consignee_id,
+        draft.final_recipient_id,
+        list(draft.broker_ids),
+        draft.reason,
+        now,
+        actor,
+    )
+    for item in draft.lines:
+        await store.upsert_licence_line(conn, licence_id, item.line, item.category, item.quantity, list(item.serials))
+    await store.delete_licence_lines_except(conn, licence_id, [item.line for item in draft.lines])
+
+
+async def _check_ledger_kept(conn: Conn, licence_id: uuid.UUID, draft: LicenceDraft) -> None:
+    """An amendment never takes a line below what was debited from it, nor drops a debited serial."""
+    new_lines = {item.line: item for item in draft.lines}
+    for line in await ledger_store.get_licence_lines(conn, licence_id):
+        debited = line["debited"]
+        if not debited:
+            continue
+        item = new_lines.get(line["line"])
+        if item is None or item.quantity < debited:
+            raise ConflictError(
+                f"line {line['line']} already had {debited} debited; the amendment cannot go below that",
+                code="quantity-below-debited",
+                line=line["line"],
+                debited=debited,
+            )
+        if line["category"] == "firearm" and line["serials"]:
+            kept = {normalise_serial(serial) for serial in item.serials}
+            if not {normalise_serial(serial) for serial in line["serials"]} <= kept:
+                raise ConflictError(
+                    f"line {line['line']} had serials debited that the amendment drops",
+                    code="quantity-below-debited",
+                    line=line["line"],
+                    debited=debited,
+                )
+
+
+async def amend(conn: Conn, licence_id: uuid.UUID, draft: LicenceDraft, *, settings: Settings, actor: str) -> Licence:
+    """Amend a licence: a new version with the whole new content; the old version stays readable.
+
+    An issued or suspended licence's new version is signed at once; an export licence's gates are
+    checked again first (Reg. 258/2012 Art. 7).
+
+    Raises:
+        NotFoundError: no such licence.
+        ConflictError: ``licence-not-amendable`` (revoked, expired, exhausted or received),
+            ``quantity-below-debited``, ``gates-unmet``.
+        InvalidInputError: the new content breaks a rule; ``kind-immutable``, ``reason-missing``.
+    """
+    if draft.reason is None:
+        raise InvalidInputError("an amendment states its reason", code="reason-missing")
+    row = await _load(conn, licence_id, lock=True)
+    if row["status"] not in AMENDABLE or row["origin"] != "local":
+        raise ConflictError(
+            f"licence {row['number']} is {row['status']}: it can no longer be amended",
+            code="licence-not-amendable",
+            status=row["status"],
+        )
+    if draft.kind != row["kind"]:
+        raise InvalidInputError("an amendment cannot change the kind of licence", code="kind-immutable")
+    now = dt.datetime.now(dt.UTC)
+    content, transit = await _content(
+        conn, draft, number=row["number"], registry_state=row["issuing_state"], settings=settings, today=now.date()
+    )
+    await _check_ledger_kept(conn, licence_id, draft)
+    version = row["version"] + 1
+    await _store_version(conn, licence_id, version, content, draft, now, actor)
+    await store.update_licence_version(
+        conn,
+        licence_id,
+        version,
+        draft.valid_from,
+        draft.expires_on,
+        draft.exporting_state,
+        draft.importing_state,
+        transit,
+        now,
+    )
+    row = await _load(conn, licence_id)
+    if row["status"] == "pending" and row["kind"] == "export":
+        await _request_consents(conn, row, actor)
+    if row["status"] in {"issued", "suspended"}:
+        await _require_gates(conn, row, settings, now.date())
+        await _sign(conn, row, settings, now)
+    await journal.record(
+        conn,
+        actor=actor,
+        action="licence.amended",
+        entity="licence",
+        entity_id=str(licence_id),
+        payload={"number": row["number"], "version": version, "reason": draft.reason, "content": content},
+    )
+    return await get_licence(conn, licence_id)
+
+
+async def _require_gates(conn: Conn, row: asyncpg.Record, settings: Settings, today: dt.date) -> None:
+    await consents.deem_silent(conn, settings=settings, today=today, licence_id=row["licence_id"])
+    version = await _current(conn, row)
+    unmet = await gates.unmet_gates(conn, row, licence_object(row, version), today=today)
+    if unmet:
+        raise ConflictError(
+            f"licence {row['number']} cannot be issued: {', '.join(gate.gate for gate in unmet)}",
+            code="gates-unmet",
+            unmet=[msgspec.to_builtins(gate) for gate in unmet],
+        )
+
+
+async def pending_gates(conn: Conn, licence_id: uuid.UUID, *, today: dt.date) -> list[gates.Gate]:
+    """Every gate that would stop the licence being issued today (read-only: nothing is deemed or stored)."""
+    row = await _load(conn, licence_id)
+    return await gates.unmet_gates(conn, row, licence_object(row, await _current(conn, row)), today=today)
+
+
+async def _sign(conn: Conn, row: asyncpg.Record, settings: Settings, now: dt.datetime) -> None:
+    version = await _current(conn, row)
+    issued_at = now.replace(microsecond=0)
+    obj = msgspec.structs.replace(licence_object(row, version), status="issued", issued_at=issued_at)
+    key = await keys.current_signing_key(conn, settings.home)
+    signature = key.sign(licence_message(obj))
+    await store.sign_licence_version(conn, row["licence_id"], row["version"], issued_at, key.key_id, signature)
+
+
+async def transition(
+    conn: Conn,
+    *,
+    licence_id: uuid.UUID,
+    to: LicenceStatus,
+    actor: str,
+    reason: str,
+    settings: Settings | None = None,
+) -> Licence:
+    """The ONE place a licence changes status (DESIGN §3 life cycle), journaled with actor and reason.
+
+    Issuing runs the gates (export licences: :mod:`firearms.gates`) and signs the current version,
+    so ``settings`` is required for ``to="issued"``. A licence received from a partner
+    (``origin='received'``, :mod:`firearms.received`) takes any status its issuing State announces,
+    except out of a final one, without gates or signing. Submitting an export licence (draft -> pending)
+    records a transit-consent request to every transit State. The licence row is locked first.
+
+    Raises:
+        NotFoundError: no such licence.
+        ConflictError: ``illegal-transition`` (with ``allowed``), ``gates-unmet`` (with every unmet gate).
+    """
+    row = await _load(conn, licence_id, lock=True)
+    received = row["origin"] == "received"
+    allowed = _received_transitions(row["status"]) if received else TRANSITIONS[row["status"]]
+    if to not in allowed:
+        raise ConflictError(
+            f"licence {row['number']} is {row['status']}; it cannot become {to}"
+            + (f" (allowed: {', '.join(allowed)})" if allowed else " (it is final)"),
+            code="illegal-transition",
+            status=row["status"],
+            requested=to,
+            allowed=list(allowed),
+        )
+    now = dt.datetime.now(dt.UTC)
+    issued_at: dt.datetime | None = None
+    if to == "issued" and not received:
+        if settings is None:
+            raise ValueError("transition to 'issued' needs the settings (signing key, consent policy)")
+        if row["status"] == "pending":
+            await _require_gates(conn, row, settings, now.date())
+            await _sign(conn, row, settings, now)
+            issued_at = now
+        elif row["expires_on"] < now.date():
+            raise ConflictError(
+                f"licence {row['number']} expired on {row['expires_on']}",
+                code="gates-unmet",
+                unmet=[{"gate": "validity-ended", "state": None, "detail": "the licence's validity has ended"}],
+            )
+    if to == "pending" and row["kind"] == "export" and not received:
+        await _request_consents(conn, row, actor)
+    await store.update_licence_status(conn, licence_id, to, now, issued_at)
+    await store.insert_licence_event(conn, licence_id, row["version"], row["status"], to, reason, actor, now)
+    await journal.record(
+        conn,
+        actor=actor,
+        action=f"licence.{to}",
+        entity="licence",
+        entity_id=str(licence_id),
+        payload={
+            "number": row["number"],
+            "version": row["version"],
+            "from": row["status"],
+            "to": to,
+            "reason": reason,
+        },
+    )
+    return await get_licence(conn, licence_id)
+
+
+def _received_transitions(status: str) -> tuple[LicenceStatus, ...]:
+    """A partner's licence follows its issuing State's word: any change, except out of a final status."""
+    if not TRANSITIONS[status]:
+        return ()
+    return tuple(other for other in LICENCE_STATUSES if other not in {status, "draft"})
+
+
+async def _request_consents(conn: Conn, row: asyncpg.Record, actor: str) -> None:
+    """Ask every transit State on the route that was not asked yet (the first request date is kept)."""
+    asked = {request.transit_state for request in await consents.list_requests(conn, row["licence_id"])}
+    for state in row["transit_states"]:
+        if state not in asked:
+            await consents.request_consent(
+                conn,
+                licence_id=row["licence_id"],
+                transit_state=state,
+                shipment_from=None,
+                shipment_to=None,
+                actor=actor,
+            )
+
+
+async def expire_due(conn: Conn, *, today: dt.date, limit: int = 500) -> int:
+    """The expiry timer: every issued or suspended licence past its last day becomes ``expired``.
+
+    Each licence is re-read under its lock by :func:`transition`, so a licence amended or revoked
+    meanwhile is left alone. Returns how many expired.
+    """
+    count = 0
+    for licence_id in await store.list_expired_licence_ids(conn, today, limit):
+        row = await _load(conn, licence_id, lock=True)
+        if row["status"] in {"issued", "suspended"} and row["expires_on"] < today:
+            await transition(
+                conn,
+                licence_id=licence_id,
+                to="expired",
+                actor="system:expiry-timer",
+                reason=f"validity ended on {row['expires_on'].isoformat()}",
+            )
+            count += 1
+    return count
+
+
+async def get_licence(conn: Conn, licence_id: uuid.UUID) -> Licence:
+    """A licence with its current version.
+
+    Raises:
+        NotFoundError: no such licence.
+    """
+    row = await _load(conn, licence_id)
+    return licence_view(row, await _current(conn, row))
+
+
+async def find_licence(conn: Conn, issuing_state: str, number: str) -> Licence:
+    """A licence by (issuing State, number).
+
+    Raises:
+        NotFoundError: no such licence.
+    """
+    row = await store.find_licence(conn, issuing_state, number)
+    if row is None:
+        raise NotFoundError(f"no licence {number} of {issuing_state}", number=number, issuing_state=issuing_state)
+    return licence_view(row, await _current(conn, row))
+
+
+async def list_licences(
+    conn: Conn, *, after: tuple[dt.datetime, uuid.UUID] | None, status: str | None, kind: str | None, limit: int
+) -> list[Licence]:
+    """A page of licences in creation order."""
+    rows = await store.list_licences(conn, after, status, kind, limit)
+    return [licence_view(row, await _current(conn, row)) for row in rows]
+
+
+async def get_version(conn: Conn, licence_id: uuid.UUID, version: int) -> LicenceVersion:
+    """One version of a licence (old versions stay readable).
+
+    Raises:
+        NotFoundError: no such licence or version.
+    """
+    row = await _load(conn, licence_id)
+    found = await store.get_licence_version(conn, licence_id, version)
+    if found is None:
+        raise NotFoundError(f"licence {row['number']} has no version {version}", version=version)
+    return version_view(row, found)
+
+
+async def list_versions(conn: Conn, licence_id: uuid.UUID, *, after: int, limit: int) -> list[LicenceVersion]:
+    """A page of a licence's versions, oldest first."""
+    row = await _load(conn, licence_id)
+    return [version_view(row, version) for version in await store.list_licence_versions(conn, licence_id, after, limit)]
+
+
+async def list_events(conn: Conn, licence_id: uuid.UUID, *, after: int, limit: int) -> list[LicenceEvent]:
+    """A page of a licence's status history, oldest first."""
+    await _load(conn, licence_id)
+    return [
+        LicenceEvent(
+            licence_event_id=event["licence_event_id"],
+            version=event["version"],
+            from_status=event["from_status"],
+            to_status=event["to_status"],
+            reason=event["reason"],
+            actor=event["actor"],
+            occurred_at=event["occurred_at"],
+        )
+        for event in await store.list_licence_events(conn, licence_id, after, limit)
+    ]

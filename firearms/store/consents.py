@@ -1,0 +1,98 @@
+"""Store functions for transit-consent requests and decisions (sql/queries/consents.sql)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from firearms.db import QUERIES as Q
+
+if TYPE_CHECKING:
+    import datetime as dt
+    import uuid
+
+    import asyncpg
+
+    from firearms.db import Conn
+
+__all__ = [
+    "insert_transit_consent",
+    "list_latest_transit_consents",
+    "list_transit_consent_requests",
+    "list_transit_consents",
+    "list_undecided_transit_consent_requests",
+    "upsert_transit_consent_request",
+]
+
+
+async def upsert_transit_consent_request(
+    conn: Conn,
+    licence_id: uuid.UUID,
+    transit_state: str,
+    requested_on: dt.date,
+    shipment_from: dt.date | None,
+    shipment_to: dt.date | None,
+    requested_at: dt.datetime,
+    requested_by: str,
+) -> asyncpg.Record:
+    """Record a consent request (a repeat keeps the first request date)."""
+    row = await conn.fetchrow(
+        Q["upsert_transit_consent_request"],
+        licence_id,
+        transit_state,
+        requested_on,
+        shipment_from,
+        shipment_to,
+        requested_at,
+        requested_by,
+    )
+    assert row is not None  # noqa: S101  # INSERT ... RETURNING yields the row
+    return row
+
+
+async def list_transit_consent_requests(conn: Conn, licence_id: uuid.UUID) -> list[asyncpg.Record]:
+    """The consent requests of a licence."""
+    return await conn.fetch(Q["list_transit_consent_requests"], licence_id)
+
+
+async def insert_transit_consent(
+    conn: Conn,
+    licence_id: uuid.UUID,
+    transit_state: str,
+    decision: str,
+    decided_on: dt.date,
+    valid_until: dt.date | None,
+    reason: str | None,
+    source: str,
+    recorded_at: dt.datetime,
+    recorded_by: str,
+) -> asyncpg.Record:
+    """Append one decision of a transit State."""
+    row = await conn.fetchrow(
+        Q["insert_transit_consent"],
+        licence_id,
+        transit_state,
+        decision,
+        decided_on,
+        valid_until,
+        reason,
+        source,
+        recorded_at,
+        recorded_by,
+    )
+    assert row is not None  # noqa: S101
+    return row
+
+
+async def list_latest_transit_consents(conn: Conn, licence_id: uuid.UUID) -> list[asyncpg.Record]:
+    """The latest decision of each transit State on a licence."""
+    return await conn.fetch(Q["list_latest_transit_consents"], licence_id)
+
+
+async def list_transit_consents(conn: Conn, licence_id: uuid.UUID, after: int, limit: int) -> list[asyncpg.Record]:
+    """A page of every decision on a licence."""
+    return await conn.fetch(Q["list_transit_consents"], licence_id, after, limit)
+
+
+async def list_undecided_transit_consent_requests(conn: Conn, limit: int) -> list[asyncpg.Record]:
+    """Requests on draft/pending local licences without any decision yet."""
+    return await conn.fetch(Q["list_undecided_transit_consent_requests"], limit)

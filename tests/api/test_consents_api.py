@@ -1,0 +1,145 @@
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from litestar.testing import AsyncTestClient
+
+from firearms import db
+from tests.api.test_licences_api import TODAY, _counts, _party, _problem, _setup
+from tests.conftest import TokenFactory
+
+
+async def _pending(client: AsyncTestClient, officer: dict[str, str]) -> tuple[str, dict[str, Any]]:  # type: ignore[type-arg]
+    body = await _setup(client, officer)
+    lic = (await client.post("/api/v1/licences", json=body, headers=officer)).json()
+    base = f"/api/v1/licences/{lic['licence_id']}"
+    assert (await client.post(f"{base}/submit", json={"reason": "complete"}, headers=officer)).status_code == 200
+    return base, body
+
+
+async def test_bad_consent_decisions_are_refused_and_store_nothing(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    auth: TokenFactory,
+    conn: db.Conn,
+) -> None:
+    officer = await auth("licensing-officer")
+    base, _ = await _pending(client, officer)
+    good = {"transit_state": "CZ", "decision": "no-objection", "decided_on": str(TODAY)}
+    cases: list[tuple[dict[str, Any], int, str]] = [
+        ({"transit_state": "PL"}, 422, "not-a-transit-state"),
+        ({"transit_state": "DE"}, 422, "not-a-transit-state"),
+        ({"decided_on": str(TODAY + dt.timedelta(days=1))}, 422, "decision-in-future"),
+        ({"valid_until": str(TODAY - dt.timedelta(days=1))}, 422, "invalid-validity"),
+        ({"decision": "deemed"}, 400, "invalid-request"),
+        ({"transit_state": "cz"}, 400, "invalid-request"),
+    ]
+    before = await _counts(conn)
+    for change, status, code in cases:
+        response = await client.post(f"{base}/transit-consents", json={**good, **change}, headers=officer)
+        _problem(response, status, code)
+        assert await _counts(conn) == before, code
+    missing = await client.post(
+        "/api/v1/licences/00000000-0000-0000-0000-000000000000/transit-consents", json=good, headers=officer
+    )
+    _problem(missing, 404, "not-found")
+    recorded = await client.post(f"{base}/transit-consents", json=good, headers=officer)
+    assert recorded.status_code == 201
+    assert recorded.json()["source"] == "officer"
+    listing = (await client.get(f"{base}/transit-consents", headers=officer)).json()
+    assert [item["decision"] for item in listing["items"]] == ["no-objection"]
+    window = {"transit_state": "CZ", "shipment_from": str(TODAY), "shipment_to": str(TODAY - dt.timedelta(days=1))}
+    _problem(
+        await client.post(f"{base}/transit-consent-requests", json=window, headers=officer), 422, "invalid-validity"
+    )
+
+    assert (await client.post(f"{base}/issue", json={"reason": "ok"}, headers=officer)).status_code == 200
+    assert (await client.post(f"{base}/revoke", json={"reason": "stop"}, headers=officer)).status_code == 200
+    closed = await client.post(f"{base}/transit-consents", json=good, headers=officer)
+    _problem(closed, 409, "licence-closed")
+
+
+async def test_amendment_rules(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    auth: TokenFactory,
+    conn: db.Conn,
+) -> None:
+    officer = await auth("licensing-officer")
+    base, body = await _pending(client, officer)
+    before = await _counts(conn)
+    _problem(await client.post(f"{base}/versions", json=body, headers=officer), 422, "reason-missing")
+    changed_kind = {**body, "kind": "brokering", "reason": "x"}
+    _problem(await client.post(f"{base}/versions", json=changed_kind, headers=officer), 422, "kind-immutable")
+    assert await _counts(conn) == before
+    # a new transit State on the route of a pending export licence is asked for consent too
+    rerouted = {**body, "route": ["AT", "CZ", "SK", "DE"], "reason": "via Slovakia"}
+    assert (await client.post(f"{base}/versions", json=rerouted, headers=officer)).status_code == 201
+    requests = (await client.get(f"{base}/transit-consent-requests", headers=officer)).json()["items"]
+    assert sorted(r["transit_state"] for r in requests) == ["CZ", "SK"]
+    gates = (await client.get(f"{base}/gates", headers=officer)).json()["unmet"]
+    assert sorted(g["state"] for g in gates) == ["CZ", "SK"]
+
+
+async def test_suspended_broker_cannot_go_on_a_new_licence_and_revoked_party_is_final(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    auth: TokenFactory,
+) -> None:
+    officer = await auth("licensing-officer")
+    body = await _setup(client, officer)
+    broker = body["broker_ids"][0]
+    assert (await client.post("/api/v1/licences", json=body, headers=officer)).status_code == 201
+    status = f"/api/v1/parties/{broker}/status"
+    assert (await client.post(status, json={"status": "suspended", "reason": "audit"}, headers=officer)).json()[
+        "status"
+    ] == "suspended"
+    _problem(await client.post("/api/v1/licences", json=body, headers=officer), 422, "broker-not-active")
+    _problem(
+        await client.post(status, json={"status": "suspended", "reason": "again"}, headers=officer),
+        409,
+        "party-status-unchanged",
+    )
+    assert (
+        await client.post(status, json={"status": "active", "reason": "cleared"}, headers=officer)
+    ).status_code == 200
+    assert (await client.post("/api/v1/licences", json=body, headers=officer)).status_code == 201
+    assert (
+        await client.post(status, json={"status": "revoked", "reason": "struck off"}, headers=officer)
+    ).status_code == 200
+    _problem(
+        await client.post(status, json={"status": "active", "reason": "undo"}, headers=officer), 409, "party-revoked"
+    )
+    expired = await _party(
+        client,
+        officer,
+        kind="broker",
+        name="Old Broker",
+        registration="AT-BR-OLD",
+        valid_from=str(TODAY - dt.timedelta(days=100)),
+        expires_on=str(TODAY - dt.timedelta(days=1)),
+    )
+    _problem(
+        await client.post("/api/v1/licences", json={**body, "broker_ids": [expired]}, headers=officer),
+        422,
+        "broker-not-active",
+    )
+
+
+async def test_reads_of_parties_and_licences_are_journaled(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    auth: TokenFactory,
+    conn: db.Conn,
+) -> None:
+    officer = await auth("licensing-officer")
+    base, body = await _pending(client, officer)
+    auditor = await auth("auditor")
+    licence_id = base.rsplit("/", 1)[1]
+    assert (await client.get(base, headers=auditor)).status_code == 200
+    assert (await client.get(f"/api/v1/parties/{body['exporter_id']}", headers=auditor)).status_code == 200
+    reads = await conn.fetch(
+        """SELECT actor, action, entity_id FROM journal_entry
+            WHERE action IN ('licence.read', 'party.read') ORDER BY entry_id"""
+    )
+    assert [(r["actor"], r["action"], r["entity_id"]) for r in reads] == [
+        ("officer:test auditor", "licence.read", licence_id),
+        ("officer:test auditor", "party.read", body["exporter_id"]),
+    ]

@@ -1,0 +1,135 @@
+from __future__ import annotations
+
+import re
+import uuid
+
+import msgspec
+from litestar.testing import AsyncTestClient
+
+from firearms import bootstrap, db, ledger, licences
+from firearms.settings import Settings
+from tests.conftest import TokenFactory
+from tests.licensing_helpers import ACTOR, export_draft, issued_export, register_parties
+from tests.unit.test_barcodes import decode
+
+PROBLEM = "tag:firearms-registry,2026:problems/"
+
+
+async def test_document_barcode_round_trips_to_verify(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    auth: TokenFactory,
+    conn: db.Conn,
+    settings: Settings,
+    initialised: bootstrap.Initialised,
+) -> None:
+    lic = await issued_export(conn, settings, await register_parties(conn))
+    officer = await auth("licensing-officer")
+    response = await client.get(f"/api/v1/licences/{lic.licence_id}/versions/1/document", headers=officer)
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/html")
+    page = response.text
+    code = response.headers["x-verification-code"]
+    assert re.fullmatch(r"[A-Z2-7]{5}-[A-Z2-7]{5}", code)
+    assert code in page
+    svg = page[page.index("<svg") : page.index("</svg>") + len("</svg>")]
+    (scanned,) = decode(svg)
+    assert scanned == lic.licence.number
+
+    async with conn.transaction():
+        await ledger.debit(
+            conn,
+            licence_id=lic.licence_id,
+            line=2,
+            quantity=300,
+            serials=[],
+            check_id=uuid.uuid4(),
+            customs_document="ATC-9",
+            actor=ACTOR,
+        )
+    customs = await auth("customs-officer")
+    verified = await client.get(f"/api/v1/verify/{scanned}", params={"code": code}, headers=customs)
+    assert verified.status_code == 200, verified.text
+    answer = verified.json()
+    assert answer["status"] == "issued"
+    assert answer["version"] == 1
+    assert answer["code_matches"] is True
+    assert answer["verification_code"] == code
+    assert answer["expires_on"] == lic.licence.expires_on.isoformat()
+    assert [(line["line"], line["remaining"]) for line in answer["lines"]] == [(1, 2), (2, 500)]
+
+    forged = await client.get(f"/api/v1/verify/{scanned}", params={"code": "AAAAA-AAAAA"}, headers=customs)
+    assert forged.json()["code_matches"] is False
+    unknown = await client.get("/api/v1/verify/AT-EXP-1999-000001", headers=customs)
+    assert unknown.status_code == 404
+    assert unknown.json()["type"] == PROBLEM + "not-found"
+
+    again = await client.get(f"/api/v1/licences/{lic.licence_id}/versions/1/document", headers=officer)
+    assert again.text == page
+    assert await conn.fetchval("SELECT count(*) FROM licence_document") == 1
+
+
+async def test_amendment_after_issue_signs_a_new_version_and_old_code_is_recognised(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    auth: TokenFactory,
+    conn: db.Conn,
+    settings: Settings,
+    initialised: bootstrap.Initialised,
+) -> None:
+    p = await register_parties(conn)
+    lic = await issued_export(conn, settings, p)
+    old = await licences.get_version(conn, lic.licence_id, 1)
+    async with conn.transaction():
+        await ledger.debit(
+            conn,
+            licence_id=lic.licence_id,
+            line=2,
+            quantity=300,
+            serials=[],
+            check_id=uuid.uuid4(),
+            customs_document="ATC-9",
+            actor=ACTOR,
+        )
+    draft = export_draft(p, reason="more cartridges")
+    more = [draft.lines[0], msgspec.structs.replace(draft.lines[1], quantity=1000)]
+    async with conn.transaction():
+        amended = await licences.amend(
+            conn, lic.licence_id, export_draft(p, reason="more", lines=more), settings=settings, actor=ACTOR
+        )
+    assert amended.version == 2
+    assert amended.status == "issued"
+    new = await licences.get_version(conn, lic.licence_id, 2)
+    assert new.verification_code is not None
+    assert new.verification_code != old.verification_code
+    assert [b.remaining for b in await ledger.balances(conn, lic.licence_id)] == [2, 700]
+    customs = await auth("customs-officer")
+    answer = (
+        await client.get(
+            f"/api/v1/verify/{lic.licence.number}", params={"code": old.verification_code}, headers=customs
+        )
+    ).json()
+    assert answer["version"] == 2
+    assert answer["code_matches"] is False
+    assert answer["code_version"] == 1
+
+    below = [draft.lines[0], msgspec.structs.replace(draft.lines[1], quantity=299)]
+    officer = await auth("licensing-officer")
+    body = msgspec.to_builtins(export_draft(p, reason="fewer", lines=below))
+    response = await client.post(f"/api/v1/licences/{lic.licence_id}/versions", json=body, headers=officer)
+    assert response.status_code == 409
+    assert response.json()["type"] == PROBLEM + "quantity-below-debited"
+    assert await conn.fetchval("SELECT count(*) FROM licence_version WHERE licence_id = $1", lic.licence_id) == 2
+
+
+async def test_draft_has_no_document(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    auth: TokenFactory,
+    conn: db.Conn,
+    settings: Settings,
+) -> None:
+    p = await register_parties(conn)
+    async with conn.transaction():
+        lic = await licences.create_draft(conn, export_draft(p), settings=settings, actor=ACTOR)
+    officer = await auth("licensing-officer")
+    response = await client.get(f"/api/v1/licences/{lic.licence_id}/versions/1/document", headers=officer)
+    assert response.status_code == 409
+    assert response.json()["type"] == PROBLEM + "licence-not-issued"

@@ -1,0 +1,337 @@
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pytest
+from litestar.testing import AsyncTestClient
+
+from firearms import db
+from tests.conftest import TokenFactory
+
+TODAY = dt.datetime.now(dt.UTC).date()
+PROBLEM = "tag:firearms-registry,2026:problems/"
+
+
+async def _party(client: AsyncTestClient, headers: dict[str, str], **fields: Any) -> str:  # type: ignore[type-arg]
+    body = {"kind": "exporter", "name": "Waffen Huber GmbH", "country": "AT", "address": "Hauptstraße 1, Steyr"}
+    body.update(fields)
+    response = await client.post("/api/v1/parties", json=body, headers=headers)
+    assert response.status_code == 201, response.text
+    party_id: str = response.json()["party_id"]
+    return party_id
+
+
+async def _setup(client: AsyncTestClient, headers: dict[str, str]) -> dict[str, Any]:  # type: ignore[type-arg]
+    exporter = await _party(client, headers)
+    consignee = await _party(client, headers, kind="consignee", name="Jagdbedarf Müller KG", country="DE")
+    broker = await _party(
+        client,
+        headers,
+        kind="broker",
+        name="Broker AG",
+        registration="AT-BR-1",
+        valid_from=str(TODAY - dt.timedelta(days=10)),
+        expires_on=str(TODAY + dt.timedelta(days=400)),
+    )
+    return {
+        "kind": "export",
+        "place_of_issue": "Wien",
+        "issuing_authority": "Bundesministerium für Inneres",
+        "valid_from": str(TODAY),
+        "expires_on": str(TODAY + dt.timedelta(days=300)),
+        "exporting_state": "AT",
+        "importing_state": "DE",
+        "route": ["AT", "CZ", "DE"],
+        "exporter_id": exporter,
+        "consignee_id": consignee,
+        "final_recipient_id": consignee,
+        "broker_ids": [broker],
+        "import_authorisation": {
+            "number": "DE-IMP-2026-42",
+            "state": "DE",
+            "issued_on": str(TODAY - dt.timedelta(days=3)),
+            "expires_on": str(TODAY + dt.timedelta(days=360)),
+        },
+        "purpose": "commercial",
+        "lines": [
+            {
+                "line": 1,
+                "category": "firearm",
+                "type": "rifle",
+                "make": "Steyr Mannlicher",
+                "model": "SSG 08",
+                "calibre": ".308 Win",
+                "quantity": 2,
+                "serials": ["SSG08-001", "SSG08-002"],
+            },
+            {
+                "line": 2,
+                "category": "ammunition",
+                "type": "cartridge",
+                "make": "Hirtenberger",
+                "model": "",
+                "calibre": ".308 Win",
+                "quantity": 800,
+            },
+        ],
+    }
+
+
+def _problem(response: Any, status: int, code: str) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    body: dict[str, Any] = response.json()
+    assert body["type"] == PROBLEM + code, body
+    return body
+
+
+async def _counts(conn: db.Conn) -> tuple[int, ...]:
+    row = await conn.fetchrow(
+        """SELECT (SELECT count(*) FROM licence), (SELECT count(*) FROM licence_version),
+                  (SELECT count(*) FROM licence_line), (SELECT count(*) FROM licence_event),
+                  (SELECT count(*) FROM transit_consent), (SELECT count(*) FROM journal_entry),
+                  (SELECT count(*) FROM party), (SELECT coalesce(sum(last), 0) FROM licence_counter)"""
+    )
+    assert row is not None
+    return tuple(row)
+
+
+async def test_export_licence_life_cycle_with_gates(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    auth: TokenFactory,
+) -> None:
+    officer = await auth("licensing-officer")
+    body = await _setup(client, officer)
+    del body["import_authorisation"]
+    created = await client.post("/api/v1/licences", json=body, headers=officer)
+    assert created.status_code == 201, created.text
+    lic = created.json()
+    assert lic["status"] == "draft"
+    assert lic["licence"]["number"].startswith(f"AT-EXP-{TODAY.year}-")
+    assert lic["licence"]["transit_states"] == ["CZ"]
+    base = f"/api/v1/licences/{lic['licence_id']}"
+
+    early = await client.post(f"{base}/issue", json={"reason": "too early"}, headers=officer)
+    problem = _problem(early, 409, "illegal-transition")
+    assert problem["allowed"] == ["pending"]
+
+    submitted = await client.post(f"{base}/submit", json={"reason": "complete"}, headers=officer)
+    assert submitted.status_code == 200
+    assert submitted.json()["status"] == "pending"
+    requests = (await client.get(f"{base}/transit-consent-requests", headers=officer)).json()["items"]
+    assert [r["transit_state"] for r in requests] == ["CZ"]
+
+    blocked = await client.post(f"{base}/issue", json={"reason": "try"}, headers=officer)
+    problem = _problem(blocked, 409, "gates-unmet")
+    assert sorted(g["gate"] for g in problem["unmet"]) == ["import-authorisation-missing", "transit-consent-missing"]
+
+    body["import_authorisation"] = {
+        "number": "DE-IMP-2026-42",
+        "state": "DE",
+        "issued_on": str(TODAY - dt.timedelta(days=3)),
+        "expires_on": str(TODAY + dt.timedelta(days=100)),
+    }
+    body["reason"] = "import authorisation received"
+    amended = await client.post(f"{base}/versions", json=body, headers=officer)
+    assert amended.status_code == 201, amended.text
+    assert amended.json()["version"] == 2
+    blocked = await client.post(f"{base}/issue", json={"reason": "try"}, headers=officer)
+    problem = _problem(blocked, 409, "gates-unmet")
+    assert sorted(g["gate"] for g in problem["unmet"]) == [
+        "transit-consent-missing",
+        "validity-beyond-import-authorisation",
+    ]
+
+    objection = {"transit_state": "CZ", "decision": "objection", "decided_on": str(TODAY), "reason": "route closed"}
+    assert (await client.post(f"{base}/transit-consents", json=objection, headers=officer)).status_code == 201
+    body["expires_on"] = str(TODAY + dt.timedelta(days=90))
+    body["reason"] = "shorter validity"
+    assert (await client.post(f"{base}/versions", json=body, headers=officer)).status_code == 201
+    blocked = await client.post(f"{base}/issue", json={"reason": "try"}, headers=officer)
+    assert [g["gate"] for g in _problem(blocked, 409, "gates-unmet")["unmet"]] == ["transit-consent-objected"]
+
+    consent = {"transit_state": "CZ", "decision": "no-objection", "decided_on": str(TODAY)}
+    assert (await client.post(f"{base}/transit-consents", json=consent, headers=officer)).status_code == 201
+    gates = (await client.get(f"{base}/gates", headers=officer)).json()
+    assert gates["unmet"] == []
+    issued = await client.post(f"{base}/issue", json={"reason": "every gate holds"}, headers=officer)
+    assert issued.status_code == 200, issued.text
+    assert issued.json()["status"] == "issued"
+    assert issued.json()["licence"]["status"] == "issued"
+    assert issued.json()["licence"]["issued_at"] is not None
+
+    twice = await client.post(f"{base}/issue", json={"reason": "again"}, headers=officer)
+    assert _problem(twice, 409, "illegal-transition")["allowed"] == ["suspended", "revoked", "expired", "exhausted"]
+
+    suspended = await client.post(f"{base}/suspend", json={"reason": "inquiry"}, headers=officer)
+    assert suspended.json()["status"] == "suspended"
+    reinstated = await client.post(f"{base}/reinstate", json={"reason": "cleared"}, headers=officer)
+    assert reinstated.json()["status"] == "issued"
+    revoked = await client.post(f"{base}/revoke", json={"reason": "fraud"}, headers=officer)
+    assert revoked.json()["status"] == "revoked"
+    for action in ("suspend", "reinstate", "revoke", "issue", "submit"):
+        final = await client.post(f"{base}/{action}", json={"reason": "x"}, headers=officer)
+        assert _problem(final, 409, "illegal-transition")["allowed"] == []
+    body["reason"] = "too late"
+    late = await client.post(f"{base}/versions", json=body, headers=officer)
+    _problem(late, 409, "licence-not-amendable")
+
+    events = (await client.get(f"{base}/events", headers=officer)).json()["items"]
+    assert [(e["from_status"], e["to_status"]) for e in events] == [
+        (None, "draft"),
+        ("draft", "pending"),
+        ("pending", "issued"),
+        ("issued", "suspended"),
+        ("suspended", "issued"),
+        ("issued", "revoked"),
+    ]
+    assert events[-1]["reason"] == "fraud"
+    assert events[-1]["actor"] == "officer:test licensing-officer"
+    versions = (await client.get(f"{base}/versions?limit=2", headers=officer)).json()
+    assert [v["version"] for v in versions["items"]] == [1, 2]
+    assert versions["next"] is not None
+    first = (await client.get(f"{base}/versions/1", headers=officer)).json()
+    assert first["licence"]["import_authorisation"] is None
+    assert first["current"] is False
+
+
+async def test_bad_drafts_are_refused_and_store_nothing(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    auth: TokenFactory,
+    conn: db.Conn,
+) -> None:
+    officer = await auth("licensing-officer")
+    body = await _setup(client, officer)
+    suspended_broker = await _party(
+        client,
+        officer,
+        kind="broker",
+        name="Shady AG",
+        registration="AT-BR-2",
+        valid_from=str(TODAY - dt.timedelta(days=10)),
+        expires_on=str(TODAY + dt.timedelta(days=10)),
+    )
+    response = await client.post(
+        f"/api/v1/parties/{suspended_broker}/status", json={"status": "suspended", "reason": "audit"}, headers=officer
+    )
+    assert response.json()["status"] == "suspended"
+    not_a_broker = body["exporter_id"]
+    line1 = body["lines"][0]
+    cases: list[tuple[dict[str, Any], int, str]] = [
+        ({"route": ["AT", "XX", "DE"]}, 422, "unknown-country"),
+        ({"expires_on": str(TODAY - dt.timedelta(days=1))}, 422, "invalid-validity"),
+        ({"route": ["CZ", "AT", "DE"]}, 422, "invalid-route"),
+        ({"route": ["AT", "CZ", "PL"]}, 422, "invalid-route"),
+        ({"lines": [{**line1, "quantity": 0}]}, 400, "invalid-request"),
+        ({"lines": [{**line1, "quantity": -2}]}, 400, "invalid-request"),
+        ({"lines": [{**line1, "quantity": 3}]}, 422, "serial-count-mismatch"),
+        ({"lines": [line1, {**line1, "line": 2, "serials": ["SSG08-003", "ssg08 002"]}]}, 422, "duplicate-serial"),
+        ({"broker_ids": [not_a_broker]}, 422, "broker-not-registered"),
+        ({"broker_ids": ["00000000-0000-0000-0000-000000000000"]}, 422, "broker-not-registered"),
+        ({"broker_ids": [suspended_broker]}, 422, "broker-not-active"),
+        ({"exporter_id": "00000000-0000-0000-0000-000000000000"}, 422, "party-not-found"),
+        ({"purpose": "hunting"}, 422, "return-date-missing"),
+        ({"return_on": str(TODAY)}, 422, "return-date-not-allowed"),
+        ({"unexpected": 1}, 400, "invalid-request"),
+    ]
+    before = await _counts(conn)
+    for change, status, code in cases:
+        response = await client.post("/api/v1/licences", json={**body, **change}, headers=officer)
+        _problem(response, status, code)
+        assert await _counts(conn) == before, code
+
+
+async def test_simplified_procedure_for_hunting_respects_ammunition_limit(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    auth: TokenFactory,
+    conn: db.Conn,
+) -> None:
+    officer = await auth("licensing-officer")
+    body = await _setup(client, officer)
+    body.update(purpose="hunting", return_on=str(TODAY + dt.timedelta(days=20)))
+    ammo = body["lines"][1]
+    before = await _counts(conn)
+    too_much = await client.post(
+        "/api/v1/licences", json={**body, "lines": [body["lines"][0], {**ammo, "quantity": 801}]}, headers=officer
+    )
+    assert _problem(too_much, 422, "ammunition-limit-exceeded")["limit"] == 800
+    outside = await client.post(
+        "/api/v1/licences", json={**body, "return_on": str(TODAY + dt.timedelta(days=900))}, headers=officer
+    )
+    _problem(outside, 422, "return-date-outside-validity")
+    brokering = await client.post("/api/v1/licences", json={**body, "kind": "brokering"}, headers=officer)
+    _problem(brokering, 422, "simplified-procedure-not-allowed")
+    assert await _counts(conn) == before
+    ok = await client.post("/api/v1/licences", json=body, headers=officer)
+    assert ok.status_code == 201, ok.text
+    assert ok.json()["licence"]["purpose"] == "hunting"
+    assert ok.json()["licence"]["return_on"] == body["return_on"]
+
+
+async def test_brokers_register_and_listing_is_paginated(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    auth: TokenFactory,
+) -> None:
+    officer = await auth("licensing-officer")
+    for number in range(3):
+        await _party(
+            client,
+            officer,
+            kind="broker",
+            name=f"Broker {number}",
+            registration=f"AT-BR-{number}",
+            valid_from=str(TODAY),
+            expires_on=str(TODAY + dt.timedelta(days=1)),
+        )
+    duplicate = await client.post(
+        "/api/v1/parties",
+        json={
+            "kind": "broker",
+            "name": "Copy",
+            "country": "AT",
+            "address": "x",
+            "registration": "AT-BR-1",
+            "valid_from": str(TODAY),
+            "expires_on": str(TODAY),
+        },
+        headers=officer,
+    )
+    _problem(duplicate, 409, "broker-already-registered")
+    incomplete = await client.post(
+        "/api/v1/parties", json={"kind": "broker", "name": "B", "country": "AT", "address": "x"}, headers=officer
+    )
+    _problem(incomplete, 422, "broker-registration-incomplete")
+    reader = await auth("records-officer")
+    first = (await client.get("/api/v1/parties?kind=broker&limit=2", headers=reader)).json()
+    assert len(first["items"]) == 2
+    second = (await client.get(f"/api/v1/parties?kind=broker&limit=2&after={first['next']}", headers=reader)).json()
+    assert [p["name"] for p in first["items"] + second["items"]] == ["Broker 0", "Broker 1", "Broker 2"]
+    assert second["next"] is None
+
+
+@pytest.mark.parametrize(
+    ("role", "write", "read", "verify"),
+    [
+        ("licensing-officer", 201, 200, 404),
+        ("admin", 201, 200, 404),
+        ("records-officer", 403, 200, 404),
+        ("auditor", 403, 200, 404),
+        ("customs-officer", 403, 403, 404),
+        ("verifier", 403, 403, 403),
+    ],
+)
+async def test_roles_per_endpoint(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    auth: TokenFactory,
+    role: str,
+    write: int,
+    read: int,
+    verify: int,
+) -> None:
+    headers = await auth(role)  # type: ignore[arg-type]
+    party = {"kind": "dealer", "name": "D", "country": "AT", "address": "x"}
+    assert (await client.post("/api/v1/parties", json=party, headers=headers)).status_code == write
+    assert (await client.get("/api/v1/licences", headers=headers)).status_code == read
+    assert (await client.get("/api/v1/parties", headers=headers)).status_code == read
+    assert (await client.get("/api/v1/verify/AT-EXP-2026-999999", headers=headers)).status_code == verify

@@ -1,0 +1,201 @@
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import uuid
+
+import msgspec
+import pytest
+
+from firearms import bootstrap, consents, db, gates, journal, licences
+from firearms.errors import ConflictError
+from firearms.licence_object import ImportAuthorisation
+from firearms.settings import Settings
+from tests.licensing_helpers import ACTOR, TODAY, export_draft, register_parties
+
+
+async def _pending(conn: db.Conn, settings: Settings, **changes: object) -> licences.Licence:
+    p = await register_parties(conn)
+    async with conn.transaction():
+        lic = await licences.create_draft(conn, export_draft(p, **changes), settings=settings, actor=ACTOR)
+        return await licences.transition(conn, licence_id=lic.licence_id, to="pending", actor=ACTOR, reason="submit")
+
+
+async def _issue_unmet(conn: db.Conn, settings: Settings, licence_id: uuid.UUID) -> list[tuple[str, str | None]]:
+    with pytest.raises(ConflictError) as caught:
+        async with conn.transaction():
+            await licences.transition(
+                conn, licence_id=licence_id, to="issued", actor=ACTOR, reason="x", settings=settings
+            )
+    assert caught.value.code == "gates-unmet"
+    return [(gate["gate"], gate["state"]) for gate in caught.value.facts["unmet"]]
+
+
+async def test_every_unmet_gate_is_listed_at_once(
+    conn: db.Conn, settings: Settings, initialised: bootstrap.Initialised
+) -> None:
+    lic = await _pending(
+        conn,
+        settings,
+        valid_from=TODAY - dt.timedelta(days=20),
+        expires_on=TODAY - dt.timedelta(days=1),
+        route=["AT", "CZ", "SK", "DE"],
+        import_authorisation=ImportAuthorisation(
+            number="DE-IMP-1",
+            state="DE",
+            issued_on=TODAY - dt.timedelta(days=30),
+            expires_on=TODAY - dt.timedelta(days=2),
+        ),
+    )
+    async with conn.transaction():
+        await consents.record_decision(
+            conn,
+            licence_id=lic.licence_id,
+            transit_state="SK",
+            decision="objection",
+            decided_on=TODAY,
+            valid_until=None,
+            reason="no",
+            source="officer",
+            actor=ACTOR,
+        )
+    no_tacit = msgspec.structs.replace(settings, tacit_consent=False)
+    assert sorted(await _issue_unmet(conn, no_tacit, lic.licence_id)) == [
+        ("import-authorisation-expired", "DE"),
+        ("transit-consent-missing", "CZ"),
+        ("transit-consent-objected", "SK"),
+        ("validity-beyond-import-authorisation", "DE"),
+        ("validity-ended", None),
+    ]
+    assert (await licences.get_licence(conn, lic.licence_id)).status == "pending"
+    assert await conn.fetchval("SELECT count(*) FROM licence_version WHERE signature IS NOT NULL") == 0
+
+
+async def test_consent_window_and_lapse_gates(
+    conn: db.Conn, settings: Settings, initialised: bootstrap.Initialised
+) -> None:
+    lic = await _pending(conn, settings)
+    async with conn.transaction():
+        await consents.request_consent(
+            conn,
+            licence_id=lic.licence_id,
+            transit_state="CZ",
+            shipment_from=TODAY - dt.timedelta(days=1),
+            shipment_to=TODAY + dt.timedelta(days=10),
+            actor=ACTOR,
+        )
+        await consents.record_decision(
+            conn,
+            licence_id=lic.licence_id,
+            transit_state="CZ",
+            decision="no-objection",
+            decided_on=TODAY,
+            valid_until=TODAY,
+            reason=None,
+            source="officer",
+            actor=ACTOR,
+        )
+    assert await licences.pending_gates(conn, lic.licence_id, today=TODAY) == [
+        gates.Gate(
+            gate="transit-consent-after-shipment",
+            state="CZ",
+            detail=f"CZ's consent of {TODAY} is dated after the shipment start {TODAY - dt.timedelta(days=1)}",
+        )
+    ]
+    later = await licences.pending_gates(conn, lic.licence_id, today=TODAY + dt.timedelta(days=1))
+    assert [gate.gate for gate in later] == ["transit-consent-after-shipment", "transit-consent-lapsed"]
+
+
+async def test_received_import_authorisation_must_still_be_issued(
+    conn: db.Conn, settings: Settings, initialised: bootstrap.Initialised
+) -> None:
+    lic = await _pending(conn, settings)
+    # a DE import licence as the exchange issue will store it on receipt, since revoked by DE
+    await conn.execute(
+        """INSERT INTO licence (licence_id, issuing_state, number, kind, origin, status, version, valid_from,
+                                expires_on, exporting_state, importing_state, transit_states, created_at,
+                                created_by, updated_at)
+           VALUES ($1, 'DE', 'DE-IMP-2026-42', 'import', 'received', 'revoked', 1, $2, $3, 'AT', 'DE', '{CZ}',
+                   now(), 'notice', now())""",
+        uuid.uuid4(),
+        TODAY,
+        TODAY + dt.timedelta(days=300),
+    )
+    async with conn.transaction():
+        await consents.record_decision(
+            conn,
+            licence_id=lic.licence_id,
+            transit_state="CZ",
+            decision="no-objection",
+            decided_on=TODAY,
+            valid_until=None,
+            reason=None,
+            source="notice",
+            actor="peer:CZ",
+        )
+    assert await _issue_unmet(conn, settings, lic.licence_id) == [("import-authorisation-not-valid", "DE")]
+
+
+async def test_import_licence_has_no_export_gates_and_is_journaled(
+    conn: db.Conn, settings: Settings, initialised: bootstrap.Initialised
+) -> None:
+    p = await register_parties(conn)
+    draft = export_draft(p, kind="import", exporting_state="DE", importing_state="AT", route=["DE", "AT"])
+    draft = msgspec.structs.replace(draft, import_authorisation=None)
+    async with conn.transaction():
+        lic = await licences.create_draft(conn, draft, settings=settings, actor=ACTOR)
+    assert lic.licence.number.startswith(f"AT-IMP-{dt.datetime.now(dt.UTC).year}-")
+    async with conn.transaction():
+        await licences.transition(conn, licence_id=lic.licence_id, to="pending", actor=ACTOR, reason="ok")
+        issued = await licences.transition(
+            conn, licence_id=lic.licence_id, to="issued", actor=ACTOR, reason="ok", settings=settings
+        )
+    assert issued.status == "issued"
+    assert await consents.list_requests(conn, lic.licence_id) == []
+    await journal.seal(conn)
+    actions = [
+        row["action"]
+        for row in await conn.fetch(
+            "SELECT action FROM journal_entry WHERE entity = 'licence' AND entity_id = $1 ORDER BY entry_id",
+            str(lic.licence_id),
+        )
+    ]
+    assert actions == ["licence.drafted", "licence.pending", "licence.issued"]
+    assert (await journal.verify(conn, state="AT")).intact
+
+
+async def test_concurrent_issue_issues_once(
+    database: str, conn: db.Conn, settings: Settings, initialised: bootstrap.Initialised
+) -> None:
+    lic = await _pending(conn, settings)
+    async with conn.transaction():
+        await consents.record_decision(
+            conn,
+            licence_id=lic.licence_id,
+            transit_state="CZ",
+            decision="no-objection",
+            decided_on=TODAY,
+            valid_until=None,
+            reason=None,
+            source="officer",
+            actor=ACTOR,
+        )
+    pool = await db.create_pool(database, max_size=4)
+
+    async def issue() -> str:
+        async with pool.acquire() as c:
+            try:
+                async with c.transaction():
+                    await licences.transition(
+                        c, licence_id=lic.licence_id, to="issued", actor=ACTOR, reason="go", settings=settings
+                    )
+            except ConflictError as exc:
+                return exc.code
+            return "issued"
+
+    try:
+        results = await asyncio.gather(*(issue() for _ in range(4)))
+    finally:
+        await pool.close()
+    assert sorted(results) == ["illegal-transition"] * 3 + ["issued"]
+    assert await conn.fetchval("SELECT count(*) FROM licence_event WHERE to_status = 'issued'") == 1

@@ -1,0 +1,181 @@
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import asyncpg
+import msgspec
+import pytest
+
+from firearms import bootstrap, db, ledger, licences
+from firearms.errors import ConflictError, InvalidInputError
+from firearms.settings import Settings
+from tests.licensing_helpers import ACTOR, export_draft, issued_export, register_parties
+
+
+async def _debit(conn: db.Conn, licence_id: uuid.UUID, line: int, quantity: int, serials: list[str]) -> int:
+    async with conn.transaction():
+        return await ledger.debit(
+            conn,
+            licence_id=licence_id,
+            line=line,
+            quantity=quantity,
+            serials=serials,
+            check_id=uuid.uuid4(),
+            customs_document="ATC-1",
+            actor=ACTOR,
+        )
+
+
+async def test_debits_reduce_balance_and_exhaust_the_licence(
+    conn: db.Conn, settings: Settings, initialised: bootstrap.Initialised
+) -> None:
+    lic = await issued_export(conn, settings, await register_parties(conn))
+    assert lic.status == "issued"
+    assert await _debit(conn, lic.licence_id, 2, 300, []) == 500
+    assert await _debit(conn, lic.licence_id, 1, 1, ["ssg08 001"]) == 1
+    balances = await ledger.balances(conn, lic.licence_id)
+    assert [(b.line, b.issued, b.debited, b.remaining) for b in balances] == [(1, 2, 1, 1), (2, 800, 300, 500)]
+    assert await _debit(conn, lic.licence_id, 2, 500, []) == 0
+    assert (await licences.get_licence(conn, lic.licence_id)).status == "issued"
+    assert await _debit(conn, lic.licence_id, 1, 1, ["SSG08-002"]) == 0
+    assert (await licences.get_licence(conn, lic.licence_id)).status == "exhausted"
+    total = await conn.fetchval("SELECT sum(quantity) FROM ledger_entry WHERE licence_id = $1", lic.licence_id)
+    assert total == 802
+
+
+async def test_debit_refuses_to_go_below_zero_and_stores_nothing(
+    conn: db.Conn, settings: Settings, initialised: bootstrap.Initialised
+) -> None:
+    lic = await issued_export(conn, settings, await register_parties(conn))
+    with pytest.raises(ledger.BalanceExceededError) as caught:
+        await _debit(conn, lic.licence_id, 2, 801, [])
+    assert caught.value.facts == {"line": 2, "requested": 801, "remaining": 800}
+    assert await conn.fetchval("SELECT count(*) FROM ledger_entry") == 0
+
+
+async def test_firearm_serial_rules_on_debit(
+    conn: db.Conn, settings: Settings, initialised: bootstrap.Initialised
+) -> None:
+    lic = await issued_export(conn, settings, await register_parties(conn))
+    with pytest.raises(ledger.SerialNotOnLicenceError):
+        await _debit(conn, lic.licence_id, 1, 1, ["XX-999"])
+    with pytest.raises(InvalidInputError) as caught:
+        await _debit(conn, lic.licence_id, 1, 1, [])
+    assert caught.value.code == "serial-count-mismatch"
+    await _debit(conn, lic.licence_id, 1, 1, ["SSG08-001"])
+    with pytest.raises(ConflictError) as again:
+        await _debit(conn, lic.licence_id, 1, 1, ["SSG08-001"])
+    assert again.value.code == "serial-already-debited"
+    assert await conn.fetchval("SELECT count(*) FROM ledger_entry") == 1
+
+
+async def test_firearm_line_without_serials_cannot_be_used(
+    conn: db.Conn, settings: Settings, initialised: bootstrap.Initialised
+) -> None:
+    p = await register_parties(conn)
+    line = export_draft(p).lines[0]
+    lic = await issued_export(conn, settings, p, lines=[msgspec.structs.replace(line, serials=[])])
+    with pytest.raises(ledger.SerialsIncompleteError):
+        await _debit(conn, lic.licence_id, 1, 1, ["SSG08-001"])
+
+
+async def test_same_check_never_debits_a_line_twice(
+    conn: db.Conn, settings: Settings, initialised: bootstrap.Initialised
+) -> None:
+    lic = await issued_export(conn, settings, await register_parties(conn))
+    check_id = uuid.uuid4()
+    async with conn.transaction():
+        await ledger.debit(
+            conn,
+            licence_id=lic.licence_id,
+            line=2,
+            quantity=5,
+            serials=[],
+            check_id=check_id,
+            customs_document="D",
+            actor=ACTOR,
+        )
+    with pytest.raises(ConflictError) as caught:
+        async with conn.transaction():
+            await ledger.debit(
+                conn,
+                licence_id=lic.licence_id,
+                line=2,
+                quantity=5,
+                serials=[],
+                check_id=check_id,
+                customs_document="D",
+                actor=ACTOR,
+            )
+    assert caught.value.code == "check-already-debited"
+
+
+async def test_concurrent_debits_never_pass_the_balance(
+    database: str, conn: db.Conn, settings: Settings, initialised: bootstrap.Initialised
+) -> None:
+    lic = await issued_export(conn, settings, await register_parties(conn))
+    pool = await db.create_pool(database, max_size=8)
+
+    async def one() -> bool:
+        async with pool.acquire() as c, c.transaction():
+            try:
+                await ledger.debit(
+                    c,
+                    licence_id=lic.licence_id,
+                    line=2,
+                    quantity=100,
+                    serials=[],
+                    check_id=uuid.uuid4(),
+                    customs_document="D",
+                    actor=ACTOR,
+                )
+            except ledger.BalanceExceededError:
+                return False
+            return True
+
+    try:
+        results = await asyncio.gather(*(one() for _ in range(12)))
+    finally:
+        await pool.close()
+    assert results.count(True) == 8
+    assert await conn.fetchval("SELECT sum(quantity) FROM ledger_entry WHERE line = 2") == 800
+
+
+async def test_ledger_entries_are_append_only(
+    conn: db.Conn, settings: Settings, initialised: bootstrap.Initialised
+) -> None:
+    lic = await issued_export(conn, settings, await register_parties(conn))
+    await _debit(conn, lic.licence_id, 2, 1, [])
+    with pytest.raises(asyncpg.RestrictViolationError):
+        await conn.execute("UPDATE ledger_entry SET quantity = 0")
+    with pytest.raises(asyncpg.RestrictViolationError):
+        await conn.execute("DELETE FROM ledger_entry")
+
+
+async def test_debit_refused_on_suspended_licence(
+    conn: db.Conn, settings: Settings, initialised: bootstrap.Initialised
+) -> None:
+    lic = await issued_export(conn, settings, await register_parties(conn))
+    async with conn.transaction():
+        await licences.transition(conn, licence_id=lic.licence_id, to="suspended", actor=ACTOR, reason="inquiry")
+    with pytest.raises(ledger.LicenceNotUsableError):
+        await _debit(conn, lic.licence_id, 2, 1, [])
+
+
+async def test_database_refuses_debits_past_the_issued_quantity_whoever_writes(
+    conn: db.Conn, settings: Settings, initialised: bootstrap.Initialised
+) -> None:
+    lic = await issued_export(conn, settings, await register_parties(conn))
+    insert = """INSERT INTO ledger_entry (licence_id, line, quantity, check_id, customs_document, recorded_at,
+                                          recorded_by)
+                VALUES ($1, 2, $2, gen_random_uuid(), 'D', now(), 'sql')"""
+    await conn.execute(insert, lic.licence_id, 800)
+    with pytest.raises(asyncpg.CheckViolationError) as caught:
+        await conn.execute(insert, lic.licence_id, 1)
+    assert caught.value.constraint_name == "ledger_entry_balance_check"
+    with pytest.raises(asyncpg.CheckViolationError) as lowered:
+        await conn.execute("UPDATE licence_line SET quantity = 799 WHERE licence_id = $1 AND line = 2", lic.licence_id)
+    assert lowered.value.constraint_name == "licence_line_debited_check"
+    with pytest.raises(asyncpg.CheckViolationError):
+        await conn.execute("DELETE FROM licence_line WHERE licence_id = $1 AND line = 2", lic.licence_id)

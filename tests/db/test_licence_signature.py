@@ -1,0 +1,37 @@
+from __future__ import annotations
+
+import asyncpg
+import msgspec
+import pytest
+
+from firearms import bootstrap, db, keys, licences
+from firearms.licence_views import licence_message, verification_code
+from firearms.settings import Settings
+from firearms.signing import verify
+from tests.licensing_helpers import issued_export, register_parties
+
+
+async def test_issued_version_is_signed_by_the_registry_key_and_code_derives_from_it(
+    conn: db.Conn, settings: Settings, initialised: bootstrap.Initialised
+) -> None:
+    lic = await issued_export(conn, settings, await register_parties(conn))
+    row = await conn.fetchrow(
+        "SELECT signature, key_id, issued_at FROM licence_version WHERE licence_id = $1 AND version = 1",
+        lic.licence_id,
+    )
+    assert row is not None
+    key = await keys.current_signing_key(conn, settings.home)
+    assert row["key_id"] == key.key_id
+    version = await licences.get_version(conn, lic.licence_id, 1)
+    signed = msgspec.structs.replace(version.licence, status="issued")
+    assert verify(key.public_key, licence_message(signed), row["signature"])
+    tampered = msgspec.structs.replace(signed, expires_on=signed.valid_from)
+    assert not verify(key.public_key, licence_message(tampered), row["signature"])
+    assert version.verification_code == verification_code(row["signature"])
+    # a version is signed once: the row refuses a second signature or an edit
+    with pytest.raises(asyncpg.RestrictViolationError):
+        await conn.execute(
+            "UPDATE licence_version SET signature = '\\x00'::bytea WHERE licence_id = $1", lic.licence_id
+        )
+    with pytest.raises(asyncpg.RestrictViolationError):
+        await conn.execute("UPDATE licence_version SET content = '{}' WHERE licence_id = $1", lic.licence_id)

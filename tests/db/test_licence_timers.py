@@ -1,0 +1,117 @@
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import time
+
+import msgspec
+import pytest
+
+from firearms import bootstrap, consents, db, licences
+from firearms.errors import ConflictError
+from firearms.licence_timers import run_licence_timers
+from firearms.settings import Settings
+from firearms.worker import run_worker
+from tests.licensing_helpers import ACTOR, TODAY, export_draft, issued_export, register_parties
+
+
+async def _pending_export(conn: db.Conn, settings: Settings) -> licences.Licence:
+    p = await register_parties(conn)
+    async with conn.transaction():
+        lic = await licences.create_draft(conn, export_draft(p), settings=settings, actor=ACTOR)
+        return await licences.transition(conn, licence_id=lic.licence_id, to="pending", actor=ACTOR, reason="submit")
+
+
+async def _requested_on(conn: db.Conn, day: dt.date) -> None:
+    # The request is dated by the database clock; move it back to exercise the silent period.
+    await conn.execute("UPDATE transit_consent_request SET requested_on = $1", day)
+
+
+async def test_silence_becomes_deemed_consent_after_twenty_working_days(
+    conn: db.Conn, settings: Settings, initialised: bootstrap.Initialised
+) -> None:
+    lic = await _pending_export(conn, settings)
+    friday = dt.date(2026, 11, 27)
+    await _requested_on(conn, friday)
+    holiday = dt.date(2026, 12, 8)
+    settings = msgspec.structs.replace(settings, holidays=(holiday,))
+    due = dt.date(2026, 12, 28)  # 20 working days after Friday 27 Nov, 8 Dec not counted; 26-27 Dec a weekend
+    assert await run_licence_timers(conn, settings, today=due - dt.timedelta(days=1)) == (0, 0)
+    assert await consents.latest_decisions(conn, lic.licence_id) == {}
+    assert await run_licence_timers(conn, settings, today=due) == (0, 1)
+    deemed = (await consents.latest_decisions(conn, lic.licence_id))["CZ"]
+    assert (deemed.decision, deemed.decided_on, deemed.source) == ("deemed", due, "timer")
+    assert await run_licence_timers(conn, settings, today=due) == (0, 0)
+    async with conn.transaction():
+        issued = await licences.transition(
+            conn, licence_id=lic.licence_id, to="issued", actor=ACTOR, reason="deemed consent", settings=settings
+        )
+    assert issued.status == "issued"
+
+
+async def test_no_deemed_consent_where_policy_refuses_it(
+    conn: db.Conn, settings: Settings, initialised: bootstrap.Initialised
+) -> None:
+    lic = await _pending_export(conn, settings)
+    await _requested_on(conn, TODAY - dt.timedelta(days=60))
+    refused_by_cz = msgspec.structs.replace(settings, tacit_consent_refused_by=("CZ",))
+    assert await run_licence_timers(conn, refused_by_cz) == (0, 0)
+    no_tacit = msgspec.structs.replace(settings, tacit_consent=False)
+    assert await run_licence_timers(conn, no_tacit) == (0, 0)
+    with pytest.raises(ConflictError) as caught:
+        async with conn.transaction():
+            await licences.transition(
+                conn, licence_id=lic.licence_id, to="issued", actor=ACTOR, reason="x", settings=no_tacit
+            )
+    assert [gate["gate"] for gate in caught.value.facts["unmet"]] == ["transit-consent-missing"]
+    assert (await licences.get_licence(conn, lic.licence_id)).status == "pending"
+    # with tacit consent allowed, issuing deems the consent itself (no need to wait for the timer)
+    async with conn.transaction():
+        issued = await licences.transition(
+            conn, licence_id=lic.licence_id, to="issued", actor=ACTOR, reason="x", settings=settings
+        )
+    assert issued.status == "issued"
+
+
+async def test_expiry_timer_expires_issued_and_suspended_licences(
+    conn: db.Conn, settings: Settings, initialised: bootstrap.Initialised
+) -> None:
+    p = await register_parties(conn)
+    first = await issued_export(conn, settings, p, expires_on=TODAY + dt.timedelta(days=1))
+    second = await issued_export(conn, settings, p, expires_on=TODAY + dt.timedelta(days=3))
+    async with conn.transaction():
+        await licences.transition(conn, licence_id=first.licence_id, to="suspended", actor=ACTOR, reason="inquiry")
+    assert await run_licence_timers(conn, settings, today=TODAY + dt.timedelta(days=1)) == (0, 0)
+    assert await run_licence_timers(conn, settings, today=TODAY + dt.timedelta(days=2)) == (1, 0)
+    assert (await licences.get_licence(conn, first.licence_id)).status == "expired"
+    assert (await licences.get_licence(conn, second.licence_id)).status == "issued"
+    events = await licences.list_events(conn, first.licence_id, after=0, limit=10)
+    assert (events[-1].from_status, events[-1].to_status, events[-1].actor) == (
+        "suspended",
+        "expired",
+        "system:expiry-timer",
+    )
+
+
+async def test_worker_expires_licences_by_itself(
+    database: str, conn: db.Conn, settings: Settings, initialised: bootstrap.Initialised
+) -> None:
+    lic = await issued_export(conn, settings, await register_parties(conn))
+    # the licence's last day passes: move its validity back (the licence row is not a record)
+    await conn.execute(
+        "UPDATE licence SET valid_from = $1, expires_on = $1 WHERE licence_id = $2",
+        TODAY - dt.timedelta(days=2),
+        lic.licence_id,
+    )
+    pool = await db.create_pool(database, max_size=2)
+    stop = asyncio.Event()
+    worker = asyncio.create_task(run_worker(pool, msgspec.structs.replace(settings, seal_interval=0.05), stop))
+    try:
+        deadline = time.monotonic() + 10
+        while (await licences.get_licence(conn, lic.licence_id)).status != "expired":
+            assert time.monotonic() < deadline, "the worker did not expire the licence"
+            await asyncio.sleep(0.05)
+    finally:
+        stop.set()
+        await worker
+        await pool.close()

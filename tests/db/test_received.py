@@ -1,0 +1,75 @@
+from __future__ import annotations
+
+import msgspec
+import pytest
+
+from firearms import bootstrap, consents, db, licences, received
+from firearms.errors import ConflictError, InvalidInputError
+from firearms.licence_object import LicenceObject
+from firearms.settings import Settings
+from tests.licensing_helpers import ACTOR, TODAY, issued_export, register_parties
+
+
+async def _at_licence(conn: db.Conn, settings: Settings) -> LicenceObject:
+    lic = await issued_export(conn, settings, await register_parties(conn))
+    return lic.licence
+
+
+async def test_partner_licence_is_stored_superseded_and_follows_status_notices(
+    conn: db.Conn, settings: Settings, initialised: bootstrap.Initialised
+) -> None:
+    # AT's licence, seen from CZ (a transit State): first as a consent request, then issued, then v2
+    at_licence = await _at_licence(conn, settings)
+    cz = msgspec.structs.replace(settings, state="CZ")
+    pending = msgspec.structs.replace(at_licence, status="pending", issued_at=None, number="AT-EXP-2026-777777")
+    async with conn.transaction():
+        stored = await received.record_received(conn, pending, registry_state=cz.state, actor="peer:AT")
+    assert (stored.origin, stored.status, stored.version) == ("received", "pending", 1)
+    assert stored.licence == pending
+    async with conn.transaction():
+        decision = await consents.record_decision(
+            conn,
+            licence_id=stored.licence_id,
+            transit_state="CZ",
+            decision="no-objection",
+            decided_on=TODAY,
+            valid_until=None,
+            reason=None,
+            source="officer",
+            actor=ACTOR,
+        )
+    assert decision.transit_state == "CZ"
+    issued = msgspec.structs.replace(pending, status="issued", issued_at=at_licence.issued_at)
+    async with conn.transaction():
+        now_issued = await received.record_received(conn, issued, registry_state="CZ", actor="peer:AT")
+    assert now_issued.status == "issued"
+    assert now_issued.licence.issued_at == at_licence.issued_at
+    v2 = msgspec.structs.replace(issued, version=2, expires_on=issued.expires_on.replace(day=1))
+    async with conn.transaction():
+        await received.record_received(conn, v2, registry_state="CZ", actor="peer:AT")
+        await received.record_received(conn, issued, registry_state="CZ", actor="peer:AT")  # late v1: ignored
+    found = await licences.find_licence(conn, "AT", "AT-EXP-2026-777777")
+    assert (found.version, found.licence.expires_on) == (2, v2.expires_on)
+    assert (await licences.get_version(conn, found.licence_id, 1)).licence.expires_on == issued.expires_on
+    async with conn.transaction():
+        revoked = await received.apply_status(
+            conn, issuing_state="AT", number=v2.number, status="revoked", reason="fraud", actor="peer:AT"
+        )
+    assert revoked.status == "revoked"
+    with pytest.raises(ConflictError) as caught:
+        async with conn.transaction():
+            await received.apply_status(
+                conn, issuing_state="AT", number=v2.number, status="issued", reason="x", actor="peer:AT"
+            )
+    assert caught.value.code == "illegal-transition"
+
+
+async def test_own_or_local_numbers_are_not_taken_as_received(
+    conn: db.Conn, settings: Settings, initialised: bootstrap.Initialised
+) -> None:
+    at_licence = await _at_licence(conn, settings)
+    with pytest.raises(InvalidInputError):
+        await received.record_received(conn, at_licence, registry_state="AT", actor="peer:AT")
+    with pytest.raises(ConflictError) as caught:
+        await received.record_received(conn, at_licence, registry_state="CZ", actor="peer:AT")
+    assert caught.value.code == "licence-not-received"
