@@ -203,11 +203,11 @@ class ConsentRequestController(Controller):
         data: JSONBody[ConsentDecision],
     ) -> ConsentRequest:
         """No objection or objection (with a reason); sent back as ``transit-consent.decided``."""
-        del settings
         return await consents.decide(
             conn,
             requesting_state,
             notice_id,
+            own_state=settings.state,
             decision=data.decision,
             reason=data.reason,
             valid_until=data.valid_until,

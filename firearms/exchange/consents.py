@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import msgspec
 
-from firearms import journal, outbox
+from firearms import consents as licensing_consents
+from firearms import journal, licences, outbox
 from firearms.canonical import utc_now
 from firearms.errors import ConflictError, InvalidInputError, NotFoundError
 from firearms.store import received as store
@@ -173,6 +174,7 @@ async def decide(
     requesting_state: str,
     notice_id: str,
     *,
+    own_state: str,
     decision: Decision,
     reason: str | None,
     valid_until: dt.date | None,
@@ -211,9 +213,26 @@ async def decide(
         confidentiality=row["confidentiality"],
         actor=actor,
     )
+    now = utc_now()
     await store.decide_consent_request(
-        conn, requesting_state, notice_id, decision, reason, valid_until, actor, utc_now(), reply
+        conn, requesting_state, notice_id, decision, reason, valid_until, actor, now, reply
     )
+    try:  # the same decision on the licence as received, for this State's customs and the licensing views
+        licence = await licences.find_licence(conn, requesting_state, row["licence_number"])
+    except NotFoundError:
+        licence = None
+    if licence is not None and licence.origin == "received":
+        await licensing_consents.record_decision(
+            conn,
+            licence_id=licence.licence_id,
+            transit_state=own_state,
+            decision=decision,
+            decided_on=now.date(),
+            valid_until=valid_until,
+            reason=reason,
+            source="officer",
+            actor=actor,
+        )
     await journal.record(
         conn,
         actor=actor,

@@ -208,6 +208,18 @@ async def test_transit_consent_request_is_prechecked_and_decided_by_the_officer(
     assert reply["confidentiality"] == "restricted"
     customs = await _token(conn, "customs-officer")
     assert (await client.post(path, json={"decision": "no-objection"}, headers=customs)).status_code == 403
+    # the licence as received, with this State's decision on it, in the licensing tables
+    received = await conn.fetchrow("SELECT licence_id, origin, status FROM licence WHERE number = 'AT-EXP-2026-000123'")
+    assert received is not None
+    assert (received["origin"], received["status"]) == ("received", "pending")
+    consent = await conn.fetchrow("SELECT transit_state, decision, source FROM transit_consent")
+    assert consent is not None
+    assert dict(consent) == {"transit_state": "CZ", "decision": "no-objection", "source": "officer"}
+    issued = envelope(AT_KEY, recipient="CZ", sequence=2, type_="export-licence.issued", body={"licence": LICENCE})
+    assert (
+        decode_receipt((await client.post("/exchange/v1/notices", content=issued)).content).receipt.status == "accepted"
+    )
+    assert await conn.fetchval("SELECT status FROM licence WHERE number = 'AT-EXP-2026-000123'") == "issued"
 
 
 async def test_incoherent_request_shows_failed_findings(cz: tuple[Client, db.Conn]) -> None:
@@ -226,20 +238,8 @@ async def test_incoherent_request_shows_failed_findings(cz: tuple[Client, db.Con
     }
 
 
-async def test_consent_decision_received_is_kept(de: tuple[Client, db.Conn]) -> None:
+async def test_consent_decision_for_a_licence_this_state_never_issued_is_rejected(de: tuple[Client, db.Conn]) -> None:
     client, conn = de
     decision = {"licence_number": "DE-EXP-2026-1", "decision": "objection", "reason": "embargo", "valid_until": None}
-    assert await _send(
-        client, 1, "transit-consent.decided", decision, in_reply_to="0193a1f2-6c1e-7a55-b1a0-3f0d2b8c9e11"
-    ) == (
-        "accepted",
-        None,
-    )
-    row = await conn.fetchrow("SELECT transit_state, decision, reason, in_reply_to FROM consent_decision_received")
-    assert row is not None
-    assert dict(row) == {
-        "transit_state": "AT",
-        "decision": "objection",
-        "reason": "embargo",
-        "in_reply_to": "0193a1f2-6c1e-7a55-b1a0-3f0d2b8c9e11",
-    }
+    assert await _send(client, 1, "transit-consent.decided", decision) == ("rejected", "unknown-licence")
+    assert await conn.fetchval("SELECT count(*) FROM consent_decision_received") == 0

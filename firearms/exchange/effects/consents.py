@@ -1,4 +1,10 @@
-"""Effects of ``transit-consent.requested`` and ``transit-consent.decided`` (Art. 10(2)(b))."""
+"""Effects of ``transit-consent.requested`` and ``transit-consent.decided`` (Art. 10(2)(b)).
+
+A request also records the exporting State's licence (status ``pending``) as a received licence of the
+licensing area, so the transit State's decision can be kept on it; a decision received by the exporting
+State is recorded on its own licence (``transit_consent``, source ``notice``) and satisfies or blocks the
+export licence's transit gate.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +12,11 @@ from typing import TYPE_CHECKING
 
 import msgspec
 
-from firearms import journal
+from firearms import consents as licensing_consents
+from firearms import journal, licences
+from firearms import received as licensing
 from firearms.canonical import utc_now
+from firearms.errors import FirearmsError, NotFoundError
 from firearms.exchange.bodies import ConsentDecided, ConsentRequested
 from firearms.exchange.consents import findings
 from firearms.exchange.inbox import NoticeRejectedError, ReceivedNotice, body_as, effect
@@ -30,6 +39,15 @@ async def transit_consent_requested(conn: Conn, received: ReceivedNotice) -> Non
     if licence.issuing_state != sender or licence.exporting_state != sender:
         raise NoticeRejectedError("not-issuer", f"{sender} is not the exporting State of {licence.number}")
     found = findings(body, received.notice.recipient, received.received_at.date())
+    try:
+        await licences.find_licence(conn, sender, licence.number)
+    except NotFoundError:
+        try:
+            await licensing.record_received(
+                conn, licence, registry_state=received.notice.recipient, actor=f"partner:{sender}"
+            )
+        except FirearmsError as exc:
+            raise NoticeRejectedError(exc.code, exc.detail) from exc
     await store.insert_consent_request(
         conn,
         sender,
@@ -57,6 +75,24 @@ async def transit_consent_decided(conn: Conn, received: ReceivedNotice) -> None:
     """A transit State's answer to this State's request, kept for the export licence's transit gate."""
     body = body_as(received, ConsentDecided)
     sender = received.notice.sender
+    try:
+        own = await licences.find_licence(conn, received.notice.recipient, body.licence_number)
+    except NotFoundError as exc:
+        raise NoticeRejectedError("unknown-licence", exc.detail) from exc
+    try:
+        await licensing_consents.record_decision(
+            conn,
+            licence_id=own.licence_id,
+            transit_state=sender,
+            decision=body.decision,
+            decided_on=min(received.created_at.date(), received.received_at.date()),
+            valid_until=body.valid_until,
+            reason=body.reason,
+            source="notice",
+            actor=f"partner:{sender}",
+        )
+    except FirearmsError as exc:
+        raise NoticeRejectedError(exc.code, exc.detail) from exc
     await store.insert_consent_decision(
         conn,
         sender,

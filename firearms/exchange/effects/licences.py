@@ -2,8 +2,10 @@
 
 ``export-licence.issued`` and ``import-authorisation.issued`` store the licence object as received
 (unknown fields kept) in ``foreign_licence``, keyed by (issuing State, number): a later version
-supersedes, an older one is rejected. ``licence.status-changed`` applies at once. A transit or
-import State's customs checks read this table, never the issuing State (DESIGN §5).
+supersedes, an older one is rejected. ``licence.status-changed`` applies at once. The licensing
+area's ``licence`` table gets the same (``origin='received'``, through :mod:`firearms.received`), so a
+received import authorisation satisfies the export gate. A transit or import State's customs checks
+read these, never the issuing State (DESIGN §5).
 """
 
 from __future__ import annotations
@@ -11,7 +13,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from firearms import journal
+from firearms import received as licensing
 from firearms.canonical import utc_now
+from firearms.errors import FirearmsError
 from firearms.exchange.bodies import LicenceIssued, StatusChanged
 from firearms.exchange.inbox import NoticeRejectedError, ReceivedNotice, body_as, effect
 from firearms.store import received as store
@@ -55,6 +59,12 @@ async def store_licence(conn: Conn, received: ReceivedNotice, *, kind: str) -> N
         received.notice.id,
         utc_now(),
     )
+    try:
+        await licensing.record_received(
+            conn, licence, registry_state=received.notice.recipient, actor=f"partner:{sender}"
+        )
+    except FirearmsError as exc:
+        raise NoticeRejectedError(exc.code, exc.detail) from exc
     await journal.record(
         conn,
         actor=f"partner:{sender}",
@@ -90,6 +100,17 @@ async def licence_status_changed(conn: Conn, received: ReceivedNotice) -> None:
     await store.set_foreign_licence_status(
         conn, sender, body.licence_number, body.status, body.reason, body.effective_at, utc_now()
     )
+    try:
+        await licensing.apply_status(
+            conn,
+            issuing_state=sender,
+            number=body.licence_number,
+            status=body.status,
+            reason=body.reason or f"status changed by {sender}",
+            actor=f"partner:{sender}",
+        )
+    except FirearmsError as exc:
+        raise NoticeRejectedError(exc.code, exc.detail) from exc
     await journal.record(
         conn,
         actor=f"partner:{sender}",
