@@ -20,9 +20,19 @@ if TYPE_CHECKING:
     import datetime as dt
 
     from firearms.db import Conn
+    from firearms.exchange.bodies import ShipmentItem
     from firearms.licence_object import LicenceObject
 
-__all__ = ["concerned_states", "consent_requested", "licence_issued", "licence_status_changed"]
+__all__ = [
+    "concerned_states",
+    "consent_requested",
+    "licence_issued",
+    "licence_status_changed",
+    "passage_recorded",
+    "receipt_confirmation_requested",
+    "receipt_confirmed",
+    "shipment_dispatched",
+]
 
 
 def concerned_states(licence: LicenceObject, own_state: str) -> list[str]:
@@ -126,3 +136,94 @@ async def consent_requested(
     }
     sent = await _send(conn, [transit_state], "transit-consent.requested", body, actor=actor, subject=licence.number)
     return bool(sent)
+
+
+def _others(states: list[str], own_state: str) -> list[str]:
+    seen: list[str] = []
+    for state in states:
+        if state != own_state and state not in seen:
+            seen.append(state)
+    return seen
+
+
+async def shipment_dispatched(
+    conn: Conn,
+    licence: LicenceObject,
+    *,
+    own_state: str,
+    shipment_id: str,
+    dispatched_at: dt.datetime,
+    items: list[ShipmentItem],
+    actor: str,
+) -> list[str]:
+    """``shipment.dispatched`` from the exporting State to the transit and importing States (customs, exit)."""
+    body = {
+        "licence_number": licence.number,
+        "shipment_id": shipment_id,
+        "dispatched_at": format_time(dispatched_at.replace(microsecond=0)),
+        "items": msgspec.to_builtins(items),
+    }
+    states = _others([*licence.transit_states, licence.importing_state], own_state)
+    return await _send(conn, states, "shipment.dispatched", body, actor=actor, subject=licence.number)
+
+
+async def passage_recorded(
+    conn: Conn,
+    licence: LicenceObject,
+    *,
+    own_state: str,
+    shipment_id: str | None,
+    check_id: str,
+    verdict: str,
+    reasons: list[str],
+    checked_at: dt.datetime,
+    crossing_point: str,
+    items: list[ShipmentItem],
+    actor: str,
+) -> list[str]:
+    """``transit.passage-recorded`` from a transit State to the exporting and importing States (customs, transit)."""
+    body = {
+        "licence_number": licence.number,
+        "issuing_state": licence.issuing_state,
+        "shipment_id": shipment_id,
+        "check_id": check_id,
+        "verdict": verdict,
+        "reasons": reasons,
+        "checked_at": format_time(checked_at.replace(microsecond=0)),
+        "crossing_point": crossing_point,
+        "items": msgspec.to_builtins(items),
+    }
+    states = _others([licence.exporting_state, licence.importing_state], own_state)
+    return await _send(conn, states, "transit.passage-recorded", body, actor=actor, subject=licence.number)
+
+
+async def receipt_confirmation_requested(
+    conn: Conn, licence: LicenceObject, *, own_state: str, shipment_id: str, actor: str
+) -> list[str]:
+    """``receipt.confirmation-requested`` from the exporting to the importing State (Art. 10(4))."""
+    body: dict[str, object] = {"licence_number": licence.number, "shipment_id": shipment_id}
+    states = _others([licence.importing_state], own_state)
+    return await _send(conn, states, "receipt.confirmation-requested", body, actor=actor, subject=licence.number)
+
+
+async def receipt_confirmed(
+    conn: Conn,
+    licence: LicenceObject,
+    *,
+    own_state: str,
+    shipment_id: str,
+    received_on: dt.date,
+    customs_document: str,
+    items: list[ShipmentItem],
+    actor: str,
+) -> list[str]:
+    """``receipt.confirmed`` from the importing to the exporting State (Art. 10(4)), after the entry check."""
+    body = {
+        "licence_number": licence.number,
+        "shipment_id": shipment_id,
+        "received_on": received_on.isoformat(),
+        "customs_document": customs_document,
+        "items": msgspec.to_builtins(items),
+    }
+    states = _others([licence.exporting_state], own_state)
+    return await _send(conn, states, "receipt.confirmed", body, actor=actor, subject=licence.number)

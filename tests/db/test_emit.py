@@ -9,6 +9,7 @@ import msgspec
 from firearms import bootstrap, db
 from firearms.canonical import canonical
 from firearms.exchange import emit, trust
+from firearms.exchange.bodies import ShipmentItem
 from firearms.licence_object import LicenceObject
 from tests.exchange_util import VECTORS
 
@@ -74,3 +75,51 @@ def test_concerned_states() -> None:
     assert emit.concerned_states(LICENCE, "AT") == ["DE", "CZ"]
     imported = msgspec.structs.replace(LICENCE, kind="import", issuing_state="DE", transit_states=[])
     assert emit.concerned_states(imported, "DE") == ["AT"]
+
+
+async def test_shipment_notices_go_to_the_right_states(conn: db.Conn, initialised: bootstrap.Initialised) -> None:
+    items = [ShipmentItem(line=1, quantity=2, serials=["SSG08-001", "SSG08-002"])]
+    moment = dt.datetime(2026, 11, 30, 8, 0, 0, 5, tzinfo=dt.UTC)
+    async with conn.transaction():
+        await _peer(conn, "DE", "DE")
+        await _peer(conn, "CZ", "OTHER")
+        dispatched = await emit.shipment_dispatched(
+            conn, LICENCE, own_state="AT", shipment_id="S1", dispatched_at=moment, items=items, actor="test"
+        )
+        asked = await emit.receipt_confirmation_requested(conn, LICENCE, own_state="AT", shipment_id="S1", actor="test")
+        # as CZ (transit) and DE (importing) would send them: to AT and DE, and to AT; this test registry
+        # trusts DE and CZ only, so AT is skipped (and the skip journaled)
+        passage = await emit.passage_recorded(
+            conn,
+            LICENCE,
+            own_state="CZ",
+            shipment_id="S1",
+            check_id="c1",
+            verdict="clear",
+            reasons=[],
+            checked_at=moment,
+            crossing_point="CZ-1",
+            items=items,
+            actor="test",
+        )
+        confirmed = await emit.receipt_confirmed(
+            conn,
+            LICENCE,
+            own_state="DE",
+            shipment_id="S1",
+            received_on=dt.date(2026, 12, 2),
+            customs_document="ATB-1",
+            items=items,
+            actor="test",
+        )
+    assert dispatched == ["CZ", "DE"]
+    assert asked == ["DE"]
+    assert passage == ["DE"]
+    assert confirmed == []
+    body = await conn.fetchval("SELECT body FROM notice_outbox WHERE type = 'shipment.dispatched' LIMIT 1")
+    assert body == {
+        "licence_number": "AT-EXP-2026-000123",
+        "shipment_id": "S1",
+        "dispatched_at": "2026-11-30T08:00:00Z",
+        "items": [{"line": 1, "quantity": 2, "serials": ["SSG08-001", "SSG08-002"]}],
+    }
