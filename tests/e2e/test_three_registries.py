@@ -276,6 +276,7 @@ async def test_golden_path_over_the_apis_with_notices_flowing_by_themselves(node
                 )
             ]
             assert sequences == list(range(1, len(sequences) + 1))
+        assert "journal intact" in await node.cli("journal", "verify")
 
 
 async def _received_status(node: Node, number: str, status: str) -> Any:
