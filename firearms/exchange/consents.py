@@ -60,8 +60,14 @@ class ConsentRequest(msgspec.Struct, frozen=True, kw_only=True):
     reply_notice_id: uuid.UUID | None
 
 
-def findings(request: ConsentRequested, own_state: str, today: dt.date) -> list[Finding]:
-    """Pre-check a request against the export authorisation data it carries (DESIGN §4 step 3)."""
+def findings(
+    request: ConsentRequested, own_state: str, today: dt.date, lost_or_stolen: set[str] | None = None
+) -> list[Finding]:
+    """Pre-check a request against the export authorisation data it carries (DESIGN §4 step 3).
+
+    ``lost_or_stolen`` is the set of the licence's serials this State's records report lost or stolen
+    (Art. 11); ``None`` when those records are not available, and the finding says ``not-checked``.
+    """
     licence = request.licence
     window = request.shipment_window
     result: list[Finding] = []
@@ -119,13 +125,24 @@ def findings(request: ConsentRequested, own_state: str, today: dt.date) -> list[
                 detail=f"{authorisation.state} {authorisation.number} valid to {authorisation.expires_on}",
             )
         )
-    result.append(
-        Finding(
-            code="no-item-reported-lost-or-stolen",
-            result="not-checked",
-            detail="this registry's loss and theft records are not consulted yet",
+    if lost_or_stolen is None:
+        result.append(
+            Finding(
+                code="no-item-reported-lost-or-stolen",
+                result="not-checked",
+                detail="this registry's loss and theft records are not consulted yet",
+            )
         )
-    )
+    else:
+        result.append(
+            Finding(
+                code="no-item-reported-lost-or-stolen",
+                result="fail" if lost_or_stolen else "pass",
+                detail=f"reported lost or stolen here: {', '.join(sorted(lost_or_stolen))}"
+                if lost_or_stolen
+                else "no serial of the licence is reported lost or stolen here",
+            )
+        )
     return result
 
 

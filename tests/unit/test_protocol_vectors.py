@@ -149,3 +149,23 @@ def test_notice_from_the_future_is_clock_skew() -> None:
         check_signed(envelope, _trust()["AT"], before)
     assert caught.value.code == "clock-skew"
     assert check_signed(envelope, _trust()["AT"], parse_time("2026-11-28T10:10:00Z"))
+
+
+def test_lost_or_stolen_finding_reports_the_serials() -> None:
+    from firearms.exchange.bodies import ConsentRequested  # noqa: PLC0415
+    from firearms.exchange.consents import findings  # noqa: PLC0415
+
+    licence = dict(VECTORS["notice"]["envelope"]["notice"]["body"]["licence"], status="pending")
+    request = msgspec.convert(
+        {"licence": licence, "shipment_window": {"from": "2026-12-01", "to": "2026-12-20"}}, ConsentRequested
+    )
+    today = dt.date(2026, 11, 29)
+    by_code = {item.code: item for item in findings(request, "CZ", today, {"SSG08-002"})}
+    assert by_code["no-item-reported-lost-or-stolen"].result == "fail"
+    assert "SSG08-002" in by_code["no-item-reported-lost-or-stolen"].detail
+    assert {item.code: item.result for item in findings(request, "CZ", today, set())}[
+        "no-item-reported-lost-or-stolen"
+    ] == "pass"
+    assert {item.code: item.result for item in findings(request, "CZ", today)}[
+        "no-item-reported-lost-or-stolen"
+    ] == "not-checked"
