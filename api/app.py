@@ -12,7 +12,21 @@ from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin
 
-from api import exchange, health, journal, licences, notices, parties, peers, received, tokens, verify
+from api import (
+    checks,
+    exchange,
+    health,
+    imports,
+    items,
+    journal,
+    licences,
+    notices,
+    parties,
+    peers,
+    received,
+    tokens,
+    verify,
+)
 from api.deps import provide_conn, provide_officer, provide_pool, provide_settings, require_role
 from api.middleware import RequestIdMiddleware
 from api.problems import exception_handlers
@@ -51,6 +65,9 @@ def create_app(settings: Settings, *, database_url: str | None = None) -> Litest
             parties.PartyController,
             licences.LicenceController,
             verify.verify_licence,
+            items.ItemController,
+            imports.ImportController,
+            checks.CheckController,
             peers.PeerController,
             notices.NoticeController,
             notices.KeyController,

@@ -261,4 +261,9 @@ def journal_checkpoint(ctx: click.Context) -> None:
     click.echo(msgspec.json.encode(made).decode() if made else "journal is empty: nothing to sign")
 
 
+from cli.records import export_records, import_records  # noqa: E402  # records commands register here
+
+main.add_command(import_records)
+main.add_command(export_records)
+
 import cli.exchange  # noqa: E402, F401  # peers, notices, keys rotate/revoke: registers itself on main

@@ -1,0 +1,116 @@
+"""Customs checks (DESIGN §5): ``POST /api/v1/checks`` and the records of checks."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Annotated
+
+import msgspec
+from litestar import Controller, get, post
+from litestar.params import FromPath, JSONBody, QueryParameter
+
+from api.deps import ConnDep, OfficerDep, SettingsDep
+from api.params import AfterQuery, LimitQuery, page
+from firearms import checks
+from firearms.check_rules import CheckRequest
+from firearms.checks import CheckAnswer, CheckRecord
+from firearms.errors import InvalidInputError
+from firearms.pagination import DEFAULT_LIMIT, decode_cursor, encode_cursor
+
+__all__ = ["CheckController", "CheckPage", "DecisionRequest"]
+
+_READERS = ("customs-officer", "auditor", "admin")
+
+
+class DecisionRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Why an officer releases or refuses a held check."""
+
+    reason: Annotated[str, msgspec.Meta(min_length=1, max_length=2000, pattern=r"\S")]
+
+
+class CheckPage(msgspec.Struct, frozen=True, kw_only=True):
+    """A page of checks, newest first; ``next`` is the cursor for the following page."""
+
+    items: list[CheckRecord]
+    next: str | None
+
+
+def _next(last: CheckRecord | None) -> str | None:
+    return encode_cursor(last.answer.checked_at, last.check_id) if last else None
+
+
+class CheckController(Controller):
+    """``/api/v1/checks``."""
+
+    path = "/checks"
+
+    @post("/", opt={"roles": ("customs-officer",)}, status_code=200, summary="Check a consignment")
+    async def check(
+        self, conn: ConnDep, officer: OfficerDep, settings: SettingsDep, data: JSONBody[CheckRequest]
+    ) -> CheckAnswer:
+        """Check a consignment against its licence: ``clear``, ``hold`` or ``refuse`` with reasons.
+
+        An unknown licence is a ``refuse`` verdict with ``licence-unknown``, not a 404. The same
+        ``check_id`` and request give back the first answer; another request with it is a 409.
+        """
+        return await checks.perform_check(conn, data, state=settings.state, actor=officer.actor)
+
+    @get("/{check_id:uuid}", opt={"roles": _READERS}, summary="One check")
+    async def get_check(self, conn: ConnDep, check_id: FromPath[uuid.UUID]) -> CheckRecord:
+        """A recorded check with its answer and any officer's decision on it."""
+        return await checks.get_check(conn, check_id)
+
+    @post(
+        "/{check_id:uuid}/release", opt={"roles": ("customs-officer",)}, status_code=200, summary="Release a held check"
+    )
+    async def release(
+        self,
+        conn: ConnDep,
+        officer: OfficerDep,
+        settings: SettingsDep,
+        check_id: FromPath[uuid.UUID],
+        data: JSONBody[DecisionRequest],
+    ) -> CheckRecord:
+        """Release a held consignment: it then debits as a clear would."""
+        return await checks.decide(conn, check_id, "release", data.reason, state=settings.state, actor=officer.actor)
+
+    @post(
+        "/{check_id:uuid}/refuse", opt={"roles": ("customs-officer",)}, status_code=200, summary="Refuse a held check"
+    )
+    async def refuse(
+        self,
+        conn: ConnDep,
+        officer: OfficerDep,
+        settings: SettingsDep,
+        check_id: FromPath[uuid.UUID],
+        data: JSONBody[DecisionRequest],
+    ) -> CheckRecord:
+        """Refuse a held consignment: nothing is debited."""
+        return await checks.decide(conn, check_id, "refuse", data.reason, state=settings.state, actor=officer.actor)
+
+    @get("/", opt={"roles": _READERS}, summary="Checks by licence or by serial")
+    async def list_checks(
+        self,
+        conn: ConnDep,
+        licence_number: Annotated[str | None, QueryParameter(max_length=64)] = None,
+        issuing_state: Annotated[str | None, QueryParameter(pattern=r"^[A-Z]{2}$")] = None,
+        serial: Annotated[str | None, QueryParameter(min_length=1, max_length=64)] = None,
+        after: AfterQuery = None,
+        limit: LimitQuery = DEFAULT_LIMIT,
+    ) -> CheckPage:
+        """Checks of a licence (``licence_number`` + ``issuing_state``) or of a ``serial``, newest first."""
+        before: tuple[dt.datetime, uuid.UUID] | None = None
+        if after:
+            checked_at, check_id = decode_cursor(after, dt.datetime, uuid.UUID)
+            before = (checked_at, check_id)
+        if serial is not None:
+            found = await checks.list_by_serial(conn, serial, before=before, limit=limit + 1)
+        elif licence_number is not None and issuing_state is not None:
+            found = await checks.list_by_licence(conn, issuing_state, licence_number, before=before, limit=limit + 1)
+        else:
+            raise InvalidInputError(
+                "give either 'serial', or both 'licence_number' and 'issuing_state'", code="invalid-check-filter"
+            )
+        items, last = page(found, limit)
+        return CheckPage(items=items, next=_next(last))

@@ -1,0 +1,200 @@
+"""Records (``/api/v1/items``): register, read, search, mark, record lifecycle events, history, export."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated
+
+import msgspec
+from litestar import Controller, get, post
+from litestar.params import FromPath, JSONBody, QueryParameter
+from litestar.response import Stream
+
+from api.deps import ConnDep, OfficerDep, PoolDep
+from api.params import AfterQuery, LimitQuery, page
+from firearms import exports, item_events, items, journal
+from firearms.exports import ExportFormat
+from firearms.item_types import (
+    FirearmType,
+    HistoryEntry,
+    Item,
+    ItemDetail,
+    ItemEvent,
+    ItemKind,
+    Marking,
+    NewEvent,
+    NewItem,
+    NewMarking,
+    ScoredItem,
+)
+from firearms.lifecycle import Status
+from firearms.pagination import DEFAULT_LIMIT, decode_cursor, encode_cursor
+
+__all__ = ["READ_ROLES", "WRITE_ROLES", "HistoryPage", "ItemController", "ItemPage", "ScoredItemPage"]
+
+READ_ROLES = ("records-officer", "licensing-officer", "customs-officer", "verifier", "auditor", "admin")
+WRITE_ROLES = ("records-officer", "admin")
+
+ShortText = Annotated[str | None, QueryParameter(max_length=200)]
+CountryQuery = Annotated[str | None, QueryParameter(max_length=2, description="ISO 3166-1 alpha-2")]
+TypeQuery = Annotated[FirearmType | None, QueryParameter(name="type", description="firearm type")]
+StatusQuery = Annotated[Status | None, QueryParameter()]
+KindQuery = Annotated[ItemKind | None, QueryParameter()]
+
+
+class ItemPage(msgspec.Struct, frozen=True, kw_only=True):
+    """A page of items; ``next`` is the cursor of the following page, ``None`` at the end."""
+
+    items: list[Item]
+    next: str | None
+
+
+class ScoredItemPage(msgspec.Struct, frozen=True, kw_only=True):
+    """A page of fuzzy-search candidates, best first."""
+
+    items: list[ScoredItem]
+    next: str | None
+
+
+class HistoryPage(msgspec.Struct, frozen=True, kw_only=True):
+    """A page of an item's history in time order."""
+
+    items: list[HistoryEntry]
+    next: str | None
+
+
+class ItemController(Controller):
+    """``/api/v1/items``: reads for every officer role, changes for records officers and admins."""
+
+    path = "/items"
+    opt = {"roles": READ_ROLES}  # noqa: RUF012  # Litestar reads it as a plain mapping
+
+    @post("/", summary="Register an item with its markings", opt={"roles": WRITE_ROLES})
+    async def register(self, conn: ConnDep, officer: OfficerDep, data: JSONBody[NewItem]) -> ItemDetail:
+        """Register a firearm, essential component or ammunition lot (Protocol Art. 7-8).
+
+        A firearm needs a manufacture or geometric marking. A second registration of the same identity
+        (manufacturer, country, normalised serial, within the kind) is a 409 naming the existing item.
+        """
+        return await items.register_item(conn, data, actor=officer.actor)
+
+    @get("/", summary="List items; exact look-up by serial")
+    async def list_items(
+        self,
+        conn: ConnDep,
+        serial: Annotated[str | None, QueryParameter(max_length=64, description="exact (normalised) serial")] = None,
+        make: ShortText = None,
+        model: ShortText = None,
+        calibre: ShortText = None,
+        firearm_type: TypeQuery = None,
+        status: StatusQuery = None,
+        kind: KindQuery = None,
+        country: CountryQuery = None,
+        after: AfterQuery = None,
+        limit: LimitQuery = DEFAULT_LIMIT,
+    ) -> ItemPage:
+        """Items in registration order. ``serial`` matches case- and separator-insensitively, never by folding."""
+        (start,) = decode_cursor(after, int) if after else (0,)
+        filters = (make, model, calibre, firearm_type, status, kind)
+        if serial is not None:
+            found = await items.find_by_serial(
+                conn, serial, after=start, limit=limit + 1, country=country, filters=filters
+            )
+        else:
+            found = await items.list_items(conn, country=country, filters=filters, after=start, limit=limit + 1)
+        rows, last = page(found, limit)
+        return ItemPage(items=rows, next=encode_cursor(last.item_id) if last else None)
+
+    @get("/search", summary="Fuzzy serial search: ranked candidates with a score")
+    async def search(
+        self,
+        conn: ConnDep,
+        q: Annotated[str, QueryParameter(min_length=1, max_length=64, description="serial as read")],
+        make: ShortText = None,
+        model: ShortText = None,
+        calibre: ShortText = None,
+        firearm_type: TypeQuery = None,
+        status: StatusQuery = None,
+        kind: KindQuery = None,
+        after: AfterQuery = None,
+        limit: LimitQuery = DEFAULT_LIMIT,
+    ) -> ScoredItemPage:
+        """Candidates by trigram similarity of the folded serials (O/0, I/1/L, S/5, B/8, Z/2), best first.
+
+        A candidate is for a person to look at: only ``exact`` ones match the serial as an identity.
+        """
+        key = decode_cursor(after, float, int) if after else None
+        found = await items.search_items(
+            conn,
+            q,
+            filters=(make, model, calibre, firearm_type, status, kind),
+            after=(key[0], key[1]) if key else None,
+            limit=limit + 1,
+        )
+        rows, last = page(found, limit)
+        return ScoredItemPage(items=rows, next=encode_cursor(last.score, last.item_id) if last else None)
+
+    @get("/export", summary="Export records as CSV or NDJSON (streamed)")
+    async def export(
+        self,
+        conn: ConnDep,
+        pool: PoolDep,
+        officer: OfficerDep,
+        format: Annotated[ExportFormat, QueryParameter(description="csv or ndjson")] = "csv",  # noqa: A002
+        make: ShortText = None,
+        model: ShortText = None,
+        calibre: ShortText = None,
+        firearm_type: TypeQuery = None,
+        status: StatusQuery = None,
+        kind: KindQuery = None,
+        country: CountryQuery = None,
+        import_id: Annotated[int | None, QueryParameter(ge=1)] = None,
+    ) -> Stream:
+        """Every matching item, flat, in the bulk-import columns (ITI para 13); the export is journaled."""
+        filters = (make, model, calibre, firearm_type, status, kind, country, import_id)
+        await journal.record(
+            conn,
+            actor=officer.actor,
+            action="items.exported",
+            entity="item",
+            entity_id="*",
+            payload={"format": format, "filters": list(filters)},
+        )
+        media = "text/csv; charset=utf-8" if format == "csv" else "application/x-ndjson"
+        stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+        return Stream(
+            exports.export_items(pool, format, filters),
+            media_type=media,
+            headers={"Content-Disposition": f'attachment; filename="items-{stamp}.{format}"'},
+        )
+
+    @get("/{item_id:int}", summary="One item with its markings")
+    async def get_item(self, conn: ConnDep, item_id: FromPath[int]) -> ItemDetail:
+        """The item, its current status and its markings."""
+        return await items.get_item(conn, item_id)
+
+    @post("/{item_id:int}/markings", summary="Add a marking to an item", opt={"roles": WRITE_ROLES})
+    async def add_marking(
+        self, conn: ConnDep, officer: OfficerDep, item_id: FromPath[int], data: JSONBody[NewMarking]
+    ) -> Marking:
+        """Record a marking (import, state-to-civilian, proof ...) exactly as stamped, with its parsed fields."""
+        return await items.add_marking(conn, item_id, data, actor=officer.actor)
+
+    @post("/{item_id:int}/events", summary="Record a lifecycle event", opt={"roles": WRITE_ROLES})
+    async def record_event(
+        self, conn: ConnDep, officer: OfficerDep, item_id: FromPath[int], data: JSONBody[NewEvent]
+    ) -> ItemEvent:
+        """Move the item along its lifecycle; an event illegal in its status is a 409 naming the allowed ones."""
+        return await item_events.record_event(conn, item_id, data, actor=officer.actor)
+
+    @get("/{item_id:int}/history", summary="An item's history in time order")
+    async def history(
+        self, conn: ConnDep, item_id: FromPath[int], after: AfterQuery = None, limit: LimitQuery = DEFAULT_LIMIT
+    ) -> HistoryPage:
+        """Registration, markings and lifecycle events, oldest first."""
+        key = decode_cursor(after, dt.datetime, int, int) if after else None
+        found = await item_events.history(
+            conn, item_id, after=(key[0], key[1], key[2]) if key else None, limit=limit + 1
+        )
+        entries, last = page(found, limit)
+        return HistoryPage(items=[entry for entry, _ in entries], next=encode_cursor(*last[1]) if last else None)

@@ -1,0 +1,130 @@
+"""``firearms import PATH`` and ``firearms export``: bulk records in and out (DESIGN §10)."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from firearms import bootstrap, db, exports, imports
+from firearms.errors import FirearmsError
+
+if TYPE_CHECKING:
+    from firearms.imports import ImportResult
+    from firearms.settings import Settings
+
+__all__ = ["export_records", "import_records"]
+
+_CLI_ACTOR = "cli:operator"
+
+
+def _settings(ctx: click.Context) -> Settings:
+    from cli.main import _settings as load  # noqa: PLC0415  # cli.main imports this module
+
+    return load(ctx)
+
+
+def _fail(message: str) -> None:
+    click.echo(f"firearms: error: {message}", err=True)
+    sys.exit(1)
+
+
+@click.command("import")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(["csv", "ndjson"]), help="default: from the file name")
+@click.option(
+    "--report", type=click.Path(dir_okay=False, path_type=Path), help="default: NAME.rejected.csv beside PATH"
+)
+@click.pass_context
+def import_records(ctx: click.Context, path: Path, fmt: str | None, report: Path | None) -> None:
+    """Bulk-import records from a CSV or NDJSON file (one batch, with a progress bar).
+
+    Rejected rows (and rows already registered) are written with their line number and reason
+    to the report. Exit 0 when rows were imported or all were already registered; 1 when no row
+    was valid (then nothing is stored).
+    """
+    settings = _settings(ctx)
+    url = bootstrap.resolve_database_url(settings)
+    report_path = report or imports.report_path_for(path)
+    size = path.stat().st_size
+
+    async def run() -> ImportResult:
+        conn = await db.connect(url)
+        try:
+            with click.progressbar(length=size, label=f"importing {path.name}", file=sys.stderr, show_pos=True) as bar:
+                steps: list[str] = []
+
+                def phase(step: str) -> None:
+                    if not steps:
+                        bar.render_finish()  # reading is done: close the bar's line
+                    steps.append(step)
+                    click.echo(f"{path.name}: {step} ...", err=True)
+
+                return await imports.import_file(
+                    conn,
+                    path,
+                    actor=_CLI_ACTOR,
+                    fmt=fmt,
+                    report=report_path,
+                    progress=bar.update,
+                    phase=phase,
+                )
+        finally:
+            await conn.close()
+
+    try:
+        result = asyncio.run(run())
+    except FirearmsError as exc:
+        _fail(exc.detail)
+        return
+    click.echo(
+        f"{path.name}: {result.rows_read} rows read, {result.inserted} imported, "
+        f"{result.already_registered} already registered, {result.rejected} rejected"
+        + (f" (batch {result.import_id})" if result.import_id else " (nothing stored)")
+    )
+    if result.rejected or result.already_registered:
+        click.echo(f"report: {report_path}", err=True)
+    if result.inserted == 0 and result.rejected and not result.already_registered:
+        _fail(f"no row of {path.name} is valid; nothing was stored (see {report_path})")
+
+
+@click.command("export")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(["csv", "ndjson"]), help="default: from the file name")
+@click.option("--status", help="only items in this status")
+@click.option("--kind", type=click.Choice(["firearm", "component", "ammunition"]))
+@click.option("--country", help="only items made in this country (ISO alpha-2)")
+@click.pass_context
+def export_records(
+    ctx: click.Context, path: Path, fmt: str | None, status: str | None, kind: str | None, country: str | None
+) -> None:
+    """Export records to PATH as CSV or NDJSON, in the bulk-import columns (ITI para 13 hand-over)."""
+    settings = _settings(ctx)
+    url = bootstrap.resolve_database_url(settings)
+    chosen: Any = fmt or path.suffix.lstrip(".").lower().replace("jsonl", "ndjson")
+    if chosen not in {"csv", "ndjson"}:
+        _fail("name the file .csv or .ndjson, or give --format")
+
+    async def run() -> int:
+        pool = await db.create_pool(url, max_size=1)
+        written = 0
+        try:
+            with path.open("wb") as handle:
+                async for chunk in exports.export_items(
+                    pool, chosen, (None, None, None, None, status, kind, country, None)
+                ):
+                    handle.write(chunk)
+                    written += len(chunk)
+        finally:
+            await pool.close()
+        return written
+
+    try:
+        written = asyncio.run(run())
+    except FirearmsError as exc:
+        _fail(exc.detail)
+        return
+    click.echo(f"{path}: {written} bytes", err=True)

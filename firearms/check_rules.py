@@ -1,0 +1,265 @@
+"""Customs-check rules (DESIGN §5; Protocol Art. 10-11): reason codes, the policy table, the verdict.
+
+Pure functions, no database: :func:`evaluate` takes what the store loaded about a licence and this
+State's own records, and returns the reasons a consignment does not match its authorisation. The
+policy table maps each reason to ``hold`` (a person decides: inspect) or ``refuse``; the verdict is
+the strictest reason's, ``clear`` when there is none.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Annotated, Literal
+
+import msgspec
+
+from firearms.serials import normalise
+
+__all__ = [
+    "POLICY",
+    "REASON_CODES",
+    "CheckLine",
+    "CheckRequest",
+    "LicenceView",
+    "LineView",
+    "Movement",
+    "Reason",
+    "ReasonCode",
+    "RecordsView",
+    "Verdict",
+    "evaluate",
+    "verdict_of",
+]
+
+Movement = Literal["export", "transit", "import"]
+Verdict = Literal["clear", "hold", "refuse"]
+ReasonCode = Literal[
+    "licence-unknown",
+    "licence-not-issued",
+    "licence-not-yet-valid",
+    "licence-expired",
+    "licence-suspended",
+    "licence-revoked",
+    "licence-exhausted",
+    "licence-kind-mismatch",
+    "state-not-on-route",
+    "transit-consent-missing",
+    "line-not-on-licence",
+    "quantity-exceeds-balance",
+    "serial-count-mismatch",
+    "serials-missing",
+    "serial-not-on-licence",
+    "serial-already-passed",
+    "item-reported-lost-or-stolen",
+    "import-marking-missing",
+]
+
+# The policy table (README "Customs checks" repeats it): what each reason does to the verdict.
+# ``refuse`` where the authorisation itself does not cover the movement; ``hold`` where a person at
+# the border should look (a serial typo, a reported item, a missing import marking).
+POLICY: dict[str, Verdict] = {
+    "licence-unknown": "refuse",
+    "licence-not-issued": "refuse",
+    "licence-not-yet-valid": "refuse",
+    "licence-expired": "refuse",
+    "licence-suspended": "refuse",
+    "licence-revoked": "refuse",
+    "licence-exhausted": "refuse",
+    "licence-kind-mismatch": "refuse",
+    "state-not-on-route": "refuse",
+    "transit-consent-missing": "refuse",
+    "line-not-on-licence": "refuse",
+    "quantity-exceeds-balance": "refuse",
+    "serial-count-mismatch": "hold",
+    "serials-missing": "hold",
+    "serial-not-on-licence": "hold",
+    "serial-already-passed": "refuse",
+    "item-reported-lost-or-stolen": "hold",
+    "import-marking-missing": "hold",
+}
+REASON_CODES: tuple[str, ...] = tuple(POLICY)
+
+_STATUS_REASONS: dict[str, ReasonCode] = {
+    "draft": "licence-not-issued",
+    "pending": "licence-not-issued",
+    "suspended": "licence-suspended",
+    "revoked": "licence-revoked",
+    "expired": "licence-expired",
+    "exhausted": "licence-exhausted",
+}
+
+Serial = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[^\x00-\x1f\x7f]+$")]
+Text = Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$")]
+
+
+class CheckLine(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """One line of the consignment: which licence line, how many, and the serials for firearms."""
+
+    line: Annotated[int, msgspec.Meta(ge=1, le=9999)]
+    quantity: Annotated[int, msgspec.Meta(ge=1, le=2**53 - 1)]
+    serials: Annotated[list[Serial], msgspec.Meta(max_length=10_000)] = msgspec.field(default_factory=list)
+
+
+class CheckRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """``POST /api/v1/checks`` (DESIGN §5). ``check_id`` is the client's idempotency key."""
+
+    check_id: uuid.UUID
+    movement: Movement
+    licence_number: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+    issuing_state: Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{2}$")]
+    crossing_point: Text
+    lines: Annotated[list[CheckLine], msgspec.Meta(min_length=1, max_length=500)]
+    shipment_id: Text | None = None
+    customs_document: Text | None = None
+
+
+class Reason(msgspec.Struct, frozen=True, kw_only=True):
+    """Why a consignment does not clear: a stable code, the line or serial it concerns, words for people."""
+
+    code: ReasonCode
+    line: int | None
+    serial: str | None
+    detail: str
+
+
+class LineView(msgspec.Struct, frozen=True, kw_only=True):
+    """A licence line as the check sees it: category, issued quantity, remaining balance, serials."""
+
+    line: int
+    category: str
+    quantity: int
+    remaining: int
+    serials: frozenset[str]
+
+
+class LicenceView(msgspec.Struct, frozen=True, kw_only=True):
+    """What the check needs of a licence, own or received from the issuing State by signed notice."""
+
+    number: str
+    issuing_state: str
+    kind: str
+    status: str
+    valid_from: dt.date
+    expires_on: dt.date
+    exporting_state: str
+    importing_state: str
+    transit_states: tuple[str, ...]
+    lines: dict[int, LineView]
+    transit_consent: bool
+    """This State's own no-objection (or deemed consent) is on record — meaningful for transit only."""
+
+
+class RecordsView(msgspec.Struct, frozen=True, kw_only=True):
+    """What this State's own records say about the consignment's serials (normalised forms)."""
+
+    passed: frozenset[str]
+    """Serials of this licence already cleared for this movement here."""
+    reported: frozenset[str]
+    """Serials of items reported lost or stolen in this registry."""
+    unmarked_imports: frozenset[str]
+    """Serials of firearms registered here without this State's import marking."""
+
+
+def verdict_of(reasons: list[Reason]) -> Verdict:
+    """The strictest verdict any reason asks for; ``clear`` when there is none."""
+    verdicts = {POLICY[reason.code] for reason in reasons}
+    if "refuse" in verdicts:
+        return "refuse"
+    return "hold" if "hold" in verdicts else "clear"
+
+
+def evaluate(
+    request: CheckRequest, licence: LicenceView | None, records: RecordsView, *, state: str, on: dt.date
+) -> list[Reason]:
+    """Every reason the consignment does not match the licence, in a stable order.
+
+    Args:
+        request: the consignment as presented at the border.
+        licence: the licence as this registry holds it (own, or received by notice), or ``None``.
+        records: this registry's records about the consignment's serials.
+        state: the State whose customs officer checks (this registry's).
+        on: the date of the check (licence validity is judged on it).
+    """
+    if licence is None:
+        return [
+            _reason("licence-unknown", f"no licence {request.licence_number} of {request.issuing_state} is known here")
+        ]
+    reasons: list[Reason] = []
+    status_reason = _STATUS_REASONS.get(licence.status)
+    if status_reason:
+        reasons.append(_reason(status_reason, f"the licence is {licence.status}"))
+    if licence.status != "expired" and on > licence.expires_on:
+        reasons.append(_reason("licence-expired", f"the licence expired on {licence.expires_on.isoformat()}"))
+    if on < licence.valid_from:
+        reasons.append(_reason("licence-not-yet-valid", f"the licence is valid from {licence.valid_from.isoformat()}"))
+    if licence.kind != "export":
+        reasons.append(_reason("licence-kind-mismatch", f"a {licence.kind} licence does not authorise a movement"))
+    reasons.extend(_route(request.movement, licence, state))
+    if licence.status != "exhausted" and licence.lines and all(line.remaining == 0 for line in licence.lines.values()):
+        reasons.append(_reason("licence-exhausted", "every line of the licence is used up"))
+
+    for item in request.lines:
+        line = licence.lines.get(item.line)
+        if line is None:
+            reasons.append(_reason("line-not-on-licence", f"the licence has no line {item.line}", line=item.line))
+            continue
+        if item.quantity > line.remaining:
+            reasons.append(
+                _reason(
+                    "quantity-exceeds-balance",
+                    f"{item.quantity} presented, {line.remaining} of {line.quantity} remain",
+                    line=item.line,
+                )
+            )
+        if line.category == "firearm":
+            reasons.extend(_serials(request.movement, item, line, records))
+    return reasons
+
+
+def _route(movement: Movement, licence: LicenceView, state: str) -> list[Reason]:
+    if movement == "export" and state != licence.exporting_state:
+        return [_reason("state-not-on-route", f"{state} is not the exporting State ({licence.exporting_state})")]
+    if movement == "import" and state != licence.importing_state:
+        return [_reason("state-not-on-route", f"{state} is not the importing State ({licence.importing_state})")]
+    if movement == "transit":
+        if state not in licence.transit_states:
+            route = " → ".join((licence.exporting_state, *licence.transit_states, licence.importing_state))
+            return [_reason("state-not-on-route", f"{state} is not a transit State of the route {route}")]
+        if not licence.transit_consent:
+            return [_reason("transit-consent-missing", f"no no-objection of {state} is on record for this licence")]
+    return []
+
+
+def _serials(movement: Movement, item: CheckLine, line: LineView, records: RecordsView) -> list[Reason]:
+    reasons: list[Reason] = []
+    if not item.serials:
+        return [_reason("serials-missing", "firearms are checked by serial: none were given", line=item.line)]
+    if len(item.serials) != item.quantity:
+        reasons.append(
+            _reason(
+                "serial-count-mismatch",
+                f"{item.quantity} firearms presented with {len(item.serials)} serials",
+                line=item.line,
+            )
+        )
+    on_licence = {normalise(serial) for serial in line.serials}
+    for serial in item.serials:
+        key = normalise(serial)
+        if key not in on_licence:
+            reasons.append(
+                _reason("serial-not-on-licence", "the serial is not on this licence line", item.line, serial)
+            )
+        elif key in records.passed:
+            reasons.append(_reason("serial-already-passed", f"already cleared for {movement} here", item.line, serial))
+        if key in records.reported:
+            reasons.append(_reason("item-reported-lost-or-stolen", "reported lost or stolen here", item.line, serial))
+        if movement == "import" and key in records.unmarked_imports:
+            reasons.append(
+                _reason("import-marking-missing", "registered here without an import marking", item.line, serial)
+            )
+    return reasons
+
+
+def _reason(code: ReasonCode, detail: str, line: int | None = None, serial: str | None = None) -> Reason:
+    return Reason(code=code, line=line, serial=serial, detail=detail)

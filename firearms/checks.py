@@ -1,0 +1,407 @@
+"""Customs checks (DESIGN §5; Protocol Art. 10-11): a consignment against its authorisation.
+
+At exit, in transit and at import: a verdict and reasons, recorded in one transaction.
+
+A check locks the licence row it names, so concurrent checks of one licence take turns and never
+debit past a balance; a serial is cleared at most once per licence and movement by a primary key.
+``clear`` at export debits the licence's quantity ledger; in transit and at import it adds to this
+State's own tally. ``hold`` and ``refuse`` record the check and debit nothing. The same ``check_id``
+with the same request gives back the first answer unchanged; with another request it is a conflict.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import uuid
+from typing import TYPE_CHECKING, Literal
+
+import asyncpg
+import msgspec
+
+from firearms import journal, ledger
+from firearms.canonical import canonical
+from firearms.check_rules import (
+    CheckRequest,
+    LicenceView,
+    LineView,
+    Movement,
+    Reason,
+    RecordsView,
+    Verdict,
+    evaluate,
+    verdict_of,
+)
+from firearms.errors import ConflictError, NotFoundError
+from firearms.serials import normalise
+from firearms.store import checks as store
+
+if TYPE_CHECKING:
+    from firearms.db import Conn
+
+__all__ = [
+    "CheckAnswer",
+    "CheckRecord",
+    "Decision",
+    "LicenceSummary",
+    "LineRemaining",
+    "decide",
+    "get_check",
+    "list_by_licence",
+    "list_by_serial",
+    "perform_check",
+]
+
+Decision = Literal["release", "refuse"]
+
+
+class LineRemaining(msgspec.Struct, frozen=True, kw_only=True):
+    """What remains on one line after the check (export: the ledger; transit, import: this State's tally)."""
+
+    line: int
+    remaining: int
+
+
+class LicenceSummary(msgspec.Struct, frozen=True, kw_only=True):
+    """The licence as the check saw it."""
+
+    number: str
+    issuing_state: str
+    status: str
+    expires_on: dt.date
+    lines: list[LineRemaining]
+
+
+class CheckAnswer(msgspec.Struct, frozen=True, kw_only=True):
+    """The answer of ``POST /api/v1/checks`` (DESIGN §5)."""
+
+    check_id: uuid.UUID
+    verdict: Verdict
+    reasons: list[Reason]
+    licence: LicenceSummary | None
+    checked_at: dt.datetime
+
+
+class CheckRecord(msgspec.Struct, frozen=True, kw_only=True):
+    """A recorded check: its answer, its movement, and an officer's decision if it was held."""
+
+    check_id: uuid.UUID
+    movement: Movement
+    crossing_point: str
+    checked_by: str
+    answer: CheckAnswer
+    decision: Decision | None
+    decision_reason: str | None
+    decided_at: dt.datetime | None
+    decided_by: str | None
+
+
+def fingerprint(request: CheckRequest) -> bytes:
+    """SHA-256 of the request's canonical form: what makes two requests "the same" for idempotency."""
+    return hashlib.sha256(canonical(msgspec.to_builtins(request))).digest()
+
+
+def _record(row: asyncpg.Record) -> CheckRecord:
+    return CheckRecord(
+        check_id=row["check_id"],
+        movement=row["movement"],
+        crossing_point=row["crossing_point"],
+        checked_by=row["checked_by"],
+        answer=msgspec.convert(row["answer"], CheckAnswer),
+        decision=row["decision"],
+        decision_reason=row["decision_reason"],
+        decided_at=row["decided_at"],
+        decided_by=row["decided_by"],
+    )
+
+
+async def _replay(conn: Conn, request: CheckRequest, digest: bytes) -> CheckAnswer | None:
+    row = await store.get_customs_check(conn, request.check_id)
+    if row is None:
+        return None
+    if row["fingerprint"] != digest:
+        raise ConflictError(
+            f"check {request.check_id} was already recorded with a different request",
+            code="check-id-conflict",
+            check_id=str(request.check_id),
+        )
+    return msgspec.convert(row["answer"], CheckAnswer)
+
+
+def _serial_keys(request: CheckRequest) -> list[str]:
+    return list(dict.fromkeys(normalise(serial) for item in request.lines for serial in item.serials))
+
+
+async def perform_check(
+    conn: Conn, request: CheckRequest, *, state: str, actor: str, now: dt.datetime | None = None
+) -> CheckAnswer:
+    """Check a consignment and record the check, in the caller's transaction (DESIGN §5).
+
+    Raises:
+        ConflictError: ``check-id-conflict`` — the ``check_id`` was used for another request.
+    """
+    digest = fingerprint(request)
+    moment = (now or dt.datetime.now(dt.UTC)).replace(microsecond=0)
+    today = moment.date()
+    licence_row = await store.find_licence_for_check(conn, request.issuing_state, request.licence_number, state, today)
+    # After the licence lock: a concurrent duplicate of this check has committed by now.
+    replayed = await _replay(conn, request, digest)
+    if replayed is not None:
+        return replayed
+    keys = _serial_keys(request)
+    view = None
+    records = RecordsView(passed=frozenset(), reported=frozenset(), unmarked_imports=frozenset())
+    lines: list[asyncpg.Record] = []
+    if licence_row is not None:
+        lines = await store.list_check_lines(
+            conn, licence_row["licence_id"], request.issuing_state, request.licence_number, request.movement
+        )
+        view = _view(request, licence_row, lines)
+    if keys:
+        facts = await store.list_serial_facts(
+            conn, request.issuing_state, request.licence_number, request.movement, keys, state
+        )
+        records = RecordsView(
+            passed=frozenset(fact["serial"] for fact in facts if fact["passed"]),
+            reported=frozenset(fact["serial"] for fact in facts if fact["reported"]),
+            unmarked_imports=frozenset(fact["serial"] for fact in facts if fact["unmarked"]),
+        )
+    reasons = evaluate(request, view, records, state=state, on=today)
+    verdict = verdict_of(reasons)
+    remaining = {line.line: line.remaining for line in view.lines.values()} if view else {}
+    status = licence_row["status"] if licence_row else None
+    if verdict == "clear" and licence_row is not None:
+        remaining = await _take(conn, request, licence_row["licence_id"], remaining, actor=actor, today=today)
+        if request.movement == "export" and not any(remaining.values()):
+            status = "exhausted"
+    answer = CheckAnswer(
+        check_id=request.check_id,
+        verdict=verdict,
+        reasons=reasons,
+        licence=None
+        if licence_row is None or status is None
+        else LicenceSummary(
+            number=request.licence_number,
+            issuing_state=request.issuing_state,
+            status=status,
+            expires_on=licence_row["expires_on"],
+            lines=[LineRemaining(line=line, remaining=left) for line, left in sorted(remaining.items())],
+        ),
+        checked_at=moment,
+    )
+    await _store(conn, request, digest, answer, keys, actor)
+    return answer
+
+
+def _view(request: CheckRequest, row: asyncpg.Record, lines: list[asyncpg.Record]) -> LicenceView:
+    used = "debited" if request.movement == "export" else "passed"
+    return LicenceView(
+        number=request.licence_number,
+        issuing_state=request.issuing_state,
+        kind=row["kind"],
+        status=row["status"],
+        valid_from=row["valid_from"],
+        expires_on=row["expires_on"],
+        exporting_state=row["exporting_state"],
+        importing_state=row["importing_state"],
+        transit_states=tuple(row["transit_states"]),
+        lines={
+            line["line"]: LineView(
+                line=line["line"],
+                category=line["category"],
+                quantity=line["quantity"],
+                remaining=line["quantity"] - line[used],
+                serials=frozenset(normalise(serial) for serial in line["serials"]),
+            )
+            for line in lines
+        },
+        transit_consent=row["transit_consent"],
+    )
+
+
+async def _take(
+    conn: Conn,
+    request: CheckRequest,
+    licence_id: uuid.UUID,
+    remaining: dict[int, int],
+    *,
+    actor: str,
+    today: dt.date,
+) -> dict[int, int]:
+    """Debit what a cleared (or released) check took: the export ledger, or this State's tally."""
+    left = dict(remaining)
+    if request.movement == "export":
+        for item in request.lines:
+            left[item.line] = await ledger.debit(
+                conn,
+                licence_id=licence_id,
+                line=item.line,
+                quantity=item.quantity,
+                serials=list(item.serials),
+                check_id=request.check_id,
+                customs_document=request.customs_document or f"check {request.check_id}",
+                actor=actor,
+                today=today,
+            )
+    else:
+        await store.insert_passage_tally(
+            conn,
+            request.check_id,
+            request.issuing_state,
+            request.licence_number,
+            request.movement,
+            [item.line for item in request.lines],
+            [item.quantity for item in request.lines],
+        )
+        for item in request.lines:
+            left[item.line] -= item.quantity
+    cleared = [(item.line, normalise(serial)) for item in request.lines for serial in item.serials]
+    if cleared:
+        try:
+            await store.insert_cleared_serials(
+                conn,
+                request.issuing_state,
+                request.licence_number,
+                request.movement,
+                request.check_id,
+                [line for line, _ in cleared],
+                [serial for _, serial in cleared],
+            )
+        except asyncpg.UniqueViolationError as exc:
+            raise ConflictError(
+                "a serial of this consignment already cleared for this movement", code="serial-already-passed"
+            ) from exc
+    return left
+
+
+async def _store(
+    conn: Conn, request: CheckRequest, digest: bytes, answer: CheckAnswer, keys: list[str], actor: str
+) -> None:
+    inserted = await store.insert_customs_check(
+        conn,
+        request.check_id,
+        digest,
+        request.movement,
+        request.issuing_state,
+        request.licence_number,
+        request.crossing_point,
+        request.shipment_id,
+        msgspec.to_builtins(request),
+        answer.verdict,
+        msgspec.to_builtins(answer),
+        answer.checked_at,
+        actor,
+    )
+    if not inserted:
+        # Only for an unknown licence (no row lock): a concurrent twin was recorded first.
+        raise ConflictError(
+            f"check {request.check_id} is being recorded by another request; ask again",
+            code="check-id-conflict",
+            check_id=str(request.check_id),
+        )
+    if keys:
+        await store.insert_check_serials(conn, request.check_id, keys)
+    await journal.record(
+        conn,
+        actor=actor,
+        action="check.recorded",
+        entity="customs_check",
+        entity_id=str(request.check_id),
+        payload={
+            "movement": request.movement,
+            "licence_number": request.licence_number,
+            "issuing_state": request.issuing_state,
+            "crossing_point": request.crossing_point,
+            "verdict": answer.verdict,
+            "reasons": [reason.code for reason in answer.reasons],
+        },
+    )
+
+
+async def get_check(conn: Conn, check_id: uuid.UUID) -> CheckRecord:
+    """A recorded check.
+
+    Raises:
+        NotFoundError: no such check.
+    """
+    row = await store.get_customs_check(conn, check_id)
+    if row is None:
+        raise NotFoundError(f"no check {check_id}", check_id=str(check_id))
+    return _record(row)
+
+
+async def decide(
+    conn: Conn, check_id: uuid.UUID, decision: Decision, reason: str, *, state: str, actor: str
+) -> CheckRecord:
+    """An officer releases a held check (it then debits as a clear would) or refuses it.
+
+    Raises:
+        NotFoundError: no such check.
+        ConflictError: ``check-not-held`` (it was clear or refused, or decided already);
+            ``quantity-exceeds-balance`` / ``serial-already-passed`` when a release no longer fits.
+    """
+    row = await store.get_customs_check(conn, check_id)
+    if row is None:
+        raise NotFoundError(f"no check {check_id}", check_id=str(check_id))
+    if row["verdict"] != "hold" or row["decision"] is not None:
+        raise ConflictError(
+            f"check {check_id} is {row['decision'] or row['verdict']}: only a held check awaits a decision",
+            code="check-not-held",
+            verdict=row["verdict"],
+            decision=row["decision"],
+        )
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    if decision == "release":
+        request = msgspec.convert(row["request"], CheckRequest)
+        licence_row = await store.find_licence_for_check(
+            conn, request.issuing_state, request.licence_number, state, now.date()
+        )
+        if licence_row is None:  # a held check always named a known licence
+            raise NotFoundError(f"licence {request.licence_number} is gone", licence_number=request.licence_number)
+        lines = await store.list_check_lines(
+            conn, licence_row["licence_id"], request.issuing_state, request.licence_number, request.movement
+        )
+        view = _view(request, licence_row, lines)
+        for item in request.lines:
+            line = view.lines.get(item.line)
+            left = line.remaining if line else 0
+            if item.quantity > left:
+                raise ConflictError(
+                    f"line {item.line} has {left} left; the held consignment needs {item.quantity}",
+                    code="quantity-exceeds-balance",
+                    line=item.line,
+                    remaining=left,
+                )
+        await _take(
+            conn,
+            request,
+            licence_row["licence_id"],
+            {number: line.remaining for number, line in view.lines.items()},
+            actor=actor,
+            today=now.date(),
+        )
+    if not await store.insert_check_decision(conn, check_id, decision, reason, now, actor):
+        raise ConflictError(f"check {check_id} was decided already", code="check-not-held")
+    await journal.record(
+        conn,
+        actor=actor,
+        action=f"check.{'released' if decision == 'release' else 'refused'}",
+        entity="customs_check",
+        entity_id=str(check_id),
+        payload={"reason": reason},
+    )
+    return await get_check(conn, check_id)
+
+
+async def list_by_licence(
+    conn: Conn, issuing_state: str, number: str, *, before: tuple[dt.datetime, uuid.UUID] | None, limit: int
+) -> list[CheckRecord]:
+    """Checks of one licence, newest first."""
+    return [_record(row) for row in await store.list_checks_by_licence(conn, issuing_state, number, before, limit)]
+
+
+async def list_by_serial(
+    conn: Conn, serial: str, *, before: tuple[dt.datetime, uuid.UUID] | None, limit: int
+) -> list[CheckRecord]:
+    """Checks that presented a serial (matched in normalised form), newest first."""
+    return [_record(row) for row in await store.list_checks_by_serial(conn, normalise(serial), before, limit)]

@@ -1,0 +1,223 @@
+"""Reading bulk-import files (CSV, NDJSON) as a stream of staging rows, in constant memory.
+
+Each file row becomes one tuple ``(line, problem, *COLUMNS)`` of text for the staging table; the
+rules are applied later, set-wise, in SQL (:mod:`firearms.imports`). Here only what SQL cannot see
+is decided: a line that is not a record (``malformed-line``), text PostgreSQL cannot hold (NUL,
+invalid UTF-8: ``invalid-text``/``invalid-serial``). An empty value means "absent".
+
+The file's bytes are hashed (SHA-256) and counted while they are read, for the journal and the
+progress bar.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import operator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import msgspec
+
+from firearms.errors import InvalidInputError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
+__all__ = [
+    "COLUMNS",
+    "EXPORT_ONLY_COLUMNS",
+    "REQUIRED_COLUMNS",
+    "STAGING_COLUMNS",
+    "Format",
+    "SourceFile",
+    "detect_format",
+    "read_rows",
+]
+
+Format = Literal["csv", "ndjson"]
+COLUMNS: tuple[str, ...] = (
+    "kind",
+    "firearm_type",
+    "component_type",
+    "make",
+    "model",
+    "calibre",
+    "year_of_manufacture",
+    "country_of_manufacture",
+    "category",
+    "manufacturer",
+    "serial",
+    "headstamp",
+    "quantity",
+    "marking_kind",
+    "marking_stamped",
+    "symbol_code",
+    "alphanumeric_code",
+    "import_country",
+    "import_year",
+    "import_stamped",
+)
+REQUIRED_COLUMNS: tuple[str, ...] = ("kind", "manufacturer", "country_of_manufacture", "serial")
+# Columns an export adds; an import ignores them, so an export can be imported into another registry.
+EXPORT_ONLY_COLUMNS = frozenset(
+    {"item_id", "status", "serial_normalised", "registered_at", "registered_by", "import_id", "parent_item_id"}
+)
+STAGING_COLUMNS: tuple[str, ...] = ("line", "problem", *COLUMNS)
+_SERIAL_AT = COLUMNS.index("serial")
+_NOTHING = (None,) * len(COLUMNS)
+_CHUNK = 1 << 20
+
+
+class SourceFile(io.RawIOBase):
+    """A binary file read through a SHA-256 and a byte counter that reports progress."""
+
+    def __init__(self, path: Path, progress: Callable[[int], None] | None = None) -> None:
+        super().__init__()
+        self._file = path.open("rb")
+        self._digest = hashlib.sha256()
+        self._progress = progress
+        self.bytes_read = 0
+
+    def readable(self) -> bool:
+        """Always: this is an input stream."""
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        """Read into ``buffer``, hashing and counting what was read."""
+        count = self._file.readinto(buffer)
+        if count:
+            view = memoryview(buffer)[:count]
+            self._digest.update(view)
+            self.bytes_read += count
+            if self._progress is not None:
+                self._progress(count)
+        return count or 0
+
+    def close(self) -> None:
+        """Close the underlying file."""
+        self._file.close()
+        super().close()
+
+    @property
+    def sha256(self) -> bytes:
+        """The digest of the bytes read so far (of the whole file once it is read to its end)."""
+        return self._digest.digest()
+
+
+def detect_format(path: Path, given: str | None = None) -> Format:
+    """``csv`` or ``ndjson``: as given, else from the file name (``.csv``; ``.ndjson``/``.jsonl``).
+
+    Raises:
+        InvalidInputError: ``import-invalid-file`` when the format cannot be told.
+    """
+    name = (given or Path(path).suffix.lstrip(".")).lower()
+    if name == "csv":
+        return "csv"
+    if name in {"ndjson", "jsonl"}:
+        return "ndjson"
+    raise InvalidInputError(
+        f"cannot tell the format of {Path(path).name!r}: name it .csv, .ndjson or .jsonl (or give the format)",
+        code="import-invalid-file",
+    )
+
+
+def read_rows(source: SourceFile, fmt: Format) -> Iterator[tuple[int, str | None, *tuple[str | None, ...]]]:
+    """Stream the staging rows of ``source``: ``(line, problem, *COLUMNS)``.
+
+    Raises:
+        InvalidInputError: ``import-invalid-file`` for a CSV file without a usable header row.
+    """
+    buffered = io.BufferedReader(source, buffer_size=_CHUNK)
+    if fmt == "csv":
+        yield from _read_csv(buffered)
+    else:
+        yield from _read_ndjson(buffered)
+
+
+def _unstorable(values: tuple[str | None, ...], text: str) -> tuple[int, str | None, *tuple[str | None, ...]] | None:
+    """A problem row when some value holds NUL or an undecodable byte (PostgreSQL text cannot hold them)."""
+    if "\x00" not in text and (text.isascii() or not any(0xD800 <= ord(ch) <= 0xDFFF for ch in text)):
+        return None
+    serial = values[_SERIAL_AT] or ""
+    bad_serial = "\x00" in serial or any(0xD800 <= ord(ch) <= 0xDFFF for ch in serial)
+    return (0, "invalid-serial" if bad_serial else "invalid-text", *_NOTHING)
+
+
+def _read_csv(buffered: io.BufferedReader[SourceFile]) -> Iterator[tuple[int, str | None, *tuple[str | None, ...]]]:
+    text = io.TextIOWrapper(buffered, encoding="utf-8-sig", errors="surrogateescape", newline="")
+    reader = csv.reader(text, strict=False)
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise InvalidInputError(
+            "the file is empty: a CSV import starts with a header row", code="import-invalid-file"
+        ) from None
+    _check_header(header)
+    width = len(header)
+    positions = [header.index(name) if name in header else width for name in COLUMNS]
+    pick = operator.itemgetter(*positions)
+    while True:
+        try:
+            fields = next(reader)
+        except StopIteration:
+            return
+        except csv.Error:
+            yield (reader.line_num, "malformed-line", *_NOTHING)
+            continue
+        if not fields:
+            continue
+        line = reader.line_num
+        if len(fields) != width:
+            yield (line, "malformed-line", *_NOTHING)
+            continue
+        fields.append("")
+        values = tuple(value or None for value in pick(fields))
+        bad = _unstorable(values, "".join(fields))
+        yield (line, bad[1], *_NOTHING) if bad else (line, None, *values)
+
+
+def _check_header(header: list[str]) -> None:
+    unknown = [name for name in header if name not in COLUMNS and name not in EXPORT_ONLY_COLUMNS]
+    missing = [name for name in REQUIRED_COLUMNS if name not in header]
+    if unknown or missing or len(set(header)) != len(header):
+        raise InvalidInputError(
+            "the header row must name known columns once each and include "
+            f"{', '.join(REQUIRED_COLUMNS)} (unknown: {', '.join(unknown) or 'none'}; "
+            f"missing: {', '.join(missing) or 'none'})",
+            code="import-invalid-file",
+            unknown_columns=unknown,
+            missing_columns=missing,
+        )
+
+
+_NDJSON = msgspec.json.Decoder(dict[str, str | int | None])
+_KNOWN = frozenset(COLUMNS) | EXPORT_ONLY_COLUMNS
+
+
+def _read_ndjson(buffered: io.BufferedReader[SourceFile]) -> Iterator[tuple[int, str | None, *tuple[str | None, ...]]]:
+    line = 0
+    for raw in buffered:
+        line += 1
+        if line == 1 and raw.startswith(b"\xef\xbb\xbf"):
+            raw = raw[3:]  # noqa: PLW2901  # a UTF-8 byte-order mark is not part of the first record
+        if not raw.strip():
+            continue
+        try:
+            record = _NDJSON.decode(raw)
+        except msgspec.DecodeError:
+            yield (line, "malformed-line", *_NOTHING)
+            continue
+        if not record.keys() <= _KNOWN:
+            yield (line, "malformed-line", *_NOTHING)
+            continue
+        values = tuple(_text(record.get(name)) for name in COLUMNS)
+        bad = _unstorable(values, "".join(value for value in values if value))
+        yield (line, bad[1], *_NOTHING) if bad else (line, None, *values)
+
+
+def _text(value: str | int | None) -> str | None:
+    if value is None or value == "":
+        return None
+    return value if isinstance(value, str) else str(value)

@@ -1,0 +1,210 @@
+"""Bulk import of records (CSV, NDJSON): streamed, loaded with COPY, validated set-wise in SQL.
+
+One file is one transaction and one batch (``item_import``) with one journal entry carrying its
+counts and the SHA-256 of the file, not one entry per row. A row is inserted whole (item and its
+markings) or not at all. Identity decides duplicates: a row whose item is already registered is
+skipped (``already-registered``), so re-running a file creates nothing twice; a later row with the
+identity of an earlier valid row of the same file is ``duplicate-in-file``. When no row is
+inserted, nothing at all is stored (no batch, no journal entry).
+
+Every rejected or skipped row is reported with its line number and reason (and, for
+``already-registered``, the registered item's id), as CSV written next to the input.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+from typing import TYPE_CHECKING
+
+import msgspec
+
+from firearms import journal
+from firearms.countries import COUNTRIES
+from firearms.import_files import STAGING_COLUMNS, SourceFile, detect_format, read_rows
+from firearms.item_rules import CONTROL_PATTERN_SQL, SPACE_CHARACTERS
+from firearms.store import imports as store
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from pathlib import Path
+
+    from firearms.db import Conn
+
+__all__ = ["REASONS", "ImportResult", "Rejection", "import_file", "report_path_for"]
+
+# Reason codes of the rejected-rows report (README "Records").
+REASONS = (
+    "malformed-line",
+    "invalid-value",
+    "invalid-number",
+    "invalid-text",
+    "padded-value",
+    "invalid-serial",
+    "invalid-country",
+    "year-in-future",
+    "invalid-kind-fields",
+    "antique-too-recent",
+    "invalid-marking",
+    "marking-required",
+    "duplicate-in-file",
+    "already-registered",
+)
+
+
+class Rejection(msgspec.Struct, frozen=True, kw_only=True):
+    """A row not inserted: its line, the reason code, its serial as given, the registered item if any."""
+
+    line: int
+    reason: str
+    serial: str | None
+    item_id: int | None
+
+
+class ImportResult(msgspec.Struct, frozen=True, kw_only=True):
+    """The outcome of one file. ``import_id`` is ``None`` when nothing was inserted (nothing stored)."""
+
+    import_id: int | None
+    file_name: str
+    format: str
+    sha256: str
+    rows_read: int
+    inserted: int
+    already_registered: int
+    rejected: int
+    rejections: list[Rejection]
+    rejections_truncated: bool
+
+
+class _NothingInserted(Exception):  # noqa: N818  # control flow: roll the import back
+    pass
+
+
+def _quiet(_: str) -> None:
+    pass
+
+
+def report_path_for(path: Path) -> Path:
+    """Where the rejected-rows report of ``path`` goes: ``<name>.rejected.csv`` beside it."""
+    return path.with_name(f"{path.stem}.rejected.csv")
+
+
+async def import_file(
+    conn: Conn,
+    path: Path,
+    *,
+    actor: str,
+    fmt: str | None = None,
+    file_name: str | None = None,
+    report: Path | None = None,
+    progress: Callable[[int], None] | None = None,
+    phase: Callable[[str], None] | None = None,
+    listed: int = 1000,
+) -> ImportResult:
+    """Import one file of records (Protocol Art. 7; ITI para 13: handing over a dealer's records).
+
+    Args:
+        conn: a connection; the import runs in its own transaction (a savepoint inside the caller's).
+        path: the file, read as a stream.
+        actor: who imports, for the journal and the records.
+        fmt: ``csv`` or ``ndjson``; default from the file name.
+        file_name: the name to record (default: the path's name).
+        report: where to write the rejected-rows CSV (``None``: no file).
+        progress: called with the number of bytes read, as the file is read.
+        phase: called with the name of each later step (``checking``, ``inserting``, ``reporting``).
+        listed: how many rejections to return in the result (all are in the report).
+
+    Raises:
+        InvalidInputError: ``import-invalid-file`` (unknown format, bad header, not UTF-8); nothing stored.
+    """
+    kind = detect_format(path, fmt)
+    name = file_name or path.name
+    outcome: dict[str, object] = {}
+    try:
+        async with conn.transaction():
+            await _run(conn, path, kind, name, actor, report, (progress, phase or _quiet), listed, outcome)
+    except _NothingInserted:
+        pass
+    return ImportResult(**outcome)  # type: ignore[arg-type]
+
+
+async def _run(
+    conn: Conn,
+    path: Path,
+    kind: str,
+    name: str,
+    actor: str,
+    report: Path | None,
+    callbacks: tuple[Callable[[int], None] | None, Callable[[str], None]],
+    listed: int,
+    outcome: dict[str, object],
+) -> None:
+    progress, phase = callbacks
+    now = dt.datetime.now(dt.UTC)
+    await store.create_import_tables(conn)
+    source = SourceFile(path, progress)
+    try:
+        await store.copy_item_staging(conn, STAGING_COLUMNS, read_rows(source, kind))  # type: ignore[arg-type]
+    finally:
+        source.close()
+    phase("checking")
+    await store.check_item_staging(conn, sorted(COUNTRIES), now.year, CONTROL_PATTERN_SQL, SPACE_CHARACTERS)
+    import_id = await store.next_import_id(conn)
+    phase("inserting")
+    inserted = await store.insert_imported_items(conn, import_id, now, actor)
+    counts = await store.count_import_outcome(conn)
+    registered = counts["valid"] - inserted
+    phase("reporting")
+    rejections = await _report(conn, report, listed, any_registered=registered > 0)
+    outcome.update(
+        import_id=import_id if inserted else None,
+        file_name=name,
+        format=kind,
+        sha256=source.sha256.hex(),
+        rows_read=counts["rows_read"],
+        inserted=inserted,
+        already_registered=registered,
+        rejected=counts["rejected"],
+        rejections=rejections,
+        rejections_truncated=len(rejections) < registered + counts["rejected"],
+    )
+    if not inserted:
+        raise _NothingInserted
+    numbers = (counts["rows_read"], inserted, registered, counts["rejected"])
+    await store.insert_item_import(conn, import_id, name, kind, source.sha256, numbers, now, actor)
+    await journal.record(
+        conn,
+        actor=actor,
+        action="items.imported",
+        entity="item_import",
+        entity_id=str(import_id),
+        payload={
+            "file_name": name,
+            "format": kind,
+            "sha256": source.sha256.hex(),
+            "rows_read": numbers[0],
+            "inserted": numbers[1],
+            "already_registered": numbers[2],
+            "rejected": numbers[3],
+        },
+    )
+
+
+async def _report(conn: Conn, report: Path | None, listed: int, *, any_registered: bool) -> list[Rejection]:
+    kept: list[Rejection] = []
+    handle = report.open("w", encoding="utf-8", newline="") if report is not None else None
+    try:
+        writer = csv.writer(handle) if handle is not None else None
+        if writer is not None:
+            writer.writerow(("line", "reason", "serial", "item_id"))
+        async for row in store.iter_import_rejections(conn, any_registered=any_registered):
+            if writer is not None:
+                writer.writerow((row["line"], row["reason"], row["serial"] or "", row["item_id"] or ""))
+            if len(kept) < listed:
+                kept.append(
+                    Rejection(line=row["line"], reason=row["reason"], serial=row["serial"], item_id=row["item_id"])
+                )
+    finally:
+        if handle is not None:
+            handle.close()
+    return kept

@@ -1,0 +1,145 @@
+"""Lifecycle events and the history of an item (Protocol Art. 7; ITI para 12; DESIGN §3).
+
+Records are never edited: every change is an event, in the item's row lock, journaled in the same
+transaction. Rules checked here beyond the state machine:
+
+* Art. 8(1)(b): an ``imported`` event needs an import marking on the item, unless the import is
+  temporary for a lawful purpose (``temporary`` with ``purpose``);
+* Art. 8(1)(c): a ``transferred`` event ``from_state_stocks`` (release to civilian use) needs a
+  state-to-civilian marking;
+* a ``corrected`` event names an event of the same item (or ``null``: the registration record)
+  and why; when it corrects the item's latest status-changing event, not corrected before, the
+  status returns to what it was before that event.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import TYPE_CHECKING
+
+from firearms import journal, lifecycle
+from firearms.errors import ConflictError, InvalidInputError, NotFoundError
+from firearms.item_rules import validate_event
+from firearms.item_types import HistoryEntry, ItemEvent, NewEvent
+from firearms.store import items as store
+
+if TYPE_CHECKING:
+    from firearms.db import Conn
+    from firearms.lifecycle import Status
+
+__all__ = ["history", "record_event"]
+
+
+async def record_event(
+    conn: Conn, item_id: int, data: NewEvent, *, actor: str, today: dt.date | None = None
+) -> ItemEvent:
+    """Record a lifecycle event on an item and move its status, journaled as ``item.<event>``.
+
+    Raises:
+        InvalidInputError: a field rule, or ``invalid-correction``.
+        NotFoundError: no such item.
+        ConflictError: ``illegal-transition`` (with ``current_status`` and ``allowed_events``),
+            ``import-marking-missing`` or ``state-to-civilian-marking-missing``.
+    """
+    validate_event(data, today or dt.datetime.now(dt.UTC).date())
+    item = await store.get_item_for_update(conn, item_id)
+    if item is None:
+        raise NotFoundError(f"no item {item_id}", item_id=item_id)
+    before: Status = item["status"]
+    after = lifecycle.next_status(before, data.event)
+    if data.event == "corrected":
+        after = await _status_after_correction(conn, item_id, before, data.corrects_event_id)
+    elif data.event == "imported" and not data.temporary and not await store.has_marking(conn, item_id, "import"):
+        raise ConflictError(
+            f"item {item_id} has no import marking: mark it first, or record a temporary import with its purpose",
+            code="import-marking-missing",
+            item_id=item_id,
+        )
+    elif data.from_state_stocks and not await store.has_marking(conn, item_id, "state-to-civilian"):
+        raise ConflictError(
+            f"item {item_id} leaves State stocks without a state-to-civilian marking",
+            code="state-to-civilian-marking-missing",
+            item_id=item_id,
+        )
+    if after != before:
+        await store.update_item_status(conn, item_id, after)
+    row = await store.insert_item_event(
+        conn,
+        item_id,
+        data.event,
+        before,
+        after,
+        data.occurred_on,
+        data.from_party,
+        data.to_party,
+        data.document,
+        data.country,
+        data.temporary,
+        data.from_state_stocks,
+        data.purpose,
+        data.corrects_event_id,
+        data.reason,
+        data.note,
+        dt.datetime.now(dt.UTC),
+        actor,
+    )
+    event = ItemEvent(**{name: row[name] for name in ItemEvent.__struct_fields__})
+    await journal.record(
+        conn,
+        actor=actor,
+        action=f"item.{data.event}",
+        entity="item",
+        entity_id=str(item_id),
+        payload={
+            "event_id": event.event_id,
+            "status_before": before,
+            "status_after": after,
+            "occurred_on": data.occurred_on.isoformat(),
+            "corrects_event_id": data.corrects_event_id,
+        },
+    )
+    return event
+
+
+async def _status_after_correction(conn: Conn, item_id: int, status: Status, corrects: int | None) -> Status:
+    if corrects is None:
+        return status  # a correction of the registration record changes no status
+    target = await store.get_item_event(conn, item_id, corrects)
+    if target is None:
+        raise InvalidInputError(
+            f"event {corrects} is not an event of item {item_id}", code="invalid-correction", event_id=corrects
+        )
+    if target["event"] == "corrected":
+        raise InvalidInputError(
+            "a correction corrects an event, not another correction", code="invalid-correction", event_id=corrects
+        )
+    latest = await store.get_latest_item_event(conn, item_id)
+    if (
+        latest is not None
+        and latest["event_id"] == corrects
+        and not latest["corrected"]
+        and latest["status_after"] == status
+    ):
+        reverted: Status = latest["status_before"]
+        return reverted
+    return status
+
+
+async def history(
+    conn: Conn, item_id: int, *, after: tuple[dt.datetime, int, int] | None, limit: int
+) -> list[tuple[HistoryEntry, tuple[dt.datetime, int, int]]]:
+    """A page of the item's history in time order: registration, markings, events (with their sort keys).
+
+    Raises:
+        NotFoundError: no such item.
+    """
+    if after is None and await store.get_item(conn, item_id) is None:
+        raise NotFoundError(f"no item {item_id}", item_id=item_id)
+    rows = await store.list_item_history(conn, item_id, after, limit)
+    return [
+        (
+            HistoryEntry(at=row["at"], source=row["source"], detail=row["detail"]),
+            (row["at"], row["rank"], row["record_id"]),
+        )
+        for row in rows
+    ]

@@ -1,0 +1,188 @@
+"""Rules on record input (Art. 8; ITI paras 8-10; DESIGN §7 "every input is validated at the boundary").
+
+White space: a value with leading or trailing white space is **refused** (``padded-value``), never
+trimmed, in the API and in bulk imports alike, so that what is stored is exactly what was given.
+Control characters are refused everywhere (``invalid-text``; ``invalid-serial`` in a serial).
+The bulk import applies the same rules in SQL (:mod:`firearms.imports`); a test keeps them in step.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING
+
+from firearms import serials
+from firearms.countries import is_country
+from firearms.errors import InvalidInputError
+
+if TYPE_CHECKING:
+    import datetime as dt
+
+    from firearms.item_types import NewEvent, NewItem, NewMarking
+
+__all__ = [
+    "CONTROL_PATTERN_SQL",
+    "SPACE_CHARACTERS",
+    "check_country",
+    "check_text",
+    "check_year",
+    "validate_event",
+    "validate_item",
+    "validate_marking",
+]
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# The same rules as regular expressions the bulk import hands to PostgreSQL (NUL never reaches it).
+CONTROL_PATTERN_SQL = "[\x01-\x1f\x7f-\x9f]"
+# White space that is not a control character (those are refused as such first): may not lead or trail a value.
+SPACE_CHARACTERS = "".join(ch for ch in map(chr, range(0x20, 0x3001)) if ch.isspace() and not _CONTROL.match(ch))
+_PADDED = re.compile(f"^[{re.escape(SPACE_CHARACTERS)}]|[{re.escape(SPACE_CHARACTERS)}]$")
+_ANTIQUE_BEFORE = 1900  # Dir. 2021/555 Art. 1: antique arms are those made before 1900 (per national law)
+
+
+def check_text(field: str, value: str | None, *, required: bool = False) -> None:
+    """Refuse empty, padded or control-character text.
+
+    Raises:
+        InvalidInputError: ``invalid-text`` (empty or control characters) or ``padded-value``.
+    """
+    if value is None:
+        if required:
+            raise InvalidInputError(f"{field} is required", code="invalid-text", field=field)
+        return
+    if not value:
+        raise InvalidInputError(f"{field} is empty (leave it out instead)", code="invalid-text", field=field)
+    if _CONTROL.search(value):
+        raise InvalidInputError(f"{field} contains control characters", code="invalid-text", field=field)
+    if _PADDED.search(value):
+        raise InvalidInputError(
+            f"{field} has leading or trailing white space; values are refused, never trimmed",
+            code="padded-value",
+            field=field,
+        )
+
+
+def check_country(field: str, value: str | None) -> None:
+    """Refuse anything but an officially assigned ISO 3166-1 alpha-2 code (upper case).
+
+    Raises:
+        InvalidInputError: ``invalid-country``.
+    """
+    if value is not None and not is_country(value):
+        raise InvalidInputError(
+            f"{field}: {value!r} is not an ISO 3166-1 alpha-2 code", code="invalid-country", field=field
+        )
+
+
+def check_year(field: str, value: int | None, today: dt.date) -> None:
+    """Refuse a year after the current one.
+
+    Raises:
+        InvalidInputError: ``year-in-future``.
+    """
+    if value is not None and value > today.year:
+        raise InvalidInputError(f"{field}: {value} is in the future", code="year-in-future", field=field)
+
+
+def validate_marking(marking: NewMarking, today: dt.date, field: str = "marking") -> None:
+    """The rules of one marking: its text, country, year, and the fields its kind needs.
+
+    Raises:
+        InvalidInputError: a text/country/year rule, or ``invalid-marking`` when a required field is missing.
+    """
+    check_text(f"{field}.stamped", marking.stamped, required=True)
+    for name in ("manufacturer", "place", "model", "symbol_code", "alphanumeric_code"):
+        check_text(f"{field}.{name}", getattr(marking, name))
+    if marking.serial is not None:
+        serials.check_serial(marking.serial, f"{field}.serial")
+    check_country(f"{field}.country", marking.country)
+    check_year(f"{field}.year", marking.year, today)
+    if marking.kind == "geometric" and (marking.symbol_code is None or marking.alphanumeric_code is None):
+        raise InvalidInputError(
+            f"{field}: a geometric marking needs symbol_code and alphanumeric_code", code="invalid-marking", field=field
+        )
+    if marking.kind in {"import", "state-to-civilian"} and marking.country is None:
+        raise InvalidInputError(
+            f"{field}: a {marking.kind} marking needs the country", code="invalid-marking", field=field
+        )
+
+
+def validate_item(item: NewItem, today: dt.date) -> None:
+    """Every rule of a registration except identity and the parent item (checked in the database).
+
+    Art. 8(1)(a) and 3(d)(iii): a firearm without a manufacture or geometric marking is illicitly
+    manufactured and is refused (``marking-required``). ``antique`` only for items made before 1900.
+
+    Raises:
+        InvalidInputError: the first rule broken, with its code and field.
+    """
+    for name in ("manufacturer", "make", "model", "calibre", "headstamp"):
+        check_text(name, getattr(item, name), required=name == "manufacturer")
+    serials.check_serial(item.serial)
+    check_country("country_of_manufacture", item.country_of_manufacture)
+    check_year("year_of_manufacture", item.year_of_manufacture, today)
+    _check_kind_fields(item)
+    if item.category == "antique" and (item.year_of_manufacture is None or item.year_of_manufacture >= _ANTIQUE_BEFORE):
+        raise InvalidInputError(
+            "category antique is only for items made before 1900", code="antique-too-recent", field="category"
+        )
+    for position, marking in enumerate(item.markings):
+        validate_marking(marking, today, f"markings[{position}]")
+    if item.kind == "firearm" and not any(m.kind in {"manufacture", "geometric"} for m in item.markings):
+        raise InvalidInputError(
+            "a firearm is registered with its manufacture or geometric marking (Protocol Art. 8(1)(a))",
+            code="marking-required",
+            field="markings",
+        )
+
+
+def _check_kind_fields(item: NewItem) -> None:
+    wrong: str | None = None
+    if item.kind == "firearm":
+        wrong = _kind_mismatch(
+            item.firearm_type is None, item.component_type, item.quantity, item.parent_item_id, "firearm_type"
+        )
+    elif item.kind == "component":
+        wrong = _kind_mismatch(item.component_type is None, item.firearm_type, item.quantity, None, "component_type")
+    else:
+        wrong = _kind_mismatch(
+            item.quantity is None, item.firearm_type, item.component_type, item.parent_item_id, "quantity"
+        )
+    if wrong:
+        raise InvalidInputError(f"a {item.kind} {wrong}", code="invalid-kind-fields", field="kind")
+
+
+def _kind_mismatch(missing: bool, *others: object) -> str | None:  # noqa: FBT001
+    *extra, needed = others
+    if missing:
+        return f"needs {needed}"
+    if any(value is not None for value in extra):
+        return "carries fields of another kind (firearm_type, component_type, quantity, parent_item_id)"
+    return None
+
+
+def validate_event(event: NewEvent, today: dt.date) -> None:
+    """The rules of an event's own fields (its legality in the item's state is decided by the lifecycle).
+
+    Raises:
+        InvalidInputError: ``date-in-future``, a text/country rule, or ``invalid-event-fields``.
+    """
+    if event.occurred_on > today:
+        raise InvalidInputError(
+            f"occurred_on {event.occurred_on} is in the future", code="date-in-future", field="occurred_on"
+        )
+    for name in ("from_party", "to_party", "document", "purpose", "reason", "note"):
+        check_text(name, getattr(event, name))
+    check_country("country", event.country)
+    problems = [
+        (event.temporary and event.event != "imported", "temporary applies to imported only"),
+        (event.temporary and event.purpose is None, "a temporary import names its lawful purpose"),
+        (event.from_state_stocks and event.event != "transferred", "from_state_stocks applies to transferred only"),
+        (event.corrects_event_id is not None and event.event != "corrected", "corrects_event_id is for corrected"),
+        (event.event == "corrected" and event.reason is None, "a correction says why (reason)"),
+        (event.event == "transferred" and event.to_party is None, "a transfer names the party it goes to (to_party)"),
+        (event.event == "exported" and event.country is None, "an export names the country of destination"),
+    ]
+    for broken, why in problems:
+        if broken:
+            raise InvalidInputError(why, code="invalid-event-fields", field="event")

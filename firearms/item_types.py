@@ -1,0 +1,198 @@
+"""The record model (DESIGN §3): items, markings, lifecycle events, as msgspec Structs.
+
+Request bodies (``New*``) forbid unknown fields; stored records are frozen. Text limits are
+checked by msgspec at the boundary; the rules of the registry (countries, years, serials,
+padding, control characters, markings a firearm needs) by :mod:`firearms.item_rules`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any, Literal
+
+import msgspec
+
+from firearms.lifecycle import EventKind, Status
+
+__all__ = [
+    "Category",
+    "ComponentType",
+    "FirearmType",
+    "HistoryEntry",
+    "Item",
+    "ItemDetail",
+    "ItemEvent",
+    "ItemKind",
+    "Marking",
+    "MarkingKind",
+    "NewEvent",
+    "NewItem",
+    "NewMarking",
+    "ScoredItem",
+    "Text",
+]
+
+ItemKind = Literal["firearm", "component", "ammunition"]
+FirearmType = Literal[
+    "pistol", "revolver", "rifle", "shotgun", "sub-machine-gun", "machine-gun", "combination", "other"
+]
+ComponentType = Literal["barrel", "frame", "receiver", "slide", "cylinder", "bolt", "breech-block", "sound-moderator"]
+Category = Literal["A", "B", "C", "D", "antique"]
+MarkingKind = Literal["manufacture", "geometric", "import", "state-to-civilian", "proof", "deactivation"]
+Text = Annotated[str, msgspec.Meta(max_length=200)]
+Year = Annotated[int, msgspec.Meta(ge=1300, le=9999)]
+
+
+class NewMarking(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """A marking as stamped (``stamped``) plus the fields parsed from it (Art. 8; ITI paras 8-10).
+
+    ``manufacture``: manufacturer, country or place, serial, year, model. ``geometric``: symbol_code and
+    alphanumeric_code (required). ``import``: country (of import, required) and year. ``state-to-civilian``:
+    country (the transferring State, required). ``proof``: place, country, year.
+    """
+
+    kind: MarkingKind
+    stamped: Annotated[str, msgspec.Meta(max_length=500)]
+    manufacturer: Text | None = None
+    place: Text | None = None
+    country: Text | None = None
+    serial: Text | None = None
+    year: Year | None = None
+    model: Text | None = None
+    symbol_code: Text | None = None
+    alphanumeric_code: Text | None = None
+
+
+class NewItem(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """An item to register. For an ammunition lot, ``serial`` is the lot number."""
+
+    kind: ItemKind
+    manufacturer: Text
+    country_of_manufacture: Text
+    serial: Text
+    firearm_type: FirearmType | None = None
+    component_type: ComponentType | None = None
+    parent_item_id: int | None = None
+    make: Text | None = None
+    model: Text | None = None
+    calibre: Text | None = None
+    year_of_manufacture: Year | None = None
+    category: Category | None = None
+    headstamp: Text | None = None
+    quantity: Annotated[int, msgspec.Meta(ge=1, le=2_000_000_000)] | None = None
+    markings: Annotated[list[NewMarking], msgspec.Meta(max_length=20)] = []
+
+
+class Marking(msgspec.Struct, frozen=True, kw_only=True):
+    """A recorded marking."""
+
+    marking_id: int
+    item_id: int
+    kind: MarkingKind
+    stamped: str
+    manufacturer: str | None
+    place: str | None
+    country: str | None
+    serial: str | None
+    year: int | None
+    model: str | None
+    symbol_code: str | None
+    alphanumeric_code: str | None
+    recorded_at: dt.datetime
+    recorded_by: str
+
+
+class Item(msgspec.Struct, frozen=True, kw_only=True):
+    """A registered item and its current status."""
+
+    item_id: int
+    kind: ItemKind
+    firearm_type: FirearmType | None
+    component_type: ComponentType | None
+    parent_item_id: int | None
+    make: str | None
+    model: str | None
+    calibre: str | None
+    year_of_manufacture: int | None
+    country_of_manufacture: str
+    category: Category | None
+    manufacturer: str
+    serial: str
+    serial_normalised: str
+    headstamp: str | None
+    quantity: int | None
+    status: Status
+    registered_at: dt.datetime
+    registered_by: str
+    import_id: int | None
+
+
+class ItemDetail(Item, frozen=True, kw_only=True):
+    """An item with its markings."""
+
+    markings: list[Marking]
+
+
+class ScoredItem(Item, frozen=True, kw_only=True):
+    """A fuzzy-search candidate: ``score`` is the trigram similarity (0-1) of the folded serials.
+
+    ``exact`` says whether the normalised serials are equal (an identity match); otherwise the
+    candidate is for a person to look at, never an identity.
+    """
+
+    score: float
+    exact: bool
+
+
+class NewEvent(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """A lifecycle event to record.
+
+    ``temporary`` (with ``purpose``) only on ``imported``: a temporary import for a lawful purpose needs no
+    import marking. ``from_state_stocks`` only on ``transferred``: a release from State stocks to civilian
+    use needs a state-to-civilian marking. ``corrects_event_id`` and ``reason`` on ``corrected``
+    (``corrects_event_id`` null = the registration record itself).
+    """
+
+    event: EventKind
+    occurred_on: dt.date
+    from_party: Text | None = None
+    to_party: Text | None = None
+    document: Text | None = None
+    country: Text | None = None
+    temporary: bool = False
+    from_state_stocks: bool = False
+    purpose: Text | None = None
+    corrects_event_id: int | None = None
+    reason: Annotated[str, msgspec.Meta(max_length=1000)] | None = None
+    note: Annotated[str, msgspec.Meta(max_length=1000)] | None = None
+
+
+class ItemEvent(msgspec.Struct, frozen=True, kw_only=True):
+    """A recorded lifecycle event with the status before and after it."""
+
+    event_id: int
+    item_id: int
+    event: EventKind
+    status_before: Status
+    status_after: Status
+    occurred_on: dt.date
+    from_party: str | None
+    to_party: str | None
+    document: str | None
+    country: str | None
+    temporary: bool
+    from_state_stocks: bool
+    purpose: str | None
+    corrects_event_id: int | None
+    reason: str | None
+    note: str | None
+    recorded_at: dt.datetime
+    recorded_by: str
+
+
+class HistoryEntry(msgspec.Struct, frozen=True, kw_only=True):
+    """One entry of an item's history: ``source`` is registration, marking or event; ``detail`` its fields."""
+
+    at: dt.datetime
+    source: Literal["registration", "marking", "event"]
+    detail: dict[str, Any]

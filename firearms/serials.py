@@ -1,0 +1,72 @@
+"""Serial numbers (Art. 8(1)(a); ITI para 8): validation, the normalised identity form and the folded search form.
+
+A serial is kept three ways (DESIGN §3):
+
+* raw: exactly as given, never altered;
+* normalised: upper case, separators (space ``-`` ``.`` ``/`` ``_``) removed: the identity form;
+* folded: the normalised form with confusable characters mapped (O→0, I→1, L→1, S→5, B→8, Z→2),
+  for fuzzy search only; a folded match is a candidate for a person, never an identity.
+
+The same rules exist once in SQL (``normalise_serial``/``fold_serial`` in the migration) for the
+stored columns; :func:`normalise` and :func:`fold` here must agree with them (a test checks it).
+"""
+
+from __future__ import annotations
+
+import re
+
+from firearms.errors import InvalidInputError
+
+__all__ = ["MAX_SERIAL_LENGTH", "SEPARATORS", "check_serial", "fold", "normalise", "serial_problem"]
+
+MAX_SERIAL_LENGTH = 64
+SEPARATORS = " -./_"
+_DROP = str.maketrans("", "", SEPARATORS)
+_FOLD = str.maketrans("OILSBZ", "011582")
+_ALLOWED = re.compile(r"^[A-Za-z0-9 ./_-]+$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def normalise(serial: str) -> str:
+    """The identity form: upper case, separators removed (never the confusable folding)."""
+    return serial.translate(_DROP).upper()
+
+
+def fold(serial: str) -> str:
+    """The search form: :func:`normalise` then O/0, I/1/L, S/5, B/8, Z/2 folded onto the digit."""
+    return normalise(serial).translate(_FOLD)
+
+
+def serial_problem(serial: str) -> str | None:  # noqa: PLR0911  # one return per rule
+    """Why ``serial`` cannot be registered, or ``None`` when it can.
+
+    Rules: not empty; no control characters; no leading or trailing white space (padding is refused,
+    never trimmed, because the raw serial is kept exactly as stamped); at most 64 characters; only
+    Latin letters, Arabic numerals and the separators space ``-`` ``.`` ``/`` ``_``; at least one
+    letter or digit.
+    """
+    if not serial:
+        return "the serial is empty"
+    if _CONTROL.search(serial):
+        return "the serial contains control characters"
+    if serial != serial.strip():
+        return "the serial has leading or trailing white space"
+    if len(serial) > MAX_SERIAL_LENGTH:
+        return f"the serial is longer than {MAX_SERIAL_LENGTH} characters"
+    if not _ALLOWED.match(serial):
+        return "the serial may hold only Latin letters, digits, spaces and - . / _"
+    if not normalise(serial):
+        return "the serial holds no letter or digit"
+    return None
+
+
+def check_serial(serial: str, field: str = "serial") -> str:
+    """Return ``serial`` unchanged when it is acceptable.
+
+    Raises:
+        InvalidInputError: code ``invalid-serial``, with the field and the reason.
+    """
+    problem = serial_problem(serial)
+    if problem is not None:
+        raise InvalidInputError(f"{field}: {problem}", code="invalid-serial", field=field)
+    return serial

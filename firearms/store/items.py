@@ -1,0 +1,144 @@
+"""Store functions for items, markings and lifecycle events (sql/queries/items.sql)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from firearms.db import QUERIES as Q
+
+if TYPE_CHECKING:
+    import datetime as dt
+    from collections.abc import AsyncIterator
+
+    import asyncpg
+
+    from firearms.db import Conn
+
+__all__ = [
+    "find_items_by_serial",
+    "find_reported_serials",
+    "get_item",
+    "get_item_event",
+    "get_item_for_update",
+    "get_item_id_by_identity",
+    "get_latest_item_event",
+    "has_marking",
+    "insert_item",
+    "insert_item_event",
+    "insert_markings",
+    "iter_export_items",
+    "list_item_history",
+    "list_items",
+    "list_markings",
+    "search_items",
+    "set_similarity_threshold",
+    "update_item_status",
+]
+
+
+async def insert_item(conn: Conn, *values: Any) -> asyncpg.Record | None:
+    """Insert an item (the 16 values of ``insert_item``); ``None`` when its identity is already registered."""
+    return await conn.fetchrow(Q["insert_item"], *values)
+
+
+async def get_item_id_by_identity(
+    conn: Conn, kind: str, component_type: str | None, manufacturer: str, country: str, serial: str
+) -> int | None:
+    """The id of the item holding this identity, if any."""
+    item_id: int | None = await conn.fetchval(
+        Q["get_item_id_by_identity"], kind, component_type, manufacturer, country, serial
+    )
+    return item_id
+
+
+async def get_item(conn: Conn, item_id: int) -> asyncpg.Record | None:
+    """One item."""
+    return await conn.fetchrow(Q["get_item"], item_id)
+
+
+async def get_item_for_update(conn: Conn, item_id: int) -> asyncpg.Record | None:
+    """One item's kind and status, row-locked until the transaction ends."""
+    return await conn.fetchrow(Q["get_item_for_update"], item_id)
+
+
+async def update_item_status(conn: Conn, item_id: int, status: str) -> None:
+    """Set the item's current status."""
+    await conn.execute(Q["update_item_status"], item_id, status)
+
+
+async def insert_markings(
+    conn: Conn, item_id: int, columns: list[list[Any]], recorded_at: dt.datetime, recorded_by: str
+) -> list[asyncpg.Record]:
+    """Insert markings given column-wise (10 arrays in the query's order); returns them in order."""
+    return await conn.fetch(Q["insert_markings"], item_id, *columns, recorded_at, recorded_by)
+
+
+async def list_markings(conn: Conn, item_id: int) -> list[asyncpg.Record]:
+    """An item's markings in recording order."""
+    return await conn.fetch(Q["list_markings"], item_id)
+
+
+async def has_marking(conn: Conn, item_id: int, kind: str) -> bool:
+    """Whether the item carries a marking of ``kind``."""
+    return bool(await conn.fetchval(Q["has_marking"], item_id, kind))
+
+
+async def insert_item_event(conn: Conn, *values: Any) -> asyncpg.Record:
+    """Insert a lifecycle event (the 17 values of ``insert_item_event``)."""
+    row = await conn.fetchrow(Q["insert_item_event"], *values)
+    assert row is not None  # noqa: S101  # INSERT ... RETURNING always returns the row
+    return row
+
+
+async def get_item_event(conn: Conn, item_id: int, event_id: int) -> asyncpg.Record | None:
+    """One event of one item."""
+    return await conn.fetchrow(Q["get_item_event"], item_id, event_id)
+
+
+async def get_latest_item_event(conn: Conn, item_id: int) -> asyncpg.Record | None:
+    """The item's latest non-correction event and whether it was already corrected."""
+    return await conn.fetchrow(Q["get_latest_item_event"], item_id)
+
+
+async def list_item_history(
+    conn: Conn, item_id: int, after: tuple[dt.datetime, int, int] | None, limit: int
+) -> list[asyncpg.Record]:
+    """A page of an item's history (registration, markings, events) in time order."""
+    at, rank, record_id = after if after else (None, None, None)
+    return await conn.fetch(Q["list_item_history"], item_id, at, rank, record_id, limit)
+
+
+async def list_items(conn: Conn, after: int, filters: tuple[str | None, ...], limit: int) -> list[asyncpg.Record]:
+    """A page of items matching ``filters`` (make, model, calibre, firearm_type, status, kind, country)."""
+    return await conn.fetch(Q["list_items"], after, *filters, limit)
+
+
+async def find_items_by_serial(
+    conn: Conn, serial: str, after: int, filters: tuple[str | None, ...], limit: int
+) -> list[asyncpg.Record]:
+    """A page of items whose normalised serial equals that of ``serial``, with the filters of :func:`list_items`."""
+    return await conn.fetch(Q["find_items_by_serial"], serial, after, *filters, limit)
+
+
+async def iter_export_items(conn: Conn, filters: tuple[str | int | None, ...]) -> AsyncIterator[asyncpg.Record]:
+    """Stream items flat with their first manufacture/geometric and import markings (needs a transaction)."""
+    async for row in conn.cursor(Q["export_items"], *filters, prefetch=2000):
+        yield row
+
+
+async def search_items(
+    conn: Conn, folded: str, after: tuple[float, int] | None, filters: tuple[str | None, ...], limit: int
+) -> list[asyncpg.Record]:
+    """A page of fuzzy candidates (with ``score``) for a folded serial, best first."""
+    score, item_id = after if after else (None, 0)
+    return await conn.fetch(Q["search_items"], folded, score, item_id, *filters, limit)
+
+
+async def set_similarity_threshold(conn: Conn, threshold: float) -> None:
+    """Set ``pg_trgm.similarity_threshold`` for the current transaction."""
+    await conn.execute(Q["set_similarity_threshold"], str(threshold))
+
+
+async def find_reported_serials(conn: Conn, normalised: list[str]) -> list[str]:
+    """The normalised serials among ``normalised`` that belong to an item reported lost or stolen."""
+    return [row[0] for row in await conn.fetch(Q["find_reported_serials"], normalised)]

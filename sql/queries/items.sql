@@ -1,0 +1,204 @@
+-- name: insert_item
+-- Register an item unless its identity exists (then no row). $1 kind, $2 firearm_type, $3 component_type, $4 parent_item_id, $5 make, $6 model, $7 calibre, $8 year_of_manufacture, $9 country_of_manufacture, $10 category, $11 manufacturer, $12 serial, $13 headstamp, $14 quantity, $15 registered_at, $16 registered_by
+INSERT INTO item (kind, firearm_type, component_type, parent_item_id, make, model, calibre, year_of_manufacture,
+                  country_of_manufacture, category, manufacturer, serial, headstamp, quantity,
+                  registered_at, registered_by)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+ON CONFLICT ON CONSTRAINT item_identity_key DO NOTHING
+RETURNING item_id, kind, firearm_type, component_type, parent_item_id, make, model, calibre, year_of_manufacture,
+          country_of_manufacture, category, manufacturer, serial, serial_normalised, headstamp, quantity, status,
+          registered_at, registered_by, import_id;
+
+-- name: get_item_id_by_identity
+-- The item holding an identity. $1 kind, $2 component_type, $3 manufacturer, $4 country, $5 serial
+SELECT item_id
+  FROM item
+ WHERE serial_normalised = normalise_serial($5)
+   AND identity_class = CASE WHEN $1::text = 'component' THEN 'component:' || $2::text ELSE $1::text END
+   AND manufacturer_key = normalise_manufacturer($3)
+   AND country_of_manufacture = $4;
+
+-- name: get_item
+-- One item. $1 item_id
+SELECT item_id, kind, firearm_type, component_type, parent_item_id, make, model, calibre, year_of_manufacture,
+       country_of_manufacture, category, manufacturer, serial, serial_normalised, headstamp, quantity, status,
+       registered_at, registered_by, import_id
+  FROM item
+ WHERE item_id = $1;
+
+-- name: get_item_for_update
+-- One item, locked for a lifecycle event. $1 item_id
+SELECT item_id, kind, status
+  FROM item
+ WHERE item_id = $1
+   FOR UPDATE;
+
+-- name: update_item_status
+-- The item's current status after an event. $1 item_id, $2 status
+UPDATE item SET status = $2 WHERE item_id = $1;
+
+-- name: insert_markings
+-- Markings of one item. $1 item_id, $2 kinds, $3 stamped, $4 manufacturers, $5 places, $6 countries, $7 serials, $8 years, $9 models, $10 symbol_codes, $11 alphanumeric_codes, $12 recorded_at, $13 recorded_by
+INSERT INTO marking (item_id, kind, stamped, manufacturer, place, country, serial, year, model, symbol_code,
+                     alphanumeric_code, recorded_at, recorded_by)
+SELECT $1, kind, stamped, manufacturer, place, country, serial, year, model, symbol_code, alphanumeric_code, $12, $13
+  FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::smallint[], $9::text[],
+              $10::text[], $11::text[])
+       WITH ORDINALITY AS m (kind, stamped, manufacturer, place, country, serial, year, model, symbol_code,
+                             alphanumeric_code, position)
+ ORDER BY position
+RETURNING marking_id, item_id, kind, stamped, manufacturer, place, country, serial, year, model, symbol_code,
+          alphanumeric_code, recorded_at, recorded_by;
+
+-- name: list_markings
+-- An item's markings in the order they were recorded. $1 item_id
+SELECT marking_id, item_id, kind, stamped, manufacturer, place, country, serial, year, model, symbol_code,
+       alphanumeric_code, recorded_at, recorded_by
+  FROM marking
+ WHERE item_id = $1
+ ORDER BY marking_id;
+
+-- name: has_marking
+-- Whether an item carries a marking of a kind. $1 item_id, $2 kind
+SELECT EXISTS (SELECT 1 FROM marking WHERE item_id = $1 AND kind = $2);
+
+-- name: insert_item_event
+-- A lifecycle event. $1 item_id, $2 event, $3 status_before, $4 status_after, $5 occurred_on, $6 from_party, $7 to_party, $8 document, $9 country, $10 temporary, $11 from_state_stocks, $12 purpose, $13 corrects_event_id, $14 reason, $15 note, $16 recorded_at, $17 recorded_by
+INSERT INTO item_event (item_id, event, status_before, status_after, occurred_on, from_party, to_party, document,
+                        country, temporary, from_state_stocks, purpose, corrects_event_id, reason, note,
+                        recorded_at, recorded_by)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
+RETURNING event_id, item_id, event, status_before, status_after, occurred_on, from_party, to_party, document,
+          country, temporary, from_state_stocks, purpose, corrects_event_id, reason, note, recorded_at, recorded_by;
+
+-- name: get_item_event
+-- One event of one item. $1 item_id, $2 event_id
+SELECT event_id, event, status_before, status_after
+  FROM item_event
+ WHERE item_id = $1 AND event_id = $2;
+
+-- name: get_latest_item_event
+-- The item's latest event that is not itself a correction, and whether a correction already names it. $1 item_id
+SELECT e.event_id, e.status_before, e.status_after,
+       EXISTS (SELECT 1 FROM item_event AS c WHERE c.corrects_event_id = e.event_id) AS corrected
+  FROM item_event AS e
+ WHERE e.item_id = $1 AND e.event <> 'corrected'
+ ORDER BY e.event_id DESC
+ LIMIT 1;
+
+-- name: list_item_history
+-- Registration, markings and events of one item in time order, a page after a cursor. $1 item_id, $2 after recorded_at or NULL, $3 after source rank, $4 after record id, $5 limit
+SELECT at, rank, record_id, source, detail
+  FROM (
+        SELECT i.registered_at AS at, 0 AS rank, i.item_id AS record_id, 'registration' AS source,
+               jsonb_build_object('recorded_by', i.registered_by, 'import_id', i.import_id) AS detail
+          FROM item AS i WHERE i.item_id = $1
+        UNION ALL
+        SELECT m.recorded_at, 1, m.marking_id, 'marking',
+               jsonb_strip_nulls(jsonb_build_object(
+                   'marking_id', m.marking_id, 'kind', m.kind, 'stamped', m.stamped, 'manufacturer', m.manufacturer,
+                   'place', m.place, 'country', m.country, 'serial', m.serial, 'year', m.year, 'model', m.model,
+                   'symbol_code', m.symbol_code, 'alphanumeric_code', m.alphanumeric_code,
+                   'recorded_by', m.recorded_by))
+          FROM marking AS m WHERE m.item_id = $1
+        UNION ALL
+        SELECT e.recorded_at, 2, e.event_id, 'event',
+               jsonb_strip_nulls(jsonb_build_object(
+                   'event_id', e.event_id, 'event', e.event, 'status_before', e.status_before,
+                   'status_after', e.status_after, 'occurred_on', e.occurred_on, 'from_party', e.from_party,
+                   'to_party', e.to_party, 'document', e.document, 'country', e.country, 'temporary', e.temporary,
+                   'from_state_stocks', e.from_state_stocks, 'purpose', e.purpose,
+                   'corrects_event_id', e.corrects_event_id, 'reason', e.reason, 'note', e.note,
+                   'recorded_by', e.recorded_by))
+          FROM item_event AS e WHERE e.item_id = $1
+       ) AS h
+ WHERE $2::timestamptz IS NULL OR (at, rank, record_id) > ($2::timestamptz, $3::integer, $4::bigint)
+ ORDER BY at, rank, record_id
+ LIMIT $5;
+
+-- name: list_items
+-- Items matching the filters (each NULL = any), a page in item_id order. $1 after item_id, $2 make, $3 model, $4 calibre, $5 firearm_type, $6 status, $7 kind, $8 country_of_manufacture, $9 limit
+SELECT item_id, kind, firearm_type, component_type, parent_item_id, make, model, calibre, year_of_manufacture,
+       country_of_manufacture, category, manufacturer, serial, serial_normalised, headstamp, quantity, status,
+       registered_at, registered_by, import_id
+  FROM item
+ WHERE item_id > $1
+   AND ($2::text IS NULL OR make = $2::text)
+   AND ($3::text IS NULL OR model = $3::text)
+   AND ($4::text IS NULL OR calibre = $4::text)
+   AND ($5::text IS NULL OR firearm_type = $5::text)
+   AND ($6::text IS NULL OR status = $6::text)
+   AND ($7::text IS NULL OR kind = $7::text)
+   AND ($8::text IS NULL OR country_of_manufacture = $8::text)
+ ORDER BY item_id
+ LIMIT $9;
+
+-- name: find_items_by_serial
+-- Exact look-up by normalised serial (the identity index leads with it), other filters optional, a page in item_id order. $1 serial, $2 after item_id, $3 make, $4 model, $5 calibre, $6 firearm_type, $7 status, $8 kind, $9 country_of_manufacture, $10 limit
+SELECT item_id, kind, firearm_type, component_type, parent_item_id, make, model, calibre, year_of_manufacture,
+       country_of_manufacture, category, manufacturer, serial, serial_normalised, headstamp, quantity, status,
+       registered_at, registered_by, import_id
+  FROM item
+ WHERE serial_normalised = normalise_serial($1::text)
+   AND item_id > $2
+   AND ($3::text IS NULL OR make = $3::text)
+   AND ($4::text IS NULL OR model = $4::text)
+   AND ($5::text IS NULL OR calibre = $5::text)
+   AND ($6::text IS NULL OR firearm_type = $6::text)
+   AND ($7::text IS NULL OR status = $7::text)
+   AND ($8::text IS NULL OR kind = $8::text)
+   AND ($9::text IS NULL OR country_of_manufacture = $9::text)
+ ORDER BY item_id
+ LIMIT $10;
+
+-- name: export_items
+-- Items with their first manufacture/geometric and first import marking, flat, in item_id order (streamed). $1 make, $2 model, $3 calibre, $4 firearm_type, $5 status, $6 kind, $7 country_of_manufacture, $8 import_id
+SELECT i.item_id, i.status, i.serial_normalised, i.registered_at, i.registered_by, i.import_id, i.parent_item_id,
+       i.kind, i.firearm_type, i.component_type, i.make, i.model, i.calibre, i.year_of_manufacture,
+       i.country_of_manufacture, i.category, i.manufacturer, i.serial, i.headstamp, i.quantity,
+       m.kind AS marking_kind, m.stamped AS marking_stamped, m.symbol_code, m.alphanumeric_code,
+       im.country AS import_country, im.year AS import_year, im.stamped AS import_stamped
+  FROM item AS i
+  LEFT JOIN LATERAL (SELECT kind, stamped, symbol_code, alphanumeric_code FROM marking
+                      WHERE item_id = i.item_id AND kind IN ('manufacture', 'geometric')
+                      ORDER BY marking_id LIMIT 1) AS m ON true
+  LEFT JOIN LATERAL (SELECT country, year, stamped FROM marking
+                      WHERE item_id = i.item_id AND kind = 'import'
+                      ORDER BY marking_id LIMIT 1) AS im ON true
+ WHERE ($1::text IS NULL OR i.make = $1::text)
+   AND ($2::text IS NULL OR i.model = $2::text)
+   AND ($3::text IS NULL OR i.calibre = $3::text)
+   AND ($4::text IS NULL OR i.firearm_type = $4::text)
+   AND ($5::text IS NULL OR i.status = $5::text)
+   AND ($6::text IS NULL OR i.kind = $6::text)
+   AND ($7::text IS NULL OR i.country_of_manufacture = $7::text)
+   AND ($8::bigint IS NULL OR i.import_id = $8::bigint)
+ ORDER BY i.item_id;
+
+-- name: set_similarity_threshold
+-- The trigram similarity a fuzzy candidate needs, for this transaction only. $1 threshold as text
+SELECT set_config('pg_trgm.similarity_threshold', $1::text, true);
+
+-- name: search_items
+-- Fuzzy candidates: trigram similarity on the folded serial, best first. $1 folded query, $2 after score or NULL, $3 after item_id, $4 make, $5 model, $6 calibre, $7 firearm_type, $8 status, $9 kind, $10 limit
+SELECT item_id, kind, firearm_type, component_type, parent_item_id, make, model, calibre, year_of_manufacture,
+       country_of_manufacture, category, manufacturer, serial, serial_normalised, headstamp, quantity, status,
+       registered_at, registered_by, import_id, score
+  FROM (SELECT i.*, similarity(i.serial_folded, $1::text)::float8 AS score
+          FROM item AS i
+         WHERE i.serial_folded % $1::text
+           AND ($4::text IS NULL OR i.make = $4::text)
+           AND ($5::text IS NULL OR i.model = $5::text)
+           AND ($6::text IS NULL OR i.calibre = $6::text)
+           AND ($7::text IS NULL OR i.firearm_type = $7::text)
+           AND ($8::text IS NULL OR i.status = $8::text)
+           AND ($9::text IS NULL OR i.kind = $9::text)) AS c
+ WHERE $2::float8 IS NULL OR (score < $2::float8 OR (score = $2::float8 AND item_id > $3::bigint))
+ ORDER BY score DESC, item_id
+ LIMIT $10;
+
+-- name: find_reported_serials
+-- Which of these normalised serials belong to an item reported lost or stolen (the partial index). $1 normalised serials
+SELECT DISTINCT serial_normalised
+  FROM item
+ WHERE serial_normalised = ANY($1::text[]) AND status IN ('lost', 'stolen');

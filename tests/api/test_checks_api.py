@@ -1,0 +1,346 @@
+"""``POST /api/v1/checks`` (DESIGN §5): every reason code, the policy, idempotency, held checks."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import AsyncIterator
+from typing import Any
+
+import msgspec
+import pytest
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+
+from api import create_app
+from firearms import bootstrap, db, item_events, items, licences, received
+from firearms.item_types import NewEvent, NewItem, NewMarking
+from firearms.licences import LicenceStatus
+from firearms.settings import Settings
+from tests.check_helpers import NUMBER, at_licence, check_body, receive
+from tests.conftest import TokenFactory
+from tests.licensing_helpers import TODAY, issued_export, register_parties
+
+Client = AsyncTestClient[Litestar]
+
+
+@pytest.fixture
+async def cz(settings: Settings, initialised: bootstrap.Initialised) -> AsyncIterator[Client]:
+    """The API of CZ's registry (a transit State)."""
+    async with AsyncTestClient(app=create_app(msgspec.structs.replace(settings, state="CZ"))) as client:
+        yield client
+
+
+@pytest.fixture
+async def de(settings: Settings, initialised: bootstrap.Initialised) -> AsyncIterator[Client]:
+    """The API of DE's registry (the importing State)."""
+    async with AsyncTestClient(app=create_app(msgspec.structs.replace(settings, state="DE"))) as client:
+        yield client
+
+
+async def customs(auth: TokenFactory) -> dict[str, str]:
+    return await auth("customs-officer")
+
+
+async def post_check(client: Client, headers: dict[str, str], body: dict[str, Any]) -> dict[str, Any]:
+    response = await client.post("/api/v1/checks", json=body, headers=headers)
+    assert response.status_code == 200, response.text
+    answer: dict[str, Any] = response.json()
+    return answer
+
+
+def codes(answer: dict[str, Any]) -> list[str]:
+    return [reason["code"] for reason in answer["reasons"]]
+
+
+async def test_transit_check_clears_and_keeps_the_tally(cz: Client, conn: db.Conn, auth: TokenFactory) -> None:
+    await receive(conn, at_licence(), state="CZ")
+    headers = await customs(auth)
+    answer = await post_check(cz, headers, check_body())
+    assert answer["verdict"] == "clear"
+    assert answer["reasons"] == []
+    assert answer["licence"]["status"] == "issued"
+    assert answer["licence"]["lines"] == [{"line": 1, "remaining": 0}, {"line": 2, "remaining": 0}]
+    assert await conn.fetchval("SELECT sum(quantity) FROM passage_tally") == 802
+    assert await conn.fetchval("SELECT count(*) FROM cleared_serial WHERE movement = 'transit'") == 2
+
+
+async def test_licence_unknown_is_a_refuse_not_a_404(cz: Client, auth: TokenFactory) -> None:
+    answer = await post_check(cz, await customs(auth), check_body(licence_number="AT-EXP-2026-999999"))
+    assert answer["verdict"] == "refuse"
+    assert codes(answer) == ["licence-unknown"]
+    assert answer["licence"] is None
+
+
+async def test_licence_not_yet_valid(cz: Client, conn: db.Conn, auth: TokenFactory) -> None:
+    await receive(conn, at_licence(valid_from=TODAY + dt.timedelta(days=3)), state="CZ")
+    answer = await post_check(cz, await customs(auth), check_body())
+    assert (answer["verdict"], codes(answer)) == ("refuse", ["licence-not-yet-valid"])
+
+
+async def test_licence_expired(cz: Client, conn: db.Conn, auth: TokenFactory) -> None:
+    await receive(
+        conn,
+        at_licence(valid_from=TODAY - dt.timedelta(days=30), expires_on=TODAY - dt.timedelta(days=1)),
+        state="CZ",
+    )
+    answer = await post_check(cz, await customs(auth), check_body())
+    assert (answer["verdict"], codes(answer)) == ("refuse", ["licence-expired"])
+
+
+@pytest.mark.parametrize(("status", "code"), [("suspended", "licence-suspended"), ("revoked", "licence-revoked")])
+async def test_licence_suspended_or_revoked(
+    status: LicenceStatus, code: str, cz: Client, conn: db.Conn, auth: TokenFactory
+) -> None:
+    await receive(conn, at_licence(), state="CZ")
+    async with conn.transaction():
+        await received.apply_status(
+            conn,
+            issuing_state="AT",
+            number=NUMBER,
+            status=status,
+            reason="inquiry",
+            actor="peer:AT",
+        )
+    answer = await post_check(cz, await customs(auth), check_body())
+    assert (answer["verdict"], codes(answer)) == ("refuse", [code])
+
+
+async def test_state_not_on_route(de: Client, conn: db.Conn, auth: TokenFactory) -> None:
+    await receive(conn, at_licence(), state="DE")
+    answer = await post_check(de, await customs(auth), check_body("transit"))
+    assert (answer["verdict"], codes(answer)) == ("refuse", ["state-not-on-route"])
+
+
+async def test_transit_consent_missing(cz: Client, conn: db.Conn, auth: TokenFactory) -> None:
+    await receive(conn, at_licence(), state="CZ", consent=False)
+    answer = await post_check(cz, await customs(auth), check_body())
+    assert (answer["verdict"], codes(answer)) == ("refuse", ["transit-consent-missing"])
+
+
+async def test_quantity_exceeds_balance(cz: Client, conn: db.Conn, auth: TokenFactory) -> None:
+    await receive(conn, at_licence(), state="CZ")
+    answer = await post_check(cz, await customs(auth), check_body(lines=[{"line": 2, "quantity": 801}]))
+    assert answer["verdict"] == "refuse"
+    assert answer["reasons"][0] | {"detail": None} == {
+        "code": "quantity-exceeds-balance",
+        "line": 2,
+        "serial": None,
+        "detail": None,
+    }
+    assert await conn.fetchval("SELECT count(*) FROM passage_tally") == 0
+
+
+async def test_serial_not_on_licence_is_held(cz: Client, conn: db.Conn, auth: TokenFactory) -> None:
+    await receive(conn, at_licence(), state="CZ")
+    body = check_body(lines=[{"line": 1, "quantity": 2, "serials": ["SSG08-001", "SSG08-0O2"]}])
+    answer = await post_check(cz, await customs(auth), body)
+    assert answer["verdict"] == "hold"
+    assert [(reason["code"], reason["serial"]) for reason in answer["reasons"]] == [
+        ("serial-not-on-licence", "SSG08-0O2")
+    ]
+    assert await conn.fetchval("SELECT count(*) FROM passage_tally") == 0
+
+
+async def test_serial_already_passed_on_a_second_passage(cz: Client, conn: db.Conn, auth: TokenFactory) -> None:
+    await receive(conn, at_licence(), state="CZ")
+    headers = await customs(auth)
+    first = await post_check(cz, headers, check_body(lines=[{"line": 1, "quantity": 1, "serials": ["SSG08-001"]}]))
+    assert first["verdict"] == "clear"
+    second = await post_check(cz, headers, check_body(lines=[{"line": 1, "quantity": 1, "serials": ["ssg08 001"]}]))
+    assert second["verdict"] == "refuse"
+    assert [(reason["code"], reason["serial"]) for reason in second["reasons"]] == [
+        ("serial-already-passed", "ssg08 001")
+    ]
+
+
+async def test_licence_exhausted_at_export(
+    client: Client, conn: db.Conn, settings: Settings, auth: TokenFactory
+) -> None:
+    await issued_export(conn, settings, await register_parties(conn))
+    headers = await customs(auth)
+    number = await conn.fetchval("SELECT number FROM licence")
+    body = check_body("export", licence_number=number, crossing_point="AT-Wullowitz")
+    cleared = await post_check(client, headers, body)
+    assert cleared["verdict"] == "clear"
+    assert cleared["licence"]["status"] == "exhausted"
+    again = await post_check(
+        client, headers, check_body("export", licence_number=number, lines=[{"line": 2, "quantity": 1}])
+    )
+    assert again["verdict"] == "refuse"
+    assert codes(again) == ["licence-exhausted", "quantity-exceeds-balance"]
+    assert await conn.fetchval("SELECT sum(quantity) FROM ledger_entry") == 802
+
+
+async def register_firearm(conn: db.Conn, serial: str, *, import_marking: str | None = None) -> int:
+    markings = [NewMarking(kind="manufacture", stamped=f"STEYR AUSTRIA {serial}", serial=serial, country="AT")]
+    if import_marking:
+        markings.append(NewMarking(kind="import", stamped=f"{import_marking} 26", country=import_marking, year=2026))
+    async with conn.transaction():
+        detail = await items.register_item(
+            conn,
+            NewItem(
+                kind="firearm",
+                manufacturer="Steyr Mannlicher",
+                country_of_manufacture="AT",
+                serial=serial,
+                firearm_type="rifle",
+                make="Steyr Mannlicher",
+                model="SSG 08",
+                calibre=".308 Win",
+                markings=markings,
+            ),
+            actor="officer:records",
+        )
+    return detail.item_id
+
+
+async def test_item_reported_lost_or_stolen_is_held(cz: Client, conn: db.Conn, auth: TokenFactory) -> None:
+    await receive(conn, at_licence(), state="CZ")
+    item_id = await register_firearm(conn, "SSG08-002")
+    async with conn.transaction():
+        await item_events.record_event(
+            conn, item_id, NewEvent(event="stolen", occurred_on=TODAY), actor="officer:police"
+        )
+    answer = await post_check(cz, await customs(auth), check_body())
+    assert answer["verdict"] == "hold"
+    assert [(reason["code"], reason["serial"]) for reason in answer["reasons"]] == [
+        ("item-reported-lost-or-stolen", "SSG08-002")
+    ]
+
+
+async def test_import_marking_missing_is_held(de: Client, conn: db.Conn, auth: TokenFactory) -> None:
+    await receive(conn, at_licence(), state="DE")
+    await register_firearm(conn, "SSG08-001")  # registered in DE without DE's import marking
+    await register_firearm(conn, "SSG08-002", import_marking="DE")
+    body = check_body("import", crossing_point="DE-Passau")
+    answer = await post_check(de, await customs(auth), body)
+    assert answer["verdict"] == "hold"
+    assert [(reason["code"], reason["serial"]) for reason in answer["reasons"]] == [
+        ("import-marking-missing", "SSG08-001")
+    ]
+
+
+async def test_same_check_id_same_request_gives_the_same_answer_and_debits_once(
+    cz: Client, conn: db.Conn, auth: TokenFactory
+) -> None:
+    await receive(conn, at_licence(), state="CZ")
+    headers = await customs(auth)
+    body = check_body(lines=[{"line": 2, "quantity": 100}])
+    first = await cz.post("/api/v1/checks", json=body, headers=headers)
+    second = await cz.post("/api/v1/checks", json=body, headers=headers)
+    assert first.status_code == second.status_code == 200
+    assert first.json() == second.json()
+    assert await conn.fetchval("SELECT sum(quantity) FROM passage_tally") == 100
+    assert await conn.fetchval("SELECT count(*) FROM customs_check") == 1
+
+
+async def test_same_check_id_other_request_is_409(cz: Client, conn: db.Conn, auth: TokenFactory) -> None:
+    await receive(conn, at_licence(), state="CZ")
+    headers = await customs(auth)
+    body = check_body(lines=[{"line": 2, "quantity": 100}])
+    await post_check(cz, headers, body)
+    changed = body | {"lines": [{"line": 2, "quantity": 101}]}
+    conflict = await cz.post("/api/v1/checks", json=changed, headers=headers)
+    assert conflict.status_code == 409
+    assert conflict.json()["type"].endswith("/check-id-conflict")
+    assert await conn.fetchval("SELECT sum(quantity) FROM passage_tally") == 100
+
+
+async def test_held_check_released_then_debits(cz: Client, conn: db.Conn, auth: TokenFactory) -> None:
+    await receive(conn, at_licence(), state="CZ")
+    headers = await customs(auth)
+    body = check_body(lines=[{"line": 1, "quantity": 2, "serials": ["SSG08-001"]}])
+    held = await post_check(cz, headers, body)
+    assert (held["verdict"], codes(held)) == ("hold", ["serial-count-mismatch"])
+    assert await conn.fetchval("SELECT count(*) FROM passage_tally") == 0
+    released = await cz.post(
+        f"/api/v1/checks/{body['check_id']}/release", json={"reason": "second rifle found in crate"}, headers=headers
+    )
+    assert released.status_code == 200, released.text
+    assert released.json()["decision"] == "release"
+    assert await conn.fetchval("SELECT sum(quantity) FROM passage_tally") == 2
+    again = await cz.post(f"/api/v1/checks/{body['check_id']}/refuse", json={"reason": "x"}, headers=headers)
+    assert again.status_code == 409
+    assert again.json()["type"].endswith("/check-not-held")
+
+
+async def test_held_check_refused_debits_nothing(cz: Client, conn: db.Conn, auth: TokenFactory) -> None:
+    await receive(conn, at_licence(), state="CZ")
+    headers = await customs(auth)
+    body = check_body(lines=[{"line": 1, "quantity": 1, "serials": ["XYZ-1"]}])
+    held = await post_check(cz, headers, body)
+    assert held["verdict"] == "hold"
+    refused = await cz.post(
+        f"/api/v1/checks/{body['check_id']}/refuse", json={"reason": "not on licence"}, headers=headers
+    )
+    assert refused.json()["decision"] == "refuse"
+    assert await conn.fetchval("SELECT count(*) FROM passage_tally") == 0
+    record = await cz.get(f"/api/v1/checks/{body['check_id']}", headers=await auth("auditor"))
+    assert record.json()["answer"] == held
+
+
+async def test_clear_check_cannot_be_released(cz: Client, conn: db.Conn, auth: TokenFactory) -> None:
+    await receive(conn, at_licence(), state="CZ")
+    headers = await customs(auth)
+    body = check_body()
+    await post_check(cz, headers, body)
+    response = await cz.post(f"/api/v1/checks/{body['check_id']}/release", json={"reason": "x"}, headers=headers)
+    assert response.status_code == 409
+
+
+async def test_checks_listed_by_licence_and_by_serial(cz: Client, conn: db.Conn, auth: TokenFactory) -> None:
+    await receive(conn, at_licence(), state="CZ")
+    headers = await customs(auth)
+    for serial in ("SSG08-001", "SSG08-002", "NOPE-3"):
+        await post_check(cz, headers, check_body(lines=[{"line": 1, "quantity": 1, "serials": [serial]}]))
+    auditor = await auth("auditor")
+    by_licence = await cz.get(
+        "/api/v1/checks", params={"licence_number": NUMBER, "issuing_state": "AT", "limit": "2"}, headers=auditor
+    )
+    page = by_licence.json()
+    assert len(page["items"]) == 2
+    rest = await cz.get(
+        "/api/v1/checks",
+        params={"licence_number": NUMBER, "issuing_state": "AT", "after": page["next"]},
+        headers=auditor,
+    )
+    assert len(rest.json()["items"]) == 1
+    assert rest.json()["next"] is None
+    by_serial = await cz.get("/api/v1/checks", params={"serial": "ssg08.002"}, headers=auditor)
+    assert [item["answer"]["verdict"] for item in by_serial.json()["items"]] == ["clear"]
+    neither = await cz.get("/api/v1/checks", headers=auditor)
+    assert neither.status_code == 422
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"movement": "smuggling"},
+        {"check_id": "not-a-uuid"},
+        {"lines": []},
+        {"lines": [{"line": 1, "quantity": 0}]},
+        {"lines": [{"line": 1, "quantity": -1}]},
+        {"lines": [{"line": 1, "quantity": 1.5}]},
+        {"issuing_state": "at"},
+        {"extra": True},
+        {"lines": [{"line": 1, "quantity": 1, "serials": [""]}]},
+    ],
+)
+async def test_bad_check_requests_are_400_and_record_nothing(
+    body: dict[str, Any], cz: Client, conn: db.Conn, auth: TokenFactory
+) -> None:
+    response = await cz.post("/api/v1/checks", json=check_body() | body, headers=await customs(auth))
+    assert response.status_code == 400
+    assert response.json()["type"].endswith("/invalid-request")
+    assert await conn.fetchval("SELECT count(*) FROM customs_check") == 0
+
+
+async def test_check_of_a_suspended_own_licence_is_refused(
+    client: Client, conn: db.Conn, settings: Settings, auth: TokenFactory
+) -> None:
+    lic = await issued_export(conn, settings, await register_parties(conn))
+    async with conn.transaction():
+        await licences.transition(conn, licence_id=lic.licence_id, to="suspended", actor="officer:l", reason="inquiry")
+    answer = await post_check(client, await customs(auth), check_body("export", licence_number=lic.licence.number))
+    assert (answer["verdict"], codes(answer)) == ("refuse", ["licence-suspended"])
+    assert await conn.fetchval("SELECT count(*) FROM ledger_entry") == 0

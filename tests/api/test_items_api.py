@@ -1,0 +1,374 @@
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pytest
+from litestar.testing import AsyncTestClient
+
+from firearms import db
+from firearms.lifecycle import EVENTS, STATUSES, TRANSITIONS
+from tests.conftest import TokenFactory
+
+PROBLEM = "tag:firearms-registry,2026:problems/"
+TODAY = dt.datetime.now(dt.UTC).date().isoformat()
+
+
+def rifle(serial: str = "SSG08-001", **changes: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "kind": "firearm",
+        "firearm_type": "rifle",
+        "manufacturer": "Steyr Mannlicher",
+        "country_of_manufacture": "AT",
+        "serial": serial,
+        "make": "Steyr",
+        "model": "SSG 08",
+        "calibre": ".308 Win",
+        "year_of_manufacture": 2019,
+        "markings": [{"kind": "manufacture", "stamped": f"STEYR AUSTRIA {serial}", "serial": serial}],
+    }
+    body.update(changes)
+    return body
+
+
+async def row_counts(conn: db.Conn) -> tuple[int, int, int]:
+    row = await conn.fetchrow(
+        "SELECT (SELECT count(*) FROM item), (SELECT count(*) FROM marking), (SELECT count(*) FROM item_event)"
+    )
+    assert row is not None
+    return (row[0], row[1], row[2])
+
+
+@pytest.fixture
+async def officer(auth: TokenFactory) -> dict[str, str]:
+    return await auth("records-officer")
+
+
+async def register(client: AsyncTestClient, headers: dict[str, str], body: dict[str, Any]) -> dict[str, Any]:  # type: ignore[type-arg]
+    response = await client.post("/api/v1/items", json=body, headers=headers)
+    assert response.status_code == 201, response.text
+    result: dict[str, Any] = response.json()
+    return result
+
+
+async def test_register_then_read_with_markings(client: AsyncTestClient, officer: dict[str, str]) -> None:  # type: ignore[type-arg]
+    created = await register(client, officer, rifle())
+    assert created["serial_normalised"] == "SSG08001"
+    response = await client.get(f"/api/v1/items/{created['item_id']}", headers=officer)
+    assert response.status_code == 200
+    assert response.json()["markings"][0]["stamped"] == "STEYR AUSTRIA SSG08-001"
+
+
+async def test_duplicate_registration_is_409_with_existing_item_id(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    officer: dict[str, str],
+    conn: db.Conn,
+) -> None:
+    created = await register(client, officer, rifle("ab 12"))
+    before = await row_counts(conn)
+    response = await client.post("/api/v1/items", json=rifle("AB-12"), headers=officer)
+    assert response.status_code == 409
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert response.json()["type"] == PROBLEM + "item-already-registered"
+    assert response.json()["item_id"] == created["item_id"]
+    assert await row_counts(conn) == before
+
+
+BAD_INPUT = [
+    ("unknown country", rifle(country_of_manufacture="XX"), 422, "invalid-country"),
+    ("lower-case country", rifle(country_of_manufacture="at"), 422, "invalid-country"),
+    ("year in future", rifle(year_of_manufacture=dt.datetime.now(dt.UTC).year + 1), 422, "year-in-future"),
+    ("empty serial", rifle(""), 422, "invalid-serial"),
+    ("control character serial", rifle("AB\x0712"), 422, "invalid-serial"),
+    ("NUL in serial", rifle("AB\x0012"), 422, "invalid-serial"),
+    ("padded serial", rifle(" AB12"), 422, "invalid-serial"),
+    ("non-Latin serial", rifle("\u0410\u041112"), 422, "invalid-serial"),
+    ("padded make", rifle(make="Steyr "), 422, "padded-value"),
+    ("control character model", rifle(model="SSG\n08"), 422, "invalid-text"),
+    ("empty calibre", rifle(calibre=""), 422, "invalid-text"),
+    ("no identifying marking", rifle(markings=[{"kind": "proof", "stamped": "BP"}]), 422, "marking-required"),
+    ("no marking at all", rifle(markings=[]), 422, "marking-required"),
+    ("antique after 1900", rifle(category="antique", year_of_manufacture=1950), 422, "antique-too-recent"),
+    (
+        "geometric marking without codes",
+        rifle(markings=[{"kind": "geometric", "stamped": "<>"}]),
+        422,
+        "invalid-marking",
+    ),
+    ("firearm with quantity", rifle(quantity=3), 422, "invalid-kind-fields"),
+    ("unknown field", rifle(colour="red"), 400, "invalid-request"),
+    ("unknown firearm type", rifle(firearm_type="cannon"), 400, "invalid-request"),
+    ("year before 1300", rifle(year_of_manufacture=1200), 400, "invalid-request"),
+    ("parent that does not exist", {**rifle(), "parent_item_id": 12345}, 422, "invalid-kind-fields"),
+]
+
+
+@pytest.mark.parametrize(("case", "body", "status", "code"), BAD_INPUT, ids=[case[0] for case in BAD_INPUT])
+async def test_bad_registration_is_a_problem_and_stores_nothing(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    officer: dict[str, str],
+    conn: db.Conn,
+    case: str,
+    body: dict[str, Any],
+    status: int,
+    code: str,
+) -> None:
+    before = await row_counts(conn)
+    journal_before = await conn.fetchval("SELECT count(*) FROM journal_entry")
+    response = await client.post("/api/v1/items", json=body, headers=officer)
+    assert response.status_code == status, (case, response.text)
+    assert response.json()["type"] == PROBLEM + code
+    assert await row_counts(conn) == before
+    assert await conn.fetchval("SELECT count(*) FROM journal_entry") == journal_before
+
+
+async def test_component_with_missing_parent_is_invalid_parent(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    officer: dict[str, str],
+    conn: db.Conn,
+) -> None:
+    body = {
+        "kind": "component",
+        "component_type": "barrel",
+        "manufacturer": "Steyr Mannlicher",
+        "country_of_manufacture": "AT",
+        "serial": "B-1",
+        "parent_item_id": 999,
+    }
+    response = await client.post("/api/v1/items", json=body, headers=officer)
+    assert response.status_code == 422
+    assert response.json()["type"] == PROBLEM + "invalid-parent"
+    assert await row_counts(conn) == (0, 0, 0)
+
+
+async def test_marking_for_missing_item_is_404_and_stores_nothing(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    officer: dict[str, str],
+    conn: db.Conn,
+) -> None:
+    response = await client.post(
+        "/api/v1/items/4242/markings", json={"kind": "proof", "stamped": "BP"}, headers=officer
+    )
+    assert response.status_code == 404
+    assert response.json()["type"] == PROBLEM + "not-found"
+    assert await row_counts(conn) == (0, 0, 0)
+
+
+# The events that put a fresh (active) item into each status.
+PATH_TO: dict[str, list[str]] = {
+    "active": [],
+    "lost": ["lost"],
+    "stolen": ["stolen"],
+    "seized": ["seized"],
+    "destroyed": ["destroyed"],
+    "exported": ["exported"],
+    "deactivated": ["deactivated"],
+}
+ILLEGAL = [(status, event) for status in STATUSES for event in EVENTS if status not in TRANSITIONS[event]]
+
+
+def event_body(event: str, **changes: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {"event": event, "occurred_on": TODAY}
+    if event == "imported":
+        body.update(temporary=True, purpose="exhibition")
+    if event == "corrected":
+        body["reason"] = "typing error"
+    if event == "transferred":
+        body["to_party"] = "Waffen Huber KG"
+    if event == "exported":
+        body["country"] = "DE"
+    body.update(changes)
+    return body
+
+
+async def test_every_illegal_transition_is_409_naming_status_and_allowed_events(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    officer: dict[str, str],
+    conn: db.Conn,
+) -> None:
+    assert len(ILLEGAL) > 30
+    item_of: dict[str, int] = {}
+    for status, events in PATH_TO.items():
+        created = await register(client, officer, rifle(f"ST-{status}"))
+        for event in events:
+            response = await client.post(
+                f"/api/v1/items/{created['item_id']}/events", json=event_body(event), headers=officer
+            )
+            assert response.status_code == 201, response.text
+        item_of[status] = created["item_id"]
+    before = await row_counts(conn)
+    for status, event in ILLEGAL:
+        response = await client.post(f"/api/v1/items/{item_of[status]}/events", json=event_body(event), headers=officer)
+        assert response.status_code == 409, (status, event)
+        problem = response.json()
+        assert problem["type"] == PROBLEM + "illegal-transition"
+        assert problem["current_status"] == status
+        assert problem["event"] == event
+        assert problem["allowed_events"] == [e for e in EVENTS if status in TRANSITIONS[e]]
+        assert "corrected" in problem["allowed_events"]
+    assert await row_counts(conn) == before
+    destroyed = await client.get(f"/api/v1/items/{item_of['destroyed']}", headers=officer)
+    assert destroyed.json()["status"] == "destroyed"
+
+
+async def test_import_event_needs_import_marking_unless_temporary(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    officer: dict[str, str],
+    conn: db.Conn,
+) -> None:
+    item_id = (await register(client, officer, rifle()))["item_id"]
+    url = f"/api/v1/items/{item_id}/events"
+    before = await row_counts(conn)
+    refused = await client.post(url, json={"event": "imported", "occurred_on": TODAY}, headers=officer)
+    assert refused.status_code == 409
+    assert refused.json()["type"] == PROBLEM + "import-marking-missing"
+    assert await row_counts(conn) == before
+    no_purpose = await client.post(
+        url, json={"event": "imported", "occurred_on": TODAY, "temporary": True}, headers=officer
+    )
+    assert no_purpose.status_code == 422
+    assert no_purpose.json()["type"] == PROBLEM + "invalid-event-fields"
+    temporary = await client.post(url, json=event_body("imported"), headers=officer)
+    assert temporary.status_code == 201
+    mark = {"kind": "import", "stamped": "AT 26", "country": "AT", "year": 2026}
+    assert (await client.post(f"/api/v1/items/{item_id}/markings", json=mark, headers=officer)).status_code == 201
+    permanent = await client.post(url, json={"event": "imported", "occurred_on": TODAY}, headers=officer)
+    assert permanent.status_code == 201
+
+
+async def test_release_from_state_stocks_needs_state_to_civilian_marking(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    officer: dict[str, str],
+) -> None:
+    item_id = (await register(client, officer, rifle()))["item_id"]
+    url = f"/api/v1/items/{item_id}/events"
+    body = {"event": "transferred", "occurred_on": TODAY, "from_state_stocks": True, "to_party": "Dealer X"}
+    refused = await client.post(url, json=body, headers=officer)
+    assert refused.status_code == 409
+    assert refused.json()["type"] == PROBLEM + "state-to-civilian-marking-missing"
+    mark = {"kind": "state-to-civilian", "stamped": "AT-S", "country": "AT"}
+    assert (await client.post(f"/api/v1/items/{item_id}/markings", json=mark, headers=officer)).status_code == 201
+    assert (await client.post(url, json=body, headers=officer)).status_code == 201
+
+
+BAD_EVENTS = [
+    ("future date", {"event": "lost", "occurred_on": "2999-01-01"}, 422, "date-in-future"),
+    ("unknown country", {"event": "exported", "occurred_on": TODAY, "country": "ZZ"}, 422, "invalid-country"),
+    ("padded party", {"event": "transferred", "occurred_on": TODAY, "to_party": "X "}, 422, "padded-value"),
+    ("padded document", event_body("transferred", document=" D-1"), 422, "padded-value"),
+    ("correction without reason", {"event": "corrected", "occurred_on": TODAY}, 422, "invalid-event-fields"),
+    ("correction of unknown event", event_body("corrected", corrects_event_id=999999), 422, "invalid-correction"),
+    ("unknown event", {"event": "vanished", "occurred_on": TODAY}, 400, "invalid-request"),
+    ("transfer without recipient", {"event": "transferred", "occurred_on": TODAY}, 422, "invalid-event-fields"),
+    ("export without destination", {"event": "exported", "occurred_on": TODAY}, 422, "invalid-event-fields"),
+]
+
+
+@pytest.mark.parametrize(("case", "body", "status", "code"), BAD_EVENTS, ids=[case[0] for case in BAD_EVENTS])
+async def test_bad_event_is_a_problem_and_stores_nothing(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    officer: dict[str, str],
+    conn: db.Conn,
+    case: str,
+    body: dict[str, Any],
+    status: int,
+    code: str,
+) -> None:
+    item_id = (await register(client, officer, rifle()))["item_id"]
+    before = await row_counts(conn)
+    response = await client.post(f"/api/v1/items/{item_id}/events", json=body, headers=officer)
+    assert response.status_code == status, (case, response.text)
+    assert response.json()["type"] == PROBLEM + code
+    assert await row_counts(conn) == before
+
+
+async def test_event_on_missing_item_is_404(client: AsyncTestClient, officer: dict[str, str]) -> None:  # type: ignore[type-arg]
+    response = await client.post("/api/v1/items/777/events", json=event_body("lost"), headers=officer)
+    assert response.status_code == 404
+    for url in ("/api/v1/items/777", "/api/v1/items/777/history"):
+        missing = await client.get(url, headers=officer)
+        assert missing.status_code == 404
+        assert missing.json()["type"] == PROBLEM + "not-found"
+        assert missing.json()["item_id"] == 777
+
+
+async def test_correction_of_latest_event_restores_status_and_history_is_in_time_order(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    officer: dict[str, str],
+) -> None:
+    item_id = (await register(client, officer, rifle()))["item_id"]
+    url = f"/api/v1/items/{item_id}/events"
+    stolen = (await client.post(url, json=event_body("stolen"), headers=officer)).json()
+    assert stolen["status_after"] == "stolen"
+    corrected = await client.post(
+        url, json=event_body("corrected", corrects_event_id=stolen["event_id"]), headers=officer
+    )
+    assert corrected.status_code == 201
+    assert corrected.json()["status_after"] == "active"
+    again = await client.post(url, json=event_body("corrected", corrects_event_id=stolen["event_id"]), headers=officer)
+    assert again.json()["status_after"] == "active"
+    first = await client.get(f"/api/v1/items/{item_id}/history", params={"limit": 2}, headers=officer)
+    assert first.status_code == 200
+    rest = await client.get(f"/api/v1/items/{item_id}/history", params={"after": first.json()["next"]}, headers=officer)
+    entries = first.json()["items"] + rest.json()["items"]
+    assert [entry["source"] for entry in entries] == ["registration", "marking", "event", "event", "event"]
+    assert [entry["detail"].get("event") for entry in entries[2:]] == ["stolen", "corrected", "corrected"]
+    assert [entry["at"] for entry in entries] == sorted(entry["at"] for entry in entries)
+    assert rest.json()["next"] is None
+
+
+async def test_exact_search_filters_and_pagination(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    officer: dict[str, str],
+) -> None:
+    for n in range(5):
+        await register(client, officer, rifle(f"PG-{n}", model="A" if n % 2 else "B"))
+    exact = await client.get("/api/v1/items", params={"serial": "pg 3"}, headers=officer)
+    assert [item["serial"] for item in exact.json()["items"]] == ["PG-3"]
+    folded = await client.get("/api/v1/items", params={"serial": "P6-3"}, headers=officer)
+    assert folded.json()["items"] == []
+    seen: list[str] = []
+    after = None
+    while True:
+        params: dict[str, Any] = {"model": "B", "limit": 2, **({"after": after} if after else {})}
+        response = await client.get("/api/v1/items", params=params, headers=officer)
+        seen += [item["serial"] for item in response.json()["items"]]
+        after = response.json()["next"]
+        if after is None:
+            break
+    assert seen == ["PG-0", "PG-2", "PG-4"]
+    bad_cursor = await client.get("/api/v1/items", params={"after": "nonsense"}, headers=officer)
+    assert bad_cursor.status_code == 422
+    assert bad_cursor.json()["type"] == PROBLEM + "invalid-cursor"
+
+
+async def test_fuzzy_search_ranks_candidates_with_scores(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    officer: dict[str, str],
+) -> None:
+    await register(client, officer, rifle("SB0Z-12345"))
+    await register(client, officer, rifle("SB0Z-12399"))
+    await register(client, officer, rifle("QQQ-777"))
+    response = await client.get("/api/v1/items/search", params={"q": "5BOZ 12345", "limit": 1}, headers=officer)
+    assert response.status_code == 200
+    page = response.json()
+    assert page["items"][0]["serial"] == "SB0Z-12345"
+    assert page["items"][0]["score"] == pytest.approx(1.0)
+    assert page["items"][0]["exact"] is False
+    second = await client.get(
+        "/api/v1/items/search", params={"q": "5BOZ 12345", "after": page["next"]}, headers=officer
+    )
+    assert [item["serial"] for item in second.json()["items"]] == ["SB0Z-12399"]
+    assert 0 < second.json()["items"][0]["score"] < 1
+
+
+async def test_customs_officer_reads_but_cannot_write(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    auth: TokenFactory,
+    officer: dict[str, str],
+) -> None:
+    customs = await auth("customs-officer")
+    assert (await client.get("/api/v1/items", headers=customs)).status_code == 200
+    response = await client.post("/api/v1/items", json=rifle(), headers=customs)
+    assert response.status_code == 403
+    assert (await client.post("/api/v1/imports", content=b"", headers=customs)).status_code == 403

@@ -1,0 +1,105 @@
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+from litestar.testing import AsyncTestClient
+
+from firearms import db
+from tests.conftest import TokenFactory
+
+PROBLEM = "tag:firearms-registry,2026:problems/"
+CSV_HEADER = "kind,firearm_type,manufacturer,country_of_manufacture,serial,model,marking_stamped\n"
+
+
+async def counts(conn: db.Conn) -> tuple[int, int, int, int]:
+    row = await conn.fetchrow(
+        "SELECT (SELECT count(*) FROM item), (SELECT count(*) FROM marking), (SELECT count(*) FROM item_import),"
+        " (SELECT count(*) FROM journal_entry WHERE action LIKE 'item%')"
+    )
+    assert row is not None
+    return (row[0], row[1], row[2], row[3])
+
+
+async def test_import_endpoint_takes_csv_body_and_lists_rejections(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    auth: TokenFactory,
+    conn: db.Conn,
+) -> None:
+    headers = await auth("records-officer")
+    body = CSV_HEADER + "firearm,pistol,Glock GmbH,AT,API-1,17,GLOCK API-1\nfirearm,pistol,Glock GmbH,AT,,17,X\n"
+    response = await client.post(
+        "/api/v1/imports",
+        content=body.encode(),
+        params={"file_name": "dealer.csv"},
+        headers={**headers, "Content-Type": "text/csv"},
+    )
+    assert response.status_code == 201, response.text
+    result = response.json()
+    assert (result["inserted"], result["rejected"], result["file_name"]) == (1, 1, "dealer.csv")
+    assert result["rejections"] == [{"line": 3, "reason": "invalid-serial", "serial": None, "item_id": None}]
+    assert await counts(conn) == (1, 1, 1, 1)
+
+
+async def test_import_endpoint_refuses_entirely_invalid_body_and_stores_nothing(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    auth: TokenFactory,
+    conn: db.Conn,
+) -> None:
+    headers = {**(await auth("records-officer")), "Content-Type": "application/x-ndjson"}
+    lines = [json.dumps({"kind": "firearm", "serial": "X"}), "nope"]
+    response = await client.post("/api/v1/imports", content="\n".join(lines).encode(), headers=headers)
+    assert response.status_code == 422
+    problem = response.json()
+    assert problem["type"] == PROBLEM + "import-rejected"
+    assert [r["reason"] for r in problem["rejections"]] == ["invalid-text", "malformed-line"]
+    assert await counts(conn) == (0, 0, 0, 0)
+
+
+async def test_import_endpoint_refuses_unknown_media_type_and_bad_header(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    auth: TokenFactory,
+    conn: db.Conn,
+) -> None:
+    headers = await auth("records-officer")
+    wrong = await client.post("/api/v1/imports", content=b"a,b\n", headers={**headers, "Content-Type": "text/plain"})
+    assert wrong.status_code == 422
+    assert wrong.json()["type"] == PROBLEM + "import-invalid-file"
+    header = await client.post(
+        "/api/v1/imports", content=b"a,b\n1,2\n", headers={**headers, "Content-Type": "text/csv"}
+    )
+    assert header.status_code == 422
+    assert header.json()["type"] == PROBLEM + "import-invalid-file"
+    assert header.json()["missing_columns"] == ["kind", "manufacturer", "country_of_manufacture", "serial"]
+    assert await counts(conn) == (0, 0, 0, 0)
+
+
+async def test_export_streams_csv_and_ndjson_with_filters(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    auth: TokenFactory,
+) -> None:
+    headers = await auth("records-officer")
+    body = CSV_HEADER + "".join(
+        f"firearm,rifle,Steyr,AT,EX-{n},{'A' if n % 2 else 'B'},STEYR EX-{n}\n" for n in range(4)
+    )
+    imported = await client.post(
+        "/api/v1/imports", content=body.encode(), headers={**headers, "Content-Type": "text/csv"}
+    )
+    assert imported.status_code == 201
+    auditor = await auth("auditor")
+    response = await client.get("/api/v1/items/export", params={"format": "csv", "model": "B"}, headers=auditor)
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(response.text)))
+    assert [row["serial"] for row in rows] == ["EX-0", "EX-2"]
+    assert rows[0]["marking_stamped"] == "STEYR EX-0"
+    assert rows[0]["status"] == "active"
+    ndjson = await client.get("/api/v1/items/export", params={"format": "ndjson"}, headers=auditor)
+    records = [json.loads(line) for line in ndjson.text.splitlines()]
+    assert [record["serial"] for record in records] == ["EX-0", "EX-1", "EX-2", "EX-3"]
+    reimported = await client.post(
+        "/api/v1/imports", content=ndjson.content, headers={**headers, "Content-Type": "application/x-ndjson"}
+    )
+    assert reimported.status_code == 201
+    assert (reimported.json()["inserted"], reimported.json()["already_registered"]) == (0, 4)

@@ -1,0 +1,104 @@
+"""Helpers for the customs-check tests: licences as AT issues them and as CZ and DE receive them."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+import msgspec
+
+from firearms import consents, db, licences, received
+from firearms.licence_object import ImportAuthorisation, LicenceLine, LicenceObject, Party
+from tests.licensing_helpers import TODAY
+
+NUMBER = "AT-EXP-2026-000123"
+
+
+def check_body(movement: str = "transit", lines: list[dict[str, Any]] | None = None, **changes: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "check_id": str(uuid.uuid4()),
+        "movement": movement,
+        "licence_number": NUMBER,
+        "issuing_state": "AT",
+        "crossing_point": "CZ-Dolni Dvoriste",
+        "shipment_id": None,
+        "lines": lines
+        if lines is not None
+        else [{"line": 1, "quantity": 2, "serials": ["SSG08-001", "SSG08-002"]}, {"line": 2, "quantity": 800}],
+    }
+    body.update(changes)
+    return body
+
+
+def at_licence(**changes: Any) -> LicenceObject:
+    """AT's export licence AT -> CZ -> DE as partners receive it by notice."""
+    party = Party(name="Waffen Huber GmbH", country="AT", address="Hauptstraße 1, 4400 Steyr")
+    consignee = Party(name="Jagdbedarf Müller KG", country="DE", address="Marktplatz 3, 94032 Passau")
+    licence = LicenceObject(
+        number=NUMBER,
+        issuing_state="AT",
+        kind="export",
+        version=1,
+        status="issued",
+        issued_at=dt.datetime.now(dt.UTC).replace(microsecond=0),
+        place_of_issue="Wien",
+        issuing_authority="Bundesministerium für Inneres",
+        valid_from=TODAY - dt.timedelta(days=1),
+        expires_on=TODAY + dt.timedelta(days=300),
+        exporting_state="AT",
+        importing_state="DE",
+        transit_states=["CZ"],
+        exporter=party,
+        consignee=consignee,
+        final_recipient=consignee,
+        brokers=[],
+        import_authorisation=ImportAuthorisation(
+            number="DE-IMP-2026-42",
+            state="DE",
+            issued_on=TODAY - dt.timedelta(days=5),
+            expires_on=TODAY + dt.timedelta(days=360),
+        ),
+        purpose="commercial",
+        lines=[
+            LicenceLine(
+                line=1,
+                category="firearm",
+                type="rifle",
+                make="Steyr Mannlicher",
+                model="SSG 08",
+                calibre=".308 Win",
+                quantity=2,
+                serials=["SSG08-001", "SSG08-002"],
+            ),
+            LicenceLine(
+                line=2,
+                category="ammunition",
+                type="cartridge",
+                make="Hirtenberger",
+                model="",
+                calibre=".308 Win",
+                quantity=800,
+            ),
+        ],
+    )
+    return msgspec.structs.replace(licence, **changes)
+
+
+async def receive(conn: db.Conn, licence: LicenceObject, *, state: str, consent: bool = True) -> licences.Licence:
+    """Store AT's licence in the registry of ``state``; a transit State records its no-objection."""
+    async with conn.transaction():
+        stored = await received.record_received(conn, licence, registry_state=state, actor="peer:AT")
+        if consent and state in licence.transit_states:
+            await consents.record_decision(
+                conn,
+                licence_id=stored.licence_id,
+                transit_state=state,
+                decision="no-objection",
+                decided_on=TODAY,
+                valid_until=None,
+                reason=None,
+                source="officer",
+                actor="officer:cz",
+            )
+    return stored

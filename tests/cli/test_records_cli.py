@@ -1,0 +1,89 @@
+from __future__ import annotations
+
+import asyncio
+import csv
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from cli.main import main
+from firearms import db
+
+
+def env(database: str, home: Path) -> dict[str, str]:
+    return {"FIREARMS_STATE": "AT", "FIREARMS_HOME": str(home), "FIREARMS_DATABASE_URL": database}
+
+
+def count_items(database: str) -> int:
+    async def run() -> int:
+        conn = await db.connect(database)
+        try:
+            count: int = await conn.fetchval("SELECT count(*) FROM item")
+            return count
+        finally:
+            await conn.close()
+
+    return asyncio.run(run())
+
+
+def write(path: Path, rows: list[list[str]]) -> Path:
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["kind", "firearm_type", "manufacturer", "country_of_manufacture", "serial", "marking_stamped"])
+        writer.writerows(rows)
+    return path
+
+
+def test_import_command_reports_rejections_next_to_the_file(database: str, home: Path, tmp_path: Path) -> None:
+    path = write(
+        tmp_path / "dealer.csv",
+        [
+            ["firearm", "pistol", "Glock GmbH", "AT", "CLI-1", "GLOCK CLI-1"],
+            ["firearm", "pistol", "Glock GmbH", "QQ", "CLI-2", "GLOCK CLI-2"],
+        ],
+    )
+    result = CliRunner().invoke(main, ["import", str(path)], env=env(database, home))
+    assert result.exit_code == 0, result.output
+    assert "2 rows read, 1 imported, 0 already registered, 1 rejected" in result.stdout
+    assert "importing dealer.csv" in result.stderr
+    assert "dealer.csv: checking ..." in result.stderr
+    report = tmp_path / "dealer.rejected.csv"
+    assert report.read_text(encoding="utf-8").splitlines() == ["line,reason,serial,item_id", "3,invalid-country,CLI-2,"]
+    again = CliRunner().invoke(main, ["import", str(path)], env=env(database, home))
+    assert again.exit_code == 0
+    assert "0 imported, 1 already registered, 1 rejected" in again.stdout
+    assert count_items(database) == 1
+
+
+def test_import_command_fails_on_entirely_invalid_file(database: str, home: Path, tmp_path: Path) -> None:
+    path = write(tmp_path / "bad.csv", [["firearm", "pistol", "Glock GmbH", "AT", "", "X"]])
+    result = CliRunner().invoke(main, ["import", str(path)], env=env(database, home))
+    assert result.exit_code == 1
+    assert "nothing was stored" in result.stderr
+    assert "Traceback" not in result.output
+    assert count_items(database) == 0
+
+
+def test_import_command_refuses_unknown_columns_in_one_line(database: str, home: Path, tmp_path: Path) -> None:
+    path = tmp_path / "odd.csv"
+    path.write_text("serial,colour\n1,red\n", encoding="utf-8")
+    result = CliRunner().invoke(main, ["import", str(path)], env=env(database, home))
+    assert result.exit_code == 1
+    errors = [line for line in result.stderr.splitlines() if line.startswith("firearms: error:")]
+    assert len(errors) == 1
+    assert errors[0].startswith("firearms: error: the header row")
+    assert "Traceback" not in result.output
+
+
+def test_export_then_import_round_trips(database: str, home: Path, tmp_path: Path) -> None:
+    path = write(
+        tmp_path / "in.csv", [["firearm", "rifle", "Steyr", "AT", f"RT-{n}", f"STEYR RT-{n}"] for n in range(3)]
+    )
+    assert CliRunner().invoke(main, ["import", str(path)], env=env(database, home)).exit_code == 0
+    out = tmp_path / "out.ndjson"
+    exported = CliRunner().invoke(main, ["export", str(out)], env=env(database, home))
+    assert exported.exit_code == 0, exported.output
+    assert len(out.read_text(encoding="utf-8").splitlines()) == 3
+    again = CliRunner().invoke(main, ["import", str(out)], env=env(database, home))
+    assert again.exit_code == 0, again.output
+    assert "3 rows read, 0 imported, 3 already registered, 0 rejected" in again.stdout

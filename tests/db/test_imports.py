@@ -1,0 +1,200 @@
+from __future__ import annotations
+
+import csv
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from firearms import db, imports
+from firearms.errors import InvalidInputError
+from firearms.import_files import COLUMNS
+
+ACTOR = "test:import"
+HEADER = list(COLUMNS)
+
+
+def row(serial: str, **changes: str) -> dict[str, str]:
+    fields = {
+        "kind": "firearm",
+        "firearm_type": "pistol",
+        "make": "Glock",
+        "model": "17",
+        "calibre": "9x19",
+        "year_of_manufacture": "2015",
+        "country_of_manufacture": "AT",
+        "category": "B",
+        "manufacturer": "Glock GmbH",
+        "serial": serial,
+        "marking_kind": "manufacture",
+        "marking_stamped": f"GLOCK AUSTRIA {serial}",
+    }
+    fields.update(changes)
+    return fields
+
+
+def write_csv(path: Path, rows: list[dict[str, str]]) -> Path:
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=HEADER)
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+async def counts(conn: db.Conn) -> tuple[int, int, int, int]:
+    row = await conn.fetchrow(
+        "SELECT (SELECT count(*) FROM item), (SELECT count(*) FROM marking), (SELECT count(*) FROM item_import),"
+        " (SELECT count(*) FROM journal_entry)"
+    )
+    assert row is not None
+    return (row[0], row[1], row[2], row[3])
+
+
+async def test_import_inserts_valid_rows_reports_bad_ones_and_journals_one_entry(conn: db.Conn, tmp_path: Path) -> None:
+    path = write_csv(
+        tmp_path / "dealer.csv",
+        [
+            row("AAA-001"),
+            row("AAA-002", import_stamped="AT 24", import_country="AT", import_year="2024"),
+            row("AAA-003", country_of_manufacture="XX"),
+            row(" AAA-004"),
+            row("AAA-005", year_of_manufacture="2999"),
+            row("AAA-001"),
+            row("AAA-006", marking_stamped="", marking_kind=""),
+        ],
+    )
+    report = imports.report_path_for(path)
+    result = await imports.import_file(conn, path, actor=ACTOR, report=report)
+    assert (result.rows_read, result.inserted, result.already_registered, result.rejected) == (7, 2, 0, 5)
+    assert [(r.line, r.reason) for r in result.rejections] == [
+        (4, "invalid-country"),
+        (5, "invalid-serial"),
+        (6, "year-in-future"),
+        (7, "duplicate-in-file"),
+        (8, "marking-required"),
+    ]
+    with report.open(encoding="utf-8") as handle:
+        lines = list(csv.reader(handle))
+    assert lines[0] == ["line", "reason", "serial", "item_id"]
+    assert lines[1] == ["4", "invalid-country", "AAA-003", ""]
+    assert len(lines) == 6
+    assert await counts(conn) == (2, 3, 1, 1)
+    entry = await conn.fetchrow("SELECT action, payload FROM journal_entry")
+    assert entry is not None
+    assert entry["action"] == "items.imported"
+    assert entry["payload"]["inserted"] == 2
+    assert entry["payload"]["sha256"] == result.sha256
+
+
+async def test_rerunning_the_same_file_creates_no_duplicates(conn: db.Conn, tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "again.csv", [row(f"RR-{n}") for n in range(50)])
+    first = await imports.import_file(conn, path, actor=ACTOR)
+    before = await counts(conn)
+    second = await imports.import_file(conn, path, actor=ACTOR)
+    assert first.inserted == 50
+    assert (second.inserted, second.already_registered, second.import_id) == (0, 50, None)
+    assert second.rejections[0].reason == "already-registered"
+    assert second.rejections[0].item_id is not None
+    assert await counts(conn) == before
+
+
+async def test_entirely_invalid_file_changes_nothing(conn: db.Conn, tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "bad.csv", [row("", kind="spaceship"), row("X\x07Y"), row("OK-1", quantity="3")])
+    before = await counts(conn)
+    result = await imports.import_file(conn, path, actor=ACTOR)
+    assert (result.inserted, result.rejected, result.import_id) == (0, 3, None)
+    assert [r.reason for r in result.rejections] == ["invalid-value", "invalid-serial", "invalid-kind-fields"]
+    assert await counts(conn) == before
+
+
+async def test_csv_with_unknown_column_is_refused_whole(conn: db.Conn, tmp_path: Path) -> None:
+    path = tmp_path / "odd.csv"
+    path.write_text("kind,manufacturer,country_of_manufacture,serial,colour\nfirearm,A,AT,1,red\n", encoding="utf-8")
+    before = await counts(conn)
+    with pytest.raises(InvalidInputError) as caught:
+        await imports.import_file(conn, path, actor=ACTOR)
+    assert caught.value.code == "import-invalid-file"
+    assert caught.value.facts["unknown_columns"] == ["colour"]
+    assert await counts(conn) == before
+
+
+async def test_ndjson_import_with_malformed_lines(conn: db.Conn, tmp_path: Path) -> None:
+    path = tmp_path / "lots.ndjson"
+    lines = [
+        json.dumps(
+            {
+                "kind": "ammunition",
+                "manufacturer": "Hirtenberger",
+                "country_of_manufacture": "AT",
+                "serial": "LOT-2024-07",
+                "calibre": "9x19",
+                "quantity": 800,
+                "headstamp": "HP 24",
+            }
+        ),
+        "{not json",
+        json.dumps({"kind": "ammunition", "serial": "X", "colour": "red"}),
+        json.dumps(
+            {
+                "kind": "ammunition",
+                "manufacturer": "Hirtenberger",
+                "country_of_manufacture": "AT",
+                "serial": "LOT-2024-08",
+                "quantity": 1.5,
+            }
+        ),
+        "",
+        json.dumps(
+            {
+                "kind": "ammunition",
+                "manufacturer": "Hirtenberger",
+                "country_of_manufacture": "AT",
+                "serial": "LOT\u00002",
+                "quantity": 5,
+            }
+        ),
+    ]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8-sig")
+    result = await imports.import_file(conn, path, actor=ACTOR)
+    assert result.inserted == 1
+    assert [(r.line, r.reason) for r in result.rejections] == [
+        (2, "malformed-line"),
+        (3, "malformed-line"),
+        (4, "malformed-line"),
+        (6, "invalid-serial"),
+    ]
+    item = await conn.fetchrow("SELECT quantity, headstamp, serial_normalised FROM item")
+    assert item is not None
+    assert tuple(item) == (800, "HP 24", "LOT202407")
+
+
+async def test_import_of_100000_rows_is_set_wise_and_fast(conn: db.Conn, tmp_path: Path) -> None:
+    path = tmp_path / "big.csv"
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(
+            [
+                "kind",
+                "firearm_type",
+                "manufacturer",
+                "country_of_manufacture",
+                "serial",
+                "model",
+                "year_of_manufacture",
+                "marking_stamped",
+            ]
+        )
+        for n in range(100_000):
+            serial = f"BIG{n:07d}"
+            writer.writerow(["firearm", "rifle", "Big Arms", "DE", serial, "M1", "2001", f"BIG ARMS {serial}"])
+        writer.writerow(["firearm", "rifle", "Big Arms", "DE", "BIG0000000", "M1", "2001", "dup"])
+    started = time.perf_counter()
+    seen: list[int] = []
+    result = await imports.import_file(conn, path, actor=ACTOR, progress=seen.append)
+    elapsed = time.perf_counter() - started
+    assert (result.inserted, result.rejected) == (100_000, 1)
+    assert sum(seen) == path.stat().st_size
+    assert await conn.fetchval("SELECT count(*) FROM marking WHERE import_id = $1", result.import_id) == 100_000
+    assert await conn.fetchval("SELECT count(*) FROM journal_entry WHERE action = 'items.imported'") == 1
+    assert elapsed < 30, elapsed

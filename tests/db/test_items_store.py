@@ -1,0 +1,195 @@
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from firearms import db, imports, item_events, items, serials
+from firearms.errors import ConflictError, InvalidInputError, NotFoundError
+from firearms.item_types import NewEvent, NewItem, NewMarking
+
+ACTOR = "test:records"
+RECORD_QUERIES = [
+    name
+    for name in db.QUERIES
+    if name
+    in {
+        "insert_item",
+        "get_item_id_by_identity",
+        "get_item",
+        "get_item_for_update",
+        "update_item_status",
+        "insert_markings",
+        "list_markings",
+        "has_marking",
+        "insert_item_event",
+        "get_item_event",
+        "get_latest_item_event",
+        "list_item_history",
+        "list_items",
+        "find_items_by_serial",
+        "search_items",
+        "find_reported_serials",
+        "set_similarity_threshold",
+        "check_item_staging",
+        "insert_imported_items",
+        "count_import_outcome",
+        "list_import_rejections",
+        "next_import_id",
+        "insert_item_import",
+    }
+]
+
+
+def rifle(serial: str = "SSG08-001", manufacturer: str = "Steyr Mannlicher", **changes: object) -> NewItem:
+    fields: dict[str, object] = {
+        "kind": "firearm",
+        "firearm_type": "rifle",
+        "manufacturer": manufacturer,
+        "country_of_manufacture": "AT",
+        "serial": serial,
+        "make": "Steyr",
+        "model": "SSG 08",
+        "calibre": ".308 Win",
+        "year_of_manufacture": 2019,
+        "category": "B",
+        "markings": [NewMarking(kind="manufacture", stamped=f"STEYR MANNLICHER AUSTRIA {serial}", serial=serial)],
+    }
+    fields.update(changes)
+    return NewItem(**fields)  # type: ignore[arg-type]
+
+
+async def test_every_records_query_prepares_against_the_schema(conn: db.Conn) -> None:
+    async with conn.transaction():
+        await conn.execute(db.QUERIES["create_item_staging"])
+        await conn.execute(db.QUERIES["create_item_checked"])
+        for name in RECORD_QUERIES:
+            await conn.prepare(db.QUERIES[name])
+    assert len(RECORD_QUERIES) == 23
+
+
+async def test_sql_normalisation_agrees_with_python(conn: db.Conn) -> None:
+    samples = ["ab-12 c/d.e_f", "SSG08-001", "o0 il1 s5 b8 z2", "x", "a.b.c", "Lot 2024/07"]
+    for sample in samples:
+        got = await conn.fetchrow("SELECT normalise_serial($1) AS n, fold_serial($1) AS f", sample)
+        assert got is not None
+        assert (got["n"], got["f"]) == (serials.normalise(sample), serials.fold(sample))
+
+
+async def test_registration_stores_item_markings_and_journal(conn: db.Conn) -> None:
+    detail = await items.register_item(conn, rifle(), actor=ACTOR)
+    assert detail.serial == "SSG08-001"
+    assert detail.serial_normalised == "SSG08001"
+    assert detail.status == "active"
+    assert [m.kind for m in detail.markings] == ["manufacture"]
+    entry = await conn.fetchrow("SELECT action, entity_id FROM journal_entry ORDER BY entry_id DESC LIMIT 1")
+    assert entry is not None
+    assert (entry["action"], entry["entity_id"]) == ("item.registered", str(detail.item_id))
+
+
+async def test_second_registration_of_same_identity_is_409_with_existing_id(conn: db.Conn) -> None:
+    first = await items.register_item(conn, rifle("ssg08 001"), actor=ACTOR)
+    with pytest.raises(ConflictError) as caught:
+        await items.register_item(conn, rifle("SSG08-001", manufacturer="STEYR  MANNLICHER"), actor=ACTOR)
+    assert caught.value.code == "item-already-registered"
+    assert caught.value.facts["item_id"] == first.item_id
+    assert await conn.fetchval("SELECT count(*) FROM item") == 1
+
+
+async def test_confusable_serials_stay_two_items(conn: db.Conn) -> None:
+    one = await items.register_item(conn, rifle("AB12"), actor=ACTOR)
+    two = await items.register_item(conn, rifle("A812"), actor=ACTOR)
+    assert one.item_id != two.item_id
+    found = await items.find_by_serial(conn, "ab-12", limit=10)
+    assert [item.item_id for item in found] == [one.item_id]
+
+
+async def test_frame_may_share_the_serial_of_its_firearm(conn: db.Conn) -> None:
+    gun = await items.register_item(conn, rifle("X100"), actor=ACTOR)
+    frame = NewItem(
+        kind="component",
+        component_type="frame",
+        manufacturer="Steyr Mannlicher",
+        country_of_manufacture="AT",
+        serial="X100",
+        parent_item_id=gun.item_id,
+    )
+    part = await items.register_item(conn, frame, actor=ACTOR)
+    assert part.parent_item_id == gun.item_id
+
+
+async def test_fuzzy_search_ranks_confusable_candidates_with_score(conn: db.Conn) -> None:
+    wanted = await items.register_item(conn, rifle("SB0Z-1234"), actor=ACTOR)
+    await items.register_item(conn, rifle("QQQQ-9999"), actor=ACTOR)
+    found = await items.search_items(conn, "5BOZ 1234", filters=(None,) * 6, after=None, limit=10)
+    assert [item.item_id for item in found] == [wanted.item_id]
+    assert found[0].score == pytest.approx(1.0)
+    assert found[0].exact is False
+
+
+async def test_lost_and_stolen_look_up_matches_normalised_serials_only(conn: db.Conn) -> None:
+    lost = await items.register_item(conn, rifle("LS-0001"), actor=ACTOR)
+    await items.register_item(conn, rifle("LS-0002"), actor=ACTOR)
+    today = dt.datetime.now(dt.UTC).date()
+    await item_events.record_event(conn, lost.item_id, NewEvent(event="lost", occurred_on=today), actor=ACTOR)
+    assert await items.reported_lost_or_stolen(conn, ["ls 0001", "LS-0002", "L5-0001", "nothing"]) == {"ls 0001"}
+    assert await items.reported_lost_or_stolen(conn, []) == set()
+
+
+async def test_lost_and_stolen_look_up_is_one_partial_index_scan(conn: db.Conn, tmp_path: Path) -> None:
+    path = tmp_path / "many.csv"
+    lines = ["kind,firearm_type,manufacturer,country_of_manufacture,serial,marking_stamped"]
+    lines += [f"firearm,pistol,Glock GmbH,AT,MANY-{n},GLOCK MANY-{n}" for n in range(5000)]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    await imports.import_file(conn, path, actor=ACTOR)
+    await conn.execute("ANALYZE item")
+    plan = "\n".join(
+        row[0] for row in await conn.fetch("EXPLAIN " + db.QUERIES["find_reported_serials"], ["MANY1", "MANY2"])
+    )
+    assert "item_reported_idx" in plan
+    assert "Seq Scan" not in plan
+
+
+async def test_item_row_refuses_changes_other_than_status(conn: db.Conn) -> None:
+    item = await items.register_item(conn, rifle(), actor=ACTOR)
+    with pytest.raises(asyncpg.RestrictViolationError):
+        await conn.execute("UPDATE item SET serial = 'OTHER' WHERE item_id = $1", item.item_id)
+    with pytest.raises(asyncpg.RestrictViolationError):
+        await conn.execute("DELETE FROM item WHERE item_id = $1", item.item_id)
+
+
+async def test_marking_for_missing_item_is_not_found_and_stores_nothing(conn: db.Conn) -> None:
+    with pytest.raises(NotFoundError):
+        await items.add_marking(conn, 999, NewMarking(kind="proof", stamped="BP"), actor=ACTOR)
+    assert await conn.fetchval("SELECT count(*) FROM marking") == 0
+
+
+async def test_firearm_without_manufacture_or_geometric_marking_is_refused(conn: db.Conn) -> None:
+    with pytest.raises(InvalidInputError) as caught:
+        await items.register_item(conn, rifle(markings=[NewMarking(kind="proof", stamped="BP")]), actor=ACTOR)
+    assert caught.value.code == "marking-required"
+    assert await conn.fetchval("SELECT count(*) FROM item") == 0
+
+
+async def test_tiered_fuzzy_search_pages_equal_one_search_at_the_final_threshold(conn: db.Conn) -> None:
+    for serial in ("KX-100200", "KX-100201", "KX-100299", "KX-109999", "KQ-555200", "ZZ-1"):
+        await items.register_item(conn, rifle(serial), actor=ACTOR)
+    wanted = await conn.fetch(
+        "SELECT serial FROM item WHERE similarity(serial_folded, $1) >= $2"
+        " ORDER BY similarity(serial_folded, $1) DESC, item_id",
+        serials.fold("KX-100200"),
+        items.SEARCH_THRESHOLD,
+    )
+    got: list[str] = []
+    after = None
+    while True:
+        async with conn.transaction():
+            found = await items.search_items(conn, "KX 100200", filters=(None,) * 6, after=after, limit=3)
+        got += [item.serial for item in found[:2]]
+        if len(found) < 3:
+            break
+        after = (found[1].score, found[1].item_id)
+    assert got == [row["serial"] for row in wanted]
+    assert len(got) >= 3

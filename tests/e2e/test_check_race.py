@@ -1,0 +1,78 @@
+"""200 concurrent customs checks over real HTTP against one licence line with a balance of 50 (DESIGN §5)."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator
+
+import httpx
+import msgspec
+import pytest
+import uvicorn
+
+from api import create_app
+from firearms import bootstrap, db, tokens
+from firearms.licence_object import LicenceLine
+from firearms.settings import Settings
+from tests.licensing_helpers import issued_export, register_parties
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@pytest.fixture
+async def server(settings: Settings, initialised: bootstrap.Initialised) -> AsyncIterator[str]:
+    """The registry's app under uvicorn on a loopback port, in this event loop."""
+    port = free_port()
+    app = create_app(msgspec.structs.replace(settings, pool_size=20))
+    uv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
+    task = asyncio.create_task(uv.serve())
+    for _ in range(200):
+        if uv.started:
+            break
+        await asyncio.sleep(0.05)
+    assert uv.started
+    yield f"http://127.0.0.1:{port}"
+    uv.should_exit = True
+    await task
+
+
+async def test_200_concurrent_checks_never_pass_a_balance_of_50(server: str, conn: db.Conn, settings: Settings) -> None:
+    ammunition = LicenceLine(
+        line=1, category="ammunition", type="cartridge", make="Hirtenberger", model="", calibre=".308 Win", quantity=50
+    )
+    licence = await issued_export(conn, settings, await register_parties(conn), lines=[ammunition])
+    async with conn.transaction():
+        secret, _ = await tokens.create_token(conn, role="customs-officer", name="race", actor="test")
+    headers = {"Authorization": f"Bearer {secret}"}
+
+    async def check(client: httpx.AsyncClient) -> httpx.Response:
+        body = {
+            "check_id": str(uuid.uuid4()),
+            "movement": "export",
+            "licence_number": licence.licence.number,
+            "issuing_state": "AT",
+            "crossing_point": "AT-Wullowitz",
+            "lines": [{"line": 1, "quantity": 1}],
+        }
+        return await client.post(f"{server}/api/v1/checks", json=body, headers=headers)
+
+    limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
+    async with httpx.AsyncClient(timeout=60, limits=limits) as client:
+        responses = await asyncio.gather(*(check(client) for _ in range(200)))
+    assert {response.status_code for response in responses} == {200}
+    answers = [response.json() for response in responses]
+    assert Counter(answer["verdict"] for answer in answers) == {"clear": 50, "refuse": 150}
+    for answer in answers:
+        if answer["verdict"] == "refuse":
+            assert "quantity-exceeds-balance" in [reason["code"] for reason in answer["reasons"]]
+    assert await conn.fetchval("SELECT sum(quantity) FROM ledger_entry WHERE licence_id = $1", licence.licence_id) == 50
+    assert await conn.fetchval("SELECT count(*) FROM customs_check") == 200
+    assert await conn.fetchval("SELECT status FROM licence WHERE licence_id = $1", licence.licence_id) == "exhausted"

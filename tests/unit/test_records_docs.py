@@ -1,0 +1,40 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+from api.problems import TITLES
+from firearms.imports import REASONS
+
+README = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+RECORD_CODES = [
+    "item-already-registered",
+    "illegal-transition",
+    "import-marking-missing",
+    "state-to-civilian-marking-missing",
+    "invalid-serial",
+    "invalid-country",
+    "year-in-future",
+    "date-in-future",
+    "padded-value",
+    "invalid-text",
+    "invalid-kind-fields",
+    "antique-too-recent",
+    "invalid-marking",
+    "marking-required",
+    "invalid-parent",
+    "invalid-event-fields",
+    "invalid-correction",
+    "import-invalid-file",
+    "import-rejected",
+]
+
+
+def test_every_records_problem_code_has_a_title_and_a_readme_row() -> None:
+    for code in RECORD_CODES:
+        assert code in TITLES, code
+        assert f"| `{code}` |" in README, code
+
+
+def test_every_import_reason_code_is_documented() -> None:
+    for reason in REASONS:
+        assert f"`{reason}`" in README, reason
