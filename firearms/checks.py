@@ -33,6 +33,7 @@ from firearms.check_rules import (
     verdict_of,
 )
 from firearms.errors import ConflictError, NotFoundError
+from firearms.exchange import hooks
 from firearms.serials import normalise
 from firearms.store import checks as store
 
@@ -190,6 +191,15 @@ async def perform_check(
         checked_at=moment,
     )
     await _store(conn, request, digest, answer, keys, actor)
+    await hooks.after_check(
+        conn,
+        request,
+        verdict=verdict,
+        reasons=[reason.code for reason in reasons],
+        checked_at=moment,
+        own_state=state,
+        actor=actor,
+    )
     return answer
 
 
@@ -382,6 +392,16 @@ async def decide(
         )
     if not await store.insert_check_decision(conn, check_id, decision, reason, now, actor):
         raise ConflictError(f"check {check_id} was decided already", code="check-not-held")
+    if decision == "release":
+        await hooks.after_check(
+            conn,
+            msgspec.convert(row["request"], CheckRequest),
+            verdict="clear",
+            reasons=[],
+            checked_at=now,
+            own_state=state,
+            actor=actor,
+        )
     await journal.record(
         conn,
         actor=actor,

@@ -66,7 +66,7 @@ def findings(
     """Pre-check a request against the export authorisation data it carries (DESIGN §4 step 3).
 
     ``lost_or_stolen`` is the set of the licence's serials this State's records report lost or stolen
-    (Art. 11); ``None`` when those records are not available, and the finding says ``not-checked``.
+    (Art. 11, ``firearms.items.reported_lost_or_stolen``); ``None`` makes the finding ``not-checked``.
     """
     licence = request.licence
     window = request.shipment_window

@@ -10,6 +10,11 @@ received from partners (``origin='received'``) never send anything.
 - an issued licence amended: the same with the new version (it supersedes);
 - suspended, reinstated, revoked, expired, exhausted: ``licence.status-changed`` to the same States;
 - consent asked of a transit State: ``transit-consent.requested`` to that State.
+
+And from :func:`firearms.checks.perform_check` (and the release of a held check), for a licence this
+registry knows: an exit check that clears sends ``shipment.dispatched`` to the transit and importing
+States; a transit check (any verdict) sends ``transit.passage-recorded`` to the exporting and importing
+States; an entry check that clears sends ``receipt.confirmed`` to the exporting State (Art. 10(4)).
 """
 
 from __future__ import annotations
@@ -17,16 +22,19 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from firearms.canonical import utc_now
+from firearms.errors import NotFoundError
 from firearms.exchange import emit
+from firearms.exchange.bodies import ShipmentItem
 
 if TYPE_CHECKING:
     import datetime as dt
     import uuid
 
+    from firearms.check_rules import CheckRequest
     from firearms.db import Conn
     from firearms.licence_views import Licence
 
-__all__ = ["after_amendment", "after_consent_request", "after_transition"]
+__all__ = ["after_amendment", "after_check", "after_consent_request", "after_transition"]
 
 _STATUS_NOTICES = frozenset({"issued", "suspended", "revoked", "expired", "exhausted"})
 
@@ -85,3 +93,60 @@ async def after_consent_request(
         window_to=shipment_to or obj.expires_on,
         actor=actor,
     )
+
+
+async def after_check(
+    conn: Conn,
+    request: CheckRequest,
+    *,
+    verdict: str,
+    reasons: list[str],
+    checked_at: dt.datetime,
+    own_state: str,
+    actor: str,
+) -> list[str]:
+    """Queue the shipment notice a recorded customs check sends (see the module docstring)."""
+    from firearms import licences  # noqa: PLC0415  # licences imports this module
+
+    try:
+        licence = (await licences.find_licence(conn, request.issuing_state, request.licence_number)).licence
+    except NotFoundError:
+        return []  # an unknown licence: nothing to tell anyone
+    items = [ShipmentItem(line=line.line, quantity=line.quantity, serials=list(line.serials)) for line in request.lines]
+    shipment_id = request.shipment_id or str(request.check_id)
+    if request.movement == "export" and verdict == "clear" and licence.exporting_state == own_state:
+        return await emit.shipment_dispatched(
+            conn,
+            licence,
+            own_state=own_state,
+            shipment_id=shipment_id,
+            dispatched_at=checked_at,
+            items=items,
+            actor=actor,
+        )
+    if request.movement == "transit" and own_state in licence.transit_states:
+        return await emit.passage_recorded(
+            conn,
+            licence,
+            own_state=own_state,
+            shipment_id=request.shipment_id,
+            check_id=str(request.check_id),
+            verdict=verdict,
+            reasons=reasons,
+            checked_at=checked_at,
+            crossing_point=request.crossing_point,
+            items=items,
+            actor=actor,
+        )
+    if request.movement == "import" and verdict == "clear" and licence.importing_state == own_state:
+        return await emit.receipt_confirmed(
+            conn,
+            licence,
+            own_state=own_state,
+            shipment_id=shipment_id,
+            received_on=checked_at.date(),
+            customs_document=request.customs_document or f"customs check {request.check_id}",
+            items=items,
+            actor=actor,
+        )
+    return []

@@ -7,9 +7,11 @@ import datetime as dt
 import json
 from typing import Any
 
-from firearms import db, tokens
+from firearms import db, item_events, items, tokens
 from firearms.canonical import format_time, utc_now
 from firearms.exchange.protocol import decode_receipt
+from firearms.item_types import NewEvent
+from tests.db.test_items_store import rifle
 from tests.exchange_fixtures import Client, cz, de
 from tests.exchange_util import AT_KEY, VECTORS, envelope
 
@@ -184,7 +186,7 @@ async def test_transit_consent_request_is_prechecked_and_decided_by_the_officer(
         "state-on-route": "pass",
         "dates-coherent": "pass",
         "import-authorisation-present": "pass",
-        "no-item-reported-lost-or-stolen": "not-checked",
+        "no-item-reported-lost-or-stolen": "pass",
     }
     path = f"/api/v1/consent-requests/AT/{request_id}/decision"
     objection = await client.post(path, json={"decision": "objection"}, headers=officer)
@@ -234,8 +236,23 @@ async def test_incoherent_request_shows_failed_findings(cz: tuple[Client, db.Con
         "state-on-route": "fail",
         "dates-coherent": "fail",
         "import-authorisation-present": "fail",
-        "no-item-reported-lost-or-stolen": "not-checked",
+        "no-item-reported-lost-or-stolen": "pass",
     }
+
+
+async def test_item_reported_stolen_here_fails_the_precheck(cz: tuple[Client, db.Conn]) -> None:
+    client, conn = cz
+    async with conn.transaction():
+        item = await items.register_item(conn, rifle("SSG08-002"), actor="test")
+        await item_events.record_event(
+            conn, item.item_id, NewEvent(event="stolen", occurred_on=dt.date(2026, 11, 1)), actor="test"
+        )
+    raw = envelope(AT_KEY, recipient="CZ", type_="transit-consent.requested", body=_request())
+    await client.post("/exchange/v1/notices", content=raw)
+    findings = await conn.fetchval("SELECT findings FROM consent_request_received")
+    (stolen,) = [item for item in findings if item["code"] == "no-item-reported-lost-or-stolen"]
+    assert stolen["result"] == "fail"
+    assert "SSG08-002" in stolen["detail"]
 
 
 async def test_consent_decision_for_a_licence_this_state_never_issued_is_rejected(de: tuple[Client, db.Conn]) -> None:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import msgspec
 
 from firearms import consents as licensing_consents
-from firearms import journal, licences
+from firearms import items, journal, licences
 from firearms import received as licensing
 from firearms.canonical import utc_now
 from firearms.errors import FirearmsError, NotFoundError
@@ -38,7 +38,9 @@ async def transit_consent_requested(conn: Conn, received: ReceivedNotice) -> Non
         raise NoticeRejectedError("invalid-body", "a transit-consent request carries an export licence")
     if licence.issuing_state != sender or licence.exporting_state != sender:
         raise NoticeRejectedError("not-issuer", f"{sender} is not the exporting State of {licence.number}")
-    found = findings(body, received.notice.recipient, received.received_at.date())
+    serials = [serial for line in licence.lines for serial in line.serials]
+    reported = await items.reported_lost_or_stolen(conn, serials)
+    found = findings(body, received.notice.recipient, received.received_at.date(), reported)
     try:
         await licences.find_licence(conn, sender, licence.number)
     except NotFoundError:
