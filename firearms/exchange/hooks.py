@@ -8,7 +8,8 @@ received from partners (``origin='received'``) never send anything.
 - pending -> issued: ``export-licence.issued`` to the importing and transit States, or
   ``import-authorisation.issued`` to the exporting State;
 - an issued licence amended: the same with the new version (it supersedes);
-- suspended, reinstated, revoked, expired, exhausted: ``licence.status-changed`` to the same States;
+- suspended, reinstated, revoked, expired: ``licence.status-changed`` to the same States (not exhausted:
+  that is the exporting State's own ledger; the others keep their own tally);
 - consent asked of a transit State: ``transit-consent.requested`` to that State.
 
 And from :func:`firearms.checks.perform_check` (and the release of a held check), for a licence this
@@ -36,7 +37,10 @@ if TYPE_CHECKING:
 
 __all__ = ["after_amendment", "after_check", "after_consent_request", "after_transition"]
 
-_STATUS_NOTICES = frozenset({"issued", "suspended", "revoked", "expired", "exhausted"})
+# Not "exhausted": that is the exporting State's own ledger reaching zero at its exit. Transit and
+# importing States keep their own tally of what passed (DESIGN §5); announcing it would stop goods
+# already dispatched at the next border.
+_STATUS_NOTICES = frozenset({"issued", "suspended", "revoked", "expired"})
 
 
 async def after_transition(

@@ -6,6 +6,7 @@ import copy
 import datetime as dt
 import functools
 import json
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -111,8 +112,8 @@ async def _issue(node: Node, licence_id: str) -> Any:
     return await node.post(f"/api/v1/licences/{licence_id}/issue", {"reason": "gates hold"}, "licensing-officer")
 
 
-async def test_golden_path_over_the_apis_with_notices_flowing_by_themselves(nodes: dict[str, Node]) -> None:
-    at, cz, de = nodes["AT"], nodes["CZ"], nodes["DE"]
+async def _issued_through_cz(at: Node, cz: Node, de: Node) -> tuple[str, str]:
+    """Golden path steps 1-4 over the APIs; the issued export licence's id and number."""
     validity = {"valid_from": TODAY.isoformat(), "expires_on": (TODAY + dt.timedelta(days=300)).isoformat()}
 
     # 1. DE's licensing officer issues an import licence; DE tells AT by itself.
@@ -211,56 +212,55 @@ async def test_golden_path_over_the_apis_with_notices_flowing_by_themselves(node
         stored = await node.get(f"/api/v1/foreign-licences/AT/{number}", "customs-officer")
         assert (stored["status"], stored["confidentiality"]) == ("issued", "restricted")
 
-    # 5.-7. Dispatch, passage and receipt notices (the customs checks that send them are another area's:
-    # here they are queued the way those checks will queue them).
-    items = [
+    return licence_id, number
+
+
+async def test_golden_path_over_the_apis_with_notices_flowing_by_themselves(nodes: dict[str, Node]) -> None:
+    at, cz, de = nodes["AT"], nodes["CZ"], nodes["DE"]
+    licence_id, number = await _issued_through_cz(at, cz, de)
+
+    # 5. AT's customs clears the consignment at exit (the ledger is debited): CZ and DE hear of the dispatch.
+    lines = [
         {"line": 1, "quantity": 2, "serials": ["SSG08-001", "SSG08-002"]},
         {"line": 2, "quantity": 800, "serials": []},
     ]
-    dispatched = {
-        "licence_number": number,
-        "shipment_id": "SHP-1",
-        "dispatched_at": format_time(utc_now()),
-        "items": items,
-    }
-    for state in ("CZ", "DE"):
-        await at.enqueue(state, "shipment.dispatched", dispatched)
-    await wait_for(functools.partial(cz.get, "/api/v1/shipments/AT/SHP-1", "customs-officer"), "CZ has the dispatch")
-    passage = {
-        "licence_number": number,
-        "issuing_state": "AT",
-        "shipment_id": "SHP-1",
-        "check_id": "6f1c0000-0000-4000-8000-000000000001",
-        "verdict": "clear",
-        "reasons": [],
-        "checked_at": format_time(utc_now()),
-        "crossing_point": "CZ-Dolni Dvoriste",
-        "items": items,
-    }
-    for state in ("AT", "DE"):
-        await cz.enqueue(state, "transit.passage-recorded", passage)
-    shipment = await wait_for(functools.partial(_with_passage, de), "DE has the dispatch and CZ's passage")
-    assert shipment["items"][0]["serials"] == ["SSG08-001", "SSG08-002"]
-    confirmed = {
-        "licence_number": number,
-        "shipment_id": "SHP-1",
-        "received_on": TODAY.isoformat(),
-        "customs_document": "DE-ATB-2026-1",
-        "items": items,
-    }
-    await de.enqueue("AT", "receipt.confirmed", confirmed)
+    exit_check = await _check(at, "export", number, "AT-Wullowitz", lines)
+    assert exit_check["verdict"] == "clear", exit_check
+    assert [line["remaining"] for line in exit_check["licence"]["lines"]] == [0, 0]
+    for node in (cz, de):
+        shipment = await wait_for(
+            functools.partial(node.get, "/api/v1/shipments/AT/SHP-1", "customs-officer"),
+            f"{node.state} has the dispatch",
+        )
+        assert shipment["items"][0]["serials"] == ["SSG08-001", "SSG08-002"]
+
+    # 6. CZ's customs checks the consignment against the licence as received from AT: clear; AT and DE hear of it.
+    transit_check = await _check(cz, "transit", number, "CZ-Dolni Dvoriste", lines)
+    assert transit_check["verdict"] == "clear", transit_check
+    shipment = await wait_for(functools.partial(_with_passage, de), "DE has CZ's passage")
+    assert [(p["recorded_by"], p["verdict"]) for p in shipment["passages"]] == [("CZ", "clear")]
+    await wait_for(functools.partial(_passages, at), "AT has CZ's passage")
+
+    # 7. DE's customs checks at entry; a hold is released by the officer; AT receives the confirmation of receipt.
+    entry_check = await _check(de, "import", number, "DE-Passau", lines, customs_document="DE-ATB-2026-1")
+    if entry_check["verdict"] == "hold":
+        released = await de.post(
+            f"/api/v1/checks/{entry_check['check_id']}/release", {"reason": "inspected"}, "customs-officer"
+        )
+        assert released.status_code == 200, released.text
+    else:
+        assert entry_check["verdict"] == "clear", entry_check
+
+    # 8. AT sees the licence fully used and delivered.
     at_shipment = await wait_for(functools.partial(_received, at), "AT has DE's confirmation of receipt")
     assert at_shipment["confirmed_by"] == "DE"
+    used = await at.get(f"/api/v1/licences/{licence_id}", "licensing-officer")
+    assert used["status"] == "exhausted"
 
-    # Variant: AT revokes; CZ and DE apply it at once.
-    revoked = await at.post(
-        f"/api/v1/licences/{licence_id}/revoke", {"reason": "exporter's licence withdrawn"}, "licensing-officer"
-    )
-    assert revoked.status_code == 200, revoked.text
-    for node in (de, cz):
-        await wait_for(
-            functools.partial(_received_status, node, number, "revoked"), f"{node.state} applies the revocation"
-        )
+    # Variant: a second passage of the same serials is refused at CZ.
+    again = await _check(cz, "transit", number, "CZ-Dolni Dvoriste", lines[:1])
+    assert again["verdict"] == "refuse"
+    assert "serial-already-passed" in [reason["code"] for reason in again["reasons"]]
 
     # Every outbox drains, every notice has a verified receipt, every inbox is in sequence.
     for node in (at, cz, de):
@@ -277,6 +277,51 @@ async def test_golden_path_over_the_apis_with_notices_flowing_by_themselves(node
             ]
             assert sequences == list(range(1, len(sequences) + 1))
         assert "journal intact" in await node.cli("journal", "verify")
+
+
+async def test_revocation_after_dispatch_is_refused_at_the_transit_border(nodes: dict[str, Node]) -> None:
+    at, cz, de = nodes["AT"], nodes["CZ"], nodes["DE"]
+    licence_id, number = await _issued_through_cz(at, cz, de)
+    lines = [{"line": 1, "quantity": 2, "serials": ["SSG08-001", "SSG08-002"]}]
+    assert (await _check(at, "export", number, "AT-Wullowitz", lines))["verdict"] == "clear"
+    revoked = await at.post(
+        f"/api/v1/licences/{licence_id}/revoke", {"reason": "exporter's licence withdrawn"}, "licensing-officer"
+    )
+    assert revoked.status_code == 200, revoked.text
+    for node in (cz, de):
+        await wait_for(
+            functools.partial(_received_status, node, number, "revoked"), f"{node.state} applies the revocation"
+        )
+    refused = await _check(cz, "transit", number, "CZ-Dolni Dvoriste", lines)
+    assert refused["verdict"] == "refuse"
+    assert "licence-revoked" in [reason["code"] for reason in refused["reasons"]]
+    # AT and DE hear of the refused passage too
+    await wait_for(functools.partial(_passages, at), "AT has CZ's refused passage")
+    assert (await at.fetch("SELECT verdict FROM shipment_passage")) == [{"verdict": "refuse"}]
+
+
+async def _check(
+    node: Node, movement: str, number: str, crossing: str, lines: list[Any], customs_document: str | None = None
+) -> Any:
+    body: dict[str, Any] = {
+        "check_id": str(uuid.uuid4()),
+        "movement": movement,
+        "licence_number": number,
+        "issuing_state": "AT",
+        "crossing_point": crossing,
+        "shipment_id": "SHP-1",
+        "lines": lines,
+    }
+    if customs_document:
+        body["customs_document"] = customs_document
+    response = await node.post("/api/v1/checks", body, "customs-officer")
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+async def _passages(node: Node) -> Any:
+    rows = await node.fetch("SELECT recorded_by, verdict FROM shipment_passage")
+    return rows or None
 
 
 async def _received_status(node: Node, number: str, status: str) -> Any:
