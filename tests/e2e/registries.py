@@ -162,10 +162,14 @@ async def connect_all(nodes: list[Node]) -> None:
     async with httpx.AsyncClient() as client:
         for node in nodes:
             documents[node.state] = (await client.get(node.base_url + "/exchange/v1/keys")).json()
+    adds = []
     for node in nodes:
         for other in nodes:
             if other is node:
                 continue
             document = documents[other.state]
             current = next(key for key in document["keys"] if key["key_id"] == document["current_key_id"])
-            await node.cli("peers", "add", other.state, "--url", other.base_url, "--public-key", current["public_key"])
+            adds.append(
+                node.cli("peers", "add", other.state, "--url", other.base_url, "--public-key", current["public_key"])
+            )
+    await asyncio.gather(*adds)

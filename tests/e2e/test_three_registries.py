@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import datetime as dt
 import functools
@@ -41,16 +42,17 @@ async def nodes(pg_admin_uri: str, template_url: str, tmp_path: Path) -> AsyncIt
     started: dict[str, Node] = {}
     try:
         for state in ("AT", "CZ", "DE"):
-            node = Node(
+            started[state] = Node(
                 state=state,
                 home=tmp_path / state,
                 database_url=await clone_template(pg_admin_uri),
                 port=free_port(),
                 logs=tmp_path,
             )
-            started[state] = node
-            await node.start()
+        await asyncio.gather(*(node.start() for node in started.values()))
         await connect_all(list(started.values()))
+        roles = ("admin", "licensing-officer", "customs-officer")
+        await asyncio.gather(*(node.token(role) for node in started.values() for role in roles))
         yield started
     finally:
         for node in started.values():
