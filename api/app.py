@@ -12,7 +12,21 @@ from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin
 
-from api import checks, health, imports, items, journal, licences, parties, tokens, verify
+from api import (
+    checks,
+    exchange,
+    health,
+    imports,
+    items,
+    journal,
+    licences,
+    notices,
+    parties,
+    peers,
+    received,
+    tokens,
+    verify,
+)
 from api.deps import provide_conn, provide_officer, provide_pool, provide_settings, require_role
 from api.middleware import RequestIdMiddleware
 from api.problems import exception_handlers
@@ -54,12 +68,18 @@ def create_app(settings: Settings, *, database_url: str | None = None) -> Litest
             items.ItemController,
             imports.ImportController,
             checks.CheckController,
+            peers.PeerController,
+            notices.NoticeController,
+            notices.KeyController,
+            received.ForeignLicenceController,
+            received.ShipmentController,
+            received.ConsentRequestController,
         ],
         guards=[require_role],
         dependencies={"officer": Provide(provide_officer, sync_to_thread=False)},
     )
     return Litestar(
-        route_handlers=[health.health, officer_api],
+        route_handlers=[health.health, officer_api, exchange.exchange_api],
         dependencies={
             "conn": Provide(provide_conn),
             "settings": Provide(provide_settings, sync_to_thread=False),

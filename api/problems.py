@@ -117,6 +117,31 @@ TITLES: dict[str, str] = {
     "invalid-correction": "The correction does not name an event of this item",
     "import-invalid-file": "The import file cannot be read",
     "import-rejected": "No row of the import file is valid",
+    # exchange: the trust list, keys, outbox, transit-consent requests (officer API)
+    "invalid-state": "Not a partner State",
+    "invalid-url": "Not an http(s) base URL",
+    "invalid-public-key": "Not an Ed25519 public key",
+    "peer-already-exists": "The State is already on the trust list",
+    "peer-key-exists": "The key is already on the trust list",
+    "invalid-key-window": "The key's validity window is empty",
+    "unknown-peer": "The State is not on the trust list",
+    "invalid-notice-body": "The notice body has no canonical form",
+    "no-signing-key": "This registry has no valid signing key",
+    "rotation-pending": "A key rotation is waiting for partners",
+    "key-in-use": "The key is the one in use",
+    "key-already-revoked": "The key is already revoked",
+    "consent-already-decided": "The transit-consent request is already decided",
+    "reason-required": "An objection gives its reason",
+    # exchange: the partner surface /exchange/v1 (type base tag:firearms-exchange,2026:problems/)
+    "malformed-notice": "The envelope is malformed",
+    "wrong-recipient": "The notice is addressed to another State",
+    "unknown-sender": "The sender is not on the trust list",
+    "unknown-key": "The key is not valid for the sender at created_at",
+    "key-revoked": "The key was revoked before the notice was created",
+    "bad-signature": "The signature does not verify",
+    "clock-skew": "The notice was created in the future",
+    "notice-id-conflict": "The notice id was already received with other content",
+    "sequence-gap": "The notice is not the next in sequence",
 }
 
 _STATUS: list[tuple[type[FirearmsError], int]] = [

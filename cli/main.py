@@ -265,3 +265,5 @@ from cli.records import export_records, import_records  # noqa: E402  # records 
 
 main.add_command(import_records)
 main.add_command(export_records)
+
+import cli.exchange  # noqa: E402, F401  # peers, notices, keys rotate/revoke: registers itself on main

@@ -33,6 +33,7 @@ from firearms.check_rules import (
     verdict_of,
 )
 from firearms.errors import ConflictError, NotFoundError
+from firearms.exchange import hooks
 from firearms.serials import normalise
 from firearms.store import checks as store
 
@@ -191,6 +192,15 @@ async def perform_check(
         return replayed
     if exhausted:
         await _exhaust(conn, context["licence_id"], request.check_id, actor)
+    await hooks.after_check(
+        conn,
+        request,
+        verdict=verdict,
+        reasons=[reason.code for reason in reasons],
+        checked_at=moment,
+        own_state=state,
+        actor=actor,
+    )
     return answer
 
 
@@ -369,6 +379,16 @@ async def decide(
         await _release(conn, request, context["licence_id"], view, actor)
     if not await store.insert_check_decision(conn, check_id, decision, reason, now, actor):
         raise ConflictError(f"check {check_id} was decided already", code="check-not-held")
+    if decision == "release":
+        await hooks.after_check(
+            conn,
+            msgspec.convert(row["request"], CheckRequest),
+            verdict="clear",
+            reasons=[],
+            checked_at=now,
+            own_state=state,
+            actor=actor,
+        )
     await journal.record(
         conn,
         actor=actor,

@@ -17,6 +17,7 @@ import msgspec
 
 from firearms import journal
 from firearms.errors import ConflictError, InvalidInputError, NotFoundError
+from firearms.exchange import hooks
 from firearms.licence_object import CountryCode
 from firearms.store import consents as store
 from firearms.store import licences as licence_store
@@ -162,6 +163,14 @@ async def request_consent(
             "shipment_from": shipment_from.isoformat() if shipment_from else None,
             "shipment_to": shipment_to.isoformat() if shipment_to else None,
         },
+    )
+    await hooks.after_consent_request(
+        conn,
+        licence_id,
+        transit_state=transit_state,
+        shipment_from=shipment_from,
+        shipment_to=shipment_to,
+        actor=actor,
     )
     return TransitConsentRequest(**dict(request))
 

@@ -17,6 +17,7 @@ import msgspec
 
 from firearms import consents, gates, journal, keys, parties
 from firearms.errors import ConflictError, InvalidInputError, NotFoundError
+from firearms.exchange import hooks
 from firearms.licence_object import LicenceObject
 from firearms.licence_rules import LicenceDraft, check_draft, normalise_serial
 from firearms.licence_views import (
@@ -284,7 +285,9 @@ async def amend(conn: Conn, licence_id: uuid.UUID, draft: LicenceDraft, *, setti
         entity_id=str(licence_id),
         payload={"number": row["number"], "version": version, "reason": draft.reason, "content": content},
     )
-    return await get_licence(conn, licence_id)
+    licence = await get_licence(conn, licence_id)
+    await hooks.after_amendment(conn, licence, actor=actor)
+    return licence
 
 
 async def _require_gates(conn: Conn, row: asyncpg.Record, settings: Settings, today: dt.date) -> None:
@@ -380,7 +383,9 @@ async def transition(
             "reason": reason,
         },
     )
-    return await get_licence(conn, licence_id)
+    licence = await get_licence(conn, licence_id)
+    await hooks.after_transition(conn, licence, from_status=row["status"], to=to, reason=reason, actor=actor)
+    return licence
 
 
 def _received_transitions(status: str) -> tuple[LicenceStatus, ...]:

@@ -43,6 +43,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             (``FIREARMS_AMMUNITION_LIMITS``, e.g. ``hunting=800,sport-shooting=1200``); a purpose not
             listed has no limit.
         licence_timer_interval: seconds between passes of the licence timers (expiry, deemed consent) in the worker.
+        exchange_retry_base: seconds before the first retry of a failed delivery (doubles per attempt).
+        exchange_retry_cap: the most seconds between two delivery attempts (back-off cap).
+        exchange_timeout: seconds one delivery may take before it counts as a network error.
     """
 
     state: str
@@ -62,6 +65,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     holidays: tuple[dt.date, ...] = ()
     ammunition_limits: dict[str, int] = msgspec.field(default_factory=lambda: {"hunting": 800, "sport-shooting": 1200})
     licence_timer_interval: float = 60.0
+    exchange_retry_base: float = 1.0
+    exchange_retry_cap: float = 300.0
+    exchange_timeout: float = 10.0
 
     @property
     def base_url(self) -> str:
@@ -96,6 +102,15 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
             raise ConfigError(f"FIREARMS_PORT={port!r} is not a port number (1-65535)")
         values["port"] = int(port)
     values.update(_licensing_settings(env))
+    for name in ("exchange_retry_base", "exchange_retry_cap", "exchange_timeout"):
+        text = env.get(f"FIREARMS_{name.upper()}")
+        if text is not None:
+            try:
+                values[name] = float(text)
+            except ValueError:
+                raise ConfigError(f"FIREARMS_{name.upper()}={text!r} is not a number of seconds") from None
+            if not 0 < values[name] <= 86400:
+                raise ConfigError(f"FIREARMS_{name.upper()}={text!r} must be between 0 and 86400 seconds")
     values.update(given)
     return Settings(**values)
 

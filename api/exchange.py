@@ -1,0 +1,108 @@
+"""The partner surface, ``/exchange/v1`` (PROTOCOL §4): no token; the signature is the authentication."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import msgspec
+from litestar import Request, Response, Router, get, post
+from litestar.exceptions.http_exceptions import RequestEntityTooLarge
+
+from api.deps import ConnDep, SettingsDep
+from api.problems import problem_response
+from firearms import keys
+from firearms.exchange import inbox
+from firearms.exchange.protocol import MAX_ENVELOPE_BYTES, PROBLEM_BASE, PROTOCOL, NoticeRefusedError
+
+__all__ = ["EXCHANGE_STATUS", "KeysDocument", "exchange_api"]
+
+# PROTOCOL §4: problem name -> HTTP status.
+EXCHANGE_STATUS: dict[str, int] = {
+    "malformed-notice": 400,
+    "wrong-recipient": 400,
+    "unknown-sender": 403,
+    "unknown-key": 403,
+    "key-revoked": 403,
+    "bad-signature": 403,
+    "clock-skew": 400,
+    "notice-id-conflict": 409,
+    "sequence-gap": 409,
+}
+
+
+class PublicKey(msgspec.Struct, frozen=True, kw_only=True):
+    """One public key of this registry with its validity."""
+
+    key_id: str
+    public_key: str
+    not_before: dt.datetime
+    not_after: dt.datetime | None
+    revoked_at: dt.datetime | None
+
+
+class KeysDocument(msgspec.Struct, frozen=True, kw_only=True):
+    """``GET /exchange/v1/keys``: what an administrator checks out of band before trusting this registry."""
+
+    protocol: str
+    state: str
+    current_key_id: str | None
+    keys: list[PublicKey]
+
+
+def _refused(request: Request[Any, Any, Any], exc: NoticeRefusedError) -> Response[dict[str, Any]]:
+    status = EXCHANGE_STATUS.get(exc.code, 400)
+    return problem_response(request, status, exc.code, exc.detail, dict(exc.facts), base=PROBLEM_BASE)
+
+
+@post(
+    "/notices",
+    summary="Deliver a signed notice",
+    request_max_body_size=MAX_ENVELOPE_BYTES,
+    exception_handlers={NoticeRefusedError: _refused},
+    status_code=202,
+)
+async def receive_notice(request: Request[Any, Any, Any], conn: ConnDep, settings: SettingsDep) -> Response[bytes]:
+    """PROTOCOL §4: checks 1-8 in order; 202 with a signed receipt, 200 with the first receipt for a duplicate.
+
+    Every refusal is an ``application/problem+json`` whose ``type`` ends in the check's name; nothing is stored.
+    """
+    try:
+        raw = await request.body()
+    except RequestEntityTooLarge as exc:
+        raise NoticeRefusedError("malformed-notice", f"an envelope is at most {MAX_ENVELOPE_BYTES} bytes") from exc
+    delivered = await inbox.receive(conn, raw, state=settings.state, home=settings.home)
+    return Response(
+        content=delivered.receipt, status_code=200 if delivered.duplicate else 202, media_type="application/json"
+    )
+
+
+@get("/keys", summary="This registry's public keys")
+async def public_keys(conn: ConnDep, settings: SettingsDep) -> KeysDocument:
+    """The State, the key in use and every key this registry ever used, with validity (unauthenticated)."""
+    now = dt.datetime.now(dt.UTC)
+    listed = await keys.list_keys(conn)
+    valid = [
+        key
+        for key in listed
+        if key.not_before <= now and (key.not_after is None or now < key.not_after) and key.revoked_at is None
+    ]
+    current = max(valid, key=lambda key: key.not_before).key_id if valid else None
+    return KeysDocument(
+        protocol=PROTOCOL,
+        state=settings.state,
+        current_key_id=current,
+        keys=[
+            PublicKey(
+                key_id=key.key_id,
+                public_key=key.public_key,
+                not_before=key.not_before,
+                not_after=key.not_after,
+                revoked_at=key.revoked_at,
+            )
+            for key in listed
+        ],
+    )
+
+
+exchange_api = Router(path="/exchange/v1", route_handlers=[receive_notice, public_keys])

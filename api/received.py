@@ -1,0 +1,215 @@
+"""What partners told this registry: foreign licences, shipments, transit-consent requests (PROTOCOL §5)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any, Literal
+
+import msgspec
+from litestar import Controller, get, post
+from litestar.params import FromPath, JSONBody, QueryParameter
+
+from api.deps import ConnDep, OfficerDep, SettingsDep
+from api.params import AfterQuery, LimitQuery, page
+from firearms.errors import NotFoundError
+from firearms.exchange import consents
+from firearms.exchange.consents import ConsentRequest
+from firearms.pagination import DEFAULT_LIMIT, decode_cursor, encode_cursor
+from firearms.store import received as store
+
+__all__ = [
+    "ConsentDecision",
+    "ConsentRequestController",
+    "ConsentRequestPage",
+    "ForeignLicence",
+    "ForeignLicenceController",
+    "ForeignLicencePage",
+    "Passage",
+    "Shipment",
+    "ShipmentController",
+]
+
+READERS = ("customs-officer", "licensing-officer", "admin", "auditor")
+
+
+class ForeignLicence(msgspec.Struct, frozen=True, kw_only=True):
+    """A licence as received from its issuing State, with every later status change applied."""
+
+    issuing_state: str
+    number: str
+    kind: str
+    version: int
+    status: str
+    status_reason: str | None
+    status_effective_at: dt.datetime | None
+    licence: Any
+    confidentiality: str
+    notice_id: str
+    received_at: dt.datetime
+    updated_at: dt.datetime
+
+
+class ForeignLicencePage(msgspec.Struct, frozen=True, kw_only=True):
+    """A page of received licences."""
+
+    items: list[ForeignLicence]
+    next: str | None
+
+
+class ForeignLicenceController(Controller):
+    """``/api/v1/foreign-licences``: licences received by signed notice."""
+
+    path = "/foreign-licences"
+    opt = {"roles": READERS}  # noqa: RUF012
+
+    @get("/", summary="Licences received from other States")
+    async def list_licences(
+        self,
+        conn: ConnDep,
+        kind: Annotated[Literal["export", "import", "transit", "brokering"] | None, QueryParameter()] = None,
+        after: AfterQuery = None,
+        limit: LimitQuery = DEFAULT_LIMIT,
+    ) -> ForeignLicencePage:
+        """Received licences by issuing State and number."""
+        key = decode_cursor(after, str, str) if after else ("", "")
+        rows = await store.list_foreign_licences(conn, (key[0], key[1]), kind, limit + 1)
+        items, last = page([ForeignLicence(**dict(row)) for row in rows], limit)
+        return ForeignLicencePage(items=items, next=encode_cursor(last.issuing_state, last.number) if last else None)
+
+    @get("/{issuing_state:str}/{number:str}", summary="One received licence")
+    async def get_licence(self, conn: ConnDep, issuing_state: FromPath[str], number: FromPath[str]) -> ForeignLicence:
+        """The licence as last received, status applied."""
+        row = await store.get_foreign_licence(conn, issuing_state, number)
+        if row is None:
+            raise NotFoundError(f"no licence {number} of {issuing_state} was received", number=number)
+        return ForeignLicence(**dict(row))
+
+
+class Passage(msgspec.Struct, frozen=True, kw_only=True):
+    """A border check reported by a transit State."""
+
+    recorded_by: str
+    check_id: str
+    licence_number: str
+    issuing_state: str
+    shipment_id: str | None
+    verdict: str
+    reasons: list[str]
+    checked_at: dt.datetime
+    crossing_point: str
+    items: Any
+    confidentiality: str
+    notice_id: str
+    received_at: dt.datetime
+
+
+class Shipment(msgspec.Struct, frozen=True, kw_only=True):
+    """A shipment as the notices about it tell, with the passages reported for its licence."""
+
+    exporting_state: str
+    shipment_id: str
+    licence_number: str
+    issuing_state: str
+    dispatched_at: dt.datetime | None
+    items: Any
+    confirmation_requested_at: dt.datetime | None
+    received_on: dt.date | None
+    customs_document: str | None
+    received_items: Any
+    confirmed_by: str | None
+    confidentiality: str
+    updated_at: dt.datetime
+    passages: list[Passage]
+
+
+class ShipmentController(Controller):
+    """``/api/v1/shipments``: dispatches, passages and receipts reported by partners."""
+
+    path = "/shipments"
+    opt = {"roles": READERS}  # noqa: RUF012
+
+    @get("/{exporting_state:str}/{shipment_id:str}", summary="One shipment")
+    async def get_shipment(self, conn: ConnDep, exporting_state: FromPath[str], shipment_id: FromPath[str]) -> Shipment:
+        """A shipment's dispatch, confirmation request and receipt, with the border passages of its licence."""
+        row = await store.get_shipment_record(conn, exporting_state, shipment_id)
+        if row is None:
+            raise NotFoundError(f"no shipment {shipment_id} of {exporting_state} is recorded", shipment_id=shipment_id)
+        passages = await store.list_shipment_passages(conn, row["issuing_state"], row["licence_number"])
+        return Shipment(**dict(row), passages=[Passage(**dict(item)) for item in passages])
+
+
+class ConsentDecision(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """The licensing officer's decision on a transit-consent request."""
+
+    decision: Literal["no-objection", "objection"]
+    reason: Annotated[str, msgspec.Meta(max_length=2000)] | None = None
+    valid_until: dt.date | None = None
+
+
+class ConsentRequestPage(msgspec.Struct, frozen=True, kw_only=True):
+    """A page of received transit-consent requests."""
+
+    items: list[ConsentRequest]
+    next: str | None
+
+
+class ConsentRequestController(Controller):
+    """``/api/v1/consent-requests``: transit-consent requests received from exporting States."""
+
+    path = "/consent-requests"
+    opt = {"roles": ("licensing-officer", "admin", "auditor")}  # noqa: RUF012
+
+    @get("/", summary="Received transit-consent requests")
+    async def list_requests(
+        self,
+        conn: ConnDep,
+        status: Annotated[Literal["pending", "decided"] | None, QueryParameter()] = None,
+        after: AfterQuery = None,
+        limit: LimitQuery = DEFAULT_LIMIT,
+    ) -> ConsentRequestPage:
+        """Requests in arrival order with their pre-check findings; ``status=pending`` for the officer's queue."""
+        key = decode_cursor(after, dt.datetime, str, str) if after else None
+        items, last = page(
+            await consents.list_requests(
+                conn, after=(key[0], key[1], key[2]) if key else None, status=status, limit=limit + 1
+            ),
+            limit,
+        )
+        return ConsentRequestPage(
+            items=items,
+            next=encode_cursor(last.received_at, last.requesting_state, last.notice_id) if last else None,
+        )
+
+    @get("/{requesting_state:str}/{notice_id:str}", summary="One received transit-consent request")
+    async def get_request(
+        self, conn: ConnDep, requesting_state: FromPath[str], notice_id: FromPath[str]
+    ) -> ConsentRequest:
+        """A request with the licence it carries and the findings."""
+        return await consents.get_request(conn, requesting_state, notice_id)
+
+    @post(
+        "/{requesting_state:str}/{notice_id:str}/decision",
+        summary="Decide on a transit-consent request",
+        status_code=200,
+        opt={"roles": ("licensing-officer",)},
+    )
+    async def decide(
+        self,
+        conn: ConnDep,
+        officer: OfficerDep,
+        settings: SettingsDep,
+        requesting_state: FromPath[str],
+        notice_id: FromPath[str],
+        data: JSONBody[ConsentDecision],
+    ) -> ConsentRequest:
+        """No objection or objection (with a reason); sent back as ``transit-consent.decided``."""
+        return await consents.decide(
+            conn,
+            requesting_state,
+            notice_id,
+            own_state=settings.state,
+            decision=data.decision,
+            reason=data.reason,
+            valid_until=data.valid_until,
+            actor=officer.actor,
+        )

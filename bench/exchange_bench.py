@@ -1,0 +1,195 @@
+"""Exchange throughput, run by hand: ``uv run python bench/exchange_bench.py [N]``.
+
+1. Sequential delivery: AT's outbox -> DE (a real ``firearms serve`` on loopback), one notice at a time
+   with verified receipts, as the worker does it. Target >= 300 notices/s.
+2. Receiving: several senders posting concurrently to DE (each in its own sequence), verify + store +
+   receipt. Target >= 1,000 notices/s.
+
+Everything runs on one embedded PostgreSQL in a temporary folder; DE is a separate process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import asyncpg
+import httpx
+
+from firearms import bootstrap, db, keys, outbox
+from firearms.canonical import format_time, utc_now
+from firearms.embedded import database_url, start_embedded
+from firearms.exchange import delivery, trust
+from firearms.exchange.protocol import Notice, encode, sign_notice
+from firearms.settings import Settings
+from firearms.signing import SigningKey, b64url_encode
+
+FIREARMS = str(Path(sys.executable).parent / "firearms")
+SENDERS = ["AT", "CZ", "FR", "PL", "SK", "HU", "SI", "IT"]
+
+
+async def _database(admin_uri: str, name: str) -> str:
+    admin = await asyncpg.connect(admin_uri)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    return database_url(admin_uri, name)
+
+
+def _free_port() -> int:
+    import socket  # noqa: PLC0415
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+async def main(count: int) -> None:
+    tmp = Path(tempfile.mkdtemp(prefix="exchange-bench-"))
+    admin_uri = start_embedded(tmp / "pg")
+    at_url = await _database(admin_uri, "at")
+    de_url = await _database(admin_uri, "de")
+    at = Settings(state="AT", home=tmp / "at", database_url=at_url, run_worker=False)
+    de = Settings(state="DE", home=tmp / "de", database_url=de_url, run_worker=False)
+    await bootstrap.initialise(at, at_url)
+    await bootstrap.initialise(de, de_url)
+    port = _free_port()
+    env = {
+        **os.environ,
+        "FIREARMS_STATE": "DE",
+        "FIREARMS_HOME": str(de.home),
+        "FIREARMS_DATABASE_URL": de_url,
+        "FIREARMS_PORT": str(port),
+    }
+    server = subprocess.Popen([FIREARMS, "serve", "--no-worker"], env=env, stderr=subprocess.DEVNULL)  # noqa: ASYNC220
+    base = f"http://127.0.0.1:{port}"
+    try:
+        async with httpx.AsyncClient() as client:
+            for _ in range(200):
+                try:
+                    if (await client.get(base + "/health")).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                await asyncio.sleep(0.1)
+        at_conn = await db.connect(at_url)
+        de_conn = await db.connect(de_url)
+        at_key = await keys.current_signing_key(at_conn, at.home)
+        de_key = await keys.current_signing_key(de_conn, de.home)
+        async with at_conn.transaction():
+            await trust.add_peer(
+                at_conn,
+                own_state="AT",
+                state="DE",
+                base_url=base,
+                public_key=b64url_encode(de_key.public_key),
+                not_before=None,
+                actor="bench",
+            )
+        async with de_conn.transaction():
+            await trust.add_peer(
+                de_conn,
+                own_state="DE",
+                state="AT",
+                base_url="http://127.0.0.1:9",
+                public_key=b64url_encode(at_key.public_key),
+                not_before=None,
+                actor="bench",
+            )
+
+        # 0. The ceiling in the same run: one HTTP round trip with one SELECT (GET /health), sequential.
+        async with httpx.AsyncClient() as client:
+            started = time.perf_counter()
+            for _ in range(count):
+                await client.get(base + "/health")
+            elapsed = time.perf_counter() - started
+        print(f"ceiling GET /health sequential: {count / elapsed:.0f} requests/s")
+
+        # 1. Sequential delivery through the outbox.
+        licence_body = {
+            "licence_number": "AT-EXP-2026-000123",
+            "shipment_id": "S",
+            "received_on": "2026-11-29",
+            "customs_document": "X",
+            "items": [{"line": 1, "quantity": 2, "serials": ["A", "B"]}],
+        }
+        async with at_conn.transaction():
+            for _ in range(count):
+                await outbox.enqueue(at_conn, "DE", "receipt.confirmed", licence_body)
+        pool = await db.create_pool(at_url, max_size=4)
+        async with httpx.AsyncClient() as client:
+            started = time.perf_counter()
+            delivered = await delivery.deliver_due(pool, at, client, "bench")
+            elapsed = time.perf_counter() - started
+        await pool.close()
+        print(
+            f"sequential delivery AT->DE: {delivered} notices in {elapsed:.2f} s = {delivered / elapsed:.0f} notices/s"
+        )
+
+        # 2. Concurrent senders to DE.
+        per_sender = max(1, count // len(SENDERS[1:]))
+        envelopes: dict[str, list[bytes]] = {}
+        for state in SENDERS[1:]:
+            key = SigningKey.generate()
+            async with de_conn.transaction():
+                await trust.add_peer(
+                    de_conn,
+                    own_state="DE",
+                    state=state,
+                    base_url="http://127.0.0.1:9",
+                    public_key=b64url_encode(key.public_key),
+                    not_before=None,
+                    actor="bench",
+                )
+            now = format_time(utc_now())
+            envelopes[state] = [
+                encode(
+                    sign_notice(
+                        Notice(
+                            id=str(uuid.uuid4()),
+                            type="receipt.confirmed",
+                            sender=state,
+                            recipient="DE",
+                            sequence=n,
+                            created_at=now,
+                            in_reply_to=None,
+                            confidentiality="restricted",
+                            body=licence_body,
+                        ),
+                        key,
+                    )
+                )
+                for n in range(1, per_sender + 1)
+            ]
+
+        async def send(state: str, client: httpx.AsyncClient) -> int:
+            for raw in envelopes[state]:
+                response = await client.post(base + "/exchange/v1/notices", content=raw)
+                assert response.status_code == 202, response.text
+            return len(envelopes[state])
+
+        async with httpx.AsyncClient(limits=httpx.Limits(max_connections=32)) as client:
+            started = time.perf_counter()
+            total = sum(await asyncio.gather(*(send(state, client) for state in envelopes)))
+            elapsed = time.perf_counter() - started
+        print(
+            f"receiving, {len(envelopes)} concurrent senders: {total} notices in {elapsed:.2f} s = "
+            f"{total / elapsed:.0f} notices/s"
+        )
+        await at_conn.close()
+        await de_conn.close()
+    finally:
+        server.terminate()
+        server.wait(timeout=15)
+
+
+if __name__ == "__main__":
+    asyncio.run(main(int(sys.argv[1]) if len(sys.argv) > 1 else 1000))

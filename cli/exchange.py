@@ -1,0 +1,170 @@
+"""``firearms peers``, ``firearms notices`` and ``firearms keys rotate|revoke`` (PROTOCOL §1, §4, §6)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import click
+import msgspec
+
+from cli.main import _CLI_ACTOR, _fail, _settings, _with_database, keys_group, main
+from firearms import db, outbox
+from firearms.canonical import parse_time
+from firearms.exchange import rotation, trust
+
+if TYPE_CHECKING:
+    import datetime as dt
+
+__all__ = ["notices", "peers"]
+
+
+def _time(text: str | None) -> dt.datetime | None:
+    if text is None:
+        return None
+    try:
+        return parse_time(text)
+    except ValueError:
+        _fail(f"{text!r} is not an RFC 3339 UTC time such as 2026-11-29T10:15:00Z", 2)
+        raise
+
+
+def _echo_json(value: Any) -> None:
+    click.echo(msgspec.json.encode(value).decode())
+
+
+@click.group()
+def peers() -> None:
+    """The trust list: partner registries and their keys."""
+
+
+@peers.command("add")
+@click.argument("state")
+@click.option("--url", required=True, help="the partner's base URL, e.g. https://registry.example.de")
+@click.option("--public-key", required=True, help="its current public key, base64url (from its /exchange/v1/keys)")
+@click.option("--not-before", help="the key is valid from (RFC 3339 UTC) [default: now]")
+@click.pass_context
+def peers_add(ctx: click.Context, state: str, url: str, public_key: str, not_before: str | None) -> None:
+    """Trust STATE's registry: check its key out of band first (phone, letter, signed e-mail)."""
+    settings = _settings(ctx)
+    start = _time(not_before)
+
+    async def work(conn: db.Conn) -> trust.Peer:
+        async with conn.transaction():
+            return await trust.add_peer(
+                conn,
+                own_state=settings.state,
+                state=state.strip().upper(),
+                base_url=url,
+                public_key=public_key,
+                not_before=start,
+                actor=_CLI_ACTOR,
+            )
+
+    _echo_json(_with_database(settings, work))
+
+
+@peers.command("list")
+@click.pass_context
+def peers_list(ctx: click.Context) -> None:
+    """Every partner with its keys, one JSON object a line."""
+
+    async def work(conn: db.Conn) -> list[trust.Peer]:
+        found: list[trust.Peer] = []
+        after = ""
+        while page := await trust.list_peers(conn, after=after, limit=500):
+            found.extend(page)
+            after = page[-1].state
+        return found
+
+    for peer in _with_database(_settings(ctx), work):
+        _echo_json(peer)
+
+
+def _set_enabled(ctx: click.Context, state: str, *, enabled: bool) -> None:
+    async def work(conn: db.Conn) -> trust.Peer:
+        async with conn.transaction():
+            return await trust.set_peer_enabled(conn, state.strip().upper(), enabled=enabled, actor=_CLI_ACTOR)
+
+    peer = _with_database(_settings(ctx), work)
+    click.echo(f"{peer.state} {'enabled' if peer.enabled else 'disabled'}")
+
+
+@peers.command("disable")
+@click.argument("state")
+@click.pass_context
+def peers_disable(ctx: click.Context, state: str) -> None:
+    """Refuse STATE's notices and hold notices for it (they stay queued)."""
+    _set_enabled(ctx, state, enabled=False)
+
+
+@peers.command("enable")
+@click.argument("state")
+@click.pass_context
+def peers_enable(ctx: click.Context, state: str) -> None:
+    """Trust STATE again; held notices are delivered."""
+    _set_enabled(ctx, state, enabled=True)
+
+
+@click.command("notices")
+@click.option("--status", type=click.Choice(["queued", "delivered", "rejected"]), help="only this delivery state")
+@click.option("--recipient", help="only notices for this State")
+@click.option("--limit", type=click.IntRange(1, 500), default=50, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="one JSON object a line")
+@click.pass_context
+def notices(ctx: click.Context, status: str | None, recipient: str | None, limit: int, *, as_json: bool) -> None:
+    """The outbox, newest first: queued, delivered and rejected notices with attempts and last error."""
+
+    async def work(conn: db.Conn) -> list[outbox.OutboxNotice]:
+        return await outbox.list_notices(
+            conn, before=None, status=status, recipient=recipient.upper() if recipient else None, limit=limit
+        )
+
+    for notice in _with_database(_settings(ctx), work):
+        if as_json:
+            _echo_json(notice)
+            continue
+        error = f"  last error: {notice.last_error}" if notice.last_error and notice.status == "queued" else ""
+        reason = f" ({notice.receipt_reason})" if notice.receipt_reason else ""
+        click.echo(
+            f"{notice.created_at:%Y-%m-%dT%H:%M:%SZ} {notice.notice_id} -> {notice.recipient} #{notice.sequence} "
+            f"{notice.type} {notice.status}{reason} attempts={notice.attempts}{error}"
+        )
+
+
+@keys_group.command("rotate")
+@click.pass_context
+def keys_rotate(ctx: click.Context) -> None:
+    """New signing key, announced to every partner signed by the current key; used once all acknowledged."""
+    settings = _settings(ctx)
+
+    async def work(conn: db.Conn) -> rotation.Rotation:
+        async with conn.transaction():
+            return await rotation.rotate(conn, settings.home, actor=_CLI_ACTOR)
+
+    done = _with_database(settings, work)
+    _echo_json(done)
+    if not done.switched:
+        click.echo(
+            f"the new key is used once {', '.join(done.announced_to)} acknowledged its announcement "
+            "(see 'firearms notices --status queued')",
+            err=True,
+        )
+
+
+@keys_group.command("revoke")
+@click.argument("key_id")
+@click.option("--reason", required=True, help="why (sent to every partner)")
+@click.pass_context
+def keys_revoke(ctx: click.Context, key_id: str, reason: str) -> None:
+    """Revoke one of this registry's retired keys from now and tell every partner."""
+    settings = _settings(ctx)
+
+    async def work(conn: db.Conn) -> rotation.Revocation:
+        async with conn.transaction():
+            return await rotation.revoke(conn, key_id.strip(), reason=reason, actor=_CLI_ACTOR)
+
+    _echo_json(_with_database(settings, work))
+
+
+main.add_command(peers)
+main.add_command(notices)

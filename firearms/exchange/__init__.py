@@ -1,0 +1,1 @@
+"""The exchange between partner registries (PROTOCOL.md): envelopes, trust list, inbox, outbox, effects."""

@@ -1,0 +1,120 @@
+"""Bodies of the core notice types (PROTOCOL §5) as msgspec Structs.
+
+Unknown fields inside a body are ignored (PROTOCOL §3): none of these forbids them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Literal
+
+import msgspec
+
+from firearms.licence_object import LicenceObject, Status
+
+__all__ = [
+    "ConsentDecided",
+    "ConsentRequested",
+    "LicenceIssued",
+    "PassageRecorded",
+    "ReceiptConfirmationRequested",
+    "ReceiptConfirmed",
+    "ShipmentDispatched",
+    "ShipmentItem",
+    "ShipmentWindow",
+    "StatusChanged",
+]
+
+Time = Annotated[dt.datetime, msgspec.Meta(tz=True)]
+Text = Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
+LicenceNumber = Annotated[str, msgspec.Meta(pattern=r"^[A-Z0-9][A-Z0-9./-]{0,63}$")]
+StateCode = Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{2}$")]
+Quantity = Annotated[int, msgspec.Meta(ge=0, le=2**53 - 1)]
+
+
+class LicenceIssued(msgspec.Struct, frozen=True, kw_only=True):
+    """``export-licence.issued`` and ``import-authorisation.issued``."""
+
+    licence: LicenceObject
+
+
+class ShipmentWindow(msgspec.Struct, frozen=True, kw_only=True, rename={"from_": "from"}):
+    """When the exporter means to ship."""
+
+    from_: dt.date
+    to: dt.date
+
+
+class ConsentRequested(msgspec.Struct, frozen=True, kw_only=True):
+    """``transit-consent.requested``."""
+
+    licence: LicenceObject
+    shipment_window: ShipmentWindow
+
+
+class ConsentDecided(msgspec.Struct, frozen=True, kw_only=True):
+    """``transit-consent.decided``."""
+
+    licence_number: LicenceNumber
+    decision: Literal["no-objection", "objection"]
+    reason: Annotated[str, msgspec.Meta(max_length=2000)] | None
+    valid_until: dt.date | None
+
+
+class StatusChanged(msgspec.Struct, frozen=True, kw_only=True):
+    """``licence.status-changed``."""
+
+    licence_number: LicenceNumber
+    issuing_state: StateCode
+    version: Annotated[int, msgspec.Meta(ge=1)]
+    status: Status
+    reason: Annotated[str, msgspec.Meta(max_length=2000)] | None
+    effective_at: Time
+
+
+class ShipmentItem(msgspec.Struct, frozen=True, kw_only=True):
+    """A line of a shipment."""
+
+    line: Annotated[int, msgspec.Meta(ge=1, le=9999)]
+    quantity: Quantity
+    serials: list[Annotated[str, msgspec.Meta(min_length=1, max_length=64)]] = msgspec.field(default_factory=list)
+
+
+class ShipmentDispatched(msgspec.Struct, frozen=True, kw_only=True):
+    """``shipment.dispatched``."""
+
+    licence_number: LicenceNumber
+    shipment_id: Text
+    dispatched_at: Time
+    items: list[ShipmentItem]
+
+
+class PassageRecorded(msgspec.Struct, frozen=True, kw_only=True):
+    """``transit.passage-recorded``."""
+
+    licence_number: LicenceNumber
+    issuing_state: StateCode
+    shipment_id: Text | None
+    check_id: Text
+    verdict: Literal["clear", "hold", "refuse"]
+    reasons: list[str]
+    checked_at: Time
+    crossing_point: Text
+    items: list[ShipmentItem]
+
+
+class ReceiptConfirmationRequested(msgspec.Struct, frozen=True, kw_only=True):
+    """``receipt.confirmation-requested``."""
+
+    licence_number: LicenceNumber
+    shipment_id: Text
+
+
+class ReceiptConfirmed(msgspec.Struct, frozen=True, kw_only=True):
+    """``receipt.confirmed``."""
+
+    licence_number: LicenceNumber
+    shipment_id: Text
+    received_on: dt.date
+    customs_document: Text
+    items: list[ShipmentItem]

@@ -1,0 +1,104 @@
+"""The receiver's checks 1-6 of PROTOCOL §4 that need no storage beyond the sender's trust entry.
+
+Checks 7 and 8 (notice id, sequence) need the inbox and run in :mod:`firearms.exchange.inbox`.
+Each failure raises :class:`NoticeRefusedError` with the protocol's problem name.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import msgspec
+
+from firearms.canonical import parse_time
+from firearms.exchange.protocol import (
+    CLOCK_SKEW,
+    Envelope,
+    NoticeRefusedError,
+    decode_envelope,
+    verify_notice_signature,
+)
+
+__all__ = ["TrustedKey", "check_recipient", "check_signed", "key_validity", "parse_envelope"]
+
+
+class TrustedKey(msgspec.Struct, frozen=True, kw_only=True):
+    """A partner's public key on the trust list, with its validity (PROTOCOL §1)."""
+
+    key_id: str
+    public_key: bytes
+    not_before: dt.datetime
+    not_after: dt.datetime | None
+    revoked_at: dt.datetime | None
+
+
+def parse_envelope(raw: bytes) -> tuple[Envelope, bytes]:
+    """Check 1: size, JSON, shape, protocol value. Returns the envelope and its signing input."""
+    return decode_envelope(raw)
+
+
+def check_recipient(envelope: Envelope, receiver_state: str) -> None:
+    """Check 2: the notice is addressed to this registry's State."""
+    if envelope.notice.recipient != receiver_state:
+        raise NoticeRefusedError(
+            "wrong-recipient",
+            f"this registry speaks for {receiver_state}, the notice is addressed to {envelope.notice.recipient}",
+            receiver=receiver_state,
+        )
+
+
+def key_validity(key: TrustedKey, created_at: dt.datetime) -> str | None:
+    """``None`` when ``key`` is valid for a notice created at ``created_at``; else the problem name."""
+    if key.revoked_at is not None and key.revoked_at <= created_at:
+        return "key-revoked"
+    if created_at < key.not_before or (key.not_after is not None and created_at >= key.not_after):
+        return "unknown-key"
+    return None
+
+
+def check_signed(envelope: Envelope, trusted: list[TrustedKey] | None, now: dt.datetime) -> TrustedKey:
+    """Checks 3-6: sender trusted, key valid for ``created_at``, signature good, clock skew.
+
+    Args:
+        envelope: the decoded envelope (check 1 passed).
+        trusted: the sender's keys on the trust list, ``None`` when the sender is not on it (or disabled).
+        now: the receiver's clock.
+
+    Returns:
+        The key that signed the notice.
+    """
+    notice = envelope.notice
+    if trusted is None:
+        raise NoticeRefusedError("unknown-sender", f"{notice.sender} is not on this registry's trust list")
+    created_at = parse_time(notice.created_at)
+    key = next((k for k in trusted if k.key_id == envelope.signature.key_id), None)
+    if key is None:
+        raise NoticeRefusedError(
+            "unknown-key",
+            f"key {envelope.signature.key_id} is not a key of {notice.sender}",
+            key_id=key_id_text(envelope),
+        )
+    problem = key_validity(key, created_at)
+    if problem == "key-revoked":
+        raise NoticeRefusedError(
+            "key-revoked",
+            f"key {key.key_id} of {notice.sender} was revoked before the notice was created",
+            key_id=key.key_id,
+        )
+    if problem is not None:
+        raise NoticeRefusedError(
+            "unknown-key", f"key {key.key_id} of {notice.sender} is not valid at {notice.created_at}", key_id=key.key_id
+        )
+    if not verify_notice_signature(envelope, key.public_key):
+        raise NoticeRefusedError("bad-signature", "the signature does not verify over the notice")
+    if created_at > now + CLOCK_SKEW:
+        raise NoticeRefusedError(
+            "clock-skew",
+            f"created_at {notice.created_at} is more than {int(CLOCK_SKEW.total_seconds())} s ahead of our clock",
+        )
+    return key
+
+
+def key_id_text(envelope: Envelope) -> str:
+    """The key id the envelope names."""
+    return envelope.signature.key_id

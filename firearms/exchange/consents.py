@@ -1,0 +1,261 @@
+"""Transit consent across borders (UN Firearms Protocol Art. 10(2)(b); Reg. 258/2012 Art. 7).
+
+A ``transit-consent.requested`` from an exporting State becomes a pending request for this State's
+licensing officer, pre-checked against the export authorisation data it carries (:func:`findings`).
+The officer's decision (:func:`decide`) goes back as ``transit-consent.decided`` ``in_reply_to`` the
+request, through the outbox, in the same transaction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import TYPE_CHECKING, Any, Literal
+
+import msgspec
+
+from firearms import consents as licensing_consents
+from firearms import journal, licences, outbox
+from firearms.canonical import utc_now
+from firearms.errors import ConflictError, InvalidInputError, NotFoundError
+from firearms.store import received as store
+
+if TYPE_CHECKING:
+    import asyncpg
+
+    from firearms.db import Conn
+    from firearms.exchange.bodies import ConsentRequested
+
+__all__ = ["ConsentRequest", "Finding", "decide", "findings", "get_request", "list_requests"]
+
+Decision = Literal["no-objection", "objection"]
+
+
+class Finding(msgspec.Struct, frozen=True, kw_only=True):
+    """One pre-check of a request: ``pass``, ``fail`` or ``not-checked`` (data this registry does not hold yet)."""
+
+    code: str
+    result: Literal["pass", "fail", "not-checked"]
+    detail: str
+
+
+class ConsentRequest(msgspec.Struct, frozen=True, kw_only=True):
+    """A received transit-consent request with its findings and, once decided, the decision."""
+
+    requesting_state: str
+    notice_id: str
+    licence_number: str
+    licence: Any
+    window_from: dt.date
+    window_to: dt.date
+    findings: list[Finding]
+    confidentiality: str
+    received_at: dt.datetime
+    status: str
+    decision: str | None
+    reason: str | None
+    valid_until: dt.date | None
+    decided_by: str | None
+    decided_at: dt.datetime | None
+    reply_notice_id: uuid.UUID | None
+
+
+def findings(
+    request: ConsentRequested, own_state: str, today: dt.date, lost_or_stolen: set[str] | None = None
+) -> list[Finding]:
+    """Pre-check a request against the export authorisation data it carries (DESIGN §4 step 3).
+
+    ``lost_or_stolen`` is the set of the licence's serials this State's records report lost or stolen
+    (Art. 11, ``firearms.items.reported_lost_or_stolen``); ``None`` makes the finding ``not-checked``.
+    """
+    licence = request.licence
+    window = request.shipment_window
+    result: list[Finding] = []
+    on_route = own_state in licence.transit_states
+    result.append(
+        Finding(
+            code="state-on-route",
+            result="pass" if on_route else "fail",
+            detail=f"route {' -> '.join([licence.exporting_state, *licence.transit_states, licence.importing_state])}",
+        )
+    )
+    problems = []
+    if licence.valid_from > licence.expires_on:
+        problems.append("the licence expires before it is valid")
+    if window.from_ > window.to:
+        problems.append("the shipment window ends before it starts")
+    if window.from_ < licence.valid_from or window.to > licence.expires_on:
+        problems.append("the shipment window is not inside the licence's validity")
+    if window.to < today:
+        problems.append("the shipment window is over")
+    result.append(
+        Finding(
+            code="dates-coherent",
+            result="fail" if problems else "pass",
+            detail="; ".join(problems)
+            or f"shipment {window.from_} to {window.to} within {licence.valid_from} to {licence.expires_on}",
+        )
+    )
+    authorisation = licence.import_authorisation
+    if authorisation is None:
+        result.append(
+            Finding(code="import-authorisation-present", result="fail", detail="no import authorisation named")
+        )
+    elif authorisation.state != licence.importing_state:
+        result.append(
+            Finding(
+                code="import-authorisation-present",
+                result="fail",
+                detail=f"the import authorisation is from {authorisation.state}, not {licence.importing_state}",
+            )
+        )
+    elif authorisation.expires_on < window.to:
+        result.append(
+            Finding(
+                code="import-authorisation-present",
+                result="fail",
+                detail=f"import authorisation {authorisation.number} expires on {authorisation.expires_on}, too early",
+            )
+        )
+    else:
+        result.append(
+            Finding(
+                code="import-authorisation-present",
+                result="pass",
+                detail=f"{authorisation.state} {authorisation.number} valid to {authorisation.expires_on}",
+            )
+        )
+    if lost_or_stolen is None:
+        result.append(
+            Finding(
+                code="no-item-reported-lost-or-stolen",
+                result="not-checked",
+                detail="this registry's loss and theft records are not consulted yet",
+            )
+        )
+    else:
+        result.append(
+            Finding(
+                code="no-item-reported-lost-or-stolen",
+                result="fail" if lost_or_stolen else "pass",
+                detail=f"reported lost or stolen here: {', '.join(sorted(lost_or_stolen))}"
+                if lost_or_stolen
+                else "no serial of the licence is reported lost or stolen here",
+            )
+        )
+    return result
+
+
+def _request(row: asyncpg.Record) -> ConsentRequest:
+    return ConsentRequest(
+        requesting_state=row["requesting_state"],
+        notice_id=row["notice_id"],
+        licence_number=row["licence_number"],
+        licence=row["licence"],
+        window_from=row["window_from"],
+        window_to=row["window_to"],
+        findings=msgspec.convert(row["findings"], list[Finding]),
+        confidentiality=row["confidentiality"],
+        received_at=row["received_at"],
+        status=row["status"],
+        decision=row["decision"],
+        reason=row["reason"],
+        valid_until=row["valid_until"],
+        decided_by=row["decided_by"],
+        decided_at=row["decided_at"],
+        reply_notice_id=row["reply_notice_id"],
+    )
+
+
+async def get_request(conn: Conn, requesting_state: str, notice_id: str) -> ConsentRequest:
+    """One received request.
+
+    Raises:
+        NotFoundError: no such request.
+    """
+    row = await store.get_consent_request(conn, requesting_state, notice_id)
+    if row is None:
+        raise NotFoundError(f"no transit-consent request {notice_id} from {requesting_state}")
+    return _request(row)
+
+
+async def list_requests(
+    conn: Conn, *, after: tuple[dt.datetime, str, str] | None, status: str | None, limit: int
+) -> list[ConsentRequest]:
+    """A page of received requests in arrival order."""
+    return [_request(row) for row in await store.list_consent_requests(conn, after, status, limit)]
+
+
+async def decide(
+    conn: Conn,
+    requesting_state: str,
+    notice_id: str,
+    *,
+    own_state: str,
+    decision: Decision,
+    reason: str | None,
+    valid_until: dt.date | None,
+    actor: str,
+) -> ConsentRequest:
+    """Record the officer's decision and queue ``transit-consent.decided`` to the requesting State.
+
+    Raises:
+        NotFoundError: no such request.
+        ConflictError: ``consent-already-decided``.
+        InvalidInputError: ``reason-required`` for an objection.
+    """
+    row = await store.get_consent_request_for_update(conn, requesting_state, notice_id)
+    if row is None:
+        raise NotFoundError(f"no transit-consent request {notice_id} from {requesting_state}")
+    if row["status"] != "pending":
+        raise ConflictError(
+            f"the request was already decided ({row['decision']})",
+            code="consent-already-decided",
+            decision=row["decision"],
+        )
+    if decision == "objection" and not (reason and reason.strip()):
+        raise InvalidInputError("an objection gives its reason", code="reason-required")
+    body = {
+        "licence_number": row["licence_number"],
+        "decision": decision,
+        "reason": reason,
+        "valid_until": valid_until.isoformat() if valid_until else None,
+    }
+    reply = await outbox.enqueue(
+        conn,
+        requesting_state,
+        "transit-consent.decided",
+        body,
+        in_reply_to=notice_id,
+        confidentiality=row["confidentiality"],
+        actor=actor,
+    )
+    now = utc_now()
+    await store.decide_consent_request(
+        conn, requesting_state, notice_id, decision, reason, valid_until, actor, now, reply
+    )
+    try:  # the same decision on the licence as received, for this State's customs and the licensing views
+        licence = await licences.find_licence(conn, requesting_state, row["licence_number"])
+    except NotFoundError:
+        licence = None
+    if licence is not None and licence.origin == "received":
+        await licensing_consents.record_decision(
+            conn,
+            licence_id=licence.licence_id,
+            transit_state=own_state,
+            decision=decision,
+            decided_on=now.date(),
+            valid_until=valid_until,
+            reason=reason,
+            source="officer",
+            actor=actor,
+        )
+    await journal.record(
+        conn,
+        actor=actor,
+        action="transit-consent.decided",
+        entity="consent_request_received",
+        entity_id=f"{requesting_state}/{notice_id}",
+        payload={**body, "reply_notice_id": str(reply)},
+    )
+    return await get_request(conn, requesting_state, notice_id)

@@ -1,0 +1,120 @@
+"""Effects of ``transit-consent.requested`` and ``transit-consent.decided`` (Art. 10(2)(b)).
+
+A request also records the exporting State's licence (status ``pending``) as a received licence of the
+licensing area, so the transit State's decision can be kept on it; a decision received by the exporting
+State is recorded on its own licence (``transit_consent``, source ``notice``) and satisfies or blocks the
+export licence's transit gate.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import msgspec
+
+from firearms import consents as licensing_consents
+from firearms import items, journal, licences
+from firearms import received as licensing
+from firearms.canonical import utc_now
+from firearms.errors import FirearmsError, NotFoundError
+from firearms.exchange.bodies import ConsentDecided, ConsentRequested
+from firearms.exchange.consents import findings
+from firearms.exchange.inbox import NoticeRejectedError, ReceivedNotice, body_as, effect
+from firearms.store import received as store
+
+if TYPE_CHECKING:
+    from firearms.db import Conn
+
+__all__ = ["transit_consent_decided", "transit_consent_requested"]
+
+
+@effect("transit-consent.requested")
+async def transit_consent_requested(conn: Conn, received: ReceivedNotice) -> None:
+    """A pending request for this State's licensing officer, with the pre-check findings."""
+    body = body_as(received, ConsentRequested)
+    sender = received.notice.sender
+    licence = body.licence
+    if licence.kind != "export":
+        raise NoticeRejectedError("invalid-body", "a transit-consent request carries an export licence")
+    if licence.issuing_state != sender or licence.exporting_state != sender:
+        raise NoticeRejectedError("not-issuer", f"{sender} is not the exporting State of {licence.number}")
+    serials = [serial for line in licence.lines for serial in line.serials]
+    reported = await items.reported_lost_or_stolen(conn, serials)
+    found = findings(body, received.notice.recipient, received.received_at.date(), reported)
+    try:
+        await licences.find_licence(conn, sender, licence.number)
+    except NotFoundError:
+        try:
+            await licensing.record_received(
+                conn, licence, registry_state=received.notice.recipient, actor=f"partner:{sender}"
+            )
+        except FirearmsError as exc:
+            raise NoticeRejectedError(exc.code, exc.detail) from exc
+    await store.insert_consent_request(
+        conn,
+        sender,
+        received.notice.id,
+        licence.number,
+        received.notice.body["licence"],
+        body.shipment_window.from_,
+        body.shipment_window.to,
+        msgspec.to_builtins(found),
+        received.notice.confidentiality,
+        utc_now(),
+    )
+    await journal.record(
+        conn,
+        actor=f"partner:{sender}",
+        action="transit-consent.requested",
+        entity="consent_request_received",
+        entity_id=f"{sender}/{received.notice.id}",
+        payload={"licence_number": licence.number, "findings": [f"{item.code}:{item.result}" for item in found]},
+    )
+
+
+@effect("transit-consent.decided")
+async def transit_consent_decided(conn: Conn, received: ReceivedNotice) -> None:
+    """A transit State's answer to this State's request, kept for the export licence's transit gate."""
+    body = body_as(received, ConsentDecided)
+    sender = received.notice.sender
+    try:
+        own = await licences.find_licence(conn, received.notice.recipient, body.licence_number)
+    except NotFoundError as exc:
+        raise NoticeRejectedError("unknown-licence", exc.detail) from exc
+    try:
+        await licensing_consents.record_decision(
+            conn,
+            licence_id=own.licence_id,
+            transit_state=sender,
+            decision=body.decision,
+            decided_on=min(received.created_at.date(), received.received_at.date()),
+            valid_until=body.valid_until,
+            reason=body.reason,
+            source="notice",
+            actor=f"partner:{sender}",
+        )
+    except FirearmsError as exc:
+        raise NoticeRejectedError(exc.code, exc.detail) from exc
+    await store.insert_consent_decision(
+        conn,
+        sender,
+        received.notice.id,
+        received.notice.in_reply_to,
+        body.licence_number,
+        body.decision,
+        body.reason,
+        body.valid_until,
+        utc_now(),
+    )
+    await journal.record(
+        conn,
+        actor=f"partner:{sender}",
+        action="transit-consent.received",
+        entity="consent_decision_received",
+        entity_id=f"{sender}/{received.notice.id}",
+        payload={
+            "licence_number": body.licence_number,
+            "decision": body.decision,
+            "in_reply_to": received.notice.in_reply_to,
+        },
+    )

@@ -1,0 +1,99 @@
+"""Effects of ``registry.key-announced`` and ``registry.key-revoked`` (PROTOCOL §6).
+
+Both arrive signed by a key the receiver already trusts for the sender (checks 3-5), so the
+sender's trust entry may change: an announced key is added with the notice id as its provenance;
+a revoked key is marked revoked from ``revoked_at``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated
+
+import msgspec
+
+from firearms import journal
+from firearms.canonical import parse_time, utc_now
+from firearms.errors import ConflictError
+from firearms.exchange.inbox import NoticeRejectedError, ReceivedNotice, body_as, effect
+from firearms.exchange.protocol import is_time
+from firearms.signing import b64url_decode, key_id_of
+from firearms.store import peers as store
+
+if TYPE_CHECKING:
+    from firearms.db import Conn
+
+__all__ = ["KeyAnnounced", "KeyRevoked", "key_announced", "key_revoked"]
+
+KeyId = Annotated[str, msgspec.Meta(pattern=r"^[0-9a-f]{32}$")]
+
+
+class KeyAnnounced(msgspec.Struct, frozen=True, kw_only=True):
+    """Body of ``registry.key-announced``."""
+
+    key_id: KeyId
+    public_key: str
+    not_before: str
+    not_after: str | None
+
+
+class KeyRevoked(msgspec.Struct, frozen=True, kw_only=True):
+    """Body of ``registry.key-revoked``."""
+
+    key_id: KeyId
+    revoked_at: str
+    reason: Annotated[str, msgspec.Meta(max_length=2000)]
+
+
+@effect("registry.key-announced")
+async def key_announced(conn: Conn, received: ReceivedNotice) -> None:
+    """Add the announced key to the sender's trust entry (provenance: this notice's id)."""
+    body = body_as(received, KeyAnnounced)
+    sender = received.notice.sender
+    try:
+        raw = b64url_decode(body.public_key)
+    except ValueError as exc:
+        raise NoticeRejectedError("invalid-body", "public_key is not unpadded base64url") from exc
+    if len(raw) != 32 or key_id_of(raw) != body.key_id:
+        raise NoticeRejectedError("key-id-mismatch", "key_id is not the id of public_key (PROTOCOL §1)")
+    if not is_time(body.not_before) or (body.not_after is not None and not is_time(body.not_after)):
+        raise NoticeRejectedError("invalid-body", "not_before and not_after are protocol times")
+    existing = await store.get_peer_key(conn, sender, body.key_id)
+    if existing is not None:
+        if bytes(existing["public_key"]) == raw:
+            return  # announced twice (to every partner, then again): nothing new
+        raise NoticeRejectedError("key-id-mismatch", "a different key with this key_id is already known")
+    not_after = parse_time(body.not_after) if body.not_after else None
+    try:
+        await store.insert_peer_key(
+            conn, sender, body.key_id, raw, parse_time(body.not_before), not_after, received.notice.id, utc_now()
+        )
+    except ConflictError as exc:
+        raise NoticeRejectedError("invalid-body", exc.detail) from exc
+    await journal.record(
+        conn,
+        actor=f"partner:{sender}",
+        action="peer.key-announced",
+        entity="peer",
+        entity_id=sender,
+        payload={"key_id": body.key_id, "public_key": body.public_key, "notice_id": received.notice.id},
+    )
+
+
+@effect("registry.key-revoked")
+async def key_revoked(conn: Conn, received: ReceivedNotice) -> None:
+    """Mark the sender's key revoked from ``revoked_at``: its notices created from then on fail check 4."""
+    body = body_as(received, KeyRevoked)
+    sender = received.notice.sender
+    if not is_time(body.revoked_at):
+        raise NoticeRejectedError("invalid-body", "revoked_at is a protocol time")
+    row = await store.revoke_peer_key(conn, sender, body.key_id, parse_time(body.revoked_at))
+    if row is None:
+        raise NoticeRejectedError("unknown-key", f"{body.key_id} is not a key of {sender}")
+    await journal.record(
+        conn,
+        actor=f"partner:{sender}",
+        action="peer.key-revoked",
+        entity="peer",
+        entity_id=sender,
+        payload={"key_id": body.key_id, "revoked_at": body.revoked_at, "reason": body.reason},
+    )

@@ -1,0 +1,126 @@
+"""Effects of licences received from their issuing State (PROTOCOL §5).
+
+``export-licence.issued`` and ``import-authorisation.issued`` store the licence object as received
+(unknown fields kept) in ``foreign_licence``, keyed by (issuing State, number): a later version
+supersedes, an older one is rejected. ``licence.status-changed`` applies at once. The licensing
+area's ``licence`` table gets the same (``origin='received'``, through :mod:`firearms.received`), so a
+received import authorisation satisfies the export gate. A transit or import State's customs checks
+read these, never the issuing State (DESIGN §5).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from firearms import journal
+from firearms import received as licensing
+from firearms.canonical import utc_now
+from firearms.errors import FirearmsError
+from firearms.exchange.bodies import LicenceIssued, StatusChanged
+from firearms.exchange.inbox import NoticeRejectedError, ReceivedNotice, body_as, effect
+from firearms.store import received as store
+
+if TYPE_CHECKING:
+    from firearms.db import Conn
+
+__all__ = ["export_licence_issued", "import_authorisation_issued", "licence_status_changed", "store_licence"]
+
+
+async def store_licence(conn: Conn, received: ReceivedNotice, *, kind: str) -> None:
+    """Store a received licence version (PROTOCOL §5: a later version with the same number supersedes).
+
+    Raises:
+        NoticeRejectedError: ``invalid-body``, ``not-issuer``, ``stale-version`` or ``version-conflict``.
+    """
+    licence = body_as(received, LicenceIssued).licence
+    sender = received.notice.sender
+    if licence.kind != kind or licence.status != "issued":
+        raise NoticeRejectedError("invalid-body", f"{received.notice.type} carries an issued {kind} licence")
+    if licence.issuing_state != sender:
+        raise NoticeRejectedError("not-issuer", f"{sender} did not issue licence {licence.number}")
+    raw: Any = received.notice.body["licence"]  # as received: unknown fields are kept
+    existing = await store.get_foreign_licence_for_update(conn, sender, licence.number)
+    if existing is not None:
+        if existing["version"] > licence.version:
+            raise NoticeRejectedError("stale-version", f"version {existing['version']} is already stored")
+        if existing["version"] == licence.version:
+            if existing["licence"] == raw:
+                return
+            raise NoticeRejectedError("version-conflict", f"version {licence.version} was received with other content")
+    await store.upsert_foreign_licence(
+        conn,
+        sender,
+        licence.number,
+        licence.kind,
+        licence.version,
+        licence.status,
+        raw,
+        received.notice.confidentiality,
+        received.notice.id,
+        utc_now(),
+    )
+    try:
+        await licensing.record_received(
+            conn, licence, registry_state=received.notice.recipient, actor=f"partner:{sender}"
+        )
+    except FirearmsError as exc:
+        raise NoticeRejectedError(exc.code, exc.detail) from exc
+    await journal.record(
+        conn,
+        actor=f"partner:{sender}",
+        action="foreign-licence.stored",
+        entity="foreign_licence",
+        entity_id=f"{sender}/{licence.number}",
+        payload={"kind": licence.kind, "version": licence.version, "notice_id": received.notice.id},
+    )
+
+
+@effect("export-licence.issued")
+async def export_licence_issued(conn: Conn, received: ReceivedNotice) -> None:
+    """Store an export licence issued by the sender (this State imports or is a transit State)."""
+    await store_licence(conn, received, kind="export")
+
+
+@effect("import-authorisation.issued")
+async def import_authorisation_issued(conn: Conn, received: ReceivedNotice) -> None:
+    """Store an import authorisation issued by the sender (this State exports: Art. 10(2)(a))."""
+    await store_licence(conn, received, kind="import")
+
+
+@effect("licence.status-changed")
+async def licence_status_changed(conn: Conn, received: ReceivedNotice) -> None:
+    """Apply a status change to a received licence at once (a revoked licence fails the next check)."""
+    body = body_as(received, StatusChanged)
+    sender = received.notice.sender
+    if body.issuing_state != sender:
+        raise NoticeRejectedError("not-issuer", f"{sender} did not issue licence {body.licence_number}")
+    existing = await store.get_foreign_licence_for_update(conn, sender, body.licence_number)
+    if existing is None:
+        raise NoticeRejectedError("unknown-licence", f"no licence {body.licence_number} of {sender} was received")
+    await store.set_foreign_licence_status(
+        conn, sender, body.licence_number, body.status, body.reason, body.effective_at, utc_now()
+    )
+    try:
+        await licensing.apply_status(
+            conn,
+            issuing_state=sender,
+            number=body.licence_number,
+            status=body.status,
+            reason=body.reason or f"status changed by {sender}",
+            actor=f"partner:{sender}",
+        )
+    except FirearmsError as exc:
+        raise NoticeRejectedError(exc.code, exc.detail) from exc
+    await journal.record(
+        conn,
+        actor=f"partner:{sender}",
+        action="foreign-licence.status-changed",
+        entity="foreign_licence",
+        entity_id=f"{sender}/{body.licence_number}",
+        payload={
+            "version": body.version,
+            "status": body.status,
+            "reason": body.reason,
+            "notice_id": received.notice.id,
+        },
+    )

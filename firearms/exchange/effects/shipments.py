@@ -1,0 +1,121 @@
+"""Effects of shipment notices (PROTOCOL §5; Art. 10(4) confirmation of receipt): they update the shipment record."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import msgspec
+
+from firearms import journal
+from firearms.canonical import utc_now
+from firearms.exchange.bodies import PassageRecorded, ReceiptConfirmationRequested, ReceiptConfirmed, ShipmentDispatched
+from firearms.exchange.inbox import NoticeRejectedError, ReceivedNotice, body_as, effect
+from firearms.store import received as store
+
+if TYPE_CHECKING:
+    from firearms.db import Conn
+
+__all__ = ["receipt_confirmation_requested", "receipt_confirmed", "shipment_dispatched", "transit_passage_recorded"]
+
+
+@effect("shipment.dispatched")
+async def shipment_dispatched(conn: Conn, received: ReceivedNotice) -> None:
+    """The exporting State dispatched a shipment under a licence it sent us before."""
+    body = body_as(received, ShipmentDispatched)
+    sender = received.notice.sender
+    if await store.get_foreign_licence(conn, sender, body.licence_number) is None:
+        raise NoticeRejectedError("unknown-licence", f"no licence {body.licence_number} of {sender} was received")
+    await store.upsert_shipment_dispatch(
+        conn,
+        sender,
+        body.shipment_id,
+        body.licence_number,
+        sender,
+        body.dispatched_at,
+        msgspec.to_builtins(body.items),
+        received.notice.confidentiality,
+        utc_now(),
+    )
+    await _journal(conn, received, sender, body.shipment_id, "shipment.dispatched")
+
+
+@effect("transit.passage-recorded")
+async def transit_passage_recorded(conn: Conn, received: ReceivedNotice) -> None:
+    """A transit State reports a border check of a consignment (one record per check)."""
+    body = body_as(received, PassageRecorded)
+    sender = received.notice.sender
+    await store.insert_shipment_passage(
+        conn,
+        sender,
+        body.check_id,
+        body.licence_number,
+        body.issuing_state,
+        body.shipment_id,
+        body.verdict,
+        body.reasons,
+        body.checked_at,
+        body.crossing_point,
+        msgspec.to_builtins(body.items),
+        received.notice.confidentiality,
+        received.notice.id,
+        utc_now(),
+    )
+    await journal.record(
+        conn,
+        actor=f"partner:{sender}",
+        action="shipment.passage-recorded",
+        entity="shipment_passage",
+        entity_id=f"{sender}/{body.check_id}",
+        payload={"licence_number": body.licence_number, "verdict": body.verdict, "notice_id": received.notice.id},
+    )
+
+
+@effect("receipt.confirmation-requested")
+async def receipt_confirmation_requested(conn: Conn, received: ReceivedNotice) -> None:
+    """The exporting State asks this (importing) State to confirm receipt of a shipment (Art. 10(4))."""
+    body = body_as(received, ReceiptConfirmationRequested)
+    sender = received.notice.sender
+    if await store.get_foreign_licence(conn, sender, body.licence_number) is None:
+        raise NoticeRejectedError("unknown-licence", f"no licence {body.licence_number} of {sender} was received")
+    await store.upsert_shipment_confirmation_request(
+        conn,
+        sender,
+        body.shipment_id,
+        body.licence_number,
+        sender,
+        received.created_at,
+        received.notice.confidentiality,
+        utc_now(),
+    )
+    await _journal(conn, received, sender, body.shipment_id, "shipment.confirmation-requested")
+
+
+@effect("receipt.confirmed")
+async def receipt_confirmed(conn: Conn, received: ReceivedNotice) -> None:
+    """The importing State confirms receipt of a shipment this State exported (Art. 10(4))."""
+    body = body_as(received, ReceiptConfirmed)
+    own = received.notice.recipient
+    await store.upsert_shipment_receipt(
+        conn,
+        own,
+        body.shipment_id,
+        body.licence_number,
+        body.received_on,
+        body.customs_document,
+        msgspec.to_builtins(body.items),
+        received.notice.sender,
+        received.notice.confidentiality,
+        utc_now(),
+    )
+    await _journal(conn, received, own, body.shipment_id, "shipment.receipt-confirmed")
+
+
+async def _journal(conn: Conn, received: ReceivedNotice, exporting_state: str, shipment_id: str, action: str) -> None:
+    await journal.record(
+        conn,
+        actor=f"partner:{received.notice.sender}",
+        action=action,
+        entity="shipment_record",
+        entity_id=f"{exporting_state}/{shipment_id}",
+        payload={"notice_id": received.notice.id},
+    )

@@ -1,0 +1,229 @@
+"""Notices a licence's life emits to the States concerned (PROTOCOL §5), queued in the caller's transaction.
+
+The licensing area calls these from its one transition function (issue, suspend, reinstate, revoke,
+expire, exhaust), from amendments of an issued licence and from the submission of an export licence
+(transit-consent requests). A State concerned that is not on the trust list (it has no registry, or
+no agreement yet) is skipped, and the skip is journaled: the paper procedure applies there.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import msgspec
+
+from firearms import journal, outbox
+from firearms.canonical import format_time
+from firearms.store import peers as peer_store
+
+if TYPE_CHECKING:
+    import datetime as dt
+
+    from firearms.db import Conn
+    from firearms.exchange.bodies import ShipmentItem
+    from firearms.licence_object import LicenceObject
+
+__all__ = [
+    "concerned_states",
+    "consent_requested",
+    "licence_issued",
+    "licence_status_changed",
+    "passage_recorded",
+    "receipt_confirmation_requested",
+    "receipt_confirmed",
+    "shipment_dispatched",
+]
+
+
+def concerned_states(licence: LicenceObject, own_state: str) -> list[str]:
+    """Who hears about a licence (never this State itself).
+
+    An export licence: the importing and every transit State; an import licence: the exporting
+    State; otherwise every other State it names.
+    """
+    if licence.kind == "export":
+        states = [licence.importing_state, *licence.transit_states]
+    elif licence.kind == "import":
+        states = [licence.exporting_state]
+    else:
+        states = [licence.exporting_state, licence.importing_state, *licence.transit_states]
+    seen: list[str] = []
+    for state in states:
+        if state != own_state and state not in seen:
+            seen.append(state)
+    return seen
+
+
+def _wire(licence: LicenceObject) -> dict[str, object]:
+    issued_at = licence.issued_at.replace(microsecond=0) if licence.issued_at else None
+    plain: dict[str, object] = msgspec.to_builtins(msgspec.structs.replace(licence, issued_at=issued_at))
+    return plain
+
+
+async def _send(
+    conn: Conn, states: list[str], notice_type: str, body: dict[str, object], *, actor: str, subject: str
+) -> list[str]:
+    sent: list[str] = []
+    for state in states:
+        peer = await peer_store.get_peer(conn, state)
+        if peer is None:
+            await journal.record(
+                conn,
+                actor=actor,
+                action="notice.not-sent",
+                entity="licence",
+                entity_id=subject,
+                payload={"recipient": state, "type": notice_type, "why": "not on the trust list"},
+            )
+            continue
+        await outbox.enqueue(conn, state, notice_type, body, confidentiality="restricted", actor=actor)
+        sent.append(state)
+    return sent
+
+
+async def licence_issued(conn: Conn, licence: LicenceObject, *, own_state: str, actor: str) -> list[str]:
+    """``export-licence.issued`` (export) or ``import-authorisation.issued`` (import) to the States concerned.
+
+    Also used for an amendment of an issued licence: the new version supersedes at the receivers.
+    Returns the States it was queued for.
+    """
+    if licence.kind not in ("export", "import"):
+        return []
+    notice_type = "export-licence.issued" if licence.kind == "export" else "import-authorisation.issued"
+    states = concerned_states(licence, own_state)
+    return await _send(conn, states, notice_type, {"licence": _wire(licence)}, actor=actor, subject=licence.number)
+
+
+async def licence_status_changed(
+    conn: Conn,
+    licence: LicenceObject,
+    *,
+    own_state: str,
+    status: str,
+    reason: str | None,
+    effective_at: dt.datetime,
+    actor: str,
+) -> list[str]:
+    """``licence.status-changed`` to every State that received the licence (suspend, reinstate, revoke, ...)."""
+    if licence.kind not in ("export", "import"):
+        return []
+    body: dict[str, object] = {
+        "licence_number": licence.number,
+        "issuing_state": licence.issuing_state,
+        "version": licence.version,
+        "status": status,
+        "reason": reason,
+        "effective_at": format_time(effective_at.replace(microsecond=0)),
+    }
+    states = concerned_states(licence, own_state)
+    return await _send(conn, states, "licence.status-changed", body, actor=actor, subject=licence.number)
+
+
+async def consent_requested(
+    conn: Conn,
+    licence: LicenceObject,
+    *,
+    transit_state: str,
+    window_from: dt.date,
+    window_to: dt.date,
+    actor: str,
+) -> bool:
+    """``transit-consent.requested`` to one transit State with the licence content (status ``pending``)."""
+    pending = msgspec.structs.replace(licence, status="pending", issued_at=None)
+    body = {
+        "licence": _wire(pending),
+        "shipment_window": {"from": window_from.isoformat(), "to": window_to.isoformat()},
+    }
+    sent = await _send(conn, [transit_state], "transit-consent.requested", body, actor=actor, subject=licence.number)
+    return bool(sent)
+
+
+def _others(states: list[str], own_state: str) -> list[str]:
+    seen: list[str] = []
+    for state in states:
+        if state != own_state and state not in seen:
+            seen.append(state)
+    return seen
+
+
+async def shipment_dispatched(
+    conn: Conn,
+    licence: LicenceObject,
+    *,
+    own_state: str,
+    shipment_id: str,
+    dispatched_at: dt.datetime,
+    items: list[ShipmentItem],
+    actor: str,
+) -> list[str]:
+    """``shipment.dispatched`` from the exporting State to the transit and importing States (customs, exit)."""
+    body = {
+        "licence_number": licence.number,
+        "shipment_id": shipment_id,
+        "dispatched_at": format_time(dispatched_at.replace(microsecond=0)),
+        "items": msgspec.to_builtins(items),
+    }
+    states = _others([*licence.transit_states, licence.importing_state], own_state)
+    return await _send(conn, states, "shipment.dispatched", body, actor=actor, subject=licence.number)
+
+
+async def passage_recorded(
+    conn: Conn,
+    licence: LicenceObject,
+    *,
+    own_state: str,
+    shipment_id: str | None,
+    check_id: str,
+    verdict: str,
+    reasons: list[str],
+    checked_at: dt.datetime,
+    crossing_point: str,
+    items: list[ShipmentItem],
+    actor: str,
+) -> list[str]:
+    """``transit.passage-recorded`` from a transit State to the exporting and importing States (customs, transit)."""
+    body = {
+        "licence_number": licence.number,
+        "issuing_state": licence.issuing_state,
+        "shipment_id": shipment_id,
+        "check_id": check_id,
+        "verdict": verdict,
+        "reasons": reasons,
+        "checked_at": format_time(checked_at.replace(microsecond=0)),
+        "crossing_point": crossing_point,
+        "items": msgspec.to_builtins(items),
+    }
+    states = _others([licence.exporting_state, licence.importing_state], own_state)
+    return await _send(conn, states, "transit.passage-recorded", body, actor=actor, subject=licence.number)
+
+
+async def receipt_confirmation_requested(
+    conn: Conn, licence: LicenceObject, *, own_state: str, shipment_id: str, actor: str
+) -> list[str]:
+    """``receipt.confirmation-requested`` from the exporting to the importing State (Art. 10(4))."""
+    body: dict[str, object] = {"licence_number": licence.number, "shipment_id": shipment_id}
+    states = _others([licence.importing_state], own_state)
+    return await _send(conn, states, "receipt.confirmation-requested", body, actor=actor, subject=licence.number)
+
+
+async def receipt_confirmed(
+    conn: Conn,
+    licence: LicenceObject,
+    *,
+    own_state: str,
+    shipment_id: str,
+    received_on: dt.date,
+    customs_document: str,
+    items: list[ShipmentItem],
+    actor: str,
+) -> list[str]:
+    """``receipt.confirmed`` from the importing to the exporting State (Art. 10(4)), after the entry check."""
+    body = {
+        "licence_number": licence.number,
+        "shipment_id": shipment_id,
+        "received_on": received_on.isoformat(),
+        "customs_document": customs_document,
+        "items": msgspec.to_builtins(items),
+    }
+    states = _others([licence.exporting_state], own_state)
+    return await _send(conn, states, "receipt.confirmed", body, actor=actor, subject=licence.number)

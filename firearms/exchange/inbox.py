@@ -1,0 +1,214 @@
+"""Receiving notices (PROTOCOL §4): the eight checks in order, then the notice and its effects in one transaction.
+
+A notice that fails a check is refused with its problem and nothing is stored. A notice that
+passes all eight consumes its sequence number: it is stored with the receipt given for it, and
+its effect (looked up by type in :data:`EFFECTS`) runs in a savepoint of the same transaction; an
+effect that finds the body invalid or inapplicable raises :class:`NoticeRejectedError` and the
+notice is stored ``rejected`` with that reason instead. A duplicate gets the first receipt again,
+byte for byte.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
+
+import msgspec
+
+from firearms import journal, keys
+from firearms.canonical import parse_time, utc_now
+from firearms.exchange import trust
+from firearms.exchange.checks import check_recipient, check_signed, parse_envelope
+from firearms.exchange.protocol import (
+    NOTICE_PREFIX,
+    Notice,
+    NoticeRefusedError,
+    Receipt,
+    ReceiptStatus,
+    digest_of,
+    encode,
+    make_time,
+    sign_receipt,
+)
+from firearms.store import inbox as store
+from firearms.store import peers as peer_store
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+    from pathlib import Path
+
+    from firearms.db import Conn
+
+__all__ = [
+    "EFFECTS",
+    "Delivered",
+    "Effect",
+    "NoticeRejectedError",
+    "ReceivedNotice",
+    "body_as",
+    "effect",
+    "receive",
+]
+
+T = TypeVar("T")
+
+
+class NoticeRejectedError(Exception):
+    """An effect cannot apply the notice: it is stored ``rejected`` with ``reason`` (a stable code)."""
+
+    def __init__(self, reason: str, detail: str = "") -> None:
+        super().__init__(detail or reason)
+        self.reason = reason
+        self.detail = detail
+
+
+class ReceivedNotice(msgspec.Struct, frozen=True, kw_only=True):
+    """A notice that passed checks 1-8, as an effect sees it."""
+
+    notice: Notice
+    key_id: str
+    received_at: dt.datetime
+
+    @property
+    def created_at(self) -> dt.datetime:
+        """``created_at`` as a datetime."""
+        return parse_time(self.notice.created_at)
+
+
+class Delivered(msgspec.Struct, frozen=True, kw_only=True):
+    """The answer to a delivery: 202 for a new notice, 200 for a duplicate, with the receipt bytes."""
+
+    duplicate: bool
+    receipt: bytes
+    status: ReceiptStatus
+
+
+Effect: TypeAlias = "Callable[[Conn, ReceivedNotice], Awaitable[None]]"
+EFFECTS: dict[str, Effect] = {}
+
+
+def effect(notice_type: str) -> Callable[[Effect], Effect]:
+    """Register the effect of a notice type (decorator). One effect per type."""
+
+    def register(function: Effect) -> Effect:
+        if notice_type in EFFECTS:
+            raise ValueError(f"notice type {notice_type!r} already has an effect")
+        EFFECTS[notice_type] = function
+        return function
+
+    return register
+
+
+def body_as(received: ReceivedNotice, kind: type[T]) -> T:
+    """The body converted to ``kind`` (unknown fields ignored, as PROTOCOL §3 says).
+
+    Raises:
+        NoticeRejectedError: ``invalid-body``.
+    """
+    try:
+        return msgspec.convert(received.notice.body, kind)
+    except msgspec.ValidationError as exc:
+        raise NoticeRejectedError("invalid-body", f"the body is invalid for {received.notice.type}: {exc}") from exc
+
+
+async def receive(conn: Conn, raw: bytes, *, state: str, home: Path, now: dt.datetime | None = None) -> Delivered:
+    """Receive one envelope inside the caller's transaction (PROTOCOL §4).
+
+    Raises:
+        NoticeRefusedError: a check failed (its ``code`` is the problem name); nothing was stored.
+    """
+    envelope, signing_input = parse_envelope(raw)
+    check_recipient(envelope, state)
+    notice = envelope.notice
+    moment = utc_now() if now is None else now
+    key = check_signed(envelope, await trust.trusted_keys(conn, notice.sender), moment)
+
+    # One receiver per sender at a time: checks 7-8 hold until commit. The inbox is read by a later
+    # statement, so it sees whatever a receiver that held the lock before us committed.
+    if await peer_store.lock_peer(conn, notice.sender) is None:
+        raise NoticeRefusedError("unknown-sender", f"{notice.sender} is not on this registry's trust list")
+    state_row = await store.get_inbox_state(conn, notice.sender, notice.id)
+    stored = state_row if state_row["notice"] is not None else None
+    last = state_row["last_sequence"]
+    notice_bytes = signing_input[len(NOTICE_PREFIX) :]
+    if stored is not None:
+        if bytes(stored["notice"]) != notice_bytes:
+            raise NoticeRefusedError(
+                "notice-id-conflict",
+                f"notice {notice.id} from {notice.sender} was already received with different content",
+                notice_id=notice.id,
+            )
+        receipt_bytes = bytes(stored["receipt"])
+        status: Any = msgspec.json.decode(receipt_bytes)["receipt"]["status"]
+        return Delivered(duplicate=True, receipt=receipt_bytes, status=status)
+    expected = last + 1
+    if notice.sequence != expected:
+        raise NoticeRefusedError(
+            "sequence-gap",
+            f"the next notice expected from {notice.sender} has sequence {expected}, not {notice.sequence}",
+            expected_sequence=expected,
+        )
+
+    received_at = moment.replace(microsecond=0)
+    received = ReceivedNotice(notice=notice, key_id=key.key_id, received_at=received_at)
+    status, reason = await _apply(conn, received)
+    receipt = Receipt(
+        notice_id=notice.id,
+        sender=notice.sender,
+        recipient=notice.recipient,
+        sequence=notice.sequence,
+        digest=digest_of(signing_input),
+        status=status,
+        reason=reason,
+        received_at=make_time(received_at),
+    )
+    receipt_bytes = encode(sign_receipt(receipt, await keys.current_signing_key(conn, home)))
+    await store.insert_inbox_notice(
+        conn,
+        notice.sender,
+        notice.id,
+        notice.type,
+        notice.sequence,
+        parse_time(notice.created_at),
+        notice.in_reply_to,
+        notice.confidentiality,
+        key.key_id,
+        notice_bytes,
+        envelope.signature.value,
+        receipt.digest,
+        status,
+        reason,
+        received_at,
+        receipt_bytes,
+    )
+    await journal.record(
+        conn,
+        actor=f"partner:{notice.sender}",
+        action="notice.received",
+        entity="notice_inbox",
+        entity_id=f"{notice.sender}/{notice.id}",
+        payload={
+            "type": notice.type,
+            "sequence": notice.sequence,
+            "confidentiality": notice.confidentiality,
+            "digest": receipt.digest,
+            "status": status,
+            "reason": reason,
+        },
+    )
+    return Delivered(duplicate=False, receipt=receipt_bytes, status=status)
+
+
+async def _apply(conn: Conn, received: ReceivedNotice) -> tuple[ReceiptStatus, str | None]:
+    from firearms.exchange import effects  # noqa: PLC0415  # registers every effect; they import this module
+
+    del effects
+    handler = EFFECTS.get(received.notice.type)
+    if handler is None:
+        return "rejected", "unsupported-type"
+    try:
+        async with conn.transaction():  # a savepoint: a rejected notice leaves no partial effect
+            await handler(conn, received)
+    except NoticeRejectedError as exc:
+        return "rejected", exc.reason
+    return "accepted", None

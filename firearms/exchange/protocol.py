@@ -1,0 +1,254 @@
+"""firearms-exchange/1 on the wire (PROTOCOL.md §2-§4): envelopes, signing inputs, receipts.
+
+The ``notice`` is decoded strictly (unknown fields refused) except its ``body``, which is kept
+exactly as received: the signature covers the canonical form of what the sender wrote, so the
+receiver must never re-shape it before verifying.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+from typing import Annotated, Any, Literal
+
+import msgspec
+
+from firearms.canonical import canonical, format_time, parse_time
+from firearms.errors import FirearmsError
+from firearms.signing import SigningKey, b64url_decode, b64url_encode, verify
+
+__all__ = [
+    "CLOCK_SKEW",
+    "MAX_ENVELOPE_BYTES",
+    "NOTICE_PREFIX",
+    "PROBLEM_BASE",
+    "PROTOCOL",
+    "RECEIPT_PREFIX",
+    "Confidentiality",
+    "Envelope",
+    "Notice",
+    "NoticeRefusedError",
+    "Receipt",
+    "ReceiptEnvelope",
+    "ReceiptStatus",
+    "Signature",
+    "decode_envelope",
+    "decode_receipt",
+    "digest_of",
+    "encode",
+    "is_time",
+    "make_time",
+    "notice_signing_input",
+    "receipt_signing_input",
+    "sign_notice",
+    "sign_receipt",
+    "verify_notice_signature",
+    "verify_receipt_signature",
+]
+
+PROTOCOL = "firearms-exchange/1"
+NOTICE_PREFIX = b"firearms-exchange/1 notice\n"
+RECEIPT_PREFIX = b"firearms-exchange/1 receipt\n"
+MAX_ENVELOPE_BYTES = 256 * 1024
+CLOCK_SKEW = dt.timedelta(seconds=300)
+PROBLEM_BASE = "tag:firearms-exchange,2026:problems/"
+
+Confidentiality = Literal["public", "restricted", "confidential"]
+ReceiptStatus = Literal["accepted", "rejected"]
+StateCode = Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{2}$")]
+NoticeId = Annotated[
+    str, msgspec.Meta(pattern=r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+]
+NoticeType = Annotated[str, msgspec.Meta(pattern=r"^[a-z][a-z0-9-]*(\.[a-z][a-z0-9-]*)+$", max_length=100)]
+Time = Annotated[str, msgspec.Meta(pattern=r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")]
+Sequence = Annotated[int, msgspec.Meta(ge=1, le=2**53 - 1)]
+KeyId = Annotated[str, msgspec.Meta(pattern=r"^[0-9a-f]{32}$")]
+SignatureValue = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_-]{86}$")]
+Digest = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_-]{43}$")]
+Reason = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
+
+
+class NoticeRefusedError(FirearmsError):
+    """A notice failed one of the receiver's checks (PROTOCOL §4); nothing was stored.
+
+    ``code`` is the last segment of the exchange problem type (``malformed-notice``, ``wrong-recipient``,
+    ``unknown-sender``, ``unknown-key``, ``key-revoked``, ``bad-signature``, ``clock-skew``,
+    ``notice-id-conflict``, ``sequence-gap``).
+    """
+
+    def __init__(self, code: str, detail: str, **facts: Any) -> None:
+        super().__init__(detail, **facts)
+        self.code = code  # type: ignore[misc]  # one error class, many protocol codes
+
+
+class Signature(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """An Ed25519 signature by the key ``key_id``."""
+
+    alg: Literal["Ed25519"]
+    key_id: KeyId
+    value: SignatureValue
+
+
+class Notice(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """The signed part of an envelope (PROTOCOL §3); ``body`` is the type's payload as received."""
+
+    id: NoticeId
+    type: NoticeType
+    sender: StateCode
+    recipient: StateCode
+    sequence: Sequence
+    created_at: Time
+    in_reply_to: NoticeId | None
+    confidentiality: Confidentiality
+    body: dict[str, Any]
+
+
+class Envelope(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """What travels: the protocol name, the notice and the sender's signature over it."""
+
+    protocol: str
+    notice: Notice
+    signature: Signature
+
+
+class Receipt(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """The recipient's signed statement that it stored a notice (PROTOCOL §4, Art. 10(4))."""
+
+    notice_id: NoticeId
+    sender: StateCode
+    recipient: StateCode
+    sequence: Sequence
+    digest: Digest
+    status: ReceiptStatus
+    reason: Reason | None
+    received_at: Time
+
+
+class ReceiptEnvelope(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """A receipt with the recipient's signature."""
+
+    protocol: str
+    receipt: Receipt
+    signature: Signature
+
+
+def encode(value: Any) -> bytes:
+    """The canonical bytes of a Struct or plain value (what goes on the wire and into storage)."""
+    return canonical(msgspec.to_builtins(value))
+
+
+def notice_signing_input(notice: Notice) -> bytes:
+    """``firearms-exchange/1 notice`` + LF + canonical(notice) (PROTOCOL §3).
+
+    Raises:
+        ValueError: the notice holds a float or an out-of-range integer (no canonical form).
+    """
+    return NOTICE_PREFIX + encode(notice)
+
+
+def receipt_signing_input(receipt: Receipt) -> bytes:
+    """``firearms-exchange/1 receipt`` + LF + canonical(receipt) (PROTOCOL §4)."""
+    return RECEIPT_PREFIX + encode(receipt)
+
+
+def digest_of(signing_input: bytes) -> str:
+    """base64url(SHA-256(signing input)), unpadded: what a receipt names."""
+    return b64url_encode(hashlib.sha256(signing_input).digest())
+
+
+def sign_notice(notice: Notice, key: SigningKey) -> Envelope:
+    """The envelope of ``notice`` signed by ``key``."""
+    value = key.sign(notice_signing_input(notice))
+    return Envelope(
+        protocol=PROTOCOL,
+        notice=notice,
+        signature=Signature(alg="Ed25519", key_id=key.key_id, value=b64url_encode(value)),
+    )
+
+
+def sign_receipt(receipt: Receipt, key: SigningKey) -> ReceiptEnvelope:
+    """The recipient's signed receipt."""
+    value = key.sign(receipt_signing_input(receipt))
+    return ReceiptEnvelope(
+        protocol=PROTOCOL,
+        receipt=receipt,
+        signature=Signature(alg="Ed25519", key_id=key.key_id, value=b64url_encode(value)),
+    )
+
+
+def verify_notice_signature(envelope: Envelope, public_key: bytes) -> bool:
+    """True when the envelope's signature verifies under ``public_key`` (check 5 of PROTOCOL §4)."""
+    try:
+        value = b64url_decode(envelope.signature.value)
+    except ValueError:
+        return False
+    return verify(public_key, notice_signing_input(envelope.notice), value)
+
+
+def verify_receipt_signature(envelope: ReceiptEnvelope, public_key: bytes) -> bool:
+    """True when a receipt's signature verifies under ``public_key``."""
+    try:
+        value = b64url_decode(envelope.signature.value)
+    except ValueError:
+        return False
+    return verify(public_key, receipt_signing_input(envelope.receipt), value)
+
+
+def decode_envelope(raw: bytes) -> tuple[Envelope, bytes]:
+    """Check 1 of PROTOCOL §4: size, JSON, envelope shape, protocol value, canonical numbers.
+
+    Returns:
+        The envelope and its notice's signing input.
+
+    Raises:
+        NoticeRefusedError: ``malformed-notice``.
+    """
+    if len(raw) > MAX_ENVELOPE_BYTES:
+        raise NoticeRefusedError("malformed-notice", f"an envelope is at most {MAX_ENVELOPE_BYTES} bytes")
+    try:
+        envelope = msgspec.json.decode(raw, type=Envelope)
+    except msgspec.DecodeError as exc:
+        raise NoticeRefusedError("malformed-notice", f"the envelope is malformed: {exc}") from exc
+    if envelope.protocol != PROTOCOL:
+        raise NoticeRefusedError(
+            "malformed-notice", f"protocol {envelope.protocol!r} is not {PROTOCOL!r}", protocol=PROTOCOL
+        )
+    try:
+        parse_time(envelope.notice.created_at)
+        signing_input = notice_signing_input(envelope.notice)
+    except ValueError as exc:
+        raise NoticeRefusedError("malformed-notice", f"the notice has no canonical form: {exc}") from exc
+    return envelope, signing_input
+
+
+def decode_receipt(raw: bytes) -> ReceiptEnvelope:
+    """A receipt envelope as a partner sent it.
+
+    Raises:
+        ValueError: not a receipt of this protocol.
+    """
+    try:
+        envelope = msgspec.json.decode(raw, type=ReceiptEnvelope)
+    except msgspec.DecodeError as exc:
+        raise ValueError(f"not a receipt: {exc}") from exc
+    if envelope.protocol != PROTOCOL:
+        raise ValueError(f"receipt protocol {envelope.protocol!r} is not {PROTOCOL!r}")
+    return envelope
+
+
+def make_time(moment: dt.datetime) -> str:
+    """A protocol time (second precision, ``Z``)."""
+    return format_time(moment.replace(microsecond=0))
+
+
+def is_time(text: str) -> bool:
+    """True for a strict protocol time string."""
+    if not _TIME.match(text):
+        return False
+    try:
+        parse_time(text)
+    except ValueError:
+        return False
+    return True

@@ -1,0 +1,159 @@
+"""Key rotation and revocation (PROTOCOL §6).
+
+``rotate`` creates a new key and queues ``registry.key-announced`` for every partner, signed by the
+OLD key (the one partners trust). The new key waits in ``pending_registry_key`` and is switched
+into use (becomes a ``registry_key``) by the worker once every enabled partner has acknowledged its
+announcement, so no partner ever sees a signature by a key it has not been told about. ``revoke``
+marks one of this registry's keys revoked and tells every partner with ``registry.key-revoked``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import TYPE_CHECKING
+
+import msgspec
+
+from firearms import journal, outbox
+from firearms.canonical import format_time, utc_now
+from firearms.errors import ConflictError, NotFoundError
+from firearms.signing import SigningKey, b64url_encode
+from firearms.store import keys as key_store
+from firearms.store import peers as peer_store
+from firearms.store import rotation as store
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from firearms.db import Conn
+
+__all__ = ["Revocation", "Rotation", "revoke", "rotate", "switch_announced_keys"]
+
+
+class Rotation(msgspec.Struct, frozen=True, kw_only=True):
+    """What ``keys rotate`` did: the new key, the key it replaces, and who must acknowledge it first."""
+
+    key_id: str
+    public_key: str
+    not_before: dt.datetime
+    replaces: str
+    announced_to: list[str]
+    switched: bool
+
+
+class Revocation(msgspec.Struct, frozen=True, kw_only=True):
+    """What ``keys revoke`` did."""
+
+    key_id: str
+    revoked_at: dt.datetime
+    announced_to: list[str]
+
+
+async def rotate(conn: Conn, home: Path, *, actor: str) -> Rotation:
+    """Create a new signing key and announce it to every partner, signed by the current key.
+
+    Raises:
+        ConflictError: ``no-signing-key`` (nothing to rotate from) or ``rotation-pending``.
+    """
+    current = await key_store.get_current_registry_key(conn, dt.datetime.now(dt.UTC))
+    if current is None:
+        raise ConflictError("this registry has no valid signing key to rotate from", code="no-signing-key")
+    if await store.list_unswitched_keys(conn):
+        raise ConflictError(
+            "a rotation is already waiting for partners to acknowledge its announcement", code="rotation-pending"
+        )
+    key = SigningKey.generate()
+    folder = home / "keys"
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    key.save(folder / f"{key.key_id}.pem")
+    now = utc_now()
+    await store.insert_pending_registry_key(conn, key.key_id, key.public_key, now, current["key_id"], now)
+    body = {
+        "key_id": key.key_id,
+        "public_key": b64url_encode(key.public_key),
+        "not_before": format_time(now),
+        "not_after": None,
+    }
+    peers = [row["state"] for row in await peer_store.list_peers(conn, "", 10_000)]
+    for state in peers:
+        await outbox.enqueue(
+            conn,
+            state,
+            "registry.key-announced",
+            body,
+            confidentiality="public",
+            signing_key_id=current["key_id"],
+            actor=actor,
+        )
+    await journal.record(
+        conn,
+        actor=actor,
+        action="key.rotation-started",
+        entity="registry_key",
+        entity_id=key.key_id,
+        payload={**body, "replaces": current["key_id"], "announced_to": peers},
+    )
+    switched = await _switch_if_announced(conn, key.key_id, key.public_key, now)
+    return Rotation(
+        key_id=key.key_id,
+        public_key=b64url_encode(key.public_key),
+        not_before=now,
+        replaces=current["key_id"],
+        announced_to=peers,
+        switched=switched,
+    )
+
+
+async def _switch_if_announced(conn: Conn, key_id: str, public_key: bytes, not_before: dt.datetime) -> bool:
+    if await store.count_unannounced(conn, key_id):
+        return False
+    now = dt.datetime.now(dt.UTC)  # full precision: a key made in the same second as the old one still sorts after it
+    await key_store.insert_registry_key(conn, key_id, public_key, not_before, now)
+    await store.mark_key_switched(conn, key_id, now)
+    await journal.record(
+        conn, actor="system:exchange", action="key.switched", entity="registry_key", entity_id=key_id, payload={}
+    )
+    return True
+
+
+async def switch_announced_keys(conn: Conn) -> list[str]:
+    """Put into use every new key whose announcements all enabled partners acknowledged (worker job)."""
+    switched: list[str] = []
+    async with conn.transaction():
+        for row in await store.list_unswitched_keys(conn):
+            if await _switch_if_announced(conn, row["key_id"], row["public_key"], row["not_before"]):
+                switched.append(row["key_id"])
+    return switched
+
+
+async def revoke(conn: Conn, key_id: str, *, reason: str, actor: str) -> Revocation:
+    """Revoke one of this registry's keys from now and tell every partner (``registry.key-revoked``).
+
+    Raises:
+        NotFoundError: not a key of this registry.
+        ConflictError: ``key-in-use`` (rotate first) or ``key-already-revoked``.
+    """
+    row = await store.get_registry_key(conn, key_id)
+    if row is None:
+        raise NotFoundError(f"{key_id} is not a key of this registry", key_id=key_id)
+    current = await key_store.get_current_registry_key(conn, dt.datetime.now(dt.UTC))
+    if current is not None and current["key_id"] == key_id:
+        raise ConflictError(
+            "this is the key in use: run 'firearms keys rotate' and wait for the switch first", code="key-in-use"
+        )
+    now = utc_now()
+    if not await store.revoke_registry_key(conn, key_id, now):
+        raise ConflictError(f"key {key_id} is already revoked", code="key-already-revoked", key_id=key_id)
+    body = {"key_id": key_id, "revoked_at": format_time(now), "reason": reason}
+    peers = [row["state"] for row in await peer_store.list_peers(conn, "", 10_000)]
+    for state in peers:
+        await outbox.enqueue(conn, state, "registry.key-revoked", body, confidentiality="public", actor=actor)
+    await journal.record(
+        conn,
+        actor=actor,
+        action="key.revoked",
+        entity="registry_key",
+        entity_id=key_id,
+        payload={**body, "announced_to": peers},
+    )
+    return Revocation(key_id=key_id, revoked_at=now, announced_to=peers)

@@ -1,0 +1,232 @@
+"""The trust list (PROTOCOL §1): partner States, their base URLs and their keys with validity.
+
+The first key of a partner is entered by an administrator after checking it out of band (the
+trust anchor); later keys arrive by ``registry.key-announced`` signed by a key already trusted,
+and are recorded with the id of that notice as their provenance.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import TYPE_CHECKING
+
+import msgspec
+
+from firearms import journal
+from firearms.canonical import format_time, utc_now
+from firearms.countries import is_country
+from firearms.errors import InvalidInputError, NotFoundError
+from firearms.exchange.checks import TrustedKey
+from firearms.signing import b64url_decode, b64url_encode, key_id_of
+from firearms.store import peers as store
+
+if TYPE_CHECKING:
+    import asyncpg
+
+    from firearms.db import Conn
+
+__all__ = [
+    "ADMIN_PROVENANCE",
+    "Peer",
+    "PeerKey",
+    "add_peer",
+    "add_peer_key",
+    "get_peer",
+    "list_peers",
+    "parse_public_key",
+    "set_peer_enabled",
+    "trusted_keys",
+]
+
+ADMIN_PROVENANCE = "admin"
+_URL = re.compile(r"^https?://[^\s/?#]+(/[^\s?#]*)?$")
+
+
+class PeerKey(msgspec.Struct, frozen=True, kw_only=True):
+    """A key of a partner with its validity and where it came from (``admin`` or a notice id)."""
+
+    key_id: str
+    public_key: str
+    not_before: dt.datetime
+    not_after: dt.datetime | None
+    revoked_at: dt.datetime | None
+    provenance: str
+
+
+class Peer(msgspec.Struct, frozen=True, kw_only=True):
+    """A partner registry on the trust list."""
+
+    state: str
+    base_url: str
+    enabled: bool
+    last_sent_sequence: int
+    keys: list[PeerKey]
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+def parse_public_key(text: str) -> bytes:
+    """A raw 32-byte Ed25519 public key from unpadded base64url (PROTOCOL §1).
+
+    Raises:
+        InvalidInputError: ``invalid-public-key``.
+    """
+    try:
+        raw = b64url_decode(text.strip())
+    except ValueError as exc:
+        raise InvalidInputError("the public key is not unpadded base64url", code="invalid-public-key") from exc
+    if len(raw) != 32:
+        raise InvalidInputError(f"an Ed25519 public key is 32 bytes, this one is {len(raw)}", code="invalid-public-key")
+    return raw
+
+
+def _check_state(state: str, own_state: str) -> None:
+    if not is_country(state):
+        raise InvalidInputError(f"{state!r} is not an ISO 3166-1 alpha-2 code", code="invalid-state", state=state)
+    if state == own_state:
+        raise InvalidInputError("a registry does not put its own State on its trust list", code="invalid-state")
+
+
+def _check_url(url: str) -> str:
+    url = url.strip().rstrip("/")
+    if not _URL.match(url):
+        raise InvalidInputError(f"{url!r} is not an http(s) base URL", code="invalid-url")
+    return url
+
+
+def _key(row: asyncpg.Record) -> PeerKey:
+    return PeerKey(
+        key_id=row["key_id"],
+        public_key=b64url_encode(row["public_key"]),
+        not_before=row["not_before"],
+        not_after=row["not_after"],
+        revoked_at=row["revoked_at"],
+        provenance=row["provenance"],
+    )
+
+
+async def _peer(conn: Conn, row: asyncpg.Record) -> Peer:
+    keys = [_key(key) for key in await store.list_peer_keys(conn, row["state"])]
+    return Peer(
+        state=row["state"],
+        base_url=row["base_url"],
+        enabled=row["enabled"],
+        last_sent_sequence=row["last_sent_sequence"],
+        keys=keys,
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+    )
+
+
+async def add_peer(
+    conn: Conn,
+    *,
+    own_state: str,
+    state: str,
+    base_url: str,
+    public_key: str,
+    not_before: dt.datetime | None,
+    actor: str,
+) -> Peer:
+    """Put a partner and its first key (the trust anchor, checked out of band) on the trust list.
+
+    Raises:
+        InvalidInputError: bad State, URL or key.
+        ConflictError: ``peer-already-exists``.
+    """
+    _check_state(state, own_state)
+    url = _check_url(base_url)
+    raw = parse_public_key(public_key)
+    now = utc_now()
+    start = now if not_before is None else not_before
+    await store.insert_peer(conn, state, url, now)
+    key_id = key_id_of(raw)
+    await store.insert_peer_key(conn, state, key_id, raw, start, None, ADMIN_PROVENANCE, now)
+    await journal.record(
+        conn,
+        actor=actor,
+        action="peer.added",
+        entity="peer",
+        entity_id=state,
+        payload={"base_url": url, "key_id": key_id, "public_key": public_key.strip(), "not_before": format_time(start)},
+    )
+    return await get_peer(conn, state)
+
+
+async def add_peer_key(conn: Conn, *, state: str, public_key: str, not_before: dt.datetime | None, actor: str) -> Peer:
+    """Add a further key to a partner by an administrator (a new trust anchor, checked out of band).
+
+    Raises:
+        NotFoundError: the partner is not on the trust list.
+        ConflictError: ``peer-key-exists``.
+    """
+    await get_peer(conn, state)
+    raw = parse_public_key(public_key)
+    now = utc_now()
+    start = now if not_before is None else not_before
+    key_id = key_id_of(raw)
+    await store.insert_peer_key(conn, state, key_id, raw, start, None, ADMIN_PROVENANCE, now)
+    await journal.record(
+        conn,
+        actor=actor,
+        action="peer.key-added",
+        entity="peer",
+        entity_id=state,
+        payload={"key_id": key_id, "public_key": public_key.strip(), "not_before": format_time(start)},
+    )
+    return await get_peer(conn, state)
+
+
+async def get_peer(conn: Conn, state: str) -> Peer:
+    """One partner with its keys.
+
+    Raises:
+        NotFoundError: not on the trust list.
+    """
+    row = await store.get_peer(conn, state)
+    if row is None:
+        raise NotFoundError(f"{state} is not on the trust list", state=state)
+    return await _peer(conn, row)
+
+
+async def list_peers(conn: Conn, *, after: str, limit: int) -> list[Peer]:
+    """A page of partners in State order."""
+    return [await _peer(conn, row) for row in await store.list_peers(conn, after, limit)]
+
+
+async def set_peer_enabled(conn: Conn, state: str, *, enabled: bool, actor: str) -> Peer:
+    """Disable a partner (its notices are refused as ``unknown-sender``, nothing is sent to it) or enable it again.
+
+    Raises:
+        NotFoundError: not on the trust list.
+    """
+    row = await store.set_peer_enabled(conn, state, enabled, utc_now())
+    if row is None:
+        raise NotFoundError(f"{state} is not on the trust list", state=state)
+    await journal.record(
+        conn,
+        actor=actor,
+        action="peer.enabled" if enabled else "peer.disabled",
+        entity="peer",
+        entity_id=state,
+        payload={},
+    )
+    return await _peer(conn, row)
+
+
+async def trusted_keys(conn: Conn, state: str) -> list[TrustedKey] | None:
+    """The keys of ``state`` for checks 3-4 of PROTOCOL §4; ``None`` when it is unknown or disabled."""
+    rows = await store.list_trusted_keys(conn, state)
+    if not rows:
+        return None
+    return [
+        TrustedKey(
+            key_id=row["key_id"],
+            public_key=row["public_key"],
+            not_before=row["not_before"],
+            not_after=row["not_after"],
+            revoked_at=row["revoked_at"],
+        )
+        for row in rows
+    ]

@@ -1,0 +1,142 @@
+"""The transactional outbox (PROTOCOL §4 "Sending"; DESIGN §2).
+
+A notice is written here in the same transaction as the change that causes it, with the next
+sequence number for its recipient taken under that partner's row lock; the worker
+(:mod:`firearms.exchange.delivery`) signs it once and delivers it afterwards. Nothing is ever
+removed from the outbox.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+
+from firearms import journal
+from firearms.canonical import canonical, utc_now
+from firearms.errors import InvalidInputError
+from firearms.store import outbox as store
+from firearms.store import peers as peer_store
+
+if TYPE_CHECKING:
+    from firearms.db import Conn
+    from firearms.exchange.protocol import Confidentiality
+
+__all__ = ["OutboxNotice", "enqueue", "get_notice", "list_notices"]
+
+
+class OutboxNotice(msgspec.Struct, frozen=True, kw_only=True):
+    """An outgoing notice and its delivery state (``queued``, ``delivered`` or ``rejected`` by the partner)."""
+
+    notice_id: uuid.UUID
+    recipient: str
+    sequence: int
+    type: str
+    created_at: dt.datetime
+    in_reply_to: str | None
+    confidentiality: str
+    status: str
+    attempts: int
+    last_error: str | None
+    last_attempt_at: dt.datetime | None
+    next_attempt_at: dt.datetime
+    delivered_at: dt.datetime | None
+    receipt_reason: str | None
+    has_receipt: bool
+
+
+async def enqueue(
+    conn: Conn,
+    recipient: str,
+    type: str,  # noqa: A002  # the protocol's own word
+    body: Any,
+    in_reply_to: str | None = None,
+    confidentiality: Confidentiality = "restricted",
+    *,
+    signing_key_id: str | None = None,
+    actor: str = "system:exchange",
+) -> uuid.UUID:
+    """Queue a notice for ``recipient`` in the caller's transaction; returns its id.
+
+    The sequence number is taken from the partner's row with ``UPDATE ... RETURNING``, which locks
+    that row until commit: notices to one partner are numbered in commit order without gaps.
+    ``signing_key_id`` pins the key to sign with (key announcements are signed by the old key);
+    by default the worker signs with this registry's key valid at ``created_at``.
+
+    Raises:
+        InvalidInputError: ``unknown-peer`` (not on the trust list) or ``invalid-notice-body`` (no canonical form).
+    """
+    plain = msgspec.to_builtins(body)
+    if not isinstance(plain, dict):
+        raise InvalidInputError("a notice body is a JSON object", code="invalid-notice-body")
+    try:
+        canonical(plain)
+    except ValueError as exc:
+        raise InvalidInputError(f"the notice body has no canonical form: {exc}", code="invalid-notice-body") from exc
+    sequence = await peer_store.next_peer_sequence(conn, recipient)
+    if sequence is None:
+        raise InvalidInputError(
+            f"{recipient} is not on the trust list: add it with 'firearms peers add'",
+            code="unknown-peer",
+            state=recipient,
+        )
+    notice_id = uuid.uuid4()
+    created_at = utc_now()
+    await store.insert_outbox_notice(
+        conn, notice_id, recipient, sequence, type, created_at, in_reply_to, confidentiality, plain, signing_key_id
+    )
+    await journal.record(
+        conn,
+        actor=actor,
+        action="notice.queued",
+        entity="notice_outbox",
+        entity_id=str(notice_id),
+        payload={
+            "recipient": recipient,
+            "type": type,
+            "sequence": sequence,
+            "in_reply_to": in_reply_to,
+            "confidentiality": confidentiality,
+        },
+    )
+    return notice_id
+
+
+def _notice(row: Any) -> OutboxNotice:
+    return OutboxNotice(
+        notice_id=row["notice_id"],
+        recipient=row["recipient"],
+        sequence=row["sequence"],
+        type=row["type"],
+        created_at=row["created_at"],
+        in_reply_to=row["in_reply_to"],
+        confidentiality=row["confidentiality"],
+        status=row["status"],
+        attempts=row["attempts"],
+        last_error=row["last_error"],
+        last_attempt_at=row["last_attempt_at"],
+        next_attempt_at=row["next_attempt_at"],
+        delivered_at=row["delivered_at"],
+        receipt_reason=row["receipt_reason"],
+        has_receipt=row["has_receipt"] if "has_receipt" in row else row["receipt"] is not None,
+    )
+
+
+async def list_notices(
+    conn: Conn,
+    *,
+    before: tuple[dt.datetime, uuid.UUID] | None,
+    status: str | None,
+    recipient: str | None,
+    limit: int,
+) -> list[OutboxNotice]:
+    """A page of outgoing notices, newest first, optionally one status or one recipient."""
+    return [_notice(row) for row in await store.list_outbox_notices(conn, before, status, recipient, limit)]
+
+
+async def get_notice(conn: Conn, notice_id: uuid.UUID) -> OutboxNotice | None:
+    """One outgoing notice."""
+    row = await store.get_outbox_notice(conn, notice_id)
+    return None if row is None else _notice(row)

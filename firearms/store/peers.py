@@ -1,0 +1,132 @@
+"""Store functions for the trust list (sql/queries/peers.sql)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import asyncpg
+
+from firearms.db import QUERIES as Q
+from firearms.errors import ConflictError
+
+if TYPE_CHECKING:
+    import datetime as dt
+
+    from firearms.db import Conn
+
+__all__ = [
+    "get_peer",
+    "get_peer_key",
+    "insert_peer",
+    "insert_peer_key",
+    "list_enabled_peer_states",
+    "list_peer_keys",
+    "list_peers",
+    "list_trusted_keys",
+    "lock_peer",
+    "next_peer_sequence",
+    "revoke_peer_key",
+    "set_peer_enabled",
+    "set_peer_url",
+]
+
+
+async def insert_peer(conn: Conn, state: str, base_url: str, now: dt.datetime) -> None:
+    """Put a partner on the trust list.
+
+    Raises:
+        ConflictError: ``peer-already-exists``.
+    """
+    try:
+        await conn.execute(Q["insert_peer"], state, base_url, now)
+    except asyncpg.UniqueViolationError as exc:
+        if exc.constraint_name == "peer_pkey":
+            raise ConflictError(
+                f"{state} is already on the trust list", code="peer-already-exists", state=state
+            ) from exc
+        raise
+
+
+async def get_peer(conn: Conn, state: str) -> asyncpg.Record | None:
+    """One partner."""
+    return await conn.fetchrow(Q["get_peer"], state)
+
+
+async def list_peers(conn: Conn, after: str, limit: int) -> list[asyncpg.Record]:
+    """Partners in State order after ``after``."""
+    return await conn.fetch(Q["list_peers"], after, limit)
+
+
+async def list_enabled_peer_states(conn: Conn) -> list[str]:
+    """Every enabled partner's State."""
+    return [row["state"] for row in await conn.fetch(Q["list_enabled_peer_states"])]
+
+
+async def set_peer_enabled(conn: Conn, state: str, enabled: bool, now: dt.datetime) -> asyncpg.Record | None:  # noqa: FBT001
+    """Enable or disable a partner; ``None`` when unknown."""
+    return await conn.fetchrow(Q["set_peer_enabled"], state, enabled, now)
+
+
+async def set_peer_url(conn: Conn, state: str, base_url: str, now: dt.datetime) -> asyncpg.Record | None:
+    """Change a partner's base URL; ``None`` when unknown."""
+    return await conn.fetchrow(Q["set_peer_url"], state, base_url, now)
+
+
+async def next_peer_sequence(conn: Conn, state: str) -> int | None:
+    """The next outgoing sequence for ``state`` (row locked to commit); ``None`` when unknown."""
+    value: int | None = await conn.fetchval(Q["next_peer_sequence"], state)
+    return value
+
+
+async def lock_peer(conn: Conn, state: str) -> asyncpg.Record | None:
+    """Lock a partner's row until commit (one receiver per sender at a time)."""
+    return await conn.fetchrow(Q["lock_peer"], state)
+
+
+async def insert_peer_key(
+    conn: Conn,
+    state: str,
+    key_id: str,
+    public_key: bytes,
+    not_before: dt.datetime,
+    not_after: dt.datetime | None,
+    provenance: str,
+    now: dt.datetime,
+) -> None:
+    """Add a key to a partner's trust entry.
+
+    Raises:
+        ConflictError: ``peer-key-exists``, or ``invalid-key-window``.
+    """
+    try:
+        await conn.execute(Q["insert_peer_key"], state, key_id, public_key, not_before, not_after, provenance, now)
+    except asyncpg.UniqueViolationError as exc:
+        if exc.constraint_name == "peer_key_pkey":
+            raise ConflictError(
+                f"key {key_id} of {state} is already on the trust list", code="peer-key-exists", key_id=key_id
+            ) from exc
+        raise
+    except asyncpg.CheckViolationError as exc:
+        if exc.constraint_name == "peer_key_window_check":
+            raise ConflictError("not_after must be after not_before", code="invalid-key-window") from exc
+        raise
+
+
+async def get_peer_key(conn: Conn, state: str, key_id: str) -> asyncpg.Record | None:
+    """One key of a partner."""
+    return await conn.fetchrow(Q["get_peer_key"], state, key_id)
+
+
+async def list_peer_keys(conn: Conn, state: str) -> list[asyncpg.Record]:
+    """Every key of a partner, oldest first."""
+    return await conn.fetch(Q["list_peer_keys"], state)
+
+
+async def list_trusted_keys(conn: Conn, state: str) -> list[asyncpg.Record]:
+    """The keys of an enabled partner; empty when unknown or disabled."""
+    return await conn.fetch(Q["list_trusted_keys"], state)
+
+
+async def revoke_peer_key(conn: Conn, state: str, key_id: str, revoked_at: dt.datetime) -> asyncpg.Record | None:
+    """Mark a partner's key revoked; ``None`` when unknown."""
+    return await conn.fetchrow(Q["revoke_peer_key"], state, key_id, revoked_at)

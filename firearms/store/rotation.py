@@ -1,0 +1,56 @@
+"""Store functions for key rotation and revocation (sql/queries/rotation.sql)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from firearms.db import QUERIES as Q
+
+if TYPE_CHECKING:
+    import datetime as dt
+
+    import asyncpg
+
+    from firearms.db import Conn
+
+__all__ = [
+    "count_unannounced",
+    "get_registry_key",
+    "insert_pending_registry_key",
+    "list_unswitched_keys",
+    "mark_key_switched",
+    "revoke_registry_key",
+]
+
+
+async def insert_pending_registry_key(
+    conn: Conn, key_id: str, public_key: bytes, not_before: dt.datetime, replaces: str, created_at: dt.datetime
+) -> None:
+    """Record a new key waiting for its announcements."""
+    await conn.execute(Q["insert_pending_registry_key"], key_id, public_key, not_before, replaces, created_at)
+
+
+async def list_unswitched_keys(conn: Conn) -> list[asyncpg.Record]:
+    """New keys not yet in use (locked, skipping those another worker holds)."""
+    return await conn.fetch(Q["list_unswitched_keys"])
+
+
+async def count_unannounced(conn: Conn, key_id: str) -> int:
+    """Announcements of ``key_id`` still queued for enabled partners."""
+    value: int = await conn.fetchval(Q["count_unannounced"], key_id)
+    return value
+
+
+async def mark_key_switched(conn: Conn, key_id: str, now: dt.datetime) -> None:
+    """Mark a pending key as in use."""
+    await conn.execute(Q["mark_key_switched"], key_id, now)
+
+
+async def get_registry_key(conn: Conn, key_id: str) -> asyncpg.Record | None:
+    """One of this registry's keys."""
+    return await conn.fetchrow(Q["get_registry_key"], key_id)
+
+
+async def revoke_registry_key(conn: Conn, key_id: str, revoked_at: dt.datetime) -> bool:
+    """Revoke a key; ``False`` when it was already revoked."""
+    return await conn.fetchval(Q["revoke_registry_key"], key_id, revoked_at) is not None

@@ -1,0 +1,100 @@
+-- name: insert_outbox_notice
+-- Queue a notice. $1 notice_id, $2 recipient, $3 sequence, $4 type, $5 created_at, $6 in_reply_to, $7 confidentiality, $8 body, $9 signing_key_id
+INSERT INTO notice_outbox (notice_id, recipient, sequence, type, created_at, in_reply_to, confidentiality, body,
+                           signing_key_id, next_attempt_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $5);
+
+-- name: claim_outbox_heads
+-- For every enabled recipient, its lowest queued notice when it is due and not leased, leased to one worker.
+-- SKIP LOCKED: two workers never claim the same notice. $1 now, $2 lease_until, $3 worker
+WITH heads AS MATERIALIZED (
+    SELECT h.notice_id
+      FROM peer AS p
+     CROSS JOIN LATERAL (
+           SELECT o.notice_id
+             FROM notice_outbox AS o
+            WHERE o.recipient = p.state AND o.status = 'queued'
+            ORDER BY o.sequence
+            LIMIT 1
+           ) AS h
+     WHERE p.enabled
+), due AS (
+    SELECT o.notice_id
+      FROM notice_outbox AS o
+     WHERE o.notice_id IN (SELECT notice_id FROM heads)
+       AND o.status = 'queued'
+       AND o.next_attempt_at <= $1
+       AND (o.lease_until IS NULL OR o.lease_until <= $1)
+       FOR UPDATE OF o SKIP LOCKED
+)
+UPDATE notice_outbox AS o
+   SET lease_owner = $3, lease_until = $2, attempts = o.attempts + 1, last_attempt_at = $1
+  FROM due, peer AS p
+ WHERE o.notice_id = due.notice_id AND p.state = o.recipient
+RETURNING o.notice_id, o.recipient, o.sequence, o.type, o.created_at, o.in_reply_to, o.confidentiality, o.body,
+          o.signing_key_id, o.envelope, o.attempts, p.base_url;
+
+-- name: set_outbox_envelope
+-- Keep the signed bytes of a notice: every retry sends exactly these. $1 notice_id, $2 envelope
+UPDATE notice_outbox SET envelope = $2 WHERE notice_id = $1 AND envelope IS NULL
+RETURNING envelope;
+
+-- name: get_outbox_envelope
+-- The signed bytes of a notice. $1 notice_id
+SELECT envelope FROM notice_outbox WHERE notice_id = $1;
+
+-- name: record_outbox_receipt
+-- The partner's verified receipt: delivered or rejected. $1 notice_id, $2 worker, $3 status, $4 receipt, $5 reason, $6 now
+UPDATE notice_outbox
+   SET status = $3, receipt = $4, receipt_reason = $5, delivered_at = $6, last_error = NULL,
+       lease_owner = NULL, lease_until = NULL
+ WHERE notice_id = $1 AND lease_owner = $2 AND status = 'queued'
+RETURNING notice_id;
+
+-- name: record_outbox_failure
+-- A failed attempt: try again at $4. $1 notice_id, $2 worker, $3 error, $4 next_attempt_at
+UPDATE notice_outbox
+   SET last_error = $3, next_attempt_at = $4, lease_owner = NULL, lease_until = NULL
+ WHERE notice_id = $1 AND lease_owner = $2
+RETURNING notice_id;
+
+-- name: requeue_outbox_from
+-- The partner asks for everything from sequence $2 again (PROTOCOL §4 sequence-gap). $1 recipient, $2 sequence, $3 now
+UPDATE notice_outbox
+   SET status = 'queued', next_attempt_at = $3, lease_owner = NULL, lease_until = NULL
+ WHERE recipient = $1 AND sequence >= $2 AND status <> 'queued'
+RETURNING notice_id;
+
+-- name: list_outbox_notices
+-- Sent and queued notices, newest first, a page after a cursor; optional status and recipient filters.
+-- $1 before created_at or NULL, $2 before notice_id, $3 status or NULL, $4 recipient or NULL, $5 limit
+SELECT notice_id, recipient, sequence, type, created_at, in_reply_to, confidentiality, status, attempts, last_error,
+       last_attempt_at, next_attempt_at, delivered_at, receipt_reason, receipt IS NOT NULL AS has_receipt
+  FROM notice_outbox
+ WHERE ($1::timestamptz IS NULL OR (created_at, notice_id) < ($1::timestamptz, $2::uuid))
+   AND ($3::text IS NULL OR status = $3)
+   AND ($4::text IS NULL OR recipient = $4)
+ ORDER BY created_at DESC, notice_id DESC
+ LIMIT $5;
+
+-- name: get_outbox_notice
+-- One outgoing notice with its receipt. $1 notice_id
+SELECT notice_id, recipient, sequence, type, created_at, in_reply_to, confidentiality, body, status, attempts,
+       last_error, last_attempt_at, next_attempt_at, delivered_at, receipt_reason, receipt, envelope
+  FROM notice_outbox WHERE notice_id = $1;
+
+-- name: count_outbox_pending
+-- Notices not yet acknowledged by a receipt, per recipient.
+SELECT recipient, count(*) AS queued FROM notice_outbox WHERE status = 'queued' GROUP BY recipient ORDER BY recipient;
+
+-- name: get_registry_key_at
+-- The key to sign a notice created at $1: the newest of this registry's keys valid then.
+SELECT key_id FROM registry_key
+ WHERE not_before <= $1 AND (not_after IS NULL OR $1 < not_after) AND (revoked_at IS NULL OR revoked_at > $1)
+ ORDER BY not_before DESC, created_at DESC
+ LIMIT 1;
+
+-- name: relax_commit
+-- This transaction need not wait for its WAL flush: losing it in a crash only repeats a delivery, which the
+-- receiver answers with the same receipt (PROTOCOL §4 duplicates), and re-signing gives the same bytes.
+SET LOCAL synchronous_commit = off;

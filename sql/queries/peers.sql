@@ -1,0 +1,66 @@
+-- name: insert_peer
+-- A partner State on the trust list. $1 state, $2 base_url, $3 now
+INSERT INTO peer (state, base_url, enabled, created_at, updated_at)
+VALUES ($1, $2, true, $3, $3);
+
+-- name: get_peer
+-- One partner. $1 state
+SELECT state, base_url, enabled, last_sent_sequence, created_at, updated_at FROM peer WHERE state = $1;
+
+-- name: list_peers
+-- Partners in State order, a page after a cursor. $1 after state, $2 limit
+SELECT state, base_url, enabled, last_sent_sequence, created_at, updated_at
+  FROM peer
+ WHERE state > $1
+ ORDER BY state
+ LIMIT $2;
+
+-- name: list_enabled_peer_states
+-- Every enabled partner (recipients of key announcements).
+SELECT state FROM peer WHERE enabled ORDER BY state;
+
+-- name: set_peer_enabled
+-- Enable or disable a partner. $1 state, $2 enabled, $3 now
+UPDATE peer SET enabled = $2, updated_at = $3 WHERE state = $1
+RETURNING state, base_url, enabled, last_sent_sequence, created_at, updated_at;
+
+-- name: set_peer_url
+-- Change where a partner is reached. $1 state, $2 base_url, $3 now
+UPDATE peer SET base_url = $2, updated_at = $3 WHERE state = $1
+RETURNING state, base_url, enabled, last_sent_sequence, created_at, updated_at;
+
+-- name: next_peer_sequence
+-- Take the next outgoing sequence number for a partner; the row stays locked until commit. $1 state
+UPDATE peer SET last_sent_sequence = last_sent_sequence + 1 WHERE state = $1
+RETURNING last_sent_sequence;
+
+-- name: lock_peer
+-- Serialise receivers of one sender: the row lock is held until commit. $1 state
+SELECT state, enabled FROM peer WHERE state = $1 FOR UPDATE;
+
+-- name: insert_peer_key
+-- A partner's key. $1 state, $2 key_id, $3 public_key, $4 not_before, $5 not_after, $6 provenance, $7 now
+INSERT INTO peer_key (state, key_id, public_key, not_before, not_after, provenance, created_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7);
+
+-- name: get_peer_key
+-- One key of a partner. $1 state, $2 key_id
+SELECT state, key_id, public_key, not_before, not_after, revoked_at, provenance, created_at
+  FROM peer_key WHERE state = $1 AND key_id = $2;
+
+-- name: list_peer_keys
+-- Every key of a partner, oldest first. $1 state
+SELECT state, key_id, public_key, not_before, not_after, revoked_at, provenance, created_at
+  FROM peer_key WHERE state = $1 ORDER BY not_before, created_at;
+
+-- name: list_trusted_keys
+-- The keys of an enabled partner (none when it is unknown or disabled). $1 state
+SELECT k.key_id, k.public_key, k.not_before, k.not_after, k.revoked_at
+  FROM peer_key AS k JOIN peer AS p USING (state)
+ WHERE p.state = $1 AND p.enabled;
+
+-- name: revoke_peer_key
+-- Mark a partner's key revoked from $3 (an earlier revocation time is kept). $1 state, $2 key_id, $3 revoked_at
+UPDATE peer_key SET revoked_at = LEAST(coalesce(revoked_at, $3), $3)
+ WHERE state = $1 AND key_id = $2
+RETURNING key_id, revoked_at;

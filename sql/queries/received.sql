@@ -1,0 +1,138 @@
+-- name: get_foreign_licence_for_update
+-- A licence received from its issuing State, locked. $1 issuing_state, $2 number
+SELECT issuing_state, number, kind, version, status, status_reason, status_effective_at, licence, confidentiality,
+       notice_id, received_at, updated_at
+  FROM foreign_licence
+ WHERE issuing_state = $1 AND number = $2
+   FOR UPDATE;
+
+-- name: get_foreign_licence
+-- A licence received from its issuing State. $1 issuing_state, $2 number
+SELECT issuing_state, number, kind, version, status, status_reason, status_effective_at, licence, confidentiality,
+       notice_id, received_at, updated_at
+  FROM foreign_licence
+ WHERE issuing_state = $1 AND number = $2;
+
+-- name: upsert_foreign_licence
+-- Store a licence version (a later version supersedes). $1 issuing_state, $2 number, $3 kind, $4 version, $5 status, $6 licence, $7 confidentiality, $8 notice_id, $9 now
+INSERT INTO foreign_licence (issuing_state, number, kind, version, status, licence, confidentiality, notice_id,
+                             received_at, updated_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)
+ON CONFLICT ON CONSTRAINT foreign_licence_pkey DO UPDATE
+   SET kind = EXCLUDED.kind, version = EXCLUDED.version, status = EXCLUDED.status, licence = EXCLUDED.licence,
+       confidentiality = EXCLUDED.confidentiality, notice_id = EXCLUDED.notice_id, status_reason = NULL,
+       status_effective_at = NULL, updated_at = EXCLUDED.updated_at;
+
+-- name: set_foreign_licence_status
+-- Apply a status change at once. $1 issuing_state, $2 number, $3 status, $4 reason, $5 effective_at, $6 now
+UPDATE foreign_licence
+   SET status = $3, status_reason = $4, status_effective_at = $5, updated_at = $6
+ WHERE issuing_state = $1 AND number = $2;
+
+-- name: list_foreign_licences
+-- Received licences in key order, a page after a cursor. $1 after issuing_state, $2 after number, $3 kind or NULL, $4 limit
+SELECT issuing_state, number, kind, version, status, status_reason, status_effective_at, licence, confidentiality,
+       notice_id, received_at, updated_at
+  FROM foreign_licence
+ WHERE (issuing_state, number) > ($1, $2) AND ($3::text IS NULL OR kind = $3)
+ ORDER BY issuing_state, number
+ LIMIT $4;
+
+-- name: upsert_shipment_dispatch
+-- A dispatch. $1 exporting_state, $2 shipment_id, $3 licence_number, $4 issuing_state, $5 dispatched_at, $6 items, $7 confidentiality, $8 now
+INSERT INTO shipment_record (exporting_state, shipment_id, licence_number, issuing_state, dispatched_at, items,
+                             confidentiality, updated_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+ON CONFLICT ON CONSTRAINT shipment_record_pkey DO UPDATE
+   SET dispatched_at = EXCLUDED.dispatched_at, items = EXCLUDED.items, updated_at = EXCLUDED.updated_at;
+
+-- name: upsert_shipment_confirmation_request
+-- The exporting State asks for a confirmation of receipt. $1 exporting_state, $2 shipment_id, $3 licence_number, $4 issuing_state, $5 requested_at, $6 confidentiality, $7 now
+INSERT INTO shipment_record (exporting_state, shipment_id, licence_number, issuing_state, confirmation_requested_at,
+                             confidentiality, updated_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7)
+ON CONFLICT ON CONSTRAINT shipment_record_pkey DO UPDATE
+   SET confirmation_requested_at = EXCLUDED.confirmation_requested_at, updated_at = EXCLUDED.updated_at;
+
+-- name: upsert_shipment_receipt
+-- The importing State confirms receipt. $1 exporting_state, $2 shipment_id, $3 licence_number, $4 received_on, $5 customs_document, $6 items, $7 confirmed_by, $8 confidentiality, $9 now
+INSERT INTO shipment_record (exporting_state, shipment_id, licence_number, issuing_state, received_on,
+                             customs_document, received_items, confirmed_by, confidentiality, updated_at)
+VALUES ($1, $2, $3, $1, $4, $5, $6, $7, $8, $9)
+ON CONFLICT ON CONSTRAINT shipment_record_pkey DO UPDATE
+   SET received_on = EXCLUDED.received_on, customs_document = EXCLUDED.customs_document,
+       received_items = EXCLUDED.received_items, confirmed_by = EXCLUDED.confirmed_by, updated_at = EXCLUDED.updated_at;
+
+-- name: get_shipment_record
+-- One shipment. $1 exporting_state, $2 shipment_id
+SELECT exporting_state, shipment_id, licence_number, issuing_state, dispatched_at, items, confirmation_requested_at,
+       received_on, customs_document, received_items, confirmed_by, confidentiality, updated_at
+  FROM shipment_record
+ WHERE exporting_state = $1 AND shipment_id = $2;
+
+-- name: insert_shipment_passage
+-- A border passage reported by a transit State (a repeated check_id changes nothing). $1 recorded_by, $2 check_id, $3 licence_number, $4 issuing_state, $5 shipment_id, $6 verdict, $7 reasons, $8 checked_at, $9 crossing_point, $10 items, $11 confidentiality, $12 notice_id, $13 now
+INSERT INTO shipment_passage (recorded_by, check_id, licence_number, issuing_state, shipment_id, verdict, reasons,
+                              checked_at, crossing_point, items, confidentiality, notice_id, received_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+ON CONFLICT ON CONSTRAINT shipment_passage_pkey DO NOTHING
+RETURNING check_id;
+
+-- name: list_shipment_passages
+-- Passages reported for a licence. $1 issuing_state, $2 licence_number
+SELECT recorded_by, check_id, licence_number, issuing_state, shipment_id, verdict, reasons, checked_at, crossing_point,
+       items, confidentiality, notice_id, received_at
+  FROM shipment_passage
+ WHERE issuing_state = $1 AND licence_number = $2
+ ORDER BY checked_at, recorded_by, check_id;
+
+-- name: insert_consent_request
+-- A transit-consent request, pre-checked. $1 requesting_state, $2 notice_id, $3 licence_number, $4 licence, $5 window_from, $6 window_to, $7 findings, $8 confidentiality, $9 now
+INSERT INTO consent_request_received (requesting_state, notice_id, licence_number, licence, window_from, window_to,
+                                      findings, confidentiality, received_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9);
+
+-- name: get_consent_request_for_update
+-- One received request, locked for the officer's decision. $1 requesting_state, $2 notice_id
+SELECT requesting_state, notice_id, licence_number, licence, window_from, window_to, findings, confidentiality,
+       received_at, status, decision, reason, valid_until, decided_by, decided_at, reply_notice_id
+  FROM consent_request_received
+ WHERE requesting_state = $1 AND notice_id = $2
+   FOR UPDATE;
+
+-- name: get_consent_request
+-- One received request. $1 requesting_state, $2 notice_id
+SELECT requesting_state, notice_id, licence_number, licence, window_from, window_to, findings, confidentiality,
+       received_at, status, decision, reason, valid_until, decided_by, decided_at, reply_notice_id
+  FROM consent_request_received
+ WHERE requesting_state = $1 AND notice_id = $2;
+
+-- name: decide_consent_request
+-- The officer's decision. $1 requesting_state, $2 notice_id, $3 decision, $4 reason, $5 valid_until, $6 decided_by, $7 decided_at, $8 reply_notice_id
+UPDATE consent_request_received
+   SET status = 'decided', decision = $3, reason = $4, valid_until = $5, decided_by = $6, decided_at = $7,
+       reply_notice_id = $8
+ WHERE requesting_state = $1 AND notice_id = $2 AND status = 'pending';
+
+-- name: list_consent_requests
+-- Received requests in arrival order, a page after a cursor. $1 after received_at or NULL, $2 after requesting_state, $3 after notice_id, $4 status or NULL, $5 limit
+SELECT requesting_state, notice_id, licence_number, licence, window_from, window_to, findings, confidentiality,
+       received_at, status, decision, reason, valid_until, decided_by, decided_at, reply_notice_id
+  FROM consent_request_received
+ WHERE ($1::timestamptz IS NULL OR (received_at, requesting_state, notice_id) > ($1::timestamptz, $2::text, $3::text))
+   AND ($4::text IS NULL OR status = $4)
+ ORDER BY received_at, requesting_state, notice_id
+ LIMIT $5;
+
+-- name: insert_consent_decision
+-- A transit State's decision on this State's request. $1 transit_state, $2 notice_id, $3 in_reply_to, $4 licence_number, $5 decision, $6 reason, $7 valid_until, $8 now
+INSERT INTO consent_decision_received (transit_state, notice_id, in_reply_to, licence_number, decision, reason,
+                                       valid_until, received_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8);
+
+-- name: list_consent_decisions
+-- Decisions received for a licence of this State. $1 licence_number
+SELECT transit_state, notice_id, in_reply_to, licence_number, decision, reason, valid_until, received_at
+  FROM consent_decision_received
+ WHERE licence_number = $1
+ ORDER BY received_at, transit_state;

@@ -1,0 +1,32 @@
+-- name: insert_pending_registry_key
+-- A new signing key waiting for its announcements. $1 key_id, $2 public_key, $3 not_before, $4 replaces, $5 created_at
+INSERT INTO pending_registry_key (key_id, public_key, not_before, replaces, created_at)
+VALUES ($1, $2, $3, $4, $5);
+
+-- name: list_unswitched_keys
+-- New keys not yet in use, locked so one worker switches each.
+SELECT key_id, public_key, not_before, replaces, created_at
+  FROM pending_registry_key
+ WHERE switched_at IS NULL
+ ORDER BY created_at
+   FOR UPDATE SKIP LOCKED;
+
+-- name: count_unannounced
+-- Announcements of a key still queued for an enabled partner. $1 key_id
+SELECT count(*)
+  FROM notice_outbox AS o
+  JOIN peer AS p ON p.state = o.recipient
+ WHERE o.type = 'registry.key-announced' AND o.body ->> 'key_id' = $1 AND o.status = 'queued' AND p.enabled;
+
+-- name: mark_key_switched
+-- The pending key is now a registry key. $1 key_id, $2 now
+UPDATE pending_registry_key SET switched_at = $2 WHERE key_id = $1;
+
+-- name: get_registry_key
+-- One of this registry's keys. $1 key_id
+SELECT key_id, public_key, not_before, not_after, revoked_at, created_at FROM registry_key WHERE key_id = $1;
+
+-- name: revoke_registry_key
+-- Revoke one of this registry's keys from $2. $1 key_id, $2 revoked_at
+UPDATE registry_key SET revoked_at = $2 WHERE key_id = $1 AND revoked_at IS NULL
+RETURNING key_id;

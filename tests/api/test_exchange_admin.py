@@ -1,0 +1,59 @@
+"""The trust list and the outbox through the officer API (admin)."""
+
+from __future__ import annotations
+
+from litestar.testing import AsyncTestClient
+
+from firearms import db, outbox
+from tests.conftest import TokenFactory
+from tests.exchange_util import VECTORS
+
+DE_KEY = VECTORS["keys"]["DE"]["public_key"]
+CZ_KEY = VECTORS["keys"]["OTHER"]["public_key"]
+
+
+async def test_peer_admin_endpoints(client: AsyncTestClient, auth: TokenFactory) -> None:  # type: ignore[type-arg]
+    admin = await auth("admin")
+    body = {"state": "DE", "base_url": "https://registry.example.de", "public_key": DE_KEY}
+    created = await client.post("/api/v1/peers", json=body, headers=admin)
+    assert created.status_code == 201
+    assert created.json()["keys"][0]["key_id"] == VECTORS["keys"]["DE"]["key_id"]
+    again = await client.post("/api/v1/peers", json=body, headers=admin)
+    assert again.status_code == 409
+    assert again.json()["type"].endswith("/peer-already-exists")
+    bad = await client.post("/api/v1/peers", json={**body, "state": "CZ", "public_key": "A" * 42 + "*"}, headers=admin)
+    assert bad.status_code == 422
+    assert bad.json()["type"].endswith("/invalid-public-key")
+    unknown_field = await client.post("/api/v1/peers", json={**body, "state": "CZ", "trust": True}, headers=admin)
+    assert unknown_field.status_code == 400
+    key = await client.post("/api/v1/peers/DE/keys", json={"public_key": CZ_KEY}, headers=admin)
+    assert key.status_code == 201
+    assert len(key.json()["keys"]) == 2
+    disabled = await client.post("/api/v1/peers/DE/disable", headers=admin)
+    assert disabled.json()["enabled"] is False
+    assert (await client.get("/api/v1/peers/FR", headers=admin)).status_code == 404
+    listed = await client.get("/api/v1/peers", headers=admin)
+    assert [peer["state"] for peer in listed.json()["items"]] == ["DE"]
+
+
+async def test_notices_list_is_paginated_and_filtered(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    auth: TokenFactory,
+    conn: db.Conn,
+) -> None:
+    admin = await auth("admin")
+    await client.post(
+        "/api/v1/peers", json={"state": "DE", "base_url": "http://127.0.0.1:9", "public_key": DE_KEY}, headers=admin
+    )
+    async with conn.transaction():
+        ids = [str(await outbox.enqueue(conn, "DE", "test.ping", {"n": n})) for n in range(5)]
+    first = (await client.get("/api/v1/notices?limit=3", headers=admin)).json()
+    second = (await client.get(f"/api/v1/notices?limit=3&after={first['next']}", headers=admin)).json()
+    assert second["next"] is None
+    seen = [item["notice_id"] for item in first["items"] + second["items"]]
+    assert sorted(seen) == sorted(ids)
+    assert all(item["status"] == "queued" and item["attempts"] == 0 for item in first["items"])
+    assert (await client.get("/api/v1/notices?status=delivered", headers=admin)).json()["items"] == []
+    one = await client.get(f"/api/v1/notices/{ids[0]}", headers=admin)
+    assert one.json()["sequence"] == 1
+    assert (await client.get("/api/v1/notices?status=lost", headers=admin)).status_code == 400

@@ -1,0 +1,262 @@
+"""Effects of the core notice types (PROTOCOL §5), received over HTTP and read back through the officer API."""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import json
+from typing import Any
+
+from firearms import db, item_events, items, tokens
+from firearms.canonical import format_time, utc_now
+from firearms.exchange.protocol import decode_receipt
+from firearms.item_types import NewEvent
+from tests.db.test_items_store import rifle
+from tests.exchange_fixtures import Client, cz, de
+from tests.exchange_util import AT_KEY, VECTORS, envelope
+
+__all__ = ["cz", "de"]
+
+LICENCE: dict[str, Any] = VECTORS["notice"]["envelope"]["notice"]["body"]["licence"]
+
+
+async def _token(conn: db.Conn, role: tokens.Role) -> dict[str, str]:
+    secret, _ = await tokens.create_token(conn, role=role, name=f"test {role}", actor="test")
+    return {"Authorization": f"Bearer {secret}"}
+
+
+async def _send(
+    client: Client, sequence: int, type_: str, body: dict[str, Any], **extra: Any
+) -> tuple[str, str | None]:
+    raw = envelope(AT_KEY, recipient=extra.pop("recipient", "DE"), sequence=sequence, type_=type_, body=body, **extra)
+    response = await client.post("/exchange/v1/notices", content=raw)
+    assert response.status_code == 202, response.text
+    receipt = decode_receipt(response.content).receipt
+    return receipt.status, receipt.reason
+
+
+def _licence(**changes: Any) -> dict[str, Any]:
+    licence = copy.deepcopy(LICENCE)
+    licence.update(changes)
+    return licence
+
+
+async def test_export_licence_is_stored_and_a_later_version_supersedes(de: tuple[Client, db.Conn]) -> None:
+    client, conn = de
+    assert await _send(client, 1, "export-licence.issued", {"licence": LICENCE}) == ("accepted", None)
+    customs = await _token(conn, "customs-officer")
+    response = await client.get("/api/v1/foreign-licences/AT/AT-EXP-2026-000123", headers=customs)
+    assert response.status_code == 200
+    stored = response.json()
+    assert (stored["kind"], stored["version"], stored["status"], stored["confidentiality"]) == (
+        "export",
+        1,
+        "issued",
+        "restricted",
+    )
+    assert stored["licence"] == LICENCE
+    amended = _licence(version=2, extra_field_from_the_future="kept")
+    assert await _send(client, 2, "export-licence.issued", {"licence": amended}) == ("accepted", None)
+    assert await _send(client, 3, "export-licence.issued", {"licence": LICENCE}) == ("rejected", "stale-version")
+    response = await client.get("/api/v1/foreign-licences/AT/AT-EXP-2026-000123", headers=customs)
+    assert response.json()["version"] == 2
+    assert response.json()["licence"]["extra_field_from_the_future"] == "kept"
+    listed = await client.get("/api/v1/foreign-licences?kind=export", headers=customs)
+    assert [item["number"] for item in listed.json()["items"]] == ["AT-EXP-2026-000123"]
+
+
+async def test_same_version_with_other_content_is_rejected(de: tuple[Client, db.Conn]) -> None:
+    client, _ = de
+    assert await _send(client, 1, "export-licence.issued", {"licence": LICENCE}) == ("accepted", None)
+    assert await _send(client, 2, "export-licence.issued", {"licence": _licence(place_of_issue="Linz")}) == (
+        "rejected",
+        "version-conflict",
+    )
+
+
+async def test_invalid_or_foreign_licence_bodies_are_rejected(de: tuple[Client, db.Conn]) -> None:
+    client, conn = de
+    assert await _send(client, 1, "export-licence.issued", {"licence": _licence(kind="import")}) == (
+        "rejected",
+        "invalid-body",
+    )
+    assert await _send(client, 2, "export-licence.issued", {"licence": _licence(issuing_state="FR")}) == (
+        "rejected",
+        "not-issuer",
+    )
+    assert await _send(client, 3, "export-licence.issued", {"nothing": 1}) == ("rejected", "invalid-body")
+    assert await conn.fetchval("SELECT count(*) FROM foreign_licence") == 0
+    assert await conn.fetchval("SELECT count(*) FROM notice_inbox WHERE status = 'rejected'") == 3
+
+
+async def test_import_authorisation_is_stored(de: tuple[Client, db.Conn]) -> None:
+    client, conn = de
+    authorisation = _licence(number="AT-IMP-2026-7", kind="import", transit_states=[], import_authorisation=None)
+    assert await _send(client, 1, "import-authorisation.issued", {"licence": authorisation}) == ("accepted", None)
+    assert await conn.fetchval("SELECT kind FROM foreign_licence WHERE number = 'AT-IMP-2026-7'") == "import"
+
+
+async def test_status_change_applies_at_once(de: tuple[Client, db.Conn]) -> None:
+    client, conn = de
+    change = {
+        "licence_number": "AT-EXP-2026-000123",
+        "issuing_state": "AT",
+        "version": 1,
+        "status": "revoked",
+        "reason": "exporter's licence withdrawn",
+        "effective_at": format_time(utc_now()),
+    }
+    assert await _send(client, 1, "licence.status-changed", change) == ("rejected", "unknown-licence")
+    assert await _send(client, 2, "export-licence.issued", {"licence": LICENCE}) == ("accepted", None)
+    assert await _send(client, 3, "licence.status-changed", change) == ("accepted", None)
+    row = await conn.fetchrow("SELECT status, status_reason FROM foreign_licence")
+    assert row is not None
+    assert (row["status"], row["status_reason"]) == ("revoked", "exporter's licence withdrawn")
+
+
+async def test_shipment_notices_update_the_shipment_record(de: tuple[Client, db.Conn]) -> None:
+    client, conn = de
+    items = [{"line": 1, "quantity": 2, "serials": ["SSG08-001", "SSG08-002"]}, {"line": 2, "quantity": 800}]
+    dispatched = {
+        "licence_number": "AT-EXP-2026-000123",
+        "shipment_id": "SHP-1",
+        "dispatched_at": "2026-11-29T08:00:00Z",
+        "items": items,
+    }
+    assert await _send(client, 1, "shipment.dispatched", dispatched) == ("rejected", "unknown-licence")
+    assert await _send(client, 2, "export-licence.issued", {"licence": LICENCE}) == ("accepted", None)
+    assert await _send(client, 3, "shipment.dispatched", dispatched) == ("accepted", None)
+    passage = {
+        "licence_number": "AT-EXP-2026-000123",
+        "issuing_state": "AT",
+        "shipment_id": "SHP-1",
+        "check_id": "6f1c0000-0000-4000-8000-000000000001",
+        "verdict": "clear",
+        "reasons": [],
+        "checked_at": "2026-11-29T09:00:00Z",
+        "crossing_point": "CZ-Dolni Dvoriste",
+        "items": items,
+    }
+    assert await _send(client, 4, "transit.passage-recorded", passage) == ("accepted", None)
+    asked = {"licence_number": "AT-EXP-2026-000123", "shipment_id": "SHP-1"}
+    assert await _send(client, 5, "receipt.confirmation-requested", asked) == ("accepted", None)
+    customs = await _token(conn, "customs-officer")
+    response = await client.get("/api/v1/shipments/AT/SHP-1", headers=customs)
+    assert response.status_code == 200
+    shipment = response.json()
+    assert shipment["dispatched_at"] == "2026-11-29T08:00:00Z"
+    assert shipment["items"][0]["serials"] == ["SSG08-001", "SSG08-002"]
+    assert shipment["confirmation_requested_at"] is not None
+    assert [(p["recorded_by"], p["verdict"]) for p in shipment["passages"]] == [("AT", "clear")]
+
+
+async def test_receipt_confirmation_is_recorded_for_the_exporter(de: tuple[Client, db.Conn]) -> None:
+    client, conn = de
+    confirmed = {
+        "licence_number": "DE-EXP-2026-9",
+        "shipment_id": "SHP-9",
+        "received_on": "2026-11-29",
+        "customs_document": "ATB-2026-1",
+        "items": [{"line": 1, "quantity": 2, "serials": ["A", "B"]}],
+    }
+    assert await _send(client, 1, "receipt.confirmed", confirmed) == ("accepted", None)
+    row = await conn.fetchrow("SELECT exporting_state, received_on, confirmed_by FROM shipment_record")
+    assert row is not None
+    assert (row["exporting_state"], row["received_on"], row["confirmed_by"]) == ("DE", dt.date(2026, 11, 29), "AT")
+
+
+def _request(
+    licence: dict[str, Any] | None = None, window: tuple[str, str] = ("2026-12-01", "2026-12-20")
+) -> dict[str, Any]:
+    pending = _licence(status="pending", issued_at=None) if licence is None else licence
+    return {"licence": pending, "shipment_window": {"from": window[0], "to": window[1]}}
+
+
+async def test_transit_consent_request_is_prechecked_and_decided_by_the_officer(cz: tuple[Client, db.Conn]) -> None:
+    client, conn = cz
+    raw = envelope(AT_KEY, recipient="CZ", type_="transit-consent.requested", body=_request())
+    response = await client.post("/exchange/v1/notices", content=raw)
+    assert decode_receipt(response.content).receipt.status == "accepted"
+    request_id = json.loads(raw)["notice"]["id"]
+    officer = await _token(conn, "licensing-officer")
+    pending = (await client.get("/api/v1/consent-requests?status=pending", headers=officer)).json()["items"]
+    assert [item["notice_id"] for item in pending] == [request_id]
+    results = {finding["code"]: finding["result"] for finding in pending[0]["findings"]}
+    assert results == {
+        "state-on-route": "pass",
+        "dates-coherent": "pass",
+        "import-authorisation-present": "pass",
+        "no-item-reported-lost-or-stolen": "pass",
+    }
+    path = f"/api/v1/consent-requests/AT/{request_id}/decision"
+    objection = await client.post(path, json={"decision": "objection"}, headers=officer)
+    assert objection.status_code == 422
+    assert objection.json()["type"].endswith("/reason-required")
+    decided = await client.post(path, json={"decision": "no-objection", "valid_until": "2026-12-31"}, headers=officer)
+    assert decided.status_code == 200
+    assert decided.json()["status"] == "decided"
+    again = await client.post(path, json={"decision": "objection", "reason": "changed mind"}, headers=officer)
+    assert again.status_code == 409
+    assert again.json()["type"].endswith("/consent-already-decided")
+    reply = await conn.fetchrow("SELECT recipient, type, in_reply_to, body, confidentiality FROM notice_outbox")
+    assert reply is not None
+    assert (reply["recipient"], reply["type"], reply["in_reply_to"]) == ("AT", "transit-consent.decided", request_id)
+    assert reply["body"] == {
+        "licence_number": "AT-EXP-2026-000123",
+        "decision": "no-objection",
+        "reason": None,
+        "valid_until": "2026-12-31",
+    }
+    assert reply["confidentiality"] == "restricted"
+    customs = await _token(conn, "customs-officer")
+    assert (await client.post(path, json={"decision": "no-objection"}, headers=customs)).status_code == 403
+    # the licence as received, with this State's decision on it, in the licensing tables
+    received = await conn.fetchrow("SELECT licence_id, origin, status FROM licence WHERE number = 'AT-EXP-2026-000123'")
+    assert received is not None
+    assert (received["origin"], received["status"]) == ("received", "pending")
+    consent = await conn.fetchrow("SELECT transit_state, decision, source FROM transit_consent")
+    assert consent is not None
+    assert dict(consent) == {"transit_state": "CZ", "decision": "no-objection", "source": "officer"}
+    issued = envelope(AT_KEY, recipient="CZ", sequence=2, type_="export-licence.issued", body={"licence": LICENCE})
+    assert (
+        decode_receipt((await client.post("/exchange/v1/notices", content=issued)).content).receipt.status == "accepted"
+    )
+    assert await conn.fetchval("SELECT status FROM licence WHERE number = 'AT-EXP-2026-000123'") == "issued"
+
+
+async def test_incoherent_request_shows_failed_findings(cz: tuple[Client, db.Conn]) -> None:
+    client, conn = cz
+    licence = _licence(status="pending", transit_states=["SK"], import_authorisation=None)
+    raw = envelope(
+        AT_KEY, recipient="CZ", type_="transit-consent.requested", body=_request(licence, ("2028-01-01", "2027-12-01"))
+    )
+    await client.post("/exchange/v1/notices", content=raw)
+    findings = await conn.fetchval("SELECT findings FROM consent_request_received")
+    assert {item["code"]: item["result"] for item in findings} == {
+        "state-on-route": "fail",
+        "dates-coherent": "fail",
+        "import-authorisation-present": "fail",
+        "no-item-reported-lost-or-stolen": "pass",
+    }
+
+
+async def test_item_reported_stolen_here_fails_the_precheck(cz: tuple[Client, db.Conn]) -> None:
+    client, conn = cz
+    async with conn.transaction():
+        item = await items.register_item(conn, rifle("SSG08-002"), actor="test")
+        await item_events.record_event(
+            conn, item.item_id, NewEvent(event="stolen", occurred_on=dt.date(2026, 11, 1)), actor="test"
+        )
+    raw = envelope(AT_KEY, recipient="CZ", type_="transit-consent.requested", body=_request())
+    await client.post("/exchange/v1/notices", content=raw)
+    findings = await conn.fetchval("SELECT findings FROM consent_request_received")
+    (stolen,) = [item for item in findings if item["code"] == "no-item-reported-lost-or-stolen"]
+    assert stolen["result"] == "fail"
+    assert "SSG08-002" in stolen["detail"]
+
+
+async def test_consent_decision_for_a_licence_this_state_never_issued_is_rejected(de: tuple[Client, db.Conn]) -> None:
+    client, conn = de
+    decision = {"licence_number": "DE-EXP-2026-1", "decision": "objection", "reason": "embargo", "valid_until": None}
+    assert await _send(client, 1, "transit-consent.decided", decision) == ("rejected", "unknown-licence")
+    assert await conn.fetchval("SELECT count(*) FROM consent_decision_received") == 0

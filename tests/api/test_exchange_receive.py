@@ -1,0 +1,215 @@
+"""Receiving notices over HTTP (PROTOCOL §4): every check, nothing stored on refusal, receipts, duplicates, gaps."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import pytest
+
+from firearms import db, keys
+from firearms.canonical import format_time, parse_time, utc_now
+from firearms.exchange import trust
+from firearms.exchange.protocol import PROBLEM_BASE, decode_receipt, verify_receipt_signature
+from firearms.settings import Settings
+from firearms.signing import b64url_decode, b64url_encode
+from tests.exchange_fixtures import Client, de
+from tests.exchange_util import AT_KEY, OTHER_KEY, VECTORS, envelope, vector_bytes
+
+
+async def _stored(conn: db.Conn) -> tuple[int, int]:
+    inbox = await conn.fetchval("SELECT count(*) FROM notice_inbox")
+    journaled = await conn.fetchval("SELECT count(*) FROM journal_entry WHERE action = 'notice.received'")
+    return inbox, journaled
+
+
+async def _post(client: Client, raw: bytes) -> Any:
+    return await client.post("/exchange/v1/notices", content=raw, headers={"content-type": "application/json"})
+
+
+__all__ = ["de"]
+
+
+@pytest.mark.parametrize("case", VECTORS["must_refuse"]["cases"], ids=lambda case: case["why"])
+async def test_must_refuse_vector_is_refused_with_its_problem_and_nothing_stored(
+    de: tuple[Client, db.Conn], case: dict[str, Any]
+) -> None:
+    client, conn = de
+    response = await _post(client, vector_bytes(case["envelope"]))
+    expected_status = {"bad-signature": 403, "unknown-key": 403, "unknown-sender": 403}.get(case["problem"], 400)
+    assert response.status_code == expected_status
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert response.json()["type"] == PROBLEM_BASE + case["problem"]
+    assert await _stored(conn) == (0, 0)
+
+
+async def test_vector_notice_gets_a_signed_receipt_and_is_stored_byte_for_byte(de: tuple[Client, db.Conn]) -> None:
+    client, conn = de
+    response = await _post(client, vector_bytes(VECTORS["notice"]["envelope"]))
+    assert response.status_code == 202
+    receipt = decode_receipt(response.content)
+    assert receipt.receipt.digest == VECTORS["notice"]["signing_input_sha256_b64u"]
+    assert (receipt.receipt.sender, receipt.receipt.recipient, receipt.receipt.sequence) == ("AT", "DE", 1)
+    assert receipt.receipt.status == "accepted"
+    current = await keys.current_signing_key(conn, _home(client))
+    assert receipt.signature.key_id == current.key_id
+    assert verify_receipt_signature(receipt, current.public_key)
+    row = await conn.fetchrow("SELECT notice, status, confidentiality, receipt FROM notice_inbox")
+    assert row is not None
+    assert (
+        bytes(row["notice"]) == VECTORS["notice"]["signing_input_utf8"].encode()[len(b"firearms-exchange/1 notice\n") :]
+    )
+    assert row["confidentiality"] == "restricted"
+    assert bytes(row["receipt"]) == response.content
+    assert await _stored(conn) == (1, 1)
+
+
+def _home(client: Client) -> Path:
+    settings: Settings = client.app.state.settings
+    return settings.home
+
+
+async def test_duplicate_gets_the_first_receipt_byte_for_byte(de: tuple[Client, db.Conn]) -> None:
+    client, conn = de
+    raw = envelope(AT_KEY, sequence=1)
+    first = await _post(client, raw)
+    again = await _post(client, raw)
+    assert first.status_code == 202
+    assert again.status_code == 200
+    assert again.content == first.content
+    assert await _stored(conn) == (1, 1)
+
+
+async def test_same_id_with_other_content_is_notice_id_conflict(de: tuple[Client, db.Conn]) -> None:
+    client, conn = de
+    raw = envelope(AT_KEY, sequence=1, notice_id="0193a1f2-6c1e-7a55-b1a0-3f0d2b8c9e11", body={"n": 1})
+    assert (await _post(client, raw)).status_code == 202
+    other = envelope(AT_KEY, sequence=1, notice_id="0193a1f2-6c1e-7a55-b1a0-3f0d2b8c9e11", body={"n": 2})
+    response = await _post(client, other)
+    assert response.status_code == 409
+    assert response.json()["type"] == PROBLEM_BASE + "notice-id-conflict"
+    assert await _stored(conn) == (1, 1)
+
+
+async def test_gap_and_replayed_sequence_are_refused_with_expected_sequence(de: tuple[Client, db.Conn]) -> None:
+    client, conn = de
+    ahead = await _post(client, envelope(AT_KEY, sequence=3))
+    assert ahead.status_code == 409
+    assert ahead.json()["type"] == PROBLEM_BASE + "sequence-gap"
+    assert ahead.json()["expected_sequence"] == 1
+    assert (await _post(client, envelope(AT_KEY, sequence=1))).status_code == 202
+    replayed = await _post(client, envelope(AT_KEY, sequence=1))  # a new id reusing a consumed sequence
+    assert replayed.status_code == 409
+    assert replayed.json()["expected_sequence"] == 2
+    assert await _stored(conn) == (1, 1)
+
+
+async def test_oversize_envelope_is_malformed_and_nothing_stored(de: tuple[Client, db.Conn]) -> None:
+    client, conn = de
+    raw = envelope(AT_KEY, body={"pad": "x" * (256 * 1024)})
+    response = await _post(client, raw)
+    assert response.status_code == 400
+    assert response.json()["type"] == PROBLEM_BASE + "malformed-notice"
+    assert await _stored(conn) == (0, 0)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [b"not json", b"[]", b'{"protocol":"firearms-exchange/1"}', b'{"protocol":"firearms-exchange/1","notice":1}'],
+)
+async def test_garbage_is_malformed(de: tuple[Client, db.Conn], raw: bytes) -> None:
+    client, conn = de
+    response = await _post(client, raw)
+    assert response.status_code == 400
+    assert response.json()["type"] == PROBLEM_BASE + "malformed-notice"
+    assert await _stored(conn) == (0, 0)
+
+
+async def test_notice_from_the_future_is_clock_skew(de: tuple[Client, db.Conn]) -> None:
+    client, _conn = de
+    future = format_time(utc_now() + dt.timedelta(seconds=400))
+    response = await _post(client, envelope(AT_KEY, created_at=future))
+    assert response.status_code == 400
+    assert response.json()["type"] == PROBLEM_BASE + "clock-skew"
+    near = format_time(utc_now() + dt.timedelta(seconds=200))
+    assert (await _post(client, envelope(AT_KEY, created_at=near))).status_code == 202
+
+
+async def test_key_before_its_not_before_is_unknown_key(de: tuple[Client, db.Conn]) -> None:
+    client, conn = de
+    response = await _post(client, envelope(AT_KEY, created_at="2025-12-31T23:59:59Z"))
+    assert response.status_code == 403
+    assert response.json()["type"] == PROBLEM_BASE + "unknown-key"
+    assert await _stored(conn) == (0, 0)
+
+
+async def test_disabled_peer_is_unknown_sender(de: tuple[Client, db.Conn]) -> None:
+    client, conn = de
+    async with conn.transaction():
+        await trust.set_peer_enabled(conn, "AT", enabled=False, actor="test")
+    response = await _post(client, envelope(AT_KEY))
+    assert response.status_code == 403
+    assert response.json()["type"] == PROBLEM_BASE + "unknown-sender"
+
+
+async def test_unknown_type_is_stored_rejected_and_consumes_its_sequence(de: tuple[Client, db.Conn]) -> None:
+    client, _conn = de
+    response = await _post(client, envelope(AT_KEY, type_="tracing.requested"))
+    assert response.status_code == 202
+    assert decode_receipt(response.content).receipt.status == "rejected"
+    assert decode_receipt(response.content).receipt.reason == "unsupported-type"
+    assert (await _post(client, envelope(AT_KEY, sequence=2))).status_code == 202
+
+
+async def test_announced_key_is_trusted_then_revoked_key_refused(de: tuple[Client, db.Conn]) -> None:
+    client, conn = de
+    body = {
+        "key_id": OTHER_KEY.key_id,
+        "public_key": b64url_encode(OTHER_KEY.public_key),
+        "not_before": "2026-01-01T00:00:00Z",
+        "not_after": None,
+    }
+    announce = envelope(AT_KEY, sequence=1, type_="registry.key-announced", body=body)
+    response = await _post(client, announce)
+    assert decode_receipt(response.content).receipt.status == "accepted"
+    provenance = await conn.fetchval("SELECT provenance FROM peer_key WHERE key_id = $1", OTHER_KEY.key_id)
+    assert provenance == json.loads(announce)["notice"]["id"]
+    assert (await _post(client, envelope(OTHER_KEY, sequence=2))).status_code == 202  # signed by the new key
+    revoked_at = format_time(utc_now() - dt.timedelta(seconds=60))
+    revoke = {"key_id": AT_KEY.key_id, "revoked_at": revoked_at, "reason": "retired"}
+    response = await _post(client, envelope(OTHER_KEY, sequence=3, type_="registry.key-revoked", body=revoke))
+    assert decode_receipt(response.content).receipt.status == "accepted"
+    refused = await _post(client, envelope(AT_KEY, sequence=4))
+    assert refused.status_code == 403
+    assert refused.json()["type"] == PROBLEM_BASE + "key-revoked"
+    before = format_time(parse_time(revoked_at) - dt.timedelta(seconds=1))
+    assert (await _post(client, envelope(AT_KEY, sequence=4, created_at=before))).status_code == 202
+
+
+async def test_announcement_with_wrong_key_id_is_rejected(de: tuple[Client, db.Conn]) -> None:
+    client, conn = de
+    body = {
+        "key_id": "0" * 32,
+        "public_key": b64url_encode(OTHER_KEY.public_key),
+        "not_before": "2026-01-01T00:00:00Z",
+        "not_after": None,
+    }
+    response = await _post(client, envelope(AT_KEY, type_="registry.key-announced", body=body))
+    assert decode_receipt(response.content).receipt.reason == "key-id-mismatch"
+    assert await conn.fetchval("SELECT count(*) FROM peer_key") == 1
+
+
+async def test_keys_document_lists_state_and_keys(de: tuple[Client, db.Conn]) -> None:
+    client, _conn = de
+    response = await client.get("/exchange/v1/keys")
+    assert response.status_code == 200
+    document = response.json()
+    assert document["state"] == "DE"
+    assert document["protocol"] == "firearms-exchange/1"
+    (only,) = document["keys"]
+    assert only["key_id"] == document["current_key_id"]
+    assert len(b64url_decode(only["public_key"])) == 32
+    assert msgspec.json.decode(response.content)["keys"][0]["revoked_at"] is None

@@ -1,0 +1,108 @@
+"""``firearms peers``, ``firearms notices`` and ``firearms keys rotate|revoke`` through click's runner."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from cli import main
+from firearms import bootstrap
+from tests.exchange_util import VECTORS
+
+DE_KEY = VECTORS["keys"]["DE"]["public_key"]
+
+
+@pytest.fixture
+def env(database: str, home: Path, initialised: bootstrap.Initialised) -> dict[str, str]:
+    return {"FIREARMS_STATE": "AT", "FIREARMS_HOME": str(home), "FIREARMS_DATABASE_URL": database}
+
+
+def _run(env: dict[str, str], *args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(main, list(args), env=env)
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_peers_add_list_disable_enable(env: dict[str, str]) -> None:
+    code, out, _ = _run(env, "peers", "add", "de", "--url", "http://127.0.0.1:8081/", "--public-key", DE_KEY)
+    assert code == 0
+    peer = json.loads(out)
+    assert (peer["state"], peer["base_url"], peer["enabled"]) == ("DE", "http://127.0.0.1:8081", True)
+    assert peer["keys"][0]["key_id"] == VECTORS["keys"]["DE"]["key_id"]
+    assert peer["keys"][0]["provenance"] == "admin"
+    assert _run(env, "peers", "disable", "DE")[1] == "DE disabled\n"
+    listed = [json.loads(line) for line in _run(env, "peers", "list")[1].splitlines()]
+    assert [(item["state"], item["enabled"]) for item in listed] == [("DE", False)]
+    assert _run(env, "peers", "enable", "DE")[1] == "DE enabled\n"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["peers", "add", "DE", "--url", "ftp://x", "--public-key", DE_KEY], "is not an http(s) base URL"),
+        (["peers", "add", "DE", "--url", "http://x", "--public-key", DE_KEY + "="], "not unpadded base64url"),
+        (["peers", "add", "DE", "--url", "http://x", "--public-key", "AAAA"], "32 bytes"),
+        (["peers", "add", "XX", "--url", "http://x", "--public-key", DE_KEY], "not an ISO 3166-1"),
+        (["peers", "add", "AT", "--url", "http://x", "--public-key", DE_KEY], "its own State"),
+        (["peers", "disable", "FR"], "not on the trust list"),
+    ],
+)
+def test_peers_errors_are_one_line(env: dict[str, str], args: list[str], message: str) -> None:
+    code, out, err = _run(env, *args)
+    assert code == 1
+    assert out == ""
+    assert err.startswith("firearms: error:")
+    assert err.count("\n") == 1
+    assert message in err
+
+
+def test_peers_add_twice_and_bad_time(env: dict[str, str]) -> None:
+    assert _run(env, "peers", "add", "DE", "--url", "http://x", "--public-key", DE_KEY)[0] == 0
+    code, _, err = _run(env, "peers", "add", "DE", "--url", "http://x", "--public-key", DE_KEY)
+    assert code == 1
+    assert "already on the trust list" in err
+    code, _, err = _run(
+        env, "peers", "add", "CZ", "--url", "http://x", "--public-key", DE_KEY, "--not-before", "yesterday"
+    )
+    assert code == 2
+    assert "RFC 3339" in err
+
+
+def test_rotate_announces_and_notices_lists_the_outbox(env: dict[str, str]) -> None:
+    old = json.loads(_run(env, "keys", "show")[1])["key_id"]
+    assert _run(env, "peers", "add", "DE", "--url", "http://127.0.0.1:9", "--public-key", DE_KEY)[0] == 0
+    code, out, err = _run(env, "keys", "rotate")
+    assert code == 0
+    rotation = json.loads(out)
+    assert (rotation["replaces"], rotation["announced_to"], rotation["switched"]) == (old, ["DE"], False)
+    assert "acknowledged" in err
+    assert json.loads(_run(env, "keys", "show")[1])["key_id"] == old  # not switched before DE has it
+    code, out, _ = _run(env, "notices")
+    assert code == 0
+    assert "-> DE #1 registry.key-announced queued attempts=0" in out
+    (notice,) = [json.loads(line) for line in _run(env, "notices", "--status", "queued", "--json")[1].splitlines()]
+    assert notice["type"] == "registry.key-announced"
+    assert _run(env, "notices", "--status", "delivered")[1] == ""
+    code, _, err = _run(env, "keys", "rotate")
+    assert code == 1
+    assert "already waiting" in err
+
+
+def test_rotate_without_partners_switches_at_once_then_revoke(env: dict[str, str]) -> None:
+    old = json.loads(_run(env, "keys", "show")[1])["key_id"]
+    code, _, err = _run(env, "keys", "revoke", old, "--reason", "test")
+    assert code == 1
+    assert "key in use" in err
+    rotation = json.loads(_run(env, "keys", "rotate")[1])
+    assert rotation["switched"] is True
+    shown = json.loads(_run(env, "keys", "show")[1])
+    assert shown["key_id"] == rotation["key_id"]
+    assert [key["key_id"] for key in shown["keys"]] == [old, rotation["key_id"]]
+    code, out, _ = _run(env, "keys", "revoke", old, "--reason", "retired")
+    assert code == 0
+    assert json.loads(out)["key_id"] == old
+    code, _, err = _run(env, "keys", "revoke", old, "--reason", "again")
+    assert code == 1
+    assert "already revoked" in err

@@ -1,0 +1,167 @@
+"""The exchange wired to the licensing area: own licences send their notices; received ones feed the gates."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import msgspec
+import pytest
+
+from firearms import bootstrap, consents, db, licences
+from firearms.canonical import parse_time
+from firearms.errors import ConflictError
+from firearms.exchange import inbox, trust
+from firearms.exchange.protocol import decode_receipt
+from firearms.settings import Settings
+from tests.exchange_util import DE_KEY, OTHER_KEY, VECTORS, envelope
+from tests.licensing_helpers import ACTOR, TODAY, Parties, export_draft, issued_export, register_parties
+
+
+@pytest.fixture
+async def at(conn: db.Conn, initialised: bootstrap.Initialised) -> Parties:
+    """AT trusting CZ (the OTHER vector key) and DE (its vector key); registered parties."""
+    async with conn.transaction():
+        for state, key in (("CZ", "OTHER"), ("DE", "DE")):
+            await trust.add_peer(
+                conn,
+                own_state="AT",
+                state=state,
+                base_url=f"http://{state.lower()}.example",
+                public_key=VECTORS["keys"][key]["public_key"],
+                not_before=parse_time("2026-01-01T00:00:00Z"),
+                actor="test",
+            )
+    return await register_parties(conn)
+
+
+async def _outbox(conn: db.Conn) -> list[dict[str, Any]]:
+    rows = await conn.fetch(
+        "SELECT recipient, type, body, in_reply_to FROM notice_outbox ORDER BY created_at, sequence"
+    )
+    return [dict(row) for row in rows]
+
+
+async def _receive(conn: db.Conn, settings: Settings, raw: bytes) -> tuple[str, str | None]:
+    async with conn.transaction():
+        delivered = await inbox.receive(conn, raw, state="AT", home=settings.home)
+    receipt = decode_receipt(delivered.receipt).receipt
+    return receipt.status, receipt.reason
+
+
+async def test_issuing_and_revoking_an_export_licence_tell_every_state_concerned(
+    conn: db.Conn, settings: Settings, at: Parties
+) -> None:
+    issued = await issued_export(conn, settings, at)
+    sent = await _outbox(conn)
+    assert [(row["recipient"], row["type"]) for row in sent] == [
+        ("CZ", "transit-consent.requested"),
+        ("DE", "export-licence.issued"),
+        ("CZ", "export-licence.issued"),
+    ]
+    wire = sent[1]["body"]["licence"]
+    assert (wire["number"], wire["status"], wire["version"]) == (issued.licence.number, "issued", 1)
+    assert msgspec.convert(wire, type(issued.licence)).lines == issued.licence.lines
+    async with conn.transaction():
+        await licences.transition(conn, licence_id=issued.licence_id, to="suspended", actor=ACTOR, reason="audit")
+        await licences.transition(conn, licence_id=issued.licence_id, to="revoked", actor=ACTOR, reason="fraud")
+    changes = [row for row in await _outbox(conn) if row["type"] == "licence.status-changed"]
+    assert [(row["recipient"], row["body"]["status"]) for row in changes] == [
+        ("DE", "suspended"),
+        ("CZ", "suspended"),
+        ("DE", "revoked"),
+        ("CZ", "revoked"),
+    ]
+    assert changes[-1]["body"]["reason"] == "fraud"
+
+
+async def test_received_no_objection_satisfies_the_transit_gate(conn: db.Conn, settings: Settings, at: Parties) -> None:
+    async with conn.transaction():
+        draft = await licences.create_draft(conn, export_draft(at), settings=settings, actor=ACTOR)
+        await licences.transition(conn, licence_id=draft.licence_id, to="pending", actor=ACTOR, reason="submit")
+    (request,) = await _outbox(conn)
+    assert request["type"] == "transit-consent.requested"
+    assert request["body"]["licence"]["status"] == "pending"
+    assert request["body"]["shipment_window"] == {
+        "from": draft.licence.valid_from.isoformat(),
+        "to": draft.licence.expires_on.isoformat(),
+    }
+    request_id = await conn.fetchval("SELECT notice_id::text FROM notice_outbox")
+    with pytest.raises(ConflictError) as blocked:
+        async with conn.transaction():
+            await licences.transition(
+                conn, licence_id=draft.licence_id, to="issued", actor=ACTOR, reason="try", settings=settings
+            )
+    assert "transit-consent-missing" in str(blocked.value.facts)
+    decision = {"licence_number": draft.licence.number, "decision": "no-objection", "reason": None, "valid_until": None}
+    raw = envelope(
+        OTHER_KEY, sender="CZ", recipient="AT", type_="transit-consent.decided", body=decision, in_reply_to=request_id
+    )
+    assert await _receive(conn, settings, raw) == ("accepted", None)
+    latest = await consents.latest_decisions(conn, draft.licence_id)
+    assert (latest["CZ"].decision, latest["CZ"].source) == ("no-objection", "notice")
+    async with conn.transaction():
+        issued = await licences.transition(
+            conn, licence_id=draft.licence_id, to="issued", actor=ACTOR, reason="gates hold", settings=settings
+        )
+    assert issued.status == "issued"
+
+
+async def test_received_objection_blocks_issue_and_unknown_licence_is_rejected(
+    conn: db.Conn, settings: Settings, at: Parties
+) -> None:
+    async with conn.transaction():
+        draft = await licences.create_draft(conn, export_draft(at), settings=settings, actor=ACTOR)
+        await licences.transition(conn, licence_id=draft.licence_id, to="pending", actor=ACTOR, reason="submit")
+    objection = {
+        "licence_number": draft.licence.number,
+        "decision": "objection",
+        "reason": "embargo",
+        "valid_until": None,
+    }
+    raw = envelope(OTHER_KEY, sender="CZ", recipient="AT", type_="transit-consent.decided", body=objection)
+    assert await _receive(conn, settings, raw) == ("accepted", None)
+    with pytest.raises(ConflictError) as blocked:
+        async with conn.transaction():
+            await licences.transition(
+                conn, licence_id=draft.licence_id, to="issued", actor=ACTOR, reason="try", settings=settings
+            )
+    assert "transit-consent-objected" in str(blocked.value.facts)
+    unknown = {**objection, "licence_number": "AT-EXP-2026-999999"}
+    raw = envelope(OTHER_KEY, sender="CZ", recipient="AT", sequence=2, type_="transit-consent.decided", body=unknown)
+    assert await _receive(conn, settings, raw) == ("rejected", "unknown-licence")
+
+
+async def test_received_import_authorisation_feeds_the_gate_and_its_revocation_blocks(
+    conn: db.Conn, settings: Settings, at: Parties
+) -> None:
+    authorisation = {
+        **VECTORS["notice"]["envelope"]["notice"]["body"]["licence"],
+        "number": "DE-IMP-2026-42",
+        "issuing_state": "DE",
+        "kind": "import",
+        "transit_states": [],
+        "import_authorisation": None,
+        "valid_from": TODAY.isoformat(),
+        "expires_on": (TODAY + dt.timedelta(days=360)).isoformat(),
+    }
+    raw = envelope(
+        DE_KEY, sender="DE", recipient="AT", type_="import-authorisation.issued", body={"licence": authorisation}
+    )
+    assert await _receive(conn, settings, raw) == ("accepted", None)
+    received = await licences.find_licence(conn, "DE", "DE-IMP-2026-42")
+    assert (received.origin, received.status) == ("received", "issued")
+    revoked = {
+        "licence_number": "DE-IMP-2026-42",
+        "issuing_state": "DE",
+        "version": 1,
+        "status": "revoked",
+        "reason": "importer lost its licence",
+        "effective_at": "2026-11-29T10:00:00Z",
+    }
+    raw = envelope(DE_KEY, sender="DE", recipient="AT", sequence=2, type_="licence.status-changed", body=revoked)
+    assert await _receive(conn, settings, raw) == ("accepted", None)
+    assert (await licences.find_licence(conn, "DE", "DE-IMP-2026-42")).status == "revoked"
+    with pytest.raises(ConflictError) as blocked:
+        await issued_export(conn, settings, at)
+    assert "import-authorisation-not-valid" in str(blocked.value.facts)

@@ -1,0 +1,159 @@
+"""The outbox and its delivery between two registries (PROTOCOL §4 "Sending")."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+
+import httpx
+import msgspec
+import pytest
+
+import tests.exchange_util  # noqa: F401  # registers test.ping
+from firearms import outbox
+from firearms.errors import InvalidInputError
+from firearms.exchange import delivery
+from firearms.exchange.protocol import decode_receipt
+from tests.exchange_fixtures import Registry, at_de
+
+__all__ = ["at_de"]
+
+
+async def _enqueue(at: Registry, count: int, recipient: str = "DE") -> list[str]:
+    ids = []
+    async with at.conn.transaction():
+        for number in range(count):
+            ids.append(str(await outbox.enqueue(at.conn, recipient, "test.ping", {"n": number})))
+    return ids
+
+
+async def _deliver_until(at: Registry, client: httpx.AsyncClient, done: str, worker: str = "w1") -> None:
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        await delivery.deliver_due(at.pool, at.settings, client, worker)
+        if await at.conn.fetchval(done):
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"condition not reached: {done}")
+
+
+async def test_enqueue_numbers_notices_per_recipient(at_de: tuple[Registry, Registry]) -> None:
+    at, _ = at_de
+    await _enqueue(at, 3)
+    rows = await at.conn.fetch("SELECT sequence, status, attempts FROM notice_outbox ORDER BY sequence")
+    assert [(row["sequence"], row["status"], row["attempts"]) for row in rows] == [
+        (1, "queued", 0),
+        (2, "queued", 0),
+        (3, "queued", 0),
+    ]
+    assert await at.conn.fetchval("SELECT count(*) FROM journal_entry WHERE action = 'notice.queued'") == 3
+
+
+async def test_enqueue_refuses_unknown_peer_and_floats(at_de: tuple[Registry, Registry]) -> None:
+    at, _ = at_de
+    with pytest.raises(InvalidInputError) as unknown:
+        await outbox.enqueue(at.conn, "FR", "test.ping", {})
+    assert unknown.value.code == "unknown-peer"
+    with pytest.raises(InvalidInputError) as floating:
+        await outbox.enqueue(at.conn, "DE", "test.ping", {"quantity": 2.0})
+    assert floating.value.code == "invalid-notice-body"
+    assert await at.conn.fetchval("SELECT count(*) FROM notice_outbox") == 0
+
+
+async def test_notices_arrive_in_order_with_verified_receipts(at_de: tuple[Registry, Registry]) -> None:
+    at, de = at_de
+    ids = await _enqueue(at, 5)
+    await _deliver_until(at, de.client, "SELECT bool_and(status = 'delivered') FROM notice_outbox")
+    received = await de.conn.fetch(
+        "SELECT notice_id, sequence, status FROM notice_inbox ORDER BY received_at, sequence"
+    )
+    assert [row["notice_id"] for row in received] == ids
+    assert [row["sequence"] for row in received] == [1, 2, 3, 4, 5]
+    rows = await at.conn.fetch("SELECT notice_id, receipt, attempts FROM notice_outbox ORDER BY sequence")
+    for row in rows:
+        receipt = decode_receipt(bytes(row["receipt"])).receipt
+        assert receipt.notice_id == str(row["notice_id"])
+        assert receipt.status == "accepted"
+        assert row["attempts"] == 1
+    assert await at.conn.fetchval("SELECT count(*) FROM journal_entry WHERE action = 'notice.delivered'") == 5
+
+
+async def test_refused_delivery_is_retried_with_the_same_bytes_until_it_passes(
+    at_de: tuple[Registry, Registry],
+) -> None:
+    at, de = at_de
+    async with de.conn.transaction():
+        await de.conn.execute("UPDATE peer SET enabled = false WHERE state = 'AT'")
+    await _enqueue(at, 3)
+    await delivery.deliver_due(at.pool, at.settings, de.client, "w1")
+    head = await at.conn.fetchrow("SELECT envelope, attempts, last_error FROM notice_outbox WHERE sequence = 1")
+    assert head is not None
+    assert head["attempts"] == 1
+    assert "unknown-sender" in head["last_error"]
+    assert await at.conn.fetchval("SELECT max(attempts) FROM notice_outbox WHERE sequence > 1") == 0
+    first_bytes = bytes(head["envelope"])
+    await asyncio.sleep(0.25)  # longer than the back-off cap of these settings
+    await delivery.deliver_due(at.pool, at.settings, de.client, "w1")
+    assert await at.conn.fetchval("SELECT attempts FROM notice_outbox WHERE sequence = 1") >= 2
+    async with de.conn.transaction():
+        await de.conn.execute("UPDATE peer SET enabled = true WHERE state = 'AT'")
+    await _deliver_until(at, de.client, "SELECT bool_and(status = 'delivered') FROM notice_outbox")
+    assert bytes(await at.conn.fetchval("SELECT envelope FROM notice_outbox WHERE sequence = 1")) == first_bytes
+    assert await de.conn.fetchval("SELECT array_agg(sequence ORDER BY sequence) FROM notice_inbox") == [1, 2, 3]
+    assert await at.conn.fetchval("SELECT count(*) FROM notice_outbox WHERE last_error IS NOT NULL") == 0
+
+
+async def test_network_error_is_recorded_and_retried_later(at_de: tuple[Registry, Registry]) -> None:
+    at, _ = at_de
+    await at.conn.execute("UPDATE peer SET base_url = 'http://127.0.0.1:9' WHERE state = 'DE'")
+    await _enqueue(at, 1)
+    async with httpx.AsyncClient() as client:
+        await delivery.deliver_due(at.pool, at.settings, client, "w1")
+    row = await at.conn.fetchrow(
+        "SELECT status, attempts, last_error, next_attempt_at, now() AS now FROM notice_outbox"
+    )
+    assert row is not None
+    assert row["status"] == "queued"
+    assert row["attempts"] == 1
+    assert row["last_error"].startswith("network:")
+    assert row["next_attempt_at"] > row["now"]
+
+
+async def test_sequence_gap_makes_the_sender_resend_from_expected(at_de: tuple[Registry, Registry]) -> None:
+    at, de = at_de
+    await _enqueue(at, 2)
+    # the partner never got 1 and 2 (say it restored a backup) although this side has them as delivered
+    await at.conn.execute("UPDATE notice_outbox SET status = 'delivered'")
+    await _enqueue(at, 1)
+    await _deliver_until(
+        at, de.client, "SELECT bool_and(status = 'delivered' AND receipt IS NOT NULL) FROM notice_outbox"
+    )
+    assert await de.conn.fetchval("SELECT array_agg(sequence ORDER BY sequence) FROM notice_inbox") == [1, 2, 3]
+    assert await at.conn.fetchval("SELECT count(*) FROM journal_entry WHERE action = 'notice.resend-requested'") == 1
+
+
+async def test_two_workers_never_send_one_notice_twice(at_de: tuple[Registry, Registry]) -> None:
+    at, de = at_de
+    ids = await _enqueue(at, 30)
+    sent: Counter[str] = Counter()
+
+    async def count(request: httpx.Request) -> None:
+        sent[msgspec.json.decode(request.content)["notice"]["id"]] += 1
+
+    de.client.event_hooks = {"request": [count], "response": []}
+
+    async def worker(name: str) -> None:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            await delivery.deliver_due(at.pool, at.settings, de.client, name)
+            if await at.conn.fetchval("SELECT bool_and(status = 'delivered') FROM notice_outbox"):
+                return
+            await asyncio.sleep(0.01)
+
+    await asyncio.gather(worker("w1"), worker("w2"))
+    assert sorted(sent) == sorted(ids)
+    assert set(sent.values()) == {1}
+    assert await de.conn.fetchval(
+        "SELECT array_agg(sequence ORDER BY received_at, sequence) FROM notice_inbox"
+    ) == list(range(1, 31))

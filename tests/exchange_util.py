@@ -1,0 +1,59 @@
+"""Helpers for exchange tests: vector keys, signed envelopes, a receiving registry."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+from typing import Any
+
+from firearms.canonical import format_time, utc_now
+from firearms.exchange.inbox import EFFECTS
+from firearms.exchange.protocol import Notice, encode, sign_notice
+from firearms.signing import SigningKey
+
+VECTORS: dict[str, Any] = json.loads((Path(__file__).parent / "data" / "vectors.json").read_text(encoding="utf-8"))
+AT_KEY = SigningKey.from_seed(bytes.fromhex(VECTORS["keys"]["AT"]["seed_hex"]))
+DE_KEY = SigningKey.from_seed(bytes.fromhex(VECTORS["keys"]["DE"]["seed_hex"]))
+OTHER_KEY = SigningKey.from_seed(bytes.fromhex(VECTORS["keys"]["OTHER"]["seed_hex"]))
+
+
+def envelope(
+    key: SigningKey,
+    *,
+    sender: str = "AT",
+    recipient: str = "DE",
+    sequence: int = 1,
+    type_: str = "test.ping",
+    body: dict[str, Any] | None = None,
+    created_at: str | None = None,
+    notice_id: str | None = None,
+    in_reply_to: str | None = None,
+    confidentiality: str = "restricted",
+) -> bytes:
+    """The canonical bytes of a signed envelope."""
+    notice = Notice(
+        id=notice_id or str(uuid.uuid4()),
+        type=type_,
+        sender=sender,
+        recipient=recipient,
+        sequence=sequence,
+        created_at=created_at or format_time(utc_now()),
+        in_reply_to=in_reply_to,
+        confidentiality=confidentiality,  # type: ignore[arg-type]
+        body=body or {},
+    )
+    return encode(sign_notice(notice, key))
+
+
+def vector_bytes(value: Any) -> bytes:
+    """JSON bytes of a vector value (floats stay floats)."""
+    return json.dumps(value, ensure_ascii=False).encode("utf-8")
+
+
+async def _ping(conn: Any, received: Any) -> None:
+    """A test-only notice type whose effect is nothing: it is accepted."""
+
+
+if "test.ping" not in EFFECTS:
+    EFFECTS["test.ping"] = _ping
