@@ -37,7 +37,7 @@ class CheckPage(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def _next(last: CheckRecord | None) -> str | None:
-    return encode_cursor(last.answer.checked_at, last.check_id) if last else None
+    return encode_cursor(last.recorded_at, last.check_id) if last else None
 
 
 class CheckController(Controller):

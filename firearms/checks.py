@@ -90,6 +90,8 @@ class CheckRecord(msgspec.Struct, frozen=True, kw_only=True):
     movement: Movement
     crossing_point: str
     checked_by: str
+    recorded_at: dt.datetime
+    """When the check was recorded, to the microsecond (the answer's ``checked_at`` has whole seconds)."""
     answer: CheckAnswer
     decision: Decision | None
     decision_reason: str | None
@@ -108,6 +110,7 @@ def _check_record(row: asyncpg.Record) -> CheckRecord:
         movement=row["movement"],
         crossing_point=row["crossing_point"],
         checked_by=row["checked_by"],
+        recorded_at=row["checked_at"],
         answer=msgspec.convert(row["answer"], CheckAnswer),
         decision=row["decision"],
         decision_reason=row["decision_reason"],
@@ -147,7 +150,8 @@ async def perform_check(
             took the serial or the balance between our read and our write.
     """
     digest = fingerprint(request)
-    moment = (now or dt.datetime.now(dt.UTC)).replace(microsecond=0)
+    precise = now or dt.datetime.now(dt.UTC)
+    moment = precise.replace(microsecond=0)  # the answer speaks in whole seconds, as the protocol does
     today = moment.date()
     keys = _serial_keys(request)
     context = await store.get_check_context(
@@ -183,7 +187,9 @@ async def perform_check(
         ),
         checked_at=moment,
     )
-    recorded = await _record_check(conn, request, digest, answer, keys, actor, context["licence_id"], cleared=cleared)
+    recorded = await _record_check(
+        conn, request, digest, answer, keys, actor, context["licence_id"], cleared=cleared, recorded_at=precise
+    )
     if not recorded:
         # The check_id exists: a replay (the first answer) or a conflict. Nothing was written.
         replayed = await _replay(conn, request, digest)
@@ -240,6 +246,7 @@ async def _record_check(
     licence_id: uuid.UUID | None,
     *,
     cleared: bool,
+    recorded_at: dt.datetime,
 ) -> bool:
     """Record the check with what a clear takes: the export ledger's debits, or this State's tally."""
     export = request.movement == "export"
@@ -259,7 +266,7 @@ async def _record_check(
             msgspec.to_builtins(request),
             answer.verdict,
             msgspec.to_builtins(answer),
-            answer.checked_at,
+            recorded_at,  # the row keeps the exact time, for ordering; the answer has whole seconds
             actor,
             keys,
             _cleared_serials(request) if cleared else [],

@@ -191,8 +191,12 @@ class ItemEvent(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class HistoryEntry(msgspec.Struct, frozen=True, kw_only=True):
-    """One entry of an item's history: ``source`` is registration, marking or event; ``detail`` its fields."""
+    """One entry of an item's history: ``source`` says what it is; ``detail`` its fields.
+
+    ``licence-line`` and ``check`` entries name the item's serial in normalised form: a licence line that
+    lists it, a customs check that presented it.
+    """
 
     at: dt.datetime
-    source: Literal["registration", "marking", "event"]
+    source: Literal["registration", "marking", "event", "licence-line", "check"]
     detail: dict[str, Any]

@@ -87,7 +87,9 @@ SELECT e.event_id, e.status_before, e.status_after,
  LIMIT 1;
 
 -- name: list_item_history
--- Registration, markings and events of one item in time order, a page after a cursor. $1 item_id, $2 after recorded_at or NULL, $3 after source rank, $4 after record id, $5 limit
+-- Registration, markings, events, and the licence lines and customs checks that name the item's serial
+-- (matched in normalised form), in time order, a page after a cursor.
+-- $1 item_id, $2 after recorded_at or NULL, $3 after source rank, $4 after record id, $5 limit
 SELECT at, rank, record_id, source, detail
   FROM (
         SELECT i.registered_at AS at, 0 AS rank, i.item_id AS record_id, 'registration' AS source,
@@ -111,6 +113,25 @@ SELECT at, rank, record_id, source, detail
                    'corrects_event_id', e.corrects_event_id, 'reason', e.reason, 'note', e.note,
                    'recorded_by', e.recorded_by))
           FROM item_event AS e WHERE e.item_id = $1
+        UNION ALL
+        SELECT l.created_at, 3, hashtextextended(l.licence_id::text || '/' || ll.line, 0), 'licence-line',
+               jsonb_build_object(
+                   'licence_number', l.number, 'issuing_state', l.issuing_state, 'kind', l.kind,
+                   'status', l.status, 'line', ll.line, 'origin', l.origin)
+          FROM item AS i
+          JOIN licence_line AS ll ON normalise_serials(ll.serials) @> ARRAY[i.serial_normalised]
+          JOIN licence AS l ON l.licence_id = ll.licence_id
+         WHERE i.item_id = $1 AND i.kind = 'firearm'
+        UNION ALL
+        SELECT c.checked_at, 4, hashtextextended(c.check_id::text, 0), 'check',
+               jsonb_build_object(
+                   'check_id', c.check_id, 'movement', c.movement, 'verdict', c.verdict,
+                   'licence_number', c.licence_number, 'issuing_state', c.issuing_state,
+                   'crossing_point', c.crossing_point)
+          FROM item AS i
+          JOIN check_serial AS s ON s.serial = i.serial_normalised
+          JOIN customs_check AS c ON c.check_id = s.check_id
+         WHERE i.item_id = $1 AND i.kind = 'firearm'
        ) AS h
  WHERE $2::timestamptz IS NULL OR (at, rank, record_id) > ($2::timestamptz, $3::integer, $4::bigint)
  ORDER BY at, rank, record_id
