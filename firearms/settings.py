@@ -42,6 +42,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         ammunition_limits: most cartridges a temporary licence of each Art. 10(6) purpose may carry
             (``FIREARMS_AMMUNITION_LIMITS``, e.g. ``hunting=800,sport-shooting=1200``); a purpose not
             listed has no limit.
+        retention_years: how long records are kept at least, per this State's law
+            (``FIREARMS_RETENTION_YEARS``; Protocol Art. 7 asks at least 10, ITI para 12 20 or 30, EU Dir.
+            2021/555 30 after destruction). Nothing is ever purged by this code; the value is the
+            declared policy a purge job must honour, and it may not be below the Protocol's 10.
         licence_timer_interval: seconds between passes of the licence timers (expiry, deemed consent) in the worker.
         exchange_retry_base: seconds before the first retry of a failed delivery (doubles per attempt).
         exchange_retry_cap: the most seconds between two delivery attempts (back-off cap).
@@ -64,6 +68,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     tacit_consent_refused_by: tuple[str, ...] = ()
     holidays: tuple[dt.date, ...] = ()
     ammunition_limits: dict[str, int] = msgspec.field(default_factory=lambda: {"hunting": 800, "sport-shooting": 1200})
+    retention_years: int = 30
     licence_timer_interval: float = 60.0
     exchange_retry_base: float = 1.0
     exchange_retry_cap: float = 300.0
@@ -102,6 +107,12 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
             raise ConfigError(f"FIREARMS_PORT={port!r} is not a port number (1-65535)")
         values["port"] = int(port)
     values.update(_licensing_settings(env))
+    if (text := env.get("FIREARMS_RETENTION_YEARS")) is not None:
+        if not text.strip().isdigit() or not 10 <= int(text) <= 100:
+            raise ConfigError(
+                f"FIREARMS_RETENTION_YEARS={text!r}: records are kept at least 10 years (Protocol Art. 7), at most 100"
+            )
+        values["retention_years"] = int(text)
     for name in ("exchange_retry_base", "exchange_retry_cap", "exchange_timeout"):
         text = env.get(f"FIREARMS_{name.upper()}")
         if text is not None:

@@ -93,3 +93,12 @@ def test_cursor_round_trip_and_refusal() -> None:
         decode_cursor(encode_cursor("x"), int)
     with pytest.raises(InvalidInputError):
         decode_cursor("!!", int)
+
+
+def test_retention_is_per_state_configuration_never_below_the_protocol(tmp_path: Path) -> None:
+    env = {"FIREARMS_STATE": "AT", "FIREARMS_HOME": str(tmp_path)}
+    assert load_settings(env).retention_years == 30
+    assert load_settings(env | {"FIREARMS_RETENTION_YEARS": "20"}).retention_years == 20
+    for bad in ("9", "ten", "101"):
+        with pytest.raises(ConfigError, match="FIREARMS_RETENTION_YEARS"):
+            load_settings(env | {"FIREARMS_RETENTION_YEARS": bad})
