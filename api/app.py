@@ -73,6 +73,7 @@ def create_app(settings: Settings, *, database_url: str | None = None) -> Litest
             notices.KeyController,
             received.ForeignLicenceController,
             received.ShipmentController,
+            received.request_receipt_confirmation,
             received.ConsentRequestController,
         ],
         guards=[require_role],

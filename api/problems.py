@@ -53,6 +53,7 @@ TITLES: dict[str, str] = {
     "check-not-held": "Only a held check awaits a decision",
     "serial-already-passed": "A serial already cleared for this movement",
     "invalid-check-filter": "The list of checks needs a licence or a serial",
+    "not-an-export-licence": "The licence is not an export licence of this State",
     # licensing (issue 4)
     "unknown-country": "Unknown country code",
     "invalid-validity": "The dates do not make a valid period",

@@ -12,7 +12,7 @@ from litestar.params import FromPath, JSONBody, QueryParameter
 from api.deps import ConnDep, OfficerDep, SettingsDep
 from api.params import AfterQuery, LimitQuery, page
 from firearms.errors import NotFoundError
-from firearms.exchange import consents
+from firearms.exchange import consents, hooks
 from firearms.exchange.consents import ConsentRequest
 from firearms.pagination import DEFAULT_LIMIT, decode_cursor, encode_cursor
 from firearms.store import received as store
@@ -27,6 +27,7 @@ __all__ = [
     "Passage",
     "Shipment",
     "ShipmentController",
+    "request_receipt_confirmation",
 ]
 
 READERS = ("customs-officer", "licensing-officer", "admin", "auditor")
@@ -136,6 +137,41 @@ class ShipmentController(Controller):
             raise NotFoundError(f"no shipment {shipment_id} of {exporting_state} is recorded", shipment_id=shipment_id)
         passages = await store.list_shipment_passages(conn, row["issuing_state"], row["licence_number"])
         return Shipment(**dict(row), passages=[Passage(**dict(item)) for item in passages])
+
+
+class ConfirmationRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """A shipment of one of this State's export licences whose receipt the importing State should confirm."""
+
+    licence_number: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+    shipment_id: Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$")]
+
+
+class ConfirmationRequested(msgspec.Struct, frozen=True, kw_only=True):
+    """The request is queued for these States (the importing State, when it is a partner)."""
+
+    licence_number: str
+    shipment_id: str
+    sent_to: list[str]
+
+
+@post(
+    "/shipments/confirmation-requests",
+    opt={"roles": ("customs-officer", "licensing-officer")},
+    status_code=202,
+    summary="Ask the importing State to confirm receipt",
+)
+async def request_receipt_confirmation(
+    conn: ConnDep, officer: OfficerDep, settings: SettingsDep, data: JSONBody[ConfirmationRequest]
+) -> ConfirmationRequested:
+    """Send ``receipt.confirmation-requested`` (Art. 10(4)); the importing registry answers by itself."""
+    sent = await hooks.ask_receipt_confirmation(
+        conn,
+        own_state=settings.state,
+        licence_number=data.licence_number,
+        shipment_id=data.shipment_id,
+        actor=officer.actor,
+    )
+    return ConfirmationRequested(licence_number=data.licence_number, shipment_id=data.shipment_id, sent_to=sent)
 
 
 class ConsentDecision(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

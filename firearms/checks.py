@@ -47,6 +47,7 @@ __all__ = [
     "LicenceSummary",
     "LineRemaining",
     "decide",
+    "entry_for_shipment",
     "get_check",
     "list_by_licence",
     "list_by_serial",
@@ -447,6 +448,16 @@ async def _release(conn: Conn, request: CheckRequest, licence_id: uuid.UUID, vie
             [item.line for item in request.lines],
             [item.quantity for item in request.lines],
         )
+
+
+async def entry_for_shipment(
+    conn: Conn, issuing_state: str, number: str, shipment_id: str
+) -> tuple[CheckRequest, dt.datetime] | None:
+    """The entry check that let a shipment into this State (Art. 10(4): what a receipt confirmation rests on)."""
+    row = await store.find_cleared_entry_check(conn, issuing_state, number, shipment_id)
+    if row is None:
+        return None
+    return msgspec.convert(row["request"], CheckRequest), row["checked_at"]
 
 
 async def list_by_licence(

@@ -23,7 +23,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from firearms.canonical import utc_now
-from firearms.errors import NotFoundError
+from firearms.errors import InvalidInputError, NotFoundError
 from firearms.exchange import emit
 from firearms.exchange.bodies import ShipmentItem
 
@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from firearms.db import Conn
     from firearms.licence_views import Licence
 
-__all__ = ["after_amendment", "after_check", "after_consent_request", "after_transition"]
+__all__ = ["after_amendment", "after_check", "after_consent_request", "after_transition", "ask_receipt_confirmation"]
 
 # Not "exhausted": that is the exporting State's own ledger reaching zero at its exit. Transit and
 # importing States keep their own tally of what passed (DESIGN §5); announcing it would stop goods
@@ -154,3 +154,27 @@ async def after_check(
             actor=actor,
         )
     return []
+
+
+async def ask_receipt_confirmation(
+    conn: Conn, *, own_state: str, licence_number: str, shipment_id: str, actor: str
+) -> list[str]:
+    """The exporting State asks the importing State to confirm a shipment's receipt (Art. 10(4)).
+
+    The importing registry answers by itself from its customs records (``receipt.confirmed``), at once
+    when its entry check has let the shipment in, else when it does.
+
+    Raises:
+        NotFoundError: no licence of this State with that number.
+        InvalidInputError: ``not-an-export-licence``.
+    """
+    from firearms import licences  # noqa: PLC0415  # licences imports this module
+
+    licence = (await licences.find_licence(conn, own_state, licence_number)).licence
+    if licence.kind != "export" or licence.exporting_state != own_state:
+        raise InvalidInputError(
+            f"{licence_number} is not an export licence of {own_state}", code="not-an-export-licence"
+        )
+    return await emit.receipt_confirmation_requested(
+        conn, licence, own_state=own_state, shipment_id=shipment_id, actor=actor
+    )

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from firearms.db import Conn
 
 __all__ = [
+    "find_cleared_entry_check",
     "get_check_context",
     "get_customs_check",
     "insert_check_decision",
@@ -132,6 +133,13 @@ async def insert_check_decision(
     return (
         await conn.fetchval(Q["insert_check_decision"], check_id, decision, reason, decided_at, decided_by) is not None
     )
+
+
+async def find_cleared_entry_check(
+    conn: Conn, issuing_state: str, number: str, shipment_id: str
+) -> asyncpg.Record | None:
+    """The first import check here that let the shipment in."""
+    return await conn.fetchrow(Q["find_cleared_entry_check"], issuing_state, number, shipment_id)
 
 
 async def list_checks_by_licence(

@@ -98,3 +98,16 @@ SELECT c.check_id, c.movement, c.verdict, c.answer, c.checked_at, c.checked_by, 
    AND ($2::timestamptz IS NULL OR (c.checked_at, c.check_id) < ($2::timestamptz, $3::uuid))
  ORDER BY c.checked_at DESC, c.check_id DESC
  LIMIT $4;
+
+-- name: find_cleared_entry_check
+-- This State's entry check that let a shipment in (cleared, or held then released), the first one.
+-- A check without a shipment_id stands for the shipment named by its check_id.
+-- $1 issuing_state, $2 number, $3 shipment_id
+SELECT c.check_id, c.request, c.checked_at
+  FROM customs_check AS c
+  LEFT JOIN check_decision AS d USING (check_id)
+ WHERE c.issuing_state = $1 AND c.licence_number = $2 AND c.movement = 'import'
+   AND (c.shipment_id = $3 OR (c.shipment_id IS NULL AND c.check_id::text = $3))
+   AND (c.verdict = 'clear' OR d.decision = 'release')
+ ORDER BY c.checked_at, c.check_id
+ LIMIT 1;

@@ -6,9 +6,16 @@ from typing import TYPE_CHECKING
 
 import msgspec
 
-from firearms import journal
+from firearms import checks, journal, licences
 from firearms.canonical import utc_now
-from firearms.exchange.bodies import PassageRecorded, ReceiptConfirmationRequested, ReceiptConfirmed, ShipmentDispatched
+from firearms.exchange import emit
+from firearms.exchange.bodies import (
+    PassageRecorded,
+    ReceiptConfirmationRequested,
+    ReceiptConfirmed,
+    ShipmentDispatched,
+    ShipmentItem,
+)
 from firearms.exchange.inbox import NoticeRejectedError, ReceivedNotice, body_as, effect
 from firearms.store import received as store
 
@@ -88,6 +95,32 @@ async def receipt_confirmation_requested(conn: Conn, received: ReceivedNotice) -
         utc_now(),
     )
     await _journal(conn, received, sender, body.shipment_id, "shipment.confirmation-requested")
+    await _answer_from_records(conn, received, body)
+
+
+async def _answer_from_records(conn: Conn, received: ReceivedNotice, body: ReceiptConfirmationRequested) -> None:
+    """Answer a confirmation request at once when this State's customs already let the shipment in.
+
+    Otherwise the entry check answers by itself when it clears (``receipt.confirmed`` after the check).
+    """
+    sender = received.notice.sender
+    entry = await checks.entry_for_shipment(conn, sender, body.licence_number, body.shipment_id)
+    if entry is None:
+        return
+    request, checked_at = entry
+    licence = (await licences.find_licence(conn, sender, body.licence_number)).licence
+    await emit.receipt_confirmed(
+        conn,
+        licence,
+        own_state=received.notice.recipient,
+        shipment_id=body.shipment_id,
+        received_on=checked_at.date(),
+        customs_document=request.customs_document or f"customs check {request.check_id}",
+        items=[
+            ShipmentItem(line=line.line, quantity=line.quantity, serials=list(line.serials)) for line in request.lines
+        ],
+        actor="system:receipt-confirmation",
+    )
 
 
 @effect("receipt.confirmed")

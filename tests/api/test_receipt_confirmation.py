@@ -1,0 +1,107 @@
+"""Art. 10(4): the importing registry answers a receipt-confirmation request by itself from its customs records."""
+
+from __future__ import annotations
+
+import uuid
+
+from firearms import db, tokens
+from firearms.exchange import trust
+from firearms.settings import Settings
+from tests.api.test_exchange_effects import LICENCE, _send
+from tests.exchange_fixtures import Client, de
+from tests.licensing_helpers import issued_export, register_parties
+
+__all__ = ["de"]
+
+
+async def _token(conn: db.Conn, role: tokens.Role) -> dict[str, str]:
+    secret, _ = await tokens.create_token(conn, role=role, name=f"test {role}", actor="test")
+    return {"Authorization": f"Bearer {secret}"}
+
+
+async def _confirmations(conn: db.Conn) -> list[dict[str, object]]:
+    rows = await conn.fetch(
+        "SELECT recipient, body FROM notice_outbox WHERE type = 'receipt.confirmed' ORDER BY sequence"
+    )
+    return [{"recipient": row["recipient"], **row["body"]} for row in rows]
+
+
+def _entry(shipment_id: str | None) -> dict[str, object]:
+    return {
+        "check_id": str(uuid.uuid4()),
+        "movement": "import",
+        "licence_number": LICENCE["number"],
+        "issuing_state": "AT",
+        "crossing_point": "DE-Passau",
+        "shipment_id": shipment_id,
+        "customs_document": "ATB-2026-77",
+        "lines": [{"line": 1, "quantity": 2, "serials": ["SSG08-001", "SSG08-002"]}, {"line": 2, "quantity": 800}],
+    }
+
+
+async def test_request_after_entry_is_answered_at_once(de: tuple[Client, db.Conn]) -> None:
+    client, conn = de
+    assert await _send(client, 1, "export-licence.issued", {"licence": LICENCE}) == ("accepted", None)
+    entry = await client.post("/api/v1/checks", json=_entry("SHP-7"), headers=await _token(conn, "customs-officer"))
+    assert entry.json()["verdict"] == "clear"
+    assert len(await _confirmations(conn)) == 1  # the entry check confirmed by itself
+
+    asked = {"licence_number": LICENCE["number"], "shipment_id": "SHP-7"}
+    assert await _send(client, 2, "receipt.confirmation-requested", asked) == ("accepted", None)
+    confirmations = await _confirmations(conn)
+    assert len(confirmations) == 2
+    answer = confirmations[1]
+    assert answer["recipient"] == "AT"
+    assert answer["shipment_id"] == "SHP-7"
+    assert answer["customs_document"] == "ATB-2026-77"
+    assert answer["items"] == [
+        {"line": 1, "quantity": 2, "serials": ["SSG08-001", "SSG08-002"]},
+        {"line": 2, "quantity": 800, "serials": []},
+    ]
+
+
+async def test_request_before_entry_waits_for_the_entry_check(de: tuple[Client, db.Conn]) -> None:
+    client, conn = de
+    assert await _send(client, 1, "export-licence.issued", {"licence": LICENCE}) == ("accepted", None)
+    asked = {"licence_number": LICENCE["number"], "shipment_id": "SHP-8"}
+    assert await _send(client, 2, "receipt.confirmation-requested", asked) == ("accepted", None)
+    assert await _confirmations(conn) == []
+    # Another shipment's entry does not answer it.
+    await client.post("/api/v1/checks", json=_entry("SHP-OTHER") | {"lines": [{"line": 2, "quantity": 100}]},
+                      headers=await _token(conn, "customs-officer"))  # fmt: skip
+    assert [item["shipment_id"] for item in await _confirmations(conn)] == ["SHP-OTHER"]
+    entry = await client.post(
+        "/api/v1/checks",
+        json=_entry("SHP-8") | {"lines": [{"line": 2, "quantity": 100}]},
+        headers=await _token(conn, "customs-officer"),
+    )
+    assert entry.json()["verdict"] == "clear"
+    assert [item["shipment_id"] for item in await _confirmations(conn)] == ["SHP-OTHER", "SHP-8"]
+
+
+async def test_exporting_state_asks_for_confirmation(client: Client, conn: db.Conn, settings: Settings) -> None:
+    licence = await issued_export(conn, settings, await register_parties(conn))
+    headers = await _token(conn, "customs-officer")
+    body = {"licence_number": licence.licence.number, "shipment_id": "SHP-1"}
+    # DE is not a partner yet: nothing can be sent, and the answer says so.
+    alone = await client.post("/api/v1/shipments/confirmation-requests", json=body, headers=headers)
+    assert alone.status_code == 202
+    assert alone.json()["sent_to"] == []
+    async with conn.transaction():
+        await trust.add_peer(
+            conn,
+            own_state="AT",
+            state="DE",
+            base_url="http://127.0.0.1:9",
+            public_key="PUAXw-hDiVqStwqnTRt-vJyYLM8uxJaMwM1V8Sr0Zgw",
+            not_before=None,
+            actor="test",
+        )
+    sent = await client.post("/api/v1/shipments/confirmation-requests", json=body, headers=headers)
+    assert sent.json()["sent_to"] == ["DE"]
+    queued = await conn.fetch("SELECT body FROM notice_outbox WHERE type = 'receipt.confirmation-requested'")
+    assert [row["body"] for row in queued] == [body]
+    unknown = await client.post(
+        "/api/v1/shipments/confirmation-requests", json=body | {"licence_number": "AT-EXP-2026-999999"}, headers=headers
+    )
+    assert unknown.status_code == 404
