@@ -14,9 +14,7 @@ import argparse
 import asyncio
 import os
 import platform
-import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -27,6 +25,8 @@ import asyncpg
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from loadgen import free_port, run_wrk, show, wait_up  # noqa: E402
 
 from firearms import bootstrap, db, tokens  # noqa: E402
 from firearms.embedded import database_url, start_embedded  # noqa: E402
@@ -111,52 +111,7 @@ def wrk(
 ) -> dict[str, float]:
     script = work / "checks.lua"
     script.write_text(LUA, encoding="utf-8")
-    command = [
-        "wrk", "-t2", f"-c{connections}", f"-d{duration}s", "--latency", "--timeout", "5s", "-s", str(script),
-        f"http://127.0.0.1:{port}", "--", str(count), path, kind,
-    ]  # fmt: skip
-    done = subprocess.run(
-        command,
-        capture_output=True,
-        text=True,
-        check=True,
-        env={**os.environ, "BENCH_TOKEN": token},
-        timeout=duration + 60,
-    )
-    text = done.stdout
-    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
-    if errors:
-        raise SystemExit(f"{kind}: {errors.group(1)} non-2xx responses\n{text}")
-    return {
-        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1)),  # type: ignore[union-attr]
-        "p50": _ms(re.search(r"50%\s+([\d.]+\w+)", text).group(1)),  # type: ignore[union-attr]
-        "p99": _ms(re.search(r"99%\s+([\d.]+\w+)", text).group(1)),  # type: ignore[union-attr]
-    }
-
-
-def _ms(value: str) -> float:
-    number, unit = re.match(r"([\d.]+)(\w+)", value).groups()  # type: ignore[union-attr]
-    return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
-
-
-def show(label: str, run: dict[str, float]) -> None:
-    print(f"{label:<34} {run['rps']:8.0f} req/s  p50 {run['p50']:6.1f} ms  p99 {run['p99']:6.1f} ms")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_up(port: int, deadline: float) -> None:
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.2)
-    raise SystemExit("the app did not start")
+    return run_wrk(port, script, [str(count), path, kind], kind, connections, duration, token)
 
 
 def main() -> None:
@@ -187,8 +142,8 @@ def main() -> None:
                 port, work, "reference", "/bench/reference", args.licences, args.connections, args.duration, token
             )
             chk = wrk(port, work, "check", "/api/v1/checks", args.licences, args.connections, args.duration, token)
-            show(f"reference SELECT+INSERT (round {round_number})", ref)
-            show(f"customs check, clear (round {round_number})", chk)
+            show(f"reference SELECT+INSERT (round {round_number})", ref, width=34)
+            show(f"customs check, clear (round {round_number})", chk, width=34)
             ratios.append(chk["rps"] / ref["rps"])
             print(
                 f"check / reference throughput: {ratios[-1]:.2f}x (target >= 0.8x);"

@@ -16,7 +16,6 @@ import platform
 import random
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -28,6 +27,8 @@ import asyncpg
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from loadgen import free_port, run_wrk, show, wait_up  # noqa: E402
 
 from firearms import bootstrap, db, imports, tokens  # noqa: E402
 from firearms.embedded import database_url, start_embedded  # noqa: E402
@@ -244,62 +245,7 @@ def wrk(
     listing.write_text("\n".join(paths) + "\n", encoding="utf-8")
     script = work / "paths.lua"
     script.write_text(LUA, encoding="utf-8")
-    threads = min(2, connections)
-    command = [
-        "wrk",
-        f"-t{threads}",
-        f"-c{connections}",
-        f"-d{duration}s",
-        "--latency",
-        "--timeout",
-        "5s",
-        "-s",
-        str(script),
-        f"http://127.0.0.1:{port}",
-        "--",
-        str(listing),
-    ]
-    done = subprocess.run(
-        command,
-        capture_output=True,
-        text=True,
-        check=True,
-        env={**os.environ, "BENCH_TOKEN": token},
-        timeout=duration + 30,
-    )
-    text = done.stdout
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))  # type: ignore[union-attr]
-    p99 = _ms(re.search(r"99%\s+([\d.]+\w+)", text).group(1))  # type: ignore[union-attr]
-    p50 = _ms(re.search(r"50%\s+([\d.]+\w+)", text).group(1))  # type: ignore[union-attr]
-    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
-    if errors:
-        raise SystemExit(f"{name}: {errors.group(1)} non-2xx responses\n{text}")
-    return {"rps": rps, "p50": p50, "p99": p99}
-
-
-def _ms(value: str) -> float:
-    number, unit = re.match(r"([\d.]+)(\w+)", value).groups()  # type: ignore[union-attr]
-    return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[unit]
-
-
-def show(label: str, run: dict[str, float], extra: str = "") -> None:
-    print(f"{label:<26} {run['rps']:8.0f} req/s  p50 {run['p50']:6.1f} ms  p99 {run['p99']:6.1f} ms{extra}")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_up(port: int, deadline: float) -> None:
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.2)
-    raise SystemExit("the bench server did not start")
+    return run_wrk(port, script, [str(listing)], name, connections, duration, token)
 
 
 def fuzz(serial: str, rng: random.Random) -> str:

@@ -16,7 +16,7 @@ import msgspec
 
 from firearms import journal, licences
 from firearms.errors import ConflictError, InvalidInputError, NotFoundError
-from firearms.licence_rules import normalise_serial
+from firearms.serials import normalise
 from firearms.store import ledger as store
 from firearms.store import licences as licence_store
 
@@ -210,7 +210,7 @@ async def debit_lines(
     leaves journaling to the caller's own entry for the check. ``debits`` are (line, quantity, serials).
     """
     rows = [
-        {"line": line, "quantity": quantity, "serials": serials, "keys": [normalise_serial(s) for s in serials]}
+        {"line": line, "quantity": quantity, "serials": serials, "keys": [normalise(s) for s in serials]}
         for line, quantity, serials in debits
     ]
     await store.insert_ledger_debits(conn, licence_id, rows, check_id, customs_document, dt.datetime.now(dt.UTC), actor)
@@ -218,10 +218,10 @@ async def debit_lines(
 
 def _check_serials(current: asyncpg.Record, quantity: int, serials: list[str]) -> list[str]:
     """The normalised serials of a debit, after the firearm-line rules."""
-    keys = [normalise_serial(serial) for serial in serials]
+    keys = [normalise(serial) for serial in serials]
     if len(set(keys)) != len(keys):
         raise InvalidInputError("a serial is named twice in one debit", code="duplicate-serial", line=current["line"])
-    on_line = {normalise_serial(serial) for serial in current["serials"]}
+    on_line = {normalise(serial) for serial in current["serials"]}
     if current["category"] == "firearm":
         if len(on_line) != current["quantity"]:
             raise SerialsIncompleteError(

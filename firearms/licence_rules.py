@@ -7,7 +7,6 @@ so a bad draft or amendment is refused before anything is written.
 from __future__ import annotations
 
 import datetime as dt
-import re
 import uuid
 from typing import TYPE_CHECKING, Annotated
 
@@ -22,6 +21,7 @@ from firearms.licence_object import (
     LicenceLine,
     Purpose,
 )
+from firearms.serials import normalise
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -32,13 +32,11 @@ __all__ = [
     "TEMPORARY_PURPOSES",
     "LicenceDraft",
     "check_draft",
-    "normalise_serial",
 ]
 
 TEMPORARY_PURPOSES: frozenset[str] = frozenset({"hunting", "sport-shooting", "evaluation", "exhibition", "repair"})
 Reason = Annotated[str, msgspec.Meta(min_length=1, max_length=2000)]
 Text = Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
-_SEPARATORS = re.compile(r"[^0-9A-Z]")
 
 
 class LicenceDraft(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -66,11 +64,6 @@ class LicenceDraft(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     return_on: dt.date | None = None
     lines: Annotated[list[LicenceLine], msgspec.Meta(min_length=1, max_length=500)]
     reason: Reason | None = None
-
-
-def normalise_serial(serial: str) -> str:
-    """The identity form of a serial (DESIGN §3): upper case without spaces or separators."""
-    return _SEPARATORS.sub("", serial.upper())
 
 
 def _bad(detail: str, code: str, **facts: object) -> InvalidInputError:
@@ -175,8 +168,8 @@ def _check_lines(lines: Iterable[LicenceLine]) -> None:
         if item.serials and item.category == "ammunition":
             raise _bad("ammunition lines carry no serials (a lot is described instead)", "serials-not-allowed")
         for serial in item.serials:
-            key = normalise_serial(serial)
-            if not key:
+            key = normalise(serial)
+            if not any(character.isalnum() for character in serial):
                 raise _bad(f"serial {serial!r} has no letters or digits", "invalid-serial", line=item.line)
             if key in seen:
                 raise _bad(

@@ -19,7 +19,7 @@ from firearms import consents, gates, journal, keys, parties
 from firearms.errors import ConflictError, InvalidInputError, NotFoundError
 from firearms.exchange import hooks
 from firearms.licence_object import LicenceObject
-from firearms.licence_rules import LicenceDraft, check_draft, normalise_serial
+from firearms.licence_rules import LicenceDraft, check_draft
 from firearms.licence_views import (
     LICENCE_STATUSES,
     Licence,
@@ -32,6 +32,7 @@ from firearms.licence_views import (
     verification_code,
     version_view,
 )
+from firearms.serials import normalise
 from firearms.store import ledger as ledger_store
 from firearms.store import licences as store
 
@@ -220,8 +221,8 @@ async def _check_ledger_kept(conn: Conn, licence_id: uuid.UUID, draft: LicenceDr
                 debited=debited,
             )
         if line["category"] == "firearm" and line["serials"]:
-            kept = {normalise_serial(serial) for serial in item.serials}
-            if not {normalise_serial(serial) for serial in line["serials"]} <= kept:
+            kept = {normalise(serial) for serial in item.serials}
+            if not {normalise(serial) for serial in line["serials"]} <= kept:
                 raise ConflictError(
                     f"line {line['line']} had serials debited that the amendment drops",
                     code="quantity-below-debited",
