@@ -9,8 +9,8 @@ from typing import Any
 import msgspec
 
 from firearms import consents, db, licences, received
-from firearms.licence_object import ImportAuthorisation, LicenceLine, LicenceObject, Party
-from tests.licensing_helpers import TODAY
+from firearms.licence_object import ImportAuthorisation, LicenceObject, Party
+from tests.licensing_helpers import LINES, TODAY
 
 NUMBER = "AT-EXP-2026-000123"
 
@@ -60,27 +60,7 @@ def at_licence(**changes: Any) -> LicenceObject:
             expires_on=TODAY + dt.timedelta(days=360),
         ),
         purpose="commercial",
-        lines=[
-            LicenceLine(
-                line=1,
-                category="firearm",
-                type="rifle",
-                make="Steyr Mannlicher",
-                model="SSG 08",
-                calibre=".308 Win",
-                quantity=2,
-                serials=["SSG08-001", "SSG08-002"],
-            ),
-            LicenceLine(
-                line=2,
-                category="ammunition",
-                type="cartridge",
-                make="Hirtenberger",
-                model="",
-                calibre=".308 Win",
-                quantity=800,
-            ),
-        ],
+        lines=LINES,
     )
     return msgspec.structs.replace(licence, **changes)
 

@@ -18,6 +18,24 @@ TODAY = dt.datetime.now(dt.UTC).date()
 ACTOR = "officer:test"
 
 
+LINES = [
+    LicenceLine(
+        line=1,
+        category="firearm",
+        type="rifle",
+        make="Steyr Mannlicher",
+        model="SSG 08",
+        calibre=".308 Win",
+        quantity=2,
+        serials=["SSG08-001", "SSG08-002"],
+    ),
+    LicenceLine(
+        line=2, category="ammunition", type="cartridge", make="Hirtenberger", model="", calibre=".308 Win", quantity=800
+    ),
+]
+"""Two rifles with serials and 800 cartridges: the consignment of the golden path (DESIGN §4)."""
+
+
 class Parties(msgspec.Struct, kw_only=True):
     exporter: uuid.UUID
     consignee: uuid.UUID
@@ -78,27 +96,7 @@ def export_draft(p: Parties, **changes: Any) -> LicenceDraft:
             issued_on=TODAY - dt.timedelta(days=5),
             expires_on=TODAY + dt.timedelta(days=360),
         ),
-        lines=[
-            LicenceLine(
-                line=1,
-                category="firearm",
-                type="rifle",
-                make="Steyr Mannlicher",
-                model="SSG 08",
-                calibre=".308 Win",
-                quantity=2,
-                serials=["SSG08-001", "SSG08-002"],
-            ),
-            LicenceLine(
-                line=2,
-                category="ammunition",
-                type="cartridge",
-                make="Hirtenberger",
-                model="",
-                calibre=".308 Win",
-                quantity=800,
-            ),
-        ],
+        lines=LINES,
     )
     return msgspec.structs.replace(draft, **changes)
 
