@@ -5,7 +5,8 @@
 Everything runs on loopback on this machine: an embedded PostgreSQL (or FIREARMS_BENCH_ADMIN_URI), the
 registry app under uvicorn in a separate process (bench/checks_app.py), and wrk as the load generator
 (apt install wrk). Each check is an export check of one cartridge against a random licence of the
-100,000, so every check clears and debits the ledger (the heaviest verdict).
+100,000, so every check clears, debits the ledger and queues shipment.dispatched to the two partners
+CZ and DE (the heaviest verdict).
 """
 
 from __future__ import annotations
@@ -30,7 +31,9 @@ from loadgen import free_port, run_wrk, show, wait_up  # noqa: E402
 
 from firearms import bootstrap, db, tokens  # noqa: E402
 from firearms.embedded import database_url, start_embedded  # noqa: E402
+from firearms.exchange import trust  # noqa: E402
 from firearms.settings import Settings  # noqa: E402
+from firearms.signing import SigningKey, b64url_encode  # noqa: E402
 
 SEED = """
 INSERT INTO licence (licence_id, issuing_state, number, kind, origin, status, version, valid_from, expires_on,
@@ -38,6 +41,29 @@ INSERT INTO licence (licence_id, issuing_state, number, kind, origin, status, ve
 SELECT gen_random_uuid(), 'AT', 'AT-EXP-2026-' || lpad(g::text, 6, '0'), 'export', 'local', 'issued', 1,
        current_date - 1, current_date + 300, 'AT', 'DE', ARRAY['CZ'], now(), now(), 'bench', now()
   FROM generate_series(1, $1::int) AS g;
+"""
+SEED_VERSIONS = """
+INSERT INTO licence_version (licence_id, version, content, broker_ids, created_at, created_by)
+SELECT l.licence_id, 1, jsonb_build_object(
+           'number', l.number, 'issuing_state', 'AT', 'kind', 'export', 'place_of_issue', 'Wien',
+           'issuing_authority', 'Bundesministerium fur Inneres', 'valid_from', l.valid_from, 'expires_on', l.expires_on,
+           'exporting_state', 'AT', 'importing_state', 'DE', 'transit_states', jsonb_build_array('CZ'),
+           'exporter', jsonb_build_object('name', 'Waffen Huber GmbH', 'country', 'AT', 'address', 'Steyr'),
+           'consignee', jsonb_build_object('name', 'Jagdbedarf Muller KG', 'country', 'DE', 'address', 'Passau'),
+           'final_recipient', jsonb_build_object('name', 'Jagdbedarf Muller KG', 'country', 'DE', 'address', 'Passau'),
+           'brokers', jsonb_build_array(),
+           'import_authorisation', jsonb_build_object('number', 'DE-IMP-2026-42', 'state', 'DE',
+               'issued_on', l.valid_from, 'expires_on', l.expires_on + 30),
+           'purpose', 'commercial',
+           'lines', jsonb_build_array(
+               jsonb_build_object('line', 1, 'category', 'firearm', 'type', 'rifle', 'make', 'Steyr Mannlicher',
+                   'model', 'SSG 08', 'calibre', '.308 Win', 'quantity', 2,
+                   'serials', jsonb_build_array(l.number || '-A', l.number || '-B'), 'description', ''),
+               jsonb_build_object('line', 2, 'category', 'ammunition', 'type', 'cartridge', 'make', 'Hirtenberger',
+                   'model', '', 'calibre', '.308 Win', 'quantity', 1000000, 'serials', jsonb_build_array(),
+                   'description', ''))),
+       '{}', now(), 'bench'
+  FROM licence AS l;
 """
 SEED_LINES = """
 INSERT INTO licence_line (licence_id, line, category, quantity, serials)
@@ -92,15 +118,28 @@ async def prepare(admin_uri: str, name: str, home: Path, count: int) -> tuple[st
     try:
         started = time.perf_counter()
         await conn.execute(SEED, count)
+        await conn.execute(SEED_VERSIONS)
         await conn.execute(SEED_LINES)
         await conn.execute(
             "CREATE TABLE bench_reference (reference_id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,"
             " licence_id uuid NOT NULL, at timestamptz NOT NULL DEFAULT now())"
         )
         await conn.execute("VACUUM ANALYZE")
-        print(f"seeded {count} licences with 2 lines each in {time.perf_counter() - started:.1f} s")
+        print(f"seeded {count} licences (one version, two lines each) in {time.perf_counter() - started:.1f} s")
         async with conn.transaction():
             secret, _ = await tokens.create_token(conn, role="customs-officer", name="bench", actor="bench")
+            # CZ and DE are partners: every clear export check queues shipment.dispatched to both, as in
+            # production (the worker is off, so the notices stay queued).
+            for partner in ("CZ", "DE"):
+                await trust.add_peer(
+                    conn,
+                    own_state="AT",
+                    state=partner,
+                    base_url="http://127.0.0.1:9",
+                    public_key=b64url_encode(SigningKey.generate().public_key),
+                    not_before=None,
+                    actor="bench",
+                )
         return url, secret
     finally:
         await conn.close()

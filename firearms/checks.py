@@ -199,15 +199,17 @@ async def perform_check(
         return replayed
     if exhausted:
         await _exhaust(conn, context["licence_id"], request.check_id, actor)
-    await hooks.after_check(
-        conn,
-        request,
-        verdict=verdict,
-        reasons=[reason.code for reason in reasons],
-        checked_at=moment,
-        own_state=state,
-        actor=actor,
-    )
+    if view is not None:
+        await hooks.after_check(
+            conn,
+            request,
+            view,
+            verdict=verdict,
+            reasons=[reason.code for reason in reasons],
+            checked_at=moment,
+            own_state=state,
+            actor=actor,
+        )
     return answer
 
 
@@ -390,7 +392,8 @@ async def decide(
     if decision == "release":
         await hooks.after_check(
             conn,
-            msgspec.convert(row["request"], CheckRequest),
+            request,
+            view,
             verdict="clear",
             reasons=[],
             checked_at=now,

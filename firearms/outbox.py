@@ -1,7 +1,8 @@
 """The transactional outbox (PROTOCOL §4 "Sending"; DESIGN §2).
 
 A notice is written here in the same transaction as the change that causes it, with the next
-sequence number for its recipient taken under that partner's row lock; the worker
+sequence number for its recipient taken under that partner's row lock (one statement numbers, queues
+and journals it, so the lock is held from there to the commit only); the worker
 (:mod:`firearms.exchange.delivery`) signs it once and delivers it afterwards. Nothing is ever
 removed from the outbox.
 """
@@ -14,11 +15,9 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from firearms import journal
 from firearms.canonical import canonical, utc_now
 from firearms.errors import InvalidInputError
 from firearms.store import outbox as store
-from firearms.store import peers as peer_store
 
 if TYPE_CHECKING:
     from firearms.db import Conn
@@ -75,32 +74,16 @@ async def enqueue(
         canonical(plain)
     except ValueError as exc:
         raise InvalidInputError(f"the notice body has no canonical form: {exc}", code="invalid-notice-body") from exc
-    sequence = await peer_store.next_peer_sequence(conn, recipient)
+    notice_id = uuid.uuid4()
+    sequence = await store.enqueue_outbox_notice(
+        conn, notice_id, recipient, type, utc_now(), in_reply_to, confidentiality, plain, signing_key_id, actor
+    )
     if sequence is None:
         raise InvalidInputError(
             f"{recipient} is not on the trust list: add it with 'firearms peers add'",
             code="unknown-peer",
             state=recipient,
         )
-    notice_id = uuid.uuid4()
-    created_at = utc_now()
-    await store.insert_outbox_notice(
-        conn, notice_id, recipient, sequence, type, created_at, in_reply_to, confidentiality, plain, signing_key_id
-    )
-    await journal.record(
-        conn,
-        actor=actor,
-        action="notice.queued",
-        entity="notice_outbox",
-        entity_id=str(notice_id),
-        payload={
-            "recipient": recipient,
-            "type": type,
-            "sequence": sequence,
-            "in_reply_to": in_reply_to,
-            "confidentiality": confidentiality,
-        },
-    )
     return notice_id
 
 

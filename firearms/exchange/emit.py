@@ -8,7 +8,7 @@ no agreement yet) is skipped, and the skip is journaled: the paper procedure app
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import msgspec
 
@@ -18,12 +18,14 @@ from firearms.store import peers as peer_store
 
 if TYPE_CHECKING:
     import datetime as dt
+    from collections.abc import Sequence
 
     from firearms.db import Conn
     from firearms.exchange.bodies import ShipmentItem
     from firearms.licence_object import LicenceObject
 
 __all__ = [
+    "Route",
     "concerned_states",
     "consent_requested",
     "licence_issued",
@@ -138,6 +140,25 @@ async def consent_requested(
     return bool(sent)
 
 
+class Route(Protocol):
+    """What a shipment notice needs of its licence: the number and the States on its route.
+
+    A :class:`~firearms.licence_object.LicenceObject` is one; so is the view a customs check already
+    holds, so a check does not load the licence again to tell the partners.
+    """
+
+    @property
+    def number(self) -> str: ...  # noqa: D102
+    @property
+    def issuing_state(self) -> str: ...  # noqa: D102
+    @property
+    def exporting_state(self) -> str: ...  # noqa: D102
+    @property
+    def importing_state(self) -> str: ...  # noqa: D102
+    @property
+    def transit_states(self) -> Sequence[str]: ...  # noqa: D102
+
+
 def _others(states: list[str], own_state: str) -> list[str]:
     seen: list[str] = []
     for state in states:
@@ -148,7 +169,7 @@ def _others(states: list[str], own_state: str) -> list[str]:
 
 async def shipment_dispatched(
     conn: Conn,
-    licence: LicenceObject,
+    licence: Route,
     *,
     own_state: str,
     shipment_id: str,
@@ -169,7 +190,7 @@ async def shipment_dispatched(
 
 async def passage_recorded(
     conn: Conn,
-    licence: LicenceObject,
+    licence: Route,
     *,
     own_state: str,
     shipment_id: str | None,
@@ -198,7 +219,7 @@ async def passage_recorded(
 
 
 async def receipt_confirmation_requested(
-    conn: Conn, licence: LicenceObject, *, own_state: str, shipment_id: str, actor: str
+    conn: Conn, licence: Route, *, own_state: str, shipment_id: str, actor: str
 ) -> list[str]:
     """``receipt.confirmation-requested`` from the exporting to the importing State (Art. 10(4))."""
     body: dict[str, object] = {"licence_number": licence.number, "shipment_id": shipment_id}
@@ -208,7 +229,7 @@ async def receipt_confirmation_requested(
 
 async def receipt_confirmed(
     conn: Conn,
-    licence: LicenceObject,
+    licence: Route,
     *,
     own_state: str,
     shipment_id: str,

@@ -23,7 +23,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from firearms.canonical import utc_now
-from firearms.errors import InvalidInputError, NotFoundError
+from firearms.errors import InvalidInputError
 from firearms.exchange import emit
 from firearms.exchange.bodies import ShipmentItem
 
@@ -102,6 +102,7 @@ async def after_consent_request(
 async def after_check(
     conn: Conn,
     request: CheckRequest,
+    licence: emit.Route,
     *,
     verdict: str,
     reasons: list[str],
@@ -109,13 +110,10 @@ async def after_check(
     own_state: str,
     actor: str,
 ) -> list[str]:
-    """Queue the shipment notice a recorded customs check sends (see the module docstring)."""
-    from firearms import licences  # noqa: PLC0415  # licences imports this module
+    """Queue the shipment notice a recorded customs check sends (see the module docstring).
 
-    try:
-        licence = (await licences.find_licence(conn, request.issuing_state, request.licence_number)).licence
-    except NotFoundError:
-        return []  # an unknown licence: nothing to tell anyone
+    ``licence`` is the route of the licence the check found (a check of an unknown licence tells no one).
+    """
     items = [ShipmentItem(line=line.line, quantity=line.quantity, serials=list(line.serials)) for line in request.lines]
     shipment_id = request.shipment_id or str(request.check_id)
     if request.movement == "export" and verdict == "clear" and licence.exporting_state == own_state:

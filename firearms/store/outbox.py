@@ -17,10 +17,10 @@ if TYPE_CHECKING:
 __all__ = [
     "claim_outbox_heads",
     "count_outbox_pending",
+    "enqueue_outbox_notice",
     "get_outbox_envelope",
     "get_outbox_notice",
     "get_registry_key_at",
-    "insert_outbox_notice",
     "list_outbox_notices",
     "record_outbox_failure",
     "record_outbox_receipt",
@@ -30,31 +30,32 @@ __all__ = [
 ]
 
 
-async def insert_outbox_notice(
+async def enqueue_outbox_notice(
     conn: Conn,
     notice_id: uuid.UUID,
     recipient: str,
-    sequence: int,
     type_: str,
     created_at: dt.datetime,
     in_reply_to: str | None,
     confidentiality: str,
     body: Any,
     signing_key_id: str | None,
-) -> None:
-    """Queue a notice."""
-    await conn.execute(
-        Q["insert_outbox_notice"],
+    actor: str,
+) -> int | None:
+    """Number, queue and journal a notice; its sequence, or ``None`` when the partner is not on the trust list."""
+    sequence: int | None = await conn.fetchval(
+        Q["enqueue_outbox_notice"],
         notice_id,
         recipient,
-        sequence,
         type_,
         created_at,
         in_reply_to,
         confidentiality,
         body,
         signing_key_id,
+        actor,
     )
+    return sequence
 
 
 async def claim_outbox_heads(

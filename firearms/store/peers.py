@@ -24,7 +24,6 @@ __all__ = [
     "list_peers",
     "list_trusted_keys",
     "lock_peer",
-    "next_peer_sequence",
     "revoke_peer_key",
     "set_peer_enabled",
     "set_peer_url",
@@ -70,12 +69,6 @@ async def set_peer_enabled(conn: Conn, state: str, enabled: bool, now: dt.dateti
 async def set_peer_url(conn: Conn, state: str, base_url: str, now: dt.datetime) -> asyncpg.Record | None:
     """Change a partner's base URL; ``None`` when unknown."""
     return await conn.fetchrow(Q["set_peer_url"], state, base_url, now)
-
-
-async def next_peer_sequence(conn: Conn, state: str) -> int | None:
-    """The next outgoing sequence for ``state`` (row locked to commit); ``None`` when unknown."""
-    value: int | None = await conn.fetchval(Q["next_peer_sequence"], state)
-    return value
 
 
 async def lock_peer(conn: Conn, state: str) -> asyncpg.Record | None:

@@ -1,8 +1,28 @@
--- name: insert_outbox_notice
--- Queue a notice. $1 notice_id, $2 recipient, $3 sequence, $4 type, $5 created_at, $6 in_reply_to, $7 confidentiality, $8 body, $9 signing_key_id
-INSERT INTO notice_outbox (notice_id, recipient, sequence, type, created_at, in_reply_to, confidentiality, body,
-                           signing_key_id, next_attempt_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $5);
+-- name: enqueue_outbox_notice
+-- Queue a notice: take the partner's next sequence number (its row stays locked until commit, so notices
+-- to one partner are numbered in commit order without gaps), insert it and its journal entry, in one
+-- statement so that the lock is held for as short a time as possible. No row when the partner is unknown.
+-- $1 notice_id, $2 recipient, $3 type, $4 created_at, $5 in_reply_to, $6 confidentiality, $7 body,
+-- $8 signing_key_id, $9 actor
+WITH numbered AS (
+    UPDATE peer SET last_sent_sequence = last_sent_sequence + 1 WHERE state = $2
+    RETURNING last_sent_sequence AS sequence
+), queued AS (
+    INSERT INTO notice_outbox (notice_id, recipient, sequence, type, created_at, in_reply_to, confidentiality, body,
+                               signing_key_id, next_attempt_at)
+    SELECT $1, $2, sequence, $3, $4, $5, $6, $7, $8, $4 FROM numbered
+    RETURNING sequence
+), entry AS (
+    INSERT INTO journal_entry (recorded_at, actor, action, entity, entity_id, payload)
+    SELECT $4, $9, 'notice.queued', 'notice_outbox', $1::text,
+           jsonb_build_object('recipient', $2::text, 'type', $3::text, 'sequence', sequence,
+                              'in_reply_to', $5::text, 'confidentiality', $6::text)
+      FROM queued
+    RETURNING entry_id
+), pending AS (
+    INSERT INTO journal_pending (entry_id) SELECT entry_id FROM entry
+)
+SELECT sequence FROM queued;
 
 -- name: claim_outbox_heads
 -- For every enabled recipient, its lowest queued notice when it is due and not leased, leased to one worker.

@@ -29,11 +29,6 @@ RETURNING state, base_url, enabled, last_sent_sequence, created_at, updated_at;
 UPDATE peer SET base_url = $2, updated_at = $3 WHERE state = $1
 RETURNING state, base_url, enabled, last_sent_sequence, created_at, updated_at;
 
--- name: next_peer_sequence
--- Take the next outgoing sequence number for a partner; the row stays locked until commit. $1 state
-UPDATE peer SET last_sent_sequence = last_sent_sequence + 1 WHERE state = $1
-RETURNING last_sent_sequence;
-
 -- name: lock_peer
 -- Serialise receivers of one sender: the row lock is held until commit. $1 state
 SELECT state, enabled FROM peer WHERE state = $1 FOR UPDATE;
