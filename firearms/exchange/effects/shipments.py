@@ -30,8 +30,7 @@ async def shipment_dispatched(conn: Conn, received: ReceivedNotice) -> None:
     """The exporting State dispatched a shipment under a licence it sent us before."""
     body = body_as(received, ShipmentDispatched)
     sender = received.notice.sender
-    if await store.get_foreign_licence(conn, sender, body.licence_number) is None:
-        raise NoticeRejectedError("unknown-licence", f"no licence {body.licence_number} of {sender} was received")
+    await _require_received_licence(conn, sender, body.licence_number)
     await store.upsert_shipment_dispatch(
         conn,
         sender,
@@ -82,8 +81,7 @@ async def receipt_confirmation_requested(conn: Conn, received: ReceivedNotice) -
     """The exporting State asks this (importing) State to confirm receipt of a shipment (Art. 10(4))."""
     body = body_as(received, ReceiptConfirmationRequested)
     sender = received.notice.sender
-    if await store.get_foreign_licence(conn, sender, body.licence_number) is None:
-        raise NoticeRejectedError("unknown-licence", f"no licence {body.licence_number} of {sender} was received")
+    await _require_received_licence(conn, sender, body.licence_number)
     await store.upsert_shipment_confirmation_request(
         conn,
         sender,
@@ -141,6 +139,12 @@ async def receipt_confirmed(conn: Conn, received: ReceivedNotice) -> None:
         utc_now(),
     )
     await _journal(conn, received, own, body.shipment_id, "shipment.receipt-confirmed")
+
+
+async def _require_received_licence(conn: Conn, sender: str, number: str) -> None:
+    """A shipment notice names a licence its sender sent us before; otherwise it cannot be applied."""
+    if await store.get_foreign_licence(conn, sender, number) is None:
+        raise NoticeRejectedError("unknown-licence", f"no licence {number} of {sender} was received")
 
 
 async def _journal(conn: Conn, received: ReceivedNotice, exporting_state: str, shipment_id: str, action: str) -> None:
