@@ -344,3 +344,29 @@ async def test_check_of_a_suspended_own_licence_is_refused(
     answer = await post_check(client, await customs(auth), check_body("export", licence_number=lic.licence.number))
     assert (answer["verdict"], codes(answer)) == ("refuse", ["licence-suspended"])
     assert await conn.fetchval("SELECT count(*) FROM ledger_entry") == 0
+
+
+async def test_licence_not_issued(cz: Client, conn: db.Conn, auth: TokenFactory) -> None:
+    await receive(conn, at_licence(status="pending", issued_at=None), state="CZ")
+    answer = await post_check(cz, await customs(auth), check_body())
+    assert (answer["verdict"], codes(answer)) == ("refuse", ["licence-not-issued"])
+
+
+async def test_licence_kind_mismatch(cz: Client, conn: db.Conn, auth: TokenFactory) -> None:
+    await receive(conn, at_licence(kind="transit"), state="CZ")
+    answer = await post_check(cz, await customs(auth), check_body())
+    assert (answer["verdict"], codes(answer)) == ("refuse", ["licence-kind-mismatch"])
+
+
+async def test_line_not_on_licence(cz: Client, conn: db.Conn, auth: TokenFactory) -> None:
+    await receive(conn, at_licence(), state="CZ")
+    answer = await post_check(cz, await customs(auth), check_body(lines=[{"line": 9, "quantity": 1}]))
+    assert answer["verdict"] == "refuse"
+    assert [(reason["code"], reason["line"]) for reason in answer["reasons"]] == [("line-not-on-licence", 9)]
+
+
+async def test_firearms_without_serials_are_held(cz: Client, conn: db.Conn, auth: TokenFactory) -> None:
+    await receive(conn, at_licence(), state="CZ")
+    answer = await post_check(cz, await customs(auth), check_body(lines=[{"line": 1, "quantity": 2}]))
+    assert (answer["verdict"], codes(answer)) == ("hold", ["serials-missing"])
+    assert await conn.fetchval("SELECT count(*) FROM passage_tally") == 0
