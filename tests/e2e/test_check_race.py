@@ -17,6 +17,7 @@ from api import create_app
 from firearms import bootstrap, db, tokens
 from firearms.licence_object import LicenceLine
 from firearms.settings import Settings
+from tests.check_helpers import at_licence, check_body, receive
 from tests.licensing_helpers import issued_export, register_parties
 
 
@@ -27,9 +28,8 @@ def free_port() -> int:
         return port
 
 
-@pytest.fixture
-async def server(settings: Settings, initialised: bootstrap.Initialised) -> AsyncIterator[str]:
-    """The registry's app under uvicorn on a loopback port, in this event loop."""
+async def serve(settings: Settings) -> AsyncIterator[str]:
+    """A registry's app under uvicorn on a loopback port, in this event loop."""
     port = free_port()
     app = create_app(msgspec.structs.replace(settings, pool_size=20))
     uv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
@@ -42,6 +42,20 @@ async def server(settings: Settings, initialised: bootstrap.Initialised) -> Asyn
     yield f"http://127.0.0.1:{port}"
     uv.should_exit = True
     await task
+
+
+@pytest.fixture
+async def server(settings: Settings, initialised: bootstrap.Initialised) -> AsyncIterator[str]:
+    """AT's registry over real HTTP."""
+    async for url in serve(settings):
+        yield url
+
+
+@pytest.fixture
+async def cz_server(settings: Settings, initialised: bootstrap.Initialised) -> AsyncIterator[str]:
+    """CZ's registry (a transit State) over real HTTP."""
+    async for url in serve(msgspec.structs.replace(settings, state="CZ")):
+        yield url
 
 
 async def test_200_concurrent_checks_never_pass_a_balance_of_50(server: str, conn: db.Conn, settings: Settings) -> None:
@@ -76,3 +90,25 @@ async def test_200_concurrent_checks_never_pass_a_balance_of_50(server: str, con
     assert await conn.fetchval("SELECT sum(quantity) FROM ledger_entry WHERE licence_id = $1", licence.licence_id) == 50
     assert await conn.fetchval("SELECT count(*) FROM customs_check") == 200
     assert await conn.fetchval("SELECT status FROM licence WHERE licence_id = $1", licence.licence_id) == "exhausted"
+
+
+async def test_one_serial_clears_once_however_many_checks_race(cz_server: str, conn: db.Conn) -> None:
+    await receive(conn, at_licence(), state="CZ")
+    async with conn.transaction():
+        secret, _ = await tokens.create_token(conn, role="customs-officer", name="race", actor="test")
+    headers = {"Authorization": f"Bearer {secret}"}
+
+    async def check(client: httpx.AsyncClient, spelling: str) -> httpx.Response:
+        body = check_body(lines=[{"line": 1, "quantity": 1, "serials": [spelling]}])
+        return await client.post(f"{cz_server}/api/v1/checks", json=body, headers=headers)
+
+    spellings = ["SSG08-001", "ssg08 001", "SSG08.001", "ssg08001"] * 10
+    async with httpx.AsyncClient(timeout=60) as client:
+        responses = await asyncio.gather(*(check(client, spelling) for spelling in spellings))
+    verdicts = Counter(response.json()["verdict"] for response in responses)
+    assert verdicts == {"clear": 1, "refuse": 39}
+    for response in responses:
+        if response.json()["verdict"] == "refuse":
+            assert [reason["code"] for reason in response.json()["reasons"]] == ["serial-already-passed"]
+    assert await conn.fetchval("SELECT count(*) FROM cleared_serial WHERE movement = 'transit'") == 1
+    assert await conn.fetchval("SELECT sum(quantity) FROM passage_tally") == 1
