@@ -125,8 +125,9 @@ def notices(ctx: click.Context, status: str | None, recipient: str | None, limit
             continue
         error = f"  last error: {notice.last_error}" if notice.last_error and notice.status == "queued" else ""
         reason = f" ({notice.receipt_reason})" if notice.receipt_reason else ""
+        number = f"#{notice.sequence}" if notice.sequence is not None else "#-"
         click.echo(
-            f"{notice.created_at:%Y-%m-%dT%H:%M:%SZ} {notice.notice_id} -> {notice.recipient} #{notice.sequence} "
+            f"{notice.created_at:%Y-%m-%dT%H:%M:%SZ} {notice.notice_id} -> {notice.recipient} {number} "
             f"{notice.type} {notice.status}{reason} attempts={notice.attempts}{error}"
         )
 

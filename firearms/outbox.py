@@ -1,8 +1,9 @@
 """The transactional outbox (PROTOCOL §4 "Sending"; DESIGN §2).
 
-A notice is written here in the same transaction as the change that causes it, with the next
-sequence number for its recipient taken under that partner's row lock (one statement numbers, queues
-and journals it, so the lock is held from there to the commit only); the worker
+A notice is written here in the same transaction as the change that causes it (one statement queues
+and journals it; it takes no lock, so transactions queueing for one partner never wait on one
+another); the worker numbers queued notices per partner in queue order when it first takes them
+(:func:`number_queued`), under that partner's row lock in a transaction of its own; the worker
 (:mod:`firearms.exchange.delivery`) signs it once and delivers it afterwards. Nothing is ever
 removed from the outbox.
 """
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
+from firearms import journal
 from firearms.canonical import canonical, utc_now
 from firearms.errors import InvalidInputError
 from firearms.store import outbox as store
@@ -23,7 +25,7 @@ if TYPE_CHECKING:
     from firearms.db import Conn
     from firearms.exchange.protocol import Confidentiality
 
-__all__ = ["OutboxNotice", "enqueue", "get_notice", "list_notices"]
+__all__ = ["OutboxNotice", "enqueue", "get_notice", "list_notices", "number_queued"]
 
 
 class OutboxNotice(msgspec.Struct, frozen=True, kw_only=True):
@@ -31,7 +33,8 @@ class OutboxNotice(msgspec.Struct, frozen=True, kw_only=True):
 
     notice_id: uuid.UUID
     recipient: str
-    sequence: int
+    sequence: int | None
+    """``None`` until the worker numbers the notice (just before its first delivery attempt)."""
     type: str
     created_at: dt.datetime
     in_reply_to: str | None
@@ -59,8 +62,8 @@ async def enqueue(
 ) -> uuid.UUID:
     """Queue a notice for ``recipient`` in the caller's transaction; returns its id.
 
-    The sequence number is taken from the partner's row with ``UPDATE ... RETURNING``, which locks
-    that row until commit: notices to one partner are numbered in commit order without gaps.
+    The notice waits unnumbered; :func:`number_queued` gives it the partner's next sequence number
+    once its transaction has committed, so numbers follow commit order without gaps.
     ``signing_key_id`` pins the key to sign with (key announcements are signed by the old key);
     by default the worker signs with this registry's key valid at ``created_at``.
 
@@ -75,16 +78,41 @@ async def enqueue(
     except ValueError as exc:
         raise InvalidInputError(f"the notice body has no canonical form: {exc}", code="invalid-notice-body") from exc
     notice_id = uuid.uuid4()
-    sequence = await store.enqueue_outbox_notice(
+    queued = await store.enqueue_outbox_notice(
         conn, notice_id, recipient, type, utc_now(), in_reply_to, confidentiality, plain, signing_key_id, actor
     )
-    if sequence is None:
+    if not queued:
         raise InvalidInputError(
             f"{recipient} is not on the trust list: add it with 'firearms peers add'",
             code="unknown-peer",
             state=recipient,
         )
     return notice_id
+
+
+async def number_queued(conn: Conn) -> int:
+    """Number every committed, unnumbered notice per partner, in queue order (PROTOCOL §4 ``sequence``).
+
+    Runs in a transaction of its own with a synchronous commit: a number is durable before the
+    notice that carries it is signed and sent. Partners another worker is numbering are skipped.
+    Returns how many notices were numbered.
+    """
+    numbered = 0
+    async with conn.transaction():
+        states = await store.lock_partners_with_unnumbered_notices(conn)
+        if not states:
+            return 0
+        for row in await store.number_outbox_notices(conn, states):
+            numbered += row["last"] - row["first"] + 1
+            await journal.record(
+                conn,
+                actor="system:exchange",
+                action="notices.numbered",
+                entity="peer",
+                entity_id=row["state"],
+                payload={"first": row["first"], "last": row["last"]},
+            )
+    return numbered
 
 
 def _notice(row: Any) -> OutboxNotice:

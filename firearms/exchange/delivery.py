@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import msgspec
 
-from firearms import journal, keys
+from firearms import journal, keys, outbox
 from firearms.canonical import format_time, parse_time, utc_now
 from firearms.exchange import trust
 from firearms.exchange.checks import key_validity
@@ -68,6 +68,8 @@ async def claim(pool: Pool, settings: Settings, worker: str) -> list[tuple[async
 
     One short transaction; the signed bytes are kept, so every later attempt sends exactly them.
     """
+    async with pool.acquire() as conn:
+        await outbox.number_queued(conn)
     now = dt.datetime.now(dt.UTC)
     claimed: list[tuple[asyncpg.Record, bytes]] = []
     async with pool.acquire() as conn, conn.transaction():

@@ -22,6 +22,8 @@ __all__ = [
     "get_outbox_notice",
     "get_registry_key_at",
     "list_outbox_notices",
+    "lock_partners_with_unnumbered_notices",
+    "number_outbox_notices",
     "record_outbox_failure",
     "record_outbox_receipt",
     "relax_commit",
@@ -41,9 +43,9 @@ async def enqueue_outbox_notice(
     body: Any,
     signing_key_id: str | None,
     actor: str,
-) -> int | None:
-    """Number, queue and journal a notice; its sequence, or ``None`` when the partner is not on the trust list."""
-    sequence: int | None = await conn.fetchval(
+) -> bool:
+    """Queue and journal a notice (unnumbered); ``False`` when the partner is not on the trust list."""
+    queued = await conn.fetchval(
         Q["enqueue_outbox_notice"],
         notice_id,
         recipient,
@@ -55,7 +57,17 @@ async def enqueue_outbox_notice(
         signing_key_id,
         actor,
     )
-    return sequence
+    return queued is not None
+
+
+async def lock_partners_with_unnumbered_notices(conn: Conn) -> list[str]:
+    """Partners with unnumbered queued notices, locked (skipping those another worker holds)."""
+    return [row["state"] for row in await conn.fetch(Q["lock_partners_with_unnumbered_notices"])]
+
+
+async def number_outbox_notices(conn: Conn, states: list[str]) -> list[asyncpg.Record]:
+    """Number the locked partners' queued notices; (``state``, ``first``, ``last``) per partner."""
+    return await conn.fetch(Q["number_outbox_notices"], states)
 
 
 async def claim_outbox_heads(

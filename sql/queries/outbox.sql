@@ -1,28 +1,56 @@
 -- name: enqueue_outbox_notice
--- Queue a notice: take the partner's next sequence number (its row stays locked until commit, so notices
--- to one partner are numbered in commit order without gaps), insert it and its journal entry, in one
--- statement so that the lock is held for as short a time as possible. No row when the partner is unknown.
+-- Queue a notice and its journal entry in one statement, unnumbered (the worker numbers it when it first
+-- takes it). No row when the partner is not on the trust list.
 -- $1 notice_id, $2 recipient, $3 type, $4 created_at, $5 in_reply_to, $6 confidentiality, $7 body,
 -- $8 signing_key_id, $9 actor
-WITH numbered AS (
-    UPDATE peer SET last_sent_sequence = last_sent_sequence + 1 WHERE state = $2
-    RETURNING last_sent_sequence AS sequence
-), queued AS (
-    INSERT INTO notice_outbox (notice_id, recipient, sequence, type, created_at, in_reply_to, confidentiality, body,
+WITH queued AS (
+    INSERT INTO notice_outbox (notice_id, recipient, type, created_at, in_reply_to, confidentiality, body,
                                signing_key_id, next_attempt_at)
-    SELECT $1, $2, sequence, $3, $4, $5, $6, $7, $8, $4 FROM numbered
-    RETURNING sequence
+    SELECT $1, $2, $3, $4, $5, $6, $7, $8, $4
+     WHERE EXISTS (SELECT 1 FROM peer WHERE state = $2)
+    RETURNING notice_id
 ), entry AS (
     INSERT INTO journal_entry (recorded_at, actor, action, entity, entity_id, payload)
     SELECT $4, $9, 'notice.queued', 'notice_outbox', $1::text,
-           jsonb_build_object('recipient', $2::text, 'type', $3::text, 'sequence', sequence,
+           jsonb_build_object('recipient', $2::text, 'type', $3::text,
                               'in_reply_to', $5::text, 'confidentiality', $6::text)
       FROM queued
     RETURNING entry_id
 ), pending AS (
     INSERT INTO journal_pending (entry_id) SELECT entry_id FROM entry
 )
-SELECT sequence FROM queued;
+SELECT notice_id FROM queued;
+
+-- name: lock_partners_with_unnumbered_notices
+-- The partners with queued notices still unnumbered, locked for numbering (SKIP LOCKED: another worker
+-- numbering them is left alone; the lock is held until commit). NO KEY UPDATE: it does not wait for the
+-- transactions queueing notices, whose foreign key holds a KEY SHARE lock on the partner's row.
+SELECT p.state
+  FROM peer AS p
+ WHERE EXISTS (SELECT 1 FROM notice_outbox AS o WHERE o.recipient = p.state AND o.sequence IS NULL)
+   FOR NO KEY UPDATE OF p SKIP LOCKED;
+
+-- name: number_outbox_notices
+-- Number the unnumbered notices of these (locked) partners in the order they were queued, after each
+-- partner's last number. A new statement: it sees every queue commit before it. $1 states
+WITH numbered AS (
+    SELECT o.notice_id,
+           p.last_sent_sequence + row_number() OVER (PARTITION BY o.recipient ORDER BY o.queued_order) AS sequence
+      FROM notice_outbox AS o
+      JOIN peer AS p ON p.state = o.recipient
+     WHERE o.sequence IS NULL AND o.recipient = ANY($1::text[])
+), assigned AS (
+    UPDATE notice_outbox AS o SET sequence = n.sequence
+      FROM numbered AS n
+     WHERE o.notice_id = n.notice_id
+    RETURNING o.recipient, o.sequence
+), last AS (
+    SELECT recipient, min(sequence) AS first, max(sequence) AS last FROM assigned GROUP BY recipient
+)
+UPDATE peer AS p SET last_sent_sequence = last.last
+  FROM last
+ WHERE p.state = last.recipient
+RETURNING p.state, last.first, last.last;
 
 -- name: claim_outbox_heads
 -- For every enabled recipient, its lowest queued notice when it is due and not leased, leased to one worker.
@@ -33,7 +61,7 @@ WITH heads AS MATERIALIZED (
      CROSS JOIN LATERAL (
            SELECT o.notice_id
              FROM notice_outbox AS o
-            WHERE o.recipient = p.state AND o.status = 'queued'
+            WHERE o.recipient = p.state AND o.status = 'queued' AND o.sequence IS NOT NULL
             ORDER BY o.sequence
             LIMIT 1
            ) AS h

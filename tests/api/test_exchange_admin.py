@@ -55,5 +55,8 @@ async def test_notices_list_is_paginated_and_filtered(
     assert all(item["status"] == "queued" and item["attempts"] == 0 for item in first["items"])
     assert (await client.get("/api/v1/notices?status=delivered", headers=admin)).json()["items"] == []
     one = await client.get(f"/api/v1/notices/{ids[0]}", headers=admin)
+    assert one.json()["sequence"] is None  # numbered by the worker when it first takes the notice
+    assert await outbox.number_queued(conn) == 5
+    one = await client.get(f"/api/v1/notices/{ids[0]}", headers=admin)
     assert one.json()["sequence"] == 1
     assert (await client.get("/api/v1/notices?status=lost", headers=admin)).status_code == 400

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from collections import Counter
 
 import httpx
@@ -11,7 +12,7 @@ import msgspec
 import pytest
 
 import tests.exchange_util  # noqa: F401  # registers test.ping
-from firearms import outbox
+from firearms import db, outbox
 from firearms.errors import InvalidInputError
 from firearms.exchange import delivery
 from firearms.exchange.protocol import decode_receipt
@@ -38,9 +39,14 @@ async def _deliver_until(at: Registry, client: httpx.AsyncClient, done: str, wor
     raise AssertionError(f"condition not reached: {done}")
 
 
-async def test_enqueue_numbers_notices_per_recipient(at_de: tuple[Registry, Registry]) -> None:
+async def test_notices_are_numbered_per_recipient_in_queue_order(at_de: tuple[Registry, Registry]) -> None:
     at, _ = at_de
-    await _enqueue(at, 3)
+    ids = await _enqueue(at, 3)
+    assert await at.conn.fetchval("SELECT count(*) FROM notice_outbox WHERE sequence IS NULL") == 3
+    assert await outbox.number_queued(at.conn) == 3
+    assert await outbox.number_queued(at.conn) == 0
+    in_order = await at.conn.fetch("SELECT notice_id FROM notice_outbox ORDER BY sequence")
+    assert [str(row["notice_id"]) for row in in_order] == ids
     rows = await at.conn.fetch("SELECT sequence, status, attempts FROM notice_outbox ORDER BY sequence")
     assert [(row["sequence"], row["status"], row["attempts"]) for row in rows] == [
         (1, "queued", 0),
@@ -48,6 +54,29 @@ async def test_enqueue_numbers_notices_per_recipient(at_de: tuple[Registry, Regi
         (3, "queued", 0),
     ]
     assert await at.conn.fetchval("SELECT count(*) FROM journal_entry WHERE action = 'notice.queued'") == 3
+    assert await at.conn.fetchval("SELECT last_sent_sequence FROM peer WHERE state = 'DE'") == 3
+
+
+async def test_queueing_for_one_partner_does_not_wait_for_another_transaction(at_de: tuple[Registry, Registry]) -> None:
+    at, _ = at_de
+    holder = await at.pool.acquire()
+    open_transaction = holder.transaction()
+    await open_transaction.start()
+    first = await outbox.enqueue(holder, "DE", "test.ping", {"n": 0})
+    # While that transaction is open, another queues for the same partner and commits at once.
+    async with at.pool.acquire() as other:
+        second = await asyncio.wait_for(_queue_one(other), timeout=5)
+    assert await outbox.number_queued(at.conn) == 1  # only the committed one gets a number
+    await open_transaction.commit()
+    await at.pool.release(holder)
+    assert await outbox.number_queued(at.conn) == 1
+    numbered = await at.conn.fetch("SELECT notice_id, sequence FROM notice_outbox ORDER BY sequence")
+    assert [(row["notice_id"], row["sequence"]) for row in numbered] == [(second, 1), (first, 2)]
+
+
+async def _queue_one(conn: db.Conn) -> uuid.UUID:
+    async with conn.transaction():
+        return await outbox.enqueue(conn, "DE", "test.ping", {"n": 1})
 
 
 async def test_enqueue_refuses_unknown_peer_and_floats(at_de: tuple[Registry, Registry]) -> None:
