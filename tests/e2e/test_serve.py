@@ -112,3 +112,29 @@ def test_missing_state_is_one_line_error_not_traceback(tmp_path: Path) -> None:
     assert done.stderr.strip().count("\n") == 0
     assert "FIREARMS_STATE" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_worker_alone_initialises_home_and_stops_cleanly(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    env = {
+        **{key: value for key, value in os.environ.items() if not key.startswith("FIREARMS_")},
+        "FIREARMS_STATE": "CZ",
+        "FIREARMS_HOME": str(home),
+    }
+    worker = subprocess.Popen(
+        [*FIREARMS, "worker"], env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not list((home / "keys").glob("*.pem")) and time.monotonic() < deadline:
+            assert worker.poll() is None, "worker exited early"
+            time.sleep(0.2)
+        assert list((home / "keys").glob("*.pem")), "the worker did not initialise its home"
+        shown = run_cli(env, "keys", "show")  # joins the worker's embedded server
+        assert shown.returncode == 0, shown.stderr
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        _, stderr = worker.communicate(timeout=60)
+    assert worker.returncode == 0, stderr
+    assert len([line for line in stderr.splitlines() if line.startswith("fr_")]) == 1
+    assert not (home / "pgdata" / "postmaster.pid").exists()
