@@ -7,18 +7,12 @@ same JSON decoding as ``POST /api/v1/checks``; only the work inside differs.
 
 from __future__ import annotations
 
-import logging
-import sys
-
 import msgspec
-import uvicorn
-from litestar import Router, post
-from litestar.di import Provide
+from litestar import post
 from litestar.params import JSONBody
+from reference import serve_with_reference
 
-from api import create_app
-from api.deps import ConnDep, provide_officer, require_role
-from firearms.settings import load_settings
+from api.deps import ConnDep
 
 
 class ReferenceRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -48,19 +42,7 @@ async def reference(conn: ConnDep, data: JSONBody[ReferenceRequest]) -> Referenc
 
 
 def main() -> None:
-    port = int(sys.argv[1])
-    logging.getLogger("firearms.access").setLevel(logging.WARNING)
-    settings = load_settings(run_worker=False, port=port)
-    app = create_app(settings)
-    app.register(
-        Router(
-            path="/bench",
-            route_handlers=[reference],
-            guards=[require_role],
-            dependencies={"officer": Provide(provide_officer, sync_to_thread=False)},
-        )
-    )
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False, lifespan="on")
+    serve_with_reference(reference)
 
 
 if __name__ == "__main__":

@@ -5,19 +5,13 @@ Run: ``python bench/records_app.py PORT`` with FIREARMS_DATABASE_URL, FIREARMS_S
 
 from __future__ import annotations
 
-import logging
-import sys
-
-import uvicorn
-from litestar import Router, get
-from litestar.di import Provide
+from litestar import get
 from litestar.exceptions import NotFoundException
+from reference import serve_with_reference
 
-from api import create_app
-from api.deps import ConnDep, provide_officer, require_role
+from api.deps import ConnDep
 from firearms import items
 from firearms.item_types import Item  # Litestar reads the return annotation at run time
-from firearms.settings import load_settings
 from firearms.store import items as store
 
 
@@ -31,20 +25,7 @@ async def reference(conn: ConnDep, item_id: int) -> Item:
 
 
 def main() -> None:
-    port = int(sys.argv[1])
-    # One access-log line per request would weigh on both endpoints alike and hide the difference.
-    logging.getLogger("firearms.access").setLevel(logging.WARNING)
-    settings = load_settings(run_worker=False, port=port)
-    app = create_app(settings)
-    app.register(
-        Router(
-            path="/bench",
-            route_handlers=[reference],
-            guards=[require_role],
-            dependencies={"officer": Provide(provide_officer, sync_to_thread=False)},
-        )
-    )
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False, lifespan="on")
+    serve_with_reference(reference)
 
 
 if __name__ == "__main__":
