@@ -4,19 +4,14 @@ from __future__ import annotations
 
 import uuid
 
-from firearms import db, tokens
+from firearms import db
 from firearms.exchange import trust
 from firearms.settings import Settings
-from tests.api.test_exchange_effects import LICENCE, _send
+from tests.api.test_exchange_effects import LICENCE, _send, _token
 from tests.exchange_fixtures import Client, de
 from tests.licensing_helpers import issued_export, register_parties
 
 __all__ = ["de"]
-
-
-async def _token(conn: db.Conn, role: tokens.Role) -> dict[str, str]:
-    secret, _ = await tokens.create_token(conn, role=role, name=f"test {role}", actor="test")
-    return {"Authorization": f"Bearer {secret}"}
 
 
 async def _confirmations(conn: db.Conn) -> list[dict[str, object]]:
