@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -21,10 +22,11 @@ from pathlib import Path
 
 import asyncpg
 import httpx
+from loadgen import KeepAlive, free_port
 
 from firearms import bootstrap, db, keys, outbox
 from firearms.canonical import format_time, utc_now
-from firearms.embedded import database_url, start_embedded
+from firearms.embedded import database_url, start_embedded, stop_embedded
 from firearms.exchange import delivery, trust
 from firearms.exchange.protocol import Notice, encode, sign_notice
 from firearms.settings import Settings
@@ -43,13 +45,10 @@ async def _database(admin_uri: str, name: str) -> str:
     return database_url(admin_uri, name)
 
 
-def _free_port() -> int:
-    import socket  # noqa: PLC0415
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of one process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def main(count: int) -> None:
@@ -61,7 +60,7 @@ async def main(count: int) -> None:
     de = Settings(state="DE", home=tmp / "de", database_url=de_url, run_worker=False)
     await bootstrap.initialise(at, at_url)
     await bootstrap.initialise(de, de_url)
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "FIREARMS_STATE": "DE",
@@ -122,8 +121,8 @@ async def main(count: int) -> None:
             "items": [{"line": 1, "quantity": 2, "serials": ["A", "B"]}],
         }
         async with at_conn.transaction():
-            for _ in range(count):
-                await outbox.enqueue(at_conn, "DE", "receipt.confirmed", licence_body)
+            for n in range(count):
+                await outbox.enqueue(at_conn, "DE", "receipt.confirmed", {**licence_body, "shipment_id": f"S-{n}"})
         pool = await db.create_pool(at_url, max_size=4)
         async with httpx.AsyncClient() as client:
             started = time.perf_counter()
@@ -162,7 +161,7 @@ async def main(count: int) -> None:
                             created_at=now,
                             in_reply_to=None,
                             confidentiality="restricted",
-                            body=licence_body,
+                            body={**licence_body, "shipment_id": f"{state}-{n}"},
                         ),
                         key,
                     )
@@ -170,25 +169,32 @@ async def main(count: int) -> None:
                 for n in range(1, per_sender + 1)
             ]
 
-        async def send(state: str, client: httpx.AsyncClient) -> int:
-            for raw in envelopes[state]:
-                response = await client.post(base + "/exchange/v1/notices", content=raw)
-                assert response.status_code == 202, response.text
+        async def send(state: str) -> int:
+            sender = KeepAlive(port)
+            try:
+                for raw in envelopes[state]:
+                    status, answer = await sender.post("/exchange/v1/notices", raw)
+                    assert status == 202, answer
+            finally:
+                await sender.close()
             return len(envelopes[state])
 
-        async with httpx.AsyncClient(limits=httpx.Limits(max_connections=32)) as client:
-            started = time.perf_counter()
-            total = sum(await asyncio.gather(*(send(state, client) for state in envelopes)))
-            elapsed = time.perf_counter() - started
+        cpu_before = _cpu_seconds(server.pid)
+        started = time.perf_counter()
+        total = sum(await asyncio.gather(*(send(state) for state in envelopes)))
+        elapsed = time.perf_counter() - started
+        cpu = _cpu_seconds(server.pid) - cpu_before
         print(
             f"receiving, {len(envelopes)} concurrent senders: {total} notices in {elapsed:.2f} s = "
-            f"{total / elapsed:.0f} notices/s"
+            f"{total / elapsed:.0f} notices/s; the receiving process used {cpu / total * 1000:.2f} ms CPU a notice"
         )
         await at_conn.close()
         await de_conn.close()
     finally:
         server.terminate()
         server.wait(timeout=15)
+        stop_embedded(tmp / "pg")
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import socket
@@ -9,7 +10,7 @@ import subprocess
 import time
 from pathlib import Path
 
-__all__ = ["free_port", "run_wrk", "show", "wait_up"]
+__all__ = ["KeepAlive", "free_port", "run_wrk", "show", "wait_up"]
 
 
 def free_port() -> int:
@@ -65,3 +66,35 @@ def _ms(value: str) -> float:
 
 def show(label: str, run: dict[str, float], extra: str = "", width: int = 26) -> None:
     print(f"{label:<{width}} {run['rps']:8.0f} req/s  p50 {run['p50']:6.1f} ms  p99 {run['p99']:6.1f} ms{extra}")
+
+
+class KeepAlive:
+    """One HTTP/1.1 keep-alive connection that posts bodies one after another (bench only).
+
+    A partner's sender runs on its own machine; on a 2-core bench box httpx's client-side cost (about
+    0.5 ms a request) would be taken from the server being measured, so the senders use this instead.
+    """
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self._reader: asyncio.StreamReader | None = None
+        self._writer: asyncio.StreamWriter | None = None
+
+    async def post(self, path: str, body: bytes) -> tuple[int, bytes]:
+        """POST ``body`` as JSON; the status and the response body."""
+        if self._reader is None or self._writer is None:
+            self._reader, self._writer = await asyncio.open_connection("127.0.0.1", self.port)
+        head = (
+            f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n"
+        )
+        self._writer.write(head.encode() + body)
+        lines = (await self._reader.readuntil(b"\r\n\r\n")).split(b"\r\n")
+        status = int(lines[0].split()[1])
+        length = next(int(line.split(b":", 1)[1]) for line in lines if line.lower().startswith(b"content-length:"))
+        return status, await self._reader.readexactly(length)
+
+    async def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            await self._writer.wait_closed()
