@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -43,6 +44,11 @@ async def _database(admin_uri: str, name: str) -> str:
     finally:
         await admin.close()
     return database_url(admin_uri, name)
+
+
+def _own_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -125,12 +131,15 @@ async def main(count: int) -> None:
                 await outbox.enqueue(at_conn, "DE", "receipt.confirmed", {**licence_body, "shipment_id": f"S-{n}"})
         pool = await db.create_pool(at_url, max_size=4)
         async with httpx.AsyncClient() as client:
+            receiver_before, sender_before = _cpu_seconds(server.pid), _own_cpu_seconds()
             started = time.perf_counter()
             delivered = await delivery.deliver_due(pool, at, client, "bench")
             elapsed = time.perf_counter() - started
+            receiver, sender = _cpu_seconds(server.pid) - receiver_before, _own_cpu_seconds() - sender_before
         await pool.close()
         print(
-            f"sequential delivery AT->DE: {delivered} notices in {elapsed:.2f} s = {delivered / elapsed:.0f} notices/s"
+            f"sequential delivery AT->DE: {delivered} notices in {elapsed:.2f} s = {delivered / elapsed:.0f} notices/s; "
+            f"CPU a notice: sender {sender / delivered * 1000:.2f} ms, receiver {receiver / delivered * 1000:.2f} ms"
         )
 
         # 2. Concurrent senders to DE.

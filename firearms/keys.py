@@ -20,7 +20,15 @@ if TYPE_CHECKING:
 
     from firearms.db import Conn
 
-__all__ = ["KeyInfo", "create_registry_key", "current_signing_key", "ensure_registry_key", "key_path", "list_keys"]
+__all__ = [
+    "KeyInfo",
+    "create_registry_key",
+    "current_signing_key",
+    "ensure_registry_key",
+    "key_path",
+    "list_keys",
+    "signing_key",
+]
 
 _loaded: dict[Path, SigningKey] = {}
 
@@ -80,12 +88,19 @@ async def current_signing_key(conn: Conn, home: Path) -> SigningKey:
         raise ConfigError(
             "this registry has no valid signing key: run 'firearms serve' once, or 'firearms keys rotate'"
         )
-    path = key_path(home, row["key_id"])
+    return signing_key(home, row["key_id"])
+
+
+def signing_key(home: Path, key_id: str) -> SigningKey:
+    """The private key ``key_id`` from ``home``, read once per process.
+
+    Raises:
+        ConfigError: its file is missing from ``home``.
+    """
+    path = key_path(home, key_id)
     if path not in _loaded:
         if not path.exists():
-            raise ConfigError(
-                f"signing key {row['key_id']} is not in {path.parent}: is FIREARMS_HOME the right folder?"
-            )
+            raise ConfigError(f"signing key {key_id} is not in {path.parent}: is FIREARMS_HOME the right folder?")
         _loaded[path] = SigningKey.load(path)
     return _loaded[path]
 

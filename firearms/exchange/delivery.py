@@ -1,11 +1,15 @@
 """Delivering the outbox (PROTOCOL §4 "Sending"): per recipient, strictly in sequence, one at a time.
 
-A worker leases the lowest queued notice of every recipient (``FOR UPDATE SKIP LOCKED`` in
-:func:`claim`, so two workers never hold the same notice), signs it once (the bytes are kept, so a
-retry sends exactly the same bytes), and posts it outside any transaction. A verified receipt marks
-it ``delivered`` (or ``rejected`` when the partner stored it as such) and frees the next one; a
-network error, a 5xx or a 429 -- or any other refusal -- schedules a retry with capped exponential
-back-off and jitter; ``/sequence-gap`` queues everything from ``expected_sequence`` again.
+A worker leases a *run* of every recipient's queue -- its lowest queued notice and up to
+:data:`RUN` - 1 after it (``FOR UPDATE SKIP LOCKED`` in :func:`claim`, so two workers never hold the
+same notice) -- and signs each notice once (the bytes are kept, so a retry sends exactly the same
+bytes). It then posts the run's notices one at a time, outside any transaction: the next only after
+the previous one's receipt has verified. Verified receipts are recorded together when the run ends
+(``delivered``, or ``rejected`` when the partner stored the notice as such); losing them in a crash
+only repeats deliveries, which the partner answers with the same receipts. The first notice that
+fails ends the run: a network error, a 5xx or a 429 -- or any other refusal -- schedules its retry
+with capped exponential back-off and jitter, ``/sequence-gap`` queues everything from
+``expected_sequence`` again, and the rest of the run is released unsent.
 """
 
 from __future__ import annotations
@@ -16,7 +20,9 @@ import logging
 import os
 import random
 import socket
+import time
 import uuid
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -24,8 +30,9 @@ import msgspec
 
 from firearms import journal, keys, outbox
 from firearms.canonical import format_time, parse_time, utc_now
+from firearms.errors import ConfigError
 from firearms.exchange import trust
-from firearms.exchange.checks import key_validity
+from firearms.exchange.checks import TrustedKey, key_validity
 from firearms.exchange.protocol import (
     Envelope,
     Notice,
@@ -36,20 +43,19 @@ from firearms.exchange.protocol import (
     sign_notice,
     verify_receipt_signature,
 )
-from firearms.signing import SigningKey
 from firearms.store import outbox as store
 
 if TYPE_CHECKING:
     import asyncpg
 
-    from firearms.db import Conn, Pool
+    from firearms.db import Pool
     from firearms.settings import Settings
 
-__all__ = ["LEASE", "backoff", "claim", "deliver_due", "new_worker_id"]
+__all__ = ["LEASE", "RUN", "backoff", "claim", "deliver_due", "new_worker_id"]
 
 log = logging.getLogger("firearms.exchange")
 LEASE = dt.timedelta(seconds=120)
-_keys: dict[str, SigningKey] = {}
+RUN = 64  # notices leased at once per recipient; a run stops sending at half the lease
 
 
 def new_worker_id() -> str:
@@ -63,38 +69,94 @@ def backoff(attempts: int, *, base: float, cap: float) -> float:
     return delay * random.uniform(0.5, 1.0)  # noqa: S311  # jitter, not cryptography
 
 
-async def claim(pool: Pool, settings: Settings, worker: str) -> list[tuple[asyncpg.Record, bytes]]:
-    """Lease the due head notice of every enabled recipient to ``worker`` and sign it if not yet signed.
+@dataclass
+class Run:
+    """Consecutive notices of one recipient leased to this worker, signed, with the recipient's keys."""
 
-    One short transaction; the signed bytes are kept, so every later attempt sends exactly them.
+    recipient: str
+    notices: list[tuple[asyncpg.Record, bytes]]
+    trusted: list[TrustedKey]
+    receipts: list[tuple[asyncpg.Record, str, bytes, str | None, dt.datetime, dict[str, Any]]] = field(
+        default_factory=list
+    )
+
+
+async def claim(pool: Pool, settings: Settings, worker: str) -> list[Run]:
+    """Lease a run of every enabled recipient's due notices to ``worker`` and sign those not yet signed.
+
+    Numbering first, in its own transaction; then one short transaction for the leases, the signed
+    bytes and the recipients' keys. The part of a run that does not start at the recipient's head
+    without a hole (another worker took some of it) is released at once.
     """
     async with pool.acquire() as conn:
         await outbox.number_queued(conn)
-    now = dt.datetime.now(dt.UTC)
-    claimed: list[tuple[asyncpg.Record, bytes]] = []
-    async with pool.acquire() as conn, conn.transaction():
-        await store.relax_commit(conn)
-        for head in await store.claim_outbox_heads(conn, now, now + LEASE, worker):
-            if head["envelope"] is not None:
-                claimed.append((head, bytes(head["envelope"])))
-                continue
-            try:
-                raw = await _sign(conn, settings, head)
-            except (OSError, ValueError, RuntimeError) as exc:  # a missing key file must not stop other recipients
-                log.error("cannot sign notice %s: %s", head["notice_id"], exc)
-                await store.record_outbox_failure(
-                    conn, head["notice_id"], worker, f"signing: {exc}", _retry_at(settings, head["attempts"])
+        now = dt.datetime.now(dt.UTC)
+        async with conn.transaction():
+            await store.relax_commit(conn)
+            by_recipient: dict[str, list[asyncpg.Record]] = {}
+            for row in await store.claim_outbox_runs(conn, now, now + LEASE, worker, RUN):
+                by_recipient.setdefault(row["recipient"], []).append(row)
+            runs: list[Run] = []
+            release: list[uuid.UUID] = []
+            signed: list[tuple[uuid.UUID, bytes]] = []
+            for recipient, rows in by_recipient.items():
+                rows.sort(key=lambda row: row["sequence"])
+                notices: list[tuple[asyncpg.Record, bytes]] = []
+                cut = False
+                for row in rows:
+                    if cut or row["sequence"] != row["head_sequence"] + len(notices):
+                        cut = True
+                        release.append(row["notice_id"])
+                        continue
+                    try:
+                        raw = _signed(settings, row)
+                    except (ConfigError, OSError, ValueError, RuntimeError) as exc:  # must not stop other recipients
+                        log.error("cannot sign notice %s: %s", row["notice_id"], exc)
+                        retry_at = _retry_at(settings, row["attempts"] + 1)
+                        await store.record_outbox_failure(
+                            conn, row["notice_id"], worker, f"signing: {exc}", retry_at, now
+                        )
+                        cut = True
+                        continue
+                    notices.append((row, raw))
+                    if row["envelope"] is None:
+                        signed.append((row["notice_id"], raw))
+                if notices:
+                    runs.append(Run(recipient, notices, await trust.trusted_keys(conn, recipient) or []))
+            if release:
+                await store.release_outbox_leases(conn, release, worker)
+            if signed:
+                await store.set_outbox_envelopes(
+                    conn, [notice_id for notice_id, _ in signed], [raw for _, raw in signed]
                 )
-                continue
-            claimed.append((head, raw))
-    return claimed
+    return runs
+
+
+def _signed(settings: Settings, row: asyncpg.Record) -> bytes:
+    """The notice's signed bytes: the kept ones, or a new signature with the key the claim named."""
+    if row["envelope"] is not None:
+        return bytes(row["envelope"])
+    if row["key_id"] is None:
+        raise RuntimeError(f"no signing key of this registry is valid at {format_time(row['created_at'])}")
+    notice = Notice(
+        id=str(row["notice_id"]),
+        type=row["type"],
+        sender=settings.state,
+        recipient=row["recipient"],
+        sequence=row["sequence"],
+        created_at=format_time(row["created_at"]),
+        in_reply_to=row["in_reply_to"],
+        confidentiality=row["confidentiality"],
+        body=row["body"],
+    )
+    return encode(sign_notice(notice, keys.signing_key(settings.home, row["key_id"])))
 
 
 async def deliver_due(pool: Pool, settings: Settings, client: httpx.AsyncClient, worker: str) -> int:
     """Deliver until nothing is due; recipients are served side by side, each strictly in order.
 
-    A slow partner does not hold up the others: as soon as one delivery ends, the heads of every
-    recipient not in flight are claimed again (an in-flight head is leased, so it is never claimed twice).
+    A slow partner does not hold up the others: as soon as one run ends, the queues of every
+    recipient not in flight are claimed again (an in-flight run is leased, so it is never claimed twice).
 
     Returns:
         The number of notices acknowledged by a receipt in this call.
@@ -103,8 +165,8 @@ async def deliver_due(pool: Pool, settings: Settings, client: httpx.AsyncClient,
     running: set[asyncio.Task[int]] = set()
     try:
         while True:
-            for head, raw in await claim(pool, settings, worker):
-                running.add(asyncio.create_task(_deliver(pool, settings, client, worker, head, raw)))
+            for run in await claim(pool, settings, worker):
+                running.add(asyncio.create_task(_deliver_run(pool, settings, client, worker, run)))
             if not running:
                 return total
             done, running = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
@@ -114,38 +176,27 @@ async def deliver_due(pool: Pool, settings: Settings, client: httpx.AsyncClient,
             await asyncio.gather(*running, return_exceptions=True)
 
 
-def _signing_key(home: Any, key_id: str) -> SigningKey:
-    path = keys.key_path(home, key_id)
-    cached = _keys.get(str(path))
-    if cached is None:
-        cached = SigningKey.load(path)
-        _keys[str(path)] = cached
-    return cached
-
-
-async def _sign(conn: Conn, settings: Settings, head: asyncpg.Record) -> bytes:
-    key_id = head["signing_key_id"] or await store.get_registry_key_at(conn, head["created_at"])
-    if key_id is None:
-        raise RuntimeError(f"no signing key of this registry is valid at {format_time(head['created_at'])}")
-    notice = Notice(
-        id=str(head["notice_id"]),
-        type=head["type"],
-        sender=settings.state,
-        recipient=head["recipient"],
-        sequence=head["sequence"],
-        created_at=format_time(head["created_at"]),
-        in_reply_to=head["in_reply_to"],
-        confidentiality=head["confidentiality"],
-        body=head["body"],
-    )
-    raw = encode(sign_notice(notice, _signing_key(settings.home, key_id)))
-    await store.set_outbox_envelope(conn, head["notice_id"], raw)
-    return raw
+async def _deliver_run(pool: Pool, settings: Settings, client: httpx.AsyncClient, worker: str, run: Run) -> int:
+    """Post the run's notices one at a time until one fails or half the lease is spent; then record all."""
+    ends_at = time.monotonic() + LEASE.total_seconds() / 2
+    sent = 0
+    try:
+        for head, raw in run.notices:
+            if time.monotonic() > ends_at:
+                break
+            sent += 1
+            if not await _deliver(pool, settings, client, worker, run, head, raw):
+                break
+    finally:
+        await _record_run(pool, worker, run, [head["notice_id"] for head, _ in run.notices[sent:]])
+    return len(run.receipts)
 
 
 async def _deliver(
-    pool: Pool, settings: Settings, client: httpx.AsyncClient, worker: str, head: asyncpg.Record, raw: bytes
-) -> int:
+    pool: Pool, settings: Settings, client: httpx.AsyncClient, worker: str, run: Run, head: asyncpg.Record, raw: bytes
+) -> bool:
+    """One attempt; ``True`` when a verified receipt came back (kept in ``run.receipts``)."""
+    attempted_at = dt.datetime.now(dt.UTC)
     try:
         response = await client.post(
             head["base_url"] + "/exchange/v1/notices",
@@ -154,18 +205,24 @@ async def _deliver(
             timeout=settings.exchange_timeout,
         )
     except (httpx.HTTPError, OSError) as exc:
-        await _failed(pool, settings, worker, head, f"network: {type(exc).__name__}: {exc}")
-        return 0
+        await _failed(pool, settings, worker, head, attempted_at, f"network: {type(exc).__name__}: {exc}")
+        return False
     if response.status_code in (200, 202):
-        return await _receipt(pool, settings, worker, head, raw, response.content)
+        error = _receipt(settings, run, head, raw, response.content, attempted_at)
+        if error is None:
+            return True
+        await _failed(pool, settings, worker, head, attempted_at, error)
+        return False
     problem = _problem(response)
     kind = str(problem.get("type", "")).rsplit("/", 1)[-1]
     if response.status_code == 409 and kind == "sequence-gap" and isinstance(problem.get("expected_sequence"), int):
-        await _gap(pool, worker, head, problem["expected_sequence"])
-        return 0
+        await _gap(pool, worker, head, attempted_at, problem["expected_sequence"])
+        return False
     detail = problem.get("detail") or response.text[:200]
-    await _failed(pool, settings, worker, head, f"HTTP {response.status_code} {kind or ''}: {detail}".strip())
-    return 0
+    await _failed(
+        pool, settings, worker, head, attempted_at, f"HTTP {response.status_code} {kind or ''}: {detail}".strip()
+    )
+    return False
 
 
 def _problem(response: httpx.Response) -> dict[str, Any]:
@@ -176,19 +233,18 @@ def _problem(response: httpx.Response) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-async def _receipt(
-    pool: Pool, settings: Settings, worker: str, head: asyncpg.Record, raw: bytes, content: bytes
-) -> int:
-    notice_id: uuid.UUID = head["notice_id"]
+def _receipt(
+    settings: Settings, run: Run, head: asyncpg.Record, raw: bytes, content: bytes, attempted_at: dt.datetime
+) -> str | None:
+    """Verify a receipt against the notice sent and the recipient's keys; keep it. The error, if any."""
     try:
         envelope = msgspec.json.decode(raw, type=Envelope)
         receipt_envelope = decode_receipt(content)
     except (ValueError, msgspec.DecodeError) as exc:
-        await _failed(pool, settings, worker, head, f"bad receipt: {exc}")
-        return 0
+        return f"bad receipt: {exc}"
     receipt = receipt_envelope.receipt
     expected = (
-        str(notice_id),
+        str(head["notice_id"]),
         settings.state,
         head["recipient"],
         head["sequence"],
@@ -196,44 +252,50 @@ async def _receipt(
     )
     got = (receipt.notice_id, receipt.sender, receipt.recipient, receipt.sequence, receipt.digest)
     if got != expected:
-        await _failed(pool, settings, worker, head, "bad receipt: it does not name this notice")
-        return 0
+        return "bad receipt: it does not name this notice"
+    key = next((k for k in run.trusted if k.key_id == receipt_envelope.signature.key_id), None)
+    if (
+        key is None
+        or key_validity(key, parse_time(receipt.received_at)) is not None
+        or not verify_receipt_signature(receipt_envelope, key.public_key)
+    ):
+        return f"bad receipt: signature by {receipt_envelope.signature.key_id} does not verify"
+    status = "delivered" if receipt.status == "accepted" else "rejected"
+    payload = {
+        "recipient": head["recipient"],
+        "type": head["type"],
+        "sequence": head["sequence"],
+        "digest": receipt.digest,
+        "reason": receipt.reason,
+        "received_at": receipt.received_at,
+    }
+    run.receipts.append((head, status, content, receipt.reason, attempted_at, payload))
+    return None
+
+
+async def _record_run(pool: Pool, worker: str, run: Run, unsent: list[uuid.UUID]) -> None:
+    """Record the run's receipts (one statement, journaled) and release what it did not send."""
+    if not run.receipts and not unsent:
+        return
+    delivered_at = utc_now()
     async with pool.acquire() as conn, conn.transaction():
         await store.relax_commit(conn)  # a lost receipt record means one more delivery and the same receipt
-        trusted = await trust.trusted_keys(conn, head["recipient"]) or []
-        key = next((k for k in trusted if k.key_id == receipt_envelope.signature.key_id), None)
-        if (
-            key is None
-            or key_validity(key, parse_time(receipt.received_at)) is not None
-            or not verify_receipt_signature(receipt_envelope, key.public_key)
-        ):
-            await store.record_outbox_failure(
+        if run.receipts:
+            recorded_at, payloads = journal.prepare([payload for *_, payload in run.receipts])
+            await store.record_outbox_receipts(
                 conn,
-                notice_id,
+                [head["notice_id"] for head, *_ in run.receipts],
                 worker,
-                f"bad receipt: signature by {receipt_envelope.signature.key_id} does not verify",
-                _retry_at(settings, head["attempts"]),
+                [status for _, status, *_ in run.receipts],
+                [content for _, _, content, *_ in run.receipts],
+                [reason for _, _, _, reason, *_ in run.receipts],
+                [attempted_at for *_, attempted_at, _ in run.receipts],
+                [delivered_at] * len(run.receipts),
+                payloads,
+                recorded_at,
             )
-            return 0
-        status = "delivered" if receipt.status == "accepted" else "rejected"
-        if not await store.record_outbox_receipt(conn, notice_id, worker, status, content, receipt.reason, utc_now()):
-            return 0
-        await journal.record(
-            conn,
-            actor="system:exchange",
-            action=f"notice.{status}",
-            entity="notice_outbox",
-            entity_id=str(notice_id),
-            payload={
-                "recipient": head["recipient"],
-                "type": head["type"],
-                "sequence": head["sequence"],
-                "digest": receipt.digest,
-                "reason": receipt.reason,
-                "received_at": receipt.received_at,
-            },
-        )
-    return 1
+        if unsent:
+            await store.release_outbox_leases(conn, unsent, worker)
 
 
 def _retry_at(settings: Settings, attempts: int) -> dt.datetime:
@@ -241,17 +303,18 @@ def _retry_at(settings: Settings, attempts: int) -> dt.datetime:
     return dt.datetime.now(dt.UTC) + dt.timedelta(seconds=delay)
 
 
-async def _failed(pool: Pool, settings: Settings, worker: str, head: asyncpg.Record, error: str) -> None:
-    log.warning(
-        "delivery of %s to %s failed (attempt %s): %s", head["notice_id"], head["recipient"], head["attempts"], error
-    )
+async def _failed(
+    pool: Pool, settings: Settings, worker: str, head: asyncpg.Record, attempted_at: dt.datetime, error: str
+) -> None:
+    attempt = head["attempts"] + 1
+    log.warning("delivery of %s to %s failed (attempt %s): %s", head["notice_id"], head["recipient"], attempt, error)
     async with pool.acquire() as conn, conn.transaction():
         await store.record_outbox_failure(
-            conn, head["notice_id"], worker, error[:1000], _retry_at(settings, head["attempts"])
+            conn, head["notice_id"], worker, error[:1000], _retry_at(settings, attempt), attempted_at
         )
 
 
-async def _gap(pool: Pool, worker: str, head: asyncpg.Record, expected: int) -> None:
+async def _gap(pool: Pool, worker: str, head: asyncpg.Record, attempted_at: dt.datetime, expected: int) -> None:
     now = dt.datetime.now(dt.UTC)
     async with pool.acquire() as conn, conn.transaction():
         if expected < head["sequence"]:
@@ -265,7 +328,9 @@ async def _gap(pool: Pool, worker: str, head: asyncpg.Record, expected: int) -> 
                 payload={"expected_sequence": expected, "requeued": count},
             )
             error = f"sequence-gap: {head['recipient']} expects {expected}; resending from there"
-            await store.record_outbox_failure(conn, head["notice_id"], worker, error, now)
+            await store.record_outbox_failure(conn, head["notice_id"], worker, error, now, attempted_at)
         else:
             error = f"sequence-gap: {head['recipient']} expects {expected}, ahead of this notice"
-            await store.record_outbox_failure(conn, head["notice_id"], worker, error, now + dt.timedelta(seconds=60))
+            await store.record_outbox_failure(
+                conn, head["notice_id"], worker, error, now + dt.timedelta(seconds=60), attempted_at
+            )

@@ -17,8 +17,8 @@ import msgspec
 
 from firearms import journal, keys
 from firearms.canonical import parse_time, utc_now
-from firearms.exchange import trust
-from firearms.exchange.checks import check_recipient, check_signed, parse_envelope
+from firearms.errors import ConfigError
+from firearms.exchange.checks import TrustedKey, check_recipient, check_signed, parse_envelope
 from firearms.exchange.protocol import (
     NOTICE_PREFIX,
     Notice,
@@ -31,7 +31,6 @@ from firearms.exchange.protocol import (
     sign_receipt,
 )
 from firearms.store import inbox as store
-from firearms.store import peers as peer_store
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -51,6 +50,7 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+_KEY_FIELDS = ("key_id", "public_key", "not_before", "not_after", "revoked_at")
 
 
 class NoticeRejectedError(Exception):
@@ -112,24 +112,29 @@ def body_as(received: ReceivedNotice, kind: type[T]) -> T:
 
 
 async def receive(conn: Conn, raw: bytes, *, state: str, home: Path, now: dt.datetime | None = None) -> Delivered:
-    """Receive one envelope inside the caller's transaction (PROTOCOL §4).
+    """Receive one envelope inside the caller's transaction (PROTOCOL §4), in three statements and the effect's.
 
     Raises:
         NoticeRefusedError: a check failed (its ``code`` is the problem name); nothing was stored.
+        ConfigError: this registry has no valid signing key for the receipt (nothing is stored).
     """
     envelope, signing_input = parse_envelope(raw)
     check_recipient(envelope, state)
     notice = envelope.notice
     moment = utc_now() if now is None else now
-    key = check_signed(envelope, await trust.trusted_keys(conn, notice.sender), moment)
+    context = await store.get_receive_context(conn, notice.sender, moment)
+    trusted = [TrustedKey(**{name: row[name] for name in _KEY_FIELDS}) for row in context] or None
+    key = check_signed(envelope, trusted, moment)
 
-    # One receiver per sender at a time: checks 7-8 hold until commit. The inbox is read by a later
-    # statement, so it sees whatever a receiver that held the lock before us committed.
-    if await peer_store.lock_peer(conn, notice.sender) is None:
+    # One receiver per sender at a time: checks 7-8 hold the sender's row until commit.
+    locked = await store.lock_inbox(conn, notice.sender, notice.id)
+    if locked is None:
         raise NoticeRefusedError("unknown-sender", f"{notice.sender} is not on this registry's trust list")
-    state_row = await store.get_inbox_state(conn, notice.sender, notice.id)
-    stored = state_row if state_row["notice"] is not None else None
-    last = state_row["last_sequence"]
+    last: int = locked["received_sequence"]
+    stored = locked if locked["notice"] is not None else None
+    if stored is None and notice.sequence <= last:
+        # Perhaps stored by the receiver we waited for, after our snapshot: look with a fresh one.
+        stored = await store.get_inbox_notice(conn, notice.sender, notice.id)
     notice_bytes = signing_input[len(NOTICE_PREFIX) :]
     if stored is not None:
         if bytes(stored["notice"]) != notice_bytes:
@@ -148,6 +153,10 @@ async def receive(conn: Conn, raw: bytes, *, state: str, home: Path, now: dt.dat
             f"the next notice expected from {notice.sender} has sequence {expected}, not {notice.sequence}",
             expected_sequence=expected,
         )
+    own_key_id: str | None = context[0]["own_key_id"]
+    if own_key_id is None:
+        raise ConfigError("this registry has no valid signing key: run 'firearms keys rotate'")
+    signer = keys.signing_key(home, own_key_id)
 
     received_at = moment.replace(microsecond=0)
     received = ReceivedNotice(notice=notice, key_id=key.key_id, received_at=received_at)
@@ -162,8 +171,18 @@ async def receive(conn: Conn, raw: bytes, *, state: str, home: Path, now: dt.dat
         reason=reason,
         received_at=make_time(received_at),
     )
-    receipt_bytes = encode(sign_receipt(receipt, await keys.current_signing_key(conn, home)))
-    await store.insert_inbox_notice(
+    receipt_bytes = encode(sign_receipt(receipt, signer))
+    recorded_at, payload = journal.prepare(
+        {
+            "type": notice.type,
+            "sequence": notice.sequence,
+            "confidentiality": notice.confidentiality,
+            "digest": receipt.digest,
+            "status": status,
+            "reason": reason,
+        }
+    )
+    entry_id = await store.store_received_notice(
         conn,
         notice.sender,
         notice.id,
@@ -180,22 +199,11 @@ async def receive(conn: Conn, raw: bytes, *, state: str, home: Path, now: dt.dat
         reason,
         received_at,
         receipt_bytes,
+        recorded_at,
+        payload,
     )
-    await journal.record(
-        conn,
-        actor=f"partner:{notice.sender}",
-        action="notice.received",
-        entity="notice_inbox",
-        entity_id=f"{notice.sender}/{notice.id}",
-        payload={
-            "type": notice.type,
-            "sequence": notice.sequence,
-            "confidentiality": notice.confidentiality,
-            "digest": receipt.digest,
-            "status": status,
-            "reason": reason,
-        },
-    )
+    if entry_id is None:  # we hold the sender's lock and checked the sequence: cannot happen
+        raise RuntimeError(f"notice {notice.id} from {notice.sender}: sequence {notice.sequence} moved under the lock")
     return Delivered(duplicate=False, receipt=receipt_bytes, status=status)
 
 

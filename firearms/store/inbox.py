@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from firearms.db import QUERIES as Q
 
@@ -15,10 +15,10 @@ if TYPE_CHECKING:
 
 __all__ = [
     "get_inbox_notice",
-    "get_inbox_state",
-    "insert_inbox_notice",
-    "last_inbox_sequence",
+    "get_receive_context",
     "list_inbox_notices",
+    "lock_inbox",
+    "store_received_notice",
 ]
 
 
@@ -27,13 +27,20 @@ async def get_inbox_notice(conn: Conn, sender: str, notice_id: str) -> asyncpg.R
     return await conn.fetchrow(Q["get_inbox_notice"], sender, notice_id)
 
 
-async def last_inbox_sequence(conn: Conn, sender: str) -> int:
-    """The highest sequence stored from ``sender`` (0 when none)."""
-    value: int = await conn.fetchval(Q["last_inbox_sequence"], sender)
-    return value
+async def get_receive_context(conn: Conn, sender: str, now: dt.datetime) -> list[asyncpg.Record]:
+    """The enabled sender's keys (none when unknown or disabled), each with ``own_key_id`` valid at ``now``."""
+    return await conn.fetch(Q["get_receive_context"], sender, now)
 
 
-async def insert_inbox_notice(
+async def lock_inbox(conn: Conn, sender: str, notice_id: str) -> asyncpg.Record | None:
+    """Lock the sender's row until commit; ``received_sequence`` and any stored ``notice``/``receipt`` with this id.
+
+    ``None`` when the sender is not on the trust list.
+    """
+    return await conn.fetchrow(Q["lock_inbox"], sender, notice_id)
+
+
+async def store_received_notice(
     conn: Conn,
     sender: str,
     notice_id: str,
@@ -50,10 +57,15 @@ async def insert_inbox_notice(
     reason: str | None,
     received_at: dt.datetime,
     receipt: bytes,
-) -> None:
-    """Store a received notice and the receipt given for it."""
-    await conn.execute(
-        Q["insert_inbox_notice"],
+    recorded_at: dt.datetime,
+    payload: Any,
+) -> int | None:
+    """Store a received notice and its receipt, advance ``received_sequence``, journal it; the entry id.
+
+    ``None`` when ``sequence`` is not the next one from ``sender`` (nothing was written).
+    """
+    entry_id: int | None = await conn.fetchval(
+        Q["store_received_notice"],
         sender,
         notice_id,
         type_,
@@ -69,7 +81,10 @@ async def insert_inbox_notice(
         reason,
         received_at,
         receipt,
+        recorded_at,
+        payload,
     )
+    return entry_id
 
 
 async def list_inbox_notices(
@@ -78,10 +93,3 @@ async def list_inbox_notices(
     """A page of received notices in arrival order."""
     at, sender, notice_id = after if after else (None, None, None)
     return await conn.fetch(Q["list_inbox_notices"], at, sender, notice_id, limit)
-
-
-async def get_inbox_state(conn: Conn, sender: str, notice_id: str) -> asyncpg.Record:
-    """The stored notice with this id (``notice``/``receipt`` NULL when none) and ``last_sequence`` from ``sender``."""
-    row = await conn.fetchrow(Q["get_inbox_state"], sender, notice_id)
-    assert row is not None  # noqa: S101  # the query always returns one row
-    return row

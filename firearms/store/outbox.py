@@ -15,20 +15,19 @@ if TYPE_CHECKING:
     from firearms.db import Conn
 
 __all__ = [
-    "claim_outbox_heads",
+    "claim_outbox_runs",
     "count_outbox_pending",
     "enqueue_outbox_notice",
-    "get_outbox_envelope",
     "get_outbox_notice",
-    "get_registry_key_at",
     "list_outbox_notices",
     "lock_partners_with_unnumbered_notices",
     "number_outbox_notices",
     "record_outbox_failure",
-    "record_outbox_receipt",
+    "record_outbox_receipts",
     "relax_commit",
+    "release_outbox_leases",
     "requeue_outbox_from",
-    "set_outbox_envelope",
+    "set_outbox_envelopes",
 ]
 
 
@@ -70,38 +69,6 @@ async def number_outbox_notices(conn: Conn, states: list[str]) -> list[asyncpg.R
     return await conn.fetch(Q["number_outbox_notices"], states)
 
 
-async def claim_outbox_heads(
-    conn: Conn, now: dt.datetime, lease_until: dt.datetime, worker: str
-) -> list[asyncpg.Record]:
-    """Lease the due head notice of every enabled recipient to ``worker``."""
-    return await conn.fetch(Q["claim_outbox_heads"], now, lease_until, worker)
-
-
-async def set_outbox_envelope(conn: Conn, notice_id: uuid.UUID, envelope: bytes) -> bool:
-    """Keep the signed bytes; ``False`` when the notice already had them."""
-    return await conn.fetchval(Q["set_outbox_envelope"], notice_id, envelope) is not None
-
-
-async def get_outbox_envelope(conn: Conn, notice_id: uuid.UUID) -> bytes | None:
-    """The signed bytes of a notice."""
-    value: bytes | None = await conn.fetchval(Q["get_outbox_envelope"], notice_id)
-    return value
-
-
-async def record_outbox_receipt(
-    conn: Conn, notice_id: uuid.UUID, worker: str, status: str, receipt: bytes, reason: str | None, now: dt.datetime
-) -> bool:
-    """Store a verified receipt; ``False`` when the lease was lost."""
-    return await conn.fetchval(Q["record_outbox_receipt"], notice_id, worker, status, receipt, reason, now) is not None
-
-
-async def record_outbox_failure(
-    conn: Conn, notice_id: uuid.UUID, worker: str, error: str, next_attempt_at: dt.datetime
-) -> bool:
-    """Record a failed attempt and when to try again; ``False`` when the lease was lost."""
-    return await conn.fetchval(Q["record_outbox_failure"], notice_id, worker, error, next_attempt_at) is not None
-
-
 async def requeue_outbox_from(conn: Conn, recipient: str, sequence: int, now: dt.datetime) -> int:
     """Queue again every notice for ``recipient`` from ``sequence`` on; how many."""
     return len(await conn.fetch(Q["requeue_outbox_from"], recipient, sequence, now))
@@ -125,10 +92,62 @@ async def count_outbox_pending(conn: Conn) -> list[asyncpg.Record]:
     return await conn.fetch(Q["count_outbox_pending"])
 
 
-async def get_registry_key_at(conn: Conn, moment: dt.datetime) -> str | None:
-    """The ``key_id`` of this registry's newest key valid at ``moment``."""
-    value: str | None = await conn.fetchval(Q["get_registry_key_at"], moment)
-    return value
+async def claim_outbox_runs(
+    conn: Conn, now: dt.datetime, lease_until: dt.datetime, worker: str, most: int
+) -> list[asyncpg.Record]:
+    """Lease a run of due notices per enabled recipient to ``worker`` (see the query for the rules)."""
+    return await conn.fetch(Q["claim_outbox_runs"], now, lease_until, worker, most)
+
+
+async def set_outbox_envelopes(conn: Conn, notice_ids: list[uuid.UUID], envelopes: list[bytes]) -> None:
+    """Keep the signed bytes of notices not signed before."""
+    await conn.execute(Q["set_outbox_envelopes"], notice_ids, envelopes)
+
+
+async def release_outbox_leases(conn: Conn, notice_ids: list[uuid.UUID], worker: str) -> None:
+    """Give back notices ``worker`` leased but did not send."""
+    await conn.execute(Q["release_outbox_leases"], notice_ids, worker)
+
+
+async def record_outbox_receipts(
+    conn: Conn,
+    notice_ids: list[uuid.UUID],
+    worker: str,
+    statuses: list[str],
+    receipts: list[bytes],
+    reasons: list[str | None],
+    attempted_ats: list[dt.datetime],
+    delivered_ats: list[dt.datetime],
+    payloads: list[Any],
+    recorded_at: dt.datetime,
+) -> int:
+    """Record verified receipts with their journal entries; how many were recorded."""
+    count: int = await conn.fetchval(
+        Q["record_outbox_receipts"],
+        notice_ids,
+        worker,
+        statuses,
+        receipts,
+        reasons,
+        attempted_ats,
+        delivered_ats,
+        payloads,
+        recorded_at,
+    )
+    return count
+
+
+async def record_outbox_failure(
+    conn: Conn,
+    notice_id: uuid.UUID,
+    worker: str,
+    error: str,
+    next_attempt_at: dt.datetime,
+    attempted_at: dt.datetime,
+) -> bool:
+    """A failed attempt; ``False`` when ``worker`` no longer holds the lease."""
+    row = await conn.fetchval(Q["record_outbox_failure"], notice_id, worker, error, next_attempt_at, attempted_at)
+    return row is not None
 
 
 async def relax_commit(conn: Conn) -> None:

@@ -23,7 +23,6 @@ __all__ = [
     "list_peer_keys",
     "list_peers",
     "list_trusted_keys",
-    "lock_peer",
     "revoke_peer_key",
     "set_peer_enabled",
     "set_peer_url",
@@ -69,11 +68,6 @@ async def set_peer_enabled(conn: Conn, state: str, enabled: bool, now: dt.dateti
 async def set_peer_url(conn: Conn, state: str, base_url: str, now: dt.datetime) -> asyncpg.Record | None:
     """Change a partner's base URL; ``None`` when unknown."""
     return await conn.fetchrow(Q["set_peer_url"], state, base_url, now)
-
-
-async def lock_peer(conn: Conn, state: str) -> asyncpg.Record | None:
-    """Lock a partner's row until commit (one receiver per sender at a time)."""
-    return await conn.fetchrow(Q["lock_peer"], state)
 
 
 async def insert_peer_key(

@@ -13,6 +13,4 @@ SELECT key_id, public_key, not_before, not_after, revoked_at, created_at
 -- The key to sign with at $1: the newest one valid then.
 SELECT key_id, public_key, not_before, not_after, revoked_at, created_at
   FROM registry_key
- WHERE not_before <= $1 AND (not_after IS NULL OR $1 < not_after) AND revoked_at IS NULL
- ORDER BY not_before DESC, created_at DESC
- LIMIT 1;
+ WHERE key_id = current_registry_key_id($1);

@@ -52,57 +52,85 @@ UPDATE peer AS p SET last_sent_sequence = last.last
  WHERE p.state = last.recipient
 RETURNING p.state, last.first, last.last;
 
--- name: claim_outbox_heads
--- For every enabled recipient, its lowest queued notice when it is due and not leased, leased to one worker.
--- SKIP LOCKED: two workers never claim the same notice. $1 now, $2 lease_until, $3 worker
-WITH heads AS MATERIALIZED (
-    SELECT h.notice_id
+-- name: claim_outbox_runs
+-- For every enabled recipient, a run of its queued notices in sequence order -- the lowest and up to $4 - 1
+-- after it, as long as each is due and not leased -- leased to one worker, which delivers them one at a time,
+-- strictly in order. SKIP LOCKED: two workers never claim the same notice; a worker keeps the part of its
+-- run that starts at head_sequence without a hole and releases the rest (release_outbox_leases).
+-- key_id: the key to sign with (the one named when queued, else the newest valid at created_at).
+-- $1 now, $2 lease_until, $3 worker, $4 most notices in a run
+WITH queue AS MATERIALIZED (
+    SELECT q.notice_id,
+           bool_and(q.next_attempt_at <= $1 AND (q.lease_until IS NULL OR q.lease_until <= $1))
+               OVER (PARTITION BY q.recipient ORDER BY q.sequence) AS ready,
+           min(q.sequence) OVER (PARTITION BY q.recipient) AS head_sequence
       FROM peer AS p
      CROSS JOIN LATERAL (
-           SELECT o.notice_id
+           SELECT o.notice_id, o.recipient, o.sequence, o.next_attempt_at, o.lease_until
              FROM notice_outbox AS o
             WHERE o.recipient = p.state AND o.status = 'queued' AND o.sequence IS NOT NULL
             ORDER BY o.sequence
-            LIMIT 1
-           ) AS h
+            LIMIT $4
+           ) AS q
      WHERE p.enabled
 ), due AS (
-    SELECT o.notice_id
+    SELECT o.notice_id, queue.head_sequence
       FROM notice_outbox AS o
-     WHERE o.notice_id IN (SELECT notice_id FROM heads)
-       AND o.status = 'queued'
-       AND o.next_attempt_at <= $1
-       AND (o.lease_until IS NULL OR o.lease_until <= $1)
+      JOIN queue USING (notice_id)
+     WHERE queue.ready AND o.status = 'queued' AND (o.lease_until IS NULL OR o.lease_until <= $1)
        FOR UPDATE OF o SKIP LOCKED
 )
 UPDATE notice_outbox AS o
-   SET lease_owner = $3, lease_until = $2, attempts = o.attempts + 1, last_attempt_at = $1
+   SET lease_owner = $3, lease_until = $2
   FROM due, peer AS p
  WHERE o.notice_id = due.notice_id AND p.state = o.recipient
 RETURNING o.notice_id, o.recipient, o.sequence, o.type, o.created_at, o.in_reply_to, o.confidentiality, o.body,
-          o.signing_key_id, o.envelope, o.attempts, p.base_url;
+          coalesce(o.signing_key_id, registry_key_at(o.created_at)) AS key_id, o.envelope, o.attempts,
+          p.base_url, due.head_sequence;
 
--- name: set_outbox_envelope
--- Keep the signed bytes of a notice: every retry sends exactly these. $1 notice_id, $2 envelope
-UPDATE notice_outbox SET envelope = $2 WHERE notice_id = $1 AND envelope IS NULL
-RETURNING envelope;
+-- name: set_outbox_envelopes
+-- Keep the signed bytes of notices: every retry sends exactly these. $1 notice_ids, $2 envelopes
+UPDATE notice_outbox AS o
+   SET envelope = s.envelope
+  FROM unnest($1::uuid[], $2::bytea[]) AS s (notice_id, envelope)
+ WHERE o.notice_id = s.notice_id AND o.envelope IS NULL;
 
--- name: get_outbox_envelope
--- The signed bytes of a notice. $1 notice_id
-SELECT envelope FROM notice_outbox WHERE notice_id = $1;
-
--- name: record_outbox_receipt
--- The partner's verified receipt: delivered or rejected. $1 notice_id, $2 worker, $3 status, $4 receipt, $5 reason, $6 now
+-- name: release_outbox_leases
+-- Give back leased notices that were not sent (the rest of a run). $1 notice_ids, $2 worker
 UPDATE notice_outbox
-   SET status = $3, receipt = $4, receipt_reason = $5, delivered_at = $6, last_error = NULL,
-       lease_owner = NULL, lease_until = NULL
- WHERE notice_id = $1 AND lease_owner = $2 AND status = 'queued'
-RETURNING notice_id;
+   SET lease_owner = NULL, lease_until = NULL
+ WHERE notice_id = ANY($1::uuid[]) AND lease_owner = $2;
+
+-- name: record_outbox_receipts
+-- The partner's verified receipts, each delivered or rejected, with one journal entry each, in sequence order.
+-- Returns how many were recorded (a notice whose lease this worker lost is left alone).
+-- $1 notice_ids, $2 worker, $3 statuses, $4 receipts, $5 reasons, $6 attempted_ats, $7 delivered_ats,
+-- $8 journal payloads, $9 recorded_at
+WITH recorded AS (
+    UPDATE notice_outbox AS o
+       SET status = r.status, receipt = r.receipt, receipt_reason = r.reason, delivered_at = r.delivered_at,
+           attempts = o.attempts + 1, last_attempt_at = r.attempted_at, last_error = NULL,
+           lease_owner = NULL, lease_until = NULL
+      FROM unnest($1::uuid[], $3::text[], $4::bytea[], $5::text[], $6::timestamptz[], $7::timestamptz[], $8::jsonb[])
+           AS r (notice_id, status, receipt, reason, attempted_at, delivered_at, payload)
+     WHERE o.notice_id = r.notice_id AND o.lease_owner = $2 AND o.status = 'queued'
+    RETURNING o.notice_id, o.sequence, r.status, r.payload
+), entry AS (
+    INSERT INTO journal_entry (recorded_at, actor, action, entity, entity_id, payload)
+    SELECT $9, 'system:exchange', 'notice.' || status, 'notice_outbox', notice_id::text, payload
+      FROM recorded
+     ORDER BY sequence
+    RETURNING entry_id
+), pending AS (
+    INSERT INTO journal_pending (entry_id) SELECT entry_id FROM entry
+)
+SELECT count(*) FROM recorded;
 
 -- name: record_outbox_failure
--- A failed attempt: try again at $4. $1 notice_id, $2 worker, $3 error, $4 next_attempt_at
+-- A failed attempt at $5: try again at $4. $1 notice_id, $2 worker, $3 error, $4 next_attempt_at, $5 attempted_at
 UPDATE notice_outbox
-   SET last_error = $3, next_attempt_at = $4, lease_owner = NULL, lease_until = NULL
+   SET last_error = $3, next_attempt_at = $4, attempts = attempts + 1, last_attempt_at = $5,
+       lease_owner = NULL, lease_until = NULL
  WHERE notice_id = $1 AND lease_owner = $2
 RETURNING notice_id;
 
@@ -135,12 +163,6 @@ SELECT notice_id, recipient, sequence, type, created_at, in_reply_to, confidenti
 -- Notices not yet acknowledged by a receipt, per recipient.
 SELECT recipient, count(*) AS queued FROM notice_outbox WHERE status = 'queued' GROUP BY recipient ORDER BY recipient;
 
--- name: get_registry_key_at
--- The key to sign a notice created at $1: the newest of this registry's keys valid then.
-SELECT key_id FROM registry_key
- WHERE not_before <= $1 AND (not_after IS NULL OR $1 < not_after) AND (revoked_at IS NULL OR revoked_at > $1)
- ORDER BY not_before DESC, created_at DESC
- LIMIT 1;
 
 -- name: relax_commit
 -- This transaction need not wait for its WAL flush: losing it in a crash only repeats a delivery, which the

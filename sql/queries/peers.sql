@@ -29,11 +29,6 @@ RETURNING state, base_url, enabled, last_sent_sequence, created_at, updated_at;
 UPDATE peer SET base_url = $2, updated_at = $3 WHERE state = $1
 RETURNING state, base_url, enabled, last_sent_sequence, created_at, updated_at;
 
--- name: lock_peer
--- Serialise receivers of one sender: the row lock is held until commit. NO KEY UPDATE: it does not wait
--- for transactions queueing notices to that partner (their foreign key holds KEY SHARE). $1 state
-SELECT state, enabled FROM peer WHERE state = $1 FOR NO KEY UPDATE;
-
 -- name: insert_peer_key
 -- A partner's key. $1 state, $2 key_id, $3 public_key, $4 not_before, $5 not_after, $6 provenance, $7 now
 INSERT INTO peer_key (state, key_id, public_key, not_before, not_after, provenance, created_at)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 from pathlib import Path
@@ -12,8 +13,8 @@ import pytest
 
 from firearms import db, keys
 from firearms.canonical import format_time, parse_time, utc_now
-from firearms.exchange import trust
-from firearms.exchange.protocol import PROBLEM_BASE, decode_receipt, verify_receipt_signature
+from firearms.exchange import inbox, trust
+from firearms.exchange.protocol import PROBLEM_BASE, NoticeRefusedError, decode_receipt, verify_receipt_signature
 from firearms.settings import Settings
 from firearms.signing import b64url_decode, b64url_encode
 from tests.exchange_fixtures import Client, de
@@ -81,6 +82,59 @@ async def test_duplicate_gets_the_first_receipt_byte_for_byte(de: tuple[Client, 
     assert again.status_code == 200
     assert again.content == first.content
     assert await _stored(conn) == (1, 1)
+
+
+async def test_concurrent_copies_of_one_notice_store_it_once_and_share_its_receipt(
+    de: tuple[Client, db.Conn],
+) -> None:
+    client, conn = de
+    raw = envelope(AT_KEY, sequence=1)
+    answers = await asyncio.gather(*(_post(client, raw) for _ in range(12)))
+    assert sorted(answer.status_code for answer in answers) == [200] * 11 + [202]
+    assert {answer.content for answer in answers} == {bytes(await conn.fetchval("SELECT receipt FROM notice_inbox"))}
+    assert await _stored(conn) == (1, 1)
+    assert await conn.fetchval("SELECT received_sequence FROM peer WHERE state = 'AT'") == 1
+
+
+async def test_receiver_that_waited_for_the_lock_sees_what_its_predecessor_stored(
+    de: tuple[Client, db.Conn], database: str
+) -> None:
+    """The second receiver's statement started before the first committed: it must still answer as PROTOCOL §4 says."""
+    client, conn = de
+    home = _home(client)
+    first, second = await db.connect(database), await db.connect(database)
+    try:
+        for expected in ("duplicate", "notice-id-conflict", "sequence-gap"):
+            sequence = await conn.fetchval("SELECT received_sequence FROM peer WHERE state = 'AT'") + 1
+            ahead = envelope(AT_KEY, sequence=sequence)
+            late = {
+                "duplicate": ahead,
+                "notice-id-conflict": envelope(
+                    AT_KEY, sequence=sequence, notice_id=msgspec.json.decode(ahead)["notice"]["id"], body={"x": "y"}
+                ),
+                "sequence-gap": envelope(AT_KEY, sequence=sequence),  # the same sequence under another id
+            }[expected]
+            tx = first.transaction()
+            await tx.start()
+            delivered = await inbox.receive(first, ahead, state="DE", home=home)
+            waiting = asyncio.ensure_future(_receive_in_transaction(second, late, home))
+            await asyncio.sleep(0.3)
+            assert not waiting.done()  # blocked on the sender's row
+            await tx.commit()
+            outcome = await waiting
+            assert outcome == (delivered.receipt if expected == "duplicate" else expected)
+    finally:
+        await first.close()
+        await second.close()
+    assert await _stored(conn) == (3, 3)
+
+
+async def _receive_in_transaction(conn: db.Conn, raw: bytes, home: Path) -> bytes | str:
+    try:
+        async with conn.transaction():
+            return (await inbox.receive(conn, raw, state="DE", home=home)).receipt
+    except NoticeRefusedError as exc:
+        return exc.code
 
 
 async def test_same_id_with_other_content_is_notice_id_conflict(de: tuple[Client, db.Conn]) -> None:
