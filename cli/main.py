@@ -20,6 +20,8 @@ from firearms.worker import run_worker
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
+    import uvicorn
+
 __all__ = ["main"]
 
 T = TypeVar("T")
@@ -81,19 +83,41 @@ def main(ctx: click.Context, state: str | None, home: str | None) -> None:
     ctx.obj.update(state=state, home=home)
 
 
-@main.command()
-@click.option("--host", help="interface to bind [env FIREARMS_HOST, default 127.0.0.1]")
-@click.option("--port", type=click.IntRange(1, 65535), help="port to bind [env FIREARMS_PORT, default 8080]")
-@click.option("--no-worker", is_flag=True, help="serve the API only; run 'firearms worker' elsewhere")
-@click.pass_context
-def serve(ctx: click.Context, host: str | None, port: int | None, *, no_worker: bool) -> None:
-    """Serve the API (and the worker); the first start initialises FIREARMS_HOME."""
+def _api_server(settings: Settings, url: str) -> uvicorn.Server:
+    """The uvicorn server of one API process on the registry's database at ``url``."""
     import uvicorn  # noqa: PLC0415  # only serve needs the server
 
     from api import create_app  # noqa: PLC0415
 
-    settings = _settings(ctx, host=host, port=port, run_worker=False if no_worker else None)
+    app = create_app(settings, database_url=url)
+    # uvicorn shuts down gracefully on SIGTERM/SIGINT, then re-raises the signal to the previous
+    # handler. Make that handler a no-op so the process ends normally and the embedded server is
+    # stopped by its exit hook (the last process using a home stops it).
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: None)
+    return uvicorn.Server(
+        uvicorn.Config(app, host=settings.host, port=settings.port, log_level="info", access_log=False, lifespan="on")
+    )
+
+
+@main.command()
+@click.option("--host", help="interface to bind [env FIREARMS_HOST, default 127.0.0.1]")
+@click.option("--port", type=click.IntRange(1, 65535), help="port to bind [env FIREARMS_PORT, default 8080]")
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    help="API processes on HOST:PORT, each on its own SO_REUSEPORT socket [env FIREARMS_WORKERS, default 1]",
+)
+@click.option("--no-worker", is_flag=True, help="serve the API only; run 'firearms worker' elsewhere")
+@click.pass_context
+def serve(ctx: click.Context, host: str | None, port: int | None, workers: int | None, *, no_worker: bool) -> None:
+    """Serve the API (and the worker); the first start initialises FIREARMS_HOME."""
+    settings = _settings(ctx, host=host, port=port, workers=workers, run_worker=False if no_worker else None)
     _log_setup()
+    if settings.workers > 1:
+        from cli.supervisor import check_port, supervise  # noqa: PLC0415
+
+        check_port(settings)  # before the database starts: a port in use is a one-line error
     url = bootstrap.resolve_database_url(settings)
     try:
         done = asyncio.run(bootstrap.initialise(settings, url))
@@ -102,15 +126,9 @@ def serve(ctx: click.Context, host: str | None, port: int | None, *, no_worker: 
         return
     _announce_first_admin(done)
     click.echo(f"firearms: {settings.state} registry on http://{settings.host}:{settings.port}", err=True)
-    app = create_app(settings, database_url=url)
-    # uvicorn shuts down gracefully on SIGTERM/SIGINT, then re-raises the signal to the previous
-    # handler. Make that handler a no-op so the process ends normally and the embedded server is
-    # stopped by its exit hook (the last process using a home stops it).
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: None)
-    uvicorn.Server(
-        uvicorn.Config(app, host=settings.host, port=settings.port, log_level="info", access_log=False, lifespan="on")
-    ).run()
+    if settings.workers > 1:
+        sys.exit(supervise(settings, url))
+    _api_server(settings, url).run()
 
 
 @main.command()
@@ -271,4 +289,5 @@ from cli.records import export_records, import_records  # noqa: E402  # records 
 main.add_command(import_records)
 main.add_command(export_records)
 
-import cli.exchange  # noqa: E402, F401  # peers, notices, keys rotate/revoke: registers itself on main
+import cli.exchange  # noqa: E402  # peers, notices, keys rotate/revoke: registers itself on main
+import cli.supervisor  # noqa: E402, F401  # the API processes of serve --workers N: registers itself on main

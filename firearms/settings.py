@@ -29,6 +29,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         host: interface ``serve`` binds to.
         port: port ``serve`` binds to.
         run_worker: whether ``serve`` also runs the outbox/timer worker.
+        workers: how many API processes ``serve`` runs on ``host:port`` (``FIREARMS_WORKERS``, 1-64); above 1,
+            ``serve`` supervises that many processes, each on its own ``SO_REUSEPORT`` socket.
         seal_interval: seconds between journal sealing passes in the worker.
         checkpoint_interval: seconds between signed journal checkpoints in the worker.
         max_body_bytes: request body limit for officer endpoints.
@@ -59,6 +61,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     host: str = "127.0.0.1"
     port: int = 8080
     run_worker: bool = True
+    workers: int = 1
     seal_interval: float = 0.5
     checkpoint_interval: float = 3600.0
     max_body_bytes: int = 1_048_576
@@ -106,6 +109,10 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
         if not port.isdigit() or not 0 < int(port) < 65536:
             raise ConfigError(f"FIREARMS_PORT={port!r} is not a port number (1-65535)")
         values["port"] = int(port)
+    if (text := env.get("FIREARMS_WORKERS")) is not None:
+        if not text.strip().isdigit() or not 1 <= int(text) <= 64:
+            raise ConfigError(f"FIREARMS_WORKERS={text!r} is not a number of API processes (1-64)")
+        values["workers"] = int(text)
     values.update(_licensing_settings(env))
     if (text := env.get("FIREARMS_RETENTION_YEARS")) is not None:
         if not text.strip().isdigit() or not 10 <= int(text) <= 100:

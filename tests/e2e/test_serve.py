@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import http.client
 import os
 import signal
 import socket
@@ -9,10 +11,14 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 
 from firearms.signing import b64url_decode, key_id_of
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 FIREARMS = [sys.executable, "-m", "cli"]
 
@@ -138,3 +144,168 @@ def test_worker_alone_initialises_home_and_stops_cleanly(tmp_path: Path) -> None
     assert worker.returncode == 0, stderr
     assert len([line for line in stderr.splitlines() if line.startswith("fr_")]) == 1
     assert not (home / "pgdata" / "postmaster.pid").exists()
+
+
+def wait_until(condition: Callable[[], bool], what: str, deadline: float = 60.0) -> None:
+    end = time.monotonic() + deadline
+    while not condition():
+        assert time.monotonic() < end, f"timed out waiting until {what}"
+        time.sleep(0.1)
+
+
+def is_api_process(pid: int) -> bool:
+    """Whether ``pid`` runs ``serve-process``; a dead process not yet reaped has an empty command line."""
+    try:
+        return "serve-process" in Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")
+    except OSError:
+        return False
+
+
+def api_processes(supervisor: int) -> set[int]:
+    """The supervisor's live children that are API processes (not pg_ctl, nor anything else it runs)."""
+    found: set[int] = set()
+    for children in Path(f"/proc/{supervisor}/task").glob("*/children"):
+        with contextlib.suppress(OSError):
+            found |= {int(child) for child in children.read_text().split() if is_api_process(int(child))}
+    return found
+
+
+def tcp_inodes(port: int, state: str) -> set[int]:
+    """Inodes of the IPv4 TCP sockets whose local port is ``port`` in ``state`` (0A listening, 01 established)."""
+    inodes: set[int] = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == state:
+            inodes.add(int(fields[9]))
+    return inodes
+
+
+def socket_inodes(pid: int) -> set[int]:
+    inodes: set[int] = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        with contextlib.suppress(OSError):
+            target = str(fd.readlink())
+            if target.startswith("socket:["):
+                inodes.add(int(target[len("socket:[") : -1]))
+    return inodes
+
+
+def fresh_health(port: int) -> int:
+    """GET /health on a new connection; the status."""
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
+        return client.get("/health").status_code
+
+
+def test_serve_with_workers_runs_processes_on_their_own_sockets_and_replaces_a_dead_one(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    port = free_port()
+    env = {
+        **{key: value for key, value in os.environ.items() if not key.startswith("FIREARMS_")},
+        "FIREARMS_STATE": "AT",
+        "FIREARMS_HOME": str(home),
+        "FIREARMS_PORT": str(port),
+    }
+    serve = subprocess.Popen(
+        [*FIREARMS, "serve", "--workers", "2"], env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True
+    )
+    seen: set[int] = set()
+    try:
+        assert wait_for_health(f"http://127.0.0.1:{port}", serve).status_code == 200
+        wait_until(lambda: len(api_processes(serve.pid)) == 2, "two API processes run")
+        first = api_processes(serve.pid)
+        seen |= first
+
+        # Each API process listens on a socket of its own (SO_REUSEPORT); the supervisor on none.
+        wait_until(lambda: len(tcp_inodes(port, "0A")) == 2, "both API processes listen")
+        listening = tcp_inodes(port, "0A")
+        for pid in first:
+            assert len(socket_inodes(pid) & listening) == 1, f"API process {pid} has no listening socket of its own"
+        assert not socket_inodes(serve.pid) & listening
+
+        # 40 fresh connections all answer, and the kernel spreads them over both processes.
+        connections = [http.client.HTTPConnection("127.0.0.1", port, timeout=10) for _ in range(40)]
+        try:
+            for connection in connections:
+                connection.request("GET", "/health")
+                response = connection.getresponse()
+                assert response.status == 200
+                response.read()
+            accepted = tcp_inodes(port, "01")
+            per_process = {pid: len(socket_inodes(pid) & accepted) for pid in first}
+        finally:
+            for connection in connections:
+                connection.close()
+        assert sum(per_process.values()) == 40, per_process
+        assert all(per_process.values()), f"one process accepted every connection: {per_process}"
+
+        # A dead API process is replaced; the API answers meanwhile and after.
+        killed = min(first)
+        os.kill(killed, signal.SIGKILL)
+        wait_until(
+            lambda: len(api_processes(serve.pid)) == 2 and killed not in api_processes(serve.pid),
+            "the supervisor replaces the killed API process",
+        )
+        replaced = api_processes(serve.pid)
+        seen |= replaced
+        assert len(replaced - first) == 1
+        wait_until(lambda: len(tcp_inodes(port, "0A")) == 2, "the new API process listens")
+        assert all(fresh_health(port) == 200 for _ in range(20))
+    finally:
+        serve.send_signal(signal.SIGTERM)
+        _, stderr = serve.communicate(timeout=30)
+    assert serve.returncode == 0, stderr
+    first_admin = [line for line in stderr.splitlines() if line.startswith("fr_")]
+    assert len(first_admin) == 1, "the supervisor prints the first admin token exactly once"
+    assert f"API process {killed} ended unexpectedly (killed by SIGKILL)" in stderr
+    still_running = [pid for pid in seen if is_api_process(pid)]
+    assert not still_running, f"API processes outlived the supervisor: {still_running}"
+    assert not (home / "pgdata" / "postmaster.pid").exists()
+
+
+def test_serve_gives_up_when_api_processes_keep_dying(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    port = free_port()
+    env = {
+        **{key: value for key, value in os.environ.items() if not key.startswith("FIREARMS_")},
+        "FIREARMS_STATE": "AT",
+        "FIREARMS_HOME": str(home),
+        "FIREARMS_PORT": str(port),
+        "FIREARMS_WORKERS": "2",
+    }
+    serve = subprocess.Popen(
+        [*FIREARMS, "serve"], env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True
+    )
+    killed: set[int] = set()
+    try:
+        wait_for_health(f"http://127.0.0.1:{port}", serve)
+        # Five replacements a minute are allowed; the sixth death ends the supervisor.
+        for _ in range(6):
+            wait_until(
+                lambda: serve.poll() is not None or bool(api_processes(serve.pid) - killed),
+                "a live API process to kill",
+            )
+            assert serve.poll() is None, "the supervisor gave up too early"
+            victim = min(api_processes(serve.pid) - killed)
+            os.kill(victim, signal.SIGKILL)
+            killed.add(victim)
+        _, stderr = serve.communicate(timeout=30)
+    finally:
+        if serve.poll() is None:
+            serve.send_signal(signal.SIGTERM)
+            serve.communicate(timeout=30)
+    assert serve.returncode == 1, stderr
+    assert "shutting down" in stderr
+    assert not (home / "pgdata" / "postmaster.pid").exists()
+
+
+def test_workers_out_of_range_is_a_one_line_error(tmp_path: Path) -> None:
+    env = {key: value for key, value in os.environ.items() if not key.startswith("FIREARMS_")}
+    env |= {"FIREARMS_STATE": "AT", "FIREARMS_HOME": str(tmp_path), "FIREARMS_WORKERS": "65"}
+    done = run_cli(env, "serve")
+    assert done.returncode == 2
+    assert done.stderr.strip().count("\n") == 0
+    assert "FIREARMS_WORKERS" in done.stderr
+    refused = run_cli({**env, "FIREARMS_WORKERS": "1"}, "serve", "--workers", "0")
+    assert refused.returncode == 2
+    assert "--workers" in refused.stderr
+    assert not (tmp_path / "pgdata").exists(), "nothing was started"

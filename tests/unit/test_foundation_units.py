@@ -102,3 +102,14 @@ def test_retention_is_per_state_configuration_never_below_the_protocol(tmp_path:
     for bad in ("9", "ten", "101"):
         with pytest.raises(ConfigError, match="FIREARMS_RETENTION_YEARS"):
             load_settings(env | {"FIREARMS_RETENTION_YEARS": bad})
+
+
+def test_settings_read_workers_as_a_number_of_api_processes(tmp_path: Path) -> None:
+    env = {"FIREARMS_STATE": "AT", "FIREARMS_HOME": str(tmp_path)}
+    assert load_settings(env).workers == 1
+    assert load_settings(env | {"FIREARMS_WORKERS": "4"}).workers == 4
+    assert load_settings(env | {"FIREARMS_WORKERS": "64"}).workers == 64
+    assert load_settings(env | {"FIREARMS_WORKERS": "4"}, workers=2).workers == 2
+    for bad in ("0", "65", "-1", "two", "", "1.5"):
+        with pytest.raises(ConfigError, match=r"^FIREARMS_WORKERS=.* \(1-64\)$"):
+            load_settings(env | {"FIREARMS_WORKERS": bad})
