@@ -62,7 +62,7 @@ def _refused(request: Request[Any, Any, Any], exc: NoticeRefusedError) -> Respon
     exception_handlers={NoticeRefusedError: _refused},
     status_code=202,
 )
-async def receive_notice(request: Request[Any, Any, Any], conn: ConnDep, settings: SettingsDep) -> Response[bytes]:
+async def receive_notice(request: Request[Any, Any, Any], settings: SettingsDep) -> Response[bytes]:
     """PROTOCOL §4: checks 1-8 in order; 202 with a signed receipt, 200 with the first receipt for a duplicate.
 
     Every refusal is an ``application/problem+json`` whose ``type`` ends in the check's name; nothing is stored.
@@ -71,7 +71,8 @@ async def receive_notice(request: Request[Any, Any, Any], conn: ConnDep, setting
         raw = await request.body()
     except RequestEntityTooLarge as exc:
         raise NoticeRefusedError("malformed-notice", f"an envelope is at most {MAX_ENVELOPE_BYTES} bytes") from exc
-    delivered = await inbox.receive(conn, raw, state=settings.state, home=settings.home)
+    async with request.app.state.pool.acquire() as conn, conn.transaction():
+        delivered = await inbox.receive(conn, raw, state=settings.state, home=settings.home)
     return Response(
         content=delivered.receipt, status_code=200 if delivered.duplicate else 202, media_type="application/json"
     )

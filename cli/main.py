@@ -18,7 +18,7 @@ from firearms.signing import b64url_encode
 from firearms.worker import run_worker
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable
+    from collections.abc import Awaitable, Callable, Coroutine
 
     import uvicorn
 
@@ -65,6 +65,15 @@ def _announce_first_admin(done: bootstrap.Initialised) -> None:
         click.echo(
             f"First start: an admin token was created. It is shown only this once:\n{done.admin_token}", err=True
         )
+
+
+def _run_on_uvloop(work: Coroutine[Any, Any, T]) -> T:
+    """Run a long-lived coroutine (worker, supervisor) on uvloop, the loop ``serve`` runs on; asyncio's elsewhere."""
+    try:
+        import uvloop  # noqa: PLC0415  # not installed on Windows
+    except ImportError:
+        return asyncio.run(work)
+    return uvloop.run(work)
 
 
 def _log_setup() -> None:
@@ -151,7 +160,7 @@ def worker(ctx: click.Context) -> None:
         finally:
             await pool.close()
 
-    asyncio.run(run())
+    _run_on_uvloop(run())
 
 
 @main.command()

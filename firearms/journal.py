@@ -37,6 +37,7 @@ __all__ = [
     "Verification",
     "checkpoint",
     "checkpoint_message",
+    "entry",
     "entry_hash",
     "prepare",
     "record",
@@ -90,6 +91,12 @@ def prepare(payload: Any) -> tuple[dt.datetime, Any]:
     plain = msgspec.to_builtins(payload)
     canonical(plain)
     return dt.datetime.now(dt.UTC), plain
+
+
+def entry(*, actor: str, action: str, payload: Any) -> tuple[dt.datetime, str, str, Any]:
+    """An entry for a statement that journals its own change (it names the entity): time, actor, action, payload."""
+    recorded_at, plain = prepare(payload)
+    return recorded_at, actor, action, plain
 
 
 async def record(conn: Conn, *, actor: str, action: str, entity: str, entity_id: str, payload: Any) -> int:

@@ -14,8 +14,6 @@ import logging
 import time
 from typing import TYPE_CHECKING
 
-import httpx
-
 from firearms import journal
 from firearms.exchange import delivery, rotation
 from firearms.licence_timers import run_licence_timers
@@ -34,7 +32,7 @@ async def run_worker(pool: Pool, settings: Settings, stop: asyncio.Event) -> Non
     next_checkpoint = time.monotonic() + settings.checkpoint_interval
     next_licence_timers = time.monotonic()
     worker_id = delivery.new_worker_id()
-    async with httpx.AsyncClient(timeout=settings.exchange_timeout) as client:
+    async with delivery.new_client(settings) as client:
         while not stop.is_set():
             try:
                 async with pool.acquire() as conn:

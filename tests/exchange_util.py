@@ -7,8 +7,9 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from firearms import journal
 from firearms.canonical import format_time, utc_now
-from firearms.exchange.inbox import EFFECTS
+from firearms.exchange.inbox import EFFECTS, NoticeRejectedError, effect
 from firearms.exchange.protocol import Notice, encode, sign_notice
 from firearms.signing import SigningKey
 
@@ -57,3 +58,16 @@ async def _ping(conn: Any, received: Any) -> None:
 
 if "test.ping" not in EFFECTS:
     EFFECTS["test.ping"] = _ping
+
+
+async def _checks_then_writes(conn: Any, received: Any) -> None:
+    """Test-only, declared ``checks_first``: rejects before writing, or -- breaking its word -- after."""
+    if received.notice.body.get("reject") == "before":
+        raise NoticeRejectedError("invalid-body", "rejected before any write")
+    await journal.record(conn, actor="test", action="test.wrote", entity="test", entity_id="1", payload={})
+    if received.notice.body.get("reject") == "after":
+        raise NoticeRejectedError("invalid-body", "rejected after a write")
+
+
+if "test.checks-first" not in EFFECTS:
+    effect("test.checks-first", checks_first=True)(_checks_then_writes)

@@ -56,13 +56,16 @@ def key_validity(key: TrustedKey, created_at: dt.datetime) -> str | None:
     return None
 
 
-def check_signed(envelope: Envelope, trusted: list[TrustedKey] | None, now: dt.datetime) -> TrustedKey:
+def check_signed(
+    envelope: Envelope, trusted: list[TrustedKey] | None, now: dt.datetime, signing_input: bytes | None = None
+) -> TrustedKey:
     """Checks 3-6: sender trusted, key valid for ``created_at``, signature good, clock skew.
 
     Args:
         envelope: the decoded envelope (check 1 passed).
         trusted: the sender's keys on the trust list, ``None`` when the sender is not on it (or disabled).
         now: the receiver's clock.
+        signing_input: the notice's signing input, when the caller has it (from :func:`parse_envelope`).
 
     Returns:
         The key that signed the notice.
@@ -89,7 +92,7 @@ def check_signed(envelope: Envelope, trusted: list[TrustedKey] | None, now: dt.d
         raise NoticeRefusedError(
             "unknown-key", f"key {key.key_id} of {notice.sender} is not valid at {notice.created_at}", key_id=key.key_id
         )
-    if not verify_notice_signature(envelope, key.public_key):
+    if not verify_notice_signature(envelope, key.public_key, signing_input):
         raise NoticeRefusedError("bad-signature", "the signature does not verify over the notice")
     if created_at > now + CLOCK_SKEW:
         raise NoticeRefusedError(

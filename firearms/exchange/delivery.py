@@ -23,8 +23,9 @@ import socket
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
+import aiohttp
 import httpx
 import msgspec
 
@@ -34,6 +35,7 @@ from firearms.errors import ConfigError
 from firearms.exchange import trust
 from firearms.exchange.checks import TrustedKey, key_validity
 from firearms.exchange.protocol import (
+    MAX_ENVELOPE_BYTES,
     Envelope,
     Notice,
     decode_receipt,
@@ -51,11 +53,20 @@ if TYPE_CHECKING:
     from firearms.db import Pool
     from firearms.settings import Settings
 
-__all__ = ["LEASE", "RUN", "backoff", "claim", "deliver_due", "new_worker_id"]
+__all__ = ["LEASE", "RUN", "Client", "backoff", "claim", "deliver_due", "new_client", "new_worker_id"]
 
 log = logging.getLogger("firearms.exchange")
 LEASE = dt.timedelta(seconds=120)
 RUN = 64  # notices leased at once per recipient; a run stops sending at half the lease
+
+# The worker posts with aiohttp (its client costs half of httpx's per request: bench/RESULTS.md); an
+# httpx client is accepted too, which lets tests deliver to an app in the same process.
+Client: TypeAlias = "aiohttp.ClientSession | httpx.AsyncClient"
+
+
+def new_client(settings: Settings) -> aiohttp.ClientSession:
+    """The worker's HTTP client: keep-alive connections to partners, the exchange timeout on every request."""
+    return aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=settings.exchange_timeout))
 
 
 def new_worker_id() -> str:
@@ -152,7 +163,7 @@ def _signed(settings: Settings, row: asyncpg.Record) -> bytes:
     return encode(sign_notice(notice, keys.signing_key(settings.home, row["key_id"])))
 
 
-async def deliver_due(pool: Pool, settings: Settings, client: httpx.AsyncClient, worker: str) -> int:
+async def deliver_due(pool: Pool, settings: Settings, client: Client, worker: str) -> int:
     """Deliver until nothing is due; recipients are served side by side, each strictly in order.
 
     A slow partner does not hold up the others: as soon as one run ends, the queues of every
@@ -176,7 +187,7 @@ async def deliver_due(pool: Pool, settings: Settings, client: httpx.AsyncClient,
             await asyncio.gather(*running, return_exceptions=True)
 
 
-async def _deliver_run(pool: Pool, settings: Settings, client: httpx.AsyncClient, worker: str, run: Run) -> int:
+async def _deliver_run(pool: Pool, settings: Settings, client: Client, worker: str, run: Run) -> int:
     """Post the run's notices one at a time until one fails or half the lease is spent; then record all."""
     ends_at = time.monotonic() + LEASE.total_seconds() / 2
     sent = 0
@@ -193,41 +204,49 @@ async def _deliver_run(pool: Pool, settings: Settings, client: httpx.AsyncClient
 
 
 async def _deliver(
-    pool: Pool, settings: Settings, client: httpx.AsyncClient, worker: str, run: Run, head: asyncpg.Record, raw: bytes
+    pool: Pool, settings: Settings, client: Client, worker: str, run: Run, head: asyncpg.Record, raw: bytes
 ) -> bool:
     """One attempt; ``True`` when a verified receipt came back (kept in ``run.receipts``)."""
     attempted_at = dt.datetime.now(dt.UTC)
     try:
-        response = await client.post(
-            head["base_url"] + "/exchange/v1/notices",
-            content=raw,
-            headers={"content-type": "application/json"},
-            timeout=settings.exchange_timeout,
-        )
-    except (httpx.HTTPError, OSError) as exc:
+        status, content = await _post(client, head["base_url"] + "/exchange/v1/notices", raw, settings.exchange_timeout)
+    except (aiohttp.ClientError, httpx.HTTPError, OSError, TimeoutError) as exc:
         await _failed(pool, settings, worker, head, attempted_at, f"network: {type(exc).__name__}: {exc}")
         return False
-    if response.status_code in (200, 202):
-        error = _receipt(settings, run, head, raw, response.content, attempted_at)
+    if status in (200, 202):
+        error = _receipt(settings, run, head, raw, content, attempted_at)
         if error is None:
             return True
         await _failed(pool, settings, worker, head, attempted_at, error)
         return False
-    problem = _problem(response)
+    problem = _problem(content)
     kind = str(problem.get("type", "")).rsplit("/", 1)[-1]
-    if response.status_code == 409 and kind == "sequence-gap" and isinstance(problem.get("expected_sequence"), int):
+    if status == 409 and kind == "sequence-gap" and isinstance(problem.get("expected_sequence"), int):
         await _gap(pool, worker, head, attempted_at, problem["expected_sequence"])
         return False
-    detail = problem.get("detail") or response.text[:200]
-    await _failed(
-        pool, settings, worker, head, attempted_at, f"HTTP {response.status_code} {kind or ''}: {detail}".strip()
-    )
+    detail = problem.get("detail") or content[:200].decode("utf-8", errors="replace")
+    await _failed(pool, settings, worker, head, attempted_at, f"HTTP {status} {kind or ''}: {detail}".strip())
     return False
 
 
-def _problem(response: httpx.Response) -> dict[str, Any]:
+async def _post(client: Client, url: str, raw: bytes, seconds: float) -> tuple[int, bytes]:
+    """POST an envelope within ``seconds``; the status and the body (an answer over 256 KiB is an error)."""
+    headers = {"content-type": "application/json"}
+    if isinstance(client, httpx.AsyncClient):
+        response = await client.post(url, content=raw, headers=headers, timeout=seconds)
+        return response.status_code, response.content
+    async with client.post(url, data=raw, headers=headers, timeout=aiohttp.ClientTimeout(total=seconds)) as answer:
+        body = bytearray()
+        async for chunk in answer.content.iter_chunked(65536):
+            body += chunk
+            if len(body) > MAX_ENVELOPE_BYTES:
+                raise aiohttp.ClientPayloadError(f"the answer is larger than {MAX_ENVELOPE_BYTES} bytes")
+        return answer.status, bytes(body)
+
+
+def _problem(content: bytes) -> dict[str, Any]:
     try:
-        value = msgspec.json.decode(response.content)
+        value = msgspec.json.decode(content)
     except msgspec.DecodeError:
         return {}
     return value if isinstance(value, dict) else {}

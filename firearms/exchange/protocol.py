@@ -178,13 +178,16 @@ def sign_receipt(receipt: Receipt, key: SigningKey) -> ReceiptEnvelope:
     )
 
 
-def verify_notice_signature(envelope: Envelope, public_key: bytes) -> bool:
-    """True when the envelope's signature verifies under ``public_key`` (check 5 of PROTOCOL §4)."""
+def verify_notice_signature(envelope: Envelope, public_key: bytes, signing_input: bytes | None = None) -> bool:
+    """True when the envelope's signature verifies under ``public_key`` (check 5 of PROTOCOL §4).
+
+    ``signing_input``: the notice's, when the caller has it already (:func:`decode_envelope` returns it).
+    """
     try:
         value = b64url_decode(envelope.signature.value)
     except ValueError:
         return False
-    return verify(public_key, notice_signing_input(envelope.notice), value)
+    return verify(public_key, signing_input or notice_signing_input(envelope.notice), value)
 
 
 def verify_receipt_signature(envelope: ReceiptEnvelope, public_key: bytes) -> bool:

@@ -15,10 +15,10 @@ if TYPE_CHECKING:
 
 __all__ = [
     "get_inbox_notice",
-    "get_receive_context",
     "list_inbox_notices",
-    "lock_inbox",
+    "receive_context",
     "store_received_notice",
+    "wrote_in_transaction",
 ]
 
 
@@ -27,17 +27,11 @@ async def get_inbox_notice(conn: Conn, sender: str, notice_id: str) -> asyncpg.R
     return await conn.fetchrow(Q["get_inbox_notice"], sender, notice_id)
 
 
-async def get_receive_context(conn: Conn, sender: str, now: dt.datetime) -> list[asyncpg.Record]:
-    """The enabled sender's keys (none when unknown or disabled), each with ``own_key_id`` valid at ``now``."""
-    return await conn.fetch(Q["get_receive_context"], sender, now)
-
-
-async def lock_inbox(conn: Conn, sender: str, notice_id: str) -> asyncpg.Record | None:
-    """Lock the sender's row until commit; ``received_sequence`` and any stored ``notice``/``receipt`` with this id.
-
-    ``None`` when the sender is not on the trust list.
-    """
-    return await conn.fetchrow(Q["lock_inbox"], sender, notice_id)
+async def receive_context(conn: Conn, sender: str, notice_id: str, now: dt.datetime) -> asyncpg.Record:
+    """Hold the sender's inbox until commit; its keys, ``own_key_id``, ``last_sequence`` and any stored notice."""
+    row = await conn.fetchrow(Q["receive_context"], sender, notice_id, now)
+    assert row is not None  # noqa: S101  # the function returns one row
+    return row
 
 
 async def store_received_notice(
@@ -59,12 +53,9 @@ async def store_received_notice(
     receipt: bytes,
     recorded_at: dt.datetime,
     payload: Any,
-) -> int | None:
-    """Store a received notice and its receipt, advance ``received_sequence``, journal it; the entry id.
-
-    ``None`` when ``sequence`` is not the next one from ``sender`` (nothing was written).
-    """
-    entry_id: int | None = await conn.fetchval(
+) -> int:
+    """Store a received notice and its receipt and journal it; the journal entry's id."""
+    entry_id: int = await conn.fetchval(
         Q["store_received_notice"],
         sender,
         notice_id,
@@ -93,3 +84,9 @@ async def list_inbox_notices(
     """A page of received notices in arrival order."""
     at, sender, notice_id = after if after else (None, None, None)
     return await conn.fetch(Q["list_inbox_notices"], at, sender, notice_id, limit)
+
+
+async def wrote_in_transaction(conn: Conn) -> bool:
+    """Whether the current transaction has written anything (it has a transaction id)."""
+    wrote: bool = await conn.fetchval(Q["wrote_in_transaction"])
+    return wrote

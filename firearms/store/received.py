@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from firearms.db import QUERIES as Q
 
@@ -13,6 +13,9 @@ if TYPE_CHECKING:
     import asyncpg
 
     from firearms.db import Conn
+
+# A journal entry written by the same statement: recorded_at, actor, action, payload (see journal.entry).
+JournalEntry: TypeAlias = "tuple[dt.datetime, str, str, Any]"
 
 __all__ = [
     "decide_consent_request",
@@ -103,8 +106,9 @@ async def upsert_shipment_dispatch(
     items: Any,
     confidentiality: str,
     now: dt.datetime,
+    journal: JournalEntry,
 ) -> None:
-    """Record a dispatch."""
+    """Record a dispatch and journal it."""
     await conn.execute(
         Q["upsert_shipment_dispatch"],
         exporting_state,
@@ -115,6 +119,7 @@ async def upsert_shipment_dispatch(
         items,
         confidentiality,
         now,
+        *journal,
     )
 
 
@@ -127,8 +132,9 @@ async def upsert_shipment_confirmation_request(
     requested_at: dt.datetime,
     confidentiality: str,
     now: dt.datetime,
+    journal: JournalEntry,
 ) -> None:
-    """Record a request for confirmation of receipt."""
+    """Record a request for confirmation of receipt and journal it."""
     await conn.execute(
         Q["upsert_shipment_confirmation_request"],
         exporting_state,
@@ -138,6 +144,7 @@ async def upsert_shipment_confirmation_request(
         requested_at,
         confidentiality,
         now,
+        *journal,
     )
 
 
@@ -152,8 +159,9 @@ async def upsert_shipment_receipt(
     confirmed_by: str,
     confidentiality: str,
     now: dt.datetime,
+    journal: JournalEntry,
 ) -> None:
-    """Record a confirmation of receipt."""
+    """Record a confirmation of receipt and journal it."""
     await conn.execute(
         Q["upsert_shipment_receipt"],
         exporting_state,
@@ -165,6 +173,7 @@ async def upsert_shipment_receipt(
         confirmed_by,
         confidentiality,
         now,
+        *journal,
     )
 
 
@@ -188,8 +197,9 @@ async def insert_shipment_passage(
     confidentiality: str,
     notice_id: str,
     now: dt.datetime,
+    journal: JournalEntry,
 ) -> bool:
-    """Record a passage; ``False`` when that check was already recorded."""
+    """Record a passage and journal it; ``False`` when that check was already recorded (nothing is written)."""
     value = await conn.fetchval(
         Q["insert_shipment_passage"],
         recorded_by,
@@ -205,6 +215,7 @@ async def insert_shipment_passage(
         confidentiality,
         notice_id,
         now,
+        *journal,
     )
     return value is not None
 

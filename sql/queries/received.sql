@@ -39,29 +39,59 @@ SELECT issuing_state, number, kind, version, status, status_reason, status_effec
  LIMIT $4;
 
 -- name: upsert_shipment_dispatch
--- A dispatch. $1 exporting_state, $2 shipment_id, $3 licence_number, $4 issuing_state, $5 dispatched_at, $6 items, $7 confidentiality, $8 now
-INSERT INTO shipment_record (exporting_state, shipment_id, licence_number, issuing_state, dispatched_at, items,
-                             confidentiality, updated_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-ON CONFLICT ON CONSTRAINT shipment_record_pkey DO UPDATE
-   SET dispatched_at = EXCLUDED.dispatched_at, items = EXCLUDED.items, updated_at = EXCLUDED.updated_at;
+-- A dispatch. $1 exporting_state, $2 shipment_id, $3 licence_number, $4 issuing_state, $5 dispatched_at, $6 items, $7 confidentiality, $8 now, $9 journal recorded_at, $10 actor, $11 action, $12 payload
+-- Journaled in the same statement (no entry when nothing was written).
+WITH written AS (
+    INSERT INTO shipment_record (exporting_state, shipment_id, licence_number, issuing_state, dispatched_at, items,
+                                 confidentiality, updated_at)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+    ON CONFLICT ON CONSTRAINT shipment_record_pkey DO UPDATE
+       SET dispatched_at = EXCLUDED.dispatched_at, items = EXCLUDED.items, updated_at = EXCLUDED.updated_at
+    RETURNING exporting_state
+), entry AS (
+    INSERT INTO journal_entry (recorded_at, actor, action, entity, entity_id, payload)
+    SELECT $9, $10, $11, 'shipment_record', $1 || '/' || $2, $12 FROM written
+    RETURNING entry_id
+)
+INSERT INTO journal_pending (entry_id) SELECT entry_id FROM entry
+RETURNING entry_id;
 
 -- name: upsert_shipment_confirmation_request
--- The exporting State asks for a confirmation of receipt. $1 exporting_state, $2 shipment_id, $3 licence_number, $4 issuing_state, $5 requested_at, $6 confidentiality, $7 now
-INSERT INTO shipment_record (exporting_state, shipment_id, licence_number, issuing_state, confirmation_requested_at,
-                             confidentiality, updated_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7)
-ON CONFLICT ON CONSTRAINT shipment_record_pkey DO UPDATE
-   SET confirmation_requested_at = EXCLUDED.confirmation_requested_at, updated_at = EXCLUDED.updated_at;
+-- The exporting State asks for a confirmation of receipt. $1 exporting_state, $2 shipment_id, $3 licence_number, $4 issuing_state, $5 requested_at, $6 confidentiality, $7 now, $8 journal recorded_at, $9 actor, $10 action, $11 payload
+-- Journaled in the same statement (no entry when nothing was written).
+WITH written AS (
+    INSERT INTO shipment_record (exporting_state, shipment_id, licence_number, issuing_state, confirmation_requested_at,
+                                 confidentiality, updated_at)
+    VALUES ($1, $2, $3, $4, $5, $6, $7)
+    ON CONFLICT ON CONSTRAINT shipment_record_pkey DO UPDATE
+       SET confirmation_requested_at = EXCLUDED.confirmation_requested_at, updated_at = EXCLUDED.updated_at
+    RETURNING exporting_state
+), entry AS (
+    INSERT INTO journal_entry (recorded_at, actor, action, entity, entity_id, payload)
+    SELECT $8, $9, $10, 'shipment_record', $1 || '/' || $2, $11 FROM written
+    RETURNING entry_id
+)
+INSERT INTO journal_pending (entry_id) SELECT entry_id FROM entry
+RETURNING entry_id;
 
 -- name: upsert_shipment_receipt
--- The importing State confirms receipt. $1 exporting_state, $2 shipment_id, $3 licence_number, $4 received_on, $5 customs_document, $6 items, $7 confirmed_by, $8 confidentiality, $9 now
-INSERT INTO shipment_record (exporting_state, shipment_id, licence_number, issuing_state, received_on,
-                             customs_document, received_items, confirmed_by, confidentiality, updated_at)
-VALUES ($1, $2, $3, $1, $4, $5, $6, $7, $8, $9)
-ON CONFLICT ON CONSTRAINT shipment_record_pkey DO UPDATE
-   SET received_on = EXCLUDED.received_on, customs_document = EXCLUDED.customs_document,
-       received_items = EXCLUDED.received_items, confirmed_by = EXCLUDED.confirmed_by, updated_at = EXCLUDED.updated_at;
+-- The importing State confirms receipt. $1 exporting_state, $2 shipment_id, $3 licence_number, $4 received_on, $5 customs_document, $6 items, $7 confirmed_by, $8 confidentiality, $9 now, $10 journal recorded_at, $11 actor, $12 action, $13 payload
+-- Journaled in the same statement (no entry when nothing was written).
+WITH written AS (
+    INSERT INTO shipment_record (exporting_state, shipment_id, licence_number, issuing_state, received_on,
+                                 customs_document, received_items, confirmed_by, confidentiality, updated_at)
+    VALUES ($1, $2, $3, $1, $4, $5, $6, $7, $8, $9)
+    ON CONFLICT ON CONSTRAINT shipment_record_pkey DO UPDATE
+       SET received_on = EXCLUDED.received_on, customs_document = EXCLUDED.customs_document,
+           received_items = EXCLUDED.received_items, confirmed_by = EXCLUDED.confirmed_by, updated_at = EXCLUDED.updated_at
+    RETURNING exporting_state
+), entry AS (
+    INSERT INTO journal_entry (recorded_at, actor, action, entity, entity_id, payload)
+    SELECT $10, $11, $12, 'shipment_record', $1 || '/' || $2, $13 FROM written
+    RETURNING entry_id
+)
+INSERT INTO journal_pending (entry_id) SELECT entry_id FROM entry
+RETURNING entry_id;
 
 -- name: get_shipment_record
 -- One shipment. $1 exporting_state, $2 shipment_id
@@ -71,12 +101,21 @@ SELECT exporting_state, shipment_id, licence_number, issuing_state, dispatched_a
  WHERE exporting_state = $1 AND shipment_id = $2;
 
 -- name: insert_shipment_passage
--- A border passage reported by a transit State (a repeated check_id changes nothing). $1 recorded_by, $2 check_id, $3 licence_number, $4 issuing_state, $5 shipment_id, $6 verdict, $7 reasons, $8 checked_at, $9 crossing_point, $10 items, $11 confidentiality, $12 notice_id, $13 now
-INSERT INTO shipment_passage (recorded_by, check_id, licence_number, issuing_state, shipment_id, verdict, reasons,
-                              checked_at, crossing_point, items, confidentiality, notice_id, received_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
-ON CONFLICT ON CONSTRAINT shipment_passage_pkey DO NOTHING
-RETURNING check_id;
+-- A border passage reported by a transit State (a repeated check_id changes nothing). $1 recorded_by, $2 check_id, $3 licence_number, $4 issuing_state, $5 shipment_id, $6 verdict, $7 reasons, $8 checked_at, $9 crossing_point, $10 items, $11 confidentiality, $12 notice_id, $13 now, $14 journal recorded_at, $15 actor, $16 action, $17 payload
+-- Journaled in the same statement (no entry when nothing was written).
+WITH written AS (
+    INSERT INTO shipment_passage (recorded_by, check_id, licence_number, issuing_state, shipment_id, verdict, reasons,
+                                  checked_at, crossing_point, items, confidentiality, notice_id, received_at)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+    ON CONFLICT ON CONSTRAINT shipment_passage_pkey DO NOTHING
+    RETURNING check_id
+), entry AS (
+    INSERT INTO journal_entry (recorded_at, actor, action, entity, entity_id, payload)
+    SELECT $14, $15, $16, 'shipment_passage', $1 || '/' || $2, $17 FROM written
+    RETURNING entry_id
+)
+INSERT INTO journal_pending (entry_id) SELECT entry_id FROM entry
+RETURNING entry_id;
 
 -- name: list_shipment_passages
 -- Passages reported for a licence. $1 issuing_state, $2 licence_number

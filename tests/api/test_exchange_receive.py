@@ -93,7 +93,7 @@ async def test_concurrent_copies_of_one_notice_store_it_once_and_share_its_recei
     assert sorted(answer.status_code for answer in answers) == [200] * 11 + [202]
     assert {answer.content for answer in answers} == {bytes(await conn.fetchval("SELECT receipt FROM notice_inbox"))}
     assert await _stored(conn) == (1, 1)
-    assert await conn.fetchval("SELECT received_sequence FROM peer WHERE state = 'AT'") == 1
+    assert await conn.fetchval("SELECT coalesce(max(sequence), 0) FROM notice_inbox WHERE sender = 'AT'") == 1
 
 
 async def test_receiver_that_waited_for_the_lock_sees_what_its_predecessor_stored(
@@ -105,7 +105,9 @@ async def test_receiver_that_waited_for_the_lock_sees_what_its_predecessor_store
     first, second = await db.connect(database), await db.connect(database)
     try:
         for expected in ("duplicate", "notice-id-conflict", "sequence-gap"):
-            sequence = await conn.fetchval("SELECT received_sequence FROM peer WHERE state = 'AT'") + 1
+            sequence = (
+                await conn.fetchval("SELECT coalesce(max(sequence), 0) FROM notice_inbox WHERE sender = 'AT'") + 1
+            )
             ahead = envelope(AT_KEY, sequence=sequence)
             late = {
                 "duplicate": ahead,
@@ -216,6 +218,22 @@ async def test_unknown_type_is_stored_rejected_and_consumes_its_sequence(de: tup
     assert decode_receipt(response.content).receipt.status == "rejected"
     assert decode_receipt(response.content).receipt.reason == "unsupported-type"
     assert (await _post(client, envelope(AT_KEY, sequence=2))).status_code == 202
+
+
+async def test_effect_without_savepoint_rejects_cleanly_before_writing_and_fails_after(
+    de: tuple[Client, db.Conn],
+) -> None:
+    client, conn = de
+    wrote = "SELECT count(*) FROM journal_entry WHERE action = 'test.wrote'"
+    response = await _post(client, envelope(AT_KEY, type_="test.checks-first", body={"reject": "before"}))
+    assert response.status_code == 202
+    assert decode_receipt(response.content).receipt.status == "rejected"
+    response = await _post(client, envelope(AT_KEY, sequence=2, type_="test.checks-first", body={"reject": "after"}))
+    assert response.status_code == 500  # a broken promise is a bug, and nothing of it is kept
+    assert (await _stored(conn), await conn.fetchval(wrote)) == ((1, 1), 0)
+    response = await _post(client, envelope(AT_KEY, sequence=2, type_="test.checks-first", body={"reject": "no"}))
+    assert decode_receipt(response.content).receipt.status == "accepted"
+    assert (await _stored(conn), await conn.fetchval(wrote)) == ((2, 2), 1)
 
 
 async def test_announced_key_is_trusted_then_revoked_key_refused(de: tuple[Client, db.Conn]) -> None:

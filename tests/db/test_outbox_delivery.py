@@ -133,11 +133,12 @@ async def test_refused_delivery_is_retried_with_the_same_bytes_until_it_passes(
     assert await at.conn.fetchval("SELECT count(*) FROM notice_outbox WHERE last_error IS NOT NULL") == 0
 
 
-async def test_network_error_is_recorded_and_retried_later(at_de: tuple[Registry, Registry]) -> None:
+@pytest.mark.parametrize("kind", ["aiohttp", "httpx"])
+async def test_network_error_is_recorded_and_retried_later(at_de: tuple[Registry, Registry], kind: str) -> None:
     at, _ = at_de
     await at.conn.execute("UPDATE peer SET base_url = 'http://127.0.0.1:9' WHERE state = 'DE'")
     await _enqueue(at, 1)
-    async with httpx.AsyncClient() as client:
+    async with delivery.new_client(at.settings) if kind == "aiohttp" else httpx.AsyncClient() as client:
         await delivery.deliver_due(at.pool, at.settings, client, "w1")
     row = await at.conn.fetchrow(
         "SELECT status, attempts, last_error, next_attempt_at, now() AS now FROM notice_outbox"

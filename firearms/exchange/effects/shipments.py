@@ -21,11 +21,12 @@ from firearms.store import received as store
 
 if TYPE_CHECKING:
     from firearms.db import Conn
+    from firearms.store.received import JournalEntry
 
 __all__ = ["receipt_confirmation_requested", "receipt_confirmed", "shipment_dispatched", "transit_passage_recorded"]
 
 
-@effect("shipment.dispatched")
+@effect("shipment.dispatched", checks_first=True)
 async def shipment_dispatched(conn: Conn, received: ReceivedNotice) -> None:
     """The exporting State dispatched a shipment under a licence it sent us before."""
     body = body_as(received, ShipmentDispatched)
@@ -41,11 +42,11 @@ async def shipment_dispatched(conn: Conn, received: ReceivedNotice) -> None:
         msgspec.to_builtins(body.items),
         received.notice.confidentiality,
         utc_now(),
+        _entry(received, "shipment.dispatched"),
     )
-    await _journal(conn, received, sender, body.shipment_id, "shipment.dispatched")
 
 
-@effect("transit.passage-recorded")
+@effect("transit.passage-recorded", checks_first=True)
 async def transit_passage_recorded(conn: Conn, received: ReceivedNotice) -> None:
     """A transit State reports a border check of a consignment (one record per check)."""
     body = body_as(received, PassageRecorded)
@@ -65,18 +66,15 @@ async def transit_passage_recorded(conn: Conn, received: ReceivedNotice) -> None
         received.notice.confidentiality,
         received.notice.id,
         utc_now(),
-    )
-    await journal.record(
-        conn,
-        actor=f"partner:{sender}",
-        action="shipment.passage-recorded",
-        entity="shipment_passage",
-        entity_id=f"{sender}/{body.check_id}",
-        payload={"licence_number": body.licence_number, "verdict": body.verdict, "notice_id": received.notice.id},
+        journal.entry(
+            actor=f"partner:{sender}",
+            action="shipment.passage-recorded",
+            payload={"licence_number": body.licence_number, "verdict": body.verdict, "notice_id": received.notice.id},
+        ),
     )
 
 
-@effect("receipt.confirmation-requested")
+@effect("receipt.confirmation-requested", checks_first=True)
 async def receipt_confirmation_requested(conn: Conn, received: ReceivedNotice) -> None:
     """The exporting State asks this (importing) State to confirm receipt of a shipment (Art. 10(4))."""
     body = body_as(received, ReceiptConfirmationRequested)
@@ -91,8 +89,8 @@ async def receipt_confirmation_requested(conn: Conn, received: ReceivedNotice) -
         received.created_at,
         received.notice.confidentiality,
         utc_now(),
+        _entry(received, "shipment.confirmation-requested"),
     )
-    await _journal(conn, received, sender, body.shipment_id, "shipment.confirmation-requested")
     await _answer_from_records(conn, received, body)
 
 
@@ -121,7 +119,7 @@ async def _answer_from_records(conn: Conn, received: ReceivedNotice, body: Recei
     )
 
 
-@effect("receipt.confirmed")
+@effect("receipt.confirmed", checks_first=True)
 async def receipt_confirmed(conn: Conn, received: ReceivedNotice) -> None:
     """The importing State confirms receipt of a shipment this State exported (Art. 10(4))."""
     body = body_as(received, ReceiptConfirmed)
@@ -137,8 +135,8 @@ async def receipt_confirmed(conn: Conn, received: ReceivedNotice) -> None:
         received.notice.sender,
         received.notice.confidentiality,
         utc_now(),
+        _entry(received, "shipment.receipt-confirmed"),
     )
-    await _journal(conn, received, own, body.shipment_id, "shipment.receipt-confirmed")
 
 
 async def _require_received_licence(conn: Conn, sender: str, number: str) -> None:
@@ -147,12 +145,8 @@ async def _require_received_licence(conn: Conn, sender: str, number: str) -> Non
         raise NoticeRejectedError("unknown-licence", f"no licence {number} of {sender} was received")
 
 
-async def _journal(conn: Conn, received: ReceivedNotice, exporting_state: str, shipment_id: str, action: str) -> None:
-    await journal.record(
-        conn,
-        actor=f"partner:{received.notice.sender}",
-        action=action,
-        entity="shipment_record",
-        entity_id=f"{exporting_state}/{shipment_id}",
-        payload={"notice_id": received.notice.id},
+def _entry(received: ReceivedNotice, action: str) -> JournalEntry:
+    """The journal entry of a shipment record's change, written by the same statement."""
+    return journal.entry(
+        actor=f"partner:{received.notice.sender}", action=action, payload={"notice_id": received.notice.id}
     )
