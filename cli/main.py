@@ -68,7 +68,7 @@ def _announce_first_admin(done: bootstrap.Initialised) -> None:
 
 
 def _run_on_uvloop(work: Coroutine[Any, Any, T]) -> T:
-    """Run a long-lived coroutine (worker, supervisor) on uvloop, the loop ``serve`` runs on; asyncio's elsewhere."""
+    """Run the worker on uvloop, the loop ``serve`` runs on (asyncio's where uvloop is not installed)."""
     try:
         import uvloop  # noqa: PLC0415  # not installed on Windows
     except ImportError:

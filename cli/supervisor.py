@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from cli.main import _api_server, _fail, _log_setup, _run_on_uvloop, _settings, main
+from cli.main import _api_server, _fail, _log_setup, _settings, main
 from firearms import db
 from firearms.worker import run_worker
 
@@ -131,7 +131,7 @@ def supervise(settings: Settings, url: str) -> int:
         The exit status: 0 after a signal, 1 when API processes died more than ``_RESTARTS`` times
         within a minute.
     """
-    return _run_on_uvloop(_Supervisor(settings, url).run())
+    return asyncio.run(_Supervisor(settings, url).run())  # uvloop cannot start a process in a new process group
 
 
 class _Supervisor:
