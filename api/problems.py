@@ -216,7 +216,7 @@ def _http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response
         detail = "; ".join(error["message"] for error in facts["errors"]) or "the request does not match its schema"
     elif status == 413:
         detail = "the request body exceeds this endpoint's size limit"
-    return problem_response(request, status, code, detail, facts)
+    return problem_response(request, status, code, detail, facts, headers=dict(exc.headers or {}) or None)
 
 
 def _public_error(item: Any) -> dict[str, Any]:

@@ -159,6 +159,7 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=15)
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--rounds", type=int, default=2, help="reference/check pairs, run back to back")
+    parser.add_argument("--workers", type=int, default=1, help="app processes on the port (like serve --workers)")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is needed (apt install wrk)")
@@ -167,11 +168,16 @@ def main() -> None:
     url, token = asyncio.run(prepare(admin_uri, "checks_bench", work / "home", args.licences))
     port = free_port()
     env = {**os.environ, "FIREARMS_DATABASE_URL": url, "FIREARMS_STATE": "AT", "FIREARMS_HOME": str(work / "home")}
-    server = subprocess.Popen([sys.executable, str(ROOT / "bench" / "checks_app.py"), str(port)], env=env)
+    servers = [
+        subprocess.Popen([sys.executable, str(ROOT / "bench" / "checks_app.py"), str(port)], env=env)
+        for _ in range(args.workers)
+    ]
     try:
         wait_up(port, time.monotonic() + 60)
+        time.sleep(5 if args.workers > 1 else 0)  # the first process answering is not all of them
         print(
-            f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
+            f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()},"
+            f" {args.workers} app process(es)"
         )
         wrk(port, work, "reference", "/bench/reference", args.licences, 16, 3, token)
         wrk(port, work, "check", "/api/v1/checks", args.licences, 16, 3, token)
@@ -190,8 +196,10 @@ def main() -> None:
             )
         print(f"ratios: {', '.join(f'{ratio:.2f}x' for ratio in ratios)}")
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        for server in servers:
+            server.terminate()
+        for server in servers:
+            server.wait(timeout=30)
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ from litestar.di import Provide
 
 from api import create_app
 from api.deps import provide_officer, require_role
+from cli.supervisor import reuseport_sockets
 from firearms.settings import load_settings
 
 __all__ = ["serve_with_reference"]
@@ -35,4 +36,6 @@ def serve_with_reference(reference: Any) -> None:
             dependencies={"officer": Provide(provide_officer, sync_to_thread=False)},
         )
     )
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False, lifespan="on")
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False, lifespan="on")
+    # Like `serve --workers N`: each process of the bench app binds the port itself with SO_REUSEPORT.
+    uvicorn.Server(config).run(sockets=reuseport_sockets("127.0.0.1", port))

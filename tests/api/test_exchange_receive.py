@@ -172,6 +172,40 @@ async def test_oversize_envelope_is_malformed_and_nothing_stored(de: tuple[Clien
     assert await _stored(conn) == (0, 0)
 
 
+async def test_oversize_envelope_without_length_is_refused_while_it_streams(de: tuple[Client, db.Conn]) -> None:
+    """4 MiB in 64 KiB pieces and no Content-Length: refused once past 256 KiB, without reading the rest."""
+    client, conn = de
+    pieces: list[dict[str, Any]] = [{"type": "http.request", "body": b"x" * 65536, "more_body": True}] * 64
+    pieces.append({"type": "http.request", "body": b"", "more_body": False})
+    answer: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return pieces.pop(0)
+
+    async def send(message: dict[str, Any]) -> None:
+        answer.append(message)
+
+    path = "/exchange/v1/notices"
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
+        "path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "", "state": {},
+        "headers": [(b"content-type", b"application/json")], "client": ("127.0.0.1", 1), "server": ("test", 80),
+    }  # fmt: skip
+    await client.app(scope, receive, send)
+    assert answer[0]["status"] == 400
+    assert json.loads(answer[1]["body"])["type"] == PROBLEM_BASE + "malformed-notice"
+    assert len(pieces) == 65 - 5  # four pieces are 256 KiB; the fifth is one too many
+    assert await _stored(conn) == (0, 0)
+
+
+async def test_only_post_is_allowed_on_notices(de: tuple[Client, db.Conn]) -> None:
+    client, _ = de
+    response = await client.get("/exchange/v1/notices")
+    assert response.status_code == 405
+    assert response.headers["allow"] == "POST"
+    assert response.headers["content-type"].startswith("application/problem+json")
+
+
 @pytest.mark.parametrize(
     "raw",
     [b"not json", b"[]", b'{"protocol":"firearms-exchange/1"}', b'{"protocol":"firearms-exchange/1","notice":1}'],
