@@ -7,7 +7,6 @@ import re
 import time
 import uuid
 
-from litestar.datastructures import MutableScopeHeaders
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, HTTPScope, Message, Receive, Scope, Send
 
@@ -35,11 +34,13 @@ class RequestIdMiddleware:
         started = time.perf_counter()
         status = 500
 
+        header = (b"x-request-id", request_id.encode("latin-1"))
+
         async def send_with_id(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                MutableScopeHeaders.from_message(message)["X-Request-Id"] = request_id
+                message["headers"] = [*message.get("headers", ()), header]
             await send(message)
 
         try:

@@ -151,7 +151,7 @@ async def main(count: int, workers: int) -> None:
 
         # 2. Concurrent senders to DE.
         per_sender = max(1, count // len(SENDERS[1:]))
-        envelopes: dict[str, list[bytes]] = {}
+        envelopes: dict[str, list[tuple[str, bytes]]] = {}
         for state in SENDERS[1:]:
             key = SigningKey.generate()
             async with de_conn.transaction():
@@ -165,22 +165,26 @@ async def main(count: int, workers: int) -> None:
                     actor="bench",
                 )
             now = format_time(utc_now())
+            ids = [str(uuid.uuid4()) for _ in range(per_sender)]
             envelopes[state] = [
-                encode(
-                    sign_notice(
-                        Notice(
-                            id=str(uuid.uuid4()),
-                            type="receipt.confirmed",
-                            sender=state,
-                            recipient="DE",
-                            sequence=n,
-                            created_at=now,
-                            in_reply_to=None,
-                            confidentiality="restricted",
-                            body={**licence_body, "shipment_id": f"{state}-{n}"},
-                        ),
-                        key,
-                    )
+                (
+                    ids[n - 1],
+                    encode(
+                        sign_notice(
+                            Notice(
+                                id=ids[n - 1],
+                                type="receipt.confirmed",
+                                sender=state,
+                                recipient="DE",
+                                sequence=n,
+                                created_at=now,
+                                in_reply_to=None,
+                                confidentiality="restricted",
+                                body={**licence_body, "shipment_id": f"{state}-{n}"},
+                            ),
+                            key,
+                        )
+                    ),
                 )
                 for n in range(1, per_sender + 1)
             ]
@@ -188,8 +192,8 @@ async def main(count: int, workers: int) -> None:
         async def send(state: str) -> int:
             sender = KeepAlive(port)
             try:
-                for raw in envelopes[state]:
-                    status, answer = await sender.post("/exchange/v1/notices", raw)
+                for notice_id, raw in envelopes[state]:
+                    status, answer = await sender.post("/exchange/v1/notices", raw, notice_id)
                     assert status == 202, answer
             finally:
                 await sender.close()

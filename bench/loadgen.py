@@ -80,12 +80,13 @@ class KeepAlive:
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
 
-    async def post(self, path: str, body: bytes) -> tuple[int, bytes]:
-        """POST ``body`` as JSON; the status and the response body."""
+    async def post(self, path: str, body: bytes, request_id: str = "") -> tuple[int, bytes]:
+        """POST ``body`` as JSON (with ``X-Request-Id`` when given, as the worker does); status and body."""
         if self._reader is None or self._writer is None:
             self._reader, self._writer = await asyncio.open_connection("127.0.0.1", self.port)
+        extra = f"X-Request-Id: {request_id}\r\n" if request_id else ""
         head = (
-            f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n{extra}"
             f"Content-Length: {len(body)}\r\n\r\n"
         )
         self._writer.write(head.encode() + body)

@@ -86,8 +86,24 @@ async def connect(url: str) -> asyncpg.Connection[asyncpg.Record]:
 async def create_pool(url: str, *, max_size: int = 20) -> Pool:
     """A pool whose connections decode json/jsonb with msgspec and speak UTC."""
     return await asyncpg.create_pool(
-        url, min_size=1, max_size=max_size, init=_init_connection, server_settings=_SERVER_SETTINGS
+        url,
+        min_size=1,
+        max_size=max_size,
+        init=_init_connection,
+        reset=_keep_session,
+        server_settings=_SERVER_SETTINGS,
     )
+
+
+async def _keep_session(conn: asyncpg.Connection[asyncpg.Record]) -> None:
+    """Return a connection to the pool without asyncpg's reset query: one round trip fewer per request.
+
+    asyncpg still rolls back a transaction left open. Nothing in this code leaves other session state
+    behind: settings are ``SET LOCAL`` or ``set_config(..., true)``, advisory locks are transaction-scoped,
+    temporary tables are ``ON COMMIT DROP``, nothing listens or keeps a cursor (the bulk import's
+    ``temp_buffers`` is meant to stay with the session).
+    """
+    del conn
 
 
 async def migrate(conn: Conn, directory: Path | None = None) -> list[str]:

@@ -30,7 +30,7 @@ __all__ = [
     "signing_key",
 ]
 
-_loaded: dict[Path, SigningKey] = {}
+_loaded: dict[tuple[Path, str], SigningKey] = {}
 
 
 class KeyInfo(msgspec.Struct, frozen=True, kw_only=True):
@@ -97,12 +97,13 @@ def signing_key(home: Path, key_id: str) -> SigningKey:
     Raises:
         ConfigError: its file is missing from ``home``.
     """
-    path = key_path(home, key_id)
-    if path not in _loaded:
+    loaded = _loaded.get((home, key_id))
+    if loaded is None:
+        path = key_path(home, key_id)
         if not path.exists():
             raise ConfigError(f"signing key {key_id} is not in {path.parent}: is FIREARMS_HOME the right folder?")
-        _loaded[path] = SigningKey.load(path)
-    return _loaded[path]
+        loaded = _loaded[home, key_id] = SigningKey.load(path)
+    return loaded
 
 
 async def list_keys(conn: Conn) -> list[KeyInfo]:

@@ -209,7 +209,9 @@ async def _deliver(
     """One attempt; ``True`` when a verified receipt came back (kept in ``run.receipts``)."""
     attempted_at = dt.datetime.now(dt.UTC)
     try:
-        status, content = await _post(client, head["base_url"] + "/exchange/v1/notices", raw, settings.exchange_timeout)
+        status, content = await _post(
+            client, head["base_url"] + "/exchange/v1/notices", raw, settings.exchange_timeout, str(head["notice_id"])
+        )
     except (aiohttp.ClientError, httpx.HTTPError, OSError, TimeoutError) as exc:
         await _failed(pool, settings, worker, head, attempted_at, f"network: {type(exc).__name__}: {exc}")
         return False
@@ -229,9 +231,12 @@ async def _deliver(
     return False
 
 
-async def _post(client: Client, url: str, raw: bytes, seconds: float) -> tuple[int, bytes]:
-    """POST an envelope within ``seconds``; the status and the body (an answer over 256 KiB is an error)."""
-    headers = {"content-type": "application/json"}
+async def _post(client: Client, url: str, raw: bytes, seconds: float, notice_id: str) -> tuple[int, bytes]:
+    """POST an envelope within ``seconds``; the status and the body (an answer over 256 KiB is an error).
+
+    The notice id goes as ``X-Request-Id``: both registries' access logs then name the same id.
+    """
+    headers = {"content-type": "application/json", "x-request-id": notice_id}
     if isinstance(client, httpx.AsyncClient):
         response = await client.post(url, content=raw, headers=headers, timeout=seconds)
         return response.status_code, response.content

@@ -12,6 +12,15 @@ async def test_health_answers_when_database_answers(client: AsyncTestClient) -> 
     assert response.headers["x-request-id"]
 
 
+async def test_request_id_is_echoed_when_sane_and_replaced_otherwise(client: AsyncTestClient) -> None:  # type: ignore[type-arg]
+    given = await client.get("/health", headers={"X-Request-Id": "3f2b9c1e-notice"})
+    assert given.headers.get_list("x-request-id") == ["3f2b9c1e-notice"]
+    insane = await client.get("/health", headers={"X-Request-Id": "no spaces\tor tabs"})
+    assert len(insane.headers.get_list("x-request-id")) == 1
+    assert insane.headers["x-request-id"] != "no spaces\tor tabs"
+    assert len(insane.headers["x-request-id"]) == 32
+
+
 async def test_missing_token_is_401_problem(client: AsyncTestClient) -> None:  # type: ignore[type-arg]
     response = await client.get("/api/v1/me")
     assert response.status_code == 401
