@@ -187,3 +187,32 @@ async def test_two_workers_never_send_one_notice_twice(at_de: tuple[Registry, Re
     assert await de.conn.fetchval(
         "SELECT array_agg(sequence ORDER BY received_at, sequence) FROM notice_inbox"
     ) == list(range(1, 31))
+
+
+async def test_failure_in_the_middle_of_a_run_keeps_the_receipts_before_it_and_releases_the_rest(
+    at_de: tuple[Registry, Registry],
+) -> None:
+    at, de = at_de
+    await _enqueue(at, 5)
+
+    async def fail_the_third(request: httpx.Request) -> None:
+        if msgspec.json.decode(request.content)["notice"]["sequence"] == 3:
+            raise httpx.ConnectError("the line went down", request=request)
+
+    de.client.event_hooks = {"request": [fail_the_third], "response": []}
+    assert await delivery.deliver_due(at.pool, at.settings, de.client, "w1") == 2
+    rows = await at.conn.fetch(
+        "SELECT sequence, status, attempts, lease_owner, receipt IS NOT NULL AS receipted, last_error"
+        " FROM notice_outbox ORDER BY sequence"
+    )
+    assert [(row["status"], row["attempts"], row["receipted"]) for row in rows] == [
+        ("delivered", 1, True),
+        ("delivered", 1, True),
+        ("queued", 1, False),
+        ("queued", 0, False),
+        ("queued", 0, False),
+    ]
+    assert rows[2]["last_error"].startswith("network: ConnectError")
+    assert all(row["lease_owner"] is None for row in rows)  # nothing stays leased
+    assert await de.conn.fetchval("SELECT array_agg(sequence ORDER BY sequence) FROM notice_inbox") == [1, 2]
+    assert await at.conn.fetchval("SELECT count(*) FROM journal_entry WHERE action = 'notice.delivered'") == 2
