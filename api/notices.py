@@ -15,7 +15,7 @@ from api.params import AfterQuery, LimitQuery, page
 from firearms import outbox
 from firearms.errors import NotFoundError
 from firearms.exchange import rotation
-from firearms.exchange.rotation import Revocation, Rotation
+from firearms.exchange.rotation import Revocation, Rotation, Switch
 from firearms.outbox import OutboxNotice
 from firearms.pagination import DEFAULT_LIMIT, decode_cursor, encode_cursor
 from firearms.store import inbox as inbox_store
@@ -117,6 +117,11 @@ class KeyController(Controller):
     async def rotate(self, conn: ConnDep, officer: OfficerDep, settings: SettingsDep) -> Rotation:
         """New key announced to every partner signed by the current one; used once every partner acknowledged."""
         return await rotation.rotate(conn, settings.home, actor=officer.actor)
+
+    @post("/switch", summary="Use the waiting new key now", status_code=200)
+    async def switch(self, conn: ConnDep, officer: OfficerDep) -> Switch:
+        """Put the rotated key into use before every partner acknowledged it (one long unreachable)."""
+        return await rotation.switch_now(conn, actor=officer.actor)
 
     @post("/{key_id:str}/revoke", summary="Revoke a signing key", status_code=200)
     async def revoke(

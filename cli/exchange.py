@@ -147,7 +147,27 @@ def keys_rotate(ctx: click.Context) -> None:
     if not done.switched:
         click.echo(
             f"the new key is used once {', '.join(done.announced_to)} acknowledged its announcement "
-            "(see 'firearms notices --status queued')",
+            "(see 'firearms notices --status queued'; 'firearms keys switch' uses it at once)",
+            err=True,
+        )
+
+
+@keys_group.command("switch")
+@click.pass_context
+def keys_switch(ctx: click.Context) -> None:
+    """Use the new key now, before every partner acknowledged it (one that is long unreachable)."""
+    settings = _settings(ctx)
+
+    async def work(conn: db.Conn) -> rotation.Switch:
+        async with conn.transaction():
+            return await rotation.switch_now(conn, actor=_CLI_ACTOR)
+
+    done = _with_database(settings, work)
+    _echo_json(done)
+    if done.unacknowledged:
+        click.echo(
+            f"{', '.join(done.unacknowledged)} will learn the new key from its queued announcement, which goes "
+            "ahead of every notice signed with it",
             err=True,
         )
 

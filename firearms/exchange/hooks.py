@@ -9,7 +9,8 @@ received from partners (``origin='received'``) never send anything.
   ``import-authorisation.issued`` to the exporting State;
 - an issued licence amended: the same with the new version (it supersedes);
 - suspended, reinstated, revoked, expired: ``licence.status-changed`` to the same States (not exhausted:
-  that is the exporting State's own ledger; the others keep their own tally);
+  that is the exporting State's own ledger; the others keep their own tally); a reinstatement first
+  sends the version amended while suspended, if any;
 - consent asked of a transit State: ``transit-consent.requested`` to that State.
 
 And from :func:`firearms.checks.perform_check` (and the release of a held check), for a licence this
@@ -26,6 +27,7 @@ from firearms.canonical import utc_now
 from firearms.errors import InvalidInputError
 from firearms.exchange import emit
 from firearms.exchange.bodies import ShipmentItem
+from firearms.store import outbox as outbox_store
 
 if TYPE_CHECKING:
     import datetime as dt
@@ -52,18 +54,25 @@ async def after_transition(
     own = licence.licence.issuing_state
     if to == "issued" and from_status == "pending":
         return await emit.licence_issued(conn, licence.licence, own_state=own, actor=actor)
+    told: list[str] = []
+    if to == "issued" and from_status == "suspended":
+        # Amended while suspended: that version was not sent (receivers take issued versions only); now it is.
+        sent = await outbox_store.last_sent_licence_version(conn, licence.licence.number)
+        if sent is not None and sent < licence.licence.version:
+            told = await emit.licence_issued(conn, licence.licence, own_state=own, actor=actor)
     if to in _STATUS_NOTICES and from_status not in ("draft", "pending"):
-        return await emit.licence_status_changed(
+        changed = await emit.licence_status_changed(
             conn, licence.licence, own_state=own, status=to, reason=reason, effective_at=utc_now(), actor=actor
         )
-    return []
+        return list(dict.fromkeys([*told, *changed]))
+    return told
 
 
 async def after_amendment(conn: Conn, licence: Licence, *, actor: str) -> list[str]:
     """An amended issued licence: its new version goes to the States concerned and supersedes the old one.
 
-    A suspended licence's amendment is not sent (receivers accept issued versions only); its content
-    travels again when it is amended after reinstatement.
+    A suspended licence's amendment is not sent (receivers accept issued versions only): the
+    reinstatement sends it (:func:`after_transition`).
     """
     if licence.origin != "local" or licence.status != "issued":
         return []

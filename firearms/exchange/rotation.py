@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
     from firearms.db import Conn
 
-__all__ = ["Revocation", "Rotation", "revoke", "rotate", "switch_announced_keys"]
+__all__ = ["Revocation", "Rotation", "Switch", "revoke", "rotate", "switch_announced_keys", "switch_now"]
 
 
 class Rotation(msgspec.Struct, frozen=True, kw_only=True):
@@ -104,16 +104,54 @@ async def rotate(conn: Conn, home: Path, *, actor: str) -> Rotation:
     )
 
 
+class Switch(msgspec.Struct, frozen=True, kw_only=True):
+    """What ``keys switch`` did: the key now in use, and the partners that had not acknowledged it."""
+
+    key_id: str
+    unacknowledged: list[str]
+
+
 async def _switch_if_announced(conn: Conn, key_id: str, public_key: bytes, not_before: dt.datetime) -> bool:
     if await store.count_unannounced(conn, key_id):
         return False
+    await _switch(conn, key_id, public_key, not_before, actor="system:exchange", payload={})
+    return True
+
+
+async def _switch(
+    conn: Conn, key_id: str, public_key: bytes, not_before: dt.datetime, *, actor: str, payload: dict[str, object]
+) -> None:
     now = dt.datetime.now(dt.UTC)  # full precision: a key made in the same second as the old one still sorts after it
     await key_store.insert_registry_key(conn, key_id, public_key, not_before, now)
     await store.mark_key_switched(conn, key_id, now)
     await journal.record(
-        conn, actor="system:exchange", action="key.switched", entity="registry_key", entity_id=key_id, payload={}
+        conn, actor=actor, action="key.switched", entity="registry_key", entity_id=key_id, payload=payload
     )
-    return True
+
+
+async def switch_now(conn: Conn, *, actor: str) -> Switch:
+    """Put the waiting new key into use without every partner's acknowledgement (a partner long unreachable).
+
+    Its announcement stays queued ahead of every later notice to such a partner, so the partner learns the
+    key before the first notice signed with it -- once it answers again.
+
+    Raises:
+        ConflictError: ``no-rotation-pending``.
+    """
+    waiting = await store.list_unswitched_keys(conn)
+    if not waiting:
+        raise ConflictError("no new key is waiting: run 'firearms keys rotate' first", code="no-rotation-pending")
+    row = waiting[0]
+    unacknowledged = await store.list_unannounced_states(conn, row["key_id"])
+    await _switch(
+        conn,
+        row["key_id"],
+        row["public_key"],
+        row["not_before"],
+        actor=actor,
+        payload={"unacknowledged": unacknowledged},
+    )
+    return Switch(key_id=row["key_id"], unacknowledged=unacknowledged)
 
 
 async def switch_announced_keys(conn: Conn) -> list[str]:

@@ -19,6 +19,7 @@ __all__ = [
     "count_outbox_pending",
     "enqueue_outbox_notice",
     "get_outbox_notice",
+    "last_sent_licence_version",
     "list_outbox_notices",
     "lock_partners_with_unnumbered_notices",
     "number_outbox_notices",
@@ -153,3 +154,9 @@ async def record_outbox_failure(
 async def relax_commit(conn: Conn) -> None:
     """Let the current transaction commit without waiting for its WAL flush (sender-side bookkeeping only)."""
     await conn.execute(Q["relax_commit"])
+
+
+async def last_sent_licence_version(conn: Conn, number: str) -> int | None:
+    """The highest version of an own licence queued for partners; ``None`` when none was."""
+    version: int | None = await conn.fetchval(Q["last_sent_licence_version"], number)
+    return version

@@ -17,6 +17,7 @@ __all__ = [
     "count_unannounced",
     "get_registry_key",
     "insert_pending_registry_key",
+    "list_unannounced_states",
     "list_unswitched_keys",
     "mark_key_switched",
     "revoke_registry_key",
@@ -54,3 +55,8 @@ async def get_registry_key(conn: Conn, key_id: str) -> asyncpg.Record | None:
 async def revoke_registry_key(conn: Conn, key_id: str, revoked_at: dt.datetime) -> bool:
     """Revoke a key; ``False`` when it was already revoked."""
     return await conn.fetchval(Q["revoke_registry_key"], key_id, revoked_at) is not None
+
+
+async def list_unannounced_states(conn: Conn, key_id: str) -> list[str]:
+    """The enabled partners whose announcement of ``key_id`` is still queued."""
+    return [row["recipient"] for row in await conn.fetch(Q["list_unannounced_states"], key_id)]

@@ -168,3 +168,10 @@ SELECT recipient, count(*) AS queued FROM notice_outbox WHERE status = 'queued' 
 -- This transaction need not wait for its WAL flush: losing it in a crash only repeats a delivery, which the
 -- receiver answers with the same receipt (PROTOCOL §4 duplicates), and re-signing gives the same bytes.
 SET LOCAL synchronous_commit = off;
+
+-- name: last_sent_licence_version
+-- The highest version of an own licence queued for partners (NULL when none). $1 licence number
+SELECT max((body -> 'licence' ->> 'version')::int)
+  FROM notice_outbox
+ WHERE (body -> 'licence' ->> 'number') = $1
+   AND type IN ('export-licence.issued', 'import-authorisation.issued');

@@ -18,6 +18,14 @@ SELECT count(*)
   JOIN peer AS p ON p.state = o.recipient
  WHERE o.type = 'registry.key-announced' AND o.body ->> 'key_id' = $1 AND o.status = 'queued' AND p.enabled;
 
+-- name: list_unannounced_states
+-- The enabled partners whose announcement of a key is still queued. $1 key_id
+SELECT DISTINCT o.recipient
+  FROM notice_outbox AS o
+  JOIN peer AS p ON p.state = o.recipient
+ WHERE o.type = 'registry.key-announced' AND o.body ->> 'key_id' = $1 AND o.status = 'queued' AND p.enabled
+ ORDER BY o.recipient;
+
 -- name: mark_key_switched
 -- The pending key is now a registry key. $1 key_id, $2 now
 UPDATE pending_registry_key SET switched_at = $2 WHERE key_id = $1;

@@ -60,3 +60,33 @@ async def test_notices_list_is_paginated_and_filtered(
     one = await client.get(f"/api/v1/notices/{ids[0]}", headers=admin)
     assert one.json()["sequence"] == 1
     assert (await client.get("/api/v1/notices?status=lost", headers=admin)).status_code == 400
+
+
+async def test_key_rotation_switch_and_revocation_endpoints(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    auth: TokenFactory,
+    conn: db.Conn,
+) -> None:
+    admin = await auth("admin")
+    old = await conn.fetchval("SELECT key_id FROM registry_key")
+    nothing = await client.post("/api/v1/keys/switch", headers=admin)
+    assert nothing.status_code == 409
+    assert nothing.json()["type"].endswith("/no-rotation-pending")
+    await client.post(
+        "/api/v1/peers", json={"state": "DE", "base_url": "http://127.0.0.1:9", "public_key": DE_KEY}, headers=admin
+    )
+    rotated = await client.post("/api/v1/keys/rotate", headers=admin)
+    assert rotated.status_code == 201
+    assert (rotated.json()["announced_to"], rotated.json()["switched"]) == (["DE"], False)
+    in_use = await client.post(f"/api/v1/keys/{old}/revoke", json={"reason": "retired"}, headers=admin)
+    assert in_use.status_code == 409  # still the key in use: DE has not acknowledged the new one
+    switched = await client.post("/api/v1/keys/switch", headers=admin)
+    assert switched.status_code == 200
+    assert switched.json() == {"key_id": rotated.json()["key_id"], "unacknowledged": ["DE"]}
+    entry = await conn.fetchrow("SELECT actor, payload FROM journal_entry WHERE action = 'key.switched'")
+    assert entry is not None
+    assert entry["payload"] == {"unacknowledged": ["DE"]}
+    assert entry["actor"].startswith("officer:")
+    revoked = await client.post(f"/api/v1/keys/{old}/revoke", json={"reason": "retired"}, headers=admin)
+    assert revoked.status_code == 200
+    assert revoked.json()["announced_to"] == ["DE"]

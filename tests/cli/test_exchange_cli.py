@@ -90,6 +90,26 @@ def test_rotate_announces_and_notices_lists_the_outbox(env: dict[str, str]) -> N
     assert "already waiting" in err
 
 
+def test_switch_uses_the_waiting_key_before_every_acknowledgement(env: dict[str, str]) -> None:
+    code, _, err = _run(env, "keys", "switch")
+    assert code == 1
+    assert "no new key is waiting" in err
+    old = json.loads(_run(env, "keys", "show")[1])["key_id"]
+    assert _run(env, "peers", "add", "DE", "--url", "http://127.0.0.1:9", "--public-key", DE_KEY)[0] == 0
+    rotation = json.loads(_run(env, "keys", "rotate")[1])
+    assert rotation["switched"] is False
+    code, out, err = _run(env, "keys", "switch")
+    assert code == 0
+    assert json.loads(out) == {"key_id": rotation["key_id"], "unacknowledged": ["DE"]}
+    assert "DE will learn the new key" in err
+    shown = json.loads(_run(env, "keys", "show")[1])
+    assert shown["key_id"] == rotation["key_id"] != old
+    code, _, err = _run(env, "keys", "switch")
+    assert code == 1  # nothing waits any more
+    (notice,) = [json.loads(line) for line in _run(env, "notices", "--json")[1].splitlines()]
+    assert notice["type"] == "registry.key-announced"  # still queued for DE, ahead of anything signed later
+
+
 def test_rotate_without_partners_switches_at_once_then_revoke(env: dict[str, str]) -> None:
     old = json.loads(_run(env, "keys", "show")[1])["key_id"]
     code, _, err = _run(env, "keys", "revoke", old, "--reason", "test")

@@ -75,6 +75,42 @@ async def test_issuing_and_revoking_an_export_licence_tell_every_state_concerned
     assert changes[-1]["body"]["reason"] == "fraud"
 
 
+async def test_reinstatement_sends_the_version_amended_while_suspended(
+    conn: db.Conn, settings: Settings, at: Parties
+) -> None:
+    issued = await issued_export(conn, settings, at)
+    async with conn.transaction():
+        await licences.transition(conn, licence_id=issued.licence_id, to="suspended", actor=ACTOR, reason="audit")
+        await licences.transition(
+            conn, licence_id=issued.licence_id, to="issued", actor=ACTOR, reason="cleared", settings=settings
+        )
+    reinstated = await _outbox(conn)
+    assert [(row["type"], row["body"].get("status")) for row in reinstated[-2:]] == [
+        ("licence.status-changed", "issued"),
+        ("licence.status-changed", "issued"),
+    ]  # nothing amended: the partners have the content already
+    async with conn.transaction():
+        await licences.transition(conn, licence_id=issued.licence_id, to="suspended", actor=ACTOR, reason="audit")
+        amended = await licences.amend(
+            conn, issued.licence_id, export_draft(at, reason="new consignee address"), settings=settings, actor=ACTOR
+        )
+    assert amended.version == 2
+    assert (await _outbox(conn))[-1]["type"] == "licence.status-changed"  # the amendment itself is not sent
+    async with conn.transaction():
+        await licences.transition(
+            conn, licence_id=issued.licence_id, to="issued", actor=ACTOR, reason="cleared", settings=settings
+        )
+    sent = (await _outbox(conn))[len(reinstated) + 2 :]
+    assert [(row["recipient"], row["type"]) for row in sent] == [
+        ("DE", "export-licence.issued"),
+        ("CZ", "export-licence.issued"),
+        ("DE", "licence.status-changed"),
+        ("CZ", "licence.status-changed"),
+    ]
+    assert {row["body"]["licence"]["version"] for row in sent[:2]} == {2}
+    assert {row["body"]["licence"]["status"] for row in sent[:2]} == {"issued"}
+
+
 async def test_received_no_objection_satisfies_the_transit_gate(conn: db.Conn, settings: Settings, at: Parties) -> None:
     async with conn.transaction():
         draft = await licences.create_draft(conn, export_draft(at), settings=settings, actor=ACTOR)
