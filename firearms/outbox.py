@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from firearms.db import Conn
     from firearms.exchange.protocol import Confidentiality
 
-__all__ = ["OutboxNotice", "enqueue", "get_notice", "list_notices", "number_queued"]
+__all__ = ["OutboxNotice", "enqueue", "enqueue_to", "get_notice", "list_notices", "number_queued"]
 
 
 class OutboxNotice(msgspec.Struct, frozen=True, kw_only=True):
@@ -70,6 +70,44 @@ async def enqueue(
     Raises:
         InvalidInputError: ``unknown-peer`` (not on the trust list) or ``invalid-notice-body`` (no canonical form).
     """
+    queued = await enqueue_to(
+        conn,
+        [recipient],
+        type,
+        body,
+        in_reply_to,
+        confidentiality,
+        signing_key_id=signing_key_id,
+        actor=actor,
+    )
+    if recipient not in queued:
+        raise InvalidInputError(
+            f"{recipient} is not on the trust list: add it with 'firearms peers add'",
+            code="unknown-peer",
+            state=recipient,
+        )
+    return queued[recipient]
+
+
+async def enqueue_to(
+    conn: Conn,
+    recipients: list[str],
+    type: str,  # noqa: A002  # the protocol's own word
+    body: Any,
+    in_reply_to: str | None = None,
+    confidentiality: Confidentiality = "restricted",
+    *,
+    signing_key_id: str | None = None,
+    actor: str = "system:exchange",
+) -> dict[str, uuid.UUID]:
+    """Queue the same notice for each of ``recipients`` on the trust list, in one statement (see :func:`enqueue`).
+
+    Returns:
+        The id of each recipient's notice; a recipient not on the trust list is left out.
+
+    Raises:
+        InvalidInputError: ``invalid-notice-body`` (no canonical form).
+    """
     plain = msgspec.to_builtins(body)
     if not isinstance(plain, dict):
         raise InvalidInputError("a notice body is a JSON object", code="invalid-notice-body")
@@ -77,17 +115,12 @@ async def enqueue(
         canonical(plain)
     except ValueError as exc:
         raise InvalidInputError(f"the notice body has no canonical form: {exc}", code="invalid-notice-body") from exc
-    notice_id = uuid.uuid4()
-    queued = await store.enqueue_outbox_notice(
-        conn, notice_id, recipient, type, utc_now(), in_reply_to, confidentiality, plain, signing_key_id, actor
+    wanted = list(dict.fromkeys(recipients))
+    ids = [uuid.uuid4() for _ in wanted]
+    queued = await store.enqueue_outbox_notices(
+        conn, ids, wanted, type, utc_now(), in_reply_to, confidentiality, plain, signing_key_id, actor
     )
-    if not queued:
-        raise InvalidInputError(
-            f"{recipient} is not on the trust list: add it with 'firearms peers add'",
-            code="unknown-peer",
-            state=recipient,
-        )
-    return notice_id
+    return {recipient: notice_id for recipient, notice_id in zip(wanted, ids, strict=True) if recipient in queued}
 
 
 async def number_queued(conn: Conn) -> int:

@@ -14,7 +14,6 @@ import msgspec
 
 from firearms import journal, outbox
 from firearms.canonical import format_time
-from firearms.store import peers as peer_store
 
 if TYPE_CHECKING:
     import datetime as dt
@@ -49,11 +48,7 @@ def concerned_states(licence: LicenceObject, own_state: str) -> list[str]:
         states = [licence.exporting_state]
     else:
         states = [licence.exporting_state, licence.importing_state, *licence.transit_states]
-    seen: list[str] = []
-    for state in states:
-        if state != own_state and state not in seen:
-            seen.append(state)
-    return seen
+    return _others(states, own_state)
 
 
 def _wire(licence: LicenceObject) -> dict[str, object]:
@@ -65,10 +60,10 @@ def _wire(licence: LicenceObject) -> dict[str, object]:
 async def _send(
     conn: Conn, states: list[str], notice_type: str, body: dict[str, object], *, actor: str, subject: str
 ) -> list[str]:
-    sent: list[str] = []
+    """Queue the notice for every one of ``states`` on the trust list (one statement); journal the others."""
+    queued = await outbox.enqueue_to(conn, states, notice_type, body, confidentiality="restricted", actor=actor)
     for state in states:
-        peer = await peer_store.get_peer(conn, state)
-        if peer is None:
+        if state not in queued:
             await journal.record(
                 conn,
                 actor=actor,
@@ -77,10 +72,7 @@ async def _send(
                 entity_id=subject,
                 payload={"recipient": state, "type": notice_type, "why": "not on the trust list"},
             )
-            continue
-        await outbox.enqueue(conn, state, notice_type, body, confidentiality="restricted", actor=actor)
-        sent.append(state)
-    return sent
+    return [state for state in states if state in queued]
 
 
 async def licence_issued(conn: Conn, licence: LicenceObject, *, own_state: str, actor: str) -> list[str]:
@@ -160,11 +152,8 @@ class Route(Protocol):
 
 
 def _others(states: list[str], own_state: str) -> list[str]:
-    seen: list[str] = []
-    for state in states:
-        if state != own_state and state not in seen:
-            seen.append(state)
-    return seen
+    """``states`` without this State and without repeats, in order."""
+    return [state for state in dict.fromkeys(states) if state != own_state]
 
 
 async def shipment_dispatched(

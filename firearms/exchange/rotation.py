@@ -75,16 +75,15 @@ async def rotate(conn: Conn, home: Path, *, actor: str) -> Rotation:
         "not_after": None,
     }
     peers = [row["state"] for row in await peer_store.list_peers(conn, "", 10_000)]
-    for state in peers:
-        await outbox.enqueue(
-            conn,
-            state,
-            "registry.key-announced",
-            body,
-            confidentiality="public",
-            signing_key_id=current["key_id"],
-            actor=actor,
-        )
+    await outbox.enqueue_to(
+        conn,
+        peers,
+        "registry.key-announced",
+        body,
+        confidentiality="public",
+        signing_key_id=current["key_id"],
+        actor=actor,
+    )
     await journal.record(
         conn,
         actor=actor,
@@ -184,8 +183,7 @@ async def revoke(conn: Conn, key_id: str, *, reason: str, actor: str) -> Revocat
         raise ConflictError(f"key {key_id} is already revoked", code="key-already-revoked", key_id=key_id)
     body = {"key_id": key_id, "revoked_at": format_time(now), "reason": reason}
     peers = [row["state"] for row in await peer_store.list_peers(conn, "", 10_000)]
-    for state in peers:
-        await outbox.enqueue(conn, state, "registry.key-revoked", body, confidentiality="public", actor=actor)
+    await outbox.enqueue_to(conn, peers, "registry.key-revoked", body, confidentiality="public", actor=actor)
     await journal.record(
         conn,
         actor=actor,

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 __all__ = [
     "claim_outbox_runs",
     "count_outbox_pending",
-    "enqueue_outbox_notice",
+    "enqueue_outbox_notices",
     "get_outbox_notice",
     "last_sent_licence_version",
     "list_outbox_notices",
@@ -32,10 +32,10 @@ __all__ = [
 ]
 
 
-async def enqueue_outbox_notice(
+async def enqueue_outbox_notices(
     conn: Conn,
-    notice_id: uuid.UUID,
-    recipient: str,
+    notice_ids: list[uuid.UUID],
+    recipients: list[str],
     type_: str,
     created_at: dt.datetime,
     in_reply_to: str | None,
@@ -43,12 +43,12 @@ async def enqueue_outbox_notice(
     body: Any,
     signing_key_id: str | None,
     actor: str,
-) -> bool:
-    """Queue and journal a notice (unnumbered); ``False`` when the partner is not on the trust list."""
-    queued = await conn.fetchval(
-        Q["enqueue_outbox_notice"],
-        notice_id,
-        recipient,
+) -> set[str]:
+    """Queue and journal one notice per recipient on the trust list (unnumbered); the recipients queued."""
+    rows = await conn.fetch(
+        Q["enqueue_outbox_notices"],
+        notice_ids,
+        recipients,
         type_,
         created_at,
         in_reply_to,
@@ -57,7 +57,7 @@ async def enqueue_outbox_notice(
         signing_key_id,
         actor,
     )
-    return queued is not None
+    return {row["recipient"] for row in rows}
 
 
 async def lock_partners_with_unnumbered_notices(conn: Conn) -> list[str]:

@@ -1,25 +1,29 @@
--- name: enqueue_outbox_notice
--- Queue a notice and its journal entry in one statement, unnumbered (the worker numbers it when it first
--- takes it). No row when the partner is not on the trust list.
--- $1 notice_id, $2 recipient, $3 type, $4 created_at, $5 in_reply_to, $6 confidentiality, $7 body,
--- $8 signing_key_id, $9 actor
-WITH queued AS (
+-- name: enqueue_outbox_notices
+-- Queue one notice for each recipient on the trust list, each with its journal entry, in one statement,
+-- unnumbered (the worker numbers them when it first takes them). Returns the recipients queued.
+-- $1 notice_ids, $2 recipients (one notice id each), $3 type, $4 created_at, $5 in_reply_to,
+-- $6 confidentiality, $7 body, $8 signing_key_id, $9 actor
+WITH wanted AS (
+    SELECT w.notice_id, w.recipient, w.position
+      FROM unnest($1::uuid[], $2::text[]) WITH ORDINALITY AS w (notice_id, recipient, position)
+     WHERE EXISTS (SELECT 1 FROM peer WHERE state = w.recipient)
+), queued AS (
     INSERT INTO notice_outbox (notice_id, recipient, type, created_at, in_reply_to, confidentiality, body,
                                signing_key_id, next_attempt_at)
-    SELECT $1, $2, $3, $4, $5, $6, $7, $8, $4
-     WHERE EXISTS (SELECT 1 FROM peer WHERE state = $2)
-    RETURNING notice_id
+    SELECT notice_id, recipient, $3, $4, $5, $6, $7, $8, $4 FROM wanted ORDER BY position
+    RETURNING notice_id, recipient
 ), entry AS (
     INSERT INTO journal_entry (recorded_at, actor, action, entity, entity_id, payload)
-    SELECT $4, $9, 'notice.queued', 'notice_outbox', $1::text,
-           jsonb_build_object('recipient', $2::text, 'type', $3::text,
+    SELECT $4, $9, 'notice.queued', 'notice_outbox', q.notice_id::text,
+           jsonb_build_object('recipient', q.recipient, 'type', $3::text,
                               'in_reply_to', $5::text, 'confidentiality', $6::text)
-      FROM queued
+      FROM queued AS q JOIN wanted AS w USING (notice_id)
+     ORDER BY w.position
     RETURNING entry_id
 ), pending AS (
     INSERT INTO journal_pending (entry_id) SELECT entry_id FROM entry
 )
-SELECT notice_id FROM queued;
+SELECT recipient FROM queued;
 
 -- name: lock_partners_with_unnumbered_notices
 -- The partners with queued notices still unnumbered, locked for numbering (SKIP LOCKED: another worker

@@ -177,7 +177,8 @@ async def test_two_workers_never_send_one_notice_twice(at_de: tuple[Registry, Re
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             await delivery.deliver_due(at.pool, at.settings, de.client, name)
-            if await at.conn.fetchval("SELECT bool_and(status = 'delivered') FROM notice_outbox"):
+            # each worker asks on a connection of its own: one connection cannot run two queries at once
+            if await at.pool.fetchval("SELECT bool_and(status = 'delivered') FROM notice_outbox"):
                 return
             await asyncio.sleep(0.01)
 
