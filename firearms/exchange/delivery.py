@@ -85,7 +85,7 @@ class Run:
     """Consecutive notices of one recipient leased to this worker, signed, with the recipient's keys."""
 
     recipient: str
-    notices: list[tuple[asyncpg.Record, bytes]]
+    notices: list[tuple[asyncpg.Record, bytes, str]]  # the row, the signed bytes, the digest a receipt names
     trusted: list[TrustedKey]
     receipts: list[tuple[asyncpg.Record, str, bytes, str | None, dt.datetime, dict[str, Any]]] = field(
         default_factory=list
@@ -112,7 +112,7 @@ async def claim(pool: Pool, settings: Settings, worker: str) -> list[Run]:
             signed: list[tuple[uuid.UUID, bytes]] = []
             for recipient, rows in by_recipient.items():
                 rows.sort(key=lambda row: row["sequence"])
-                notices: list[tuple[asyncpg.Record, bytes]] = []
+                notices: list[tuple[asyncpg.Record, bytes, str]] = []
                 cut = False
                 for row in rows:
                     if cut or row["sequence"] != row["head_sequence"] + len(notices):
@@ -120,7 +120,7 @@ async def claim(pool: Pool, settings: Settings, worker: str) -> list[Run]:
                         release.append(row["notice_id"])
                         continue
                     try:
-                        raw = _signed(settings, row)
+                        raw, digest = _signed(settings, row)
                     except (ConfigError, OSError, ValueError, RuntimeError) as exc:  # must not stop other recipients
                         log.error("cannot sign notice %s: %s", row["notice_id"], exc)
                         retry_at = _retry_at(settings, row["attempts"] + 1)
@@ -129,7 +129,7 @@ async def claim(pool: Pool, settings: Settings, worker: str) -> list[Run]:
                         )
                         cut = True
                         continue
-                    notices.append((row, raw))
+                    notices.append((row, raw, digest))
                     if row["envelope"] is None:
                         signed.append((row["notice_id"], raw))
                 if notices:
@@ -143,10 +143,14 @@ async def claim(pool: Pool, settings: Settings, worker: str) -> list[Run]:
     return runs
 
 
-def _signed(settings: Settings, row: asyncpg.Record) -> bytes:
-    """The notice's signed bytes: the kept ones, or a new signature with the key the claim named."""
+def _signed(settings: Settings, row: asyncpg.Record) -> tuple[bytes, str]:
+    """The notice's signed bytes and the digest of its signing input (what its receipt must name).
+
+    The kept bytes when it was signed before, else a new signature with the key the claim named.
+    """
     if row["envelope"] is not None:
-        return bytes(row["envelope"])
+        raw = bytes(row["envelope"])
+        return raw, digest_of(notice_signing_input(msgspec.json.decode(raw, type=Envelope).notice))
     if row["key_id"] is None:
         raise RuntimeError(f"no signing key of this registry is valid at {format_time(row['created_at'])}")
     notice = Notice(
@@ -160,7 +164,9 @@ def _signed(settings: Settings, row: asyncpg.Record) -> bytes:
         confidentiality=row["confidentiality"],
         body=row["body"],
     )
-    return encode(sign_notice(notice, keys.signing_key(settings.home, row["key_id"])))
+    signing_input = notice_signing_input(notice)
+    key = keys.signing_key(settings.home, row["key_id"])
+    return encode(sign_notice(notice, key, signing_input)), digest_of(signing_input)
 
 
 async def deliver_due(pool: Pool, settings: Settings, client: Client, worker: str) -> int:
@@ -192,19 +198,26 @@ async def _deliver_run(pool: Pool, settings: Settings, client: Client, worker: s
     ends_at = time.monotonic() + LEASE.total_seconds() / 2
     sent = 0
     try:
-        for head, raw in run.notices:
+        for head, raw, digest in run.notices:
             if time.monotonic() > ends_at:
                 break
             sent += 1
-            if not await _deliver(pool, settings, client, worker, run, head, raw):
+            if not await _deliver(pool, settings, client, worker, run, head, raw, digest):
                 break
     finally:
-        await _record_run(pool, worker, run, [head["notice_id"] for head, _ in run.notices[sent:]])
+        await _record_run(pool, worker, run, [head["notice_id"] for head, *_ in run.notices[sent:]])
     return len(run.receipts)
 
 
 async def _deliver(
-    pool: Pool, settings: Settings, client: Client, worker: str, run: Run, head: asyncpg.Record, raw: bytes
+    pool: Pool,
+    settings: Settings,
+    client: Client,
+    worker: str,
+    run: Run,
+    head: asyncpg.Record,
+    raw: bytes,
+    digest: str,
 ) -> bool:
     """One attempt; ``True`` when a verified receipt came back (kept in ``run.receipts``)."""
     attempted_at = dt.datetime.now(dt.UTC)
@@ -216,7 +229,7 @@ async def _deliver(
         await _failed(pool, settings, worker, head, attempted_at, f"network: {type(exc).__name__}: {exc}")
         return False
     if status in (200, 202):
-        error = _receipt(settings, run, head, raw, content, attempted_at)
+        error = _receipt(settings, run, head, digest, content, attempted_at)
         if error is None:
             return True
         await _failed(pool, settings, worker, head, attempted_at, error)
@@ -258,22 +271,15 @@ def _problem(content: bytes) -> dict[str, Any]:
 
 
 def _receipt(
-    settings: Settings, run: Run, head: asyncpg.Record, raw: bytes, content: bytes, attempted_at: dt.datetime
+    settings: Settings, run: Run, head: asyncpg.Record, digest: str, content: bytes, attempted_at: dt.datetime
 ) -> str | None:
     """Verify a receipt against the notice sent and the recipient's keys; keep it. The error, if any."""
     try:
-        envelope = msgspec.json.decode(raw, type=Envelope)
         receipt_envelope = decode_receipt(content)
     except (ValueError, msgspec.DecodeError) as exc:
         return f"bad receipt: {exc}"
     receipt = receipt_envelope.receipt
-    expected = (
-        str(head["notice_id"]),
-        settings.state,
-        head["recipient"],
-        head["sequence"],
-        digest_of(notice_signing_input(envelope.notice)),
-    )
+    expected = (str(head["notice_id"]), settings.state, head["recipient"], head["sequence"], digest)
     got = (receipt.notice_id, receipt.sender, receipt.recipient, receipt.sequence, receipt.digest)
     if got != expected:
         return "bad receipt: it does not name this notice"

@@ -158,9 +158,9 @@ def digest_of(signing_input: bytes) -> str:
     return b64url_encode(hashlib.sha256(signing_input).digest())
 
 
-def sign_notice(notice: Notice, key: SigningKey) -> Envelope:
-    """The envelope of ``notice`` signed by ``key``."""
-    value = key.sign(notice_signing_input(notice))
+def sign_notice(notice: Notice, key: SigningKey, signing_input: bytes | None = None) -> Envelope:
+    """The envelope of ``notice`` signed by ``key`` (``signing_input``: the notice's, when the caller has it)."""
+    value = key.sign(signing_input or notice_signing_input(notice))
     return Envelope(
         protocol=PROTOCOL,
         notice=notice,

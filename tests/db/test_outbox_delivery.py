@@ -12,11 +12,22 @@ import msgspec
 import pytest
 
 import tests.exchange_util  # noqa: F401  # registers test.ping
-from firearms import db, outbox
+from firearms import db, keys, outbox
+from firearms.canonical import utc_now
 from firearms.errors import InvalidInputError
 from firearms.exchange import delivery
-from firearms.exchange.protocol import decode_receipt
+from firearms.exchange.protocol import (
+    Envelope,
+    Receipt,
+    decode_receipt,
+    digest_of,
+    encode,
+    make_time,
+    notice_signing_input,
+    sign_receipt,
+)
 from tests.exchange_fixtures import Registry, at_de
+from tests.exchange_util import OTHER_KEY
 
 __all__ = ["at_de"]
 
@@ -217,3 +228,46 @@ async def test_failure_in_the_middle_of_a_run_keeps_the_receipts_before_it_and_r
     assert all(row["lease_owner"] is None for row in rows)  # nothing stays leased
     assert await de.conn.fetchval("SELECT array_agg(sequence ORDER BY sequence) FROM notice_inbox") == [1, 2]
     assert await at.conn.fetchval("SELECT count(*) FROM journal_entry WHERE action = 'notice.delivered'") == 2
+
+
+@pytest.mark.parametrize(
+    ("partner", "error"),
+    [
+        ("signs with a key it never announced", "bad receipt: signature by"),
+        ("names another digest", "bad receipt: it does not name this notice"),
+        ("answers with something that is no receipt", "bad receipt:"),
+    ],
+)
+async def test_a_receipt_that_does_not_verify_or_names_another_notice_is_not_taken(
+    at_de: tuple[Registry, Registry], partner: str, error: str
+) -> None:
+    """A partner answering 202 with a bad receipt: the notice stays queued, to be sent again (same bytes)."""
+    at, de = at_de
+    await _enqueue(at, 1)
+    de_key = await keys.current_signing_key(de.conn, de.settings.home)
+
+    async def answer(request: httpx.Request) -> httpx.Response:
+        notice = msgspec.json.decode(request.content, type=Envelope).notice
+        digest = digest_of(notice_signing_input(notice))
+        if partner == "answers with something that is no receipt":
+            return httpx.Response(202, content=b'{"receipt": "trust me"}')
+        receipt = Receipt(
+            notice_id=notice.id,
+            sender="AT",
+            recipient="DE",
+            sequence=notice.sequence,
+            digest="A" * 43 if partner == "names another digest" else digest,
+            status="accepted",
+            reason=None,
+            received_at=make_time(utc_now()),
+        )
+        key = OTHER_KEY if partner == "signs with a key it never announced" else de_key
+        return httpx.Response(202, content=encode(sign_receipt(receipt, key)))
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(answer)) as client:
+        assert await delivery.deliver_due(at.pool, at.settings, client, "w1") == 0
+    row = await at.conn.fetchrow("SELECT status, attempts, last_error, receipt, lease_owner FROM notice_outbox")
+    assert row is not None
+    assert (row["status"], row["attempts"], row["receipt"], row["lease_owner"]) == ("queued", 1, None, None)
+    assert row["last_error"].startswith(error)
+    assert await at.conn.fetchval("SELECT count(*) FROM journal_entry WHERE action = 'notice.delivered'") == 0
