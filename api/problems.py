@@ -203,8 +203,17 @@ def _domain_error(request: Request[Any, Any, Any], exc: FirearmsError) -> Respon
     return problem_response(request, status, exc.code, exc.detail, dict(exc.facts), headers=headers)
 
 
+# What Litestar's Request raises (as a 500) when the client hangs up before its body arrived.
+_CLIENT_GONE = "client disconnected prematurely"
+
+
 def _http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, Any]]:
     status = exc.status_code
+    if status >= 500 and exc.detail == _CLIENT_GONE:
+        # Not the registry's fault, and no one is left to answer: a load generator stopping, a border
+        # post's link dropping. Nothing was stored (the transaction rolls back).
+        log.warning("%s %s: the client went away before its request body arrived", request.method, request.url.path)
+        return problem_response(request, status, "internal-error", "The client went away.")
     if status >= 500:
         log.error("HTTP %s: %s", status, exc.detail)
         return problem_response(request, status, _HTTP_CODES.get(status, "internal-error"), "The server failed.")

@@ -1,7 +1,14 @@
 from __future__ import annotations
 
+import logging
+from typing import Any
+
+import pytest
+from litestar import Request
+from litestar.exceptions import InternalServerException
 from litestar.testing import AsyncTestClient
 
+from api.problems import _http_error
 from tests.conftest import TokenFactory
 
 
@@ -19,6 +26,20 @@ async def test_request_id_is_echoed_when_sane_and_replaced_otherwise(client: Asy
     assert len(insane.headers.get_list("x-request-id")) == 1
     assert insane.headers["x-request-id"] != "no spaces\tor tabs"
     assert len(insane.headers["x-request-id"]) == 32
+
+
+def test_client_gone_before_its_body_is_a_warning_not_an_error(caplog: pytest.LogCaptureFixture) -> None:
+    """Litestar reports a client that hung up mid-body as a 500; it is logged as a warning, not an error."""
+    scope: Any = {"type": "http", "method": "POST", "path": "/api/v1/checks", "headers": [], "state": {}}
+    request: Request[Any, Any, Any] = Request(scope)
+    with caplog.at_level(logging.INFO, logger="firearms.api"):
+        gone = _http_error(request, InternalServerException("client disconnected prematurely"))
+        failed = _http_error(request, InternalServerException("something else broke"))
+    assert (gone.status_code, failed.status_code) == (500, 500)
+    assert [(record.levelno, "went away" in record.getMessage()) for record in caplog.records] == [
+        (logging.WARNING, True),
+        (logging.ERROR, False),
+    ]
 
 
 async def test_missing_token_is_401_problem(client: AsyncTestClient) -> None:  # type: ignore[type-arg]
