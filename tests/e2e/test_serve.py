@@ -43,6 +43,12 @@ def wait_for_health(url: str, process: subprocess.Popen[str], deadline: float = 
     raise AssertionError("serve did not answer /health in time")
 
 
+def clean_env(**firearms: str) -> dict[str, str]:
+    """This process's environment without any FIREARMS_* variable, plus ``firearms`` (STATE="AT" -> FIREARMS_STATE)."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("FIREARMS_")}
+    return env | {f"FIREARMS_{name}": value for name, value in firearms.items()}
+
+
 def run_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*FIREARMS, *args], env=env, capture_output=True, text=True, timeout=120, check=False)
 
@@ -50,12 +56,7 @@ def run_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]
 def test_serve_first_start_initialises_home_and_shares_its_database_with_the_cli(tmp_path: Path) -> None:
     home = tmp_path / "home"
     port = free_port()
-    env = {
-        **{key: value for key, value in os.environ.items() if not key.startswith("FIREARMS_")},
-        "FIREARMS_STATE": "AT",
-        "FIREARMS_HOME": str(home),
-        "FIREARMS_PORT": str(port),
-    }
+    env = clean_env(STATE="AT", HOME=str(home), PORT=str(port))
     url = f"http://127.0.0.1:{port}"
     serve = subprocess.Popen(
         [*FIREARMS, "serve"], env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True
@@ -111,8 +112,7 @@ def test_serve_first_start_initialises_home_and_shares_its_database_with_the_cli
 
 
 def test_missing_state_is_one_line_error_not_traceback(tmp_path: Path) -> None:
-    env = {key: value for key, value in os.environ.items() if not key.startswith("FIREARMS_")}
-    env["FIREARMS_HOME"] = str(tmp_path)
+    env = clean_env(HOME=str(tmp_path))
     done = run_cli(env, "serve")
     assert done.returncode == 2
     assert done.stderr.strip().count("\n") == 0
@@ -122,11 +122,7 @@ def test_missing_state_is_one_line_error_not_traceback(tmp_path: Path) -> None:
 
 def test_worker_alone_initialises_home_and_stops_cleanly(tmp_path: Path) -> None:
     home = tmp_path / "home"
-    env = {
-        **{key: value for key, value in os.environ.items() if not key.startswith("FIREARMS_")},
-        "FIREARMS_STATE": "CZ",
-        "FIREARMS_HOME": str(home),
-    }
+    env = clean_env(STATE="CZ", HOME=str(home))
     worker = subprocess.Popen(
         [*FIREARMS, "worker"], env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True
     )
@@ -199,12 +195,7 @@ def fresh_health(port: int) -> int:
 def test_serve_with_workers_runs_processes_on_their_own_sockets_and_replaces_a_dead_one(tmp_path: Path) -> None:
     home = tmp_path / "home"
     port = free_port()
-    env = {
-        **{key: value for key, value in os.environ.items() if not key.startswith("FIREARMS_")},
-        "FIREARMS_STATE": "AT",
-        "FIREARMS_HOME": str(home),
-        "FIREARMS_PORT": str(port),
-    }
+    env = clean_env(STATE="AT", HOME=str(home), PORT=str(port))
     serve = subprocess.Popen(
         [*FIREARMS, "serve", "--workers", "2"], env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True
     )
@@ -269,13 +260,7 @@ def test_serve_with_workers_runs_processes_on_their_own_sockets_and_replaces_a_d
 def test_serve_gives_up_when_api_processes_keep_dying(tmp_path: Path) -> None:
     home = tmp_path / "home"
     port = free_port()
-    env = {
-        **{key: value for key, value in os.environ.items() if not key.startswith("FIREARMS_")},
-        "FIREARMS_STATE": "AT",
-        "FIREARMS_HOME": str(home),
-        "FIREARMS_PORT": str(port),
-        "FIREARMS_WORKERS": "2",
-    }
+    env = clean_env(STATE="AT", HOME=str(home), PORT=str(port), WORKERS="2")
     serve = subprocess.Popen(
         [*FIREARMS, "serve"], env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True
     )
@@ -303,8 +288,7 @@ def test_serve_gives_up_when_api_processes_keep_dying(tmp_path: Path) -> None:
 
 
 def test_workers_out_of_range_is_a_one_line_error(tmp_path: Path) -> None:
-    env = {key: value for key, value in os.environ.items() if not key.startswith("FIREARMS_")}
-    env |= {"FIREARMS_STATE": "AT", "FIREARMS_HOME": str(tmp_path), "FIREARMS_WORKERS": "65"}
+    env = clean_env(STATE="AT", HOME=str(tmp_path), WORKERS="65")
     done = run_cli(env, "serve")
     assert done.returncode == 2
     assert done.stderr.strip().count("\n") == 0
