@@ -33,7 +33,7 @@ from firearms.embedded import database_url, start_embedded, stop_embedded
 from firearms.exchange import delivery, trust
 from firearms.exchange.protocol import Notice, encode, sign_notice
 from firearms.settings import Settings
-from firearms.signing import SigningKey, b64url_encode
+from firearms.signing import SigningKey, b64url_encode, verify
 
 FIREARMS = str(Path(sys.executable).parent / "firearms")
 SENDERS = ["AT", "CZ", "FR", "PL", "SK", "HU", "SI", "IT", "BE", "NL", "LU", "DK", "SE", "FI", "PT", "ES"]
@@ -61,7 +61,28 @@ def _cpu_seconds(pid: int) -> float:
     return own + sum(_cpu_seconds(int(child)) for child in children)
 
 
+def _calibration() -> str:
+    """How fast this machine is right now, in the work every notice does twice: Ed25519 sign and verify.
+
+    A shared VM's speed moves between runs; this figure lets runs taken at different times be compared.
+    """
+    key = SigningKey.generate()
+    message = bytes(600)
+    signature = key.sign(message)
+    rounds = 2000
+    started = time.perf_counter()
+    for _ in range(rounds):
+        key.sign(message)
+    signing = (time.perf_counter() - started) / rounds * 1000
+    started = time.perf_counter()
+    for _ in range(rounds):
+        verify(key.public_key, message, signature)
+    verifying = (time.perf_counter() - started) / rounds * 1000
+    return f"machine now: Ed25519 signature {signing:.3f} ms, verification {verifying:.3f} ms"
+
+
 async def main(count: int, workers: int) -> None:
+    print(_calibration())
     tmp = Path(tempfile.mkdtemp(prefix="exchange-bench-"))
     admin_uri = start_embedded(tmp / "pg")
     at_url = await _database(admin_uri, "at")
