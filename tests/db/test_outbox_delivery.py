@@ -271,3 +271,21 @@ async def test_a_receipt_that_does_not_verify_or_names_another_notice_is_not_tak
     assert (row["status"], row["attempts"], row["receipt"], row["lease_owner"]) == ("queued", 1, None, None)
     assert row["last_error"].startswith(error)
     assert await at.conn.fetchval("SELECT count(*) FROM journal_entry WHERE action = 'notice.delivered'") == 0
+
+
+async def test_a_notice_that_cannot_be_signed_waits_with_its_error_and_holds_back_the_ones_after_it(
+    at_de: tuple[Registry, Registry],
+) -> None:
+    at, de = at_de
+    async with at.conn.transaction():
+        await outbox.enqueue(at.conn, "DE", "test.ping", {"n": 0}, signing_key_id="0" * 32)  # no such key file
+    await _enqueue(at, 2)
+    assert await delivery.deliver_due(at.pool, at.settings, de.client, "w1") == 0
+    rows = await at.conn.fetch(
+        "SELECT sequence, attempts, last_error, envelope, lease_owner FROM notice_outbox ORDER BY sequence"
+    )
+    assert [(row["attempts"], row["envelope"], row["lease_owner"]) for row in rows] == [(1, None, None)] + [
+        (0, None, None)
+    ] * 2
+    assert rows[0]["last_error"].startswith(f"signing: signing key {'0' * 32} is not in")
+    assert await de.conn.fetchval("SELECT count(*) FROM notice_inbox") == 0  # strictly in order: nothing jumps ahead
