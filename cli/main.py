@@ -97,8 +97,10 @@ def _api_server(settings: Settings, url: str) -> uvicorn.Server:
     import uvicorn  # noqa: PLC0415  # only serve needs the server
 
     from api import create_app  # noqa: PLC0415
+    from api.middleware import install_access_log  # noqa: PLC0415
 
     app = create_app(settings, database_url=url)
+    install_access_log()  # after create_app: Litestar configures the root logger when the app is built
     # uvicorn shuts down gracefully on SIGTERM/SIGINT, then re-raises the signal to the previous
     # handler. Make that handler a no-op so the process ends normally and the embedded server is
     # stopped by its exit hook (the last process using a home stops it).

@@ -77,7 +77,9 @@ def test_serve_first_start_initialises_home_and_shares_its_database_with_the_cli
         token = created.stdout.strip()
         assert token.startswith("fr_")
         assert created.stdout.count("\n") == 1
-        me = httpx.get(f"{url}/api/v1/me", headers={"Authorization": f"Bearer {token}"}, timeout=5)
+        me = httpx.get(
+            f"{url}/api/v1/me", headers={"Authorization": f"Bearer {token}", "X-Request-Id": "e2e-me-1"}, timeout=5
+        )
         assert me.status_code == 200
         assert me.json()["role"] == "auditor"
 
@@ -92,6 +94,10 @@ def test_serve_first_start_initialises_home_and_shares_its_database_with_the_cli
     assert serve.returncode == 0, stderr
     first_admin = [line for line in stderr.splitlines() if line.startswith("fr_")]
     assert len(first_admin) == 1, "the first start prints exactly one admin token"
+    # One access line a request, with its id, written by the end (batched, flushed at shutdown).
+    assert [line for line in stderr.splitlines() if "firearms.access" in line and "id=e2e-me-1" in line] == [
+        next(line for line in stderr.splitlines() if "GET /api/v1/me 200" in line)
+    ]
     # The last process using the embedded server stopped it cleanly.
     assert not (home / "pgdata" / "postmaster.pid").exists()
 
