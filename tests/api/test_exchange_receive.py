@@ -198,11 +198,19 @@ async def test_oversize_envelope_without_length_is_refused_while_it_streams(de: 
     assert await _stored(conn) == (0, 0)
 
 
+async def test_the_partner_endpoints_are_in_the_openapi_document(de: tuple[Client, db.Conn]) -> None:
+    """DESIGN §10: /schema/openapi.json documents every endpoint, the exchange's too."""
+    client, _ = de
+    paths = (await client.get("/schema/openapi.json")).json()["paths"]
+    assert "post" in paths["/exchange/v1/notices"]
+    assert "get" in paths["/exchange/v1/keys"]
+
+
 async def test_only_post_is_allowed_on_notices(de: tuple[Client, db.Conn]) -> None:
     client, _ = de
     response = await client.get("/exchange/v1/notices")
     assert response.status_code == 405
-    assert response.headers["allow"] == "POST"
+    assert "POST" in response.headers["allow"].split(", ")
     assert response.headers["content-type"].startswith("application/problem+json")
 
 
