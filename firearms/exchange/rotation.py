@@ -111,7 +111,7 @@ class Switch(msgspec.Struct, frozen=True, kw_only=True):
 
 
 async def _switch_if_announced(conn: Conn, key_id: str, public_key: bytes, not_before: dt.datetime) -> bool:
-    if await store.count_unannounced(conn, key_id):
+    if await store.list_unannounced_states(conn, key_id):
         return False
     await _switch(conn, key_id, public_key, not_before, actor="system:exchange", payload={})
     return True

@@ -14,7 +14,6 @@ if TYPE_CHECKING:
     from firearms.db import Conn
 
 __all__ = [
-    "count_unannounced",
     "get_registry_key",
     "insert_pending_registry_key",
     "list_unannounced_states",
@@ -34,12 +33,6 @@ async def insert_pending_registry_key(
 async def list_unswitched_keys(conn: Conn) -> list[asyncpg.Record]:
     """New keys not yet in use (locked, skipping those another worker holds)."""
     return await conn.fetch(Q["list_unswitched_keys"])
-
-
-async def count_unannounced(conn: Conn, key_id: str) -> int:
-    """Announcements of ``key_id`` still queued for enabled partners."""
-    value: int = await conn.fetchval(Q["count_unannounced"], key_id)
-    return value
 
 
 async def mark_key_switched(conn: Conn, key_id: str, now: dt.datetime) -> None:

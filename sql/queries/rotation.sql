@@ -11,13 +11,6 @@ SELECT key_id, public_key, not_before, replaces, created_at
  ORDER BY created_at
    FOR UPDATE SKIP LOCKED;
 
--- name: count_unannounced
--- Announcements of a key still queued for an enabled partner. $1 key_id
-SELECT count(*)
-  FROM notice_outbox AS o
-  JOIN peer AS p ON p.state = o.recipient
- WHERE o.type = 'registry.key-announced' AND o.body ->> 'key_id' = $1 AND o.status = 'queued' AND p.enabled;
-
 -- name: list_unannounced_states
 -- The enabled partners whose announcement of a key is still queued. $1 key_id
 SELECT DISTINCT o.recipient
