@@ -14,17 +14,11 @@ if TYPE_CHECKING:
     from firearms.db import Conn
 
 __all__ = [
-    "get_inbox_notice",
     "list_inbox_notices",
     "receive_context",
     "store_received_notice",
     "wrote_in_transaction",
 ]
-
-
-async def get_inbox_notice(conn: Conn, sender: str, notice_id: str) -> asyncpg.Record | None:
-    """The stored bytes and receipt of a received notice."""
-    return await conn.fetchrow(Q["get_inbox_notice"], sender, notice_id)
 
 
 async def receive_context(conn: Conn, sender: str, notice_id: str, now: dt.datetime) -> asyncpg.Record:

@@ -1,7 +1,3 @@
--- name: get_inbox_notice
--- A received notice's bytes and receipt. $1 sender, $2 notice_id
-SELECT notice, receipt FROM notice_inbox WHERE sender = $1 AND notice_id = $2;
-
 -- name: receive_context
 -- Checks 3-8: wait until no other receiver handles a notice from this sender (the lock is held until commit),
 -- then the sender's keys (NULL arrays when it is not an enabled partner), the key to sign the receipt with at
