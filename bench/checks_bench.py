@@ -15,6 +15,7 @@ import argparse
 import asyncio
 import os
 import platform
+import secrets
 import shutil
 import subprocess
 import sys
@@ -27,7 +28,7 @@ import asyncpg
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from loadgen import free_port, run_wrk, show, wait_up  # noqa: E402
+from loadgen import cpu_seconds, free_port, postgres_cpu_seconds, run_wrk, show, wait_up  # noqa: E402
 
 from firearms import bootstrap, db, tokens  # noqa: E402
 from firearms.embedded import database_url, start_embedded  # noqa: E402
@@ -73,26 +74,27 @@ SELECT licence_id, 2, 'ammunition', 1000000, '{}' FROM licence;
 """
 
 LUA = """
-local id = 0
+-- Every thread of every run draws its own licences and names its own checks: the run's nonce (args[4])
+-- and the thread's number make the check ids unique, so no check is an idempotent replay of another.
+local threads = 0
 local counter = 0
-local prefix = 0
 setup = function(thread)
-  thread:set("id", id)
-  id = id + 1
+  thread:set("thread_number", threads)
+  threads = threads + 1
 end
 init = function(args)
-  math.randomseed(os.time() * 1000 + id)
-  prefix = math.random(0, 0x7fffffff)
   count = tonumber(args[1])
   path = args[2]
   kind = args[3]
+  nonce = tonumber(args[4])
+  math.randomseed(nonce + thread_number)
 end
 request = function()
   counter = counter + 1
   local number = string.format("AT-EXP-2026-%06d", math.random(count))
   local body
   if kind == "check" then
-    local check_id = string.format("%08x-%04x-4000-8000-%012x", prefix, id, counter)
+    local check_id = string.format("%08x-%04x-4000-8000-%012x", nonce, thread_number, counter)
     body = '{"check_id":"' .. check_id .. '","movement":"export","licence_number":"' .. number ..
       '","issuing_state":"AT","crossing_point":"AT-Wullowitz","lines":[{"line":2,"quantity":1}]}'
   else
@@ -145,12 +147,19 @@ async def prepare(admin_uri: str, name: str, home: Path, count: int) -> tuple[st
         await conn.close()
 
 
+def machine_cpu_seconds() -> float:
+    """CPU time used so far by the whole machine, every core (Linux /proc/stat: all but idle and iowait)."""
+    fields = [int(field) for field in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return (sum(fields[:8]) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
+
+
 def wrk(
     port: int, work: Path, kind: str, path: str, count: int, connections: int, duration: int, token: str
 ) -> dict[str, float]:
     script = work / "checks.lua"
     script.write_text(LUA, encoding="utf-8")
-    return run_wrk(port, script, [str(count), path, kind], kind, connections, duration, token)
+    nonce = str(secrets.randbits(31))
+    return run_wrk(port, script, [str(count), path, kind, nonce], kind, connections, duration, token)
 
 
 def main() -> None:
@@ -181,14 +190,27 @@ def main() -> None:
         )
         wrk(port, work, "reference", "/bench/reference", args.licences, 16, 3, token)
         wrk(port, work, "check", "/api/v1/checks", args.licences, 16, 3, token)
+
+        def measured(path: str, kind: str) -> tuple[dict[str, float], str]:
+            """One wrk run, and the CPU each part of the machine spent per request during it."""
+            before = cpu()
+            run = wrk(port, work, kind, path, args.licences, args.connections, args.duration, token)
+            app, postgres, machine = (after - earlier for after, earlier in zip(cpu(), before, strict=True))
+            done = run["rps"] * args.duration / 1000  # per request, in ms
+            return (
+                run,
+                f"  CPU: app {app / done:.2f} ms, PostgreSQL {postgres / done:.2f} ms, all {machine / done:.2f} ms",
+            )
+
+        def cpu() -> tuple[float, float, float]:
+            return sum(cpu_seconds(server.pid) for server in servers), postgres_cpu_seconds(), machine_cpu_seconds()
+
         ratios = []
         for round_number in range(1, args.rounds + 1):
-            ref = wrk(
-                port, work, "reference", "/bench/reference", args.licences, args.connections, args.duration, token
-            )
-            chk = wrk(port, work, "check", "/api/v1/checks", args.licences, args.connections, args.duration, token)
-            show(f"reference SELECT+INSERT (round {round_number})", ref, width=34)
-            show(f"customs check, clear (round {round_number})", chk, width=34)
+            ref, ref_cpu = measured("/bench/reference", "reference")
+            chk, chk_cpu = measured("/api/v1/checks", "check")
+            show(f"reference SELECT+INSERT (round {round_number})", ref, ref_cpu, width=34)
+            show(f"customs check, clear (round {round_number})", chk, chk_cpu, width=34)
             ratios.append(chk["rps"] / ref["rps"])
             print(
                 f"check / reference throughput: {ratios[-1]:.2f}x (target >= 0.8x);"

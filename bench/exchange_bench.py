@@ -25,7 +25,7 @@ from pathlib import Path
 import asyncpg
 import httpx
 import uvloop
-from loadgen import KeepAlive, free_port
+from loadgen import KeepAlive, cpu_seconds, free_port
 
 from firearms import bootstrap, db, keys, outbox
 from firearms.canonical import format_time, utc_now
@@ -51,14 +51,6 @@ async def _database(admin_uri: str, name: str) -> str:
 def _own_cpu_seconds() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
-
-
-def _cpu_seconds(pid: int) -> float:
-    """User + system CPU time so far of a process and its live children (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    own = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    return own + sum(_cpu_seconds(int(child)) for child in children)
 
 
 def _calibration() -> str:
@@ -158,11 +150,11 @@ async def main(count: int, workers: int) -> None:
                 await outbox.enqueue(at_conn, "DE", "receipt.confirmed", {**licence_body, "shipment_id": f"S-{n}"})
         pool = await db.create_pool(at_url, max_size=4)
         async with delivery.new_client(at) as client:
-            receiver_before, sender_before = _cpu_seconds(server.pid), _own_cpu_seconds()
+            receiver_before, sender_before = cpu_seconds(server.pid), _own_cpu_seconds()
             started = time.perf_counter()
             delivered = await delivery.deliver_due(pool, at, client, "bench")
             elapsed = time.perf_counter() - started
-            receiver, sender = _cpu_seconds(server.pid) - receiver_before, _own_cpu_seconds() - sender_before
+            receiver, sender = cpu_seconds(server.pid) - receiver_before, _own_cpu_seconds() - sender_before
         await pool.close()
         print(
             f"sequential delivery AT->DE: {delivered} notices in {elapsed:.2f} s = "
@@ -220,11 +212,11 @@ async def main(count: int, workers: int) -> None:
                 await sender.close()
             return len(envelopes[state])
 
-        cpu_before = _cpu_seconds(server.pid)
+        cpu_before = cpu_seconds(server.pid)
         started = time.perf_counter()
         total = sum(await asyncio.gather(*(send(state) for state in envelopes)))
         elapsed = time.perf_counter() - started
-        cpu = _cpu_seconds(server.pid) - cpu_before
+        cpu = cpu_seconds(server.pid) - cpu_before
         print(
             f"receiving, {len(envelopes)} concurrent senders: {total} notices in {elapsed:.2f} s = "
             f"{total / elapsed:.0f} notices/s; the receiver's processes used {cpu / total * 1000:.2f} ms CPU a notice"

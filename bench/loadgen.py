@@ -10,7 +10,29 @@ import subprocess
 import time
 from pathlib import Path
 
-__all__ = ["KeepAlive", "free_port", "run_wrk", "show", "wait_up"]
+__all__ = ["KeepAlive", "cpu_seconds", "free_port", "postgres_cpu_seconds", "run_wrk", "show", "wait_up"]
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time so far of a process and its live children (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    own = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return own + sum(cpu_seconds(int(child)) for child in children)
+
+
+def postgres_cpu_seconds() -> float:
+    """User + system CPU time so far of every live process named ``postgres`` on this machine (Linux /proc)."""
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:  # the process ended while we looked
+            continue
+        if text[text.index("(") + 1 : text.rindex(")")] == "postgres":
+            fields = text.rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def free_port() -> int:

@@ -15,6 +15,7 @@ import os
 import platform
 import random
 import re
+import secrets
 import shutil
 import subprocess
 import sys
@@ -228,9 +229,16 @@ async def prepare_http(url: str, home: Path) -> tuple[str, list[int]]:
 
 
 LUA = """
+-- Each thread draws its own sequence of paths.
 local paths = {}
+local threads = 0
+setup = function(thread)
+  thread:set("thread_number", threads)
+  threads = threads + 1
+end
 init = function(args)
   for line in io.lines(args[1]) do paths[#paths + 1] = line end
+  math.randomseed(tonumber(args[2]) + thread_number)
 end
 request = function()
   return wrk.format("GET", paths[math.random(#paths)], {["Authorization"] = "Bearer " .. os.getenv("BENCH_TOKEN")})
@@ -245,7 +253,7 @@ def wrk(
     listing.write_text("\n".join(paths) + "\n", encoding="utf-8")
     script = work / "paths.lua"
     script.write_text(LUA, encoding="utf-8")
-    return run_wrk(port, script, [str(listing)], name, connections, duration, token)
+    return run_wrk(port, script, [str(listing), str(secrets.randbits(31))], name, connections, duration, token)
 
 
 def fuzz(serial: str, rng: random.Random) -> str:
