@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 from loadgen import cpu_seconds, free_port, postgres_cpu_seconds, run_wrk, show, wait_up  # noqa: E402
 
 from firearms import bootstrap, db, tokens  # noqa: E402
-from firearms.embedded import database_url, start_embedded  # noqa: E402
+from firearms.embedded import database_url, start_embedded, stop_embedded  # noqa: E402
 from firearms.exchange import trust  # noqa: E402
 from firearms.settings import Settings  # noqa: E402
 from firearms.signing import SigningKey, b64url_encode  # noqa: E402
@@ -169,11 +169,24 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--rounds", type=int, default=2, help="reference/check pairs, run back to back")
     parser.add_argument("--workers", type=int, default=1, help="app processes on the port (like serve --workers)")
+    parser.add_argument("--keep", action="store_true", help="keep the work directory (database included)")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is needed (apt install wrk)")
     work = Path(tempfile.mkdtemp(prefix="firearms-checks-bench-"))
-    admin_uri = os.environ.get("FIREARMS_BENCH_ADMIN_URI") or start_embedded(work / "pg")
+    embedded = "FIREARMS_BENCH_ADMIN_URI" not in os.environ
+    admin_uri = start_embedded(work / "pg") if embedded else os.environ["FIREARMS_BENCH_ADMIN_URI"]
+    try:
+        run(args, work, admin_uri)
+    finally:
+        if embedded:
+            stop_embedded(work / "pg")
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)  # a 100,000-licence database is most of a gigabyte
+
+
+def run(args: argparse.Namespace, work: Path, admin_uri: str) -> None:
+    """Prepare the database, start the app and measure reference and check rounds."""
     url, token = asyncio.run(prepare(admin_uri, "checks_bench", work / "home", args.licences))
     port = free_port()
     env = {**os.environ, "FIREARMS_DATABASE_URL": url, "FIREARMS_STATE": "AT", "FIREARMS_HOME": str(work / "home")}

@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 from loadgen import free_port, run_wrk, show, wait_up  # noqa: E402
 
 from firearms import bootstrap, db, imports, tokens  # noqa: E402
-from firearms.embedded import database_url, start_embedded  # noqa: E402
+from firearms.embedded import database_url, start_embedded, stop_embedded  # noqa: E402
 from firearms.import_files import COLUMNS  # noqa: E402
 from firearms.settings import Settings  # noqa: E402
 
@@ -327,6 +327,8 @@ def main() -> None:
     finally:
         server.terminate()
         server.wait(timeout=30)
+        if "FIREARMS_BENCH_ADMIN_URI" not in os.environ:
+            stop_embedded(work / "pg")
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
 
