@@ -32,7 +32,7 @@ from firearms.check_rules import (
     evaluate,
     verdict_of,
 )
-from firearms.errors import ConflictError, NotFoundError
+from firearms.errors import ConflictError, InvalidInputError, NotFoundError
 from firearms.exchange import hooks
 from firearms.serials import normalise
 from firearms.store import checks as store
@@ -146,10 +146,13 @@ async def perform_check(
     fresh snapshots), one writes (the check, its serials, the debits or tally, the journal entry).
 
     Raises:
+        InvalidInputError: ``duplicate-line`` or ``duplicate-serial`` — the consignment names a line,
+            or a serial (in normalised form), twice.
         ConflictError: ``check-id-conflict`` — the ``check_id`` was used for another request;
             ``serial-already-passed`` or ``quantity-exceeds-balance`` if a writer outside the checks
             took the serial or the balance between our read and our write.
     """
+    _require_distinct(request)
     digest = fingerprint(request)
     precise = now or dt.datetime.now(dt.UTC)
     moment = precise.replace(microsecond=0)  # the answer speaks in whole seconds, as the protocol does
@@ -211,6 +214,31 @@ async def perform_check(
             actor=actor,
         )
     return answer
+
+
+def _require_distinct(request: CheckRequest) -> None:
+    """Each line and each serial (normalised) at most once in a consignment.
+
+    The rules judge every line alone against its balance, and a cleared serial is recorded once per
+    licence and movement: a repeat would pass a balance, or fail as if the serial had passed before.
+    """
+    lines: set[int] = set()
+    for item in request.lines:
+        if item.line in lines:
+            raise InvalidInputError(f"line {item.line} appears twice", code="duplicate-line", line=item.line)
+        lines.add(item.line)
+    keys: set[str] = set()
+    for item in request.lines:
+        for serial in item.serials:
+            key = normalise(serial)
+            if key in keys:
+                raise InvalidInputError(
+                    f"serial {serial} appears twice (serials are compared in normalised form)",
+                    code="duplicate-serial",
+                    line=item.line,
+                    serial=serial,
+                )
+            keys.add(key)
 
 
 def _view(request: CheckRequest, context: asyncpg.Record) -> LicenceView:

@@ -370,3 +370,43 @@ async def test_firearms_without_serials_are_held(cz: Client, conn: db.Conn, auth
     answer = await post_check(cz, await customs(auth), check_body(lines=[{"line": 1, "quantity": 2}]))
     assert (answer["verdict"], codes(answer)) == ("hold", ["serials-missing"])
     assert await conn.fetchval("SELECT count(*) FROM passage_tally") == 0
+
+
+@pytest.mark.parametrize(
+    ("lines", "code"),
+    [
+        # Each line alone fits the 800 cartridges; together they do not.
+        ([{"line": 2, "quantity": 500}, {"line": 2, "quantity": 500}], "duplicate-line"),
+        (
+            [
+                {"line": 1, "quantity": 1, "serials": ["SSG08-001"]},
+                {"line": 1, "quantity": 1, "serials": ["SSG08-002"]},
+            ],
+            "duplicate-line",
+        ),
+        ([{"line": 1, "quantity": 2, "serials": ["SSG08-001", "ssg08 001"]}], "duplicate-serial"),
+    ],
+)
+@pytest.mark.parametrize("movement", ["export", "transit"])
+async def test_a_line_or_serial_given_twice_is_422_and_records_nothing(
+    movement: str,
+    lines: list[dict[str, Any]],
+    code: str,
+    client: Client,
+    cz: Client,
+    conn: db.Conn,
+    settings: Settings,
+    auth: TokenFactory,
+) -> None:
+    if movement == "export":
+        registry = client
+        number = (await issued_export(conn, settings, await register_parties(conn))).licence.number
+    else:
+        registry = cz
+        number = (await receive(conn, at_licence(), state="CZ")).licence.number
+    body = check_body(movement, lines=lines, licence_number=number)
+    response = await registry.post("/api/v1/checks", json=body, headers=await customs(auth))
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert response.json()["type"].endswith(f"/{code}")
+    assert await conn.fetchval("SELECT count(*) FROM customs_check") == 0
