@@ -22,6 +22,7 @@ import msgspec
 from firearms import journal, ledger, licences
 from firearms.canonical import canonical
 from firearms.check_rules import (
+    POLICY,
     CheckRequest,
     LicenceView,
     LineView,
@@ -55,6 +56,8 @@ __all__ = [
 ]
 
 Decision = Literal["release", "refuse"]
+_NO_RECORDS = RecordsView(passed=frozenset(), reported=frozenset(), unmarked_imports=frozenset())
+"""A release re-judges the licence, not the serials: the officer saw those, and the database refuses a second clear."""
 
 
 class LineRemaining(msgspec.Struct, frozen=True, kw_only=True):
@@ -383,7 +386,9 @@ async def decide(
     Raises:
         NotFoundError: no such check.
         ConflictError: ``check-not-held`` (it was clear or refused, or decided already);
-            ``quantity-exceeds-balance`` / ``serial-already-passed`` when a release no longer fits.
+            ``quantity-exceeds-balance`` / ``serial-already-passed`` when a release no longer fits;
+            ``licence-not-usable`` when a check now would be refused for the licence itself
+            (suspended, revoked, expired, out of its validity, consent withdrawn).
     """
     row = await store.get_customs_check(conn, check_id)
     if row is None:
@@ -414,6 +419,16 @@ async def decide(
                     line=item.line,
                     remaining=left,
                 )
+        refusals = [
+            reason
+            for reason in evaluate(request, view, _NO_RECORDS, state=state, on=now.date())
+            if POLICY[reason.code] == "refuse"
+        ]
+        if refusals:  # revoked, suspended, expired... since the check: a clear now would be refused
+            raise ledger.LicenceNotUsableError(
+                f"the licence no longer allows this movement: {'; '.join(reason.detail for reason in refusals)}",
+                reasons=[reason.code for reason in refusals],
+            )
         await _release(conn, request, context["licence_id"], view, actor)
     if not await store.insert_check_decision(conn, check_id, decision, reason, now, actor):
         raise ConflictError(f"check {check_id} was decided already", code="check-not-held")

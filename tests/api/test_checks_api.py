@@ -410,3 +410,24 @@ async def test_a_line_or_serial_given_twice_is_422_and_records_nothing(
     assert response.headers["content-type"].startswith("application/problem+json")
     assert response.json()["type"].endswith(f"/{code}")
     assert await conn.fetchval("SELECT count(*) FROM customs_check") == 0
+
+
+@pytest.mark.parametrize("status", ["suspended", "revoked", "expired"])
+async def test_release_fails_when_the_licence_is_no_longer_usable(
+    status: LicenceStatus, cz: Client, conn: db.Conn, auth: TokenFactory
+) -> None:
+    await receive(conn, at_licence(), state="CZ")
+    headers = await customs(auth)
+    body = check_body(lines=[{"line": 1, "quantity": 2, "serials": ["SSG08-001"]}])
+    held = await post_check(cz, headers, body)
+    assert held["verdict"] == "hold"
+    async with conn.transaction():
+        await received.apply_status(
+            conn, issuing_state="AT", number=NUMBER, status=status, reason="inquiry", actor="peer:AT"
+        )
+    released = await cz.post(f"/api/v1/checks/{body['check_id']}/release", json={"reason": "ok"}, headers=headers)
+    assert released.status_code == 409, released.text
+    assert released.json()["type"].endswith("/licence-not-usable")
+    assert await conn.fetchval("SELECT count(*) FROM passage_tally") == 0
+    assert await conn.fetchval("SELECT count(*) FROM cleared_serial") == 0
+    assert await conn.fetchval("SELECT count(*) FROM check_decision") == 0
