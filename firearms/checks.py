@@ -401,6 +401,10 @@ async def decide(
             decision=row["decision"],
         )
     now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    # The decision first: a concurrent decision on the same check waits on check_decision_pkey and then
+    # finds it taken, before it could clear, tally or debit a second time.
+    if not await store.insert_check_decision(conn, check_id, decision, reason, now, actor):
+        raise ConflictError(f"check {check_id} was decided already", code="check-not-held")
     if decision == "release":
         request = msgspec.convert(row["request"], CheckRequest)
         context = await store.get_check_context(
@@ -430,9 +434,6 @@ async def decide(
                 reasons=[reason.code for reason in refusals],
             )
         await _release(conn, request, context["licence_id"], view, actor)
-    if not await store.insert_check_decision(conn, check_id, decision, reason, now, actor):
-        raise ConflictError(f"check {check_id} was decided already", code="check-not-held")
-    if decision == "release":
         await hooks.after_check(
             conn,
             request,
