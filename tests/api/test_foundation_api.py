@@ -9,6 +9,8 @@ from litestar.exceptions import InternalServerException
 from litestar.testing import AsyncTestClient
 
 from api.problems import _http_error
+from firearms import db
+from firearms.tokens import Role
 from tests.conftest import TokenFactory
 
 
@@ -133,6 +135,51 @@ async def test_bad_bodies_are_problems_and_store_nothing(client: AsyncTestClient
     assert response.status_code == 413
     assert response.json()["type"].endswith("/body-too-large")
     assert await count_tokens(client, admin) == before
+
+
+@pytest.mark.parametrize(
+    ("role", "method", "path", "body"),
+    [
+        (
+            "admin",
+            "POST",
+            "/api/v1/parties",
+            {"kind": "exporter", "name": "a\x00b", "country": "AT", "address": "Ring 1"},
+        ),
+        (
+            "customs-officer",
+            "POST",
+            "/api/v1/checks",
+            {
+                "check_id": "0b9f3c9e-2f4a-4d7e-9a51-7c1e2d3f4a5b",
+                "movement": "export",
+                "licence_number": "AT-EXP\x00",
+                "issuing_state": "AT",
+                "crossing_point": "AT-Wullowitz",
+                "lines": [{"line": 1, "quantity": 1}],
+            },
+        ),
+        ("admin", "GET", "/api/v1/checks?serial=SSG%00", None),
+        ("admin", "GET", "/api/v1/items?serial=SSG%00", None),
+        ("admin", "GET", "/api/v1/verify/AT-EXP%00", None),
+    ],
+)
+async def test_a_nul_character_is_a_400_problem_not_a_500(
+    role: Role,
+    method: str,
+    path: str,
+    body: dict[str, Any] | None,
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    conn: db.Conn,
+    auth: TokenFactory,
+) -> None:
+    """PostgreSQL text cannot hold U+0000: such input is the client's error, and nothing is stored."""
+    response = await client.request(method, path, json=body, headers=await auth(role))
+    assert response.status_code == 400, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert response.json()["type"].endswith("/invalid-request")
+    assert await conn.fetchval("SELECT count(*) FROM party") == 0
+    assert await conn.fetchval("SELECT count(*) FROM customs_check") == 0
 
 
 async def test_unknown_route_and_method_are_problems(client: AsyncTestClient) -> None:  # type: ignore[type-arg]
