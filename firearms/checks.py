@@ -150,7 +150,8 @@ async def perform_check(
 
     Raises:
         InvalidInputError: ``duplicate-line`` or ``duplicate-serial`` — the consignment names a line,
-            or a serial (in normalised form), twice.
+            or a serial (in normalised form), twice; ``serials-not-allowed`` — it gives serials on an
+            ammunition line of the licence.
         ConflictError: ``check-id-conflict`` — the ``check_id`` was used for another request;
             ``serial-already-passed`` or ``quantity-exceeds-balance`` if a writer outside the checks
             took the serial or the balance between our read and our write.
@@ -165,6 +166,8 @@ async def perform_check(
         conn, request.issuing_state, request.licence_number, state, today, request.movement, keys
     )
     view = _view(request, context) if context["licence_id"] is not None else None
+    if view is not None:
+        _require_no_ammunition_serials(request, view)
     facts = context["facts"] or []
     records = RecordsView(
         passed=frozenset(fact["serial"] for fact in facts if fact["passed"]),
@@ -242,6 +245,22 @@ def _require_distinct(request: CheckRequest) -> None:
                     serial=serial,
                 )
             keys.add(key)
+
+
+def _require_no_ammunition_serials(request: CheckRequest, view: LicenceView) -> None:
+    """Ammunition lines carry no serials (a lot is described instead), at the border as on the licence.
+
+    The rules compare serials on firearm lines only; a serial given on an ammunition line would clear
+    unchecked and be recorded as passed, and the firearm that bears it would then be refused.
+    """
+    for item in request.lines:
+        line = view.lines.get(item.line)
+        if item.serials and line is not None and line.category == "ammunition":
+            raise InvalidInputError(
+                f"line {item.line} is ammunition: it carries no serials (a lot is described instead)",
+                code="serials-not-allowed",
+                line=item.line,
+            )
 
 
 def _view(request: CheckRequest, context: asyncpg.Record) -> LicenceView:

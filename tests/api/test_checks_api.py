@@ -431,3 +431,17 @@ async def test_release_fails_when_the_licence_is_no_longer_usable(
     assert await conn.fetchval("SELECT count(*) FROM passage_tally") == 0
     assert await conn.fetchval("SELECT count(*) FROM cleared_serial") == 0
     assert await conn.fetchval("SELECT count(*) FROM check_decision") == 0
+
+
+async def test_serials_on_an_ammunition_line_are_422_and_do_not_take_a_rifles_serial(
+    cz: Client, conn: db.Conn, auth: TokenFactory
+) -> None:
+    await receive(conn, at_licence(), state="CZ")
+    headers = await customs(auth)
+    body = check_body(lines=[{"line": 2, "quantity": 10, "serials": ["SSG08-001"]}])
+    response = await cz.post("/api/v1/checks", json=body, headers=headers)
+    assert response.status_code == 422, response.text
+    assert response.json()["type"].endswith("/serials-not-allowed")
+    assert await conn.fetchval("SELECT count(*) FROM customs_check") == 0
+    rifle = await post_check(cz, headers, check_body(lines=[{"line": 1, "quantity": 1, "serials": ["SSG08-001"]}]))
+    assert (rifle["verdict"], codes(rifle)) == ("clear", [])
