@@ -214,6 +214,8 @@ def evaluate(
             )
         if line.category == "firearm":
             reasons.extend(_serials(request.movement, item, line, records))
+        elif item.serials:  # a serialised component: each serial given is judged as a firearm's is
+            reasons.extend(_each_serial(request.movement, item, line, records))
     return reasons
 
 
@@ -243,6 +245,11 @@ def _serials(movement: Movement, item: CheckLine, line: LineView, records: Recor
                 line=item.line,
             )
         )
+    return reasons + _each_serial(movement, item, line, records)
+
+
+def _each_serial(movement: Movement, item: CheckLine, line: LineView, records: RecordsView) -> list[Reason]:
+    reasons: list[Reason] = []
     on_licence = {normalise(serial) for serial in line.serials}
     for serial in item.serials:
         key = normalise(serial)

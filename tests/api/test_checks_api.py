@@ -14,11 +14,12 @@ from litestar.testing import AsyncTestClient
 from api import create_app
 from firearms import bootstrap, db, item_events, items, licences, received
 from firearms.item_types import NewEvent, NewItem, NewMarking
+from firearms.licence_object import LicenceLine
 from firearms.licences import LicenceStatus
 from firearms.settings import Settings
 from tests.check_helpers import NUMBER, at_licence, check_body, receive
 from tests.conftest import TokenFactory
-from tests.licensing_helpers import TODAY, issued_export, register_parties
+from tests.licensing_helpers import LINES, TODAY, issued_export, register_parties
 
 Client = AsyncTestClient[Litestar]
 
@@ -445,3 +446,25 @@ async def test_serials_on_an_ammunition_line_are_422_and_do_not_take_a_rifles_se
     assert await conn.fetchval("SELECT count(*) FROM customs_check") == 0
     rifle = await post_check(cz, headers, check_body(lines=[{"line": 1, "quantity": 1, "serials": ["SSG08-001"]}]))
     assert (rifle["verdict"], codes(rifle)) == ("clear", [])
+
+
+async def test_a_component_serial_passing_twice_is_refused_not_a_409(
+    cz: Client, conn: db.Conn, auth: TokenFactory
+) -> None:
+    barrels = LicenceLine(
+        line=3,
+        category="component",
+        type="barrel",
+        make="Steyr",
+        model="SSG 08",
+        calibre=".308 Win",
+        quantity=2,
+        serials=["B-1", "B-2"],
+    )
+    await receive(conn, at_licence(lines=[*LINES, barrels]), state="CZ")
+    headers = await customs(auth)
+    first = await post_check(cz, headers, check_body(lines=[{"line": 3, "quantity": 1, "serials": ["B-1"]}]))
+    assert first["verdict"] == "clear"
+    second = await post_check(cz, headers, check_body(lines=[{"line": 3, "quantity": 1, "serials": ["b 1"]}]))
+    assert (second["verdict"], codes(second)) == ("refuse", ["serial-already-passed"])
+    assert await conn.fetchval("SELECT sum(quantity) FROM passage_tally") == 1
