@@ -14,6 +14,8 @@ __all__ = ["DEFAULT_LIMIT", "MAX_LIMIT", "Limit", "decode_cursor", "encode_curso
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 500
 Limit = Annotated[int, msgspec.Meta(ge=1, le=MAX_LIMIT)]
+_KEY_INT = Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)]
+"""An integer in a sort key is a PostgreSQL bigint (or smaller): a larger one was never given out."""
 
 
 def encode_cursor(*key: Any) -> str:
@@ -27,8 +29,9 @@ def decode_cursor(cursor: str, *types: type) -> tuple[Any, ...]:
     Raises:
         InvalidInputError: the cursor was not made by :func:`encode_cursor` for this list.
     """
+    kinds = tuple(_KEY_INT if kind is int else kind for kind in types)
     try:
-        values = msgspec.json.decode(b64url_decode(cursor), type=tuple[*types])  # type: ignore[valid-type]
+        values = msgspec.json.decode(b64url_decode(cursor), type=tuple[*kinds])  # type: ignore[valid-type]
     except (ValueError, msgspec.DecodeError) as exc:
         raise InvalidInputError("the 'after' cursor is not one this list gave out", code="invalid-cursor") from exc
     return tuple(values)

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import base64
+import json
 import logging
 from typing import Any
 
@@ -180,6 +182,29 @@ async def test_a_nul_character_is_a_400_problem_not_a_500(
     assert response.json()["type"].endswith("/invalid-request")
     assert await conn.fetchval("SELECT count(*) FROM party") == 0
     assert await conn.fetchval("SELECT count(*) FROM customs_check") == 0
+
+
+def cursor(*key: object) -> str:
+    return base64.urlsafe_b64encode(json.dumps(key).encode()).decode().rstrip("=")
+
+
+@pytest.mark.parametrize(
+    ("role", "path"),
+    [
+        ("records-officer", f"/api/v1/items?after={cursor(2**63)}"),
+        ("records-officer", f"/api/v1/items/1/history?after={cursor('2026-11-29T10:00:00Z', 2**63, 1)}"),
+        ("auditor", f"/api/v1/journal?after={cursor(2**63)}"),
+    ],
+)
+async def test_a_cursor_beyond_64_bits_is_invalid_cursor_not_a_500(
+    role: Role,
+    path: str,
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    auth: TokenFactory,
+) -> None:
+    response = await client.get(path, headers=await auth(role))
+    assert response.status_code == 422, response.text
+    assert response.json()["type"].endswith("/invalid-cursor")
 
 
 async def test_unknown_route_and_method_are_problems(client: AsyncTestClient) -> None:  # type: ignore[type-arg]
