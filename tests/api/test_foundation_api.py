@@ -12,8 +12,10 @@ from litestar.testing import AsyncTestClient
 
 from api.problems import _http_error
 from firearms import db
+from firearms.settings import Settings
 from firearms.tokens import Role
 from tests.conftest import TokenFactory
+from tests.licensing_helpers import issued_export, register_parties
 
 
 async def test_health_answers_when_database_answers(client: AsyncTestClient) -> None:  # type: ignore[type-arg]
@@ -205,6 +207,29 @@ async def test_a_cursor_beyond_64_bits_is_invalid_cursor_not_a_500(
     response = await client.get(path, headers=await auth(role))
     assert response.status_code == 422, response.text
     assert response.json()["type"].endswith("/invalid-cursor")
+
+
+async def test_an_integer_beyond_its_column_in_a_path_query_or_cursor_is_a_4xx_not_a_500(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    conn: db.Conn,
+    settings: Settings,
+    auth: TokenFactory,
+) -> None:
+    licence = await issued_export(conn, settings, await register_parties(conn))
+    officer = await auth("licensing-officer")
+    records = await auth("records-officer")
+    cases = [
+        (records, f"/api/v1/items/{2**63}", 400),
+        (records, f"/api/v1/items/{2**63}/history", 400),
+        (records, f"/api/v1/items/export?import_id={2**63}", 400),
+        (officer, f"/api/v1/licences/{licence.licence_id}/versions/{2**31}", 400),
+        (officer, f"/api/v1/licences/{licence.licence_id}/versions/{2**31}/document", 400),
+        (officer, f"/api/v1/licences/{licence.licence_id}/versions?after={cursor(2**31)}", 422),
+    ]
+    for headers, path, status in cases:
+        response = await client.get(path, headers=headers)
+        assert response.status_code == status, (path, response.text)
+        assert response.headers["content-type"].startswith("application/problem+json")
 
 
 async def test_unknown_route_and_method_are_problems(client: AsyncTestClient) -> None:  # type: ignore[type-arg]
