@@ -8,11 +8,12 @@ import signal
 import sys
 from typing import TYPE_CHECKING, Any, TypeVar
 
+import asyncpg
 import click
 import msgspec
 
 from firearms import bootstrap, db, journal, keys, tokens
-from firearms.errors import FirearmsError
+from firearms.errors import ConfigError, FirearmsError
 from firearms.settings import Settings, load_settings
 from firearms.signing import b64url_encode
 from firearms.worker import run_worker
@@ -41,12 +42,24 @@ def _settings(ctx: click.Context, **overrides: Any) -> Settings:
         raise  # unreachable: _fail exits
 
 
+async def _reach(opening: Awaitable[T]) -> T:
+    """A connection or pool being opened; a URL, host, port or password that does not work is a ConfigError.
+
+    Raises:
+        ConfigError: the database cannot be reached (one line for the operator, not a traceback).
+    """
+    try:
+        return await opening
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        raise ConfigError(f"cannot connect to the database: {exc}") from exc
+
+
 def _with_database(settings: Settings, work: Callable[[db.Conn], Awaitable[T]]) -> T:
     """Run ``work`` on one connection to the registry's database (the embedded one joined if need be)."""
     url = bootstrap.resolve_database_url(settings)
 
     async def run() -> T:
-        conn = await db.connect(url)
+        conn = await _reach(db.connect(url))
         try:
             return await work(conn)
         finally:

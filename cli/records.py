@@ -52,7 +52,9 @@ def import_records(ctx: click.Context, path: Path, fmt: str | None, report: Path
     size = path.stat().st_size
 
     async def run() -> ImportResult:
-        conn = await db.connect(url)
+        from cli.main import _reach  # noqa: PLC0415  # cli.main imports this module
+
+        conn = await _reach(db.connect(url))
         try:
             with click.progressbar(length=size, label=f"importing {path.name}", file=sys.stderr, show_pos=True) as bar:
                 steps: list[str] = []
@@ -109,7 +111,9 @@ def export_records(
         _fail("name the file .csv or .ndjson, or give --format")
 
     async def run() -> int:
-        pool = await db.create_pool(url, max_size=1)
+        from cli.main import _reach  # noqa: PLC0415  # cli.main imports this module
+
+        pool = await _reach(db.create_pool(url, max_size=1))
         written = 0
         try:
             with path.open("wb") as handle:

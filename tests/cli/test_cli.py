@@ -123,3 +123,18 @@ def test_every_command_has_help() -> None:
         result = CliRunner().invoke(main, [*command, "--help"])
         assert result.exit_code == 0, command
         assert "Usage:" in result.stdout
+
+
+@pytest.mark.parametrize("url", ["postgresql://nobody@127.0.0.1:1/none", "not a database url"])
+@pytest.mark.parametrize("command", [["token", "list"], ["export"]])
+def test_a_database_that_cannot_be_reached_is_a_one_line_error(
+    url: str, command: list[str], env: dict[str, str], tmp_path: Path
+) -> None:
+    out = tmp_path / "items.csv"
+    args = [*command, str(out)] if command == ["export"] else command
+    result = CliRunner().invoke(main, args, env=env | {"FIREARMS_DATABASE_URL": url})
+    assert result.exit_code == 1
+    assert isinstance(result.exception, SystemExit)
+    assert result.stderr.startswith("firearms: error: cannot connect to the database")
+    assert "Traceback" not in result.output
+    assert not out.exists()
