@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from firearms import bootstrap, db, exports, imports
-from firearms.errors import FirearmsError
+from firearms.errors import FirearmsError, InvalidInputError
 
 if TYPE_CHECKING:
     from firearms.imports import ImportResult
@@ -116,7 +116,11 @@ def export_records(
         pool = await _reach(db.create_pool(url, max_size=1))
         written = 0
         try:
-            with path.open("wb") as handle:
+            try:
+                handle = path.open("wb")
+            except OSError as exc:  # a missing folder, no permission: the operator's to fix
+                raise InvalidInputError(f"cannot write {path}: {exc.strerror}") from exc
+            with handle:
                 async for chunk in exports.export_items(
                     pool, chosen, (None, None, None, None, status, kind, country, None)
                 ):

@@ -138,3 +138,11 @@ def test_a_database_that_cannot_be_reached_is_a_one_line_error(
     assert result.stderr.startswith("firearms: error: cannot connect to the database")
     assert "Traceback" not in result.output
     assert not out.exists()
+
+
+def test_export_into_a_missing_folder_is_a_one_line_error(env: dict[str, str], tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["export", str(tmp_path / "missing" / "items.csv")], env=env)
+    assert result.exit_code == 1
+    assert isinstance(result.exception, SystemExit)
+    assert result.stderr.startswith("firearms: error: cannot write")
+    assert not (tmp_path / "missing").exists()
