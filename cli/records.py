@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from firearms import bootstrap, db, exports, imports
+from firearms import bootstrap, db, exports, imports, lifecycle
 from firearms.errors import FirearmsError, InvalidInputError
 
 if TYPE_CHECKING:
@@ -96,7 +96,7 @@ def import_records(ctx: click.Context, path: Path, fmt: str | None, report: Path
 @click.command("export")
 @click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--format", "fmt", type=click.Choice(["csv", "ndjson"]), help="default: from the file name")
-@click.option("--status", help="only items in this status")
+@click.option("--status", type=click.Choice(lifecycle.STATUSES), help="only items in this status")
 @click.option("--kind", type=click.Choice(["firearm", "component", "ammunition"]))
 @click.option("--country", help="only items made in this country (ISO alpha-2)")
 @click.pass_context

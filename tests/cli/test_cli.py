@@ -146,3 +146,10 @@ def test_export_into_a_missing_folder_is_a_one_line_error(env: dict[str, str], t
     assert isinstance(result.exception, SystemExit)
     assert result.stderr.startswith("firearms: error: cannot write")
     assert not (tmp_path / "missing").exists()
+
+
+def test_export_with_an_unknown_status_is_a_usage_error(env: dict[str, str], tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["export", str(tmp_path / "items.csv"), "--status", "stolne"], env=env)
+    assert result.exit_code == 2
+    assert "stolne" in result.stderr
+    assert not (tmp_path / "items.csv").exists()
