@@ -96,7 +96,7 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
         raise ConfigError("FIREARMS_STATE is not set: give this registry's ISO 3166-1 alpha-2 code, e.g. AT")
     if not is_country(state):
         raise ConfigError(f"FIREARMS_STATE={state!r} is not an ISO 3166-1 alpha-2 code (upper case, e.g. AT)")
-    home = Path(given.pop("home", env.get("FIREARMS_HOME", "firearms-home"))).expanduser().resolve()
+    home = _home(given.pop("home", env.get("FIREARMS_HOME", "firearms-home")))
     values: dict[str, Any] = {
         "state": state,
         "home": home,
@@ -131,6 +131,14 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
                 raise ConfigError(f"FIREARMS_{name.upper()}={text!r} must be between 0 and 86400 seconds")
     values.update(given)
     return Settings(**values)
+
+
+def _home(given: str | Path) -> Path:
+    """The data directory, absolute; something there that is not a folder is refused before anything starts."""
+    home = Path(given).expanduser().resolve()
+    if home.exists() and not home.is_dir():
+        raise ConfigError(f"FIREARMS_HOME={str(home)!r} is not a folder: it holds the database and signing keys")
+    return home
 
 
 _TEMPORARY = frozenset({"hunting", "sport-shooting", "evaluation", "exhibition", "repair"})  # Art. 10(6)

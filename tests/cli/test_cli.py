@@ -153,3 +153,14 @@ def test_export_with_an_unknown_status_is_a_usage_error(env: dict[str, str], tmp
     assert result.exit_code == 2
     assert "stolne" in result.stderr
     assert not (tmp_path / "items.csv").exists()
+
+
+def test_a_home_that_is_a_file_is_a_one_line_error(tmp_path: Path) -> None:
+    home = tmp_path / "firearms-home"
+    home.write_text("not a folder")
+    result = CliRunner().invoke(main, ["--home", str(home), "token", "list"], env={"FIREARMS_STATE": "AT"})
+    assert result.exit_code == 2
+    assert isinstance(result.exception, SystemExit)
+    assert result.stderr.count("\n") == 1
+    assert "FIREARMS_HOME" in result.stderr
+    assert home.read_text() == "not a folder"
