@@ -198,7 +198,9 @@ def token() -> None:
 def token_create(ctx: click.Context, role: tokens.Role, name: str) -> None:
     """Create a token; prints the secret, alone, on stdout (shown only this once)."""
     name = name.strip()
-    if not name or len(name) > 200 or any(ord(ch) < 32 for ch in name):
+    try:
+        msgspec.convert(name, tokens.TokenName)  # the rule the API applies to a token's name
+    except msgspec.ValidationError:
         _fail("--name must be 1-200 printable characters")
 
     async def work(conn: db.Conn) -> str:

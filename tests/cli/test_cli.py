@@ -40,6 +40,15 @@ def test_token_create_refuses_unknown_role_and_bad_name(env: dict[str, str]) -> 
     assert bad_name.stdout == ""
 
 
+def test_token_create_refuses_a_control_character_as_the_api_does(env: dict[str, str], database: str) -> None:
+    result = CliRunner().invoke(main, ["token", "create", "--role", "auditor", "--name", "Kim\x7f"], env=env)
+    assert result.exit_code == 1
+    assert "firearms: error:" in result.stderr
+    assert result.stdout == ""
+    listed = CliRunner().invoke(main, ["token", "list"], env=env)
+    assert "Kim" not in listed.stdout
+
+
 def test_token_revoke(env: dict[str, str]) -> None:
     CliRunner().invoke(main, ["token", "create", "--role", "auditor", "--name", "Out"], env=env)
     listed = CliRunner().invoke(main, ["token", "list"], env=env)
