@@ -468,3 +468,18 @@ async def test_a_component_serial_passing_twice_is_refused_not_a_409(
     second = await post_check(cz, headers, check_body(lines=[{"line": 3, "quantity": 1, "serials": ["b 1"]}]))
     assert (second["verdict"], codes(second)) == ("refuse", ["serial-already-passed"])
     assert await conn.fetchval("SELECT sum(quantity) FROM passage_tally") == 1
+
+
+async def test_a_replay_after_the_release_answers_the_first_hold_and_takes_nothing_more(
+    cz: Client, conn: db.Conn, auth: TokenFactory
+) -> None:
+    await receive(conn, at_licence(), state="CZ")
+    headers = await customs(auth)
+    body = check_body(lines=[{"line": 1, "quantity": 2, "serials": ["SSG08-001"]}])
+    held = await post_check(cz, headers, body)
+    released = await cz.post(f"/api/v1/checks/{body['check_id']}/release", json={"reason": "ok"}, headers=headers)
+    assert released.status_code == 200
+    replayed = await post_check(cz, headers, body)
+    assert replayed == held
+    assert await conn.fetchval("SELECT sum(quantity) FROM passage_tally") == 2
+    assert await conn.fetchval("SELECT count(*) FROM cleared_serial") == 1

@@ -175,3 +175,8 @@ def test_serials_given_on_a_component_line_are_judged_like_a_firearms() -> None:
         "serial-already-passed",
         "item-reported-lost-or-stolen",
     ]
+
+
+def test_the_first_and_the_last_day_of_validity_are_valid() -> None:
+    assert codes(request(), licence(valid_from=TODAY)) == []
+    assert codes(request(), licence(expires_on=TODAY)) == []
