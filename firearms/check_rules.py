@@ -106,7 +106,7 @@ class CheckRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
 
     check_id: uuid.UUID
     movement: Movement
-    licence_number: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+    licence_number: Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[^\x00-\x1f\x7f]+$")]
     issuing_state: Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{2}$")]
     crossing_point: Text
     lines: Annotated[list[CheckLine], msgspec.Meta(min_length=1, max_length=500)]

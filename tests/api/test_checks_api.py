@@ -325,6 +325,7 @@ async def test_checks_listed_by_licence_and_by_serial(cz: Client, conn: db.Conn,
         {"issuing_state": "at"},
         {"extra": True},
         {"lines": [{"line": 1, "quantity": 1, "serials": [""]}]},
+        {"licence_number": "AT-EXP-2026\n000123"},
     ],
 )
 async def test_bad_check_requests_are_400_and_record_nothing(
