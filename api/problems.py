@@ -243,6 +243,13 @@ def _unstorable_text(request: Request[Any, Any, Any], exc: asyncpg.PostgresError
     )
 
 
+def _recursion(request: Request[Any, Any, Any], exc: RecursionError) -> Response[dict[str, Any]]:
+    """A JSON body nested deeper than Python's recursion limit (msgspec gives up on it) is the client's error."""
+    if "deserializing" not in str(exc):
+        return _unexpected(request, exc)
+    return problem_response(request, 400, "invalid-request", "the JSON body is nested too deeply")
+
+
 def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
     log.exception("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
     return problem_response(request, HTTP_500_INTERNAL_SERVER_ERROR, "internal-error", "The server failed.")
@@ -253,5 +260,6 @@ exception_handlers: ExceptionHandlersMap = {
     HTTPException: _http_error,
     asyncpg.CharacterNotInRepertoireError: _unstorable_text,  # 22021: a NUL in a text parameter
     asyncpg.UntranslatableCharacterError: _unstorable_text,  # 22P05: "\u0000" in a jsonb value
+    RecursionError: _recursion,
     Exception: _unexpected,
 }

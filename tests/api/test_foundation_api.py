@@ -186,6 +186,24 @@ async def test_a_nul_character_is_a_400_problem_not_a_500(
     assert await conn.fetchval("SELECT count(*) FROM customs_check") == 0
 
 
+@pytest.mark.parametrize(("role", "path"), [("admin", "/api/v1/tokens"), ("customs-officer", "/api/v1/checks")])
+async def test_json_nested_too_deeply_is_a_400_problem_not_a_500(
+    role: Role,
+    path: str,
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    conn: db.Conn,
+    auth: TokenFactory,
+) -> None:
+    headers = await auth(role) | {"Content-Type": "application/json"}
+    tokens_before = await conn.fetchval("SELECT count(*) FROM officer_token")
+    response = await client.post(path, content=b"[" * 100_000, headers=headers)
+    assert response.status_code == 400, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert response.json()["type"].endswith("/invalid-request")
+    assert await conn.fetchval("SELECT count(*) FROM officer_token") == tokens_before
+    assert await conn.fetchval("SELECT count(*) FROM customs_check") == 0
+
+
 def cursor(*key: object) -> str:
     return base64.urlsafe_b64encode(json.dumps(key).encode()).decode().rstrip("=")
 
