@@ -43,7 +43,9 @@ def _settings(ctx: click.Context, **overrides: Any) -> Settings:
 
 
 async def _reach(opening: Awaitable[T]) -> T:
-    """A connection or pool being opened; a URL, host, port or password that does not work is a ConfigError.
+    """A connection, a pool or the first start being opened: a database that does not answer is a ConfigError.
+
+    A wrong URL, host, port, password or database name is the operator's to fix, in one line.
 
     Raises:
         ConfigError: the database cannot be reached (one line for the operator, not a traceback).
@@ -144,7 +146,7 @@ def serve(ctx: click.Context, host: str | None, port: int | None, workers: int |
         check_port(settings)  # before the database starts: a port in use is a one-line error
     url = bootstrap.resolve_database_url(settings)
     try:
-        done = asyncio.run(bootstrap.initialise(settings, url))
+        done = asyncio.run(_reach(bootstrap.initialise(settings, url)))
     except FirearmsError as exc:
         _fail(exc.detail)
         return
@@ -164,8 +166,8 @@ def worker(ctx: click.Context) -> None:
     url = bootstrap.resolve_database_url(settings)
 
     async def run() -> None:
-        _announce_first_admin(await bootstrap.initialise(settings, url))
-        pool = await db.create_pool(url, max_size=4)
+        _announce_first_admin(await _reach(bootstrap.initialise(settings, url)))
+        pool = await _reach(db.create_pool(url, max_size=4))
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -175,7 +177,10 @@ def worker(ctx: click.Context) -> None:
         finally:
             await pool.close()
 
-    _run_on_uvloop(run())
+    try:
+        _run_on_uvloop(run())
+    except FirearmsError as exc:
+        _fail(exc.detail)
 
 
 @main.command()

@@ -173,3 +173,14 @@ def test_a_home_that_is_a_file_is_a_one_line_error(tmp_path: Path) -> None:
     assert result.stderr.count("\n") == 1
     assert "FIREARMS_HOME" in result.stderr
     assert home.read_text() == "not a folder"
+
+
+@pytest.mark.parametrize("command", [["serve", "--no-worker"], ["worker"]])
+def test_serve_and_worker_on_a_database_that_cannot_be_reached_are_a_one_line_error(
+    command: list[str], env: dict[str, str]
+) -> None:
+    unreachable = env | {"FIREARMS_DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none"}
+    result = CliRunner().invoke(main, command, env=unreachable)
+    assert result.exit_code == 1
+    assert isinstance(result.exception, SystemExit)
+    assert "firearms: error: cannot connect to the database" in result.stderr
