@@ -177,6 +177,19 @@ def test_serials_given_on_a_component_line_are_judged_like_a_firearms() -> None:
     ]
 
 
+def test_a_component_line_that_lists_no_serials_takes_any_serial_but_another_lines() -> None:
+    barrels = LineView(line=3, category="component", quantity=2, remaining=2, serials=frozenset())
+    view = licence(lines={**licence().lines, 3: barrels})
+    assert codes(request(lines=[CheckLine(line=3, quantity=1, serials=["B-9"])]), view) == []
+    assert codes(request(lines=[CheckLine(line=3, quantity=1, serials=["ssg08 001"])]), view) == [
+        "serial-not-on-licence"
+    ]
+    records = RecordsView(passed=frozenset({"B9"}), reported=frozenset(), unmarked_imports=frozenset())
+    assert codes(request(lines=[CheckLine(line=3, quantity=1, serials=["B-9"])]), view, records) == [
+        "serial-already-passed"
+    ]
+
+
 def test_the_first_and_the_last_day_of_validity_are_valid() -> None:
     assert codes(request(), licence(valid_from=TODAY)) == []
     assert codes(request(), licence(expires_on=TODAY)) == []
