@@ -106,16 +106,16 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
     }
     port = env.get("FIREARMS_PORT")
     if port is not None:
-        if not port.isdigit() or not 0 < int(port) < 65536:
+        if not port.isdecimal() or not 0 < int(port) < 65536:
             raise ConfigError(f"FIREARMS_PORT={port!r} is not a port number (1-65535)")
         values["port"] = int(port)
     if (text := env.get("FIREARMS_WORKERS")) is not None:
-        if not text.strip().isdigit() or not 1 <= int(text) <= 64:
+        if not text.strip().isdecimal() or not 1 <= int(text) <= 64:
             raise ConfigError(f"FIREARMS_WORKERS={text!r} is not a number of API processes (1-64)")
         values["workers"] = int(text)
     values.update(_licensing_settings(env))
     if (text := env.get("FIREARMS_RETENTION_YEARS")) is not None:
-        if not text.strip().isdigit() or not 10 <= int(text) <= 100:
+        if not text.strip().isdecimal() or not 10 <= int(text) <= 100:
             raise ConfigError(
                 f"FIREARMS_RETENTION_YEARS={text!r}: records are kept at least 10 years (Protocol Art. 7), at most 100"
             )
@@ -153,7 +153,7 @@ def _licensing_settings(env: Mapping[str, str]) -> dict[str, Any]:
             raise ConfigError(f"FIREARMS_TACIT_CONSENT={text!r} is not yes or no")
         values["tacit_consent"] = _YES[text.strip().lower()]
     if (text := env.get("FIREARMS_TACIT_CONSENT_DAYS")) is not None:
-        if not text.strip().isdigit() or not 1 <= int(text) <= 365:
+        if not text.strip().isdecimal() or not 1 <= int(text) <= 365:
             raise ConfigError(f"FIREARMS_TACIT_CONSENT_DAYS={text!r} is not a number of working days (1-365)")
         values["tacit_consent_days"] = int(text)
     if (text := env.get("FIREARMS_TACIT_CONSENT_REFUSED_BY")) is not None:
@@ -171,7 +171,7 @@ def _licensing_settings(env: Mapping[str, str]) -> dict[str, Any]:
         limits: dict[str, int] = {}
         for item in (part.strip() for part in text.split(",") if part.strip()):
             purpose, _, number = item.partition("=")
-            if not number.strip().isdigit() or purpose.strip() not in _TEMPORARY:
+            if not number.strip().isdecimal() or purpose.strip() not in _TEMPORARY:
                 raise ConfigError(
                     f"FIREARMS_AMMUNITION_LIMITS item {item!r} is not purpose=number"
                     f" with a purpose among {', '.join(sorted(_TEMPORARY))}"
