@@ -7,11 +7,11 @@ from typing import Annotated
 
 import msgspec
 from litestar import Controller, get, post
-from litestar.params import FromPath, JSONBody, QueryParameter
+from litestar.params import JSONBody, QueryParameter
 from litestar.response import Stream
 
 from api.deps import ConnDep, OfficerDep, PoolDep
-from api.params import AfterQuery, LimitQuery, page
+from api.params import AfterQuery, ItemIdPath, LimitQuery, page
 from firearms import exports, item_events, items, journal
 from firearms.exports import ExportFormat
 from firearms.item_types import (
@@ -28,7 +28,7 @@ from firearms.item_types import (
     ScoredItem,
 )
 from firearms.lifecycle import Status
-from firearms.pagination import DEFAULT_LIMIT, decode_cursor, encode_cursor
+from firearms.pagination import BIGINT_MAX, DEFAULT_LIMIT, decode_cursor, encode_cursor
 
 __all__ = ["READ_ROLES", "WRITE_ROLES", "HistoryPage", "ItemController", "ItemPage", "ScoredItemPage"]
 
@@ -148,7 +148,7 @@ class ItemController(Controller):
         status: StatusQuery = None,
         kind: KindQuery = None,
         country: CountryQuery = None,
-        import_id: Annotated[int | None, QueryParameter(ge=1)] = None,
+        import_id: Annotated[int | None, QueryParameter(ge=1, le=BIGINT_MAX)] = None,
     ) -> Stream:
         """Every matching item, flat, in the bulk-import columns (ITI para 13); the export is journaled."""
         filters = (make, model, calibre, firearm_type, status, kind, country, import_id)
@@ -169,27 +169,27 @@ class ItemController(Controller):
         )
 
     @get("/{item_id:int}", summary="One item with its markings")
-    async def get_item(self, conn: ConnDep, item_id: FromPath[int]) -> ItemDetail:
+    async def get_item(self, conn: ConnDep, item_id: ItemIdPath) -> ItemDetail:
         """The item, its current status and its markings."""
         return await items.get_item(conn, item_id)
 
     @post("/{item_id:int}/markings", summary="Add a marking to an item", opt={"roles": WRITE_ROLES})
     async def add_marking(
-        self, conn: ConnDep, officer: OfficerDep, item_id: FromPath[int], data: JSONBody[NewMarking]
+        self, conn: ConnDep, officer: OfficerDep, item_id: ItemIdPath, data: JSONBody[NewMarking]
     ) -> Marking:
         """Record a marking (import, state-to-civilian, proof ...) exactly as stamped, with its parsed fields."""
         return await items.add_marking(conn, item_id, data, actor=officer.actor)
 
     @post("/{item_id:int}/events", summary="Record a lifecycle event", opt={"roles": WRITE_ROLES})
     async def record_event(
-        self, conn: ConnDep, officer: OfficerDep, item_id: FromPath[int], data: JSONBody[NewEvent]
+        self, conn: ConnDep, officer: OfficerDep, item_id: ItemIdPath, data: JSONBody[NewEvent]
     ) -> ItemEvent:
         """Move the item along its lifecycle; an event illegal in its status is a 409 naming the allowed ones."""
         return await item_events.record_event(conn, item_id, data, actor=officer.actor)
 
     @get("/{item_id:int}/history", summary="An item's history in time order")
     async def history(
-        self, conn: ConnDep, item_id: FromPath[int], after: AfterQuery = None, limit: LimitQuery = DEFAULT_LIMIT
+        self, conn: ConnDep, item_id: ItemIdPath, after: AfterQuery = None, limit: LimitQuery = DEFAULT_LIMIT
     ) -> HistoryPage:
         """Registration, markings and lifecycle events, oldest first."""
         key = decode_cursor(after, dt.datetime, int, int) if after else None

@@ -11,7 +11,7 @@ from litestar import Controller, Response, get, post
 from litestar.params import FromPath, JSONBody, QueryParameter
 
 from api.deps import ConnDep, OfficerDep, SettingsDep
-from api.params import AfterQuery, LimitQuery, page
+from api.params import AfterQuery, LimitQuery, VersionPath, page
 from firearms import consents, documents, ledger, licences, parties
 from firearms.consents import ConsentDecision, ConsentRequest, TransitConsent, TransitConsentRequest
 from firearms.gates import Gate
@@ -19,7 +19,7 @@ from firearms.ledger import LedgerEntry, LineBalance
 from firearms.licence_object import Kind
 from firearms.licence_rules import LicenceDraft
 from firearms.licences import Licence, LicenceEvent, LicenceStatus, LicenceVersion
-from firearms.pagination import DEFAULT_LIMIT, decode_cursor, encode_cursor
+from firearms.pagination import DEFAULT_LIMIT, IntegerKey, decode_cursor, encode_cursor
 
 __all__ = ["LicenceController"]
 
@@ -163,14 +163,14 @@ class LicenceController(Controller):
         limit: LimitQuery = DEFAULT_LIMIT,
     ) -> VersionPage:
         """Every version, oldest first."""
-        (start,) = decode_cursor(after, int) if after else (0,)
+        (start,) = decode_cursor(after, IntegerKey) if after else (0,)
         items, last = page(await licences.list_versions(conn, licence_id, after=start, limit=limit + 1), limit)
         await parties.record_read(conn, actor=officer.actor, entity="licence", ids=[str(licence_id)])
         return VersionPage(items=items, next=encode_cursor(last.version) if last else None)
 
     @get("/{licence_id:uuid}/versions/{version:int}", summary="One version of a licence", opt={"roles": READ})
     async def version(
-        self, conn: ConnDep, officer: OfficerDep, licence_id: FromPath[uuid.UUID], version: FromPath[int]
+        self, conn: ConnDep, officer: OfficerDep, licence_id: FromPath[uuid.UUID], version: VersionPath
     ) -> LicenceVersion:
         """One version (old versions stay readable; the read is journaled)."""
         found = await licences.get_version(conn, licence_id, version)
@@ -184,7 +184,7 @@ class LicenceController(Controller):
         media_type="text/html",
     )
     async def document(
-        self, conn: ConnDep, officer: OfficerDep, licence_id: FromPath[uuid.UUID], version: FromPath[int]
+        self, conn: ConnDep, officer: OfficerDep, licence_id: FromPath[uuid.UUID], version: VersionPath
     ) -> Response[str]:
         """The printable HTML page of an issued version: Code128 barcode of the number, verification code."""
         rendered = await documents.render_document(conn, licence_id, version, actor=officer.actor)

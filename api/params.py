@@ -4,16 +4,19 @@ from __future__ import annotations
 
 from typing import Annotated, TypeAlias, TypeVar
 
-from litestar.params import QueryParameter
+from litestar.params import PathParameter, QueryParameter
 
-from firearms.pagination import MAX_LIMIT
+from firearms.pagination import BIGINT_MAX, INTEGER_MAX, MAX_LIMIT
 
-__all__ = ["AfterQuery", "LimitQuery", "page"]
+__all__ = ["AfterQuery", "ItemIdPath", "LimitQuery", "VersionPath", "page"]
 
 AfterQuery: TypeAlias = Annotated[
     str | None, QueryParameter(description="cursor from the previous page's 'next'", max_length=512)
 ]
 LimitQuery: TypeAlias = Annotated[int, QueryParameter(description="items per page", ge=1, le=MAX_LIMIT)]
+# Path integers within their columns (bigint item_id, integer version): a larger one is a 400, not a 500.
+ItemIdPath: TypeAlias = Annotated[int, PathParameter(description="item id", ge=1, le=BIGINT_MAX)]
+VersionPath: TypeAlias = Annotated[int, PathParameter(description="version number", ge=1, le=INTEGER_MAX)]
 
 
 T = TypeVar("T")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import asyncpg
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
@@ -234,6 +235,21 @@ def _public_error(item: Any) -> dict[str, Any]:
     return {"message": str(item), "key": None, "source": None}
 
 
+def _unstorable_text(request: Request[Any, Any, Any], exc: asyncpg.PostgresError) -> Response[dict[str, Any]]:
+    """PostgreSQL text and jsonb cannot hold U+0000: a NUL that reached the database came from the client."""
+    log.info("%s %s: text with a NUL character (%s)", request.method, request.url.path, exc.sqlstate)
+    return problem_response(
+        request, 400, "invalid-request", "a text value holds a NUL character (U+0000), which the registry cannot store"
+    )
+
+
+def _recursion(request: Request[Any, Any, Any], exc: RecursionError) -> Response[dict[str, Any]]:
+    """A JSON body nested deeper than Python's recursion limit (msgspec gives up on it) is the client's error."""
+    if "deserializing" not in str(exc):
+        return _unexpected(request, exc)
+    return problem_response(request, 400, "invalid-request", "the JSON body is nested too deeply")
+
+
 def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
     log.exception("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
     return problem_response(request, HTTP_500_INTERNAL_SERVER_ERROR, "internal-error", "The server failed.")
@@ -242,5 +258,8 @@ def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[dic
 exception_handlers: ExceptionHandlersMap = {
     FirearmsError: _domain_error,
     HTTPException: _http_error,
+    asyncpg.CharacterNotInRepertoireError: _unstorable_text,  # 22021: a NUL in a text parameter
+    asyncpg.UntranslatableCharacterError: _unstorable_text,  # 22P05: "\u0000" in a jsonb value
+    RecursionError: _recursion,
     Exception: _unexpected,
 }

@@ -8,11 +8,12 @@ import signal
 import sys
 from typing import TYPE_CHECKING, Any, TypeVar
 
+import asyncpg
 import click
 import msgspec
 
 from firearms import bootstrap, db, journal, keys, tokens
-from firearms.errors import FirearmsError
+from firearms.errors import ConfigError, FirearmsError
 from firearms.settings import Settings, load_settings
 from firearms.signing import b64url_encode
 from firearms.worker import run_worker
@@ -41,12 +42,26 @@ def _settings(ctx: click.Context, **overrides: Any) -> Settings:
         raise  # unreachable: _fail exits
 
 
+async def _reach(opening: Awaitable[T]) -> T:
+    """A connection, a pool or the first start being opened: a database that does not answer is a ConfigError.
+
+    A wrong URL, host, port, password or database name is the operator's to fix, in one line.
+
+    Raises:
+        ConfigError: the database cannot be reached (one line for the operator, not a traceback).
+    """
+    try:
+        return await opening
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        raise ConfigError(f"cannot connect to the database: {exc}") from exc
+
+
 def _with_database(settings: Settings, work: Callable[[db.Conn], Awaitable[T]]) -> T:
     """Run ``work`` on one connection to the registry's database (the embedded one joined if need be)."""
     url = bootstrap.resolve_database_url(settings)
 
     async def run() -> T:
-        conn = await db.connect(url)
+        conn = await _reach(db.connect(url))
         try:
             return await work(conn)
         finally:
@@ -131,7 +146,7 @@ def serve(ctx: click.Context, host: str | None, port: int | None, workers: int |
         check_port(settings)  # before the database starts: a port in use is a one-line error
     url = bootstrap.resolve_database_url(settings)
     try:
-        done = asyncio.run(bootstrap.initialise(settings, url))
+        done = asyncio.run(_reach(bootstrap.initialise(settings, url)))
     except FirearmsError as exc:
         _fail(exc.detail)
         return
@@ -151,8 +166,8 @@ def worker(ctx: click.Context) -> None:
     url = bootstrap.resolve_database_url(settings)
 
     async def run() -> None:
-        _announce_first_admin(await bootstrap.initialise(settings, url))
-        pool = await db.create_pool(url, max_size=4)
+        _announce_first_admin(await _reach(bootstrap.initialise(settings, url)))
+        pool = await _reach(db.create_pool(url, max_size=4))
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -162,7 +177,10 @@ def worker(ctx: click.Context) -> None:
         finally:
             await pool.close()
 
-    _run_on_uvloop(run())
+    try:
+        _run_on_uvloop(run())
+    except FirearmsError as exc:
+        _fail(exc.detail)
 
 
 @main.command()
@@ -185,7 +203,9 @@ def token() -> None:
 def token_create(ctx: click.Context, role: tokens.Role, name: str) -> None:
     """Create a token; prints the secret, alone, on stdout (shown only this once)."""
     name = name.strip()
-    if not name or len(name) > 200 or any(ord(ch) < 32 for ch in name):
+    try:
+        msgspec.convert(name, tokens.TokenName)  # the rule the API applies to a token's name
+    except msgspec.ValidationError:
         _fail("--name must be 1-200 printable characters")
 
     async def work(conn: db.Conn) -> str:

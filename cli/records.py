@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from firearms import bootstrap, db, exports, imports
-from firearms.errors import FirearmsError
+from firearms import bootstrap, db, exports, imports, lifecycle
+from firearms.errors import FirearmsError, InvalidInputError
 
 if TYPE_CHECKING:
     from firearms.imports import ImportResult
@@ -52,7 +52,9 @@ def import_records(ctx: click.Context, path: Path, fmt: str | None, report: Path
     size = path.stat().st_size
 
     async def run() -> ImportResult:
-        conn = await db.connect(url)
+        from cli.main import _reach  # noqa: PLC0415  # cli.main imports this module
+
+        conn = await _reach(db.connect(url))
         try:
             with click.progressbar(length=size, label=f"importing {path.name}", file=sys.stderr, show_pos=True) as bar:
                 steps: list[str] = []
@@ -94,7 +96,7 @@ def import_records(ctx: click.Context, path: Path, fmt: str | None, report: Path
 @click.command("export")
 @click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--format", "fmt", type=click.Choice(["csv", "ndjson"]), help="default: from the file name")
-@click.option("--status", help="only items in this status")
+@click.option("--status", type=click.Choice(lifecycle.STATUSES), help="only items in this status")
 @click.option("--kind", type=click.Choice(["firearm", "component", "ammunition"]))
 @click.option("--country", help="only items made in this country (ISO alpha-2)")
 @click.pass_context
@@ -109,10 +111,16 @@ def export_records(
         _fail("name the file .csv or .ndjson, or give --format")
 
     async def run() -> int:
-        pool = await db.create_pool(url, max_size=1)
+        from cli.main import _reach  # noqa: PLC0415  # cli.main imports this module
+
+        pool = await _reach(db.create_pool(url, max_size=1))
         written = 0
         try:
-            with path.open("wb") as handle:
+            try:
+                handle = path.open("wb")
+            except OSError as exc:  # a missing folder, no permission: the operator's to fix
+                raise InvalidInputError(f"cannot write {path}: {exc.strerror}") from exc
+            with handle:
                 async for chunk in exports.export_items(
                     pool, chosen, (None, None, None, None, status, kind, country, None)
                 ):

@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import msgspec
 
 from firearms.serials import normalise
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 __all__ = [
     "POLICY",
@@ -106,7 +109,7 @@ class CheckRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
 
     check_id: uuid.UUID
     movement: Movement
-    licence_number: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+    licence_number: Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[^\x00-\x1f\x7f]+$")]
     issuing_state: Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{2}$")]
     crossing_point: Text
     lines: Annotated[list[CheckLine], msgspec.Meta(min_length=1, max_length=500)]
@@ -214,6 +217,8 @@ def evaluate(
             )
         if line.category == "firearm":
             reasons.extend(_serials(request.movement, item, line, records))
+        elif item.serials:  # a serialised component: each serial given is judged as a firearm's is
+            reasons.extend(_component_serials(request.movement, item, line, licence, records))
     return reasons
 
 
@@ -243,10 +248,28 @@ def _serials(movement: Movement, item: CheckLine, line: LineView, records: Recor
                 line=item.line,
             )
         )
-    on_licence = {normalise(serial) for serial in line.serials}
+    on_line = frozenset(normalise(serial) for serial in line.serials)
+    return reasons + _each_serial(movement, item, records, lambda key: key in on_line)
+
+
+def _component_serials(
+    movement: Movement, item: CheckLine, line: LineView, licence: LicenceView, records: RecordsView
+) -> list[Reason]:
+    """A component line needs no serials; those given are on the line if it lists them, else on no other line."""
+    if line.serials:
+        on_line = frozenset(normalise(serial) for serial in line.serials)
+        return _each_serial(movement, item, records, lambda key: key in on_line)
+    elsewhere = frozenset(normalise(serial) for other in licence.lines.values() for serial in other.serials)
+    return _each_serial(movement, item, records, lambda key: key not in elsewhere)
+
+
+def _each_serial(
+    movement: Movement, item: CheckLine, records: RecordsView, on_line: Callable[[str], bool]
+) -> list[Reason]:
+    reasons: list[Reason] = []
     for serial in item.serials:
         key = normalise(serial)
-        if key not in on_licence:
+        if not on_line(key):
             reasons.append(
                 _reason("serial-not-on-licence", "the serial is not on this licence line", item.line, serial)
             )

@@ -22,6 +22,7 @@ import msgspec
 from firearms import journal, ledger, licences
 from firearms.canonical import canonical
 from firearms.check_rules import (
+    POLICY,
     CheckRequest,
     LicenceView,
     LineView,
@@ -32,7 +33,7 @@ from firearms.check_rules import (
     evaluate,
     verdict_of,
 )
-from firearms.errors import ConflictError, NotFoundError
+from firearms.errors import ConflictError, InvalidInputError, NotFoundError
 from firearms.exchange import hooks
 from firearms.serials import normalise
 from firearms.store import checks as store
@@ -55,6 +56,8 @@ __all__ = [
 ]
 
 Decision = Literal["release", "refuse"]
+_NO_RECORDS = RecordsView(passed=frozenset(), reported=frozenset(), unmarked_imports=frozenset())
+"""A release re-judges the licence, not the serials: the officer saw those, and the database refuses a second clear."""
 
 
 class LineRemaining(msgspec.Struct, frozen=True, kw_only=True):
@@ -146,10 +149,14 @@ async def perform_check(
     fresh snapshots), one writes (the check, its serials, the debits or tally, the journal entry).
 
     Raises:
+        InvalidInputError: ``duplicate-line`` or ``duplicate-serial`` — the consignment names a line,
+            or a serial (in normalised form), twice; ``serials-not-allowed`` — it gives serials on an
+            ammunition line of the licence.
         ConflictError: ``check-id-conflict`` — the ``check_id`` was used for another request;
             ``serial-already-passed`` or ``quantity-exceeds-balance`` if a writer outside the checks
             took the serial or the balance between our read and our write.
     """
+    _require_distinct(request)
     digest = fingerprint(request)
     precise = now or dt.datetime.now(dt.UTC)
     moment = precise.replace(microsecond=0)  # the answer speaks in whole seconds, as the protocol does
@@ -159,6 +166,8 @@ async def perform_check(
         conn, request.issuing_state, request.licence_number, state, today, request.movement, keys
     )
     view = _view(request, context) if context["licence_id"] is not None else None
+    if view is not None:
+        _require_no_ammunition_serials(request, view)
     facts = context["facts"] or []
     records = RecordsView(
         passed=frozenset(fact["serial"] for fact in facts if fact["passed"]),
@@ -211,6 +220,47 @@ async def perform_check(
             actor=actor,
         )
     return answer
+
+
+def _require_distinct(request: CheckRequest) -> None:
+    """Each line and each serial (normalised) at most once in a consignment.
+
+    The rules judge every line alone against its balance, and a cleared serial is recorded once per
+    licence and movement: a repeat would pass a balance, or fail as if the serial had passed before.
+    """
+    lines: set[int] = set()
+    for item in request.lines:
+        if item.line in lines:
+            raise InvalidInputError(f"line {item.line} appears twice", code="duplicate-line", line=item.line)
+        lines.add(item.line)
+    keys: set[str] = set()
+    for item in request.lines:
+        for serial in item.serials:
+            key = normalise(serial)
+            if key in keys:
+                raise InvalidInputError(
+                    f"serial {serial} appears twice (serials are compared in normalised form)",
+                    code="duplicate-serial",
+                    line=item.line,
+                    serial=serial,
+                )
+            keys.add(key)
+
+
+def _require_no_ammunition_serials(request: CheckRequest, view: LicenceView) -> None:
+    """Ammunition lines carry no serials (a lot is described instead), at the border as on the licence.
+
+    The rules compare serials on firearm lines only; a serial given on an ammunition line would clear
+    unchecked and be recorded as passed, and the firearm that bears it would then be refused.
+    """
+    for item in request.lines:
+        line = view.lines.get(item.line)
+        if item.serials and line is not None and line.category == "ammunition":
+            raise InvalidInputError(
+                f"line {item.line} is ammunition: it carries no serials (a lot is described instead)",
+                code="serials-not-allowed",
+                line=item.line,
+            )
 
 
 def _view(request: CheckRequest, context: asyncpg.Record) -> LicenceView:
@@ -355,7 +405,9 @@ async def decide(
     Raises:
         NotFoundError: no such check.
         ConflictError: ``check-not-held`` (it was clear or refused, or decided already);
-            ``quantity-exceeds-balance`` / ``serial-already-passed`` when a release no longer fits.
+            ``quantity-exceeds-balance`` / ``serial-already-passed`` when a release no longer fits;
+            ``licence-not-usable`` when a check now would be refused for the licence itself
+            (suspended, revoked, expired, out of its validity, consent withdrawn).
     """
     row = await store.get_customs_check(conn, check_id)
     if row is None:
@@ -368,6 +420,10 @@ async def decide(
             decision=row["decision"],
         )
     now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    # The decision first: a concurrent decision on the same check waits on check_decision_pkey and then
+    # finds it taken, before it could clear, tally or debit a second time.
+    if not await store.insert_check_decision(conn, check_id, decision, reason, now, actor):
+        raise ConflictError(f"check {check_id} was decided already", code="check-not-held")
     if decision == "release":
         request = msgspec.convert(row["request"], CheckRequest)
         context = await store.get_check_context(
@@ -386,10 +442,17 @@ async def decide(
                     line=item.line,
                     remaining=left,
                 )
+        refusals = [
+            reason
+            for reason in evaluate(request, view, _NO_RECORDS, state=state, on=now.date())
+            if POLICY[reason.code] == "refuse"
+        ]
+        if refusals:  # revoked, suspended, expired... since the check: a clear now would be refused
+            raise ledger.LicenceNotUsableError(
+                f"the licence no longer allows this movement: {'; '.join(reason.detail for reason in refusals)}",
+                reasons=[reason.code for reason in refusals],
+            )
         await _release(conn, request, context["licence_id"], view, actor)
-    if not await store.insert_check_decision(conn, check_id, decision, reason, now, actor):
-        raise ConflictError(f"check {check_id} was decided already", code="check-not-held")
-    if decision == "release":
         await hooks.after_check(
             conn,
             request,

@@ -41,6 +41,8 @@ Category = Literal["A", "B", "C", "D", "antique"]
 MarkingKind = Literal["manufacture", "geometric", "import", "state-to-civilian", "proof", "deactivation"]
 Text = Annotated[str, msgspec.Meta(max_length=200)]
 Year = Annotated[int, msgspec.Meta(ge=1300, le=9999)]
+RowId = Annotated[int, msgspec.Meta(ge=1, le=2**63 - 1)]
+"""The id of a stored row (a bigint identity): a larger one names nothing and cannot reach the database."""
 
 
 class NewMarking(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -72,7 +74,7 @@ class NewItem(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=T
     serial: Text
     firearm_type: FirearmType | None = None
     component_type: ComponentType | None = None
-    parent_item_id: int | None = None
+    parent_item_id: RowId | None = None
     make: Text | None = None
     model: Text | None = None
     calibre: Text | None = None
@@ -162,7 +164,7 @@ class NewEvent(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     temporary: bool = False
     from_state_stocks: bool = False
     purpose: Text | None = None
-    corrects_event_id: int | None = None
+    corrects_event_id: RowId | None = None
     reason: Annotated[str, msgspec.Meta(max_length=1000)] | None = None
     note: Annotated[str, msgspec.Meta(max_length=1000)] | None = None
 

@@ -9,11 +9,26 @@ import msgspec
 from firearms.errors import InvalidInputError
 from firearms.signing import b64url_decode, b64url_encode
 
-__all__ = ["DEFAULT_LIMIT", "MAX_LIMIT", "Limit", "decode_cursor", "encode_cursor"]
+__all__ = [
+    "BIGINT_MAX",
+    "DEFAULT_LIMIT",
+    "INTEGER_MAX",
+    "MAX_LIMIT",
+    "IntegerKey",
+    "Limit",
+    "decode_cursor",
+    "encode_cursor",
+]
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 500
+BIGINT_MAX = 2**63 - 1
+INTEGER_MAX = 2**31 - 1
 Limit = Annotated[int, msgspec.Meta(ge=1, le=MAX_LIMIT)]
+_KEY_INT = Annotated[int, msgspec.Meta(ge=-BIGINT_MAX - 1, le=BIGINT_MAX)]
+"""An integer in a sort key is a PostgreSQL bigint (or smaller): a larger one was never given out."""
+IntegerKey = Annotated[int, msgspec.Meta(ge=-INTEGER_MAX - 1, le=INTEGER_MAX)]
+"""A sort key that is a PostgreSQL ``integer`` column (a licence version): pass it to :func:`decode_cursor`."""
 
 
 def encode_cursor(*key: Any) -> str:
@@ -27,8 +42,9 @@ def decode_cursor(cursor: str, *types: type) -> tuple[Any, ...]:
     Raises:
         InvalidInputError: the cursor was not made by :func:`encode_cursor` for this list.
     """
+    kinds = tuple(_KEY_INT if kind is int else kind for kind in types)
     try:
-        values = msgspec.json.decode(b64url_decode(cursor), type=tuple[*types])  # type: ignore[valid-type]
+        values = msgspec.json.decode(b64url_decode(cursor), type=tuple[*kinds])  # type: ignore[valid-type]
     except (ValueError, msgspec.DecodeError) as exc:
         raise InvalidInputError("the 'after' cursor is not one this list gave out", code="invalid-cursor") from exc
     return tuple(values)

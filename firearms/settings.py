@@ -96,7 +96,7 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
         raise ConfigError("FIREARMS_STATE is not set: give this registry's ISO 3166-1 alpha-2 code, e.g. AT")
     if not is_country(state):
         raise ConfigError(f"FIREARMS_STATE={state!r} is not an ISO 3166-1 alpha-2 code (upper case, e.g. AT)")
-    home = Path(given.pop("home", env.get("FIREARMS_HOME", "firearms-home"))).expanduser().resolve()
+    home = _home(given.pop("home", env.get("FIREARMS_HOME", "firearms-home")))
     values: dict[str, Any] = {
         "state": state,
         "home": home,
@@ -106,16 +106,16 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
     }
     port = env.get("FIREARMS_PORT")
     if port is not None:
-        if not port.isdigit() or not 0 < int(port) < 65536:
+        if not port.isdecimal() or not 0 < int(port) < 65536:
             raise ConfigError(f"FIREARMS_PORT={port!r} is not a port number (1-65535)")
         values["port"] = int(port)
     if (text := env.get("FIREARMS_WORKERS")) is not None:
-        if not text.strip().isdigit() or not 1 <= int(text) <= 64:
+        if not text.strip().isdecimal() or not 1 <= int(text) <= 64:
             raise ConfigError(f"FIREARMS_WORKERS={text!r} is not a number of API processes (1-64)")
         values["workers"] = int(text)
     values.update(_licensing_settings(env))
     if (text := env.get("FIREARMS_RETENTION_YEARS")) is not None:
-        if not text.strip().isdigit() or not 10 <= int(text) <= 100:
+        if not text.strip().isdecimal() or not 10 <= int(text) <= 100:
             raise ConfigError(
                 f"FIREARMS_RETENTION_YEARS={text!r}: records are kept at least 10 years (Protocol Art. 7), at most 100"
             )
@@ -133,6 +133,14 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
     return Settings(**values)
 
 
+def _home(given: str | Path) -> Path:
+    """The data directory, absolute; something there that is not a folder is refused before anything starts."""
+    home = Path(given).expanduser().resolve()
+    if home.exists() and not home.is_dir():
+        raise ConfigError(f"FIREARMS_HOME={str(home)!r} is not a folder: it holds the database and signing keys")
+    return home
+
+
 _TEMPORARY = frozenset({"hunting", "sport-shooting", "evaluation", "exhibition", "repair"})  # Art. 10(6)
 _YES = {"yes": True, "true": True, "1": True, "no": False, "false": False, "0": False}
 
@@ -145,7 +153,7 @@ def _licensing_settings(env: Mapping[str, str]) -> dict[str, Any]:
             raise ConfigError(f"FIREARMS_TACIT_CONSENT={text!r} is not yes or no")
         values["tacit_consent"] = _YES[text.strip().lower()]
     if (text := env.get("FIREARMS_TACIT_CONSENT_DAYS")) is not None:
-        if not text.strip().isdigit() or not 1 <= int(text) <= 365:
+        if not text.strip().isdecimal() or not 1 <= int(text) <= 365:
             raise ConfigError(f"FIREARMS_TACIT_CONSENT_DAYS={text!r} is not a number of working days (1-365)")
         values["tacit_consent_days"] = int(text)
     if (text := env.get("FIREARMS_TACIT_CONSENT_REFUSED_BY")) is not None:
@@ -163,7 +171,7 @@ def _licensing_settings(env: Mapping[str, str]) -> dict[str, Any]:
         limits: dict[str, int] = {}
         for item in (part.strip() for part in text.split(",") if part.strip()):
             purpose, _, number = item.partition("=")
-            if not number.strip().isdigit() or purpose.strip() not in _TEMPORARY:
+            if not number.strip().isdecimal() or purpose.strip() not in _TEMPORARY:
                 raise ConfigError(
                     f"FIREARMS_AMMUNITION_LIMITS item {item!r} is not purpose=number"
                     f" with a purpose among {', '.join(sorted(_TEMPORARY))}"

@@ -14,11 +14,12 @@ from litestar.testing import AsyncTestClient
 from api import create_app
 from firearms import bootstrap, db, item_events, items, licences, received
 from firearms.item_types import NewEvent, NewItem, NewMarking
+from firearms.licence_object import LicenceLine
 from firearms.licences import LicenceStatus
 from firearms.settings import Settings
 from tests.check_helpers import NUMBER, at_licence, check_body, receive
 from tests.conftest import TokenFactory
-from tests.licensing_helpers import TODAY, issued_export, register_parties
+from tests.licensing_helpers import LINES, TODAY, issued_export, register_parties
 
 Client = AsyncTestClient[Litestar]
 
@@ -324,6 +325,7 @@ async def test_checks_listed_by_licence_and_by_serial(cz: Client, conn: db.Conn,
         {"issuing_state": "at"},
         {"extra": True},
         {"lines": [{"line": 1, "quantity": 1, "serials": [""]}]},
+        {"licence_number": "AT-EXP-2026\n000123"},
     ],
 )
 async def test_bad_check_requests_are_400_and_record_nothing(
@@ -370,3 +372,115 @@ async def test_firearms_without_serials_are_held(cz: Client, conn: db.Conn, auth
     answer = await post_check(cz, await customs(auth), check_body(lines=[{"line": 1, "quantity": 2}]))
     assert (answer["verdict"], codes(answer)) == ("hold", ["serials-missing"])
     assert await conn.fetchval("SELECT count(*) FROM passage_tally") == 0
+
+
+@pytest.mark.parametrize(
+    ("lines", "code"),
+    [
+        # Each line alone fits the 800 cartridges; together they do not.
+        ([{"line": 2, "quantity": 500}, {"line": 2, "quantity": 500}], "duplicate-line"),
+        (
+            [
+                {"line": 1, "quantity": 1, "serials": ["SSG08-001"]},
+                {"line": 1, "quantity": 1, "serials": ["SSG08-002"]},
+            ],
+            "duplicate-line",
+        ),
+        ([{"line": 1, "quantity": 2, "serials": ["SSG08-001", "ssg08 001"]}], "duplicate-serial"),
+    ],
+)
+@pytest.mark.parametrize("movement", ["export", "transit"])
+async def test_a_line_or_serial_given_twice_is_422_and_records_nothing(
+    movement: str,
+    lines: list[dict[str, Any]],
+    code: str,
+    client: Client,
+    cz: Client,
+    conn: db.Conn,
+    settings: Settings,
+    auth: TokenFactory,
+) -> None:
+    if movement == "export":
+        registry = client
+        number = (await issued_export(conn, settings, await register_parties(conn))).licence.number
+    else:
+        registry = cz
+        number = (await receive(conn, at_licence(), state="CZ")).licence.number
+    body = check_body(movement, lines=lines, licence_number=number)
+    response = await registry.post("/api/v1/checks", json=body, headers=await customs(auth))
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert response.json()["type"].endswith(f"/{code}")
+    assert await conn.fetchval("SELECT count(*) FROM customs_check") == 0
+
+
+@pytest.mark.parametrize("status", ["suspended", "revoked", "expired"])
+async def test_release_fails_when_the_licence_is_no_longer_usable(
+    status: LicenceStatus, cz: Client, conn: db.Conn, auth: TokenFactory
+) -> None:
+    await receive(conn, at_licence(), state="CZ")
+    headers = await customs(auth)
+    body = check_body(lines=[{"line": 1, "quantity": 2, "serials": ["SSG08-001"]}])
+    held = await post_check(cz, headers, body)
+    assert held["verdict"] == "hold"
+    async with conn.transaction():
+        await received.apply_status(
+            conn, issuing_state="AT", number=NUMBER, status=status, reason="inquiry", actor="peer:AT"
+        )
+    released = await cz.post(f"/api/v1/checks/{body['check_id']}/release", json={"reason": "ok"}, headers=headers)
+    assert released.status_code == 409, released.text
+    assert released.json()["type"].endswith("/licence-not-usable")
+    assert await conn.fetchval("SELECT count(*) FROM passage_tally") == 0
+    assert await conn.fetchval("SELECT count(*) FROM cleared_serial") == 0
+    assert await conn.fetchval("SELECT count(*) FROM check_decision") == 0
+
+
+async def test_serials_on_an_ammunition_line_are_422_and_do_not_take_a_rifles_serial(
+    cz: Client, conn: db.Conn, auth: TokenFactory
+) -> None:
+    await receive(conn, at_licence(), state="CZ")
+    headers = await customs(auth)
+    body = check_body(lines=[{"line": 2, "quantity": 10, "serials": ["SSG08-001"]}])
+    response = await cz.post("/api/v1/checks", json=body, headers=headers)
+    assert response.status_code == 422, response.text
+    assert response.json()["type"].endswith("/serials-not-allowed")
+    assert await conn.fetchval("SELECT count(*) FROM customs_check") == 0
+    rifle = await post_check(cz, headers, check_body(lines=[{"line": 1, "quantity": 1, "serials": ["SSG08-001"]}]))
+    assert (rifle["verdict"], codes(rifle)) == ("clear", [])
+
+
+async def test_a_component_serial_passing_twice_is_refused_not_a_409(
+    cz: Client, conn: db.Conn, auth: TokenFactory
+) -> None:
+    barrels = LicenceLine(
+        line=3,
+        category="component",
+        type="barrel",
+        make="Steyr",
+        model="SSG 08",
+        calibre=".308 Win",
+        quantity=2,
+        serials=["B-1", "B-2"],
+    )
+    await receive(conn, at_licence(lines=[*LINES, barrels]), state="CZ")
+    headers = await customs(auth)
+    first = await post_check(cz, headers, check_body(lines=[{"line": 3, "quantity": 1, "serials": ["B-1"]}]))
+    assert first["verdict"] == "clear"
+    second = await post_check(cz, headers, check_body(lines=[{"line": 3, "quantity": 1, "serials": ["b 1"]}]))
+    assert (second["verdict"], codes(second)) == ("refuse", ["serial-already-passed"])
+    assert await conn.fetchval("SELECT sum(quantity) FROM passage_tally") == 1
+
+
+async def test_a_replay_after_the_release_answers_the_first_hold_and_takes_nothing_more(
+    cz: Client, conn: db.Conn, auth: TokenFactory
+) -> None:
+    await receive(conn, at_licence(), state="CZ")
+    headers = await customs(auth)
+    body = check_body(lines=[{"line": 1, "quantity": 2, "serials": ["SSG08-001"]}])
+    held = await post_check(cz, headers, body)
+    released = await cz.post(f"/api/v1/checks/{body['check_id']}/release", json={"reason": "ok"}, headers=headers)
+    assert released.status_code == 200
+    replayed = await post_check(cz, headers, body)
+    assert replayed == held
+    assert await conn.fetchval("SELECT sum(quantity) FROM passage_tally") == 2
+    assert await conn.fetchval("SELECT count(*) FROM cleared_serial") == 1

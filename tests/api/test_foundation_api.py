@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import base64
+import json
 import logging
 from typing import Any
 
@@ -9,7 +11,11 @@ from litestar.exceptions import InternalServerException
 from litestar.testing import AsyncTestClient
 
 from api.problems import _http_error
+from firearms import db
+from firearms.settings import Settings
+from firearms.tokens import Role
 from tests.conftest import TokenFactory
+from tests.licensing_helpers import issued_export, register_parties
 
 
 async def test_health_answers_when_database_answers(client: AsyncTestClient) -> None:  # type: ignore[type-arg]
@@ -133,6 +139,115 @@ async def test_bad_bodies_are_problems_and_store_nothing(client: AsyncTestClient
     assert response.status_code == 413
     assert response.json()["type"].endswith("/body-too-large")
     assert await count_tokens(client, admin) == before
+
+
+@pytest.mark.parametrize(
+    ("role", "method", "path", "body"),
+    [
+        (
+            "admin",
+            "POST",
+            "/api/v1/parties",
+            {"kind": "exporter", "name": "a\x00b", "country": "AT", "address": "Ring 1"},
+        ),
+        (
+            "customs-officer",
+            "POST",
+            "/api/v1/checks",
+            {
+                "check_id": "0b9f3c9e-2f4a-4d7e-9a51-7c1e2d3f4a5b",
+                "movement": "export",
+                "licence_number": "AT-EXP\x00",
+                "issuing_state": "AT",
+                "crossing_point": "AT-Wullowitz",
+                "lines": [{"line": 1, "quantity": 1}],
+            },
+        ),
+        ("admin", "GET", "/api/v1/checks?serial=SSG%00", None),
+        ("admin", "GET", "/api/v1/items?serial=SSG%00", None),
+        ("admin", "GET", "/api/v1/verify/AT-EXP%00", None),
+    ],
+)
+async def test_a_nul_character_is_a_400_problem_not_a_500(
+    role: Role,
+    method: str,
+    path: str,
+    body: dict[str, Any] | None,
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    conn: db.Conn,
+    auth: TokenFactory,
+) -> None:
+    """PostgreSQL text cannot hold U+0000: such input is the client's error, and nothing is stored."""
+    response = await client.request(method, path, json=body, headers=await auth(role))
+    assert response.status_code == 400, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert response.json()["type"].endswith("/invalid-request")
+    assert await conn.fetchval("SELECT count(*) FROM party") == 0
+    assert await conn.fetchval("SELECT count(*) FROM customs_check") == 0
+
+
+@pytest.mark.parametrize(("role", "path"), [("admin", "/api/v1/tokens"), ("customs-officer", "/api/v1/checks")])
+async def test_json_nested_too_deeply_is_a_400_problem_not_a_500(
+    role: Role,
+    path: str,
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    conn: db.Conn,
+    auth: TokenFactory,
+) -> None:
+    headers = await auth(role) | {"Content-Type": "application/json"}
+    tokens_before = await conn.fetchval("SELECT count(*) FROM officer_token")
+    response = await client.post(path, content=b"[" * 100_000, headers=headers)
+    assert response.status_code == 400, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert response.json()["type"].endswith("/invalid-request")
+    assert await conn.fetchval("SELECT count(*) FROM officer_token") == tokens_before
+    assert await conn.fetchval("SELECT count(*) FROM customs_check") == 0
+
+
+def cursor(*key: object) -> str:
+    return base64.urlsafe_b64encode(json.dumps(key).encode()).decode().rstrip("=")
+
+
+@pytest.mark.parametrize(
+    ("role", "path"),
+    [
+        ("records-officer", f"/api/v1/items?after={cursor(2**63)}"),
+        ("records-officer", f"/api/v1/items/1/history?after={cursor('2026-11-29T10:00:00Z', 2**63, 1)}"),
+        ("auditor", f"/api/v1/journal?after={cursor(2**63)}"),
+    ],
+)
+async def test_a_cursor_beyond_64_bits_is_invalid_cursor_not_a_500(
+    role: Role,
+    path: str,
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    auth: TokenFactory,
+) -> None:
+    response = await client.get(path, headers=await auth(role))
+    assert response.status_code == 422, response.text
+    assert response.json()["type"].endswith("/invalid-cursor")
+
+
+async def test_an_integer_beyond_its_column_in_a_path_query_or_cursor_is_a_4xx_not_a_500(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    conn: db.Conn,
+    settings: Settings,
+    auth: TokenFactory,
+) -> None:
+    licence = await issued_export(conn, settings, await register_parties(conn))
+    officer = await auth("licensing-officer")
+    records = await auth("records-officer")
+    cases = [
+        (records, f"/api/v1/items/{2**63}", 400),
+        (records, f"/api/v1/items/{2**63}/history", 400),
+        (records, f"/api/v1/items/export?import_id={2**63}", 400),
+        (officer, f"/api/v1/licences/{licence.licence_id}/versions/{2**31}", 400),
+        (officer, f"/api/v1/licences/{licence.licence_id}/versions/{2**31}/document", 400),
+        (officer, f"/api/v1/licences/{licence.licence_id}/versions?after={cursor(2**31)}", 422),
+    ]
+    for headers, path, status in cases:
+        response = await client.get(path, headers=headers)
+        assert response.status_code == status, (path, response.text)
+        assert response.headers["content-type"].startswith("application/problem+json")
 
 
 async def test_unknown_route_and_method_are_problems(client: AsyncTestClient) -> None:  # type: ignore[type-arg]

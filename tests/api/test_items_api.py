@@ -100,6 +100,19 @@ BAD_INPUT = [
     ("unknown firearm type", rifle(firearm_type="cannon"), 400, "invalid-request"),
     ("year before 1300", rifle(year_of_manufacture=1200), 400, "invalid-request"),
     ("parent that does not exist", {**rifle(), "parent_item_id": 12345}, 422, "invalid-kind-fields"),
+    (
+        "parent id beyond bigint",
+        {
+            "kind": "component",
+            "component_type": "barrel",
+            "manufacturer": "Steyr Mannlicher",
+            "country_of_manufacture": "AT",
+            "serial": "B-1",
+            "parent_item_id": 2**63,
+        },
+        400,
+        "invalid-request",
+    ),
 ]
 
 
@@ -258,6 +271,12 @@ BAD_EVENTS = [
     ("padded document", event_body("transferred", document=" D-1"), 422, "padded-value"),
     ("correction without reason", {"event": "corrected", "occurred_on": TODAY}, 422, "invalid-event-fields"),
     ("correction of unknown event", event_body("corrected", corrects_event_id=999999), 422, "invalid-correction"),
+    (
+        "correction of an event id beyond bigint",
+        event_body("corrected", corrects_event_id=2**63),
+        400,
+        "invalid-request",
+    ),
     ("unknown event", {"event": "vanished", "occurred_on": TODAY}, 400, "invalid-request"),
     ("transfer without recipient", {"event": "transferred", "occurred_on": TODAY}, 422, "invalid-event-fields"),
     ("export without destination", {"event": "exported", "occurred_on": TODAY}, 422, "invalid-event-fields"),

@@ -40,6 +40,15 @@ def test_token_create_refuses_unknown_role_and_bad_name(env: dict[str, str]) -> 
     assert bad_name.stdout == ""
 
 
+def test_token_create_refuses_a_control_character_as_the_api_does(env: dict[str, str], database: str) -> None:
+    result = CliRunner().invoke(main, ["token", "create", "--role", "auditor", "--name", "Kim\x7f"], env=env)
+    assert result.exit_code == 1
+    assert "firearms: error:" in result.stderr
+    assert result.stdout == ""
+    listed = CliRunner().invoke(main, ["token", "list"], env=env)
+    assert "Kim" not in listed.stdout
+
+
 def test_token_revoke(env: dict[str, str]) -> None:
     CliRunner().invoke(main, ["token", "create", "--role", "auditor", "--name", "Out"], env=env)
     listed = CliRunner().invoke(main, ["token", "list"], env=env)
@@ -123,3 +132,55 @@ def test_every_command_has_help() -> None:
         result = CliRunner().invoke(main, [*command, "--help"])
         assert result.exit_code == 0, command
         assert "Usage:" in result.stdout
+
+
+@pytest.mark.parametrize("url", ["postgresql://nobody@127.0.0.1:1/none", "not a database url"])
+@pytest.mark.parametrize("command", [["token", "list"], ["export"]])
+def test_a_database_that_cannot_be_reached_is_a_one_line_error(
+    url: str, command: list[str], env: dict[str, str], tmp_path: Path
+) -> None:
+    out = tmp_path / "items.csv"
+    args = [*command, str(out)] if command == ["export"] else command
+    result = CliRunner().invoke(main, args, env=env | {"FIREARMS_DATABASE_URL": url})
+    assert result.exit_code == 1
+    assert isinstance(result.exception, SystemExit)
+    assert result.stderr.startswith("firearms: error: cannot connect to the database")
+    assert "Traceback" not in result.output
+    assert not out.exists()
+
+
+def test_export_into_a_missing_folder_is_a_one_line_error(env: dict[str, str], tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["export", str(tmp_path / "missing" / "items.csv")], env=env)
+    assert result.exit_code == 1
+    assert isinstance(result.exception, SystemExit)
+    assert result.stderr.startswith("firearms: error: cannot write")
+    assert not (tmp_path / "missing").exists()
+
+
+def test_export_with_an_unknown_status_is_a_usage_error(env: dict[str, str], tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["export", str(tmp_path / "items.csv"), "--status", "stolne"], env=env)
+    assert result.exit_code == 2
+    assert "stolne" in result.stderr
+    assert not (tmp_path / "items.csv").exists()
+
+
+def test_a_home_that_is_a_file_is_a_one_line_error(tmp_path: Path) -> None:
+    home = tmp_path / "firearms-home"
+    home.write_text("not a folder")
+    result = CliRunner().invoke(main, ["--home", str(home), "token", "list"], env={"FIREARMS_STATE": "AT"})
+    assert result.exit_code == 2
+    assert isinstance(result.exception, SystemExit)
+    assert result.stderr.count("\n") == 1
+    assert "FIREARMS_HOME" in result.stderr
+    assert home.read_text() == "not a folder"
+
+
+@pytest.mark.parametrize("command", [["serve", "--no-worker"], ["worker"]])
+def test_serve_and_worker_on_a_database_that_cannot_be_reached_are_a_one_line_error(
+    command: list[str], env: dict[str, str]
+) -> None:
+    unreachable = env | {"FIREARMS_DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none"}
+    result = CliRunner().invoke(main, command, env=unreachable)
+    assert result.exit_code == 1
+    assert isinstance(result.exception, SystemExit)
+    assert "firearms: error: cannot connect to the database" in result.stderr

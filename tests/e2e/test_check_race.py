@@ -112,3 +112,23 @@ async def test_one_serial_clears_once_however_many_checks_race(cz_server: str, c
             assert [reason["code"] for reason in response.json()["reasons"]] == ["serial-already-passed"]
     assert await conn.fetchval("SELECT count(*) FROM cleared_serial WHERE movement = 'transit'") == 1
     assert await conn.fetchval("SELECT sum(quantity) FROM passage_tally") == 1
+
+
+async def test_a_held_check_released_by_many_officers_at_once_is_released_once(cz_server: str, conn: db.Conn) -> None:
+    await receive(conn, at_licence(), state="CZ")
+    async with conn.transaction():
+        secret, _ = await tokens.create_token(conn, role="customs-officer", name="race", actor="test")
+    headers = {"Authorization": f"Bearer {secret}"}
+    body = check_body(lines=[{"line": 1, "quantity": 1}])  # no serials: held, and a release clears no serial
+    async with httpx.AsyncClient(timeout=60) as client:
+        held = await client.post(f"{cz_server}/api/v1/checks", json=body, headers=headers)
+        assert held.json()["verdict"] == "hold"
+        url = f"{cz_server}/api/v1/checks/{body['check_id']}/release"
+        responses = await asyncio.gather(
+            *(client.post(url, json={"reason": "seen"}, headers=headers) for _ in range(10))
+        )
+    assert Counter(response.status_code for response in responses) == {200: 1, 409: 9}
+    for response in responses:
+        if response.status_code == 409:
+            assert response.json()["type"].endswith("/check-not-held")
+    assert await conn.fetchval("SELECT sum(quantity) FROM passage_tally") == 1

@@ -160,3 +160,36 @@ def test_policy_table_covers_every_code_and_refuse_wins() -> None:
     both = evaluate(request(), licence(status="revoked"), records, state="CZ", on=TODAY)
     assert {reason.code for reason in both} == {"licence-revoked", "item-reported-lost-or-stolen"}
     assert verdict_of(both) == "refuse"
+
+
+def test_serials_given_on_a_component_line_are_judged_like_a_firearms() -> None:
+    barrels = LineView(line=3, category="component", quantity=2, remaining=2, serials=frozenset({"B-1", "B-2"}))
+    view = licence(lines={**licence().lines, 3: barrels})
+    assert codes(request(lines=[CheckLine(line=3, quantity=1, serials=["b 1"])]), view) == []
+    assert codes(request(lines=[CheckLine(line=3, quantity=1)]), view) == []  # components need no serials
+    assert codes(request(lines=[CheckLine(line=3, quantity=1, serials=["SSG08-001"])]), view) == [
+        "serial-not-on-licence"
+    ]
+    records = RecordsView(passed=frozenset({"B1"}), reported=frozenset({"B2"}), unmarked_imports=frozenset())
+    assert codes(request(lines=[CheckLine(line=3, quantity=2, serials=["B-1", "B-2"])]), view, records) == [
+        "serial-already-passed",
+        "item-reported-lost-or-stolen",
+    ]
+
+
+def test_a_component_line_that_lists_no_serials_takes_any_serial_but_another_lines() -> None:
+    barrels = LineView(line=3, category="component", quantity=2, remaining=2, serials=frozenset())
+    view = licence(lines={**licence().lines, 3: barrels})
+    assert codes(request(lines=[CheckLine(line=3, quantity=1, serials=["B-9"])]), view) == []
+    assert codes(request(lines=[CheckLine(line=3, quantity=1, serials=["ssg08 001"])]), view) == [
+        "serial-not-on-licence"
+    ]
+    records = RecordsView(passed=frozenset({"B9"}), reported=frozenset(), unmarked_imports=frozenset())
+    assert codes(request(lines=[CheckLine(line=3, quantity=1, serials=["B-9"])]), view, records) == [
+        "serial-already-passed"
+    ]
+
+
+def test_the_first_and_the_last_day_of_validity_are_valid() -> None:
+    assert codes(request(), licence(valid_from=TODAY)) == []
+    assert codes(request(), licence(expires_on=TODAY)) == []

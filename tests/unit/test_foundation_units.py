@@ -29,6 +29,12 @@ def test_settings_read_environment_and_overrides(tmp_path: Path) -> None:
         ({"FIREARMS_STATE": "ZZ"}, "not an ISO 3166-1"),
         ({"FIREARMS_STATE": "AT", "FIREARMS_PORT": "http"}, "FIREARMS_PORT"),
         ({"FIREARMS_STATE": "AT", "FIREARMS_PORT": "70000"}, "FIREARMS_PORT"),
+        # str.isdigit() accepts superscripts that int() refuses: a ValueError, not a ConfigError
+        ({"FIREARMS_STATE": "AT", "FIREARMS_PORT": "8²"}, "FIREARMS_PORT"),
+        ({"FIREARMS_STATE": "AT", "FIREARMS_WORKERS": "²"}, "FIREARMS_WORKERS"),
+        ({"FIREARMS_STATE": "AT", "FIREARMS_RETENTION_YEARS": "2²"}, "FIREARMS_RETENTION_YEARS"),
+        ({"FIREARMS_STATE": "AT", "FIREARMS_TACIT_CONSENT_DAYS": "²"}, "FIREARMS_TACIT_CONSENT_DAYS"),
+        ({"FIREARMS_STATE": "AT", "FIREARMS_AMMUNITION_LIMITS": "hunting=²"}, "FIREARMS_AMMUNITION_LIMITS"),
     ],
 )
 def test_settings_refuse_bad_configuration(env: dict[str, str], message: str) -> None:
