@@ -3,7 +3,10 @@
 A serial is kept three ways (DESIGN §3):
 
 * raw: exactly as given, never altered;
-* normalised: upper case, separators (space ``-`` ``.`` ``/`` ``_``) removed: the identity form;
+* normalised: Latin letters in upper case, separators (space ``-`` ``.`` ``/`` ``_``) removed: the
+  identity form. Only ``a``-``z`` change case: a general case mapping would make other characters
+  equal to Latin ones (long s U+017F to ``S``, sharp s to ``SS``, the ligature U+FB01 to ``FI``), a
+  folding the identity must not do;
 * folded: the normalised form with confusable characters mapped (O→0, I→1, L→1, S→5, B→8, Z→2),
   for fuzzy search only; a folded match is a candidate for a person, never an identity.
 
@@ -14,6 +17,7 @@ stored columns; :func:`normalise` and :func:`fold` here must agree with them (a 
 from __future__ import annotations
 
 import re
+import string
 
 from firearms.errors import InvalidInputError
 
@@ -21,15 +25,15 @@ __all__ = ["MAX_SERIAL_LENGTH", "SEPARATORS", "check_serial", "fold", "normalise
 
 MAX_SERIAL_LENGTH = 64
 SEPARATORS = " -./_"
-_DROP = str.maketrans("", "", SEPARATORS)
+_NORMALISE = str.maketrans(string.ascii_lowercase, string.ascii_uppercase, SEPARATORS)
 _FOLD = str.maketrans("OILSBZ", "011582")
 _ALLOWED = re.compile(r"^[A-Za-z0-9 ./_-]+$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 def normalise(serial: str) -> str:
-    """The identity form: upper case, separators removed (never the confusable folding)."""
-    return serial.translate(_DROP).upper()
+    """The identity form: ``a``-``z`` upper-cased, separators removed (never the confusable folding)."""
+    return serial.translate(_NORMALISE)
 
 
 def fold(serial: str) -> str:

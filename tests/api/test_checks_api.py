@@ -142,6 +142,18 @@ async def test_serial_not_on_licence_is_held(cz: Client, conn: db.Conn, auth: To
     assert await conn.fetchval("SELECT count(*) FROM passage_tally") == 0
 
 
+async def test_a_serial_equal_only_under_a_general_case_mapping_is_not_on_the_licence(
+    cz: Client, conn: db.Conn, auth: TokenFactory
+) -> None:
+    # U+017F (long s) upper-cases to "S": a general case mapping would clear SSG08-002 by another serial.
+    other = "\u017fSG08-002"
+    await receive(conn, at_licence(), state="CZ")
+    body = check_body(lines=[{"line": 1, "quantity": 2, "serials": ["SSG08-001", other]}])
+    answer = await post_check(cz, await customs(auth), body)
+    assert answer["verdict"] == "hold"
+    assert [(reason["code"], reason["serial"]) for reason in answer["reasons"]] == [("serial-not-on-licence", other)]
+
+
 async def test_serial_already_passed_on_a_second_passage(cz: Client, conn: db.Conn, auth: TokenFactory) -> None:
     await receive(conn, at_licence(), state="CZ")
     headers = await customs(auth)
