@@ -43,7 +43,7 @@ def _settings(ctx: click.Context, **overrides: Any) -> Settings:
 
 
 async def _reach(opening: Awaitable[T]) -> T:
-    """A connection, a pool or the first start being opened: a database that does not answer is a ConfigError.
+    """A connection or a pool being opened: a database that does not answer is a ConfigError.
 
     A wrong URL, host, port, password or database name is the operator's to fix, in one line.
 
@@ -56,12 +56,17 @@ async def _reach(opening: Awaitable[T]) -> T:
         raise ConfigError(f"cannot connect to the database: {exc}") from exc
 
 
+async def _connect(url: str) -> db.Conn:
+    """A connection to ``url``; one that cannot be opened is a one-line ConfigError."""
+    return await _reach(db.connect(url))
+
+
 def _with_database(settings: Settings, work: Callable[[db.Conn], Awaitable[T]]) -> T:
     """Run ``work`` on one connection to the registry's database (the embedded one joined if need be)."""
     url = bootstrap.resolve_database_url(settings)
 
     async def run() -> T:
-        conn = await _reach(db.connect(url))
+        conn = await _connect(url)
         try:
             return await work(conn)
         finally:
@@ -146,7 +151,7 @@ def serve(ctx: click.Context, host: str | None, port: int | None, workers: int |
         check_port(settings)  # before the database starts: a port in use is a one-line error
     url = bootstrap.resolve_database_url(settings)
     try:
-        done = asyncio.run(_reach(bootstrap.initialise(settings, url)))
+        done = asyncio.run(bootstrap.initialise(settings, url, _connect))
     except FirearmsError as exc:
         _fail(exc.detail)
         return
@@ -166,7 +171,7 @@ def worker(ctx: click.Context) -> None:
     url = bootstrap.resolve_database_url(settings)
 
     async def run() -> None:
-        _announce_first_admin(await _reach(bootstrap.initialise(settings, url)))
+        _announce_first_admin(await bootstrap.initialise(settings, url, _connect))
         pool = await _reach(db.create_pool(url, max_size=4))
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()

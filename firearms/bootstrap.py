@@ -8,6 +8,8 @@ from firearms import db, keys, tokens
 from firearms.embedded import embedded_database_url
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
     from firearms.settings import Settings
 
 __all__ = ["Initialised", "initialise", "resolve_database_url"]
@@ -32,10 +34,16 @@ def resolve_database_url(settings: Settings) -> str:
     return settings.database_url or embedded_database_url(settings.home)
 
 
-async def initialise(settings: Settings, database_url: str) -> Initialised:
-    """Migrate, then under an advisory lock create the first signing key and admin token if missing."""
+async def initialise(
+    settings: Settings, database_url: str, connect: Callable[[str], Awaitable[db.Conn]] = db.connect
+) -> Initialised:
+    """Migrate, then under an advisory lock create the first signing key and admin token if missing.
+
+    ``connect`` opens the connection (the CLI's tells an operator in one line that the database does not
+    answer; what fails after that -- a migration, the home folder -- is not a connection problem).
+    """
     settings.home.mkdir(parents=True, exist_ok=True, mode=0o700)
-    conn = await db.connect(database_url)
+    conn = await connect(database_url)
     try:
         applied = await db.migrate(conn)
         async with conn.transaction():
