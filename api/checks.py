@@ -104,13 +104,14 @@ class CheckController(Controller):
         if after:
             checked_at, check_id = decode_cursor(after, dt.datetime, uuid.UUID)
             before = (checked_at, check_id)
-        if serial is not None:
+        by_licence = licence_number is not None or issuing_state is not None
+        if serial is not None and not by_licence:
             found = await checks.list_by_serial(conn, serial, before=before, limit=limit + 1)
-        elif licence_number is not None and issuing_state is not None:
+        elif serial is None and licence_number is not None and issuing_state is not None:
             found = await checks.list_by_licence(conn, issuing_state, licence_number, before=before, limit=limit + 1)
         else:
             raise InvalidInputError(
-                "give either 'serial', or both 'licence_number' and 'issuing_state'", code="invalid-check-filter"
+                "give either 'serial' alone, or both 'licence_number' and 'issuing_state'", code="invalid-check-filter"
             )
         items, last = page(found, limit)
         return CheckPage(items=items, next=_next(last))

@@ -321,8 +321,10 @@ async def test_checks_listed_by_licence_and_by_serial(cz: Client, conn: db.Conn,
     assert rest.json()["next"] is None
     by_serial = await cz.get("/api/v1/checks", params={"serial": "ssg08.002"}, headers=auditor)
     assert [item["answer"]["verdict"] for item in by_serial.json()["items"]] == ["clear"]
-    neither = await cz.get("/api/v1/checks", headers=auditor)
-    assert neither.status_code == 422
+    for params in ({}, {"licence_number": NUMBER}, {"serial": "SSG08-001", "licence_number": NUMBER}):
+        # neither filter, half of one, or both at once (which one would the list follow?)
+        ambiguous = await cz.get("/api/v1/checks", params=params, headers=auditor)
+        assert (ambiguous.status_code, ambiguous.json()["type"].rsplit("/", 1)[-1]) == (422, "invalid-check-filter")
 
 
 @pytest.mark.parametrize(
