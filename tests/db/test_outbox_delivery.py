@@ -289,3 +289,51 @@ async def test_a_notice_that_cannot_be_signed_waits_with_its_error_and_holds_bac
     ] * 2
     assert rows[0]["last_error"].startswith(f"signing: signing key {'0' * 32} is not in")
     assert await de.conn.fetchval("SELECT count(*) FROM notice_inbox") == 0  # strictly in order: nothing jumps ahead
+
+
+async def _signed_receipt(de: Registry, request: httpx.Request, received_at: str) -> bytes:
+    """DE's genuine receipt for the notice in ``request``, with ``received_at`` as given."""
+    notice = msgspec.json.decode(request.content, type=Envelope).notice
+    receipt = Receipt(
+        notice_id=notice.id,
+        sender=notice.sender,
+        recipient=notice.recipient,
+        sequence=notice.sequence,
+        digest=digest_of(notice_signing_input(notice)),
+        status="accepted",
+        reason=None,
+        received_at=received_at,
+    )
+    return encode(sign_receipt(receipt, await keys.current_signing_key(de.conn, de.settings.home)))
+
+
+@pytest.mark.parametrize(
+    ("partner", "error"),
+    [
+        ("signs a receipt received on 30 February", "bad receipt: received_at '2026-02-30T10:00:00Z' is not a time"),
+    ],
+)
+async def test_garbage_from_a_partner_is_a_failed_attempt_not_a_crash(
+    at_de: tuple[Registry, Registry], partner: str, error: str
+) -> None:
+    """Whatever a partner answers, the attempt is recorded, the lease given back and the notice retried later."""
+    at, de = at_de
+    await _enqueue(at, 2)
+
+    async def answer(request: httpx.Request) -> httpx.Response:
+        if partner == "signs a receipt received on 30 February":
+            return httpx.Response(202, content=await _signed_receipt(de, request, "2026-02-30T10:00:00Z"))
+        raise AssertionError(partner)
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(answer)) as client:
+        assert await delivery.deliver_due(at.pool, at.settings, client, "w1") == 0
+    rows = await at.conn.fetch(
+        "SELECT status, attempts, last_error, lease_owner, next_attempt_at > now() AS later"
+        " FROM notice_outbox ORDER BY sequence"
+    )
+    assert [(row["status"], row["attempts"], row["lease_owner"]) for row in rows] == [
+        ("queued", 1, None),
+        ("queued", 0, None),
+    ]
+    assert rows[0]["last_error"].startswith(error)
+    assert rows[0]["later"]
