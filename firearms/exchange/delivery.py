@@ -263,9 +263,10 @@ async def _post(client: Client, url: str, raw: bytes, seconds: float, notice_id:
 
 
 def _problem(content: bytes) -> dict[str, Any]:
+    """The members of a partner's problem answer; none when it is not a JSON object we can read."""
     try:
         value = msgspec.json.decode(content)
-    except msgspec.DecodeError:
+    except (ValueError, RecursionError):  # msgspec raises DecodeError, UnicodeDecodeError or RecursionError
         return {}
     return value if isinstance(value, dict) else {}
 

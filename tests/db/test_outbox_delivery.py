@@ -311,6 +311,8 @@ async def _signed_receipt(de: Registry, request: httpx.Request, received_at: str
     ("partner", "error"),
     [
         ("signs a receipt received on 30 February", "bad receipt: received_at '2026-02-30T10:00:00Z' is not a time"),
+        ("answers 503 with a problem that is not UTF-8", "HTTP 503"),
+        ("answers 409 with a problem nested too deep to decode", "HTTP 409"),
     ],
 )
 async def test_garbage_from_a_partner_is_a_failed_attempt_not_a_crash(
@@ -323,6 +325,10 @@ async def test_garbage_from_a_partner_is_a_failed_attempt_not_a_crash(
     async def answer(request: httpx.Request) -> httpx.Response:
         if partner == "signs a receipt received on 30 February":
             return httpx.Response(202, content=await _signed_receipt(de, request, "2026-02-30T10:00:00Z"))
+        if partner == "answers 503 with a problem that is not UTF-8":
+            return httpx.Response(503, content=b'{"type":"about:blank","detail":"\xff\xfe"}')
+        if partner == "answers 409 with a problem nested too deep to decode":
+            return httpx.Response(409, content=b'{"detail":' + b"[" * 100_000 + b"]" * 100_000 + b"}")
         raise AssertionError(partner)
 
     async with httpx.AsyncClient(transport=httpx.MockTransport(answer)) as client:
