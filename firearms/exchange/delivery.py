@@ -339,9 +339,10 @@ async def _failed(
 ) -> None:
     attempt = head["attempts"] + 1
     log.warning("delivery of %s to %s failed (attempt %s): %s", head["notice_id"], head["recipient"], attempt, error)
+    error = error[:1000].replace("\x00", "\ufffd")  # a partner's text may hold NUL, which PostgreSQL text refuses
     async with pool.acquire() as conn, conn.transaction():
         await store.record_outbox_failure(
-            conn, head["notice_id"], worker, error[:1000], _retry_at(settings, attempt), attempted_at
+            conn, head["notice_id"], worker, error, _retry_at(settings, attempt), attempted_at
         )
 
 

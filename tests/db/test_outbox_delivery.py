@@ -27,7 +27,7 @@ from firearms.exchange.protocol import (
     sign_receipt,
 )
 from tests.exchange_fixtures import Registry, at_de
-from tests.exchange_util import OTHER_KEY
+from tests.exchange_util import OTHER_KEY, partner
 
 __all__ = ["at_de"]
 
@@ -291,9 +291,9 @@ async def test_a_notice_that_cannot_be_signed_waits_with_its_error_and_holds_bac
     assert await de.conn.fetchval("SELECT count(*) FROM notice_inbox") == 0  # strictly in order: nothing jumps ahead
 
 
-async def _signed_receipt(de: Registry, request: httpx.Request, received_at: str) -> bytes:
-    """DE's genuine receipt for the notice in ``request``, with ``received_at`` as given."""
-    notice = msgspec.json.decode(request.content, type=Envelope).notice
+async def _signed_receipt(de: Registry, envelope: bytes, received_at: str) -> bytes:
+    """DE's genuine receipt for ``envelope``, with ``received_at`` as given."""
+    notice = msgspec.json.decode(envelope, type=Envelope).notice
     receipt = Receipt(
         notice_id=notice.id,
         sender=notice.sender,
@@ -308,33 +308,37 @@ async def _signed_receipt(de: Registry, request: httpx.Request, received_at: str
 
 
 @pytest.mark.parametrize(
-    ("partner", "error"),
+    ("answer", "error"),
     [
-        ("signs a receipt received on 30 February", "bad receipt: received_at '2026-02-30T10:00:00Z' is not a time"),
-        ("answers 503 with a problem that is not UTF-8", "HTTP 503"),
-        ("answers 409 with a problem nested too deep to decode", "HTTP 409"),
+        ("a receipt received on 30 February", "bad receipt: received_at '2026-02-30T10:00:00Z' is not a time"),
+        ("503, a problem that is not UTF-8", "HTTP 503"),
+        ("409, a problem nested too deep to decode", "HTTP 409"),
+        ("503, a problem whose detail holds a NUL", "HTTP 503 unavailable: down\ufffdfor it"),
+        ("500, bytes that hold a NUL", "HTTP 500 : oops\ufffd"),
     ],
 )
 async def test_garbage_from_a_partner_is_a_failed_attempt_not_a_crash(
-    at_de: tuple[Registry, Registry], partner: str, error: str
+    at_de: tuple[Registry, Registry], answer: str, error: str
 ) -> None:
     """Whatever a partner answers, the attempt is recorded, the lease given back and the notice retried later."""
     at, de = at_de
     await _enqueue(at, 2)
 
-    async def answer(request: httpx.Request) -> httpx.Response:
-        if partner == "signs a receipt received on 30 February":
-            return httpx.Response(202, content=await _signed_receipt(de, request, "2026-02-30T10:00:00Z"))
-        if partner == "answers 503 with a problem that is not UTF-8":
-            return httpx.Response(503, content=b'{"type":"about:blank","detail":"\xff\xfe"}')
-        if partner == "answers 409 with a problem nested too deep to decode":
-            return httpx.Response(409, content=b'{"detail":' + b"[" * 100_000 + b"]" * 100_000 + b"}")
-        raise AssertionError(partner)
+    async def answering(envelope: bytes) -> tuple[int, bytes]:
+        if answer == "a receipt received on 30 February":
+            return 202, await _signed_receipt(de, envelope, "2026-02-30T10:00:00Z")
+        return {
+            "503, a problem that is not UTF-8": (503, b'{"type":"about:blank","detail":"\xff\xfe"}'),
+            "409, a problem nested too deep to decode": (409, b'{"detail":' + b"[" * 100_000 + b"]" * 100_000 + b"}"),
+            "503, a problem whose detail holds a NUL": (503, b'{"type":"x/unavailable","detail":"down\\u0000for it"}'),
+            "500, bytes that hold a NUL": (500, b"oops\x00"),
+        }[answer]
 
-    async with httpx.AsyncClient(transport=httpx.MockTransport(answer)) as client:
+    async with partner(answering) as url, delivery.new_client(at.settings) as client:
+        await at.conn.execute("UPDATE peer SET base_url = $1 WHERE state = 'DE'", url)
         assert await delivery.deliver_due(at.pool, at.settings, client, "w1") == 0
     rows = await at.conn.fetch(
-        "SELECT status, attempts, last_error, lease_owner, next_attempt_at > now() AS later"
+        "SELECT status, attempts, last_error, lease_owner, next_attempt_at > last_attempt_at AS backs_off"
         " FROM notice_outbox ORDER BY sequence"
     )
     assert [(row["status"], row["attempts"], row["lease_owner"]) for row in rows] == [
@@ -342,4 +346,4 @@ async def test_garbage_from_a_partner_is_a_failed_attempt_not_a_crash(
         ("queued", 0, None),
     ]
     assert rows[0]["last_error"].startswith(error)
-    assert rows[0]["later"]
+    assert rows[0]["backs_off"]
