@@ -212,7 +212,7 @@ def decode_envelope(raw: bytes) -> tuple[Envelope, bytes]:
         raise NoticeRefusedError("malformed-notice", f"an envelope is at most {MAX_ENVELOPE_BYTES} bytes")
     try:
         envelope = msgspec.json.decode(raw, type=Envelope)
-    except msgspec.DecodeError as exc:
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as exc:  # the last two: not UTF-8, too deep
         raise NoticeRefusedError("malformed-notice", f"the envelope is malformed: {exc}") from exc
     if envelope.protocol != PROTOCOL:
         raise NoticeRefusedError(
@@ -221,7 +221,7 @@ def decode_envelope(raw: bytes) -> tuple[Envelope, bytes]:
     try:
         parse_time(envelope.notice.created_at)
         signing_input = notice_signing_input(envelope.notice)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         raise NoticeRefusedError("malformed-notice", f"the notice has no canonical form: {exc}") from exc
     return envelope, signing_input
 

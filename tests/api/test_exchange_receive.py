@@ -216,7 +216,16 @@ async def test_only_post_is_allowed_on_notices(de: tuple[Client, db.Conn]) -> No
 
 @pytest.mark.parametrize(
     "raw",
-    [b"not json", b"[]", b'{"protocol":"firearms-exchange/1"}', b'{"protocol":"firearms-exchange/1","notice":1}'],
+    [
+        b"not json",
+        b"[]",
+        b'{"protocol":"firearms-exchange/1"}',
+        b'{"protocol":"firearms-exchange/1","notice":1}',
+        b'{"protocol":"firearms-exchange/1\xff"}',  # not UTF-8
+        envelope(AT_KEY).replace(b'"body":{}', b'"body":{"name":"\xc3"}'),  # not UTF-8 inside the body
+        envelope(AT_KEY).replace(b'"body":{}', b'"body":{"a":' + b"[" * 100_000 + b"]" * 100_000 + b"}"),  # too deep
+    ],
+    ids=["text", "array", "no notice", "notice not an object", "not UTF-8", "not UTF-8 in body", "nested too deep"],
 )
 async def test_garbage_is_malformed(de: tuple[Client, db.Conn], raw: bytes) -> None:
     client, conn = de
