@@ -336,3 +336,16 @@ async def test_keys_document_lists_state_and_keys(de: tuple[Client, db.Conn]) ->
     assert only["key_id"] == document["current_key_id"]
     assert len(b64url_decode(only["public_key"])) == 32
     assert msgspec.json.decode(response.content)["keys"][0]["revoked_at"] is None
+
+
+async def test_body_holding_nul_is_stored_rejected_and_the_queue_moves_on(de: tuple[Client, db.Conn]) -> None:
+    """PostgreSQL text and jsonb cannot hold U+0000: such a body is invalid-body, not a 500 on every retry."""
+    client, conn = de
+    revoke = {"key_id": AT_KEY.key_id, "revoked_at": "2026-06-01T00:00:00Z", "reason": "retired\u0000"}
+    response = await _post(client, envelope(AT_KEY, sequence=1, type_="registry.key-revoked", body=revoke))
+    assert response.status_code == 202
+    receipt = decode_receipt(response.content).receipt
+    assert (receipt.status, receipt.reason) == ("rejected", "invalid-body")
+    assert await _stored(conn) == (1, 1)
+    assert await conn.fetchval("SELECT revoked_at FROM peer_key WHERE key_id = $1", AT_KEY.key_id) is None
+    assert (await _post(client, envelope(AT_KEY, sequence=2))).status_code == 202
