@@ -3,8 +3,9 @@
 ``rotate`` creates a new key and queues ``registry.key-announced`` for every partner, signed by the
 OLD key (the one partners trust). The new key waits in ``pending_registry_key`` and is switched
 into use (becomes a ``registry_key``) by the worker once every enabled partner has acknowledged its
-announcement, so no partner ever sees a signature by a key it has not been told about. ``revoke``
-marks one of this registry's keys revoked and tells every partner with ``registry.key-revoked``.
+announcement with an ``accepted`` receipt (a partner that stored it ``rejected`` did not take the key),
+so no partner ever sees a signature by a key it has not been told about. ``revoke`` marks one of this
+registry's keys revoked and tells every partner with ``registry.key-revoked``.
 """
 
 from __future__ import annotations

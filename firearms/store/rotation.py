@@ -51,5 +51,5 @@ async def revoke_registry_key(conn: Conn, key_id: str, revoked_at: dt.datetime) 
 
 
 async def list_unannounced_states(conn: Conn, key_id: str) -> list[str]:
-    """The enabled partners whose announcement of ``key_id`` is still queued."""
+    """The enabled partners that have not accepted the announcement of ``key_id`` (queued, or rejected)."""
     return [row["recipient"] for row in await conn.fetch(Q["list_unannounced_states"], key_id)]

@@ -12,11 +12,12 @@ SELECT key_id, public_key, not_before, replaces, created_at
    FOR UPDATE SKIP LOCKED;
 
 -- name: list_unannounced_states
--- The enabled partners whose announcement of a key is still queued. $1 key_id
+-- The enabled partners that have not accepted the announcement of a key: still queued, or stored rejected (such a
+-- partner does not trust the key). $1 key_id
 SELECT DISTINCT o.recipient
   FROM notice_outbox AS o
   JOIN peer AS p ON p.state = o.recipient
- WHERE o.type = 'registry.key-announced' AND o.body ->> 'key_id' = $1 AND o.status = 'queued' AND p.enabled
+ WHERE o.type = 'registry.key-announced' AND o.body ->> 'key_id' = $1 AND o.status <> 'delivered' AND p.enabled
  ORDER BY o.recipient;
 
 -- name: mark_key_switched
