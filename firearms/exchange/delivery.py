@@ -229,7 +229,7 @@ async def _deliver(
         await _failed(pool, settings, worker, head, attempted_at, f"network: {type(exc).__name__}: {exc}")
         return False
     if status in (200, 202):
-        error = _receipt(settings, run, head, digest, content, attempted_at)
+        error = await _receipt(pool, settings, run, head, digest, content, attempted_at)
         if error is None:
             return True
         await _failed(pool, settings, worker, head, attempted_at, error)
@@ -271,10 +271,20 @@ def _problem(content: bytes) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def _receipt(
-    settings: Settings, run: Run, head: asyncpg.Record, digest: str, content: bytes, attempted_at: dt.datetime
+async def _receipt(
+    pool: Pool,
+    settings: Settings,
+    run: Run,
+    head: asyncpg.Record,
+    digest: str,
+    content: bytes,
+    attempted_at: dt.datetime,
 ) -> str | None:
-    """Verify a receipt against the notice sent and the recipient's keys; keep it. The error, if any."""
+    """Verify a receipt against the notice sent and the recipient's keys; keep it. The error, if any.
+
+    A key the run does not know is looked up again: the recipient may have announced it, and switched to
+    it, since the run was claimed (it rotated its key while we were sending).
+    """
     try:
         receipt_envelope = decode_receipt(content)
     except (ValueError, msgspec.DecodeError) as exc:
@@ -285,6 +295,10 @@ def _receipt(
     if got != expected:
         return "bad receipt: it does not name this notice"
     key = next((k for k in run.trusted if k.key_id == receipt_envelope.signature.key_id), None)
+    if key is None:
+        async with pool.acquire() as conn:
+            run.trusted = await trust.trusted_keys(conn, head["recipient"]) or []
+        key = next((k for k in run.trusted if k.key_id == receipt_envelope.signature.key_id), None)
     if (
         key is None
         or key_validity(key, parse_time(receipt.received_at)) is not None

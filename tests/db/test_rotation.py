@@ -5,14 +5,17 @@ from __future__ import annotations
 import asyncio
 import time
 
+import httpx
 import msgspec
 
-from firearms import keys
+import tests.exchange_util  # noqa: F401  # registers test.ping
+from firearms import keys, outbox
 from firearms.canonical import utc_now
 from firearms.exchange import delivery, rotation, trust
 from firearms.exchange.protocol import (
     Envelope,
     Receipt,
+    decode_receipt,
     digest_of,
     encode,
     make_time,
@@ -26,14 +29,20 @@ from tests.exchange_util import OTHER_KEY, partner
 __all__ = ["at_de"]
 
 
-async def _deliver_to_de(at: Registry, de: Registry) -> None:
-    """Deliver AT's queue for DE to DE's app until none is left."""
+async def _deliver(sender: Registry, recipient: Registry) -> None:
+    """Deliver the sender's queue for the recipient to the recipient's app until none is left."""
     deadline = time.monotonic() + 15
-    done = "SELECT count(*) = 0 FROM notice_outbox WHERE recipient = 'DE' AND status = 'queued'"
-    while not await at.conn.fetchval(done):
-        assert time.monotonic() < deadline, "AT's notices for DE were not all delivered"
-        await delivery.deliver_due(at.pool, at.settings, de.client, "w1")
+    done = "SELECT count(*) = 0 FROM notice_outbox WHERE recipient = $1 AND status = 'queued'"
+    while not await sender.conn.fetchval(done, recipient.state):
+        assert time.monotonic() < deadline, f"{sender.state}'s notices for {recipient.state} were not all delivered"
+        await delivery.deliver_due(sender.pool, sender.settings, recipient.client, f"{sender.state}-worker")
         await asyncio.sleep(0.02)
+
+
+async def _enqueue(at: Registry, count: int) -> None:
+    async with at.conn.transaction():
+        for number in range(count):
+            await outbox.enqueue(at.conn, "DE", "test.ping", {"n": number})
 
 
 async def test_an_announcement_the_partner_rejected_is_not_an_acknowledgement(
@@ -96,6 +105,29 @@ async def test_a_partner_added_while_a_new_key_waits_is_told_about_it_before_the
     assert announcements[0]["body"] == announcements[1]["body"]
     assert announcements[0]["body"]["key_id"] == new.key_id
     assert {(row["signing_key_id"], row["confidentiality"]) for row in announcements} == {(old, "public")}
-    await _deliver_to_de(at, de)
+    await _deliver(at, de)
     assert await rotation.switch_announced_keys(at.conn) == []  # CZ has not acknowledged it yet
     assert (await keys.current_signing_key(at.conn, at.settings.home)).key_id == old
+
+
+async def test_a_receipt_signed_by_a_key_the_partner_announced_during_the_run_is_taken(
+    at_de: tuple[Registry, Registry],
+) -> None:
+    """DE rotates while AT's run to DE is under way: AT takes DE's announcement and DE signs with the new key."""
+    at, de = at_de
+    await _enqueue(at, 3)
+    new_keys: list[str] = []
+
+    async def rotate_de_before_the_second(request: httpx.Request) -> None:
+        if msgspec.json.decode(request.content)["notice"]["sequence"] != 2:
+            return
+        async with de.conn.transaction():
+            new_keys.append((await rotation.rotate(de.conn, de.settings.home, actor="test")).key_id)
+        await _deliver(de, at)  # AT's inbox stores the announcement and acknowledges it
+        assert await rotation.switch_announced_keys(de.conn) == new_keys
+
+    de.client.event_hooks = {"request": [rotate_de_before_the_second], "response": []}
+    assert await delivery.deliver_due(at.pool, at.settings, de.client, "w1") == 3
+    rows = await at.conn.fetch("SELECT status, attempts, last_error, receipt FROM notice_outbox ORDER BY sequence")
+    assert [(row["status"], row["attempts"], row["last_error"]) for row in rows] == [("delivered", 1, None)] * 3
+    assert [decode_receipt(bytes(row["receipt"])).signature.key_id for row in rows][1:] == new_keys * 2
