@@ -56,8 +56,8 @@ if TYPE_CHECKING:
 __all__ = ["LEASE", "RUN", "Client", "backoff", "claim", "deliver_due", "new_client", "new_worker_id"]
 
 log = logging.getLogger("firearms.exchange")
-LEASE = dt.timedelta(seconds=120)
-RUN = 64  # notices leased at once per recipient; a run stops sending at half the lease
+LEASE = dt.timedelta(seconds=120)  # a run starts no post after half of it; its lease lasts the exchange timeout longer
+RUN = 64  # notices leased at once per recipient
 
 # The worker posts with aiohttp (its client costs half of httpx's per request: bench/RESULTS.md); an
 # httpx client is accepted too, which lets tests deliver to an app in the same process.
@@ -105,7 +105,9 @@ async def claim(pool: Pool, settings: Settings, worker: str) -> list[Run]:
         async with conn.transaction():
             await store.relax_commit(conn)
             by_recipient: dict[str, list[asyncpg.Record]] = {}
-            for row in await store.claim_outbox_runs(conn, now, now + LEASE, worker, RUN):
+            # the last post may start at LEASE / 2 and take the whole timeout, which may exceed LEASE / 2
+            lease_until = now + LEASE + dt.timedelta(seconds=settings.exchange_timeout)
+            for row in await store.claim_outbox_runs(conn, now, lease_until, worker, RUN):
                 by_recipient.setdefault(row["recipient"], []).append(row)
             runs: list[Run] = []
             release: list[uuid.UUID] = []

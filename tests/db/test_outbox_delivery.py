@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import time
 import uuid
 from collections import Counter
@@ -347,3 +348,33 @@ async def test_garbage_from_a_partner_is_a_failed_attempt_not_a_crash(
     ]
     assert rows[0]["last_error"].startswith(error)
     assert rows[0]["backs_off"]
+
+
+async def test_the_lease_outlasts_a_post_that_takes_the_whole_exchange_timeout(
+    at_de: tuple[Registry, Registry], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A timeout longer than half the lease is allowed (FIREARMS_EXCHANGE_TIMEOUT up to a day): no second sender."""
+    at, de = at_de
+    monkeypatch.setattr(delivery, "LEASE", dt.timedelta(seconds=2))  # a run sends for 1 s
+    settings = msgspec.structs.replace(at.settings, exchange_timeout=4.0)
+    (notice_id,) = await _enqueue(at, 1)
+    posted: Counter[str] = Counter()
+    first_posted = asyncio.Event()
+
+    async def slow(envelope: bytes) -> tuple[int, bytes]:  # DE, slow to answer the first time
+        posted[msgspec.json.decode(envelope)["notice"]["id"]] += 1
+        if not first_posted.is_set():
+            first_posted.set()
+            await asyncio.sleep(3)  # within the timeout, past the lease as claimed
+        response = await de.client.post("/exchange/v1/notices", content=envelope)
+        return response.status_code, response.content
+
+    async with partner(slow) as url, delivery.new_client(settings) as client:
+        await at.conn.execute("UPDATE peer SET base_url = $1 WHERE state = 'DE'", url)
+        first = asyncio.create_task(delivery.deliver_due(at.pool, settings, client, "w1"))
+        await first_posted.wait()
+        await asyncio.sleep(2.5)  # the first post is still waiting for its answer
+        assert await delivery.deliver_due(at.pool, settings, client, "w2") == 0  # nothing to claim: it is in flight
+        assert await first == 1
+    assert posted == {notice_id: 1}
+    assert await at.conn.fetchval("SELECT status FROM notice_outbox") == "delivered"
