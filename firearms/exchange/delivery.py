@@ -238,8 +238,10 @@ async def _deliver(
         return False
     problem = _problem(content)
     kind = str(problem.get("type", "")).rsplit("/", 1)[-1]
-    if status == 409 and kind == "sequence-gap" and isinstance(problem.get("expected_sequence"), int):
-        await _gap(pool, worker, head, attempted_at, problem["expected_sequence"])
+    expected = problem.get("expected_sequence")
+    # a sequence, which starts at 1 (a bool is an int in Python); anything else would requeue the whole history
+    if status == 409 and kind == "sequence-gap" and type(expected) is int and expected >= 1:
+        await _gap(pool, worker, head, attempted_at, expected)
         return False
     detail = problem.get("detail") or content[:200].decode("utf-8", errors="replace")
     await _failed(pool, settings, worker, head, attempted_at, f"HTTP {status} {kind or ''}: {detail}".strip())

@@ -18,6 +18,7 @@ from firearms.canonical import utc_now
 from firearms.errors import InvalidInputError
 from firearms.exchange import delivery
 from firearms.exchange.protocol import (
+    PROBLEM_BASE,
     Envelope,
     Receipt,
     decode_receipt,
@@ -378,3 +379,27 @@ async def test_the_lease_outlasts_a_post_that_takes_the_whole_exchange_timeout(
         assert await first == 1
     assert posted == {notice_id: 1}
     assert await at.conn.fetchval("SELECT status FROM notice_outbox") == "delivered"
+
+
+@pytest.mark.parametrize("expected", [0, -1, True], ids=["zero", "negative", "true"])
+async def test_a_sequence_gap_naming_no_sequence_is_a_failed_attempt_not_a_resend_of_everything(
+    at_de: tuple[Registry, Registry], expected: object
+) -> None:
+    """Sequences start at 1 (PROTOCOL §3): an ``expected_sequence`` that is not one requeues nothing."""
+    at, de = at_de
+    await _enqueue(at, 2)
+    await _deliver_until(at, de.client, "SELECT bool_and(status = 'delivered') FROM notice_outbox")
+    await _enqueue(at, 1)
+    problem = {"type": PROBLEM_BASE + "sequence-gap", "status": 409, "expected_sequence": expected}
+
+    async def confused(_envelope: bytes) -> tuple[int, bytes]:
+        return 409, msgspec.json.encode(problem)
+
+    async with partner(confused) as url, delivery.new_client(at.settings) as client:
+        await at.conn.execute("UPDATE peer SET base_url = $1 WHERE state = 'DE'", url)
+        # it used to requeue everything from there and resend it at once, again and again, in one pass
+        assert await asyncio.wait_for(delivery.deliver_due(at.pool, at.settings, client, "w1"), timeout=10) == 0
+    rows = await at.conn.fetch("SELECT status, attempts, last_error FROM notice_outbox ORDER BY sequence")
+    assert [(row["status"], row["attempts"]) for row in rows] == [("delivered", 1), ("delivered", 1), ("queued", 1)]
+    assert rows[2]["last_error"].startswith("HTTP 409 sequence-gap")
+    assert await at.conn.fetchval("SELECT count(*) FROM journal_entry WHERE action = 'notice.resend-requested'") == 0
