@@ -9,7 +9,8 @@ the previous one's receipt has verified. Verified receipts are recorded together
 only repeats deliveries, which the partner answers with the same receipts. The first notice that
 fails ends the run: a network error, a 5xx or a 429 -- or any other refusal -- schedules its retry
 with capped exponential back-off and jitter, ``/sequence-gap`` queues everything from
-``expected_sequence`` again, and the rest of the run is released unsent.
+``expected_sequence`` again, and the rest of the run is released unsent. So is the rest of a run whose
+recipient an administrator disabled while it was under way (the run looks again every :data:`RECHECK` s).
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ from firearms.exchange.protocol import (
     verify_receipt_signature,
 )
 from firearms.store import outbox as store
+from firearms.store import peers as peer_store
 
 if TYPE_CHECKING:
     import asyncpg
@@ -53,11 +55,12 @@ if TYPE_CHECKING:
     from firearms.db import Pool
     from firearms.settings import Settings
 
-__all__ = ["LEASE", "RUN", "Client", "backoff", "claim", "deliver_due", "new_client", "new_worker_id"]
+__all__ = ["LEASE", "RECHECK", "RUN", "Client", "backoff", "claim", "deliver_due", "new_client", "new_worker_id"]
 
 log = logging.getLogger("firearms.exchange")
 LEASE = dt.timedelta(seconds=120)  # a run starts no post after half of it; its lease lasts the exchange timeout longer
 RUN = 64  # notices leased at once per recipient
+RECHECK = 1.0  # seconds a run sends before it looks again whether the recipient is still enabled
 
 # The worker posts with aiohttp (its client costs half of httpx's per request: bench/RESULTS.md); an
 # httpx client is accepted too, which lets tests deliver to an app in the same process.
@@ -196,13 +199,25 @@ async def deliver_due(pool: Pool, settings: Settings, client: Client, worker: st
 
 
 async def _deliver_run(pool: Pool, settings: Settings, client: Client, worker: str, run: Run) -> int:
-    """Post the run's notices one at a time until one fails or half the lease is spent; then record all."""
+    """Post the run's notices one at a time until one fails or half the lease is spent; then record all.
+
+    A run that lasts looks again, about every :data:`RECHECK` seconds, whether the recipient is still
+    enabled: an administrator who disables a partner holds its notices from then on, not after the run.
+    """
     ends_at = time.monotonic() + LEASE.total_seconds() / 2
+    checked_at = time.monotonic()
     sent = 0
     try:
         for head, raw, digest in run.notices:
-            if time.monotonic() > ends_at:
+            now = time.monotonic()
+            if now > ends_at:
                 break
+            if now - checked_at > RECHECK:
+                checked_at = now
+                async with pool.acquire() as conn:
+                    peer = await peer_store.get_peer(conn, run.recipient)
+                if peer is None or not peer["enabled"]:
+                    break
             sent += 1
             if not await _deliver(pool, settings, client, worker, run, head, raw, digest):
                 break

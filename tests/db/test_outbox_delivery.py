@@ -16,7 +16,7 @@ import tests.exchange_util  # noqa: F401  # registers test.ping
 from firearms import db, keys, outbox
 from firearms.canonical import utc_now
 from firearms.errors import InvalidInputError
-from firearms.exchange import delivery
+from firearms.exchange import delivery, trust
 from firearms.exchange.protocol import (
     PROBLEM_BASE,
     Envelope,
@@ -403,3 +403,23 @@ async def test_a_sequence_gap_naming_no_sequence_is_a_failed_attempt_not_a_resen
     assert [(row["status"], row["attempts"]) for row in rows] == [("delivered", 1), ("delivered", 1), ("queued", 1)]
     assert rows[2]["last_error"].startswith("HTTP 409 sequence-gap")
     assert await at.conn.fetchval("SELECT count(*) FROM journal_entry WHERE action = 'notice.resend-requested'") == 0
+
+
+async def test_a_partner_disabled_during_a_run_is_sent_nothing_more(at_de: tuple[Registry, Registry]) -> None:
+    """``peers disable`` holds the notices for a partner: a run under way stops within a second, the rest waits."""
+    at, de = at_de
+    await _enqueue(at, 5)
+
+    async def disable_during_the_second(request: httpx.Request) -> None:
+        if msgspec.json.decode(request.content)["notice"]["sequence"] == 2:
+            async with at.pool.acquire() as conn, conn.transaction():
+                await trust.set_peer_enabled(conn, "DE", enabled=False, actor="test")
+            await asyncio.sleep(1.1)  # the partner is slow to answer: the run notices the change before the next
+
+    de.client.event_hooks = {"request": [disable_during_the_second], "response": []}
+    assert await delivery.deliver_due(at.pool, at.settings, de.client, "w1") == 2
+    rows = await at.conn.fetch("SELECT status, attempts, lease_owner FROM notice_outbox ORDER BY sequence")
+    assert [(row["status"], row["attempts"], row["lease_owner"]) for row in rows] == [("delivered", 1, None)] * 2 + [
+        ("queued", 0, None)
+    ] * 3
+    assert await de.conn.fetchval("SELECT array_agg(sequence ORDER BY sequence) FROM notice_inbox") == [1, 2]
