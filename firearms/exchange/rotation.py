@@ -65,10 +65,11 @@ async def rotate(conn: Conn, home: Path, *, actor: str) -> Rotation:
     Raises:
         ConflictError: ``no-signing-key`` (nothing to rotate from) or ``rotation-pending``.
     """
+    await store.lock_pending_registry_keys(conn)  # a second rotation at once waits, then finds this one's key
     current = await key_store.get_current_registry_key(conn, dt.datetime.now(dt.UTC))
     if current is None:
         raise ConflictError("this registry has no valid signing key to rotate from", code="no-signing-key")
-    if await store.list_unswitched_keys(conn):
+    if await store.has_unswitched_key(conn):
         raise ConflictError(
             "a rotation is already waiting for partners to acknowledge its announcement", code="rotation-pending"
         )

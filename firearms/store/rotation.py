@@ -15,9 +15,11 @@ if TYPE_CHECKING:
 
 __all__ = [
     "get_registry_key",
+    "has_unswitched_key",
     "insert_pending_registry_key",
     "list_unannounced_states",
     "list_unswitched_keys",
+    "lock_pending_registry_keys",
     "mark_key_switched",
     "revoke_registry_key",
 ]
@@ -28,6 +30,17 @@ async def insert_pending_registry_key(
 ) -> None:
     """Record a new key waiting for its announcements."""
     await conn.execute(Q["insert_pending_registry_key"], key_id, public_key, not_before, replaces, created_at)
+
+
+async def lock_pending_registry_keys(conn: Conn) -> None:
+    """Hold the waiting keys until commit: one rotation at a time."""
+    await conn.execute(Q["lock_pending_registry_keys"])
+
+
+async def has_unswitched_key(conn: Conn) -> bool:
+    """Whether a new key is waiting for its announcements."""
+    waiting: bool = await conn.fetchval(Q["has_unswitched_key"])
+    return waiting
 
 
 async def list_unswitched_keys(conn: Conn) -> list[asyncpg.Record]:

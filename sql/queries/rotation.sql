@@ -3,6 +3,15 @@
 INSERT INTO pending_registry_key (key_id, public_key, not_before, replaces, created_at)
 VALUES ($1, $2, $3, $4, $5);
 
+-- name: lock_pending_registry_keys
+-- One rotation at a time: a second waits here until the first commits, then sees its waiting key. SHARE ROW
+-- EXCLUSIVE conflicts with itself and with writes, not with the worker's row locks (SKIP LOCKED).
+LOCK TABLE pending_registry_key IN SHARE ROW EXCLUSIVE MODE;
+
+-- name: has_unswitched_key
+-- Whether a new key is waiting for its announcements (a plain read: a row the worker holds counts too).
+SELECT EXISTS (SELECT 1 FROM pending_registry_key WHERE switched_at IS NULL);
+
 -- name: list_unswitched_keys
 -- New keys not yet in use, locked so one worker switches each.
 SELECT key_id, public_key, not_before, replaces, created_at

@@ -7,10 +7,12 @@ import time
 
 import httpx
 import msgspec
+import pytest
 
 import tests.exchange_util  # noqa: F401  # registers test.ping
 from firearms import keys, outbox
 from firearms.canonical import utc_now
+from firearms.errors import ConflictError
 from firearms.exchange import delivery, rotation, trust
 from firearms.exchange.protocol import (
     Envelope,
@@ -23,6 +25,7 @@ from firearms.exchange.protocol import (
     sign_receipt,
 )
 from firearms.signing import b64url_encode
+from firearms.store import rotation as rotation_store
 from tests.exchange_fixtures import Registry, at_de
 from tests.exchange_util import OTHER_KEY, partner
 
@@ -131,3 +134,44 @@ async def test_a_receipt_signed_by_a_key_the_partner_announced_during_the_run_is
     rows = await at.conn.fetch("SELECT status, attempts, last_error, receipt FROM notice_outbox ORDER BY sequence")
     assert [(row["status"], row["attempts"], row["last_error"]) for row in rows] == [("delivered", 1, None)] * 3
     assert [decode_receipt(bytes(row["receipt"])).signature.key_id for row in rows][1:] == new_keys * 2
+
+
+async def test_a_second_rotation_is_refused_while_the_worker_looks_at_the_waiting_key(
+    at_de: tuple[Registry, Registry],
+) -> None:
+    """The worker's switch pass locks the waiting key (SKIP LOCKED for other workers): rotate must still see it."""
+    at, _ = at_de
+    async with at.conn.transaction():
+        await rotation.rotate(at.conn, at.settings.home, actor="test")  # DE has not acknowledged it: it waits
+    async with at.pool.acquire() as worker, worker.transaction():
+        assert len(await rotation_store.list_unswitched_keys(worker)) == 1  # what switch_announced_keys holds
+        with pytest.raises(ConflictError) as refused:
+            async with at.conn.transaction():
+                await rotation.rotate(at.conn, at.settings.home, actor="test")
+    assert refused.value.code == "rotation-pending"
+    assert await at.conn.fetchval("SELECT count(*) FROM pending_registry_key") == 1
+
+
+async def test_two_rotations_at_once_make_one_new_key(at_de: tuple[Registry, Registry]) -> None:
+    at, _ = at_de
+    first = await at.pool.acquire()
+    transaction = first.transaction()
+    await transaction.start()
+    await rotation.rotate(first, at.settings.home, actor="first admin")
+
+    async def second_admin() -> None:
+        async with at.conn.transaction():
+            await rotation.rotate(at.conn, at.settings.home, actor="second admin")
+
+    second = asyncio.create_task(second_admin())
+    deadline = time.monotonic() + 10
+    waiting = "SELECT count(*) FROM pg_locks WHERE NOT granted"
+    while not second.done() and not await at.pool.fetchval(waiting):
+        assert time.monotonic() < deadline, "the second rotation neither ended nor waited"
+        await asyncio.sleep(0.01)
+    await transaction.commit()
+    await at.pool.release(first)
+    with pytest.raises(ConflictError) as refused:
+        await second
+    assert refused.value.code == "rotation-pending"
+    assert await at.conn.fetchval("SELECT count(*) FROM pending_registry_key") == 1
