@@ -18,6 +18,7 @@ from firearms.canonical import utc_now
 from firearms.errors import InvalidInputError
 from firearms.exchange import delivery, trust
 from firearms.exchange.protocol import (
+    MAX_ENVELOPE_BYTES,
     PROBLEM_BASE,
     Envelope,
     Receipt,
@@ -317,6 +318,8 @@ async def _signed_receipt(de: Registry, envelope: bytes, received_at: str) -> by
         ("409, a problem nested too deep to decode", "HTTP 409"),
         ("503, a problem whose detail holds a NUL", "HTTP 503 unavailable: down\ufffdfor it"),
         ("500, bytes that hold a NUL", "HTTP 500 : oops\ufffd"),
+        ("202, more bytes than an envelope may have", "network: ClientPayloadError: the answer is larger than"),
+        ("nothing within the exchange timeout", "network: "),
     ],
 )
 async def test_garbage_from_a_partner_is_a_failed_attempt_not_a_crash(
@@ -329,16 +332,21 @@ async def test_garbage_from_a_partner_is_a_failed_attempt_not_a_crash(
     async def answering(envelope: bytes) -> tuple[int, bytes]:
         if answer == "a receipt received on 30 February":
             return 202, await _signed_receipt(de, envelope, "2026-02-30T10:00:00Z")
+        if answer == "nothing within the exchange timeout":
+            await asyncio.sleep(2)
         return {
             "503, a problem that is not UTF-8": (503, b'{"type":"about:blank","detail":"\xff\xfe"}'),
             "409, a problem nested too deep to decode": (409, b'{"detail":' + b"[" * 100_000 + b"]" * 100_000 + b"}"),
             "503, a problem whose detail holds a NUL": (503, b'{"type":"x/unavailable","detail":"down\\u0000for it"}'),
             "500, bytes that hold a NUL": (500, b"oops\x00"),
+            "202, more bytes than an envelope may have": (202, b" " * (MAX_ENVELOPE_BYTES + 1)),
+            "nothing within the exchange timeout": (202, b"too late"),
         }[answer]
 
-    async with partner(answering) as url, delivery.new_client(at.settings) as client:
+    settings = msgspec.structs.replace(at.settings, exchange_timeout=0.5)
+    async with partner(answering) as url, delivery.new_client(settings) as client:
         await at.conn.execute("UPDATE peer SET base_url = $1 WHERE state = 'DE'", url)
-        assert await delivery.deliver_due(at.pool, at.settings, client, "w1") == 0
+        assert await delivery.deliver_due(at.pool, settings, client, "w1") == 0
     rows = await at.conn.fetch(
         "SELECT status, attempts, last_error, lease_owner, next_attempt_at > last_attempt_at AS backs_off"
         " FROM notice_outbox ORDER BY sequence"
