@@ -431,3 +431,29 @@ async def test_a_partner_disabled_during_a_run_is_sent_nothing_more(at_de: tuple
         ("queued", 0, None)
     ] * 3
     assert await de.conn.fetchval("SELECT array_agg(sequence ORDER BY sequence) FROM notice_inbox") == [1, 2]
+
+
+async def test_a_receipt_record_lost_in_a_crash_is_made_again_from_the_partners_same_receipt(
+    at_de: tuple[Registry, Registry],
+) -> None:
+    """Receipts are recorded without waiting for the WAL flush: a crash may lose them, and the next delivery
+    must get the same receipt, byte for byte, from the partner, which stores the notice once."""
+    at, de = at_de
+    await _enqueue(at, 2)
+    await _deliver_until(at, de.client, "SELECT bool_and(status = 'delivered') FROM notice_outbox")
+    first = {row["notice_id"]: bytes(row["receipt"]) for row in await at.conn.fetch("SELECT * FROM notice_outbox")}
+    # the crash: the records of both receipts are gone, the notices and their kept bytes are not
+    await at.conn.execute(
+        "UPDATE notice_outbox SET status = 'queued', receipt = NULL, receipt_reason = NULL, delivered_at = NULL"
+    )
+    answers: list[int] = []
+
+    async def status(response: httpx.Response) -> None:
+        answers.append(response.status_code)
+
+    de.client.event_hooks = {"request": [], "response": [status]}
+    await _deliver_until(at, de.client, "SELECT bool_and(status = 'delivered') FROM notice_outbox")
+    assert answers == [200, 200]  # duplicates
+    again = {row["notice_id"]: bytes(row["receipt"]) for row in await at.conn.fetch("SELECT * FROM notice_outbox")}
+    assert again == first
+    assert await de.conn.fetchval("SELECT count(*) FROM notice_inbox") == 2
