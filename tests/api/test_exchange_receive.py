@@ -224,8 +224,22 @@ async def test_only_post_is_allowed_on_notices(de: tuple[Client, db.Conn]) -> No
         b'{"protocol":"firearms-exchange/1\xff"}',  # not UTF-8
         envelope(AT_KEY).replace(b'"body":{}', b'"body":{"name":"\xc3"}'),  # not UTF-8 inside the body
         envelope(AT_KEY).replace(b'"body":{}', b'"body":{"a":' + b"[" * 100_000 + b"]" * 100_000 + b"}"),  # too deep
+        envelope(AT_KEY).replace(b'"body":{}', b'"body":{"quantity":9007199254740992}'),  # 2^53
+        envelope(AT_KEY).replace(b'"body":{}', b'"body":{"quantity":-123456789012345678901234567890}'),  # < -2^64
+        envelope(AT_KEY, created_at="2026-02-30T10:00:00Z"),
     ],
-    ids=["text", "array", "no notice", "notice not an object", "not UTF-8", "not UTF-8 in body", "nested too deep"],
+    ids=[
+        "text",
+        "array",
+        "no notice",
+        "notice not an object",
+        "not UTF-8",
+        "not UTF-8 in body",
+        "nested too deep",
+        "integer 2^53",
+        "integer beyond int64",
+        "30 February",
+    ],
 )
 async def test_garbage_is_malformed(de: tuple[Client, db.Conn], raw: bytes) -> None:
     client, conn = de
