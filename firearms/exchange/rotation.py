@@ -176,7 +176,7 @@ async def switch_now(conn: Conn, *, actor: str) -> Switch:
     Raises:
         ConflictError: ``no-rotation-pending``.
     """
-    waiting = await store.list_unswitched_keys(conn)
+    waiting = await store.lock_unswitched_keys(conn)  # not SKIP LOCKED: the worker may be looking at it
     if not waiting:
         raise ConflictError("no new key is waiting: run 'firearms keys rotate' first", code="no-rotation-pending")
     row = waiting[0]

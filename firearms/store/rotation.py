@@ -20,6 +20,7 @@ __all__ = [
     "list_unannounced_states",
     "list_unswitched_keys",
     "lock_pending_registry_keys",
+    "lock_unswitched_keys",
     "mark_key_switched",
     "revoke_registry_key",
 ]
@@ -41,6 +42,11 @@ async def has_unswitched_key(conn: Conn) -> bool:
     """Whether a new key is waiting for its announcements."""
     waiting: bool = await conn.fetchval(Q["has_unswitched_key"])
     return waiting
+
+
+async def lock_unswitched_keys(conn: Conn) -> list[asyncpg.Record]:
+    """New keys not yet in use, locked (waiting for a worker that holds them)."""
+    return await conn.fetch(Q["lock_unswitched_keys"])
 
 
 async def list_unswitched_keys(conn: Conn) -> list[asyncpg.Record]:

@@ -20,6 +20,15 @@ SELECT key_id, public_key, not_before, replaces, created_at
  ORDER BY created_at
    FOR UPDATE SKIP LOCKED;
 
+-- name: lock_unswitched_keys
+-- New keys not yet in use, locked for an administrator's switch: it waits for a worker's pass that holds them and
+-- then sees whether that pass switched them.
+SELECT key_id, public_key, not_before, replaces, created_at
+  FROM pending_registry_key
+ WHERE switched_at IS NULL
+ ORDER BY created_at
+   FOR UPDATE;
+
 -- name: list_unannounced_states
 -- The enabled partners that have not accepted the announcement of a key: still queued, or stored rejected (such a
 -- partner does not trust the key). $1 key_id

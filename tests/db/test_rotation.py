@@ -175,3 +175,30 @@ async def test_two_rotations_at_once_make_one_new_key(at_de: tuple[Registry, Reg
         await second
     assert refused.value.code == "rotation-pending"
     assert await at.conn.fetchval("SELECT count(*) FROM pending_registry_key") == 1
+
+
+async def test_switch_now_waits_for_the_workers_pass_instead_of_finding_no_waiting_key(
+    at_de: tuple[Registry, Registry],
+) -> None:
+    at, _ = at_de
+    async with at.conn.transaction():
+        new = await rotation.rotate(at.conn, at.settings.home, actor="test")
+    worker = await at.pool.acquire()
+    transaction = worker.transaction()
+    await transaction.start()
+    assert len(await rotation_store.list_unswitched_keys(worker)) == 1  # the worker's pass looks at the key
+
+    async def admin() -> rotation.Switch:
+        async with at.conn.transaction():
+            return await rotation.switch_now(at.conn, actor="test")
+
+    switching = asyncio.create_task(admin())
+    deadline = time.monotonic() + 10
+    while not switching.done() and not await at.pool.fetchval("SELECT count(*) FROM pg_locks WHERE NOT granted"):
+        assert time.monotonic() < deadline, "switch_now neither ended nor waited"
+        await asyncio.sleep(0.01)
+    await transaction.rollback()  # DE has not acknowledged it: the worker leaves it waiting
+    await at.pool.release(worker)
+    switch = await switching
+    assert (switch.key_id, switch.unacknowledged) == (new.key_id, ["DE"])
+    assert (await keys.current_signing_key(at.conn, at.settings.home)).key_id == new.key_id
