@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import socket
 import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
+
+from aiohttp import web
 
 from firearms import journal
 from firearms.canonical import format_time, utc_now
@@ -45,6 +50,31 @@ def envelope(
         body=body or {},
     )
     return encode(sign_notice(notice, key))
+
+
+@contextlib.asynccontextmanager
+async def partner(answer: Callable[[bytes], Awaitable[tuple[int, bytes]]]) -> AsyncIterator[str]:
+    """A partner registry on a loopback port whose ``/exchange/v1/notices`` answers ``answer(body)``; its base URL.
+
+    Real HTTP for partners that misbehave in ways our own app never does (garbage, NUL, bad receipts).
+    """
+
+    async def notices(request: web.Request) -> web.Response:
+        status, content = await answer(await request.read())
+        return web.Response(status=status, body=content, content_type="application/json")
+
+    app = web.Application()
+    app.router.add_post("/exchange/v1/notices", notices)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    try:
+        await web.SockSite(runner, sock).start()
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        await runner.cleanup()
+        sock.close()
 
 
 def vector_bytes(value: Any) -> bytes:

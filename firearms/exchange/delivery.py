@@ -9,7 +9,8 @@ the previous one's receipt has verified. Verified receipts are recorded together
 only repeats deliveries, which the partner answers with the same receipts. The first notice that
 fails ends the run: a network error, a 5xx or a 429 -- or any other refusal -- schedules its retry
 with capped exponential back-off and jitter, ``/sequence-gap`` queues everything from
-``expected_sequence`` again, and the rest of the run is released unsent.
+``expected_sequence`` again, and the rest of the run is released unsent. So is the rest of a run whose
+recipient an administrator disabled while it was under way (the run looks again every :data:`RECHECK` s).
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ from firearms.exchange.protocol import (
     verify_receipt_signature,
 )
 from firearms.store import outbox as store
+from firearms.store import peers as peer_store
 
 if TYPE_CHECKING:
     import asyncpg
@@ -53,11 +55,12 @@ if TYPE_CHECKING:
     from firearms.db import Pool
     from firearms.settings import Settings
 
-__all__ = ["LEASE", "RUN", "Client", "backoff", "claim", "deliver_due", "new_client", "new_worker_id"]
+__all__ = ["LEASE", "RECHECK", "RUN", "Client", "backoff", "claim", "deliver_due", "new_client", "new_worker_id"]
 
 log = logging.getLogger("firearms.exchange")
-LEASE = dt.timedelta(seconds=120)
-RUN = 64  # notices leased at once per recipient; a run stops sending at half the lease
+LEASE = dt.timedelta(seconds=120)  # a run starts no post after half of it; its lease lasts the exchange timeout longer
+RUN = 64  # notices leased at once per recipient
+RECHECK = 1.0  # seconds a run sends before it looks again whether the recipient is still enabled
 
 # The worker posts with aiohttp (its client costs half of httpx's per request: bench/RESULTS.md); an
 # httpx client is accepted too, which lets tests deliver to an app in the same process.
@@ -105,7 +108,9 @@ async def claim(pool: Pool, settings: Settings, worker: str) -> list[Run]:
         async with conn.transaction():
             await store.relax_commit(conn)
             by_recipient: dict[str, list[asyncpg.Record]] = {}
-            for row in await store.claim_outbox_runs(conn, now, now + LEASE, worker, RUN):
+            # the last post may start at LEASE / 2 and take the whole timeout, which may exceed LEASE / 2
+            lease_until = now + LEASE + dt.timedelta(seconds=settings.exchange_timeout)
+            for row in await store.claim_outbox_runs(conn, now, lease_until, worker, RUN):
                 by_recipient.setdefault(row["recipient"], []).append(row)
             runs: list[Run] = []
             release: list[uuid.UUID] = []
@@ -194,13 +199,25 @@ async def deliver_due(pool: Pool, settings: Settings, client: Client, worker: st
 
 
 async def _deliver_run(pool: Pool, settings: Settings, client: Client, worker: str, run: Run) -> int:
-    """Post the run's notices one at a time until one fails or half the lease is spent; then record all."""
+    """Post the run's notices one at a time until one fails or half the lease is spent; then record all.
+
+    A run that lasts looks again, about every :data:`RECHECK` seconds, whether the recipient is still
+    enabled: an administrator who disables a partner holds its notices from then on, not after the run.
+    """
     ends_at = time.monotonic() + LEASE.total_seconds() / 2
+    checked_at = time.monotonic()
     sent = 0
     try:
         for head, raw, digest in run.notices:
-            if time.monotonic() > ends_at:
+            now = time.monotonic()
+            if now > ends_at:
                 break
+            if now - checked_at > RECHECK:
+                checked_at = now
+                async with pool.acquire() as conn:
+                    peer = await peer_store.get_peer(conn, run.recipient)
+                if peer is None or not peer["enabled"]:
+                    break
             sent += 1
             if not await _deliver(pool, settings, client, worker, run, head, raw, digest):
                 break
@@ -229,15 +246,17 @@ async def _deliver(
         await _failed(pool, settings, worker, head, attempted_at, f"network: {type(exc).__name__}: {exc}")
         return False
     if status in (200, 202):
-        error = _receipt(settings, run, head, digest, content, attempted_at)
+        error = await _receipt(pool, settings, run, head, digest, content, attempted_at)
         if error is None:
             return True
         await _failed(pool, settings, worker, head, attempted_at, error)
         return False
     problem = _problem(content)
     kind = str(problem.get("type", "")).rsplit("/", 1)[-1]
-    if status == 409 and kind == "sequence-gap" and isinstance(problem.get("expected_sequence"), int):
-        await _gap(pool, worker, head, attempted_at, problem["expected_sequence"])
+    expected = problem.get("expected_sequence")
+    # a sequence, which starts at 1 (a bool is an int in Python); anything else would requeue the whole history
+    if status == 409 and kind == "sequence-gap" and type(expected) is int and expected >= 1:
+        await _gap(pool, worker, head, attempted_at, expected)
         return False
     detail = problem.get("detail") or content[:200].decode("utf-8", errors="replace")
     await _failed(pool, settings, worker, head, attempted_at, f"HTTP {status} {kind or ''}: {detail}".strip())
@@ -263,17 +282,28 @@ async def _post(client: Client, url: str, raw: bytes, seconds: float, notice_id:
 
 
 def _problem(content: bytes) -> dict[str, Any]:
+    """The members of a partner's problem answer; none when it is not a JSON object we can read."""
     try:
         value = msgspec.json.decode(content)
-    except msgspec.DecodeError:
+    except (ValueError, RecursionError):  # msgspec raises DecodeError, UnicodeDecodeError or RecursionError
         return {}
     return value if isinstance(value, dict) else {}
 
 
-def _receipt(
-    settings: Settings, run: Run, head: asyncpg.Record, digest: str, content: bytes, attempted_at: dt.datetime
+async def _receipt(
+    pool: Pool,
+    settings: Settings,
+    run: Run,
+    head: asyncpg.Record,
+    digest: str,
+    content: bytes,
+    attempted_at: dt.datetime,
 ) -> str | None:
-    """Verify a receipt against the notice sent and the recipient's keys; keep it. The error, if any."""
+    """Verify a receipt against the notice sent and the recipient's keys; keep it. The error, if any.
+
+    A key the run does not know is looked up again: the recipient may have announced it, and switched to
+    it, since the run was claimed (it rotated its key while we were sending).
+    """
     try:
         receipt_envelope = decode_receipt(content)
     except (ValueError, msgspec.DecodeError) as exc:
@@ -284,6 +314,10 @@ def _receipt(
     if got != expected:
         return "bad receipt: it does not name this notice"
     key = next((k for k in run.trusted if k.key_id == receipt_envelope.signature.key_id), None)
+    if key is None:
+        async with pool.acquire() as conn:
+            run.trusted = await trust.trusted_keys(conn, head["recipient"]) or []
+        key = next((k for k in run.trusted if k.key_id == receipt_envelope.signature.key_id), None)
     if (
         key is None
         or key_validity(key, parse_time(receipt.received_at)) is not None
@@ -338,9 +372,10 @@ async def _failed(
 ) -> None:
     attempt = head["attempts"] + 1
     log.warning("delivery of %s to %s failed (attempt %s): %s", head["notice_id"], head["recipient"], attempt, error)
+    error = error[:1000].replace("\x00", "\ufffd")  # a partner's text may hold NUL, which PostgreSQL text refuses
     async with pool.acquire() as conn, conn.transaction():
         await store.record_outbox_failure(
-            conn, head["notice_id"], worker, error[:1000], _retry_at(settings, attempt), attempted_at
+            conn, head["notice_id"], worker, error, _retry_at(settings, attempt), attempted_at
         )
 
 

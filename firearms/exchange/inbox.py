@@ -223,6 +223,8 @@ async def _apply(conn: Conn, received: ReceivedNotice) -> tuple[ReceiptStatus, s
     handler = EFFECTS.get(received.notice.type)
     if handler is None:
         return "rejected", "unsupported-type"
+    if _holds_nul(received.notice.body):  # no effect could store it: PostgreSQL text and jsonb refuse U+0000
+        return "rejected", "invalid-body"
     try:
         if received.notice.type in _CHECKS_FIRST:
             await _checked_first(conn, handler, received)
@@ -232,6 +234,17 @@ async def _apply(conn: Conn, received: ReceivedNotice) -> tuple[ReceiptStatus, s
     except NoticeRejectedError as exc:
         return "rejected", exc.reason
     return "accepted", None
+
+
+def _holds_nul(value: Any) -> bool:
+    """Whether a decoded JSON value has U+0000 in a string or a key."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any("\x00" in key or _holds_nul(item) for key, item in value.items())
+    if isinstance(value, list):
+        return any(_holds_nul(item) for item in value)
+    return False
 
 
 async def _checked_first(conn: Conn, handler: Effect, received: ReceivedNotice) -> None:

@@ -212,7 +212,7 @@ def decode_envelope(raw: bytes) -> tuple[Envelope, bytes]:
         raise NoticeRefusedError("malformed-notice", f"an envelope is at most {MAX_ENVELOPE_BYTES} bytes")
     try:
         envelope = msgspec.json.decode(raw, type=Envelope)
-    except msgspec.DecodeError as exc:
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as exc:  # the last two: not UTF-8, too deep
         raise NoticeRefusedError("malformed-notice", f"the envelope is malformed: {exc}") from exc
     if envelope.protocol != PROTOCOL:
         raise NoticeRefusedError(
@@ -221,7 +221,7 @@ def decode_envelope(raw: bytes) -> tuple[Envelope, bytes]:
     try:
         parse_time(envelope.notice.created_at)
         signing_input = notice_signing_input(envelope.notice)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         raise NoticeRefusedError("malformed-notice", f"the notice has no canonical form: {exc}") from exc
     return envelope, signing_input
 
@@ -230,7 +230,7 @@ def decode_receipt(raw: bytes) -> ReceiptEnvelope:
     """A receipt envelope as a partner sent it.
 
     Raises:
-        ValueError: not a receipt of this protocol.
+        ValueError: not a receipt of this protocol, or its ``received_at`` is no real time.
     """
     try:
         envelope = msgspec.json.decode(raw, type=ReceiptEnvelope)
@@ -238,6 +238,10 @@ def decode_receipt(raw: bytes) -> ReceiptEnvelope:
         raise ValueError(f"not a receipt: {exc}") from exc
     if envelope.protocol != PROTOCOL:
         raise ValueError(f"receipt protocol {envelope.protocol!r} is not {PROTOCOL!r}")
+    try:  # the pattern lets 2026-02-30 through; the sender checks the receipt's key at this time
+        parse_time(envelope.receipt.received_at)
+    except ValueError as exc:
+        raise ValueError(f"received_at {envelope.receipt.received_at!r} is not a time: {exc}") from exc
     return envelope
 
 

@@ -3,8 +3,9 @@
 ``rotate`` creates a new key and queues ``registry.key-announced`` for every partner, signed by the
 OLD key (the one partners trust). The new key waits in ``pending_registry_key`` and is switched
 into use (becomes a ``registry_key``) by the worker once every enabled partner has acknowledged its
-announcement, so no partner ever sees a signature by a key it has not been told about. ``revoke``
-marks one of this registry's keys revoked and tells every partner with ``registry.key-revoked``.
+announcement with an ``accepted`` receipt (a partner that stored it ``rejected`` did not take the key),
+so no partner ever sees a signature by a key it has not been told about. ``revoke`` marks one of this
+registry's keys revoked and tells every partner with ``registry.key-revoked``.
 """
 
 from __future__ import annotations
@@ -27,7 +28,16 @@ if TYPE_CHECKING:
 
     from firearms.db import Conn
 
-__all__ = ["Revocation", "Rotation", "Switch", "revoke", "rotate", "switch_announced_keys", "switch_now"]
+__all__ = [
+    "Revocation",
+    "Rotation",
+    "Switch",
+    "announce_waiting_keys",
+    "revoke",
+    "rotate",
+    "switch_announced_keys",
+    "switch_now",
+]
 
 
 class Rotation(msgspec.Struct, frozen=True, kw_only=True):
@@ -55,10 +65,11 @@ async def rotate(conn: Conn, home: Path, *, actor: str) -> Rotation:
     Raises:
         ConflictError: ``no-signing-key`` (nothing to rotate from) or ``rotation-pending``.
     """
+    await store.lock_pending_registry_keys(conn)  # a second rotation at once waits, then finds this one's key
     current = await key_store.get_current_registry_key(conn, dt.datetime.now(dt.UTC))
     if current is None:
         raise ConflictError("this registry has no valid signing key to rotate from", code="no-signing-key")
-    if await store.list_unswitched_keys(conn):
+    if await store.has_unswitched_key(conn):
         raise ConflictError(
             "a rotation is already waiting for partners to acknowledge its announcement", code="rotation-pending"
         )
@@ -68,12 +79,7 @@ async def rotate(conn: Conn, home: Path, *, actor: str) -> Rotation:
     key.save(folder / f"{key.key_id}.pem")
     now = utc_now()
     await store.insert_pending_registry_key(conn, key.key_id, key.public_key, now, current["key_id"], now)
-    body = {
-        "key_id": key.key_id,
-        "public_key": b64url_encode(key.public_key),
-        "not_before": format_time(now),
-        "not_after": None,
-    }
+    body = _announcement(key.key_id, key.public_key, now)
     peers = [row["state"] for row in await peer_store.list_peers(conn, "", 10_000)]
     await outbox.enqueue_to(
         conn,
@@ -101,6 +107,39 @@ async def rotate(conn: Conn, home: Path, *, actor: str) -> Rotation:
         announced_to=peers,
         switched=switched,
     )
+
+
+def _announcement(key_id: str, public_key: bytes, not_before: dt.datetime) -> dict[str, str | None]:
+    """The body of ``registry.key-announced`` for a new key of this registry (PROTOCOL §5)."""
+    return {
+        "key_id": key_id,
+        "public_key": b64url_encode(public_key),
+        "not_before": format_time(not_before),
+        "not_after": None,
+    }
+
+
+async def announce_waiting_keys(conn: Conn, state: str, *, actor: str) -> list[str]:
+    """Announce the new keys not yet in use to a partner just added, signed by the keys they replace.
+
+    Its administrator entered the key in use (``GET /exchange/v1/keys`` does not list a waiting key), so
+    it must be told about the waiting one like every other partner, and the switch waits for it too.
+    Returns the key ids announced.
+    """
+    announced: list[str] = []
+    for row in await store.list_unswitched_keys(conn):
+        body = _announcement(row["key_id"], row["public_key"], row["not_before"])
+        await outbox.enqueue(
+            conn,
+            state,
+            "registry.key-announced",
+            body,
+            confidentiality="public",
+            signing_key_id=row["replaces"],
+            actor=actor,
+        )
+        announced.append(row["key_id"])
+    return announced
 
 
 class Switch(msgspec.Struct, frozen=True, kw_only=True):
@@ -137,7 +176,7 @@ async def switch_now(conn: Conn, *, actor: str) -> Switch:
     Raises:
         ConflictError: ``no-rotation-pending``.
     """
-    waiting = await store.list_unswitched_keys(conn)
+    waiting = await store.lock_unswitched_keys(conn)  # not SKIP LOCKED: the worker may be looking at it
     if not waiting:
         raise ConflictError("no new key is waiting: run 'firearms keys rotate' first", code="no-rotation-pending")
     row = waiting[0]

@@ -17,6 +17,7 @@ from firearms import journal
 from firearms.canonical import format_time, utc_now
 from firearms.countries import is_country
 from firearms.errors import InvalidInputError, NotFoundError
+from firearms.exchange import rotation
 from firearms.exchange.checks import TrustedKey
 from firearms.signing import b64url_decode, b64url_encode, key_id_of
 from firearms.store import peers as store
@@ -131,6 +132,9 @@ async def add_peer(
 ) -> Peer:
     """Put a partner and its first key (the trust anchor, checked out of band) on the trust list.
 
+    A new key of this registry still waiting for its announcements is announced to the partner too
+    (:func:`firearms.exchange.rotation.announce_waiting_keys`).
+
     Raises:
         InvalidInputError: bad State, URL or key.
         ConflictError: ``peer-already-exists``.
@@ -151,6 +155,7 @@ async def add_peer(
         entity_id=state,
         payload={"base_url": url, "key_id": key_id, "public_key": public_key.strip(), "not_before": format_time(start)},
     )
+    await rotation.announce_waiting_keys(conn, state, actor=actor)
     return await get_peer(conn, state)
 
 

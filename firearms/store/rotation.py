@@ -15,9 +15,12 @@ if TYPE_CHECKING:
 
 __all__ = [
     "get_registry_key",
+    "has_unswitched_key",
     "insert_pending_registry_key",
     "list_unannounced_states",
     "list_unswitched_keys",
+    "lock_pending_registry_keys",
+    "lock_unswitched_keys",
     "mark_key_switched",
     "revoke_registry_key",
 ]
@@ -28,6 +31,22 @@ async def insert_pending_registry_key(
 ) -> None:
     """Record a new key waiting for its announcements."""
     await conn.execute(Q["insert_pending_registry_key"], key_id, public_key, not_before, replaces, created_at)
+
+
+async def lock_pending_registry_keys(conn: Conn) -> None:
+    """Hold the waiting keys until commit: one rotation at a time."""
+    await conn.execute(Q["lock_pending_registry_keys"])
+
+
+async def has_unswitched_key(conn: Conn) -> bool:
+    """Whether a new key is waiting for its announcements."""
+    waiting: bool = await conn.fetchval(Q["has_unswitched_key"])
+    return waiting
+
+
+async def lock_unswitched_keys(conn: Conn) -> list[asyncpg.Record]:
+    """New keys not yet in use, locked (waiting for a worker that holds them)."""
+    return await conn.fetch(Q["lock_unswitched_keys"])
 
 
 async def list_unswitched_keys(conn: Conn) -> list[asyncpg.Record]:
@@ -51,5 +70,5 @@ async def revoke_registry_key(conn: Conn, key_id: str, revoked_at: dt.datetime) 
 
 
 async def list_unannounced_states(conn: Conn, key_id: str) -> list[str]:
-    """The enabled partners whose announcement of ``key_id`` is still queued."""
+    """The enabled partners that have not accepted the announcement of ``key_id`` (queued, or rejected)."""
     return [row["recipient"] for row in await conn.fetch(Q["list_unannounced_states"], key_id)]

@@ -3,6 +3,15 @@
 INSERT INTO pending_registry_key (key_id, public_key, not_before, replaces, created_at)
 VALUES ($1, $2, $3, $4, $5);
 
+-- name: lock_pending_registry_keys
+-- One rotation at a time: a second waits here until the first commits, then sees its waiting key. SHARE ROW
+-- EXCLUSIVE conflicts with itself and with writes, not with the worker's row locks (SKIP LOCKED).
+LOCK TABLE pending_registry_key IN SHARE ROW EXCLUSIVE MODE;
+
+-- name: has_unswitched_key
+-- Whether a new key is waiting for its announcements (a plain read: a row the worker holds counts too).
+SELECT EXISTS (SELECT 1 FROM pending_registry_key WHERE switched_at IS NULL);
+
 -- name: list_unswitched_keys
 -- New keys not yet in use, locked so one worker switches each.
 SELECT key_id, public_key, not_before, replaces, created_at
@@ -11,12 +20,22 @@ SELECT key_id, public_key, not_before, replaces, created_at
  ORDER BY created_at
    FOR UPDATE SKIP LOCKED;
 
+-- name: lock_unswitched_keys
+-- New keys not yet in use, locked for an administrator's switch: it waits for a worker's pass that holds them and
+-- then sees whether that pass switched them.
+SELECT key_id, public_key, not_before, replaces, created_at
+  FROM pending_registry_key
+ WHERE switched_at IS NULL
+ ORDER BY created_at
+   FOR UPDATE;
+
 -- name: list_unannounced_states
--- The enabled partners whose announcement of a key is still queued. $1 key_id
+-- The enabled partners that have not accepted the announcement of a key: still queued, or stored rejected (such a
+-- partner does not trust the key). $1 key_id
 SELECT DISTINCT o.recipient
   FROM notice_outbox AS o
   JOIN peer AS p ON p.state = o.recipient
- WHERE o.type = 'registry.key-announced' AND o.body ->> 'key_id' = $1 AND o.status = 'queued' AND p.enabled
+ WHERE o.type = 'registry.key-announced' AND o.body ->> 'key_id' = $1 AND o.status <> 'delivered' AND p.enabled
  ORDER BY o.recipient;
 
 -- name: mark_key_switched

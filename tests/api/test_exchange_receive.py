@@ -216,7 +216,30 @@ async def test_only_post_is_allowed_on_notices(de: tuple[Client, db.Conn]) -> No
 
 @pytest.mark.parametrize(
     "raw",
-    [b"not json", b"[]", b'{"protocol":"firearms-exchange/1"}', b'{"protocol":"firearms-exchange/1","notice":1}'],
+    [
+        b"not json",
+        b"[]",
+        b'{"protocol":"firearms-exchange/1"}',
+        b'{"protocol":"firearms-exchange/1","notice":1}',
+        b'{"protocol":"firearms-exchange/1\xff"}',  # not UTF-8
+        envelope(AT_KEY).replace(b'"body":{}', b'"body":{"name":"\xc3"}'),  # not UTF-8 inside the body
+        envelope(AT_KEY).replace(b'"body":{}', b'"body":{"a":' + b"[" * 100_000 + b"]" * 100_000 + b"}"),  # too deep
+        envelope(AT_KEY).replace(b'"body":{}', b'"body":{"quantity":9007199254740992}'),  # 2^53
+        envelope(AT_KEY).replace(b'"body":{}', b'"body":{"quantity":-123456789012345678901234567890}'),  # < -2^64
+        envelope(AT_KEY, created_at="2026-02-30T10:00:00Z"),
+    ],
+    ids=[
+        "text",
+        "array",
+        "no notice",
+        "notice not an object",
+        "not UTF-8",
+        "not UTF-8 in body",
+        "nested too deep",
+        "integer 2^53",
+        "integer beyond int64",
+        "30 February",
+    ],
 )
 async def test_garbage_is_malformed(de: tuple[Client, db.Conn], raw: bytes) -> None:
     client, conn = de
@@ -327,3 +350,16 @@ async def test_keys_document_lists_state_and_keys(de: tuple[Client, db.Conn]) ->
     assert only["key_id"] == document["current_key_id"]
     assert len(b64url_decode(only["public_key"])) == 32
     assert msgspec.json.decode(response.content)["keys"][0]["revoked_at"] is None
+
+
+async def test_body_holding_nul_is_stored_rejected_and_the_queue_moves_on(de: tuple[Client, db.Conn]) -> None:
+    """PostgreSQL text and jsonb cannot hold U+0000: such a body is invalid-body, not a 500 on every retry."""
+    client, conn = de
+    revoke = {"key_id": AT_KEY.key_id, "revoked_at": "2026-06-01T00:00:00Z", "reason": "retired\u0000"}
+    response = await _post(client, envelope(AT_KEY, sequence=1, type_="registry.key-revoked", body=revoke))
+    assert response.status_code == 202
+    receipt = decode_receipt(response.content).receipt
+    assert (receipt.status, receipt.reason) == ("rejected", "invalid-body")
+    assert await _stored(conn) == (1, 1)
+    assert await conn.fetchval("SELECT revoked_at FROM peer_key WHERE key_id = $1", AT_KEY.key_id) is None
+    assert (await _post(client, envelope(AT_KEY, sequence=2))).status_code == 202

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import time
 import uuid
 from collections import Counter
@@ -15,8 +16,10 @@ import tests.exchange_util  # noqa: F401  # registers test.ping
 from firearms import db, keys, outbox
 from firearms.canonical import utc_now
 from firearms.errors import InvalidInputError
-from firearms.exchange import delivery
+from firearms.exchange import delivery, trust
 from firearms.exchange.protocol import (
+    MAX_ENVELOPE_BYTES,
+    PROBLEM_BASE,
     Envelope,
     Receipt,
     decode_receipt,
@@ -27,7 +30,7 @@ from firearms.exchange.protocol import (
     sign_receipt,
 )
 from tests.exchange_fixtures import Registry, at_de
-from tests.exchange_util import OTHER_KEY
+from tests.exchange_util import OTHER_KEY, partner
 
 __all__ = ["at_de"]
 
@@ -289,3 +292,168 @@ async def test_a_notice_that_cannot_be_signed_waits_with_its_error_and_holds_bac
     ] * 2
     assert rows[0]["last_error"].startswith(f"signing: signing key {'0' * 32} is not in")
     assert await de.conn.fetchval("SELECT count(*) FROM notice_inbox") == 0  # strictly in order: nothing jumps ahead
+
+
+async def _signed_receipt(de: Registry, envelope: bytes, received_at: str) -> bytes:
+    """DE's genuine receipt for ``envelope``, with ``received_at`` as given."""
+    notice = msgspec.json.decode(envelope, type=Envelope).notice
+    receipt = Receipt(
+        notice_id=notice.id,
+        sender=notice.sender,
+        recipient=notice.recipient,
+        sequence=notice.sequence,
+        digest=digest_of(notice_signing_input(notice)),
+        status="accepted",
+        reason=None,
+        received_at=received_at,
+    )
+    return encode(sign_receipt(receipt, await keys.current_signing_key(de.conn, de.settings.home)))
+
+
+@pytest.mark.parametrize(
+    ("answer", "error"),
+    [
+        ("a receipt received on 30 February", "bad receipt: received_at '2026-02-30T10:00:00Z' is not a time"),
+        ("503, a problem that is not UTF-8", "HTTP 503"),
+        ("409, a problem nested too deep to decode", "HTTP 409"),
+        ("503, a problem whose detail holds a NUL", "HTTP 503 unavailable: down\ufffdfor it"),
+        ("500, bytes that hold a NUL", "HTTP 500 : oops\ufffd"),
+        ("202, more bytes than an envelope may have", "network: ClientPayloadError: the answer is larger than"),
+        ("nothing within the exchange timeout", "network: "),
+    ],
+)
+async def test_garbage_from_a_partner_is_a_failed_attempt_not_a_crash(
+    at_de: tuple[Registry, Registry], answer: str, error: str
+) -> None:
+    """Whatever a partner answers, the attempt is recorded, the lease given back and the notice retried later."""
+    at, de = at_de
+    await _enqueue(at, 2)
+
+    async def answering(envelope: bytes) -> tuple[int, bytes]:
+        if answer == "a receipt received on 30 February":
+            return 202, await _signed_receipt(de, envelope, "2026-02-30T10:00:00Z")
+        if answer == "nothing within the exchange timeout":
+            await asyncio.sleep(2)
+        return {
+            "503, a problem that is not UTF-8": (503, b'{"type":"about:blank","detail":"\xff\xfe"}'),
+            "409, a problem nested too deep to decode": (409, b'{"detail":' + b"[" * 100_000 + b"]" * 100_000 + b"}"),
+            "503, a problem whose detail holds a NUL": (503, b'{"type":"x/unavailable","detail":"down\\u0000for it"}'),
+            "500, bytes that hold a NUL": (500, b"oops\x00"),
+            "202, more bytes than an envelope may have": (202, b" " * (MAX_ENVELOPE_BYTES + 1)),
+            "nothing within the exchange timeout": (202, b"too late"),
+        }[answer]
+
+    settings = msgspec.structs.replace(at.settings, exchange_timeout=0.5)
+    async with partner(answering) as url, delivery.new_client(settings) as client:
+        await at.conn.execute("UPDATE peer SET base_url = $1 WHERE state = 'DE'", url)
+        assert await delivery.deliver_due(at.pool, settings, client, "w1") == 0
+    rows = await at.conn.fetch(
+        "SELECT status, attempts, last_error, lease_owner, next_attempt_at > last_attempt_at AS backs_off"
+        " FROM notice_outbox ORDER BY sequence"
+    )
+    assert [(row["status"], row["attempts"], row["lease_owner"]) for row in rows] == [
+        ("queued", 1, None),
+        ("queued", 0, None),
+    ]
+    assert rows[0]["last_error"].startswith(error)
+    assert rows[0]["backs_off"]
+
+
+async def test_the_lease_outlasts_a_post_that_takes_the_whole_exchange_timeout(
+    at_de: tuple[Registry, Registry], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A timeout longer than half the lease is allowed (FIREARMS_EXCHANGE_TIMEOUT up to a day): no second sender."""
+    at, de = at_de
+    monkeypatch.setattr(delivery, "LEASE", dt.timedelta(seconds=2))  # a run sends for 1 s
+    settings = msgspec.structs.replace(at.settings, exchange_timeout=4.0)
+    (notice_id,) = await _enqueue(at, 1)
+    posted: Counter[str] = Counter()
+    first_posted = asyncio.Event()
+
+    async def slow(envelope: bytes) -> tuple[int, bytes]:  # DE, slow to answer the first time
+        posted[msgspec.json.decode(envelope)["notice"]["id"]] += 1
+        if not first_posted.is_set():
+            first_posted.set()
+            await asyncio.sleep(3)  # within the timeout, past the lease as claimed
+        response = await de.client.post("/exchange/v1/notices", content=envelope)
+        return response.status_code, response.content
+
+    async with partner(slow) as url, delivery.new_client(settings) as client:
+        await at.conn.execute("UPDATE peer SET base_url = $1 WHERE state = 'DE'", url)
+        first = asyncio.create_task(delivery.deliver_due(at.pool, settings, client, "w1"))
+        await first_posted.wait()
+        await asyncio.sleep(2.5)  # the first post is still waiting for its answer
+        assert await delivery.deliver_due(at.pool, settings, client, "w2") == 0  # nothing to claim: it is in flight
+        assert await first == 1
+    assert posted == {notice_id: 1}
+    assert await at.conn.fetchval("SELECT status FROM notice_outbox") == "delivered"
+
+
+@pytest.mark.parametrize("expected", [0, -1, True], ids=["zero", "negative", "true"])
+async def test_a_sequence_gap_naming_no_sequence_is_a_failed_attempt_not_a_resend_of_everything(
+    at_de: tuple[Registry, Registry], expected: object
+) -> None:
+    """Sequences start at 1 (PROTOCOL §3): an ``expected_sequence`` that is not one requeues nothing."""
+    at, de = at_de
+    await _enqueue(at, 2)
+    await _deliver_until(at, de.client, "SELECT bool_and(status = 'delivered') FROM notice_outbox")
+    await _enqueue(at, 1)
+    problem = {"type": PROBLEM_BASE + "sequence-gap", "status": 409, "expected_sequence": expected}
+
+    async def confused(_envelope: bytes) -> tuple[int, bytes]:
+        return 409, msgspec.json.encode(problem)
+
+    async with partner(confused) as url, delivery.new_client(at.settings) as client:
+        await at.conn.execute("UPDATE peer SET base_url = $1 WHERE state = 'DE'", url)
+        # it used to requeue everything from there and resend it at once, again and again, in one pass
+        assert await asyncio.wait_for(delivery.deliver_due(at.pool, at.settings, client, "w1"), timeout=10) == 0
+    rows = await at.conn.fetch("SELECT status, attempts, last_error FROM notice_outbox ORDER BY sequence")
+    assert [(row["status"], row["attempts"]) for row in rows] == [("delivered", 1), ("delivered", 1), ("queued", 1)]
+    assert rows[2]["last_error"].startswith("HTTP 409 sequence-gap")
+    assert await at.conn.fetchval("SELECT count(*) FROM journal_entry WHERE action = 'notice.resend-requested'") == 0
+
+
+async def test_a_partner_disabled_during_a_run_is_sent_nothing_more(at_de: tuple[Registry, Registry]) -> None:
+    """``peers disable`` holds the notices for a partner: a run under way stops within a second, the rest waits."""
+    at, de = at_de
+    await _enqueue(at, 5)
+
+    async def disable_during_the_second(request: httpx.Request) -> None:
+        if msgspec.json.decode(request.content)["notice"]["sequence"] == 2:
+            async with at.pool.acquire() as conn, conn.transaction():
+                await trust.set_peer_enabled(conn, "DE", enabled=False, actor="test")
+            await asyncio.sleep(1.1)  # the partner is slow to answer: the run notices the change before the next
+
+    de.client.event_hooks = {"request": [disable_during_the_second], "response": []}
+    assert await delivery.deliver_due(at.pool, at.settings, de.client, "w1") == 2
+    rows = await at.conn.fetch("SELECT status, attempts, lease_owner FROM notice_outbox ORDER BY sequence")
+    assert [(row["status"], row["attempts"], row["lease_owner"]) for row in rows] == [("delivered", 1, None)] * 2 + [
+        ("queued", 0, None)
+    ] * 3
+    assert await de.conn.fetchval("SELECT array_agg(sequence ORDER BY sequence) FROM notice_inbox") == [1, 2]
+
+
+async def test_a_receipt_record_lost_in_a_crash_is_made_again_from_the_partners_same_receipt(
+    at_de: tuple[Registry, Registry],
+) -> None:
+    """Receipts are recorded without waiting for the WAL flush: a crash may lose them, and the next delivery
+    must get the same receipt, byte for byte, from the partner, which stores the notice once."""
+    at, de = at_de
+    await _enqueue(at, 2)
+    await _deliver_until(at, de.client, "SELECT bool_and(status = 'delivered') FROM notice_outbox")
+    first = {row["notice_id"]: bytes(row["receipt"]) for row in await at.conn.fetch("SELECT * FROM notice_outbox")}
+    # the crash: the records of both receipts are gone, the notices and their kept bytes are not
+    await at.conn.execute(
+        "UPDATE notice_outbox SET status = 'queued', receipt = NULL, receipt_reason = NULL, delivered_at = NULL"
+    )
+    answers: list[int] = []
+
+    async def status(response: httpx.Response) -> None:
+        answers.append(response.status_code)
+
+    de.client.event_hooks = {"request": [], "response": [status]}
+    await _deliver_until(at, de.client, "SELECT bool_and(status = 'delivered') FROM notice_outbox")
+    assert answers == [200, 200]  # duplicates
+    again = {row["notice_id"]: bytes(row["receipt"]) for row in await at.conn.fetch("SELECT * FROM notice_outbox")}
+    assert again == first
+    assert await de.conn.fetchval("SELECT count(*) FROM notice_inbox") == 2

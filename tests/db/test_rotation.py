@@ -1,0 +1,204 @@
+"""Key rotation against partners (PROTOCOL §6): the new key is used only once every partner has taken it."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import httpx
+import msgspec
+import pytest
+
+import tests.exchange_util  # noqa: F401  # registers test.ping
+from firearms import keys, outbox
+from firearms.canonical import utc_now
+from firearms.errors import ConflictError
+from firearms.exchange import delivery, rotation, trust
+from firearms.exchange.protocol import (
+    Envelope,
+    Receipt,
+    decode_receipt,
+    digest_of,
+    encode,
+    make_time,
+    notice_signing_input,
+    sign_receipt,
+)
+from firearms.signing import b64url_encode
+from firearms.store import rotation as rotation_store
+from tests.exchange_fixtures import Registry, at_de
+from tests.exchange_util import OTHER_KEY, partner
+
+__all__ = ["at_de"]
+
+
+async def _deliver(sender: Registry, recipient: Registry) -> None:
+    """Deliver the sender's queue for the recipient to the recipient's app until none is left."""
+    deadline = time.monotonic() + 15
+    done = "SELECT count(*) = 0 FROM notice_outbox WHERE recipient = $1 AND status = 'queued'"
+    while not await sender.conn.fetchval(done, recipient.state):
+        assert time.monotonic() < deadline, f"{sender.state}'s notices for {recipient.state} were not all delivered"
+        await delivery.deliver_due(sender.pool, sender.settings, recipient.client, f"{sender.state}-worker")
+        await asyncio.sleep(0.02)
+
+
+async def _enqueue(at: Registry, count: int) -> None:
+    async with at.conn.transaction():
+        for number in range(count):
+            await outbox.enqueue(at.conn, "DE", "test.ping", {"n": number})
+
+
+async def test_an_announcement_the_partner_rejected_is_not_an_acknowledgement(
+    at_de: tuple[Registry, Registry],
+) -> None:
+    """A partner that stored the announcement ``rejected`` does not trust the new key: do not sign with it."""
+    at, de = at_de
+    old = (await keys.current_signing_key(at.conn, at.settings.home)).key_id
+    async with at.conn.transaction():
+        new = (await rotation.rotate(at.conn, at.settings.home, actor="test")).key_id
+    de_key = await keys.current_signing_key(de.conn, de.settings.home)
+
+    async def rejecting(raw: bytes) -> tuple[int, bytes]:  # a partner that does not implement key announcements
+        notice = msgspec.json.decode(raw, type=Envelope).notice
+        receipt = Receipt(
+            notice_id=notice.id,
+            sender=notice.sender,
+            recipient=notice.recipient,
+            sequence=notice.sequence,
+            digest=digest_of(notice_signing_input(notice)),
+            status="rejected",
+            reason="unsupported-type",
+            received_at=make_time(utc_now()),
+        )
+        return 202, encode(sign_receipt(receipt, de_key))
+
+    async with partner(rejecting) as url, delivery.new_client(at.settings) as client:
+        await at.conn.execute("UPDATE peer SET base_url = $1 WHERE state = 'DE'", url)
+        assert await delivery.deliver_due(at.pool, at.settings, client, "w1") == 1
+    assert await at.conn.fetchval("SELECT status FROM notice_outbox") == "rejected"
+    assert await rotation.switch_announced_keys(at.conn) == []
+    assert (await keys.current_signing_key(at.conn, at.settings.home)).key_id == old
+    async with at.conn.transaction():
+        switch = await rotation.switch_now(at.conn, actor="test")
+    assert (switch.key_id, switch.unacknowledged) == (new, ["DE"])
+
+
+async def test_a_partner_added_while_a_new_key_waits_is_told_about_it_before_the_switch(
+    at_de: tuple[Registry, Registry],
+) -> None:
+    """Its administrator entered the key in use (the waiting one is not published yet); it must learn the new one."""
+    at, de = at_de
+    old = (await keys.current_signing_key(at.conn, at.settings.home)).key_id
+    async with at.conn.transaction():
+        new = await rotation.rotate(at.conn, at.settings.home, actor="test")
+        await trust.add_peer(
+            at.conn,
+            own_state="AT",
+            state="CZ",
+            base_url="http://127.0.0.1:9",
+            public_key=b64url_encode(OTHER_KEY.public_key),
+            not_before=None,
+            actor="test",
+        )
+    announcements = await at.conn.fetch(
+        "SELECT recipient, body, signing_key_id, confidentiality FROM notice_outbox"
+        " WHERE type = 'registry.key-announced' ORDER BY recipient"
+    )
+    assert [row["recipient"] for row in announcements] == ["CZ", "DE"]
+    assert announcements[0]["body"] == announcements[1]["body"]
+    assert announcements[0]["body"]["key_id"] == new.key_id
+    assert {(row["signing_key_id"], row["confidentiality"]) for row in announcements} == {(old, "public")}
+    await _deliver(at, de)
+    assert await rotation.switch_announced_keys(at.conn) == []  # CZ has not acknowledged it yet
+    assert (await keys.current_signing_key(at.conn, at.settings.home)).key_id == old
+
+
+async def test_a_receipt_signed_by_a_key_the_partner_announced_during_the_run_is_taken(
+    at_de: tuple[Registry, Registry],
+) -> None:
+    """DE rotates while AT's run to DE is under way: AT takes DE's announcement and DE signs with the new key."""
+    at, de = at_de
+    await _enqueue(at, 3)
+    new_keys: list[str] = []
+
+    async def rotate_de_before_the_second(request: httpx.Request) -> None:
+        if msgspec.json.decode(request.content)["notice"]["sequence"] != 2:
+            return
+        async with de.conn.transaction():
+            new_keys.append((await rotation.rotate(de.conn, de.settings.home, actor="test")).key_id)
+        await _deliver(de, at)  # AT's inbox stores the announcement and acknowledges it
+        assert await rotation.switch_announced_keys(de.conn) == new_keys
+
+    de.client.event_hooks = {"request": [rotate_de_before_the_second], "response": []}
+    assert await delivery.deliver_due(at.pool, at.settings, de.client, "w1") == 3
+    rows = await at.conn.fetch("SELECT status, attempts, last_error, receipt FROM notice_outbox ORDER BY sequence")
+    assert [(row["status"], row["attempts"], row["last_error"]) for row in rows] == [("delivered", 1, None)] * 3
+    assert [decode_receipt(bytes(row["receipt"])).signature.key_id for row in rows][1:] == new_keys * 2
+
+
+async def test_a_second_rotation_is_refused_while_the_worker_looks_at_the_waiting_key(
+    at_de: tuple[Registry, Registry],
+) -> None:
+    """The worker's switch pass locks the waiting key (SKIP LOCKED for other workers): rotate must still see it."""
+    at, _ = at_de
+    async with at.conn.transaction():
+        await rotation.rotate(at.conn, at.settings.home, actor="test")  # DE has not acknowledged it: it waits
+    async with at.pool.acquire() as worker, worker.transaction():
+        assert len(await rotation_store.list_unswitched_keys(worker)) == 1  # what switch_announced_keys holds
+        with pytest.raises(ConflictError) as refused:
+            async with at.conn.transaction():
+                await rotation.rotate(at.conn, at.settings.home, actor="test")
+    assert refused.value.code == "rotation-pending"
+    assert await at.conn.fetchval("SELECT count(*) FROM pending_registry_key") == 1
+
+
+async def test_two_rotations_at_once_make_one_new_key(at_de: tuple[Registry, Registry]) -> None:
+    at, _ = at_de
+    first = await at.pool.acquire()
+    transaction = first.transaction()
+    await transaction.start()
+    await rotation.rotate(first, at.settings.home, actor="first admin")
+
+    async def second_admin() -> None:
+        async with at.conn.transaction():
+            await rotation.rotate(at.conn, at.settings.home, actor="second admin")
+
+    second = asyncio.create_task(second_admin())
+    deadline = time.monotonic() + 10
+    waiting = "SELECT count(*) FROM pg_locks WHERE NOT granted"
+    while not second.done() and not await at.pool.fetchval(waiting):
+        assert time.monotonic() < deadline, "the second rotation neither ended nor waited"
+        await asyncio.sleep(0.01)
+    await transaction.commit()
+    await at.pool.release(first)
+    with pytest.raises(ConflictError) as refused:
+        await second
+    assert refused.value.code == "rotation-pending"
+    assert await at.conn.fetchval("SELECT count(*) FROM pending_registry_key") == 1
+
+
+async def test_switch_now_waits_for_the_workers_pass_instead_of_finding_no_waiting_key(
+    at_de: tuple[Registry, Registry],
+) -> None:
+    at, _ = at_de
+    async with at.conn.transaction():
+        new = await rotation.rotate(at.conn, at.settings.home, actor="test")
+    worker = await at.pool.acquire()
+    transaction = worker.transaction()
+    await transaction.start()
+    assert len(await rotation_store.list_unswitched_keys(worker)) == 1  # the worker's pass looks at the key
+
+    async def admin() -> rotation.Switch:
+        async with at.conn.transaction():
+            return await rotation.switch_now(at.conn, actor="test")
+
+    switching = asyncio.create_task(admin())
+    deadline = time.monotonic() + 10
+    while not switching.done() and not await at.pool.fetchval("SELECT count(*) FROM pg_locks WHERE NOT granted"):
+        assert time.monotonic() < deadline, "switch_now neither ended nor waited"
+        await asyncio.sleep(0.01)
+    await transaction.rollback()  # DE has not acknowledged it: the worker leaves it waiting
+    await at.pool.release(worker)
+    switch = await switching
+    assert (switch.key_id, switch.unacknowledged) == (new.key_id, ["DE"])
+    assert (await keys.current_signing_key(at.conn, at.settings.home)).key_id == new.key_id
