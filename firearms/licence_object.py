@@ -25,6 +25,7 @@ __all__ = [
     "Party",
     "Purpose",
     "Status",
+    "Version",
 ]
 
 Kind = Literal["export", "import", "transit", "brokering"]
@@ -49,6 +50,7 @@ Text = Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
 LicenceNumber = Annotated[str, msgspec.Meta(pattern=r"^[A-Z0-9][A-Z0-9./-]{0,63}$")]
 Serial = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 Quantity = Annotated[int, msgspec.Meta(ge=1, le=2**53 - 1)]
+Version = Annotated[int, msgspec.Meta(ge=1, le=2**31 - 1)]  # stored as integer
 
 
 class Party(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
@@ -94,7 +96,7 @@ class LicenceObject(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=Tru
     number: LicenceNumber
     issuing_state: CountryCode
     kind: Kind
-    version: Annotated[int, msgspec.Meta(ge=1)]
+    version: Version
     status: Status
     issued_at: dt.datetime | None
     place_of_issue: Text

@@ -10,7 +10,7 @@ from typing import Annotated, Literal
 
 import msgspec
 
-from firearms.licence_object import LicenceObject, Status
+from firearms.licence_object import LicenceObject, Status, Version
 
 __all__ = [
     "ConsentDecided",
@@ -66,7 +66,7 @@ class StatusChanged(msgspec.Struct, frozen=True, kw_only=True):
 
     licence_number: LicenceNumber
     issuing_state: StateCode
-    version: Annotated[int, msgspec.Meta(ge=1)]
+    version: Version
     status: Status
     reason: Annotated[str, msgspec.Meta(max_length=2000)] | None
     effective_at: Time

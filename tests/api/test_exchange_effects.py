@@ -85,8 +85,14 @@ async def test_invalid_or_foreign_licence_bodies_are_rejected(de: tuple[Client, 
         "not-issuer",
     )
     assert await _send(client, 3, "export-licence.issued", {"nothing": 1}) == ("rejected", "invalid-body")
-    assert await conn.fetchval("SELECT count(*) FROM foreign_licence") == 0
-    assert await conn.fetchval("SELECT count(*) FROM notice_inbox WHERE status = 'rejected'") == 3
+    # a version beyond the stored integer was a 500 on every retry, and the sender's queue to us stalled
+    assert await _send(client, 4, "export-licence.issued", {"licence": _licence(version=2**31)}) == (
+        "rejected",
+        "invalid-body",
+    )
+    assert await _send(client, 5, "export-licence.issued", {"licence": LICENCE}) == ("accepted", None)
+    assert await conn.fetchval("SELECT count(*) FROM foreign_licence") == 1
+    assert await conn.fetchval("SELECT count(*) FROM notice_inbox WHERE status = 'rejected'") == 4
 
 
 async def test_import_authorisation_is_stored(de: tuple[Client, db.Conn]) -> None:
