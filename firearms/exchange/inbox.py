@@ -4,15 +4,20 @@ A notice that fails a check is refused with its problem and nothing is stored. A
 passes all eight consumes its sequence number: it is stored with the receipt given for it, and
 its effect (looked up by type in :data:`EFFECTS`) runs in a savepoint of the same transaction; an
 effect that finds the body invalid or inapplicable raises :class:`NoticeRejectedError` and the
-notice is stored ``rejected`` with that reason instead. A duplicate gets the first receipt again,
-byte for byte.
+notice is stored ``rejected`` with that reason instead. An effect the database refuses for the
+values it was given (a data exception, a check or not-null violation: the same input fails every time)
+cannot be applied either: :func:`receive_notice` then stores the notice ``rejected`` with
+``cannot-apply`` in a new transaction, so that one such notice does not stall the sender's queue behind
+it with a 500 on every retry. A duplicate gets the first receipt again, byte for byte.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
 
+import asyncpg
 import msgspec
 
 from firearms import journal, keys
@@ -47,9 +52,11 @@ __all__ = [
     "body_as",
     "effect",
     "receive",
+    "receive_notice",
 ]
 
 T = TypeVar("T")
+log = logging.getLogger("firearms.exchange")
 
 
 class NoticeRejectedError(Exception):
@@ -119,8 +126,35 @@ def body_as(received: ReceivedNotice, kind: type[T]) -> T:
         raise NoticeRejectedError("invalid-body", f"the body is invalid for {received.notice.type}: {exc}") from exc
 
 
-async def receive(conn: Conn, raw: bytes, *, state: str, home: Path, now: dt.datetime | None = None) -> Delivered:
+# What the database says when an effect's values cannot be stored: the same notice fails the same way on
+# every retry. Not unique or foreign-key violations, nor serialisation failures: those can be a race.
+_UNAPPLICABLE = (asyncpg.DataError, asyncpg.CheckViolationError, asyncpg.NotNullViolationError)
+_CANNOT_APPLY: tuple[ReceiptStatus, str | None] = ("rejected", "cannot-apply")
+
+
+async def receive_notice(conn: Conn, raw: bytes, *, state: str, home: Path) -> Delivered:
+    """Receive one envelope in a transaction of its own; an effect the database refuses is ``cannot-apply``.
+
+    Raises:
+        NoticeRefusedError: a check failed; nothing was stored.
+        ConfigError: this registry has no valid signing key for the receipt.
+    """
+    try:
+        async with conn.transaction():
+            return await receive(conn, raw, state=state, home=home)
+    except _UNAPPLICABLE as exc:
+        log.warning("a notice's effect cannot be applied (%s: %s); it is stored rejected", type(exc).__name__, exc)
+    async with conn.transaction():
+        return await receive(conn, raw, state=state, home=home, apply=False)
+
+
+async def receive(
+    conn: Conn, raw: bytes, *, state: str, home: Path, now: dt.datetime | None = None, apply: bool = True
+) -> Delivered:
     """Receive one envelope inside the caller's transaction (PROTOCOL §4): two statements and the effect's.
+
+    With ``apply=False`` the effect does not run and a notice that passes the checks is stored ``rejected``
+    with ``cannot-apply`` (after its effect failed in the database, see :func:`receive_notice`).
 
     Raises:
         NoticeRefusedError: a check failed (its ``code`` is the problem name); nothing was stored.
@@ -161,7 +195,7 @@ async def receive(conn: Conn, raw: bytes, *, state: str, home: Path, now: dt.dat
 
     received_at = moment.replace(microsecond=0)
     received = ReceivedNotice(notice=notice, key_id=key.key_id, received_at=received_at)
-    status, reason = await _apply(conn, received)
+    status, reason = await _apply(conn, received) if apply else _CANNOT_APPLY
     receipt = Receipt(
         notice_id=notice.id,
         sender=notice.sender,

@@ -95,6 +95,35 @@ async def test_invalid_or_foreign_licence_bodies_are_rejected(de: tuple[Client, 
     assert await conn.fetchval("SELECT count(*) FROM notice_inbox WHERE status = 'rejected'") == 4
 
 
+async def test_an_effect_the_database_refuses_is_stored_rejected_and_the_queue_moves_on(
+    de: tuple[Client, db.Conn],
+) -> None:
+    client, conn = de
+    # A constraint stands for any value a body's type allows but the database refuses: without the
+    # safety net each retry was a 500, and the sender's queue to us stalled behind the notice.
+    await conn.execute("ALTER TABLE foreign_licence ADD CONSTRAINT test_refused CHECK (number <> 'AT-EXP-2026-9')")
+    await conn.execute("ALTER TABLE shipment_record ADD CONSTRAINT test_refused CHECK (shipment_id <> 'S-9')")
+    refused = _licence(number="AT-EXP-2026-9")
+    assert await _send(client, 1, "export-licence.issued", {"licence": refused}) == ("rejected", "cannot-apply")
+    confirmed = {
+        "licence_number": "DE-EXP-2026-1",
+        "shipment_id": "S-9",
+        "received_on": "2026-11-29",
+        "customs_document": "X",
+        "items": [{"line": 1, "quantity": 1, "serials": []}],
+    }  # receipt.confirmed runs without a savepoint (checks first): the whole transaction failed
+    assert await _send(client, 2, "receipt.confirmed", confirmed) == ("rejected", "cannot-apply")
+    assert await _send(client, 3, "export-licence.issued", {"licence": LICENCE}) == ("accepted", None)
+    assert await conn.fetchval("SELECT array_agg(number) FROM foreign_licence") == ["AT-EXP-2026-000123"]
+    assert await conn.fetchval("SELECT count(*) FROM shipment_record") == 0
+    stored = await conn.fetch("SELECT sequence, status, reason FROM notice_inbox ORDER BY sequence")
+    assert [tuple(row) for row in stored] == [
+        (1, "rejected", "cannot-apply"),
+        (2, "rejected", "cannot-apply"),
+        (3, "accepted", None),
+    ]
+
+
 async def test_import_authorisation_is_stored(de: tuple[Client, db.Conn]) -> None:
     client, conn = de
     authorisation = _licence(number="AT-IMP-2026-7", kind="import", transit_states=[], import_authorisation=None)
