@@ -234,7 +234,7 @@ async def test_failure_in_the_middle_of_a_run_keeps_the_receipts_before_it_and_r
 
 
 @pytest.mark.parametrize(
-    ("partner", "error"),
+    ("misbehaviour", "error"),
     [
         ("signs with a key it never announced", "bad receipt: signature by"),
         ("names another digest", "bad receipt: it does not name this notice"),
@@ -242,32 +242,33 @@ async def test_failure_in_the_middle_of_a_run_keeps_the_receipts_before_it_and_r
     ],
 )
 async def test_a_receipt_that_does_not_verify_or_names_another_notice_is_not_taken(
-    at_de: tuple[Registry, Registry], partner: str, error: str
+    at_de: tuple[Registry, Registry], misbehaviour: str, error: str
 ) -> None:
     """A partner answering 202 with a bad receipt: the notice stays queued, to be sent again (same bytes)."""
     at, de = at_de
     await _enqueue(at, 1)
     de_key = await keys.current_signing_key(de.conn, de.settings.home)
 
-    async def answer(request: httpx.Request) -> httpx.Response:
-        notice = msgspec.json.decode(request.content, type=Envelope).notice
+    async def answer(envelope: bytes) -> tuple[int, bytes]:
+        notice = msgspec.json.decode(envelope, type=Envelope).notice
         digest = digest_of(notice_signing_input(notice))
-        if partner == "answers with something that is no receipt":
-            return httpx.Response(202, content=b'{"receipt": "trust me"}')
+        if misbehaviour == "answers with something that is no receipt":
+            return 202, b'{"receipt": "trust me"}'
         receipt = Receipt(
             notice_id=notice.id,
             sender="AT",
             recipient="DE",
             sequence=notice.sequence,
-            digest="A" * 43 if partner == "names another digest" else digest,
+            digest="A" * 43 if misbehaviour == "names another digest" else digest,
             status="accepted",
             reason=None,
             received_at=make_time(utc_now()),
         )
-        key = OTHER_KEY if partner == "signs with a key it never announced" else de_key
-        return httpx.Response(202, content=encode(sign_receipt(receipt, key)))
+        key = OTHER_KEY if misbehaviour == "signs with a key it never announced" else de_key
+        return 202, encode(sign_receipt(receipt, key))
 
-    async with httpx.AsyncClient(transport=httpx.MockTransport(answer)) as client:
+    async with partner(answer) as url, delivery.new_client(at.settings) as client:
+        await at.conn.execute("UPDATE peer SET base_url = $1 WHERE state = 'DE'", url)
         assert await delivery.deliver_due(at.pool, at.settings, client, "w1") == 0
     row = await at.conn.fetchrow("SELECT status, attempts, last_error, receipt, lease_owner FROM notice_outbox")
     assert row is not None
