@@ -57,6 +57,9 @@ __all__ = [
 
 Decision = Literal["release", "refuse"]
 _NO_RECORDS = RecordsView(passed=frozenset(), reported=frozenset(), unmarked_imports=frozenset())
+# Holds on the consignment's own serials. A release would record the serials as presented -- a misread
+# one, or too few -- so the firearm's real serial would never be marked as passed and could pass again.
+_SERIAL_HOLDS = frozenset({"serial-not-on-licence", "serial-count-mismatch", "serials-missing"})
 """A release re-judges the licence, not the serials: the officer saw those, and the database refuses a second clear."""
 
 
@@ -407,7 +410,9 @@ async def decide(
         ConflictError: ``check-not-held`` (it was clear or refused, or decided already);
             ``quantity-exceeds-balance`` / ``serial-already-passed`` when a release no longer fits;
             ``licence-not-usable`` when a check now would be refused for the licence itself
-            (suspended, revoked, expired, out of its validity, consent withdrawn).
+            (suspended, revoked, expired, out of its validity, consent withdrawn);
+            ``serials-need-correction`` when it was held for its serials (not on the licence, too few,
+            none): such a check is refused and the consignment checked again with the serials as read.
     """
     row = await store.get_customs_check(conn, check_id)
     if row is None:
@@ -442,15 +447,21 @@ async def decide(
                     line=item.line,
                     remaining=left,
                 )
-        refusals = [
-            reason
-            for reason in evaluate(request, view, _NO_RECORDS, state=state, on=now.date())
-            if POLICY[reason.code] == "refuse"
-        ]
+        judged = evaluate(request, view, _NO_RECORDS, state=state, on=now.date())
+        refusals = [reason for reason in judged if POLICY[reason.code] == "refuse"]
         if refusals:  # revoked, suspended, expired... since the check: a clear now would be refused
             raise ledger.LicenceNotUsableError(
                 f"the licence no longer allows this movement: {'; '.join(reason.detail for reason in refusals)}",
                 reasons=[reason.code for reason in refusals],
+            )
+        misread = [reason for reason in judged if reason.code in _SERIAL_HOLDS]
+        if misread:
+            raise ConflictError(
+                "the consignment's serials do not match the licence ("
+                + "; ".join(reason.detail for reason in misread)
+                + "): refuse this check and check the consignment again with the serials as read on the items",
+                code="serials-need-correction",
+                reasons=[reason.code for reason in misread],
             )
         await _release(conn, request, context["licence_id"], view, actor)
         await hooks.after_check(

@@ -8,7 +8,8 @@ from typing import Any
 
 import msgspec
 
-from firearms import consents, db, licences, received
+from firearms import consents, db, item_events, items, licences, received
+from firearms.item_types import NewEvent, NewItem, NewMarking
 from firearms.licence_object import ImportAuthorisation, LicenceObject, Party
 from tests.licensing_helpers import LINES, TODAY
 
@@ -82,3 +83,34 @@ async def receive(conn: db.Conn, licence: LicenceObject, *, state: str, consent:
                 actor="officer:cz",
             )
     return stored
+
+
+async def register_firearm(conn: db.Conn, serial: str, *, import_marking: str | None = None) -> int:
+    """A Steyr rifle registered in this registry (with this State's import marking when given); its id."""
+    markings = [NewMarking(kind="manufacture", stamped=f"STEYR AUSTRIA {serial}", serial=serial, country="AT")]
+    if import_marking:
+        markings.append(NewMarking(kind="import", stamped=f"{import_marking} 26", country=import_marking, year=2026))
+    async with conn.transaction():
+        detail = await items.register_item(
+            conn,
+            NewItem(
+                kind="firearm",
+                manufacturer="Steyr Mannlicher",
+                country_of_manufacture="AT",
+                serial=serial,
+                firearm_type="rifle",
+                make="Steyr Mannlicher",
+                model="SSG 08",
+                calibre=".308 Win",
+                markings=markings,
+            ),
+            actor="officer:records",
+        )
+    return detail.item_id
+
+
+async def register_stolen(conn: db.Conn, serial: str) -> None:
+    """A rifle with ``serial`` registered here and reported stolen: a check presenting it is held."""
+    item_id = await register_firearm(conn, serial)
+    async with conn.transaction():
+        await item_events.record_event(conn, item_id, NewEvent(event="stolen", occurred_on=TODAY), actor="police")

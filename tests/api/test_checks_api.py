@@ -12,12 +12,11 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from api import create_app
-from firearms import bootstrap, db, item_events, items, licences, received
-from firearms.item_types import NewEvent, NewItem, NewMarking
+from firearms import bootstrap, db, licences, received
 from firearms.licence_object import LicenceLine
 from firearms.licences import LicenceStatus
 from firearms.settings import Settings
-from tests.check_helpers import NUMBER, at_licence, check_body, receive
+from tests.check_helpers import NUMBER, at_licence, check_body, receive, register_firearm, register_stolen
 from tests.conftest import TokenFactory
 from tests.licensing_helpers import LINES, TODAY, issued_export, register_parties
 
@@ -184,36 +183,9 @@ async def test_licence_exhausted_at_export(
     assert await conn.fetchval("SELECT sum(quantity) FROM ledger_entry") == 802
 
 
-async def register_firearm(conn: db.Conn, serial: str, *, import_marking: str | None = None) -> int:
-    markings = [NewMarking(kind="manufacture", stamped=f"STEYR AUSTRIA {serial}", serial=serial, country="AT")]
-    if import_marking:
-        markings.append(NewMarking(kind="import", stamped=f"{import_marking} 26", country=import_marking, year=2026))
-    async with conn.transaction():
-        detail = await items.register_item(
-            conn,
-            NewItem(
-                kind="firearm",
-                manufacturer="Steyr Mannlicher",
-                country_of_manufacture="AT",
-                serial=serial,
-                firearm_type="rifle",
-                make="Steyr Mannlicher",
-                model="SSG 08",
-                calibre=".308 Win",
-                markings=markings,
-            ),
-            actor="officer:records",
-        )
-    return detail.item_id
-
-
 async def test_item_reported_lost_or_stolen_is_held(cz: Client, conn: db.Conn, auth: TokenFactory) -> None:
     await receive(conn, at_licence(), state="CZ")
-    item_id = await register_firearm(conn, "SSG08-002")
-    async with conn.transaction():
-        await item_events.record_event(
-            conn, item_id, NewEvent(event="stolen", occurred_on=TODAY), actor="officer:police"
-        )
+    await register_stolen(conn, "SSG08-002")
     answer = await post_check(cz, await customs(auth), check_body())
     assert answer["verdict"] == "hold"
     assert [(reason["code"], reason["serial"]) for reason in answer["reasons"]] == [
@@ -261,20 +233,58 @@ async def test_same_check_id_other_request_is_409(cz: Client, conn: db.Conn, aut
 
 async def test_held_check_released_then_debits(cz: Client, conn: db.Conn, auth: TokenFactory) -> None:
     await receive(conn, at_licence(), state="CZ")
+    await register_stolen(conn, "SSG08-002")
     headers = await customs(auth)
-    body = check_body(lines=[{"line": 1, "quantity": 2, "serials": ["SSG08-001"]}])
+    body = check_body(lines=[{"line": 1, "quantity": 2, "serials": ["SSG08-001", "SSG08-002"]}])
     held = await post_check(cz, headers, body)
-    assert (held["verdict"], codes(held)) == ("hold", ["serial-count-mismatch"])
+    assert (held["verdict"], codes(held)) == ("hold", ["item-reported-lost-or-stolen"])
     assert await conn.fetchval("SELECT count(*) FROM passage_tally") == 0
     released = await cz.post(
-        f"/api/v1/checks/{body['check_id']}/release", json={"reason": "second rifle found in crate"}, headers=headers
+        f"/api/v1/checks/{body['check_id']}/release", json={"reason": "recovered: police report seen"}, headers=headers
     )
     assert released.status_code == 200, released.text
     assert released.json()["decision"] == "release"
     assert await conn.fetchval("SELECT sum(quantity) FROM passage_tally") == 2
+    assert await conn.fetchval("SELECT count(*) FROM cleared_serial") == 2
     again = await cz.post(f"/api/v1/checks/{body['check_id']}/refuse", json={"reason": "x"}, headers=headers)
     assert again.status_code == 409
     assert again.json()["type"].endswith("/check-not-held")
+
+
+@pytest.mark.parametrize(
+    ("serials", "code"),
+    [
+        (["SSG08-001", "SSG08-0O2"], "serial-not-on-licence"),  # misread: the rifle stamped SSG08-002
+        (["SSG08-001"], "serial-count-mismatch"),  # a second rifle found in the crate
+        ([], "serials-missing"),
+    ],
+)
+async def test_a_check_held_for_its_serials_is_not_released_but_checked_again(
+    serials: list[str], code: str, cz: Client, conn: db.Conn, auth: TokenFactory
+) -> None:
+    """A release would record the serials as presented: the real SSG08-002 would never be marked as passed."""
+    await receive(conn, at_licence(), state="CZ")
+    headers = await customs(auth)
+    body = check_body(lines=[{"line": 1, "quantity": 2, "serials": serials}])
+    held = await post_check(cz, headers, body)
+    assert (held["verdict"], codes(held)) == ("hold", [code])
+    released = await cz.post(f"/api/v1/checks/{body['check_id']}/release", json={"reason": "ok"}, headers=headers)
+    assert released.status_code == 409, released.text
+    assert (released.json()["type"].rsplit("/", 1)[-1], released.json()["reasons"]) == (
+        "serials-need-correction",
+        [code],
+    )
+    assert await conn.fetchval("SELECT count(*) FROM check_decision") == 0
+    assert await conn.fetchval("SELECT count(*) FROM cleared_serial") == 0
+    refused = await cz.post(
+        f"/api/v1/checks/{body['check_id']}/refuse", json={"reason": "serials read again"}, headers=headers
+    )
+    assert refused.status_code == 200, refused.text
+    again = await post_check(
+        cz, headers, check_body(lines=[{"line": 1, "quantity": 2, "serials": ["SSG08-001", "SSG08-002"]}])
+    )
+    assert again["verdict"] == "clear"
+    assert await conn.fetchval("SELECT count(*) FROM cleared_serial") == 2
 
 
 async def test_held_check_refused_debits_nothing(cz: Client, conn: db.Conn, auth: TokenFactory) -> None:
@@ -489,12 +499,13 @@ async def test_a_replay_after_the_release_answers_the_first_hold_and_takes_nothi
     cz: Client, conn: db.Conn, auth: TokenFactory
 ) -> None:
     await receive(conn, at_licence(), state="CZ")
+    await register_stolen(conn, "SSG08-001")
     headers = await customs(auth)
-    body = check_body(lines=[{"line": 1, "quantity": 2, "serials": ["SSG08-001"]}])
+    body = check_body(lines=[{"line": 1, "quantity": 1, "serials": ["SSG08-001"]}])
     held = await post_check(cz, headers, body)
     released = await cz.post(f"/api/v1/checks/{body['check_id']}/release", json={"reason": "ok"}, headers=headers)
     assert released.status_code == 200
     replayed = await post_check(cz, headers, body)
     assert replayed == held
-    assert await conn.fetchval("SELECT sum(quantity) FROM passage_tally") == 2
+    assert await conn.fetchval("SELECT sum(quantity) FROM passage_tally") == 1
     assert await conn.fetchval("SELECT count(*) FROM cleared_serial") == 1

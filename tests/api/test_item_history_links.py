@@ -7,8 +7,7 @@ from litestar.testing import AsyncTestClient
 
 from firearms import db
 from firearms.settings import Settings
-from tests.api.test_checks_api import register_firearm
-from tests.check_helpers import check_body
+from tests.check_helpers import check_body, register_firearm
 from tests.conftest import TokenFactory
 from tests.licensing_helpers import issued_export, register_parties
 

@@ -17,7 +17,7 @@ from api import create_app
 from firearms import bootstrap, db, tokens
 from firearms.licence_object import LicenceLine
 from firearms.settings import Settings
-from tests.check_helpers import at_licence, check_body, receive
+from tests.check_helpers import at_licence, check_body, receive, register_stolen
 from tests.licensing_helpers import issued_export, register_parties
 
 
@@ -119,7 +119,8 @@ async def test_a_held_check_released_by_many_officers_at_once_is_released_once(c
     async with conn.transaction():
         secret, _ = await tokens.create_token(conn, role="customs-officer", name="race", actor="test")
     headers = {"Authorization": f"Bearer {secret}"}
-    body = check_body(lines=[{"line": 1, "quantity": 1}])  # no serials: held, and a release clears no serial
+    await register_stolen(conn, "SSG08-001")
+    body = check_body(lines=[{"line": 1, "quantity": 1, "serials": ["SSG08-001"]}])  # held: reported stolen
     async with httpx.AsyncClient(timeout=60) as client:
         held = await client.post(f"{cz_server}/api/v1/checks", json=body, headers=headers)
         assert held.json()["verdict"] == "hold"
