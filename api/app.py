@@ -79,7 +79,7 @@ def create_app(settings: Settings, *, database_url: str | None = None) -> Litest
         guards=[require_role],
         dependencies={"officer": Provide(provide_officer, sync_to_thread=False)},
     )
-    return Litestar(
+    app = Litestar(
         route_handlers=[health.health, officer_api, exchange.exchange_api],
         dependencies={
             "conn": Provide(provide_conn),
@@ -88,7 +88,6 @@ def create_app(settings: Settings, *, database_url: str | None = None) -> Litest
         },
         lifespan=[lifespan],
         state=State({"settings": settings}),
-        middleware=[RequestIdMiddleware],
         exception_handlers=exception_handlers,
         request_max_body_size=settings.max_body_bytes,
         openapi_config=OpenAPIConfig(
@@ -101,3 +100,7 @@ def create_app(settings: Settings, *, database_url: str | None = None) -> Litest
         ),
         debug=False,
     )
+    # Around the router, not in the routes' middleware: the router's own 404 and 405 (no route, no such
+    # method) get a request id, the X-Request-Id header and an access line too.
+    app.asgi_handler = RequestIdMiddleware(app.asgi_handler)
+    return app

@@ -3,6 +3,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import re
 from typing import Any
 
 import pytest
@@ -32,6 +33,27 @@ async def test_request_id_is_echoed_when_sane_and_replaced_otherwise(client: Asy
     assert len(insane.headers.get_list("x-request-id")) == 1
     assert insane.headers["x-request-id"] != "no spaces\tor tabs"
     assert len(insane.headers["x-request-id"]) == 32
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status"),
+    [("GET", "/no/such/page", 404), ("GET", "/api/v1/checks/not-a-uuid", 404), ("DELETE", "/health", 405)],
+)
+async def test_requests_no_route_takes_get_a_request_id_and_an_access_line(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    caplog: pytest.LogCaptureFixture,
+    method: str,
+    path: str,
+    status: int,
+) -> None:
+    """The router's own 404 and 405 come before any route's middleware: the id is given around the router."""
+    with caplog.at_level(logging.INFO, logger="firearms.access"):
+        response = await client.request(method, path, headers={"X-Request-Id": "probe-1"})
+    assert response.status_code == status
+    assert (response.headers.get_list("x-request-id"), response.json().get("request_id")) == (["probe-1"], "probe-1")
+    lines = [record.getMessage() for record in caplog.records if record.name == "firearms.access"]
+    assert len(lines) == 1
+    assert re.fullmatch(rf"{method} {re.escape(path)} {status} [0-9.]+ms id=probe-1", lines[0]), lines
 
 
 def test_client_gone_before_its_body_is_a_warning_not_an_error(caplog: pytest.LogCaptureFixture) -> None:
