@@ -259,7 +259,8 @@ async def _deliver(
         await _gap(pool, worker, head, attempted_at, expected)
         return False
     detail = problem.get("detail") or content[:200].decode("utf-8", errors="replace")
-    await _failed(pool, settings, worker, head, attempted_at, f"HTTP {status} {kind or ''}: {detail}".strip())
+    named = f"HTTP {status} {kind}" if kind else f"HTTP {status}"
+    await _failed(pool, settings, worker, head, attempted_at, f"{named}: {detail}".strip())
     return False
 
 

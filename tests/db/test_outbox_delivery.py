@@ -318,7 +318,7 @@ async def _signed_receipt(de: Registry, envelope: bytes, received_at: str) -> by
         ("503, a problem that is not UTF-8", "HTTP 503"),
         ("409, a problem nested too deep to decode", "HTTP 409"),
         ("503, a problem whose detail holds a NUL", "HTTP 503 unavailable: down\ufffdfor it"),
-        ("500, bytes that hold a NUL", "HTTP 500 : oops\ufffd"),
+        ("500, bytes that hold a NUL", "HTTP 500: oops\ufffd"),
         ("202, more bytes than an envelope may have", "network: ClientPayloadError: the answer is larger than"),
         ("nothing within the exchange timeout", "network: "),
     ],
