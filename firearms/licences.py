@@ -208,6 +208,9 @@ async def _store_version(
 async def _check_ledger_kept(conn: Conn, licence_id: uuid.UUID, draft: LicenceDraft) -> None:
     """An amendment never takes a line below what was debited from it, nor drops a debited serial."""
     new_lines = {item.line: item for item in draft.lines}
+    used: dict[int, set[str]] = {}
+    for entry in await ledger_store.list_debited_serials(conn, licence_id):
+        used.setdefault(entry["line"], set()).add(entry["serial"])
     for line in await ledger_store.get_licence_lines(conn, licence_id):
         debited = line["debited"]
         if not debited:
@@ -220,9 +223,9 @@ async def _check_ledger_kept(conn: Conn, licence_id: uuid.UUID, draft: LicenceDr
                 line=line["line"],
                 debited=debited,
             )
-        if line["category"] == "firearm" and line["serials"]:
+        if line["serials"]:
             kept = {normalise(serial) for serial in item.serials}
-            if not {normalise(serial) for serial in line["serials"]} <= kept:
+            if not used.get(line["line"], set()) <= kept:
                 raise ConflictError(
                     f"line {line['line']} had serials debited that the amendment drops",
                     code="quantity-below-debited",
