@@ -238,7 +238,8 @@ async def amend(conn: Conn, licence_id: uuid.UUID, draft: LicenceDraft, *, setti
     """Amend a licence: a new version with the whole new content; the old version stays readable.
 
     An issued or suspended licence's new version is signed at once; an export licence's gates are
-    checked again first (Reg. 258/2012 Art. 7).
+    checked again first (Reg. 258/2012 Art. 7). An issued licence whose every line is taken down to
+    what was already debited becomes ``exhausted``.
 
     Raises:
         NotFoundError: no such licence.
@@ -291,6 +292,17 @@ async def amend(conn: Conn, licence_id: uuid.UUID, draft: LicenceDraft, *, setti
     )
     licence = await get_licence(conn, licence_id)
     await hooks.after_amendment(conn, licence, actor=actor)
+    if licence.status == "issued" and not any(
+        line["quantity"] > line["debited"] for line in await ledger_store.get_licence_lines(conn, licence_id)
+    ):
+        # Taken down to what was already debited: nothing is left to use (DESIGN §3).
+        licence = await transition(
+            conn,
+            licence_id=licence_id,
+            to="exhausted",
+            actor=actor,
+            reason=f"every line reached zero (amendment to version {version})",
+        )
     return licence
 
 

@@ -214,3 +214,31 @@ async def test_amendment_corrects_an_undebited_serial_but_never_drops_a_debited_
             )
     assert caught.value.code == "quantity-below-debited"
     assert await conn.fetchval("SELECT count(*) FROM licence_version WHERE licence_id = $1", lic.licence_id) == 2
+
+
+async def test_amendment_down_to_what_was_debited_exhausts_the_licence(
+    conn: db.Conn, settings: Settings, initialised: bootstrap.Initialised
+) -> None:
+    p = await register_parties(conn)
+    lic = await issued_export(conn, settings, p)
+    await _debit(conn, lic.licence_id, 1, 1, ["SSG08-001"])
+    await _debit(conn, lic.licence_id, 2, 300, [])
+    rifles, cartridges = export_draft(p).lines
+    # the second rifle and the other cartridges will not be shipped: nothing is left to use
+    fewer = [
+        msgspec.structs.replace(rifles, quantity=1, serials=["SSG08-001"]),
+        msgspec.structs.replace(cartridges, quantity=300),
+    ]
+    async with conn.transaction():
+        amended = await licences.amend(
+            conn,
+            lic.licence_id,
+            export_draft(p, reason="partly cancelled", lines=fewer),
+            settings=settings,
+            actor=ACTOR,
+        )
+    assert amended.version == 2
+    assert amended.status == "exhausted"
+    assert [b.remaining for b in await ledger.balances(conn, lic.licence_id)] == [0, 0]
+    events = await licences.list_events(conn, lic.licence_id, after=0, limit=10)
+    assert [(e.from_status, e.to_status, e.version) for e in events][-1] == ("issued", "exhausted", 2)
