@@ -344,11 +344,12 @@ async def transition(
 ) -> Licence:
     """The ONE place a licence changes status (DESIGN §3 life cycle), journaled with actor and reason.
 
-    Issuing runs the gates (export licences: :mod:`firearms.gates`) and signs the current version,
-    so ``settings`` is required for ``to="issued"``. A licence received from a partner
-    (``origin='received'``, :mod:`firearms.received`) takes any status its issuing State announces,
-    except out of a final one, without gates or signing. Submitting an export licence (draft -> pending)
-    records a transit-consent request to every transit State. The licence row is locked first.
+    Issuing runs the gates (export licences: :mod:`firearms.gates`) and signs the current version;
+    reinstating (suspended -> issued) runs the gates again, so ``settings`` is required for
+    ``to="issued"``. A licence received from a partner (``origin='received'``, :mod:`firearms.received`)
+    takes any status its issuing State announces, except out of a final one, without gates or signing.
+    Submitting an export licence (draft -> pending) records a transit-consent request to every
+    transit State. The licence row is locked first.
 
     Raises:
         NotFoundError: no such licence.
@@ -371,16 +372,12 @@ async def transition(
     if to == "issued" and not received:
         if settings is None:
             raise ValueError("transition to 'issued' needs the settings (signing key, consent policy)")
+        # Issuing and reinstating alike: every gate must hold today (a suspended licence's import
+        # authorisation may have been revoked, or a transit State may have objected, meanwhile).
+        await _require_gates(conn, row, settings, now.date())
         if row["status"] == "pending":
-            await _require_gates(conn, row, settings, now.date())
             await _sign(conn, row, settings, now)
             issued_at = now
-        elif row["expires_on"] < now.date():
-            raise ConflictError(
-                f"licence {row['number']} expired on {row['expires_on']}",
-                code="gates-unmet",
-                unmet=[{"gate": "validity-ended", "state": None, "detail": "the licence's validity has ended"}],
-            )
     if to == "pending" and row["kind"] == "export" and not received:
         await _request_consents(conn, row, actor)
     await store.update_licence_status(conn, licence_id, to, now, issued_at)
