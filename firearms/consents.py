@@ -142,9 +142,12 @@ async def request_consent(
     Raises:
         NotFoundError: no such licence.
         InvalidInputError: ``not-a-transit-state``, ``invalid-validity`` (window ends before it starts).
+        ConflictError: ``licence-closed`` (revoked, expired or exhausted: nothing is asked for it).
     """
     row = await _licence(conn, licence_id)
     _on_route(row, transit_state)
+    if row["status"] in _CLOSED:
+        raise ConflictError(f"licence {row['number']} is {row['status']}", code="licence-closed", status=row["status"])
     if shipment_from and shipment_to and shipment_to < shipment_from:
         raise InvalidInputError("the shipment window ends before it starts", code="invalid-validity")
     now = dt.datetime.now(dt.UTC)
