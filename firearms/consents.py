@@ -111,8 +111,9 @@ def add_working_days(start: dt.date, days: int, holidays: Iterable[dt.date] = ()
     return day
 
 
-async def _licence(conn: Conn, licence_id: uuid.UUID) -> asyncpg.Record:
-    row = await licence_store.get_licence(conn, licence_id)
+async def _licence(conn: Conn, licence_id: uuid.UUID, *, lock: bool = False) -> asyncpg.Record:
+    """The licence row; with ``lock``, locked until commit, so a concurrent status change is seen."""
+    row = await (licence_store.get_licence_for_update if lock else licence_store.get_licence)(conn, licence_id)
     if row is None:
         raise NotFoundError(f"no licence {licence_id}", licence_id=str(licence_id))
     return row
@@ -144,7 +145,7 @@ async def request_consent(
         InvalidInputError: ``not-a-transit-state``, ``invalid-validity`` (window ends before it starts).
         ConflictError: ``licence-closed`` (revoked, expired or exhausted: nothing is asked for it).
     """
-    row = await _licence(conn, licence_id)
+    row = await _licence(conn, licence_id, lock=True)
     _on_route(row, transit_state)
     if row["status"] in _CLOSED:
         raise ConflictError(f"licence {row['number']} is {row['status']}", code="licence-closed", status=row["status"])
@@ -197,7 +198,7 @@ async def record_decision(
         InvalidInputError: ``not-a-transit-state``, ``decision-in-future``, ``invalid-validity``.
         ConflictError: ``licence-closed`` (revoked, expired or exhausted).
     """
-    row = await _licence(conn, licence_id)
+    row = await _licence(conn, licence_id, lock=True)
     _on_route(row, transit_state)
     if row["status"] in _CLOSED:
         raise ConflictError(f"licence {row['number']} is {row['status']}", code="licence-closed", status=row["status"])

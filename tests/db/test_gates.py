@@ -235,3 +235,39 @@ async def test_reinstating_an_export_licence_runs_the_gates_again(
         ("transit-consent-objected", "CZ"),
     ]
     assert (await licences.get_licence(conn, lic.licence_id)).status == "suspended"
+
+
+async def test_a_decision_waits_for_a_concurrent_revocation_and_is_then_refused(
+    database: str, conn: db.Conn, settings: Settings, initialised: bootstrap.Initialised
+) -> None:
+    lic = await issued_export(conn, settings, await register_parties(conn))
+    pool = await db.create_pool(database, max_size=2)
+
+    async def decide() -> str:
+        async with pool.acquire() as c:
+            try:
+                async with c.transaction():
+                    await consents.record_decision(
+                        c,
+                        licence_id=lic.licence_id,
+                        transit_state="CZ",
+                        decision="no-objection",
+                        decided_on=TODAY,
+                        valid_until=None,
+                        reason=None,
+                        source="notice",
+                        actor="peer:CZ",
+                    )
+            except ConflictError as exc:
+                return exc.code
+            return "recorded"
+
+    try:
+        async with conn.transaction():
+            await licences.transition(conn, licence_id=lic.licence_id, to="revoked", actor=ACTOR, reason="fraud")
+            decision = asyncio.create_task(decide())
+            await asyncio.sleep(0.3)  # the decision is under way while the revocation is not yet committed
+        assert await decision == "licence-closed"
+    finally:
+        await pool.close()
+    assert await conn.fetchval("SELECT count(*) FROM transit_consent WHERE licence_id = $1", lic.licence_id) == 1
