@@ -424,10 +424,13 @@ async def _request_consents(conn: Conn, row: asyncpg.Record, actor: str) -> None
 
 
 async def expire_due(conn: Conn, *, today: dt.date, limit: int = 500) -> int:
-    """The expiry timer: every issued or suspended licence past its last day becomes ``expired``.
+    """The expiry timer: every issued or suspended local licence past its last day becomes ``expired``.
 
     Each licence is re-read under its lock by :func:`transition`, so a licence amended or revoked
-    meanwhile is left alone. Returns how many expired.
+    meanwhile is left alone. A partner's licence (``origin='received'``) is left to its issuing
+    State's ``licence.status-changed``: expiring it here would make it final, and a later version
+    that extends it could no longer be applied (customs checks refuse it past its date anyway).
+    Returns how many expired.
     """
     count = 0
     for licence_id in await store.list_expired_licence_ids(conn, today, limit):
