@@ -113,12 +113,15 @@ async def create_party(conn: Conn, data: NewParty, *, actor: str) -> Party:
 
     Raises:
         InvalidInputError: unknown country, a broker without registration or validity, expiry before start.
-        ConflictError: the broker registration number is already in the register.
+        ConflictError: the broker registration number is already in the register (compared without
+            surrounding spaces and a-z case; the number is stored trimmed).
     """
     if not is_country(data.country):
         raise InvalidInputError(
             f"{data.country!r} is not an ISO 3166-1 alpha-2 country code", code="unknown-country", country=data.country
         )
+    # The register knows a number once, however it was typed (the key also ignores a-z case).
+    data = msgspec.structs.replace(data, registration=(data.registration or "").strip() or None)
     if data.kind == "broker" and (data.registration is None or data.valid_from is None or data.expires_on is None):
         raise InvalidInputError(
             "a broker is registered with its registration number, valid_from and expires_on (Art. 15)",

@@ -310,6 +310,32 @@ async def test_brokers_register_and_listing_is_paginated(
     assert second["next"] is None
 
 
+async def test_a_broker_registration_number_is_registered_once_whatever_its_case_or_spacing(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    auth: TokenFactory,
+) -> None:
+    officer = await auth("licensing-officer")
+    broker = {
+        "kind": "broker",
+        "name": "Broker AG",
+        "country": "AT",
+        "address": "Ring 1, Wien",
+        "registration": "AT-BR-7",
+        "valid_from": str(TODAY),
+        "expires_on": str(TODAY + dt.timedelta(days=30)),
+    }
+    assert (await client.post("/api/v1/parties", json=broker, headers=officer)).status_code == 201
+    # a second entry would stay active when the first is suspended, and go on new licences
+    for variant in ("at-br-7", " AT-BR-7 ", "At-Br-7\t"):
+        copy = await client.post("/api/v1/parties", json={**broker, "registration": variant}, headers=officer)
+        _problem(copy, 409, "broker-already-registered")
+    other = {**broker, "registration": "  AT-BR-8 "}
+    stored = await client.post("/api/v1/parties", json=other, headers=officer)
+    assert stored.json()["registration"] == "AT-BR-8"
+    brokers = (await client.get("/api/v1/parties?kind=broker", headers=officer)).json()["items"]
+    assert [b["registration"] for b in brokers] == ["AT-BR-7", "AT-BR-8"]
+
+
 @pytest.mark.parametrize(
     ("role", "write", "read", "verify"),
     [
