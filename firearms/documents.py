@@ -103,7 +103,7 @@ async def verify(conn: Conn, *, issuing_state: str, number: str, code: str | Non
     current = await licences.get_version(conn, row["licence_id"], row["version"])
     code_version: int | None = None
     if code is not None:
-        wanted = code.strip().upper()
+        wanted = _typed_code(code)
         after = 0
         while code_version is None:
             batch = await licences.list_versions(conn, row["licence_id"], after=after, limit=100)
@@ -124,6 +124,12 @@ async def verify(conn: Conn, *, issuing_state: str, number: str, code: str | Non
         code_version=code_version,
         lines=await ledger.balances(conn, row["licence_id"]),
     )
+
+
+def _typed_code(code: str) -> str:
+    """A code as an officer typed it, in the printed form ``XXXXX-XXXXX`` (case, spaces and hyphens ignored)."""
+    plain = "".join(character for character in code.upper() if character.isalnum())
+    return f"{plain[:5]}-{plain[5:]}" if len(plain) == 10 else plain  # the printed length: 10 characters
 
 
 def _party(label: str, party: Party) -> str:

@@ -133,3 +133,21 @@ async def test_draft_has_no_document(
     response = await client.get(f"/api/v1/licences/{lic.licence_id}/versions/1/document", headers=officer)
     assert response.status_code == 409
     assert response.json()["type"] == PROBLEM + "licence-not-issued"
+
+
+async def test_a_printed_code_typed_without_its_hyphen_or_in_lower_case_still_matches(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    auth: TokenFactory,
+    conn: db.Conn,
+    settings: Settings,
+    initialised: bootstrap.Initialised,
+) -> None:
+    lic = await issued_export(conn, settings, await register_parties(conn))
+    code = (await licences.get_version(conn, lic.licence_id, 1)).verification_code
+    assert code is not None
+    customs = await auth("customs-officer")
+    for typed in (code.replace("-", ""), code.lower(), code.replace("-", " ").lower()):
+        answer = (
+            await client.get(f"/api/v1/verify/{lic.licence.number}", params={"code": typed}, headers=customs)
+        ).json()
+        assert (answer["code_matches"], answer["code_version"]) == (True, 1), typed
