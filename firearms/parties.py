@@ -1,7 +1,8 @@
 """Parties named on licences and the register of brokers (UN Firearms Protocol Art. 15).
 
 A broker is registered with a registration number, a validity and a status; only an ``active``
-broker whose registration is valid today may be named on a new licence or a new version.
+broker whose registration is valid today may be named on a new licence or a new version. Any
+other party with a validity (a dealer's or exporter's registration) must be valid today as well.
 """
 
 from __future__ import annotations
@@ -211,7 +212,8 @@ async def parties_for_licence(
     """Look up the parties a draft names and check they may appear on a licence today.
 
     Raises:
-        InvalidInputError: ``party-not-found``, ``party-not-active``, ``broker-not-registered``
+        InvalidInputError: ``party-not-found``, ``party-not-active`` (suspended, revoked, or outside
+            the validity of its registration when it has one), ``broker-not-registered``
             (not in the broker register) or ``broker-not-active`` (suspended, revoked, or outside
             its registration's validity).
     """
@@ -225,9 +227,12 @@ async def parties_for_licence(
         party = found.get(party_id)
         if party is None:
             raise InvalidInputError(f"no party {party_id} ({role})", code="party-not-found", party_id=str(party_id))
-        if party.status != "active":
+        if not party.usable_on(today):
             raise InvalidInputError(
-                f"party {party_id} ({role}) is {party.status}", code="party-not-active", party_id=str(party_id)
+                f"party {party_id} ({role}) is {party.status} or outside its registration's validity",
+                code="party-not-active",
+                party_id=str(party_id),
+                status=party.status,
             )
     brokers: list[Party] = []
     for broker_id in broker_ids:
