@@ -271,3 +271,38 @@ async def test_a_decision_waits_for_a_concurrent_revocation_and_is_then_refused(
     finally:
         await pool.close()
     assert await conn.fetchval("SELECT count(*) FROM transit_consent WHERE licence_id = $1", lic.licence_id) == 1
+
+
+async def test_the_import_authorisation_as_received_sets_the_validity_limit(
+    conn: db.Conn, settings: Settings, initialised: bootstrap.Initialised
+) -> None:
+    # the officer typed DE's authorisation as running a year; DE's own notice says 100 days
+    lic = await _pending(conn, settings)
+    await conn.execute(
+        """INSERT INTO licence (licence_id, issuing_state, number, kind, origin, status, version, valid_from,
+                                expires_on, exporting_state, importing_state, transit_states, created_at,
+                                created_by, updated_at)
+           VALUES ($1, 'DE', 'DE-IMP-2026-42', 'import', 'received', 'issued', 1, $2, $3, 'AT', 'DE', '{CZ}',
+                   now(), 'notice', now())""",
+        uuid.uuid4(),
+        TODAY - dt.timedelta(days=5),
+        TODAY + dt.timedelta(days=100),
+    )
+    async with conn.transaction():
+        await consents.record_decision(
+            conn,
+            licence_id=lic.licence_id,
+            transit_state="CZ",
+            decision="no-objection",
+            decided_on=TODAY,
+            valid_until=None,
+            reason=None,
+            source="notice",
+            actor="peer:CZ",
+        )
+    assert await _issue_unmet(conn, settings, lic.licence_id) == [("validity-beyond-import-authorisation", "DE")]
+    later = await licences.pending_gates(conn, lic.licence_id, today=TODAY + dt.timedelta(days=101))
+    assert [gate.gate for gate in later] == [
+        "import-authorisation-expired",
+        "validity-beyond-import-authorisation",
+    ]
