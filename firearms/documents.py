@@ -40,8 +40,10 @@ class Document(msgspec.Struct, frozen=True, kw_only=True):
 class Verification(msgspec.Struct, frozen=True, kw_only=True):
     """What ``GET /api/v1/verify/{number}`` answers.
 
-    ``code_matches`` is ``None`` when no code was given, else whether it is the code of the current
-    version (``code_version`` names the version a code belongs to, also an older one).
+    ``code_matches`` is ``None`` when no code was given, or when the licence is a partner's (its
+    versions are signed by its issuing State and no code of theirs can be checked here), else
+    whether it is the code of the current version (``code_version`` names the version a code
+    belongs to, also an older one).
     """
 
     number: str
@@ -102,7 +104,9 @@ async def verify(conn: Conn, *, issuing_state: str, number: str, code: str | Non
         raise NotFoundError(f"no licence {number} of {issuing_state}", number=number, issuing_state=issuing_state)
     current = await licences.get_version(conn, row["licence_id"], row["version"])
     code_version: int | None = None
-    if code is not None:
+    # A partner's versions carry no signature of theirs here: its printed code cannot be judged.
+    judged = code is not None and row["origin"] == "local"
+    if judged and code is not None:
         wanted = _typed_code(code)
         after = 0
         while code_version is None:
@@ -120,7 +124,7 @@ async def verify(conn: Conn, *, issuing_state: str, number: str, code: str | Non
         valid_from=row["valid_from"],
         expires_on=row["expires_on"],
         verification_code=current.verification_code,
-        code_matches=None if code is None else code_version == row["version"],
+        code_matches=code_version == row["version"] if judged else None,
         code_version=code_version,
         lines=await ledger.balances(conn, row["licence_id"]),
     )
