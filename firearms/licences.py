@@ -239,7 +239,7 @@ async def amend(conn: Conn, licence_id: uuid.UUID, draft: LicenceDraft, *, setti
 
     An issued or suspended licence's new version is signed at once; an export licence's gates are
     checked again first (Reg. 258/2012 Art. 7). An issued licence whose every line is taken down to
-    what was already debited becomes ``exhausted``.
+    what was already debited becomes ``exhausted`` (a suspended one when it is reinstated).
 
     Raises:
         NotFoundError: no such licence.
@@ -292,18 +292,19 @@ async def amend(conn: Conn, licence_id: uuid.UUID, draft: LicenceDraft, *, setti
     )
     licence = await get_licence(conn, licence_id)
     await hooks.after_amendment(conn, licence, actor=actor)
-    if licence.status == "issued" and not any(
-        line["quantity"] > line["debited"] for line in await ledger_store.get_licence_lines(conn, licence_id)
-    ):
-        # Taken down to what was already debited: nothing is left to use (DESIGN §3).
-        licence = await transition(
-            conn,
-            licence_id=licence_id,
-            to="exhausted",
-            actor=actor,
-            reason=f"every line reached zero (amendment to version {version})",
-        )
+    if licence.status == "issued":
+        return await _exhaust_if_used_up(conn, licence, actor, f"amendment to version {version}")
     return licence
+
+
+async def _exhaust_if_used_up(conn: Conn, licence: Licence, actor: str, cause: str) -> Licence:
+    """An issued licence with nothing left on any line is ``exhausted`` (DESIGN §3), whatever brought it there."""
+    lines = await ledger_store.get_licence_lines(conn, licence.licence_id)
+    if any(line["quantity"] > line["debited"] for line in lines):
+        return licence
+    return await transition(
+        conn, licence_id=licence.licence_id, to="exhausted", actor=actor, reason=f"every line reached zero ({cause})"
+    )
 
 
 async def _require_gates(conn: Conn, row: asyncpg.Record, settings: Settings, today: dt.date) -> None:
@@ -398,6 +399,9 @@ async def transition(
     )
     licence = await get_licence(conn, licence_id)
     await hooks.after_transition(conn, licence, from_status=row["status"], to=to, reason=reason, actor=actor)
+    if to == "issued" and row["status"] == "suspended" and not received:
+        # Amended down to its debits while suspended: it comes back with nothing left to use.
+        return await _exhaust_if_used_up(conn, licence, actor, "reinstated")
     return licence
 
 

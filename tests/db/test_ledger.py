@@ -242,3 +242,28 @@ async def test_amendment_down_to_what_was_debited_exhausts_the_licence(
     assert [b.remaining for b in await ledger.balances(conn, lic.licence_id)] == [0, 0]
     events = await licences.list_events(conn, lic.licence_id, after=0, limit=10)
     assert [(e.from_status, e.to_status, e.version) for e in events][-1] == ("issued", "exhausted", 2)
+
+
+async def test_a_suspended_licence_amended_down_to_its_debits_is_exhausted_when_reinstated(
+    conn: db.Conn, settings: Settings, initialised: bootstrap.Initialised
+) -> None:
+    p = await register_parties(conn)
+    lic = await issued_export(conn, settings, p)
+    await _debit(conn, lic.licence_id, 1, 2, ["SSG08-001", "SSG08-002"])
+    await _debit(conn, lic.licence_id, 2, 300, [])
+    async with conn.transaction():
+        await licences.transition(conn, licence_id=lic.licence_id, to="suspended", actor=ACTOR, reason="inquiry")
+    rifles, cartridges = export_draft(p).lines
+    fewer = [rifles, msgspec.structs.replace(cartridges, quantity=300)]
+    async with conn.transaction():
+        amended = await licences.amend(
+            conn, lic.licence_id, export_draft(p, reason="rest cancelled", lines=fewer), settings=settings, actor=ACTOR
+        )
+    assert amended.status == "suspended"
+    async with conn.transaction():
+        reinstated = await licences.transition(
+            conn, licence_id=lic.licence_id, to="issued", actor=ACTOR, reason="cleared", settings=settings
+        )
+    assert reinstated.status == "exhausted"
+    events = await licences.list_events(conn, lic.licence_id, after=0, limit=10)
+    assert [(e.from_status, e.to_status) for e in events][-2:] == [("suspended", "issued"), ("issued", "exhausted")]
