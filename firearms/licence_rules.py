@@ -36,7 +36,8 @@ __all__ = [
 
 TEMPORARY_PURPOSES: frozenset[str] = frozenset({"hunting", "sport-shooting", "evaluation", "exhibition", "repair"})
 Reason = Annotated[str, msgspec.Meta(min_length=1, max_length=2000)]
-Text = Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
+# At least one character that is not white space: a blank name or place would be printed on licences.
+Text = Annotated[str, msgspec.Meta(min_length=1, max_length=500, pattern=r"\S")]
 
 
 class LicenceDraft(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

@@ -54,7 +54,8 @@ PARTY_KINDS: tuple[PartyKind, ...] = (
     "carrier",
 )
 PartyStatus = Literal["active", "suspended", "revoked"]
-Text = Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
+# At least one character that is not white space: a blank name or place would be printed on licences.
+Text = Annotated[str, msgspec.Meta(min_length=1, max_length=500, pattern=r"\S")]
 Reason = Annotated[str, msgspec.Meta(min_length=1, max_length=2000)]
 
 

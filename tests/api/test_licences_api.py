@@ -361,3 +361,22 @@ async def test_roles_per_endpoint(
     assert (await client.get("/api/v1/licences", headers=headers)).status_code == read
     assert (await client.get("/api/v1/parties", headers=headers)).status_code == read
     assert (await client.get("/api/v1/verify/AT-EXP-2026-999999", headers=headers)).status_code == verify
+
+
+async def test_blank_names_and_places_are_refused_and_store_nothing(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    auth: TokenFactory,
+    conn: db.Conn,
+) -> None:
+    officer = await auth("licensing-officer")
+    body = await _setup(client, officer)
+    before = await _counts(conn)
+    party = {"kind": "exporter", "name": "Waffen Huber GmbH", "country": "AT", "address": "Hauptstraße 1, Steyr"}
+    for field in ("name", "address", "registration"):
+        blank = await client.post("/api/v1/parties", json={**party, field: " \t "}, headers=officer)
+        _problem(blank, 400, "invalid-request")
+    for field in ("place_of_issue", "issuing_authority"):
+        _problem(
+            await client.post("/api/v1/licences", json={**body, field: "   "}, headers=officer), 400, "invalid-request"
+        )
+    assert await _counts(conn) == before
