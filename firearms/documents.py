@@ -27,6 +27,8 @@ if TYPE_CHECKING:
 
 __all__ = ["Document", "Verification", "render_document", "verify"]
 
+_NEVER_ISSUED = frozenset({"draft", "pending"})
+
 
 class Document(msgspec.Struct, frozen=True, kw_only=True):
     """A rendered document: the HTML page and the verification code printed on it."""
@@ -96,11 +98,14 @@ async def render_document(conn: Conn, licence_id: uuid.UUID, version: int, *, ac
 async def verify(conn: Conn, *, issuing_state: str, number: str, code: str | None = None) -> Verification:
     """Status, validity, balances and version of a licence; with ``code``, whether a printed code is genuine.
 
+    A licence never issued (draft or pending) is answered like an unknown number: numbers run in
+    sequence, and a guess must not learn of a licence still being drafted, its dates and quantities.
+
     Raises:
-        NotFoundError: no licence with this number.
+        NotFoundError: no licence with this number, or none issued yet.
     """
     row = await store.find_licence(conn, issuing_state, number)
-    if row is None:
+    if row is None or row["status"] in _NEVER_ISSUED:
         raise NotFoundError(f"no licence {number} of {issuing_state}", number=number, issuing_state=issuing_state)
     current = await licences.get_version(conn, row["licence_id"], row["version"])
     code_version: int | None = None

@@ -174,3 +174,23 @@ async def test_a_partners_licence_is_verified_without_judging_its_printed_code(
     assert (answer["status"], answer["verification_code"]) == ("issued", None)
     # no code of DE's can be checked here: not "false" (a forgery), but unknown
     assert (answer["code_matches"], answer["code_version"]) == (None, None)
+
+
+async def test_a_licence_never_issued_cannot_be_verified(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    auth: TokenFactory,
+    conn: db.Conn,
+    settings: Settings,
+) -> None:
+    p = await register_parties(conn)
+    async with conn.transaction():
+        draft = await licences.create_draft(conn, export_draft(p), settings=settings, actor=ACTOR)
+        pending = await licences.create_draft(conn, export_draft(p), settings=settings, actor=ACTOR)
+        await licences.transition(conn, licence_id=pending.licence_id, to="pending", actor=ACTOR, reason="submit")
+    customs = await auth("customs-officer")
+    # numbers run in sequence: an unissued licence must not answer its dates and quantities to a guess
+    for number in (draft.licence.number, pending.licence.number):
+        answer = await client.get(f"/api/v1/verify/{number}", headers=customs)
+        assert answer.status_code == 404, answer.text
+        assert answer.json()["type"] == PROBLEM + "not-found"
+        assert answer.json()["detail"] == f"no licence {number} of AT"
