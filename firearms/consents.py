@@ -47,7 +47,8 @@ __all__ = [
 
 Decision = Literal["no-objection", "objection", "deemed"]
 Source = Literal["officer", "notice", "timer"]
-Reason = Annotated[str, msgspec.Meta(min_length=1, max_length=2000)]
+# Not white space only: the reason is what the journal and the history keep of why.
+Reason = Annotated[str, msgspec.Meta(min_length=1, max_length=2000, pattern=r"\S")]
 _CLOSED = frozenset({"revoked", "expired", "exhausted"})
 
 

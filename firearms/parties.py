@@ -56,7 +56,8 @@ PARTY_KINDS: tuple[PartyKind, ...] = (
 PartyStatus = Literal["active", "suspended", "revoked"]
 # At least one character that is not white space: a blank name or place would be printed on licences.
 Text = Annotated[str, msgspec.Meta(min_length=1, max_length=500, pattern=r"\S")]
-Reason = Annotated[str, msgspec.Meta(min_length=1, max_length=2000)]
+# Not white space only: the reason is what the journal and the history keep of why.
+Reason = Annotated[str, msgspec.Meta(min_length=1, max_length=2000, pattern=r"\S")]
 
 
 class NewParty(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

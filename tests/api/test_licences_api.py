@@ -380,3 +380,27 @@ async def test_blank_names_and_places_are_refused_and_store_nothing(
             await client.post("/api/v1/licences", json={**body, field: "   "}, headers=officer), 400, "invalid-request"
         )
     assert await _counts(conn) == before
+
+
+async def test_a_blank_reason_is_refused_and_changes_nothing(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    auth: TokenFactory,
+    conn: db.Conn,
+) -> None:
+    officer = await auth("licensing-officer")
+    body = await _setup(client, officer)
+    lic = (await client.post("/api/v1/licences", json=body, headers=officer)).json()
+    base = f"/api/v1/licences/{lic['licence_id']}"
+    before = await _counts(conn)
+    # the reason is what the journal and the status history keep of why: white space says nothing
+    _problem(await client.post(f"{base}/submit", json={"reason": "  "}, headers=officer), 400, "invalid-request")
+    _problem(
+        await client.post(f"{base}/versions", json={**body, "reason": "\t"}, headers=officer), 400, "invalid-request"
+    )
+    party = f"/api/v1/parties/{body['exporter_id']}/status"
+    _problem(
+        await client.post(party, json={"status": "suspended", "reason": " "}, headers=officer), 400, "invalid-request"
+    )
+    objection = {"transit_state": "CZ", "decision": "objection", "decided_on": str(TODAY), "reason": "   "}
+    _problem(await client.post(f"{base}/transit-consents", json=objection, headers=officer), 400, "invalid-request")
+    assert await _counts(conn) == before
