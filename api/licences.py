@@ -26,7 +26,8 @@ __all__ = ["LicenceController"]
 WRITE = ("licensing-officer", "admin")
 READ = ("licensing-officer", "records-officer", "auditor", "admin")
 LEDGER_READ = (*READ, "customs-officer")
-Reason = Annotated[str, msgspec.Meta(min_length=1, max_length=2000)]
+# Not white space only: the reason is what the journal and the history keep of why.
+Reason = Annotated[str, msgspec.Meta(min_length=1, max_length=2000, pattern=r"\S")]
 
 
 class TransitionRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

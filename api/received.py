@@ -11,6 +11,7 @@ from litestar.params import FromPath, JSONBody, QueryParameter
 
 from api.deps import ConnDep, OfficerDep, SettingsDep
 from api.params import AfterQuery, LimitQuery, page
+from firearms import parties
 from firearms.errors import NotFoundError
 from firearms.exchange import consents, hooks
 from firearms.exchange.consents import ConsentRequest
@@ -67,22 +68,34 @@ class ForeignLicenceController(Controller):
     async def list_licences(
         self,
         conn: ConnDep,
+        officer: OfficerDep,
         kind: Annotated[Literal["export", "import", "transit", "brokering"] | None, QueryParameter()] = None,
         after: AfterQuery = None,
         limit: LimitQuery = DEFAULT_LIMIT,
     ) -> ForeignLicencePage:
-        """Received licences by issuing State and number."""
+        """Received licences by issuing State and number (the read is journaled: they name parties)."""
         key = decode_cursor(after, str, str) if after else ("", "")
         rows = await store.list_foreign_licences(conn, (key[0], key[1]), kind, limit + 1)
         items, last = page([ForeignLicence(**dict(row)) for row in rows], limit)
+        await parties.record_read(
+            conn,
+            actor=officer.actor,
+            entity="foreign-licence",
+            ids=[f"{item.issuing_state}/{item.number}" for item in items],
+        )
         return ForeignLicencePage(items=items, next=encode_cursor(last.issuing_state, last.number) if last else None)
 
     @get("/{issuing_state:str}/{number:str}", summary="One received licence")
-    async def get_licence(self, conn: ConnDep, issuing_state: FromPath[str], number: FromPath[str]) -> ForeignLicence:
-        """The licence as last received, status applied."""
+    async def get_licence(
+        self, conn: ConnDep, officer: OfficerDep, issuing_state: FromPath[str], number: FromPath[str]
+    ) -> ForeignLicence:
+        """The licence as last received, status applied (the read is journaled)."""
         row = await store.get_foreign_licence(conn, issuing_state, number)
         if row is None:
             raise NotFoundError(f"no licence {number} of {issuing_state} was received", number=number)
+        await parties.record_read(
+            conn, actor=officer.actor, entity="foreign-licence", ids=[f"{issuing_state}/{number}"]
+        )
         return ForeignLicence(**dict(row))
 
 
@@ -199,17 +212,27 @@ class ConsentRequestController(Controller):
     async def list_requests(
         self,
         conn: ConnDep,
+        officer: OfficerDep,
         status: Annotated[Literal["pending", "decided"] | None, QueryParameter()] = None,
         after: AfterQuery = None,
         limit: LimitQuery = DEFAULT_LIMIT,
     ) -> ConsentRequestPage:
-        """Requests in arrival order with their pre-check findings; ``status=pending`` for the officer's queue."""
+        """Requests in arrival order with their pre-check findings; ``status=pending`` for the officer's queue.
+
+        The read is journaled: each request carries a licence that names parties.
+        """
         key = decode_cursor(after, dt.datetime, str, str) if after else None
         items, last = page(
             await consents.list_requests(
                 conn, after=(key[0], key[1], key[2]) if key else None, status=status, limit=limit + 1
             ),
             limit,
+        )
+        await parties.record_read(
+            conn,
+            actor=officer.actor,
+            entity="consent-request",
+            ids=[f"{item.requesting_state}/{item.notice_id}" for item in items],
         )
         return ConsentRequestPage(
             items=items,
@@ -218,10 +241,14 @@ class ConsentRequestController(Controller):
 
     @get("/{requesting_state:str}/{notice_id:str}", summary="One received transit-consent request")
     async def get_request(
-        self, conn: ConnDep, requesting_state: FromPath[str], notice_id: FromPath[str]
+        self, conn: ConnDep, officer: OfficerDep, requesting_state: FromPath[str], notice_id: FromPath[str]
     ) -> ConsentRequest:
-        """A request with the licence it carries and the findings."""
-        return await consents.get_request(conn, requesting_state, notice_id)
+        """A request with the licence it carries and the findings (the read is journaled)."""
+        request = await consents.get_request(conn, requesting_state, notice_id)
+        await parties.record_read(
+            conn, actor=officer.actor, entity="consent-request", ids=[f"{requesting_state}/{notice_id}"]
+        )
+        return request
 
     @post(
         "/{requesting_state:str}/{notice_id:str}/decision",

@@ -47,7 +47,8 @@ __all__ = [
 
 Decision = Literal["no-objection", "objection", "deemed"]
 Source = Literal["officer", "notice", "timer"]
-Reason = Annotated[str, msgspec.Meta(min_length=1, max_length=2000)]
+# Not white space only: the reason is what the journal and the history keep of why.
+Reason = Annotated[str, msgspec.Meta(min_length=1, max_length=2000, pattern=r"\S")]
 _CLOSED = frozenset({"revoked", "expired", "exhausted"})
 
 
@@ -111,8 +112,9 @@ def add_working_days(start: dt.date, days: int, holidays: Iterable[dt.date] = ()
     return day
 
 
-async def _licence(conn: Conn, licence_id: uuid.UUID) -> asyncpg.Record:
-    row = await licence_store.get_licence(conn, licence_id)
+async def _licence(conn: Conn, licence_id: uuid.UUID, *, lock: bool = False) -> asyncpg.Record:
+    """The licence row; with ``lock``, locked until commit, so a concurrent status change is seen."""
+    row = await (licence_store.get_licence_for_update if lock else licence_store.get_licence)(conn, licence_id)
     if row is None:
         raise NotFoundError(f"no licence {licence_id}", licence_id=str(licence_id))
     return row
@@ -142,9 +144,12 @@ async def request_consent(
     Raises:
         NotFoundError: no such licence.
         InvalidInputError: ``not-a-transit-state``, ``invalid-validity`` (window ends before it starts).
+        ConflictError: ``licence-closed`` (revoked, expired or exhausted: nothing is asked for it).
     """
-    row = await _licence(conn, licence_id)
+    row = await _licence(conn, licence_id, lock=True)
     _on_route(row, transit_state)
+    if row["status"] in _CLOSED:
+        raise ConflictError(f"licence {row['number']} is {row['status']}", code="licence-closed", status=row["status"])
     if shipment_from and shipment_to and shipment_to < shipment_from:
         raise InvalidInputError("the shipment window ends before it starts", code="invalid-validity")
     now = dt.datetime.now(dt.UTC)
@@ -194,7 +199,7 @@ async def record_decision(
         InvalidInputError: ``not-a-transit-state``, ``decision-in-future``, ``invalid-validity``.
         ConflictError: ``licence-closed`` (revoked, expired or exhausted).
     """
-    row = await _licence(conn, licence_id)
+    row = await _licence(conn, licence_id, lock=True)
     _on_route(row, transit_state)
     if row["status"] in _CLOSED:
         raise ConflictError(f"licence {row['number']} is {row['status']}", code="licence-closed", status=row["status"])

@@ -27,6 +27,8 @@ if TYPE_CHECKING:
 
 __all__ = ["Document", "Verification", "render_document", "verify"]
 
+_NEVER_ISSUED = frozenset({"draft", "pending"})
+
 
 class Document(msgspec.Struct, frozen=True, kw_only=True):
     """A rendered document: the HTML page and the verification code printed on it."""
@@ -40,8 +42,10 @@ class Document(msgspec.Struct, frozen=True, kw_only=True):
 class Verification(msgspec.Struct, frozen=True, kw_only=True):
     """What ``GET /api/v1/verify/{number}`` answers.
 
-    ``code_matches`` is ``None`` when no code was given, else whether it is the code of the current
-    version (``code_version`` names the version a code belongs to, also an older one).
+    ``code_matches`` is ``None`` when no code was given, or when the licence is a partner's (its
+    versions are signed by its issuing State and no code of theirs can be checked here), else
+    whether it is the code of the current version (``code_version`` names the version a code
+    belongs to, also an older one).
     """
 
     number: str
@@ -94,16 +98,21 @@ async def render_document(conn: Conn, licence_id: uuid.UUID, version: int, *, ac
 async def verify(conn: Conn, *, issuing_state: str, number: str, code: str | None = None) -> Verification:
     """Status, validity, balances and version of a licence; with ``code``, whether a printed code is genuine.
 
+    A licence never issued (draft or pending) is answered like an unknown number: numbers run in
+    sequence, and a guess must not learn of a licence still being drafted, its dates and quantities.
+
     Raises:
-        NotFoundError: no licence with this number.
+        NotFoundError: no licence with this number, or none issued yet.
     """
     row = await store.find_licence(conn, issuing_state, number)
-    if row is None:
+    if row is None or row["status"] in _NEVER_ISSUED:
         raise NotFoundError(f"no licence {number} of {issuing_state}", number=number, issuing_state=issuing_state)
     current = await licences.get_version(conn, row["licence_id"], row["version"])
     code_version: int | None = None
-    if code is not None:
-        wanted = code.strip().upper()
+    # A partner's versions carry no signature of theirs here: its printed code cannot be judged.
+    judged = code is not None and row["origin"] == "local"
+    if judged and code is not None:
+        wanted = _typed_code(code)
         after = 0
         while code_version is None:
             batch = await licences.list_versions(conn, row["licence_id"], after=after, limit=100)
@@ -120,10 +129,16 @@ async def verify(conn: Conn, *, issuing_state: str, number: str, code: str | Non
         valid_from=row["valid_from"],
         expires_on=row["expires_on"],
         verification_code=current.verification_code,
-        code_matches=None if code is None else code_version == row["version"],
+        code_matches=code_version == row["version"] if judged else None,
         code_version=code_version,
         lines=await ledger.balances(conn, row["licence_id"]),
     )
+
+
+def _typed_code(code: str) -> str:
+    """A code as an officer typed it, in the printed form ``XXXXX-XXXXX`` (case, spaces and hyphens ignored)."""
+    plain = "".join(character for character in code.upper() if character.isalnum())
+    return f"{plain[:5]}-{plain[5:]}" if len(plain) == 10 else plain  # the printed length: 10 characters
 
 
 def _party(label: str, party: Party) -> str:

@@ -13,6 +13,9 @@
 - ``transit-consent-after-shipment``: the consent is dated after the requested shipment start;
 - ``transit-consent-lapsed``: the consent's ``valid_until`` has passed.
 
+The import authorisation's last day is the earlier of the one recorded in the licence and the one
+the importing State sent by notice, when it did (its own word wins over a date typed here).
+
 Complete serials on firearm lines are checked when the licence is used for a shipment
 (:func:`firearms.ledger.debit`, Reg. 258/2012 Art. 8(1)(h)), not at issue.
 """
@@ -72,20 +75,22 @@ async def unmet_gates(conn: Conn, row: asyncpg.Record, licence: LicenceObject, *
                     detail=f"import authorisation {auth.number} as received from {auth.state} is {received['status']}",
                 )
             )
-        if auth.expires_on < today:
+        # The importing State's own word on its authorisation's last day wins over the date typed here.
+        auth_expires = auth.expires_on if received is None else min(auth.expires_on, received["expires_on"])
+        if auth_expires < today:
             unmet.append(
                 Gate(
                     gate="import-authorisation-expired",
                     state=auth.state,
-                    detail=f"import authorisation {auth.number} expired on {auth.expires_on}",
+                    detail=f"import authorisation {auth.number} expired on {auth_expires}",
                 )
             )
-        if licence.expires_on > auth.expires_on:
+        if licence.expires_on > auth_expires:
             unmet.append(
                 Gate(
                     gate="validity-beyond-import-authorisation",
                     state=auth.state,
-                    detail=f"the licence runs to {licence.expires_on}, the import authorisation to {auth.expires_on}",
+                    detail=f"the licence runs to {licence.expires_on}, the import authorisation to {auth_expires}",
                 )
             )
     latest = await consents.latest_decisions(conn, row["licence_id"])

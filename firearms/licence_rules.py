@@ -35,8 +35,10 @@ __all__ = [
 ]
 
 TEMPORARY_PURPOSES: frozenset[str] = frozenset({"hunting", "sport-shooting", "evaluation", "exhibition", "repair"})
-Reason = Annotated[str, msgspec.Meta(min_length=1, max_length=2000)]
-Text = Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
+# Not white space only: the reason is what the journal and the history keep of why.
+Reason = Annotated[str, msgspec.Meta(min_length=1, max_length=2000, pattern=r"\S")]
+# At least one character that is not white space: a blank name or place would be printed on licences.
+Text = Annotated[str, msgspec.Meta(min_length=1, max_length=500, pattern=r"\S")]
 
 
 class LicenceDraft(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

@@ -208,6 +208,9 @@ async def _store_version(
 async def _check_ledger_kept(conn: Conn, licence_id: uuid.UUID, draft: LicenceDraft) -> None:
     """An amendment never takes a line below what was debited from it, nor drops a debited serial."""
     new_lines = {item.line: item for item in draft.lines}
+    used: dict[int, set[str]] = {}
+    for entry in await ledger_store.list_debited_serials(conn, licence_id):
+        used.setdefault(entry["line"], set()).add(entry["serial"])
     for line in await ledger_store.get_licence_lines(conn, licence_id):
         debited = line["debited"]
         if not debited:
@@ -220,9 +223,9 @@ async def _check_ledger_kept(conn: Conn, licence_id: uuid.UUID, draft: LicenceDr
                 line=line["line"],
                 debited=debited,
             )
-        if line["category"] == "firearm" and line["serials"]:
+        if line["serials"]:
             kept = {normalise(serial) for serial in item.serials}
-            if not {normalise(serial) for serial in line["serials"]} <= kept:
+            if not used.get(line["line"], set()) <= kept:
                 raise ConflictError(
                     f"line {line['line']} had serials debited that the amendment drops",
                     code="quantity-below-debited",
@@ -235,7 +238,8 @@ async def amend(conn: Conn, licence_id: uuid.UUID, draft: LicenceDraft, *, setti
     """Amend a licence: a new version with the whole new content; the old version stays readable.
 
     An issued or suspended licence's new version is signed at once; an export licence's gates are
-    checked again first (Reg. 258/2012 Art. 7).
+    checked again first (Reg. 258/2012 Art. 7). An issued licence whose every line is taken down to
+    what was already debited becomes ``exhausted`` (a suspended one when it is reinstated).
 
     Raises:
         NotFoundError: no such licence.
@@ -288,7 +292,19 @@ async def amend(conn: Conn, licence_id: uuid.UUID, draft: LicenceDraft, *, setti
     )
     licence = await get_licence(conn, licence_id)
     await hooks.after_amendment(conn, licence, actor=actor)
+    if licence.status == "issued":
+        return await _exhaust_if_used_up(conn, licence, actor, f"amendment to version {version}")
     return licence
+
+
+async def _exhaust_if_used_up(conn: Conn, licence: Licence, actor: str, cause: str) -> Licence:
+    """An issued licence with nothing left on any line is ``exhausted`` (DESIGN §3), whatever brought it there."""
+    lines = await ledger_store.get_licence_lines(conn, licence.licence_id)
+    if any(line["quantity"] > line["debited"] for line in lines):
+        return licence
+    return await transition(
+        conn, licence_id=licence.licence_id, to="exhausted", actor=actor, reason=f"every line reached zero ({cause})"
+    )
 
 
 async def _require_gates(conn: Conn, row: asyncpg.Record, settings: Settings, today: dt.date) -> None:
@@ -329,11 +345,12 @@ async def transition(
 ) -> Licence:
     """The ONE place a licence changes status (DESIGN §3 life cycle), journaled with actor and reason.
 
-    Issuing runs the gates (export licences: :mod:`firearms.gates`) and signs the current version,
-    so ``settings`` is required for ``to="issued"``. A licence received from a partner
-    (``origin='received'``, :mod:`firearms.received`) takes any status its issuing State announces,
-    except out of a final one, without gates or signing. Submitting an export licence (draft -> pending)
-    records a transit-consent request to every transit State. The licence row is locked first.
+    Issuing runs the gates (export licences: :mod:`firearms.gates`) and signs the current version;
+    reinstating (suspended -> issued) runs the gates again, so ``settings`` is required for
+    ``to="issued"``. A licence received from a partner (``origin='received'``, :mod:`firearms.received`)
+    takes any status its issuing State announces, except out of a final one, without gates or signing.
+    Submitting an export licence (draft -> pending) records a transit-consent request to every
+    transit State. The licence row is locked first.
 
     Raises:
         NotFoundError: no such licence.
@@ -356,16 +373,12 @@ async def transition(
     if to == "issued" and not received:
         if settings is None:
             raise ValueError("transition to 'issued' needs the settings (signing key, consent policy)")
+        # Issuing and reinstating alike: every gate must hold today (a suspended licence's import
+        # authorisation may have been revoked, or a transit State may have objected, meanwhile).
+        await _require_gates(conn, row, settings, now.date())
         if row["status"] == "pending":
-            await _require_gates(conn, row, settings, now.date())
             await _sign(conn, row, settings, now)
             issued_at = now
-        elif row["expires_on"] < now.date():
-            raise ConflictError(
-                f"licence {row['number']} expired on {row['expires_on']}",
-                code="gates-unmet",
-                unmet=[{"gate": "validity-ended", "state": None, "detail": "the licence's validity has ended"}],
-            )
     if to == "pending" and row["kind"] == "export" and not received:
         await _request_consents(conn, row, actor)
     await store.update_licence_status(conn, licence_id, to, now, issued_at)
@@ -386,6 +399,9 @@ async def transition(
     )
     licence = await get_licence(conn, licence_id)
     await hooks.after_transition(conn, licence, from_status=row["status"], to=to, reason=reason, actor=actor)
+    if to == "issued" and row["status"] == "suspended" and not received:
+        # Amended down to its debits while suspended: it comes back with nothing left to use.
+        return await _exhaust_if_used_up(conn, licence, actor, "reinstated")
     return licence
 
 
@@ -412,10 +428,13 @@ async def _request_consents(conn: Conn, row: asyncpg.Record, actor: str) -> None
 
 
 async def expire_due(conn: Conn, *, today: dt.date, limit: int = 500) -> int:
-    """The expiry timer: every issued or suspended licence past its last day becomes ``expired``.
+    """The expiry timer: every issued or suspended local licence past its last day becomes ``expired``.
 
     Each licence is re-read under its lock by :func:`transition`, so a licence amended or revoked
-    meanwhile is left alone. Returns how many expired.
+    meanwhile is left alone. A partner's licence (``origin='received'``) is left to its issuing
+    State's ``licence.status-changed``: expiring it here would make it final, and a later version
+    that extends it could no longer be applied (customs checks refuse it past its date anyway).
+    Returns how many expired.
     """
     count = 0
     for licence_id in await store.list_expired_licence_ids(conn, today, limit):

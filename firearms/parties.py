@@ -1,7 +1,8 @@
 """Parties named on licences and the register of brokers (UN Firearms Protocol Art. 15).
 
 A broker is registered with a registration number, a validity and a status; only an ``active``
-broker whose registration is valid today may be named on a new licence or a new version.
+broker whose registration is valid today may be named on a new licence or a new version. Any
+other party with a validity (a dealer's or exporter's registration) must be valid today as well.
 """
 
 from __future__ import annotations
@@ -53,8 +54,10 @@ PARTY_KINDS: tuple[PartyKind, ...] = (
     "carrier",
 )
 PartyStatus = Literal["active", "suspended", "revoked"]
-Text = Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
-Reason = Annotated[str, msgspec.Meta(min_length=1, max_length=2000)]
+# At least one character that is not white space: a blank name or place would be printed on licences.
+Text = Annotated[str, msgspec.Meta(min_length=1, max_length=500, pattern=r"\S")]
+# Not white space only: the reason is what the journal and the history keep of why.
+Reason = Annotated[str, msgspec.Meta(min_length=1, max_length=2000, pattern=r"\S")]
 
 
 class NewParty(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -113,12 +116,15 @@ async def create_party(conn: Conn, data: NewParty, *, actor: str) -> Party:
 
     Raises:
         InvalidInputError: unknown country, a broker without registration or validity, expiry before start.
-        ConflictError: the broker registration number is already in the register.
+        ConflictError: the broker registration number is already in the register (compared without
+            surrounding spaces and a-z case; the number is stored trimmed).
     """
     if not is_country(data.country):
         raise InvalidInputError(
             f"{data.country!r} is not an ISO 3166-1 alpha-2 country code", code="unknown-country", country=data.country
         )
+    # The register knows a number once, however it was typed (the key also ignores a-z case).
+    data = msgspec.structs.replace(data, registration=(data.registration or "").strip() or None)
     if data.kind == "broker" and (data.registration is None or data.valid_from is None or data.expires_on is None):
         raise InvalidInputError(
             "a broker is registered with its registration number, valid_from and expires_on (Art. 15)",
@@ -208,7 +214,8 @@ async def parties_for_licence(
     """Look up the parties a draft names and check they may appear on a licence today.
 
     Raises:
-        InvalidInputError: ``party-not-found``, ``party-not-active``, ``broker-not-registered``
+        InvalidInputError: ``party-not-found``, ``party-not-active`` (suspended, revoked, or outside
+            the validity of its registration when it has one), ``broker-not-registered``
             (not in the broker register) or ``broker-not-active`` (suspended, revoked, or outside
             its registration's validity).
     """
@@ -222,9 +229,12 @@ async def parties_for_licence(
         party = found.get(party_id)
         if party is None:
             raise InvalidInputError(f"no party {party_id} ({role})", code="party-not-found", party_id=str(party_id))
-        if party.status != "active":
+        if not party.usable_on(today):
             raise InvalidInputError(
-                f"party {party_id} ({role}) is {party.status}", code="party-not-active", party_id=str(party_id)
+                f"party {party_id} ({role}) is {party.status} or outside its registration's validity",
+                code="party-not-active",
+                party_id=str(party_id),
+                status=party.status,
             )
     brokers: list[Party] = []
     for broker_id in broker_ids:
@@ -249,7 +259,9 @@ async def parties_for_licence(
 async def record_read(conn: Conn, *, actor: str, entity: str, ids: list[str]) -> None:
     """Journal that an officer looked at records holding personal data (DESIGN §6: who looked at what).
 
-    ``entity`` is ``party`` or ``licence`` (a licence names its parties); one entry per request.
+    ``entity`` is ``party`` or ``licence`` (a licence names its parties), or ``foreign-licence`` and
+    ``consent-request`` (a partner's licence as received, ids ``<State>/<number or notice id>``);
+    one entry per request.
     """
     if not ids:
         return

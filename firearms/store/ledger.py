@@ -20,6 +20,7 @@ __all__ = [
     "insert_ledger_debits",
     "insert_ledger_entry",
     "insert_ledger_serials",
+    "list_debited_serials",
     "list_ledger_entries",
 ]
 
@@ -27,6 +28,11 @@ __all__ = [
 async def get_licence_lines(conn: Conn, licence_id: uuid.UUID) -> list[asyncpg.Record]:
     """The current lines of a licence with the sum debited from each (``debited``)."""
     return await conn.fetch(Q["get_licence_lines"], licence_id)
+
+
+async def list_debited_serials(conn: Conn, licence_id: uuid.UUID) -> list[asyncpg.Record]:
+    """Every serial debited under a licence (normalised), with its ``line``."""
+    return await conn.fetch(Q["list_debited_serials"], licence_id)
 
 
 async def insert_ledger_entry(

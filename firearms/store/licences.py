@@ -236,7 +236,7 @@ async def list_licence_events(conn: Conn, licence_id: uuid.UUID, after: int, lim
 
 
 async def list_expired_licence_ids(conn: Conn, today: dt.date, limit: int) -> list[uuid.UUID]:
-    """Live licences whose last day is before ``today``."""
+    """Live local licences whose last day is before ``today``."""
     return [row["licence_id"] for row in await conn.fetch(Q["list_expired_licence_ids"], today, limit)]
 
 

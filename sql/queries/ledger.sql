@@ -6,6 +6,10 @@ SELECT l.line, l.category, l.quantity, l.serials,
  WHERE l.licence_id = $1
  ORDER BY l.line;
 
+-- name: list_debited_serials
+-- The serials debited under a licence (normalised), with their line. $1 licence_id
+SELECT line, serial FROM ledger_serial WHERE licence_id = $1 ORDER BY line, serial;
+
 -- name: insert_ledger_entry
 -- One debit. $1 licence_id, $2 line, $3 quantity, $4 serials, $5 check_id, $6 customs_document, $7 recorded_at, $8 recorded_by
 INSERT INTO ledger_entry (licence_id, line, quantity, serials, check_id, customs_document, recorded_at, recorded_by)

@@ -107,10 +107,10 @@ SELECT licence_event_id, licence_id, version, from_status, to_status, reason, ac
  LIMIT $3;
 
 -- name: list_expired_licence_ids
--- Live licences whose last day has passed. $1 today, $2 limit
+-- Live local licences whose last day has passed (a partner's licence follows its issuing State's word). $1 today, $2 limit
 SELECT licence_id
   FROM licence
- WHERE status IN ('issued', 'suspended') AND expires_on < $1
+ WHERE status IN ('issued', 'suspended') AND expires_on < $1 AND origin = 'local'
  ORDER BY expires_on, licence_id
  LIMIT $2;
 

@@ -143,3 +143,52 @@ async def test_reads_of_parties_and_licences_are_journaled(
         ("officer:test auditor", "licence.read", licence_id),
         ("officer:test auditor", "party.read", body["exporter_id"]),
     ]
+
+
+async def test_no_consent_is_requested_for_a_closed_licence(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    auth: TokenFactory,
+    conn: db.Conn,
+) -> None:
+    officer = await auth("licensing-officer")
+    base, _ = await _pending(client, officer)
+    consent = {"transit_state": "CZ", "decision": "no-objection", "decided_on": str(TODAY)}
+    assert (await client.post(f"{base}/transit-consents", json=consent, headers=officer)).status_code == 201
+    assert (await client.post(f"{base}/issue", json={"reason": "ok"}, headers=officer)).status_code == 200
+    assert (await client.post(f"{base}/revoke", json={"reason": "fraud"}, headers=officer)).status_code == 200
+    before = await _counts(conn)
+    notices = await conn.fetchval("SELECT count(*) FROM notice_outbox")
+    request = {"transit_state": "CZ", "shipment_from": str(TODAY), "shipment_to": str(TODAY + dt.timedelta(days=5))}
+    refused = await client.post(f"{base}/transit-consent-requests", json=request, headers=officer)
+    _problem(refused, 409, "licence-closed")
+    # nothing stored and no transit-consent.requested notice for a revoked licence
+    assert await _counts(conn) == before
+    assert await conn.fetchval("SELECT count(*) FROM notice_outbox") == notices
+    requests = (await client.get(f"{base}/transit-consent-requests", headers=officer)).json()["items"]
+    assert [(r["shipment_from"], r["shipment_to"]) for r in requests] == [(None, None)]
+
+
+async def test_a_party_outside_its_registrations_validity_cannot_go_on_a_licence(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    auth: TokenFactory,
+    conn: db.Conn,
+) -> None:
+    officer = await auth("licensing-officer")
+    body = await _setup(client, officer)
+    lapsed = await _party(
+        client,
+        officer,
+        kind="exporter",
+        name="Waffen Alt GmbH",
+        registration="AT-DL-3",
+        valid_from=str(TODAY - dt.timedelta(days=400)),
+        expires_on=str(TODAY - dt.timedelta(days=1)),
+    )
+    future = await _party(
+        client, officer, kind="consignee", name="Neu KG", country="DE", valid_from=str(TODAY + dt.timedelta(days=1))
+    )
+    before = await _counts(conn)
+    for role, party in (("exporter_id", lapsed), ("consignee_id", future), ("final_recipient_id", future)):
+        refused = await client.post("/api/v1/licences", json={**body, role: party}, headers=officer)
+        assert _problem(refused, 422, "party-not-active")["party_id"] == party
+    assert await _counts(conn) == before

@@ -6,7 +6,7 @@ import uuid
 import msgspec
 from litestar.testing import AsyncTestClient
 
-from firearms import bootstrap, db, ledger, licences
+from firearms import bootstrap, db, ledger, licences, received
 from firearms.settings import Settings
 from tests.conftest import TokenFactory
 from tests.licensing_helpers import ACTOR, export_draft, issued_export, register_parties
@@ -133,3 +133,64 @@ async def test_draft_has_no_document(
     response = await client.get(f"/api/v1/licences/{lic.licence_id}/versions/1/document", headers=officer)
     assert response.status_code == 409
     assert response.json()["type"] == PROBLEM + "licence-not-issued"
+
+
+async def test_a_printed_code_typed_without_its_hyphen_or_in_lower_case_still_matches(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    auth: TokenFactory,
+    conn: db.Conn,
+    settings: Settings,
+    initialised: bootstrap.Initialised,
+) -> None:
+    lic = await issued_export(conn, settings, await register_parties(conn))
+    code = (await licences.get_version(conn, lic.licence_id, 1)).verification_code
+    assert code is not None
+    customs = await auth("customs-officer")
+    for typed in (code.replace("-", ""), code.lower(), code.replace("-", " ").lower()):
+        answer = (
+            await client.get(f"/api/v1/verify/{lic.licence.number}", params={"code": typed}, headers=customs)
+        ).json()
+        assert (answer["code_matches"], answer["code_version"]) == (True, 1), typed
+
+
+async def test_a_partners_licence_is_verified_without_judging_its_printed_code(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    auth: TokenFactory,
+    conn: db.Conn,
+    settings: Settings,
+    initialised: bootstrap.Initialised,
+) -> None:
+    own = await issued_export(conn, settings, await register_parties(conn))
+    # DE's import licence as received here: DE signed its version, but only the notice reaches us
+    partner = msgspec.structs.replace(own.licence, issuing_state="DE", number="DE-IMP-2026-42", kind="import")
+    async with conn.transaction():
+        await received.record_received(conn, partner, registry_state=settings.state, actor="peer:DE")
+    customs = await auth("customs-officer")
+    answer = (
+        await client.get(
+            "/api/v1/verify/DE-IMP-2026-42", params={"issuing_state": "DE", "code": "QZZQU-GPDJ6"}, headers=customs
+        )
+    ).json()
+    assert (answer["status"], answer["verification_code"]) == ("issued", None)
+    # no code of DE's can be checked here: not "false" (a forgery), but unknown
+    assert (answer["code_matches"], answer["code_version"]) == (None, None)
+
+
+async def test_a_licence_never_issued_cannot_be_verified(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    auth: TokenFactory,
+    conn: db.Conn,
+    settings: Settings,
+) -> None:
+    p = await register_parties(conn)
+    async with conn.transaction():
+        draft = await licences.create_draft(conn, export_draft(p), settings=settings, actor=ACTOR)
+        pending = await licences.create_draft(conn, export_draft(p), settings=settings, actor=ACTOR)
+        await licences.transition(conn, licence_id=pending.licence_id, to="pending", actor=ACTOR, reason="submit")
+    customs = await auth("customs-officer")
+    # numbers run in sequence: an unissued licence must not answer its dates and quantities to a guess
+    for number in (draft.licence.number, pending.licence.number):
+        answer = await client.get(f"/api/v1/verify/{number}", headers=customs)
+        assert answer.status_code == 404, answer.text
+        assert answer.json()["type"] == PROBLEM + "not-found"
+        assert answer.json()["detail"] == f"no licence {number} of AT"

@@ -295,3 +295,38 @@ async def test_consent_decision_for_a_licence_this_state_never_issued_is_rejecte
     decision = {"licence_number": "DE-EXP-2026-1", "decision": "objection", "reason": "embargo", "valid_until": None}
     assert await _send(client, 1, "transit-consent.decided", decision) == ("rejected", "unknown-licence")
     assert await conn.fetchval("SELECT count(*) FROM consent_decision_received") == 0
+
+
+async def _reads(conn: db.Conn, action: str) -> list[tuple[str, str, Any]]:
+    rows = await conn.fetch(
+        "SELECT actor, entity_id, payload FROM journal_entry WHERE action = $1 ORDER BY entry_id", action
+    )
+    return [(row["actor"], row["entity_id"], row["payload"]["ids"]) for row in rows]
+
+
+async def test_reads_of_received_licences_are_journaled(de: tuple[Client, db.Conn]) -> None:
+    client, conn = de
+    assert await _send(client, 1, "export-licence.issued", {"licence": LICENCE}) == ("accepted", None)
+    customs = await _token(conn, "customs-officer")
+    # the licence names its exporter, consignee and final recipient (DESIGN §6: who looked at what)
+    assert (await client.get("/api/v1/foreign-licences/AT/AT-EXP-2026-000123", headers=customs)).status_code == 200
+    assert (await client.get("/api/v1/foreign-licences", headers=customs)).status_code == 200
+    assert await _reads(conn, "foreign-licence.read") == [
+        ("officer:test customs-officer", "AT/AT-EXP-2026-000123", ["AT/AT-EXP-2026-000123"]),
+        ("officer:test customs-officer", "AT/AT-EXP-2026-000123", ["AT/AT-EXP-2026-000123"]),
+    ]
+
+
+async def test_reads_of_received_consent_requests_are_journaled(cz: tuple[Client, db.Conn]) -> None:
+    client, conn = cz
+    raw = envelope(AT_KEY, recipient="CZ", type_="transit-consent.requested", body=_request())
+    assert decode_receipt((await client.post("/exchange/v1/notices", content=raw)).content).receipt.status == "accepted"
+    request_id = json.loads(raw)["notice"]["id"]
+    auditor = await _token(conn, "auditor")
+    assert (await client.get("/api/v1/consent-requests", headers=auditor)).status_code == 200
+    assert (await client.get(f"/api/v1/consent-requests/AT/{request_id}", headers=auditor)).status_code == 200
+    key = f"AT/{request_id}"
+    assert await _reads(conn, "consent-request.read") == [
+        ("officer:test auditor", key, [key]),
+        ("officer:test auditor", key, [key]),
+    ]

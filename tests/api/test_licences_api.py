@@ -310,6 +310,32 @@ async def test_brokers_register_and_listing_is_paginated(
     assert second["next"] is None
 
 
+async def test_a_broker_registration_number_is_registered_once_whatever_its_case_or_spacing(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    auth: TokenFactory,
+) -> None:
+    officer = await auth("licensing-officer")
+    broker = {
+        "kind": "broker",
+        "name": "Broker AG",
+        "country": "AT",
+        "address": "Ring 1, Wien",
+        "registration": "AT-BR-7",
+        "valid_from": str(TODAY),
+        "expires_on": str(TODAY + dt.timedelta(days=30)),
+    }
+    assert (await client.post("/api/v1/parties", json=broker, headers=officer)).status_code == 201
+    # a second entry would stay active when the first is suspended, and go on new licences
+    for variant in ("at-br-7", " AT-BR-7 ", "At-Br-7\t"):
+        copy = await client.post("/api/v1/parties", json={**broker, "registration": variant}, headers=officer)
+        _problem(copy, 409, "broker-already-registered")
+    other = {**broker, "registration": "  AT-BR-8 "}
+    stored = await client.post("/api/v1/parties", json=other, headers=officer)
+    assert stored.json()["registration"] == "AT-BR-8"
+    brokers = (await client.get("/api/v1/parties?kind=broker", headers=officer)).json()["items"]
+    assert [b["registration"] for b in brokers] == ["AT-BR-7", "AT-BR-8"]
+
+
 @pytest.mark.parametrize(
     ("role", "write", "read", "verify"),
     [
@@ -335,3 +361,46 @@ async def test_roles_per_endpoint(
     assert (await client.get("/api/v1/licences", headers=headers)).status_code == read
     assert (await client.get("/api/v1/parties", headers=headers)).status_code == read
     assert (await client.get("/api/v1/verify/AT-EXP-2026-999999", headers=headers)).status_code == verify
+
+
+async def test_blank_names_and_places_are_refused_and_store_nothing(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    auth: TokenFactory,
+    conn: db.Conn,
+) -> None:
+    officer = await auth("licensing-officer")
+    body = await _setup(client, officer)
+    before = await _counts(conn)
+    party = {"kind": "exporter", "name": "Waffen Huber GmbH", "country": "AT", "address": "Hauptstraße 1, Steyr"}
+    for field in ("name", "address", "registration"):
+        blank = await client.post("/api/v1/parties", json={**party, field: " \t "}, headers=officer)
+        _problem(blank, 400, "invalid-request")
+    for field in ("place_of_issue", "issuing_authority"):
+        _problem(
+            await client.post("/api/v1/licences", json={**body, field: "   "}, headers=officer), 400, "invalid-request"
+        )
+    assert await _counts(conn) == before
+
+
+async def test_a_blank_reason_is_refused_and_changes_nothing(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    auth: TokenFactory,
+    conn: db.Conn,
+) -> None:
+    officer = await auth("licensing-officer")
+    body = await _setup(client, officer)
+    lic = (await client.post("/api/v1/licences", json=body, headers=officer)).json()
+    base = f"/api/v1/licences/{lic['licence_id']}"
+    before = await _counts(conn)
+    # the reason is what the journal and the status history keep of why: white space says nothing
+    _problem(await client.post(f"{base}/submit", json={"reason": "  "}, headers=officer), 400, "invalid-request")
+    _problem(
+        await client.post(f"{base}/versions", json={**body, "reason": "\t"}, headers=officer), 400, "invalid-request"
+    )
+    party = f"/api/v1/parties/{body['exporter_id']}/status"
+    _problem(
+        await client.post(party, json={"status": "suspended", "reason": " "}, headers=officer), 400, "invalid-request"
+    )
+    objection = {"transit_state": "CZ", "decision": "objection", "decided_on": str(TODAY), "reason": "   "}
+    _problem(await client.post(f"{base}/transit-consents", json=objection, headers=officer), 400, "invalid-request")
+    assert await _counts(conn) == before

@@ -11,7 +11,7 @@ from firearms import bootstrap, consents, db, gates, journal, licences
 from firearms.errors import ConflictError
 from firearms.licence_object import ImportAuthorisation
 from firearms.settings import Settings
-from tests.licensing_helpers import ACTOR, TODAY, export_draft, register_parties
+from tests.licensing_helpers import ACTOR, TODAY, export_draft, issued_export, register_parties
 
 
 async def _pending(conn: db.Conn, settings: Settings, **changes: object) -> licences.Licence:
@@ -199,3 +199,110 @@ async def test_concurrent_issue_issues_once(
         await pool.close()
     assert sorted(results) == ["illegal-transition"] * 3 + ["issued"]
     assert await conn.fetchval("SELECT count(*) FROM licence_event WHERE to_status = 'issued'") == 1
+
+
+async def test_reinstating_an_export_licence_runs_the_gates_again(
+    conn: db.Conn, settings: Settings, initialised: bootstrap.Initialised
+) -> None:
+    lic = await issued_export(conn, settings, await register_parties(conn))
+    async with conn.transaction():
+        await licences.transition(conn, licence_id=lic.licence_id, to="suspended", actor=ACTOR, reason="inquiry")
+    # while it was suspended DE revoked the import authorisation and CZ objected
+    await conn.execute(
+        """INSERT INTO licence (licence_id, issuing_state, number, kind, origin, status, version, valid_from,
+                                expires_on, exporting_state, importing_state, transit_states, created_at,
+                                created_by, updated_at)
+           VALUES ($1, 'DE', 'DE-IMP-2026-42', 'import', 'received', 'revoked', 1, $2, $3, 'AT', 'DE', '{CZ}',
+                   now(), 'notice', now())""",
+        uuid.uuid4(),
+        TODAY,
+        TODAY + dt.timedelta(days=300),
+    )
+    async with conn.transaction():
+        await consents.record_decision(
+            conn,
+            licence_id=lic.licence_id,
+            transit_state="CZ",
+            decision="objection",
+            decided_on=TODAY,
+            valid_until=None,
+            reason="route closed",
+            source="notice",
+            actor="peer:CZ",
+        )
+    assert await _issue_unmet(conn, settings, lic.licence_id) == [
+        ("import-authorisation-not-valid", "DE"),
+        ("transit-consent-objected", "CZ"),
+    ]
+    assert (await licences.get_licence(conn, lic.licence_id)).status == "suspended"
+
+
+async def test_a_decision_waits_for_a_concurrent_revocation_and_is_then_refused(
+    database: str, conn: db.Conn, settings: Settings, initialised: bootstrap.Initialised
+) -> None:
+    lic = await issued_export(conn, settings, await register_parties(conn))
+    pool = await db.create_pool(database, max_size=2)
+
+    async def decide() -> str:
+        async with pool.acquire() as c:
+            try:
+                async with c.transaction():
+                    await consents.record_decision(
+                        c,
+                        licence_id=lic.licence_id,
+                        transit_state="CZ",
+                        decision="no-objection",
+                        decided_on=TODAY,
+                        valid_until=None,
+                        reason=None,
+                        source="notice",
+                        actor="peer:CZ",
+                    )
+            except ConflictError as exc:
+                return exc.code
+            return "recorded"
+
+    try:
+        async with conn.transaction():
+            await licences.transition(conn, licence_id=lic.licence_id, to="revoked", actor=ACTOR, reason="fraud")
+            decision = asyncio.create_task(decide())
+            await asyncio.sleep(0.3)  # the decision is under way while the revocation is not yet committed
+        assert await decision == "licence-closed"
+    finally:
+        await pool.close()
+    assert await conn.fetchval("SELECT count(*) FROM transit_consent WHERE licence_id = $1", lic.licence_id) == 1
+
+
+async def test_the_import_authorisation_as_received_sets_the_validity_limit(
+    conn: db.Conn, settings: Settings, initialised: bootstrap.Initialised
+) -> None:
+    # the officer typed DE's authorisation as running a year; DE's own notice says 100 days
+    lic = await _pending(conn, settings)
+    await conn.execute(
+        """INSERT INTO licence (licence_id, issuing_state, number, kind, origin, status, version, valid_from,
+                                expires_on, exporting_state, importing_state, transit_states, created_at,
+                                created_by, updated_at)
+           VALUES ($1, 'DE', 'DE-IMP-2026-42', 'import', 'received', 'issued', 1, $2, $3, 'AT', 'DE', '{CZ}',
+                   now(), 'notice', now())""",
+        uuid.uuid4(),
+        TODAY - dt.timedelta(days=5),
+        TODAY + dt.timedelta(days=100),
+    )
+    async with conn.transaction():
+        await consents.record_decision(
+            conn,
+            licence_id=lic.licence_id,
+            transit_state="CZ",
+            decision="no-objection",
+            decided_on=TODAY,
+            valid_until=None,
+            reason=None,
+            source="notice",
+            actor="peer:CZ",
+        )
+    assert await _issue_unmet(conn, settings, lic.licence_id) == [("validity-beyond-import-authorisation", "DE")]
+    later = await licences.pending_gates(conn, lic.licence_id, today=TODAY + dt.timedelta(days=101))
+    assert [gate.gate for gate in later] == [
+        "import-authorisation-expired",
+        "validity-beyond-import-authorisation",
+    ]

@@ -179,3 +179,91 @@ async def test_database_refuses_debits_past_the_issued_quantity_whoever_writes(
     assert lowered.value.constraint_name == "licence_line_debited_check"
     with pytest.raises(asyncpg.CheckViolationError):
         await conn.execute("DELETE FROM licence_line WHERE licence_id = $1 AND line = 2", lic.licence_id)
+
+
+async def test_amendment_corrects_an_undebited_serial_but_never_drops_a_debited_one(
+    conn: db.Conn, settings: Settings, initialised: bootstrap.Initialised
+) -> None:
+    p = await register_parties(conn)
+    lic = await issued_export(conn, settings, p)
+    await _debit(conn, lic.licence_id, 1, 1, ["SSG08-001"])
+    rifles, cartridges = export_draft(p).lines
+    # SSG08-002 was misread and never left: correcting it keeps every debited serial
+    corrected = msgspec.structs.replace(rifles, serials=["SSG08-001", "SSG08-020"])
+    async with conn.transaction():
+        amended = await licences.amend(
+            conn,
+            lic.licence_id,
+            export_draft(p, reason="serial misread", lines=[corrected, cartridges]),
+            settings=settings,
+            actor=ACTOR,
+        )
+    assert amended.version == 2
+    assert amended.licence.lines[0].serials == ["SSG08-001", "SSG08-020"]
+    assert await _debit(conn, lic.licence_id, 1, 1, ["SSG08-020"]) == 0
+    # dropping the debited SSG08-001 is refused, and nothing is stored
+    dropped = msgspec.structs.replace(rifles, serials=["SSG08-020", "SSG08-021"])
+    with pytest.raises(ConflictError) as caught:
+        async with conn.transaction():
+            await licences.amend(
+                conn,
+                lic.licence_id,
+                export_draft(p, reason="drop", lines=[dropped, cartridges]),
+                settings=settings,
+                actor=ACTOR,
+            )
+    assert caught.value.code == "quantity-below-debited"
+    assert await conn.fetchval("SELECT count(*) FROM licence_version WHERE licence_id = $1", lic.licence_id) == 2
+
+
+async def test_amendment_down_to_what_was_debited_exhausts_the_licence(
+    conn: db.Conn, settings: Settings, initialised: bootstrap.Initialised
+) -> None:
+    p = await register_parties(conn)
+    lic = await issued_export(conn, settings, p)
+    await _debit(conn, lic.licence_id, 1, 1, ["SSG08-001"])
+    await _debit(conn, lic.licence_id, 2, 300, [])
+    rifles, cartridges = export_draft(p).lines
+    # the second rifle and the other cartridges will not be shipped: nothing is left to use
+    fewer = [
+        msgspec.structs.replace(rifles, quantity=1, serials=["SSG08-001"]),
+        msgspec.structs.replace(cartridges, quantity=300),
+    ]
+    async with conn.transaction():
+        amended = await licences.amend(
+            conn,
+            lic.licence_id,
+            export_draft(p, reason="partly cancelled", lines=fewer),
+            settings=settings,
+            actor=ACTOR,
+        )
+    assert amended.version == 2
+    assert amended.status == "exhausted"
+    assert [b.remaining for b in await ledger.balances(conn, lic.licence_id)] == [0, 0]
+    events = await licences.list_events(conn, lic.licence_id, after=0, limit=10)
+    assert [(e.from_status, e.to_status, e.version) for e in events][-1] == ("issued", "exhausted", 2)
+
+
+async def test_a_suspended_licence_amended_down_to_its_debits_is_exhausted_when_reinstated(
+    conn: db.Conn, settings: Settings, initialised: bootstrap.Initialised
+) -> None:
+    p = await register_parties(conn)
+    lic = await issued_export(conn, settings, p)
+    await _debit(conn, lic.licence_id, 1, 2, ["SSG08-001", "SSG08-002"])
+    await _debit(conn, lic.licence_id, 2, 300, [])
+    async with conn.transaction():
+        await licences.transition(conn, licence_id=lic.licence_id, to="suspended", actor=ACTOR, reason="inquiry")
+    rifles, cartridges = export_draft(p).lines
+    fewer = [rifles, msgspec.structs.replace(cartridges, quantity=300)]
+    async with conn.transaction():
+        amended = await licences.amend(
+            conn, lic.licence_id, export_draft(p, reason="rest cancelled", lines=fewer), settings=settings, actor=ACTOR
+        )
+    assert amended.status == "suspended"
+    async with conn.transaction():
+        reinstated = await licences.transition(
+            conn, licence_id=lic.licence_id, to="issued", actor=ACTOR, reason="cleared", settings=settings
+        )
+    assert reinstated.status == "exhausted"
+    events = await licences.list_events(conn, lic.licence_id, after=0, limit=10)
+    assert [(e.from_status, e.to_status) for e in events][-2:] == [("suspended", "issued"), ("issued", "exhausted")]

@@ -8,7 +8,7 @@ from firearms import bootstrap, db, keys, licences
 from firearms.licence_views import licence_message, verification_code
 from firearms.settings import Settings
 from firearms.signing import verify
-from tests.licensing_helpers import issued_export, register_parties
+from tests.licensing_helpers import ACTOR, export_draft, issued_export, register_parties
 
 
 async def test_issued_version_is_signed_by_the_registry_key_and_code_derives_from_it(
@@ -35,3 +35,32 @@ async def test_issued_version_is_signed_by_the_registry_key_and_code_derives_fro
         )
     with pytest.raises(asyncpg.RestrictViolationError):
         await conn.execute("UPDATE licence_version SET content = '{}' WHERE licence_id = $1", lic.licence_id)
+
+
+async def test_an_unsigned_version_is_append_only_too_except_for_its_one_signature(
+    conn: db.Conn, settings: Settings, initialised: bootstrap.Initialised
+) -> None:
+    p = await register_parties(conn)
+    async with conn.transaction():
+        lic = await licences.create_draft(conn, export_draft(p), settings=settings, actor=ACTOR)
+        await licences.amend(
+            conn, lic.licence_id, export_draft(p, reason="new content"), settings=settings, actor=ACTOR
+        )
+    # version 1 was never signed; who named whom, and why, must not be rewritten behind the application
+    for change in (
+        "reason = 'rewritten'",
+        f"consignee_id = '{p.exporter}'",
+        f"broker_ids = '{{{p.broker}}}'",
+        "created_by = 'someone else'",
+    ):
+        with pytest.raises(asyncpg.RestrictViolationError):
+            await conn.execute(
+                f"UPDATE licence_version SET {change} WHERE licence_id = $1 AND version = 1",  # noqa: S608
+                lic.licence_id,
+            )
+    first = await conn.fetchrow(
+        "SELECT reason, consignee_id, broker_ids FROM licence_version WHERE licence_id = $1 AND version = 1",
+        lic.licence_id,
+    )
+    assert first is not None
+    assert (first["reason"], first["consignee_id"], first["broker_ids"]) == (None, p.consignee, [])

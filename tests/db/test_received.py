@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import datetime as dt
+
 import msgspec
 import pytest
 
@@ -73,3 +75,20 @@ async def test_own_or_local_numbers_are_not_taken_as_received(
     with pytest.raises(ConflictError) as caught:
         await received.record_received(conn, at_licence, registry_state="CZ", actor="peer:AT")
     assert caught.value.code == "licence-not-received"
+
+
+async def test_a_partner_licence_expires_by_its_issuing_states_word_not_by_our_timer(
+    conn: db.Conn, settings: Settings, initialised: bootstrap.Initialised
+) -> None:
+    at_licence = await _at_licence(conn, settings)
+    short = msgspec.structs.replace(at_licence, number="AT-EXP-2026-888888", expires_on=TODAY + dt.timedelta(days=1))
+    async with conn.transaction():
+        stored = await received.record_received(conn, short, registry_state="CZ", actor="peer:AT")
+    # our timer runs past its last day, while AT's extension is still on its way (AT was down)
+    async with conn.transaction():
+        assert await licences.expire_due(conn, today=TODAY + dt.timedelta(days=2)) == 0
+    assert (await licences.get_licence(conn, stored.licence_id)).status == "issued"
+    extended = msgspec.structs.replace(short, version=2, expires_on=TODAY + dt.timedelta(days=30))
+    async with conn.transaction():
+        now = await received.record_received(conn, extended, registry_state="CZ", actor="peer:AT")
+    assert (now.status, now.version, now.licence.expires_on) == ("issued", 2, extended.expires_on)
