@@ -235,6 +235,7 @@ def cursor(*key: object) -> str:
     [
         ("records-officer", f"/api/v1/items?after={cursor(2**63)}"),
         ("records-officer", f"/api/v1/items/1/history?after={cursor('2026-11-29T10:00:00Z', 2**63, 1)}"),
+        ("records-officer", f"/api/v1/items/1/history?after={cursor('2026-11-29T10:00:00Z', 2**31, 1)}"),
         ("auditor", f"/api/v1/journal?after={cursor(2**63)}"),
     ],
 )
