@@ -159,16 +159,16 @@ def _read_csv(buffered: io.BufferedReader[SourceFile]) -> Iterator[tuple[int, st
     positions = [header.index(name) if name in header else width for name in COLUMNS]
     pick = operator.itemgetter(*positions)
     while True:
+        line = reader.line_num + 1  # a quoted value may span lines: a record is named by its first line
         try:
             fields = next(reader)
         except StopIteration:
             return
         except csv.Error:
-            yield (reader.line_num, "malformed-line", *_NOTHING)
+            yield (line, "malformed-line", *_NOTHING)
             continue
         if not fields:
             continue
-        line = reader.line_num
         if len(fields) != width:
             yield (line, "malformed-line", *_NOTHING)
             continue

@@ -108,6 +108,24 @@ async def test_entirely_invalid_file_changes_nothing(conn: db.Conn, tmp_path: Pa
     assert await counts(conn) == before
 
 
+async def test_csv_rejections_name_the_line_a_record_starts_on(conn: db.Conn, tmp_path: Path) -> None:
+    """A quoted value may hold a line break: the record is reported at its first line, as an editor shows it."""
+    path = write_csv(
+        tmp_path / "multi.csv",
+        [
+            row("ML-1", marking_stamped="GLOCK\r\nAUSTRIA ML-1", country_of_manufacture="XX"),
+            row("ML-2", country_of_manufacture="XX"),
+            row("ML-3"),
+        ],
+    )
+    result = await imports.import_file(conn, path, actor=ACTOR)
+    assert [(r.line, r.reason, r.serial) for r in result.rejections] == [
+        (2, "invalid-country", "ML-1"),
+        (4, "invalid-country", "ML-2"),
+    ]
+    assert result.inserted == 1
+
+
 async def test_csv_with_unknown_column_is_refused_whole(conn: db.Conn, tmp_path: Path) -> None:
     path = tmp_path / "odd.csv"
     path.write_text("kind,manufacturer,country_of_manufacture,serial,colour\nfirearm,A,AT,1,red\n", encoding="utf-8")
