@@ -204,8 +204,14 @@ def _read_ndjson(buffered: io.BufferedReader[SourceFile]) -> Iterator[tuple[int,
             raw = raw[3:]  # noqa: PLW2901  # a UTF-8 byte-order mark is not part of the first record
         if not raw.strip():
             continue
+        undecodable = False
         try:
-            record = _NDJSON.decode(raw)
+            try:
+                record = _NDJSON.decode(raw)
+            except UnicodeDecodeError:
+                # bytes that are not UTF-8: read with them replaced only to tell the field they are in
+                record = _NDJSON.decode(raw.decode("utf-8", errors="replace"))
+                undecodable = True
         except msgspec.DecodeError:
             yield (line, "malformed-line", *_NOTHING)
             continue
@@ -213,6 +219,9 @@ def _read_ndjson(buffered: io.BufferedReader[SourceFile]) -> Iterator[tuple[int,
             yield (line, "malformed-line", *_NOTHING)
             continue
         values = tuple(_text(record.get(name)) for name in COLUMNS)
+        if undecodable:
+            yield (line, "invalid-serial" if "\ufffd" in (values[_SERIAL_AT] or "") else "invalid-text", *_NOTHING)
+            continue
         bad = _unstorable(values, "".join(value for value in values if value))
         yield (line, bad[1], *_NOTHING) if bad else (line, None, *values)
 

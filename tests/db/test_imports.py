@@ -187,6 +187,24 @@ async def test_ndjson_import_with_malformed_lines(conn: db.Conn, tmp_path: Path)
     assert tuple(item) == (800, "HP 24", "LOT202407")
 
 
+async def test_ndjson_line_with_bytes_that_are_not_utf8_is_a_rejected_row(conn: db.Conn, tmp_path: Path) -> None:
+    """Like a CSV row, an NDJSON line that is not UTF-8 is rejected on its own; the rest of the file is imported."""
+    lot = b'{"kind":"ammunition","manufacturer":"Hirtenberger","country_of_manufacture":"AT","quantity":5,'
+    path = tmp_path / "latin1.ndjson"
+    path.write_bytes(
+        lot
+        + b'"serial":"LOT-1"}\n'
+        + lot
+        + b'"serial":"LOT-2","headstamp":"H\xe9"}\n'
+        + lot
+        + b'"serial":"LOT-\xe93"}\n'
+    )
+    result = await imports.import_file(conn, path, actor=ACTOR)
+    assert result.inserted == 1
+    assert [(r.line, r.reason) for r in result.rejections] == [(2, "invalid-text"), (3, "invalid-serial")]
+    assert await conn.fetchval("SELECT serial FROM item") == "LOT-1"
+
+
 async def test_import_of_100000_rows_is_set_wise_and_fast(conn: db.Conn, tmp_path: Path) -> None:
     path = tmp_path / "big.csv"
     with path.open("w", newline="", encoding="utf-8") as handle:
