@@ -87,3 +87,24 @@ def test_export_then_import_round_trips(database: str, home: Path, tmp_path: Pat
     again = CliRunner().invoke(main, ["import", str(out)], env=env(database, home))
     assert again.exit_code == 0, again.output
     assert "3 rows read, 0 imported, 3 already registered, 0 rejected" in again.stdout
+
+
+def test_export_command_is_journaled_like_the_api_export(database: str, home: Path, tmp_path: Path) -> None:
+    """Handing the records over from the command line leaves the same trace as GET /items/export."""
+    out = tmp_path / "lost.csv"
+    exported = CliRunner().invoke(main, ["export", str(out), "--status", "lost"], env=env(database, home))
+    assert exported.exit_code == 0, exported.output
+
+    async def entries() -> list[tuple[str, str, object]]:
+        conn = await db.connect(database)
+        try:
+            rows = await conn.fetch(
+                "SELECT actor, entity_id, payload FROM journal_entry WHERE action = 'items.exported'"
+            )
+            return [(row["actor"], row["entity_id"], row["payload"]) for row in rows]
+        finally:
+            await conn.close()
+
+    assert asyncio.run(entries()) == [
+        ("cli:operator", "*", {"format": "csv", "filters": [None, None, None, None, "lost", None, None, None]})
+    ]
