@@ -147,13 +147,15 @@ def _unstorable(values: tuple[str | None, ...], text: str) -> tuple[int, str | N
 
 def _read_csv(buffered: io.BufferedReader[SourceFile]) -> Iterator[tuple[int, str | None, *tuple[str | None, ...]]]:
     text = io.TextIOWrapper(buffered, encoding="utf-8-sig", errors="surrogateescape", newline="")
-    reader = csv.reader(text, strict=False)
+    reader = csv.reader(text, strict=True)  # text after a closing quote is malformed, never silently joined
     try:
         header = next(reader)
     except StopIteration:
         raise InvalidInputError(
             "the file is empty: a CSV import starts with a header row", code="import-invalid-file"
         ) from None
+    except csv.Error as exc:
+        raise InvalidInputError(f"the header row is not CSV: {exc}", code="import-invalid-file") from None
     _check_header(header)
     width = len(header)
     positions = [header.index(name) if name in header else width for name in COLUMNS]

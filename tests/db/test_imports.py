@@ -126,6 +126,26 @@ async def test_csv_rejections_name_the_line_a_record_starts_on(conn: db.Conn, tm
     assert result.inserted == 1
 
 
+async def test_csv_value_with_text_after_its_closing_quote_is_malformed_not_altered(
+    conn: db.Conn, tmp_path: Path
+) -> None:
+    """``"Glock"x GmbH`` is not a CSV value: it is refused, never stored as ``Glockx GmbH``."""
+    path = tmp_path / "quotes.csv"
+    path.write_text(
+        "kind,firearm_type,manufacturer,country_of_manufacture,serial,marking_stamped\r\n"
+        'firearm,pistol,"Glock"x GmbH,AT,Q-1,GLOCK Q-1\r\n'
+        "firearm,pistol,Glock GmbH,AT,Q-2,GLOCK Q-2\r\n",
+        encoding="utf-8",
+    )
+    result = await imports.import_file(conn, path, actor=ACTOR)
+    assert [(r.line, r.reason) for r in result.rejections] == [(2, "malformed-line")]
+    assert [row["manufacturer"] for row in await conn.fetch("SELECT manufacturer FROM item")] == ["Glock GmbH"]
+    path.write_text('"kind"x,manufacturer,country_of_manufacture,serial\r\n', encoding="utf-8")
+    with pytest.raises(InvalidInputError) as caught:
+        await imports.import_file(conn, path, actor=ACTOR)
+    assert caught.value.code == "import-invalid-file"
+
+
 async def test_csv_with_unknown_column_is_refused_whole(conn: db.Conn, tmp_path: Path) -> None:
     path = tmp_path / "odd.csv"
     path.write_text("kind,manufacturer,country_of_manufacture,serial,colour\nfirearm,A,AT,1,red\n", encoding="utf-8")
