@@ -143,8 +143,12 @@ async def authenticate(conn: Conn, authorization: str | None) -> Officer:
 
 
 async def ensure_admin_token(conn: Conn) -> str | None:
-    """On first start, create one admin token and return its secret; ``None`` when an admin exists."""
-    if await store.count_live_admin_tokens(conn):
+    """On first start, create one admin token and return its secret; ``None`` when an admin token was ever made.
+
+    Only once: after every admin token is revoked, a new one is made on purpose (``firearms token
+    create --role admin``), never by a restart printing its secret into the service's log.
+    """
+    if await store.count_admin_tokens(conn):
         return None
     secret, _ = await create_token(conn, role="admin", name="first-admin", actor="system:first-start")
     return secret

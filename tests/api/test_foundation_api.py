@@ -12,7 +12,7 @@ from litestar.exceptions import InternalServerException
 from litestar.testing import AsyncTestClient
 
 from api.problems import _http_error
-from firearms import db
+from firearms import bootstrap, db
 from firearms.settings import Settings
 from firearms.tokens import Role
 from tests.conftest import TokenFactory
@@ -75,6 +75,27 @@ async def test_missing_token_is_401_problem(client: AsyncTestClient) -> None:  #
     assert response.status_code == 401
     assert response.headers["content-type"].startswith("application/problem+json")
     assert response.json()["type"].endswith("/unauthenticated")
+
+
+async def test_a_restart_after_every_admin_token_was_revoked_prints_no_new_admin_token(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    conn: db.Conn,
+    settings: Settings,
+    database: str,
+    initialised: bootstrap.Initialised,
+) -> None:
+    """The first admin token is printed once, on the first start only: never again into a service's log.
+
+    An administrator who revoked every admin token (a leaked one) makes a new one on purpose with
+    ``firearms token create``; a restart must not mint one and print its secret to stderr.
+    """
+    assert initialised.admin_token
+    first = {"Authorization": f"Bearer {initialised.admin_token}"}
+    token_id = (await client.get("/api/v1/me", headers=first)).json()["token_id"]
+    assert (await client.post(f"/api/v1/tokens/{token_id}/revoke", headers=first)).status_code == 200
+    again = await bootstrap.initialise(settings, database)
+    assert again.admin_token is None
+    assert await conn.fetchval("SELECT count(*) FROM officer_token WHERE role = 'admin'") == 1
 
 
 async def test_wrong_role_is_403_problem(client: AsyncTestClient, auth: TokenFactory) -> None:  # type: ignore[type-arg]
