@@ -3,7 +3,10 @@
 Each file row becomes one tuple ``(line, problem, *COLUMNS)`` of text for the staging table; the
 rules are applied later, set-wise, in SQL (:mod:`firearms.imports`). Here only what SQL cannot see
 is decided: a line that is not a record (``malformed-line``), text PostgreSQL cannot hold (NUL,
-invalid UTF-8: ``invalid-text``/``invalid-serial``). An empty value means "absent".
+invalid UTF-8: ``invalid-text``/``invalid-serial``). An empty value means "absent". A CSV file that
+is not CSV somewhere (text after a closing quote, a quote never closed, a value beyond the csv
+module's field limit) is refused whole (``import-invalid-file`` with the line): past such an error
+the records cannot be told apart.
 
 The file's bytes are hashed (SHA-256) and counted while they are read, for the journal and the
 progress bar.
@@ -166,9 +169,14 @@ def _read_csv(buffered: io.BufferedReader[SourceFile]) -> Iterator[tuple[int, st
             fields = next(reader)
         except StopIteration:
             return
-        except csv.Error:
-            yield (line, "malformed-line", *_NOTHING)
-            continue
+        except csv.Error as exc:
+            # The reader goes on at the next physical line, which may lie inside a quoted value: what it
+            # read from there could be text of that value taken for records. The file is refused whole.
+            raise InvalidInputError(
+                f"line {line} is not CSV ({exc}): where the records after it begin cannot be told; nothing was stored",
+                code="import-invalid-file",
+                line=line,
+            ) from None
         if not fields:
             continue
         if len(fields) != width:

@@ -126,7 +126,7 @@ async def test_csv_rejections_name_the_line_a_record_starts_on(conn: db.Conn, tm
     assert result.inserted == 1
 
 
-async def test_csv_value_with_text_after_its_closing_quote_is_malformed_not_altered(
+async def test_csv_value_with_text_after_its_closing_quote_is_refused_not_altered(
     conn: db.Conn, tmp_path: Path
 ) -> None:
     """``"Glock"x GmbH`` is not a CSV value: it is refused, never stored as ``Glockx GmbH``."""
@@ -137,13 +137,44 @@ async def test_csv_value_with_text_after_its_closing_quote_is_malformed_not_alte
         "firearm,pistol,Glock GmbH,AT,Q-2,GLOCK Q-2\r\n",
         encoding="utf-8",
     )
-    result = await imports.import_file(conn, path, actor=ACTOR)
-    assert [(r.line, r.reason) for r in result.rejections] == [(2, "malformed-line")]
-    assert [row["manufacturer"] for row in await conn.fetch("SELECT manufacturer FROM item")] == ["Glock GmbH"]
+    with pytest.raises(InvalidInputError) as caught:
+        await imports.import_file(conn, path, actor=ACTOR)
+    assert (caught.value.code, caught.value.facts["line"]) == ("import-invalid-file", 2)
+    assert await conn.fetchval("SELECT count(*) FROM item") == 0
     path.write_text('"kind"x,manufacturer,country_of_manufacture,serial\r\n', encoding="utf-8")
     with pytest.raises(InvalidInputError) as caught:
         await imports.import_file(conn, path, actor=ACTOR)
     assert caught.value.code == "import-invalid-file"
+
+
+@pytest.mark.parametrize(
+    "broken",
+    [
+        pytest.param('"' + "x" * 140_000, id="value-beyond-the-csv-field-limit"),
+        pytest.param('"GLOCK"x,"stamp', id="text-after-a-closing-quote"),
+    ],
+)
+async def test_csv_that_cannot_be_parsed_is_refused_whole_never_resynced_inside_a_quoted_value(
+    broken: str, conn: db.Conn, tmp_path: Path
+) -> None:
+    """After a CSV syntax error the reader restarts at the next physical line, which may lie inside a
+    quoted value: the text in that value must never be imported as a record of its own.
+    """
+    path = tmp_path / "smuggled.csv"
+    path.write_text(
+        "kind,firearm_type,manufacturer,country_of_manufacture,serial,marking_stamped\r\n"
+        "firearm,pistol,Glock GmbH,AT,OK-1,GLOCK OK-1\r\n"
+        f"firearm,pistol,Glock GmbH,AT,OK-2,{broken}\r\n"
+        "firearm,pistol,Evil,AT,EVIL-1,EVIL EVIL-1\r\n"
+        'end"\r\n',
+        encoding="utf-8",
+    )
+    before = await counts(conn)
+    with pytest.raises(InvalidInputError) as caught:
+        await imports.import_file(conn, path, actor=ACTOR)
+    assert caught.value.code == "import-invalid-file"
+    assert caught.value.facts["line"] == 3
+    assert await counts(conn) == before
 
 
 async def test_csv_with_unknown_column_is_refused_whole(conn: db.Conn, tmp_path: Path) -> None:
