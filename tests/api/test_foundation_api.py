@@ -271,6 +271,28 @@ async def test_a_cursor_beyond_64_bits_is_invalid_cursor_not_a_500(
     assert response.json()["type"].endswith("/invalid-cursor")
 
 
+@pytest.mark.parametrize(
+    ("role", "path"),
+    [
+        (
+            "admin",
+            f"/api/v1/tokens?after={cursor('0001-01-01T00:00:00+14:00', '00000000-0000-0000-0000-000000000000')}",
+        ),
+        ("records-officer", f"/api/v1/items/1/history?after={cursor('9999-12-31T23:59:59-12:00', 2, 1)}"),
+    ],
+)
+async def test_a_cursor_time_beyond_the_years_utc_can_hold_is_invalid_cursor_not_a_500(
+    role: Role,
+    path: str,
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    auth: TokenFactory,
+) -> None:
+    """A time with an offset that moves it before year 1 or after year 9999 in UTC was never given out."""
+    response = await client.get(path, headers=await auth(role))
+    assert response.status_code == 422, response.text
+    assert response.json()["type"].endswith("/invalid-cursor")
+
+
 async def test_an_integer_beyond_its_column_in_a_path_query_or_cursor_is_a_4xx_not_a_500(
     client: AsyncTestClient,  # type: ignore[type-arg]
     conn: db.Conn,
