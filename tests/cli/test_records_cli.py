@@ -55,6 +55,18 @@ def test_import_command_reports_rejections_next_to_the_file(database: str, home:
     assert count_items(database) == 1
 
 
+def test_import_with_a_report_that_cannot_be_written_is_a_one_line_error_and_stores_nothing(
+    database: str, home: Path, tmp_path: Path
+) -> None:
+    path = write(tmp_path / "dealer.csv", [["firearm", "pistol", "Glock GmbH", "AT", "RP-1", "GLOCK RP-1"]])
+    report = tmp_path / "missing" / "dealer.rejected.csv"
+    result = CliRunner().invoke(main, ["import", str(path), "--report", str(report)], env=env(database, home))
+    assert result.exit_code == 1
+    assert isinstance(result.exception, SystemExit)
+    assert result.stderr.splitlines()[-1].startswith("firearms: error: cannot write the report")
+    assert count_items(database) == 0
+
+
 def test_import_command_fails_on_entirely_invalid_file(database: str, home: Path, tmp_path: Path) -> None:
     path = write(tmp_path / "bad.csv", [["firearm", "pistol", "Glock GmbH", "AT", "", "X"]])
     result = CliRunner().invoke(main, ["import", str(path)], env=env(database, home))
