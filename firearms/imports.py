@@ -116,8 +116,8 @@ async def import_file(
         listed: how many rejections to return in the result (all are in the report).
 
     Raises:
-        InvalidInputError: ``import-invalid-file`` (unknown format, bad header, not UTF-8), or the report
-            cannot be written; nothing stored.
+        InvalidInputError: ``import-invalid-file`` (unknown format, bad header, not UTF-8, no records),
+            or the report cannot be written; nothing stored.
     """
     kind = detect_format(path, fmt)
     name = file_name or path.name
@@ -155,6 +155,11 @@ async def _run(
     phase("inserting")
     inserted = await store.insert_imported_items(conn, import_id, now, actor)
     counts = await store.count_import_outcome(conn)
+    if not counts["rows_read"]:
+        raise InvalidInputError(
+            "the file holds no records (a CSV header row alone, or no NDJSON line): nothing was stored",
+            code="import-invalid-file",
+        )
     registered = counts["valid"] - inserted
     phase("reporting")
     rejections = await _report(conn, report, listed, any_registered=registered > 0)

@@ -177,6 +177,29 @@ async def test_csv_that_cannot_be_parsed_is_refused_whole_never_resynced_inside_
     assert await counts(conn) == before
 
 
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [
+        pytest.param(
+            "header-only.csv", "kind,manufacturer,country_of_manufacture,serial\r\n\r\n", id="csv-header-only"
+        ),
+        pytest.param("empty.ndjson", "", id="ndjson-0-bytes"),
+        pytest.param("blank.ndjson", "\n  \n", id="ndjson-blank-lines"),
+    ],
+)
+async def test_a_file_without_records_is_refused_like_an_empty_csv(
+    name: str, content: str, conn: db.Conn, tmp_path: Path
+) -> None:
+    """A 0-byte CSV is import-invalid-file; a CSV with only its header, or an empty NDJSON file, is no better."""
+    path = tmp_path / name
+    path.write_text(content, encoding="utf-8")
+    before = await counts(conn)
+    with pytest.raises(InvalidInputError) as caught:
+        await imports.import_file(conn, path, actor=ACTOR)
+    assert caught.value.code == "import-invalid-file"
+    assert await counts(conn) == before
+
+
 async def test_csv_with_unknown_column_is_refused_whole(conn: db.Conn, tmp_path: Path) -> None:
     path = tmp_path / "odd.csv"
     path.write_text("kind,manufacturer,country_of_manufacture,serial,colour\nfirearm,A,AT,1,red\n", encoding="utf-8")
