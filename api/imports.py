@@ -37,16 +37,27 @@ class ImportController(Controller):
             "upload"
         ),
     ) -> ImportResult:
-        """Import the body (``Content-Type: text/csv`` or ``application/x-ndjson``) as one batch.
+        """Import the body (``Content-Type: text/csv`` or ``application/x-ndjson``, UTF-8) as one batch.
 
         Rows are validated set-wise; the answer lists up to 1000 rejected rows (line and reason).
         A body in which no row is valid stores nothing and is a 422 ``import-rejected`` problem.
         """
-        media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        media, *parameters = request.headers.get("content-type", "").split(";")
+        media = media.strip().lower()
         fmt = _MEDIA.get(media)
         if fmt is None:
             raise InvalidInputError(
                 f"send the file as text/csv or application/x-ndjson, not {media or 'nothing'}",
+                code="import-invalid-file",
+            )
+        charsets = [
+            value.strip().strip('"').lower()
+            for name, _, value in (p.partition("=") for p in parameters)
+            if name.strip().lower() == "charset"
+        ]
+        if any(charset not in {"utf-8", "utf8"} for charset in charsets):
+            raise InvalidInputError(
+                f"the file is read as UTF-8: convert it, or send it with charset=utf-8, not {', '.join(charsets)}",
                 code="import-invalid-file",
             )
         with tempfile.TemporaryDirectory(prefix="firearms-import-") as folder:

@@ -28,7 +28,7 @@ from firearms.item_types import (
     ScoredItem,
 )
 from firearms.lifecycle import Status
-from firearms.pagination import BIGINT_MAX, DEFAULT_LIMIT, decode_cursor, encode_cursor
+from firearms.pagination import BIGINT_MAX, DEFAULT_LIMIT, IntegerKey, decode_cursor, encode_cursor
 
 __all__ = ["READ_ROLES", "WRITE_ROLES", "HistoryPage", "ItemController", "ItemPage", "ScoredItemPage"]
 
@@ -192,7 +192,7 @@ class ItemController(Controller):
         self, conn: ConnDep, item_id: ItemIdPath, after: AfterQuery = None, limit: LimitQuery = DEFAULT_LIMIT
     ) -> HistoryPage:
         """Registration, markings and lifecycle events, oldest first."""
-        key = decode_cursor(after, dt.datetime, int, int) if after else None
+        key = decode_cursor(after, dt.datetime, IntegerKey, int) if after else None
         found = await item_events.history(
             conn, item_id, after=(key[0], key[1], key[2]) if key else None, limit=limit + 1
         )

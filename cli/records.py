@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from firearms import bootstrap, db, exports, imports, lifecycle
+from firearms import bootstrap, db, exports, imports, journal, lifecycle
 from firearms.errors import FirearmsError, InvalidInputError
 
 if TYPE_CHECKING:
@@ -103,7 +103,10 @@ def import_records(ctx: click.Context, path: Path, fmt: str | None, report: Path
 def export_records(
     ctx: click.Context, path: Path, fmt: str | None, status: str | None, kind: str | None, country: str | None
 ) -> None:
-    """Export records to PATH as CSV or NDJSON, in the bulk-import columns (ITI para 13 hand-over)."""
+    """Export records to PATH as CSV or NDJSON, in the bulk-import columns (ITI para 13 hand-over).
+
+    Journaled as ``items.exported``, like ``GET /api/v1/items/export``.
+    """
     settings = _settings(ctx)
     url = bootstrap.resolve_database_url(settings)
     chosen: Any = fmt or path.suffix.lstrip(".").lower().replace("jsonl", "ndjson")
@@ -120,10 +123,18 @@ def export_records(
                 handle = path.open("wb")
             except OSError as exc:  # a missing folder, no permission: the operator's to fix
                 raise InvalidInputError(f"cannot write {path}: {exc.strerror}") from exc
+            filters = (None, None, None, None, status, kind, country, None)
             with handle:
-                async for chunk in exports.export_items(
-                    pool, chosen, (None, None, None, None, status, kind, country, None)
-                ):
+                async with pool.acquire() as conn, conn.transaction():
+                    await journal.record(
+                        conn,
+                        actor=_CLI_ACTOR,
+                        action="items.exported",
+                        entity="item",
+                        entity_id="*",
+                        payload={"format": chosen, "filters": list(filters)},
+                    )
+                async for chunk in exports.export_items(pool, chosen, filters):
                     handle.write(chunk)
                     written += len(chunk)
         finally:

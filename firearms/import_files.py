@@ -3,7 +3,10 @@
 Each file row becomes one tuple ``(line, problem, *COLUMNS)`` of text for the staging table; the
 rules are applied later, set-wise, in SQL (:mod:`firearms.imports`). Here only what SQL cannot see
 is decided: a line that is not a record (``malformed-line``), text PostgreSQL cannot hold (NUL,
-invalid UTF-8: ``invalid-text``/``invalid-serial``). An empty value means "absent".
+invalid UTF-8: ``invalid-text``/``invalid-serial``). An empty value means "absent". A CSV file that
+is not CSV somewhere (text after a closing quote, a quote never closed, a value beyond the csv
+module's field limit) is refused whole (``import-invalid-file`` with the line): past such an error
+the records cannot be told apart.
 
 The file's bytes are hashed (SHA-256) and counted while they are read, for the journal and the
 progress bar.
@@ -147,28 +150,35 @@ def _unstorable(values: tuple[str | None, ...], text: str) -> tuple[int, str | N
 
 def _read_csv(buffered: io.BufferedReader[SourceFile]) -> Iterator[tuple[int, str | None, *tuple[str | None, ...]]]:
     text = io.TextIOWrapper(buffered, encoding="utf-8-sig", errors="surrogateescape", newline="")
-    reader = csv.reader(text, strict=False)
+    reader = csv.reader(text, strict=True)  # text after a closing quote is malformed, never silently joined
     try:
         header = next(reader)
     except StopIteration:
         raise InvalidInputError(
             "the file is empty: a CSV import starts with a header row", code="import-invalid-file"
         ) from None
+    except csv.Error as exc:
+        raise InvalidInputError(f"the header row is not CSV: {exc}", code="import-invalid-file") from None
     _check_header(header)
     width = len(header)
     positions = [header.index(name) if name in header else width for name in COLUMNS]
     pick = operator.itemgetter(*positions)
     while True:
+        line = reader.line_num + 1  # a quoted value may span lines: a record is named by its first line
         try:
             fields = next(reader)
         except StopIteration:
             return
-        except csv.Error:
-            yield (reader.line_num, "malformed-line", *_NOTHING)
-            continue
+        except csv.Error as exc:
+            # The reader goes on at the next physical line, which may lie inside a quoted value: what it
+            # read from there could be text of that value taken for records. The file is refused whole.
+            raise InvalidInputError(
+                f"line {line} is not CSV ({exc}): where the records after it begin cannot be told; nothing was stored",
+                code="import-invalid-file",
+                line=line,
+            ) from None
         if not fields:
             continue
-        line = reader.line_num
         if len(fields) != width:
             yield (line, "malformed-line", *_NOTHING)
             continue
@@ -204,8 +214,14 @@ def _read_ndjson(buffered: io.BufferedReader[SourceFile]) -> Iterator[tuple[int,
             raw = raw[3:]  # noqa: PLW2901  # a UTF-8 byte-order mark is not part of the first record
         if not raw.strip():
             continue
+        undecodable = False
         try:
-            record = _NDJSON.decode(raw)
+            try:
+                record = _NDJSON.decode(raw)
+            except UnicodeDecodeError:
+                # bytes that are not UTF-8: read with them replaced only to tell the field they are in
+                record = _NDJSON.decode(raw.decode("utf-8", errors="replace"))
+                undecodable = True
         except msgspec.DecodeError:
             yield (line, "malformed-line", *_NOTHING)
             continue
@@ -213,6 +229,9 @@ def _read_ndjson(buffered: io.BufferedReader[SourceFile]) -> Iterator[tuple[int,
             yield (line, "malformed-line", *_NOTHING)
             continue
         values = tuple(_text(record.get(name)) for name in COLUMNS)
+        if undecodable:
+            yield (line, "invalid-serial" if "\ufffd" in (values[_SERIAL_AT] or "") else "invalid-text", *_NOTHING)
+            continue
         bad = _unstorable(values, "".join(value for value in values if value))
         yield (line, bad[1], *_NOTHING) if bad else (line, None, *values)
 

@@ -21,6 +21,7 @@ import msgspec
 
 from firearms import journal
 from firearms.countries import COUNTRIES
+from firearms.errors import InvalidInputError
 from firearms.import_files import STAGING_COLUMNS, SourceFile, detect_format, read_rows
 from firearms.item_rules import CONTROL_PATTERN_SQL, SPACE_CHARACTERS
 from firearms.store import imports as store
@@ -115,7 +116,8 @@ async def import_file(
         listed: how many rejections to return in the result (all are in the report).
 
     Raises:
-        InvalidInputError: ``import-invalid-file`` (unknown format, bad header, not UTF-8); nothing stored.
+        InvalidInputError: ``import-invalid-file`` (unknown format, bad header, not UTF-8, no records),
+            or the report cannot be written; nothing stored.
     """
     kind = detect_format(path, fmt)
     name = file_name or path.name
@@ -153,6 +155,11 @@ async def _run(
     phase("inserting")
     inserted = await store.insert_imported_items(conn, import_id, now, actor)
     counts = await store.count_import_outcome(conn)
+    if not counts["rows_read"]:
+        raise InvalidInputError(
+            "the file holds no records (a CSV header row alone, or no NDJSON line): nothing was stored",
+            code="import-invalid-file",
+        )
     registered = counts["valid"] - inserted
     phase("reporting")
     rejections = await _report(conn, report, listed, any_registered=registered > 0)
@@ -192,7 +199,10 @@ async def _run(
 
 async def _report(conn: Conn, report: Path | None, listed: int, *, any_registered: bool) -> list[Rejection]:
     kept: list[Rejection] = []
-    handle = report.open("w", encoding="utf-8", newline="") if report is not None else None
+    try:
+        handle = report.open("w", encoding="utf-8", newline="") if report is not None else None
+    except OSError as exc:  # a missing folder, no permission: the operator's to fix; the import rolls back
+        raise InvalidInputError(f"cannot write the report {report}: {exc.strerror}") from exc
     try:
         writer = csv.writer(handle) if handle is not None else None
         if writer is not None:

@@ -8,8 +8,8 @@ transaction. Rules checked here beyond the state machine:
 * Art. 8(1)(c): a ``transferred`` event ``from_state_stocks`` (release to civilian use) needs a
   state-to-civilian marking;
 * a ``corrected`` event names an event of the same item (or ``null``: the registration record)
-  and why; when it corrects the item's latest status-changing event, not corrected before, the
-  status returns to what it was before that event.
+  and why; when it corrects the item's latest event not corrected before (corrections of later
+  events count as undoing them), the status returns to what it was before that event.
 """
 
 from __future__ import annotations
@@ -114,12 +114,7 @@ async def _status_after_correction(conn: Conn, item_id: int, status: Status, cor
             "a correction corrects an event, not another correction", code="invalid-correction", event_id=corrects
         )
     latest = await store.get_latest_item_event(conn, item_id)
-    if (
-        latest is not None
-        and latest["event_id"] == corrects
-        and not latest["corrected"]
-        and latest["status_after"] == status
-    ):
+    if latest is not None and latest["event_id"] == corrects and latest["status_after"] == status:
         reverted: Status = latest["status_before"]
         return reverted
     return status

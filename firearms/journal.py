@@ -161,7 +161,9 @@ def checkpoint_message(state: str, seq: int, head_hash: bytes, signed_at: dt.dat
 async def checkpoint(conn: Conn, *, state: str, home: Path) -> Checkpoint | None:
     """Seal, then sign the head of the chain with the registry's current key and store it.
 
-    Returns ``None`` when the chain is empty. Journals the checkpoint itself is not needed: the
+    Returns ``None`` when the chain is empty, and the stored checkpoint when the head already has
+    one (nothing was journaled since): only one checkpoint is kept per position, and what is
+    returned is always what :func:`verify` checks. Journals the checkpoint itself is not needed: the
     checkpoint table is append-only and verified on its own.
     """
     await seal(conn)
@@ -172,7 +174,16 @@ async def checkpoint(conn: Conn, *, state: str, home: Path) -> Checkpoint | None
         key = await keys.current_signing_key(conn, home)
         signed_at = dt.datetime.now(dt.UTC).replace(microsecond=0)
         signature = key.sign(checkpoint_message(state, head["seq"], head["hash"], signed_at))
-        await store.insert_journal_checkpoint(conn, head["seq"], head["hash"], signed_at, key.key_id, signature)
+        if not await store.insert_journal_checkpoint(conn, head["seq"], head["hash"], signed_at, key.key_id, signature):
+            kept = await store.get_journal_checkpoint(conn, head["seq"])
+            assert kept is not None  # noqa: S101  # the insert conflicted with it; checkpoints are never deleted
+            return Checkpoint(
+                seq=kept["seq"],
+                head_hash=kept["head_hash"].hex(),
+                signed_at=kept["signed_at"],
+                key_id=kept["key_id"],
+                signature=kept["signature"].hex(),
+            )
     return Checkpoint(
         seq=head["seq"], head_hash=head["hash"].hex(), signed_at=signed_at, key_id=key.key_id, signature=signature.hex()
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Annotated, Any
 
 import msgspec
@@ -45,6 +46,9 @@ def decode_cursor(cursor: str, *types: type) -> tuple[Any, ...]:
     kinds = tuple(_KEY_INT if kind is int else kind for kind in types)
     try:
         values = msgspec.json.decode(b64url_decode(cursor), type=tuple[*kinds])  # type: ignore[valid-type]
-    except (ValueError, msgspec.DecodeError) as exc:
+        for value in values:
+            if isinstance(value, dt.datetime) and value.tzinfo is not None:
+                value.astimezone(dt.UTC)  # a time the database cannot take (before year 1 or after 9999 in UTC)
+    except (ValueError, OverflowError, msgspec.DecodeError) as exc:
         raise InvalidInputError("the 'after' cursor is not one this list gave out", code="invalid-cursor") from exc
     return tuple(values)

@@ -34,7 +34,8 @@ __all__ = [
 
 Role = Literal["admin", "records-officer", "licensing-officer", "customs-officer", "verifier", "auditor"]
 ROLES: tuple[Role, ...] = ("admin", "records-officer", "licensing-officer", "customs-officer", "verifier", "auditor")
-TokenName = Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$")]
+# No C0 or C1 control character (as item_rules refuses them): the name is printed by 'token list' and in the journal.
+TokenName = Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f-\x9f]+$")]
 _PREFIX = "fr_"
 
 
@@ -143,8 +144,12 @@ async def authenticate(conn: Conn, authorization: str | None) -> Officer:
 
 
 async def ensure_admin_token(conn: Conn) -> str | None:
-    """On first start, create one admin token and return its secret; ``None`` when an admin exists."""
-    if await store.count_live_admin_tokens(conn):
+    """On first start, create one admin token and return its secret; ``None`` when an admin token was ever made.
+
+    Only once: after every admin token is revoked, a new one is made on purpose (``firearms token
+    create --role admin``), never by a restart printing its secret into the service's log.
+    """
+    if await store.count_admin_tokens(conn):
         return None
     secret, _ = await create_token(conn, role="admin", name="first-admin", actor="system:first-start")
     return secret

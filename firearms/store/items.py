@@ -96,7 +96,7 @@ async def get_item_event(conn: Conn, item_id: int, event_id: int) -> asyncpg.Rec
 
 
 async def get_latest_item_event(conn: Conn, item_id: int) -> asyncpg.Record | None:
-    """The item's latest non-correction event and whether it was already corrected."""
+    """The item's latest event that is neither a correction nor corrected already."""
     return await conn.fetchrow(Q["get_latest_item_event"], item_id)
 
 

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 __all__ = [
     "count_pending_entries",
     "first_unlinked_entry",
+    "get_journal_checkpoint",
     "get_journal_head",
     "insert_journal_checkpoint",
     "insert_journal_entry",
@@ -89,6 +90,11 @@ async def insert_journal_checkpoint(
 ) -> bool:
     """Store a checkpoint; ``False`` when one already exists at ``seq``."""
     return await conn.fetchval(Q["insert_journal_checkpoint"], seq, head_hash, signed_at, key_id, signature) is not None
+
+
+async def get_journal_checkpoint(conn: Conn, seq: int) -> asyncpg.Record | None:
+    """The checkpoint stored at ``seq``, if any."""
+    return await conn.fetchrow(Q["get_journal_checkpoint"], seq)
 
 
 async def list_journal_checkpoints(conn: Conn) -> list[asyncpg.Record]:

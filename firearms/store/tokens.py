@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from firearms.db import Conn
 
 __all__ = [
-    "count_live_admin_tokens",
+    "count_admin_tokens",
     "get_officer_by_token_hash",
     "get_officer_token",
     "insert_officer_token",
@@ -56,7 +56,7 @@ async def get_officer_token(conn: Conn, token_id: uuid.UUID) -> asyncpg.Record |
     return await conn.fetchrow(Q["get_officer_token"], token_id)
 
 
-async def count_live_admin_tokens(conn: Conn) -> int:
-    """Admin tokens not revoked."""
-    count: int = await conn.fetchval(Q["count_live_admin_tokens"])
+async def count_admin_tokens(conn: Conn) -> int:
+    """Admin tokens ever created, revoked ones included."""
+    count: int = await conn.fetchval(Q["count_admin_tokens"])
     return count

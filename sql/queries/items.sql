@@ -78,11 +78,11 @@ SELECT event_id, event, status_before, status_after
  WHERE item_id = $1 AND event_id = $2;
 
 -- name: get_latest_item_event
--- The item's latest event that is not itself a correction, and whether a correction already names it. $1 item_id
-SELECT e.event_id, e.status_before, e.status_after,
-       EXISTS (SELECT 1 FROM item_event AS c WHERE c.corrects_event_id = e.event_id) AS corrected
+-- The item's latest event that is not itself a correction and that no correction names yet. $1 item_id
+SELECT e.event_id, e.status_before, e.status_after
   FROM item_event AS e
  WHERE e.item_id = $1 AND e.event <> 'corrected'
+   AND NOT EXISTS (SELECT 1 FROM item_event AS c WHERE c.corrects_event_id = e.event_id)
  ORDER BY e.event_id DESC
  LIMIT 1;
 

@@ -69,6 +69,12 @@ VALUES ($1, $2, $3, $4, $5)
 ON CONFLICT ON CONSTRAINT journal_checkpoint_pkey DO NOTHING
 RETURNING seq;
 
+-- name: get_journal_checkpoint
+-- The checkpoint at one chain position, if any. $1 seq
+SELECT seq, head_hash, signed_at, key_id, signature
+  FROM journal_checkpoint
+ WHERE seq = $1;
+
 -- name: list_journal_checkpoints
 -- Every checkpoint with the public key that signed it.
 SELECT c.seq, c.head_hash, c.signed_at, c.key_id, c.signature, k.public_key

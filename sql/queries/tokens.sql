@@ -30,6 +30,6 @@ SELECT token_id, name, role, created_at, created_by, revoked_at, revoked_by
   FROM officer_token
  WHERE token_id = $1;
 
--- name: count_live_admin_tokens
--- How many admin tokens can still be used (first start creates one when there is none).
-SELECT count(*) FROM officer_token WHERE role = 'admin' AND revoked_at IS NULL;
+-- name: count_admin_tokens
+-- How many admin tokens were ever created, revoked ones too (the first start creates one when there was none).
+SELECT count(*) FROM officer_token WHERE role = 'admin';

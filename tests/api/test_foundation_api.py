@@ -12,7 +12,7 @@ from litestar.exceptions import InternalServerException
 from litestar.testing import AsyncTestClient
 
 from api.problems import _http_error
-from firearms import db
+from firearms import bootstrap, db
 from firearms.settings import Settings
 from firearms.tokens import Role
 from tests.conftest import TokenFactory
@@ -75,6 +75,27 @@ async def test_missing_token_is_401_problem(client: AsyncTestClient) -> None:  #
     assert response.status_code == 401
     assert response.headers["content-type"].startswith("application/problem+json")
     assert response.json()["type"].endswith("/unauthenticated")
+
+
+async def test_a_restart_after_every_admin_token_was_revoked_prints_no_new_admin_token(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    conn: db.Conn,
+    settings: Settings,
+    database: str,
+    initialised: bootstrap.Initialised,
+) -> None:
+    """The first admin token is printed once, on the first start only: never again into a service's log.
+
+    An administrator who revoked every admin token (a leaked one) makes a new one on purpose with
+    ``firearms token create``; a restart must not mint one and print its secret to stderr.
+    """
+    assert initialised.admin_token
+    first = {"Authorization": f"Bearer {initialised.admin_token}"}
+    token_id = (await client.get("/api/v1/me", headers=first)).json()["token_id"]
+    assert (await client.post(f"/api/v1/tokens/{token_id}/revoke", headers=first)).status_code == 200
+    again = await bootstrap.initialise(settings, database)
+    assert again.admin_token is None
+    assert await conn.fetchval("SELECT count(*) FROM officer_token WHERE role = 'admin'") == 1
 
 
 async def test_wrong_role_is_403_problem(client: AsyncTestClient, auth: TokenFactory) -> None:  # type: ignore[type-arg]
@@ -146,6 +167,7 @@ async def test_bad_bodies_are_problems_and_store_nothing(client: AsyncTestClient
         b'{"role": "auditor"}',  # missing field
         b'{"role": "auditor", "name": ""}',  # empty name
         b'{"role": "auditor", "name": "a\\u0000b"}',  # control character
+        b'{"role": "auditor", "name": "a\\u009bb"}',  # C1 control character (a terminal's CSI)
         b"[]",
     ]
     for body in cases:
@@ -235,6 +257,7 @@ def cursor(*key: object) -> str:
     [
         ("records-officer", f"/api/v1/items?after={cursor(2**63)}"),
         ("records-officer", f"/api/v1/items/1/history?after={cursor('2026-11-29T10:00:00Z', 2**63, 1)}"),
+        ("records-officer", f"/api/v1/items/1/history?after={cursor('2026-11-29T10:00:00Z', 2**31, 1)}"),
         ("auditor", f"/api/v1/journal?after={cursor(2**63)}"),
     ],
 )
@@ -244,6 +267,28 @@ async def test_a_cursor_beyond_64_bits_is_invalid_cursor_not_a_500(
     client: AsyncTestClient,  # type: ignore[type-arg]
     auth: TokenFactory,
 ) -> None:
+    response = await client.get(path, headers=await auth(role))
+    assert response.status_code == 422, response.text
+    assert response.json()["type"].endswith("/invalid-cursor")
+
+
+@pytest.mark.parametrize(
+    ("role", "path"),
+    [
+        (
+            "admin",
+            f"/api/v1/tokens?after={cursor('0001-01-01T00:00:00+14:00', '00000000-0000-0000-0000-000000000000')}",
+        ),
+        ("records-officer", f"/api/v1/items/1/history?after={cursor('9999-12-31T23:59:59-12:00', 2, 1)}"),
+    ],
+)
+async def test_a_cursor_time_beyond_the_years_utc_can_hold_is_invalid_cursor_not_a_500(
+    role: Role,
+    path: str,
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    auth: TokenFactory,
+) -> None:
+    """A time with an offset that moves it before year 1 or after year 9999 in UTC was never given out."""
     response = await client.get(path, headers=await auth(role))
     assert response.status_code == 422, response.text
     assert response.json()["type"].endswith("/invalid-cursor")

@@ -103,3 +103,30 @@ async def test_export_streams_csv_and_ndjson_with_filters(
     )
     assert reimported.status_code == 201
     assert (reimported.json()["inserted"], reimported.json()["already_registered"]) == (0, 4)
+
+
+async def test_import_endpoint_refuses_a_body_declared_in_another_charset_than_utf8(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    auth: TokenFactory,
+    conn: db.Conn,
+) -> None:
+    """A body sent as Latin-1 is not read as UTF-8 as if nothing had been said (its accented rows rejected)."""
+    headers = await auth("records-officer")
+    body = (
+        CSV_HEADER
+        + "firearm,pistol,Glock GmbH,AT,CS-1,17,GLOCK CS-1\n"
+        + "firearm,pistol,Fabrique Nationale,BE,CS-2,Herstal \xe9,FN CS-2\n"
+    )
+    latin = await client.post(
+        "/api/v1/imports",
+        content=body.encode("latin-1"),
+        headers={**headers, "Content-Type": "text/csv; charset=ISO-8859-1"},
+    )
+    assert latin.status_code == 422, latin.text
+    assert latin.json()["type"] == PROBLEM + "import-invalid-file"
+    assert await counts(conn) == (0, 0, 0, 0)
+    utf8 = await client.post(
+        "/api/v1/imports", content=body.encode(), headers={**headers, "Content-Type": 'text/csv; charset="UTF-8"'}
+    )
+    assert utf8.status_code == 201, utf8.text
+    assert utf8.json()["inserted"] == 2

@@ -33,7 +33,13 @@ async def test_role_by_endpoint_matrix_for_records(client: AsyncTestClient, auth
             None,
             WRITERS,
         ),
-        ("POST", "/api/v1/imports", None, b"kind,manufacturer,country_of_manufacture,serial\n", WRITERS),
+        (
+            "POST",
+            "/api/v1/imports",
+            None,
+            b"kind,manufacturer,country_of_manufacture,serial,quantity\nammunition,Hirtenberger,AT,ROLE-LOT,5\n",
+            WRITERS,
+        ),
     ]
     for role in ROLES:
         headers = await auth(role)

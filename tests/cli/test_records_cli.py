@@ -55,6 +55,18 @@ def test_import_command_reports_rejections_next_to_the_file(database: str, home:
     assert count_items(database) == 1
 
 
+def test_import_with_a_report_that_cannot_be_written_is_a_one_line_error_and_stores_nothing(
+    database: str, home: Path, tmp_path: Path
+) -> None:
+    path = write(tmp_path / "dealer.csv", [["firearm", "pistol", "Glock GmbH", "AT", "RP-1", "GLOCK RP-1"]])
+    report = tmp_path / "missing" / "dealer.rejected.csv"
+    result = CliRunner().invoke(main, ["import", str(path), "--report", str(report)], env=env(database, home))
+    assert result.exit_code == 1
+    assert isinstance(result.exception, SystemExit)
+    assert result.stderr.splitlines()[-1].startswith("firearms: error: cannot write the report")
+    assert count_items(database) == 0
+
+
 def test_import_command_fails_on_entirely_invalid_file(database: str, home: Path, tmp_path: Path) -> None:
     path = write(tmp_path / "bad.csv", [["firearm", "pistol", "Glock GmbH", "AT", "", "X"]])
     result = CliRunner().invoke(main, ["import", str(path)], env=env(database, home))
@@ -87,3 +99,24 @@ def test_export_then_import_round_trips(database: str, home: Path, tmp_path: Pat
     again = CliRunner().invoke(main, ["import", str(out)], env=env(database, home))
     assert again.exit_code == 0, again.output
     assert "3 rows read, 0 imported, 3 already registered, 0 rejected" in again.stdout
+
+
+def test_export_command_is_journaled_like_the_api_export(database: str, home: Path, tmp_path: Path) -> None:
+    """Handing the records over from the command line leaves the same trace as GET /items/export."""
+    out = tmp_path / "lost.csv"
+    exported = CliRunner().invoke(main, ["export", str(out), "--status", "lost"], env=env(database, home))
+    assert exported.exit_code == 0, exported.output
+
+    async def entries() -> list[tuple[str, str, object]]:
+        conn = await db.connect(database)
+        try:
+            rows = await conn.fetch(
+                "SELECT actor, entity_id, payload FROM journal_entry WHERE action = 'items.exported'"
+            )
+            return [(row["actor"], row["entity_id"], row["payload"]) for row in rows]
+        finally:
+            await conn.close()
+
+    assert asyncio.run(entries()) == [
+        ("cli:operator", "*", {"format": "csv", "filters": [None, None, None, None, "lost", None, None, None]})
+    ]

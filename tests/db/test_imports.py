@@ -108,6 +108,98 @@ async def test_entirely_invalid_file_changes_nothing(conn: db.Conn, tmp_path: Pa
     assert await counts(conn) == before
 
 
+async def test_csv_rejections_name_the_line_a_record_starts_on(conn: db.Conn, tmp_path: Path) -> None:
+    """A quoted value may hold a line break: the record is reported at its first line, as an editor shows it."""
+    path = write_csv(
+        tmp_path / "multi.csv",
+        [
+            row("ML-1", marking_stamped="GLOCK\r\nAUSTRIA ML-1", country_of_manufacture="XX"),
+            row("ML-2", country_of_manufacture="XX"),
+            row("ML-3"),
+        ],
+    )
+    result = await imports.import_file(conn, path, actor=ACTOR)
+    assert [(r.line, r.reason, r.serial) for r in result.rejections] == [
+        (2, "invalid-country", "ML-1"),
+        (4, "invalid-country", "ML-2"),
+    ]
+    assert result.inserted == 1
+
+
+async def test_csv_value_with_text_after_its_closing_quote_is_refused_not_altered(
+    conn: db.Conn, tmp_path: Path
+) -> None:
+    """``"Glock"x GmbH`` is not a CSV value: it is refused, never stored as ``Glockx GmbH``."""
+    path = tmp_path / "quotes.csv"
+    path.write_text(
+        "kind,firearm_type,manufacturer,country_of_manufacture,serial,marking_stamped\r\n"
+        'firearm,pistol,"Glock"x GmbH,AT,Q-1,GLOCK Q-1\r\n'
+        "firearm,pistol,Glock GmbH,AT,Q-2,GLOCK Q-2\r\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(InvalidInputError) as caught:
+        await imports.import_file(conn, path, actor=ACTOR)
+    assert (caught.value.code, caught.value.facts["line"]) == ("import-invalid-file", 2)
+    assert await conn.fetchval("SELECT count(*) FROM item") == 0
+    path.write_text('"kind"x,manufacturer,country_of_manufacture,serial\r\n', encoding="utf-8")
+    with pytest.raises(InvalidInputError) as caught:
+        await imports.import_file(conn, path, actor=ACTOR)
+    assert caught.value.code == "import-invalid-file"
+
+
+@pytest.mark.parametrize(
+    "broken",
+    [
+        pytest.param('"' + "x" * 140_000, id="value-beyond-the-csv-field-limit"),
+        pytest.param('"GLOCK"x,"stamp', id="text-after-a-closing-quote"),
+    ],
+)
+async def test_csv_that_cannot_be_parsed_is_refused_whole_never_resynced_inside_a_quoted_value(
+    broken: str, conn: db.Conn, tmp_path: Path
+) -> None:
+    """After a CSV syntax error the reader restarts at the next physical line, which may lie inside a
+    quoted value: the text in that value must never be imported as a record of its own.
+    """
+    path = tmp_path / "smuggled.csv"
+    path.write_text(
+        "kind,firearm_type,manufacturer,country_of_manufacture,serial,marking_stamped\r\n"
+        "firearm,pistol,Glock GmbH,AT,OK-1,GLOCK OK-1\r\n"
+        f"firearm,pistol,Glock GmbH,AT,OK-2,{broken}\r\n"
+        "firearm,pistol,Evil,AT,EVIL-1,EVIL EVIL-1\r\n"
+        'end"\r\n',
+        encoding="utf-8",
+    )
+    before = await counts(conn)
+    with pytest.raises(InvalidInputError) as caught:
+        await imports.import_file(conn, path, actor=ACTOR)
+    assert caught.value.code == "import-invalid-file"
+    assert caught.value.facts["line"] == 3
+    assert await counts(conn) == before
+
+
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [
+        pytest.param(
+            "header-only.csv", "kind,manufacturer,country_of_manufacture,serial\r\n\r\n", id="csv-header-only"
+        ),
+        pytest.param("empty.ndjson", "", id="ndjson-0-bytes"),
+        pytest.param("blank.ndjson", "\n  \n", id="ndjson-blank-lines"),
+    ],
+)
+async def test_a_file_without_records_is_refused_like_an_empty_csv(
+    name: str, content: str, conn: db.Conn, tmp_path: Path
+) -> None:
+    """A 0-byte CSV is import-invalid-file; a CSV with only its header, or an empty NDJSON file, is no better."""
+    path = tmp_path / name
+    path.write_text(content, encoding="utf-8")
+    before = await counts(conn)
+    with pytest.raises(InvalidInputError) as caught:
+        await imports.import_file(conn, path, actor=ACTOR)
+    assert caught.value.code == "import-invalid-file"
+    assert await counts(conn) == before
+
+
 async def test_csv_with_unknown_column_is_refused_whole(conn: db.Conn, tmp_path: Path) -> None:
     path = tmp_path / "odd.csv"
     path.write_text("kind,manufacturer,country_of_manufacture,serial,colour\nfirearm,A,AT,1,red\n", encoding="utf-8")
@@ -167,6 +259,24 @@ async def test_ndjson_import_with_malformed_lines(conn: db.Conn, tmp_path: Path)
     item = await conn.fetchrow("SELECT quantity, headstamp, serial_normalised FROM item")
     assert item is not None
     assert tuple(item) == (800, "HP 24", "LOT202407")
+
+
+async def test_ndjson_line_with_bytes_that_are_not_utf8_is_a_rejected_row(conn: db.Conn, tmp_path: Path) -> None:
+    """Like a CSV row, an NDJSON line that is not UTF-8 is rejected on its own; the rest of the file is imported."""
+    lot = b'{"kind":"ammunition","manufacturer":"Hirtenberger","country_of_manufacture":"AT","quantity":5,'
+    path = tmp_path / "latin1.ndjson"
+    path.write_bytes(
+        lot
+        + b'"serial":"LOT-1"}\n'
+        + lot
+        + b'"serial":"LOT-2","headstamp":"H\xe9"}\n'
+        + lot
+        + b'"serial":"LOT-\xe93"}\n'
+    )
+    result = await imports.import_file(conn, path, actor=ACTOR)
+    assert result.inserted == 1
+    assert [(r.line, r.reason) for r in result.rejections] == [(2, "invalid-text"), (3, "invalid-serial")]
+    assert await conn.fetchval("SELECT serial FROM item") == "LOT-1"
 
 
 async def test_import_of_100000_rows_is_set_wise_and_fast(conn: db.Conn, tmp_path: Path) -> None:

@@ -203,3 +203,23 @@ async def test_tiered_fuzzy_search_pages_equal_one_search_at_the_final_threshold
         after = (found[1].score, found[1].item_id)
     assert got == [row["serial"] for row in wanted]
     assert len(got) >= 3
+
+
+async def test_correcting_events_latest_first_walks_the_status_back_to_active(conn: db.Conn) -> None:
+    """A loss and then a seizure both recorded in error: corrected latest first, the item is active again.
+
+    Once the seizure is corrected, the loss is the latest event not corrected; correcting it must
+    revert too, or the item stays reported lost (and matches the lost-and-stolen look-up) for good.
+    """
+    item_id = (await items.register_item(conn, rifle(), actor=ACTOR)).item_id
+    today = dt.datetime.now(dt.UTC).date()
+    lost = await item_events.record_event(conn, item_id, NewEvent(event="lost", occurred_on=today), actor=ACTOR)
+    seized = await item_events.record_event(conn, item_id, NewEvent(event="seized", occurred_on=today), actor=ACTOR)
+    undo_seizure = NewEvent(event="corrected", occurred_on=today, corrects_event_id=seized.event_id, reason="typo")
+    assert (await item_events.record_event(conn, item_id, undo_seizure, actor=ACTOR)).status_after == "lost"
+    undo_loss = NewEvent(event="corrected", occurred_on=today, corrects_event_id=lost.event_id, reason="never lost")
+    assert (await item_events.record_event(conn, item_id, undo_loss, actor=ACTOR)).status_after == "active"
+    assert (await items.get_item(conn, item_id)).status == "active"
+    assert await items.reported_lost_or_stolen(conn, ["SSG08-001"]) == set()
+    again = NewEvent(event="corrected", occurred_on=today, corrects_event_id=lost.event_id, reason="again")
+    assert (await item_events.record_event(conn, item_id, again, actor=ACTOR)).status_after == "active"

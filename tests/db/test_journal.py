@@ -119,6 +119,21 @@ async def test_rewritten_chain_is_caught_by_the_signed_checkpoint(
     assert "checkpoint" in (result.problem or "")
 
 
+async def test_a_second_checkpoint_of_the_same_head_returns_the_stored_one(
+    conn: db.Conn, initialised: bootstrap.Initialised, home: Path
+) -> None:
+    """Nothing journaled between two checkpoints: the second is the one kept, not a statement never stored."""
+    await write_entries(conn, 2)
+    first = await journal.checkpoint(conn, state="AT", home=home)
+    await asyncio.sleep(1.1)  # signed_at has whole seconds: the second signature differs
+    second = await journal.checkpoint(conn, state="AT", home=home)
+    assert first is not None
+    assert second == first
+    stored = await conn.fetchrow("SELECT signed_at, signature FROM journal_checkpoint WHERE seq = $1", second.seq)
+    assert stored is not None
+    assert (stored["signed_at"], stored["signature"].hex()) == (second.signed_at, second.signature)
+
+
 async def test_forged_checkpoint_signature_is_found(
     conn: db.Conn, initialised: bootstrap.Initialised, home: Path
 ) -> None:
