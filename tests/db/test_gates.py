@@ -31,6 +31,39 @@ async def _issue_unmet(conn: db.Conn, settings: Settings, licence_id: uuid.UUID)
     return [(gate["gate"], gate["state"]) for gate in caught.value.facts["unmet"]]
 
 
+async def _received_authorisation(conn: db.Conn, status: str, valid_from: dt.date, expires_on: dt.date) -> None:
+    """DE's import authorisation DE-IMP-2026-42 as stored on receipt of DE's notices, in ``status``."""
+    await conn.execute(
+        """INSERT INTO licence (licence_id, issuing_state, number, kind, origin, status, version, valid_from,
+                                expires_on, exporting_state, importing_state, transit_states, created_at,
+                                created_by, updated_at)
+           VALUES ($1, 'DE', 'DE-IMP-2026-42', 'import', 'received', $2, 1, $3, $4, 'AT', 'DE', '{CZ}',
+                   now(), 'notice', now())""",
+        uuid.uuid4(),
+        status,
+        valid_from,
+        expires_on,
+    )
+
+
+async def _cz_decides(
+    conn: db.Conn, licence_id: uuid.UUID, decision: consents.Decision, reason: str | None = None
+) -> None:
+    """CZ's decision on the transit, as received by notice, in a transaction of its own."""
+    async with conn.transaction():
+        await consents.record_decision(
+            conn,
+            licence_id=licence_id,
+            transit_state="CZ",
+            decision=decision,
+            decided_on=TODAY,
+            valid_until=None,
+            reason=reason,
+            source="notice",
+            actor="peer:CZ",
+        )
+
+
 async def test_every_unmet_gate_is_listed_at_once(
     conn: db.Conn, settings: Settings, initialised: bootstrap.Initialised
 ) -> None:
@@ -111,28 +144,8 @@ async def test_received_import_authorisation_must_still_be_issued(
 ) -> None:
     lic = await _pending(conn, settings)
     # a DE import licence as the exchange issue will store it on receipt, since revoked by DE
-    await conn.execute(
-        """INSERT INTO licence (licence_id, issuing_state, number, kind, origin, status, version, valid_from,
-                                expires_on, exporting_state, importing_state, transit_states, created_at,
-                                created_by, updated_at)
-           VALUES ($1, 'DE', 'DE-IMP-2026-42', 'import', 'received', 'revoked', 1, $2, $3, 'AT', 'DE', '{CZ}',
-                   now(), 'notice', now())""",
-        uuid.uuid4(),
-        TODAY,
-        TODAY + dt.timedelta(days=300),
-    )
-    async with conn.transaction():
-        await consents.record_decision(
-            conn,
-            licence_id=lic.licence_id,
-            transit_state="CZ",
-            decision="no-objection",
-            decided_on=TODAY,
-            valid_until=None,
-            reason=None,
-            source="notice",
-            actor="peer:CZ",
-        )
+    await _received_authorisation(conn, "revoked", TODAY, TODAY + dt.timedelta(days=300))
+    await _cz_decides(conn, lic.licence_id, "no-objection")
     assert await _issue_unmet(conn, settings, lic.licence_id) == [("import-authorisation-not-valid", "DE")]
 
 
@@ -208,28 +221,8 @@ async def test_reinstating_an_export_licence_runs_the_gates_again(
     async with conn.transaction():
         await licences.transition(conn, licence_id=lic.licence_id, to="suspended", actor=ACTOR, reason="inquiry")
     # while it was suspended DE revoked the import authorisation and CZ objected
-    await conn.execute(
-        """INSERT INTO licence (licence_id, issuing_state, number, kind, origin, status, version, valid_from,
-                                expires_on, exporting_state, importing_state, transit_states, created_at,
-                                created_by, updated_at)
-           VALUES ($1, 'DE', 'DE-IMP-2026-42', 'import', 'received', 'revoked', 1, $2, $3, 'AT', 'DE', '{CZ}',
-                   now(), 'notice', now())""",
-        uuid.uuid4(),
-        TODAY,
-        TODAY + dt.timedelta(days=300),
-    )
-    async with conn.transaction():
-        await consents.record_decision(
-            conn,
-            licence_id=lic.licence_id,
-            transit_state="CZ",
-            decision="objection",
-            decided_on=TODAY,
-            valid_until=None,
-            reason="route closed",
-            source="notice",
-            actor="peer:CZ",
-        )
+    await _received_authorisation(conn, "revoked", TODAY, TODAY + dt.timedelta(days=300))
+    await _cz_decides(conn, lic.licence_id, "objection", "route closed")
     assert await _issue_unmet(conn, settings, lic.licence_id) == [
         ("import-authorisation-not-valid", "DE"),
         ("transit-consent-objected", "CZ"),
@@ -278,28 +271,8 @@ async def test_the_import_authorisation_as_received_sets_the_validity_limit(
 ) -> None:
     # the officer typed DE's authorisation as running a year; DE's own notice says 100 days
     lic = await _pending(conn, settings)
-    await conn.execute(
-        """INSERT INTO licence (licence_id, issuing_state, number, kind, origin, status, version, valid_from,
-                                expires_on, exporting_state, importing_state, transit_states, created_at,
-                                created_by, updated_at)
-           VALUES ($1, 'DE', 'DE-IMP-2026-42', 'import', 'received', 'issued', 1, $2, $3, 'AT', 'DE', '{CZ}',
-                   now(), 'notice', now())""",
-        uuid.uuid4(),
-        TODAY - dt.timedelta(days=5),
-        TODAY + dt.timedelta(days=100),
-    )
-    async with conn.transaction():
-        await consents.record_decision(
-            conn,
-            licence_id=lic.licence_id,
-            transit_state="CZ",
-            decision="no-objection",
-            decided_on=TODAY,
-            valid_until=None,
-            reason=None,
-            source="notice",
-            actor="peer:CZ",
-        )
+    await _received_authorisation(conn, "issued", TODAY - dt.timedelta(days=5), TODAY + dt.timedelta(days=100))
+    await _cz_decides(conn, lic.licence_id, "no-objection")
     assert await _issue_unmet(conn, settings, lic.licence_id) == [("validity-beyond-import-authorisation", "DE")]
     later = await licences.pending_gates(conn, lic.licence_id, today=TODAY + dt.timedelta(days=101))
     assert [gate.gate for gate in later] == [
