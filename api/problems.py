@@ -89,6 +89,8 @@ TITLES: dict[str, str] = {
     "gates-unmet": "The licence cannot be issued yet",
     "licence-not-amendable": "The licence can no longer be amended",
     "quantity-below-debited": "The amendment goes below what was already used",
+    "version-moved": "The licence was amended since the version this amendment was made from",
+    "base-version-not-allowed": "A new draft is based on no version",
     "licence-closed": "The licence is revoked, expired or exhausted",
     "licence-not-issued": "The licence version was never issued",
     "licence-not-usable": "The licence cannot be used now",

@@ -66,6 +66,10 @@ class LicenceDraft(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     return_on: dt.date | None = None
     lines: Annotated[list[LicenceLine], msgspec.Meta(min_length=1, max_length=500)]
     reason: Reason | None = None
+    base_version: Annotated[int, msgspec.Meta(ge=1, le=2**31 - 1)] | None = None
+    """For an amendment: the version it was made from. When the licence has moved on since (another
+    officer amended it meanwhile) the amendment is refused, ``version-moved``, instead of silently
+    replacing that officer's content. Not given with a new draft."""
 
 
 def _bad(detail: str, code: str, **facts: object) -> InvalidInputError:

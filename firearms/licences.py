@@ -137,8 +137,13 @@ async def create_draft(conn: Conn, draft: LicenceDraft, *, settings: Settings, a
     """Draft a licence (Art. 10(3) content): checked, numbered ``<State>-<EXP|IMP|TRA|BRK>-<year>-<000001>``, journaled.
 
     Raises:
-        InvalidInputError: the draft breaks a rule of :mod:`firearms.licence_rules` or names a bad party.
+        InvalidInputError: the draft breaks a rule of :mod:`firearms.licence_rules` or names a bad party;
+            ``base-version-not-allowed`` -- a new draft is based on no version.
     """
+    if draft.base_version is not None:
+        raise InvalidInputError(
+            "a new draft is based on no version: leave base_version out", code="base-version-not-allowed"
+        )
     now = dt.datetime.now(dt.UTC)
     today = now.date()
     # Check before numbering: a refused draft must not even advance the counter.
@@ -244,6 +249,7 @@ async def amend(conn: Conn, licence_id: uuid.UUID, draft: LicenceDraft, *, setti
     Raises:
         NotFoundError: no such licence.
         ConflictError: ``licence-not-amendable`` (revoked, expired, exhausted or received),
+            ``version-moved`` (``base_version`` given and the licence has moved on),
             ``quantity-below-debited``, ``gates-unmet``.
         InvalidInputError: the new content breaks a rule; ``kind-immutable``, ``reason-missing``.
     """
@@ -258,6 +264,14 @@ async def amend(conn: Conn, licence_id: uuid.UUID, draft: LicenceDraft, *, setti
         )
     if draft.kind != row["kind"]:
         raise InvalidInputError("an amendment cannot change the kind of licence", code="kind-immutable")
+    if draft.base_version is not None and draft.base_version != row["version"]:
+        raise ConflictError(
+            f"licence {row['number']} is at version {row['version']}, not {draft.base_version}: read it again"
+            " and amend what it says now",
+            code="version-moved",
+            version=row["version"],
+            base_version=draft.base_version,
+        )
     now = dt.datetime.now(dt.UTC)
     content, transit = await _content(
         conn, draft, number=row["number"], registry_state=row["issuing_state"], settings=settings, today=now.date()

@@ -196,6 +196,32 @@ async def test_export_licence_life_cycle_with_gates(
     assert first["current"] is False
 
 
+async def test_an_amendment_based_on_a_version_since_replaced_is_refused(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    auth: TokenFactory,
+) -> None:
+    """Two officers amend the licence they both read at version 1: the second learns of the first."""
+    officer = await auth("licensing-officer")
+    body = await _setup(client, officer)
+    created = await client.post("/api/v1/licences", json=body, headers=officer)
+    base = f"/api/v1/licences/{created.json()['licence_id']}"
+    first = body | {"place_of_issue": "Linz", "reason": "issued in Linz", "base_version": 1}
+    assert (await client.post(f"{base}/versions", json=first, headers=officer)).status_code == 201
+    second = body | {"purpose": "state", "reason": "for the army", "base_version": 1}
+    moved = _problem(await client.post(f"{base}/versions", json=second, headers=officer), 409, "version-moved")
+    assert (moved["version"], moved["base_version"]) == (2, 1)
+    current = (await client.get(base, headers=officer)).json()
+    assert (current["version"], current["licence"]["place_of_issue"], current["licence"]["purpose"]) == (
+        2,
+        "Linz",
+        "commercial",
+    )
+    unguarded = body | {"purpose": "state", "reason": "for the army"}  # without base_version: the later wins
+    assert (await client.post(f"{base}/versions", json=unguarded, headers=officer)).status_code == 201
+    drafted = await client.post("/api/v1/licences", json=body | {"base_version": 1}, headers=officer)
+    assert _problem(drafted, 422, "base-version-not-allowed")
+
+
 async def test_bad_drafts_are_refused_and_store_nothing(
     client: AsyncTestClient,  # type: ignore[type-arg]
     auth: TokenFactory,
