@@ -10,12 +10,23 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import msgspec
 from aiohttp import web
 
 from firearms import journal
 from firearms.canonical import format_time, utc_now
 from firearms.exchange.inbox import EFFECTS, NoticeRejectedError, effect
-from firearms.exchange.protocol import Notice, encode, sign_notice
+from firearms.exchange.protocol import (
+    Envelope,
+    Notice,
+    Receipt,
+    digest_of,
+    encode,
+    make_time,
+    notice_signing_input,
+    sign_notice,
+    sign_receipt,
+)
 from firearms.signing import SigningKey
 
 VECTORS: dict[str, Any] = json.loads((Path(__file__).parent / "data" / "vectors.json").read_text(encoding="utf-8"))
@@ -75,6 +86,22 @@ async def partner(answer: Callable[[bytes], Awaitable[tuple[int, bytes]]]) -> As
     finally:
         await runner.cleanup()
         sock.close()
+
+
+def signed_receipt(raw: bytes, key: SigningKey, **changes: Any) -> bytes:
+    """The recipient's receipt for the envelope ``raw``, signed by ``key``: accepted, now, unless ``changes`` say."""
+    notice = msgspec.json.decode(raw, type=Envelope).notice
+    fields: dict[str, Any] = {
+        "notice_id": notice.id,
+        "sender": notice.sender,
+        "recipient": notice.recipient,
+        "sequence": notice.sequence,
+        "digest": digest_of(notice_signing_input(notice)),
+        "status": "accepted",
+        "reason": None,
+        "received_at": make_time(utc_now()),
+    }
+    return encode(sign_receipt(Receipt(**(fields | changes)), key))
 
 
 def vector_bytes(value: Any) -> bytes:

@@ -14,23 +14,15 @@ import pytest
 
 import tests.exchange_util  # noqa: F401  # registers test.ping
 from firearms import db, keys, outbox
-from firearms.canonical import utc_now
 from firearms.errors import InvalidInputError
 from firearms.exchange import delivery, trust
 from firearms.exchange.protocol import (
     MAX_ENVELOPE_BYTES,
     PROBLEM_BASE,
-    Envelope,
-    Receipt,
     decode_receipt,
-    digest_of,
-    encode,
-    make_time,
-    notice_signing_input,
-    sign_receipt,
 )
 from tests.exchange_fixtures import Registry, at_de
-from tests.exchange_util import OTHER_KEY, partner
+from tests.exchange_util import OTHER_KEY, partner, signed_receipt
 
 __all__ = ["at_de"]
 
@@ -250,22 +242,11 @@ async def test_a_receipt_that_does_not_verify_or_names_another_notice_is_not_tak
     de_key = await keys.current_signing_key(de.conn, de.settings.home)
 
     async def answer(envelope: bytes) -> tuple[int, bytes]:
-        notice = msgspec.json.decode(envelope, type=Envelope).notice
-        digest = digest_of(notice_signing_input(notice))
         if misbehaviour == "answers with something that is no receipt":
             return 202, b'{"receipt": "trust me"}'
-        receipt = Receipt(
-            notice_id=notice.id,
-            sender="AT",
-            recipient="DE",
-            sequence=notice.sequence,
-            digest="A" * 43 if misbehaviour == "names another digest" else digest,
-            status="accepted",
-            reason=None,
-            received_at=make_time(utc_now()),
-        )
-        key = OTHER_KEY if misbehaviour == "signs with a key it never announced" else de_key
-        return 202, encode(sign_receipt(receipt, key))
+        if misbehaviour == "names another digest":
+            return 202, signed_receipt(envelope, de_key, digest="A" * 43)
+        return 202, signed_receipt(envelope, OTHER_KEY)  # signs with a key it never announced
 
     async with partner(answer) as url, delivery.new_client(at.settings) as client:
         await at.conn.execute("UPDATE peer SET base_url = $1 WHERE state = 'DE'", url)
@@ -297,18 +278,7 @@ async def test_a_notice_that_cannot_be_signed_waits_with_its_error_and_holds_bac
 
 async def _signed_receipt(de: Registry, envelope: bytes, received_at: str) -> bytes:
     """DE's genuine receipt for ``envelope``, with ``received_at`` as given."""
-    notice = msgspec.json.decode(envelope, type=Envelope).notice
-    receipt = Receipt(
-        notice_id=notice.id,
-        sender=notice.sender,
-        recipient=notice.recipient,
-        sequence=notice.sequence,
-        digest=digest_of(notice_signing_input(notice)),
-        status="accepted",
-        reason=None,
-        received_at=received_at,
-    )
-    return encode(sign_receipt(receipt, await keys.current_signing_key(de.conn, de.settings.home)))
+    return signed_receipt(envelope, await keys.current_signing_key(de.conn, de.settings.home), received_at=received_at)
 
 
 @pytest.mark.parametrize(

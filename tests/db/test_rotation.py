@@ -11,23 +11,15 @@ import pytest
 
 import tests.exchange_util  # noqa: F401  # registers test.ping
 from firearms import keys, outbox
-from firearms.canonical import utc_now
 from firearms.errors import ConflictError
 from firearms.exchange import delivery, rotation, trust
 from firearms.exchange.protocol import (
-    Envelope,
-    Receipt,
     decode_receipt,
-    digest_of,
-    encode,
-    make_time,
-    notice_signing_input,
-    sign_receipt,
 )
 from firearms.signing import b64url_encode
 from firearms.store import rotation as rotation_store
 from tests.exchange_fixtures import Registry, at_de
-from tests.exchange_util import OTHER_KEY, partner
+from tests.exchange_util import OTHER_KEY, partner, signed_receipt
 
 __all__ = ["at_de"]
 
@@ -59,18 +51,7 @@ async def test_an_announcement_the_partner_rejected_is_not_an_acknowledgement(
     de_key = await keys.current_signing_key(de.conn, de.settings.home)
 
     async def rejecting(raw: bytes) -> tuple[int, bytes]:  # a partner that does not implement key announcements
-        notice = msgspec.json.decode(raw, type=Envelope).notice
-        receipt = Receipt(
-            notice_id=notice.id,
-            sender=notice.sender,
-            recipient=notice.recipient,
-            sequence=notice.sequence,
-            digest=digest_of(notice_signing_input(notice)),
-            status="rejected",
-            reason="unsupported-type",
-            received_at=make_time(utc_now()),
-        )
-        return 202, encode(sign_receipt(receipt, de_key))
+        return 202, signed_receipt(raw, de_key, status="rejected", reason="unsupported-type")
 
     async with partner(rejecting) as url, delivery.new_client(at.settings) as client:
         await at.conn.execute("UPDATE peer SET base_url = $1 WHERE state = 'DE'", url)
