@@ -6,8 +6,9 @@ its effect (looked up by type in :data:`EFFECTS`) runs in a savepoint of the sam
 effect that finds the body invalid or inapplicable raises :class:`NoticeRejectedError` and the
 notice is stored ``rejected`` with that reason instead. An effect the database refuses for the
 values it was given (a data exception, a check or not-null violation: the same input fails every time)
-cannot be applied either: :func:`receive_notice` then stores the notice ``rejected`` with
-``cannot-apply`` in a new transaction, so that one such notice does not stall the sender's queue behind
+cannot be applied either: :func:`receive_notice` then stores the notice ``rejected`` in a new
+transaction -- ``invalid-body`` when the body holds U+0000, which PostgreSQL text and jsonb refuse,
+``cannot-apply`` otherwise -- so that one such notice does not stall the sender's queue behind
 it with a 500 on every retry. A duplicate gets the first receipt again, byte for byte.
 """
 
@@ -129,11 +130,12 @@ def body_as(received: ReceivedNotice, kind: type[T]) -> T:
 # What the database says when an effect's values cannot be stored: the same notice fails the same way on
 # every retry. Not unique or foreign-key violations, nor serialisation failures: those can be a race.
 _UNAPPLICABLE = (asyncpg.DataError, asyncpg.CheckViolationError, asyncpg.NotNullViolationError)
-_CANNOT_APPLY: tuple[ReceiptStatus, str | None] = ("rejected", "cannot-apply")
+# 22021 (U+0000 in a text value) and 22P05 (in a jsonb value): data errors the body itself caused.
+_NUL = (asyncpg.CharacterNotInRepertoireError, asyncpg.UntranslatableCharacterError)
 
 
 async def receive_notice(conn: Conn, raw: bytes, *, state: str, home: Path) -> Delivered:
-    """Receive one envelope in a transaction of its own; an effect the database refuses is ``cannot-apply``.
+    """Receive one envelope in a transaction of its own; an effect the database refuses is stored rejected.
 
     Raises:
         NoticeRefusedError: a check failed; nothing was stored.
@@ -144,17 +146,24 @@ async def receive_notice(conn: Conn, raw: bytes, *, state: str, home: Path) -> D
             return await receive(conn, raw, state=state, home=home)
     except _UNAPPLICABLE as exc:
         log.warning("a notice's effect cannot be applied (%s: %s); it is stored rejected", type(exc).__name__, exc)
+        reason = "invalid-body" if isinstance(exc, _NUL) else "cannot-apply"
     async with conn.transaction():
-        return await receive(conn, raw, state=state, home=home, apply=False)
+        return await receive(conn, raw, state=state, home=home, rejected_as=reason)
 
 
 async def receive(
-    conn: Conn, raw: bytes, *, state: str, home: Path, now: dt.datetime | None = None, apply: bool = True
+    conn: Conn,
+    raw: bytes,
+    *,
+    state: str,
+    home: Path,
+    now: dt.datetime | None = None,
+    rejected_as: str | None = None,
 ) -> Delivered:
     """Receive one envelope inside the caller's transaction (PROTOCOL §4): two statements and the effect's.
 
-    With ``apply=False`` the effect does not run and a notice that passes the checks is stored ``rejected``
-    with ``cannot-apply`` (after its effect failed in the database, see :func:`receive_notice`).
+    With ``rejected_as`` the effect does not run and a notice that passes the checks is stored ``rejected``
+    with that reason (after its effect failed in the database, see :func:`receive_notice`).
 
     Raises:
         NoticeRefusedError: a check failed (its ``code`` is the problem name); nothing was stored.
@@ -195,7 +204,7 @@ async def receive(
 
     received_at = moment.replace(microsecond=0)
     received = ReceivedNotice(notice=notice, key_id=key.key_id, received_at=received_at)
-    status, reason = await _apply(conn, received) if apply else _CANNOT_APPLY
+    status, reason = await _apply(conn, received) if rejected_as is None else ("rejected", rejected_as)
     receipt = Receipt(
         notice_id=notice.id,
         sender=notice.sender,
@@ -257,8 +266,6 @@ async def _apply(conn: Conn, received: ReceivedNotice) -> tuple[ReceiptStatus, s
     handler = EFFECTS.get(received.notice.type)
     if handler is None:
         return "rejected", "unsupported-type"
-    if _holds_nul(received.notice.body):  # no effect could store it: PostgreSQL text and jsonb refuse U+0000
-        return "rejected", "invalid-body"
     try:
         if received.notice.type in _CHECKS_FIRST:
             await _checked_first(conn, handler, received)
@@ -268,17 +275,6 @@ async def _apply(conn: Conn, received: ReceivedNotice) -> tuple[ReceiptStatus, s
     except NoticeRejectedError as exc:
         return "rejected", exc.reason
     return "accepted", None
-
-
-def _holds_nul(value: Any) -> bool:
-    """Whether a decoded JSON value has U+0000 in a string or a key."""
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any("\x00" in key or _holds_nul(item) for key, item in value.items())
-    if isinstance(value, list):
-        return any(_holds_nul(item) for item in value)
-    return False
 
 
 async def _checked_first(conn: Conn, handler: Effect, received: ReceivedNotice) -> None:
