@@ -5,6 +5,11 @@ from a received ``transit-consent.decided`` notice (``source='notice'``) through
 :func:`record_decision`. Where tacit consent is allowed, a transit State that stays silent for the
 configured number of WORKING days after the request (weekends and configured holidays do not count;
 20 in Reg. 258/2012 Art. 7(2)) is deemed to consent: :func:`deem_silent`, run by the worker's timer.
+
+A transit State consents to the content it was shown: each request records the licence version it
+carried and each decision the version it answers. Amending a pending licence asks every transit State
+again about the new version (:func:`firearms.licences.amend`), and only a decision on that version (or a
+later one) satisfies the transit gate (:mod:`firearms.gates`).
 """
 
 from __future__ import annotations
@@ -71,7 +76,11 @@ class ConsentRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
 
 
 class TransitConsent(msgspec.Struct, frozen=True, kw_only=True):
-    """One recorded decision of a transit State (the latest per State counts)."""
+    """One recorded decision of a transit State on the licence version it answers.
+
+    Per State, the decision on the latest version answered counts (the latest recorded among those);
+    the transit gate holds only when that version is the one last asked about, or later.
+    """
 
     transit_consent_id: int
     licence_id: uuid.UUID
@@ -83,10 +92,11 @@ class TransitConsent(msgspec.Struct, frozen=True, kw_only=True):
     source: Source
     recorded_at: dt.datetime
     recorded_by: str
+    licence_version: int
 
 
 class TransitConsentRequest(msgspec.Struct, frozen=True, kw_only=True):
-    """A consent request to a transit State; the silent period runs from ``requested_on``."""
+    """A consent request to a transit State about ``licence_version``; the silent period runs from ``requested_on``."""
 
     licence_id: uuid.UUID
     transit_state: str
@@ -95,6 +105,7 @@ class TransitConsentRequest(msgspec.Struct, frozen=True, kw_only=True):
     shipment_to: dt.date | None
     requested_at: dt.datetime
     requested_by: str
+    licence_version: int
 
 
 def add_working_days(start: dt.date, days: int, holidays: Iterable[dt.date] = ()) -> dt.date:
@@ -139,7 +150,11 @@ async def request_consent(
     shipment_to: dt.date | None,
     actor: str,
 ) -> TransitConsentRequest:
-    """Record that consent was asked of a transit State (the silent period starts today; a repeat keeps the date).
+    """Record that consent was asked of a transit State about the licence's current version.
+
+    The silent period starts today; asked again about the same version, the first date stays; asked
+    about a later version (the content was amended), the request starts afresh and earlier decisions no
+    longer satisfy the transit gate.
 
     Raises:
         NotFoundError: no such licence.
@@ -154,7 +169,7 @@ async def request_consent(
         raise InvalidInputError("the shipment window ends before it starts", code="invalid-validity")
     now = dt.datetime.now(dt.UTC)
     request = await store.upsert_transit_consent_request(
-        conn, licence_id, transit_state, now.date(), shipment_from, shipment_to, now, actor
+        conn, licence_id, transit_state, now.date(), shipment_from, shipment_to, now, actor, row["version"]
     )
     await journal.record(
         conn,
@@ -165,6 +180,7 @@ async def request_consent(
         payload={
             "transit_state": transit_state,
             "requested_on": request["requested_on"].isoformat(),
+            "licence_version": request["licence_version"],
             "shipment_from": shipment_from.isoformat() if shipment_from else None,
             "shipment_to": shipment_to.isoformat() if shipment_to else None,
         },
@@ -191,8 +207,13 @@ async def record_decision(
     reason: str | None,
     source: Source,
     actor: str,
+    licence_version: int | None = None,
 ) -> TransitConsent:
     """Record a transit State's decision on a licence (officer now; received notice later; timer when deemed).
+
+    ``licence_version`` is the version the decision answers: the one the answered request carried (a
+    received notice, the timer); by default the licence's current version (an officer records what the
+    transit State said about the content as it stands).
 
     Raises:
         NotFoundError: no such licence.
@@ -208,8 +229,9 @@ async def record_decision(
         raise InvalidInputError("a decision cannot be dated in the future", code="decision-in-future")
     if valid_until is not None and valid_until < decided_on:
         raise InvalidInputError("valid_until is before decided_on", code="invalid-validity")
+    version = row["version"] if licence_version is None else licence_version
     saved = await store.insert_transit_consent(
-        conn, licence_id, transit_state, decision, decided_on, valid_until, reason, source, now, actor
+        conn, licence_id, transit_state, decision, decided_on, valid_until, reason, source, now, actor, version
     )
     await journal.record(
         conn,
@@ -224,6 +246,7 @@ async def record_decision(
             "valid_until": valid_until.isoformat() if valid_until else None,
             "reason": reason,
             "source": source,
+            "licence_version": version,
         },
     )
     return TransitConsent(**dict(saved))
@@ -243,12 +266,15 @@ async def deem_silent(
     if licence_id is None:
         rows = await store.list_undecided_transit_consent_requests(conn, limit)
     else:
-        decided = {row["transit_state"] for row in await store.list_latest_transit_consents(conn, licence_id)}
+        answered = {
+            row["transit_state"]: row["licence_version"]
+            for row in await store.list_latest_transit_consents(conn, licence_id)
+        }
         route = set((await _licence(conn, licence_id))["transit_states"])
         rows = [
             row
             for row in await store.list_transit_consent_requests(conn, licence_id)
-            if row["transit_state"] not in decided and row["transit_state"] in route
+            if answered.get(row["transit_state"], 0) < row["licence_version"] and row["transit_state"] in route
         ]
     count = 0
     for row in rows:
@@ -267,13 +293,14 @@ async def deem_silent(
             reason=f"no answer within {settings.tacit_consent_days} working days of {row['requested_on'].isoformat()}",
             source="timer",
             actor="system:consent-timer",
+            licence_version=row["licence_version"],
         )
         count += 1
     return count
 
 
 async def latest_decisions(conn: Conn, licence_id: uuid.UUID) -> dict[str, TransitConsent]:
-    """The latest decision of each transit State, by State."""
+    """The decision that counts for each transit State, by State (see :class:`TransitConsent`)."""
     return {
         row["transit_state"]: TransitConsent(**dict(row))
         for row in await store.list_latest_transit_consents(conn, licence_id)

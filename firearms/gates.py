@@ -9,6 +9,8 @@
 - ``import-authorisation-expired``: it has expired;
 - ``validity-beyond-import-authorisation``: the licence would outlive it;
 - ``transit-consent-missing``: a transit State has neither a no-objection nor a deemed consent;
+- ``transit-consent-outdated``: its decision answers an earlier version than the one last sent to it
+  (the pending licence was amended since; it was asked again);
 - ``transit-consent-objected``: a transit State's latest decision is an objection;
 - ``transit-consent-after-shipment``: the consent is dated after the requested shipment start;
 - ``transit-consent-lapsed``: the consent's ``valid_until`` has passed.
@@ -94,23 +96,33 @@ async def unmet_gates(conn: Conn, row: asyncpg.Record, licence: LicenceObject, *
                 )
             )
     latest = await consents.latest_decisions(conn, row["licence_id"])
-    windows = {
-        request["transit_state"]: request["shipment_from"]
+    requests = {
+        request["transit_state"]: request
         for request in await consent_store.list_transit_consent_requests(conn, row["licence_id"])
     }
     for state in licence.transit_states:
-        unmet.extend(_transit_gate(state, latest.get(state), windows.get(state), today))
+        unmet.extend(_transit_gate(state, latest.get(state), requests.get(state), today))
     return unmet
 
 
 def _transit_gate(
-    state: str, decision: consents.TransitConsent | None, shipment_from: dt.date | None, today: dt.date
+    state: str, decision: consents.TransitConsent | None, request: asyncpg.Record | None, today: dt.date
 ) -> list[Gate]:
     if decision is None:
         return [Gate(gate="transit-consent-missing", state=state, detail=f"{state} has not consented to the transit")]
+    if request is not None and decision.licence_version < request["licence_version"]:
+        return [
+            Gate(
+                gate="transit-consent-outdated",
+                state=state,
+                detail=f"{state} decided on version {decision.licence_version}; version"
+                f" {request['licence_version']} was sent to it on {request['requested_on']} and awaits its decision",
+            )
+        ]
     if decision.decision == "objection":
         return [Gate(gate="transit-consent-objected", state=state, detail=f"{state} objected: {decision.reason or ''}")]
     found: list[Gate] = []
+    shipment_from = None if request is None else request["shipment_from"]
     if shipment_from is not None and decision.decided_on > shipment_from:
         found.append(
             Gate(

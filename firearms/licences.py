@@ -427,16 +427,22 @@ def _received_transitions(status: str) -> tuple[LicenceStatus, ...]:
 
 
 async def _request_consents(conn: Conn, row: asyncpg.Record, actor: str) -> None:
-    """Ask every transit State on the route that was not asked yet (the first request date is kept)."""
-    asked = {request.transit_state for request in await consents.list_requests(conn, row["licence_id"])}
+    """Ask every transit State on the route that was not asked about this version yet.
+
+    A State already asked about this version keeps its request (and its silent period); one asked about
+    an earlier version is asked again with the new content and the same shipment window, its earlier
+    decision no longer counting.
+    """
+    asked = {request.transit_state: request for request in await consents.list_requests(conn, row["licence_id"])}
     for state in row["transit_states"]:
-        if state not in asked:
+        earlier = asked.get(state)
+        if earlier is None or earlier.licence_version < row["version"]:
             await consents.request_consent(
                 conn,
                 licence_id=row["licence_id"],
                 transit_state=state,
-                shipment_from=None,
-                shipment_to=None,
+                shipment_from=None if earlier is None else earlier.shipment_from,
+                shipment_to=None if earlier is None else earlier.shipment_to,
                 actor=actor,
             )
 

@@ -33,8 +33,9 @@ async def upsert_transit_consent_request(
     shipment_to: dt.date | None,
     requested_at: dt.datetime,
     requested_by: str,
+    licence_version: int,
 ) -> asyncpg.Record:
-    """Record a consent request (a repeat keeps the first request date)."""
+    """Record a consent request about ``licence_version`` (a repeat about the same version keeps the first date)."""
     row = await conn.fetchrow(
         Q["upsert_transit_consent_request"],
         licence_id,
@@ -44,6 +45,7 @@ async def upsert_transit_consent_request(
         shipment_to,
         requested_at,
         requested_by,
+        licence_version,
     )
     assert row is not None  # noqa: S101  # INSERT ... RETURNING yields the row
     return row
@@ -65,8 +67,9 @@ async def insert_transit_consent(
     source: str,
     recorded_at: dt.datetime,
     recorded_by: str,
+    licence_version: int,
 ) -> asyncpg.Record:
-    """Append one decision of a transit State."""
+    """Append one decision of a transit State on ``licence_version``."""
     row = await conn.fetchrow(
         Q["insert_transit_consent"],
         licence_id,
@@ -78,13 +81,14 @@ async def insert_transit_consent(
         source,
         recorded_at,
         recorded_by,
+        licence_version,
     )
     assert row is not None  # noqa: S101
     return row
 
 
 async def list_latest_transit_consents(conn: Conn, licence_id: uuid.UUID) -> list[asyncpg.Record]:
-    """The latest decision of each transit State on a licence."""
+    """The decision that counts for each transit State: on the latest version it answered, the latest recorded."""
     return await conn.fetch(Q["list_latest_transit_consents"], licence_id)
 
 
@@ -94,5 +98,5 @@ async def list_transit_consents(conn: Conn, licence_id: uuid.UUID, after: int, l
 
 
 async def list_undecided_transit_consent_requests(conn: Conn, limit: int) -> list[asyncpg.Record]:
-    """Requests on draft/pending local licences without any decision yet."""
+    """Requests on draft/pending local licences without a decision on the version asked about."""
     return await conn.fetch(Q["list_undecided_transit_consent_requests"], limit)

@@ -19,6 +19,7 @@ __all__ = [
     "count_outbox_pending",
     "enqueue_outbox_notices",
     "get_outbox_notice",
+    "get_requested_licence_version",
     "last_sent_licence_version",
     "list_outbox_notices",
     "lock_partners_with_unnumbered_notices",
@@ -154,6 +155,12 @@ async def record_outbox_failure(
 async def relax_commit(conn: Conn) -> None:
     """Let the current transaction commit without waiting for its WAL flush (sender-side bookkeeping only)."""
     await conn.execute(Q["relax_commit"])
+
+
+async def get_requested_licence_version(conn: Conn, notice_id: uuid.UUID, recipient: str, number: str) -> int | None:
+    """The licence version the transit-consent request ``notice_id`` to ``recipient`` about ``number`` carried."""
+    version: int | None = await conn.fetchval(Q["get_requested_licence_version"], notice_id, recipient, number)
+    return version
 
 
 async def last_sent_licence_version(conn: Conn, number: str) -> int | None:

@@ -179,3 +179,11 @@ SELECT max((body -> 'licence' ->> 'version')::int)
   FROM notice_outbox
  WHERE (body -> 'licence' ->> 'number') = $1
    AND type IN ('export-licence.issued', 'import-authorisation.issued');
+
+-- name: get_requested_licence_version
+-- The licence version a transit-consent request sent to a State carried (NULL when no such request was
+-- sent about that licence). $1 notice_id, $2 recipient, $3 licence number
+SELECT (body -> 'licence' ->> 'version')::int
+  FROM notice_outbox
+ WHERE notice_id = $1 AND recipient = $2 AND type = 'transit-consent.requested'
+   AND (body -> 'licence' ->> 'number') = $3;

@@ -80,6 +80,31 @@ async def test_amendment_rules(
     assert sorted(g["state"] for g in gates) == ["CZ", "SK"]
 
 
+async def test_a_consent_answers_the_content_it_was_asked_about(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    auth: TokenFactory,
+) -> None:
+    officer = await auth("licensing-officer")
+    base, body = await _pending(client, officer)
+    yes = {"transit_state": "CZ", "decision": "no-objection", "decided_on": str(TODAY)}
+    first = await client.post(f"{base}/transit-consents", json=yes, headers=officer)
+    assert (first.status_code, first.json()["licence_version"]) == (201, 1)
+    assert (await client.get(f"{base}/gates", headers=officer)).json()["unmet"] == []
+    amended = {**body, "expires_on": str(TODAY + dt.timedelta(days=200)), "reason": "shorter validity"}
+    assert (await client.post(f"{base}/versions", json=amended, headers=officer)).status_code == 201
+    (request,) = (await client.get(f"{base}/transit-consent-requests", headers=officer)).json()["items"]
+    assert (request["transit_state"], request["licence_version"], request["requested_on"]) == ("CZ", 2, str(TODAY))
+    gates = (await client.get(f"{base}/gates", headers=officer)).json()["unmet"]
+    assert [(g["gate"], g["state"]) for g in gates] == [("transit-consent-outdated", "CZ")]
+    refused = await client.post(f"{base}/issue", json={"reason": "try"}, headers=officer)
+    _problem(refused, 409, "gates-unmet")
+    second = await client.post(f"{base}/transit-consents", json=yes, headers=officer)
+    assert second.json()["licence_version"] == 2
+    assert (await client.post(f"{base}/issue", json={"reason": "ok"}, headers=officer)).status_code == 200
+    listing = (await client.get(f"{base}/transit-consents", headers=officer)).json()["items"]
+    assert [item["licence_version"] for item in listing] == [1, 2]
+
+
 async def test_suspended_broker_cannot_go_on_a_new_licence_and_revoked_party_is_final(
     client: AsyncTestClient,  # type: ignore[type-arg]
     auth: TokenFactory,

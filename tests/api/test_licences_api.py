@@ -143,11 +143,11 @@ async def test_export_licence_life_cycle_with_gates(
         "validity-beyond-import-authorisation",
     ]
 
-    objection = {"transit_state": "CZ", "decision": "objection", "decided_on": str(TODAY), "reason": "route closed"}
-    assert (await client.post(f"{base}/transit-consents", json=objection, headers=officer)).status_code == 201
     body["expires_on"] = str(TODAY + dt.timedelta(days=90))
     body["reason"] = "shorter validity"
     assert (await client.post(f"{base}/versions", json=body, headers=officer)).status_code == 201
+    objection = {"transit_state": "CZ", "decision": "objection", "decided_on": str(TODAY), "reason": "route closed"}
+    assert (await client.post(f"{base}/transit-consents", json=objection, headers=officer)).status_code == 201
     blocked = await client.post(f"{base}/issue", json={"reason": "try"}, headers=officer)
     assert [g["gate"] for g in _problem(blocked, 409, "gates-unmet")["unmet"]] == ["transit-consent-objected"]
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from typing import Any
 
 import msgspec
@@ -149,13 +150,16 @@ async def test_received_objection_blocks_issue_and_unknown_licence_is_rejected(
     async with conn.transaction():
         draft = await licences.create_draft(conn, export_draft(at), settings=settings, actor=ACTOR)
         await licences.transition(conn, licence_id=draft.licence_id, to="pending", actor=ACTOR, reason="submit")
+    request_id = await conn.fetchval("SELECT notice_id::text FROM notice_outbox")
     objection = {
         "licence_number": draft.licence.number,
         "decision": "objection",
         "reason": "embargo",
         "valid_until": None,
     }
-    raw = envelope(OTHER_KEY, sender="CZ", recipient="AT", type_="transit-consent.decided", body=objection)
+    raw = envelope(
+        OTHER_KEY, sender="CZ", recipient="AT", type_="transit-consent.decided", body=objection, in_reply_to=request_id
+    )
     assert await _receive(conn, settings, raw) == ("accepted", None)
     with pytest.raises(ConflictError) as blocked:
         async with conn.transaction():
@@ -164,8 +168,89 @@ async def test_received_objection_blocks_issue_and_unknown_licence_is_rejected(
             )
     assert "transit-consent-objected" in str(blocked.value.facts)
     unknown = {**objection, "licence_number": "AT-EXP-2026-999999"}
-    raw = envelope(OTHER_KEY, sender="CZ", recipient="AT", sequence=2, type_="transit-consent.decided", body=unknown)
+    raw = envelope(
+        OTHER_KEY,
+        sender="CZ",
+        recipient="AT",
+        sequence=2,
+        type_="transit-consent.decided",
+        body=unknown,
+        in_reply_to=request_id,
+    )
     assert await _receive(conn, settings, raw) == ("rejected", "unknown-licence")
+
+
+async def test_consent_answers_the_version_it_was_asked_about(conn: db.Conn, settings: Settings, at: Parties) -> None:
+    """Amending a pending licence asks CZ again; a late answer to the first request does not open the gate."""
+    async with conn.transaction():
+        draft = await licences.create_draft(conn, export_draft(at), settings=settings, actor=ACTOR)
+        await licences.transition(conn, licence_id=draft.licence_id, to="pending", actor=ACTOR, reason="submit")
+    first = await conn.fetchval("SELECT notice_id::text FROM notice_outbox")
+    rifles, cartridges = export_draft(at).lines
+    more = msgspec.structs.replace(cartridges, quantity=8000)
+    async with conn.transaction():
+        amended = await licences.amend(
+            conn,
+            draft.licence_id,
+            export_draft(at, reason="the importer ordered more", lines=[rifles, more]),
+            settings=settings,
+            actor=ACTOR,
+        )
+    requests = [row for row in await _outbox(conn) if row["type"] == "transit-consent.requested"]
+    assert [(row["recipient"], row["body"]["licence"]["version"]) for row in requests] == [("CZ", 1), ("CZ", 2)]
+    assert requests[1]["body"]["licence"]["lines"][1]["quantity"] == 8000
+    (request,) = await consents.list_requests(conn, draft.licence_id)
+    assert request.licence_version == amended.licence.version == 2
+    second = await conn.fetchval(
+        "SELECT notice_id::text FROM notice_outbox WHERE (body -> 'licence' ->> 'version')::int = 2"
+    )
+
+    def answer(sequence: int, in_reply_to: str | None) -> bytes:
+        body = {"licence_number": draft.licence.number, "decision": "no-objection", "reason": None, "valid_until": None}
+        return envelope(
+            OTHER_KEY,
+            sender="CZ",
+            recipient="AT",
+            sequence=sequence,
+            type_="transit-consent.decided",
+            body=body,
+            in_reply_to=in_reply_to,
+        )
+
+    # CZ said yes to 800 cartridges; that says nothing about 8,000.
+    assert await _receive(conn, settings, answer(1, first)) == ("accepted", None)
+    assert (await consents.latest_decisions(conn, draft.licence_id))["CZ"].licence_version == 1
+    with pytest.raises(ConflictError) as blocked:
+        async with conn.transaction():
+            await licences.transition(
+                conn, licence_id=draft.licence_id, to="issued", actor=ACTOR, reason="try", settings=settings
+            )
+    assert [(gate["gate"], gate["state"]) for gate in blocked.value.facts["unmet"]] == [
+        ("transit-consent-outdated", "CZ")
+    ]
+    # An answer that names no request of ours, or another licence's, is rejected and records nothing.
+    assert await _receive(conn, settings, answer(2, None)) == ("rejected", "unknown-request")
+    assert await _receive(conn, settings, answer(3, str(uuid.uuid4()))) == ("rejected", "unknown-request")
+    assert len(await consents.list_decisions(conn, draft.licence_id, after=0, limit=10)) == 1
+    # The answer to the second request opens the gate; a later stale answer to the first does not close it.
+    assert await _receive(conn, settings, answer(4, second)) == ("accepted", None)
+    objection = envelope(
+        OTHER_KEY,
+        sender="CZ",
+        recipient="AT",
+        sequence=5,
+        type_="transit-consent.decided",
+        body={"licence_number": draft.licence.number, "decision": "objection", "reason": "late", "valid_until": None},
+        in_reply_to=first,
+    )
+    assert await _receive(conn, settings, objection) == ("accepted", None)
+    latest = (await consents.latest_decisions(conn, draft.licence_id))["CZ"]
+    assert (latest.decision, latest.licence_version) == ("no-objection", 2)
+    async with conn.transaction():
+        issued = await licences.transition(
+            conn, licence_id=draft.licence_id, to="issued", actor=ACTOR, reason="gates hold", settings=settings
+        )
+    assert issued.status == "issued"
 
 
 async def test_received_import_authorisation_feeds_the_gate_and_its_revocation_blocks(

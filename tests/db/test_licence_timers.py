@@ -115,3 +115,37 @@ async def test_worker_expires_licences_by_itself(
         stop.set()
         await worker
         await pool.close()
+
+
+async def test_amending_a_pending_licence_restarts_the_silent_period(
+    conn: db.Conn, settings: Settings, initialised: bootstrap.Initialised
+) -> None:
+    p = await register_parties(conn)
+    async with conn.transaction():
+        lic = await licences.create_draft(conn, export_draft(p), settings=settings, actor=ACTOR)
+        await licences.transition(conn, licence_id=lic.licence_id, to="pending", actor=ACTOR, reason="submit")
+    await _requested_on(conn, TODAY - dt.timedelta(days=60))
+    assert await run_licence_timers(conn, settings) == (0, 1)
+    assert (await consents.latest_decisions(conn, lic.licence_id))["CZ"].licence_version == 1
+    async with conn.transaction():
+        await licences.amend(
+            conn,
+            lic.licence_id,
+            export_draft(p, reason="longer validity", expires_on=TODAY + dt.timedelta(days=320)),
+            settings=settings,
+            actor=ACTOR,
+        )
+    (request,) = await consents.list_requests(conn, lic.licence_id)
+    assert (request.licence_version, request.requested_on) == (2, TODAY)
+    # CZ's deemed consent was to version 1: silence about version 2 counts from the new request only.
+    with pytest.raises(ConflictError) as caught:
+        async with conn.transaction():
+            await licences.transition(
+                conn, licence_id=lic.licence_id, to="issued", actor=ACTOR, reason="x", settings=settings
+            )
+    assert [gate["gate"] for gate in caught.value.facts["unmet"]] == ["transit-consent-outdated"]
+    due = consents.add_working_days(TODAY, settings.tacit_consent_days, settings.holidays)
+    assert await run_licence_timers(conn, settings, today=due - dt.timedelta(days=1)) == (0, 0)
+    assert await run_licence_timers(conn, settings, today=due) == (0, 1)
+    deemed = (await consents.latest_decisions(conn, lic.licence_id))["CZ"]
+    assert (deemed.decision, deemed.decided_on, deemed.licence_version) == ("deemed", due, 2)

@@ -2,12 +2,14 @@
 
 A request also records the exporting State's licence (status ``pending``) as a received licence of the
 licensing area, so the transit State's decision can be kept on it; a decision received by the exporting
-State is recorded on its own licence (``transit_consent``, source ``notice``) and satisfies or blocks the
-export licence's transit gate.
+State is recorded on its own licence (``transit_consent``, source ``notice``), answering the licence
+version the request it replies to (``in_reply_to``) carried, and satisfies or blocks the export licence's
+transit gate.
 """
 
 from __future__ import annotations
 
+import uuid
 from typing import TYPE_CHECKING
 
 import msgspec
@@ -20,6 +22,7 @@ from firearms.errors import FirearmsError, NotFoundError
 from firearms.exchange.bodies import ConsentDecided, ConsentRequested
 from firearms.exchange.consents import findings
 from firearms.exchange.inbox import NoticeRejectedError, ReceivedNotice, body_as, effect
+from firearms.store import outbox as outbox_store
 from firearms.store import received as store
 
 if TYPE_CHECKING:
@@ -74,13 +77,28 @@ async def transit_consent_requested(conn: Conn, received: ReceivedNotice) -> Non
 
 @effect("transit-consent.decided")
 async def transit_consent_decided(conn: Conn, received: ReceivedNotice) -> None:
-    """A transit State's answer to this State's request, kept for the export licence's transit gate."""
+    """A transit State's answer to this State's request, kept for the export licence's transit gate.
+
+    It answers the licence version the request it replies to carried: after an amendment, a late answer
+    to the earlier request does not satisfy the gate for the new content.
+    """
     body = body_as(received, ConsentDecided)
     sender = received.notice.sender
     try:
         own = await licences.find_licence(conn, received.notice.recipient, body.licence_number)
     except NotFoundError as exc:
         raise NoticeRejectedError("unknown-licence", exc.detail) from exc
+    reply_to = received.notice.in_reply_to
+    version = (
+        None
+        if reply_to is None
+        else await outbox_store.get_requested_licence_version(conn, uuid.UUID(reply_to), sender, body.licence_number)
+    )
+    if version is None:
+        raise NoticeRejectedError(
+            "unknown-request",
+            f"in_reply_to {reply_to} names no transit-consent request sent to {sender} about {body.licence_number}",
+        )
     try:
         await licensing_consents.record_decision(
             conn,
@@ -92,6 +110,7 @@ async def transit_consent_decided(conn: Conn, received: ReceivedNotice) -> None:
             reason=body.reason,
             source="notice",
             actor=f"partner:{sender}",
+            licence_version=version,
         )
     except FirearmsError as exc:
         raise NoticeRejectedError(exc.code, exc.detail) from exc
