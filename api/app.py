@@ -27,7 +27,7 @@ from api import (
     tokens,
     verify,
 )
-from api.deps import provide_conn, provide_officer, provide_pool, provide_settings, require_role
+from api.deps import provide_conn, provide_officer, provide_pool, provide_settings, require_json, require_role
 from api.middleware import RequestIdMiddleware
 from api.problems import exception_handlers
 from firearms import __version__, db
@@ -77,6 +77,7 @@ def create_app(settings: Settings, *, database_url: str | None = None) -> Litest
             received.ConsentRequestController,
         ],
         guards=[require_role],
+        before_request=require_json,
         dependencies={"officer": Provide(provide_officer, sync_to_thread=False)},
     )
     app = Litestar(

@@ -2,7 +2,8 @@
 
 Authentication is a router-level guard, so no ``/api/v1`` handler can forget it: the guard looks
 the token up, checks the role the handler declares in ``opt={"roles": ...}`` and leaves the
-officer in ``request.state`` for the ``officer`` dependency.
+officer in ``request.state`` for the ``officer`` dependency. After it, :func:`require_json` refuses a
+body that says it is something other than JSON on a handler that reads JSON.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from litestar import Request
 from litestar.connection import ASGIConnection
 from litestar.datastructures import State
 from litestar.di import NamedDependency
+from litestar.exceptions import HTTPException
 from litestar.handlers.base import BaseRouteHandler
 from litestar.params import SkipValidation
 
@@ -32,6 +34,7 @@ __all__ = [
     "provide_officer",
     "provide_pool",
     "provide_settings",
+    "require_json",
     "require_role",
 ]
 
@@ -73,6 +76,27 @@ async def require_role(connection: ASGIConnection[Any, Any, Any, Any], route_han
             allowed_roles=sorted(roles),
         )
     connection.state.officer = officer
+
+
+async def require_json(request: Request[Any, Any, Any]) -> None:
+    """Before a handler that reads a JSON body (a ``data`` parameter): 415 when the body says it is something else.
+
+    ``application/json`` and ``application/*+json`` pass, with any parameters; a request without a
+    ``Content-Type`` is read as JSON. A form (what ``curl -d`` sends by default) or text is refused
+    before anything is read, rather than failing later as JSON it never claimed to be.
+    """
+    if "data" not in request.route_handler.parsed_fn_signature.parameters:
+        return
+    given = request.headers.get("content-type")
+    if given is None:
+        return
+    media = given.partition(";")[0].strip().lower()
+    if media == "application/json" or (media.startswith("application/") and media.endswith("+json")):
+        return
+    raise HTTPException(
+        status_code=415,
+        detail=f"this endpoint reads a JSON body: send it as Content-Type: application/json, not {media or 'nothing'}",
+    )
 
 
 def provide_officer(request: Request[Any, Any, Any]) -> Officer:

@@ -185,6 +185,33 @@ async def test_bad_bodies_are_problems_and_store_nothing(client: AsyncTestClient
     assert await count_tokens(client, admin) == before
 
 
+async def test_a_body_that_says_it_is_not_json_is_415_and_stores_nothing(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    auth: TokenFactory,
+) -> None:
+    admin = await auth("admin")
+    before = await count_tokens(client, admin)
+    body = b'{"role": "auditor", "name": "border post 7"}'
+    for media in ("application/x-www-form-urlencoded", "text/plain", "multipart/form-data; boundary=x", "json"):
+        response = await client.post("/api/v1/tokens", content=body, headers=admin | {"Content-Type": media})
+        assert response.status_code == 415, media
+        assert response.headers["content-type"].startswith("application/problem+json")
+        assert response.json()["type"].endswith("/unsupported-media-type")
+        assert "application/json" in response.json()["detail"]
+    assert await count_tokens(client, admin) == before
+    # Authentication comes first: without a token the answer is 401 whatever the body.
+    anonymous = await client.post("/api/v1/tokens", content=body, headers={"Content-Type": "text/plain"})
+    assert anonymous.status_code == 401
+    for media in ("application/json; charset=utf-8", "APPLICATION/JSON", "application/vnd.firearms+json"):
+        response = await client.post("/api/v1/tokens", content=body, headers=admin | {"Content-Type": media})
+        assert response.status_code == 201, media
+    # No Content-Type at all: read as JSON.
+    bare = await client.post("/api/v1/tokens", content=body, headers=admin)
+    assert "content-type" not in bare.request.headers
+    assert bare.status_code == 201
+    assert await count_tokens(client, admin) == before + 4
+
+
 @pytest.mark.parametrize(
     ("role", "method", "path", "body"),
     [
