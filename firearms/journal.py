@@ -229,12 +229,32 @@ async def verify(conn: Conn, *, state: str, seal_first: bool = True) -> Verifica
             message = checkpoint_message(state, cp["seq"], cp["head_hash"], cp["signed_at"])
             if not verify_signature(cp["public_key"], message, cp["signature"]):
                 return _broken(checked, pending, cp["seq"], None, f"checkpoint at {cp['seq']} has a bad signature")
+            if (outside := _outside_key_validity(cp)) is not None:
+                return _broken(checked, pending, cp["seq"], None, f"checkpoint at {cp['seq']} was signed {outside}")
             if hashes_at.get(cp["seq"]) != cp["head_hash"]:
                 return _broken(checked, pending, cp["seq"], None, f"the chain no longer matches checkpoint {cp['seq']}")
         orphan = await store.first_unlinked_entry(conn)
         if orphan is not None:
             return _broken(checked, pending, None, orphan, "the entry was taken off the sealer's queue unlinked")
     return Verification(intact=True, entries=checked, checkpoints=len(checkpoints), pending=pending)
+
+
+def _outside_key_validity(cp: asyncpg.Record) -> str | None:
+    """Why a checkpoint's own ``signed_at`` falls outside its key's validity, or ``None`` when it does not.
+
+    A checkpoint made with a key after that key was revoked (or before or after its validity) is not
+    the registry's word, whatever its signature: whoever holds a revoked key can sign with it. One that
+    states an earlier time cannot be told apart this way; copies kept outside the database can.
+    """
+    key, signed_at = cp["key_id"], cp["signed_at"]
+    if cp["revoked_at"] is not None and signed_at >= cp["revoked_at"]:
+        return f"with key {key} after it was revoked at {format_time(cp['revoked_at'])}"
+    # signed_at is kept to the second, the key's start is not: compare starts to the second.
+    if signed_at < cp["not_before"].replace(microsecond=0) or (
+        cp["not_after"] is not None and signed_at >= cp["not_after"]
+    ):
+        return f"with key {key} outside its validity"
+    return None
 
 
 def _broken(checked: int, pending: int, seq: int | None, entry_id: int | None, problem: str) -> Verification:

@@ -76,8 +76,8 @@ SELECT seq, head_hash, signed_at, key_id, signature
  WHERE seq = $1;
 
 -- name: list_journal_checkpoints
--- Every checkpoint with the public key that signed it.
-SELECT c.seq, c.head_hash, c.signed_at, c.key_id, c.signature, k.public_key
+-- Every checkpoint with the public key that signed it and that key's validity.
+SELECT c.seq, c.head_hash, c.signed_at, c.key_id, c.signature, k.public_key, k.not_before, k.not_after, k.revoked_at
   FROM journal_checkpoint AS c
   JOIN registry_key AS k USING (key_id)
  ORDER BY c.seq;

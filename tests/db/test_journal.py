@@ -146,6 +146,42 @@ async def test_forged_checkpoint_signature_is_found(
     assert "signature" in (result.problem or "")
 
 
+async def test_a_checkpoint_signed_with_a_key_after_its_revocation_is_found(
+    conn: db.Conn, initialised: bootstrap.Initialised, home: Path
+) -> None:
+    """Whoever holds a revoked key can still sign with it: such a checkpoint is not the registry's word."""
+    await write_entries(conn, 3)
+    made = await journal.checkpoint(conn, state="AT", home=home)
+    assert made is not None
+    assert (await journal.verify(conn, state="AT")).intact
+    await behind_the_back(
+        conn, "UPDATE registry_key SET revoked_at = $1 WHERE key_id = $2", made.signed_at, made.key_id
+    )
+    result = await journal.verify(conn, state="AT")
+    assert (result.intact, result.bad_seq) == (False, made.seq)
+    assert "after it was revoked" in (result.problem or "")
+    # Revoked a second later, the key was good when it signed: the checkpoint stands.
+    await behind_the_back(
+        conn,
+        "UPDATE registry_key SET revoked_at = $1::timestamptz + interval '1 second' WHERE key_id = $2",
+        made.signed_at,
+        made.key_id,
+    )
+    assert (await journal.verify(conn, state="AT")).intact
+    # A key that only became valid after the checkpoint's time did not sign it then.
+    await behind_the_back(
+        conn,
+        "UPDATE registry_key SET not_before = $1::timestamptz + interval '1 second' WHERE key_id = $2",
+        made.signed_at,
+        made.key_id,
+    )
+    result = await journal.verify(conn, state="AT")
+    assert (result.intact, result.problem) == (
+        False,
+        f"checkpoint at {made.seq} was signed with key {made.key_id} outside its validity",
+    )
+
+
 async def test_entry_removed_from_the_sealers_queue_is_found(conn: db.Conn, initialised: bootstrap.Initialised) -> None:
     await write_entries(conn, 3)
     hidden: int = await conn.fetchval("SELECT max(entry_id) FROM journal_pending")
