@@ -137,9 +137,12 @@ async def request_consent(
     transit_state: str,
     shipment_from: dt.date | None,
     shipment_to: dt.date | None,
+    today: dt.date,
     actor: str,
 ) -> TransitConsentRequest:
     """Record that consent was asked of a transit State (the silent period starts today; a repeat keeps the date).
+
+    ``today`` is the registry's date (:func:`firearms.clock.today`), the day the request is dated.
 
     Raises:
         NotFoundError: no such licence.
@@ -154,7 +157,7 @@ async def request_consent(
         raise InvalidInputError("the shipment window ends before it starts", code="invalid-validity")
     now = dt.datetime.now(dt.UTC)
     request = await store.upsert_transit_consent_request(
-        conn, licence_id, transit_state, now.date(), shipment_from, shipment_to, now, actor
+        conn, licence_id, transit_state, today, shipment_from, shipment_to, now, actor
     )
     await journal.record(
         conn,
@@ -190,9 +193,13 @@ async def record_decision(
     valid_until: dt.date | None,
     reason: str | None,
     source: Source,
+    today: dt.date,
     actor: str,
 ) -> TransitConsent:
     """Record a transit State's decision on a licence (officer now; received notice later; timer when deemed).
+
+    ``today`` is the registry's date (:func:`firearms.clock.today`): an officer's or a notice's decision
+    may not be dated after it.
 
     Raises:
         NotFoundError: no such licence.
@@ -204,7 +211,7 @@ async def record_decision(
     if row["status"] in _CLOSED:
         raise ConflictError(f"licence {row['number']} is {row['status']}", code="licence-closed", status=row["status"])
     now = dt.datetime.now(dt.UTC)
-    if source != "timer" and decided_on > now.date():
+    if source != "timer" and decided_on > today:
         raise InvalidInputError("a decision cannot be dated in the future", code="decision-in-future")
     if valid_until is not None and valid_until < decided_on:
         raise InvalidInputError("valid_until is before decided_on", code="invalid-validity")
@@ -266,6 +273,7 @@ async def deem_silent(
             valid_until=None,
             reason=f"no answer within {settings.tacit_consent_days} working days of {row['requested_on'].isoformat()}",
             source="timer",
+            today=today,
             actor="system:consent-timer",
         )
         count += 1
