@@ -54,7 +54,9 @@ class CheckController(Controller):
         An unknown licence is a ``refuse`` verdict with ``licence-unknown``, not a 404. The same
         ``check_id`` and request give back the first answer; another request with it is a 409.
         """
-        return await checks.perform_check(conn, data, state=settings.state, actor=officer.actor)
+        return await checks.perform_check(
+            conn, data, state=settings.state, time_zone=settings.time_zone, actor=officer.actor
+        )
 
     @get("/{check_id:uuid}", opt={"roles": _READERS}, summary="One check")
     async def get_check(self, conn: ConnDep, check_id: FromPath[uuid.UUID]) -> CheckRecord:
@@ -73,7 +75,15 @@ class CheckController(Controller):
         data: JSONBody[DecisionRequest],
     ) -> CheckRecord:
         """Release a held consignment: it then debits as a clear would."""
-        return await checks.decide(conn, check_id, "release", data.reason, state=settings.state, actor=officer.actor)
+        return await checks.decide(
+            conn,
+            check_id,
+            "release",
+            data.reason,
+            state=settings.state,
+            time_zone=settings.time_zone,
+            actor=officer.actor,
+        )
 
     @post(
         "/{check_id:uuid}/refuse", opt={"roles": ("customs-officer",)}, status_code=200, summary="Refuse a held check"
@@ -87,7 +97,15 @@ class CheckController(Controller):
         data: JSONBody[DecisionRequest],
     ) -> CheckRecord:
         """Refuse a held consignment: nothing is debited."""
-        return await checks.decide(conn, check_id, "refuse", data.reason, state=settings.state, actor=officer.actor)
+        return await checks.decide(
+            conn,
+            check_id,
+            "refuse",
+            data.reason,
+            state=settings.state,
+            time_zone=settings.time_zone,
+            actor=officer.actor,
+        )
 
     @get("/", opt={"roles": _READERS}, summary="Checks by licence or by serial")
     async def list_checks(

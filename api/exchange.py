@@ -74,7 +74,9 @@ async def receive_notice(request: Request[Any, Any, Any], settings: SettingsDep)
     except RequestEntityTooLarge as exc:
         raise NoticeRefusedError("malformed-notice", f"an envelope is at most {MAX_ENVELOPE_BYTES} bytes") from exc
     async with request.app.state.pool.acquire() as conn:
-        delivered = await inbox.receive_notice(conn, raw, state=settings.state, home=settings.home)
+        delivered = await inbox.receive_notice(
+            conn, raw, state=settings.state, home=settings.home, time_zone=settings.time_zone
+        )
     return Response(
         content=delivered.receipt, status_code=200 if delivered.duplicate else 202, media_type="application/json"
     )

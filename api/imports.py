@@ -9,8 +9,8 @@ from typing import Annotated, Any
 from litestar import Controller, Request, post
 from litestar.params import QueryParameter
 
-from api.deps import OfficerDep, PoolDep
-from firearms import imports
+from api.deps import OfficerDep, PoolDep, SettingsDep
+from firearms import clock, imports
 from firearms.errors import InvalidInputError
 from firearms.import_files import Format
 from firearms.imports import ImportResult
@@ -33,6 +33,7 @@ class ImportController(Controller):
         request: Request[Any, Any, Any],
         pool: PoolDep,
         officer: OfficerDep,
+        settings: SettingsDep,
         file_name: Annotated[str, QueryParameter(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f/\\]+$")] = (
             "upload"
         ),
@@ -67,7 +68,9 @@ class ImportController(Controller):
                     handle.write(chunk)
             # The database connection is taken only now: a slow upload holds no transaction open.
             async with pool.acquire() as conn:
-                result = await imports.import_file(conn, path, actor=officer.actor, fmt=fmt, file_name=file_name)
+                result = await imports.import_file(
+                    conn, path, actor=officer.actor, today=clock.today(settings.time_zone), fmt=fmt, file_name=file_name
+                )
         if result.inserted == 0 and result.rejected > 0 and result.already_registered == 0:
             raise InvalidInputError(
                 f"no row of the file is valid ({result.rejected} rejected); nothing was stored",

@@ -10,9 +10,9 @@ from litestar import Controller, get, post
 from litestar.params import JSONBody, QueryParameter
 from litestar.response import Stream
 
-from api.deps import ConnDep, OfficerDep, PoolDep
+from api.deps import ConnDep, OfficerDep, PoolDep, SettingsDep
 from api.params import AfterQuery, ItemIdPath, LimitQuery, page
-from firearms import exports, item_events, items, journal
+from firearms import clock, exports, item_events, items, journal
 from firearms.exports import ExportFormat
 from firearms.item_types import (
     FirearmType,
@@ -70,13 +70,15 @@ class ItemController(Controller):
     opt = {"roles": READ_ROLES}  # noqa: RUF012  # Litestar reads it as a plain mapping
 
     @post("/", summary="Register an item with its markings", opt={"roles": WRITE_ROLES})
-    async def register(self, conn: ConnDep, officer: OfficerDep, data: JSONBody[NewItem]) -> ItemDetail:
+    async def register(
+        self, conn: ConnDep, officer: OfficerDep, settings: SettingsDep, data: JSONBody[NewItem]
+    ) -> ItemDetail:
         """Register a firearm, essential component or ammunition lot (Protocol Art. 7-8).
 
         A firearm needs a manufacture or geometric marking. A second registration of the same identity
         (manufacturer, country, normalised serial, within the kind) is a 409 naming the existing item.
         """
-        return await items.register_item(conn, data, actor=officer.actor)
+        return await items.register_item(conn, data, actor=officer.actor, today=clock.today(settings.time_zone))
 
     @get("/", summary="List items; exact look-up by serial")
     async def list_items(
@@ -175,17 +177,29 @@ class ItemController(Controller):
 
     @post("/{item_id:int}/markings", summary="Add a marking to an item", opt={"roles": WRITE_ROLES})
     async def add_marking(
-        self, conn: ConnDep, officer: OfficerDep, item_id: ItemIdPath, data: JSONBody[NewMarking]
+        self,
+        conn: ConnDep,
+        officer: OfficerDep,
+        settings: SettingsDep,
+        item_id: ItemIdPath,
+        data: JSONBody[NewMarking],
     ) -> Marking:
         """Record a marking (import, state-to-civilian, proof ...) exactly as stamped, with its parsed fields."""
-        return await items.add_marking(conn, item_id, data, actor=officer.actor)
+        return await items.add_marking(conn, item_id, data, actor=officer.actor, today=clock.today(settings.time_zone))
 
     @post("/{item_id:int}/events", summary="Record a lifecycle event", opt={"roles": WRITE_ROLES})
     async def record_event(
-        self, conn: ConnDep, officer: OfficerDep, item_id: ItemIdPath, data: JSONBody[NewEvent]
+        self,
+        conn: ConnDep,
+        officer: OfficerDep,
+        settings: SettingsDep,
+        item_id: ItemIdPath,
+        data: JSONBody[NewEvent],
     ) -> ItemEvent:
         """Move the item along its lifecycle; an event illegal in its status is a 409 naming the allowed ones."""
-        return await item_events.record_event(conn, item_id, data, actor=officer.actor)
+        return await item_events.record_event(
+            conn, item_id, data, actor=officer.actor, today=clock.today(settings.time_zone)
+        )
 
     @get("/{item_id:int}/history", summary="An item's history in time order")
     async def history(

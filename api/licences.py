@@ -12,7 +12,7 @@ from litestar.params import FromPath, JSONBody, QueryParameter
 
 from api.deps import ConnDep, OfficerDep, SettingsDep
 from api.params import AfterQuery, LimitQuery, VersionPath, page
-from firearms import consents, documents, ledger, licences, parties
+from firearms import clock, consents, documents, ledger, licences, parties
 from firearms.consents import ConsentDecision, ConsentRequest, TransitConsent, TransitConsentRequest
 from firearms.gates import Gate
 from firearms.ledger import LedgerEntry, LineBalance
@@ -90,10 +90,6 @@ class Gates(msgspec.Struct, frozen=True, kw_only=True):
 
     licence_id: uuid.UUID
     unmet: list[Gate]
-
-
-def _today() -> dt.date:
-    return dt.datetime.now(dt.UTC).date()
 
 
 class LicenceController(Controller):
@@ -208,9 +204,10 @@ class LicenceController(Controller):
         return EventPage(items=items, next=encode_cursor(last.licence_event_id) if last else None)
 
     @get("/{licence_id:uuid}/gates", summary="Unmet gates", opt={"roles": READ})
-    async def gates(self, conn: ConnDep, licence_id: FromPath[uuid.UUID]) -> Gates:
+    async def gates(self, conn: ConnDep, settings: SettingsDep, licence_id: FromPath[uuid.UUID]) -> Gates:
         """The gates that would stop the licence being issued today."""
-        return Gates(licence_id=licence_id, unmet=await licences.pending_gates(conn, licence_id, today=_today()))
+        today = clock.today(settings.time_zone)
+        return Gates(licence_id=licence_id, unmet=await licences.pending_gates(conn, licence_id, today=today))
 
     async def _transition(
         self,
@@ -287,7 +284,12 @@ class LicenceController(Controller):
 
     @post("/{licence_id:uuid}/transit-consents", summary="Record a transit State's decision", opt={"roles": WRITE})
     async def record_consent(
-        self, conn: ConnDep, officer: OfficerDep, licence_id: FromPath[uuid.UUID], data: JSONBody[ConsentDecision]
+        self,
+        conn: ConnDep,
+        officer: OfficerDep,
+        settings: SettingsDep,
+        licence_id: FromPath[uuid.UUID],
+        data: JSONBody[ConsentDecision],
     ) -> TransitConsent:
         """A transit State's no-objection or objection, as an officer received it."""
         return await consents.record_decision(
@@ -299,6 +301,7 @@ class LicenceController(Controller):
             valid_until=data.valid_until,
             reason=data.reason,
             source="officer",
+            today=clock.today(settings.time_zone),
             actor=officer.actor,
         )
 
@@ -319,7 +322,12 @@ class LicenceController(Controller):
         "/{licence_id:uuid}/transit-consent-requests", summary="Ask a transit State for consent", opt={"roles": WRITE}
     )
     async def request_consent(
-        self, conn: ConnDep, officer: OfficerDep, licence_id: FromPath[uuid.UUID], data: JSONBody[ConsentRequest]
+        self,
+        conn: ConnDep,
+        officer: OfficerDep,
+        settings: SettingsDep,
+        licence_id: FromPath[uuid.UUID],
+        data: JSONBody[ConsentRequest],
     ) -> TransitConsentRequest:
         """Record a consent request (the silent period runs from its first date) with the shipment window."""
         return await consents.request_consent(
@@ -328,6 +336,7 @@ class LicenceController(Controller):
             transit_state=data.transit_state,
             shipment_from=data.shipment_from,
             shipment_to=data.shipment_to,
+            today=clock.today(settings.time_zone),
             actor=officer.actor,
         )
 

@@ -274,5 +274,6 @@ class ConsentRequestController(Controller):
             decision=data.decision,
             reason=data.reason,
             valid_until=data.valid_until,
+            time_zone=settings.time_zone,
             actor=officer.actor,
         )

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import csv
+import datetime as dt
 import os
 import platform
 import random
@@ -31,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 
 from loadgen import free_port, run_wrk, show, wait_up  # noqa: E402
 
-from firearms import bootstrap, db, imports, tokens  # noqa: E402
+from firearms import bootstrap, clock, db, imports, tokens  # noqa: E402
 from firearms.embedded import database_url, start_embedded, stop_embedded  # noqa: E402
 from firearms.import_files import COLUMNS  # noqa: E402
 from firearms.settings import Settings  # noqa: E402
@@ -207,7 +208,9 @@ async def bulk_import(url: str, path: Path) -> tuple[float, imports.ImportResult
     conn = await db.connect(url)
     try:
         started = time.perf_counter()
-        result = await imports.import_file(conn, path, actor="bench", report=path.with_suffix(".rejected.csv"))
+        result = await imports.import_file(
+            conn, path, actor="bench", today=clock.today(dt.UTC), report=path.with_suffix(".rejected.csv")
+        )
         return time.perf_counter() - started, result
     finally:
         await conn.close()

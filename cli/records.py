@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from firearms import bootstrap, db, exports, imports, journal, lifecycle
+from firearms import bootstrap, clock, db, exports, imports, journal, lifecycle
 from firearms.errors import FirearmsError, InvalidInputError
 
 if TYPE_CHECKING:
@@ -69,6 +69,7 @@ def import_records(ctx: click.Context, path: Path, fmt: str | None, report: Path
                     conn,
                     path,
                     actor=_CLI_ACTOR,
+                    today=clock.today(settings.time_zone),
                     fmt=fmt,
                     report=report_path,
                     progress=bar.update,

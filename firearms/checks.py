@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Literal
 import asyncpg
 import msgspec
 
-from firearms import journal, ledger, licences
+from firearms import clock, journal, ledger, licences
 from firearms.canonical import canonical
 from firearms.check_rules import (
     POLICY,
@@ -144,12 +144,19 @@ def _serial_keys(request: CheckRequest) -> list[str]:
 
 
 async def perform_check(
-    conn: Conn, request: CheckRequest, *, state: str, actor: str, now: dt.datetime | None = None
+    conn: Conn,
+    request: CheckRequest,
+    *,
+    state: str,
+    time_zone: dt.tzinfo,
+    actor: str,
+    now: dt.datetime | None = None,
 ) -> CheckAnswer:
     """Check a consignment and record the check, in the caller's transaction (DESIGN §5).
 
     Two statements: one reads (locks the licence, then reads its balances and the serials' facts in
     fresh snapshots), one writes (the check, its serials, the debits or tally, the journal entry).
+    The licence's validity is judged on the date of the check in ``time_zone``, the registry's.
 
     Raises:
         InvalidInputError: ``duplicate-line`` or ``duplicate-serial`` — the consignment names a line,
@@ -163,7 +170,7 @@ async def perform_check(
     digest = fingerprint(request)
     precise = now or dt.datetime.now(dt.UTC)
     moment = precise.replace(microsecond=0)  # the answer speaks in whole seconds, as the protocol does
-    today = moment.date()
+    today = clock.local_date(moment, time_zone)
     keys = _serial_keys(request)
     context = await store.get_check_context(
         conn, request.issuing_state, request.licence_number, state, today, request.movement, keys
@@ -219,6 +226,7 @@ async def perform_check(
             verdict=verdict,
             reasons=[reason.code for reason in reasons],
             checked_at=moment,
+            checked_on=today,
             own_state=state,
             actor=actor,
         )
@@ -401,9 +409,11 @@ async def get_check(conn: Conn, check_id: uuid.UUID) -> CheckRecord:
 
 
 async def decide(
-    conn: Conn, check_id: uuid.UUID, decision: Decision, reason: str, *, state: str, actor: str
+    conn: Conn, check_id: uuid.UUID, decision: Decision, reason: str, *, state: str, time_zone: dt.tzinfo, actor: str
 ) -> CheckRecord:
     """An officer releases a held check (it then debits as a clear would) or refuses it.
+
+    A release judges the licence again on today's date in ``time_zone``, the registry's.
 
     Raises:
         NotFoundError: no such check.
@@ -431,8 +441,9 @@ async def decide(
         raise ConflictError(f"check {check_id} was decided already", code="check-not-held")
     if decision == "release":
         request = msgspec.convert(row["request"], CheckRequest)
+        today = clock.local_date(now, time_zone)
         context = await store.get_check_context(
-            conn, request.issuing_state, request.licence_number, state, now.date(), request.movement, []
+            conn, request.issuing_state, request.licence_number, state, today, request.movement, []
         )
         if context["licence_id"] is None:  # a held check always named a known licence
             raise NotFoundError(f"licence {request.licence_number} is gone", licence_number=request.licence_number)
@@ -447,7 +458,7 @@ async def decide(
                     line=item.line,
                     remaining=left,
                 )
-        judged = evaluate(request, view, _NO_RECORDS, state=state, on=now.date())
+        judged = evaluate(request, view, _NO_RECORDS, state=state, on=today)
         refusals = [reason for reason in judged if POLICY[reason.code] == "refuse"]
         if refusals:  # revoked, suspended, expired... since the check: a clear now would be refused
             raise ledger.LicenceNotUsableError(
@@ -471,6 +482,7 @@ async def decide(
             verdict="clear",
             reasons=[],
             checked_at=now,
+            checked_on=today,
             own_state=state,
             actor=actor,
         )

@@ -148,6 +148,7 @@ async def request_consent(
     transit_state: str,
     shipment_from: dt.date | None,
     shipment_to: dt.date | None,
+    today: dt.date,
     actor: str,
 ) -> TransitConsentRequest:
     """Record that consent was asked of a transit State about the licence's current version.
@@ -155,6 +156,8 @@ async def request_consent(
     The silent period starts today; asked again about the same version, the first date stays; asked
     about a later version (the content was amended), the request starts afresh and earlier decisions no
     longer satisfy the transit gate.
+
+    ``today`` is the registry's date (:func:`firearms.clock.today`), the day the request is dated.
 
     Raises:
         NotFoundError: no such licence.
@@ -169,7 +172,7 @@ async def request_consent(
         raise InvalidInputError("the shipment window ends before it starts", code="invalid-validity")
     now = dt.datetime.now(dt.UTC)
     request = await store.upsert_transit_consent_request(
-        conn, licence_id, transit_state, now.date(), shipment_from, shipment_to, now, actor, row["version"]
+        conn, licence_id, transit_state, today, shipment_from, shipment_to, now, actor, row["version"]
     )
     await journal.record(
         conn,
@@ -206,6 +209,7 @@ async def record_decision(
     valid_until: dt.date | None,
     reason: str | None,
     source: Source,
+    today: dt.date,
     actor: str,
     licence_version: int | None = None,
 ) -> TransitConsent:
@@ -213,7 +217,8 @@ async def record_decision(
 
     ``licence_version`` is the version the decision answers: the one the answered request carried (a
     received notice, the timer); by default the licence's current version (an officer records what the
-    transit State said about the content as it stands).
+    transit State said about the content as it stands). ``today`` is the registry's date
+    (:func:`firearms.clock.today`): an officer's or a notice's decision may not be dated after it.
 
     Raises:
         NotFoundError: no such licence.
@@ -225,7 +230,7 @@ async def record_decision(
     if row["status"] in _CLOSED:
         raise ConflictError(f"licence {row['number']} is {row['status']}", code="licence-closed", status=row["status"])
     now = dt.datetime.now(dt.UTC)
-    if source != "timer" and decided_on > now.date():
+    if source != "timer" and decided_on > today:
         raise InvalidInputError("a decision cannot be dated in the future", code="decision-in-future")
     if valid_until is not None and valid_until < decided_on:
         raise InvalidInputError("valid_until is before decided_on", code="invalid-validity")
@@ -292,6 +297,7 @@ async def deem_silent(
             valid_until=None,
             reason=f"no answer within {settings.tacit_consent_days} working days of {row['requested_on'].isoformat()}",
             source="timer",
+            today=today,
             actor="system:consent-timer",
             licence_version=row["licence_version"],
         )

@@ -95,6 +95,7 @@ async def import_file(
     path: Path,
     *,
     actor: str,
+    today: dt.date,
     fmt: str | None = None,
     file_name: str | None = None,
     report: Path | None = None,
@@ -108,6 +109,7 @@ async def import_file(
         conn: a connection; the import runs in its own transaction (a savepoint inside the caller's).
         path: the file, read as a stream.
         actor: who imports, for the journal and the records.
+        today: the registry's date (:func:`firearms.clock.today`): no year of manufacture after its year.
         fmt: ``csv`` or ``ndjson``; default from the file name.
         file_name: the name to record (default: the path's name).
         report: where to write the rejected-rows CSV (``None``: no file).
@@ -124,7 +126,7 @@ async def import_file(
     outcome: dict[str, object] = {}
     try:
         async with conn.transaction():
-            await _run(conn, path, kind, name, actor, report, (progress, phase or _quiet), listed, outcome)
+            await _run(conn, path, kind, name, actor, today, report, (progress, phase or _quiet), listed, outcome)
     except _NothingInserted:
         pass
     return ImportResult(**outcome)  # type: ignore[arg-type]
@@ -136,6 +138,7 @@ async def _run(
     kind: str,
     name: str,
     actor: str,
+    today: dt.date,
     report: Path | None,
     callbacks: tuple[Callable[[int], None] | None, Callable[[str], None]],
     listed: int,
@@ -150,7 +153,7 @@ async def _run(
     finally:
         source.close()
     phase("checking")
-    await store.check_item_staging(conn, sorted(COUNTRIES), now.year, CONTROL_PATTERN_SQL, SPACE_CHARACTERS)
+    await store.check_item_staging(conn, sorted(COUNTRIES), today.year, CONTROL_PATTERN_SQL, SPACE_CHARACTERS)
     import_id = await store.next_import_id(conn)
     phase("inserting")
     inserted = await store.insert_imported_items(conn, import_id, now, actor)

@@ -30,10 +30,10 @@ if TYPE_CHECKING:
 __all__ = ["history", "record_event"]
 
 
-async def record_event(
-    conn: Conn, item_id: int, data: NewEvent, *, actor: str, today: dt.date | None = None
-) -> ItemEvent:
+async def record_event(conn: Conn, item_id: int, data: NewEvent, *, actor: str, today: dt.date) -> ItemEvent:
     """Record a lifecycle event on an item and move its status, journaled as ``item.<event>``.
+
+    ``today`` is the registry's date (:func:`firearms.clock.today`): no event is dated after it.
 
     Raises:
         InvalidInputError: a field rule, or ``invalid-correction``.
@@ -41,7 +41,7 @@ async def record_event(
         ConflictError: ``illegal-transition`` (with ``current_status`` and ``allowed_events``),
             ``import-marking-missing`` or ``state-to-civilian-marking-missing``.
     """
-    validate_event(data, today or dt.datetime.now(dt.UTC).date())
+    validate_event(data, today)
     item = await store.get_item_for_update(conn, item_id)
     if item is None:
         raise NotFoundError(f"no item {item_id}", item_id=item_id)

@@ -80,14 +80,16 @@ async def _insert_markings(conn: Conn, item_id: int, markings: Iterable[NewMarki
     return [marking_from_row(row) for row in rows]
 
 
-async def register_item(conn: Conn, data: NewItem, *, actor: str, today: dt.date | None = None) -> ItemDetail:
+async def register_item(conn: Conn, data: NewItem, *, actor: str, today: dt.date) -> ItemDetail:
     """Register an item with its markings (Art. 7, 8), journaled as ``item.registered``.
+
+    ``today`` is the registry's date (:func:`firearms.clock.today`): no year after its year.
 
     Raises:
         InvalidInputError: a rule of :func:`firearms.item_rules.validate_item`, or ``invalid-parent``.
         ConflictError: ``item-already-registered`` with the existing ``item_id``.
     """
-    validate_item(data, today or dt.datetime.now(dt.UTC).date())
+    validate_item(data, today)
     if data.parent_item_id is not None:
         parent = await store.get_item(conn, data.parent_item_id)
         if parent is None or parent["kind"] != "firearm":
@@ -143,16 +145,16 @@ async def register_item(conn: Conn, data: NewItem, *, actor: str, today: dt.date
     return ItemDetail(**{name: getattr(item, name) for name in Item.__struct_fields__}, markings=markings)
 
 
-async def add_marking(
-    conn: Conn, item_id: int, data: NewMarking, *, actor: str, today: dt.date | None = None
-) -> Marking:
+async def add_marking(conn: Conn, item_id: int, data: NewMarking, *, actor: str, today: dt.date) -> Marking:
     """Record a further marking on an item (import, state-to-civilian, proof ...), journaled as ``marking.added``.
+
+    ``today`` is the registry's date (:func:`firearms.clock.today`): no year after its year.
 
     Raises:
         InvalidInputError: a rule of :func:`firearms.item_rules.validate_marking`.
         NotFoundError: no such item.
     """
-    validate_marking(data, today or dt.datetime.now(dt.UTC).date())
+    validate_marking(data, today)
     if await store.get_item_for_update(conn, item_id) is None:
         raise NotFoundError(f"no item {item_id}", item_id=item_id)
     (marking,) = await _insert_markings(conn, item_id, [data], actor)

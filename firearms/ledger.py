@@ -118,14 +118,15 @@ async def debit(
     check_id: uuid.UUID,
     customs_document: str,
     actor: str,
-    today: dt.date | None = None,
+    today: dt.date,
 ) -> int:
     """Debit ``quantity`` (and for firearms the ``serials``) from one line; return the line's remaining balance.
 
     Call inside the caller's transaction. Locks the licence row (``FOR UPDATE``), so concurrent
     debits never pass the balance. The last debit that brings every line to zero makes the licence
     ``exhausted``. A firearm line must carry complete serials, and the debit names exactly
-    ``quantity`` of them, each on the line and not debited before.
+    ``quantity`` of them, each on the line and not debited before. ``today`` is the registry's date
+    (:func:`firearms.clock.today`), which must lie within the licence's validity.
 
     Raises:
         NotFoundError: no such licence.
@@ -141,8 +142,7 @@ async def debit(
     if row is None:
         raise NotFoundError(f"no licence {licence_id}", licence_id=str(licence_id))
     now = dt.datetime.now(dt.UTC)
-    day = today or now.date()
-    if row["status"] != "issued" or not row["valid_from"] <= day <= row["expires_on"]:
+    if row["status"] != "issued" or not row["valid_from"] <= today <= row["expires_on"]:
         raise LicenceNotUsableError(
             f"licence {row['number']} is {row['status']}, valid {row['valid_from']} to {row['expires_on']}",
             status=row["status"],

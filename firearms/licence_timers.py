@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import TYPE_CHECKING
 
-from firearms import consents, licences
+from firearms import clock, consents, licences
 
 if TYPE_CHECKING:
+    import datetime as dt
+
     from firearms.db import Conn
     from firearms.settings import Settings
 
@@ -17,9 +18,10 @@ __all__ = ["run_licence_timers"]
 async def run_licence_timers(conn: Conn, settings: Settings, *, today: dt.date | None = None) -> tuple[int, int]:
     """One pass: expire licences past their last day, then deem silent transit States to consent.
 
-    Each step runs in its own transaction. Returns ``(expired, deemed)``.
+    ``today`` defaults to the date in the registry's time zone. Each step runs in its own transaction.
+    Returns ``(expired, deemed)``.
     """
-    day = today or dt.datetime.now(dt.UTC).date()
+    day = today or clock.today(settings.time_zone)
     async with conn.transaction():
         expired = await licences.expire_due(conn, today=day)
     async with conn.transaction():

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from firearms import consents, gates, journal, keys, parties
+from firearms import clock, consents, gates, journal, keys, parties
 from firearms.errors import ConflictError, InvalidInputError, NotFoundError
 from firearms.exchange import hooks
 from firearms.licence_object import LicenceObject
@@ -145,13 +145,13 @@ async def create_draft(conn: Conn, draft: LicenceDraft, *, settings: Settings, a
             "a new draft is based on no version: leave base_version out", code="base-version-not-allowed"
         )
     now = dt.datetime.now(dt.UTC)
-    today = now.date()
+    today = clock.local_date(now, settings.time_zone)
     # Check before numbering: a refused draft must not even advance the counter.
     content, transit = await _content(
         conn, draft, number="X", registry_state=settings.state, settings=settings, today=today
     )
-    sequence = await store.next_licence_number(conn, draft.kind, now.year)
-    number = f"{settings.state}-{_KIND_CODES[draft.kind]}-{now.year}-{sequence:06d}"
+    sequence = await store.next_licence_number(conn, draft.kind, today.year)
+    number = f"{settings.state}-{_KIND_CODES[draft.kind]}-{today.year}-{sequence:06d}"
     content["number"] = number
     licence_id = uuid.uuid4()
     await store.insert_licence(
@@ -273,8 +273,9 @@ async def amend(conn: Conn, licence_id: uuid.UUID, draft: LicenceDraft, *, setti
             base_version=draft.base_version,
         )
     now = dt.datetime.now(dt.UTC)
+    today = clock.local_date(now, settings.time_zone)
     content, transit = await _content(
-        conn, draft, number=row["number"], registry_state=row["issuing_state"], settings=settings, today=now.date()
+        conn, draft, number=row["number"], registry_state=row["issuing_state"], settings=settings, today=today
     )
     await _check_ledger_kept(conn, licence_id, draft)
     version = row["version"] + 1
@@ -292,9 +293,9 @@ async def amend(conn: Conn, licence_id: uuid.UUID, draft: LicenceDraft, *, setti
     )
     row = await _load(conn, licence_id)
     if row["status"] == "pending" and row["kind"] == "export":
-        await _request_consents(conn, row, actor)
+        await _request_consents(conn, row, actor, today)
     if row["status"] in {"issued", "suspended"}:
-        await _require_gates(conn, row, settings, now.date())
+        await _require_gates(conn, row, settings, today)
         await _sign(conn, row, settings, now)
     await journal.record(
         conn,
@@ -360,11 +361,12 @@ async def transition(
     """The ONE place a licence changes status (DESIGN §3 life cycle), journaled with actor and reason.
 
     Issuing runs the gates (export licences: :mod:`firearms.gates`) and signs the current version;
-    reinstating (suspended -> issued) runs the gates again, so ``settings`` is required for
-    ``to="issued"``. A licence received from a partner (``origin='received'``, :mod:`firearms.received`)
-    takes any status its issuing State announces, except out of a final one, without gates or signing.
-    Submitting an export licence (draft -> pending) records a transit-consent request to every
-    transit State. The licence row is locked first.
+    reinstating (suspended -> issued) runs the gates again. Submitting an export licence (draft ->
+    pending) records a transit-consent request to every transit State, dated today in the registry's
+    time zone. So ``settings`` is required for ``to="issued"`` and ``to="pending"``. A licence received
+    from a partner (``origin='received'``, :mod:`firearms.received`) takes any status its issuing State
+    announces, except out of a final one, without gates, signing or requests. The licence row is
+    locked first.
 
     Raises:
         NotFoundError: no such licence.
@@ -384,17 +386,19 @@ async def transition(
         )
     now = dt.datetime.now(dt.UTC)
     issued_at: dt.datetime | None = None
-    if to == "issued" and not received:
+    if to in {"issued", "pending"} and not received:
         if settings is None:
-            raise ValueError("transition to 'issued' needs the settings (signing key, consent policy)")
-        # Issuing and reinstating alike: every gate must hold today (a suspended licence's import
-        # authorisation may have been revoked, or a transit State may have objected, meanwhile).
-        await _require_gates(conn, row, settings, now.date())
-        if row["status"] == "pending":
-            await _sign(conn, row, settings, now)
-            issued_at = now
-    if to == "pending" and row["kind"] == "export" and not received:
-        await _request_consents(conn, row, actor)
+            raise ValueError(f"transition to {to!r} needs the settings (signing key, consent policy, time zone)")
+        today = clock.local_date(now, settings.time_zone)
+        if to == "issued":
+            # Issuing and reinstating alike: every gate must hold today (a suspended licence's import
+            # authorisation may have been revoked, or a transit State may have objected, meanwhile).
+            await _require_gates(conn, row, settings, today)
+            if row["status"] == "pending":
+                await _sign(conn, row, settings, now)
+                issued_at = now
+        elif row["kind"] == "export":
+            await _request_consents(conn, row, actor, today)
     await store.update_licence_status(conn, licence_id, to, now, issued_at)
     await store.insert_licence_event(conn, licence_id, row["version"], row["status"], to, reason, actor, now)
     await journal.record(
@@ -426,7 +430,7 @@ def _received_transitions(status: str) -> tuple[LicenceStatus, ...]:
     return tuple(other for other in LICENCE_STATUSES if other not in {status, "draft"})
 
 
-async def _request_consents(conn: Conn, row: asyncpg.Record, actor: str) -> None:
+async def _request_consents(conn: Conn, row: asyncpg.Record, actor: str, today: dt.date) -> None:
     """Ask every transit State on the route that was not asked about this version yet.
 
     A State already asked about this version keeps its request (and its silent period); one asked about
@@ -443,6 +447,7 @@ async def _request_consents(conn: Conn, row: asyncpg.Record, actor: str) -> None
                 transit_state=state,
                 shipment_from=None if earlier is None else earlier.shipment_from,
                 shipment_to=None if earlier is None else earlier.shipment_to,
+                today=today,
                 actor=actor,
             )
 

@@ -6,6 +6,7 @@ import datetime as dt
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
 
@@ -52,6 +53,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         exchange_retry_base: seconds before the first retry of a failed delivery (doubles per attempt).
         exchange_retry_cap: the most seconds between two delivery attempts (back-off cap).
         exchange_timeout: seconds one delivery may take before it counts as a network error.
+        time_zone: the State's time zone (``FIREARMS_TIME_ZONE``, an IANA name such as ``Europe/Vienna``):
+            every "today" is the date there (:mod:`firearms.clock`); moments stay UTC.
     """
 
     state: str
@@ -76,6 +79,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     exchange_retry_base: float = 1.0
     exchange_retry_cap: float = 300.0
     exchange_timeout: float = 10.0
+    time_zone: ZoneInfo = ZoneInfo("UTC")
 
     @property
     def base_url(self) -> str:
@@ -114,6 +118,7 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
             raise ConfigError(f"FIREARMS_WORKERS={text!r} is not a number of API processes (1-64)")
         values["workers"] = int(text)
     values.update(_licensing_settings(env))
+    values["time_zone"] = _time_zone(env.get("FIREARMS_TIME_ZONE", "UTC"))
     if (text := env.get("FIREARMS_RETENTION_YEARS")) is not None:
         if not text.strip().isdecimal() or not 10 <= int(text) <= 100:
             raise ConfigError(
@@ -139,6 +144,14 @@ def _home(given: str | Path) -> Path:
     if home.exists() and not home.is_dir():
         raise ConfigError(f"FIREARMS_HOME={str(home)!r} is not a folder: it holds the database and signing keys")
     return home
+
+
+def _time_zone(name: str) -> ZoneInfo:
+    """The IANA time zone ``name`` (system zoneinfo, else the ``tzdata`` package); an unknown name is refused."""
+    try:
+        return ZoneInfo(name.strip())
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # ValueError: '', '/abs', '..' or a file that is no zone
+        raise ConfigError(f"FIREARMS_TIME_ZONE={name!r} is not an IANA time zone name (e.g. Europe/Vienna)") from None
 
 
 _TEMPORARY = frozenset({"hunting", "sport-shooting", "evaluation", "exhibition", "repair"})  # Art. 10(6)

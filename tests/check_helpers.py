@@ -81,6 +81,7 @@ async def receive(conn: db.Conn, licence: LicenceObject, *, state: str, consent:
                 reason=None,
                 source="officer",
                 actor="officer:cz",
+                today=TODAY,
             )
     return stored
 
@@ -105,6 +106,7 @@ async def register_firearm(conn: db.Conn, serial: str, *, import_marking: str | 
                 markings=markings,
             ),
             actor="officer:records",
+            today=TODAY,
         )
     return detail.item_id
 
@@ -113,4 +115,6 @@ async def register_stolen(conn: db.Conn, serial: str) -> None:
     """A rifle with ``serial`` registered here and reported stolen: a check presenting it is held."""
     item_id = await register_firearm(conn, serial)
     async with conn.transaction():
-        await item_events.record_event(conn, item_id, NewEvent(event="stolen", occurred_on=TODAY), actor="police")
+        await item_events.record_event(
+            conn, item_id, NewEvent(event="stolen", occurred_on=TODAY), actor="police", today=TODAY
+        )

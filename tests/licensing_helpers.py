@@ -109,7 +109,9 @@ async def issued_export(conn: db.Conn, settings: Settings, p: Parties, **changes
     """Draft, submit, record CZ's no-objection and issue: an issued export licence."""
     async with conn.transaction():
         lic = await licences.create_draft(conn, export_draft(p, **changes), settings=settings, actor=ACTOR)
-        await licences.transition(conn, licence_id=lic.licence_id, to="pending", actor=ACTOR, reason="submit")
+        await licences.transition(
+            conn, licence_id=lic.licence_id, to="pending", actor=ACTOR, reason="submit", settings=settings
+        )
         for state in lic.licence.transit_states:
             await consents.record_decision(
                 conn,
@@ -121,6 +123,7 @@ async def issued_export(conn: db.Conn, settings: Settings, p: Parties, **changes
                 reason=None,
                 source="officer",
                 actor=ACTOR,
+                today=TODAY,
             )
         return await licences.transition(
             conn, licence_id=lic.licence_id, to="issued", actor=ACTOR, reason="gates hold", settings=settings

@@ -17,6 +17,7 @@ import msgspec
 from firearms import consents as licensing_consents
 from firearms import journal, licences, outbox
 from firearms.canonical import utc_now
+from firearms.clock import local_date
 from firearms.errors import ConflictError, InvalidInputError, NotFoundError
 from firearms.store import received as store
 
@@ -195,9 +196,12 @@ async def decide(
     decision: Decision,
     reason: str | None,
     valid_until: dt.date | None,
+    time_zone: dt.tzinfo,
     actor: str,
 ) -> ConsentRequest:
     """Record the officer's decision and queue ``transit-consent.decided`` to the requesting State.
+
+    The decision on the licence as received is dated today in ``time_zone``, the registry's.
 
     Raises:
         NotFoundError: no such request.
@@ -239,15 +243,17 @@ async def decide(
     except NotFoundError:
         licence = None
     if licence is not None and licence.origin == "received":
+        today = local_date(now, time_zone)
         await licensing_consents.record_decision(
             conn,
             licence_id=licence.licence_id,
             transit_state=own_state,
             decision=decision,
-            decided_on=now.date(),
+            decided_on=today,
             valid_until=valid_until,
             reason=reason,
             source="officer",
+            today=today,
             actor=actor,
         )
     await journal.record(

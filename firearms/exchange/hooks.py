@@ -116,12 +116,14 @@ async def after_check(
     verdict: str,
     reasons: list[str],
     checked_at: dt.datetime,
+    checked_on: dt.date,
     own_state: str,
     actor: str,
 ) -> list[str]:
     """Queue the shipment notice a recorded customs check sends (see the module docstring).
 
     ``licence`` is the route of the licence the check found (a check of an unknown licence tells no one).
+    ``checked_on`` is the check's date in the registry's time zone: an entry check's ``received_on``.
     """
     items = [ShipmentItem(line=line.line, quantity=line.quantity, serials=list(line.serials)) for line in request.lines]
     shipment_id = request.shipment_id or str(request.check_id)
@@ -155,7 +157,7 @@ async def after_check(
             licence,
             own_state=own_state,
             shipment_id=shipment_id,
-            received_on=checked_at.date(),
+            received_on=checked_on,
             customs_document=request.customs_document or f"customs check {request.check_id}",
             items=items,
             actor=actor,

@@ -23,6 +23,7 @@ import msgspec
 
 from firearms import journal, keys
 from firearms.canonical import parse_time, utc_now
+from firearms.clock import local_date
 from firearms.errors import ConfigError
 from firearms.exchange.checks import TrustedKey, check_recipient, check_signed, parse_envelope
 from firearms.exchange.protocol import (
@@ -70,16 +71,22 @@ class NoticeRejectedError(Exception):
 
 
 class ReceivedNotice(msgspec.Struct, frozen=True, kw_only=True):
-    """A notice that passed checks 1-8, as an effect sees it."""
+    """A notice that passed checks 1-8, as an effect sees it, with the registry's time zone for its dates."""
 
     notice: Notice
     key_id: str
     received_at: dt.datetime
+    time_zone: dt.tzinfo
 
     @property
     def created_at(self) -> dt.datetime:
         """``created_at`` as a datetime."""
         return parse_time(self.notice.created_at)
+
+    @property
+    def received_on(self) -> dt.date:
+        """The day of receipt in the registry's time zone: an effect's "today"."""
+        return local_date(self.received_at, self.time_zone)
 
 
 class Delivered(msgspec.Struct, frozen=True, kw_only=True):
@@ -134,7 +141,7 @@ _UNAPPLICABLE = (asyncpg.DataError, asyncpg.CheckViolationError, asyncpg.NotNull
 _NUL = (asyncpg.CharacterNotInRepertoireError, asyncpg.UntranslatableCharacterError)
 
 
-async def receive_notice(conn: Conn, raw: bytes, *, state: str, home: Path) -> Delivered:
+async def receive_notice(conn: Conn, raw: bytes, *, state: str, home: Path, time_zone: dt.tzinfo) -> Delivered:
     """Receive one envelope in a transaction of its own; an effect the database refuses is stored rejected.
 
     Raises:
@@ -143,12 +150,12 @@ async def receive_notice(conn: Conn, raw: bytes, *, state: str, home: Path) -> D
     """
     try:
         async with conn.transaction():
-            return await receive(conn, raw, state=state, home=home)
+            return await receive(conn, raw, state=state, home=home, time_zone=time_zone)
     except _UNAPPLICABLE as exc:
         log.warning("a notice's effect cannot be applied (%s: %s); it is stored rejected", type(exc).__name__, exc)
         reason = "invalid-body" if isinstance(exc, _NUL) else "cannot-apply"
     async with conn.transaction():
-        return await receive(conn, raw, state=state, home=home, rejected_as=reason)
+        return await receive(conn, raw, state=state, home=home, time_zone=time_zone, rejected_as=reason)
 
 
 async def receive(
@@ -157,10 +164,13 @@ async def receive(
     *,
     state: str,
     home: Path,
+    time_zone: dt.tzinfo,
     now: dt.datetime | None = None,
     rejected_as: str | None = None,
 ) -> Delivered:
     """Receive one envelope inside the caller's transaction (PROTOCOL §4): two statements and the effect's.
+
+    ``time_zone`` is the registry's: the dates the effects derive from moments are its dates.
 
     With ``rejected_as`` the effect does not run and a notice that passes the checks is stored ``rejected``
     with that reason (after its effect failed in the database, see :func:`receive_notice`).
@@ -203,7 +213,7 @@ async def receive(
     signer = keys.signing_key(home, own_key_id)
 
     received_at = moment.replace(microsecond=0)
-    received = ReceivedNotice(notice=notice, key_id=key.key_id, received_at=received_at)
+    received = ReceivedNotice(notice=notice, key_id=key.key_id, received_at=received_at, time_zone=time_zone)
     status, reason = await _apply(conn, received) if rejected_as is None else ("rejected", rejected_as)
     receipt = Receipt(
         notice_id=notice.id,

@@ -12,12 +12,13 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from api import create_app
-from firearms import bootstrap, db, licences, received
+from firearms import bootstrap, clock, db, licences, received
 from firearms.licence_object import LicenceLine
 from firearms.licences import LicenceStatus
 from firearms.settings import Settings
 from tests.check_helpers import NUMBER, at_licence, check_body, receive, register_firearm, register_stolen
 from tests.conftest import TokenFactory
+from tests.db.test_local_dates import zone_on_another_date
 from tests.licensing_helpers import LINES, TODAY, issued_export, register_parties
 
 Client = AsyncTestClient[Litestar]
@@ -85,6 +86,21 @@ async def test_licence_expired(cz: Client, conn: db.Conn, auth: TokenFactory) ->
     )
     answer = await post_check(cz, await customs(auth), check_body())
     assert (answer["verdict"], codes(answer)) == ("refuse", ["licence-expired"])
+
+
+async def test_a_check_judges_the_licence_on_today_in_the_registry_zone(
+    cz: Client, conn: db.Conn, settings: Settings, auth: TokenFactory
+) -> None:
+    zone = zone_on_another_date()
+    local, utc = clock.today(zone), clock.today(dt.UTC)
+    last_day = min(local, utc)  # the last day for one registry, yesterday for the other
+    await receive(conn, at_licence(valid_from=last_day - dt.timedelta(days=30), expires_on=last_day), state="CZ")
+    headers = await customs(auth)
+    async with AsyncTestClient(app=create_app(msgspec.structs.replace(settings, state="CZ", time_zone=zone))) as zoned:
+        ahead, behind = (zoned, cz) if local > utc else (cz, zoned)
+        refused = await post_check(ahead, headers, check_body())
+        assert (refused["verdict"], codes(refused)) == ("refuse", ["licence-expired"])
+        assert (await post_check(behind, headers, check_body()))["verdict"] == "clear"
 
 
 @pytest.mark.parametrize(("status", "code"), [("suspended", "licence-suspended"), ("revoked", "licence-revoked")])

@@ -9,7 +9,7 @@ from litestar.testing import AsyncTestClient
 from firearms import bootstrap, db, ledger, licences, received
 from firearms.settings import Settings
 from tests.conftest import TokenFactory
-from tests.licensing_helpers import ACTOR, export_draft, issued_export, register_parties
+from tests.licensing_helpers import ACTOR, TODAY, export_draft, issued_export, register_parties
 from tests.unit.test_barcodes import decode
 
 PROBLEM = "tag:firearms-registry,2026:problems/"
@@ -45,6 +45,7 @@ async def test_document_barcode_round_trips_to_verify(
             check_id=uuid.uuid4(),
             customs_document="ATC-9",
             actor=ACTOR,
+            today=TODAY,
         )
     customs = await auth("customs-officer")
     verified = await client.get(f"/api/v1/verify/{scanned}", params={"code": code}, headers=customs)
@@ -88,6 +89,7 @@ async def test_amendment_after_issue_signs_a_new_version_and_old_code_is_recogni
             check_id=uuid.uuid4(),
             customs_document="ATC-9",
             actor=ACTOR,
+            today=TODAY,
         )
     draft = export_draft(p, reason="more cartridges")
     more = [draft.lines[0], msgspec.structs.replace(draft.lines[1], quantity=1000)]
@@ -186,7 +188,9 @@ async def test_a_licence_never_issued_cannot_be_verified(
     async with conn.transaction():
         draft = await licences.create_draft(conn, export_draft(p), settings=settings, actor=ACTOR)
         pending = await licences.create_draft(conn, export_draft(p), settings=settings, actor=ACTOR)
-        await licences.transition(conn, licence_id=pending.licence_id, to="pending", actor=ACTOR, reason="submit")
+        await licences.transition(
+            conn, licence_id=pending.licence_id, to="pending", actor=ACTOR, reason="submit", settings=settings
+        )
     customs = await auth("customs-officer")
     # numbers run in sequence: an unissued licence must not answer its dates and quantities to a guess
     for number in (draft.licence.number, pending.licence.number):

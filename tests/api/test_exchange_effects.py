@@ -278,9 +278,13 @@ async def test_incoherent_request_shows_failed_findings(cz: tuple[Client, db.Con
 async def test_item_reported_stolen_here_fails_the_precheck(cz: tuple[Client, db.Conn]) -> None:
     client, conn = cz
     async with conn.transaction():
-        item = await items.register_item(conn, rifle("SSG08-002"), actor="test")
+        item = await items.register_item(conn, rifle("SSG08-002"), actor="test", today=utc_now().date())
         await item_events.record_event(
-            conn, item.item_id, NewEvent(event="stolen", occurred_on=dt.date(2026, 11, 1)), actor="test"
+            conn,
+            item.item_id,
+            NewEvent(event="stolen", occurred_on=dt.date(2026, 11, 1)),
+            actor="test",
+            today=utc_now().date(),
         )
     raw = envelope(AT_KEY, recipient="CZ", type_="transit-consent.requested", body=_request())
     await client.post("/exchange/v1/notices", content=raw)

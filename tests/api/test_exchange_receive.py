@@ -118,7 +118,7 @@ async def test_receiver_that_waited_for_the_lock_sees_what_its_predecessor_store
             }[expected]
             tx = first.transaction()
             await tx.start()
-            delivered = await inbox.receive(first, ahead, state="DE", home=home)
+            delivered = await inbox.receive(first, ahead, state="DE", home=home, time_zone=dt.UTC)
             waiting = asyncio.ensure_future(_receive_in_transaction(second, late, home))
             await asyncio.sleep(0.3)
             assert not waiting.done()  # blocked on the sender's row
@@ -134,7 +134,7 @@ async def test_receiver_that_waited_for_the_lock_sees_what_its_predecessor_store
 async def _receive_in_transaction(conn: db.Conn, raw: bytes, home: Path) -> bytes | str:
     try:
         async with conn.transaction():
-            return (await inbox.receive(conn, raw, state="DE", home=home)).receipt
+            return (await inbox.receive(conn, raw, state="DE", home=home, time_zone=dt.UTC)).receipt
     except NoticeRefusedError as exc:
         return exc.code
 

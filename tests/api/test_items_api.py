@@ -3,12 +3,16 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+import msgspec
 import pytest
 from litestar.testing import AsyncTestClient
 
-from firearms import db
+from api import create_app
+from firearms import clock, db
 from firearms.lifecycle import EVENTS, STATUSES, TRANSITIONS
+from firearms.settings import Settings
 from tests.conftest import TokenFactory
+from tests.db.test_local_dates import zone_on_another_date
 
 PROBLEM = "tag:firearms-registry,2026:problems/"
 TODAY = dt.datetime.now(dt.UTC).date().isoformat()
@@ -262,6 +266,29 @@ async def test_release_from_state_stocks_needs_state_to_civilian_marking(
     mark = {"kind": "state-to-civilian", "stamped": "AT-S", "country": "AT"}
     assert (await client.post(f"/api/v1/items/{item_id}/markings", json=mark, headers=officer)).status_code == 201
     assert (await client.post(url, json=body, headers=officer)).status_code == 201
+
+
+async def test_an_event_is_in_the_future_only_after_today_in_the_registry_zone(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    officer: dict[str, str],
+    settings: Settings,
+    conn: db.Conn,
+) -> None:
+    zone = zone_on_another_date()
+    local, utc = clock.today(zone), clock.today(dt.UTC)
+    url = f"/api/v1/items/{(await register(client, officer, rifle()))['item_id']}/events"
+    event = {
+        "event": "lost",
+        "occurred_on": max(local, utc).isoformat(),
+    }  # tomorrow for one registry, today for the other
+    async with AsyncTestClient(app=create_app(msgspec.structs.replace(settings, time_zone=zone))) as zoned:
+        ahead, behind = (zoned, client) if local > utc else (client, zoned)
+        refused = await behind.post(url, json=event, headers=officer)
+        assert refused.status_code == 422
+        assert refused.json()["type"] == PROBLEM + "date-in-future"
+        accepted = await ahead.post(url, json=event, headers=officer)
+        assert accepted.status_code == 201, accepted.text
+    assert await conn.fetchval("SELECT occurred_on FROM item_event") == max(local, utc)
 
 
 BAD_EVENTS = [

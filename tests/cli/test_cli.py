@@ -112,6 +112,14 @@ def test_bad_state_is_a_one_line_error(state: str, tmp_path: Path) -> None:
     assert "FIREARMS_STATE" in result.stderr
 
 
+def test_an_unknown_time_zone_is_a_one_line_error(tmp_path: Path) -> None:
+    env = {"FIREARMS_STATE": "AT", "FIREARMS_HOME": str(tmp_path), "FIREARMS_TIME_ZONE": "Europe/Vienn"}
+    result = CliRunner().invoke(main, ["keys", "show"], env=env)
+    assert result.exit_code == 2
+    assert result.stderr.count("\n") == 1
+    assert "FIREARMS_TIME_ZONE='Europe/Vienn'" in result.stderr
+
+
 def test_every_command_has_help() -> None:
     commands = [
         [],

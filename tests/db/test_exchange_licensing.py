@@ -5,12 +5,13 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import msgspec
 import pytest
 
 from firearms import bootstrap, consents, db, licences
-from firearms.canonical import parse_time
+from firearms.canonical import format_time, parse_time
 from firearms.errors import ConflictError
 from firearms.exchange import inbox, trust
 from firearms.exchange.protocol import decode_receipt
@@ -45,7 +46,7 @@ async def _outbox(conn: db.Conn) -> list[dict[str, Any]]:
 
 async def _receive(conn: db.Conn, settings: Settings, raw: bytes) -> tuple[str, str | None]:
     async with conn.transaction():
-        delivered = await inbox.receive(conn, raw, state="AT", home=settings.home)
+        delivered = await inbox.receive(conn, raw, state="AT", home=settings.home, time_zone=settings.time_zone)
     receipt = decode_receipt(delivered.receipt).receipt
     return receipt.status, receipt.reason
 
@@ -115,7 +116,9 @@ async def test_reinstatement_sends_the_version_amended_while_suspended(
 async def test_received_no_objection_satisfies_the_transit_gate(conn: db.Conn, settings: Settings, at: Parties) -> None:
     async with conn.transaction():
         draft = await licences.create_draft(conn, export_draft(at), settings=settings, actor=ACTOR)
-        await licences.transition(conn, licence_id=draft.licence_id, to="pending", actor=ACTOR, reason="submit")
+        await licences.transition(
+            conn, licence_id=draft.licence_id, to="pending", actor=ACTOR, reason="submit", settings=settings
+        )
     (request,) = await _outbox(conn)
     assert request["type"] == "transit-consent.requested"
     assert request["body"]["licence"]["status"] == "pending"
@@ -144,12 +147,40 @@ async def test_received_no_objection_satisfies_the_transit_gate(conn: db.Conn, s
     assert issued.status == "issued"
 
 
+@pytest.mark.parametrize(("zone", "dated"), [("UTC", TODAY - dt.timedelta(days=1)), ("Europe/Vienna", TODAY)])
+async def test_a_received_decision_is_dated_by_the_day_it_was_sent_in_the_registry_zone(
+    zone: str, dated: dt.date, conn: db.Conn, settings: Settings, at: Parties
+) -> None:
+    settings = msgspec.structs.replace(settings, time_zone=ZoneInfo(zone))
+    async with conn.transaction():
+        draft = await licences.create_draft(conn, export_draft(at), settings=settings, actor=ACTOR)
+        await licences.transition(
+            conn, licence_id=draft.licence_id, to="pending", actor=ACTOR, reason="submit", settings=settings
+        )
+    request_id = await conn.fetchval("SELECT notice_id::text FROM notice_outbox")
+    sent = dt.datetime.combine(TODAY - dt.timedelta(days=1), dt.time(23, 30), tzinfo=dt.UTC)  # 00:30 in Vienna
+    decision = {"licence_number": draft.licence.number, "decision": "no-objection", "reason": None, "valid_until": None}
+    raw = envelope(
+        OTHER_KEY,
+        sender="CZ",
+        recipient="AT",
+        type_="transit-consent.decided",
+        body=decision,
+        created_at=format_time(sent),
+        in_reply_to=request_id,
+    )
+    assert await _receive(conn, settings, raw) == ("accepted", None)
+    assert (await consents.latest_decisions(conn, draft.licence_id))["CZ"].decided_on == dated
+
+
 async def test_received_objection_blocks_issue_and_unknown_licence_is_rejected(
     conn: db.Conn, settings: Settings, at: Parties
 ) -> None:
     async with conn.transaction():
         draft = await licences.create_draft(conn, export_draft(at), settings=settings, actor=ACTOR)
-        await licences.transition(conn, licence_id=draft.licence_id, to="pending", actor=ACTOR, reason="submit")
+        await licences.transition(
+            conn, licence_id=draft.licence_id, to="pending", actor=ACTOR, reason="submit", settings=settings
+        )
     request_id = await conn.fetchval("SELECT notice_id::text FROM notice_outbox")
     objection = {
         "licence_number": draft.licence.number,
@@ -184,7 +215,9 @@ async def test_consent_answers_the_version_it_was_asked_about(conn: db.Conn, set
     """Amending a pending licence asks CZ again; a late answer to the first request does not open the gate."""
     async with conn.transaction():
         draft = await licences.create_draft(conn, export_draft(at), settings=settings, actor=ACTOR)
-        await licences.transition(conn, licence_id=draft.licence_id, to="pending", actor=ACTOR, reason="submit")
+        await licences.transition(
+            conn, licence_id=draft.licence_id, to="pending", actor=ACTOR, reason="submit", settings=settings
+        )
     first = await conn.fetchval("SELECT notice_id::text FROM notice_outbox")
     rifles, cartridges = export_draft(at).lines
     more = msgspec.structs.replace(cartridges, quantity=8000)

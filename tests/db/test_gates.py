@@ -18,7 +18,9 @@ async def _pending(conn: db.Conn, settings: Settings, **changes: object) -> lice
     p = await register_parties(conn)
     async with conn.transaction():
         lic = await licences.create_draft(conn, export_draft(p, **changes), settings=settings, actor=ACTOR)
-        return await licences.transition(conn, licence_id=lic.licence_id, to="pending", actor=ACTOR, reason="submit")
+        return await licences.transition(
+            conn, licence_id=lic.licence_id, to="pending", actor=ACTOR, reason="submit", settings=settings
+        )
 
 
 async def _issue_unmet(conn: db.Conn, settings: Settings, licence_id: uuid.UUID) -> list[tuple[str, str | None]]:
@@ -61,6 +63,7 @@ async def _cz_decides(
             reason=reason,
             source="notice",
             actor="peer:CZ",
+            today=TODAY,
         )
 
 
@@ -91,6 +94,7 @@ async def test_every_unmet_gate_is_listed_at_once(
             reason="no",
             source="officer",
             actor=ACTOR,
+            today=TODAY,
         )
     no_tacit = msgspec.structs.replace(settings, tacit_consent=False)
     assert sorted(await _issue_unmet(conn, no_tacit, lic.licence_id)) == [
@@ -116,6 +120,7 @@ async def test_consent_window_and_lapse_gates(
             shipment_from=TODAY - dt.timedelta(days=1),
             shipment_to=TODAY + dt.timedelta(days=10),
             actor=ACTOR,
+            today=TODAY,
         )
         await consents.record_decision(
             conn,
@@ -127,6 +132,7 @@ async def test_consent_window_and_lapse_gates(
             reason=None,
             source="officer",
             actor=ACTOR,
+            today=TODAY,
         )
     assert await licences.pending_gates(conn, lic.licence_id, today=TODAY) == [
         gates.Gate(
@@ -159,7 +165,9 @@ async def test_import_licence_has_no_export_gates_and_is_journaled(
         lic = await licences.create_draft(conn, draft, settings=settings, actor=ACTOR)
     assert lic.licence.number.startswith(f"AT-IMP-{dt.datetime.now(dt.UTC).year}-")
     async with conn.transaction():
-        await licences.transition(conn, licence_id=lic.licence_id, to="pending", actor=ACTOR, reason="ok")
+        await licences.transition(
+            conn, licence_id=lic.licence_id, to="pending", actor=ACTOR, reason="ok", settings=settings
+        )
         issued = await licences.transition(
             conn, licence_id=lic.licence_id, to="issued", actor=ACTOR, reason="ok", settings=settings
         )
@@ -192,6 +200,7 @@ async def test_concurrent_issue_issues_once(
             reason=None,
             source="officer",
             actor=ACTOR,
+            today=TODAY,
         )
     pool = await db.create_pool(database, max_size=4)
 
@@ -250,6 +259,7 @@ async def test_a_decision_waits_for_a_concurrent_revocation_and_is_then_refused(
                         reason=None,
                         source="notice",
                         actor="peer:CZ",
+                        today=TODAY,
                     )
             except ConflictError as exc:
                 return exc.code

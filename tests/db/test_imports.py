@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import json
 import time
 from pathlib import Path
@@ -12,6 +13,7 @@ from firearms.errors import InvalidInputError
 from firearms.import_files import COLUMNS
 
 ACTOR = "test:import"
+TODAY = dt.datetime.now(dt.UTC).date()
 HEADER = list(COLUMNS)
 
 
@@ -65,7 +67,7 @@ async def test_import_inserts_valid_rows_reports_bad_ones_and_journals_one_entry
         ],
     )
     report = imports.report_path_for(path)
-    result = await imports.import_file(conn, path, actor=ACTOR, report=report)
+    result = await imports.import_file(conn, path, actor=ACTOR, report=report, today=TODAY)
     assert (result.rows_read, result.inserted, result.already_registered, result.rejected) == (7, 2, 0, 5)
     assert [(r.line, r.reason) for r in result.rejections] == [
         (4, "invalid-country"),
@@ -89,9 +91,9 @@ async def test_import_inserts_valid_rows_reports_bad_ones_and_journals_one_entry
 
 async def test_rerunning_the_same_file_creates_no_duplicates(conn: db.Conn, tmp_path: Path) -> None:
     path = write_csv(tmp_path / "again.csv", [row(f"RR-{n}") for n in range(50)])
-    first = await imports.import_file(conn, path, actor=ACTOR)
+    first = await imports.import_file(conn, path, actor=ACTOR, today=TODAY)
     before = await counts(conn)
-    second = await imports.import_file(conn, path, actor=ACTOR)
+    second = await imports.import_file(conn, path, actor=ACTOR, today=TODAY)
     assert first.inserted == 50
     assert (second.inserted, second.already_registered, second.import_id) == (0, 50, None)
     assert second.rejections[0].reason == "already-registered"
@@ -102,7 +104,7 @@ async def test_rerunning_the_same_file_creates_no_duplicates(conn: db.Conn, tmp_
 async def test_entirely_invalid_file_changes_nothing(conn: db.Conn, tmp_path: Path) -> None:
     path = write_csv(tmp_path / "bad.csv", [row("", kind="spaceship"), row("X\x07Y"), row("OK-1", quantity="3")])
     before = await counts(conn)
-    result = await imports.import_file(conn, path, actor=ACTOR)
+    result = await imports.import_file(conn, path, actor=ACTOR, today=TODAY)
     assert (result.inserted, result.rejected, result.import_id) == (0, 3, None)
     assert [r.reason for r in result.rejections] == ["invalid-value", "invalid-serial", "invalid-kind-fields"]
     assert await counts(conn) == before
@@ -118,7 +120,7 @@ async def test_csv_rejections_name_the_line_a_record_starts_on(conn: db.Conn, tm
             row("ML-3"),
         ],
     )
-    result = await imports.import_file(conn, path, actor=ACTOR)
+    result = await imports.import_file(conn, path, actor=ACTOR, today=TODAY)
     assert [(r.line, r.reason, r.serial) for r in result.rejections] == [
         (2, "invalid-country", "ML-1"),
         (4, "invalid-country", "ML-2"),
@@ -138,12 +140,12 @@ async def test_csv_value_with_text_after_its_closing_quote_is_refused_not_altere
         encoding="utf-8",
     )
     with pytest.raises(InvalidInputError) as caught:
-        await imports.import_file(conn, path, actor=ACTOR)
+        await imports.import_file(conn, path, actor=ACTOR, today=TODAY)
     assert (caught.value.code, caught.value.facts["line"]) == ("import-invalid-file", 2)
     assert await conn.fetchval("SELECT count(*) FROM item") == 0
     path.write_text('"kind"x,manufacturer,country_of_manufacture,serial\r\n', encoding="utf-8")
     with pytest.raises(InvalidInputError) as caught:
-        await imports.import_file(conn, path, actor=ACTOR)
+        await imports.import_file(conn, path, actor=ACTOR, today=TODAY)
     assert caught.value.code == "import-invalid-file"
 
 
@@ -171,7 +173,7 @@ async def test_csv_that_cannot_be_parsed_is_refused_whole_never_resynced_inside_
     )
     before = await counts(conn)
     with pytest.raises(InvalidInputError) as caught:
-        await imports.import_file(conn, path, actor=ACTOR)
+        await imports.import_file(conn, path, actor=ACTOR, today=TODAY)
     assert caught.value.code == "import-invalid-file"
     assert caught.value.facts["line"] == 3
     assert await counts(conn) == before
@@ -195,7 +197,7 @@ async def test_a_file_without_records_is_refused_like_an_empty_csv(
     path.write_text(content, encoding="utf-8")
     before = await counts(conn)
     with pytest.raises(InvalidInputError) as caught:
-        await imports.import_file(conn, path, actor=ACTOR)
+        await imports.import_file(conn, path, actor=ACTOR, today=TODAY)
     assert caught.value.code == "import-invalid-file"
     assert await counts(conn) == before
 
@@ -205,7 +207,7 @@ async def test_csv_with_unknown_column_is_refused_whole(conn: db.Conn, tmp_path:
     path.write_text("kind,manufacturer,country_of_manufacture,serial,colour\nfirearm,A,AT,1,red\n", encoding="utf-8")
     before = await counts(conn)
     with pytest.raises(InvalidInputError) as caught:
-        await imports.import_file(conn, path, actor=ACTOR)
+        await imports.import_file(conn, path, actor=ACTOR, today=TODAY)
     assert caught.value.code == "import-invalid-file"
     assert caught.value.facts["unknown_columns"] == ["colour"]
     assert await counts(conn) == before
@@ -248,7 +250,7 @@ async def test_ndjson_import_with_malformed_lines(conn: db.Conn, tmp_path: Path)
         ),
     ]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8-sig")
-    result = await imports.import_file(conn, path, actor=ACTOR)
+    result = await imports.import_file(conn, path, actor=ACTOR, today=TODAY)
     assert result.inserted == 1
     assert [(r.line, r.reason) for r in result.rejections] == [
         (2, "malformed-line"),
@@ -273,7 +275,7 @@ async def test_ndjson_line_with_bytes_that_are_not_utf8_is_a_rejected_row(conn: 
         + lot
         + b'"serial":"LOT-\xe93"}\n'
     )
-    result = await imports.import_file(conn, path, actor=ACTOR)
+    result = await imports.import_file(conn, path, actor=ACTOR, today=TODAY)
     assert result.inserted == 1
     assert [(r.line, r.reason) for r in result.rejections] == [(2, "invalid-text"), (3, "invalid-serial")]
     assert await conn.fetchval("SELECT serial FROM item") == "LOT-1"
@@ -301,7 +303,7 @@ async def test_import_of_100000_rows_is_set_wise_and_fast(conn: db.Conn, tmp_pat
         writer.writerow(["firearm", "rifle", "Big Arms", "DE", "BIG0000000", "M1", "2001", "dup"])
     started = time.perf_counter()
     seen: list[int] = []
-    result = await imports.import_file(conn, path, actor=ACTOR, progress=seen.append)
+    result = await imports.import_file(conn, path, actor=ACTOR, progress=seen.append, today=TODAY)
     elapsed = time.perf_counter() - started
     assert (result.inserted, result.rejected) == (100_000, 1)
     assert sum(seen) == path.stat().st_size

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -12,7 +11,7 @@ import pytest
 from firearms import db, item_events, items
 from firearms.errors import ConflictError
 from firearms.item_types import NewEvent
-from tests.db.test_items_store import rifle
+from tests.db.test_items_store import TODAY, rifle
 
 ACTOR = "test:race"
 
@@ -51,7 +50,7 @@ async def race(
 
 async def test_racing_registrations_of_one_identity_give_one_item_and_one_409(database: str, conn: db.Conn) -> None:
     async def register(conn: db.Conn) -> int:
-        return (await items.register_item(conn, rifle("RACE-1"), actor=ACTOR)).item_id
+        return (await items.register_item(conn, rifle("RACE-1"), actor=ACTOR, today=TODAY)).item_id
 
     with pytest.raises(ConflictError) as caught:
         await race(database, register, register)
@@ -61,13 +60,12 @@ async def test_racing_registrations_of_one_identity_give_one_item_and_one_409(da
 
 
 async def test_racing_events_on_one_item_are_serialised_by_the_row_lock(database: str, conn: db.Conn) -> None:
-    item = await items.register_item(conn, rifle("RACE-2"), actor=ACTOR)
-    today = dt.datetime.now(dt.UTC).date()
+    item = await items.register_item(conn, rifle("RACE-2"), actor=ACTOR, today=TODAY)
 
     def report(event: Any) -> Callable[[db.Conn], Awaitable[Any]]:
         async def work(conn: db.Conn) -> Any:
             return await item_events.record_event(
-                conn, item.item_id, NewEvent(event=event, occurred_on=today), actor=ACTOR
+                conn, item.item_id, NewEvent(event=event, occurred_on=TODAY), actor=ACTOR, today=TODAY
             )
 
         return work

@@ -11,6 +11,7 @@ from firearms.errors import ConflictError, InvalidInputError, NotFoundError
 from firearms.item_types import NewEvent, NewItem, NewMarking
 
 ACTOR = "test:records"
+TODAY = dt.datetime.now(dt.UTC).date()
 RECORD_QUERIES = [
     name
     for name in db.QUERIES
@@ -89,7 +90,7 @@ async def test_sql_normalisation_agrees_with_python(conn: db.Conn) -> None:
 
 
 async def test_registration_stores_item_markings_and_journal(conn: db.Conn) -> None:
-    detail = await items.register_item(conn, rifle(), actor=ACTOR)
+    detail = await items.register_item(conn, rifle(), actor=ACTOR, today=TODAY)
     assert detail.serial == "SSG08-001"
     assert detail.serial_normalised == "SSG08001"
     assert detail.status == "active"
@@ -100,24 +101,24 @@ async def test_registration_stores_item_markings_and_journal(conn: db.Conn) -> N
 
 
 async def test_second_registration_of_same_identity_is_409_with_existing_id(conn: db.Conn) -> None:
-    first = await items.register_item(conn, rifle("ssg08 001"), actor=ACTOR)
+    first = await items.register_item(conn, rifle("ssg08 001"), actor=ACTOR, today=TODAY)
     with pytest.raises(ConflictError) as caught:
-        await items.register_item(conn, rifle("SSG08-001", manufacturer="STEYR  MANNLICHER"), actor=ACTOR)
+        await items.register_item(conn, rifle("SSG08-001", manufacturer="STEYR  MANNLICHER"), actor=ACTOR, today=TODAY)
     assert caught.value.code == "item-already-registered"
     assert caught.value.facts["item_id"] == first.item_id
     assert await conn.fetchval("SELECT count(*) FROM item") == 1
 
 
 async def test_confusable_serials_stay_two_items(conn: db.Conn) -> None:
-    one = await items.register_item(conn, rifle("AB12"), actor=ACTOR)
-    two = await items.register_item(conn, rifle("A812"), actor=ACTOR)
+    one = await items.register_item(conn, rifle("AB12"), actor=ACTOR, today=TODAY)
+    two = await items.register_item(conn, rifle("A812"), actor=ACTOR, today=TODAY)
     assert one.item_id != two.item_id
     found = await items.find_by_serial(conn, "ab-12", limit=10)
     assert [item.item_id for item in found] == [one.item_id]
 
 
 async def test_frame_may_share_the_serial_of_its_firearm(conn: db.Conn) -> None:
-    gun = await items.register_item(conn, rifle("X100"), actor=ACTOR)
+    gun = await items.register_item(conn, rifle("X100"), actor=ACTOR, today=TODAY)
     frame = NewItem(
         kind="component",
         component_type="frame",
@@ -126,13 +127,13 @@ async def test_frame_may_share_the_serial_of_its_firearm(conn: db.Conn) -> None:
         serial="X100",
         parent_item_id=gun.item_id,
     )
-    part = await items.register_item(conn, frame, actor=ACTOR)
+    part = await items.register_item(conn, frame, actor=ACTOR, today=TODAY)
     assert part.parent_item_id == gun.item_id
 
 
 async def test_fuzzy_search_ranks_confusable_candidates_with_score(conn: db.Conn) -> None:
-    wanted = await items.register_item(conn, rifle("SB0Z-1234"), actor=ACTOR)
-    await items.register_item(conn, rifle("QQQQ-9999"), actor=ACTOR)
+    wanted = await items.register_item(conn, rifle("SB0Z-1234"), actor=ACTOR, today=TODAY)
+    await items.register_item(conn, rifle("QQQQ-9999"), actor=ACTOR, today=TODAY)
     found = await items.search_items(conn, "5BOZ 1234", filters=(None,) * 6, after=None, limit=10)
     assert [item.item_id for item in found] == [wanted.item_id]
     assert found[0].score == pytest.approx(1.0)
@@ -140,10 +141,11 @@ async def test_fuzzy_search_ranks_confusable_candidates_with_score(conn: db.Conn
 
 
 async def test_lost_and_stolen_look_up_matches_normalised_serials_only(conn: db.Conn) -> None:
-    lost = await items.register_item(conn, rifle("LS-0001"), actor=ACTOR)
-    await items.register_item(conn, rifle("LS-0002"), actor=ACTOR)
-    today = dt.datetime.now(dt.UTC).date()
-    await item_events.record_event(conn, lost.item_id, NewEvent(event="lost", occurred_on=today), actor=ACTOR)
+    lost = await items.register_item(conn, rifle("LS-0001"), actor=ACTOR, today=TODAY)
+    await items.register_item(conn, rifle("LS-0002"), actor=ACTOR, today=TODAY)
+    await item_events.record_event(
+        conn, lost.item_id, NewEvent(event="lost", occurred_on=TODAY), actor=ACTOR, today=TODAY
+    )
     assert await items.reported_lost_or_stolen(conn, ["ls 0001", "LS-0002", "L5-0001", "nothing"]) == {"ls 0001"}
     assert await items.reported_lost_or_stolen(conn, []) == set()
 
@@ -153,7 +155,7 @@ async def test_lost_and_stolen_look_up_is_one_partial_index_scan(conn: db.Conn, 
     lines = ["kind,firearm_type,manufacturer,country_of_manufacture,serial,marking_stamped"]
     lines += [f"firearm,pistol,Glock GmbH,AT,MANY-{n},GLOCK MANY-{n}" for n in range(5000)]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    await imports.import_file(conn, path, actor=ACTOR)
+    await imports.import_file(conn, path, actor=ACTOR, today=TODAY)
     await conn.execute("ANALYZE item")
     plan = "\n".join(
         row[0] for row in await conn.fetch("EXPLAIN " + db.QUERIES["find_reported_serials"], ["MANY1", "MANY2"])
@@ -163,7 +165,7 @@ async def test_lost_and_stolen_look_up_is_one_partial_index_scan(conn: db.Conn, 
 
 
 async def test_item_row_refuses_changes_other_than_status(conn: db.Conn) -> None:
-    item = await items.register_item(conn, rifle(), actor=ACTOR)
+    item = await items.register_item(conn, rifle(), actor=ACTOR, today=TODAY)
     with pytest.raises(asyncpg.RestrictViolationError):
         await conn.execute("UPDATE item SET serial = 'OTHER' WHERE item_id = $1", item.item_id)
     with pytest.raises(asyncpg.RestrictViolationError):
@@ -172,20 +174,22 @@ async def test_item_row_refuses_changes_other_than_status(conn: db.Conn) -> None
 
 async def test_marking_for_missing_item_is_not_found_and_stores_nothing(conn: db.Conn) -> None:
     with pytest.raises(NotFoundError):
-        await items.add_marking(conn, 999, NewMarking(kind="proof", stamped="BP"), actor=ACTOR)
+        await items.add_marking(conn, 999, NewMarking(kind="proof", stamped="BP"), actor=ACTOR, today=TODAY)
     assert await conn.fetchval("SELECT count(*) FROM marking") == 0
 
 
 async def test_firearm_without_manufacture_or_geometric_marking_is_refused(conn: db.Conn) -> None:
     with pytest.raises(InvalidInputError) as caught:
-        await items.register_item(conn, rifle(markings=[NewMarking(kind="proof", stamped="BP")]), actor=ACTOR)
+        await items.register_item(
+            conn, rifle(markings=[NewMarking(kind="proof", stamped="BP")]), actor=ACTOR, today=TODAY
+        )
     assert caught.value.code == "marking-required"
     assert await conn.fetchval("SELECT count(*) FROM item") == 0
 
 
 async def test_tiered_fuzzy_search_pages_equal_one_search_at_the_final_threshold(conn: db.Conn) -> None:
     for serial in ("KX-100200", "KX-100201", "KX-100299", "KX-109999", "KQ-555200", "ZZ-1"):
-        await items.register_item(conn, rifle(serial), actor=ACTOR)
+        await items.register_item(conn, rifle(serial), actor=ACTOR, today=TODAY)
     wanted = await conn.fetch(
         "SELECT serial FROM item WHERE similarity(serial_folded, $1) >= $2"
         " ORDER BY similarity(serial_folded, $1) DESC, item_id",
@@ -211,15 +215,20 @@ async def test_correcting_events_latest_first_walks_the_status_back_to_active(co
     Once the seizure is corrected, the loss is the latest event not corrected; correcting it must
     revert too, or the item stays reported lost (and matches the lost-and-stolen look-up) for good.
     """
-    item_id = (await items.register_item(conn, rifle(), actor=ACTOR)).item_id
-    today = dt.datetime.now(dt.UTC).date()
-    lost = await item_events.record_event(conn, item_id, NewEvent(event="lost", occurred_on=today), actor=ACTOR)
-    seized = await item_events.record_event(conn, item_id, NewEvent(event="seized", occurred_on=today), actor=ACTOR)
-    undo_seizure = NewEvent(event="corrected", occurred_on=today, corrects_event_id=seized.event_id, reason="typo")
-    assert (await item_events.record_event(conn, item_id, undo_seizure, actor=ACTOR)).status_after == "lost"
-    undo_loss = NewEvent(event="corrected", occurred_on=today, corrects_event_id=lost.event_id, reason="never lost")
-    assert (await item_events.record_event(conn, item_id, undo_loss, actor=ACTOR)).status_after == "active"
+    item_id = (await items.register_item(conn, rifle(), actor=ACTOR, today=TODAY)).item_id
+    lost = await item_events.record_event(
+        conn, item_id, NewEvent(event="lost", occurred_on=TODAY), actor=ACTOR, today=TODAY
+    )
+    seized = await item_events.record_event(
+        conn, item_id, NewEvent(event="seized", occurred_on=TODAY), actor=ACTOR, today=TODAY
+    )
+    undo_seizure = NewEvent(event="corrected", occurred_on=TODAY, corrects_event_id=seized.event_id, reason="typo")
+    assert (
+        await item_events.record_event(conn, item_id, undo_seizure, actor=ACTOR, today=TODAY)
+    ).status_after == "lost"
+    undo_loss = NewEvent(event="corrected", occurred_on=TODAY, corrects_event_id=lost.event_id, reason="never lost")
+    assert (await item_events.record_event(conn, item_id, undo_loss, actor=ACTOR, today=TODAY)).status_after == "active"
     assert (await items.get_item(conn, item_id)).status == "active"
     assert await items.reported_lost_or_stolen(conn, ["SSG08-001"]) == set()
-    again = NewEvent(event="corrected", occurred_on=today, corrects_event_id=lost.event_id, reason="again")
-    assert (await item_events.record_event(conn, item_id, again, actor=ACTOR)).status_after == "active"
+    again = NewEvent(event="corrected", occurred_on=TODAY, corrects_event_id=lost.event_id, reason="again")
+    assert (await item_events.record_event(conn, item_id, again, actor=ACTOR, today=TODAY)).status_after == "active"

@@ -10,7 +10,7 @@ import pytest
 from firearms import bootstrap, db, ledger, licences
 from firearms.errors import ConflictError, InvalidInputError
 from firearms.settings import Settings
-from tests.licensing_helpers import ACTOR, export_draft, issued_export, register_parties
+from tests.licensing_helpers import ACTOR, TODAY, export_draft, issued_export, register_parties
 
 
 async def _debit(conn: db.Conn, licence_id: uuid.UUID, line: int, quantity: int, serials: list[str]) -> int:
@@ -24,6 +24,7 @@ async def _debit(conn: db.Conn, licence_id: uuid.UUID, line: int, quantity: int,
             check_id=uuid.uuid4(),
             customs_document="ATC-1",
             actor=ACTOR,
+            today=TODAY,
         )
 
 
@@ -95,6 +96,7 @@ async def test_same_check_never_debits_a_line_twice(
             check_id=check_id,
             customs_document="D",
             actor=ACTOR,
+            today=TODAY,
         )
     with pytest.raises(ConflictError) as caught:
         async with conn.transaction():
@@ -107,6 +109,7 @@ async def test_same_check_never_debits_a_line_twice(
                 check_id=check_id,
                 customs_document="D",
                 actor=ACTOR,
+                today=TODAY,
             )
     assert caught.value.code == "check-already-debited"
 
@@ -129,6 +132,7 @@ async def test_concurrent_debits_never_pass_the_balance(
                     check_id=uuid.uuid4(),
                     customs_document="D",
                     actor=ACTOR,
+                    today=TODAY,
                 )
             except ledger.BalanceExceededError:
                 return False

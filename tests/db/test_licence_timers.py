@@ -19,11 +19,13 @@ async def _pending_export(conn: db.Conn, settings: Settings) -> licences.Licence
     p = await register_parties(conn)
     async with conn.transaction():
         lic = await licences.create_draft(conn, export_draft(p), settings=settings, actor=ACTOR)
-        return await licences.transition(conn, licence_id=lic.licence_id, to="pending", actor=ACTOR, reason="submit")
+        return await licences.transition(
+            conn, licence_id=lic.licence_id, to="pending", actor=ACTOR, reason="submit", settings=settings
+        )
 
 
 async def _requested_on(conn: db.Conn, day: dt.date) -> None:
-    # The request is dated by the database clock; move it back to exercise the silent period.
+    # The request is dated today (in the registry's time zone); move it back to exercise the silent period.
     await conn.execute("UPDATE transit_consent_request SET requested_on = $1", day)
 
 
@@ -123,7 +125,9 @@ async def test_amending_a_pending_licence_restarts_the_silent_period(
     p = await register_parties(conn)
     async with conn.transaction():
         lic = await licences.create_draft(conn, export_draft(p), settings=settings, actor=ACTOR)
-        await licences.transition(conn, licence_id=lic.licence_id, to="pending", actor=ACTOR, reason="submit")
+        await licences.transition(
+            conn, licence_id=lic.licence_id, to="pending", actor=ACTOR, reason="submit", settings=settings
+        )
     await _requested_on(conn, TODAY - dt.timedelta(days=60))
     assert await run_licence_timers(conn, settings) == (0, 1)
     assert (await consents.latest_decisions(conn, lic.licence_id))["CZ"].licence_version == 1

@@ -39,6 +39,7 @@ async def test_partner_licence_is_stored_superseded_and_follows_status_notices(
             reason=None,
             source="officer",
             actor=ACTOR,
+            today=TODAY,
         )
     assert decision.transit_state == "CZ"
     issued = msgspec.structs.replace(pending, status="issued", issued_at=at_licence.issued_at)

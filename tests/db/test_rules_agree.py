@@ -16,7 +16,8 @@ from firearms.import_files import COLUMNS
 from firearms.item_rules import validate_item
 from firearms.item_types import NewItem, NewMarking
 
-NEXT_YEAR = str(dt.datetime.now(dt.UTC).year + 1)
+TODAY = dt.datetime.now(dt.UTC).date()
+NEXT_YEAR = str(TODAY.year + 1)
 BASE = {
     "kind": "firearm",
     "firearm_type": "pistol",
@@ -85,7 +86,7 @@ def to_new_item(row: dict[str, str]) -> NewItem:
 
 def python_code(row: dict[str, str]) -> str | None:
     try:
-        validate_item(to_new_item(row), dt.datetime.now(dt.UTC).date())
+        validate_item(to_new_item(row), TODAY)
     except InvalidInputError as exc:
         return exc.code
     return None
@@ -99,7 +100,7 @@ async def test_sql_and_python_rules_agree(conn: db.Conn, tmp_path: Path) -> None
         writer = csv.DictWriter(handle, fieldnames=list(COLUMNS))
         writer.writeheader()
         writer.writerows(rows)
-    result = await imports.import_file(conn, path, actor="test")
+    result = await imports.import_file(conn, path, actor="test", today=TODAY)
     sql = {r.line - 2: r.reason for r in result.rejections}
     for index, row in enumerate(rows):
         assert sql.get(index) == python_code(row), (index, row)
@@ -121,4 +122,4 @@ def test_corpus_covers_every_row_rule() -> None:
     }
     assert None not in codes
     with pytest.raises(InvalidInputError):
-        validate_item(to_new_item({**BASE, "serial": ""}), dt.datetime.now(dt.UTC).date())
+        validate_item(to_new_item({**BASE, "serial": ""}), TODAY)

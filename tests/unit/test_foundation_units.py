@@ -3,6 +3,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -39,6 +40,22 @@ def test_settings_read_environment_and_overrides(tmp_path: Path) -> None:
 )
 def test_settings_refuse_bad_configuration(env: dict[str, str], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
+        load_settings(env)
+
+
+def test_settings_read_the_time_zone_as_an_iana_name(tmp_path: Path) -> None:
+    env = {"FIREARMS_STATE": "AT", "FIREARMS_HOME": str(tmp_path)}
+    assert load_settings(env).time_zone.key == "UTC"
+    assert load_settings(env | {"FIREARMS_TIME_ZONE": "Europe/Vienna"}).time_zone == ZoneInfo("Europe/Vienna")
+    assert load_settings(env | {"FIREARMS_TIME_ZONE": " Pacific/Auckland "}).time_zone.key == "Pacific/Auckland"
+
+
+@pytest.mark.parametrize("name", ["Europe/Vienn", "Mars/Olympus_Mons", "Europe", "", "/etc/localtime", "../etc/passwd"])
+def test_settings_refuse_an_unknown_time_zone_in_one_line(name: str, tmp_path: Path) -> None:
+    env = {"FIREARMS_STATE": "AT", "FIREARMS_HOME": str(tmp_path), "FIREARMS_TIME_ZONE": name}
+    with pytest.raises(
+        ConfigError, match=r"^FIREARMS_TIME_ZONE=.* is not an IANA time zone name \(e.g. Europe/Vienna\)$"
+    ):
         load_settings(env)
 
 

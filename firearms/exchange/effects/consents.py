@@ -18,6 +18,7 @@ from firearms import consents as licensing_consents
 from firearms import items, journal, licences
 from firearms import received as licensing
 from firearms.canonical import utc_now
+from firearms.clock import local_date
 from firearms.errors import FirearmsError, NotFoundError
 from firearms.exchange.bodies import ConsentDecided, ConsentRequested
 from firearms.exchange.consents import findings
@@ -43,7 +44,7 @@ async def transit_consent_requested(conn: Conn, received: ReceivedNotice) -> Non
         raise NoticeRejectedError("not-issuer", f"{sender} is not the exporting State of {licence.number}")
     serials = [serial for line in licence.lines for serial in line.serials]
     reported = await items.reported_lost_or_stolen(conn, serials)
-    found = findings(body, received.notice.recipient, received.received_at.date(), reported)
+    found = findings(body, received.notice.recipient, received.received_on, reported)
     try:
         await licences.find_licence(conn, sender, licence.number)
     except NotFoundError:
@@ -105,10 +106,12 @@ async def transit_consent_decided(conn: Conn, received: ReceivedNotice) -> None:
             licence_id=own.licence_id,
             transit_state=sender,
             decision=body.decision,
-            decided_on=min(received.created_at.date(), received.received_at.date()),
+            # The day the partner sent it, as this registry counts days (never after the day of receipt).
+            decided_on=local_date(min(received.created_at, received.received_at), received.time_zone),
             valid_until=body.valid_until,
             reason=body.reason,
             source="notice",
+            today=received.received_on,
             actor=f"partner:{sender}",
             licence_version=version,
         )

@@ -8,6 +8,7 @@ import msgspec
 
 from firearms import checks, journal, licences
 from firearms.canonical import utc_now
+from firearms.clock import local_date
 from firearms.exchange import emit
 from firearms.exchange.bodies import (
     PassageRecorded,
@@ -110,7 +111,7 @@ async def _answer_from_records(conn: Conn, received: ReceivedNotice, body: Recei
         licence,
         own_state=received.notice.recipient,
         shipment_id=body.shipment_id,
-        received_on=checked_at.date(),
+        received_on=local_date(checked_at, received.time_zone),
         customs_document=request.customs_document or f"customs check {request.check_id}",
         items=[
             ShipmentItem(line=line.line, quantity=line.quantity, serials=list(line.serials)) for line in request.lines
