@@ -213,7 +213,7 @@ class ConsentRequestController(Controller):
         self,
         conn: ConnDep,
         officer: OfficerDep,
-        status: Annotated[Literal["pending", "decided"] | None, QueryParameter()] = None,
+        status: Annotated[Literal["pending", "decided", "superseded"] | None, QueryParameter()] = None,
         after: AfterQuery = None,
         limit: LimitQuery = DEFAULT_LIMIT,
     ) -> ConsentRequestPage:

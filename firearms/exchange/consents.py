@@ -41,7 +41,11 @@ class Finding(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class ConsentRequest(msgspec.Struct, frozen=True, kw_only=True):
-    """A received transit-consent request with its findings and, once decided, the decision."""
+    """A received transit-consent request with its findings and, once decided, the decision.
+
+    ``status`` is ``pending``, ``decided``, or ``superseded`` (``superseded_by`` names the newer request of
+    the same State about the same licence: the one its officer decides).
+    """
 
     requesting_state: str
     notice_id: str
@@ -59,6 +63,7 @@ class ConsentRequest(msgspec.Struct, frozen=True, kw_only=True):
     decided_by: str | None
     decided_at: dt.datetime | None
     reply_notice_id: uuid.UUID | None
+    superseded_by: str | None = None
 
 
 def findings(
@@ -165,6 +170,7 @@ def _request(row: asyncpg.Record) -> ConsentRequest:
         decided_by=row["decided_by"],
         decided_at=row["decided_at"],
         reply_notice_id=row["reply_notice_id"],
+        superseded_by=row["superseded_by"],
     )
 
 
@@ -205,12 +211,19 @@ async def decide(
 
     Raises:
         NotFoundError: no such request.
-        ConflictError: ``consent-already-decided``.
+        ConflictError: ``consent-already-decided``; ``consent-request-superseded`` (a newer request
+            about the licence arrived: decide that one).
         InvalidInputError: ``reason-required`` for an objection.
     """
     row = await store.get_consent_request_for_update(conn, requesting_state, notice_id)
     if row is None:
         raise NotFoundError(f"no transit-consent request {notice_id} from {requesting_state}")
+    if row["status"] == "superseded":
+        raise ConflictError(
+            f"{requesting_state} sent a newer request about {row['licence_number']}: decide {row['superseded_by']}",
+            code="consent-request-superseded",
+            superseded_by=row["superseded_by"],
+        )
     if row["status"] != "pending":
         raise ConflictError(
             f"the request was already decided ({row['decision']})",

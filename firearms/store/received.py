@@ -32,6 +32,7 @@ __all__ = [
     "list_foreign_licences",
     "list_shipment_passages",
     "set_foreign_licence_status",
+    "supersede_consent_requests",
     "upsert_foreign_licence",
     "upsert_shipment_confirmation_request",
     "upsert_shipment_dispatch",
@@ -250,6 +251,16 @@ async def insert_consent_request(
         confidentiality,
         now,
     )
+
+
+async def supersede_consent_requests(
+    conn: Conn, requesting_state: str, licence_number: str, notice_id: str
+) -> list[str]:
+    """Mark a State's pending requests about a licence superseded by ``notice_id``; their notice ids."""
+    return [
+        row["notice_id"]
+        for row in await conn.fetch(Q["supersede_consent_requests"], requesting_state, licence_number, notice_id)
+    ]
 
 
 async def get_consent_request_for_update(conn: Conn, requesting_state: str, notice_id: str) -> asyncpg.Record | None:

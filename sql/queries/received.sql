@@ -131,10 +131,17 @@ INSERT INTO consent_request_received (requesting_state, notice_id, licence_numbe
                                       findings, confidentiality, received_at)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9);
 
+-- name: supersede_consent_requests
+-- Older pending requests of a State about a licence, superseded by a newer one; returns their notice ids. $1 requesting_state, $2 licence_number, $3 superseding notice_id
+UPDATE consent_request_received
+   SET status = 'superseded', superseded_by = $3
+ WHERE requesting_state = $1 AND licence_number = $2 AND status = 'pending'
+RETURNING notice_id;
+
 -- name: get_consent_request_for_update
 -- One received request, locked for the officer's decision. $1 requesting_state, $2 notice_id
 SELECT requesting_state, notice_id, licence_number, licence, window_from, window_to, findings, confidentiality,
-       received_at, status, decision, reason, valid_until, decided_by, decided_at, reply_notice_id
+       received_at, status, decision, reason, valid_until, decided_by, decided_at, reply_notice_id, superseded_by
   FROM consent_request_received
  WHERE requesting_state = $1 AND notice_id = $2
    FOR UPDATE;
@@ -142,7 +149,7 @@ SELECT requesting_state, notice_id, licence_number, licence, window_from, window
 -- name: get_consent_request
 -- One received request. $1 requesting_state, $2 notice_id
 SELECT requesting_state, notice_id, licence_number, licence, window_from, window_to, findings, confidentiality,
-       received_at, status, decision, reason, valid_until, decided_by, decided_at, reply_notice_id
+       received_at, status, decision, reason, valid_until, decided_by, decided_at, reply_notice_id, superseded_by
   FROM consent_request_received
  WHERE requesting_state = $1 AND notice_id = $2;
 
@@ -156,7 +163,7 @@ UPDATE consent_request_received
 -- name: list_consent_requests
 -- Received requests in arrival order, a page after a cursor. $1 after received_at or NULL, $2 after requesting_state, $3 after notice_id, $4 status or NULL, $5 limit
 SELECT requesting_state, notice_id, licence_number, licence, window_from, window_to, findings, confidentiality,
-       received_at, status, decision, reason, valid_until, decided_by, decided_at, reply_notice_id
+       received_at, status, decision, reason, valid_until, decided_by, decided_at, reply_notice_id, superseded_by
   FROM consent_request_received
  WHERE ($1::timestamptz IS NULL OR (received_at, requesting_state, notice_id) > ($1::timestamptz, $2::text, $3::text))
    AND ($4::text IS NULL OR status = $4)

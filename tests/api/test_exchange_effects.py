@@ -259,6 +259,47 @@ async def test_transit_consent_request_is_prechecked_and_decided_by_the_officer(
     assert await conn.fetchval("SELECT status FROM licence WHERE number = 'AT-EXP-2026-000123'") == "issued"
 
 
+async def test_a_newer_request_about_the_licence_supersedes_the_pending_one(cz: tuple[Client, db.Conn]) -> None:
+    """AT amended the pending licence and asked again: CZ's officer decides the new content, not the old."""
+    client, conn = cz
+    first = envelope(AT_KEY, recipient="CZ", type_="transit-consent.requested", body=_request())
+    assert decode_receipt((await client.post("/exchange/v1/notices", content=first)).content).receipt.status == (
+        "accepted"
+    )
+    more = copy.deepcopy(LICENCE["lines"])
+    more[1]["quantity"] = 8000
+    amended = _licence(status="pending", issued_at=None, version=2, lines=more)
+    second = envelope(AT_KEY, recipient="CZ", sequence=2, type_="transit-consent.requested", body=_request(amended))
+    assert decode_receipt((await client.post("/exchange/v1/notices", content=second)).content).receipt.status == (
+        "accepted"
+    )
+    first_id, second_id = json.loads(first)["notice"]["id"], json.loads(second)["notice"]["id"]
+    officer = await _token(conn, "licensing-officer")
+    pending = (await client.get("/api/v1/consent-requests?status=pending", headers=officer)).json()["items"]
+    assert [(item["notice_id"], item["licence"]["version"]) for item in pending] == [(second_id, 2)]
+    old = (await client.get(f"/api/v1/consent-requests/AT/{first_id}", headers=officer)).json()
+    assert (old["status"], old["superseded_by"]) == ("superseded", second_id)
+    stale = await client.post(
+        f"/api/v1/consent-requests/AT/{first_id}/decision", json={"decision": "no-objection"}, headers=officer
+    )
+    assert stale.status_code == 409
+    assert stale.json()["type"].endswith("/consent-request-superseded")
+    assert stale.json()["superseded_by"] == second_id
+    assert await conn.fetchval("SELECT count(*) FROM notice_outbox") == 0
+    # The licence as received here carries the content now asked about.
+    stored = await conn.fetchrow("SELECT version, status FROM licence WHERE number = 'AT-EXP-2026-000123'")
+    assert stored is not None
+    assert (stored["version"], stored["status"]) == (2, "pending")
+    decided = await client.post(
+        f"/api/v1/consent-requests/AT/{second_id}/decision", json={"decision": "no-objection"}, headers=officer
+    )
+    assert decided.status_code == 200
+    reply = await conn.fetchrow("SELECT in_reply_to FROM notice_outbox")
+    assert reply is not None
+    assert reply["in_reply_to"] == second_id
+    assert await conn.fetchval("SELECT licence_version FROM transit_consent") == 2
+
+
 async def test_incoherent_request_shows_failed_findings(cz: tuple[Client, db.Conn]) -> None:
     client, conn = cz
     licence = _licence(status="pending", transit_states=["SK"], import_authorisation=None)

@@ -34,7 +34,11 @@ __all__ = ["transit_consent_decided", "transit_consent_requested"]
 
 @effect("transit-consent.requested")
 async def transit_consent_requested(conn: Conn, received: ReceivedNotice) -> None:
-    """A pending request for this State's licensing officer, with the pre-check findings."""
+    """A pending request for this State's licensing officer, with the pre-check findings.
+
+    It supersedes the sender's earlier pending requests about the same licence: the officer decides
+    what the exporting State now waits on.
+    """
     body = body_as(received, ConsentRequested)
     sender = received.notice.sender
     licence = body.licence
@@ -46,14 +50,19 @@ async def transit_consent_requested(conn: Conn, received: ReceivedNotice) -> Non
     reported = await items.reported_lost_or_stolen(conn, serials)
     found = findings(body, received.notice.recipient, received.received_on, reported)
     try:
-        await licences.find_licence(conn, sender, licence.number)
+        known = await licences.find_licence(conn, sender, licence.number)
     except NotFoundError:
+        known = None
+    # Recorded as received when new, and its content replaced by a newer pending version (the exporting
+    # State amended it before issue); never once issued: a late request must not take it back to pending.
+    if known is None or (known.status == "pending" and licence.version > known.licence.version):
         try:
             await licensing.record_received(
                 conn, licence, registry_state=received.notice.recipient, actor=f"partner:{sender}"
             )
         except FirearmsError as exc:
             raise NoticeRejectedError(exc.code, exc.detail) from exc
+    superseded = await store.supersede_consent_requests(conn, sender, licence.number, received.notice.id)
     await store.insert_consent_request(
         conn,
         sender,
@@ -72,7 +81,12 @@ async def transit_consent_requested(conn: Conn, received: ReceivedNotice) -> Non
         action="transit-consent.requested",
         entity="consent_request_received",
         entity_id=f"{sender}/{received.notice.id}",
-        payload={"licence_number": licence.number, "findings": [f"{item.code}:{item.result}" for item in found]},
+        payload={
+            "licence_number": licence.number,
+            "version": licence.version,
+            "findings": [f"{item.code}:{item.result}" for item in found],
+            "supersedes": superseded,
+        },
     )
 
 
