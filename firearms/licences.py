@@ -242,9 +242,13 @@ async def _check_ledger_kept(conn: Conn, licence_id: uuid.UUID, draft: LicenceDr
 async def amend(conn: Conn, licence_id: uuid.UUID, draft: LicenceDraft, *, settings: Settings, actor: str) -> Licence:
     """Amend a licence: a new version with the whole new content; the old version stays readable.
 
-    An issued or suspended licence's new version is signed at once; an export licence's gates are
-    checked again first (Reg. 258/2012 Art. 7). An issued licence whose every line is taken down to
-    what was already debited becomes ``exhausted`` (a suspended one when it is reinstated).
+    An issued or suspended licence's new version is signed at once. An issued licence's gates are
+    checked again first (Reg. 258/2012 Art. 7), so a State added to its route, which has not consented,
+    refuses the amendment; a suspended licence's are checked when it is reinstated, so its route may
+    change: a State new on it is asked for consent, and the licence comes back once it has. A pending
+    export licence's transit States are all asked again about the new content. An issued licence whose
+    every line is taken down to what was already debited becomes ``exhausted`` (a suspended one when it
+    is reinstated).
 
     Raises:
         NotFoundError: no such licence.
@@ -292,10 +296,14 @@ async def amend(conn: Conn, licence_id: uuid.UUID, draft: LicenceDraft, *, setti
         now,
     )
     row = await _load(conn, licence_id)
-    if row["status"] == "pending" and row["kind"] == "export":
-        await _request_consents(conn, row, actor, today)
-    if row["status"] in {"issued", "suspended"}:
+    if row["kind"] == "export" and row["status"] in {"pending", "suspended"}:
+        # Pending: every transit State is asked about the new content. Suspended: a State new on the
+        # route is asked (the route may change only while the licence cannot be used).
+        await _request_consents(conn, row, actor, today, new_states_only=row["status"] == "suspended")
+    if row["status"] == "issued":
         await _require_gates(conn, row, settings, today)
+    if row["status"] in {"issued", "suspended"}:
+        # A suspended licence's gates are run when it is reinstated (every one of them, on this version).
         await _sign(conn, row, settings, now)
     await journal.record(
         conn,
@@ -430,17 +438,19 @@ def _received_transitions(status: str) -> tuple[LicenceStatus, ...]:
     return tuple(other for other in LICENCE_STATUSES if other not in {status, "draft"})
 
 
-async def _request_consents(conn: Conn, row: asyncpg.Record, actor: str, today: dt.date) -> None:
+async def _request_consents(
+    conn: Conn, row: asyncpg.Record, actor: str, today: dt.date, *, new_states_only: bool = False
+) -> None:
     """Ask every transit State on the route that was not asked about this version yet.
 
     A State already asked about this version keeps its request (and its silent period); one asked about
     an earlier version is asked again with the new content and the same shipment window, its earlier
-    decision no longer counting.
+    decision no longer counting. With ``new_states_only``, only States never asked are.
     """
     asked = {request.transit_state: request for request in await consents.list_requests(conn, row["licence_id"])}
     for state in row["transit_states"]:
         earlier = asked.get(state)
-        if earlier is None or earlier.licence_version < row["version"]:
+        if earlier is None or (not new_states_only and earlier.licence_version < row["version"]):
             await consents.request_consent(
                 conn,
                 licence_id=row["licence_id"],

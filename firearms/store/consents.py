@@ -98,5 +98,5 @@ async def list_transit_consents(conn: Conn, licence_id: uuid.UUID, after: int, l
 
 
 async def list_undecided_transit_consent_requests(conn: Conn, limit: int) -> list[asyncpg.Record]:
-    """Requests on draft/pending local licences without a decision on the version asked about."""
+    """Requests on draft, pending or suspended local licences without a decision on the version asked about."""
     return await conn.fetch(Q["list_undecided_transit_consent_requests"], limit)

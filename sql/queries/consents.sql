@@ -47,12 +47,12 @@ SELECT transit_consent_id, licence_id, transit_state, decision, decided_on, vali
  LIMIT $3;
 
 -- name: list_undecided_transit_consent_requests
--- Requests of pending or draft local licences on whose version the transit State has not decided. $1 limit
+-- Requests of draft, pending or suspended local licences on whose version the transit State has not decided. $1 limit
 SELECT r.licence_id, r.transit_state, r.requested_on, r.shipment_from, r.shipment_to, r.requested_at, r.requested_by,
        r.licence_version
   FROM transit_consent_request r
   JOIN licence l ON l.licence_id = r.licence_id
- WHERE l.status IN ('draft', 'pending') AND l.origin = 'local'
+ WHERE l.status IN ('draft', 'pending', 'suspended') AND l.origin = 'local'
    AND r.transit_state = ANY(l.transit_states)
    AND NOT EXISTS (SELECT 1 FROM transit_consent c
                     WHERE c.licence_id = r.licence_id AND c.transit_state = r.transit_state

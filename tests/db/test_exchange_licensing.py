@@ -319,3 +319,65 @@ async def test_received_import_authorisation_feeds_the_gate_and_its_revocation_b
     with pytest.raises(ConflictError) as blocked:
         await issued_export(conn, settings, at)
     assert "import-authorisation-not-valid" in str(blocked.value.facts)
+
+
+async def test_a_state_is_added_to_an_issued_route_by_suspending_amending_and_reinstating(
+    conn: db.Conn, settings: Settings, at: Parties
+) -> None:
+    """The route of an issued licence changes only while it cannot be used; the new State consents first."""
+    issued = await issued_export(conn, settings, at)
+    via_sk = export_draft(at, route=["AT", "CZ", "SK", "DE"], reason="the carrier goes through Slovakia")
+    with pytest.raises(ConflictError) as refused:
+        async with conn.transaction():
+            await licences.amend(conn, issued.licence_id, via_sk, settings=settings, actor=ACTOR)
+    assert [(gate["gate"], gate["state"]) for gate in refused.value.facts["unmet"]] == [
+        ("transit-consent-missing", "SK")
+    ]
+    assert (await licences.get_licence(conn, issued.licence_id)).licence.version == issued.licence.version
+    async with conn.transaction():
+        await licences.transition(
+            conn, licence_id=issued.licence_id, to="suspended", actor=ACTOR, reason="route change", settings=settings
+        )
+        amended = await licences.amend(conn, issued.licence_id, via_sk, settings=settings, actor=ACTOR)
+    assert (amended.status, amended.licence.transit_states) == ("suspended", ["CZ", "SK"])
+    requests = {
+        request.transit_state: request.licence_version
+        for request in await consents.list_requests(conn, issued.licence_id)
+    }
+    # SK is asked about the new version; CZ's consent to the content it was asked about still stands.
+    assert requests == {"CZ": 1, "SK": amended.licence.version}
+    with pytest.raises(ConflictError) as waiting:
+        async with conn.transaction():
+            await licences.transition(
+                conn, licence_id=issued.licence_id, to="issued", actor=ACTOR, reason="back", settings=settings
+            )
+    assert [(gate["gate"], gate["state"]) for gate in waiting.value.facts["unmet"]] == [
+        ("transit-consent-missing", "SK")
+    ]
+    async with conn.transaction():
+        await consents.record_decision(
+            conn,
+            licence_id=issued.licence_id,
+            transit_state="SK",
+            decision="no-objection",
+            decided_on=TODAY,
+            valid_until=None,
+            reason=None,
+            source="officer",
+            actor=ACTOR,
+            today=TODAY,
+        )
+        back = await licences.transition(
+            conn, licence_id=issued.licence_id, to="issued", actor=ACTOR, reason="SK consented", settings=settings
+        )
+    assert (back.status, back.licence.version) == ("issued", amended.licence.version)
+    # The new version reaches the States concerned that are on the trust list (SK is not).
+    sent = [
+        (row["recipient"], row["body"]["licence"]["version"], row["body"]["licence"]["transit_states"])
+        for row in await _outbox(conn)
+        if row["type"] == "export-licence.issued" and row["body"]["licence"]["version"] == amended.licence.version
+    ]
+    assert sorted(sent) == [
+        ("CZ", amended.licence.version, ["CZ", "SK"]),
+        ("DE", amended.licence.version, ["CZ", "SK"]),
+    ]
