@@ -119,6 +119,7 @@ TITLES: dict[str, str] = {
     "invalid-parent": "The parent item is not a registered firearm",
     "invalid-event-fields": "The event's fields do not fit the event",
     "invalid-correction": "The correction does not name an event of this item",
+    "correction-breaks-history": "The correction would leave a later event impossible",
     "import-invalid-file": "The import file cannot be read",
     "import-rejected": "No row of the import file is valid",
     # exchange: the trust list, keys, outbox, transit-consent requests (officer API)
@@ -135,6 +136,7 @@ TITLES: dict[str, str] = {
     "key-in-use": "The key is the one in use",
     "key-already-revoked": "The key is already revoked",
     "consent-already-decided": "The transit-consent request is already decided",
+    "consent-request-superseded": "A newer transit-consent request replaced this one",
     "reason-required": "An objection gives its reason",
     # exchange: the partner surface /exchange/v1 (type base tag:firearms-exchange,2026:problems/)
     "malformed-notice": "The envelope is malformed",

@@ -8,8 +8,9 @@ transaction. Rules checked here beyond the state machine:
 * Art. 8(1)(c): a ``transferred`` event ``from_state_stocks`` (release to civilian use) needs a
   state-to-civilian marking;
 * a ``corrected`` event names an event of the same item (or ``null``: the registration record)
-  and why; when it corrects the item's latest event not corrected before (corrections of later
-  events count as undoing them), the status returns to what it was before that event.
+  and why; the status becomes what the item's history gives without the corrected event (every
+  event not corrected, replayed from registration), and a correction that would leave a later
+  event impossible (a recovery without its loss) is refused: correct the later events first.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ async def record_event(conn: Conn, item_id: int, data: NewEvent, *, actor: str, 
         InvalidInputError: a field rule, or ``invalid-correction``.
         NotFoundError: no such item.
         ConflictError: ``illegal-transition`` (with ``current_status`` and ``allowed_events``),
-            ``import-marking-missing`` or ``state-to-civilian-marking-missing``.
+            ``import-marking-missing``, ``state-to-civilian-marking-missing`` or ``correction-breaks-history``.
     """
     validate_event(data, today)
     item = await store.get_item_for_update(conn, item_id)
@@ -102,9 +103,17 @@ async def record_event(conn: Conn, item_id: int, data: NewEvent, *, actor: str, 
 
 
 async def _status_after_correction(conn: Conn, item_id: int, status: Status, corrects: int | None) -> Status:
+    """The status the item's history gives once ``corrects`` is undone: every event not corrected, replayed.
+
+    Raises:
+        InvalidInputError: ``invalid-correction`` (not an event of the item, or itself a correction).
+        ConflictError: ``correction-breaks-history``: a later event could not have happened without the
+            corrected one (a recovery without the loss): correct the later events first.
+    """
     if corrects is None:
         return status  # a correction of the registration record changes no status
-    target = await store.get_item_event(conn, item_id, corrects)
+    events = await store.list_item_event_kinds(conn, item_id)
+    target = next((event for event in events if event["event_id"] == corrects), None)
     if target is None:
         raise InvalidInputError(
             f"event {corrects} is not an event of item {item_id}", code="invalid-correction", event_id=corrects
@@ -113,11 +122,22 @@ async def _status_after_correction(conn: Conn, item_id: int, status: Status, cor
         raise InvalidInputError(
             "a correction corrects an event, not another correction", code="invalid-correction", event_id=corrects
         )
-    latest = await store.get_latest_item_event(conn, item_id)
-    if latest is not None and latest["event_id"] == corrects and latest["status_after"] == status:
-        reverted: Status = latest["status_before"]
-        return reverted
-    return status
+    undone = {event["corrects_event_id"] for event in events if event["event"] == "corrected"} | {corrects}
+    replayed: Status = "active"  # every item is registered active
+    for event in events:
+        if event["event"] == "corrected" or event["event_id"] in undone:
+            continue
+        after = lifecycle.TRANSITIONS[event["event"]].get(replayed)
+        if after is None:
+            raise ConflictError(
+                f"without event {corrects} ({target['event']}), event {event['event_id']} ({event['event']}) could"
+                f" not have happened to an item {replayed}: correct the later events first",
+                code="correction-breaks-history",
+                event_id=event["event_id"],
+                event=event["event"],
+            )
+        replayed = after
+    return replayed
 
 
 async def history(

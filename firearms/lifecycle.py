@@ -2,8 +2,9 @@
 
 An item is registered ``active``. Each lifecycle event moves it along the table below; any other
 event in its current state is refused with the current state and the events it allows. A
-``corrected`` event is allowed in every state: it names the event it corrects and why, and when
-that event is the latest one that changed the status, the status returns to what it was before.
+``corrected`` event is allowed in every state: it names the event it corrects and why, and the
+status becomes what the item's other events give, replayed from registration
+(:mod:`firearms.item_events`).
 
 =============  ==============================================  ===========
 event          allowed in                                       leads to

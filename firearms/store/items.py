@@ -18,15 +18,14 @@ __all__ = [
     "find_items_by_serial",
     "find_reported_serials",
     "get_item",
-    "get_item_event",
     "get_item_for_update",
     "get_item_id_by_identity",
-    "get_latest_item_event",
     "has_marking",
     "insert_item",
     "insert_item_event",
     "insert_markings",
     "iter_export_items",
+    "list_item_event_kinds",
     "list_item_history",
     "list_items",
     "list_markings",
@@ -90,14 +89,9 @@ async def insert_item_event(conn: Conn, *values: Any) -> asyncpg.Record:
     return row
 
 
-async def get_item_event(conn: Conn, item_id: int, event_id: int) -> asyncpg.Record | None:
-    """One event of one item."""
-    return await conn.fetchrow(Q["get_item_event"], item_id, event_id)
-
-
-async def get_latest_item_event(conn: Conn, item_id: int) -> asyncpg.Record | None:
-    """The item's latest event that is neither a correction nor corrected already."""
-    return await conn.fetchrow(Q["get_latest_item_event"], item_id)
+async def list_item_event_kinds(conn: Conn, item_id: int) -> list[asyncpg.Record]:
+    """Every event of an item in the order recorded (``event_id``, ``event``, ``corrects_event_id``)."""
+    return await conn.fetch(Q["list_item_event_kinds"], item_id)
 
 
 async def list_item_history(

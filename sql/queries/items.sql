@@ -71,20 +71,12 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $
 RETURNING event_id, item_id, event, status_before, status_after, occurred_on, from_party, to_party, document,
           country, temporary, from_state_stocks, purpose, corrects_event_id, reason, note, recorded_at, recorded_by;
 
--- name: get_item_event
--- One event of one item. $1 item_id, $2 event_id
-SELECT event_id, event, status_before, status_after
+-- name: list_item_event_kinds
+-- Every event of an item in the order recorded, with what each corrects: enough to replay its status. $1 item_id
+SELECT event_id, event, corrects_event_id
   FROM item_event
- WHERE item_id = $1 AND event_id = $2;
-
--- name: get_latest_item_event
--- The item's latest event that is not itself a correction and that no correction names yet. $1 item_id
-SELECT e.event_id, e.status_before, e.status_after
-  FROM item_event AS e
- WHERE e.item_id = $1 AND e.event <> 'corrected'
-   AND NOT EXISTS (SELECT 1 FROM item_event AS c WHERE c.corrects_event_id = e.event_id)
- ORDER BY e.event_id DESC
- LIMIT 1;
+ WHERE item_id = $1
+ ORDER BY event_id;
 
 -- name: list_item_history
 -- Registration, markings, events, and the licence lines and customs checks that name the item's serial

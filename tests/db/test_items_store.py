@@ -26,8 +26,7 @@ RECORD_QUERIES = [
         "list_markings",
         "has_marking",
         "insert_item_event",
-        "get_item_event",
-        "get_latest_item_event",
+        "list_item_event_kinds",
         "list_item_history",
         "list_items",
         "find_items_by_serial",
@@ -68,7 +67,7 @@ async def test_every_records_query_prepares_against_the_schema(conn: db.Conn) ->
         await conn.execute(db.QUERIES["create_item_checked"])
         for name in RECORD_QUERIES:
             await conn.prepare(db.QUERIES[name])
-    assert len(RECORD_QUERIES) == 23
+    assert len(RECORD_QUERIES) == 22
 
 
 async def test_sql_normalisation_agrees_with_python(conn: db.Conn) -> None:
@@ -232,3 +231,35 @@ async def test_correcting_events_latest_first_walks_the_status_back_to_active(co
     assert await items.reported_lost_or_stolen(conn, ["SSG08-001"]) == set()
     again = NewEvent(event="corrected", occurred_on=TODAY, corrects_event_id=lost.event_id, reason="again")
     assert (await item_events.record_event(conn, item_id, again, actor=ACTOR, today=TODAY)).status_after == "active"
+
+
+async def test_correcting_an_earlier_event_replays_the_history_or_is_refused(conn: db.Conn) -> None:
+    """A correction out of order gives the status the remaining history gives, never one from the undone event."""
+    item_id = (await items.register_item(conn, rifle(), actor=ACTOR, today=TODAY)).item_id
+
+    async def event(kind: str, **fields: object) -> int:
+        data = NewEvent(event=kind, occurred_on=TODAY, **fields)  # type: ignore[arg-type]
+        return (await item_events.record_event(conn, item_id, data, actor=ACTOR, today=TODAY)).event_id
+
+    async def correct(event_id: int) -> str:
+        data = NewEvent(event="corrected", occurred_on=TODAY, corrects_event_id=event_id, reason="recorded in error")
+        return (await item_events.record_event(conn, item_id, data, actor=ACTOR, today=TODAY)).status_after
+
+    lost = await event("lost")
+    recovered = await event("recovered")
+    sold = await event("transferred", to_party="Waffen Huber GmbH")
+    # Without the loss, the recovery could not have happened: refused, nothing recorded.
+    with pytest.raises(ConflictError) as refused:
+        async with conn.transaction():
+            await correct(lost)
+    assert (refused.value.code, refused.value.facts["event_id"]) == ("correction-breaks-history", recovered)
+    assert await conn.fetchval("SELECT count(*) FROM item_event WHERE item_id = $1", item_id) == 3
+    # An earlier event that later ones do not depend on: the status is the replayed one.
+    stolen = await event("stolen")
+    assert await correct(sold) == "stolen"  # the transfer undone; the theft still stands
+    assert (await items.get_item(conn, item_id)).status == "stolen"
+    assert await correct(stolen) == "active"
+    # Latest first, the loss and its recovery can both go.
+    assert await correct(recovered) == "lost"
+    assert await correct(lost) == "active"
+    assert await items.reported_lost_or_stolen(conn, ["SSG08-001"]) == set()

@@ -24,6 +24,7 @@ RECORD_CODES = [
     "invalid-parent",
     "invalid-event-fields",
     "invalid-correction",
+    "correction-breaks-history",
     "import-invalid-file",
     "import-rejected",
 ]
