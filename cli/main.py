@@ -61,22 +61,30 @@ async def _connect(url: str) -> db.Conn:
     return await _reach(db.connect(url))
 
 
+def _on_database(settings: Settings, work: Callable[[str], Coroutine[Any, Any, T]]) -> T:
+    """Run ``work`` with the registry's database URL (the embedded server joined if need be).
+
+    A domain error ends the command with its one line (exit 1).
+    """
+    url = bootstrap.resolve_database_url(settings)
+    try:
+        return asyncio.run(work(url))
+    except FirearmsError as exc:
+        _fail(exc.detail)
+        raise
+
+
 def _with_database(settings: Settings, work: Callable[[db.Conn], Awaitable[T]]) -> T:
     """Run ``work`` on one connection to the registry's database (the embedded one joined if need be)."""
-    url = bootstrap.resolve_database_url(settings)
 
-    async def run() -> T:
+    async def run(url: str) -> T:
         conn = await _connect(url)
         try:
             return await work(conn)
         finally:
             await conn.close()
 
-    try:
-        return asyncio.run(run())
-    except FirearmsError as exc:
-        _fail(exc.detail)
-        raise
+    return _on_database(settings, run)
 
 
 def _announce_first_admin(done: bootstrap.Initialised) -> None:
@@ -325,5 +333,6 @@ from cli.records import export_records, import_records  # noqa: E402  # records 
 main.add_command(import_records)
 main.add_command(export_records)
 
+import cli.backup  # noqa: E402  # backup and restore: registers itself on main
 import cli.exchange  # noqa: E402  # peers, notices, keys rotate/revoke: registers itself on main
 import cli.supervisor  # noqa: E402, F401  # the API processes of serve --workers N: registers itself on main

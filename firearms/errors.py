@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 __all__ = [
+    "BackupError",
     "ConfigError",
     "ConflictError",
     "FirearmsError",
@@ -94,3 +95,14 @@ class JournalError(FirearmsError):
     """The journal chain does not verify."""
 
     code = "journal-broken"
+
+
+class BackupError(FirearmsError):
+    """A backup or a restore was refused or failed; ``code`` says why (``backup-exists``, ``backup-damaged`` ...)."""
+
+    code = "backup-failed"
+
+    def __init__(self, detail: str, *, code: str | None = None, **facts: Any) -> None:
+        super().__init__(detail, **facts)
+        if code is not None:
+            self.code = code  # type: ignore[misc]

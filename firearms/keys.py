@@ -16,6 +16,7 @@ from firearms.signing import SigningKey, b64url_encode
 from firearms.store import keys as store
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
     from pathlib import Path
 
     from firearms.db import Conn
@@ -25,8 +26,12 @@ __all__ = [
     "create_registry_key",
     "current_signing_key",
     "ensure_registry_key",
+    "key_file",
     "key_path",
+    "keys_folder",
     "list_keys",
+    "missing_key_files",
+    "needed_key_ids",
     "signing_key",
 ]
 
@@ -43,9 +48,19 @@ class KeyInfo(msgspec.Struct, frozen=True, kw_only=True):
     revoked_at: dt.datetime | None
 
 
+def keys_folder(home: Path) -> Path:
+    """The folder of ``home`` that holds the private keys."""
+    return home / "keys"
+
+
+def key_file(key_id: str) -> str:
+    """The name of the private key ``key_id``'s file."""
+    return f"{key_id}.pem"
+
+
 def key_path(home: Path, key_id: str) -> Path:
     """Where the private key ``key_id`` is kept."""
-    return home / "keys" / f"{key_id}.pem"
+    return keys_folder(home) / key_file(key_id)
 
 
 async def create_registry_key(
@@ -53,8 +68,7 @@ async def create_registry_key(
 ) -> SigningKey:
     """Generate a key, write its file (0600), record its public half, journal it."""
     key = SigningKey.generate()
-    folder = home / "keys"
-    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    keys_folder(home).mkdir(parents=True, exist_ok=True, mode=0o700)
     key.save(key_path(home, key.key_id))
     now = dt.datetime.now(dt.UTC).replace(microsecond=0)
     await store.insert_registry_key(conn, key.key_id, key.public_key, not_before or now, now)
@@ -89,6 +103,20 @@ async def current_signing_key(conn: Conn, home: Path) -> SigningKey:
             "this registry has no valid signing key: run 'firearms serve' once, or 'firearms keys rotate'"
         )
     return signing_key(home, row["key_id"])
+
+
+async def needed_key_ids(conn: Conn) -> list[str]:
+    """The keys whose private halves the registry signs with from now on.
+
+    The current key (checkpoints, licences, receipts), a rotated key waiting to be switched to, and the
+    key each notice still waiting to be signed will be signed with (the one valid when it was queued).
+    """
+    return await store.list_needed_key_ids(conn, dt.datetime.now(dt.UTC))
+
+
+def missing_key_files(home: Path, key_ids: Iterable[str]) -> list[Path]:
+    """The files of ``key_ids`` that are not in ``home``'s keys folder."""
+    return [path for key_id in key_ids if not (path := key_path(home, key_id)).exists()]
 
 
 def signing_key(home: Path, key_id: str) -> SigningKey:

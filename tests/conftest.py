@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import shutil
 import tempfile
 import uuid
@@ -55,13 +56,13 @@ def template_url(pg_admin_uri: str) -> str:
     return database_url(pg_admin_uri, TEMPLATE)
 
 
-@pytest.fixture
-async def database(pg_admin_uri: str, template_url: str) -> AsyncIterator[str]:
-    """A fresh migrated database for one test (a clone of the template); its URL."""
+@contextlib.asynccontextmanager
+async def _scratch_database(pg_admin_uri: str, options: str = "") -> AsyncIterator[str]:
+    """A new database on the session's server, dropped afterwards; its URL."""
     name = f"test_{uuid.uuid4().hex[:16]}"
     admin = await asyncpg.connect(pg_admin_uri)
     try:
-        await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{TEMPLATE}" STRATEGY FILE_COPY')
+        await admin.execute(f'CREATE DATABASE "{name}" {options}')
     finally:
         await admin.close()
     yield database_url(pg_admin_uri, name)
@@ -70,6 +71,30 @@ async def database(pg_admin_uri: str, template_url: str) -> AsyncIterator[str]:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
         await admin.close()
+
+
+@pytest.fixture
+async def database(pg_admin_uri: str, template_url: str) -> AsyncIterator[str]:
+    """A fresh migrated database for one test (a clone of the template); its URL."""
+    async with _scratch_database(pg_admin_uri, f'TEMPLATE "{TEMPLATE}" STRATEGY FILE_COPY') as url:
+        yield url
+
+
+@pytest.fixture
+async def make_empty_database(pg_admin_uri: str) -> AsyncIterator[Callable[[], Awaitable[str]]]:
+    """``await make_empty_database()``: another new database without any table, dropped after the test; its URL."""
+    async with contextlib.AsyncExitStack() as stack:
+
+        async def make() -> str:
+            return await stack.enter_async_context(_scratch_database(pg_admin_uri))
+
+        yield make
+
+
+@pytest.fixture
+async def empty_database(make_empty_database: Callable[[], Awaitable[str]]) -> str:
+    """A new database without any table (what a restore goes into); its URL."""
+    return await make_empty_database()
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import msgspec
 
-from firearms import journal, outbox
+from firearms import journal, keys, outbox
 from firearms.canonical import format_time, utc_now
 from firearms.errors import ConflictError, NotFoundError
 from firearms.signing import SigningKey, b64url_encode
@@ -74,9 +74,8 @@ async def rotate(conn: Conn, home: Path, *, actor: str) -> Rotation:
             "a rotation is already waiting for partners to acknowledge its announcement", code="rotation-pending"
         )
     key = SigningKey.generate()
-    folder = home / "keys"
-    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-    key.save(folder / f"{key.key_id}.pem")
+    keys.keys_folder(home).mkdir(parents=True, exist_ok=True, mode=0o700)
+    key.save(keys.key_path(home, key.key_id))
     now = utc_now()
     await store.insert_pending_registry_key(conn, key.key_id, key.public_key, now, current["key_id"], now)
     body = _announcement(key.key_id, key.public_key, now)

@@ -19,6 +19,7 @@ __all__ = [
     "first_unlinked_entry",
     "get_journal_checkpoint",
     "get_journal_head",
+    "get_journal_link",
     "insert_journal_checkpoint",
     "insert_journal_entry",
     "insert_journal_links",
@@ -48,6 +49,11 @@ async def try_lock_sealer(conn: Conn) -> bool:
 async def get_journal_head(conn: Conn) -> asyncpg.Record | None:
     """The last link (``seq``, ``hash``), or ``None`` for an empty chain."""
     return await conn.fetchrow(Q["get_journal_head"])
+
+
+async def get_journal_link(conn: Conn, seq: int) -> asyncpg.Record | None:
+    """The link (``seq``, ``hash``) at chain position ``seq``, if any."""
+    return await conn.fetchrow(Q["get_journal_link"], seq)
 
 
 async def take_pending_entries(conn: Conn, limit: int) -> list[asyncpg.Record]:

@@ -13,7 +13,7 @@ if TYPE_CHECKING:
 
     from firearms.db import Conn
 
-__all__ = ["get_current_registry_key", "insert_registry_key", "list_registry_keys"]
+__all__ = ["get_current_registry_key", "insert_registry_key", "list_needed_key_ids", "list_registry_keys"]
 
 
 async def insert_registry_key(
@@ -31,3 +31,8 @@ async def list_registry_keys(conn: Conn) -> list[asyncpg.Record]:
 async def get_current_registry_key(conn: Conn, now: dt.datetime) -> asyncpg.Record | None:
     """The newest key valid at ``now``."""
     return await conn.fetchrow(Q["get_current_registry_key"], now)
+
+
+async def list_needed_key_ids(conn: Conn, now: dt.datetime) -> list[str]:
+    """The keys this registry signs with from ``now`` on: current, waiting to be switched to, for unsigned notices."""
+    return [row["key_id"] for row in await conn.fetch(Q["list_needed_key_ids"], now)]

@@ -92,3 +92,7 @@ SELECT e.entry_id, l.seq, e.recorded_at, e.actor, e.action, e.entity, e.entity_i
    AND ($3::text IS NULL OR e.entity_id = $3)
  ORDER BY e.entry_id
  LIMIT $4;
+
+-- name: get_journal_link
+-- The link at one chain position, if any. $1 seq
+SELECT seq, hash FROM journal_link WHERE seq = $1;

@@ -14,3 +14,17 @@ SELECT key_id, public_key, not_before, not_after, revoked_at, created_at
 SELECT key_id, public_key, not_before, not_after, revoked_at, created_at
   FROM registry_key
  WHERE key_id = current_registry_key_id($1);
+
+-- name: list_needed_key_ids
+-- The keys this registry will sign with from $1 on: the current one, a new one waiting to be switched to, and
+-- those named for the notices still to be signed (the newest valid at a notice's created_at). $1 now
+SELECT key_id
+  FROM (SELECT current_registry_key_id($1) AS key_id
+        UNION
+        SELECT key_id FROM pending_registry_key WHERE switched_at IS NULL
+        UNION
+        SELECT coalesce(signing_key_id, registry_key_at(created_at))
+          FROM notice_outbox
+         WHERE status = 'queued' AND envelope IS NULL) AS needed
+ WHERE key_id IS NOT NULL
+ ORDER BY key_id;

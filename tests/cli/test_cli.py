@@ -135,6 +135,8 @@ def test_every_command_has_help() -> None:
         ["journal"],
         ["journal", "verify"],
         ["journal", "checkpoint"],
+        ["backup"],
+        ["restore"],
     ]
     for command in commands:
         result = CliRunner().invoke(main, [*command, "--help"])

@@ -1,0 +1,68 @@
+"""``firearms backup PATH`` and ``firearms restore PATH`` (README "Backups")."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+import msgspec
+
+from cli.main import _CLI_ACTOR, _connect, _fail, _on_database, _settings, main
+from firearms import backup, keys
+
+__all__ = ["backup_command", "restore_command"]
+
+
+def _progress(line: str) -> None:
+    click.echo(f"firearms: {line}", err=True)
+
+
+@main.command("backup")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@click.pass_context
+def backup_command(ctx: click.Context, path: Path) -> None:
+    """Back up the registry's database to PATH, with PATH.manifest.json beside it; serve may be running.
+
+    One consistent snapshot, never overwriting a file. Prints the manifest as one JSON line. The private
+    signing keys are not in the backup: keep FIREARMS_HOME/keys apart, offline.
+    """
+    settings = _settings(ctx)
+    manifest = _on_database(
+        settings,
+        lambda url: backup.backup(
+            url, path, state=settings.state, actor=_CLI_ACTOR, connect=_connect, progress=_progress
+        ),
+    )
+    keys_folder = keys.keys_folder(settings.home)
+    _progress(
+        "the backup holds no private keys: keep "
+        + (", ".join(manifest.needed_key_files) if manifest.needed_key_files else "the key files")
+        + f" from {keys_folder} apart, offline; a registry restored from it signs with them"
+    )
+    click.echo(msgspec.json.encode(manifest).decode())
+
+
+@main.command("restore")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.pass_context
+def restore_command(ctx: click.Context, path: Path) -> None:
+    """Restore the backup PATH into this home's empty database, migrate it and verify its journal.
+
+    Restore into a new FIREARMS_HOME or an empty FIREARMS_DATABASE_URL. Prints the outcome as one JSON
+    line; exit 1 when the backup is refused or the restored journal does not match its manifest.
+    """
+    settings = _settings(ctx)
+    restored = _on_database(
+        settings,
+        lambda url: backup.restore(
+            url, path, state=settings.state, home=settings.home, connect=_connect, progress=_progress
+        ),
+    )
+    if restored.missing_key_files:
+        _progress(
+            f"copy {', '.join(restored.missing_key_files)} into {keys.keys_folder(settings.home)}/ (mode 0600) "
+            "before 'firearms serve': the registry signs with them and the backup holds no private keys"
+        )
+    click.echo(msgspec.json.encode(restored).decode())
+    if restored.problem:
+        _fail(restored.problem)

@@ -1,0 +1,205 @@
+"""``firearms backup`` and ``firearms restore`` through click's runner, with the wheel's pg_dump and pg_restore."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+from click.testing import CliRunner, Result
+
+from cli import main
+from firearms import bootstrap, db
+
+
+@pytest.fixture
+def env(database: str, home: Path, initialised: bootstrap.Initialised) -> dict[str, str]:
+    return {"FIREARMS_STATE": "AT", "FIREARMS_HOME": str(home), "FIREARMS_DATABASE_URL": database}
+
+
+@pytest.fixture
+def made(env: dict[str, str], tmp_path: Path) -> Path:
+    """A backup of the test's registry, made with the CLI."""
+    path = tmp_path / "backups" / "at.dump"
+    path.parent.mkdir()
+    result = CliRunner().invoke(main, ["backup", str(path)], env=env)
+    assert result.exit_code == 0, result.output
+    return path
+
+
+def restore_env(database: str, tmp_path: Path, state: str = "AT") -> dict[str, str]:
+    return {"FIREARMS_STATE": state, "FIREARMS_HOME": str(tmp_path / "new-home"), "FIREARMS_DATABASE_URL": database}
+
+
+def fetch(url: str, sql: str) -> Any:
+    async def run() -> Any:
+        conn = await asyncpg.connect(url)
+        try:
+            return await conn.fetchval(sql)
+        finally:
+            await conn.close()
+
+    return asyncio.run(run())
+
+
+def relations(url: str) -> int:
+    found: int = fetch(url, db.QUERIES["count_public_relations"])
+    return found
+
+
+WHAT_A_REGISTRY_HOLDS = "SELECT md5(string_agg(t::text, ',' ORDER BY entry_id)) FROM journal_entry AS t"
+
+
+def refused(result: Result, message: str) -> None:
+    assert result.exit_code == 1, result.output
+    assert isinstance(result.exception, SystemExit)
+    assert result.stdout == ""
+    assert result.stderr.count("firearms: error: ") == 1
+    assert message in result.stderr.split("firearms: error: ")[1]
+    assert "Traceback" not in result.output
+
+
+def test_backup_prints_its_manifest_and_names_the_key_files_to_keep(
+    env: dict[str, str], home: Path, tmp_path: Path
+) -> None:
+    path = tmp_path / "at.dump"
+    result = CliRunner().invoke(main, ["backup", str(path)], env=env)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.count("\n") == 1
+    manifest = json.loads(result.stdout)
+    assert json.loads((tmp_path / "at.dump.manifest.json").read_text()) == manifest
+    assert manifest["format"] == "firearms-backup/1"
+    assert manifest["state"] == "AT"
+    assert manifest["created_at"].endswith("Z")
+    assert manifest["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert manifest["dump_bytes"] == path.stat().st_size
+    assert manifest["database_bytes"] > 0
+    assert manifest["journal_seq"] >= 2  # the first start's key and admin token
+    [key_file] = [file.name for file in (home / "keys").iterdir()]
+    assert manifest["needed_key_files"] == [key_file]
+    assert "backing up the AT registry" in result.stderr
+    assert f"{path}: " in result.stderr
+    assert f"no private keys: keep {key_file} from {home / 'keys'}" in result.stderr
+    assert sorted(file.name for file in tmp_path.iterdir()) == ["at.dump", "at.dump.manifest.json", "home"]
+    assert path.stat().st_mode & 0o077 == 0  # personal data: readable by its owner only
+
+
+def test_backup_never_overwrites_a_file(env: dict[str, str], tmp_path: Path) -> None:
+    path = tmp_path / "at.dump"
+    path.write_bytes(b"yesterday's backup")
+    result = CliRunner().invoke(main, ["backup", str(path)], env=env)
+    refused(result, f"{path} already exists")
+    assert path.read_bytes() == b"yesterday's backup"
+    assert sorted(file.name for file in tmp_path.iterdir()) == ["at.dump", "home"]
+
+
+def test_backup_of_a_database_without_a_registry_is_refused(empty_database: str, tmp_path: Path) -> None:
+    env = {"FIREARMS_STATE": "AT", "FIREARMS_HOME": str(tmp_path / "home"), "FIREARMS_DATABASE_URL": empty_database}
+    result = CliRunner().invoke(main, ["backup", str(tmp_path / "at.dump")], env=env)
+    refused(result, "the database holds no registry yet")
+    assert sorted(file.name for file in tmp_path.iterdir()) == []
+
+
+def test_restore_reports_the_key_files_to_copy(made: Path, empty_database: str, home: Path, tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["restore", str(made)], env=restore_env(empty_database, tmp_path))
+    assert result.exit_code == 0, result.output
+    outcome = json.loads(result.stdout)
+    [key_file] = [file.name for file in (home / "keys").iterdir()]
+    assert outcome["missing_key_files"] == [key_file]
+    assert outcome["head_matches"] is True
+    assert outcome["verify_intact"] is True
+    assert outcome["journal_entries"] == json.loads(made.with_name("at.dump.manifest.json").read_text())["journal_seq"]
+    assert f"copy {key_file} into {tmp_path / 'new-home' / 'keys'}/" in result.stderr
+    assert (tmp_path / "new-home" / "keys").stat().st_mode & 0o777 == 0o700
+
+
+def test_restore_with_the_key_files_copied_reports_none_missing(
+    made: Path, empty_database: str, home: Path, tmp_path: Path
+) -> None:
+    shutil.copytree(home / "keys", tmp_path / "new-home" / "keys")
+    result = CliRunner().invoke(main, ["restore", str(made)], env=restore_env(empty_database, tmp_path))
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["missing_key_files"] == []
+    assert "copy" not in result.stderr
+    verified = CliRunner().invoke(main, ["journal", "verify"], env=restore_env(empty_database, tmp_path))
+    assert verified.exit_code == 0, verified.output
+    signed = CliRunner().invoke(main, ["journal", "checkpoint"], env=restore_env(empty_database, tmp_path))
+    assert signed.exit_code == 0, signed.output
+
+
+def test_restore_into_a_database_that_holds_a_registry_changes_nothing(
+    made: Path, env: dict[str, str], database: str
+) -> None:
+    before = relations(database), fetch(database, WHAT_A_REGISTRY_HOLDS)
+    result = CliRunner().invoke(main, ["restore", str(made)], env=env)
+    refused(result, "the database already holds tables: restore into a new FIREARMS_HOME or an empty database")
+    assert (relations(database), fetch(database, WHAT_A_REGISTRY_HOLDS)) == before
+
+
+def test_restore_into_a_database_with_one_table_is_refused(made: Path, empty_database: str, tmp_path: Path) -> None:
+    fetch(empty_database, "CREATE TABLE someone_elses (x int)")
+    result = CliRunner().invoke(main, ["restore", str(made)], env=restore_env(empty_database, tmp_path))
+    refused(result, "the database already holds tables")
+    assert relations(empty_database) == 1
+
+
+def test_restore_refuses_a_changed_archive(made: Path, empty_database: str, tmp_path: Path) -> None:
+    data = bytearray(made.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    made.write_bytes(bytes(data))
+    result = CliRunner().invoke(main, ["restore", str(made)], env=restore_env(empty_database, tmp_path))
+    refused(result, f"{made} does not match its manifest (SHA-256 differs)")
+    assert relations(empty_database) == 0
+
+
+def test_restore_refuses_another_states_backup(made: Path, empty_database: str, tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["restore", str(made)], env=restore_env(empty_database, tmp_path, state="CZ"))
+    refused(result, f"{made} is a backup of the AT registry, not of CZ")
+    assert relations(empty_database) == 0
+
+
+def test_restore_refuses_an_archive_without_its_manifest(made: Path, empty_database: str, tmp_path: Path) -> None:
+    made.with_name("at.dump.manifest.json").unlink()
+    result = CliRunner().invoke(main, ["restore", str(made)], env=restore_env(empty_database, tmp_path))
+    refused(result, f"{made}.manifest.json is missing")
+    assert relations(empty_database) == 0
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"format": "firearms-backup/2"}, "is not a firearms-backup/1 manifest"),
+        ({"journal_hash": "not hex"}, "is not a firearms-backup/1 manifest"),
+        ({"migrations": ["29991231000000_from_the_future.sql"]}, "was made by a newer version of the registry"),
+    ],
+)
+def test_restore_refuses_a_manifest_it_cannot_honour(
+    change: dict[str, Any], message: str, made: Path, empty_database: str, tmp_path: Path
+) -> None:
+    manifest_file = made.with_name("at.dump.manifest.json")
+    manifest_file.write_text(json.dumps(json.loads(manifest_file.read_text()) | change))
+    result = CliRunner().invoke(main, ["restore", str(made)], env=restore_env(empty_database, tmp_path))
+    refused(result, message)
+    assert relations(empty_database) == 0
+
+
+def test_restore_whose_journal_does_not_match_the_manifest_fails(
+    made: Path, empty_database: str, tmp_path: Path
+) -> None:
+    manifest_file = made.with_name("at.dump.manifest.json")
+    manifest = json.loads(manifest_file.read_text())
+    manifest_file.write_text(json.dumps(manifest | {"journal_hash": "00" * 32}))
+    result = CliRunner().invoke(main, ["restore", str(made)], env=restore_env(empty_database, tmp_path))
+    assert result.exit_code == 1
+    outcome = json.loads(result.stdout)
+    assert outcome["head_matches"] is False
+    assert outcome["verify_intact"] is True
+    assert (
+        f"firearms: error: the restored journal does not hold the manifest's hash at seq {manifest['journal_seq']}"
+        in (result.stderr)
+    )

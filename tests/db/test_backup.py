@@ -1,0 +1,243 @@
+"""Backups and restores with the wheel's real pg_dump and pg_restore, on the session's server."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import shutil
+import threading
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import asyncpg
+import msgspec
+import pytest
+from litestar.testing import AsyncTestClient
+
+from api import create_app
+from firearms import backup, bootstrap, db, journal, keys, tokens
+from firearms.errors import BackupError
+from firearms.exchange import rotation, trust
+from firearms.settings import Settings
+from firearms.signing import SigningKey, b64url_encode
+from firearms.store import journal as journal_store
+from firearms.store import outbox as outbox_store
+from tests.check_helpers import register_firearm
+from tests.licensing_helpers import issued_export, register_parties
+
+ACTOR = "test:operator"
+
+
+async def populate(conn: db.Conn, settings: Settings) -> str:
+    """Records of every kind the registry keeps, a sealed journal and a checkpoint; an auditor's token."""
+    async with conn.transaction():
+        secret, _ = await tokens.create_token(conn, role="auditor", name="Auditor before the backup", actor=ACTOR)
+    await register_firearm(conn, "SSG08-001")
+    await issued_export(conn, settings, await register_parties(conn))
+    assert await journal.checkpoint(conn, state=settings.state, home=settings.home) is not None
+    return secret
+
+
+async def table_digests(url: str) -> dict[str, tuple[int, str]]:
+    """Every table of the public schema: its row count and an MD5 over its rows, in a fixed order."""
+    conn = await asyncpg.connect(url)
+    try:
+        names = [
+            row["tablename"] for row in await conn.fetch("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+        ]
+        digests = {}
+        for name in names:
+            row = await conn.fetchrow(
+                f"SELECT count(*) AS n, md5(coalesce(string_agg(t::text, E'\\n' ORDER BY t::text), '')) AS digest "  # noqa: S608  # names from pg_tables
+                f'FROM "{name}" AS t'
+            )
+            assert row is not None
+            digests[name] = (row["n"], row["digest"])
+        return digests
+    finally:
+        await conn.close()
+
+
+async def test_restore_brings_back_every_row_a_verified_journal_and_working_tokens(
+    settings: Settings,
+    initialised: bootstrap.Initialised,
+    conn: db.Conn,
+    database: str,
+    empty_database: str,
+    tmp_path: Path,
+) -> None:
+    secret = await populate(conn, settings)
+    before = await table_digests(database)
+    head = await journal_store.get_journal_head(conn)
+    assert head is not None
+    path = tmp_path / "at.dump"
+
+    manifest = await backup.backup(database, path, state="AT", actor=ACTOR)
+
+    assert manifest.journal_seq == head["seq"]
+    assert manifest.journal_hash == head["hash"].hex()
+    assert manifest.migrations == sorted(file.name for file in (db.SQL_DIR / "migrations").glob("*.sql"))
+    current = await keys.current_signing_key(conn, settings.home)
+    assert manifest.registry_key_ids == [current.key_id]
+    assert manifest.needed_key_files == [f"{current.key_id}.pem"]
+    assert manifest.dump_bytes == path.stat().st_size
+    assert msgspec.json.decode(backup.manifest_path(path).read_bytes(), type=backup.Manifest) == manifest
+    assert all(before[name][0] > 0 for name in ("item", "marking", "party", "licence", "journal_checkpoint"))
+
+    new_home = tmp_path / "new-home"
+    restored = await backup.restore(empty_database, path, state="AT", home=new_home)
+
+    assert restored.head_matches
+    assert restored.verify_intact
+    assert restored.problem is None
+    assert restored.journal_entries == head["seq"]
+    assert restored.migrations_applied == []
+    assert restored.missing_key_files == [f"{current.key_id}.pem"]
+    assert await table_digests(empty_database) == before
+
+    # serve's first-start work finds the restored key and admin: no second key, no new admin token.
+    new_settings = msgspec.structs.replace(settings, home=new_home, database_url=empty_database)
+    again = await bootstrap.initialise(new_settings, empty_database)
+    assert (again.admin_token, again.key_created, again.migrations) == (None, False, [])
+    shutil.copy2(keys.key_path(settings.home, current.key_id), keys.key_path(new_home, current.key_id))
+    async with AsyncTestClient(app=create_app(new_settings)) as client:
+        verified = await client.get("/api/v1/journal/verify", headers={"Authorization": f"Bearer {secret}"})
+        assert verified.status_code == 200, verified.text
+        assert verified.json()["intact"] is True
+        unknown = await client.get("/api/v1/journal/verify", headers={"Authorization": "Bearer fr_unknown"})
+        assert unknown.status_code == 401
+    restored_conn = await db.connect(empty_database)
+    try:
+        made = await journal.checkpoint(restored_conn, state="AT", home=new_home)  # signs with the copied key
+        assert made is not None
+        assert made.key_id == current.key_id
+    finally:
+        await restored_conn.close()
+
+
+async def test_writes_after_the_snapshot_are_not_in_the_backup(
+    settings: Settings,
+    initialised: bootstrap.Initialised,
+    conn: db.Conn,
+    database: str,
+    empty_database: str,
+    tmp_path: Path,
+) -> None:
+    def write_while_dumping(line: str) -> None:
+        # Called once the snapshot is exported and before pg_dump starts: an entry committed now
+        # by another connection must not be in the backup.
+        if line.startswith("backing up"):
+
+            async def write() -> None:
+                other = await db.connect(database)
+                try:
+                    async with other.transaction():
+                        await journal.record(
+                            other, actor=ACTOR, action="test.after-snapshot", entity="test", entity_id="1", payload={}
+                        )
+                finally:
+                    await other.close()
+
+            writer = threading.Thread(target=asyncio.run, args=(write(),))
+            writer.start()
+            writer.join()
+
+    await journal.seal(conn)
+    head = await journal_store.get_journal_head(conn)
+    assert head is not None
+    path = tmp_path / "at.dump"
+    manifest = await backup.backup(database, path, state="AT", actor=ACTOR, progress=write_while_dumping)
+    assert (manifest.journal_seq, manifest.journal_hash) == (head["seq"], head["hash"].hex())
+
+    await journal.seal(conn)
+    actions = [row["action"] for row in await conn.fetch("SELECT action FROM journal_entry ORDER BY entry_id")]
+    assert actions[-2:] == ["test.after-snapshot", "registry.backed-up"]
+    later = await journal_store.get_journal_head(conn)
+    assert later is not None
+    assert later["seq"] == manifest.journal_seq + 2
+
+    restored = await backup.restore(empty_database, path, state="AT", home=tmp_path / "new-home")
+    assert restored.head_matches
+    assert restored.verify_intact
+    assert restored.journal_entries == manifest.journal_seq
+    other = await asyncpg.connect(empty_database)
+    try:
+        assert (
+            await other.fetchval(
+                "SELECT count(*) FROM journal_entry WHERE action IN ('test.after-snapshot', 'registry.backed-up')"
+            )
+            == 0
+        )
+        assert await other.fetchval("SELECT max(seq) FROM journal_link") == manifest.journal_seq
+    finally:
+        await other.close()
+
+
+async def test_restore_applies_the_migrations_newer_than_the_backup(
+    make_empty_database: Callable[[], Awaitable[str]], tmp_path: Path
+) -> None:
+    older = tmp_path / "migrations"
+    shutil.copytree(db.SQL_DIR / "migrations", older)
+    newest = sorted(older.glob("*.sql"))[-1]
+    newest.unlink()
+    source, target = await make_empty_database(), await make_empty_database()
+    conn = await db.connect(source)
+    try:
+        await db.migrate(conn, older)
+    finally:
+        await conn.close()
+    path = tmp_path / "old.dump"
+    manifest = await backup.backup(source, path, state="AT", actor=ACTOR)
+    assert manifest.migrations == sorted(file.name for file in older.glob("*.sql"))
+    assert (manifest.journal_seq, manifest.journal_hash) == (0, journal.GENESIS.hex())  # nothing journaled yet
+
+    restored = await backup.restore(target, path, state="AT", home=tmp_path / "new-home")
+    assert restored.migrations_applied == [newest.name]
+    assert restored.head_matches
+    assert restored.verify_intact
+    assert restored.missing_key_files == []
+
+
+async def test_a_failing_pg_restore_leaves_the_database_empty(
+    settings: Settings, initialised: bootstrap.Initialised, database: str, empty_database: str, tmp_path: Path
+) -> None:
+    path = tmp_path / "at.dump"
+    manifest = await backup.backup(database, path, state="AT", actor=ACTOR)
+    # A cut archive whose manifest was made to match: the checksum passes, pg_restore meets its end.
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) * 2 // 3])
+    cut = msgspec.structs.replace(manifest, sha256=hashlib.sha256(path.read_bytes()).hexdigest())
+    backup.manifest_path(path).write_bytes(msgspec.json.encode(cut))
+
+    with pytest.raises(BackupError, match="pg_restore failed") as failed:
+        await backup.restore(empty_database, path, state="AT", home=tmp_path / "new-home")
+    assert failed.value.code == "pg_restore-failed"
+    assert await table_digests(empty_database) == {}
+
+
+async def test_the_keys_a_restored_registry_signs_with(
+    settings: Settings, initialised: bootstrap.Initialised, conn: db.Conn
+) -> None:
+    old = (await keys.current_signing_key(conn, settings.home)).key_id
+    assert await keys.needed_key_ids(conn) == [old]
+    async with conn.transaction():
+        await trust.add_peer(
+            conn,
+            own_state="AT",
+            state="CZ",
+            base_url="http://127.0.0.1:9",
+            public_key=b64url_encode(SigningKey.generate().public_key),
+            not_before=None,
+            actor=ACTOR,
+        )
+        new = (await rotation.rotate(conn, settings.home, actor=ACTOR)).key_id
+    # the new key waits for CZ's acknowledgement: the worker switches to it later
+    assert await keys.needed_key_ids(conn) == sorted([old, new])
+    async with conn.transaction():
+        await rotation.switch_now(conn, actor=ACTOR)
+    # in use now, but the announcement still queued for CZ is to be signed with the old key
+    assert await keys.needed_key_ids(conn) == sorted([old, new])
+    announcement = await conn.fetchval("SELECT notice_id FROM notice_outbox WHERE type = 'registry.key-announced'")
+    await outbox_store.set_outbox_envelopes(conn, [announcement], [b"signed"])
+    assert await keys.needed_key_ids(conn) == [new]
+    assert keys.missing_key_files(settings.home, [old, new, "0" * 32]) == [keys.key_path(settings.home, "0" * 32)]
