@@ -8,10 +8,10 @@ from typing import Any
 
 import msgspec
 
-from firearms import consents, db, item_events, items, licences, received
+from firearms import db, item_events, items, licences, received
 from firearms.item_types import NewEvent, NewItem, NewMarking
 from firearms.licence_object import ImportAuthorisation, LicenceObject, Party
-from tests.licensing_helpers import LINES, TODAY
+from tests.licensing_helpers import LINES, TODAY, no_objection
 
 NUMBER = "AT-EXP-2026-000123"
 
@@ -71,18 +71,7 @@ async def receive(conn: db.Conn, licence: LicenceObject, *, state: str, consent:
     async with conn.transaction():
         stored = await received.record_received(conn, licence, registry_state=state, actor="peer:AT")
         if consent and state in licence.transit_states:
-            await consents.record_decision(
-                conn,
-                licence_id=stored.licence_id,
-                transit_state=state,
-                decision="no-objection",
-                decided_on=TODAY,
-                valid_until=None,
-                reason=None,
-                source="officer",
-                actor="officer:cz",
-                today=TODAY,
-            )
+            await no_objection(conn, stored.licence_id, state, actor="officer:cz")
     return stored
 
 

@@ -105,6 +105,24 @@ def draft_json(draft: LicenceDraft) -> Any:
     return msgspec.to_builtins(draft)
 
 
+async def no_objection(
+    conn: db.Conn, licence_id: uuid.UUID, state: str, *, source: consents.Source = "officer", actor: str = ACTOR
+) -> consents.TransitConsent:
+    """``state``'s no-objection to the licence, dated today, without a time limit."""
+    return await consents.record_decision(
+        conn,
+        licence_id=licence_id,
+        transit_state=state,
+        decision="no-objection",
+        decided_on=TODAY,
+        valid_until=None,
+        reason=None,
+        source=source,
+        actor=actor,
+        today=TODAY,
+    )
+
+
 async def issued_export(conn: db.Conn, settings: Settings, p: Parties, **changes: Any) -> licences.Licence:
     """Draft, submit, record CZ's no-objection and issue: an issued export licence."""
     async with conn.transaction():
@@ -113,18 +131,7 @@ async def issued_export(conn: db.Conn, settings: Settings, p: Parties, **changes
             conn, licence_id=lic.licence_id, to="pending", actor=ACTOR, reason="submit", settings=settings
         )
         for state in lic.licence.transit_states:
-            await consents.record_decision(
-                conn,
-                licence_id=lic.licence_id,
-                transit_state=state,
-                decision="no-objection",
-                decided_on=TODAY,
-                valid_until=None,
-                reason=None,
-                source="officer",
-                actor=ACTOR,
-                today=TODAY,
-            )
+            await no_objection(conn, lic.licence_id, state)
         return await licences.transition(
             conn, licence_id=lic.licence_id, to="issued", actor=ACTOR, reason="gates hold", settings=settings
         )

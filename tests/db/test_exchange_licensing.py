@@ -17,7 +17,7 @@ from firearms.exchange import inbox, trust
 from firearms.exchange.protocol import decode_receipt
 from firearms.settings import Settings
 from tests.exchange_util import DE_KEY, OTHER_KEY, VECTORS, envelope
-from tests.licensing_helpers import ACTOR, TODAY, Parties, export_draft, issued_export, register_parties
+from tests.licensing_helpers import ACTOR, TODAY, Parties, export_draft, issued_export, no_objection, register_parties
 
 
 @pytest.fixture
@@ -355,18 +355,7 @@ async def test_a_state_is_added_to_an_issued_route_by_suspending_amending_and_re
         ("transit-consent-missing", "SK")
     ]
     async with conn.transaction():
-        await consents.record_decision(
-            conn,
-            licence_id=issued.licence_id,
-            transit_state="SK",
-            decision="no-objection",
-            decided_on=TODAY,
-            valid_until=None,
-            reason=None,
-            source="officer",
-            actor=ACTOR,
-            today=TODAY,
-        )
+        await no_objection(conn, issued.licence_id, "SK")
         back = await licences.transition(
             conn, licence_id=issued.licence_id, to="issued", actor=ACTOR, reason="SK consented", settings=settings
         )

@@ -11,7 +11,7 @@ from firearms import bootstrap, consents, db, gates, journal, licences
 from firearms.errors import ConflictError
 from firearms.licence_object import ImportAuthorisation
 from firearms.settings import Settings
-from tests.licensing_helpers import ACTOR, TODAY, export_draft, issued_export, register_parties
+from tests.licensing_helpers import ACTOR, TODAY, export_draft, issued_export, no_objection, register_parties
 
 
 async def _pending(conn: db.Conn, settings: Settings, **changes: object) -> licences.Licence:
@@ -190,18 +190,7 @@ async def test_concurrent_issue_issues_once(
 ) -> None:
     lic = await _pending(conn, settings)
     async with conn.transaction():
-        await consents.record_decision(
-            conn,
-            licence_id=lic.licence_id,
-            transit_state="CZ",
-            decision="no-objection",
-            decided_on=TODAY,
-            valid_until=None,
-            reason=None,
-            source="officer",
-            actor=ACTOR,
-            today=TODAY,
-        )
+        await no_objection(conn, lic.licence_id, "CZ")
     pool = await db.create_pool(database, max_size=4)
 
     async def issue() -> str:
@@ -249,18 +238,7 @@ async def test_a_decision_waits_for_a_concurrent_revocation_and_is_then_refused(
         async with pool.acquire() as c:
             try:
                 async with c.transaction():
-                    await consents.record_decision(
-                        c,
-                        licence_id=lic.licence_id,
-                        transit_state="CZ",
-                        decision="no-objection",
-                        decided_on=TODAY,
-                        valid_until=None,
-                        reason=None,
-                        source="notice",
-                        actor="peer:CZ",
-                        today=TODAY,
-                    )
+                    await no_objection(c, lic.licence_id, "CZ", source="notice", actor="peer:CZ")
             except ConflictError as exc:
                 return exc.code
             return "recorded"

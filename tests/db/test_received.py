@@ -5,11 +5,11 @@ import datetime as dt
 import msgspec
 import pytest
 
-from firearms import bootstrap, consents, db, licences, received
+from firearms import bootstrap, db, licences, received
 from firearms.errors import ConflictError, InvalidInputError
 from firearms.licence_object import LicenceObject
 from firearms.settings import Settings
-from tests.licensing_helpers import ACTOR, TODAY, issued_export, register_parties
+from tests.licensing_helpers import TODAY, issued_export, no_objection, register_parties
 
 
 async def _at_licence(conn: db.Conn, settings: Settings) -> LicenceObject:
@@ -29,18 +29,7 @@ async def test_partner_licence_is_stored_superseded_and_follows_status_notices(
     assert (stored.origin, stored.status, stored.version) == ("received", "pending", 1)
     assert stored.licence == pending
     async with conn.transaction():
-        decision = await consents.record_decision(
-            conn,
-            licence_id=stored.licence_id,
-            transit_state="CZ",
-            decision="no-objection",
-            decided_on=TODAY,
-            valid_until=None,
-            reason=None,
-            source="officer",
-            actor=ACTOR,
-            today=TODAY,
-        )
+        decision = await no_objection(conn, stored.licence_id, "CZ")
     assert decision.transit_state == "CZ"
     issued = msgspec.structs.replace(pending, status="issued", issued_at=at_licence.issued_at)
     async with conn.transaction():
