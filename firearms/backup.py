@@ -166,6 +166,9 @@ async def _dump(
         BackupError: the database holds no registry, or pg_dump failed.
     """
     try:
+        # Before the snapshot, in no transaction: a migration that rewrites a table is not MVCC-safe, and a
+        # snapshot taken before it commits would dump that table empty. Migrations wait for the dump.
+        await store.wait_for_migrations(conn, db.MIGRATION_LOCK)
         await journal.seal(conn)  # links what committed so far, so the head in the snapshot is recent
         async with conn.transaction(isolation="repeatable_read", readonly=True):
             await store.keep_transaction_open(conn)
@@ -181,6 +184,7 @@ async def _dump(
             progress(f"backing up the {state} registry ({size} database, journal at seq {seq}) to {path} ...")
             options = ["--format=custom", f"--snapshot={snapshot}", "--no-owner", "--no-privileges"]
             await _run("pg_dump", [*options, f"--file={partial}"], url)
+        await store.release_migrations(conn, db.MIGRATION_LOCK)
     except asyncpg.UndefinedTableError as exc:
         raise BackupError(
             "the database holds no registry yet ('firearms serve' or 'firearms migrate' makes one): nothing to back up",

@@ -20,7 +20,7 @@ from firearms.errors import MigrationError
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-__all__ = ["QUERIES", "SQL_DIR", "Conn", "Pool", "connect", "create_pool", "load_queries", "migrate"]
+__all__ = ["MIGRATION_LOCK", "QUERIES", "SQL_DIR", "Conn", "Pool", "connect", "create_pool", "load_queries", "migrate"]
 
 if TYPE_CHECKING:
     Conn: TypeAlias = asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]
@@ -37,7 +37,7 @@ def _find_sql_dir() -> Path:
 
 SQL_DIR = _find_sql_dir()
 _NAME = re.compile(r"^--\s*name:\s*([a-z][a-z0-9_]*)\s*$", re.MULTILINE)
-_MIGRATION_LOCK = 7_310_001  # pg_advisory_lock key: one migrator at a time across processes
+MIGRATION_LOCK = 7_310_001  # pg_advisory_lock key: one migrator at a time across processes
 
 
 def load_queries(directory: Path) -> dict[str, str]:
@@ -119,7 +119,7 @@ async def migrate(conn: Conn, directory: Path | None = None) -> list[str]:
     """
     directory = SQL_DIR / "migrations" if directory is None else directory
     applied_now: list[str] = []
-    await conn.execute("SELECT pg_advisory_lock($1)", _MIGRATION_LOCK)
+    await conn.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK)
     try:
         await conn.execute(
             """CREATE TABLE IF NOT EXISTS schema_migration (
@@ -145,5 +145,5 @@ async def migrate(conn: Conn, directory: Path | None = None) -> list[str]:
                 raise MigrationError(f"migration {path.name} failed: {exc}", migration=path.name) from exc
             applied_now.append(path.name)
     finally:
-        await conn.execute("SELECT pg_advisory_unlock($1)", _MIGRATION_LOCK)
+        await conn.execute("SELECT pg_advisory_unlock($1)", MIGRATION_LOCK)
     return applied_now

@@ -276,6 +276,7 @@ async def amend(conn: Conn, licence_id: uuid.UUID, draft: LicenceDraft, *, setti
             version=row["version"],
             base_version=draft.base_version,
         )
+    previous_route = list(row["transit_states"])
     now = dt.datetime.now(dt.UTC)
     today = clock.local_date(now, settings.time_zone)
     content, transit = await _content(
@@ -298,8 +299,10 @@ async def amend(conn: Conn, licence_id: uuid.UUID, draft: LicenceDraft, *, setti
     row = await _load(conn, licence_id)
     if row["kind"] == "export" and row["status"] in {"pending", "suspended"}:
         # Pending: every transit State is asked about the new content. Suspended: a State new on the
-        # route is asked (the route may change only while the licence cannot be used).
-        await _request_consents(conn, row, actor, today, new_states_only=row["status"] == "suspended")
+        # route (not on the version before, even if it was on an older one) is asked; the route may
+        # change only while the licence cannot be used.
+        kept = previous_route if row["status"] == "suspended" else None
+        await _request_consents(conn, row, actor, today, kept_route=kept)
     if row["status"] == "issued":
         await _require_gates(conn, row, settings, today)
     if row["status"] in {"issued", "suspended"}:
@@ -439,27 +442,32 @@ def _received_transitions(status: str) -> tuple[LicenceStatus, ...]:
 
 
 async def _request_consents(
-    conn: Conn, row: asyncpg.Record, actor: str, today: dt.date, *, new_states_only: bool = False
+    conn: Conn, row: asyncpg.Record, actor: str, today: dt.date, *, kept_route: list[str] | None = None
 ) -> None:
     """Ask every transit State on the route that was not asked about this version yet.
 
     A State already asked about this version keeps its request (and its silent period); one asked about
     an earlier version is asked again with the new content and the same shipment window, its earlier
-    decision no longer counting. With ``new_states_only``, only States never asked are.
+    decision no longer counting. With ``kept_route`` (the route of the version before a suspended
+    licence's amendment), a State that stays on the route keeps its request and decision: only those
+    new on the route are asked, including one that was on an older version's route and left it.
     """
     asked = {request.transit_state: request for request in await consents.list_requests(conn, row["licence_id"])}
     for state in row["transit_states"]:
         earlier = asked.get(state)
-        if earlier is None or (not new_states_only and earlier.licence_version < row["version"]):
-            await consents.request_consent(
-                conn,
-                licence_id=row["licence_id"],
-                transit_state=state,
-                shipment_from=None if earlier is None else earlier.shipment_from,
-                shipment_to=None if earlier is None else earlier.shipment_to,
-                today=today,
-                actor=actor,
-            )
+        if earlier is not None and (
+            earlier.licence_version >= row["version"] or (kept_route is not None and state in kept_route)
+        ):
+            continue
+        await consents.request_consent(
+            conn,
+            licence_id=row["licence_id"],
+            transit_state=state,
+            shipment_from=None if earlier is None else earlier.shipment_from,
+            shipment_to=None if earlier is None else earlier.shipment_to,
+            today=today,
+            actor=actor,
+        )
 
 
 async def expire_due(conn: Conn, *, today: dt.date, limit: int = 500) -> int:

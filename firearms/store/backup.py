@@ -15,6 +15,8 @@ __all__ = [
     "get_database_size",
     "keep_transaction_open",
     "list_applied_migrations",
+    "release_migrations",
+    "wait_for_migrations",
 ]
 
 
@@ -44,3 +46,13 @@ async def count_public_relations(conn: Conn) -> int:
     """How many tables, views and sequences the public schema holds."""
     count: int = await conn.fetchval(Q["count_public_relations"])
     return count
+
+
+async def wait_for_migrations(conn: Conn, key: int) -> None:
+    """Wait for a running migration to end, then keep migrations out until :func:`release_migrations`."""
+    await conn.execute(Q["wait_for_migrations"], key)
+
+
+async def release_migrations(conn: Conn, key: int) -> None:
+    """Let migrations run again."""
+    await conn.execute(Q["release_migrations"], key)

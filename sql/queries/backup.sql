@@ -20,3 +20,12 @@ SELECT count(*)
   FROM pg_catalog.pg_class AS c
   JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
  WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S');
+
+-- name: wait_for_migrations
+-- Wait until no migration runs, then keep migrations out (shared: backups do not wait for each other) until
+-- released. A table rewrite is not MVCC-safe: a snapshot taken before it commits sees that table empty. $1 lock key
+SELECT pg_advisory_lock_shared($1);
+
+-- name: release_migrations
+-- Let migrations run again. $1 lock key
+SELECT pg_advisory_unlock_shared($1);

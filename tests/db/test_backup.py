@@ -241,3 +241,51 @@ async def test_the_keys_a_restored_registry_signs_with(
     await outbox_store.set_outbox_envelopes(conn, [announcement], [b"signed"])
     assert await keys.needed_key_ids(conn) == [new]
     assert keys.missing_key_files(settings.home, [old, new, "0" * 32]) == [keys.key_path(settings.home, "0" * 32)]
+
+
+async def test_a_backup_started_while_a_migration_runs_waits_for_it(
+    settings: Settings,
+    initialised: bootstrap.Initialised,
+    conn: db.Conn,
+    database: str,
+    empty_database: str,
+    tmp_path: Path,
+) -> None:
+    """A migration that rewrites a table (ADD COLUMN with a volatile default) is not MVCC-safe.
+
+    A snapshot taken before it commits sees the rewritten table empty: the backup must not take its
+    snapshot while a migration holds the migrations' lock, or it loses every row of that table.
+    """
+    await populate(conn, settings)
+    parties_before: int = await conn.fetchval("SELECT count(*) FROM party")
+    assert parties_before > 0
+    migrator = await db.connect(database)
+    watcher = await db.connect(database)
+    try:
+        # What migrate() does for one file: the migrations' lock, then the file in a transaction of its own.
+        await migrator.execute("SELECT pg_advisory_lock($1)", db.MIGRATION_LOCK)
+        migration = migrator.transaction()
+        await migration.start()
+        await migrator.execute("ALTER TABLE party ADD COLUMN scratch text DEFAULT gen_random_uuid()::text")
+        path = tmp_path / "at.dump"
+        dumping = asyncio.create_task(backup.backup(database, path, state="AT", actor=ACTOR))
+        deadline = asyncio.get_running_loop().time() + 30
+        # The backup is blocked by the migration: on its lock, or pg_dump on the rewritten table.
+        while not await watcher.fetchval("SELECT count(*) FROM pg_locks WHERE NOT granted"):
+            assert not dumping.done(), dumping
+            assert asyncio.get_running_loop().time() < deadline, "the backup never waited for the migration"
+            await asyncio.sleep(0.05)
+        await migration.commit()
+        await migrator.execute("SELECT pg_advisory_unlock($1)", db.MIGRATION_LOCK)
+        await asyncio.wait_for(dumping, 60)
+    finally:
+        await watcher.close()
+        await migrator.close()
+
+    restored = await backup.restore(empty_database, path, state="AT", home=tmp_path / "new-home")
+    assert restored.problem is None
+    other = await asyncpg.connect(empty_database)
+    try:
+        assert await other.fetchval("SELECT count(*) FROM party") == parties_before
+    finally:
+        await other.close()

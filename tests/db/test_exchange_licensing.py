@@ -370,3 +370,43 @@ async def test_a_state_is_added_to_an_issued_route_by_suspending_amending_and_re
         ("CZ", amended.licence.version, ["CZ", "SK"]),
         ("DE", amended.licence.version, ["CZ", "SK"]),
     ]
+
+
+async def test_a_state_put_back_on_a_suspended_route_is_asked_again(
+    conn: db.Conn, settings: Settings, at: Parties
+) -> None:
+    """CZ left the route and came back: it is new on the route, so its consent to version 1 does not count."""
+    issued = await issued_export(conn, settings, at)
+    async with conn.transaction():
+        await licences.transition(
+            conn, licence_id=issued.licence_id, to="suspended", actor=ACTOR, reason="route change", settings=settings
+        )
+        await licences.amend(
+            conn,
+            issued.licence_id,
+            export_draft(at, route=["AT", "DE"], reason="straight to Germany"),
+            settings=settings,
+            actor=ACTOR,
+        )
+        back = await licences.amend(
+            conn,
+            issued.licence_id,
+            export_draft(at, route=["AT", "CZ", "DE"], reason="through Czechia after all"),
+            settings=settings,
+            actor=ACTOR,
+        )
+    (request,) = await consents.list_requests(conn, issued.licence_id)
+    assert (request.transit_state, request.licence_version) == ("CZ", back.licence.version)
+    requests = [row for row in await _outbox(conn) if row["type"] == "transit-consent.requested"]
+    assert [(row["recipient"], row["body"]["licence"]["version"]) for row in requests][-1] == (
+        "CZ",
+        back.licence.version,
+    )
+    with pytest.raises(ConflictError) as waiting:
+        async with conn.transaction():
+            await licences.transition(
+                conn, licence_id=issued.licence_id, to="issued", actor=ACTOR, reason="back", settings=settings
+            )
+    assert [(gate["gate"], gate["state"]) for gate in waiting.value.facts["unmet"]] == [
+        ("transit-consent-outdated", "CZ")
+    ]
