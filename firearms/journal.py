@@ -242,12 +242,14 @@ async def verify(conn: Conn, *, state: str, seal_first: bool = True) -> Verifica
 def _outside_key_validity(cp: asyncpg.Record) -> str | None:
     """Why a checkpoint's own ``signed_at`` falls outside its key's validity, or ``None`` when it does not.
 
-    A checkpoint made with a key after that key was revoked (or before or after its validity) is not
+    A checkpoint made with a key after the second it was revoked in (or before or after its validity) is not
     the registry's word, whatever its signature: whoever holds a revoked key can sign with it. One that
     states an earlier time cannot be told apart this way; copies kept outside the database can.
     """
     key, signed_at = cp["key_id"], cp["signed_at"]
-    if cp["revoked_at"] is not None and signed_at >= cp["revoked_at"]:
+    # Both times are kept to the second: within the second of the revocation, which came first is unknown,
+    # and a checkpoint made just before a key was rotated out and revoked is not reported.
+    if cp["revoked_at"] is not None and signed_at > cp["revoked_at"]:
         return f"with key {key} after it was revoked at {format_time(cp['revoked_at'])}"
     # signed_at is kept to the second, the key's start is not: compare starts to the second.
     if signed_at < cp["not_before"].replace(microsecond=0) or (
