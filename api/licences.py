@@ -291,7 +291,10 @@ class LicenceController(Controller):
         licence_id: FromPath[uuid.UUID],
         data: JSONBody[ConsentDecision],
     ) -> TransitConsent:
-        """A transit State's no-objection or objection, as an officer received it."""
+        """A transit State's no-objection or objection, as an officer received it, on the version it answered.
+
+        Without ``licence_version``, the licence's current version.
+        """
         return await consents.record_decision(
             conn,
             licence_id=licence_id,
@@ -303,6 +306,7 @@ class LicenceController(Controller):
             source="officer",
             today=clock.today(settings.time_zone),
             actor=officer.actor,
+            licence_version=data.licence_version,
         )
 
     @get("/{licence_id:uuid}/transit-consents", summary="Transit-consent decisions", opt={"roles": READ})

@@ -136,6 +136,7 @@ TITLES: dict[str, str] = {
     "key-in-use": "The key is the one in use",
     "key-already-revoked": "The key is already revoked",
     "consent-already-decided": "The transit-consent request is already decided",
+    "licence-version-unknown": "The licence has no such version",
     "consent-request-superseded": "A newer transit-consent request replaced this one",
     "reason-required": "An objection gives its reason",
     # exchange: the partner surface /exchange/v1 (type base tag:firearms-exchange,2026:problems/)

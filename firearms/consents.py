@@ -58,13 +58,19 @@ _CLOSED = frozenset({"revoked", "expired", "exhausted"})
 
 
 class ConsentDecision(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """A transit State's decision as an officer records it."""
+    """A transit State's decision as an officer records it.
+
+    ``licence_version`` is the version the transit State was shown and answered; without it, the
+    licence's current version (so an answer to an earlier version, recorded after an amendment, should
+    name it: it then counts for that version only).
+    """
 
     transit_state: CountryCode
     decision: Literal["no-objection", "objection"]
     decided_on: dt.date
     valid_until: dt.date | None = None
     reason: Reason | None = None
+    licence_version: Annotated[int, msgspec.Meta(ge=1, le=2**31 - 1)] | None = None
 
 
 class ConsentRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -222,11 +228,19 @@ async def record_decision(
 
     Raises:
         NotFoundError: no such licence.
-        InvalidInputError: ``not-a-transit-state``, ``decision-in-future``, ``invalid-validity``.
+        InvalidInputError: ``not-a-transit-state``, ``decision-in-future``, ``invalid-validity``,
+            ``licence-version-unknown`` (a version the licence has not reached).
         ConflictError: ``licence-closed`` (revoked, expired or exhausted).
     """
     row = await _licence(conn, licence_id, lock=True)
     _on_route(row, transit_state)
+    if licence_version is not None and licence_version > row["version"]:
+        raise InvalidInputError(
+            f"licence {row['number']} is at version {row['version']}: it has no version {licence_version}",
+            code="licence-version-unknown",
+            version=row["version"],
+            licence_version=licence_version,
+        )
     if row["status"] in _CLOSED:
         raise ConflictError(f"licence {row['number']} is {row['status']}", code="licence-closed", status=row["status"])
     now = dt.datetime.now(dt.UTC)

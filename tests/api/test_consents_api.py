@@ -83,6 +83,7 @@ async def test_amendment_rules(
 async def test_a_consent_answers_the_content_it_was_asked_about(
     client: AsyncTestClient,  # type: ignore[type-arg]
     auth: TokenFactory,
+    conn: db.Conn,
 ) -> None:
     officer = await auth("licensing-officer")
     base, body = await _pending(client, officer)
@@ -98,11 +99,20 @@ async def test_a_consent_answers_the_content_it_was_asked_about(
     assert [(g["gate"], g["state"]) for g in gates] == [("transit-consent-outdated", "CZ")]
     refused = await client.post(f"{base}/issue", json={"reason": "try"}, headers=officer)
     _problem(refused, 409, "gates-unmet")
+    # CZ's answer to the first request, entered after the amendment, names the version it answered.
+    late = await client.post(f"{base}/transit-consents", json={**yes, "licence_version": 1}, headers=officer)
+    assert (late.status_code, late.json()["licence_version"]) == (201, 1)
+    gates = (await client.get(f"{base}/gates", headers=officer)).json()["unmet"]
+    assert [g["gate"] for g in gates] == ["transit-consent-outdated"]
+    before = await _counts(conn)
+    future = await client.post(f"{base}/transit-consents", json={**yes, "licence_version": 3}, headers=officer)
+    assert _problem(future, 422, "licence-version-unknown")["version"] == 2
+    assert await _counts(conn) == before
     second = await client.post(f"{base}/transit-consents", json=yes, headers=officer)
     assert second.json()["licence_version"] == 2
     assert (await client.post(f"{base}/issue", json={"reason": "ok"}, headers=officer)).status_code == 200
     listing = (await client.get(f"{base}/transit-consents", headers=officer)).json()["items"]
-    assert [item["licence_version"] for item in listing] == [1, 2]
+    assert [item["licence_version"] for item in listing] == [1, 1, 2]
 
 
 async def test_suspended_broker_cannot_go_on_a_new_licence_and_revoked_party_is_final(
