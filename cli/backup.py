@@ -27,6 +27,7 @@ def backup_command(ctx: click.Context, path: Path) -> None:
     signing keys are not in the backup: keep FIREARMS_HOME/keys apart, offline.
     """
     settings = _settings(ctx)
+    path = path.absolute()  # the journal entry and the progress lines name the file wherever it was run from
     manifest = _on_database(
         settings,
         lambda url: backup.backup(

@@ -203,3 +203,14 @@ def test_restore_whose_journal_does_not_match_the_manifest_fails(
         f"firearms: error: the restored journal does not hold the manifest's hash at seq {manifest['journal_seq']}"
         in (result.stderr)
     )
+
+
+def test_a_backup_to_a_relative_path_is_journaled_with_its_whole_path(
+    env: dict[str, str], database: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(main, ["backup", "relative.dump"], env=env)
+    assert result.exit_code == 0, result.output
+    journaled = fetch(database, "SELECT payload ->> 'path' FROM journal_entry WHERE action = 'registry.backed-up'")
+    assert journaled == str(tmp_path / "relative.dump")
+    assert (tmp_path / "relative.dump").exists()
