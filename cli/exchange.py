@@ -105,6 +105,31 @@ def peers_enable(ctx: click.Context, state: str) -> None:
     _set_enabled(ctx, state, enabled=True)
 
 
+@peers.command("resequence")
+@click.argument("state")
+@click.option(
+    "--from",
+    "first",
+    type=click.IntRange(1, 2**53 - 1),
+    required=True,
+    help="the sequence STATE expects (its sequence-gap's expected_sequence)",
+)
+@click.pass_context
+def peers_resequence(ctx: click.Context, state: str, first: int) -> None:
+    """Number the notices queued for STATE from --from on (after restoring this registry from a backup).
+
+    For a partner that answers sequence-gap with a number ahead of every notice here: it holds notices
+    this registry lost with the restore. Agree with its administrator first; the queued notices are
+    signed again with their new numbers. Prints the outcome as one JSON line.
+    """
+
+    async def work(conn: db.Conn) -> outbox.Resequenced:
+        async with conn.transaction():
+            return await outbox.resequence(conn, state.strip().upper(), first, actor=_CLI_ACTOR)
+
+    _echo_json(_with_database(_settings(ctx), work))
+
+
 @click.command("notices")
 @click.option("--status", type=click.Choice(["queued", "delivered", "rejected"]), help="only this delivery state")
 @click.option("--recipient", help="only notices for this State")

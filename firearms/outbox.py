@@ -18,14 +18,23 @@ import msgspec
 
 from firearms import journal
 from firearms.canonical import canonical, utc_now
-from firearms.errors import InvalidInputError
+from firearms.errors import InvalidInputError, NotFoundError
 from firearms.store import outbox as store
 
 if TYPE_CHECKING:
     from firearms.db import Conn
     from firearms.exchange.protocol import Confidentiality
 
-__all__ = ["OutboxNotice", "enqueue", "enqueue_to", "get_notice", "list_notices", "number_queued"]
+__all__ = [
+    "OutboxNotice",
+    "Resequenced",
+    "enqueue",
+    "enqueue_to",
+    "get_notice",
+    "list_notices",
+    "number_queued",
+    "resequence",
+]
 
 
 class OutboxNotice(msgspec.Struct, frozen=True, kw_only=True):
@@ -184,3 +193,53 @@ async def get_notice(conn: Conn, notice_id: uuid.UUID) -> OutboxNotice | None:
     """One outgoing notice."""
     row = await store.get_outbox_notice(conn, notice_id)
     return None if row is None else _notice(row)
+
+
+class Resequenced(msgspec.Struct, frozen=True, kw_only=True):
+    """What :func:`resequence` did: the partner, the first new number, how many queued notices took one."""
+
+    recipient: str
+    first_sequence: int
+    renumbered: int
+    last_sent_sequence: int
+
+
+async def resequence(conn: Conn, recipient: str, first_sequence: int, *, actor: str) -> Resequenced:
+    """Number the notices still queued for ``recipient`` from ``first_sequence`` on, and what follows after them.
+
+    For the case no code can settle alone: this registry's database was restored from a backup, and the
+    partner holds notices under numbers this side no longer has, so it answers ``sequence-gap`` with an
+    ``expected_sequence`` ahead of every number here. Once the administrators agreed (the partner keeps
+    what it has), the queued notices take numbers from that one and are signed again; journaled.
+
+    Raises:
+        NotFoundError: ``recipient`` is not on the trust list.
+        InvalidInputError: ``sequence-not-ahead``: ``first_sequence`` is not above every number stored for
+            the partner (a partner behind this side asks for a resend by itself, PROTOCOL §4).
+    """
+    row = await store.get_outbox_sequences(conn, recipient)
+    if row is None:
+        raise NotFoundError(f"{recipient} is not on the trust list", state=recipient)
+    highest = row["highest"] or 0
+    if first_sequence <= highest:
+        raise InvalidInputError(
+            f"{recipient} has notices numbered up to {highest} here: the new numbers start above that",
+            code="sequence-not-ahead",
+            highest_sequence=highest,
+        )
+    done = await store.resequence_outbox_notices(conn, recipient, first_sequence, utc_now())
+    result = Resequenced(
+        recipient=recipient,
+        first_sequence=first_sequence,
+        renumbered=done["renumbered"],
+        last_sent_sequence=done["last_sent_sequence"],
+    )
+    await journal.record(
+        conn,
+        actor=actor,
+        action="peer.resequenced",
+        entity="peer",
+        entity_id=recipient,
+        payload={**msgspec.to_builtins(result), "previous_last_sent_sequence": row["last_sent_sequence"]},
+    )
+    return result

@@ -19,6 +19,7 @@ __all__ = [
     "count_outbox_pending",
     "enqueue_outbox_notices",
     "get_outbox_notice",
+    "get_outbox_sequences",
     "get_requested_licence_version",
     "last_sent_licence_version",
     "list_outbox_notices",
@@ -29,6 +30,7 @@ __all__ = [
     "relax_commit",
     "release_outbox_leases",
     "requeue_outbox_from",
+    "resequence_outbox_notices",
     "set_outbox_envelopes",
 ]
 
@@ -167,3 +169,20 @@ async def last_sent_licence_version(conn: Conn, number: str) -> int | None:
     """The highest version of an own licence queued for partners; ``None`` when none was."""
     version: int | None = await conn.fetchval(Q["last_sent_licence_version"], number)
     return version
+
+
+async def get_outbox_sequences(conn: Conn, recipient: str) -> asyncpg.Record | None:
+    """The partner's last sent number and the highest number stored for it; its row locked. ``None``: no such peer."""
+    return await conn.fetchrow(Q["get_outbox_sequences"], recipient)
+
+
+async def resequence_outbox_notices(
+    conn: Conn, recipient: str, first_sequence: int, now: dt.datetime
+) -> asyncpg.Record:
+    """Renumber the partner's queued notices from ``first_sequence`` (to be signed again).
+
+    Returns ``renumbered`` and the partner's new ``last_sent_sequence``.
+    """
+    row = await conn.fetchrow(Q["resequence_outbox_notices"], recipient, first_sequence, now)
+    assert row is not None  # noqa: S101  # the caller found the peer under its row lock
+    return row

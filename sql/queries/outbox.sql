@@ -187,3 +187,30 @@ SELECT (body -> 'licence' ->> 'version')::int
   FROM notice_outbox
  WHERE notice_id = $1 AND recipient = $2 AND type = 'transit-consent.requested'
    AND (body -> 'licence' ->> 'number') = $3;
+
+-- name: resequence_outbox_notices
+-- After this registry's database was restored from a backup, the partner holds notices under numbers
+-- this side no longer has: the numbered notices still queued for it take numbers from $2 on, in their
+-- order, and lose their signed bytes (signed again with the new numbers); the partner's last number
+-- follows. $2 must lie above every number stored for the partner. $1 recipient, $2 first sequence, $3 now
+WITH queued AS (
+    SELECT notice_id, $2::bigint - 1 + row_number() OVER (ORDER BY sequence) AS sequence
+      FROM notice_outbox
+     WHERE recipient = $1 AND status = 'queued' AND sequence IS NOT NULL
+), renumbered AS (
+    UPDATE notice_outbox AS o
+       SET sequence = q.sequence, envelope = NULL, next_attempt_at = $3, lease_owner = NULL, lease_until = NULL
+      FROM queued AS q
+     WHERE o.notice_id = q.notice_id
+    RETURNING o.sequence
+)
+UPDATE peer SET last_sent_sequence = coalesce((SELECT max(sequence) FROM renumbered), $2::bigint - 1)
+ WHERE state = $1
+RETURNING (SELECT count(*) FROM renumbered) AS renumbered, last_sent_sequence;
+
+-- name: get_outbox_sequences
+-- The highest number stored for a partner and its last sent number, its row locked. $1 recipient
+SELECT p.last_sent_sequence, (SELECT max(sequence) FROM notice_outbox WHERE recipient = $1) AS highest
+  FROM peer AS p
+ WHERE p.state = $1
+   FOR UPDATE OF p;

@@ -47,6 +47,7 @@ def test_peers_add_list_disable_enable(env: dict[str, str]) -> None:
         (["peers", "add", "XX", "--url", "http://x", "--public-key", DE_KEY], "not an ISO 3166-1"),
         (["peers", "add", "AT", "--url", "http://x", "--public-key", DE_KEY], "its own State"),
         (["peers", "disable", "FR"], "not on the trust list"),
+        (["peers", "resequence", "FR", "--from", "7"], "not on the trust list"),
     ],
 )
 def test_peers_errors_are_one_line(env: dict[str, str], args: list[str], message: str) -> None:
@@ -126,3 +127,11 @@ def test_rotate_without_partners_switches_at_once_then_revoke(env: dict[str, str
     code, _, err = _run(env, "keys", "revoke", old, "--reason", "again")
     assert code == 1
     assert "already revoked" in err
+
+
+def test_peers_resequence_prints_what_it_did(env: dict[str, str]) -> None:
+    assert _run(env, "peers", "add", "DE", "--url", "http://127.0.0.1:8081", "--public-key", DE_KEY)[0] == 0
+    code, out, _ = _run(env, "peers", "resequence", "de", "--from", "7")
+    assert code == 0
+    assert json.loads(out) == {"recipient": "DE", "first_sequence": 7, "renumbered": 0, "last_sent_sequence": 6}
+    assert _run(env, "peers", "resequence", "DE", "--from", "0")[0] == 2

@@ -14,7 +14,7 @@ import pytest
 
 import tests.exchange_util  # noqa: F401  # registers test.ping
 from firearms import db, keys, outbox
-from firearms.errors import InvalidInputError
+from firearms.errors import InvalidInputError, NotFoundError
 from firearms.exchange import delivery, trust
 from firearms.exchange.protocol import (
     MAX_ENVELOPE_BYTES,
@@ -428,3 +428,35 @@ async def test_a_receipt_record_lost_in_a_crash_is_made_again_from_the_partners_
     again = {row["notice_id"]: bytes(row["receipt"]) for row in await at.conn.fetch("SELECT * FROM notice_outbox")}
     assert again == first
     assert await de.conn.fetchval("SELECT count(*) FROM notice_inbox") == 2
+
+
+async def test_after_a_restore_the_partner_ahead_is_reached_by_resequencing(at_de: tuple[Registry, Registry]) -> None:
+    """AT restored a backup taken after notice 1: DE holds 2 and 3, which AT no longer has."""
+    at, de = at_de
+    await _enqueue(at, 3)
+    await _deliver_until(at, de.client, "SELECT bool_and(status = 'delivered') FROM notice_outbox")
+    # What the restore leaves: the outbox and the partner's number as they were after notice 1.
+    await at.conn.execute("DELETE FROM notice_outbox WHERE sequence > 1")
+    await at.conn.execute("UPDATE peer SET last_sent_sequence = 1 WHERE state = 'DE'")
+    (new,) = await _enqueue(at, 1)
+    await delivery.deliver_due(at.pool, at.settings, de.client, "w1")
+    stuck = await outbox.get_notice(at.conn, uuid.UUID(new))
+    assert stuck is not None
+    assert (stuck.status, stuck.sequence) == ("queued", 2)
+    assert "expects 4, ahead of this notice" in (stuck.last_error or "")
+    # Numbers the partner holds, or at or below those stored here, are refused; nothing changes.
+    with pytest.raises(InvalidInputError) as below:
+        async with at.conn.transaction():
+            await outbox.resequence(at.conn, "DE", 2, actor="test")
+    assert (below.value.code, below.value.facts["highest_sequence"]) == ("sequence-not-ahead", 2)
+    with pytest.raises(NotFoundError):
+        async with at.conn.transaction():
+            await outbox.resequence(at.conn, "PL", 4, actor="test")
+    async with at.conn.transaction():
+        done = await outbox.resequence(at.conn, "DE", 4, actor="test")
+    assert (done.renumbered, done.last_sent_sequence) == (1, 4)
+    await _enqueue(at, 1)  # queued after the resequencing: numbered after it
+    await _deliver_until(at, de.client, "SELECT bool_and(status = 'delivered') FROM notice_outbox")
+    assert await de.conn.fetchval("SELECT array_agg(sequence ORDER BY sequence) FROM notice_inbox") == [1, 2, 3, 4, 5]
+    assert await de.conn.fetchval("SELECT notice_id::text FROM notice_inbox WHERE sequence = 4") == new
+    assert await at.conn.fetchval("SELECT count(*) FROM journal_entry WHERE action = 'peer.resequenced'") == 1
