@@ -362,6 +362,8 @@ async def test_checks_listed_by_licence_and_by_serial(cz: Client, conn: db.Conn,
         {"lines": [{"line": 1, "quantity": 0}]},
         {"lines": [{"line": 1, "quantity": -1}]},
         {"lines": [{"line": 1, "quantity": 1.5}]},
+        {"lines": [{"line": 1, "quantity": "2"}]},  # a number in a string is not a number
+        {"lines": [{"line": "1", "quantity": 2}]},
         {"issuing_state": "at"},
         {"extra": True},
         {"lines": [{"line": 1, "quantity": 1, "serials": [""]}]},
