@@ -11,11 +11,12 @@ from litestar.params import FromPath, JSONBody
 
 from api.deps import ConnDep, OfficerDep, SettingsDep
 from api.params import AfterQuery, LimitQuery, page
+from firearms import outbox
 from firearms.exchange import trust
 from firearms.exchange.trust import Peer
 from firearms.pagination import DEFAULT_LIMIT, decode_cursor, encode_cursor
 
-__all__ = ["NewPeer", "NewPeerKey", "PeerController", "PeerPage"]
+__all__ = ["NewPeer", "NewPeerKey", "PeerController", "PeerPage", "Resequencing"]
 
 StateCode = Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{2}$")]
 
@@ -34,6 +35,12 @@ class NewPeerKey(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
 
     public_key: Annotated[str, msgspec.Meta(min_length=43, max_length=43)]
     not_before: dt.datetime | None = None
+
+
+class Resequencing(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """The sequence a partner expects (its ``sequence-gap``'s ``expected_sequence``), agreed by both administrators."""
+
+    first_sequence: Annotated[int, msgspec.Meta(ge=1, le=2**53 - 1)]
 
 
 class PeerPage(msgspec.Struct, frozen=True, kw_only=True):
@@ -92,3 +99,14 @@ class PeerController(Controller):
     async def enable(self, conn: ConnDep, officer: OfficerDep, peer_state: FromPath[str]) -> Peer:
         """Resume receiving from and sending to a partner."""
         return await trust.set_peer_enabled(conn, peer_state, enabled=True, actor=officer.actor)
+
+    @post("/{peer_state:str}/resequence", summary="Number the notices queued for a partner anew", status_code=200)
+    async def resequence(
+        self, conn: ConnDep, officer: OfficerDep, peer_state: FromPath[str], data: JSONBody[Resequencing]
+    ) -> outbox.Resequenced:
+        """After restoring this registry from a backup: the queued notices take numbers from ``first_sequence``.
+
+        For a partner that holds notices under numbers this registry lost (it answers ``sequence-gap``
+        ahead of every notice here). 422 ``sequence-not-ahead`` when a number stored here is not below it.
+        """
+        return await outbox.resequence(conn, peer_state, data.first_sequence, actor=officer.actor)

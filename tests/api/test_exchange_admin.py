@@ -36,6 +36,31 @@ async def test_peer_admin_endpoints(client: AsyncTestClient, auth: TokenFactory)
     assert [peer["state"] for peer in listed.json()["items"]] == ["DE"]
 
 
+async def test_resequencing_a_partner_through_the_api(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    auth: TokenFactory,
+    conn: db.Conn,
+) -> None:
+    admin = await auth("admin")
+    body = {"state": "DE", "base_url": "https://registry.example.de", "public_key": DE_KEY}
+    assert (await client.post("/api/v1/peers", json=body, headers=admin)).status_code == 201
+    async with conn.transaction():
+        await outbox.enqueue(conn, "DE", "test.ping", {"n": 1})
+    await outbox.number_queued(conn)
+    too_low = await client.post("/api/v1/peers/DE/resequence", json={"first_sequence": 1}, headers=admin)
+    assert too_low.status_code == 422
+    assert (too_low.json()["type"].endswith("/sequence-not-ahead"), too_low.json()["highest_sequence"]) == (True, 1)
+    for bad in ({"first_sequence": 0}, {"first_sequence": "9"}, {"first_sequence": 9, "force": True}, {}):
+        assert (await client.post("/api/v1/peers/DE/resequence", json=bad, headers=admin)).status_code == 400, bad
+    assert await conn.fetchval("SELECT sequence FROM notice_outbox") == 1
+    done = await client.post("/api/v1/peers/DE/resequence", json={"first_sequence": 9}, headers=admin)
+    assert done.status_code == 200
+    assert done.json() == {"recipient": "DE", "first_sequence": 9, "renumbered": 1, "last_sent_sequence": 9}
+    assert await conn.fetchval("SELECT sequence FROM notice_outbox") == 9
+    missing = await client.post("/api/v1/peers/FR/resequence", json={"first_sequence": 9}, headers=admin)
+    assert missing.status_code == 404
+
+
 async def test_notices_list_is_paginated_and_filtered(
     client: AsyncTestClient,  # type: ignore[type-arg]
     auth: TokenFactory,
