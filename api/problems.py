@@ -138,6 +138,7 @@ TITLES: dict[str, str] = {
     "consent-already-decided": "The transit-consent request is already decided",
     "licence-version-unknown": "The licence has no such version",
     "consent-request-superseded": "A newer transit-consent request replaced this one",
+    "amendment-needs-consent": "The amendment asks more of the transit States than they consented to",
     "sequence-not-ahead": "The new numbers must lie above every number stored for the partner",
     "reason-required": "An objection gives its reason",
     # exchange: the partner surface /exchange/v1 (type base tag:firearms-exchange,2026:problems/)

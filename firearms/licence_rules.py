@@ -24,13 +24,15 @@ from firearms.licence_object import (
 from firearms.serials import normalise
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Iterable, Mapping
+    from typing import Any
 
     from firearms.settings import Settings
 
 __all__ = [
     "TEMPORARY_PURPOSES",
     "LicenceDraft",
+    "asks_more_of_transit",
     "check_draft",
 ]
 
@@ -218,3 +220,40 @@ def _check_purpose(draft: LicenceDraft, settings: Settings) -> None:
             quantity=cartridges,
             purpose=draft.purpose,
         )
+
+
+# What a line is, besides how many and which serials: a change of any of these is other goods.
+_GOODS = ("category", "type", "make", "model", "calibre")
+# Who the goods go from and to, and on whose authorisation.
+_WHO = ("exporter", "consignee", "final_recipient", "import_authorisation", "purpose")
+
+
+def asks_more_of_transit(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[str]:
+    """What an amendment asks of the transit States that their consent to ``before`` did not cover.
+
+    Both are a licence version's stored content. More goods (a quantity raised, a line added, other goods
+    on a line), a longer validity, another exporter, consignee, final recipient, import authorisation or
+    purpose, or a broker added: each is a sentence in the answer. Less of anything, a corrected serial, a
+    description or a place of issue are not (customs checks at the border still judge every serial).
+    An empty list: the earlier consents still cover the new content. The route is judged on its own
+    (a State new on it is asked).
+    """
+    found: list[str] = []
+    earlier = {line["line"]: line for line in before["lines"]}
+    for line in after["lines"]:
+        was = earlier.get(line["line"])
+        if was is None:
+            found.append(f"line {line['line']} is new")
+        elif any(line.get(name) != was.get(name) for name in _GOODS):
+            found.append(f"line {line['line']} holds other goods")
+        elif line["quantity"] > was["quantity"]:
+            found.append(f"line {line['line']} rises from {was['quantity']} to {line['quantity']}")
+    if after["valid_from"] < before["valid_from"] or after["expires_on"] > before["expires_on"]:
+        found.append(
+            f"the validity {after['valid_from']} to {after['expires_on']} reaches beyond"
+            f" {before['valid_from']} to {before['expires_on']}"
+        )
+    found.extend(f"the {name.replace('_', ' ')} changed" for name in _WHO if after.get(name) != before.get(name))
+    if any(broker not in before.get("brokers", []) for broker in after.get("brokers", [])):
+        found.append("a broker was added")
+    return found

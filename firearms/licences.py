@@ -19,7 +19,7 @@ from firearms import clock, consents, gates, journal, keys, parties
 from firearms.errors import ConflictError, InvalidInputError, NotFoundError
 from firearms.exchange import hooks
 from firearms.licence_object import LicenceObject
-from firearms.licence_rules import LicenceDraft, check_draft
+from firearms.licence_rules import LicenceDraft, asks_more_of_transit, check_draft
 from firearms.licence_views import (
     LICENCE_STATUSES,
     Licence,
@@ -244,9 +244,12 @@ async def amend(conn: Conn, licence_id: uuid.UUID, draft: LicenceDraft, *, setti
 
     An issued or suspended licence's new version is signed at once. An issued licence's gates are
     checked again first (Reg. 258/2012 Art. 7), so a State added to its route, which has not consented,
-    refuses the amendment; a suspended licence's are checked when it is reinstated, so its route may
-    change: a State new on it is asked for consent, and the licence comes back once it has. A pending
-    export licence's transit States are all asked again about the new content. An issued licence whose
+    refuses the amendment, and so does content that asks more of its transit States than they consented
+    to (:func:`firearms.licence_rules.asks_more_of_transit`: more or other goods, a longer validity,
+    other parties). A suspended licence's gates are checked when it is reinstated, so its route and
+    content may change: a State new on the route is asked for consent, every transit State when the
+    content asks more of them, and the licence comes back once they consented. A pending export
+    licence's transit States are all asked again about the new content. An issued licence whose
     every line is taken down to what was already debited becomes ``exhausted`` (a suspended one when it
     is reinstated).
 
@@ -254,7 +257,8 @@ async def amend(conn: Conn, licence_id: uuid.UUID, draft: LicenceDraft, *, setti
         NotFoundError: no such licence.
         ConflictError: ``licence-not-amendable`` (revoked, expired, exhausted or received),
             ``version-moved`` (``base_version`` given and the licence has moved on),
-            ``quantity-below-debited``, ``gates-unmet``.
+            ``quantity-below-debited``, ``gates-unmet``, ``amendment-needs-consent`` (an issued licence's
+            new content asks more of its transit States: suspend it first).
         InvalidInputError: the new content breaks a rule; ``kind-immutable``, ``reason-missing``.
     """
     if draft.reason is None:
@@ -282,6 +286,19 @@ async def amend(conn: Conn, licence_id: uuid.UUID, draft: LicenceDraft, *, setti
     content, transit = await _content(
         conn, draft, number=row["number"], registry_state=row["issuing_state"], settings=settings, today=today
     )
+    more = (
+        asks_more_of_transit((await _current(conn, row))["content"], content)
+        if row["kind"] == "export" and row["status"] in {"issued", "suspended"} and transit
+        else []
+    )
+    if more and row["status"] == "issued":
+        raise ConflictError(
+            f"this amendment asks more of the transit States than they consented to ({'; '.join(more)}):"
+            " suspend the licence, amend it, and reinstate it once they consented to the new version",
+            code="amendment-needs-consent",
+            asks_more=more,
+            transit_states=transit,
+        )
     await _check_ledger_kept(conn, licence_id, draft)
     version = row["version"] + 1
     await _store_version(conn, licence_id, version, content, draft, now, actor)
@@ -298,10 +315,11 @@ async def amend(conn: Conn, licence_id: uuid.UUID, draft: LicenceDraft, *, setti
     )
     row = await _load(conn, licence_id)
     if row["kind"] == "export" and row["status"] in {"pending", "suspended"}:
-        # Pending: every transit State is asked about the new content. Suspended: a State new on the
-        # route (not on the version before, even if it was on an older one) is asked; the route may
-        # change only while the licence cannot be used.
-        kept = previous_route if row["status"] == "suspended" else None
+        # Pending, or suspended with content that asks more of them: every transit State is asked about
+        # the new content. Otherwise a suspended licence's State new on the route (not on the version
+        # before, even if it was on an older one) is asked; the route may change only while the licence
+        # cannot be used.
+        kept = previous_route if row["status"] == "suspended" and not more else None
         await _request_consents(conn, row, actor, today, kept_route=kept)
     if row["status"] == "issued":
         await _require_gates(conn, row, settings, today)

@@ -91,18 +91,18 @@ async def test_amendment_after_issue_signs_a_new_version_and_old_code_is_recogni
             actor=ACTOR,
             today=TODAY,
         )
-    draft = export_draft(p, reason="more cartridges")
-    more = [draft.lines[0], msgspec.structs.replace(draft.lines[1], quantity=1000)]
+    draft = export_draft(p, reason="fewer cartridges")
+    fewer = [draft.lines[0], msgspec.structs.replace(draft.lines[1], quantity=700)]
     async with conn.transaction():
         amended = await licences.amend(
-            conn, lic.licence_id, export_draft(p, reason="more", lines=more), settings=settings, actor=ACTOR
+            conn, lic.licence_id, export_draft(p, reason="fewer", lines=fewer), settings=settings, actor=ACTOR
         )
     assert amended.version == 2
     assert amended.status == "issued"
     new = await licences.get_version(conn, lic.licence_id, 2)
     assert new.verification_code is not None
     assert new.verification_code != old.verification_code
-    assert [b.remaining for b in await ledger.balances(conn, lic.licence_id)] == [2, 700]
+    assert [b.remaining for b in await ledger.balances(conn, lic.licence_id)] == [2, 400]
     customs = await auth("customs-officer")
     answer = (
         await client.get(

@@ -410,3 +410,51 @@ async def test_a_state_put_back_on_a_suspended_route_is_asked_again(
     assert [(gate["gate"], gate["state"]) for gate in waiting.value.facts["unmet"]] == [
         ("transit-consent-outdated", "CZ")
     ]
+
+
+async def test_more_goods_on_an_issued_licence_wait_for_the_transit_states_consent(
+    conn: db.Conn, settings: Settings, at: Parties
+) -> None:
+    """CZ consented to 800 cartridges: 8,000 need its consent again, which an issued licence cannot wait for."""
+    issued = await issued_export(conn, settings, at)
+    rifles, cartridges = export_draft(at).lines
+    more = export_draft(
+        at, reason="the importer ordered more", lines=[rifles, msgspec.structs.replace(cartridges, quantity=8000)]
+    )
+    with pytest.raises(ConflictError) as refused:
+        async with conn.transaction():
+            await licences.amend(conn, issued.licence_id, more, settings=settings, actor=ACTOR)
+    assert refused.value.code == "amendment-needs-consent"
+    assert refused.value.facts["asks_more"] == ["line 2 rises from 800 to 8000"]
+    assert (await licences.get_licence(conn, issued.licence_id)).licence.version == issued.licence.version
+    # Fewer cartridges ask nothing more: amended while issued, CZ's consent still covers it.
+    fewer = export_draft(
+        at, reason="part of the order cancelled", lines=[rifles, msgspec.structs.replace(cartridges, quantity=500)]
+    )
+    async with conn.transaction():
+        smaller = await licences.amend(conn, issued.licence_id, fewer, settings=settings, actor=ACTOR)
+    assert smaller.status == "issued"
+    # Suspended, the licence takes the larger content; CZ is asked about it and the reinstatement waits.
+    async with conn.transaction():
+        await licences.transition(
+            conn, licence_id=issued.licence_id, to="suspended", actor=ACTOR, reason="larger order", settings=settings
+        )
+        larger = await licences.amend(conn, issued.licence_id, more, settings=settings, actor=ACTOR)
+    (request,) = await consents.list_requests(conn, issued.licence_id)
+    assert (request.transit_state, request.licence_version) == ("CZ", larger.licence.version)
+    asked = [row for row in await _outbox(conn) if row["type"] == "transit-consent.requested"]
+    assert asked[-1]["body"]["licence"]["lines"][1]["quantity"] == 8000
+    with pytest.raises(ConflictError) as waiting:
+        async with conn.transaction():
+            await licences.transition(
+                conn, licence_id=issued.licence_id, to="issued", actor=ACTOR, reason="back", settings=settings
+            )
+    assert [(gate["gate"], gate["state"]) for gate in waiting.value.facts["unmet"]] == [
+        ("transit-consent-outdated", "CZ")
+    ]
+    async with conn.transaction():
+        await no_objection(conn, issued.licence_id, "CZ")
+        back = await licences.transition(
+            conn, licence_id=issued.licence_id, to="issued", actor=ACTOR, reason="CZ consented", settings=settings
+        )
+    assert (back.status, back.licence.lines[1].quantity) == ("issued", 8000)
