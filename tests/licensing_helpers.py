@@ -7,8 +7,10 @@ import uuid
 from typing import Any
 
 import msgspec
+import pytest
 
 from firearms import consents, db, licences, parties
+from firearms.errors import ConflictError
 from firearms.licence_object import ImportAuthorisation, LicenceLine
 from firearms.licence_rules import LicenceDraft
 from firearms.parties import NewParty
@@ -103,6 +105,17 @@ def export_draft(p: Parties, **changes: Any) -> LicenceDraft:
 
 def draft_json(draft: LicenceDraft) -> Any:
     return msgspec.to_builtins(draft)
+
+
+async def issue_unmet(conn: db.Conn, settings: Settings, licence_id: uuid.UUID) -> list[tuple[str, str | None]]:
+    """Issuing (or reinstating) the licence is refused: the unmet gates, as (gate, State)."""
+    with pytest.raises(ConflictError) as caught:
+        async with conn.transaction():
+            await licences.transition(
+                conn, licence_id=licence_id, to="issued", actor=ACTOR, reason="try", settings=settings
+            )
+    assert caught.value.code == "gates-unmet"
+    return [(gate["gate"], gate["state"]) for gate in caught.value.facts["unmet"]]
 
 
 async def no_objection(

@@ -17,7 +17,16 @@ from firearms.exchange import inbox, trust
 from firearms.exchange.protocol import decode_receipt
 from firearms.settings import Settings
 from tests.exchange_util import DE_KEY, OTHER_KEY, VECTORS, envelope
-from tests.licensing_helpers import ACTOR, TODAY, Parties, export_draft, issued_export, no_objection, register_parties
+from tests.licensing_helpers import (
+    ACTOR,
+    TODAY,
+    Parties,
+    export_draft,
+    issue_unmet,
+    issued_export,
+    no_objection,
+    register_parties,
+)
 
 
 @pytest.fixture
@@ -253,14 +262,7 @@ async def test_consent_answers_the_version_it_was_asked_about(conn: db.Conn, set
     # CZ said yes to 800 cartridges; that says nothing about 8,000.
     assert await _receive(conn, settings, answer(1, first)) == ("accepted", None)
     assert (await consents.latest_decisions(conn, draft.licence_id))["CZ"].licence_version == 1
-    with pytest.raises(ConflictError) as blocked:
-        async with conn.transaction():
-            await licences.transition(
-                conn, licence_id=draft.licence_id, to="issued", actor=ACTOR, reason="try", settings=settings
-            )
-    assert [(gate["gate"], gate["state"]) for gate in blocked.value.facts["unmet"]] == [
-        ("transit-consent-outdated", "CZ")
-    ]
+    assert await issue_unmet(conn, settings, draft.licence_id) == [("transit-consent-outdated", "CZ")]
     # An answer that names no request of ours, or another licence's, is rejected and records nothing.
     assert await _receive(conn, settings, answer(2, None)) == ("rejected", "unknown-request")
     assert await _receive(conn, settings, answer(3, str(uuid.uuid4()))) == ("rejected", "unknown-request")
@@ -346,14 +348,7 @@ async def test_a_state_is_added_to_an_issued_route_by_suspending_amending_and_re
     }
     # SK is asked about the new version; CZ's consent to the content it was asked about still stands.
     assert requests == {"CZ": 1, "SK": amended.licence.version}
-    with pytest.raises(ConflictError) as waiting:
-        async with conn.transaction():
-            await licences.transition(
-                conn, licence_id=issued.licence_id, to="issued", actor=ACTOR, reason="back", settings=settings
-            )
-    assert [(gate["gate"], gate["state"]) for gate in waiting.value.facts["unmet"]] == [
-        ("transit-consent-missing", "SK")
-    ]
+    assert await issue_unmet(conn, settings, issued.licence_id) == [("transit-consent-missing", "SK")]
     async with conn.transaction():
         await no_objection(conn, issued.licence_id, "SK")
         back = await licences.transition(
@@ -402,14 +397,7 @@ async def test_a_state_put_back_on_a_suspended_route_is_asked_again(
         "CZ",
         back.licence.version,
     )
-    with pytest.raises(ConflictError) as waiting:
-        async with conn.transaction():
-            await licences.transition(
-                conn, licence_id=issued.licence_id, to="issued", actor=ACTOR, reason="back", settings=settings
-            )
-    assert [(gate["gate"], gate["state"]) for gate in waiting.value.facts["unmet"]] == [
-        ("transit-consent-outdated", "CZ")
-    ]
+    assert await issue_unmet(conn, settings, issued.licence_id) == [("transit-consent-outdated", "CZ")]
 
 
 async def test_more_goods_on_an_issued_licence_wait_for_the_transit_states_consent(
@@ -444,14 +432,7 @@ async def test_more_goods_on_an_issued_licence_wait_for_the_transit_states_conse
     assert (request.transit_state, request.licence_version) == ("CZ", larger.licence.version)
     asked = [row for row in await _outbox(conn) if row["type"] == "transit-consent.requested"]
     assert asked[-1]["body"]["licence"]["lines"][1]["quantity"] == 8000
-    with pytest.raises(ConflictError) as waiting:
-        async with conn.transaction():
-            await licences.transition(
-                conn, licence_id=issued.licence_id, to="issued", actor=ACTOR, reason="back", settings=settings
-            )
-    assert [(gate["gate"], gate["state"]) for gate in waiting.value.facts["unmet"]] == [
-        ("transit-consent-outdated", "CZ")
-    ]
+    assert await issue_unmet(conn, settings, issued.licence_id) == [("transit-consent-outdated", "CZ")]
     async with conn.transaction():
         await no_objection(conn, issued.licence_id, "CZ")
         back = await licences.transition(

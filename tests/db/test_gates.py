@@ -5,13 +5,20 @@ import datetime as dt
 import uuid
 
 import msgspec
-import pytest
 
 from firearms import bootstrap, consents, db, gates, journal, licences
 from firearms.errors import ConflictError
 from firearms.licence_object import ImportAuthorisation
 from firearms.settings import Settings
-from tests.licensing_helpers import ACTOR, TODAY, export_draft, issued_export, no_objection, register_parties
+from tests.licensing_helpers import (
+    ACTOR,
+    TODAY,
+    export_draft,
+    issue_unmet,
+    issued_export,
+    no_objection,
+    register_parties,
+)
 
 
 async def _pending(conn: db.Conn, settings: Settings, **changes: object) -> licences.Licence:
@@ -21,16 +28,6 @@ async def _pending(conn: db.Conn, settings: Settings, **changes: object) -> lice
         return await licences.transition(
             conn, licence_id=lic.licence_id, to="pending", actor=ACTOR, reason="submit", settings=settings
         )
-
-
-async def _issue_unmet(conn: db.Conn, settings: Settings, licence_id: uuid.UUID) -> list[tuple[str, str | None]]:
-    with pytest.raises(ConflictError) as caught:
-        async with conn.transaction():
-            await licences.transition(
-                conn, licence_id=licence_id, to="issued", actor=ACTOR, reason="x", settings=settings
-            )
-    assert caught.value.code == "gates-unmet"
-    return [(gate["gate"], gate["state"]) for gate in caught.value.facts["unmet"]]
 
 
 async def _received_authorisation(conn: db.Conn, status: str, valid_from: dt.date, expires_on: dt.date) -> None:
@@ -97,7 +94,7 @@ async def test_every_unmet_gate_is_listed_at_once(
             today=TODAY,
         )
     no_tacit = msgspec.structs.replace(settings, tacit_consent=False)
-    assert sorted(await _issue_unmet(conn, no_tacit, lic.licence_id)) == [
+    assert sorted(await issue_unmet(conn, no_tacit, lic.licence_id)) == [
         ("import-authorisation-expired", "DE"),
         ("transit-consent-missing", "CZ"),
         ("transit-consent-objected", "SK"),
@@ -152,7 +149,7 @@ async def test_received_import_authorisation_must_still_be_issued(
     # a DE import licence as the exchange issue will store it on receipt, since revoked by DE
     await _received_authorisation(conn, "revoked", TODAY, TODAY + dt.timedelta(days=300))
     await _cz_decides(conn, lic.licence_id, "no-objection")
-    assert await _issue_unmet(conn, settings, lic.licence_id) == [("import-authorisation-not-valid", "DE")]
+    assert await issue_unmet(conn, settings, lic.licence_id) == [("import-authorisation-not-valid", "DE")]
 
 
 async def test_import_licence_has_no_export_gates_and_is_journaled(
@@ -221,7 +218,7 @@ async def test_reinstating_an_export_licence_runs_the_gates_again(
     # while it was suspended DE revoked the import authorisation and CZ objected
     await _received_authorisation(conn, "revoked", TODAY, TODAY + dt.timedelta(days=300))
     await _cz_decides(conn, lic.licence_id, "objection", "route closed")
-    assert await _issue_unmet(conn, settings, lic.licence_id) == [
+    assert await issue_unmet(conn, settings, lic.licence_id) == [
         ("import-authorisation-not-valid", "DE"),
         ("transit-consent-objected", "CZ"),
     ]
@@ -261,7 +258,7 @@ async def test_the_import_authorisation_as_received_sets_the_validity_limit(
     lic = await _pending(conn, settings)
     await _received_authorisation(conn, "issued", TODAY - dt.timedelta(days=5), TODAY + dt.timedelta(days=100))
     await _cz_decides(conn, lic.licence_id, "no-objection")
-    assert await _issue_unmet(conn, settings, lic.licence_id) == [("validity-beyond-import-authorisation", "DE")]
+    assert await issue_unmet(conn, settings, lic.licence_id) == [("validity-beyond-import-authorisation", "DE")]
     later = await licences.pending_gates(conn, lic.licence_id, today=TODAY + dt.timedelta(days=101))
     assert [gate.gate for gate in later] == [
         "import-authorisation-expired",
