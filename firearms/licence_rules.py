@@ -224,17 +224,34 @@ def _check_purpose(draft: LicenceDraft, settings: Settings) -> None:
 
 # What a line is, besides how many and which serials: a change of any of these is other goods.
 _GOODS = ("category", "type", "make", "model", "calibre")
-# Who the goods go from and to, and on whose authorisation.
-_WHO = ("exporter", "consignee", "final_recipient", "import_authorisation", "purpose")
+# Who the goods go from and to.
+_PARTIES = ("exporter", "consignee", "final_recipient")
+
+
+def _who(party: Mapping[str, Any] | None) -> tuple[object, ...] | None:
+    """A party's identity on a licence: its country and registration, or its name without one.
+
+    Not its address: a party that moved is the same party, and its new address reaches the licence with
+    the next amendment.
+    """
+    if party is None:
+        return None
+    registration = party.get("registration")
+    return (party.get("country"), registration) if registration else (party.get("country"), party.get("name"))
+
+
+def _authorisation(value: Mapping[str, Any] | None) -> tuple[object, ...] | None:
+    return None if value is None else (value.get("state"), value.get("number"))
 
 
 def asks_more_of_transit(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[str]:
     """What an amendment asks of the transit States that their consent to ``before`` did not cover.
 
     Both are a licence version's stored content. More goods (a quantity raised, a line added, other goods
-    on a line), a longer validity, another exporter, consignee, final recipient, import authorisation or
-    purpose, or a broker added: each is a sentence in the answer. Less of anything, a corrected serial, a
-    description or a place of issue are not (customs checks at the border still judge every serial).
+    on a line), a longer validity, another exporter, consignee, final recipient (by registration, or name
+    without one), import authorisation (by State and number) or purpose, or a broker added: each is a
+    sentence in the answer. Less of anything, a corrected serial, a description, a party's new address or
+    a place of issue are not (customs checks at the border still judge every serial).
     An empty list: the earlier consents still cover the new content. The route is judged on its own
     (a State new on it is asked).
     """
@@ -253,7 +270,14 @@ def asks_more_of_transit(before: Mapping[str, Any], after: Mapping[str, Any]) ->
             f"the validity {after['valid_from']} to {after['expires_on']} reaches beyond"
             f" {before['valid_from']} to {before['expires_on']}"
         )
-    found.extend(f"the {name.replace('_', ' ')} changed" for name in _WHO if after.get(name) != before.get(name))
-    if any(broker not in before.get("brokers", []) for broker in after.get("brokers", [])):
+    found.extend(
+        f"the {name.replace('_', ' ')} changed" for name in _PARTIES if _who(after.get(name)) != _who(before.get(name))
+    )
+    if _authorisation(after.get("import_authorisation")) != _authorisation(before.get("import_authorisation")):
+        found.append("the import authorisation changed")
+    if after.get("purpose") != before.get("purpose"):
+        found.append("the purpose changed")
+    brokers = {_who(broker) for broker in before.get("brokers", [])}
+    if any(_who(broker) not in brokers for broker in after.get("brokers", [])):
         found.append("a broker was added")
     return found

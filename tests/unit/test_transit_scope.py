@@ -74,7 +74,8 @@ def with_line(index: int, **changes: Any) -> dict[str, Any]:
             changed(valid_from="2026-11-30"),
             ["the validity 2026-11-30 to 2027-06-30 reaches beyond 2026-12-01 to 2027-06-30"],
         ),
-        (changed(consignee={**BEFORE["consignee"], "name": "Other GmbH"}), ["the consignee changed"]),
+        (changed(consignee={**BEFORE["consignee"], "registration": "HRB 9"}), ["the consignee changed"]),
+        (changed(exporter={"name": "Other", "country": "AT", "address": "Linz"}), ["the exporter changed"]),
         (
             changed(import_authorisation={**BEFORE["import_authorisation"], "number": "DE-IMP-2"}),
             ["the import authorisation changed"],
@@ -103,6 +104,8 @@ def test_more_or_other_goods_longer_validity_or_other_parties_ask_more(
         changed(brokers=[]),  # a broker dropped
         changed(lines=[BEFORE["lines"][0]]),  # a line dropped
         changed(place_of_issue="Linz"),
+        changed(consignee={**BEFORE["consignee"], "address": "Potsdam"}),  # the same consignee, moved
+        changed(import_authorisation={**BEFORE["import_authorisation"], "expires_on": "2028-06-30"}),
     ],
 )
 def test_less_or_corrections_ask_nothing_more(after: dict[str, Any]) -> None:
@@ -112,7 +115,7 @@ def test_less_or_corrections_ask_nothing_more(after: dict[str, Any]) -> None:
 def test_every_finding_is_listed() -> None:
     after = with_line(1, quantity=900)
     after["expires_on"] = "2028-01-01"
-    after["exporter"] = {**BEFORE["exporter"], "name": "Other"}
+    after["exporter"] = {**BEFORE["exporter"], "registration": "FN 9"}
     assert asks_more_of_transit(BEFORE, after) == [
         "line 2 rises from 800 to 900",
         "the validity 2026-12-01 to 2028-01-01 reaches beyond 2026-12-01 to 2027-06-30",
