@@ -8,6 +8,7 @@ body that says it is something other than JSON on a handler that reads JSON.
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncGenerator
 from typing import Any, TypeAlias
 
@@ -108,10 +109,17 @@ async def require_json(request: Request[Any, Any, Any]) -> None:
     try:
         msgspec.convert(body, data.annotation, strict=True)
     except msgspec.ValidationError as exc:
-        where = str(exc).rpartition("at `$.")[2].rstrip("`") if "at `$." in str(exc) else None
+        # Described as Litestar's own conversion describes it (litestar._signature.model): the message
+        # without msgspec's " - at `$...`", the key the path in the body, "data" for the body itself.
+        message, _, _ = str(exc).partition(" - ")
+        where = _BODY_PATH.search(str(exc))
         raise ValidationException(
-            detail=str(exc), extra=[{"message": str(exc), "key": where, "source": "body"}]
+            detail=message,
+            extra=[{"message": message, "key": where.group(1) if where else "data", "source": "body"}],
         ) from exc
+
+
+_BODY_PATH = re.compile(r"`\$\.(.+)`$")
 
 
 def _json_suffix(media: str) -> bool:
