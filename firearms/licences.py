@@ -239,6 +239,28 @@ async def _check_ledger_kept(conn: Conn, licence_id: uuid.UUID, draft: LicenceDr
                 )
 
 
+async def _asks_more(conn: Conn, row: asyncpg.Record, content: dict[str, Any], transit: list[str]) -> list[str]:
+    """What ``content`` asks of the transit States beyond the version each consented to or is asked about.
+
+    A State's consent covers the version its decision answers (or the later one it is asked about),
+    not the version before this amendment: a quantity taken down and then back up to what it
+    consented to asks nothing more of it. A State with neither is judged against the current version.
+    """
+    covered: dict[str, int] = dict.fromkeys(transit, row["version"])
+    for state, decision in (await consents.latest_decisions(conn, row["licence_id"])).items():
+        if state in covered:
+            covered[state] = decision.licence_version
+    for request in await consents.list_requests(conn, row["licence_id"]):
+        if request.transit_state in covered:
+            covered[request.transit_state] = max(covered[request.transit_state], request.licence_version)
+    found: list[str] = []
+    for version in sorted(set(covered.values())):
+        before = await store.get_licence_version(conn, row["licence_id"], version)
+        assert before is not None  # noqa: S101  # consents and requests name versions the licence has
+        found.extend(more for more in asks_more_of_transit(before["content"], content) if more not in found)
+    return found
+
+
 async def amend(conn: Conn, licence_id: uuid.UUID, draft: LicenceDraft, *, settings: Settings, actor: str) -> Licence:
     """Amend a licence: a new version with the whole new content; the old version stays readable.
 
@@ -287,7 +309,7 @@ async def amend(conn: Conn, licence_id: uuid.UUID, draft: LicenceDraft, *, setti
         conn, draft, number=row["number"], registry_state=row["issuing_state"], settings=settings, today=today
     )
     more = (
-        asks_more_of_transit((await _current(conn, row))["content"], content)
+        await _asks_more(conn, row, content, transit)
         if row["kind"] == "export" and row["status"] in {"issued", "suspended"} and transit
         else []
     )

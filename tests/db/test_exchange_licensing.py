@@ -439,3 +439,22 @@ async def test_more_goods_on_an_issued_licence_wait_for_the_transit_states_conse
             conn, licence_id=issued.licence_id, to="issued", actor=ACTOR, reason="CZ consented", settings=settings
         )
     assert (back.status, back.licence.lines[1].quantity) == ("issued", 8000)
+
+
+async def test_an_issued_licence_may_return_to_what_its_transit_states_consented_to(
+    conn: db.Conn, settings: Settings, at: Parties
+) -> None:
+    """CZ consented to 800 cartridges; taken down to 500, the licence may go back to 800 without asking CZ again."""
+    issued = await issued_export(conn, settings, at)
+    rifles, cartridges = export_draft(at).lines
+    for quantity, reason in ((500, "part of the order cancelled"), (800, "the cancellation withdrawn")):
+        draft = export_draft(at, reason=reason, lines=[rifles, msgspec.structs.replace(cartridges, quantity=quantity)])
+        async with conn.transaction():
+            amended = await licences.amend(conn, issued.licence_id, draft, settings=settings, actor=ACTOR)
+        assert (amended.status, amended.licence.lines[1].quantity) == ("issued", quantity)
+    # Above what CZ consented to is still refused, whatever the version before said.
+    more = export_draft(at, reason="larger", lines=[rifles, msgspec.structs.replace(cartridges, quantity=801)])
+    with pytest.raises(ConflictError) as refused:
+        async with conn.transaction():
+            await licences.amend(conn, issued.licence_id, more, settings=settings, actor=ACTOR)
+    assert refused.value.facts["asks_more"] == ["line 2 rises from 800 to 801"]
