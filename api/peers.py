@@ -107,6 +107,7 @@ class PeerController(Controller):
         """After restoring this registry from a backup: the queued notices take numbers from ``first_sequence``.
 
         For a partner that holds notices under numbers this registry lost (it answers ``sequence-gap``
-        ahead of every notice here). 422 ``sequence-not-ahead`` when a number stored here is not below it.
+        ahead of the first notice queued here). 422 ``sequence-not-ahead`` when a number it acknowledged, or
+        the first one queued for it, is not below it.
         """
         return await outbox.resequence(conn, peer_state, data.first_sequence, actor=officer.actor)

@@ -214,8 +214,10 @@ async def resequence(conn: Conn, recipient: str, first_sequence: int, *, actor: 
 
     Raises:
         NotFoundError: ``recipient`` is not on the trust list.
-        InvalidInputError: ``sequence-not-ahead``: ``first_sequence`` is not above every number stored for
-            the partner (a partner behind this side asks for a resend by itself, PROTOCOL §4).
+        InvalidInputError: ``sequence-not-ahead``: ``first_sequence`` is not above every number the partner
+            acknowledged and the first one queued for it (a partner behind this side asks for a resend by
+            itself, PROTOCOL §4). The later queued numbers do not count: they are what is renumbered, and
+            while the partner refused the first they kept being given, past the number it expects.
     """
     row = await store.get_outbox_sequences(conn, recipient)
     if row is None:
@@ -223,10 +225,12 @@ async def resequence(conn: Conn, recipient: str, first_sequence: int, *, actor: 
     highest = row["highest"] or 0
     if first_sequence <= highest:
         raise InvalidInputError(
-            f"{recipient} has notices numbered up to {highest} here: the new numbers start above that",
+            f"{recipient} acknowledged notices, or was sent its first queued one, up to number {highest}:"
+            " the new numbers start above that",
             code="sequence-not-ahead",
             highest_sequence=highest,
         )
+    await store.park_queued_outbox_sequences(conn, recipient)
     done = await store.resequence_outbox_notices(conn, recipient, first_sequence, utc_now())
     result = Resequenced(
         recipient=recipient,

@@ -25,6 +25,7 @@ __all__ = [
     "list_outbox_notices",
     "lock_partners_with_unnumbered_notices",
     "number_outbox_notices",
+    "park_queued_outbox_sequences",
     "record_outbox_failure",
     "record_outbox_receipts",
     "relax_commit",
@@ -176,10 +177,15 @@ async def get_outbox_sequences(conn: Conn, recipient: str) -> asyncpg.Record | N
     return await conn.fetchrow(Q["get_outbox_sequences"], recipient)
 
 
+async def park_queued_outbox_sequences(conn: Conn, recipient: str) -> None:
+    """Negate the numbers of the partner's numbered queued notices (their order kept) before renumbering them."""
+    await conn.execute(Q["park_queued_outbox_sequences"], recipient)
+
+
 async def resequence_outbox_notices(
     conn: Conn, recipient: str, first_sequence: int, now: dt.datetime
 ) -> asyncpg.Record:
-    """Renumber the partner's queued notices from ``first_sequence`` (to be signed again).
+    """Renumber the partner's parked queued notices from ``first_sequence`` (to be signed again).
 
     Returns ``renumbered`` and the partner's new ``last_sent_sequence``.
     """

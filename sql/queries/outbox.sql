@@ -188,15 +188,22 @@ SELECT (body -> 'licence' ->> 'version')::int
  WHERE notice_id = $1 AND recipient = $2 AND type = 'transit-consent.requested'
    AND (body -> 'licence' ->> 'number') = $3;
 
+-- name: park_queued_outbox_sequences
+-- Before resequence_outbox_notices: the numbered notices still queued for the partner take their numbers
+-- negated, keeping their order, so the new numbers, which may overlap the old ones, never meet them under
+-- notice_outbox_sequence_key (checked row by row). Nothing outside the transaction sees them. $1 recipient
+UPDATE notice_outbox SET sequence = -sequence WHERE recipient = $1 AND status = 'queued' AND sequence > 0;
+
 -- name: resequence_outbox_notices
 -- After this registry's database was restored from a backup, the partner holds notices under numbers
--- this side no longer has: the numbered notices still queued for it take numbers from $2 on, in their
--- order, and lose their signed bytes (signed again with the new numbers); the partner's last number
--- follows. $2 must lie above every number stored for the partner. $1 recipient, $2 first sequence, $3 now
+-- this side no longer has: the numbered notices still queued for it (parked by park_queued_outbox_sequences)
+-- take numbers from $2 on, in their order, and lose their signed bytes (signed again with the new numbers);
+-- the partner's last number follows. $2 must lie above get_outbox_sequences' highest.
+-- $1 recipient, $2 first sequence, $3 now
 WITH queued AS (
-    SELECT notice_id, $2::bigint - 1 + row_number() OVER (ORDER BY sequence) AS sequence
+    SELECT notice_id, $2::bigint - 1 + row_number() OVER (ORDER BY sequence DESC) AS sequence
       FROM notice_outbox
-     WHERE recipient = $1 AND status = 'queued' AND sequence IS NOT NULL
+     WHERE recipient = $1 AND status = 'queued' AND sequence < 0
 ), renumbered AS (
     UPDATE notice_outbox AS o
        SET sequence = q.sequence, envelope = NULL, next_attempt_at = $3, lease_owner = NULL, lease_until = NULL
@@ -209,8 +216,14 @@ UPDATE peer SET last_sent_sequence = coalesce((SELECT max(sequence) FROM renumbe
 RETURNING (SELECT count(*) FROM renumbered) AS renumbered, last_sent_sequence;
 
 -- name: get_outbox_sequences
--- The highest number stored for a partner and its last sent number, its row locked. $1 recipient
-SELECT p.last_sent_sequence, (SELECT max(sequence) FROM notice_outbox WHERE recipient = $1) AS highest
+-- The number a resequencing must start above, and the partner's last sent number, its row locked. That is
+-- the highest number the partner acknowledged (a delivered or rejected notice), or the first one still
+-- queued for it when higher (the one it refused as behind what it expects); the later queued numbers do
+-- not count: they are what is renumbered, and they kept being given while the partner refused the first.
+-- $1 recipient
+SELECT p.last_sent_sequence,
+       (SELECT greatest(max(sequence) FILTER (WHERE status <> 'queued'), min(sequence) FILTER (WHERE status = 'queued'))
+          FROM notice_outbox WHERE recipient = $1) AS highest
   FROM peer AS p
  WHERE p.state = $1
    FOR UPDATE OF p;

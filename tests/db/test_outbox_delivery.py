@@ -460,3 +460,31 @@ async def test_after_a_restore_the_partner_ahead_is_reached_by_resequencing(at_d
     assert await de.conn.fetchval("SELECT array_agg(sequence ORDER BY sequence) FROM notice_inbox") == [1, 2, 3, 4, 5]
     assert await de.conn.fetchval("SELECT notice_id::text FROM notice_inbox WHERE sequence = 4") == new
     assert await at.conn.fetchval("SELECT count(*) FROM journal_entry WHERE action = 'peer.resequenced'") == 1
+
+
+async def test_a_queue_grown_past_the_partners_number_while_stuck_is_resequenced(
+    at_de: tuple[Registry, Registry],
+) -> None:
+    """AT restored a backup taken after notice 1; DE holds 2 and 3; AT queued three more meanwhile (2, 3, 4).
+
+    The queue's own numbers reach the 4 DE expects: they are what is renumbered, so 4 is accepted (only
+    numbers DE acknowledged must lie below it), and the renumbering does not trip over the old numbers.
+    """
+    at, de = at_de
+    await _enqueue(at, 3)
+    await _deliver_until(at, de.client, "SELECT bool_and(status = 'delivered') FROM notice_outbox")
+    await at.conn.execute("DELETE FROM notice_outbox WHERE sequence > 1")
+    await at.conn.execute("UPDATE peer SET last_sent_sequence = 1 WHERE state = 'DE'")
+    waiting = await _enqueue(at, 3)
+    await delivery.deliver_due(at.pool, at.settings, de.client, "w1")
+    assert await at.conn.fetchval("SELECT array_agg(sequence ORDER BY sequence) FROM notice_outbox") == [1, 2, 3, 4]
+    async with at.conn.transaction():
+        done = await outbox.resequence(at.conn, "DE", 4, actor="test")
+    assert (done.renumbered, done.last_sent_sequence) == (3, 6)
+    await _deliver_until(at, de.client, "SELECT bool_and(status = 'delivered') FROM notice_outbox")
+    assert (
+        await de.conn.fetchval(
+            "SELECT array_agg(notice_id::text ORDER BY sequence) FROM notice_inbox WHERE sequence >= 4"
+        )
+        == waiting
+    )
