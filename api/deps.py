@@ -2,8 +2,9 @@
 
 Authentication is a router-level guard, so no ``/api/v1`` handler can forget it: the guard looks
 the token up, checks the role the handler declares in ``opt={"roles": ...}`` and leaves the
-officer in ``request.state`` for the ``officer`` dependency. After it, :func:`require_json` refuses a
-body that says it is something other than JSON on a handler that reads JSON.
+officer in ``request.state`` for the ``officer`` dependency. After it, :func:`require_json` refuses, on
+a handler that reads JSON, a body that says it is something other than JSON (415) or whose values have
+other types than its Struct's fields (400).
 """
 
 from __future__ import annotations
