@@ -28,6 +28,8 @@ __all__ = [
     "Passage",
     "Shipment",
     "ShipmentController",
+    "ShipmentPage",
+    "ShipmentRecord",
     "request_receipt_confirmation",
 ]
 
@@ -117,8 +119,8 @@ class Passage(msgspec.Struct, frozen=True, kw_only=True):
     received_at: dt.datetime
 
 
-class Shipment(msgspec.Struct, frozen=True, kw_only=True):
-    """A shipment as the notices about it tell, with the passages reported for its licence."""
+class ShipmentRecord(msgspec.Struct, frozen=True, kw_only=True):
+    """A shipment as the notices about it tell: dispatch, confirmation request, receipt."""
 
     exporting_state: str
     shipment_id: str
@@ -133,7 +135,19 @@ class Shipment(msgspec.Struct, frozen=True, kw_only=True):
     confirmed_by: str | None
     confidentiality: str
     updated_at: dt.datetime
+
+
+class Shipment(ShipmentRecord, frozen=True, kw_only=True):
+    """A shipment with the border passages reported for its licence."""
+
     passages: list[Passage]
+
+
+class ShipmentPage(msgspec.Struct, frozen=True, kw_only=True):
+    """A page of the shipments recorded under a licence."""
+
+    items: list[ShipmentRecord]
+    next: str | None
 
 
 class ShipmentController(Controller):
@@ -141,6 +155,25 @@ class ShipmentController(Controller):
 
     path = "/shipments"
     opt = {"roles": READERS}  # noqa: RUF012
+
+    @get("/", summary="Shipments under a licence")
+    async def list_shipments(
+        self,
+        conn: ConnDep,
+        issuing_state: Annotated[str, QueryParameter(pattern=r"^[A-Z]{2}$")],
+        licence_number: Annotated[str, QueryParameter(min_length=1, max_length=64)],
+        after: AfterQuery = None,
+        limit: LimitQuery = DEFAULT_LIMIT,
+    ) -> ShipmentPage:
+        """The shipments recorded under a licence, by exporting State and shipment id.
+
+        Here the exporting State sees which of its shipments the importing State confirmed
+        (``received_on``), and a transit or importing State what was dispatched towards it.
+        """
+        key = decode_cursor(after, str, str) if after else ("", "")
+        rows = await store.list_shipment_records(conn, issuing_state, licence_number, (key[0], key[1]), limit + 1)
+        items, last = page([ShipmentRecord(**dict(row)) for row in rows], limit)
+        return ShipmentPage(items=items, next=encode_cursor(last.exporting_state, last.shipment_id) if last else None)
 
     @get("/{exporting_state:str}/{shipment_id:str}", summary="One shipment")
     async def get_shipment(self, conn: ConnDep, exporting_state: FromPath[str], shipment_id: FromPath[str]) -> Shipment:

@@ -31,6 +31,7 @@ __all__ = [
     "list_consent_requests",
     "list_foreign_licences",
     "list_shipment_passages",
+    "list_shipment_records",
     "set_foreign_licence_status",
     "supersede_consent_requests",
     "upsert_foreign_licence",
@@ -181,6 +182,13 @@ async def upsert_shipment_receipt(
 async def get_shipment_record(conn: Conn, exporting_state: str, shipment_id: str) -> asyncpg.Record | None:
     """One shipment."""
     return await conn.fetchrow(Q["get_shipment_record"], exporting_state, shipment_id)
+
+
+async def list_shipment_records(
+    conn: Conn, issuing_state: str, licence_number: str, after: tuple[str, str], limit: int
+) -> list[asyncpg.Record]:
+    """A page of the shipments recorded under a licence."""
+    return await conn.fetch(Q["list_shipment_records"], issuing_state, licence_number, after[0], after[1], limit)
 
 
 async def insert_shipment_passage(

@@ -100,6 +100,15 @@ SELECT exporting_state, shipment_id, licence_number, issuing_state, dispatched_a
   FROM shipment_record
  WHERE exporting_state = $1 AND shipment_id = $2;
 
+-- name: list_shipment_records
+-- Shipments under a licence in key order, a page after a cursor. $1 issuing_state, $2 licence_number, $3 after exporting_state, $4 after shipment_id, $5 limit
+SELECT exporting_state, shipment_id, licence_number, issuing_state, dispatched_at, items, confirmation_requested_at,
+       received_on, customs_document, received_items, confirmed_by, confidentiality, updated_at
+  FROM shipment_record
+ WHERE issuing_state = $1 AND licence_number = $2 AND (exporting_state, shipment_id) > ($3, $4)
+ ORDER BY exporting_state, shipment_id
+ LIMIT $5;
+
 -- name: insert_shipment_passage
 -- A border passage reported by a transit State (a repeated check_id changes nothing). $1 recorded_by, $2 check_id, $3 licence_number, $4 issuing_state, $5 shipment_id, $6 verdict, $7 reasons, $8 checked_at, $9 crossing_point, $10 items, $11 confidentiality, $12 notice_id, $13 now, $14 journal recorded_at, $15 actor, $16 action, $17 payload
 -- Journaled in the same statement (no entry when nothing was written).

@@ -185,6 +185,41 @@ async def test_shipment_notices_update_the_shipment_record(de: tuple[Client, db.
     assert [(p["recorded_by"], p["verdict"]) for p in shipment["passages"]] == [("AT", "clear")]
 
 
+async def test_shipments_under_a_licence_are_listed_a_page_at_a_time(de: tuple[Client, db.Conn]) -> None:
+    client, conn = de
+    other = _licence(number="AT-EXP-2026-000124")
+    assert await _send(client, 1, "export-licence.issued", {"licence": LICENCE}) == ("accepted", None)
+    assert await _send(client, 2, "export-licence.issued", {"licence": other}) == ("accepted", None)
+    sequence = 3
+    for number, shipment_id in [
+        ("AT-EXP-2026-000123", "SHP-2"),
+        ("AT-EXP-2026-000124", "SHP-9"),
+        ("AT-EXP-2026-000123", "SHP-1"),
+    ]:
+        dispatched = {
+            "licence_number": number,
+            "shipment_id": shipment_id,
+            "dispatched_at": "2026-11-29T08:00:00Z",
+            "items": [{"line": 2, "quantity": 10}],
+        }
+        assert await _send(client, sequence, "shipment.dispatched", dispatched) == ("accepted", None)
+        sequence += 1
+    customs = await _token(conn, "customs-officer")
+    url = "/api/v1/shipments?issuing_state=AT&licence_number=AT-EXP-2026-000123&limit=1"
+    first = (await client.get(url, headers=customs)).json()
+    assert [item["shipment_id"] for item in first["items"]] == ["SHP-1"]
+    assert first["items"][0]["items"] == [{"line": 2, "quantity": 10, "serials": []}]
+    second = (await client.get(f"{url}&after={first['next']}", headers=customs)).json()
+    assert [item["shipment_id"] for item in second["items"]] == ["SHP-2"]
+    assert second["next"] is None
+    missing = await client.get("/api/v1/shipments?issuing_state=AT", headers=customs)
+    assert missing.status_code == 400
+    assert missing.headers["content-type"].startswith("application/problem+json")
+    garbage = await client.get(f"{url}&after=not-a-cursor", headers=customs)
+    assert garbage.status_code == 422
+    assert garbage.json()["type"].endswith("/invalid-cursor")
+
+
 async def test_receipt_confirmation_is_recorded_for_the_exporter(de: tuple[Client, db.Conn]) -> None:
     client, conn = de
     confirmed = {
