@@ -254,8 +254,8 @@ async def test_golden_path_over_the_apis_with_notices_flowing_by_themselves(node
         assert entry_check["verdict"] == "clear", entry_check
 
     # 8. AT sees the licence fully used and delivered.
-    at_shipment = await wait_for(functools.partial(_received, at), "AT has DE's confirmation of receipt")
-    assert at_shipment["confirmed_by"] == "DE"
+    at_shipment = await wait_for(functools.partial(_received, at, number), "AT has DE's confirmation of receipt")
+    assert (at_shipment["shipment_id"], at_shipment["confirmed_by"]) == ("SHP-1", "DE")
     used = await at.get(f"/api/v1/licences/{licence_id}", "licensing-officer")
     assert used["status"] == "exhausted"
 
@@ -383,9 +383,11 @@ async def _with_passage(node: Node) -> Any:
     return shipment if shipment and shipment["passages"] else None
 
 
-async def _received(node: Node) -> Any:
-    rows = await node.fetch("SELECT received_on, confirmed_by FROM shipment_record WHERE exporting_state = 'AT'")
-    return rows[0] if rows and rows[0]["received_on"] else None
+async def _received(node: Node, number: str) -> Any:
+    """The shipment under the licence whose receipt the importing State confirmed, as the API lists it."""
+    page = await node.get(f"/api/v1/shipments?issuing_state=AT&licence_number={number}", "licensing-officer")
+    confirmed = [item for item in page["items"] if item["received_on"]] if page else []
+    return confirmed[0] if confirmed else None
 
 
 async def test_partner_outage_every_notice_arrives_once_in_order(nodes: dict[str, Node]) -> None:
