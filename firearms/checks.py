@@ -492,9 +492,28 @@ async def decide(
         action=f"check.{'released' if decision == 'release' else 'refused'}",
         entity="customs_check",
         entity_id=str(check_id),
-        payload={"reason": reason, "verdict": row["verdict"]},
+        payload=_decision_payload(row, reason, decision),
     )
     return await get_check(conn, check_id)
+
+
+def _decision_payload(row: asyncpg.Record, reason: str, decision: Decision) -> dict[str, object]:
+    """The decision's journal entry: a release names what it took, as a clear's entry does (a hold took nothing)."""
+    request = row["request"]
+    return {
+        "reason": reason,
+        "verdict": row["verdict"],
+        "movement": row["movement"],
+        "licence_number": row["licence_number"],
+        "issuing_state": row["issuing_state"],
+        # what the release took: the ledger debits at export, this State's tally in transit and at import
+        "lines": [
+            {"line": item["line"], "quantity": item["quantity"], "serials": list(item.get("serials", []))}
+            for item in request["lines"]
+        ]
+        if decision == "release"
+        else [],
+    }
 
 
 async def _release(conn: Conn, request: CheckRequest, licence_id: uuid.UUID, view: LicenceView, actor: str) -> None:

@@ -558,3 +558,45 @@ async def test_a_replay_after_the_release_answers_the_first_hold_and_takes_nothi
     assert replayed == held
     assert await conn.fetchval("SELECT sum(quantity) FROM passage_tally") == 1
     assert await conn.fetchval("SELECT count(*) FROM cleared_serial") == 1
+
+
+async def test_the_journal_says_what_a_release_took(
+    client: Client, conn: db.Conn, settings: Settings, auth: TokenFactory
+) -> None:
+    # A held check's own entry takes nothing (lines []); the release is the change that debits the ledger,
+    # and its entry must say what it took, as a clear's entry does: an auditor rebuilds the ledger from it.
+    number = (await issued_export(conn, settings, await register_parties(conn))).licence.number
+    await register_stolen(conn, "SSG08-001")
+    headers = await customs(auth)
+    body = check_body(
+        "export",
+        licence_number=number,
+        crossing_point="AT-Wullowitz",
+        lines=[{"line": 1, "quantity": 1, "serials": ["SSG08-001"]}, {"line": 2, "quantity": 300}],
+    )
+    assert (await post_check(client, headers, body))["verdict"] == "hold"
+    released = await client.post(f"/api/v1/checks/{body['check_id']}/release", json={"reason": "ok"}, headers=headers)
+    assert released.status_code == 200, released.text
+    payload = await conn.fetchval(
+        "SELECT payload FROM journal_entry WHERE action = 'check.released' AND entity_id = $1", body["check_id"]
+    )
+    assert payload["movement"] == "export"
+    assert payload["lines"] == [
+        {"line": 1, "quantity": 1, "serials": ["SSG08-001"]},
+        {"line": 2, "quantity": 300, "serials": []},
+    ]
+    assert await conn.fetchval("SELECT sum(quantity) FROM ledger_entry") == 301
+
+
+async def test_the_journal_says_what_a_transit_release_took(cz: Client, conn: db.Conn, auth: TokenFactory) -> None:
+    await receive(conn, at_licence(), state="CZ")
+    await register_stolen(conn, "SSG08-002")
+    headers = await customs(auth)
+    body = check_body()
+    assert (await post_check(cz, headers, body))["verdict"] == "hold"
+    released = await cz.post(f"/api/v1/checks/{body['check_id']}/release", json={"reason": "ok"}, headers=headers)
+    assert released.status_code == 200, released.text
+    payloads = await conn.fetch("SELECT payload FROM journal_entry WHERE action = 'check.released'")
+    assert [row["payload"]["lines"] for row in payloads] == [
+        [{"line": 1, "quantity": 2, "serials": ["SSG08-001", "SSG08-002"]}, {"line": 2, "quantity": 800, "serials": []}]
+    ]
