@@ -439,53 +439,32 @@ async def decide(
     # finds it taken, before it could clear, tally or debit a second time.
     if not await store.insert_check_decision(conn, check_id, decision, reason, now, actor):
         raise ConflictError(f"check {check_id} was decided already", code="check-not-held")
+    request = msgspec.convert(row["request"], CheckRequest)
+    today = clock.local_date(now, time_zone)
+    context = await store.get_check_context(
+        conn, request.issuing_state, request.licence_number, state, today, request.movement, []
+    )
+    if context["licence_id"] is None:  # a held check always named a known licence
+        raise NotFoundError(f"licence {request.licence_number} is gone", licence_number=request.licence_number)
+    view = _view(request, context)
     if decision == "release":
-        request = msgspec.convert(row["request"], CheckRequest)
-        today = clock.local_date(now, time_zone)
-        context = await store.get_check_context(
-            conn, request.issuing_state, request.licence_number, state, today, request.movement, []
-        )
-        if context["licence_id"] is None:  # a held check always named a known licence
-            raise NotFoundError(f"licence {request.licence_number} is gone", licence_number=request.licence_number)
-        view = _view(request, context)
-        for item in request.lines:
-            line = view.lines.get(item.line)
-            left = line.remaining if line else 0
-            if item.quantity > left:
-                raise ConflictError(
-                    f"line {item.line} has {left} left; the held consignment needs {item.quantity}",
-                    code="quantity-exceeds-balance",
-                    line=item.line,
-                    remaining=left,
-                )
-        judged = evaluate(request, view, _NO_RECORDS, state=state, on=today)
-        refusals = [reason for reason in judged if POLICY[reason.code] == "refuse"]
-        if refusals:  # revoked, suspended, expired... since the check: a clear now would be refused
-            raise ledger.LicenceNotUsableError(
-                f"the licence no longer allows this movement: {'; '.join(reason.detail for reason in refusals)}",
-                reasons=[reason.code for reason in refusals],
-            )
-        misread = [reason for reason in judged if reason.code in _SERIAL_HOLDS]
-        if misread:
-            raise ConflictError(
-                "the consignment's serials do not match the licence ("
-                + "; ".join(reason.detail for reason in misread)
-                + "): refuse this check and check the consignment again with the serials as read on the items",
-                code="serials-need-correction",
-                reasons=[reason.code for reason in misread],
-            )
+        _require_releasable(request, view, state=state, on=today)
         await _release(conn, request, context["licence_id"], view, actor)
-        await hooks.after_check(
-            conn,
-            request,
-            view,
-            verdict="clear",
-            reasons=[],
-            checked_at=now,
-            checked_on=today,
-            own_state=state,
-            actor=actor,
-        )
+    # The decision is the check's outcome: a transit State reports it as it reported the hold (a release
+    # clears, a refusal gives the reasons it was held for); a released exit or entry check is the dispatch
+    # or the receipt.
+    held = msgspec.convert(row["answer"], CheckAnswer).reasons
+    await hooks.after_check(
+        conn,
+        request,
+        view,
+        verdict="clear" if decision == "release" else "refuse",
+        reasons=[] if decision == "release" else [item.code for item in held],
+        checked_at=now,
+        checked_on=today,
+        own_state=state,
+        actor=actor,
+    )
     await journal.record(
         conn,
         actor=actor,
@@ -514,6 +493,36 @@ def _decision_payload(row: asyncpg.Record, reason: str, decision: Decision) -> d
         if decision == "release"
         else [],
     }
+
+
+def _require_releasable(request: CheckRequest, view: LicenceView, *, state: str, on: dt.date) -> None:
+    """A release takes what a clear would: only while the balance and the licence still allow it, serials as read."""
+    for item in request.lines:
+        line = view.lines.get(item.line)
+        left = line.remaining if line else 0
+        if item.quantity > left:
+            raise ConflictError(
+                f"line {item.line} has {left} left; the held consignment needs {item.quantity}",
+                code="quantity-exceeds-balance",
+                line=item.line,
+                remaining=left,
+            )
+    judged = evaluate(request, view, _NO_RECORDS, state=state, on=on)
+    refusals = [reason for reason in judged if POLICY[reason.code] == "refuse"]
+    if refusals:  # revoked, suspended, expired... since the check: a clear now would be refused
+        raise ledger.LicenceNotUsableError(
+            f"the licence no longer allows this movement: {'; '.join(reason.detail for reason in refusals)}",
+            reasons=[reason.code for reason in refusals],
+        )
+    misread = [reason for reason in judged if reason.code in _SERIAL_HOLDS]
+    if misread:
+        raise ConflictError(
+            "the consignment's serials do not match the licence ("
+            + "; ".join(reason.detail for reason in misread)
+            + "): refuse this check and check the consignment again with the serials as read on the items",
+            code="serials-need-correction",
+            reasons=[reason.code for reason in misread],
+        )
 
 
 async def _release(conn: Conn, request: CheckRequest, licence_id: uuid.UUID, view: LicenceView, actor: str) -> None:

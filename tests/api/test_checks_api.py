@@ -13,12 +13,14 @@ from litestar.testing import AsyncTestClient
 
 from api import create_app
 from firearms import bootstrap, clock, db, licences, received
+from firearms.exchange import trust
 from firearms.licence_object import LicenceLine
 from firearms.licences import LicenceStatus
 from firearms.settings import Settings
 from tests.check_helpers import NUMBER, at_licence, check_body, receive, register_firearm, register_stolen
 from tests.conftest import TokenFactory
 from tests.db.test_local_dates import zone_on_another_date
+from tests.exchange_util import VECTORS
 from tests.licensing_helpers import LINES, TODAY, issued_export, register_parties
 
 Client = AsyncTestClient[Litestar]
@@ -600,3 +602,49 @@ async def test_the_journal_says_what_a_transit_release_took(cz: Client, conn: db
     assert [row["payload"]["lines"] for row in payloads] == [
         [{"line": 1, "quantity": 2, "serials": ["SSG08-001", "SSG08-002"]}, {"line": 2, "quantity": 800, "serials": []}]
     ]
+
+
+async def _trust(conn: db.Conn, *states: str) -> None:
+    async with conn.transaction():
+        for state in states:
+            await trust.add_peer(
+                conn,
+                own_state="CZ",
+                state=state,
+                base_url=f"http://{state.lower()}.example",
+                public_key=VECTORS["keys"]["DE" if state == "DE" else "OTHER"]["public_key"],
+                not_before=None,
+                actor="test",
+            )
+
+
+async def _passages(conn: db.Conn) -> list[tuple[str, str, list[str]]]:
+    rows = await conn.fetch(
+        "SELECT recipient, body FROM notice_outbox WHERE type = 'transit.passage-recorded' ORDER BY recipient, sequence"
+    )
+    return [(row["recipient"], row["body"]["verdict"], row["body"]["reasons"]) for row in rows]
+
+
+@pytest.mark.parametrize(("decision", "verdict"), [("release", "clear"), ("refuse", "refuse")])
+async def test_the_decision_on_a_held_transit_check_is_reported_to_the_exporting_and_importing_states(
+    decision: str, verdict: str, cz: Client, conn: db.Conn, auth: TokenFactory
+) -> None:
+    await _trust(conn, "AT", "DE")
+    await receive(conn, at_licence(), state="CZ")
+    await register_stolen(conn, "SSG08-002")
+    headers = await customs(auth)
+    body = check_body()
+    assert (await post_check(cz, headers, body))["verdict"] == "hold"
+    held = ["item-reported-lost-or-stolen"]
+    assert await _passages(conn) == [("AT", "hold", held), ("DE", "hold", held)]
+    decided = await cz.post(f"/api/v1/checks/{body['check_id']}/{decision}", json={"reason": "seen"}, headers=headers)
+    assert decided.status_code == 200, decided.text
+    told = [] if verdict == "clear" else held  # a refusal says why: the reasons the check was held for
+    assert await _passages(conn) == [
+        ("AT", "hold", held),
+        ("AT", verdict, told),
+        ("DE", "hold", held),
+        ("DE", verdict, told),
+    ]
+    assert (await post_check(cz, headers, body))["verdict"] == "hold"  # a replay tells no one again
+    assert len(await _passages(conn)) == 4

@@ -375,3 +375,29 @@ async def test_reads_of_received_consent_requests_are_journaled(cz: tuple[Client
         ("officer:test auditor", key, [key]),
         ("officer:test auditor", key, [key]),
     ]
+
+
+async def test_a_decision_on_a_held_passage_is_recorded_beside_the_hold(de: tuple[Client, db.Conn]) -> None:
+    # CZ held the consignment (a rifle reported stolen there), then its officer released it: CZ reports
+    # the same check again with the new verdict. Dropping the second report left AT and DE believing the
+    # goods were still held at the border.
+    client, conn = de
+    assert await _send(client, 1, "export-licence.issued", {"licence": LICENCE}) == ("accepted", None)
+    held = {
+        "licence_number": "AT-EXP-2026-000123",
+        "issuing_state": "AT",
+        "shipment_id": "SHP-2",
+        "check_id": "6f1c0000-0000-4000-8000-000000000002",
+        "verdict": "hold",
+        "reasons": ["item-reported-lost-or-stolen"],
+        "checked_at": "2026-11-29T09:00:00Z",
+        "crossing_point": "CZ-Dolni Dvoriste",
+        "items": [{"line": 2, "quantity": 100, "serials": []}],
+    }
+    released = held | {"verdict": "clear", "reasons": [], "checked_at": "2026-11-29T09:40:00Z"}
+    assert await _send(client, 2, "transit.passage-recorded", held) == ("accepted", None)
+    assert await _send(client, 3, "transit.passage-recorded", released) == ("accepted", None)
+    assert await _send(client, 4, "transit.passage-recorded", released) == ("accepted", None)  # said again: once
+    rows = await conn.fetch("SELECT verdict, checked_at FROM shipment_passage ORDER BY checked_at")
+    assert [row["verdict"] for row in rows] == ["hold", "clear"]
+    assert await conn.fetchval("SELECT count(*) FROM journal_entry WHERE action = 'shipment.passage-recorded'") == 2
