@@ -570,11 +570,14 @@ async def _release(conn: Conn, request: CheckRequest, licence_id: uuid.UUID, vie
 async def entry_for_shipment(
     conn: Conn, issuing_state: str, number: str, shipment_id: str
 ) -> tuple[CheckRequest, dt.datetime] | None:
-    """The entry check that let a shipment into this State (Art. 10(4): what a receipt confirmation rests on)."""
+    """The entry check that let a shipment into this State, and when (Art. 10(4): what a receipt confirmation rests on).
+
+    A held check let the shipment in when it was released: the day its release confirmed as ``received_on``.
+    """
     row = await store.find_cleared_entry_check(conn, issuing_state, number, shipment_id)
     if row is None:
         return None
-    return msgspec.convert(row["request"], CheckRequest), row["checked_at"]
+    return msgspec.convert(row["request"], CheckRequest), row["let_in_at"]
 
 
 async def list_by_licence(

@@ -104,14 +104,14 @@ async def _answer_from_records(conn: Conn, received: ReceivedNotice, body: Recei
     entry = await checks.entry_for_shipment(conn, sender, body.licence_number, body.shipment_id)
     if entry is None:
         return
-    request, checked_at = entry
+    request, let_in_at = entry
     licence = (await licences.find_licence(conn, sender, body.licence_number)).licence
     await emit.receipt_confirmed(
         conn,
         licence,
         own_state=received.notice.recipient,
         shipment_id=body.shipment_id,
-        received_on=local_date(checked_at, received.time_zone),
+        received_on=local_date(let_in_at, received.time_zone),
         customs_document=request.customs_document or f"customs check {request.check_id}",
         items=[
             ShipmentItem(line=line.line, quantity=line.quantity, serials=list(line.serials)) for line in request.lines
