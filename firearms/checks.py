@@ -160,7 +160,8 @@ async def perform_check(
 
     Raises:
         InvalidInputError: ``duplicate-line`` or ``duplicate-serial`` — the consignment names a line,
-            or a serial (in normalised form), twice; ``serials-not-allowed`` — it gives serials on an
+            or a serial (in normalised form), twice; ``invalid-serial`` — a serial without letters or
+            digits (as a licence refuses it); ``serials-not-allowed`` — it gives serials on an
             ammunition line of the licence.
         ConflictError: ``check-id-conflict`` — the ``check_id`` was used for another request;
             ``serial-already-passed`` or ``quantity-exceeds-balance`` if a writer outside the checks
@@ -234,7 +235,7 @@ async def perform_check(
 
 
 def _require_distinct(request: CheckRequest) -> None:
-    """Each line and each serial (normalised) at most once in a consignment.
+    """Each line and each serial (normalised) at most once in a consignment; a serial has a letter or a digit.
 
     The rules judge every line alone against its balance, and a cleared serial is recorded once per
     licence and movement: a repeat would pass a balance, or fail as if the serial had passed before.
@@ -247,6 +248,12 @@ def _require_distinct(request: CheckRequest) -> None:
     keys: set[str] = set()
     for item in request.lines:
         for serial in item.serials:
+            if not any(character.isalnum() for character in serial):
+                # "-" or "n/a" written for a serial that cannot be read: in normalised form every one of them
+                # is the empty string, which would clear once and then refuse every later one as passed.
+                raise InvalidInputError(
+                    f"serial {serial!r} has no letters or digits", code="invalid-serial", line=item.line, serial=serial
+                )
             key = normalise(serial)
             if key in keys:
                 raise InvalidInputError(

@@ -648,3 +648,31 @@ async def test_the_decision_on_a_held_transit_check_is_reported_to_the_exporting
     ]
     assert (await post_check(cz, headers, body))["verdict"] == "hold"  # a replay tells no one again
     assert len(await _passages(conn)) == 4
+
+
+@pytest.mark.parametrize("placeholder", ["-", "--", "/", "n/a ", " . "])
+async def test_a_serial_without_letters_or_digits_is_422_and_does_not_pass_for_the_next_one(
+    placeholder: str, cz: Client, conn: db.Conn, auth: TokenFactory
+) -> None:
+    # Every such "serial" is the empty string in normalised form: one written in for a barrel without a
+    # readable serial cleared and was recorded as passed, and the next consignment's "-" was refused as a
+    # serial that had already passed. A licence refuses such serials too (invalid-serial).
+    barrels = LicenceLine(
+        line=3, category="component", type="barrel", make="Steyr", model="SSG 08", calibre=".308 Win", quantity=5
+    )
+    await receive(conn, at_licence(lines=[*LINES, barrels]), state="CZ")
+    headers = await customs(auth)
+    body = check_body(lines=[{"line": 3, "quantity": 1, "serials": [placeholder]}])
+    response = await cz.post("/api/v1/checks", json=body, headers=headers)
+    if placeholder == "n/a ":  # letters: a serial, not on the licence, judged as such
+        assert response.status_code == 200, response.text
+        return
+    assert response.status_code == 422, response.text
+    problem = response.json()
+    assert (problem["type"].rsplit("/", 1)[-1], problem["line"], problem["serial"]) == (
+        "invalid-serial",
+        3,
+        placeholder,
+    )
+    assert await conn.fetchval("SELECT count(*) FROM customs_check") == 0
+    assert await conn.fetchval("SELECT count(*) FROM cleared_serial") == 0
