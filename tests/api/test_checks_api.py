@@ -676,3 +676,17 @@ async def test_a_serial_without_letters_or_digits_is_422_and_does_not_pass_for_t
     )
     assert await conn.fetchval("SELECT count(*) FROM customs_check") == 0
     assert await conn.fetchval("SELECT count(*) FROM cleared_serial") == 0
+
+
+async def test_an_exit_is_cleared_only_against_this_states_own_export_licence(
+    cz: Client, conn: db.Conn, auth: TokenFactory
+) -> None:
+    # An export authorisation is issued by the exporting State. A partner's licence that names this
+    # State as the exporter (a partner's error, or worse) cleared an exit here: it debited a ledger for a
+    # licence this State never issued and announced a dispatch in its name.
+    await receive(conn, at_licence(exporting_state="CZ", transit_states=[]), state="CZ")
+    answer = await post_check(cz, await customs(auth), check_body("export", crossing_point="CZ-Hatě"))
+    assert answer["verdict"] == "refuse"
+    assert codes(answer) == ["state-not-on-route"]
+    assert await conn.fetchval("SELECT count(*) FROM ledger_entry") == 0
+    assert await conn.fetchval("SELECT count(*) FROM cleared_serial") == 0
