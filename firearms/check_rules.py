@@ -225,6 +225,10 @@ def evaluate(
 def _route(movement: Movement, licence: LicenceView, state: str) -> list[Reason]:
     if movement == "export" and state != licence.exporting_state:
         return [_reason("state-not-on-route", f"{state} is not the exporting State ({licence.exporting_state})")]
+    if movement == "export" and licence.issuing_state != state:
+        # The exporting State issues the export authorisation: a partner's licence naming this State as the
+        # exporter authorises no exit from it.
+        return [_reason("state-not-on-route", f"an exit from {state} needs {state}'s own export licence")]
     if movement == "import" and state != licence.importing_state:
         return [_reason("state-not-on-route", f"{state} is not the importing State ({licence.importing_state})")]
     if movement == "transit":

@@ -160,7 +160,8 @@ async def perform_check(
 
     Raises:
         InvalidInputError: ``duplicate-line`` or ``duplicate-serial`` — the consignment names a line,
-            or a serial (in normalised form), twice; ``serials-not-allowed`` — it gives serials on an
+            or a serial (in normalised form), twice; ``invalid-serial`` — a serial without letters or
+            digits (as a licence refuses it); ``serials-not-allowed`` — it gives serials on an
             ammunition line of the licence.
         ConflictError: ``check-id-conflict`` — the ``check_id`` was used for another request;
             ``serial-already-passed`` or ``quantity-exceeds-balance`` if a writer outside the checks
@@ -234,7 +235,7 @@ async def perform_check(
 
 
 def _require_distinct(request: CheckRequest) -> None:
-    """Each line and each serial (normalised) at most once in a consignment.
+    """Each line and each serial (normalised) at most once in a consignment; a serial has a letter or a digit.
 
     The rules judge every line alone against its balance, and a cleared serial is recorded once per
     licence and movement: a repeat would pass a balance, or fail as if the serial had passed before.
@@ -247,6 +248,12 @@ def _require_distinct(request: CheckRequest) -> None:
     keys: set[str] = set()
     for item in request.lines:
         for serial in item.serials:
+            if not any(character.isalnum() for character in serial):
+                # "-" or "n/a" written for a serial that cannot be read: in normalised form every one of them
+                # is the empty string, which would clear once and then refuse every later one as passed.
+                raise InvalidInputError(
+                    f"serial {serial!r} has no letters or digits", code="invalid-serial", line=item.line, serial=serial
+                )
             key = normalise(serial)
             if key in keys:
                 raise InvalidInputError(
@@ -439,62 +446,90 @@ async def decide(
     # finds it taken, before it could clear, tally or debit a second time.
     if not await store.insert_check_decision(conn, check_id, decision, reason, now, actor):
         raise ConflictError(f"check {check_id} was decided already", code="check-not-held")
+    request = msgspec.convert(row["request"], CheckRequest)
+    today = clock.local_date(now, time_zone)
+    context = await store.get_check_context(
+        conn, request.issuing_state, request.licence_number, state, today, request.movement, []
+    )
+    if context["licence_id"] is None:  # a held check always named a known licence
+        raise NotFoundError(f"licence {request.licence_number} is gone", licence_number=request.licence_number)
+    view = _view(request, context)
     if decision == "release":
-        request = msgspec.convert(row["request"], CheckRequest)
-        today = clock.local_date(now, time_zone)
-        context = await store.get_check_context(
-            conn, request.issuing_state, request.licence_number, state, today, request.movement, []
-        )
-        if context["licence_id"] is None:  # a held check always named a known licence
-            raise NotFoundError(f"licence {request.licence_number} is gone", licence_number=request.licence_number)
-        view = _view(request, context)
-        for item in request.lines:
-            line = view.lines.get(item.line)
-            left = line.remaining if line else 0
-            if item.quantity > left:
-                raise ConflictError(
-                    f"line {item.line} has {left} left; the held consignment needs {item.quantity}",
-                    code="quantity-exceeds-balance",
-                    line=item.line,
-                    remaining=left,
-                )
-        judged = evaluate(request, view, _NO_RECORDS, state=state, on=today)
-        refusals = [reason for reason in judged if POLICY[reason.code] == "refuse"]
-        if refusals:  # revoked, suspended, expired... since the check: a clear now would be refused
-            raise ledger.LicenceNotUsableError(
-                f"the licence no longer allows this movement: {'; '.join(reason.detail for reason in refusals)}",
-                reasons=[reason.code for reason in refusals],
-            )
-        misread = [reason for reason in judged if reason.code in _SERIAL_HOLDS]
-        if misread:
-            raise ConflictError(
-                "the consignment's serials do not match the licence ("
-                + "; ".join(reason.detail for reason in misread)
-                + "): refuse this check and check the consignment again with the serials as read on the items",
-                code="serials-need-correction",
-                reasons=[reason.code for reason in misread],
-            )
+        _require_releasable(request, view, state=state, on=today)
         await _release(conn, request, context["licence_id"], view, actor)
-        await hooks.after_check(
-            conn,
-            request,
-            view,
-            verdict="clear",
-            reasons=[],
-            checked_at=now,
-            checked_on=today,
-            own_state=state,
-            actor=actor,
-        )
+    # The decision is the check's outcome: a transit State reports it as it reported the hold (a release
+    # clears, a refusal gives the reasons it was held for); a released exit or entry check is the dispatch
+    # or the receipt.
+    held = msgspec.convert(row["answer"], CheckAnswer).reasons
+    await hooks.after_check(
+        conn,
+        request,
+        view,
+        verdict="clear" if decision == "release" else "refuse",
+        reasons=[] if decision == "release" else [item.code for item in held],
+        checked_at=now,
+        checked_on=today,
+        own_state=state,
+        actor=actor,
+    )
     await journal.record(
         conn,
         actor=actor,
         action=f"check.{'released' if decision == 'release' else 'refused'}",
         entity="customs_check",
         entity_id=str(check_id),
-        payload={"reason": reason, "verdict": row["verdict"]},
+        payload=_decision_payload(row, reason, decision),
     )
     return await get_check(conn, check_id)
+
+
+def _decision_payload(row: asyncpg.Record, reason: str, decision: Decision) -> dict[str, object]:
+    """The decision's journal entry: a release names what it took, as a clear's entry does (a hold took nothing)."""
+    request = row["request"]
+    return {
+        "reason": reason,
+        "verdict": row["verdict"],
+        "movement": row["movement"],
+        "licence_number": row["licence_number"],
+        "issuing_state": row["issuing_state"],
+        # what the release took: the ledger debits at export, this State's tally in transit and at import
+        "lines": [
+            {"line": item["line"], "quantity": item["quantity"], "serials": list(item.get("serials", []))}
+            for item in request["lines"]
+        ]
+        if decision == "release"
+        else [],
+    }
+
+
+def _require_releasable(request: CheckRequest, view: LicenceView, *, state: str, on: dt.date) -> None:
+    """A release takes what a clear would: only while the balance and the licence still allow it, serials as read."""
+    for item in request.lines:
+        line = view.lines.get(item.line)
+        left = line.remaining if line else 0
+        if item.quantity > left:
+            raise ConflictError(
+                f"line {item.line} has {left} left; the held consignment needs {item.quantity}",
+                code="quantity-exceeds-balance",
+                line=item.line,
+                remaining=left,
+            )
+    judged = evaluate(request, view, _NO_RECORDS, state=state, on=on)
+    refusals = [reason for reason in judged if POLICY[reason.code] == "refuse"]
+    if refusals:  # revoked, suspended, expired... since the check: a clear now would be refused
+        raise ledger.LicenceNotUsableError(
+            f"the licence no longer allows this movement: {'; '.join(reason.detail for reason in refusals)}",
+            reasons=[reason.code for reason in refusals],
+        )
+    misread = [reason for reason in judged if reason.code in _SERIAL_HOLDS]
+    if misread:
+        raise ConflictError(
+            "the consignment's serials do not match the licence ("
+            + "; ".join(reason.detail for reason in misread)
+            + "): refuse this check and check the consignment again with the serials as read on the items",
+            code="serials-need-correction",
+            reasons=[reason.code for reason in misread],
+        )
 
 
 async def _release(conn: Conn, request: CheckRequest, licence_id: uuid.UUID, view: LicenceView, actor: str) -> None:
@@ -542,11 +577,14 @@ async def _release(conn: Conn, request: CheckRequest, licence_id: uuid.UUID, vie
 async def entry_for_shipment(
     conn: Conn, issuing_state: str, number: str, shipment_id: str
 ) -> tuple[CheckRequest, dt.datetime] | None:
-    """The entry check that let a shipment into this State (Art. 10(4): what a receipt confirmation rests on)."""
+    """The entry check that let a shipment into this State, and when (Art. 10(4): what a receipt confirmation rests on).
+
+    A held check let the shipment in when it was released: the day its release confirmed as ``received_on``.
+    """
     row = await store.find_cleared_entry_check(conn, issuing_state, number, shipment_id)
     if row is None:
         return None
-    return msgspec.convert(row["request"], CheckRequest), row["checked_at"]
+    return msgspec.convert(row["request"], CheckRequest), row["let_in_at"]
 
 
 async def list_by_licence(

@@ -13,10 +13,11 @@ received from partners (``origin='received'``) never send anything.
   sends the version amended while suspended, if any;
 - consent asked of a transit State: ``transit-consent.requested`` to that State.
 
-And from :func:`firearms.checks.perform_check` (and the release of a held check), for a licence this
+And from :func:`firearms.checks.perform_check` (and the decision on a held check), for a licence this
 registry knows: an exit check that clears sends ``shipment.dispatched`` to the transit and importing
 States; a transit check (any verdict) sends ``transit.passage-recorded`` to the exporting and importing
-States; an entry check that clears sends ``receipt.confirmed`` to the exporting State (Art. 10(4)).
+States, and the decision on a held one sends it again (``clear`` when released, ``refuse`` when refused);
+an entry check that clears sends ``receipt.confirmed`` to the exporting State (Art. 10(4)).
 """
 
 from __future__ import annotations

@@ -100,14 +100,15 @@ SELECT c.check_id, c.movement, c.verdict, c.answer, c.checked_at, c.checked_by, 
  LIMIT $4;
 
 -- name: find_cleared_entry_check
--- This State's entry check that let a shipment in (cleared, or held then released), the first one.
+-- This State's entry check that let a shipment in (cleared, or held then released), the first one, and
+-- when it let it in: a held check at its release (the day its release confirmed as received_on).
 -- A check without a shipment_id stands for the shipment named by its check_id.
 -- $1 issuing_state, $2 number, $3 shipment_id
-SELECT c.check_id, c.request, c.checked_at
+SELECT c.check_id, c.request, CASE WHEN c.verdict = 'clear' THEN c.checked_at ELSE d.decided_at END AS let_in_at
   FROM customs_check AS c
   LEFT JOIN check_decision AS d USING (check_id)
  WHERE c.issuing_state = $1 AND c.licence_number = $2 AND c.movement = 'import'
    AND (c.shipment_id = $3 OR (c.shipment_id IS NULL AND c.check_id::text = $3))
    AND (c.verdict = 'clear' OR d.decision = 'release')
- ORDER BY c.checked_at, c.check_id
+ ORDER BY let_in_at, c.check_id
  LIMIT 1;

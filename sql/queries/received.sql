@@ -110,7 +110,8 @@ SELECT exporting_state, shipment_id, licence_number, issuing_state, dispatched_a
  LIMIT $5;
 
 -- name: insert_shipment_passage
--- A border passage reported by a transit State (a repeated check_id changes nothing). $1 recorded_by, $2 check_id, $3 licence_number, $4 issuing_state, $5 shipment_id, $6 verdict, $7 reasons, $8 checked_at, $9 crossing_point, $10 items, $11 confidentiality, $12 notice_id, $13 now, $14 journal recorded_at, $15 actor, $16 action, $17 payload
+-- A border passage reported by a transit State (the same check with the same verdict again changes nothing;
+-- a held check's decision is a second report). $1 recorded_by, $2 check_id, $3 licence_number, $4 issuing_state, $5 shipment_id, $6 verdict, $7 reasons, $8 checked_at, $9 crossing_point, $10 items, $11 confidentiality, $12 notice_id, $13 now, $14 journal recorded_at, $15 actor, $16 action, $17 payload
 -- Journaled in the same statement (no entry when nothing was written).
 WITH written AS (
     INSERT INTO shipment_passage (recorded_by, check_id, licence_number, issuing_state, shipment_id, verdict, reasons,

@@ -13,12 +13,14 @@ from litestar.testing import AsyncTestClient
 
 from api import create_app
 from firearms import bootstrap, clock, db, licences, received
+from firearms.exchange import trust
 from firearms.licence_object import LicenceLine
 from firearms.licences import LicenceStatus
 from firearms.settings import Settings
 from tests.check_helpers import NUMBER, at_licence, check_body, receive, register_firearm, register_stolen
 from tests.conftest import TokenFactory
 from tests.db.test_local_dates import zone_on_another_date
+from tests.exchange_util import VECTORS
 from tests.licensing_helpers import LINES, TODAY, issued_export, register_parties
 
 Client = AsyncTestClient[Litestar]
@@ -558,3 +560,133 @@ async def test_a_replay_after_the_release_answers_the_first_hold_and_takes_nothi
     assert replayed == held
     assert await conn.fetchval("SELECT sum(quantity) FROM passage_tally") == 1
     assert await conn.fetchval("SELECT count(*) FROM cleared_serial") == 1
+
+
+async def test_the_journal_says_what_a_release_took(
+    client: Client, conn: db.Conn, settings: Settings, auth: TokenFactory
+) -> None:
+    # A held check's own entry takes nothing (lines []); the release is the change that debits the ledger,
+    # and its entry must say what it took, as a clear's entry does: an auditor rebuilds the ledger from it.
+    number = (await issued_export(conn, settings, await register_parties(conn))).licence.number
+    await register_stolen(conn, "SSG08-001")
+    headers = await customs(auth)
+    body = check_body(
+        "export",
+        licence_number=number,
+        crossing_point="AT-Wullowitz",
+        lines=[{"line": 1, "quantity": 1, "serials": ["SSG08-001"]}, {"line": 2, "quantity": 300}],
+    )
+    assert (await post_check(client, headers, body))["verdict"] == "hold"
+    released = await client.post(f"/api/v1/checks/{body['check_id']}/release", json={"reason": "ok"}, headers=headers)
+    assert released.status_code == 200, released.text
+    payload = await conn.fetchval(
+        "SELECT payload FROM journal_entry WHERE action = 'check.released' AND entity_id = $1", body["check_id"]
+    )
+    assert payload["movement"] == "export"
+    assert payload["lines"] == [
+        {"line": 1, "quantity": 1, "serials": ["SSG08-001"]},
+        {"line": 2, "quantity": 300, "serials": []},
+    ]
+    assert await conn.fetchval("SELECT sum(quantity) FROM ledger_entry") == 301
+
+
+async def test_the_journal_says_what_a_transit_release_took(cz: Client, conn: db.Conn, auth: TokenFactory) -> None:
+    await receive(conn, at_licence(), state="CZ")
+    await register_stolen(conn, "SSG08-002")
+    headers = await customs(auth)
+    body = check_body()
+    assert (await post_check(cz, headers, body))["verdict"] == "hold"
+    released = await cz.post(f"/api/v1/checks/{body['check_id']}/release", json={"reason": "ok"}, headers=headers)
+    assert released.status_code == 200, released.text
+    payloads = await conn.fetch("SELECT payload FROM journal_entry WHERE action = 'check.released'")
+    assert [row["payload"]["lines"] for row in payloads] == [
+        [{"line": 1, "quantity": 2, "serials": ["SSG08-001", "SSG08-002"]}, {"line": 2, "quantity": 800, "serials": []}]
+    ]
+
+
+async def _trust(conn: db.Conn, *states: str) -> None:
+    async with conn.transaction():
+        for state in states:
+            await trust.add_peer(
+                conn,
+                own_state="CZ",
+                state=state,
+                base_url=f"http://{state.lower()}.example",
+                public_key=VECTORS["keys"]["DE" if state == "DE" else "OTHER"]["public_key"],
+                not_before=None,
+                actor="test",
+            )
+
+
+async def _passages(conn: db.Conn) -> list[tuple[str, str, list[str]]]:
+    rows = await conn.fetch(
+        "SELECT recipient, body FROM notice_outbox WHERE type = 'transit.passage-recorded' ORDER BY recipient, sequence"
+    )
+    return [(row["recipient"], row["body"]["verdict"], row["body"]["reasons"]) for row in rows]
+
+
+@pytest.mark.parametrize(("decision", "verdict"), [("release", "clear"), ("refuse", "refuse")])
+async def test_the_decision_on_a_held_transit_check_is_reported_to_the_exporting_and_importing_states(
+    decision: str, verdict: str, cz: Client, conn: db.Conn, auth: TokenFactory
+) -> None:
+    await _trust(conn, "AT", "DE")
+    await receive(conn, at_licence(), state="CZ")
+    await register_stolen(conn, "SSG08-002")
+    headers = await customs(auth)
+    body = check_body()
+    assert (await post_check(cz, headers, body))["verdict"] == "hold"
+    held = ["item-reported-lost-or-stolen"]
+    assert await _passages(conn) == [("AT", "hold", held), ("DE", "hold", held)]
+    decided = await cz.post(f"/api/v1/checks/{body['check_id']}/{decision}", json={"reason": "seen"}, headers=headers)
+    assert decided.status_code == 200, decided.text
+    told = [] if verdict == "clear" else held  # a refusal says why: the reasons the check was held for
+    assert await _passages(conn) == [
+        ("AT", "hold", held),
+        ("AT", verdict, told),
+        ("DE", "hold", held),
+        ("DE", verdict, told),
+    ]
+    assert (await post_check(cz, headers, body))["verdict"] == "hold"  # a replay tells no one again
+    assert len(await _passages(conn)) == 4
+
+
+@pytest.mark.parametrize("placeholder", ["-", "--", "/", "n/a ", " . "])
+async def test_a_serial_without_letters_or_digits_is_422_and_does_not_pass_for_the_next_one(
+    placeholder: str, cz: Client, conn: db.Conn, auth: TokenFactory
+) -> None:
+    # Every such "serial" is the empty string in normalised form: one written in for a barrel without a
+    # readable serial cleared and was recorded as passed, and the next consignment's "-" was refused as a
+    # serial that had already passed. A licence refuses such serials too (invalid-serial).
+    barrels = LicenceLine(
+        line=3, category="component", type="barrel", make="Steyr", model="SSG 08", calibre=".308 Win", quantity=5
+    )
+    await receive(conn, at_licence(lines=[*LINES, barrels]), state="CZ")
+    headers = await customs(auth)
+    body = check_body(lines=[{"line": 3, "quantity": 1, "serials": [placeholder]}])
+    response = await cz.post("/api/v1/checks", json=body, headers=headers)
+    if placeholder == "n/a ":  # letters: a serial, not on the licence, judged as such
+        assert response.status_code == 200, response.text
+        return
+    assert response.status_code == 422, response.text
+    problem = response.json()
+    assert (problem["type"].rsplit("/", 1)[-1], problem["line"], problem["serial"]) == (
+        "invalid-serial",
+        3,
+        placeholder,
+    )
+    assert await conn.fetchval("SELECT count(*) FROM customs_check") == 0
+    assert await conn.fetchval("SELECT count(*) FROM cleared_serial") == 0
+
+
+async def test_an_exit_is_cleared_only_against_this_states_own_export_licence(
+    cz: Client, conn: db.Conn, auth: TokenFactory
+) -> None:
+    # An export authorisation is issued by the exporting State. A partner's licence that names this
+    # State as the exporter (a partner's error, or worse) cleared an exit here: it debited a ledger for a
+    # licence this State never issued and announced a dispatch in its name.
+    await receive(conn, at_licence(exporting_state="CZ", transit_states=[]), state="CZ")
+    answer = await post_check(cz, await customs(auth), check_body("export", crossing_point="CZ-Hatě"))
+    assert answer["verdict"] == "refuse"
+    assert codes(answer) == ["state-not-on-route"]
+    assert await conn.fetchval("SELECT count(*) FROM ledger_entry") == 0
+    assert await conn.fetchval("SELECT count(*) FROM cleared_serial") == 0

@@ -8,12 +8,16 @@ import json
 from typing import Any
 
 from firearms import db, item_events, items, tokens
-from firearms.canonical import format_time, utc_now
+from firearms.canonical import format_time, parse_time, utc_now
+from firearms.exchange import trust
 from firearms.exchange.protocol import decode_receipt
 from firearms.item_types import NewEvent
+from firearms.settings import Settings
+from firearms.signing import SigningKey
 from tests.db.test_items_store import rifle
 from tests.exchange_fixtures import Client, cz, de
-from tests.exchange_util import AT_KEY, VECTORS, envelope
+from tests.exchange_util import AT_KEY, DE_KEY, OTHER_KEY, VECTORS, envelope
+from tests.licensing_helpers import issued_export, register_parties
 
 __all__ = ["cz", "de"]
 
@@ -28,7 +32,8 @@ async def _token(conn: db.Conn, role: tokens.Role) -> dict[str, str]:
 async def _send(
     client: Client, sequence: int, type_: str, body: dict[str, Any], **extra: Any
 ) -> tuple[str, str | None]:
-    raw = envelope(AT_KEY, recipient=extra.pop("recipient", "DE"), sequence=sequence, type_=type_, body=body, **extra)
+    key = extra.pop("key", AT_KEY)
+    raw = envelope(key, recipient=extra.pop("recipient", "DE"), sequence=sequence, type_=type_, body=body, **extra)
     response = await client.post("/exchange/v1/notices", content=raw)
     assert response.status_code == 202, response.text
     receipt = decode_receipt(response.content).receipt
@@ -105,22 +110,23 @@ async def test_an_effect_the_database_refuses_is_stored_rejected_and_the_queue_m
     await conn.execute("ALTER TABLE shipment_record ADD CONSTRAINT test_refused CHECK (shipment_id <> 'S-9')")
     refused = _licence(number="AT-EXP-2026-9")
     assert await _send(client, 1, "export-licence.issued", {"licence": refused}) == ("rejected", "cannot-apply")
-    confirmed = {
-        "licence_number": "DE-EXP-2026-1",
+    assert await _send(client, 2, "export-licence.issued", {"licence": LICENCE}) == ("accepted", None)
+    dispatched = {
+        "licence_number": "AT-EXP-2026-000123",
         "shipment_id": "S-9",
-        "received_on": "2026-11-29",
-        "customs_document": "X",
-        "items": [{"line": 1, "quantity": 1, "serials": []}],
-    }  # receipt.confirmed runs without a savepoint (checks first): the whole transaction failed
-    assert await _send(client, 2, "receipt.confirmed", confirmed) == ("rejected", "cannot-apply")
-    assert await _send(client, 3, "export-licence.issued", {"licence": LICENCE}) == ("accepted", None)
+        "dispatched_at": "2026-11-29T08:00:00Z",
+        "items": [{"line": 1, "quantity": 1, "serials": ["SSG08-001"]}],
+    }  # shipment.dispatched runs without a savepoint (checks first): the whole transaction failed
+    assert await _send(client, 3, "shipment.dispatched", dispatched) == ("rejected", "cannot-apply")
+    assert await _send(client, 4, "shipment.dispatched", dispatched | {"shipment_id": "S-10"}) == ("accepted", None)
     assert await conn.fetchval("SELECT array_agg(number) FROM foreign_licence") == ["AT-EXP-2026-000123"]
-    assert await conn.fetchval("SELECT count(*) FROM shipment_record") == 0
+    assert await conn.fetchval("SELECT array_agg(shipment_id) FROM shipment_record") == ["S-10"]
     stored = await conn.fetch("SELECT sequence, status, reason FROM notice_inbox ORDER BY sequence")
     assert [tuple(row) for row in stored] == [
         (1, "rejected", "cannot-apply"),
-        (2, "rejected", "cannot-apply"),
-        (3, "accepted", None),
+        (2, "accepted", None),
+        (3, "rejected", "cannot-apply"),
+        (4, "accepted", None),
     ]
 
 
@@ -172,9 +178,13 @@ async def test_shipment_notices_update_the_shipment_record(de: tuple[Client, db.
         "crossing_point": "CZ-Dolni Dvoriste",
         "items": items,
     }
-    assert await _send(client, 4, "transit.passage-recorded", passage) == ("accepted", None)
+    await _trust(conn, "DE", "CZ", "OTHER")
+    assert await _send(client, 1, "transit.passage-recorded", passage, sender="CZ", key=OTHER_KEY) == (
+        "accepted",
+        None,
+    )
     asked = {"licence_number": "AT-EXP-2026-000123", "shipment_id": "SHP-1"}
-    assert await _send(client, 5, "receipt.confirmation-requested", asked) == ("accepted", None)
+    assert await _send(client, 4, "receipt.confirmation-requested", asked) == ("accepted", None)
     customs = await _token(conn, "customs-officer")
     response = await client.get("/api/v1/shipments/AT/SHP-1", headers=customs)
     assert response.status_code == 200
@@ -182,7 +192,7 @@ async def test_shipment_notices_update_the_shipment_record(de: tuple[Client, db.
     assert shipment["dispatched_at"] == "2026-11-29T08:00:00Z"
     assert shipment["items"][0]["serials"] == ["SSG08-001", "SSG08-002"]
     assert shipment["confirmation_requested_at"] is not None
-    assert [(p["recorded_by"], p["verdict"]) for p in shipment["passages"]] == [("AT", "clear")]
+    assert [(p["recorded_by"], p["verdict"]) for p in shipment["passages"]] == [("CZ", "clear")]
 
 
 async def test_shipments_under_a_licence_are_listed_a_page_at_a_time(de: tuple[Client, db.Conn]) -> None:
@@ -218,21 +228,6 @@ async def test_shipments_under_a_licence_are_listed_a_page_at_a_time(de: tuple[C
     garbage = await client.get(f"{url}&after=not-a-cursor", headers=customs)
     assert garbage.status_code == 422
     assert garbage.json()["type"].endswith("/invalid-cursor")
-
-
-async def test_receipt_confirmation_is_recorded_for_the_exporter(de: tuple[Client, db.Conn]) -> None:
-    client, conn = de
-    confirmed = {
-        "licence_number": "DE-EXP-2026-9",
-        "shipment_id": "SHP-9",
-        "received_on": "2026-11-29",
-        "customs_document": "ATB-2026-1",
-        "items": [{"line": 1, "quantity": 2, "serials": ["A", "B"]}],
-    }
-    assert await _send(client, 1, "receipt.confirmed", confirmed) == ("accepted", None)
-    row = await conn.fetchrow("SELECT exporting_state, received_on, confirmed_by FROM shipment_record")
-    assert row is not None
-    assert (row["exporting_state"], row["received_on"], row["confirmed_by"]) == ("DE", dt.date(2026, 11, 29), "AT")
 
 
 def _request(
@@ -410,3 +405,108 @@ async def test_reads_of_received_consent_requests_are_journaled(cz: tuple[Client
         ("officer:test auditor", key, [key]),
         ("officer:test auditor", key, [key]),
     ]
+
+
+async def test_a_decision_on_a_held_passage_is_recorded_beside_the_hold(de: tuple[Client, db.Conn]) -> None:
+    # CZ held the consignment (a rifle reported stolen there), then its officer released it: CZ reports
+    # the same check again with the new verdict. Dropping the second report left AT and DE believing the
+    # goods were still held at the border.
+    client, conn = de
+    assert await _send(client, 1, "export-licence.issued", {"licence": LICENCE}) == ("accepted", None)
+    held = {
+        "licence_number": "AT-EXP-2026-000123",
+        "issuing_state": "AT",
+        "shipment_id": "SHP-2",
+        "check_id": "6f1c0000-0000-4000-8000-000000000002",
+        "verdict": "hold",
+        "reasons": ["item-reported-lost-or-stolen"],
+        "checked_at": "2026-11-29T09:00:00Z",
+        "crossing_point": "CZ-Dolni Dvoriste",
+        "items": [{"line": 2, "quantity": 100, "serials": []}],
+    }
+    released = held | {"verdict": "clear", "reasons": [], "checked_at": "2026-11-29T09:40:00Z"}
+    await _trust(conn, "DE", "CZ", "OTHER")
+    for sequence, body in enumerate([held, released, released], start=1):  # the release said again: kept once
+        assert await _send(client, sequence, "transit.passage-recorded", body, sender="CZ", key=OTHER_KEY) == (
+            "accepted",
+            None,
+        )
+    rows = await conn.fetch("SELECT verdict, checked_at FROM shipment_passage ORDER BY checked_at")
+    assert [row["verdict"] for row in rows] == ["hold", "clear"]
+    assert await conn.fetchval("SELECT count(*) FROM journal_entry WHERE action = 'shipment.passage-recorded'") == 2
+
+
+async def _trust(conn: db.Conn, own_state: str, state: str, key: str) -> None:
+    async with conn.transaction():
+        await trust.add_peer(
+            conn,
+            own_state=own_state,
+            state=state,
+            base_url=f"http://{state.lower()}.example",
+            public_key=VECTORS["keys"][key]["public_key"],
+            not_before=parse_time("2026-01-01T00:00:00Z"),
+            actor="test",
+        )
+
+
+async def test_a_receipt_is_confirmed_only_by_the_importing_state_of_an_own_export_licence(
+    client: Client, conn: db.Conn, settings: Settings
+) -> None:
+    # AT exports to DE through CZ. CZ (a transit State) or any other partner confirming receipt, or a
+    # confirmation of a licence AT never issued, wrote (and overwrote) AT's record of the receipt.
+    number = (await issued_export(conn, settings, await register_parties(conn))).licence.number
+    await _trust(conn, "AT", "DE", "DE")
+    await _trust(conn, "AT", "CZ", "OTHER")
+    confirmed = {
+        "licence_number": number,
+        "shipment_id": "SHP-1",
+        "received_on": "2026-11-29",
+        "customs_document": "ATB-2026-1",
+        "items": [{"line": 1, "quantity": 2, "serials": ["SSG08-001", "SSG08-002"]}],
+    }
+
+    async def send(key: SigningKey, sender: str, sequence: int, body: dict[str, Any]) -> tuple[str, str | None]:
+        raw = envelope(key, sender=sender, recipient="AT", sequence=sequence, type_="receipt.confirmed", body=body)
+        response = await client.post("/exchange/v1/notices", content=raw)
+        assert response.status_code == 202, response.text
+        receipt = decode_receipt(response.content).receipt
+        return receipt.status, receipt.reason
+
+    assert await send(OTHER_KEY, "CZ", 1, confirmed) == ("rejected", "not-on-route")
+    assert await send(DE_KEY, "DE", 1, confirmed | {"licence_number": "AT-EXP-2026-999999"}) == (
+        "rejected",
+        "unknown-licence",
+    )
+    assert await conn.fetchval("SELECT count(*) FROM shipment_record") == 0
+    assert await send(DE_KEY, "DE", 2, confirmed) == ("accepted", None)
+    row = await conn.fetchrow("SELECT exporting_state, received_on, confirmed_by FROM shipment_record")
+    assert row is not None
+    assert (row["exporting_state"], row["received_on"], row["confirmed_by"]) == ("AT", dt.date(2026, 11, 29), "DE")
+
+
+async def test_a_passage_is_recorded_only_from_a_transit_state_of_the_licence(de: tuple[Client, db.Conn]) -> None:
+    # DE heard of AT's licence (route AT -> CZ -> DE). A passage reported by a State not on the route, or
+    # about a licence DE never received, was recorded as a border passage of the consignment.
+    client, conn = de
+    assert await _send(client, 1, "export-licence.issued", {"licence": LICENCE}) == ("accepted", None)
+    await _trust(conn, "DE", "CZ", "OTHER")
+    passage = {
+        "licence_number": "AT-EXP-2026-000123",
+        "issuing_state": "AT",
+        "shipment_id": "SHP-1",
+        "check_id": "6f1c0000-0000-4000-8000-000000000003",
+        "verdict": "clear",
+        "reasons": [],
+        "checked_at": "2026-11-29T09:00:00Z",
+        "crossing_point": "CZ-Dolni Dvoriste",
+        "items": [{"line": 2, "quantity": 100, "serials": []}],
+    }
+    assert await _send(client, 2, "transit.passage-recorded", passage) == ("rejected", "not-on-route")  # from AT
+
+    async def from_cz(sequence: int, body: dict[str, Any]) -> tuple[str, str | None]:
+        return await _send(client, sequence, "transit.passage-recorded", body, sender="CZ", key=OTHER_KEY)
+
+    assert await from_cz(1, passage | {"licence_number": "AT-EXP-2026-999999"}) == ("rejected", "unknown-licence")
+    assert await conn.fetchval("SELECT count(*) FROM shipment_passage") == 0
+    assert await from_cz(2, passage) == ("accepted", None)
+    assert await conn.fetchval("SELECT recorded_by FROM shipment_passage") == "CZ"

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 
-from firearms import db
+import msgspec
+
+from firearms import checks, clock, db
+from firearms.check_rules import CheckRequest
 from firearms.exchange import trust
 from firearms.settings import Settings
 from tests.api.test_exchange_effects import LICENCE, _send, _token
+from tests.check_helpers import register_firearm
 from tests.exchange_fixtures import Client, de
 from tests.licensing_helpers import issued_export, register_parties
 
@@ -100,3 +105,30 @@ async def test_exporting_state_asks_for_confirmation(client: Client, conn: db.Co
         "/api/v1/shipments/confirmation-requests", json=body | {"licence_number": "AT-EXP-2026-999999"}, headers=headers
     )
     assert unknown.status_code == 404
+
+
+async def test_a_released_entry_is_confirmed_with_the_day_of_its_release_when_asked_again(
+    de: tuple[Client, db.Conn],
+) -> None:
+    # DE's entry check held the rifles yesterday (one was registered in DE without DE's import marking);
+    # the officer released them today. The release confirmed receipt on today's date; asked again, the
+    # registry answered with the day of the hold, and AT's record of the receipt changed to it.
+    client, conn = de
+    licence = LICENCE | {"valid_from": (clock.today(dt.UTC) - dt.timedelta(days=30)).isoformat()}
+    assert await _send(client, 1, "export-licence.issued", {"licence": licence}) == ("accepted", None)
+    await register_firearm(conn, "SSG08-001")
+    yesterday = dt.datetime.now(dt.UTC) - dt.timedelta(days=1)
+    request = msgspec.convert(_entry("SHP-9"), CheckRequest)
+    async with conn.transaction():
+        held = await checks.perform_check(
+            conn, request, state="DE", time_zone=dt.UTC, actor="officer:customs", now=yesterday
+        )
+    assert held.verdict == "hold", held.reasons
+    headers = await _token(conn, "customs-officer")
+    released = await client.post(f"/api/v1/checks/{request.check_id}/release", json={"reason": "seen"}, headers=headers)
+    assert released.status_code == 200, released.text
+    today = clock.today(dt.UTC).isoformat()
+    assert [item["received_on"] for item in await _confirmations(conn)] == [today]
+    asked = {"licence_number": LICENCE["number"], "shipment_id": "SHP-9"}
+    assert await _send(client, 2, "receipt.confirmation-requested", asked) == ("accepted", None)
+    assert [item["received_on"] for item in await _confirmations(conn)] == [today, today]

@@ -18,6 +18,7 @@ from firearms.exchange.bodies import (
     ShipmentItem,
 )
 from firearms.exchange.inbox import NoticeRejectedError, ReceivedNotice, body_as, effect
+from firearms.store import licences as licence_store
 from firearms.store import received as store
 
 if TYPE_CHECKING:
@@ -49,9 +50,14 @@ async def shipment_dispatched(conn: Conn, received: ReceivedNotice) -> None:
 
 @effect("transit.passage-recorded", checks_first=True)
 async def transit_passage_recorded(conn: Conn, received: ReceivedNotice) -> None:
-    """A transit State reports a border check of a consignment (one record per check)."""
+    """A transit State of a licence known here reports a border check (one record per check and verdict)."""
     body = body_as(received, PassageRecorded)
     sender = received.notice.sender
+    licence = await licence_store.find_licence(conn, body.issuing_state, body.licence_number)
+    if licence is None:
+        raise NoticeRejectedError("unknown-licence", f"no licence {body.licence_number} of {body.issuing_state}")
+    if sender not in licence["transit_states"]:
+        raise NoticeRejectedError("not-on-route", f"{sender} is not a transit State of {body.licence_number}")
     await store.insert_shipment_passage(
         conn,
         sender,
@@ -104,14 +110,14 @@ async def _answer_from_records(conn: Conn, received: ReceivedNotice, body: Recei
     entry = await checks.entry_for_shipment(conn, sender, body.licence_number, body.shipment_id)
     if entry is None:
         return
-    request, checked_at = entry
+    request, let_in_at = entry
     licence = (await licences.find_licence(conn, sender, body.licence_number)).licence
     await emit.receipt_confirmed(
         conn,
         licence,
         own_state=received.notice.recipient,
         shipment_id=body.shipment_id,
-        received_on=local_date(checked_at, received.time_zone),
+        received_on=local_date(let_in_at, received.time_zone),
         customs_document=request.customs_document or f"customs check {request.check_id}",
         items=[
             ShipmentItem(line=line.line, quantity=line.quantity, serials=list(line.serials)) for line in request.lines
@@ -122,9 +128,16 @@ async def _answer_from_records(conn: Conn, received: ReceivedNotice, body: Recei
 
 @effect("receipt.confirmed", checks_first=True)
 async def receipt_confirmed(conn: Conn, received: ReceivedNotice) -> None:
-    """The importing State confirms receipt of a shipment this State exported (Art. 10(4))."""
+    """The importing State of one of this State's export licences confirms receipt of a shipment (Art. 10(4))."""
     body = body_as(received, ReceiptConfirmed)
     own = received.notice.recipient
+    licence = await licence_store.find_licence(conn, own, body.licence_number)
+    if licence is None or licence["origin"] != "local" or licence["kind"] != "export":
+        raise NoticeRejectedError("unknown-licence", f"{body.licence_number} is not an export licence of {own}")
+    if received.notice.sender != licence["importing_state"]:
+        raise NoticeRejectedError(
+            "not-on-route", f"{received.notice.sender} is not the importing State of {body.licence_number}"
+        )
     await store.upsert_shipment_receipt(
         conn,
         own,
