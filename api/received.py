@@ -246,7 +246,7 @@ class ConsentRequestController(Controller):
         self,
         conn: ConnDep,
         officer: OfficerDep,
-        status: Annotated[Literal["pending", "decided", "superseded"] | None, QueryParameter()] = None,
+        status: Annotated[Literal["pending", "decided", "superseded", "deemed"] | None, QueryParameter()] = None,
         after: AfterQuery = None,
         limit: LimitQuery = DEFAULT_LIMIT,
     ) -> ConsentRequestPage:

@@ -3,7 +3,8 @@
 A ``transit-consent.requested`` from an exporting State becomes a pending request for this State's
 licensing officer, pre-checked against the export authorisation data it carries (:func:`findings`).
 The officer's decision (:func:`decide`) goes back as ``transit-consent.decided`` ``in_reply_to`` the
-request, through the outbox, in the same transaction.
+request, through the outbox, in the same transaction. A request left unanswered for the silent period is
+deemed consent (:func:`deem_silent`, the worker's timer), as the exporting State counts it too.
 """
 
 from __future__ import annotations
@@ -26,10 +27,13 @@ if TYPE_CHECKING:
 
     from firearms.db import Conn
     from firearms.exchange.bodies import ConsentRequested
+    from firearms.settings import Settings
 
-__all__ = ["ConsentRequest", "Finding", "decide", "findings", "get_request", "list_requests"]
+__all__ = ["ConsentRequest", "Finding", "decide", "deem_silent", "findings", "get_request", "list_requests"]
 
 Decision = Literal["no-objection", "objection"]
+_TIMER = "system:consent-timer"
+_CLOSED = frozenset({"revoked", "expired", "exhausted"})  # nothing is consented to for a closed licence
 
 
 class Finding(msgspec.Struct, frozen=True, kw_only=True):
@@ -43,8 +47,9 @@ class Finding(msgspec.Struct, frozen=True, kw_only=True):
 class ConsentRequest(msgspec.Struct, frozen=True, kw_only=True):
     """A received transit-consent request with its findings and, once decided, the decision.
 
-    ``status`` is ``pending``, ``decided``, or ``superseded`` (``superseded_by`` names the newer request of
-    the same State about the same licence: the one its officer decides).
+    ``status`` is ``pending``, ``decided``, ``superseded`` (``superseded_by`` names the newer request of
+    the same State about the same licence: the one its officer decides), or ``deemed`` (left unanswered
+    for the silent period: this State is deemed to consent, :func:`deem_silent`).
     """
 
     requesting_state: str
@@ -225,10 +230,9 @@ async def decide(
             superseded_by=row["superseded_by"],
         )
     if row["status"] != "pending":
+        decided = row["decision"] or row["status"]  # a deemed request has no officer's decision
         raise ConflictError(
-            f"the request was already decided ({row['decision']})",
-            code="consent-already-decided",
-            decision=row["decision"],
+            f"the request was already decided ({decided})", code="consent-already-decided", decision=decided
         )
     if decision == "objection" and not (reason and reason.strip()):
         raise InvalidInputError("an objection gives its reason", code="reason-required")
@@ -278,3 +282,59 @@ async def decide(
         payload={**body, "reply_notice_id": str(reply)},
     )
     return await get_request(conn, requesting_state, notice_id)
+
+
+async def deem_silent(conn: Conn, *, settings: Settings, today: dt.date, limit: int = 500) -> int:
+    """This State's own silence: a request it left unanswered for the silent period is deemed consent.
+
+    Reg. 258/2012 Art. 7(2) counts the working days from the receipt of the request: from the day it
+    arrived here, in the registry's time zone, with this State's holidays. The request becomes
+    ``deemed`` and the deemed consent is recorded on the licence as received (dated the day the period
+    ended), so that this State's transit checks accept the licence the exporting State issued on it.
+    Nothing is sent: the exporting State counts the period itself. Applies where ``settings.tacit_consent``
+    is on and this State is not in ``tacit_consent_refused_by``. Returns how many requests were deemed.
+    """
+    if not settings.tacit_consent or settings.state in settings.tacit_consent_refused_by:
+        return 0
+    count = 0
+    now = utc_now()
+    for row in await store.list_pending_consent_requests(conn, limit):
+        received_on = local_date(row["received_at"], settings.time_zone)
+        due = licensing_consents.add_working_days(received_on, settings.tacit_consent_days, settings.holidays)
+        if due > today:
+            break  # oldest first: the later ones are not due either
+        reason = f"no answer within {settings.tacit_consent_days} working days of its receipt on {received_on}"
+        requesting_state, notice_id = row["requesting_state"], row["notice_id"]
+        if not await store.deem_consent_request(conn, requesting_state, notice_id, reason, _TIMER, now):
+            continue
+        try:
+            licence = await licences.find_licence(conn, requesting_state, row["licence_number"])
+        except NotFoundError:
+            licence = None
+        if licence is not None and licence.origin == "received" and licence.status not in _CLOSED:
+            await licensing_consents.record_decision(
+                conn,
+                licence_id=licence.licence_id,
+                transit_state=settings.state,
+                decision="deemed",
+                decided_on=due,
+                valid_until=None,
+                reason=reason,
+                source="timer",
+                today=today,
+                actor=_TIMER,
+            )
+        await journal.record(
+            conn,
+            actor=_TIMER,
+            action="transit-consent.deemed",
+            entity="consent_request_received",
+            entity_id=f"{requesting_state}/{notice_id}",
+            payload={
+                "licence_number": row["licence_number"],
+                "received_on": received_on.isoformat(),
+                "deemed_on": due.isoformat(),
+            },
+        )
+        count += 1
+    return count

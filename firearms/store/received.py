@@ -19,6 +19,7 @@ JournalEntry: TypeAlias = "tuple[dt.datetime, str, str, Any]"
 
 __all__ = [
     "decide_consent_request",
+    "deem_consent_request",
     "get_consent_request",
     "get_consent_request_for_update",
     "get_foreign_licence",
@@ -30,6 +31,7 @@ __all__ = [
     "list_consent_decisions",
     "list_consent_requests",
     "list_foreign_licences",
+    "list_pending_consent_requests",
     "list_shipment_passages",
     "list_shipment_records",
     "set_foreign_licence_status",
@@ -304,6 +306,19 @@ async def decide_consent_request(
         decided_at,
         reply_notice_id,
     )
+
+
+async def deem_consent_request(
+    conn: Conn, requesting_state: str, notice_id: str, reason: str, decided_by: str, decided_at: dt.datetime
+) -> bool:
+    """Mark a pending request deemed; False when it was no longer pending."""
+    row = await conn.fetchrow(Q["deem_consent_request"], requesting_state, notice_id, reason, decided_by, decided_at)
+    return row is not None
+
+
+async def list_pending_consent_requests(conn: Conn, limit: int) -> list[asyncpg.Record]:
+    """Received requests still waiting for the officer, oldest first."""
+    return await conn.fetch(Q["list_pending_consent_requests"], limit)
 
 
 async def list_consent_requests(

@@ -170,6 +170,21 @@ UPDATE consent_request_received
        reply_notice_id = $8
  WHERE requesting_state = $1 AND notice_id = $2 AND status = 'pending';
 
+-- name: list_pending_consent_requests
+-- Received requests still waiting for this State's officer, oldest first (the tacit-consent timer). $1 limit
+SELECT requesting_state, notice_id, licence_number, received_at
+  FROM consent_request_received
+ WHERE status = 'pending'
+ ORDER BY received_at, requesting_state, notice_id
+ LIMIT $1;
+
+-- name: deem_consent_request
+-- A pending request left unanswered for the silent period. $1 requesting_state, $2 notice_id, $3 reason, $4 decided_by, $5 decided_at
+UPDATE consent_request_received
+   SET status = 'deemed', reason = $3, decided_by = $4, decided_at = $5
+ WHERE requesting_state = $1 AND notice_id = $2 AND status = 'pending'
+RETURNING notice_id;
+
 -- name: list_consent_requests
 -- Received requests in arrival order, a page after a cursor. $1 after received_at or NULL, $2 after requesting_state, $3 after notice_id, $4 status or NULL, $5 limit
 SELECT requesting_state, notice_id, licence_number, licence, window_from, window_to, findings, confidentiality,

@@ -1,0 +1,115 @@
+"""A transit State's own silence (Reg. 258/2012 Art. 7(2)): a request it left unanswered becomes deemed consent."""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from firearms import consents, db, tokens
+from firearms.licence_timers import run_licence_timers
+from firearms.settings import Settings
+from tests.check_helpers import check_body
+from tests.exchange_fixtures import Client, cz
+from tests.exchange_util import AT_KEY, VECTORS, envelope
+
+__all__ = ["cz"]
+
+LICENCE: dict[str, Any] = VECTORS["notice"]["envelope"]["notice"]["body"]["licence"]
+FRIDAY = dt.date(2026, 11, 27)
+
+
+async def _post(client: Client, sequence: int, type_: str, body: dict[str, Any]) -> str:
+    raw = envelope(AT_KEY, recipient="CZ", sequence=sequence, type_=type_, body=body)
+    response = await client.post("/exchange/v1/notices", content=raw)
+    assert response.status_code == 202, response.text
+    return str(msgspec.json.decode(raw)["notice"]["id"])
+
+
+async def _headers(conn: db.Conn, role: tokens.Role) -> dict[str, str]:
+    secret, _ = await tokens.create_token(conn, role=role, name=f"test {role}", actor="test")
+    return {"Authorization": f"Bearer {secret}"}
+
+
+async def _requested_friday(client: Client, conn: db.Conn) -> str:
+    """AT asks CZ's consent; the request arrived on Friday 27 November (moved back to run the silent period)."""
+    pending = copy.deepcopy(LICENCE) | {"status": "pending", "issued_at": None}
+    window = {"from": "2026-12-01", "to": "2026-12-20"}
+    request_id = await _post(client, 1, "transit-consent.requested", {"licence": pending, "shipment_window": window})
+    await conn.execute("UPDATE consent_request_received SET received_at = '2026-11-27T09:00:00Z'")
+    return request_id
+
+
+async def test_a_request_left_unanswered_becomes_deemed_consent_and_transit_clears(
+    cz: tuple[Client, db.Conn], tmp_path: Path
+) -> None:
+    client, conn = cz
+    settings = Settings(state="CZ", home=tmp_path, holidays=(dt.date(2026, 12, 8),))
+    request_id = await _requested_friday(client, conn)
+    await _post(client, 2, "export-licence.issued", {"licence": LICENCE})  # AT issued on its own count
+    customs = await _headers(conn, "customs-officer")
+    before = (await client.post("/api/v1/checks", json=check_body(), headers=customs)).json()
+    assert [reason["code"] for reason in before["reasons"]] == ["transit-consent-missing"]
+
+    due = dt.date(2026, 12, 28)  # 20 working days after Friday 27 Nov, 8 Dec a holiday here, 26-27 Dec a weekend
+    assert await run_licence_timers(conn, settings, today=due - dt.timedelta(days=1)) == (0, 0)
+    officer = await _headers(conn, "licensing-officer")
+    path = f"/api/v1/consent-requests/AT/{request_id}"
+    assert (await client.get(path, headers=officer)).json()["status"] == "pending"
+
+    assert await run_licence_timers(conn, settings, today=due) == (0, 1)
+    request = (await client.get(path, headers=officer)).json()
+    assert (request["status"], request["decision"], request["decided_by"]) == ("deemed", None, "system:consent-timer")
+    assert request["reason"] == "no answer within 20 working days of its receipt on 2026-11-27"
+    licence_id = await conn.fetchval("SELECT licence_id FROM licence WHERE number = $1", LICENCE["number"])
+    deemed = (await consents.latest_decisions(conn, licence_id))["CZ"]
+    assert (deemed.decision, deemed.decided_on, deemed.source) == ("deemed", due, "timer")
+    sent = await conn.fetchval("SELECT count(*) FROM notice_outbox WHERE type = 'transit-consent.decided'")
+    assert sent == 0  # AT counts the period itself
+    entry = await conn.fetchrow(
+        "SELECT entity_id, payload FROM journal_entry"
+        " WHERE action = 'transit-consent.deemed' AND entity = 'consent_request_received'"
+    )
+    assert entry is not None
+    assert (entry["entity_id"], entry["payload"]["deemed_on"]) == (f"AT/{request_id}", due.isoformat())
+    assert await run_licence_timers(conn, settings, today=due) == (0, 0)
+
+    after = (await client.post("/api/v1/checks", json=check_body(), headers=customs)).json()
+    assert (after["verdict"], after["reasons"]) == ("clear", [])
+    late = await client.post(f"{path}/decision", json={"decision": "no-objection"}, headers=officer)
+    assert late.status_code == 409
+    assert (late.json()["type"].rsplit("/", 1)[1], late.json()["decision"]) == ("consent-already-decided", "deemed")
+    listed = (await client.get("/api/v1/consent-requests?status=deemed", headers=officer)).json()
+    assert [item["notice_id"] for item in listed["items"]] == [request_id]
+
+
+async def test_no_deemed_consent_where_this_state_does_not_allow_it(cz: tuple[Client, db.Conn], tmp_path: Path) -> None:
+    client, conn = cz
+    await _requested_friday(client, conn)
+    late = dt.date(2027, 3, 1)
+    for settings in (
+        Settings(state="CZ", home=tmp_path, tacit_consent=False),
+        Settings(state="CZ", home=tmp_path, tacit_consent_refused_by=("CZ",)),
+    ):
+        assert await run_licence_timers(conn, settings, today=late) == (0, 0)
+    assert await conn.fetchval("SELECT status FROM consent_request_received") == "pending"
+    assert await conn.fetchval("SELECT count(*) FROM transit_consent") == 0
+
+
+async def test_a_superseded_or_decided_request_is_not_deemed(cz: tuple[Client, db.Conn], tmp_path: Path) -> None:
+    client, conn = cz
+    request_id = await _requested_friday(client, conn)
+    officer = await _headers(conn, "licensing-officer")
+    decided = await client.post(
+        f"/api/v1/consent-requests/AT/{request_id}/decision",
+        json={"decision": "objection", "reason": "route closed"},
+        headers=officer,
+    )
+    assert decided.status_code == 200, decided.text
+    settings = Settings(state="CZ", home=tmp_path)
+    assert await run_licence_timers(conn, settings, today=dt.date(2027, 3, 1)) == (0, 0)
+    assert await conn.fetchval("SELECT status FROM consent_request_received") == "decided"
+    assert [row["decision"] for row in await conn.fetch("SELECT decision FROM transit_consent")] == ["objection"]
