@@ -132,9 +132,33 @@ async def test_an_effect_the_database_refuses_is_stored_rejected_and_the_queue_m
 
 async def test_import_authorisation_is_stored(de: tuple[Client, db.Conn]) -> None:
     client, conn = de
-    authorisation = _licence(number="AT-IMP-2026-7", kind="import", transit_states=[], import_authorisation=None)
+    authorisation = _licence(
+        number="AT-IMP-2026-7",
+        kind="import",
+        exporting_state="DE",
+        importing_state="AT",
+        transit_states=[],
+        import_authorisation=None,
+    )
     assert await _send(client, 1, "import-authorisation.issued", {"licence": authorisation}) == ("accepted", None)
     assert await conn.fetchval("SELECT kind FROM foreign_licence WHERE number = 'AT-IMP-2026-7'") == "import"
+
+
+async def test_a_licence_is_taken_only_from_the_state_that_issues_it_by_a_state_with_a_part_in_it(
+    de: tuple[Client, db.Conn],
+) -> None:
+    client, conn = de
+    # AT cannot issue an export licence for goods leaving CZ: DE's customs would take it for CZ's authorisation
+    from_cz = _licence(number="AT-EXP-2026-8", exporting_state="CZ", transit_states=["AT"])
+    assert await _send(client, 1, "export-licence.issued", {"licence": from_cz}) == ("rejected", "not-issuer")
+    # an import authorisation comes from the importing State (here the licence says DE imports)
+    backwards = _licence(number="AT-IMP-2026-9", kind="import", transit_states=[], import_authorisation=None)
+    assert await _send(client, 2, "import-authorisation.issued", {"licence": backwards}) == ("rejected", "not-issuer")
+    # a licence AT -> PL names DE nowhere
+    elsewhere = _licence(number="AT-EXP-2026-10", importing_state="PL", transit_states=["SK"])
+    assert await _send(client, 3, "export-licence.issued", {"licence": elsewhere}) == ("rejected", "not-on-route")
+    assert await conn.fetchval("SELECT count(*) FROM foreign_licence") == 0
+    assert await conn.fetchval("SELECT count(*) FROM licence") == 0
 
 
 async def test_status_change_applies_at_once(de: tuple[Client, db.Conn]) -> None:

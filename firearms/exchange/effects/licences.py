@@ -22,6 +22,7 @@ from firearms.store import received as store
 
 if TYPE_CHECKING:
     from firearms.db import Conn
+    from firearms.licence_object import LicenceObject
 
 __all__ = ["export_licence_issued", "import_authorisation_issued", "licence_status_changed", "store_licence"]
 
@@ -30,7 +31,9 @@ async def store_licence(conn: Conn, received: ReceivedNotice, *, kind: str) -> N
     """Store a received licence version (PROTOCOL §5: a later version with the same number supersedes).
 
     Raises:
-        NoticeRejectedError: ``invalid-body``, ``not-issuer``, ``stale-version`` or ``version-conflict``.
+        NoticeRejectedError: ``invalid-body``, ``not-issuer`` (the sender did not issue it, or is not the
+            State that issues such a licence), ``not-on-route`` (this State has no part in it),
+            ``stale-version`` or ``version-conflict``.
     """
     licence = body_as(received, LicenceIssued).licence
     sender = received.notice.sender
@@ -38,6 +41,7 @@ async def store_licence(conn: Conn, received: ReceivedNotice, *, kind: str) -> N
         raise NoticeRejectedError("invalid-body", f"{received.notice.type} carries an issued {kind} licence")
     if licence.issuing_state != sender:
         raise NoticeRejectedError("not-issuer", f"{sender} did not issue licence {licence.number}")
+    _require_direction(licence, kind=kind, sender=sender, recipient=received.notice.recipient)
     raw: Any = received.notice.body["licence"]  # as received: unknown fields are kept
     existing = await store.get_foreign_licence_for_update(conn, sender, licence.number)
     if existing is not None:
@@ -73,6 +77,26 @@ async def store_licence(conn: Conn, received: ReceivedNotice, *, kind: str) -> N
         entity_id=f"{sender}/{licence.number}",
         payload={"kind": licence.kind, "version": licence.version, "notice_id": received.notice.id},
     )
+
+
+def _require_direction(licence: LicenceObject, *, kind: str, sender: str, recipient: str) -> None:
+    """PROTOCOL §5's "from → to" for the licences (the sender issues them; the recipient has a part in them).
+
+    An export licence goes from its exporting State to its importing and transit States, an import
+    authorisation from its importing State to its exporting State. A licence naming another State as the
+    exporter would let this State's customs take it for that State's authorisation; one naming this State
+    nowhere is none of its business.
+    """
+    issuer, concerned = (
+        (licence.exporting_state, {licence.importing_state, *licence.transit_states})
+        if kind == "export"
+        else (licence.importing_state, {licence.exporting_state})
+    )
+    if sender != issuer:
+        role = "exporting" if kind == "export" else "importing"
+        raise NoticeRejectedError("not-issuer", f"{sender} is not the {role} State of {licence.number}")
+    if recipient not in concerned:
+        raise NoticeRejectedError("not-on-route", f"{recipient} has no part in {licence.number}")
 
 
 @effect("export-licence.issued")
