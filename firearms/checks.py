@@ -159,7 +159,8 @@ async def perform_check(
     The licence's validity is judged on the date of the check in ``time_zone``, the registry's.
 
     Raises:
-        InvalidInputError: ``duplicate-line`` or ``duplicate-serial`` — the consignment names a line,
+        InvalidInputError: ``padded-value`` — the licence number or shipment id has white space around it;
+            ``duplicate-line`` or ``duplicate-serial`` — the consignment names a line,
             or a serial (in normalised form), twice; ``invalid-serial`` — a serial without letters or
             digits (as a licence refuses it); ``serials-not-allowed`` — it gives serials on an
             ammunition line of the licence.
@@ -167,6 +168,7 @@ async def perform_check(
             ``serial-already-passed`` or ``quantity-exceeds-balance`` if a writer outside the checks
             took the serial or the balance between our read and our write.
     """
+    _require_unpadded(request)
     _require_distinct(request)
     digest = fingerprint(request)
     precise = now or dt.datetime.now(dt.UTC)
@@ -232,6 +234,21 @@ async def perform_check(
             actor=actor,
         )
     return answer
+
+
+def _require_unpadded(request: CheckRequest) -> None:
+    """The licence number and the shipment id are identifiers: with white space around them they name nothing.
+
+    A scanner that sends a trailing blank would otherwise get a recorded ``refuse`` (``licence-unknown``)
+    for a licence that exists, and a dispatch under a shipment id no partner uses.
+    """
+    for field, value in (("licence_number", request.licence_number), ("shipment_id", request.shipment_id)):
+        if value is not None and value != value.strip():
+            raise InvalidInputError(
+                f"{field} has leading or trailing white space; identifiers are refused, never trimmed",
+                code="padded-value",
+                field=field,
+            )
 
 
 def _require_distinct(request: CheckRequest) -> None:

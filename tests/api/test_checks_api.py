@@ -489,6 +489,25 @@ async def test_a_line_or_serial_given_twice_is_422_and_records_nothing(
     assert await conn.fetchval("SELECT count(*) FROM customs_check") == 0
 
 
+@pytest.mark.parametrize(
+    "changes",
+    [{"licence_number": f"{NUMBER} "}, {"licence_number": f" {NUMBER}"}, {"shipment_id": "SHP-1\u00a0"}],
+)
+async def test_a_padded_licence_number_or_shipment_id_is_422_not_a_recorded_refusal(
+    changes: dict[str, Any], cz: Client, conn: db.Conn, auth: TokenFactory
+) -> None:
+    await receive(conn, at_licence(), state="CZ")
+    headers = await customs(auth)
+    response = await cz.post("/api/v1/checks", json=check_body(**changes), headers=headers)
+    assert response.status_code == 422, response.text
+    problem = response.json()
+    assert problem["type"].endswith("/padded-value")
+    assert problem["field"] == next(iter(changes))
+    assert await conn.fetchval("SELECT count(*) FROM customs_check") == 0
+    assert await conn.fetchval("SELECT count(*) FROM notice_outbox") == 0
+    assert (await post_check(cz, headers, check_body()))["verdict"] == "clear"  # the same, unpadded
+
+
 @pytest.mark.parametrize("status", ["suspended", "revoked", "expired"])
 async def test_release_fails_when_the_licence_is_no_longer_usable(
     status: LicenceStatus, cz: Client, conn: db.Conn, auth: TokenFactory
