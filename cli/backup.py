@@ -58,6 +58,7 @@ def restore_command(ctx: click.Context, path: Path) -> None:
         lambda url: backup.restore(
             url, path, state=settings.state, home=settings.home, connect=_connect, progress=_progress
         ),
+        new_home=True,
     )
     if restored.missing_key_files:
         _progress(

@@ -61,20 +61,46 @@ async def _connect(url: str) -> db.Conn:
     return await _reach(db.connect(url))
 
 
-def _on_database(settings: Settings, work: Callable[[str], Coroutine[Any, Any, T]]) -> T:
+def _database_url(settings: Settings, *, new_home: bool = False) -> str:
+    """The registry's database URL, the embedded server started or joined if need be.
+
+    Only commands that set a registry up (``serve``, ``worker``, ``migrate``, ``restore``: ``new_home``)
+    create an embedded database in a home that has none; any other command names the home in one line
+    and leaves it untouched (a mistyped ``FIREARMS_HOME`` would otherwise get an empty server of its own).
+    """
+    if not new_home and settings.database_url is None and not (settings.home / "pgdata").is_dir():
+        _fail(
+            f"FIREARMS_HOME={str(settings.home)!r} holds no registry: check FIREARMS_HOME, or run "
+            "'firearms serve' there once"
+        )
+    return bootstrap.resolve_database_url(settings)
+
+
+def _run(work: Coroutine[Any, Any, T]) -> T:
+    """Run a command's coroutine: a domain error, or a database without the registry's tables, is one line (exit 1).
+
+    A database nobody migrated (a new external ``FIREARMS_DATABASE_URL``, a wrong database name) has no
+    tables: ``firearms migrate`` or ``firearms serve`` sets it up.
+    """
+    try:
+        return asyncio.run(work)
+    except FirearmsError as exc:
+        _fail(exc.detail)
+        raise
+    except asyncpg.UndefinedTableError:
+        _fail("the database holds no registry yet: run 'firearms migrate' (or 'firearms serve') first")
+        raise
+
+
+def _on_database(settings: Settings, work: Callable[[str], Coroutine[Any, Any, T]], *, new_home: bool = False) -> T:
     """Run ``work`` with the registry's database URL (the embedded server joined if need be).
 
     A domain error ends the command with its one line (exit 1).
     """
-    url = bootstrap.resolve_database_url(settings)
-    try:
-        return asyncio.run(work(url))
-    except FirearmsError as exc:
-        _fail(exc.detail)
-        raise
+    return _run(work(_database_url(settings, new_home=new_home)))
 
 
-def _with_database(settings: Settings, work: Callable[[db.Conn], Awaitable[T]]) -> T:
+def _with_database(settings: Settings, work: Callable[[db.Conn], Awaitable[T]], *, new_home: bool = False) -> T:
     """Run ``work`` on one connection to the registry's database (the embedded one joined if need be)."""
 
     async def run(url: str) -> T:
@@ -84,7 +110,7 @@ def _with_database(settings: Settings, work: Callable[[db.Conn], Awaitable[T]]) 
         finally:
             await conn.close()
 
-    return _on_database(settings, run)
+    return _on_database(settings, run, new_home=new_home)
 
 
 def _announce_first_admin(done: bootstrap.Initialised) -> None:
@@ -200,7 +226,7 @@ def worker(ctx: click.Context) -> None:
 @click.pass_context
 def migrate(ctx: click.Context) -> None:
     """Apply pending migrations."""
-    applied = _with_database(_settings(ctx), db.migrate)
+    applied = _with_database(_settings(ctx), db.migrate, new_home=True)
     click.echo("\n".join(applied) if applied else "nothing to apply")
 
 

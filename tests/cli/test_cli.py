@@ -194,3 +194,54 @@ def test_serve_and_worker_on_a_database_that_cannot_be_reached_are_a_one_line_er
     assert result.exit_code == 1
     assert isinstance(result.exception, SystemExit)
     assert "firearms: error: cannot connect to the database" in result.stderr
+
+
+_READERS = [
+    ["token", "list"],
+    ["token", "create", "--role", "auditor", "--name", "x"],
+    ["keys", "show"],
+    ["keys", "rotate"],
+    ["peers", "list"],
+    ["notices"],
+    ["journal", "verify"],
+    ["journal", "checkpoint"],
+    ["export", "{out}"],
+]
+
+
+@pytest.mark.parametrize("command", _READERS)
+def test_a_database_without_a_registry_is_a_one_line_error(
+    command: list[str], empty_database: str, tmp_path: Path
+) -> None:
+    env = {"FIREARMS_STATE": "AT", "FIREARMS_HOME": str(tmp_path / "home"), "FIREARMS_DATABASE_URL": empty_database}
+    out = tmp_path / "items.csv"
+    result = CliRunner().invoke(main, [part.format(out=out) for part in command], env=env)
+    assert not out.exists()
+    assert result.exit_code == 1, result.output
+    assert isinstance(result.exception, SystemExit)
+    assert result.stderr.startswith("firearms: error: ")
+    assert result.stderr.count("\n") == 1
+    assert "firearms migrate" in result.stderr
+
+    async def tables() -> int:
+        conn = await asyncpg.connect(empty_database)
+        try:
+            return int(await conn.fetchval("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'"))
+        finally:
+            await conn.close()
+
+    assert asyncio.run(tables()) == 0  # nothing written
+
+
+@pytest.mark.parametrize("command", _READERS)
+def test_a_home_without_a_registry_is_a_one_line_error_and_stays_untouched(
+    command: list[str], tmp_path: Path
+) -> None:
+    home = tmp_path / "no-such-home"
+    args = ["--home", str(home), *(part.format(out=tmp_path / "items.csv") for part in command)]
+    result = CliRunner().invoke(main, args, env={"FIREARMS_STATE": "AT"})
+    assert result.exit_code == 1, result.output
+    assert isinstance(result.exception, SystemExit)
+    assert result.stderr.count("\n") == 1
+    assert "holds no registry" in result.stderr
+    assert not home.exists()  # no embedded server was set up in a mistyped home
