@@ -41,6 +41,8 @@ __all__ = [
 ]
 
 ADMIN_PROVENANCE = "admin"
+_EARLIEST = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_LATEST = dt.datetime(9999, 1, 1, tzinfo=dt.UTC)
 _URL = re.compile(r"^https?://[^\s/?#]+(/[^\s?#]*)?$")
 
 
@@ -87,6 +89,23 @@ def _check_state(state: str, own_state: str) -> None:
         raise InvalidInputError(f"{state!r} is not an ISO 3166-1 alpha-2 code", code="invalid-state", state=state)
     if state == own_state:
         raise InvalidInputError("a registry does not put its own State on its trust list", code="invalid-state")
+
+
+def _key_start(not_before: dt.datetime | None, now: dt.datetime) -> dt.datetime:
+    """The start of a key's validity entered by an administrator: ``now`` when not given.
+
+    Raises:
+        InvalidInputError: a naive time, or one outside 1970-9998: PostgreSQL keeps the extremes of
+            Python's range as ``-infinity``/``infinity``, which come back as naive datetimes that every
+            later check of the partner's notices would compare with aware ones.
+    """
+    if not_before is None:
+        return now
+    if not_before.tzinfo is None:
+        raise InvalidInputError("not_before is a UTC time such as 2026-11-29T10:15:00Z, with its Z")
+    if not _EARLIEST <= not_before < _LATEST:
+        raise InvalidInputError(f"not_before {format_time(not_before)} is not a time between 1970 and 9998")
+    return not_before
 
 
 def _check_url(url: str) -> str:
@@ -143,7 +162,7 @@ async def add_peer(
     url = _check_url(base_url)
     raw = parse_public_key(public_key)
     now = utc_now()
-    start = now if not_before is None else not_before
+    start = _key_start(not_before, now)
     await store.insert_peer(conn, state, url, now)
     key_id = key_id_of(raw)
     await store.insert_peer_key(conn, state, key_id, raw, start, None, ADMIN_PROVENANCE, now)
@@ -169,7 +188,7 @@ async def add_peer_key(conn: Conn, *, state: str, public_key: str, not_before: d
     await get_peer(conn, state)
     raw = parse_public_key(public_key)
     now = utc_now()
-    start = now if not_before is None else not_before
+    start = _key_start(not_before, now)
     key_id = key_id_of(raw)
     await store.insert_peer_key(conn, state, key_id, raw, start, None, ADMIN_PROVENANCE, now)
     await journal.record(

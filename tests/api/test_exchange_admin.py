@@ -115,3 +115,28 @@ async def test_key_rotation_switch_and_revocation_endpoints(
     revoked = await client.post(f"/api/v1/keys/{old}/revoke", json={"reason": "retired"}, headers=admin)
     assert revoked.status_code == 200
     assert revoked.json()["announced_to"] == ["DE"]
+
+
+async def test_a_peer_key_time_that_is_naive_or_out_of_range_is_refused_and_nothing_stored(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    auth: TokenFactory,
+    conn: db.Conn,
+) -> None:
+    admin = await auth("admin")
+    body = {"state": "DE", "base_url": "https://registry.example.de", "public_key": DE_KEY}
+    naive = await client.post("/api/v1/peers", json={**body, "not_before": "2026-11-29T10:00:00"}, headers=admin)
+    assert naive.status_code == 400  # was a 500: the naive time reached the journal's time format
+    assert naive.json()["type"].endswith("/invalid-request")
+    for edge in ("0001-01-01T00:00:00Z", "9999-12-31T23:59:59.999999Z"):
+        # PostgreSQL keeps these as -infinity / infinity, which come back as naive datetimes: every later
+        # notice check of the partner's key then compared naive with aware times (a 500 on /exchange/v1/notices)
+        refused = await client.post("/api/v1/peers", json={**body, "not_before": edge}, headers=admin)
+        assert refused.status_code == 422, edge
+        assert refused.json()["type"].endswith("/invalid-input")
+    assert await conn.fetchval("SELECT count(*) FROM peer") == 0
+    assert await conn.fetchval("SELECT count(*) FROM journal_entry WHERE action LIKE 'peer.%'") == 0
+    assert (await client.post("/api/v1/peers", json=body, headers=admin)).status_code == 201
+    for edge in ("2026-11-29T10:00:00", "0001-01-01T00:00:00Z"):
+        key = await client.post("/api/v1/peers/DE/keys", json={"public_key": CZ_KEY, "not_before": edge}, headers=admin)
+        assert key.status_code in {400, 422}, edge
+    assert await conn.fetchval("SELECT count(*) FROM peer_key") == 1

@@ -135,3 +135,12 @@ def test_peers_resequence_prints_what_it_did(env: dict[str, str]) -> None:
     assert code == 0
     assert json.loads(out) == {"recipient": "DE", "first_sequence": 7, "renumbered": 0, "last_sent_sequence": 6}
     assert _run(env, "peers", "resequence", "DE", "--from", "0")[0] == 2
+
+
+def test_peers_add_refuses_a_not_before_postgresql_keeps_as_infinity(env: dict[str, str]) -> None:
+    for edge in ("0001-01-01T00:00:00Z", "9999-12-31T23:59:59.999999Z"):
+        code, out, err = _run(env, "peers", "add", "DE", "--url", "http://x", "--public-key", DE_KEY, "--not-before", edge)
+        assert (code, out) == (1, ""), edge
+        assert err.startswith("firearms: error:")
+        assert err.count("\n") == 1
+    assert _run(env, "peers", "list")[1] == ""
