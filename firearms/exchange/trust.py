@@ -19,7 +19,7 @@ from firearms.countries import is_country
 from firearms.errors import InvalidInputError, NotFoundError
 from firearms.exchange import rotation
 from firearms.exchange.checks import TrustedKey
-from firearms.signing import b64url_decode, b64url_encode, key_id_of
+from firearms.signing import b64url_decode, b64url_encode, is_public_key, key_id_of
 from firearms.store import peers as store
 
 if TYPE_CHECKING:
@@ -81,6 +81,11 @@ def parse_public_key(text: str) -> bytes:
         raise InvalidInputError("the public key is not unpadded base64url", code="invalid-public-key") from exc
     if len(raw) != 32:
         raise InvalidInputError(f"an Ed25519 public key is 32 bytes, this one is {len(raw)}", code="invalid-public-key")
+    if not is_public_key(raw):
+        raise InvalidInputError(
+            "these 32 bytes are not an Ed25519 public key (no point of the curve, or one of small order)",
+            code="invalid-public-key",
+        )
     return raw
 
 

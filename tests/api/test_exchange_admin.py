@@ -140,3 +140,23 @@ async def test_a_peer_key_time_that_is_naive_or_out_of_range_is_refused_and_noth
         key = await client.post("/api/v1/peers/DE/keys", json={"public_key": CZ_KEY, "not_before": edge}, headers=admin)
         assert key.status_code in {400, 422}, edge
     assert await conn.fetchval("SELECT count(*) FROM peer_key") == 1
+
+
+async def test_a_public_key_that_is_no_usable_ed25519_point_is_refused(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    auth: TokenFactory,
+    conn: db.Conn,
+) -> None:
+    admin = await auth("admin")
+    body = {"state": "DE", "base_url": "https://registry.example.de"}
+    not_a_point = "_" * 42 + "8"  # 32 bytes of 0xff
+    identity = "AQ" + "A" * 41  # the identity point: any notice "signed" R = identity, S = 0 would verify
+    for key in (not_a_point, identity):
+        refused = await client.post("/api/v1/peers", json={**body, "public_key": key}, headers=admin)
+        assert refused.status_code == 422, key
+        assert refused.json()["type"].endswith("/invalid-public-key")
+    assert await conn.fetchval("SELECT count(*) FROM peer") == 0
+    assert (await client.post("/api/v1/peers", json={**body, "public_key": DE_KEY}, headers=admin)).status_code == 201
+    added = await client.post("/api/v1/peers/DE/keys", json={"public_key": identity}, headers=admin)
+    assert added.status_code == 422
+    assert await conn.fetchval("SELECT count(*) FROM peer_key") == 1

@@ -44,6 +44,8 @@ def test_peers_add_list_disable_enable(env: dict[str, str]) -> None:
         (["peers", "add", "DE", "--url", "ftp://x", "--public-key", DE_KEY], "is not an http(s) base URL"),
         (["peers", "add", "DE", "--url", "http://x", "--public-key", DE_KEY + "="], "not unpadded base64url"),
         (["peers", "add", "DE", "--url", "http://x", "--public-key", "AAAA"], "32 bytes"),
+        (["peers", "add", "DE", "--url", "http://x", "--public-key", "_" * 42 + "8"], "not an Ed25519 public key"),
+        (["peers", "add", "DE", "--url", "http://x", "--public-key", "AQ" + "A" * 41], "not an Ed25519 public key"),
         (["peers", "add", "XX", "--url", "http://x", "--public-key", DE_KEY], "not an ISO 3166-1"),
         (["peers", "add", "AT", "--url", "http://x", "--public-key", DE_KEY], "its own State"),
         (["peers", "disable", "FR"], "not on the trust list"),
