@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import urllib.parse
 from typing import TYPE_CHECKING
 
 import msgspec
@@ -43,6 +44,7 @@ __all__ = [
 ADMIN_PROVENANCE = "admin"
 _EARLIEST = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _LATEST = dt.datetime(9999, 1, 1, tzinfo=dt.UTC)
+_URL_MAX = 500
 _URL = re.compile(r"^https?://[^\s/?#]+(/[^\s?#]*)?$")
 
 
@@ -113,10 +115,29 @@ def _key_start(not_before: dt.datetime | None, now: dt.datetime) -> dt.datetime:
     return not_before
 
 
-def _check_url(url: str) -> str:
-    url = url.strip().rstrip("/")
+def _check_url(given: str) -> str:
+    """A partner's base URL, ``http(s)://host[:port][/path]`` without a trailing slash.
+
+    No user or password (they would sit in the trust list, the journal and every listing), a port
+    of 1-65535, at most 500 characters (the API's limit).
+    """
+    url = given.strip().rstrip("/")
+    if len(url) > _URL_MAX:
+        raise InvalidInputError(
+            f"a base URL has at most {_URL_MAX} characters, this one {len(url)}", code="invalid-url"
+        )
+    bad = InvalidInputError(
+        f"{given.strip()!r} is not an http(s) base URL (http(s)://host[:port][/path])", code="invalid-url"
+    )
     if not _URL.match(url):
-        raise InvalidInputError(f"{url!r} is not an http(s) base URL", code="invalid-url")
+        raise bad
+    try:
+        parts = urllib.parse.urlsplit(url)
+        port = parts.port  # ValueError when it is not a number of 0-65535
+    except ValueError:
+        raise bad from None
+    if not parts.hostname or "@" in parts.netloc or port == 0:
+        raise bad
     return url
 
 

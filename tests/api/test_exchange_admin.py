@@ -160,3 +160,21 @@ async def test_a_public_key_that_is_no_usable_ed25519_point_is_refused(
     added = await client.post("/api/v1/peers/DE/keys", json={"public_key": identity}, headers=admin)
     assert added.status_code == 422
     assert await conn.fetchval("SELECT count(*) FROM peer_key") == 1
+
+
+async def test_a_base_url_with_credentials_or_a_bad_port_is_refused(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    auth: TokenFactory,
+    conn: db.Conn,
+) -> None:
+    admin = await auth("admin")
+    for url in ("https://u:pw@registry.example.de", "https://registry.example.de:99999", "http://[::1", "https://:80"):
+        body = {"state": "DE", "base_url": url, "public_key": DE_KEY}
+        refused = await client.post("/api/v1/peers", json=body, headers=admin)
+        assert refused.status_code == 422, url
+        assert refused.json()["type"].endswith("/invalid-url")
+    assert await conn.fetchval("SELECT count(*) FROM peer") == 0
+    body = {"state": "DE", "base_url": "http://[::1]:8081/exchange/", "public_key": DE_KEY}
+    assert (await client.post("/api/v1/peers", json=body, headers=admin)).json()[
+        "base_url"
+    ] == "http://[::1]:8081/exchange"

@@ -234,9 +234,7 @@ def test_a_database_without_a_registry_is_a_one_line_error(
 
 
 @pytest.mark.parametrize("command", _READERS)
-def test_a_home_without_a_registry_is_a_one_line_error_and_stays_untouched(
-    command: list[str], tmp_path: Path
-) -> None:
+def test_a_home_without_a_registry_is_a_one_line_error_and_stays_untouched(command: list[str], tmp_path: Path) -> None:
     home = tmp_path / "no-such-home"
     args = ["--home", str(home), *(part.format(out=tmp_path / "items.csv") for part in command)]
     result = CliRunner().invoke(main, args, env={"FIREARMS_STATE": "AT"})

@@ -42,6 +42,20 @@ def test_peers_add_list_disable_enable(env: dict[str, str]) -> None:
     ("args", "message"),
     [
         (["peers", "add", "DE", "--url", "ftp://x", "--public-key", DE_KEY], "is not an http(s) base URL"),
+        (
+            ["peers", "add", "DE", "--url", "https://u:pw@x.example", "--public-key", DE_KEY],
+            "is not an http(s) base URL",
+        ),
+        (
+            ["peers", "add", "DE", "--url", "https://x.example:99999", "--public-key", DE_KEY],
+            "is not an http(s) base URL",
+        ),
+        (
+            ["peers", "add", "DE", "--url", "https://x.example:80a", "--public-key", DE_KEY],
+            "is not an http(s) base URL",
+        ),
+        (["peers", "add", "DE", "--url", "https://:8080/x", "--public-key", DE_KEY], "is not an http(s) base URL"),
+        (["peers", "add", "DE", "--url", "https://x.example/" + "a" * 500, "--public-key", DE_KEY], "500 characters"),
         (["peers", "add", "DE", "--url", "http://x", "--public-key", DE_KEY + "="], "not unpadded base64url"),
         (["peers", "add", "DE", "--url", "http://x", "--public-key", "AAAA"], "32 bytes"),
         (["peers", "add", "DE", "--url", "http://x", "--public-key", "_" * 42 + "8"], "not an Ed25519 public key"),
@@ -141,7 +155,9 @@ def test_peers_resequence_prints_what_it_did(env: dict[str, str]) -> None:
 
 def test_peers_add_refuses_a_not_before_postgresql_keeps_as_infinity(env: dict[str, str]) -> None:
     for edge in ("0001-01-01T00:00:00Z", "9999-12-31T23:59:59.999999Z"):
-        code, out, err = _run(env, "peers", "add", "DE", "--url", "http://x", "--public-key", DE_KEY, "--not-before", edge)
+        code, out, err = _run(
+            env, "peers", "add", "DE", "--url", "http://x", "--public-key", DE_KEY, "--not-before", edge
+        )
         assert (code, out) == (1, ""), edge
         assert err.startswith("firearms: error:")
         assert err.count("\n") == 1
