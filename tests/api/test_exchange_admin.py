@@ -178,3 +178,17 @@ async def test_a_base_url_with_credentials_or_a_bad_port_is_refused(
     assert (await client.post("/api/v1/peers", json=body, headers=admin)).json()[
         "base_url"
     ] == "http://[::1]:8081/exchange"
+
+
+async def test_revoking_a_key_with_a_blank_reason_is_refused(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    auth: TokenFactory,
+    conn: db.Conn,
+) -> None:
+    admin = await auth("admin")
+    old = await conn.fetchval("SELECT key_id FROM registry_key")
+    assert (await client.post("/api/v1/keys/rotate", headers=admin)).json()["switched"] is True  # no partners
+    blank = await client.post(f"/api/v1/keys/{old}/revoke", json={"reason": "  \n "}, headers=admin)
+    assert blank.status_code == 422
+    assert blank.json()["type"].endswith("/reason-required")
+    assert await conn.fetchval("SELECT revoked_at FROM registry_key WHERE key_id = $1", old) is None

@@ -162,3 +162,20 @@ def test_peers_add_refuses_a_not_before_postgresql_keeps_as_infinity(env: dict[s
         assert err.startswith("firearms: error:")
         assert err.count("\n") == 1
     assert _run(env, "peers", "list")[1] == ""
+
+
+def test_keys_revoke_refuses_a_blank_or_overlong_reason_and_revokes_nothing(env: dict[str, str]) -> None:
+    old = json.loads(_run(env, "keys", "show")[1])["key_id"]
+    assert _run(env, "peers", "add", "DE", "--url", "http://127.0.0.1:9", "--public-key", DE_KEY)[0] == 0
+    assert json.loads(_run(env, "keys", "rotate")[1])["switched"] is False
+    assert _run(env, "keys", "switch")[0] == 0
+    # partners take a reason of at most 2000 characters: a longer one would have every partner reject the notice
+    for reason in ("", "   ", "x" * 2001):
+        code, out, err = _run(env, "keys", "revoke", old, "--reason", reason)
+        assert (code, out) == (1, ""), len(reason)
+        assert err.startswith("firearms: error:")
+        assert err.count("\n") == 1
+    shown = json.loads(_run(env, "keys", "show")[1])
+    assert [key["revoked_at"] for key in shown["keys"] if key["key_id"] == old] == [None]
+    types = [json.loads(line)["type"] for line in _run(env, "notices", "--json")[1].splitlines()]
+    assert "registry.key-revoked" not in types
