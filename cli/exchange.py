@@ -130,9 +130,19 @@ def peers_resequence(ctx: click.Context, state: str, first: int) -> None:
     _echo_json(_with_database(_settings(ctx), work))
 
 
+def _state_code(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    """``--recipient``: two letters, upper-cased (as ``GET /api/v1/notices?recipient=`` asks)."""
+    if value is None:
+        return None
+    code = value.strip().upper()
+    if not (len(code) == 2 and code.isascii() and code.isalpha()):
+        raise click.BadParameter(f"{value!r} is not a State's alpha-2 code such as CZ")
+    return code
+
+
 @click.command("notices")
 @click.option("--status", type=click.Choice(["queued", "delivered", "rejected"]), help="only this delivery state")
-@click.option("--recipient", help="only notices for this State")
+@click.option("--recipient", callback=_state_code, help="only notices for this State (alpha-2 code)")
 @click.option("--limit", type=click.IntRange(1, 500), default=50, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="one JSON object a line")
 @click.pass_context
@@ -140,9 +150,7 @@ def notices(ctx: click.Context, status: str | None, recipient: str | None, limit
     """The outbox, newest first: queued, delivered and rejected notices with attempts and last error."""
 
     async def work(conn: db.Conn) -> list[outbox.OutboxNotice]:
-        return await outbox.list_notices(
-            conn, before=None, status=status, recipient=recipient.upper() if recipient else None, limit=limit
-        )
+        return await outbox.list_notices(conn, before=None, status=status, recipient=recipient, limit=limit)
 
     for notice in _with_database(_settings(ctx), work):
         if as_json:

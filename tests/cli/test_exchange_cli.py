@@ -179,3 +179,10 @@ def test_keys_revoke_refuses_a_blank_or_overlong_reason_and_revokes_nothing(env:
     assert [key["revoked_at"] for key in shown["keys"] if key["key_id"] == old] == [None]
     types = [json.loads(line)["type"] for line in _run(env, "notices", "--json")[1].splitlines()]
     assert "registry.key-revoked" not in types
+
+
+@pytest.mark.parametrize("recipient", ["DEU", "D", "1E", ""])
+def test_notices_refuses_a_recipient_that_is_no_state_code(env: dict[str, str], recipient: str) -> None:
+    code, out, err = _run(env, "notices", "--recipient", recipient)
+    assert (code, out) == (2, "")  # was an empty list, as if nothing were queued for it (the API answers 400)
+    assert "--recipient" in err
