@@ -67,12 +67,18 @@ def _database_url(settings: Settings, *, new_home: bool = False) -> str:
     Only commands that set a registry up (``serve``, ``worker``, ``migrate``, ``restore``: ``new_home``)
     create an embedded database in a home that has none; any other command names the home in one line
     and leaves it untouched (a mistyped ``FIREARMS_HOME`` would otherwise get an empty server of its own).
+    A home those commands cannot create (a file on its path, no permission) is one line too (exit 2).
     """
     if not new_home and settings.database_url is None and not (settings.home / "pgdata").is_dir():
         _fail(
             f"FIREARMS_HOME={str(settings.home)!r} holds no registry: check FIREARMS_HOME, or run "
             "'firearms serve' there once"
         )
+    if new_home:
+        try:
+            settings.home.mkdir(parents=True, exist_ok=True, mode=0o700)
+        except OSError as exc:  # a file on the way, no permission, a read-only file system
+            _fail(f"FIREARMS_HOME={str(settings.home)!r} cannot be created: {exc.strerror}", 2)
     return bootstrap.resolve_database_url(settings)
 
 
@@ -183,7 +189,7 @@ def serve(ctx: click.Context, host: str | None, port: int | None, workers: int |
         from cli.supervisor import check_port, supervise  # noqa: PLC0415
 
         check_port(settings)  # before the database starts: a port in use is a one-line error
-    url = bootstrap.resolve_database_url(settings)
+    url = _database_url(settings, new_home=True)
     try:
         done = asyncio.run(bootstrap.initialise(settings, url, _connect))
     except FirearmsError as exc:
@@ -202,7 +208,7 @@ def worker(ctx: click.Context) -> None:
     """Run the outbox and timer worker alone (no API)."""
     settings = _settings(ctx)
     _log_setup()
-    url = bootstrap.resolve_database_url(settings)
+    url = _database_url(settings, new_home=True)
 
     async def run() -> None:
         _announce_first_admin(await bootstrap.initialise(settings, url, _connect))

@@ -227,3 +227,15 @@ def test_a_refused_restore_into_a_new_home_leaves_no_home_behind(made: Path, tmp
     result = CliRunner().invoke(main, ["--home", str(new_home), "restore", str(made)], env={"FIREARMS_STATE": state})
     refused(result, "")
     assert not new_home.exists()  # the archive is checked before an embedded server is set up there
+
+
+def test_restore_into_a_home_that_cannot_be_created_is_a_one_line_error(made: Path, tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    result = CliRunner().invoke(
+        main, ["--home", str(blocker / "home"), "restore", str(made)], env={"FIREARMS_STATE": "AT"}
+    )
+    assert result.exit_code == 2, result.output
+    assert isinstance(result.exception, SystemExit)
+    assert result.stderr.count("firearms: error: FIREARMS_HOME=") == 1
+    assert "Traceback" not in result.output

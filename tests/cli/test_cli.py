@@ -243,3 +243,15 @@ def test_a_home_without_a_registry_is_a_one_line_error_and_stays_untouched(comma
     assert result.stderr.count("\n") == 1
     assert "holds no registry" in result.stderr
     assert not home.exists()  # no embedded server was set up in a mistyped home
+
+
+@pytest.mark.parametrize("command", [["migrate"], ["worker"], ["serve", "--no-worker"]])
+def test_a_home_that_cannot_be_created_is_a_one_line_error(command: list[str], tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    result = CliRunner().invoke(main, ["--home", str(blocker / "home"), *command], env={"FIREARMS_STATE": "AT"})
+    assert result.exit_code == 2, result.output
+    assert isinstance(result.exception, SystemExit)
+    assert result.stderr.startswith("firearms: error: FIREARMS_HOME=")
+    assert result.stderr.count("\n") == 1
+    assert blocker.read_text() == "not a folder"
