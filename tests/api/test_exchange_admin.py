@@ -192,3 +192,30 @@ async def test_revoking_a_key_with_a_blank_reason_is_refused(
     assert blank.status_code == 422
     assert blank.json()["type"].endswith("/reason-required")
     assert await conn.fetchval("SELECT revoked_at FROM registry_key WHERE key_id = $1", old) is None
+
+
+async def test_resequencing_past_the_largest_protocol_integer_is_refused(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    auth: TokenFactory,
+    conn: db.Conn,
+) -> None:
+    admin = await auth("admin")
+    body = {"state": "DE", "base_url": "https://registry.example.de", "public_key": DE_KEY}
+    assert (await client.post("/api/v1/peers", json=body, headers=admin)).status_code == 201
+    async with conn.transaction():
+        for n in range(3):
+            await outbox.enqueue(conn, "DE", "test.ping", {"n": n})
+    # numbers past 2^53 - 1 cannot be signed (PROTOCOL §2): the queue would be stuck for good, and no later
+    # resequencing could bring it back below the first queued number
+    last = 2**53 - 1
+    for first in (last - 1, last):
+        refused = await client.post("/api/v1/peers/DE/resequence", json={"first_sequence": first}, headers=admin)
+        assert refused.status_code == 422, first
+        assert refused.json()["type"].endswith("/invalid-input")
+    assert await conn.fetchval("SELECT count(*) FROM notice_outbox WHERE sequence IS NOT NULL") == 0
+    assert await conn.fetchval("SELECT last_sent_sequence FROM peer WHERE state = 'DE'") == 0
+    assert await conn.fetchval("SELECT count(*) FROM journal_entry WHERE action = 'peer.resequenced'") == 0
+    done = await client.post("/api/v1/peers/DE/resequence", json={"first_sequence": last - 2}, headers=admin)
+    assert done.status_code == 200
+    assert await outbox.number_queued(conn) == 3
+    assert await conn.fetchval("SELECT max(sequence) FROM notice_outbox") == last  # the last one a notice can carry
