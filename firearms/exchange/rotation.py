@@ -67,6 +67,8 @@ async def rotate(conn: Conn, home: Path, *, actor: str) -> Rotation:
 
     Raises:
         ConflictError: ``no-signing-key`` (nothing to rotate from) or ``rotation-pending``.
+        ConfigError: the current key's file is missing or unusable: the announcement could never be
+            signed, so the new key would wait for ever (a lost key needs a new trust anchor out of band).
     """
     await store.lock_pending_registry_keys(conn)  # a second rotation at once waits, then finds this one's key
     current = await key_store.get_current_registry_key(conn, dt.datetime.now(dt.UTC))
@@ -76,6 +78,7 @@ async def rotate(conn: Conn, home: Path, *, actor: str) -> Rotation:
         raise ConflictError(
             "a rotation is already waiting for partners to acknowledge its announcement", code="rotation-pending"
         )
+    keys.signing_key(home, current["key_id"])  # it signs the announcements
     key = SigningKey.generate()
     keys.keys_folder(home).mkdir(parents=True, exist_ok=True, mode=0o700)
     key.save(keys.key_path(home, key.key_id))

@@ -11,8 +11,8 @@ import pytest
 from click.testing import CliRunner
 
 from cli import main
-from firearms import bootstrap
-from firearms.signing import b64url_decode, key_id_of
+from firearms import bootstrap, keys
+from firearms.signing import SigningKey, b64url_decode, key_id_of
 
 
 @pytest.fixture
@@ -255,3 +255,25 @@ def test_a_home_that_cannot_be_created_is_a_one_line_error(command: list[str], t
     assert result.stderr.startswith("firearms: error: FIREARMS_HOME=")
     assert result.stderr.count("\n") == 1
     assert blocker.read_text() == "not a folder"
+
+
+@pytest.mark.parametrize("content", ["garbage", "another key"])
+@pytest.mark.parametrize("command", [["keys", "show"], ["journal", "checkpoint"], ["keys", "rotate"]])
+def test_a_key_file_that_holds_no_key_or_another_one_is_a_one_line_error(
+    env: dict[str, str], home: Path, content: str, command: list[str]
+) -> None:
+    keys._loaded.clear()  # this process read the key when the home was initialised
+    (path,) = (home / "keys").glob("*.pem")
+    if content == "garbage":
+        path.write_text("not a PEM key\n")
+    else:  # a key file copied back under the wrong name: it would sign what partners refuse as bad-signature
+        SigningKey.generate().save(home / "other.pem")
+        path.write_bytes((home / "other.pem").read_bytes())
+    before = sorted(item.name for item in (home / "keys").iterdir())
+    result = CliRunner().invoke(main, command, env=env)
+    assert result.exit_code == 1, result.output
+    assert isinstance(result.exception, SystemExit)
+    assert result.stderr.startswith("firearms: error: ")
+    assert result.stderr.count("\n") == 1
+    assert path.name.removesuffix(".pem") in result.stderr
+    assert sorted(item.name for item in (home / "keys").iterdir()) == before  # rotate wrote no new key
