@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import socket
 import sys
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -171,6 +172,25 @@ def _api_server(settings: Settings, url: str) -> uvicorn.Server:
     )
 
 
+def _check_port(settings: Settings) -> None:
+    """Exit with a one-line error when ``host:port`` cannot be bound, before the database starts.
+
+    As uvicorn binds (``SO_REUSEADDR``, IPv6 sockets for IPv6 only); it would otherwise log the failure
+    among its start-up lines and exit 3, after the home was initialised.
+    """
+    try:
+        for family, kind, proto, _, address in socket.getaddrinfo(
+            settings.host or None, settings.port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        ):
+            with socket.socket(family, kind, proto) as sock:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                if family == socket.AF_INET6:
+                    sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+                sock.bind(address)
+    except OSError as exc:  # in use, not a local address, a host name that does not resolve
+        _fail(f"cannot listen on {settings.host}:{settings.port}: {exc.strerror or exc}")
+
+
 @main.command()
 @click.option("--host", help="interface to bind [env FIREARMS_HOST, default 127.0.0.1]")
 @click.option("--port", type=click.IntRange(1, 65535), help="port to bind [env FIREARMS_PORT, default 8080]")
@@ -189,6 +209,8 @@ def serve(ctx: click.Context, host: str | None, port: int | None, workers: int |
         from cli.supervisor import check_port, supervise  # noqa: PLC0415
 
         check_port(settings)  # before the database starts: a port in use is a one-line error
+    else:
+        _check_port(settings)
     url = _database_url(settings, new_home=True)
     try:
         done = asyncio.run(bootstrap.initialise(settings, url, _connect))

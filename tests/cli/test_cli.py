@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import asyncpg
@@ -277,3 +281,21 @@ def test_a_key_file_that_holds_no_key_or_another_one_is_a_one_line_error(
     assert result.stderr.count("\n") == 1
     assert path.name.removesuffix(".pem") in result.stderr
     assert sorted(item.name for item in (home / "keys").iterdir()) == before  # rotate wrote no new key
+
+
+def test_serve_on_a_port_in_use_is_a_one_line_error(env: dict[str, str]) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run(  # a real process: uvicorn would install its signal handlers here
+            [sys.executable, "-m", "cli", "serve", "--no-worker", "--port", str(port)],
+            env=os.environ | env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    assert done.returncode == 1, done.stderr  # was uvicorn's exit 3 after its own log lines, as --workers 2 is not
+    assert done.stderr.splitlines()[-1].startswith(f"firearms: error: cannot listen on 127.0.0.1:{port}")
+    assert "Started server process" not in done.stderr
