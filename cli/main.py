@@ -84,10 +84,12 @@ def _database_url(settings: Settings, *, new_home: bool = False) -> str:
 
 
 def _run(work: Coroutine[Any, Any, T]) -> T:
-    """Run a command's coroutine: a domain error, or a database without the registry's tables, is one line (exit 1).
+    """Run a command's coroutine: a domain error, or a database that cannot serve the command, is one line (exit 1).
 
     A database nobody migrated (a new external ``FIREARMS_DATABASE_URL``, a wrong database name) has no
-    tables: ``firearms migrate`` or ``firearms serve`` sets it up.
+    tables: ``firearms migrate`` or ``firearms serve`` sets it up. One migrated by an older version lacks
+    columns or functions; a read-only standby, or a user without the right, refuses to write. Each is the
+    operator's to fix, in one line.
     """
     try:
         return asyncio.run(work)
@@ -96,6 +98,15 @@ def _run(work: Coroutine[Any, Any, T]) -> T:
         raise
     except asyncpg.UndefinedTableError:
         _fail("the database holds no registry yet: run 'firearms migrate' (or 'firearms serve') first")
+        raise
+    except (asyncpg.UndefinedColumnError, asyncpg.UndefinedFunctionError) as exc:
+        _fail(f"the database's schema is older than this version ({exc}): run 'firearms migrate' first")
+        raise
+    except asyncpg.ReadOnlySQLTransactionError as exc:
+        _fail(f"the database is read-only ({exc}): FIREARMS_DATABASE_URL must name a server that takes writes")
+        raise
+    except asyncpg.InsufficientPrivilegeError as exc:
+        _fail(f"the database user may not do this ({exc}): check FIREARMS_DATABASE_URL's user and its grants")
         raise
 
 
@@ -212,11 +223,7 @@ def serve(ctx: click.Context, host: str | None, port: int | None, workers: int |
     else:
         _check_port(settings)
     url = _database_url(settings, new_home=True)
-    try:
-        done = asyncio.run(bootstrap.initialise(settings, url, _connect))
-    except FirearmsError as exc:
-        _fail(exc.detail)
-        return
+    done = _run(bootstrap.initialise(settings, url, _connect))
     _announce_first_admin(done)
     click.echo(f"firearms: {settings.state} registry on http://{settings.host}:{settings.port}", err=True)
     if settings.workers > 1:

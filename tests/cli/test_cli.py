@@ -299,3 +299,36 @@ def test_serve_on_a_port_in_use_is_a_one_line_error(env: dict[str, str]) -> None
     assert done.returncode == 1, done.stderr  # was uvicorn's exit 3 after its own log lines, as --workers 2 is not
     assert done.stderr.splitlines()[-1].startswith(f"firearms: error: cannot listen on 127.0.0.1:{port}")
     assert "Started server process" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["token", "create", "--role", "auditor", "--name", "x"],
+        ["peers", "disable", "DE"],
+        ["journal", "checkpoint"],
+        ["serve", "--no-worker"],
+    ],
+)
+def test_a_database_that_refuses_writes_is_a_one_line_error(
+    command: list[str], env: dict[str, str], database: str
+) -> None:
+    # a read-only standby, or a user without the right to write: FIREARMS_DATABASE_URL is the operator's to fix
+    async def read_only() -> None:
+        conn = await asyncpg.connect(database)
+        try:
+            await conn.execute(
+                "INSERT INTO peer (state, base_url, created_at, updated_at) VALUES ('DE', 'http://x', now(), now())"
+            )
+            name = await conn.fetchval("SELECT current_database()")
+            await conn.execute(f'ALTER DATABASE "{name}" SET default_transaction_read_only = on')
+        finally:
+            await conn.close()
+
+    asyncio.run(read_only())
+    result = CliRunner().invoke(main, command, env=env)
+    assert result.exit_code == 1, result.output
+    assert isinstance(result.exception, SystemExit)
+    assert result.stderr.startswith("firearms: error: ")
+    assert result.stderr.count("\n") == 1
+    assert "read-only" in result.stderr
