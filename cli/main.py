@@ -238,9 +238,9 @@ def worker(ctx: click.Context) -> None:
     settings = _settings(ctx)
     _log_setup()
     url = _database_url(settings, new_home=True)
+    _announce_first_admin(_run(bootstrap.initialise(settings, url, _connect)))  # as serve: its errors in one line
 
     async def run() -> None:
-        _announce_first_admin(await bootstrap.initialise(settings, url, _connect))
         pool = await _reach(db.create_pool(url, max_size=4))
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()

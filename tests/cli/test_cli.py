@@ -308,6 +308,7 @@ def test_serve_on_a_port_in_use_is_a_one_line_error(env: dict[str, str]) -> None
         ["peers", "disable", "DE"],
         ["journal", "checkpoint"],
         ["serve", "--no-worker"],
+        ["worker"],
     ],
 )
 def test_a_database_that_refuses_writes_is_a_one_line_error(
