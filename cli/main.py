@@ -67,8 +67,9 @@ def _database_url(settings: Settings, *, new_home: bool = False) -> str:
 
     Only commands that set a registry up (``serve``, ``worker``, ``migrate``, ``restore``: ``new_home``)
     create an embedded database in a home that has none; any other command names the home in one line
-    and leaves it untouched (a mistyped ``FIREARMS_HOME`` would otherwise get an empty server of its own).
-    A home those commands cannot create (a file on its path, no permission) is one line too (exit 2).
+    and leaves it untouched (a mistyped ``FIREARMS_HOME`` would otherwise get an empty server of its own),
+    and refuses a database that is another State's registry. A home those commands cannot create (a file
+    on its path, no permission) is one line too (exit 2).
     """
     if not new_home and settings.database_url is None and not (settings.home / "pgdata").is_dir():
         _fail(
@@ -80,7 +81,19 @@ def _database_url(settings: Settings, *, new_home: bool = False) -> str:
             settings.home.mkdir(parents=True, exist_ok=True, mode=0o700)
         except OSError as exc:  # a file on the way, no permission, a read-only file system
             _fail(f"FIREARMS_HOME={str(settings.home)!r} cannot be created: {exc.strerror}", 2)
-    return bootstrap.resolve_database_url(settings)
+    url = bootstrap.resolve_database_url(settings)
+    if not new_home:  # those check it once they set the registry up (bootstrap.initialise), or have no State yet
+        _run(_check_state(url, settings.state))
+    return url
+
+
+async def _check_state(url: str, state: str) -> None:
+    """Refuse another State's registry before the command touches it (:func:`firearms.bootstrap.check_state`)."""
+    conn = await _connect(url)
+    try:
+        await bootstrap.check_state(conn, state)
+    finally:
+        await conn.close()
 
 
 def _run(work: Coroutine[Any, Any, T]) -> T:

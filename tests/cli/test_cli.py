@@ -333,3 +333,67 @@ def test_a_database_that_refuses_writes_is_a_one_line_error(
     assert result.stderr.startswith("firearms: error: ")
     assert result.stderr.count("\n") == 1
     assert "read-only" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["journal", "checkpoint"],
+        ["keys", "show"],
+        ["peers", "add", "AT", "--url", "http://x", "--public-key", "PUAXw-hDiVqStwqnTRt-vJyYLM8uxJaMwM1V8Sr0Zgw"],
+        ["backup", "{out}"],
+        ["export", "{out}"],
+    ],
+)
+def test_a_command_under_another_state_than_the_registrys_changes_nothing(
+    command: list[str], env: dict[str, str], database: str, tmp_path: Path
+) -> None:
+    # a shell with another registry's FIREARMS_STATE: a checkpoint signed under it read as a forgery for ever
+    # (journal verify: "bad signature"), a backup's manifest named the wrong State, a peer was our own State
+    out = tmp_path / "out.csv"
+    before = fetch_journal(database)
+    result = CliRunner().invoke(main, [part.format(out=out) for part in command], env=env | {"FIREARMS_STATE": "CZ"})
+    assert result.exit_code == 1, result.output
+    assert isinstance(result.exception, SystemExit)
+    assert result.stderr.startswith("firearms: error: ")
+    assert result.stderr.count("\n") == 1
+    assert "AT" in result.stderr
+    assert result.stdout == ""
+    assert fetch_journal(database) == before
+    assert not out.exists()
+    verified = CliRunner().invoke(main, ["journal", "verify"], env=env)
+    assert verified.exit_code == 0, verified.output
+
+
+def fetch_journal(database: str) -> tuple[int, int, int]:
+    async def run() -> tuple[int, int, int]:
+        conn = await asyncpg.connect(database)
+        try:
+            row = await conn.fetchrow(
+                "SELECT (SELECT count(*) FROM journal_entry) AS e, (SELECT count(*) FROM journal_checkpoint) AS c,"
+                " (SELECT count(*) FROM peer) AS p"
+            )
+            assert row is not None
+            return int(row["e"]), int(row["c"]), int(row["p"])
+        finally:
+            await conn.close()
+
+    return asyncio.run(run())
+
+
+def test_serve_under_another_state_than_the_registrys_is_refused(env: dict[str, str], database: str) -> None:
+    before = fetch_journal(database)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    done = subprocess.run(  # a real process: were it not refused, it would serve until the timeout
+        [sys.executable, "-m", "cli", "serve", "--no-worker", "--port", str(port)],
+        env=os.environ | env | {"FIREARMS_STATE": "CZ"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.splitlines()[-1].startswith("firearms: error: this database is the AT registry's, not CZ's")
+    assert fetch_journal(database) == before
