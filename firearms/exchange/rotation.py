@@ -223,6 +223,12 @@ async def revoke(conn: Conn, key_id: str, *, reason: str, actor: str) -> Revocat
         raise InvalidInputError(f"a revocation's reason has at most {REASON_MAX} characters, this one {len(reason)}")
     row = await store.get_registry_key(conn, key_id)
     if row is None:
+        if key_id in {waiting["key_id"] for waiting in await store.lock_unswitched_keys(conn)}:
+            raise NotFoundError(
+                f"{key_id} is the new key still waiting for partners' acknowledgements, not yet one this registry"
+                " signs with: it can be revoked once switched to (keys switch, then rotate again)",
+                key_id=key_id,
+            )
         raise NotFoundError(f"{key_id} is not a key of this registry", key_id=key_id)
     current = await key_store.get_current_registry_key(conn, dt.datetime.now(dt.UTC))
     if current is not None and current["key_id"] == key_id:

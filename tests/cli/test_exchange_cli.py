@@ -186,3 +186,12 @@ def test_notices_refuses_a_recipient_that_is_no_state_code(env: dict[str, str], 
     code, out, err = _run(env, "notices", "--recipient", recipient)
     assert (code, out) == (2, "")  # was an empty list, as if nothing were queued for it (the API answers 400)
     assert "--recipient" in err
+
+
+def test_keys_revoke_of_the_waiting_key_says_it_is_waiting(env: dict[str, str]) -> None:
+    assert _run(env, "peers", "add", "DE", "--url", "http://127.0.0.1:9", "--public-key", DE_KEY)[0] == 0
+    waiting = json.loads(_run(env, "keys", "rotate")[1])["key_id"]
+    code, out, err = _run(env, "keys", "revoke", waiting, "--reason", "rotated by mistake")
+    assert (code, out) == (1, "")
+    assert "still waiting for partners' acknowledgements" in err  # was "is not a key of this registry"
+    assert err.count("\n") == 1
