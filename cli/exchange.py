@@ -28,6 +28,15 @@ def _time(text: str | None) -> dt.datetime | None:
         raise
 
 
+def _one_line(text: str) -> str:
+    """``text`` with every character that is not printable escaped as Python writes it (a newline, ESC).
+
+    A partner's words, as in a delivery's last error, must not start a line of their own in the listing
+    or drive the operator's terminal.
+    """
+    return "".join(char if char.isprintable() else char.encode("unicode_escape").decode("ascii") for char in text)
+
+
 def _echo_json(value: Any) -> None:
     click.echo(msgspec.json.encode(value).decode())
 
@@ -156,8 +165,10 @@ def notices(ctx: click.Context, status: str | None, recipient: str | None, limit
         if as_json:
             _echo_json(notice)
             continue
-        error = f"  last error: {notice.last_error}" if notice.last_error and notice.status == "queued" else ""
-        reason = f" ({notice.receipt_reason})" if notice.receipt_reason else ""
+        error = (
+            f"  last error: {_one_line(notice.last_error)}" if notice.last_error and notice.status == "queued" else ""
+        )
+        reason = f" ({_one_line(notice.receipt_reason)})" if notice.receipt_reason else ""
         number = f"#{notice.sequence}" if notice.sequence is not None else "#-"
         click.echo(
             f"{notice.created_at:%Y-%m-%dT%H:%M:%SZ} {notice.notice_id} -> {notice.recipient} {number} "

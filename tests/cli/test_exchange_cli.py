@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
+import asyncpg
 import pytest
 from click.testing import CliRunner
 
@@ -195,3 +197,27 @@ def test_keys_revoke_of_the_waiting_key_says_it_is_waiting(env: dict[str, str]) 
     assert (code, out) == (1, "")
     assert "still waiting for partners' acknowledgements" in err  # was "is not a key of this registry"
     assert err.count("\n") == 1
+
+
+def test_notices_prints_a_partners_error_text_on_one_line_without_control_characters(
+    env: dict[str, str], database: str
+) -> None:
+    assert _run(env, "peers", "add", "DE", "--url", "http://127.0.0.1:9", "--public-key", DE_KEY)[0] == 0
+    assert _run(env, "keys", "rotate")[0] == 0  # one notice queued for DE
+
+    async def fail_it() -> None:
+        conn = await asyncpg.connect(database)
+        try:  # the partner's problem detail, as the worker stores it: a terminal escape and a line of its own
+            await conn.execute(
+                "UPDATE notice_outbox SET attempts = 1, last_error = $1",
+                "HTTP 403 unknown-sender: \x1b[2J\x1b[32mall delivered\n2026-11-29T00:00:00Z fake -> DE #1 x delivered",
+            )
+        finally:
+            await conn.close()
+
+    asyncio.run(fail_it())
+    code, out, _ = _run(env, "notices")
+    assert code == 0
+    assert out.count("\n") == 1
+    assert "\x1b" not in out
+    assert "last error: HTTP 403 unknown-sender:" in out
