@@ -55,6 +55,8 @@ async def _reach(opening: Awaitable[T]) -> T:
         return await opening
     except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
         raise ConfigError(f"cannot connect to the database: {exc}") from exc
+    except ValueError as exc:  # asyncpg's DSN parser: a port that is no number, a broken IPv6 address
+        raise ConfigError(f"cannot connect to the database: FIREARMS_DATABASE_URL is not a valid URL ({exc})") from exc
 
 
 async def _connect(url: str) -> db.Conn:

@@ -148,7 +148,15 @@ def test_every_command_has_help() -> None:
         assert "Usage:" in result.stdout
 
 
-@pytest.mark.parametrize("url", ["postgresql://nobody@127.0.0.1:1/none", "not a database url"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://nobody@127.0.0.1:1/none",
+        "not a database url",
+        "postgresql://nobody@127.0.0.1:notaport/none",  # a ValueError traceback from asyncpg's DSN parser
+        "postgresql://nobody@[::1/none",
+    ],
+)
 @pytest.mark.parametrize("command", [["token", "list"], ["export"]])
 def test_a_database_that_cannot_be_reached_is_a_one_line_error(
     url: str, command: list[str], env: dict[str, str], tmp_path: Path
