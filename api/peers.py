@@ -19,6 +19,7 @@ from firearms.pagination import DEFAULT_LIMIT, decode_cursor, encode_cursor
 __all__ = ["NewPeer", "NewPeerKey", "PeerController", "PeerPage", "Resequencing"]
 
 StateCode = Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{2}$")]
+UtcTime = Annotated[dt.datetime, msgspec.Meta(tz=True)]
 
 
 class NewPeer(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -27,14 +28,14 @@ class NewPeer(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=T
     state: StateCode
     base_url: Annotated[str, msgspec.Meta(min_length=8, max_length=500)]
     public_key: Annotated[str, msgspec.Meta(min_length=43, max_length=43)]
-    not_before: dt.datetime | None = None
+    not_before: UtcTime | None = None
 
 
 class NewPeerKey(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """A further key of a partner, entered by an administrator."""
 
     public_key: Annotated[str, msgspec.Meta(min_length=43, max_length=43)]
-    not_before: dt.datetime | None = None
+    not_before: UtcTime | None = None
 
 
 class Resequencing(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

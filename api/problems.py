@@ -140,7 +140,7 @@ TITLES: dict[str, str] = {
     "consent-request-superseded": "A newer transit-consent request replaced this one",
     "amendment-needs-consent": "The amendment asks more of the transit States than they consented to",
     "sequence-not-ahead": "The new numbers must lie above every number stored for the partner",
-    "reason-required": "An objection gives its reason",
+    "reason-required": "A reason is required",
     # exchange: the partner surface /exchange/v1 (type base tag:firearms-exchange,2026:problems/)
     "malformed-notice": "The envelope is malformed",
     "wrong-recipient": "The notice is addressed to another State",

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 import msgspec
 
-from cli.main import _CLI_ACTOR, _connect, _fail, _on_database, _settings, main
+from cli.main import _CLI_ACTOR, _connect, _fail, _on_database, _run, _settings, main
 from firearms import backup, keys
 
 __all__ = ["backup_command", "restore_command"]
@@ -53,11 +53,20 @@ def restore_command(ctx: click.Context, path: Path) -> None:
     line; exit 1 when the backup is refused or the restored journal does not match its manifest.
     """
     settings = _settings(ctx)
+    # the archive first, without a database: a refused backup sets up no embedded server in a new home
+    checked = _run(backup.check_backup(path, state=settings.state, progress=_progress))
     restored = _on_database(
         settings,
         lambda url: backup.restore(
-            url, path, state=settings.state, home=settings.home, connect=_connect, progress=_progress
+            url,
+            path,
+            state=settings.state,
+            home=settings.home,
+            connect=_connect,
+            progress=_progress,
+            checked=checked,
         ),
+        new_home=True,
     )
     if restored.missing_key_files:
         _progress(

@@ -28,6 +28,15 @@ def _time(text: str | None) -> dt.datetime | None:
         raise
 
 
+def _one_line(text: str) -> str:
+    """``text`` with every character that is not printable escaped as Python writes it (a newline, ESC).
+
+    A partner's words, as in a delivery's last error, must not start a line of their own in the listing
+    or drive the operator's terminal.
+    """
+    return "".join(char if char.isprintable() else char.encode("unicode_escape").decode("ascii") for char in text)
+
+
 def _echo_json(value: Any) -> None:
     click.echo(msgspec.json.encode(value).decode())
 
@@ -130,9 +139,19 @@ def peers_resequence(ctx: click.Context, state: str, first: int) -> None:
     _echo_json(_with_database(_settings(ctx), work))
 
 
+def _state_code(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    """``--recipient``: two letters, upper-cased (as ``GET /api/v1/notices?recipient=`` asks)."""
+    if value is None:
+        return None
+    code = value.strip().upper()
+    if not (len(code) == 2 and code.isascii() and code.isalpha()):
+        raise click.BadParameter(f"{value!r} is not a State's alpha-2 code such as CZ")
+    return code
+
+
 @click.command("notices")
 @click.option("--status", type=click.Choice(["queued", "delivered", "rejected"]), help="only this delivery state")
-@click.option("--recipient", help="only notices for this State")
+@click.option("--recipient", callback=_state_code, help="only notices for this State (alpha-2 code)")
 @click.option("--limit", type=click.IntRange(1, 500), default=50, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="one JSON object a line")
 @click.pass_context
@@ -140,16 +159,16 @@ def notices(ctx: click.Context, status: str | None, recipient: str | None, limit
     """The outbox, newest first: queued, delivered and rejected notices with attempts and last error."""
 
     async def work(conn: db.Conn) -> list[outbox.OutboxNotice]:
-        return await outbox.list_notices(
-            conn, before=None, status=status, recipient=recipient.upper() if recipient else None, limit=limit
-        )
+        return await outbox.list_notices(conn, before=None, status=status, recipient=recipient, limit=limit)
 
     for notice in _with_database(_settings(ctx), work):
         if as_json:
             _echo_json(notice)
             continue
-        error = f"  last error: {notice.last_error}" if notice.last_error and notice.status == "queued" else ""
-        reason = f" ({notice.receipt_reason})" if notice.receipt_reason else ""
+        error = (
+            f"  last error: {_one_line(notice.last_error)}" if notice.last_error and notice.status == "queued" else ""
+        )
+        reason = f" ({_one_line(notice.receipt_reason)})" if notice.receipt_reason else ""
         number = f"#{notice.sequence}" if notice.sequence is not None else "#-"
         click.echo(
             f"{notice.created_at:%Y-%m-%dT%H:%M:%SZ} {notice.notice_id} -> {notice.recipient} {number} "

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import socket
 import sys
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -54,6 +55,8 @@ async def _reach(opening: Awaitable[T]) -> T:
         return await opening
     except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
         raise ConfigError(f"cannot connect to the database: {exc}") from exc
+    except ValueError as exc:  # asyncpg's DSN parser: a port that is no number, a broken IPv6 address
+        raise ConfigError(f"cannot connect to the database: FIREARMS_DATABASE_URL is not a valid URL ({exc})") from exc
 
 
 async def _connect(url: str) -> db.Conn:
@@ -61,20 +64,76 @@ async def _connect(url: str) -> db.Conn:
     return await _reach(db.connect(url))
 
 
-def _on_database(settings: Settings, work: Callable[[str], Coroutine[Any, Any, T]]) -> T:
+def _database_url(settings: Settings, *, new_home: bool = False) -> str:
+    """The registry's database URL, the embedded server started or joined if need be.
+
+    Only commands that set a registry up (``serve``, ``worker``, ``migrate``, ``restore``: ``new_home``)
+    create an embedded database in a home that has none; any other command names the home in one line
+    and leaves it untouched (a mistyped ``FIREARMS_HOME`` would otherwise get an empty server of its own),
+    and refuses a database that is another State's registry. A home those commands cannot create (a file
+    on its path, no permission) is one line too (exit 2).
+    """
+    if not new_home and settings.database_url is None and not (settings.home / "pgdata").is_dir():
+        _fail(
+            f"FIREARMS_HOME={str(settings.home)!r} holds no registry: check FIREARMS_HOME, or run "
+            "'firearms serve' there once"
+        )
+    if new_home:
+        try:
+            settings.home.mkdir(parents=True, exist_ok=True, mode=0o700)
+        except OSError as exc:  # a file on the way, no permission, a read-only file system
+            _fail(f"FIREARMS_HOME={str(settings.home)!r} cannot be created: {exc.strerror}", 2)
+    url = bootstrap.resolve_database_url(settings)
+    if not new_home:  # those check it once they set the registry up (bootstrap.initialise), or have no State yet
+        _run(_check_state(url, settings.state))
+    return url
+
+
+async def _check_state(url: str, state: str) -> None:
+    """Refuse another State's registry before the command touches it (:func:`firearms.bootstrap.check_state`)."""
+    conn = await _connect(url)
+    try:
+        await bootstrap.check_state(conn, state)
+    finally:
+        await conn.close()
+
+
+def _run(work: Coroutine[Any, Any, T]) -> T:
+    """Run a command's coroutine: a domain error, or a database that cannot serve the command, is one line (exit 1).
+
+    A database nobody migrated (a new external ``FIREARMS_DATABASE_URL``, a wrong database name) has no
+    tables: ``firearms migrate`` or ``firearms serve`` sets it up. One migrated by an older version lacks
+    columns or functions; a read-only standby, or a user without the right, refuses to write. Each is the
+    operator's to fix, in one line.
+    """
+    try:
+        return asyncio.run(work)
+    except FirearmsError as exc:
+        _fail(exc.detail)
+        raise
+    except asyncpg.UndefinedTableError:
+        _fail("the database holds no registry yet: run 'firearms migrate' (or 'firearms serve') first")
+        raise
+    except (asyncpg.UndefinedColumnError, asyncpg.UndefinedFunctionError) as exc:
+        _fail(f"the database's schema is older than this version ({exc}): run 'firearms migrate' first")
+        raise
+    except asyncpg.ReadOnlySQLTransactionError as exc:
+        _fail(f"the database is read-only ({exc}): FIREARMS_DATABASE_URL must name a server that takes writes")
+        raise
+    except asyncpg.InsufficientPrivilegeError as exc:
+        _fail(f"the database user may not do this ({exc}): check FIREARMS_DATABASE_URL's user and its grants")
+        raise
+
+
+def _on_database(settings: Settings, work: Callable[[str], Coroutine[Any, Any, T]], *, new_home: bool = False) -> T:
     """Run ``work`` with the registry's database URL (the embedded server joined if need be).
 
     A domain error ends the command with its one line (exit 1).
     """
-    url = bootstrap.resolve_database_url(settings)
-    try:
-        return asyncio.run(work(url))
-    except FirearmsError as exc:
-        _fail(exc.detail)
-        raise
+    return _run(work(_database_url(settings, new_home=new_home)))
 
 
-def _with_database(settings: Settings, work: Callable[[db.Conn], Awaitable[T]]) -> T:
+def _with_database(settings: Settings, work: Callable[[db.Conn], Awaitable[T]], *, new_home: bool = False) -> T:
     """Run ``work`` on one connection to the registry's database (the embedded one joined if need be)."""
 
     async def run(url: str) -> T:
@@ -84,7 +143,7 @@ def _with_database(settings: Settings, work: Callable[[db.Conn], Awaitable[T]]) 
         finally:
             await conn.close()
 
-    return _on_database(settings, run)
+    return _on_database(settings, run, new_home=new_home)
 
 
 def _announce_first_admin(done: bootstrap.Initialised) -> None:
@@ -140,6 +199,25 @@ def _api_server(settings: Settings, url: str) -> uvicorn.Server:
     )
 
 
+def _check_port(settings: Settings) -> None:
+    """Exit with a one-line error when ``host:port`` cannot be bound, before the database starts.
+
+    As uvicorn binds (``SO_REUSEADDR``, IPv6 sockets for IPv6 only); it would otherwise log the failure
+    among its start-up lines and exit 3, after the home was initialised.
+    """
+    try:
+        for family, kind, proto, _, address in socket.getaddrinfo(
+            settings.host or None, settings.port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        ):
+            with socket.socket(family, kind, proto) as sock:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                if family == socket.AF_INET6:
+                    sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+                sock.bind(address)
+    except OSError as exc:  # in use, not a local address, a host name that does not resolve
+        _fail(f"cannot listen on {settings.host}:{settings.port}: {exc.strerror or exc}")
+
+
 @main.command()
 @click.option("--host", help="interface to bind [env FIREARMS_HOST, default 127.0.0.1]")
 @click.option("--port", type=click.IntRange(1, 65535), help="port to bind [env FIREARMS_PORT, default 8080]")
@@ -158,12 +236,10 @@ def serve(ctx: click.Context, host: str | None, port: int | None, workers: int |
         from cli.supervisor import check_port, supervise  # noqa: PLC0415
 
         check_port(settings)  # before the database starts: a port in use is a one-line error
-    url = bootstrap.resolve_database_url(settings)
-    try:
-        done = asyncio.run(bootstrap.initialise(settings, url, _connect))
-    except FirearmsError as exc:
-        _fail(exc.detail)
-        return
+    else:
+        _check_port(settings)
+    url = _database_url(settings, new_home=True)
+    done = _run(bootstrap.initialise(settings, url, _connect))
     _announce_first_admin(done)
     click.echo(f"firearms: {settings.state} registry on http://{settings.host}:{settings.port}", err=True)
     if settings.workers > 1:
@@ -177,10 +253,10 @@ def worker(ctx: click.Context) -> None:
     """Run the outbox and timer worker alone (no API)."""
     settings = _settings(ctx)
     _log_setup()
-    url = bootstrap.resolve_database_url(settings)
+    url = _database_url(settings, new_home=True)
+    _announce_first_admin(_run(bootstrap.initialise(settings, url, _connect)))  # as serve: its errors in one line
 
     async def run() -> None:
-        _announce_first_admin(await bootstrap.initialise(settings, url, _connect))
         pool = await _reach(db.create_pool(url, max_size=4))
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -201,7 +277,7 @@ def worker(ctx: click.Context) -> None:
 @click.pass_context
 def migrate(ctx: click.Context) -> None:
     """Apply pending migrations."""
-    applied = _with_database(_settings(ctx), db.migrate)
+    applied = _with_database(_settings(ctx), db.migrate, new_home=True)
     click.echo("\n".join(applied) if applied else "nothing to apply")
 
 

@@ -2,29 +2,43 @@
 
 from __future__ import annotations
 
-import asyncio
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from firearms import bootstrap, clock, db, exports, imports, journal, lifecycle
-from firearms.errors import FirearmsError, InvalidInputError
+from firearms import clock, db, exports, imports, journal, lifecycle
+from firearms.errors import InvalidInputError
 
 if TYPE_CHECKING:
+    from collections.abc import Coroutine
+
     from firearms.imports import ImportResult
     from firearms.settings import Settings
 
 __all__ = ["export_records", "import_records"]
 
 _CLI_ACTOR = "cli:operator"
+T = TypeVar("T")
 
 
 def _settings(ctx: click.Context) -> Settings:
     from cli.main import _settings as load  # noqa: PLC0415  # cli.main imports this module
 
     return load(ctx)
+
+
+def _database_url(settings: Settings) -> str:
+    from cli.main import _database_url as resolve  # noqa: PLC0415  # cli.main imports this module
+
+    return resolve(settings)
+
+
+def _run(work: Coroutine[Any, Any, T]) -> T:
+    from cli.main import _run as run  # noqa: PLC0415  # cli.main imports this module
+
+    return run(work)
 
 
 def _fail(message: str) -> None:
@@ -47,7 +61,7 @@ def import_records(ctx: click.Context, path: Path, fmt: str | None, report: Path
     was valid (then nothing is stored).
     """
     settings = _settings(ctx)
-    url = bootstrap.resolve_database_url(settings)
+    url = _database_url(settings)
     report_path = report or imports.report_path_for(path)
     size = path.stat().st_size
 
@@ -78,11 +92,7 @@ def import_records(ctx: click.Context, path: Path, fmt: str | None, report: Path
         finally:
             await conn.close()
 
-    try:
-        result = asyncio.run(run())
-    except FirearmsError as exc:
-        _fail(exc.detail)
-        return
+    result = _run(run())
     click.echo(
         f"{path.name}: {result.rows_read} rows read, {result.inserted} imported, "
         f"{result.already_registered} already registered, {result.rejected} rejected"
@@ -109,7 +119,7 @@ def export_records(
     Journaled as ``items.exported``, like ``GET /api/v1/items/export``.
     """
     settings = _settings(ctx)
-    url = bootstrap.resolve_database_url(settings)
+    url = _database_url(settings)
     chosen: Any = fmt or path.suffix.lstrip(".").lower().replace("jsonl", "ndjson")
     if chosen not in {"csv", "ndjson"}:
         _fail("name the file .csv or .ndjson, or give --format")
@@ -119,9 +129,12 @@ def export_records(
 
         pool = await _reach(db.create_pool(url, max_size=1))
         written = 0
+        # written beside PATH and renamed into place at the end: an export that fails leaves no file
+        # (nor a partial one that looks like a whole export)
+        partial = path.with_name(f".{path.name}.partial")
         try:
             try:
-                handle = path.open("wb")
+                handle = partial.open("wb")
             except OSError as exc:  # a missing folder, no permission: the operator's to fix
                 raise InvalidInputError(f"cannot write {path}: {exc.strerror}") from exc
             filters = (None, None, None, None, status, kind, country, None)
@@ -138,13 +151,11 @@ def export_records(
                 async for chunk in exports.export_items(pool, chosen, filters):
                     handle.write(chunk)
                     written += len(chunk)
+            partial.replace(path)
         finally:
+            partial.unlink(missing_ok=True)
             await pool.close()
         return written
 
-    try:
-        written = asyncio.run(run())
-    except FirearmsError as exc:
-        _fail(exc.detail)
-        return
+    written = _run(run())
     click.echo(f"{path}: {written} bytes", err=True)

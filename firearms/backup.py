@@ -34,7 +34,7 @@ from firearms.store import keys as keys_store
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
-__all__ = ["FORMAT", "Manifest", "Restored", "backup", "manifest_path", "read_manifest", "restore"]
+__all__ = ["FORMAT", "Manifest", "Restored", "backup", "check_backup", "manifest_path", "read_manifest", "restore"]
 
 FORMAT: Final = "firearms-backup/1"
 
@@ -239,28 +239,16 @@ def read_manifest(path: Path) -> Manifest:
         raise BackupError(f"{manifest_file} is not a {FORMAT} manifest: {exc}", code="manifest-invalid") from exc
 
 
-async def restore(
-    url: str,
-    path: Path,
-    *,
-    state: str,
-    home: Path,
-    connect: Callable[[str], Awaitable[db.Conn]] = db.connect,
-    progress: Callable[[str], None] = _quiet,
-) -> Restored:
-    """Restore the backup ``path`` into the empty database at ``url``, then migrate and check the journal.
+async def check_backup(path: Path, *, state: str, progress: Callable[[str], None] = _quiet) -> Manifest:
+    """The manifest of the backup ``path``, once the backup is one this registry can restore.
 
-    Refused before anything is written when the manifest is missing or of another format or State, the
-    archive's SHA-256 differs from the manifest's, the backup needs migrations this version does not have,
-    or the database already holds tables. ``pg_restore`` runs in one transaction: it restores everything or
-    nothing. Then migrations newer than the backup are applied, and the chain must hold the manifest's hash
-    at its head and verify intact (else ``problem`` says why). The private keys the registry signs with are
-    looked for in ``home``.
+    Needs no database: a restore runs these checks before it sets anything up (an embedded server in a
+    new home included), so a refused backup leaves nothing behind.
 
     Raises:
-        BackupError: a refusal, or ``pg_restore`` failed (then nothing was restored).
+        BackupError: the manifest is missing or of another format or State, the backup needs migrations
+            this version does not have, or the archive's SHA-256 differs from the manifest's.
     """
-    started = time.monotonic()
     manifest = read_manifest(path)
     if manifest.state != state:
         raise BackupError(
@@ -281,7 +269,34 @@ async def restore(
             f"{path} does not match its manifest (SHA-256 differs): the archive is damaged or was altered",
             code="backup-damaged",
         )
-    await asyncio.to_thread(_make_keys_folder, home)
+    return manifest
+
+
+async def restore(
+    url: str,
+    path: Path,
+    *,
+    state: str,
+    home: Path,
+    connect: Callable[[str], Awaitable[db.Conn]] = db.connect,
+    progress: Callable[[str], None] = _quiet,
+    checked: Manifest | None = None,
+) -> Restored:
+    """Restore the backup ``path`` into the empty database at ``url``, then migrate and check the journal.
+
+    Refused before anything is written when the manifest is missing or of another format or State, the
+    archive's SHA-256 differs from the manifest's, the backup needs migrations this version does not have,
+    or the database already holds tables. ``pg_restore`` runs in one transaction: it restores everything or
+    nothing. Then migrations newer than the backup are applied, and the chain must hold the manifest's hash
+    at its head and verify intact (else ``problem`` says why). The private keys the registry signs with are
+    looked for in ``home``. ``checked``: the manifest :func:`check_backup` already returned for ``path``
+    (then its checks are not run again).
+
+    Raises:
+        BackupError: a refusal, or ``pg_restore`` failed (then nothing was restored).
+    """
+    started = time.monotonic()
+    manifest = checked or await check_backup(path, state=state, progress=progress)
     conn = await connect(url)
     try:
         if await store.count_public_relations(conn):
@@ -289,6 +304,7 @@ async def restore(
                 "the database already holds tables: restore into a new FIREARMS_HOME or an empty database",
                 code="restore-target-not-empty",
             )
+        await asyncio.to_thread(_make_keys_folder, home)
         progress(f"restoring {path} ...")
         await _run(
             "pg_restore", ["--exit-on-error", "--single-transaction", "--no-owner", "--no-privileges"], url, str(path)

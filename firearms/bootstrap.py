@@ -4,15 +4,20 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import asyncpg
+
 from firearms import db, keys, tokens
+from firearms.canonical import utc_now
 from firearms.embedded import embedded_database_url
+from firearms.errors import ConfigError
+from firearms.store import keys as key_store
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
     from firearms.settings import Settings
 
-__all__ = ["Initialised", "initialise", "resolve_database_url"]
+__all__ = ["Initialised", "check_state", "initialise", "resolve_database_url"]
 
 _BOOTSTRAP_LOCK = 7_310_003
 
@@ -34,6 +39,31 @@ def resolve_database_url(settings: Settings) -> str:
     return settings.database_url or embedded_database_url(settings.home)
 
 
+async def check_state(conn: db.Conn, state: str) -> None:
+    """Refuse to work on another State's registry (DESIGN §9: ``FIREARMS_STATE`` names this registry's State).
+
+    The database records the State it speaks for the first time it is used after its migration; later
+    uses only read it (so a read-only standby still serves reads).
+
+    Raises:
+        ConfigError: the database is another State's registry, or holds none of this version.
+    """
+    try:
+        recorded = await key_store.get_registry_state(conn) or await key_store.claim_registry_state(
+            conn, state, utc_now()
+        )
+    except asyncpg.UndefinedTableError as exc:
+        raise ConfigError(
+            "the database holds no registry yet, or one of an older version: run 'firearms migrate'"
+            " (or 'firearms serve') first"
+        ) from exc
+    if recorded != state:
+        raise ConfigError(
+            f"this database is the {recorded} registry's, not {state}'s: check FIREARMS_STATE (and FIREARMS_HOME,"
+            " FIREARMS_DATABASE_URL)"
+        )
+
+
 async def initialise(
     settings: Settings, database_url: str, connect: Callable[[str], Awaitable[db.Conn]] = db.connect
 ) -> Initialised:
@@ -48,6 +78,7 @@ async def initialise(
         applied = await db.migrate(conn)
         async with conn.transaction():
             await conn.execute("SELECT pg_advisory_xact_lock($1)", _BOOTSTRAP_LOCK)
+            await check_state(conn, settings.state)
             key_created = await keys.ensure_registry_key(conn, settings.home, actor="system:first-start")
             admin = await tokens.ensure_admin_token(conn)
     finally:

@@ -123,14 +123,21 @@ def signing_key(home: Path, key_id: str) -> SigningKey:
     """The private key ``key_id`` from ``home``, read once per process.
 
     Raises:
-        ConfigError: its file is missing from ``home``.
+        ConfigError: its file is missing from ``home``, cannot be read, holds no Ed25519 key, or holds
+            another key (a file copied back under the wrong name would sign what partners refuse).
     """
     loaded = _loaded.get((home, key_id))
     if loaded is None:
         path = key_path(home, key_id)
         if not path.exists():
             raise ConfigError(f"signing key {key_id} is not in {path.parent}: is FIREARMS_HOME the right folder?")
-        loaded = _loaded[home, key_id] = SigningKey.load(path)
+        try:
+            found = SigningKey.load(path)
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"signing key {key_id}: {path} is not a readable Ed25519 key file ({exc})") from None
+        if found.key_id != key_id:
+            raise ConfigError(f"{path} holds key {found.key_id}, not {key_id}: put the file of {key_id} there")
+        loaded = _loaded[home, key_id] = found
     return loaded
 
 

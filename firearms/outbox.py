@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from firearms import journal
-from firearms.canonical import canonical, utc_now
+from firearms.canonical import MAX_SAFE_INTEGER, canonical, utc_now
 from firearms.errors import InvalidInputError, NotFoundError
 from firearms.store import outbox as store
 
@@ -229,6 +229,13 @@ async def resequence(conn: Conn, recipient: str, first_sequence: int, *, actor: 
             " the new numbers start above that",
             code="sequence-not-ahead",
             highest_sequence=highest,
+        )
+    if first_sequence + row["queued"] - 1 > MAX_SAFE_INTEGER:
+        # a number past 2^53 - 1 cannot be signed (PROTOCOL §2): the queue would be stuck for good, and no
+        # later resequencing could go back below its first queued number
+        raise InvalidInputError(
+            f"{row['queued']} notices wait for {recipient}: numbered from {first_sequence} they would pass"
+            f" {MAX_SAFE_INTEGER}, the largest number a notice can carry"
         )
     await store.park_queued_outbox_sequences(conn, recipient)
     done = await store.resequence_outbox_notices(conn, recipient, first_sequence, utc_now())

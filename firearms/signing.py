@@ -21,7 +21,7 @@ from Crypto.Signature import eddsa
 if TYPE_CHECKING:
     from pathlib import Path
 
-__all__ = ["SigningKey", "b64url_decode", "b64url_encode", "key_id_of", "verify"]
+__all__ = ["SigningKey", "b64url_decode", "b64url_encode", "is_public_key", "key_id_of", "verify"]
 
 _B64URL = re.compile(r"[A-Za-z0-9_-]*")
 
@@ -64,14 +64,32 @@ def verify(public_key: bytes, message: bytes, signature: bytes) -> bool:
     return True
 
 
+def is_public_key(public_key: bytes) -> bool:
+    """True when ``public_key`` is 32 bytes encoding a point of Ed25519 that is not of small order.
+
+    A small-order point (the identity among them) is no key: with it the signature R = identity, S = 0
+    verifies every message (RFC 8032's cofactored check), so whoever knows that could sign as its holder.
+    """
+    if len(public_key) != 32:
+        return False
+    try:
+        _verifier(public_key)
+    except ValueError:
+        return False
+    return True
+
+
 @functools.lru_cache(maxsize=256)
 def _verifier(public_key: bytes) -> eddsa.EdDSASigScheme:
     """The verifier of a public key, kept: decoding the point costs a fifth of a verification.
 
     Raises:
-        ValueError: the bytes are not a point of the curve (not cached).
+        ValueError: the bytes are not a point of the curve, or a point of small order (not cached).
     """
-    return eddsa.new(eddsa.import_public_key(public_key), "rfc8032")
+    key = eddsa.import_public_key(public_key)
+    if (key.pointQ * 8).is_point_at_infinity():
+        raise ValueError("a point of small order is no public key")
+    return eddsa.new(key, "rfc8032")
 
 
 class SigningKey:

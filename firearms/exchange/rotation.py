@@ -17,7 +17,7 @@ import msgspec
 
 from firearms import journal, keys, outbox
 from firearms.canonical import format_time, utc_now
-from firearms.errors import ConflictError, NotFoundError
+from firearms.errors import ConflictError, InvalidInputError, NotFoundError
 from firearms.signing import SigningKey, b64url_encode
 from firearms.store import keys as key_store
 from firearms.store import peers as peer_store
@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from firearms.db import Conn
 
 __all__ = [
+    "REASON_MAX",
     "Revocation",
     "Rotation",
     "Switch",
@@ -38,6 +39,8 @@ __all__ = [
     "switch_announced_keys",
     "switch_now",
 ]
+
+REASON_MAX = 2000  # what partners take in registry.key-revoked (firearms.exchange.effects.keys)
 
 
 class Rotation(msgspec.Struct, frozen=True, kw_only=True):
@@ -64,6 +67,8 @@ async def rotate(conn: Conn, home: Path, *, actor: str) -> Rotation:
 
     Raises:
         ConflictError: ``no-signing-key`` (nothing to rotate from) or ``rotation-pending``.
+        ConfigError: the current key's file is missing or unusable: the announcement could never be
+            signed, so the new key would wait for ever (a lost key needs a new trust anchor out of band).
     """
     await store.lock_pending_registry_keys(conn)  # a second rotation at once waits, then finds this one's key
     current = await key_store.get_current_registry_key(conn, dt.datetime.now(dt.UTC))
@@ -73,6 +78,7 @@ async def rotate(conn: Conn, home: Path, *, actor: str) -> Rotation:
         raise ConflictError(
             "a rotation is already waiting for partners to acknowledge its announcement", code="rotation-pending"
         )
+    keys.signing_key(home, current["key_id"])  # it signs the announcements
     key = SigningKey.generate()
     keys.keys_folder(home).mkdir(parents=True, exist_ok=True, mode=0o700)
     key.save(keys.key_path(home, key.key_id))
@@ -205,11 +211,24 @@ async def revoke(conn: Conn, key_id: str, *, reason: str, actor: str) -> Revocat
     """Revoke one of this registry's keys from now and tell every partner (``registry.key-revoked``).
 
     Raises:
+        InvalidInputError: ``reason-required`` for a blank reason; a reason over 2000 characters, which
+            partners refuse in ``registry.key-revoked`` (the revocation would never reach them).
         NotFoundError: not a key of this registry.
         ConflictError: ``key-in-use`` (rotate first) or ``key-already-revoked``.
     """
+    reason = reason.strip()
+    if not reason:
+        raise InvalidInputError("a revocation gives its reason (sent to every partner)", code="reason-required")
+    if len(reason) > REASON_MAX:
+        raise InvalidInputError(f"a revocation's reason has at most {REASON_MAX} characters, this one {len(reason)}")
     row = await store.get_registry_key(conn, key_id)
     if row is None:
+        if key_id in {waiting["key_id"] for waiting in await store.lock_unswitched_keys(conn)}:
+            raise NotFoundError(
+                f"{key_id} is the new key still waiting for partners' acknowledgements, not yet one this registry"
+                " signs with: it can be revoked once switched to (keys switch, then rotate again)",
+                key_id=key_id,
+            )
         raise NotFoundError(f"{key_id} is not a key of this registry", key_id=key_id)
     current = await key_store.get_current_registry_key(conn, dt.datetime.now(dt.UTC))
     if current is not None and current["key_id"] == key_id:

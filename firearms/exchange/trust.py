@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import urllib.parse
 from typing import TYPE_CHECKING
 
 import msgspec
@@ -19,7 +20,7 @@ from firearms.countries import is_country
 from firearms.errors import InvalidInputError, NotFoundError
 from firearms.exchange import rotation
 from firearms.exchange.checks import TrustedKey
-from firearms.signing import b64url_decode, b64url_encode, key_id_of
+from firearms.signing import b64url_decode, b64url_encode, is_public_key, key_id_of
 from firearms.store import peers as store
 
 if TYPE_CHECKING:
@@ -41,6 +42,9 @@ __all__ = [
 ]
 
 ADMIN_PROVENANCE = "admin"
+_EARLIEST = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_LATEST = dt.datetime(9999, 1, 1, tzinfo=dt.UTC)
+_URL_MAX = 500
 _URL = re.compile(r"^https?://[^\s/?#]+(/[^\s?#]*)?$")
 
 
@@ -79,6 +83,11 @@ def parse_public_key(text: str) -> bytes:
         raise InvalidInputError("the public key is not unpadded base64url", code="invalid-public-key") from exc
     if len(raw) != 32:
         raise InvalidInputError(f"an Ed25519 public key is 32 bytes, this one is {len(raw)}", code="invalid-public-key")
+    if not is_public_key(raw):
+        raise InvalidInputError(
+            "these 32 bytes are not an Ed25519 public key (no point of the curve, or one of small order)",
+            code="invalid-public-key",
+        )
     return raw
 
 
@@ -89,10 +98,46 @@ def _check_state(state: str, own_state: str) -> None:
         raise InvalidInputError("a registry does not put its own State on its trust list", code="invalid-state")
 
 
-def _check_url(url: str) -> str:
-    url = url.strip().rstrip("/")
+def _key_start(not_before: dt.datetime | None, now: dt.datetime) -> dt.datetime:
+    """The start of a key's validity entered by an administrator: ``now`` when not given.
+
+    Raises:
+        InvalidInputError: a naive time, or one outside 1970-9998: PostgreSQL keeps the extremes of
+            Python's range as ``-infinity``/``infinity``, which come back as naive datetimes that every
+            later check of the partner's notices would compare with aware ones.
+    """
+    if not_before is None:
+        return now
+    if not_before.tzinfo is None:
+        raise InvalidInputError("not_before is a UTC time such as 2026-11-29T10:15:00Z, with its Z")
+    if not _EARLIEST <= not_before < _LATEST:
+        raise InvalidInputError(f"not_before {format_time(not_before)} is not a time between 1970 and 9998")
+    return not_before
+
+
+def _check_url(given: str) -> str:
+    """A partner's base URL, ``http(s)://host[:port][/path]`` without a trailing slash.
+
+    No user or password (they would sit in the trust list, the journal and every listing), a port
+    of 1-65535, at most 500 characters (the API's limit).
+    """
+    url = given.strip().rstrip("/")
+    if len(url) > _URL_MAX:
+        raise InvalidInputError(
+            f"a base URL has at most {_URL_MAX} characters, this one {len(url)}", code="invalid-url"
+        )
+    bad = InvalidInputError(
+        f"{given.strip()!r} is not an http(s) base URL (http(s)://host[:port][/path])", code="invalid-url"
+    )
     if not _URL.match(url):
-        raise InvalidInputError(f"{url!r} is not an http(s) base URL", code="invalid-url")
+        raise bad
+    try:
+        parts = urllib.parse.urlsplit(url)
+        port = parts.port  # ValueError when it is not a number of 0-65535
+    except ValueError:
+        raise bad from None
+    if not parts.hostname or "@" in parts.netloc or port == 0:
+        raise bad
     return url
 
 
@@ -143,7 +188,7 @@ async def add_peer(
     url = _check_url(base_url)
     raw = parse_public_key(public_key)
     now = utc_now()
-    start = now if not_before is None else not_before
+    start = _key_start(not_before, now)
     await store.insert_peer(conn, state, url, now)
     key_id = key_id_of(raw)
     await store.insert_peer_key(conn, state, key_id, raw, start, None, ADMIN_PROVENANCE, now)
@@ -169,7 +214,7 @@ async def add_peer_key(conn: Conn, *, state: str, public_key: str, not_before: d
     await get_peer(conn, state)
     raw = parse_public_key(public_key)
     now = utc_now()
-    start = now if not_before is None else not_before
+    start = _key_start(not_before, now)
     key_id = key_id_of(raw)
     await store.insert_peer_key(conn, state, key_id, raw, start, None, ADMIN_PROVENANCE, now)
     await journal.record(

@@ -13,7 +13,14 @@ if TYPE_CHECKING:
 
     from firearms.db import Conn
 
-__all__ = ["get_current_registry_key", "insert_registry_key", "list_needed_key_ids", "list_registry_keys"]
+__all__ = [
+    "claim_registry_state",
+    "get_current_registry_key",
+    "get_registry_state",
+    "insert_registry_key",
+    "list_needed_key_ids",
+    "list_registry_keys",
+]
 
 
 async def insert_registry_key(
@@ -36,3 +43,15 @@ async def get_current_registry_key(conn: Conn, now: dt.datetime) -> asyncpg.Reco
 async def list_needed_key_ids(conn: Conn, now: dt.datetime) -> list[str]:
     """The keys this registry signs with from ``now`` on: current, waiting to be switched to, for unsigned notices."""
     return [row["key_id"] for row in await conn.fetch(Q["list_needed_key_ids"], now)]
+
+
+async def get_registry_state(conn: Conn) -> str | None:
+    """The State this database speaks for, ``None`` before one is recorded."""
+    state: str | None = await conn.fetchval(Q["get_registry_state"])
+    return state
+
+
+async def claim_registry_state(conn: Conn, state: str, now: dt.datetime) -> str:
+    """The State this database speaks for; ``state`` is recorded when none is yet."""
+    recorded: str = await conn.fetchval(Q["claim_registry_state"], state, now)
+    return recorded

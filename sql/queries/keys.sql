@@ -28,3 +28,21 @@ SELECT key_id
          WHERE status = 'queued' AND envelope IS NULL) AS needed
  WHERE key_id IS NOT NULL
  ORDER BY key_id;
+
+-- name: claim_registry_state
+-- The State this database speaks for: $1 when none is recorded yet (then recorded), else the one recorded.
+-- $1 state, $2 now
+WITH claimed AS (
+    INSERT INTO registry_state (state, recorded_at)
+    SELECT $1, $2
+     WHERE NOT EXISTS (SELECT FROM registry_state)
+        ON CONFLICT ON CONSTRAINT registry_state_pkey DO NOTHING
+    RETURNING state
+)
+SELECT state FROM claimed
+ UNION ALL
+SELECT state FROM registry_state;
+
+-- name: get_registry_state
+-- The State this database speaks for, if one is recorded.
+SELECT state FROM registry_state;

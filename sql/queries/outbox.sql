@@ -220,10 +220,13 @@ RETURNING (SELECT count(*) FROM renumbered) AS renumbered, last_sent_sequence;
 -- the highest number the partner acknowledged (a delivered or rejected notice), or the first one still
 -- queued for it when higher (the one it refused as behind what it expects); the later queued numbers do
 -- not count: they are what is renumbered, and they kept being given while the partner refused the first.
+-- queued: how many notices wait for the partner, numbered or not (the numbers a resequencing will give).
 -- $1 recipient
-SELECT p.last_sent_sequence,
-       (SELECT greatest(max(sequence) FILTER (WHERE status <> 'queued'), min(sequence) FILTER (WHERE status = 'queued'))
-          FROM notice_outbox WHERE recipient = $1) AS highest
-  FROM peer AS p
+SELECT p.last_sent_sequence, o.highest, o.queued
+  FROM peer AS p,
+       LATERAL (SELECT greatest(max(sequence) FILTER (WHERE status <> 'queued'),
+                                min(sequence) FILTER (WHERE status = 'queued')) AS highest,
+                       count(*) FILTER (WHERE status = 'queued') AS queued
+                  FROM notice_outbox WHERE recipient = $1) AS o
  WHERE p.state = $1
    FOR UPDATE OF p;

@@ -115,3 +115,107 @@ async def test_key_rotation_switch_and_revocation_endpoints(
     revoked = await client.post(f"/api/v1/keys/{old}/revoke", json={"reason": "retired"}, headers=admin)
     assert revoked.status_code == 200
     assert revoked.json()["announced_to"] == ["DE"]
+
+
+async def test_a_peer_key_time_that_is_naive_or_out_of_range_is_refused_and_nothing_stored(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    auth: TokenFactory,
+    conn: db.Conn,
+) -> None:
+    admin = await auth("admin")
+    body = {"state": "DE", "base_url": "https://registry.example.de", "public_key": DE_KEY}
+    naive = await client.post("/api/v1/peers", json={**body, "not_before": "2026-11-29T10:00:00"}, headers=admin)
+    assert naive.status_code == 400  # was a 500: the naive time reached the journal's time format
+    assert naive.json()["type"].endswith("/invalid-request")
+    for edge in ("0001-01-01T00:00:00Z", "9999-12-31T23:59:59.999999Z"):
+        # PostgreSQL keeps these as -infinity / infinity, which come back as naive datetimes: every later
+        # notice check of the partner's key then compared naive with aware times (a 500 on /exchange/v1/notices)
+        refused = await client.post("/api/v1/peers", json={**body, "not_before": edge}, headers=admin)
+        assert refused.status_code == 422, edge
+        assert refused.json()["type"].endswith("/invalid-input")
+    assert await conn.fetchval("SELECT count(*) FROM peer") == 0
+    assert await conn.fetchval("SELECT count(*) FROM journal_entry WHERE action LIKE 'peer.%'") == 0
+    assert (await client.post("/api/v1/peers", json=body, headers=admin)).status_code == 201
+    for edge in ("2026-11-29T10:00:00", "0001-01-01T00:00:00Z"):
+        key = await client.post("/api/v1/peers/DE/keys", json={"public_key": CZ_KEY, "not_before": edge}, headers=admin)
+        assert key.status_code in {400, 422}, edge
+    assert await conn.fetchval("SELECT count(*) FROM peer_key") == 1
+
+
+async def test_a_public_key_that_is_no_usable_ed25519_point_is_refused(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    auth: TokenFactory,
+    conn: db.Conn,
+) -> None:
+    admin = await auth("admin")
+    body = {"state": "DE", "base_url": "https://registry.example.de"}
+    not_a_point = "_" * 42 + "8"  # 32 bytes of 0xff
+    identity = "AQ" + "A" * 41  # the identity point: any notice "signed" R = identity, S = 0 would verify
+    for key in (not_a_point, identity):
+        refused = await client.post("/api/v1/peers", json={**body, "public_key": key}, headers=admin)
+        assert refused.status_code == 422, key
+        assert refused.json()["type"].endswith("/invalid-public-key")
+    assert await conn.fetchval("SELECT count(*) FROM peer") == 0
+    assert (await client.post("/api/v1/peers", json={**body, "public_key": DE_KEY}, headers=admin)).status_code == 201
+    added = await client.post("/api/v1/peers/DE/keys", json={"public_key": identity}, headers=admin)
+    assert added.status_code == 422
+    assert await conn.fetchval("SELECT count(*) FROM peer_key") == 1
+
+
+async def test_a_base_url_with_credentials_or_a_bad_port_is_refused(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    auth: TokenFactory,
+    conn: db.Conn,
+) -> None:
+    admin = await auth("admin")
+    for url in ("https://u:pw@registry.example.de", "https://registry.example.de:99999", "http://[::1", "https://:80"):
+        body = {"state": "DE", "base_url": url, "public_key": DE_KEY}
+        refused = await client.post("/api/v1/peers", json=body, headers=admin)
+        assert refused.status_code == 422, url
+        assert refused.json()["type"].endswith("/invalid-url")
+    assert await conn.fetchval("SELECT count(*) FROM peer") == 0
+    body = {"state": "DE", "base_url": "http://[::1]:8081/exchange/", "public_key": DE_KEY}
+    assert (await client.post("/api/v1/peers", json=body, headers=admin)).json()[
+        "base_url"
+    ] == "http://[::1]:8081/exchange"
+
+
+async def test_revoking_a_key_with_a_blank_reason_is_refused(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    auth: TokenFactory,
+    conn: db.Conn,
+) -> None:
+    admin = await auth("admin")
+    old = await conn.fetchval("SELECT key_id FROM registry_key")
+    assert (await client.post("/api/v1/keys/rotate", headers=admin)).json()["switched"] is True  # no partners
+    blank = await client.post(f"/api/v1/keys/{old}/revoke", json={"reason": "  \n "}, headers=admin)
+    assert blank.status_code == 422
+    assert blank.json()["type"].endswith("/reason-required")
+    assert await conn.fetchval("SELECT revoked_at FROM registry_key WHERE key_id = $1", old) is None
+
+
+async def test_resequencing_past_the_largest_protocol_integer_is_refused(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    auth: TokenFactory,
+    conn: db.Conn,
+) -> None:
+    admin = await auth("admin")
+    body = {"state": "DE", "base_url": "https://registry.example.de", "public_key": DE_KEY}
+    assert (await client.post("/api/v1/peers", json=body, headers=admin)).status_code == 201
+    async with conn.transaction():
+        for n in range(3):
+            await outbox.enqueue(conn, "DE", "test.ping", {"n": n})
+    # numbers past 2^53 - 1 cannot be signed (PROTOCOL §2): the queue would be stuck for good, and no later
+    # resequencing could bring it back below the first queued number
+    last = 2**53 - 1
+    for first in (last - 1, last):
+        refused = await client.post("/api/v1/peers/DE/resequence", json={"first_sequence": first}, headers=admin)
+        assert refused.status_code == 422, first
+        assert refused.json()["type"].endswith("/invalid-input")
+    assert await conn.fetchval("SELECT count(*) FROM notice_outbox WHERE sequence IS NOT NULL") == 0
+    assert await conn.fetchval("SELECT last_sent_sequence FROM peer WHERE state = 'DE'") == 0
+    assert await conn.fetchval("SELECT count(*) FROM journal_entry WHERE action = 'peer.resequenced'") == 0
+    done = await client.post("/api/v1/peers/DE/resequence", json={"first_sequence": last - 2}, headers=admin)
+    assert done.status_code == 200
+    assert await outbox.number_queued(conn) == 3
+    assert await conn.fetchval("SELECT max(sequence) FROM notice_outbox") == last  # the last one a notice can carry

@@ -363,3 +363,32 @@ async def test_body_holding_nul_is_stored_rejected_and_the_queue_moves_on(de: tu
     assert await _stored(conn) == (1, 1)
     assert await conn.fetchval("SELECT revoked_at FROM peer_key WHERE key_id = $1", AT_KEY.key_id) is None
     assert (await _post(client, envelope(AT_KEY, sequence=2))).status_code == 202
+
+
+@pytest.mark.parametrize(
+    ("type_", "field", "value"),
+    [
+        ("registry.key-announced", "not_before", "0001-01-01T00:00:00Z"),
+        ("registry.key-announced", "not_after", "9999-12-31T23:59:59.999999Z"),
+        ("registry.key-revoked", "revoked_at", "0001-01-01T00:00:00Z"),
+    ],
+)
+async def test_a_key_time_postgresql_keeps_as_infinity_is_rejected(
+    de: tuple[Client, db.Conn], type_: str, field: str, value: str
+) -> None:
+    # stored as -infinity/infinity, read back as a naive time: every later notice of the sender compared it
+    # with an aware one in check 4, a 500 for ever
+    client, conn = de
+    if type_ == "registry.key-announced":
+        body = {
+            "key_id": OTHER_KEY.key_id,
+            "public_key": b64url_encode(OTHER_KEY.public_key),
+            "not_before": "2026-01-01T00:00:00Z",
+            "not_after": None,
+        }
+    else:
+        body = {"key_id": AT_KEY.key_id, "revoked_at": "2026-01-01T00:00:00Z", "reason": "retired"}
+    response = await _post(client, envelope(AT_KEY, sequence=1, type_=type_, body={**body, field: value}))
+    assert decode_receipt(response.content).receipt.reason == "invalid-body"
+    assert await conn.fetchval("SELECT count(*) FROM peer_key WHERE revoked_at IS NULL") == 1
+    assert (await _post(client, envelope(AT_KEY, sequence=2))).status_code == 202

@@ -166,6 +166,7 @@ async def test_bad_bodies_are_problems_and_store_nothing(client: AsyncTestClient
         b'{"role": "auditor", "name": "x", "admin": true}',  # unknown field
         b'{"role": "auditor"}',  # missing field
         b'{"role": "auditor", "name": ""}',  # empty name
+        b'{"role": "auditor", "name": "   "}',  # a blank name (the CLI refused it, the API took it)
         b'{"role": "auditor", "name": "a\\u0000b"}',  # control character
         b'{"role": "auditor", "name": "a\\u009bb"}',  # C1 control character (a terminal's CSI)
         b"[]",

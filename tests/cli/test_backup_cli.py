@@ -214,3 +214,28 @@ def test_a_backup_to_a_relative_path_is_journaled_with_its_whole_path(
     journaled = fetch(database, "SELECT payload ->> 'path' FROM journal_entry WHERE action = 'registry.backed-up'")
     assert journaled == str(tmp_path / "relative.dump")
     assert (tmp_path / "relative.dump").exists()
+
+
+@pytest.mark.parametrize("damage", ["truncated", "no-manifest", "other-state"])
+def test_a_refused_restore_into_a_new_home_leaves_no_home_behind(made: Path, tmp_path: Path, damage: str) -> None:
+    new_home = tmp_path / "new-home"
+    state = "CZ" if damage == "other-state" else "AT"
+    if damage == "truncated":
+        made.write_bytes(made.read_bytes()[:1000])
+    if damage == "no-manifest":
+        made.with_name(made.name + ".manifest.json").unlink()
+    result = CliRunner().invoke(main, ["--home", str(new_home), "restore", str(made)], env={"FIREARMS_STATE": state})
+    refused(result, "")
+    assert not new_home.exists()  # the archive is checked before an embedded server is set up there
+
+
+def test_restore_into_a_home_that_cannot_be_created_is_a_one_line_error(made: Path, tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    result = CliRunner().invoke(
+        main, ["--home", str(blocker / "home"), "restore", str(made)], env={"FIREARMS_STATE": "AT"}
+    )
+    assert result.exit_code == 2, result.output
+    assert isinstance(result.exception, SystemExit)
+    assert result.stderr.count("firearms: error: FIREARMS_HOME=") == 1
+    assert "Traceback" not in result.output

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import asyncpg
@@ -11,8 +15,8 @@ import pytest
 from click.testing import CliRunner
 
 from cli import main
-from firearms import bootstrap
-from firearms.signing import b64url_decode, key_id_of
+from firearms import bootstrap, keys
+from firearms.signing import SigningKey, b64url_decode, key_id_of
 
 
 @pytest.fixture
@@ -144,7 +148,15 @@ def test_every_command_has_help() -> None:
         assert "Usage:" in result.stdout
 
 
-@pytest.mark.parametrize("url", ["postgresql://nobody@127.0.0.1:1/none", "not a database url"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://nobody@127.0.0.1:1/none",
+        "not a database url",
+        "postgresql://nobody@127.0.0.1:notaport/none",  # a ValueError traceback from asyncpg's DSN parser
+        "postgresql://nobody@[::1/none",
+    ],
+)
 @pytest.mark.parametrize("command", [["token", "list"], ["export"]])
 def test_a_database_that_cannot_be_reached_is_a_one_line_error(
     url: str, command: list[str], env: dict[str, str], tmp_path: Path
@@ -194,3 +206,202 @@ def test_serve_and_worker_on_a_database_that_cannot_be_reached_are_a_one_line_er
     assert result.exit_code == 1
     assert isinstance(result.exception, SystemExit)
     assert "firearms: error: cannot connect to the database" in result.stderr
+
+
+_READERS = [
+    ["token", "list"],
+    ["token", "create", "--role", "auditor", "--name", "x"],
+    ["keys", "show"],
+    ["keys", "rotate"],
+    ["peers", "list"],
+    ["notices"],
+    ["journal", "verify"],
+    ["journal", "checkpoint"],
+    ["export", "{out}"],
+]
+
+
+@pytest.mark.parametrize("command", _READERS)
+def test_a_database_without_a_registry_is_a_one_line_error(
+    command: list[str], empty_database: str, tmp_path: Path
+) -> None:
+    env = {"FIREARMS_STATE": "AT", "FIREARMS_HOME": str(tmp_path / "home"), "FIREARMS_DATABASE_URL": empty_database}
+    out = tmp_path / "items.csv"
+    result = CliRunner().invoke(main, [part.format(out=out) for part in command], env=env)
+    assert not out.exists()
+    assert result.exit_code == 1, result.output
+    assert isinstance(result.exception, SystemExit)
+    assert result.stderr.startswith("firearms: error: ")
+    assert result.stderr.count("\n") == 1
+    assert "firearms migrate" in result.stderr
+
+    async def tables() -> int:
+        conn = await asyncpg.connect(empty_database)
+        try:
+            return int(await conn.fetchval("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'"))
+        finally:
+            await conn.close()
+
+    assert asyncio.run(tables()) == 0  # nothing written
+
+
+@pytest.mark.parametrize("command", _READERS)
+def test_a_home_without_a_registry_is_a_one_line_error_and_stays_untouched(command: list[str], tmp_path: Path) -> None:
+    home = tmp_path / "no-such-home"
+    args = ["--home", str(home), *(part.format(out=tmp_path / "items.csv") for part in command)]
+    result = CliRunner().invoke(main, args, env={"FIREARMS_STATE": "AT"})
+    assert result.exit_code == 1, result.output
+    assert isinstance(result.exception, SystemExit)
+    assert result.stderr.count("\n") == 1
+    assert "holds no registry" in result.stderr
+    assert not home.exists()  # no embedded server was set up in a mistyped home
+
+
+@pytest.mark.parametrize("command", [["migrate"], ["worker"], ["serve", "--no-worker"]])
+def test_a_home_that_cannot_be_created_is_a_one_line_error(command: list[str], tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    result = CliRunner().invoke(main, ["--home", str(blocker / "home"), *command], env={"FIREARMS_STATE": "AT"})
+    assert result.exit_code == 2, result.output
+    assert isinstance(result.exception, SystemExit)
+    assert result.stderr.startswith("firearms: error: FIREARMS_HOME=")
+    assert result.stderr.count("\n") == 1
+    assert blocker.read_text() == "not a folder"
+
+
+@pytest.mark.parametrize("content", ["garbage", "another key"])
+@pytest.mark.parametrize("command", [["keys", "show"], ["journal", "checkpoint"], ["keys", "rotate"]])
+def test_a_key_file_that_holds_no_key_or_another_one_is_a_one_line_error(
+    env: dict[str, str], home: Path, content: str, command: list[str]
+) -> None:
+    keys._loaded.clear()  # this process read the key when the home was initialised
+    (path,) = (home / "keys").glob("*.pem")
+    if content == "garbage":
+        path.write_text("not a PEM key\n")
+    else:  # a key file copied back under the wrong name: it would sign what partners refuse as bad-signature
+        SigningKey.generate().save(home / "other.pem")
+        path.write_bytes((home / "other.pem").read_bytes())
+    before = sorted(item.name for item in (home / "keys").iterdir())
+    result = CliRunner().invoke(main, command, env=env)
+    assert result.exit_code == 1, result.output
+    assert isinstance(result.exception, SystemExit)
+    assert result.stderr.startswith("firearms: error: ")
+    assert result.stderr.count("\n") == 1
+    assert path.name.removesuffix(".pem") in result.stderr
+    assert sorted(item.name for item in (home / "keys").iterdir()) == before  # rotate wrote no new key
+
+
+def test_serve_on_a_port_in_use_is_a_one_line_error(env: dict[str, str]) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run(  # a real process: uvicorn would install its signal handlers here
+            [sys.executable, "-m", "cli", "serve", "--no-worker", "--port", str(port)],
+            env=os.environ | env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    assert done.returncode == 1, done.stderr  # was uvicorn's exit 3 after its own log lines, as --workers 2 is not
+    assert done.stderr.splitlines()[-1].startswith(f"firearms: error: cannot listen on 127.0.0.1:{port}")
+    assert "Started server process" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["token", "create", "--role", "auditor", "--name", "x"],
+        ["peers", "disable", "DE"],
+        ["journal", "checkpoint"],
+        ["serve", "--no-worker"],
+        ["worker"],
+    ],
+)
+def test_a_database_that_refuses_writes_is_a_one_line_error(
+    command: list[str], env: dict[str, str], database: str
+) -> None:
+    # a read-only standby, or a user without the right to write: FIREARMS_DATABASE_URL is the operator's to fix
+    async def read_only() -> None:
+        conn = await asyncpg.connect(database)
+        try:
+            await conn.execute(
+                "INSERT INTO peer (state, base_url, created_at, updated_at) VALUES ('DE', 'http://x', now(), now())"
+            )
+            name = await conn.fetchval("SELECT current_database()")
+            await conn.execute(f'ALTER DATABASE "{name}" SET default_transaction_read_only = on')
+        finally:
+            await conn.close()
+
+    asyncio.run(read_only())
+    result = CliRunner().invoke(main, command, env=env)
+    assert result.exit_code == 1, result.output
+    assert isinstance(result.exception, SystemExit)
+    assert result.stderr.startswith("firearms: error: ")
+    assert result.stderr.count("\n") == 1
+    assert "read-only" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["journal", "checkpoint"],
+        ["keys", "show"],
+        ["peers", "add", "AT", "--url", "http://x", "--public-key", "PUAXw-hDiVqStwqnTRt-vJyYLM8uxJaMwM1V8Sr0Zgw"],
+        ["backup", "{out}"],
+        ["export", "{out}"],
+    ],
+)
+def test_a_command_under_another_state_than_the_registrys_changes_nothing(
+    command: list[str], env: dict[str, str], database: str, tmp_path: Path
+) -> None:
+    # a shell with another registry's FIREARMS_STATE: a checkpoint signed under it read as a forgery for ever
+    # (journal verify: "bad signature"), a backup's manifest named the wrong State, a peer was our own State
+    out = tmp_path / "out.csv"
+    before = fetch_journal(database)
+    result = CliRunner().invoke(main, [part.format(out=out) for part in command], env=env | {"FIREARMS_STATE": "CZ"})
+    assert result.exit_code == 1, result.output
+    assert isinstance(result.exception, SystemExit)
+    assert result.stderr.startswith("firearms: error: ")
+    assert result.stderr.count("\n") == 1
+    assert "AT" in result.stderr
+    assert result.stdout == ""
+    assert fetch_journal(database) == before
+    assert not out.exists()
+    verified = CliRunner().invoke(main, ["journal", "verify"], env=env)
+    assert verified.exit_code == 0, verified.output
+
+
+def fetch_journal(database: str) -> tuple[int, int, int]:
+    async def run() -> tuple[int, int, int]:
+        conn = await asyncpg.connect(database)
+        try:
+            row = await conn.fetchrow(
+                "SELECT (SELECT count(*) FROM journal_entry) AS e, (SELECT count(*) FROM journal_checkpoint) AS c,"
+                " (SELECT count(*) FROM peer) AS p"
+            )
+            assert row is not None
+            return int(row["e"]), int(row["c"]), int(row["p"])
+        finally:
+            await conn.close()
+
+    return asyncio.run(run())
+
+
+def test_serve_under_another_state_than_the_registrys_is_refused(env: dict[str, str], database: str) -> None:
+    before = fetch_journal(database)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    done = subprocess.run(  # a real process: were it not refused, it would serve until the timeout
+        [sys.executable, "-m", "cli", "serve", "--no-worker", "--port", str(port)],
+        env=os.environ | env | {"FIREARMS_STATE": "CZ"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.splitlines()[-1].startswith("firearms: error: this database is the AT registry's, not CZ's")
+    assert fetch_journal(database) == before

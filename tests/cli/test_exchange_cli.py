@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
+import asyncpg
 import pytest
 from click.testing import CliRunner
 
@@ -42,8 +44,24 @@ def test_peers_add_list_disable_enable(env: dict[str, str]) -> None:
     ("args", "message"),
     [
         (["peers", "add", "DE", "--url", "ftp://x", "--public-key", DE_KEY], "is not an http(s) base URL"),
+        (
+            ["peers", "add", "DE", "--url", "https://u:pw@x.example", "--public-key", DE_KEY],
+            "is not an http(s) base URL",
+        ),
+        (
+            ["peers", "add", "DE", "--url", "https://x.example:99999", "--public-key", DE_KEY],
+            "is not an http(s) base URL",
+        ),
+        (
+            ["peers", "add", "DE", "--url", "https://x.example:80a", "--public-key", DE_KEY],
+            "is not an http(s) base URL",
+        ),
+        (["peers", "add", "DE", "--url", "https://:8080/x", "--public-key", DE_KEY], "is not an http(s) base URL"),
+        (["peers", "add", "DE", "--url", "https://x.example/" + "a" * 500, "--public-key", DE_KEY], "500 characters"),
         (["peers", "add", "DE", "--url", "http://x", "--public-key", DE_KEY + "="], "not unpadded base64url"),
         (["peers", "add", "DE", "--url", "http://x", "--public-key", "AAAA"], "32 bytes"),
+        (["peers", "add", "DE", "--url", "http://x", "--public-key", "_" * 42 + "8"], "not an Ed25519 public key"),
+        (["peers", "add", "DE", "--url", "http://x", "--public-key", "AQ" + "A" * 41], "not an Ed25519 public key"),
         (["peers", "add", "XX", "--url", "http://x", "--public-key", DE_KEY], "not an ISO 3166-1"),
         (["peers", "add", "AT", "--url", "http://x", "--public-key", DE_KEY], "its own State"),
         (["peers", "disable", "FR"], "not on the trust list"),
@@ -135,3 +153,71 @@ def test_peers_resequence_prints_what_it_did(env: dict[str, str]) -> None:
     assert code == 0
     assert json.loads(out) == {"recipient": "DE", "first_sequence": 7, "renumbered": 0, "last_sent_sequence": 6}
     assert _run(env, "peers", "resequence", "DE", "--from", "0")[0] == 2
+
+
+def test_peers_add_refuses_a_not_before_postgresql_keeps_as_infinity(env: dict[str, str]) -> None:
+    for edge in ("0001-01-01T00:00:00Z", "9999-12-31T23:59:59.999999Z"):
+        code, out, err = _run(
+            env, "peers", "add", "DE", "--url", "http://x", "--public-key", DE_KEY, "--not-before", edge
+        )
+        assert (code, out) == (1, ""), edge
+        assert err.startswith("firearms: error:")
+        assert err.count("\n") == 1
+    assert _run(env, "peers", "list")[1] == ""
+
+
+def test_keys_revoke_refuses_a_blank_or_overlong_reason_and_revokes_nothing(env: dict[str, str]) -> None:
+    old = json.loads(_run(env, "keys", "show")[1])["key_id"]
+    assert _run(env, "peers", "add", "DE", "--url", "http://127.0.0.1:9", "--public-key", DE_KEY)[0] == 0
+    assert json.loads(_run(env, "keys", "rotate")[1])["switched"] is False
+    assert _run(env, "keys", "switch")[0] == 0
+    # partners take a reason of at most 2000 characters: a longer one would have every partner reject the notice
+    for reason in ("", "   ", "x" * 2001):
+        code, out, err = _run(env, "keys", "revoke", old, "--reason", reason)
+        assert (code, out) == (1, ""), len(reason)
+        assert err.startswith("firearms: error:")
+        assert err.count("\n") == 1
+    shown = json.loads(_run(env, "keys", "show")[1])
+    assert [key["revoked_at"] for key in shown["keys"] if key["key_id"] == old] == [None]
+    types = [json.loads(line)["type"] for line in _run(env, "notices", "--json")[1].splitlines()]
+    assert "registry.key-revoked" not in types
+
+
+@pytest.mark.parametrize("recipient", ["DEU", "D", "1E", ""])
+def test_notices_refuses_a_recipient_that_is_no_state_code(env: dict[str, str], recipient: str) -> None:
+    code, out, err = _run(env, "notices", "--recipient", recipient)
+    assert (code, out) == (2, "")  # was an empty list, as if nothing were queued for it (the API answers 400)
+    assert "--recipient" in err
+
+
+def test_keys_revoke_of_the_waiting_key_says_it_is_waiting(env: dict[str, str]) -> None:
+    assert _run(env, "peers", "add", "DE", "--url", "http://127.0.0.1:9", "--public-key", DE_KEY)[0] == 0
+    waiting = json.loads(_run(env, "keys", "rotate")[1])["key_id"]
+    code, out, err = _run(env, "keys", "revoke", waiting, "--reason", "rotated by mistake")
+    assert (code, out) == (1, "")
+    assert "still waiting for partners' acknowledgements" in err  # was "is not a key of this registry"
+    assert err.count("\n") == 1
+
+
+def test_notices_prints_a_partners_error_text_on_one_line_without_control_characters(
+    env: dict[str, str], database: str
+) -> None:
+    assert _run(env, "peers", "add", "DE", "--url", "http://127.0.0.1:9", "--public-key", DE_KEY)[0] == 0
+    assert _run(env, "keys", "rotate")[0] == 0  # one notice queued for DE
+
+    async def fail_it() -> None:
+        conn = await asyncpg.connect(database)
+        try:  # the partner's problem detail, as the worker stores it: a terminal escape and a line of its own
+            await conn.execute(
+                "UPDATE notice_outbox SET attempts = 1, last_error = $1",
+                "HTTP 403 unknown-sender: \x1b[2J\x1b[32mall delivered\n2026-11-29T00:00:00Z fake -> DE #1 x delivered",
+            )
+        finally:
+            await conn.close()
+
+    asyncio.run(fail_it())
+    code, out, _ = _run(env, "notices")
+    assert code == 0
+    assert out.count("\n") == 1
+    assert "\x1b" not in out
+    assert "last error: HTTP 403 unknown-sender:" in out

@@ -11,7 +11,7 @@ from firearms.canonical import canonical, format_time, parse_time
 from firearms.errors import ConfigError, InvalidInputError
 from firearms.pagination import decode_cursor, encode_cursor
 from firearms.settings import load_settings
-from firearms.signing import SigningKey, b64url_decode, b64url_encode, verify
+from firearms.signing import SigningKey, b64url_decode, b64url_encode, is_public_key, verify
 
 
 def test_settings_read_environment_and_overrides(tmp_path: Path) -> None:
@@ -136,3 +136,12 @@ def test_settings_read_workers_as_a_number_of_api_processes(tmp_path: Path) -> N
     for bad in ("0", "65", "-1", "two", "", "1.5"):
         with pytest.raises(ConfigError, match=r"^FIREARMS_WORKERS=.* \(1-64\)$"):
             load_settings(env | {"FIREARMS_WORKERS": bad})
+
+
+def test_a_small_order_public_key_verifies_nothing() -> None:
+    # the identity point: with it, R = identity and S = 0 "verify" every message (RFC 8032 cofactored check)
+    identity = bytes([1]) + bytes(31)
+    assert not verify(identity, b"any notice at all", identity + bytes(32))
+    assert not is_public_key(identity)
+    assert not is_public_key(bytes([0xFF]) * 32)  # not a point of the curve
+    assert is_public_key(SigningKey.generate().public_key)

@@ -7,6 +7,7 @@ a revoked key is marked revoked from ``revoked_at``.
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import TYPE_CHECKING, Annotated
 
 import msgspec
@@ -25,6 +26,17 @@ if TYPE_CHECKING:
 __all__ = ["KeyAnnounced", "KeyRevoked", "key_announced", "key_revoked"]
 
 KeyId = Annotated[str, msgspec.Meta(pattern=r"^[0-9a-f]{32}$")]
+_EARLIEST = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_LATEST = dt.datetime(9999, 1, 1, tzinfo=dt.UTC)
+
+
+def _key_time(text: str) -> bool:
+    """A protocol time a key's validity can hold (1970-9998).
+
+    PostgreSQL keeps the ends of Python's range as ``-infinity``/``infinity``, read back as naive times
+    that check 4 of every later notice could not compare.
+    """
+    return is_time(text) and _EARLIEST <= parse_time(text) < _LATEST
 
 
 class KeyAnnounced(msgspec.Struct, frozen=True, kw_only=True):
@@ -55,8 +67,8 @@ async def key_announced(conn: Conn, received: ReceivedNotice) -> None:
         raise NoticeRejectedError("invalid-body", "public_key is not unpadded base64url") from exc
     if len(raw) != 32 or key_id_of(raw) != body.key_id:
         raise NoticeRejectedError("key-id-mismatch", "key_id is not the id of public_key (PROTOCOL §1)")
-    if not is_time(body.not_before) or (body.not_after is not None and not is_time(body.not_after)):
-        raise NoticeRejectedError("invalid-body", "not_before and not_after are protocol times")
+    if not _key_time(body.not_before) or (body.not_after is not None and not _key_time(body.not_after)):
+        raise NoticeRejectedError("invalid-body", "not_before and not_after are protocol times between 1970 and 9998")
     existing = await store.get_peer_key(conn, sender, body.key_id)
     if existing is not None:
         if bytes(existing["public_key"]) == raw:
@@ -84,8 +96,8 @@ async def key_revoked(conn: Conn, received: ReceivedNotice) -> None:
     """Mark the sender's key revoked from ``revoked_at``: its notices created from then on fail check 4."""
     body = body_as(received, KeyRevoked)
     sender = received.notice.sender
-    if not is_time(body.revoked_at):
-        raise NoticeRejectedError("invalid-body", "revoked_at is a protocol time")
+    if not _key_time(body.revoked_at):
+        raise NoticeRejectedError("invalid-body", "revoked_at is a protocol time between 1970 and 9998")
     row = await store.revoke_peer_key(conn, sender, body.key_id, parse_time(body.revoked_at))
     if row is None:
         raise NoticeRejectedError("unknown-key", f"{body.key_id} is not a key of {sender}")
