@@ -37,6 +37,14 @@ from firearms.signing import SigningKey, b64url_encode, verify
 
 FIREARMS = str(Path(sys.executable).parent / "firearms")
 SENDERS = ["AT", "CZ", "FR", "PL", "SK", "HU", "SI", "IT", "BE", "NL", "LU", "DK", "SE", "FI", "PT", "ES"]
+# DE's own export licence to each sender: a receipt is confirmed only by the importing State of one.
+EXPORT_LICENCES = """
+INSERT INTO licence (licence_id, issuing_state, number, kind, origin, status, version, valid_from, expires_on,
+                     exporting_state, importing_state, transit_states, issued_at, created_at, created_by, updated_at)
+SELECT gen_random_uuid(), 'DE', 'DE-EXP-2026-' || s, 'export', 'local', 'issued', 1, current_date - 1,
+       current_date + 300, 'DE', s, ARRAY[]::text[], now(), now(), 'bench', now()
+  FROM unnest($1::text[]) AS s;
+"""
 
 
 async def _database(admin_uri: str, name: str) -> str:
@@ -137,9 +145,11 @@ async def main(count: int, workers: int) -> None:
             elapsed = time.perf_counter() - started
         print(f"ceiling GET /health sequential: {count / elapsed:.0f} requests/s")
 
-        # 1. Sequential delivery through the outbox.
+        # 1. Sequential delivery through the outbox. Each sender confirms receipt of shipments under one of
+        # DE's own export licences that names it as the importing State (else DE rejects the notice).
+        await de_conn.execute(EXPORT_LICENCES, list(SENDERS))
         licence_body = {
-            "licence_number": "AT-EXP-2026-000123",
+            "licence_number": "DE-EXP-2026-AT",
             "shipment_id": "S",
             "received_on": "2026-11-29",
             "customs_document": "X",
@@ -193,7 +203,11 @@ async def main(count: int, workers: int) -> None:
                                 created_at=now,
                                 in_reply_to=None,
                                 confidentiality="restricted",
-                                body={**licence_body, "shipment_id": f"{state}-{n}"},
+                                body={
+                                    **licence_body,
+                                    "licence_number": f"DE-EXP-2026-{state}",
+                                    "shipment_id": f"{state}-{n}",
+                                },
                             ),
                             key,
                         )
@@ -221,6 +235,8 @@ async def main(count: int, workers: int) -> None:
             f"receiving, {len(envelopes)} concurrent senders: {total} notices in {elapsed:.2f} s = "
             f"{total / elapsed:.0f} notices/s; the receiver's processes used {cpu / total * 1000:.2f} ms CPU a notice"
         )
+        outcome = await de_conn.fetch("SELECT status, reason, count(*) AS n FROM notice_inbox GROUP BY 1, 2")
+        assert [tuple(row) for row in outcome] == [("accepted", None, delivered + total)], outcome  # effects ran
         await at_conn.close()
         await de_conn.close()
     finally:

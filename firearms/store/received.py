@@ -164,9 +164,13 @@ async def upsert_shipment_receipt(
     confidentiality: str,
     now: dt.datetime,
     journal: JournalEntry,
-) -> None:
-    """Record a confirmation of receipt and journal it."""
-    await conn.execute(
+) -> bool:
+    """Record a confirmation of receipt and journal it.
+
+    False (nothing written) when ``licence_number`` is no export licence of ``exporting_state`` whose
+    importing State is ``confirmed_by``.
+    """
+    entry_id = await conn.fetchval(
         Q["upsert_shipment_receipt"],
         exporting_state,
         shipment_id,
@@ -179,6 +183,7 @@ async def upsert_shipment_receipt(
         now,
         *journal,
     )
+    return entry_id is not None
 
 
 async def get_shipment_record(conn: Conn, exporting_state: str, shipment_id: str) -> asyncpg.Record | None:

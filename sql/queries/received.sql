@@ -75,12 +75,17 @@ INSERT INTO journal_pending (entry_id) SELECT entry_id FROM entry
 RETURNING entry_id;
 
 -- name: upsert_shipment_receipt
--- The importing State confirms receipt. $1 exporting_state, $2 shipment_id, $3 licence_number, $4 received_on, $5 customs_document, $6 items, $7 confirmed_by, $8 confidentiality, $9 now, $10 journal recorded_at, $11 actor, $12 action, $13 payload
--- Journaled in the same statement (no entry when nothing was written).
-WITH written AS (
+-- The importing State confirms receipt, only under one of this State's own export licences that names it as
+-- the importing State. $1 exporting_state (this State), $2 shipment_id, $3 licence_number, $4 received_on, $5 customs_document, $6 items, $7 confirmed_by (the sender), $8 confidentiality, $9 now, $10 journal recorded_at, $11 actor, $12 action, $13 payload
+-- Journaled in the same statement; no row (nothing written) when no such licence is there.
+WITH licence_found AS (
+    SELECT number FROM licence
+     WHERE issuing_state = $1 AND number = $3 AND origin = 'local' AND kind = 'export' AND importing_state = $7
+), written AS (
     INSERT INTO shipment_record (exporting_state, shipment_id, licence_number, issuing_state, received_on,
                                  customs_document, received_items, confirmed_by, confidentiality, updated_at)
-    VALUES ($1, $2, $3, $1, $4, $5, $6, $7, $8, $9)
+    SELECT $1::text, $2::text, number, $1::text, $4::date, $5::text, $6::jsonb, $7::text, $8::text, $9::timestamptz
+      FROM licence_found
     ON CONFLICT ON CONSTRAINT shipment_record_pkey DO UPDATE
        SET received_on = EXCLUDED.received_on, customs_document = EXCLUDED.customs_document,
            received_items = EXCLUDED.received_items, confirmed_by = EXCLUDED.confirmed_by, updated_at = EXCLUDED.updated_at

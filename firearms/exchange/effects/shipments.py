@@ -131,14 +131,7 @@ async def receipt_confirmed(conn: Conn, received: ReceivedNotice) -> None:
     """The importing State of one of this State's export licences confirms receipt of a shipment (Art. 10(4))."""
     body = body_as(received, ReceiptConfirmed)
     own = received.notice.recipient
-    licence = await licence_store.find_licence(conn, own, body.licence_number)
-    if licence is None or licence["origin"] != "local" or licence["kind"] != "export":
-        raise NoticeRejectedError("unknown-licence", f"{body.licence_number} is not an export licence of {own}")
-    if received.notice.sender != licence["importing_state"]:
-        raise NoticeRejectedError(
-            "not-on-route", f"{received.notice.sender} is not the importing State of {body.licence_number}"
-        )
-    await store.upsert_shipment_receipt(
+    recorded = await store.upsert_shipment_receipt(
         conn,
         own,
         body.shipment_id,
@@ -150,6 +143,15 @@ async def receipt_confirmed(conn: Conn, received: ReceivedNotice) -> None:
         received.notice.confidentiality,
         utc_now(),
         _entry(received, "shipment.receipt-confirmed"),
+    )
+    if recorded:
+        return
+    # Nothing was written (the statement checks the licence itself, saving a round trip): say why.
+    licence = await licence_store.find_licence(conn, own, body.licence_number)
+    if licence is None or licence["origin"] != "local" or licence["kind"] != "export":
+        raise NoticeRejectedError("unknown-licence", f"{body.licence_number} is not an export licence of {own}")
+    raise NoticeRejectedError(
+        "not-on-route", f"{received.notice.sender} is not the importing State of {body.licence_number}"
     )
 
 
