@@ -255,11 +255,9 @@ async def decide(
     await store.decide_consent_request(
         conn, requesting_state, notice_id, decision, reason, valid_until, actor, now, reply
     )
-    try:  # the same decision on the licence as received, for this State's customs and the licensing views
-        licence = await licences.find_licence(conn, requesting_state, row["licence_number"])
-    except NotFoundError:
-        licence = None
-    if licence is not None and licence.origin == "received":
+    # the same decision on the licence as received, for this State's customs and the licensing views
+    licence = await _received_licence(conn, requesting_state, row["licence_number"])
+    if licence is not None:
         today = local_date(now, time_zone)
         await licensing_consents.record_decision(
             conn,
@@ -282,6 +280,15 @@ async def decide(
         payload={**body, "reply_notice_id": str(reply)},
     )
     return await get_request(conn, requesting_state, notice_id)
+
+
+async def _received_licence(conn: Conn, issuing_state: str, number: str) -> licences.Licence | None:
+    """The licence a request is about, as received from its issuing State (None when it is not recorded)."""
+    try:
+        licence = await licences.find_licence(conn, issuing_state, number)
+    except NotFoundError:
+        return None
+    return licence if licence.origin == "received" else None
 
 
 async def deem_silent(conn: Conn, *, settings: Settings, today: dt.date, limit: int = 500) -> int:
@@ -307,11 +314,8 @@ async def deem_silent(conn: Conn, *, settings: Settings, today: dt.date, limit: 
         requesting_state, notice_id = row["requesting_state"], row["notice_id"]
         if not await store.deem_consent_request(conn, requesting_state, notice_id, reason, _TIMER, now):
             continue
-        try:
-            licence = await licences.find_licence(conn, requesting_state, row["licence_number"])
-        except NotFoundError:
-            licence = None
-        if licence is not None and licence.origin == "received" and licence.status not in _CLOSED:
+        licence = await _received_licence(conn, requesting_state, row["licence_number"])
+        if licence is not None and licence.status not in _CLOSED:
             await licensing_consents.record_decision(
                 conn,
                 licence_id=licence.licence_id,
