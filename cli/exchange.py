@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 import click
 import msgspec
 
-from cli.main import _CLI_ACTOR, _fail, _settings, _with_database, keys_group, main
+from cli.main import _CLI_ACTOR, _fail, _one_line, _settings, _with_database, keys_group, main
 from firearms import db, outbox
 from firearms.canonical import parse_time
 from firearms.exchange import rotation, trust
@@ -26,15 +26,6 @@ def _time(text: str | None) -> dt.datetime | None:
     except ValueError:
         _fail(f"{text!r} is not an RFC 3339 UTC time such as 2026-11-29T10:15:00Z", 2)
         raise
-
-
-def _one_line(text: str) -> str:
-    """``text`` with every character that is not printable escaped as Python writes it (a newline, ESC).
-
-    A partner's words, as in a delivery's last error, must not start a line of their own in the listing
-    or drive the operator's terminal.
-    """
-    return "".join(char if char.isprintable() else char.encode("unicode_escape").decode("ascii") for char in text)
 
 
 def _echo_json(value: Any) -> None:

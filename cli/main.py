@@ -30,8 +30,17 @@ T = TypeVar("T")
 _CLI_ACTOR = "cli:operator"
 
 
+def _one_line(text: str) -> str:
+    """``text`` with every character that is not printable escaped as Python writes it (a newline, ESC).
+
+    Words from outside — a partner's error text, a column name read from an import file — must not start
+    a line of their own in the output or drive the operator's terminal.
+    """
+    return "".join(char if char.isprintable() else char.encode("unicode_escape").decode("ascii") for char in text)
+
+
 def _fail(message: str, code: int = 1) -> None:
-    click.echo(f"firearms: error: {message}", err=True)
+    click.echo(f"firearms: error: {_one_line(message)}", err=True)
     sys.exit(code)
 
 

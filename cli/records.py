@@ -42,8 +42,9 @@ def _run(work: Coroutine[Any, Any, T]) -> T:
 
 
 def _fail(message: str) -> None:
-    click.echo(f"firearms: error: {message}", err=True)
-    sys.exit(1)
+    from cli.main import _fail as fail  # noqa: PLC0415  # cli.main imports this module
+
+    fail(message)
 
 
 @click.command("import")

@@ -87,6 +87,19 @@ def test_import_command_refuses_unknown_columns_in_one_line(database: str, home:
     assert "Traceback" not in result.output
 
 
+def test_an_unknown_column_name_is_echoed_on_one_line_without_control_characters(
+    database: str, home: Path, tmp_path: Path
+) -> None:
+    path = tmp_path / "forged.csv"
+    path.write_text('serial,"x\nfirearms: imported 1000 rows",\x1b[2Jred\n1,a,b\n', encoding="utf-8")
+    result = CliRunner().invoke(main, ["import", str(path)], env=env(database, home))
+    assert result.exit_code == 1
+    assert [line.split(":", 1)[0] for line in result.stderr.splitlines()] == ["importing forged.csv", "firearms"]
+    assert "\x1b" not in result.stderr
+    assert "x\\nfirearms: imported 1000 rows" in result.stderr  # the newline shown as \n
+    assert count_items(database) == 0
+
+
 def test_export_then_import_round_trips(database: str, home: Path, tmp_path: Path) -> None:
     path = write(
         tmp_path / "in.csv", [["firearm", "rifle", "Steyr", "AT", f"RT-{n}", f"STEYR RT-{n}"] for n in range(3)]
