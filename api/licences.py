@@ -217,9 +217,16 @@ class LicenceController(Controller):
         licence_id: uuid.UUID,
         to: LicenceStatus,
         reason: str,
+        only_from: frozenset[str] | None = None,
     ) -> Licence:
         return await licences.transition(
-            conn, licence_id=licence_id, to=to, actor=officer.actor, reason=reason, settings=settings
+            conn,
+            licence_id=licence_id,
+            to=to,
+            actor=officer.actor,
+            reason=reason,
+            settings=settings,
+            only_from=only_from,
         )
 
     @post("/{licence_id:uuid}/submit", summary="Submit a draft (-> pending)", opt={"roles": WRITE}, status_code=200)
@@ -243,8 +250,13 @@ class LicenceController(Controller):
         licence_id: FromPath[uuid.UUID],
         data: JSONBody[TransitionRequest],
     ) -> Licence:
-        """Pending -> issued when every gate holds (409 ``gates-unmet`` lists every unmet gate)."""
-        return await self._transition(conn, officer, settings, licence_id, "issued", data.reason)
+        """Pending -> issued when every gate holds (409 ``gates-unmet`` lists every unmet gate).
+
+        A suspended licence is reinstated, not issued: 409 ``illegal-transition`` here.
+        """
+        return await self._transition(
+            conn, officer, settings, licence_id, "issued", data.reason, only_from=frozenset({"pending"})
+        )
 
     @post("/{licence_id:uuid}/suspend", summary="Suspend (-> suspended)", opt={"roles": WRITE}, status_code=200)
     async def suspend(
@@ -267,8 +279,10 @@ class LicenceController(Controller):
         licence_id: FromPath[uuid.UUID],
         data: JSONBody[TransitionRequest],
     ) -> Licence:
-        """Suspended -> issued (within the validity)."""
-        return await self._transition(conn, officer, settings, licence_id, "issued", data.reason)
+        """Suspended -> issued when every gate holds again; a pending licence is issued, not reinstated (409)."""
+        return await self._transition(
+            conn, officer, settings, licence_id, "issued", data.reason, only_from=frozenset({"suspended"})
+        )
 
     @post("/{licence_id:uuid}/revoke", summary="Revoke (-> revoked)", opt={"roles": WRITE}, status_code=200)
     async def revoke(

@@ -408,6 +408,7 @@ async def transition(
     actor: str,
     reason: str,
     settings: Settings | None = None,
+    only_from: frozenset[str] | None = None,
 ) -> Licence:
     """The ONE place a licence changes status (DESIGN §3 life cycle), journaled with actor and reason.
 
@@ -417,7 +418,8 @@ async def transition(
     time zone. So ``settings`` is required for ``to="issued"`` and ``to="pending"``. A licence received
     from a partner (``origin='received'``, :mod:`firearms.received`) takes any status its issuing State
     announces, except out of a final one, without gates, signing or requests. The licence row is
-    locked first.
+    locked first. ``only_from`` names the statuses the caller's action starts from (issuing starts
+    from ``pending``, reinstating from ``suspended``, though both end ``issued``): any other is refused.
 
     Raises:
         NotFoundError: no such licence.
@@ -426,9 +428,14 @@ async def transition(
     row = await _load(conn, licence_id, lock=True)
     received = row["origin"] == "received"
     allowed = _received_transitions(row["status"]) if received else TRANSITIONS[row["status"]]
-    if to not in allowed:
+    if to not in allowed or (only_from is not None and row["status"] not in only_from):
         raise ConflictError(
-            f"licence {row['number']} is {row['status']}; it cannot become {to}"
+            f"licence {row['number']} is {row['status']}; "
+            + (
+                f"this action is for a {' or '.join(sorted(only_from))} licence"
+                if only_from is not None and row["status"] not in only_from
+                else f"it cannot become {to}"
+            )
             + (f" (allowed: {', '.join(allowed)})" if allowed else " (it is final)"),
             code="illegal-transition",
             status=row["status"],

@@ -430,3 +430,37 @@ async def test_a_blank_reason_is_refused_and_changes_nothing(
     objection = {"transit_state": "CZ", "decision": "objection", "decided_on": str(TODAY), "reason": "   "}
     _problem(await client.post(f"{base}/transit-consents", json=objection, headers=officer), 400, "invalid-request")
     assert await _counts(conn) == before
+
+
+async def test_issue_and_reinstate_each_move_only_their_own_status(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    auth: TokenFactory,
+    conn: db.Conn,
+) -> None:
+    officer = await auth("licensing-officer")
+    body = await _setup(client, officer)
+    lic = (await client.post("/api/v1/licences", json=body, headers=officer)).json()
+    base = f"/api/v1/licences/{lic['licence_id']}"
+    assert (await client.post(f"{base}/submit", json={"reason": "complete"}, headers=officer)).status_code == 200
+    consent = {"transit_state": "CZ", "decision": "no-objection", "decided_on": str(TODAY)}
+    assert (await client.post(f"{base}/transit-consents", json=consent, headers=officer)).status_code == 201
+    before = await _counts(conn)
+    # "reinstate" names suspended -> issued: a pending licence is not issued by it (every gate holds here)
+    refused = _problem(
+        await client.post(f"{base}/reinstate", json={"reason": "x"}, headers=officer), 409, "illegal-transition"
+    )
+    assert refused["allowed"] == ["issued"]
+    assert await _counts(conn) == before
+    assert (await client.get(base, headers=officer)).json()["status"] == "pending"
+    assert (await client.post(f"{base}/issue", json={"reason": "gates hold"}, headers=officer)).status_code == 200
+    assert (await client.post(f"{base}/suspend", json={"reason": "inquiry"}, headers=officer)).status_code == 200
+    before = await _counts(conn)
+    # and "issue" names pending -> issued: a suspended licence is reinstated, not issued again
+    refused = _problem(
+        await client.post(f"{base}/issue", json={"reason": "x"}, headers=officer), 409, "illegal-transition"
+    )
+    assert refused["allowed"] == ["issued", "revoked", "expired"]
+    assert await _counts(conn) == before
+    assert (await client.post(f"{base}/reinstate", json={"reason": "cleared"}, headers=officer)).json()[
+        "status"
+    ] == "issued"
