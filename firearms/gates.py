@@ -8,6 +8,8 @@
   (a ``licence`` row of that State and number), is not ``issued`` (suspended, revoked, ...);
 - ``import-authorisation-expired``: it has expired;
 - ``validity-beyond-import-authorisation``: the licence would outlive it;
+- ``validity-before-import-authorisation``: the licence would be usable before it is (its first day
+  is after the licence's ``valid_from``);
 - ``transit-consent-missing``: a transit State has neither a no-objection nor a deemed consent;
 - ``transit-consent-outdated``: its decision answers an earlier version than the one last sent to it
   (the pending licence was amended since; it was asked again);
@@ -16,7 +18,8 @@
 - ``transit-consent-lapsed``: the consent's ``valid_until`` has passed.
 
 The import authorisation's last day is the earlier of the one recorded in the licence and the one
-the importing State sent by notice, when it did (its own word wins over a date typed here).
+the importing State sent by notice, when it did (its own word wins over a date typed here); its first
+day the later of the two.
 
 Complete serials on firearm lines are checked when the licence is used for a shipment
 (:func:`firearms.ledger.debit`, Reg. 258/2012 Art. 8(1)(h)), not at issue.
@@ -85,6 +88,16 @@ async def unmet_gates(conn: Conn, row: asyncpg.Record, licence: LicenceObject, *
                     gate="import-authorisation-expired",
                     state=auth.state,
                     detail=f"import authorisation {auth.number} expired on {auth_expires}",
+                )
+            )
+        # Likewise its first day: goods leaving before the importing State authorised them are not authorised.
+        auth_starts = auth.issued_on if received is None else max(auth.issued_on, received["valid_from"])
+        if licence.valid_from < auth_starts:
+            unmet.append(
+                Gate(
+                    gate="validity-before-import-authorisation",
+                    state=auth.state,
+                    detail=f"the licence runs from {licence.valid_from}, the import authorisation from {auth_starts}",
                 )
             )
         if licence.expires_on > auth_expires:

@@ -264,3 +264,44 @@ async def test_the_import_authorisation_as_received_sets_the_validity_limit(
         "import-authorisation-expired",
         "validity-beyond-import-authorisation",
     ]
+
+
+async def test_the_licence_cannot_be_usable_before_the_import_authorisation_is(
+    conn: db.Conn, settings: Settings, initialised: bootstrap.Initialised
+) -> None:
+    # the importing State's authorisation is dated next month: goods must not leave under it before then
+    starts = TODAY + dt.timedelta(days=30)
+    auth = ImportAuthorisation(
+        number="DE-IMP-2026-42", state="DE", issued_on=starts, expires_on=TODAY + dt.timedelta(days=360)
+    )
+    p = await register_parties(conn)
+    async with conn.transaction():
+        lic = await licences.create_draft(
+            conn, export_draft(p, import_authorisation=auth), settings=settings, actor=ACTOR
+        )
+        await licences.transition(
+            conn, licence_id=lic.licence_id, to="pending", actor=ACTOR, reason="submit", settings=settings
+        )
+    await _cz_decides(conn, lic.licence_id, "no-objection")
+    assert await issue_unmet(conn, settings, lic.licence_id) == [("validity-before-import-authorisation", "DE")]
+    # amended to start when the authorisation does, it may be issued (CZ answers the new version)
+    async with conn.transaction():
+        await licences.amend(
+            conn,
+            lic.licence_id,
+            export_draft(p, import_authorisation=auth, valid_from=starts, reason="starts with the authorisation"),
+            settings=settings,
+            actor=ACTOR,
+        )
+    await _cz_decides(conn, lic.licence_id, "no-objection")
+    assert await licences.pending_gates(conn, lic.licence_id, today=TODAY) == []
+
+
+async def test_the_import_authorisation_as_received_sets_the_first_day_too(
+    conn: db.Conn, settings: Settings, initialised: bootstrap.Initialised
+) -> None:
+    # the officer typed DE's authorisation as issued days ago; DE's own notice says it is valid from next week
+    lic = await _pending(conn, settings)
+    await _received_authorisation(conn, "issued", TODAY + dt.timedelta(days=7), TODAY + dt.timedelta(days=300))
+    await _cz_decides(conn, lic.licence_id, "no-objection")
+    assert await issue_unmet(conn, settings, lic.licence_id) == [("validity-before-import-authorisation", "DE")]
