@@ -173,7 +173,9 @@ async def request_consent(
     row = await _licence(conn, licence_id, lock=True)
     _on_route(row, transit_state)
     if row["status"] in _CLOSED:
-        raise ConflictError(f"licence {row['number']} is {row['status']}", code="licence-closed", status=row["status"])
+        raise ConflictError(
+            f"licence {row['number']} is {row['status']}", code="licence-closed", licence_status=row["status"]
+        )
     if shipment_from and shipment_to and shipment_to < shipment_from:
         raise InvalidInputError("the shipment window ends before it starts", code="invalid-validity")
     now = dt.datetime.now(dt.UTC)
@@ -242,7 +244,9 @@ async def record_decision(
             licence_version=licence_version,
         )
     if row["status"] in _CLOSED:
-        raise ConflictError(f"licence {row['number']} is {row['status']}", code="licence-closed", status=row["status"])
+        raise ConflictError(
+            f"licence {row['number']} is {row['status']}", code="licence-closed", licence_status=row["status"]
+        )
     now = dt.datetime.now(dt.UTC)
     if source != "timer" and decided_on > today:
         raise InvalidInputError("a decision cannot be dated in the future", code="decision-in-future")

@@ -290,7 +290,7 @@ async def amend(conn: Conn, licence_id: uuid.UUID, draft: LicenceDraft, *, setti
         raise ConflictError(
             f"licence {row['number']} is {row['status']}: it can no longer be amended",
             code="licence-not-amendable",
-            status=row["status"],
+            licence_status=row["status"],
         )
     if draft.kind != row["kind"]:
         raise InvalidInputError("an amendment cannot change the kind of licence", code="kind-immutable")
@@ -438,7 +438,7 @@ async def transition(
             )
             + (f" (allowed: {', '.join(allowed)})" if allowed else " (it is final)"),
             code="illegal-transition",
-            status=row["status"],
+            licence_status=row["status"],
             requested=to,
             allowed=list(allowed),
         )

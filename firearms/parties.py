@@ -168,7 +168,7 @@ async def change_party_status(conn: Conn, party_id: uuid.UUID, change: StatusCha
         raise ConflictError(
             f"party {party_id} is {row['status']}; it cannot become {change.status}",
             code="party-status-unchanged" if row["status"] == change.status else "party-revoked",
-            status=row["status"],
+            party_status=row["status"],
         )
     updated = await store.update_party_status(conn, party_id, change.status, dt.datetime.now(dt.UTC))
     assert updated is not None  # noqa: S101  # locked above
@@ -234,7 +234,7 @@ async def parties_for_licence(
                 f"party {party_id} ({role}) is {party.status} or outside its registration's validity",
                 code="party-not-active",
                 party_id=str(party_id),
-                status=party.status,
+                party_status=party.status,
             )
     brokers: list[Party] = []
     for broker_id in broker_ids:
@@ -250,7 +250,7 @@ async def parties_for_licence(
                 f"broker {broker.registration} is {broker.status} or outside its registration's validity",
                 code="broker-not-active",
                 party_id=str(broker_id),
-                status=broker.status,
+                party_status=broker.status,
             )
         brokers.append(broker)
     return found[exporter_id], found[consignee_id], found[final_recipient_id], brokers

@@ -56,7 +56,8 @@ async def test_bad_consent_decisions_are_refused_and_store_nothing(
     assert (await client.post(f"{base}/issue", json={"reason": "ok"}, headers=officer)).status_code == 200
     assert (await client.post(f"{base}/revoke", json={"reason": "stop"}, headers=officer)).status_code == 200
     closed = await client.post(f"{base}/transit-consents", json=good, headers=officer)
-    _problem(closed, 409, "licence-closed")
+    # the licence's status is a member of its own: "status" is the problem's HTTP status
+    assert _problem(closed, 409, "licence-closed")["licence_status"] == "revoked"
 
 
 async def test_amendment_rules(
@@ -127,12 +128,14 @@ async def test_suspended_broker_cannot_go_on_a_new_licence_and_revoked_party_is_
     assert (await client.post(status, json={"status": "suspended", "reason": "audit"}, headers=officer)).json()[
         "status"
     ] == "suspended"
-    _problem(await client.post("/api/v1/licences", json=body, headers=officer), 422, "broker-not-active")
-    _problem(
+    inactive = _problem(await client.post("/api/v1/licences", json=body, headers=officer), 422, "broker-not-active")
+    assert inactive["party_status"] == "suspended"
+    unchanged = _problem(
         await client.post(status, json={"status": "suspended", "reason": "again"}, headers=officer),
         409,
         "party-status-unchanged",
     )
+    assert unchanged["party_status"] == "suspended"
     assert (
         await client.post(status, json={"status": "active", "reason": "cleared"}, headers=officer)
     ).status_code == 200
@@ -140,9 +143,10 @@ async def test_suspended_broker_cannot_go_on_a_new_licence_and_revoked_party_is_
     assert (
         await client.post(status, json={"status": "revoked", "reason": "struck off"}, headers=officer)
     ).status_code == 200
-    _problem(
+    revoked = _problem(
         await client.post(status, json={"status": "active", "reason": "undo"}, headers=officer), 409, "party-revoked"
     )
+    assert revoked["party_status"] == "revoked"
     expired = await _party(
         client,
         officer,

@@ -175,7 +175,7 @@ async def test_export_licence_life_cycle_with_gates(
         assert _problem(final, 409, "illegal-transition")["allowed"] == []
     body["reason"] = "too late"
     late = await client.post(f"{base}/versions", json=body, headers=officer)
-    _problem(late, 409, "licence-not-amendable")
+    assert _problem(late, 409, "licence-not-amendable")["licence_status"] == "revoked"
 
     events = (await client.get(f"{base}/events", headers=officer)).json()["items"]
     assert [(e["from_status"], e["to_status"]) for e in events] == [
@@ -449,7 +449,7 @@ async def test_issue_and_reinstate_each_move_only_their_own_status(
     refused = _problem(
         await client.post(f"{base}/reinstate", json={"reason": "x"}, headers=officer), 409, "illegal-transition"
     )
-    assert refused["allowed"] == ["issued"]
+    assert (refused["allowed"], refused["licence_status"]) == (["issued"], "pending")
     assert await _counts(conn) == before
     assert (await client.get(base, headers=officer)).json()["status"] == "pending"
     assert (await client.post(f"{base}/issue", json={"reason": "gates hold"}, headers=officer)).status_code == 200
@@ -459,7 +459,7 @@ async def test_issue_and_reinstate_each_move_only_their_own_status(
     refused = _problem(
         await client.post(f"{base}/issue", json={"reason": "x"}, headers=officer), 409, "illegal-transition"
     )
-    assert refused["allowed"] == ["issued", "revoked", "expired"]
+    assert (refused["allowed"], refused["licence_status"]) == (["issued", "revoked", "expired"], "suspended")
     assert await _counts(conn) == before
     assert (await client.post(f"{base}/reinstate", json={"reason": "cleared"}, headers=officer)).json()[
         "status"
