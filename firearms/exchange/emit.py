@@ -14,6 +14,7 @@ import msgspec
 
 from firearms import journal, outbox
 from firearms.canonical import format_time
+from firearms.store import outbox as outbox_store
 
 if TYPE_CHECKING:
     import datetime as dt
@@ -98,7 +99,12 @@ async def licence_status_changed(
     effective_at: dt.datetime,
     actor: str,
 ) -> list[str]:
-    """``licence.status-changed`` to every State that received the licence (suspend, reinstate, revoke, ...)."""
+    """``licence.status-changed`` to every State that received the licence (suspend, reinstate, revoke, ...).
+
+    The States the current version concerns and, unless the licence is reinstated (``issued``), every State
+    an earlier version was sent to: one taken off the route by an amendment still holds the version it
+    received, and must hear that it is suspended, revoked or expired (never that it is usable again).
+    """
     if licence.kind not in ("export", "import"):
         return []
     body: dict[str, object] = {
@@ -109,7 +115,8 @@ async def licence_status_changed(
         "reason": reason,
         "effective_at": format_time(effective_at.replace(microsecond=0)),
     }
-    states = concerned_states(licence, own_state)
+    earlier = [] if status == "issued" else await outbox_store.list_licence_recipients(conn, licence.number)
+    states = _others([*concerned_states(licence, own_state), *earlier], own_state)
     return await _send(conn, states, "licence.status-changed", body, actor=actor, subject=licence.number)
 
 

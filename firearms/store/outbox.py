@@ -22,6 +22,7 @@ __all__ = [
     "get_outbox_sequences",
     "get_requested_licence_version",
     "last_sent_licence_version",
+    "list_licence_recipients",
     "list_outbox_notices",
     "lock_partners_with_unnumbered_notices",
     "number_outbox_notices",
@@ -170,6 +171,11 @@ async def last_sent_licence_version(conn: Conn, number: str) -> int | None:
     """The highest version of an own licence queued for partners; ``None`` when none was."""
     version: int | None = await conn.fetchval(Q["last_sent_licence_version"], number)
     return version
+
+
+async def list_licence_recipients(conn: Conn, number: str) -> list[str]:
+    """The States an own licence was queued for (any version), in name order."""
+    return [row["recipient"] for row in await conn.fetch(Q["list_licence_recipients"], number)]
 
 
 async def get_outbox_sequences(conn: Conn, recipient: str) -> asyncpg.Record | None:

@@ -180,6 +180,14 @@ SELECT max((body -> 'licence' ->> 'version')::int)
  WHERE (body -> 'licence' ->> 'number') = $1
    AND type IN ('export-licence.issued', 'import-authorisation.issued');
 
+-- name: list_licence_recipients
+-- The States an own licence was sent to (any version), in name order. $1 licence number
+SELECT DISTINCT recipient
+  FROM notice_outbox
+ WHERE (body -> 'licence' ->> 'number') = $1
+   AND type IN ('export-licence.issued', 'import-authorisation.issued')
+ ORDER BY recipient;
+
 -- name: get_requested_licence_version
 -- The licence version a transit-consent request sent to a State carried (NULL when no such request was
 -- sent about that licence). $1 notice_id, $2 recipient, $3 licence number
