@@ -139,6 +139,7 @@ TITLES: dict[str, str] = {
     "licence-version-unknown": "The licence has no such version",
     "consent-request-superseded": "A newer transit-consent request replaced this one",
     "amendment-needs-consent": "The amendment asks more of the transit States than they consented to",
+    "route-change-needs-suspension": "The amendment takes a State off an issued licence: suspend it first",
     "sequence-not-ahead": "The new numbers must lie above every number stored for the partner",
     "reason-required": "A reason is required",
     # exchange: the partner surface /exchange/v1 (type base tag:firearms-exchange,2026:problems/)

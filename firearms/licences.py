@@ -280,7 +280,8 @@ async def amend(conn: Conn, licence_id: uuid.UUID, draft: LicenceDraft, *, setti
         ConflictError: ``licence-not-amendable`` (revoked, expired, exhausted or received),
             ``version-moved`` (``base_version`` given and the licence has moved on),
             ``quantity-below-debited``, ``gates-unmet``, ``amendment-needs-consent`` (an issued licence's
-            new content asks more of its transit States: suspend it first).
+            new content asks more of its transit States: suspend it first), ``route-change-needs-suspension``
+            (an issued licence's amendment takes a State that received it off the licence: suspend it first).
         InvalidInputError: the new content breaks a rule; ``kind-immutable``, ``reason-missing``.
     """
     if draft.reason is None:
@@ -320,6 +321,14 @@ async def amend(conn: Conn, licence_id: uuid.UUID, draft: LicenceDraft, *, setti
             code="amendment-needs-consent",
             asks_more=more,
             transit_states=transit,
+        )
+    leaves = _leaving(row, draft, transit)
+    if leaves and row["status"] == "issued":
+        raise ConflictError(
+            f"this amendment takes {', '.join(leaves)} off the licence, which holds it as issued and would not"
+            " receive the new version: suspend the licence, amend it, and reinstate it",
+            code="route-change-needs-suspension",
+            leaves=leaves,
         )
     await _check_ledger_kept(conn, licence_id, draft)
     version = row["version"] + 1
@@ -361,6 +370,26 @@ async def amend(conn: Conn, licence_id: uuid.UUID, draft: LicenceDraft, *, setti
     if licence.status == "issued":
         return await _exhaust_if_used_up(conn, licence, actor, f"amendment to version {version}")
     return licence
+
+
+def _told(kind: str, exporting: str, importing: str, transit: list[str]) -> set[str]:
+    """The States a version of an own licence is sent to (:func:`firearms.exchange.emit.concerned_states`)."""
+    if kind == "export":
+        return {importing, *transit}
+    if kind == "import":
+        return {exporting}
+    return set()
+
+
+def _leaving(row: asyncpg.Record, draft: LicenceDraft, transit: list[str]) -> list[str]:
+    """The States that received the licence's current version and would not receive the amended one.
+
+    Such a State keeps the version it has as it stands (a partner refuses a licence that does not name it):
+    an issued licence must be suspended first, so that it holds it suspended, never usable.
+    """
+    before = _told(row["kind"], row["exporting_state"], row["importing_state"], list(row["transit_states"]))
+    after = _told(row["kind"], draft.exporting_state, draft.importing_state, transit)
+    return sorted(before - after - {row["issuing_state"]})
 
 
 async def _exhaust_if_used_up(conn: Conn, licence: Licence, actor: str, cause: str) -> Licence:

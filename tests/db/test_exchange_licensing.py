@@ -460,28 +460,25 @@ async def test_an_issued_licence_may_return_to_what_its_transit_states_consented
     assert refused.value.facts["asks_more"] == ["line 2 rises from 800 to 801"]
 
 
-async def test_a_state_taken_off_the_route_still_hears_of_the_revocation(
+async def test_an_issued_licence_is_not_taken_off_a_states_hands_without_suspending_it(
     conn: db.Conn, settings: Settings, at: Parties
 ) -> None:
-    # CZ received version 1 (issued); version 2 goes direct AT -> DE, so CZ never receives it (it would refuse
-    # a licence that does not name it) and still holds version 1 as issued: its customs would clear under it
+    # CZ received version 1 (issued). A version 2 straight AT -> DE never reaches CZ (it refuses a licence that
+    # does not name it), so CZ would keep version 1 as issued and its customs clear goods under it
     issued = await issued_export(conn, settings, at)
-    async with conn.transaction():
-        amended = await licences.amend(
-            conn,
-            issued.licence_id,
-            export_draft(at, route=["AT", "DE"], reason="direct route"),
-            settings=settings,
-            actor=ACTOR,
-        )
-    assert (amended.version, amended.licence.transit_states) == (2, [])
-    async with conn.transaction():
-        await licences.transition(conn, licence_id=issued.licence_id, to="revoked", actor=ACTOR, reason="fraud")
-    changes = [row for row in await _outbox(conn) if row["type"] == "licence.status-changed"]
-    assert sorted((row["recipient"], row["body"]["status"]) for row in changes) == [
-        ("CZ", "revoked"),
-        ("DE", "revoked"),
-    ]
+    before = await _outbox(conn)
+    with pytest.raises(ConflictError) as refused:
+        async with conn.transaction():
+            await licences.amend(
+                conn,
+                issued.licence_id,
+                export_draft(at, route=["AT", "DE"], reason="direct route"),
+                settings=settings,
+                actor=ACTOR,
+            )
+    assert (refused.value.code, refused.value.facts["leaves"]) == ("route-change-needs-suspension", ["CZ"])
+    assert (await licences.get_licence(conn, issued.licence_id)).version == 1
+    assert await _outbox(conn) == before
 
 
 async def test_a_state_taken_off_a_suspended_route_is_not_told_the_licence_is_back(
