@@ -227,6 +227,7 @@ class LicenceController(Controller):
             reason=reason,
             settings=settings,
             only_from=only_from,
+            own_only=True,
         )
 
     @post("/{licence_id:uuid}/submit", summary="Submit a draft (-> pending)", opt={"roles": WRITE}, status_code=200)

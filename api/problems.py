@@ -102,6 +102,7 @@ TITLES: dict[str, str] = {
     "line-unknown": "The licence has no such line",
     "invalid-quantity": "The quantity must be at least 1",
     "not-a-partner-licence": "The licence is this registry's own",
+    "licence-not-own": "The licence is a partner's: its issuing State changes its status",
     "licence-not-received": "The licence number belongs to a local licence",
     # records (items, markings, lifecycle, bulk import)
     "item-already-registered": "The item is already registered",

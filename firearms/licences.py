@@ -438,6 +438,7 @@ async def transition(
     reason: str,
     settings: Settings | None = None,
     only_from: frozenset[str] | None = None,
+    own_only: bool = False,
 ) -> Licence:
     """The ONE place a licence changes status (DESIGN §3 life cycle), journaled with actor and reason.
 
@@ -449,13 +450,23 @@ async def transition(
     announces, except out of a final one, without gates, signing or requests. The licence row is
     locked first. ``only_from`` names the statuses the caller's action starts from (issuing starts
     from ``pending``, reinstating from ``suspended``, though both end ``issued``): any other is refused.
+    ``own_only`` (an officer's request) refuses a partner's licence: only its issuing State's word moves it.
 
     Raises:
         NotFoundError: no such licence.
-        ConflictError: ``illegal-transition`` (with ``allowed``), ``gates-unmet`` (with every unmet gate).
+        ConflictError: ``illegal-transition`` (with ``allowed``), ``gates-unmet`` (with every unmet gate),
+            ``licence-not-own`` (``own_only`` and a partner's licence).
     """
     row = await _load(conn, licence_id, lock=True)
     received = row["origin"] == "received"
+    if received and own_only:
+        raise ConflictError(
+            f"licence {row['number']} is {row['issuing_state']}'s: its status changes by {row['issuing_state']}'s"
+            " word (licence.status-changed), not here",
+            code="licence-not-own",
+            issuing_state=row["issuing_state"],
+            licence_status=row["status"],
+        )
     allowed = _received_transitions(row["status"]) if received else TRANSITIONS[row["status"]]
     if to not in allowed or (only_from is not None and row["status"] not in only_from):
         raise ConflictError(

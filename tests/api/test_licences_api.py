@@ -3,10 +3,12 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+import msgspec
 import pytest
 from litestar.testing import AsyncTestClient
 
-from firearms import db
+from firearms import db, received
+from tests.check_helpers import at_licence
 from tests.conftest import TokenFactory
 
 TODAY = dt.datetime.now(dt.UTC).date()
@@ -464,3 +466,35 @@ async def test_issue_and_reinstate_each_move_only_their_own_status(
     assert (await client.post(f"{base}/reinstate", json={"reason": "cleared"}, headers=officer)).json()[
         "status"
     ] == "issued"
+
+
+async def test_an_officer_cannot_change_the_status_of_a_partners_licence(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    auth: TokenFactory,
+    conn: db.Conn,
+) -> None:
+    # DE's import authorisation as received: only DE's word (licence.status-changed) moves it
+    authorisation = msgspec.structs.replace(
+        at_licence(),
+        number="DE-IMP-2026-7",
+        issuing_state="DE",
+        kind="import",
+        import_authorisation=None,
+        transit_states=[],
+    )
+    async with conn.transaction():
+        stored = await received.record_received(conn, authorisation, registry_state="AT", actor="partner:DE")
+    officer = await auth("licensing-officer")
+    base = f"/api/v1/licences/{stored.licence_id}"
+    before = await _counts(conn)
+    for action in ("suspend", "revoke"):
+        refused = await client.post(f"{base}/{action}", json={"reason": "x"}, headers=officer)
+        _problem(refused, 409, "licence-not-own")
+    assert await _counts(conn) == before
+    async with conn.transaction():
+        await received.apply_status(
+            conn, issuing_state="DE", number="DE-IMP-2026-7", status="suspended", reason="DE", actor="partner:DE"
+        )
+    # DE suspended it: an officer here does not reinstate it (its export gate would open again)
+    _problem(await client.post(f"{base}/reinstate", json={"reason": "x"}, headers=officer), 409, "licence-not-own")
+    assert (await client.get(base, headers=officer)).json()["status"] == "suspended"
