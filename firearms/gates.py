@@ -3,6 +3,9 @@
 :func:`unmet_gates` returns EVERY gate that does not hold, so the officer sees all of them at once:
 
 - ``validity-ended``: the licence's last day has passed (every kind);
+- ``party-not-active``, ``broker-not-active``: a party or broker the licence names was suspended or
+  revoked, or its registration's validity ended, since it was drafted (every kind; the broker register is
+  Art. 15's);
 - ``import-authorisation-missing``: no import authorisation of the importing State is recorded;
 - ``import-authorisation-not-valid``: the importing State's authorisation, as received by notice
   (a ``licence`` row of that State and number), is not ``issued`` (suspended, revoked, ...);
@@ -34,6 +37,7 @@ import msgspec
 from firearms import consents
 from firearms.store import consents as consent_store
 from firearms.store import licences as licence_store
+from firearms.store import parties as party_store
 
 if TYPE_CHECKING:
     import datetime as dt
@@ -59,6 +63,7 @@ async def unmet_gates(conn: Conn, row: asyncpg.Record, licence: LicenceObject, *
     unmet: list[Gate] = []
     if licence.expires_on < today:
         unmet.append(Gate(gate="validity-ended", state=None, detail=f"the validity ended on {licence.expires_on}"))
+    unmet.extend(await _party_gates(conn, row, today))
     if licence.kind != "export":
         return unmet
     auth = licence.import_authorisation
@@ -116,6 +121,59 @@ async def unmet_gates(conn: Conn, row: asyncpg.Record, licence: LicenceObject, *
     for state in licence.transit_states:
         unmet.extend(_transit_gate(state, latest.get(state), requests.get(state), today))
     return unmet
+
+
+async def _party_gates(conn: Conn, row: asyncpg.Record, today: dt.date) -> list[Gate]:
+    """The parties and brokers of the current version that may no longer be named on a licence today.
+
+    They were checked when the version was made (:func:`firearms.parties.parties_for_licence`); a licence
+    may wait weeks for its transit consents, and a party struck off meanwhile must not be licensed.
+    """
+    version = await licence_store.get_licence_version(conn, row["licence_id"], row["version"])
+    if version is None:
+        return []
+    roles = [
+        ("exporter", version["exporter_id"]),
+        ("consignee", version["consignee_id"]),
+        ("final recipient", version["final_recipient_id"]),
+    ]
+    brokers = list(version["broker_ids"] or [])
+    wanted = [party_id for _, party_id in roles if party_id is not None] + brokers
+    if not wanted:
+        return []  # a partner's licence names no party of this register
+    found = {party["party_id"]: party for party in await party_store.get_parties(conn, wanted)}
+    unmet: list[Gate] = []
+    for role, party_id in roles:
+        party = found.get(party_id) if party_id is not None else None
+        if party is not None and not _usable(party, today):
+            unmet.append(
+                Gate(
+                    gate="party-not-active",
+                    state=None,
+                    detail=f"the {role} {party['name']} is {party['status']} or outside its registration's validity",
+                )
+            )
+    for broker_id in brokers:
+        broker = found.get(broker_id)
+        if broker is not None and not _usable(broker, today):
+            unmet.append(
+                Gate(
+                    gate="broker-not-active",
+                    state=None,
+                    detail=f"broker {broker['registration']} is {broker['status']} or outside its registration's"
+                    " validity",
+                )
+            )
+    return unmet
+
+
+def _usable(party: asyncpg.Record, today: dt.date) -> bool:
+    """Active, and its registration (when it has a validity) covers ``today`` (as ``Party.usable_on``)."""
+    return (
+        party["status"] == "active"
+        and (party["valid_from"] is None or party["valid_from"] <= today)
+        and (party["expires_on"] is None or today <= party["expires_on"])
+    )
 
 
 def _transit_gate(

@@ -6,9 +6,10 @@ import uuid
 
 import msgspec
 
-from firearms import bootstrap, consents, db, gates, journal, licences
+from firearms import bootstrap, consents, db, gates, journal, licences, parties
 from firearms.errors import ConflictError
 from firearms.licence_object import ImportAuthorisation
+from firearms.parties import StatusChange
 from firearms.settings import Settings
 from tests.licensing_helpers import (
     ACTOR,
@@ -305,3 +306,32 @@ async def test_the_import_authorisation_as_received_sets_the_first_day_too(
     await _received_authorisation(conn, "issued", TODAY + dt.timedelta(days=7), TODAY + dt.timedelta(days=300))
     await _cz_decides(conn, lic.licence_id, "no-objection")
     assert await issue_unmet(conn, settings, lic.licence_id) == [("validity-before-import-authorisation", "DE")]
+
+
+async def test_a_party_struck_off_while_the_licence_waited_stops_its_issue(
+    conn: db.Conn, settings: Settings, initialised: bootstrap.Initialised
+) -> None:
+    p = await register_parties(conn)
+    async with conn.transaction():
+        lic = await licences.create_draft(conn, export_draft(p, broker_ids=[p.broker]), settings=settings, actor=ACTOR)
+        await licences.transition(
+            conn, licence_id=lic.licence_id, to="pending", actor=ACTOR, reason="submit", settings=settings
+        )
+    await _cz_decides(conn, lic.licence_id, "no-objection")
+    # weeks may pass waiting for the transit State: meanwhile the broker is struck off, the exporter suspended
+    async with conn.transaction():
+        await parties.change_party_status(conn, p.broker, StatusChange(status="revoked", reason="Art. 15"), actor=ACTOR)
+        await parties.change_party_status(
+            conn, p.exporter, StatusChange(status="suspended", reason="audit"), actor=ACTOR
+        )
+    assert await issue_unmet(conn, settings, lic.licence_id) == [
+        ("party-not-active", None),
+        ("broker-not-active", None),
+    ]
+    async with conn.transaction():
+        await parties.change_party_status(
+            conn, p.exporter, StatusChange(status="active", reason="cleared"), actor=ACTOR
+        )
+    assert [gate.gate for gate in await licences.pending_gates(conn, lic.licence_id, today=TODAY)] == [
+        "broker-not-active"
+    ]
