@@ -18,6 +18,7 @@ import csv
 import hashlib
 import io
 import operator
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -36,7 +37,9 @@ __all__ = [
     "Format",
     "SourceFile",
     "detect_format",
+    "from_spreadsheet_cell",
     "read_rows",
+    "spreadsheet_cell",
 ]
 
 Format = Literal["csv", "ndjson"]
@@ -71,6 +74,10 @@ STAGING_COLUMNS: tuple[str, ...] = ("line", "problem", *COLUMNS)
 _SERIAL_AT = COLUMNS.index("serial")
 _NOTHING = (None,) * len(COLUMNS)
 _CHUNK = 1 << 20
+# A spreadsheet takes a cell that begins with one of these for a formula (CSV injection): in a CSV file
+# we write, such a value is preceded by an apostrophe, and so is one that already begins with apostrophes
+# before such a character, so that reading the file back (:func:`from_spreadsheet_cell`) is exact.
+_FORMULA_START = re.compile(r"'*[=+\-@\t\r]")
 
 
 class SourceFile(io.RawIOBase):
@@ -107,6 +114,16 @@ class SourceFile(io.RawIOBase):
     def sha256(self) -> bytes:
         """The digest of the bytes read so far (of the whole file once it is read to its end)."""
         return self._digest.digest()
+
+
+def spreadsheet_cell(value: str) -> str:
+    """``value`` as a CSV cell a spreadsheet shows as text, never runs as a formula (OWASP: CSV injection)."""
+    return "'" + value if _FORMULA_START.match(value) else value
+
+
+def from_spreadsheet_cell(value: str) -> str:
+    """The value of a CSV cell written by :func:`spreadsheet_cell` (other cells are returned as they are)."""
+    return value[1:] if value.startswith("'") and _FORMULA_START.match(value) else value
 
 
 def detect_format(path: Path, given: str | None = None) -> Format:
@@ -183,7 +200,7 @@ def _read_csv(buffered: io.BufferedReader[SourceFile]) -> Iterator[tuple[int, st
             yield (line, "malformed-line", *_NOTHING)
             continue
         fields.append("")
-        values = tuple(value or None for value in pick(fields))
+        values = tuple(from_spreadsheet_cell(value) or None for value in pick(fields))
         bad = _unstorable(values, "".join(fields))
         yield (line, bad[1], *_NOTHING) if bad else (line, None, *values)
 

@@ -89,6 +89,19 @@ async def test_import_inserts_valid_rows_reports_bad_ones_and_journals_one_entry
     assert entry["payload"]["sha256"] == result.sha256
 
 
+async def test_rejected_rows_report_never_hands_a_spreadsheet_a_formula(conn: db.Conn, tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "dealer.csv", [row("OK-1"), row("=cmd|' /C calc'!A0"), row("@SUM(1+1)*cmd|' /C x'!A0")])
+    report = imports.report_path_for(path)
+    result = await imports.import_file(conn, path, actor=ACTOR, report=report, today=TODAY)
+    assert [(r.reason, r.serial) for r in result.rejections] == [
+        ("invalid-serial", "=cmd|' /C calc'!A0"),
+        ("invalid-serial", "@SUM(1+1)*cmd|' /C x'!A0"),
+    ]
+    with report.open(encoding="utf-8") as handle:
+        lines = list(csv.reader(handle))
+    assert [line[2] for line in lines[1:]] == ["'=cmd|' /C calc'!A0", "'@SUM(1+1)*cmd|' /C x'!A0"]
+
+
 async def test_rerunning_the_same_file_creates_no_duplicates(conn: db.Conn, tmp_path: Path) -> None:
     path = write_csv(tmp_path / "again.csv", [row(f"RR-{n}") for n in range(50)])
     first = await imports.import_file(conn, path, actor=ACTOR, today=TODAY)
