@@ -95,8 +95,9 @@ async def record_event(conn: Conn, item_id: int, data: NewEvent, *, actor: str, 
             "event_id": event.event_id,
             "status_before": before,
             "status_after": after,
+            # every field the event row holds (the journal is what an auditor can trust)
+            **{name: getattr(data, name) for name in NewEvent.__struct_fields__ if name != "event"},
             "occurred_on": data.occurred_on.isoformat(),
-            "corrects_event_id": data.corrects_event_id,
         },
     )
     return event

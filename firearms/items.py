@@ -61,6 +61,31 @@ _MARKING_COLUMNS = (
 )
 
 
+# What a registration wrote, in its journal entry (the row's own columns; status, times and actor are the
+# entry's). The journal is what an auditor can trust: a field left out of it could be changed unseen.
+_JOURNALED_ITEM_FIELDS = (
+    "kind",
+    "firearm_type",
+    "component_type",
+    "parent_item_id",
+    "make",
+    "model",
+    "calibre",
+    "year_of_manufacture",
+    "country_of_manufacture",
+    "category",
+    "manufacturer",
+    "serial",
+    "headstamp",
+    "quantity",
+)
+
+
+def _marking_payload(marking: Marking) -> dict[str, Any]:
+    """A marking as written, for the journal: its id and every field."""
+    return {"marking_id": marking.marking_id, **{name: getattr(marking, name) for name in _MARKING_COLUMNS}}
+
+
 def item_from_row(row: asyncpg.Record) -> Item:
     """An :class:`Item` from a row of the item table."""
     return Item(**{name: row[name] for name in Item.__struct_fields__})
@@ -135,11 +160,8 @@ async def register_item(conn: Conn, data: NewItem, *, actor: str, today: dt.date
         entity="item",
         entity_id=str(item.item_id),
         payload={
-            "kind": item.kind,
-            "manufacturer": item.manufacturer,
-            "country_of_manufacture": item.country_of_manufacture,
-            "serial": item.serial,
-            "markings": [m.marking_id for m in markings],
+            **{name: getattr(item, name) for name in _JOURNALED_ITEM_FIELDS},
+            "markings": [_marking_payload(m) for m in markings],
         },
     )
     return ItemDetail(**{name: getattr(item, name) for name in Item.__struct_fields__}, markings=markings)
@@ -164,7 +186,7 @@ async def add_marking(conn: Conn, item_id: int, data: NewMarking, *, actor: str,
         action="marking.added",
         entity="item",
         entity_id=str(item_id),
-        payload={"marking_id": marking.marking_id, "kind": marking.kind, "stamped": marking.stamped},
+        payload=_marking_payload(marking),
     )
     return marking
 

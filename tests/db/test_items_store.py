@@ -99,6 +99,44 @@ async def test_registration_stores_item_markings_and_journal(conn: db.Conn) -> N
     assert (entry["action"], entry["entity_id"]) == ("item.registered", str(detail.item_id))
 
 
+async def test_the_journal_holds_what_each_records_change_wrote(conn: db.Conn) -> None:
+    # The journal is the record an auditor can trust for decades: a destination, a party, a correction's
+    # reason, a marking's parsed country must be in it, or a change to the row later cannot be found.
+    detail = await items.register_item(conn, rifle(year_of_manufacture=2018, category="C"), actor=ACTOR, today=TODAY)
+    await items.add_marking(
+        conn,
+        detail.item_id,
+        NewMarking(kind="import", stamped="CH 24", country="CH", year=2024),
+        actor=ACTOR,
+        today=TODAY,
+    )
+    exported = await item_events.record_event(
+        conn,
+        detail.item_id,
+        NewEvent(event="exported", occurred_on=TODAY, to_party="Waffen Meier AG", country="CH", document="EXP-7"),
+        actor=ACTOR,
+        today=TODAY,
+    )
+    await item_events.record_event(
+        conn,
+        detail.item_id,
+        NewEvent(event="corrected", occurred_on=TODAY, corrects_event_id=exported.event_id, reason="wrong item"),
+        actor=ACTOR,
+        today=TODAY,
+    )
+    rows = await conn.fetch("SELECT action, payload FROM journal_entry WHERE entity = 'item' ORDER BY entry_id")
+    payloads = {row["action"]: row["payload"] for row in rows}
+    assert list(payloads) == ["item.registered", "marking.added", "item.exported", "item.corrected"]
+    registered = payloads["item.registered"]
+    assert (registered["model"], registered["year_of_manufacture"], registered["category"]) == ("SSG 08", 2018, "C")
+    assert registered["markings"][0]["stamped"] == "STEYR MANNLICHER AUSTRIA SSG08-001"
+    assert (payloads["marking.added"]["country"], payloads["marking.added"]["year"]) == ("CH", 2024)
+    assert payloads["item.exported"]["country"] == "CH"
+    assert payloads["item.exported"]["to_party"] == "Waffen Meier AG"
+    assert payloads["item.exported"]["document"] == "EXP-7"
+    assert payloads["item.corrected"]["reason"] == "wrong item"
+
+
 async def test_second_registration_of_same_identity_is_409_with_existing_id(conn: db.Conn) -> None:
     first = await items.register_item(conn, rifle("ssg08 001"), actor=ACTOR, today=TODAY)
     with pytest.raises(ConflictError) as caught:
