@@ -137,6 +137,18 @@ async def test_the_journal_holds_what_each_records_change_wrote(conn: db.Conn) -
     assert payloads["item.corrected"]["reason"] == "wrong item"
 
 
+@pytest.mark.parametrize("table", ["item", "marking", "item_event", "item_import"])
+async def test_records_tables_refuse_truncate(conn: db.Conn, table: str) -> None:
+    # Records are kept for decades and never deleted; TRUNCATE fires no row trigger.
+    detail = await items.register_item(conn, rifle(), actor=ACTOR, today=TODAY)
+    await item_events.record_event(
+        conn, detail.item_id, NewEvent(event="lost", occurred_on=TODAY), actor=ACTOR, today=TODAY
+    )
+    with pytest.raises(asyncpg.RestrictViolationError):
+        await conn.execute(f"TRUNCATE {table} CASCADE")
+    assert await conn.fetchval("SELECT count(*) FROM item_event") == 1
+
+
 async def test_second_registration_of_same_identity_is_409_with_existing_id(conn: db.Conn) -> None:
     first = await items.register_item(conn, rifle("ssg08 001"), actor=ACTOR, today=TODAY)
     with pytest.raises(ConflictError) as caught:
