@@ -125,16 +125,16 @@ class ItemController(Controller):
 
         A candidate is for a person to look at: only ``exact`` ones match the serial as an identity.
         """
-        key = decode_cursor(after, float, int) if after else None
+        key = decode_cursor(after, float, bool, int) if after else None
         found = await items.search_items(
             conn,
             q,
             filters=(make, model, calibre, firearm_type, status, kind),
-            after=(key[0], key[1]) if key else None,
+            after=(key[0], key[1], key[2]) if key else None,
             limit=limit + 1,
         )
         rows, last = page(found, limit)
-        return ScoredItemPage(items=rows, next=encode_cursor(last.score, last.item_id) if last else None)
+        return ScoredItemPage(items=rows, next=encode_cursor(last.score, last.exact, last.item_id) if last else None)
 
     @get("/export", summary="Export records as CSV or NDJSON (streamed)")
     async def export(

@@ -219,11 +219,13 @@ async def list_items(conn: Conn, *, country: str | None, filters: ItemFilters, a
 
 
 async def search_items(
-    conn: Conn, query: str, *, filters: ItemFilters, after: tuple[float, int] | None, limit: int
+    conn: Conn, query: str, *, filters: ItemFilters, after: tuple[float, bool, int] | None, limit: int
 ) -> list[ScoredItem]:
     """Fuzzy search: candidates ranked by trigram similarity of the folded serials (DESIGN §3).
 
     A candidate is for a person to look at: ``exact`` is true only when the normalised serials are equal.
+    At one score (serials that fold alike score 1.0 all), exact candidates come first. ``after`` is the
+    last candidate's (score, exact, item_id).
 
     Raises:
         InvalidInputError: ``invalid-serial`` when the query holds no letter or digit.
@@ -234,14 +236,14 @@ async def search_items(
     wanted = serials.normalise(query)
     for threshold in _SEARCH_TIERS:
         await store.set_similarity_threshold(conn, threshold)
-        rows = await store.search_items(conn, folded, after, filters, limit)
+        rows = await store.search_items(conn, folded, wanted, after, filters, limit)
         if len(rows) >= limit:
             break
     return [
         ScoredItem(
             **{name: row[name] for name in Item.__struct_fields__},
             score=row["score"],
-            exact=row["serial_normalised"] == wanted,
+            exact=row["exact"],
         )
         for row in rows
     ]

@@ -443,3 +443,24 @@ async def test_reading_an_items_history_is_journaled_with_who_looked(
     assert entry["actor"].startswith("officer:")
     assert entry["actor"] != (await conn.fetchval("SELECT registered_by FROM item WHERE item_id = $1", item_id))
     assert entry["payload"] == {"ids": [str(item_id)]}
+
+
+async def test_fuzzy_search_ranks_the_exact_serial_before_its_confusables(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    officer: dict[str, str],
+) -> None:
+    # Three serials fold alike (score 1.0 each); the one read exactly is the best candidate, whatever
+    # was registered first, and paging on shows each candidate once.
+    await register(client, officer, rifle("I2345-0", manufacturer="Ceska zbrojovka"))
+    await register(client, officer, rifle("L2345-0", manufacturer="Zastava"))
+    await register(client, officer, rifle("12345-0", manufacturer="Steyr Mannlicher"))
+    first = await client.get("/api/v1/items/search", params={"q": "12345 0", "limit": 1}, headers=officer)
+    assert first.status_code == 200
+    assert [(item["serial"], item["exact"]) for item in first.json()["items"]] == [("12345-0", True)]
+    rest = await client.get(
+        "/api/v1/items/search", params={"q": "12345 0", "after": first.json()["next"]}, headers=officer
+    )
+    assert [(item["serial"], item["exact"]) for item in rest.json()["items"]] == [
+        ("I2345-0", False),
+        ("L2345-0", False),
+    ]

@@ -241,9 +241,10 @@ async def test_tiered_fuzzy_search_pages_equal_one_search_at_the_final_threshold
         await items.register_item(conn, rifle(serial), actor=ACTOR, today=TODAY)
     wanted = await conn.fetch(
         "SELECT serial FROM item WHERE similarity(serial_folded, $1) >= $2"
-        " ORDER BY similarity(serial_folded, $1) DESC, item_id",
+        " ORDER BY similarity(serial_folded, $1) DESC, serial_normalised = $3 DESC, item_id",
         serials.fold("KX-100200"),
         items.SEARCH_THRESHOLD,
+        serials.normalise("KX-100200"),
     )
     got: list[str] = []
     after = None
@@ -253,7 +254,7 @@ async def test_tiered_fuzzy_search_pages_equal_one_search_at_the_final_threshold
         got += [item.serial for item in found[:2]]
         if len(found) < 3:
             break
-        after = (found[1].score, found[1].item_id)
+        after = (found[1].score, found[1].exact, found[1].item_id)
     assert got == [row["serial"] for row in wanted]
     assert len(got) >= 3
 
