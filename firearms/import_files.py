@@ -229,8 +229,15 @@ def _bounded_lines(text: io.TextIOWrapper) -> Iterator[str]:
         yield line
 
 
+def _shown(name: str) -> str:
+    """A column name as it can be shown: bytes that are not UTF-8 (read as surrogates) become U+FFFD."""
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
 def _check_header(header: list[str]) -> None:
-    unknown = [name for name in header if name not in COLUMNS and name not in EXPORT_ONLY_COLUMNS]
+    # a name with bytes that are not UTF-8 is unknown; it is named with U+FFFD in their place (a problem
+    # or an error line cannot hold the raw bytes)
+    unknown = [_shown(name) for name in header if name not in COLUMNS and name not in EXPORT_ONLY_COLUMNS]
     missing = [name for name in REQUIRED_COLUMNS if name not in header]
     if unknown or missing or len(set(header)) != len(header):
         raise InvalidInputError(

@@ -183,3 +183,20 @@ async def test_csv_export_neutralises_spreadsheet_formulas_and_imports_back_unch
     )
     assert again.status_code == 201, again.text
     assert (again.json()["already_registered"], again.json()["rejected"]) == (3, 0)
+
+
+async def test_import_of_a_csv_whose_header_is_not_utf8_is_refused_as_a_problem(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    auth: TokenFactory,
+    conn: db.Conn,
+) -> None:
+    # A Latin-1 file from a spreadsheet: its accented column name could not be put in the problem (500).
+    headers = {**(await auth("records-officer")), "Content-Type": "text/csv"}
+    body = "kind,manufacturer,country_of_manufacture,serial,Modèle\nfirearm,Steyr,AT,L1-1,SSG\n".encode("latin-1")
+    response = await client.post("/api/v1/imports", content=body, headers=headers)
+    assert response.status_code == 422
+    assert response.headers["content-type"] == "application/problem+json"
+    problem = response.json()
+    assert problem["type"] == PROBLEM + "import-invalid-file"
+    assert problem["unknown_columns"] == ["Mod\ufffdle"]
+    assert await counts(conn) == (0, 0, 0, 0)
