@@ -221,6 +221,26 @@ async def test_item_row_refuses_changes_other_than_status(conn: db.Conn) -> None
         await conn.execute("DELETE FROM item WHERE item_id = $1", item.item_id)
 
 
+async def test_item_status_moves_only_with_an_event(conn: db.Conn) -> None:
+    """A stolen firearm set 'active' by a bare UPDATE cleared customs while its history said stolen."""
+    item_id = (await items.register_item(conn, rifle(), actor=ACTOR, today=TODAY)).item_id
+    async with conn.transaction():  # two events in one transaction: the status follows the last one
+        for event in ("stolen", "recovered", "stolen"):
+            await item_events.record_event(
+                conn, item_id, NewEvent(event=event, occurred_on=TODAY), actor=ACTOR, today=TODAY
+            )
+    with pytest.raises(asyncpg.RestrictViolationError):
+        await conn.execute("UPDATE item SET status = 'active' WHERE item_id = $1", item_id)
+    with pytest.raises(asyncpg.RestrictViolationError):  # nor an event written without moving the status
+        await conn.execute(
+            "INSERT INTO item_event (item_id, event, status_before, status_after, occurred_on, recorded_at,"
+            " recorded_by) VALUES ($1, 'recovered', 'stolen', 'active', current_date, now(), 'x')",
+            item_id,
+        )
+    assert await conn.fetchval("SELECT status FROM item WHERE item_id = $1", item_id) == "stolen"
+    assert await items.reported_lost_or_stolen(conn, ["SSG08-001"]) == {"SSG08-001"}
+
+
 async def test_marking_for_missing_item_is_not_found_and_stores_nothing(conn: db.Conn) -> None:
     with pytest.raises(NotFoundError):
         await items.add_marking(conn, 999, NewMarking(kind="proof", stamped="BP"), actor=ACTOR, today=TODAY)
