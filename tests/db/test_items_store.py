@@ -137,6 +137,17 @@ async def test_the_journal_holds_what_each_records_change_wrote(conn: db.Conn) -
     assert payloads["item.corrected"]["reason"] == "wrong item"
 
 
+@pytest.mark.parametrize("space", ["\u00a0", "\u2007", "\u202f"])
+async def test_a_no_break_space_in_the_manufacturer_is_white_space_for_identity(conn: db.Conn, space: str) -> None:
+    # A name pasted from a web page or a word processor often holds a no-break space; PostgreSQL's \s
+    # does not match it, so the same firearm was registered a second time.
+    first = await items.register_item(conn, rifle(), actor=ACTOR, today=TODAY)
+    with pytest.raises(ConflictError) as caught:
+        await items.register_item(conn, rifle(manufacturer=f"Steyr{space}Mannlicher"), actor=ACTOR, today=TODAY)
+    assert caught.value.facts["item_id"] == first.item_id
+    assert await conn.fetchval("SELECT count(*) FROM item") == 1
+
+
 @pytest.mark.parametrize("table", ["item", "marking", "item_event", "item_import"])
 async def test_records_tables_refuse_truncate(conn: db.Conn, table: str) -> None:
     # Records are kept for decades and never deleted; TRUNCATE fires no row trigger.
