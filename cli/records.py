@@ -65,6 +65,8 @@ def import_records(ctx: click.Context, path: Path, fmt: str | None, report: Path
     settings = _settings(ctx)
     url = _database_url(settings)
     report_path = report or imports.report_path_for(path)
+    if report_path.resolve() == path.resolve() or (report_path.exists() and report_path.samefile(path)):
+        _fail(f"the report would overwrite the file being imported ({path}): name another --report")
     size = path.stat().st_size
 
     async def run() -> ImportResult:

@@ -68,6 +68,20 @@ def test_import_with_a_report_that_cannot_be_written_is_a_one_line_error_and_sto
     assert count_items(database) == 0
 
 
+def test_import_refuses_a_report_path_that_is_the_input_file_and_keeps_the_file(
+    database: str, home: Path, tmp_path: Path
+) -> None:
+    """``--report`` naming the file being imported overwrote the dealer's records with the report."""
+    path = write(tmp_path / "dealer.csv", [["firearm", "pistol", "Glock GmbH", "AT", "RP-1", "GLOCK RP-1"]])
+    original = path.read_bytes()
+    same = tmp_path / "." / "dealer.csv"
+    result = CliRunner().invoke(main, ["import", str(path), "--report", str(same)], env=env(database, home))
+    assert result.exit_code == 1
+    assert result.stderr.splitlines()[-1].startswith("firearms: error: the report would overwrite")
+    assert path.read_bytes() == original
+    assert count_items(database) == 0
+
+
 def test_import_command_fails_on_entirely_invalid_file(database: str, home: Path, tmp_path: Path) -> None:
     path = write(tmp_path / "bad.csv", [["firearm", "pistol", "Glock GmbH", "AT", "", "X"]])
     result = CliRunner().invoke(main, ["import", str(path)], env=env(database, home))
