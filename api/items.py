@@ -12,7 +12,7 @@ from litestar.response import Stream
 
 from api.deps import ConnDep, OfficerDep, PoolDep, SettingsDep
 from api.params import AfterQuery, ItemIdPath, LimitQuery, page
-from firearms import clock, exports, item_events, items, journal
+from firearms import clock, exports, item_events, items, journal, parties
 from firearms.exports import ExportFormat
 from firearms.item_types import (
     FirearmType,
@@ -125,16 +125,16 @@ class ItemController(Controller):
 
         A candidate is for a person to look at: only ``exact`` ones match the serial as an identity.
         """
-        key = decode_cursor(after, float, int) if after else None
+        key = decode_cursor(after, float, bool, int) if after else None
         found = await items.search_items(
             conn,
             q,
             filters=(make, model, calibre, firearm_type, status, kind),
-            after=(key[0], key[1]) if key else None,
+            after=(key[0], key[1], key[2]) if key else None,
             limit=limit + 1,
         )
         rows, last = page(found, limit)
-        return ScoredItemPage(items=rows, next=encode_cursor(last.score, last.item_id) if last else None)
+        return ScoredItemPage(items=rows, next=encode_cursor(last.score, last.exact, last.item_id) if last else None)
 
     @get("/export", summary="Export records as CSV or NDJSON (streamed)")
     async def export(
@@ -203,12 +203,22 @@ class ItemController(Controller):
 
     @get("/{item_id:int}/history", summary="An item's history in time order")
     async def history(
-        self, conn: ConnDep, item_id: ItemIdPath, after: AfterQuery = None, limit: LimitQuery = DEFAULT_LIMIT
+        self,
+        conn: ConnDep,
+        officer: OfficerDep,
+        item_id: ItemIdPath,
+        after: AfterQuery = None,
+        limit: LimitQuery = DEFAULT_LIMIT,
     ) -> HistoryPage:
-        """Registration, markings and lifecycle events, oldest first."""
+        """Registration, markings and lifecycle events, oldest first; journaled as ``item.read``.
+
+        Events name the parties an item went to (often persons): who looked is journaled (DESIGN §6).
+        """
         key = decode_cursor(after, dt.datetime, IntegerKey, int) if after else None
         found = await item_events.history(
             conn, item_id, after=(key[0], key[1], key[2]) if key else None, limit=limit + 1
         )
         entries, last = page(found, limit)
+        if entries:
+            await parties.record_read(conn, actor=officer.actor, entity="item", ids=[str(item_id)])
         return HistoryPage(items=[entry for entry, _ in entries], next=encode_cursor(*last[1]) if last else None)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -64,6 +65,8 @@ def import_records(ctx: click.Context, path: Path, fmt: str | None, report: Path
     settings = _settings(ctx)
     url = _database_url(settings)
     report_path = report or imports.report_path_for(path)
+    if report_path.resolve() == path.resolve() or (report_path.exists() and report_path.samefile(path)):
+        _fail(f"the report would overwrite the file being imported ({path}): name another --report")
     size = path.stat().st_size
 
     async def run() -> ImportResult:
@@ -135,7 +138,10 @@ def export_records(
         partial = path.with_name(f".{path.name}.partial")
         try:
             try:
-                handle = partial.open("wb")
+                # the whole registry: readable by the operator only (mode 0600, like a backup), whatever the umask;
+                # a partial file left by an export that was killed is replaced, never reused with its mode
+                partial.unlink(missing_ok=True)
+                handle = os.fdopen(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb")
             except OSError as exc:  # a missing folder, no permission: the operator's to fix
                 raise InvalidInputError(f"cannot write {path}: {exc.strerror}") from exc
             filters = (None, None, None, None, status, kind, country, None)

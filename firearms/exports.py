@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import msgspec
 
-from firearms.import_files import COLUMNS
+from firearms.import_files import COLUMNS, spreadsheet_cell
 from firearms.store import items as store
 
 if TYPE_CHECKING:
@@ -45,6 +45,12 @@ def _value(value: Any) -> Any:
     return value
 
 
+def _cell(value: Any) -> Any:
+    if value is None:
+        return ""
+    return spreadsheet_cell(value) if isinstance(value, str) else value
+
+
 async def export_items(pool: Pool, fmt: ExportFormat, filters: tuple[str | int | None, ...]) -> AsyncIterator[bytes]:
     """Chunks of the export, read through a server-side cursor in one read-only snapshot.
 
@@ -61,7 +67,7 @@ async def export_items(pool: Pool, fmt: ExportFormat, filters: tuple[str | int |
         async for row in store.iter_export_items(conn, filters):
             values = [_value(row[name]) for name in EXPORT_COLUMNS]
             if fmt == "csv":
-                writer.writerow(["" if value is None else value for value in values])
+                writer.writerow([_cell(value) for value in values])
             else:
                 chunks.append(encoder.encode(dict(zip(EXPORT_COLUMNS, values, strict=True))) + b"\n")
             count += 1

@@ -18,6 +18,7 @@ import csv
 import hashlib
 import io
 import operator
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -31,12 +32,15 @@ if TYPE_CHECKING:
 __all__ = [
     "COLUMNS",
     "EXPORT_ONLY_COLUMNS",
+    "MAX_LINE",
     "REQUIRED_COLUMNS",
     "STAGING_COLUMNS",
     "Format",
     "SourceFile",
     "detect_format",
+    "from_spreadsheet_cell",
     "read_rows",
+    "spreadsheet_cell",
 ]
 
 Format = Literal["csv", "ndjson"]
@@ -71,6 +75,13 @@ STAGING_COLUMNS: tuple[str, ...] = ("line", "problem", *COLUMNS)
 _SERIAL_AT = COLUMNS.index("serial")
 _NOTHING = (None,) * len(COLUMNS)
 _CHUNK = 1 << 20
+# The longest line read: a record's values are at most a few hundred characters each, so a longer line is
+# not a record; reading it whole would hold it in memory (an upload may be 1 GiB on a single line).
+MAX_LINE = 1 << 20
+# A spreadsheet takes a cell that begins with one of these for a formula (CSV injection): in a CSV file
+# we write, such a value is preceded by an apostrophe, and so is one that already begins with apostrophes
+# before such a character, so that reading the file back (:func:`from_spreadsheet_cell`) is exact.
+_FORMULA_START = re.compile(r"'*[=+\-@\t\r]")
 
 
 class SourceFile(io.RawIOBase):
@@ -107,6 +118,16 @@ class SourceFile(io.RawIOBase):
     def sha256(self) -> bytes:
         """The digest of the bytes read so far (of the whole file once it is read to its end)."""
         return self._digest.digest()
+
+
+def spreadsheet_cell(value: str) -> str:
+    """``value`` as a CSV cell a spreadsheet shows as text, never runs as a formula (OWASP: CSV injection)."""
+    return "'" + value if _FORMULA_START.match(value) else value
+
+
+def from_spreadsheet_cell(value: str) -> str:
+    """The value of a CSV cell written by :func:`spreadsheet_cell` (other cells are returned as they are)."""
+    return value[1:] if value.startswith("'") and _FORMULA_START.match(value) else value
 
 
 def detect_format(path: Path, given: str | None = None) -> Format:
@@ -150,7 +171,8 @@ def _unstorable(values: tuple[str | None, ...], text: str) -> tuple[int, str | N
 
 def _read_csv(buffered: io.BufferedReader[SourceFile]) -> Iterator[tuple[int, str | None, *tuple[str | None, ...]]]:
     text = io.TextIOWrapper(buffered, encoding="utf-8-sig", errors="surrogateescape", newline="")
-    reader = csv.reader(text, strict=True)  # text after a closing quote is malformed, never silently joined
+    # text after a closing quote is malformed, never silently joined
+    reader = csv.reader(_bounded_lines(text), strict=True)
     try:
         header = next(reader)
     except StopIteration:
@@ -183,13 +205,39 @@ def _read_csv(buffered: io.BufferedReader[SourceFile]) -> Iterator[tuple[int, st
             yield (line, "malformed-line", *_NOTHING)
             continue
         fields.append("")
-        values = tuple(value or None for value in pick(fields))
+        values = tuple(from_spreadsheet_cell(value) or None for value in pick(fields))
         bad = _unstorable(values, "".join(fields))
         yield (line, bad[1], *_NOTHING) if bad else (line, None, *values)
 
 
+def _bounded_lines(text: io.TextIOWrapper) -> Iterator[str]:
+    """The physical lines of ``text``, none read past :data:`MAX_LINE` characters.
+
+    Raises:
+        InvalidInputError: ``import-invalid-file`` with the ``line`` that is longer: past it, where the
+            records begin cannot be told (as for any CSV syntax error).
+    """
+    number = 0
+    while line := text.readline(MAX_LINE + 1):
+        number += 1
+        if len(line) > MAX_LINE and not line.endswith(("\n", "\r")):
+            raise InvalidInputError(
+                f"line {number} is longer than {MAX_LINE} characters: not a record; nothing was stored",
+                code="import-invalid-file",
+                line=number,
+            )
+        yield line
+
+
+def _shown(name: str) -> str:
+    """A column name as it can be shown: bytes that are not UTF-8 (read as surrogates) become U+FFFD."""
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
 def _check_header(header: list[str]) -> None:
-    unknown = [name for name in header if name not in COLUMNS and name not in EXPORT_ONLY_COLUMNS]
+    # a name with bytes that are not UTF-8 is unknown; it is named with U+FFFD in their place (a problem
+    # or an error line cannot hold the raw bytes)
+    unknown = [_shown(name) for name in header if name not in COLUMNS and name not in EXPORT_ONLY_COLUMNS]
     missing = [name for name in REQUIRED_COLUMNS if name not in header]
     if unknown or missing or len(set(header)) != len(header):
         raise InvalidInputError(
@@ -208,10 +256,16 @@ _KNOWN = frozenset(COLUMNS) | EXPORT_ONLY_COLUMNS
 
 def _read_ndjson(buffered: io.BufferedReader[SourceFile]) -> Iterator[tuple[int, str | None, *tuple[str | None, ...]]]:
     line = 0
-    for raw in buffered:
+    while raw := buffered.readline(MAX_LINE + 1):
         line += 1
+        if len(raw) > MAX_LINE and not raw.endswith(b"\n"):
+            # not a record: skipped to its end a chunk at a time, never held whole
+            while (rest := buffered.readline(_CHUNK)) and not rest.endswith(b"\n"):
+                pass
+            yield (line, "malformed-line", *_NOTHING)
+            continue
         if line == 1 and raw.startswith(b"\xef\xbb\xbf"):
-            raw = raw[3:]  # noqa: PLW2901  # a UTF-8 byte-order mark is not part of the first record
+            raw = raw[3:]  # a UTF-8 byte-order mark is not part of the first record
         if not raw.strip():
             continue
         undecodable = False

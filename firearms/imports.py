@@ -22,7 +22,7 @@ import msgspec
 from firearms import journal
 from firearms.countries import COUNTRIES
 from firearms.errors import InvalidInputError
-from firearms.import_files import STAGING_COLUMNS, SourceFile, detect_format, read_rows
+from firearms.import_files import STAGING_COLUMNS, SourceFile, detect_format, read_rows, spreadsheet_cell
 from firearms.item_rules import CONTROL_PATTERN_SQL, SPACE_CHARACTERS
 from firearms.store import imports as store
 
@@ -212,7 +212,9 @@ async def _report(conn: Conn, report: Path | None, listed: int, *, any_registere
             writer.writerow(("line", "reason", "serial", "item_id"))
         async for row in store.iter_import_rejections(conn, any_registered=any_registered):
             if writer is not None:
-                writer.writerow((row["line"], row["reason"], row["serial"] or "", row["item_id"] or ""))
+                writer.writerow(
+                    (row["line"], row["reason"], spreadsheet_cell(row["serial"] or ""), row["item_id"] or "")
+                )
             if len(kept) < listed:
                 kept.append(
                     Rejection(line=row["line"], reason=row["reason"], serial=row["serial"], item_id=row["item_id"])

@@ -43,6 +43,13 @@ async def record_event(conn: Conn, item_id: int, data: NewEvent, *, actor: str, 
             ``import-marking-missing``, ``state-to-civilian-marking-missing`` or ``correction-breaks-history``.
     """
     validate_event(data, today)
+    # the status and its event are one change (the database checks at commit that they agree): a
+    # transaction of their own, a savepoint inside the caller's
+    async with conn.transaction():
+        return await _record_event(conn, item_id, data, actor=actor)
+
+
+async def _record_event(conn: Conn, item_id: int, data: NewEvent, *, actor: str) -> ItemEvent:
     item = await store.get_item_for_update(conn, item_id)
     if item is None:
         raise NotFoundError(f"no item {item_id}", item_id=item_id)
@@ -95,8 +102,9 @@ async def record_event(conn: Conn, item_id: int, data: NewEvent, *, actor: str, 
             "event_id": event.event_id,
             "status_before": before,
             "status_after": after,
+            # every field the event row holds (the journal is what an auditor can trust)
+            **{name: getattr(data, name) for name in NewEvent.__struct_fields__ if name != "event"},
             "occurred_on": data.occurred_on.isoformat(),
-            "corrects_event_id": data.corrects_event_id,
         },
     )
     return event

@@ -61,6 +61,31 @@ _MARKING_COLUMNS = (
 )
 
 
+# What a registration wrote, in its journal entry (the row's own columns; status, times and actor are the
+# entry's). The journal is what an auditor can trust: a field left out of it could be changed unseen.
+_JOURNALED_ITEM_FIELDS = (
+    "kind",
+    "firearm_type",
+    "component_type",
+    "parent_item_id",
+    "make",
+    "model",
+    "calibre",
+    "year_of_manufacture",
+    "country_of_manufacture",
+    "category",
+    "manufacturer",
+    "serial",
+    "headstamp",
+    "quantity",
+)
+
+
+def _marking_payload(marking: Marking) -> dict[str, Any]:
+    """A marking as written, for the journal: its id and every field."""
+    return {"marking_id": marking.marking_id, **{name: getattr(marking, name) for name in _MARKING_COLUMNS}}
+
+
 def item_from_row(row: asyncpg.Record) -> Item:
     """An :class:`Item` from a row of the item table."""
     return Item(**{name: row[name] for name in Item.__struct_fields__})
@@ -135,11 +160,8 @@ async def register_item(conn: Conn, data: NewItem, *, actor: str, today: dt.date
         entity="item",
         entity_id=str(item.item_id),
         payload={
-            "kind": item.kind,
-            "manufacturer": item.manufacturer,
-            "country_of_manufacture": item.country_of_manufacture,
-            "serial": item.serial,
-            "markings": [m.marking_id for m in markings],
+            **{name: getattr(item, name) for name in _JOURNALED_ITEM_FIELDS},
+            "markings": [_marking_payload(m) for m in markings],
         },
     )
     return ItemDetail(**{name: getattr(item, name) for name in Item.__struct_fields__}, markings=markings)
@@ -164,7 +186,7 @@ async def add_marking(conn: Conn, item_id: int, data: NewMarking, *, actor: str,
         action="marking.added",
         entity="item",
         entity_id=str(item_id),
-        payload={"marking_id": marking.marking_id, "kind": marking.kind, "stamped": marking.stamped},
+        payload=_marking_payload(marking),
     )
     return marking
 
@@ -197,11 +219,13 @@ async def list_items(conn: Conn, *, country: str | None, filters: ItemFilters, a
 
 
 async def search_items(
-    conn: Conn, query: str, *, filters: ItemFilters, after: tuple[float, int] | None, limit: int
+    conn: Conn, query: str, *, filters: ItemFilters, after: tuple[float, bool, int] | None, limit: int
 ) -> list[ScoredItem]:
     """Fuzzy search: candidates ranked by trigram similarity of the folded serials (DESIGN §3).
 
     A candidate is for a person to look at: ``exact`` is true only when the normalised serials are equal.
+    At one score (serials that fold alike score 1.0 all), exact candidates come first. ``after`` is the
+    last candidate's (score, exact, item_id).
 
     Raises:
         InvalidInputError: ``invalid-serial`` when the query holds no letter or digit.
@@ -212,14 +236,14 @@ async def search_items(
     wanted = serials.normalise(query)
     for threshold in _SEARCH_TIERS:
         await store.set_similarity_threshold(conn, threshold)
-        rows = await store.search_items(conn, folded, after, filters, limit)
+        rows = await store.search_items(conn, folded, wanted, after, filters, limit)
         if len(rows) >= limit:
             break
     return [
         ScoredItem(
             **{name: row[name] for name in Item.__struct_fields__},
             score=row["score"],
-            exact=row["serial_normalised"] == wanted,
+            exact=row["exact"],
         )
         for row in rows
     ]

@@ -259,9 +259,9 @@ async def parties_for_licence(
 async def record_read(conn: Conn, *, actor: str, entity: str, ids: list[str]) -> None:
     """Journal that an officer looked at records holding personal data (DESIGN §6: who looked at what).
 
-    ``entity`` is ``party`` or ``licence`` (a licence names its parties), or ``foreign-licence`` and
-    ``consent-request`` (a partner's licence as received, ids ``<State>/<number or notice id>``);
-    one entry per request.
+    ``entity`` is ``party`` or ``licence`` (a licence names its parties), ``item`` (an item's history
+    names the parties it went to), or ``foreign-licence`` and ``consent-request`` (a partner's licence as
+    received, ids ``<State>/<number or notice id>``); one entry per request.
     """
     if not ids:
         return

@@ -121,11 +121,16 @@ async def iter_export_items(conn: Conn, filters: tuple[str | int | None, ...]) -
 
 
 async def search_items(
-    conn: Conn, folded: str, after: tuple[float, int] | None, filters: tuple[str | None, ...], limit: int
+    conn: Conn,
+    folded: str,
+    normalised: str,
+    after: tuple[float, bool, int] | None,
+    filters: tuple[str | None, ...],
+    limit: int,
 ) -> list[asyncpg.Record]:
-    """A page of fuzzy candidates (with ``score``) for a folded serial, best first."""
-    score, item_id = after if after else (None, 0)
-    return await conn.fetch(Q["search_items"], folded, score, item_id, *filters, limit)
+    """A page of fuzzy candidates (with ``score`` and ``exact``) for a folded serial, best first."""
+    score, exact, item_id = after if after else (None, False, 0)
+    return await conn.fetch(Q["search_items"], folded, score, exact, item_id, *filters, limit, normalised)
 
 
 async def set_similarity_threshold(conn: Conn, threshold: float) -> None:

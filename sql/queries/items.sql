@@ -193,22 +193,28 @@ SELECT i.item_id, i.status, i.serial_normalised, i.registered_at, i.registered_b
 SELECT set_config('pg_trgm.similarity_threshold', $1::text, true);
 
 -- name: search_items
--- Fuzzy candidates: trigram similarity on the folded serial, best first. $1 folded query, $2 after score or NULL, $3 after item_id, $4 make, $5 model, $6 calibre, $7 firearm_type, $8 status, $9 kind, $10 limit
+-- Fuzzy candidates: trigram similarity on the folded serial, best first; at one score the serials equal in
+-- normalised form (exact) before their confusables. $1 folded query, $2 after score or NULL, $3 after exact,
+-- $4 after item_id, $5 make, $6 model, $7 calibre, $8 firearm_type, $9 status, $10 kind, $11 limit,
+-- $12 normalised query
 SELECT item_id, kind, firearm_type, component_type, parent_item_id, make, model, calibre, year_of_manufacture,
        country_of_manufacture, category, manufacturer, serial, serial_normalised, headstamp, quantity, status,
-       registered_at, registered_by, import_id, score
-  FROM (SELECT i.*, similarity(i.serial_folded, $1::text)::float8 AS score
+       registered_at, registered_by, import_id, score, exact
+  FROM (SELECT i.*, similarity(i.serial_folded, $1::text)::float8 AS score,
+               i.serial_normalised = $12::text AS exact
           FROM item AS i
          WHERE i.serial_folded % $1::text
-           AND ($4::text IS NULL OR i.make = $4::text)
-           AND ($5::text IS NULL OR i.model = $5::text)
-           AND ($6::text IS NULL OR i.calibre = $6::text)
-           AND ($7::text IS NULL OR i.firearm_type = $7::text)
-           AND ($8::text IS NULL OR i.status = $8::text)
-           AND ($9::text IS NULL OR i.kind = $9::text)) AS c
- WHERE $2::float8 IS NULL OR (score < $2::float8 OR (score = $2::float8 AND item_id > $3::bigint))
- ORDER BY score DESC, item_id
- LIMIT $10;
+           AND ($5::text IS NULL OR i.make = $5::text)
+           AND ($6::text IS NULL OR i.model = $6::text)
+           AND ($7::text IS NULL OR i.calibre = $7::text)
+           AND ($8::text IS NULL OR i.firearm_type = $8::text)
+           AND ($9::text IS NULL OR i.status = $9::text)
+           AND ($10::text IS NULL OR i.kind = $10::text)) AS c
+ WHERE $2::float8 IS NULL
+    OR score < $2::float8
+    OR (score = $2::float8 AND (exact < $3::boolean OR (exact = $3::boolean AND item_id > $4::bigint)))
+ ORDER BY score DESC, exact DESC, item_id
+ LIMIT $11;
 
 -- name: find_reported_serials
 -- Which of these normalised serials belong to an item reported lost or stolen (the partial index). $1 normalised serials

@@ -418,3 +418,49 @@ async def test_customs_officer_reads_but_cannot_write(
     response = await client.post("/api/v1/items", json=rifle(), headers=customs)
     assert response.status_code == 403
     assert (await client.post("/api/v1/imports", content=b"", headers=customs)).status_code == 403
+
+
+async def test_reading_an_items_history_is_journaled_with_who_looked(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    officer: dict[str, str],
+    auth: TokenFactory,
+    conn: db.Conn,
+) -> None:
+    # The history names the parties a firearm went to (often private persons): DESIGN §6, who looked at what.
+    item_id = (await register(client, officer, rifle()))["item_id"]
+    transfer = {"event": "transferred", "occurred_on": TODAY, "to_party": "Jane Doe, Graz"}
+    moved = await client.post(f"/api/v1/items/{item_id}/events", json=transfer, headers=officer)
+    assert moved.status_code == 201, moved.text
+    customs = await auth("customs-officer")
+    history = await client.get(f"/api/v1/items/{item_id}/history", headers=customs)
+    assert history.status_code == 200
+    assert any(entry["detail"].get("to_party") == "Jane Doe, Graz" for entry in history.json()["items"])
+    entry = await conn.fetchrow(
+        "SELECT actor, action, entity, entity_id, payload FROM journal_entry ORDER BY entry_id DESC LIMIT 1"
+    )
+    assert entry is not None
+    assert (entry["action"], entry["entity"], entry["entity_id"]) == ("item.read", "item", str(item_id))
+    assert entry["actor"].startswith("officer:")
+    assert entry["actor"] != (await conn.fetchval("SELECT registered_by FROM item WHERE item_id = $1", item_id))
+    assert entry["payload"] == {"ids": [str(item_id)]}
+
+
+async def test_fuzzy_search_ranks_the_exact_serial_before_its_confusables(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    officer: dict[str, str],
+) -> None:
+    # Three serials fold alike (score 1.0 each); the one read exactly is the best candidate, whatever
+    # was registered first, and paging on shows each candidate once.
+    await register(client, officer, rifle("I2345-0", manufacturer="Ceska zbrojovka"))
+    await register(client, officer, rifle("L2345-0", manufacturer="Zastava"))
+    await register(client, officer, rifle("12345-0", manufacturer="Steyr Mannlicher"))
+    first = await client.get("/api/v1/items/search", params={"q": "12345 0", "limit": 1}, headers=officer)
+    assert first.status_code == 200
+    assert [(item["serial"], item["exact"]) for item in first.json()["items"]] == [("12345-0", True)]
+    rest = await client.get(
+        "/api/v1/items/search", params={"q": "12345 0", "after": first.json()["next"]}, headers=officer
+    )
+    assert [(item["serial"], item["exact"]) for item in rest.json()["items"]] == [
+        ("I2345-0", False),
+        ("L2345-0", False),
+    ]

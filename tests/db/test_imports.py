@@ -1,16 +1,18 @@
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as dt
 import json
 import time
+import tracemalloc
 from pathlib import Path
 
 import pytest
 
 from firearms import db, imports
 from firearms.errors import InvalidInputError
-from firearms.import_files import COLUMNS
+from firearms.import_files import COLUMNS, Format, SourceFile, read_rows
 
 ACTOR = "test:import"
 TODAY = dt.datetime.now(dt.UTC).date()
@@ -87,6 +89,54 @@ async def test_import_inserts_valid_rows_reports_bad_ones_and_journals_one_entry
     assert entry["action"] == "items.imported"
     assert entry["payload"]["inserted"] == 2
     assert entry["payload"]["sha256"] == result.sha256
+
+
+async def test_rejected_rows_report_never_hands_a_spreadsheet_a_formula(conn: db.Conn, tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "dealer.csv", [row("OK-1"), row("=cmd|' /C calc'!A0"), row("@SUM(1+1)*cmd|' /C x'!A0")])
+    report = imports.report_path_for(path)
+    result = await imports.import_file(conn, path, actor=ACTOR, report=report, today=TODAY)
+    assert [(r.reason, r.serial) for r in result.rejections] == [
+        ("invalid-serial", "=cmd|' /C calc'!A0"),
+        ("invalid-serial", "@SUM(1+1)*cmd|' /C x'!A0"),
+    ]
+    with report.open(encoding="utf-8") as handle:
+        lines = list(csv.reader(handle))
+    assert [line[2] for line in lines[1:]] == ["'=cmd|' /C calc'!A0", "'@SUM(1+1)*cmd|' /C x'!A0"]
+
+
+def _peak_bytes_reading(path: Path, fmt: Format) -> int:
+    """The most memory (bytes, Python allocations) read_rows holds while it reads ``path`` to its end."""
+    tracemalloc.start()
+    try:
+        source = SourceFile(path)
+        try:
+            with contextlib.suppress(InvalidInputError):
+                for _ in read_rows(source, fmt):
+                    pass
+        finally:
+            source.close()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+async def test_a_huge_line_is_never_read_into_memory_whole(conn: db.Conn, tmp_path: Path) -> None:
+    huge = "A" * (32 << 20)  # a 32 MiB line: an upload may be 1 GiB, and an officer's file one line
+    ndjson = tmp_path / "huge.ndjson"
+    ndjson.write_text(json.dumps(row("BIG-1", make=huge)) + "\n" + json.dumps(row("BIG-2")) + "\n", encoding="utf-8")
+    cells = tmp_path / "huge.csv"
+    write_csv(cells, [row("BIG-3", make=huge), row("BIG-4")])
+    del huge
+    assert _peak_bytes_reading(ndjson, "ndjson") < 8 << 20
+    assert _peak_bytes_reading(cells, "csv") < 8 << 20
+
+    result = await imports.import_file(conn, ndjson, actor=ACTOR, today=TODAY)
+    assert [(r.line, r.reason) for r in result.rejections] == [(1, "malformed-line")]
+    assert result.inserted == 1
+    with pytest.raises(InvalidInputError) as refused:
+        await imports.import_file(conn, cells, actor=ACTOR, today=TODAY)
+    assert refused.value.code == "import-invalid-file"
+    assert refused.value.facts["line"] == 2
 
 
 async def test_rerunning_the_same_file_creates_no_duplicates(conn: db.Conn, tmp_path: Path) -> None:

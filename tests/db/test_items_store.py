@@ -99,6 +99,67 @@ async def test_registration_stores_item_markings_and_journal(conn: db.Conn) -> N
     assert (entry["action"], entry["entity_id"]) == ("item.registered", str(detail.item_id))
 
 
+async def test_the_journal_holds_what_each_records_change_wrote(conn: db.Conn) -> None:
+    # The journal is the record an auditor can trust for decades: a destination, a party, a correction's
+    # reason, a marking's parsed country must be in it, or a change to the row later cannot be found.
+    detail = await items.register_item(conn, rifle(year_of_manufacture=2018, category="C"), actor=ACTOR, today=TODAY)
+    await items.add_marking(
+        conn,
+        detail.item_id,
+        NewMarking(kind="import", stamped="CH 24", country="CH", year=2024),
+        actor=ACTOR,
+        today=TODAY,
+    )
+    exported = await item_events.record_event(
+        conn,
+        detail.item_id,
+        NewEvent(event="exported", occurred_on=TODAY, to_party="Waffen Meier AG", country="CH", document="EXP-7"),
+        actor=ACTOR,
+        today=TODAY,
+    )
+    await item_events.record_event(
+        conn,
+        detail.item_id,
+        NewEvent(event="corrected", occurred_on=TODAY, corrects_event_id=exported.event_id, reason="wrong item"),
+        actor=ACTOR,
+        today=TODAY,
+    )
+    rows = await conn.fetch("SELECT action, payload FROM journal_entry WHERE entity = 'item' ORDER BY entry_id")
+    payloads = {row["action"]: row["payload"] for row in rows}
+    assert list(payloads) == ["item.registered", "marking.added", "item.exported", "item.corrected"]
+    registered = payloads["item.registered"]
+    assert (registered["model"], registered["year_of_manufacture"], registered["category"]) == ("SSG 08", 2018, "C")
+    assert registered["markings"][0]["stamped"] == "STEYR MANNLICHER AUSTRIA SSG08-001"
+    assert (payloads["marking.added"]["country"], payloads["marking.added"]["year"]) == ("CH", 2024)
+    assert payloads["item.exported"]["country"] == "CH"
+    assert payloads["item.exported"]["to_party"] == "Waffen Meier AG"
+    assert payloads["item.exported"]["document"] == "EXP-7"
+    assert payloads["item.corrected"]["reason"] == "wrong item"
+
+
+@pytest.mark.parametrize("space", ["\u00a0", "\u2007", "\u202f"])
+async def test_a_no_break_space_in_the_manufacturer_is_white_space_for_identity(conn: db.Conn, space: str) -> None:
+    # A name pasted from a web page or a word processor often holds a no-break space; PostgreSQL's \s
+    # does not match it, so the same firearm was registered a second time.
+    first = await items.register_item(conn, rifle(), actor=ACTOR, today=TODAY)
+    with pytest.raises(ConflictError) as caught:
+        await items.register_item(conn, rifle(manufacturer=f"Steyr{space}Mannlicher"), actor=ACTOR, today=TODAY)
+    assert caught.value.facts["item_id"] == first.item_id
+    assert await conn.fetchval("SELECT count(*) FROM item") == 1
+
+
+@pytest.mark.parametrize("table", ["item", "marking", "item_event", "item_import"])
+async def test_records_tables_refuse_truncate(conn: db.Conn, table: str) -> None:
+    # Records are kept for decades and never deleted; TRUNCATE fires no row trigger.
+    detail = await items.register_item(conn, rifle(), actor=ACTOR, today=TODAY)
+    await item_events.record_event(
+        conn, detail.item_id, NewEvent(event="lost", occurred_on=TODAY), actor=ACTOR, today=TODAY
+    )
+    with pytest.raises(asyncpg.RestrictViolationError):
+        await conn.execute(f"TRUNCATE {table} CASCADE")
+    assert await conn.fetchval("SELECT count(*) FROM item_event") == 1
+
+
 async def test_second_registration_of_same_identity_is_409_with_existing_id(conn: db.Conn) -> None:
     first = await items.register_item(conn, rifle("ssg08 001"), actor=ACTOR, today=TODAY)
     with pytest.raises(ConflictError) as caught:
@@ -171,6 +232,26 @@ async def test_item_row_refuses_changes_other_than_status(conn: db.Conn) -> None
         await conn.execute("DELETE FROM item WHERE item_id = $1", item.item_id)
 
 
+async def test_item_status_moves_only_with_an_event(conn: db.Conn) -> None:
+    """A stolen firearm set 'active' by a bare UPDATE cleared customs while its history said stolen."""
+    item_id = (await items.register_item(conn, rifle(), actor=ACTOR, today=TODAY)).item_id
+    async with conn.transaction():  # two events in one transaction: the status follows the last one
+        for event in ("stolen", "recovered", "stolen"):
+            await item_events.record_event(
+                conn, item_id, NewEvent(event=event, occurred_on=TODAY), actor=ACTOR, today=TODAY
+            )
+    with pytest.raises(asyncpg.RestrictViolationError):
+        await conn.execute("UPDATE item SET status = 'active' WHERE item_id = $1", item_id)
+    with pytest.raises(asyncpg.RestrictViolationError):  # nor an event written without moving the status
+        await conn.execute(
+            "INSERT INTO item_event (item_id, event, status_before, status_after, occurred_on, recorded_at,"
+            " recorded_by) VALUES ($1, 'recovered', 'stolen', 'active', current_date, now(), 'x')",
+            item_id,
+        )
+    assert await conn.fetchval("SELECT status FROM item WHERE item_id = $1", item_id) == "stolen"
+    assert await items.reported_lost_or_stolen(conn, ["SSG08-001"]) == {"SSG08-001"}
+
+
 async def test_marking_for_missing_item_is_not_found_and_stores_nothing(conn: db.Conn) -> None:
     with pytest.raises(NotFoundError):
         await items.add_marking(conn, 999, NewMarking(kind="proof", stamped="BP"), actor=ACTOR, today=TODAY)
@@ -191,9 +272,10 @@ async def test_tiered_fuzzy_search_pages_equal_one_search_at_the_final_threshold
         await items.register_item(conn, rifle(serial), actor=ACTOR, today=TODAY)
     wanted = await conn.fetch(
         "SELECT serial FROM item WHERE similarity(serial_folded, $1) >= $2"
-        " ORDER BY similarity(serial_folded, $1) DESC, item_id",
+        " ORDER BY similarity(serial_folded, $1) DESC, serial_normalised = $3 DESC, item_id",
         serials.fold("KX-100200"),
         items.SEARCH_THRESHOLD,
+        serials.normalise("KX-100200"),
     )
     got: list[str] = []
     after = None
@@ -203,7 +285,7 @@ async def test_tiered_fuzzy_search_pages_equal_one_search_at_the_final_threshold
         got += [item.serial for item in found[:2]]
         if len(found) < 3:
             break
-        after = (found[1].score, found[1].item_id)
+        after = (found[1].score, found[1].exact, found[1].item_id)
     assert got == [row["serial"] for row in wanted]
     assert len(got) >= 3
 

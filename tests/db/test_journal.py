@@ -206,6 +206,18 @@ async def test_journal_tables_refuse_update_and_delete(conn: db.Conn, initialise
         await conn.execute("TRUNCATE journal_entry CASCADE")
 
 
+@pytest.mark.parametrize("table", ["journal_link", "journal_checkpoint"])
+async def test_journal_links_and_checkpoints_refuse_truncate(
+    conn: db.Conn, initialised: bootstrap.Initialised, home: Path, table: str
+) -> None:
+    # TRUNCATE fires no row trigger: the chain and its signed checkpoints went in one statement.
+    await write_entries(conn, 2)
+    await journal.checkpoint(conn, state="AT", home=home)
+    with pytest.raises(asyncpg.RestrictViolationError):
+        await conn.execute(f"TRUNCATE {table} CASCADE")
+    assert await conn.fetchval(f"SELECT count(*) FROM {table}") > 0  # noqa: S608  # a table name from the parameters
+
+
 async def test_concurrent_writers_do_not_wait_on_the_chain_and_all_get_linked(
     database: str, initialised: bootstrap.Initialised
 ) -> None:
