@@ -322,6 +322,7 @@ class LicenceController(Controller):
             today=clock.today(settings.time_zone),
             actor=officer.actor,
             licence_version=data.licence_version,
+            own_state=settings.state,
         )
 
     @get("/{licence_id:uuid}/transit-consents", summary="Transit-consent decisions", opt={"roles": READ})

@@ -137,6 +137,16 @@ async def _licence(conn: Conn, licence_id: uuid.UUID, *, lock: bool = False) -> 
     return row
 
 
+def _require_own(row: asyncpg.Record, why: str) -> None:
+    """Refuse a partner's licence (``origin='received'``) for what only its issuing State does."""
+    if row["origin"] == "received":
+        raise ConflictError(
+            f"licence {row['number']} is {row['issuing_state']}'s: {why}",
+            code="licence-not-own",
+            issuing_state=row["issuing_state"],
+        )
+
+
 def _on_route(row: asyncpg.Record, transit_state: str) -> None:
     if transit_state not in row["transit_states"]:
         raise InvalidInputError(
@@ -168,9 +178,11 @@ async def request_consent(
     Raises:
         NotFoundError: no such licence.
         InvalidInputError: ``not-a-transit-state``, ``invalid-validity`` (window ends before it starts).
-        ConflictError: ``licence-closed`` (revoked, expired or exhausted: nothing is asked for it).
+        ConflictError: ``licence-closed`` (revoked, expired or exhausted: nothing is asked for it);
+            ``licence-not-own`` (a partner's licence: its issuing State asks).
     """
     row = await _licence(conn, licence_id, lock=True)
+    _require_own(row, "its issuing State asks for consent")
     _on_route(row, transit_state)
     if row["status"] in _CLOSED:
         raise ConflictError(
@@ -220,6 +232,7 @@ async def record_decision(
     today: dt.date,
     actor: str,
     licence_version: int | None = None,
+    own_state: str | None = None,
 ) -> TransitConsent:
     """Record a transit State's decision on a licence (officer now; received notice later; timer when deemed).
 
@@ -227,14 +240,18 @@ async def record_decision(
     received notice, the timer); by default the licence's current version (an officer records what the
     transit State said about the content as it stands). ``today`` is the registry's date
     (:func:`firearms.clock.today`): an officer's or a notice's decision may not be dated after it.
+    ``own_state`` (an officer's record): on a partner's licence only this State's own decision is recorded.
 
     Raises:
         NotFoundError: no such licence.
         InvalidInputError: ``not-a-transit-state``, ``decision-in-future``, ``invalid-validity``,
             ``licence-version-unknown`` (a version the licence has not reached).
-        ConflictError: ``licence-closed`` (revoked, expired or exhausted).
+        ConflictError: ``licence-closed`` (revoked, expired or exhausted); ``licence-not-own`` (another
+            transit State's decision on a partner's licence: that State answers its issuing State).
     """
     row = await _licence(conn, licence_id, lock=True)
+    if own_state is not None and transit_state != own_state:
+        _require_own(row, f"{transit_state} answers its issuing State, not {own_state}")
     _on_route(row, transit_state)
     if licence_version is not None and licence_version > row["version"]:
         raise InvalidInputError(

@@ -1,4 +1,5 @@
-"""A transit State's own silence (Reg. 258/2012 Art. 7(2)): a request it left unanswered becomes deemed consent."""
+"""A transit State and the requests it received: its own silence becomes deemed consent (Reg. 258/2012
+Art. 7(2)); the partner's licence is the partner's to ask about and to hear other States' answers on."""
 
 from __future__ import annotations
 
@@ -34,9 +35,9 @@ async def _headers(conn: db.Conn, role: tokens.Role) -> dict[str, str]:
     return {"Authorization": f"Bearer {secret}"}
 
 
-async def _requested_friday(client: Client, conn: db.Conn) -> str:
+async def _requested_friday(client: Client, conn: db.Conn, **changes: Any) -> str:
     """AT asks CZ's consent; the request arrived on Friday 27 November (moved back to run the silent period)."""
-    pending = copy.deepcopy(LICENCE) | {"status": "pending", "issued_at": None}
+    pending = copy.deepcopy(LICENCE) | {"status": "pending", "issued_at": None} | changes
     window = {"from": "2026-12-01", "to": "2026-12-20"}
     request_id = await _post(client, 1, "transit-consent.requested", {"licence": pending, "shipment_window": window})
     await conn.execute("UPDATE consent_request_received SET received_at = '2026-11-27T09:00:00Z'")
@@ -113,3 +114,26 @@ async def test_a_superseded_or_decided_request_is_not_deemed(cz: tuple[Client, d
     assert await run_licence_timers(conn, settings, today=dt.date(2027, 3, 1)) == (0, 0)
     assert await conn.fetchval("SELECT status FROM consent_request_received") == "decided"
     assert [row["decision"] for row in await conn.fetch("SELECT decision FROM transit_consent")] == ["objection"]
+
+
+async def test_on_a_partners_licence_only_this_states_own_decision_is_recorded_and_nothing_is_asked(
+    cz: tuple[Client, db.Conn],
+) -> None:
+    client, conn = cz
+    await _requested_friday(client, conn, transit_states=["CZ", "SK"])
+    licence_id = await conn.fetchval("SELECT licence_id FROM licence WHERE number = $1", LICENCE["number"])
+    officer = await _headers(conn, "licensing-officer")
+    base = f"/api/v1/licences/{licence_id}"
+    asked = await client.post(f"{base}/transit-consent-requests", json={"transit_state": "SK"}, headers=officer)
+    assert asked.status_code == 409, asked.text
+    assert asked.json()["type"].endswith("/licence-not-own")
+    decision = {"decision": "no-objection", "decided_on": "2026-11-27"}
+    for_sk = await client.post(f"{base}/transit-consents", json={**decision, "transit_state": "SK"}, headers=officer)
+    assert for_sk.status_code == 409, for_sk.text
+    assert for_sk.json()["type"].endswith("/licence-not-own")
+    assert await conn.fetchval("SELECT count(*) FROM transit_consent") == 0
+    assert await conn.fetchval("SELECT count(*) FROM transit_consent_request") == 0
+    # CZ's own answer, given on paper, is recorded for its customs
+    own = await client.post(f"{base}/transit-consents", json={**decision, "transit_state": "CZ"}, headers=officer)
+    assert own.status_code in {200, 201}, own.text
+    assert await conn.fetchval("SELECT transit_state FROM transit_consent") == "CZ"
