@@ -169,7 +169,8 @@ async def request_consent(
 ) -> TransitConsentRequest:
     """Record that consent was asked of a transit State about the licence's current version.
 
-    The silent period starts today; asked again about the same version, the first date stays; asked
+    The silent period starts today; asked again about the same version, the first date stays (and, without
+    a shipment window, the window asked before); asked
     about a later version (the content was amended), the request starts afresh and earlier decisions no
     longer satisfy the transit gate.
 
@@ -204,16 +205,16 @@ async def request_consent(
             "transit_state": transit_state,
             "requested_on": request["requested_on"].isoformat(),
             "licence_version": request["licence_version"],
-            "shipment_from": shipment_from.isoformat() if shipment_from else None,
-            "shipment_to": shipment_to.isoformat() if shipment_to else None,
+            "shipment_from": request["shipment_from"].isoformat() if request["shipment_from"] else None,
+            "shipment_to": request["shipment_to"].isoformat() if request["shipment_to"] else None,
         },
     )
     await hooks.after_consent_request(
         conn,
         licence_id,
         transit_state=transit_state,
-        shipment_from=shipment_from,
-        shipment_to=shipment_to,
+        shipment_from=request["shipment_from"],  # as stored: a request without a window keeps the one asked
+        shipment_to=request["shipment_to"],
         actor=actor,
     )
     return TransitConsentRequest(**dict(request))

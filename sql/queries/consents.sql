@@ -1,12 +1,15 @@
 -- name: upsert_transit_consent_request
 -- A consent request to a transit State about one licence version. Asked again about the same version, the
 -- first request date stays (the silent period runs on); asked about a later version, the request starts
--- afresh. $1 licence_id, $2 transit_state, $3 requested_on, $4 shipment_from, $5 shipment_to, $6 requested_at, $7 requested_by, $8 licence_version
+-- afresh. A request without a shipment window keeps the window asked for before (the window is one pair:
+-- either end given replaces both). $1 licence_id, $2 transit_state, $3 requested_on, $4 shipment_from, $5 shipment_to, $6 requested_at, $7 requested_by, $8 licence_version
 INSERT INTO transit_consent_request (licence_id, transit_state, requested_on, shipment_from, shipment_to, requested_at, requested_by, licence_version)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
     ON CONFLICT ON CONSTRAINT transit_consent_request_pkey
-    DO UPDATE SET shipment_from = EXCLUDED.shipment_from,
-                  shipment_to = EXCLUDED.shipment_to,
+    DO UPDATE SET shipment_from = CASE WHEN EXCLUDED.shipment_from IS NULL AND EXCLUDED.shipment_to IS NULL
+                                       THEN transit_consent_request.shipment_from ELSE EXCLUDED.shipment_from END,
+                  shipment_to = CASE WHEN EXCLUDED.shipment_from IS NULL AND EXCLUDED.shipment_to IS NULL
+                                     THEN transit_consent_request.shipment_to ELSE EXCLUDED.shipment_to END,
                   requested_on = CASE WHEN EXCLUDED.licence_version > transit_consent_request.licence_version
                                       THEN EXCLUDED.requested_on ELSE transit_consent_request.requested_on END,
                   requested_at = CASE WHEN EXCLUDED.licence_version > transit_consent_request.licence_version

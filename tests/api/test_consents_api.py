@@ -231,3 +231,22 @@ async def test_a_party_outside_its_registrations_validity_cannot_go_on_a_licence
         refused = await client.post("/api/v1/licences", json={**body, role: party}, headers=officer)
         assert _problem(refused, 422, "party-not-active")["party_id"] == party
     assert await _counts(conn) == before
+
+
+async def test_a_repeated_request_without_a_window_keeps_the_window_asked_before(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    auth: TokenFactory,
+) -> None:
+    officer = await auth("licensing-officer")
+    base, _ = await _pending(client, officer)
+    window = {"shipment_from": str(TODAY + dt.timedelta(days=3)), "shipment_to": str(TODAY + dt.timedelta(days=9))}
+    path = f"{base}/transit-consent-requests"
+    assert (await client.post(path, json={"transit_state": "CZ", **window}, headers=officer)).status_code == 201
+    again = await client.post(path, json={"transit_state": "CZ"}, headers=officer)
+    assert again.status_code == 201, again.text
+    assert {key: again.json()[key] for key in window} == window
+    listed = (await client.get(path, headers=officer)).json()["items"]
+    assert [{key: item[key] for key in window} for item in listed] == [window]
+    later = {"shipment_from": str(TODAY + dt.timedelta(days=5)), "shipment_to": str(TODAY + dt.timedelta(days=6))}
+    moved = await client.post(path, json={"transit_state": "CZ", **later}, headers=officer)
+    assert {key: moved.json()[key] for key in later} == later
