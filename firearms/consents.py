@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from firearms.settings import Settings
 
 __all__ = [
+    "CLOSED",
     "ConsentDecision",
     "ConsentRequest",
     "Decision",
@@ -54,7 +55,7 @@ Decision = Literal["no-objection", "objection", "deemed"]
 Source = Literal["officer", "notice", "timer"]
 # Not white space only: the reason is what the journal and the history keep of why.
 Reason = Annotated[str, msgspec.Meta(min_length=1, max_length=2000, pattern=r"\S")]
-_CLOSED = frozenset({"revoked", "expired", "exhausted"})
+CLOSED = frozenset({"revoked", "expired", "exhausted"})  # no consent is asked or recorded for these
 
 
 class ConsentDecision(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -185,7 +186,7 @@ async def request_consent(
     row = await _licence(conn, licence_id, lock=True)
     _require_own(row, "its issuing State asks for consent")
     _on_route(row, transit_state)
-    if row["status"] in _CLOSED:
+    if row["status"] in CLOSED:
         raise ConflictError(
             f"licence {row['number']} is {row['status']}", code="licence-closed", licence_status=row["status"]
         )
@@ -261,7 +262,7 @@ async def record_decision(
             version=row["version"],
             licence_version=licence_version,
         )
-    if row["status"] in _CLOSED:
+    if row["status"] in CLOSED:
         raise ConflictError(
             f"licence {row['number']} is {row['status']}", code="licence-closed", licence_status=row["status"]
         )

@@ -33,7 +33,6 @@ __all__ = ["ConsentRequest", "Finding", "decide", "deem_silent", "findings", "ge
 
 Decision = Literal["no-objection", "objection"]
 _TIMER = "system:consent-timer"
-_CLOSED = frozenset({"revoked", "expired", "exhausted"})  # nothing is consented to for a closed licence
 
 
 class Finding(msgspec.Struct, frozen=True, kw_only=True):
@@ -315,7 +314,7 @@ async def deem_silent(conn: Conn, *, settings: Settings, today: dt.date, limit: 
         if not await store.deem_consent_request(conn, requesting_state, notice_id, reason, _TIMER, now):
             continue
         licence = await _received_licence(conn, requesting_state, row["licence_number"])
-        if licence is not None and licence.status not in _CLOSED:
+        if licence is not None and licence.status not in licensing_consents.CLOSED:
             await licensing_consents.record_decision(
                 conn,
                 licence_id=licence.licence_id,
