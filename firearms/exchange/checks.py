@@ -19,7 +19,20 @@ from firearms.exchange.protocol import (
     verify_notice_signature,
 )
 
-__all__ = ["TrustedKey", "check_recipient", "check_signed", "key_validity", "parse_envelope"]
+__all__ = ["TrustedKey", "check_recipient", "check_signed", "is_key_time", "key_validity", "parse_envelope"]
+
+
+_KEY_TIMES_FROM = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_KEY_TIMES_UNTIL = dt.datetime(9999, 1, 1, tzinfo=dt.UTC)
+
+
+def is_key_time(moment: dt.datetime) -> bool:
+    """A time a key's validity can be stored with (1970-9998), whoever enters it (an administrator, a notice).
+
+    PostgreSQL keeps the ends of Python's range as ``-infinity``/``infinity``, read back as naive times that
+    check 4 of every later notice of the partner could not compare with aware ones.
+    """
+    return _KEY_TIMES_FROM <= moment < _KEY_TIMES_UNTIL
 
 
 class TrustedKey(msgspec.Struct, frozen=True, kw_only=True):

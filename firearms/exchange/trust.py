@@ -19,7 +19,7 @@ from firearms.canonical import format_time, utc_now
 from firearms.countries import is_country
 from firearms.errors import InvalidInputError, NotFoundError
 from firearms.exchange import rotation
-from firearms.exchange.checks import TrustedKey
+from firearms.exchange.checks import TrustedKey, is_key_time
 from firearms.signing import b64url_decode, b64url_encode, is_public_key, key_id_of
 from firearms.store import peers as store
 
@@ -42,8 +42,6 @@ __all__ = [
 ]
 
 ADMIN_PROVENANCE = "admin"
-_EARLIEST = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
-_LATEST = dt.datetime(9999, 1, 1, tzinfo=dt.UTC)
 _URL_MAX = 500
 _URL = re.compile(r"^https?://[^\s/?#]+(/[^\s?#]*)?$")
 
@@ -110,7 +108,7 @@ def _key_start(not_before: dt.datetime | None, now: dt.datetime) -> dt.datetime:
         return now
     if not_before.tzinfo is None:
         raise InvalidInputError("not_before is a UTC time such as 2026-11-29T10:15:00Z, with its Z")
-    if not _EARLIEST <= not_before < _LATEST:
+    if not is_key_time(not_before):
         raise InvalidInputError(f"not_before {format_time(not_before)} is not a time between 1970 and 9998")
     return not_before
 

@@ -7,7 +7,6 @@ a revoked key is marked revoked from ``revoked_at``.
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import TYPE_CHECKING, Annotated
 
 import msgspec
@@ -15,6 +14,7 @@ import msgspec
 from firearms import journal
 from firearms.canonical import parse_time, utc_now
 from firearms.errors import ConflictError
+from firearms.exchange.checks import is_key_time
 from firearms.exchange.inbox import NoticeRejectedError, ReceivedNotice, body_as, effect
 from firearms.exchange.protocol import is_time
 from firearms.signing import b64url_decode, key_id_of
@@ -26,17 +26,11 @@ if TYPE_CHECKING:
 __all__ = ["KeyAnnounced", "KeyRevoked", "key_announced", "key_revoked"]
 
 KeyId = Annotated[str, msgspec.Meta(pattern=r"^[0-9a-f]{32}$")]
-_EARLIEST = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
-_LATEST = dt.datetime(9999, 1, 1, tzinfo=dt.UTC)
 
 
 def _key_time(text: str) -> bool:
-    """A protocol time a key's validity can hold (1970-9998).
-
-    PostgreSQL keeps the ends of Python's range as ``-infinity``/``infinity``, read back as naive times
-    that check 4 of every later notice could not compare.
-    """
-    return is_time(text) and _EARLIEST <= parse_time(text) < _LATEST
+    """A protocol time a key's validity can hold (:func:`firearms.exchange.checks.is_key_time`)."""
+    return is_time(text) and is_key_time(parse_time(text))
 
 
 class KeyAnnounced(msgspec.Struct, frozen=True, kw_only=True):
