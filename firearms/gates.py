@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING
 import msgspec
 
 from firearms import consents
+from firearms.parties import Party
 from firearms.store import consents as consent_store
 from firearms.store import licences as licence_store
 from firearms.store import parties as party_store
@@ -141,39 +142,29 @@ async def _party_gates(conn: Conn, row: asyncpg.Record, today: dt.date) -> list[
     wanted = [party_id for _, party_id in roles if party_id is not None] + brokers
     if not wanted:
         return []  # a partner's licence names no party of this register
-    found = {party["party_id"]: party for party in await party_store.get_parties(conn, wanted)}
+    found = {row["party_id"]: Party(**dict(row)) for row in await party_store.get_parties(conn, wanted)}
     unmet: list[Gate] = []
     for role, party_id in roles:
         party = found.get(party_id) if party_id is not None else None
-        if party is not None and not _usable(party, today):
+        if party is not None and not party.usable_on(today):
             unmet.append(
                 Gate(
                     gate="party-not-active",
                     state=None,
-                    detail=f"the {role} {party['name']} is {party['status']} or outside its registration's validity",
+                    detail=f"the {role} {party.name} is {party.status} or outside its registration's validity",
                 )
             )
     for broker_id in brokers:
         broker = found.get(broker_id)
-        if broker is not None and not _usable(broker, today):
+        if broker is not None and not broker.usable_on(today):
             unmet.append(
                 Gate(
                     gate="broker-not-active",
                     state=None,
-                    detail=f"broker {broker['registration']} is {broker['status']} or outside its registration's"
-                    " validity",
+                    detail=f"broker {broker.registration} is {broker.status} or outside its registration's validity",
                 )
             )
     return unmet
-
-
-def _usable(party: asyncpg.Record, today: dt.date) -> bool:
-    """Active, and its registration (when it has a validity) covers ``today`` (as ``Party.usable_on``)."""
-    return (
-        party["status"] == "active"
-        and (party["valid_from"] is None or party["valid_from"] <= today)
-        and (party["expires_on"] is None or today <= party["expires_on"])
-    )
 
 
 def _transit_gate(
