@@ -534,10 +534,11 @@ async def _request_consents(
     """Ask every transit State on the route that was not asked about this version yet.
 
     A State already asked about this version keeps its request (and its silent period); one asked about
-    an earlier version is asked again with the new content and the same shipment window, its earlier
-    decision no longer counting. With ``kept_route`` (the route of the version before a suspended
-    licence's amendment), a State that stays on the route keeps its request and decision: only those
-    new on the route are asked, including one that was on an older version's route and left it.
+    an earlier version is asked again with the new content and the same shipment window (a request
+    without a window keeps the one asked before), its earlier decision no longer counting. With
+    ``kept_route`` (the route of the version before a suspended licence's amendment), a State that stays
+    on the route keeps its request and decision: only those new on the route are asked, including one
+    that was on an older version's route and left it.
     """
     asked = {request.transit_state: request for request in await consents.list_requests(conn, row["licence_id"])}
     for state in row["transit_states"]:
@@ -550,8 +551,8 @@ async def _request_consents(
             conn,
             licence_id=row["licence_id"],
             transit_state=state,
-            shipment_from=None if earlier is None else earlier.shipment_from,
-            shipment_to=None if earlier is None else earlier.shipment_to,
+            shipment_from=None,
+            shipment_to=None,
             today=today,
             actor=actor,
         )

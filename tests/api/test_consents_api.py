@@ -238,7 +238,7 @@ async def test_a_repeated_request_without_a_window_keeps_the_window_asked_before
     auth: TokenFactory,
 ) -> None:
     officer = await auth("licensing-officer")
-    base, _ = await _pending(client, officer)
+    base, body = await _pending(client, officer)
     window = {"shipment_from": str(TODAY + dt.timedelta(days=3)), "shipment_to": str(TODAY + dt.timedelta(days=9))}
     path = f"{base}/transit-consent-requests"
     assert (await client.post(path, json={"transit_state": "CZ", **window}, headers=officer)).status_code == 201
@@ -247,6 +247,11 @@ async def test_a_repeated_request_without_a_window_keeps_the_window_asked_before
     assert {key: again.json()[key] for key in window} == window
     listed = (await client.get(path, headers=officer)).json()["items"]
     assert [{key: item[key] for key in window} for item in listed] == [window]
+    # amending the pending licence asks again about the new version, within the same window
+    amended = await client.post(f"{base}/versions", json={**body, "reason": "new address"}, headers=officer)
+    assert amended.status_code == 201, amended.text
+    (asked,) = (await client.get(path, headers=officer)).json()["items"]
+    assert (asked["licence_version"], {key: asked[key] for key in window}) == (2, window)
     later = {"shipment_from": str(TODAY + dt.timedelta(days=5)), "shipment_to": str(TODAY + dt.timedelta(days=6))}
     moved = await client.post(path, json={"transit_state": "CZ", **later}, headers=officer)
     assert {key: moved.json()[key] for key in later} == later
