@@ -61,23 +61,13 @@ _MARKING_COLUMNS = (
 )
 
 
-# What a registration wrote, in its journal entry (the row's own columns; status, times and actor are the
-# entry's). The journal is what an auditor can trust: a field left out of it could be changed unseen.
-_JOURNALED_ITEM_FIELDS = (
-    "kind",
-    "firearm_type",
-    "component_type",
-    "parent_item_id",
-    "make",
-    "model",
-    "calibre",
-    "year_of_manufacture",
-    "country_of_manufacture",
-    "category",
-    "manufacturer",
-    "serial",
-    "headstamp",
-    "quantity",
+# What a registration wrote, in its journal entry: every column of the row but the entry's own (the item
+# id is its entity, status, time and actor are its own) and what is derived (the normalised serial) or set
+# only by a bulk import. The journal is what an auditor can trust: a field left out could be changed unseen.
+_JOURNALED_ITEM_FIELDS = tuple(
+    name
+    for name in Item.__struct_fields__
+    if name not in {"item_id", "serial_normalised", "status", "registered_at", "registered_by", "import_id"}
 )
 
 
