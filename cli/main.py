@@ -414,11 +414,7 @@ def journal_checkpoint(ctx: click.Context) -> None:
     click.echo(msgspec.json.encode(made).decode() if made else "journal is empty: nothing to sign")
 
 
-from cli.records import export_records, import_records  # noqa: E402  # records commands register here
-
-main.add_command(import_records)
-main.add_command(export_records)
-
 import cli.backup  # noqa: E402  # backup and restore: registers itself on main
 import cli.exchange  # noqa: E402  # peers, notices, keys rotate/revoke: registers itself on main
+import cli.records  # noqa: E402  # import and export: registers itself on main
 import cli.supervisor  # noqa: E402, F401  # the API processes of serve --workers N: registers itself on main

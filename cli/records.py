@@ -5,50 +5,21 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import click
 
+from cli.main import _CLI_ACTOR, _database_url, _fail, _reach, _run, _settings, main
 from firearms import clock, db, exports, imports, journal, lifecycle
 from firearms.errors import InvalidInputError
 
 if TYPE_CHECKING:
-    from collections.abc import Coroutine
-
     from firearms.imports import ImportResult
-    from firearms.settings import Settings
 
 __all__ = ["export_records", "import_records"]
 
-_CLI_ACTOR = "cli:operator"
-T = TypeVar("T")
 
-
-def _settings(ctx: click.Context) -> Settings:
-    from cli.main import _settings as load  # noqa: PLC0415  # cli.main imports this module
-
-    return load(ctx)
-
-
-def _database_url(settings: Settings) -> str:
-    from cli.main import _database_url as resolve  # noqa: PLC0415  # cli.main imports this module
-
-    return resolve(settings)
-
-
-def _run(work: Coroutine[Any, Any, T]) -> T:
-    from cli.main import _run as run  # noqa: PLC0415  # cli.main imports this module
-
-    return run(work)
-
-
-def _fail(message: str) -> None:
-    from cli.main import _fail as fail  # noqa: PLC0415  # cli.main imports this module
-
-    fail(message)
-
-
-@click.command("import")
+@main.command("import")
 @click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--format", "fmt", type=click.Choice(["csv", "ndjson"]), help="default: from the file name")
 @click.option(
@@ -70,8 +41,6 @@ def import_records(ctx: click.Context, path: Path, fmt: str | None, report: Path
     size = path.stat().st_size
 
     async def run() -> ImportResult:
-        from cli.main import _reach  # noqa: PLC0415  # cli.main imports this module
-
         conn = await _reach(db.connect(url))
         try:
             with click.progressbar(length=size, label=f"importing {path.name}", file=sys.stderr, show_pos=True) as bar:
@@ -108,7 +77,7 @@ def import_records(ctx: click.Context, path: Path, fmt: str | None, report: Path
         _fail(f"no row of {path.name} is valid; nothing was stored (see {report_path})")
 
 
-@click.command("export")
+@main.command("export")
 @click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--format", "fmt", type=click.Choice(["csv", "ndjson"]), help="default: from the file name")
 @click.option("--status", type=click.Choice(lifecycle.STATUSES), help="only items in this status")
@@ -129,8 +98,6 @@ def export_records(
         _fail("name the file .csv or .ndjson, or give --format")
 
     async def run() -> int:
-        from cli.main import _reach  # noqa: PLC0415  # cli.main imports this module
-
         pool = await _reach(db.create_pool(url, max_size=1))
         written = 0
         # written beside PATH and renamed into place at the end: an export that fails leaves no file
