@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -10,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from cli.main import _CLI_ACTOR, _database_url, _fail, _reach, _run, _settings, main
-from firearms import clock, db, exports, imports, journal, lifecycle
+from firearms import clock, db, exports, files, imports, journal, lifecycle
 from firearms.errors import InvalidInputError
 
 if TYPE_CHECKING:
@@ -100,34 +99,33 @@ def export_records(
     async def run() -> int:
         pool = await _reach(db.create_pool(url, max_size=1))
         written = 0
-        # written beside PATH and renamed into place at the end: an export that fails leaves no file
-        # (nor a partial one that looks like a whole export)
-        partial = path.with_name(f".{path.name}.partial")
         try:
             try:
-                # the whole registry: readable by the operator only (mode 0600, like a backup), whatever the umask;
-                # a partial file left by an export that was killed is replaced, never reused with its mode
-                partial.unlink(missing_ok=True)
-                handle = os.fdopen(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb")
+                # the whole registry: written beside PATH, readable by the operator only (like a backup), and
+                # renamed into place at the end: an export that fails leaves no file (nor a partial one that
+                # looks like a whole export)
+                partial = files.partial_beside(path)
             except OSError as exc:  # a missing folder, no permission: the operator's to fix
                 raise InvalidInputError(f"cannot write {path}: {exc.strerror}") from exc
             filters = (None, None, None, None, status, kind, country, None)
-            with handle:
-                async with pool.acquire() as conn, conn.transaction():
-                    await journal.record(
-                        conn,
-                        actor=_CLI_ACTOR,
-                        action="items.exported",
-                        entity="item",
-                        entity_id="*",
-                        payload={"format": chosen, "filters": list(filters)},
-                    )
-                async for chunk in exports.export_items(pool, chosen, filters):
-                    handle.write(chunk)
-                    written += len(chunk)
-            partial.replace(path)
+            try:
+                with partial.open("wb") as handle:
+                    async with pool.acquire() as conn, conn.transaction():
+                        await journal.record(
+                            conn,
+                            actor=_CLI_ACTOR,
+                            action="items.exported",
+                            entity="item",
+                            entity_id="*",
+                            payload={"format": chosen, "filters": list(filters)},
+                        )
+                    async for chunk in exports.export_items(pool, chosen, filters):
+                        handle.write(chunk)
+                        written += len(chunk)
+                partial.replace(path)
+            finally:
+                partial.unlink(missing_ok=True)
         finally:
-            partial.unlink(missing_ok=True)
             await pool.close()
         return written
 

@@ -14,9 +14,7 @@ import asyncio
 import datetime as dt
 import hashlib
 import os
-import tempfile
 import time
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Final, Literal
 from urllib.parse import unquote, urlsplit, urlunsplit
 
@@ -27,12 +25,14 @@ from firearms import db, journal, keys
 from firearms.canonical import format_time
 from firearms.embedded import client_program
 from firearms.errors import BackupError
+from firearms.files import partial_beside
 from firearms.store import backup as store
 from firearms.store import journal as journal_store
 from firearms.store import keys as keys_store
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
+    from pathlib import Path
 
 __all__ = ["FORMAT", "Manifest", "Restored", "backup", "check_backup", "manifest_path", "read_manifest", "restore"]
 
@@ -395,17 +395,15 @@ def _make_keys_folder(home: Path) -> None:
 
 
 def _temporary(path: Path) -> Path:
-    """A new empty file (mode 0600: a backup holds personal data) beside ``path``, to be renamed to it when complete.
+    """:func:`firearms.files.partial_beside` (mode 0600: a backup holds personal data).
 
     Raises:
         BackupError: the folder cannot be written.
     """
     try:
-        handle, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
+        return partial_beside(path)
     except OSError as exc:
         raise BackupError(f"cannot write {path}: {exc.strerror}", code="backup-unwritable") from exc
-    os.close(handle)
-    return Path(name)
 
 
 def _sha256(path: Path) -> str:
