@@ -219,6 +219,56 @@ async def test_shipment_notices_update_the_shipment_record(de: tuple[Client, db.
     assert [(p["recorded_by"], p["verdict"]) for p in shipment["passages"]] == [("CZ", "clear")]
 
 
+async def test_a_shipment_dispatched_in_two_parts_keeps_the_items_of_both(de: tuple[Client, db.Conn]) -> None:
+    # The consignment crossed AT's exit in two trucks: two clear exit checks under shipment SHP-1, so two
+    # shipment.dispatched. DE's record kept only the second truck's items, and its customs expected half.
+    client, conn = de
+    assert await _send(client, 1, "export-licence.issued", {"licence": LICENCE}) == ("accepted", None)
+    first_truck = {
+        "licence_number": "AT-EXP-2026-000123",
+        "shipment_id": "SHP-1",
+        "dispatched_at": "2026-11-29T08:00:00Z",
+        "items": [{"line": 1, "quantity": 1, "serials": ["SSG08-001"]}, {"line": 2, "quantity": 500}],
+    }
+    second_truck = first_truck | {
+        "dispatched_at": "2026-11-29T10:00:00Z",
+        "items": [{"line": 1, "quantity": 1, "serials": ["SSG08-002"]}, {"line": 2, "quantity": 300}],
+    }
+    raw = envelope(AT_KEY, sequence=2, type_="shipment.dispatched", body=first_truck)
+    assert (await client.post("/exchange/v1/notices", content=raw)).status_code == 202
+    # the same notice delivered again (a receipt lost on the way back) adds nothing
+    assert (await client.post("/exchange/v1/notices", content=raw)).status_code == 200
+    assert await _send(client, 3, "shipment.dispatched", second_truck) == ("accepted", None)
+    customs = await _token(conn, "customs-officer")
+    shipment = (await client.get("/api/v1/shipments/AT/SHP-1", headers=customs)).json()
+    assert shipment["items"] == [
+        {"line": 1, "quantity": 2, "serials": ["SSG08-001", "SSG08-002"]},
+        {"line": 2, "quantity": 800, "serials": []},
+    ]
+    assert shipment["dispatched_at"] == "2026-11-29T10:00:00Z"  # the last part left then
+    assert [(part["dispatched_at"], part["items"]) for part in shipment["dispatches"]] == [
+        (
+            "2026-11-29T08:00:00Z",
+            [{"line": 1, "quantity": 1, "serials": ["SSG08-001"]}, {"line": 2, "quantity": 500, "serials": []}],
+        ),
+        (
+            "2026-11-29T10:00:00Z",
+            [{"line": 1, "quantity": 1, "serials": ["SSG08-002"]}, {"line": 2, "quantity": 300, "serials": []}],
+        ),
+    ]
+    url = "/api/v1/shipments?issuing_state=AT&licence_number=AT-EXP-2026-000123"
+    listed = (await client.get(url, headers=customs)).json()["items"]
+    assert [(item["shipment_id"], item["items"]) for item in listed] == [("SHP-1", shipment["items"])]
+    assert await conn.fetchval("SELECT count(*) FROM journal_entry WHERE action = 'shipment.dispatched'") == 2
+    # a dispatch under the same shipment id naming another licence is not mixed into this one
+    other = _licence(number="AT-EXP-2026-000124")
+    assert await _send(client, 4, "export-licence.issued", {"licence": other}) == ("accepted", None)
+    elsewhere = second_truck | {"licence_number": "AT-EXP-2026-000124"}
+    assert await _send(client, 5, "shipment.dispatched", elsewhere) == ("rejected", "shipment-licence-mismatch")
+    again = (await client.get("/api/v1/shipments/AT/SHP-1", headers=customs)).json()
+    assert (again["licence_number"], again["items"]) == ("AT-EXP-2026-000123", shipment["items"])
+
+
 async def test_shipments_under_a_licence_are_listed_a_page_at_a_time(de: tuple[Client, db.Conn]) -> None:
     client, conn = de
     other = _licence(number="AT-EXP-2026-000124")

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import json
 import shutil
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -53,3 +55,59 @@ def test_duplicate_query_names_are_refused(tmp_path: Path) -> None:
     (tmp_path / "b.sql").write_text("-- name: get_thing\nSELECT 2;\n")
     with pytest.raises(ValueError, match="defined twice"):
         db.load_queries(tmp_path)
+
+
+async def test_dispatches_received_before_are_kept_and_their_shipment_summed(
+    make_empty_database: Callable[[], Awaitable[str]], tmp_path: Path
+) -> None:
+    # Two trucks of shipment SHP-1 arrived before dispatches were kept one by one: the record held only the
+    # second truck's items. The migration takes both again from the notices in the inbox.
+    older = tmp_path / "migrations"
+    shutil.copytree(db.SQL_DIR / "migrations", older)
+    (older / "20261129200000_keep_every_dispatch.sql").unlink()
+    conn = await db.connect(await make_empty_database())
+    try:
+        await db.migrate(conn, older)
+        trucks = [
+            (
+                1,
+                "2026-11-29T08:00:00Z",
+                [{"line": 1, "quantity": 1, "serials": ["SSG08-001"]}, {"line": 2, "quantity": 5}],
+            ),
+            (2, "2026-11-29T10:00:00Z", [{"line": 1, "quantity": 1, "serials": ["SSG08-002"]}]),
+        ]
+        for sequence, dispatched_at, items in trucks:
+            body = {
+                "licence_number": "AT-EXP-1",
+                "shipment_id": "SHP-1",
+                "dispatched_at": dispatched_at,
+                "items": items,
+            }
+            notice = {"id": f"n{sequence}", "type": "shipment.dispatched", "sequence": sequence, "body": body}
+            await conn.execute(
+                "INSERT INTO notice_inbox (sender, notice_id, type, sequence, created_at, confidentiality, key_id,"
+                " notice, signature, digest, status, received_at, receipt)"
+                " VALUES ('AT', $1, 'shipment.dispatched', $2, now(), 'restricted', 'k', $3, 's', 'd', 'accepted',"
+                " now(), '')",
+                f"n{sequence}",
+                sequence,
+                json.dumps(notice).encode(),
+            )
+        await conn.execute(
+            "INSERT INTO shipment_record (exporting_state, shipment_id, licence_number, issuing_state, dispatched_at,"
+            " items, confidentiality, updated_at)"
+            " VALUES ('AT', 'SHP-1', 'AT-EXP-1', 'AT', '2026-11-29T10:00:00Z', $1, 'restricted', now())",
+            trucks[1][2],
+        )
+        assert await db.migrate(conn) == ["20261129200000_keep_every_dispatch.sql"]
+        parts = await conn.fetch("SELECT notice_id, items FROM shipment_dispatch ORDER BY sequence")
+        assert [(row["notice_id"], row["items"]) for row in parts] == [
+            ("n1", [{"line": 1, "quantity": 1, "serials": ["SSG08-001"]}, {"line": 2, "quantity": 5, "serials": []}]),
+            ("n2", [{"line": 1, "quantity": 1, "serials": ["SSG08-002"]}]),
+        ]
+        assert await conn.fetchval("SELECT items FROM shipment_record") == [
+            {"line": 1, "quantity": 2, "serials": ["SSG08-001", "SSG08-002"]},
+            {"line": 2, "quantity": 5, "serials": []},
+        ]
+    finally:
+        await conn.close()
