@@ -584,3 +584,39 @@ async def test_a_passage_is_recorded_only_from_a_transit_state_of_the_licence(de
     assert await conn.fetchval("SELECT count(*) FROM shipment_passage") == 0
     assert await from_cz(2, passage) == ("accepted", None)
     assert await conn.fetchval("SELECT recorded_by FROM shipment_passage") == "CZ"
+
+
+async def test_a_received_licence_is_the_same_in_both_copies_or_the_notice_is_rejected(
+    cz: tuple[Client, db.Conn],
+) -> None:
+    # A received licence is kept twice: as received (foreign_licence, what officers read) and in the licensing
+    # tables (what customs checks and consents read). CZ had version 1 from AT's consent request; the issued
+    # version 1 then came with ten times the cartridges: foreign_licence took it, the licensing tables kept
+    # the pending content, and CZ's customs and officers saw two different licences under one version.
+    client, conn = cz
+
+    async def send(sequence: int, type_: str, body: dict[str, Any]) -> tuple[str, str | None]:
+        raw = envelope(AT_KEY, recipient="CZ", sequence=sequence, type_=type_, body=body)
+        receipt = decode_receipt((await client.post("/exchange/v1/notices", content=raw)).content).receipt
+        return receipt.status, receipt.reason
+
+    assert await send(1, "transit-consent.requested", _request()) == ("accepted", None)
+    more = copy.deepcopy(LICENCE["lines"])
+    more[1]["quantity"] = 8000
+    assert await send(2, "export-licence.issued", {"licence": _licence(lines=more)}) == ("rejected", "version-conflict")
+    assert await conn.fetchval("SELECT count(*) FROM foreign_licence") == 0
+    assert await conn.fetchval("SELECT status FROM licence") == "pending"
+    # a version older than the one the licensing tables hold (AT asked again about version 2) is stale
+    amended = _licence(status="pending", issued_at=None, version=2, lines=more)
+    assert await send(3, "transit-consent.requested", _request(amended)) == ("accepted", None)
+    assert await send(4, "export-licence.issued", {"licence": LICENCE}) == ("rejected", "stale-version")
+    assert await conn.fetchval("SELECT count(*) FROM foreign_licence") == 0
+    # the version asked about, issued: both copies hold it
+    assert await send(5, "export-licence.issued", {"licence": _licence(version=2, lines=more)}) == ("accepted", None)
+    stored = await conn.fetchrow("SELECT version, status, licence FROM foreign_licence")
+    assert stored is not None
+    row = await conn.fetchrow("SELECT licence_id, version, status FROM licence")
+    assert row is not None
+    assert (stored["version"], stored["status"]) == (row["version"], row["status"]) == (2, "issued")
+    quantities = await conn.fetch("SELECT line, quantity FROM licence_line WHERE licence_id = $1 ORDER BY line", row[0])
+    assert [(line["line"], line["quantity"]) for line in stored["licence"]["lines"]] == [tuple(q) for q in quantities]
