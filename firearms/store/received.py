@@ -34,6 +34,7 @@ __all__ = [
     "list_pending_consent_requests",
     "list_shipment_dispatches",
     "list_shipment_passages",
+    "list_shipment_receipts",
     "list_shipment_records",
     "set_foreign_licence_status",
     "supersede_consent_requests",
@@ -170,9 +171,10 @@ async def upsert_shipment_receipt(
     confirmed_by: str,
     confidentiality: str,
     now: dt.datetime,
+    notice: tuple[str, int],
     journal: JournalEntry,
 ) -> bool:
-    """Record a confirmation of receipt and journal it.
+    """Record a confirmation of receipt (``notice``: its id and sequence), add its part, journal it.
 
     False (nothing written) when ``licence_number`` is no export licence of ``exporting_state`` whose
     importing State is ``confirmed_by``.
@@ -188,6 +190,7 @@ async def upsert_shipment_receipt(
         confirmed_by,
         confidentiality,
         now,
+        *notice,
         *journal,
     )
     return entry_id is not None
@@ -201,6 +204,11 @@ async def get_shipment_record(conn: Conn, exporting_state: str, shipment_id: str
 async def list_shipment_dispatches(conn: Conn, exporting_state: str, shipment_id: str) -> list[asyncpg.Record]:
     """The dispatch notices of one shipment, in sending order."""
     return await conn.fetch(Q["list_shipment_dispatches"], exporting_state, shipment_id)
+
+
+async def list_shipment_receipts(conn: Conn, exporting_state: str, shipment_id: str) -> list[asyncpg.Record]:
+    """The confirmations of receipt of one shipment, in arrival order."""
+    return await conn.fetch(Q["list_shipment_receipts"], exporting_state, shipment_id)
 
 
 async def list_shipment_records(

@@ -558,6 +558,44 @@ async def test_a_receipt_is_confirmed_only_by_the_importing_state_of_an_own_expo
     assert (row["exporting_state"], row["received_on"], row["confirmed_by"]) == ("AT", dt.date(2026, 11, 29), "DE")
 
 
+async def test_the_exporting_state_sees_every_part_of_a_shipment_received(
+    client: Client, conn: db.Conn, settings: Settings
+) -> None:
+    # The two trucks of SHP-1 entered DE through two entry checks, each confirming its part
+    # (receipt.confirmed). AT's record kept only the second truck, and AT saw half the licence delivered.
+    number = (await issued_export(conn, settings, await register_parties(conn))).licence.number
+    await _trust(conn, "AT", "DE", "DE")
+    first = {
+        "licence_number": number,
+        "shipment_id": "SHP-1",
+        "received_on": "2026-11-29",
+        "customs_document": "ATB-2026-1",
+        "items": [{"line": 1, "quantity": 1, "serials": ["SSG08-001"]}, {"line": 2, "quantity": 500}],
+    }
+    second = first | {
+        "received_on": "2026-11-30",
+        "customs_document": "ATB-2026-2",
+        "items": [{"line": 1, "quantity": 1, "serials": ["SSG08-002"]}, {"line": 2, "quantity": 300}],
+    }
+    # the first part confirmed again (AT asked, DE answered from its records) is the same part
+    for sequence, body in enumerate([first, second, first], start=1):
+        raw = envelope(DE_KEY, sender="DE", recipient="AT", sequence=sequence, type_="receipt.confirmed", body=body)
+        response = await client.post("/exchange/v1/notices", content=raw)
+        assert decode_receipt(response.content).receipt.status == "accepted"
+    auditor = await _token(conn, "auditor")
+    shipment = (await client.get("/api/v1/shipments/AT/SHP-1", headers=auditor)).json()
+    assert shipment["received_items"] == [
+        {"line": 1, "quantity": 2, "serials": ["SSG08-001", "SSG08-002"]},
+        {"line": 2, "quantity": 800, "serials": []},
+    ]
+    assert shipment["received_on"] == "2026-11-30"  # the last part arrived then
+    assert [(part["customs_document"], part["received_on"]) for part in shipment["receipts"]] == [
+        ("ATB-2026-1", "2026-11-29"),
+        ("ATB-2026-2", "2026-11-30"),
+        ("ATB-2026-1", "2026-11-29"),
+    ]
+
+
 async def test_a_passage_is_recorded_only_from_a_transit_state_of_the_licence(de: tuple[Client, db.Conn]) -> None:
     # DE heard of AT's licence (route AT -> CZ -> DE). A passage reported by a State not on the route, or
     # about a licence DE never received, was recorded as a border passage of the consignment.

@@ -137,7 +137,11 @@ async def _answer_from_records(conn: Conn, received: ReceivedNotice, body: Recei
 
 @effect("receipt.confirmed", checks_first=True)
 async def receipt_confirmed(conn: Conn, received: ReceivedNotice) -> None:
-    """The importing State of one of this State's export licences confirms receipt of a shipment (Art. 10(4))."""
+    """The importing State of one of this State's export licences confirms receipt of a shipment (Art. 10(4)).
+
+    Each entry check that lets a part in confirms that part: the shipment holds what every confirmation
+    received, a part confirmed again (same customs document, day and items) counted once.
+    """
     body = body_as(received, ReceiptConfirmed)
     own = received.notice.recipient
     recorded = await store.upsert_shipment_receipt(
@@ -151,6 +155,7 @@ async def receipt_confirmed(conn: Conn, received: ReceivedNotice) -> None:
         received.notice.sender,
         received.notice.confidentiality,
         utc_now(),
+        (received.notice.id, received.notice.sequence),
         _entry(received, "shipment.receipt-confirmed"),
     )
     if recorded:
