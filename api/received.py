@@ -137,9 +137,42 @@ class ShipmentRecord(msgspec.Struct, frozen=True, kw_only=True):
     updated_at: dt.datetime
 
 
-class Shipment(ShipmentRecord, frozen=True, kw_only=True):
-    """A shipment with the border passages reported for its licence."""
+class Dispatch(msgspec.Struct, frozen=True, kw_only=True):
+    """One ``shipment.dispatched`` of a shipment: a consignment may cross the exit in parts (two trucks)."""
 
+    notice_id: str
+    sequence: int
+    licence_number: str
+    dispatched_at: dt.datetime
+    items: Any
+    confidentiality: str
+    received_at: dt.datetime
+
+
+class Confirmation(msgspec.Struct, frozen=True, kw_only=True):
+    """One ``receipt.confirmed`` of a shipment: the importing State confirms each part its customs let in."""
+
+    confirmed_by: str
+    notice_id: str
+    sequence: int
+    licence_number: str
+    received_on: dt.date
+    customs_document: str
+    items: Any
+    confidentiality: str
+    received_at: dt.datetime
+
+
+class Shipment(ShipmentRecord, frozen=True, kw_only=True):
+    """A shipment with each dispatch and receipt notice and the border passages reported for its licence.
+
+    ``items`` is what every dispatch of the shipment sent, added up per line, ``dispatched_at`` the last
+    part's dispatch; ``received_items`` and ``received_on`` the same for the confirmations of receipt (a part
+    confirmed again counted once), ``customs_document`` the last confirmation's.
+    """
+
+    dispatches: list[Dispatch]
+    receipts: list[Confirmation]
     passages: list[Passage]
 
 
@@ -177,12 +210,19 @@ class ShipmentController(Controller):
 
     @get("/{exporting_state:str}/{shipment_id:str}", summary="One shipment")
     async def get_shipment(self, conn: ConnDep, exporting_state: FromPath[str], shipment_id: FromPath[str]) -> Shipment:
-        """A shipment's dispatch, confirmation request and receipt, with the border passages of its licence."""
+        """A shipment's dispatches, confirmation request and receipts, with the border passages of its licence."""
         row = await store.get_shipment_record(conn, exporting_state, shipment_id)
         if row is None:
             raise NotFoundError(f"no shipment {shipment_id} of {exporting_state} is recorded", shipment_id=shipment_id)
+        dispatches = await store.list_shipment_dispatches(conn, exporting_state, shipment_id)
+        receipts = await store.list_shipment_receipts(conn, exporting_state, shipment_id)
         passages = await store.list_shipment_passages(conn, row["issuing_state"], row["licence_number"])
-        return Shipment(**dict(row), passages=[Passage(**dict(item)) for item in passages])
+        return Shipment(
+            **dict(row),
+            dispatches=[Dispatch(**dict(item)) for item in dispatches],
+            receipts=[Confirmation(**dict(item)) for item in receipts],
+            passages=[Passage(**dict(item)) for item in passages],
+        )
 
 
 class ConfirmationRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

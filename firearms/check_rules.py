@@ -150,7 +150,12 @@ class LicenceView(msgspec.Struct, frozen=True, kw_only=True):
     transit_states: tuple[str, ...]
     lines: dict[int, LineView]
     transit_consent: bool
-    """This State's own no-objection (or deemed consent) is on record — meaningful for transit only."""
+    """This State's own no-objection (or deemed consent) is on record and covers the licence's current version.
+
+    Meaningful for transit only.
+    """
+    consent_gap: str | None = None
+    """Why this State's consent, to an earlier version, does not cover the current one (the reason's detail)."""
 
 
 class RecordsView(msgspec.Struct, frozen=True, kw_only=True):
@@ -236,7 +241,8 @@ def _route(movement: Movement, licence: LicenceView, state: str) -> list[Reason]
             route = " → ".join((licence.exporting_state, *licence.transit_states, licence.importing_state))
             return [_reason("state-not-on-route", f"{state} is not a transit State of the route {route}")]
         if not licence.transit_consent:
-            return [_reason("transit-consent-missing", f"no no-objection of {state} is on record for this licence")]
+            detail = licence.consent_gap or f"no no-objection of {state} is on record for this licence"
+            return [_reason("transit-consent-missing", detail)]
     return []
 
 

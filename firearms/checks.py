@@ -35,8 +35,10 @@ from firearms.check_rules import (
 )
 from firearms.errors import ConflictError, InvalidInputError, NotFoundError
 from firearms.exchange import hooks
+from firearms.licence_rules import asks_more_of_transit
 from firearms.serials import normalise
 from firearms.store import checks as store
+from firearms.store import licences as licence_store
 
 if TYPE_CHECKING:
     from firearms.db import Conn
@@ -178,7 +180,7 @@ async def perform_check(
     context = await store.get_check_context(
         conn, request.issuing_state, request.licence_number, state, today, request.movement, keys
     )
-    view = _view(request, context) if context["licence_id"] is not None else None
+    view = await _view(conn, request, context, state) if context["licence_id"] is not None else None
     if view is not None:
         _require_no_ammunition_serials(request, view)
     facts = context["facts"] or []
@@ -298,8 +300,9 @@ def _require_no_ammunition_serials(request: CheckRequest, view: LicenceView) -> 
             )
 
 
-def _view(request: CheckRequest, context: asyncpg.Record) -> LicenceView:
+async def _view(conn: Conn, request: CheckRequest, context: asyncpg.Record, state: str) -> LicenceView:
     used = "debited" if request.movement == "export" else "passed"
+    gap = await _consent_gap(conn, context, state) if request.movement == "transit" else None
     return LicenceView(
         number=request.licence_number,
         issuing_state=request.issuing_state,
@@ -320,7 +323,33 @@ def _view(request: CheckRequest, context: asyncpg.Record) -> LicenceView:
             )
             for line in context["lines"]
         },
-        transit_consent=context["transit_consent"],
+        transit_consent=context["transit_consent"] and gap is None,
+        consent_gap=gap,
+    )
+
+
+async def _consent_gap(conn: Conn, context: asyncpg.Record, state: str) -> str | None:
+    """What the licence's current version asks of this transit State beyond the version its consent answers.
+
+    Protocol Art. 10(2)(b); Reg. 258/2012 Art. 7: a transit State consents to the content it was shown. A
+    later version received from the issuing State is covered when it asks nothing more (less of anything, a
+    corrected description: :func:`firearms.licence_rules.asks_more_of_transit`); otherwise the consent to
+    the earlier version does not let it pass. ``None`` when covered, or when there is no consent to judge.
+    Two reads, only when the licence moved on past the consented version.
+    """
+    consented: int | None = context["consent_version"]
+    if not context["transit_consent"] or consented is None or consented >= context["version"]:
+        return None
+    before = await licence_store.get_licence_version(conn, context["licence_id"], consented)
+    after = await licence_store.get_licence_version(conn, context["licence_id"], context["version"])
+    if before is None or after is None:
+        return f"version {context['version']} cannot be compared with version {consented}, which {state} consented to"
+    more = asks_more_of_transit(before["content"], after["content"])
+    if not more:
+        return None
+    return (
+        f"{state} consented to version {consented} of this licence; version {context['version']} asks more"
+        f" ({'; '.join(more)}): this State's consent to it is missing"
     )
 
 
@@ -470,7 +499,7 @@ async def decide(
     )
     if context["licence_id"] is None:  # a held check always named a known licence
         raise NotFoundError(f"licence {request.licence_number} is gone", licence_number=request.licence_number)
-    view = _view(request, context)
+    view = await _view(conn, request, context, state)
     if decision == "release":
         _require_releasable(request, view, state=state, on=today)
         await _release(conn, request, context["licence_id"], view, actor)

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from firearms.licence_object import LicenceObject
     from firearms.licences import Licence, LicenceStatus
 
-__all__ = ["apply_status", "record_received"]
+__all__ = ["apply_status", "record_received", "version_conflict"]
 
 
 def _content(licence: LicenceObject) -> dict[str, Any]:
@@ -133,6 +133,30 @@ async def record_received(conn: Conn, licence: LicenceObject, *, registry_state:
     if licence.version >= row["version"] and licence.issued_at is not None and row["issued_at"] is None:
         await store.update_licence_status(conn, row["licence_id"], licence.status, now, licence.issued_at)
     return await licences.get_licence(conn, row["licence_id"])
+
+
+async def version_conflict(conn: Conn, licence: LicenceObject) -> str | None:
+    """Whether an issued licence version disagrees with what the licensing tables already hold of the licence.
+
+    A transit State holds a licence from its consent request (status ``pending``) before the issued
+    licence arrives; both copies of a received licence (the object as received, and these tables) must
+    then say the same. ``stale-version`` when the tables hold a later version (a newer request), and
+    ``version-conflict`` when they hold this version with other content (issuing changes only the status
+    and ``issued_at``); ``None`` otherwise.
+    """
+    row = await store.find_licence(conn, licence.issuing_state, licence.number)
+    if row is None or row["origin"] != "received" or row["version"] < licence.version:
+        return None
+    if row["version"] > licence.version:
+        return "stale-version"
+    stored = await store.get_licence_version(conn, row["licence_id"], licence.version)
+    if stored is None:
+        return None
+    given = _content(licence)
+    held = dict(stored["content"])
+    given.pop("issued_at", None)
+    held.pop("issued_at", None)
+    return None if given == held else "version-conflict"
 
 
 async def _received_row(conn: Conn, row: asyncpg.Record) -> asyncpg.Record:

@@ -32,7 +32,9 @@ __all__ = [
     "list_consent_requests",
     "list_foreign_licences",
     "list_pending_consent_requests",
+    "list_shipment_dispatches",
     "list_shipment_passages",
+    "list_shipment_receipts",
     "list_shipment_records",
     "set_foreign_licence_status",
     "supersede_consent_requests",
@@ -110,10 +112,14 @@ async def upsert_shipment_dispatch(
     items: Any,
     confidentiality: str,
     now: dt.datetime,
+    notice: tuple[str, int],
     journal: JournalEntry,
-) -> None:
-    """Record a dispatch and journal it."""
-    await conn.execute(
+) -> bool:
+    """Record a dispatch notice (``notice``: its id and sequence), add its items to the shipment's, journal it.
+
+    False when nothing was written: the shipment is recorded under another licence.
+    """
+    written = await conn.fetchval(
         Q["upsert_shipment_dispatch"],
         exporting_state,
         shipment_id,
@@ -123,8 +129,10 @@ async def upsert_shipment_dispatch(
         items,
         confidentiality,
         now,
+        *notice,
         *journal,
     )
+    return written is not None
 
 
 async def upsert_shipment_confirmation_request(
@@ -163,9 +171,10 @@ async def upsert_shipment_receipt(
     confirmed_by: str,
     confidentiality: str,
     now: dt.datetime,
+    notice: tuple[str, int],
     journal: JournalEntry,
 ) -> bool:
-    """Record a confirmation of receipt and journal it.
+    """Record a confirmation of receipt (``notice``: its id and sequence), add its part, journal it.
 
     False (nothing written) when ``licence_number`` is no export licence of ``exporting_state`` whose
     importing State is ``confirmed_by``.
@@ -181,6 +190,7 @@ async def upsert_shipment_receipt(
         confirmed_by,
         confidentiality,
         now,
+        *notice,
         *journal,
     )
     return entry_id is not None
@@ -189,6 +199,16 @@ async def upsert_shipment_receipt(
 async def get_shipment_record(conn: Conn, exporting_state: str, shipment_id: str) -> asyncpg.Record | None:
     """One shipment."""
     return await conn.fetchrow(Q["get_shipment_record"], exporting_state, shipment_id)
+
+
+async def list_shipment_dispatches(conn: Conn, exporting_state: str, shipment_id: str) -> list[asyncpg.Record]:
+    """The dispatch notices of one shipment, in sending order."""
+    return await conn.fetch(Q["list_shipment_dispatches"], exporting_state, shipment_id)
+
+
+async def list_shipment_receipts(conn: Conn, exporting_state: str, shipment_id: str) -> list[asyncpg.Record]:
+    """The confirmations of receipt of one shipment, in arrival order."""
+    return await conn.fetch(Q["list_shipment_receipts"], exporting_state, shipment_id)
 
 
 async def list_shipment_records(

@@ -10,9 +10,9 @@ SELECT c.check_id, c.fingerprint, c.movement, c.issuing_state, c.licence_number,
 -- name: get_check_context
 -- The licence (locked), its lines with balances, and what this registry knows of the serials: one
 -- round trip (the check_context function). $1 issuing_state, $2 number, $3 this State, $4 today,
--- $5 movement, $6 normalised serials
+-- $5 movement, $6 normalised serials. consent_version: the licence version this State's latest consent answers.
 SELECT licence_id, kind, status, valid_from, expires_on, exporting_state, importing_state, transit_states,
-       transit_consent, lines, facts
+       transit_consent, lines, facts, version, consent_version
   FROM check_context($1, $2, $3, $4, $5, $6);
 
 -- name: record_customs_check

@@ -39,18 +39,30 @@ SELECT issuing_state, number, kind, version, status, status_reason, status_effec
  LIMIT $4;
 
 -- name: upsert_shipment_dispatch
--- A dispatch. $1 exporting_state, $2 shipment_id, $3 licence_number, $4 issuing_state, $5 dispatched_at, $6 items, $7 confidentiality, $8 now, $9 journal recorded_at, $10 actor, $11 action, $12 payload
+-- A dispatch notice, kept once (by its notice id), its items added to the shipment's: a consignment crosses
+-- the exit in parts under one shipment id. Nothing is written when the shipment is recorded under another
+-- licence. $1 exporting_state, $2 shipment_id, $3 licence_number, $4 issuing_state, $5 dispatched_at, $6 items,
+-- $7 confidentiality, $8 now, $9 notice_id, $10 sequence, $11 journal recorded_at, $12 actor, $13 action, $14 payload
 -- Journaled in the same statement (no entry when nothing was written).
-WITH written AS (
+WITH dispatch AS (
+    INSERT INTO shipment_dispatch (exporting_state, notice_id, sequence, shipment_id, licence_number, dispatched_at,
+                                   items, confidentiality, received_at)
+    SELECT $1, $9, $10, $2, $3, $5, $6, $7, $8
+     WHERE NOT EXISTS (SELECT FROM shipment_record
+                        WHERE exporting_state = $1 AND shipment_id = $2 AND licence_number <> $3)
+    ON CONFLICT ON CONSTRAINT shipment_dispatch_pkey DO NOTHING
+    RETURNING items
+), written AS (
     INSERT INTO shipment_record (exporting_state, shipment_id, licence_number, issuing_state, dispatched_at, items,
                                  confidentiality, updated_at)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+    SELECT $1, $2, $3, $4, $5, shipment_items_add(NULL, dispatch.items), $7, $8 FROM dispatch
     ON CONFLICT ON CONSTRAINT shipment_record_pkey DO UPDATE
-       SET dispatched_at = EXCLUDED.dispatched_at, items = EXCLUDED.items, updated_at = EXCLUDED.updated_at
+       SET dispatched_at = greatest(shipment_record.dispatched_at, EXCLUDED.dispatched_at),
+           items = shipment_items_add(shipment_record.items, EXCLUDED.items), updated_at = EXCLUDED.updated_at
     RETURNING exporting_state
 ), entry AS (
     INSERT INTO journal_entry (recorded_at, actor, action, entity, entity_id, payload)
-    SELECT $9, $10, $11, 'shipment_record', $1 || '/' || $2, $12 FROM written
+    SELECT $11, $12, $13, 'shipment_record', $1 || '/' || $2, $14 FROM written
     RETURNING entry_id
 )
 INSERT INTO journal_pending (entry_id) SELECT entry_id FROM entry
@@ -75,24 +87,46 @@ INSERT INTO journal_pending (entry_id) SELECT entry_id FROM entry
 RETURNING entry_id;
 
 -- name: upsert_shipment_receipt
--- The importing State confirms receipt, only under one of this State's own export licences that names it as
--- the importing State. $1 exporting_state (this State), $2 shipment_id, $3 licence_number, $4 received_on, $5 customs_document, $6 items, $7 confirmed_by (the sender), $8 confidentiality, $9 now, $10 journal recorded_at, $11 actor, $12 action, $13 payload
+-- The importing State confirms receipt of a shipment or of a part of it, only under one of this State's own
+-- export licences that names it as the importing State. Each confirmation is kept once (by its notice id) and
+-- its items added to what the shipment received, unless it repeats one recorded before (same customs document,
+-- day and items: the same part confirmed again). $1 exporting_state (this State), $2 shipment_id,
+-- $3 licence_number, $4 received_on, $5 customs_document, $6 items, $7 confirmed_by (the sender),
+-- $8 confidentiality, $9 now, $10 notice_id, $11 sequence, $12 journal recorded_at, $13 actor, $14 action, $15 payload
 -- Journaled in the same statement; no row (nothing written) when no such licence is there.
 WITH licence_found AS (
     SELECT number FROM licence
      WHERE issuing_state = $1 AND number = $3 AND origin = 'local' AND kind = 'export' AND importing_state = $7
+), receipt AS (
+    INSERT INTO shipment_receipt (confirmed_by, notice_id, sequence, exporting_state, shipment_id, licence_number,
+                                  received_on, customs_document, items, confidentiality, received_at)
+    SELECT $7::text, $10::text, $11::bigint, $1::text, $2::text, number, $4::date, $5::text, $6::jsonb, $8::text,
+           $9::timestamptz
+      FROM licence_found
+    ON CONFLICT ON CONSTRAINT shipment_receipt_pkey DO NOTHING
+    RETURNING items, licence_number
+), part AS (
+    SELECT CASE WHEN EXISTS (SELECT FROM shipment_receipt AS r
+                              WHERE r.exporting_state = $1 AND r.shipment_id = $2 AND r.customs_document = $5
+                                AND r.received_on = $4 AND r.items = $6::jsonb)
+                THEN '[]'::jsonb ELSE receipt.items END AS items,
+           receipt.licence_number
+      FROM receipt
 ), written AS (
     INSERT INTO shipment_record (exporting_state, shipment_id, licence_number, issuing_state, received_on,
                                  customs_document, received_items, confirmed_by, confidentiality, updated_at)
-    SELECT $1::text, $2::text, number, $1::text, $4::date, $5::text, $6::jsonb, $7::text, $8::text, $9::timestamptz
-      FROM licence_found
+    SELECT $1::text, $2::text, licence_number, $1::text, $4::date, $5::text, shipment_items_add(NULL, items),
+           $7::text, $8::text, $9::timestamptz
+      FROM part
     ON CONFLICT ON CONSTRAINT shipment_record_pkey DO UPDATE
-       SET received_on = EXCLUDED.received_on, customs_document = EXCLUDED.customs_document,
-           received_items = EXCLUDED.received_items, confirmed_by = EXCLUDED.confirmed_by, updated_at = EXCLUDED.updated_at
+       SET received_on = greatest(shipment_record.received_on, EXCLUDED.received_on),
+           customs_document = EXCLUDED.customs_document,
+           received_items = shipment_items_add(shipment_record.received_items, EXCLUDED.received_items),
+           confirmed_by = EXCLUDED.confirmed_by, updated_at = EXCLUDED.updated_at
     RETURNING exporting_state
 ), entry AS (
     INSERT INTO journal_entry (recorded_at, actor, action, entity, entity_id, payload)
-    SELECT $10, $11, $12, 'shipment_record', $1 || '/' || $2, $13 FROM written
+    SELECT $12, $13, $14, 'shipment_record', $1 || '/' || $2, $15 FROM written
     RETURNING entry_id
 )
 INSERT INTO journal_pending (entry_id) SELECT entry_id FROM entry
@@ -104,6 +138,21 @@ SELECT exporting_state, shipment_id, licence_number, issuing_state, dispatched_a
        received_on, customs_document, received_items, confirmed_by, confidentiality, updated_at
   FROM shipment_record
  WHERE exporting_state = $1 AND shipment_id = $2;
+
+-- name: list_shipment_dispatches
+-- The dispatch notices of one shipment, in the order they were sent. $1 exporting_state, $2 shipment_id
+SELECT notice_id, sequence, licence_number, dispatched_at, items, confidentiality, received_at
+  FROM shipment_dispatch
+ WHERE exporting_state = $1 AND shipment_id = $2
+ ORDER BY sequence;
+
+-- name: list_shipment_receipts
+-- The confirmations of receipt of one shipment, in the order they arrived. $1 exporting_state, $2 shipment_id
+SELECT confirmed_by, notice_id, sequence, licence_number, received_on, customs_document, items, confidentiality,
+       received_at
+  FROM shipment_receipt
+ WHERE exporting_state = $1 AND shipment_id = $2
+ ORDER BY received_at, confirmed_by, sequence;
 
 -- name: list_shipment_records
 -- Shipments under a licence in key order, a page after a cursor. $1 issuing_state, $2 licence_number, $3 after exporting_state, $4 after shipment_id, $5 limit

@@ -219,6 +219,56 @@ async def test_shipment_notices_update_the_shipment_record(de: tuple[Client, db.
     assert [(p["recorded_by"], p["verdict"]) for p in shipment["passages"]] == [("CZ", "clear")]
 
 
+async def test_a_shipment_dispatched_in_two_parts_keeps_the_items_of_both(de: tuple[Client, db.Conn]) -> None:
+    # The consignment crossed AT's exit in two trucks: two clear exit checks under shipment SHP-1, so two
+    # shipment.dispatched. DE's record kept only the second truck's items, and its customs expected half.
+    client, conn = de
+    assert await _send(client, 1, "export-licence.issued", {"licence": LICENCE}) == ("accepted", None)
+    first_truck = {
+        "licence_number": "AT-EXP-2026-000123",
+        "shipment_id": "SHP-1",
+        "dispatched_at": "2026-11-29T08:00:00Z",
+        "items": [{"line": 1, "quantity": 1, "serials": ["SSG08-001"]}, {"line": 2, "quantity": 500}],
+    }
+    second_truck = first_truck | {
+        "dispatched_at": "2026-11-29T10:00:00Z",
+        "items": [{"line": 1, "quantity": 1, "serials": ["SSG08-002"]}, {"line": 2, "quantity": 300}],
+    }
+    raw = envelope(AT_KEY, sequence=2, type_="shipment.dispatched", body=first_truck)
+    assert (await client.post("/exchange/v1/notices", content=raw)).status_code == 202
+    # the same notice delivered again (a receipt lost on the way back) adds nothing
+    assert (await client.post("/exchange/v1/notices", content=raw)).status_code == 200
+    assert await _send(client, 3, "shipment.dispatched", second_truck) == ("accepted", None)
+    customs = await _token(conn, "customs-officer")
+    shipment = (await client.get("/api/v1/shipments/AT/SHP-1", headers=customs)).json()
+    assert shipment["items"] == [
+        {"line": 1, "quantity": 2, "serials": ["SSG08-001", "SSG08-002"]},
+        {"line": 2, "quantity": 800, "serials": []},
+    ]
+    assert shipment["dispatched_at"] == "2026-11-29T10:00:00Z"  # the last part left then
+    assert [(part["dispatched_at"], part["items"]) for part in shipment["dispatches"]] == [
+        (
+            "2026-11-29T08:00:00Z",
+            [{"line": 1, "quantity": 1, "serials": ["SSG08-001"]}, {"line": 2, "quantity": 500, "serials": []}],
+        ),
+        (
+            "2026-11-29T10:00:00Z",
+            [{"line": 1, "quantity": 1, "serials": ["SSG08-002"]}, {"line": 2, "quantity": 300, "serials": []}],
+        ),
+    ]
+    url = "/api/v1/shipments?issuing_state=AT&licence_number=AT-EXP-2026-000123"
+    listed = (await client.get(url, headers=customs)).json()["items"]
+    assert [(item["shipment_id"], item["items"]) for item in listed] == [("SHP-1", shipment["items"])]
+    assert await conn.fetchval("SELECT count(*) FROM journal_entry WHERE action = 'shipment.dispatched'") == 2
+    # a dispatch under the same shipment id naming another licence is not mixed into this one
+    other = _licence(number="AT-EXP-2026-000124")
+    assert await _send(client, 4, "export-licence.issued", {"licence": other}) == ("accepted", None)
+    elsewhere = second_truck | {"licence_number": "AT-EXP-2026-000124"}
+    assert await _send(client, 5, "shipment.dispatched", elsewhere) == ("rejected", "shipment-licence-mismatch")
+    again = (await client.get("/api/v1/shipments/AT/SHP-1", headers=customs)).json()
+    assert (again["licence_number"], again["items"]) == ("AT-EXP-2026-000123", shipment["items"])
+
+
 async def test_shipments_under_a_licence_are_listed_a_page_at_a_time(de: tuple[Client, db.Conn]) -> None:
     client, conn = de
     other = _licence(number="AT-EXP-2026-000124")
@@ -508,6 +558,44 @@ async def test_a_receipt_is_confirmed_only_by_the_importing_state_of_an_own_expo
     assert (row["exporting_state"], row["received_on"], row["confirmed_by"]) == ("AT", dt.date(2026, 11, 29), "DE")
 
 
+async def test_the_exporting_state_sees_every_part_of_a_shipment_received(
+    client: Client, conn: db.Conn, settings: Settings
+) -> None:
+    # The two trucks of SHP-1 entered DE through two entry checks, each confirming its part
+    # (receipt.confirmed). AT's record kept only the second truck, and AT saw half the licence delivered.
+    number = (await issued_export(conn, settings, await register_parties(conn))).licence.number
+    await _trust(conn, "AT", "DE", "DE")
+    first = {
+        "licence_number": number,
+        "shipment_id": "SHP-1",
+        "received_on": "2026-11-29",
+        "customs_document": "ATB-2026-1",
+        "items": [{"line": 1, "quantity": 1, "serials": ["SSG08-001"]}, {"line": 2, "quantity": 500}],
+    }
+    second = first | {
+        "received_on": "2026-11-30",
+        "customs_document": "ATB-2026-2",
+        "items": [{"line": 1, "quantity": 1, "serials": ["SSG08-002"]}, {"line": 2, "quantity": 300}],
+    }
+    # the first part confirmed again (AT asked, DE answered from its records) is the same part
+    for sequence, body in enumerate([first, second, first], start=1):
+        raw = envelope(DE_KEY, sender="DE", recipient="AT", sequence=sequence, type_="receipt.confirmed", body=body)
+        response = await client.post("/exchange/v1/notices", content=raw)
+        assert decode_receipt(response.content).receipt.status == "accepted"
+    auditor = await _token(conn, "auditor")
+    shipment = (await client.get("/api/v1/shipments/AT/SHP-1", headers=auditor)).json()
+    assert shipment["received_items"] == [
+        {"line": 1, "quantity": 2, "serials": ["SSG08-001", "SSG08-002"]},
+        {"line": 2, "quantity": 800, "serials": []},
+    ]
+    assert shipment["received_on"] == "2026-11-30"  # the last part arrived then
+    assert [(part["customs_document"], part["received_on"]) for part in shipment["receipts"]] == [
+        ("ATB-2026-1", "2026-11-29"),
+        ("ATB-2026-2", "2026-11-30"),
+        ("ATB-2026-1", "2026-11-29"),
+    ]
+
+
 async def test_a_passage_is_recorded_only_from_a_transit_state_of_the_licence(de: tuple[Client, db.Conn]) -> None:
     # DE heard of AT's licence (route AT -> CZ -> DE). A passage reported by a State not on the route, or
     # about a licence DE never received, was recorded as a border passage of the consignment.
@@ -534,3 +622,39 @@ async def test_a_passage_is_recorded_only_from_a_transit_state_of_the_licence(de
     assert await conn.fetchval("SELECT count(*) FROM shipment_passage") == 0
     assert await from_cz(2, passage) == ("accepted", None)
     assert await conn.fetchval("SELECT recorded_by FROM shipment_passage") == "CZ"
+
+
+async def test_a_received_licence_is_the_same_in_both_copies_or_the_notice_is_rejected(
+    cz: tuple[Client, db.Conn],
+) -> None:
+    # A received licence is kept twice: as received (foreign_licence, what officers read) and in the licensing
+    # tables (what customs checks and consents read). CZ had version 1 from AT's consent request; the issued
+    # version 1 then came with ten times the cartridges: foreign_licence took it, the licensing tables kept
+    # the pending content, and CZ's customs and officers saw two different licences under one version.
+    client, conn = cz
+
+    async def send(sequence: int, type_: str, body: dict[str, Any]) -> tuple[str, str | None]:
+        raw = envelope(AT_KEY, recipient="CZ", sequence=sequence, type_=type_, body=body)
+        receipt = decode_receipt((await client.post("/exchange/v1/notices", content=raw)).content).receipt
+        return receipt.status, receipt.reason
+
+    assert await send(1, "transit-consent.requested", _request()) == ("accepted", None)
+    more = copy.deepcopy(LICENCE["lines"])
+    more[1]["quantity"] = 8000
+    assert await send(2, "export-licence.issued", {"licence": _licence(lines=more)}) == ("rejected", "version-conflict")
+    assert await conn.fetchval("SELECT count(*) FROM foreign_licence") == 0
+    assert await conn.fetchval("SELECT status FROM licence") == "pending"
+    # a version older than the one the licensing tables hold (AT asked again about version 2) is stale
+    amended = _licence(status="pending", issued_at=None, version=2, lines=more)
+    assert await send(3, "transit-consent.requested", _request(amended)) == ("accepted", None)
+    assert await send(4, "export-licence.issued", {"licence": LICENCE}) == ("rejected", "stale-version")
+    assert await conn.fetchval("SELECT count(*) FROM foreign_licence") == 0
+    # the version asked about, issued: both copies hold it
+    assert await send(5, "export-licence.issued", {"licence": _licence(version=2, lines=more)}) == ("accepted", None)
+    stored = await conn.fetchrow("SELECT version, status, licence FROM foreign_licence")
+    assert stored is not None
+    row = await conn.fetchrow("SELECT licence_id, version, status FROM licence")
+    assert row is not None
+    assert (stored["version"], stored["status"]) == (row["version"], row["status"]) == (2, "issued")
+    quantities = await conn.fetch("SELECT line, quantity FROM licence_line WHERE licence_id = $1 ORDER BY line", row[0])
+    assert [(line["line"], line["quantity"]) for line in stored["licence"]["lines"]] == [tuple(q) for q in quantities]

@@ -249,6 +249,32 @@ async def test_garbage_is_malformed(de: tuple[Client, db.Conn], raw: bytes) -> N
     assert await _stored(conn) == (0, 0)
 
 
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        "text/plain",
+        "application/x-www-form-urlencoded",
+        "application/octet-stream",
+        "application/json; charset=latin-1",
+    ],
+)
+async def test_a_notice_sent_as_anything_but_json_is_malformed(de: tuple[Client, db.Conn], content_type: str) -> None:
+    # PROTOCOL §4: the sender posts Content-Type: application/json. A valid envelope sent as text or as a
+    # form was read all the same, accepted and its sequence consumed.
+    client, conn = de
+    raw = envelope(AT_KEY)
+    response = await client.post("/exchange/v1/notices", content=raw, headers={"content-type": content_type})
+    assert response.status_code == 400
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert response.json()["type"] == PROBLEM_BASE + "malformed-notice"
+    assert await _stored(conn) == (0, 0)
+    accepted = await client.post(
+        "/exchange/v1/notices", content=raw, headers={"content-type": "Application/JSON; charset=UTF-8"}
+    )
+    assert accepted.status_code == 202
+    assert await _stored(conn) == (1, 1)
+
+
 async def test_notice_from_the_future_is_clock_skew(de: tuple[Client, db.Conn]) -> None:
     client, _conn = de
     future = format_time(utc_now() + dt.timedelta(seconds=400))

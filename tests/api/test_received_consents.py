@@ -137,3 +137,48 @@ async def test_on_a_partners_licence_only_this_states_own_decision_is_recorded_a
     own = await client.post(f"{base}/transit-consents", json={**decision, "transit_state": "CZ"}, headers=officer)
     assert own.status_code in {200, 201}, own.text
     assert await conn.fetchval("SELECT transit_state FROM transit_consent") == "CZ"
+
+
+async def test_a_transit_check_clears_only_on_a_consent_that_covers_the_version_received(
+    cz: tuple[Client, db.Conn],
+) -> None:
+    # CZ consented to version 1 of AT's licence; AT later sent version 3, which asks for ten times the
+    # cartridges. CZ's customs cleared it on the consent to version 1: any no-objection on the licence was
+    # taken for consent to whatever it had become.
+    client, conn = cz
+    pending = copy.deepcopy(LICENCE) | {"status": "pending", "issued_at": None}
+    window = {"from": "2026-12-01", "to": "2026-12-20"}
+    request_id = await _post(client, 1, "transit-consent.requested", {"licence": pending, "shipment_window": window})
+    officer = await _headers(conn, "licensing-officer")
+    decided = await client.post(
+        f"/api/v1/consent-requests/AT/{request_id}/decision", json={"decision": "no-objection"}, headers=officer
+    )
+    assert decided.status_code == 200
+    await _post(client, 2, "export-licence.issued", {"licence": LICENCE})
+    customs = await _headers(conn, "customs-officer")
+
+    async def transit() -> tuple[str, list[dict[str, Any]]]:
+        body = check_body(lines=[{"line": 2, "quantity": 100}])
+        answer = (await client.post("/api/v1/checks", json=body, headers=customs)).json()
+        return answer["verdict"], answer["reasons"]
+
+    assert await transit() == ("clear", [])
+    lines = copy.deepcopy(LICENCE["lines"])
+    lines[1]["quantity"] = 600  # fewer cartridges: the consent to version 1 still covers it
+    await _post(client, 3, "export-licence.issued", {"licence": LICENCE | {"version": 2, "lines": lines}})
+    assert await transit() == ("clear", [])
+    lines[1]["quantity"] = 8000
+    more = LICENCE | {"version": 3, "lines": lines}
+    await _post(client, 4, "export-licence.issued", {"licence": more})
+    verdict, reasons = await transit()
+    assert (verdict, [reason["code"] for reason in reasons]) == ("refuse", ["transit-consent-missing"])
+    assert "version 3" in reasons[0]["detail"]
+    assert "version 1" in reasons[0]["detail"]
+    # asked again about version 3, CZ consents: the consignment passes
+    asked = {"licence": more | {"status": "pending", "issued_at": None}, "shipment_window": window}
+    again = await _post(client, 5, "transit-consent.requested", asked)
+    decided = await client.post(
+        f"/api/v1/consent-requests/AT/{again}/decision", json={"decision": "no-objection"}, headers=officer
+    )
+    assert decided.status_code == 200, decided.text
+    assert await transit() == ("clear", [])

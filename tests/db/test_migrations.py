@@ -1,7 +1,10 @@
 from __future__ import annotations
 
+import json
 import shutil
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -53,3 +56,68 @@ def test_duplicate_query_names_are_refused(tmp_path: Path) -> None:
     (tmp_path / "b.sql").write_text("-- name: get_thing\nSELECT 2;\n")
     with pytest.raises(ValueError, match="defined twice"):
         db.load_queries(tmp_path)
+
+
+async def _inbox(conn: db.Conn, sender: str, recipient: str, sequence: int, type_: str, body: dict[str, Any]) -> None:
+    notice = {"id": f"n{sequence}", "type": type_, "sender": sender, "recipient": recipient, "sequence": sequence}
+    await conn.execute(
+        "INSERT INTO notice_inbox (sender, notice_id, type, sequence, created_at, confidentiality, key_id, notice,"
+        " signature, digest, status, received_at, receipt)"
+        " VALUES ($1, $2, $3, $4, now(), 'restricted', 'k', $5, 's', 'd', 'accepted',"
+        " now() + make_interval(secs => $4::bigint), '')",
+        sender,
+        f"n{sequence}",
+        type_,
+        sequence,
+        json.dumps(notice | {"body": body}).encode(),
+    )
+
+
+async def test_dispatches_and_receipts_received_before_are_kept_and_their_shipment_summed(
+    make_empty_database: Callable[[], Awaitable[str]], tmp_path: Path
+) -> None:
+    # Two trucks of shipment SHP-1, before every dispatch and receipt notice was kept: the record held only
+    # the last notice's items. The migrations take every part again from the notices in the inbox.
+    mine = ["20261129200000_keep_every_dispatch.sql", "20261129200200_keep_every_receipt.sql"]
+    older = tmp_path / "migrations"
+    shutil.copytree(db.SQL_DIR / "migrations", older)
+    for name in mine:
+        (older / name).unlink()
+    conn = await db.connect(await make_empty_database())
+    try:
+        await db.migrate(conn, older)
+        trucks = [
+            ("2026-11-29", [{"line": 1, "quantity": 1, "serials": ["SSG08-001"]}, {"line": 2, "quantity": 5}]),
+            ("2026-11-30", [{"line": 1, "quantity": 1, "serials": ["SSG08-002"]}]),
+        ]
+        for sequence, (day, items) in enumerate(trucks, start=1):
+            shipment = {"licence_number": "AT-EXP-1", "shipment_id": "SHP-1", "items": items}
+            await _inbox(
+                conn, "AT", "DE", sequence, "shipment.dispatched", shipment | {"dispatched_at": f"{day}T08:00:00Z"}
+            )
+            document = {"received_on": day, "customs_document": f"ATB-{sequence}"}
+            await _inbox(conn, "DE", "AT", sequence, "receipt.confirmed", shipment | document)
+        await _inbox(conn, "DE", "AT", 3, "receipt.confirmed", shipment | document)  # the second part again
+        await conn.execute(
+            "INSERT INTO shipment_record (exporting_state, shipment_id, licence_number, issuing_state, dispatched_at,"
+            " items, received_on, customs_document, received_items, confirmed_by, confidentiality, updated_at)"
+            " VALUES ('AT', 'SHP-1', 'AT-EXP-1', 'AT', '2026-11-30T08:00:00Z', $1, '2026-11-30', 'ATB-2', $1, 'DE',"
+            " 'restricted', now())",
+            trucks[1][1],
+        )
+        assert [name for name in await db.migrate(conn) if name in mine] == mine
+        parts = await conn.fetch("SELECT notice_id, items FROM shipment_dispatch ORDER BY sequence")
+        first = [{"line": 1, "quantity": 1, "serials": ["SSG08-001"]}, {"line": 2, "quantity": 5, "serials": []}]
+        second = [{"line": 1, "quantity": 1, "serials": ["SSG08-002"]}]
+        assert [(row["notice_id"], row["items"]) for row in parts] == [("n1", first), ("n2", second)]
+        receipts = await conn.fetch("SELECT notice_id, customs_document FROM shipment_receipt ORDER BY sequence")
+        assert [tuple(row) for row in receipts] == [("n1", "ATB-1"), ("n2", "ATB-2"), ("n3", "ATB-2")]
+        summed = [
+            {"line": 1, "quantity": 2, "serials": ["SSG08-001", "SSG08-002"]},
+            {"line": 2, "quantity": 5, "serials": []},
+        ]
+        record = await conn.fetchrow("SELECT items, received_items FROM shipment_record")
+        assert record is not None
+        assert (record["items"], record["received_items"]) == (summed, summed)
+    finally:
+        await conn.close()

@@ -51,6 +51,15 @@ async def store_licence(conn: Conn, received: ReceivedNotice, *, kind: str) -> N
             if existing["licence"] == raw:
                 return
             raise NoticeRejectedError("version-conflict", f"version {licence.version} was received with other content")
+    # The licensing tables may hold the licence already, from a consent request: both copies agree or neither
+    # takes the notice (checks read those tables, officers read foreign_licence).
+    conflict = await licensing.version_conflict(conn, licence)
+    if conflict == "stale-version":
+        raise NoticeRejectedError(conflict, f"a later version of {licence.number} was received in a consent request")
+    if conflict is not None:
+        raise NoticeRejectedError(
+            conflict, f"version {licence.version} was received in a consent request with other content"
+        )
     await store.upsert_foreign_licence(
         conn,
         sender,

@@ -30,11 +30,15 @@ __all__ = ["receipt_confirmation_requested", "receipt_confirmed", "shipment_disp
 
 @effect("shipment.dispatched", checks_first=True)
 async def shipment_dispatched(conn: Conn, received: ReceivedNotice) -> None:
-    """The exporting State dispatched a shipment under a licence it sent us before."""
+    """The exporting State dispatched a shipment, or a part of it, under a licence it sent us before.
+
+    A consignment may cross the exit in parts (two trucks: two clear exit checks under one shipment id),
+    each its own notice: the shipment holds what every one of them dispatched, each counted once.
+    """
     body = body_as(received, ShipmentDispatched)
     sender = received.notice.sender
     await _require_received_licence(conn, sender, body.licence_number)
-    await store.upsert_shipment_dispatch(
+    recorded = await store.upsert_shipment_dispatch(
         conn,
         sender,
         body.shipment_id,
@@ -44,8 +48,13 @@ async def shipment_dispatched(conn: Conn, received: ReceivedNotice) -> None:
         msgspec.to_builtins(body.items),
         received.notice.confidentiality,
         utc_now(),
+        (received.notice.id, received.notice.sequence),
         _entry(received, "shipment.dispatched"),
     )
+    if not recorded:  # nothing was written
+        raise NoticeRejectedError(
+            "shipment-licence-mismatch", f"shipment {body.shipment_id} of {sender} is recorded under another licence"
+        )
 
 
 @effect("transit.passage-recorded", checks_first=True)
@@ -128,7 +137,11 @@ async def _answer_from_records(conn: Conn, received: ReceivedNotice, body: Recei
 
 @effect("receipt.confirmed", checks_first=True)
 async def receipt_confirmed(conn: Conn, received: ReceivedNotice) -> None:
-    """The importing State of one of this State's export licences confirms receipt of a shipment (Art. 10(4))."""
+    """The importing State of one of this State's export licences confirms receipt of a shipment (Art. 10(4)).
+
+    Each entry check that lets a part in confirms that part: the shipment holds what every confirmation
+    received, a part confirmed again (same customs document, day and items) counted once.
+    """
     body = body_as(received, ReceiptConfirmed)
     own = received.notice.recipient
     recorded = await store.upsert_shipment_receipt(
@@ -142,6 +155,7 @@ async def receipt_confirmed(conn: Conn, received: ReceivedNotice) -> None:
         received.notice.sender,
         received.notice.confidentiality,
         utc_now(),
+        (received.notice.id, received.notice.sequence),
         _entry(received, "shipment.receipt-confirmed"),
     )
     if recorded:
