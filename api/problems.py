@@ -142,6 +142,7 @@ TITLES: dict[str, str] = {
     "amendment-needs-consent": "The amendment asks more of the transit States than they consented to",
     "route-change-needs-suspension": "The amendment takes a State off an issued licence: suspend it first",
     "sequence-not-ahead": "The new numbers must lie above every number stored for the partner",
+    "no-sequence-gap": "The partner has not refused the first notice queued for it as behind it",
     "reason-required": "A reason is required",
     # exchange: the partner surface /exchange/v1 (type base tag:firearms-exchange,2026:problems/)
     "malformed-notice": "The envelope is malformed",

@@ -119,8 +119,10 @@ def peers_resequence(ctx: click.Context, state: str, first: int) -> None:
     """Number the notices queued for STATE from --from on (after restoring this registry from a backup).
 
     For a partner that answers sequence-gap with a number ahead of every notice here: it holds notices
-    this registry lost with the restore. Agree with its administrator first; the queued notices are
-    signed again with their new numbers. Prints the outcome as one JSON line.
+    this registry lost with the restore. Let the worker offer the queue first (STATE answers the notices
+    it already holds with their first receipts, then refuses one: 'firearms notices' shows "expects N,
+    ahead of this notice"; before that this is refused) and agree with its administrator; the queued
+    notices are signed again with their new numbers. Prints the outcome as one JSON line.
     """
 
     async def work(conn: db.Conn) -> outbox.Resequenced:
