@@ -10,9 +10,9 @@ import msgspec
 from litestar import Controller, get, post
 from litestar.params import FromPath, JSONBody, QueryParameter
 
-from api.deps import ConnDep, OfficerDep, SettingsDep
+from api.deps import ConnDep, OfficerDep, PoolDep, SettingsDep
 from api.params import AfterQuery, LimitQuery, page
-from firearms import outbox
+from firearms import keys, outbox
 from firearms.errors import NotFoundError
 from firearms.exchange import rotation
 from firearms.exchange.rotation import Revocation, Rotation, Switch
@@ -114,9 +114,13 @@ class KeyController(Controller):
     opt = {"roles": ("admin",)}  # noqa: RUF012
 
     @post("/rotate", summary="Rotate the signing key", status_code=201)
-    async def rotate(self, conn: ConnDep, officer: OfficerDep, settings: SettingsDep) -> Rotation:
-        """New key announced to every partner signed by the current one; used once every partner acknowledged."""
-        return await rotation.rotate(conn, settings.home, actor=officer.actor)
+    async def rotate(self, pool: PoolDep, officer: OfficerDep, settings: SettingsDep) -> Rotation:
+        """New key announced to every partner signed by the current one; used once every partner acknowledged.
+
+        Its own transaction: the new key's file is put in place once it committed (removed if it failed).
+        """
+        async with pool.acquire() as conn, keys.key_transaction(conn, settings.home) as files:
+            return await rotation.rotate(conn, files, actor=officer.actor)
 
     @post("/switch", summary="Use the waiting new key now", status_code=200)
     async def switch(self, conn: ConnDep, officer: OfficerDep) -> Switch:

@@ -8,7 +8,7 @@ import click
 import msgspec
 
 from cli.main import _CLI_ACTOR, _fail, _one_line, _settings, _with_database, keys_group, main
-from firearms import db, outbox
+from firearms import db, keys, outbox
 from firearms.canonical import parse_time
 from firearms.exchange import rotation, trust
 
@@ -176,8 +176,8 @@ def keys_rotate(ctx: click.Context) -> None:
     settings = _settings(ctx)
 
     async def work(conn: db.Conn) -> rotation.Rotation:
-        async with conn.transaction():
-            return await rotation.rotate(conn, settings.home, actor=_CLI_ACTOR)
+        async with keys.key_transaction(conn, settings.home) as files:
+            return await rotation.rotate(conn, files, actor=_CLI_ACTOR)
 
     done = _with_database(settings, work)
     _echo_json(done)

@@ -24,8 +24,6 @@ from firearms.store import peers as peer_store
 from firearms.store import rotation as store
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
     from firearms.db import Conn
 
 __all__ = [
@@ -62,8 +60,11 @@ class Revocation(msgspec.Struct, frozen=True, kw_only=True):
     announced_to: list[str]
 
 
-async def rotate(conn: Conn, home: Path, *, actor: str) -> Rotation:
+async def rotate(conn: Conn, files: keys.KeyFiles, *, actor: str) -> Rotation:
     """Create a new signing key and announce it to every partner, signed by the current key.
+
+    ``files``: the caller's :func:`firearms.keys.key_transaction`, which puts the new key's file in place
+    once the rotation committed (and removes it if it did not).
 
     Raises:
         ConflictError: ``no-signing-key`` (nothing to rotate from) or ``rotation-pending``.
@@ -78,10 +79,8 @@ async def rotate(conn: Conn, home: Path, *, actor: str) -> Rotation:
         raise ConflictError(
             "a rotation is already waiting for partners to acknowledge its announcement", code="rotation-pending"
         )
-    keys.signing_key(home, current["key_id"])  # it signs the announcements
+    keys.signing_key(files.home, current["key_id"])  # it signs the announcements
     key = SigningKey.generate()
-    keys.keys_folder(home).mkdir(parents=True, exist_ok=True, mode=0o700)
-    key.save(keys.key_path(home, key.key_id))
     now = utc_now()
     await store.insert_pending_registry_key(conn, key.key_id, key.public_key, now, current["key_id"], now)
     body = _announcement(key.key_id, key.public_key, now)
@@ -104,6 +103,7 @@ async def rotate(conn: Conn, home: Path, *, actor: str) -> Rotation:
         payload={**body, "replaces": current["key_id"], "announced_to": peers},
     )
     switched = await _switch_if_announced(conn, key.key_id, key.public_key, now)
+    files.write(key)
     return Rotation(
         key_id=key.key_id,
         public_key=b64url_encode(key.public_key),

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
 from litestar.testing import AsyncTestClient
 
-from firearms import db, outbox
+from firearms import db, keys, outbox
+from firearms.settings import Settings
 from tests.conftest import TokenFactory
 from tests.exchange_util import VECTORS
 
@@ -229,3 +231,41 @@ async def test_resequencing_past_the_largest_protocol_integer_is_refused(
     done = await client.post("/api/v1/peers/DE/resequence", json={"first_sequence": last - 2}, headers=admin)
     assert done.status_code == 200
     assert await conn.fetchval("SELECT max(sequence) FROM notice_outbox") == last  # the last one a notice can carry
+
+
+@pytest.mark.parametrize("when", ["statement", "commit"])
+async def test_a_rotation_whose_transaction_fails_leaves_no_key_file(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    auth: TokenFactory,
+    conn: db.Conn,
+    settings: Settings,
+    when: str,
+) -> None:
+    """The database refuses the rotation for real: in its statements (a trigger), or only at commit (a deferred
+    constraint trigger). No key file may stay behind: a private key no record names, that no backup lists."""
+    admin = await auth("admin")
+    folder = keys.keys_folder(settings.home)
+    before = sorted(path.name for path in folder.iterdir())
+    await conn.execute(
+        "CREATE FUNCTION test_refuse_key() RETURNS trigger LANGUAGE plpgsql"
+        " AS $$ BEGIN RAISE EXCEPTION 'refused by the test'; END $$"
+    )
+    if when == "statement":
+        await conn.execute(
+            "CREATE TRIGGER test_refuse_key BEFORE INSERT ON pending_registry_key"
+            " FOR EACH ROW EXECUTE FUNCTION test_refuse_key()"
+        )
+    else:
+        await conn.execute(
+            "CREATE CONSTRAINT TRIGGER test_refuse_key AFTER INSERT ON pending_registry_key"
+            " DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION test_refuse_key()"
+        )
+    refused = await client.post("/api/v1/keys/rotate", headers=admin)
+    assert refused.status_code == 500
+    assert await conn.fetchval("SELECT count(*) FROM pending_registry_key") == 0
+    assert await conn.fetchval("SELECT count(*) FROM registry_key") == 1
+    assert sorted(path.name for path in folder.iterdir()) == before
+    await conn.execute("DROP TRIGGER test_refuse_key ON pending_registry_key")
+    rotated = await client.post("/api/v1/keys/rotate", headers=admin)
+    assert rotated.status_code == 201
+    assert sorted(path.name for path in folder.iterdir()) == sorted([*before, f"{rotated.json()['key_id']}.pem"])

@@ -11,7 +11,7 @@ import pytest
 
 import tests.exchange_util  # noqa: F401  # registers test.ping
 from firearms import keys, outbox
-from firearms.errors import ConflictError
+from firearms.errors import ConfigError, ConflictError
 from firearms.exchange import delivery, rotation, trust
 from firearms.exchange.protocol import (
     decode_receipt,
@@ -46,8 +46,8 @@ async def test_an_announcement_the_partner_rejected_is_not_an_acknowledgement(
     """A partner that stored the announcement ``rejected`` does not trust the new key: do not sign with it."""
     at, de = at_de
     old = (await keys.current_signing_key(at.conn, at.settings.home)).key_id
-    async with at.conn.transaction():
-        new = (await rotation.rotate(at.conn, at.settings.home, actor="test")).key_id
+    async with keys.key_transaction(at.conn, at.settings.home) as files:
+        new = (await rotation.rotate(at.conn, files, actor="test")).key_id
     de_key = await keys.current_signing_key(de.conn, de.settings.home)
 
     async def rejecting(raw: bytes) -> tuple[int, bytes]:  # a partner that does not implement key announcements
@@ -70,8 +70,8 @@ async def test_a_partner_added_while_a_new_key_waits_is_told_about_it_before_the
     """Its administrator entered the key in use (the waiting one is not published yet); it must learn the new one."""
     at, de = at_de
     old = (await keys.current_signing_key(at.conn, at.settings.home)).key_id
-    async with at.conn.transaction():
-        new = await rotation.rotate(at.conn, at.settings.home, actor="test")
+    async with keys.key_transaction(at.conn, at.settings.home) as files:
+        new = await rotation.rotate(at.conn, files, actor="test")
         await trust.add_peer(
             at.conn,
             own_state="AT",
@@ -105,8 +105,8 @@ async def test_a_receipt_signed_by_a_key_the_partner_announced_during_the_run_is
     async def rotate_de_before_the_second(request: httpx.Request) -> None:
         if msgspec.json.decode(request.content)["notice"]["sequence"] != 2:
             return
-        async with de.conn.transaction():
-            new_keys.append((await rotation.rotate(de.conn, de.settings.home, actor="test")).key_id)
+        async with keys.key_transaction(de.conn, de.settings.home) as files:
+            new_keys.append((await rotation.rotate(de.conn, files, actor="test")).key_id)
         await _deliver(de, at)  # AT's inbox stores the announcement and acknowledges it
         assert await rotation.switch_announced_keys(de.conn) == new_keys
 
@@ -122,13 +122,13 @@ async def test_a_second_rotation_is_refused_while_the_worker_looks_at_the_waitin
 ) -> None:
     """The worker's switch pass locks the waiting key (SKIP LOCKED for other workers): rotate must still see it."""
     at, _ = at_de
-    async with at.conn.transaction():
-        await rotation.rotate(at.conn, at.settings.home, actor="test")  # DE has not acknowledged it: it waits
+    async with keys.key_transaction(at.conn, at.settings.home) as files:
+        await rotation.rotate(at.conn, files, actor="test")  # DE has not acknowledged it: it waits
     async with at.pool.acquire() as worker, worker.transaction():
         assert len(await rotation_store.list_unswitched_keys(worker)) == 1  # what switch_announced_keys holds
         with pytest.raises(ConflictError) as refused:
-            async with at.conn.transaction():
-                await rotation.rotate(at.conn, at.settings.home, actor="test")
+            async with keys.key_transaction(at.conn, at.settings.home) as files:
+                await rotation.rotate(at.conn, files, actor="test")
     assert refused.value.code == "rotation-pending"
     assert await at.conn.fetchval("SELECT count(*) FROM pending_registry_key") == 1
 
@@ -138,11 +138,12 @@ async def test_two_rotations_at_once_make_one_new_key(at_de: tuple[Registry, Reg
     first = await at.pool.acquire()
     transaction = first.transaction()
     await transaction.start()
-    await rotation.rotate(first, at.settings.home, actor="first admin")
+    first_files = keys.KeyFiles(at.settings.home)
+    await rotation.rotate(first, first_files, actor="first admin")
 
     async def second_admin() -> None:
-        async with at.conn.transaction():
-            await rotation.rotate(at.conn, at.settings.home, actor="second admin")
+        async with keys.key_transaction(at.conn, at.settings.home) as files:
+            await rotation.rotate(at.conn, files, actor="second admin")
 
     second = asyncio.create_task(second_admin())
     deadline = time.monotonic() + 10
@@ -151,6 +152,7 @@ async def test_two_rotations_at_once_make_one_new_key(at_de: tuple[Registry, Reg
         assert time.monotonic() < deadline, "the second rotation neither ended nor waited"
         await asyncio.sleep(0.01)
     await transaction.commit()
+    first_files.install()
     await at.pool.release(first)
     with pytest.raises(ConflictError) as refused:
         await second
@@ -162,8 +164,8 @@ async def test_switch_now_waits_for_the_workers_pass_instead_of_finding_no_waiti
     at_de: tuple[Registry, Registry],
 ) -> None:
     at, _ = at_de
-    async with at.conn.transaction():
-        new = await rotation.rotate(at.conn, at.settings.home, actor="test")
+    async with keys.key_transaction(at.conn, at.settings.home) as files:
+        new = await rotation.rotate(at.conn, files, actor="test")
     worker = await at.pool.acquire()
     transaction = worker.transaction()
     await transaction.start()
@@ -183,3 +185,36 @@ async def test_switch_now_waits_for_the_workers_pass_instead_of_finding_no_waiti
     switch = await switching
     assert (switch.key_id, switch.unacknowledged) == (new.key_id, ["DE"])
     assert (await keys.current_signing_key(at.conn, at.settings.home)).key_id == new.key_id
+
+
+async def test_a_key_file_left_beside_its_place_by_a_crash_after_the_commit_is_put_in_place(
+    at_de: tuple[Registry, Registry],
+) -> None:
+    """The rotation committed, then the process died before the new key's file was renamed into place."""
+    at, _ = at_de
+    home = at.settings.home
+    files = keys.KeyFiles(home)
+    async with at.conn.transaction():
+        new = (await rotation.rotate(at.conn, files, actor="test")).key_id
+    # no files.install(): the crash
+    final = keys.key_path(home, new)
+    assert not final.exists()
+    (partial,) = keys.keys_folder(home).glob(f".{new}.pem.*.partial")
+    async with at.conn.transaction():
+        await rotation.switch_now(at.conn, actor="test")
+    key = await keys.current_signing_key(at.conn, home)  # the next start finds its key
+    assert key.key_id == new
+    assert final.stat().st_mode & 0o777 == 0o600
+    assert not partial.exists()
+
+    # a file lost altogether is named, with the folder it is missing from
+    lost = keys.KeyFiles(home)
+    async with at.conn.transaction():
+        newer = (await rotation.rotate(at.conn, lost, actor="test")).key_id
+    lost.discard()
+    async with at.conn.transaction():
+        await rotation.switch_now(at.conn, actor="test")
+    with pytest.raises(ConfigError) as missing:
+        await keys.current_signing_key(at.conn, home)
+    assert newer in missing.value.detail
+    assert str(keys.keys_folder(home)) in missing.value.detail
