@@ -135,6 +135,7 @@ TITLES: dict[str, str] = {
     "no-signing-key": "This registry has no valid signing key",
     "rotation-pending": "A key rotation is waiting for partners",
     "key-in-use": "The key is the one in use",
+    "key-already-switched": "The key is already in use: only a waiting rotation can be cancelled",
     "key-already-revoked": "The key is already revoked",
     "consent-already-decided": "The transit-consent request is already decided",
     "licence-version-unknown": "The licence has no such version",

@@ -1,4 +1,4 @@
-"""``firearms peers``, ``firearms notices`` and ``firearms keys rotate|revoke`` (PROTOCOL §1, §4, §6)."""
+"""``firearms peers``, ``firearms notices`` and ``firearms keys rotate|switch|cancel|revoke`` (PROTOCOL §1, §4, §6)."""
 
 from __future__ import annotations
 
@@ -220,6 +220,25 @@ def keys_revoke(ctx: click.Context, key_id: str, reason: str) -> None:
     async def work(conn: db.Conn) -> rotation.Revocation:
         async with conn.transaction():
             return await rotation.revoke(conn, key_id.strip(), reason=reason, actor=_CLI_ACTOR)
+
+    _echo_json(_with_database(settings, work))
+
+
+@keys_group.command("cancel")
+@click.argument("key_id")
+@click.option("--reason", required=True, help="why (sent to every partner told of the key, with its revocation)")
+@click.pass_context
+def keys_cancel(ctx: click.Context, key_id: str, reason: str) -> None:
+    """Abandon a rotation still waiting for its switch: its key is never used, and revoked with every partner.
+
+    KEY_ID is the new key 'keys rotate' printed. The partners its announcement was queued for are sent
+    registry.key-revoked for it; its private key file is removed. Asked again, it prints the same outcome.
+    """
+    settings = _settings(ctx)
+
+    async def work(conn: db.Conn) -> rotation.Cancellation:
+        async with keys.key_transaction(conn, settings.home) as files:
+            return await rotation.cancel(conn, files, key_id.strip(), reason=reason, actor=_CLI_ACTOR)
 
     _echo_json(_with_database(settings, work))
 

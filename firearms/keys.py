@@ -81,11 +81,12 @@ class KeyFiles:
     crash between the two, :func:`signing_key` finds it beside its place and puts it there.
     """
 
-    __slots__ = ("_written", "home")
+    __slots__ = ("_removed", "_written", "home")
 
     def __init__(self, home: Path) -> None:
         self.home = home
         self._written: list[tuple[Path, Path]] = []
+        self._removed: list[Path] = []
 
     def write(self, key: SigningKey) -> None:
         """Write ``key`` beside its place in ``home``'s keys folder.
@@ -102,17 +103,25 @@ class KeyFiles:
             handle.flush()
             os.fsync(handle.fileno())
 
+    def remove(self, key_id: str) -> None:
+        """Remove the file of ``key_id`` once the transaction committed (a key abandoned before any use)."""
+        self._removed.append(key_path(self.home, key_id))
+
     def install(self) -> None:
-        """Put the written files in their places (once their transaction committed)."""
+        """Put the written files in their places and remove those to remove (once their transaction committed)."""
         for partial, final in self._written:
             _install(partial, final)
         self._written.clear()
+        for path in self._removed:
+            path.unlink(missing_ok=True)
+        self._removed.clear()
 
     def discard(self) -> None:
-        """Remove the written files (their transaction failed)."""
+        """Remove the written files and keep those to remove (their transaction failed)."""
         for partial, _ in self._written:
             partial.unlink(missing_ok=True)
         self._written.clear()
+        self._removed.clear()
 
 
 @contextlib.asynccontextmanager

@@ -269,3 +269,42 @@ async def test_a_rotation_whose_transaction_fails_leaves_no_key_file(
     rotated = await client.post("/api/v1/keys/rotate", headers=admin)
     assert rotated.status_code == 201
     assert sorted(path.name for path in folder.iterdir()) == sorted([*before, f"{rotated.json()['key_id']}.pem"])
+
+
+async def test_cancelling_a_rotation_through_the_api(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    auth: TokenFactory,
+    conn: db.Conn,
+    settings: Settings,
+) -> None:
+    admin = await auth("admin")
+    old = await conn.fetchval("SELECT key_id FROM registry_key")
+    peer = {"state": "DE", "base_url": "http://127.0.0.1:9", "public_key": DE_KEY}
+    assert (await client.post("/api/v1/peers", json=peer, headers=admin)).status_code == 201
+    new = (await client.post("/api/v1/keys/rotate", headers=admin)).json()["key_id"]
+    assert keys.key_path(settings.home, new).exists()
+    auditor = await auth("auditor")
+    forbidden = await client.post(f"/api/v1/keys/{new}/cancel", json={"reason": "mistake"}, headers=auditor)
+    assert forbidden.status_code == 403
+    blank = await client.post(f"/api/v1/keys/{new}/cancel", json={"reason": "  "}, headers=admin)
+    assert (blank.status_code, blank.json()["type"].endswith("/reason-required")) == (422, True)
+    assert (await client.post(f"/api/v1/keys/{new}/cancel", json={}, headers=admin)).status_code == 400
+    cancelled = await client.post(f"/api/v1/keys/{new}/cancel", json={"reason": "mistake"}, headers=admin)
+    assert cancelled.status_code == 200
+    assert {k: v for k, v in cancelled.json().items() if k != "cancelled_at"} == {
+        "key_id": new,
+        "replaces": old,
+        "revoked_to": ["DE"],
+    }
+    assert not keys.key_path(settings.home, new).exists()
+    again = await client.post(f"/api/v1/keys/{new}/cancel", json={"reason": "mistake"}, headers=admin)
+    assert (again.status_code, again.json()) == (200, cancelled.json())
+    assert await conn.fetchval("SELECT count(*) FROM notice_outbox WHERE type = 'registry.key-revoked'") == 1
+    nothing = await client.post("/api/v1/keys/switch", headers=admin)
+    assert nothing.json()["type"].endswith("/no-rotation-pending")
+    late = await client.post(f"/api/v1/keys/{old}/cancel", json={"reason": "mistake"}, headers=admin)
+    assert late.status_code == 409
+    assert late.headers["content-type"].startswith("application/problem+json")
+    assert (late.json()["type"].endswith("/key-already-switched"), late.json()["key_id"]) == (True, old)
+    unknown = await client.post(f"/api/v1/keys/{'0' * 32}/cancel", json={"reason": "mistake"}, headers=admin)
+    assert unknown.status_code == 404

@@ -11,7 +11,8 @@ import pytest
 
 import tests.exchange_util  # noqa: F401  # registers test.ping
 from firearms import keys, outbox
-from firearms.errors import ConfigError, ConflictError
+from firearms.canonical import format_time
+from firearms.errors import ConfigError, ConflictError, InvalidInputError, NotFoundError
 from firearms.exchange import delivery, rotation, trust
 from firearms.exchange.protocol import (
     decode_receipt,
@@ -218,3 +219,133 @@ async def test_a_key_file_left_beside_its_place_by_a_crash_after_the_commit_is_p
         await keys.current_signing_key(at.conn, home)
     assert newer in missing.value.detail
     assert str(keys.keys_folder(home)) in missing.value.detail
+
+
+async def _cancel(at: Registry, key_id: str, reason: str = "started by mistake") -> rotation.Cancellation:
+    async with keys.key_transaction(at.conn, at.settings.home) as files:
+        return await rotation.cancel(at.conn, files, key_id, reason=reason, actor="test")
+
+
+async def test_a_cancelled_rotation_is_never_used_and_revoked_where_its_key_was_taken(
+    at_de: tuple[Registry, Registry],
+) -> None:
+    """DE took the announced key; AT cancels before the switch: DE is told to revoke it, AT never signs with it."""
+    at, de = at_de
+    home = at.settings.home
+    old = (await keys.current_signing_key(at.conn, home)).key_id
+    async with keys.key_transaction(at.conn, home) as files:
+        new = (await rotation.rotate(at.conn, files, actor="test")).key_id
+    await _deliver(at, de)
+    trusted = "SELECT revoked_at FROM peer_key WHERE state = 'AT' AND key_id = $1"
+    assert await de.conn.fetchval("SELECT count(*) FROM peer_key WHERE state = 'AT' AND key_id = $1", new) == 1
+    assert await de.conn.fetchval(trusted, new) is None
+
+    done = await _cancel(at, new)
+    assert (done.key_id, done.replaces, done.revoked_to) == (new, old, ["DE"])
+    assert not keys.key_path(home, new).exists()  # a key abandoned before any use: its private half goes
+    assert await rotation.switch_announced_keys(at.conn) == []  # DE acknowledged it, but it was cancelled
+    assert (await keys.current_signing_key(at.conn, home)).key_id == old
+    assert await keys.needed_key_ids(at.conn) == [old]
+    revocation = await at.conn.fetchrow(
+        "SELECT body, confidentiality, sequence FROM notice_outbox WHERE type = 'registry.key-revoked'"
+    )
+    assert revocation is not None
+    assert revocation["body"] == {
+        "key_id": new,
+        "revoked_at": format_time(done.cancelled_at),
+        "reason": "started by mistake",
+    }
+    assert revocation["confidentiality"] == "public"
+    await _deliver(at, de)
+    assert await at.conn.fetchval("SELECT status FROM notice_outbox WHERE type = 'registry.key-revoked'") == "delivered"
+    assert await de.conn.fetchval(trusted, new) == done.cancelled_at
+    entry = await at.conn.fetchrow("SELECT actor, payload FROM journal_entry WHERE action = 'key.rotation-cancelled'")
+    assert entry is not None
+    assert (entry["actor"], entry["payload"]["revoked_to"], entry["payload"]["replaces"]) == ("test", ["DE"], old)
+
+    # asked again: the same answer, nothing queued or journaled again
+    counts = "SELECT (SELECT count(*) FROM notice_outbox), (SELECT count(*) FROM journal_entry)"
+    before = tuple(await at.conn.fetchrow(counts) or ())
+    assert await _cancel(at, new, reason="another reason") == done
+    assert tuple(await at.conn.fetchrow(counts) or ()) == before
+
+    with pytest.raises(ConflictError) as nothing:
+        async with at.conn.transaction():
+            await rotation.switch_now(at.conn, actor="test")
+    assert nothing.value.code == "no-rotation-pending"
+    # a new rotation may start; once switched to, it is too late to cancel it
+    async with keys.key_transaction(at.conn, home) as files:
+        newer = (await rotation.rotate(at.conn, files, actor="test")).key_id
+    async with at.conn.transaction():
+        await rotation.switch_now(at.conn, actor="test")
+    for in_use in (newer, old):
+        with pytest.raises(ConflictError) as late:
+            await _cancel(at, in_use)
+        assert (late.value.code, late.value.facts["key_id"]) == ("key-already-switched", in_use)
+    assert keys.key_path(home, newer).exists()
+    with pytest.raises(NotFoundError):
+        await _cancel(at, "0" * 32)
+    with pytest.raises(InvalidInputError) as blank:
+        await _cancel(at, newer, reason=" \n")
+    assert blank.value.code == "reason-required"
+
+
+async def test_a_rotation_cancelled_before_its_announcement_arrived_is_revoked_right_after_it(
+    at_de: tuple[Registry, Registry],
+) -> None:
+    """The announcement still queued is not dropped (nothing is): the revocation follows it, and the
+    acknowledgement that then comes back switches nothing."""
+    at, de = at_de
+    async with keys.key_transaction(at.conn, at.settings.home) as files:
+        new = (await rotation.rotate(at.conn, files, actor="test")).key_id
+    done = await _cancel(at, new)
+    assert done.revoked_to == ["DE"]
+    await _deliver(at, de)
+    rows = await at.conn.fetch("SELECT type, status FROM notice_outbox ORDER BY sequence")
+    assert [(row["type"], row["status"]) for row in rows] == [
+        ("registry.key-announced", "delivered"),
+        ("registry.key-revoked", "delivered"),
+    ]
+    assert await rotation.switch_announced_keys(at.conn) == []
+    assert await de.conn.fetchval("SELECT revoked_at FROM peer_key WHERE key_id = $1", new) == done.cancelled_at
+
+
+async def test_a_cancellation_waits_for_the_workers_pass_and_refuses_the_key_it_switched(
+    at_de: tuple[Registry, Registry],
+) -> None:
+    at, _ = at_de
+    async with keys.key_transaction(at.conn, at.settings.home) as files:
+        new = (await rotation.rotate(at.conn, files, actor="test")).key_id
+    worker = await at.pool.acquire()
+    transaction = worker.transaction()
+    await transaction.start()
+    assert len(await rotation_store.list_unswitched_keys(worker)) == 1  # the worker's pass holds the key
+    cancelling = asyncio.create_task(_cancel(at, new))
+    deadline = time.monotonic() + 10
+    while not cancelling.done() and not await at.pool.fetchval("SELECT count(*) FROM pg_locks WHERE NOT granted"):
+        assert time.monotonic() < deadline, "the cancellation neither ended nor waited"
+        await asyncio.sleep(0.01)
+    assert not cancelling.done()
+    await rotation.switch_now(worker, actor="system:exchange")  # the pass switches it
+    await transaction.commit()
+    await at.pool.release(worker)
+    with pytest.raises(ConflictError) as late:
+        await cancelling
+    assert late.value.code == "key-already-switched"
+    assert (await keys.current_signing_key(at.conn, at.settings.home)).key_id == new
+    assert await at.conn.fetchval("SELECT count(*) FROM notice_outbox WHERE type = 'registry.key-revoked'") == 0
+
+
+async def test_two_cancellations_at_once_revoke_the_key_once(at_de: tuple[Registry, Registry]) -> None:
+    at, _ = at_de
+    async with keys.key_transaction(at.conn, at.settings.home) as files:
+        new = (await rotation.rotate(at.conn, files, actor="test")).key_id
+
+    async def admin() -> rotation.Cancellation:
+        async with at.pool.acquire() as conn, keys.key_transaction(conn, at.settings.home) as files:
+            return await rotation.cancel(conn, files, new, reason="mistake", actor="test")
+
+    first, second = await asyncio.gather(admin(), admin())
+    assert first == second
+    assert await at.conn.fetchval("SELECT count(*) FROM notice_outbox WHERE type = 'registry.key-revoked'") == 1
+    assert await at.conn.fetchval("SELECT count(*) FROM journal_entry WHERE action = 'key.rotation-cancelled'") == 1
