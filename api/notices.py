@@ -10,12 +10,12 @@ import msgspec
 from litestar import Controller, get, post
 from litestar.params import FromPath, JSONBody, QueryParameter
 
-from api.deps import ConnDep, OfficerDep, SettingsDep
+from api.deps import ConnDep, OfficerDep, PoolDep, SettingsDep
 from api.params import AfterQuery, LimitQuery, page
-from firearms import outbox
+from firearms import keys, outbox
 from firearms.errors import NotFoundError
 from firearms.exchange import rotation
-from firearms.exchange.rotation import Revocation, Rotation, Switch
+from firearms.exchange.rotation import Cancellation, Revocation, Rotation, Switch
 from firearms.outbox import OutboxNotice
 from firearms.pagination import DEFAULT_LIMIT, decode_cursor, encode_cursor
 from firearms.store import inbox as inbox_store
@@ -108,20 +108,40 @@ class KeyRevocation(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
 
 
 class KeyController(Controller):
-    """``/api/v1/keys`` (admin): rotate and revoke this registry's signing keys (PROTOCOL §6)."""
+    """``/api/v1/keys`` (admin): rotate, switch, cancel and revoke this registry's signing keys (PROTOCOL §6)."""
 
     path = "/keys"
     opt = {"roles": ("admin",)}  # noqa: RUF012
 
     @post("/rotate", summary="Rotate the signing key", status_code=201)
-    async def rotate(self, conn: ConnDep, officer: OfficerDep, settings: SettingsDep) -> Rotation:
-        """New key announced to every partner signed by the current one; used once every partner acknowledged."""
-        return await rotation.rotate(conn, settings.home, actor=officer.actor)
+    async def rotate(self, pool: PoolDep, officer: OfficerDep, settings: SettingsDep) -> Rotation:
+        """New key announced to every partner signed by the current one; used once every partner acknowledged.
+
+        Its own transaction: the new key's file is put in place once it committed (removed if it failed).
+        """
+        async with pool.acquire() as conn, keys.key_transaction(conn, settings.home) as files:
+            return await rotation.rotate(conn, files, actor=officer.actor)
 
     @post("/switch", summary="Use the waiting new key now", status_code=200)
     async def switch(self, conn: ConnDep, officer: OfficerDep) -> Switch:
         """Put the rotated key into use before every partner acknowledged it (one long unreachable)."""
         return await rotation.switch_now(conn, actor=officer.actor)
+
+    @post("/{key_id:str}/cancel", summary="Cancel a rotation before its switch", status_code=200)
+    async def cancel(
+        self,
+        pool: PoolDep,
+        officer: OfficerDep,
+        settings: SettingsDep,
+        key_id: FromPath[str],
+        data: JSONBody[KeyRevocation],
+    ) -> Cancellation:
+        """Abandon the waiting new key: never used, revoked with every partner told of it, its file removed.
+
+        Asked again, the same answer. 409 ``key-already-switched`` once the key is in use; 404 for no key here.
+        """
+        async with pool.acquire() as conn, keys.key_transaction(conn, settings.home) as files:
+            return await rotation.cancel(conn, files, key_id, reason=data.reason, actor=officer.actor)
 
     @post("/{key_id:str}/revoke", summary="Revoke a signing key", status_code=200)
     async def revoke(

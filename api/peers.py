@@ -109,6 +109,7 @@ class PeerController(Controller):
 
         For a partner that holds notices under numbers this registry lost (it answers ``sequence-gap``
         ahead of the first notice queued here). 422 ``sequence-not-ahead`` when a number it acknowledged, or
-        the first one queued for it, is not below it.
+        the first one queued for it, is not below it; 409 ``no-sequence-gap`` while notices wait for it and it
+        has not refused the first of them so (it may hold that one already: the worker offers it first).
         """
         return await outbox.resequence(conn, peer_state, data.first_sequence, actor=officer.actor)

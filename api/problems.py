@@ -135,6 +135,7 @@ TITLES: dict[str, str] = {
     "no-signing-key": "This registry has no valid signing key",
     "rotation-pending": "A key rotation is waiting for partners",
     "key-in-use": "The key is the one in use",
+    "key-already-switched": "The key is already in use: only a waiting rotation can be cancelled",
     "key-already-revoked": "The key is already revoked",
     "consent-already-decided": "The transit-consent request is already decided",
     "licence-version-unknown": "The licence has no such version",
@@ -142,6 +143,7 @@ TITLES: dict[str, str] = {
     "amendment-needs-consent": "The amendment asks more of the transit States than they consented to",
     "route-change-needs-suspension": "The amendment takes a State off an issued licence: suspend it first",
     "sequence-not-ahead": "The new numbers must lie above every number stored for the partner",
+    "no-sequence-gap": "The partner has not refused the first notice queued for it as behind it",
     "reason-required": "A reason is required",
     # exchange: the partner surface /exchange/v1 (type base tag:firearms-exchange,2026:problems/)
     "malformed-notice": "The envelope is malformed",

@@ -1,4 +1,4 @@
-"""``firearms peers``, ``firearms notices`` and ``firearms keys rotate|revoke`` (PROTOCOL §1, §4, §6)."""
+"""``firearms peers``, ``firearms notices`` and ``firearms keys rotate|switch|cancel|revoke`` (PROTOCOL §1, §4, §6)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import click
 import msgspec
 
 from cli.main import _CLI_ACTOR, _fail, _one_line, _settings, _with_database, keys_group, main
-from firearms import db, outbox
+from firearms import db, keys, outbox
 from firearms.canonical import parse_time
 from firearms.exchange import rotation, trust
 
@@ -119,8 +119,10 @@ def peers_resequence(ctx: click.Context, state: str, first: int) -> None:
     """Number the notices queued for STATE from --from on (after restoring this registry from a backup).
 
     For a partner that answers sequence-gap with a number ahead of every notice here: it holds notices
-    this registry lost with the restore. Agree with its administrator first; the queued notices are
-    signed again with their new numbers. Prints the outcome as one JSON line.
+    this registry lost with the restore. Let the worker offer the queue first (STATE answers the notices
+    it already holds with their first receipts, then refuses one: 'firearms notices' shows "expects N,
+    ahead of this notice"; before that this is refused) and agree with its administrator; the queued
+    notices are signed again with their new numbers. Prints the outcome as one JSON line.
     """
 
     async def work(conn: db.Conn) -> outbox.Resequenced:
@@ -174,8 +176,8 @@ def keys_rotate(ctx: click.Context) -> None:
     settings = _settings(ctx)
 
     async def work(conn: db.Conn) -> rotation.Rotation:
-        async with conn.transaction():
-            return await rotation.rotate(conn, settings.home, actor=_CLI_ACTOR)
+        async with keys.key_transaction(conn, settings.home) as files:
+            return await rotation.rotate(conn, files, actor=_CLI_ACTOR)
 
     done = _with_database(settings, work)
     _echo_json(done)
@@ -218,6 +220,25 @@ def keys_revoke(ctx: click.Context, key_id: str, reason: str) -> None:
     async def work(conn: db.Conn) -> rotation.Revocation:
         async with conn.transaction():
             return await rotation.revoke(conn, key_id.strip(), reason=reason, actor=_CLI_ACTOR)
+
+    _echo_json(_with_database(settings, work))
+
+
+@keys_group.command("cancel")
+@click.argument("key_id")
+@click.option("--reason", required=True, help="why (sent to every partner told of the key, with its revocation)")
+@click.pass_context
+def keys_cancel(ctx: click.Context, key_id: str, reason: str) -> None:
+    """Abandon a rotation still waiting for its switch: its key is never used, and revoked with every partner.
+
+    KEY_ID is the new key 'keys rotate' printed. The partners its announcement was queued for are sent
+    registry.key-revoked for it; its private key file is removed. Asked again, it prints the same outcome.
+    """
+    settings = _settings(ctx)
+
+    async def work(conn: db.Conn) -> rotation.Cancellation:
+        async with keys.key_transaction(conn, settings.home) as files:
+            return await rotation.cancel(conn, files, key_id.strip(), reason=reason, actor=_CLI_ACTOR)
 
     _echo_json(_with_database(settings, work))
 

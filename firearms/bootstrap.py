@@ -76,10 +76,10 @@ async def initialise(
     conn = await connect(database_url)
     try:
         applied = await db.migrate(conn)
-        async with conn.transaction():
+        async with keys.key_transaction(conn, settings.home) as files:
             await conn.execute("SELECT pg_advisory_xact_lock($1)", _BOOTSTRAP_LOCK)
             await check_state(conn, settings.state)
-            key_created = await keys.ensure_registry_key(conn, settings.home, actor="system:first-start")
+            key_created = await keys.ensure_registry_key(conn, files, actor="system:first-start")
             admin = await tokens.ensure_admin_token(conn)
     finally:
         await conn.close()

@@ -1,33 +1,41 @@
 """The registry's own signing keys: created on first start, kept in ``FIREARMS_HOME/keys`` (mode 0600).
 
-The database holds every public key ever used (PROTOCOL §6); the private halves live only in files.
+The database holds every public key ever used (PROTOCOL §6); the private halves live only in files. A key
+file and the record of its key are made together (:func:`key_transaction`): the file is written beside its
+place while the transaction runs and put in place once it committed, removed when it failed.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import logging
+import os
 from typing import TYPE_CHECKING
 
 import msgspec
 
 from firearms import journal
 from firearms.errors import ConfigError
+from firearms.files import partial_beside
 from firearms.signing import SigningKey, b64url_encode
 from firearms.store import keys as store
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import AsyncIterator, Iterable
     from pathlib import Path
 
     from firearms.db import Conn
 
 __all__ = [
+    "KeyFiles",
     "KeyInfo",
     "create_registry_key",
     "current_signing_key",
     "ensure_registry_key",
     "key_file",
     "key_path",
+    "key_transaction",
     "keys_folder",
     "list_keys",
     "missing_key_files",
@@ -35,6 +43,7 @@ __all__ = [
     "signing_key",
 ]
 
+log = logging.getLogger("firearms.keys")
 _loaded: dict[tuple[Path, str], SigningKey] = {}
 
 
@@ -63,13 +72,125 @@ def key_path(home: Path, key_id: str) -> Path:
     return keys_folder(home) / key_file(key_id)
 
 
+class KeyFiles:
+    """The private key files one transaction creates: beside their place until it commits (DESIGN §7).
+
+    A file put in place before the commit outlived a transaction that failed: a private key no record names,
+    that no backup manifest lists and nothing ever removes. Written beside its place instead (mode 0600,
+    flushed to disk), it is put in place after the commit, or removed when the transaction failed. After a
+    crash between the two, :func:`signing_key` finds it beside its place and puts it there.
+    """
+
+    __slots__ = ("_removed", "_written", "home")
+
+    def __init__(self, home: Path) -> None:
+        self.home = home
+        self._written: list[tuple[Path, Path]] = []
+        self._removed: list[Path] = []
+
+    def write(self, key: SigningKey) -> None:
+        """Write ``key`` beside its place in ``home``'s keys folder.
+
+        Raises:
+            OSError: the keys folder cannot be written.
+        """
+        keys_folder(self.home).mkdir(parents=True, exist_ok=True, mode=0o700)
+        final = key_path(self.home, key.key_id)
+        partial = partial_beside(final)
+        self._written.append((partial, final))
+        with partial.open("wb") as handle:
+            handle.write(key.pem())
+            handle.flush()
+            os.fsync(handle.fileno())
+
+    def remove(self, key_id: str) -> None:
+        """Remove the file of ``key_id`` once the transaction committed (a key abandoned before any use)."""
+        self._removed.append(key_path(self.home, key_id))
+
+    def install(self) -> None:
+        """Put the written files in their places and remove those to remove (once their transaction committed)."""
+        for partial, final in self._written:
+            _install(partial, final)
+        self._written.clear()
+        for path in self._removed:
+            path.unlink(missing_ok=True)
+        self._removed.clear()
+
+    def discard(self) -> None:
+        """Remove the written files and keep those to remove (their transaction failed)."""
+        for partial, _ in self._written:
+            partial.unlink(missing_ok=True)
+        self._written.clear()
+        self._removed.clear()
+
+
+@contextlib.asynccontextmanager
+async def key_transaction(conn: Conn, home: Path) -> AsyncIterator[KeyFiles]:
+    """A transaction on ``conn`` that may create key files: in place once it committed, removed if it failed.
+
+    Raises:
+        RuntimeError: ``conn`` is already in a transaction (this one would only be a savepoint of it, and
+            its files would be put in place before anything committed).
+    """
+    if conn.is_in_transaction():
+        raise RuntimeError("a transaction creating key files must be the outermost one")
+    files = KeyFiles(home)
+    try:
+        async with conn.transaction():
+            yield files
+    except BaseException:
+        files.discard()
+        raise
+    files.install()
+
+
+def _install(partial: Path, final: Path) -> None:
+    """Give ``partial`` its final name, never over another file, and make the new name durable.
+
+    Raises:
+        ConfigError: another file holding another key has that name already.
+    """
+    try:
+        os.link(partial, final)
+    except FileExistsError:
+        # another process finished the same file first (signing_key after a crash): fine if it holds this key
+        try:
+            same = SigningKey.load(final).pem() == SigningKey.load(partial).pem()
+        except (OSError, ValueError):
+            same = False
+        if not same:
+            raise ConfigError(f"{final} exists and holds another key: {partial} is left for an administrator") from None
+    partial.unlink(missing_ok=True)  # the other process may have removed it already
+    folder = os.open(final.parent, os.O_RDONLY)
+    try:
+        os.fsync(folder)
+    finally:
+        os.close(folder)
+
+
+def _finish_interrupted(home: Path, key_id: str) -> bool:
+    """Put in place the file of ``key_id`` written beside it by a transaction that committed before a crash.
+
+    Called only for a key the database names, so that transaction did commit. ``True`` when one was found.
+    """
+    final = key_path(home, key_id)
+    for partial in sorted(final.parent.glob(f".{final.name}.*.partial")):
+        try:
+            found = SigningKey.load(partial)
+        except (OSError, ValueError):
+            continue
+        if found.key_id == key_id:
+            _install(partial, final)
+            log.warning("signing key %s: put %s in place (its rotation was interrupted after commit)", key_id, partial)
+            return True
+    return False
+
+
 async def create_registry_key(
-    conn: Conn, home: Path, *, actor: str, not_before: dt.datetime | None = None
+    conn: Conn, files: KeyFiles, *, actor: str, not_before: dt.datetime | None = None
 ) -> SigningKey:
-    """Generate a key, write its file (0600), record its public half, journal it."""
+    """Generate a key, record its public half, journal it; its file (0600) is put in place at commit."""
     key = SigningKey.generate()
-    keys_folder(home).mkdir(parents=True, exist_ok=True, mode=0o700)
-    key.save(key_path(home, key.key_id))
     now = dt.datetime.now(dt.UTC).replace(microsecond=0)
     await store.insert_registry_key(conn, key.key_id, key.public_key, not_before or now, now)
     await journal.record(
@@ -80,14 +201,15 @@ async def create_registry_key(
         entity_id=key.key_id,
         payload={"key_id": key.key_id, "public_key": b64url_encode(key.public_key)},
     )
+    files.write(key)
     return key
 
 
-async def ensure_registry_key(conn: Conn, home: Path, *, actor: str) -> bool:
+async def ensure_registry_key(conn: Conn, files: KeyFiles, *, actor: str) -> bool:
     """Create the first signing key when the registry has none; ``True`` when one was created."""
     if await store.list_registry_keys(conn):
         return False
-    await create_registry_key(conn, home, actor=actor)
+    await create_registry_key(conn, files, actor=actor)
     return True
 
 
@@ -122,6 +244,9 @@ def missing_key_files(home: Path, key_ids: Iterable[str]) -> list[Path]:
 def signing_key(home: Path, key_id: str) -> SigningKey:
     """The private key ``key_id`` from ``home``, read once per process.
 
+    ``key_id`` is a key the database names: a file of it still beside its place, left by a crash after its
+    transaction committed, is put in place first.
+
     Raises:
         ConfigError: its file is missing from ``home``, cannot be read, holds no Ed25519 key, or holds
             another key (a file copied back under the wrong name would sign what partners refuse).
@@ -129,7 +254,7 @@ def signing_key(home: Path, key_id: str) -> SigningKey:
     loaded = _loaded.get((home, key_id))
     if loaded is None:
         path = key_path(home, key_id)
-        if not path.exists():
+        if not path.exists() and not (path.parent.is_dir() and _finish_interrupted(home, key_id)):
             raise ConfigError(f"signing key {key_id} is not in {path.parent}: is FIREARMS_HOME the right folder?")
         try:
             found = SigningKey.load(path)

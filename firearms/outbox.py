@@ -18,7 +18,7 @@ import msgspec
 
 from firearms import journal
 from firearms.canonical import MAX_SAFE_INTEGER, canonical, utc_now
-from firearms.errors import InvalidInputError, NotFoundError
+from firearms.errors import ConflictError, InvalidInputError, NotFoundError
 from firearms.store import outbox as store
 
 if TYPE_CHECKING:
@@ -212,12 +212,20 @@ async def resequence(conn: Conn, recipient: str, first_sequence: int, *, actor: 
     ``expected_sequence`` ahead of every number here. Once the administrators agreed (the partner keeps
     what it has), the queued notices take numbers from that one and are signed again; journaled.
 
+    Only once the partner refused the first notice queued for it with a ``sequence-gap`` ahead of it: that
+    answer passed PROTOCOL §4 check 7, so the partner holds nothing under that id. Before, a queued notice
+    may be one the partner took after the backup under the number it still has here, with the same bytes:
+    offered as it is, it is a duplicate and gets its first receipt; renumbered and signed again, it would
+    meet ``notice-id-conflict`` there for ever, and the whole queue behind it.
+
     Raises:
         NotFoundError: ``recipient`` is not on the trust list.
         InvalidInputError: ``sequence-not-ahead``: ``first_sequence`` is not above every number the partner
             acknowledged and the first one queued for it (a partner behind this side asks for a resend by
             itself, PROTOCOL §4). The later queued numbers do not count: they are what is renumbered, and
             while the partner refused the first they kept being given, past the number it expects.
+        ConflictError: ``no-sequence-gap``: notices wait for the partner and it has not refused the first
+            of them as behind what it expects (let the worker offer them first).
     """
     row = await store.get_outbox_sequences(conn, recipient)
     if row is None:
@@ -236,6 +244,15 @@ async def resequence(conn: Conn, recipient: str, first_sequence: int, *, actor: 
         raise InvalidInputError(
             f"{row['queued']} notices wait for {recipient}: numbered from {first_sequence} they would pass"
             f" {MAX_SAFE_INTEGER}, the largest number a notice can carry"
+        )
+    if row["queued"] and row["head_expected"] is None:
+        raise ConflictError(
+            f"{recipient} has not refused the first of the {row['queued']} notices queued for it as behind the"
+            " number it expects: it may hold it already (sent after a backup that was restored), and a new"
+            " number would make it conflict there; let the worker offer the queue first ('firearms notices"
+            f" --recipient {recipient}' shows 'expects N, ahead of this notice' once it refused one)",
+            code="no-sequence-gap",
+            queued=row["queued"],
         )
     await store.park_queued_outbox_sequences(conn, recipient)
     done = await store.resequence_outbox_notices(conn, recipient, first_sequence, utc_now())

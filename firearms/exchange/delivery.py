@@ -396,7 +396,9 @@ async def _gap(pool: Pool, worker: str, head: asyncpg.Record, attempted_at: dt.d
             error = f"sequence-gap: {head['recipient']} expects {expected}; resending from there"
             await store.record_outbox_failure(conn, head["notice_id"], worker, error, now, attempted_at)
         else:
+            # check 7 passed before check 8: the partner holds nothing under this id, so this notice may be
+            # renumbered (peers resequence); what it expects is kept for that
             error = f"sequence-gap: {head['recipient']} expects {expected}, ahead of this notice"
-            await store.record_outbox_failure(
-                conn, head["notice_id"], worker, error, now + dt.timedelta(seconds=60), attempted_at
+            await store.record_outbox_refused_ahead(
+                conn, head["notice_id"], worker, expected, error, now + dt.timedelta(seconds=60), attempted_at
             )

@@ -4,7 +4,8 @@
 OLD key (the one partners trust). The new key waits in ``pending_registry_key`` and is switched
 into use (becomes a ``registry_key``) by the worker once every enabled partner has acknowledged its
 announcement with an ``accepted`` receipt (a partner that stored it ``rejected`` did not take the key),
-so no partner ever sees a signature by a key it has not been told about. ``revoke`` marks one of this
+so no partner ever sees a signature by a key it has not been told about. ``cancel`` abandons a waiting
+key before its switch and revokes it with every partner told of it. ``revoke`` marks one of this
 registry's keys revoked and tells every partner with ``registry.key-revoked``.
 """
 
@@ -24,16 +25,16 @@ from firearms.store import peers as peer_store
 from firearms.store import rotation as store
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
     from firearms.db import Conn
 
 __all__ = [
     "REASON_MAX",
+    "Cancellation",
     "Revocation",
     "Rotation",
     "Switch",
     "announce_waiting_keys",
+    "cancel",
     "revoke",
     "rotate",
     "switch_announced_keys",
@@ -62,8 +63,11 @@ class Revocation(msgspec.Struct, frozen=True, kw_only=True):
     announced_to: list[str]
 
 
-async def rotate(conn: Conn, home: Path, *, actor: str) -> Rotation:
+async def rotate(conn: Conn, files: keys.KeyFiles, *, actor: str) -> Rotation:
     """Create a new signing key and announce it to every partner, signed by the current key.
+
+    ``files``: the caller's :func:`firearms.keys.key_transaction`, which puts the new key's file in place
+    once the rotation committed (and removes it if it did not).
 
     Raises:
         ConflictError: ``no-signing-key`` (nothing to rotate from) or ``rotation-pending``.
@@ -78,10 +82,8 @@ async def rotate(conn: Conn, home: Path, *, actor: str) -> Rotation:
         raise ConflictError(
             "a rotation is already waiting for partners to acknowledge its announcement", code="rotation-pending"
         )
-    keys.signing_key(home, current["key_id"])  # it signs the announcements
+    keys.signing_key(files.home, current["key_id"])  # it signs the announcements
     key = SigningKey.generate()
-    keys.keys_folder(home).mkdir(parents=True, exist_ok=True, mode=0o700)
-    key.save(keys.key_path(home, key.key_id))
     now = utc_now()
     await store.insert_pending_registry_key(conn, key.key_id, key.public_key, now, current["key_id"], now)
     body = _announcement(key.key_id, key.public_key, now)
@@ -104,6 +106,7 @@ async def rotate(conn: Conn, home: Path, *, actor: str) -> Rotation:
         payload={**body, "replaces": current["key_id"], "announced_to": peers},
     )
     switched = await _switch_if_announced(conn, key.key_id, key.public_key, now)
+    files.write(key)
     return Rotation(
         key_id=key.key_id,
         public_key=b64url_encode(key.public_key),
@@ -207,6 +210,83 @@ async def switch_announced_keys(conn: Conn) -> list[str]:
     return switched
 
 
+class Cancellation(msgspec.Struct, frozen=True, kw_only=True):
+    """What ``keys cancel`` did: the abandoned key, the key still in use, and the partners sent its revocation."""
+
+    key_id: str
+    replaces: str
+    cancelled_at: dt.datetime
+    revoked_to: list[str]
+
+
+async def cancel(conn: Conn, files: keys.KeyFiles, key_id: str, *, reason: str, actor: str) -> Cancellation:
+    """Abandon a rotation before its switch: the waiting key is never used, and partners stop trusting it.
+
+    Every partner its announcement was queued for -- delivered, or still queued, since nothing is dropped from
+    the outbox and it will arrive first -- is sent ``registry.key-revoked`` for it from now (PROTOCOL §6),
+    signed by the key in use; a partner that stored the announcement ``rejected`` never took the key. Its
+    private file is removed once this commits (``files``: the caller's :func:`firearms.keys.key_transaction`).
+    Journaled ``key.rotation-cancelled``. Asked again for a cancelled key, it answers as the first time and
+    changes nothing.
+
+    Raises:
+        InvalidInputError: ``reason-required`` for a blank reason; a reason over 2000 characters.
+        NotFoundError: no key of this registry has that id.
+        ConflictError: ``key-already-switched``: the key is in use or was (rotate again, then revoke it).
+    """
+    reason = _reason(reason)
+    row = await store.get_pending_registry_key_for_update(conn, key_id)  # waits for a worker's pass holding it
+    if row is None:
+        cancelled = await store.get_cancelled_registry_key(conn, key_id)
+        if cancelled is not None:
+            revocations = await store.list_key_revocations(conn, key_id)
+            return Cancellation(
+                key_id=key_id,
+                replaces=cancelled["replaces"],
+                cancelled_at=cancelled["cancelled_at"],
+                revoked_to=[revocation["recipient"] for revocation in revocations],
+            )
+        if await store.get_registry_key(conn, key_id) is None:
+            raise NotFoundError(f"{key_id} is not a key of this registry", key_id=key_id)
+    if row is None or row["switched_at"] is not None:
+        raise ConflictError(
+            f"key {key_id} is already in use or was: only a rotation still waiting can be cancelled (run 'firearms"
+            " keys rotate', then revoke this key once the new one is switched to)",
+            code="key-already-switched",
+            key_id=key_id,
+        )
+    now = utc_now()
+    await store.cancel_pending_registry_key(conn, key_id, now)
+    told = await store.list_announced_states(conn, key_id)
+    body = {"key_id": key_id, "revoked_at": format_time(now), "reason": reason}
+    await outbox.enqueue_to(conn, told, "registry.key-revoked", body, confidentiality="public", actor=actor)
+    await journal.record(
+        conn,
+        actor=actor,
+        action="key.rotation-cancelled",
+        entity="registry_key",
+        entity_id=key_id,
+        payload={**body, "replaces": row["replaces"], "revoked_to": told},
+    )
+    files.remove(key_id)
+    return Cancellation(key_id=key_id, replaces=row["replaces"], cancelled_at=now, revoked_to=told)
+
+
+def _reason(reason: str) -> str:
+    """A revocation's reason as partners take it (``registry.key-revoked``), stripped.
+
+    Raises:
+        InvalidInputError: ``reason-required`` for a blank reason; a reason over 2000 characters, which
+            partners refuse (the revocation would never reach them).
+    """
+    reason = reason.strip()
+    if not reason:
+        raise InvalidInputError("a revocation gives its reason (sent to every partner)", code="reason-required")
+    if len(reason) > REASON_MAX:
+        raise InvalidInputError(f"a revocation's reason has at most {REASON_MAX} characters, this one {len(reason)}")
+    return reason
+
+
 async def revoke(conn: Conn, key_id: str, *, reason: str, actor: str) -> Revocation:
     """Revoke one of this registry's keys from now and tell every partner (``registry.key-revoked``).
 
@@ -216,17 +296,13 @@ async def revoke(conn: Conn, key_id: str, *, reason: str, actor: str) -> Revocat
         NotFoundError: not a key of this registry.
         ConflictError: ``key-in-use`` (rotate first) or ``key-already-revoked``.
     """
-    reason = reason.strip()
-    if not reason:
-        raise InvalidInputError("a revocation gives its reason (sent to every partner)", code="reason-required")
-    if len(reason) > REASON_MAX:
-        raise InvalidInputError(f"a revocation's reason has at most {REASON_MAX} characters, this one {len(reason)}")
+    reason = _reason(reason)
     row = await store.get_registry_key(conn, key_id)
     if row is None:
         if key_id in {waiting["key_id"] for waiting in await store.lock_unswitched_keys(conn)}:
             raise NotFoundError(
                 f"{key_id} is the new key still waiting for partners' acknowledgements, not yet one this registry"
-                " signs with: it can be revoked once switched to (keys switch, then rotate again)",
+                " signs with: 'firearms keys cancel' abandons it (and revokes it with the partners told of it)",
                 key_id=key_id,
             )
         raise NotFoundError(f"{key_id} is not a key of this registry", key_id=key_id)

@@ -29,6 +29,7 @@ __all__ = [
     "park_queued_outbox_sequences",
     "record_outbox_failure",
     "record_outbox_receipts",
+    "record_outbox_refused_ahead",
     "relax_commit",
     "release_outbox_leases",
     "requeue_outbox_from",
@@ -156,6 +157,22 @@ async def record_outbox_failure(
     return row is not None
 
 
+async def record_outbox_refused_ahead(
+    conn: Conn,
+    notice_id: uuid.UUID,
+    worker: str,
+    expected_sequence: int,
+    error: str,
+    next_attempt_at: dt.datetime,
+    attempted_at: dt.datetime,
+) -> bool:
+    """A ``sequence-gap`` ahead of the notice, with the number the partner expects; ``False``: lease lost."""
+    row = await conn.fetchval(
+        Q["record_outbox_refused_ahead"], notice_id, worker, expected_sequence, error, next_attempt_at, attempted_at
+    )
+    return row is not None
+
+
 async def relax_commit(conn: Conn) -> None:
     """Let the current transaction commit without waiting for its WAL flush (sender-side bookkeeping only)."""
     await conn.execute(Q["relax_commit"])
@@ -179,7 +196,11 @@ async def list_licence_recipients(conn: Conn, number: str) -> list[str]:
 
 
 async def get_outbox_sequences(conn: Conn, recipient: str) -> asyncpg.Record | None:
-    """The partner's last sent number and the highest number stored for it; its row locked. ``None``: no such peer."""
+    """The numbers a resequencing needs for a partner, its row locked; ``None``: no such peer.
+
+    Its last sent number, the highest number stored for it, how many notices wait and what it expected when
+    it refused the first of them as behind it (``head_expected``).
+    """
     return await conn.fetchrow(Q["get_outbox_sequences"], recipient)
 
 

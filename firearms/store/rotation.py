@@ -14,9 +14,14 @@ if TYPE_CHECKING:
     from firearms.db import Conn
 
 __all__ = [
+    "cancel_pending_registry_key",
+    "get_cancelled_registry_key",
+    "get_pending_registry_key_for_update",
     "get_registry_key",
     "has_unswitched_key",
     "insert_pending_registry_key",
+    "list_announced_states",
+    "list_key_revocations",
     "list_unannounced_states",
     "list_unswitched_keys",
     "lock_pending_registry_keys",
@@ -72,3 +77,28 @@ async def revoke_registry_key(conn: Conn, key_id: str, revoked_at: dt.datetime) 
 async def list_unannounced_states(conn: Conn, key_id: str) -> list[str]:
     """The enabled partners that have not accepted the announcement of ``key_id`` (queued, or rejected)."""
     return [row["recipient"] for row in await conn.fetch(Q["list_unannounced_states"], key_id)]
+
+
+async def get_pending_registry_key_for_update(conn: Conn, key_id: str) -> asyncpg.Record | None:
+    """A rotated key, waiting or switched to, locked; ``None`` when none (never made, or cancelled)."""
+    return await conn.fetchrow(Q["get_pending_registry_key_for_update"], key_id)
+
+
+async def cancel_pending_registry_key(conn: Conn, key_id: str, cancelled_at: dt.datetime) -> bool:
+    """Move a waiting key to the cancelled ones; ``False`` when it is not waiting."""
+    return await conn.fetchval(Q["cancel_pending_registry_key"], key_id, cancelled_at) is not None
+
+
+async def get_cancelled_registry_key(conn: Conn, key_id: str) -> asyncpg.Record | None:
+    """A key whose rotation was cancelled: ``replaces`` and ``cancelled_at``."""
+    return await conn.fetchrow(Q["get_cancelled_registry_key"], key_id)
+
+
+async def list_announced_states(conn: Conn, key_id: str) -> list[str]:
+    """The partners the announcement of ``key_id`` was queued for, except those that stored it rejected."""
+    return [row["recipient"] for row in await conn.fetch(Q["list_announced_states"], key_id)]
+
+
+async def list_key_revocations(conn: Conn, key_id: str) -> list[asyncpg.Record]:
+    """The ``registry.key-revoked`` notices queued for ``key_id``: ``recipient`` and ``revoked_at``."""
+    return await conn.fetch(Q["list_key_revocations"], key_id)

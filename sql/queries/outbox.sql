@@ -138,6 +138,18 @@ UPDATE notice_outbox
  WHERE notice_id = $1 AND lease_owner = $2
 RETURNING notice_id;
 
+-- name: record_outbox_refused_ahead
+-- The partner refused the notice with a sequence-gap ahead of its number: it expects $3 (it holds notices under
+-- numbers up to there that are not this one, as after this registry was restored from a backup). Kept on the
+-- notice: it proves the partner does not hold it (check 7 passed), so peers resequence may renumber it.
+-- A failed attempt otherwise, tried again at $5. $1 notice_id, $2 worker, $3 expected_sequence, $4 error,
+-- $5 next_attempt_at, $6 attempted_at
+UPDATE notice_outbox
+   SET expected_sequence = $3, last_error = $4, next_attempt_at = $5, attempts = attempts + 1,
+       last_attempt_at = $6, lease_owner = NULL, lease_until = NULL
+ WHERE notice_id = $1 AND lease_owner = $2
+RETURNING notice_id;
+
 -- name: requeue_outbox_from
 -- The partner asks for everything from sequence $2 again (PROTOCOL §4 sequence-gap). $1 recipient, $2 sequence, $3 now
 UPDATE notice_outbox
@@ -214,7 +226,8 @@ WITH queued AS (
      WHERE recipient = $1 AND status = 'queued' AND sequence < 0
 ), renumbered AS (
     UPDATE notice_outbox AS o
-       SET sequence = q.sequence, envelope = NULL, next_attempt_at = $3, lease_owner = NULL, lease_until = NULL
+       SET sequence = q.sequence, envelope = NULL, expected_sequence = NULL, next_attempt_at = $3,
+           lease_owner = NULL, lease_until = NULL
       FROM queued AS q
      WHERE o.notice_id = q.notice_id
     RETURNING o.sequence
@@ -229,8 +242,13 @@ RETURNING (SELECT count(*) FROM renumbered) AS renumbered, last_sent_sequence;
 -- queued for it when higher (the one it refused as behind what it expects); the later queued numbers do
 -- not count: they are what is renumbered, and they kept being given while the partner refused the first.
 -- queued: how many notices wait for the partner, numbered or not (the numbers a resequencing will give).
+-- head_expected: what the partner expected when it refused the first numbered notice queued for it with a
+-- sequence-gap ahead of it (NULL: it did not, or nothing numbered waits).
 -- $1 recipient
-SELECT p.last_sent_sequence, o.highest, o.queued
+SELECT p.last_sent_sequence, o.highest, o.queued,
+       (SELECT h.expected_sequence FROM notice_outbox AS h
+         WHERE h.recipient = $1 AND h.status = 'queued' AND h.sequence IS NOT NULL
+         ORDER BY h.sequence LIMIT 1) AS head_expected
   FROM peer AS p,
        LATERAL (SELECT greatest(max(sequence) FILTER (WHERE status <> 'queued'),
                                 min(sequence) FILTER (WHERE status = 'queued')) AS highest,

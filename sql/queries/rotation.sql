@@ -22,7 +22,7 @@ SELECT key_id, public_key, not_before, replaces, created_at
 
 -- name: lock_unswitched_keys
 -- New keys not yet in use, locked for an administrator's switch: it waits for a worker's pass that holds them and
--- then sees whether that pass switched them.
+-- then sees whether that pass switched them (or a cancellation took them away).
 SELECT key_id, public_key, not_before, replaces, created_at
   FROM pending_registry_key
  WHERE switched_at IS NULL
@@ -50,3 +50,41 @@ SELECT key_id, public_key, not_before, not_after, revoked_at, created_at FROM re
 -- Revoke one of this registry's keys from $2. $1 key_id, $2 revoked_at
 UPDATE registry_key SET revoked_at = $2 WHERE key_id = $1 AND revoked_at IS NULL
 RETURNING key_id;
+
+-- name: get_pending_registry_key_for_update
+-- A rotated key, waiting or switched to, locked: a cancellation waits for a worker's pass that holds it, then
+-- sees whether that pass switched it (or, after another cancellation, finds it gone). $1 key_id
+SELECT key_id, public_key, not_before, replaces, created_at, switched_at
+  FROM pending_registry_key
+ WHERE key_id = $1
+   FOR UPDATE;
+
+-- name: cancel_pending_registry_key
+-- Abandon a waiting key (keys cancel): it moves to cancelled_registry_key. $1 key_id, $2 cancelled_at
+WITH cancelled AS (
+    DELETE FROM pending_registry_key
+     WHERE key_id = $1 AND switched_at IS NULL
+    RETURNING key_id, public_key, not_before, replaces, created_at
+)
+INSERT INTO cancelled_registry_key (key_id, public_key, not_before, replaces, created_at, cancelled_at)
+SELECT key_id, public_key, not_before, replaces, created_at, $2 FROM cancelled
+RETURNING key_id;
+
+-- name: get_cancelled_registry_key
+-- A key whose rotation was cancelled. $1 key_id
+SELECT key_id, replaces, cancelled_at FROM cancelled_registry_key WHERE key_id = $1;
+
+-- name: list_announced_states
+-- The partners a key's announcement was queued for that did not store it rejected: they trust the key, or will
+-- once the announcement still queued for them arrives (nothing is dropped from the outbox). $1 key_id
+SELECT DISTINCT recipient
+  FROM notice_outbox
+ WHERE type = 'registry.key-announced' AND body ->> 'key_id' = $1 AND status <> 'rejected'
+ ORDER BY recipient;
+
+-- name: list_key_revocations
+-- The registry.key-revoked notices queued for one of this registry's keys: recipient and revoked_at. $1 key_id
+SELECT recipient, body ->> 'revoked_at' AS revoked_at
+  FROM notice_outbox
+ WHERE type = 'registry.key-revoked' AND body ->> 'key_id' = $1
+ ORDER BY recipient;

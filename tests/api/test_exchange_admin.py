@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
 from litestar.testing import AsyncTestClient
 
-from firearms import db, outbox
+from firearms import db, keys, outbox
+from firearms.settings import Settings
 from tests.conftest import TokenFactory
 from tests.exchange_util import VECTORS
 
@@ -53,10 +55,18 @@ async def test_resequencing_a_partner_through_the_api(
     for bad in ({"first_sequence": 0}, {"first_sequence": "9"}, {"first_sequence": 9, "force": True}, {}):
         assert (await client.post("/api/v1/peers/DE/resequence", json=bad, headers=admin)).status_code == 400, bad
     assert await conn.fetchval("SELECT sequence FROM notice_outbox") == 1
+    # DE has not refused notice 1: it may hold it (taken after a backup this registry was restored from)
+    early = await client.post("/api/v1/peers/DE/resequence", json={"first_sequence": 9}, headers=admin)
+    assert early.status_code == 409
+    assert early.headers["content-type"].startswith("application/problem+json")
+    assert (early.json()["type"].endswith("/no-sequence-gap"), early.json()["queued"]) == (True, 1)
+    assert await conn.fetchval("SELECT sequence FROM notice_outbox") == 1
+    # what the worker records when DE answers sequence-gap expecting 9 (tests/db/test_outbox_delivery.py)
+    await conn.execute("UPDATE notice_outbox SET expected_sequence = 9")
     done = await client.post("/api/v1/peers/DE/resequence", json={"first_sequence": 9}, headers=admin)
     assert done.status_code == 200
     assert done.json() == {"recipient": "DE", "first_sequence": 9, "renumbered": 1, "last_sent_sequence": 9}
-    assert await conn.fetchval("SELECT sequence FROM notice_outbox") == 9
+    assert tuple(await conn.fetchrow("SELECT sequence, expected_sequence FROM notice_outbox") or ()) == (9, None)
     missing = await client.post("/api/v1/peers/FR/resequence", json={"first_sequence": 9}, headers=admin)
     assert missing.status_code == 404
 
@@ -205,6 +215,9 @@ async def test_resequencing_past_the_largest_protocol_integer_is_refused(
     async with conn.transaction():
         for n in range(3):
             await outbox.enqueue(conn, "DE", "test.ping", {"n": n})
+    assert await outbox.number_queued(conn) == 3
+    # what the worker records when DE refuses notice 1 with a sequence-gap (tests/db/test_outbox_delivery.py)
+    await conn.execute("UPDATE notice_outbox SET expected_sequence = 7 WHERE sequence = 1")
     # numbers past 2^53 - 1 cannot be signed (PROTOCOL §2): the queue would be stuck for good, and no later
     # resequencing could bring it back below the first queued number
     last = 2**53 - 1
@@ -212,10 +225,86 @@ async def test_resequencing_past_the_largest_protocol_integer_is_refused(
         refused = await client.post("/api/v1/peers/DE/resequence", json={"first_sequence": first}, headers=admin)
         assert refused.status_code == 422, first
         assert refused.json()["type"].endswith("/invalid-input")
-    assert await conn.fetchval("SELECT count(*) FROM notice_outbox WHERE sequence IS NOT NULL") == 0
-    assert await conn.fetchval("SELECT last_sent_sequence FROM peer WHERE state = 'DE'") == 0
+    assert await conn.fetchval("SELECT array_agg(sequence ORDER BY sequence) FROM notice_outbox") == [1, 2, 3]
+    assert await conn.fetchval("SELECT last_sent_sequence FROM peer WHERE state = 'DE'") == 3
     assert await conn.fetchval("SELECT count(*) FROM journal_entry WHERE action = 'peer.resequenced'") == 0
     done = await client.post("/api/v1/peers/DE/resequence", json={"first_sequence": last - 2}, headers=admin)
     assert done.status_code == 200
-    assert await outbox.number_queued(conn) == 3
     assert await conn.fetchval("SELECT max(sequence) FROM notice_outbox") == last  # the last one a notice can carry
+
+
+@pytest.mark.parametrize("when", ["statement", "commit"])
+async def test_a_rotation_whose_transaction_fails_leaves_no_key_file(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    auth: TokenFactory,
+    conn: db.Conn,
+    settings: Settings,
+    when: str,
+) -> None:
+    """The database refuses the rotation for real: in its statements (a trigger), or only at commit (a deferred
+    constraint trigger). No key file may stay behind: a private key no record names, that no backup lists."""
+    admin = await auth("admin")
+    folder = keys.keys_folder(settings.home)
+    before = sorted(path.name for path in folder.iterdir())
+    await conn.execute(
+        "CREATE FUNCTION test_refuse_key() RETURNS trigger LANGUAGE plpgsql"
+        " AS $$ BEGIN RAISE EXCEPTION 'refused by the test'; END $$"
+    )
+    if when == "statement":
+        await conn.execute(
+            "CREATE TRIGGER test_refuse_key BEFORE INSERT ON pending_registry_key"
+            " FOR EACH ROW EXECUTE FUNCTION test_refuse_key()"
+        )
+    else:
+        await conn.execute(
+            "CREATE CONSTRAINT TRIGGER test_refuse_key AFTER INSERT ON pending_registry_key"
+            " DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION test_refuse_key()"
+        )
+    refused = await client.post("/api/v1/keys/rotate", headers=admin)
+    assert refused.status_code == 500
+    assert await conn.fetchval("SELECT count(*) FROM pending_registry_key") == 0
+    assert await conn.fetchval("SELECT count(*) FROM registry_key") == 1
+    assert sorted(path.name for path in folder.iterdir()) == before
+    await conn.execute("DROP TRIGGER test_refuse_key ON pending_registry_key")
+    rotated = await client.post("/api/v1/keys/rotate", headers=admin)
+    assert rotated.status_code == 201
+    assert sorted(path.name for path in folder.iterdir()) == sorted([*before, f"{rotated.json()['key_id']}.pem"])
+
+
+async def test_cancelling_a_rotation_through_the_api(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    auth: TokenFactory,
+    conn: db.Conn,
+    settings: Settings,
+) -> None:
+    admin = await auth("admin")
+    old = await conn.fetchval("SELECT key_id FROM registry_key")
+    peer = {"state": "DE", "base_url": "http://127.0.0.1:9", "public_key": DE_KEY}
+    assert (await client.post("/api/v1/peers", json=peer, headers=admin)).status_code == 201
+    new = (await client.post("/api/v1/keys/rotate", headers=admin)).json()["key_id"]
+    assert keys.key_path(settings.home, new).exists()
+    auditor = await auth("auditor")
+    forbidden = await client.post(f"/api/v1/keys/{new}/cancel", json={"reason": "mistake"}, headers=auditor)
+    assert forbidden.status_code == 403
+    blank = await client.post(f"/api/v1/keys/{new}/cancel", json={"reason": "  "}, headers=admin)
+    assert (blank.status_code, blank.json()["type"].endswith("/reason-required")) == (422, True)
+    assert (await client.post(f"/api/v1/keys/{new}/cancel", json={}, headers=admin)).status_code == 400
+    cancelled = await client.post(f"/api/v1/keys/{new}/cancel", json={"reason": "mistake"}, headers=admin)
+    assert cancelled.status_code == 200
+    assert {k: v for k, v in cancelled.json().items() if k != "cancelled_at"} == {
+        "key_id": new,
+        "replaces": old,
+        "revoked_to": ["DE"],
+    }
+    assert not keys.key_path(settings.home, new).exists()
+    again = await client.post(f"/api/v1/keys/{new}/cancel", json={"reason": "mistake"}, headers=admin)
+    assert (again.status_code, again.json()) == (200, cancelled.json())
+    assert await conn.fetchval("SELECT count(*) FROM notice_outbox WHERE type = 'registry.key-revoked'") == 1
+    nothing = await client.post("/api/v1/keys/switch", headers=admin)
+    assert nothing.json()["type"].endswith("/no-rotation-pending")
+    late = await client.post(f"/api/v1/keys/{old}/cancel", json={"reason": "mistake"}, headers=admin)
+    assert late.status_code == 409
+    assert late.headers["content-type"].startswith("application/problem+json")
+    assert (late.json()["type"].endswith("/key-already-switched"), late.json()["key_id"]) == (True, old)
+    unknown = await client.post(f"/api/v1/keys/{'0' * 32}/cancel", json={"reason": "mistake"}, headers=admin)
+    assert unknown.status_code == 404

@@ -129,6 +129,25 @@ def test_switch_uses_the_waiting_key_before_every_acknowledgement(env: dict[str,
     assert notice["type"] == "registry.key-announced"  # still queued for DE, ahead of anything signed later
 
 
+def test_keys_cancel_abandons_the_waiting_rotation(env: dict[str, str]) -> None:
+    assert _run(env, "peers", "add", "DE", "--url", "http://127.0.0.1:8081", "--public-key", DE_KEY)[0] == 0
+    old = json.loads(_run(env, "keys", "show")[1])["key_id"]
+    rotation = json.loads(_run(env, "keys", "rotate")[1])
+    code, out, _ = _run(env, "keys", "cancel", rotation["key_id"], "--reason", "started by mistake")
+    assert code == 0
+    cancelled = json.loads(out)
+    assert (cancelled["key_id"], cancelled["replaces"], cancelled["revoked_to"]) == (rotation["key_id"], old, ["DE"])
+    assert _run(env, "keys", "cancel", rotation["key_id"], "--reason", "again") == (0, out, "")
+    assert json.loads(_run(env, "keys", "show")[1])["key_id"] == old
+    code, _, err = _run(env, "keys", "cancel", old, "--reason", "mistake")
+    assert code == 1
+    assert err.startswith("firearms: error:")
+    assert "only a rotation still waiting can be cancelled" in err
+    assert _run(env, "keys", "cancel", rotation["key_id"])[0] == 2  # --reason is required
+    queued = [json.loads(line)["type"] for line in _run(env, "notices", "--json")[1].splitlines()]
+    assert sorted(queued) == ["registry.key-announced", "registry.key-revoked"]
+
+
 def test_rotate_without_partners_switches_at_once_then_revoke(env: dict[str, str]) -> None:
     old = json.loads(_run(env, "keys", "show")[1])["key_id"]
     code, _, err = _run(env, "keys", "revoke", old, "--reason", "test")

@@ -220,7 +220,7 @@ async def test_the_keys_a_restored_registry_signs_with(
 ) -> None:
     old = (await keys.current_signing_key(conn, settings.home)).key_id
     assert await keys.needed_key_ids(conn) == [old]
-    async with conn.transaction():
+    async with keys.key_transaction(conn, settings.home) as files:
         await trust.add_peer(
             conn,
             own_state="AT",
@@ -230,7 +230,7 @@ async def test_the_keys_a_restored_registry_signs_with(
             not_before=None,
             actor=ACTOR,
         )
-        new = (await rotation.rotate(conn, settings.home, actor=ACTOR)).key_id
+        new = (await rotation.rotate(conn, files, actor=ACTOR)).key_id
     # the new key waits for CZ's acknowledgement: the worker switches to it later
     assert await keys.needed_key_ids(conn) == sorted([old, new])
     async with conn.transaction():

@@ -7,14 +7,15 @@ import datetime as dt
 import time
 import uuid
 from collections import Counter
+from pathlib import Path
 
 import httpx
 import msgspec
 import pytest
 
 import tests.exchange_util  # noqa: F401  # registers test.ping
-from firearms import db, keys, outbox
-from firearms.errors import InvalidInputError, NotFoundError
+from firearms import backup, db, keys, outbox
+from firearms.errors import ConflictError, InvalidInputError, NotFoundError
 from firearms.exchange import delivery, trust
 from firearms.exchange.protocol import (
     MAX_ENVELOPE_BYTES,
@@ -488,3 +489,69 @@ async def test_a_queue_grown_past_the_partners_number_while_stuck_is_resequenced
         )
         == waiting
     )
+
+
+async def test_a_notice_the_partner_took_after_the_backup_keeps_its_number_through_a_resequencing(
+    at_de: tuple[Registry, Registry], empty_database: str, tmp_path: Path
+) -> None:
+    """A real backup holds X queued as 2; X and 3..5 reach DE; AT restores the backup (X queued again as 2).
+
+    DE holds X under 2 with exactly the bytes AT signs again (check 7 comes before check 8: a duplicate,
+    answered with its first receipt). Renumbered to 6 and signed again, X would meet notice-id-conflict at
+    DE for ever, and every notice after it with it. A resequencing before DE refused a queued notice as behind
+    what it expects is refused; the worker offers the queue first, DE takes X as a duplicate and refuses the
+    first notice it does not hold, and only that one and those after it are renumbered.
+    """
+    at, de = at_de
+    await _enqueue(at, 1)
+    await _deliver_until(at, de.client, "SELECT bool_and(status = 'delivered') FROM notice_outbox")
+    (x,) = await _enqueue(at, 1)
+    assert await outbox.number_queued(at.conn) == 1
+    path = tmp_path / "at.dump"
+    assert at.settings.database_url is not None
+    await backup.backup(at.settings.database_url, path, state="AT", actor="test")
+    await _enqueue(at, 3)
+    await _deliver_until(at, de.client, "SELECT bool_and(status = 'delivered') FROM notice_outbox")
+    first_receipt = await at.conn.fetchval("SELECT receipt FROM notice_outbox WHERE notice_id = $1", uuid.UUID(x))
+    assert await de.conn.fetchval("SELECT array_agg(sequence ORDER BY sequence) FROM notice_inbox") == [1, 2, 3, 4, 5]
+
+    restored = await backup.restore(empty_database, path, state="AT", home=at.settings.home)
+    assert restored.problem is None
+    settings = msgspec.structs.replace(at.settings, database_url=empty_database)
+    conn = await db.connect(empty_database)
+    pool = await db.create_pool(empty_database, max_size=4)
+    try:
+        again = Registry(
+            state="AT", settings=settings, conn=conn, client=at.client, pool=pool, public_key=at.public_key
+        )
+        assert await conn.fetchval("SELECT sequence FROM notice_outbox WHERE notice_id = $1", uuid.UUID(x)) == 2
+        (new,) = await _enqueue(again, 1)
+        # straight after the restore, before anything was offered to DE: X may be one DE holds
+        with pytest.raises(ConflictError) as early:
+            async with conn.transaction():
+                await outbox.resequence(conn, "DE", 6, actor="test")
+        assert early.value.code == "no-sequence-gap"
+        assert await conn.fetchval("SELECT sequence FROM notice_outbox WHERE notice_id = $1", uuid.UUID(x)) == 2
+        assert await conn.fetchval("SELECT count(*) FROM journal_entry WHERE action = 'peer.resequenced'") == 0
+
+        await delivery.deliver_due(pool, settings, de.client, "w1")
+        delivered = await outbox.get_notice(conn, uuid.UUID(x))
+        assert delivered is not None
+        assert (delivered.status, delivered.sequence) == ("delivered", 2)
+        receipt = await conn.fetchval("SELECT receipt FROM notice_outbox WHERE notice_id = $1", uuid.UUID(x))
+        assert receipt == first_receipt  # DE's first receipt, byte for byte
+        stuck = await outbox.get_notice(conn, uuid.UUID(new))
+        assert stuck is not None
+        assert (stuck.status, stuck.sequence) == ("queued", 3)
+        assert "expects 6, ahead of this notice" in (stuck.last_error or "")
+
+        async with conn.transaction():
+            done = await outbox.resequence(conn, "DE", 6, actor="test")
+        assert (done.renumbered, done.last_sent_sequence) == (1, 6)
+        await _deliver_until(again, de.client, "SELECT bool_and(status = 'delivered') FROM notice_outbox")
+        inbox = await de.conn.fetch("SELECT sequence, notice_id::text FROM notice_inbox ORDER BY sequence")
+        assert [row["sequence"] for row in inbox] == [1, 2, 3, 4, 5, 6]
+        assert (inbox[1]["notice_id"], inbox[5]["notice_id"]) == (x, new)
+    finally:
+        await conn.close()
+        await pool.close()

@@ -11,7 +11,8 @@ import pytest
 
 import tests.exchange_util  # noqa: F401  # registers test.ping
 from firearms import keys, outbox
-from firearms.errors import ConflictError
+from firearms.canonical import format_time
+from firearms.errors import ConfigError, ConflictError, InvalidInputError, NotFoundError
 from firearms.exchange import delivery, rotation, trust
 from firearms.exchange.protocol import (
     decode_receipt,
@@ -46,8 +47,8 @@ async def test_an_announcement_the_partner_rejected_is_not_an_acknowledgement(
     """A partner that stored the announcement ``rejected`` does not trust the new key: do not sign with it."""
     at, de = at_de
     old = (await keys.current_signing_key(at.conn, at.settings.home)).key_id
-    async with at.conn.transaction():
-        new = (await rotation.rotate(at.conn, at.settings.home, actor="test")).key_id
+    async with keys.key_transaction(at.conn, at.settings.home) as files:
+        new = (await rotation.rotate(at.conn, files, actor="test")).key_id
     de_key = await keys.current_signing_key(de.conn, de.settings.home)
 
     async def rejecting(raw: bytes) -> tuple[int, bytes]:  # a partner that does not implement key announcements
@@ -70,8 +71,8 @@ async def test_a_partner_added_while_a_new_key_waits_is_told_about_it_before_the
     """Its administrator entered the key in use (the waiting one is not published yet); it must learn the new one."""
     at, de = at_de
     old = (await keys.current_signing_key(at.conn, at.settings.home)).key_id
-    async with at.conn.transaction():
-        new = await rotation.rotate(at.conn, at.settings.home, actor="test")
+    async with keys.key_transaction(at.conn, at.settings.home) as files:
+        new = await rotation.rotate(at.conn, files, actor="test")
         await trust.add_peer(
             at.conn,
             own_state="AT",
@@ -105,8 +106,8 @@ async def test_a_receipt_signed_by_a_key_the_partner_announced_during_the_run_is
     async def rotate_de_before_the_second(request: httpx.Request) -> None:
         if msgspec.json.decode(request.content)["notice"]["sequence"] != 2:
             return
-        async with de.conn.transaction():
-            new_keys.append((await rotation.rotate(de.conn, de.settings.home, actor="test")).key_id)
+        async with keys.key_transaction(de.conn, de.settings.home) as files:
+            new_keys.append((await rotation.rotate(de.conn, files, actor="test")).key_id)
         await _deliver(de, at)  # AT's inbox stores the announcement and acknowledges it
         assert await rotation.switch_announced_keys(de.conn) == new_keys
 
@@ -122,13 +123,13 @@ async def test_a_second_rotation_is_refused_while_the_worker_looks_at_the_waitin
 ) -> None:
     """The worker's switch pass locks the waiting key (SKIP LOCKED for other workers): rotate must still see it."""
     at, _ = at_de
-    async with at.conn.transaction():
-        await rotation.rotate(at.conn, at.settings.home, actor="test")  # DE has not acknowledged it: it waits
+    async with keys.key_transaction(at.conn, at.settings.home) as files:
+        await rotation.rotate(at.conn, files, actor="test")  # DE has not acknowledged it: it waits
     async with at.pool.acquire() as worker, worker.transaction():
         assert len(await rotation_store.list_unswitched_keys(worker)) == 1  # what switch_announced_keys holds
         with pytest.raises(ConflictError) as refused:
-            async with at.conn.transaction():
-                await rotation.rotate(at.conn, at.settings.home, actor="test")
+            async with keys.key_transaction(at.conn, at.settings.home) as files:
+                await rotation.rotate(at.conn, files, actor="test")
     assert refused.value.code == "rotation-pending"
     assert await at.conn.fetchval("SELECT count(*) FROM pending_registry_key") == 1
 
@@ -138,11 +139,12 @@ async def test_two_rotations_at_once_make_one_new_key(at_de: tuple[Registry, Reg
     first = await at.pool.acquire()
     transaction = first.transaction()
     await transaction.start()
-    await rotation.rotate(first, at.settings.home, actor="first admin")
+    first_files = keys.KeyFiles(at.settings.home)
+    await rotation.rotate(first, first_files, actor="first admin")
 
     async def second_admin() -> None:
-        async with at.conn.transaction():
-            await rotation.rotate(at.conn, at.settings.home, actor="second admin")
+        async with keys.key_transaction(at.conn, at.settings.home) as files:
+            await rotation.rotate(at.conn, files, actor="second admin")
 
     second = asyncio.create_task(second_admin())
     deadline = time.monotonic() + 10
@@ -151,6 +153,7 @@ async def test_two_rotations_at_once_make_one_new_key(at_de: tuple[Registry, Reg
         assert time.monotonic() < deadline, "the second rotation neither ended nor waited"
         await asyncio.sleep(0.01)
     await transaction.commit()
+    first_files.install()
     await at.pool.release(first)
     with pytest.raises(ConflictError) as refused:
         await second
@@ -162,8 +165,8 @@ async def test_switch_now_waits_for_the_workers_pass_instead_of_finding_no_waiti
     at_de: tuple[Registry, Registry],
 ) -> None:
     at, _ = at_de
-    async with at.conn.transaction():
-        new = await rotation.rotate(at.conn, at.settings.home, actor="test")
+    async with keys.key_transaction(at.conn, at.settings.home) as files:
+        new = await rotation.rotate(at.conn, files, actor="test")
     worker = await at.pool.acquire()
     transaction = worker.transaction()
     await transaction.start()
@@ -183,3 +186,166 @@ async def test_switch_now_waits_for_the_workers_pass_instead_of_finding_no_waiti
     switch = await switching
     assert (switch.key_id, switch.unacknowledged) == (new.key_id, ["DE"])
     assert (await keys.current_signing_key(at.conn, at.settings.home)).key_id == new.key_id
+
+
+async def test_a_key_file_left_beside_its_place_by_a_crash_after_the_commit_is_put_in_place(
+    at_de: tuple[Registry, Registry],
+) -> None:
+    """The rotation committed, then the process died before the new key's file was renamed into place."""
+    at, _ = at_de
+    home = at.settings.home
+    files = keys.KeyFiles(home)
+    async with at.conn.transaction():
+        new = (await rotation.rotate(at.conn, files, actor="test")).key_id
+    # no files.install(): the crash
+    final = keys.key_path(home, new)
+    assert not final.exists()
+    (partial,) = keys.keys_folder(home).glob(f".{new}.pem.*.partial")
+    async with at.conn.transaction():
+        await rotation.switch_now(at.conn, actor="test")
+    key = await keys.current_signing_key(at.conn, home)  # the next start finds its key
+    assert key.key_id == new
+    assert final.stat().st_mode & 0o777 == 0o600
+    assert not partial.exists()
+
+    # a file lost altogether is named, with the folder it is missing from
+    lost = keys.KeyFiles(home)
+    async with at.conn.transaction():
+        newer = (await rotation.rotate(at.conn, lost, actor="test")).key_id
+    lost.discard()
+    async with at.conn.transaction():
+        await rotation.switch_now(at.conn, actor="test")
+    with pytest.raises(ConfigError) as missing:
+        await keys.current_signing_key(at.conn, home)
+    assert newer in missing.value.detail
+    assert str(keys.keys_folder(home)) in missing.value.detail
+
+
+async def _cancel(at: Registry, key_id: str, reason: str = "started by mistake") -> rotation.Cancellation:
+    async with keys.key_transaction(at.conn, at.settings.home) as files:
+        return await rotation.cancel(at.conn, files, key_id, reason=reason, actor="test")
+
+
+async def test_a_cancelled_rotation_is_never_used_and_revoked_where_its_key_was_taken(
+    at_de: tuple[Registry, Registry],
+) -> None:
+    """DE took the announced key; AT cancels before the switch: DE is told to revoke it, AT never signs with it."""
+    at, de = at_de
+    home = at.settings.home
+    old = (await keys.current_signing_key(at.conn, home)).key_id
+    async with keys.key_transaction(at.conn, home) as files:
+        new = (await rotation.rotate(at.conn, files, actor="test")).key_id
+    await _deliver(at, de)
+    trusted = "SELECT revoked_at FROM peer_key WHERE state = 'AT' AND key_id = $1"
+    assert await de.conn.fetchval("SELECT count(*) FROM peer_key WHERE state = 'AT' AND key_id = $1", new) == 1
+    assert await de.conn.fetchval(trusted, new) is None
+
+    done = await _cancel(at, new)
+    assert (done.key_id, done.replaces, done.revoked_to) == (new, old, ["DE"])
+    assert not keys.key_path(home, new).exists()  # a key abandoned before any use: its private half goes
+    assert await rotation.switch_announced_keys(at.conn) == []  # DE acknowledged it, but it was cancelled
+    assert (await keys.current_signing_key(at.conn, home)).key_id == old
+    assert await keys.needed_key_ids(at.conn) == [old]
+    revocation = await at.conn.fetchrow(
+        "SELECT body, confidentiality, sequence FROM notice_outbox WHERE type = 'registry.key-revoked'"
+    )
+    assert revocation is not None
+    assert revocation["body"] == {
+        "key_id": new,
+        "revoked_at": format_time(done.cancelled_at),
+        "reason": "started by mistake",
+    }
+    assert revocation["confidentiality"] == "public"
+    await _deliver(at, de)
+    assert await at.conn.fetchval("SELECT status FROM notice_outbox WHERE type = 'registry.key-revoked'") == "delivered"
+    assert await de.conn.fetchval(trusted, new) == done.cancelled_at
+    entry = await at.conn.fetchrow("SELECT actor, payload FROM journal_entry WHERE action = 'key.rotation-cancelled'")
+    assert entry is not None
+    assert (entry["actor"], entry["payload"]["revoked_to"], entry["payload"]["replaces"]) == ("test", ["DE"], old)
+
+    # asked again: the same answer, nothing queued or journaled again
+    counts = "SELECT (SELECT count(*) FROM notice_outbox), (SELECT count(*) FROM journal_entry)"
+    before = tuple(await at.conn.fetchrow(counts) or ())
+    assert await _cancel(at, new, reason="another reason") == done
+    assert tuple(await at.conn.fetchrow(counts) or ()) == before
+
+    with pytest.raises(ConflictError) as nothing:
+        async with at.conn.transaction():
+            await rotation.switch_now(at.conn, actor="test")
+    assert nothing.value.code == "no-rotation-pending"
+    # a new rotation may start; once switched to, it is too late to cancel it
+    async with keys.key_transaction(at.conn, home) as files:
+        newer = (await rotation.rotate(at.conn, files, actor="test")).key_id
+    async with at.conn.transaction():
+        await rotation.switch_now(at.conn, actor="test")
+    for in_use in (newer, old):
+        with pytest.raises(ConflictError) as late:
+            await _cancel(at, in_use)
+        assert (late.value.code, late.value.facts["key_id"]) == ("key-already-switched", in_use)
+    assert keys.key_path(home, newer).exists()
+    with pytest.raises(NotFoundError):
+        await _cancel(at, "0" * 32)
+    with pytest.raises(InvalidInputError) as blank:
+        await _cancel(at, newer, reason=" \n")
+    assert blank.value.code == "reason-required"
+
+
+async def test_a_rotation_cancelled_before_its_announcement_arrived_is_revoked_right_after_it(
+    at_de: tuple[Registry, Registry],
+) -> None:
+    """The announcement still queued is not dropped (nothing is): the revocation follows it, and the
+    acknowledgement that then comes back switches nothing."""
+    at, de = at_de
+    async with keys.key_transaction(at.conn, at.settings.home) as files:
+        new = (await rotation.rotate(at.conn, files, actor="test")).key_id
+    done = await _cancel(at, new)
+    assert done.revoked_to == ["DE"]
+    await _deliver(at, de)
+    rows = await at.conn.fetch("SELECT type, status FROM notice_outbox ORDER BY sequence")
+    assert [(row["type"], row["status"]) for row in rows] == [
+        ("registry.key-announced", "delivered"),
+        ("registry.key-revoked", "delivered"),
+    ]
+    assert await rotation.switch_announced_keys(at.conn) == []
+    assert await de.conn.fetchval("SELECT revoked_at FROM peer_key WHERE key_id = $1", new) == done.cancelled_at
+
+
+async def test_a_cancellation_waits_for_the_workers_pass_and_refuses_the_key_it_switched(
+    at_de: tuple[Registry, Registry],
+) -> None:
+    at, _ = at_de
+    async with keys.key_transaction(at.conn, at.settings.home) as files:
+        new = (await rotation.rotate(at.conn, files, actor="test")).key_id
+    worker = await at.pool.acquire()
+    transaction = worker.transaction()
+    await transaction.start()
+    assert len(await rotation_store.list_unswitched_keys(worker)) == 1  # the worker's pass holds the key
+    cancelling = asyncio.create_task(_cancel(at, new))
+    deadline = time.monotonic() + 10
+    while not cancelling.done() and not await at.pool.fetchval("SELECT count(*) FROM pg_locks WHERE NOT granted"):
+        assert time.monotonic() < deadline, "the cancellation neither ended nor waited"
+        await asyncio.sleep(0.01)
+    assert not cancelling.done()
+    await rotation.switch_now(worker, actor="system:exchange")  # the pass switches it
+    await transaction.commit()
+    await at.pool.release(worker)
+    with pytest.raises(ConflictError) as late:
+        await cancelling
+    assert late.value.code == "key-already-switched"
+    assert (await keys.current_signing_key(at.conn, at.settings.home)).key_id == new
+    assert await at.conn.fetchval("SELECT count(*) FROM notice_outbox WHERE type = 'registry.key-revoked'") == 0
+
+
+async def test_two_cancellations_at_once_revoke_the_key_once(at_de: tuple[Registry, Registry]) -> None:
+    at, _ = at_de
+    async with keys.key_transaction(at.conn, at.settings.home) as files:
+        new = (await rotation.rotate(at.conn, files, actor="test")).key_id
+
+    async def admin() -> rotation.Cancellation:
+        async with at.pool.acquire() as conn, keys.key_transaction(conn, at.settings.home) as files:
+            return await rotation.cancel(conn, files, new, reason="mistake", actor="test")
+
+    first, second = await asyncio.gather(admin(), admin())
+    assert first == second
+    assert await at.conn.fetchval("SELECT count(*) FROM notice_outbox WHERE type = 'registry.key-revoked'") == 1
+    assert await at.conn.fetchval("SELECT count(*) FROM journal_entry WHERE action = 'key.rotation-cancelled'") == 1
