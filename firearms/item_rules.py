@@ -1,6 +1,7 @@
 """Rules on record input (Art. 8; ITI paras 8-10; DESIGN §7 "every input is validated at the boundary").
 
-White space: a value with leading or trailing white space is **refused** (``padded-value``), never
+White space (:data:`firearms.text_rules.SPACE_CHARACTERS`, the registry's one definition): a value with
+leading or trailing white space is **refused** (``padded-value``), never
 trimmed, in the API and in bulk imports alike, so that what is stored is exactly what was given.
 Control characters are refused everywhere (``invalid-text``; ``invalid-serial`` in a serial).
 The bulk import applies the same rules in SQL (:mod:`firearms.imports`); a test keeps them in step.
@@ -8,12 +9,12 @@ The bulk import applies the same rules in SQL (:mod:`firearms.imports`); a test 
 
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING
 
 from firearms import serials
 from firearms.countries import is_country
 from firearms.errors import InvalidInputError
+from firearms.text_rules import CONTROL, is_padded
 
 if TYPE_CHECKING:
     import datetime as dt
@@ -21,8 +22,6 @@ if TYPE_CHECKING:
     from firearms.item_types import NewEvent, NewItem, NewMarking
 
 __all__ = [
-    "CONTROL_PATTERN_SQL",
-    "SPACE_CHARACTERS",
     "check_country",
     "check_text",
     "check_year",
@@ -31,12 +30,6 @@ __all__ = [
     "validate_marking",
 ]
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-# The same rules as regular expressions the bulk import hands to PostgreSQL (NUL never reaches it).
-CONTROL_PATTERN_SQL = "[\x01-\x1f\x7f-\x9f]"
-# White space that is not a control character (those are refused as such first): may not lead or trail a value.
-SPACE_CHARACTERS = "".join(ch for ch in map(chr, range(0x20, 0x3001)) if ch.isspace() and not _CONTROL.match(ch))
-_PADDED = re.compile(f"^[{re.escape(SPACE_CHARACTERS)}]|[{re.escape(SPACE_CHARACTERS)}]$")
 _ANTIQUE_BEFORE = 1900  # Dir. 2021/555 Art. 1: antique arms are those made before 1900 (per national law)
 
 
@@ -52,9 +45,9 @@ def check_text(field: str, value: str | None, *, required: bool = False) -> None
         return
     if not value:
         raise InvalidInputError(f"{field} is empty (leave it out instead)", code="invalid-text", field=field)
-    if _CONTROL.search(value):
+    if CONTROL.search(value):
         raise InvalidInputError(f"{field} contains control characters", code="invalid-text", field=field)
-    if _PADDED.search(value):
+    if is_padded(value):
         raise InvalidInputError(
             f"{field} has leading or trailing white space; values are refused, never trimmed",
             code="padded-value",
