@@ -165,8 +165,8 @@ SELECT item_id, kind, firearm_type, component_type, parent_item_id, make, model,
  LIMIT $10;
 
 -- name: export_items
--- Items with their first manufacture/geometric and first import marking, flat, in item_id order (streamed). $1 make, $2 model, $3 calibre, $4 firearm_type, $5 status, $6 kind, $7 country_of_manufacture, $8 import_id
-SELECT i.item_id, i.status, i.serial_normalised, i.registered_at, i.registered_by, i.import_id, i.parent_item_id,
+-- Items with their first manufacture/geometric and first import marking, flat, in item_id order (streamed); not registered_by (staff data). $1 make, $2 model, $3 calibre, $4 firearm_type, $5 status, $6 kind, $7 country_of_manufacture, $8 import_id
+SELECT i.item_id, i.status, i.serial_normalised, i.registered_at, i.import_id, i.parent_item_id,
        i.kind, i.firearm_type, i.component_type, i.make, i.model, i.calibre, i.year_of_manufacture,
        i.country_of_manufacture, i.category, i.manufacturer, i.serial, i.headstamp, i.quantity,
        m.kind AS marking_kind, m.stamped AS marking_stamped, m.symbol_code, m.alphanumeric_code,
