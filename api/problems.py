@@ -111,6 +111,8 @@ TITLES: dict[str, str] = {
     "invalid-country": "Not an ISO 3166-1 alpha-2 country code",
     "year-in-future": "The year is in the future",
     "date-in-future": "The date is in the future",
+    "date-before-manufacture": "The date is before the item was made",
+    "date-before-previous-event": "The date is before the event it follows",
     "padded-value": "A value has leading or trailing white space",
     "invalid-text": "A text value is empty or holds control characters",
     "invalid-kind-fields": "The fields do not fit the kind of item",

@@ -9,6 +9,7 @@ The bulk import applies the same rules in SQL (:mod:`firearms.imports`); a test 
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import TYPE_CHECKING
 
 from firearms import serials
@@ -17,12 +18,11 @@ from firearms.errors import InvalidInputError
 from firearms.text_rules import CONTROL, is_padded
 
 if TYPE_CHECKING:
-    import datetime as dt
-
     from firearms.item_types import NewEvent, NewItem, NewMarking
 
 __all__ = [
     "check_country",
+    "check_event_date",
     "check_text",
     "check_year",
     "validate_event",
@@ -179,3 +179,42 @@ def validate_event(event: NewEvent, today: dt.date) -> None:
     for broken, why in problems:
         if broken:
             raise InvalidInputError(why, code="invalid-event-fields", field="event")
+
+
+def check_event_date(
+    event: NewEvent, *, year_of_manufacture: int | None, follows: tuple[int, str, dt.date] | None
+) -> None:
+    """An event is not dated before the item was made, nor before the event it follows (README "Lifecycle").
+
+    ``follows`` is ``(event_id, event, occurred_on)`` of the event this one logically follows: the item's
+    latest event in effect (neither a correction nor corrected), or for a correction the event it corrects.
+    A correction of that event takes it out: a corrected date is recorded as a correction, then the event
+    again with its right date. The registration is no bound: a firearm registered late (an old firearm
+    found in an estate, records taken over from a dealer) has a past before it. Future dates are refused
+    by :func:`validate_event`.
+
+    Raises:
+        InvalidInputError: ``date-before-manufacture`` or ``date-before-previous-event``, naming both dates.
+    """
+    if year_of_manufacture is not None and event.occurred_on.year < year_of_manufacture:
+        raise InvalidInputError(
+            f"occurred_on {event.occurred_on} is before the item was made ({year_of_manufacture})",
+            code="date-before-manufacture",
+            field="occurred_on",
+            occurred_on=event.occurred_on.isoformat(),
+            not_before=dt.date(year_of_manufacture, 1, 1).isoformat(),
+            year_of_manufacture=year_of_manufacture,
+        )
+    if follows is not None and event.occurred_on < follows[2]:
+        event_id, kind, occurred_on = follows
+        raise InvalidInputError(
+            f"occurred_on {event.occurred_on} is before {occurred_on}, the date of event {event_id} ({kind}) "
+            + ("that it corrects" if event.event == "corrected" else "that it follows")
+            + ": correct that event first if its date is wrong",
+            code="date-before-previous-event",
+            field="occurred_on",
+            occurred_on=event.occurred_on.isoformat(),
+            not_before=occurred_on.isoformat(),
+            previous_event_id=event_id,
+            previous_event=kind,
+        )

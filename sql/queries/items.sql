@@ -27,8 +27,8 @@ SELECT item_id, kind, firearm_type, component_type, parent_item_id, make, model,
  WHERE item_id = $1;
 
 -- name: get_item_for_update
--- One item, locked for a lifecycle event. $1 item_id
-SELECT item_id, kind, status
+-- One item, locked for a lifecycle event (its year of manufacture bounds the event's date). $1 item_id
+SELECT item_id, kind, status, year_of_manufacture
   FROM item
  WHERE item_id = $1
    FOR UPDATE;
@@ -72,8 +72,9 @@ RETURNING event_id, item_id, event, status_before, status_after, occurred_on, fr
           country, temporary, from_state_stocks, purpose, corrects_event_id, reason, note, recorded_at, recorded_by;
 
 -- name: list_item_event_kinds
--- Every event of an item in the order recorded, with what each corrects: enough to replay its status. $1 item_id
-SELECT event_id, event, corrects_event_id
+-- Every event of an item in the order recorded, with what each corrects and its date: enough to replay its
+-- status and to date the next event. $1 item_id
+SELECT event_id, event, corrects_event_id, occurred_on
   FROM item_event
  WHERE item_id = $1
  ORDER BY event_id;

@@ -464,3 +464,73 @@ async def test_fuzzy_search_ranks_the_exact_serial_before_its_confusables(
         ("I2345-0", False),
         ("L2345-0", False),
     ]
+
+
+async def test_an_event_dated_before_the_manufacture_or_the_event_it_follows_is_422_naming_both_dates(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    officer: dict[str, str],
+    conn: db.Conn,
+) -> None:
+    item_id = (await register(client, officer, rifle(year_of_manufacture=2019)))["item_id"]
+    url = f"/api/v1/items/{item_id}/events"
+
+    async def refused(body: dict[str, Any], code: str) -> dict[str, Any]:
+        before = await row_counts(conn)
+        response = await client.post(url, json=body, headers=officer)
+        assert response.status_code == 422, response.text
+        assert response.headers["content-type"].startswith("application/problem+json")
+        problem: dict[str, Any] = response.json()
+        assert problem["type"] == PROBLEM + code
+        assert problem["field"] == "occurred_on"
+        assert problem["occurred_on"] == body["occurred_on"]
+        assert await row_counts(conn) == before
+        return problem
+
+    async def recorded(body: dict[str, Any]) -> dict[str, Any]:
+        response = await client.post(url, json=body, headers=officer)
+        assert response.status_code == 201, response.text
+        event: dict[str, Any] = response.json()
+        return event
+
+    made = await refused(event_body("lost", occurred_on="2018-12-31"), "date-before-manufacture")
+    assert (made["year_of_manufacture"], made["not_before"]) == (2019, "2019-01-01")
+    stolen = await recorded(event_body("stolen", occurred_on="2025-06-01"))
+    early = await refused(event_body("recovered", occurred_on="2025-05-31"), "date-before-previous-event")
+    assert (early["previous_event_id"], early["previous_event"], early["not_before"]) == (
+        stolen["event_id"],
+        "stolen",
+        "2025-06-01",
+    )
+    recovered = await recorded(event_body("recovered", occurred_on="2025-06-01"))  # the same day is fine
+    # a correction is not dated before the event it corrects
+    await refused(
+        event_body("corrected", occurred_on="2025-05-01", corrects_event_id=recovered["event_id"]),
+        "date-before-previous-event",
+    )
+    # the theft was in 2024: corrections are new entries, and a corrected event no longer bounds the dates
+    for event in (recovered, stolen):
+        await recorded(event_body("corrected", corrects_event_id=event["event_id"]))
+    assert (await recorded(event_body("stolen", occurred_on="2024-01-10")))["status_after"] == "stolen"
+    assert (await recorded(event_body("recovered", occurred_on="2024-02-01")))["status_after"] == "active"
+
+
+async def test_a_late_registered_historical_firearm_takes_its_old_events(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    officer: dict[str, str],
+) -> None:
+    # Registered today, made in 1938: its past is dated before its registration, and that is no error.
+    item_id = (await register(client, officer, rifle("K98-1938", year_of_manufacture=1938)))["item_id"]
+    url = f"/api/v1/items/{item_id}/events"
+    for body in (
+        event_body("transferred", occurred_on="1950-03-01"),
+        event_body("exported", occurred_on="1961-07-14"),
+        event_body("imported", occurred_on="1975-01-02"),
+        event_body("seized", occurred_on="1975-01-02"),
+    ):
+        response = await client.post(url, json=body, headers=officer)
+        assert response.status_code == 201, response.text
+    unknown_year = (await register(client, officer, rifle("NO-YEAR-1", year_of_manufacture=None)))["item_id"]
+    response = await client.post(
+        f"/api/v1/items/{unknown_year}/events", json=event_body("lost", occurred_on="1901-01-01"), headers=officer
+    )
+    assert response.status_code == 201, response.text

@@ -15,6 +15,8 @@ RECORD_CODES = [
     "invalid-country",
     "year-in-future",
     "date-in-future",
+    "date-before-manufacture",
+    "date-before-previous-event",
     "padded-value",
     "invalid-text",
     "invalid-kind-fields",
