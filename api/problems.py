@@ -110,6 +110,7 @@ TITLES: dict[str, str] = {
     "state-to-civilian-marking-missing": "The item has no state-to-civilian marking",
     "invalid-country": "Not an ISO 3166-1 alpha-2 country code",
     "year-in-future": "The year is in the future",
+    "year-before-manufacture": "The marking's year is before the item was made",
     "date-in-future": "The date is in the future",
     "date-before-manufacture": "The date is before the item was made",
     "date-before-previous-event": "The date is before the event it follows",

@@ -44,6 +44,7 @@ REASONS = (
     "invalid-serial",
     "invalid-country",
     "year-in-future",
+    "year-before-manufacture",
     "invalid-kind-fields",
     "antique-too-recent",
     "invalid-marking",

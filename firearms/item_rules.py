@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 __all__ = [
     "check_country",
     "check_event_date",
+    "check_marking_year",
     "check_text",
     "check_year",
     "validate_event",
@@ -77,6 +78,22 @@ def check_year(field: str, value: int | None, today: dt.date) -> None:
         raise InvalidInputError(f"{field}: {value} is in the future", code="year-in-future", field=field)
 
 
+def check_marking_year(field: str, year: int | None, year_of_manufacture: int | None) -> None:
+    """A marking is not stamped before the item was made (an import, proof or deactivation mark comes after).
+
+    Raises:
+        InvalidInputError: ``year-before-manufacture``, naming both years.
+    """
+    if year is not None and year_of_manufacture is not None and year < year_of_manufacture:
+        raise InvalidInputError(
+            f"{field}: {year} is before the item was made ({year_of_manufacture})",
+            code="year-before-manufacture",
+            field=field,
+            year=year,
+            year_of_manufacture=year_of_manufacture,
+        )
+
+
 def validate_marking(marking: NewMarking, today: dt.date, field: str = "marking") -> None:
     """The rules of one marking: its text, country, year, and the fields its kind needs.
 
@@ -121,6 +138,7 @@ def validate_item(item: NewItem, today: dt.date) -> None:
         )
     for position, marking in enumerate(item.markings):
         validate_marking(marking, today, f"markings[{position}]")
+        check_marking_year(f"markings[{position}].year", marking.year, item.year_of_manufacture)
     if item.kind == "firearm" and not any(m.kind in {"manufacture", "geometric"} for m in item.markings):
         raise InvalidInputError(
             "a firearm is registered with its manufacture or geometric marking (Protocol Art. 8(1)(a))",

@@ -534,3 +534,39 @@ async def test_a_late_registered_historical_firearm_takes_its_old_events(
         f"/api/v1/items/{unknown_year}/events", json=event_body("lost", occurred_on="1901-01-01"), headers=officer
     )
     assert response.status_code == 201, response.text
+
+
+async def test_a_marking_dated_before_the_item_was_made_is_422_in_the_api_and_the_bulk_import(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    officer: dict[str, str],
+    conn: db.Conn,
+) -> None:
+    # An import marking stamped in 2015 on a rifle made in 2019: one of the two years is wrong.
+    early = {"kind": "import", "stamped": "AT 15", "country": "AT", "year": 2015}
+    body = rifle(markings=[*rifle()["markings"], early])
+    response = await client.post("/api/v1/items", json=body, headers=officer)
+    assert response.status_code == 422, response.text
+    problem = response.json()
+    assert problem["type"] == PROBLEM + "year-before-manufacture"
+    assert (problem["field"], problem["year"], problem["year_of_manufacture"]) == ("markings[1].year", 2015, 2019)
+    assert await row_counts(conn) == (0, 0, 0)
+    item_id = (await register(client, officer, rifle()))["item_id"]
+    added = await client.post(f"/api/v1/items/{item_id}/markings", json=early, headers=officer)
+    assert added.status_code == 422, added.text
+    assert added.json()["type"] == PROBLEM + "year-before-manufacture"
+    assert await row_counts(conn) == (1, 1, 0)
+    on_time = await client.post(f"/api/v1/items/{item_id}/markings", json={**early, "year": 2019}, headers=officer)
+    assert on_time.status_code == 201, on_time.text
+    csv_body = (
+        "kind,firearm_type,manufacturer,country_of_manufacture,serial,year_of_manufacture,marking_stamped,"
+        "import_country,import_year,import_stamped\n"
+        "firearm,rifle,Steyr,AT,YB-1,2019,STEYR YB-1,AT,2015,AT 15\n"
+        "firearm,rifle,Steyr,AT,YB-2,2019,STEYR YB-2,AT,2020,AT 20\n"
+    )
+    imported = await client.post(
+        "/api/v1/imports", content=csv_body.encode(), headers={**officer, "Content-Type": "text/csv"}
+    )
+    assert imported.status_code == 201, imported.text
+    assert imported.json()["rejections"] == [
+        {"line": 2, "reason": "year-before-manufacture", "serial": "YB-1", "item_id": None}
+    ]

@@ -14,6 +14,7 @@ RECORD_CODES = [
     "invalid-serial",
     "invalid-country",
     "year-in-future",
+    "year-before-manufacture",
     "date-in-future",
     "date-before-manufacture",
     "date-before-previous-event",
