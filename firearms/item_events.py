@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from firearms.db import Conn
     from firearms.lifecycle import Status
 
-__all__ = ["history", "record_event"]
+__all__ = ["history", "made_in", "record_event"]
 
 
 async def record_event(conn: Conn, item_id: int, data: NewEvent, *, actor: str, today: dt.date) -> ItemEvent:
@@ -67,7 +67,7 @@ async def _record_event(conn: Conn, item_id: int, data: NewEvent, *, actor: str)
     events = await store.list_item_event_kinds(conn, item_id)
     if data.event == "corrected":
         after = _status_after_correction(events, item_id, before, data.corrects_event_id)
-    check_event_date(data, year_of_manufacture=item["year_of_manufacture"], follows=_followed(events, data))
+    check_event_date(data, year_of_manufacture=made_in(item, events), follows=_followed(events, data))
     if data.event == "imported" and not data.temporary and not await store.has_marking(conn, item_id, "import"):
         raise ConflictError(
             f"item {item_id} has no import marking: mark it first, or record a temporary import with its purpose",
@@ -119,6 +119,17 @@ async def _record_event(conn: Conn, item_id: int, data: NewEvent, *, actor: str)
         },
     )
     return event
+
+
+def made_in(item: asyncpg.Record, events: Sequence[asyncpg.Record]) -> int | None:
+    """The item's year of manufacture as a bound on dates; none once its registration record was corrected.
+
+    The item row never changes: without this, an officer would be held to a mistyped year for good.
+    """
+    if any(e["event"] == "corrected" and e["corrects_event_id"] is None for e in events):
+        return None
+    year: int | None = item["year_of_manufacture"]
+    return year
 
 
 def _followed(events: Sequence[asyncpg.Record], data: NewEvent) -> tuple[int, str, dt.date] | None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING, Any
 
-from firearms import journal, serials
+from firearms import item_events, journal, serials
 from firearms.errors import ConflictError, InvalidInputError, NotFoundError
 from firearms.item_rules import check_marking_year, validate_item, validate_marking
 from firearms.item_types import Item, ItemDetail, Marking, NewItem, NewMarking, ScoredItem
@@ -170,7 +170,8 @@ async def add_marking(conn: Conn, item_id: int, data: NewMarking, *, actor: str,
     item = await store.get_item_for_update(conn, item_id)
     if item is None:
         raise NotFoundError(f"no item {item_id}", item_id=item_id)
-    check_marking_year("marking.year", data.year, item["year_of_manufacture"])
+    events = await store.list_item_event_kinds(conn, item_id) if data.year is not None else []
+    check_marking_year("marking.year", data.year, item_events.made_in(item, events))
     (marking,) = await _insert_markings(conn, item_id, [data], actor)
     await journal.record(
         conn,

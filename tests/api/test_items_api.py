@@ -512,6 +512,20 @@ async def test_an_event_dated_before_the_manufacture_or_the_event_it_follows_is_
         await recorded(event_body("corrected", corrects_event_id=event["event_id"]))
     assert (await recorded(event_body("stolen", occurred_on="2024-01-10")))["status_after"] == "stolen"
     assert (await recorded(event_body("recovered", occurred_on="2024-02-01")))["status_after"] == "active"
+    # the year of manufacture was mistyped (2019 for 2015): once the registration record is corrected, it no
+    # longer bounds the dates (the item row never changes)
+    await recorded(event_body("corrected", corrects_event_id=None, reason="made in 2015, not 2019"))
+    assert (await recorded(event_body("transferred", occurred_on="2024-02-01")))["status_after"] == "active"
+    other = (await register(client, officer, rifle("SSG08-002", year_of_manufacture=2019)))["item_id"]
+    other_url = f"/api/v1/items/{other}/events"
+    assert (
+        await client.post(other_url, json=event_body("lost", occurred_on="2018-12-31"), headers=officer)
+    ).status_code == 422
+    fixed = await client.post(other_url, json=event_body("corrected", reason="made in 2015"), headers=officer)
+    assert fixed.status_code == 201, fixed.text
+    assert (
+        await client.post(other_url, json=event_body("lost", occurred_on="2018-12-31"), headers=officer)
+    ).status_code == 201
 
 
 async def test_a_late_registered_historical_firearm_takes_its_old_events(
@@ -557,6 +571,12 @@ async def test_a_marking_dated_before_the_item_was_made_is_422_in_the_api_and_th
     assert await row_counts(conn) == (1, 1, 0)
     on_time = await client.post(f"/api/v1/items/{item_id}/markings", json={**early, "year": 2019}, headers=officer)
     assert on_time.status_code == 201, on_time.text
+    # a mistyped year of manufacture, once the registration record is corrected, no longer bounds the markings
+    fixed = await client.post(
+        f"/api/v1/items/{item_id}/events", json=event_body("corrected", reason="made in 2014"), headers=officer
+    )
+    assert fixed.status_code == 201, fixed.text
+    assert (await client.post(f"/api/v1/items/{item_id}/markings", json=early, headers=officer)).status_code == 201
     csv_body = (
         "kind,firearm_type,manufacturer,country_of_manufacture,serial,year_of_manufacture,marking_stamped,"
         "import_country,import_year,import_stamped\n"
