@@ -39,6 +39,7 @@ from firearms.licence_rules import asks_more_of_transit
 from firearms.serials import normalise
 from firearms.store import checks as store
 from firearms.store import licences as licence_store
+from firearms.text_rules import is_padded
 
 if TYPE_CHECKING:
     from firearms.db import Conn
@@ -242,10 +243,12 @@ def _require_unpadded(request: CheckRequest) -> None:
     """The licence number and the shipment id are identifiers: with white space around them they name nothing.
 
     A scanner that sends a trailing blank would otherwise get a recorded ``refuse`` (``licence-unknown``)
-    for a licence that exists, and a dispatch under a shipment id no partner uses.
+    for a licence that exists, and a dispatch under a shipment id no partner uses. White space is the
+    registry's one definition (:data:`firearms.text_rules.SPACE_CHARACTERS`), as for every record field;
+    serials are held to it in :func:`_require_distinct`.
     """
     for field, value in (("licence_number", request.licence_number), ("shipment_id", request.shipment_id)):
-        if value is not None and value != value.strip():
+        if value is not None and is_padded(value):
             raise InvalidInputError(
                 f"{field} has leading or trailing white space; identifiers are refused, never trimmed",
                 code="padded-value",
@@ -254,7 +257,7 @@ def _require_unpadded(request: CheckRequest) -> None:
 
 
 def _require_distinct(request: CheckRequest) -> None:
-    """Each line and each serial (normalised) at most once in a consignment; a serial has a letter or a digit.
+    """Each line and each serial (normalised) at most once in a consignment; a serial has a letter or a digit, unpadded.
 
     The rules judge every line alone against its balance, and a cleared serial is recorded once per
     licence and movement: a repeat would pass a balance, or fail as if the serial had passed before.
@@ -272,6 +275,16 @@ def _require_distinct(request: CheckRequest) -> None:
                 # is the empty string, which would clear once and then refuse every later one as passed.
                 raise InvalidInputError(
                     f"serial {serial!r} has no letters or digits", code="invalid-serial", line=item.line, serial=serial
+                )
+            if is_padded(serial):
+                # a serial ending in a no-break space was a hold (serial-not-on-licence), one ending in a blank
+                # cleared: padding is refused, never trimmed, as in a registration
+                raise InvalidInputError(
+                    f"serial {serial!r} has leading or trailing white space; serials are refused, never trimmed",
+                    code="padded-value",
+                    field="serial",
+                    line=item.line,
+                    serial=serial,
                 )
             key = normalise(serial)
             if key in keys:

@@ -4,10 +4,17 @@ The columns are those of the bulk import (so an export imports into another regi
 preceded by the export-only columns, which an import ignores. Each item carries its first
 manufacture/geometric marking and its first import marking in the flat columns; the full set of
 markings is in the item's history.
+
+The export is for a licensing authority (another State's registry, a ministry) and is opened in
+spreadsheets: the CSV file begins with a UTF-8 byte-order mark, without which Excel reads it in the
+machine's code page (Č, Ł, ß as mojibake); the import reads ``utf-8-sig``, so it still imports as it is.
+It does not name the officer who registered each item (``registered_by``): staff data the recipient has
+no use for (DESIGN §6: reads of personal data are journaled; an auditor sees it in the item's history).
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
 import datetime as dt
 import io
@@ -31,7 +38,6 @@ EXPORT_COLUMNS: tuple[str, ...] = (
     "status",
     "serial_normalised",
     "registered_at",
-    "registered_by",
     "import_id",
     "parent_item_id",
     *COLUMNS,
@@ -59,6 +65,8 @@ async def export_items(pool: Pool, fmt: ExportFormat, filters: tuple[str | int |
     async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
+        # once, before the header: a spreadsheet reads the file as UTF-8 only with it
+        start = codecs.BOM_UTF8 if fmt == "csv" else b""
         if fmt == "csv":
             writer.writerow(EXPORT_COLUMNS)
         count = 0
@@ -72,8 +80,9 @@ async def export_items(pool: Pool, fmt: ExportFormat, filters: tuple[str | int |
                 chunks.append(encoder.encode(dict(zip(EXPORT_COLUMNS, values, strict=True))) + b"\n")
             count += 1
             if count % _BATCH == 0:
-                yield buffer.getvalue().encode("utf-8") + b"".join(chunks)
+                yield start + buffer.getvalue().encode("utf-8") + b"".join(chunks)
+                start = b""
                 buffer.seek(0)
                 buffer.truncate()
                 chunks.clear()
-        yield buffer.getvalue().encode("utf-8") + b"".join(chunks)
+        yield start + buffer.getvalue().encode("utf-8") + b"".join(chunks)

@@ -68,6 +68,7 @@ COLUMNS: tuple[str, ...] = (
 )
 REQUIRED_COLUMNS: tuple[str, ...] = ("kind", "manufacturer", "country_of_manufacture", "serial")
 # Columns an export adds; an import ignores them, so an export can be imported into another registry.
+# registered_by is no longer exported (staff data) but is still ignored, so earlier exports import as they are.
 EXPORT_ONLY_COLUMNS = frozenset(
     {"item_id", "status", "serial_normalised", "registered_at", "registered_by", "import_id", "parent_item_id"}
 )

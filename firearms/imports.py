@@ -23,8 +23,8 @@ from firearms import journal
 from firearms.countries import COUNTRIES
 from firearms.errors import InvalidInputError
 from firearms.import_files import STAGING_COLUMNS, SourceFile, detect_format, read_rows, spreadsheet_cell
-from firearms.item_rules import CONTROL_PATTERN_SQL, SPACE_CHARACTERS
 from firearms.store import imports as store
+from firearms.text_rules import CONTROL_PATTERN_SQL, SPACE_CHARACTERS
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -44,6 +44,7 @@ REASONS = (
     "invalid-serial",
     "invalid-country",
     "year-in-future",
+    "year-before-manufacture",
     "invalid-kind-fields",
     "antique-too-recent",
     "invalid-marking",

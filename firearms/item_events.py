@@ -7,6 +7,9 @@ transaction. Rules checked here beyond the state machine:
   temporary for a lawful purpose (``temporary`` with ``purpose``);
 * Art. 8(1)(c): a ``transferred`` event ``from_state_stocks`` (release to civilian use) needs a
   state-to-civilian marking;
+* dates: no event after the registry's today, none before the item's year of manufacture, none before
+  the latest event in effect (a correction: before the event it corrects); the registration is no bound
+  (:func:`firearms.item_rules.check_event_date`);
 * a ``corrected`` event names an event of the same item (or ``null``: the registration record)
   and why; the status becomes what the item's history gives without the corrected event (every
   event not corrected, replayed from registration), and a correction that would leave a later
@@ -20,15 +23,19 @@ from typing import TYPE_CHECKING
 
 from firearms import journal, lifecycle
 from firearms.errors import ConflictError, InvalidInputError, NotFoundError
-from firearms.item_rules import validate_event
+from firearms.item_rules import check_event_date, validate_event
 from firearms.item_types import HistoryEntry, ItemEvent, NewEvent
 from firearms.store import items as store
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    import asyncpg
+
     from firearms.db import Conn
     from firearms.lifecycle import Status
 
-__all__ = ["history", "record_event"]
+__all__ = ["history", "made_in", "record_event"]
 
 
 async def record_event(conn: Conn, item_id: int, data: NewEvent, *, actor: str, today: dt.date) -> ItemEvent:
@@ -37,7 +44,8 @@ async def record_event(conn: Conn, item_id: int, data: NewEvent, *, actor: str, 
     ``today`` is the registry's date (:func:`firearms.clock.today`): no event is dated after it.
 
     Raises:
-        InvalidInputError: a field rule, or ``invalid-correction``.
+        InvalidInputError: a field rule, ``invalid-correction``, or a date before the item was made or before
+            the event it follows (``date-before-manufacture``, ``date-before-previous-event``).
         NotFoundError: no such item.
         ConflictError: ``illegal-transition`` (with ``current_status`` and ``allowed_events``),
             ``import-marking-missing``, ``state-to-civilian-marking-missing`` or ``correction-breaks-history``.
@@ -55,15 +63,18 @@ async def _record_event(conn: Conn, item_id: int, data: NewEvent, *, actor: str)
         raise NotFoundError(f"no item {item_id}", item_id=item_id)
     before: Status = item["status"]
     after = lifecycle.next_status(before, data.event)
+    # read in the item's row lock: no event can come between these and ours
+    events = await store.list_item_event_kinds(conn, item_id)
     if data.event == "corrected":
-        after = await _status_after_correction(conn, item_id, before, data.corrects_event_id)
-    elif data.event == "imported" and not data.temporary and not await store.has_marking(conn, item_id, "import"):
+        after = _status_after_correction(events, item_id, before, data.corrects_event_id)
+    check_event_date(data, year_of_manufacture=made_in(item, events), follows=_followed(events, data))
+    if data.event == "imported" and not data.temporary and not await store.has_marking(conn, item_id, "import"):
         raise ConflictError(
             f"item {item_id} has no import marking: mark it first, or record a temporary import with its purpose",
             code="import-marking-missing",
             item_id=item_id,
         )
-    elif data.from_state_stocks and not await store.has_marking(conn, item_id, "state-to-civilian"):
+    if data.from_state_stocks and not await store.has_marking(conn, item_id, "state-to-civilian"):
         raise ConflictError(
             f"item {item_id} leaves State stocks without a state-to-civilian marking",
             code="state-to-civilian-marking-missing",
@@ -110,7 +121,31 @@ async def _record_event(conn: Conn, item_id: int, data: NewEvent, *, actor: str)
     return event
 
 
-async def _status_after_correction(conn: Conn, item_id: int, status: Status, corrects: int | None) -> Status:
+def made_in(item: asyncpg.Record, events: Sequence[asyncpg.Record]) -> int | None:
+    """The item's year of manufacture as a bound on dates; none once its registration record was corrected.
+
+    The item row never changes: without this, an officer would be held to a mistyped year for good.
+    """
+    if any(e["event"] == "corrected" and e["corrects_event_id"] is None for e in events):
+        return None
+    year: int | None = item["year_of_manufacture"]
+    return year
+
+
+def _followed(events: Sequence[asyncpg.Record], data: NewEvent) -> tuple[int, str, dt.date] | None:
+    """The event ``data`` logically follows: for a correction the event it corrects, else the latest in effect."""
+    if data.event == "corrected":
+        target = next((e for e in events if e["event_id"] == data.corrects_event_id), None)
+    else:
+        undone = {e["corrects_event_id"] for e in events if e["event"] == "corrected"}
+        in_effect = [e for e in events if e["event"] != "corrected" and e["event_id"] not in undone]
+        target = in_effect[-1] if in_effect else None
+    return None if target is None else (target["event_id"], target["event"], target["occurred_on"])
+
+
+def _status_after_correction(
+    events: Sequence[asyncpg.Record], item_id: int, status: Status, corrects: int | None
+) -> Status:
     """The status the item's history gives once ``corrects`` is undone: every event not corrected, replayed.
 
     Raises:
@@ -120,7 +155,6 @@ async def _status_after_correction(conn: Conn, item_id: int, status: Status, cor
     """
     if corrects is None:
         return status  # a correction of the registration record changes no status
-    events = await store.list_item_event_kinds(conn, item_id)
     target = next((event for event in events if event["event_id"] == corrects), None)
     if target is None:
         raise InvalidInputError(

@@ -1,6 +1,7 @@
 """Rules on record input (Art. 8; ITI paras 8-10; DESIGN §7 "every input is validated at the boundary").
 
-White space: a value with leading or trailing white space is **refused** (``padded-value``), never
+White space (:data:`firearms.text_rules.SPACE_CHARACTERS`, the registry's one definition): a value with
+leading or trailing white space is **refused** (``padded-value``), never
 trimmed, in the API and in bulk imports alike, so that what is stored is exactly what was given.
 Control characters are refused everywhere (``invalid-text``; ``invalid-serial`` in a serial).
 The bulk import applies the same rules in SQL (:mod:`firearms.imports`); a test keeps them in step.
@@ -8,22 +9,21 @@ The bulk import applies the same rules in SQL (:mod:`firearms.imports`); a test 
 
 from __future__ import annotations
 
-import re
+import datetime as dt
 from typing import TYPE_CHECKING
 
 from firearms import serials
 from firearms.countries import is_country
 from firearms.errors import InvalidInputError
+from firearms.text_rules import CONTROL, is_padded
 
 if TYPE_CHECKING:
-    import datetime as dt
-
     from firearms.item_types import NewEvent, NewItem, NewMarking
 
 __all__ = [
-    "CONTROL_PATTERN_SQL",
-    "SPACE_CHARACTERS",
     "check_country",
+    "check_event_date",
+    "check_marking_year",
     "check_text",
     "check_year",
     "validate_event",
@@ -31,12 +31,6 @@ __all__ = [
     "validate_marking",
 ]
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-# The same rules as regular expressions the bulk import hands to PostgreSQL (NUL never reaches it).
-CONTROL_PATTERN_SQL = "[\x01-\x1f\x7f-\x9f]"
-# White space that is not a control character (those are refused as such first): may not lead or trail a value.
-SPACE_CHARACTERS = "".join(ch for ch in map(chr, range(0x20, 0x3001)) if ch.isspace() and not _CONTROL.match(ch))
-_PADDED = re.compile(f"^[{re.escape(SPACE_CHARACTERS)}]|[{re.escape(SPACE_CHARACTERS)}]$")
 _ANTIQUE_BEFORE = 1900  # Dir. 2021/555 Art. 1: antique arms are those made before 1900 (per national law)
 
 
@@ -52,9 +46,9 @@ def check_text(field: str, value: str | None, *, required: bool = False) -> None
         return
     if not value:
         raise InvalidInputError(f"{field} is empty (leave it out instead)", code="invalid-text", field=field)
-    if _CONTROL.search(value):
+    if CONTROL.search(value):
         raise InvalidInputError(f"{field} contains control characters", code="invalid-text", field=field)
-    if _PADDED.search(value):
+    if is_padded(value):
         raise InvalidInputError(
             f"{field} has leading or trailing white space; values are refused, never trimmed",
             code="padded-value",
@@ -82,6 +76,22 @@ def check_year(field: str, value: int | None, today: dt.date) -> None:
     """
     if value is not None and value > today.year:
         raise InvalidInputError(f"{field}: {value} is in the future", code="year-in-future", field=field)
+
+
+def check_marking_year(field: str, year: int | None, year_of_manufacture: int | None) -> None:
+    """A marking is not stamped before the item was made (an import, proof or deactivation mark comes after).
+
+    Raises:
+        InvalidInputError: ``year-before-manufacture``, naming both years.
+    """
+    if year is not None and year_of_manufacture is not None and year < year_of_manufacture:
+        raise InvalidInputError(
+            f"{field}: {year} is before the item was made ({year_of_manufacture})",
+            code="year-before-manufacture",
+            field=field,
+            year=year,
+            year_of_manufacture=year_of_manufacture,
+        )
 
 
 def validate_marking(marking: NewMarking, today: dt.date, field: str = "marking") -> None:
@@ -128,6 +138,7 @@ def validate_item(item: NewItem, today: dt.date) -> None:
         )
     for position, marking in enumerate(item.markings):
         validate_marking(marking, today, f"markings[{position}]")
+        check_marking_year(f"markings[{position}].year", marking.year, item.year_of_manufacture)
     if item.kind == "firearm" and not any(m.kind in {"manufacture", "geometric"} for m in item.markings):
         raise InvalidInputError(
             "a firearm is registered with its manufacture or geometric marking (Protocol Art. 8(1)(a))",
@@ -186,3 +197,42 @@ def validate_event(event: NewEvent, today: dt.date) -> None:
     for broken, why in problems:
         if broken:
             raise InvalidInputError(why, code="invalid-event-fields", field="event")
+
+
+def check_event_date(
+    event: NewEvent, *, year_of_manufacture: int | None, follows: tuple[int, str, dt.date] | None
+) -> None:
+    """An event is not dated before the item was made, nor before the event it follows (README "Lifecycle").
+
+    ``follows`` is ``(event_id, event, occurred_on)`` of the event this one logically follows: the item's
+    latest event in effect (neither a correction nor corrected), or for a correction the event it corrects.
+    A correction of that event takes it out: a corrected date is recorded as a correction, then the event
+    again with its right date. The registration is no bound: a firearm registered late (an old firearm
+    found in an estate, records taken over from a dealer) has a past before it. Future dates are refused
+    by :func:`validate_event`.
+
+    Raises:
+        InvalidInputError: ``date-before-manufacture`` or ``date-before-previous-event``, naming both dates.
+    """
+    if year_of_manufacture is not None and event.occurred_on.year < year_of_manufacture:
+        raise InvalidInputError(
+            f"occurred_on {event.occurred_on} is before the item was made ({year_of_manufacture})",
+            code="date-before-manufacture",
+            field="occurred_on",
+            occurred_on=event.occurred_on.isoformat(),
+            not_before=dt.date(year_of_manufacture, 1, 1).isoformat(),
+            year_of_manufacture=year_of_manufacture,
+        )
+    if follows is not None and event.occurred_on < follows[2]:
+        event_id, kind, occurred_on = follows
+        raise InvalidInputError(
+            f"occurred_on {event.occurred_on} is before {occurred_on}, the date of event {event_id} ({kind}) "
+            + ("that it corrects" if event.event == "corrected" else "that it follows")
+            + ": correct that event first if its date is wrong",
+            code="date-before-previous-event",
+            field="occurred_on",
+            occurred_on=event.occurred_on.isoformat(),
+            not_before=occurred_on.isoformat(),
+            previous_event_id=event_id,
+            previous_event=kind,
+        )

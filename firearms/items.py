@@ -10,9 +10,9 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING, Any
 
-from firearms import journal, serials
+from firearms import item_events, journal, serials
 from firearms.errors import ConflictError, InvalidInputError, NotFoundError
-from firearms.item_rules import validate_item, validate_marking
+from firearms.item_rules import check_marking_year, validate_item, validate_marking
 from firearms.item_types import Item, ItemDetail, Marking, NewItem, NewMarking, ScoredItem
 from firearms.store import items as store
 
@@ -163,12 +163,15 @@ async def add_marking(conn: Conn, item_id: int, data: NewMarking, *, actor: str,
     ``today`` is the registry's date (:func:`firearms.clock.today`): no year after its year.
 
     Raises:
-        InvalidInputError: a rule of :func:`firearms.item_rules.validate_marking`.
+        InvalidInputError: a rule of :func:`firearms.item_rules.validate_marking`, or ``year-before-manufacture``.
         NotFoundError: no such item.
     """
     validate_marking(data, today)
-    if await store.get_item_for_update(conn, item_id) is None:
+    item = await store.get_item_for_update(conn, item_id)
+    if item is None:
         raise NotFoundError(f"no item {item_id}", item_id=item_id)
+    events = await store.list_item_event_kinds(conn, item_id) if data.year is not None else []
+    check_marking_year("marking.year", data.year, item_events.made_in(item, events))
     (marking,) = await _insert_markings(conn, item_id, [data], actor)
     await journal.record(
         conn,

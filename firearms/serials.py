@@ -20,6 +20,7 @@ import re
 import string
 
 from firearms.errors import InvalidInputError
+from firearms.text_rules import CONTROL, is_padded
 
 __all__ = ["MAX_SERIAL_LENGTH", "SEPARATORS", "check_serial", "fold", "normalise", "serial_problem"]
 
@@ -28,7 +29,6 @@ SEPARATORS = " -./_"
 _NORMALISE = str.maketrans(string.ascii_lowercase, string.ascii_uppercase, SEPARATORS)
 _FOLD = str.maketrans("OILSBZ", "011582")
 _ALLOWED = re.compile(r"^[A-Za-z0-9 ./_-]+$")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 def normalise(serial: str) -> str:
@@ -51,9 +51,9 @@ def serial_problem(serial: str) -> str | None:  # noqa: PLR0911  # one return pe
     """
     if not serial:
         return "the serial is empty"
-    if _CONTROL.search(serial):
+    if CONTROL.search(serial):
         return "the serial contains control characters"
-    if serial != serial.strip():
+    if is_padded(serial):
         return "the serial has leading or trailing white space"
     if len(serial) > MAX_SERIAL_LENGTH:
         return f"the serial is longer than {MAX_SERIAL_LENGTH} characters"

@@ -56,7 +56,7 @@ async def get_item(conn: Conn, item_id: int) -> asyncpg.Record | None:
 
 
 async def get_item_for_update(conn: Conn, item_id: int) -> asyncpg.Record | None:
-    """One item's kind and status, row-locked until the transaction ends."""
+    """One item's kind, status and year of manufacture, row-locked until the transaction ends."""
     return await conn.fetchrow(Q["get_item_for_update"], item_id)
 
 
@@ -90,7 +90,7 @@ async def insert_item_event(conn: Conn, *values: Any) -> asyncpg.Record:
 
 
 async def list_item_event_kinds(conn: Conn, item_id: int) -> list[asyncpg.Record]:
-    """Every event of an item in the order recorded (``event_id``, ``event``, ``corrects_event_id``)."""
+    """Every event of an item in the order recorded: ``event_id``, ``event``, ``corrects_event_id``, ``occurred_on``."""
     return await conn.fetch(Q["list_item_event_kinds"], item_id)
 
 

@@ -101,6 +101,7 @@ SELECT line,
                  WHEN s.import_stamped IS NOT NULL AND s.import_country IS NULL THEN 'invalid-marking'
                  WHEN NOT s.import_country = ANY($1::text[]) THEN 'invalid-country'
                  WHEN s.import_year::integer > $2::integer THEN 'year-in-future'
+                 WHEN s.import_year::integer < s.year_of_manufacture::integer THEN 'year-before-manufacture'
                  WHEN s.kind = 'firearm' AND s.marking_stamped IS NULL THEN 'marking-required'
                END AS problem
           FROM item_staging AS s

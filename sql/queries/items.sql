@@ -27,8 +27,8 @@ SELECT item_id, kind, firearm_type, component_type, parent_item_id, make, model,
  WHERE item_id = $1;
 
 -- name: get_item_for_update
--- One item, locked for a lifecycle event. $1 item_id
-SELECT item_id, kind, status
+-- One item, locked for a lifecycle event (its year of manufacture bounds the event's date). $1 item_id
+SELECT item_id, kind, status, year_of_manufacture
   FROM item
  WHERE item_id = $1
    FOR UPDATE;
@@ -72,8 +72,9 @@ RETURNING event_id, item_id, event, status_before, status_after, occurred_on, fr
           country, temporary, from_state_stocks, purpose, corrects_event_id, reason, note, recorded_at, recorded_by;
 
 -- name: list_item_event_kinds
--- Every event of an item in the order recorded, with what each corrects: enough to replay its status. $1 item_id
-SELECT event_id, event, corrects_event_id
+-- Every event of an item in the order recorded, with what each corrects and its date: enough to replay its
+-- status and to date the next event. $1 item_id
+SELECT event_id, event, corrects_event_id, occurred_on
   FROM item_event
  WHERE item_id = $1
  ORDER BY event_id;
@@ -165,8 +166,8 @@ SELECT item_id, kind, firearm_type, component_type, parent_item_id, make, model,
  LIMIT $10;
 
 -- name: export_items
--- Items with their first manufacture/geometric and first import marking, flat, in item_id order (streamed). $1 make, $2 model, $3 calibre, $4 firearm_type, $5 status, $6 kind, $7 country_of_manufacture, $8 import_id
-SELECT i.item_id, i.status, i.serial_normalised, i.registered_at, i.registered_by, i.import_id, i.parent_item_id,
+-- Items with their first manufacture/geometric and first import marking, flat, in item_id order (streamed); not registered_by (staff data). $1 make, $2 model, $3 calibre, $4 firearm_type, $5 status, $6 kind, $7 country_of_manufacture, $8 import_id
+SELECT i.item_id, i.status, i.serial_normalised, i.registered_at, i.import_id, i.parent_item_id,
        i.kind, i.firearm_type, i.component_type, i.make, i.model, i.calibre, i.year_of_manufacture,
        i.country_of_manufacture, i.category, i.manufacturer, i.serial, i.headstamp, i.quantity,
        m.kind AS marking_kind, m.stamped AS marking_stamped, m.symbol_code, m.alphanumeric_code,

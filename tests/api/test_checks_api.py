@@ -508,6 +508,51 @@ async def test_a_padded_licence_number_or_shipment_id_is_422_not_a_recorded_refu
     assert (await post_check(cz, headers, check_body()))["verdict"] == "clear"  # the same, unpadded
 
 
+@pytest.mark.parametrize("space", [" ", "\u00a0", "\u2007", "\u202f", "\u3000"])
+@pytest.mark.parametrize("where", ["licence_number", "serial"])
+async def test_a_licence_number_or_serial_padded_with_any_white_space_is_422_padded_value(
+    space: str, where: str, cz: Client, conn: db.Conn, auth: TokenFactory
+) -> None:
+    # The registry's white space (item_rules.SPACE_CHARACTERS) is one definition: a no-break space pasted from
+    # a web page pads a serial as a blank does. A padded serial was never refused: one padded with a no-break
+    # space was recorded as a hold (serial-not-on-licence), one padded with a blank cleared.
+    await receive(conn, at_licence(), state="CZ")
+    headers = await customs(auth)
+    if where == "serial":
+        lines: list[dict[str, Any]] = [
+            {"line": 1, "quantity": 2, "serials": ["SSG08-001", f"SSG08-002{space}"]},
+            {"line": 2, "quantity": 800},
+        ]
+        body = check_body(lines=lines)
+    else:
+        body = check_body(licence_number=f"{space}{NUMBER}")
+    response = await cz.post("/api/v1/checks", json=body, headers=headers)
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    problem = response.json()
+    assert problem["type"].endswith("/padded-value")
+    assert problem["field"] == where
+    if where == "serial":
+        assert (problem["line"], problem["serial"]) == (1, f"SSG08-002{space}")
+    assert await conn.fetchval("SELECT count(*) FROM customs_check") == 0
+    assert (await post_check(cz, headers, check_body()))["verdict"] == "clear"  # the same, unpadded
+
+
+@pytest.mark.parametrize("control", ["\x85", "\x9f"])
+async def test_a_c1_control_character_in_a_licence_number_is_refused_as_such_not_as_padding(
+    control: str, cz: Client, conn: db.Conn, auth: TokenFactory
+) -> None:
+    # NEL (U+0085) is white space to Python's str.strip() but a control character to the registry: it was
+    # padded-value at the end of a licence number and, inside one, a recorded refuse (licence-unknown).
+    await receive(conn, at_licence(), state="CZ")
+    headers = await customs(auth)
+    for number in (f"{NUMBER}{control}", f"AT-EXP{control}2026-000123"):
+        response = await cz.post("/api/v1/checks", json=check_body(licence_number=number), headers=headers)
+        assert response.status_code == 400, response.text
+        assert response.json()["type"].endswith("/invalid-request")
+    assert await conn.fetchval("SELECT count(*) FROM customs_check") == 0
+
+
 @pytest.mark.parametrize("status", ["suspended", "revoked", "expired"])
 async def test_release_fails_when_the_licence_is_no_longer_usable(
     status: LicenceStatus, cz: Client, conn: db.Conn, auth: TokenFactory
@@ -669,7 +714,7 @@ async def test_the_decision_on_a_held_transit_check_is_reported_to_the_exporting
     assert len(await _passages(conn)) == 4
 
 
-@pytest.mark.parametrize("placeholder", ["-", "--", "/", "n/a ", " . "])
+@pytest.mark.parametrize("placeholder", ["-", "--", "/", "n/a", " . "])
 async def test_a_serial_without_letters_or_digits_is_422_and_does_not_pass_for_the_next_one(
     placeholder: str, cz: Client, conn: db.Conn, auth: TokenFactory
 ) -> None:
@@ -683,7 +728,7 @@ async def test_a_serial_without_letters_or_digits_is_422_and_does_not_pass_for_t
     headers = await customs(auth)
     body = check_body(lines=[{"line": 3, "quantity": 1, "serials": [placeholder]}])
     response = await cz.post("/api/v1/checks", json=body, headers=headers)
-    if placeholder == "n/a ":  # letters: a serial, not on the licence, judged as such
+    if placeholder == "n/a":  # letters: a serial, not on the licence, judged as such
         assert response.status_code == 200, response.text
         return
     assert response.status_code == 422, response.text

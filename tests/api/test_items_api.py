@@ -464,3 +464,129 @@ async def test_fuzzy_search_ranks_the_exact_serial_before_its_confusables(
         ("I2345-0", False),
         ("L2345-0", False),
     ]
+
+
+async def test_an_event_dated_before_the_manufacture_or_the_event_it_follows_is_422_naming_both_dates(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    officer: dict[str, str],
+    conn: db.Conn,
+) -> None:
+    item_id = (await register(client, officer, rifle(year_of_manufacture=2019)))["item_id"]
+    url = f"/api/v1/items/{item_id}/events"
+
+    async def refused(body: dict[str, Any], code: str) -> dict[str, Any]:
+        before = await row_counts(conn)
+        response = await client.post(url, json=body, headers=officer)
+        assert response.status_code == 422, response.text
+        assert response.headers["content-type"].startswith("application/problem+json")
+        problem: dict[str, Any] = response.json()
+        assert problem["type"] == PROBLEM + code
+        assert problem["field"] == "occurred_on"
+        assert problem["occurred_on"] == body["occurred_on"]
+        assert await row_counts(conn) == before
+        return problem
+
+    async def recorded(body: dict[str, Any]) -> dict[str, Any]:
+        response = await client.post(url, json=body, headers=officer)
+        assert response.status_code == 201, response.text
+        event: dict[str, Any] = response.json()
+        return event
+
+    made = await refused(event_body("lost", occurred_on="2018-12-31"), "date-before-manufacture")
+    assert (made["year_of_manufacture"], made["not_before"]) == (2019, "2019-01-01")
+    stolen = await recorded(event_body("stolen", occurred_on="2025-06-01"))
+    early = await refused(event_body("recovered", occurred_on="2025-05-31"), "date-before-previous-event")
+    assert (early["previous_event_id"], early["previous_event"], early["not_before"]) == (
+        stolen["event_id"],
+        "stolen",
+        "2025-06-01",
+    )
+    recovered = await recorded(event_body("recovered", occurred_on="2025-06-01"))  # the same day is fine
+    # a correction is not dated before the event it corrects
+    await refused(
+        event_body("corrected", occurred_on="2025-05-01", corrects_event_id=recovered["event_id"]),
+        "date-before-previous-event",
+    )
+    # the theft was in 2024: corrections are new entries, and a corrected event no longer bounds the dates
+    for event in (recovered, stolen):
+        await recorded(event_body("corrected", corrects_event_id=event["event_id"]))
+    assert (await recorded(event_body("stolen", occurred_on="2024-01-10")))["status_after"] == "stolen"
+    assert (await recorded(event_body("recovered", occurred_on="2024-02-01")))["status_after"] == "active"
+    # the year of manufacture was mistyped (2019 for 2015): once the registration record is corrected, it no
+    # longer bounds the dates (the item row never changes)
+    await recorded(event_body("corrected", corrects_event_id=None, reason="made in 2015, not 2019"))
+    assert (await recorded(event_body("transferred", occurred_on="2024-02-01")))["status_after"] == "active"
+    other = (await register(client, officer, rifle("SSG08-002", year_of_manufacture=2019)))["item_id"]
+    other_url = f"/api/v1/items/{other}/events"
+    assert (
+        await client.post(other_url, json=event_body("lost", occurred_on="2018-12-31"), headers=officer)
+    ).status_code == 422
+    fixed = await client.post(other_url, json=event_body("corrected", reason="made in 2015"), headers=officer)
+    assert fixed.status_code == 201, fixed.text
+    assert (
+        await client.post(other_url, json=event_body("lost", occurred_on="2018-12-31"), headers=officer)
+    ).status_code == 201
+
+
+async def test_a_late_registered_historical_firearm_takes_its_old_events(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    officer: dict[str, str],
+) -> None:
+    # Registered today, made in 1938: its past is dated before its registration, and that is no error.
+    item_id = (await register(client, officer, rifle("K98-1938", year_of_manufacture=1938)))["item_id"]
+    url = f"/api/v1/items/{item_id}/events"
+    for body in (
+        event_body("transferred", occurred_on="1950-03-01"),
+        event_body("exported", occurred_on="1961-07-14"),
+        event_body("imported", occurred_on="1975-01-02"),
+        event_body("seized", occurred_on="1975-01-02"),
+    ):
+        response = await client.post(url, json=body, headers=officer)
+        assert response.status_code == 201, response.text
+    unknown_year = (await register(client, officer, rifle("NO-YEAR-1", year_of_manufacture=None)))["item_id"]
+    response = await client.post(
+        f"/api/v1/items/{unknown_year}/events", json=event_body("lost", occurred_on="1901-01-01"), headers=officer
+    )
+    assert response.status_code == 201, response.text
+
+
+async def test_a_marking_dated_before_the_item_was_made_is_422_in_the_api_and_the_bulk_import(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    officer: dict[str, str],
+    conn: db.Conn,
+) -> None:
+    # An import marking stamped in 2015 on a rifle made in 2019: one of the two years is wrong.
+    early = {"kind": "import", "stamped": "AT 15", "country": "AT", "year": 2015}
+    body = rifle(markings=[*rifle()["markings"], early])
+    response = await client.post("/api/v1/items", json=body, headers=officer)
+    assert response.status_code == 422, response.text
+    problem = response.json()
+    assert problem["type"] == PROBLEM + "year-before-manufacture"
+    assert (problem["field"], problem["year"], problem["year_of_manufacture"]) == ("markings[1].year", 2015, 2019)
+    assert await row_counts(conn) == (0, 0, 0)
+    item_id = (await register(client, officer, rifle()))["item_id"]
+    added = await client.post(f"/api/v1/items/{item_id}/markings", json=early, headers=officer)
+    assert added.status_code == 422, added.text
+    assert added.json()["type"] == PROBLEM + "year-before-manufacture"
+    assert await row_counts(conn) == (1, 1, 0)
+    on_time = await client.post(f"/api/v1/items/{item_id}/markings", json={**early, "year": 2019}, headers=officer)
+    assert on_time.status_code == 201, on_time.text
+    # a mistyped year of manufacture, once the registration record is corrected, no longer bounds the markings
+    fixed = await client.post(
+        f"/api/v1/items/{item_id}/events", json=event_body("corrected", reason="made in 2014"), headers=officer
+    )
+    assert fixed.status_code == 201, fixed.text
+    assert (await client.post(f"/api/v1/items/{item_id}/markings", json=early, headers=officer)).status_code == 201
+    csv_body = (
+        "kind,firearm_type,manufacturer,country_of_manufacture,serial,year_of_manufacture,marking_stamped,"
+        "import_country,import_year,import_stamped\n"
+        "firearm,rifle,Steyr,AT,YB-1,2019,STEYR YB-1,AT,2015,AT 15\n"
+        "firearm,rifle,Steyr,AT,YB-2,2019,STEYR YB-2,AT,2020,AT 20\n"
+    )
+    imported = await client.post(
+        "/api/v1/imports", content=csv_body.encode(), headers={**officer, "Content-Type": "text/csv"}
+    )
+    assert imported.status_code == 201, imported.text
+    assert imported.json()["rejections"] == [
+        {"line": 2, "reason": "year-before-manufacture", "serial": "YB-1", "item_id": None}
+    ]

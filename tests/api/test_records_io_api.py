@@ -1,12 +1,15 @@
 from __future__ import annotations
 
+import codecs
 import csv
+import datetime as dt
 import io
 import json
+from pathlib import Path
 
 from litestar.testing import AsyncTestClient
 
-from firearms import db
+from firearms import db, imports
 from tests.conftest import TokenFactory
 
 PROBLEM = "tag:firearms-registry,2026:problems/"
@@ -200,3 +203,58 @@ async def test_import_of_a_csv_whose_header_is_not_utf8_is_refused_as_a_problem(
     assert problem["type"] == PROBLEM + "import-invalid-file"
     assert problem["unknown_columns"] == ["Mod\ufffdle"]
     assert await counts(conn) == (0, 0, 0, 0)
+
+
+async def test_csv_export_opens_in_a_spreadsheet_without_the_officers_and_imports_into_another_registry(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    auth: TokenFactory,
+    empty_database: str,
+    tmp_path: Path,
+) -> None:
+    # Excel reads a CSV file without a byte-order mark in the machine's code page: Č, Ł, ß became mojibake.
+    # registered_by names the officer who registered each item: staff data a licensing authority has no use
+    # for (an auditor reads it in the item's history, where the read is journaled).
+    officer = await auth("records-officer")
+    names = [("Česká zbrojovka a.s.", "CZ"), ("Fabryka Broni Łucznik", "PL"), ("J. P. Sauer & Sohn Groß", "DE")]
+    for number, (manufacturer, country) in enumerate(names):
+        body = {
+            "kind": "firearm",
+            "firearm_type": "pistol",
+            "manufacturer": manufacturer,
+            "country_of_manufacture": country,
+            "serial": f"BOM-{number}",
+            "markings": [{"kind": "manufacture", "stamped": f"{manufacturer} BOM-{number}"}],
+        }
+        response = await client.post("/api/v1/items", json=body, headers=officer)
+        assert response.status_code == 201, response.text
+    auditor = await auth("auditor")
+    export = await client.get("/api/v1/items/export", params={"format": "csv"}, headers=auditor)
+    assert export.status_code == 200
+    assert export.content.startswith(codecs.BOM_UTF8 + b"item_id,")
+    assert export.content.count(codecs.BOM_UTF8) == 1  # once, before the header: not at every chunk
+    rows = list(csv.DictReader(io.StringIO(export.content.decode("utf-8-sig"))))
+    assert [row["manufacturer"] for row in rows] == [name for name, _ in names]
+    assert "registered_by" not in rows[0]
+    assert b"test records-officer" not in export.content  # the officer's token name
+    ndjson = await client.get("/api/v1/items/export", params={"format": "ndjson"}, headers=auditor)
+    assert not ndjson.content.startswith(codecs.BOM_UTF8)
+    assert "registered_by" not in json.loads(ndjson.text.splitlines()[0])
+
+    # the file as a licensing authority receives it imports into its registry as it is
+    path = tmp_path / "hand-over.csv"
+    path.write_bytes(export.content)
+    other = await db.connect(empty_database)
+    try:
+        await db.migrate(other)
+        result = await imports.import_file(other, path, actor="DE records", today=dt.datetime.now(dt.UTC).date())
+        assert (result.inserted, result.rejected) == (3, 0)
+        got = await other.fetch(
+            "SELECT i.manufacturer, i.country_of_manufacture, i.serial, m.stamped, i.registered_by"
+            "  FROM item AS i JOIN marking AS m USING (item_id) ORDER BY i.serial"
+        )
+        assert [(r[0], r[1], r[2], r[3]) for r in got] == [
+            (name, country, f"BOM-{n}", f"{name} BOM-{n}") for n, (name, country) in enumerate(names)
+        ]
+        assert {r["registered_by"] for r in got} == {"DE records"}
+    finally:
+        await other.close()

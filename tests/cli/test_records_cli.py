@@ -129,6 +129,33 @@ def test_export_then_import_round_trips(database: str, home: Path, tmp_path: Pat
     assert "3 rows read, 0 imported, 3 already registered, 0 rejected" in again.stdout
 
 
+def test_csv_export_has_a_byte_order_mark_and_no_officer_and_round_trips(
+    database: str, home: Path, tmp_path: Path
+) -> None:
+    path = write(tmp_path / "in.csv", [["firearm", "rifle", "Česká zbrojovka", "CZ", "CZ-1", "ČZ CZ-1"]])
+    assert CliRunner().invoke(main, ["import", str(path)], env=env(database, home)).exit_code == 0
+    out = tmp_path / "out.csv"
+    exported = CliRunner().invoke(main, ["export", str(out)], env=env(database, home))
+    assert exported.exit_code == 0, exported.output
+    content = out.read_bytes()
+    assert content.startswith(b"\xef\xbb\xbfitem_id,")
+    assert b"registered_by" not in content
+    assert "Česká zbrojovka" in content.decode("utf-8-sig")
+    again = CliRunner().invoke(main, ["import", str(out)], env=env(database, home))
+    assert again.exit_code == 0, again.output
+    assert "1 rows read, 0 imported, 1 already registered, 0 rejected" in again.stdout
+    # an export written before (with registered_by, without the mark) still imports as it is
+    earlier = tmp_path / "earlier.csv"
+    earlier.write_text(
+        "item_id,status,registered_by,kind,firearm_type,manufacturer,country_of_manufacture,serial,marking_stamped\n"
+        "7,active,officer,firearm,rifle,Steyr,AT,OLD-1,STEYR OLD-1\n",
+        encoding="utf-8",
+    )
+    old = CliRunner().invoke(main, ["import", str(earlier)], env=env(database, home))
+    assert old.exit_code == 0, old.output
+    assert "1 rows read, 1 imported" in old.stdout
+
+
 def test_export_command_is_journaled_like_the_api_export(database: str, home: Path, tmp_path: Path) -> None:
     """Handing the records over from the command line leaves the same trace as GET /items/export."""
     out = tmp_path / "lost.csv"

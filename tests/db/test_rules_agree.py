@@ -47,6 +47,7 @@ FAULTS: list[dict[str, str]] = [
     {"import_stamped": "AT 24"},
     {"import_stamped": "AT 24", "import_country": "AT", "import_year": NEXT_YEAR},
     {"import_stamped": "AT 24", "import_country": "XX"},
+    {"import_stamped": "AT 14", "import_country": "AT", "import_year": "2014"},
 ]
 
 
@@ -119,6 +120,7 @@ def test_corpus_covers_every_row_rule() -> None:
         "invalid-kind-fields",
         "marking-required",
         "invalid-marking",
+        "year-before-manufacture",
     }
     assert None not in codes
     with pytest.raises(InvalidInputError):

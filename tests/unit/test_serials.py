@@ -4,6 +4,8 @@ import pytest
 
 from firearms import lifecycle, serials
 from firearms.errors import ConflictError, InvalidInputError
+from firearms.serials import serial_problem
+from firearms.text_rules import SPACE_CHARACTERS, is_padded
 
 
 def test_normalise_drops_separators_and_case_only() -> None:
@@ -53,3 +55,18 @@ def test_destroyed_is_terminal_but_for_corrections() -> None:
 def test_recovery_returns_a_lost_item_to_active() -> None:
     assert lifecycle.next_status("lost", "recovered") == "active"
     assert lifecycle.next_status("exported", "imported") == "active"
+
+
+def test_the_registry_has_one_white_space_and_str_strip_is_not_it() -> None:
+    # Record fields, serials and the identifiers of a customs check are padded by the same characters.
+    for space in SPACE_CHARACTERS:
+        assert is_padded(f"{space}A1")
+        assert is_padded(f"A1{space}")
+        assert serial_problem(f"A1{space}") is not None
+        assert not is_padded(f"A{space}1")
+    assert {" ", "\u00a0", "\u2007", "\u202f", "\u3000"} <= set(SPACE_CHARACTERS)
+    # NEL and U+001C-U+001F are white space to str.strip(), control characters to the registry
+    for control in ("\x85", "\x1c", "\t"):
+        assert control not in SPACE_CHARACTERS
+        assert f"A1{control}".strip() == "A1"
+        assert serial_problem(f"A1{control}") == "the serial contains control characters"

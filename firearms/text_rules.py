@@ -1,0 +1,27 @@
+"""The registry's one definition of control characters and of white space (DESIGN §7: input validated at the boundary).
+
+Every rule that refuses padding (record fields, serials, the identifiers of a customs check) and the
+bulk import's SQL use these, so that a value padded with a no-break space is refused wherever one
+padded with a blank is. Python's ``str.strip()`` is not the registry's white space: it also takes
+control characters (NEL U+0085, U+001C-U+001F), which are refused as control characters instead.
+"""
+
+from __future__ import annotations
+
+import re
+
+__all__ = ["CONTROL", "CONTROL_PATTERN_SQL", "SPACE_CHARACTERS", "is_padded"]
+
+CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+"""C0 and C1 control characters and DEL: refused in every text value."""
+# The same rule as a regular expression the bulk import hands to PostgreSQL (NUL never reaches it).
+CONTROL_PATTERN_SQL = "[\x01-\x1f\x7f-\x9f]"
+SPACE_CHARACTERS = "".join(ch for ch in map(chr, range(0x20, 0x3001)) if ch.isspace() and not CONTROL.match(ch))
+"""White space that is not a control character: space, the no-break spaces, U+1680, U+2000-U+200A, U+2028,
+U+2029, U+205F, U+3000. It may not lead or trail a value."""
+_PADDED = re.compile(f"^[{re.escape(SPACE_CHARACTERS)}]|[{re.escape(SPACE_CHARACTERS)}]$")
+
+
+def is_padded(value: str) -> bool:
+    """Whether ``value`` begins or ends with white space (:data:`SPACE_CHARACTERS`)."""
+    return _PADDED.search(value) is not None
