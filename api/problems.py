@@ -138,6 +138,7 @@ TITLES: dict[str, str] = {
     "key-already-revoked": "The key is already revoked",
     "consent-already-decided": "The transit-consent request is already decided",
     "licence-version-unknown": "The licence has no such version",
+    "licence-version-required": "Name the licence version the decision answers",
     "consent-request-superseded": "A newer transit-consent request replaced this one",
     "amendment-needs-consent": "The amendment asks more of the transit States than they consented to",
     "route-change-needs-suspension": "The amendment takes a State off an issued licence: suspend it first",

@@ -137,3 +137,43 @@ async def test_on_a_partners_licence_only_this_states_own_decision_is_recorded_a
     own = await client.post(f"{base}/transit-consents", json={**decision, "transit_state": "CZ"}, headers=officer)
     assert own.status_code in {200, 201}, own.text
     assert await conn.fetchval("SELECT transit_state FROM transit_consent") == "CZ"
+
+
+async def test_the_officers_decision_on_a_request_is_recorded_on_the_version_the_request_carried(
+    cz: tuple[Client, db.Conn], tmp_path: Path
+) -> None:
+    # AT issued on its own count of the silent period, then amended the issued licence (version 2): CZ's
+    # request, still open, carried version 1, and CZ's officer decides on what that request showed.
+    client, conn = cz
+    request_id = await _requested_friday(client, conn)
+    await _post(client, 2, "export-licence.issued", {"licence": LICENCE})
+    await _post(client, 3, "export-licence.issued", {"licence": LICENCE | {"version": 2}})
+    officer = await _headers(conn, "licensing-officer")
+    decided = await client.post(
+        f"/api/v1/consent-requests/AT/{request_id}/decision", json={"decision": "no-objection"}, headers=officer
+    )
+    assert decided.status_code == 200, decided.text
+    assert await conn.fetchval("SELECT version FROM licence WHERE number = $1", LICENCE["number"]) == 2
+    assert [row["licence_version"] for row in await conn.fetch("SELECT licence_version FROM transit_consent")] == [1]
+    # the timer likewise answers the version the request carried
+    other = await _post(
+        client,
+        4,
+        "transit-consent.requested",
+        {
+            "licence": LICENCE | {"number": "AT-EXP-2026-000124", "status": "pending", "issued_at": None},
+            "shipment_window": {"from": "2026-12-01", "to": "2026-12-20"},
+        },
+    )
+    await _post(
+        client, 5, "export-licence.issued", {"licence": LICENCE | {"number": "AT-EXP-2026-000124", "version": 2}}
+    )
+    await conn.execute(
+        "UPDATE consent_request_received SET received_at = '2026-11-27T09:00:00Z' WHERE notice_id = $1", other
+    )
+    assert await run_licence_timers(conn, Settings(state="CZ", home=tmp_path), today=dt.date(2027, 3, 1)) == (0, 1)
+    deemed = await conn.fetchval(
+        "SELECT c.licence_version FROM transit_consent c JOIN licence l USING (licence_id) WHERE l.number = $1",
+        "AT-EXP-2026-000124",
+    )
+    assert deemed == 1
