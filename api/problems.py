@@ -46,6 +46,7 @@ TITLES: dict[str, str] = {
     "method-not-allowed": "Method not allowed",
     "conflict": "The request conflicts with the current state",
     "token-already-revoked": "The token is already revoked",
+    "idempotency-key-reused": "The idempotency key was used for another request",
     "unsupported-media-type": "Unsupported media type",
     "database-unavailable": "The database does not answer",
     "internal-error": "Internal error",

@@ -177,3 +177,19 @@ async def test_the_officers_decision_on_a_request_is_recorded_on_the_version_the
         "AT-EXP-2026-000124",
     )
     assert deemed == 1
+
+
+async def test_a_decision_retried_with_its_idempotency_key_answers_the_first_answer_and_sends_once(
+    cz: tuple[Client, db.Conn],
+) -> None:
+    client, conn = cz
+    request_id = await _requested_friday(client, conn)
+    officer = await _headers(conn, "licensing-officer") | {"Idempotency-Key": "decide-1"}
+    url = f"/api/v1/consent-requests/AT/{request_id}/decision"
+    first = await client.post(url, json={"decision": "no-objection"}, headers=officer)
+    again = await client.post(url, json={"decision": "no-objection"}, headers=officer)
+    assert (first.status_code, again.status_code, again.content) == (200, 200, first.content)
+    sent = await conn.fetchval("SELECT count(*) FROM notice_outbox WHERE type = 'transit-consent.decided'")
+    assert sent == 1
+    other = await client.post(url, json={"decision": "objection", "reason": "closed"}, headers=officer)
+    assert (other.status_code, other.json()["type"].rsplit("/", 1)[1]) == (409, "idempotency-key-reused")
