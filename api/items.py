@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated
+from typing import Annotated, Any
 
 import msgspec
-from litestar import Controller, get, post
+from litestar import Controller, Request, get, post
 from litestar.params import JSONBody, QueryParameter
 from litestar.response import Stream
 
 from api.deps import ConnDep, OfficerDep, PoolDep, SettingsDep
+from api.idempotency import IdempotencyKeyHeader, once
 from api.params import AfterQuery, ItemIdPath, LimitQuery, page
 from firearms import clock, exports, item_events, items, journal, parties
 from firearms.exports import ExportFormat
@@ -71,14 +72,28 @@ class ItemController(Controller):
 
     @post("/", summary="Register an item with its markings", opt={"roles": WRITE_ROLES})
     async def register(
-        self, conn: ConnDep, officer: OfficerDep, settings: SettingsDep, data: JSONBody[NewItem]
+        self,
+        conn: ConnDep,
+        officer: OfficerDep,
+        settings: SettingsDep,
+        request: Request[Any, Any, Any],
+        data: JSONBody[NewItem],
+        idempotency_key: IdempotencyKeyHeader = None,
     ) -> ItemDetail:
         """Register a firearm, essential component or ammunition lot (Protocol Art. 7-8).
 
         A firearm needs a manufacture or geometric marking. A second registration of the same identity
         (manufacturer, country, normalised serial, within the kind) is a 409 naming the existing item.
         """
-        return await items.register_item(conn, data, actor=officer.actor, today=clock.today(settings.time_zone))
+        return await once(
+            conn,
+            officer,
+            request,
+            idempotency_key,
+            data,
+            ItemDetail,
+            lambda: items.register_item(conn, data, actor=officer.actor, today=clock.today(settings.time_zone)),
+        )
 
     @get("/", summary="List items; exact look-up by serial")
     async def list_items(
@@ -182,10 +197,20 @@ class ItemController(Controller):
         officer: OfficerDep,
         settings: SettingsDep,
         item_id: ItemIdPath,
+        request: Request[Any, Any, Any],
         data: JSONBody[NewMarking],
+        idempotency_key: IdempotencyKeyHeader = None,
     ) -> Marking:
         """Record a marking (import, state-to-civilian, proof ...) exactly as stamped, with its parsed fields."""
-        return await items.add_marking(conn, item_id, data, actor=officer.actor, today=clock.today(settings.time_zone))
+        return await once(
+            conn,
+            officer,
+            request,
+            idempotency_key,
+            data,
+            Marking,
+            lambda: items.add_marking(conn, item_id, data, actor=officer.actor, today=clock.today(settings.time_zone)),
+        )
 
     @post("/{item_id:int}/events", summary="Record a lifecycle event", opt={"roles": WRITE_ROLES})
     async def record_event(
@@ -194,11 +219,21 @@ class ItemController(Controller):
         officer: OfficerDep,
         settings: SettingsDep,
         item_id: ItemIdPath,
+        request: Request[Any, Any, Any],
         data: JSONBody[NewEvent],
+        idempotency_key: IdempotencyKeyHeader = None,
     ) -> ItemEvent:
         """Move the item along its lifecycle; an event illegal in its status is a 409 naming the allowed ones."""
-        return await item_events.record_event(
-            conn, item_id, data, actor=officer.actor, today=clock.today(settings.time_zone)
+        return await once(
+            conn,
+            officer,
+            request,
+            idempotency_key,
+            data,
+            ItemEvent,
+            lambda: item_events.record_event(
+                conn, item_id, data, actor=officer.actor, today=clock.today(settings.time_zone)
+            ),
         )
 
     @get("/{item_id:int}/history", summary="An item's history in time order")

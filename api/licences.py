@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
 import msgspec
-from litestar import Controller, Response, get, post
+from litestar import Controller, Request, Response, get, post
 from litestar.params import FromPath, JSONBody, QueryParameter
 
 from api.deps import ConnDep, OfficerDep, SettingsDep
+from api.idempotency import IdempotencyKeyHeader, once
 from api.params import AfterQuery, LimitQuery, VersionPath, page
 from firearms import clock, consents, documents, ledger, licences, parties
 from firearms.consents import ConsentDecision, ConsentRequest, TransitConsent, TransitConsentRequest
@@ -99,10 +100,27 @@ class LicenceController(Controller):
 
     @post("/", summary="Draft a licence", opt={"roles": WRITE})
     async def create(
-        self, conn: ConnDep, officer: OfficerDep, settings: SettingsDep, data: JSONBody[LicenceDraft]
+        self,
+        conn: ConnDep,
+        officer: OfficerDep,
+        settings: SettingsDep,
+        request: Request[Any, Any, Any],
+        data: JSONBody[LicenceDraft],
+        idempotency_key: IdempotencyKeyHeader = None,
     ) -> Licence:
-        """Draft an export, import, transit or brokering licence (Art. 10(3); Annex II); its number is generated."""
-        return await licences.create_draft(conn, data, settings=settings, actor=officer.actor)
+        """Draft an export, import, transit or brokering licence (Art. 10(3); Annex II); its number is generated.
+
+        Sent again with the same ``Idempotency-Key``, the same draft answers the first answer (one licence).
+        """
+        return await once(
+            conn,
+            officer,
+            request,
+            idempotency_key,
+            data,
+            Licence,
+            lambda: licences.create_draft(conn, data, settings=settings, actor=officer.actor),
+        )
 
     @get("/", summary="List licences", opt={"roles": READ})
     async def list_licences(
@@ -145,10 +163,20 @@ class LicenceController(Controller):
         officer: OfficerDep,
         settings: SettingsDep,
         licence_id: FromPath[uuid.UUID],
+        request: Request[Any, Any, Any],
         data: JSONBody[LicenceDraft],
+        idempotency_key: IdempotencyKeyHeader = None,
     ) -> Licence:
         """Amend: the whole new content and a ``reason``; a new version, the old stays readable."""
-        return await licences.amend(conn, licence_id, data, settings=settings, actor=officer.actor)
+        return await once(
+            conn,
+            officer,
+            request,
+            idempotency_key,
+            data,
+            Licence,
+            lambda: licences.amend(conn, licence_id, data, settings=settings, actor=officer.actor),
+        )
 
     @get("/{licence_id:uuid}/versions", summary="Versions of a licence", opt={"roles": READ})
     async def versions(
@@ -304,12 +332,27 @@ class LicenceController(Controller):
         officer: OfficerDep,
         settings: SettingsDep,
         licence_id: FromPath[uuid.UUID],
+        request: Request[Any, Any, Any],
         data: JSONBody[ConsentDecision],
+        idempotency_key: IdempotencyKeyHeader = None,
     ) -> TransitConsent:
         """A transit State's no-objection or objection, as an officer received it, on the version it answered.
 
-        Without ``licence_version``, the licence's current version.
+        ``licence_version`` may be left out only while the licence has a single version.
         """
+        return await once(
+            conn,
+            officer,
+            request,
+            idempotency_key,
+            data,
+            TransitConsent,
+            lambda: self._record_consent(conn, officer, settings, licence_id, data),
+        )
+
+    async def _record_consent(
+        self, conn: ConnDep, officer: OfficerDep, settings: SettingsDep, licence_id: uuid.UUID, data: ConsentDecision
+    ) -> TransitConsent:
         return await consents.record_decision(
             conn,
             licence_id=licence_id,
@@ -347,17 +390,27 @@ class LicenceController(Controller):
         officer: OfficerDep,
         settings: SettingsDep,
         licence_id: FromPath[uuid.UUID],
+        request: Request[Any, Any, Any],
         data: JSONBody[ConsentRequest],
+        idempotency_key: IdempotencyKeyHeader = None,
     ) -> TransitConsentRequest:
         """Record a consent request (the silent period runs from its first date) with the shipment window."""
-        return await consents.request_consent(
+        return await once(
             conn,
-            licence_id=licence_id,
-            transit_state=data.transit_state,
-            shipment_from=data.shipment_from,
-            shipment_to=data.shipment_to,
-            today=clock.today(settings.time_zone),
-            actor=officer.actor,
+            officer,
+            request,
+            idempotency_key,
+            data,
+            TransitConsentRequest,
+            lambda: consents.request_consent(
+                conn,
+                licence_id=licence_id,
+                transit_state=data.transit_state,
+                shipment_from=data.shipment_from,
+                shipment_to=data.shipment_to,
+                today=clock.today(settings.time_zone),
+                actor=officer.actor,
+            ),
         )
 
     @get("/{licence_id:uuid}/transit-consent-requests", summary="Transit-consent requests", opt={"roles": READ})

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
 import msgspec
-from litestar import Controller, get, post
+from litestar import Controller, Request, get, post
 from litestar.params import FromPath, JSONBody, QueryParameter
 
 from api.deps import ConnDep, OfficerDep
+from api.idempotency import IdempotencyKeyHeader, once
 from api.params import AfterQuery, LimitQuery, page
 from firearms import parties
 from firearms.pagination import DEFAULT_LIMIT, decode_cursor, encode_cursor
@@ -35,9 +36,24 @@ class PartyController(Controller):
     path = "/parties"
 
     @post("/", summary="Register a party", opt={"roles": WRITE})
-    async def create(self, conn: ConnDep, officer: OfficerDep, data: JSONBody[NewParty]) -> Party:
+    async def create(
+        self,
+        conn: ConnDep,
+        officer: OfficerDep,
+        request: Request[Any, Any, Any],
+        data: JSONBody[NewParty],
+        idempotency_key: IdempotencyKeyHeader = None,
+    ) -> Party:
         """Register a manufacturer, dealer, broker (Art. 15: registration number and validity), exporter, ..."""
-        return await parties.create_party(conn, data, actor=officer.actor)
+        return await once(
+            conn,
+            officer,
+            request,
+            idempotency_key,
+            data,
+            Party,
+            lambda: parties.create_party(conn, data, actor=officer.actor),
+        )
 
     @get("/", summary="List parties", opt={"roles": READ})
     async def list_parties(

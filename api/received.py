@@ -6,10 +6,11 @@ import datetime as dt
 from typing import Annotated, Any, Literal
 
 import msgspec
-from litestar import Controller, get, post
+from litestar import Controller, Request, get, post
 from litestar.params import FromPath, JSONBody, QueryParameter
 
 from api.deps import ConnDep, OfficerDep, SettingsDep
+from api.idempotency import IdempotencyKeyHeader, once
 from api.params import AfterQuery, LimitQuery, page
 from firearms import parties
 from firearms.errors import NotFoundError
@@ -247,17 +248,26 @@ class ConfirmationRequested(msgspec.Struct, frozen=True, kw_only=True):
     summary="Ask the importing State to confirm receipt",
 )
 async def request_receipt_confirmation(
-    conn: ConnDep, officer: OfficerDep, settings: SettingsDep, data: JSONBody[ConfirmationRequest]
+    conn: ConnDep,
+    officer: OfficerDep,
+    settings: SettingsDep,
+    request: Request[Any, Any, Any],
+    data: JSONBody[ConfirmationRequest],
+    idempotency_key: IdempotencyKeyHeader = None,
 ) -> ConfirmationRequested:
     """Send ``receipt.confirmation-requested`` (Art. 10(4)); the importing registry answers by itself."""
-    sent = await hooks.ask_receipt_confirmation(
-        conn,
-        own_state=settings.state,
-        licence_number=data.licence_number,
-        shipment_id=data.shipment_id,
-        actor=officer.actor,
-    )
-    return ConfirmationRequested(licence_number=data.licence_number, shipment_id=data.shipment_id, sent_to=sent)
+
+    async def ask() -> ConfirmationRequested:
+        sent = await hooks.ask_receipt_confirmation(
+            conn,
+            own_state=settings.state,
+            licence_number=data.licence_number,
+            shipment_id=data.shipment_id,
+            actor=officer.actor,
+        )
+        return ConfirmationRequested(licence_number=data.licence_number, shipment_id=data.shipment_id, sent_to=sent)
+
+    return await once(conn, officer, request, idempotency_key, data, ConfirmationRequested, ask)
 
 
 class ConsentDecision(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -336,17 +346,30 @@ class ConsentRequestController(Controller):
         settings: SettingsDep,
         requesting_state: FromPath[str],
         notice_id: FromPath[str],
+        request: Request[Any, Any, Any],
         data: JSONBody[ConsentDecision],
+        idempotency_key: IdempotencyKeyHeader = None,
     ) -> ConsentRequest:
-        """No objection or objection (with a reason); sent back as ``transit-consent.decided``."""
-        return await consents.decide(
+        """No objection or objection (with a reason); sent back as ``transit-consent.decided``.
+
+        Sent again with the same ``Idempotency-Key``, the first answer (rather than 409 ``consent-already-decided``).
+        """
+        return await once(
             conn,
-            requesting_state,
-            notice_id,
-            own_state=settings.state,
-            decision=data.decision,
-            reason=data.reason,
-            valid_until=data.valid_until,
-            time_zone=settings.time_zone,
-            actor=officer.actor,
+            officer,
+            request,
+            idempotency_key,
+            data,
+            ConsentRequest,
+            lambda: consents.decide(
+                conn,
+                requesting_state,
+                notice_id,
+                own_state=settings.state,
+                decision=data.decision,
+                reason=data.reason,
+                valid_until=data.valid_until,
+                time_zone=settings.time_zone,
+                actor=officer.actor,
+            ),
         )

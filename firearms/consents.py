@@ -61,9 +61,10 @@ CLOSED = frozenset({"revoked", "expired", "exhausted"})  # no consent is asked o
 class ConsentDecision(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """A transit State's decision as an officer records it.
 
-    ``licence_version`` is the version the transit State was shown and answered; without it, the
-    licence's current version (so an answer to an earlier version, recorded after an amendment, should
-    name it: it then counts for that version only).
+    ``licence_version`` is the version the transit State was shown and answered. It may be left out only
+    while the licence has one version (then it is 1); once amended, a decision without it is refused
+    (``licence-version-required``): "the current version" could be an amendment made after the officer
+    read the answer, and the answer would then open the transit gate for content it never saw.
     """
 
     transit_state: CountryCode
@@ -239,15 +240,17 @@ async def record_decision(
     """Record a transit State's decision on a licence (officer now; received notice later; timer when deemed).
 
     ``licence_version`` is the version the decision answers: the one the answered request carried (a
-    received notice, the timer); by default the licence's current version (an officer records what the
-    transit State said about the content as it stands). ``today`` is the registry's date
+    received notice, the timer). An officer (``source='officer'``) names it once the licence has more than
+    one version; without it, a licence of one version is answered on that version (no other content exists
+    the officer could have read). ``today`` is the registry's date
     (:func:`firearms.clock.today`): an officer's or a notice's decision may not be dated after it.
     ``own_state`` (an officer's record): on a partner's licence only this State's own decision is recorded.
 
     Raises:
         NotFoundError: no such licence.
         InvalidInputError: ``not-a-transit-state``, ``decision-in-future``, ``invalid-validity``,
-            ``licence-version-unknown`` (a version the licence has not reached).
+            ``licence-version-unknown`` (a version the licence has not reached), ``licence-version-required``
+            (an officer's decision without a version on a licence amended since its first version).
         ConflictError: ``licence-closed`` (revoked, expired or exhausted); ``licence-not-own`` (another
             transit State's decision on a partner's licence: that State answers its issuing State).
     """
@@ -261,6 +264,15 @@ async def record_decision(
             code="licence-version-unknown",
             version=row["version"],
             licence_version=licence_version,
+        )
+    if licence_version is None and source == "officer" and row["version"] > 1:
+        # The officer decided on a version read earlier; "the current one" may be an amendment made since.
+        raise InvalidInputError(
+            f"licence {row['number']} has {row['version']} versions: name the one {transit_state} answered"
+            " (licence_version)",
+            code="licence-version-required",
+            version=row["version"],
+            transit_state=transit_state,
         )
     if row["status"] in CLOSED:
         raise ConflictError(

@@ -121,7 +121,8 @@ async def issue_unmet(conn: db.Conn, settings: Settings, licence_id: uuid.UUID) 
 async def no_objection(
     conn: db.Conn, licence_id: uuid.UUID, state: str, *, source: consents.Source = "officer", actor: str = ACTOR
 ) -> consents.TransitConsent:
-    """``state``'s no-objection to the licence, dated today, without a time limit."""
+    """``state``'s no-objection to the licence's current version, dated today, without a time limit."""
+    current = await licences.get_licence(conn, licence_id)
     return await consents.record_decision(
         conn,
         licence_id=licence_id,
@@ -133,6 +134,7 @@ async def no_objection(
         source=source,
         actor=actor,
         today=TODAY,
+        licence_version=current.licence.version,
     )
 
 

@@ -269,6 +269,7 @@ async def decide(
             source="officer",
             today=today,
             actor=actor,
+            licence_version=_answered_version(row["licence"]["version"], licence),
         )
     await journal.record(
         conn,
@@ -279,6 +280,16 @@ async def decide(
         payload={**body, "reply_notice_id": str(reply)},
     )
     return await get_request(conn, requesting_state, notice_id)
+
+
+def _answered_version(requested: int, licence: licences.Licence) -> int:
+    """The version of the received licence a decision on a request answers: the one the request carried.
+
+    Not the licence's current version, which an ``export-licence.issued`` may have moved on since the
+    request arrived. A request carrying a version beyond the one recorded (a pending version asked about
+    after the licence was recorded issued, which a request never takes back) answers the recorded one.
+    """
+    return min(requested, licence.licence.version)
 
 
 async def _received_licence(conn: Conn, issuing_state: str, number: str) -> licences.Licence | None:
@@ -326,6 +337,7 @@ async def deem_silent(conn: Conn, *, settings: Settings, today: dt.date, limit: 
                 source="timer",
                 today=today,
                 actor=_TIMER,
+                licence_version=_answered_version(row["licence_version"], licence),
             )
         await journal.record(
             conn,

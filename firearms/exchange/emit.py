@@ -79,13 +79,20 @@ async def _send(
 async def licence_issued(conn: Conn, licence: LicenceObject, *, own_state: str, actor: str) -> list[str]:
     """``export-licence.issued`` (export) or ``import-authorisation.issued`` (import) to the States concerned.
 
-    Also used for an amendment of an issued licence: the new version supersedes at the receivers.
-    Returns the States it was queued for.
+    Also used for an amendment of an issued licence: the new version supersedes at the receivers. It also
+    goes to every State an earlier version was sent to that this one no longer names (a transit State an
+    amendment made while suspended took off the route): that State holds the earlier version, suspended,
+    and this version tells it the licence no longer concerns it — its customs then refuse the licence
+    ``state-not-on-route`` — rather than leaving it suspended there for ever. Export licences only: an
+    import authorisation's former exporting State would read the new version as an issued authorisation
+    and its export gate would pass on it; held suspended there, the gate stays shut. Returns the States it
+    was queued for.
     """
     if licence.kind not in ("export", "import"):
         return []
     notice_type = "export-licence.issued" if licence.kind == "export" else "import-authorisation.issued"
-    states = concerned_states(licence, own_state)
+    earlier = await outbox_store.list_licence_recipients(conn, licence.number) if licence.kind == "export" else []
+    states = _others([*concerned_states(licence, own_state), *earlier], own_state)
     return await _send(conn, states, notice_type, {"licence": _wire(licence)}, actor=actor, subject=licence.number)
 
 

@@ -226,7 +226,7 @@ UPDATE consent_request_received
 
 -- name: list_pending_consent_requests
 -- Received requests still waiting for this State's officer, oldest first (the tacit-consent timer). $1 limit
-SELECT requesting_state, notice_id, licence_number, received_at
+SELECT requesting_state, notice_id, licence_number, received_at, (licence ->> 'version')::int AS licence_version
   FROM consent_request_received
  WHERE status = 'pending'
  ORDER BY received_at, requesting_state, notice_id

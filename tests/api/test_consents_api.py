@@ -109,7 +109,7 @@ async def test_a_consent_answers_the_content_it_was_asked_about(
     future = await client.post(f"{base}/transit-consents", json={**yes, "licence_version": 3}, headers=officer)
     assert _problem(future, 422, "licence-version-unknown")["version"] == 2
     assert await _counts(conn) == before
-    second = await client.post(f"{base}/transit-consents", json=yes, headers=officer)
+    second = await client.post(f"{base}/transit-consents", json={**yes, "licence_version": 2}, headers=officer)
     assert second.json()["licence_version"] == 2
     assert (await client.post(f"{base}/issue", json={"reason": "ok"}, headers=officer)).status_code == 200
     listing = (await client.get(f"{base}/transit-consents", headers=officer)).json()["items"]
@@ -255,3 +255,39 @@ async def test_a_repeated_request_without_a_window_keeps_the_window_asked_before
     later = {"shipment_from": str(TODAY + dt.timedelta(days=5)), "shipment_to": str(TODAY + dt.timedelta(days=6))}
     moved = await client.post(path, json={"transit_state": "CZ", **later}, headers=officer)
     assert {key: moved.json()[key] for key in later} == later
+
+
+async def test_a_decision_without_its_version_is_refused_once_the_licence_was_amended(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    auth: TokenFactory,
+    conn: db.Conn,
+) -> None:
+    # The officer reads CZ's answer to version 1; another officer amends the licence meanwhile. Recorded
+    # "on the current version", CZ's answer to content it never saw would open the transit gate for it.
+    officer = await auth("licensing-officer")
+    base, body = await _pending(client, officer)
+    amended = {**body, "expires_on": str(TODAY + dt.timedelta(days=200)), "reason": "shorter validity"}
+    assert (await client.post(f"{base}/versions", json=amended, headers=officer)).status_code == 201
+    yes = {"transit_state": "CZ", "decision": "no-objection", "decided_on": str(TODAY)}
+    before = await _counts(conn)
+    unnamed = await client.post(f"{base}/transit-consents", json=yes, headers=officer)
+    problem = _problem(unnamed, 422, "licence-version-required")
+    assert (problem["version"], problem["transit_state"]) == (2, "CZ")
+    assert await _counts(conn) == before
+    assert await conn.fetchval("SELECT count(*) FROM transit_consent") == 0
+    gates = (await client.get(f"{base}/gates", headers=officer)).json()["unmet"]
+    assert [(g["gate"], g["state"]) for g in gates] == [("transit-consent-missing", "CZ")]
+    named = await client.post(f"{base}/transit-consents", json={**yes, "licence_version": 2}, headers=officer)
+    assert (named.status_code, named.json()["licence_version"]) == (201, 2)
+    assert (await client.get(f"{base}/gates", headers=officer)).json()["unmet"] == []
+
+
+async def test_a_decision_on_a_licence_of_one_version_needs_no_version(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    auth: TokenFactory,
+) -> None:
+    officer = await auth("licensing-officer")
+    base, _ = await _pending(client, officer)
+    yes = {"transit_state": "CZ", "decision": "no-objection", "decided_on": str(TODAY)}
+    recorded = await client.post(f"{base}/transit-consents", json=yes, headers=officer)
+    assert (recorded.status_code, recorded.json()["licence_version"]) == (201, 1)

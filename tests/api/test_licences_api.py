@@ -148,12 +148,18 @@ async def test_export_licence_life_cycle_with_gates(
     body["expires_on"] = str(TODAY + dt.timedelta(days=90))
     body["reason"] = "shorter validity"
     assert (await client.post(f"{base}/versions", json=body, headers=officer)).status_code == 201
-    objection = {"transit_state": "CZ", "decision": "objection", "decided_on": str(TODAY), "reason": "route closed"}
+    objection = {
+        "transit_state": "CZ",
+        "decision": "objection",
+        "decided_on": str(TODAY),
+        "reason": "route closed",
+        "licence_version": 3,  # the licence was amended: the officer names the version CZ answered
+    }
     assert (await client.post(f"{base}/transit-consents", json=objection, headers=officer)).status_code == 201
     blocked = await client.post(f"{base}/issue", json={"reason": "try"}, headers=officer)
     assert [g["gate"] for g in _problem(blocked, 409, "gates-unmet")["unmet"]] == ["transit-consent-objected"]
 
-    consent = {"transit_state": "CZ", "decision": "no-objection", "decided_on": str(TODAY)}
+    consent = {"transit_state": "CZ", "decision": "no-objection", "decided_on": str(TODAY), "licence_version": 3}
     assert (await client.post(f"{base}/transit-consents", json=consent, headers=officer)).status_code == 201
     gates = (await client.get(f"{base}/gates", headers=officer)).json()
     assert gates["unmet"] == []

@@ -97,8 +97,12 @@ async def test_exporting_state_asks_for_confirmation(client: Client, conn: db.Co
             not_before=None,
             actor="test",
         )
-    sent = await client.post("/api/v1/shipments/confirmation-requests", json=body, headers=headers)
+    keyed = headers | {"Idempotency-Key": "ask-SHP-1"}
+    sent = await client.post("/api/v1/shipments/confirmation-requests", json=body, headers=keyed)
     assert sent.json()["sent_to"] == ["DE"]
+    # the officer's client retries (it never heard the answer): the first answer, nothing queued twice
+    again = await client.post("/api/v1/shipments/confirmation-requests", json=body, headers=keyed)
+    assert (again.status_code, again.content) == (202, sent.content)
     queued = await conn.fetch("SELECT body FROM notice_outbox WHERE type = 'receipt.confirmation-requested'")
     assert [row["body"] for row in queued] == [body]
     unknown = await client.post(

@@ -182,3 +182,59 @@ async def test_a_transit_check_clears_only_on_a_consent_that_covers_the_version_
     )
     assert decided.status_code == 200, decided.text
     assert await transit() == ("clear", [])
+
+
+async def test_the_officers_decision_on_a_request_is_recorded_on_the_version_the_request_carried(
+    cz: tuple[Client, db.Conn], tmp_path: Path
+) -> None:
+    # AT issued on its own count of the silent period, then amended the issued licence (version 2): CZ's
+    # request, still open, carried version 1, and CZ's officer decides on what that request showed.
+    client, conn = cz
+    request_id = await _requested_friday(client, conn)
+    await _post(client, 2, "export-licence.issued", {"licence": LICENCE})
+    await _post(client, 3, "export-licence.issued", {"licence": LICENCE | {"version": 2}})
+    officer = await _headers(conn, "licensing-officer")
+    decided = await client.post(
+        f"/api/v1/consent-requests/AT/{request_id}/decision", json={"decision": "no-objection"}, headers=officer
+    )
+    assert decided.status_code == 200, decided.text
+    assert await conn.fetchval("SELECT version FROM licence WHERE number = $1", LICENCE["number"]) == 2
+    assert [row["licence_version"] for row in await conn.fetch("SELECT licence_version FROM transit_consent")] == [1]
+    # the timer likewise answers the version the request carried
+    other = await _post(
+        client,
+        4,
+        "transit-consent.requested",
+        {
+            "licence": LICENCE | {"number": "AT-EXP-2026-000124", "status": "pending", "issued_at": None},
+            "shipment_window": {"from": "2026-12-01", "to": "2026-12-20"},
+        },
+    )
+    await _post(
+        client, 5, "export-licence.issued", {"licence": LICENCE | {"number": "AT-EXP-2026-000124", "version": 2}}
+    )
+    await conn.execute(
+        "UPDATE consent_request_received SET received_at = '2026-11-27T09:00:00Z' WHERE notice_id = $1", other
+    )
+    assert await run_licence_timers(conn, Settings(state="CZ", home=tmp_path), today=dt.date(2027, 3, 1)) == (0, 1)
+    deemed = await conn.fetchval(
+        "SELECT c.licence_version FROM transit_consent c JOIN licence l USING (licence_id) WHERE l.number = $1",
+        "AT-EXP-2026-000124",
+    )
+    assert deemed == 1
+
+
+async def test_a_decision_retried_with_its_idempotency_key_answers_the_first_answer_and_sends_once(
+    cz: tuple[Client, db.Conn],
+) -> None:
+    client, conn = cz
+    request_id = await _requested_friday(client, conn)
+    officer = await _headers(conn, "licensing-officer") | {"Idempotency-Key": "decide-1"}
+    url = f"/api/v1/consent-requests/AT/{request_id}/decision"
+    first = await client.post(url, json={"decision": "no-objection"}, headers=officer)
+    again = await client.post(url, json={"decision": "no-objection"}, headers=officer)
+    assert (first.status_code, again.status_code, again.content) == (200, 200, first.content)
+    sent = await conn.fetchval("SELECT count(*) FROM notice_outbox WHERE type = 'transit-consent.decided'")
+    assert sent == 1
+    other = await client.post(url, json={"decision": "objection", "reason": "closed"}, headers=officer)
+    assert (other.status_code, other.json()["type"].rsplit("/", 1)[1]) == (409, "idempotency-key-reused")

@@ -4,19 +4,25 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import asyncpg
 import msgspec
 import pytest
 
-from firearms import bootstrap, consents, db, licences
+from firearms import bootstrap, checks, consents, db, licences
 from firearms.canonical import format_time, parse_time
+from firearms.check_rules import CheckRequest
 from firearms.errors import ConflictError
 from firearms.exchange import inbox, trust
 from firearms.exchange.protocol import decode_receipt
 from firearms.settings import Settings
-from tests.exchange_util import DE_KEY, OTHER_KEY, VECTORS, envelope
+from firearms.signing import SigningKey, b64url_encode
+from tests.check_helpers import check_body
+from tests.exchange_fixtures import clone_template, receiver
+from tests.exchange_util import AT_KEY, DE_KEY, OTHER_KEY, VECTORS, envelope
 from tests.licensing_helpers import (
     ACTOR,
     TODAY,
@@ -507,3 +513,84 @@ async def test_a_state_taken_off_a_suspended_route_is_not_told_the_licence_is_ba
         ("DE", "revoked"),
         ("CZ", "revoked"),
     ]
+
+
+async def test_a_transit_state_taken_off_a_suspended_route_hears_that_the_licence_no_longer_concerns_it(
+    conn: db.Conn, settings: Settings, at: Parties, pg_admin_uri: str, tmp_path: Path
+) -> None:
+    """AT suspends, drops SK from the route and reinstates: SK's record must not stay suspended for ever.
+
+    What AT queues for SK is relayed to an SK registry of its own (signed with AT's vector key, which SK
+    trusts), whose customs then refuse the licence ``state-not-on-route``.
+    """
+    async with conn.transaction():
+        await trust.add_peer(
+            conn,
+            own_state="AT",
+            state="SK",
+            base_url="http://sk.example",
+            public_key=b64url_encode(SigningKey.generate().public_key),
+            not_before=parse_time("2026-01-01T00:00:00Z"),
+            actor="test",
+        )
+    issued = await issued_export(conn, settings, at, route=["AT", "CZ", "SK", "DE"])
+    async with conn.transaction():
+        await licences.transition(
+            conn, licence_id=issued.licence_id, to="suspended", actor=ACTOR, reason="route change", settings=settings
+        )
+        await licences.amend(
+            conn, issued.licence_id, export_draft(at, reason="not through Slovakia"), settings=settings, actor=ACTOR
+        )
+        back = await licences.transition(
+            conn, licence_id=issued.licence_id, to="issued", actor=ACTOR, reason="route changed", settings=settings
+        )
+    assert (back.status, back.licence.version, back.licence.transit_states) == ("issued", 2, ["CZ"])
+    to_sk = [row for row in await _outbox(conn) if row["recipient"] == "SK"]
+    assert [(row["type"], row["body"].get("status") or row["body"]["licence"]["version"]) for row in to_sk] == [
+        ("transit-consent.requested", 1),
+        ("export-licence.issued", 1),
+        ("licence.status-changed", "suspended"),
+        ("export-licence.issued", 2),  # the version that no longer names SK
+    ]
+    assert to_sk[-1]["body"]["licence"]["transit_states"] == ["CZ"]
+    # CZ and DE hear the new version and the reinstatement, as before
+    last = [(row["recipient"], row["type"]) for row in (await _outbox(conn))[-5:]]
+    assert sorted(last) == [
+        ("CZ", "export-licence.issued"),
+        ("CZ", "licence.status-changed"),
+        ("DE", "export-licence.issued"),
+        ("DE", "licence.status-changed"),
+        ("SK", "export-licence.issued"),
+    ]
+
+    sk_url = await clone_template(pg_admin_uri)
+    sk_settings, sk = await receiver("SK", sk_url, tmp_path / "sk")
+    try:
+        for sequence, row in enumerate(to_sk, start=1):
+            raw = envelope(AT_KEY, recipient="SK", sequence=sequence, type_=row["type"], body=row["body"])
+            async with sk.transaction():
+                delivered = await inbox.receive(
+                    sk, raw, state="SK", home=sk_settings.home, time_zone=sk_settings.time_zone
+                )
+            receipt = decode_receipt(delivered.receipt).receipt
+            assert (receipt.status, receipt.reason) == ("accepted", None), row["type"]
+        record = await licences.find_licence(sk, "AT", issued.licence.number)
+        assert (record.status, record.licence.version, record.licence.transit_states) == ("issued", 2, ["CZ"])
+        async with sk.transaction():
+            answer = await checks.perform_check(
+                sk,
+                msgspec.convert(
+                    check_body(licence_number=issued.licence.number, crossing_point="SK-Kittsee"), CheckRequest
+                ),
+                state="SK",
+                time_zone=sk_settings.time_zone,
+                actor="officer:sk",
+            )
+        assert (answer.verdict, [reason.code for reason in answer.reasons]) == ("refuse", ["state-not-on-route"])
+    finally:
+        await sk.close()
+        admin = await asyncpg.connect(pg_admin_uri)
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{sk_url.rsplit("/", 1)[1].split("?")[0]}" WITH (FORCE)')
+        finally:
+            await admin.close()

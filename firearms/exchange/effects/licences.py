@@ -41,9 +41,15 @@ async def store_licence(conn: Conn, received: ReceivedNotice, *, kind: str) -> N
         raise NoticeRejectedError("invalid-body", f"{received.notice.type} carries an issued {kind} licence")
     if licence.issuing_state != sender:
         raise NoticeRejectedError("not-issuer", f"{sender} did not issue licence {licence.number}")
-    _require_direction(licence, kind=kind, sender=sender, recipient=received.notice.recipient)
-    raw: Any = received.notice.body["licence"]  # as received: unknown fields are kept
     existing = await store.get_foreign_licence_for_update(conn, sender, licence.number)
+    _require_direction(
+        licence,
+        kind=kind,
+        sender=sender,
+        recipient=received.notice.recipient,
+        superseding=existing is not None and licence.version > existing["version"],
+    )
+    raw: Any = received.notice.body["licence"]  # as received: unknown fields are kept
     if existing is not None:
         if existing["version"] > licence.version:
             raise NoticeRejectedError("stale-version", f"version {existing['version']} is already stored")
@@ -88,13 +94,16 @@ async def store_licence(conn: Conn, received: ReceivedNotice, *, kind: str) -> N
     )
 
 
-def _require_direction(licence: LicenceObject, *, kind: str, sender: str, recipient: str) -> None:
+def _require_direction(licence: LicenceObject, *, kind: str, sender: str, recipient: str, superseding: bool) -> None:
     """PROTOCOL §5's "from → to" for the licences (the sender issues them; the recipient has a part in them).
 
     An export licence goes from its exporting State to its importing and transit States, an import
     authorisation from its importing State to its exporting State. A licence naming another State as the
     exporter would let this State's customs take it for that State's authorisation; one naming this State
-    nowhere is none of its business.
+    nowhere is none of its business — unless it is a later version of a licence this State holds
+    (``superseding``): the issuing State took this State off the route, and the version that says so
+    supersedes the one naming it (PROTOCOL §5), so this State's customs refuse it ``state-not-on-route``
+    instead of holding the earlier version as it was.
     """
     issuer, concerned = (
         (licence.exporting_state, {licence.importing_state, *licence.transit_states})
@@ -104,7 +113,7 @@ def _require_direction(licence: LicenceObject, *, kind: str, sender: str, recipi
     if sender != issuer:
         role = "exporting" if kind == "export" else "importing"
         raise NoticeRejectedError("not-issuer", f"{sender} is not the {role} State of {licence.number}")
-    if recipient not in concerned:
+    if recipient not in concerned and not superseding:
         raise NoticeRejectedError("not-on-route", f"{recipient} has no part in {licence.number}")
 
 

@@ -1,0 +1,100 @@
+"""Idempotent creation: the same officer's key and request give the first answer again, nothing twice.
+
+draft-ietf-httpapi-idempotency-key-header: a client that did not hear the answer to a request creating a
+record (a licence draft, a party, an item ...) sends it again with the same key. :func:`once` runs the
+creation the first time and keeps its answer with the key, in the creation's own transaction; the same
+key with the same request later answers that first answer and creates nothing, the same key with another
+request is refused (``idempotency-key-reused``). Keys belong to the officer's token: two officers never
+meet on one.
+
+Two requests with one key at once take turns on a transaction-scoped advisory lock of that key (the
+database's, not the process's: several API processes share it), so the second sees the first's answer
+once the first commits, or runs itself when the first rolled back. A request that fails (a problem) keeps
+nothing: its transaction rolls back, and the key is free for the retry.
+
+The house pattern is the customs check's ``check_id`` (:mod:`firearms.checks`), a key the body carries.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from typing import TYPE_CHECKING, TypeVar
+
+import msgspec
+
+from firearms import journal
+from firearms.errors import ConflictError
+from firearms.store import idempotency as store
+
+if TYPE_CHECKING:
+    import uuid
+    from collections.abc import Awaitable, Callable
+
+    from firearms.db import Conn
+
+__all__ = ["KEY_PATTERN", "fingerprint", "once"]
+
+# What a key may hold: the characters of UUIDs, ULIDs, base64 and base64url, up to 255 of them (the
+# draft leaves the form to the server; the table's check constraint says the same).
+KEY_PATTERN = r"^[A-Za-z0-9._:~+/=-]{1,255}$"
+
+T = TypeVar("T")
+
+
+def fingerprint(request: str, body: object) -> bytes:
+    """SHA-256 of the operation and its decoded body: what makes two requests "the same".
+
+    The body as decoded, in sorted order: the same request sent with other white space, another order of
+    its members or a default spelled out is the same request.
+    """
+    return hashlib.sha256(msgspec.json.encode([request, body], order="sorted")).digest()
+
+
+async def once(
+    conn: Conn,
+    *,
+    token_id: uuid.UUID,
+    key: str | None,
+    request: str,
+    body: object,
+    answer_type: type[T],
+    create: Callable[[], Awaitable[T]],
+    actor: str,
+) -> T:
+    """Run ``create`` once per (token, key), in the caller's transaction; return its first answer again.
+
+    ``request`` names the operation (method and path); with ``body`` it is what a key is bound to.
+    Without a key, ``create`` runs as before.
+
+    Raises:
+        ConflictError: ``idempotency-key-reused`` — the key was used with another request (another
+            operation or another body); nothing is created.
+    """
+    if key is None:
+        return await create()
+    digest = fingerprint(request, body)
+    await store.lock_idempotency_key(conn, token_id, key)
+    first = await store.get_idempotency_key(conn, token_id, key)
+    if first is not None:
+        if first["fingerprint"] != digest:
+            raise ConflictError(
+                f"the Idempotency-Key was used for another request ({first['request']}) on "
+                f"{first['created_at'].isoformat()}: choose a new key for a new request",
+                code="idempotency-key-reused",
+                idempotency_key=key,
+                first_request=first["request"],
+            )
+        return msgspec.json.decode(first["answer"], type=answer_type)
+    answer = await create()
+    now = dt.datetime.now(dt.UTC)
+    await store.insert_idempotency_key(conn, token_id, key, request, digest, msgspec.json.encode(answer), now)
+    await journal.record(
+        conn,
+        actor=actor,
+        action="idempotency-key.recorded",
+        entity="idempotency_key",
+        entity_id=f"{token_id}/{key}",
+        payload={"request": request, "fingerprint": digest.hex()},
+    )
+    return answer

@@ -1,0 +1,205 @@
+"""The ``Idempotency-Key`` header: a retried creation answers the first answer and creates nothing twice."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar.testing import AsyncTestClient
+
+from firearms import db
+from tests.api.test_licences_api import _counts, _problem, _setup
+from tests.conftest import TokenFactory
+
+LICENCES = "/api/v1/licences"
+
+
+def _keyed(headers: dict[str, str], key: str) -> dict[str, str]:
+    return {**headers, "Idempotency-Key": key}
+
+
+async def test_a_retried_draft_answers_the_first_answer_and_drafts_one_licence(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    auth: TokenFactory,
+    conn: db.Conn,
+) -> None:
+    officer = await auth("licensing-officer")
+    body = await _setup(client, officer)
+    first = await client.post(LICENCES, json=body, headers=_keyed(officer, "6f1c2a9e-draft-1"))
+    assert first.status_code == 201, first.text
+    before = await _counts(conn)
+    # the client timed out and sends the same request again (its members in another order)
+    again = await client.post(LICENCES, json=dict(reversed(body.items())), headers=_keyed(officer, "6f1c2a9e-draft-1"))
+    assert (again.status_code, again.headers["content-type"], again.content) == (
+        201,
+        first.headers["content-type"],
+        first.content,
+    )
+    assert await _counts(conn) == before
+    assert await conn.fetchval("SELECT count(*) FROM licence") == 1
+    # the structured-field form of the same key ("...") is the same key
+    quoted = await client.post(LICENCES, json=body, headers=_keyed(officer, '"6f1c2a9e-draft-1"'))
+    assert (quoted.status_code, quoted.content) == (201, first.content)
+    entry = await conn.fetchrow(
+        "SELECT entity_id, payload FROM journal_entry WHERE action = 'idempotency-key.recorded'"
+    )
+    assert entry is not None
+    assert entry["entity_id"].endswith("/6f1c2a9e-draft-1")
+    assert entry["payload"]["request"] == "POST /api/v1/licences"
+    # without a key nothing changes: each request is a new draft
+    assert (await client.post(LICENCES, json=body, headers=officer)).status_code == 201
+    assert await conn.fetchval("SELECT count(*) FROM licence") == 2
+
+
+async def test_a_key_reused_for_another_request_is_refused_and_creates_nothing(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    auth: TokenFactory,
+    conn: db.Conn,
+) -> None:
+    officer = await auth("licensing-officer")
+    body = await _setup(client, officer)
+    assert (await client.post(LICENCES, json=body, headers=_keyed(officer, "k-1"))).status_code == 201
+    before = await _counts(conn)
+    other = await client.post(LICENCES, json={**body, "place_of_issue": "Graz"}, headers=_keyed(officer, "k-1"))
+    problem = _problem(other, 409, "idempotency-key-reused")
+    assert (problem["idempotency_key"], problem["first_request"]) == ("k-1", "POST /api/v1/licences")
+    party = {"kind": "exporter", "name": "Waffen Huber GmbH", "country": "AT", "address": "Hauptstraße 1, Steyr"}
+    elsewhere = await client.post("/api/v1/parties", json=party, headers=_keyed(officer, "k-1"))
+    _problem(elsewhere, 409, "idempotency-key-reused")
+    assert await _counts(conn) == before
+
+
+async def test_keys_belong_to_the_officers_token(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    auth: TokenFactory,
+    conn: db.Conn,
+) -> None:
+    officer = await auth("licensing-officer")
+    colleague = await auth("licensing-officer")
+    body = await _setup(client, officer)
+    mine = await client.post(LICENCES, json=body, headers=_keyed(officer, "draft-1"))
+    theirs = await client.post(LICENCES, json=body, headers=_keyed(colleague, "draft-1"))
+    assert (mine.status_code, theirs.status_code) == (201, 201)
+    assert mine.json()["licence_id"] != theirs.json()["licence_id"]
+    assert await conn.fetchval("SELECT count(*) FROM licence") == 2
+
+
+async def test_a_malformed_key_is_refused_before_anything_runs(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    auth: TokenFactory,
+    conn: db.Conn,
+) -> None:
+    officer = await auth("licensing-officer")
+    body = await _setup(client, officer)
+    before = await _counts(conn)
+    for key in ("x" * 256, "has space", "semi;colon", "comma,key", '"unclosed', ""):
+        response = await client.post(LICENCES, json=body, headers=_keyed(officer, key))
+        problem = _problem(response, 400, "invalid-request")
+        assert any(error["source"] == "header" for error in problem["errors"]), key
+    assert await _counts(conn) == before
+    longest = await client.post(LICENCES, json=body, headers=_keyed(officer, "x" * 255))
+    assert longest.status_code == 201, longest.text
+
+
+async def test_a_failed_request_keeps_nothing_and_its_retry_runs(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    auth: TokenFactory,
+    conn: db.Conn,
+) -> None:
+    officer = await auth("licensing-officer")
+    body = await _setup(client, officer)
+    bad = {**body, "route": ["AT", "DE", "CZ"]}
+    _problem(await client.post(LICENCES, json=bad, headers=_keyed(officer, "k-2")), 422, "invalid-route")
+    assert await conn.fetchval("SELECT count(*) FROM idempotency_key") == 0
+    assert (await client.post(LICENCES, json=body, headers=_keyed(officer, "k-2"))).status_code == 201
+
+
+async def _twice(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    conn: db.Conn,
+    url: str,
+    body: dict[str, Any],
+    headers: dict[str, str],
+    key: str,
+) -> dict[str, object]:
+    """The request, then its retry: the same status and bytes, and not one row more anywhere."""
+    first = await client.post(url, json=body, headers=_keyed(headers, key))
+    assert first.status_code in {200, 201}, first.text
+    before = await _rows(conn)
+    again = await client.post(url, json=body, headers=_keyed(headers, key))
+    assert (again.status_code, again.content) == (first.status_code, first.content), url
+    assert await _rows(conn) == before, url
+    answer: dict[str, object] = first.json()
+    return answer
+
+
+async def _rows(conn: db.Conn) -> dict[str, int]:
+    tables = [
+        "party",
+        "licence",
+        "licence_version",
+        "licence_event",
+        "transit_consent",
+        "transit_consent_request",
+        "item",
+        "marking",
+        "item_event",
+        "notice_outbox",
+        "journal_entry",
+        "idempotency_key",
+    ]
+    counts = {}
+    for table in tables:
+        counts[table] = await conn.fetchval(f"SELECT count(*) FROM {table}")  # noqa: S608  # names above
+    return counts
+
+
+async def test_every_creating_endpoint_answers_a_retry_with_its_first_answer(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    auth: TokenFactory,
+    conn: db.Conn,
+) -> None:
+    officer = await auth("licensing-officer")
+    records = await auth("records-officer")
+    party = {"kind": "carrier", "name": "Spedition Gruber", "country": "AT", "address": "Linz"}
+    await _twice(client, conn, "/api/v1/parties", party, officer, "party-1")
+    body = await _setup(client, officer)
+    licence = await _twice(client, conn, LICENCES, body, officer, "licence-1")
+    base = f"{LICENCES}/{licence['licence_id']}"
+    amended = {**body, "place_of_issue": "Graz", "reason": "issued in Graz"}
+    assert (await _twice(client, conn, f"{base}/versions", amended, officer, "amend-1"))["version"] == 2
+    asked = {"transit_state": "CZ", "shipment_from": "2027-01-04", "shipment_to": "2027-01-29"}
+    await _twice(client, conn, f"{base}/transit-consent-requests", asked, officer, "ask-1")
+    decided = {
+        "transit_state": "CZ",
+        "decision": "no-objection",
+        "decided_on": body["valid_from"],
+        "licence_version": 2,
+    }
+    await _twice(client, conn, f"{base}/transit-consents", decided, officer, "consent-1")
+    serial = "SSG08-777"
+    item = {
+        "kind": "firearm",
+        "firearm_type": "rifle",
+        "manufacturer": "Steyr Mannlicher",
+        "country_of_manufacture": "AT",
+        "serial": serial,
+        "make": "Steyr",
+        "model": "SSG 08",
+        "calibre": ".308 Win",
+        "year_of_manufacture": 2019,
+        "markings": [{"kind": "manufacture", "stamped": f"STEYR AUSTRIA {serial}", "serial": serial}],
+    }
+    registered = await _twice(client, conn, "/api/v1/items", item, records, "item-1")
+    url = f"/api/v1/items/{registered['item_id']}"
+    await _twice(client, conn, f"{url}/markings", {"kind": "proof", "stamped": "BP 2019"}, records, "marking-1")
+    moved = {"event": "transferred", "occurred_on": body["valid_from"], "to_party": "Waffen Huber KG"}
+    await _twice(client, conn, f"{url}/events", moved, records, "event-1")
+    assert await conn.fetchval("SELECT count(*) FROM idempotency_key") == 8
+
+
+async def test_the_openapi_document_describes_the_header(client: AsyncTestClient) -> None:  # type: ignore[type-arg]
+    schema = (await client.get("/schema/openapi.json")).json()
+    parameters = schema["paths"]["/api/v1/licences"]["post"]["parameters"]
+    (header,) = [p for p in parameters if p["name"] == "Idempotency-Key"]
+    assert (header["in"], header["required"]) == ("header", False)
+    assert "idempotency-key-reused" in header["description"]
