@@ -105,7 +105,12 @@ class Marking(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class Item(msgspec.Struct, frozen=True, kw_only=True):
-    """A registered item and its current status."""
+    """A registered item and its current status.
+
+    ``identity_duplicate_of``: the item first registered under the same identity, when this record is a
+    recorded duplicate of it (the same item registered twice under two spellings that a later rule made
+    one identity, migration 20261129204000); ``None`` otherwise. Both records stay, for a records officer.
+    """
 
     item_id: int
     kind: ItemKind
@@ -127,6 +132,7 @@ class Item(msgspec.Struct, frozen=True, kw_only=True):
     registered_at: dt.datetime
     registered_by: str
     import_id: int | None
+    identity_duplicate_of: int | None
 
 
 class ItemDetail(Item, frozen=True, kw_only=True):

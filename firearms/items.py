@@ -63,11 +63,11 @@ _MARKING_COLUMNS = (
 
 # What a registration wrote, in its journal entry: every column of the row but the entry's own (the item
 # id is its entity, status, time and actor are its own) and what is derived (the normalised serial) or set
-# only by a bulk import. The journal is what an auditor can trust: a field left out could be changed unseen.
+# only by a bulk import, or only by the migration that marks identity duplicates (which journals each mark).
+# The journal is what an auditor can trust: a field left out could be changed unseen.
+_UNJOURNALED = {"item_id", "serial_normalised", "status", "registered_at", "registered_by", "import_id"}
 _JOURNALED_ITEM_FIELDS = tuple(
-    name
-    for name in Item.__struct_fields__
-    if name not in {"item_id", "serial_normalised", "status", "registered_at", "registered_by", "import_id"}
+    name for name in Item.__struct_fields__ if name not in {*_UNJOURNALED, "identity_duplicate_of"}
 )
 
 

@@ -120,7 +120,8 @@ WITH inserted AS (
            country_of_manufacture, category, manufacturer, serial, headstamp, quantity, $2, $3, $1
       FROM item_checked
      WHERE item_id IS NOT NULL
-    ON CONFLICT ON CONSTRAINT item_identity_key DO NOTHING
+    ON CONFLICT (serial_normalised, identity_class, manufacturer_key, country_of_manufacture)
+       WHERE identity_duplicate_of IS NULL DO NOTHING
     RETURNING item_id
 ), made AS (
     INSERT INTO marking (item_id, kind, stamped, manufacturer, country, serial, year, model, symbol_code,
@@ -155,7 +156,8 @@ SELECT c.line, c.serial,
               AND i.identity_class = CASE WHEN c.kind = 'component' THEN 'component:' || c.component_type
                                           ELSE c.kind END
               AND i.manufacturer_key = normalise_manufacturer(c.manufacturer)
-              AND i.country_of_manufacture = c.country_of_manufacture) END AS item_id
+              AND i.country_of_manufacture = c.country_of_manufacture
+              AND i.identity_duplicate_of IS NULL) END AS item_id
   FROM item_checked AS c
  WHERE c.problem IS NOT NULL
     OR ($1::boolean AND c.item_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM item AS i WHERE i.item_id = c.item_id))

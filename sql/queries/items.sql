@@ -4,10 +4,11 @@ INSERT INTO item (kind, firearm_type, component_type, parent_item_id, make, mode
                   country_of_manufacture, category, manufacturer, serial, headstamp, quantity,
                   registered_at, registered_by)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
-ON CONFLICT ON CONSTRAINT item_identity_key DO NOTHING
+ON CONFLICT (serial_normalised, identity_class, manufacturer_key, country_of_manufacture)
+   WHERE identity_duplicate_of IS NULL DO NOTHING
 RETURNING item_id, kind, firearm_type, component_type, parent_item_id, make, model, calibre, year_of_manufacture,
           country_of_manufacture, category, manufacturer, serial, serial_normalised, headstamp, quantity, status,
-          registered_at, registered_by, import_id;
+          registered_at, registered_by, import_id, identity_duplicate_of;
 
 -- name: get_item_id_by_identity
 -- The item holding an identity. $1 kind, $2 component_type, $3 manufacturer, $4 country, $5 serial
@@ -16,13 +17,14 @@ SELECT item_id
  WHERE serial_normalised = normalise_serial($5)
    AND identity_class = CASE WHEN $1::text = 'component' THEN 'component:' || $2::text ELSE $1::text END
    AND manufacturer_key = normalise_manufacturer($3)
-   AND country_of_manufacture = $4;
+   AND country_of_manufacture = $4
+   AND identity_duplicate_of IS NULL;
 
 -- name: get_item
 -- One item. $1 item_id
 SELECT item_id, kind, firearm_type, component_type, parent_item_id, make, model, calibre, year_of_manufacture,
        country_of_manufacture, category, manufacturer, serial, serial_normalised, headstamp, quantity, status,
-       registered_at, registered_by, import_id
+       registered_at, registered_by, import_id, identity_duplicate_of
   FROM item
  WHERE item_id = $1;
 
@@ -134,7 +136,7 @@ SELECT at, rank, record_id, source, detail
 -- Items matching the filters (each NULL = any), a page in item_id order. $1 after item_id, $2 make, $3 model, $4 calibre, $5 firearm_type, $6 status, $7 kind, $8 country_of_manufacture, $9 limit
 SELECT item_id, kind, firearm_type, component_type, parent_item_id, make, model, calibre, year_of_manufacture,
        country_of_manufacture, category, manufacturer, serial, serial_normalised, headstamp, quantity, status,
-       registered_at, registered_by, import_id
+       registered_at, registered_by, import_id, identity_duplicate_of
   FROM item
  WHERE item_id > $1
    AND ($2::text IS NULL OR make = $2::text)
@@ -148,10 +150,10 @@ SELECT item_id, kind, firearm_type, component_type, parent_item_id, make, model,
  LIMIT $9;
 
 -- name: find_items_by_serial
--- Exact look-up by normalised serial (the identity index leads with it), other filters optional, a page in item_id order. $1 serial, $2 after item_id, $3 make, $4 model, $5 calibre, $6 firearm_type, $7 status, $8 kind, $9 country_of_manufacture, $10 limit
+-- Exact look-up by normalised serial (item_serial_normalised_idx; recorded identity duplicates too), other filters optional, a page in item_id order. $1 serial, $2 after item_id, $3 make, $4 model, $5 calibre, $6 firearm_type, $7 status, $8 kind, $9 country_of_manufacture, $10 limit
 SELECT item_id, kind, firearm_type, component_type, parent_item_id, make, model, calibre, year_of_manufacture,
        country_of_manufacture, category, manufacturer, serial, serial_normalised, headstamp, quantity, status,
-       registered_at, registered_by, import_id
+       registered_at, registered_by, import_id, identity_duplicate_of
   FROM item
  WHERE serial_normalised = normalise_serial($1::text)
    AND item_id > $2
@@ -200,7 +202,7 @@ SELECT set_config('pg_trgm.similarity_threshold', $1::text, true);
 -- $12 normalised query
 SELECT item_id, kind, firearm_type, component_type, parent_item_id, make, model, calibre, year_of_manufacture,
        country_of_manufacture, category, manufacturer, serial, serial_normalised, headstamp, quantity, status,
-       registered_at, registered_by, import_id, score, exact
+       registered_at, registered_by, import_id, identity_duplicate_of, score, exact
   FROM (SELECT i.*, similarity(i.serial_folded, $1::text)::float8 AS score,
                i.serial_normalised = $12::text AS exact
           FROM item AS i

@@ -78,6 +78,34 @@ async def test_duplicate_registration_is_409_with_existing_item_id(
     assert await row_counts(conn) == before
 
 
+async def test_a_recorded_identity_duplicate_is_shown_on_the_item_and_found_by_its_serial(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    officer: dict[str, str],
+    conn: db.Conn,
+) -> None:
+    first = await register(client, officer, rifle("SSG69-7"))
+    assert first["identity_duplicate_of"] is None
+    # as 20261129204000 leaves a pair registered under two spellings that a later rule made one identity
+    later = await conn.fetchval(
+        "INSERT INTO item (kind, firearm_type, country_of_manufacture, manufacturer, serial, registered_at,"
+        " registered_by, identity_duplicate_of) VALUES ('firearm', 'rifle', 'AT', 'Steyr\u00a0Mannlicher',"
+        " 'SSG69-7', now(), 'test:records', $1) RETURNING item_id",
+        first["item_id"],
+    )
+    shown = await client.get(f"/api/v1/items/{later}", headers=officer)
+    assert shown.status_code == 200
+    assert shown.json()["identity_duplicate_of"] == first["item_id"]
+    found = await client.get("/api/v1/items", params={"serial": "ssg 69 7"}, headers=officer)
+    assert found.status_code == 200
+    assert [(item["item_id"], item["identity_duplicate_of"]) for item in found.json()["items"]] == [
+        (first["item_id"], None),
+        (later, first["item_id"]),
+    ]
+    again = await client.post("/api/v1/items", json=rifle("SSG69-7"), headers=officer)
+    assert again.status_code == 409
+    assert (again.json()["type"], again.json()["item_id"]) == (PROBLEM + "item-already-registered", first["item_id"])
+
+
 BAD_INPUT = [
     ("unknown country", rifle(country_of_manufacture="XX"), 422, "invalid-country"),
     ("lower-case country", rifle(country_of_manufacture="at"), 422, "invalid-country"),

@@ -289,3 +289,81 @@ async def test_a_backup_started_while_a_migration_runs_waits_for_it(
         assert await other.fetchval("SELECT count(*) FROM party") == parties_before
     finally:
         await other.close()
+
+
+DUPLICATES_MIGRATION = "20261129204000_mark_identity_duplicates.sql"
+# normalise_manufacturer as before 20261129191200: a no-break space was not white space.
+BEFORE_NO_BREAK_SPACES = (
+    "CREATE OR REPLACE FUNCTION normalise_manufacturer(manufacturer text) RETURNS text"
+    " LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE RETURN upper(regexp_replace(manufacturer, '\\s+', ' ', 'g'))"
+)
+INSERT_FIREARM = (
+    "INSERT INTO item (kind, firearm_type, country_of_manufacture, manufacturer, serial, registered_at, registered_by)"
+    " VALUES ('firearm', 'rifle', 'AT', $1, $2, now(), 'test:records') RETURNING item_id"
+)
+
+
+async def test_a_registry_holding_the_same_firearm_twice_is_restored_with_both_records(
+    make_empty_database: Callable[[], Awaitable[str]], tmp_path: Path
+) -> None:
+    """A pair the manufacturer rules made one identity: before, its backup could not be restored.
+
+    pg_dump does not dump generated columns: the later record's stale manufacturer_key was computed again by
+    the restore, and the identity constraint refused the pair.
+    """
+    before = tmp_path / "before"
+    before.mkdir()
+    for file in sorted((db.SQL_DIR / "migrations").glob("*.sql")):
+        if file.name < DUPLICATES_MIGRATION:
+            shutil.copy(file, before)
+    source, target = await make_empty_database(), await make_empty_database()
+    conn = await db.connect(source)
+    try:
+        await db.migrate(conn, before)
+        # The state 20261129191200 and 20261129201000 leave: the same firearm registered under two spellings
+        # while they were two identities, the later one keeping its old key.
+        current = await conn.fetchval("SELECT pg_get_functiondef('normalise_manufacturer(text)'::regprocedure)")
+        await conn.execute(BEFORE_NO_BREAK_SPACES)
+        first = await conn.fetchval(INSERT_FIREARM, "Steyr Mannlicher", "SSG-69-001")
+        second = await conn.fetchval(INSERT_FIREARM, "Steyr\u00a0Mannlicher", "SSG-69-001")
+        third = await conn.fetchval(INSERT_FIREARM, "steyr\u00a0\u00a0mannlicher", "SSG-69-001")
+        other = await conn.fetchval(INSERT_FIREARM, "Steyr\u00a0Mannlicher", "SSG-69-002")
+        await conn.execute(current)
+        await conn.execute("UPDATE item SET manufacturer = manufacturer WHERE item_id = $1", other)
+        stale = await conn.fetch(
+            "SELECT item_id FROM item WHERE manufacturer_key <> normalise_manufacturer(manufacturer) ORDER BY 1"
+        )
+        assert [row["item_id"] for row in stale] == [second, third]
+
+        await db.migrate(conn)
+        manifest = await backup.backup(source, tmp_path / "pair.dump", state="AT", actor=ACTOR)
+    finally:
+        await conn.close()
+
+    restored = await backup.restore(target, tmp_path / "pair.dump", state="AT", home=tmp_path / "new-home")
+
+    assert (restored.head_matches, restored.verify_intact, restored.problem) == (True, True, None)
+    assert restored.journal_entries == manifest.journal_seq >= 2  # the two duplicates marked, journaled
+    after = await db.connect(target)
+    try:
+        rows = await after.fetch(
+            "SELECT item_id, manufacturer_key, identity_duplicate_of FROM item WHERE serial = 'SSG-69-001' ORDER BY 1"
+        )
+        assert [(row["item_id"], row["identity_duplicate_of"]) for row in rows] == [
+            (first, None),
+            (second, first),
+            (third, first),
+        ]
+        assert {row["manufacturer_key"] for row in rows} == {"STEYR MANNLICHER"}
+        assert await after.fetchval("SELECT identity_duplicate_of FROM item WHERE item_id = $1", other) is None
+        entries = await after.fetch(
+            "SELECT entity_id, actor, payload FROM journal_entry"
+            " WHERE action = 'item.identity-duplicate-marked' ORDER BY entry_id"
+        )
+        assert [(row["entity_id"], row["actor"]) for row in entries] == [
+            (str(second), "system:migration"),
+            (str(third), "system:migration"),
+        ]
+        assert entries[0]["payload"]["identity_duplicate_of"] == first
+    finally:
+        await after.close()

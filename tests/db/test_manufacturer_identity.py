@@ -12,6 +12,7 @@ import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import asyncpg
 import pytest
 
 from firearms import db, imports, items
@@ -101,10 +102,15 @@ async def test_white_space_in_a_manufacturer_is_the_registrys_in_any_locale(any_
     assert collapsed == SPACE_CHARACTERS
 
 
-async def test_existing_keys_are_recomputed_where_free_and_colliding_records_both_stay(
+async def test_existing_keys_are_recomputed_and_colliding_records_both_stay_marked_duplicates(
     pg_admin_uri: str, tmp_path: Path
 ) -> None:
-    """As for the no-break spaces (20261129191200): a key already held stays the old one, for an officer."""
+    """Every stale key takes its name's; of one identity, the later records are marked the first's duplicates.
+
+    20261129201000 left the later record of a pair with its old key (a restore computed it again and the
+    identity constraint refused the pair); 20261129204000 marks it instead, and a new registration or
+    import of that identity is still refused, with the first record's id.
+    """
     before = tmp_path / "before"
     before.mkdir()
     for path in sorted((db.SQL_DIR / "migrations").glob("*.sql")):
@@ -122,26 +128,65 @@ async def test_existing_keys_are_recomputed_where_free_and_colliding_records_bot
                 ("česká zbrojovka", "C-1"),  # two old keys, one new key: the first registered takes it
                 ("Česká Zbrojovka", "C-1"),
             ]:
-                detail = await items.register_item(conn, firearm(manufacturer, "CZ", serial), actor=ACTOR, today=TODAY)
-                registered[(manufacturer, serial)] = detail.item_id
+                registered[(manufacturer, serial)] = await conn.fetchval(
+                    "INSERT INTO item (kind, firearm_type, country_of_manufacture, manufacturer, serial,"
+                    " registered_at, registered_by) VALUES ('firearm', 'pistol', 'CZ', $1, $2, now(), $3)"
+                    " RETURNING item_id",
+                    manufacturer,
+                    serial,
+                    ACTOR,
+                )
             assert await conn.fetchval("SELECT count(*) FROM item") == 5  # the defect: three firearms twice
             await db.migrate(conn)
-            keys = {
-                row["item_id"]: row["manufacturer_key"]
-                for row in await conn.fetch("SELECT item_id, manufacturer_key FROM item")
+            rows = {
+                row["item_id"]: (row["manufacturer_key"], row["identity_duplicate_of"])
+                for row in await conn.fetch("SELECT item_id, manufacturer_key, identity_duplicate_of FROM item")
             }
-            assert keys[registered[("Česká zbrojovka", "A-1")]] == "ČESKÁ ZBROJOVKA"
-            assert keys[registered[("ČESKÁ ZBROJOVKA", "B-1")]] == "ČESKÁ ZBROJOVKA"
-            assert keys[registered[("Česká zbrojovka", "B-1")]] == "ČESKá ZBROJOVKA"  # the old key, kept
-            assert keys[registered[("česká zbrojovka", "C-1")]] == "ČESKÁ ZBROJOVKA"
-            assert keys[registered[("Česká Zbrojovka", "C-1")]] == "ČESKá ZBROJOVKA"
-            assert await conn.fetchval("SELECT count(*) FROM item") == 5  # nothing deleted
-            # what the officer corrects: the items whose key is not their name's
-            left = await conn.fetch(
-                "SELECT item_id FROM item WHERE manufacturer_key <> normalise_manufacturer(manufacturer) ORDER BY 1"
+            b_first = registered[("Česká zbrojovka", "B-1")]
+            c_first = registered[("česká zbrojovka", "C-1")]
+            assert rows == {
+                registered[("Česká zbrojovka", "A-1")]: ("ČESKÁ ZBROJOVKA", None),
+                b_first: ("ČESKÁ ZBROJOVKA", None),
+                registered[("ČESKÁ ZBROJOVKA", "B-1")]: ("ČESKÁ ZBROJOVKA", b_first),  # the later registered
+                c_first: ("ČESKÁ ZBROJOVKA", None),
+                registered[("Česká Zbrojovka", "C-1")]: ("ČESKÁ ZBROJOVKA", c_first),
+            }
+            assert not await conn.fetchval(
+                "SELECT count(*) FROM item WHERE manufacturer_key <> normalise_manufacturer(manufacturer)"
             )
-            assert [row["item_id"] for row in left] == sorted(
-                [registered[("Česká zbrojovka", "B-1")], registered[("Česká Zbrojovka", "C-1")]]
+            # a new registration of the identity is refused as before, naming the first record
+            with pytest.raises(ConflictError) as caught:
+                await items.register_item(conn, firearm("česká ZBROJOVKA", "CZ", "B-1"), actor=ACTOR, today=TODAY)
+            assert (caught.value.code, caught.value.facts["item_id"]) == ("item-already-registered", b_first)
+            path = tmp_path / "dealer.csv"
+            path.write_text(
+                "kind,firearm_type,manufacturer,country_of_manufacture,serial,marking_stamped\n"
+                "firearm,pistol,ČESKÁ ZBROJOVKA,CZ,C-1,CZ 75\n",
+                encoding="utf-8",
             )
+            result = await imports.import_file(conn, path, actor=ACTOR, today=TODAY)
+            assert (result.inserted, result.already_registered) == (0, 1)
+            assert [(r.reason, r.item_id) for r in result.rejections] == [("already-registered", c_first)]
+            # both records are found by serial, the duplicate saying whose
+            found = await items.find_by_serial(conn, "c1", limit=10)
+            assert [(item.item_id, item.identity_duplicate_of) for item in found] == [
+                (c_first, None),
+                (registered[("Česká Zbrojovka", "C-1")], c_first),
+            ]
+            assert await conn.fetchval("SELECT count(*) FROM item") == 5  # nothing deleted, nothing added
         finally:
             await conn.close()
+
+
+async def test_an_identity_duplicate_mark_is_set_once_and_never_cleared_or_moved(conn: db.Conn) -> None:
+    first = await items.register_item(conn, firearm("Česká zbrojovka", "CZ", "D-1"), actor=ACTOR, today=TODAY)
+    other = await items.register_item(conn, firearm("Česká zbrojovka", "CZ", "D-2"), actor=ACTOR, today=TODAY)
+    later = await items.register_item(conn, firearm("Česká zbrojovka", "CZ", "D-3"), actor=ACTOR, today=TODAY)
+    # set once, from none (what the migration does)
+    await conn.execute("UPDATE item SET identity_duplicate_of = $1 WHERE item_id = $2", first.item_id, later.item_id)
+    for moved_to in (None, other.item_id):
+        with pytest.raises(asyncpg.RestrictViolationError, match="only status may change"):
+            await conn.execute("UPDATE item SET identity_duplicate_of = $1 WHERE item_id = $2", moved_to, later.item_id)
+    with pytest.raises(asyncpg.CheckViolationError, match="item_identity_duplicate_of_check"):
+        await conn.execute("UPDATE item SET identity_duplicate_of = item_id WHERE item_id = $1", other.item_id)
+    assert (await items.get_item(conn, later.item_id)).identity_duplicate_of == first.item_id
