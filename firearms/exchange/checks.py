@@ -19,7 +19,17 @@ from firearms.exchange.protocol import (
     verify_notice_signature,
 )
 
-__all__ = ["TrustedKey", "check_recipient", "check_signed", "is_key_time", "key_validity", "parse_envelope"]
+__all__ = [
+    "TrustedKey",
+    "check_clock",
+    "check_key",
+    "check_recipient",
+    "check_signature",
+    "check_signed",
+    "is_key_time",
+    "key_validity",
+    "parse_envelope",
+]
 
 
 _KEY_TIMES_FROM = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
@@ -83,6 +93,14 @@ def check_signed(
     Returns:
         The key that signed the notice.
     """
+    key = check_key(envelope, trusted)
+    check_signature(verified=verify_notice_signature(envelope, key.public_key, signing_input))
+    check_clock(envelope, now)
+    return key
+
+
+def check_key(envelope: Envelope, trusted: list[TrustedKey] | None) -> TrustedKey:
+    """Checks 3 and 4: the sender is on the trust list and names a key of its valid for ``created_at``."""
     notice = envelope.notice
     if trusted is None:
         raise NoticeRefusedError("unknown-sender", f"{notice.sender} is not on this registry's trust list")
@@ -105,14 +123,23 @@ def check_signed(
         raise NoticeRefusedError(
             "unknown-key", f"key {key.key_id} of {notice.sender} is not valid at {notice.created_at}", key_id=key.key_id
         )
-    if not verify_notice_signature(envelope, key.public_key, signing_input):
+    return key
+
+
+def check_signature(*, verified: bool) -> None:
+    """Check 5, given the result of verifying the signature under the key of check 4."""
+    if not verified:
         raise NoticeRefusedError("bad-signature", "the signature does not verify over the notice")
-    if created_at > now + CLOCK_SKEW:
+
+
+def check_clock(envelope: Envelope, now: dt.datetime) -> None:
+    """Check 6: ``created_at`` is no more than the allowed skew ahead of the receiver's clock."""
+    notice = envelope.notice
+    if parse_time(notice.created_at) > now + CLOCK_SKEW:
         raise NoticeRefusedError(
             "clock-skew",
             f"created_at {notice.created_at} is more than {int(CLOCK_SKEW.total_seconds())} s ahead of our clock",
         )
-    return key
 
 
 def key_id_text(envelope: Envelope) -> str:

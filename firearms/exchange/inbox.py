@@ -14,6 +14,8 @@ it with a 500 on every retry. A duplicate gets the first receipt again, byte for
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import datetime as dt
 import logging
 from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
@@ -25,7 +27,14 @@ from firearms import journal, keys
 from firearms.canonical import parse_time, utc_now
 from firearms.clock import local_date
 from firearms.errors import ConfigError
-from firearms.exchange.checks import TrustedKey, check_recipient, check_signed, parse_envelope
+from firearms.exchange.checks import (
+    TrustedKey,
+    check_clock,
+    check_key,
+    check_recipient,
+    check_signature,
+    parse_envelope,
+)
 from firearms.exchange.protocol import (
     NOTICE_PREFIX,
     Notice,
@@ -36,6 +45,7 @@ from firearms.exchange.protocol import (
     encode,
     make_time,
     sign_receipt,
+    verify_notice_signature,
 )
 from firearms.store import inbox as store
 
@@ -44,6 +54,8 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from firearms.db import Conn
+    from firearms.exchange.protocol import Envelope
+    from firearms.signing import SigningKey
 
 __all__ = [
     "EFFECTS",
@@ -59,6 +71,13 @@ __all__ = [
 
 T = TypeVar("T")
 log = logging.getLogger("firearms.exchange")
+
+# Ed25519 runs on these threads while the event loop waits for the database (pycryptodome's C code
+# releases the GIL): the notice's signature during the reads of checks 3-8, the receipt's during the effect.
+_CRYPTO = concurrent.futures.ThreadPoolExecutor(max_workers=2, thread_name_prefix="firearms-ed25519")
+# key_id -> public key of partners' keys seen on the trust list (a key_id is its key's SHA-256, PROTOCOL §1)
+_SEEN_KEYS: dict[str, bytes] = {}
+_SEEN_KEYS_MAX = 1024
 
 
 class NoticeRejectedError(Exception):
@@ -183,10 +202,17 @@ async def receive(
     check_recipient(envelope, state)
     notice = envelope.notice
     moment = utc_now() if now is None else now
+    ahead = _verify_ahead(envelope, signing_input)
     # One receiver per sender at a time: the sender's inbox is held from here until commit.
     context = await store.receive_context(conn, notice.sender, notice.id, moment)
-    trusted = _trusted_keys(context)
-    key = check_signed(envelope, trusted, moment, signing_input)
+    key = check_key(envelope, _trusted_keys(context))
+    if ahead is not None and ahead[0] == key.public_key:
+        verified = await ahead[1]
+    else:
+        verified = verify_notice_signature(envelope, key.public_key, signing_input)
+    check_signature(verified=verified)
+    check_clock(envelope, moment)
+    _remember_key(key)
     last: int = context["last_sequence"]
     stored = context if context["notice"] is not None else None
     notice_bytes = signing_input[len(NOTICE_PREFIX) :]
@@ -214,18 +240,24 @@ async def receive(
 
     received_at = moment.replace(microsecond=0)
     received = ReceivedNotice(notice=notice, key_id=key.key_id, received_at=received_at, time_zone=time_zone)
-    status, reason = await _apply(conn, received) if rejected_as is None else ("rejected", rejected_as)
     receipt = Receipt(
         notice_id=notice.id,
         sender=notice.sender,
         recipient=notice.recipient,
         sequence=notice.sequence,
         digest=digest_of(signing_input),
-        status=status,
-        reason=reason,
+        status="accepted",
+        reason=None,
         received_at=make_time(received_at),
     )
-    receipt_bytes = encode(sign_receipt(receipt, signer))
+    # most notices are accepted: that receipt is signed while the effect runs
+    accepted = _in_thread(_signed, receipt, signer) if rejected_as is None else None
+    status, reason = await _apply(conn, received) if rejected_as is None else ("rejected", rejected_as)
+    if status == "accepted" and accepted is not None:
+        receipt_bytes = await accepted
+    else:
+        receipt = msgspec.structs.replace(receipt, status=status, reason=reason)
+        receipt_bytes = _signed(receipt, signer)
     recorded_at, payload = journal.prepare(
         {
             "type": notice.type,
@@ -257,6 +289,28 @@ async def receive(
         payload,
     )
     return Delivered(duplicate=False, receipt=receipt_bytes, status=status)
+
+
+def _in_thread(function: Callable[..., T], *args: Any) -> asyncio.Future[T]:
+    return asyncio.get_running_loop().run_in_executor(_CRYPTO, function, *args)
+
+
+def _verify_ahead(envelope: Envelope, signing_input: bytes) -> tuple[bytes, asyncio.Future[bool]] | None:
+    """Check 5 started on a thread for a key seen before, with that key; used only once check 4 names it."""
+    public_key = _SEEN_KEYS.get(envelope.signature.key_id)
+    if public_key is None:
+        return None
+    return public_key, _in_thread(verify_notice_signature, envelope, public_key, signing_input)
+
+
+def _remember_key(key: TrustedKey) -> None:
+    if len(_SEEN_KEYS) >= _SEEN_KEYS_MAX:
+        _SEEN_KEYS.clear()
+    _SEEN_KEYS[key.key_id] = key.public_key
+
+
+def _signed(receipt: Receipt, signer: SigningKey) -> bytes:
+    return encode(sign_receipt(receipt, signer))
 
 
 def _trusted_keys(context: Any) -> list[TrustedKey] | None:

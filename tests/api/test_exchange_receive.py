@@ -418,3 +418,28 @@ async def test_a_key_time_postgresql_keeps_as_infinity_is_rejected(
     assert decode_receipt(response.content).receipt.reason == "invalid-body"
     assert await conn.fetchval("SELECT count(*) FROM peer_key WHERE revoked_at IS NULL") == 1
     assert (await _post(client, envelope(AT_KEY, sequence=2))).status_code == 202
+
+
+async def test_a_key_seen_before_still_decides_check_5_and_signs_each_receipt_as_it_ends(
+    de: tuple[Client, db.Conn],
+) -> None:
+    """For a key seen before, check 5 and the accepted receipt's signature run on a thread (inbox._CRYPTO)."""
+    client, conn = de
+    first = await _post(client, envelope(AT_KEY, sequence=1))
+    assert first.status_code == 202
+    assert inbox._SEEN_KEYS[AT_KEY.key_id] == AT_KEY.public_key  # the next notice's check 5 starts early
+    genuine = json.loads(envelope(AT_KEY, sequence=2))
+    other = json.loads(envelope(AT_KEY, sequence=2, body={"other": True}))
+    forged = {**genuine, "signature": other["signature"]}  # a real signature of AT's key, over another notice
+    refused = await _post(client, json.dumps(forged).encode())
+    assert refused.status_code == 403
+    assert refused.json()["type"] == PROBLEM_BASE + "bad-signature"
+    assert await _stored(conn) == (1, 1)
+    current = await keys.current_signing_key(conn, _home(client))
+    rejected = decode_receipt((await _post(client, envelope(AT_KEY, sequence=2, type_="tracing.requested"))).content)
+    accepted = decode_receipt((await _post(client, envelope(AT_KEY, sequence=3))).content)
+    assert (rejected.receipt.status, rejected.receipt.reason) == ("rejected", "unsupported-type")
+    assert (accepted.receipt.status, accepted.receipt.reason) == ("accepted", None)
+    assert verify_receipt_signature(rejected, current.public_key)
+    assert verify_receipt_signature(accepted, current.public_key)
+    assert await _stored(conn) == (3, 3)
