@@ -238,3 +238,31 @@ async def test_a_decision_retried_with_its_idempotency_key_answers_the_first_ans
     assert sent == 1
     other = await client.post(url, json={"decision": "objection", "reason": "closed"}, headers=officer)
     assert (other.status_code, other.json()["type"].rsplit("/", 1)[1]) == (409, "idempotency-key-reused")
+
+
+async def test_a_late_answer_to_an_earlier_version_does_not_hide_the_objection_to_the_current_one(
+    cz: tuple[Client, db.Conn],
+) -> None:
+    # CZ objected to version 2 of AT's licence; its no-objection to version 1, given on paper, was recorded
+    # afterwards. The licensing views count the decision on the latest version answered (the objection), but
+    # the customs check took the latest recorded: version 2 asks less than version 1, so the consent to
+    # version 1 "covered" it and the consignment cleared at the border of a State that objected to it.
+    client, conn = cz
+    await _post(client, 1, "export-licence.issued", {"licence": LICENCE})
+    lines = copy.deepcopy(LICENCE["lines"])
+    lines[1]["quantity"] = 600  # fewer cartridges than version 1
+    await _post(client, 2, "export-licence.issued", {"licence": LICENCE | {"version": 2, "lines": lines}})
+    licence_id = await conn.fetchval("SELECT licence_id FROM licence WHERE number = $1", LICENCE["number"])
+    officer = await _headers(conn, "licensing-officer")
+    base = f"/api/v1/licences/{licence_id}/transit-consents"
+    decided = {"transit_state": "CZ", "decided_on": "2026-11-27"}
+    objection = {**decided, "decision": "objection", "reason": "route closed", "licence_version": 2}
+    assert (await client.post(base, json=objection, headers=officer)).status_code in {200, 201}
+    late = {**decided, "decision": "no-objection", "licence_version": 1}
+    assert (await client.post(base, json=late, headers=officer)).status_code in {200, 201}
+    assert (await consents.latest_decisions(conn, licence_id))["CZ"].decision == "objection"
+    customs = await _headers(conn, "customs-officer")
+    body = check_body(lines=[{"line": 2, "quantity": 100}])
+    answer = (await client.post("/api/v1/checks", json=body, headers=customs)).json()
+    assert answer["verdict"] != "clear", answer
+    assert [reason["code"] for reason in answer["reasons"]] == ["transit-consent-missing"]
