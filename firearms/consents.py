@@ -236,6 +236,7 @@ async def record_decision(
     actor: str,
     licence_version: int | None = None,
     own_state: str | None = None,
+    requested: bool = False,
 ) -> TransitConsent:
     """Record a transit State's decision on a licence (officer now; received notice later; timer when deemed).
 
@@ -245,6 +246,9 @@ async def record_decision(
     the officer could have read). ``today`` is the registry's date
     (:func:`firearms.clock.today`): an officer's or a notice's decision may not be dated after it.
     ``own_state`` (an officer's record): on a partner's licence only this State's own decision is recorded.
+    ``requested``: ``licence_version`` is the one a request received from the issuing State carried, which
+    may be ahead of the version recorded here (a pending version asked about after the licence was recorded
+    issued: the request never takes it back); the decision answers that version, not the recorded one.
 
     Raises:
         NotFoundError: no such licence.
@@ -258,7 +262,7 @@ async def record_decision(
     if own_state is not None and transit_state != own_state:
         _require_own(row, f"{transit_state} answers its issuing State, not {own_state}")
     _on_route(row, transit_state)
-    if licence_version is not None and licence_version > row["version"]:
+    if licence_version is not None and licence_version > row["version"] and not requested:
         raise InvalidInputError(
             f"licence {row['number']} is at version {row['version']}: it has no version {licence_version}",
             code="licence-version-unknown",

@@ -254,7 +254,9 @@ async def decide(
     await store.decide_consent_request(
         conn, requesting_state, notice_id, decision, reason, valid_until, actor, now, reply
     )
-    # the same decision on the licence as received, for this State's customs and the licensing views
+    # the same decision on the licence as received, for this State's customs and the licensing views, on the
+    # version the request carried: not a later one received since, nor the issued one recorded here when the
+    # request asked about an amendment of it (the customs check then counts it once that version arrives)
     licence = await _received_licence(conn, requesting_state, row["licence_number"])
     if licence is not None:
         today = local_date(now, time_zone)
@@ -269,7 +271,8 @@ async def decide(
             source="officer",
             today=today,
             actor=actor,
-            licence_version=_answered_version(row["licence"]["version"], licence),
+            licence_version=row["licence"]["version"],
+            requested=True,
         )
     await journal.record(
         conn,
@@ -280,16 +283,6 @@ async def decide(
         payload={**body, "reply_notice_id": str(reply)},
     )
     return await get_request(conn, requesting_state, notice_id)
-
-
-def _answered_version(requested: int, licence: licences.Licence) -> int:
-    """The version of the received licence a decision on a request answers: the one the request carried.
-
-    Not the licence's current version, which an ``export-licence.issued`` may have moved on since the
-    request arrived. A request carrying a version beyond the one recorded (a pending version asked about
-    after the licence was recorded issued, which a request never takes back) answers the recorded one.
-    """
-    return min(requested, licence.licence.version)
 
 
 async def _received_licence(conn: Conn, issuing_state: str, number: str) -> licences.Licence | None:
@@ -337,7 +330,8 @@ async def deem_silent(conn: Conn, *, settings: Settings, today: dt.date, limit: 
                 source="timer",
                 today=today,
                 actor=_TIMER,
-                licence_version=_answered_version(row["licence_version"], licence),
+                licence_version=row["licence_version"],
+                requested=True,
             )
         await journal.record(
             conn,

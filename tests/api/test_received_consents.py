@@ -266,3 +266,31 @@ async def test_a_late_answer_to_an_earlier_version_does_not_hide_the_objection_t
     answer = (await client.post("/api/v1/checks", json=body, headers=customs)).json()
     assert answer["verdict"] != "clear", answer
     assert [reason["code"] for reason in answer["reasons"]] == ["transit-consent-missing"]
+
+
+async def test_a_consent_to_a_version_asked_about_after_issue_counts_for_that_version(
+    cz: tuple[Client, db.Conn],
+) -> None:
+    # AT issued version 1, then amended it (version 2, ten times the cartridges) and asked CZ again. CZ's
+    # licensing tables keep the issued version 1 (a request never takes an issued licence back), and CZ's
+    # no-objection was recorded as an answer to version 1: once AT issued version 2, CZ's customs refused it
+    # transit-consent-missing ("CZ consented to version 1"), although CZ had consented to exactly that version.
+    client, conn = cz
+    await _post(client, 1, "export-licence.issued", {"licence": LICENCE})
+    lines = copy.deepcopy(LICENCE["lines"])
+    lines[1]["quantity"] = 8000
+    more = LICENCE | {"version": 2, "lines": lines}
+    window = {"from": "2026-12-01", "to": "2026-12-20"}
+    asked = {"licence": more | {"status": "pending", "issued_at": None}, "shipment_window": window}
+    request_id = await _post(client, 2, "transit-consent.requested", asked)
+    officer = await _headers(conn, "licensing-officer")
+    decided = await client.post(
+        f"/api/v1/consent-requests/AT/{request_id}/decision", json={"decision": "no-objection"}, headers=officer
+    )
+    assert decided.status_code == 200, decided.text
+    assert await conn.fetchval("SELECT licence_version FROM transit_consent") == 2
+    await _post(client, 3, "export-licence.issued", {"licence": more})
+    customs = await _headers(conn, "customs-officer")
+    body = check_body(lines=[{"line": 2, "quantity": 100}])
+    answer = (await client.post("/api/v1/checks", json=body, headers=customs)).json()
+    assert (answer["verdict"], answer["reasons"]) == ("clear", [])
