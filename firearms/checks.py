@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Literal
 import asyncpg
 import msgspec
 
-from firearms import clock, journal, ledger, licences
+from firearms import clock, journal, ledger, licences, received
 from firearms.canonical import canonical
 from firearms.check_rules import (
     POLICY,
@@ -315,7 +315,7 @@ def _require_no_ammunition_serials(request: CheckRequest, view: LicenceView) -> 
 
 async def _view(conn: Conn, request: CheckRequest, context: asyncpg.Record, state: str) -> LicenceView:
     used = "debited" if request.movement == "export" else "passed"
-    gap = await _consent_gap(conn, context, state) if request.movement == "transit" else None
+    gap = await _consent_gap(conn, request, context, state) if request.movement == "transit" else None
     return LicenceView(
         number=request.licence_number,
         issuing_state=request.issuing_state,
@@ -341,7 +341,7 @@ async def _view(conn: Conn, request: CheckRequest, context: asyncpg.Record, stat
     )
 
 
-async def _consent_gap(conn: Conn, context: asyncpg.Record, state: str) -> str | None:
+async def _consent_gap(conn: Conn, request: CheckRequest, context: asyncpg.Record, state: str) -> str | None:
     """What the licence's current version asks of this transit State beyond the version its consent answers.
 
     Protocol Art. 10(2)(b); Reg. 258/2012 Art. 7: a transit State consents to the content it was shown. A
@@ -355,9 +355,16 @@ async def _consent_gap(conn: Conn, context: asyncpg.Record, state: str) -> str |
         return None
     before = await licence_store.get_licence_version(conn, context["licence_id"], consented)
     after = await licence_store.get_licence_version(conn, context["licence_id"], context["version"])
-    if before is None or after is None:
+    # a version asked about as an amendment of the issued licence and never issued itself is held only in
+    # the request that carried it
+    answered = (
+        before["content"]
+        if before is not None
+        else await received.requested_content(conn, request.issuing_state, request.licence_number, consented)
+    )
+    if answered is None or after is None:
         return f"version {context['version']} cannot be compared with version {consented}, which {state} consented to"
-    more = asks_more_of_transit(before["content"], after["content"])
+    more = asks_more_of_transit(answered, after["content"])
     if not more:
         return None
     return (

@@ -19,16 +19,17 @@ import msgspec
 
 from firearms import journal, licences
 from firearms.errors import ConflictError, InvalidInputError, NotFoundError
+from firearms.licence_object import LicenceObject
 from firearms.store import licences as store
+from firearms.store import received as received_store
 
 if TYPE_CHECKING:
     import asyncpg
 
     from firearms.db import Conn
-    from firearms.licence_object import LicenceObject
     from firearms.licences import Licence, LicenceStatus
 
-__all__ = ["apply_status", "record_received", "version_conflict"]
+__all__ = ["apply_status", "record_received", "requested_content", "version_conflict"]
 
 
 def _content(licence: LicenceObject) -> dict[str, Any]:
@@ -157,6 +158,23 @@ async def version_conflict(conn: Conn, licence: LicenceObject) -> str | None:
     given.pop("issued_at", None)
     held.pop("issued_at", None)
     return None if given == held else "version-conflict"
+
+
+async def requested_content(conn: Conn, issuing_state: str, number: str, version: int) -> dict[str, Any] | None:
+    """The content of a version this State was asked to consent to, as its request carried it.
+
+    A request about an amendment of a licence recorded issued does not take the licence back: the licensing
+    tables may never hold the version this State's consent answers (issued later as a version after it).
+    ``None`` when no request carried that version.
+    """
+    raw = await received_store.get_requested_licence(conn, issuing_state, number, version)
+    if raw is None:
+        return None
+    try:
+        licence = msgspec.convert(raw, LicenceObject)
+    except msgspec.ValidationError:
+        return None
+    return _content(licence)
 
 
 async def _received_row(conn: Conn, row: asyncpg.Record) -> asyncpg.Record:

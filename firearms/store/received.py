@@ -24,6 +24,7 @@ __all__ = [
     "get_consent_request_for_update",
     "get_foreign_licence",
     "get_foreign_licence_for_update",
+    "get_requested_licence",
     "get_shipment_record",
     "insert_consent_decision",
     "insert_consent_request",
@@ -199,6 +200,11 @@ async def upsert_shipment_receipt(
 async def get_shipment_record(conn: Conn, exporting_state: str, shipment_id: str) -> asyncpg.Record | None:
     """One shipment."""
     return await conn.fetchrow(Q["get_shipment_record"], exporting_state, shipment_id)
+
+
+async def get_requested_licence(conn: Conn, issuing_state: str, number: str, version: int) -> Any:
+    """The licence object (as received) a transit-consent request carried at ``version``; ``None``: no such request."""
+    return await conn.fetchval(Q["get_requested_licence"], issuing_state, number, version)
 
 
 async def list_shipment_dispatches(conn: Conn, exporting_state: str, shipment_id: str) -> list[asyncpg.Record]:

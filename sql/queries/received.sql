@@ -217,6 +217,16 @@ SELECT requesting_state, notice_id, licence_number, licence, window_from, window
   FROM consent_request_received
  WHERE requesting_state = $1 AND notice_id = $2;
 
+-- name: get_requested_licence
+-- The licence a received transit-consent request carried at one version (the latest such request): the
+-- content this State answered, when its licensing tables never held that version.
+-- $1 requesting_state (the issuing State), $2 licence_number, $3 version
+SELECT licence
+  FROM consent_request_received
+ WHERE requesting_state = $1 AND licence_number = $2 AND (licence ->> 'version')::integer = $3
+ ORDER BY received_at DESC, notice_id DESC
+ LIMIT 1;
+
 -- name: decide_consent_request
 -- The officer's decision. $1 requesting_state, $2 notice_id, $3 decision, $4 reason, $5 valid_until, $6 decided_by, $7 decided_at, $8 reply_notice_id
 UPDATE consent_request_received

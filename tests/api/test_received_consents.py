@@ -294,3 +294,41 @@ async def test_a_consent_to_a_version_asked_about_after_issue_counts_for_that_ve
     body = check_body(lines=[{"line": 2, "quantity": 100}])
     answer = (await client.post("/api/v1/checks", json=body, headers=customs)).json()
     assert (answer["verdict"], answer["reasons"]) == ("clear", [])
+
+
+async def test_a_consent_to_a_version_never_issued_covers_a_later_one_asking_no_more(
+    cz: tuple[Client, db.Conn],
+) -> None:
+    # AT issued version 1, asked CZ about its amendment (version 2, 8000 cartridges) and CZ consented; AT then
+    # issued version 3 (6000 cartridges: no more than CZ consented to, so AT did not ask again). CZ's tables
+    # never held version 2 (the request did not take the issued licence back), and its customs could not
+    # compare version 3 with it: refused although CZ consented to more than version 3 asks.
+    client, conn = cz
+    await _post(client, 1, "export-licence.issued", {"licence": LICENCE})
+    lines = copy.deepcopy(LICENCE["lines"])
+    lines[1]["quantity"] = 8000
+    window = {"from": "2026-12-01", "to": "2026-12-20"}
+    pending = LICENCE | {"version": 2, "lines": lines, "status": "pending", "issued_at": None}
+    request_id = await _post(client, 2, "transit-consent.requested", {"licence": pending, "shipment_window": window})
+    officer = await _headers(conn, "licensing-officer")
+    decided = await client.post(
+        f"/api/v1/consent-requests/AT/{request_id}/decision", json={"decision": "no-objection"}, headers=officer
+    )
+    assert decided.status_code == 200, decided.text
+    fewer = copy.deepcopy(lines)
+    fewer[1]["quantity"] = 6000
+    await _post(client, 3, "export-licence.issued", {"licence": LICENCE | {"version": 3, "lines": fewer}})
+    customs = await _headers(conn, "customs-officer")
+    body = check_body(lines=[{"line": 2, "quantity": 100}])
+    answer = (await client.post("/api/v1/checks", json=body, headers=customs)).json()
+    assert (answer["verdict"], answer["reasons"]) == ("clear", []), answer
+    fewer[1]["quantity"] = 9000  # more than CZ consented to: refused, naming both versions
+    await _post(client, 4, "export-licence.issued", {"licence": LICENCE | {"version": 4, "lines": fewer}})
+    body = check_body(lines=[{"line": 2, "quantity": 100}])  # another check
+    answer = (await client.post("/api/v1/checks", json=body, headers=customs)).json()
+    assert (answer["verdict"], [reason["code"] for reason in answer["reasons"]]) == (
+        "refuse",
+        ["transit-consent-missing"],
+    )
+    assert "version 2" in answer["reasons"][0]["detail"]
+    assert "version 4" in answer["reasons"][0]["detail"]
