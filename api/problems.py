@@ -149,6 +149,7 @@ TITLES: dict[str, str] = {
     "route-change-needs-suspension": "The amendment takes a State off an issued licence: suspend it first",
     "sequence-not-ahead": "The new numbers must lie above every number stored for the partner",
     "no-sequence-gap": "The partner has not refused the first notice queued for it as behind it",
+    "sequence-not-expected": "The partner expects another number",
     "reason-required": "A reason is required",
     # exchange: the partner surface /exchange/v1 (type base tag:firearms-exchange,2026:problems/)
     "malformed-notice": "The envelope is malformed",

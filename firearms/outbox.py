@@ -225,7 +225,9 @@ async def resequence(conn: Conn, recipient: str, first_sequence: int, *, actor: 
             itself, PROTOCOL §4). The later queued numbers do not count: they are what is renumbered, and
             while the partner refused the first they kept being given, past the number it expects.
         ConflictError: ``no-sequence-gap``: notices wait for the partner and it has not refused the first
-            of them as behind what it expects (let the worker offer them first).
+            of them as behind what it expects (let the worker offer them first); ``sequence-not-expected``:
+            it did, and ``first_sequence`` is not the number it expects (any other would be refused there
+            again, and one below it could no longer be corrected: it is not ahead of the stored numbers).
     """
     row = await store.get_outbox_sequences(conn, recipient)
     if row is None:
@@ -253,6 +255,13 @@ async def resequence(conn: Conn, recipient: str, first_sequence: int, *, actor: 
             f" --recipient {recipient}' shows 'expects N, ahead of this notice' once it refused one)",
             code="no-sequence-gap",
             queued=row["queued"],
+        )
+    if row["head_expected"] is not None and first_sequence != row["head_expected"]:
+        raise ConflictError(
+            f"{recipient} refused the first notice queued for it expecting number {row['head_expected']}:"
+            f" the queued notices are numbered from there, not from {first_sequence}",
+            code="sequence-not-expected",
+            expected_sequence=row["head_expected"],
         )
     await store.park_queued_outbox_sequences(conn, recipient)
     done = await store.resequence_outbox_notices(conn, recipient, first_sequence, utc_now())

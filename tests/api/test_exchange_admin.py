@@ -63,6 +63,16 @@ async def test_resequencing_a_partner_through_the_api(
     assert await conn.fetchval("SELECT sequence FROM notice_outbox") == 1
     # what the worker records when DE answers sequence-gap expecting 9 (tests/db/test_outbox_delivery.py)
     await conn.execute("UPDATE notice_outbox SET expected_sequence = 9")
+    # any other number would be refused by DE again; one above 9 would strand the queue for good (DE asks
+    # for 9, which nothing here carries, and no resequencing may go back below the numbers stored)
+    for other in (8, 10):
+        wrong = await client.post("/api/v1/peers/DE/resequence", json={"first_sequence": other}, headers=admin)
+        assert wrong.status_code == 409, other
+        assert (wrong.json()["type"].endswith("/sequence-not-expected"), wrong.json()["expected_sequence"]) == (
+            True,
+            9,
+        )
+    assert await conn.fetchval("SELECT sequence FROM notice_outbox") == 1
     done = await client.post("/api/v1/peers/DE/resequence", json={"first_sequence": 9}, headers=admin)
     assert done.status_code == 200
     assert done.json() == {"recipient": "DE", "first_sequence": 9, "renumbered": 1, "last_sent_sequence": 9}
@@ -217,10 +227,10 @@ async def test_resequencing_past_the_largest_protocol_integer_is_refused(
             await outbox.enqueue(conn, "DE", "test.ping", {"n": n})
     assert await outbox.number_queued(conn) == 3
     # what the worker records when DE refuses notice 1 with a sequence-gap (tests/db/test_outbox_delivery.py)
-    await conn.execute("UPDATE notice_outbox SET expected_sequence = 7 WHERE sequence = 1")
+    last = 2**53 - 1
+    await conn.execute("UPDATE notice_outbox SET expected_sequence = $1 WHERE sequence = 1", last - 2)
     # numbers past 2^53 - 1 cannot be signed (PROTOCOL §2): the queue would be stuck for good, and no later
     # resequencing could bring it back below the first queued number
-    last = 2**53 - 1
     for first in (last - 1, last):
         refused = await client.post("/api/v1/peers/DE/resequence", json={"first_sequence": first}, headers=admin)
         assert refused.status_code == 422, first
