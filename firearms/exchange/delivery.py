@@ -383,7 +383,14 @@ async def _failed(
 async def _gap(pool: Pool, worker: str, head: asyncpg.Record, attempted_at: dt.datetime, expected: int) -> None:
     now = dt.datetime.now(dt.UTC)
     async with pool.acquire() as conn, conn.transaction():
-        if expected < head["sequence"]:
+        if expected < head["sequence"] and not await store.outbox_has_sequence(conn, head["recipient"], expected):
+            # nothing here carries that number: resending "from there" would send this notice again at once,
+            # refused again, in a loop; it waits like a notice refused as behind, for an administrator
+            error = f"sequence-gap: {head['recipient']} expects {expected}, which no notice here carries"
+            await store.record_outbox_failure(
+                conn, head["notice_id"], worker, error, now + dt.timedelta(seconds=60), attempted_at
+            )
+        elif expected < head["sequence"]:
             count = await store.requeue_outbox_from(conn, head["recipient"], expected, now)
             await journal.record(
                 conn,

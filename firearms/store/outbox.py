@@ -26,6 +26,7 @@ __all__ = [
     "list_outbox_notices",
     "lock_partners_with_unnumbered_notices",
     "number_outbox_notices",
+    "outbox_has_sequence",
     "park_queued_outbox_sequences",
     "record_outbox_failure",
     "record_outbox_receipts",
@@ -74,6 +75,12 @@ async def lock_partners_with_unnumbered_notices(conn: Conn) -> list[str]:
 async def number_outbox_notices(conn: Conn, states: list[str]) -> list[asyncpg.Record]:
     """Number the locked partners' queued notices; (``state``, ``first``, ``last``) per partner."""
     return await conn.fetch(Q["number_outbox_notices"], states)
+
+
+async def outbox_has_sequence(conn: Conn, recipient: str, sequence: int) -> bool:
+    """Whether a notice for ``recipient`` carries number ``sequence``."""
+    found: bool = await conn.fetchval(Q["outbox_has_sequence"], recipient, sequence)
+    return found
 
 
 async def requeue_outbox_from(conn: Conn, recipient: str, sequence: int, now: dt.datetime) -> int:

@@ -150,6 +150,10 @@ UPDATE notice_outbox
  WHERE notice_id = $1 AND lease_owner = $2
 RETURNING notice_id;
 
+-- name: outbox_has_sequence
+-- Whether a notice for $1 carries number $2.
+SELECT EXISTS (SELECT 1 FROM notice_outbox WHERE recipient = $1 AND sequence = $2);
+
 -- name: requeue_outbox_from
 -- The partner asks for everything from sequence $2 again (PROTOCOL §4 sequence-gap). $1 recipient, $2 sequence, $3 now
 UPDATE notice_outbox

@@ -555,3 +555,30 @@ async def test_a_notice_the_partner_took_after_the_backup_keeps_its_number_throu
     finally:
         await conn.close()
         await pool.close()
+
+
+async def test_a_partner_expecting_a_number_no_notice_here_carries_is_not_sent_the_queue_in_a_loop(
+    at_de: tuple[Registry, Registry],
+) -> None:
+    """DE expects 2, AT's next notice carries 6 and nothing here carries 2 to 5 (numbers lost, say).
+
+    Resending "from 2" sent notice 6 again at once, refused again: ``deliver_due`` never returned, and the
+    partner was sent the same refused notice hundreds of times a second. It waits a minute instead.
+    """
+    at, de = at_de
+    await _enqueue(at, 1)
+    await _deliver_until(at, de.client, "SELECT bool_and(status = 'delivered') FROM notice_outbox")
+    await at.conn.execute("UPDATE peer SET last_sent_sequence = 5 WHERE state = 'DE'")
+    (stranded,) = await _enqueue(at, 1)
+    started = dt.datetime.now(dt.UTC)
+    await asyncio.wait_for(delivery.deliver_due(at.pool, at.settings, de.client, "w1"), timeout=10)
+    row = await at.conn.fetchrow(
+        "SELECT sequence, status, attempts, last_error, next_attempt_at FROM notice_outbox WHERE notice_id = $1",
+        uuid.UUID(stranded),
+    )
+    assert row is not None
+    assert (row["sequence"], row["status"], row["attempts"]) == (6, "queued", 1)
+    assert "expects 2, which no notice here carries" in row["last_error"]
+    assert row["next_attempt_at"] >= started + dt.timedelta(seconds=50)
+    assert await at.conn.fetchval("SELECT count(*) FROM journal_entry WHERE action = 'notice.resend-requested'") == 0
+    assert await de.conn.fetchval("SELECT count(*) FROM notice_inbox") == 1
