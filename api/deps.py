@@ -33,6 +33,7 @@ __all__ = [
     "OfficerDep",
     "PoolDep",
     "SettingsDep",
+    "media_type",
     "provide_conn",
     "provide_officer",
     "provide_pool",
@@ -81,6 +82,17 @@ async def require_role(connection: ASGIConnection[Any, Any, Any, Any], route_han
     connection.state.officer = officer
 
 
+def media_type(content_type: str) -> tuple[str, list[str]]:
+    """A ``Content-Type`` header's media type and the charsets it names, lower case (quotes taken off)."""
+    media, _, parameters = content_type.partition(";")
+    charsets = [
+        value.strip().strip('"').lower()
+        for name, _, value in (parameter.partition("=") for parameter in parameters.split(";"))
+        if name.strip().lower() == "charset"
+    ]
+    return media.strip().lower(), charsets
+
+
 async def require_json(request: Request[Any, Any, Any]) -> None:
     """Before a handler that reads a JSON body (a ``data`` parameter): its media type, then its types, strictly.
 
@@ -94,7 +106,7 @@ async def require_json(request: Request[Any, Any, Any]) -> None:
     if data is None:
         return
     given = request.headers.get("content-type")
-    media = None if given is None else given.partition(";")[0].strip().lower()
+    media = None if given is None else media_type(given)[0]
     if media is not None and media != "application/json" and not _json_suffix(media):
         raise HTTPException(
             status_code=415,

@@ -9,7 +9,7 @@ import msgspec
 from litestar import Request, Response, Router, get, post
 from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 
-from api.deps import ConnDep, SettingsDep
+from api.deps import ConnDep, SettingsDep, media_type
 from api.problems import problem_response
 from firearms import keys
 from firearms.exchange import inbox
@@ -68,13 +68,8 @@ def _require_json(content_type: str | None) -> None:
     """
     if content_type is None:
         return
-    media, _, parameters = content_type.partition(";")
-    charsets = [
-        value.strip().strip('"').lower()
-        for name, _, value in (parameter.partition("=") for parameter in parameters.split(";"))
-        if name.strip().lower() == "charset"
-    ]
-    if media.strip().lower() != "application/json" or any(charset != "utf-8" for charset in charsets):
+    media, charsets = media_type(content_type)
+    if media != "application/json" or any(charset != "utf-8" for charset in charsets):
         raise NoticeRefusedError(
             "malformed-notice", f"an envelope is sent as Content-Type: application/json, not {content_type!r}"
         )

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from litestar import Controller, Request, post
 from litestar.params import QueryParameter
 
-from api.deps import OfficerDep, PoolDep, SettingsDep
+from api.deps import OfficerDep, PoolDep, SettingsDep, media_type
 from firearms import clock, imports
 from firearms.errors import InvalidInputError
 from firearms.import_files import Format
@@ -43,19 +43,13 @@ class ImportController(Controller):
         Rows are validated set-wise; the answer lists up to 1000 rejected rows (line and reason).
         A body in which no row is valid stores nothing and is a 422 ``import-rejected`` problem.
         """
-        media, *parameters = request.headers.get("content-type", "").split(";")
-        media = media.strip().lower()
+        media, charsets = media_type(request.headers.get("content-type", ""))
         fmt = _MEDIA.get(media)
         if fmt is None:
             raise InvalidInputError(
                 f"send the file as text/csv or application/x-ndjson, not {media or 'nothing'}",
                 code="import-invalid-file",
             )
-        charsets = [
-            value.strip().strip('"').lower()
-            for name, _, value in (p.partition("=") for p in parameters)
-            if name.strip().lower() == "charset"
-        ]
         if any(charset not in {"utf-8", "utf8"} for charset in charsets):
             raise InvalidInputError(
                 f"the file is read as UTF-8: convert it, or send it with charset=utf-8, not {', '.join(charsets)}",
