@@ -137,10 +137,15 @@ def _followed(events: Sequence[asyncpg.Record], data: NewEvent) -> tuple[int, st
     if data.event == "corrected":
         target = next((e for e in events if e["event_id"] == data.corrects_event_id), None)
     else:
-        undone = {e["corrects_event_id"] for e in events if e["event"] == "corrected"}
-        in_effect = [e for e in events if e["event"] != "corrected" and e["event_id"] not in undone]
+        in_effect = _in_effect(events)
         target = in_effect[-1] if in_effect else None
     return None if target is None else (target["event_id"], target["event"], target["occurred_on"])
+
+
+def _in_effect(events: Sequence[asyncpg.Record], undoing: int | None = None) -> list[asyncpg.Record]:
+    """The item's events in order that are neither a correction nor corrected (nor ``undoing``, about to be)."""
+    undone = {event["corrects_event_id"] for event in events if event["event"] == "corrected"} | {undoing}
+    return [event for event in events if event["event"] != "corrected" and event["event_id"] not in undone]
 
 
 def _status_after_correction(
@@ -164,11 +169,8 @@ def _status_after_correction(
         raise InvalidInputError(
             "a correction corrects an event, not another correction", code="invalid-correction", event_id=corrects
         )
-    undone = {event["corrects_event_id"] for event in events if event["event"] == "corrected"} | {corrects}
     replayed: Status = "active"  # every item is registered active
-    for event in events:
-        if event["event"] == "corrected" or event["event_id"] in undone:
-            continue
+    for event in _in_effect(events, undoing=corrects):
         after = lifecycle.TRANSITIONS[event["event"]].get(replayed)
         if after is None:
             raise ConflictError(
