@@ -19,17 +19,7 @@ from firearms.exchange.protocol import (
     verify_notice_signature,
 )
 
-__all__ = [
-    "TrustedKey",
-    "check_clock",
-    "check_key",
-    "check_recipient",
-    "check_signature",
-    "check_signed",
-    "is_key_time",
-    "key_validity",
-    "parse_envelope",
-]
+__all__ = ["TrustedKey", "check_recipient", "check_signed", "is_key_time", "key_validity", "parse_envelope"]
 
 
 _KEY_TIMES_FROM = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
@@ -80,7 +70,12 @@ def key_validity(key: TrustedKey, created_at: dt.datetime) -> str | None:
 
 
 def check_signed(
-    envelope: Envelope, trusted: list[TrustedKey] | None, now: dt.datetime, signing_input: bytes | None = None
+    envelope: Envelope,
+    trusted: list[TrustedKey] | None,
+    now: dt.datetime,
+    signing_input: bytes | None = None,
+    *,
+    verified: tuple[bytes, bool] | None = None,
 ) -> TrustedKey:
     """Checks 3-6: sender trusted, key valid for ``created_at``, signature good, clock skew.
 
@@ -89,18 +84,12 @@ def check_signed(
         trusted: the sender's keys on the trust list, ``None`` when the sender is not on it (or disabled).
         now: the receiver's clock.
         signing_input: the notice's signing input, when the caller has it (from :func:`parse_envelope`).
+        verified: ``(public_key, result)`` of verifying the signature already (the receiver does it on a
+            thread while it reads the trust list); counts for check 5 only when check 4 finds that key.
 
     Returns:
         The key that signed the notice.
     """
-    key = check_key(envelope, trusted)
-    check_signature(verified=verify_notice_signature(envelope, key.public_key, signing_input))
-    check_clock(envelope, now)
-    return key
-
-
-def check_key(envelope: Envelope, trusted: list[TrustedKey] | None) -> TrustedKey:
-    """Checks 3 and 4: the sender is on the trust list and names a key of its valid for ``created_at``."""
     notice = envelope.notice
     if trusted is None:
         raise NoticeRefusedError("unknown-sender", f"{notice.sender} is not on this registry's trust list")
@@ -123,23 +112,18 @@ def check_key(envelope: Envelope, trusted: list[TrustedKey] | None) -> TrustedKe
         raise NoticeRefusedError(
             "unknown-key", f"key {key.key_id} of {notice.sender} is not valid at {notice.created_at}", key_id=key.key_id
         )
-    return key
-
-
-def check_signature(*, verified: bool) -> None:
-    """Check 5, given the result of verifying the signature under the key of check 4."""
-    if not verified:
+    if verified is not None and verified[0] == key.public_key:
+        good = verified[1]
+    else:
+        good = verify_notice_signature(envelope, key.public_key, signing_input)
+    if not good:
         raise NoticeRefusedError("bad-signature", "the signature does not verify over the notice")
-
-
-def check_clock(envelope: Envelope, now: dt.datetime) -> None:
-    """Check 6: ``created_at`` is no more than the allowed skew ahead of the receiver's clock."""
-    notice = envelope.notice
-    if parse_time(notice.created_at) > now + CLOCK_SKEW:
+    if created_at > now + CLOCK_SKEW:
         raise NoticeRefusedError(
             "clock-skew",
             f"created_at {notice.created_at} is more than {int(CLOCK_SKEW.total_seconds())} s ahead of our clock",
         )
+    return key
 
 
 def key_id_text(envelope: Envelope) -> str:

@@ -27,14 +27,7 @@ from firearms import journal, keys
 from firearms.canonical import parse_time, utc_now
 from firearms.clock import local_date
 from firearms.errors import ConfigError
-from firearms.exchange.checks import (
-    TrustedKey,
-    check_clock,
-    check_key,
-    check_recipient,
-    check_signature,
-    parse_envelope,
-)
+from firearms.exchange.checks import TrustedKey, check_recipient, check_signed, parse_envelope
 from firearms.exchange.protocol import (
     NOTICE_PREFIX,
     Notice,
@@ -237,13 +230,8 @@ async def _receive(
     ahead = _verify_ahead(envelope, signing_input) if alone else None
     # One receiver per sender at a time: the sender's inbox is held from here until commit.
     context = await store.receive_context(conn, notice.sender, notice.id, moment)
-    key = check_key(envelope, _trusted_keys(context))
-    if ahead is not None and ahead[0] == key.public_key:
-        verified = await ahead[1]
-    else:
-        verified = verify_notice_signature(envelope, key.public_key, signing_input)
-    check_signature(verified=verified)
-    check_clock(envelope, moment)
+    verified = None if ahead is None else (ahead[0], await ahead[1])
+    key = check_signed(envelope, _trusted_keys(context), moment, signing_input, verified=verified)
     _remember_key(key)
     last: int = context["last_sequence"]
     stored = context if context["notice"] is not None else None
