@@ -15,15 +15,20 @@ import os
 import re
 from typing import TYPE_CHECKING
 
+from Crypto.Math.Numbers import Integer
 from Crypto.PublicKey import ECC
 from Crypto.Signature import eddsa
 
 if TYPE_CHECKING:
     from pathlib import Path
 
+    from Crypto.PublicKey._point import EccPoint  # public as ECC.EccPoint, which mypy takes for private
+
 __all__ = ["SigningKey", "b64url_decode", "b64url_encode", "is_public_key", "key_id_of", "verify"]
 
 _B64URL = re.compile(r"[A-Za-z0-9_-]*")
+_ORDER = 2**252 + 27742317777372353535851937790883648493  # of the base point B (RFC 8032 §5.1)
+_BASE = eddsa.import_public_key(bytes.fromhex("58" + "66" * 31)).pointQ  # B, encoded as RFC 8032 §5.1 gives it
 
 
 def b64url_encode(data: bytes) -> str:
@@ -54,14 +59,36 @@ def key_id_of(public_key: bytes) -> str:
 
 
 def verify(public_key: bytes, message: bytes, signature: bytes) -> bool:
-    """True when ``signature`` is a valid pure Ed25519 (RFC 8032) signature of ``message``."""
+    """True when ``signature`` is a valid pure Ed25519 (RFC 8032) signature of ``message``.
+
+    RFC 8032 §5.1.7 with the cofactored equation [8S]B = [8]R + [8k]A, as pycryptodome's own
+    ``verify`` checks it, and with pycryptodome's point arithmetic; only [8k]A is computed differently,
+    from the key's multiples (:func:`_multiples`): pycryptodome multiplies a point other than B in
+    about 0.17 ms, two thirds of a verification, and the 64 additions take 0.05 ms. Every input is
+    public, so nothing here needs to run in constant time.
+    """
     if len(public_key) != 32 or len(signature) != 64:
         return False
+    s = int.from_bytes(signature[32:], "little")
+    if s >= _ORDER:
+        return False
     try:
-        _verifier(public_key).verify(message, signature)
+        multiples = _multiples(public_key)
+        r = eddsa.import_public_key(signature[:32]).pointQ
     except ValueError:
         return False
-    return True
+    digest = hashlib.sha512(signature[:32] + public_key + message).digest()
+    k = int.from_bytes(digest, "little") % _ORDER
+    right = r.double().double().double()  # [8]R, in place
+    for window, half_byte in zip(multiples, _half_bytes(k), strict=True):
+        if half_byte:
+            right += window[half_byte]
+    return bool(Integer(8 * s, public=True) * _BASE == right)
+
+
+def _half_bytes(k: int) -> list[int]:
+    """The 64 half-bytes of a scalar below 2^256, least significant first."""
+    return [half for byte in k.to_bytes(32, "little") for half in (byte & 15, byte >> 4)]
 
 
 def is_public_key(public_key: bytes) -> bool:
@@ -73,23 +100,41 @@ def is_public_key(public_key: bytes) -> bool:
     if len(public_key) != 32:
         return False
     try:
-        _verifier(public_key)
+        _public_point(public_key)
     except ValueError:
         return False
     return True
 
 
-@functools.lru_cache(maxsize=256)
-def _verifier(public_key: bytes) -> eddsa.EdDSASigScheme:
-    """The verifier of a public key, kept: decoding the point costs a fifth of a verification.
+def _public_point(public_key: bytes) -> EccPoint:
+    """The point A of a public key.
 
     Raises:
-        ValueError: the bytes are not a point of the curve, or a point of small order (not cached).
+        ValueError: the bytes are not a point of the curve, or a point of small order.
     """
-    key = eddsa.import_public_key(public_key)
-    if (key.pointQ * 8).is_point_at_infinity():
+    point = eddsa.import_public_key(public_key).pointQ
+    if (point * 8).is_point_at_infinity():
         raise ValueError("a point of small order is no public key")
-    return eddsa.new(key, "rfc8032")
+    return point
+
+
+@functools.lru_cache(maxsize=256)
+def _multiples(public_key: bytes) -> tuple[tuple[EccPoint, ...], ...]:
+    """[j·16^i·8]A for i < 64 and 0 ≤ j < 16, by window i then j: [8k]A is one addition a half-byte of k.
+
+    Built in about 3 ms at a key's first verification and kept (about 0.2 MB a key). A key that
+    is not one (:func:`_public_point`) raises ValueError and is not kept.
+    """
+    base = _public_point(public_key) * 8
+    identity = base * 0  # never used: a zero half-byte adds nothing
+    windows = []
+    for _ in range(64):
+        window = [identity, base]
+        for _ in range(2, 16):
+            window.append(window[-1] + base)
+        windows.append(tuple(window))
+        base = window[-1] + base  # 16 times the window's base
+    return tuple(windows)
 
 
 class SigningKey:

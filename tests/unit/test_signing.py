@@ -1,0 +1,71 @@
+"""``signing.verify`` computes [8k]A from a key's multiples: it must judge every signature as pycryptodome does."""
+
+from __future__ import annotations
+
+import random
+from typing import TYPE_CHECKING
+
+from Crypto.PublicKey import ECC
+from Crypto.Signature import eddsa
+
+from firearms.signing import SigningKey, verify
+
+if TYPE_CHECKING:
+    from Crypto.PublicKey._point import EccPoint
+
+_ORDER = 2**252 + 27742317777372353535851937790883648493
+# a point of order 8 (RFC 8032's cofactor)
+_SMALL_ORDER = bytes.fromhex("c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a")
+
+
+def _library_verdict(public_key: bytes, message: bytes, signature: bytes) -> bool:
+    try:
+        eddsa.new(eddsa.import_public_key(public_key), "rfc8032").verify(message, signature)
+    except ValueError:
+        return False
+    return True
+
+
+def _encode(point: EccPoint) -> bytes:
+    x, y = point.xy
+    return ECC.construct(curve="Ed25519", point_x=x, point_y=y).export_key(format="raw")
+
+
+def _variants(key: SigningKey, rng: random.Random) -> list[tuple[bytes, bytes, bool]]:
+    """(message, signature, valid) for a signature and altered forms of it."""
+    message = rng.randbytes(rng.randrange(0, 300))
+    signature = key.sign(message)
+    r, s = signature[:32], int.from_bytes(signature[32:], "little")
+    flipped = bytearray(signature)
+    flipped[rng.randrange(64)] ^= 1 << rng.randrange(8)
+    shifted_r = eddsa.import_public_key(r).pointQ + eddsa.import_public_key(_SMALL_ORDER).pointQ
+    return [
+        (message, signature, True),
+        (message + b"\x00", signature, False),
+        (message, bytes(flipped), False),
+        (message, rng.randbytes(64), False),
+        (message, r + (s + _ORDER).to_bytes(32, "little"), False),  # S not reduced: refused (§5.1.7)
+        (message, _encode(shifted_r) + signature[32:], False),  # R + T: k changes with R's bytes
+    ]
+
+
+def test_verify_agrees_with_pycryptodome_on_valid_and_altered_signatures() -> None:
+    rng = random.Random(20261129)  # noqa: S311 - repeatable test cases, nothing secret
+    keys = [SigningKey.from_seed(rng.randbytes(32)) for _ in range(3)]
+    cases = 0
+    for key in keys:
+        for _ in range(60):
+            for message, signature, valid in _variants(key, rng):
+                expected = _library_verdict(key.public_key, message, signature)
+                assert verify(key.public_key, message, signature) is expected
+                if valid:
+                    assert expected, "a valid signature the library refused: the case is wrong"
+                cases += 1
+    assert cases == 3 * 60 * 6
+
+
+def test_a_signature_verifies_under_its_own_key_only() -> None:
+    first, second = SigningKey.from_seed(bytes([1]) * 32), SigningKey.from_seed(bytes([2]) * 32)
+    signature = first.sign(b"export-licence.issued")
+    assert verify(first.public_key, b"export-licence.issued", signature)
+    assert not verify(second.public_key, b"export-licence.issued", signature)
