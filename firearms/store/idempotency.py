@@ -34,7 +34,10 @@ async def insert_idempotency_key(
     request: str,
     fingerprint: bytes,
     answer: bytes,
+    status_code: int,
     created_at: dt.datetime,
 ) -> None:
     """Keep the key with the answer it gave."""
-    await conn.execute(Q["insert_idempotency_key"], token_id, key, request, fingerprint, answer, created_at)
+    await conn.execute(
+        Q["insert_idempotency_key"], token_id, key, request, fingerprint, answer, status_code, created_at
+    )

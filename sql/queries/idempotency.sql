@@ -7,12 +7,12 @@ SELECT pg_advisory_xact_lock(hashtextextended($1::uuid::text || '/' || $2::text,
 -- name: get_idempotency_key
 -- The first answer to a key, read after lock_idempotency_key (a snapshot that sees what the holder
 -- committed). $1 token_id, $2 idempotency_key
-SELECT request, fingerprint, answer, created_at
+SELECT request, fingerprint, answer, status_code, created_at
   FROM idempotency_key
  WHERE token_id = $1 AND idempotency_key = $2;
 
 -- name: insert_idempotency_key
 -- A key and the answer it gave, in the transaction of the record that answer created.
--- $1 token_id, $2 idempotency_key, $3 request, $4 fingerprint, $5 answer, $6 created_at
-INSERT INTO idempotency_key (token_id, idempotency_key, request, fingerprint, answer, created_at)
-VALUES ($1, $2, $3, $4, $5, $6);
+-- $1 token_id, $2 idempotency_key, $3 request, $4 fingerprint, $5 answer, $6 status_code, $7 created_at
+INSERT INTO idempotency_key (token_id, idempotency_key, request, fingerprint, answer, status_code, created_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7);

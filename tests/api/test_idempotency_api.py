@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from litestar.testing import AsyncTestClient
@@ -195,6 +196,52 @@ async def test_every_creating_endpoint_answers_a_retry_with_its_first_answer(
     moved = {"event": "transferred", "occurred_on": body["valid_from"], "to_party": "Waffen Huber KG"}
     await _twice(client, conn, f"{url}/events", moved, records, "event-1")
     assert await conn.fetchval("SELECT count(*) FROM idempotency_key") == 8
+
+
+async def test_a_replay_sends_the_stored_answer_as_an_older_version_left_it(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    auth: TokenFactory,
+    conn: db.Conn,
+) -> None:
+    """The stored bytes and status, not the stored answer decoded into today's type and encoded again."""
+    officer = await auth("licensing-officer")
+    party = {"kind": "carrier", "name": "Spedition Gruber", "country": "AT", "address": "Linz"}
+    first = await client.post("/api/v1/parties", json=party, headers=_keyed(officer, "party-now"))
+    assert first.status_code == 201, first.text
+    assert first.content == await conn.fetchval("SELECT answer FROM idempotency_key")  # sent as kept
+    row = await conn.fetchrow("SELECT token_id, request, fingerprint FROM idempotency_key")
+    assert row is not None
+    # What an older version kept for the same request: other order of members, a member since renamed
+    # (a key kept before 20261129211000 has no status: the route's own is sent).
+    older = dict(reversed(first.json().items())) | {"registration_number": None}
+    stored = {
+        "party-older": (json.dumps(older, separators=(",", ":")).encode(), None, 201),
+        "party-older-200": (json.dumps({"party_id": first.json()["party_id"]}).encode(), 200, 200),
+    }
+    for key, (answer, status_code, expected) in stored.items():
+        await conn.execute(
+            "INSERT INTO idempotency_key (token_id, idempotency_key, request, fingerprint, answer, created_at)"
+            " VALUES ($1, $2, $3, $4, $5, now())",
+            row["token_id"],
+            key,
+            row["request"],
+            row["fingerprint"],
+            answer,
+        )
+        if status_code is not None:  # the column is new: written apart so the insert above reads as before
+            await conn.execute("ALTER TABLE idempotency_key DISABLE TRIGGER idempotency_key_append_only")
+            await conn.execute(
+                "UPDATE idempotency_key SET status_code = $1 WHERE idempotency_key = $2", status_code, key
+            )
+            await conn.execute("ALTER TABLE idempotency_key ENABLE TRIGGER idempotency_key_append_only")
+        before = await _rows(conn)
+        replay = await client.post("/api/v1/parties", json=party, headers=_keyed(officer, key))
+        assert (replay.status_code, replay.headers["content-type"], replay.content) == (
+            expected,
+            "application/json",
+            answer,
+        ), key
+        assert await _rows(conn) == before
 
 
 async def test_the_openapi_document_describes_the_header(client: AsyncTestClient) -> None:  # type: ignore[type-arg]
