@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from firearms.db import Conn
     from firearms.tokens import Officer
 
-__all__ = ["Answer", "IdempotencyKeyHeader", "once"]
+__all__ = ["Answer", "IdempotencyKeyHeader", "once", "operation"]
 
 T = TypeVar("T")
 
@@ -52,6 +52,17 @@ class Answer(Response[bytes], Generic[T]):
     """
 
 
+def operation(request: Request[Any, Any, Any]) -> str:
+    """Method and path, the path's identifiers as resolved: what a key is bound to with the body.
+
+    ``/items/007/markings`` and ``/items/7/markings`` (a UUID in capitals and in small letters) name one
+    item, one request: the route's template is filled with the parsed path parameters, each in the form
+    the answers give it (``7``, a UUID in small letters), so a key kept for such a path before reads the same.
+    """
+    template: str = request.scope["path_template"]
+    return f"{request.method} {template.format_map(request.path_params).rstrip('/')}"
+
+
 async def once(
     conn: Conn,
     officer: Officer,
@@ -66,7 +77,7 @@ async def once(
         conn,
         token_id=officer.token_id,
         key=None if key is None else key.strip('"'),
-        request=f"{request.method} {request.url.path.rstrip('/')}",
+        request=operation(request),
         body=body,
         status_code=status_code,
         create=create,

@@ -244,6 +244,68 @@ async def test_a_replay_sends_the_stored_answer_as_an_older_version_left_it(
         assert await _rows(conn) == before
 
 
+async def test_one_request_spelled_two_ways_is_one_request(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    auth: TokenFactory,
+    conn: db.Conn,
+) -> None:
+    """The path's identifiers as resolved, not as written: /items/007 is /items/7, a UUID in capitals the same."""
+    officer = await auth("licensing-officer")
+    records = await auth("records-officer")
+    body = await _setup(client, officer)
+    licence = (await client.post(LICENCES, json=body, headers=officer)).json()
+    asked = {"transit_state": "CZ", "shipment_from": "2027-01-04", "shipment_to": "2027-01-29"}
+    licence_id = str(licence["licence_id"])
+    spellings = [
+        f"{LICENCES}/{licence_id.upper()}/transit-consent-requests",
+        f"{LICENCES}/{licence_id}/transit-consent-requests",
+    ]
+    first = await client.post(spellings[0], json=asked, headers=_keyed(officer, "ask-1"))
+    assert first.status_code == 201, first.text
+    before = await _rows(conn)
+    again = await client.post(spellings[1], json=asked, headers=_keyed(officer, "ask-1"))
+    assert (again.status_code, again.content) == (201, first.content)
+    assert await _rows(conn) == before
+    serial = "SSG08-778"
+    item = {
+        "kind": "firearm",
+        "firearm_type": "rifle",
+        "manufacturer": "Steyr Mannlicher",
+        "country_of_manufacture": "AT",
+        "serial": serial,
+        "markings": [{"kind": "manufacture", "stamped": f"STEYR AUSTRIA {serial}", "serial": serial}],
+    }
+    item_id = (await client.post("/api/v1/items", json=item, headers=records)).json()["item_id"]
+    marking = {"kind": "proof", "stamped": "BP 2019"}
+    first = await client.post(f"/api/v1/items/{item_id:03d}/markings", json=marking, headers=_keyed(records, "m-1"))
+    assert first.status_code == 201, first.text
+    before = await _rows(conn)
+    for path in (f"/api/v1/items/{item_id}/markings", f"/api/v1/items/{item_id}/markings/"):
+        again = await client.post(path, json=marking, headers=_keyed(records, "m-1"))
+        assert (again.status_code, again.content) == (201, first.content), path
+    assert await _rows(conn) == before
+    # what the key is bound to reads as the resolved request, for people too
+    assert await conn.fetchval("SELECT request FROM idempotency_key WHERE idempotency_key = 'm-1'") == (
+        f"POST /api/v1/items/{item_id}/markings"
+    )
+    # another item is another request
+    other = (
+        await client.post(
+            "/api/v1/items",
+            json={
+                **item,
+                "serial": "SSG08-779",
+                "markings": [{"kind": "manufacture", "stamped": "STEYR AUSTRIA SSG08-779", "serial": "SSG08-779"}],
+            },
+            headers=records,
+        )
+    ).json()
+    elsewhere = await client.post(
+        f"/api/v1/items/{other['item_id']}/markings", json=marking, headers=_keyed(records, "m-1")
+    )
+    _problem(elsewhere, 409, "idempotency-key-reused")
+
+
 async def test_the_openapi_document_describes_the_header(client: AsyncTestClient) -> None:  # type: ignore[type-arg]
     schema = (await client.get("/schema/openapi.json")).json()
     parameters = schema["paths"]["/api/v1/licences"]["post"]["parameters"]
