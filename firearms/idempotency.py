@@ -12,6 +12,9 @@ database's, not the process's: several API processes share it), so the second se
 once the first commits, or runs itself when the first rolled back. A request that fails (a problem) keeps
 nothing: its transaction rolls back, and the key is free for the retry.
 
+Keys are kept until the operator prunes them (:func:`prune`, ``firearms idempotency prune --older-than
+DAYS``), each deletion journaled; a pruned key is free again.
+
 The house pattern is the customs check's ``check_id`` (:mod:`firearms.checks`), a key the body carries.
 """
 
@@ -24,6 +27,7 @@ from typing import TYPE_CHECKING
 import msgspec
 
 from firearms import journal
+from firearms.canonical import format_time
 from firearms.errors import ConflictError
 from firearms.store import idempotency as store
 
@@ -33,11 +37,12 @@ if TYPE_CHECKING:
 
     from firearms.db import Conn
 
-__all__ = ["KEY_PATTERN", "Answer", "fingerprint", "once"]
+__all__ = ["KEY_PATTERN", "PRUNE_BATCH", "Answer", "fingerprint", "once", "prune"]
 
 # What a key may hold: the characters of UUIDs, ULIDs, base64 and base64url, up to 255 of them (the
 # draft leaves the form to the server; the table's check constraint says the same).
 KEY_PATTERN = r"^[A-Za-z0-9._:~+/=-]{1,255}$"
+PRUNE_BATCH = 1000  # keys deleted (and journaled) per transaction by prune()
 
 
 def fingerprint(request: str, body: object) -> bytes:
@@ -106,3 +111,34 @@ async def once(
         payload={"request": request, "fingerprint": digest.hex()},
     )
     return answer
+
+
+async def prune(
+    conn: Conn,
+    *,
+    older_than: dt.timedelta,
+    actor: str,
+    batch: int = PRUNE_BATCH,
+    progress: Callable[[int], None] | None = None,
+) -> int:
+    """Delete the keys stored more than ``older_than`` ago, oldest first; how many were deleted.
+
+    The operator's retention (the draft lets the server say how long a key lives): a pruned key is free
+    again, and the same request with it creates anew. The records the keys' requests created stay. Each
+    deletion is journaled (``idempotency-key.pruned``, DESIGN §6) in the transaction that makes it, one
+    transaction per ``batch`` keys, so a long prune holds no lock for long and ``progress`` (the number
+    deleted so far, after each batch) shows it going. Runs outside any transaction of the caller's.
+    """
+    stored_before = (dt.datetime.now(dt.UTC) - older_than).replace(microsecond=0)
+    written = format_time(stored_before)
+    total = 0
+    while True:
+        async with conn.transaction():
+            await store.allow_idempotency_key_prune(conn)
+            recorded_at, _ = journal.prepare(None)
+            count = await store.prune_idempotency_keys(conn, stored_before, batch, recorded_at, actor, written)
+        total += count
+        if progress is not None:
+            progress(total)
+        if count < batch:
+            return total
