@@ -8,8 +8,9 @@ anything runs.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any, TypeAlias, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Generic, TypeAlias, TypeVar
 
+from litestar import MediaType, Response
 from litestar.params import HeaderParameter
 
 from firearms import idempotency
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
     from firearms.db import Conn
     from firearms.tokens import Officer
 
-__all__ = ["IdempotencyKeyHeader", "once"]
+__all__ = ["Answer", "IdempotencyKeyHeader", "once", "operation"]
 
 T = TypeVar("T")
 
@@ -44,23 +45,42 @@ IdempotencyKeyHeader: TypeAlias = Annotated[
 ]
 
 
+class Answer(Response[bytes], Generic[T]):
+    """A creating POST's answer, sent as the bytes its first answer had (a replay is those bytes again).
+
+    The parameter is the answer's type, for the OpenAPI document; the body is already that type's JSON.
+    """
+
+
+def operation(request: Request[Any, Any, Any]) -> str:
+    """Method and path, the path's identifiers as resolved: what a key is bound to with the body.
+
+    ``/items/007/markings`` and ``/items/7/markings`` (a UUID in capitals and in small letters) name one
+    item, one request: the route's template is filled with the parsed path parameters, each in the form
+    the answers give it (``7``, a UUID in small letters), so a key kept for such a path before reads the same.
+    """
+    template: str = request.scope["path_template"]
+    return f"{request.method} {template.format_map(request.path_params).rstrip('/')}"
+
+
 async def once(
     conn: Conn,
     officer: Officer,
     request: Request[Any, Any, Any],
     key: str | None,
     body: object,
-    answer_type: type[T],
     create: Callable[[], Awaitable[T]],
-) -> T:
+) -> Answer[T]:
     """Run a handler's creation under the officer's key (see :func:`firearms.idempotency.once`)."""
-    return await idempotency.once(
+    status_code = request.route_handler.status_code
+    answer = await idempotency.once(
         conn,
         token_id=officer.token_id,
         key=None if key is None else key.strip('"'),
-        request=f"{request.method} {request.url.path.rstrip('/')}",
+        request=operation(request),
         body=body,
-        answer_type=answer_type,
+        status_code=status_code,
         create=create,
         actor=officer.actor,
     )
+    return Answer(answer.body, status_code=answer.status_code or status_code, media_type=MediaType.JSON)

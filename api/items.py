@@ -11,7 +11,7 @@ from litestar.params import JSONBody, QueryParameter
 from litestar.response import Stream
 
 from api.deps import ConnDep, OfficerDep, PoolDep, SettingsDep
-from api.idempotency import IdempotencyKeyHeader, once
+from api.idempotency import Answer, IdempotencyKeyHeader, once
 from api.params import AfterQuery, ItemIdPath, LimitQuery, page
 from firearms import clock, exports, item_events, items, journal, parties
 from firearms.exports import ExportFormat
@@ -79,7 +79,7 @@ class ItemController(Controller):
         request: Request[Any, Any, Any],
         data: JSONBody[NewItem],
         idempotency_key: IdempotencyKeyHeader = None,
-    ) -> ItemDetail:
+    ) -> Answer[ItemDetail]:
         """Register a firearm, essential component or ammunition lot (Protocol Art. 7-8).
 
         A firearm needs a manufacture or geometric marking. A second registration of the same identity
@@ -91,7 +91,6 @@ class ItemController(Controller):
             request,
             idempotency_key,
             data,
-            ItemDetail,
             lambda: items.register_item(conn, data, actor=officer.actor, today=clock.today(settings.time_zone)),
         )
 
@@ -200,7 +199,7 @@ class ItemController(Controller):
         request: Request[Any, Any, Any],
         data: JSONBody[NewMarking],
         idempotency_key: IdempotencyKeyHeader = None,
-    ) -> Marking:
+    ) -> Answer[Marking]:
         """Record a marking (import, state-to-civilian, proof ...) exactly as stamped, with its parsed fields."""
         return await once(
             conn,
@@ -208,7 +207,6 @@ class ItemController(Controller):
             request,
             idempotency_key,
             data,
-            Marking,
             lambda: items.add_marking(conn, item_id, data, actor=officer.actor, today=clock.today(settings.time_zone)),
         )
 
@@ -222,7 +220,7 @@ class ItemController(Controller):
         request: Request[Any, Any, Any],
         data: JSONBody[NewEvent],
         idempotency_key: IdempotencyKeyHeader = None,
-    ) -> ItemEvent:
+    ) -> Answer[ItemEvent]:
         """Move the item along its lifecycle; an event illegal in its status is a 409 naming the allowed ones."""
         return await once(
             conn,
@@ -230,7 +228,6 @@ class ItemController(Controller):
             request,
             idempotency_key,
             data,
-            ItemEvent,
             lambda: item_events.record_event(
                 conn, item_id, data, actor=officer.actor, today=clock.today(settings.time_zone)
             ),

@@ -11,7 +11,7 @@ from litestar import Controller, Request, Response, get, post
 from litestar.params import FromPath, JSONBody, QueryParameter
 
 from api.deps import ConnDep, OfficerDep, SettingsDep
-from api.idempotency import IdempotencyKeyHeader, once
+from api.idempotency import Answer, IdempotencyKeyHeader, once
 from api.params import AfterQuery, LimitQuery, VersionPath, page
 from firearms import clock, consents, documents, ledger, licences, parties
 from firearms.consents import ConsentDecision, ConsentRequest, TransitConsent, TransitConsentRequest
@@ -107,7 +107,7 @@ class LicenceController(Controller):
         request: Request[Any, Any, Any],
         data: JSONBody[LicenceDraft],
         idempotency_key: IdempotencyKeyHeader = None,
-    ) -> Licence:
+    ) -> Answer[Licence]:
         """Draft an export, import, transit or brokering licence (Art. 10(3); Annex II); its number is generated.
 
         Sent again with the same ``Idempotency-Key``, the same draft answers the first answer (one licence).
@@ -118,7 +118,6 @@ class LicenceController(Controller):
             request,
             idempotency_key,
             data,
-            Licence,
             lambda: licences.create_draft(conn, data, settings=settings, actor=officer.actor),
         )
 
@@ -166,7 +165,7 @@ class LicenceController(Controller):
         request: Request[Any, Any, Any],
         data: JSONBody[LicenceDraft],
         idempotency_key: IdempotencyKeyHeader = None,
-    ) -> Licence:
+    ) -> Answer[Licence]:
         """Amend: the whole new content and a ``reason``; a new version, the old stays readable."""
         return await once(
             conn,
@@ -174,7 +173,6 @@ class LicenceController(Controller):
             request,
             idempotency_key,
             data,
-            Licence,
             lambda: licences.amend(conn, licence_id, data, settings=settings, actor=officer.actor),
         )
 
@@ -335,7 +333,7 @@ class LicenceController(Controller):
         request: Request[Any, Any, Any],
         data: JSONBody[ConsentDecision],
         idempotency_key: IdempotencyKeyHeader = None,
-    ) -> TransitConsent:
+    ) -> Answer[TransitConsent]:
         """A transit State's no-objection or objection, as an officer received it, on the version it answered.
 
         ``licence_version`` may be left out only while the licence has a single version.
@@ -346,7 +344,6 @@ class LicenceController(Controller):
             request,
             idempotency_key,
             data,
-            TransitConsent,
             lambda: self._record_consent(conn, officer, settings, licence_id, data),
         )
 
@@ -393,7 +390,7 @@ class LicenceController(Controller):
         request: Request[Any, Any, Any],
         data: JSONBody[ConsentRequest],
         idempotency_key: IdempotencyKeyHeader = None,
-    ) -> TransitConsentRequest:
+    ) -> Answer[TransitConsentRequest]:
         """Record a consent request (the silent period runs from its first date) with the shipment window."""
         return await once(
             conn,
@@ -401,7 +398,6 @@ class LicenceController(Controller):
             request,
             idempotency_key,
             data,
-            TransitConsentRequest,
             lambda: consents.request_consent(
                 conn,
                 licence_id=licence_id,

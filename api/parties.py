@@ -11,7 +11,7 @@ from litestar import Controller, Request, get, post
 from litestar.params import FromPath, JSONBody, QueryParameter
 
 from api.deps import ConnDep, OfficerDep
-from api.idempotency import IdempotencyKeyHeader, once
+from api.idempotency import Answer, IdempotencyKeyHeader, once
 from api.params import AfterQuery, LimitQuery, page
 from firearms import parties
 from firearms.pagination import DEFAULT_LIMIT, decode_cursor, encode_cursor
@@ -43,7 +43,7 @@ class PartyController(Controller):
         request: Request[Any, Any, Any],
         data: JSONBody[NewParty],
         idempotency_key: IdempotencyKeyHeader = None,
-    ) -> Party:
+    ) -> Answer[Party]:
         """Register a manufacturer, dealer, broker (Art. 15: registration number and validity), exporter, ..."""
         return await once(
             conn,
@@ -51,7 +51,6 @@ class PartyController(Controller):
             request,
             idempotency_key,
             data,
-            Party,
             lambda: parties.create_party(conn, data, actor=officer.actor),
         )
 

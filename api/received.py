@@ -10,7 +10,7 @@ from litestar import Controller, Request, get, post
 from litestar.params import FromPath, JSONBody, QueryParameter
 
 from api.deps import ConnDep, OfficerDep, SettingsDep
-from api.idempotency import IdempotencyKeyHeader, once
+from api.idempotency import Answer, IdempotencyKeyHeader, once
 from api.params import AfterQuery, LimitQuery, page
 from firearms import parties
 from firearms.errors import NotFoundError
@@ -254,7 +254,7 @@ async def request_receipt_confirmation(
     request: Request[Any, Any, Any],
     data: JSONBody[ConfirmationRequest],
     idempotency_key: IdempotencyKeyHeader = None,
-) -> ConfirmationRequested:
+) -> Answer[ConfirmationRequested]:
     """Send ``receipt.confirmation-requested`` (Art. 10(4)); the importing registry answers by itself."""
 
     async def ask() -> ConfirmationRequested:
@@ -267,7 +267,7 @@ async def request_receipt_confirmation(
         )
         return ConfirmationRequested(licence_number=data.licence_number, shipment_id=data.shipment_id, sent_to=sent)
 
-    return await once(conn, officer, request, idempotency_key, data, ConfirmationRequested, ask)
+    return await once(conn, officer, request, idempotency_key, data, ask)
 
 
 class ConsentDecision(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -349,7 +349,7 @@ class ConsentRequestController(Controller):
         request: Request[Any, Any, Any],
         data: JSONBody[ConsentDecision],
         idempotency_key: IdempotencyKeyHeader = None,
-    ) -> ConsentRequest:
+    ) -> Answer[ConsentRequest]:
         """No objection or objection (with a reason); sent back as ``transit-consent.decided``.
 
         Sent again with the same ``Idempotency-Key``, the first answer (rather than 409 ``consent-already-decided``).
@@ -360,7 +360,6 @@ class ConsentRequestController(Controller):
             request,
             idempotency_key,
             data,
-            ConsentRequest,
             lambda: consents.decide(
                 conn,
                 requesting_state,

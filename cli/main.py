@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 import signal
 import socket
@@ -13,7 +14,7 @@ import asyncpg
 import click
 import msgspec
 
-from firearms import bootstrap, db, journal, keys, tokens
+from firearms import bootstrap, db, idempotency, journal, keys, tokens
 from firearms.errors import ConfigError, FirearmsError
 from firearms.settings import Settings, load_settings
 from firearms.signing import b64url_encode
@@ -412,6 +413,38 @@ def journal_checkpoint(ctx: click.Context) -> None:
 
     made = _with_database(settings, work)
     click.echo(msgspec.json.encode(made).decode() if made else "journal is empty: nothing to sign")
+
+
+@main.group("idempotency")
+def idempotency_group() -> None:
+    """Officers' Idempotency-Keys (kept until pruned)."""
+
+
+@idempotency_group.command("prune")
+@click.option(
+    "--older-than",
+    "days",
+    required=True,
+    type=click.IntRange(min=1),
+    metavar="DAYS",
+    help="delete the keys stored more than DAYS days ago (1 or more)",
+)
+@click.pass_context
+def idempotency_prune(ctx: click.Context, days: int) -> None:
+    """Delete old Idempotency-Keys, each journaled; the records their requests created stay.
+
+    A pruned key is free again: the same request sent with it creates anew. Progress on stderr after each
+    batch; the count on stdout.
+    """
+
+    def show(done: int) -> None:
+        click.echo(f"pruned {done} idempotency keys so far", err=True)
+
+    async def work(conn: db.Conn) -> int:
+        return await idempotency.prune(conn, older_than=dt.timedelta(days=days), actor=_CLI_ACTOR, progress=show)
+
+    pruned = _with_database(_settings(ctx), work)
+    click.echo(f"pruned {pruned} idempotency keys stored more than {days} days ago")
 
 
 import cli.backup  # noqa: E402  # backup and restore: registers itself on main

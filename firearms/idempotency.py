@@ -12,6 +12,9 @@ database's, not the process's: several API processes share it), so the second se
 once the first commits, or runs itself when the first rolled back. A request that fails (a problem) keeps
 nothing: its transaction rolls back, and the key is free for the retry.
 
+Keys are kept until the operator prunes them (:func:`prune`, ``firearms idempotency prune --older-than
+DAYS``), each deletion journaled; a pruned key is free again.
+
 The house pattern is the customs check's ``check_id`` (:mod:`firearms.checks`), a key the body carries.
 """
 
@@ -19,11 +22,12 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING
 
 import msgspec
 
 from firearms import journal
+from firearms.canonical import format_time
 from firearms.errors import ConflictError
 from firearms.store import idempotency as store
 
@@ -33,13 +37,12 @@ if TYPE_CHECKING:
 
     from firearms.db import Conn
 
-__all__ = ["KEY_PATTERN", "fingerprint", "once"]
+__all__ = ["KEY_PATTERN", "PRUNE_BATCH", "Answer", "fingerprint", "once", "prune"]
 
 # What a key may hold: the characters of UUIDs, ULIDs, base64 and base64url, up to 255 of them (the
 # draft leaves the form to the server; the table's check constraint says the same).
 KEY_PATTERN = r"^[A-Za-z0-9._:~+/=-]{1,255}$"
-
-T = TypeVar("T")
+PRUNE_BATCH = 1000  # keys deleted (and journaled) per transaction by prune()
 
 
 def fingerprint(request: str, body: object) -> bytes:
@@ -51,6 +54,13 @@ def fingerprint(request: str, body: object) -> bytes:
     return hashlib.sha256(msgspec.json.encode([request, body], order="sorted")).digest()
 
 
+class Answer(msgspec.Struct, frozen=True, kw_only=True):
+    """An answer as it is sent: its JSON bytes and its status (the caller's, kept with a key for a replay)."""
+
+    body: bytes
+    status_code: int | None  # None: a key stored before 20261129211000; its route's own status
+
+
 async def once(
     conn: Conn,
     *,
@@ -58,21 +68,24 @@ async def once(
     key: str | None,
     request: str,
     body: object,
-    answer_type: type[T],
-    create: Callable[[], Awaitable[T]],
+    status_code: int,
+    create: Callable[[], Awaitable[object]],
     actor: str,
-) -> T:
-    """Run ``create`` once per (token, key), in the caller's transaction; return its first answer again.
+) -> Answer:
+    """Run ``create`` once per (token, key), in the caller's transaction; give its first answer again.
 
     ``request`` names the operation (method and path); with ``body`` it is what a key is bound to.
-    Without a key, ``create`` runs as before.
+    ``create``'s answer is encoded once, to the bytes sent and kept: a replay is those bytes and the
+    ``status_code`` given with them, never decoded into today's answer type and encoded again (a later
+    field added, renamed or reordered would have changed or broken an old key's answer). Without a key,
+    ``create`` runs as before and its answer is encoded the same way.
 
     Raises:
         ConflictError: ``idempotency-key-reused`` — the key was used with another request (another
             operation or another body); nothing is created.
     """
     if key is None:
-        return await create()
+        return Answer(body=msgspec.json.encode(await create()), status_code=status_code)
     digest = fingerprint(request, body)
     await store.lock_idempotency_key(conn, token_id, key)
     first = await store.get_idempotency_key(conn, token_id, key)
@@ -85,10 +98,10 @@ async def once(
                 idempotency_key=key,
                 first_request=first["request"],
             )
-        return msgspec.json.decode(first["answer"], type=answer_type)
-    answer = await create()
+        return Answer(body=first["answer"], status_code=first["status_code"])
+    answer = Answer(body=msgspec.json.encode(await create()), status_code=status_code)
     now = dt.datetime.now(dt.UTC)
-    await store.insert_idempotency_key(conn, token_id, key, request, digest, msgspec.json.encode(answer), now)
+    await store.insert_idempotency_key(conn, token_id, key, request, digest, answer.body, status_code, now)
     await journal.record(
         conn,
         actor=actor,
@@ -98,3 +111,34 @@ async def once(
         payload={"request": request, "fingerprint": digest.hex()},
     )
     return answer
+
+
+async def prune(
+    conn: Conn,
+    *,
+    older_than: dt.timedelta,
+    actor: str,
+    batch: int = PRUNE_BATCH,
+    progress: Callable[[int], None] | None = None,
+) -> int:
+    """Delete the keys stored more than ``older_than`` ago, oldest first; how many were deleted.
+
+    The operator's retention (the draft lets the server say how long a key lives): a pruned key is free
+    again, and the same request with it creates anew. The records the keys' requests created stay. Each
+    deletion is journaled (``idempotency-key.pruned``, DESIGN §6) in the transaction that makes it, one
+    transaction per ``batch`` keys, so a long prune holds no lock for long and ``progress`` (the number
+    deleted so far, after each batch) shows it going. Runs outside any transaction of the caller's.
+    """
+    stored_before = (dt.datetime.now(dt.UTC) - older_than).replace(microsecond=0)
+    written = format_time(stored_before)
+    total = 0
+    while True:
+        async with conn.transaction():
+            await store.allow_idempotency_key_prune(conn)
+            recorded_at, _ = journal.prepare(None)
+            count = await store.prune_idempotency_keys(conn, stored_before, batch, recorded_at, actor, written)
+        total += count
+        if progress is not None:
+            progress(total)
+        if count < batch:
+            return total

@@ -93,6 +93,9 @@ class Party(msgspec.Struct, frozen=True, kw_only=True):
     status: PartyStatus
     created_at: dt.datetime
     updated_at: dt.datetime
+    # A broker registered, before 20261129160200, under a number already in the register (differing only in
+    # case or surrounding spaces): the party first registered under it (20261129211100). None for all others.
+    registration_duplicate_of: uuid.UUID | None
 
     def as_licence_party(self) -> PartyObject:
         """The party as the licence object of PROTOCOL §5 names it."""

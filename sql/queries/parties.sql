@@ -3,23 +3,27 @@
 INSERT INTO party (party_id, kind, name, country, address, registration, valid_from, expires_on, status,
                    created_at, created_by, updated_at)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $10)
-RETURNING party_id, kind, name, country, address, registration, valid_from, expires_on, status, created_at, updated_at;
+RETURNING party_id, kind, name, country, address, registration, valid_from, expires_on, status, created_at, updated_at,
+          registration_duplicate_of;
 
 -- name: get_party
 -- One party. $1 party_id
-SELECT party_id, kind, name, country, address, registration, valid_from, expires_on, status, created_at, updated_at
+SELECT party_id, kind, name, country, address, registration, valid_from, expires_on, status, created_at, updated_at,
+       registration_duplicate_of
   FROM party
  WHERE party_id = $1;
 
 -- name: get_parties
 -- Several parties at once. $1 party_id[]
-SELECT party_id, kind, name, country, address, registration, valid_from, expires_on, status, created_at, updated_at
+SELECT party_id, kind, name, country, address, registration, valid_from, expires_on, status, created_at, updated_at,
+       registration_duplicate_of
   FROM party
  WHERE party_id = ANY($1::uuid[]);
 
 -- name: list_parties
 -- Parties in creation order, a page after a cursor, optionally of one kind. $1 after created_at, $2 after party_id, $3 kind or NULL, $4 limit
-SELECT party_id, kind, name, country, address, registration, valid_from, expires_on, status, created_at, updated_at
+SELECT party_id, kind, name, country, address, registration, valid_from, expires_on, status, created_at, updated_at,
+       registration_duplicate_of
   FROM party
  WHERE ($1::timestamptz IS NULL OR (created_at, party_id) > ($1::timestamptz, $2::uuid))
    AND ($3::text IS NULL OR kind = $3::text)
@@ -31,11 +35,13 @@ SELECT party_id, kind, name, country, address, registration, valid_from, expires
 UPDATE party
    SET status = $2, updated_at = $3
  WHERE party_id = $1
-RETURNING party_id, kind, name, country, address, registration, valid_from, expires_on, status, created_at, updated_at;
+RETURNING party_id, kind, name, country, address, registration, valid_from, expires_on, status, created_at, updated_at,
+          registration_duplicate_of;
 
 -- name: get_party_for_update
 -- One party, locked while its status changes. $1 party_id
-SELECT party_id, kind, name, country, address, registration, valid_from, expires_on, status, created_at, updated_at
+SELECT party_id, kind, name, country, address, registration, valid_from, expires_on, status, created_at, updated_at,
+       registration_duplicate_of
   FROM party
  WHERE party_id = $1
    FOR UPDATE;

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from litestar.testing import AsyncTestClient
@@ -195,6 +196,114 @@ async def test_every_creating_endpoint_answers_a_retry_with_its_first_answer(
     moved = {"event": "transferred", "occurred_on": body["valid_from"], "to_party": "Waffen Huber KG"}
     await _twice(client, conn, f"{url}/events", moved, records, "event-1")
     assert await conn.fetchval("SELECT count(*) FROM idempotency_key") == 8
+
+
+async def test_a_replay_sends_the_stored_answer_as_an_older_version_left_it(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    auth: TokenFactory,
+    conn: db.Conn,
+) -> None:
+    """The stored bytes and status, not the stored answer decoded into today's type and encoded again."""
+    officer = await auth("licensing-officer")
+    party = {"kind": "carrier", "name": "Spedition Gruber", "country": "AT", "address": "Linz"}
+    first = await client.post("/api/v1/parties", json=party, headers=_keyed(officer, "party-now"))
+    assert first.status_code == 201, first.text
+    assert first.content == await conn.fetchval("SELECT answer FROM idempotency_key")  # sent as kept
+    row = await conn.fetchrow("SELECT token_id, request, fingerprint FROM idempotency_key")
+    assert row is not None
+    # What an older version kept for the same request: other order of members, a member since renamed
+    # (a key kept before 20261129211000 has no status: the route's own is sent).
+    older = dict(reversed(first.json().items())) | {"registration_number": None}
+    stored = {
+        "party-older": (json.dumps(older, separators=(",", ":")).encode(), None, 201),
+        "party-older-200": (json.dumps({"party_id": first.json()["party_id"]}).encode(), 200, 200),
+    }
+    for key, (answer, status_code, expected) in stored.items():
+        await conn.execute(
+            "INSERT INTO idempotency_key (token_id, idempotency_key, request, fingerprint, answer, created_at)"
+            " VALUES ($1, $2, $3, $4, $5, now())",
+            row["token_id"],
+            key,
+            row["request"],
+            row["fingerprint"],
+            answer,
+        )
+        if status_code is not None:  # the column is new: written apart so the insert above reads as before
+            await conn.execute("ALTER TABLE idempotency_key DISABLE TRIGGER idempotency_key_append_only")
+            await conn.execute(
+                "UPDATE idempotency_key SET status_code = $1 WHERE idempotency_key = $2", status_code, key
+            )
+            await conn.execute("ALTER TABLE idempotency_key ENABLE TRIGGER idempotency_key_append_only")
+        before = await _rows(conn)
+        replay = await client.post("/api/v1/parties", json=party, headers=_keyed(officer, key))
+        assert (replay.status_code, replay.headers["content-type"], replay.content) == (
+            expected,
+            "application/json",
+            answer,
+        ), key
+        assert await _rows(conn) == before
+
+
+async def test_one_request_spelled_two_ways_is_one_request(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    auth: TokenFactory,
+    conn: db.Conn,
+) -> None:
+    """The path's identifiers as resolved, not as written: /items/007 is /items/7, a UUID in capitals the same."""
+    officer = await auth("licensing-officer")
+    records = await auth("records-officer")
+    body = await _setup(client, officer)
+    licence = (await client.post(LICENCES, json=body, headers=officer)).json()
+    asked = {"transit_state": "CZ", "shipment_from": "2027-01-04", "shipment_to": "2027-01-29"}
+    licence_id = str(licence["licence_id"])
+    spellings = [
+        f"{LICENCES}/{licence_id.upper()}/transit-consent-requests",
+        f"{LICENCES}/{licence_id}/transit-consent-requests",
+    ]
+    first = await client.post(spellings[0], json=asked, headers=_keyed(officer, "ask-1"))
+    assert first.status_code == 201, first.text
+    before = await _rows(conn)
+    again = await client.post(spellings[1], json=asked, headers=_keyed(officer, "ask-1"))
+    assert (again.status_code, again.content) == (201, first.content)
+    assert await _rows(conn) == before
+    serial = "SSG08-778"
+    item = {
+        "kind": "firearm",
+        "firearm_type": "rifle",
+        "manufacturer": "Steyr Mannlicher",
+        "country_of_manufacture": "AT",
+        "serial": serial,
+        "markings": [{"kind": "manufacture", "stamped": f"STEYR AUSTRIA {serial}", "serial": serial}],
+    }
+    item_id = (await client.post("/api/v1/items", json=item, headers=records)).json()["item_id"]
+    marking = {"kind": "proof", "stamped": "BP 2019"}
+    first = await client.post(f"/api/v1/items/{item_id:03d}/markings", json=marking, headers=_keyed(records, "m-1"))
+    assert first.status_code == 201, first.text
+    before = await _rows(conn)
+    for path in (f"/api/v1/items/{item_id}/markings", f"/api/v1/items/{item_id}/markings/"):
+        again = await client.post(path, json=marking, headers=_keyed(records, "m-1"))
+        assert (again.status_code, again.content) == (201, first.content), path
+    assert await _rows(conn) == before
+    # what the key is bound to reads as the resolved request, for people too
+    assert await conn.fetchval("SELECT request FROM idempotency_key WHERE idempotency_key = 'm-1'") == (
+        f"POST /api/v1/items/{item_id}/markings"
+    )
+    # another item is another request
+    other = (
+        await client.post(
+            "/api/v1/items",
+            json={
+                **item,
+                "serial": "SSG08-779",
+                "markings": [{"kind": "manufacture", "stamped": "STEYR AUSTRIA SSG08-779", "serial": "SSG08-779"}],
+            },
+            headers=records,
+        )
+    ).json()
+    elsewhere = await client.post(
+        f"/api/v1/items/{other['item_id']}/markings", json=marking, headers=_keyed(records, "m-1")
+    )
+    _problem(elsewhere, 409, "idempotency-key-reused")
 
 
 async def test_the_openapi_document_describes_the_header(client: AsyncTestClient) -> None:  # type: ignore[type-arg]

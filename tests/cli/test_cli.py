@@ -405,3 +405,32 @@ def test_serve_under_another_state_than_the_registrys_is_refused(env: dict[str, 
     assert done.returncode == 1, done.stderr
     assert done.stderr.splitlines()[-1].startswith("firearms: error: this database is the AT registry's, not CZ's")
     assert fetch_journal(database) == before
+
+
+def test_idempotency_prune_deletes_old_keys_with_progress(env: dict[str, str], database: str) -> None:
+    async def keys() -> None:
+        conn = await asyncpg.connect(database)
+        try:
+            token_id = await conn.fetchval("SELECT token_id FROM officer_token LIMIT 1")
+            for key, days_ago in [("old", 40), ("new", 2)]:
+                await conn.execute(
+                    "INSERT INTO idempotency_key (token_id, idempotency_key, request, fingerprint, answer, created_at)"
+                    " VALUES ($1, $2, 'POST /api/v1/parties', '\\x00', '{}', now() - make_interval(days => $3))",
+                    token_id,
+                    key,
+                    days_ago,
+                )
+        finally:
+            await conn.close()
+
+    asyncio.run(keys())
+    pruned = CliRunner().invoke(main, ["idempotency", "prune", "--older-than", "30"], env=env)
+    assert pruned.exit_code == 0, pruned.output
+    assert pruned.stdout.strip() == "pruned 1 idempotency keys stored more than 30 days ago"
+    assert "pruned 1 idempotency keys so far" in pruned.stderr
+    again = CliRunner().invoke(main, ["idempotency", "prune", "--older-than", "30"], env=env)
+    assert again.stdout.strip() == "pruned 0 idempotency keys stored more than 30 days ago"
+    for wrong in ("0", "-1", "soon"):
+        refused = CliRunner().invoke(main, ["idempotency", "prune", "--older-than", wrong], env=env)
+        assert refused.exit_code == 2, wrong
+        assert "--older-than" in refused.stderr
