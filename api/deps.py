@@ -4,7 +4,7 @@ Authentication is a router-level guard, so no ``/api/v1`` handler can forget it:
 the token up, checks the role the handler declares in ``opt={"roles": ...}`` and leaves the
 officer in ``request.state`` for the ``officer`` dependency. After it, :func:`require_json` refuses, on
 a handler that reads JSON, a body that says it is something other than JSON (415) or whose values have
-other types than its Struct's fields (400).
+other types than its Struct's fields (400), and on a handler that reads no body, any body (400).
 """
 
 from __future__ import annotations
@@ -101,9 +101,11 @@ async def require_json(request: Request[Any, Any, Any]) -> None:
     (415) before anything is read, rather than failing later as JSON it never claimed to be. Then the
     body must match its Struct strictly (400): Litestar converts handler arguments leniently, which
     suits path and query strings but would take ``"2"`` for a quantity or ``"true"`` for a flag.
+    Before a handler without one, a body is refused (:func:`_refuse_body`).
     """
     data = request.route_handler.parsed_fn_signature.parameters.get("data")
     if data is None:
+        await _refuse_body(request)
         return
     given = request.headers.get("content-type")
     media = None if given is None else media_type(given)[0]
@@ -130,6 +132,21 @@ async def require_json(request: Request[Any, Any, Any]) -> None:
             detail=message,
             extra=[{"message": message, "key": where.group(1) if where else "data", "source": "body"}],
         ) from exc
+
+
+async def _refuse_body(request: Request[Any, Any, Any]) -> None:
+    """A handler that reads no body (``POST /keys/rotate``) refuses one rather than act as if it were not there.
+
+    Whatever a client put in it (a reason, a malformed document, a megabyte) was dropped and the action
+    done. A handler that reads the body itself says so with ``opt={"reads_body": True}`` (the imports' file).
+    Only a body the headers announce is read, so a request without one costs nothing here; one over the
+    size limit is a 413 from the reading.
+    """
+    if request.route_handler.opt.get("reads_body"):
+        return
+    announced = "transfer-encoding" in request.headers or request.headers.get("content-length", "0").strip() != "0"
+    if announced and await request.body():
+        raise HTTPException(status_code=400, detail="this endpoint takes no body: send the request without one")
 
 
 _BODY_PATH = re.compile(r"`\$\.(.+)`$")

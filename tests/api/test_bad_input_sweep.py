@@ -133,11 +133,32 @@ def _path_cases(route: Route) -> Iterator[Case]:
             )
 
 
+def _file_cases(route: Route) -> Iterator[Case]:
+    """A file (CSV or NDJSON) the handler streams to disk: the size is refused from Content-Length before reading."""
+    yield Case(route, "a JSON body", route.url(), b'{"a": 1}', {"Content-Type": "application/json"})
+    yield Case(route, "no Content-Type", route.url(), b"kind\n", {})
+    too_large = {"Content-Type": "text/csv", "Content-Length": str(route.max_body + 1)}
+    yield Case(route, "a body over the size limit", route.url(), b"kind\n", too_large)
+
+
+def _no_body_cases(route: Route) -> Iterator[Case]:
+    """A handler that reads no body: any body is refused, not dropped while the action is done."""
+    json = {"Content-Type": "application/json"}
+    yield Case(route, "an empty object", route.url(), b"{}", json)
+    yield Case(route, "malformed JSON", route.url(), b'{"a": ', json)
+    yield Case(route, "text/plain", route.url(), b"why", {"Content-Type": "text/plain"})
+    yield Case(route, "a body over the size limit", route.url(), b"x" * (route.max_body + 1), json)
+
+
 def cases(app: Litestar) -> list[Case]:
     found: list[Case] = []
     for route in write_routes(app):
         if route.body_type is not None or route.path.startswith("/exchange/"):
             found.extend(_json_cases(route))
+        elif route.handler.opt.get("reads_body"):
+            found.extend(_file_cases(route))
+        else:
+            found.extend(_no_body_cases(route))
         found.extend(_path_cases(route))
     return found
 
