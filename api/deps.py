@@ -121,6 +121,10 @@ async def require_json(request: Request[Any, Any, Any]) -> None:
         body = await request.json()
     except SerializationException:
         return  # Litestar answers malformed JSON the same way when it reads the body again
+    except UnicodeDecodeError as exc:
+        # msgspec reads JSON as UTF-8 (RFC 8259 §8.1) and reports other bytes with Python's own error, not its
+        # DecodeError: Litestar lets that through as a 500.
+        raise HTTPException(status_code=400, detail=f"the body is not UTF-8: {exc.reason} at byte {exc.start}") from exc
     try:
         msgspec.convert(body, data.annotation, strict=True)
     except msgspec.ValidationError as exc:

@@ -117,6 +117,10 @@ def _json_cases(route: Route) -> Iterator[Case]:
         "a JSON string": b'"x"',
         "JSON null": b"null",
         "an unknown field": b'{"' + UNKNOWN_FIELD.encode() + b'": 1}',
+        "invalid UTF-8": b'{"a": "\xff"}',
+        "a byte-order mark": b"\xef\xbb\xbf{}",
+        "a huge number": b'{"a": 1' + b"0" * 400 + b"}",
+        "a number too large for a float": b'{"a": 1e400}',
     }
     for name, body in bodies.items():
         yield Case(route, name, route.url(), body, json)
