@@ -27,18 +27,11 @@ from litestar.testing import AsyncTestClient
 from api import create_app
 from firearms import bootstrap, db, tokens
 from firearms.settings import Settings
+from tests.changes import changes
 from tests.conftest import _scratch_database
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 UNKNOWN_FIELD = "zz_not_a_field"
-# What changes when anything is stored: every change is journaled in its transaction (firearms/journal.py),
-# notices go through the outbox and inbox, keys and checkpoints have tables of their own.
-CHANGES = """
-SELECT (SELECT count(*) FROM journal_entry), (SELECT count(*) FROM notice_outbox),
-       (SELECT count(*) FROM notice_inbox), (SELECT count(*) FROM registry_key),
-       (SELECT count(*) FROM pending_registry_key), (SELECT count(*) FROM journal_checkpoint),
-       (SELECT count(*) FROM officer_token WHERE revoked_at IS NOT NULL)
-"""
 
 
 def _settings() -> Settings:
@@ -208,7 +201,7 @@ def test_the_sweep_finds_the_write_endpoints() -> None:
 @pytest.mark.asyncio(loop_scope="module")
 @pytest.mark.parametrize("case", CASES, ids=lambda case: f"{case.route} {case.name}")
 async def test_bad_input_is_a_problem_and_changes_nothing(registry: Registry, case: Case) -> None:
-    before = await registry.conn.fetchrow(CHANGES)
+    before = await changes(registry.conn)
     response = await registry.client.request(
         case.route.method,
         case.url,
@@ -227,7 +220,7 @@ async def test_bad_input_is_a_problem_and_changes_nothing(registry: Registry, ca
     assert problem.get("status") == response.status_code, problem
     if case.name == "an unknown field" and case.route.body_type is not None:
         assert UNKNOWN_FIELD in response.text, f"the unknown field is not what was refused: {problem}"
-    assert await registry.conn.fetchrow(CHANGES) == before
+    assert await changes(registry.conn) == before
 
 
 def _structs(annotation: Any, seen: set[type]) -> Iterator[type[msgspec.Struct]]:
