@@ -9,6 +9,7 @@ other types than its Struct's fields (400), and on a handler that reads no body,
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import AsyncGenerator
 from typing import Any, TypeAlias
@@ -100,8 +101,9 @@ async def require_json(request: Request[Any, Any, Any]) -> None:
     ``Content-Type`` is read as JSON. A form (what ``curl -d`` sends by default) or text is refused
     (415) before anything is read, rather than failing later as JSON it never claimed to be. Then the
     body must match its Struct strictly (400): Litestar converts handler arguments leniently, which
-    suits path and query strings but would take ``"2"`` for a quantity or ``"true"`` for a flag.
-    Before a handler without one, a body is refused (:func:`_refuse_body`).
+    suits path and query strings but would take ``"2"`` for a quantity or ``"true"`` for a flag. An
+    object that names a key twice is refused too (:func:`_key_twice`). Before a handler without a
+    ``data`` parameter, a body is refused (:func:`_refuse_body`).
     """
     data = request.route_handler.parsed_fn_signature.parameters.get("data")
     if data is None:
@@ -125,6 +127,10 @@ async def require_json(request: Request[Any, Any, Any]) -> None:
         # msgspec reads JSON as UTF-8 (RFC 8259 §8.1) and reports other bytes with Python's own error, not its
         # DecodeError: Litestar lets that through as a 500.
         raise HTTPException(status_code=400, detail=f"the body is not UTF-8: {exc.reason} at byte {exc.start}") from exc
+    twice = _key_twice(await request.body())
+    if twice is not None:
+        message = f"Object names the key `{twice}` twice"
+        raise ValidationException(detail=message, extra=[{"message": message, "key": "data", "source": "body"}])
     try:
         msgspec.convert(body, data.annotation, strict=True)
     except msgspec.ValidationError as exc:
@@ -136,6 +142,29 @@ async def require_json(request: Request[Any, Any, Any]) -> None:
             detail=message,
             extra=[{"message": message, "key": where.group(1) if where else "data", "source": "body"}],
         ) from exc
+
+
+def _key_twice(body: bytes) -> str | None:
+    """A key that one object of ``body`` (JSON that msgspec read) names twice, else ``None``.
+
+    msgspec keeps the last of the two, silently; another reader of the same bytes (a proxy, an auditor's
+    tool, a partner) may keep the first. RFC 8259 §4 makes such a document's meaning unpredictable and
+    I-JSON (RFC 7493 §2.3) forbids it: ``{"quantity": 1, "quantity": 900}`` is refused, not guessed at.
+    """
+    twice: list[str] = []
+
+    def pairs(items: list[tuple[str, Any]]) -> None:
+        seen: set[str] = set()
+        for name, _ in items:
+            if name in seen and not twice:
+                twice.append(name)
+            seen.add(name)
+
+    try:
+        json.loads(body, object_pairs_hook=pairs)
+    except RecursionError as exc:  # as deep as msgspec's limit, a frame or two deeper here
+        raise HTTPException(status_code=400, detail="the JSON body is nested too deeply") from exc
+    return twice[0] if twice else None
 
 
 async def _refuse_body(request: Request[Any, Any, Any]) -> None:

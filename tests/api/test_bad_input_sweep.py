@@ -114,12 +114,21 @@ def _json_cases(route: Route) -> Iterator[Case]:
         "a byte-order mark": b"\xef\xbb\xbf{}",
         "a huge number": b'{"a": 1' + b"0" * 400 + b"}",
         "a number too large for a float": b'{"a": 1e400}',
+        "no body": b"",
+        "white space only": b" \n",
+        "nested too deeply": b"[" * 100_000 + b"]" * 100_000,
+        "a NUL in a key": b'{"a\\u0000": 1}',
     }
     for name, body in bodies.items():
         yield Case(route, name, route.url(), body, json)
+    # A field of the body named twice (the last would win, silently): {"role": 1, "role": 1}.
+    first = msgspec.structs.fields(route.body_type)[0].encode_name if route.body_type is not None else "protocol"
+    yield Case(route, "a key twice", route.url(), f'{{"{first}": 1, "{first}": 1}}'.encode(), json)
     yield Case(route, "a body over the size limit", route.url(), b'"' + b"x" * route.max_body + b'"', json)
     yield Case(route, "text/plain", route.url(), b"{}", {"Content-Type": "text/plain"})
     yield Case(route, "a form", route.url(), b"a=1", {"Content-Type": "application/x-www-form-urlencoded"})
+    yield Case(route, "a Content-Length that is no number", route.url(), b"{}", json | {"Content-Length": "x"})
+    yield Case(route, "a Content-Length above the limit", route.url(), b"{}", json | {"Content-Length": "9" * 30})
 
 
 def _path_cases(route: Route) -> Iterator[Case]:
@@ -220,6 +229,8 @@ async def test_bad_input_is_a_problem_and_changes_nothing(registry: Registry, ca
     assert problem.get("status") == response.status_code, problem
     if case.name == "an unknown field" and case.route.body_type is not None:
         assert UNKNOWN_FIELD in response.text, f"the unknown field is not what was refused: {problem}"
+    if case.name == "a key twice" and case.route.body_type is not None:
+        assert "twice" in problem["detail"], f"the key named twice is not what was refused: {problem}"
     assert await changes(registry.conn) == before
 
 
