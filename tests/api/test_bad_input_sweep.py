@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import typing
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -98,7 +98,7 @@ class Case(NamedTuple):
     name: str
     url: str
     content: bytes
-    headers: dict[str, str]
+    headers: Mapping[str, str | bytes]  # bytes: what httpx would not encode (a non-ASCII token)
 
 
 def _json_cases(route: Route) -> Iterator[Case]:
@@ -156,6 +156,20 @@ def _no_body_cases(route: Route) -> Iterator[Case]:
     yield Case(route, "a body over the size limit", route.url(), b"x" * (route.max_body + 1), json)
 
 
+def _auth_cases(route: Route) -> Iterator[Case]:
+    """An officer route with a malformed token: 401 before anything is read."""
+    if route.role is None:
+        return
+    tokens: dict[str, str | bytes] = {
+        "a Bearer without a token": "Bearer",
+        "a Basic credential": "Basic YTpi",
+        "a token of 10000 characters": "Bearer fr_" + "x" * 10_000,
+        "a token with a non-ASCII letter": "Bearer fr_\u00e9".encode(),  # UTF-8 bytes in the header
+    }
+    for name, value in tokens.items():
+        yield Case(route, name, route.url(), b"{}", {"Content-Type": "application/json", "Authorization": value})
+
+
 def cases(app: Litestar) -> list[Case]:
     found: list[Case] = []
     for route in write_routes(app):
@@ -166,6 +180,7 @@ def cases(app: Litestar) -> list[Case]:
         else:
             found.extend(_no_body_cases(route))
         found.extend(_path_cases(route))
+        found.extend(_auth_cases(route))
     return found
 
 
@@ -215,7 +230,10 @@ async def test_bad_input_is_a_problem_and_changes_nothing(registry: Registry, ca
         case.route.method,
         case.url,
         content=case.content,
-        headers=registry.headers[case.route.role] | case.headers,
+        headers=[
+            (name.encode(), value if isinstance(value, bytes) else value.encode())
+            for name, value in {**registry.headers[case.route.role], **case.headers}.items()
+        ],
     )
     assert response.status_code < 500, response.text
     assert 400 <= response.status_code < 500, response.text
