@@ -132,11 +132,10 @@ def _json_cases(route: Route) -> Iterator[Case]:
 
 
 def _path_cases(route: Route) -> Iterator[Case]:
+    """No body, so that a route that takes none reaches its handler with the wrong value."""
     for name, kind in _PARAM.findall(route.path):
         for wrong in _WRONG[kind]:
-            yield Case(
-                route, f"{name}={wrong}", route.url(**{name: wrong}), b"{}", {"Content-Type": "application/json"}
-            )
+            yield Case(route, f"{name}={wrong}", route.url(**{name: wrong}), b"", {})
 
 
 def _file_cases(route: Route) -> Iterator[Case]:
