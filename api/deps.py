@@ -4,11 +4,12 @@ Authentication is a router-level guard, so no ``/api/v1`` handler can forget it:
 the token up, checks the role the handler declares in ``opt={"roles": ...}`` and leaves the
 officer in ``request.state`` for the ``officer`` dependency. After it, :func:`require_json` refuses, on
 a handler that reads JSON, a body that says it is something other than JSON (415) or whose values have
-other types than its Struct's fields (400).
+other types than its Struct's fields (400), and on a handler that reads no body, any body (400).
 """
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import AsyncGenerator
 from typing import Any, TypeAlias
@@ -100,10 +101,13 @@ async def require_json(request: Request[Any, Any, Any]) -> None:
     ``Content-Type`` is read as JSON. A form (what ``curl -d`` sends by default) or text is refused
     (415) before anything is read, rather than failing later as JSON it never claimed to be. Then the
     body must match its Struct strictly (400): Litestar converts handler arguments leniently, which
-    suits path and query strings but would take ``"2"`` for a quantity or ``"true"`` for a flag.
+    suits path and query strings but would take ``"2"`` for a quantity or ``"true"`` for a flag. An
+    object that names a key twice is refused too (:func:`_key_twice`). Before a handler without a
+    ``data`` parameter, a body is refused (:func:`_refuse_body`).
     """
     data = request.route_handler.parsed_fn_signature.parameters.get("data")
     if data is None:
+        await _refuse_body(request)
         return
     given = request.headers.get("content-type")
     media = None if given is None else media_type(given)[0]
@@ -119,6 +123,14 @@ async def require_json(request: Request[Any, Any, Any]) -> None:
         body = await request.json()
     except SerializationException:
         return  # Litestar answers malformed JSON the same way when it reads the body again
+    except UnicodeDecodeError as exc:
+        # msgspec reads JSON as UTF-8 (RFC 8259 §8.1) and reports other bytes with Python's own error, not its
+        # DecodeError: Litestar lets that through as a 500.
+        raise HTTPException(status_code=400, detail=f"the body is not UTF-8: {exc.reason} at byte {exc.start}") from exc
+    twice = _key_twice(await request.body())
+    if twice is not None:
+        message = f"Object names the key `{twice}` twice"
+        raise ValidationException(detail=message, extra=[{"message": message, "key": "data", "source": "body"}])
     try:
         msgspec.convert(body, data.annotation, strict=True)
     except msgspec.ValidationError as exc:
@@ -130,6 +142,44 @@ async def require_json(request: Request[Any, Any, Any]) -> None:
             detail=message,
             extra=[{"message": message, "key": where.group(1) if where else "data", "source": "body"}],
         ) from exc
+
+
+def _key_twice(body: bytes) -> str | None:
+    """A key that one object of ``body`` (JSON that msgspec read) names twice, else ``None``.
+
+    msgspec keeps the last of the two, silently; another reader of the same bytes (a proxy, an auditor's
+    tool, a partner) may keep the first. RFC 8259 §4 makes such a document's meaning unpredictable and
+    I-JSON (RFC 7493 §2.3) forbids it: ``{"quantity": 1, "quantity": 900}`` is refused, not guessed at.
+    """
+    twice: list[str] = []
+
+    def pairs(items: list[tuple[str, Any]]) -> None:
+        seen: set[str] = set()
+        for name, _ in items:
+            if name in seen and not twice:
+                twice.append(name)
+            seen.add(name)
+
+    try:
+        json.loads(body, object_pairs_hook=pairs)
+    except RecursionError as exc:  # as deep as msgspec's limit, a frame or two deeper here
+        raise HTTPException(status_code=400, detail="the JSON body is nested too deeply") from exc
+    return twice[0] if twice else None
+
+
+async def _refuse_body(request: Request[Any, Any, Any]) -> None:
+    """A handler that reads no body (``POST /keys/rotate``) refuses one rather than act as if it were not there.
+
+    Whatever a client put in it (a reason, a malformed document, a megabyte) was dropped and the action
+    done. A handler that reads the body itself says so with ``opt={"reads_body": True}`` (the imports' file).
+    Only a body the headers announce is read, so a request without one costs nothing here; one over the
+    size limit is a 413 from the reading.
+    """
+    if request.route_handler.opt.get("reads_body"):
+        return
+    announced = "transfer-encoding" in request.headers or request.headers.get("content-length", "0").strip() != "0"
+    if announced and await request.body():
+        raise HTTPException(status_code=400, detail="this endpoint takes no body: send the request without one")
 
 
 _BODY_PATH = re.compile(r"`\$\.(.+)`$")

@@ -27,7 +27,12 @@ class ImportController(Controller):
     path = "/imports"
     opt = {"roles": ("records-officer", "admin")}  # noqa: RUF012  # Litestar reads it as a plain mapping
 
-    @post("/", summary="Bulk-import records (CSV or NDJSON body)", request_max_body_size=MAX_IMPORT_BYTES)
+    @post(
+        "/",
+        summary="Bulk-import records (CSV or NDJSON body)",
+        request_max_body_size=MAX_IMPORT_BYTES,
+        opt={"reads_body": True},  # streamed to a file by the handler, not a JSON ``data``
+    )
     async def create(
         self,
         request: Request[Any, Any, Any],

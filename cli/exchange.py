@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 import click
 import msgspec
 
-from cli.main import _CLI_ACTOR, _fail, _one_line, _settings, _with_database, keys_group, main
+from cli.main import _CLI_ACTOR, _fail, _one_line, _settings, _state_code, _with_database, keys_group, main
 from firearms import db, keys, outbox
 from firearms.canonical import parse_time
 from firearms.exchange import rotation, trust
@@ -130,16 +130,6 @@ def peers_resequence(ctx: click.Context, state: str, first: int) -> None:
             return await outbox.resequence(conn, state.strip().upper(), first, actor=_CLI_ACTOR)
 
     _echo_json(_with_database(_settings(ctx), work))
-
-
-def _state_code(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
-    """``--recipient``: two letters, upper-cased (as ``GET /api/v1/notices?recipient=`` asks)."""
-    if value is None:
-        return None
-    code = value.strip().upper()
-    if not (len(code) == 2 and code.isascii() and code.isalpha()):
-        raise click.BadParameter(f"{value!r} is not a State's alpha-2 code such as CZ")
-    return code
 
 
 @click.command("notices")

@@ -45,6 +45,19 @@ def _fail(message: str, code: int = 1) -> None:
     sys.exit(code)
 
 
+def _state_code(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    """An option naming a State (``notices --recipient``, ``export --country``): two letters, upper-cased.
+
+    As the API's ``recipient=`` and ``country=`` ask; a name (``Austria``) is refused rather than matching nothing.
+    """
+    if value is None:
+        return None
+    code = value.strip().upper()
+    if not (len(code) == 2 and code.isascii() and code.isalpha()):
+        raise click.BadParameter(f"{value!r} is not a State's alpha-2 code such as CZ")
+    return code
+
+
 def _settings(ctx: click.Context, **overrides: Any) -> Settings:
     try:
         return load_settings(state=ctx.obj.get("state"), home=ctx.obj.get("home"), **overrides)

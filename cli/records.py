@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from cli.main import _CLI_ACTOR, _database_url, _fail, _reach, _run, _settings, main
+from cli.main import _CLI_ACTOR, _database_url, _fail, _reach, _run, _settings, _state_code, main
 from firearms import clock, db, exports, files, imports, journal, lifecycle
 from firearms.errors import InvalidInputError
 
@@ -81,7 +81,7 @@ def import_records(ctx: click.Context, path: Path, fmt: str | None, report: Path
 @click.option("--format", "fmt", type=click.Choice(["csv", "ndjson"]), help="default: from the file name")
 @click.option("--status", type=click.Choice(lifecycle.STATUSES), help="only items in this status")
 @click.option("--kind", type=click.Choice(["firearm", "component", "ammunition"]))
-@click.option("--country", help="only items made in this country (ISO alpha-2)")
+@click.option("--country", callback=_state_code, help="only items made in this country (ISO alpha-2)")
 @click.pass_context
 def export_records(
     ctx: click.Context, path: Path, fmt: str | None, status: str | None, kind: str | None, country: str | None

@@ -31,6 +31,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "TEMPORARY_PURPOSES",
+    "DraftImportAuthorisation",
+    "DraftLine",
     "LicenceDraft",
     "asks_more_of_transit",
     "check_draft",
@@ -41,6 +43,17 @@ TEMPORARY_PURPOSES: frozenset[str] = frozenset({"hunting", "sport-shooting", "ev
 Reason = Annotated[str, msgspec.Meta(min_length=1, max_length=2000, pattern=r"\S")]
 # At least one character that is not white space: a blank name or place would be printed on licences.
 Text = Annotated[str, msgspec.Meta(min_length=1, max_length=500, pattern=r"\S")]
+
+
+class DraftLine(LicenceLine, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """A licence line as an officer gives it: a misspelt field (``serial`` for ``serials``) is refused, not dropped.
+
+    The wire's :class:`LicenceLine` keeps ignoring unknown fields (PROTOCOL §3: they may be a newer partner's).
+    """
+
+
+class DraftImportAuthorisation(ImportAuthorisation, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """The import authorisation as an officer gives it: unknown fields refused (see :class:`DraftLine`)."""
 
 
 class LicenceDraft(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -63,10 +76,10 @@ class LicenceDraft(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     consignee_id: uuid.UUID
     final_recipient_id: uuid.UUID
     broker_ids: Annotated[list[uuid.UUID], msgspec.Meta(max_length=20)] = msgspec.field(default_factory=list)
-    import_authorisation: ImportAuthorisation | None = None
+    import_authorisation: DraftImportAuthorisation | None = None
     purpose: Purpose = "commercial"
     return_on: dt.date | None = None
-    lines: Annotated[list[LicenceLine], msgspec.Meta(min_length=1, max_length=500)]
+    lines: Annotated[list[DraftLine], msgspec.Meta(min_length=1, max_length=500)]
     reason: Reason | None = None
     base_version: Annotated[int, msgspec.Meta(ge=1, le=2**31 - 1)] | None = None
     """For an amendment: the version it was made from. When the licence has moved on since (another

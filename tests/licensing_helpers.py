@@ -11,8 +11,8 @@ import pytest
 
 from firearms import consents, db, licences, parties
 from firearms.errors import ConflictError
-from firearms.licence_object import ImportAuthorisation, LicenceLine
-from firearms.licence_rules import LicenceDraft
+from firearms.licence_object import LicenceLine
+from firearms.licence_rules import DraftImportAuthorisation, DraftLine, LicenceDraft
 from firearms.parties import NewParty
 from firearms.settings import Settings
 
@@ -92,13 +92,13 @@ def export_draft(p: Parties, **changes: Any) -> LicenceDraft:
         exporter_id=p.exporter,
         consignee_id=p.consignee,
         final_recipient_id=p.final_recipient,
-        import_authorisation=ImportAuthorisation(
+        import_authorisation=DraftImportAuthorisation(
             number="DE-IMP-2026-42",
             state="DE",
             issued_on=TODAY - dt.timedelta(days=5),
             expires_on=TODAY + dt.timedelta(days=360),
         ),
-        lines=LINES,
+        lines=[DraftLine(**msgspec.structs.asdict(line)) for line in LINES],
     )
     return msgspec.structs.replace(draft, **changes)
 

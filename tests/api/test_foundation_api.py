@@ -164,6 +164,7 @@ async def test_bad_bodies_are_problems_and_store_nothing(client: AsyncTestClient
         b'{"role": "auditor", "name": 7}',  # wrong type
         b'{"role": "wizard", "name": "x"}',  # not a role
         b'{"role": "auditor", "name": "x", "admin": true}',  # unknown field
+        b'{"role": "auditor", "name": "x", "role": "admin"}',  # a key twice: the last one won, an admin token
         b'{"role": "auditor"}',  # missing field
         b'{"role": "auditor", "name": ""}',  # empty name
         b'{"role": "auditor", "name": "   "}',  # a blank name (the CLI refused it, the API took it)

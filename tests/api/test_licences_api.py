@@ -88,6 +88,10 @@ def _problem(response: Any, status: int, code: str) -> dict[str, Any]:
     return body
 
 
+def _without(fields: dict[str, Any], name: str) -> dict[str, Any]:
+    return {key: value for key, value in fields.items() if key != name}
+
+
 async def _counts(conn: db.Conn) -> tuple[int, ...]:
     row = await conn.fetchrow(
         """SELECT (SELECT count(*) FROM licence), (SELECT count(*) FROM licence_version),
@@ -268,6 +272,10 @@ async def test_bad_drafts_are_refused_and_store_nothing(
         ({"purpose": "hunting"}, 422, "return-date-missing"),
         ({"return_on": str(TODAY)}, 422, "return-date-not-allowed"),
         ({"unexpected": 1}, 400, "invalid-request"),
+        # Unknown fields inside the lines and the import authorisation too: a misspelt "serials" was
+        # dropped and the licence stored without its serials.
+        ({"lines": [{**_without(line1, "serials"), "serial": line1["serials"]}]}, 400, "invalid-request"),
+        ({"import_authorisation": {**body["import_authorisation"], "reference": "x"}}, 400, "invalid-request"),
     ]
     before = await _counts(conn)
     for change, status, code in cases:

@@ -1,0 +1,102 @@
+"""Bad input on every ``firearms`` command that takes any: a clear one-line error, no traceback, nothing changed.
+
+The commands are enumerated from the click group itself: a new command with an argument or an option
+fails :func:`test_every_command_with_input_has_a_bad_input_case` until it is given a case here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+
+import click
+import pytest
+from click.testing import CliRunner
+
+from cli import main
+from firearms import bootstrap, db
+from tests.changes import changes
+
+# One malformed value a command, "{tmp}" a folder of the test's own. "" is the group's own options.
+CASES: dict[str, list[str]] = {
+    "": ["--state", "Austria", "token", "list"],
+    "serve": ["serve", "--port", "0"],
+    "token create": ["token", "create", "--role", "auditor", "--name", " "],
+    "token revoke": ["token", "revoke", "not-a-uuid"],
+    "keys revoke": ["keys", "revoke", "no-such-key", "--reason", "leaked"],
+    "keys cancel": ["keys", "cancel", "no-such-key", "--reason", "by mistake"],
+    "backup": ["backup", "{tmp}/no/such/folder/at.dump"],
+    "restore": ["restore", "{tmp}/no-such.dump"],
+    "peers add": [
+        "peers",
+        "add",
+        "DE",
+        "--url",
+        "ftp://registry.example.de",
+        "--public-key",
+        "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo",
+    ],
+    "peers disable": ["peers", "disable", "Germany"],
+    "peers enable": ["peers", "enable", "D E"],
+    "peers resequence": ["peers", "resequence", "DE", "--from", "0"],
+    "notices": ["notices", "--recipient", "Germany"],
+    "import": ["import", "{tmp}/records.csv"],  # a file of binary garbage, written by the test
+    "export": ["export", "{tmp}/records.csv", "--country", "Austria"],
+}
+
+
+def _commands(group: click.Group, prefix: str = "") -> Iterator[tuple[str, click.Command]]:
+    for name, command in group.commands.items():
+        path = f"{prefix} {name}".strip()
+        if isinstance(command, click.Group):
+            yield from _commands(command, path)
+        else:
+            yield path, command
+
+
+def _takes_input(command: click.Command) -> bool:
+    return any(param.name != "help" for param in command.params)
+
+
+def test_every_command_with_input_has_a_bad_input_case() -> None:
+    commands = {path for path, command in _commands(main) if _takes_input(command)}
+    assert commands
+    assert commands == set(CASES) - {""}
+
+
+@pytest.fixture
+def env(database: str, home: Path, initialised: bootstrap.Initialised) -> dict[str, str]:
+    return {"FIREARMS_STATE": "AT", "FIREARMS_HOME": str(home), "FIREARMS_DATABASE_URL": database}
+
+
+def _changes(url: str) -> tuple[object, ...]:
+    async def run() -> tuple[object, ...]:
+        conn = await db.connect(url)
+        try:
+            return await changes(conn)
+        finally:
+            await conn.close()
+
+    return asyncio.run(run())
+
+
+@pytest.mark.parametrize("command", sorted(CASES), ids=lambda command: command or "firearms")
+def test_bad_input_is_one_line_and_changes_nothing(
+    command: str, env: dict[str, str], database: str, tmp_path: Path
+) -> None:
+    (tmp_path / "records.csv").write_bytes(b"\xff\xfe\x00garbage\x00\n")
+    args = [arg.replace("{tmp}", str(tmp_path)) for arg in CASES[command]]
+    files = sorted(tmp_path.rglob("*"))
+    before = _changes(database)
+    result = CliRunner().invoke(main, args, env=env)
+    assert result.exit_code != 0, result.output
+    assert isinstance(result.exception, SystemExit), result.exception  # click's or _fail's exit, not a crash
+    assert "Traceback" not in result.output
+    assert result.stdout == ""
+    # One line says what is wrong: ours ("firearms: error: ...") or click's usage error ("Error: ..."); the
+    # others are click's usage and hint lines, or progress ("importing records.csv").
+    errors = [line for line in result.stderr.splitlines() if line.startswith(("firearms: error:", "Error:"))]
+    assert len(errors) == 1, result.stderr
+    assert _changes(database) == before
+    assert sorted(tmp_path.rglob("*")) == files
