@@ -121,3 +121,31 @@ async def test_dispatches_and_receipts_received_before_are_kept_and_their_shipme
         assert (record["items"], record["received_items"]) == (summed, summed)
     finally:
         await conn.close()
+
+
+async def test_notices_acknowledged_before_forget_the_number_their_partner_expected(
+    make_empty_database: Callable[[], Awaitable[str]], tmp_path: Path
+) -> None:
+    # Notice 1 was refused by DE expecting 4, then delivered: the 4 stayed on it. Notice 2, still refused, keeps its.
+    mine = "20261129210000_forget_expected_sequence_of_acknowledged_notices.sql"
+    older = tmp_path / "migrations"
+    shutil.copytree(db.SQL_DIR / "migrations", older)
+    (older / mine).unlink()
+    conn = await db.connect(await make_empty_database())
+    try:
+        await db.migrate(conn, older)
+        await conn.execute(
+            "INSERT INTO peer (state, base_url, last_sent_sequence, created_at, updated_at)"
+            " VALUES ('DE', 'http://127.0.0.1:9', 2, now(), now())"
+        )
+        await conn.execute(
+            "INSERT INTO notice_outbox (notice_id, recipient, sequence, type, created_at, confidentiality, body,"
+            " status, next_attempt_at, expected_sequence)"
+            " VALUES (gen_random_uuid(), 'DE', 1, 'test.ping', now(), 'restricted', '{}', 'delivered', now(), 4),"
+            " (gen_random_uuid(), 'DE', 2, 'test.ping', now(), 'restricted', '{}', 'queued', now(), 4)"
+        )
+        assert mine in await db.migrate(conn)
+        rows = await conn.fetch("SELECT sequence, expected_sequence FROM notice_outbox ORDER BY sequence")
+        assert [tuple(row) for row in rows] == [(1, None), (2, 4)]
+    finally:
+        await conn.close()
