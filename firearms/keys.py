@@ -2,7 +2,8 @@
 
 The database holds every public key ever used (PROTOCOL §6); the private halves live only in files. A key
 file and the record of its key are made together (:func:`key_transaction`): the file is written beside its
-place while the transaction runs and put in place once it committed, removed when it failed.
+place while the transaction runs and put in place once it committed, removed when it failed -- or, when the
+process died before the commit, by the next key transaction (:func:`remove_orphan_key_files`).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import contextlib
 import datetime as dt
 import logging
 import os
+import re
 from typing import TYPE_CHECKING
 
 import msgspec
@@ -40,11 +42,13 @@ __all__ = [
     "list_keys",
     "missing_key_files",
     "needed_key_ids",
+    "remove_orphan_key_files",
     "signing_key",
 ]
 
 log = logging.getLogger("firearms.keys")
 _loaded: dict[tuple[Path, str], SigningKey] = {}
+_PARTIAL = re.compile(r"^\.(?P<key_id>[0-9a-f]{32})\.pem\..+\.partial$")  # partial_beside's name of a key file
 
 
 class KeyInfo(msgspec.Struct, frozen=True, kw_only=True):
@@ -134,14 +138,83 @@ async def key_transaction(conn: Conn, home: Path) -> AsyncIterator[KeyFiles]:
     """
     if conn.is_in_transaction():
         raise RuntimeError("a transaction creating key files must be the outermost one")
+    await remove_orphan_key_files(conn, home)
     files = KeyFiles(home)
     try:
         async with conn.transaction():
+            await store.lock_key_files_shared(conn)  # before any file is written: a sweep waits for this one
             yield files
     except BaseException:
         files.discard()
         raise
     files.install()
+
+
+async def remove_orphan_key_files(conn: Conn, home: Path) -> list[Path]:
+    """Remove the private key files left beside their places by transactions that never committed.
+
+    A process that died before its key transaction committed (a crash, a kill) left its new key's file beside
+    its place, and nothing discarded it: a private key that no record names, that no partner was told of (the
+    announcement was queued in that transaction), that no backup manifest lists and that nothing will ever
+    sign with -- only a secret on disk, copied with the home folder. It is removed, journaled
+    ``key.file-removed``, with a warning; refusing to go on instead would stop the registry over a file
+    whose one right fate is deletion. Runs at the start of every :func:`key_transaction` (and so at every
+    start, which makes the first key in one), in a transaction of its own.
+
+    Taken under an advisory lock that every key transaction holds shared until it ends: the sweep waits for
+    the transactions under way, so a file it finds belongs to one that is over -- committed (its key is
+    recorded: the file is left for :func:`signing_key` to put in place) or not (removed). The file of a key
+    whose rotation was cancelled goes too. Returns the files removed.
+
+    Raises:
+        RuntimeError: ``conn`` is already in a transaction (the lock would be held until that one ends).
+    """
+    if conn.is_in_transaction():
+        raise RuntimeError("a sweep of key files must run in a transaction of its own")
+    folder = keys_folder(home)
+    removed: list[Path] = []
+    async with conn.transaction():
+        await store.lock_key_files(conn)
+        found: dict[str, list[Path]] = {}
+        for path in sorted(folder.glob(".*.partial")) if folder.is_dir() else []:
+            if match := _PARTIAL.match(path.name):
+                found.setdefault(match["key_id"], []).append(path)
+        if not found:
+            return removed
+        recorded = await store.list_recorded_key_ids(conn, sorted(found))
+        for key_id in sorted(found.keys() - recorded):
+            for path in found[key_id]:
+                try:
+                    path.unlink()
+                except FileNotFoundError:
+                    continue
+                except OSError as exc:  # left for an administrator; it must not stop key operations
+                    log.error(
+                        "signing key %s: cannot remove %s, the file of no key this registry records: %s",
+                        key_id,
+                        path,
+                        exc,
+                    )
+                    continue
+                log.warning(
+                    "signing key %s: removed %s, left by a transaction that did not commit (or a cancelled rotation)",
+                    key_id,
+                    path,
+                )
+                await journal.record(
+                    conn,
+                    actor="system:keys",
+                    action="key.file-removed",
+                    entity="registry_key",
+                    entity_id=key_id,
+                    payload={
+                        "key_id": key_id,
+                        "file": path.name,
+                        "reason": "names no key: its transaction did not commit, or its rotation was cancelled",
+                    },
+                )
+                removed.append(path)
+    return removed
 
 
 def _install(partial: Path, final: Path) -> None:

@@ -19,7 +19,10 @@ __all__ = [
     "get_registry_state",
     "insert_registry_key",
     "list_needed_key_ids",
+    "list_recorded_key_ids",
     "list_registry_keys",
+    "lock_key_files",
+    "lock_key_files_shared",
 ]
 
 
@@ -55,3 +58,18 @@ async def claim_registry_state(conn: Conn, state: str, now: dt.datetime) -> str:
     """The State this database speaks for; ``state`` is recorded when none is yet."""
     recorded: str = await conn.fetchval(Q["claim_registry_state"], state, now)
     return recorded
+
+
+async def lock_key_files_shared(conn: Conn) -> None:
+    """Hold off sweeps of left key files until this transaction ends (it may write one)."""
+    await conn.execute(Q["lock_key_files_shared"])
+
+
+async def lock_key_files(conn: Conn) -> None:
+    """Wait for every transaction that may write a key file to end; hold off new ones until this one ends."""
+    await conn.execute(Q["lock_key_files"])
+
+
+async def list_recorded_key_ids(conn: Conn, key_ids: list[str]) -> set[str]:
+    """Which of ``key_ids`` are keys of this registry (recorded or waiting; not cancelled)."""
+    return {row["key_id"] for row in await conn.fetch(Q["list_recorded_key_ids"], key_ids)}

@@ -46,3 +46,21 @@ SELECT state FROM registry_state;
 -- name: get_registry_state
 -- The State this database speaks for, if one is recorded.
 SELECT state FROM registry_state;
+
+-- name: lock_key_files_shared
+-- Taken first by every transaction that may write a key file beside its place (keys.key_transaction), until it
+-- ends: transactions creating keys do not wait for one another, only for a sweep of left files.
+SELECT pg_advisory_xact_lock_shared(7310004);
+
+-- name: lock_key_files
+-- Taken by a sweep of the key files left beside their places: it waits until every transaction that may have
+-- written one has committed or rolled back, and holds off new ones until it ends, so a file it finds belongs to
+-- a transaction that is over.
+SELECT pg_advisory_xact_lock(7310004);
+
+-- name: list_recorded_key_ids
+-- Which of $1 are keys of this registry: recorded, or waiting for their announcements. A key whose rotation
+-- was cancelled is not (nothing will ever sign with it). $1 key_ids
+SELECT key_id FROM registry_key WHERE key_id = ANY($1::text[])
+ UNION
+SELECT key_id FROM pending_registry_key WHERE key_id = ANY($1::text[]);

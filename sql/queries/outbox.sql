@@ -107,14 +107,17 @@ UPDATE notice_outbox
 
 -- name: record_outbox_receipts
 -- The partner's verified receipts, each delivered or rejected, with one journal entry each, in sequence order.
--- Returns how many were recorded (a notice whose lease this worker lost is left alone).
+-- Returns how many were recorded (a notice whose lease this worker lost is left alone). A receipt ends any
+-- refusal before it: the number the partner expected when it refused the notice as behind (expected_sequence)
+-- is cleared, or a resend asked for later would put the notice back at the head of the queue with that stale
+-- number, and peers resequence would take it for the partner's current one.
 -- $1 notice_ids, $2 worker, $3 statuses, $4 receipts, $5 reasons, $6 attempted_ats, $7 delivered_ats,
 -- $8 journal payloads, $9 recorded_at
 WITH recorded AS (
     UPDATE notice_outbox AS o
        SET status = r.status, receipt = r.receipt, receipt_reason = r.reason, delivered_at = r.delivered_at,
            attempts = o.attempts + 1, last_attempt_at = r.attempted_at, last_error = NULL,
-           lease_owner = NULL, lease_until = NULL
+           expected_sequence = NULL, lease_owner = NULL, lease_until = NULL
       FROM unnest($1::uuid[], $3::text[], $4::bytea[], $5::text[], $6::timestamptz[], $7::timestamptz[], $8::jsonb[])
            AS r (notice_id, status, receipt, reason, attempted_at, delivered_at, payload)
      WHERE o.notice_id = r.notice_id AND o.lease_owner = $2 AND o.status = 'queued'

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from firearms import db
+from firearms import db, journal
 from firearms.errors import MigrationError
 
 
@@ -81,7 +81,8 @@ async def test_dispatches_and_receipts_received_before_are_kept_and_their_shipme
     mine = ["20261129200000_keep_every_dispatch.sql", "20261129200200_keep_every_receipt.sql"]
     older = tmp_path / "migrations"
     shutil.copytree(db.SQL_DIR / "migrations", older)
-    for name in mine:
+    # and 20261129210100, which rebuilds what 20261129200000 made: it comes after it
+    for name in [*mine, "20261129210100_count_dispatches_under_the_shipment_licence.sql"]:
         (older / name).unlink()
     conn = await db.connect(await make_empty_database())
     try:
@@ -119,5 +120,103 @@ async def test_dispatches_and_receipts_received_before_are_kept_and_their_shipme
         record = await conn.fetchrow("SELECT items, received_items FROM shipment_record")
         assert record is not None
         assert (record["items"], record["received_items"]) == (summed, summed)
+    finally:
+        await conn.close()
+
+
+async def test_notices_acknowledged_before_forget_the_number_their_partner_expected(
+    make_empty_database: Callable[[], Awaitable[str]], tmp_path: Path
+) -> None:
+    # Notice 1 was refused by DE expecting 4, then delivered: the 4 stayed on it. Notice 2, still refused, keeps its.
+    mine = "20261129210000_forget_expected_sequence_of_acknowledged_notices.sql"
+    older = tmp_path / "migrations"
+    shutil.copytree(db.SQL_DIR / "migrations", older)
+    (older / mine).unlink()
+    conn = await db.connect(await make_empty_database())
+    try:
+        await db.migrate(conn, older)
+        await conn.execute(
+            "INSERT INTO peer (state, base_url, last_sent_sequence, created_at, updated_at)"
+            " VALUES ('DE', 'http://127.0.0.1:9', 2, now(), now())"
+        )
+        await conn.execute(
+            "INSERT INTO notice_outbox (notice_id, recipient, sequence, type, created_at, confidentiality, body,"
+            " status, next_attempt_at, expected_sequence)"
+            " VALUES (gen_random_uuid(), 'DE', 1, 'test.ping', now(), 'restricted', '{}', 'delivered', now(), 4),"
+            " (gen_random_uuid(), 'DE', 2, 'test.ping', now(), 'restricted', '{}', 'queued', now(), 4)"
+        )
+        assert mine in await db.migrate(conn)
+        rows = await conn.fetch("SELECT sequence, expected_sequence FROM notice_outbox ORDER BY sequence")
+        assert [tuple(row) for row in rows] == [(1, None), (2, 4)]
+    finally:
+        await conn.close()
+
+
+async def test_a_shipment_counts_again_only_the_dispatches_under_its_licence(
+    make_empty_database: Callable[[], Awaitable[str]], tmp_path: Path
+) -> None:
+    # Before every dispatch was kept, AT's dispatch n2 of SHP-1 under another licence was accepted and replaced
+    # the items before it. 20261129200000 summed n1, n2 and n3; the runtime now refuses n2, so only n1 and n3
+    # count. SHP-2 has no dispatch under another licence and stays as it is; SHP-3 is recorded under AT-EXP-1
+    # (by a confirmation request) and was dispatched only under AT-EXP-2: nothing of it counts.
+    mine = "20261129210100_count_dispatches_under_the_shipment_licence.sql"
+    older = tmp_path / "migrations"
+    shutil.copytree(db.SQL_DIR / "migrations", older)
+    for name in ["20261129200000_keep_every_dispatch.sql", "20261129200200_keep_every_receipt.sql", mine]:
+        (older / name).unlink()
+    conn = await db.connect(await make_empty_database())
+    try:
+        await db.migrate(conn, older)
+        parts = [
+            ("SHP-1", "AT-EXP-1", "2026-11-28", [{"line": 1, "quantity": 1, "serials": ["SSG08-001"]}]),
+            (
+                "SHP-1",
+                "AT-EXP-2",
+                "2026-11-30",
+                [{"line": 1, "quantity": 7, "serials": []}, {"line": 2, "quantity": 3}],
+            ),
+            ("SHP-1", "AT-EXP-1", "2026-11-29", [{"line": 1, "quantity": 1, "serials": ["SSG08-002"]}]),
+            ("SHP-2", "AT-EXP-1", "2026-11-29", [{"line": 1, "quantity": 2, "serials": []}]),
+            ("SHP-3", "AT-EXP-2", "2026-11-29", [{"line": 1, "quantity": 4, "serials": []}]),
+        ]
+        for sequence, (shipment_id, licence, day, items) in enumerate(parts, start=1):
+            body = {"licence_number": licence, "shipment_id": shipment_id, "items": items}
+            await _inbox(
+                conn, "AT", "DE", sequence, "shipment.dispatched", body | {"dispatched_at": f"{day}T08:00:00Z"}
+            )
+        # what the old runtime left: the first writer's licence, the last dispatch's items and time
+        for shipment_id, dispatched_at, items in [
+            ("SHP-1", "2026-11-29T08:00:00Z", parts[2][3]),
+            ("SHP-2", "2026-11-29T08:00:00Z", parts[3][3]),
+            ("SHP-3", "2026-11-29T08:00:00Z", parts[4][3]),
+        ]:
+            await conn.execute(
+                "INSERT INTO shipment_record (exporting_state, shipment_id, licence_number, issuing_state,"
+                " dispatched_at, items, confidentiality, updated_at)"
+                " VALUES ('AT', $1, 'AT-EXP-1', 'AT', $2::text::timestamptz, $3, 'restricted', now())",
+                shipment_id,
+                dispatched_at,
+                items,
+            )
+        assert mine in await db.migrate(conn)
+        records = await conn.fetch(
+            "SELECT shipment_id, items, to_char(dispatched_at AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS day"
+            " FROM shipment_record ORDER BY shipment_id"
+        )
+        assert [tuple(row) for row in records] == [
+            ("SHP-1", [{"line": 1, "quantity": 2, "serials": ["SSG08-001", "SSG08-002"]}], "2026-11-29"),
+            ("SHP-2", [{"line": 1, "quantity": 2, "serials": []}], "2026-11-29"),
+            ("SHP-3", None, None),
+        ]
+        entries = await conn.fetch(
+            "SELECT entity_id, actor, payload -> 'left_out' AS left_out FROM journal_entry"
+            " WHERE action = 'shipment.dispatches-recounted' ORDER BY entity_id"
+        )
+        assert [tuple(row) for row in entries] == [
+            ("AT/SHP-1", "system:migration", ["n2"]),
+            ("AT/SHP-3", "system:migration", ["n5"]),
+        ]
+        assert await conn.fetchval("SELECT count(*) FROM shipment_dispatch") == 5  # append-only: all kept
+        assert (await journal.verify(conn, state="DE")).intact  # the entries take their place in the chain
     finally:
         await conn.close()

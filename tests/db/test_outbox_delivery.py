@@ -582,3 +582,54 @@ async def test_a_partner_expecting_a_number_no_notice_here_carries_is_not_sent_t
     assert row["next_attempt_at"] >= started + dt.timedelta(seconds=50)
     assert await at.conn.fetchval("SELECT count(*) FROM journal_entry WHERE action = 'notice.resend-requested'") == 0
     assert await de.conn.fetchval("SELECT count(*) FROM notice_inbox") == 1
+
+
+async def test_a_delivered_notice_forgets_the_number_the_partner_once_expected_ahead_of_it(
+    at_de: tuple[Registry, Registry],
+) -> None:
+    """DE refuses notice 1 expecting 4, then takes it after all (its administrator reconciled on its side).
+
+    The 4 stayed on the delivered notice. When DE later asked for everything from 1 again (it lost notice 1),
+    notice 1 headed the queue once more with that 4, and ``peers resequence DE --from 4`` renumbered the queue
+    to 4, 5 -- while DE expects 1: refused there as "expects 1, which no notice here carries", for good. A
+    receipt ends the refusal: the notice keeps no expected number, and resequencing waits for a new refusal.
+    """
+    at, de = at_de
+    (first,) = await _enqueue(at, 1)
+    de_key = await keys.current_signing_key(de.conn, de.settings.home)
+    answers = [
+        (409, {"expected_sequence": 4}),  # 1: ahead of it
+        (202, None),  # 1 again: taken
+        (409, {"expected_sequence": 1}),  # 2: DE lost 1, asks for it again
+        (503, None),  # 1 once more: DE is down
+    ]
+
+    async def scripted(envelope: bytes) -> tuple[int, bytes]:
+        status, problem = answers.pop(0)
+        if status == 202:
+            return 202, signed_receipt(envelope, de_key)
+        kind = "sequence-gap" if status == 409 else "unavailable"
+        return status, msgspec.json.encode({"type": PROBLEM_BASE + kind, "status": status} | (problem or {}))
+
+    async with partner(scripted) as url, delivery.new_client(at.settings) as client:
+        await at.conn.execute("UPDATE peer SET base_url = $1 WHERE state = 'DE'", url)
+        await delivery.deliver_due(at.pool, at.settings, client, "w1")
+        assert await at.conn.fetchval("SELECT expected_sequence FROM notice_outbox") == 4
+        await at.conn.execute("UPDATE notice_outbox SET next_attempt_at = now()")  # not a minute later
+        assert await delivery.deliver_due(at.pool, at.settings, client, "w1") == 1
+        delivered = await at.conn.fetchrow("SELECT status, expected_sequence FROM notice_outbox")
+        assert tuple(delivered or ()) == ("delivered", None)
+        (second,) = await _enqueue(at, 1)
+        await delivery.deliver_due(at.pool, at.settings, client, "w1")
+    assert answers == []
+    rows = await at.conn.fetch("SELECT notice_id::text, sequence, status FROM notice_outbox ORDER BY sequence")
+    assert [(row["notice_id"], row["sequence"], row["status"]) for row in rows] == [
+        (first, 1, "queued"),
+        (second, 2, "queued"),
+    ]
+    with pytest.raises(ConflictError) as stale:
+        async with at.conn.transaction():
+            await outbox.resequence(at.conn, "DE", 4, actor="test")
+    assert stale.value.code == "no-sequence-gap"
+    assert await at.conn.fetchval("SELECT array_agg(sequence ORDER BY sequence) FROM notice_outbox") == [1, 2]
+    assert await at.conn.fetchval("SELECT count(*) FROM journal_entry WHERE action = 'peer.resequenced'") == 0

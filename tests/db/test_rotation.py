@@ -10,7 +10,7 @@ import msgspec
 import pytest
 
 import tests.exchange_util  # noqa: F401  # registers test.ping
-from firearms import keys, outbox
+from firearms import bootstrap, keys, outbox
 from firearms.canonical import format_time
 from firearms.errors import ConfigError, ConflictError, InvalidInputError, NotFoundError
 from firearms.exchange import delivery, rotation, trust
@@ -18,6 +18,7 @@ from firearms.exchange.protocol import (
     decode_receipt,
 )
 from firearms.signing import b64url_encode
+from firearms.store import keys as key_store
 from firearms.store import rotation as rotation_store
 from tests.exchange_fixtures import Registry, at_de
 from tests.exchange_util import OTHER_KEY, partner, signed_receipt
@@ -139,6 +140,7 @@ async def test_two_rotations_at_once_make_one_new_key(at_de: tuple[Registry, Reg
     first = await at.pool.acquire()
     transaction = first.transaction()
     await transaction.start()
+    await key_store.lock_key_files_shared(first)  # as keys.key_transaction does, before it writes a key file
     first_files = keys.KeyFiles(at.settings.home)
     await rotation.rotate(first, first_files, actor="first admin")
 
@@ -349,3 +351,80 @@ async def test_two_cancellations_at_once_revoke_the_key_once(at_de: tuple[Regist
     assert first == second
     assert await at.conn.fetchval("SELECT count(*) FROM notice_outbox WHERE type = 'registry.key-revoked'") == 1
     assert await at.conn.fetchval("SELECT count(*) FROM journal_entry WHERE action = 'key.rotation-cancelled'") == 1
+
+
+async def test_a_key_file_left_by_a_crash_before_the_commit_is_removed_at_the_next_start(
+    at_de: tuple[Registry, Registry],
+) -> None:
+    """A rotation died before its commit: its private key file stayed beside its place, named by no record.
+
+    The next start (any key transaction) removes it and journals that; the file of a rotation that did commit
+    before its crash stays, and is put in place by the first signature with its key.
+    """
+    at, _ = at_de
+    home = at.settings.home
+    assert at.settings.database_url is not None
+    folder = keys.keys_folder(home)
+    crashed = keys.KeyFiles(home)
+    transaction = at.conn.transaction()
+    await transaction.start()
+    orphan = (await rotation.rotate(at.conn, crashed, actor="test")).key_id
+    await transaction.rollback()  # the process died before its commit: nothing discarded the file
+    (left,) = folder.glob(f".{orphan}.pem.*.partial")
+    interrupted = keys.KeyFiles(home)
+    async with at.conn.transaction():
+        committed = (await rotation.rotate(at.conn, interrupted, actor="test")).key_id
+    # no interrupted.install(): the process died after this commit
+    (kept,) = folder.glob(f".{committed}.pem.*.partial")
+
+    await bootstrap.initialise(at.settings, at.settings.database_url)  # the next start
+    assert not left.exists()
+    assert kept.exists()
+    entry = await at.conn.fetchrow(
+        "SELECT actor, entity_id, payload FROM journal_entry WHERE action = 'key.file-removed'"
+    )
+    assert entry is not None
+    assert (entry["actor"], entry["entity_id"], entry["payload"]) == (
+        "system:keys",
+        orphan,
+        {
+            "key_id": orphan,
+            "file": left.name,
+            "reason": "names no key: its transaction did not commit, or its rotation was cancelled",
+        },
+    )
+    async with at.conn.transaction():
+        await rotation.switch_now(at.conn, actor="test")
+    assert (await keys.current_signing_key(at.conn, home)).key_id == committed
+    assert keys.key_path(home, committed).exists()
+    assert not keys.key_path(home, orphan).exists()
+    assert sorted(path.name for path in folder.iterdir()) == sorted(
+        keys.key_file(row["key_id"]) for row in await at.conn.fetch("SELECT key_id FROM registry_key")
+    )
+
+
+async def test_a_key_file_of_a_transaction_under_way_is_not_taken_for_one_left_by_a_crash(
+    at_de: tuple[Registry, Registry],
+) -> None:
+    """A sweep at a start while an administrator's rotation runs waits for it, and leaves its file alone."""
+    at, _ = at_de
+    home = at.settings.home
+    writer = await at.pool.acquire()
+    try:
+        async with keys.key_transaction(writer, home) as files:
+            new = (await rotation.rotate(writer, files, actor="test")).key_id
+            (partial,) = keys.keys_folder(home).glob(f".{new}.pem.*.partial")
+            sweeping = asyncio.create_task(keys.remove_orphan_key_files(at.conn, home))
+            deadline = time.monotonic() + 10
+            while not sweeping.done() and not await at.pool.fetchval(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+            ):
+                assert time.monotonic() < deadline, "the sweep neither ended nor waited"
+                await asyncio.sleep(0.01)
+            assert not sweeping.done()
+            assert partial.exists()
+    finally:
+        await at.pool.release(writer)
+    assert await sweeping == []
+    assert keys.signing_key(home, new).key_id == new
+    assert not partial.exists()
