@@ -438,9 +438,9 @@ def idempotency_group() -> None:
     "--older-than",
     "days",
     required=True,
-    type=click.IntRange(min=1),
+    type=click.IntRange(min=1, max=36_500),
     metavar="DAYS",
-    help="delete the keys stored more than DAYS days ago (1 or more)",
+    help="delete the keys stored more than DAYS days ago (1 to 36,500: a hundred years)",
 )
 @click.pass_context
 def idempotency_prune(ctx: click.Context, days: int) -> None:

@@ -43,6 +43,7 @@ CASES: dict[str, list[str]] = {
     "notices": ["notices", "--recipient", "Germany"],
     "import": ["import", "{tmp}/records.csv"],  # a file of binary garbage, written by the test
     "export": ["export", "{tmp}/records.csv", "--country", "Austria"],
+    "idempotency prune": ["idempotency", "prune", "--older-than", "0"],
 }
 
 

@@ -430,7 +430,7 @@ def test_idempotency_prune_deletes_old_keys_with_progress(env: dict[str, str], d
     assert "pruned 1 idempotency keys so far" in pruned.stderr
     again = CliRunner().invoke(main, ["idempotency", "prune", "--older-than", "30"], env=env)
     assert again.stdout.strip() == "pruned 0 idempotency keys stored more than 30 days ago"
-    for wrong in ("0", "-1", "soon"):
+    for wrong in ("0", "-1", "soon", "36501", "800000"):
         refused = CliRunner().invoke(main, ["idempotency", "prune", "--older-than", wrong], env=env)
         assert refused.exit_code == 2, wrong
         assert "--older-than" in refused.stderr
