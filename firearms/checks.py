@@ -159,7 +159,8 @@ async def perform_check(
 
     Two statements: one reads (locks the licence, then reads its balances and the serials' facts in
     fresh snapshots), one writes (the check, its serials, the debits or tally, the journal entry).
-    The licence's validity is judged on the date of the check in ``time_zone``, the registry's.
+    The check is dated when it holds the licence's lock (after any status change it waited for), and
+    the licence's validity is judged on that date in ``time_zone``, the registry's.
 
     Raises:
         InvalidInputError: ``padded-value`` — the licence number or shipment id has white space around it;
@@ -174,13 +175,22 @@ async def perform_check(
     _require_unpadded(request)
     _require_distinct(request)
     digest = fingerprint(request)
-    precise = now or dt.datetime.now(dt.UTC)
-    moment = precise.replace(microsecond=0)  # the answer speaks in whole seconds, as the protocol does
-    today = clock.local_date(moment, time_zone)
     keys = _serial_keys(request)
+    today = clock.local_date(now or dt.datetime.now(dt.UTC), time_zone)
     context = await store.get_check_context(
         conn, request.issuing_state, request.licence_number, state, today, request.movement, keys
     )
+    # Dated once the licence's lock is held, not when the request came in: a check that waited for a
+    # suspension or a reinstatement to commit judged the licence after it, and its time (the row's, the
+    # answer's, a dispatch notice's) must not come before that status change.
+    precise = now or dt.datetime.now(dt.UTC)
+    moment = precise.replace(microsecond=0)  # the answer speaks in whole seconds, as the protocol does
+    if clock.local_date(moment, time_zone) != today:
+        # midnight passed while it waited: a transit consent's last day is judged on the day of the check
+        today = clock.local_date(moment, time_zone)
+        context = await store.get_check_context(
+            conn, request.issuing_state, request.licence_number, state, today, request.movement, keys
+        )
     view = await _view(conn, request, context, state) if context["licence_id"] is not None else None
     if view is not None:
         _require_no_ammunition_serials(request, view)

@@ -1,0 +1,319 @@
+"""Two different operations racing on one licence, each interleaving forced with a row lock.
+
+The first writer holds its lock in an open transaction; the second is started and observed waiting
+on that lock (``pg_stat_activity``) before the first goes on and commits. So each test runs exactly
+the interleaving it names, every time, without sleeps standing in for synchronisation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import msgspec
+import pytest
+
+from firearms import bootstrap, checks, consents, db, licences
+from firearms.check_rules import CheckRequest
+from firearms.errors import ConflictError
+from firearms.licence_rules import DraftLine
+from firearms.settings import Settings
+from tests.check_helpers import check_body
+from tests.db.test_items_concurrency import blocked_on_lock, race
+from tests.licensing_helpers import ACTOR, LINES, TODAY, Parties, export_draft, issued_export, register_parties
+
+UTC = ZoneInfo("UTC")
+Work = Callable[[db.Conn], Awaitable[Any]]
+
+
+async def interleave(database: str, first_lock: Work, second_work: Work, first_rest: Work) -> tuple[Any, Any]:
+    """``first_lock`` takes a lock; ``second_work`` is seen waiting on it; ``first_rest`` runs and commits.
+
+    Returns the first writer's result and the second's result or the exception it raised.
+    """
+    first, second, observer = await db.connect(database), await db.connect(database), await db.connect(database)
+    try:
+        transaction = first.transaction()
+        await transaction.start()
+        await first_lock(first)
+
+        async def in_transaction() -> Any:
+            async with second.transaction():
+                return await second_work(second)
+
+        pending = asyncio.create_task(in_transaction())
+        try:
+            await blocked_on_lock(observer, second.get_server_pid())
+            first_result = await first_rest(first)
+        except BaseException:
+            await transaction.rollback()
+            await asyncio.gather(pending, return_exceptions=True)
+            raise
+        await transaction.commit()
+        outcome: tuple[Any, ...] = await asyncio.gather(pending, return_exceptions=True)
+        return first_result, outcome[0]
+    finally:
+        for conn in (first, second, observer):
+            await conn.close()
+
+
+def lock_licence(licence_id: uuid.UUID) -> Work:
+    """What :func:`firearms.licences.transition` and :func:`firearms.licences.amend` do first."""
+
+    async def work(conn: db.Conn) -> None:
+        await conn.execute("SELECT 1 FROM licence WHERE licence_id = $1 FOR UPDATE", licence_id)
+
+    return work
+
+
+def export_check(number: str, lines: list[dict[str, Any]]) -> Work:
+    async def work(conn: db.Conn) -> checks.CheckAnswer:
+        request = msgspec.convert(
+            check_body("export", lines=lines, licence_number=number, crossing_point="AT-Wullowitz"), CheckRequest
+        )
+        return await checks.perform_check(conn, request, state="AT", time_zone=UTC, actor="customs:at")
+
+    return work
+
+
+def move(licence_id: uuid.UUID, to: licences.LicenceStatus, settings: Settings, **options: Any) -> Work:
+    async def work(conn: db.Conn) -> licences.Licence:
+        return await licences.transition(
+            conn, licence_id=licence_id, to=to, actor=ACTOR, reason="race", settings=settings, **options
+        )
+
+    return work
+
+
+def amend_line_2(licence_id: uuid.UUID, p: Parties, settings: Settings, quantity: int, **changes: Any) -> Work:
+    lines = [DraftLine(**msgspec.structs.asdict(line)) for line in LINES]
+    lines[1] = msgspec.structs.replace(lines[1], quantity=quantity)
+
+    async def work(conn: db.Conn) -> licences.Licence:
+        draft = export_draft(p, lines=lines, reason=f"line 2 to {quantity}", **changes)
+        return await licences.amend(conn, licence_id, draft, settings=settings, actor=ACTOR)
+
+    return work
+
+
+async def debited(conn: db.Conn, licence_id: uuid.UUID) -> int:
+    return int(
+        await conn.fetchval("SELECT coalesce(sum(quantity), 0) FROM ledger_entry WHERE licence_id = $1", licence_id)
+    )
+
+
+async def actions(conn: db.Conn) -> list[str]:
+    """The journal's actions in entry order, without the exchange's notes on notices (no partner is set up)."""
+    rows = await conn.fetch("SELECT action FROM journal_entry WHERE action NOT LIKE 'notice.%' ORDER BY entry_id")
+    return [row[0] for row in rows]
+
+
+async def last_event_at(conn: db.Conn, licence_id: uuid.UUID, to: str) -> dt.datetime:
+    at: dt.datetime = await conn.fetchval(
+        "SELECT max(occurred_at) FROM licence_event WHERE licence_id = $1 AND to_status = $2", licence_id, to
+    )
+    return at
+
+
+async def recorded_at(conn: db.Conn, check_id: uuid.UUID) -> dt.datetime:
+    at: dt.datetime = await conn.fetchval("SELECT checked_at FROM customs_check WHERE check_id = $1", check_id)
+    return at
+
+
+@pytest.mark.parametrize("to", ["suspended", "revoked"])
+async def test_a_check_behind_a_suspension_is_refused_and_dated_after_it(
+    to: licences.LicenceStatus,
+    database: str,
+    conn: db.Conn,
+    settings: Settings,
+    initialised: bootstrap.Initialised,
+) -> None:
+    licence = await issued_export(conn, settings, await register_parties(conn))
+    _, answer = await interleave(
+        database,
+        lock_licence(licence.licence_id),
+        export_check(licence.licence.number, [{"line": 2, "quantity": 300}]),
+        move(licence.licence_id, to, settings),
+    )
+    assert isinstance(answer, checks.CheckAnswer)
+    assert (answer.verdict, [reason.code for reason in answer.reasons]) == ("refuse", [f"licence-{to}"])
+    assert await debited(conn, licence.licence_id) == 0
+    # the check saw the suspension: it is recorded after it, not at the moment it started waiting
+    changed = await last_event_at(conn, licence.licence_id, to)
+    assert await recorded_at(conn, answer.check_id) >= changed
+    assert answer.checked_at >= changed.replace(microsecond=0)
+    assert (await actions(conn))[-2:] == [f"licence.{to}", "check.recorded"]
+
+
+@pytest.mark.parametrize("to", ["suspended", "revoked"])
+async def test_a_suspension_behind_a_clearing_check_comes_after_the_debit(
+    to: licences.LicenceStatus,
+    database: str,
+    conn: db.Conn,
+    settings: Settings,
+    initialised: bootstrap.Initialised,
+) -> None:
+    licence = await issued_export(conn, settings, await register_parties(conn))
+    answer, moved = await race(
+        database,
+        export_check(licence.licence.number, [{"line": 2, "quantity": 300}]),
+        move(licence.licence_id, to, settings),
+    )
+    assert answer.verdict == "clear"
+    assert moved.status == to
+    assert await debited(conn, licence.licence_id) == 300
+    assert await last_event_at(conn, licence.licence_id, to) >= await recorded_at(conn, answer.check_id)
+    assert (await actions(conn))[-2:] == ["check.recorded", f"licence.{to}"]
+
+
+async def test_a_check_behind_a_reinstatement_clears_dated_after_it(
+    database: str, conn: db.Conn, settings: Settings, initialised: bootstrap.Initialised
+) -> None:
+    licence = await issued_export(conn, settings, await register_parties(conn))
+    async with conn.transaction():
+        await move(licence.licence_id, "suspended", settings)(conn)
+    _, answer = await interleave(
+        database,
+        lock_licence(licence.licence_id),
+        export_check(licence.licence.number, [{"line": 2, "quantity": 300}]),
+        move(licence.licence_id, "issued", settings, only_from=frozenset({"suspended"})),
+    )
+    assert isinstance(answer, checks.CheckAnswer)
+    assert answer.verdict == "clear"
+    assert await debited(conn, licence.licence_id) == 300
+    # a dispatch dated while the licence was still suspended would contradict the status history
+    reinstated = await last_event_at(conn, licence.licence_id, "issued")
+    assert await recorded_at(conn, answer.check_id) >= reinstated
+    assert answer.checked_at >= reinstated.replace(microsecond=0)
+
+
+async def test_a_check_behind_an_amendment_that_lowers_a_line_sees_the_new_quantity(
+    database: str, conn: db.Conn, settings: Settings, initialised: bootstrap.Initialised
+) -> None:
+    p = await register_parties(conn)
+    licence = await issued_export(conn, settings, p)
+    amended, answer = await race(
+        database,
+        amend_line_2(licence.licence_id, p, settings, 100),
+        export_check(licence.licence.number, [{"line": 2, "quantity": 300}]),
+    )
+    assert amended.licence.version == 2
+    assert answer.verdict == "refuse"
+    assert [reason.code for reason in answer.reasons] == ["quantity-exceeds-balance"]
+    assert await debited(conn, licence.licence_id) == 0
+
+
+async def test_an_amendment_behind_a_check_cannot_go_below_its_debit(
+    database: str, conn: db.Conn, settings: Settings, initialised: bootstrap.Initialised
+) -> None:
+    p = await register_parties(conn)
+    licence = await issued_export(conn, settings, p)
+    with pytest.raises(ConflictError) as caught:
+        await race(
+            database,
+            export_check(licence.licence.number, [{"line": 2, "quantity": 300}]),
+            amend_line_2(licence.licence_id, p, settings, 100),
+        )
+    assert caught.value.code == "quantity-below-debited"
+    assert caught.value.facts["debited"] == 300
+    assert await debited(conn, licence.licence_id) == 300
+    assert await conn.fetchval("SELECT version FROM licence WHERE licence_id = $1", licence.licence_id) == 1
+    assert await conn.fetchval("SELECT quantity FROM licence_line WHERE line = 2") == 800
+
+
+async def test_two_amendments_from_one_version_one_wins_the_other_is_told_the_version_moved(
+    database: str, conn: db.Conn, settings: Settings, initialised: bootstrap.Initialised
+) -> None:
+    p = await register_parties(conn)
+    licence = await issued_export(conn, settings, p)
+    with pytest.raises(ConflictError) as caught:
+        await race(
+            database,
+            amend_line_2(licence.licence_id, p, settings, 700, base_version=1),
+            amend_line_2(licence.licence_id, p, settings, 600, base_version=1),
+        )
+    assert caught.value.code == "version-moved"
+    assert caught.value.facts == {"version": 2, "base_version": 1}
+    versions = [row[0] for row in await conn.fetch("SELECT version FROM licence_version ORDER BY version")]
+    assert versions == [1, 2]
+    assert await conn.fetchval("SELECT quantity FROM licence_line WHERE line = 2") == 700
+
+
+async def test_two_amendments_without_a_base_version_are_applied_one_after_the_other(
+    database: str, conn: db.Conn, settings: Settings, initialised: bootstrap.Initialised
+) -> None:
+    p = await register_parties(conn)
+    licence = await issued_export(conn, settings, p)
+    first, second = await race(
+        database,
+        amend_line_2(licence.licence_id, p, settings, 700),
+        amend_line_2(licence.licence_id, p, settings, 600),
+    )
+    assert (first.licence.version, second.licence.version) == (2, 3)
+    versions = [row[0] for row in await conn.fetch("SELECT version FROM licence_version ORDER BY version")]
+    assert versions == [1, 2, 3]
+    assert await conn.fetchval("SELECT quantity FROM licence_line WHERE line = 2") == 600
+
+
+async def pending_export(conn: db.Conn, settings: Settings) -> licences.Licence:
+    async with conn.transaction():
+        lic = await licences.create_draft(
+            conn, export_draft(await register_parties(conn)), settings=settings, actor=ACTOR
+        )
+        return await licences.transition(
+            conn, licence_id=lic.licence_id, to="pending", actor=ACTOR, reason="submit", settings=settings
+        )
+
+
+def decision_of_cz(licence_id: uuid.UUID, decision: consents.Decision) -> Work:
+    async def work(conn: db.Conn) -> consents.TransitConsent:
+        return await consents.record_decision(
+            conn,
+            licence_id=licence_id,
+            transit_state="CZ",
+            decision=decision,
+            decided_on=TODAY,
+            valid_until=None,
+            reason="route closed" if decision == "objection" else None,
+            source="officer",
+            today=TODAY,
+            actor="officer:cz",
+            licence_version=1,
+        )
+
+    return work
+
+
+async def test_issuing_behind_a_committed_objection_is_refused(
+    database: str, conn: db.Conn, settings: Settings, initialised: bootstrap.Initialised
+) -> None:
+    licence = await pending_export(conn, settings)
+    with pytest.raises(ConflictError) as caught:
+        await race(
+            database,
+            decision_of_cz(licence.licence_id, "objection"),
+            move(licence.licence_id, "issued", settings),
+        )
+    assert caught.value.code == "gates-unmet"
+    assert [gate["gate"] for gate in caught.value.facts["unmet"]] == ["transit-consent-objected"]
+    assert await conn.fetchval("SELECT status FROM licence") == "pending"
+
+
+async def test_an_objection_behind_issuing_is_recorded_after_it(
+    database: str, conn: db.Conn, settings: Settings, initialised: bootstrap.Initialised
+) -> None:
+    licence = await pending_export(conn, settings)
+    async with conn.transaction():
+        await decision_of_cz(licence.licence_id, "no-objection")(conn)
+    issued, objection = await race(
+        database,
+        move(licence.licence_id, "issued", settings),
+        decision_of_cz(licence.licence_id, "objection"),
+    )
+    assert issued.status == "issued"
+    assert objection.decision == "objection"
+    assert (await actions(conn))[-2:] == ["licence.issued", "transit-consent.objection"]
