@@ -496,7 +496,8 @@ async def decide(
 ) -> CheckRecord:
     """An officer releases a held check (it then debits as a clear would) or refuses it.
 
-    A release judges the licence again on today's date in ``time_zone``, the registry's.
+    The licence's row is locked first (as by a check, a status change or an amendment) and the decision
+    dated then; a release judges the licence again on that date in ``time_zone``, the registry's.
 
     Raises:
         NotFoundError: no such check.
@@ -517,18 +518,25 @@ async def decide(
             verdict=row["verdict"],
             decision=row["decision"],
         )
-    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
-    # The decision first: a concurrent decision on the same check waits on check_decision_pkey and then
-    # finds it taken, before it could clear, tally or debit a second time.
-    if not await store.insert_check_decision(conn, check_id, decision, reason, now, actor):
-        raise ConflictError(f"check {check_id} was decided already", code="check-not-held")
     request = msgspec.convert(row["request"], CheckRequest)
-    today = clock.local_date(now, time_zone)
+    # The licence's lock first, as a check, a status change and an amendment take it: the decision is
+    # dated once it holds it, so a release that waited for a reinstatement is not dated before it.
+    today = clock.local_date(dt.datetime.now(dt.UTC), time_zone)
     context = await store.get_check_context(
         conn, request.issuing_state, request.licence_number, state, today, request.movement, []
     )
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    if clock.local_date(now, time_zone) != today:  # midnight passed while it waited
+        today = clock.local_date(now, time_zone)
+        context = await store.get_check_context(
+            conn, request.issuing_state, request.licence_number, state, today, request.movement, []
+        )
     if context["licence_id"] is None:  # a held check always named a known licence
         raise NotFoundError(f"licence {request.licence_number} is gone", licence_number=request.licence_number)
+    # The decision before anything is taken: a concurrent decision on the same check (it waited for the
+    # licence's lock behind this one) finds check_decision_pkey taken before it could clear, tally or debit.
+    if not await store.insert_check_decision(conn, check_id, decision, reason, now, actor):
+        raise ConflictError(f"check {check_id} was decided already", code="check-not-held")
     view = await _view(conn, request, context, state)
     if decision == "release":
         _require_releasable(request, view, state=state, on=today)

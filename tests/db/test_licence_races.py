@@ -22,7 +22,7 @@ from firearms.check_rules import CheckRequest
 from firearms.errors import ConflictError
 from firearms.licence_rules import DraftLine
 from firearms.settings import Settings
-from tests.check_helpers import check_body
+from tests.check_helpers import check_body, register_stolen
 from tests.db.test_items_concurrency import blocked_on_lock, race
 from tests.licensing_helpers import ACTOR, LINES, TODAY, Parties, export_draft, issued_export, register_parties
 
@@ -98,6 +98,15 @@ def amend_line_2(licence_id: uuid.UUID, p: Parties, settings: Settings, quantity
         return await licences.amend(conn, licence_id, draft, settings=settings, actor=ACTOR)
 
     return work
+
+
+async def next_second() -> None:
+    """Wait (deadline 3 s) until the wall clock has moved into the next whole second."""
+    start = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    deadline = asyncio.get_running_loop().time() + 3
+    while dt.datetime.now(dt.UTC).replace(microsecond=0) == start:
+        assert asyncio.get_running_loop().time() < deadline
+        await asyncio.sleep(0.005)
 
 
 async def debited(conn: db.Conn, licence_id: uuid.UUID) -> int:
@@ -317,3 +326,111 @@ async def test_an_objection_behind_issuing_is_recorded_after_it(
     assert issued.status == "issued"
     assert objection.decision == "objection"
     assert (await actions(conn))[-2:] == ["licence.issued", "transit-consent.objection"]
+
+
+async def held_check(conn: db.Conn, number: str) -> checks.CheckAnswer:
+    """An exit check held for a reported rifle (a person decides): one rifle and 500 cartridges."""
+    await register_stolen(conn, "SSG08-001")
+    async with conn.transaction():
+        answer: checks.CheckAnswer = await export_check(
+            number, [{"line": 1, "quantity": 1, "serials": ["SSG08-001"]}, {"line": 2, "quantity": 500}]
+        )(conn)
+    assert answer.verdict == "hold"
+    return answer
+
+
+def decide(check_id: uuid.UUID, decision: checks.Decision) -> Work:
+    async def work(conn: db.Conn) -> checks.CheckRecord:
+        return await checks.decide(
+            conn, check_id, decision, f"{decision} by the race", state="AT", time_zone=UTC, actor="customs:at"
+        )
+
+    return work
+
+
+async def test_a_release_and_a_refusal_of_one_held_check_one_wins(
+    database: str, conn: db.Conn, settings: Settings, initialised: bootstrap.Initialised
+) -> None:
+    licence = await issued_export(conn, settings, await register_parties(conn))
+    held = await held_check(conn, licence.licence.number)
+    with pytest.raises(ConflictError) as caught:
+        await race(database, decide(held.check_id, "release"), decide(held.check_id, "refuse"))
+    assert caught.value.code == "check-not-held"
+    assert await conn.fetchval("SELECT decision FROM check_decision") == "release"
+    assert await debited(conn, licence.licence_id) == 501
+
+
+async def test_a_release_behind_a_check_that_took_the_balance_is_refused(
+    database: str, conn: db.Conn, settings: Settings, initialised: bootstrap.Initialised
+) -> None:
+    licence = await issued_export(conn, settings, await register_parties(conn))
+    held = await held_check(conn, licence.licence.number)
+    with pytest.raises(ConflictError) as caught:
+        await race(
+            database,
+            export_check(licence.licence.number, [{"line": 2, "quantity": 500}]),
+            decide(held.check_id, "release"),
+        )
+    assert caught.value.code == "quantity-exceeds-balance"
+    assert caught.value.facts == {"line": 2, "remaining": 300}
+    assert await debited(conn, licence.licence_id) == 500
+    assert await conn.fetchval("SELECT count(*) FROM check_decision") == 0
+
+
+async def test_a_check_behind_a_release_sees_the_balance_it_took(
+    database: str, conn: db.Conn, settings: Settings, initialised: bootstrap.Initialised
+) -> None:
+    licence = await issued_export(conn, settings, await register_parties(conn))
+    held = await held_check(conn, licence.licence.number)
+    released, answer = await race(
+        database,
+        decide(held.check_id, "release"),
+        export_check(licence.licence.number, [{"line": 2, "quantity": 500}]),
+    )
+    assert released.decision == "release"
+    assert answer.verdict == "refuse"
+    assert [reason.code for reason in answer.reasons] == ["quantity-exceeds-balance"]
+    assert await debited(conn, licence.licence_id) == 501
+
+
+async def test_a_release_behind_a_suspension_is_refused(
+    database: str, conn: db.Conn, settings: Settings, initialised: bootstrap.Initialised
+) -> None:
+    licence = await issued_export(conn, settings, await register_parties(conn))
+    held = await held_check(conn, licence.licence.number)
+    _, outcome = await interleave(
+        database,
+        lock_licence(licence.licence_id),
+        decide(held.check_id, "release"),
+        move(licence.licence_id, "suspended", settings),
+    )
+    assert isinstance(outcome, ConflictError)
+    assert outcome.code == "licence-not-usable"
+    assert await debited(conn, licence.licence_id) == 0
+    assert await conn.fetchval("SELECT count(*) FROM check_decision") == 0
+
+
+async def test_a_release_behind_a_reinstatement_is_dated_after_it(
+    database: str, conn: db.Conn, settings: Settings, initialised: bootstrap.Initialised
+) -> None:
+    licence = await issued_export(conn, settings, await register_parties(conn))
+    held = await held_check(conn, licence.licence.number)
+    async with conn.transaction():
+        await move(licence.licence_id, "suspended", settings)(conn)
+    reinstate = move(licence.licence_id, "issued", settings, only_from=frozenset({"suspended"}))
+
+    async def reinstate_in_the_next_second(conn: db.Conn) -> Any:
+        # a decision is dated in whole seconds: the reinstatement goes into a later second than the
+        # release's arrival, so a release dated on arrival is seen to come before it
+        await next_second()
+        return await reinstate(conn)
+
+    _, released = await interleave(
+        database, lock_licence(licence.licence_id), decide(held.check_id, "release"), reinstate_in_the_next_second
+    )
+    assert isinstance(released, checks.CheckRecord)
+    assert released.decision == "release"
+    assert await debited(conn, licence.licence_id) == 501
+    reinstated = await last_event_at(conn, licence.licence_id, "issued")
+    assert released.decided_at is not None
+    assert released.decided_at >= reinstated.replace(microsecond=0)
