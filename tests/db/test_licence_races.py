@@ -17,12 +17,13 @@ from zoneinfo import ZoneInfo
 import msgspec
 import pytest
 
-from firearms import bootstrap, checks, consents, db, licences
+from firearms import bootstrap, checks, consents, db, item_events, licences
 from firearms.check_rules import CheckRequest
 from firearms.errors import ConflictError
+from firearms.item_types import ItemEvent, NewEvent
 from firearms.licence_rules import DraftLine
 from firearms.settings import Settings
-from tests.check_helpers import check_body, register_stolen
+from tests.check_helpers import check_body, register_firearm, register_stolen
 from tests.db.test_items_concurrency import blocked_on_lock, race
 from tests.licensing_helpers import ACTOR, LINES, TODAY, Parties, export_draft, issued_export, register_parties
 
@@ -434,3 +435,51 @@ async def test_a_release_behind_a_reinstatement_is_dated_after_it(
     reinstated = await last_event_at(conn, licence.licence_id, "issued")
     assert released.decided_at is not None
     assert released.decided_at >= reinstated.replace(microsecond=0)
+
+
+def report_stolen(item_id: int) -> Work:
+    async def work(conn: db.Conn) -> ItemEvent:
+        return await item_events.record_event(
+            conn, item_id, NewEvent(event="stolen", occurred_on=TODAY), actor="police", today=TODAY
+        )
+
+    return work
+
+
+def lock_item(item_id: int) -> Work:
+    """What :func:`firearms.item_events.record_event` does first."""
+
+    async def work(conn: db.Conn) -> None:
+        await conn.execute("SELECT 1 FROM item WHERE item_id = $1 FOR UPDATE", item_id)
+
+    return work
+
+
+RIFLE = [{"line": 1, "quantity": 1, "serials": ["SSG08-001"]}]
+
+
+async def test_a_check_behind_a_stolen_report_in_flight_holds_the_serial(
+    database: str, conn: db.Conn, settings: Settings, initialised: bootstrap.Initialised
+) -> None:
+    licence = await issued_export(conn, settings, await register_parties(conn))
+    item_id = await register_firearm(conn, "SSG08-001")
+    _, answer = await interleave(
+        database, lock_item(item_id), export_check(licence.licence.number, RIFLE), report_stolen(item_id)
+    )
+    assert isinstance(answer, checks.CheckAnswer)
+    assert (answer.verdict, [reason.code for reason in answer.reasons]) == ("hold", ["item-reported-lost-or-stolen"])
+    assert await debited(conn, licence.licence_id) == 0
+    assert await conn.fetchval("SELECT count(*) FROM cleared_serial") == 0
+    assert (await actions(conn))[-2:] == ["item.stolen", "check.recorded"]
+
+
+async def test_a_stolen_report_behind_a_clearing_check_comes_after_it(
+    database: str, conn: db.Conn, settings: Settings, initialised: bootstrap.Initialised
+) -> None:
+    licence = await issued_export(conn, settings, await register_parties(conn))
+    item_id = await register_firearm(conn, "SSG08-001")
+    answer, event = await race(database, export_check(licence.licence.number, RIFLE), report_stolen(item_id))
+    assert answer.verdict == "clear"
+    assert event.status_after == "stolen"
+    assert await debited(conn, licence.licence_id) == 1
+    assert (await actions(conn))[-2:] == ["check.recorded", "item.stolen"]
