@@ -59,12 +59,19 @@ class Gate(msgspec.Struct, frozen=True, kw_only=True):
     detail: str
 
 
-async def unmet_gates(conn: Conn, row: asyncpg.Record, licence: LicenceObject, *, today: dt.date) -> list[Gate]:
-    """Every gate that does not hold for issuing ``licence`` today (an empty list: it may be issued)."""
+async def unmet_gates(
+    conn: Conn, row: asyncpg.Record, licence: LicenceObject, *, today: dt.date, lock: bool = False
+) -> list[Gate]:
+    """Every gate that does not hold for issuing ``licence`` today (an empty list: it may be issued).
+
+    With ``lock`` (issuing, reinstating, amending an issued licence: the caller holds the licence's lock)
+    the parties' rows are read ``FOR SHARE``, so a party's status change in flight is seen and a later one
+    waits until the licence's change has committed.
+    """
     unmet: list[Gate] = []
     if licence.expires_on < today:
         unmet.append(Gate(gate="validity-ended", state=None, detail=f"the validity ended on {licence.expires_on}"))
-    unmet.extend(await _party_gates(conn, row, today))
+    unmet.extend(await _party_gates(conn, row, today, lock=lock))
     if licence.kind != "export":
         return unmet
     auth = licence.import_authorisation
@@ -124,7 +131,7 @@ async def unmet_gates(conn: Conn, row: asyncpg.Record, licence: LicenceObject, *
     return unmet
 
 
-async def _party_gates(conn: Conn, row: asyncpg.Record, today: dt.date) -> list[Gate]:
+async def _party_gates(conn: Conn, row: asyncpg.Record, today: dt.date, *, lock: bool) -> list[Gate]:
     """The parties and brokers of the current version that may no longer be named on a licence today.
 
     They were checked when the version was made (:func:`firearms.parties.parties_for_licence`); a licence
@@ -142,7 +149,8 @@ async def _party_gates(conn: Conn, row: asyncpg.Record, today: dt.date) -> list[
     wanted = [party_id for _, party_id in roles if party_id is not None] + brokers
     if not wanted:
         return []  # a partner's licence names no party of this register
-    found = {row["party_id"]: Party(**dict(row)) for row in await party_store.get_parties(conn, wanted)}
+    rows = await (party_store.get_parties_for_share if lock else party_store.get_parties)(conn, wanted)
+    found = {row["party_id"]: Party(**dict(row)) for row in rows}
     unmet: list[Gate] = []
     for role, party_id in roles:
         party = found.get(party_id) if party_id is not None else None

@@ -405,7 +405,7 @@ async def _exhaust_if_used_up(conn: Conn, licence: Licence, actor: str, cause: s
 async def _require_gates(conn: Conn, row: asyncpg.Record, settings: Settings, today: dt.date) -> None:
     await consents.deem_silent(conn, settings=settings, today=today, licence_id=row["licence_id"])
     version = await _current(conn, row)
-    unmet = await gates.unmet_gates(conn, row, licence_object(row, version), today=today)
+    unmet = await gates.unmet_gates(conn, row, licence_object(row, version), today=today, lock=True)
     if unmet:
         raise ConflictError(
             f"licence {row['number']} cannot be issued: {', '.join(gate.gate for gate in unmet)}",

@@ -15,7 +15,15 @@ if TYPE_CHECKING:
 
     from firearms.db import Conn
 
-__all__ = ["get_parties", "get_party", "get_party_for_update", "insert_party", "list_parties", "update_party_status"]
+__all__ = [
+    "get_parties",
+    "get_parties_for_share",
+    "get_party",
+    "get_party_for_update",
+    "insert_party",
+    "list_parties",
+    "update_party_status",
+]
 
 
 async def insert_party(
@@ -78,6 +86,11 @@ async def get_party_for_update(conn: Conn, party_id: uuid.UUID) -> asyncpg.Recor
 async def get_parties(conn: Conn, party_ids: list[uuid.UUID]) -> list[asyncpg.Record]:
     """Several parties at once (any order)."""
     return await conn.fetch(Q["get_parties"], party_ids)
+
+
+async def get_parties_for_share(conn: Conn, party_ids: list[uuid.UUID]) -> list[asyncpg.Record]:
+    """Several parties, locked ``FOR SHARE`` until the transaction ends (party_id order)."""
+    return await conn.fetch(Q["get_parties_for_share"], party_ids)
 
 
 async def list_parties(

@@ -20,6 +20,16 @@ SELECT party_id, kind, name, country, address, registration, valid_from, expires
   FROM party
  WHERE party_id = ANY($1::uuid[]);
 
+-- name: get_parties_for_share
+-- Several parties, their rows shared until the transaction ends, in party_id order: a status change in
+-- flight (it holds the row FOR UPDATE) commits first and is seen; a later one waits. $1 party_id[]
+SELECT party_id, kind, name, country, address, registration, valid_from, expires_on, status, created_at, updated_at,
+       registration_duplicate_of
+  FROM party
+ WHERE party_id = ANY($1::uuid[])
+ ORDER BY party_id
+   FOR SHARE;
+
 -- name: list_parties
 -- Parties in creation order, a page after a cursor, optionally of one kind. $1 after created_at, $2 after party_id, $3 kind or NULL, $4 limit
 SELECT party_id, kind, name, country, address, registration, valid_from, expires_on, status, created_at, updated_at,

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 import msgspec
 import pytest
 
-from firearms import bootstrap, checks, consents, db, item_events, licences
+from firearms import bootstrap, checks, consents, db, item_events, licences, parties
 from firearms.check_rules import CheckRequest
 from firearms.errors import ConflictError
 from firearms.item_types import ItemEvent, NewEvent
@@ -483,3 +483,54 @@ async def test_a_stolen_report_behind_a_clearing_check_comes_after_it(
     assert event.status_after == "stolen"
     assert await debited(conn, licence.licence_id) == 1
     assert (await actions(conn))[-2:] == ["check.recorded", "item.stolen"]
+
+
+def suspend_party(party_id: uuid.UUID) -> Work:
+    async def work(conn: db.Conn) -> parties.Party:
+        change = parties.StatusChange(status="suspended", reason="registration under review")
+        return await parties.change_party_status(conn, party_id, change, actor=ACTOR)
+
+    return work
+
+
+def lock_party(party_id: uuid.UUID) -> Work:
+    """What :func:`firearms.parties.change_party_status` does first."""
+
+    async def work(conn: db.Conn) -> None:
+        await conn.execute("SELECT 1 FROM party WHERE party_id = $1 FOR UPDATE", party_id)
+
+    return work
+
+
+async def consented_pending_export(conn: db.Conn, settings: Settings) -> tuple[licences.Licence, uuid.UUID]:
+    """A pending export licence CZ consented to, and its exporter."""
+    licence = await pending_export(conn, settings)
+    async with conn.transaction():
+        await decision_of_cz(licence.licence_id, "no-objection")(conn)
+    exporter: uuid.UUID = await conn.fetchval(
+        "SELECT exporter_id FROM licence_version WHERE licence_id = $1", licence.licence_id
+    )
+    return licence, exporter
+
+
+async def test_issuing_behind_a_party_suspension_in_flight_is_refused(
+    database: str, conn: db.Conn, settings: Settings, initialised: bootstrap.Initialised
+) -> None:
+    licence, exporter = await consented_pending_export(conn, settings)
+    _, outcome = await interleave(
+        database, lock_party(exporter), move(licence.licence_id, "issued", settings), suspend_party(exporter)
+    )
+    assert isinstance(outcome, ConflictError)
+    assert outcome.code == "gates-unmet"
+    assert [gate["gate"] for gate in outcome.facts["unmet"]] == ["party-not-active"]
+    assert await conn.fetchval("SELECT status FROM licence") == "pending"
+
+
+async def test_a_party_suspension_behind_issuing_comes_after_it(
+    database: str, conn: db.Conn, settings: Settings, initialised: bootstrap.Initialised
+) -> None:
+    licence, exporter = await consented_pending_export(conn, settings)
+    issued, party = await race(database, move(licence.licence_id, "issued", settings), suspend_party(exporter))
+    assert issued.status == "issued"
+    assert party.status == "suspended"
+    assert (await actions(conn))[-2:] == ["licence.issued", "party.suspended"]
