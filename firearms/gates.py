@@ -65,8 +65,8 @@ async def unmet_gates(
     """Every gate that does not hold for issuing ``licence`` today (an empty list: it may be issued).
 
     With ``lock`` (issuing, reinstating, amending an issued licence: the caller holds the licence's lock)
-    the parties' rows are read ``FOR SHARE``, so a party's status change in flight is seen and a later one
-    waits until the licence's change has committed.
+    the parties' rows and the received import authorisation's are read ``FOR SHARE``, so a status change
+    in flight on one of them is seen and a later one waits until the licence's change has committed.
     """
     unmet: list[Gate] = []
     if licence.expires_on < today:
@@ -84,7 +84,9 @@ async def unmet_gates(
             )
         )
     else:
-        received = await licence_store.find_licence(conn, auth.state, auth.number)
+        received = await (licence_store.find_licence_for_share if lock else licence_store.find_licence)(
+            conn, auth.state, auth.number
+        )
         if received is not None and received["status"] != "issued":
             unmet.append(
                 Gate(

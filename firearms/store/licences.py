@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 __all__ = [
     "delete_licence_lines_except",
     "find_licence",
+    "find_licence_for_share",
     "get_licence",
     "get_licence_document",
     "get_licence_for_update",
@@ -161,6 +162,11 @@ async def get_licence_for_update(conn: Conn, licence_id: uuid.UUID) -> asyncpg.R
 async def find_licence(conn: Conn, issuing_state: str, number: str) -> asyncpg.Record | None:
     """A licence by (issuing State, number)."""
     return await conn.fetchrow(Q["find_licence"], issuing_state, number)
+
+
+async def find_licence_for_share(conn: Conn, issuing_state: str, number: str) -> asyncpg.Record | None:
+    """A licence by (issuing State, number), locked ``FOR SHARE`` until the transaction ends."""
+    return await conn.fetchrow(Q["find_licence_for_share"], issuing_state, number)
 
 
 async def list_licences(

@@ -52,6 +52,16 @@ SELECT licence_id, issuing_state, number, kind, origin, status, version, valid_f
   FROM licence
  WHERE issuing_state = $1 AND number = $2;
 
+-- name: find_licence_for_share
+-- A licence by its number in its issuing State, its row shared until the transaction ends: the import
+-- authorisation an export licence is issued on (a status change in flight commits first; a later one
+-- waits). $1 issuing_state, $2 number
+SELECT licence_id, issuing_state, number, kind, origin, status, version, valid_from, expires_on,
+       exporting_state, importing_state, transit_states, issued_at, created_at, created_by, updated_at
+  FROM licence
+ WHERE issuing_state = $1 AND number = $2
+   FOR SHARE;
+
 -- name: list_licences
 -- Licences in creation order, a page after a cursor, optionally of one status and kind. $1 after created_at, $2 after licence_id, $3 status or NULL, $4 kind or NULL, $5 limit
 SELECT licence_id, issuing_state, number, kind, origin, status, version, valid_from, expires_on,

@@ -534,3 +534,34 @@ async def test_a_party_suspension_behind_issuing_comes_after_it(
     assert issued.status == "issued"
     assert party.status == "suspended"
     assert (await actions(conn))[-2:] == ["licence.issued", "party.suspended"]
+
+
+async def test_issuing_behind_a_revocation_of_the_import_authorisation_in_flight_is_refused(
+    database: str, conn: db.Conn, settings: Settings, initialised: bootstrap.Initialised
+) -> None:
+    licence, _ = await consented_pending_export(conn, settings)
+    # DE's import authorisation as stored on receipt of DE's notice; DE's revocation of it is in flight
+    authorisation = uuid.uuid4()
+    await conn.execute(
+        """INSERT INTO licence (licence_id, issuing_state, number, kind, origin, status, version, valid_from,
+                                expires_on, exporting_state, importing_state, transit_states, created_at,
+                                created_by, updated_at)
+           VALUES ($1, 'DE', 'DE-IMP-2026-42', 'import', 'received', 'issued', 1, $2, $3, 'AT', 'DE', '{CZ}',
+                   now(), 'notice', now())""",
+        authorisation,
+        TODAY - dt.timedelta(days=5),
+        TODAY + dt.timedelta(days=360),
+    )
+
+    async def revoke_authorisation(conn: db.Conn) -> None:
+        await conn.execute("UPDATE licence SET status = 'revoked' WHERE licence_id = $1", authorisation)
+
+    _, outcome = await interleave(
+        database, lock_licence(authorisation), move(licence.licence_id, "issued", settings), revoke_authorisation
+    )
+    assert isinstance(outcome, ConflictError)
+    assert outcome.code == "gates-unmet"
+    assert [(gate["gate"], gate["state"]) for gate in outcome.facts["unmet"]] == [
+        ("import-authorisation-not-valid", "DE")
+    ]
+    assert await conn.fetchval("SELECT status FROM licence WHERE licence_id = $1", licence.licence_id) == "pending"
