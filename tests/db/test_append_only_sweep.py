@@ -14,8 +14,10 @@ import re
 from typing import NamedTuple
 
 import asyncpg
+import pytest
 
-from firearms import db
+import tests.exchange_util  # noqa: F401  # registers test.ping
+from firearms import db, outbox
 
 
 class Allowed(NamedTuple):
@@ -136,7 +138,7 @@ MUTABLE: dict[str, Allowed] = {
         "receipt",
         "receipt_reason",
         "expected_sequence",
-        why="delivery state; the notice (recipient, type, body, key) stays. envelope: signed again after a resequence",
+        why="delivery state; the notice stays. envelope: set once, cleared only with a new number (test below)",
     ),
     "peer": _allow("base_url", "enabled", "last_sent_sequence", "updated_at", why="the trust list's settings"),
     "peer_key": _allow("revoked_at", why="a partner's key revoked"),
@@ -266,3 +268,22 @@ async def test_every_table_refuses_changes_to_its_records(conn: db.Conn) -> None
     assert not set(MUTABLE) - set(tables), "tables allowed that no longer exist"
     found = [problem for table in tables for problem in await _sweep(conn, table)]
     assert not found, "\n".join(found)
+
+
+async def test_an_outgoing_notices_signed_bytes_are_kept(conn: db.Conn) -> None:
+    """The delivery state changes (MUTABLE), the signed envelope only from NULL or with a new number."""
+    await conn.execute(
+        "INSERT INTO peer (state, base_url, enabled, created_at, updated_at)"
+        " VALUES ('DE', 'https://registry.example.de', true, now(), now())"
+    )
+    notice_id = await outbox.enqueue(conn, "DE", "test.ping", {"n": 1})
+    signed = "UPDATE notice_outbox SET sequence = 1, envelope = '\\x01' WHERE notice_id = $1"
+    assert await conn.execute(signed, notice_id) == "UPDATE 1"  # signed once, when first sent
+    for change in ("envelope = '\\x02'", "envelope = NULL", "envelope = '\\x02', sequence = 2"):
+        with pytest.raises(asyncpg.RestrictViolationError, match="envelope is kept"):
+            await conn.execute(f"UPDATE notice_outbox SET {change} WHERE notice_id = $1", notice_id)  # noqa: S608
+    # A resequence parks the number, then gives a new one and clears the bytes (signed again when sent).
+    await conn.execute("UPDATE notice_outbox SET sequence = -sequence WHERE notice_id = $1", notice_id)
+    cleared = "UPDATE notice_outbox SET sequence = 5, envelope = NULL, attempts = 1 WHERE notice_id = $1"
+    assert await conn.execute(cleared, notice_id) == "UPDATE 1"
+    assert await conn.fetchval("SELECT envelope FROM notice_outbox WHERE notice_id = $1", notice_id) is None
