@@ -9,9 +9,9 @@ import msgspec
 from litestar import Controller, get, post
 from litestar.params import QueryParameter
 
-from api.deps import ConnDep, PoolDep, SettingsDep
+from api.deps import ConnDep, OfficerDep, PoolDep, SettingsDep
 from api.params import AfterQuery, LimitQuery, page
-from firearms import journal
+from firearms import journal, parties
 from firearms.journal import Checkpoint, Verification
 from firearms.pagination import DEFAULT_LIMIT, decode_cursor, encode_cursor
 from firearms.store import journal as store
@@ -50,12 +50,18 @@ class JournalController(Controller):
     async def entries(
         self,
         conn: ConnDep,
+        officer: OfficerDep,
         entity: Annotated[str | None, QueryParameter(max_length=100)] = None,
         entity_id: Annotated[str | None, QueryParameter(max_length=200)] = None,
         after: AfterQuery = None,
         limit: LimitQuery = DEFAULT_LIMIT,
     ) -> JournalPage:
-        """Entries in the order they were written, optionally for one entity."""
+        """Entries in the order they were written, optionally for one entity; the read is journaled.
+
+        Entries carry what was recorded (a party's name and address as registered, a licence's content):
+        reading them is a read of personal data, journaled as ``journal.read`` with the entry ids shown
+        (DESIGN §6: who looked at what).
+        """
         (start,) = decode_cursor(after, int) if after else (0,)
         rows = await store.list_journal_entries(conn, start, entity, entity_id, limit + 1)
         items, last = page(
@@ -75,6 +81,7 @@ class JournalController(Controller):
             ],
             limit,
         )
+        await parties.record_read(conn, actor=officer.actor, entity="journal", ids=[str(i.entry_id) for i in items])
         return JournalPage(items=items, next=encode_cursor(last.entry_id) if last else None)
 
     @post("/checkpoints", summary="Sign a checkpoint now", status_code=201)

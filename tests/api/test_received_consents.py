@@ -35,12 +35,23 @@ async def _headers(conn: db.Conn, role: tokens.Role) -> dict[str, str]:
     return {"Authorization": f"Bearer {secret}"}
 
 
+async def _received_on_friday(conn: db.Conn, notice_id: str | None = None) -> None:
+    """Move requests' arrival back to Friday 27 November, behind the guards (received_at never changes otherwise)."""
+    async with conn.transaction():
+        await conn.execute("SET LOCAL session_replication_role = replica")
+        await conn.execute(
+            "UPDATE consent_request_received SET received_at = '2026-11-27T09:00:00Z'"
+            " WHERE $1::text IS NULL OR notice_id = $1",
+            notice_id,
+        )
+
+
 async def _requested_friday(client: Client, conn: db.Conn, **changes: Any) -> str:
     """AT asks CZ's consent; the request arrived on Friday 27 November (moved back to run the silent period)."""
     pending = copy.deepcopy(LICENCE) | {"status": "pending", "issued_at": None} | changes
     window = {"from": "2026-12-01", "to": "2026-12-20"}
     request_id = await _post(client, 1, "transit-consent.requested", {"licence": pending, "shipment_window": window})
-    await conn.execute("UPDATE consent_request_received SET received_at = '2026-11-27T09:00:00Z'")
+    await _received_on_friday(conn)
     return request_id
 
 
@@ -213,9 +224,7 @@ async def test_the_officers_decision_on_a_request_is_recorded_on_the_version_the
     await _post(
         client, 5, "export-licence.issued", {"licence": LICENCE | {"number": "AT-EXP-2026-000124", "version": 2}}
     )
-    await conn.execute(
-        "UPDATE consent_request_received SET received_at = '2026-11-27T09:00:00Z' WHERE notice_id = $1", other
-    )
+    await _received_on_friday(conn, other)
     assert await run_licence_timers(conn, Settings(state="CZ", home=tmp_path), today=dt.date(2027, 3, 1)) == (0, 1)
     deemed = await conn.fetchval(
         "SELECT c.licence_version FROM transit_consent c JOIN licence l USING (licence_id) WHERE l.number = $1",

@@ -431,14 +431,23 @@ async def test_a_receipt_record_lost_in_a_crash_is_made_again_from_the_partners_
     assert await de.conn.fetchval("SELECT count(*) FROM notice_inbox") == 2
 
 
+async def _restored_after_notice_1(conn: db.Conn) -> None:
+    """What a restore leaves: the outbox and the partner's number as they were after notice 1.
+
+    A restore writes behind the guards (an outgoing notice is never deleted otherwise): so does this.
+    """
+    async with conn.transaction():
+        await conn.execute("SET LOCAL session_replication_role = replica")
+        await conn.execute("DELETE FROM notice_outbox WHERE sequence > 1")
+        await conn.execute("UPDATE peer SET last_sent_sequence = 1 WHERE state = 'DE'")
+
+
 async def test_after_a_restore_the_partner_ahead_is_reached_by_resequencing(at_de: tuple[Registry, Registry]) -> None:
     """AT restored a backup taken after notice 1: DE holds 2 and 3, which AT no longer has."""
     at, de = at_de
     await _enqueue(at, 3)
     await _deliver_until(at, de.client, "SELECT bool_and(status = 'delivered') FROM notice_outbox")
-    # What the restore leaves: the outbox and the partner's number as they were after notice 1.
-    await at.conn.execute("DELETE FROM notice_outbox WHERE sequence > 1")
-    await at.conn.execute("UPDATE peer SET last_sent_sequence = 1 WHERE state = 'DE'")
+    await _restored_after_notice_1(at.conn)
     (new,) = await _enqueue(at, 1)
     await delivery.deliver_due(at.pool, at.settings, de.client, "w1")
     stuck = await outbox.get_notice(at.conn, uuid.UUID(new))
@@ -474,8 +483,7 @@ async def test_a_queue_grown_past_the_partners_number_while_stuck_is_resequenced
     at, de = at_de
     await _enqueue(at, 3)
     await _deliver_until(at, de.client, "SELECT bool_and(status = 'delivered') FROM notice_outbox")
-    await at.conn.execute("DELETE FROM notice_outbox WHERE sequence > 1")
-    await at.conn.execute("UPDATE peer SET last_sent_sequence = 1 WHERE state = 'DE'")
+    await _restored_after_notice_1(at.conn)
     waiting = await _enqueue(at, 3)
     await delivery.deliver_due(at.pool, at.settings, de.client, "w1")
     assert await at.conn.fetchval("SELECT array_agg(sequence ORDER BY sequence) FROM notice_outbox") == [1, 2, 3, 4]
