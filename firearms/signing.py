@@ -11,7 +11,6 @@ import base64
 import binascii
 import functools
 import hashlib
-import os
 import re
 from typing import TYPE_CHECKING
 
@@ -166,12 +165,6 @@ class SigningKey:
     def pem(self) -> bytes:
         """The private key as PKCS#8 PEM (what :meth:`load` reads)."""
         return self._key.export_key(format="PEM").encode("ascii")
-
-    def save(self, path: Path) -> None:
-        """Write the key as PEM to a new file of mode 0600; an existing file is never overwritten."""
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(self.pem())
 
     def sign(self, message: bytes) -> bytes:
         """The 64-byte Ed25519 signature of ``message``."""

@@ -279,8 +279,7 @@ def test_a_key_file_that_holds_no_key_or_another_one_is_a_one_line_error(
     if content == "garbage":
         path.write_text("not a PEM key\n")
     else:  # a key file copied back under the wrong name: it would sign what partners refuse as bad-signature
-        SigningKey.generate().save(home / "other.pem")
-        path.write_bytes((home / "other.pem").read_bytes())
+        path.write_bytes(SigningKey.generate().pem())
     before = sorted(item.name for item in (home / "keys").iterdir())
     result = CliRunner().invoke(main, command, env=env)
     assert result.exit_code == 1, result.output
