@@ -26,6 +26,7 @@ __all__ = [
     "Purpose",
     "Status",
     "Version",
+    "told_states",
 ]
 
 Kind = Literal["export", "import", "transit", "brokering"]
@@ -114,3 +115,16 @@ class LicenceObject(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=Tru
     purpose: Purpose
     lines: Annotated[list[LicenceLine], msgspec.Meta(min_length=1, max_length=500)]
     return_on: dt.date | None = None
+
+
+def told_states(kind: str, exporting_state: str, importing_state: str, transit_states: list[str]) -> list[str]:
+    """The States a version of a licence is sent to by its issuing State (PROTOCOL §5), in route order.
+
+    An export licence: the importing and every transit State; an import authorisation: the exporting
+    State. Transit and brokering licences are sent to nobody.
+    """
+    if kind == "export":
+        return [importing_state, *transit_states]
+    if kind == "import":
+        return [exporting_state]
+    return []

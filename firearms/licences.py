@@ -18,7 +18,7 @@ import msgspec
 from firearms import clock, consents, gates, journal, keys, parties
 from firearms.errors import ConflictError, InvalidInputError, NotFoundError
 from firearms.exchange import hooks
-from firearms.licence_object import LicenceObject
+from firearms.licence_object import LicenceObject, told_states
 from firearms.licence_rules import LicenceDraft, asks_more_of_transit, check_draft
 from firearms.licence_views import (
     LICENCE_STATUSES,
@@ -372,24 +372,15 @@ async def amend(conn: Conn, licence_id: uuid.UUID, draft: LicenceDraft, *, setti
     return licence
 
 
-def _told(kind: str, exporting: str, importing: str, transit: list[str]) -> set[str]:
-    """The States a version of an own licence is sent to (:func:`firearms.exchange.emit.concerned_states`)."""
-    if kind == "export":
-        return {importing, *transit}
-    if kind == "import":
-        return {exporting}
-    return set()
-
-
 def _leaving(row: asyncpg.Record, draft: LicenceDraft, transit: list[str]) -> list[str]:
     """The States that received the licence's current version and would not receive the amended one.
 
     Such a State keeps the version it has as it stands (a partner refuses a licence that does not name it):
     an issued licence must be suspended first, so that it holds it suspended, never usable.
     """
-    before = _told(row["kind"], row["exporting_state"], row["importing_state"], list(row["transit_states"]))
-    after = _told(row["kind"], draft.exporting_state, draft.importing_state, transit)
-    return sorted(before - after - {row["issuing_state"]})
+    before = told_states(row["kind"], row["exporting_state"], row["importing_state"], list(row["transit_states"]))
+    after = told_states(row["kind"], draft.exporting_state, draft.importing_state, transit)
+    return sorted(set(before) - set(after) - {row["issuing_state"]})
 
 
 async def _exhaust_if_used_up(conn: Conn, licence: Licence, actor: str, cause: str) -> Licence:

@@ -14,6 +14,7 @@ import msgspec
 
 from firearms import journal, outbox
 from firearms.canonical import format_time
+from firearms.licence_object import told_states
 from firearms.store import outbox as outbox_store
 
 if TYPE_CHECKING:
@@ -38,17 +39,8 @@ __all__ = [
 
 
 def concerned_states(licence: LicenceObject, own_state: str) -> list[str]:
-    """Who hears about a licence (never this State itself).
-
-    An export licence: the importing and every transit State; an import licence: the exporting
-    State; otherwise every other State it names.
-    """
-    if licence.kind == "export":
-        states = [licence.importing_state, *licence.transit_states]
-    elif licence.kind == "import":
-        states = [licence.exporting_state]
-    else:
-        states = [licence.exporting_state, licence.importing_state, *licence.transit_states]
+    """Who hears about a licence (:func:`firearms.licence_object.told_states`), never this State itself."""
+    states = told_states(licence.kind, licence.exporting_state, licence.importing_state, licence.transit_states)
     return _others(states, own_state)
 
 
