@@ -13,7 +13,7 @@ from litestar.response import Stream
 from api.deps import ConnDep, OfficerDep, PoolDep, SettingsDep
 from api.idempotency import Answer, IdempotencyKeyHeader, once
 from api.params import AfterQuery, ItemIdPath, LimitQuery, page
-from firearms import clock, exports, item_events, items, journal, parties
+from firearms import clock, exports, item_events, items, journal
 from firearms.exports import ExportFormat
 from firearms.item_types import (
     FirearmType,
@@ -252,5 +252,5 @@ class ItemController(Controller):
         )
         entries, last = page(found, limit)
         if entries:
-            await parties.record_read(conn, actor=officer.actor, entity="item", ids=[str(item_id)])
+            await journal.record_read(conn, actor=officer.actor, entity="item", ids=[str(item_id)])
         return HistoryPage(items=[entry for entry, _ in entries], next=encode_cursor(*last[1]) if last else None)

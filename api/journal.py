@@ -11,7 +11,7 @@ from litestar.params import QueryParameter
 
 from api.deps import ConnDep, OfficerDep, PoolDep, SettingsDep
 from api.params import AfterQuery, LimitQuery, page
-from firearms import journal, parties
+from firearms import journal
 from firearms.journal import Checkpoint, Verification
 from firearms.pagination import DEFAULT_LIMIT, decode_cursor, encode_cursor
 from firearms.store import journal as store
@@ -81,7 +81,7 @@ class JournalController(Controller):
             ],
             limit,
         )
-        await parties.record_read(conn, actor=officer.actor, entity="journal", ids=[str(i.entry_id) for i in items])
+        await journal.record_read(conn, actor=officer.actor, entity="journal", ids=[str(i.entry_id) for i in items])
         return JournalPage(items=items, next=encode_cursor(last.entry_id) if last else None)
 
     @post("/checkpoints", summary="Sign a checkpoint now", status_code=201)

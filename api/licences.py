@@ -13,7 +13,7 @@ from litestar.params import FromPath, JSONBody, QueryParameter
 from api.deps import ConnDep, OfficerDep, SettingsDep
 from api.idempotency import Answer, IdempotencyKeyHeader, once
 from api.params import AfterQuery, LimitQuery, VersionPath, page
-from firearms import clock, consents, documents, ledger, licences, parties
+from firearms import clock, consents, documents, journal, ledger, licences
 from firearms.consents import ConsentDecision, ConsentRequest, TransitConsent, TransitConsentRequest
 from firearms.gates import Gate
 from firearms.ledger import LedgerEntry, LineBalance
@@ -136,14 +136,14 @@ class LicenceController(Controller):
         items, last = page(
             await licences.list_licences(conn, after=key, status=status, kind=kind, limit=limit + 1), limit
         )
-        await parties.record_read(conn, actor=officer.actor, entity="licence", ids=[str(i.licence_id) for i in items])
+        await journal.record_read(conn, actor=officer.actor, entity="licence", ids=[str(i.licence_id) for i in items])
         return LicencePage(items=items, next=encode_cursor(last.created_at, last.licence_id) if last else None)
 
     @get("/{licence_id:uuid}", summary="One licence", opt={"roles": READ})
     async def get_licence(self, conn: ConnDep, officer: OfficerDep, licence_id: FromPath[uuid.UUID]) -> Licence:
         """A licence with its current version (the read is journaled: it names parties)."""
         licence = await licences.get_licence(conn, licence_id)
-        await parties.record_read(conn, actor=officer.actor, entity="licence", ids=[str(licence_id)])
+        await journal.record_read(conn, actor=officer.actor, entity="licence", ids=[str(licence_id)])
         return licence
 
     @get("/by-number/{issuing_state:str}/{number:str}", summary="A licence by number", opt={"roles": READ})
@@ -152,7 +152,7 @@ class LicenceController(Controller):
     ) -> Licence:
         """A licence by its issuing State and number (the read is journaled)."""
         licence = await licences.find_licence(conn, issuing_state, number)
-        await parties.record_read(conn, actor=officer.actor, entity="licence", ids=[str(licence.licence_id)])
+        await journal.record_read(conn, actor=officer.actor, entity="licence", ids=[str(licence.licence_id)])
         return licence
 
     @post("/{licence_id:uuid}/versions", summary="Amend a licence (new version)", opt={"roles": WRITE})
@@ -188,7 +188,7 @@ class LicenceController(Controller):
         """Every version, oldest first."""
         (start,) = decode_cursor(after, IntegerKey) if after else (0,)
         items, last = page(await licences.list_versions(conn, licence_id, after=start, limit=limit + 1), limit)
-        await parties.record_read(conn, actor=officer.actor, entity="licence", ids=[str(licence_id)])
+        await journal.record_read(conn, actor=officer.actor, entity="licence", ids=[str(licence_id)])
         return VersionPage(items=items, next=encode_cursor(last.version) if last else None)
 
     @get("/{licence_id:uuid}/versions/{version:int}", summary="One version of a licence", opt={"roles": READ})
@@ -197,7 +197,7 @@ class LicenceController(Controller):
     ) -> LicenceVersion:
         """One version (old versions stay readable; the read is journaled)."""
         found = await licences.get_version(conn, licence_id, version)
-        await parties.record_read(conn, actor=officer.actor, entity="licence", ids=[str(licence_id)])
+        await journal.record_read(conn, actor=officer.actor, entity="licence", ids=[str(licence_id)])
         return found
 
     @get(
@@ -211,7 +211,7 @@ class LicenceController(Controller):
     ) -> Response[str]:
         """The printable HTML page of an issued version: Code128 barcode of the number, verification code."""
         rendered = await documents.render_document(conn, licence_id, version, actor=officer.actor)
-        await parties.record_read(conn, actor=officer.actor, entity="licence", ids=[str(licence_id)])
+        await journal.record_read(conn, actor=officer.actor, entity="licence", ids=[str(licence_id)])
         return Response(
             rendered.html, media_type="text/html", headers={"X-Verification-Code": rendered.verification_code}
         )

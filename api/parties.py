@@ -13,7 +13,7 @@ from litestar.params import FromPath, JSONBody, QueryParameter
 from api.deps import ConnDep, OfficerDep
 from api.idempotency import Answer, IdempotencyKeyHeader, once
 from api.params import AfterQuery, LimitQuery, page
-from firearms import parties
+from firearms import journal, parties
 from firearms.pagination import DEFAULT_LIMIT, decode_cursor, encode_cursor
 from firearms.parties import NewParty, Party, PartyKind, StatusChange
 
@@ -66,14 +66,14 @@ class PartyController(Controller):
         """Parties in registration order, optionally of one kind (``kind=broker`` lists the broker register)."""
         key = decode_cursor(after, dt.datetime, uuid.UUID) if after else None
         items, last = page(await parties.list_parties(conn, after=key, kind=kind, limit=limit + 1), limit)
-        await parties.record_read(conn, actor=officer.actor, entity="party", ids=[str(p.party_id) for p in items])
+        await journal.record_read(conn, actor=officer.actor, entity="party", ids=[str(p.party_id) for p in items])
         return PartyPage(items=items, next=encode_cursor(last.created_at, last.party_id) if last else None)
 
     @get("/{party_id:uuid}", summary="One party", opt={"roles": READ})
     async def get_party(self, conn: ConnDep, officer: OfficerDep, party_id: FromPath[uuid.UUID]) -> Party:
         """One registered party (the read is journaled)."""
         party = await parties.get_party(conn, party_id)
-        await parties.record_read(conn, actor=officer.actor, entity="party", ids=[str(party_id)])
+        await journal.record_read(conn, actor=officer.actor, entity="party", ids=[str(party_id)])
         return party
 
     @post(

@@ -12,7 +12,7 @@ from litestar.params import FromPath, JSONBody, QueryParameter
 from api.deps import ConnDep, OfficerDep, SettingsDep
 from api.idempotency import Answer, IdempotencyKeyHeader, once
 from api.params import AfterQuery, LimitQuery, page
-from firearms import parties
+from firearms import journal
 from firearms.errors import NotFoundError
 from firearms.exchange import consents, hooks
 from firearms.exchange.consents import ConsentRequest
@@ -80,7 +80,7 @@ class ForeignLicenceController(Controller):
         key = decode_cursor(after, str, str) if after else ("", "")
         rows = await store.list_foreign_licences(conn, (key[0], key[1]), kind, limit + 1)
         items, last = page([ForeignLicence(**dict(row)) for row in rows], limit)
-        await parties.record_read(
+        await journal.record_read(
             conn,
             actor=officer.actor,
             entity="foreign-licence",
@@ -96,7 +96,7 @@ class ForeignLicenceController(Controller):
         row = await store.get_foreign_licence(conn, issuing_state, number)
         if row is None:
             raise NotFoundError(f"no licence {number} of {issuing_state} was received", number=number)
-        await parties.record_read(
+        await journal.record_read(
             conn, actor=officer.actor, entity="foreign-licence", ids=[f"{issuing_state}/{number}"]
         )
         return ForeignLicence(**dict(row))
@@ -311,7 +311,7 @@ class ConsentRequestController(Controller):
             ),
             limit,
         )
-        await parties.record_read(
+        await journal.record_read(
             conn,
             actor=officer.actor,
             entity="consent-request",
@@ -328,7 +328,7 @@ class ConsentRequestController(Controller):
     ) -> ConsentRequest:
         """A request with the licence it carries and the findings (the read is journaled)."""
         request = await consents.get_request(conn, requesting_state, notice_id)
-        await parties.record_read(
+        await journal.record_read(
             conn, actor=officer.actor, entity="consent-request", ids=[f"{requesting_state}/{notice_id}"]
         )
         return request

@@ -41,6 +41,7 @@ __all__ = [
     "entry_hash",
     "prepare",
     "record",
+    "record_read",
     "seal",
     "verify",
 ]
@@ -103,6 +104,26 @@ async def record(conn: Conn, *, actor: str, action: str, entity: str, entity_id:
     """Journal one change in the caller's transaction (DESIGN §6). Returns the ``entry_id``."""
     recorded_at, plain = prepare(payload)
     return await store.insert_journal_entry(conn, recorded_at, actor, action, entity, entity_id, plain)
+
+
+async def record_read(conn: Conn, *, actor: str, entity: str, ids: list[str]) -> None:
+    """Journal that an officer looked at records holding personal data (DESIGN §6: who looked at what).
+
+    ``entity`` is ``party`` or ``licence`` (a licence names its parties), ``item`` (an item's history
+    names the parties it went to), or ``foreign-licence`` and ``consent-request`` (a partner's licence as
+    received, ids ``<State>/<number or notice id>``), ``journal`` (entries hold what was recorded, a party's
+    name and address among it; ids the entry ids shown); one entry per request.
+    """
+    if not ids:
+        return
+    await record(
+        conn,
+        actor=actor,
+        action=f"{entity}.read",
+        entity=entity,
+        entity_id=ids[0] if len(ids) == 1 else "*",
+        payload={"ids": ids},
+    )
 
 
 def _canonical_entry(row: asyncpg.Record) -> bytes:

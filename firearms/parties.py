@@ -37,7 +37,6 @@ __all__ = [
     "get_party",
     "list_parties",
     "parties_for_licence",
-    "record_read",
 ]
 
 PartyKind = Literal[
@@ -257,23 +256,3 @@ async def parties_for_licence(
             )
         brokers.append(broker)
     return found[exporter_id], found[consignee_id], found[final_recipient_id], brokers
-
-
-async def record_read(conn: Conn, *, actor: str, entity: str, ids: list[str]) -> None:
-    """Journal that an officer looked at records holding personal data (DESIGN §6: who looked at what).
-
-    ``entity`` is ``party`` or ``licence`` (a licence names its parties), ``item`` (an item's history
-    names the parties it went to), or ``foreign-licence`` and ``consent-request`` (a partner's licence as
-    received, ids ``<State>/<number or notice id>``), ``journal`` (entries hold what was recorded, a party's
-    name and address among it; ids the entry ids shown); one entry per request.
-    """
-    if not ids:
-        return
-    await journal.record(
-        conn,
-        actor=actor,
-        action=f"{entity}.read",
-        entity=entity,
-        entity_id=ids[0] if len(ids) == 1 else "*",
-        payload={"ids": ids},
-    )

@@ -3,7 +3,7 @@
 Every GET route is either in :data:`PERSONAL` (it shows a person's data and journals the read, with the
 action written) or in :data:`NOT_PERSONAL` with why not. A new GET route fails
 :func:`test_every_read_route_is_classified` until someone decides. A page counts as a read of every record
-on it: one entry per request, the ids shown in its payload (``firearms.parties.record_read``); an empty
+on it: one entry per request, the ids shown in its payload (``firearms.journal.record_read``); an empty
 page journals nothing (nobody looked at anything).
 """
 
