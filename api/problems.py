@@ -47,6 +47,8 @@ TITLES: dict[str, str] = {
     "conflict": "The request conflicts with the current state",
     "token-already-revoked": "The token is already revoked",
     "idempotency-key-reused": "The idempotency key was used for another request",
+    "no-rotation-pending": "No new signing key is waiting to be switched to",
+    "serials-need-correction": "The serials presented do not match the licence",
     "unsupported-media-type": "Unsupported media type",
     "database-unavailable": "The database does not answer",
     "internal-error": "Internal error",

@@ -133,7 +133,7 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
             except ValueError:
                 raise ConfigError(f"FIREARMS_{name.upper()}={text!r} is not a number of seconds") from None
             if not 0 < values[name] <= 86400:
-                raise ConfigError(f"FIREARMS_{name.upper()}={text!r} must be between 0 and 86400 seconds")
+                raise ConfigError(f"FIREARMS_{name.upper()}={text!r} must be more than 0 and at most 86400 seconds")
     values.update(given)
     return Settings(**values)
 

@@ -126,6 +126,19 @@ def test_retention_is_per_state_configuration_never_below_the_protocol(tmp_path:
             load_settings(env | {"FIREARMS_RETENTION_YEARS": bad})
 
 
+def test_exchange_timings_are_seconds_above_zero_up_to_a_day(tmp_path: Path) -> None:
+    env = {"FIREARMS_STATE": "AT", "FIREARMS_HOME": str(tmp_path)}
+    assert load_settings(env | {"FIREARMS_EXCHANGE_TIMEOUT": "2.5"}).exchange_timeout == 2.5
+    assert load_settings(env | {"FIREARMS_EXCHANGE_RETRY_CAP": "86400"}).exchange_retry_cap == 86400
+    for bad in ("0", "-1", "86401"):
+        with pytest.raises(
+            ConfigError, match=r"^FIREARMS_EXCHANGE_RETRY_BASE=.* more than 0 and at most 86400 seconds$"
+        ):
+            load_settings(env | {"FIREARMS_EXCHANGE_RETRY_BASE": bad})
+    with pytest.raises(ConfigError, match="is not a number of seconds"):
+        load_settings(env | {"FIREARMS_EXCHANGE_TIMEOUT": "soon"})
+
+
 def test_settings_read_workers_as_a_number_of_api_processes(tmp_path: Path) -> None:
     env = {"FIREARMS_STATE": "AT", "FIREARMS_HOME": str(tmp_path)}
     assert load_settings(env).workers == 1

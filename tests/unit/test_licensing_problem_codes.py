@@ -17,6 +17,8 @@ MODULES = [
     "store/licences.py",
     "store/ledger.py",
     "received.py",
+    "checks.py",
+    "exchange/rotation.py",
 ]
 
 
