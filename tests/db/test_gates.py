@@ -11,6 +11,7 @@ from firearms.errors import ConflictError
 from firearms.licence_object import ImportAuthorisation
 from firearms.parties import StatusChange
 from firearms.settings import Settings
+from tests.db.test_items_concurrency import blocked_on_lock
 from tests.licensing_helpers import (
     ACTOR,
     TODAY,
@@ -231,9 +232,12 @@ async def test_a_decision_waits_for_a_concurrent_revocation_and_is_then_refused(
 ) -> None:
     lic = await issued_export(conn, settings, await register_parties(conn))
     pool = await db.create_pool(database, max_size=2)
+    observer = await db.connect(database)
+    deciding: asyncio.Future[int] = asyncio.get_running_loop().create_future()
 
     async def decide() -> str:
         async with pool.acquire() as c:
+            deciding.set_result(c.get_server_pid())
             try:
                 async with c.transaction():
                     await no_objection(c, lic.licence_id, "CZ", source="notice", actor="peer:CZ")
@@ -245,10 +249,12 @@ async def test_a_decision_waits_for_a_concurrent_revocation_and_is_then_refused(
         async with conn.transaction():
             await licences.transition(conn, licence_id=lic.licence_id, to="revoked", actor=ACTOR, reason="fraud")
             decision = asyncio.create_task(decide())
-            await asyncio.sleep(0.3)  # the decision is under way while the revocation is not yet committed
+            # the decision waits on the revocation's lock, not merely starts after it committed
+            await blocked_on_lock(observer, await deciding)
         assert await decision == "licence-closed"
     finally:
         await pool.close()
+        await observer.close()
     assert await conn.fetchval("SELECT count(*) FROM transit_consent WHERE licence_id = $1", lic.licence_id) == 1
 
 
