@@ -184,6 +184,15 @@ async def test_import_licence_has_no_export_gates_and_is_journaled(
     assert (await journal.verify(conn, state="AT")).intact
 
 
+async def _waiting_on_locks(observer: db.Conn, count: int) -> None:
+    """Until ``count`` sessions of this database wait on a lock (deadline 10 s)."""
+    query = "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+    deadline = asyncio.get_running_loop().time() + 10
+    while await observer.fetchval(query) < count:
+        assert asyncio.get_running_loop().time() < deadline, f"fewer than {count} sessions ever waited on a lock"
+        await asyncio.sleep(0.01)
+
+
 async def test_concurrent_issue_issues_once(
     database: str, conn: db.Conn, settings: Settings, initialised: bootstrap.Initialised
 ) -> None:
@@ -203,10 +212,18 @@ async def test_concurrent_issue_issues_once(
                 return exc.code
             return "issued"
 
+    observer = await db.connect(database)
     try:
-        results = await asyncio.gather(*(issue() for _ in range(4)))
+        # Hold the licence row until all four wait on it: run one after another, each would find the licence
+        # already issued without any lock, so the test would show nothing about concurrent issues.
+        async with conn.transaction():
+            await conn.execute("SELECT 1 FROM licence WHERE licence_id = $1 FOR UPDATE", lic.licence_id)
+            racing = [asyncio.create_task(issue()) for _ in range(4)]
+            await _waiting_on_locks(observer, 4)
+        results = await asyncio.gather(*racing)
     finally:
         await pool.close()
+        await observer.close()
     assert sorted(results) == ["illegal-transition"] * 3 + ["issued"]
     assert await conn.fetchval("SELECT count(*) FROM licence_event WHERE to_status = 'issued'") == 1
 
