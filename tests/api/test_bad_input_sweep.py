@@ -32,6 +32,17 @@ from tests.conftest import _scratch_database
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 UNKNOWN_FIELD = "zz_not_a_field"
+BAD_INPUT = frozenset(
+    {
+        "invalid-request",
+        "unauthenticated",
+        "body-too-large",
+        "unsupported-media-type",
+        "malformed-notice",
+        "import-invalid-file",
+    }
+)
+"""The problem types that refuse a request for its form (README "Problem types"), whatever the record."""
 
 
 def _settings() -> Settings:
@@ -244,6 +255,10 @@ async def test_bad_input_is_a_problem_and_changes_nothing(registry: Registry, ca
     assert isinstance(problem.get("title"), str), problem
     assert problem["title"], problem
     assert problem.get("status") == response.status_code, problem
+    # refused as bad input, before any handler acted: a 4xx from the handler's own logic (a 409 because the
+    # body was dropped and the action tried, a 404 for a record the sample id names) is not a refusal
+    refusals = BAD_INPUT | ({"not-found"} if case.url != case.route.url() else set())  # a path that matches no route
+    assert problem["type"].rsplit("/", 1)[-1] in refusals, problem
     if case.name == "an unknown field" and case.route.body_type is not None:
         assert UNKNOWN_FIELD in response.text, f"the unknown field is not what was refused: {problem}"
     if case.name == "a key twice" and case.route.body_type is not None:

@@ -131,7 +131,7 @@ async def test_key_rotation_switch_and_revocation_endpoints(
     entry = await conn.fetchrow("SELECT actor, payload FROM journal_entry WHERE action = 'key.switched'")
     assert entry is not None
     assert entry["payload"] == {"unacknowledged": ["DE"]}
-    assert entry["actor"].startswith("officer:")
+    assert entry["actor"] == "officer:test admin"  # the admin who switched (auth names tokens "test <role>")
     revoked = await client.post(f"/api/v1/keys/{old}/revoke", json={"reason": "retired"}, headers=admin)
     assert revoked.status_code == 200
     assert revoked.json()["announced_to"] == ["DE"]

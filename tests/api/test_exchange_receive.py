@@ -17,6 +17,7 @@ from firearms.exchange import inbox, trust
 from firearms.exchange.protocol import PROBLEM_BASE, NoticeRefusedError, decode_receipt, verify_receipt_signature
 from firearms.settings import Settings
 from firearms.signing import b64url_decode, b64url_encode
+from tests.db.test_items_concurrency import blocked_on_lock
 from tests.exchange_fixtures import Client, de
 from tests.exchange_util import AT_KEY, OTHER_KEY, VECTORS, envelope, vector_bytes
 
@@ -102,7 +103,7 @@ async def test_receiver_that_waited_for_the_lock_sees_what_its_predecessor_store
     """The second receiver's statement started before the first committed: it must still answer as PROTOCOL §4 says."""
     client, conn = de
     home = _home(client)
-    first, second = await db.connect(database), await db.connect(database)
+    first, second, observer = await db.connect(database), await db.connect(database), await db.connect(database)
     try:
         for expected in ("duplicate", "notice-id-conflict", "sequence-gap"):
             sequence = (
@@ -120,14 +121,15 @@ async def test_receiver_that_waited_for_the_lock_sees_what_its_predecessor_store
             await tx.start()
             delivered = await inbox.receive(first, ahead, state="DE", home=home, time_zone=dt.UTC)
             waiting = asyncio.ensure_future(_receive_in_transaction(second, late, home))
-            await asyncio.sleep(0.3)
-            assert not waiting.done()  # blocked on the sender's row
+            await blocked_on_lock(observer, second.get_server_pid())  # on the sender's row, not yet started
+            assert not waiting.done()
             await tx.commit()
             outcome = await waiting
             assert outcome == (delivered.receipt if expected == "duplicate" else expected)
     finally:
         await first.close()
         await second.close()
+        await observer.close()
     assert await _stored(conn) == (3, 3)
 
 

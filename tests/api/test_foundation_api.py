@@ -134,16 +134,18 @@ async def test_token_list_is_paginated(client: AsyncTestClient, auth: TokenFacto
     for number in range(5):
         await client.post("/api/v1/tokens", json={"role": "auditor", "name": f"a{number}"}, headers=admin)
     seen: list[str] = []
+    sizes: list[int] = []
     cursor = None
     while True:
         params = {"limit": "2"} | ({"after": cursor} if cursor else {})
         page = (await client.get("/api/v1/tokens", params=params, headers=admin)).json()
-        assert len(page["items"]) <= 2
+        sizes.append(len(page["items"]))
         seen.extend(item["token_id"] for item in page["items"])
         cursor = page["next"]
         if cursor is None:
             break
     assert len(seen) == len(set(seen)) == 7  # first admin, the test admin, five auditors
+    assert sizes == [2, 2, 2, 1]  # full pages of the limit, then the rest, and no empty page after it
     bad = await client.get("/api/v1/tokens", params={"after": "not-a-cursor"}, headers=admin)
     assert bad.status_code == 422
     assert bad.json()["type"].endswith("/invalid-cursor")

@@ -167,11 +167,16 @@ async def test_export_licence_life_cycle_with_gates(
     assert (await client.post(f"{base}/transit-consents", json=consent, headers=officer)).status_code == 201
     gates = (await client.get(f"{base}/gates", headers=officer)).json()
     assert gates["unmet"] == []
+    before = dt.datetime.now(dt.UTC).replace(microsecond=0)
     issued = await client.post(f"{base}/issue", json={"reason": "every gate holds"}, headers=officer)
+    after = dt.datetime.now(dt.UTC)
     assert issued.status_code == 200, issued.text
     assert issued.json()["status"] == "issued"
     assert issued.json()["licence"]["status"] == "issued"
-    assert issued.json()["licence"]["issued_at"] is not None
+    # the moment of issue, to the second (as signed), not merely some time
+    issued_at = dt.datetime.fromisoformat(issued.json()["licence"]["issued_at"])
+    assert before <= issued_at <= after
+    assert issued_at.microsecond == 0
 
     twice = await client.post(f"{base}/issue", json={"reason": "again"}, headers=officer)
     assert _problem(twice, 409, "illegal-transition")["allowed"] == ["suspended", "revoked", "expired", "exhausted"]

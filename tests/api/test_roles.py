@@ -15,6 +15,87 @@ from tests.conftest import TokenFactory
 _SAMPLES = {"uuid": str(uuid.UUID(int=0)), "int": "1", "str": "X-1", "path": "x"}
 
 
+A, REC, LIC, CUS, VER, AUD = "admin", "records-officer", "licensing-officer", "customs-officer", "verifier", "auditor"
+EVERY = {A, REC, LIC, CUS, VER, AUD}
+U = _SAMPLES["uuid"]
+MATRIX: dict[tuple[str, str], set[str]] = {
+    ("GET", "/checks"): {A, CUS, AUD},
+    ("POST", "/checks"): {CUS},
+    ("GET", f"/checks/{U}"): {A, CUS, AUD},
+    ("POST", f"/checks/{U}/refuse"): {CUS},
+    ("POST", f"/checks/{U}/release"): {CUS},
+    ("GET", "/consent-requests"): {A, LIC, AUD},
+    ("GET", "/consent-requests/X-1/X-1"): {A, LIC, AUD},
+    ("POST", "/consent-requests/X-1/X-1/decision"): {LIC},
+    ("GET", "/foreign-licences"): {A, LIC, CUS, AUD},
+    ("GET", "/foreign-licences/X-1/X-1"): {A, LIC, CUS, AUD},
+    ("POST", "/imports"): {A, REC},
+    ("GET", "/items"): EVERY,
+    ("POST", "/items"): {A, REC},
+    ("GET", "/items/1"): EVERY,
+    ("POST", "/items/1/events"): {A, REC},
+    ("GET", "/items/1/history"): EVERY,
+    ("POST", "/items/1/markings"): {A, REC},
+    ("GET", "/items/export"): EVERY,
+    ("GET", "/items/search"): EVERY,
+    ("GET", "/journal"): {A, AUD},
+    ("POST", "/journal/checkpoints"): {A, AUD},
+    ("GET", "/journal/verify"): {A, AUD},
+    ("POST", "/keys/X-1/cancel"): {A},
+    ("POST", "/keys/X-1/revoke"): {A},
+    ("POST", "/keys/rotate"): {A},
+    ("POST", "/keys/switch"): {A},
+    ("GET", "/licences"): {A, REC, LIC, AUD},
+    ("POST", "/licences"): {A, LIC},
+    ("GET", f"/licences/{U}"): {A, REC, LIC, AUD},
+    ("GET", f"/licences/{U}/balances"): {A, REC, LIC, CUS, AUD},
+    ("GET", f"/licences/{U}/events"): {A, REC, LIC, AUD},
+    ("GET", f"/licences/{U}/gates"): {A, REC, LIC, AUD},
+    ("POST", f"/licences/{U}/issue"): {A, LIC},
+    ("GET", f"/licences/{U}/ledger"): {A, REC, LIC, CUS, AUD},
+    ("POST", f"/licences/{U}/reinstate"): {A, LIC},
+    ("POST", f"/licences/{U}/revoke"): {A, LIC},
+    ("POST", f"/licences/{U}/submit"): {A, LIC},
+    ("POST", f"/licences/{U}/suspend"): {A, LIC},
+    ("GET", f"/licences/{U}/transit-consent-requests"): {A, REC, LIC, AUD},
+    ("POST", f"/licences/{U}/transit-consent-requests"): {A, LIC},
+    ("GET", f"/licences/{U}/transit-consents"): {A, REC, LIC, AUD},
+    ("POST", f"/licences/{U}/transit-consents"): {A, LIC},
+    ("GET", f"/licences/{U}/versions"): {A, REC, LIC, AUD},
+    ("POST", f"/licences/{U}/versions"): {A, LIC},
+    ("GET", f"/licences/{U}/versions/1"): {A, REC, LIC, AUD},
+    ("GET", f"/licences/{U}/versions/1/document"): {A, REC, LIC, AUD},
+    ("GET", "/licences/by-number/X-1/X-1"): {A, REC, LIC, AUD},
+    ("GET", "/me"): EVERY,
+    ("GET", "/notices"): {A},
+    ("GET", f"/notices/{U}"): {A},
+    ("GET", "/notices/received"): {A},
+    ("GET", "/parties"): {A, REC, LIC, AUD},
+    ("POST", "/parties"): {A, LIC},
+    ("GET", f"/parties/{U}"): {A, REC, LIC, AUD},
+    ("POST", f"/parties/{U}/status"): {A, LIC},
+    ("GET", "/peers"): {A},
+    ("POST", "/peers"): {A},
+    ("GET", "/peers/X-1"): {A},
+    ("POST", "/peers/X-1/disable"): {A},
+    ("POST", "/peers/X-1/enable"): {A},
+    ("POST", "/peers/X-1/keys"): {A},
+    ("POST", "/peers/X-1/resequence"): {A},
+    ("GET", "/shipments"): {A, LIC, CUS, AUD},
+    ("GET", "/shipments/X-1/X-1"): {A, LIC, CUS, AUD},
+    ("POST", "/shipments/confirmation-requests"): {LIC, CUS},
+    ("GET", "/tokens"): {A},
+    ("POST", "/tokens"): {A},
+    ("POST", f"/tokens/{U}/revoke"): {A},
+    ("GET", "/verify/X-1"): {A, REC, LIC, CUS, AUD},
+}
+"""Who may call each officer endpoint, written out (README "Roles"): the handlers' declared roles must be these.
+
+Without it the matrix below would test each handler against its own declaration, and a role wrongly
+granted (an auditor allowed to issue a licence) would pass.
+"""
+
+
 def officer_endpoints(app: Litestar) -> list[tuple[str, str, frozenset[str]]]:
     found: list[tuple[str, str, frozenset[str]]] = []
     for route in app.routes:
@@ -35,6 +116,18 @@ async def test_every_officer_endpoint_declares_roles(client: AsyncTestClient) ->
     for method, path, roles in endpoints:
         assert roles, f"{method} {path} declares no roles"
         assert roles <= set(ROLES), f"{method} {path} names an unknown role"
+
+
+async def test_declared_roles_are_the_written_matrix(client: AsyncTestClient) -> None:  # type: ignore[type-arg]
+    declared = {
+        (method, path.removeprefix("/api/v1")): set(roles) for method, path, roles in officer_endpoints(client.app)
+    }
+    assert declared.keys() == MATRIX.keys(), (
+        sorted(declared.keys() - MATRIX.keys()),
+        sorted(MATRIX.keys() - declared.keys()),
+    )
+    wrong = {endpoint: (roles, MATRIX[endpoint]) for endpoint, roles in declared.items() if roles != MATRIX[endpoint]}
+    assert not wrong, wrong
 
 
 async def test_role_matrix(client: AsyncTestClient, auth: TokenFactory) -> None:  # type: ignore[type-arg]

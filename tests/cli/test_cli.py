@@ -99,10 +99,28 @@ def test_journal_verify_exit_codes(env: dict[str, str], database: str) -> None:
     assert "entry 2" in broken.stderr
 
 
-def test_journal_checkpoint_and_migrate(env: dict[str, str]) -> None:
+def test_journal_checkpoint_and_migrate(env: dict[str, str], database: str) -> None:
     made = CliRunner().invoke(main, ["journal", "checkpoint"], env=env)
     assert made.exit_code == 0, made.output
-    assert json.loads(made.stdout)["seq"] >= 2
+    printed = json.loads(made.stdout)
+
+    async def sealed() -> tuple[int, list[dict[str, object]]]:
+        conn = await asyncpg.connect(database)
+        try:
+            entries: int = await conn.fetchval("SELECT count(*) FROM journal_entry")
+            rows = await conn.fetch(
+                "SELECT c.seq, c.head_hash = l.hash AS at_head, l.entry_id = (SELECT max(entry_id) FROM journal_entry)"
+                " AS last_entry FROM journal_checkpoint c JOIN journal_link l USING (seq)"
+            )
+            return entries, [dict(row) for row in rows]
+        finally:
+            await conn.close()
+
+    entries, checkpoints = asyncio.run(sealed())
+    assert entries >= 2  # the first start's key and admin token
+    # sealed first: the one checkpoint signs the link of the last entry, and is what was printed
+    assert checkpoints == [{"seq": entries, "at_head": True, "last_entry": True}]
+    assert printed["seq"] == entries
     migrated = CliRunner().invoke(main, ["migrate"], env=env)
     assert migrated.exit_code == 0
     assert migrated.stdout.strip() == "nothing to apply"

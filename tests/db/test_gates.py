@@ -11,6 +11,7 @@ from firearms.errors import ConflictError
 from firearms.licence_object import ImportAuthorisation
 from firearms.parties import StatusChange
 from firearms.settings import Settings
+from tests.db.test_items_concurrency import blocked_on_lock
 from tests.licensing_helpers import (
     ACTOR,
     TODAY,
@@ -183,6 +184,15 @@ async def test_import_licence_has_no_export_gates_and_is_journaled(
     assert (await journal.verify(conn, state="AT")).intact
 
 
+async def _waiting_on_locks(observer: db.Conn, count: int) -> None:
+    """Until ``count`` sessions of this database wait on a lock (deadline 10 s)."""
+    query = "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+    deadline = asyncio.get_running_loop().time() + 10
+    while await observer.fetchval(query) < count:
+        assert asyncio.get_running_loop().time() < deadline, f"fewer than {count} sessions ever waited on a lock"
+        await asyncio.sleep(0.01)
+
+
 async def test_concurrent_issue_issues_once(
     database: str, conn: db.Conn, settings: Settings, initialised: bootstrap.Initialised
 ) -> None:
@@ -202,10 +212,18 @@ async def test_concurrent_issue_issues_once(
                 return exc.code
             return "issued"
 
+    observer = await db.connect(database)
     try:
-        results = await asyncio.gather(*(issue() for _ in range(4)))
+        # Hold the licence row until all four wait on it: run one after another, each would find the licence
+        # already issued without any lock, so the test would show nothing about concurrent issues.
+        async with conn.transaction():
+            await conn.execute("SELECT 1 FROM licence WHERE licence_id = $1 FOR UPDATE", lic.licence_id)
+            racing = [asyncio.create_task(issue()) for _ in range(4)]
+            await _waiting_on_locks(observer, 4)
+        results = await asyncio.gather(*racing)
     finally:
         await pool.close()
+        await observer.close()
     assert sorted(results) == ["illegal-transition"] * 3 + ["issued"]
     assert await conn.fetchval("SELECT count(*) FROM licence_event WHERE to_status = 'issued'") == 1
 
@@ -231,9 +249,12 @@ async def test_a_decision_waits_for_a_concurrent_revocation_and_is_then_refused(
 ) -> None:
     lic = await issued_export(conn, settings, await register_parties(conn))
     pool = await db.create_pool(database, max_size=2)
+    observer = await db.connect(database)
+    deciding: asyncio.Future[int] = asyncio.get_running_loop().create_future()
 
     async def decide() -> str:
         async with pool.acquire() as c:
+            deciding.set_result(c.get_server_pid())
             try:
                 async with c.transaction():
                     await no_objection(c, lic.licence_id, "CZ", source="notice", actor="peer:CZ")
@@ -245,10 +266,12 @@ async def test_a_decision_waits_for_a_concurrent_revocation_and_is_then_refused(
         async with conn.transaction():
             await licences.transition(conn, licence_id=lic.licence_id, to="revoked", actor=ACTOR, reason="fraud")
             decision = asyncio.create_task(decide())
-            await asyncio.sleep(0.3)  # the decision is under way while the revocation is not yet committed
+            # the decision waits on the revocation's lock, not merely starts after it committed
+            await blocked_on_lock(observer, await deciding)
         assert await decision == "licence-closed"
     finally:
         await pool.close()
+        await observer.close()
     assert await conn.fetchval("SELECT count(*) FROM transit_consent WHERE licence_id = $1", lic.licence_id) == 1
 
 

@@ -60,8 +60,9 @@ async def test_own_or_local_numbers_are_not_taken_as_received(
     conn: db.Conn, settings: Settings, initialised: bootstrap.Initialised
 ) -> None:
     at_licence = await _at_licence(conn, settings)
-    with pytest.raises(InvalidInputError):
+    with pytest.raises(InvalidInputError) as own:
         await received.record_received(conn, at_licence, registry_state="AT", actor="peer:AT")
+    assert own.value.code == "not-a-partner-licence"
     with pytest.raises(ConflictError) as caught:
         await received.record_received(conn, at_licence, registry_state="CZ", actor="peer:AT")
     assert caught.value.code == "licence-not-received"

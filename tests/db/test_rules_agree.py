@@ -123,5 +123,6 @@ def test_corpus_covers_every_row_rule() -> None:
         "year-before-manufacture",
     }
     assert None not in codes
-    with pytest.raises(InvalidInputError):
+    with pytest.raises(InvalidInputError) as empty:
         validate_item(to_new_item({**BASE, "serial": ""}), TODAY)
+    assert (empty.value.code, empty.value.facts) == ("invalid-serial", {"field": "serial"})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import time
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -42,6 +43,18 @@ async def serve(settings: Settings) -> AsyncIterator[str]:
     yield f"http://127.0.0.1:{port}"
     uv.should_exit = True
     await task
+
+
+async def waiting_on_locks(conn: db.Conn, count: int) -> None:
+    """Until ``count`` sessions of this database wait on a lock (each request as far as it can go)."""
+    query = "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+    deadline = time.monotonic() + 20
+    while True:
+        await conn.execute("SELECT pg_stat_clear_snapshot()")  # inside a transaction the view is read once
+        if await conn.fetchval(query) >= count:
+            return
+        assert time.monotonic() < deadline, "the requests never reached the database"
+        await asyncio.sleep(0.01)
 
 
 @pytest.fixture
@@ -125,9 +138,15 @@ async def test_a_held_check_released_by_many_officers_at_once_is_released_once(c
         held = await client.post(f"{cz_server}/api/v1/checks", json=body, headers=headers)
         assert held.json()["verdict"] == "hold"
         url = f"{cz_server}/api/v1/checks/{body['check_id']}/release"
-        responses = await asyncio.gather(
-            *(client.post(url, json={"reason": "seen"}, headers=headers) for _ in range(10))
-        )
+        # Hold the licence's lock, which a release takes after reading the check: all ten read it still
+        # undecided and wait here, so only the database (check_decision_pkey) can stop a second release.
+        async with conn.transaction():
+            await conn.execute("SELECT 1 FROM licence FOR UPDATE")
+            racing = [
+                asyncio.create_task(client.post(url, json={"reason": "seen"}, headers=headers)) for _ in range(10)
+            ]
+            await waiting_on_locks(conn, 10)
+        responses = await asyncio.gather(*racing)
     assert Counter(response.status_code for response in responses) == {200: 1, 409: 9}
     for response in responses:
         if response.status_code == 409:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator
 
 import httpx
@@ -12,7 +11,7 @@ import pytest
 from firearms import bootstrap, db, tokens
 from firearms.settings import Settings
 from tests.api.test_licences_api import _setup
-from tests.e2e.test_check_race import serve
+from tests.e2e.test_check_race import serve, waiting_on_locks
 
 
 @pytest.fixture
@@ -20,18 +19,6 @@ async def server(settings: Settings, initialised: bootstrap.Initialised) -> Asyn
     """AT's registry over real HTTP."""
     async for url in serve(settings):
         yield url
-
-
-async def _waiting_on_locks(conn: db.Conn, count: int) -> None:
-    """Until ``count`` sessions of this database wait on a lock (each request as far as it can go)."""
-    query = "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
-    deadline = time.monotonic() + 20
-    while True:
-        await conn.execute("SELECT pg_stat_clear_snapshot()")  # inside a transaction the view is read once
-        if await conn.fetchval(query) >= count:
-            return
-        assert time.monotonic() < deadline, "the requests never reached the database"
-        await asyncio.sleep(0.01)
 
 
 async def test_two_simultaneous_drafts_with_one_key_draft_one_licence(server: str, conn: db.Conn) -> None:
@@ -47,7 +34,7 @@ async def test_two_simultaneous_drafts_with_one_key_draft_one_licence(server: st
         async with conn.transaction():
             await conn.execute("SELECT last FROM licence_counter FOR UPDATE")
             racing = [asyncio.create_task(client.post("/api/v1/licences", json=body, headers=keyed)) for _ in range(2)]
-            await _waiting_on_locks(conn, 2)
+            await waiting_on_locks(conn, 2)
         one, other = await asyncio.gather(*racing)
     assert (one.status_code, other.status_code) == (201, 201), (one.text, other.text)
     assert one.content == other.content

@@ -436,8 +436,12 @@ async def test_key_rotation_mid_conversation(nodes: dict[str, Node]) -> None:
     await wait_for(switched, "AT switches to the new key once CZ and DE acknowledged it")
     for partner in (nodes["CZ"], de):
         provenance = await partner.fetch("SELECT provenance FROM peer_key WHERE state = 'AT' AND key_id = $1", new)
-        assert provenance
-        assert provenance[0]["provenance"] != "admin"
+        announced = await partner.fetch(
+            "SELECT notice_id FROM notice_inbox WHERE sender = 'AT' AND type = 'registry.key-announced'"
+        )
+        # learned from the announcement, not configured: the provenance is the announcing notice's id
+        assert len(announced) == 1
+        assert provenance == [{"provenance": announced[0]["notice_id"]}]
 
     await at.enqueue("DE", "export-licence.issued", {"licence": {**EXPORT, "version": 2}})
     await wait_for(lambda: _drained(at), "the notice signed by the new key is delivered")
