@@ -65,7 +65,7 @@ def refused(result: Result, message: str) -> None:
 
 
 def test_backup_prints_its_manifest_and_names_the_key_files_to_keep(
-    env: dict[str, str], home: Path, tmp_path: Path
+    env: dict[str, str], home: Path, tmp_path: Path, database: str
 ) -> None:
     path = tmp_path / "at.dump"
     result = CliRunner().invoke(main, ["backup", str(path)], env=env)
@@ -79,7 +79,10 @@ def test_backup_prints_its_manifest_and_names_the_key_files_to_keep(
     assert manifest["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
     assert manifest["dump_bytes"] == path.stat().st_size
     assert manifest["database_bytes"] > 0
-    assert manifest["journal_seq"] >= 2  # the first start's key and admin token
+    # the head of the sealed chain (the first start's key and admin token), which nothing has moved since
+    head = fetch(database, "SELECT ARRAY[seq::text, encode(hash, 'hex')] FROM journal_link ORDER BY seq DESC LIMIT 1")
+    assert [str(manifest["journal_seq"]), manifest["journal_hash"]] == head
+    assert manifest["journal_seq"] >= 2
     [key_file] = [file.name for file in (home / "keys").iterdir()]
     assert manifest["needed_key_files"] == [key_file]
     assert "backing up the AT registry" in result.stderr
