@@ -65,10 +65,16 @@ _MARKING_COLUMNS = (
 # id is its entity, status, time and actor are its own) and what is derived (the normalised serial) or set
 # only by a bulk import, or only by the migration that marks identity duplicates (which journals each mark).
 # The journal is what an auditor can trust: a field left out could be changed unseen.
-_UNJOURNALED = {"item_id", "serial_normalised", "status", "registered_at", "registered_by", "import_id"}
-_JOURNALED_ITEM_FIELDS = tuple(
-    name for name in Item.__struct_fields__ if name not in {*_UNJOURNALED, "identity_duplicate_of"}
-)
+_UNJOURNALED = {
+    "item_id",
+    "serial_normalised",
+    "status",
+    "registered_at",
+    "registered_by",
+    "import_id",
+    "identity_duplicate_of",
+}
+_JOURNALED_ITEM_FIELDS = tuple(name for name in Item.__struct_fields__ if name not in _UNJOURNALED)
 
 
 def _marking_payload(marking: Marking) -> dict[str, Any]:
