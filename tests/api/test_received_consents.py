@@ -35,6 +35,21 @@ async def _headers(conn: db.Conn, role: tokens.Role) -> dict[str, str]:
     return {"Authorization": f"Bearer {secret}"}
 
 
+async def _no_objection(client: Client, officer: dict[str, str], request_id: str) -> None:
+    """CZ's licensing officer answers a received request with a no-objection."""
+    decided = await client.post(
+        f"/api/v1/consent-requests/AT/{request_id}/decision", json={"decision": "no-objection"}, headers=officer
+    )
+    assert decided.status_code == 200, decided.text
+
+
+async def _transit_check(client: Client, customs: dict[str, str]) -> dict[str, Any]:
+    """A transit check of 100 cartridges of line 2 (each with its own check id): the answer."""
+    body = check_body(lines=[{"line": 2, "quantity": 100}])
+    answer: dict[str, Any] = (await client.post("/api/v1/checks", json=body, headers=customs)).json()
+    return answer
+
+
 async def _received_on_friday(conn: db.Conn, notice_id: str | None = None) -> None:
     """Move requests' arrival back to Friday 27 November, behind the guards (received_at never changes otherwise)."""
     async with conn.transaction():
@@ -161,16 +176,12 @@ async def test_a_transit_check_clears_only_on_a_consent_that_covers_the_version_
     window = {"from": "2026-12-01", "to": "2026-12-20"}
     request_id = await _post(client, 1, "transit-consent.requested", {"licence": pending, "shipment_window": window})
     officer = await _headers(conn, "licensing-officer")
-    decided = await client.post(
-        f"/api/v1/consent-requests/AT/{request_id}/decision", json={"decision": "no-objection"}, headers=officer
-    )
-    assert decided.status_code == 200
+    await _no_objection(client, officer, request_id)
     await _post(client, 2, "export-licence.issued", {"licence": LICENCE})
     customs = await _headers(conn, "customs-officer")
 
     async def transit() -> tuple[str, list[dict[str, Any]]]:
-        body = check_body(lines=[{"line": 2, "quantity": 100}])
-        answer = (await client.post("/api/v1/checks", json=body, headers=customs)).json()
+        answer = await _transit_check(client, customs)
         return answer["verdict"], answer["reasons"]
 
     assert await transit() == ("clear", [])
@@ -188,10 +199,7 @@ async def test_a_transit_check_clears_only_on_a_consent_that_covers_the_version_
     # asked again about version 3, CZ consents: the consignment passes
     asked = {"licence": more | {"status": "pending", "issued_at": None}, "shipment_window": window}
     again = await _post(client, 5, "transit-consent.requested", asked)
-    decided = await client.post(
-        f"/api/v1/consent-requests/AT/{again}/decision", json={"decision": "no-objection"}, headers=officer
-    )
-    assert decided.status_code == 200, decided.text
+    await _no_objection(client, officer, again)
     assert await transit() == ("clear", [])
 
 
@@ -205,10 +213,7 @@ async def test_the_officers_decision_on_a_request_is_recorded_on_the_version_the
     await _post(client, 2, "export-licence.issued", {"licence": LICENCE})
     await _post(client, 3, "export-licence.issued", {"licence": LICENCE | {"version": 2}})
     officer = await _headers(conn, "licensing-officer")
-    decided = await client.post(
-        f"/api/v1/consent-requests/AT/{request_id}/decision", json={"decision": "no-objection"}, headers=officer
-    )
-    assert decided.status_code == 200, decided.text
+    await _no_objection(client, officer, request_id)
     assert await conn.fetchval("SELECT version FROM licence WHERE number = $1", LICENCE["number"]) == 2
     assert [row["licence_version"] for row in await conn.fetch("SELECT licence_version FROM transit_consent")] == [1]
     # the timer likewise answers the version the request carried
@@ -271,8 +276,7 @@ async def test_a_late_answer_to_an_earlier_version_does_not_hide_the_objection_t
     assert (await client.post(base, json=late, headers=officer)).status_code in {200, 201}
     assert (await consents.latest_decisions(conn, licence_id))["CZ"].decision == "objection"
     customs = await _headers(conn, "customs-officer")
-    body = check_body(lines=[{"line": 2, "quantity": 100}])
-    answer = (await client.post("/api/v1/checks", json=body, headers=customs)).json()
+    answer = await _transit_check(client, customs)
     assert answer["verdict"] != "clear", answer
     assert [reason["code"] for reason in answer["reasons"]] == ["transit-consent-missing"]
 
@@ -293,15 +297,11 @@ async def test_a_consent_to_a_version_asked_about_after_issue_counts_for_that_ve
     asked = {"licence": more | {"status": "pending", "issued_at": None}, "shipment_window": window}
     request_id = await _post(client, 2, "transit-consent.requested", asked)
     officer = await _headers(conn, "licensing-officer")
-    decided = await client.post(
-        f"/api/v1/consent-requests/AT/{request_id}/decision", json={"decision": "no-objection"}, headers=officer
-    )
-    assert decided.status_code == 200, decided.text
+    await _no_objection(client, officer, request_id)
     assert await conn.fetchval("SELECT licence_version FROM transit_consent") == 2
     await _post(client, 3, "export-licence.issued", {"licence": more})
     customs = await _headers(conn, "customs-officer")
-    body = check_body(lines=[{"line": 2, "quantity": 100}])
-    answer = (await client.post("/api/v1/checks", json=body, headers=customs)).json()
+    answer = await _transit_check(client, customs)
     assert (answer["verdict"], answer["reasons"]) == ("clear", [])
 
 
@@ -320,21 +320,16 @@ async def test_a_consent_to_a_version_never_issued_covers_a_later_one_asking_no_
     pending = LICENCE | {"version": 2, "lines": lines, "status": "pending", "issued_at": None}
     request_id = await _post(client, 2, "transit-consent.requested", {"licence": pending, "shipment_window": window})
     officer = await _headers(conn, "licensing-officer")
-    decided = await client.post(
-        f"/api/v1/consent-requests/AT/{request_id}/decision", json={"decision": "no-objection"}, headers=officer
-    )
-    assert decided.status_code == 200, decided.text
+    await _no_objection(client, officer, request_id)
     fewer = copy.deepcopy(lines)
     fewer[1]["quantity"] = 6000
     await _post(client, 3, "export-licence.issued", {"licence": LICENCE | {"version": 3, "lines": fewer}})
     customs = await _headers(conn, "customs-officer")
-    body = check_body(lines=[{"line": 2, "quantity": 100}])
-    answer = (await client.post("/api/v1/checks", json=body, headers=customs)).json()
+    answer = await _transit_check(client, customs)
     assert (answer["verdict"], answer["reasons"]) == ("clear", []), answer
     fewer[1]["quantity"] = 9000  # more than CZ consented to: refused, naming both versions
     await _post(client, 4, "export-licence.issued", {"licence": LICENCE | {"version": 4, "lines": fewer}})
-    body = check_body(lines=[{"line": 2, "quantity": 100}])  # another check
-    answer = (await client.post("/api/v1/checks", json=body, headers=customs)).json()
+    answer = await _transit_check(client, customs)  # another check
     assert (answer["verdict"], [reason["code"] for reason in answer["reasons"]]) == (
         "refuse",
         ["transit-consent-missing"],
