@@ -68,7 +68,7 @@ log = logging.getLogger("firearms.exchange")
 # A partner delivering alone (one notice at a time, the usual case) waits for each receipt: then Ed25519
 # runs on these threads while the event loop waits for the database (pycryptodome's C code releases the
 # GIL): the notice's signature during the reads of checks 3-8, the receipt's during the effect (sequential
-# delivery 6 % faster, bench/RESULTS.md). With other notices in flight in this process the loop has work of
+# delivery 7-12 % faster, bench/RESULTS.md). With other notices in flight in this process the loop has work of
 # its own, and the threads' contention for the GIL halved the receiving rate: they are not used then.
 _CRYPTO = concurrent.futures.ThreadPoolExecutor(max_workers=2, thread_name_prefix="firearms-ed25519")
 _in_flight = 0
