@@ -1,4 +1,5 @@
-"""``signing.verify`` computes [8k]A from a key's multiples: it must judge every signature as pycryptodome does."""
+"""``signing`` signs and verifies with pycryptodome's point arithmetic but not its wrappers: its signatures
+must be the library's, byte for byte, and it must judge every signature as the library does."""
 
 from __future__ import annotations
 
@@ -69,3 +70,17 @@ def test_a_signature_verifies_under_its_own_key_only() -> None:
     signature = first.sign(b"export-licence.issued")
     assert verify(first.public_key, b"export-licence.issued", signature)
     assert not verify(second.public_key, b"export-licence.issued", signature)
+
+
+def test_signatures_are_the_librarys_byte_for_byte() -> None:
+    rng = random.Random(20261130)  # noqa: S311 - repeatable test cases, nothing secret
+    keys = [SigningKey.from_seed(rng.randbytes(32)) for _ in range(4)] + [SigningKey.generate()]
+    keys.append(SigningKey(ECC.import_key(keys[-1].pem().decode("ascii"))))  # as ``load`` reads it
+    compared = 0
+    for key in keys:
+        library = eddsa.new(ECC.import_key(key.pem().decode("ascii")), "rfc8032")
+        for length in (0, 1, 31, 64, 127, 128, 129, 600, 4096):
+            message = rng.randbytes(length)
+            assert key.sign(message) == library.sign(message)
+            compared += 1
+    assert compared == 6 * 9
