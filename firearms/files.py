@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from pathlib import Path
 
-__all__ = ["partial_beside"]
+__all__ = ["partial_beside", "partials_in", "partials_of"]
+
+_PARTIAL = re.compile(r"^\.(?P<final>.+)\.[^.]+\.partial$")  # the names partial_beside gives
 
 
 def partial_beside(path: Path) -> Path:
@@ -21,3 +24,16 @@ def partial_beside(path: Path) -> Path:
     handle, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
     os.close(handle)
     return Path(name)
+
+
+def partials_of(path: Path) -> list[Path]:
+    """The files :func:`partial_beside` made for ``path`` and that are still there, by name."""
+    return [partial for partial, final in partials_in(path.parent) if final == path.name]
+
+
+def partials_in(folder: Path) -> list[tuple[Path, str]]:
+    """Every file :func:`partial_beside` made in ``folder`` and that is still there, with the name it was for."""
+    if not folder.is_dir():
+        return []
+    found = ((path, _PARTIAL.match(path.name)) for path in sorted(folder.glob(".*.partial")))
+    return [(path, match["final"]) for path, match in found if match]

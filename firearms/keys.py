@@ -19,7 +19,7 @@ import msgspec
 
 from firearms import journal
 from firearms.errors import ConfigError
-from firearms.files import partial_beside
+from firearms.files import partial_beside, partials_in, partials_of
 from firearms.signing import SigningKey, b64url_encode
 from firearms.store import keys as store
 
@@ -48,7 +48,7 @@ __all__ = [
 
 log = logging.getLogger("firearms.keys")
 _loaded: dict[tuple[Path, str], SigningKey] = {}
-_PARTIAL = re.compile(r"^\.(?P<key_id>[0-9a-f]{32})\.pem\..+\.partial$")  # partial_beside's name of a key file
+_KEY_FILE = re.compile(r"^(?P<key_id>[0-9a-f]{32})\.pem$")  # key_file's name
 
 
 class KeyInfo(msgspec.Struct, frozen=True, kw_only=True):
@@ -176,8 +176,8 @@ async def remove_orphan_key_files(conn: Conn, home: Path) -> list[Path]:
     async with conn.transaction():
         await store.lock_key_files(conn)
         found: dict[str, list[Path]] = {}
-        for path in sorted(folder.glob(".*.partial")) if folder.is_dir() else []:
-            if match := _PARTIAL.match(path.name):
+        for path, final in partials_in(folder):
+            if match := _KEY_FILE.match(final):
                 found.setdefault(match["key_id"], []).append(path)
         if not found:
             return removed
@@ -247,7 +247,7 @@ def _finish_interrupted(home: Path, key_id: str) -> bool:
     Called only for a key the database names, so that transaction did commit. ``True`` when one was found.
     """
     final = key_path(home, key_id)
-    for partial in sorted(final.parent.glob(f".{final.name}.*.partial")):
+    for partial in partials_of(final):
         try:
             found = SigningKey.load(partial)
         except (OSError, ValueError):
