@@ -6,6 +6,7 @@ from __future__ import annotations
 import random
 from typing import TYPE_CHECKING
 
+import pytest
 from Crypto.PublicKey import ECC
 from Crypto.Signature import eddsa
 
@@ -63,6 +64,32 @@ def test_verify_agrees_with_pycryptodome_on_valid_and_altered_signatures() -> No
                     assert expected, "a valid signature the library refused: the case is wrong"
                 cases += 1
     assert cases == 3 * 60 * 6
+
+
+_P = 2**255 - 19
+
+
+@pytest.mark.parametrize(
+    "r",
+    [
+        (1).to_bytes(32, "little"),  # the identity (0, 1): decodes, a point of small order
+        _SMALL_ORDER,
+        (_P + 1).to_bytes(32, "little"),  # y = 1 written as p + 1: not canonical (RFC 8032 §5.1.3)
+        (1 | 1 << 255).to_bytes(32, "little"),  # x = 0 with the sign bit set
+        (_P - 1 | 1 << 255).to_bytes(32, "little"),  # y = -1: x = 0 again, sign bit set
+        bytes(32),  # y = 0: the points (±sqrt(-1), 0)
+        b"\xff" * 32,  # y >= p
+    ],
+    ids=["identity", "order-8", "y-not-canonical", "x-zero-signed", "y-minus-one-signed", "y-zero", "all-ones"],
+)
+def test_edge_encodings_of_r_are_refused_without_error_as_the_library_refuses_them(r: bytes) -> None:
+    """Some decode (small order), some do not (not canonical, no point): ``verify`` says False, it never raises."""
+    key = SigningKey.from_seed(bytes([7]) * 32)
+    message = b"receipt.confirmed"
+    for s in (0, 1, _ORDER - 1, int.from_bytes(key.sign(message)[32:], "little")):
+        signature = r + s.to_bytes(32, "little")
+        assert verify(key.public_key, message, signature) is False
+        assert _library_verdict(key.public_key, message, signature) is False
 
 
 def test_a_signature_verifies_under_its_own_key_only() -> None:
