@@ -265,12 +265,25 @@ def _serials(movement: Movement, item: CheckLine, line: LineView, records: Recor
 def _component_serials(
     movement: Movement, item: CheckLine, line: LineView, licence: LicenceView, records: RecordsView
 ) -> list[Reason]:
-    """A component line needs no serials; those given are on the line if it lists them, else on no other line."""
+    """A component line needs no serials; those given are on the line if it lists them, else on no other line.
+
+    A serial names one component: more serials than components presented is ``serial-count-mismatch``, or a
+    clear would record as passed a serial it never counted (the component that bears it refused later).
+    """
+    reasons: list[Reason] = []
+    if len(item.serials) > item.quantity:
+        reasons.append(
+            _reason(
+                "serial-count-mismatch",
+                f"{item.quantity} components presented with {len(item.serials)} serials",
+                line=item.line,
+            )
+        )
     if line.serials:
         on_line = frozenset(normalise(serial) for serial in line.serials)
-        return _each_serial(movement, item, records, lambda key: key in on_line)
+        return reasons + _each_serial(movement, item, records, lambda key: key in on_line)
     elsewhere = frozenset(normalise(serial) for other in licence.lines.values() for serial in other.serials)
-    return _each_serial(movement, item, records, lambda key: key not in elsewhere)
+    return reasons + _each_serial(movement, item, records, lambda key: key not in elsewhere)
 
 
 def _each_serial(

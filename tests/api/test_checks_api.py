@@ -610,6 +610,32 @@ async def test_a_component_serial_passing_twice_is_refused_not_a_409(
     assert await conn.fetchval("SELECT sum(quantity) FROM passage_tally") == 1
 
 
+async def test_more_serials_than_components_is_held_and_marks_no_serial_as_passed(
+    cz: Client, conn: db.Conn, auth: TokenFactory
+) -> None:
+    # One barrel presented with two serials: a clear tallied one barrel and recorded both serials as passed,
+    # so the second barrel, when it came, was refused as already passed though it was never counted.
+    barrels = LicenceLine(
+        line=3,
+        category="component",
+        type="barrel",
+        make="Steyr",
+        model="SSG 08",
+        calibre=".308 Win",
+        quantity=2,
+        serials=["B-1", "B-2"],
+    )
+    await receive(conn, at_licence(lines=[*LINES, barrels]), state="CZ")
+    headers = await customs(auth)
+    both = await post_check(cz, headers, check_body(lines=[{"line": 3, "quantity": 1, "serials": ["B-1", "B-2"]}]))
+    assert (both["verdict"], codes(both)) == ("hold", ["serial-count-mismatch"])
+    assert both["reasons"][0]["line"] == 3
+    assert await conn.fetchval("SELECT count(*) FROM cleared_serial") == 0
+    assert await conn.fetchval("SELECT count(*) FROM passage_tally") == 0
+    second = await post_check(cz, headers, check_body(lines=[{"line": 3, "quantity": 1, "serials": ["B-2"]}]))
+    assert (second["verdict"], codes(second)) == ("clear", [])
+
+
 async def test_a_replay_after_the_release_answers_the_first_hold_and_takes_nothing_more(
     cz: Client, conn: db.Conn, auth: TokenFactory
 ) -> None:
