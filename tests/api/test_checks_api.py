@@ -237,6 +237,38 @@ async def test_same_check_id_same_request_gives_the_same_answer_and_debits_once(
     assert await conn.fetchval("SELECT count(*) FROM customs_check") == 1
 
 
+async def test_a_replay_after_a_line_became_ammunition_answers_the_first_answer(
+    cz: Client, conn: db.Conn, auth: TokenFactory
+) -> None:
+    # A retry of a recorded check must answer what the first one answered, whatever the licence became since:
+    # it was 422 serials-not-allowed once the issuing State's next version made the barrels' line ammunition.
+    barrels = LicenceLine(
+        line=3,
+        category="component",
+        type="barrel",
+        make="Steyr",
+        model="SSG 08",
+        calibre=".308 Win",
+        quantity=2,
+        serials=["B-1", "B-2"],
+    )
+    await receive(conn, at_licence(lines=[*LINES, barrels]), state="CZ")
+    headers = await customs(auth)
+    body = check_body(lines=[{"line": 3, "quantity": 1, "serials": ["B-1"]}])
+    first = await cz.post("/api/v1/checks", json=body, headers=headers)
+    assert (first.status_code, first.json()["verdict"]) == (200, "clear")
+    cartridges = LicenceLine(
+        line=3, category="ammunition", type="cartridge", make="Hirtenberger", model="", calibre="9 mm", quantity=2
+    )
+    await receive(conn, at_licence(version=2, lines=[*LINES, cartridges]), state="CZ", consent=False)
+    again = await cz.post("/api/v1/checks", json=body, headers=headers)
+    assert (again.status_code, again.content) == (200, first.content)
+    other = await cz.post("/api/v1/checks", json=check_body(lines=body["lines"]), headers=headers)
+    assert (other.status_code, other.json()["type"].rsplit("/", 1)[-1]) == (422, "serials-not-allowed")
+    assert await conn.fetchval("SELECT count(*) FROM customs_check") == 1
+    assert await conn.fetchval("SELECT sum(quantity) FROM passage_tally") == 1
+
+
 async def test_same_check_id_other_request_is_409(cz: Client, conn: db.Conn, auth: TokenFactory) -> None:
     await receive(conn, at_licence(), state="CZ")
     headers = await customs(auth)
