@@ -92,8 +92,13 @@ _STATUS_REASONS: dict[str, ReasonCode] = {
     "exhausted": "licence-exhausted",
 }
 
-Serial = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[^\x00-\x1f\x7f-\x9f]+$")]
-Text = Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f-\x9f]+$")]
+# msgspec matches a pattern with Python's re.search, where "$" also matches before a final line feed: "AT\n"
+# passed as a State code and a licence number ending in one was recorded as a refuse (licence-unknown).
+# "(?!\n)" after the "$" refuses that; to a JSON Schema (ECMA-262) reader the pattern means the same.
+_NO_CONTROL = r"^[^\x00-\x1f\x7f-\x9f]+$(?!\n)"
+_STATE = r"^[A-Z]{2}$(?!\n)"
+Serial = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=_NO_CONTROL)]
+Text = Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=_NO_CONTROL)]
 
 
 class CheckLine(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -109,8 +114,8 @@ class CheckRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
 
     check_id: uuid.UUID
     movement: Movement
-    licence_number: Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[^\x00-\x1f\x7f-\x9f]+$")]
-    issuing_state: Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{2}$")]
+    licence_number: Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=_NO_CONTROL)]
+    issuing_state: Annotated[str, msgspec.Meta(pattern=_STATE)]
     crossing_point: Text
     lines: Annotated[list[CheckLine], msgspec.Meta(min_length=1, max_length=500)]
     shipment_id: Text | None = None

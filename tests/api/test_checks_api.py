@@ -585,6 +585,30 @@ async def test_a_c1_control_character_in_a_licence_number_is_refused_as_such_not
     assert await conn.fetchval("SELECT count(*) FROM customs_check") == 0
 
 
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"licence_number": f"{NUMBER}\n"},
+        {"issuing_state": "AT\n"},
+        {"crossing_point": "CZ-Dolni Dvoriste\n"},
+        {"shipment_id": "SHIP-1\n"},
+        {"customs_document": "MRN-26CZ0001\n"},
+        {"lines": [{"line": 1, "quantity": 2, "serials": ["SSG08-001", "SSG08-002\n"]}]},
+    ],
+)
+async def test_a_value_ending_in_a_line_feed_is_400_not_recorded(
+    changes: dict[str, Any], cz: Client, conn: db.Conn, auth: TokenFactory
+) -> None:
+    # A "$" in a pattern also matches before a final line feed: "AT\n" passed as a State code and was recorded
+    # as a refuse (licence-unknown), a licence number ending in one too; a crossing point kept the control character.
+    await receive(conn, at_licence(), state="CZ")
+    headers = await customs(auth)
+    response = await cz.post("/api/v1/checks", json=check_body() | changes, headers=headers)
+    assert response.status_code == 400, response.text
+    assert response.json()["type"].endswith("/invalid-request")
+    assert await conn.fetchval("SELECT count(*) FROM customs_check") == 0
+
+
 @pytest.mark.parametrize("status", ["suspended", "revoked", "expired"])
 async def test_release_fails_when_the_licence_is_no_longer_usable(
     status: LicenceStatus, cz: Client, conn: db.Conn, auth: TokenFactory
