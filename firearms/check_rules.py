@@ -195,8 +195,10 @@ def evaluate(
         on: the date of the check (licence validity is judged on it).
     """
     if licence is None:
+        # an item reported lost or stolen is named whatever else is wrong: the officer stops it, not turns it back
         return [
-            _reason("licence-unknown", f"no licence {request.licence_number} of {request.issuing_state} is known here")
+            _reason("licence-unknown", f"no licence {request.licence_number} of {request.issuing_state} is known here"),
+            *(reason for item in request.lines for reason in _reported(item, records)),
         ]
     reasons: list[Reason] = []
     status_reason = _STATUS_REASONS.get(licence.status)
@@ -216,6 +218,7 @@ def evaluate(
         line = licence.lines.get(item.line)
         if line is None:
             reasons.append(_reason("line-not-on-licence", f"the licence has no line {item.line}", line=item.line))
+            reasons.extend(_reported(item, records))
             continue
         if item.quantity > line.remaining:
             reasons.append(
@@ -310,6 +313,15 @@ def _each_serial(
                 _reason("import-marking-missing", "registered here without an import marking", item.line, serial)
             )
     return reasons
+
+
+def _reported(item: CheckLine, records: RecordsView) -> list[Reason]:
+    """The serials of a line no other rule judges (unknown licence or line) that are reported lost or stolen here."""
+    return [
+        _reason("item-reported-lost-or-stolen", "reported lost or stolen here", item.line, serial)
+        for serial in item.serials
+        if normalise(serial) in records.reported
+    ]
 
 
 def _reason(code: ReasonCode, detail: str, line: int | None = None, serial: str | None = None) -> Reason:

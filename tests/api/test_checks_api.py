@@ -211,6 +211,33 @@ async def test_item_reported_lost_or_stolen_is_held(cz: Client, conn: db.Conn, a
     ]
 
 
+async def test_a_stolen_rifle_is_named_under_an_unknown_licence_or_line(
+    cz: Client, conn: db.Conn, auth: TokenFactory
+) -> None:
+    # The verdict is refuse either way, but the officer must learn that the rifle is reported stolen here: the
+    # answer said only licence-unknown (or line-not-on-licence), and the rifle was turned back, not stopped.
+    await receive(conn, at_licence(), state="CZ")
+    await register_stolen(conn, "SSG08-001")
+    headers = await customs(auth)
+    unknown = await post_check(
+        cz,
+        headers,
+        check_body(licence_number="AT-EXP-2026-999999", lines=[{"line": 1, "quantity": 1, "serials": ["ssg08 001"]}]),
+    )
+    assert unknown["verdict"] == "refuse"
+    assert [(r["code"], r["line"], r["serial"]) for r in unknown["reasons"]] == [
+        ("licence-unknown", None, None),
+        ("item-reported-lost-or-stolen", 1, "ssg08 001"),
+    ]
+    no_line = await post_check(cz, headers, check_body(lines=[{"line": 7, "quantity": 1, "serials": ["SSG08-001"]}]))
+    assert no_line["verdict"] == "refuse"
+    assert [(r["code"], r["line"], r["serial"]) for r in no_line["reasons"]] == [
+        ("line-not-on-licence", 7, None),
+        ("item-reported-lost-or-stolen", 7, "SSG08-001"),
+    ]
+    assert await conn.fetchval("SELECT count(*) FROM cleared_serial") == 0
+
+
 async def test_import_marking_missing_is_held(de: Client, conn: db.Conn, auth: TokenFactory) -> None:
     await receive(conn, at_licence(), state="DE")
     await register_firearm(conn, "SSG08-001")  # registered in DE without DE's import marking
