@@ -230,7 +230,8 @@ class ConfirmationRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unkn
     """A shipment of one of this State's export licences whose receipt the importing State should confirm."""
 
     licence_number: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
-    shipment_id: Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$")]
+    # as a check's shipment id: no control character (C1 and a final line feed included; "$" alone lets one through)
+    shipment_id: Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f-\x9f]+$(?!\n)")]
 
 
 class ConfirmationRequested(msgspec.Struct, frozen=True, kw_only=True):

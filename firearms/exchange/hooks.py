@@ -29,6 +29,7 @@ from firearms.errors import InvalidInputError
 from firearms.exchange import emit
 from firearms.exchange.bodies import ShipmentItem
 from firearms.store import outbox as outbox_store
+from firearms.text_rules import is_padded
 
 if TYPE_CHECKING:
     import datetime as dt
@@ -176,8 +177,15 @@ async def ask_receipt_confirmation(
 
     Raises:
         NotFoundError: no licence of this State with that number.
-        InvalidInputError: ``not-an-export-licence``.
+        InvalidInputError: ``padded-value`` (the shipment id has white space around it: no entry check takes
+            such an id, so the request could never be answered); ``not-an-export-licence``.
     """
+    if is_padded(shipment_id):
+        raise InvalidInputError(
+            "shipment_id has leading or trailing white space; identifiers are refused, never trimmed",
+            code="padded-value",
+            field="shipment_id",
+        )
     from firearms import licences  # noqa: PLC0415  # licences imports this module
 
     licence = (await licences.find_licence(conn, own_state, licence_number)).licence

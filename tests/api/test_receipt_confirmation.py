@@ -136,3 +136,35 @@ async def test_a_released_entry_is_confirmed_with_the_day_of_its_release_when_as
     asked = {"licence_number": LICENCE["number"], "shipment_id": "SHP-9"}
     assert await _send(client, 2, "receipt.confirmation-requested", asked) == ("accepted", None)
     assert [item["received_on"] for item in await _confirmations(conn)] == [today, today]
+
+
+async def test_a_padded_or_controlled_shipment_id_is_refused_not_sent(
+    client: Client, conn: db.Conn, settings: Settings
+) -> None:
+    # An entry check refuses a shipment id with white space around it (422 padded-value) or a control character
+    # (400), so the importing registry could never answer a request for "SHP-1 ": it was sent, and waited for good.
+    licence = await issued_export(conn, settings, await register_parties(conn))
+    async with conn.transaction():
+        await trust.add_peer(
+            conn,
+            own_state="AT",
+            state="DE",
+            base_url="http://127.0.0.1:9",
+            public_key="PUAXw-hDiVqStwqnTRt-vJyYLM8uxJaMwM1V8Sr0Zgw",
+            not_before=None,
+            actor="test",
+        )
+    headers = await _token(conn, "customs-officer")
+    for shipment_id, status, code in (
+        ("SHP-1 ", 422, "padded-value"),
+        ("\u00a0SHP-1", 422, "padded-value"),
+        ("SHP-1\n", 400, "invalid-request"),
+        ("SHP-1\x85", 400, "invalid-request"),
+    ):
+        body = {"licence_number": licence.licence.number, "shipment_id": shipment_id}
+        refused = await client.post("/api/v1/shipments/confirmation-requests", json=body, headers=headers)
+        assert (refused.status_code, refused.json()["type"].rsplit("/", 1)[-1]) == (status, code), shipment_id
+    assert await conn.fetchval("SELECT count(*) FROM notice_outbox WHERE type = 'receipt.confirmation-requested'") == 0
+    body = {"licence_number": licence.licence.number, "shipment_id": "SHP-1"}
+    sent = await client.post("/api/v1/shipments/confirmation-requests", json=body, headers=headers)
+    assert (sent.status_code, sent.json()["sent_to"]) == (202, ["DE"])
