@@ -100,6 +100,8 @@ class CheckRecord(msgspec.Struct, frozen=True, kw_only=True):
     movement: Movement
     crossing_point: str
     checked_by: str
+    request: CheckRequest
+    """The consignment as presented: the licence number and State, lines, serials, shipment, customs document."""
     recorded_at: dt.datetime
     """When the check was recorded, to the microsecond (the answer's ``checked_at`` has whole seconds)."""
     answer: CheckAnswer
@@ -120,6 +122,7 @@ def _check_record(row: asyncpg.Record) -> CheckRecord:
         movement=row["movement"],
         crossing_point=row["crossing_point"],
         checked_by=row["checked_by"],
+        request=msgspec.convert(row["request"], CheckRequest),
         recorded_at=row["checked_at"],
         answer=msgspec.convert(row["answer"], CheckAnswer),
         decision=row["decision"],

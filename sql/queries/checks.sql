@@ -78,7 +78,7 @@ RETURNING check_id;
 
 -- name: list_checks_by_licence
 -- Checks of one licence, newest first, a page after a cursor. $1 issuing_state, $2 number, $3 before checked_at, $4 before check_id, $5 limit
-SELECT c.check_id, c.movement, c.verdict, c.answer, c.checked_at, c.checked_by, c.crossing_point,
+SELECT c.check_id, c.movement, c.verdict, c.request, c.answer, c.checked_at, c.checked_by, c.crossing_point,
        d.decision, d.reason AS decision_reason, d.decided_at, d.decided_by
   FROM customs_check AS c
   LEFT JOIN check_decision AS d USING (check_id)
@@ -89,7 +89,7 @@ SELECT c.check_id, c.movement, c.verdict, c.answer, c.checked_at, c.checked_by, 
 
 -- name: list_checks_by_serial
 -- Checks that presented a serial, newest first, a page after a cursor. $1 normalised serial, $2 before checked_at, $3 before check_id, $4 limit
-SELECT c.check_id, c.movement, c.verdict, c.answer, c.checked_at, c.checked_by, c.crossing_point,
+SELECT c.check_id, c.movement, c.verdict, c.request, c.answer, c.checked_at, c.checked_by, c.crossing_point,
        d.decision, d.reason AS decision_reason, d.decided_at, d.decided_by
   FROM check_serial AS s
   JOIN customs_check AS c USING (check_id)

@@ -414,6 +414,29 @@ async def test_checks_listed_by_licence_and_by_serial(cz: Client, conn: db.Conn,
         assert (ambiguous.status_code, ambiguous.json()["type"].rsplit("/", 1)[-1]) == (422, "invalid-check-filter")
 
 
+async def test_a_recorded_check_shows_the_consignment_it_judged(cz: Client, conn: db.Conn, auth: TokenFactory) -> None:
+    # An auditor reading a check, or the checks of a serial, saw the answer but not what was presented: not the
+    # licence number of a licence-unknown check, nor the lines, serials, shipment or customs document.
+    headers = await customs(auth)
+    body = check_body(
+        licence_number="AT-EXP-2026-999999",
+        shipment_id="SHP-9",
+        customs_document="MRN-26CZ0009",
+        lines=[{"line": 1, "quantity": 1, "serials": ["ssg08 001"]}],
+    )
+    answer = await post_check(cz, headers, body)
+    assert answer["licence"] is None
+    auditor = await auth("auditor")
+    record = (await cz.get(f"/api/v1/checks/{body['check_id']}", headers=auditor)).json()
+    assert record["request"] == body
+    by_serial = (await cz.get("/api/v1/checks", params={"serial": "SSG08-001"}, headers=auditor)).json()
+    assert [item["request"] for item in by_serial["items"]] == [body]
+    by_licence = await cz.get(
+        "/api/v1/checks", params={"licence_number": "AT-EXP-2026-999999", "issuing_state": "AT"}, headers=auditor
+    )
+    assert [item["request"] for item in by_licence.json()["items"]] == [body]
+
+
 @pytest.mark.parametrize(
     "body",
     [
