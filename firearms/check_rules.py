@@ -209,7 +209,13 @@ def evaluate(
     if on < licence.valid_from:
         reasons.append(_reason("licence-not-yet-valid", f"the licence is valid from {licence.valid_from.isoformat()}"))
     if licence.kind != "export":
-        reasons.append(_reason("licence-kind-mismatch", f"a {licence.kind} licence does not authorise a movement"))
+        article = "an" if licence.kind[:1] in "aeiou" else "a"
+        reasons.append(
+            _reason(
+                "licence-kind-mismatch",
+                f"the number names {article} {licence.kind} licence, not an export authorisation",
+            )
+        )
     reasons.extend(_route(request.movement, licence, state))
     if licence.status != "exhausted" and licence.lines and all(line.remaining == 0 for line in licence.lines.values()):
         reasons.append(_reason("licence-exhausted", "every line of the licence is used up"))

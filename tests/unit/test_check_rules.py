@@ -152,6 +152,20 @@ def test_wrong_kind_of_licence() -> None:
     assert "licence-kind-mismatch" in codes(request(), licence(kind="import"))
 
 
+@pytest.mark.parametrize(
+    ("kind", "detail"),
+    [
+        ("import", "the number names an import licence, not an export authorisation"),
+        ("transit", "the number names a transit licence, not an export authorisation"),
+        ("brokering", "the number names a brokering licence, not an export authorisation"),
+    ],
+)
+def test_the_kind_mismatch_says_what_the_number_names_in_plain_words(kind: str, detail: str) -> None:
+    # it said "a import licence does not authorise a movement"
+    reasons = evaluate(request(), licence(kind=kind), NOTHING, state="CZ", on=TODAY)
+    assert [reason.detail for reason in reasons if reason.code == "licence-kind-mismatch"] == [detail]
+
+
 def test_policy_table_covers_every_code_and_refuse_wins() -> None:
     assert set(POLICY.values()) == {"hold", "refuse"}
     found = evaluate(request(), licence(status="revoked"), NOTHING, state="CZ", on=TODAY)
