@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import uuid
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import asyncpg
 import msgspec
@@ -100,8 +100,12 @@ class CheckRecord(msgspec.Struct, frozen=True, kw_only=True):
     movement: Movement
     crossing_point: str
     checked_by: str
-    request: CheckRequest
-    """The consignment as presented: the licence number and State, lines, serials, shipment, customs document."""
+    request: dict[str, Any]
+    """The consignment as presented: the licence number and State, lines, serials, shipment, customs document.
+
+    As it was recorded, not converted again: a check recorded under earlier input rules (say a value the
+    rules of a later release refuse) must still be shown.
+    """
     recorded_at: dt.datetime
     """When the check was recorded, to the microsecond (the answer's ``checked_at`` has whole seconds)."""
     answer: CheckAnswer
@@ -122,7 +126,7 @@ def _check_record(row: asyncpg.Record) -> CheckRecord:
         movement=row["movement"],
         crossing_point=row["crossing_point"],
         checked_by=row["checked_by"],
-        request=msgspec.convert(row["request"], CheckRequest),
+        request=row["request"],
         recorded_at=row["checked_at"],
         answer=msgspec.convert(row["answer"], CheckAnswer),
         decision=row["decision"],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -435,6 +436,31 @@ async def test_a_recorded_check_shows_the_consignment_it_judged(cz: Client, conn
         "/api/v1/checks", params={"licence_number": "AT-EXP-2026-999999", "issuing_state": "AT"}, headers=auditor
     )
     assert [item["request"] for item in by_licence.json()["items"]] == [body]
+
+
+async def test_a_check_recorded_under_earlier_input_rules_is_still_shown(
+    cz: Client, conn: db.Conn, auth: TokenFactory
+) -> None:
+    # Until the input patterns refused a final line feed, "AT\n" was recorded (refuse, licence-unknown). Such a
+    # record must stay readable: its request is shown as recorded, not converted under today's rules.
+    headers = await customs(auth)
+    body = check_body(licence_number="AT-EXP-2026-999998")
+    await post_check(cz, headers, body)
+    earlier = uuid.uuid4()
+    await conn.execute(
+        """
+        INSERT INTO customs_check
+        SELECT (jsonb_populate_record(c, jsonb_build_object(
+                  'check_id', $2::uuid, 'request', jsonb_set(c.request, '{issuing_state}', to_jsonb('AT' || chr(10))))
+               )).*
+          FROM customs_check AS c WHERE c.check_id = $1
+        """,
+        uuid.UUID(body["check_id"]),
+        earlier,
+    )
+    answer = await cz.get(f"/api/v1/checks/{earlier}", headers=await auth("auditor"))
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["request"]["issuing_state"] == "AT\n"
 
 
 @pytest.mark.parametrize(
