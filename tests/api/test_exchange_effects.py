@@ -179,6 +179,47 @@ async def test_status_change_applies_at_once(de: tuple[Client, db.Conn]) -> None
     assert (row["status"], row["status_reason"]) == ("revoked", "exporter's licence withdrawn")
 
 
+async def test_a_time_in_a_body_that_is_not_a_protocol_time_is_rejected(de: tuple[Client, db.Conn]) -> None:
+    """PROTOCOL §2: times are UTC with second precision and a ``Z``; a body with another form is invalid for its type.
+
+    Before, msgspec's RFC 3339 parser took a time without zone (stored as it came), an offset, a fraction of a
+    second or lower-case letters, and the notice was accepted.
+    """
+    client, conn = de
+    for sequence, issued_at in enumerate(
+        ["2026-11-28T10:00:00", "2026-11-28T11:00:00+01:00", "2026-11-28T10:00:00.5Z", "2026-11-28t10:00:00z"], 1
+    ):
+        assert await _send(client, sequence, "export-licence.issued", {"licence": _licence(issued_at=issued_at)}) == (
+            "rejected",
+            "invalid-body",
+        ), issued_at
+    assert await conn.fetchval("SELECT count(*) FROM foreign_licence") == 0
+    assert await conn.fetchval("SELECT count(*) FROM licence") == 0
+    assert await _send(client, 5, "export-licence.issued", {"licence": LICENCE}) == ("accepted", None)
+    change = {
+        "licence_number": "AT-EXP-2026-000123",
+        "issuing_state": "AT",
+        "version": 1,
+        "status": "suspended",
+        "reason": None,
+        "effective_at": "2026-11-29T10:15:00+00:00",
+    }
+    assert await _send(client, 6, "licence.status-changed", change) == ("rejected", "invalid-body")
+    dispatched = {
+        "licence_number": "AT-EXP-2026-000123",
+        "shipment_id": "SHP-1",
+        "dispatched_at": "2026-11-29 08:00:00Z",
+        "items": [{"line": 1, "quantity": 2, "serials": ["SSG08-001", "SSG08-002"]}],
+    }
+    assert await _send(client, 7, "shipment.dispatched", dispatched) == ("rejected", "invalid-body")
+    assert await conn.fetchval("SELECT status FROM foreign_licence") == "issued"
+    assert await conn.fetchval("SELECT count(*) FROM shipment_dispatch") == 0
+    assert await _send(client, 8, "licence.status-changed", change | {"effective_at": "2026-11-29T10:15:00Z"}) == (
+        "accepted",
+        None,
+    )
+
+
 async def test_shipment_notices_update_the_shipment_record(de: tuple[Client, db.Conn]) -> None:
     client, conn = de
     items = [{"line": 1, "quantity": 2, "serials": ["SSG08-001", "SSG08-002"]}, {"line": 2, "quantity": 800}]
