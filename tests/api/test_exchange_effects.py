@@ -220,6 +220,38 @@ async def test_a_time_in_a_body_that_is_not_a_protocol_time_is_rejected(de: tupl
     )
 
 
+async def test_a_licence_naming_a_line_number_twice_is_rejected(de: tuple[Client, db.Conn]) -> None:
+    """Lines are known by their number (shipment items name them); two lines under one number are refused.
+
+    Before, both were kept in ``foreign_licence`` (what officers read) while the licensing tables, keyed by
+    line, kept the last one (what customs checks read): the two copies of the licence disagreed, and customs
+    refused the rifles of line 1 as not on the licence.
+    """
+    rifles, cartridges = LICENCE["lines"]
+    twice = _licence(lines=[rifles, cartridges | {"line": 1}])
+    client, conn = de
+    assert await _send(client, 1, "export-licence.issued", {"licence": twice}) == ("rejected", "duplicate-line")
+    assert await conn.fetchval("SELECT count(*) FROM foreign_licence") == 0
+    assert await conn.fetchval("SELECT count(*) FROM licence") == 0
+    assert await _send(client, 2, "export-licence.issued", {"licence": LICENCE}) == ("accepted", None)
+    later = _licence(version=2, lines=[rifles, cartridges | {"line": 1}])
+    assert await _send(client, 3, "export-licence.issued", {"licence": later}) == ("rejected", "duplicate-line")
+    assert await conn.fetchval("SELECT version FROM foreign_licence") == 1
+
+
+async def test_a_consent_request_naming_a_line_number_twice_is_rejected(cz: tuple[Client, db.Conn]) -> None:
+    """The same for the licence a transit-consent request carries (recorded as received, pending)."""
+    rifles, cartridges = LICENCE["lines"]
+    client, conn = cz
+    pending = _licence(status="pending", issued_at=None, lines=[rifles, cartridges | {"line": 1}])
+    assert await _send(client, 1, "transit-consent.requested", _request(pending), recipient="CZ") == (
+        "rejected",
+        "duplicate-line",
+    )
+    assert await conn.fetchval("SELECT count(*) FROM consent_request_received") == 0
+    assert await conn.fetchval("SELECT count(*) FROM licence") == 0
+
+
 async def test_shipment_notices_update_the_shipment_record(de: tuple[Client, db.Conn]) -> None:
     client, conn = de
     items = [{"line": 1, "quantity": 2, "serials": ["SSG08-001", "SSG08-002"]}, {"line": 2, "quantity": 800}]

@@ -32,7 +32,8 @@ async def store_licence(conn: Conn, received: ReceivedNotice, *, kind: str) -> N
 
     Raises:
         NoticeRejectedError: ``invalid-body``, ``not-issuer`` (the sender did not issue it, or is not the
-            State that issues such a licence), ``not-on-route`` (this State has no part in it),
+            State that issues such a licence), ``duplicate-line`` (a line number named twice),
+            ``not-on-route`` (this State has no part in it),
             ``stale-version`` or ``version-conflict``.
     """
     licence = body_as(received, LicenceIssued).licence
@@ -41,6 +42,10 @@ async def store_licence(conn: Conn, received: ReceivedNotice, *, kind: str) -> N
         raise NoticeRejectedError("invalid-body", f"{received.notice.type} carries an issued {kind} licence")
     if licence.issuing_state != sender:
         raise NoticeRejectedError("not-issuer", f"{sender} did not issue licence {licence.number}")
+    try:
+        licensing.check_lines(licence)
+    except FirearmsError as exc:
+        raise NoticeRejectedError(exc.code, exc.detail) from exc
     existing = await store.get_foreign_licence_for_update(conn, sender, licence.number)
     _require_direction(
         licence,
