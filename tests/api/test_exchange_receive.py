@@ -251,6 +251,30 @@ async def test_garbage_is_malformed(de: tuple[Client, db.Conn], raw: bytes) -> N
     assert await _stored(conn) == (0, 0)
 
 
+@pytest.mark.parametrize("where", ["body", "notice", "envelope", "signature"])
+async def test_a_key_named_twice_in_an_object_is_malformed(de: tuple[Client, db.Conn], where: str) -> None:
+    """PROTOCOL §2: no duplicate keys. The signature verified over the last value of each repeated key.
+
+    Before, the envelope was accepted: the first value, which another parser keeps (RFC 8259 leaves it open),
+    was dropped unseen, so two registries could read one signed notice differently.
+    """
+    client, conn = de
+    raw = envelope(AT_KEY, body={"a": 1})
+    doubled = {
+        "body": (b'"body":{"a":1}', b'"body":{"a":2,"a":1}'),
+        "notice": (b'"sequence":1', b'"sequence":2,"sequence":1'),
+        "envelope": (b'"protocol":"firearms-exchange/1"', b'"protocol":"x","protocol":"firearms-exchange/1"'),
+        "signature": (b'"alg":"Ed25519"', b'"alg":"Ed25519","alg":"Ed25519"'),  # even the same value
+    }[where]
+    assert doubled[0] in raw
+    response = await _post(client, raw.replace(*doubled))
+    assert response.status_code == 400
+    assert response.json()["type"] == PROBLEM_BASE + "malformed-notice"
+    assert await _stored(conn) == (0, 0)
+    readable = json.dumps(json.loads(raw), indent=2).encode()  # not canonical, no key twice: taken
+    assert (await _post(client, readable)).status_code == 202
+
+
 @pytest.mark.parametrize(
     "content_type",
     [
