@@ -39,6 +39,7 @@ SELECT issuing_state, number, kind, version, status, status_reason, status_effec
  LIMIT $4;
 
 -- name: upsert_shipment_dispatch
+-- The record keeps the strictest confidentiality of the notices it took (Art. 12(5)), as the two queries after it.
 -- A dispatch notice, kept once (by its notice id), its items added to the shipment's: a consignment crosses
 -- the exit in parts under one shipment id. Nothing is written when the shipment is recorded under another
 -- licence. $1 exporting_state, $2 shipment_id, $3 licence_number, $4 issuing_state, $5 dispatched_at, $6 items,
@@ -58,7 +59,10 @@ WITH dispatch AS (
     SELECT $1, $2, $3, $4, $5, shipment_items_add(NULL, dispatch.items), $7, $8 FROM dispatch
     ON CONFLICT ON CONSTRAINT shipment_record_pkey DO UPDATE
        SET dispatched_at = greatest(shipment_record.dispatched_at, EXCLUDED.dispatched_at),
-           items = shipment_items_add(shipment_record.items, EXCLUDED.items), updated_at = EXCLUDED.updated_at
+           items = shipment_items_add(shipment_record.items, EXCLUDED.items), updated_at = EXCLUDED.updated_at,
+           confidentiality = CASE WHEN 'confidential' IN (shipment_record.confidentiality, EXCLUDED.confidentiality) THEN 'confidential'
+                                WHEN 'restricted' IN (shipment_record.confidentiality, EXCLUDED.confidentiality) THEN 'restricted'
+                                ELSE 'public' END
     RETURNING exporting_state
 ), entry AS (
     INSERT INTO journal_entry (recorded_at, actor, action, entity, entity_id, payload)
@@ -76,7 +80,10 @@ WITH written AS (
                                  confidentiality, updated_at)
     VALUES ($1, $2, $3, $4, $5, $6, $7)
     ON CONFLICT ON CONSTRAINT shipment_record_pkey DO UPDATE
-       SET confirmation_requested_at = EXCLUDED.confirmation_requested_at, updated_at = EXCLUDED.updated_at
+       SET confirmation_requested_at = EXCLUDED.confirmation_requested_at, updated_at = EXCLUDED.updated_at,
+           confidentiality = CASE WHEN 'confidential' IN (shipment_record.confidentiality, EXCLUDED.confidentiality) THEN 'confidential'
+                                WHEN 'restricted' IN (shipment_record.confidentiality, EXCLUDED.confidentiality) THEN 'restricted'
+                                ELSE 'public' END
     RETURNING exporting_state
 ), entry AS (
     INSERT INTO journal_entry (recorded_at, actor, action, entity, entity_id, payload)
@@ -122,7 +129,10 @@ WITH licence_found AS (
        SET received_on = greatest(shipment_record.received_on, EXCLUDED.received_on),
            customs_document = EXCLUDED.customs_document,
            received_items = shipment_items_add(shipment_record.received_items, EXCLUDED.received_items),
-           confirmed_by = EXCLUDED.confirmed_by, updated_at = EXCLUDED.updated_at
+           confirmed_by = EXCLUDED.confirmed_by, updated_at = EXCLUDED.updated_at,
+           confidentiality = CASE WHEN 'confidential' IN (shipment_record.confidentiality, EXCLUDED.confidentiality) THEN 'confidential'
+                                WHEN 'restricted' IN (shipment_record.confidentiality, EXCLUDED.confidentiality) THEN 'restricted'
+                                ELSE 'public' END
     RETURNING exporting_state
 ), entry AS (
     INSERT INTO journal_entry (recorded_at, actor, action, entity, entity_id, payload)

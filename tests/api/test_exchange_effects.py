@@ -342,6 +342,57 @@ async def test_a_shipment_dispatched_in_two_parts_keeps_the_items_of_both(de: tu
     assert (again["licence_number"], again["items"]) == ("AT-EXP-2026-000123", shipment["items"])
 
 
+async def test_a_shipment_record_keeps_the_strictest_confidentiality_of_its_notices(de: tuple[Client, db.Conn]) -> None:
+    """Art. 12(5), PROTOCOL §3: the level is kept with the record; one built of several notices has the strictest.
+
+    Before, the record kept the level of its first notice: a public first truck, then a confidential second
+    one, and the record holding both trucks' serials said ``public``.
+    """
+    client, conn = de
+    assert await _send(client, 1, "export-licence.issued", {"licence": LICENCE}) == ("accepted", None)
+    first_truck = {
+        "licence_number": "AT-EXP-2026-000123",
+        "shipment_id": "SHP-1",
+        "dispatched_at": "2026-11-29T08:00:00Z",
+        "items": [{"line": 1, "quantity": 1, "serials": ["SSG08-001"]}],
+    }
+    second_truck = first_truck | {
+        "dispatched_at": "2026-11-29T10:00:00Z",
+        "items": [{"line": 1, "quantity": 1, "serials": ["SSG08-002"]}],
+    }
+    customs = await _token(conn, "customs-officer")
+
+    async def level() -> str:
+        level: str = (await client.get("/api/v1/shipments/AT/SHP-1", headers=customs)).json()["confidentiality"]
+        return level
+
+    assert await _send(client, 2, "shipment.dispatched", first_truck, confidentiality="public") == ("accepted", None)
+    assert await level() == "public"
+    assert await _send(client, 3, "shipment.dispatched", second_truck, confidentiality="confidential") == (
+        "accepted",
+        None,
+    )
+    assert await level() == "confidential"
+    asked = {"licence_number": "AT-EXP-2026-000123", "shipment_id": "SHP-1"}
+    assert await _send(client, 4, "receipt.confirmation-requested", asked, confidentiality="public") == (
+        "accepted",
+        None,
+    )
+    assert await level() == "confidential"  # never lowered
+    asked_too = asked | {"shipment_id": "SHP-2"}
+    assert await _send(client, 5, "receipt.confirmation-requested", asked_too, confidentiality="public") == (
+        "accepted",
+        None,
+    )
+    third_truck = first_truck | {"shipment_id": "SHP-2"}
+    assert await _send(client, 6, "shipment.dispatched", third_truck, confidentiality="restricted") == (
+        "accepted",
+        None,
+    )
+    shipment = (await client.get("/api/v1/shipments/AT/SHP-2", headers=customs)).json()
+    assert shipment["confidentiality"] == "restricted"
+
+
 async def test_shipments_under_a_licence_are_listed_a_page_at_a_time(de: tuple[Client, db.Conn]) -> None:
     client, conn = de
     other = _licence(number="AT-EXP-2026-000124")
