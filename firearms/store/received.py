@@ -91,9 +91,12 @@ async def set_foreign_licence_status(
     reason: str | None,
     effective_at: dt.datetime,
     now: dt.datetime,
+    confidentiality: str,
 ) -> None:
-    """Apply a status change."""
-    await conn.execute(Q["set_foreign_licence_status"], issuing_state, number, status, reason, effective_at, now)
+    """Apply a status change; the licence keeps the stricter of its confidentiality and the change's."""
+    await conn.execute(
+        Q["set_foreign_licence_status"], issuing_state, number, status, reason, effective_at, now, confidentiality
+    )
 
 
 async def list_foreign_licences(

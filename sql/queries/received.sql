@@ -24,9 +24,13 @@ ON CONFLICT ON CONSTRAINT foreign_licence_pkey DO UPDATE
        status_effective_at = NULL, updated_at = EXCLUDED.updated_at;
 
 -- name: set_foreign_licence_status
--- Apply a status change at once. $1 issuing_state, $2 number, $3 status, $4 reason, $5 effective_at, $6 now
+-- Apply a status change at once; the licence keeps the stricter of its confidentiality and the change's (Art. 12(5)).
+-- $1 issuing_state, $2 number, $3 status, $4 reason, $5 effective_at, $6 now, $7 the change's confidentiality
 UPDATE foreign_licence
-   SET status = $3, status_reason = $4, status_effective_at = $5, updated_at = $6
+   SET status = $3, status_reason = $4, status_effective_at = $5, updated_at = $6,
+       confidentiality = CASE WHEN 'confidential' IN (confidentiality, $7) THEN 'confidential'
+                              WHEN 'restricted' IN (confidentiality, $7) THEN 'restricted'
+                              ELSE 'public' END
  WHERE issuing_state = $1 AND number = $2;
 
 -- name: list_foreign_licences

@@ -252,6 +252,38 @@ async def test_a_consent_request_naming_a_line_number_twice_is_rejected(cz: tupl
     assert await conn.fetchval("SELECT count(*) FROM licence") == 0
 
 
+async def test_a_status_change_more_confidential_than_its_licence_raises_the_licence_level(
+    de: tuple[Client, db.Conn],
+) -> None:
+    """Art. 12(5): the status change's reason is kept on the received licence, so the record takes its level too.
+
+    Before, a confidential revocation (its reason naming an investigation) was shown on a licence still marked
+    restricted; a later public change does not lower it. A new version is its own notice's content and level.
+    """
+    client, conn = de
+    change = {
+        "licence_number": "AT-EXP-2026-000123",
+        "issuing_state": "AT",
+        "version": 1,
+        "status": "suspended",
+        "reason": "exporter under investigation",
+        "effective_at": "2026-11-29T10:15:00Z",
+    }
+    customs = await _token(conn, "customs-officer")
+    url = "/api/v1/foreign-licences/AT/AT-EXP-2026-000123"
+    assert await _send(client, 1, "export-licence.issued", {"licence": LICENCE}) == ("accepted", None)
+    assert (await client.get(url, headers=customs)).json()["confidentiality"] == "restricted"
+    assert await _send(client, 2, "licence.status-changed", change, confidentiality="confidential") == (
+        "accepted",
+        None,
+    )
+    stored = (await client.get(url, headers=customs)).json()
+    assert (stored["status_reason"], stored["confidentiality"]) == ("exporter under investigation", "confidential")
+    revoked = change | {"status": "revoked", "reason": None}
+    assert await _send(client, 3, "licence.status-changed", revoked, confidentiality="public") == ("accepted", None)
+    assert (await client.get(url, headers=customs)).json()["confidentiality"] == "confidential"
+
+
 async def test_shipment_notices_update_the_shipment_record(de: tuple[Client, db.Conn]) -> None:
     client, conn = de
     items = [{"line": 1, "quantity": 2, "serials": ["SSG08-001", "SSG08-002"]}, {"line": 2, "quantity": 800}]

@@ -145,7 +145,14 @@ async def licence_status_changed(conn: Conn, received: ReceivedNotice) -> None:
     if existing is None:
         raise NoticeRejectedError("unknown-licence", f"no licence {body.licence_number} of {sender} was received")
     await store.set_foreign_licence_status(
-        conn, sender, body.licence_number, body.status, body.reason, body.effective_at, utc_now()
+        conn,
+        sender,
+        body.licence_number,
+        body.status,
+        body.reason,
+        body.effective_at,
+        utc_now(),
+        received.notice.confidentiality,
     )
     try:
         await licensing.apply_status(
