@@ -16,7 +16,7 @@ from firearms.canonical import format_time, parse_time, utc_now
 from firearms.exchange import inbox, trust
 from firearms.exchange.protocol import PROBLEM_BASE, NoticeRefusedError, decode_receipt, verify_receipt_signature
 from firearms.settings import Settings
-from firearms.signing import b64url_decode, b64url_encode
+from firearms.signing import SigningKey, b64url_decode, b64url_encode
 from tests.db.test_items_concurrency import blocked_on_lock
 from tests.exchange_fixtures import Client, de
 from tests.exchange_util import AT_KEY, OTHER_KEY, VECTORS, envelope, vector_bytes
@@ -376,6 +376,44 @@ async def test_announced_key_is_trusted_then_revoked_key_refused(de: tuple[Clien
     assert refused.json()["type"] == PROBLEM_BASE + "key-revoked"
     before = format_time(parse_time(revoked_at) - dt.timedelta(seconds=1))
     assert (await _post(client, envelope(AT_KEY, sequence=4, created_at=before))).status_code == 202
+
+
+async def test_a_key_announced_by_a_key_revoked_since_is_not_trusted(de: tuple[Client, db.Conn]) -> None:
+    """§1: later keys are announced by a key the receiver trusts; one revoked since is trusted no more.
+
+    Whoever holds a revoked (say stolen) key can still date a notice before the revocation, and check 4 lets
+    it pass (notices created before stay valid, §6). Before, such a backdated announcement added the thief's
+    own key to the sender's trust entry, and the thief signed as that State from then on, with a key nobody
+    revokes. It is stored rejected ``key-revoked`` and adds nothing.
+    """
+    client, conn = de
+
+    def announcement(key: SigningKey) -> dict[str, Any]:
+        return {
+            "key_id": key.key_id,
+            "public_key": b64url_encode(key.public_key),
+            "not_before": "2026-01-01T00:00:00Z",
+            "not_after": None,
+        }
+
+    response = await _post(
+        client, envelope(AT_KEY, sequence=1, type_="registry.key-announced", body=announcement(OTHER_KEY))
+    )
+    assert decode_receipt(response.content).receipt.status == "accepted"
+    revoked_at = utc_now() - dt.timedelta(seconds=60)
+    revoke = {"key_id": AT_KEY.key_id, "revoked_at": format_time(revoked_at), "reason": "stolen"}
+    response = await _post(client, envelope(OTHER_KEY, sequence=2, type_="registry.key-revoked", body=revoke))
+    assert decode_receipt(response.content).receipt.status == "accepted"
+    thief = SigningKey.generate()
+    backdated = format_time(revoked_at - dt.timedelta(seconds=1))
+    raw = envelope(AT_KEY, sequence=3, type_="registry.key-announced", body=announcement(thief), created_at=backdated)
+    receipt = decode_receipt((await _post(client, raw)).content).receipt
+    assert (receipt.status, receipt.reason) == ("rejected", "key-revoked")
+    assert await conn.fetchval("SELECT count(*) FROM peer_key WHERE key_id = $1", thief.key_id) == 0
+    refused = await _post(client, envelope(thief, sequence=4))
+    assert refused.json()["type"] == PROBLEM_BASE + "unknown-key"
+    # the sender's key that was not revoked still speaks for it
+    assert (await _post(client, envelope(OTHER_KEY, sequence=4))).status_code == 202
 
 
 async def test_announcement_with_wrong_key_id_is_rejected(de: tuple[Client, db.Conn]) -> None:

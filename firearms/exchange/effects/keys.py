@@ -52,7 +52,10 @@ class KeyRevoked(msgspec.Struct, frozen=True, kw_only=True):
 
 @effect("registry.key-announced")
 async def key_announced(conn: Conn, received: ReceivedNotice) -> None:
-    """Add the announced key to the sender's trust entry (provenance: this notice's id)."""
+    """Add the announced key to the sender's trust entry (provenance: this notice's id).
+
+    Only when the key that signed the announcement is not revoked by now (``key-revoked`` otherwise).
+    """
     body = body_as(received, KeyAnnounced)
     sender = received.notice.sender
     try:
@@ -63,6 +66,13 @@ async def key_announced(conn: Conn, received: ReceivedNotice) -> None:
         raise NoticeRejectedError("key-id-mismatch", "key_id is not the id of public_key (PROTOCOL §1)")
     if not _key_time(body.not_before) or (body.not_after is not None and not _key_time(body.not_after)):
         raise NoticeRejectedError("invalid-body", "not_before and not_after are protocol times between 1970 and 9998")
+    # Check 4 took the notice if its key was valid when it was created; a key revoked since is trusted no more
+    # (PROTOCOL §1): whoever holds it could date an announcement of a key of their own before the revocation.
+    signer = await store.get_peer_key(conn, sender, received.key_id)
+    if signer is not None and signer["revoked_at"] is not None and signer["revoked_at"] <= received.received_at:
+        raise NoticeRejectedError(
+            "key-revoked", f"key {received.key_id} that signed the announcement is revoked: {sender} trusts it no more"
+        )
     existing = await store.get_peer_key(conn, sender, body.key_id)
     if existing is not None:
         if bytes(existing["public_key"]) == raw:
