@@ -412,8 +412,13 @@ async def test_a_key_announced_by_a_key_revoked_since_is_not_trusted(de: tuple[C
     assert await conn.fetchval("SELECT count(*) FROM peer_key WHERE key_id = $1", thief.key_id) == 0
     refused = await _post(client, envelope(thief, sequence=4))
     assert refused.json()["type"] == PROBLEM_BASE + "unknown-key"
+    # nor can it revoke the sender's good key (it would silence that State)
+    revoke_good = {"key_id": OTHER_KEY.key_id, "revoked_at": backdated, "reason": "stolen"}
+    raw = envelope(AT_KEY, sequence=4, type_="registry.key-revoked", body=revoke_good, created_at=backdated)
+    receipt = decode_receipt((await _post(client, raw)).content).receipt
+    assert (receipt.status, receipt.reason) == ("rejected", "key-revoked")
     # the sender's key that was not revoked still speaks for it
-    assert (await _post(client, envelope(OTHER_KEY, sequence=4))).status_code == 202
+    assert (await _post(client, envelope(OTHER_KEY, sequence=5))).status_code == 202
 
 
 async def test_announcement_with_wrong_key_id_is_rejected(de: tuple[Client, db.Conn]) -> None:
