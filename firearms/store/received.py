@@ -373,8 +373,9 @@ async def insert_consent_decision(
     reason: str | None,
     valid_until: dt.date | None,
     now: dt.datetime,
+    confidentiality: str,
 ) -> None:
-    """Store a transit State's decision."""
+    """Store a transit State's decision with its notice's confidentiality."""
     await conn.execute(
         Q["insert_consent_decision"],
         transit_state,
@@ -385,6 +386,7 @@ async def insert_consent_decision(
         reason,
         valid_until,
         now,
+        confidentiality,
     )
 
 

@@ -274,14 +274,15 @@ SELECT requesting_state, notice_id, licence_number, licence, window_from, window
  LIMIT $5;
 
 -- name: insert_consent_decision
--- A transit State's decision on this State's request. $1 transit_state, $2 notice_id, $3 in_reply_to, $4 licence_number, $5 decision, $6 reason, $7 valid_until, $8 now
+-- A transit State's decision on this State's request, with its notice's confidentiality. $1 transit_state, $2 notice_id, $3 in_reply_to, $4 licence_number, $5 decision, $6 reason, $7 valid_until, $8 now, $9 confidentiality
 INSERT INTO consent_decision_received (transit_state, notice_id, in_reply_to, licence_number, decision, reason,
-                                       valid_until, received_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8);
+                                       valid_until, received_at, confidentiality)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9);
 
 -- name: list_consent_decisions
 -- Decisions received for a licence of this State. $1 licence_number
-SELECT transit_state, notice_id, in_reply_to, licence_number, decision, reason, valid_until, received_at
+SELECT transit_state, notice_id, in_reply_to, licence_number, decision, reason, valid_until, received_at,
+       confidentiality
   FROM consent_decision_received
  WHERE licence_number = $1
  ORDER BY received_at, transit_state;

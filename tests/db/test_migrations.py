@@ -6,6 +6,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import pytest
 
 from firearms import db, journal
@@ -280,5 +281,41 @@ async def test_shipment_records_made_before_take_the_strictest_confidentiality_o
             ("AT/SHP-1", "system:migration", "public", "confidential"),
             ("AT/SHP-2", "system:migration", "public", "restricted"),
         ]
+    finally:
+        await conn.close()
+
+
+async def test_decisions_received_before_take_the_confidentiality_of_their_notice(
+    make_empty_database: Callable[[], Awaitable[str]], tmp_path: Path
+) -> None:
+    mine = "20261130002100_keep_consent_decision_confidentiality.sql"
+    older = tmp_path / "migrations"
+    shutil.copytree(db.SQL_DIR / "migrations", older)
+    (older / mine).unlink()
+    conn = await db.connect(await make_empty_database())
+    try:
+        await db.migrate(conn, older)
+        await conn.execute(
+            "INSERT INTO notice_inbox (sender, notice_id, type, sequence, created_at, confidentiality, key_id, notice,"
+            " signature, digest, status, received_at, receipt)"
+            " VALUES ('CZ', 'n1', 'transit-consent.decided', 1, now(), 'confidential', 'k', '\\x7b7d', 's', 'd',"
+            " 'accepted', now(), '')"
+        )
+        for notice_id in ("n1", "n2"):  # n2: no notice in the inbox (it cannot happen; the default level then)
+            await conn.execute(
+                "INSERT INTO consent_decision_received (transit_state, notice_id, licence_number, decision, reason,"
+                " received_at) VALUES ('CZ', $1, 'AT-EXP-1', 'objection', 'why', now())",
+                notice_id,
+            )
+        assert mine in await db.migrate(conn)
+        rows = await conn.fetch("SELECT notice_id, confidentiality FROM consent_decision_received ORDER BY notice_id")
+        assert [tuple(row) for row in rows] == [("n1", "confidential"), ("n2", "restricted")]
+        entries = await conn.fetch(
+            "SELECT entity_id, payload ->> 'confidentiality' FROM journal_entry"
+            " WHERE action = 'consent-decision.confidentiality-kept' ORDER BY entity_id"
+        )
+        assert [tuple(row) for row in entries] == [("CZ/n1", "confidential"), ("CZ/n2", "restricted")]
+        with pytest.raises(asyncpg.RestrictViolationError):  # append-only again
+            await conn.execute("UPDATE consent_decision_received SET reason = 'changed'")
     finally:
         await conn.close()

@@ -145,6 +145,7 @@ async def transit_consent_decided(conn: Conn, received: ReceivedNotice) -> None:
         body.reason,
         body.valid_until,
         utc_now(),
+        received.notice.confidentiality,
     )
     await journal.record(
         conn,
