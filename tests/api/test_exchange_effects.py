@@ -284,6 +284,40 @@ async def test_a_status_change_more_confidential_than_its_licence_raises_the_lic
     assert (await client.get(url, headers=customs)).json()["confidentiality"] == "confidential"
 
 
+async def test_a_licence_is_put_back_in_force_only_in_the_version_held_here(de: tuple[Client, db.Conn]) -> None:
+    """``licence.status-changed`` ``issued`` names a version; it reinstates that version, not an older one held here.
+
+    The amendment made while suspended (fewer goods, a serial taken out) was rejected here; the reinstatement of
+    version 2 then put version 1 back in force, and customs cleared goods against content the issuing State had
+    amended. It is rejected ``licence-version-unknown`` (``stale-version`` for a version behind the one held);
+    the licence stays suspended. A change that takes a licence out of force applies whatever version it names.
+    """
+    client, conn = de
+    rifles, cartridges = LICENCE["lines"]
+    change = {
+        "licence_number": "AT-EXP-2026-000123",
+        "issuing_state": "AT",
+        "version": 1,
+        "status": "suspended",
+        "reason": "serial SSG08-002 reported stolen",
+        "effective_at": "2026-11-29T10:15:00Z",
+    }
+    assert await _send(client, 1, "export-licence.issued", {"licence": LICENCE}) == ("accepted", None)
+    assert await _send(client, 2, "licence.status-changed", change) == ("accepted", None)
+    amended = _licence(version=2, lines=[rifles, cartridges | {"line": 1}])  # refused here (duplicate-line)
+    assert await _send(client, 3, "export-licence.issued", {"licence": amended}) == ("rejected", "duplicate-line")
+    reinstated = change | {"version": 2, "status": "issued", "reason": None}
+    assert await _send(client, 4, "licence.status-changed", reinstated) == ("rejected", "licence-version-unknown")
+    assert await conn.fetchval("SELECT status FROM foreign_licence") == "suspended"
+    assert await conn.fetchval("SELECT status FROM licence") == "suspended"
+    behind = reinstated | {"version": 1}
+    assert await _send(client, 5, "licence.status-changed", behind) == ("accepted", None)  # the version held
+    assert await conn.fetchval("SELECT status FROM foreign_licence") == "issued"
+    revoked = change | {"version": 3, "status": "revoked"}
+    assert await _send(client, 6, "licence.status-changed", revoked) == ("accepted", None)
+    assert await conn.fetchval("SELECT status FROM licence") == "revoked"
+
+
 async def test_shipment_notices_update_the_shipment_record(de: tuple[Client, db.Conn]) -> None:
     client, conn = de
     items = [{"line": 1, "quantity": 2, "serials": ["SSG08-001", "SSG08-002"]}, {"line": 2, "quantity": 800}]

@@ -136,7 +136,11 @@ async def import_authorisation_issued(conn: Conn, received: ReceivedNotice) -> N
 
 @effect("licence.status-changed")
 async def licence_status_changed(conn: Conn, received: ReceivedNotice) -> None:
-    """Apply a status change to a received licence at once (a revoked licence fails the next check)."""
+    """Apply a status change to a received licence at once (a revoked licence fails the next check).
+
+    ``issued`` only in the version held here: ``licence-version-unknown`` for a later one, ``stale-version``
+    for an earlier one; a change out of force applies whatever version it names.
+    """
     body = body_as(received, StatusChanged)
     sender = received.notice.sender
     if body.issuing_state != sender:
@@ -144,6 +148,14 @@ async def licence_status_changed(conn: Conn, received: ReceivedNotice) -> None:
     existing = await store.get_foreign_licence_for_update(conn, sender, body.licence_number)
     if existing is None:
         raise NoticeRejectedError("unknown-licence", f"no licence {body.licence_number} of {sender} was received")
+    if body.status == "issued" and body.version != existing["version"]:
+        # Put back in force: the version it names, not an older one held here (its amendment was refused here,
+        # say), which would clear goods against content the issuing State has changed. Out of force: any version.
+        raise NoticeRejectedError(
+            "licence-version-unknown" if body.version > existing["version"] else "stale-version",
+            f"{body.licence_number} is put in force in version {body.version}; version {existing['version']} is"
+            " held here",
+        )
     await store.set_foreign_licence_status(
         conn,
         sender,
