@@ -421,6 +421,33 @@ async def test_a_key_announced_by_a_key_revoked_since_is_not_trusted(de: tuple[C
     assert (await _post(client, envelope(OTHER_KEY, sequence=5))).status_code == 202
 
 
+async def test_a_key_announced_that_is_another_states_is_rejected(de: tuple[Client, db.Conn]) -> None:
+    """A key speaks for one State (PROTOCOL §1): AT announcing CZ's key would let CZ's registry speak as AT."""
+    client, conn = de
+    async with conn.transaction():
+        await trust.add_peer(
+            conn,
+            own_state="DE",
+            state="CZ",
+            base_url="http://127.0.0.1:9",
+            public_key=b64url_encode(OTHER_KEY.public_key),
+            not_before=parse_time("2026-01-01T00:00:00Z"),
+            actor="test",
+        )
+    body = {
+        "key_id": OTHER_KEY.key_id,
+        "public_key": b64url_encode(OTHER_KEY.public_key),
+        "not_before": "2026-01-01T00:00:00Z",
+        "not_after": None,
+    }
+    receipt = decode_receipt(
+        (await _post(client, envelope(AT_KEY, sequence=1, type_="registry.key-announced", body=body))).content
+    ).receipt
+    assert (receipt.status, receipt.reason) == ("rejected", "key-id-mismatch")
+    assert await conn.fetchval("SELECT count(*) FROM peer_key WHERE state = 'AT'") == 1
+    assert (await _post(client, envelope(OTHER_KEY, sequence=2))).json()["type"] == PROBLEM_BASE + "unknown-key"
+
+
 async def test_announcement_with_wrong_key_id_is_rejected(de: tuple[Client, db.Conn]) -> None:
     client, conn = de
     body = {

@@ -89,6 +89,9 @@ async def key_announced(conn: Conn, received: ReceivedNotice) -> None:
         if bytes(existing["public_key"]) == raw:
             return  # announced twice (to every partner, then again): nothing new
         raise NoticeRejectedError("key-id-mismatch", "a different key with this key_id is already known")
+    if any(state != sender for state in await store.list_key_states(conn, body.key_id)):
+        # a key speaks for one State (PROTOCOL §1): another State's registry would speak as the sender with it
+        raise NoticeRejectedError("key-id-mismatch", "this key is another State's on the trust list")
     not_after = parse_time(body.not_after) if body.not_after else None
     try:
         await store.insert_peer_key(
