@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from firearms.db import Conn
     from firearms.licences import Licence, LicenceStatus
 
-__all__ = ["apply_status", "record_received", "requested_content", "version_conflict"]
+__all__ = ["apply_status", "check_lines", "record_received", "requested_content", "version_conflict"]
 
 
 def _content(licence: LicenceObject) -> dict[str, Any]:
@@ -61,13 +61,29 @@ async def _store_version(
     await store.delete_licence_lines_except(conn, licence_id, [item.line for item in licence.lines])
 
 
+def check_lines(licence: LicenceObject) -> None:
+    """A partner's licence names each line number once: lines are stored, and named by shipments, by number.
+
+    Raises:
+        InvalidInputError: ``duplicate-line``.
+    """
+    seen: set[int] = set()
+    for item in licence.lines:
+        if item.line in seen:
+            raise InvalidInputError(
+                f"line {item.line} of licence {licence.number} appears twice", code="duplicate-line", line=item.line
+            )
+        seen.add(item.line)
+
+
 async def record_received(conn: Conn, licence: LicenceObject, *, registry_state: str, actor: str) -> Licence:
     """Store a partner's licence, or its newer version; an older or equal version changes nothing but the status.
 
     Raises:
-        InvalidInputError: ``not-a-partner-licence`` (this registry's own number).
+        InvalidInputError: ``not-a-partner-licence`` (this registry's own number); ``duplicate-line``.
         ConflictError: ``licence-not-received`` (the number belongs to a local licence).
     """
+    check_lines(licence)
     if licence.issuing_state == registry_state:
         raise InvalidInputError(
             f"{licence.number} is this registry's own licence, not a partner's", code="not-a-partner-licence"

@@ -17,11 +17,13 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import datetime as dt
+import functools
 import logging
 from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
 
 import asyncpg
 import msgspec
+import msgspec.inspect
 
 from firearms import journal, keys
 from firearms.canonical import parse_time, utc_now
@@ -36,6 +38,7 @@ from firearms.exchange.protocol import (
     ReceiptStatus,
     digest_of,
     encode,
+    is_time,
     make_time,
     sign_receipt,
     verify_notice_signature,
@@ -145,9 +148,53 @@ def body_as(received: ReceivedNotice, kind: type[T]) -> T:
         NoticeRejectedError: ``invalid-body``.
     """
     try:
-        return msgspec.convert(received.notice.body, kind)
+        value = msgspec.convert(received.notice.body, kind)
     except msgspec.ValidationError as exc:
         raise NoticeRejectedError("invalid-body", f"the body is invalid for {received.notice.type}: {exc}") from exc
+    for path in _time_paths(kind):  # type: ignore[arg-type]  # a Struct class is hashable
+        for text in _values_at(received.notice.body, path):
+            if text is not None and not (isinstance(text, str) and is_time(text)):
+                raise NoticeRejectedError(
+                    "invalid-body",
+                    f"the body is invalid for {received.notice.type}: {'.'.join(path)} {text!r} is not a protocol"
+                    " time (UTC to the second with a Z, such as 2026-11-29T10:15:00Z: PROTOCOL §2)",
+                )
+    return value
+
+
+_EACH = "*"  # a step of a path into a body: every item of a list
+
+
+@functools.cache
+def _time_paths(kind: Any) -> tuple[tuple[str, ...], ...]:
+    """Where a body of ``kind`` holds times, as paths of field names (``*``: each item of a list).
+
+    msgspec reads any RFC 3339 time into a datetime (no zone, an offset, a fraction, lower-case letters);
+    PROTOCOL §2 allows one form only, so :func:`body_as` checks the text found at these paths.
+    """
+    return tuple(_paths(msgspec.inspect.type_info(kind), ()))
+
+
+def _paths(info: msgspec.inspect.Type, prefix: tuple[str, ...]) -> list[tuple[str, ...]]:
+    if isinstance(info, msgspec.inspect.DateTimeType):
+        return [prefix]
+    if isinstance(info, msgspec.inspect.StructType):
+        return [path for field in info.fields for path in _paths(field.type, (*prefix, field.encode_name))]
+    if isinstance(info, msgspec.inspect.ListType):
+        return _paths(info.item_type, (*prefix, _EACH))
+    if isinstance(info, msgspec.inspect.UnionType):
+        return list(dict.fromkeys(path for member in info.types for path in _paths(member, prefix)))
+    return []
+
+
+def _values_at(value: Any, path: tuple[str, ...]) -> list[Any]:
+    """The values found at ``path`` in a body as received (none where a field is absent)."""
+    if not path:
+        return [value]
+    step, rest = path[0], path[1:]
+    if step == _EACH:
+        return [found for item in value for found in _values_at(item, rest)] if isinstance(value, list) else []
+    return _values_at(value[step], rest) if isinstance(value, dict) and step in value else []
 
 
 # What the database says when an effect's values cannot be stored: the same notice fails the same way on

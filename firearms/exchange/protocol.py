@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import re
 from typing import Annotated, Any, Literal
 
@@ -223,7 +224,49 @@ def decode_envelope(raw: bytes) -> tuple[Envelope, bytes]:
         signing_input = notice_signing_input(envelope.notice)
     except (ValueError, RecursionError) as exc:
         raise NoticeRefusedError("malformed-notice", f"the notice has no canonical form: {exc}") from exc
+    if raw != _canonical_envelope(envelope, signing_input) and _names_a_key_twice(raw):
+        raise NoticeRefusedError("malformed-notice", "an object of the envelope names a key twice (PROTOCOL §2)")
     return envelope, signing_input
+
+
+def _canonical_envelope(envelope: Envelope, signing_input: bytes) -> bytes:
+    """The canonical bytes of a decoded envelope (whose ``protocol`` is :data:`PROTOCOL`), built from its parts."""
+    return b"".join(
+        (
+            b'{"notice":',
+            signing_input[len(NOTICE_PREFIX) :],
+            b',"protocol":"' + PROTOCOL.encode() + b'","signature":',
+            encode(envelope.signature),
+            b"}",
+        )
+    )
+
+
+class _KeyTwiceError(Exception):
+    """An object of a JSON text names a key twice."""
+
+
+def _distinct_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    found = dict(pairs)
+    if len(found) != len(pairs):
+        raise _KeyTwiceError
+    return found
+
+
+def _names_a_key_twice(raw: bytes) -> bool:
+    """True when an object in ``raw`` names a key twice (§2: no duplicate keys).
+
+    msgspec keeps the last value of a repeated key without a word; another parser may keep the first, and
+    read the same signed notice otherwise. Only envelopes that are not canonical come here: canonical bytes
+    name every key once. A text msgspec read and this parser cannot is left to msgspec's reading.
+    """
+    try:
+        json.loads(raw, object_pairs_hook=_distinct_keys)
+    except _KeyTwiceError:
+        return True
+    except (ValueError, RecursionError):
+        return False
+    return False
 
 
 def decode_receipt(raw: bytes) -> ReceiptEnvelope:

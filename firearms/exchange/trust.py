@@ -17,7 +17,7 @@ import msgspec
 from firearms import journal
 from firearms.canonical import format_time, utc_now
 from firearms.countries import is_country
-from firearms.errors import InvalidInputError, NotFoundError
+from firearms.errors import ConflictError, InvalidInputError, NotFoundError
 from firearms.exchange import rotation
 from firearms.exchange.checks import TrustedKey, is_key_time
 from firearms.signing import b64url_decode, b64url_encode, is_public_key, key_id_of
@@ -163,6 +163,22 @@ async def _peer(conn: Conn, row: asyncpg.Record) -> Peer:
     )
 
 
+async def _require_key_of_no_other_state(conn: Conn, key_id: str, state: str) -> None:
+    """A key speaks for one State (PROTOCOL §1): one on another State's trust entry is refused.
+
+    Raises:
+        ConflictError: ``peer-key-exists``.
+    """
+    others = [other for other in await store.list_key_states(conn, key_id) if other != state]
+    if others:
+        raise ConflictError(
+            f"key {key_id} is on the trust list for {', '.join(others)}: a key speaks for one State",
+            code="peer-key-exists",
+            key_id=key_id,
+            states=others,
+        )
+
+
 async def add_peer(
     conn: Conn,
     *,
@@ -180,15 +196,16 @@ async def add_peer(
 
     Raises:
         InvalidInputError: bad State, URL or key.
-        ConflictError: ``peer-already-exists``.
+        ConflictError: ``peer-already-exists``; ``peer-key-exists`` (the key is another State's on the trust list).
     """
     _check_state(state, own_state)
     url = _check_url(base_url)
     raw = parse_public_key(public_key)
     now = utc_now()
     start = _key_start(not_before, now)
-    await store.insert_peer(conn, state, url, now)
     key_id = key_id_of(raw)
+    await _require_key_of_no_other_state(conn, key_id, state)
+    await store.insert_peer(conn, state, url, now)
     await store.insert_peer_key(conn, state, key_id, raw, start, None, ADMIN_PROVENANCE, now)
     await journal.record(
         conn,
@@ -207,13 +224,14 @@ async def add_peer_key(conn: Conn, *, state: str, public_key: str, not_before: d
 
     Raises:
         NotFoundError: the partner is not on the trust list.
-        ConflictError: ``peer-key-exists``.
+        ConflictError: ``peer-key-exists`` (this partner's already, or another State's).
     """
     await get_peer(conn, state)
     raw = parse_public_key(public_key)
     now = utc_now()
     start = _key_start(not_before, now)
     key_id = key_id_of(raw)
+    await _require_key_of_no_other_state(conn, key_id, state)
     await store.insert_peer_key(conn, state, key_id, raw, start, None, ADMIN_PROVENANCE, now)
     await journal.record(
         conn,

@@ -20,6 +20,7 @@ __all__ = [
     "insert_peer",
     "insert_peer_key",
     "list_enabled_peer_states",
+    "list_key_states",
     "list_peer_keys",
     "list_peers",
     "list_trusted_keys",
@@ -102,6 +103,11 @@ async def insert_peer_key(
 async def get_peer_key(conn: Conn, state: str, key_id: str) -> asyncpg.Record | None:
     """One key of a partner."""
     return await conn.fetchrow(Q["get_peer_key"], state, key_id)
+
+
+async def list_key_states(conn: Conn, key_id: str) -> list[str]:
+    """The States whose trust entry holds the key ``key_id``."""
+    return [row["state"] for row in await conn.fetch(Q["list_key_states"], key_id)]
 
 
 async def list_peer_keys(conn: Conn, state: str) -> list[asyncpg.Record]:

@@ -91,9 +91,12 @@ async def set_foreign_licence_status(
     reason: str | None,
     effective_at: dt.datetime,
     now: dt.datetime,
+    confidentiality: str,
 ) -> None:
-    """Apply a status change."""
-    await conn.execute(Q["set_foreign_licence_status"], issuing_state, number, status, reason, effective_at, now)
+    """Apply a status change; the licence keeps the stricter of its confidentiality and the change's."""
+    await conn.execute(
+        Q["set_foreign_licence_status"], issuing_state, number, status, reason, effective_at, now, confidentiality
+    )
 
 
 async def list_foreign_licences(
@@ -370,8 +373,9 @@ async def insert_consent_decision(
     reason: str | None,
     valid_until: dt.date | None,
     now: dt.datetime,
+    confidentiality: str,
 ) -> None:
-    """Store a transit State's decision."""
+    """Store a transit State's decision with its notice's confidentiality."""
     await conn.execute(
         Q["insert_consent_decision"],
         transit_state,
@@ -382,6 +386,7 @@ async def insert_consent_decision(
         reason,
         valid_until,
         now,
+        confidentiality,
     )
 
 

@@ -39,6 +39,10 @@ VALUES ($1, $2, $3, $4, $5, $6, $7);
 SELECT state, key_id, public_key, not_before, not_after, revoked_at, provenance, created_at
   FROM peer_key WHERE state = $1 AND key_id = $2;
 
+-- name: list_key_states
+-- The States a key is on the trust list for (one at most: a key speaks for one State). $1 key_id
+SELECT state FROM peer_key WHERE key_id = $1 ORDER BY state;
+
 -- name: list_peer_keys
 -- Every key of a partner, oldest first. $1 state
 SELECT state, key_id, public_key, not_before, not_after, revoked_at, provenance, created_at

@@ -24,9 +24,13 @@ ON CONFLICT ON CONSTRAINT foreign_licence_pkey DO UPDATE
        status_effective_at = NULL, updated_at = EXCLUDED.updated_at;
 
 -- name: set_foreign_licence_status
--- Apply a status change at once. $1 issuing_state, $2 number, $3 status, $4 reason, $5 effective_at, $6 now
+-- Apply a status change at once; the licence keeps the stricter of its confidentiality and the change's (Art. 12(5)).
+-- $1 issuing_state, $2 number, $3 status, $4 reason, $5 effective_at, $6 now, $7 the change's confidentiality
 UPDATE foreign_licence
-   SET status = $3, status_reason = $4, status_effective_at = $5, updated_at = $6
+   SET status = $3, status_reason = $4, status_effective_at = $5, updated_at = $6,
+       confidentiality = CASE WHEN 'confidential' IN (confidentiality, $7) THEN 'confidential'
+                              WHEN 'restricted' IN (confidentiality, $7) THEN 'restricted'
+                              ELSE 'public' END
  WHERE issuing_state = $1 AND number = $2;
 
 -- name: list_foreign_licences
@@ -39,6 +43,7 @@ SELECT issuing_state, number, kind, version, status, status_reason, status_effec
  LIMIT $4;
 
 -- name: upsert_shipment_dispatch
+-- The record keeps the strictest confidentiality of the notices it took (Art. 12(5)), as the two queries after it.
 -- A dispatch notice, kept once (by its notice id), its items added to the shipment's: a consignment crosses
 -- the exit in parts under one shipment id. Nothing is written when the shipment is recorded under another
 -- licence. $1 exporting_state, $2 shipment_id, $3 licence_number, $4 issuing_state, $5 dispatched_at, $6 items,
@@ -58,7 +63,10 @@ WITH dispatch AS (
     SELECT $1, $2, $3, $4, $5, shipment_items_add(NULL, dispatch.items), $7, $8 FROM dispatch
     ON CONFLICT ON CONSTRAINT shipment_record_pkey DO UPDATE
        SET dispatched_at = greatest(shipment_record.dispatched_at, EXCLUDED.dispatched_at),
-           items = shipment_items_add(shipment_record.items, EXCLUDED.items), updated_at = EXCLUDED.updated_at
+           items = shipment_items_add(shipment_record.items, EXCLUDED.items), updated_at = EXCLUDED.updated_at,
+           confidentiality = CASE WHEN 'confidential' IN (shipment_record.confidentiality, EXCLUDED.confidentiality) THEN 'confidential'
+                                WHEN 'restricted' IN (shipment_record.confidentiality, EXCLUDED.confidentiality) THEN 'restricted'
+                                ELSE 'public' END
     RETURNING exporting_state
 ), entry AS (
     INSERT INTO journal_entry (recorded_at, actor, action, entity, entity_id, payload)
@@ -76,7 +84,10 @@ WITH written AS (
                                  confidentiality, updated_at)
     VALUES ($1, $2, $3, $4, $5, $6, $7)
     ON CONFLICT ON CONSTRAINT shipment_record_pkey DO UPDATE
-       SET confirmation_requested_at = EXCLUDED.confirmation_requested_at, updated_at = EXCLUDED.updated_at
+       SET confirmation_requested_at = EXCLUDED.confirmation_requested_at, updated_at = EXCLUDED.updated_at,
+           confidentiality = CASE WHEN 'confidential' IN (shipment_record.confidentiality, EXCLUDED.confidentiality) THEN 'confidential'
+                                WHEN 'restricted' IN (shipment_record.confidentiality, EXCLUDED.confidentiality) THEN 'restricted'
+                                ELSE 'public' END
     RETURNING exporting_state
 ), entry AS (
     INSERT INTO journal_entry (recorded_at, actor, action, entity, entity_id, payload)
@@ -122,7 +133,10 @@ WITH licence_found AS (
        SET received_on = greatest(shipment_record.received_on, EXCLUDED.received_on),
            customs_document = EXCLUDED.customs_document,
            received_items = shipment_items_add(shipment_record.received_items, EXCLUDED.received_items),
-           confirmed_by = EXCLUDED.confirmed_by, updated_at = EXCLUDED.updated_at
+           confirmed_by = EXCLUDED.confirmed_by, updated_at = EXCLUDED.updated_at,
+           confidentiality = CASE WHEN 'confidential' IN (shipment_record.confidentiality, EXCLUDED.confidentiality) THEN 'confidential'
+                                WHEN 'restricted' IN (shipment_record.confidentiality, EXCLUDED.confidentiality) THEN 'restricted'
+                                ELSE 'public' END
     RETURNING exporting_state
 ), entry AS (
     INSERT INTO journal_entry (recorded_at, actor, action, entity, entity_id, payload)
@@ -260,14 +274,15 @@ SELECT requesting_state, notice_id, licence_number, licence, window_from, window
  LIMIT $5;
 
 -- name: insert_consent_decision
--- A transit State's decision on this State's request. $1 transit_state, $2 notice_id, $3 in_reply_to, $4 licence_number, $5 decision, $6 reason, $7 valid_until, $8 now
+-- A transit State's decision on this State's request, with its notice's confidentiality. $1 transit_state, $2 notice_id, $3 in_reply_to, $4 licence_number, $5 decision, $6 reason, $7 valid_until, $8 now, $9 confidentiality
 INSERT INTO consent_decision_received (transit_state, notice_id, in_reply_to, licence_number, decision, reason,
-                                       valid_until, received_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8);
+                                       valid_until, received_at, confidentiality)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9);
 
 -- name: list_consent_decisions
 -- Decisions received for a licence of this State. $1 licence_number
-SELECT transit_state, notice_id, in_reply_to, licence_number, decision, reason, valid_until, received_at
+SELECT transit_state, notice_id, in_reply_to, licence_number, decision, reason, valid_until, received_at,
+       confidentiality
   FROM consent_decision_received
  WHERE licence_number = $1
  ORDER BY received_at, transit_state;

@@ -38,6 +38,29 @@ async def test_peer_admin_endpoints(client: AsyncTestClient, auth: TokenFactory)
     assert [peer["state"] for peer in listed.json()["items"]] == ["DE"]
 
 
+async def test_a_key_speaks_for_one_state_only(client: AsyncTestClient, auth: TokenFactory, conn: db.Conn) -> None:  # type: ignore[type-arg]
+    """PROTOCOL §1: a registry speaks for one State. A key on the trust list for one State is refused for another.
+
+    Before, DE's key pasted by mistake for FR (or for CZ as a further key) was taken: DE's registry could then
+    send notices as FR, and they passed every check.
+    """
+    admin = await auth("admin")
+    body = {"state": "DE", "base_url": "https://registry.example.de", "public_key": DE_KEY}
+    assert (await client.post("/api/v1/peers", json=body, headers=admin)).status_code == 201
+    cz = {"state": "CZ", "base_url": "https://registry.example.cz", "public_key": CZ_KEY}
+    assert (await client.post("/api/v1/peers", json=cz, headers=admin)).status_code == 201
+    before = await conn.fetchval("SELECT count(*) FROM journal_entry")
+    as_france = await client.post("/api/v1/peers", json={**body, "state": "FR"}, headers=admin)
+    assert as_france.status_code == 409
+    assert as_france.json()["type"].endswith("/peer-key-exists")
+    as_czech = await client.post("/api/v1/peers/CZ/keys", json={"public_key": DE_KEY}, headers=admin)
+    assert as_czech.status_code == 409
+    assert as_czech.json()["type"].endswith("/peer-key-exists")
+    assert (await client.get("/api/v1/peers/FR", headers=admin)).status_code == 404
+    assert await conn.fetchval("SELECT count(*) FROM peer_key WHERE state = 'CZ'") == 1
+    assert await conn.fetchval("SELECT count(*) FROM journal_entry") == before
+
+
 async def test_resequencing_a_partner_through_the_api(
     client: AsyncTestClient,  # type: ignore[type-arg]
     auth: TokenFactory,

@@ -179,6 +179,145 @@ async def test_status_change_applies_at_once(de: tuple[Client, db.Conn]) -> None
     assert (row["status"], row["status_reason"]) == ("revoked", "exporter's licence withdrawn")
 
 
+async def test_a_time_in_a_body_that_is_not_a_protocol_time_is_rejected(de: tuple[Client, db.Conn]) -> None:
+    """PROTOCOL §2: times are UTC with second precision and a ``Z``; a body with another form is invalid for its type.
+
+    Before, msgspec's RFC 3339 parser took a time without zone (stored as it came), an offset, a fraction of a
+    second or lower-case letters, and the notice was accepted.
+    """
+    client, conn = de
+    for sequence, issued_at in enumerate(
+        ["2026-11-28T10:00:00", "2026-11-28T11:00:00+01:00", "2026-11-28T10:00:00.5Z", "2026-11-28t10:00:00z"], 1
+    ):
+        assert await _send(client, sequence, "export-licence.issued", {"licence": _licence(issued_at=issued_at)}) == (
+            "rejected",
+            "invalid-body",
+        ), issued_at
+    assert await conn.fetchval("SELECT count(*) FROM foreign_licence") == 0
+    assert await conn.fetchval("SELECT count(*) FROM licence") == 0
+    assert await _send(client, 5, "export-licence.issued", {"licence": LICENCE}) == ("accepted", None)
+    change = {
+        "licence_number": "AT-EXP-2026-000123",
+        "issuing_state": "AT",
+        "version": 1,
+        "status": "suspended",
+        "reason": None,
+        "effective_at": "2026-11-29T10:15:00+00:00",
+    }
+    assert await _send(client, 6, "licence.status-changed", change) == ("rejected", "invalid-body")
+    dispatched = {
+        "licence_number": "AT-EXP-2026-000123",
+        "shipment_id": "SHP-1",
+        "dispatched_at": "2026-11-29 08:00:00Z",
+        "items": [{"line": 1, "quantity": 2, "serials": ["SSG08-001", "SSG08-002"]}],
+    }
+    assert await _send(client, 7, "shipment.dispatched", dispatched) == ("rejected", "invalid-body")
+    assert await conn.fetchval("SELECT status FROM foreign_licence") == "issued"
+    assert await conn.fetchval("SELECT count(*) FROM shipment_dispatch") == 0
+    assert await _send(client, 8, "licence.status-changed", change | {"effective_at": "2026-11-29T10:15:00Z"}) == (
+        "accepted",
+        None,
+    )
+
+
+async def test_a_licence_naming_a_line_number_twice_is_rejected(de: tuple[Client, db.Conn]) -> None:
+    """Lines are known by their number (shipment items name them); two lines under one number are refused.
+
+    Before, both were kept in ``foreign_licence`` (what officers read) while the licensing tables, keyed by
+    line, kept the last one (what customs checks read): the two copies of the licence disagreed, and customs
+    refused the rifles of line 1 as not on the licence.
+    """
+    rifles, cartridges = LICENCE["lines"]
+    twice = _licence(lines=[rifles, cartridges | {"line": 1}])
+    client, conn = de
+    assert await _send(client, 1, "export-licence.issued", {"licence": twice}) == ("rejected", "duplicate-line")
+    assert await conn.fetchval("SELECT count(*) FROM foreign_licence") == 0
+    assert await conn.fetchval("SELECT count(*) FROM licence") == 0
+    assert await _send(client, 2, "export-licence.issued", {"licence": LICENCE}) == ("accepted", None)
+    later = _licence(version=2, lines=[rifles, cartridges | {"line": 1}])
+    assert await _send(client, 3, "export-licence.issued", {"licence": later}) == ("rejected", "duplicate-line")
+    assert await conn.fetchval("SELECT version FROM foreign_licence") == 1
+
+
+async def test_a_consent_request_naming_a_line_number_twice_is_rejected(cz: tuple[Client, db.Conn]) -> None:
+    """The same for the licence a transit-consent request carries (recorded as received, pending)."""
+    rifles, cartridges = LICENCE["lines"]
+    client, conn = cz
+    pending = _licence(status="pending", issued_at=None, lines=[rifles, cartridges | {"line": 1}])
+    assert await _send(client, 1, "transit-consent.requested", _request(pending), recipient="CZ") == (
+        "rejected",
+        "duplicate-line",
+    )
+    assert await conn.fetchval("SELECT count(*) FROM consent_request_received") == 0
+    assert await conn.fetchval("SELECT count(*) FROM licence") == 0
+
+
+async def test_a_status_change_more_confidential_than_its_licence_raises_the_licence_level(
+    de: tuple[Client, db.Conn],
+) -> None:
+    """Art. 12(5): the status change's reason is kept on the received licence, so the record takes its level too.
+
+    Before, a confidential revocation (its reason naming an investigation) was shown on a licence still marked
+    restricted; a later public change does not lower it. A new version is its own notice's content and level.
+    """
+    client, conn = de
+    change = {
+        "licence_number": "AT-EXP-2026-000123",
+        "issuing_state": "AT",
+        "version": 1,
+        "status": "suspended",
+        "reason": "exporter under investigation",
+        "effective_at": "2026-11-29T10:15:00Z",
+    }
+    customs = await _token(conn, "customs-officer")
+    url = "/api/v1/foreign-licences/AT/AT-EXP-2026-000123"
+    assert await _send(client, 1, "export-licence.issued", {"licence": LICENCE}) == ("accepted", None)
+    assert (await client.get(url, headers=customs)).json()["confidentiality"] == "restricted"
+    assert await _send(client, 2, "licence.status-changed", change, confidentiality="confidential") == (
+        "accepted",
+        None,
+    )
+    stored = (await client.get(url, headers=customs)).json()
+    assert (stored["status_reason"], stored["confidentiality"]) == ("exporter under investigation", "confidential")
+    revoked = change | {"status": "revoked", "reason": None}
+    assert await _send(client, 3, "licence.status-changed", revoked, confidentiality="public") == ("accepted", None)
+    assert (await client.get(url, headers=customs)).json()["confidentiality"] == "confidential"
+
+
+async def test_a_licence_is_put_back_in_force_only_in_the_version_held_here(de: tuple[Client, db.Conn]) -> None:
+    """``licence.status-changed`` ``issued`` names a version; it reinstates that version, not an older one held here.
+
+    The amendment made while suspended (fewer goods, a serial taken out) was rejected here; the reinstatement of
+    version 2 then put version 1 back in force, and customs cleared goods against content the issuing State had
+    amended. It is rejected ``licence-version-unknown`` (``stale-version`` for a version behind the one held);
+    the licence stays suspended. A change that takes a licence out of force applies whatever version it names.
+    """
+    client, conn = de
+    rifles, cartridges = LICENCE["lines"]
+    change = {
+        "licence_number": "AT-EXP-2026-000123",
+        "issuing_state": "AT",
+        "version": 1,
+        "status": "suspended",
+        "reason": "serial SSG08-002 reported stolen",
+        "effective_at": "2026-11-29T10:15:00Z",
+    }
+    assert await _send(client, 1, "export-licence.issued", {"licence": LICENCE}) == ("accepted", None)
+    assert await _send(client, 2, "licence.status-changed", change) == ("accepted", None)
+    amended = _licence(version=2, lines=[rifles, cartridges | {"line": 1}])  # refused here (duplicate-line)
+    assert await _send(client, 3, "export-licence.issued", {"licence": amended}) == ("rejected", "duplicate-line")
+    reinstated = change | {"version": 2, "status": "issued", "reason": None}
+    assert await _send(client, 4, "licence.status-changed", reinstated) == ("rejected", "licence-version-unknown")
+    assert await conn.fetchval("SELECT status FROM foreign_licence") == "suspended"
+    assert await conn.fetchval("SELECT status FROM licence") == "suspended"
+    behind = reinstated | {"version": 1}
+    assert await _send(client, 5, "licence.status-changed", behind) == ("accepted", None)  # the version held
+    assert await conn.fetchval("SELECT status FROM foreign_licence") == "issued"
+    revoked = change | {"version": 3, "status": "revoked"}
+    assert await _send(client, 6, "licence.status-changed", revoked) == ("accepted", None)
+    assert await conn.fetchval("SELECT status FROM licence") == "revoked"
+
+
 async def test_shipment_notices_update_the_shipment_record(de: tuple[Client, db.Conn]) -> None:
     client, conn = de
     items = [{"line": 1, "quantity": 2, "serials": ["SSG08-001", "SSG08-002"]}, {"line": 2, "quantity": 800}]
@@ -267,6 +406,57 @@ async def test_a_shipment_dispatched_in_two_parts_keeps_the_items_of_both(de: tu
     assert await _send(client, 5, "shipment.dispatched", elsewhere) == ("rejected", "shipment-licence-mismatch")
     again = (await client.get("/api/v1/shipments/AT/SHP-1", headers=customs)).json()
     assert (again["licence_number"], again["items"]) == ("AT-EXP-2026-000123", shipment["items"])
+
+
+async def test_a_shipment_record_keeps_the_strictest_confidentiality_of_its_notices(de: tuple[Client, db.Conn]) -> None:
+    """Art. 12(5), PROTOCOL §3: the level is kept with the record; one built of several notices has the strictest.
+
+    Before, the record kept the level of its first notice: a public first truck, then a confidential second
+    one, and the record holding both trucks' serials said ``public``.
+    """
+    client, conn = de
+    assert await _send(client, 1, "export-licence.issued", {"licence": LICENCE}) == ("accepted", None)
+    first_truck = {
+        "licence_number": "AT-EXP-2026-000123",
+        "shipment_id": "SHP-1",
+        "dispatched_at": "2026-11-29T08:00:00Z",
+        "items": [{"line": 1, "quantity": 1, "serials": ["SSG08-001"]}],
+    }
+    second_truck = first_truck | {
+        "dispatched_at": "2026-11-29T10:00:00Z",
+        "items": [{"line": 1, "quantity": 1, "serials": ["SSG08-002"]}],
+    }
+    customs = await _token(conn, "customs-officer")
+
+    async def level() -> str:
+        level: str = (await client.get("/api/v1/shipments/AT/SHP-1", headers=customs)).json()["confidentiality"]
+        return level
+
+    assert await _send(client, 2, "shipment.dispatched", first_truck, confidentiality="public") == ("accepted", None)
+    assert await level() == "public"
+    assert await _send(client, 3, "shipment.dispatched", second_truck, confidentiality="confidential") == (
+        "accepted",
+        None,
+    )
+    assert await level() == "confidential"
+    asked = {"licence_number": "AT-EXP-2026-000123", "shipment_id": "SHP-1"}
+    assert await _send(client, 4, "receipt.confirmation-requested", asked, confidentiality="public") == (
+        "accepted",
+        None,
+    )
+    assert await level() == "confidential"  # never lowered
+    asked_too = asked | {"shipment_id": "SHP-2"}
+    assert await _send(client, 5, "receipt.confirmation-requested", asked_too, confidentiality="public") == (
+        "accepted",
+        None,
+    )
+    third_truck = first_truck | {"shipment_id": "SHP-2"}
+    assert await _send(client, 6, "shipment.dispatched", third_truck, confidentiality="restricted") == (
+        "accepted",
+        None,
+    )
+    shipment = (await client.get("/api/v1/shipments/AT/SHP-2", headers=customs)).json()
+    assert shipment["confidentiality"] == "restricted"
 
 
 async def test_shipments_under_a_licence_are_listed_a_page_at_a_time(de: tuple[Client, db.Conn]) -> None:

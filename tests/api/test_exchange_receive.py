@@ -16,7 +16,7 @@ from firearms.canonical import format_time, parse_time, utc_now
 from firearms.exchange import inbox, trust
 from firearms.exchange.protocol import PROBLEM_BASE, NoticeRefusedError, decode_receipt, verify_receipt_signature
 from firearms.settings import Settings
-from firearms.signing import b64url_decode, b64url_encode
+from firearms.signing import SigningKey, b64url_decode, b64url_encode
 from tests.db.test_items_concurrency import blocked_on_lock
 from tests.exchange_fixtures import Client, de
 from tests.exchange_util import AT_KEY, OTHER_KEY, VECTORS, envelope, vector_bytes
@@ -251,6 +251,30 @@ async def test_garbage_is_malformed(de: tuple[Client, db.Conn], raw: bytes) -> N
     assert await _stored(conn) == (0, 0)
 
 
+@pytest.mark.parametrize("where", ["body", "notice", "envelope", "signature"])
+async def test_a_key_named_twice_in_an_object_is_malformed(de: tuple[Client, db.Conn], where: str) -> None:
+    """PROTOCOL §2: no duplicate keys. The signature verified over the last value of each repeated key.
+
+    Before, the envelope was accepted: the first value, which another parser keeps (RFC 8259 leaves it open),
+    was dropped unseen, so two registries could read one signed notice differently.
+    """
+    client, conn = de
+    raw = envelope(AT_KEY, body={"a": 1})
+    doubled = {
+        "body": (b'"body":{"a":1}', b'"body":{"a":2,"a":1}'),
+        "notice": (b'"sequence":1', b'"sequence":2,"sequence":1'),
+        "envelope": (b'"protocol":"firearms-exchange/1"', b'"protocol":"x","protocol":"firearms-exchange/1"'),
+        "signature": (b'"alg":"Ed25519"', b'"alg":"Ed25519","alg":"Ed25519"'),  # even the same value
+    }[where]
+    assert doubled[0] in raw
+    response = await _post(client, raw.replace(*doubled))
+    assert response.status_code == 400
+    assert response.json()["type"] == PROBLEM_BASE + "malformed-notice"
+    assert await _stored(conn) == (0, 0)
+    readable = json.dumps(json.loads(raw), indent=2).encode()  # not canonical, no key twice: taken
+    assert (await _post(client, readable)).status_code == 202
+
+
 @pytest.mark.parametrize(
     "content_type",
     [
@@ -352,6 +376,76 @@ async def test_announced_key_is_trusted_then_revoked_key_refused(de: tuple[Clien
     assert refused.json()["type"] == PROBLEM_BASE + "key-revoked"
     before = format_time(parse_time(revoked_at) - dt.timedelta(seconds=1))
     assert (await _post(client, envelope(AT_KEY, sequence=4, created_at=before))).status_code == 202
+
+
+async def test_a_key_announced_by_a_key_revoked_since_is_not_trusted(de: tuple[Client, db.Conn]) -> None:
+    """§1: later keys are announced by a key the receiver trusts; one revoked since is trusted no more.
+
+    Whoever holds a revoked (say stolen) key can still date a notice before the revocation, and check 4 lets
+    it pass (notices created before stay valid, §6). Before, such a backdated announcement added the thief's
+    own key to the sender's trust entry, and the thief signed as that State from then on, with a key nobody
+    revokes. It is stored rejected ``key-revoked`` and adds nothing.
+    """
+    client, conn = de
+
+    def announcement(key: SigningKey) -> dict[str, Any]:
+        return {
+            "key_id": key.key_id,
+            "public_key": b64url_encode(key.public_key),
+            "not_before": "2026-01-01T00:00:00Z",
+            "not_after": None,
+        }
+
+    response = await _post(
+        client, envelope(AT_KEY, sequence=1, type_="registry.key-announced", body=announcement(OTHER_KEY))
+    )
+    assert decode_receipt(response.content).receipt.status == "accepted"
+    revoked_at = utc_now() - dt.timedelta(seconds=60)
+    revoke = {"key_id": AT_KEY.key_id, "revoked_at": format_time(revoked_at), "reason": "stolen"}
+    response = await _post(client, envelope(OTHER_KEY, sequence=2, type_="registry.key-revoked", body=revoke))
+    assert decode_receipt(response.content).receipt.status == "accepted"
+    thief = SigningKey.generate()
+    backdated = format_time(revoked_at - dt.timedelta(seconds=1))
+    raw = envelope(AT_KEY, sequence=3, type_="registry.key-announced", body=announcement(thief), created_at=backdated)
+    receipt = decode_receipt((await _post(client, raw)).content).receipt
+    assert (receipt.status, receipt.reason) == ("rejected", "key-revoked")
+    assert await conn.fetchval("SELECT count(*) FROM peer_key WHERE key_id = $1", thief.key_id) == 0
+    refused = await _post(client, envelope(thief, sequence=4))
+    assert refused.json()["type"] == PROBLEM_BASE + "unknown-key"
+    # nor can it revoke the sender's good key (it would silence that State)
+    revoke_good = {"key_id": OTHER_KEY.key_id, "revoked_at": backdated, "reason": "stolen"}
+    raw = envelope(AT_KEY, sequence=4, type_="registry.key-revoked", body=revoke_good, created_at=backdated)
+    receipt = decode_receipt((await _post(client, raw)).content).receipt
+    assert (receipt.status, receipt.reason) == ("rejected", "key-revoked")
+    # the sender's key that was not revoked still speaks for it
+    assert (await _post(client, envelope(OTHER_KEY, sequence=5))).status_code == 202
+
+
+async def test_a_key_announced_that_is_another_states_is_rejected(de: tuple[Client, db.Conn]) -> None:
+    """A key speaks for one State (PROTOCOL §1): AT announcing CZ's key would let CZ's registry speak as AT."""
+    client, conn = de
+    async with conn.transaction():
+        await trust.add_peer(
+            conn,
+            own_state="DE",
+            state="CZ",
+            base_url="http://127.0.0.1:9",
+            public_key=b64url_encode(OTHER_KEY.public_key),
+            not_before=parse_time("2026-01-01T00:00:00Z"),
+            actor="test",
+        )
+    body = {
+        "key_id": OTHER_KEY.key_id,
+        "public_key": b64url_encode(OTHER_KEY.public_key),
+        "not_before": "2026-01-01T00:00:00Z",
+        "not_after": None,
+    }
+    receipt = decode_receipt(
+        (await _post(client, envelope(AT_KEY, sequence=1, type_="registry.key-announced", body=body))).content
+    ).receipt
+    assert (receipt.status, receipt.reason) == ("rejected", "key-id-mismatch")
+    assert await conn.fetchval("SELECT count(*) FROM peer_key WHERE state = 'AT'") == 1
+    assert (await _post(client, envelope(OTHER_KEY, sequence=2))).json()["type"] == PROBLEM_BASE + "unknown-key"
 
 
 async def test_announcement_with_wrong_key_id_is_rejected(de: tuple[Client, db.Conn]) -> None:

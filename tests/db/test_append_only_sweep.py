@@ -101,6 +101,7 @@ MUTABLE: dict[str, Allowed] = {
         "customs_document",
         "received_items",
         "confirmed_by",
+        "confidentiality",
         "updated_at",
         why="a shipment's sum of its parts; each dispatch and receipt kept in shipment_dispatch/shipment_receipt",
     ),

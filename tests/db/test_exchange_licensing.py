@@ -20,6 +20,7 @@ from firearms.exchange import inbox, trust
 from firearms.exchange.protocol import decode_receipt
 from firearms.settings import Settings
 from firearms.signing import SigningKey, b64url_encode
+from firearms.store import received as received_store
 from tests.check_helpers import check_body
 from tests.exchange_fixtures import clone_template, receiver
 from tests.exchange_util import AT_KEY, DE_KEY, OTHER_KEY, VECTORS, envelope
@@ -160,6 +161,34 @@ async def test_received_no_objection_satisfies_the_transit_gate(conn: db.Conn, s
             conn, licence_id=draft.licence_id, to="issued", actor=ACTOR, reason="gates hold", settings=settings
         )
     assert issued.status == "issued"
+
+
+async def test_a_received_decision_keeps_its_confidentiality(conn: db.Conn, settings: Settings, at: Parties) -> None:
+    """Art. 12(5), PROTOCOL §3: the receiver keeps the level with the record; the decisions received had none."""
+    async with conn.transaction():
+        draft = await licences.create_draft(conn, export_draft(at), settings=settings, actor=ACTOR)
+        await licences.transition(
+            conn, licence_id=draft.licence_id, to="pending", actor=ACTOR, reason="submit", settings=settings
+        )
+    request_id = await conn.fetchval("SELECT notice_id::text FROM notice_outbox")
+    objection = {
+        "licence_number": draft.licence.number,
+        "decision": "objection",
+        "reason": "the consignee is under investigation here",
+        "valid_until": None,
+    }
+    raw = envelope(
+        OTHER_KEY,
+        sender="CZ",
+        recipient="AT",
+        type_="transit-consent.decided",
+        body=objection,
+        in_reply_to=request_id,
+        confidentiality="confidential",
+    )
+    assert await _receive(conn, settings, raw) == ("accepted", None)
+    (row,) = await received_store.list_consent_decisions(conn, draft.licence.number)
+    assert (row["reason"], row["confidentiality"]) == ("the consignee is under investigation here", "confidential")
 
 
 @pytest.mark.parametrize(("zone", "dated"), [("UTC", TODAY - dt.timedelta(days=1)), ("Europe/Vienna", TODAY)])

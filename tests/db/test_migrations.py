@@ -6,6 +6,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import pytest
 
 from firearms import db, journal
@@ -58,6 +59,9 @@ def test_duplicate_query_names_are_refused(tmp_path: Path) -> None:
         db.load_queries(tmp_path)
 
 
+_STRICTEST = "20261130002000_keep_the_strictest_shipment_confidentiality.sql"
+
+
 async def _inbox(conn: db.Conn, sender: str, recipient: str, sequence: int, type_: str, body: dict[str, Any]) -> None:
     notice = {"id": f"n{sequence}", "type": type_, "sender": sender, "recipient": recipient, "sequence": sequence}
     await conn.execute(
@@ -81,8 +85,9 @@ async def test_dispatches_and_receipts_received_before_are_kept_and_their_shipme
     mine = ["20261129200000_keep_every_dispatch.sql", "20261129200200_keep_every_receipt.sql"]
     older = tmp_path / "migrations"
     shutil.copytree(db.SQL_DIR / "migrations", older)
-    # and 20261129210100, which rebuilds what 20261129200000 made: it comes after it
-    for name in [*mine, "20261129210100_count_dispatches_under_the_shipment_licence.sql"]:
+    # and 20261129210100, which rebuilds what 20261129200000 made, and 20261130002000, which reads the
+    # dispatches and receipts these keep: they come after them
+    for name in [*mine, "20261129210100_count_dispatches_under_the_shipment_licence.sql", _STRICTEST]:
         (older / name).unlink()
     conn = await db.connect(await make_empty_database())
     try:
@@ -162,7 +167,8 @@ async def test_a_shipment_counts_again_only_the_dispatches_under_its_licence(
     mine = "20261129210100_count_dispatches_under_the_shipment_licence.sql"
     older = tmp_path / "migrations"
     shutil.copytree(db.SQL_DIR / "migrations", older)
-    for name in ["20261129200000_keep_every_dispatch.sql", "20261129200200_keep_every_receipt.sql", mine]:
+    # 20261130002000 reads the dispatches and receipts the first two keep: it comes after them
+    for name in ["20261129200000_keep_every_dispatch.sql", "20261129200200_keep_every_receipt.sql", mine, _STRICTEST]:
         (older / name).unlink()
     conn = await db.connect(await make_empty_database())
     try:
@@ -218,5 +224,98 @@ async def test_a_shipment_counts_again_only_the_dispatches_under_its_licence(
         ]
         assert await conn.fetchval("SELECT count(*) FROM shipment_dispatch") == 5  # append-only: all kept
         assert (await journal.verify(conn, state="DE")).intact  # the entries take their place in the chain
+    finally:
+        await conn.close()
+
+
+async def test_shipment_records_made_before_take_the_strictest_confidentiality_of_their_notices(
+    make_empty_database: Callable[[], Awaitable[str]], tmp_path: Path
+) -> None:
+    # The runtime kept the level of a record's first notice: SHP-1's public first truck, then a confidential
+    # second one; SHP-2 public, then a restricted confirmation request; SHP-3 restricted throughout.
+    mine = _STRICTEST
+    older = tmp_path / "migrations"
+    shutil.copytree(db.SQL_DIR / "migrations", older)
+    (older / mine).unlink()
+    conn = await db.connect(await make_empty_database())
+    try:
+        await db.migrate(conn, older)
+        dispatches = [("SHP-1", "public"), ("SHP-1", "confidential"), ("SHP-2", "public"), ("SHP-3", "restricted")]
+        for sequence, (shipment_id, level) in enumerate(dispatches, start=1):
+            await conn.execute(
+                "INSERT INTO shipment_dispatch (exporting_state, notice_id, sequence, shipment_id, licence_number,"
+                " dispatched_at, items, confidentiality, received_at)"
+                " VALUES ('AT', $1, $2, $3, 'AT-EXP-1', now(), '[]', $4, now())",
+                f"d{sequence}",
+                sequence,
+                shipment_id,
+                level,
+            )
+        await _inbox(
+            conn,
+            "AT",
+            "DE",
+            5,
+            "receipt.confirmation-requested",
+            {"licence_number": "AT-EXP-1", "shipment_id": "SHP-2"},
+        )  # restricted
+        for shipment_id, level in [("SHP-1", "public"), ("SHP-2", "public"), ("SHP-3", "restricted")]:
+            await conn.execute(
+                "INSERT INTO shipment_record (exporting_state, shipment_id, licence_number, issuing_state,"
+                " items, confidentiality, updated_at) VALUES ('AT', $1, 'AT-EXP-1', 'AT', '[]', $2, now())",
+                shipment_id,
+                level,
+            )
+        assert mine in await db.migrate(conn)
+        records = await conn.fetch("SELECT shipment_id, confidentiality FROM shipment_record ORDER BY shipment_id")
+        assert [tuple(row) for row in records] == [
+            ("SHP-1", "confidential"),
+            ("SHP-2", "restricted"),
+            ("SHP-3", "restricted"),
+        ]
+        entries = await conn.fetch(
+            "SELECT entity_id, actor, payload ->> 'from' AS was, payload ->> 'to' AS now FROM journal_entry"
+            " WHERE action = 'shipment.confidentiality-raised' ORDER BY entity_id"
+        )
+        assert [tuple(row) for row in entries] == [
+            ("AT/SHP-1", "system:migration", "public", "confidential"),
+            ("AT/SHP-2", "system:migration", "public", "restricted"),
+        ]
+    finally:
+        await conn.close()
+
+
+async def test_decisions_received_before_take_the_confidentiality_of_their_notice(
+    make_empty_database: Callable[[], Awaitable[str]], tmp_path: Path
+) -> None:
+    mine = "20261130002100_keep_consent_decision_confidentiality.sql"
+    older = tmp_path / "migrations"
+    shutil.copytree(db.SQL_DIR / "migrations", older)
+    (older / mine).unlink()
+    conn = await db.connect(await make_empty_database())
+    try:
+        await db.migrate(conn, older)
+        await conn.execute(
+            "INSERT INTO notice_inbox (sender, notice_id, type, sequence, created_at, confidentiality, key_id, notice,"
+            " signature, digest, status, received_at, receipt)"
+            " VALUES ('CZ', 'n1', 'transit-consent.decided', 1, now(), 'confidential', 'k', '\\x7b7d', 's', 'd',"
+            " 'accepted', now(), '')"
+        )
+        for notice_id in ("n1", "n2"):  # n2: no notice in the inbox (it cannot happen; the default level then)
+            await conn.execute(
+                "INSERT INTO consent_decision_received (transit_state, notice_id, licence_number, decision, reason,"
+                " received_at) VALUES ('CZ', $1, 'AT-EXP-1', 'objection', 'why', now())",
+                notice_id,
+            )
+        assert mine in await db.migrate(conn)
+        rows = await conn.fetch("SELECT notice_id, confidentiality FROM consent_decision_received ORDER BY notice_id")
+        assert [tuple(row) for row in rows] == [("n1", "confidential"), ("n2", "restricted")]
+        entries = await conn.fetch(
+            "SELECT entity_id, payload ->> 'confidentiality' FROM journal_entry"
+            " WHERE action = 'consent-decision.confidentiality-kept' ORDER BY entity_id"
+        )
+        assert [tuple(row) for row in entries] == [("CZ/n1", "confidential"), ("CZ/n2", "restricted")]
+        with pytest.raises(asyncpg.RestrictViolationError):  # append-only again
+            await conn.execute("UPDATE consent_decision_received SET reason = 'changed'")
     finally:
         await conn.close()

@@ -46,6 +46,10 @@ async def transit_consent_requested(conn: Conn, received: ReceivedNotice) -> Non
         raise NoticeRejectedError("invalid-body", "a transit-consent request carries an export licence")
     if licence.issuing_state != sender or licence.exporting_state != sender:
         raise NoticeRejectedError("not-issuer", f"{sender} is not the exporting State of {licence.number}")
+    try:
+        licensing.check_lines(licence)
+    except FirearmsError as exc:
+        raise NoticeRejectedError(exc.code, exc.detail) from exc
     serials = [serial for line in licence.lines for serial in line.serials]
     reported = await items.reported_lost_or_stolen(conn, serials)
     found = findings(body, received.notice.recipient, received.received_on, reported)
@@ -141,6 +145,7 @@ async def transit_consent_decided(conn: Conn, received: ReceivedNotice) -> None:
         body.reason,
         body.valid_until,
         utc_now(),
+        received.notice.confidentiality,
     )
     await journal.record(
         conn,

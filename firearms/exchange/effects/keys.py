@@ -50,9 +50,29 @@ class KeyRevoked(msgspec.Struct, frozen=True, kw_only=True):
     reason: Annotated[str, msgspec.Meta(max_length=2000)]
 
 
+async def _require_signer_not_revoked(conn: Conn, received: ReceivedNotice) -> None:
+    """The sender's trust entry changes only by a key not revoked by now (PROTOCOL §1: a key it trusts).
+
+    Check 4 took the notice if its key was valid when it was created; whoever holds a key revoked since
+    could date a notice before the revocation, announcing a key of their own or revoking the sender's good ones.
+
+    Raises:
+        NoticeRejectedError: ``key-revoked``.
+    """
+    signer = await store.get_peer_key(conn, received.notice.sender, received.key_id)
+    if signer is not None and signer["revoked_at"] is not None and signer["revoked_at"] <= received.received_at:
+        raise NoticeRejectedError(
+            "key-revoked",
+            f"key {received.key_id} that signed the notice is revoked: {received.notice.sender} trusts it no more",
+        )
+
+
 @effect("registry.key-announced")
 async def key_announced(conn: Conn, received: ReceivedNotice) -> None:
-    """Add the announced key to the sender's trust entry (provenance: this notice's id)."""
+    """Add the announced key to the sender's trust entry (provenance: this notice's id).
+
+    Only when the key that signed the announcement is not revoked by now (``key-revoked`` otherwise).
+    """
     body = body_as(received, KeyAnnounced)
     sender = received.notice.sender
     try:
@@ -63,11 +83,15 @@ async def key_announced(conn: Conn, received: ReceivedNotice) -> None:
         raise NoticeRejectedError("key-id-mismatch", "key_id is not the id of public_key (PROTOCOL §1)")
     if not _key_time(body.not_before) or (body.not_after is not None and not _key_time(body.not_after)):
         raise NoticeRejectedError("invalid-body", "not_before and not_after are protocol times between 1970 and 9998")
+    await _require_signer_not_revoked(conn, received)
     existing = await store.get_peer_key(conn, sender, body.key_id)
     if existing is not None:
         if bytes(existing["public_key"]) == raw:
             return  # announced twice (to every partner, then again): nothing new
         raise NoticeRejectedError("key-id-mismatch", "a different key with this key_id is already known")
+    if any(state != sender for state in await store.list_key_states(conn, body.key_id)):
+        # a key speaks for one State (PROTOCOL §1): another State's registry would speak as the sender with it
+        raise NoticeRejectedError("key-id-mismatch", "this key is another State's on the trust list")
     not_after = parse_time(body.not_after) if body.not_after else None
     try:
         await store.insert_peer_key(
@@ -87,11 +111,16 @@ async def key_announced(conn: Conn, received: ReceivedNotice) -> None:
 
 @effect("registry.key-revoked")
 async def key_revoked(conn: Conn, received: ReceivedNotice) -> None:
-    """Mark the sender's key revoked from ``revoked_at``: its notices created from then on fail check 4."""
+    """Mark the sender's key revoked from ``revoked_at``: its notices created from then on fail check 4.
+
+    Another key than the one signing is revoked only by a key not revoked by now (``key-revoked`` otherwise).
+    """
     body = body_as(received, KeyRevoked)
     sender = received.notice.sender
     if not _key_time(body.revoked_at):
         raise NoticeRejectedError("invalid-body", "revoked_at is a protocol time between 1970 and 9998")
+    if body.key_id != received.key_id:  # a key may always revoke itself
+        await _require_signer_not_revoked(conn, received)
     row = await store.revoke_peer_key(conn, sender, body.key_id, parse_time(body.revoked_at))
     if row is None:
         raise NoticeRejectedError("unknown-key", f"{body.key_id} is not a key of {sender}")

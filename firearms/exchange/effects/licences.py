@@ -32,7 +32,8 @@ async def store_licence(conn: Conn, received: ReceivedNotice, *, kind: str) -> N
 
     Raises:
         NoticeRejectedError: ``invalid-body``, ``not-issuer`` (the sender did not issue it, or is not the
-            State that issues such a licence), ``not-on-route`` (this State has no part in it),
+            State that issues such a licence), ``duplicate-line`` (a line number named twice),
+            ``not-on-route`` (this State has no part in it),
             ``stale-version`` or ``version-conflict``.
     """
     licence = body_as(received, LicenceIssued).licence
@@ -41,6 +42,10 @@ async def store_licence(conn: Conn, received: ReceivedNotice, *, kind: str) -> N
         raise NoticeRejectedError("invalid-body", f"{received.notice.type} carries an issued {kind} licence")
     if licence.issuing_state != sender:
         raise NoticeRejectedError("not-issuer", f"{sender} did not issue licence {licence.number}")
+    try:
+        licensing.check_lines(licence)
+    except FirearmsError as exc:
+        raise NoticeRejectedError(exc.code, exc.detail) from exc
     existing = await store.get_foreign_licence_for_update(conn, sender, licence.number)
     _require_direction(
         licence,
@@ -131,7 +136,11 @@ async def import_authorisation_issued(conn: Conn, received: ReceivedNotice) -> N
 
 @effect("licence.status-changed")
 async def licence_status_changed(conn: Conn, received: ReceivedNotice) -> None:
-    """Apply a status change to a received licence at once (a revoked licence fails the next check)."""
+    """Apply a status change to a received licence at once (a revoked licence fails the next check).
+
+    ``issued`` only in the version held here: ``licence-version-unknown`` for a later one, ``stale-version``
+    for an earlier one; a change out of force applies whatever version it names.
+    """
     body = body_as(received, StatusChanged)
     sender = received.notice.sender
     if body.issuing_state != sender:
@@ -139,8 +148,23 @@ async def licence_status_changed(conn: Conn, received: ReceivedNotice) -> None:
     existing = await store.get_foreign_licence_for_update(conn, sender, body.licence_number)
     if existing is None:
         raise NoticeRejectedError("unknown-licence", f"no licence {body.licence_number} of {sender} was received")
+    if body.status == "issued" and body.version != existing["version"]:
+        # Put back in force: the version it names, not an older one held here (its amendment was refused here,
+        # say), which would clear goods against content the issuing State has changed. Out of force: any version.
+        raise NoticeRejectedError(
+            "licence-version-unknown" if body.version > existing["version"] else "stale-version",
+            f"{body.licence_number} is put in force in version {body.version}; version {existing['version']} is"
+            " held here",
+        )
     await store.set_foreign_licence_status(
-        conn, sender, body.licence_number, body.status, body.reason, body.effective_at, utc_now()
+        conn,
+        sender,
+        body.licence_number,
+        body.status,
+        body.reason,
+        body.effective_at,
+        utc_now(),
+        received.notice.confidentiality,
     )
     try:
         await licensing.apply_status(
