@@ -39,7 +39,7 @@ IdempotencyKeyHeader: TypeAlias = Annotated[
             "answer and creates nothing twice; with another request it is a 409 idempotency-key-reused. "
             "Keys belong to your token."
         ),
-        pattern=f'^(?:{_CHARS}|"{_CHARS}")$',
+        pattern=rf'^(?:{_CHARS}|"{_CHARS}")$(?!\n)',
         required=False,
     ),
 ]

@@ -194,7 +194,7 @@ class ShipmentController(Controller):
     async def list_shipments(
         self,
         conn: ConnDep,
-        issuing_state: Annotated[str, QueryParameter(pattern=r"^[A-Z]{2}$")],
+        issuing_state: Annotated[str, QueryParameter(pattern=r"^[A-Z]{2}$(?!\n)")],
         licence_number: Annotated[str, QueryParameter(min_length=1, max_length=64)],
         after: AfterQuery = None,
         limit: LimitQuery = DEFAULT_LIMIT,

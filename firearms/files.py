@@ -35,5 +35,5 @@ def partials_in(folder: Path) -> list[tuple[Path, str]]:
     """Every file :func:`partial_beside` made in ``folder`` and that is still there, with the name it was for."""
     if not folder.is_dir():
         return []
-    found = ((path, _PARTIAL.match(path.name)) for path in sorted(folder.glob(".*.partial")))
+    found = ((path, _PARTIAL.fullmatch(path.name)) for path in sorted(folder.glob(".*.partial")))
     return [(path, match["final"]) for path, match in found if match]

@@ -177,7 +177,7 @@ async def remove_orphan_key_files(conn: Conn, home: Path) -> list[Path]:
         await store.lock_key_files(conn)
         found: dict[str, list[Path]] = {}
         for path, final in partials_in(folder):
-            if match := _KEY_FILE.match(final):
+            if match := _KEY_FILE.fullmatch(final):
                 found.setdefault(match["key_id"], []).append(path)
         if not found:
             return removed

@@ -57,7 +57,7 @@ def serial_problem(serial: str) -> str | None:  # noqa: PLR0911  # one return pe
         return "the serial has leading or trailing white space"
     if len(serial) > MAX_SERIAL_LENGTH:
         return f"the serial is longer than {MAX_SERIAL_LENGTH} characters"
-    if not _ALLOWED.match(serial):
+    if not _ALLOWED.fullmatch(serial):
         return "the serial may hold only Latin letters, digits, spaces and - . / _"
     if not normalise(serial):
         return "the serial holds no letter or digit"

@@ -27,8 +27,8 @@ __all__ = [
 
 Time = Annotated[dt.datetime, msgspec.Meta(tz=True)]
 Text = Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
-LicenceNumber = Annotated[str, msgspec.Meta(pattern=r"^[A-Z0-9][A-Z0-9./-]{0,63}$")]
-StateCode = Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{2}$")]
+LicenceNumber = Annotated[str, msgspec.Meta(pattern=r"^[A-Z0-9][A-Z0-9./-]{0,63}$(?!\n)")]
+StateCode = Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{2}$(?!\n)")]
 Quantity = Annotated[int, msgspec.Meta(ge=0, le=2**53 - 1)]
 
 

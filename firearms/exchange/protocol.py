@@ -57,16 +57,16 @@ PROBLEM_BASE = "tag:firearms-exchange,2026:problems/"
 
 Confidentiality = Literal["public", "restricted", "confidential"]
 ReceiptStatus = Literal["accepted", "rejected"]
-StateCode = Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{2}$")]
+StateCode = Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{2}$(?!\n)")]
 NoticeId = Annotated[
-    str, msgspec.Meta(pattern=r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+    str, msgspec.Meta(pattern=r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$(?!\n)")
 ]
-NoticeType = Annotated[str, msgspec.Meta(pattern=r"^[a-z][a-z0-9-]*(\.[a-z][a-z0-9-]*)+$", max_length=100)]
-Time = Annotated[str, msgspec.Meta(pattern=r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")]
+NoticeType = Annotated[str, msgspec.Meta(pattern=r"^[a-z][a-z0-9-]*(\.[a-z][a-z0-9-]*)+$(?!\n)", max_length=100)]
+Time = Annotated[str, msgspec.Meta(pattern=r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$(?!\n)")]
 Sequence = Annotated[int, msgspec.Meta(ge=1, le=2**53 - 1)]
-KeyId = Annotated[str, msgspec.Meta(pattern=r"^[0-9a-f]{32}$")]
-SignatureValue = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_-]{86}$")]
-Digest = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_-]{43}$")]
+KeyId = Annotated[str, msgspec.Meta(pattern=r"^[0-9a-f]{32}$(?!\n)")]
+SignatureValue = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_-]{86}$(?!\n)")]
+Digest = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_-]{43}$(?!\n)")]
 Reason = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 _TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
 
@@ -295,7 +295,7 @@ def make_time(moment: dt.datetime) -> str:
 
 def is_time(text: str) -> bool:
     """True for a strict protocol time string."""
-    if not _TIME.match(text):
+    if not _TIME.fullmatch(text):
         return False
     try:
         parse_time(text)

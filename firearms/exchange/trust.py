@@ -127,7 +127,7 @@ def _check_url(given: str) -> str:
     bad = InvalidInputError(
         f"{given.strip()!r} is not an http(s) base URL (http(s)://host[:port][/path])", code="invalid-url"
     )
-    if not _URL.match(url):
+    if not _URL.fullmatch(url):
         raise bad
     try:
         parts = urllib.parse.urlsplit(url)

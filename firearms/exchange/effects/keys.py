@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
 __all__ = ["KeyAnnounced", "KeyRevoked", "key_announced", "key_revoked"]
 
-KeyId = Annotated[str, msgspec.Meta(pattern=r"^[0-9a-f]{32}$")]
+KeyId = Annotated[str, msgspec.Meta(pattern=r"^[0-9a-f]{32}$(?!\n)")]
 
 
 def _key_time(text: str) -> bool:
