@@ -41,7 +41,7 @@ def peers() -> None:
 @click.argument("state")
 @click.option("--url", required=True, help="the partner's base URL, e.g. https://registry.example.de")
 @click.option("--public-key", required=True, help="its current public key, base64url (from its /exchange/v1/keys)")
-@click.option("--not-before", help="the key is valid from (RFC 3339 UTC) [default: now]")
+@click.option("--not-before", help="the key is valid for notices dated from (RFC 3339 UTC) [default: 1970, no bound]")
 @click.pass_context
 def peers_add(ctx: click.Context, state: str, url: str, public_key: str, not_before: str | None) -> None:
     """Trust STATE's registry: check its key out of band first (phone, letter, signed e-mail)."""

@@ -19,10 +19,19 @@ from firearms.exchange.protocol import (
     verify_notice_signature,
 )
 
-__all__ = ["TrustedKey", "check_recipient", "check_signed", "is_key_time", "key_validity", "parse_envelope"]
+__all__ = [
+    "KEY_TIMES_FROM",
+    "TrustedKey",
+    "check_recipient",
+    "check_signed",
+    "is_key_time",
+    "key_validity",
+    "parse_envelope",
+]
 
 
-_KEY_TIMES_FROM = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+KEY_TIMES_FROM = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+"""The earliest time a key's validity can be stored with (see :func:`is_key_time`)."""
 _KEY_TIMES_UNTIL = dt.datetime(9999, 1, 1, tzinfo=dt.UTC)
 
 
@@ -32,7 +41,7 @@ def is_key_time(moment: dt.datetime) -> bool:
     PostgreSQL keeps the ends of Python's range as ``-infinity``/``infinity``, read back as naive times that
     check 4 of every later notice of the partner could not compare with aware ones.
     """
-    return _KEY_TIMES_FROM <= moment < _KEY_TIMES_UNTIL
+    return KEY_TIMES_FROM <= moment < _KEY_TIMES_UNTIL
 
 
 class TrustedKey(msgspec.Struct, frozen=True, kw_only=True):

@@ -19,7 +19,7 @@ from firearms.canonical import format_time, utc_now
 from firearms.countries import is_country
 from firearms.errors import ConflictError, InvalidInputError, NotFoundError
 from firearms.exchange import rotation
-from firearms.exchange.checks import TrustedKey, is_key_time
+from firearms.exchange.checks import KEY_TIMES_FROM, TrustedKey, is_key_time
 from firearms.signing import b64url_decode, b64url_encode, is_public_key, key_id_of
 from firearms.store import peers as store
 
@@ -96,8 +96,14 @@ def _check_state(state: str, own_state: str) -> None:
         raise InvalidInputError("a registry does not put its own State on its trust list", code="invalid-state")
 
 
-def _key_start(not_before: dt.datetime | None, now: dt.datetime) -> dt.datetime:
-    """The start of a key's validity entered by an administrator: ``now`` when not given.
+def _key_start(not_before: dt.datetime | None) -> dt.datetime:
+    """The start of a key's validity entered by an administrator: 1970 when not given.
+
+    Not the moment it is entered: a partner that trusted us first may already have queued notices, signed
+    and dated before we entered its key, and its worker sends those bytes again and again. With "now" they
+    were ``unknown-key`` for ever, and the key could not be entered again with an earlier start. The date
+    bounds nothing the key's holder does not choose anyway (it dates its own notices); what a key may no
+    longer sign is said by ``revoked_at`` and ``not_after``.
 
     Raises:
         InvalidInputError: a naive time, or one outside 1970-9998: PostgreSQL keeps the extremes of
@@ -105,7 +111,7 @@ def _key_start(not_before: dt.datetime | None, now: dt.datetime) -> dt.datetime:
             later check of the partner's notices would compare with aware ones.
     """
     if not_before is None:
-        return now
+        return KEY_TIMES_FROM
     if not_before.tzinfo is None:
         raise InvalidInputError("not_before is a UTC time such as 2026-11-29T10:15:00Z, with its Z")
     if not is_key_time(not_before):
@@ -202,7 +208,7 @@ async def add_peer(
     url = _check_url(base_url)
     raw = parse_public_key(public_key)
     now = utc_now()
-    start = _key_start(not_before, now)
+    start = _key_start(not_before)
     key_id = key_id_of(raw)
     await _require_key_of_no_other_state(conn, key_id, state)
     await store.insert_peer(conn, state, url, now)
@@ -229,7 +235,7 @@ async def add_peer_key(conn: Conn, *, state: str, public_key: str, not_before: d
     await get_peer(conn, state)
     raw = parse_public_key(public_key)
     now = utc_now()
-    start = _key_start(not_before, now)
+    start = _key_start(not_before)
     key_id = key_id_of(raw)
     await _require_key_of_no_other_state(conn, key_id, state)
     await store.insert_peer_key(conn, state, key_id, raw, start, None, ADMIN_PROVENANCE, now)

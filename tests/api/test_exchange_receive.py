@@ -319,6 +319,28 @@ async def test_key_before_its_not_before_is_unknown_key(de: tuple[Client, db.Con
     assert await _stored(conn) == (0, 0)
 
 
+async def test_a_notice_dated_before_its_senders_key_was_entered_is_taken(de: tuple[Client, db.Conn]) -> None:
+    # A partner that trusted us first queues notices before we enter its key; its worker sends those bytes
+    # again and again. With the key's start "now" by default they were unknown-key for ever, and the key could
+    # not be entered again with an earlier start (peer-key-exists).
+    client, conn = de
+    cz_key = SigningKey.from_seed(bytes([41]) * 32)
+    queued = envelope(cz_key, sender="CZ", created_at=format_time(utc_now() - dt.timedelta(days=3)))
+    async with conn.transaction():
+        await trust.add_peer(
+            conn,
+            own_state="DE",
+            state="CZ",
+            base_url="https://registry.example.cz",
+            public_key=b64url_encode(cz_key.public_key),
+            not_before=None,
+            actor="test",
+        )
+    response = await _post(client, queued)
+    assert response.status_code == 202, response.text
+    assert decode_receipt(response.content).receipt.status == "accepted"
+
+
 async def test_disabled_peer_is_unknown_sender(de: tuple[Client, db.Conn]) -> None:
     client, conn = de
     async with conn.transaction():
