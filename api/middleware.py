@@ -22,7 +22,7 @@ __all__ = ["ACCESS_FORMAT", "BatchedStreamHandler", "RequestIdMiddleware", "inst
 
 log = logging.getLogger("firearms.access")
 ACCESS_FORMAT = "%(levelname)s - %(asctime)s - %(name)s - %(module)s - %(message)s"  # as Litestar's other lines
-_SANE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+_SANE = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 
 class RequestIdMiddleware:
@@ -38,7 +38,7 @@ class RequestIdMiddleware:
             return
         http: HTTPScope = scope
         given = next((value.decode("latin-1") for name, value in scope["headers"] if name == b"x-request-id"), "")
-        request_id = given if _SANE.match(given) else uuid.uuid4().hex
+        request_id = given if _SANE.fullmatch(given) else uuid.uuid4().hex  # not match: "$" passes a final "\n"
         scope.setdefault("state", {})["request_id"] = request_id
         started = time.perf_counter()
         status = 500
@@ -57,12 +57,23 @@ class RequestIdMiddleware:
         finally:
             log.info(
                 "%s %s %s %.1fms id=%s",
-                http["method"],
-                scope["path"],
+                _printable(http["method"]),
+                _printable(scope["path"]),
                 status,
                 (time.perf_counter() - started) * 1000,
                 request_id,
             )
+
+
+def _printable(text: str) -> str:
+    """``text`` with every character that is not printable escaped as Python writes it (a newline, ESC).
+
+    The path is percent-decoded: ``/%0aINFO ...`` would otherwise start a forged line of its own in the
+    log, and ``%1b`` drive the terminal of whoever reads it.
+    """
+    if text.isprintable():
+        return text
+    return "".join(char if char.isprintable() else char.encode("unicode_escape").decode("ascii") for char in text)
 
 
 class BatchedStreamHandler(logging.Handler):

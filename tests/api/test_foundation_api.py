@@ -362,3 +362,26 @@ async def test_auditor_verifies_and_checkpoints_the_journal(client: AsyncTestCli
     assert verified.json()["checkpoints"] == 1
     entries = await client.get("/api/v1/journal", params={"entity": "officer_token"}, headers=auditor)
     assert {item["action"] for item in entries.json()["items"]} == {"token.created"}
+
+
+@pytest.mark.parametrize(
+    ("path", "request_id"),
+    [
+        ("/no/such/page%0aINFO - forged line%0d%1b[31m", "probe-2"),
+        ("/health", "probe-3\n"),
+    ],
+)
+async def test_an_access_line_is_one_line_whatever_the_path_or_request_id(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    caplog: pytest.LogCaptureFixture,
+    path: str,
+    request_id: str,
+) -> None:
+    """A path is percent-decoded before it is logged and ``$`` matches before a final newline: neither may
+    start a forged line in the access log, or send a control character to the operator's terminal."""
+    with caplog.at_level(logging.INFO, logger="firearms.access"):
+        response = await client.get(path, headers={"X-Request-Id": request_id})
+    lines = [record.getMessage() for record in caplog.records if record.name == "firearms.access"]
+    assert len(lines) == 1
+    assert all(char.isprintable() for char in lines[0]), lines
+    assert all(char.isprintable() for char in response.headers["x-request-id"])
