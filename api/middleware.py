@@ -18,6 +18,8 @@ from typing import TextIO
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, HTTPScope, Message, Receive, Scope, Send
 
+from firearms.text_rules import printable
+
 __all__ = ["ACCESS_FORMAT", "BatchedStreamHandler", "RequestIdMiddleware", "install_access_log"]
 
 log = logging.getLogger("firearms.access")
@@ -57,23 +59,12 @@ class RequestIdMiddleware:
         finally:
             log.info(
                 "%s %s %s %.1fms id=%s",
-                _printable(http["method"]),
-                _printable(scope["path"]),
+                printable(http["method"]),
+                printable(scope["path"]),
                 status,
                 (time.perf_counter() - started) * 1000,
                 request_id,
             )
-
-
-def _printable(text: str) -> str:
-    """``text`` with every character that is not printable escaped as Python writes it (a newline, ESC).
-
-    The path is percent-decoded: ``/%0aINFO ...`` would otherwise start a forged line of its own in the
-    log, and ``%1b`` drive the terminal of whoever reads it.
-    """
-    if text.isprintable():
-        return text
-    return "".join(char if char.isprintable() else char.encode("unicode_escape").decode("ascii") for char in text)
 
 
 class BatchedStreamHandler(logging.Handler):

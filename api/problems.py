@@ -27,6 +27,7 @@ from firearms.errors import (
     NotFoundError,
     UnauthenticatedError,
 )
+from firearms.text_rules import printable
 
 __all__ = ["PROBLEM_BASE", "PROBLEM_MEDIA_TYPE", "TITLES", "exception_handlers", "problem_response"]
 
@@ -232,7 +233,9 @@ def _http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response
     if status >= 500 and exc.detail == _CLIENT_GONE:
         # Not the registry's fault, and no one is left to answer: a load generator stopping, a border
         # post's link dropping. Nothing was stored (the transaction rolls back).
-        log.warning("%s %s: the client went away before its request body arrived", request.method, request.url.path)
+        log.warning(
+            "%s %s: the client went away before its request body arrived", request.method, printable(request.url.path)
+        )
         return problem_response(request, status, "internal-error", "The client went away.")
     if status >= 500:
         log.error("HTTP %s: %s", status, exc.detail)
@@ -256,7 +259,7 @@ def _public_error(item: Any) -> dict[str, Any]:
 
 def _unstorable_text(request: Request[Any, Any, Any], exc: asyncpg.PostgresError) -> Response[dict[str, Any]]:
     """PostgreSQL text and jsonb cannot hold U+0000: a NUL that reached the database came from the client."""
-    log.info("%s %s: text with a NUL character (%s)", request.method, request.url.path, exc.sqlstate)
+    log.info("%s %s: text with a NUL character (%s)", request.method, printable(request.url.path), exc.sqlstate)
     return problem_response(
         request, 400, "invalid-request", "a text value holds a NUL character (U+0000), which the registry cannot store"
     )
@@ -270,7 +273,7 @@ def _recursion(request: Request[Any, Any, Any], exc: RecursionError) -> Response
 
 
 def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
-    log.exception("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
+    log.exception("unexpected error on %s %s", request.method, printable(request.url.path), exc_info=exc)
     return problem_response(request, HTTP_500_INTERNAL_SERVER_ERROR, "internal-error", "The server failed.")
 
 

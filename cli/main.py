@@ -18,6 +18,7 @@ from firearms import bootstrap, db, idempotency, journal, keys, tokens
 from firearms.errors import ConfigError, FirearmsError
 from firearms.settings import Settings, load_settings
 from firearms.signing import b64url_encode
+from firearms.text_rules import printable
 from firearms.worker import run_worker
 
 if TYPE_CHECKING:
@@ -32,12 +33,12 @@ _CLI_ACTOR = "cli:operator"
 
 
 def _one_line(text: str) -> str:
-    """``text`` with every character that is not printable escaped as Python writes it (a newline, ESC).
+    """``text`` with every character that is not printable escaped (:func:`firearms.text_rules.printable`).
 
-    Words from outside — a partner's error text, a column name read from an import file — must not start
+    Words from outside -- a partner's error text, a column name read from an import file -- must not start
     a line of their own in the output or drive the operator's terminal.
     """
-    return "".join(char if char.isprintable() else char.encode("unicode_escape").decode("ascii") for char in text)
+    return printable(text)
 
 
 def _fail(message: str, code: int = 1) -> None:

@@ -48,6 +48,7 @@ from firearms.exchange.protocol import (
 )
 from firearms.store import outbox as store
 from firearms.store import peers as peer_store
+from firearms.text_rules import printable
 
 if TYPE_CHECKING:
     import asyncpg
@@ -376,7 +377,10 @@ async def _failed(
     pool: Pool, settings: Settings, worker: str, head: asyncpg.Record, attempted_at: dt.datetime, error: str
 ) -> None:
     attempt = head["attempts"] + 1
-    log.warning("delivery of %s to %s failed (attempt %s): %s", head["notice_id"], head["recipient"], attempt, error)
+    # the partner's text: a newline in it would forge a line of the log
+    log.warning(
+        "delivery of %s to %s failed (attempt %s): %s", head["notice_id"], head["recipient"], attempt, printable(error)
+    )
     error = error[:1000].replace("\x00", "\ufffd")  # a partner's text may hold NUL, which PostgreSQL text refuses
     async with pool.acquire() as conn, conn.transaction():
         await store.record_outbox_failure(

@@ -385,3 +385,17 @@ async def test_an_access_line_is_one_line_whatever_the_path_or_request_id(
     assert len(lines) == 1
     assert all(char.isprintable() for char in lines[0]), lines
     assert all(char.isprintable() for char in response.headers["x-request-id"])
+
+
+async def test_a_path_that_reaches_the_problem_log_stays_on_one_line(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    auth: TokenFactory,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A NUL in a path parameter is logged with the path: a decoded newline there must not forge a line."""
+    with caplog.at_level(logging.INFO, logger="firearms.api"):
+        response = await client.get("/api/v1/verify/%00%0aERROR%20forged%1b[2J", headers=await auth("customs-officer"))
+    assert response.status_code == 400
+    lines = [record.getMessage() for record in caplog.records if record.name == "firearms.api"]
+    assert lines
+    assert all(line.isprintable() for line in lines), lines

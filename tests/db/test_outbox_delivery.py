@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import logging
 import time
 import uuid
 from collections import Counter
@@ -681,3 +682,23 @@ async def test_a_partner_redirecting_elsewhere_is_a_failed_attempt_and_nothing_g
     assert row is not None
     assert (row["status"], row["attempts"]) == ("queued", 1)
     assert row["last_error"].startswith(f"HTTP {status}")
+
+
+async def test_a_partners_error_text_is_logged_on_one_line(
+    at_de: tuple[Registry, Registry], caplog: pytest.LogCaptureFixture
+) -> None:
+    """A partner's problem detail goes into the worker's log: its newlines and escapes must not forge lines there."""
+    at, _ = at_de
+    await _enqueue(at, 1)
+
+    async def forging(envelope: bytes) -> tuple[int, bytes]:
+        return 503, b'{"type":"x/unavailable","detail":"down\\nERROR - firearms.exchange - all keys revoked\\u001b[2J"}'
+
+    with caplog.at_level(logging.WARNING, logger="firearms.exchange"):
+        async with partner(forging) as url, delivery.new_client(at.settings) as client:
+            await at.conn.execute("UPDATE peer SET base_url = $1 WHERE state = 'DE'", url)
+            assert await delivery.deliver_due(at.pool, at.settings, client, "w1") == 0
+    lines = [record.getMessage() for record in caplog.records if record.name == "firearms.exchange"]
+    assert len(lines) == 1
+    assert lines[0].isprintable(), lines
+    assert lines[0].endswith("HTTP 503 unavailable: down\\nERROR - firearms.exchange - all keys revoked\\x1b[2J")
