@@ -303,3 +303,40 @@ def test_workers_out_of_range_is_a_one_line_error(tmp_path: Path) -> None:
     assert refused.returncode == 2
     assert "--workers" in refused.stderr
     assert not (tmp_path / "pgdata").exists(), "nothing was started"
+
+
+def _postmaster(home: Path) -> int | None:
+    """The pid of the PostgreSQL server of ``home`` while it runs (its postmaster.pid names a live process)."""
+    pid_file = home / "pgdata" / "postmaster.pid"
+    if not pid_file.exists():
+        return None
+    pid = int(pid_file.read_text().splitlines()[0])
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    return pid
+
+
+def test_after_serve_was_killed_the_last_process_to_leave_still_stops_the_database(tmp_path: Path) -> None:
+    """A process killed with SIGKILL never leaves the embedded server's list of users: without pruning it, the
+    server would run for ever after every registry process ended."""
+    home = tmp_path / "home"
+    port = free_port()
+    env = clean_env(STATE="AT", HOME=str(home), PORT=str(port))
+    serve = subprocess.Popen(
+        [*FIREARMS, "serve"], env=env, stderr=subprocess.DEVNULL, stdout=subprocess.DEVNULL, text=True
+    )
+    try:
+        assert wait_for_health(f"http://127.0.0.1:{port}", serve).status_code == 200
+    finally:
+        serve.kill()
+        serve.wait(timeout=30)
+    try:
+        assert _postmaster(home) is not None  # nobody stopped it: the killed process could not
+        listed = run_cli(env, "token", "list")  # joins the server, and is the last to leave
+        assert listed.returncode == 0, listed.stderr
+        assert _postmaster(home) is None
+    finally:
+        if (left := _postmaster(home)) is not None:  # this test's own server, not to outlive it
+            os.kill(left, signal.SIGTERM)
