@@ -41,6 +41,7 @@ TITLES: dict[str, str] = {
     "invalid-input": "The request breaks a rule of the registry",
     "invalid-cursor": "The pagination cursor is not valid",
     "body-too-large": "The request body is too large",
+    "headers-too-large": "The request line and headers are too large",
     "unauthenticated": "Authentication required",
     "forbidden": "Your role does not allow this",
     "not-found": "Not found",

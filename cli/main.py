@@ -210,6 +210,7 @@ def _api_server(settings: Settings, url: str) -> uvicorn.Server:
 
     from api import create_app  # noqa: PLC0415
     from api.middleware import install_access_log  # noqa: PLC0415
+    from api.server import BoundedHttpToolsProtocol  # noqa: PLC0415
 
     app = create_app(settings, database_url=url)
     install_access_log()  # after create_app: Litestar configures the root logger when the app is built
@@ -219,7 +220,15 @@ def _api_server(settings: Settings, url: str) -> uvicorn.Server:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: None)
     return uvicorn.Server(
-        uvicorn.Config(app, host=settings.host, port=settings.port, log_level="info", access_log=False, lifespan="on")
+        uvicorn.Config(
+            app,
+            host=settings.host,
+            port=settings.port,
+            log_level="info",
+            access_log=False,
+            lifespan="on",
+            http=BoundedHttpToolsProtocol,  # httptools, with a bound on a request's line and headers
+        )
     )
 
 

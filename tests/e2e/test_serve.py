@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import http.client
+import json
 import os
 import signal
 import socket
@@ -340,3 +341,48 @@ def test_after_serve_was_killed_the_last_process_to_leave_still_stops_the_databa
     finally:
         if (left := _postmaster(home)) is not None:  # this test's own server, not to outlive it
             os.kill(left, signal.SIGTERM)
+
+
+def _raw_request(port: int, head: bytes) -> tuple[int, dict[str, str], bytes]:
+    """Send ``head`` (a request line and headers, no body) on a new connection; the status, headers and body."""
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        with contextlib.suppress(ConnectionResetError, BrokenPipeError):  # the server may close before all is sent
+            sock.sendall(head)
+        answer = http.client.HTTPResponse(sock)
+        answer.begin()
+        return answer.status, {name.lower(): value for name, value in answer.getheaders()}, answer.read()
+
+
+def test_a_request_head_of_absurd_size_is_refused_before_it_is_held_in_memory(tmp_path: Path) -> None:
+    """uvicorn's httptools parser sets no limit on the request line or headers: a client could make the server
+    hold (and parse, header by header) as many bytes as it sends. Past 64 KiB the head is a 431 problem."""
+    home = tmp_path / "home"
+    port = free_port()
+    env = clean_env(STATE="AT", HOME=str(home), PORT=str(port))
+    serve = subprocess.Popen(
+        [*FIREARMS, "serve"], env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True
+    )
+    try:
+        assert wait_for_health(f"http://127.0.0.1:{port}", serve).status_code == 200
+        heads = {
+            "one header of 8 MiB": b"GET /health HTTP/1.1\r\nHost: x\r\nX-Big: " + b"b" * (8 << 20) + b"\r\n\r\n",
+            "100,000 small headers": b"GET /health HTTP/1.1\r\nHost: x\r\n"
+            + b"".join(b"X-%d: y\r\n" % number for number in range(100_000))
+            + b"\r\n",
+            "a query of 1 MiB": b"GET /health?q=" + b"a" * (1 << 20) + b" HTTP/1.1\r\nHost: x\r\n\r\n",
+        }
+        for what, head in heads.items():
+            status, headers, body = _raw_request(port, head)
+            assert status == 431, what
+            assert headers["content-type"] == "application/problem+json", what
+            assert headers["connection"] == "close", what
+            problem = json.loads(body)
+            assert problem["type"].endswith("/headers-too-large"), what
+            assert problem["status"] == 431
+        # an ordinary head, up to the limit, is served as before
+        ordinary = b"GET /health HTTP/1.1\r\nHost: x\r\nX-Fair: " + b"f" * 60_000 + b"\r\n\r\n"
+        assert _raw_request(port, ordinary)[0] == 200
+    finally:
+        serve.send_signal(signal.SIGINT)
+        _, stderr = serve.communicate(timeout=60)
+    assert serve.returncode == 0, stderr
