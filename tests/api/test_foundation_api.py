@@ -399,3 +399,20 @@ async def test_a_path_that_reaches_the_problem_log_stays_on_one_line(
     lines = [record.getMessage() for record in caplog.records if record.name == "firearms.api"]
     assert lines
     assert all(line.isprintable() for line in lines), lines
+
+
+async def test_a_token_name_or_query_ending_in_a_newline_is_refused_and_nothing_is_stored(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    auth: TokenFactory,
+    conn: db.Conn,
+) -> None:
+    """``$`` matches before a final newline: the control-character rule let one through at the end of a value."""
+    admin = await auth("admin")
+    before = await conn.fetchval("SELECT count(*) FROM officer_token")
+    created = await client.post("/api/v1/tokens", json={"role": "auditor", "name": "forged\n"}, headers=admin)
+    assert created.status_code == 400
+    assert created.json()["type"].endswith("/invalid-request")
+    assert await conn.fetchval("SELECT count(*) FROM officer_token") == before
+    verified = await client.get("/api/v1/verify/X-1?issuing_state=AT%0A", headers=admin)
+    assert verified.status_code == 400
+    assert verified.json()["type"].endswith("/invalid-request")
