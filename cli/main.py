@@ -127,8 +127,9 @@ def _run(work: Coroutine[Any, Any, T]) -> T:
 
     A database nobody migrated (a new external ``FIREARMS_DATABASE_URL``, a wrong database name) has no
     tables: ``firearms migrate`` or ``firearms serve`` sets it up. One migrated by an older version lacks
-    columns or functions; a read-only standby, or a user without the right, refuses to write. Each is the
-    operator's to fix, in one line.
+    columns or functions; a read-only standby, or a user without the right, refuses to write. A file the
+    command cannot write or read (the home's keys folder is a file, a home the service may not write) is
+    named with the system's reason. Each is the operator's to fix, in one line.
     """
     try:
         return asyncio.run(work)
@@ -146,6 +147,9 @@ def _run(work: Coroutine[Any, Any, T]) -> T:
         raise
     except asyncpg.InsufficientPrivilegeError as exc:
         _fail(f"the database user may not do this ({exc}): check FIREARMS_DATABASE_URL's user and its grants")
+        raise
+    except OSError as exc:  # a file of the home (the keys folder is a file, no permission, a read-only disk)
+        _fail(f"{exc.filename}: {exc.strerror}" if exc.filename and exc.strerror else f"{type(exc).__name__}: {exc}")
         raise
 
 

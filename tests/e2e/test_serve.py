@@ -386,3 +386,16 @@ def test_a_request_head_of_absurd_size_is_refused_before_it_is_held_in_memory(tm
         serve.send_signal(signal.SIGINT)
         _, stderr = serve.communicate(timeout=60)
     assert serve.returncode == 0, stderr
+
+
+def test_a_home_whose_keys_folder_cannot_be_made_is_one_line_not_a_traceback(tmp_path: Path) -> None:
+    """A file where the keys folder goes (or a home the service may not write): the operator's to fix, in one line."""
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "keys").write_text("not a folder")
+    done = run_cli(clean_env(STATE="AT", HOME=str(home), PORT=str(free_port())), "serve")
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("firearms: error: ")
+    assert str(home / "keys") in last
