@@ -399,3 +399,39 @@ def test_a_home_whose_keys_folder_cannot_be_made_is_one_line_not_a_traceback(tmp
     last = done.stderr.strip().splitlines()[-1]
     assert last.startswith("firearms: error: ")
     assert str(home / "keys") in last
+
+
+def test_serve_with_workers_refuses_a_port_another_serve_with_workers_listens_on(tmp_path: Path) -> None:
+    """Two ``serve --workers`` may both bind one port with ``SO_REUSEPORT``: Linux would then spread the
+    connections over two registries (another home, another State). The port is checked without it, up front."""
+    port = free_port()
+    first = subprocess.Popen(
+        [*FIREARMS, "serve", "--workers", "2"],
+        env=clean_env(STATE="AT", HOME=str(tmp_path / "at"), PORT=str(port)),
+        stderr=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert wait_for_health(f"http://127.0.0.1:{port}", first).status_code == 200
+        second = subprocess.Popen(
+            [*FIREARMS, "serve", "--workers", "2"],
+            env=clean_env(STATE="CZ", HOME=str(tmp_path / "cz"), PORT=str(port)),
+            stderr=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            text=True,
+        )
+        try:
+            _, stderr = second.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            second.send_signal(signal.SIGINT)
+            second.communicate(timeout=60)
+            raise AssertionError("a second registry serves on the first one's port") from None
+        assert second.returncode == 1
+        assert stderr.strip().splitlines() == [
+            f"firearms: error: cannot listen on 127.0.0.1:{port}: Address already in use"
+        ]
+        assert not (tmp_path / "cz").exists()  # refused before the home was touched
+    finally:
+        first.send_signal(signal.SIGINT)
+        first.communicate(timeout=60)
