@@ -42,6 +42,7 @@ TITLES: dict[str, str] = {
     "invalid-cursor": "The pagination cursor is not valid",
     "body-too-large": "The request body is too large",
     "headers-too-large": "The request line and headers are too large",
+    "request-timeout": "The request line and headers did not arrive in time",
     "unauthenticated": "Authentication required",
     "forbidden": "Your role does not allow this",
     "not-found": "Not found",
