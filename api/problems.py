@@ -239,6 +239,9 @@ def _http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response
             "%s %s: the client went away before its request body arrived", request.method, printable(request.url.path)
         )
         return problem_response(request, status, "internal-error", "The client went away.")
+    if status == 503:  # api.deps.acquire: the database does not answer (its cause is in the log, not the answer)
+        log.error("%s %s: %s (%s)", request.method, printable(request.url.path), exc.detail, exc.__cause__)
+        return problem_response(request, 503, "database-unavailable", _DATABASE_UNAVAILABLE)
     if status >= 500:
         log.error("HTTP %s: %s", status, exc.detail)
         return problem_response(request, status, _HTTP_CODES.get(status, "internal-error"), "The server failed.")
@@ -274,6 +277,15 @@ def _recursion(request: Request[Any, Any, Any], exc: RecursionError) -> Response
     return problem_response(request, 400, "invalid-request", "the JSON body is nested too deeply")
 
 
+def _database_gone(request: Request[Any, Any, Any], exc: asyncpg.PostgresError) -> Response[dict[str, Any]]:
+    """A connection lost in the middle of a request (the server stopped, crashed or was shut down): a 503."""
+    log.error("%s %s: %s (%s)", request.method, printable(request.url.path), _DATABASE_UNAVAILABLE, exc)
+    return problem_response(request, 503, "database-unavailable", _DATABASE_UNAVAILABLE)
+
+
+_DATABASE_UNAVAILABLE = "the database did not answer"
+
+
 def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
     log.exception("unexpected error on %s %s", request.method, printable(request.url.path), exc_info=exc)
     return problem_response(request, HTTP_500_INTERNAL_SERVER_ERROR, "internal-error", "The server failed.")
@@ -284,6 +296,10 @@ exception_handlers: ExceptionHandlersMap = {
     HTTPException: _http_error,
     asyncpg.CharacterNotInRepertoireError: _unstorable_text,  # 22021: a NUL in a text parameter
     asyncpg.UntranslatableCharacterError: _unstorable_text,  # 22P05: "\u0000" in a jsonb value
+    asyncpg.PostgresConnectionError: _database_gone,  # class 08: the connection was lost
+    asyncpg.CannotConnectNowError: _database_gone,  # 57P03: starting up or shutting down
+    asyncpg.AdminShutdownError: _database_gone,  # 57P01: terminated by a shutdown
+    asyncpg.CrashShutdownError: _database_gone,  # 57P02
     RecursionError: _recursion,
     Exception: _unexpected,
 }

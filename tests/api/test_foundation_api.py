@@ -4,6 +4,7 @@ import base64
 import json
 import logging
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,8 +12,10 @@ from litestar import Request
 from litestar.exceptions import InternalServerException
 from litestar.testing import AsyncTestClient
 
+from api import create_app
 from api.problems import _http_error
 from firearms import bootstrap, db
+from firearms.embedded import ensure_database, start_embedded, stop_embedded
 from firearms.settings import Settings
 from firearms.tokens import Role
 from tests.conftest import TokenFactory
@@ -416,3 +419,28 @@ async def test_a_token_name_or_query_ending_in_a_newline_is_refused_and_nothing_
     verified = await client.get("/api/v1/verify/X-1?issuing_state=AT%0A", headers=admin)
     assert verified.status_code == 400
     assert verified.json()["type"].endswith("/invalid-request")
+
+
+async def test_a_database_gone_away_is_a_503_problem_on_officer_endpoints_too(tmp_path: Path) -> None:
+    """A PostgreSQL of its own, stopped under the running app: every officer request (its token is looked up)
+    was a 500 internal-error with a traceback in the log; it is the 503 /health already answers."""
+    home = tmp_path / "home"
+    url = await ensure_database(start_embedded(home))
+    running = True
+    try:
+        settings = Settings(state="AT", home=home, database_url=url, run_worker=False)
+        done = await bootstrap.initialise(settings, url)
+        assert done.admin_token is not None
+        headers = {"Authorization": f"Bearer {done.admin_token}"}
+        async with AsyncTestClient(app=create_app(settings)) as client:
+            assert (await client.get("/api/v1/me", headers=headers)).status_code == 200
+            stop_embedded(home)
+            running = False
+            for path in ("/api/v1/me", "/api/v1/me", "/api/v1/tokens", "/health"):
+                response = await client.get(path, headers=headers)
+                assert response.status_code == 503, (path, response.text)
+                assert response.headers["content-type"] == "application/problem+json"
+                assert response.json()["type"].endswith("/database-unavailable")
+    finally:
+        if running:  # the test failed before it stopped the server
+            stop_embedded(home)
