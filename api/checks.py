@@ -112,7 +112,7 @@ class CheckController(Controller):
         self,
         conn: ConnDep,
         licence_number: Annotated[str | None, QueryParameter(max_length=64)] = None,
-        issuing_state: Annotated[str | None, QueryParameter(pattern=r"^[A-Z]{2}(?!\n)$")] = None,
+        issuing_state: Annotated[str | None, QueryParameter(pattern=r"^[A-Z]{2}$")] = None,
         serial: Annotated[str | None, QueryParameter(min_length=1, max_length=64)] = None,
         after: AfterQuery = None,
         limit: LimitQuery = DEFAULT_LIMIT,

@@ -27,7 +27,7 @@ __all__ = ["Answer", "IdempotencyKeyHeader", "once", "operation"]
 
 T = TypeVar("T")
 
-_CHARS = idempotency.KEY_PATTERN.removeprefix("^").removesuffix(r"(?!\n)$")
+_CHARS = idempotency.KEY_PATTERN.removeprefix("^").removesuffix("$")
 # The draft's form is a structured-field string ("..."); the bare token is taken too, and means the same.
 IdempotencyKeyHeader: TypeAlias = Annotated[
     str | None,
@@ -39,7 +39,7 @@ IdempotencyKeyHeader: TypeAlias = Annotated[
             "answer and creates nothing twice; with another request it is a 409 idempotency-key-reused. "
             "Keys belong to your token."
         ),
-        pattern=f'^(?:{_CHARS}|"{_CHARS}")' + r"(?!\n)$",  # "$" alone also matches before a final newline
+        pattern=f'^(?:{_CHARS}|"{_CHARS}")$',
         required=False,
     ),
 ]

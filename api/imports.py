@@ -39,9 +39,9 @@ class ImportController(Controller):
         pool: PoolDep,
         officer: OfficerDep,
         settings: SettingsDep,
-        file_name: Annotated[
-            str, QueryParameter(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f/\\]+(?!\n)$")
-        ] = ("upload"),
+        file_name: Annotated[str, QueryParameter(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f/\\]+$")] = (
+            "upload"
+        ),
     ) -> ImportResult:
         """Import the body (``Content-Type: text/csv`` or ``application/x-ndjson``, UTF-8) as one batch.
 

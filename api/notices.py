@@ -64,7 +64,7 @@ class NoticeController(Controller):
         self,
         conn: ConnDep,
         status: Annotated[Literal["queued", "delivered", "rejected"] | None, QueryParameter()] = None,
-        recipient: Annotated[str | None, QueryParameter(pattern=r"^[A-Z]{2}(?!\n)$")] = None,
+        recipient: Annotated[str | None, QueryParameter(pattern=r"^[A-Z]{2}$")] = None,
         after: AfterQuery = None,
         limit: LimitQuery = DEFAULT_LIMIT,
     ) -> NoticePage:

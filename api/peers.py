@@ -18,7 +18,7 @@ from firearms.pagination import DEFAULT_LIMIT, decode_cursor, encode_cursor
 
 __all__ = ["NewPeer", "NewPeerKey", "PeerController", "PeerPage", "Resequencing"]
 
-StateCode = Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{2}(?!\n)$")]
+StateCode = Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{2}$")]
 UtcTime = Annotated[dt.datetime, msgspec.Meta(tz=True)]
 
 

@@ -194,7 +194,7 @@ class ShipmentController(Controller):
     async def list_shipments(
         self,
         conn: ConnDep,
-        issuing_state: Annotated[str, QueryParameter(pattern=r"^[A-Z]{2}(?!\n)$")],
+        issuing_state: Annotated[str, QueryParameter(pattern=r"^[A-Z]{2}$")],
         licence_number: Annotated[str, QueryParameter(min_length=1, max_length=64)],
         after: AfterQuery = None,
         limit: LimitQuery = DEFAULT_LIMIT,
@@ -230,7 +230,7 @@ class ConfirmationRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unkn
     """A shipment of one of this State's export licences whose receipt the importing State should confirm."""
 
     licence_number: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
-    shipment_id: Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+(?!\n)$")]
+    shipment_id: Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$")]
 
 
 class ConfirmationRequested(msgspec.Struct, frozen=True, kw_only=True):

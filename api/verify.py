@@ -27,7 +27,7 @@ async def verify_licence(
         str | None, QueryParameter(description="verification code printed on the document", max_length=20)
     ] = None,
     issuing_state: Annotated[
-        str | None, QueryParameter(description="issuing State (default: this registry)", pattern=r"^[A-Z]{2}(?!\n)$")
+        str | None, QueryParameter(description="issuing State (default: this registry)", pattern=r"^[A-Z]{2}$")
     ] = None,
 ) -> Verification:
     """Status, validity, balances and version; with ``code``, whether the printed code is the current version's."""

@@ -38,7 +38,7 @@ __all__ = ["FORMAT", "Manifest", "Restored", "backup", "check_backup", "manifest
 
 FORMAT: Final = "firearms-backup/1"
 
-Hex32 = Annotated[str, msgspec.Meta(pattern="^[0-9a-f]{64}(?!\\n)$")]
+Hex32 = Annotated[str, msgspec.Meta(pattern="^[0-9a-f]{64}$")]
 
 
 class Manifest(msgspec.Struct, frozen=True, kw_only=True):

@@ -92,8 +92,8 @@ _STATUS_REASONS: dict[str, ReasonCode] = {
     "exhausted": "licence-exhausted",
 }
 
-Serial = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[^\x00-\x1f\x7f-\x9f]+(?!\n)$")]
-Text = Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f-\x9f]+(?!\n)$")]
+Serial = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[^\x00-\x1f\x7f-\x9f]+$")]
+Text = Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f-\x9f]+$")]
 
 
 class CheckLine(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -109,8 +109,8 @@ class CheckRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
 
     check_id: uuid.UUID
     movement: Movement
-    licence_number: Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[^\x00-\x1f\x7f-\x9f]+(?!\n)$")]
-    issuing_state: Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{2}(?!\n)$")]
+    licence_number: Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[^\x00-\x1f\x7f-\x9f]+$")]
+    issuing_state: Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{2}$")]
     crossing_point: Text
     lines: Annotated[list[CheckLine], msgspec.Meta(min_length=1, max_length=500)]
     shipment_id: Text | None = None

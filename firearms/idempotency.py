@@ -41,7 +41,7 @@ __all__ = ["KEY_PATTERN", "PRUNE_BATCH", "Answer", "fingerprint", "once", "prune
 
 # What a key may hold: the characters of UUIDs, ULIDs, base64 and base64url, up to 255 of them (the
 # draft leaves the form to the server; the table's check constraint says the same).
-KEY_PATTERN = r"^[A-Za-z0-9._:~+/=-]{1,255}(?!\n)$"
+KEY_PATTERN = r"^[A-Za-z0-9._:~+/=-]{1,255}$"
 PRUNE_BATCH = 1000  # keys deleted (and journaled) per transaction by prune()
 
 

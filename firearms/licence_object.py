@@ -46,9 +46,9 @@ PURPOSES: tuple[Purpose, ...] = (
     "state",
 )
 
-CountryCode = Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{2}(?!\n)$")]
+CountryCode = Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{2}$")]
 Text = Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
-LicenceNumber = Annotated[str, msgspec.Meta(pattern=r"^[A-Z0-9][A-Z0-9./-]{0,63}(?!\n)$")]
+LicenceNumber = Annotated[str, msgspec.Meta(pattern=r"^[A-Z0-9][A-Z0-9./-]{0,63}$")]
 Serial = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 Quantity = Annotated[int, msgspec.Meta(ge=1, le=2**53 - 1)]
 Version = Annotated[int, msgspec.Meta(ge=1, le=2**31 - 1)]  # stored as integer

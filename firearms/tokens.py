@@ -36,9 +36,7 @@ Role = Literal["admin", "records-officer", "licensing-officer", "customs-officer
 ROLES: tuple[Role, ...] = ("admin", "records-officer", "licensing-officer", "customs-officer", "verifier", "auditor")
 # No C0 or C1 control character (as item_rules refuses them): the name is printed by 'token list' and in the journal.
 # Not blank either: it says who holds the token (the CLI strips the name first).
-TokenName = Annotated[
-    str, msgspec.Meta(min_length=1, max_length=200, pattern=r"^(?=.*\S)[^\x00-\x1f\x7f-\x9f]+(?!\n)$")
-]
+TokenName = Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=r"^(?=.*\S)[^\x00-\x1f\x7f-\x9f]+$")]
 _PREFIX = "fr_"
 
 
