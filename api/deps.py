@@ -32,7 +32,6 @@ from firearms.settings import Settings
 from firearms.tokens import Officer
 
 __all__ = [
-    "DATABASE_UNAVAILABLE",
     "ConnDep",
     "OfficerDep",
     "PoolDep",
@@ -46,9 +45,6 @@ __all__ = [
     "require_json",
     "require_role",
 ]
-
-
-DATABASE_UNAVAILABLE = "the database did not answer"
 
 
 async def provide_conn(state: State) -> AsyncGenerator[Conn, None]:
@@ -71,7 +67,7 @@ async def acquire(pool: Pool) -> PoolConnectionProxy[asyncpg.Record]:
     try:
         conn = await pool.acquire()
     except (OSError, asyncpg.PostgresConnectionError, asyncpg.CannotConnectNowError) as exc:
-        raise HTTPException(status_code=503, detail=DATABASE_UNAVAILABLE) from exc
+        raise HTTPException(status_code=503, detail=f"no database connection: {type(exc).__name__}: {exc}") from exc
     return conn
 
 

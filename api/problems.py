@@ -240,7 +240,7 @@ def _http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response
         )
         return problem_response(request, status, "internal-error", "The client went away.")
     if status == 503:  # api.deps.acquire: the database does not answer (its cause is in the log, not the answer)
-        log.error("%s %s: %s (%s)", request.method, printable(request.url.path), exc.detail, exc.__cause__)
+        log.error("%s %s: %s", request.method, printable(request.url.path), exc.detail)
         return problem_response(request, 503, "database-unavailable", _DATABASE_UNAVAILABLE)
     if status >= 500:
         log.error("HTTP %s: %s", status, exc.detail)
