@@ -14,7 +14,9 @@ import re
 from collections.abc import AsyncGenerator
 from typing import Any, TypeAlias
 
+import asyncpg
 import msgspec
+from asyncpg.pool import PoolConnectionProxy
 from litestar import Request
 from litestar.connection import ASGIConnection
 from litestar.datastructures import State
@@ -34,6 +36,7 @@ __all__ = [
     "OfficerDep",
     "PoolDep",
     "SettingsDep",
+    "acquire",
     "media_type",
     "provide_conn",
     "provide_officer",
@@ -47,8 +50,25 @@ __all__ = [
 async def provide_conn(state: State) -> AsyncGenerator[Conn, None]:
     """A pooled connection inside ``conn.transaction()``: commit on success, roll back on any error."""
     pool: Pool = state.pool
-    async with pool.acquire() as conn, conn.transaction():
-        yield conn
+    conn = await acquire(pool)
+    try:
+        async with conn.transaction():
+            yield conn
+    finally:
+        await pool.release(conn)
+
+
+async def acquire(pool: Pool) -> PoolConnectionProxy[asyncpg.Record]:
+    """A connection of the pool; one that cannot be opened (the database is down) is a 503 problem.
+
+    Raises:
+        HTTPException: 503 ``database-unavailable``, as ``/health`` answers then, rather than a 500.
+    """
+    try:
+        conn = await pool.acquire()
+    except (OSError, asyncpg.PostgresConnectionError, asyncpg.CannotConnectNowError) as exc:
+        raise HTTPException(status_code=503, detail=f"no database connection: {type(exc).__name__}: {exc}") from exc
+    return conn
 
 
 def provide_pool(state: State) -> Pool:
@@ -72,8 +92,11 @@ async def require_role(connection: ASGIConnection[Any, Any, Any, Any], route_han
     """
     roles: frozenset[str] = frozenset(route_handler.opt.get("roles", ()))
     pool: Pool = connection.app.state.pool
-    async with pool.acquire() as conn:
+    conn = await acquire(pool)
+    try:
         officer = await tokens.authenticate(conn, connection.headers.get("authorization"))
+    finally:
+        await pool.release(conn)
     if officer.role not in roles:
         raise ForbiddenError(
             f"role {officer.role!r} may not do this; allowed: {', '.join(sorted(roles))}",

@@ -18,11 +18,13 @@ from typing import TextIO
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, HTTPScope, Message, Receive, Scope, Send
 
+from firearms.text_rules import printable
+
 __all__ = ["ACCESS_FORMAT", "BatchedStreamHandler", "RequestIdMiddleware", "install_access_log"]
 
 log = logging.getLogger("firearms.access")
 ACCESS_FORMAT = "%(levelname)s - %(asctime)s - %(name)s - %(module)s - %(message)s"  # as Litestar's other lines
-_SANE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+_SANE = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 
 class RequestIdMiddleware:
@@ -38,7 +40,7 @@ class RequestIdMiddleware:
             return
         http: HTTPScope = scope
         given = next((value.decode("latin-1") for name, value in scope["headers"] if name == b"x-request-id"), "")
-        request_id = given if _SANE.match(given) else uuid.uuid4().hex
+        request_id = given if _SANE.fullmatch(given) else uuid.uuid4().hex  # not match: "$" passes a final "\n"
         scope.setdefault("state", {})["request_id"] = request_id
         started = time.perf_counter()
         status = 500
@@ -57,8 +59,8 @@ class RequestIdMiddleware:
         finally:
             log.info(
                 "%s %s %s %.1fms id=%s",
-                http["method"],
-                scope["path"],
+                printable(http["method"]),
+                printable(scope["path"]),
                 status,
                 (time.perf_counter() - started) * 1000,
                 request_id,

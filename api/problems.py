@@ -27,6 +27,7 @@ from firearms.errors import (
     NotFoundError,
     UnauthenticatedError,
 )
+from firearms.text_rules import printable
 
 __all__ = ["PROBLEM_BASE", "PROBLEM_MEDIA_TYPE", "TITLES", "exception_handlers", "problem_response"]
 
@@ -40,6 +41,8 @@ TITLES: dict[str, str] = {
     "invalid-input": "The request breaks a rule of the registry",
     "invalid-cursor": "The pagination cursor is not valid",
     "body-too-large": "The request body is too large",
+    "headers-too-large": "The request line and headers are too large",
+    "request-timeout": "The request line and headers did not arrive in time",
     "unauthenticated": "Authentication required",
     "forbidden": "Your role does not allow this",
     "not-found": "Not found",
@@ -232,8 +235,13 @@ def _http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response
     if status >= 500 and exc.detail == _CLIENT_GONE:
         # Not the registry's fault, and no one is left to answer: a load generator stopping, a border
         # post's link dropping. Nothing was stored (the transaction rolls back).
-        log.warning("%s %s: the client went away before its request body arrived", request.method, request.url.path)
+        log.warning(
+            "%s %s: the client went away before its request body arrived", request.method, printable(request.url.path)
+        )
         return problem_response(request, status, "internal-error", "The client went away.")
+    if status == 503:  # api.deps.acquire: the database does not answer (its cause is in the log, not the answer)
+        log.error("%s %s: %s", request.method, printable(request.url.path), exc.detail)
+        return problem_response(request, 503, "database-unavailable", _DATABASE_UNAVAILABLE)
     if status >= 500:
         log.error("HTTP %s: %s", status, exc.detail)
         return problem_response(request, status, _HTTP_CODES.get(status, "internal-error"), "The server failed.")
@@ -256,7 +264,7 @@ def _public_error(item: Any) -> dict[str, Any]:
 
 def _unstorable_text(request: Request[Any, Any, Any], exc: asyncpg.PostgresError) -> Response[dict[str, Any]]:
     """PostgreSQL text and jsonb cannot hold U+0000: a NUL that reached the database came from the client."""
-    log.info("%s %s: text with a NUL character (%s)", request.method, request.url.path, exc.sqlstate)
+    log.info("%s %s: text with a NUL character (%s)", request.method, printable(request.url.path), exc.sqlstate)
     return problem_response(
         request, 400, "invalid-request", "a text value holds a NUL character (U+0000), which the registry cannot store"
     )
@@ -269,8 +277,17 @@ def _recursion(request: Request[Any, Any, Any], exc: RecursionError) -> Response
     return problem_response(request, 400, "invalid-request", "the JSON body is nested too deeply")
 
 
+def _database_gone(request: Request[Any, Any, Any], exc: asyncpg.PostgresError) -> Response[dict[str, Any]]:
+    """A connection lost in the middle of a request (the server stopped, crashed or was shut down): a 503."""
+    log.error("%s %s: %s (%s)", request.method, printable(request.url.path), _DATABASE_UNAVAILABLE, exc)
+    return problem_response(request, 503, "database-unavailable", _DATABASE_UNAVAILABLE)
+
+
+_DATABASE_UNAVAILABLE = "the database did not answer"
+
+
 def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
-    log.exception("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
+    log.exception("unexpected error on %s %s", request.method, printable(request.url.path), exc_info=exc)
     return problem_response(request, HTTP_500_INTERNAL_SERVER_ERROR, "internal-error", "The server failed.")
 
 
@@ -279,6 +296,10 @@ exception_handlers: ExceptionHandlersMap = {
     HTTPException: _http_error,
     asyncpg.CharacterNotInRepertoireError: _unstorable_text,  # 22021: a NUL in a text parameter
     asyncpg.UntranslatableCharacterError: _unstorable_text,  # 22P05: "\u0000" in a jsonb value
+    asyncpg.PostgresConnectionError: _database_gone,  # class 08: the connection was lost
+    asyncpg.CannotConnectNowError: _database_gone,  # 57P03: starting up or shutting down
+    asyncpg.AdminShutdownError: _database_gone,  # 57P01: terminated by a shutdown
+    asyncpg.CrashShutdownError: _database_gone,  # 57P02
     RecursionError: _recursion,
     Exception: _unexpected,
 }

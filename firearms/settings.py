@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
+import urllib.parse
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -105,8 +107,8 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
         "state": state,
         "home": home,
         "database_url": env.get("FIREARMS_DATABASE_URL") or None,
-        "public_url": env.get("FIREARMS_PUBLIC_URL", ""),
-        "host": env.get("FIREARMS_HOST", "127.0.0.1"),
+        "public_url": _public_url(env.get("FIREARMS_PUBLIC_URL", "")),
+        "host": _host(str(given.pop("host", env.get("FIREARMS_HOST", "127.0.0.1")))),
     }
     port = env.get("FIREARMS_PORT")
     if port is not None:
@@ -136,6 +138,41 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
                 raise ConfigError(f"FIREARMS_{name.upper()}={text!r} must be more than 0 and at most 86400 seconds")
     values.update(given)
     return Settings(**values)
+
+
+def _host(given: str) -> str:
+    """The interface ``serve`` binds; blank is refused rather than read as every interface (as uvicorn would)."""
+    if not given.strip():
+        raise ConfigError(
+            "FIREARMS_HOST (or --host) is empty: name the interface to listen on (127.0.0.1 by default;"
+            " 0.0.0.0 or :: for every interface)"
+        )
+    return given
+
+
+_URL = re.compile(r"https?://[^\s/?#\x00-\x1f\x7f-\x9f]+(/[^\s?#\x00-\x1f\x7f-\x9f]*)?")
+
+
+def _public_url(given: str) -> str:
+    """``FIREARMS_PUBLIC_URL``: ``http(s)://host[:port][/path]`` without a trailing slash, or empty (unset).
+
+    The rule ``peers add`` applies to a partner's base URL: no user or password, no query, no control
+    character, a port of 1-65535.
+    """
+    url = given.strip().rstrip("/")
+    if not url:
+        return ""
+    bad = ConfigError(f"FIREARMS_PUBLIC_URL={given!r} is not an http(s) base URL (http(s)://host[:port][/path])")
+    if not _URL.fullmatch(url):
+        raise bad
+    try:
+        parts = urllib.parse.urlsplit(url)
+        port = parts.port  # ValueError when it is not a number of 0-65535
+    except ValueError:
+        raise bad from None
+    if not parts.hostname or "@" in parts.netloc or port == 0:
+        raise bad
+    return url
 
 
 def _home(given: str | Path) -> Path:

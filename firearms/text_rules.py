@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["CONTROL", "CONTROL_PATTERN_SQL", "SPACE_CHARACTERS", "is_padded"]
+__all__ = ["CONTROL", "CONTROL_PATTERN_SQL", "SPACE_CHARACTERS", "is_padded", "printable"]
 
 CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 """C0 and C1 control characters and DEL: refused in every text value."""
@@ -25,3 +25,15 @@ _PADDED = re.compile(f"^[{re.escape(SPACE_CHARACTERS)}]|[{re.escape(SPACE_CHARAC
 def is_padded(value: str) -> bool:
     """Whether ``value`` begins or ends with white space (:data:`SPACE_CHARACTERS`)."""
     return _PADDED.search(value) is not None
+
+
+def printable(text: str) -> str:
+    """``text`` with every character that is not printable escaped as Python writes it (a newline, ESC).
+
+    For words from outside in a log line or a terminal: a path (percent-decoded, so ``/%0aINFO ...``), a
+    partner's error text. Unescaped, a newline would start a forged line of its own and an ESC drive the
+    terminal of whoever reads it.
+    """
+    if text.isprintable():
+        return text
+    return "".join(char if char.isprintable() else char.encode("unicode_escape").decode("ascii") for char in text)

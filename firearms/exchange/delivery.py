@@ -48,6 +48,7 @@ from firearms.exchange.protocol import (
 )
 from firearms.store import outbox as store
 from firearms.store import peers as peer_store
+from firearms.text_rules import printable
 
 if TYPE_CHECKING:
     import asyncpg
@@ -267,13 +268,17 @@ async def _deliver(
 async def _post(client: Client, url: str, raw: bytes, seconds: float, notice_id: str) -> tuple[int, bytes]:
     """POST an envelope within ``seconds``; the status and the body (an answer over 256 KiB is an error).
 
-    The notice id goes as ``X-Request-Id``: both registries' access logs then name the same id.
+    The notice id goes as ``X-Request-Id``: both registries' access logs then name the same id. A redirect
+    is not followed (aiohttp would, re-posting a 307's or 308's body): the trust list names where the partner
+    is, and a notice goes nowhere else -- the 3xx is a failed attempt like any other refusal.
     """
     headers = {"content-type": "application/json", "x-request-id": notice_id}
     if isinstance(client, httpx.AsyncClient):
-        response = await client.post(url, content=raw, headers=headers, timeout=seconds)
+        response = await client.post(url, content=raw, headers=headers, timeout=seconds, follow_redirects=False)
         return response.status_code, response.content
-    async with client.post(url, data=raw, headers=headers, timeout=aiohttp.ClientTimeout(total=seconds)) as answer:
+    async with client.post(
+        url, data=raw, headers=headers, timeout=aiohttp.ClientTimeout(total=seconds), allow_redirects=False
+    ) as answer:
         body = bytearray()
         async for chunk in answer.content.iter_chunked(65536):
             body += chunk
@@ -372,7 +377,10 @@ async def _failed(
     pool: Pool, settings: Settings, worker: str, head: asyncpg.Record, attempted_at: dt.datetime, error: str
 ) -> None:
     attempt = head["attempts"] + 1
-    log.warning("delivery of %s to %s failed (attempt %s): %s", head["notice_id"], head["recipient"], attempt, error)
+    # the partner's text: a newline in it would forge a line of the log
+    log.warning(
+        "delivery of %s to %s failed (attempt %s): %s", head["notice_id"], head["recipient"], attempt, printable(error)
+    )
     error = error[:1000].replace("\x00", "\ufffd")  # a partner's text may hold NUL, which PostgreSQL text refuses
     async with pool.acquire() as conn, conn.transaction():
         await store.record_outbox_failure(

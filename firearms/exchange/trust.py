@@ -43,7 +43,8 @@ __all__ = [
 
 ADMIN_PROVENANCE = "admin"
 _URL_MAX = 500
-_URL = re.compile(r"^https?://[^\s/?#]+(/[^\s?#]*)?$")
+# No white space and no control character (C0, DEL, C1): the URL sits in the trust list, listings and the log.
+_URL = re.compile(r"https?://[^\s/?#\x00-\x1f\x7f-\x9f]+(/[^\s?#\x00-\x1f\x7f-\x9f]*)?")
 
 
 class PeerKey(msgspec.Struct, frozen=True, kw_only=True):
@@ -122,8 +123,8 @@ def _key_start(not_before: dt.datetime | None) -> dt.datetime:
 def _check_url(given: str) -> str:
     """A partner's base URL, ``http(s)://host[:port][/path]`` without a trailing slash.
 
-    No user or password (they would sit in the trust list, the journal and every listing), a port
-    of 1-65535, at most 500 characters (the API's limit).
+    No user or password (they would sit in the trust list, the journal and every listing), no control
+    character, a port of 1-65535, at most 500 characters (the API's limit).
     """
     url = given.strip().rstrip("/")
     if len(url) > _URL_MAX:

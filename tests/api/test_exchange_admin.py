@@ -341,3 +341,23 @@ async def test_cancelling_a_rotation_through_the_api(
     assert (late.json()["type"].endswith("/key-already-switched"), late.json()["key_id"]) == (True, old)
     unknown = await client.post(f"/api/v1/keys/{'0' * 32}/cancel", json={"reason": "mistake"}, headers=admin)
     assert unknown.status_code == 404
+
+
+async def test_a_base_url_with_control_characters_is_refused(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    auth: TokenFactory,
+    conn: db.Conn,
+) -> None:
+    """A control character (ESC, DEL, a C1) in a base URL would reach the trust list, every listing and the log."""
+    admin = await auth("admin")
+    for url in (
+        "https://registry.example.de/\x1b[2J",
+        "https://registry\x7f.example.de",
+        "https://registry.example.de/\x85x",
+        "https://registry.example.de/\x00",
+    ):
+        body = {"state": "DE", "base_url": url, "public_key": DE_KEY}
+        refused = await client.post("/api/v1/peers", json=body, headers=admin)
+        assert refused.status_code == 422, url
+        assert refused.json()["type"].endswith("/invalid-url")
+    assert await conn.fetchval("SELECT count(*) FROM peer") == 0

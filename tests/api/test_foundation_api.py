@@ -4,6 +4,7 @@ import base64
 import json
 import logging
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,8 +12,10 @@ from litestar import Request
 from litestar.exceptions import InternalServerException
 from litestar.testing import AsyncTestClient
 
+from api import create_app
 from api.problems import _http_error
 from firearms import bootstrap, db
+from firearms.embedded import ensure_database, start_embedded, stop_embedded
 from firearms.settings import Settings
 from firearms.tokens import Role
 from tests.conftest import TokenFactory
@@ -362,3 +365,65 @@ async def test_auditor_verifies_and_checkpoints_the_journal(client: AsyncTestCli
     assert verified.json()["checkpoints"] == 1
     entries = await client.get("/api/v1/journal", params={"entity": "officer_token"}, headers=auditor)
     assert {item["action"] for item in entries.json()["items"]} == {"token.created"}
+
+
+@pytest.mark.parametrize(
+    ("path", "request_id"),
+    [
+        ("/no/such/page%0aINFO - forged line%0d%1b[31m", "probe-2"),
+        ("/health", "probe-3\n"),
+    ],
+)
+async def test_an_access_line_is_one_line_whatever_the_path_or_request_id(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    caplog: pytest.LogCaptureFixture,
+    path: str,
+    request_id: str,
+) -> None:
+    """A path is percent-decoded before it is logged and ``$`` matches before a final newline: neither may
+    start a forged line in the access log, or send a control character to the operator's terminal."""
+    with caplog.at_level(logging.INFO, logger="firearms.access"):
+        response = await client.get(path, headers={"X-Request-Id": request_id})
+    lines = [record.getMessage() for record in caplog.records if record.name == "firearms.access"]
+    assert len(lines) == 1
+    assert all(char.isprintable() for char in lines[0]), lines
+    assert all(char.isprintable() for char in response.headers["x-request-id"])
+
+
+async def test_a_path_that_reaches_the_problem_log_stays_on_one_line(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    auth: TokenFactory,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A NUL in a path parameter is logged with the path: a decoded newline there must not forge a line."""
+    with caplog.at_level(logging.INFO, logger="firearms.api"):
+        response = await client.get("/api/v1/verify/%00%0aERROR%20forged%1b[2J", headers=await auth("customs-officer"))
+    assert response.status_code == 400
+    lines = [record.getMessage() for record in caplog.records if record.name == "firearms.api"]
+    assert lines
+    assert all(line.isprintable() for line in lines), lines
+
+
+async def test_a_database_gone_away_is_a_503_problem_on_officer_endpoints_too(tmp_path: Path) -> None:
+    """A PostgreSQL of its own, stopped under the running app: every officer request (its token is looked up)
+    was a 500 internal-error with a traceback in the log; it is the 503 /health already answers."""
+    home = tmp_path / "home"
+    url = await ensure_database(start_embedded(home))
+    running = True
+    try:
+        settings = Settings(state="AT", home=home, database_url=url, run_worker=False)
+        done = await bootstrap.initialise(settings, url)
+        assert done.admin_token is not None
+        headers = {"Authorization": f"Bearer {done.admin_token}"}
+        async with AsyncTestClient(app=create_app(settings)) as client:
+            assert (await client.get("/api/v1/me", headers=headers)).status_code == 200
+            stop_embedded(home)
+            running = False
+            for path in ("/api/v1/me", "/api/v1/me", "/api/v1/tokens", "/health"):
+                response = await client.get(path, headers=headers)
+                assert response.status_code == 503, (path, response.text)
+                assert response.headers["content-type"] == "application/problem+json"
+                assert response.json()["type"].endswith("/database-unavailable")
+    finally:
+        if running:  # the test failed before it stopped the server
+            stop_embedded(home)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import logging
 import time
 import uuid
 from collections import Counter
@@ -12,6 +13,7 @@ from pathlib import Path
 import httpx
 import msgspec
 import pytest
+from aiohttp import web
 
 import tests.exchange_util  # noqa: F401  # registers test.ping
 from firearms import backup, db, keys, outbox
@@ -641,3 +643,62 @@ async def test_a_delivered_notice_forgets_the_number_the_partner_once_expected_a
     assert stale.value.code == "no-sequence-gap"
     assert await at.conn.fetchval("SELECT array_agg(sequence ORDER BY sequence) FROM notice_outbox") == [1, 2]
     assert await at.conn.fetchval("SELECT count(*) FROM journal_entry WHERE action = 'peer.resequenced'") == 0
+
+
+@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+async def test_a_partner_redirecting_elsewhere_is_a_failed_attempt_and_nothing_goes_where_it_points(
+    at_de: tuple[Registry, Registry], status: int
+) -> None:
+    """The trust list names where a partner is: a redirect (another host, this registry, an internal service)
+    must not take a confidential notice there, nor a receipt from there count as the partner's."""
+    at, de = at_de
+    await _enqueue(at, 1)
+    de_key = await keys.current_signing_key(de.conn, de.settings.home)
+    reached: list[bytes] = []
+
+    async def elsewhere(envelope: bytes) -> tuple[int, bytes]:
+        reached.append(envelope)
+        return 202, signed_receipt(envelope, de_key)
+
+    async def redirect(request: web.Request) -> web.Response:
+        return web.Response(status=status, headers={"Location": target + "/exchange/v1/notices"})
+
+    app = web.Application()
+    app.router.add_post("/exchange/v1/notices", redirect)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    try:
+        async with partner(elsewhere) as target:
+            site = web.TCPSite(runner, "127.0.0.1", 0)
+            await site.start()
+            url = f"http://127.0.0.1:{runner.addresses[0][1]}"
+            async with delivery.new_client(at.settings) as client:
+                await at.conn.execute("UPDATE peer SET base_url = $1 WHERE state = 'DE'", url)
+                assert await delivery.deliver_due(at.pool, at.settings, client, "w1") == 0
+    finally:
+        await runner.cleanup()
+    assert reached == []
+    row = await at.conn.fetchrow("SELECT status, attempts, last_error FROM notice_outbox")
+    assert row is not None
+    assert (row["status"], row["attempts"]) == ("queued", 1)
+    assert row["last_error"].startswith(f"HTTP {status}")
+
+
+async def test_a_partners_error_text_is_logged_on_one_line(
+    at_de: tuple[Registry, Registry], caplog: pytest.LogCaptureFixture
+) -> None:
+    """A partner's problem detail goes into the worker's log: its newlines and escapes must not forge lines there."""
+    at, _ = at_de
+    await _enqueue(at, 1)
+
+    async def forging(envelope: bytes) -> tuple[int, bytes]:
+        return 503, b'{"type":"x/unavailable","detail":"down\\nERROR - firearms.exchange - all keys revoked\\u001b[2J"}'
+
+    with caplog.at_level(logging.WARNING, logger="firearms.exchange"):
+        async with partner(forging) as url, delivery.new_client(at.settings) as client:
+            await at.conn.execute("UPDATE peer SET base_url = $1 WHERE state = 'DE'", url)
+            assert await delivery.deliver_due(at.pool, at.settings, client, "w1") == 0
+    lines = [record.getMessage() for record in caplog.records if record.name == "firearms.exchange"]
+    assert len(lines) == 1
+    assert lines[0].isprintable(), lines
+    assert lines[0].endswith("HTTP 503 unavailable: down\\nERROR - firearms.exchange - all keys revoked\\x1b[2J")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import http.client
+import json
 import os
 import signal
 import socket
@@ -303,3 +304,134 @@ def test_workers_out_of_range_is_a_one_line_error(tmp_path: Path) -> None:
     assert refused.returncode == 2
     assert "--workers" in refused.stderr
     assert not (tmp_path / "pgdata").exists(), "nothing was started"
+
+
+def _postmaster(home: Path) -> int | None:
+    """The pid of the PostgreSQL server of ``home`` while it runs (its postmaster.pid names a live process)."""
+    pid_file = home / "pgdata" / "postmaster.pid"
+    if not pid_file.exists():
+        return None
+    pid = int(pid_file.read_text().splitlines()[0])
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    return pid
+
+
+def test_after_serve_was_killed_the_last_process_to_leave_still_stops_the_database(tmp_path: Path) -> None:
+    """A process killed with SIGKILL never leaves the embedded server's list of users: without pruning it, the
+    server would run for ever after every registry process ended."""
+    home = tmp_path / "home"
+    port = free_port()
+    env = clean_env(STATE="AT", HOME=str(home), PORT=str(port))
+    serve = subprocess.Popen(
+        [*FIREARMS, "serve"], env=env, stderr=subprocess.DEVNULL, stdout=subprocess.DEVNULL, text=True
+    )
+    try:
+        assert wait_for_health(f"http://127.0.0.1:{port}", serve).status_code == 200
+    finally:
+        serve.kill()
+        serve.wait(timeout=30)
+    try:
+        assert _postmaster(home) is not None  # nobody stopped it: the killed process could not
+        listed = run_cli(env, "token", "list")  # joins the server, and is the last to leave
+        assert listed.returncode == 0, listed.stderr
+        assert _postmaster(home) is None
+    finally:
+        if (left := _postmaster(home)) is not None:  # this test's own server, not to outlive it
+            os.kill(left, signal.SIGTERM)
+
+
+def _raw_request(port: int, head: bytes) -> tuple[int, dict[str, str], bytes]:
+    """Send ``head`` (a request line and headers, no body) on a new connection; the status, headers and body."""
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        with contextlib.suppress(ConnectionResetError, BrokenPipeError):  # the server may close before all is sent
+            sock.sendall(head)
+        answer = http.client.HTTPResponse(sock)
+        answer.begin()
+        return answer.status, {name.lower(): value for name, value in answer.getheaders()}, answer.read()
+
+
+def test_a_request_head_of_absurd_size_is_refused_before_it_is_held_in_memory(tmp_path: Path) -> None:
+    """uvicorn's httptools parser sets no limit on the request line or headers: a client could make the server
+    hold (and parse, header by header) as many bytes as it sends. Past 64 KiB the head is a 431 problem."""
+    home = tmp_path / "home"
+    port = free_port()
+    env = clean_env(STATE="AT", HOME=str(home), PORT=str(port))
+    serve = subprocess.Popen(
+        [*FIREARMS, "serve"], env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True
+    )
+    try:
+        assert wait_for_health(f"http://127.0.0.1:{port}", serve).status_code == 200
+        heads = {
+            "one header of 8 MiB": b"GET /health HTTP/1.1\r\nHost: x\r\nX-Big: " + b"b" * (8 << 20) + b"\r\n\r\n",
+            "100,000 small headers": b"GET /health HTTP/1.1\r\nHost: x\r\n"
+            + b"".join(b"X-%d: y\r\n" % number for number in range(100_000))
+            + b"\r\n",
+            "a query of 1 MiB": b"GET /health?q=" + b"a" * (1 << 20) + b" HTTP/1.1\r\nHost: x\r\n\r\n",
+        }
+        for what, head in heads.items():
+            status, headers, body = _raw_request(port, head)
+            assert status == 431, what
+            assert headers["content-type"] == "application/problem+json", what
+            assert headers["connection"] == "close", what
+            problem = json.loads(body)
+            assert problem["type"].endswith("/headers-too-large"), what
+            assert problem["status"] == 431
+        # an ordinary head, up to the limit, is served as before
+        ordinary = b"GET /health HTTP/1.1\r\nHost: x\r\nX-Fair: " + b"f" * 60_000 + b"\r\n\r\n"
+        assert _raw_request(port, ordinary)[0] == 200
+    finally:
+        serve.send_signal(signal.SIGINT)
+        _, stderr = serve.communicate(timeout=60)
+    assert serve.returncode == 0, stderr
+
+
+def test_a_home_whose_keys_folder_cannot_be_made_is_one_line_not_a_traceback(tmp_path: Path) -> None:
+    """A file where the keys folder goes (or a home the service may not write): the operator's to fix, in one line."""
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "keys").write_text("not a folder")
+    done = run_cli(clean_env(STATE="AT", HOME=str(home), PORT=str(free_port())), "serve")
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("firearms: error: ")
+    assert str(home / "keys") in last
+
+
+def test_serve_with_workers_refuses_a_port_another_serve_with_workers_listens_on(tmp_path: Path) -> None:
+    """Two ``serve --workers`` may both bind one port with ``SO_REUSEPORT``: Linux would then spread the
+    connections over two registries (another home, another State). The port is checked without it, up front."""
+    port = free_port()
+    first = subprocess.Popen(
+        [*FIREARMS, "serve", "--workers", "2"],
+        env=clean_env(STATE="AT", HOME=str(tmp_path / "at"), PORT=str(port)),
+        stderr=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert wait_for_health(f"http://127.0.0.1:{port}", first).status_code == 200
+        second = subprocess.Popen(
+            [*FIREARMS, "serve", "--workers", "2"],
+            env=clean_env(STATE="CZ", HOME=str(tmp_path / "cz"), PORT=str(port)),
+            stderr=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            text=True,
+        )
+        try:
+            _, stderr = second.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            second.send_signal(signal.SIGINT)
+            second.communicate(timeout=60)
+            raise AssertionError("a second registry serves on the first one's port") from None
+        assert second.returncode == 1
+        assert stderr.strip().splitlines() == [
+            f"firearms: error: cannot listen on 127.0.0.1:{port}: Address already in use"
+        ]
+        assert not (tmp_path / "cz").exists()  # refused before the home was touched
+    finally:
+        first.send_signal(signal.SIGINT)
+        first.communicate(timeout=60)

@@ -21,6 +21,10 @@ def test_settings_read_environment_and_overrides(tmp_path: Path) -> None:
     assert settings.database_url is None
     assert load_settings(env, port=9100, host=None).port == 9100
     assert settings.base_url == "http://127.0.0.1:9000"
+    public = load_settings(env | {"FIREARMS_PUBLIC_URL": " https://registry.example.at/firearms/ "})
+    assert public.base_url == "https://registry.example.at/firearms"
+    with pytest.raises(ConfigError, match="--host"):
+        load_settings(env, host="")
 
 
 @pytest.mark.parametrize(
@@ -36,6 +40,15 @@ def test_settings_read_environment_and_overrides(tmp_path: Path) -> None:
         ({"FIREARMS_STATE": "AT", "FIREARMS_RETENTION_YEARS": "2²"}, "FIREARMS_RETENTION_YEARS"),
         ({"FIREARMS_STATE": "AT", "FIREARMS_TACIT_CONSENT_DAYS": "²"}, "FIREARMS_TACIT_CONSENT_DAYS"),
         ({"FIREARMS_STATE": "AT", "FIREARMS_AMMUNITION_LIMITS": "hunting=²"}, "FIREARMS_AMMUNITION_LIMITS"),
+        # blank is not "unset": serve would listen on every interface, not on the default 127.0.0.1
+        ({"FIREARMS_STATE": "AT", "FIREARMS_HOST": ""}, "FIREARMS_HOST"),
+        ({"FIREARMS_STATE": "AT", "FIREARMS_HOST": "  "}, "FIREARMS_HOST"),
+        # the URL partners reach this registry at: what peers add takes for a partner's
+        ({"FIREARMS_STATE": "AT", "FIREARMS_PUBLIC_URL": "registry.example.at"}, "FIREARMS_PUBLIC_URL"),
+        ({"FIREARMS_STATE": "AT", "FIREARMS_PUBLIC_URL": "ftp://registry.example.at"}, "FIREARMS_PUBLIC_URL"),
+        ({"FIREARMS_STATE": "AT", "FIREARMS_PUBLIC_URL": "https://u:pw@registry.example.at"}, "FIREARMS_PUBLIC_URL"),
+        ({"FIREARMS_STATE": "AT", "FIREARMS_PUBLIC_URL": "https://registry.example.at:99999"}, "FIREARMS_PUBLIC_URL"),
+        ({"FIREARMS_STATE": "AT", "FIREARMS_PUBLIC_URL": "https://registry.example.at/?x=1"}, "FIREARMS_PUBLIC_URL"),
     ],
 )
 def test_settings_refuse_bad_configuration(env: dict[str, str], message: str) -> None:

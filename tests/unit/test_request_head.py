@@ -1,0 +1,81 @@
+"""The protocol ``serve`` gives uvicorn: a request's head is bounded in time as in size (real HTTP, loopback)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import socket
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+import uvicorn
+
+from api import server
+
+
+async def _hello(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    if scope["type"] != "http":
+        return
+    headers = [(b"content-type", b"text/plain"), (b"content-length", b"5")]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": b"hello"})
+
+
+@contextlib.asynccontextmanager
+async def _serving() -> AsyncIterator[int]:
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    config = uvicorn.Config(_hello, http=server.BoundedHttpToolsProtocol, lifespan="off", log_level="warning")
+    running = uvicorn.Server(config)
+    task = asyncio.create_task(running.serve(sockets=[sock]))
+    try:
+        while not running.started:  # noqa: ASYNC110  # uvicorn offers a flag, not an event
+            await asyncio.sleep(0.01)
+        yield sock.getsockname()[1]
+    finally:
+        running.should_exit = True
+        await task
+        sock.close()
+
+
+async def _answer(reader: asyncio.StreamReader) -> bytes:
+    return await asyncio.wait_for(reader.read(), timeout=5)  # everything until the server closes
+
+
+@pytest.mark.parametrize("client", ["sends nothing", "sends its headers a byte at a time"])
+async def test_a_head_not_complete_in_time_is_a_408_problem_and_the_connection_closes(
+    monkeypatch: pytest.MonkeyPatch, client: str
+) -> None:
+    """uvicorn waits for a request's head for ever: a client could hold connections (and file descriptors)
+    without end by sending nothing, or a header byte now and then (slowloris)."""
+    monkeypatch.setattr(server, "HEAD_TIMEOUT", 0.5)
+    async with _serving() as port:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        started = time.monotonic()
+        if client == "sends its headers a byte at a time":
+            writer.write(b"GET / HTTP/1.1\r\nHost: x\r\n")
+            for byte in b"X-Slow":  # a byte every 0.06 s, for less than the timeout: no write meets a closed socket
+                await asyncio.sleep(0.06)
+                writer.write(bytes([byte]))
+        answer = await _answer(reader)
+        writer.close()
+    assert time.monotonic() - started < 3
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 408 ")
+    assert b"content-type: application/problem+json" in head
+    assert json.loads(body)["type"].endswith("/request-timeout")
+
+
+async def test_a_prompt_request_on_a_kept_alive_connection_is_served(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(server, "HEAD_TIMEOUT", 0.5)
+    async with _serving() as port:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        for _ in range(2):
+            writer.write(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            await writer.drain()
+            assert (await asyncio.wait_for(reader.readuntil(b"hello"), timeout=5)).startswith(b"HTTP/1.1 200 ")
+            await asyncio.sleep(0.3)  # less than the head timeout between requests
+        writer.close()
