@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import re
-import urllib.parse
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -14,6 +12,7 @@ import msgspec
 
 from firearms.countries import is_country
 from firearms.errors import ConfigError
+from firearms.text_rules import is_http_base_url
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -150,9 +149,6 @@ def _host(given: str) -> str:
     return given
 
 
-_URL = re.compile(r"https?://[^\s/?#\x00-\x1f\x7f-\x9f]+(/[^\s?#\x00-\x1f\x7f-\x9f]*)?")
-
-
 def _public_url(given: str) -> str:
     """``FIREARMS_PUBLIC_URL``: ``http(s)://host[:port][/path]`` without a trailing slash, or empty (unset).
 
@@ -162,16 +158,8 @@ def _public_url(given: str) -> str:
     url = given.strip().rstrip("/")
     if not url:
         return ""
-    bad = ConfigError(f"FIREARMS_PUBLIC_URL={given!r} is not an http(s) base URL (http(s)://host[:port][/path])")
-    if not _URL.fullmatch(url):
-        raise bad
-    try:
-        parts = urllib.parse.urlsplit(url)
-        port = parts.port  # ValueError when it is not a number of 0-65535
-    except ValueError:
-        raise bad from None
-    if not parts.hostname or "@" in parts.netloc or port == 0:
-        raise bad
+    if not is_http_base_url(url):
+        raise ConfigError(f"FIREARMS_PUBLIC_URL={given!r} is not an http(s) base URL (http(s)://host[:port][/path])")
     return url
 
 

@@ -9,6 +9,7 @@ control characters (NEL U+0085, U+001C-U+001F), which are refused as control cha
 from __future__ import annotations
 
 import re
+import urllib.parse
 
 __all__ = ["CONTROL", "CONTROL_PATTERN_SQL", "SPACE_CHARACTERS", "is_padded", "printable"]
 
@@ -37,3 +38,22 @@ def printable(text: str) -> str:
     if text.isprintable():
         return text
     return "".join(char if char.isprintable() else char.encode("unicode_escape").decode("ascii") for char in text)
+
+
+_BASE_URL = re.compile(r"https?://[^\s/?#\x00-\x1f\x7f-\x9f]+(/[^\s?#\x00-\x1f\x7f-\x9f]*)?")
+
+
+def is_http_base_url(url: str) -> bool:
+    """``http(s)://host[:port][/path]``: no user or password, query, fragment or control character; a port of 1-65535.
+
+    The rule for a partner's base URL and for this registry's own (``FIREARMS_PUBLIC_URL``). No white space or
+    control character (C0, DEL, C1): the URL sits in the trust list, listings and the log.
+    """
+    if not _BASE_URL.fullmatch(url):
+        return False
+    try:
+        parts = urllib.parse.urlsplit(url)
+        port = parts.port  # ValueError when it is not a number of 0-65535
+    except ValueError:
+        return False
+    return bool(parts.hostname) and "@" not in parts.netloc and port != 0

@@ -8,8 +8,6 @@ and are recorded with the id of that notice as their provenance.
 from __future__ import annotations
 
 import datetime as dt
-import re
-import urllib.parse
 from typing import TYPE_CHECKING
 
 import msgspec
@@ -22,6 +20,7 @@ from firearms.exchange import rotation
 from firearms.exchange.checks import KEY_TIMES_FROM, TrustedKey, is_key_time
 from firearms.signing import b64url_decode, b64url_encode, is_public_key, key_id_of
 from firearms.store import peers as store
+from firearms.text_rules import is_http_base_url
 
 if TYPE_CHECKING:
     import asyncpg
@@ -43,8 +42,6 @@ __all__ = [
 
 ADMIN_PROVENANCE = "admin"
 _URL_MAX = 500
-# No white space and no control character (C0, DEL, C1): the URL sits in the trust list, listings and the log.
-_URL = re.compile(r"https?://[^\s/?#\x00-\x1f\x7f-\x9f]+(/[^\s?#\x00-\x1f\x7f-\x9f]*)?")
 
 
 class PeerKey(msgspec.Struct, frozen=True, kw_only=True):
@@ -131,18 +128,10 @@ def _check_url(given: str) -> str:
         raise InvalidInputError(
             f"a base URL has at most {_URL_MAX} characters, this one {len(url)}", code="invalid-url"
         )
-    bad = InvalidInputError(
-        f"{given.strip()!r} is not an http(s) base URL (http(s)://host[:port][/path])", code="invalid-url"
-    )
-    if not _URL.fullmatch(url):
-        raise bad
-    try:
-        parts = urllib.parse.urlsplit(url)
-        port = parts.port  # ValueError when it is not a number of 0-65535
-    except ValueError:
-        raise bad from None
-    if not parts.hostname or "@" in parts.netloc or port == 0:
-        raise bad
+    if not is_http_base_url(url):
+        raise InvalidInputError(
+            f"{given.strip()!r} is not an http(s) base URL (http(s)://host[:port][/path])", code="invalid-url"
+        )
     return url
 
 
