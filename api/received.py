@@ -13,6 +13,7 @@ from api.deps import ConnDep, OfficerDep, SettingsDep
 from api.idempotency import Answer, IdempotencyKeyHeader, once
 from api.params import AfterQuery, LimitQuery, page
 from firearms import journal
+from firearms.db import Conn
 from firearms.errors import NotFoundError
 from firearms.exchange import consents, hooks
 from firearms.exchange.consents import ConsentRequest
@@ -93,13 +94,26 @@ class ForeignLicenceController(Controller):
         self, conn: ConnDep, officer: OfficerDep, issuing_state: FromPath[str], number: FromPath[str]
     ) -> ForeignLicence:
         """The licence as last received, status applied (the read is journaled)."""
-        row = await store.get_foreign_licence(conn, issuing_state, number)
-        if row is None:
-            raise NotFoundError(f"no licence {number} of {issuing_state} was received", number=number)
-        await journal.record_read(
-            conn, actor=officer.actor, entity="foreign-licence", ids=[f"{issuing_state}/{number}"]
-        )
-        return ForeignLicence(**dict(row))
+        return await _foreign_licence(conn, officer.actor, issuing_state, number)
+
+    @get("/by-number", summary="One received licence, its number in the query (for a number with a '/')")
+    async def get_licence_by_number(
+        self,
+        conn: ConnDep,
+        officer: OfficerDep,
+        issuing_state: Annotated[str, QueryParameter(pattern=r"^[A-Z]{2}$(?!\n)")],
+        number: Annotated[str, QueryParameter(min_length=1, max_length=64)],
+    ) -> ForeignLicence:
+        """As ``/{issuing_state}/{number}``, for any number: one with a ``/`` cannot be a path segment."""
+        return await _foreign_licence(conn, officer.actor, issuing_state, number)
+
+
+async def _foreign_licence(conn: Conn, actor: str, issuing_state: str, number: str) -> ForeignLicence:
+    row = await store.get_foreign_licence(conn, issuing_state, number)
+    if row is None:
+        raise NotFoundError(f"no licence {number} of {issuing_state} was received", number=number)
+    await journal.record_read(conn, actor=actor, entity="foreign-licence", ids=[f"{issuing_state}/{number}"])
+    return ForeignLicence(**dict(row))
 
 
 class Passage(msgspec.Struct, frozen=True, kw_only=True):
@@ -212,18 +226,32 @@ class ShipmentController(Controller):
     @get("/{exporting_state:str}/{shipment_id:str}", summary="One shipment")
     async def get_shipment(self, conn: ConnDep, exporting_state: FromPath[str], shipment_id: FromPath[str]) -> Shipment:
         """A shipment's dispatches, confirmation request and receipts, with the border passages of its licence."""
-        row = await store.get_shipment_record(conn, exporting_state, shipment_id)
-        if row is None:
-            raise NotFoundError(f"no shipment {shipment_id} of {exporting_state} is recorded", shipment_id=shipment_id)
-        dispatches = await store.list_shipment_dispatches(conn, exporting_state, shipment_id)
-        receipts = await store.list_shipment_receipts(conn, exporting_state, shipment_id)
-        passages = await store.list_shipment_passages(conn, row["issuing_state"], row["licence_number"])
-        return Shipment(
-            **dict(row),
-            dispatches=[Dispatch(**dict(item)) for item in dispatches],
-            receipts=[Confirmation(**dict(item)) for item in receipts],
-            passages=[Passage(**dict(item)) for item in passages],
-        )
+        return await _shipment(conn, exporting_state, shipment_id)
+
+    @get("/by-id", summary="One shipment, its id in the query (for an id with a '/')")
+    async def get_shipment_by_id(
+        self,
+        conn: ConnDep,
+        exporting_state: Annotated[str, QueryParameter(pattern=r"^[A-Z]{2}$(?!\n)")],
+        shipment_id: Annotated[str, QueryParameter(min_length=1, max_length=200)],
+    ) -> Shipment:
+        """As ``/{exporting_state}/{shipment_id}``, for any id: one with a ``/`` cannot be a path segment."""
+        return await _shipment(conn, exporting_state, shipment_id)
+
+
+async def _shipment(conn: Conn, exporting_state: str, shipment_id: str) -> Shipment:
+    row = await store.get_shipment_record(conn, exporting_state, shipment_id)
+    if row is None:
+        raise NotFoundError(f"no shipment {shipment_id} of {exporting_state} is recorded", shipment_id=shipment_id)
+    dispatches = await store.list_shipment_dispatches(conn, exporting_state, shipment_id)
+    receipts = await store.list_shipment_receipts(conn, exporting_state, shipment_id)
+    passages = await store.list_shipment_passages(conn, row["issuing_state"], row["licence_number"])
+    return Shipment(
+        **dict(row),
+        dispatches=[Dispatch(**dict(item)) for item in dispatches],
+        receipts=[Confirmation(**dict(item)) for item in receipts],
+        passages=[Passage(**dict(item)) for item in passages],
+    )
 
 
 class ConfirmationRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

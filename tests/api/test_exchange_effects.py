@@ -848,3 +848,42 @@ async def test_a_received_licence_is_the_same_in_both_copies_or_the_notice_is_re
     assert (stored["version"], stored["status"]) == (row["version"], row["status"]) == (2, "issued")
     quantities = await conn.fetch("SELECT line, quantity FROM licence_line WHERE licence_id = $1 ORDER BY line", row[0])
     assert [(line["line"], line["quantity"]) for line in stored["licence"]["lines"]] == [tuple(q) for q in quantities]
+
+
+async def test_a_licence_and_a_shipment_whose_number_holds_a_slash_are_found_by_query(
+    de: tuple[Client, db.Conn],
+) -> None:
+    # A partner's numbers may hold "/" (PROTOCOL's licence number pattern allows it; a shipment id is the
+    # exporter's own text): such a number cannot be a path segment, so it is given in the query.
+    client, conn = de
+    number = "AT/EXP/2026/7"
+    assert await _send(client, 1, "export-licence.issued", {"licence": _licence(number=number)}) == ("accepted", None)
+    dispatched = {"licence_number": number, "shipment_id": "SHP/2026/1", "dispatched_at": "2026-11-29T08:00:00Z"}
+    dispatched["items"] = [{"line": 2, "quantity": 10}]
+    assert await _send(client, 2, "shipment.dispatched", dispatched) == ("accepted", None)
+    customs = await _token(conn, "customs-officer")
+    by_path = await client.get(f"/api/v1/foreign-licences/AT/{number}", headers=customs)
+    assert by_path.status_code == 404  # the path has more segments than the route
+    found = await client.get(
+        "/api/v1/foreign-licences/by-number", params={"issuing_state": "AT", "number": number}, headers=customs
+    )
+    assert found.status_code == 200, found.text
+    assert (found.json()["number"], found.json()["licence"]["number"]) == (number, number)
+    reads = await conn.fetchval(
+        "SELECT count(*) FROM journal_entry WHERE action = 'foreign-licence.read' AND payload::text LIKE $1",
+        f"%AT/{number}%",
+    )
+    assert reads == 1
+    missing = await client.get(
+        "/api/v1/foreign-licences/by-number", params={"issuing_state": "AT", "number": "AT/EXP/2026/8"}, headers=customs
+    )
+    assert missing.status_code == 404
+    shipment = await client.get(
+        "/api/v1/shipments/by-id", params={"exporting_state": "AT", "shipment_id": "SHP/2026/1"}, headers=customs
+    )
+    assert shipment.status_code == 200, shipment.text
+    assert (shipment.json()["shipment_id"], shipment.json()["licence_number"]) == ("SHP/2026/1", number)
+    bad = await client.get(
+        "/api/v1/shipments/by-id", params={"exporting_state": "AT\n", "shipment_id": "x"}, headers=customs
+    )
+    assert bad.status_code == 400

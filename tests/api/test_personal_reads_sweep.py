@@ -35,6 +35,7 @@ PERSONAL = {
     "/api/v1/items/export": "items.exported",  # test_records_io_api
     "/api/v1/foreign-licences": "foreign-licence.read",  # test_exchange_effects
     "/api/v1/foreign-licences/{issuing_state:str}/{number:str}": "foreign-licence.read",
+    "/api/v1/foreign-licences/by-number": "foreign-licence.read",  # test_exchange_effects
     "/api/v1/consent-requests": "consent-request.read",  # test_exchange_effects
     "/api/v1/consent-requests/{requesting_state:str}/{notice_id:str}": "consent-request.read",
 }
@@ -63,6 +64,7 @@ NOT_PERSONAL = {
     "/api/v1/notices/received": "received notices' facts, not their content",
     "/api/v1/shipments": "shipments: licence number, items and serials, dates, the confirming State",
     "/api/v1/shipments/{exporting_state:str}/{shipment_id:str}": "one shipment: items, receipts, passages",
+    "/api/v1/shipments/by-id": "one shipment, its id in the query",
     "/exchange/v1/keys": "this registry's public keys",
     "/schema": "the OpenAPI document",
     "/schema/openapi.json": "the OpenAPI document",
