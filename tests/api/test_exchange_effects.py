@@ -858,8 +858,12 @@ async def test_a_licence_and_a_shipment_whose_number_holds_a_slash_are_found_by_
     client, conn = de
     number = "AT/EXP/2026/7"
     assert await _send(client, 1, "export-licence.issued", {"licence": _licence(number=number)}) == ("accepted", None)
-    dispatched = {"licence_number": number, "shipment_id": "SHP/2026/1", "dispatched_at": "2026-11-29T08:00:00Z"}
-    dispatched["items"] = [{"line": 2, "quantity": 10}]
+    dispatched: dict[str, Any] = {
+        "licence_number": number,
+        "shipment_id": "SHP/2026/1",
+        "dispatched_at": "2026-11-29T08:00:00Z",
+        "items": [{"line": 2, "quantity": 10}],
+    }
     assert await _send(client, 2, "shipment.dispatched", dispatched) == ("accepted", None)
     customs = await _token(conn, "customs-officer")
     by_path = await client.get(f"/api/v1/foreign-licences/AT/{number}", headers=customs)
