@@ -15,6 +15,7 @@ from api.idempotency import Answer, IdempotencyKeyHeader, once
 from api.params import AfterQuery, LimitQuery, VersionPath, page
 from firearms import clock, consents, documents, journal, ledger, licences
 from firearms.consents import ConsentDecision, ConsentRequest, TransitConsent, TransitConsentRequest
+from firearms.db import Conn
 from firearms.gates import Gate
 from firearms.ledger import LedgerEntry, LineBalance
 from firearms.licence_object import Kind
@@ -151,9 +152,18 @@ class LicenceController(Controller):
         self, conn: ConnDep, officer: OfficerDep, issuing_state: FromPath[str], number: FromPath[str]
     ) -> Licence:
         """A licence by its issuing State and number (the read is journaled)."""
-        licence = await licences.find_licence(conn, issuing_state, number)
-        await journal.record_read(conn, actor=officer.actor, entity="licence", ids=[str(licence.licence_id)])
-        return licence
+        return await _by_number(conn, officer.actor, issuing_state, number)
+
+    @get("/by-number", summary="A licence by number, in the query (for a number with a '/')", opt={"roles": READ})
+    async def by_number_in_query(
+        self,
+        conn: ConnDep,
+        officer: OfficerDep,
+        issuing_state: Annotated[str, QueryParameter(pattern=r"^[A-Z]{2}$(?!\n)")],
+        number: Annotated[str, QueryParameter(min_length=1, max_length=64)],
+    ) -> Licence:
+        """As ``/by-number/{issuing_state}/{number}``, for any number: a partner's may hold a ``/``."""
+        return await _by_number(conn, officer.actor, issuing_state, number)
 
     @post("/{licence_id:uuid}/versions", summary="Amend a licence (new version)", opt={"roles": WRITE})
     async def amend(
@@ -433,3 +443,9 @@ class LicenceController(Controller):
         (start,) = decode_cursor(after, int) if after else (0,)
         items, last = page(await ledger.list_entries(conn, licence_id, after=start, limit=limit + 1), limit)
         return LedgerPage(items=items, next=encode_cursor(last.ledger_entry_id) if last else None)
+
+
+async def _by_number(conn: Conn, actor: str, issuing_state: str, number: str) -> Licence:
+    licence = await licences.find_licence(conn, issuing_state, number)
+    await journal.record_read(conn, actor=actor, entity="licence", ids=[str(licence.licence_id)])
+    return licence

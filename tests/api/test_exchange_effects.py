@@ -887,6 +887,12 @@ async def test_a_licence_and_a_shipment_whose_number_holds_a_slash_are_found_by_
     )
     assert shipment.status_code == 200, shipment.text
     assert (shipment.json()["shipment_id"], shipment.json()["licence_number"]) == ("SHP/2026/1", number)
+    licensing = await _token(conn, "licensing-officer")
+    copy_here = await client.get(
+        "/api/v1/licences/by-number", params={"issuing_state": "AT", "number": number}, headers=licensing
+    )
+    assert copy_here.status_code == 200, copy_here.text
+    assert (copy_here.json()["origin"], copy_here.json()["licence"]["number"]) == ("received", number)
     bad = await client.get(
         "/api/v1/shipments/by-id", params={"exporting_state": "AT\n", "shipment_id": "x"}, headers=customs
     )

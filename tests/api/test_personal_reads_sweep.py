@@ -28,6 +28,7 @@ PERSONAL = {
     "/api/v1/licences": "licence.read",  # a licence names its parties (test_consents_api, test_licences_api)
     "/api/v1/licences/{licence_id:uuid}": "licence.read",
     "/api/v1/licences/by-number/{issuing_state:str}/{number:str}": "licence.read",
+    "/api/v1/licences/by-number": "licence.read",  # test_exchange_effects
     "/api/v1/licences/{licence_id:uuid}/versions": "licence.read",
     "/api/v1/licences/{licence_id:uuid}/versions/{version:int}": "licence.read",
     "/api/v1/licences/{licence_id:uuid}/versions/{version:int}/document": "licence.read",

@@ -67,6 +67,7 @@ MATRIX: dict[tuple[str, str], set[str]] = {
     ("GET", f"/licences/{U}/versions/1"): {A, REC, LIC, AUD},
     ("GET", f"/licences/{U}/versions/1/document"): {A, REC, LIC, AUD},
     ("GET", "/licences/by-number/X-1/X-1"): {A, REC, LIC, AUD},
+    ("GET", "/licences/by-number"): {A, REC, LIC, AUD},
     ("GET", "/me"): EVERY,
     ("GET", "/notices"): {A},
     ("GET", f"/notices/{U}"): {A},
