@@ -7,10 +7,11 @@ from typing import TYPE_CHECKING, Any
 import click
 import msgspec
 
-from cli.main import _CLI_ACTOR, _fail, _one_line, _settings, _state_code, _with_database, keys_group, main
+from cli.main import _CLI_ACTOR, _fail, _settings, _state_code, _with_database, keys_group, main
 from firearms import db, keys, outbox
 from firearms.canonical import parse_time
 from firearms.exchange import rotation, trust
+from firearms.text_rules import printable
 
 if TYPE_CHECKING:
     import datetime as dt
@@ -149,9 +150,9 @@ def notices(ctx: click.Context, status: str | None, recipient: str | None, limit
             _echo_json(notice)
             continue
         error = (
-            f"  last error: {_one_line(notice.last_error)}" if notice.last_error and notice.status == "queued" else ""
+            f"  last error: {printable(notice.last_error)}" if notice.last_error and notice.status == "queued" else ""
         )
-        reason = f" ({_one_line(notice.receipt_reason)})" if notice.receipt_reason else ""
+        reason = f" ({printable(notice.receipt_reason)})" if notice.receipt_reason else ""
         number = f"#{notice.sequence}" if notice.sequence is not None else "#-"
         click.echo(
             f"{notice.created_at:%Y-%m-%dT%H:%M:%SZ} {notice.notice_id} -> {notice.recipient} {number} "

@@ -32,17 +32,8 @@ T = TypeVar("T")
 _CLI_ACTOR = "cli:operator"
 
 
-def _one_line(text: str) -> str:
-    """``text`` with every character that is not printable escaped (:func:`firearms.text_rules.printable`).
-
-    Words from outside -- a partner's error text, a column name read from an import file -- must not start
-    a line of their own in the output or drive the operator's terminal.
-    """
-    return printable(text)
-
-
 def _fail(message: str, code: int = 1) -> None:
-    click.echo(f"firearms: error: {_one_line(message)}", err=True)
+    click.echo(f"firearms: error: {printable(message)}", err=True)  # words from outside: one line
     sys.exit(code)
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import urllib.parse
 
-__all__ = ["CONTROL", "CONTROL_PATTERN_SQL", "SPACE_CHARACTERS", "is_padded", "printable"]
+__all__ = ["CONTROL", "CONTROL_PATTERN_SQL", "SPACE_CHARACTERS", "is_http_base_url", "is_padded", "printable"]
 
 CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 """C0 and C1 control characters and DEL: refused in every text value."""
