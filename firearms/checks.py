@@ -183,21 +183,8 @@ async def perform_check(
     _require_distinct(request)
     digest = fingerprint(request)
     keys = _serial_keys(request)
-    today = clock.local_date(now or dt.datetime.now(dt.UTC), time_zone)
-    context = await store.get_check_context(
-        conn, request.issuing_state, request.licence_number, state, today, request.movement, keys
-    )
-    # Dated once the licence's lock is held, not when the request came in: a check that waited for a
-    # suspension or a reinstatement to commit judged the licence after it, and its time (the row's, the
-    # answer's, a dispatch notice's) must not come before that status change.
-    precise = now or dt.datetime.now(dt.UTC)
+    context, precise, today = await _locked_context(conn, request, state, keys, time_zone, now)
     moment = precise.replace(microsecond=0)  # the answer speaks in whole seconds, as the protocol does
-    if clock.local_date(moment, time_zone) != today:
-        # midnight passed while it waited: a transit consent's last day is judged on the day of the check
-        today = clock.local_date(moment, time_zone)
-        context = await store.get_check_context(
-            conn, request.issuing_state, request.licence_number, state, today, request.movement, keys
-        )
     view = await _view(conn, request, context, state) if context["licence_id"] is not None else None
     if view is not None:
         try:
@@ -262,6 +249,35 @@ async def perform_check(
             actor=actor,
         )
     return answer
+
+
+async def _locked_context(
+    conn: Conn,
+    request: CheckRequest,
+    state: str,
+    keys: list[str],
+    time_zone: dt.tzinfo,
+    now: dt.datetime | None,
+) -> tuple[asyncpg.Record, dt.datetime, dt.date]:
+    """The check's context read under the licence's lock, the time once the lock is held, and that day.
+
+    Dated once the lock is held, not when the request came in: a check or a decision that waited for a
+    suspension or a reinstatement to commit judged the licence after it, and its time (the row's, the
+    answer's, a dispatch notice's) must not come before that status change. If midnight passed while it
+    waited, the context is read again for the new day: a transit consent's last day is judged on the day
+    of the check. ``now`` (tests) stands for the clock.
+    """
+    today = clock.local_date(now or dt.datetime.now(dt.UTC), time_zone)
+    context = await store.get_check_context(
+        conn, request.issuing_state, request.licence_number, state, today, request.movement, keys
+    )
+    precise = now or dt.datetime.now(dt.UTC)
+    if clock.local_date(precise, time_zone) != today:
+        today = clock.local_date(precise, time_zone)
+        context = await store.get_check_context(
+            conn, request.issuing_state, request.licence_number, state, today, request.movement, keys
+        )
+    return context, precise, today
 
 
 def _require_unpadded(request: CheckRequest) -> None:
@@ -536,16 +552,8 @@ async def decide(
     request = msgspec.convert(row["request"], CheckRequest)
     # The licence's lock first, as a check, a status change and an amendment take it: the decision is
     # dated once it holds it, so a release that waited for a reinstatement is not dated before it.
-    today = clock.local_date(dt.datetime.now(dt.UTC), time_zone)
-    context = await store.get_check_context(
-        conn, request.issuing_state, request.licence_number, state, today, request.movement, []
-    )
-    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
-    if clock.local_date(now, time_zone) != today:  # midnight passed while it waited
-        today = clock.local_date(now, time_zone)
-        context = await store.get_check_context(
-            conn, request.issuing_state, request.licence_number, state, today, request.movement, []
-        )
+    context, precise, today = await _locked_context(conn, request, state, [], time_zone, None)
+    now = precise.replace(microsecond=0)
     if context["licence_id"] is None:  # a held check always named a known licence
         raise NotFoundError(f"licence {request.licence_number} is gone", licence_number=request.licence_number)
     # The decision before anything is taken: a concurrent decision on the same check (it waited for the
