@@ -313,7 +313,7 @@ def _each_serial(
         elif key in records.passed:
             reasons.append(_reason("serial-already-passed", f"already cleared for {movement} here", item.line, serial))
         if key in records.reported:
-            reasons.append(_reason("item-reported-lost-or-stolen", "reported lost or stolen here", item.line, serial))
+            reasons.append(_stolen(item, serial))
         if movement == "import" and key in records.unmarked_imports:
             reasons.append(
                 _reason("import-marking-missing", "registered here without an import marking", item.line, serial)
@@ -323,11 +323,11 @@ def _each_serial(
 
 def _reported(item: CheckLine, records: RecordsView) -> list[Reason]:
     """The serials of a line no other rule judges (unknown licence or line) that are reported lost or stolen here."""
-    return [
-        _reason("item-reported-lost-or-stolen", "reported lost or stolen here", item.line, serial)
-        for serial in item.serials
-        if normalise(serial) in records.reported
-    ]
+    return [_stolen(item, serial) for serial in item.serials if normalise(serial) in records.reported]
+
+
+def _stolen(item: CheckLine, serial: str) -> Reason:
+    return _reason("item-reported-lost-or-stolen", "reported lost or stolen here", item.line, serial)
 
 
 def _reason(code: ReasonCode, detail: str, line: int | None = None, serial: str | None = None) -> Reason:
