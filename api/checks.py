@@ -17,6 +17,7 @@ from firearms.check_rules import CheckRequest
 from firearms.checks import CheckAnswer, CheckRecord
 from firearms.errors import InvalidInputError
 from firearms.pagination import DEFAULT_LIMIT, decode_cursor, encode_cursor
+from firearms.text_rules import STATE_CODE_PATTERN
 
 __all__ = ["CheckController", "CheckPage", "DecisionRequest"]
 
@@ -112,7 +113,7 @@ class CheckController(Controller):
         self,
         conn: ConnDep,
         licence_number: Annotated[str | None, QueryParameter(max_length=64)] = None,
-        issuing_state: Annotated[str | None, QueryParameter(pattern=r"^[A-Z]{2}$(?!\n)")] = None,
+        issuing_state: Annotated[str | None, QueryParameter(pattern=STATE_CODE_PATTERN)] = None,
         serial: Annotated[str | None, QueryParameter(min_length=1, max_length=64)] = None,
         after: AfterQuery = None,
         limit: LimitQuery = DEFAULT_LIMIT,

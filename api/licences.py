@@ -22,6 +22,7 @@ from firearms.licence_object import Kind
 from firearms.licence_rules import LicenceDraft
 from firearms.licences import Licence, LicenceEvent, LicenceStatus, LicenceVersion
 from firearms.pagination import DEFAULT_LIMIT, IntegerKey, decode_cursor, encode_cursor
+from firearms.text_rules import STATE_CODE_PATTERN
 
 __all__ = ["LicenceController"]
 
@@ -159,7 +160,7 @@ class LicenceController(Controller):
         self,
         conn: ConnDep,
         officer: OfficerDep,
-        issuing_state: Annotated[str, QueryParameter(pattern=r"^[A-Z]{2}$(?!\n)")],
+        issuing_state: Annotated[str, QueryParameter(pattern=STATE_CODE_PATTERN)],
         number: Annotated[str, QueryParameter(min_length=1, max_length=64)],
     ) -> Licence:
         """As ``/by-number/{issuing_state}/{number}``, for any number: a partner's may hold a ``/``."""

@@ -19,6 +19,7 @@ from firearms.exchange.rotation import Cancellation, Revocation, Rotation, Switc
 from firearms.outbox import OutboxNotice
 from firearms.pagination import DEFAULT_LIMIT, decode_cursor, encode_cursor
 from firearms.store import inbox as inbox_store
+from firearms.text_rules import STATE_CODE_PATTERN
 
 __all__ = ["KeyController", "NoticeController", "NoticePage", "ReceivedNotice", "ReceivedPage"]
 
@@ -64,7 +65,7 @@ class NoticeController(Controller):
         self,
         conn: ConnDep,
         status: Annotated[Literal["queued", "delivered", "rejected"] | None, QueryParameter()] = None,
-        recipient: Annotated[str | None, QueryParameter(pattern=r"^[A-Z]{2}$(?!\n)")] = None,
+        recipient: Annotated[str | None, QueryParameter(pattern=STATE_CODE_PATTERN)] = None,
         after: AfterQuery = None,
         limit: LimitQuery = DEFAULT_LIMIT,
     ) -> NoticePage:

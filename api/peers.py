@@ -15,10 +15,11 @@ from firearms import outbox
 from firearms.exchange import trust
 from firearms.exchange.trust import Peer
 from firearms.pagination import DEFAULT_LIMIT, decode_cursor, encode_cursor
+from firearms.text_rules import STATE_CODE_PATTERN
 
 __all__ = ["NewPeer", "NewPeerKey", "PeerController", "PeerPage", "Resequencing"]
 
-StateCode = Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{2}$(?!\n)")]
+StateCode = Annotated[str, msgspec.Meta(pattern=STATE_CODE_PATTERN)]
 UtcTime = Annotated[dt.datetime, msgspec.Meta(tz=True)]
 
 

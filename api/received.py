@@ -19,6 +19,7 @@ from firearms.exchange import consents, hooks
 from firearms.exchange.consents import ConsentRequest
 from firearms.pagination import DEFAULT_LIMIT, decode_cursor, encode_cursor
 from firearms.store import received as store
+from firearms.text_rules import STATE_CODE_PATTERN
 
 __all__ = [
     "ConsentDecision",
@@ -101,7 +102,7 @@ class ForeignLicenceController(Controller):
         self,
         conn: ConnDep,
         officer: OfficerDep,
-        issuing_state: Annotated[str, QueryParameter(pattern=r"^[A-Z]{2}$(?!\n)")],
+        issuing_state: Annotated[str, QueryParameter(pattern=STATE_CODE_PATTERN)],
         number: Annotated[str, QueryParameter(min_length=1, max_length=64)],
     ) -> ForeignLicence:
         """As ``/{issuing_state}/{number}``, for any number: one with a ``/`` cannot be a path segment."""
@@ -208,7 +209,7 @@ class ShipmentController(Controller):
     async def list_shipments(
         self,
         conn: ConnDep,
-        issuing_state: Annotated[str, QueryParameter(pattern=r"^[A-Z]{2}$(?!\n)")],
+        issuing_state: Annotated[str, QueryParameter(pattern=STATE_CODE_PATTERN)],
         licence_number: Annotated[str, QueryParameter(min_length=1, max_length=64)],
         after: AfterQuery = None,
         limit: LimitQuery = DEFAULT_LIMIT,
@@ -232,7 +233,7 @@ class ShipmentController(Controller):
     async def get_shipment_by_id(
         self,
         conn: ConnDep,
-        exporting_state: Annotated[str, QueryParameter(pattern=r"^[A-Z]{2}$(?!\n)")],
+        exporting_state: Annotated[str, QueryParameter(pattern=STATE_CODE_PATTERN)],
         shipment_id: Annotated[str, QueryParameter(min_length=1, max_length=200)],
     ) -> Shipment:
         """As ``/{exporting_state}/{shipment_id}``, for any id: one with a ``/`` cannot be a path segment."""

@@ -10,6 +10,7 @@ from litestar.params import FromPath, QueryParameter
 from api.deps import ConnDep, SettingsDep
 from firearms import documents
 from firearms.documents import Verification
+from firearms.text_rules import STATE_CODE_PATTERN
 
 __all__ = ["verify_licence"]
 
@@ -27,7 +28,7 @@ async def verify_licence(
         str | None, QueryParameter(description="verification code printed on the document", max_length=20)
     ] = None,
     issuing_state: Annotated[
-        str | None, QueryParameter(description="issuing State (default: this registry)", pattern=r"^[A-Z]{2}$(?!\n)")
+        str | None, QueryParameter(description="issuing State (default: this registry)", pattern=STATE_CODE_PATTERN)
     ] = None,
 ) -> Verification:
     """Status, validity, balances and version; with ``code``, whether the printed code is the current version's."""

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Literal
 import msgspec
 
 from firearms.serials import normalise
+from firearms.text_rules import STATE_CODE_PATTERN
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -96,7 +97,6 @@ _STATUS_REASONS: dict[str, ReasonCode] = {
 # passed as a State code and a licence number ending in one was recorded as a refuse (licence-unknown).
 # "(?!\n)" after the "$" refuses that; to a JSON Schema (ECMA-262) reader the pattern means the same.
 _NO_CONTROL = r"^[^\x00-\x1f\x7f-\x9f]+$(?!\n)"
-_STATE = r"^[A-Z]{2}$(?!\n)"
 Serial = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=_NO_CONTROL)]
 Text = Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=_NO_CONTROL)]
 
@@ -115,7 +115,7 @@ class CheckRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     check_id: uuid.UUID
     movement: Movement
     licence_number: Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=_NO_CONTROL)]
-    issuing_state: Annotated[str, msgspec.Meta(pattern=_STATE)]
+    issuing_state: Annotated[str, msgspec.Meta(pattern=STATE_CODE_PATTERN)]
     crossing_point: Text
     lines: Annotated[list[CheckLine], msgspec.Meta(min_length=1, max_length=500)]
     shipment_id: Text | None = None

@@ -11,6 +11,8 @@ from typing import Annotated, Literal
 
 import msgspec
 
+from firearms.text_rules import STATE_CODE_PATTERN
+
 __all__ = [
     "CATEGORIES",
     "KINDS",
@@ -21,6 +23,7 @@ __all__ = [
     "ImportAuthorisation",
     "Kind",
     "LicenceLine",
+    "LicenceNumber",
     "LicenceObject",
     "Party",
     "Purpose",
@@ -46,7 +49,7 @@ PURPOSES: tuple[Purpose, ...] = (
     "state",
 )
 
-CountryCode = Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{2}$(?!\n)")]
+CountryCode = Annotated[str, msgspec.Meta(pattern=STATE_CODE_PATTERN)]
 Text = Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
 LicenceNumber = Annotated[str, msgspec.Meta(pattern=r"^[A-Z0-9][A-Z0-9./-]{0,63}$(?!\n)")]
 Serial = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]

@@ -11,7 +11,19 @@ from __future__ import annotations
 import re
 import urllib.parse
 
-__all__ = ["CONTROL", "CONTROL_PATTERN_SQL", "SPACE_CHARACTERS", "is_http_base_url", "is_padded", "printable"]
+__all__ = [
+    "CONTROL",
+    "CONTROL_PATTERN_SQL",
+    "SPACE_CHARACTERS",
+    "STATE_CODE_PATTERN",
+    "is_http_base_url",
+    "is_padded",
+    "printable",
+]
+
+STATE_CODE_PATTERN = r"^[A-Z]{2}$(?!\n)"
+"""A State as two capital letters, for msgspec and Litestar (which match with ``re.search``, where ``$`` alone
+also matches before a final line feed; ``(?!\n)`` refuses ``"AT\n"`` and reads to OpenAPI as ``$`` does)."""
 
 CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 """C0 and C1 control characters and DEL: refused in every text value."""

@@ -10,7 +10,7 @@ from typing import Annotated, Literal
 
 import msgspec
 
-from firearms.licence_object import LicenceObject, Status, Version
+from firearms.licence_object import CountryCode, LicenceNumber, LicenceObject, Status, Version
 
 __all__ = [
     "ConsentDecided",
@@ -27,8 +27,7 @@ __all__ = [
 
 Time = Annotated[dt.datetime, msgspec.Meta(tz=True)]
 Text = Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
-LicenceNumber = Annotated[str, msgspec.Meta(pattern=r"^[A-Z0-9][A-Z0-9./-]{0,63}$(?!\n)")]
-StateCode = Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{2}$(?!\n)")]
+StateCode = CountryCode
 Quantity = Annotated[int, msgspec.Meta(ge=0, le=2**53 - 1)]
 
 

@@ -18,6 +18,7 @@ import msgspec
 from firearms.canonical import canonical, format_time, parse_time
 from firearms.errors import FirearmsError
 from firearms.signing import SigningKey, b64url_decode, b64url_encode, verify
+from firearms.text_rules import STATE_CODE_PATTERN
 
 __all__ = [
     "CLOCK_SKEW",
@@ -57,7 +58,7 @@ PROBLEM_BASE = "tag:firearms-exchange,2026:problems/"
 
 Confidentiality = Literal["public", "restricted", "confidential"]
 ReceiptStatus = Literal["accepted", "rejected"]
-StateCode = Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{2}$(?!\n)")]
+StateCode = Annotated[str, msgspec.Meta(pattern=STATE_CODE_PATTERN)]
 NoticeId = Annotated[
     str, msgspec.Meta(pattern=r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$(?!\n)")
 ]
