@@ -12,7 +12,7 @@ from litestar.params import FromPath, JSONBody, QueryParameter
 
 from api.deps import ConnDep, OfficerDep, SettingsDep
 from api.idempotency import Answer, IdempotencyKeyHeader, once
-from api.params import AfterQuery, LimitQuery, VersionPath, page
+from api.params import AfterQuery, LicenceNumberQuery, LimitQuery, StateQuery, VersionPath, page
 from firearms import clock, consents, documents, journal, ledger, licences
 from firearms.consents import ConsentDecision, ConsentRequest, TransitConsent, TransitConsentRequest
 from firearms.db import Conn
@@ -22,7 +22,6 @@ from firearms.licence_object import Kind
 from firearms.licence_rules import LicenceDraft
 from firearms.licences import Licence, LicenceEvent, LicenceStatus, LicenceVersion
 from firearms.pagination import DEFAULT_LIMIT, IntegerKey, decode_cursor, encode_cursor
-from firearms.text_rules import STATE_CODE_PATTERN
 
 __all__ = ["LicenceController"]
 
@@ -160,8 +159,8 @@ class LicenceController(Controller):
         self,
         conn: ConnDep,
         officer: OfficerDep,
-        issuing_state: Annotated[str, QueryParameter(pattern=STATE_CODE_PATTERN)],
-        number: Annotated[str, QueryParameter(min_length=1, max_length=64)],
+        issuing_state: StateQuery,
+        number: LicenceNumberQuery,
     ) -> Licence:
         """As ``/by-number/{issuing_state}/{number}``, for any number: a partner's may hold a ``/``."""
         return await _by_number(conn, officer.actor, issuing_state, number)

@@ -11,7 +11,7 @@ from litestar.params import FromPath, JSONBody, QueryParameter
 
 from api.deps import ConnDep, OfficerDep, SettingsDep
 from api.idempotency import Answer, IdempotencyKeyHeader, once
-from api.params import AfterQuery, LimitQuery, page
+from api.params import AfterQuery, LicenceNumberQuery, LimitQuery, StateQuery, page
 from firearms import journal
 from firearms.db import Conn
 from firearms.errors import NotFoundError
@@ -19,7 +19,6 @@ from firearms.exchange import consents, hooks
 from firearms.exchange.consents import ConsentRequest
 from firearms.pagination import DEFAULT_LIMIT, decode_cursor, encode_cursor
 from firearms.store import received as store
-from firearms.text_rules import STATE_CODE_PATTERN
 
 __all__ = [
     "ConsentDecision",
@@ -102,8 +101,8 @@ class ForeignLicenceController(Controller):
         self,
         conn: ConnDep,
         officer: OfficerDep,
-        issuing_state: Annotated[str, QueryParameter(pattern=STATE_CODE_PATTERN)],
-        number: Annotated[str, QueryParameter(min_length=1, max_length=64)],
+        issuing_state: StateQuery,
+        number: LicenceNumberQuery,
     ) -> ForeignLicence:
         """As ``/{issuing_state}/{number}``, for any number: one with a ``/`` cannot be a path segment."""
         return await _foreign_licence(conn, officer.actor, issuing_state, number)
@@ -209,8 +208,8 @@ class ShipmentController(Controller):
     async def list_shipments(
         self,
         conn: ConnDep,
-        issuing_state: Annotated[str, QueryParameter(pattern=STATE_CODE_PATTERN)],
-        licence_number: Annotated[str, QueryParameter(min_length=1, max_length=64)],
+        issuing_state: StateQuery,
+        licence_number: LicenceNumberQuery,
         after: AfterQuery = None,
         limit: LimitQuery = DEFAULT_LIMIT,
     ) -> ShipmentPage:
@@ -233,7 +232,7 @@ class ShipmentController(Controller):
     async def get_shipment_by_id(
         self,
         conn: ConnDep,
-        exporting_state: Annotated[str, QueryParameter(pattern=STATE_CODE_PATTERN)],
+        exporting_state: StateQuery,
         shipment_id: Annotated[str, QueryParameter(min_length=1, max_length=200)],
     ) -> Shipment:
         """As ``/{exporting_state}/{shipment_id}``, for any id: one with a ``/`` cannot be a path segment."""
