@@ -9,7 +9,6 @@ other types than its Struct's fields (400), and on a handler that reads no body,
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import AsyncGenerator
 from typing import Any, TypeAlias
@@ -26,6 +25,7 @@ from litestar.handlers.base import BaseRouteHandler
 from litestar.params import SkipValidation
 
 from firearms import tokens
+from firearms.canonical import key_named_twice
 from firearms.db import Conn, Pool
 from firearms.errors import ForbiddenError
 from firearms.settings import Settings
@@ -168,26 +168,14 @@ async def require_json(request: Request[Any, Any, Any]) -> None:
 
 
 def _key_twice(body: bytes) -> str | None:
-    """A key that one object of ``body`` (JSON that msgspec read) names twice, else ``None``.
+    """A key that one object of ``body`` (JSON that msgspec read) names twice (:func:`key_named_twice`).
 
-    msgspec keeps the last of the two, silently; another reader of the same bytes (a proxy, an auditor's
-    tool, a partner) may keep the first. RFC 8259 §4 makes such a document's meaning unpredictable and
-    I-JSON (RFC 7493 §2.3) forbids it: ``{"quantity": 1, "quantity": 900}`` is refused, not guessed at.
+    ``{"quantity": 1, "quantity": 900}`` is refused, not guessed at.
     """
-    twice: list[str] = []
-
-    def pairs(items: list[tuple[str, Any]]) -> None:
-        seen: set[str] = set()
-        for name, _ in items:
-            if name in seen and not twice:
-                twice.append(name)
-            seen.add(name)
-
     try:
-        json.loads(body, object_pairs_hook=pairs)
+        return key_named_twice(body)
     except RecursionError as exc:  # as deep as msgspec's limit, a frame or two deeper here
         raise HTTPException(status_code=400, detail="the JSON body is nested too deeply") from exc
-    return twice[0] if twice else None
 
 
 async def _refuse_body(request: Request[Any, Any, Any]) -> None:

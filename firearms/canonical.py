@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from typing import Any
 
 import msgspec
 
-__all__ = ["MAX_SAFE_INTEGER", "canonical", "format_time", "parse_time", "utc_now"]
+__all__ = ["MAX_SAFE_INTEGER", "canonical", "format_time", "key_named_twice", "parse_time", "utc_now"]
 
 MAX_SAFE_INTEGER = 2**53 - 1
 
@@ -74,3 +75,36 @@ def parse_time(text: str) -> dt.datetime:
         raise ValueError(f"not an RFC 3339 UTC time with Z: {text!r}")
     moment = dt.datetime.fromisoformat(text[:-1] + "+00:00")
     return moment.astimezone(dt.UTC)
+
+
+class _KeyTwiceError(Exception):
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.name = name
+
+
+def _distinct_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for name, value in pairs:
+        if name in found:
+            raise _KeyTwiceError(name)
+        found[name] = value
+    return found
+
+
+def key_named_twice(text: bytes) -> str | None:
+    """The first key that one object of the JSON ``text`` names twice, else ``None``.
+
+    msgspec keeps the last of the two, silently; another reader of the same bytes (a proxy, an auditor's
+    tool, a partner) may keep the first. RFC 8259 §4 makes such a document's meaning unpredictable, and
+    I-JSON (RFC 7493 §2.3), which RFC 8785 and so PROTOCOL §2 build on, forbids it.
+
+    Raises:
+        ValueError: ``text`` is not JSON (or not UTF-8).
+        RecursionError: it nests deeper than Python's parser goes.
+    """
+    try:
+        json.loads(text, object_pairs_hook=_distinct_keys)
+    except _KeyTwiceError as twice:
+        return twice.name
+    return None

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import json
 import re
 from typing import Annotated, Any, Literal
 
 import msgspec
 
-from firearms.canonical import canonical, format_time, parse_time
+from firearms.canonical import canonical, format_time, key_named_twice, parse_time
 from firearms.errors import FirearmsError
 from firearms.signing import SigningKey, b64url_decode, b64url_encode, verify
 from firearms.text_rules import STATE_CODE_PATTERN
@@ -243,31 +242,16 @@ def _canonical_envelope(envelope: Envelope, signing_input: bytes) -> bytes:
     )
 
 
-class _KeyTwiceError(Exception):
-    """An object of a JSON text names a key twice."""
-
-
-def _distinct_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    found = dict(pairs)
-    if len(found) != len(pairs):
-        raise _KeyTwiceError
-    return found
-
-
 def _names_a_key_twice(raw: bytes) -> bool:
-    """True when an object in ``raw`` names a key twice (§2: no duplicate keys).
+    """True when an object in ``raw`` names a key twice (§2: no duplicate keys; :func:`key_named_twice`).
 
-    msgspec keeps the last value of a repeated key without a word; another parser may keep the first, and
-    read the same signed notice otherwise. Only envelopes that are not canonical come here: canonical bytes
-    name every key once. A text msgspec read and this parser cannot is left to msgspec's reading.
+    Only envelopes that are not canonical come here: canonical bytes name every key once. A text msgspec
+    read and this parser cannot is left to msgspec's reading.
     """
     try:
-        json.loads(raw, object_pairs_hook=_distinct_keys)
-    except _KeyTwiceError:
-        return True
+        return key_named_twice(raw) is not None
     except (ValueError, RecursionError):
         return False
-    return False
 
 
 def decode_receipt(raw: bytes) -> ReceiptEnvelope:

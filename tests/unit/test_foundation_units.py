@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from firearms.canonical import canonical, format_time, parse_time
+from firearms.canonical import canonical, format_time, key_named_twice, parse_time
 from firearms.errors import ConfigError, InvalidInputError
 from firearms.pagination import decode_cursor, encode_cursor
 from firearms.settings import load_settings
@@ -170,3 +170,11 @@ def test_a_small_order_public_key_verifies_nothing() -> None:
     assert not is_public_key(identity)
     assert not is_public_key(bytes([0xFF]) * 32)  # not a point of the curve
     assert is_public_key(SigningKey.generate().public_key)
+
+
+def test_key_named_twice_names_the_first_repeated_key_at_any_depth() -> None:
+    assert key_named_twice(b'{"a": 1, "b": {"c": 2}}') is None
+    assert key_named_twice(b'{"role": "auditor", "role": "admin"}') == "role"
+    assert key_named_twice(b'{"lines": [{"line": 1, "quantity": 2, "quantity": 900}], "x": 1, "x": 2}') == "quantity"
+    with pytest.raises(ValueError, match="Expecting"):
+        key_named_twice(b'{"a": ')
