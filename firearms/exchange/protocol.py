@@ -62,13 +62,14 @@ NoticeId = Annotated[
     str, msgspec.Meta(pattern=r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$(?!\n)")
 ]
 NoticeType = Annotated[str, msgspec.Meta(pattern=r"^[a-z][a-z0-9-]*(\.[a-z][a-z0-9-]*)+$(?!\n)", max_length=100)]
-Time = Annotated[str, msgspec.Meta(pattern=r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$(?!\n)")]
+_TIME_PATTERN = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$(?!\n)"  # PROTOCOL §2: UTC, seconds, Z
+Time = Annotated[str, msgspec.Meta(pattern=_TIME_PATTERN)]
 Sequence = Annotated[int, msgspec.Meta(ge=1, le=2**53 - 1)]
 KeyId = Annotated[str, msgspec.Meta(pattern=r"^[0-9a-f]{32}$(?!\n)")]
 SignatureValue = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_-]{86}$(?!\n)")]
 Digest = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_-]{43}$(?!\n)")]
 Reason = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
-_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
+_TIME = re.compile(_TIME_PATTERN)
 
 
 class NoticeRefusedError(FirearmsError):
