@@ -170,7 +170,8 @@ async def perform_check(
     the licence's validity is judged on that date in ``time_zone``, the registry's.
 
     Raises:
-        InvalidInputError: ``padded-value`` — the licence number or shipment id has white space around it;
+        InvalidInputError: ``padded-value`` — the licence number, shipment id or customs document has white
+            space around it;
             ``duplicate-line`` or ``duplicate-serial`` — the consignment names a line,
             or a serial (in normalised form), twice; ``invalid-serial`` — a serial without letters or
             digits (as a licence refuses it); ``serials-not-allowed`` — it gives serials on an
@@ -281,14 +282,19 @@ async def _locked_context(
 
 
 def _require_unpadded(request: CheckRequest) -> None:
-    """The licence number and the shipment id are identifiers: with white space around them they name nothing.
+    """The licence number, the shipment id and the customs document are identifiers: padded, they name nothing.
 
     A scanner that sends a trailing blank would otherwise get a recorded ``refuse`` (``licence-unknown``)
-    for a licence that exists, and a dispatch under a shipment id no partner uses. White space is the
+    for a licence that exists, a dispatch under a shipment id no partner uses, and a ledger debit and a
+    ``receipt.confirmed`` under a customs document (an MRN) that matches no declaration. White space is the
     registry's one definition (:data:`firearms.text_rules.SPACE_CHARACTERS`), as for every record field;
     serials are held to it in :func:`_require_distinct`.
     """
-    for field, value in (("licence_number", request.licence_number), ("shipment_id", request.shipment_id)):
+    for field, value in (
+        ("licence_number", request.licence_number),
+        ("shipment_id", request.shipment_id),
+        ("customs_document", request.customs_document),
+    ):
         if value is not None and is_padded(value):
             raise InvalidInputError(
                 f"{field} has leading or trailing white space; identifiers are refused, never trimmed",

@@ -599,9 +599,16 @@ async def test_a_line_or_serial_given_twice_is_422_and_records_nothing(
 
 @pytest.mark.parametrize(
     "changes",
-    [{"licence_number": f"{NUMBER} "}, {"licence_number": f" {NUMBER}"}, {"shipment_id": "SHP-1\u00a0"}],
+    [
+        {"licence_number": f"{NUMBER} "},
+        {"licence_number": f" {NUMBER}"},
+        {"shipment_id": "SHP-1\u00a0"},
+        # the customs document (an MRN) is an identifier too: it names the debit and the receipt confirmation
+        {"customs_document": "MRN-26CZ0001 "},
+        {"customs_document": "\u202fMRN-26CZ0001"},
+    ],
 )
-async def test_a_padded_licence_number_or_shipment_id_is_422_not_a_recorded_refusal(
+async def test_a_padded_licence_number_shipment_id_or_customs_document_is_422_not_a_recorded_refusal(
     changes: dict[str, Any], cz: Client, conn: db.Conn, auth: TokenFactory
 ) -> None:
     await receive(conn, at_licence(), state="CZ")
