@@ -329,6 +329,33 @@ async def test_held_check_released_then_debits(cz: Client, conn: db.Conn, auth: 
     assert again.json()["type"].endswith("/check-not-held")
 
 
+async def test_a_release_is_refused_for_an_item_reported_stolen_since_the_hold(
+    cz: Client, conn: db.Conn, auth: TokenFactory
+) -> None:
+    # The officer held SSG08-002 (reported stolen) and looked at it; SSG08-001 was reported stolen only after
+    # the hold. The release did not look again: both rifles passed and were tallied, the second unseen.
+    await receive(conn, at_licence(), state="CZ")
+    await register_stolen(conn, "SSG08-002")
+    headers = await customs(auth)
+    body = check_body(lines=[{"line": 1, "quantity": 2, "serials": ["SSG08-001", "SSG08-002"]}])
+    held = await post_check(cz, headers, body)
+    assert (held["verdict"], codes(held)) == ("hold", ["item-reported-lost-or-stolen"])
+    await register_stolen(conn, "SSG08-001")
+    outbox = await conn.fetchval("SELECT count(*) FROM notice_outbox")
+    released = await cz.post(f"/api/v1/checks/{body['check_id']}/release", json={"reason": "ok"}, headers=headers)
+    assert released.status_code == 409, released.text
+    assert released.headers["content-type"].startswith("application/problem+json")
+    problem = released.json()
+    assert problem["type"].endswith("/item-reported-lost-or-stolen")
+    assert problem["serials"] == ["SSG08-001"]
+    assert await conn.fetchval("SELECT count(*) FROM check_decision") == 0
+    assert await conn.fetchval("SELECT count(*) FROM passage_tally") == 0
+    assert await conn.fetchval("SELECT count(*) FROM cleared_serial") == 0
+    assert await conn.fetchval("SELECT count(*) FROM notice_outbox") == outbox
+    refused = await cz.post(f"/api/v1/checks/{body['check_id']}/refuse", json={"reason": "stolen"}, headers=headers)
+    assert refused.status_code == 200, refused.text
+
+
 @pytest.mark.parametrize(
     ("serials", "code"),
     [
