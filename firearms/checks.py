@@ -364,6 +364,12 @@ def _require_no_ammunition_serials(request: CheckRequest, view: LicenceView) -> 
 
 
 async def _view(conn: Conn, request: CheckRequest, context: asyncpg.Record, state: str) -> LicenceView:
+    """The licence as the check judges it: the current version's lines, each with what remains for this movement.
+
+    In transit and at import what passed here can exceed a line a later version lowered (the issuing State's
+    ledger counts its own exits, not this State's passages): nothing remains then, never less than nothing, and
+    the next check of that line is ``quantity-exceeds-balance``.
+    """
     used = "debited" if request.movement == "export" else "passed"
     gap = await _consent_gap(conn, request, context, state) if request.movement == "transit" else None
     return LicenceView(
@@ -381,7 +387,7 @@ async def _view(conn: Conn, request: CheckRequest, context: asyncpg.Record, stat
                 line=line["line"],
                 category=line["category"],
                 quantity=line["quantity"],
-                remaining=line["quantity"] - line[used],
+                remaining=max(0, line["quantity"] - line[used]),
                 serials=frozenset(normalise(serial) for serial in line["serials"]),
             )
             for line in context["lines"]

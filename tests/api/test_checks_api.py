@@ -973,3 +973,23 @@ async def test_an_entry_check_writes_no_receipt_for_items_not_on_the_licence(
     )
     assert await conn.fetchval("SELECT count(*) FROM notice_outbox WHERE type = 'receipt.confirmed'") == 0
     assert await conn.fetchval("SELECT count(*) FROM passage_tally") == 0
+
+
+@pytest.mark.parametrize(("state", "movement"), [("CZ", "transit"), ("DE", "import")])
+async def test_a_tally_above_an_amended_quantity_leaves_nothing_not_a_negative_remaining(
+    state: str, movement: str, cz: Client, de: Client, conn: db.Conn, auth: TokenFactory
+) -> None:
+    # 500 of the 800 cartridges passed here; AT's next version lowers the line to 300 (AT's own ledger allows it:
+    # its debits are its own exits, not this State's passages). The answer said remaining -200.
+    client = cz if state == "CZ" else de
+    await receive(conn, at_licence(), state=state)
+    headers = await customs(auth)
+    crossing = {"crossing_point": "DE-Passau"} if state == "DE" else {}
+    first = await post_check(client, headers, check_body(movement, lines=[{"line": 2, "quantity": 500}], **crossing))
+    assert first["verdict"] == "clear"
+    fewer = [LINES[0], msgspec.structs.replace(LINES[1], quantity=300)]
+    await receive(conn, at_licence(version=2, lines=fewer), state=state, consent=False)  # asks less: consent covers it
+    answer = await post_check(client, headers, check_body(movement, lines=[{"line": 2, "quantity": 1}], **crossing))
+    assert (answer["verdict"], codes(answer)) == ("refuse", ["quantity-exceeds-balance"])
+    assert answer["licence"]["lines"] == [{"line": 1, "remaining": 2}, {"line": 2, "remaining": 0}]
+    assert await conn.fetchval("SELECT sum(quantity) FROM passage_tally") == 500
