@@ -11,8 +11,10 @@ from firearms.text_rules import STATE_CODE_PATTERN
 
 __all__ = ["AfterQuery", "ItemIdPath", "LicenceNumberQuery", "LimitQuery", "StateQuery", "VersionPath", "page"]
 
+# An empty cursor ("?after=") is a client that lost its cursor (a walk building its URL from a "next" it did not
+# read): answered as the first page, the walk restarted silently. Absent is the first page; empty is refused.
 AfterQuery: TypeAlias = Annotated[
-    str | None, QueryParameter(description="cursor from the previous page's 'next'", max_length=512)
+    str | None, QueryParameter(description="cursor from the previous page's 'next'", min_length=1, max_length=512)
 ]
 LimitQuery: TypeAlias = Annotated[int, QueryParameter(description="items per page", ge=1, le=MAX_LIMIT)]
 # A State and a licence number given in the query (a number may hold a "/", which a path segment cannot).

@@ -63,7 +63,10 @@ _NO_RECORDS = RecordsView(passed=frozenset(), reported=frozenset(), unmarked_imp
 # Holds on the consignment's own serials. A release would record the serials as presented -- a misread
 # one, or too few -- so the firearm's real serial would never be marked as passed and could pass again.
 _SERIAL_HOLDS = frozenset({"serial-not-on-licence", "serial-count-mismatch", "serials-missing"})
-"""A release re-judges the licence, not the serials: the officer saw those, and the database refuses a second clear."""
+"""A release re-judges the licence, not the serials: the officer saw those, and the database refuses a second clear.
+
+Except a serial reported lost or stolen here since the hold, which the officer never saw
+(:func:`_require_nothing_reported_since`)."""
 
 
 class LineRemaining(msgspec.Struct, frozen=True, kw_only=True):
@@ -170,7 +173,8 @@ async def perform_check(
     the licence's validity is judged on that date in ``time_zone``, the registry's.
 
     Raises:
-        InvalidInputError: ``padded-value`` — the licence number or shipment id has white space around it;
+        InvalidInputError: ``padded-value`` — the licence number, shipment id or customs document has white
+            space around it;
             ``duplicate-line`` or ``duplicate-serial`` — the consignment names a line,
             or a serial (in normalised form), twice; ``invalid-serial`` — a serial without letters or
             digits (as a licence refuses it); ``serials-not-allowed`` — it gives serials on an
@@ -281,14 +285,19 @@ async def _locked_context(
 
 
 def _require_unpadded(request: CheckRequest) -> None:
-    """The licence number and the shipment id are identifiers: with white space around them they name nothing.
+    """The licence number, the shipment id and the customs document are identifiers: padded, they name nothing.
 
     A scanner that sends a trailing blank would otherwise get a recorded ``refuse`` (``licence-unknown``)
-    for a licence that exists, and a dispatch under a shipment id no partner uses. White space is the
+    for a licence that exists, a dispatch under a shipment id no partner uses, and a ledger debit and a
+    ``receipt.confirmed`` under a customs document (an MRN) that matches no declaration. White space is the
     registry's one definition (:data:`firearms.text_rules.SPACE_CHARACTERS`), as for every record field;
     serials are held to it in :func:`_require_distinct`.
     """
-    for field, value in (("licence_number", request.licence_number), ("shipment_id", request.shipment_id)):
+    for field, value in (
+        ("licence_number", request.licence_number),
+        ("shipment_id", request.shipment_id),
+        ("customs_document", request.customs_document),
+    ):
         if value is not None and is_padded(value):
             raise InvalidInputError(
                 f"{field} has leading or trailing white space; identifiers are refused, never trimmed",
@@ -355,6 +364,12 @@ def _require_no_ammunition_serials(request: CheckRequest, view: LicenceView) -> 
 
 
 async def _view(conn: Conn, request: CheckRequest, context: asyncpg.Record, state: str) -> LicenceView:
+    """The licence as the check judges it: the current version's lines, each with what remains for this movement.
+
+    In transit and at import what passed here can exceed a line a later version lowered (the issuing State's
+    ledger counts its own exits, not this State's passages): nothing remains then, never less than nothing, and
+    the next check of that line is ``quantity-exceeds-balance``.
+    """
     used = "debited" if request.movement == "export" else "passed"
     gap = await _consent_gap(conn, request, context, state) if request.movement == "transit" else None
     return LicenceView(
@@ -372,7 +387,7 @@ async def _view(conn: Conn, request: CheckRequest, context: asyncpg.Record, stat
                 line=line["line"],
                 category=line["category"],
                 quantity=line["quantity"],
-                remaining=line["quantity"] - line[used],
+                remaining=max(0, line["quantity"] - line[used]),
                 serials=frozenset(normalise(serial) for serial in line["serials"]),
             )
             for line in context["lines"]
@@ -537,7 +552,8 @@ async def decide(
             ``licence-not-usable`` when a check now would be refused for the licence itself
             (suspended, revoked, expired, out of its validity, consent withdrawn);
             ``serials-need-correction`` when it was held for its serials (not on the licence, too few,
-            none): such a check is refused and the consignment checked again with the serials as read.
+            none): such a check is refused and the consignment checked again with the serials as read;
+            ``item-reported-lost-or-stolen`` when a serial was reported lost or stolen here since the hold.
     """
     row = await store.get_customs_check(conn, check_id)
     if row is None:
@@ -550,9 +566,11 @@ async def decide(
             decision=row["decision"],
         )
     request = msgspec.convert(row["request"], CheckRequest)
+    held = msgspec.convert(row["answer"], CheckAnswer).reasons
     # The licence's lock first, as a check, a status change and an amendment take it: the decision is
-    # dated once it holds it, so a release that waited for a reinstatement is not dated before it.
-    context, precise, today = await _locked_context(conn, request, state, [], time_zone, None)
+    # dated once it holds it, so a release that waited for a reinstatement is not dated before it. The
+    # serials' facts are read as a check reads them (after the items' locks: a report in flight commits first).
+    context, precise, today = await _locked_context(conn, request, state, _serial_keys(request), time_zone, None)
     now = precise.replace(microsecond=0)
     if context["licence_id"] is None:  # a held check always named a known licence
         raise NotFoundError(f"licence {request.licence_number} is gone", licence_number=request.licence_number)
@@ -563,11 +581,11 @@ async def decide(
     view = await _view(conn, request, context, state)
     if decision == "release":
         _require_releasable(request, view, state=state, on=today)
+        _require_nothing_reported_since(request, held, context["facts"] or [])
         await _release(conn, request, context["licence_id"], view, actor)
     # The decision is the check's outcome: a transit State reports it as it reported the hold (a release
     # clears, a refusal gives the reasons it was held for); a released exit or entry check is the dispatch
     # or the receipt.
-    held = msgspec.convert(row["answer"], CheckAnswer).reasons
     await hooks.after_check(
         conn,
         request,
@@ -636,6 +654,30 @@ def _require_releasable(request: CheckRequest, view: LicenceView, *, state: str,
             + "): refuse this check and check the consignment again with the serials as read on the items",
             code="serials-need-correction",
             reasons=[reason.code for reason in misread],
+        )
+
+
+def _require_nothing_reported_since(request: CheckRequest, held: list[Reason], facts: list[asyncpg.Record]) -> None:
+    """A release lets through only what the officer saw: no serial reported lost or stolen here since the hold.
+
+    Protocol Art. 11: a firearm reported stolen is stopped, not passed. The hold named every serial reported
+    then (``item-reported-lost-or-stolen``), and the officer decided on those; a report made after the hold
+    was never before them, so the release is refused and the officer refuses the check (or checks the
+    consignment again, which holds it with the new report).
+
+    Raises:
+        ConflictError: ``item-reported-lost-or-stolen`` — ``serials`` (as presented) reported since the hold.
+    """
+    seen = {
+        normalise(reason.serial) for reason in held if reason.code == "item-reported-lost-or-stolen" and reason.serial
+    }
+    reported = {fact["serial"] for fact in facts if fact["reported"]} - seen
+    since = [serial for item in request.lines for serial in item.serials if normalise(serial) in reported]
+    if since:
+        raise ConflictError(
+            f"reported lost or stolen here since the check was held: {', '.join(since)}; refuse the check",
+            code="item-reported-lost-or-stolen",
+            serials=since,
         )
 
 

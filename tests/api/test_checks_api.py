@@ -329,6 +329,33 @@ async def test_held_check_released_then_debits(cz: Client, conn: db.Conn, auth: 
     assert again.json()["type"].endswith("/check-not-held")
 
 
+async def test_a_release_is_refused_for_an_item_reported_stolen_since_the_hold(
+    cz: Client, conn: db.Conn, auth: TokenFactory
+) -> None:
+    # The officer held SSG08-002 (reported stolen) and looked at it; SSG08-001 was reported stolen only after
+    # the hold. The release did not look again: both rifles passed and were tallied, the second unseen.
+    await receive(conn, at_licence(), state="CZ")
+    await register_stolen(conn, "SSG08-002")
+    headers = await customs(auth)
+    body = check_body(lines=[{"line": 1, "quantity": 2, "serials": ["SSG08-001", "SSG08-002"]}])
+    held = await post_check(cz, headers, body)
+    assert (held["verdict"], codes(held)) == ("hold", ["item-reported-lost-or-stolen"])
+    await register_stolen(conn, "SSG08-001")
+    outbox = await conn.fetchval("SELECT count(*) FROM notice_outbox")
+    released = await cz.post(f"/api/v1/checks/{body['check_id']}/release", json={"reason": "ok"}, headers=headers)
+    assert released.status_code == 409, released.text
+    assert released.headers["content-type"].startswith("application/problem+json")
+    problem = released.json()
+    assert problem["type"].endswith("/item-reported-lost-or-stolen")
+    assert problem["serials"] == ["SSG08-001"]
+    assert await conn.fetchval("SELECT count(*) FROM check_decision") == 0
+    assert await conn.fetchval("SELECT count(*) FROM passage_tally") == 0
+    assert await conn.fetchval("SELECT count(*) FROM cleared_serial") == 0
+    assert await conn.fetchval("SELECT count(*) FROM notice_outbox") == outbox
+    refused = await cz.post(f"/api/v1/checks/{body['check_id']}/refuse", json={"reason": "stolen"}, headers=headers)
+    assert refused.status_code == 200, refused.text
+
+
 @pytest.mark.parametrize(
     ("serials", "code"),
     [
@@ -599,9 +626,16 @@ async def test_a_line_or_serial_given_twice_is_422_and_records_nothing(
 
 @pytest.mark.parametrize(
     "changes",
-    [{"licence_number": f"{NUMBER} "}, {"licence_number": f" {NUMBER}"}, {"shipment_id": "SHP-1\u00a0"}],
+    [
+        {"licence_number": f"{NUMBER} "},
+        {"licence_number": f" {NUMBER}"},
+        {"shipment_id": "SHP-1\u00a0"},
+        # the customs document (an MRN) is an identifier too: it names the debit and the receipt confirmation
+        {"customs_document": "MRN-26CZ0001 "},
+        {"customs_document": "\u202fMRN-26CZ0001"},
+    ],
 )
-async def test_a_padded_licence_number_or_shipment_id_is_422_not_a_recorded_refusal(
+async def test_a_padded_licence_number_shipment_id_or_customs_document_is_422_not_a_recorded_refusal(
     changes: dict[str, Any], cz: Client, conn: db.Conn, auth: TokenFactory
 ) -> None:
     await receive(conn, at_licence(), state="CZ")
@@ -912,3 +946,50 @@ async def test_an_exit_is_cleared_only_against_this_states_own_export_licence(
     assert codes(answer) == ["state-not-on-route"]
     assert await conn.fetchval("SELECT count(*) FROM ledger_entry") == 0
     assert await conn.fetchval("SELECT count(*) FROM cleared_serial") == 0
+
+
+@pytest.mark.parametrize(
+    ("lines", "verdict", "code"),
+    [
+        ([{"line": 9, "quantity": 1}], "refuse", "line-not-on-licence"),
+        ([{"line": 2, "quantity": 801}], "refuse", "quantity-exceeds-balance"),
+        ([{"line": 1, "quantity": 1, "serials": ["SSG08-999"]}], "hold", "serial-not-on-licence"),
+    ],
+)
+async def test_an_entry_check_writes_no_receipt_for_items_not_on_the_licence(
+    lines: list[dict[str, Any]], verdict: str, code: str, de: Client, conn: db.Conn, auth: TokenFactory
+) -> None:
+    # The officer's one way to record a receipt (or, at the exit, a dispatch) is a check that clears or a held
+    # one released: items the licence does not hold are refused or held, and such a hold is not released.
+    await receive(conn, at_licence(), state="DE")
+    headers = await customs(auth)
+    body = check_body("import", lines=lines, crossing_point="DE-Passau", shipment_id="SHP-1")
+    answer = await post_check(de, headers, body)
+    assert (answer["verdict"], codes(answer)) == (verdict, [code])
+    released = await de.post(f"/api/v1/checks/{body['check_id']}/release", json={"reason": "ok"}, headers=headers)
+    assert released.status_code == 409, released.text
+    assert released.json()["type"].rsplit("/", 1)[-1] == (
+        "check-not-held" if verdict == "refuse" else "serials-need-correction"
+    )
+    assert await conn.fetchval("SELECT count(*) FROM notice_outbox WHERE type = 'receipt.confirmed'") == 0
+    assert await conn.fetchval("SELECT count(*) FROM passage_tally") == 0
+
+
+@pytest.mark.parametrize(("state", "movement"), [("CZ", "transit"), ("DE", "import")])
+async def test_a_tally_above_an_amended_quantity_leaves_nothing_not_a_negative_remaining(
+    state: str, movement: str, cz: Client, de: Client, conn: db.Conn, auth: TokenFactory
+) -> None:
+    # 500 of the 800 cartridges passed here; AT's next version lowers the line to 300 (AT's own ledger allows it:
+    # its debits are its own exits, not this State's passages). The answer said remaining -200.
+    client = cz if state == "CZ" else de
+    await receive(conn, at_licence(), state=state)
+    headers = await customs(auth)
+    crossing = {"crossing_point": "DE-Passau"} if state == "DE" else {}
+    first = await post_check(client, headers, check_body(movement, lines=[{"line": 2, "quantity": 500}], **crossing))
+    assert first["verdict"] == "clear"
+    fewer = [LINES[0], msgspec.structs.replace(LINES[1], quantity=300)]
+    await receive(conn, at_licence(version=2, lines=fewer), state=state, consent=False)  # asks less: consent covers it
+    answer = await post_check(client, headers, check_body(movement, lines=[{"line": 2, "quantity": 1}], **crossing))
+    assert (answer["verdict"], codes(answer)) == ("refuse", ["quantity-exceeds-balance"])
+    assert answer["licence"]["lines"] == [{"line": 1, "remaining": 2}, {"line": 2, "remaining": 0}]
+    assert await conn.fetchval("SELECT sum(quantity) FROM passage_tally") == 500

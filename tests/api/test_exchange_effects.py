@@ -897,3 +897,64 @@ async def test_a_licence_and_a_shipment_whose_number_holds_a_slash_are_found_by_
         "/api/v1/shipments/by-id", params={"exporting_state": "AT\n", "shipment_id": "x"}, headers=customs
     )
     assert bad.status_code == 400
+
+
+OFF_LICENCE = [
+    # AT's licence has line 1 (two rifles, SSG08-001 and -002) and line 2 (800 cartridges)
+    ("a line the licence does not have", [{"line": 9, "quantity": 1}]),
+    ("more than the line's quantity", [{"line": 2, "quantity": 801}]),
+    ("a serial not on the line", [{"line": 1, "quantity": 1, "serials": ["SSG08-999"]}]),
+]
+
+
+async def test_a_dispatch_naming_items_not_on_the_licence_is_rejected_and_records_nothing(
+    de: tuple[Client, db.Conn],
+) -> None:
+    # AT's exit checks clear only what the licence holds, and notices arrive in order after the version they
+    # were cleared under (an amendment never drops a debited line or serial): a dispatch naming a line DE's copy
+    # does not have, more than a line's quantity or a serial not on its line cannot be applied. It was recorded,
+    # and DE's shipment record showed goods no licence covers.
+    client, conn = de
+    assert await _send(client, 1, "export-licence.issued", {"licence": LICENCE}) == ("accepted", None)
+    for sequence, (_, named) in enumerate(OFF_LICENCE, start=2):
+        dispatched = {
+            "licence_number": "AT-EXP-2026-000123",
+            "shipment_id": f"SHP-{sequence}",
+            "dispatched_at": "2026-11-29T08:00:00Z",
+            "items": named,
+        }
+        assert await _send(client, sequence, "shipment.dispatched", dispatched) == ("rejected", "item-not-on-licence")
+    assert await conn.fetchval("SELECT count(*) FROM shipment_record") == 0
+    assert await conn.fetchval("SELECT count(*) FROM shipment_dispatch") == 0
+    assert await conn.fetchval("SELECT count(*) FROM journal_entry WHERE action = 'shipment.dispatched'") == 0
+    within = {
+        "licence_number": "AT-EXP-2026-000123",
+        "shipment_id": "SHP-9",
+        "dispatched_at": "2026-11-29T08:00:00Z",
+        "items": [{"line": 1, "quantity": 1, "serials": ["ssg08 001"]}, {"line": 2, "quantity": 800}],
+    }  # serials compared in normalised form, as at a check
+    assert await _send(client, 5, "shipment.dispatched", within) == ("accepted", None)
+
+
+async def test_a_receipt_naming_items_not_on_the_licence_is_rejected_and_records_nothing(
+    client: Client, conn: db.Conn, settings: Settings
+) -> None:
+    # DE's entry check clears only what AT's licence holds: a confirmation naming anything else was added to
+    # AT's record of what the importing State received.
+    number = (await issued_export(conn, settings, await register_parties(conn))).licence.number
+    await _trust(conn, "AT", "DE", "DE")
+    for sequence, (_, named) in enumerate(OFF_LICENCE, start=1):
+        body = {
+            "licence_number": number,
+            "shipment_id": "SHP-1",
+            "received_on": "2026-11-29",
+            "customs_document": "ATB-2026-1",
+            "items": named,
+        }
+        raw = envelope(DE_KEY, sender="DE", recipient="AT", sequence=sequence, type_="receipt.confirmed", body=body)
+        response = await client.post("/exchange/v1/notices", content=raw)
+        assert response.status_code == 202, response.text
+        receipt = decode_receipt(response.content).receipt
+        assert (receipt.status, receipt.reason) == ("rejected", "item-not-on-licence")
+    assert await conn.fetchval("SELECT count(*) FROM shipment_record") == 0
+    assert await conn.fetchval("SELECT count(*) FROM shipment_receipt") == 0

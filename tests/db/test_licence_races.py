@@ -17,13 +17,13 @@ from zoneinfo import ZoneInfo
 import msgspec
 import pytest
 
-from firearms import bootstrap, checks, consents, db, item_events, licences, parties
+from firearms import bootstrap, checks, clock, consents, db, item_events, licences, parties, received
 from firearms.check_rules import CheckRequest
 from firearms.errors import ConflictError
 from firearms.item_types import ItemEvent, NewEvent
 from firearms.licence_rules import DraftLine
 from firearms.settings import Settings
-from tests.check_helpers import check_body, register_firearm, register_stolen
+from tests.check_helpers import at_licence, check_body, register_firearm, register_stolen
 from tests.db.test_items_concurrency import blocked_on_lock, race
 from tests.licensing_helpers import ACTOR, LINES, TODAY, Parties, export_draft, issued_export, register_parties
 
@@ -565,3 +565,51 @@ async def test_issuing_behind_a_revocation_of_the_import_authorisation_in_flight
         ("import-authorisation-not-valid", "DE")
     ]
     assert await conn.fetchval("SELECT status FROM licence WHERE licence_id = $1", licence.licence_id) == "pending"
+
+
+async def test_a_check_that_waited_for_the_lock_past_midnight_reads_again_for_the_new_day(
+    database: str, conn: db.Conn
+) -> None:
+    # CZ's no-objection runs to the end of day D. A transit check asked on D waited for the licence's lock
+    # (a status change, an amendment) until after midnight: it is dated D+1 and its context read again for
+    # D+1, where the consent is over. Read once, it judged the consent on D and cleared. No clock is faked:
+    # the registry's zone is a fixed offset whose midnight falls a second or two after the check starts.
+    # midnight on a whole second, as in a real zone: the answer's checked_at has whole seconds
+    target = (dt.datetime.now(dt.UTC) + dt.timedelta(seconds=2)).replace(microsecond=0)
+    zone = dt.timezone(-(target - target.replace(hour=0, minute=0, second=0, microsecond=0)))
+    day = clock.local_date(dt.datetime.now(dt.UTC), zone)
+    assert clock.local_date(target, zone) == day + dt.timedelta(days=1)
+    licence = at_licence(valid_from=day - dt.timedelta(days=5), expires_on=day + dt.timedelta(days=300))
+    async with conn.transaction():
+        stored = await received.record_received(conn, licence, registry_state="CZ", actor="peer:AT")
+        await consents.record_decision(
+            conn,
+            licence_id=stored.licence_id,
+            transit_state="CZ",
+            decision="no-objection",
+            decided_on=day - dt.timedelta(days=1),
+            valid_until=day,
+            reason=None,
+            source="officer",
+            actor=ACTOR,
+            today=day,
+            licence_version=1,
+        )
+    request = msgspec.convert(check_body(lines=[{"line": 2, "quantity": 1}]), CheckRequest)
+
+    async def transit_check(conn: db.Conn) -> checks.CheckAnswer:
+        return await checks.perform_check(conn, request, state="CZ", time_zone=zone, actor="customs:cz")
+
+    async def past_midnight(conn: db.Conn) -> None:
+        # the check was seen waiting before midnight: its first read was for D
+        assert clock.local_date(dt.datetime.now(dt.UTC), zone) == day, "too slow: the check started after midnight"
+        deadline = asyncio.get_running_loop().time() + 5
+        while clock.local_date(dt.datetime.now(dt.UTC), zone) == day:
+            assert asyncio.get_running_loop().time() < deadline
+            await asyncio.sleep(0.01)
+
+    _, answer = await interleave(database, lock_licence(stored.licence_id), transit_check, past_midnight)
+    assert isinstance(answer, checks.CheckAnswer), answer
+    assert clock.local_date(answer.checked_at, zone) == day + dt.timedelta(days=1)
+    assert (answer.verdict, [reason.code for reason in answer.reasons]) == ("refuse", ["transit-consent-missing"])
+    assert await conn.fetchval("SELECT count(*) FROM passage_tally") == 0

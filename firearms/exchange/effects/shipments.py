@@ -18,11 +18,13 @@ from firearms.exchange.bodies import (
     ShipmentItem,
 )
 from firearms.exchange.inbox import NoticeRejectedError, ReceivedNotice, body_as, effect
+from firearms.serials import normalise
 from firearms.store import licences as licence_store
 from firearms.store import received as store
 
 if TYPE_CHECKING:
     from firearms.db import Conn
+    from firearms.licence_object import LicenceLine
     from firearms.store.received import JournalEntry
 
 __all__ = ["receipt_confirmation_requested", "receipt_confirmed", "shipment_dispatched", "transit_passage_recorded"]
@@ -38,6 +40,7 @@ async def shipment_dispatched(conn: Conn, received: ReceivedNotice) -> None:
     body = body_as(received, ShipmentDispatched)
     sender = received.notice.sender
     await _require_received_licence(conn, sender, body.licence_number)
+    await _require_items_on_licence(conn, sender, body.licence_number, body.items)
     recorded = await store.upsert_shipment_dispatch(
         conn,
         sender,
@@ -144,6 +147,10 @@ async def receipt_confirmed(conn: Conn, received: ReceivedNotice) -> None:
     """
     body = body_as(received, ReceiptConfirmed)
     own = received.notice.recipient
+    licence = await licence_store.find_licence(conn, own, body.licence_number)
+    if licence is not None and licence["origin"] == "local" and licence["importing_state"] == received.notice.sender:
+        # before the write: this effect runs checks first (a rejection after a write fails the delivery)
+        await _require_items_on_licence(conn, own, body.licence_number, body.items)
     recorded = await store.upsert_shipment_receipt(
         conn,
         own,
@@ -173,6 +180,40 @@ async def _require_received_licence(conn: Conn, sender: str, number: str) -> Non
     """A shipment notice names a licence its sender sent us before; otherwise it cannot be applied."""
     if await store.get_foreign_licence(conn, sender, number) is None:
         raise NoticeRejectedError("unknown-licence", f"no licence {number} of {sender} was received")
+
+
+async def _require_items_on_licence(conn: Conn, issuing_state: str, number: str, items: list[ShipmentItem]) -> None:
+    """A shipment notice names only what the licence holds: its lines, at most each line's quantity, its serials.
+
+    Art. 10(3)-(4): a dispatch or a receipt is of goods the licence authorises. The sending State's customs
+    clear nothing else (``line-not-on-licence``, ``quantity-exceeds-balance``, a serial not on the line is held
+    and a release refused), its notices arrive after the version they were cleared under, and an amendment
+    never drops a debited line or serial nor goes below a debited quantity: a notice naming anything else
+    cannot be applied (PROTOCOL §4), and is rejected ``item-not-on-licence`` before anything is written.
+    """
+    lines = (await licences.find_licence(conn, issuing_state, number)).licence.lines
+    off = _off_licence(items, {line.line: line for line in lines})
+    if off is not None:
+        raise NoticeRejectedError("item-not-on-licence", f"{number}: {off}")
+
+
+def _off_licence(items: list[ShipmentItem], lines: dict[int, LicenceLine]) -> str | None:
+    """The first item the licence's lines do not hold, in words; ``None`` when every one is on the licence.
+
+    A serial is judged against a line that lists serials (in normalised form, as at a check); a line that
+    lists none (ammunition, a component line) takes what a check there takes.
+    """
+    for item in items:
+        line = lines.get(item.line)
+        if line is None:
+            return f"the licence has no line {item.line}"
+        if item.quantity > line.quantity:
+            return f"line {item.line} is for {line.quantity}; the notice names {item.quantity}"
+        listed = {normalise(serial) for serial in line.serials}
+        for serial in item.serials:
+            if listed and normalise(serial) not in listed:
+                return f"serial {serial} is not on line {item.line}"
+    return None
 
 
 def _entry(received: ReceivedNotice, action: str) -> JournalEntry:
