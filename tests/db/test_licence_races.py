@@ -573,12 +573,9 @@ async def test_a_check_that_waited_for_the_lock_past_midnight_reads_again_for_th
     # CZ's no-objection runs to the end of day D. A transit check asked on D waited for the licence's lock
     # (a status change, an amendment) until after midnight: it is dated D+1 and its context read again for
     # D+1, where the consent is over. Read once, it judged the consent on D and cleared. No clock is faked:
-    # the registry's zone is a fixed offset whose midnight falls a second or two after the check starts.
-    # midnight on a whole second, as in a real zone: the answer's checked_at has whole seconds
-    target = (dt.datetime.now(dt.UTC) + dt.timedelta(seconds=2)).replace(microsecond=0)
-    zone = dt.timezone(-(target - target.replace(hour=0, minute=0, second=0, microsecond=0)))
-    day = clock.local_date(dt.datetime.now(dt.UTC), zone)
-    assert clock.local_date(target, zone) == day + dt.timedelta(days=1)
+    # the registry's zone is a fixed offset whose midnight falls a second after the check starts (the zone is
+    # chosen as the check starts, so a slow set-up cannot eat the margin). D is then yesterday in UTC.
+    day = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
     licence = at_licence(valid_from=day - dt.timedelta(days=5), expires_on=day + dt.timedelta(days=300))
     async with conn.transaction():
         stored = await received.record_received(conn, licence, registry_state="CZ", actor="peer:AT")
@@ -596,12 +593,19 @@ async def test_a_check_that_waited_for_the_lock_past_midnight_reads_again_for_th
             licence_version=1,
         )
     request = msgspec.convert(check_body(lines=[{"line": 2, "quantity": 1}]), CheckRequest)
+    zones: list[dt.tzinfo] = []
 
     async def transit_check(conn: db.Conn) -> checks.CheckAnswer:
+        # midnight on a whole second, as in a real zone: the answer's checked_at has whole seconds
+        midnight = (dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1.5)).replace(microsecond=0)
+        zone = dt.timezone(-(midnight - midnight.replace(hour=0, minute=0, second=0)))
+        assert clock.local_date(dt.datetime.now(dt.UTC), zone) == day, "run across midnight UTC: run it again"
+        zones.append(zone)
         return await checks.perform_check(conn, request, state="CZ", time_zone=zone, actor="customs:cz")
 
     async def past_midnight(conn: db.Conn) -> None:
         # the check was seen waiting before midnight: its first read was for D
+        (zone,) = zones
         assert clock.local_date(dt.datetime.now(dt.UTC), zone) == day, "too slow: the check started after midnight"
         deadline = asyncio.get_running_loop().time() + 5
         while clock.local_date(dt.datetime.now(dt.UTC), zone) == day:
@@ -610,6 +614,6 @@ async def test_a_check_that_waited_for_the_lock_past_midnight_reads_again_for_th
 
     _, answer = await interleave(database, lock_licence(stored.licence_id), transit_check, past_midnight)
     assert isinstance(answer, checks.CheckAnswer), answer
-    assert clock.local_date(answer.checked_at, zone) == day + dt.timedelta(days=1)
+    assert clock.local_date(answer.checked_at, zones[0]) == day + dt.timedelta(days=1)
     assert (answer.verdict, [reason.code for reason in answer.reasons]) == ("refuse", ["transit-consent-missing"])
     assert await conn.fetchval("SELECT count(*) FROM passage_tally") == 0
