@@ -104,16 +104,29 @@ RETURNING entry_id;
 -- day and items: the same part confirmed again). $1 exporting_state (this State), $2 shipment_id,
 -- $3 licence_number, $4 received_on, $5 customs_document, $6 items, $7 confirmed_by (the sender),
 -- $8 confidentiality, $9 now, $10 notice_id, $11 sequence, $12 journal recorded_at, $13 actor, $14 action, $15 payload
--- Journaled in the same statement; no row (nothing written) when no such licence is there.
+-- Journaled in the same statement; no row (nothing written) when no such licence is there, or when an item is not
+-- on it: a line it does not have, more than the line's quantity, a serial not on a line that lists serials
+-- (compared in normalised form; the effect's _off_licence says which, on this rare path only).
 WITH licence_found AS (
-    SELECT number FROM licence
+    SELECT licence_id, number FROM licence
      WHERE issuing_state = $1 AND number = $3 AND origin = 'local' AND kind = 'export' AND importing_state = $7
+), off_licence AS (
+    SELECT FROM licence_found AS found
+     CROSS JOIN LATERAL jsonb_array_elements($6::jsonb) AS item
+      LEFT JOIN licence_line AS line ON line.licence_id = found.licence_id AND line.line = (item ->> 'line')::integer
+     WHERE line.line IS NULL
+        OR (item ->> 'quantity')::bigint > line.quantity
+        OR (cardinality(line.serials) > 0
+            AND EXISTS (SELECT FROM jsonb_array_elements_text(item -> 'serials') AS given (serial)
+                         WHERE normalise_serial(given.serial) <> ALL (SELECT normalise_serial(listed)
+                                                                      FROM unnest(line.serials) AS listed)))
 ), receipt AS (
     INSERT INTO shipment_receipt (confirmed_by, notice_id, sequence, exporting_state, shipment_id, licence_number,
                                   received_on, customs_document, items, confidentiality, received_at)
     SELECT $7::text, $10::text, $11::bigint, $1::text, $2::text, number, $4::date, $5::text, $6::jsonb, $8::text,
            $9::timestamptz
       FROM licence_found
+     WHERE NOT EXISTS (SELECT FROM off_licence)
     ON CONFLICT ON CONSTRAINT shipment_receipt_pkey DO NOTHING
     RETURNING items, licence_number
 ), part AS (

@@ -958,3 +958,23 @@ async def test_a_receipt_naming_items_not_on_the_licence_is_rejected_and_records
         assert (receipt.status, receipt.reason) == ("rejected", "item-not-on-licence")
     assert await conn.fetchval("SELECT count(*) FROM shipment_record") == 0
     assert await conn.fetchval("SELECT count(*) FROM shipment_receipt") == 0
+
+
+async def test_a_receipt_naming_a_listed_serial_in_another_spelling_is_on_the_licence(
+    client: Client, conn: db.Conn, settings: Settings
+) -> None:
+    # serials are compared in normalised form, as at a check: "ssg08 001" is SSG08-001 of line 1
+    number = (await issued_export(conn, settings, await register_parties(conn))).licence.number
+    await _trust(conn, "AT", "DE", "DE")
+    body = {
+        "licence_number": number,
+        "shipment_id": "SHP-1",
+        "received_on": "2026-11-29",
+        "customs_document": "ATB-2026-1",
+        "items": [{"line": 1, "quantity": 1, "serials": ["ssg08 001"]}, {"line": 2, "quantity": 800}],
+    }
+    raw = envelope(DE_KEY, sender="DE", recipient="AT", sequence=1, type_="receipt.confirmed", body=body)
+    response = await client.post("/exchange/v1/notices", content=raw)
+    assert response.status_code == 202, response.text
+    assert decode_receipt(response.content).receipt.status == "accepted"
+    assert await conn.fetchval("SELECT count(*) FROM shipment_receipt") == 1

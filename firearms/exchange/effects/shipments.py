@@ -147,10 +147,6 @@ async def receipt_confirmed(conn: Conn, received: ReceivedNotice) -> None:
     """
     body = body_as(received, ReceiptConfirmed)
     own = received.notice.recipient
-    licence = await licence_store.find_licence(conn, own, body.licence_number)
-    if licence is not None and licence["origin"] == "local" and licence["importing_state"] == received.notice.sender:
-        # before the write: this effect runs checks first (a rejection after a write fails the delivery)
-        await _require_items_on_licence(conn, own, body.licence_number, body.items)
     recorded = await store.upsert_shipment_receipt(
         conn,
         own,
@@ -167,13 +163,16 @@ async def receipt_confirmed(conn: Conn, received: ReceivedNotice) -> None:
     )
     if recorded:
         return
-    # Nothing was written (the statement checks the licence itself, saving a round trip): say why.
+    # Nothing was written (the statement checks the licence and the items itself, saving round trips): say why.
     licence = await licence_store.find_licence(conn, own, body.licence_number)
     if licence is None or licence["origin"] != "local" or licence["kind"] != "export":
         raise NoticeRejectedError("unknown-licence", f"{body.licence_number} is not an export licence of {own}")
-    raise NoticeRejectedError(
-        "not-on-route", f"{received.notice.sender} is not the importing State of {body.licence_number}"
-    )
+    if licence["importing_state"] != received.notice.sender:
+        raise NoticeRejectedError(
+            "not-on-route", f"{received.notice.sender} is not the importing State of {body.licence_number}"
+        )
+    await _require_items_on_licence(conn, own, body.licence_number, body.items)
+    raise NoticeRejectedError("cannot-apply", f"the confirmation of {body.shipment_id} could not be recorded")
 
 
 async def _require_received_licence(conn: Conn, sender: str, number: str) -> None:
