@@ -220,13 +220,18 @@ async def remove_orphan_key_files(conn: Conn, home: Path) -> list[Path]:
     recorded: the file is left for :func:`signing_key` to put in place) or not (removed). The file of a key
     whose rotation was cancelled goes too. Returns the files removed.
 
+    The removals are journaled and committed first, the files removed after: a file removed before a commit
+    that then failed (or a crash) would be gone with no entry saying so. A crash after the commit, or a file
+    that cannot be removed, leaves a file whose removal is journaled: the next sweep removes it and recognises
+    its entry (no second one).
+
     Raises:
         RuntimeError: ``conn`` is already in a transaction (the lock would be held until that one ends).
     """
     if conn.is_in_transaction():
         raise RuntimeError("a sweep of key files must run in a transaction of its own")
     folder = keys_folder(home)
-    removed: list[Path] = []
+    doomed: list[tuple[str, Path]] = []
     async with conn.transaction():
         await store.lock_key_files(conn)
         found: dict[str, list[Path]] = {}
@@ -234,27 +239,14 @@ async def remove_orphan_key_files(conn: Conn, home: Path) -> list[Path]:
             if match := _KEY_FILE.fullmatch(final):
                 found.setdefault(match["key_id"], []).append(path)
         if not found:
-            return removed
-        recorded = await store.list_recorded_key_ids(conn, sorted(found))
-        for key_id in sorted(found.keys() - recorded):
+            return []
+        orphans = sorted(found.keys() - await store.list_recorded_key_ids(conn, sorted(found)))
+        journaled = await store.list_removed_key_files(conn, orphans)
+        for key_id in orphans:
             for path in found[key_id]:
-                try:
-                    path.unlink()
-                except FileNotFoundError:
-                    continue
-                except OSError as exc:  # left for an administrator; it must not stop key operations
-                    log.error(
-                        "signing key %s: cannot remove %s, the file of no key this registry records: %s",
-                        key_id,
-                        path,
-                        exc,
-                    )
-                    continue
-                log.warning(
-                    "signing key %s: removed %s, left by a transaction that did not commit (or a cancelled rotation)",
-                    key_id,
-                    path,
-                )
+                doomed.append((key_id, path))
+                if (key_id, path.name) in journaled:
+                    continue  # journaled by a sweep that did not get to remove it
                 await journal.record(
                     conn,
                     actor="system:keys",
@@ -267,7 +259,24 @@ async def remove_orphan_key_files(conn: Conn, home: Path) -> list[Path]:
                         "reason": "names no key: its transaction did not commit, or its rotation was cancelled",
                     },
                 )
-                removed.append(path)
+    # committed: now the files go (still under no lock: a file of no recorded key is never put in place)
+    removed: list[Path] = []
+    for key_id, path in doomed:
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            continue
+        except OSError as exc:  # left for an administrator (the next sweep tries again); it must not stop key work
+            log.error(
+                "signing key %s: cannot remove %s, the file of no key this registry records: %s", key_id, path, exc
+            )
+            continue
+        log.warning(
+            "signing key %s: removed %s, left by a transaction that did not commit (or a cancelled rotation)",
+            key_id,
+            path,
+        )
+        removed.append(path)
     return removed
 
 
