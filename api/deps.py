@@ -9,8 +9,9 @@ other types than its Struct's fields (400), and on a handler that reads no body,
 
 from __future__ import annotations
 
+import contextlib
 import re
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any, TypeAlias
 
 import asyncpg
@@ -37,6 +38,7 @@ __all__ = [
     "PoolDep",
     "SettingsDep",
     "acquire",
+    "connection",
     "media_type",
     "provide_conn",
     "provide_officer",
@@ -49,11 +51,21 @@ __all__ = [
 
 async def provide_conn(state: State) -> AsyncGenerator[Conn, None]:
     """A pooled connection inside ``conn.transaction()``: commit on success, roll back on any error."""
-    pool: Pool = state.pool
+    async with connection(state.pool) as conn, conn.transaction():
+        yield conn
+
+
+@contextlib.asynccontextmanager
+async def connection(pool: Pool) -> AsyncIterator[PoolConnectionProxy[asyncpg.Record]]:
+    """A connection of the pool for the block, released after it: every connection the API takes comes from here.
+
+    A handler that runs transactions of its own (journal verification, key rotation, an import, a received
+    notice) takes it here rather than from ``pool.acquire()``, so that a database that does not answer is
+    the 503 of :func:`acquire` for it too, not a 500.
+    """
     conn = await acquire(pool)
     try:
-        async with conn.transaction():
-            yield conn
+        yield conn
     finally:
         await pool.release(conn)
 
@@ -83,7 +95,7 @@ def provide_settings(state: State) -> Settings:
     return settings
 
 
-async def require_role(connection: ASGIConnection[Any, Any, Any, Any], route_handler: BaseRouteHandler) -> None:
+async def require_role(asgi: ASGIConnection[Any, Any, Any, Any], route_handler: BaseRouteHandler) -> None:
     """Guard: a live bearer token whose role is in the handler's ``opt["roles"]``.
 
     Raises:
@@ -91,19 +103,15 @@ async def require_role(connection: ASGIConnection[Any, Any, Any, Any], route_han
         ForbiddenError: a known officer with another role (403).
     """
     roles: frozenset[str] = frozenset(route_handler.opt.get("roles", ()))
-    pool: Pool = connection.app.state.pool
-    conn = await acquire(pool)
-    try:
-        officer = await tokens.authenticate(conn, connection.headers.get("authorization"))
-    finally:
-        await pool.release(conn)
+    async with connection(asgi.app.state.pool) as conn:
+        officer = await tokens.authenticate(conn, asgi.headers.get("authorization"))
     if officer.role not in roles:
         raise ForbiddenError(
             f"role {officer.role!r} may not do this; allowed: {', '.join(sorted(roles))}",
             role=officer.role,
             allowed_roles=sorted(roles),
         )
-    connection.state.officer = officer
+    asgi.state.officer = officer
 
 
 def media_type(content_type: str) -> tuple[str, list[str]]:

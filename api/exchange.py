@@ -9,7 +9,7 @@ import msgspec
 from litestar import Request, Response, Router, get, post
 from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 
-from api.deps import ConnDep, SettingsDep, media_type
+from api.deps import ConnDep, SettingsDep, connection, media_type
 from api.problems import problem_response
 from firearms import keys
 from firearms.exchange import inbox
@@ -96,7 +96,7 @@ async def receive_notice(request: Request[Any, Any, Any], settings: SettingsDep)
         raw = await request.body()
     except RequestEntityTooLarge as exc:
         raise NoticeRefusedError("malformed-notice", f"an envelope is at most {MAX_ENVELOPE_BYTES} bytes") from exc
-    async with request.app.state.pool.acquire() as conn:
+    async with connection(request.app.state.pool) as conn:
         delivered = await inbox.receive_notice(
             conn, raw, state=settings.state, home=settings.home, time_zone=settings.time_zone
         )

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from litestar import Controller, Request, post
 from litestar.params import QueryParameter
 
-from api.deps import OfficerDep, PoolDep, SettingsDep, media_type
+from api.deps import OfficerDep, PoolDep, SettingsDep, connection, media_type
 from firearms import clock, imports
 from firearms.errors import InvalidInputError
 from firearms.import_files import Format
@@ -66,7 +66,7 @@ class ImportController(Controller):
                 async for chunk in request.stream():
                     handle.write(chunk)
             # The database connection is taken only now: a slow upload holds no transaction open.
-            async with pool.acquire() as conn:
+            async with connection(pool) as conn:
                 result = await imports.import_file(
                     conn, path, actor=officer.actor, today=clock.today(settings.time_zone), fmt=fmt, file_name=file_name
                 )

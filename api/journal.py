@@ -9,7 +9,7 @@ import msgspec
 from litestar import Controller, get, post
 from litestar.params import QueryParameter
 
-from api.deps import ConnDep, OfficerDep, PoolDep, SettingsDep
+from api.deps import ConnDep, OfficerDep, PoolDep, SettingsDep, connection
 from api.params import AfterQuery, LimitQuery, page
 from firearms import journal
 from firearms.journal import Checkpoint, Verification
@@ -87,11 +87,11 @@ class JournalController(Controller):
     @post("/checkpoints", summary="Sign a checkpoint now", status_code=201)
     async def checkpoint(self, pool: PoolDep, settings: SettingsDep) -> Checkpoint | None:
         """Seal the journal and sign its head with the registry key (``null`` while the journal is empty)."""
-        async with pool.acquire() as conn:
+        async with connection(pool) as conn:
             return await journal.checkpoint(conn, state=settings.state, home=settings.home)
 
     @get("/verify", summary="Verify the whole chain")
     async def verify(self, pool: PoolDep, settings: SettingsDep) -> Verification:
         """Recompute the chain from the first entry; the first bad entry is named."""
-        async with pool.acquire() as conn:
+        async with connection(pool) as conn:
             return await journal.verify(conn, state=settings.state)

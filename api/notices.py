@@ -10,7 +10,7 @@ import msgspec
 from litestar import Controller, get, post
 from litestar.params import FromPath, JSONBody, QueryParameter
 
-from api.deps import ConnDep, OfficerDep, PoolDep, SettingsDep
+from api.deps import ConnDep, OfficerDep, PoolDep, SettingsDep, connection
 from api.params import AfterQuery, LimitQuery, page
 from firearms import keys, outbox
 from firearms.errors import NotFoundError
@@ -120,7 +120,7 @@ class KeyController(Controller):
 
         Its own transaction: the new key's file is put in place once it committed (removed if it failed).
         """
-        async with pool.acquire() as conn, keys.key_transaction(conn, settings.home) as files:
+        async with connection(pool) as conn, keys.key_transaction(conn, settings.home) as files:
             return await rotation.rotate(conn, files, actor=officer.actor)
 
     @post("/switch", summary="Use the waiting new key now", status_code=200)
@@ -141,7 +141,7 @@ class KeyController(Controller):
 
         Asked again, the same answer. 409 ``key-already-switched`` once the key is in use; 404 for no key here.
         """
-        async with pool.acquire() as conn, keys.key_transaction(conn, settings.home) as files:
+        async with connection(pool) as conn, keys.key_transaction(conn, settings.home) as files:
             return await rotation.cancel(conn, files, key_id, reason=data.reason, actor=officer.actor)
 
     @post("/{key_id:str}/revoke", summary="Revoke a signing key", status_code=200)

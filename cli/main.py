@@ -75,8 +75,16 @@ async def _reach(opening: Awaitable[T]) -> T:
 
 
 async def _connect(url: str) -> db.Conn:
-    """A connection to ``url``; one that cannot be opened is a one-line ConfigError."""
+    """A connection to ``url``; one that cannot be opened is a one-line ConfigError.
+
+    With :func:`_pool`, the only way a command opens the database, so every command says so in one line.
+    """
     return await _reach(db.connect(url))
+
+
+async def _pool(url: str, *, max_size: int) -> db.Pool:
+    """A pool on ``url`` (its first connection opened); one that cannot be opened is a one-line ConfigError."""
+    return await _reach(db.create_pool(url, max_size=max_size))
 
 
 def _database_url(settings: Settings, *, new_home: bool = False) -> str:
@@ -285,7 +293,7 @@ def worker(ctx: click.Context) -> None:
     _announce_first_admin(_run(bootstrap.initialise(settings, url, _connect)))  # as serve: its errors in one line
 
     async def run() -> None:
-        pool = await _reach(db.create_pool(url, max_size=4))
+        pool = await _pool(url, max_size=4)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):

@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from cli.main import _CLI_ACTOR, _database_url, _fail, _reach, _run, _settings, _state_code, main
-from firearms import clock, db, exports, files, imports, journal, lifecycle
+from cli.main import _CLI_ACTOR, _connect, _database_url, _fail, _pool, _run, _settings, _state_code, main
+from firearms import clock, exports, files, imports, journal, lifecycle
 from firearms.errors import InvalidInputError
 
 if TYPE_CHECKING:
@@ -40,7 +40,7 @@ def import_records(ctx: click.Context, path: Path, fmt: str | None, report: Path
     size = path.stat().st_size
 
     async def run() -> ImportResult:
-        conn = await _reach(db.connect(url))
+        conn = await _connect(url)
         try:
             with click.progressbar(length=size, label=f"importing {path.name}", file=sys.stderr, show_pos=True) as bar:
                 steps: list[str] = []
@@ -97,7 +97,7 @@ def export_records(
         _fail("name the file .csv or .ndjson, or give --format")
 
     async def run() -> int:
-        pool = await _reach(db.create_pool(url, max_size=1))
+        pool = await _pool(url, max_size=1)
         written = 0
         try:
             try:

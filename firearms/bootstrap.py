@@ -69,10 +69,13 @@ async def initialise(
 ) -> Initialised:
     """Migrate, then under an advisory lock create the first signing key and admin token if missing.
 
+    First of all the keys folder and its key files are checked (:func:`firearms.keys.check_key_files`).
+
     ``connect`` opens the connection (the CLI's tells an operator in one line that the database does not
     answer; what fails after that -- a migration, the home folder -- is not a connection problem).
     """
     settings.home.mkdir(parents=True, exist_ok=True, mode=0o700)
+    keys.check_key_files(settings.home)  # before anything else: a key others may read is refused at start
     conn = await connect(database_url)
     try:
         applied = await db.migrate(conn)

@@ -15,7 +15,8 @@ _PARTIAL = re.compile(r"^\.(?P<final>.+)\.[^.]+\.partial$")  # the names partial
 def partial_beside(path: Path) -> Path:
     """A new empty file beside ``path``, to be renamed to ``path`` once complete.
 
-    Mode 0600 whatever the umask (a backup or an export holds the whole registry), and a name of its own,
+    Mode 0600 whatever the umask (a backup or an export holds the whole registry, an import's report names
+    serials and item ids), and a name of its own,
     so that two writers never share one and a file left by a killed one is never reused.
 
     Raises:

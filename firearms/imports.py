@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 import msgspec
 
-from firearms import journal
+from firearms import files, journal
 from firearms.countries import COUNTRIES
 from firearms.errors import InvalidInputError
 from firearms.import_files import STAGING_COLUMNS, SourceFile, detect_format, read_rows, spreadsheet_cell
@@ -202,25 +202,38 @@ async def _run(
 
 
 async def _report(conn: Conn, report: Path | None, listed: int, *, any_registered: bool) -> list[Rejection]:
+    """Write the rejected-rows report to ``report`` and return the first ``listed`` rejections.
+
+    The report names rows, serials and item ids of the registry's records (DESIGN §7: personal and
+    sensitive data): it is written as the registry writes its other files (:func:`firearms.files.partial_beside`),
+    mode 0600 whatever the umask, beside its place and renamed into it once whole.
+    """
     kept: list[Rejection] = []
     try:
-        handle = report.open("w", encoding="utf-8", newline="") if report is not None else None
+        partial = files.partial_beside(report) if report is not None else None
     except OSError as exc:  # a missing folder, no permission: the operator's to fix; the import rolls back
         raise InvalidInputError(f"cannot write the report {report}: {exc.strerror}") from exc
     try:
-        writer = csv.writer(handle) if handle is not None else None
-        if writer is not None:
-            writer.writerow(("line", "reason", "serial", "item_id"))
-        async for row in store.iter_import_rejections(conn, any_registered=any_registered):
+        handle = partial.open("w", encoding="utf-8", newline="") if partial is not None else None
+        try:
+            writer = csv.writer(handle) if handle is not None else None
             if writer is not None:
-                writer.writerow(
-                    (row["line"], row["reason"], spreadsheet_cell(row["serial"] or ""), row["item_id"] or "")
-                )
-            if len(kept) < listed:
-                kept.append(
-                    Rejection(line=row["line"], reason=row["reason"], serial=row["serial"], item_id=row["item_id"])
-                )
+                writer.writerow(("line", "reason", "serial", "item_id"))
+            async for row in store.iter_import_rejections(conn, any_registered=any_registered):
+                if writer is not None:
+                    writer.writerow(
+                        (row["line"], row["reason"], spreadsheet_cell(row["serial"] or ""), row["item_id"] or "")
+                    )
+                if len(kept) < listed:
+                    kept.append(
+                        Rejection(line=row["line"], reason=row["reason"], serial=row["serial"], item_id=row["item_id"])
+                    )
+        finally:
+            if handle is not None:
+                handle.close()
+        if partial is not None and report is not None:
+            partial.replace(report)
     finally:
-        if handle is not None:
-            handle.close()
+        if partial is not None:
+            partial.unlink(missing_ok=True)
     return kept

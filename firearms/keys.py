@@ -13,6 +13,8 @@ import datetime as dt
 import logging
 import os
 import re
+import shlex
+import stat
 from typing import TYPE_CHECKING
 
 import msgspec
@@ -32,6 +34,8 @@ if TYPE_CHECKING:
 __all__ = [
     "KeyFiles",
     "KeyInfo",
+    "check_key_files",
+    "check_private",
     "create_registry_key",
     "current_signing_key",
     "ensure_registry_key",
@@ -76,6 +80,55 @@ def key_path(home: Path, key_id: str) -> Path:
     return keys_folder(home) / key_file(key_id)
 
 
+def check_private(path: Path) -> None:
+    """Refuse a private key file, or the keys folder, that another user may read or change (DESIGN §7).
+
+    As OpenSSH refuses a private key file open to group or others ("permissions are too open"): the registry
+    writes its key files 0600 and its keys folder 0700, and will not sign with a key someone else could have
+    read, nor keep keys in a folder others may list or fill. A file or folder owned by another user is
+    refused too (that user may read it, or open it up again). The line names the path and the command that
+    mends it. Not checked where the system has no POSIX modes.
+
+    Raises:
+        ConfigError: ``path`` is owned by another user, or open to group or others.
+    """
+    if os.name != "posix":
+        return
+    found = path.stat()
+    folder = stat.S_ISDIR(found.st_mode)
+    what = "the signing keys folder" if folder else "signing key file"
+    wanted = "700" if folder else "600"
+    quoted = shlex.quote(str(path))
+    if found.st_uid != os.geteuid():
+        raise ConfigError(
+            f"{what} {path} belongs to another user (uid {found.st_uid}), not to the user the registry runs as"
+            f" (uid {os.geteuid()}): run 'chown {os.geteuid()} {quoted}' and 'chmod {wanted} {quoted}'"
+        )
+    if found.st_mode & 0o077:
+        raise ConfigError(
+            f"{what} {path} is open to group or others (mode {stat.S_IMODE(found.st_mode):04o}):"
+            f" run 'chmod {wanted} {quoted}'"
+        )
+
+
+def check_key_files(home: Path) -> None:
+    """At start (``serve``, ``worker``): the keys folder and every private key file in it, by :func:`check_private`.
+
+    Every key file, retired ones too (they signed what partners still hold); the files a key transaction
+    writes beside their place are made 0600 by it.
+
+    Raises:
+        ConfigError: the folder or a key file is owned by another user, or open to group or others.
+    """
+    folder = keys_folder(home)
+    if not folder.is_dir():
+        return
+    check_private(folder)
+    for path in sorted(folder.iterdir()):
+        if _KEY_FILE.fullmatch(path.name):
+            check_private(path)
+
+
 class KeyFiles:
     """The private key files one transaction creates: beside their place until it commits (DESIGN §7).
 
@@ -99,6 +152,7 @@ class KeyFiles:
             OSError: the keys folder cannot be written.
         """
         keys_folder(self.home).mkdir(parents=True, exist_ok=True, mode=0o700)
+        check_private(keys_folder(self.home))  # never a new secret into a folder others may list or fill
         final = key_path(self.home, key.key_id)
         partial = partial_beside(final)
         self._written.append((partial, final))
@@ -166,13 +220,18 @@ async def remove_orphan_key_files(conn: Conn, home: Path) -> list[Path]:
     recorded: the file is left for :func:`signing_key` to put in place) or not (removed). The file of a key
     whose rotation was cancelled goes too. Returns the files removed.
 
+    The removals are journaled and committed first, the files removed after: a file removed before a commit
+    that then failed (or a crash) would be gone with no entry saying so. A crash after the commit, or a file
+    that cannot be removed, leaves a file whose removal is journaled: the next sweep removes it and recognises
+    its entry (no second one).
+
     Raises:
         RuntimeError: ``conn`` is already in a transaction (the lock would be held until that one ends).
     """
     if conn.is_in_transaction():
         raise RuntimeError("a sweep of key files must run in a transaction of its own")
     folder = keys_folder(home)
-    removed: list[Path] = []
+    doomed: list[tuple[str, Path]] = []
     async with conn.transaction():
         await store.lock_key_files(conn)
         found: dict[str, list[Path]] = {}
@@ -180,27 +239,14 @@ async def remove_orphan_key_files(conn: Conn, home: Path) -> list[Path]:
             if match := _KEY_FILE.fullmatch(final):
                 found.setdefault(match["key_id"], []).append(path)
         if not found:
-            return removed
-        recorded = await store.list_recorded_key_ids(conn, sorted(found))
-        for key_id in sorted(found.keys() - recorded):
+            return []
+        orphans = sorted(found.keys() - await store.list_recorded_key_ids(conn, sorted(found)))
+        journaled = await store.list_removed_key_files(conn, orphans)
+        for key_id in orphans:
             for path in found[key_id]:
-                try:
-                    path.unlink()
-                except FileNotFoundError:
-                    continue
-                except OSError as exc:  # left for an administrator; it must not stop key operations
-                    log.error(
-                        "signing key %s: cannot remove %s, the file of no key this registry records: %s",
-                        key_id,
-                        path,
-                        exc,
-                    )
-                    continue
-                log.warning(
-                    "signing key %s: removed %s, left by a transaction that did not commit (or a cancelled rotation)",
-                    key_id,
-                    path,
-                )
+                doomed.append((key_id, path))
+                if (key_id, path.name) in journaled:
+                    continue  # journaled by a sweep that did not get to remove it
                 await journal.record(
                     conn,
                     actor="system:keys",
@@ -213,7 +259,24 @@ async def remove_orphan_key_files(conn: Conn, home: Path) -> list[Path]:
                         "reason": "names no key: its transaction did not commit, or its rotation was cancelled",
                     },
                 )
-                removed.append(path)
+    # committed: now the files go (still under no lock: a file of no recorded key is never put in place)
+    removed: list[Path] = []
+    for key_id, path in doomed:
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            continue
+        except OSError as exc:  # left for an administrator (the next sweep tries again); it must not stop key work
+            log.error(
+                "signing key %s: cannot remove %s, the file of no key this registry records: %s", key_id, path, exc
+            )
+            continue
+        log.warning(
+            "signing key %s: removed %s, left by a transaction that did not commit (or a cancelled rotation)",
+            key_id,
+            path,
+        )
+        removed.append(path)
     return removed
 
 
@@ -322,13 +385,16 @@ def signing_key(home: Path, key_id: str) -> SigningKey:
 
     Raises:
         ConfigError: its file is missing from ``home``, cannot be read, holds no Ed25519 key, or holds
-            another key (a file copied back under the wrong name would sign what partners refuse).
+            another key (a file copied back under the wrong name would sign what partners refuse); it, or
+            the keys folder, is owned by another user or open to group or others (:func:`check_private`).
     """
     loaded = _loaded.get((home, key_id))
     if loaded is None:
         path = key_path(home, key_id)
         if not path.exists() and not (path.parent.is_dir() and _finish_interrupted(home, key_id)):
             raise ConfigError(f"signing key {key_id} is not in {path.parent}: is FIREARMS_HOME the right folder?")
+        check_private(path.parent)
+        check_private(path)
         try:
             found = SigningKey.load(path)
         except (OSError, ValueError) as exc:

@@ -21,6 +21,7 @@ __all__ = [
     "list_needed_key_ids",
     "list_recorded_key_ids",
     "list_registry_keys",
+    "list_removed_key_files",
     "lock_key_files",
     "lock_key_files_shared",
 ]
@@ -73,3 +74,8 @@ async def lock_key_files(conn: Conn) -> None:
 async def list_recorded_key_ids(conn: Conn, key_ids: list[str]) -> set[str]:
     """Which of ``key_ids`` are keys of this registry (recorded or waiting; not cancelled)."""
     return {row["key_id"] for row in await conn.fetch(Q["list_recorded_key_ids"], key_ids)}
+
+
+async def list_removed_key_files(conn: Conn, key_ids: list[str]) -> set[tuple[str, str]]:
+    """The ``(key_id, file name)`` of the files of ``key_ids`` whose removal is journaled."""
+    return {(row["key_id"], row["file"]) for row in await conn.fetch(Q["list_removed_key_files"], key_ids)}

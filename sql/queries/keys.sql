@@ -64,3 +64,11 @@ SELECT pg_advisory_xact_lock(7310004);
 SELECT key_id FROM registry_key WHERE key_id = ANY($1::text[])
  UNION
 SELECT key_id FROM pending_registry_key WHERE key_id = ANY($1::text[]);
+
+-- name: list_removed_key_files
+-- The key files whose removal was journaled: a sweep journals a file's removal and commits before it removes
+-- the file, so a crash (or a failed unlink) between the two leaves a file the next sweep removes without a
+-- second entry. $1 key_ids
+SELECT entity_id AS key_id, payload ->> 'file' AS file
+  FROM journal_entry
+ WHERE entity = 'registry_key' AND entity_id = ANY($1::text[]) AND action = 'key.file-removed';

@@ -427,3 +427,35 @@ async def test_a_database_gone_away_is_a_503_problem_on_officer_endpoints_too(tm
     finally:
         if running:  # the test failed before it stopped the server
             stop_embedded(home)
+
+
+async def test_a_database_gone_away_is_a_503_problem_where_a_handler_takes_its_own_connection(tmp_path: Path) -> None:
+    """A partner's notice (no token: no guard took a connection first) on a database that no longer answers
+    was a 500 internal-error: the handler took its connection from pool.acquire(), whose OSError nothing
+    translated. Every connection the API takes now comes from api.deps.connection: the 503 problem."""
+    home = tmp_path / "home"
+    url = await ensure_database(start_embedded(home))
+    running = True
+    try:
+        settings = Settings(state="AT", home=home, database_url=url, run_worker=False)
+        done = await bootstrap.initialise(settings, url)
+        headers = {"Authorization": f"Bearer {done.admin_token}"}
+        async with AsyncTestClient(app=create_app(settings)) as client:
+            assert (await client.get("/api/v1/journal/verify", headers=headers)).status_code == 200
+            stop_embedded(home)
+            running = False
+            for method, path in (
+                ("POST", "/exchange/v1/notices"),
+                ("POST", "/exchange/v1/notices"),
+                ("GET", "/api/v1/journal/verify"),
+                ("POST", "/api/v1/journal/checkpoints"),
+            ):
+                response = await client.request(
+                    method, path, content=b"{}", headers={**headers, "content-type": "application/json"}
+                )
+                assert response.status_code == 503, (path, response.text)
+                assert response.headers["content-type"] == "application/problem+json"
+                assert response.json()["type"].endswith("/database-unavailable")
+    finally:
+        if running:  # the test failed before it stopped the server
+            stop_embedded(home)

@@ -9,19 +9,25 @@ record (its id from the path or the answer), and leave a chain that still verifi
 
 from __future__ import annotations
 
+import copy
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any, NamedTuple
 
+import msgspec
 import pytest
 from litestar.testing import AsyncTestClient
 
+import tests.exchange_util  # noqa: F401  # registers test.ping
 from api import create_app
-from firearms import bootstrap, db, journal
+from firearms import bootstrap, db, journal, outbox, tokens
 from firearms.settings import Settings
 from tests.api.test_bad_input_sweep import _settings, write_routes
 from tests.api.test_exchange_admin import CZ_KEY, DE_KEY
+from tests.check_helpers import check_body, register_stolen
 from tests.conftest import TokenFactory
+from tests.exchange_util import DE_KEY as DE_SIGNING_KEY
+from tests.exchange_util import VECTORS, envelope
 from tests.licensing_helpers import TODAY, draft_json, export_draft, issued_export, no_objection, register_parties
 
 
@@ -30,13 +36,24 @@ class Context(NamedTuple):
     conn: db.Conn
     settings: Settings
     admin: dict[str, str]
+    auth: TokenFactory
 
 
 class Request(NamedTuple):
-    """The request under test, after its scenario built what it needs."""
+    """The request under test, after its scenario built what it needs.
+
+    ``body`` is sent as JSON; ``content`` (with its ``content_type``) as it is: an import file, a signed
+    notice. ``role`` is the officer who sends it (an admin may not do what only customs officers do).
+    ``created``: for a request whose answer does not hold the id of what it stored, a query run after it
+    that gives those ids as the journal names them (a queued notice, a received one).
+    """
 
     path: str
     body: Any = None
+    role: tokens.Role = "admin"
+    content: bytes | None = None
+    content_type: str | None = None
+    created: str | None = None
 
 
 Scenario = Callable[[Context], Awaitable[Request]]
@@ -129,6 +146,106 @@ async def _switched_from(ctx: Context) -> str:
     return first
 
 
+async def _export_check(ctx: Context, *, held: bool = False) -> Request:
+    """A customs check at exit against an issued licence of this registry; ``held``: a serial reported stolen here."""
+    async with ctx.conn.transaction():
+        issued = await issued_export(ctx.conn, ctx.settings, await register_parties(ctx.conn))
+    if held:
+        await register_stolen(ctx.conn, "SSG08-002")
+    body = check_body("export", licence_number=issued.licence.number, crossing_point="AT-Wullowitz")
+    return Request("/api/v1/checks", body, role="customs-officer")
+
+
+async def _decide_held(ctx: Context, decision: str) -> Request:
+    held = await _export_check(ctx, held=True)
+    response = await ctx.client.post(held.path, json=held.body, headers=await ctx.auth("customs-officer"))
+    assert response.json()["verdict"] == "hold", response.text
+    return Request(f"/api/v1/checks/{held.body['check_id']}/{decision}", REASON, role="customs-officer")
+
+
+async def _confirmation_request(ctx: Context) -> Request:
+    """The exporting State asks the importing one (a partner) to confirm a shipment's receipt."""
+    async with ctx.conn.transaction():
+        issued = await issued_export(ctx.conn, ctx.settings, await register_parties(ctx.conn))
+    await _peer(ctx)
+    body = {"licence_number": issued.licence.number, "shipment_id": "SHP-1"}
+    return Request(
+        "/api/v1/shipments/confirmation-requests",
+        body,
+        role="customs-officer",
+        created="SELECT notice_id::text FROM notice_outbox WHERE type = 'receipt.confirmation-requested'",
+    )
+
+
+async def _resequence(ctx: Context) -> Request:
+    """A partner that answered sequence-gap expecting 9 (what the worker records: tests/db/test_outbox_delivery)."""
+    state = await _peer(ctx)
+    async with ctx.conn.transaction():
+        await outbox.enqueue(ctx.conn, state, "test.ping", {"n": 1})
+    await outbox.number_queued(ctx.conn)
+    await ctx.conn.execute("UPDATE notice_outbox SET expected_sequence = 9")
+    return Request(f"/api/v1/peers/{state}/resequence", {"first_sequence": 9})
+
+
+async def _notice(ctx: Context) -> Request:
+    """A partner's signed notice: DE, trusted with its key, sends this registry its first one."""
+    state = await _peer(ctx)
+    raw = envelope(DE_SIGNING_KEY, sender=state, recipient=ctx.settings.state, sequence=1)
+    return Request(
+        "/exchange/v1/notices",
+        content=raw,
+        content_type="application/json",
+        created="SELECT sender || '/' || notice_id FROM notice_inbox",
+    )
+
+
+def _de_licence_through(state: str) -> dict[str, Any]:
+    """The test vectors' licence as DE's export to CZ through ``state``, pending DE's requests for consent."""
+    licence: dict[str, Any] = copy.deepcopy(VECTORS["notice"]["envelope"]["notice"]["body"]["licence"])
+    de_party = {"name": "Waffen Schmidt GmbH", "country": "DE", "address": "Hauptstrasse 1, 94032 Passau"}
+    cz_party = {"name": "Zbrojni Novak s.r.o.", "country": "CZ", "address": "Namesti 3, 38101 Cesky Krumlov"}
+    authorisation = {"number": "CZ-IMP-2026-42", "state": "CZ", "issued_on": "2026-11-20", "expires_on": "2027-11-19"}
+    return licence | {
+        "number": "DE-EXP-2026-000123",
+        "issuing_state": "DE",
+        "status": "pending",
+        "issued_at": None,
+        "place_of_issue": "Berlin",
+        "issuing_authority": "Bundesamt",
+        "exporting_state": "DE",
+        "importing_state": "CZ",
+        "transit_states": [state],
+        "exporter": de_party,
+        "consignee": cz_party,
+        "final_recipient": cz_party,
+        "import_authorisation": authorisation,
+    }
+
+
+async def _consent_decision(ctx: Context) -> Request:
+    """DE asks this registry's consent to a transit by signed notice; its licensing officer decides."""
+    state = await _peer(ctx)
+    body = {
+        "licence": _de_licence_through(ctx.settings.state),
+        "shipment_window": {"from": "2026-12-01", "to": "2026-12-20"},
+    }
+    raw = envelope(
+        DE_SIGNING_KEY, sender=state, recipient=ctx.settings.state, type_="transit-consent.requested", body=body
+    )
+    response = await ctx.client.post("/exchange/v1/notices", content=raw, headers={"content-type": "application/json"})
+    assert response.status_code == 202, response.text
+    notice_id = msgspec.json.decode(raw)["notice"]["id"]
+    return Request(
+        f"/api/v1/consent-requests/{state}/{notice_id}/decision", {"decision": "no-objection"}, role="licensing-officer"
+    )
+
+
+IMPORT_FILE = (
+    b"kind,firearm_type,manufacturer,country_of_manufacture,serial,marking_stamped\n"
+    b"firearm,pistol,Glock GmbH,AT,SWEEP-1,GLOCK SWEEP-1\n"
+)
+
+
 async def _dispatched_consent_request(ctx: Context) -> Request:
     return Request(f"/api/v1/licences/{await _pending(ctx)}/transit-consent-requests", {"transit_state": "CZ"})
 
@@ -195,19 +312,20 @@ SCENARIOS: dict[str, Scenario] = {
     "POST /api/v1/keys/{key_id:str}/revoke": lambda ctx: _then(
         _switched_from(ctx), lambda k: Request(f"/api/v1/keys/{k}/revoke", REASON)
     ),
+    "POST /api/v1/checks": _export_check,
+    "POST /api/v1/checks/{check_id:uuid}/release": lambda ctx: _decide_held(ctx, "release"),
+    "POST /api/v1/checks/{check_id:uuid}/refuse": lambda ctx: _decide_held(ctx, "refuse"),
+    "POST /api/v1/shipments/confirmation-requests": _confirmation_request,
+    "POST /api/v1/peers/{peer_state:str}/resequence": _resequence,
+    "POST /api/v1/imports": lambda ctx: _const(
+        Request("/api/v1/imports", content=IMPORT_FILE, content_type="text/csv", role="records-officer")
+    ),
+    "POST /exchange/v1/notices": _notice,
+    "POST /api/v1/consent-requests/{requesting_state:str}/{notice_id:str}/decision": _consent_decision,
 }
 
 NOT_COVERED = {
     "POST /api/v1/journal/checkpoints": "signs the journal's head: a checkpoint is kept beside the chain, not in it",
-    "POST /api/v1/checks": "needs an issued licence and its customs context (tests/api/test_checks_api.py)",
-    "POST /api/v1/checks/{check_id:uuid}/refuse": "needs a check held for a decision (test_checks_api)",
-    "POST /api/v1/checks/{check_id:uuid}/release": "needs a check held for a decision (test_checks_api)",
-    "POST /api/v1/consent-requests/{requesting_state:str}/{notice_id:str}/decision": "needs a signed notice "
-    "received from a partner (tests/api/test_received_consents.py)",
-    "POST /api/v1/imports": "an import file streamed to disk and run by the worker (tests/api/test_records_io_api.py)",
-    "POST /api/v1/shipments/confirmation-requests": "needs a dispatched shipment (test_receipt_confirmation)",
-    "POST /api/v1/peers/{peer_state:str}/resequence": "needs a partner ahead after a restore (test_outbox_delivery)",
-    "POST /exchange/v1/notices": "a partner's signed notice (tests/api/test_exchange_receive.py)",
 }
 
 
@@ -250,12 +368,20 @@ async def test_a_successful_write_is_journaled_naming_the_record(
     auth: TokenFactory,
 ) -> None:
     del initialised  # the signing key and the first token
-    ctx = Context(client, conn, settings, await auth("admin"))
+    ctx = Context(client, conn, settings, await auth("admin"), auth)
     request = await SCENARIOS[route](ctx)
+    headers = ctx.admin if request.role == "admin" else await auth(request.role)
     before = await conn.fetchval("SELECT coalesce(max(entry_id), 0) FROM journal_entry")
-    response = await client.post(request.path, json=request.body, headers=ctx.admin)
+    if request.content is None:
+        response = await client.post(request.path, json=request.body, headers=headers)
+    else:
+        response = await client.post(
+            request.path, content=request.content, headers=headers | {"content-type": request.content_type or ""}
+        )
     assert response.is_success, f"{route}: {response.status_code} {response.text}"
     named = {part for part in request.path.split("/") if part} | _ids(response.json())
+    if request.created is not None:
+        named |= {row[0] for row in await conn.fetch(request.created)}
     entries = await conn.fetch(
         "SELECT action, entity, entity_id FROM journal_entry WHERE entry_id > $1 ORDER BY entry_id", before
     )

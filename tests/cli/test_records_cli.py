@@ -190,3 +190,31 @@ def test_export_file_is_readable_by_its_owner_only(database: str, home: Path, tm
     assert exported.exit_code == 0, exported.output
     assert "PERM-1" in out.read_text(encoding="utf-8")
     assert out.stat().st_mode & 0o777 == 0o600
+
+
+def test_the_import_report_is_written_0600_whatever_the_umask(database: str, home: Path, tmp_path: Path) -> None:
+    """The report names rows, serials and item ids: it took the umask's mode (0644, readable by every user)."""
+    path = write(
+        tmp_path / "dealer.csv",
+        [
+            ["firearm", "pistol", "Glock GmbH", "AT", "CLI-1", "GLOCK CLI-1"],
+            ["firearm", "pistol", "Glock GmbH", "QQ", "CLI-2", "GLOCK CLI-2"],
+        ],
+    )
+    chosen = tmp_path / "chosen.csv"
+    chosen.write_text("an older report\n", encoding="utf-8")
+    chosen.chmod(0o644)
+    previous = os.umask(0o022)
+    try:
+        beside = CliRunner().invoke(main, ["import", str(path)], env=env(database, home))
+        named = CliRunner().invoke(main, ["import", str(path), "--report", str(chosen)], env=env(database, home))
+    finally:
+        os.umask(previous)
+    assert beside.exit_code == 0, beside.output
+    assert named.exit_code == 0, named.output
+    report = tmp_path / "dealer.rejected.csv"
+    assert report.stat().st_mode & 0o777 == 0o600
+    assert chosen.stat().st_mode & 0o777 == 0o600  # replaced whole, not rewritten in its old mode
+    assert "3,invalid-country,CLI-2," in report.read_text(encoding="utf-8")
+    assert chosen.read_text(encoding="utf-8").splitlines()[1].startswith("2,already-registered,CLI-1,")
+    assert list(tmp_path.glob(".*.partial")) == []  # the partial files were renamed into place

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import TYPE_CHECKING
 
+import asyncpg
 import httpx
 import msgspec
 import pytest
 
 import tests.exchange_util  # noqa: F401  # registers test.ping
-from firearms import bootstrap, keys, outbox
+from firearms import bootstrap, db, keys, outbox
 from firearms.canonical import format_time
 from firearms.errors import ConfigError, ConflictError, InvalidInputError, NotFoundError
 from firearms.exchange import delivery, rotation, trust
@@ -22,6 +24,11 @@ from firearms.store import keys as key_store
 from firearms.store import rotation as rotation_store
 from tests.exchange_fixtures import Registry, at_de
 from tests.exchange_util import OTHER_KEY, partner, signed_receipt
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from firearms.settings import Settings
 
 __all__ = ["at_de"]
 
@@ -428,3 +435,66 @@ async def test_a_key_file_of_a_transaction_under_way_is_not_taken_for_one_left_b
     assert await sweeping == []
     assert keys.signing_key(home, new).key_id == new
     assert not partial.exists()
+
+
+async def _orphan_key_file(conn: db.Conn, home: Path) -> Path:
+    """The file of a key whose transaction never committed (the process died: nothing discarded it)."""
+    crashed = keys.KeyFiles(home)
+    transaction = conn.transaction()
+    await transaction.start()
+    orphan = (await keys.create_registry_key(conn, crashed, actor="test")).key_id
+    await transaction.rollback()
+    (left,) = keys.keys_folder(home).glob(f".{orphan}.pem.*.partial")
+    return left
+
+
+async def _removals(conn: db.Conn) -> list[str]:
+    return [row["file"] for row in await conn.fetch(_REMOVALS)]
+
+
+_REMOVALS = "SELECT payload ->> 'file' AS file FROM journal_entry WHERE action = 'key.file-removed' ORDER BY entry_id"
+
+
+async def test_a_sweep_whose_commit_fails_removes_no_file(
+    conn: db.Conn, settings: Settings, initialised: bootstrap.Initialised
+) -> None:
+    """The sweep removed an orphan key file, then journaled it: a commit that failed after that lost the entry
+    (the file gone, nothing saying so). The removal is now journaled and committed first, the file removed after.
+    """
+    left = await _orphan_key_file(conn, settings.home)
+    # a real failure of the sweep's commit, after its journal insert: a deferred constraint trigger
+    await conn.execute(
+        """CREATE FUNCTION test_refuse_removal() RETURNS trigger LANGUAGE plpgsql AS
+           $$BEGIN RAISE EXCEPTION 'the commit fails'; END$$;
+           CREATE CONSTRAINT TRIGGER test_refuse_removal AFTER INSERT ON journal_entry
+           DEFERRABLE INITIALLY DEFERRED FOR EACH ROW WHEN (NEW.action = 'key.file-removed')
+           EXECUTE FUNCTION test_refuse_removal()"""
+    )
+    with pytest.raises(asyncpg.RaiseError, match="the commit fails"):
+        await keys.remove_orphan_key_files(conn, settings.home)
+    assert left.exists()  # still there to be removed, and journaled, by the next sweep
+    assert await _removals(conn) == []
+
+    await conn.execute("DROP TRIGGER test_refuse_removal ON journal_entry; DROP FUNCTION test_refuse_removal()")
+    assert await keys.remove_orphan_key_files(conn, settings.home) == [left]
+    assert not left.exists()
+    assert await _removals(conn) == [left.name]
+
+
+async def test_a_file_whose_removal_is_journaled_is_removed_by_the_next_sweep_without_a_second_entry(
+    conn: db.Conn, settings: Settings, initialised: bootstrap.Initialised
+) -> None:
+    """A sweep journaled a removal and committed, then could not remove the file (a crash; here a real
+    IsADirectoryError): the next sweep removes it and recognises the entry."""
+    left = await _orphan_key_file(conn, settings.home)
+    left.unlink()
+    left.mkdir()  # unlink() refuses it, whoever runs the test (root included)
+    assert await keys.remove_orphan_key_files(conn, settings.home) == []
+    assert left.is_dir()
+    assert await _removals(conn) == [left.name]  # journaled before the attempt
+
+    left.rmdir()
+    left.write_bytes(b"a key")
+    assert await keys.remove_orphan_key_files(conn, settings.home) == [left]
+    assert not left.exists()
+    assert await _removals(conn) == [left.name]  # no second entry
