@@ -179,6 +179,56 @@ async def test_status_change_applies_at_once(de: tuple[Client, db.Conn]) -> None
     assert (row["status"], row["status_reason"]) == ("revoked", "exporter's licence withdrawn")
 
 
+async def test_a_status_change_carries_only_a_status_a_licence_can_be_moved_to(de: tuple[Client, db.Conn]) -> None:
+    """PROTOCOL §5: ``pending`` is a licence not yet issued (a consent request's); ``licence.status-changed``
+    moves an issued licence, so ``pending`` -- or a status the protocol does not know -- is invalid for its type.
+
+    Before, ``pending`` was applied: the received licence went back to pending in both copies. Each status the
+    notice may carry is applied (in an order a licence can follow), and a rejected one changes nothing.
+    """
+    client, conn = de
+    assert await _send(client, 1, "export-licence.issued", {"licence": LICENCE}) == ("accepted", None)
+    change = {
+        "licence_number": "AT-EXP-2026-000123",
+        "issuing_state": "AT",
+        "version": 1,
+        "status": "pending",
+        "reason": "back to the drawing board",
+        "effective_at": format_time(utc_now()),
+    }
+    events = await conn.fetchval("SELECT count(*) FROM licence_event")
+    sequence = 1
+    for status in ("pending", "draft", "cancelled", "PENDING", ""):
+        sequence += 1
+        assert await _send(client, sequence, "licence.status-changed", change | {"status": status}) == (
+            "rejected",
+            "invalid-body",
+        ), status
+        assert await conn.fetchval("SELECT status FROM foreign_licence") == "issued"
+        assert await conn.fetchval("SELECT status FROM licence") == "issued"
+    assert await conn.fetchval("SELECT count(*) FROM licence_event") == events
+    for status in ("suspended", "issued", "suspended", "revoked"):
+        sequence += 1
+        assert await _send(client, sequence, "licence.status-changed", change | {"status": status}) == (
+            "accepted",
+            None,
+        ), status
+        assert await conn.fetchval("SELECT status FROM foreign_licence") == status
+        assert await conn.fetchval("SELECT status FROM licence") == status
+    for final in ("expired", "exhausted"):  # applied to a licence in force, as PROTOCOL §5 lists them
+        number = f"AT-EXP-2026-{final.upper()}"
+        sequence += 1
+        assert await _send(client, sequence, "export-licence.issued", {"licence": _licence(number=number)}) == (
+            "accepted",
+            None,
+        )
+        sequence += 1
+        assert await _send(
+            client, sequence, "licence.status-changed", change | {"licence_number": number, "status": final}
+        ) == ("accepted", None)
+        assert await conn.fetchval("SELECT status FROM licence WHERE number = $1", number) == final
+
+
 async def test_a_time_in_a_body_that_is_not_a_protocol_time_is_rejected(de: tuple[Client, db.Conn]) -> None:
     """PROTOCOL §2: times are UTC with second precision and a ``Z``; a body with another form is invalid for its type.
 

@@ -18,13 +18,24 @@ from firearms.canonical import utc_now
 from firearms.errors import FirearmsError
 from firearms.exchange.bodies import LicenceIssued, StatusChanged
 from firearms.exchange.inbox import NoticeRejectedError, ReceivedNotice, body_as, effect
+from firearms.licence_object import STATUSES, Status
 from firearms.store import received as store
 
 if TYPE_CHECKING:
     from firearms.db import Conn
     from firearms.licence_object import LicenceObject
 
-__all__ = ["export_licence_issued", "import_authorisation_issued", "licence_status_changed", "store_licence"]
+__all__ = [
+    "CHANGED_STATUSES",
+    "export_licence_issued",
+    "import_authorisation_issued",
+    "licence_status_changed",
+    "store_licence",
+]
+
+# PROTOCOL §5's statuses that ``licence.status-changed`` may carry: every one but ``pending``, the status of a
+# licence not yet issued (a consent request's), to which no issued licence goes back.
+CHANGED_STATUSES: tuple[Status, ...] = tuple(status for status in STATUSES if status != "pending")
 
 
 async def store_licence(conn: Conn, received: ReceivedNotice, *, kind: str) -> None:
@@ -142,6 +153,12 @@ async def licence_status_changed(conn: Conn, received: ReceivedNotice) -> None:
     for an earlier one; a change out of force applies whatever version it names.
     """
     body = body_as(received, StatusChanged)
+    if body.status not in CHANGED_STATUSES:
+        raise NoticeRejectedError(
+            "invalid-body",
+            f"licence.status-changed carries {body.status!r}: a licence is moved to one of"
+            f" {', '.join(CHANGED_STATUSES)} (PROTOCOL §5: pending is a licence not yet issued)",
+        )
     sender = received.notice.sender
     if body.issuing_state != sender:
         raise NoticeRejectedError("not-issuer", f"{sender} did not issue licence {body.licence_number}")
