@@ -16,7 +16,7 @@ from firearms import journal
 from firearms import received as licensing
 from firearms.canonical import utc_now
 from firearms.errors import FirearmsError
-from firearms.exchange.bodies import LicenceIssued, StatusChanged
+from firearms.exchange.bodies import LicenceIssued, StatusChanged, contradiction
 from firearms.exchange.inbox import NoticeRejectedError, ReceivedNotice, body_as, effect
 from firearms.licence_object import STATUSES, Status
 from firearms.store import received as store
@@ -42,7 +42,8 @@ async def store_licence(conn: Conn, received: ReceivedNotice, *, kind: str) -> N
     """Store a received licence version (PROTOCOL §5: a later version with the same number supersedes).
 
     Raises:
-        NoticeRejectedError: ``invalid-body``, ``not-issuer`` (the sender did not issue it, or is not the
+        NoticeRejectedError: ``invalid-body`` (also a licence contradicting itself: :func:`contradiction`),
+            ``not-issuer`` (the sender did not issue it, or is not the
             State that issues such a licence), ``duplicate-line`` (a line number named twice),
             ``not-on-route`` (this State has no part in it),
             ``stale-version`` or ``version-conflict``.
@@ -51,6 +52,8 @@ async def store_licence(conn: Conn, received: ReceivedNotice, *, kind: str) -> N
     sender = received.notice.sender
     if licence.kind != kind or licence.status != "issued":
         raise NoticeRejectedError("invalid-body", f"{received.notice.type} carries an issued {kind} licence")
+    if (contradicts := contradiction(licence)) is not None:
+        raise NoticeRejectedError("invalid-body", contradicts)
     if licence.issuing_state != sender:
         raise NoticeRejectedError("not-issuer", f"{sender} did not issue licence {licence.number}")
     try:
