@@ -134,6 +134,7 @@ async def transit_consent_decided(conn: Conn, received: ReceivedNotice) -> None:
             today=received.received_on,
             actor=f"partner:{sender}",
             licence_version=version,
+            confidentiality=received.notice.confidentiality,
         )
     except FirearmsError as exc:
         raise NoticeRejectedError(exc.code, exc.detail) from exc
