@@ -136,6 +136,7 @@ TITLES: dict[str, str] = {
     # exchange: the trust list, keys, outbox, transit-consent requests (officer API)
     "invalid-state": "Not a partner State",
     "invalid-url": "Not an http(s) base URL",
+    "own-url": "The base URL is this registry's own",
     "invalid-public-key": "Not an Ed25519 public key",
     "peer-already-exists": "The State is already on the trust list",
     "peer-key-exists": "The key is already on the trust list",

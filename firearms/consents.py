@@ -53,6 +53,7 @@ __all__ = [
 
 Decision = Literal["no-objection", "objection", "deemed"]
 Source = Literal["officer", "notice", "timer"]
+Confidentiality = Literal["public", "restricted", "confidential"]  # PROTOCOL §3, as a received notice carries it
 # Not white space only: the reason is what the journal and the history keep of why.
 Reason = Annotated[str, msgspec.Meta(min_length=1, max_length=2000, pattern=r"\S")]
 CLOSED = frozenset({"revoked", "expired", "exhausted"})  # no consent is asked or recorded for these
@@ -101,6 +102,9 @@ class TransitConsent(msgspec.Struct, frozen=True, kw_only=True):
     recorded_at: dt.datetime
     recorded_by: str
     licence_version: int
+    confidentiality: Confidentiality | None
+    """The level of the notice the decision came in (``source`` ``notice``; Art. 12(5): kept with the record,
+    its ``reason`` above all); ``None`` for this registry's own record (an officer's entry, the timer)."""
 
 
 class TransitConsentRequest(msgspec.Struct, frozen=True, kw_only=True):
@@ -237,6 +241,7 @@ async def record_decision(
     licence_version: int | None = None,
     own_state: str | None = None,
     requested: bool = False,
+    confidentiality: Confidentiality | None = None,
 ) -> TransitConsent:
     """Record a transit State's decision on a licence (officer now; received notice later; timer when deemed).
 
@@ -249,6 +254,8 @@ async def record_decision(
     ``requested``: ``licence_version`` is the one a request received from the issuing State carried, which
     may be ahead of the version recorded here (a pending version asked about after the licence was recorded
     issued: the request never takes it back); the decision answers that version, not the recorded one.
+    ``confidentiality``: the level of the notice a decision received by notice came in (``source='notice'``),
+    kept with it; ``None`` for this registry's own record.
 
     Raises:
         NotFoundError: no such licence.
@@ -288,24 +295,40 @@ async def record_decision(
     if valid_until is not None and valid_until < decided_on:
         raise InvalidInputError("valid_until is before decided_on", code="invalid-validity")
     version = row["version"] if licence_version is None else licence_version
+    if (source == "notice") != (confidentiality is not None):
+        raise ValueError("a decision received by notice carries the notice's confidentiality, and only such a one")
     saved = await store.insert_transit_consent(
-        conn, licence_id, transit_state, decision, decided_on, valid_until, reason, source, now, actor, version
+        conn,
+        licence_id,
+        transit_state,
+        decision,
+        decided_on,
+        valid_until,
+        reason,
+        source,
+        now,
+        actor,
+        version,
+        confidentiality,
     )
+    payload: dict[str, object] = {
+        "transit_state": transit_state,
+        "decision": decision,
+        "decided_on": decided_on.isoformat(),
+        "valid_until": valid_until.isoformat() if valid_until else None,
+        "reason": reason,
+        "source": source,
+        "licence_version": version,
+    }
+    if confidentiality is not None:
+        payload["confidentiality"] = confidentiality
     await journal.record(
         conn,
         actor=actor,
         action=f"transit-consent.{decision}",
         entity="licence",
         entity_id=str(licence_id),
-        payload={
-            "transit_state": transit_state,
-            "decision": decision,
-            "decided_on": decided_on.isoformat(),
-            "valid_until": valid_until.isoformat() if valid_until else None,
-            "reason": reason,
-            "source": source,
-            "licence_version": version,
-        },
+        payload=payload,
     )
     return TransitConsent(**dict(saved))
 

@@ -51,12 +51,17 @@ if TYPE_CHECKING:
 __all__ = ["Gate", "unmet_gates"]
 
 
-class Gate(msgspec.Struct, frozen=True, kw_only=True):
-    """An unmet gate: its code, the State it concerns (transit gates) and a sentence for people."""
+class Gate(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """An unmet gate: its code, the State it concerns (transit gates) and a sentence for people.
+
+    ``confidentiality``: where the sentence quotes a partner's words (an objection's reason, received by
+    notice), the level that notice carried (Art. 12(5)); left out otherwise.
+    """
 
     gate: str
     state: str | None
     detail: str
+    confidentiality: str | None = None
 
 
 async def unmet_gates(
@@ -192,7 +197,14 @@ def _transit_gate(
             )
         ]
     if decision.decision == "objection":
-        return [Gate(gate="transit-consent-objected", state=state, detail=f"{state} objected: {decision.reason or ''}")]
+        return [
+            Gate(
+                gate="transit-consent-objected",
+                state=state,
+                detail=f"{state} objected: {decision.reason or ''}",
+                confidentiality=decision.confidentiality,
+            )
+        ]
     found: list[Gate] = []
     shipment_from = None if request is None else request["shipment_from"]
     if shipment_from is not None and decision.decided_on > shipment_from:

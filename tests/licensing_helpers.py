@@ -135,6 +135,7 @@ async def no_objection(
         actor=actor,
         today=TODAY,
         licence_version=current.licence.version,
+        confidentiality="restricted" if source == "notice" else None,  # a received one carries its notice's level
     )
 
 

@@ -23,6 +23,7 @@ __all__ = [
     "ShipmentItem",
     "ShipmentWindow",
     "StatusChanged",
+    "contradiction",
 ]
 
 Time = Annotated[dt.datetime, msgspec.Meta(tz=True)]
@@ -117,3 +118,30 @@ class ReceiptConfirmed(msgspec.Struct, frozen=True, kw_only=True):
     received_on: dt.date
     customs_document: Text
     items: list[ShipmentItem]
+
+
+def contradiction(licence: LicenceObject) -> str | None:
+    """Where a licence object contradicts itself, so that it is invalid for any notice carrying it; else ``None``.
+
+    PROTOCOL §4 tells a body invalid for its type (``invalid-body``) from one this registry cannot apply
+    (``cannot-apply``): these need nothing held here to be seen. They are the rules a licence drafted here
+    obeys (:mod:`firearms.licence_rules`) where PROTOCOL §5 says the same: the validity ends on or after its
+    first day, and so does the import authorisation's, which is the importing State's (Art. 10(2)(a)); the
+    route (exporting, transit, importing States) names each State once; a line that lists serials lists one
+    per item (``serials`` are empty while unknown, complete once known). Ammunition is counted, not serialised,
+    and is left to the issuing State.
+    """
+    if licence.expires_on < licence.valid_from:
+        return f"the licence expires on {licence.expires_on}, before it is valid from {licence.valid_from}"
+    auth = licence.import_authorisation
+    if auth is not None and auth.expires_on < auth.issued_on:
+        return f"the import authorisation expires on {auth.expires_on}, before it was issued on {auth.issued_on}"
+    if auth is not None and auth.state != licence.importing_state:
+        return f"the import authorisation is {auth.state}'s, not the importing State's ({licence.importing_state})"
+    route = [licence.exporting_state, *licence.transit_states, licence.importing_state]
+    if len(set(route)) != len(route):
+        return f"the route {' -> '.join(route)} names a State twice"
+    for line in licence.lines:
+        if line.serials and line.category != "ammunition" and len(line.serials) != line.quantity:
+            return f"line {line.line} lists {len(line.serials)} serials for a quantity of {line.quantity}"
+    return None

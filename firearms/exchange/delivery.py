@@ -331,15 +331,18 @@ async def _receipt(
     ):
         return f"bad receipt: signature by {receipt_envelope.signature.key_id} does not verify"
     status = "delivered" if receipt.status == "accepted" else "rejected"
+    # The receipt's bytes are kept whole (bytea): they are the proof. Its reason is also kept as text, where
+    # PostgreSQL refuses U+0000 (text and jsonb): failing there would lose the run's receipts on every retry.
+    reason = None if receipt.reason is None else receipt.reason.replace("\x00", "\ufffd")
     payload = {
         "recipient": head["recipient"],
         "type": head["type"],
         "sequence": head["sequence"],
         "digest": receipt.digest,
-        "reason": receipt.reason,
+        "reason": reason,
         "received_at": receipt.received_at,
     }
-    run.receipts.append((head, status, content, receipt.reason, attempted_at, payload))
+    run.receipts.append((head, status, content, reason, attempted_at, payload))
     return None
 
 

@@ -68,7 +68,9 @@ Sequence = Annotated[int, msgspec.Meta(ge=1, le=2**53 - 1)]
 KeyId = Annotated[str, msgspec.Meta(pattern=r"^[0-9a-f]{32}$(?!\n)")]
 SignatureValue = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_-]{86}$(?!\n)")]
 Digest = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_-]{43}$(?!\n)")]
-Reason = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+# PROTOCOL §4 sets no length on a receipt's reason: a partner's signed verdict is taken whole, however long
+# (the 256 KiB of an answer bound it); an empty one names no reason
+Reason = Annotated[str, msgspec.Meta(min_length=1)]
 _TIME = re.compile(_TIME_PATTERN)
 
 
@@ -246,7 +248,7 @@ def _canonical_envelope(envelope: Envelope, signing_input: bytes) -> bytes:
 def _names_a_key_twice(raw: bytes) -> bool:
     """True when an object in ``raw`` names a key twice (§2: no duplicate keys; :func:`key_named_twice`).
 
-    Only envelopes that are not canonical come here: canonical bytes name every key once. A text msgspec
+    Only envelopes and receipts that are not canonical come here: canonical bytes name every key once. A text msgspec
     read and this parser cannot is left to msgspec's reading.
     """
     try:
@@ -256,17 +258,28 @@ def _names_a_key_twice(raw: bytes) -> bool:
 
 
 def decode_receipt(raw: bytes) -> ReceiptEnvelope:
-    """A receipt envelope as a partner sent it.
+    """A receipt envelope as a partner sent it (PROTOCOL §2 and §4).
+
+    A receipt is the proof of delivery, so one that is malformed proves nothing: an object naming a key
+    twice (§2, as for an envelope: another reader of the same bytes may read another status), a ``rejected``
+    receipt without the reason code §4 says it carries, or an ``accepted`` one with a reason.
 
     Raises:
-        ValueError: not a receipt of this protocol, or its ``received_at`` is no real time.
+        ValueError: not a receipt of this protocol, malformed as above, or its ``received_at`` is no real time.
     """
     try:
         envelope = msgspec.json.decode(raw, type=ReceiptEnvelope)
-    except msgspec.DecodeError as exc:
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as exc:  # the last two: not UTF-8, too deep
         raise ValueError(f"not a receipt: {exc}") from exc
     if envelope.protocol != PROTOCOL:
         raise ValueError(f"receipt protocol {envelope.protocol!r} is not {PROTOCOL!r}")
+    if raw != encode(envelope) and _names_a_key_twice(raw):
+        raise ValueError("an object of the receipt names a key twice (PROTOCOL §2)")
+    receipt = envelope.receipt
+    if receipt.status == "rejected" and receipt.reason is None:
+        raise ValueError("a rejected receipt without a reason code (PROTOCOL §4)")
+    if receipt.status == "accepted" and receipt.reason is not None:
+        raise ValueError("an accepted receipt with a reason (PROTOCOL §4: a reason says why a notice was rejected)")
     try:  # the pattern lets 2026-02-30 through; the sender checks the receipt's key at this time
         parse_time(envelope.receipt.received_at)
     except ValueError as exc:

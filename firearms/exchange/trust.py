@@ -8,6 +8,8 @@ and are recorded with the id of that notice as their provenance.
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
+import urllib.parse
 from typing import TYPE_CHECKING
 
 import msgspec
@@ -26,15 +28,18 @@ if TYPE_CHECKING:
     import asyncpg
 
     from firearms.db import Conn
+    from firearms.settings import Settings
 
 __all__ = [
     "ADMIN_PROVENANCE",
+    "OwnAddress",
     "Peer",
     "PeerKey",
     "add_peer",
     "add_peer_key",
     "get_peer",
     "list_peers",
+    "own_address",
     "parse_public_key",
     "set_peer_enabled",
     "trusted_keys",
@@ -42,6 +47,19 @@ __all__ = [
 
 ADMIN_PROVENANCE = "admin"
 _URL_MAX = 500
+
+
+class OwnAddress(msgspec.Struct, frozen=True, kw_only=True):
+    """Where this registry is reached: its ``FIREARMS_PUBLIC_URL`` (empty when unset) and what ``serve`` binds."""
+
+    public_url: str
+    host: str
+    port: int
+
+
+def own_address(settings: Settings) -> OwnAddress:
+    """This registry's address from its settings, for :func:`add_peer` to refuse a partner URL that is its own."""
+    return OwnAddress(public_url=settings.public_url, host=settings.host, port=settings.port)
 
 
 class PeerKey(msgspec.Struct, frozen=True, kw_only=True):
@@ -135,6 +153,58 @@ def _check_url(given: str) -> str:
     return url
 
 
+_WILDCARD_HOSTS = frozenset({"0.0.0.0", "::"})  # noqa: S104  # names of every interface, compared, not bound
+_LOOPBACK = "loopback"  # every name of this machine's loopback interface reads as this one
+
+
+def _endpoint(url: str) -> tuple[str, int, str]:
+    """(host, port, path) of an http(s) base URL, its host in one spelling.
+
+    Lower case, no trailing dot, an IP address in its short form, any loopback name or address
+    (``localhost``, 127.0.0.0/8, ``::1``) as one.
+    """
+    parts = urllib.parse.urlsplit(url)
+    return _host(parts.hostname or ""), parts.port or (443 if parts.scheme == "https" else 80), parts.path.rstrip("/")
+
+
+def _host(name: str) -> str:
+    name = name.lower().rstrip(".")
+    if name == "localhost" or name.endswith(".localhost"):  # RFC 6761 §6.3: always the loopback interface
+        return _LOOPBACK
+    try:
+        address = ipaddress.ip_address(name)
+    except ValueError:
+        return name
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return _LOOPBACK if address.is_loopback else str(address)
+
+
+def _require_other_registry(url: str, own: OwnAddress) -> None:
+    """A partner's base URL may not be this registry's own: its worker would post its notices to itself.
+
+    Its own when it is ``FIREARMS_PUBLIC_URL`` (host, port and path, whatever the spelling of the host, the
+    scheme's default port written or not), or the host and port ``serve`` binds -- a loopback name or address
+    when it binds the loopback interface or every interface. Both are checked, ``FIREARMS_PUBLIC_URL`` set or
+    not: behind a proxy, the port ``serve`` binds on this machine is this registry as much as its public URL.
+
+    Raises:
+        InvalidInputError: ``own-url``.
+    """
+    host, port, path = _endpoint(url)
+    bound = _host(own.host)
+    own_public = own.public_url != "" and (host, port, path) == _endpoint(own.public_url)
+    own_bound = port == own.port and (host == bound or (host == _LOOPBACK and own.host in _WILDCARD_HOSTS))
+    if own_public or own_bound:
+        raise InvalidInputError(
+            f"{url} is this registry's own address"
+            + (f" (FIREARMS_PUBLIC_URL {own.public_url})" if own_public else f" (it serves on {own.host}:{own.port})")
+            + ": its notices for the partner would be posted to itself",
+            code="own-url",
+            base_url=url,
+        )
+
+
 def _key(row: asyncpg.Record) -> PeerKey:
     return PeerKey(
         key_id=row["key_id"],
@@ -184,18 +254,22 @@ async def add_peer(
     public_key: str,
     not_before: dt.datetime | None,
     actor: str,
+    own: OwnAddress | None = None,
 ) -> Peer:
     """Put a partner and its first key (the trust anchor, checked out of band) on the trust list.
 
     A new key of this registry still waiting for its announcements is announced to the partner too
-    (:func:`firearms.exchange.rotation.announce_waiting_keys`).
+    (:func:`firearms.exchange.rotation.announce_waiting_keys`). ``own``: this registry's address
+    (:func:`own_address`); a base URL that is its own is refused (the administrator's commands pass it).
 
     Raises:
-        InvalidInputError: bad State, URL or key.
+        InvalidInputError: bad State, URL or key; ``own-url`` (the URL is this registry's own).
         ConflictError: ``peer-already-exists``; ``peer-key-exists`` (the key is another State's on the trust list).
     """
     _check_state(state, own_state)
     url = _check_url(base_url)
+    if own is not None:
+        _require_other_registry(url, own)
     raw = parse_public_key(public_key)
     now = utc_now()
     start = _key_start(not_before)

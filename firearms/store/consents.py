@@ -68,8 +68,9 @@ async def insert_transit_consent(
     recorded_at: dt.datetime,
     recorded_by: str,
     licence_version: int,
+    confidentiality: str | None,
 ) -> asyncpg.Record:
-    """Append one decision of a transit State on ``licence_version``."""
+    """Append one decision of a transit State on ``licence_version`` (a received one with its notice's level)."""
     row = await conn.fetchrow(
         Q["insert_transit_consent"],
         licence_id,
@@ -82,6 +83,7 @@ async def insert_transit_consent(
         recorded_at,
         recorded_by,
         licence_version,
+        confidentiality,
     )
     assert row is not None  # noqa: S101
     return row

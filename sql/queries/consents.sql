@@ -27,23 +27,23 @@ SELECT licence_id, transit_state, requested_on, shipment_from, shipment_to, requ
  ORDER BY transit_state;
 
 -- name: insert_transit_consent
--- One decision of a transit State on one licence version. $1 licence_id, $2 transit_state, $3 decision, $4 decided_on, $5 valid_until, $6 reason, $7 source, $8 recorded_at, $9 recorded_by, $10 licence_version
-INSERT INTO transit_consent (licence_id, transit_state, decision, decided_on, valid_until, reason, source, recorded_at, recorded_by, licence_version)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-RETURNING transit_consent_id, licence_id, transit_state, decision, decided_on, valid_until, reason, source, recorded_at, recorded_by, licence_version;
+-- One decision of a transit State on one licence version. $1 licence_id, $2 transit_state, $3 decision, $4 decided_on, $5 valid_until, $6 reason, $7 source, $8 recorded_at, $9 recorded_by, $10 licence_version, $11 confidentiality (the notice's level; NULL for this registry's own record)
+INSERT INTO transit_consent (licence_id, transit_state, decision, decided_on, valid_until, reason, source, recorded_at, recorded_by, licence_version, confidentiality)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+RETURNING transit_consent_id, licence_id, transit_state, decision, decided_on, valid_until, reason, source, recorded_at, recorded_by, licence_version, confidentiality;
 
 -- name: list_latest_transit_consents
 -- The decision that counts for each transit State on a licence: on the latest version it answered, the
 -- latest recorded (a late answer to an earlier version does not hide one on a later version). $1 licence_id
 SELECT DISTINCT ON (transit_state)
-       transit_consent_id, licence_id, transit_state, decision, decided_on, valid_until, reason, source, recorded_at, recorded_by, licence_version
+       transit_consent_id, licence_id, transit_state, decision, decided_on, valid_until, reason, source, recorded_at, recorded_by, licence_version, confidentiality
   FROM transit_consent
  WHERE licence_id = $1
  ORDER BY transit_state, licence_version DESC, transit_consent_id DESC;
 
 -- name: list_transit_consents
 -- Every decision on a licence, a page after an id. $1 licence_id, $2 after transit_consent_id, $3 limit
-SELECT transit_consent_id, licence_id, transit_state, decision, decided_on, valid_until, reason, source, recorded_at, recorded_by, licence_version
+SELECT transit_consent_id, licence_id, transit_state, decision, decided_on, valid_until, reason, source, recorded_at, recorded_by, licence_version, confidentiality
   FROM transit_consent
  WHERE licence_id = $1 AND transit_consent_id > $2
  ORDER BY transit_consent_id

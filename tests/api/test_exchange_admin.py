@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import msgspec
 import pytest
 from litestar.testing import AsyncTestClient
 
+from api import create_app
 from firearms import db, keys, outbox
 from firearms.settings import Settings
+from firearms.signing import SigningKey, b64url_encode
 from tests.conftest import TokenFactory
 from tests.exchange_util import VECTORS
 
 DE_KEY = VECTORS["keys"]["DE"]["public_key"]
 CZ_KEY = VECTORS["keys"]["OTHER"]["public_key"]
+FR_KEY = b64url_encode(SigningKey.from_seed(b"\x07" * 32).public_key)
 
 
 async def test_peer_admin_endpoints(client: AsyncTestClient, auth: TokenFactory) -> None:  # type: ignore[type-arg]
@@ -361,3 +365,68 @@ async def test_a_base_url_with_control_characters_is_refused(
         assert refused.status_code == 422, url
         assert refused.json()["type"].endswith("/invalid-url")
     assert await conn.fetchval("SELECT count(*) FROM peer") == 0
+
+
+@pytest.mark.parametrize(
+    ("public_url", "host", "own", "other"),
+    [
+        (
+            "https://registry.example.at/firearms",
+            "10.1.2.3",
+            [
+                "https://registry.example.at/firearms",
+                "https://REGISTRY.example.at.:443/firearms/",
+                "http://registry.example.at:443/firearms",
+                "http://10.1.2.3:8443",
+                "http://10.1.2.3:8443/elsewhere",
+            ],
+            ["https://registry.example.at", "https://registry.example.de/firearms", "http://127.0.0.1:8443"],
+        ),
+        (
+            "",
+            "127.0.0.1",
+            ["http://127.0.0.1:8443", "http://localhost:8443/", "http://127.0.0.2:8443", "http://[::1]:8443"],
+            ["http://127.0.0.1:8444", "http://registry.example.de:8443", "http://10.1.2.3:8443"],
+        ),
+        (
+            "",
+            "0.0.0.0",  # noqa: S104  # the registry under test binds every interface (nothing is bound here)
+            ["http://127.0.0.1:8443", "http://localhost:8443", "http://[::ffff:127.0.0.1]:8443"],
+            ["http://127.0.0.1:8080", "https://registry.example.de"],
+        ),
+    ],
+    ids=["its public URL, or the interface it binds", "unset: its loopback port", "binding every interface"],
+)
+async def test_a_partner_url_that_is_this_registrys_own_is_refused(
+    settings: Settings,
+    auth: TokenFactory,
+    conn: db.Conn,
+    public_url: str,
+    host: str,
+    own: list[str],
+    other: list[str],
+) -> None:
+    """Its worker would post the partner's notices to itself: ``own-url``, like its own State (``invalid-state``).
+
+    Before, such a peer was taken and every notice for it was posted to this registry, which refused it as
+    ``wrong-recipient`` for ever.
+    """
+    admin = await auth("admin")
+    own_settings = msgspec.structs.replace(settings, public_url=public_url, host=host, port=8443)
+    async with AsyncTestClient(app=create_app(own_settings)) as client:
+        for url in own:
+            refused = await client.post(
+                "/api/v1/peers", json={"state": "DE", "base_url": url, "public_key": DE_KEY}, headers=admin
+            )
+            assert refused.status_code == 422, url
+            assert refused.headers["content-type"] == "application/problem+json"
+            problem = refused.json()
+            assert problem["type"].endswith("/own-url"), url
+            assert problem["title"] == "The base URL is this registry's own"
+            assert problem["base_url"] == url.rstrip("/")
+        assert await conn.fetchval("SELECT count(*) FROM peer") == 0
+        assert await conn.fetchval("SELECT count(*) FROM journal_entry WHERE action = 'peer.added'") == 0
+        for (state, key), url in zip((("DE", DE_KEY), ("CZ", CZ_KEY), ("FR", FR_KEY)), other, strict=False):
+            body = {"state": state, "base_url": url, "public_key": key}
+            added = await client.post("/api/v1/peers", json=body, headers=admin)
+            assert added.status_code == 201, (url, added.text)

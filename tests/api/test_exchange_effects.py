@@ -155,7 +155,12 @@ async def test_a_licence_is_taken_only_from_the_state_that_issues_it_by_a_state_
     backwards = _licence(number="AT-IMP-2026-9", kind="import", transit_states=[], import_authorisation=None)
     assert await _send(client, 2, "import-authorisation.issued", {"licence": backwards}) == ("rejected", "not-issuer")
     # a licence AT -> PL names DE nowhere
-    elsewhere = _licence(number="AT-EXP-2026-10", importing_state="PL", transit_states=["SK"])
+    elsewhere = _licence(
+        number="AT-EXP-2026-10",
+        importing_state="PL",
+        transit_states=["SK"],
+        import_authorisation=LICENCE["import_authorisation"] | {"state": "PL"},
+    )
     assert await _send(client, 3, "export-licence.issued", {"licence": elsewhere}) == ("rejected", "not-on-route")
     assert await conn.fetchval("SELECT count(*) FROM foreign_licence") == 0
     assert await conn.fetchval("SELECT count(*) FROM licence") == 0
@@ -177,6 +182,56 @@ async def test_status_change_applies_at_once(de: tuple[Client, db.Conn]) -> None
     row = await conn.fetchrow("SELECT status, status_reason FROM foreign_licence")
     assert row is not None
     assert (row["status"], row["status_reason"]) == ("revoked", "exporter's licence withdrawn")
+
+
+async def test_a_status_change_carries_only_a_status_a_licence_can_be_moved_to(de: tuple[Client, db.Conn]) -> None:
+    """PROTOCOL §5: ``pending`` is a licence not yet issued (a consent request's); ``licence.status-changed``
+    moves an issued licence, so ``pending`` -- or a status the protocol does not know -- is invalid for its type.
+
+    Before, ``pending`` was applied: the received licence went back to pending in both copies. Each status the
+    notice may carry is applied (in an order a licence can follow), and a rejected one changes nothing.
+    """
+    client, conn = de
+    assert await _send(client, 1, "export-licence.issued", {"licence": LICENCE}) == ("accepted", None)
+    change = {
+        "licence_number": "AT-EXP-2026-000123",
+        "issuing_state": "AT",
+        "version": 1,
+        "status": "pending",
+        "reason": "back to the drawing board",
+        "effective_at": format_time(utc_now()),
+    }
+    events = await conn.fetchval("SELECT count(*) FROM licence_event")
+    sequence = 1
+    for status in ("pending", "draft", "cancelled", "PENDING", ""):
+        sequence += 1
+        assert await _send(client, sequence, "licence.status-changed", change | {"status": status}) == (
+            "rejected",
+            "invalid-body",
+        ), status
+        assert await conn.fetchval("SELECT status FROM foreign_licence") == "issued"
+        assert await conn.fetchval("SELECT status FROM licence") == "issued"
+    assert await conn.fetchval("SELECT count(*) FROM licence_event") == events
+    for status in ("suspended", "issued", "suspended", "revoked"):
+        sequence += 1
+        assert await _send(client, sequence, "licence.status-changed", change | {"status": status}) == (
+            "accepted",
+            None,
+        ), status
+        assert await conn.fetchval("SELECT status FROM foreign_licence") == status
+        assert await conn.fetchval("SELECT status FROM licence") == status
+    for final in ("expired", "exhausted"):  # applied to a licence in force, as PROTOCOL §5 lists them
+        number = f"AT-EXP-2026-{final.upper()}"
+        sequence += 1
+        assert await _send(client, sequence, "export-licence.issued", {"licence": _licence(number=number)}) == (
+            "accepted",
+            None,
+        )
+        sequence += 1
+        assert await _send(
+            client, sequence, "licence.status-changed", change | {"licence_number": number, "status": final}
+        ) == ("accepted", None)
+        assert await conn.fetchval("SELECT status FROM licence WHERE number = $1", number) == final
 
 
 async def test_a_time_in_a_body_that_is_not_a_protocol_time_is_rejected(de: tuple[Client, db.Conn]) -> None:
@@ -215,6 +270,50 @@ async def test_a_time_in_a_body_that_is_not_a_protocol_time_is_rejected(de: tupl
     assert await conn.fetchval("SELECT status FROM foreign_licence") == "issued"
     assert await conn.fetchval("SELECT count(*) FROM shipment_dispatch") == 0
     assert await _send(client, 8, "licence.status-changed", change | {"effective_at": "2026-11-29T10:15:00Z"}) == (
+        "accepted",
+        None,
+    )
+
+
+async def test_a_licence_contradicting_itself_is_an_invalid_body_whatever_notice_carries_it(
+    de: tuple[Client, db.Conn],
+) -> None:
+    """PROTOCOL §4: a body invalid for its type is ``invalid-body``; ``cannot-apply`` is for one valid but not
+    applicable here. A licence object that contradicts itself is invalid before anything held here is looked at.
+
+    Before, a validity ending before it began reached the database's check and was answered ``cannot-apply``;
+    the others were taken, in ``foreign_licence`` and the licensing tables alike.
+    """
+    client, conn = de
+    auth = LICENCE["import_authorisation"]
+    line = LICENCE["lines"][0]
+    contradicting = {
+        "validity ending before it begins": _licence(valid_from="2027-11-28", expires_on="2026-11-29"),
+        "an import authorisation expiring before its issue": _licence(
+            import_authorisation=auth | {"issued_on": "2027-12-01"}
+        ),
+        "an import authorisation of another State": _licence(import_authorisation=auth | {"state": "FR"}),
+        "a route naming the importing State twice": _licence(transit_states=["CZ", "DE"]),
+        "a route naming the exporting State twice": _licence(transit_states=["AT", "CZ"]),
+        "a transit State named twice": _licence(transit_states=["CZ", "CZ"]),
+        "an export to the exporting State": _licence(importing_state="AT", transit_states=["DE"]),
+        "a line of 3 firearms listing 2 serials": _licence(lines=[line | {"quantity": 3}]),
+    }
+    sequence = 0
+    for name, licence in contradicting.items():
+        for type_, body in (
+            ("export-licence.issued", {"licence": licence}),
+            ("transit-consent.requested", _request(licence | {"status": "pending", "issued_at": None})),
+        ):
+            sequence += 1
+            assert await _send(client, sequence, type_, body) == ("rejected", "invalid-body"), (name, type_)
+    assert await conn.fetchval("SELECT count(*) FROM foreign_licence") == 0
+    assert await conn.fetchval("SELECT count(*) FROM licence") == 0
+    assert await conn.fetchval("SELECT count(*) FROM consent_request_received") == 0
+    ammunition = _licence(lines=[line | {"category": "ammunition", "quantity": 800, "serials": []}])
+    assert await _send(client, sequence + 1, "export-licence.issued", {"licence": ammunition}) == ("accepted", None)
+    unknown_serials = _licence(number="AT-EXP-2026-000124", lines=[line | {"serials": []}])
+    assert await _send(client, sequence + 2, "export-licence.issued", {"licence": unknown_serials}) == (
         "accepted",
         None,
     )

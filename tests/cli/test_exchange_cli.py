@@ -77,6 +77,24 @@ def test_peers_errors_are_one_line(env: dict[str, str], args: list[str], message
     assert message in err
 
 
+def test_peers_add_refuses_this_registrys_own_url(env: dict[str, str]) -> None:
+    """A partner at this registry's own address would be posted its notices by this registry's worker."""
+    code, out, err = _run(env, "peers", "add", "DE", "--url", "http://localhost:8080/", "--public-key", DE_KEY)
+    assert (code, out) == (1, "")
+    assert err == (
+        "firearms: error: http://localhost:8080 is this registry's own address (it serves on 127.0.0.1:8080):"
+        " its notices for the partner would be posted to itself\n"
+    )
+    public = env | {"FIREARMS_PUBLIC_URL": "https://registry.example.at"}
+    code, _, err = _run(
+        public, "peers", "add", "DE", "--url", "https://Registry.example.at:443", "--public-key", DE_KEY
+    )
+    assert code == 1
+    assert "is this registry's own address (FIREARMS_PUBLIC_URL https://registry.example.at)" in err
+    assert _run(env, "peers", "list")[1] == ""
+    assert _run(public, "peers", "add", "DE", "--url", "https://registry.example.de", "--public-key", DE_KEY)[0] == 0
+
+
 def test_peers_add_twice_and_bad_time(env: dict[str, str]) -> None:
     assert _run(env, "peers", "add", "DE", "--url", "http://x", "--public-key", DE_KEY)[0] == 0
     code, _, err = _run(env, "peers", "add", "DE", "--url", "http://x", "--public-key", DE_KEY)

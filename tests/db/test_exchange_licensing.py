@@ -191,6 +191,75 @@ async def test_a_received_decision_keeps_its_confidentiality(conn: db.Conn, sett
     assert (row["reason"], row["confidentiality"]) == ("the consignee is under investigation here", "confidential")
 
 
+async def test_the_licensing_record_of_a_received_decision_keeps_its_confidentiality(
+    conn: db.Conn, settings: Settings, at: Parties
+) -> None:
+    """Art. 12(5): the decision recorded on the own licence (what the gate and the officers read) keeps the level of
+    the notice with its reason, as the received copy does; an officer's own record carries none.
+
+    Before, the licensing side's ``transit_consent`` kept the reason and no level: the consents read and the
+    gate quoting the objection showed a confidential reason as if it had none.
+    """
+    async with conn.transaction():
+        draft = await licences.create_draft(conn, export_draft(at), settings=settings, actor=ACTOR)
+        await licences.transition(
+            conn, licence_id=draft.licence_id, to="pending", actor=ACTOR, reason="submit", settings=settings
+        )
+    request_id = await conn.fetchval("SELECT notice_id::text FROM notice_outbox")
+    objection = {
+        "licence_number": draft.licence.number,
+        "decision": "objection",
+        "reason": "the consignee is under investigation here",
+        "valid_until": None,
+    }
+    raw = envelope(
+        OTHER_KEY,
+        sender="CZ",
+        recipient="AT",
+        type_="transit-consent.decided",
+        body=objection,
+        in_reply_to=request_id,
+        confidentiality="confidential",
+    )
+    assert await _receive(conn, settings, raw) == ("accepted", None)
+    latest = (await consents.latest_decisions(conn, draft.licence_id))["CZ"]
+    assert (latest.source, latest.reason, latest.confidentiality) == (
+        "notice",
+        "the consignee is under investigation here",
+        "confidential",
+    )
+    (listed,) = await consents.list_decisions(conn, draft.licence_id, after=0, limit=10)
+    assert listed.confidentiality == "confidential"
+    (gate,) = [
+        gate
+        for gate in await licences.pending_gates(conn, draft.licence_id, today=TODAY)
+        if gate.gate == "transit-consent-objected"
+    ]
+    assert (gate.detail, gate.confidentiality) == (
+        "CZ objected: the consignee is under investigation here",
+        "confidential",
+    )
+    entry = await conn.fetchval(
+        "SELECT payload FROM journal_entry WHERE action = 'transit-consent.objection' ORDER BY entry_id DESC LIMIT 1"
+    )
+    assert entry["confidentiality"] == "confidential"
+    async with conn.transaction():
+        own = await consents.record_decision(
+            conn,
+            licence_id=draft.licence_id,
+            transit_state="CZ",
+            decision="no-objection",
+            decided_on=TODAY,
+            valid_until=None,
+            reason=None,
+            source="officer",
+            today=TODAY,
+            actor=ACTOR,
+        )
+    assert own.confidentiality is None
+    assert await licences.pending_gates(conn, draft.licence_id, today=TODAY) == []
+
+
 @pytest.mark.parametrize(("zone", "dated"), [("UTC", TODAY - dt.timedelta(days=1)), ("Europe/Vienna", TODAY)])
 async def test_a_received_decision_is_dated_by_the_day_it_was_sent_in_the_registry_zone(
     zone: str, dated: dt.date, conn: db.Conn, settings: Settings, at: Parties

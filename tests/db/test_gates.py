@@ -63,6 +63,7 @@ async def _cz_decides(
             source="notice",
             actor="peer:CZ",
             today=TODAY,
+            confidentiality="restricted",
         )
 
 

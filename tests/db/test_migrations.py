@@ -136,7 +136,9 @@ async def test_notices_acknowledged_before_forget_the_number_their_partner_expec
     mine = "20261129210000_forget_expected_sequence_of_acknowledged_notices.sql"
     older = tmp_path / "migrations"
     shutil.copytree(db.SQL_DIR / "migrations", older)
-    (older / mine).unlink()
+    for later in older.glob("*.sql"):  # this one and those after it, which may build on it
+        if later.name >= mine:
+            later.unlink()
     conn = await db.connect(await make_empty_database())
     try:
         await db.migrate(conn, older)
@@ -236,7 +238,9 @@ async def test_shipment_records_made_before_take_the_strictest_confidentiality_o
     mine = _STRICTEST
     older = tmp_path / "migrations"
     shutil.copytree(db.SQL_DIR / "migrations", older)
-    (older / mine).unlink()
+    for later in older.glob("*.sql"):  # this one and those after it, which may build on it
+        if later.name >= mine:
+            later.unlink()
     conn = await db.connect(await make_empty_database())
     try:
         await db.migrate(conn, older)
@@ -291,7 +295,9 @@ async def test_decisions_received_before_take_the_confidentiality_of_their_notic
     mine = "20261130002100_keep_consent_decision_confidentiality.sql"
     older = tmp_path / "migrations"
     shutil.copytree(db.SQL_DIR / "migrations", older)
-    (older / mine).unlink()
+    for later in older.glob("*.sql"):  # this one and those after it, which may build on it
+        if later.name >= mine:
+            later.unlink()
     conn = await db.connect(await make_empty_database())
     try:
         await db.migrate(conn, older)
@@ -317,5 +323,85 @@ async def test_decisions_received_before_take_the_confidentiality_of_their_notic
         assert [tuple(row) for row in entries] == [("CZ/n1", "confidential"), ("CZ/n2", "restricted")]
         with pytest.raises(asyncpg.RestrictViolationError):  # append-only again
             await conn.execute("UPDATE consent_decision_received SET reason = 'changed'")
+    finally:
+        await conn.close()
+
+
+async def test_transit_consents_received_before_take_the_confidentiality_of_their_notice(
+    make_empty_database: Callable[[], Awaitable[str]], tmp_path: Path
+) -> None:
+    """The licensing side's copy of a received decision (transit_consent, source notice) takes the level of the
+    received copy written in the same transaction; an officer's own record takes none."""
+    mine = "20261130010000_keep_transit_consent_confidentiality.sql"
+    older = tmp_path / "migrations"
+    shutil.copytree(db.SQL_DIR / "migrations", older)
+    for later in older.glob("*.sql"):  # this one and those after it, which may build on it
+        if later.name >= mine:
+            later.unlink()
+    conn = await db.connect(await make_empty_database())
+    try:
+        await db.migrate(conn, older)
+        licence_id = await conn.fetchval(
+            "INSERT INTO licence (licence_id, issuing_state, number, kind, status, version, valid_from, expires_on,"
+            " exporting_state, importing_state, transit_states, created_at, created_by, updated_at)"
+            " VALUES (gen_random_uuid(), 'AT', 'AT-EXP-1', 'export', 'pending', 1, '2026-11-29', '2027-11-28',"
+            " 'AT', 'DE', '{CZ,SK}', now(), 'test', now()) RETURNING licence_id"
+        )
+        received = [  # (transit State, notice id, reason, received this long after the licensing record, level)
+            ("CZ", "n-cz-old", "embargo", "-3 days", "public"),  # an earlier, same decision: not this record's
+            ("CZ", "n-cz", "embargo", "1 second", "confidential"),
+            ("SK", "n-sk-other", "another reason", "0 seconds", "public"),  # not the same decision
+        ]
+        for state, notice_id, reason, after, level in received:
+            await conn.execute(
+                "INSERT INTO consent_decision_received (transit_state, notice_id, licence_number, decision, reason,"
+                " received_at, confidentiality) VALUES ($1, $2, 'AT-EXP-1', 'objection', $3,"
+                " '2026-11-29T10:00:00Z'::timestamptz + $4::text::interval, $5)",
+                state,
+                notice_id,
+                reason,
+                after,
+                level,
+            )
+        recorded: list[tuple[str, str | None, str]] = [
+            ("CZ", "embargo", "notice"),
+            ("SK", "embargo", "notice"),
+            ("CZ", None, "officer"),
+        ]
+        for state, said, source in recorded:
+            await conn.execute(
+                "INSERT INTO transit_consent (licence_id, transit_state, decision, decided_on, reason, source,"
+                " recorded_at, recorded_by, licence_version)"
+                " VALUES ($1, $2, 'objection', '2026-11-29', $3, $4, '2026-11-29T10:00:00Z', 'test', 1)",
+                licence_id,
+                state,
+                said,
+                source,
+            )
+        assert mine in await db.migrate(conn)
+        rows = await conn.fetch(
+            "SELECT transit_state, source, confidentiality FROM transit_consent ORDER BY transit_consent_id"
+        )
+        assert [tuple(row) for row in rows] == [
+            ("CZ", "notice", "confidential"),
+            ("SK", "notice", "restricted"),  # no received copy of that decision: the default level
+            ("CZ", "officer", None),
+        ]
+        entries = await conn.fetch(
+            "SELECT entity_id, actor, payload ->> 'confidentiality', payload ->> 'notice_id' FROM journal_entry"
+            " WHERE action = 'transit-consent.confidentiality-kept' ORDER BY (payload ->> 'transit_consent_id')::int"
+        )
+        assert [tuple(row) for row in entries] == [
+            (str(licence_id), "system:migration", "confidential", "n-cz"),
+            (str(licence_id), "system:migration", "restricted", None),
+        ]
+        with pytest.raises(asyncpg.RestrictViolationError):  # append-only again
+            await conn.execute("UPDATE transit_consent SET reason = 'changed'")
+        with pytest.raises(asyncpg.CheckViolationError):  # a decision received by notice carries its level
+            await conn.execute(
+                "INSERT INTO transit_consent (licence_id, transit_state, decision, decided_on, source, recorded_at,"
+                " recorded_by, licence_version) VALUES ($1, 'CZ', 'objection', '2026-11-29', 'notice', now(), 't', 1)",
+                licence_id,
+            )
     finally:
         await conn.close()

@@ -702,3 +702,97 @@ async def test_a_partners_error_text_is_logged_on_one_line(
     assert len(lines) == 1
     assert lines[0].isprintable(), lines
     assert lines[0].endswith("HTTP 503 unavailable: down\\nERROR - firearms.exchange - all keys revoked\\x1b[2J")
+
+
+def _key_named_twice(receipt: bytes) -> bytes:
+    """``receipt`` with ``status`` named twice: ``rejected`` first, then the ``accepted`` it was signed with."""
+    assert b'"status":"accepted"' in receipt
+    return receipt.replace(b'"status":"accepted"', b'"status":"rejected","status":"accepted"')
+
+
+@pytest.mark.parametrize(
+    ("malformed", "error"),
+    [
+        ("rejected without a reason", "bad receipt: a rejected receipt without a reason code (PROTOCOL §4)"),
+        ("rejected with an empty reason", "bad receipt: not a receipt:"),
+        ("accepted with a reason", "bad receipt: an accepted receipt with a reason"),
+        ("a key named twice", "bad receipt: an object of the receipt names a key twice (PROTOCOL §2)"),
+    ],
+)
+async def test_a_validly_signed_but_malformed_receipt_is_no_proof_and_the_queue_shows_why_it_waits(
+    at_de: tuple[Registry, Registry], malformed: str, error: str
+) -> None:
+    """PROTOCOL §2 and §4: a receipt is the proof of delivery; a malformed one, however well signed, proves nothing.
+
+    The notice stays queued (the partner answers a duplicate with the same receipt, so it waits for the two
+    administrators), and the admin's reading of the outbox says why.
+    """
+    at, de = at_de
+    [notice_id] = await _enqueue(at, 1)
+    de_key = await keys.current_signing_key(de.conn, de.settings.home)
+
+    async def answer(envelope: bytes) -> tuple[int, bytes]:
+        if malformed == "rejected without a reason":
+            return 202, signed_receipt(envelope, de_key, status="rejected")
+        if malformed == "rejected with an empty reason":
+            return 202, signed_receipt(envelope, de_key, status="rejected", reason="")
+        if malformed == "accepted with a reason":
+            return 202, signed_receipt(envelope, de_key, reason="invalid-body")
+        return 202, _key_named_twice(signed_receipt(envelope, de_key))
+
+    async with partner(answer) as url, delivery.new_client(at.settings) as client:
+        await at.conn.execute("UPDATE peer SET base_url = $1 WHERE state = 'DE'", url)
+        assert await delivery.deliver_due(at.pool, at.settings, client, "w1") == 0
+    row = await at.conn.fetchrow("SELECT status, attempts, receipt, lease_owner FROM notice_outbox")
+    assert row is not None
+    assert (row["status"], row["attempts"], row["receipt"], row["lease_owner"]) == ("queued", 1, None, None)
+    assert (
+        await at.conn.fetchval(
+            "SELECT count(*) FROM journal_entry WHERE action IN ('notice.delivered', 'notice.rejected')"
+        )
+        == 0
+    )
+    [waiting] = await outbox.list_notices(at.conn, status="queued", recipient="DE", limit=10, before=None)
+    assert str(waiting.notice_id) == notice_id
+    assert waiting.last_error is not None
+    assert waiting.last_error.startswith(error)
+
+
+@pytest.mark.parametrize(
+    ("reason", "kept"),
+    [
+        ("r" * 5000, "r" * 5000),
+        ("invalid-body: \x00 in a name", "invalid-body: \ufffd in a name"),
+    ],
+    ids=["a reason of 5000 characters", "a reason holding U+0000"],
+)
+async def test_a_partners_signed_rejection_is_taken_whole_and_the_queue_moves_on(
+    at_de: tuple[Registry, Registry], reason: str, kept: str
+) -> None:
+    """PROTOCOL §4 sets no length on a reason: a validly signed rejection is the partner's verdict, kept byte
+    for byte, and the next notice goes. Before, a reason over 200 characters was no receipt and the notice was
+    posted again for ever (the partner answers a duplicate with the same receipt); a reason holding U+0000
+    failed where the run's receipts are recorded, and every run lost them again."""
+    at, de = at_de
+    await _enqueue(at, 2)
+    de_key = await keys.current_signing_key(de.conn, de.settings.home)
+    answers: dict[int, bytes] = {}
+
+    async def answer(envelope: bytes) -> tuple[int, bytes]:
+        sequence = msgspec.json.decode(envelope)["notice"]["sequence"]
+        answers[sequence] = signed_receipt(envelope, de_key, status="rejected", reason=reason)
+        return 202, answers[sequence]
+
+    async with partner(answer) as url, delivery.new_client(at.settings) as client:
+        await at.conn.execute("UPDATE peer SET base_url = $1 WHERE state = 'DE'", url)
+        assert await delivery.deliver_due(at.pool, at.settings, client, "w1") == 2
+    rows = await at.conn.fetch(
+        "SELECT sequence, status, receipt, receipt_reason, last_error FROM notice_outbox ORDER BY sequence"
+    )
+    assert [(row["status"], row["receipt_reason"], row["last_error"]) for row in rows] == [("rejected", kept, None)] * 2
+    assert [bytes(row["receipt"]) for row in rows] == [answers[1], answers[2]]
+    assert decode_receipt(bytes(rows[0]["receipt"])).receipt.reason == reason
+    payloads = await at.conn.fetch(
+        "SELECT payload FROM journal_entry WHERE action = 'notice.rejected' ORDER BY entry_id"
+    )
+    assert [row["payload"]["reason"] for row in payloads] == [kept, kept]

@@ -83,6 +83,7 @@ def test_receipt_vector_signs_and_verifies() -> None:
 def test_altered_receipt_does_not_verify() -> None:
     envelope = json.loads(json.dumps(VECTORS["receipt"]["envelope"]))
     envelope["receipt"]["status"] = "rejected"
+    envelope["receipt"]["reason"] = "invalid-body"  # a rejection without its reason is not even read (PROTOCOL §4)
     de = b64url_decode(VECTORS["keys"]["DE"]["public_key"])
     assert not verify_receipt_signature(decode_receipt(encode(envelope)), de)
 

@@ -20,7 +20,7 @@ from firearms import received as licensing
 from firearms.canonical import utc_now
 from firearms.clock import local_date
 from firearms.errors import FirearmsError, NotFoundError
-from firearms.exchange.bodies import ConsentDecided, ConsentRequested
+from firearms.exchange.bodies import ConsentDecided, ConsentRequested, contradiction
 from firearms.exchange.consents import findings
 from firearms.exchange.inbox import NoticeRejectedError, ReceivedNotice, body_as, effect
 from firearms.store import outbox as outbox_store
@@ -44,6 +44,8 @@ async def transit_consent_requested(conn: Conn, received: ReceivedNotice) -> Non
     licence = body.licence
     if licence.kind != "export":
         raise NoticeRejectedError("invalid-body", "a transit-consent request carries an export licence")
+    if (contradicts := contradiction(licence)) is not None:
+        raise NoticeRejectedError("invalid-body", contradicts)
     if licence.issuing_state != sender or licence.exporting_state != sender:
         raise NoticeRejectedError("not-issuer", f"{sender} is not the exporting State of {licence.number}")
     try:
@@ -132,6 +134,7 @@ async def transit_consent_decided(conn: Conn, received: ReceivedNotice) -> None:
             today=received.received_on,
             actor=f"partner:{sender}",
             licence_version=version,
+            confidentiality=received.notice.confidentiality,
         )
     except FirearmsError as exc:
         raise NoticeRejectedError(exc.code, exc.detail) from exc

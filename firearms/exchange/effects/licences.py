@@ -16,22 +16,34 @@ from firearms import journal
 from firearms import received as licensing
 from firearms.canonical import utc_now
 from firearms.errors import FirearmsError
-from firearms.exchange.bodies import LicenceIssued, StatusChanged
+from firearms.exchange.bodies import LicenceIssued, StatusChanged, contradiction
 from firearms.exchange.inbox import NoticeRejectedError, ReceivedNotice, body_as, effect
+from firearms.licence_object import STATUSES, Status
 from firearms.store import received as store
 
 if TYPE_CHECKING:
     from firearms.db import Conn
     from firearms.licence_object import LicenceObject
 
-__all__ = ["export_licence_issued", "import_authorisation_issued", "licence_status_changed", "store_licence"]
+__all__ = [
+    "CHANGED_STATUSES",
+    "export_licence_issued",
+    "import_authorisation_issued",
+    "licence_status_changed",
+    "store_licence",
+]
+
+# PROTOCOL §5's statuses that ``licence.status-changed`` may carry: every one but ``pending``, the status of a
+# licence not yet issued (a consent request's), to which no issued licence goes back.
+CHANGED_STATUSES: tuple[Status, ...] = tuple(status for status in STATUSES if status != "pending")
 
 
 async def store_licence(conn: Conn, received: ReceivedNotice, *, kind: str) -> None:
     """Store a received licence version (PROTOCOL §5: a later version with the same number supersedes).
 
     Raises:
-        NoticeRejectedError: ``invalid-body``, ``not-issuer`` (the sender did not issue it, or is not the
+        NoticeRejectedError: ``invalid-body`` (also a licence contradicting itself: :func:`contradiction`),
+            ``not-issuer`` (the sender did not issue it, or is not the
             State that issues such a licence), ``duplicate-line`` (a line number named twice),
             ``not-on-route`` (this State has no part in it),
             ``stale-version`` or ``version-conflict``.
@@ -40,6 +52,8 @@ async def store_licence(conn: Conn, received: ReceivedNotice, *, kind: str) -> N
     sender = received.notice.sender
     if licence.kind != kind or licence.status != "issued":
         raise NoticeRejectedError("invalid-body", f"{received.notice.type} carries an issued {kind} licence")
+    if (contradicts := contradiction(licence)) is not None:
+        raise NoticeRejectedError("invalid-body", contradicts)
     if licence.issuing_state != sender:
         raise NoticeRejectedError("not-issuer", f"{sender} did not issue licence {licence.number}")
     try:
@@ -142,6 +156,12 @@ async def licence_status_changed(conn: Conn, received: ReceivedNotice) -> None:
     for an earlier one; a change out of force applies whatever version it names.
     """
     body = body_as(received, StatusChanged)
+    if body.status not in CHANGED_STATUSES:
+        raise NoticeRejectedError(
+            "invalid-body",
+            f"licence.status-changed carries {body.status!r}: a licence is moved to one of"
+            f" {', '.join(CHANGED_STATUSES)} (PROTOCOL §5: pending is a licence not yet issued)",
+        )
     sender = received.notice.sender
     if body.issuing_state != sender:
         raise NoticeRejectedError("not-issuer", f"{sender} did not issue licence {body.licence_number}")
