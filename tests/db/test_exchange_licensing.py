@@ -163,39 +163,11 @@ async def test_received_no_objection_satisfies_the_transit_gate(conn: db.Conn, s
     assert issued.status == "issued"
 
 
-async def test_a_received_decision_keeps_its_confidentiality(conn: db.Conn, settings: Settings, at: Parties) -> None:
-    """Art. 12(5), PROTOCOL §3: the receiver keeps the level with the record; the decisions received had none."""
-    async with conn.transaction():
-        draft = await licences.create_draft(conn, export_draft(at), settings=settings, actor=ACTOR)
-        await licences.transition(
-            conn, licence_id=draft.licence_id, to="pending", actor=ACTOR, reason="submit", settings=settings
-        )
-    request_id = await conn.fetchval("SELECT notice_id::text FROM notice_outbox")
-    objection = {
-        "licence_number": draft.licence.number,
-        "decision": "objection",
-        "reason": "the consignee is under investigation here",
-        "valid_until": None,
-    }
-    raw = envelope(
-        OTHER_KEY,
-        sender="CZ",
-        recipient="AT",
-        type_="transit-consent.decided",
-        body=objection,
-        in_reply_to=request_id,
-        confidentiality="confidential",
-    )
-    assert await _receive(conn, settings, raw) == ("accepted", None)
-    (row,) = await received_store.list_consent_decisions(conn, draft.licence.number)
-    assert (row["reason"], row["confidentiality"]) == ("the consignee is under investigation here", "confidential")
-
-
 async def test_the_licensing_record_of_a_received_decision_keeps_its_confidentiality(
     conn: db.Conn, settings: Settings, at: Parties
 ) -> None:
-    """Art. 12(5): the decision recorded on the own licence (what the gate and the officers read) keeps the level of
-    the notice with its reason, as the received copy does; an officer's own record carries none.
+    """Art. 12(5), PROTOCOL §3: the receiver keeps the level with the record -- the received copy and the decision
+    recorded on the own licence (what the gate and the officers read); an officer's own record carries none.
 
     Before, the licensing side's ``transit_consent`` kept the reason and no level: the consents read and the
     gate quoting the objection showed a confidential reason as if it had none.
@@ -222,6 +194,8 @@ async def test_the_licensing_record_of_a_received_decision_keeps_its_confidentia
         confidentiality="confidential",
     )
     assert await _receive(conn, settings, raw) == ("accepted", None)
+    (row,) = await received_store.list_consent_decisions(conn, draft.licence.number)
+    assert (row["reason"], row["confidentiality"]) == ("the consignee is under investigation here", "confidential")
     latest = (await consents.latest_decisions(conn, draft.licence_id))["CZ"]
     assert (latest.source, latest.reason, latest.confidentiality) == (
         "notice",
