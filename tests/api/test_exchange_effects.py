@@ -1229,3 +1229,58 @@ async def test_received_receipt_items_are_held_to_their_licence_lines_category(
         assert (receipt.status, receipt.reason) == ("rejected", "item-not-on-licence")
     assert await conn.fetchval("SELECT count(*) FROM shipment_record") == 0
     assert await conn.fetchval("SELECT count(*) FROM shipment_receipt") == 0
+
+
+async def test_exhausted_received_stops_no_goods_already_dispatched_and_closes_the_licence(
+    de: tuple[Client, db.Conn],
+) -> None:
+    # PROTOCOL §5 lets the exporting State say its licence is exhausted: its exit ledger reached zero, so every
+    # good it authorises has left. This registry never sends it (it would stop the goods at the next border),
+    # but a partner may. DE's entry check then refused the two rifles and 800 cartridges in flight,
+    # licence-exhausted, though they left under the licence. Now the importing (and a transit) State judges them
+    # against its own tally, as before the status change: what was authorised passes once, nothing more.
+    client, conn = de
+    assert await _send(client, 1, "export-licence.issued", {"licence": LICENCE}) == ("accepted", None)
+    exhausted = {
+        "licence_number": "AT-EXP-2026-000123",
+        "issuing_state": "AT",
+        "version": 1,
+        "status": "exhausted",
+        "reason": "every line reached zero",
+        "effective_at": "2026-11-29T08:00:00Z",
+    }
+    assert await _send(client, 2, "licence.status-changed", exhausted) == ("accepted", None)
+    customs = await _token(conn, "customs-officer")
+    entry = {
+        "movement": "import",
+        "licence_number": "AT-EXP-2026-000123",
+        "issuing_state": "AT",
+        "crossing_point": "DE-Passau",
+        "shipment_id": None,
+        "lines": [{"line": 1, "quantity": 2, "serials": ["SSG08-001", "SSG08-002"]}, {"line": 2, "quantity": 800}],
+    }
+    first = await client.post(
+        "/api/v1/checks", json=entry | {"check_id": "6f1c0000-0000-4000-8000-0000000000e1"}, headers=customs
+    )
+    assert first.status_code == 200, first.text
+    assert (first.json()["verdict"], first.json()["reasons"]) == ("clear", [])
+    assert first.json()["licence"]["status"] == "exhausted"  # the issuing State's word, shown as it is
+    again = await client.post(
+        "/api/v1/checks",
+        json=entry | {"check_id": "6f1c0000-0000-4000-8000-0000000000e2", "lines": [{"line": 2, "quantity": 1}]},
+        headers=customs,
+    )
+    assert again.json()["verdict"] == "refuse"
+    assert {reason["code"] for reason in again.json()["reasons"]} == {  # this State's tally, as for an issued one
+        "licence-exhausted",
+        "quantity-exceeds-balance",
+    }
+    # Exhausted is final, as for this registry's own licences: neither the status back in force nor a new version
+    # reopens it (the issuing State issues a new licence, with a new number, for more goods).
+    reinstated = exhausted | {"status": "issued", "reason": "reopened"}
+    assert await _send(client, 3, "licence.status-changed", reinstated) == ("rejected", "illegal-transition")
+    more = _licence(version=2, lines=[LICENCE["lines"][0], LICENCE["lines"][1] | {"quantity": 1600}])
+    assert await _send(client, 4, "export-licence.issued", {"licence": more}) == ("rejected", "illegal-transition")
+    stored = await client.get("/api/v1/foreign-licences/AT/AT-EXP-2026-000123", headers=customs)
+    assert (stored.json()["status"], stored.json()["version"]) == ("exhausted", 1)
+    assert await conn.fetchval("SELECT status FROM licence WHERE number = 'AT-EXP-2026-000123'") == "exhausted"
