@@ -137,6 +137,7 @@ TITLES: dict[str, str] = {
     "invalid-state": "Not a partner State",
     "invalid-url": "Not an http(s) base URL",
     "own-url": "The base URL is this registry's own",
+    "own-key": "The key is this registry's own",
     "invalid-public-key": "Not an Ed25519 public key",
     "peer-already-exists": "The State is already on the trust list",
     "peer-key-exists": "The key is already on the trust list",

@@ -202,6 +202,10 @@ def evaluate(
         ]
     reasons: list[Reason] = []
     status_reason = _STATUS_REASONS.get(licence.status)
+    if licence.status == "exhausted" and request.movement != "export":
+        # The exporting State's ledger reached zero at its exit (PROTOCOL §5 lets it say so): every good has
+        # left, and what is in flight passes here against this State's own tally (DESIGN §5), not refused.
+        status_reason = None
     if status_reason:
         reasons.append(_reason(status_reason, f"the licence is {licence.status}"))
     if licence.status != "expired" and on > licence.expires_on:
@@ -217,7 +221,11 @@ def evaluate(
             )
         )
     reasons.extend(_route(request.movement, licence, state))
-    if licence.status != "exhausted" and licence.lines and all(line.remaining == 0 for line in licence.lines.values()):
+    if (
+        status_reason != "licence-exhausted"
+        and licence.lines
+        and all(line.remaining == 0 for line in licence.lines.values())
+    ):
         reasons.append(_reason("licence-exhausted", "every line of the licence is used up"))
 
     for item in request.lines:

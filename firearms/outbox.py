@@ -213,15 +213,21 @@ async def resequence(conn: Conn, recipient: str, first_sequence: int, *, actor: 
     what it has), the queued notices take numbers from that one and are signed again; journaled.
 
     Only once the partner refused the first notice queued for it with a ``sequence-gap`` ahead of it: that
-    answer passed PROTOCOL §4 check 7, so the partner holds nothing under that id. Before, a queued notice
-    may be one the partner took after the backup under the number it still has here, with the same bytes:
-    offered as it is, it is a duplicate and gets its first receipt; renumbered and signed again, it would
-    meet ``notice-id-conflict`` there for ever, and the whole queue behind it.
+    answer passed PROTOCOL §4 check 7, so the partner holds nothing under that id. Or once it answered that
+    notice ``notice-id-conflict``: it holds it under another number (numbered otherwise before a restore), and
+    ``first_sequence`` is that number, read by its administrator -- signed again with it, the notice is the bytes
+    the partner holds, a duplicate answered with its first receipt; a wrong number is refused there again and
+    stores nothing, and may be corrected, since the number must then only lie above those acknowledged.
+
+    Before either answer, a queued notice may be one the partner took after the backup under the number it
+    still has here, with the same bytes: offered as it is, it is a duplicate and gets its first receipt;
+    renumbered and signed again, it would meet ``notice-id-conflict`` there until given that number again.
 
     Raises:
         NotFoundError: ``recipient`` is not on the trust list.
         InvalidInputError: ``sequence-not-ahead``: ``first_sequence`` is not above every number the partner
-            acknowledged and the first one queued for it (a partner behind this side asks for a resend by
+            acknowledged and the first one queued for it (after a ``notice-id-conflict``, those acknowledged only)
+            (a partner behind this side asks for a resend by
             itself, PROTOCOL §4). The later queued numbers do not count: they are what is renumbered, and
             while the partner refused the first they kept being given, past the number it expects.
         ConflictError: ``no-sequence-gap``: notices wait for the partner and it has not refused the first
@@ -232,11 +238,15 @@ async def resequence(conn: Conn, recipient: str, first_sequence: int, *, actor: 
     row = await store.get_outbox_sequences(conn, recipient)
     if row is None:
         raise NotFoundError(f"{recipient} is not on the trust list", state=recipient)
-    highest = row["highest"] or 0
+    conflict = row["head_conflict"]
+    # After a notice-id-conflict the first queued number means nothing to the partner (the answer stored nothing):
+    # the number it holds the notice under may be at or below it, above every number it acknowledged
+    highest = (row["acknowledged"] if conflict else row["highest"]) or 0
     if first_sequence <= highest:
         raise InvalidInputError(
-            f"{recipient} acknowledged notices, or was sent its first queued one, up to number {highest}:"
-            " the new numbers start above that",
+            f"{recipient} acknowledged notices"
+            + ("" if conflict else ", or was sent its first queued one,")
+            + f" up to number {highest}: the new numbers start above that",
             code="sequence-not-ahead",
             highest_sequence=highest,
         )
@@ -247,7 +257,7 @@ async def resequence(conn: Conn, recipient: str, first_sequence: int, *, actor: 
             f"{row['queued']} notices wait for {recipient}: numbered from {first_sequence} they would pass"
             f" {MAX_SAFE_INTEGER}, the largest number a notice can carry"
         )
-    if row["queued"] and row["head_expected"] is None:
+    if row["queued"] and row["head_expected"] is None and not conflict:
         raise ConflictError(
             f"{recipient} has not refused the first of the {row['queued']} notices queued for it as behind the"
             " number it expects: it may hold it already (sent after a backup that was restored), and a new"
@@ -277,6 +287,10 @@ async def resequence(conn: Conn, recipient: str, first_sequence: int, *, actor: 
         action="peer.resequenced",
         entity="peer",
         entity_id=recipient,
-        payload={**msgspec.to_builtins(result), "previous_last_sent_sequence": row["last_sent_sequence"]},
+        payload={
+            **msgspec.to_builtins(result),
+            "previous_last_sent_sequence": row["last_sent_sequence"],
+            "answering": "notice-id-conflict" if conflict else "sequence-gap",
+        },
     )
     return result

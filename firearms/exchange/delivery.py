@@ -9,7 +9,8 @@ the previous one's receipt has verified. Verified receipts are recorded together
 only repeats deliveries, which the partner answers with the same receipts. The first notice that
 fails ends the run: a network error, a 5xx or a 429 -- or any other refusal -- schedules its retry
 with capped exponential back-off and jitter, ``/sequence-gap`` queues everything from
-``expected_sequence`` again, and the rest of the run is released unsent. So is the rest of a run whose
+``expected_sequence`` again, ``/notice-id-conflict`` is kept on the notice for ``peers resequence``, and the rest
+of the run is released unsent. So is the rest of a run whose
 recipient an administrator disabled while it was under way (the run looks again every :data:`RECHECK` s).
 """
 
@@ -259,6 +260,9 @@ async def _deliver(
     if status == 409 and kind == "sequence-gap" and type(expected) is int and expected >= 1:
         await _gap(pool, worker, head, attempted_at, expected)
         return False
+    if status == 409 and kind == "notice-id-conflict":
+        await _id_conflict(pool, worker, head, attempted_at)
+        return False
     detail = problem.get("detail") or content[:200].decode("utf-8", errors="replace")
     named = f"HTTP {status} {kind}" if kind else f"HTTP {status}"
     await _failed(pool, settings, worker, head, attempted_at, f"{named}: {detail}".strip())
@@ -420,3 +424,26 @@ async def _gap(pool: Pool, worker: str, head: asyncpg.Record, attempted_at: dt.d
             await store.record_outbox_refused_ahead(
                 conn, head["notice_id"], worker, expected, error, now + dt.timedelta(seconds=60), attempted_at
             )
+
+
+async def _id_conflict(pool: Pool, worker: str, head: asyncpg.Record, attempted_at: dt.datetime) -> None:
+    """The partner holds this notice's id with other bytes (PROTOCOL §4 check 7), and will on every retry.
+
+    This registry signs a notice once and keeps the bytes, so the partner holds this very notice under another
+    number: it was numbered otherwise before this registry's database was restored from a backup taken while
+    it waited unnumbered. Given that number (``peers resequence``), it is signed again into exactly those bytes
+    (Ed25519 is deterministic), a duplicate answered with its first receipt. Kept on the notice; tried again
+    every minute, as a notice refused as behind is: only the administrators know the number.
+    """
+    recipient = head["recipient"]
+    error = (
+        f"notice-id-conflict: {recipient} holds this notice under another number (numbered otherwise before this"
+        f" registry was restored from a backup, say); once {recipient}'s administrator has read that number,"
+        f" 'firearms peers resequence {recipient} --from THAT_NUMBER' gives it back and the queue moves on"
+    )
+    log.warning("delivery of %s to %s: %s", head["notice_id"], recipient, error)
+    now = dt.datetime.now(dt.UTC)
+    async with pool.acquire() as conn, conn.transaction():
+        await store.record_outbox_id_conflict(
+            conn, head["notice_id"], worker, error, now + dt.timedelta(seconds=60), attempted_at
+        )

@@ -21,6 +21,7 @@ from firearms.errors import ConflictError, InvalidInputError, NotFoundError
 from firearms.exchange import rotation
 from firearms.exchange.checks import KEY_TIMES_FROM, TrustedKey, is_key_time
 from firearms.signing import b64url_decode, b64url_encode, is_public_key, key_id_of
+from firearms.store import keys as key_store
 from firearms.store import peers as store
 from firearms.text_rules import is_http_base_url
 
@@ -230,11 +231,23 @@ async def _peer(conn: Conn, row: asyncpg.Record) -> Peer:
 
 
 async def _require_key_of_no_other_state(conn: Conn, key_id: str, state: str) -> None:
-    """A key speaks for one State (PROTOCOL §1): one on another State's trust entry is refused.
+    """A key speaks for one State (PROTOCOL §1): this registry's own, or one on another State's trust entry, is refused.
+
+    This registry's own keys are every key it made, in use or not (retired, revoked, waiting for a switch,
+    cancelled): its private half is here, so a partner's entry holding it would take what this registry signs as
+    that partner's word.
 
     Raises:
+        InvalidInputError: ``own-key``.
         ConflictError: ``peer-key-exists``.
     """
+    if await key_store.is_own_key(conn, key_id):
+        raise InvalidInputError(
+            f"key {key_id} is this registry's own signing key: a partner's key is the one its own registry"
+            " publishes (GET /exchange/v1/keys there), checked out of band",
+            code="own-key",
+            key_id=key_id,
+        )
     others = [other for other in await store.list_key_states(conn, key_id) if other != state]
     if others:
         raise ConflictError(
@@ -263,7 +276,8 @@ async def add_peer(
     (:func:`own_address`); a base URL that is its own is refused (the administrator's commands pass it).
 
     Raises:
-        InvalidInputError: bad State, URL or key; ``own-url`` (the URL is this registry's own).
+        InvalidInputError: bad State, URL or key; ``own-url`` (the URL is this registry's own); ``own-key`` (the
+            key is one of this registry's own).
         ConflictError: ``peer-already-exists``; ``peer-key-exists`` (the key is another State's on the trust list).
     """
     _check_state(state, own_state)
@@ -294,6 +308,7 @@ async def add_peer_key(conn: Conn, *, state: str, public_key: str, not_before: d
 
     Raises:
         NotFoundError: the partner is not on the trust list.
+        InvalidInputError: ``own-key`` (the key is one of this registry's own).
         ConflictError: ``peer-key-exists`` (this partner's already, or another State's).
     """
     await get_peer(conn, state)

@@ -18,6 +18,7 @@ __all__ = [
     "get_current_registry_key",
     "get_registry_state",
     "insert_registry_key",
+    "is_own_key",
     "list_needed_key_ids",
     "list_recorded_key_ids",
     "list_registry_keys",
@@ -32,6 +33,11 @@ async def insert_registry_key(
 ) -> None:
     """Record a new signing key's public half."""
     await conn.execute(Q["insert_registry_key"], key_id, public_key, not_before, created_at)
+
+
+async def is_own_key(conn: Conn, key_id: str) -> bool:
+    """Whether ``key_id`` is a key this registry made (in use, retired, revoked, waiting or cancelled)."""
+    return bool(await conn.fetchval(Q["is_own_key"], key_id))
 
 
 async def list_registry_keys(conn: Conn) -> list[asyncpg.Record]:

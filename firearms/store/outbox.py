@@ -29,6 +29,7 @@ __all__ = [
     "outbox_has_sequence",
     "park_queued_outbox_sequences",
     "record_outbox_failure",
+    "record_outbox_id_conflict",
     "record_outbox_receipts",
     "record_outbox_refused_ahead",
     "relax_commit",
@@ -177,6 +178,14 @@ async def record_outbox_refused_ahead(
     row = await conn.fetchval(
         Q["record_outbox_refused_ahead"], notice_id, worker, expected_sequence, error, next_attempt_at, attempted_at
     )
+    return row is not None
+
+
+async def record_outbox_id_conflict(
+    conn: Conn, notice_id: uuid.UUID, worker: str, error: str, next_attempt_at: dt.datetime, attempted_at: dt.datetime
+) -> bool:
+    """A ``notice-id-conflict``: the partner holds the notice under another number; ``False``: lease lost."""
+    row = await conn.fetchval(Q["record_outbox_id_conflict"], notice_id, worker, error, next_attempt_at, attempted_at)
     return row is not None
 
 

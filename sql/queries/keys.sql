@@ -3,6 +3,13 @@
 INSERT INTO registry_key (key_id, public_key, not_before, created_at)
 VALUES ($1, $2, $3, $4);
 
+-- name: is_own_key
+-- Whether a key is one this registry made: signing with it now or once (retired or revoked), waiting for its
+-- switch, or cancelled before it. $1 key_id
+SELECT EXISTS (SELECT FROM registry_key WHERE key_id = $1)
+    OR EXISTS (SELECT FROM pending_registry_key WHERE key_id = $1)
+    OR EXISTS (SELECT FROM cancelled_registry_key WHERE key_id = $1);
+
 -- name: list_registry_keys
 -- Every key this registry ever used, oldest first.
 SELECT key_id, public_key, not_before, not_after, revoked_at, created_at

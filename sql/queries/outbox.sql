@@ -109,7 +109,7 @@ UPDATE notice_outbox
 -- The partner's verified receipts, each delivered or rejected, with one journal entry each, in sequence order.
 -- Returns how many were recorded (a notice whose lease this worker lost is left alone). A receipt ends any
 -- refusal before it: the number the partner expected when it refused the notice as behind (expected_sequence)
--- is cleared, or a resend asked for later would put the notice back at the head of the queue with that stale
+-- is cleared (and a notice-id-conflict answer, id_conflict_at), or a resend asked for later would put the notice back at the head of the queue with that stale
 -- number, and peers resequence would take it for the partner's current one.
 -- $1 notice_ids, $2 worker, $3 statuses, $4 receipts, $5 reasons, $6 attempted_ats, $7 delivered_ats,
 -- $8 journal payloads, $9 recorded_at
@@ -117,7 +117,7 @@ WITH recorded AS (
     UPDATE notice_outbox AS o
        SET status = r.status, receipt = r.receipt, receipt_reason = r.reason, delivered_at = r.delivered_at,
            attempts = o.attempts + 1, last_attempt_at = r.attempted_at, last_error = NULL,
-           expected_sequence = NULL, lease_owner = NULL, lease_until = NULL
+           expected_sequence = NULL, id_conflict_at = NULL, lease_owner = NULL, lease_until = NULL
       FROM unnest($1::uuid[], $3::text[], $4::bytea[], $5::text[], $6::timestamptz[], $7::timestamptz[], $8::jsonb[])
            AS r (notice_id, status, receipt, reason, attempted_at, delivered_at, payload)
      WHERE o.notice_id = r.notice_id AND o.lease_owner = $2 AND o.status = 'queued'
@@ -148,8 +148,20 @@ RETURNING notice_id;
 -- A failed attempt otherwise, tried again at $5. $1 notice_id, $2 worker, $3 expected_sequence, $4 error,
 -- $5 next_attempt_at, $6 attempted_at
 UPDATE notice_outbox
-   SET expected_sequence = $3, last_error = $4, next_attempt_at = $5, attempts = attempts + 1,
+   SET expected_sequence = $3, id_conflict_at = NULL, last_error = $4, next_attempt_at = $5, attempts = attempts + 1,
        last_attempt_at = $6, lease_owner = NULL, lease_until = NULL
+ WHERE notice_id = $1 AND lease_owner = $2
+RETURNING notice_id;
+
+-- name: record_outbox_id_conflict
+-- The partner answered notice-id-conflict (PROTOCOL §4 check 7): it holds a notice under this id with other
+-- bytes, this one under another number (as after this registry was restored from a backup). Kept on the notice:
+-- peers resequence may then give it the number the partner holds it under. The latest answer counts, so a
+-- sequence-gap expected_sequence kept before is cleared. A failed attempt otherwise, tried again at $4.
+-- $1 notice_id, $2 worker, $3 error, $4 next_attempt_at, $5 attempted_at
+UPDATE notice_outbox
+   SET id_conflict_at = $5, expected_sequence = NULL, last_error = $3, next_attempt_at = $4, attempts = attempts + 1,
+       last_attempt_at = $5, lease_owner = NULL, lease_until = NULL
  WHERE notice_id = $1 AND lease_owner = $2
 RETURNING notice_id;
 
@@ -233,7 +245,7 @@ WITH queued AS (
      WHERE recipient = $1 AND status = 'queued' AND sequence < 0
 ), renumbered AS (
     UPDATE notice_outbox AS o
-       SET sequence = q.sequence, envelope = NULL, expected_sequence = NULL, next_attempt_at = $3,
+       SET sequence = q.sequence, envelope = NULL, expected_sequence = NULL, id_conflict_at = NULL, next_attempt_at = $3,
            lease_owner = NULL, lease_until = NULL
       FROM queued AS q
      WHERE o.notice_id = q.notice_id
@@ -250,16 +262,21 @@ RETURNING (SELECT count(*) FROM renumbered) AS renumbered, last_sent_sequence;
 -- not count: they are what is renumbered, and they kept being given while the partner refused the first.
 -- queued: how many notices wait for the partner, numbered or not (the numbers a resequencing will give).
 -- head_expected: what the partner expected when it refused the first numbered notice queued for it with a
--- sequence-gap ahead of it (NULL: it did not, or nothing numbered waits).
+-- sequence-gap ahead of it (NULL: it did not, or nothing numbered waits); head_conflict: whether it answered that
+-- notice notice-id-conflict instead (it holds it under another number); acknowledged: the highest number the
+-- partner acknowledged (a delivered or rejected notice).
 -- $1 recipient
-SELECT p.last_sent_sequence, o.highest, o.queued,
-       (SELECT h.expected_sequence FROM notice_outbox AS h
-         WHERE h.recipient = $1 AND h.status = 'queued' AND h.sequence IS NOT NULL
-         ORDER BY h.sequence LIMIT 1) AS head_expected
-  FROM peer AS p,
-       LATERAL (SELECT greatest(max(sequence) FILTER (WHERE status <> 'queued'),
-                                min(sequence) FILTER (WHERE status = 'queued')) AS highest,
-                       count(*) FILTER (WHERE status = 'queued') AS queued
-                  FROM notice_outbox WHERE recipient = $1) AS o
+SELECT p.last_sent_sequence, o.highest, o.acknowledged, o.queued, h.head_expected,
+       coalesce(h.head_conflict, false) AS head_conflict
+  FROM peer AS p
+  CROSS JOIN LATERAL (SELECT greatest(max(sequence) FILTER (WHERE status <> 'queued'),
+                                      min(sequence) FILTER (WHERE status = 'queued')) AS highest,
+                             max(sequence) FILTER (WHERE status <> 'queued') AS acknowledged,
+                             count(*) FILTER (WHERE status = 'queued') AS queued
+                        FROM notice_outbox WHERE recipient = $1) AS o
+  LEFT JOIN LATERAL (SELECT expected_sequence AS head_expected, id_conflict_at IS NOT NULL AS head_conflict
+                       FROM notice_outbox
+                      WHERE recipient = $1 AND status = 'queued' AND sequence IS NOT NULL
+                      ORDER BY sequence LIMIT 1) AS h ON true
  WHERE p.state = $1
    FOR UPDATE OF p;

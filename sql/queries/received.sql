@@ -105,8 +105,10 @@ RETURNING entry_id;
 -- $3 licence_number, $4 received_on, $5 customs_document, $6 items, $7 confirmed_by (the sender),
 -- $8 confidentiality, $9 now, $10 notice_id, $11 sequence, $12 journal recorded_at, $13 actor, $14 action, $15 payload
 -- Journaled in the same statement; no row (nothing written) when no such licence is there, or when an item is not
--- on it: a line it does not have, more than the line's quantity, a serial not on a line that lists serials
--- (compared in normalised form; the effect's _off_licence says which, on this rare path only).
+-- on it: a line it does not have, more than the line's quantity, serials on an ammunition line, a firearm line
+-- without one serial per item, a serial not on a line that lists serials (compared in normalised form; the
+-- effect's _off_licence says which, on this rare path only). $6 items always carry "serials" (the effect's
+-- ShipmentItem writes the empty list), and their self-contradictions (a line twice) were refused before.
 WITH licence_found AS (
     SELECT licence_id, number FROM licence
      WHERE issuing_state = $1 AND number = $3 AND origin = 'local' AND kind = 'export' AND importing_state = $7
@@ -116,6 +118,8 @@ WITH licence_found AS (
       LEFT JOIN licence_line AS line ON line.licence_id = found.licence_id AND line.line = (item ->> 'line')::integer
      WHERE line.line IS NULL
         OR (item ->> 'quantity')::bigint > line.quantity
+        OR (line.category = 'ammunition' AND jsonb_array_length(item -> 'serials') > 0)
+        OR (line.category = 'firearm' AND jsonb_array_length(item -> 'serials') <> (item ->> 'quantity')::bigint)
         OR (cardinality(line.serials) > 0
             AND EXISTS (SELECT FROM jsonb_array_elements_text(item -> 'serials') AS given (serial)
                          WHERE normalise_serial(given.serial) <> ALL (SELECT normalise_serial(listed)

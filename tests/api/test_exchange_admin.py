@@ -9,7 +9,7 @@ from litestar.testing import AsyncTestClient
 from api import create_app
 from firearms import db, keys, outbox
 from firearms.settings import Settings
-from firearms.signing import SigningKey, b64url_encode
+from firearms.signing import SigningKey, b64url_decode, b64url_encode, key_id_of
 from tests.conftest import TokenFactory
 from tests.exchange_util import VECTORS
 
@@ -430,3 +430,46 @@ async def test_a_partner_url_that_is_this_registrys_own_is_refused(
             body = {"state": state, "base_url": url, "public_key": key}
             added = await client.post("/api/v1/peers", json=body, headers=admin)
             assert added.status_code == 201, (url, added.text)
+
+
+async def test_a_partner_key_that_is_this_registrys_own_is_refused(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    auth: TokenFactory,
+    conn: db.Conn,
+) -> None:
+    """A key speaks for one State (PROTOCOL §1): one of this registry's own keys is no partner's.
+
+    Before, this registry's key pasted for DE (the administrator copied the wrong ``keys show``) was taken: DE's
+    trust entry then held a key whose private half is here, and notices this registry signs as DE passed every
+    check. Refused, 422 ``own-key``, for the key in use, one waiting for its switch, and one retired by a switch.
+    """
+    admin = await auth("admin")
+    current = (await client.get("/exchange/v1/keys")).json()["keys"][0]["public_key"]
+
+    async def refused_as_own(public_key: str) -> None:
+        body = {"state": "DE", "base_url": "https://registry.example.de", "public_key": public_key}
+        refused = await client.post("/api/v1/peers", json=body, headers=admin)
+        assert refused.status_code == 422, refused.text
+        assert refused.headers["content-type"] == "application/problem+json"
+        problem = refused.json()
+        assert problem["type"].endswith("/own-key")
+        assert problem["title"] == "The key is this registry's own"
+        assert problem["key_id"] == key_id_of(b64url_decode(public_key))
+        further = await client.post("/api/v1/peers/CZ/keys", json={"public_key": public_key}, headers=admin)
+        assert further.status_code == 422, further.text
+        assert further.json()["type"].endswith("/own-key")
+
+    cz = {"state": "CZ", "base_url": "https://registry.example.cz", "public_key": CZ_KEY}
+    assert (await client.post("/api/v1/peers", json=cz, headers=admin)).status_code == 201
+    before = await conn.fetchval("SELECT count(*) FROM journal_entry")
+    await refused_as_own(current)
+    assert await conn.fetchval("SELECT count(*) FROM journal_entry") == before
+    assert (await client.post("/api/v1/keys/rotate", headers=admin)).status_code in {200, 201}
+    waiting = await conn.fetchval("SELECT public_key FROM pending_registry_key WHERE switched_at IS NULL")
+    await refused_as_own(b64url_encode(waiting))
+    assert (await client.post("/api/v1/keys/switch", headers=admin)).status_code in {200, 201}
+    await refused_as_own(current)  # retired by the switch: still this registry's
+    assert await conn.fetchval("SELECT count(*) FROM peer") == 1
+    assert await conn.fetchval("SELECT count(*) FROM peer_key") == 1
+    added = {"state": "DE", "base_url": "https://registry.example.de", "public_key": DE_KEY}
+    assert (await client.post("/api/v1/peers", json=added, headers=admin)).status_code == 201

@@ -1077,3 +1077,210 @@ async def test_a_receipt_naming_a_listed_serial_in_another_spelling_is_on_the_li
     assert response.status_code == 202, response.text
     assert decode_receipt(response.content).receipt.status == "accepted"
     assert await conn.fetchval("SELECT count(*) FROM shipment_receipt") == 1
+
+
+CONTRADICTING: list[tuple[str, list[dict[str, Any]]]] = [
+    # each is wrong whatever the licence holds: the body contradicts itself (invalid-body)
+    ("a line twice", [{"line": 2, "quantity": 500}, {"line": 2, "quantity": 300}]),
+    ("a serial twice", [{"line": 1, "quantity": 2, "serials": ["SSG08-001", "ssg08 001"]}]),
+    ("more serials than items", [{"line": 1, "quantity": 1, "serials": ["SSG08-001", "SSG08-002"]}]),
+]
+AGAINST_THE_LINE: list[tuple[str, list[dict[str, Any]]]] = [
+    # each is wrong only because of what the licence's line is (item-not-on-licence): its category is the line's
+    ("a firearm line short of serials", [{"line": 1, "quantity": 2, "serials": ["SSG08-001"]}]),
+    ("a firearm line with no serials", [{"line": 1, "quantity": 1}]),
+    ("serials on an ammunition line", [{"line": 2, "quantity": 1, "serials": ["HB-2026-11"]}]),
+]
+
+
+def _passage(sequence: int, verdict: str, items: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "licence_number": "AT-EXP-2026-000123",
+        "issuing_state": "AT",
+        "shipment_id": "SHP-1",
+        "check_id": f"6f1c0000-0000-4000-8000-{sequence:012d}",
+        "verdict": verdict,
+        "reasons": [] if verdict == "clear" else ["serial-count-mismatch"],
+        "checked_at": "2026-11-29T09:00:00Z",
+        "crossing_point": "CZ-Dolni Dvoriste",
+        "items": items,
+    }
+
+
+async def test_received_shipment_items_contradicting_themselves_are_invalid_body(de: tuple[Client, db.Conn]) -> None:
+    # Items naming line 2 twice (500 + 300 of 800 cartridges: each part passed the line's quantity alone), one rifle
+    # twice, or two serials for one rifle were taken: the shipment record summed 800 cartridges and two rifles
+    # that no check counted. This registry's own checks refuse such a consignment (duplicate-line,
+    # duplicate-serial) or hold it (serial-count-mismatch), so no notice of theirs names it.
+    client, conn = de
+    assert await _send(client, 1, "export-licence.issued", {"licence": LICENCE}) == ("accepted", None)
+    await _trust(conn, "DE", "CZ", "OTHER")
+    for sequence, (_, named) in enumerate(CONTRADICTING, start=1):
+        dispatched = {
+            "licence_number": "AT-EXP-2026-000123",
+            "shipment_id": f"SHP-{sequence}",
+            "dispatched_at": "2026-11-29T08:00:00Z",
+            "items": named,
+        }
+        assert await _send(client, sequence + 1, "shipment.dispatched", dispatched) == ("rejected", "invalid-body")
+        for verdict_sequence, verdict in enumerate(["clear", "refuse"]):  # a refusal contradicting itself too
+            passage = _passage(sequence * 2 + verdict_sequence, verdict, named)
+            assert await _send(
+                client,
+                sequence * 2 - 1 + verdict_sequence,
+                "transit.passage-recorded",
+                passage,
+                sender="CZ",
+                key=OTHER_KEY,
+            ) == ("rejected", "invalid-body")
+    assert await conn.fetchval("SELECT count(*) FROM shipment_record") == 0
+    assert await conn.fetchval("SELECT count(*) FROM shipment_dispatch") == 0
+    assert await conn.fetchval("SELECT count(*) FROM shipment_passage") == 0
+
+
+async def test_received_receipt_items_contradicting_themselves_are_invalid_body(
+    client: Client, conn: db.Conn, settings: Settings
+) -> None:
+    number = (await issued_export(conn, settings, await register_parties(conn))).licence.number
+    await _trust(conn, "AT", "DE", "DE")
+    for sequence, (_, named) in enumerate(CONTRADICTING, start=1):
+        body = {
+            "licence_number": number,
+            "shipment_id": "SHP-1",
+            "received_on": "2026-11-29",
+            "customs_document": "ATB-2026-1",
+            "items": named,
+        }
+        raw = envelope(DE_KEY, sender="DE", recipient="AT", sequence=sequence, type_="receipt.confirmed", body=body)
+        response = await client.post("/exchange/v1/notices", content=raw)
+        assert response.status_code == 202, response.text
+        receipt = decode_receipt(response.content).receipt
+        assert (receipt.status, receipt.reason) == ("rejected", "invalid-body")
+    assert await conn.fetchval("SELECT count(*) FROM shipment_record") == 0
+    assert await conn.fetchval("SELECT count(*) FROM shipment_receipt") == 0
+
+
+async def test_received_shipment_items_are_held_to_their_licence_lines_category(de: tuple[Client, db.Conn]) -> None:
+    # Line 1 is firearms (serials complete before shipment: Reg. 258/2012 Art. 8(1)(h)), line 2 ammunition (counted,
+    # not serialised): a dispatch or a clear passage naming two rifles with one serial, a rifle with none, or a
+    # serial on the cartridges was taken, though no clear check of this registry's kind lets such items through.
+    # A held or refused passage reports what the transit State stopped, whatever it was: it is kept.
+    client, conn = de
+    assert await _send(client, 1, "export-licence.issued", {"licence": LICENCE}) == ("accepted", None)
+    await _trust(conn, "DE", "CZ", "OTHER")
+    for sequence, (_, named) in enumerate(AGAINST_THE_LINE, start=1):
+        dispatched = {
+            "licence_number": "AT-EXP-2026-000123",
+            "shipment_id": f"SHP-{sequence}",
+            "dispatched_at": "2026-11-29T08:00:00Z",
+            "items": named,
+        }
+        assert await _send(client, sequence + 1, "shipment.dispatched", dispatched) == (
+            "rejected",
+            "item-not-on-licence",
+        )
+        cleared = _passage(sequence * 2, "clear", named)
+        assert await _send(
+            client, sequence * 2 - 1, "transit.passage-recorded", cleared, sender="CZ", key=OTHER_KEY
+        ) == ("rejected", "item-not-on-licence")
+        held = _passage(sequence * 2 + 1, "hold", named)
+        assert await _send(client, sequence * 2, "transit.passage-recorded", held, sender="CZ", key=OTHER_KEY) == (
+            "accepted",
+            None,
+        )
+    assert await conn.fetchval("SELECT count(*) FROM shipment_record") == 0
+    assert await conn.fetchval("SELECT count(*) FROM shipment_dispatch") == 0
+    assert await conn.fetchval("SELECT array_agg(DISTINCT verdict) FROM shipment_passage") == ["hold"]
+    refused = _passage(99, "refuse", [{"line": 9, "quantity": 1, "serials": ["X-1"]}])  # off the licence: kept
+    assert await _send(client, 7, "transit.passage-recorded", refused, sender="CZ", key=OTHER_KEY) == ("accepted", None)
+    on_the_lines: list[dict[str, Any]] = [
+        {"line": 1, "quantity": 2, "serials": ["SSG08-001", "ssg08 002"]},
+        {"line": 2, "quantity": 800},
+    ]
+    within = {
+        "licence_number": "AT-EXP-2026-000123",
+        "shipment_id": "SHP-9",
+        "dispatched_at": "2026-11-29T08:00:00Z",
+        "items": on_the_lines,
+    }
+    assert await _send(client, 5, "shipment.dispatched", within) == ("accepted", None)
+    assert await _send(
+        client, 8, "transit.passage-recorded", _passage(100, "clear", on_the_lines), sender="CZ", key=OTHER_KEY
+    ) == ("accepted", None)
+
+
+async def test_received_receipt_items_are_held_to_their_licence_lines_category(
+    client: Client, conn: db.Conn, settings: Settings
+) -> None:
+    number = (await issued_export(conn, settings, await register_parties(conn))).licence.number
+    await _trust(conn, "AT", "DE", "DE")
+    for sequence, (_, named) in enumerate(AGAINST_THE_LINE, start=1):
+        body = {
+            "licence_number": number,
+            "shipment_id": "SHP-1",
+            "received_on": "2026-11-29",
+            "customs_document": "ATB-2026-1",
+            "items": named,
+        }
+        raw = envelope(DE_KEY, sender="DE", recipient="AT", sequence=sequence, type_="receipt.confirmed", body=body)
+        response = await client.post("/exchange/v1/notices", content=raw)
+        assert response.status_code == 202, response.text
+        receipt = decode_receipt(response.content).receipt
+        assert (receipt.status, receipt.reason) == ("rejected", "item-not-on-licence")
+    assert await conn.fetchval("SELECT count(*) FROM shipment_record") == 0
+    assert await conn.fetchval("SELECT count(*) FROM shipment_receipt") == 0
+
+
+async def test_exhausted_received_stops_no_goods_already_dispatched_and_closes_the_licence(
+    de: tuple[Client, db.Conn],
+) -> None:
+    # PROTOCOL §5 lets the exporting State say its licence is exhausted: its exit ledger reached zero, so every
+    # good it authorises has left. This registry never sends it (it would stop the goods at the next border),
+    # but a partner may. DE's entry check then refused the two rifles and 800 cartridges in flight,
+    # licence-exhausted, though they left under the licence. Now the importing (and a transit) State judges them
+    # against its own tally, as before the status change: what was authorised passes once, nothing more.
+    client, conn = de
+    assert await _send(client, 1, "export-licence.issued", {"licence": LICENCE}) == ("accepted", None)
+    exhausted = {
+        "licence_number": "AT-EXP-2026-000123",
+        "issuing_state": "AT",
+        "version": 1,
+        "status": "exhausted",
+        "reason": "every line reached zero",
+        "effective_at": "2026-11-29T08:00:00Z",
+    }
+    assert await _send(client, 2, "licence.status-changed", exhausted) == ("accepted", None)
+    customs = await _token(conn, "customs-officer")
+    entry = {
+        "movement": "import",
+        "licence_number": "AT-EXP-2026-000123",
+        "issuing_state": "AT",
+        "crossing_point": "DE-Passau",
+        "shipment_id": None,
+        "lines": [{"line": 1, "quantity": 2, "serials": ["SSG08-001", "SSG08-002"]}, {"line": 2, "quantity": 800}],
+    }
+    first = await client.post(
+        "/api/v1/checks", json=entry | {"check_id": "6f1c0000-0000-4000-8000-0000000000e1"}, headers=customs
+    )
+    assert first.status_code == 200, first.text
+    assert (first.json()["verdict"], first.json()["reasons"]) == ("clear", [])
+    assert first.json()["licence"]["status"] == "exhausted"  # the issuing State's word, shown as it is
+    again = await client.post(
+        "/api/v1/checks",
+        json=entry | {"check_id": "6f1c0000-0000-4000-8000-0000000000e2", "lines": [{"line": 2, "quantity": 1}]},
+        headers=customs,
+    )
+    assert again.json()["verdict"] == "refuse"
+    assert {reason["code"] for reason in again.json()["reasons"]} == {  # this State's tally, as for an issued one
+        "licence-exhausted",
+        "quantity-exceeds-balance",
+    }
+    # Exhausted is final, as for this registry's own licences: neither the status back in force nor a new version
+    # reopens it (the issuing State issues a new licence, with a new number, for more goods).
+    reinstated = exhausted | {"status": "issued", "reason": "reopened"}
+    assert await _send(client, 3, "licence.status-changed", reinstated) == ("rejected", "illegal-transition")
+    more = _licence(version=2, lines=[LICENCE["lines"][0], LICENCE["lines"][1] | {"quantity": 1600}])
+    assert await _send(client, 4, "export-licence.issued", {"licence": more}) == ("rejected", "illegal-transition")
+    stored = await client.get("/api/v1/foreign-licences/AT/AT-EXP-2026-000123", headers=customs)
+    assert (stored.json()["status"], stored.json()["version"]) == ("exhausted", 1)
+    assert await conn.fetchval("SELECT status FROM licence WHERE number = 'AT-EXP-2026-000123'") == "exhausted"

@@ -470,6 +470,17 @@ async def test_a_key_announced_that_is_another_states_is_rejected(de: tuple[Clie
     assert (await _post(client, envelope(OTHER_KEY, sequence=2))).json()["type"] == PROBLEM_BASE + "unknown-key"
 
 
+async def test_a_key_announced_that_is_this_registrys_own_is_rejected(de: tuple[Client, db.Conn]) -> None:
+    """AT announcing DE's own key (this registry's) would have DE take what it signs itself as AT's word."""
+    client, conn = de
+    own = (await client.get("/exchange/v1/keys")).json()["keys"][0]
+    body = {"key_id": own["key_id"], "public_key": own["public_key"], "not_before": "2026-01-01T00:00:00Z"}
+    raw = envelope(AT_KEY, sequence=1, type_="registry.key-announced", body=body | {"not_after": None})
+    receipt = decode_receipt((await _post(client, raw)).content).receipt
+    assert (receipt.status, receipt.reason) == ("rejected", "key-id-mismatch")
+    assert await conn.fetchval("SELECT count(*) FROM peer_key WHERE state = 'AT'") == 1
+
+
 async def test_announcement_with_wrong_key_id_is_rejected(de: tuple[Client, db.Conn]) -> None:
     client, conn = de
     body = {

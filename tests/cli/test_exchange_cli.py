@@ -95,6 +95,16 @@ def test_peers_add_refuses_this_registrys_own_url(env: dict[str, str]) -> None:
     assert _run(public, "peers", "add", "DE", "--url", "https://registry.example.de", "--public-key", DE_KEY)[0] == 0
 
 
+def test_peers_add_refuses_this_registrys_own_key(env: dict[str, str]) -> None:
+    """The key ``keys show`` prints is this registry's: entered for a partner, it was taken."""
+    own = json.loads(_run(env, "keys", "show")[1])
+    code, out, err = _run(env, "peers", "add", "DE", "--url", "https://x.example", "--public-key", own["public_key"])
+    assert (code, out) == (1, "")
+    assert err.startswith(f"firearms: error: key {own['key_id']} is this registry's own signing key")
+    assert err.count("\n") == 1
+    assert _run(env, "peers", "list")[1] == ""
+
+
 def test_peers_add_twice_and_bad_time(env: dict[str, str]) -> None:
     assert _run(env, "peers", "add", "DE", "--url", "http://x", "--public-key", DE_KEY)[0] == 0
     code, _, err = _run(env, "peers", "add", "DE", "--url", "http://x", "--public-key", DE_KEY)

@@ -139,6 +139,7 @@ MUTABLE: dict[str, Allowed] = {
         "receipt",
         "receipt_reason",
         "expected_sequence",
+        "id_conflict_at",
         why="delivery state; the notice stays. envelope: set once, cleared only with a new number (test below)",
     ),
     "peer": _allow("base_url", "enabled", "last_sent_sequence", "updated_at", why="the trust list's settings"),

@@ -796,3 +796,74 @@ async def test_a_partners_signed_rejection_is_taken_whole_and_the_queue_moves_on
         "SELECT payload FROM journal_entry WHERE action = 'notice.rejected' ORDER BY entry_id"
     )
     assert [row["payload"]["reason"] for row in payloads] == [kept, kept]
+
+
+async def test_a_notice_the_partner_holds_under_another_number_after_a_restore_is_reached_by_resequencing(
+    at_de: tuple[Registry, Registry], empty_database: str, tmp_path: Path
+) -> None:
+    """X is queued in a transaction still open when Y, queued after it, commits; a real backup holds Y unnumbered.
+
+    X then commits, the worker numbers X 1 and Y 2 (queue order) and both reach DE. The restored AT has no X and
+    numbers Y 1: DE holds Y under 2 with other bytes and answers ``notice-id-conflict`` (PROTOCOL §4 check 7) on
+    every retry, and every notice queued behind Y waited for ever -- ``peers resequence`` refused to move it
+    (``no-sequence-gap``: DE had not refused it as behind). The worker now says what the answer means, and the
+    administrators, once DE's has read the number Y has there, renumber the queue from it: Y signed again with
+    that number is byte for byte what DE holds (Ed25519 signatures are deterministic), a duplicate answered with
+    its first receipt; the notices after it follow.
+    """
+    at, de = at_de
+    holder = await at.pool.acquire()
+    open_transaction = holder.transaction()
+    await open_transaction.start()
+    x = await outbox.enqueue(holder, "DE", "test.ping", {"n": "x"})
+    (y,) = await _enqueue(at, 1)
+    path = tmp_path / "at.dump"
+    assert at.settings.database_url is not None
+    await backup.backup(at.settings.database_url, path, state="AT", actor="test")
+    await open_transaction.commit()
+    await at.pool.release(holder)
+    await _deliver_until(at, de.client, "SELECT bool_and(status = 'delivered') FROM notice_outbox")
+    held = await de.conn.fetch("SELECT sequence, notice_id::text FROM notice_inbox ORDER BY sequence")
+    assert [(row["sequence"], row["notice_id"]) for row in held] == [(1, str(x)), (2, y)]
+    first_receipt = await at.conn.fetchval("SELECT receipt FROM notice_outbox WHERE notice_id = $1", uuid.UUID(y))
+
+    restored = await backup.restore(empty_database, path, state="AT", home=at.settings.home)
+    assert restored.problem is None
+    settings = msgspec.structs.replace(at.settings, database_url=empty_database)
+    conn = await db.connect(empty_database)
+    pool = await db.create_pool(empty_database, max_size=4)
+    try:
+        again = Registry(
+            state="AT", settings=settings, conn=conn, client=at.client, pool=pool, public_key=at.public_key
+        )
+        (later,) = await _enqueue(again, 1)
+        for _ in range(2):  # the same bytes again: the same answer, nothing stored at DE
+            await conn.execute("UPDATE notice_outbox SET next_attempt_at = now() WHERE status = 'queued'")
+            await delivery.deliver_due(pool, settings, de.client, "w1")
+        conflicted = await outbox.get_notice(conn, uuid.UUID(y))
+        assert conflicted is not None
+        assert (conflicted.status, conflicted.sequence, conflicted.attempts) == ("queued", 1, 2)
+        assert "DE holds this notice under another number" in (conflicted.last_error or "")
+        assert await de.conn.fetchval("SELECT count(*) FROM notice_inbox") == 2
+
+        async with conn.transaction():  # a wrong number: refused at DE again, stored nowhere, and corrected
+            await outbox.resequence(conn, "DE", 5, actor="test")
+        await delivery.deliver_due(pool, settings, de.client, "w1")
+        wrong = await outbox.get_notice(conn, uuid.UUID(y))
+        assert wrong is not None
+        assert (wrong.status, wrong.sequence) == ("queued", 5)
+        assert "DE holds this notice under another number" in (wrong.last_error or "")
+        assert await de.conn.fetchval("SELECT count(*) FROM notice_inbox") == 2
+        async with conn.transaction():  # DE's administrator read Y's number there: 2
+            done = await outbox.resequence(conn, "DE", 2, actor="test")
+        assert (done.renumbered, done.last_sent_sequence) == (2, 3)
+        await _deliver_until(again, de.client, "SELECT bool_and(status = 'delivered') FROM notice_outbox")
+        assert await conn.fetchval("SELECT receipt FROM notice_outbox WHERE notice_id = $1", uuid.UUID(y)) == (
+            first_receipt  # DE's first receipt, byte for byte: Y is delivered, as it was before the restore
+        )
+        inbox = await de.conn.fetch("SELECT sequence, notice_id::text FROM notice_inbox ORDER BY sequence")
+        assert [(row["sequence"], row["notice_id"]) for row in inbox] == [(1, str(x)), (2, y), (3, later)]
+        assert await conn.fetchval("SELECT count(*) FROM journal_entry WHERE action = 'peer.resequenced'") == 2
+    finally:
+        await conn.close()
+        await pool.close()

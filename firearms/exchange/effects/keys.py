@@ -18,6 +18,7 @@ from firearms.exchange.checks import is_key_time
 from firearms.exchange.inbox import NoticeRejectedError, ReceivedNotice, body_as, effect
 from firearms.exchange.protocol import is_time
 from firearms.signing import b64url_decode, key_id_of
+from firearms.store import keys as key_store
 from firearms.store import peers as store
 
 if TYPE_CHECKING:
@@ -92,6 +93,9 @@ async def key_announced(conn: Conn, received: ReceivedNotice) -> None:
     if any(state != sender for state in await store.list_key_states(conn, body.key_id)):
         # a key speaks for one State (PROTOCOL §1): another State's registry would speak as the sender with it
         raise NoticeRejectedError("key-id-mismatch", "this key is another State's on the trust list")
+    if await key_store.is_own_key(conn, body.key_id):
+        # its private half is here: what this registry signs would pass as the sender's word
+        raise NoticeRejectedError("key-id-mismatch", "this key is the receiving registry's own")
     not_after = parse_time(body.not_after) if body.not_after else None
     try:
         await store.insert_peer_key(

@@ -38,6 +38,7 @@ async def shipment_dispatched(conn: Conn, received: ReceivedNotice) -> None:
     each its own notice: the shipment holds what every one of them dispatched, each counted once.
     """
     body = body_as(received, ShipmentDispatched)
+    _require_consistent(body.items)
     sender = received.notice.sender
     await _require_received_licence(conn, sender, body.licence_number)
     await _require_items_on_licence(conn, sender, body.licence_number, body.items)
@@ -62,14 +63,21 @@ async def shipment_dispatched(conn: Conn, received: ReceivedNotice) -> None:
 
 @effect("transit.passage-recorded", checks_first=True)
 async def transit_passage_recorded(conn: Conn, received: ReceivedNotice) -> None:
-    """A transit State of a licence known here reports a border check (one record per check and verdict)."""
+    """A transit State of a licence known here reports a border check (one record per check and verdict).
+
+    A ``clear`` passage let goods through under the licence: its items are held to the licence's lines as a
+    dispatch's are. A held or refused one reports what the transit State stopped, which may be anything.
+    """
     body = body_as(received, PassageRecorded)
+    _require_consistent(body.items)
     sender = received.notice.sender
     licence = await licence_store.find_licence(conn, body.issuing_state, body.licence_number)
     if licence is None:
         raise NoticeRejectedError("unknown-licence", f"no licence {body.licence_number} of {body.issuing_state}")
     if sender not in licence["transit_states"]:
         raise NoticeRejectedError("not-on-route", f"{sender} is not a transit State of {body.licence_number}")
+    if body.verdict == "clear":
+        await _require_items_on_licence(conn, body.issuing_state, body.licence_number, body.items)
     await store.insert_shipment_passage(
         conn,
         sender,
@@ -146,6 +154,7 @@ async def receipt_confirmed(conn: Conn, received: ReceivedNotice) -> None:
     received, a part confirmed again (same customs document, day and items) counted once.
     """
     body = body_as(received, ReceiptConfirmed)
+    _require_consistent(body.items)
     own = received.notice.recipient
     recorded = await store.upsert_shipment_receipt(
         conn,
@@ -196,11 +205,46 @@ async def _require_items_on_licence(conn: Conn, issuing_state: str, number: str,
         raise NoticeRejectedError("item-not-on-licence", f"{number}: {off}")
 
 
+def _require_consistent(items: list[ShipmentItem]) -> None:
+    """A shipment notice's items do not contradict themselves: each line once, each serial once, a serial per item.
+
+    These need nothing held here to be seen, so they are ``invalid-body`` (PROTOCOL §4), whatever the verdict of a
+    passage: this registry's own checks refuse such a consignment (``duplicate-line``, ``duplicate-serial``) or
+    hold it without a release (``serial-count-mismatch``), so no notice of theirs names one.
+
+    Raises:
+        NoticeRejectedError: ``invalid-body``.
+    """
+    contradiction = _contradiction(items)
+    if contradiction is not None:
+        raise NoticeRejectedError("invalid-body", f"the items contradict themselves: {contradiction}")
+
+
+def _contradiction(items: list[ShipmentItem]) -> str | None:
+    """Where the items contradict themselves, in words; ``None`` when they do not."""
+    lines: set[int] = set()
+    serials: set[str] = set()
+    for item in items:
+        if item.line in lines:
+            return f"line {item.line} is named twice"
+        lines.add(item.line)
+        if len(item.serials) > item.quantity:
+            return f"line {item.line} names {len(item.serials)} serials for {item.quantity} items"
+        for serial in item.serials:
+            key = normalise(serial)  # the identity, as at a check
+            if key in serials:
+                return f"serial {serial} is named twice"
+            serials.add(key)
+    return None
+
+
 def _off_licence(items: list[ShipmentItem], lines: dict[int, LicenceLine]) -> str | None:
     """The first item the licence's lines do not hold, in words; ``None`` when every one is on the licence.
 
-    A serial is judged against a line that lists serials (in normalised form, as at a check); a line that
-    lists none (ammunition, a component line) takes what a check there takes.
+    The category is the licence line's: a firearm line names one serial per item (complete before shipment,
+    PROTOCOL §5 and Reg. 258/2012 Art. 8(1)(h)), an ammunition line none (counted, not serialised), a component
+    line up to one per item (a check takes components without serials). A serial is judged against a line that
+    lists serials (in normalised form, as at a check).
     """
     for item in items:
         line = lines.get(item.line)
@@ -208,6 +252,10 @@ def _off_licence(items: list[ShipmentItem], lines: dict[int, LicenceLine]) -> st
             return f"the licence has no line {item.line}"
         if item.quantity > line.quantity:
             return f"line {item.line} is for {line.quantity}; the notice names {item.quantity}"
+        if line.category == "ammunition" and item.serials:
+            return f"line {item.line} is ammunition, counted and not serialised; the notice names serials for it"
+        if line.category == "firearm" and len(item.serials) != item.quantity:
+            return f"line {item.line} is of firearms: {item.quantity} named with {len(item.serials)} serials"
         listed = {normalise(serial) for serial in line.serials}
         for serial in item.serials:
             if listed and normalise(serial) not in listed:
