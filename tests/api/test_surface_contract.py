@@ -8,7 +8,8 @@ import datetime as dt
 
 from litestar.testing import AsyncTestClient
 
-from firearms import db
+from firearms import db, keys
+from firearms.exchange import rotation
 from firearms.settings import Settings
 from tests.api.test_roles import officer_endpoints
 from tests.conftest import TokenFactory
@@ -61,3 +62,53 @@ async def test_health_and_the_keys_document_need_no_token(client: AsyncTestClien
     assert document["keys"]
     for key in document["keys"]:
         assert {"key_id", "public_key", "not_before", "not_after", "revoked_at"} <= set(key)
+
+
+async def test_the_keys_document_keeps_every_key_ever_used(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    conn: db.Conn,
+    settings: Settings,
+) -> None:
+    """PROTOCOL §6: a registry keeps every public key it ever used in ``GET /exchange/v1/keys``, a revoked one
+    with its ``revoked_at``; the key it names current is the one it signs with."""
+    (old,) = (await client.get("/exchange/v1/keys")).json()["keys"]
+    async with keys.key_transaction(conn, settings.home) as files:
+        new = (await rotation.rotate(conn, files, actor="test")).key_id  # no partner to wait for: in use at once
+    assert (await keys.current_signing_key(conn, settings.home)).key_id == new
+    document = (await client.get("/exchange/v1/keys")).json()
+    assert document["current_key_id"] == new
+    listed = {key["key_id"]: key for key in document["keys"]}
+    assert set(listed) == {old["key_id"], new}
+    assert listed[old["key_id"]]["public_key"] == old["public_key"]
+    async with conn.transaction():
+        await rotation.revoke(conn, old["key_id"], reason="retired", actor="test")
+    revoked = {key["key_id"]: key for key in (await client.get("/exchange/v1/keys")).json()["keys"]}
+    assert set(revoked) == {old["key_id"], new}
+    assert revoked[old["key_id"]]["revoked_at"] is not None
+
+
+async def test_the_keys_document_names_current_the_key_the_registry_signs_with(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    conn: db.Conn,
+    settings: Settings,
+) -> None:
+    """A rotation in the same second as the key it replaces came into use: both keys have one ``not_before``.
+
+    The registry signs with the later one (``current_registry_key_id``: newest ``not_before``, then newest
+    ``created_at``); the document named the first one listed, the old key, so an administrator checking it
+    out of band was shown a key the registry no longer signed with.
+    """
+    (old,) = (await client.get("/exchange/v1/keys")).json()["keys"]
+    async with keys.key_transaction(conn, settings.home) as files:
+        new = (await rotation.rotate(conn, files, actor="test")).key_id
+    async with conn.transaction():  # behind the guards: the old key came into use in the rotation's second
+        await conn.execute("SET LOCAL session_replication_role = replica")
+        await conn.execute(
+            "UPDATE registry_key SET not_before = (SELECT not_before FROM registry_key WHERE key_id = $2)"
+            " WHERE key_id = $1",
+            old["key_id"],
+            new,
+        )
+    assert (await keys.current_signing_key(conn, settings.home)).key_id == new
+    document = (await client.get("/exchange/v1/keys")).json()
+    assert document["current_key_id"] == new
