@@ -164,3 +164,37 @@ async def test_a_notice_that_cannot_be_applied_is_stored_rejected_with_a_reason(
     assert receipt["reason"]
     assert (await _post(client, envelope(AT_KEY, sequence=2))).status_code == 202
     assert await _inbox(conn) == 2
+
+
+async def test_a_duplicate_is_judged_by_canonical_bytes_not_by_the_bytes_sent(de: tuple[Client, db.Conn]) -> None:
+    """PROTOCOL §4: "already stored with the same bytes" are the notice's canonical bytes (§2, what is signed):
+    the same envelope sent again with white space and ``\\u`` escapes is a duplicate (200, the first receipt)."""
+    client, conn = de
+    raw = envelope(AT_KEY, sequence=1, body={"b": 1, "a": "Dolní Dvořiště"})
+    first = await _post(client, raw)
+    assert first.status_code == 202
+    pretty = json.dumps(json.loads(raw), indent=2, ensure_ascii=True).encode()
+    again = await _post(client, pretty)
+    assert (again.status_code, again.content) == (200, first.content)
+    assert await _inbox(conn) == 1
+
+
+_ID = "0193a1f2-6c1e-7a55-b1a0-3f0d2b8c9e12"
+
+
+def _sized(size: int, sequence: int) -> bytes:
+    """A signed envelope of exactly ``size`` bytes (its body padded)."""
+    bare = len(envelope(AT_KEY, sequence=sequence, body={"pad": ""}, notice_id=_ID))
+    raw = envelope(AT_KEY, sequence=sequence, body={"pad": "x" * (size - bare)}, notice_id=_ID)
+    assert len(raw) == size
+    return raw
+
+
+async def test_an_envelope_is_at_most_256_kib(de: tuple[Client, db.Conn]) -> None:
+    """PROTOCOL §3: 262,144 bytes are taken; one more is malformed (check 1) and nothing is stored."""
+    client, conn = de
+    over = await _post(client, _sized(256 * 1024 + 1, 1))
+    assert (over.status_code, over.json()["type"]) == (400, PROBLEM_BASE + "malformed-notice")
+    assert await _inbox(conn) == 0
+    assert (await _post(client, _sized(256 * 1024, 1))).status_code == 202
+    assert await _inbox(conn) == 1
