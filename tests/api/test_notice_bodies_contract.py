@@ -336,3 +336,35 @@ def test_accepted_dates_and_times_are_decoded_as_dates_and_times() -> None:
         type=bodies.StatusChanged,
     )
     assert changed.effective_at == dt.datetime(2026, 11, 29, 10, 15, tzinfo=dt.UTC)
+
+
+async def test_a_consent_request_whose_licence_is_not_pending_is_invalid_for_its_type(
+    cz: tuple[Client, db.Conn],
+) -> None:
+    """PROTOCOL §5: ``transit-consent.requested`` carries ``<kind export, status pending>``.
+
+    A request whose licence said ``issued`` was accepted and recorded that licence as issued in the transit
+    State's tables: its officer's no-objection then let customs clear a transit on a licence no
+    ``export-licence.issued`` had ever announced. It is stored ``rejected``, ``invalid-body``, and records
+    nothing, as an ``export-licence.issued`` not ``issued`` is.
+    """
+    client, conn = cz
+    licence = VECTORS["notice"]["envelope"]["notice"]["body"]["licence"]
+    window = {"from": "2026-12-01", "to": "2026-12-20"}
+    for sequence, status in enumerate(("issued", "suspended", "revoked"), 1):
+        raw = envelope(
+            AT_KEY,
+            recipient="CZ",
+            sequence=sequence,
+            type_="transit-consent.requested",
+            body={"licence": licence | {"status": status}, "shipment_window": window},
+        )
+        response = await client.post("/exchange/v1/notices", content=raw)
+        assert response.status_code == 202
+        receipt = msgspec.json.decode(response.content)["receipt"]
+        assert (receipt["status"], receipt["reason"]) == ("rejected", "invalid-body"), status
+    assert await conn.fetchval("SELECT count(*) FROM licence") == 0
+    assert await conn.fetchval("SELECT count(*) FROM consent_request_received") == 0
+    customs = await _token(conn, "customs-officer")
+    answer = (await client.post("/api/v1/checks", json=check_body("transit"), headers=customs)).json()
+    assert (answer["verdict"], [reason["code"] for reason in answer["reasons"]]) == ("refuse", ["licence-unknown"])
