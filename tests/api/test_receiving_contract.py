@@ -20,6 +20,18 @@ from tests.exchange_util import AT_KEY, OTHER_KEY, VECTORS, envelope
 
 __all__ = ["de"]
 
+# PROTOCOL §4's table: the status of each refusal
+STATUS = {
+    "malformed-notice": 400,
+    "wrong-recipient": 400,
+    "unknown-sender": 403,
+    "unknown-key": 403,
+    "key-revoked": 403,
+    "bad-signature": 403,
+    "clock-skew": 400,
+    "notice-id-conflict": 409,
+    "sequence-gap": 409,
+}
 _TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
 
 
@@ -73,6 +85,8 @@ async def test_the_first_failing_check_answers(de: tuple[Client, db.Conn], raw: 
     client, conn = de
     response = await _post(client, raw)
     assert response.json()["type"] == PROBLEM_BASE + problem, response.text
+    assert response.status_code == STATUS[problem]
+    assert response.json()["status"] == STATUS[problem]
     assert response.headers["content-type"].startswith("application/problem+json")
     assert await _inbox(conn) == 0
 
