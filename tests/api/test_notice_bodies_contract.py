@@ -24,7 +24,7 @@ from tests.api.test_exchange_effects import _send, _token
 from tests.check_helpers import check_body, register_firearm
 from tests.exchange_fixtures import Client, cz, de
 from tests.exchange_util import AT_KEY, VECTORS, envelope
-from tests.licensing_helpers import ACTOR, issued_export, register_parties
+from tests.licensing_helpers import ACTOR, export_draft, issued_export, register_parties
 
 __all__ = ["cz", "de"]
 
@@ -177,7 +177,8 @@ def test_the_checker_sees_a_missing_an_extra_and_a_mistyped_field() -> None:
 
 
 async def test_the_exporting_state_emits_the_tables_bodies(client: Client, conn: db.Conn, settings: Settings) -> None:
-    """AT: consent request, issue, exit check, confirmation request, suspension, key rotation and its cancellation."""
+    """AT: consent request, issue, exit check, confirmation request, suspension, key rotation and its cancellation,
+    and an import authorisation for goods from DE."""
     async with conn.transaction():
         for state, key in (("DE", "DE"), ("CZ", "OTHER")):
             await trust.add_peer(
@@ -189,7 +190,8 @@ async def test_the_exporting_state_emits_the_tables_bodies(client: Client, conn:
                 not_before=None,
                 actor="test",
             )
-    licence = await issued_export(conn, settings, await register_parties(conn))
+    parties = await register_parties(conn)
+    licence = await issued_export(conn, settings, parties)
     number = licence.licence.number
     customs = await _token(conn, "customs-officer")
     serials = licence.licence.lines[0].serials
@@ -218,6 +220,16 @@ async def test_the_exporting_state_emits_the_tables_bodies(client: Client, conn:
         new = (await rotation.rotate(conn, files, actor="test")).key_id
     async with keys.key_transaction(conn, settings.home) as files:
         await rotation.cancel(conn, files, new, reason="abandoned", actor="test")
+    imported = msgspec.structs.replace(
+        export_draft(parties, kind="import", exporting_state="DE", importing_state="AT", route=["DE", "AT"]),
+        import_authorisation=None,
+    )
+    async with conn.transaction():
+        authorisation = await licences.create_draft(conn, imported, settings=settings, actor=ACTOR)
+        for status in ("pending", "issued"):
+            await licences.transition(
+                conn, licence_id=authorisation.licence_id, to=status, actor=ACTOR, reason="ok", settings=settings
+            )
 
     emitted = await _emitted(conn)
     assert set(emitted) == {
@@ -228,7 +240,10 @@ async def test_the_exporting_state_emits_the_tables_bodies(client: Client, conn:
         "licence.status-changed",
         "registry.key-announced",
         "registry.key-revoked",
+        "import-authorisation.issued",
     }
+    authorised = emitted["import-authorisation.issued"][0]["body"]["licence"]
+    assert (authorised["kind"], authorised["status"], authorised["import_authorisation"]) == ("import", "issued", None)
     requested = emitted["transit-consent.requested"][0]["body"]["licence"]
     assert (requested["kind"], requested["status"], requested["issued_at"]) == ("export", "pending", None)
     issued = emitted["export-licence.issued"][0]["body"]["licence"]
