@@ -108,14 +108,8 @@ async def receive_notice(request: Request[Any, Any, Any], settings: SettingsDep)
 @get("/keys", summary="This registry's public keys")
 async def public_keys(conn: ConnDep, settings: SettingsDep) -> KeysDocument:
     """The State, the key in use and every key this registry ever used, with validity (unauthenticated)."""
-    now = dt.datetime.now(dt.UTC)
     listed = await keys.list_keys(conn)
-    valid = [
-        key
-        for key in listed
-        if key.not_before <= now and (key.not_after is None or now < key.not_after) and key.revoked_at is None
-    ]
-    current = max(valid, key=lambda key: key.not_before).key_id if valid else None
+    current = await keys.current_key_id(conn)  # the signer's rule, not a second one here
     return KeysDocument(
         protocol=PROTOCOL,
         state=settings.state,

@@ -2,31 +2,41 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import contextlib
+import datetime as dt
+import re
+from typing import Any
 
 import click
 import msgspec
 
 from cli.main import _CLI_ACTOR, _fail, _settings, _state_code, _with_database, keys_group, main
 from firearms import db, keys, outbox
-from firearms.canonical import parse_time
 from firearms.exchange import rotation, trust
 from firearms.text_rules import printable
-
-if TYPE_CHECKING:
-    import datetime as dt
 
 __all__ = ["notices", "peers"]
 
 
+# RFC 3339 §5.6's date-time: a zone is required, ``Z`` or an offset; ``T`` and ``Z`` in either case, and the space
+# its note allows (GNU ``date --rfc-3339=seconds`` prints one)
+_RFC3339 = re.compile(
+    r"(?P<date>\d{4}-\d{2}-\d{2})[Tt ](?P<time>\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?)(?P<zone>[Zz]|[+-]\d{2}:\d{2})",
+    re.ASCII,
+)
+
+
 def _time(text: str | None) -> dt.datetime | None:
+    """``--not-before``: any RFC 3339 date-time (DESIGN §10), as the UTC moment it names."""
     if text is None:
         return None
-    try:
-        return parse_time(text)
-    except ValueError:
-        _fail(f"{text!r} is not an RFC 3339 UTC time such as 2026-11-29T10:15:00Z", 2)
-        raise
+    match = _RFC3339.fullmatch(text)
+    if match is not None:
+        zone = "+00:00" if match["zone"] in ("Z", "z") else match["zone"]
+        with contextlib.suppress(ValueError, OverflowError):  # 30 February, 24:00, +24:00; before year 1
+            return dt.datetime.fromisoformat(f"{match['date']}T{match['time']}{zone}").astimezone(dt.UTC)
+    _fail(f"{text!r} is not an RFC 3339 time such as 2026-11-29T10:15:00Z or 2026-11-29T11:15:00+01:00", 2)
+    return None
 
 
 def _echo_json(value: Any) -> None:
@@ -42,7 +52,9 @@ def peers() -> None:
 @click.argument("state")
 @click.option("--url", required=True, help="the partner's base URL, e.g. https://registry.example.de")
 @click.option("--public-key", required=True, help="its current public key, base64url (from its /exchange/v1/keys)")
-@click.option("--not-before", help="the key is valid for notices dated from (RFC 3339 UTC) [default: 1970, no bound]")
+@click.option(
+    "--not-before", help="the key is valid for notices dated from (RFC 3339, Z or an offset) [default: 1970, no bound]"
+)
 @click.pass_context
 def peers_add(ctx: click.Context, state: str, url: str, public_key: str, not_before: str | None) -> None:
     """Trust STATE's registry: check its key out of band first (phone, letter, signed e-mail)."""

@@ -37,6 +37,7 @@ __all__ = [
     "check_key_files",
     "check_private",
     "create_registry_key",
+    "current_key_id",
     "current_signing_key",
     "ensure_registry_key",
     "key_file",
@@ -361,6 +362,16 @@ async def current_signing_key(conn: Conn, home: Path) -> SigningKey:
             "this registry has no valid signing key: run 'firearms serve' once, or 'firearms keys rotate'"
         )
     return signing_key(home, row["key_id"])
+
+
+async def current_key_id(conn: Conn) -> str | None:
+    """The id of the key this registry signs with now (the one :func:`current_signing_key` loads), if any.
+
+    PROTOCOL §4: ``GET /exchange/v1/keys`` names it; one rule (``current_registry_key_id``: the newest
+    ``not_before``, then the newest ``created_at``) for the signer and the document.
+    """
+    row = await store.get_current_registry_key(conn, dt.datetime.now(dt.UTC))
+    return None if row is None else str(row["key_id"])
 
 
 async def needed_key_ids(conn: Conn) -> list[str]:

@@ -44,6 +44,13 @@ async def transit_consent_requested(conn: Conn, received: ReceivedNotice) -> Non
     licence = body.licence
     if licence.kind != "export":
         raise NoticeRejectedError("invalid-body", "a transit-consent request carries an export licence")
+    if licence.status != "pending":
+        # PROTOCOL §5: <kind export, status pending>. Recorded as it came, an "issued" one would stand here
+        # as issued although no export-licence.issued announced it, and customs would clear on it.
+        raise NoticeRejectedError(
+            "invalid-body",
+            f"a transit-consent request carries the licence pending (not yet issued), not {licence.status}",
+        )
     if (contradicts := contradiction(licence)) is not None:
         raise NoticeRejectedError("invalid-body", contradicts)
     if licence.issuing_state != sender or licence.exporting_state != sender:

@@ -1,0 +1,39 @@
+"""PROTOCOL §2 line by line, where the known-answer vectors leave a rule out: every escape JCS makes and no
+other, the integer range at both ends, no floats, times with a ``Z`` at second precision."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from firearms.canonical import canonical, format_time
+
+
+def test_strings_are_escaped_as_jcs_does_and_nothing_else() -> None:
+    text = '"\\\b\f\n\r\t\x00\x0b\x1f\x7f/é\u2028€'
+    assert canonical({"s": text}) == ('{"s":"\\"\\\\\\b\\f\\n\\r\\t\\u0000\\u000b\\u001f\x7f/é\u2028€"}').encode()
+
+
+def test_keys_are_sorted_by_code_point_without_white_space() -> None:
+    assert (
+        canonical({"b": [1, {"d": None, "c": True}], "B": False, "a": ""})
+        == b'{"B":false,"a":"","b":[1,{"c":true,"d":null}]}'
+    )
+
+
+def test_integers_are_taken_within_plus_or_minus_2_to_the_53_minus_1_only() -> None:
+    assert canonical([-(2**53) + 1, 2**53 - 1]) == b"[-9007199254740991,9007199254740991]"
+    for outside in (-(2**53), 2**53):
+        with pytest.raises(ValueError, match="canonical range"):
+            canonical([outside])
+
+
+def test_no_floats_anywhere() -> None:
+    with pytest.raises(ValueError, match="floats"):
+        canonical({"a": [{"b": 1.0}]})
+
+
+def test_times_are_utc_with_a_z_at_second_precision() -> None:
+    vienna = dt.timezone(dt.timedelta(hours=1))
+    assert format_time(dt.datetime(2026, 11, 29, 11, 15, tzinfo=vienna)) == "2026-11-29T10:15:00Z"
