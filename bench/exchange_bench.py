@@ -37,13 +37,20 @@ from firearms.signing import SigningKey, b64url_encode, verify
 
 FIREARMS = str(Path(sys.executable).parent / "firearms")
 SENDERS = ["AT", "CZ", "FR", "PL", "SK", "HU", "SI", "IT", "BE", "NL", "LU", "DK", "SE", "FI", "PT", "ES"]
-# DE's own export licence to each sender: a receipt is confirmed only by the importing State of one.
+# DE's own export licence to each sender, with a line of firearms whose serials are not listed: a receipt is
+# confirmed only by the importing State of one, and only for what its lines hold.
 EXPORT_LICENCES = """
-INSERT INTO licence (licence_id, issuing_state, number, kind, origin, status, version, valid_from, expires_on,
-                     exporting_state, importing_state, transit_states, issued_at, created_at, created_by, updated_at)
-SELECT gen_random_uuid(), 'DE', 'DE-EXP-2026-' || s, 'export', 'local', 'issued', 1, current_date - 1,
-       current_date + 300, 'DE', s, ARRAY[]::text[], now(), now(), 'bench', now()
-  FROM unnest($1::text[]) AS s;
+WITH licence_made AS (
+    INSERT INTO licence (licence_id, issuing_state, number, kind, origin, status, version, valid_from, expires_on,
+                         exporting_state, importing_state, transit_states, issued_at, created_at, created_by,
+                         updated_at)
+    SELECT gen_random_uuid(), 'DE', 'DE-EXP-2026-' || s, 'export', 'local', 'issued', 1, current_date - 1,
+           current_date + 300, 'DE', s, ARRAY[]::text[], now(), now(), 'bench', now()
+      FROM unnest($1::text[]) AS s
+    RETURNING licence_id
+)
+INSERT INTO licence_line (licence_id, line, category, quantity)
+SELECT licence_id, 1, 'firearm', 1000000 FROM licence_made;
 """
 
 
