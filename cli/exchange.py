@@ -175,8 +175,13 @@ def keys_rotate(ctx: click.Context) -> None:
     _echo_json(done)
     if not done.switched:
         click.echo(
-            f"the new key is used once {', '.join(done.announced_to)} acknowledged its announcement "
+            f"the new key is used once {', '.join(done.awaiting)} acknowledged its announcement "
             "(see 'firearms notices --status queued'; 'firearms keys switch' uses it at once)",
+            err=True,
+        )
+    if disabled := [state for state in done.announced_to if state not in done.awaiting]:
+        click.echo(
+            f"{', '.join(disabled)} (disabled) will get the announcement once enabled; the switch does not wait for it",
             err=True,
         )
 

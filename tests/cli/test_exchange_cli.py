@@ -12,6 +12,7 @@ from click.testing import CliRunner
 
 from cli import main
 from firearms import bootstrap
+from firearms.signing import SigningKey, b64url_encode
 from tests.exchange_util import VECTORS
 
 DE_KEY = VECTORS["keys"]["DE"]["public_key"]
@@ -258,3 +259,18 @@ def test_notices_prints_a_partners_error_text_on_one_line_without_control_charac
     assert out.count("\n") == 1
     assert "\x1b" not in out
     assert "last error: HTTP 403 unknown-sender:" in out
+
+
+def test_rotate_names_only_the_enabled_partners_the_switch_waits_for(env: dict[str, str]) -> None:
+    # Walking the README: with DE disabled, 'keys rotate' said "used once CZ, DE acknowledged", yet the worker
+    # switched as soon as CZ had (it waits for enabled partners only), and no acknowledgement from DE ever came.
+    cz_key = b64url_encode(SigningKey.generate().public_key)
+    assert _run(env, "peers", "add", "DE", "--url", "http://127.0.0.1:9", "--public-key", DE_KEY)[0] == 0
+    assert _run(env, "peers", "add", "CZ", "--url", "http://127.0.0.1:10", "--public-key", cz_key)[0] == 0
+    assert _run(env, "peers", "disable", "DE")[0] == 0
+    code, out, err = _run(env, "keys", "rotate")
+    assert code == 0
+    rotation = json.loads(out)
+    assert (rotation["announced_to"], rotation["awaiting"], rotation["switched"]) == (["CZ", "DE"], ["CZ"], False)
+    assert "the new key is used once CZ acknowledged its announcement" in err
+    assert "DE (disabled) will get the announcement once enabled; the switch does not wait for it" in err
