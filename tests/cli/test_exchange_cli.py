@@ -96,6 +96,15 @@ def test_peers_add_refuses_this_registrys_own_url(env: dict[str, str]) -> None:
     assert _run(public, "peers", "add", "DE", "--url", "https://registry.example.de", "--public-key", DE_KEY)[0] == 0
 
 
+def test_peers_add_knows_serves_port_from_the_environment_only(env: dict[str, str]) -> None:
+    # What the README tells the operator who started 'serve --port 18080': the command line sees FIREARMS_PORT
+    on_18080 = env | {"FIREARMS_PORT": "18080"}
+    code, _, err = _run(on_18080, "peers", "add", "DE", "--url", "http://127.0.0.1:18080", "--public-key", DE_KEY)
+    assert code == 1
+    assert "(it serves on 127.0.0.1:18080)" in err
+    assert _run(on_18080, "peers", "add", "DE", "--url", "http://127.0.0.1:8080", "--public-key", DE_KEY)[0] == 0
+
+
 def test_peers_add_twice_and_bad_time(env: dict[str, str]) -> None:
     assert _run(env, "peers", "add", "DE", "--url", "http://x", "--public-key", DE_KEY)[0] == 0
     code, _, err = _run(env, "peers", "add", "DE", "--url", "http://x", "--public-key", DE_KEY)
