@@ -402,8 +402,9 @@ def journal_group() -> None:
 
 
 @journal_group.command("verify")
+@click.option("--json", "as_json", is_flag=True, help="the verdict as one JSON line on stdout (exit code unchanged)")
 @click.pass_context
-def journal_verify(ctx: click.Context) -> None:
+def journal_verify(ctx: click.Context, *, as_json: bool) -> None:
     """Recompute the chain: exit 0 when intact, else 1 naming the first bad entry."""
     settings = _settings(ctx)
 
@@ -411,6 +412,11 @@ def journal_verify(ctx: click.Context) -> None:
         return await journal.verify(conn, state=settings.state)
 
     result = _with_database(settings, work)
+    if as_json:  # for monitoring: the members of GET /api/v1/journal/verify
+        click.echo(msgspec.json.encode(result).decode())
+        if not result.intact:
+            sys.exit(1)
+        return
     if result.intact:
         click.echo(
             f"journal intact: {result.entries} entries, {result.checkpoints} checkpoints, {result.pending} pending"
