@@ -110,6 +110,8 @@ def test_peers_add_twice_and_bad_time(env: dict[str, str]) -> None:
     code, _, err = _run(env, "peers", "add", "DE", "--url", "http://x", "--public-key", DE_KEY)
     assert code == 1
     assert "already on the trust list" in err
+    # the operator is told where the partner is and how a further key is entered (there is no CLI command for it)
+    assert "('firearms peers list'): enter another of its keys with POST /api/v1/peers/DE/keys, or enable" in err
     code, _, err = _run(
         env, "peers", "add", "CZ", "--url", "http://x", "--public-key", DE_KEY, "--not-before", "yesterday"
     )
