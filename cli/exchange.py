@@ -59,7 +59,7 @@ def peers_add(ctx: click.Context, state: str, url: str, public_key: str, not_bef
                 public_key=public_key,
                 not_before=start,
                 actor=_CLI_ACTOR,
-                own=trust.own_address(settings),
+                own=trust.own_addresses(settings),
             )
 
     _echo_json(_with_database(settings, work))

@@ -16,6 +16,7 @@ import msgspec
 
 from firearms import bootstrap, db, idempotency, journal, keys, tokens
 from firearms.errors import ConfigError, FirearmsError
+from firearms.exchange import trust
 from firearms.settings import Settings, load_settings
 from firearms.signing import b64url_encode
 from firearms.text_rules import printable
@@ -277,6 +278,14 @@ def serve(ctx: click.Context, host: str | None, port: int | None, workers: int |
     url = _database_url(settings, new_home=True)
     done = _run(bootstrap.initialise(settings, url, _connect))
     _announce_first_admin(done)
+    try:  # for 'firearms peers add', which sees the environment, not this process's --host and --port
+        trust.record_served_address(settings.home, settings.host, settings.port)
+    except OSError as exc:
+        logging.getLogger("firearms.serve").warning(
+            "cannot note the address served in %s (%s): 'firearms peers add' checks own URLs from the environment only",
+            settings.home,
+            exc.strerror,
+        )
     click.echo(f"firearms: {settings.state} registry on http://{settings.host}:{settings.port}", err=True)
     if settings.workers > 1:
         sys.exit(supervise(settings, url))

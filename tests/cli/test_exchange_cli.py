@@ -12,6 +12,7 @@ from click.testing import CliRunner
 
 from cli import main
 from firearms import bootstrap
+from firearms.exchange import trust
 from firearms.signing import SigningKey, b64url_encode
 from tests.exchange_util import VECTORS
 
@@ -96,13 +97,21 @@ def test_peers_add_refuses_this_registrys_own_url(env: dict[str, str]) -> None:
     assert _run(public, "peers", "add", "DE", "--url", "https://registry.example.de", "--public-key", DE_KEY)[0] == 0
 
 
-def test_peers_add_knows_serves_port_from_the_environment_only(env: dict[str, str]) -> None:
-    # What the README tells the operator who started 'serve --port 18080': the command line sees FIREARMS_PORT
+def test_peers_add_knows_serves_address_from_the_environment_and_from_serve(env: dict[str, str], home: Path) -> None:
+    # Walking the README with 'serve --port 18080': the command line, which reads the environment, took the
+    # registry's own http://127.0.0.1:18080 for a partner's, whose notices the worker then posted to itself
     on_18080 = env | {"FIREARMS_PORT": "18080"}
     code, _, err = _run(on_18080, "peers", "add", "DE", "--url", "http://127.0.0.1:18080", "--public-key", DE_KEY)
     assert code == 1
     assert "(it serves on 127.0.0.1:18080)" in err
-    assert _run(on_18080, "peers", "add", "DE", "--url", "http://127.0.0.1:8080", "--public-key", DE_KEY)[0] == 0
+    trust.record_served_address(home, "127.0.0.1", 18090)  # what 'serve --port 18090' notes in its home
+    code, _, err = _run(env, "peers", "add", "DE", "--url", "http://localhost:18090/", "--public-key", DE_KEY)
+    assert code == 1
+    assert "(it serves on 127.0.0.1:18090)" in err
+    code, _, err = _run(env, "peers", "add", "DE", "--url", "http://127.0.0.1:8080", "--public-key", DE_KEY)
+    assert code == 1  # the environment's address (FIREARMS_PORT unset: 8080) still counts
+    assert "(it serves on 127.0.0.1:8080)" in err
+    assert _run(env, "peers", "add", "DE", "--url", "http://127.0.0.1:18091", "--public-key", DE_KEY)[0] == 0
 
 
 def test_peers_add_twice_and_bad_time(env: dict[str, str]) -> None:
