@@ -176,7 +176,8 @@ class ItemController(Controller):
             entity_id="*",
             payload={"format": format, "filters": list(filters)},
         )
-        media = "text/csv; charset=utf-8" if format == "csv" else "application/x-ndjson"
+        # Litestar appends "; charset=utf-8" to a text/* type itself: naming it here sent the parameter twice
+        media = "text/csv" if format == "csv" else "application/x-ndjson"
         stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
         return Stream(
             exports.export_items(pool, format, filters),

@@ -69,7 +69,7 @@ class PeerController(Controller):
             public_key=data.public_key,
             not_before=data.not_before,
             actor=officer.actor,
-            own=trust.own_address(settings),
+            own=[trust.own_address(settings)],  # serve's own settings: the address it binds
         )
 
     @get("/", summary="The trust list")

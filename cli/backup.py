@@ -68,7 +68,10 @@ def restore_command(ctx: click.Context, path: Path) -> None:
         ),
         new_home=True,
     )
-    if restored.missing_key_files:
+    if restored.problem:
+        # told to copy the keys "before 'firearms serve'", an operator served a restore that failed its checks
+        _progress("the data stays restored for inspection only: do not serve it")
+    elif restored.missing_key_files:
         _progress(
             f"copy {', '.join(restored.missing_key_files)} into {keys.keys_folder(settings.home)}/ (mode 0600) "
             "before 'firearms serve': the registry signs with them and the backup holds no private keys"

@@ -71,7 +71,7 @@ def peers_add(ctx: click.Context, state: str, url: str, public_key: str, not_bef
                 public_key=public_key,
                 not_before=start,
                 actor=_CLI_ACTOR,
-                own=trust.own_address(settings),
+                own=trust.own_addresses(settings),
             )
 
     _echo_json(_with_database(settings, work))
@@ -187,8 +187,13 @@ def keys_rotate(ctx: click.Context) -> None:
     _echo_json(done)
     if not done.switched:
         click.echo(
-            f"the new key is used once {', '.join(done.announced_to)} acknowledged its announcement "
+            f"the new key is used once {', '.join(done.awaiting)} acknowledged its announcement "
             "(see 'firearms notices --status queued'; 'firearms keys switch' uses it at once)",
+            err=True,
+        )
+    if disabled := [state for state in done.announced_to if state not in done.awaiting]:
+        click.echo(
+            f"{', '.join(disabled)} (disabled) will get the announcement once enabled; the switch does not wait for it",
             err=True,
         )
 

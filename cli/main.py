@@ -16,6 +16,7 @@ import msgspec
 
 from firearms import bootstrap, db, idempotency, journal, keys, tokens
 from firearms.errors import ConfigError, FirearmsError
+from firearms.exchange import trust
 from firearms.settings import Settings, load_settings
 from firearms.signing import b64url_encode
 from firearms.text_rules import printable
@@ -277,6 +278,14 @@ def serve(ctx: click.Context, host: str | None, port: int | None, workers: int |
     url = _database_url(settings, new_home=True)
     done = _run(bootstrap.initialise(settings, url, _connect))
     _announce_first_admin(done)
+    try:  # for 'firearms peers add', which sees the environment, not this process's --host and --port
+        trust.record_served_address(settings.home, settings.host, settings.port)
+    except OSError as exc:
+        logging.getLogger("firearms.serve").warning(
+            "cannot note the address served in %s (%s): 'firearms peers add' checks own URLs from the environment only",
+            settings.home,
+            exc.strerror,
+        )
     click.echo(f"firearms: {settings.state} registry on http://{settings.host}:{settings.port}", err=True)
     if settings.workers > 1:
         sys.exit(supervise(settings, url))
@@ -402,8 +411,9 @@ def journal_group() -> None:
 
 
 @journal_group.command("verify")
+@click.option("--json", "as_json", is_flag=True, help="the verdict as one JSON line on stdout (exit code unchanged)")
 @click.pass_context
-def journal_verify(ctx: click.Context) -> None:
+def journal_verify(ctx: click.Context, *, as_json: bool) -> None:
     """Recompute the chain: exit 0 when intact, else 1 naming the first bad entry."""
     settings = _settings(ctx)
 
@@ -411,6 +421,11 @@ def journal_verify(ctx: click.Context) -> None:
         return await journal.verify(conn, state=settings.state)
 
     result = _with_database(settings, work)
+    if as_json:  # for monitoring: the members of GET /api/v1/journal/verify
+        click.echo(msgspec.json.encode(result).decode())
+        if not result.intact:
+            sys.exit(1)
+        return
     if result.intact:
         click.echo(
             f"journal intact: {result.entries} entries, {result.checkpoints} checkpoints, {result.pending} pending"

@@ -101,7 +101,13 @@ def check_signed(
     """
     notice = envelope.notice
     if trusted is None:
-        raise NoticeRefusedError("unknown-sender", f"{notice.sender} is not on this registry's trust list")
+        # The sender's operator reads this in its outbox's last error: a disabled partner is on the list, and the
+        # fix (enable rather than add) is the receiving administrator's, so the detail names both
+        raise NoticeRefusedError(
+            "unknown-sender",
+            f"{notice.sender} is not on this registry's trust list, or is disabled there: its administrator "
+            f"adds it ('firearms peers add {notice.sender}') or enables it ('firearms peers enable {notice.sender}')",
+        )
     created_at = parse_time(notice.created_at)
     key = next((k for k in trusted if k.key_id == envelope.signature.key_id), None)
     if key is None:

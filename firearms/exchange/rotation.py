@@ -45,13 +45,18 @@ REASON_MAX = 2000  # what partners take in registry.key-revoked (firearms.exchan
 
 
 class Rotation(msgspec.Struct, frozen=True, kw_only=True):
-    """What ``keys rotate`` did: the new key, the key it replaces, and who must acknowledge it first."""
+    """What ``keys rotate`` did: the new key, the key it replaces, and who must acknowledge it first.
+
+    ``announced_to`` is every partner its announcement was queued for, disabled ones included (they get it
+    once enabled); ``awaiting`` the enabled ones whose acknowledgement the switch waits for.
+    """
 
     key_id: str
     public_key: str
     not_before: dt.datetime
     replaces: str
     announced_to: list[str]
+    awaiting: list[str]
     switched: bool
 
 
@@ -105,7 +110,7 @@ async def rotate(conn: Conn, files: keys.KeyFiles, *, actor: str) -> Rotation:
         entity_id=key.key_id,
         payload={**body, "replaces": current["key_id"], "announced_to": peers},
     )
-    switched = await _switch_if_announced(conn, key.key_id, key.public_key, now)
+    awaiting = await _switch_if_announced(conn, key.key_id, key.public_key, now)
     files.write(key)
     return Rotation(
         key_id=key.key_id,
@@ -113,7 +118,8 @@ async def rotate(conn: Conn, files: keys.KeyFiles, *, actor: str) -> Rotation:
         not_before=now,
         replaces=current["key_id"],
         announced_to=peers,
-        switched=switched,
+        awaiting=awaiting,
+        switched=not awaiting,
     )
 
 
@@ -157,11 +163,12 @@ class Switch(msgspec.Struct, frozen=True, kw_only=True):
     unacknowledged: list[str]
 
 
-async def _switch_if_announced(conn: Conn, key_id: str, public_key: bytes, not_before: dt.datetime) -> bool:
-    if await store.list_unannounced_states(conn, key_id):
-        return False
+async def _switch_if_announced(conn: Conn, key_id: str, public_key: bytes, not_before: dt.datetime) -> list[str]:
+    """Switch to the key when no enabled partner still has to acknowledge it; else those partners."""
+    if awaiting := await store.list_unannounced_states(conn, key_id):
+        return awaiting
     await _switch(conn, key_id, public_key, not_before, actor="system:exchange", payload={})
-    return True
+    return []
 
 
 async def _switch(
@@ -205,7 +212,7 @@ async def switch_announced_keys(conn: Conn) -> list[str]:
     switched: list[str] = []
     async with conn.transaction():
         for row in await store.list_unswitched_keys(conn):
-            if await _switch_if_announced(conn, row["key_id"], row["public_key"], row["not_before"]):
+            if not await _switch_if_announced(conn, row["key_id"], row["public_key"], row["not_before"]):
                 switched.append(row["key_id"])
     return switched
 

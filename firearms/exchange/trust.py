@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import msgspec
 
-from firearms import journal
+from firearms import files, journal
 from firearms.canonical import format_time, utc_now
 from firearms.countries import is_country
 from firearms.errors import ConflictError, InvalidInputError, NotFoundError
@@ -26,6 +26,9 @@ from firearms.store import peers as store
 from firearms.text_rules import is_http_base_url
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from pathlib import Path
+
     import asyncpg
 
     from firearms.db import Conn
@@ -41,7 +44,9 @@ __all__ = [
     "get_peer",
     "list_peers",
     "own_address",
+    "own_addresses",
     "parse_public_key",
+    "record_served_address",
     "set_peer_enabled",
     "trusted_keys",
 ]
@@ -61,6 +66,47 @@ class OwnAddress(msgspec.Struct, frozen=True, kw_only=True):
 def own_address(settings: Settings) -> OwnAddress:
     """This registry's address from its settings, for :func:`add_peer` to refuse a partner URL that is its own."""
     return OwnAddress(public_url=settings.public_url, host=settings.host, port=settings.port)
+
+
+SERVED_FILE = "serve.json"  # in FIREARMS_HOME: the host and port the last `serve` on this home bound
+
+
+class _Served(msgspec.Struct, frozen=True, kw_only=True):
+    host: str
+    port: int
+
+
+def record_served_address(home: Path, host: str, port: int) -> None:
+    """Note in the home the host and port ``serve`` binds, for :func:`own_addresses` in the command line.
+
+    ``serve --port`` is an option of that process: a ``firearms peers add`` run beside it reads only the
+    environment, and took the registry's own loopback URL for a partner's. Written whole (renamed into place).
+
+    Raises:
+        OSError: the home cannot be written.
+    """
+    path = home / SERVED_FILE
+    partial = files.partial_beside(path)
+    try:
+        partial.write_bytes(msgspec.json.encode(_Served(host=host, port=port)))
+        partial.replace(path)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+def own_addresses(settings: Settings) -> list[OwnAddress]:
+    """This registry's addresses for the command line: its settings', and the one ``serve`` last bound on its home.
+
+    A file that cannot be read or decoded is ignored: the check then rests on the settings, as before the file.
+    """
+    found = [own_address(settings)]
+    try:
+        served = msgspec.json.decode((settings.home / SERVED_FILE).read_bytes(), type=_Served)
+    except (OSError, msgspec.DecodeError):
+        return found
+    if (served.host, served.port) != (settings.host, settings.port):
+        found.append(OwnAddress(public_url=settings.public_url, host=served.host, port=served.port))
+    return found
 
 
 class PeerKey(msgspec.Struct, frozen=True, kw_only=True):
@@ -267,13 +313,14 @@ async def add_peer(
     public_key: str,
     not_before: dt.datetime | None,
     actor: str,
-    own: OwnAddress | None = None,
+    own: Sequence[OwnAddress] = (),
 ) -> Peer:
     """Put a partner and its first key (the trust anchor, checked out of band) on the trust list.
 
     A new key of this registry still waiting for its announcements is announced to the partner too
-    (:func:`firearms.exchange.rotation.announce_waiting_keys`). ``own``: this registry's address
-    (:func:`own_address`); a base URL that is its own is refused (the administrator's commands pass it).
+    (:func:`firearms.exchange.rotation.announce_waiting_keys`). ``own``: this registry's addresses
+    (:func:`own_address`, :func:`own_addresses`); a base URL that is one of them is refused (the administrator's
+    commands pass them).
 
     Raises:
         InvalidInputError: bad State, URL or key; ``own-url`` (the URL is this registry's own); ``own-key`` (the
@@ -282,8 +329,8 @@ async def add_peer(
     """
     _check_state(state, own_state)
     url = _check_url(base_url)
-    if own is not None:
-        _require_other_registry(url, own)
+    for address in own:
+        _require_other_registry(url, address)
     raw = parse_public_key(public_key)
     now = utc_now()
     start = _key_start(not_before)

@@ -41,7 +41,10 @@ async def insert_peer(conn: Conn, state: str, base_url: str, now: dt.datetime) -
     except asyncpg.UniqueViolationError as exc:
         if exc.constraint_name == "peer_pkey":
             raise ConflictError(
-                f"{state} is already on the trust list", code="peer-already-exists", state=state
+                f"{state} is already on the trust list ('firearms peers list'): enter another of its keys with"
+                f" POST /api/v1/peers/{state}/keys, or enable it with 'firearms peers enable {state}' if disabled",
+                code="peer-already-exists",
+                state=state,
             ) from exc
         raise
 

@@ -348,6 +348,9 @@ async def test_disabled_peer_is_unknown_sender(de: tuple[Client, db.Conn]) -> No
     response = await _post(client, envelope(AT_KEY))
     assert response.status_code == 403
     assert response.json()["type"] == PROBLEM_BASE + "unknown-sender"
+    # AT's operator reads this detail in its outbox: AT is on the list, so "not on the trust list" misled them
+    assert "or is disabled there" in response.json()["detail"]
+    assert "firearms peers enable AT" in response.json()["detail"]
 
 
 async def test_unknown_type_is_stored_rejected_and_consumes_its_sequence(de: tuple[Client, db.Conn]) -> None:

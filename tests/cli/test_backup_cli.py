@@ -206,6 +206,9 @@ def test_restore_whose_journal_does_not_match_the_manifest_fails(
         f"firearms: error: the restored journal does not hold the manifest's hash at seq {manifest['journal_seq']}"
         in (result.stderr)
     )
+    assert outcome["missing_key_files"]  # still listed in the outcome, but not as a step towards serving it
+    assert "before 'firearms serve'" not in result.stderr
+    assert "for inspection only: do not serve it" in result.stderr
 
 
 def test_a_backup_to_a_relative_path_is_journaled_with_its_whole_path(

@@ -44,6 +44,7 @@ CASES: dict[str, list[str]] = {
     "import": ["import", "{tmp}/records.csv"],  # a file of binary garbage, written by the test
     "export": ["export", "{tmp}/records.csv", "--country", "Austria"],
     "idempotency prune": ["idempotency", "prune", "--older-than", "0"],
+    "journal verify": ["journal", "verify", "--json=yes"],  # a flag takes no value
 }
 
 

@@ -80,6 +80,9 @@ def test_journal_verify_exit_codes(env: dict[str, str], database: str) -> None:
     intact = CliRunner().invoke(main, ["journal", "verify"], env=env)
     assert intact.exit_code == 0, intact.output
     assert "intact" in intact.stdout
+    intact_json = CliRunner().invoke(main, ["journal", "verify", "--json"], env=env)
+    assert intact_json.exit_code == 0, intact_json.output
+    assert json.loads(intact_json.stdout)["intact"] is True
 
     async def tamper() -> int:
         conn = await asyncpg.connect(database)
@@ -97,6 +100,12 @@ def test_journal_verify_exit_codes(env: dict[str, str], database: str) -> None:
     assert broken.exit_code == 1
     assert f"seq {seq}" in broken.stderr
     assert "entry 2" in broken.stderr
+    # a monitoring script reads the verdict as JSON, the members of GET /api/v1/journal/verify, exit code unchanged
+    as_json = CliRunner().invoke(main, ["journal", "verify", "--json"], env=env)
+    assert as_json.exit_code == 1
+    verdict = json.loads(as_json.stdout)
+    assert (verdict["intact"], verdict["bad_seq"], verdict["bad_entry_id"]) == (False, seq, 2)
+    assert verdict["problem"] == "the entry was changed after it was sealed"
 
 
 def test_journal_checkpoint_and_migrate(env: dict[str, str], database: str) -> None:

@@ -12,6 +12,8 @@ from click.testing import CliRunner
 
 from cli import main
 from firearms import bootstrap
+from firearms.exchange import trust
+from firearms.signing import SigningKey, b64url_encode
 from tests.exchange_util import VECTORS
 
 DE_KEY = VECTORS["keys"]["DE"]["public_key"]
@@ -105,11 +107,30 @@ def test_peers_add_refuses_this_registrys_own_key(env: dict[str, str]) -> None:
     assert _run(env, "peers", "list")[1] == ""
 
 
+def test_peers_add_knows_serves_address_from_the_environment_and_from_serve(env: dict[str, str], home: Path) -> None:
+    # Walking the README with 'serve --port 18080': the command line, which reads the environment, took the
+    # registry's own http://127.0.0.1:18080 for a partner's, whose notices the worker then posted to itself
+    on_18080 = env | {"FIREARMS_PORT": "18080"}
+    code, _, err = _run(on_18080, "peers", "add", "DE", "--url", "http://127.0.0.1:18080", "--public-key", DE_KEY)
+    assert code == 1
+    assert "(it serves on 127.0.0.1:18080)" in err
+    trust.record_served_address(home, "127.0.0.1", 18090)  # what 'serve --port 18090' notes in its home
+    code, _, err = _run(env, "peers", "add", "DE", "--url", "http://localhost:18090/", "--public-key", DE_KEY)
+    assert code == 1
+    assert "(it serves on 127.0.0.1:18090)" in err
+    code, _, err = _run(env, "peers", "add", "DE", "--url", "http://127.0.0.1:8080", "--public-key", DE_KEY)
+    assert code == 1  # the environment's address (FIREARMS_PORT unset: 8080) still counts
+    assert "(it serves on 127.0.0.1:8080)" in err
+    assert _run(env, "peers", "add", "DE", "--url", "http://127.0.0.1:18091", "--public-key", DE_KEY)[0] == 0
+
+
 def test_peers_add_twice_and_bad_time(env: dict[str, str]) -> None:
     assert _run(env, "peers", "add", "DE", "--url", "http://x", "--public-key", DE_KEY)[0] == 0
     code, _, err = _run(env, "peers", "add", "DE", "--url", "http://x", "--public-key", DE_KEY)
     assert code == 1
     assert "already on the trust list" in err
+    # the operator is told where the partner is and how a further key is entered (there is no CLI command for it)
+    assert "('firearms peers list'): enter another of its keys with POST /api/v1/peers/DE/keys, or enable" in err
     code, _, err = _run(
         env, "peers", "add", "CZ", "--url", "http://x", "--public-key", DE_KEY, "--not-before", "yesterday"
     )
@@ -268,3 +289,18 @@ def test_notices_prints_a_partners_error_text_on_one_line_without_control_charac
     assert out.count("\n") == 1
     assert "\x1b" not in out
     assert "last error: HTTP 403 unknown-sender:" in out
+
+
+def test_rotate_names_only_the_enabled_partners_the_switch_waits_for(env: dict[str, str]) -> None:
+    # Walking the README: with DE disabled, 'keys rotate' said "used once CZ, DE acknowledged", yet the worker
+    # switched as soon as CZ had (it waits for enabled partners only), and no acknowledgement from DE ever came.
+    cz_key = b64url_encode(SigningKey.generate().public_key)
+    assert _run(env, "peers", "add", "DE", "--url", "http://127.0.0.1:9", "--public-key", DE_KEY)[0] == 0
+    assert _run(env, "peers", "add", "CZ", "--url", "http://127.0.0.1:10", "--public-key", cz_key)[0] == 0
+    assert _run(env, "peers", "disable", "DE")[0] == 0
+    code, out, err = _run(env, "keys", "rotate")
+    assert code == 0
+    rotation = json.loads(out)
+    assert (rotation["announced_to"], rotation["awaiting"], rotation["switched"]) == (["CZ", "DE"], ["CZ"], False)
+    assert "the new key is used once CZ acknowledged its announcement" in err
+    assert "DE (disabled) will get the announcement once enabled; the switch does not wait for it" in err

@@ -435,3 +435,28 @@ def test_serve_with_workers_refuses_a_port_another_serve_with_workers_listens_on
     finally:
         first.send_signal(signal.SIGINT)
         first.communicate(timeout=60)
+
+
+def test_peers_add_beside_serve_started_with_port_refuses_the_registrys_own_url(tmp_path: Path) -> None:
+    """The README's operator starts ``serve --port P`` and enters partners with the CLI, whose environment has no P.
+
+    Before, the CLI compared a partner's URL with 127.0.0.1:8080 only: the registry's own http://127.0.0.1:P was
+    taken as a partner's, and the worker posted that partner's notices to itself (wrong-recipient, for ever).
+    """
+    home = tmp_path / "home"
+    port = free_port()
+    env = clean_env(STATE="AT", HOME=str(home))
+    serve = subprocess.Popen(
+        [*FIREARMS, "serve", "--port", str(port)], env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True
+    )
+    try:
+        assert wait_for_health(f"http://127.0.0.1:{port}", serve).status_code == 200
+        public_key = "PUAXw-hDiVqStwqnTRt-vJyYLM8uxJaMwM1V8Sr0Zgw"  # the README's example key
+        own = run_cli(env, "peers", "add", "DE", "--url", f"http://localhost:{port}", "--public-key", public_key)
+        assert own.returncode == 1, own.stdout
+        assert f"is this registry's own address (it serves on 127.0.0.1:{port})" in own.stderr
+        assert run_cli(env, "peers", "list").stdout == ""
+    finally:
+        serve.send_signal(signal.SIGINT)
+        serve.communicate(timeout=60)
+    assert serve.returncode == 0

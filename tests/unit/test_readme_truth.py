@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ast
 import re
+import shlex
 from pathlib import Path
 
 import click
@@ -191,3 +192,58 @@ def test_readme_gives_every_problem_code_its_status(source: str) -> None:
         code: (sorted(s), sorted(documented.get(code, ()))) for code, s in raised.items() if documented.get(code) != s
     }
     assert not wrong, f"code: (status in the code, status in the README): {wrong}"
+
+
+def _examples() -> list[list[str]]:
+    """The arguments of every ``firearms`` command the README shows: the ``sh`` blocks, line by line, and the
+    inline commands with an option and no placeholder (``firearms token create --role admin --name "..."``).
+
+    Leading ``VAR=value`` assignments and ``uv run`` are dropped, as the shell and uv drop them.
+    """
+    lines = [line for block in re.findall(r"```sh\n(.*?)```", README, flags=re.DOTALL) for line in block.splitlines()]
+    lines += [
+        span
+        for span in re.findall(r"`((?:[A-Z_]+=\S+ )*(?:uv run )?firearms [^`]*)`", README)
+        if "--" in span and not re.search(r"\b[A-Z][A-Z_]*\b(?!=)|\[|\|", span.split("firearms ", 1)[1])
+    ]
+    found: list[list[str]] = []
+    for line in lines:
+        words = shlex.split(line, comments=True)
+        while words and re.fullmatch(r"[A-Z_]+=.*", words[0]):
+            words.pop(0)
+        if words[:2] == ["uv", "run"]:
+            words = words[2:]
+        if words and Path(words[0]).name == "firearms":
+            found.append(words[1:])
+    return found
+
+
+def _parse(args: list[str]) -> None:
+    """Parse ``args`` as the ``firearms`` command line would, down to the command, without running it."""
+    command: click.Command = main
+    context = main.make_context("firearms", list(args))
+    while isinstance(command, click.Group):
+        rest = [*context._protected_args, *context.args]  # click 8.2 keeps the subcommand there
+        if not rest:
+            return
+        name, found, rest = command.resolve_command(context, rest)
+        assert found is not None
+        assert name is not None
+        command = found
+        context = command.make_context(name, rest, parent=context)
+
+
+def test_readme_examples_are_command_lines_the_cli_takes() -> None:
+    examples = _examples()
+    assert len(examples) > 15
+    refused: list[str] = []
+    for args in examples:
+        try:
+            _parse(args)
+        except click.BadParameter as exc:
+            # an example names the operator's own backup, which need not exist here
+            if not (isinstance(exc.param, click.Argument) and "does not exist" in exc.format_message()):
+                refused.append(f"firearms {shlex.join(args)}: {exc.format_message()}")
+        except click.UsageError as exc:
+            refused.append(f"firearms {shlex.join(args)}: {exc.format_message()}")
+    assert not refused, refused
