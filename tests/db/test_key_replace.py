@@ -1,4 +1,4 @@
-"""A registry restored from a backup older than its key's revocation (README, Backups).
+"""A registry restored from a backup older than its key's revocation, and ``keys replace`` (README, Backups).
 
 AT is backed up; then it rotates its key and revokes the old one, and DE takes the revocation. AT is restored
 from the backup: it signs with the key DE holds as revoked, and DE refuses everything it sends, a new rotation's
@@ -13,12 +13,14 @@ import uuid
 from typing import TYPE_CHECKING
 
 import msgspec
+import pytest
 from litestar.testing import AsyncTestClient
 
 import tests.exchange_util  # noqa: F401  # registers test.ping
 from api import create_app
 from firearms import backup, db, keys, outbox
-from firearms.exchange import delivery, rotation
+from firearms.errors import ConflictError, InvalidInputError
+from firearms.exchange import delivery, rotation, trust
 from tests.exchange_fixtures import Registry, at_de
 
 if TYPE_CHECKING:
@@ -134,3 +136,82 @@ async def test_a_registry_restored_from_before_its_keys_revocation_is_refused_ev
         await _attempt(de, client)
         refused = await _head(de)
         assert (refused.last_error or "").startswith(f"bad receipt: signature by {old} does not verify")
+
+
+async def test_keys_replace_lets_a_restored_registry_reach_its_partner_again(
+    at_de: tuple[Registry, Registry], empty_database: str, tmp_path: Path
+) -> None:
+    """The procedure: keys replace, DE's administrator enters the new key, the queue drains (resequenced as usual).
+
+    X, which DE took after the backup, is signed again with the new key and is still a duplicate there (PROTOCOL
+    §4 check 7 compares the notice, not its signature): DE answers with its first receipt.
+    """
+    at, de = at_de
+    async with _restored_after_revocation(at, de, empty_database, tmp_path) as (again, client, old, x, first_receipt):
+        later = await _enqueue(again, "DE")
+        await _attempt(again, de.client)
+        stuck = await _head(again)
+        assert (stuck.last_error or "").startswith("HTTP 403 key-revoked")
+        assert await again.conn.fetchval("SELECT envelope IS NOT NULL FROM notice_outbox WHERE notice_id = $1", later)
+
+        async with keys.key_transaction(again.conn, again.settings.home) as files:
+            done = await rotation.replace(again.conn, files, reason="restored from a backup", actor="test")
+        assert done.replaces == old
+        assert await keys.current_key_id(again.conn) == done.key_id
+        assert [(row.recipient, row.notices) for row in done.resigned] == [("DE", 2 if stuck.notice_id == x else 1)]
+        assert done.not_before == min(row.earliest_created_at for row in done.resigned)
+        assert await again.conn.fetchval(
+            "SELECT bool_and(signing_key_id = $1 AND envelope IS NULL) FROM notice_outbox WHERE status = 'queued'",
+            done.key_id,
+        )
+        entry = await again.conn.fetchval(
+            "SELECT payload FROM journal_entry WHERE action = 'key.replaced' AND entity_id = $1", done.key_id
+        )
+        assert entry["replaces"] == old
+        assert entry["reason"] == "restored from a backup"
+        assert keys.key_path(again.settings.home, done.key_id).exists()
+
+        # DE's administrator enters the key given out of band (POST /api/v1/peers/AT/keys, no not_before)
+        async with de.conn.transaction():
+            await trust.add_peer_key(de.conn, state="AT", public_key=done.public_key, not_before=None, actor="test")
+        for _ in range(2):
+            await _attempt(again, de.client)
+        resent = await outbox.get_notice(again.conn, x)
+        assert resent is not None
+        assert resent.status == "delivered"
+        assert await again.conn.fetchval("SELECT receipt FROM notice_outbox WHERE notice_id = $1", x) == first_receipt
+        behind = await outbox.get_notice(again.conn, later)
+        assert behind is not None
+        assert "expects 5, ahead of this notice" in (behind.last_error or "")
+        async with again.conn.transaction():
+            await outbox.resequence(again.conn, "DE", 5, actor="test")
+        await _deliver(again, de.client, "DE")
+        inbox = await de.conn.fetch(
+            "SELECT sequence, notice_id FROM notice_inbox WHERE sender = 'AT' ORDER BY sequence"
+        )
+        assert [row["sequence"] for row in inbox] == [1, 2, 3, 4, 5]
+        assert (inbox[1]["notice_id"], inbox[4]["notice_id"]) == (str(x), str(later))
+
+        # and AT's receipts, signed with the new key, are proof at DE again
+        await _enqueue(de, "AT")
+        await _deliver(de, client, "AT")
+        assert await de.conn.fetchval("SELECT bool_and(status = 'delivered') FROM notice_outbox")
+
+
+async def test_keys_replace_refuses_a_waiting_rotation_and_a_blank_reason(at_de: tuple[Registry, Registry]) -> None:
+    """A rotated key waiting for its switch is cancelled first; a replacement gives its reason. Nothing changes."""
+    at, _ = at_de
+    before = await keys.current_key_id(at.conn)
+    with pytest.raises(InvalidInputError) as blank:
+        async with keys.key_transaction(at.conn, at.settings.home) as files:
+            await rotation.replace(at.conn, files, reason="  ", actor="test")
+    assert blank.value.code == "reason-required"
+    async with keys.key_transaction(at.conn, at.settings.home) as files:
+        rotated = await rotation.rotate(at.conn, files, actor="test")
+    with pytest.raises(ConflictError) as waiting:
+        async with keys.key_transaction(at.conn, at.settings.home) as files:
+            await rotation.replace(at.conn, files, reason="restored", actor="test")
+    assert waiting.value.code == "rotation-pending"
+    assert rotated.key_id in waiting.value.detail
+    assert await keys.current_key_id(at.conn) == before
+    assert await at.conn.fetchval("SELECT count(*) FROM journal_entry WHERE action = 'key.replaced'") == 0
