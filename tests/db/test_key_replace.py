@@ -18,7 +18,7 @@ from litestar.testing import AsyncTestClient
 
 import tests.exchange_util  # noqa: F401  # registers test.ping
 from api import create_app
-from firearms import backup, db, keys, outbox
+from firearms import backup, db, journal, keys, outbox
 from firearms.errors import ConflictError, InvalidInputError
 from firearms.exchange import delivery, rotation, trust
 from tests.exchange_fixtures import Registry, at_de
@@ -74,6 +74,7 @@ async def _restored_after_revocation(
     await _deliver(at, de.client, "DE")
     x = await _enqueue(at, "DE")
     assert await outbox.number_queued(at.conn) == 1
+    assert await journal.checkpoint(at.conn, state="AT", home=at.settings.home) is not None  # by the old key
     path = tmp_path / "at.dump"
     assert at.settings.database_url is not None
     await backup.backup(at.settings.database_url, path, state="AT", actor="test")
@@ -196,6 +197,11 @@ async def test_keys_replace_lets_a_restored_registry_reach_its_partner_again(
         await _enqueue(de, "AT")
         await _deliver(de, client, "AT")
         assert await de.conn.fetchval("SELECT bool_and(status = 'delivered') FROM notice_outbox")
+
+        # checkpoints signed by the old key before and by the new one after both verify
+        assert await journal.checkpoint(again.conn, state="AT", home=again.settings.home) is not None
+        verdict = await journal.verify(again.conn, state="AT")
+        assert verdict.intact, verdict
 
 
 async def test_keys_replace_refuses_a_waiting_rotation_and_a_blank_reason(at_de: tuple[Registry, Registry]) -> None:
