@@ -15,7 +15,7 @@ from api.params import AfterQuery, LimitQuery, page
 from firearms import keys, outbox
 from firearms.errors import NotFoundError
 from firearms.exchange import rotation
-from firearms.exchange.rotation import Cancellation, Revocation, Rotation, Switch
+from firearms.exchange.rotation import Cancellation, Replacement, Revocation, Rotation, Switch
 from firearms.outbox import OutboxNotice
 from firearms.pagination import DEFAULT_LIMIT, decode_cursor, encode_cursor
 from firearms.store import inbox as inbox_store
@@ -108,8 +108,14 @@ class KeyRevocation(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     reason: Annotated[str, msgspec.Meta(min_length=1, max_length=2000)]
 
 
+class KeyReplacementRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Why the key in use is replaced by one given to partners out of band (journaled)."""
+
+    reason: Annotated[str, msgspec.Meta(min_length=1, max_length=2000)]
+
+
 class KeyController(Controller):
-    """``/api/v1/keys`` (admin): rotate, switch, cancel and revoke this registry's signing keys (PROTOCOL §6)."""
+    """``/api/v1/keys`` (admin): rotate, switch, cancel, revoke and replace this registry's keys (PROTOCOL §6)."""
 
     path = "/keys"
     opt = {"roles": ("admin",)}  # noqa: RUF012
@@ -122,6 +128,18 @@ class KeyController(Controller):
         """
         async with connection(pool) as conn, keys.key_transaction(conn, settings.home) as files:
             return await rotation.rotate(conn, files, actor=officer.actor)
+
+    @post("/replace", summary="Use a new key at once, unannounced", status_code=201)
+    async def replace(
+        self, pool: PoolDep, officer: OfficerDep, settings: SettingsDep, data: JSONBody[KeyReplacementRequest]
+    ) -> Replacement:
+        """A new key in use at once, for partners to enter out of band; every queued notice signed again with it.
+
+        After a restore from a backup older than the key's revocation (README, Backups). 409 ``rotation-pending``
+        while a rotated key waits for its switch. Its own transaction, as for a rotation.
+        """
+        async with connection(pool) as conn, keys.key_transaction(conn, settings.home) as files:
+            return await rotation.replace(conn, files, reason=data.reason, actor=officer.actor)
 
     @post("/switch", summary="Use the waiting new key now", status_code=200)
     async def switch(self, conn: ConnDep, officer: OfficerDep) -> Switch:

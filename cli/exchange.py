@@ -1,4 +1,4 @@
-"""``firearms peers``, ``firearms notices`` and ``firearms keys rotate|switch|cancel|revoke`` (PROTOCOL §1, §4, §6)."""
+"""``firearms peers``, ``firearms notices`` and ``firearms keys`` (PROTOCOL §1, §4, §6)."""
 
 from __future__ import annotations
 
@@ -250,6 +250,31 @@ def keys_cancel(ctx: click.Context, key_id: str, reason: str) -> None:
             return await rotation.cancel(conn, files, key_id.strip(), reason=reason, actor=_CLI_ACTOR)
 
     _echo_json(_with_database(settings, work))
+
+
+@keys_group.command("replace")
+@click.option("--reason", required=True, help="why (journaled): after a restore from a backup older than a key change")
+@click.pass_context
+def keys_replace(ctx: click.Context, reason: str) -> None:
+    """Use a new key at once, unannounced, and sign every queued notice again with it (see README, Backups).
+
+    For a registry whose partners refuse its key (restored from a backup older than the key's revocation): each
+    partner's administrator enters the printed key out of band, valid from 'not_before' at the latest.
+    """
+    settings = _settings(ctx)
+
+    async def work(conn: db.Conn) -> rotation.Replacement:
+        async with keys.key_transaction(conn, settings.home) as files:
+            return await rotation.replace(conn, files, reason=reason, actor=_CLI_ACTOR)
+
+    done = _with_database(settings, work)
+    _echo_json(done)
+    click.echo(
+        f"key {done.key_id} is in use and was announced to no partner: give each partner's administrator its key_id"
+        " and public_key out of band, to enter with POST /api/v1/peers/"
+        f"{settings.state}/keys (without not_before, or one at or before {done.not_before:%Y-%m-%dT%H:%M:%SZ})",
+        err=True,
+    )
 
 
 main.add_command(peers)

@@ -6,7 +6,9 @@ into use (becomes a ``registry_key``) by the worker once every enabled partner h
 announcement with an ``accepted`` receipt (a partner that stored it ``rejected`` did not take the key),
 so no partner ever sees a signature by a key it has not been told about. ``cancel`` abandons a waiting
 key before its switch and revokes it with every partner told of it. ``revoke`` marks one of this
-registry's keys revoked and tells every partner with ``registry.key-revoked``.
+registry's keys revoked and tells every partner with ``registry.key-revoked``. ``replace`` puts a new key
+into use at once, unannounced, for partners to enter out of band: the way out for a registry restored from a
+backup older than its key's revocation, whose partners refuse everything it signs.
 """
 
 from __future__ import annotations
@@ -30,11 +32,14 @@ if TYPE_CHECKING:
 __all__ = [
     "REASON_MAX",
     "Cancellation",
+    "Replacement",
+    "Resigned",
     "Revocation",
     "Rotation",
     "Switch",
     "announce_waiting_keys",
     "cancel",
+    "replace",
     "revoke",
     "rotate",
     "switch_announced_keys",
@@ -333,3 +338,87 @@ async def revoke(conn: Conn, key_id: str, *, reason: str, actor: str) -> Revocat
         payload={**body, "announced_to": peers},
     )
     return Revocation(key_id=key_id, revoked_at=now, announced_to=peers)
+
+
+class Resigned(msgspec.Struct, frozen=True, kw_only=True):
+    """The queued notices for one partner that ``keys replace`` has signed again with the new key."""
+
+    recipient: str
+    notices: int
+    earliest_created_at: dt.datetime
+
+
+class Replacement(msgspec.Struct, frozen=True, kw_only=True):
+    """What ``keys replace`` did: the new key (for partners to enter out of band) and the notices signed again."""
+
+    key_id: str
+    public_key: str
+    not_before: dt.datetime
+    replaces: str | None
+    resigned: list[Resigned]
+
+
+async def replace(conn: Conn, files: keys.KeyFiles, *, reason: str, actor: str) -> Replacement:
+    """Put a new key into use at once, without announcing it, and sign every queued notice again with it.
+
+    For a registry its partners no longer take signatures from (PROTOCOL §6 gives no way back): restored from a
+    backup older than its key's revocation or rotation, it signs with a key they hold as revoked (or not at all),
+    and an announcement signed by that key is refused like the rest. Each partner's administrator enters the new
+    key out of band (``POST /api/v1/peers/{state}/keys``), as for a first key (PROTOCOL §1: the trust anchor).
+
+    Every notice still queued, for every partner, is to be signed with the new key: the notice itself (id,
+    sequence, ``created_at``, body) is kept, so one the partner already holds (sent after the backup) has the
+    same canonical bytes there and is a duplicate answered with its first receipt (PROTOCOL §4 check 7 compares
+    the notice, not the signature). The key is therefore valid from the oldest queued notice's ``created_at``
+    (not before the latest start of the other keys, so that it is the current one), and the partner must enter
+    it valid from then at the latest. Acknowledged notices are never signed again: their receipts name them.
+
+    The key in use is neither revoked nor told anything (a partner that took the revocation holds it so; one that
+    did not keeps trusting it until ``keys revoke``). Journaled ``key.replaced``; ``files``: the caller's
+    :func:`firearms.keys.key_transaction`, which puts the new key's file in place once this committed. The old
+    key's file is not needed.
+
+    Raises:
+        InvalidInputError: ``reason-required`` for a blank reason; a reason over 2000 characters.
+        ConflictError: ``rotation-pending``: a rotated key waits for its switch (cancel it first: its
+            announcement is then followed by its revocation, both signed again with the new key).
+    """
+    reason = _reason(reason)
+    await store.lock_pending_registry_keys(conn)  # no rotation starts meanwhile
+    if waiting := await store.lock_unswitched_keys(conn):
+        raise ConflictError(
+            f"key {waiting[0]['key_id']} waits for its switch: run 'firearms keys cancel {waiting[0]['key_id']}"
+            " --reason R' first (its revocation is signed with the new key like every queued notice)",
+            code="rotation-pending",
+            key_id=waiting[0]["key_id"],
+        )
+    current = await key_store.get_current_registry_key(conn, dt.datetime.now(dt.UTC))
+    now = utc_now()
+    start = min(now, await store.get_earliest_queued_notice(conn) or now)
+    latest = await store.get_latest_key_start(conn)
+    if latest is not None and latest > start:
+        start = latest  # the newest not_before is the key in use (current_registry_key_id); ties go to the newest
+    key = SigningKey.generate()
+    # full precision: a key made in the same second as the one it replaces still sorts after it
+    await key_store.insert_registry_key(conn, key.key_id, key.public_key, start, dt.datetime.now(dt.UTC))
+    resigned = [
+        Resigned(recipient=row["recipient"], notices=row["resigned"], earliest_created_at=row["earliest"])
+        for row in await store.resign_queued_outbox_notices(conn, key.key_id)
+    ]
+    done = Replacement(
+        key_id=key.key_id,
+        public_key=b64url_encode(key.public_key),
+        not_before=start,
+        replaces=None if current is None else current["key_id"],
+        resigned=resigned,
+    )
+    await journal.record(
+        conn,
+        actor=actor,
+        action="key.replaced",
+        entity="registry_key",
+        entity_id=key.key_id,
+        payload={**msgspec.to_builtins(done), "reason": reason},
+    )
+    files.write(key)
+    return done

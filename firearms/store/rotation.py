@@ -16,6 +16,8 @@ if TYPE_CHECKING:
 __all__ = [
     "cancel_pending_registry_key",
     "get_cancelled_registry_key",
+    "get_earliest_queued_notice",
+    "get_latest_key_start",
     "get_pending_registry_key_for_update",
     "get_registry_key",
     "has_unswitched_key",
@@ -27,6 +29,7 @@ __all__ = [
     "lock_pending_registry_keys",
     "lock_unswitched_keys",
     "mark_key_switched",
+    "resign_queued_outbox_notices",
     "revoke_registry_key",
 ]
 
@@ -102,3 +105,20 @@ async def list_announced_states(conn: Conn, key_id: str) -> list[str]:
 async def list_key_revocations(conn: Conn, key_id: str) -> list[asyncpg.Record]:
     """The ``registry.key-revoked`` notices queued for ``key_id``: ``recipient`` and ``revoked_at``."""
     return await conn.fetch(Q["list_key_revocations"], key_id)
+
+
+async def resign_queued_outbox_notices(conn: Conn, key_id: str) -> list[asyncpg.Record]:
+    """Have every queued notice signed again with ``key_id``: per recipient, how many and the earliest created_at."""
+    return await conn.fetch(Q["resign_queued_outbox_notices"], key_id)
+
+
+async def get_latest_key_start(conn: Conn) -> dt.datetime | None:
+    """The latest ``not_before`` of this registry's keys (``None`` when it has none)."""
+    found: dt.datetime | None = await conn.fetchval(Q["get_latest_key_start"])
+    return found
+
+
+async def get_earliest_queued_notice(conn: Conn) -> dt.datetime | None:
+    """The ``created_at`` of the oldest queued notice (``None`` when nothing is queued)."""
+    found: dt.datetime | None = await conn.fetchval(Q["get_earliest_queued_notice"])
+    return found

@@ -88,3 +88,29 @@ SELECT recipient, body ->> 'revoked_at' AS revoked_at
   FROM notice_outbox
  WHERE type = 'registry.key-revoked' AND body ->> 'key_id' = $1
  ORDER BY recipient;
+
+-- name: resign_queued_outbox_notices
+-- keys replace: every notice still queued (numbered or not, for every partner) is to be signed with key $1, its kept
+-- bytes cleared; the notice itself is kept (a partner holding it already finds the same canonical bytes). Per
+-- partner: how many, and the earliest created_at among them (the key must be valid from then at the partner).
+-- $1 key_id
+WITH resigned AS (
+    UPDATE notice_outbox
+       SET signing_key_id = $1, envelope = NULL
+     WHERE status = 'queued' AND signing_key_id IS DISTINCT FROM $1
+    RETURNING recipient, created_at
+)
+SELECT recipient, count(*) AS resigned, min(created_at) AS earliest
+  FROM resigned
+ GROUP BY recipient
+ ORDER BY recipient;
+
+-- name: get_latest_key_start
+-- The latest not_before of this registry's keys (NULL when it has none): a replacing key starts no earlier, so that
+-- it is the current one by current_registry_key_id's rule.
+SELECT max(not_before) FROM registry_key;
+
+-- name: get_earliest_queued_notice
+-- The created_at of the oldest notice still queued for any partner (NULL when none): a replacing key is valid from
+-- then, since it signs every queued notice again.
+SELECT min(created_at) FROM notice_outbox WHERE status = 'queued';

@@ -473,3 +473,34 @@ async def test_a_partner_key_that_is_this_registrys_own_is_refused(
     assert await conn.fetchval("SELECT count(*) FROM peer_key") == 1
     added = {"state": "DE", "base_url": "https://registry.example.de", "public_key": DE_KEY}
     assert (await client.post("/api/v1/peers", json=added, headers=admin)).status_code == 201
+
+
+async def test_key_replace_endpoint_signs_the_queue_again_with_a_new_key_in_use_at_once(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    auth: TokenFactory,
+    conn: db.Conn,
+) -> None:
+    admin = await auth("admin")
+    old = await conn.fetchval("SELECT key_id FROM registry_key")
+    await client.post(
+        "/api/v1/peers", json={"state": "DE", "base_url": "http://127.0.0.1:9", "public_key": DE_KEY}, headers=admin
+    )
+    async with conn.transaction():
+        queued = await outbox.enqueue(conn, "DE", "registry.key-revoked", {"key_id": "0" * 32, "revoked_at": "x"})
+    blank = await client.post("/api/v1/keys/replace", json={"reason": ""}, headers=admin)
+    assert blank.status_code == 400
+    replaced = await client.post("/api/v1/keys/replace", json={"reason": "restored"}, headers=admin)
+    assert replaced.status_code == 201
+    done = replaced.json()
+    assert done["replaces"] == old
+    assert [(row["recipient"], row["notices"]) for row in done["resigned"]] == [("DE", 1)]
+    assert (await client.get("/exchange/v1/keys")).json()["current_key_id"] == done["key_id"]
+    assert (
+        await conn.fetchval("SELECT signing_key_id FROM notice_outbox WHERE notice_id = $1", queued) == done["key_id"]
+    )
+    rotated = await client.post("/api/v1/keys/rotate", headers=admin)
+    assert rotated.status_code == 201
+    waiting = await client.post("/api/v1/keys/replace", json={"reason": "again"}, headers=admin)
+    assert waiting.status_code == 409
+    assert waiting.json()["type"].endswith("/rotation-pending")
+    assert waiting.json()["key_id"] == rotated.json()["key_id"]

@@ -44,6 +44,7 @@ MATRIX: dict[tuple[str, str], set[str]] = {
     ("GET", "/journal/verify"): {A, AUD},
     ("POST", "/keys/X-1/cancel"): {A},
     ("POST", "/keys/X-1/revoke"): {A},
+    ("POST", "/keys/replace"): {A},
     ("POST", "/keys/rotate"): {A},
     ("POST", "/keys/switch"): {A},
     ("GET", "/licences"): {A, REC, LIC, AUD},

@@ -305,6 +305,7 @@ SCENARIOS: dict[str, Scenario] = {
         _peer(ctx), lambda s: Request(f"/api/v1/peers/{s}/keys", {"public_key": CZ_KEY})
     ),
     "POST /api/v1/keys/rotate": lambda ctx: _const(Request("/api/v1/keys/rotate")),
+    "POST /api/v1/keys/replace": lambda ctx: _const(Request("/api/v1/keys/replace", REASON)),
     "POST /api/v1/keys/switch": lambda ctx: _then(_rotated(ctx), lambda _: Request("/api/v1/keys/switch")),
     "POST /api/v1/keys/{key_id:str}/cancel": lambda ctx: _then(
         _rotated(ctx), lambda k: Request(f"/api/v1/keys/{k}/cancel", REASON)

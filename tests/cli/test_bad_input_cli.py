@@ -26,6 +26,7 @@ CASES: dict[str, list[str]] = {
     "token revoke": ["token", "revoke", "not-a-uuid"],
     "keys revoke": ["keys", "revoke", "no-such-key", "--reason", "leaked"],
     "keys cancel": ["keys", "cancel", "no-such-key", "--reason", "by mistake"],
+    "keys replace": ["keys", "replace", "--reason", "  "],
     "backup": ["backup", "{tmp}/no/such/folder/at.dump"],
     "restore": ["restore", "{tmp}/no-such.dump"],
     "peers add": [

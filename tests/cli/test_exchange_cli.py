@@ -304,3 +304,19 @@ def test_rotate_names_only_the_enabled_partners_the_switch_waits_for(env: dict[s
     assert (rotation["announced_to"], rotation["awaiting"], rotation["switched"]) == (["CZ", "DE"], ["CZ"], False)
     assert "the new key is used once CZ acknowledged its announcement" in err
     assert "DE (disabled) will get the announcement once enabled; the switch does not wait for it" in err
+
+
+def test_keys_replace_uses_a_new_key_at_once_and_signs_the_queue_again(env: dict[str, str]) -> None:
+    old = json.loads(_run(env, "keys", "show")[1])["key_id"]
+    assert _run(env, "peers", "add", "DE", "--url", "http://127.0.0.1:9", "--public-key", DE_KEY)[0] == 0
+    code, out, err = _run(env, "keys", "replace", "--reason", "restored from a backup")
+    assert code == 0
+    done = json.loads(out)
+    assert done["replaces"] == old
+    assert done["resigned"] == []  # nothing was queued
+    assert "POST /api/v1/peers/AT/keys" in err
+    shown = json.loads(_run(env, "keys", "show")[1])
+    assert shown["key_id"] == done["key_id"] != old
+    code, _, err = _run(env, "keys", "replace", "--reason", "")
+    assert code == 1
+    assert "gives its reason" in err

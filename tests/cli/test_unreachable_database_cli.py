@@ -33,6 +33,7 @@ _OPENING: dict[str, list[str]] = {
     "keys switch": ["keys", "switch"],
     "keys revoke": ["keys", "revoke", "k1", "--reason", "lost"],
     "keys cancel": ["keys", "cancel", "k1", "--reason", "lost"],
+    "keys replace": ["keys", "replace", "--reason", "restored"],
     "journal verify": ["journal", "verify"],
     "journal checkpoint": ["journal", "checkpoint"],
     "idempotency prune": ["idempotency", "prune", "--older-than", "30"],

@@ -140,7 +140,8 @@ MUTABLE: dict[str, Allowed] = {
         "receipt_reason",
         "expected_sequence",
         "id_conflict_at",
-        why="delivery state; the notice stays. envelope: set once, cleared only with a new number (test below)",
+        why="delivery state; the notice stays. envelope: set once, cleared only with a new number (test below);"
+        " signing_key_id: only to a key of this registry with the envelope cleared, while queued (keys replace)",
     ),
     "peer": _allow("base_url", "enabled", "last_sent_sequence", "updated_at", why="the trust list's settings"),
     "peer_key": _allow("revoked_at", why="a partner's key revoked"),
@@ -289,3 +290,33 @@ async def test_an_outgoing_notices_signed_bytes_are_kept(conn: db.Conn) -> None:
     cleared = "UPDATE notice_outbox SET sequence = 5, envelope = NULL, attempts = 1 WHERE notice_id = $1"
     assert await conn.execute(cleared, notice_id) == "UPDATE 1"
     assert await conn.fetchval("SELECT envelope FROM notice_outbox WHERE notice_id = $1", notice_id) is None
+
+
+K2, K3 = "2" * 32, "3" * 32  # key ids of this registry (32 hex characters)
+
+
+async def test_a_queued_notice_changes_its_signing_key_only_to_a_key_here_with_its_bytes_cleared(
+    conn: db.Conn,
+) -> None:
+    """keys replace signs queued notices again with a new key: the key and the cleared bytes change together."""
+    await conn.execute(
+        "INSERT INTO peer (state, base_url, enabled, created_at, updated_at)"
+        " VALUES ('DE', 'https://registry.example.de', true, now(), now())"
+    )
+    await conn.execute(
+        "INSERT INTO registry_key (key_id, public_key, not_before, created_at)"
+        " VALUES ($1, decode(repeat('02', 32), 'hex'), now(), now()),"
+        " ($2, decode(repeat('03', 32), 'hex'), now(), now())",
+        K2,
+        K3,
+    )
+    notice_id = await outbox.enqueue(conn, "DE", "test.ping", {"n": 1})
+    await conn.execute("UPDATE notice_outbox SET sequence = 1, envelope = '\\x01' WHERE notice_id = $1", notice_id)
+    for change in (f"signing_key_id = '{K2}'", f"signing_key_id = '{'0' * 32}', envelope = NULL", "envelope = NULL"):
+        with pytest.raises(asyncpg.RestrictViolationError, match="notice_outbox"):
+            await conn.execute(f"UPDATE notice_outbox SET {change} WHERE notice_id = $1", notice_id)  # noqa: S608
+    resigned = "UPDATE notice_outbox SET signing_key_id = $2, envelope = NULL WHERE notice_id = $1"
+    assert await conn.execute(resigned, notice_id, K2) == "UPDATE 1"
+    await conn.execute("UPDATE notice_outbox SET status = 'delivered' WHERE notice_id = $1", notice_id)
+    with pytest.raises(asyncpg.RestrictViolationError, match="signing key of a notice changes only while it is queued"):
+        await conn.execute("UPDATE notice_outbox SET signing_key_id = $2 WHERE notice_id = $1", notice_id, K3)
