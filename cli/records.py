@@ -76,25 +76,49 @@ def import_records(ctx: click.Context, path: Path, fmt: str | None, report: Path
         _fail(f"no row of {path.name} is valid; nothing was stored (see {report_path})")
 
 
+def _refuse_existing(path: Path) -> None:
+    """Refuse an export to an existing ``path`` (a dangling link too): it replaces a file only with ``--overwrite``.
+
+    Raises:
+        InvalidInputError: ``path`` exists (one line for the operator, exit 1).
+    """
+    if path.exists() or path.is_symlink():
+        raise InvalidInputError(f"{path} already exists: name another file, or give --overwrite to replace it")
+
+
 @main.command("export")
 @click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--format", "fmt", type=click.Choice(["csv", "ndjson"]), help="default: from the file name")
 @click.option("--status", type=click.Choice(lifecycle.STATUSES), help="only items in this status")
 @click.option("--kind", type=click.Choice(["firearm", "component", "ammunition"]))
 @click.option("--country", callback=_state_code, help="only items made in this country (ISO alpha-2)")
+@click.option("--overwrite", is_flag=True, help="replace PATH if it exists (by default an existing file is refused)")
 @click.pass_context
 def export_records(
-    ctx: click.Context, path: Path, fmt: str | None, status: str | None, kind: str | None, country: str | None
+    ctx: click.Context,
+    path: Path,
+    fmt: str | None,
+    status: str | None,
+    kind: str | None,
+    country: str | None,
+    *,
+    overwrite: bool,
 ) -> None:
     """Export records to PATH as CSV or NDJSON, in the bulk-import columns (ITI para 13 hand-over).
 
-    Journaled as ``items.exported``, like ``GET /api/v1/items/export``.
+    Journaled as ``items.exported``, like ``GET /api/v1/items/export``. An existing PATH is refused (it may
+    be the only copy of an earlier export, handed to an inspector), unless ``--overwrite`` is given.
     """
     settings = _settings(ctx)
     url = _database_url(settings)
     chosen: Any = fmt or path.suffix.lstrip(".").lower().replace("jsonl", "ndjson")
     if chosen not in {"csv", "ndjson"}:
         _fail("name the file .csv or .ndjson, or give --format")
+    if not overwrite:  # before the export starts: a refused export is not journaled and writes nothing
+        try:
+            _refuse_existing(path)
+        except InvalidInputError as exc:
+            _fail(exc.detail)
 
     async def run() -> int:
         pool = await _pool(url, max_size=1)
@@ -122,6 +146,8 @@ def export_records(
                     async for chunk in exports.export_items(pool, chosen, filters):
                         handle.write(chunk)
                         written += len(chunk)
+                if not overwrite:  # a file made under PATH while the export ran is kept too
+                    _refuse_existing(path)
                 partial.replace(path)
             finally:
                 partial.unlink(missing_ok=True)
