@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from cli.main import _CLI_ACTOR, _connect, _database_url, _fail, _pool, _run, _settings, _state_code, main
+from cli.main import _cli_actor, _connect, _database_url, _fail, _pool, _run, _settings, _state_code, main
 from firearms import clock, exports, files, imports, journal, lifecycle
 from firearms.errors import InvalidInputError
 
@@ -54,7 +54,7 @@ def import_records(ctx: click.Context, path: Path, fmt: str | None, report: Path
                 return await imports.import_file(
                     conn,
                     path,
-                    actor=_CLI_ACTOR,
+                    actor=_cli_actor(),
                     today=clock.today(settings.time_zone),
                     fmt=fmt,
                     report=report_path,
@@ -137,7 +137,7 @@ def export_records(
                     async with pool.acquire() as conn, conn.transaction():
                         await journal.record(
                             conn,
-                            actor=_CLI_ACTOR,
+                            actor=_cli_actor(),
                             action="items.exported",
                             entity="item",
                             entity_id="*",

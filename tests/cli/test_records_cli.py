@@ -3,6 +3,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import os
+import pwd
 from pathlib import Path
 
 from click.testing import CliRunner
@@ -173,7 +174,11 @@ def test_export_command_is_journaled_like_the_api_export(database: str, home: Pa
             await conn.close()
 
     assert asyncio.run(entries()) == [
-        ("cli:operator", "*", {"format": "csv", "filters": [None, None, None, None, "lost", None, None, None]})
+        (
+            f"cli:{pwd.getpwuid(os.getuid()).pw_name}",
+            "*",
+            {"format": "csv", "filters": [None, None, None, None, "lost", None, None, None]},
+        )
     ]
 
 
