@@ -22,7 +22,7 @@ from firearms.errors import ConfigError, FirearmsError
 from firearms.exchange import trust
 from firearms.settings import Settings, load_settings
 from firearms.signing import b64url_encode
-from firearms.text_rules import printable
+from firearms.text_rules import counted, printable
 from firearms.worker import run_worker
 
 if TYPE_CHECKING:
@@ -467,7 +467,8 @@ def journal_verify(ctx: click.Context, *, as_json: bool) -> None:
         return
     if result.intact:
         click.echo(
-            f"journal intact: {result.entries} entries, {result.checkpoints} checkpoints, {result.pending} pending"
+            f"journal intact: {counted(result.entries, 'entry', 'entries')}, "
+            f"{counted(result.checkpoints, 'checkpoint')}, {result.pending} pending"
         )
         return
     where = ", ".join(
@@ -478,7 +479,8 @@ def journal_verify(ctx: click.Context, *, as_json: bool) -> None:
         )
         if part
     )
-    click.echo(f"journal BROKEN at {where}: {result.problem} ({result.entries} entries verified before it)", err=True)
+    verified = counted(result.entries, "entry", "entries")
+    click.echo(f"journal BROKEN at {where}: {result.problem} ({verified} verified before it)", err=True)
     sys.exit(1)
 
 
@@ -518,13 +520,13 @@ def idempotency_prune(ctx: click.Context, days: int) -> None:
     """
 
     def show(done: int) -> None:
-        click.echo(f"pruned {done} idempotency keys so far", err=True)
+        click.echo(f"pruned {counted(done, 'idempotency key')} so far", err=True)
 
     async def work(conn: db.Conn) -> int:
         return await idempotency.prune(conn, older_than=dt.timedelta(days=days), actor=_cli_actor(), progress=show)
 
     pruned = _with_database(_settings(ctx), work)
-    click.echo(f"pruned {pruned} idempotency keys stored more than {days} days ago")
+    click.echo(f"pruned {counted(pruned, 'idempotency key')} stored more than {counted(days, 'day')} ago")
 
 
 import cli.backup  # noqa: E402  # backup and restore: registers itself on main

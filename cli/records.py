@@ -11,6 +11,7 @@ import click
 from cli.main import _cli_actor, _connect, _database_url, _fail, _pool, _run, _settings, _state_code, main
 from firearms import clock, exports, files, imports, journal, lifecycle
 from firearms.errors import InvalidInputError
+from firearms.text_rules import counted
 
 if TYPE_CHECKING:
     from firearms.imports import ImportResult
@@ -66,7 +67,7 @@ def import_records(ctx: click.Context, path: Path, fmt: str | None, report: Path
 
     result = _run(run())
     click.echo(
-        f"{path.name}: {result.rows_read} rows read, {result.inserted} imported, "
+        f"{path.name}: {counted(result.rows_read, 'row')} read, {result.inserted} imported, "
         f"{result.already_registered} already registered, {result.rejected} rejected"
         + (f" (batch {result.import_id})" if result.import_id else " (nothing stored)")
     )
@@ -156,4 +157,4 @@ def export_records(
         return written
 
     written = _run(run())
-    click.echo(f"{path}: {written} bytes", err=True)
+    click.echo(f"{path}: {counted(written, 'byte')}", err=True)

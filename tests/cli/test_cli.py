@@ -183,6 +183,10 @@ def test_journal_checkpoint_and_migrate(env: dict[str, str], database: str) -> N
     # sealed first: the one checkpoint signs the link of the last entry, and is what was printed
     assert checkpoints == [{"seq": entries, "at_head": True, "last_entry": True}]
     assert printed["seq"] == entries
+    verified = CliRunner().invoke(main, ["journal", "verify"], env=env)
+    assert verified.exit_code == 0, verified.output
+    # one checkpoint is "1 checkpoint" (it read "1 checkpoints")
+    assert verified.stdout == f"journal intact: {entries} entries, 1 checkpoint, 0 pending\n"
     migrated = CliRunner().invoke(main, ["migrate"], env=env)
     assert migrated.exit_code == 0
     assert migrated.stdout.strip() == "nothing to apply"
@@ -505,8 +509,8 @@ def test_idempotency_prune_deletes_old_keys_with_progress(env: dict[str, str], d
     asyncio.run(keys())
     pruned = CliRunner().invoke(main, ["idempotency", "prune", "--older-than", "30"], env=env)
     assert pruned.exit_code == 0, pruned.output
-    assert pruned.stdout.strip() == "pruned 1 idempotency keys stored more than 30 days ago"
-    assert "pruned 1 idempotency keys so far" in pruned.stderr
+    assert pruned.stdout.strip() == "pruned 1 idempotency key stored more than 30 days ago"
+    assert "pruned 1 idempotency key so far" in pruned.stderr
     again = CliRunner().invoke(main, ["idempotency", "prune", "--older-than", "30"], env=env)
     assert again.stdout.strip() == "pruned 0 idempotency keys stored more than 30 days ago"
     for wrong in ("0", "-1", "soon", "36501", "800000"):

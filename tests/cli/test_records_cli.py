@@ -144,7 +144,7 @@ def test_csv_export_has_a_byte_order_mark_and_no_officer_and_round_trips(
     assert "Česká zbrojovka" in content.decode("utf-8-sig")
     again = CliRunner().invoke(main, ["import", str(out)], env=env(database, home))
     assert again.exit_code == 0, again.output
-    assert "1 rows read, 0 imported, 1 already registered, 0 rejected" in again.stdout
+    assert "1 row read, 0 imported, 1 already registered, 0 rejected" in again.stdout
     # an export written before (with registered_by, without the mark) still imports as it is
     earlier = tmp_path / "earlier.csv"
     earlier.write_text(
@@ -154,7 +154,7 @@ def test_csv_export_has_a_byte_order_mark_and_no_officer_and_round_trips(
     )
     old = CliRunner().invoke(main, ["import", str(earlier)], env=env(database, home))
     assert old.exit_code == 0, old.output
-    assert "1 rows read, 1 imported" in old.stdout
+    assert "1 row read, 1 imported" in old.stdout
 
 
 def test_export_command_is_journaled_like_the_api_export(database: str, home: Path, tmp_path: Path) -> None:
