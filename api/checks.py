@@ -11,13 +11,12 @@ from litestar import Controller, get, post
 from litestar.params import FromPath, JSONBody, QueryParameter
 
 from api.deps import ConnDep, OfficerDep, SettingsDep
-from api.params import AfterQuery, LimitQuery, page
+from api.params import AfterQuery, LimitQuery, OptionalStateQuery, page, state_code
 from firearms import checks
 from firearms.check_rules import CheckRequest
 from firearms.checks import CheckAnswer, CheckRecord
 from firearms.errors import InvalidInputError
 from firearms.pagination import DEFAULT_LIMIT, decode_cursor, encode_cursor
-from firearms.text_rules import STATE_CODE_PATTERN
 
 __all__ = ["CheckController", "CheckPage", "DecisionRequest"]
 
@@ -113,7 +112,7 @@ class CheckController(Controller):
         self,
         conn: ConnDep,
         licence_number: Annotated[str | None, QueryParameter(max_length=64)] = None,
-        issuing_state: Annotated[str | None, QueryParameter(pattern=STATE_CODE_PATTERN)] = None,
+        issuing_state: OptionalStateQuery = None,
         serial: Annotated[str | None, QueryParameter(min_length=1, max_length=64)] = None,
         after: AfterQuery = None,
         limit: LimitQuery = DEFAULT_LIMIT,
@@ -127,7 +126,9 @@ class CheckController(Controller):
         if serial is not None and not by_licence:
             found = await checks.list_by_serial(conn, serial, before=before, limit=limit + 1)
         elif serial is None and licence_number is not None and issuing_state is not None:
-            found = await checks.list_by_licence(conn, issuing_state, licence_number, before=before, limit=limit + 1)
+            found = await checks.list_by_licence(
+                conn, state_code(issuing_state), licence_number, before=before, limit=limit + 1
+            )
         else:
             raise InvalidInputError(
                 "give either 'serial' alone, or both 'licence_number' and 'issuing_state'", code="invalid-check-filter"

@@ -12,7 +12,7 @@ from litestar.response import Stream
 
 from api.deps import ConnDep, OfficerDep, PoolDep, SettingsDep
 from api.idempotency import Answer, IdempotencyKeyHeader, once
-from api.params import AfterQuery, ItemIdPath, LimitQuery, page
+from api.params import AfterQuery, ItemIdPath, LimitQuery, OptionalStateQuery, page, state_code
 from firearms import clock, exports, item_events, items, journal
 from firearms.exports import ExportFormat
 from firearms.item_types import (
@@ -37,7 +37,7 @@ READ_ROLES = ("records-officer", "licensing-officer", "customs-officer", "verifi
 WRITE_ROLES = ("records-officer", "admin")
 
 ShortText = Annotated[str | None, QueryParameter(max_length=200)]
-CountryQuery = Annotated[str | None, QueryParameter(max_length=2, description="ISO 3166-1 alpha-2")]
+CountryQuery = OptionalStateQuery  # a country of manufacture: a State's code, either case
 TypeQuery = Annotated[FirearmType | None, QueryParameter(name="type", description="firearm type")]
 StatusQuery = Annotated[Status | None, QueryParameter()]
 KindQuery = Annotated[ItemKind | None, QueryParameter()]
@@ -114,10 +114,12 @@ class ItemController(Controller):
         filters = (make, model, calibre, firearm_type, status, kind)
         if serial is not None:
             found = await items.find_by_serial(
-                conn, serial, after=start, limit=limit + 1, country=country, filters=filters
+                conn, serial, after=start, limit=limit + 1, country=state_code(country), filters=filters
             )
         else:
-            found = await items.list_items(conn, country=country, filters=filters, after=start, limit=limit + 1)
+            found = await items.list_items(
+                conn, country=state_code(country), filters=filters, after=start, limit=limit + 1
+            )
         rows, last = page(found, limit)
         return ItemPage(items=rows, next=encode_cursor(last.item_id) if last else None)
 
@@ -167,7 +169,7 @@ class ItemController(Controller):
         import_id: Annotated[int | None, QueryParameter(ge=1, le=BIGINT_MAX)] = None,
     ) -> Stream:
         """Every matching item, flat, in the bulk-import columns (ITI para 13); the export is journaled."""
-        filters = (make, model, calibre, firearm_type, status, kind, country, import_id)
+        filters = (make, model, calibre, firearm_type, status, kind, state_code(country), import_id)
         await journal.record(
             conn,
             actor=officer.actor,

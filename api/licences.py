@@ -12,7 +12,7 @@ from litestar.params import FromPath, JSONBody, QueryParameter
 
 from api.deps import ConnDep, OfficerDep, SettingsDep
 from api.idempotency import Answer, IdempotencyKeyHeader, once
-from api.params import AfterQuery, LicenceNumberQuery, LimitQuery, StateQuery, VersionPath, page
+from api.params import AfterQuery, LicenceNumberQuery, LimitQuery, StateQuery, VersionPath, page, state_code
 from firearms import clock, consents, documents, journal, ledger, licences
 from firearms.consents import ConsentDecision, ConsentRequest, TransitConsent, TransitConsentRequest
 from firearms.db import Conn
@@ -163,7 +163,7 @@ class LicenceController(Controller):
         number: LicenceNumberQuery,
     ) -> Licence:
         """As ``/by-number/{issuing_state}/{number}``, for any number: a partner's may hold a ``/``."""
-        return await _by_number(conn, officer.actor, issuing_state, number)
+        return await _by_number(conn, officer.actor, state_code(issuing_state), number)
 
     @post("/{licence_id:uuid}/versions", summary="Amend a licence (new version)", opt={"roles": WRITE})
     async def amend(

@@ -11,7 +11,7 @@ from litestar import Controller, get, post
 from litestar.params import FromPath, JSONBody, QueryParameter
 
 from api.deps import ConnDep, OfficerDep, PoolDep, SettingsDep, connection
-from api.params import AfterQuery, LimitQuery, page
+from api.params import AfterQuery, LimitQuery, OptionalStateQuery, page, state_code
 from firearms import keys, outbox
 from firearms.errors import NotFoundError
 from firearms.exchange import rotation
@@ -19,7 +19,6 @@ from firearms.exchange.rotation import Cancellation, Replacement, Revocation, Ro
 from firearms.outbox import OutboxNotice
 from firearms.pagination import DEFAULT_LIMIT, decode_cursor, encode_cursor
 from firearms.store import inbox as inbox_store
-from firearms.text_rules import STATE_CODE_PATTERN
 
 __all__ = ["KeyController", "NoticeController", "NoticePage", "ReceivedNotice", "ReceivedPage"]
 
@@ -65,7 +64,7 @@ class NoticeController(Controller):
         self,
         conn: ConnDep,
         status: Annotated[Literal["queued", "delivered", "rejected"] | None, QueryParameter()] = None,
-        recipient: Annotated[str | None, QueryParameter(pattern=STATE_CODE_PATTERN)] = None,
+        recipient: OptionalStateQuery = None,
         after: AfterQuery = None,
         limit: LimitQuery = DEFAULT_LIMIT,
     ) -> NoticePage:
@@ -75,7 +74,7 @@ class NoticeController(Controller):
             conn,
             before=(before[0], before[1]) if before else None,
             status=status,
-            recipient=recipient,
+            recipient=state_code(recipient),
             limit=limit + 1,
         )
         items, last = page(rows, limit)

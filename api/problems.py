@@ -16,6 +16,7 @@ from litestar.exceptions import HTTPException, ValidationException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 from litestar.types import ExceptionHandlersMap
 
+from api.params import STATE_QUERIES
 from firearms.errors import (
     ConfigError,
     ConflictError,
@@ -261,7 +262,13 @@ def _http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response
 
 def _public_error(item: Any) -> dict[str, Any]:
     if isinstance(item, dict):
-        return {"message": str(item.get("message", "")), "key": item.get("key"), "source": item.get("source")}
+        message, key, source = str(item.get("message", "")), item.get("key"), item.get("source")
+        if source == "query" and key in STATE_QUERIES and "matching regex" in message:
+            # the pattern is the rule, not words for the officer who typed ?recipient=Germany
+            message = (
+                f"query parameter '{key}' must be a State's ISO 3166-1 alpha-2 code: two letters, such as DE or de"
+            )
+        return {"message": message, "key": key, "source": source}
     return {"message": str(item), "key": None, "source": None}
 
 

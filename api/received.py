@@ -11,7 +11,7 @@ from litestar.params import FromPath, JSONBody, QueryParameter
 
 from api.deps import ConnDep, OfficerDep, SettingsDep
 from api.idempotency import Answer, IdempotencyKeyHeader, once
-from api.params import AfterQuery, LicenceNumberQuery, LimitQuery, StateQuery, page
+from api.params import AfterQuery, LicenceNumberQuery, LimitQuery, StateQuery, page, state_code
 from firearms import journal
 from firearms.db import Conn
 from firearms.errors import NotFoundError
@@ -105,7 +105,7 @@ class ForeignLicenceController(Controller):
         number: LicenceNumberQuery,
     ) -> ForeignLicence:
         """As ``/{issuing_state}/{number}``, for any number: one with a ``/`` cannot be a path segment."""
-        return await _foreign_licence(conn, officer.actor, issuing_state, number)
+        return await _foreign_licence(conn, officer.actor, state_code(issuing_state), number)
 
 
 async def _foreign_licence(conn: Conn, actor: str, issuing_state: str, number: str) -> ForeignLicence:
@@ -219,7 +219,9 @@ class ShipmentController(Controller):
         (``received_on``), and a transit or importing State what was dispatched towards it.
         """
         key = decode_cursor(after, str, str) if after else ("", "")
-        rows = await store.list_shipment_records(conn, issuing_state, licence_number, (key[0], key[1]), limit + 1)
+        rows = await store.list_shipment_records(
+            conn, state_code(issuing_state), licence_number, (key[0], key[1]), limit + 1
+        )
         items, last = page([ShipmentRecord(**dict(row)) for row in rows], limit)
         return ShipmentPage(items=items, next=encode_cursor(last.exporting_state, last.shipment_id) if last else None)
 
@@ -236,7 +238,7 @@ class ShipmentController(Controller):
         shipment_id: Annotated[str, QueryParameter(min_length=1, max_length=200)],
     ) -> Shipment:
         """As ``/{exporting_state}/{shipment_id}``, for any id: one with a ``/`` cannot be a path segment."""
-        return await _shipment(conn, exporting_state, shipment_id)
+        return await _shipment(conn, state_code(exporting_state), shipment_id)
 
 
 async def _shipment(conn: Conn, exporting_state: str, shipment_id: str) -> Shipment:

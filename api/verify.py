@@ -8,9 +8,9 @@ from litestar import get
 from litestar.params import FromPath, QueryParameter
 
 from api.deps import ConnDep, SettingsDep
+from api.params import STATE_QUERY_PATTERN, state_code
 from firearms import documents
 from firearms.documents import Verification
-from firearms.text_rules import STATE_CODE_PATTERN
 
 __all__ = ["verify_licence"]
 
@@ -28,8 +28,11 @@ async def verify_licence(
         str | None, QueryParameter(description="verification code printed on the document", max_length=20)
     ] = None,
     issuing_state: Annotated[
-        str | None, QueryParameter(description="issuing State (default: this registry)", pattern=STATE_CODE_PATTERN)
+        str | None,
+        QueryParameter(description="issuing State, either case (default: this registry)", pattern=STATE_QUERY_PATTERN),
     ] = None,
 ) -> Verification:
     """Status, validity, balances and version; with ``code``, whether the printed code is the current version's."""
-    return await documents.verify(conn, issuing_state=issuing_state or settings.state, number=number, code=code)
+    return await documents.verify(
+        conn, issuing_state=state_code(issuing_state) or settings.state, number=number, code=code
+    )

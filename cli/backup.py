@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 import msgspec
 
-from cli.main import _CLI_ACTOR, _connect, _fail, _on_database, _run, _settings, main
+from cli.main import _cli_actor, _connect, _fail, _on_database, _run, _settings, main
 from firearms import backup, keys
 
 __all__ = ["backup_command", "restore_command"]
@@ -31,7 +31,7 @@ def backup_command(ctx: click.Context, path: Path) -> None:
     manifest = _on_database(
         settings,
         lambda url: backup.backup(
-            url, path, state=settings.state, actor=_CLI_ACTOR, connect=_connect, progress=_progress
+            url, path, state=settings.state, actor=_cli_actor(), connect=_connect, progress=_progress
         ),
     )
     keys_folder = keys.keys_folder(settings.home)

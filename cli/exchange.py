@@ -10,7 +10,7 @@ from typing import Any
 import click
 import msgspec
 
-from cli.main import _CLI_ACTOR, _fail, _settings, _state_code, _with_database, keys_group, main
+from cli.main import _cli_actor, _fail, _settings, _state_code, _with_database, keys_group, main
 from firearms import db, keys, outbox
 from firearms.exchange import rotation, trust
 from firearms.text_rules import printable
@@ -70,7 +70,7 @@ def peers_add(ctx: click.Context, state: str, url: str, public_key: str, not_bef
                 base_url=url,
                 public_key=public_key,
                 not_before=start,
-                actor=_CLI_ACTOR,
+                actor=_cli_actor(),
                 own=trust.own_addresses(settings),
             )
 
@@ -97,7 +97,7 @@ def peers_list(ctx: click.Context) -> None:
 def _set_enabled(ctx: click.Context, state: str, *, enabled: bool) -> None:
     async def work(conn: db.Conn) -> trust.Peer:
         async with conn.transaction():
-            return await trust.set_peer_enabled(conn, state.strip().upper(), enabled=enabled, actor=_CLI_ACTOR)
+            return await trust.set_peer_enabled(conn, state.strip().upper(), enabled=enabled, actor=_cli_actor())
 
     peer = _with_database(_settings(ctx), work)
     click.echo(f"{peer.state} {'enabled' if peer.enabled else 'disabled'}")
@@ -141,7 +141,7 @@ def peers_resequence(ctx: click.Context, state: str, first: int) -> None:
 
     async def work(conn: db.Conn) -> outbox.Resequenced:
         async with conn.transaction():
-            return await outbox.resequence(conn, state.strip().upper(), first, actor=_CLI_ACTOR)
+            return await outbox.resequence(conn, state.strip().upper(), first, actor=_cli_actor())
 
     _echo_json(_with_database(_settings(ctx), work))
 
@@ -181,7 +181,7 @@ def keys_rotate(ctx: click.Context) -> None:
 
     async def work(conn: db.Conn) -> rotation.Rotation:
         async with keys.key_transaction(conn, settings.home) as files:
-            return await rotation.rotate(conn, files, actor=_CLI_ACTOR)
+            return await rotation.rotate(conn, files, actor=_cli_actor())
 
     done = _with_database(settings, work)
     _echo_json(done)
@@ -206,7 +206,7 @@ def keys_switch(ctx: click.Context) -> None:
 
     async def work(conn: db.Conn) -> rotation.Switch:
         async with conn.transaction():
-            return await rotation.switch_now(conn, actor=_CLI_ACTOR)
+            return await rotation.switch_now(conn, actor=_cli_actor())
 
     done = _with_database(settings, work)
     _echo_json(done)
@@ -228,7 +228,7 @@ def keys_revoke(ctx: click.Context, key_id: str, reason: str) -> None:
 
     async def work(conn: db.Conn) -> rotation.Revocation:
         async with conn.transaction():
-            return await rotation.revoke(conn, key_id.strip(), reason=reason, actor=_CLI_ACTOR)
+            return await rotation.revoke(conn, key_id.strip(), reason=reason, actor=_cli_actor())
 
     _echo_json(_with_database(settings, work))
 
@@ -247,7 +247,7 @@ def keys_cancel(ctx: click.Context, key_id: str, reason: str) -> None:
 
     async def work(conn: db.Conn) -> rotation.Cancellation:
         async with keys.key_transaction(conn, settings.home) as files:
-            return await rotation.cancel(conn, files, key_id.strip(), reason=reason, actor=_CLI_ACTOR)
+            return await rotation.cancel(conn, files, key_id.strip(), reason=reason, actor=_cli_actor())
 
     _echo_json(_with_database(settings, work))
 

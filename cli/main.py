@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import getpass
 import logging
+import os
+import re
 import signal
 import socket
 import sys
@@ -19,7 +22,7 @@ from firearms.errors import ConfigError, FirearmsError
 from firearms.exchange import trust
 from firearms.settings import Settings, load_settings
 from firearms.signing import b64url_encode
-from firearms.text_rules import printable
+from firearms.text_rules import counted, printable
 from firearms.worker import run_worker
 
 if TYPE_CHECKING:
@@ -30,7 +33,43 @@ if TYPE_CHECKING:
 __all__ = ["main"]
 
 T = TypeVar("T")
-_CLI_ACTOR = "cli:operator"
+# a login name that is safe in a journal entry, a log line and a shell: POSIX's portable file name characters,
+# not beginning with a hyphen or a dot, at most 64; anything else is named by its uid
+_LOGIN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}")
+
+
+def _actor_for(name: str | None, uid: int | None) -> str:
+    """The journal's actor for a command run by the login ``name`` (None: it has none) with the user id ``uid``.
+
+    ``cli:<name>``; ``cli:uid:<uid>`` for a name outside :data:`_LOGIN` (a control character, a space, a colon,
+    over 64 characters) or none, which the journal would otherwise keep as given and show in every read of it;
+    ``cli:unknown`` when there is neither (no uid on Windows).
+    """
+    if name is not None and _LOGIN.fullmatch(name):
+        return f"cli:{name}"
+    return f"cli:uid:{uid}" if uid is not None else "cli:unknown"
+
+
+def _cli_actor() -> str:
+    """Who the journal names for a change made by this command (DESIGN §6: every change with its actor).
+
+    The operating-system account the process runs as, from the user database by its real uid; not from
+    ``LOGNAME``/``USER``, which ``getpass.getuser()`` reads first and anyone can set for one command. Where
+    there is no user database (Windows), ``getpass.getuser()``.
+    """
+    try:
+        import pwd  # noqa: PLC0415  # POSIX only
+    except ImportError:  # Windows: no uid, no user database
+        try:
+            return _actor_for(getpass.getuser(), None)
+        except (ImportError, OSError):  # neither LOGNAME, USER, LNAME nor USERNAME set
+            return _actor_for(None, None)
+    uid = os.getuid()
+    try:
+        name: str | None = pwd.getpwuid(uid).pw_name
+    except KeyError:  # a uid with no account (a container run with --user 12345)
+        name = None
+    return _actor_for(name, uid)
 
 
 def _fail(message: str, code: int = 1) -> None:
@@ -345,7 +384,7 @@ def token_create(ctx: click.Context, role: tokens.Role, name: str) -> None:
 
     async def work(conn: db.Conn) -> str:
         async with conn.transaction():
-            secret, _ = await tokens.create_token(conn, role=role, name=name, actor=_CLI_ACTOR)
+            secret, _ = await tokens.create_token(conn, role=role, name=name, actor=_cli_actor())
         return secret
 
     click.echo(_with_database(_settings(ctx), work))
@@ -376,7 +415,7 @@ def token_revoke(ctx: click.Context, token_id: Any) -> None:
 
     async def work(conn: db.Conn) -> tokens.TokenInfo:
         async with conn.transaction():
-            return await tokens.revoke_token(conn, token_id, actor=_CLI_ACTOR)
+            return await tokens.revoke_token(conn, token_id, actor=_cli_actor())
 
     info = _with_database(_settings(ctx), work)
     click.echo(f"revoked {info.token_id} ({info.name}, {info.role})")
@@ -428,7 +467,8 @@ def journal_verify(ctx: click.Context, *, as_json: bool) -> None:
         return
     if result.intact:
         click.echo(
-            f"journal intact: {result.entries} entries, {result.checkpoints} checkpoints, {result.pending} pending"
+            f"journal intact: {counted(result.entries, 'entry', 'entries')}, "
+            f"{counted(result.checkpoints, 'checkpoint')}, {result.pending} pending"
         )
         return
     where = ", ".join(
@@ -439,7 +479,8 @@ def journal_verify(ctx: click.Context, *, as_json: bool) -> None:
         )
         if part
     )
-    click.echo(f"journal BROKEN at {where}: {result.problem} ({result.entries} entries verified before it)", err=True)
+    verified = counted(result.entries, "entry", "entries")
+    click.echo(f"journal BROKEN at {where}: {result.problem} ({verified} verified before it)", err=True)
     sys.exit(1)
 
 
@@ -479,13 +520,13 @@ def idempotency_prune(ctx: click.Context, days: int) -> None:
     """
 
     def show(done: int) -> None:
-        click.echo(f"pruned {done} idempotency keys so far", err=True)
+        click.echo(f"pruned {counted(done, 'idempotency key')} so far", err=True)
 
     async def work(conn: db.Conn) -> int:
-        return await idempotency.prune(conn, older_than=dt.timedelta(days=days), actor=_CLI_ACTOR, progress=show)
+        return await idempotency.prune(conn, older_than=dt.timedelta(days=days), actor=_cli_actor(), progress=show)
 
     pruned = _with_database(_settings(ctx), work)
-    click.echo(f"pruned {pruned} idempotency keys stored more than {days} days ago")
+    click.echo(f"pruned {counted(pruned, 'idempotency key')} stored more than {counted(days, 'day')} ago")
 
 
 import cli.backup  # noqa: E402  # backup and restore: registers itself on main

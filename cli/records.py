@@ -8,9 +8,10 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from cli.main import _CLI_ACTOR, _connect, _database_url, _fail, _pool, _run, _settings, _state_code, main
+from cli.main import _cli_actor, _connect, _database_url, _fail, _pool, _run, _settings, _state_code, main
 from firearms import clock, exports, files, imports, journal, lifecycle
 from firearms.errors import InvalidInputError
+from firearms.text_rules import counted
 
 if TYPE_CHECKING:
     from firearms.imports import ImportResult
@@ -54,7 +55,7 @@ def import_records(ctx: click.Context, path: Path, fmt: str | None, report: Path
                 return await imports.import_file(
                     conn,
                     path,
-                    actor=_CLI_ACTOR,
+                    actor=_cli_actor(),
                     today=clock.today(settings.time_zone),
                     fmt=fmt,
                     report=report_path,
@@ -66,7 +67,7 @@ def import_records(ctx: click.Context, path: Path, fmt: str | None, report: Path
 
     result = _run(run())
     click.echo(
-        f"{path.name}: {result.rows_read} rows read, {result.inserted} imported, "
+        f"{path.name}: {counted(result.rows_read, 'row')} read, {result.inserted} imported, "
         f"{result.already_registered} already registered, {result.rejected} rejected"
         + (f" (batch {result.import_id})" if result.import_id else " (nothing stored)")
     )
@@ -76,25 +77,49 @@ def import_records(ctx: click.Context, path: Path, fmt: str | None, report: Path
         _fail(f"no row of {path.name} is valid; nothing was stored (see {report_path})")
 
 
+def _refuse_existing(path: Path) -> None:
+    """Refuse an export to an existing ``path`` (a dangling link too): it replaces a file only with ``--overwrite``.
+
+    Raises:
+        InvalidInputError: ``path`` exists (one line for the operator, exit 1).
+    """
+    if path.exists() or path.is_symlink():
+        raise InvalidInputError(f"{path} already exists: name another file, or give --overwrite to replace it")
+
+
 @main.command("export")
 @click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--format", "fmt", type=click.Choice(["csv", "ndjson"]), help="default: from the file name")
 @click.option("--status", type=click.Choice(lifecycle.STATUSES), help="only items in this status")
 @click.option("--kind", type=click.Choice(["firearm", "component", "ammunition"]))
 @click.option("--country", callback=_state_code, help="only items made in this country (ISO alpha-2)")
+@click.option("--overwrite", is_flag=True, help="replace PATH if it exists (by default an existing file is refused)")
 @click.pass_context
 def export_records(
-    ctx: click.Context, path: Path, fmt: str | None, status: str | None, kind: str | None, country: str | None
+    ctx: click.Context,
+    path: Path,
+    fmt: str | None,
+    status: str | None,
+    kind: str | None,
+    country: str | None,
+    *,
+    overwrite: bool,
 ) -> None:
     """Export records to PATH as CSV or NDJSON, in the bulk-import columns (ITI para 13 hand-over).
 
-    Journaled as ``items.exported``, like ``GET /api/v1/items/export``.
+    Journaled as ``items.exported``, like ``GET /api/v1/items/export``. An existing PATH is refused (it may
+    be the only copy of an earlier export, handed to an inspector), unless ``--overwrite`` is given.
     """
     settings = _settings(ctx)
     url = _database_url(settings)
     chosen: Any = fmt or path.suffix.lstrip(".").lower().replace("jsonl", "ndjson")
     if chosen not in {"csv", "ndjson"}:
         _fail("name the file .csv or .ndjson, or give --format")
+    if not overwrite:  # before the export starts: a refused export is not journaled and writes nothing
+        try:
+            _refuse_existing(path)
+        except InvalidInputError as exc:
+            _fail(exc.detail)
 
     async def run() -> int:
         pool = await _pool(url, max_size=1)
@@ -113,7 +138,7 @@ def export_records(
                     async with pool.acquire() as conn, conn.transaction():
                         await journal.record(
                             conn,
-                            actor=_CLI_ACTOR,
+                            actor=_cli_actor(),
                             action="items.exported",
                             entity="item",
                             entity_id="*",
@@ -122,6 +147,8 @@ def export_records(
                     async for chunk in exports.export_items(pool, chosen, filters):
                         handle.write(chunk)
                         written += len(chunk)
+                if not overwrite:  # a file made under PATH while the export ran is kept too
+                    _refuse_existing(path)
                 partial.replace(path)
             finally:
                 partial.unlink(missing_ok=True)
@@ -130,4 +157,4 @@ def export_records(
         return written
 
     written = _run(run())
-    click.echo(f"{path}: {written} bytes", err=True)
+    click.echo(f"{path}: {counted(written, 'byte')}", err=True)

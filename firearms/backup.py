@@ -29,6 +29,7 @@ from firearms.files import partial_beside
 from firearms.store import backup as store
 from firearms.store import journal as journal_store
 from firearms.store import keys as keys_store
+from firearms.text_rules import counted
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -322,7 +323,8 @@ async def restore(
     elif not verification.intact:
         at = f" at seq {verification.bad_seq}" if verification.bad_seq is not None else ""
         problem = f"the restored journal does not verify{at}: {verification.problem}"
-    progress(f"done in {time.monotonic() - started:.1f} s: {verification.entries} journal entries verified")
+    verified = counted(verification.entries, "journal entry", "journal entries")
+    progress(f"done in {time.monotonic() - started:.1f} s: {verified} verified")
     return Restored(
         restored=str(path),
         state=state,
@@ -418,4 +420,4 @@ def _size(count: int) -> str:
         if amount < 1024:
             break
         amount, unit = amount / 1024, larger
-    return f"{count} bytes" if unit == "bytes" else f"{amount:.1f} {unit}"
+    return counted(count, "byte") if unit == "bytes" else f"{amount:.1f} {unit}"

@@ -16,6 +16,7 @@ __all__ = [
     "CONTROL_PATTERN_SQL",
     "SPACE_CHARACTERS",
     "STATE_CODE_PATTERN",
+    "counted",
     "is_http_base_url",
     "is_padded",
     "printable",
@@ -38,6 +39,14 @@ _PADDED = re.compile(f"^[{re.escape(SPACE_CHARACTERS)}]|[{re.escape(SPACE_CHARAC
 def is_padded(value: str) -> bool:
     """Whether ``value`` begins or ends with white space (:data:`SPACE_CHARACTERS`)."""
     return _PADDED.search(value) is not None
+
+
+def counted(count: int, noun: str, nouns: str | None = None) -> str:
+    """``count`` and the noun in its number, for people: ``1 entry``, ``0 entries``, ``2 checkpoints``.
+
+    ``nouns`` is the plural when it is not ``noun`` + ``s`` (``entry``, ``entries``).
+    """
+    return f"{count} {noun if count == 1 else nouns or noun + 's'}"
 
 
 def printable(text: str) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import pwd
 import socket
 import subprocess
 import sys
@@ -15,6 +16,7 @@ import pytest
 from click.testing import CliRunner
 
 from cli import main
+from cli.main import _actor_for
 from firearms import bootstrap, keys
 from firearms.signing import SigningKey, b64url_decode, key_id_of
 
@@ -51,6 +53,57 @@ def test_token_create_refuses_a_control_character_as_the_api_does(env: dict[str,
     assert result.stdout == ""
     listed = CliRunner().invoke(main, ["token", "list"], env=env)
     assert "Kim" not in listed.stdout
+
+
+def test_cli_changes_are_journaled_with_the_account_that_ran_them(env: dict[str, str], database: str) -> None:
+    """DESIGN §6: every change with its actor. Every command's change was journaled ``cli:operator``, whoever ran it.
+
+    The account is the process's (its uid's name), not ``USER``/``LOGNAME``, which anyone sets for one command.
+    """
+    account = pwd.getpwuid(os.getuid()).pw_name
+    claimed = {**env, "USER": "mallory", "LOGNAME": "mallory", "LNAME": "mallory", "USERNAME": "mallory"}
+    created = CliRunner().invoke(main, ["token", "create", "--role", "auditor", "--name", "Who"], env=claimed)
+    assert created.exit_code == 0, created.output
+
+    async def actors() -> list[tuple[str, str]]:
+        conn = await asyncpg.connect(database)
+        try:
+            rows = await conn.fetch(
+                "SELECT e.actor, t.created_by FROM journal_entry e"
+                " JOIN officer_token t ON t.token_id::text = e.entity_id"
+                " WHERE e.action = 'token.created' AND t.name = 'Who'"
+            )
+            return [(row["actor"], row["created_by"]) for row in rows]
+        finally:
+            await conn.close()
+
+    assert asyncio.run(actors()) == [(f"cli:{account}", f"cli:{account}")]
+
+
+@pytest.mark.parametrize(
+    ("name", "uid", "actor"),
+    [
+        ("kim", 1000, "cli:kim"),
+        ("kim.novak_2-a", 1000, "cli:kim.novak_2-a"),
+        ("_svc", 998, "cli:_svc"),
+        ("a" * 64, 1000, "cli:" + "a" * 64),
+        ("a" * 65, 1000, "cli:uid:1000"),
+        ("..", 1000, "cli:uid:1000"),
+        ("kim\nfirearms: error: forged", 1000, "cli:uid:1000"),  # would start a line of its own
+        ("kim\x1b[31m", 1000, "cli:uid:1000"),  # a terminal escape in every read of the journal
+        ("kim novak", 1000, "cli:uid:1000"),
+        ("system:exchange", 1000, "cli:uid:1000"),  # a colon: would read as another kind of actor
+        ("-kim", 1000, "cli:uid:1000"),  # an option to a shell command that greps the journal
+        ("kimé", 1000, "cli:uid:1000"),
+        ("kim\n", 1000, "cli:uid:1000"),
+        ("", 0, "cli:uid:0"),
+        (None, 54321, "cli:uid:54321"),  # a uid with no account (a container run with --user 54321)
+        (None, None, "cli:unknown"),
+    ],
+)
+def test_an_odd_or_missing_login_name_is_journaled_by_its_uid(name: str | None, uid: int | None, actor: str) -> None:
+    """A login name outside the portable set cannot break a journal entry or a log line: the uid names it."""
+    assert _actor_for(name, uid) == actor
 
 
 def test_token_revoke(env: dict[str, str]) -> None:
@@ -130,6 +183,10 @@ def test_journal_checkpoint_and_migrate(env: dict[str, str], database: str) -> N
     # sealed first: the one checkpoint signs the link of the last entry, and is what was printed
     assert checkpoints == [{"seq": entries, "at_head": True, "last_entry": True}]
     assert printed["seq"] == entries
+    verified = CliRunner().invoke(main, ["journal", "verify"], env=env)
+    assert verified.exit_code == 0, verified.output
+    # one checkpoint is "1 checkpoint" (it read "1 checkpoints")
+    assert verified.stdout == f"journal intact: {entries} entries, 1 checkpoint, 0 pending\n"
     migrated = CliRunner().invoke(main, ["migrate"], env=env)
     assert migrated.exit_code == 0
     assert migrated.stdout.strip() == "nothing to apply"
@@ -452,8 +509,8 @@ def test_idempotency_prune_deletes_old_keys_with_progress(env: dict[str, str], d
     asyncio.run(keys())
     pruned = CliRunner().invoke(main, ["idempotency", "prune", "--older-than", "30"], env=env)
     assert pruned.exit_code == 0, pruned.output
-    assert pruned.stdout.strip() == "pruned 1 idempotency keys stored more than 30 days ago"
-    assert "pruned 1 idempotency keys so far" in pruned.stderr
+    assert pruned.stdout.strip() == "pruned 1 idempotency key stored more than 30 days ago"
+    assert "pruned 1 idempotency key so far" in pruned.stderr
     again = CliRunner().invoke(main, ["idempotency", "prune", "--older-than", "30"], env=env)
     assert again.stdout.strip() == "pruned 0 idempotency keys stored more than 30 days ago"
     for wrong in ("0", "-1", "soon", "36501", "800000"):

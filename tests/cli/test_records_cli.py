@@ -3,12 +3,13 @@ from __future__ import annotations
 import asyncio
 import csv
 import os
+import pwd
 from pathlib import Path
 
 from click.testing import CliRunner
 
 from cli.main import main
-from firearms import db
+from firearms import db, files
 
 
 def env(database: str, home: Path) -> dict[str, str]:
@@ -143,7 +144,7 @@ def test_csv_export_has_a_byte_order_mark_and_no_officer_and_round_trips(
     assert "Česká zbrojovka" in content.decode("utf-8-sig")
     again = CliRunner().invoke(main, ["import", str(out)], env=env(database, home))
     assert again.exit_code == 0, again.output
-    assert "1 rows read, 0 imported, 1 already registered, 0 rejected" in again.stdout
+    assert "1 row read, 0 imported, 1 already registered, 0 rejected" in again.stdout
     # an export written before (with registered_by, without the mark) still imports as it is
     earlier = tmp_path / "earlier.csv"
     earlier.write_text(
@@ -153,7 +154,7 @@ def test_csv_export_has_a_byte_order_mark_and_no_officer_and_round_trips(
     )
     old = CliRunner().invoke(main, ["import", str(earlier)], env=env(database, home))
     assert old.exit_code == 0, old.output
-    assert "1 rows read, 1 imported" in old.stdout
+    assert "1 row read, 1 imported" in old.stdout
 
 
 def test_export_command_is_journaled_like_the_api_export(database: str, home: Path, tmp_path: Path) -> None:
@@ -173,7 +174,11 @@ def test_export_command_is_journaled_like_the_api_export(database: str, home: Pa
             await conn.close()
 
     assert asyncio.run(entries()) == [
-        ("cli:operator", "*", {"format": "csv", "filters": [None, None, None, None, "lost", None, None, None]})
+        (
+            f"cli:{pwd.getpwuid(os.getuid()).pw_name}",
+            "*",
+            {"format": "csv", "filters": [None, None, None, None, "lost", None, None, None]},
+        )
     ]
 
 
@@ -218,3 +223,50 @@ def test_the_import_report_is_written_0600_whatever_the_umask(database: str, hom
     assert "3,invalid-country,CLI-2," in report.read_text(encoding="utf-8")
     assert chosen.read_text(encoding="utf-8").splitlines()[1].startswith("2,already-registered,CLI-1,")
     assert list(tmp_path.glob(".*.partial")) == []  # the partial files were renamed into place
+
+
+def export_entries(database: str) -> int:
+    async def run() -> int:
+        conn = await db.connect(database)
+        try:
+            count: int = await conn.fetchval("SELECT count(*) FROM journal_entry WHERE action = 'items.exported'")
+            return count
+        finally:
+            await conn.close()
+
+    return asyncio.run(run())
+
+
+def test_export_refuses_an_existing_file_and_keeps_it(database: str, home: Path, tmp_path: Path) -> None:
+    """Yesterday's export under today's name (perhaps the only copy an inspector got) was silently replaced."""
+    path = write(tmp_path / "in.csv", [["firearm", "rifle", "Steyr", "AT", "KEEP-1", "STEYR KEEP-1"]])
+    assert CliRunner().invoke(main, ["import", str(path)], env=env(database, home)).exit_code == 0
+    out = tmp_path / "yesterday.csv"
+    out.write_text("yesterday's export\n", encoding="utf-8")
+
+    refused = CliRunner().invoke(main, ["export", str(out)], env=env(database, home))
+
+    assert refused.exit_code == 1, refused.output
+    assert (
+        refused.stderr
+        == f"firearms: error: {out} already exists: name another file, or give --overwrite to replace it\n"
+    )
+    assert out.read_text(encoding="utf-8") == "yesterday's export\n"
+    assert export_entries(database) == 0  # refused before it began: nothing journaled
+    assert files.partials_of(out) == []  # nor a partial file beside it
+
+
+def test_export_with_overwrite_replaces_an_existing_file(database: str, home: Path, tmp_path: Path) -> None:
+    """The operator who means it says so; the file is still written beside and renamed into place (mode 0600)."""
+    path = write(tmp_path / "in.csv", [["firearm", "rifle", "Steyr", "AT", "OVER-1", "STEYR OVER-1"]])
+    assert CliRunner().invoke(main, ["import", str(path)], env=env(database, home)).exit_code == 0
+    out = tmp_path / "today.csv"
+    out.write_text("yesterday's export\n", encoding="utf-8")
+    out.chmod(0o644)
+
+    replaced = CliRunner().invoke(main, ["export", str(out), "--overwrite"], env=env(database, home))
+
+    assert replaced.exit_code == 0, replaced.output
+    assert "OVER-1" in out.read_text(encoding="utf-8-sig")
+    assert out.stat().st_mode & 0o777 == 0o600
+    assert export_entries(database) == 1
