@@ -265,7 +265,7 @@ def keys_replace(ctx: click.Context, reason: str) -> None:
 
     async def work(conn: db.Conn) -> rotation.Replacement:
         async with keys.key_transaction(conn, settings.home) as files:
-            return await rotation.replace(conn, files, reason=reason, actor=_CLI_ACTOR)
+            return await rotation.replace(conn, files, reason=reason, actor=_cli_actor())
 
     done = _with_database(settings, work)
     _echo_json(done)
