@@ -77,6 +77,32 @@ def peers_add(ctx: click.Context, state: str, url: str, public_key: str, not_bef
     _echo_json(_with_database(settings, work))
 
 
+@peers.command("add-key")
+@click.argument("state")
+@click.option("--public-key", required=True, help="its further public key, base64url (checked out of band)")
+@click.option(
+    "--not-before", help="the key is valid for notices dated from (RFC 3339, Z or an offset) [default: 1970, no bound]"
+)
+@click.pass_context
+def peers_add_key(ctx: click.Context, state: str, public_key: str, not_before: str | None) -> None:
+    """Trust a further key of STATE, a partner on the trust list: check it out of band first.
+
+    For a partner whose announcement of a new key was lost, or that ran 'firearms keys replace' (see README,
+    Backups): there, enter its key without --not-before, or with one at or before the 'not_before' it printed.
+    Prints the partner with its keys as one JSON line, as POST /api/v1/peers/STATE/keys answers.
+    """
+    settings = _settings(ctx)
+    start = _time(not_before)
+
+    async def work(conn: db.Conn) -> trust.Peer:
+        async with conn.transaction():
+            return await trust.add_peer_key(
+                conn, state=state.strip().upper(), public_key=public_key, not_before=start, actor=_cli_actor()
+            )
+
+    _echo_json(_with_database(settings, work))
+
+
 @peers.command("list")
 @click.pass_context
 def peers_list(ctx: click.Context) -> None:
@@ -259,7 +285,8 @@ def keys_replace(ctx: click.Context, reason: str) -> None:
     """Use a new key at once, unannounced, and sign every queued notice again with it (see README, Backups).
 
     For a registry whose partners refuse its key (restored from a backup older than the key's revocation): each
-    partner's administrator enters the printed key out of band, valid from 'not_before' at the latest.
+    partner's administrator enters the printed key out of band ('firearms peers add-key' or the API), valid from
+    'not_before' at the latest.
     """
     settings = _settings(ctx)
 
@@ -271,7 +298,7 @@ def keys_replace(ctx: click.Context, reason: str) -> None:
     _echo_json(done)
     click.echo(
         f"key {done.key_id} is in use and was announced to no partner: give each partner's administrator its key_id"
-        " and public_key out of band, to enter with POST /api/v1/peers/"
+        f" and public_key out of band, to enter with 'firearms peers add-key {settings.state}' or POST /api/v1/peers/"
         f"{settings.state}/keys (without not_before, or one at or before {done.not_before:%Y-%m-%dT%H:%M:%SZ})",
         err=True,
     )

@@ -364,7 +364,8 @@ async def replace(conn: Conn, files: keys.KeyFiles, *, reason: str, actor: str) 
     For a registry its partners no longer take signatures from (PROTOCOL §6 gives no way back): restored from a
     backup older than its key's revocation or rotation, it signs with a key they hold as revoked (or not at all),
     and an announcement signed by that key is refused like the rest. Each partner's administrator enters the new
-    key out of band (``POST /api/v1/peers/{state}/keys``), as for a first key (PROTOCOL §1: the trust anchor).
+    key out of band (``firearms peers add-key`` or ``POST /api/v1/peers/{state}/keys``), as for a first key
+    (PROTOCOL §1: the trust anchor).
 
     Every notice still queued, for every partner, is to be signed with the new key: the notice itself (id,
     sequence, ``created_at``, body) is kept, so one the partner already holds (sent after the backup) has the

@@ -42,7 +42,8 @@ async def insert_peer(conn: Conn, state: str, base_url: str, now: dt.datetime) -
         if exc.constraint_name == "peer_pkey":
             raise ConflictError(
                 f"{state} is already on the trust list ('firearms peers list'): enter another of its keys with"
-                f" POST /api/v1/peers/{state}/keys, or enable it with 'firearms peers enable {state}' if disabled",
+                f" 'firearms peers add-key {state}' (POST /api/v1/peers/{state}/keys), or enable it with"
+                f" 'firearms peers enable {state}' if disabled",
                 code="peer-already-exists",
                 state=state,
             ) from exc

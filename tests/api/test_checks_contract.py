@@ -4,13 +4,17 @@ recorded and debits nothing."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 import uuid
 
 from firearms import db
+from firearms.exchange import trust
+from firearms.settings import Settings
 from tests.api.test_checks_api import Client, customs, cz, post_check
 from tests.check_helpers import at_licence, check_body, receive
 from tests.conftest import TokenFactory
+from tests.exchange_util import VECTORS
 
 __all__ = ["cz"]
 
@@ -76,3 +80,55 @@ async def test_an_unknown_licence_is_a_recorded_refusal_that_debits_nothing(
     assert record.json()["answer"] == answer
     assert await conn.fetchval("SELECT count(*) FROM passage_tally") == 0
     assert await conn.fetchval("SELECT count(*) FROM cleared_serial") == 0
+
+
+async def test_a_check_never_calls_the_issuing_state(
+    cz: Client, conn: db.Conn, auth: TokenFactory, settings: Settings
+) -> None:
+    """ "It never calls the issuing State during a check": CZ answers from the licence as AT's notice brought it.
+
+    AT is on CZ's trust list at a loopback port this test listens on; every connection made to it is recorded
+    with the first line it sent. After the check a probe of the test's own connects, so that the listener is
+    shown to record (and a connection the check started without waiting for it is in by then).
+    """
+    seen: list[bytes] = []
+    probed = asyncio.Event()
+
+    async def record(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            line = await reader.readline()
+        finally:
+            writer.close()
+        seen.append(line)
+        if line == b"probe\n":
+            probed.set()
+
+    listener = await asyncio.start_server(record, "127.0.0.1", 0)
+    port: int = listener.sockets[0].getsockname()[1]
+    try:
+        async with conn.transaction():
+            await trust.add_peer(
+                conn,
+                own_state="CZ",
+                state="AT",
+                base_url=f"http://127.0.0.1:{port}",
+                public_key=VECTORS["keys"]["AT"]["public_key"],
+                not_before=None,
+                actor="test",
+                own=[trust.own_address(settings)],
+            )
+        licence = at_licence()
+        await receive(conn, licence, state="CZ")
+        answer = await post_check(cz, await customs(auth), check_body())
+        _, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"probe\n")
+        await writer.drain()
+        writer.close()
+        await asyncio.wait_for(probed.wait(), timeout=10)
+    finally:
+        listener.close()
+        await listener.wait_closed()
+    assert seen == [b"probe\n"]  # the check made no connection to AT
+    assert (answer["verdict"], answer["reasons"]) == ("clear", [])
+    assert (answer["licence"]["number"], answer["licence"]["issuing_state"]) == (licence.number, "AT")
+    assert answer["licence"]["lines"] == [{"line": 1, "remaining": 0}, {"line": 2, "remaining": 0}]

@@ -38,6 +38,7 @@ CASES: dict[str, list[str]] = {
         "--public-key",
         "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo",
     ],
+    "peers add-key": ["peers", "add-key", "DE", "--public-key", "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo="],
     "peers disable": ["peers", "disable", "Germany"],
     "peers enable": ["peers", "enable", "D E"],
     "peers resequence": ["peers", "resequence", "DE", "--from", "0"],

@@ -11,12 +11,14 @@ import pytest
 from click.testing import CliRunner
 
 from cli import main
+from cli.main import _cli_actor
 from firearms import bootstrap
 from firearms.exchange import trust
-from firearms.signing import SigningKey, b64url_encode
+from firearms.signing import SigningKey, b64url_decode, b64url_encode, key_id_of
 from tests.exchange_util import VECTORS
 
 DE_KEY = VECTORS["keys"]["DE"]["public_key"]
+CZ_KEY = b64url_encode(SigningKey.generate().public_key)
 
 
 @pytest.fixture
@@ -129,8 +131,8 @@ def test_peers_add_twice_and_bad_time(env: dict[str, str]) -> None:
     code, _, err = _run(env, "peers", "add", "DE", "--url", "http://x", "--public-key", DE_KEY)
     assert code == 1
     assert "already on the trust list" in err
-    # the operator is told where the partner is and how a further key is entered (there is no CLI command for it)
-    assert "('firearms peers list'): enter another of its keys with POST /api/v1/peers/DE/keys, or enable" in err
+    # the operator is told where the partner is and how a further key is entered
+    assert "('firearms peers list'): enter another of its keys with 'firearms peers add-key DE'" in err
     code, _, err = _run(
         env, "peers", "add", "CZ", "--url", "http://x", "--public-key", DE_KEY, "--not-before", "yesterday"
     )
@@ -314,9 +316,106 @@ def test_keys_replace_uses_a_new_key_at_once_and_signs_the_queue_again(env: dict
     done = json.loads(out)
     assert done["replaces"] == old
     assert done["resigned"] == []  # nothing was queued
-    assert "POST /api/v1/peers/AT/keys" in err
+    assert "'firearms peers add-key AT' or POST /api/v1/peers/AT/keys" in err
     shown = json.loads(_run(env, "keys", "show")[1])
     assert shown["key_id"] == done["key_id"] != old
     code, _, err = _run(env, "keys", "replace", "--reason", "")
     assert code == 1
     assert "gives its reason" in err
+
+
+def test_peers_add_key_trusts_a_further_key_of_a_partner(env: dict[str, str], database: str) -> None:
+    """A partner that ran 'keys replace' gives its new key out of band; the operator enters it here."""
+    assert _run(env, "peers", "add", "DE", "--url", "http://127.0.0.1:9", "--public-key", DE_KEY)[0] == 0
+    further = SigningKey.generate()
+    public_key = b64url_encode(further.public_key)
+    code, out, err = _run(
+        env, "peers", "add-key", " de", "--public-key", public_key, "--not-before", "2026-11-30 04:15:00+01:00"
+    )
+    assert (code, err) == (0, "")
+    assert out.count("\n") == 1
+    peer = json.loads(out)
+    assert peer["state"] == "DE"
+    added = {key["key_id"]: key for key in peer["keys"]}[key_id_of(further.public_key)]
+    assert (added["public_key"], added["not_before"], added["provenance"]) == (
+        public_key,
+        "2026-11-30T03:15:00Z",
+        "admin",
+    )
+    listed = [json.loads(line) for line in _run(env, "peers", "list")[1].splitlines()]
+    assert [sorted(key["key_id"] for key in item["keys"]) for item in listed] == [
+        sorted([VECTORS["keys"]["DE"]["key_id"], key_id_of(further.public_key)])
+    ]
+    without = b64url_encode(SigningKey.generate().public_key)
+    code, out, _ = _run(env, "peers", "add-key", "DE", "--public-key", without)
+    assert code == 0
+    assert {key["public_key"]: key["not_before"] for key in json.loads(out)["keys"]}[without] == "1970-01-01T00:00:00Z"
+
+    async def journaled() -> list[tuple[str, str, str]]:
+        conn = await asyncpg.connect(database)
+        try:
+            rows = await conn.fetch(
+                "SELECT actor, entity_id, payload->>'key_id' AS key_id FROM journal_entry"
+                " WHERE action = 'peer.key-added' ORDER BY entry_id"
+            )
+        finally:
+            await conn.close()
+        return [(row["actor"], row["entity_id"], row["key_id"]) for row in rows]
+
+    actor = _cli_actor()
+    assert asyncio.run(journaled()) == [
+        (actor, "DE", key_id_of(further.public_key)),
+        (actor, "DE", key_id_of(b64url_decode(without))),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["FR", "--public-key", CZ_KEY], "FR is not on the trust list"),
+        (["Germany", "--public-key", CZ_KEY], "GERMANY is not on the trust list"),
+        (["DE", "--public-key", DE_KEY], "of DE is already on the trust list"),  # peer-key-exists
+        (["DE", "--public-key", CZ_KEY + "="], "not unpadded base64url"),
+        (["DE", "--public-key", "AAAA"], "32 bytes"),
+        (["DE", "--public-key", "AQ" + "A" * 41], "not an Ed25519 public key"),
+        (["DE", "--public-key", CZ_KEY, "--not-before", "0001-01-01T00:00:00Z"], "not a time between 1970 and 9998"),
+    ],
+)
+def test_peers_add_key_refusals_are_one_line_and_change_nothing(
+    env: dict[str, str], args: list[str], message: str
+) -> None:
+    assert _run(env, "peers", "add", "DE", "--url", "http://127.0.0.1:9", "--public-key", DE_KEY)[0] == 0
+    before = _run(env, "peers", "list")[1]
+    code, out, err = _run(env, "peers", "add-key", *args)
+    assert (code, out) == (1, "")
+    assert err.startswith("firearms: error:")
+    assert err.count("\n") == 1
+    assert message in err
+    assert _run(env, "peers", "list")[1] == before
+
+
+def test_peers_add_key_refuses_another_states_key_and_this_registrys_own(env: dict[str, str]) -> None:
+    assert _run(env, "peers", "add", "DE", "--url", "http://127.0.0.1:9", "--public-key", DE_KEY)[0] == 0
+    assert _run(env, "peers", "add", "CZ", "--url", "http://127.0.0.1:10", "--public-key", CZ_KEY)[0] == 0
+    before = _run(env, "peers", "list")[1]
+    code, out, err = _run(env, "peers", "add-key", "DE", "--public-key", CZ_KEY)
+    assert (code, out) == (1, "")
+    cz_key_id = key_id_of(b64url_decode(CZ_KEY))
+    assert err == f"firearms: error: key {cz_key_id} is on the trust list for CZ: a key speaks for one State\n"
+    own = json.loads(_run(env, "keys", "show")[1])
+    code, out, err = _run(env, "peers", "add-key", "DE", "--public-key", own["public_key"])
+    assert (code, out) == (1, "")
+    assert err.startswith(f"firearms: error: key {own['key_id']} is this registry's own signing key")
+    assert err.count("\n") == 1
+    assert _run(env, "peers", "list")[1] == before
+
+
+def test_peers_add_key_takes_not_before_as_peers_add_does(env: dict[str, str]) -> None:
+    assert _run(env, "peers", "add", "DE", "--url", "http://127.0.0.1:9", "--public-key", DE_KEY)[0] == 0
+    for bad in ("yesterday", "2026-11-30T04:15:00", "2026-02-30T00:00:00Z"):
+        code, out, err = _run(env, "peers", "add-key", "DE", "--public-key", CZ_KEY, "--not-before", bad)
+        assert (code, out) == (2, ""), bad
+        assert "RFC 3339" in err
+    code, out, _ = _run(env, "peers", "add-key", "DE", "--public-key", CZ_KEY, "--not-before", "2026-11-30t03:15:00z")
+    assert code == 0
+    assert {key["public_key"]: key["not_before"] for key in json.loads(out)["keys"]}[CZ_KEY] == "2026-11-30T03:15:00Z"

@@ -40,6 +40,7 @@ _OPENING: dict[str, list[str]] = {
     "backup": ["backup", "{out}"],
     "restore": ["restore", "{backup}"],
     "peers add": ["peers", "add", "DE", "--url", "http://127.0.0.1:9", "--public-key", _KEY],
+    "peers add-key": ["peers", "add-key", "DE", "--public-key", _KEY],
     "peers list": ["peers", "list"],
     "peers disable": ["peers", "disable", "DE"],
     "peers enable": ["peers", "enable", "DE"],
