@@ -695,7 +695,7 @@ async def test_a_newer_request_about_the_licence_supersedes_the_pending_one(cz: 
 
 async def test_incoherent_request_shows_failed_findings(cz: tuple[Client, db.Conn]) -> None:
     client, conn = cz
-    licence = _licence(status="pending", transit_states=["SK"], import_authorisation=None)
+    licence = _licence(status="pending", issued_at=None, transit_states=["SK"], import_authorisation=None)
     raw = envelope(
         AT_KEY, recipient="CZ", type_="transit-consent.requested", body=_request(licence, ("2028-01-01", "2027-12-01"))
     )
