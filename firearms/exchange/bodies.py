@@ -62,13 +62,17 @@ class ConsentDecided(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class StatusChanged(msgspec.Struct, frozen=True, kw_only=True):
-    """``licence.status-changed``."""
+    """``licence.status-changed``.
+
+    ``reason`` is a string: PROTOCOL §5's table gives ``"reason"`` here without "or null" (``transit-consent.decided``'s
+    is ``str or null``), so null is ``invalid-body``. Bounded as ``registry.key-revoked``'s reason is.
+    """
 
     licence_number: LicenceNumber
     issuing_state: StateCode
     version: Version
     status: Status
-    reason: Annotated[str, msgspec.Meta(max_length=2000)] | None
+    reason: Annotated[str, msgspec.Meta(max_length=2000)]
     effective_at: Time
 
 

@@ -446,3 +446,28 @@ async def test_an_issued_licence_without_an_issue_time_is_invalid_for_its_type(d
     assert await conn.fetchval("SELECT count(*) FROM licence") == 0
     for sequence, (notice_type, issued) in enumerate(notices, 3):
         assert await _send(client, sequence, notice_type, {"licence": issued}) == ("accepted", None), notice_type
+
+
+async def test_a_status_change_without_a_reason_is_invalid_for_its_type(de: tuple[Client, db.Conn]) -> None:
+    """PROTOCOL §5's table gives ``licence.status-changed`` a ``"reason"``, not "or null" (``transit-consent.decided``'s
+    says ``str or null``); this registry always sends one.
+
+    A change with ``reason: null`` was accepted and applied. It is stored ``rejected``, ``invalid-body``, and the
+    licence keeps its status in both copies; the same change with a reason is applied.
+    """
+    client, conn = de
+    licence = VECTORS["notice"]["envelope"]["notice"]["body"]["licence"]
+    assert await _send(client, 1, "export-licence.issued", {"licence": licence}) == ("accepted", None)
+    change = {
+        "licence_number": licence["number"],
+        "issuing_state": "AT",
+        "version": 1,
+        "status": "revoked",
+        "reason": None,
+        "effective_at": "2026-11-29T10:15:00Z",
+    }
+    assert await _send(client, 2, "licence.status-changed", change) == ("rejected", "invalid-body")
+    assert await conn.fetchval("SELECT status FROM foreign_licence") == "issued"
+    assert await conn.fetchval("SELECT status FROM licence") == "issued"
+    assert await _send(client, 3, "licence.status-changed", change | {"reason": "fraud"}) == ("accepted", None)
+    assert await conn.fetchval("SELECT status FROM licence") == "revoked"
