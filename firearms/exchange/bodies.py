@@ -62,13 +62,17 @@ class ConsentDecided(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class StatusChanged(msgspec.Struct, frozen=True, kw_only=True):
-    """``licence.status-changed``."""
+    """``licence.status-changed``.
+
+    ``reason`` is a string: PROTOCOL §5's table gives ``"reason"`` here without "or null" (``transit-consent.decided``'s
+    is ``str or null``), so null is ``invalid-body``. Bounded as ``registry.key-revoked``'s reason is.
+    """
 
     licence_number: LicenceNumber
     issuing_state: StateCode
     version: Version
     status: Status
-    reason: Annotated[str, msgspec.Meta(max_length=2000)] | None
+    reason: Annotated[str, msgspec.Meta(max_length=2000)]
     effective_at: Time
 
 
@@ -120,7 +124,7 @@ class ReceiptConfirmed(msgspec.Struct, frozen=True, kw_only=True):
     items: list[ShipmentItem]
 
 
-def contradiction(licence: LicenceObject) -> str | None:
+def contradiction(licence: LicenceObject) -> str | None:  # noqa: PLR0911  # one return per rule
     """Where a licence object contradicts itself, so that it is invalid for any notice carrying it; else ``None``.
 
     PROTOCOL §4 tells a body invalid for its type (``invalid-body``) from one this registry cannot apply
@@ -130,7 +134,15 @@ def contradiction(licence: LicenceObject) -> str | None:
     route (exporting, transit, importing States) names each State once; a line that lists serials lists one
     per item (``serials`` are empty while unknown, complete once known). Ammunition is counted, not serialised,
     and is left to the issuing State.
+
+    A licence ``pending`` (not yet issued, PROTOCOL §5) has ``issued_at`` null, and an ``issued`` one the time it
+    was issued: a consent request's licence claiming an issue time would stand here with it once the licence
+    is issued, and an issued licence without one has no Art. 10(3) date of issue.
     """
+    issued = licence.status == "issued"
+    if licence.status in {"pending", "issued"} and issued != (licence.issued_at is not None):
+        given = "no issued_at" if issued else "an issued_at, though not yet issued"
+        return f"the licence is {licence.status} but gives {given}"
     if licence.expires_on < licence.valid_from:
         return f"the licence expires on {licence.expires_on}, before it is valid from {licence.valid_from}"
     auth = licence.import_authorisation

@@ -94,11 +94,13 @@ async def licence_status_changed(
     *,
     own_state: str,
     status: str,
-    reason: str | None,
+    reason: str,
     effective_at: dt.datetime,
     actor: str,
 ) -> list[str]:
     """``licence.status-changed`` to every State that received the licence (suspend, reinstate, revoke, ...).
+
+    Always with a ``reason`` string: PROTOCOL §5 gives it no "or null", and a receiver refuses null.
 
     The States the current version concerns and, unless the licence is reinstated (``issued``), every State
     an earlier version was sent to: one taken off the route by an amendment still holds the version it

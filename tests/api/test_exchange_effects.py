@@ -256,7 +256,7 @@ async def test_a_time_in_a_body_that_is_not_a_protocol_time_is_rejected(de: tupl
         "issuing_state": "AT",
         "version": 1,
         "status": "suspended",
-        "reason": None,
+        "reason": "inquiry",
         "effective_at": "2026-11-29T10:15:00+00:00",
     }
     assert await _send(client, 6, "licence.status-changed", change) == ("rejected", "invalid-body")
@@ -378,7 +378,7 @@ async def test_a_status_change_more_confidential_than_its_licence_raises_the_lic
     )
     stored = (await client.get(url, headers=customs)).json()
     assert (stored["status_reason"], stored["confidentiality"]) == ("exporter under investigation", "confidential")
-    revoked = change | {"status": "revoked", "reason": None}
+    revoked = change | {"status": "revoked", "reason": "exporter convicted"}
     assert await _send(client, 3, "licence.status-changed", revoked, confidentiality="public") == ("accepted", None)
     assert (await client.get(url, headers=customs)).json()["confidentiality"] == "confidential"
 
@@ -405,7 +405,7 @@ async def test_a_licence_is_put_back_in_force_only_in_the_version_held_here(de: 
     assert await _send(client, 2, "licence.status-changed", change) == ("accepted", None)
     amended = _licence(version=2, lines=[rifles, cartridges | {"line": 1}])  # refused here (duplicate-line)
     assert await _send(client, 3, "export-licence.issued", {"licence": amended}) == ("rejected", "duplicate-line")
-    reinstated = change | {"version": 2, "status": "issued", "reason": None}
+    reinstated = change | {"version": 2, "status": "issued", "reason": "inquiry closed"}
     assert await _send(client, 4, "licence.status-changed", reinstated) == ("rejected", "licence-version-unknown")
     assert await conn.fetchval("SELECT status FROM foreign_licence") == "suspended"
     assert await conn.fetchval("SELECT status FROM licence") == "suspended"
@@ -695,7 +695,7 @@ async def test_a_newer_request_about_the_licence_supersedes_the_pending_one(cz: 
 
 async def test_incoherent_request_shows_failed_findings(cz: tuple[Client, db.Conn]) -> None:
     client, conn = cz
-    licence = _licence(status="pending", transit_states=["SK"], import_authorisation=None)
+    licence = _licence(status="pending", issued_at=None, transit_states=["SK"], import_authorisation=None)
     raw = envelope(
         AT_KEY, recipient="CZ", type_="transit-consent.requested", body=_request(licence, ("2028-01-01", "2027-12-01"))
     )

@@ -248,6 +248,8 @@ async def test_the_exporting_state_emits_the_tables_bodies(client: Client, conn:
     assert (requested["kind"], requested["status"], requested["issued_at"]) == ("export", "pending", None)
     issued = emitted["export-licence.issued"][0]["body"]["licence"]
     assert (issued["kind"], issued["status"]) == ("export", "issued")
+    assert _problems(issued["issued_at"], TIME, "issued_at") == []  # null only while pending
+    assert _problems(authorised["issued_at"], TIME, "issued_at") == []
     assert emitted["licence.status-changed"][0]["body"]["status"] == "suspended"
 
 
@@ -383,3 +385,89 @@ async def test_a_consent_request_whose_licence_is_not_pending_is_invalid_for_its
     customs = await _token(conn, "customs-officer")
     answer = (await client.post("/api/v1/checks", json=check_body("transit"), headers=customs)).json()
     assert (answer["verdict"], [reason["code"] for reason in answer["reasons"]]) == ("refuse", ["licence-unknown"])
+
+
+async def test_a_pending_licence_with_an_issue_time_is_invalid_for_a_consent_request(
+    cz: tuple[Client, db.Conn],
+) -> None:
+    """PROTOCOL §5: ``pending`` is a licence not yet issued; this registry sends its requests with ``issued_at: null``.
+
+    A request whose pending licence gave an issue time was accepted, and the licence recorded here carried that
+    time: the officer saw an issue time for a licence not issued, and it stayed once the real issue arrived (the
+    same version's content is kept). It is stored ``rejected``, ``invalid-body``, and records nothing.
+    """
+    client, conn = cz
+    licence = VECTORS["notice"]["envelope"]["notice"]["body"]["licence"]
+    window = {"from": "2026-12-01", "to": "2026-12-20"}
+    raw = envelope(
+        AT_KEY,
+        recipient="CZ",
+        sequence=1,
+        type_="transit-consent.requested",
+        body={"licence": licence | {"status": "pending"}, "shipment_window": window},
+    )
+    response = await client.post("/exchange/v1/notices", content=raw)
+    assert response.status_code == 202
+    receipt = msgspec.json.decode(response.content)["receipt"]
+    assert (receipt["status"], receipt["reason"]) == ("rejected", "invalid-body")
+    assert await conn.fetchval("SELECT count(*) FROM licence") == 0
+    assert await conn.fetchval("SELECT count(*) FROM consent_request_received") == 0
+    pending = licence | {"status": "pending", "issued_at": None}
+    body = {"licence": pending, "shipment_window": window}
+    raw = envelope(AT_KEY, recipient="CZ", sequence=2, type_="transit-consent.requested", body=body)
+    receipt = msgspec.json.decode((await client.post("/exchange/v1/notices", content=raw)).content)["receipt"]
+    assert (receipt["status"], receipt["reason"]) == ("accepted", None)
+
+
+async def test_an_issued_licence_without_an_issue_time_is_invalid_for_its_type(de: tuple[Client, db.Conn]) -> None:
+    """PROTOCOL §5: an ``issued`` licence carries ``issued_at`` (Art. 10(3): its date of issue); null is for pending.
+
+    ``export-licence.issued`` and ``import-authorisation.issued`` with ``issued_at: null`` were accepted and the
+    licence stood here as issued with no issue time. Both are stored ``rejected``, ``invalid-body``, and record
+    nothing.
+    """
+    client, conn = de
+    licence = VECTORS["notice"]["envelope"]["notice"]["body"]["licence"]
+    authorisation = licence | {
+        "number": "AT-IMP-2026-7",
+        "kind": "import",
+        "exporting_state": "DE",
+        "importing_state": "AT",
+        "transit_states": [],
+        "import_authorisation": None,
+    }
+    notices = (("export-licence.issued", licence), ("import-authorisation.issued", authorisation))
+    for sequence, (notice_type, issued) in enumerate(notices, 1):
+        assert await _send(client, sequence, notice_type, {"licence": issued | {"issued_at": None}}) == (
+            "rejected",
+            "invalid-body",
+        ), notice_type
+    assert await conn.fetchval("SELECT count(*) FROM foreign_licence") == 0
+    assert await conn.fetchval("SELECT count(*) FROM licence") == 0
+    for sequence, (notice_type, issued) in enumerate(notices, 3):
+        assert await _send(client, sequence, notice_type, {"licence": issued}) == ("accepted", None), notice_type
+
+
+async def test_a_status_change_without_a_reason_is_invalid_for_its_type(de: tuple[Client, db.Conn]) -> None:
+    """PROTOCOL §5's table gives ``licence.status-changed`` a ``"reason"``, not "or null" (``transit-consent.decided``'s
+    says ``str or null``); this registry always sends one.
+
+    A change with ``reason: null`` was accepted and applied. It is stored ``rejected``, ``invalid-body``, and the
+    licence keeps its status in both copies; the same change with a reason is applied.
+    """
+    client, conn = de
+    licence = VECTORS["notice"]["envelope"]["notice"]["body"]["licence"]
+    assert await _send(client, 1, "export-licence.issued", {"licence": licence}) == ("accepted", None)
+    change = {
+        "licence_number": licence["number"],
+        "issuing_state": "AT",
+        "version": 1,
+        "status": "revoked",
+        "reason": None,
+        "effective_at": "2026-11-29T10:15:00Z",
+    }
+    assert await _send(client, 2, "licence.status-changed", change) == ("rejected", "invalid-body")
+    assert await conn.fetchval("SELECT status FROM foreign_licence") == "issued"
+    assert await conn.fetchval("SELECT status FROM licence") == "issued"
+    assert await _send(client, 3, "licence.status-changed", change | {"reason": "fraud"}) == ("accepted", None)
+    assert await conn.fetchval("SELECT status FROM licence") == "revoked"

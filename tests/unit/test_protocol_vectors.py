@@ -156,7 +156,7 @@ def test_lost_or_stolen_finding_reports_the_serials() -> None:
     from firearms.exchange.bodies import ConsentRequested  # noqa: PLC0415
     from firearms.exchange.consents import findings  # noqa: PLC0415
 
-    licence = dict(VECTORS["notice"]["envelope"]["notice"]["body"]["licence"], status="pending")
+    licence = dict(VECTORS["notice"]["envelope"]["notice"]["body"]["licence"], status="pending", issued_at=None)
     request = msgspec.convert(
         {"licence": licence, "shipment_window": {"from": "2026-12-01", "to": "2026-12-20"}}, ConsentRequested
     )
