@@ -64,15 +64,16 @@ class ConsentDecided(msgspec.Struct, frozen=True, kw_only=True):
 class StatusChanged(msgspec.Struct, frozen=True, kw_only=True):
     """``licence.status-changed``.
 
-    ``reason`` is a string: PROTOCOL §5's table gives ``"reason"`` here without "or null" (``transit-consent.decided``'s
-    is ``str or null``), so null is ``invalid-body``. Bounded as ``registry.key-revoked``'s reason is.
+    ``reason``: PROTOCOL §5's table gives it without "or null" and this registry always sends one
+    (:func:`firearms.exchange.emit.licence_status_changed`), but a partner's null is taken as no reason given: refused,
+    a suspension or a revocation would leave the licence usable here, and customs would clear on it.
     """
 
     licence_number: LicenceNumber
     issuing_state: StateCode
     version: Version
     status: Status
-    reason: Annotated[str, msgspec.Meta(max_length=2000)]
+    reason: Annotated[str, msgspec.Meta(max_length=2000)] | None
     effective_at: Time
 
 

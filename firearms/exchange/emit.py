@@ -100,7 +100,7 @@ async def licence_status_changed(
 ) -> list[str]:
     """``licence.status-changed`` to every State that received the licence (suspend, reinstate, revoke, ...).
 
-    Always with a ``reason`` string: PROTOCOL §5 gives it no "or null", and a receiver refuses null.
+    Always with a ``reason`` string: PROTOCOL §5 gives it no "or null" (a partner's null is still taken here).
 
     The States the current version concerns and, unless the licence is reinstated (``issued``), every State
     an earlier version was sent to: one taken off the route by an amendment still holds the version it
