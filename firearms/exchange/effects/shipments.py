@@ -18,11 +18,14 @@ from firearms.exchange.bodies import (
     ShipmentItem,
 )
 from firearms.exchange.inbox import NoticeRejectedError, ReceivedNotice, body_as, effect
+from firearms.licence_views import licence_object
 from firearms.serials import normalise
 from firearms.store import licences as licence_store
 from firearms.store import received as store
 
 if TYPE_CHECKING:
+    import asyncpg
+
     from firearms.db import Conn
     from firearms.licence_object import LicenceLine
     from firearms.store.received import JournalEntry
@@ -41,7 +44,9 @@ async def shipment_dispatched(conn: Conn, received: ReceivedNotice) -> None:
     _require_consistent(body.items)
     sender = received.notice.sender
     await _require_received_licence(conn, sender, body.licence_number)
-    await _require_items_on_licence(conn, sender, body.licence_number, body.items)
+    licence = await licence_store.find_licence(conn, sender, body.licence_number)
+    assert licence is not None  # noqa: S101  # a received licence is kept in the licensing tables too (firearms.received)
+    await _require_items_on_licence(conn, licence, body.items)
     recorded = await store.upsert_shipment_dispatch(
         conn,
         sender,
@@ -77,7 +82,7 @@ async def transit_passage_recorded(conn: Conn, received: ReceivedNotice) -> None
     if sender not in licence["transit_states"]:
         raise NoticeRejectedError("not-on-route", f"{sender} is not a transit State of {body.licence_number}")
     if body.verdict == "clear":
-        await _require_items_on_licence(conn, body.issuing_state, body.licence_number, body.items)
+        await _require_items_on_licence(conn, licence, body.items)
     await store.insert_shipment_passage(
         conn,
         sender,
@@ -180,7 +185,7 @@ async def receipt_confirmed(conn: Conn, received: ReceivedNotice) -> None:
         raise NoticeRejectedError(
             "not-on-route", f"{received.notice.sender} is not the importing State of {body.licence_number}"
         )
-    await _require_items_on_licence(conn, own, body.licence_number, body.items)
+    await _require_items_on_licence(conn, licence, body.items)
     raise NoticeRejectedError("cannot-apply", f"the confirmation of {body.shipment_id} could not be recorded")
 
 
@@ -190,8 +195,10 @@ async def _require_received_licence(conn: Conn, sender: str, number: str) -> Non
         raise NoticeRejectedError("unknown-licence", f"no licence {number} of {sender} was received")
 
 
-async def _require_items_on_licence(conn: Conn, issuing_state: str, number: str, items: list[ShipmentItem]) -> None:
+async def _require_items_on_licence(conn: Conn, licence: asyncpg.Record, items: list[ShipmentItem]) -> None:
     """A shipment notice names only what the licence holds: its lines, at most each line's quantity, its serials.
+
+    ``licence``: the licence's row, as the effect read it; its current version is read here.
 
     Art. 10(3)-(4): a dispatch or a receipt is of goods the licence authorises. The sending State's customs
     clear nothing else (``line-not-on-licence``, ``quantity-exceeds-balance``, a serial not on the line is held
@@ -199,10 +206,11 @@ async def _require_items_on_licence(conn: Conn, issuing_state: str, number: str,
     never drops a debited line or serial nor goes below a debited quantity: a notice naming anything else
     cannot be applied (PROTOCOL §4), and is rejected ``item-not-on-licence`` before anything is written.
     """
-    lines = (await licences.find_licence(conn, issuing_state, number)).licence.lines
-    off = _off_licence(items, {line.line: line for line in lines})
+    version = await licence_store.get_licence_version(conn, licence["licence_id"], licence["version"])
+    assert version is not None  # noqa: S101  # the licence row points at an existing version
+    off = _off_licence(items, {line.line: line for line in licence_object(licence, version).lines})
     if off is not None:
-        raise NoticeRejectedError("item-not-on-licence", f"{number}: {off}")
+        raise NoticeRejectedError("item-not-on-licence", f"{licence['number']}: {off}")
 
 
 def _require_consistent(items: list[ShipmentItem]) -> None:
