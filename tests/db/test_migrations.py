@@ -13,6 +13,16 @@ from firearms import db, journal
 from firearms.errors import MigrationError
 
 
+def _migrations_before(tmp_path: Path, first: str) -> Path:
+    """A copy of the migrations without ``first`` and every one after it (which may build on it)."""
+    older = tmp_path / "migrations"
+    shutil.copytree(db.SQL_DIR / "migrations", older)
+    for later in older.glob("*.sql"):
+        if later.name >= first:
+            later.unlink()
+    return older
+
+
 async def test_migrate_twice_applies_nothing_new(conn: db.Conn) -> None:
     assert await db.migrate(conn) == []
 
@@ -134,11 +144,7 @@ async def test_notices_acknowledged_before_forget_the_number_their_partner_expec
 ) -> None:
     # Notice 1 was refused by DE expecting 4, then delivered: the 4 stayed on it. Notice 2, still refused, keeps its.
     mine = "20261129210000_forget_expected_sequence_of_acknowledged_notices.sql"
-    older = tmp_path / "migrations"
-    shutil.copytree(db.SQL_DIR / "migrations", older)
-    for later in older.glob("*.sql"):  # this one and those after it, which may build on it
-        if later.name >= mine:
-            later.unlink()
+    older = _migrations_before(tmp_path, mine)
     conn = await db.connect(await make_empty_database())
     try:
         await db.migrate(conn, older)
@@ -236,11 +242,7 @@ async def test_shipment_records_made_before_take_the_strictest_confidentiality_o
     # The runtime kept the level of a record's first notice: SHP-1's public first truck, then a confidential
     # second one; SHP-2 public, then a restricted confirmation request; SHP-3 restricted throughout.
     mine = _STRICTEST
-    older = tmp_path / "migrations"
-    shutil.copytree(db.SQL_DIR / "migrations", older)
-    for later in older.glob("*.sql"):  # this one and those after it, which may build on it
-        if later.name >= mine:
-            later.unlink()
+    older = _migrations_before(tmp_path, mine)
     conn = await db.connect(await make_empty_database())
     try:
         await db.migrate(conn, older)
@@ -293,11 +295,7 @@ async def test_decisions_received_before_take_the_confidentiality_of_their_notic
     make_empty_database: Callable[[], Awaitable[str]], tmp_path: Path
 ) -> None:
     mine = "20261130002100_keep_consent_decision_confidentiality.sql"
-    older = tmp_path / "migrations"
-    shutil.copytree(db.SQL_DIR / "migrations", older)
-    for later in older.glob("*.sql"):  # this one and those after it, which may build on it
-        if later.name >= mine:
-            later.unlink()
+    older = _migrations_before(tmp_path, mine)
     conn = await db.connect(await make_empty_database())
     try:
         await db.migrate(conn, older)
@@ -333,11 +331,7 @@ async def test_transit_consents_received_before_take_the_confidentiality_of_thei
     """The licensing side's copy of a received decision (transit_consent, source notice) takes the level of the
     received copy written in the same transaction; an officer's own record takes none."""
     mine = "20261130010000_keep_transit_consent_confidentiality.sql"
-    older = tmp_path / "migrations"
-    shutil.copytree(db.SQL_DIR / "migrations", older)
-    for later in older.glob("*.sql"):  # this one and those after it, which may build on it
-        if later.name >= mine:
-            later.unlink()
+    older = _migrations_before(tmp_path, mine)
     conn = await db.connect(await make_empty_database())
     try:
         await db.migrate(conn, older)
