@@ -24,6 +24,18 @@ from tests.db.test_local_dates import zone_on_another_date
 from tests.exchange_util import VECTORS
 from tests.licensing_helpers import LINES, TODAY, issued_export, register_parties
 
+# A third line of AT's licence in the component tests: two barrels with their serials.
+BARRELS = LicenceLine(
+    line=3,
+    category="component",
+    type="barrel",
+    make="Steyr",
+    model="SSG 08",
+    calibre=".308 Win",
+    quantity=2,
+    serials=["B-1", "B-2"],
+)
+
 Client = AsyncTestClient[Litestar]
 
 
@@ -270,17 +282,7 @@ async def test_a_replay_after_a_line_became_ammunition_answers_the_first_answer(
 ) -> None:
     # A retry of a recorded check must answer what the first one answered, whatever the licence became since:
     # it was 422 serials-not-allowed once the issuing State's next version made the barrels' line ammunition.
-    barrels = LicenceLine(
-        line=3,
-        category="component",
-        type="barrel",
-        make="Steyr",
-        model="SSG 08",
-        calibre=".308 Win",
-        quantity=2,
-        serials=["B-1", "B-2"],
-    )
-    await receive(conn, at_licence(lines=[*LINES, barrels]), state="CZ")
+    await receive(conn, at_licence(lines=[*LINES, BARRELS]), state="CZ")
     headers = await customs(auth)
     body = check_body(lines=[{"line": 3, "quantity": 1, "serials": ["B-1"]}])
     first = await cz.post("/api/v1/checks", json=body, headers=headers)
@@ -757,17 +759,7 @@ async def test_serials_on_an_ammunition_line_are_422_and_do_not_take_a_rifles_se
 async def test_a_component_serial_passing_twice_is_refused_not_a_409(
     cz: Client, conn: db.Conn, auth: TokenFactory
 ) -> None:
-    barrels = LicenceLine(
-        line=3,
-        category="component",
-        type="barrel",
-        make="Steyr",
-        model="SSG 08",
-        calibre=".308 Win",
-        quantity=2,
-        serials=["B-1", "B-2"],
-    )
-    await receive(conn, at_licence(lines=[*LINES, barrels]), state="CZ")
+    await receive(conn, at_licence(lines=[*LINES, BARRELS]), state="CZ")
     headers = await customs(auth)
     first = await post_check(cz, headers, check_body(lines=[{"line": 3, "quantity": 1, "serials": ["B-1"]}]))
     assert first["verdict"] == "clear"
@@ -781,17 +773,7 @@ async def test_more_serials_than_components_is_held_and_marks_no_serial_as_passe
 ) -> None:
     # One barrel presented with two serials: a clear tallied one barrel and recorded both serials as passed,
     # so the second barrel, when it came, was refused as already passed though it was never counted.
-    barrels = LicenceLine(
-        line=3,
-        category="component",
-        type="barrel",
-        make="Steyr",
-        model="SSG 08",
-        calibre=".308 Win",
-        quantity=2,
-        serials=["B-1", "B-2"],
-    )
-    await receive(conn, at_licence(lines=[*LINES, barrels]), state="CZ")
+    await receive(conn, at_licence(lines=[*LINES, BARRELS]), state="CZ")
     headers = await customs(auth)
     both = await post_check(cz, headers, check_body(lines=[{"line": 3, "quantity": 1, "serials": ["B-1", "B-2"]}]))
     assert (both["verdict"], codes(both)) == ("hold", ["serial-count-mismatch"])
