@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -125,15 +126,15 @@ def export_records(
         pool = await _pool(url, max_size=1)
         written = 0
         try:
-            try:
-                # the whole registry: written beside PATH, readable by the operator only (like a backup), and
-                # renamed into place at the end: an export that fails leaves no file (nor a partial one that
-                # looks like a whole export)
-                partial = files.partial_beside(path)
-            except OSError as exc:  # a missing folder, no permission: the operator's to fix
-                raise InvalidInputError(f"cannot write {path}: {exc.strerror}") from exc
-            filters = (None, None, None, None, status, kind, country, None)
-            try:
+            with contextlib.ExitStack() as stack:
+                try:
+                    # the whole registry: written beside PATH, readable by the operator only (like a backup), and
+                    # renamed into place at the end: an export that fails leaves no file (nor a partial one that
+                    # looks like a whole export)
+                    partial = stack.enter_context(files.written_whole(path))
+                except OSError as exc:  # a missing folder, no permission: the operator's to fix
+                    raise InvalidInputError(f"cannot write {path}: {exc.strerror}") from exc
+                filters = (None, None, None, None, status, kind, country, None)
                 with partial.open("wb") as handle:
                     async with pool.acquire() as conn, conn.transaction():
                         await journal.record(
@@ -149,9 +150,6 @@ def export_records(
                         written += len(chunk)
                 if not overwrite:  # a file made under PATH while the export ran is kept too
                     _refuse_existing(path)
-                partial.replace(path)
-            finally:
-                partial.unlink(missing_ok=True)
         finally:
             await pool.close()
         return written

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-__all__ = ["partial_beside", "partials_in", "partials_of"]
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+__all__ = ["partial_beside", "partials_in", "partials_of", "written_whole"]
 
 _PARTIAL = re.compile(r"^\.(?P<final>.+)\.[^.]+\.partial$")  # the names partial_beside gives
 
@@ -25,6 +30,23 @@ def partial_beside(path: Path) -> Path:
     handle, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
     os.close(handle)
     return Path(name)
+
+
+@contextlib.contextmanager
+def written_whole(path: Path) -> Iterator[Path]:
+    """A :func:`partial_beside` file for the block to write, renamed to ``path`` when the block ends well.
+
+    Removed when the block raises: a file that fails leaves nothing, nor a part that looks whole.
+
+    Raises:
+        OSError: the folder cannot be written (on entering the block), or the rename fails.
+    """
+    partial = partial_beside(path)
+    try:
+        yield partial
+        partial.replace(path)
+    finally:
+        partial.unlink(missing_ok=True)
 
 
 def partials_of(path: Path) -> list[Path]:

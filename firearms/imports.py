@@ -13,6 +13,7 @@ Every rejected or skipped row is reported with its line number and reason (and, 
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as dt
 from typing import TYPE_CHECKING
@@ -205,35 +206,26 @@ async def _report(conn: Conn, report: Path | None, listed: int, *, any_registere
     """Write the rejected-rows report to ``report`` and return the first ``listed`` rejections.
 
     The report names rows, serials and item ids of the registry's records (DESIGN §7: personal and
-    sensitive data): it is written as the registry writes its other files (:func:`firearms.files.partial_beside`),
+    sensitive data): it is written as the registry writes its other files (:func:`firearms.files.written_whole`),
     mode 0600 whatever the umask, beside its place and renamed into it once whole.
     """
     kept: list[Rejection] = []
-    try:
-        partial = files.partial_beside(report) if report is not None else None
-    except OSError as exc:  # a missing folder, no permission: the operator's to fix; the import rolls back
-        raise InvalidInputError(f"cannot write the report {report}: {exc.strerror}") from exc
-    try:
-        handle = partial.open("w", encoding="utf-8", newline="") if partial is not None else None
-        try:
-            writer = csv.writer(handle) if handle is not None else None
+    with contextlib.ExitStack() as stack:
+        writer = None
+        if report is not None:
+            try:
+                partial = stack.enter_context(files.written_whole(report))
+            except OSError as exc:  # a missing folder, no permission: the operator's to fix; the import rolls back
+                raise InvalidInputError(f"cannot write the report {report}: {exc.strerror}") from exc
+            writer = csv.writer(stack.enter_context(partial.open("w", encoding="utf-8", newline="")))
+            writer.writerow(("line", "reason", "serial", "item_id"))
+        async for row in store.iter_import_rejections(conn, any_registered=any_registered):
             if writer is not None:
-                writer.writerow(("line", "reason", "serial", "item_id"))
-            async for row in store.iter_import_rejections(conn, any_registered=any_registered):
-                if writer is not None:
-                    writer.writerow(
-                        (row["line"], row["reason"], spreadsheet_cell(row["serial"] or ""), row["item_id"] or "")
-                    )
-                if len(kept) < listed:
-                    kept.append(
-                        Rejection(line=row["line"], reason=row["reason"], serial=row["serial"], item_id=row["item_id"])
-                    )
-        finally:
-            if handle is not None:
-                handle.close()
-        if partial is not None and report is not None:
-            partial.replace(report)
-    finally:
-        if partial is not None:
-            partial.unlink(missing_ok=True)
+                writer.writerow(
+                    (row["line"], row["reason"], spreadsheet_cell(row["serial"] or ""), row["item_id"] or "")
+                )
+            if len(kept) < listed:
+                kept.append(
+                    Rejection(line=row["line"], reason=row["reason"], serial=row["serial"], item_id=row["item_id"])
+                )
     return kept

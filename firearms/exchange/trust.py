@@ -85,13 +85,8 @@ def record_served_address(home: Path, host: str, port: int) -> None:
     Raises:
         OSError: the home cannot be written.
     """
-    path = home / SERVED_FILE
-    partial = files.partial_beside(path)
-    try:
+    with files.written_whole(home / SERVED_FILE) as partial:
         partial.write_bytes(msgspec.json.encode(_Served(host=host, port=port)))
-        partial.replace(path)
-    finally:
-        partial.unlink(missing_ok=True)
 
 
 def own_addresses(settings: Settings) -> list[OwnAddress]:
