@@ -67,6 +67,16 @@ async def _receive(conn: db.Conn, settings: Settings, raw: bytes) -> tuple[str, 
     return receipt.status, receipt.reason
 
 
+async def _submitted(conn: db.Conn, settings: Settings, at: Parties) -> tuple[licences.Licence, str]:
+    """An export draft to CZ's route submitted (pending), and the id of the consent request it sent CZ."""
+    async with conn.transaction():
+        draft = await licences.create_draft(conn, export_draft(at), settings=settings, actor=ACTOR)
+        await licences.transition(
+            conn, licence_id=draft.licence_id, to="pending", actor=ACTOR, reason="submit", settings=settings
+        )
+    return draft, await conn.fetchval("SELECT notice_id::text FROM notice_outbox")
+
+
 async def test_issuing_and_revoking_an_export_licence_tell_every_state_concerned(
     conn: db.Conn, settings: Settings, at: Parties
 ) -> None:
@@ -172,12 +182,7 @@ async def test_the_licensing_record_of_a_received_decision_keeps_its_confidentia
     Before, the licensing side's ``transit_consent`` kept the reason and no level: the consents read and the
     gate quoting the objection showed a confidential reason as if it had none.
     """
-    async with conn.transaction():
-        draft = await licences.create_draft(conn, export_draft(at), settings=settings, actor=ACTOR)
-        await licences.transition(
-            conn, licence_id=draft.licence_id, to="pending", actor=ACTOR, reason="submit", settings=settings
-        )
-    request_id = await conn.fetchval("SELECT notice_id::text FROM notice_outbox")
+    draft, request_id = await _submitted(conn, settings, at)
     objection = {
         "licence_number": draft.licence.number,
         "decision": "objection",
@@ -239,12 +244,7 @@ async def test_a_received_decision_is_dated_by_the_day_it_was_sent_in_the_regist
     zone: str, dated: dt.date, conn: db.Conn, settings: Settings, at: Parties
 ) -> None:
     settings = msgspec.structs.replace(settings, time_zone=ZoneInfo(zone))
-    async with conn.transaction():
-        draft = await licences.create_draft(conn, export_draft(at), settings=settings, actor=ACTOR)
-        await licences.transition(
-            conn, licence_id=draft.licence_id, to="pending", actor=ACTOR, reason="submit", settings=settings
-        )
-    request_id = await conn.fetchval("SELECT notice_id::text FROM notice_outbox")
+    draft, request_id = await _submitted(conn, settings, at)
     sent = dt.datetime.combine(TODAY - dt.timedelta(days=1), dt.time(23, 30), tzinfo=dt.UTC)  # 00:30 in Vienna
     decision = {"licence_number": draft.licence.number, "decision": "no-objection", "reason": None, "valid_until": None}
     raw = envelope(
@@ -263,12 +263,7 @@ async def test_a_received_decision_is_dated_by_the_day_it_was_sent_in_the_regist
 async def test_received_objection_blocks_issue_and_unknown_licence_is_rejected(
     conn: db.Conn, settings: Settings, at: Parties
 ) -> None:
-    async with conn.transaction():
-        draft = await licences.create_draft(conn, export_draft(at), settings=settings, actor=ACTOR)
-        await licences.transition(
-            conn, licence_id=draft.licence_id, to="pending", actor=ACTOR, reason="submit", settings=settings
-        )
-    request_id = await conn.fetchval("SELECT notice_id::text FROM notice_outbox")
+    draft, request_id = await _submitted(conn, settings, at)
     objection = {
         "licence_number": draft.licence.number,
         "decision": "objection",
@@ -300,12 +295,7 @@ async def test_received_objection_blocks_issue_and_unknown_licence_is_rejected(
 
 async def test_consent_answers_the_version_it_was_asked_about(conn: db.Conn, settings: Settings, at: Parties) -> None:
     """Amending a pending licence asks CZ again; a late answer to the first request does not open the gate."""
-    async with conn.transaction():
-        draft = await licences.create_draft(conn, export_draft(at), settings=settings, actor=ACTOR)
-        await licences.transition(
-            conn, licence_id=draft.licence_id, to="pending", actor=ACTOR, reason="submit", settings=settings
-        )
-    first = await conn.fetchval("SELECT notice_id::text FROM notice_outbox")
+    draft, first = await _submitted(conn, settings, at)
     rifles, cartridges = export_draft(at).lines
     more = msgspec.structs.replace(cartridges, quantity=8000)
     async with conn.transaction():
