@@ -40,6 +40,18 @@ async def _send(
     return receipt.status, receipt.reason
 
 
+async def _confirm(client: Client, sequence: int, number: str, items: list[dict[str, Any]]) -> tuple[str, str | None]:
+    """DE confirms to AT the receipt of ``items`` of SHP-1 under AT's licence ``number``: the receipt's verdict."""
+    body = {
+        "licence_number": number,
+        "shipment_id": "SHP-1",
+        "received_on": "2026-11-29",
+        "customs_document": "ATB-2026-1",
+        "items": items,
+    }
+    return await _send(client, sequence, "receipt.confirmed", body, sender="DE", recipient="AT", key=DE_KEY)
+
+
 def _licence(**changes: Any) -> dict[str, Any]:
     licence = copy.deepcopy(LICENCE)
     licence.update(changes)
@@ -998,7 +1010,7 @@ async def test_a_licence_and_a_shipment_whose_number_holds_a_slash_are_found_by_
     assert bad.status_code == 400
 
 
-OFF_LICENCE = [
+OFF_LICENCE: list[tuple[str, list[dict[str, Any]]]] = [
     # AT's licence has line 1 (two rifles, SSG08-001 and -002) and line 2 (800 cartridges)
     ("a line the licence does not have", [{"line": 9, "quantity": 1}]),
     ("more than the line's quantity", [{"line": 2, "quantity": 801}]),
@@ -1049,18 +1061,7 @@ async def test_a_receipt_naming_items_not_on_the_licence_is_rejected_and_records
     number = (await issued_export(conn, settings, await register_parties(conn))).licence.number
     await _trust(conn, "AT", "DE", "DE")
     for sequence, (_, named) in enumerate([*OFF_LICENCE, *AGAINST_THE_LINE], start=1):
-        body = {
-            "licence_number": number,
-            "shipment_id": "SHP-1",
-            "received_on": "2026-11-29",
-            "customs_document": "ATB-2026-1",
-            "items": named,
-        }
-        raw = envelope(DE_KEY, sender="DE", recipient="AT", sequence=sequence, type_="receipt.confirmed", body=body)
-        response = await client.post("/exchange/v1/notices", content=raw)
-        assert response.status_code == 202, response.text
-        receipt = decode_receipt(response.content).receipt
-        assert (receipt.status, receipt.reason) == ("rejected", "item-not-on-licence")
+        assert await _confirm(client, sequence, number, named) == ("rejected", "item-not-on-licence")
     assert await conn.fetchval("SELECT count(*) FROM shipment_record") == 0
     assert await conn.fetchval("SELECT count(*) FROM shipment_receipt") == 0
 
@@ -1071,17 +1072,8 @@ async def test_a_receipt_naming_a_listed_serial_in_another_spelling_is_on_the_li
     # serials are compared in normalised form, as at a check: "ssg08 001" is SSG08-001 of line 1
     number = (await issued_export(conn, settings, await register_parties(conn))).licence.number
     await _trust(conn, "AT", "DE", "DE")
-    body = {
-        "licence_number": number,
-        "shipment_id": "SHP-1",
-        "received_on": "2026-11-29",
-        "customs_document": "ATB-2026-1",
-        "items": [{"line": 1, "quantity": 1, "serials": ["ssg08 001"]}, {"line": 2, "quantity": 800}],
-    }
-    raw = envelope(DE_KEY, sender="DE", recipient="AT", sequence=1, type_="receipt.confirmed", body=body)
-    response = await client.post("/exchange/v1/notices", content=raw)
-    assert response.status_code == 202, response.text
-    assert decode_receipt(response.content).receipt.status == "accepted"
+    items: list[dict[str, Any]] = [{"line": 1, "quantity": 1, "serials": ["ssg08 001"]}, {"line": 2, "quantity": 800}]
+    assert await _confirm(client, 1, number, items) == ("accepted", None)
     assert await conn.fetchval("SELECT count(*) FROM shipment_receipt") == 1
 
 
@@ -1144,18 +1136,7 @@ async def test_received_receipt_items_contradicting_themselves_are_invalid_body(
     number = (await issued_export(conn, settings, await register_parties(conn))).licence.number
     await _trust(conn, "AT", "DE", "DE")
     for sequence, (_, named) in enumerate(CONTRADICTING, start=1):
-        body = {
-            "licence_number": number,
-            "shipment_id": "SHP-1",
-            "received_on": "2026-11-29",
-            "customs_document": "ATB-2026-1",
-            "items": named,
-        }
-        raw = envelope(DE_KEY, sender="DE", recipient="AT", sequence=sequence, type_="receipt.confirmed", body=body)
-        response = await client.post("/exchange/v1/notices", content=raw)
-        assert response.status_code == 202, response.text
-        receipt = decode_receipt(response.content).receipt
-        assert (receipt.status, receipt.reason) == ("rejected", "invalid-body")
+        assert await _confirm(client, sequence, number, named) == ("rejected", "invalid-body")
     assert await conn.fetchval("SELECT count(*) FROM shipment_record") == 0
     assert await conn.fetchval("SELECT count(*) FROM shipment_receipt") == 0
 
