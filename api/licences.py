@@ -28,6 +28,17 @@ __all__ = ["LicenceController"]
 WRITE = ("licensing-officer", "admin")
 READ = ("licensing-officer", "records-officer", "auditor", "admin")
 LEDGER_READ = (*READ, "customs-officer")
+# The printable page names persons and is opened in a browser: it may run nothing, load nothing but its own inline
+# style, be framed by no one, and be kept by no cache. Every value on it is escaped (firearms.documents); these
+# headers are the wall behind that one (README "Security").
+DOCUMENT_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Cache-Control": "no-store",
+    "Referrer-Policy": "no-referrer",
+}
 # Not white space only: the reason is what the journal and the history keep of why.
 Reason = Annotated[str, msgspec.Meta(min_length=1, max_length=2000, pattern=r"\S")]
 
@@ -223,7 +234,9 @@ class LicenceController(Controller):
         rendered = await documents.render_document(conn, licence_id, version, actor=officer.actor)
         await journal.record_read(conn, actor=officer.actor, entity="licence", ids=[str(licence_id)])
         return Response(
-            rendered.html, media_type="text/html", headers={"X-Verification-Code": rendered.verification_code}
+            rendered.html,
+            media_type="text/html",
+            headers={**DOCUMENT_HEADERS, "X-Verification-Code": rendered.verification_code},
         )
 
     @get("/{licence_id:uuid}/events", summary="Status history", opt={"roles": READ})

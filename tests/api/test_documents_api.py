@@ -1,15 +1,17 @@
 from __future__ import annotations
 
+import html
 import re
 import uuid
 
 import msgspec
 from litestar.testing import AsyncTestClient
 
-from firearms import bootstrap, db, ledger, licences, received
+from firearms import bootstrap, db, ledger, licences, parties, received
+from firearms.parties import NewParty
 from firearms.settings import Settings
 from tests.conftest import TokenFactory
-from tests.licensing_helpers import ACTOR, TODAY, export_draft, issued_export, register_parties
+from tests.licensing_helpers import ACTOR, TODAY, Parties, export_draft, issued_export, register_parties
 from tests.unit.test_barcodes import decode
 
 PROBLEM = "tag:firearms-registry,2026:problems/"
@@ -198,3 +200,60 @@ async def test_a_licence_never_issued_cannot_be_verified(
         assert answer.status_code == 404, answer.text
         assert answer.json()["type"] == PROBLEM + "not-found"
         assert answer.json()["detail"] == f"no licence {number} of AT"
+
+
+HOSTILE = '"><img src=x onerror=alert(1)></title><script>alert(2)</script>]]>'
+
+
+async def test_a_document_escapes_what_officers_typed_and_forbids_scripts(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    auth: TokenFactory,
+    conn: db.Conn,
+    settings: Settings,
+    initialised: bootstrap.Initialised,
+) -> None:
+    """A party's name and address are text on the page, never markup; and the browser is told to run nothing.
+
+    The headers are the second wall: a value that ever slipped past the escaping (a new field, a template
+    edited by hand) still runs no script, the page is not sniffed into another type, and a shared browser or
+    proxy keeps no copy of a page that names persons.
+    """
+    async with conn.transaction():
+        exporter = await parties.create_party(
+            conn, NewParty(kind="exporter", name=HOSTILE, country="AT", address=HOSTILE), actor=ACTOR
+        )
+        consignee = await parties.create_party(
+            conn,
+            NewParty(kind="consignee", name=HOSTILE, country="DE", address=HOSTILE, registration=HOSTILE),
+            actor=ACTOR,
+        )
+    named = Parties(
+        exporter=exporter.party_id,
+        consignee=consignee.party_id,
+        final_recipient=consignee.party_id,
+        broker=consignee.party_id,
+    )
+    lic = await issued_export(conn, settings, named, place_of_issue=HOSTILE, issuing_authority=HOSTILE)
+    response = await client.get(
+        f"/api/v1/licences/{lic.licence_id}/versions/1/document", headers=await auth("licensing-officer")
+    )
+    assert response.status_code == 200, response.text
+    page = response.text
+    assert "<script" not in page
+    assert "<img" not in page
+    assert page.count("</title>") == 1
+    assert html.escape(HOSTILE) in page
+    assert response.headers["content-type"] == "text/html; charset=utf-8"
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert response.headers["cache-control"] == "no-store"
+    assert response.headers["referrer-policy"] == "no-referrer"
+    policy = {
+        directive.split()[0]: directive.split()[1:]
+        for directive in response.headers["content-security-policy"].split(";")
+        if directive.strip()
+    }
+    assert policy["default-src"] == ["'none'"]
+    assert "script-src" not in policy  # default-src 'none' governs scripts
+    assert policy["frame-ancestors"] == ["'none'"]
+    assert policy["form-action"] == ["'none'"]
+    assert policy["base-uri"] == ["'none'"]
