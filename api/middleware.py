@@ -27,8 +27,20 @@ ACCESS_FORMAT = "%(levelname)s - %(asctime)s - %(name)s - %(module)s - %(message
 _SANE = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 
+_NOSNIFF = (b"x-content-type-options", b"nosniff")
+# An officer's answer may hold a new token's secret or a person's name and address: no browser or proxy keeps it.
+_NO_STORE = (b"cache-control", b"no-store")
+_OFFICER_API = "/api/v1/"
+
+
 class RequestIdMiddleware:
-    """Give every request an id, echo it in ``X-Request-Id`` and log one line when it ends."""
+    """Give every request an id, echo it in ``X-Request-Id`` and log one line when it ends.
+
+    It also adds, to every response, ``X-Content-Type-Options: nosniff`` (a problem may quote what the caller
+    sent: it stays JSON, never read as a page) and, to every answer under ``/api/v1`` that sets no
+    ``Cache-Control`` of its own, ``Cache-Control: no-store`` (README "Security"): here because this is the
+    one place that sees every response, the router's own 404 and 405 and the guard's 401 included.
+    """
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -46,12 +58,20 @@ class RequestIdMiddleware:
         status = 500
 
         header = (b"x-request-id", request_id.encode("latin-1"))
+        officer = scope["path"].startswith(_OFFICER_API)
 
         async def send_with_id(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message["headers"] = [*message.get("headers", ()), header]
+                headers = list(message.get("headers", ()))
+                names = {name.lower() for name, _ in headers}
+                added = [header]
+                if b"x-content-type-options" not in names:
+                    added.append(_NOSNIFF)
+                if officer and b"cache-control" not in names:
+                    added.append(_NO_STORE)
+                message["headers"] = [*headers, *added]
             await send(message)
 
         try:
