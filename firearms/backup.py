@@ -14,6 +14,7 @@ import asyncio
 import datetime as dt
 import hashlib
 import os
+import stat
 import time
 from typing import TYPE_CHECKING, Annotated, Final, Literal
 from urllib.parse import unquote, urlsplit, urlunsplit
@@ -250,7 +251,9 @@ async def check_backup(path: Path, *, state: str, progress: Callable[[str], None
         BackupError: the manifest is missing or of another format or State, the backup needs migrations
             this version does not have, or the archive's SHA-256 differs from the manifest's.
     """
+    _refuse_open_to_others(path)
     manifest = read_manifest(path)
+    _refuse_open_to_others(manifest_path(path))
     if manifest.state != state:
         raise BackupError(
             f"{path} is a backup of the {manifest.state} registry, not of {state} (FIREARMS_STATE)",
@@ -271,6 +274,44 @@ async def check_backup(path: Path, *, state: str, progress: Callable[[str], None
             code="backup-damaged",
         )
     return manifest
+
+
+def _refuse_open_to_others(path: Path) -> None:
+    """Refuse an archive or manifest that an account other than this one (or root) may write, or replace.
+
+    ``pg_restore`` runs what the archive holds as the database's owner (on the embedded server, a superuser:
+    ``COPY ... TO PROGRAM`` is a shell), and the manifest's SHA-256 vouches for nothing when whoever can write
+    the archive can write the manifest beside it. So the file (followed through symlinks), and the folder it
+    is in, must belong to this user or root and be writable by no group or other -- a folder with the sticky
+    bit (``/tmp``) excepted, where others cannot rename or remove our files. Not checked where the system has
+    no POSIX modes (as :func:`firearms.keys.check_private`).
+
+    Raises:
+        BackupError: ``backup-open-to-others``, naming the path and the command that mends it.
+    """
+    if os.name != "posix":
+        return
+    real = path.resolve()
+    trusted = {os.geteuid(), 0}
+    for what, place in (("backup file", real), ("folder", real.parent)):
+        try:
+            found = place.stat()
+        except FileNotFoundError:
+            return  # a missing manifest is read_manifest's refusal
+        folder = stat.S_ISDIR(found.st_mode)
+        why = None
+        if found.st_uid not in trusted:
+            why = f"it belongs to uid {found.st_uid}"
+        elif found.st_mode & 0o022 and not (folder and found.st_mode & stat.S_ISVTX):
+            why = f"mode {stat.S_IMODE(found.st_mode):04o}"
+        if why is not None:
+            shown = path if place is real else place
+            raise BackupError(
+                f"the {what} {shown} is one someone else can write ({why}): pg_restore runs what an archive holds,"
+                f" and its manifest vouches for nothing then; copy the backup to a folder of your own"
+                f" (chown {os.geteuid()}, chmod go-w) and restore from there",
+                code="backup-open-to-others",
+            )
 
 
 async def restore(

@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import os
 import shutil
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -245,3 +247,47 @@ def test_restore_into_a_home_that_cannot_be_created_is_a_one_line_error(made: Pa
     assert isinstance(result.exception, SystemExit)
     assert result.stderr.count("firearms: error: FIREARMS_HOME=") == 1
     assert "Traceback" not in result.output
+
+
+OTHER_USER = 65534  # nobody
+
+
+@pytest.mark.parametrize(
+    ("target", "change"),
+    [
+        ("archive", "group-writable"),
+        ("archive", "world-writable"),
+        ("manifest", "world-writable"),
+        ("archive", "owned-by-another-user"),
+        ("manifest", "owned-by-another-user"),
+        ("folder", "world-writable"),
+        ("folder", "owned-by-another-user"),
+    ],
+)
+def test_restore_refuses_a_backup_someone_else_can_write(
+    target: str, change: str, made: Path, empty_database: str, tmp_path: Path
+) -> None:
+    """pg_restore runs what the archive says as the database's owner: an archive (or a manifest, whose hash
+    vouches for it, or a folder where either can be swapped) that another account may write is not restored.
+
+    Its hash proves nothing then: whoever can write the archive can write the manifest beside it.
+    """
+    path = {"archive": made, "manifest": made.with_name("at.dump.manifest.json"), "folder": made.parent}[target]
+    if change == "owned-by-another-user":
+        os.chown(path, OTHER_USER, -1)
+    else:
+        path.chmod(path.stat().st_mode | (stat.S_IWGRP if change == "group-writable" else stat.S_IWOTH))
+    result = CliRunner().invoke(main, ["restore", str(made)], env=restore_env(empty_database, tmp_path))
+    refused(result, "someone else can write")
+    assert str(path) in result.stderr
+    assert relations(empty_database) == 0
+    assert not (tmp_path / "new-home").exists()
+
+
+def test_restore_takes_a_backup_in_a_shared_folder_with_the_sticky_bit(
+    made: Path, empty_database: str, tmp_path: Path
+) -> None:
+    """A shared folder such as the system temporary one: others may write it but not rename or remove our files."""
+    made.parent.chmod(0o1777)
+    result = CliRunner().invoke(main, ["restore", str(made)], env=restore_env(empty_database, tmp_path))
+    assert result.exit_code == 0, result.output
