@@ -85,7 +85,8 @@ def _require_json(content_type: str | None) -> None:
 async def receive_notice(request: Request[Any, Any, Any], settings: SettingsDep) -> Response[bytes]:
     """PROTOCOL §4: checks 1-8 in order; 202 with a signed receipt, 200 with the first receipt for a duplicate.
 
-    Check 1 starts with the ``Content-Type`` (:func:`_require_json`), before the body is read.
+    Check 1 starts with the ``Content-Type`` (:func:`_require_json`), before the body is read; checks 1 and 2
+    end before a database connection is taken (:func:`firearms.exchange.inbox.check_addressed`).
 
     Every refusal is an ``application/problem+json`` whose ``type`` ends in the check's name; nothing is stored.
     The partners' hottest path keeps its own transaction rather than the ``conn`` dependency (Litestar's
@@ -96,9 +97,10 @@ async def receive_notice(request: Request[Any, Any, Any], settings: SettingsDep)
         raw = await request.body()
     except RequestEntityTooLarge as exc:
         raise NoticeRefusedError("malformed-notice", f"an envelope is at most {MAX_ENVELOPE_BYTES} bytes") from exc
+    addressed = inbox.check_addressed(raw, settings.state)  # before a connection: anyone may post garbage here
     async with connection(request.app.state.pool) as conn:
         delivered = await inbox.receive_notice(
-            conn, raw, state=settings.state, home=settings.home, time_zone=settings.time_zone
+            conn, raw, state=settings.state, home=settings.home, time_zone=settings.time_zone, addressed=addressed
         )
     return Response(
         content=delivered.receipt, status_code=200 if delivered.duplicate else 202, media_type="application/json"

@@ -60,6 +60,7 @@ __all__ = [
     "NoticeRejectedError",
     "ReceivedNotice",
     "body_as",
+    "check_addressed",
     "effect",
     "receive",
     "receive_notice",
@@ -204,8 +205,34 @@ _UNAPPLICABLE = (asyncpg.DataError, asyncpg.CheckViolationError, asyncpg.NotNull
 _NUL = (asyncpg.CharacterNotInRepertoireError, asyncpg.UntranslatableCharacterError)
 
 
-async def receive_notice(conn: Conn, raw: bytes, *, state: str, home: Path, time_zone: dt.tzinfo) -> Delivered:
+def check_addressed(raw: bytes, state: str) -> tuple[Envelope, bytes]:
+    """Checks 1 and 2 (PROTOCOL §4): the envelope and its signing input, when it is well formed and for ``state``.
+
+    They need no database: the partner surface runs them before it takes a connection, so that what anyone
+    may post (garbage, an envelope for another State) costs no round trip and is refused even while the
+    database does not answer.
+
+    Raises:
+        NoticeRefusedError: ``malformed-notice`` or ``wrong-recipient``.
+    """
+    envelope, signing_input = parse_envelope(raw)
+    check_recipient(envelope, state)
+    return envelope, signing_input
+
+
+async def receive_notice(
+    conn: Conn,
+    raw: bytes,
+    *,
+    state: str,
+    home: Path,
+    time_zone: dt.tzinfo,
+    addressed: tuple[Envelope, bytes] | None = None,
+) -> Delivered:
     """Receive one envelope in a transaction of its own; an effect the database refuses is stored rejected.
+
+    ``addressed``: what :func:`check_addressed` already returned for ``raw`` (then checks 1 and 2 are not run
+    again).
 
     Raises:
         NoticeRefusedError: a check failed; nothing was stored.
@@ -213,12 +240,14 @@ async def receive_notice(conn: Conn, raw: bytes, *, state: str, home: Path, time
     """
     try:
         async with conn.transaction():
-            return await receive(conn, raw, state=state, home=home, time_zone=time_zone)
+            return await receive(conn, raw, state=state, home=home, time_zone=time_zone, addressed=addressed)
     except _UNAPPLICABLE as exc:
         log.warning("a notice's effect cannot be applied (%s: %s); it is stored rejected", type(exc).__name__, exc)
         reason = "invalid-body" if isinstance(exc, _NUL) else "cannot-apply"
     async with conn.transaction():
-        return await receive(conn, raw, state=state, home=home, time_zone=time_zone, rejected_as=reason)
+        return await receive(
+            conn, raw, state=state, home=home, time_zone=time_zone, rejected_as=reason, addressed=addressed
+        )
 
 
 async def receive(
@@ -230,6 +259,7 @@ async def receive(
     time_zone: dt.tzinfo,
     now: dt.datetime | None = None,
     rejected_as: str | None = None,
+    addressed: tuple[Envelope, bytes] | None = None,
 ) -> Delivered:
     """Receive one envelope inside the caller's transaction (PROTOCOL §4): two statements and the effect's.
 
@@ -254,6 +284,7 @@ async def receive(
             now=now,
             rejected_as=rejected_as,
             alone=_in_flight == 1,
+            addressed=addressed,
         )
     finally:
         _in_flight -= 1
@@ -269,9 +300,9 @@ async def _receive(
     now: dt.datetime | None,
     rejected_as: str | None,
     alone: bool,
+    addressed: tuple[Envelope, bytes] | None,
 ) -> Delivered:
-    envelope, signing_input = parse_envelope(raw)
-    check_recipient(envelope, state)
+    envelope, signing_input = addressed if addressed is not None else check_addressed(raw, state)
     notice = envelope.notice
     moment = utc_now() if now is None else now
     ahead = _verify_ahead(envelope, signing_input) if alone else None

@@ -10,9 +10,12 @@ from typing import Any
 
 import msgspec
 import pytest
+from litestar.testing import AsyncTestClient
 
-from firearms import db, keys
+from api import create_app
+from firearms import bootstrap, db, keys
 from firearms.canonical import format_time, parse_time, utc_now
+from firearms.embedded import ensure_database, start_embedded, stop_embedded
 from firearms.exchange import inbox, trust
 from firearms.exchange.protocol import PROBLEM_BASE, NoticeRefusedError, decode_receipt, verify_receipt_signature
 from firearms.settings import Settings
@@ -575,3 +578,34 @@ async def test_a_key_seen_before_still_decides_check_5_and_signs_each_receipt_as
     assert verify_receipt_signature(rejected, current.public_key)
     assert verify_receipt_signature(accepted, current.public_key)
     assert await _stored(conn) == (3, 3)
+
+
+async def test_checks_1_and_2_refuse_without_the_database(tmp_path: Path) -> None:
+    """Anyone may post to /exchange/v1/notices: what checks 1 and 2 refuse costs no database round trip.
+
+    Garbage, or an envelope addressed to another State, took a pooled connection and opened a transaction
+    before it was even parsed: with the database stopped it was a 503, not the 400 PROTOCOL §4 gives it.
+    An envelope for this registry still needs the trust list, and gets the 503.
+    """
+    home = tmp_path / "home"
+    url = await ensure_database(start_embedded(home))
+    running = True
+    try:
+        settings = Settings(state="DE", home=home, database_url=url, run_worker=False)
+        await bootstrap.initialise(settings, url)
+        async with AsyncTestClient(app=create_app(settings)) as client:
+            stop_embedded(home)
+            running = False
+            for raw, status, problem in (
+                (b"{}", 400, "malformed-notice"),
+                (b"not json", 400, "malformed-notice"),
+                (envelope(AT_KEY, recipient="CZ"), 400, "wrong-recipient"),
+                (envelope(AT_KEY), 503, "database-unavailable"),
+            ):
+                response = await _post(client, raw)
+                assert response.status_code == status, (raw[:40], response.text)
+                assert response.headers["content-type"] == "application/problem+json"
+                assert response.json()["type"].endswith("/" + problem)
+    finally:
+        if running:  # the test failed before it stopped the server
+            stop_embedded(home)

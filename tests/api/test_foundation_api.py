@@ -19,6 +19,7 @@ from firearms.embedded import ensure_database, start_embedded, stop_embedded
 from firearms.settings import Settings
 from firearms.tokens import Role
 from tests.conftest import TokenFactory
+from tests.exchange_util import OTHER_KEY, envelope
 from tests.licensing_helpers import issued_export, register_parties
 
 
@@ -444,14 +445,16 @@ async def test_a_database_gone_away_is_a_503_problem_where_a_handler_takes_its_o
             assert (await client.get("/api/v1/journal/verify", headers=headers)).status_code == 200
             stop_embedded(home)
             running = False
-            for method, path in (
-                ("POST", "/exchange/v1/notices"),
-                ("POST", "/exchange/v1/notices"),
-                ("GET", "/api/v1/journal/verify"),
-                ("POST", "/api/v1/journal/checkpoints"),
+            # a notice for AT (a malformed one or one for another State is refused before any connection)
+            notice = envelope(OTHER_KEY, sender="CZ", recipient="AT")
+            for method, path, body in (
+                ("POST", "/exchange/v1/notices", notice),
+                ("POST", "/exchange/v1/notices", notice),
+                ("GET", "/api/v1/journal/verify", b""),
+                ("POST", "/api/v1/journal/checkpoints", b""),
             ):
                 response = await client.request(
-                    method, path, content=b"{}", headers={**headers, "content-type": "application/json"}
+                    method, path, content=body, headers={**headers, "content-type": "application/json"}
                 )
                 assert response.status_code == 503, (path, response.text)
                 assert response.headers["content-type"] == "application/problem+json"
