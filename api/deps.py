@@ -28,7 +28,7 @@ from litestar.params import SkipValidation
 from firearms import tokens
 from firearms.canonical import key_named_twice
 from firearms.db import Conn, Pool
-from firearms.errors import ForbiddenError
+from firearms.errors import ForbiddenError, UnauthenticatedError
 from firearms.settings import Settings
 from firearms.tokens import Officer
 
@@ -99,12 +99,17 @@ async def require_role(asgi: ASGIConnection[Any, Any, Any, Any], route_handler: 
     """Guard: a live bearer token whose role is in the handler's ``opt["roles"]``.
 
     Raises:
-        UnauthenticatedError: no token, or an unknown or revoked one (401).
+        UnauthenticatedError: no token, an unknown or revoked one, or two ``Authorization`` headers (401).
         ForbiddenError: a known officer with another role (403).
     """
     roles: frozenset[str] = frozenset(route_handler.opt.get("roles", ()))
+    given = asgi.headers.getall("authorization", [])
+    if len(given) > 1:
+        # Read as the first, a client's own header would win over one a proxy adds after it (or the reverse,
+        # by another server's rule): two credentials are refused rather than one of them guessed at.
+        raise UnauthenticatedError(f"send one Authorization header, not {len(given)}")
     async with connection(asgi.app.state.pool) as conn:
-        officer = await tokens.authenticate(conn, asgi.headers.get("authorization"))
+        officer = await tokens.authenticate(conn, given[0] if given else None)
     if officer.role not in roles:
         raise ForbiddenError(
             f"role {officer.role!r} may not do this; allowed: {', '.join(sorted(roles))}",

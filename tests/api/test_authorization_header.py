@@ -1,0 +1,87 @@
+"""The ``Authorization`` header as a server hands it over (README "Security"): its variants are decided, not guessed."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+from collections.abc import AsyncIterator
+from typing import Any
+
+import msgspec
+import uvicorn
+from litestar.testing import AsyncTestClient
+
+from api import create_app
+from firearms.settings import Settings
+from tests.conftest import TokenFactory
+from tests.e2e.registries import wait_for
+
+
+@contextlib.asynccontextmanager
+async def _served(settings: Settings) -> AsyncIterator[int]:
+    """The app under uvicorn on a loopback port of its own, in this loop; the port."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, lifespan="on", log_level="warning")
+    )
+    serving = asyncio.create_task(server.serve())
+    try:
+
+        async def started() -> bool:
+            return server.started
+
+        await wait_for(started, "uvicorn listening")
+        yield port
+    finally:
+        server.should_exit = True
+        await serving
+
+
+async def _get(port: int, path: str, authorizations: list[str]) -> tuple[int, Any]:
+    """One GET over a socket, each ``Authorization`` value a header line of its own (as a client may send).
+
+    The test client joins repeated headers into one (``a, b``) before the app sees them; a server does not.
+    """
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    lines = [f"GET {path} HTTP/1.1", "Host: 127.0.0.1", "Connection: close"]
+    lines += [f"Authorization: {value}" for value in authorizations]
+    writer.write(("\r\n".join(lines) + "\r\n\r\n").encode())
+    await writer.drain()
+    answer = await reader.read()
+    writer.close()
+    await writer.wait_closed()
+    head, _, body = answer.partition(b"\r\n\r\n")
+    return int(head.split()[1]), msgspec.json.decode(body)
+
+
+async def test_two_authorization_headers_are_refused_whichever_comes_first(
+    settings: Settings, auth: TokenFactory
+) -> None:
+    """A second header was ignored: with the live token first the request passed as that officer, with it second
+    it did not. A proxy that adds its own header, or a client that sends two, is now told so (401), either way."""
+    live = (await auth("auditor"))["Authorization"]
+    async with _served(settings) as port:
+        assert (await _get(port, "/api/v1/me", [live]))[0] == 200
+        for headers in ([live, "Bearer fr_unknown"], ["Bearer fr_unknown", live], [live, live]):
+            status, problem = await _get(port, "/api/v1/me", headers)
+            assert status == 401, headers
+            assert problem["type"].endswith("/unauthenticated")
+            assert "one Authorization header" in problem["detail"]
+            assert live.split()[1] not in msgspec.json.encode(problem).decode()
+
+
+async def test_the_token_is_read_the_same_in_every_usual_spelling(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    auth: TokenFactory,
+) -> None:
+    """Scheme in any case (RFC 9110 §11.1), spaces around the token; a token followed by anything else is unknown."""
+    token = (await auth("verifier"))["Authorization"].split()[1]
+    for spelling in (f"Bearer {token}", f"bearer {token}", f"BEARER {token}", f"Bearer  {token}", f"Bearer {token} "):
+        assert (await client.get("/api/v1/me", headers={"Authorization": spelling})).status_code == 200, spelling
+    for spelling in (f"Bearer {token}x", f"Basic {token}", token, f"Bearer {token} {token}"):
+        response = await client.get("/api/v1/me", headers={"Authorization": spelling})
+        assert response.status_code == 401, spelling
+        assert token not in response.text
