@@ -146,7 +146,11 @@ def _database_url(settings: Settings, *, new_home: bool = False) -> str:
             settings.home.mkdir(parents=True, exist_ok=True, mode=0o700)
         except OSError as exc:  # a file on the way, no permission, a read-only file system
             _fail(f"FIREARMS_HOME={str(settings.home)!r} cannot be created: {exc.strerror}", 2)
-    url = bootstrap.resolve_database_url(settings)
+    try:
+        url = bootstrap.resolve_database_url(settings)
+    except ConfigError as exc:  # a home too long a path for the embedded server's socket
+        _fail(exc.detail)
+        raise  # unreachable: _fail exits
     if not new_home:  # those check it once they set the registry up (bootstrap.initialise), or have no State yet
         _run(_check_state(url, settings.state))
     return url

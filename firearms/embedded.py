@@ -2,7 +2,8 @@
 
 Several processes on one home (``serve`` and a CLI command) share one server: the wheel keeps a
 list of the processes holding it and the last one to leave stops it. The server listens on a
-Unix socket in its data directory only, never on a TCP port.
+Unix socket in its data directory only, never on a TCP port: a home whose socket path would be too long
+for the system is refused (:func:`check_socket_path`).
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
+import sys
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -17,11 +20,14 @@ from urllib.parse import quote
 
 import asyncpg
 
+from firearms.errors import ConfigError
+
 if TYPE_CHECKING:
     from collections.abc import Callable
 
 __all__ = [
     "DATABASE",
+    "check_socket_path",
     "client_program",
     "database_url",
     "embedded_database_url",
@@ -31,6 +37,9 @@ __all__ = [
 ]
 
 DATABASE = "firearms"
+# The longest path a Unix socket may have (sun_path less its final NUL): 104 bytes on macOS and the BSDs, 108 on Linux.
+_SOCKET_PATH_MAX = 103 if sys.platform == "darwin" or "bsd" in sys.platform else 107
+_SOCKET = ".s.PGSQL.5432"  # the name PostgreSQL gives its socket in the folder it is told
 
 
 def _server(home: Path) -> Any:
@@ -68,11 +77,37 @@ def _forget_the_dead(users: Path, runs: Callable[[int], bool]) -> None:
         users.write_text(json.dumps(alive), encoding="utf-8")
 
 
+def check_socket_path(home: Path) -> None:
+    """Refuse a home whose server socket, ``home/pgdata/.s.PGSQL.5432``, would be too long a path for the system.
+
+    The wheel's server trusts every connection on its socket (``initdb --auth-local=trust``): only the data
+    folder's mode (0700) keeps other local accounts out. Where that path is too long, the wheel puts the
+    socket in a runtime folder of its own instead -- one any local account may enter (``chmod 0777`` when run
+    as root) -- and every local account could connect as the database superuser, without a password.
+
+    Raises:
+        ConfigError: the path is too long; the line says how long a home may be.
+    """
+    if os.name != "posix":
+        return
+    socket_path = os.fsencode((home / "pgdata").expanduser().resolve() / _SOCKET)
+    if len(socket_path) > _SOCKET_PATH_MAX:
+        room = _SOCKET_PATH_MAX - len(f"/pgdata/{_SOCKET}")
+        raise ConfigError(
+            f"FIREARMS_HOME={str(home)!r} is too long for the database's socket ({len(socket_path)} bytes for "
+            f"pgdata/{_SOCKET}, at most {_SOCKET_PATH_MAX}): choose a home whose full path is at most {room} bytes"
+        )
+
+
 def start_embedded(home: Path) -> str:
     """Start (or join) the embedded server whose data lives in ``home/pgdata``; return its admin URI.
 
     Blocking: call it before the event loop starts or in a thread.
+
+    Raises:
+        ConfigError: the home is too long a path for the server's socket (:func:`check_socket_path`).
     """
+    check_socket_path(home)
     home.mkdir(parents=True, exist_ok=True, mode=0o700)
     uri: str = _server(home).get_uri()
     return uri

@@ -18,6 +18,7 @@ from click.testing import CliRunner
 from cli import main
 from cli.main import _actor_for
 from firearms import bootstrap, keys
+from firearms.embedded import stop_embedded
 from firearms.signing import SigningKey, b64url_decode, key_id_of
 
 
@@ -517,3 +518,24 @@ def test_idempotency_prune_deletes_old_keys_with_progress(env: dict[str, str], d
         refused = CliRunner().invoke(main, ["idempotency", "prune", "--older-than", wrong], env=env)
         assert refused.exit_code == 2, wrong
         assert "--older-than" in refused.stderr
+
+
+def test_a_home_too_long_for_the_database_socket_is_refused(tmp_path: Path) -> None:
+    """The embedded server listens on a Unix socket in FIREARMS_HOME/pgdata (mode 0700), with trust authentication.
+
+    A socket path is at most 107 bytes on Linux: past that, the wheel put the socket in a runtime folder any local
+    account may enter (0777 when run as root) -- and every local account connected as the database superuser,
+    without a password. A home that long is refused in one line before a server starts.
+    """
+    home = tmp_path / ("h" * max(1, 100 - len(str(tmp_path)))) / "home"
+    env = {"FIREARMS_STATE": "AT", "FIREARMS_HOME": str(home)}
+    try:
+        result = CliRunner().invoke(main, ["migrate"], env=env)
+        assert result.exit_code == 1, result.output
+        assert result.stderr.count("firearms: error: ") == 1
+        assert "too long for the database's socket" in result.stderr
+        assert "Traceback" not in result.output
+        assert not (home / "pgdata" / "PG_VERSION").exists()
+    finally:
+        if (home / "pgdata" / "PG_VERSION").exists():  # the old behaviour started a server: stop it
+            stop_embedded(home)
