@@ -25,6 +25,7 @@ __all__ = [
     "Role",
     "TokenInfo",
     "authenticate",
+    "bearer_token",
     "create_token",
     "ensure_admin_token",
     "hash_token",
@@ -129,18 +130,29 @@ async def list_tokens(conn: Conn, *, after: tuple[dt.datetime, uuid.UUID] | None
     return [_info(row) for row in await store.list_officer_tokens(conn, after, limit)]
 
 
-async def authenticate(conn: Conn, authorization: str | None) -> Officer:
-    """The officer behind an ``Authorization: Bearer <token>`` header.
+def bearer_token(authorization: str | None) -> str:
+    """The token of an ``Authorization: Bearer <token>`` header (scheme in any case, spaces around the token).
+
+    Needs no database: a request without one is refused before a connection is taken.
 
     Raises:
-        UnauthenticatedError: no header, not a bearer token, or a token unknown or revoked.
+        UnauthenticatedError: no header, or not a bearer token.
     """
     if not authorization:
         raise UnauthenticatedError("this endpoint needs 'Authorization: Bearer <token>'")
     scheme, _, token = authorization.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise UnauthenticatedError("the Authorization header must be 'Bearer <token>'")
-    row = await store.get_officer_by_token_hash(conn, hash_token(token.strip()))
+    return token.strip()
+
+
+async def authenticate(conn: Conn, authorization: str | None) -> Officer:
+    """The officer behind an ``Authorization: Bearer <token>`` header.
+
+    Raises:
+        UnauthenticatedError: no header, not a bearer token, or a token unknown or revoked.
+    """
+    row = await store.get_officer_by_token_hash(conn, hash_token(bearer_token(authorization)))
     if row is None:
         raise UnauthenticatedError("the token is unknown or revoked")
     return Officer(token_id=row["token_id"], name=row["name"], role=row["role"])

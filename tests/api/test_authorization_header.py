@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import socket
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -13,6 +14,8 @@ import uvicorn
 from litestar.testing import AsyncTestClient
 
 from api import create_app
+from firearms import bootstrap
+from firearms.embedded import ensure_database, start_embedded, stop_embedded
 from firearms.settings import Settings
 from tests.conftest import TokenFactory
 from tests.e2e.registries import wait_for
@@ -85,3 +88,29 @@ async def test_the_token_is_read_the_same_in_every_usual_spelling(
         response = await client.get("/api/v1/me", headers={"Authorization": spelling})
         assert response.status_code == 401, spelling
         assert token not in response.text
+
+
+async def test_a_request_without_a_bearer_token_is_refused_without_the_database(tmp_path: Path) -> None:
+    """No header, or another scheme, is refused before a connection is taken: a 401 even while the database does
+    not answer (it was the 503 of a connection that could not be opened); a bearer token still needs the look-up."""
+    home = tmp_path / "home"
+    url = await ensure_database(start_embedded(home))
+    running = True
+    try:
+        settings = Settings(state="AT", home=home, database_url=url, run_worker=False)
+        done = await bootstrap.initialise(settings, url)
+        async with AsyncTestClient(app=create_app(settings)) as client:
+            stop_embedded(home)
+            running = False
+            for headers, status in (
+                ({}, 401),
+                ({"Authorization": "Basic dXNlcjpwYXNz"}, 401),
+                ({"Authorization": "Bearer "}, 401),
+                ({"Authorization": f"Bearer {done.admin_token}"}, 503),
+            ):
+                response = await client.get("/api/v1/me", headers=headers)
+                assert response.status_code == status, (headers, response.text)
+                assert response.headers["content-type"] == "application/problem+json"
+    finally:
+        if running:  # the test failed before it stopped the server
+            stop_embedded(home)
