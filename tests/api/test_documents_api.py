@@ -8,6 +8,7 @@ import msgspec
 from litestar.testing import AsyncTestClient
 
 from firearms import bootstrap, db, ledger, licences, parties, received
+from firearms.licence_rules import DraftLine
 from firearms.parties import NewParty
 from firearms.settings import Settings
 from tests.conftest import TokenFactory
@@ -233,7 +234,20 @@ async def test_a_document_escapes_what_officers_typed_and_forbids_scripts(
         final_recipient=consignee.party_id,
         broker=consignee.party_id,
     )
-    lic = await issued_export(conn, settings, named, place_of_issue=HOSTILE, issuing_authority=HOSTILE)
+    hostile_line = DraftLine(
+        line=1,
+        category="firearm",
+        type="rifle",
+        make=HOSTILE,
+        model=HOSTILE,
+        calibre=HOSTILE,
+        quantity=1,
+        serials=["SSG08-001"],
+        description=HOSTILE,
+    )
+    lic = await issued_export(
+        conn, settings, named, place_of_issue=HOSTILE, issuing_authority=HOSTILE, lines=[hostile_line]
+    )
     response = await client.get(
         f"/api/v1/licences/{lic.licence_id}/versions/1/document", headers=await auth("licensing-officer")
     )
@@ -242,7 +256,7 @@ async def test_a_document_escapes_what_officers_typed_and_forbids_scripts(
     assert "<script" not in page
     assert "<img" not in page
     assert page.count("</title>") == 1
-    assert html.escape(HOSTILE) in page
+    assert page.count(html.escape(HOSTILE)) >= 12  # names, addresses, registration, place, authority, the line
     assert response.headers["content-type"] == "text/html; charset=utf-8"
     assert response.headers["x-content-type-options"] == "nosniff"
     assert response.headers["cache-control"] == "no-store"
