@@ -28,7 +28,7 @@ def env(database: str, home: Path, initialised: bootstrap.Initialised) -> dict[s
 def made(env: dict[str, str], tmp_path: Path) -> Path:
     """A backup of the test's registry, made with the CLI."""
     path = tmp_path / "backups" / "at.dump"
-    path.parent.mkdir()
+    path.parent.mkdir(mode=0o700)  # restore refuses a folder others may write, whatever the umask
     result = CliRunner().invoke(main, ["backup", str(path)], env=env)
     assert result.exit_code == 0, result.output
     return path
