@@ -188,3 +188,19 @@ async def test_head_and_options_on_officer_routes_need_a_token_too(
         assert head.status_code in {401, 403, 405}, (path, head.status_code)
     for path in PUBLIC:
         assert (await client.head(path.replace("{path:str}", "x"))).status_code in {404, 405}
+
+
+async def test_a_revoked_token_is_refused_on_every_officer_endpoint(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    auth: TokenFactory,
+) -> None:
+    """Revocation is at once and everywhere: the admin token, revoked by another admin, opens no route."""
+    revoked, other = await auth("admin"), await auth("admin")
+    me = await client.get("/api/v1/me", headers=revoked)
+    assert me.status_code == 200
+    done = await client.post(f"/api/v1/tokens/{me.json()['token_id']}/revoke", headers=other)
+    assert done.status_code == 200, done.text
+    for method, path, _ in officer_endpoints(client.app):
+        response = await client.request(method, path, headers=revoked)
+        assert response.status_code == 401, (method, path, response.status_code)
+        assert response.json()["detail"] == "the token is unknown or revoked"
