@@ -111,5 +111,5 @@ async def list_journal_checkpoints(conn: Conn) -> list[asyncpg.Record]:
 async def list_journal_entries(
     conn: Conn, after: int, entity: str | None, entity_id: str | None, limit: int
 ) -> list[asyncpg.Record]:
-    """A page of entries after ``after``, optionally for one entity."""
+    """A page of linked entries after chain position ``after``, in chain order, optionally for one entity."""
     return await conn.fetch(Q["list_journal_entries"], after, entity, entity_id, limit)

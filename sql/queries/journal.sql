@@ -83,14 +83,17 @@ SELECT c.seq, c.head_hash, c.signed_at, c.key_id, c.signature, k.public_key, k.n
  ORDER BY c.seq;
 
 -- name: list_journal_entries
--- Entries in order, a page after a cursor, optionally for one entity. $1 after entry_id, $2 entity or NULL, $3 entity_id or NULL, $4 limit
+-- Linked entries in chain order, a page after a chain position, optionally for one entity. The chain links
+-- entries in commit order, so an entry that commits late comes after the pages already read, never before
+-- them (entry ids are taken at the write, not at the commit). $1 after seq, $2 entity or NULL, $3 entity_id or
+-- NULL, $4 limit
 SELECT e.entry_id, l.seq, e.recorded_at, e.actor, e.action, e.entity, e.entity_id, e.payload, l.hash
-  FROM journal_entry AS e
-  LEFT JOIN journal_link AS l USING (entry_id)
- WHERE e.entry_id > $1
+  FROM journal_link AS l
+  JOIN journal_entry AS e USING (entry_id)
+ WHERE l.seq > $1
    AND ($2::text IS NULL OR e.entity = $2)
    AND ($3::text IS NULL OR e.entity_id = $3)
- ORDER BY e.entry_id
+ ORDER BY l.seq
  LIMIT $4;
 
 -- name: get_journal_link
