@@ -76,7 +76,8 @@ class JournalController(Controller):
     ) -> JournalPage:
         """Entries in chain order (the order they committed in), optionally for one entity; the read is journaled.
 
-        The journal is sealed first and only linked entries are listed: an entry's id is taken when it is
+        One batch of the sealer's queue is linked first (the worker links any larger backlog) and only linked
+        entries are listed: an entry's id is taken when it is
         written, so a transaction that commits late holds an id below entries already listed, and a walk by
         id went past it; the chain links entries in commit order, so it comes on a later page.
 
@@ -86,7 +87,7 @@ class JournalController(Controller):
         """
         start = _chain_position(after) if after else 0
         async with connection(pool) as conn:
-            await journal.seal(conn)
+            await journal.seal(conn, batches=1)
             async with conn.transaction():
                 rows = await store.list_journal_entries(conn, start, entity, entity_id, limit + 1)
                 items, last = page(

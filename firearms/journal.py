@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "GENESIS",
+    "SEAL_BATCH",
     "VERIFY_BATCH",
     "Checkpoint",
     "Verification",
@@ -48,7 +49,8 @@ __all__ = [
 ]
 
 GENESIS = bytes(32)
-_SEAL_BATCH = 5000
+SEAL_BATCH = 5000
+"""Entries :func:`seal` links per transaction."""
 VERIFY_BATCH = 5000
 """Links :func:`verify` reads per short transaction: its memory is this many entries, whatever the journal's length."""
 
@@ -147,18 +149,21 @@ def entry_hash(prev_hash: bytes, row: asyncpg.Record) -> bytes:
     return hashlib.sha256(prev_hash + _canonical_entry(row)).digest()
 
 
-async def seal(conn: Conn) -> int:
-    """Link every queued entry into the chain, in batches; returns how many were linked.
+async def seal(conn: Conn, *, batch: int = SEAL_BATCH, batches: int | None = None) -> int:
+    """Link every queued entry into the chain, ``batch`` at a time; returns how many were linked.
 
-    Opens its own transactions. If another sealer holds the lock, returns 0 at once: that one
-    links the entries.
+    Opens its own transactions, one per batch. If another sealer holds the lock, returns 0 at once: that
+    one links the entries. ``batches`` stops after that many (a request that seals before it reads does
+    not take on a backlog of any size: the worker links the rest).
     """
     total = 0
-    while True:
+    done = 0
+    while batches is None or done < batches:
+        done += 1
         async with conn.transaction():
             if not await store.try_lock_sealer(conn):
                 return total
-            rows = await store.take_pending_entries(conn, _SEAL_BATCH)
+            rows = await store.take_pending_entries(conn, batch)
             if not rows:
                 return total
             head = await store.get_journal_head(conn)
@@ -174,6 +179,7 @@ async def seal(conn: Conn) -> int:
                 prev = digest
             await store.insert_journal_links(conn, seqs, ids, prevs, hashes, dt.datetime.now(dt.UTC))
             total += len(rows)
+    return total
 
 
 def checkpoint_message(state: str, seq: int, head_hash: bytes, signed_at: dt.datetime) -> bytes:

@@ -279,3 +279,14 @@ async def test_verify_reads_the_chain_in_batches_of_short_transactions_and_finds
     await behind_the_back(conn, "UPDATE journal_entry SET payload = '{\"n\": 999}' WHERE entry_id = $1", victim)
     result = await journal.verify(conn, state="AT", batch=3)
     assert (result.intact, result.bad_seq, result.bad_entry_id, result.entries) == (False, 11, victim, 10)
+
+
+async def test_seal_stops_after_the_batches_asked_for(conn: db.Conn, initialised: bootstrap.Initialised) -> None:
+    # The journal list seals before it reads: a backlog of any size (a worker stopped for days) must not all be
+    # linked inside one request.
+    await journal.seal(conn)
+    await write_entries(conn, 7)
+    assert await journal.seal(conn, batch=3, batches=1) == 3
+    assert await conn.fetchval("SELECT count(*) FROM journal_pending") == 4
+    assert await journal.seal(conn, batch=3) == 4
+    assert (await journal.verify(conn, state="AT")).intact
