@@ -9,9 +9,10 @@ import msgspec
 from litestar import Controller, get, post
 from litestar.params import QueryParameter
 
-from api.deps import ConnDep, OfficerDep, PoolDep, SettingsDep, connection
+from api.deps import OfficerDep, PoolDep, SettingsDep, connection
 from api.params import AfterQuery, LimitQuery, page
 from firearms import journal
+from firearms.errors import InvalidInputError
 from firearms.journal import Checkpoint, Verification
 from firearms.pagination import DEFAULT_LIMIT, decode_cursor, encode_cursor
 from firearms.store import journal as store
@@ -20,17 +21,17 @@ __all__ = ["JournalController", "JournalEntry", "JournalPage"]
 
 
 class JournalEntry(msgspec.Struct, frozen=True, kw_only=True):
-    """One journal entry; ``seq`` and ``hash`` are ``None`` until the sealer links it."""
+    """One journal entry as linked into the chain (the list shows linked entries only: ``seq`` and ``hash`` are set)."""
 
     entry_id: int
-    seq: int | None
+    seq: int
     recorded_at: dt.datetime
     actor: str
     action: str
     entity: str
     entity_id: str
     payload: Any
-    hash: str | None
+    hash: str
 
 
 class JournalPage(msgspec.Struct, frozen=True, kw_only=True):
@@ -38,6 +39,23 @@ class JournalPage(msgspec.Struct, frozen=True, kw_only=True):
 
     items: list[JournalEntry]
     next: str | None
+
+
+_CURSOR_TAG = "seq"
+"""Cursors name the chain position they hold: one given out before the list followed the chain held an entry id."""
+
+
+def _chain_position(after: str) -> int:
+    """The chain position in a cursor of the journal list.
+
+    Raises:
+        InvalidInputError: not a cursor of this list (one given out when the list ran by entry id among them).
+    """
+    tag, seq = decode_cursor(after, str, int)
+    if tag != _CURSOR_TAG:
+        raise InvalidInputError("the 'after' cursor is not one this list gave out", code="invalid-cursor")
+    position: int = seq
+    return position
 
 
 class JournalController(Controller):
@@ -49,40 +67,50 @@ class JournalController(Controller):
     @get("/", summary="Journal entries")
     async def entries(
         self,
-        conn: ConnDep,
+        pool: PoolDep,
         officer: OfficerDep,
         entity: Annotated[str | None, QueryParameter(max_length=100)] = None,
         entity_id: Annotated[str | None, QueryParameter(max_length=200)] = None,
         after: AfterQuery = None,
         limit: LimitQuery = DEFAULT_LIMIT,
     ) -> JournalPage:
-        """Entries in the order they were written, optionally for one entity; the read is journaled.
+        """Entries in chain order (the order they committed in), optionally for one entity; the read is journaled.
+
+        One batch of the sealer's queue is linked first (the worker links any larger backlog) and only linked
+        entries are listed: an entry's id is taken when it is
+        written, so a transaction that commits late holds an id below entries already listed, and a walk by
+        id went past it; the chain links entries in commit order, so it comes on a later page.
 
         Entries carry what was recorded (a party's name and address as registered, a licence's content):
         reading them is a read of personal data, journaled as ``journal.read`` with the entry ids shown
         (DESIGN §6: who looked at what).
         """
-        (start,) = decode_cursor(after, int) if after else (0,)
-        rows = await store.list_journal_entries(conn, start, entity, entity_id, limit + 1)
-        items, last = page(
-            [
-                JournalEntry(
-                    entry_id=row["entry_id"],
-                    seq=row["seq"],
-                    recorded_at=row["recorded_at"],
-                    actor=row["actor"],
-                    action=row["action"],
-                    entity=row["entity"],
-                    entity_id=row["entity_id"],
-                    payload=row["payload"],
-                    hash=row["hash"].hex() if row["hash"] else None,
+        start = _chain_position(after) if after else 0
+        async with connection(pool) as conn:
+            await journal.seal(conn, batches=1)
+            async with conn.transaction():
+                rows = await store.list_journal_entries(conn, start, entity, entity_id, limit + 1)
+                items, last = page(
+                    [
+                        JournalEntry(
+                            entry_id=row["entry_id"],
+                            seq=row["seq"],
+                            recorded_at=row["recorded_at"],
+                            actor=row["actor"],
+                            action=row["action"],
+                            entity=row["entity"],
+                            entity_id=row["entity_id"],
+                            payload=row["payload"],
+                            hash=row["hash"].hex(),
+                        )
+                        for row in rows
+                    ],
+                    limit,
                 )
-                for row in rows
-            ],
-            limit,
-        )
-        await journal.record_read(conn, actor=officer.actor, entity="journal", ids=[str(i.entry_id) for i in items])
-        return JournalPage(items=items, next=encode_cursor(last.entry_id) if last else None)
+                await journal.record_read(
+                    conn, actor=officer.actor, entity="journal", ids=[str(i.entry_id) for i in items]
+                )
+        return JournalPage(items=items, next=encode_cursor(_CURSOR_TAG, last.seq) if last else None)
 
     @post("/checkpoints", summary="Sign a checkpoint now", status_code=201)
     async def checkpoint(self, pool: PoolDep, settings: SettingsDep) -> Checkpoint | None:

@@ -59,7 +59,8 @@ def format_time(moment: dt.datetime) -> str:
     if moment.tzinfo is None:
         raise ValueError("naive datetime: every time here is UTC and timezone-aware")
     moment = moment.astimezone(dt.UTC)
-    text = moment.strftime("%Y-%m-%dT%H:%M:%S")
+    # Not strftime("%Y"): on Linux it writes the year 999 as "999", which is no RFC 3339 time.
+    text = f"{moment.year:04d}-{moment:%m-%dT%H:%M:%S}"
     if moment.microsecond:
         text += f".{moment.microsecond:06d}"
     return text + "Z"

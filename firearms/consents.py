@@ -345,7 +345,7 @@ async def deem_silent(
     if not settings.tacit_consent:
         return 0
     if licence_id is None:
-        rows = await store.list_undecided_transit_consent_requests(conn, limit)
+        rows = await store.list_undecided_transit_consent_requests(conn, limit, settings.tacit_consent_refused_by)
     else:
         answered = {
             row["transit_state"]: row["licence_version"]

@@ -33,6 +33,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "GENESIS",
+    "SEAL_BATCH",
+    "VERIFY_BATCH",
     "Checkpoint",
     "Verification",
     "checkpoint",
@@ -47,7 +49,10 @@ __all__ = [
 ]
 
 GENESIS = bytes(32)
-_SEAL_BATCH = 5000
+SEAL_BATCH = 5000
+"""Entries :func:`seal` links per transaction."""
+VERIFY_BATCH = 5000
+"""Links :func:`verify` reads per short transaction: its memory is this many entries, whatever the journal's length."""
 
 
 class Checkpoint(msgspec.Struct, frozen=True, kw_only=True):
@@ -144,18 +149,21 @@ def entry_hash(prev_hash: bytes, row: asyncpg.Record) -> bytes:
     return hashlib.sha256(prev_hash + _canonical_entry(row)).digest()
 
 
-async def seal(conn: Conn) -> int:
-    """Link every queued entry into the chain, in batches; returns how many were linked.
+async def seal(conn: Conn, *, batch: int = SEAL_BATCH, batches: int | None = None) -> int:
+    """Link every queued entry into the chain, ``batch`` at a time; returns how many were linked.
 
-    Opens its own transactions. If another sealer holds the lock, returns 0 at once: that one
-    links the entries.
+    Opens its own transactions, one per batch. If another sealer holds the lock, returns 0 at once: that
+    one links the entries. ``batches`` stops after that many (a request that seals before it reads does
+    not take on a backlog of any size: the worker links the rest).
     """
     total = 0
-    while True:
+    done = 0
+    while batches is None or done < batches:
+        done += 1
         async with conn.transaction():
             if not await store.try_lock_sealer(conn):
                 return total
-            rows = await store.take_pending_entries(conn, _SEAL_BATCH)
+            rows = await store.take_pending_entries(conn, batch)
             if not rows:
                 return total
             head = await store.get_journal_head(conn)
@@ -171,6 +179,7 @@ async def seal(conn: Conn) -> int:
                 prev = digest
             await store.insert_journal_links(conn, seqs, ids, prevs, hashes, dt.datetime.now(dt.UTC))
             total += len(rows)
+    return total
 
 
 def checkpoint_message(state: str, seq: int, head_hash: bytes, signed_at: dt.datetime) -> bytes:
@@ -210,24 +219,39 @@ async def checkpoint(conn: Conn, *, state: str, home: Path) -> Checkpoint | None
     )
 
 
-async def verify(conn: Conn, *, state: str, seal_first: bool = True) -> Verification:  # noqa: PLR0911  # one return per finding
+async def verify(  # noqa: PLR0911  # one return per finding
+    conn: Conn, *, state: str, seal_first: bool = True, batch: int = VERIFY_BATCH
+) -> Verification:
     """Recompute the chain from the first entry; report the first entry that does not match.
 
     Checks, in chain order: positions run 1, 2, 3 … with no gap; each link's entry exists; each
     link names the previous hash; each hash is SHA-256(prev || canonical(entry)) of the entry as
-    stored now. Then every checkpoint's signature and head hash, and that no entry was removed
-    from the sealer's queue without being linked.
+    stored now; each checkpoint's signature, its key's validity and its head hash, when the walk
+    reaches its position. Then that no entry was removed from the sealer's queue without being linked.
+
+    The chain is read up to the head it had when verification began, ``batch`` links at a time, each
+    batch in a short read-only transaction of its own: memory stays bounded by ``batch`` whatever
+    the journal's length, and no transaction stays open for the whole walk (one did, holding back
+    vacuum on every table for as long as a journal of decades takes to hash). Sealed links are
+    append-only, so batches read one after another see the chain one snapshot would.
     """
     if seal_first:
         await seal(conn)
+    head = await store.get_journal_head(conn)
+    until = head["seq"] if head else 0
+    pending = await store.count_pending_entries(conn)
     checked = 0
+    checkpoints = 0
     prev = GENESIS
-    hashes_at: dict[int, bytes] = {}
-    checkpoints = await store.list_journal_checkpoints(conn)
-    wanted = {row["seq"] for row in checkpoints}
-    async with conn.transaction(isolation="repeatable_read", readonly=True):
-        pending = await store.count_pending_entries(conn)
-        async for row in store.iter_journal_chain(conn):
+    after = 0
+    while after < until:
+        async with conn.transaction(isolation="repeatable_read", readonly=True):
+            rows = await store.list_journal_chain(conn, after, until, batch)
+            last = rows[-1]["seq"] if rows else until
+            signed = {cp["seq"]: cp for cp in await store.list_journal_checkpoints(conn, after, last)}
+        if not rows:
+            return _broken(checked, pending, checked + 1, None, f"chain position {checked + 1} is missing")
+        for row in rows:
             expected_seq = checked + 1
             if row["seq"] != expected_seq:
                 return _broken(checked, pending, expected_seq, None, f"chain position {expected_seq} is missing")
@@ -242,22 +266,29 @@ async def verify(conn: Conn, *, state: str, seal_first: bool = True) -> Verifica
                 return _broken(
                     checked, pending, row["seq"], row["entry_id"], "the entry was changed after it was sealed"
                 )
-            if row["seq"] in wanted:
-                hashes_at[row["seq"]] = digest
             prev = digest
             checked += 1
-        for cp in checkpoints:
-            message = checkpoint_message(state, cp["seq"], cp["head_hash"], cp["signed_at"])
-            if not verify_signature(cp["public_key"], message, cp["signature"]):
-                return _broken(checked, pending, cp["seq"], None, f"checkpoint at {cp['seq']} has a bad signature")
-            if (outside := _outside_key_validity(cp)) is not None:
-                return _broken(checked, pending, cp["seq"], None, f"checkpoint at {cp['seq']} was signed {outside}")
-            if hashes_at.get(cp["seq"]) != cp["head_hash"]:
-                return _broken(checked, pending, cp["seq"], None, f"the chain no longer matches checkpoint {cp['seq']}")
-        orphan = await store.first_unlinked_entry(conn)
-        if orphan is not None:
-            return _broken(checked, pending, None, orphan, "the entry was taken off the sealer's queue unlinked")
-    return Verification(intact=True, entries=checked, checkpoints=len(checkpoints), pending=pending)
+            if (cp := signed.get(row["seq"])) is not None:
+                if (finding := _checkpoint_finding(state, cp, digest)) is not None:
+                    return _broken(checked, pending, cp["seq"], None, finding)
+                checkpoints += 1
+        after = last
+    orphan = await store.first_unlinked_entry(conn)
+    if orphan is not None:
+        return _broken(checked, pending, None, orphan, "the entry was taken off the sealer's queue unlinked")
+    return Verification(intact=True, entries=checked, checkpoints=checkpoints, pending=pending)
+
+
+def _checkpoint_finding(state: str, cp: asyncpg.Record, digest: bytes) -> str | None:
+    """What is wrong with a checkpoint, given the chain's recomputed hash at its position, or ``None``."""
+    message = checkpoint_message(state, cp["seq"], cp["head_hash"], cp["signed_at"])
+    if not verify_signature(cp["public_key"], message, cp["signature"]):
+        return f"checkpoint at {cp['seq']} has a bad signature"
+    if (outside := _outside_key_validity(cp)) is not None:
+        return f"checkpoint at {cp['seq']} was signed {outside}"
+    if digest != cp["head_hash"]:
+        return f"the chain no longer matches checkpoint {cp['seq']}"
+    return None
 
 
 def _outside_key_validity(cp: asyncpg.Record) -> str | None:

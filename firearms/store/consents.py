@@ -9,6 +9,7 @@ from firearms.db import QUERIES as Q
 if TYPE_CHECKING:
     import datetime as dt
     import uuid
+    from collections.abc import Sequence
 
     import asyncpg
 
@@ -99,6 +100,11 @@ async def list_transit_consents(conn: Conn, licence_id: uuid.UUID, after: int, l
     return await conn.fetch(Q["list_transit_consents"], licence_id, after, limit)
 
 
-async def list_undecided_transit_consent_requests(conn: Conn, limit: int) -> list[asyncpg.Record]:
-    """Requests on draft, pending or suspended local licences without a decision on the version asked about."""
-    return await conn.fetch(Q["list_undecided_transit_consent_requests"], limit)
+async def list_undecided_transit_consent_requests(
+    conn: Conn, limit: int, refused_by: Sequence[str]
+) -> list[asyncpg.Record]:
+    """Requests on draft, pending or suspended local licences without a decision on the version asked about.
+
+    Those to the transit States in ``refused_by`` (never deemed) are left out.
+    """
+    return await conn.fetch(Q["list_undecided_transit_consent_requests"], limit, list(refused_by))

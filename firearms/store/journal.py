@@ -8,7 +8,6 @@ from firearms.db import QUERIES as Q
 
 if TYPE_CHECKING:
     import datetime as dt
-    from collections.abc import AsyncIterator
 
     import asyncpg
 
@@ -23,7 +22,7 @@ __all__ = [
     "insert_journal_checkpoint",
     "insert_journal_entry",
     "insert_journal_links",
-    "iter_journal_chain",
+    "list_journal_chain",
     "list_journal_checkpoints",
     "list_journal_entries",
     "take_pending_entries",
@@ -73,10 +72,9 @@ async def insert_journal_links(
     await conn.execute(Q["insert_journal_links"], seqs, entry_ids, prev_hashes, hashes, sealed_at)
 
 
-async def iter_journal_chain(conn: Conn, from_seq: int = 1) -> AsyncIterator[asyncpg.Record]:
-    """Stream the chain in ``seq`` order with each entry's contents; needs an open transaction."""
-    async for row in conn.cursor(Q["list_journal_chain"], from_seq, prefetch=2000):
-        yield row
+async def list_journal_chain(conn: Conn, after: int, until: int, limit: int) -> list[asyncpg.Record]:
+    """Up to ``limit`` links after chain position ``after`` and up to ``until``, in ``seq`` order, with each entry."""
+    return await conn.fetch(Q["list_journal_chain"], after, until, limit)
 
 
 async def first_unlinked_entry(conn: Conn) -> int | None:
@@ -103,13 +101,13 @@ async def get_journal_checkpoint(conn: Conn, seq: int) -> asyncpg.Record | None:
     return await conn.fetchrow(Q["get_journal_checkpoint"], seq)
 
 
-async def list_journal_checkpoints(conn: Conn) -> list[asyncpg.Record]:
-    """Every checkpoint with the public key that signed it."""
-    return await conn.fetch(Q["list_journal_checkpoints"])
+async def list_journal_checkpoints(conn: Conn, after: int, until: int) -> list[asyncpg.Record]:
+    """The checkpoints after chain position ``after`` and up to ``until``, with the public key that signed each."""
+    return await conn.fetch(Q["list_journal_checkpoints"], after, until)
 
 
 async def list_journal_entries(
     conn: Conn, after: int, entity: str | None, entity_id: str | None, limit: int
 ) -> list[asyncpg.Record]:
-    """A page of entries after ``after``, optionally for one entity."""
+    """A page of linked entries after chain position ``after``, in chain order, optionally for one entity."""
     return await conn.fetch(Q["list_journal_entries"], after, entity, entity_id, limit)

@@ -50,13 +50,17 @@ SELECT transit_consent_id, licence_id, transit_state, decision, decided_on, vali
  LIMIT $3;
 
 -- name: list_undecided_transit_consent_requests
--- Requests of draft, pending or suspended local licences on whose version the transit State has not decided. $1 limit
+-- Requests of draft, pending or suspended local licences on whose version the transit State has not decided,
+-- leaving out the transit States whose silence is never deemed consent: their requests stay undecided for as
+-- long as the licence waits, and a batch of them at the head would keep every later one from the timer.
+-- $1 limit, $2 transit States that refuse tacit consent
 SELECT r.licence_id, r.transit_state, r.requested_on, r.shipment_from, r.shipment_to, r.requested_at, r.requested_by,
        r.licence_version
   FROM transit_consent_request r
   JOIN licence l ON l.licence_id = r.licence_id
  WHERE l.status IN ('draft', 'pending', 'suspended') AND l.origin = 'local'
    AND r.transit_state = ANY(l.transit_states)
+   AND r.transit_state <> ALL($2::text[])
    AND NOT EXISTS (SELECT 1 FROM transit_consent c
                     WHERE c.licence_id = r.licence_id AND c.transit_state = r.transit_state
                       AND c.licence_version >= r.licence_version)

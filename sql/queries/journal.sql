@@ -36,13 +36,15 @@ SELECT seq, entry_id, prev_hash, hash, $5
   FROM unnest($1::bigint[], $2::bigint[], $3::bytea[], $4::bytea[]) AS t (seq, entry_id, prev_hash, hash);
 
 -- name: list_journal_chain
--- The chain in order with each entry (a missing entry comes back with NULL contents). $1 from seq
+-- One batch of the chain in order with each entry (a missing entry comes back with NULL contents).
+-- $1 after seq, $2 up to seq, $3 batch size
 SELECT l.seq, l.entry_id, l.prev_hash, l.hash,
        e.entry_id AS found_entry_id, e.recorded_at, e.actor, e.action, e.entity, e.entity_id, e.payload
   FROM journal_link AS l
   LEFT JOIN journal_entry AS e USING (entry_id)
- WHERE l.seq >= $1
- ORDER BY l.seq;
+ WHERE l.seq > $1 AND l.seq <= $2
+ ORDER BY l.seq
+ LIMIT $3;
 
 -- name: count_unlinked_entries
 -- Entries that are neither linked nor waiting for the sealer: removed from the queue behind our back.
@@ -76,21 +78,26 @@ SELECT seq, head_hash, signed_at, key_id, signature
  WHERE seq = $1;
 
 -- name: list_journal_checkpoints
--- Every checkpoint with the public key that signed it and that key's validity.
+-- The checkpoints in a range of chain positions with the public key that signed each and that key's validity.
+-- $1 after seq, $2 up to seq
 SELECT c.seq, c.head_hash, c.signed_at, c.key_id, c.signature, k.public_key, k.not_before, k.not_after, k.revoked_at
   FROM journal_checkpoint AS c
   JOIN registry_key AS k USING (key_id)
+ WHERE c.seq > $1 AND c.seq <= $2
  ORDER BY c.seq;
 
 -- name: list_journal_entries
--- Entries in order, a page after a cursor, optionally for one entity. $1 after entry_id, $2 entity or NULL, $3 entity_id or NULL, $4 limit
+-- Linked entries in chain order, a page after a chain position, optionally for one entity. The chain links
+-- entries in commit order, so an entry that commits late comes after the pages already read, never before
+-- them (entry ids are taken at the write, not at the commit). $1 after seq, $2 entity or NULL, $3 entity_id or
+-- NULL, $4 limit
 SELECT e.entry_id, l.seq, e.recorded_at, e.actor, e.action, e.entity, e.entity_id, e.payload, l.hash
-  FROM journal_entry AS e
-  LEFT JOIN journal_link AS l USING (entry_id)
- WHERE e.entry_id > $1
+  FROM journal_link AS l
+  JOIN journal_entry AS e USING (entry_id)
+ WHERE l.seq > $1
    AND ($2::text IS NULL OR e.entity = $2)
    AND ($3::text IS NULL OR e.entity_id = $3)
- ORDER BY e.entry_id
+ ORDER BY l.seq
  LIMIT $4;
 
 -- name: get_journal_link

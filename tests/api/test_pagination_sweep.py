@@ -15,7 +15,7 @@ from litestar.routes import HTTPRoute
 from litestar.testing import AsyncTestClient
 
 from api import create_app
-from firearms import tokens
+from firearms import db, journal, tokens
 from firearms.settings import Settings
 from tests.conftest import TokenFactory
 
@@ -76,3 +76,43 @@ async def test_an_empty_after_cursor_is_refused_on_every_list(
         problem = response.json()
         assert problem["type"].endswith("/invalid-request"), url
         assert [error["key"] for error in problem["errors"]] == ["after"], url
+
+
+async def test_the_journal_walked_page_by_page_misses_no_entry_that_commits_late(
+    client: AsyncTestClient[Litestar], auth: TokenFactory, conn: db.Conn, database: str
+) -> None:
+    # An entry's id is taken when it is written, not when its transaction commits: an entry written by a
+    # transaction still open when a later one committed got a smaller id than entries already listed, and a walk
+    # by entry id went past it for ever (an auditor's copy of the journal lacked it). The list follows the chain,
+    # which links entries in commit order.
+    auditor = await auth("auditor")
+    slow = await db.connect(database)
+    try:
+        open_transaction = slow.transaction()
+        await open_transaction.start()
+        late = await journal.record(
+            slow, actor="officer:slow", action="probe.made", entity="probe", entity_id="late", payload={}
+        )
+        quick = [
+            await journal.record(
+                conn, actor="officer:quick", action="probe.made", entity="probe", entity_id=str(n), payload={}
+            )
+            for n in range(3)
+        ]
+        first = await client.get("/api/v1/journal", params={"entity": "probe", "limit": 2}, headers=auditor)
+        assert first.status_code == 200, first.text
+        await open_transaction.commit()
+    finally:
+        await slow.close()
+    seen = [item["entry_id"] for item in first.json()["items"]]
+    cursor = first.json()["next"]
+    assert cursor is not None
+    while cursor is not None:
+        following = await client.get(
+            "/api/v1/journal", params={"entity": "probe", "limit": 2, "after": cursor}, headers=auditor
+        )
+        assert following.status_code == 200, following.text
+        seen += [item["entry_id"] for item in following.json()["items"]]
+        cursor = following.json()["next"]
+    assert sorted(seen) == sorted([late, *quick])
+    assert len(seen) == len(set(seen))

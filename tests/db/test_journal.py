@@ -250,3 +250,43 @@ async def test_concurrent_writers_do_not_wait_on_the_chain_and_all_get_linked(
         assert result.entries == 43
     finally:
         await pool.close()
+
+
+async def test_verify_reads_the_chain_in_batches_of_short_transactions_and_finds_a_change_in_a_later_one(
+    conn: db.Conn, initialised: bootstrap.Initialised, home: Path
+) -> None:
+    """Scale over decades: the walk is bounded by its batch, and no transaction stays open for all of it.
+
+    Verification read the whole chain in one repeatable-read transaction: a journal of decades (tens of millions
+    of entries, about 13 s per million here) held back vacuum on every table for as long as that took.
+    """
+    await write_entries(conn, 12)  # 14 links with the first key's and the first token's
+    made = await journal.checkpoint(conn, state="AT", home=home)
+    assert made is not None
+    assert made.seq == 14
+    queries: list[str] = []
+    conn.add_query_logger(lambda record: queries.append(record.query))
+    intact = await journal.verify(conn, state="AT", batch=3)
+    assert (intact.intact, intact.entries, intact.checkpoints) == (True, 14, 1)
+    reads = [number for number, query in enumerate(queries) if "FROM journal_link AS l" in query]
+    assert len(reads) == 5  # ceil(14 / 3) batches of at most 3 links
+    ends = [*reads[1:], len(queries)]
+    for number, end in zip(reads, ends, strict=True):  # each batch in a transaction of its own, ended before the next
+        assert queries[number - 1].startswith("BEGIN"), queries[number - 1]
+        assert any(query.startswith("COMMIT") for query in queries[number:end]), queries[number:end]
+
+    victim = await entry_at(conn, 11)  # in the fourth batch
+    await behind_the_back(conn, "UPDATE journal_entry SET payload = '{\"n\": 999}' WHERE entry_id = $1", victim)
+    result = await journal.verify(conn, state="AT", batch=3)
+    assert (result.intact, result.bad_seq, result.bad_entry_id, result.entries) == (False, 11, victim, 10)
+
+
+async def test_seal_stops_after_the_batches_asked_for(conn: db.Conn, initialised: bootstrap.Initialised) -> None:
+    # The journal list seals before it reads: a backlog of any size (a worker stopped for days) must not all be
+    # linked inside one request.
+    await journal.seal(conn)
+    await write_entries(conn, 7)
+    assert await journal.seal(conn, batch=3, batches=1) == 3
+    assert await conn.fetchval("SELECT count(*) FROM journal_pending") == 4
+    assert await journal.seal(conn, batch=3) == 4
+    assert (await journal.verify(conn, state="AT")).intact

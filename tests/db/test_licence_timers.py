@@ -153,3 +153,33 @@ async def test_amending_a_pending_licence_restarts_the_silent_period(
     assert await run_licence_timers(conn, settings, today=due) == (0, 1)
     deemed = (await consents.latest_decisions(conn, lic.licence_id))["CZ"]
     assert (deemed.decision, deemed.decided_on, deemed.licence_version) == ("deemed", due, 2)
+
+
+async def test_requests_the_policy_never_deems_do_not_hold_back_the_later_ones(
+    conn: db.Conn, settings: Settings, initialised: bootstrap.Initialised
+) -> None:
+    # The timer read the oldest undecided requests, a batch at a time, and skipped those of a transit State whose
+    # policy refuses tacit consent: such requests stay undecided as long as their licence stays a draft, pending or
+    # suspended, so once a batch's worth had gathered over the years, the timer read only them on every pass and
+    # no later request was ever deemed.
+    p = await register_parties(conn)
+    refused = msgspec.structs.replace(settings, tacit_consent_refused_by=("CZ",))
+    async with conn.transaction():
+        via_cz = await licences.create_draft(conn, export_draft(p), settings=settings, actor=ACTOR)
+        via_sk = await licences.create_draft(
+            conn, export_draft(p, route=["AT", "SK", "DE"]), settings=settings, actor=ACTOR
+        )
+        for lic in (via_cz, via_sk):
+            await licences.transition(
+                conn, licence_id=lic.licence_id, to="pending", actor=ACTOR, reason="submit", settings=settings
+            )
+    await conn.execute(
+        "UPDATE transit_consent_request SET requested_on = $1 WHERE transit_state = 'CZ'", TODAY - dt.timedelta(days=90)
+    )
+    await conn.execute(
+        "UPDATE transit_consent_request SET requested_on = $1 WHERE transit_state = 'SK'", TODAY - dt.timedelta(days=60)
+    )
+    async with conn.transaction():
+        assert await consents.deem_silent(conn, settings=refused, today=TODAY, limit=1) == 1
+    assert await consents.latest_decisions(conn, via_cz.licence_id) == {}
+    assert (await consents.latest_decisions(conn, via_sk.licence_id))["SK"].decision == "deemed"

@@ -9,7 +9,7 @@ from typing import Any
 import asyncpg
 import pytest
 
-from firearms import db, journal
+from firearms import db, journal, tokens
 from firearms.errors import MigrationError
 
 
@@ -397,5 +397,50 @@ async def test_transit_consents_received_before_take_the_confidentiality_of_thei
                 " recorded_by, licence_version) VALUES ($1, 'CZ', 'objection', '2026-11-29', 'notice', now(), 't', 1)",
                 licence_id,
             )
+    finally:
+        await conn.close()
+
+
+async def test_a_journal_and_tokens_written_under_the_oldest_schema_still_verify_and_work_after_every_migration(
+    make_empty_database: Callable[[], Awaitable[str]], tmp_path: Path
+) -> None:
+    # Records are kept for decades across many upgrades: the chain sealed under the first schema must verify after
+    # every later migration (none may change what an entry's canonical form reads), and an officer's token still
+    # work. The migrations are applied one at a time, each on the data the ones before left.
+    first = sorted(path.name for path in (db.SQL_DIR / "migrations").glob("*.sql"))[1]
+    older = _migrations_before(tmp_path, first)
+    conn = await db.connect(await make_empty_database())
+    try:
+        assert len(await db.migrate(conn, older)) == 1
+        await conn.execute(
+            "INSERT INTO officer_token (token_id, name, role, token_hash, created_at, created_by)"
+            " VALUES (gen_random_uuid(), 'auditor 1', 'auditor', $1, '2026-01-01T00:00:00Z', 'cli:test')",
+            tokens.hash_token("fr_kept-for-decades"),
+        )
+        for number in range(30):
+            await journal.record(
+                conn,
+                actor="officer:auditor 1",
+                action="thing.made",
+                entity="thing",
+                entity_id=str(number),
+                payload={"n": number, "text": "Müller, 9999-12-31", "nested": {"list": [1, None, True]}},
+            )
+        assert await journal.seal(conn) == 30
+        head = await conn.fetchrow("SELECT seq, hash FROM journal_link ORDER BY seq DESC LIMIT 1")
+        assert head is not None
+        every = sorted((db.SQL_DIR / "migrations").glob("*.sql"))
+        for upto in range(2, len(every) + 1):
+            step = tmp_path / f"step-{upto}"
+            step.mkdir()
+            for path in every[:upto]:
+                shutil.copy(path, step / path.name)
+            assert await db.migrate(conn, step) == [every[upto - 1].name]
+        verified = await journal.verify(conn, state="AT")
+        assert (verified.intact, verified.problem) == (True, None)
+        assert verified.entries >= 30
+        assert await conn.fetchval("SELECT hash FROM journal_link WHERE seq = $1", head["seq"]) == head["hash"]
+        officer = await tokens.authenticate(conn, "Bearer fr_kept-for-decades")
+        assert (officer.role, officer.actor) == ("auditor", "officer:auditor 1")
     finally:
         await conn.close()

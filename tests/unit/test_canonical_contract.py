@@ -7,7 +7,7 @@ import datetime as dt
 
 import pytest
 
-from firearms.canonical import canonical, format_time
+from firearms.canonical import canonical, format_time, parse_time
 
 
 def test_strings_are_escaped_as_jcs_does_and_nothing_else() -> None:
@@ -37,3 +37,18 @@ def test_no_floats_anywhere() -> None:
 def test_times_are_utc_with_a_z_at_second_precision() -> None:
     vienna = dt.timezone(dt.timedelta(hours=1))
     assert format_time(dt.datetime(2026, 11, 29, 11, 15, tzinfo=vienna)) == "2026-11-29T10:15:00Z"
+
+
+@pytest.mark.parametrize(
+    ("moment", "text"),
+    [
+        (dt.datetime(999, 12, 31, 23, 59, 59, tzinfo=dt.UTC), "0999-12-31T23:59:59Z"),
+        (dt.datetime(1, 1, 1, tzinfo=dt.UTC), "0001-01-01T00:00:00Z"),
+        (dt.datetime(2039, 1, 19, 3, 14, 8, tzinfo=dt.UTC), "2039-01-19T03:14:08Z"),
+        (dt.datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=dt.UTC), "9999-12-31T23:59:59.999999Z"),
+    ],
+)
+def test_a_time_of_any_year_has_four_year_digits_and_reads_back(moment: dt.datetime, text: str) -> None:
+    # strftime("%Y") gives "999" for the year 999 on Linux: not RFC 3339 (PROTOCOL §2), and parse_time refused it.
+    assert format_time(moment) == text
+    assert parse_time(format_time(moment)) == moment
