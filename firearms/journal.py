@@ -227,7 +227,8 @@ async def verify(  # noqa: PLR0911  # one return per finding
     Checks, in chain order: positions run 1, 2, 3 … with no gap; each link's entry exists; each
     link names the previous hash; each hash is SHA-256(prev || canonical(entry)) of the entry as
     stored now; each checkpoint's signature, its key's validity and its head hash, when the walk
-    reaches its position. Then that no entry was removed from the sealer's queue without being linked.
+    reaches its position. Then that the chain reaches the latest checkpoint (a chain cut short behind
+    it is otherwise whole), and that no entry was removed from the sealer's queue without being linked.
 
     The chain is read up to the head it had when verification began, ``batch`` links at a time, each
     batch in a short read-only transaction of its own: memory stays bounded by ``batch`` whatever
@@ -237,9 +238,11 @@ async def verify(  # noqa: PLR0911  # one return per finding
     """
     if seal_first:
         await seal(conn)
-    head = await store.get_journal_head(conn)
+    async with conn.transaction(isolation="repeatable_read", readonly=True):
+        head = await store.get_journal_head(conn)
+        pending = await store.count_pending_entries(conn)
+        signed_last = await store.last_checkpoint_seq(conn)  # in the head's snapshot: never one signed after it
     until = head["seq"] if head else 0
-    pending = await store.count_pending_entries(conn)
     checked = 0
     checkpoints = 0
     prev = GENESIS
@@ -273,6 +276,10 @@ async def verify(  # noqa: PLR0911  # one return per finding
                     return _broken(checked, pending, cp["seq"], None, finding)
                 checkpoints += 1
         after = last
+    if signed_last is not None and signed_last > until:
+        return _broken(
+            checked, pending, signed_last, None, f"the chain ends at {until}, before checkpoint {signed_last}"
+        )
     orphan = await store.first_unlinked_entry(conn)
     if orphan is not None:
         return _broken(checked, pending, None, orphan, "the entry was taken off the sealer's queue unlinked")

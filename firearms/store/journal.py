@@ -22,6 +22,7 @@ __all__ = [
     "insert_journal_checkpoint",
     "insert_journal_entry",
     "insert_journal_links",
+    "last_checkpoint_seq",
     "list_journal_chain",
     "list_journal_checkpoints",
     "list_journal_entries",
@@ -104,6 +105,12 @@ async def get_journal_checkpoint(conn: Conn, seq: int) -> asyncpg.Record | None:
 async def list_journal_checkpoints(conn: Conn, after: int, until: int) -> list[asyncpg.Record]:
     """The checkpoints after chain position ``after`` and up to ``until``, with the public key that signed each."""
     return await conn.fetch(Q["list_journal_checkpoints"], after, until)
+
+
+async def last_checkpoint_seq(conn: Conn) -> int | None:
+    """The chain position of the latest checkpoint, or ``None`` before the first."""
+    seq: int | None = await conn.fetchval(Q["last_checkpoint_seq"])
+    return seq
 
 
 async def list_journal_entries(

@@ -86,6 +86,10 @@ SELECT c.seq, c.head_hash, c.signed_at, c.key_id, c.signature, k.public_key, k.n
  WHERE c.seq > $1 AND c.seq <= $2
  ORDER BY c.seq;
 
+-- name: last_checkpoint_seq
+-- The chain position of the latest checkpoint, if any (one beyond the chain's head says the chain was cut short).
+SELECT max(seq) FROM journal_checkpoint;
+
 -- name: list_journal_entries
 -- Linked entries in chain order, a page after a chain position, optionally for one entity. The chain links
 -- entries in commit order, so an entry that commits late comes after the pages already read, never before

@@ -119,6 +119,23 @@ async def test_rewritten_chain_is_caught_by_the_signed_checkpoint(
     assert "checkpoint" in (result.problem or "")
 
 
+async def test_a_chain_cut_short_behind_a_checkpoint_is_caught_by_it(
+    conn: db.Conn, initialised: bootstrap.Initialised, home: Path
+) -> None:
+    await write_entries(conn, 6)
+    made = await journal.checkpoint(conn, state="AT", home=home)
+    assert made is not None
+    # Someone removes the last two entries and their links: what is left is a consistent, shorter chain...
+    for seq in (made.seq, made.seq - 1):
+        victim = await entry_at(conn, seq)
+        await behind_the_back(conn, "DELETE FROM journal_link WHERE seq = $1", seq)
+        await behind_the_back(conn, "DELETE FROM journal_entry WHERE entry_id = $1", victim)
+    # ...that ends before the position the registry signed.
+    result = await journal.verify(conn, state="AT")
+    assert (result.intact, result.bad_seq) == (False, made.seq)
+    assert "checkpoint" in (result.problem or "")
+
+
 async def test_a_second_checkpoint_of_the_same_head_returns_the_stored_one(
     conn: db.Conn, initialised: bootstrap.Initialised, home: Path
 ) -> None:
