@@ -12,9 +12,9 @@ from litestar.params import FromPath, JSONBody, QueryParameter
 
 from api.deps import ConnDep, OfficerDep, SettingsDep
 from api.params import AfterQuery, LimitQuery, OptionalStateQuery, page, state_code
-from firearms import checks
+from firearms import check_decisions, check_records, checks
+from firearms.check_records import CheckAnswer, CheckRecord
 from firearms.check_rules import CheckRequest
-from firearms.checks import CheckAnswer, CheckRecord
 from firearms.errors import InvalidInputError
 from firearms.pagination import DEFAULT_LIMIT, decode_cursor, encode_cursor
 
@@ -61,7 +61,7 @@ class CheckController(Controller):
     @get("/{check_id:uuid}", opt={"roles": _READERS}, summary="One check")
     async def get_check(self, conn: ConnDep, check_id: FromPath[uuid.UUID]) -> CheckRecord:
         """A recorded check with its answer and any officer's decision on it."""
-        return await checks.get_check(conn, check_id)
+        return await check_records.get_check(conn, check_id)
 
     @post(
         "/{check_id:uuid}/release", opt={"roles": ("customs-officer",)}, status_code=200, summary="Release a held check"
@@ -75,7 +75,7 @@ class CheckController(Controller):
         data: JSONBody[DecisionRequest],
     ) -> CheckRecord:
         """Release a held consignment: it then debits as a clear would."""
-        return await checks.decide(
+        return await check_decisions.decide(
             conn,
             check_id,
             "release",
@@ -97,7 +97,7 @@ class CheckController(Controller):
         data: JSONBody[DecisionRequest],
     ) -> CheckRecord:
         """Refuse a held consignment: nothing is debited."""
-        return await checks.decide(
+        return await check_decisions.decide(
             conn,
             check_id,
             "refuse",
@@ -124,9 +124,9 @@ class CheckController(Controller):
             before = (checked_at, check_id)
         by_licence = licence_number is not None or issuing_state is not None
         if serial is not None and not by_licence:
-            found = await checks.list_by_serial(conn, serial, before=before, limit=limit + 1)
+            found = await check_records.list_by_serial(conn, serial, before=before, limit=limit + 1)
         elif serial is None and licence_number is not None and issuing_state is not None:
-            found = await checks.list_by_licence(
+            found = await check_records.list_by_licence(
                 conn, state_code(issuing_state), licence_number, before=before, limit=limit + 1
             )
         else:

@@ -17,7 +17,19 @@ from zoneinfo import ZoneInfo
 import msgspec
 import pytest
 
-from firearms import bootstrap, checks, clock, consents, db, item_events, licences, parties, received
+from firearms import (
+    bootstrap,
+    check_decisions,
+    check_records,
+    checks,
+    clock,
+    consents,
+    db,
+    item_events,
+    licences,
+    parties,
+    received,
+)
 from firearms.check_rules import CheckRequest
 from firearms.errors import ConflictError
 from firearms.item_types import ItemEvent, NewEvent
@@ -72,7 +84,7 @@ def lock_licence(licence_id: uuid.UUID) -> Work:
 
 
 def export_check(number: str, lines: list[dict[str, Any]]) -> Work:
-    async def work(conn: db.Conn) -> checks.CheckAnswer:
+    async def work(conn: db.Conn) -> check_records.CheckAnswer:
         request = msgspec.convert(
             check_body("export", lines=lines, licence_number=number, crossing_point="AT-Wullowitz"), CheckRequest
         )
@@ -149,7 +161,7 @@ async def test_a_check_behind_a_suspension_is_refused_and_dated_after_it(
         export_check(licence.licence.number, [{"line": 2, "quantity": 300}]),
         move(licence.licence_id, to, settings),
     )
-    assert isinstance(answer, checks.CheckAnswer)
+    assert isinstance(answer, check_records.CheckAnswer)
     assert (answer.verdict, [reason.code for reason in answer.reasons]) == ("refuse", [f"licence-{to}"])
     assert await debited(conn, licence.licence_id) == 0
     # the check saw the suspension: it is recorded after it, not at the moment it started waiting
@@ -192,7 +204,7 @@ async def test_a_check_behind_a_reinstatement_clears_dated_after_it(
         export_check(licence.licence.number, [{"line": 2, "quantity": 300}]),
         move(licence.licence_id, "issued", settings, only_from=frozenset({"suspended"})),
     )
-    assert isinstance(answer, checks.CheckAnswer)
+    assert isinstance(answer, check_records.CheckAnswer)
     assert answer.verdict == "clear"
     assert await debited(conn, licence.licence_id) == 300
     # a dispatch dated while the licence was still suspended would contradict the status history
@@ -329,20 +341,20 @@ async def test_an_objection_behind_issuing_is_recorded_after_it(
     assert (await actions(conn))[-2:] == ["licence.issued", "transit-consent.objection"]
 
 
-async def held_check(conn: db.Conn, number: str) -> checks.CheckAnswer:
+async def held_check(conn: db.Conn, number: str) -> check_records.CheckAnswer:
     """An exit check held for a reported rifle (a person decides): one rifle and 500 cartridges."""
     await register_stolen(conn, "SSG08-001")
     async with conn.transaction():
-        answer: checks.CheckAnswer = await export_check(
+        answer: check_records.CheckAnswer = await export_check(
             number, [{"line": 1, "quantity": 1, "serials": ["SSG08-001"]}, {"line": 2, "quantity": 500}]
         )(conn)
     assert answer.verdict == "hold"
     return answer
 
 
-def decide(check_id: uuid.UUID, decision: checks.Decision) -> Work:
-    async def work(conn: db.Conn) -> checks.CheckRecord:
-        return await checks.decide(
+def decide(check_id: uuid.UUID, decision: check_records.Decision) -> Work:
+    async def work(conn: db.Conn) -> check_records.CheckRecord:
+        return await check_decisions.decide(
             conn, check_id, decision, f"{decision} by the race", state="AT", time_zone=UTC, actor="customs:at"
         )
 
@@ -429,7 +441,7 @@ async def test_a_release_behind_a_reinstatement_is_dated_after_it(
     _, released = await interleave(
         database, lock_licence(licence.licence_id), decide(held.check_id, "release"), reinstate_in_the_next_second
     )
-    assert isinstance(released, checks.CheckRecord)
+    assert isinstance(released, check_records.CheckRecord)
     assert released.decision == "release"
     assert await debited(conn, licence.licence_id) == 501
     reinstated = await last_event_at(conn, licence.licence_id, "issued")
@@ -466,7 +478,7 @@ async def test_a_check_behind_a_stolen_report_in_flight_holds_the_serial(
     _, answer = await interleave(
         database, lock_item(item_id), export_check(licence.licence.number, RIFLE), report_stolen(item_id)
     )
-    assert isinstance(answer, checks.CheckAnswer)
+    assert isinstance(answer, check_records.CheckAnswer)
     assert (answer.verdict, [reason.code for reason in answer.reasons]) == ("hold", ["item-reported-lost-or-stolen"])
     assert await debited(conn, licence.licence_id) == 0
     assert await conn.fetchval("SELECT count(*) FROM cleared_serial") == 0
@@ -595,7 +607,7 @@ async def test_a_check_that_waited_for_the_lock_past_midnight_reads_again_for_th
     request = msgspec.convert(check_body(lines=[{"line": 2, "quantity": 1}]), CheckRequest)
     zones: list[dt.tzinfo] = []
 
-    async def transit_check(conn: db.Conn) -> checks.CheckAnswer:
+    async def transit_check(conn: db.Conn) -> check_records.CheckAnswer:
         # midnight on a whole second, as in a real zone: the answer's checked_at has whole seconds
         midnight = (dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1.5)).replace(microsecond=0)
         zone = dt.timezone(-(midnight - midnight.replace(hour=0, minute=0, second=0)))
@@ -613,7 +625,7 @@ async def test_a_check_that_waited_for_the_lock_past_midnight_reads_again_for_th
             await asyncio.sleep(0.01)
 
     _, answer = await interleave(database, lock_licence(stored.licence_id), transit_check, past_midnight)
-    assert isinstance(answer, checks.CheckAnswer), answer
+    assert isinstance(answer, check_records.CheckAnswer), answer
     assert clock.local_date(answer.checked_at, zones[0]) == day + dt.timedelta(days=1)
     assert (answer.verdict, [reason.code for reason in answer.reasons]) == ("refuse", ["transit-consent-missing"])
     assert await conn.fetchval("SELECT count(*) FROM passage_tally") == 0

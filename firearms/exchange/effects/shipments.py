@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import msgspec
 
-from firearms import checks, journal, licences
+from firearms import check_records, journal, licences
 from firearms.canonical import utc_now
 from firearms.clock import local_date
 from firearms.exchange import emit
@@ -132,7 +132,7 @@ async def _answer_from_records(conn: Conn, received: ReceivedNotice, body: Recei
     Otherwise the entry check answers by itself when it clears (``receipt.confirmed`` after the check).
     """
     sender = received.notice.sender
-    entry = await checks.entry_for_shipment(conn, sender, body.licence_number, body.shipment_id)
+    entry = await check_records.entry_for_shipment(conn, sender, body.licence_number, body.shipment_id)
     if entry is None:
         return
     request, let_in_at = entry
