@@ -274,6 +274,9 @@ async def _peer(conn: Conn, row: asyncpg.Record) -> Peer:
 async def _require_key_of_no_other_state(conn: Conn, key_id: str, state: str) -> None:
     """A key speaks for one State (PROTOCOL §1): this registry's own, or one on another State's trust entry, is refused.
 
+    The key's entries are serialised from here to the end of the transaction (:func:`store.lock_peer_key_id`), so
+    that the caller's insert cannot meet another State's entry of the same key made at the same moment.
+
     This registry's own keys are every key it made, in use or not (retired, revoked, waiting for a switch,
     cancelled): its private half is here, so a partner's entry holding it would take what this registry signs as
     that partner's word.
@@ -282,6 +285,8 @@ async def _require_key_of_no_other_state(conn: Conn, key_id: str, state: str) ->
         InvalidInputError: ``own-key``.
         ConflictError: ``peer-key-exists``.
     """
+    # Two entries of one key for two States at once: the second waits here and then sees the first's.
+    await store.lock_peer_key_id(conn, key_id)
     if await key_store.is_own_key(conn, key_id):
         raise InvalidInputError(
             f"key {key_id} is this registry's own signing key: a partner's key is the one its own registry"

@@ -24,6 +24,7 @@ __all__ = [
     "list_peer_keys",
     "list_peers",
     "list_trusted_keys",
+    "lock_peer_key_id",
     "revoke_peer_key",
     "set_peer_enabled",
     "set_peer_url",
@@ -107,6 +108,11 @@ async def insert_peer_key(
 async def get_peer_key(conn: Conn, state: str, key_id: str) -> asyncpg.Record | None:
     """One key of a partner."""
     return await conn.fetchrow(Q["get_peer_key"], state, key_id)
+
+
+async def lock_peer_key_id(conn: Conn, key_id: str) -> None:
+    """Wait for, then hold until the transaction ends, the right to enter the key ``key_id`` for any State."""
+    await conn.execute(Q["lock_peer_key_id"], key_id)
 
 
 async def list_key_states(conn: Conn, key_id: str) -> list[str]:

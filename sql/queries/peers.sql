@@ -39,6 +39,11 @@ VALUES ($1, $2, $3, $4, $5, $6, $7);
 SELECT state, key_id, public_key, not_before, not_after, revoked_at, provenance, created_at
   FROM peer_key WHERE state = $1 AND key_id = $2;
 
+-- name: lock_peer_key_id
+-- Serialise, until the transaction ends, every entry of the key ``key_id`` on the trust list (whichever State it
+-- is entered for): a second one waits here for the first to commit, then list_key_states sees it. $1 key_id
+SELECT pg_advisory_xact_lock(hashtextextended($1::text, 7403));
+
 -- name: list_key_states
 -- The States a key is on the trust list for (one at most: a key speaks for one State). $1 key_id
 SELECT state FROM peer_key WHERE key_id = $1 ORDER BY state;

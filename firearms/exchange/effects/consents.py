@@ -62,6 +62,10 @@ async def transit_consent_requested(conn: Conn, received: ReceivedNotice) -> Non
     serials = [serial for line in licence.lines for serial in line.serials]
     reported = await items.reported_lost_or_stolen(conn, serials)
     found = findings(body, received.notice.recipient, received.received_on, reported)
+    # The older requests first, then the licence: the order in which an officer's decision and the tacit-consent
+    # timer lock them (request, then licence). The other way round, a decision and a newer request at once
+    # deadlocked. A rejection below rolls the supersession back with the rest (the effect runs in a savepoint).
+    superseded = await store.supersede_consent_requests(conn, sender, licence.number, received.notice.id)
     try:
         known = await licences.find_licence(conn, sender, licence.number)
     except NotFoundError:
@@ -75,7 +79,6 @@ async def transit_consent_requested(conn: Conn, received: ReceivedNotice) -> Non
             )
         except FirearmsError as exc:
             raise NoticeRejectedError(exc.code, exc.detail) from exc
-    superseded = await store.supersede_consent_requests(conn, sender, licence.number, received.notice.id)
     await store.insert_consent_request(
         conn,
         sender,

@@ -85,6 +85,7 @@ async def key_announced(conn: Conn, received: ReceivedNotice) -> None:
     if not _key_time(body.not_before) or (body.not_after is not None and not _key_time(body.not_after)):
         raise NoticeRejectedError("invalid-body", "not_before and not_after are protocol times between 1970 and 9998")
     await _require_signer_not_revoked(conn, received)
+    await store.lock_peer_key_id(conn, body.key_id)  # an administrator entering it for another State meanwhile
     existing = await store.get_peer_key(conn, sender, body.key_id)
     if existing is not None:
         if bytes(existing["public_key"]) == raw:
