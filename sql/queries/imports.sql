@@ -120,6 +120,10 @@ WITH inserted AS (
            country_of_manufacture, category, manufacturer, serial, headstamp, quantity, $2, $3, $1
       FROM item_checked
      WHERE item_id IS NOT NULL
+     -- in identity order, whatever the file's: two imports of overlapping records take the identities' locks in
+     -- one order and wait for each other instead of deadlocking (the plan's sort had given that order by chance)
+     ORDER BY normalise_serial(serial), kind, component_type, normalise_manufacturer(manufacturer),
+              country_of_manufacture
     ON CONFLICT (serial_normalised, identity_class, manufacturer_key, country_of_manufacture)
        WHERE identity_duplicate_of IS NULL DO NOTHING
     RETURNING item_id
