@@ -7,7 +7,8 @@ from pathlib import Path
 import click
 import msgspec
 
-from cli.main import _cli_actor, _connect, _fail, _on_database, _run, _settings, main
+from cli import common
+from cli.main import main
 from firearms import backup, keys
 
 __all__ = ["backup_command", "restore_command"]
@@ -26,12 +27,12 @@ def backup_command(ctx: click.Context, path: Path) -> None:
     One consistent snapshot, never overwriting a file. Prints the manifest as one JSON line. The private
     signing keys are not in the backup: keep FIREARMS_HOME/keys apart, offline.
     """
-    settings = _settings(ctx)
+    settings = common.settings_from(ctx)
     path = path.absolute()  # the journal entry and the progress lines name the file wherever it was run from
-    manifest = _on_database(
+    manifest = common.on_database(
         settings,
         lambda url: backup.backup(
-            url, path, state=settings.state, actor=_cli_actor(), connect=_connect, progress=_progress
+            url, path, state=settings.state, actor=common.cli_actor(), connect=common.connect, progress=_progress
         ),
     )
     keys_folder = keys.keys_folder(settings.home)
@@ -52,17 +53,17 @@ def restore_command(ctx: click.Context, path: Path) -> None:
     Restore into a new FIREARMS_HOME or an empty FIREARMS_DATABASE_URL. Prints the outcome as one JSON
     line; exit 1 when the backup is refused or the restored journal does not match its manifest.
     """
-    settings = _settings(ctx)
+    settings = common.settings_from(ctx)
     # the archive first, without a database: a refused backup sets up no embedded server in a new home
-    checked = _run(backup.check_backup(path, state=settings.state, progress=_progress))
-    restored = _on_database(
+    checked = common.run(backup.check_backup(path, state=settings.state, progress=_progress))
+    restored = common.on_database(
         settings,
         lambda url: backup.restore(
             url,
             path,
             state=settings.state,
             home=settings.home,
-            connect=_connect,
+            connect=common.connect,
             progress=_progress,
             checked=checked,
         ),
@@ -78,4 +79,4 @@ def restore_command(ctx: click.Context, path: Path) -> None:
         )
     click.echo(msgspec.json.encode(restored).decode())
     if restored.problem:
-        _fail(restored.problem)
+        common.fail(restored.problem)

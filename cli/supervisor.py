@@ -25,7 +25,8 @@ from typing import TYPE_CHECKING
 
 import click
 
-from cli.main import _api_server, _check_port, _fail, _log_setup, _settings, main
+from cli import common
+from cli.main import _api_server, _check_port, main
 from firearms import db
 from firearms.worker import run_worker
 
@@ -88,7 +89,7 @@ def check_port(settings: Settings) -> None:
     try:
         sockets = reuseport_sockets(settings.host, settings.port)
     except OSError as exc:
-        _fail(f"cannot listen on {settings.host}:{settings.port}: {exc.strerror or exc}")
+        common.fail(f"cannot listen on {settings.host}:{settings.port}: {exc.strerror or exc}")
         return
     for sock in sockets:  # bound but never listening: no connection is ever handed to them
         sock.close()
@@ -98,18 +99,18 @@ def check_port(settings: Settings) -> None:
 @click.pass_context
 def serve_process(ctx: click.Context) -> None:
     """One API process of 'firearms serve --workers N', which starts it (settings from the environment)."""
-    settings = _settings(ctx, run_worker=False)
+    settings = common.settings_from(ctx, run_worker=False)
     url = settings.database_url
     if url is None:
-        _fail(f"{_COMMAND} is started by 'firearms serve --workers N', which sets FIREARMS_DATABASE_URL", 2)
+        common.fail(f"{_COMMAND} is started by 'firearms serve --workers N', which sets FIREARMS_DATABASE_URL", 2)
         return
-    _log_setup()
+    common.log_setup()
     try:
         sockets = reuseport_sockets(settings.host, settings.port)
         for sock in sockets:
             sock.listen(_BACKLOG)
     except OSError as exc:
-        _fail(f"cannot listen on {settings.host}:{settings.port}: {exc.strerror or exc}")
+        common.fail(f"cannot listen on {settings.host}:{settings.port}: {exc.strerror or exc}")
         return
     server = _api_server(settings, url)
     threading.Thread(target=_stop_with_supervisor, args=(server,), name="supervisor-watch", daemon=True).start()

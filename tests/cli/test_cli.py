@@ -16,7 +16,7 @@ import pytest
 from click.testing import CliRunner
 
 from cli import main
-from cli.main import _actor_for
+from cli.common import actor_for
 from firearms import bootstrap, keys
 from firearms.embedded import stop_embedded
 from firearms.signing import SigningKey, b64url_decode, key_id_of
@@ -104,7 +104,7 @@ def test_cli_changes_are_journaled_with_the_account_that_ran_them(env: dict[str,
 )
 def test_an_odd_or_missing_login_name_is_journaled_by_its_uid(name: str | None, uid: int | None, actor: str) -> None:
     """A login name outside the portable set cannot break a journal entry or a log line: the uid names it."""
-    assert _actor_for(name, uid) == actor
+    assert actor_for(name, uid) == actor
 
 
 def test_token_revoke(env: dict[str, str]) -> None:

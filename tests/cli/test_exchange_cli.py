@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from cli import main
-from cli.main import _cli_actor
+from cli.common import cli_actor
 from firearms import bootstrap
 from firearms.exchange import trust
 from firearms.signing import SigningKey, b64url_decode, b64url_encode, key_id_of
@@ -362,7 +362,7 @@ def test_peers_add_key_trusts_a_further_key_of_a_partner(env: dict[str, str], da
             await conn.close()
         return [(row["actor"], row["entity_id"], row["key_id"]) for row in rows]
 
-    actor = _cli_actor()
+    actor = cli_actor()
     assert asyncio.run(journaled()) == [
         (actor, "DE", key_id_of(further.public_key)),
         (actor, "DE", key_id_of(b64url_decode(without))),

