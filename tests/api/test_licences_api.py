@@ -517,3 +517,33 @@ async def test_an_officer_cannot_change_the_status_of_a_partners_licence(
     # DE suspended it: an officer here does not reinstate it (its export gate would open again)
     _problem(await client.post(f"{base}/reinstate", json={"reason": "x"}, headers=officer), 409, "licence-not-own")
     assert (await client.get(base, headers=officer)).json()["status"] == "suspended"
+
+
+async def test_own_draft_serials_follow_the_registry_serial_rules(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    auth: TokenFactory,
+    conn: db.Conn,
+) -> None:
+    """A serial this registry could not register is refused on its own licence, never stored as another identity.
+
+    A full-width B (U+FF22) in 'B-77' normalised to itself, not 'B': the licence named a serial no item here has,
+    and the full-width form beside 'B-77' passed as two firearms on one licence.
+    """
+    officer = await auth("licensing-officer")
+    body = await _setup(client, officer)
+    line1 = body["lines"][0]
+    before = await _counts(conn)
+    for serials in (
+        ["\uff22-77", "B-77"],  # full-width B beside the Latin one
+        ["SSG08-001", "\u0410\u041112"],  # Cyrillic letters that look Latin
+        ["SSG08-001", "SSG08\u0301-002"],  # a combining mark
+        ["SSG08-001", " SSG08-002"],  # padded
+        ["SSG08-001", "SSG08\n002"],  # a control character
+        ["SSG08-001", "SSG08\u00a0002"],  # a no-break space is not a separator
+    ):
+        response = await client.post(
+            "/api/v1/licences", json={**body, "lines": [{**line1, "serials": serials}]}, headers=officer
+        )
+        _problem(response, 422, "invalid-serial")
+        assert response.json()["line"] == line1["line"], serials
+        assert await _counts(conn) == before, serials
