@@ -115,6 +115,14 @@ def validate_marking(marking: NewMarking, today: dt.date, field: str = "marking"
         raise InvalidInputError(
             f"{field}: a {marking.kind} marking needs the country", code="invalid-marking", field=field
         )
+    # Reg. 2015/2403 Art. 3 and Annex II, DESIGN §3: the deactivation mark is the country, the verifying
+    # entity's symbol and the year of deactivation; without any of them it identifies no verification
+    if marking.kind == "deactivation" and None in (marking.country, marking.symbol_code, marking.year):
+        raise InvalidInputError(
+            f"{field}: a deactivation marking needs the country, the verifier's symbol (symbol_code) and the year",
+            code="invalid-marking",
+            field=field,
+        )
 
 
 def validate_item(item: NewItem, today: dt.date) -> None:

@@ -50,7 +50,8 @@ class NewMarking(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
 
     ``manufacture``: manufacturer, country or place, serial, year, model. ``geometric``: symbol_code and
     alphanumeric_code (required). ``import``: country (of import, required) and year. ``state-to-civilian``:
-    country (the transferring State, required). ``proof``: place, country, year.
+    country (the transferring State, required). ``proof``: place, country, year. ``deactivation``: country,
+    symbol_code (the verifying entity's symbol) and year, all required (Reg. 2015/2403 Annex II).
     """
 
     kind: MarkingKind

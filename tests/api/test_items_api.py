@@ -621,3 +621,38 @@ async def test_a_marking_dated_before_the_item_was_made_is_422_in_the_api_and_th
     assert imported.json()["rejections"] == [
         {"line": 2, "reason": "year-before-manufacture", "serial": "YB-1", "item_id": None}
     ]
+
+
+DEACTIVATION_MARK = {
+    "kind": "deactivation",
+    "stamped": "AT BMI 2026",
+    "country": "AT",
+    "symbol_code": "BMI",
+    "year": 2026,
+}
+
+
+@pytest.mark.parametrize("missing", ["country", "symbol_code", "year"])
+async def test_a_deactivation_mark_names_country_verifier_symbol_and_year(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    officer: dict[str, str],
+    conn: db.Conn,
+    missing: str,
+) -> None:
+    """DESIGN §3 and Reg. 2015/2403 Annex II: the mark is the country, the verifying entity's symbol and the year."""
+    item_id = (await register(client, officer, rifle()))["item_id"]
+    url = f"/api/v1/items/{item_id}/markings"
+    before = await row_counts(conn)
+    partial = {name: value for name, value in DEACTIVATION_MARK.items() if name != missing}
+    refused = await client.post(url, json=partial, headers=officer)
+    assert refused.status_code == 422, refused.text
+    assert refused.headers["content-type"].startswith("application/problem+json")
+    assert refused.json()["type"] == PROBLEM + "invalid-marking"
+    assert await row_counts(conn) == before
+    at_registration = await client.post(
+        "/api/v1/items", json=rifle("SSG08-DM", markings=[*rifle("SSG08-DM")["markings"], partial]), headers=officer
+    )
+    assert at_registration.status_code == 422
+    assert at_registration.json()["type"] == PROBLEM + "invalid-marking"
+    assert await row_counts(conn) == before
+    assert (await client.post(url, json=DEACTIVATION_MARK, headers=officer)).status_code == 201
