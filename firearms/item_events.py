@@ -7,6 +7,8 @@ transaction. Rules checked here beyond the state machine:
   temporary for a lawful purpose (``temporary`` with ``purpose``);
 * Art. 8(1)(c): a ``transferred`` event ``from_state_stocks`` (release to civilian use) needs a
   state-to-civilian marking;
+* Art. 9; Reg. 2015/2403 Art. 3: a ``deactivated`` event needs the item's deactivation marking (country,
+  verifier's symbol, year);
 * dates: no event after the registry's today, none before the item's year of manufacture, none before
   the latest event in effect (a correction: before the event it corrects); the registration is no bound
   (:func:`firearms.item_rules.check_event_date`);
@@ -48,7 +50,8 @@ async def record_event(conn: Conn, item_id: int, data: NewEvent, *, actor: str, 
             the event it follows (``date-before-manufacture``, ``date-before-previous-event``).
         NotFoundError: no such item.
         ConflictError: ``illegal-transition`` (with ``current_status`` and ``allowed_events``),
-            ``import-marking-missing``, ``state-to-civilian-marking-missing`` or ``correction-breaks-history``.
+            ``import-marking-missing``, ``deactivation-marking-missing``, ``state-to-civilian-marking-missing`` or
+            ``correction-breaks-history``.
     """
     validate_event(data, today)
     # the status and its event are one change (the database checks at commit that they agree): a
@@ -72,6 +75,12 @@ async def _record_event(conn: Conn, item_id: int, data: NewEvent, *, actor: str)
         raise ConflictError(
             f"item {item_id} has no import marking: mark it first, or record a temporary import with its purpose",
             code="import-marking-missing",
+            item_id=item_id,
+        )
+    if data.event == "deactivated" and not await store.has_marking(conn, item_id, "deactivation"):
+        raise ConflictError(
+            f"item {item_id} has no deactivation marking: record the mark the verifier stamped first",
+            code="deactivation-marking-missing",
             item_id=item_id,
         )
     if data.from_state_stocks and not await store.has_marking(conn, item_id, "state-to-civilian"):

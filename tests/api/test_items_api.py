@@ -199,6 +199,15 @@ async def test_marking_for_missing_item_is_404_and_stores_nothing(
     assert await row_counts(conn) == (0, 0, 0)
 
 
+DEACTIVATION_MARK = {
+    "kind": "deactivation",
+    "stamped": "AT BMI 2026",
+    "country": "AT",
+    "symbol_code": "BMI",
+    "year": 2026,
+}
+
+
 # The events that put a fresh (active) item into each status.
 PATH_TO: dict[str, list[str]] = {
     "active": [],
@@ -235,6 +244,11 @@ async def test_every_illegal_transition_is_409_naming_status_and_allowed_events(
     item_of: dict[str, int] = {}
     for status, events in PATH_TO.items():
         created = await register(client, officer, rifle(f"ST-{status}"))
+        if "deactivated" in events:
+            mark = await client.post(
+                f"/api/v1/items/{created['item_id']}/markings", json=DEACTIVATION_MARK, headers=officer
+            )
+            assert mark.status_code == 201, mark.text
         for event in events:
             response = await client.post(
                 f"/api/v1/items/{created['item_id']}/events", json=event_body(event), headers=officer
@@ -656,3 +670,26 @@ async def test_a_deactivation_mark_names_country_verifier_symbol_and_year(
     assert at_registration.json()["type"] == PROBLEM + "invalid-marking"
     assert await row_counts(conn) == before
     assert (await client.post(url, json=DEACTIVATION_MARK, headers=officer)).status_code == 201
+
+
+async def test_deactivation_needs_the_deactivation_mark_first(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    officer: dict[str, str],
+    conn: db.Conn,
+) -> None:
+    """Reg. 2015/2403 Art. 3: a deactivated firearm carries the deactivation mark; none recorded, no deactivation."""
+    item_id = (await register(client, officer, rifle()))["item_id"]
+    url = f"/api/v1/items/{item_id}/events"
+    before = await row_counts(conn)
+    refused = await client.post(url, json=event_body("deactivated"), headers=officer)
+    assert refused.status_code == 409, refused.text
+    assert refused.headers["content-type"].startswith("application/problem+json")
+    assert refused.json()["type"] == PROBLEM + "deactivation-marking-missing"
+    assert refused.json()["item_id"] == item_id
+    assert await row_counts(conn) == before
+    assert (await client.get(f"/api/v1/items/{item_id}", headers=officer)).json()["status"] == "active"
+    mark = await client.post(f"/api/v1/items/{item_id}/markings", json=DEACTIVATION_MARK, headers=officer)
+    assert mark.status_code == 201
+    accepted = await client.post(url, json=event_body("deactivated"), headers=officer)
+    assert accepted.status_code == 201, accepted.text
+    assert accepted.json()["status_after"] == "deactivated"

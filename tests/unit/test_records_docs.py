@@ -11,6 +11,7 @@ RECORD_CODES = [
     "illegal-transition",
     "import-marking-missing",
     "state-to-civilian-marking-missing",
+    "deactivation-marking-missing",
     "invalid-serial",
     "invalid-country",
     "year-in-future",
