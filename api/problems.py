@@ -108,6 +108,7 @@ TITLES: dict[str, str] = {
     "check-already-debited": "This check already debited the line",
     "serial-already-debited": "The serial was already used under this licence",
     "line-unknown": "The licence has no such line",
+    "item-not-exportable": "The item cannot be licensed for export",
     "invalid-quantity": "The quantity must be at least 1",
     "not-a-partner-licence": "The licence is this registry's own",
     "licence-not-own": "The licence is a partner's: its issuing State changes its status",

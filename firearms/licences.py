@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from firearms import clock, consents, gates, journal, keys, parties
+from firearms import clock, consents, gates, items, journal, keys, parties
 from firearms.errors import ConflictError, InvalidInputError, NotFoundError
 from firearms.exchange import hooks
 from firearms.licence_object import LicenceObject, told_states
@@ -91,11 +91,37 @@ async def _current(conn: Conn, row: asyncpg.Record) -> asyncpg.Record:
     return version
 
 
+async def _check_exportable(conn: Conn, draft: LicenceDraft) -> None:
+    """Art. 10: an export licence names no firearm or component this registry records as unable to leave.
+
+    Raises:
+        InvalidInputError: ``item-not-exportable``, naming the line, the serial and the items with their status.
+    """
+    for line in sorted(draft.lines, key=lambda item: item.line):
+        if line.category == "ammunition" or not line.serials:
+            continue
+        refused = await items.not_exportable(conn, line.category, line.serials)
+        for serial in line.serials:
+            if serial in refused:
+                found = refused[serial]
+                raise InvalidInputError(
+                    f"line {line.line}: serial {serial!r} is "
+                    + ", ".join(f"item {item_id} ({status})" for item_id, status in found)
+                    + " here; only an active item is licensed for export",
+                    code="item-not-exportable",
+                    line=line.line,
+                    serial=serial,
+                    items=[{"item_id": item_id, "status": status} for item_id, status in found],
+                )
+
+
 async def _content(
     conn: Conn, draft: LicenceDraft, *, number: str, registry_state: str, settings: Settings, today: dt.date
 ) -> tuple[dict[str, Any], list[str]]:
     """Check a draft and build the stored content (the licence object without status, version, issued_at)."""
     transit = check_draft(draft, registry_state=registry_state, settings=settings)
+    if draft.kind == "export":
+        await _check_exportable(conn, draft)
     exporter, consignee, final_recipient, brokers = await parties.parties_for_licence(
         conn,
         exporter_id=draft.exporter_id,

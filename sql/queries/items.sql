@@ -224,3 +224,11 @@ SELECT item_id, kind, firearm_type, component_type, parent_item_id, make, model,
 SELECT DISTINCT serial_normalised
   FROM item
  WHERE serial_normalised = ANY($1::text[]) AND status IN ('lost', 'stolen');
+
+-- name: find_serial_statuses
+-- The items of kind $1 whose normalised serial is one of $2, with their status (item_serial_normalised_idx), for
+-- an export licence's lines. $1 kind, $2 normalised serials
+SELECT item_id, serial_normalised, status
+  FROM item
+ WHERE kind = $1::text AND serial_normalised = ANY($2::text[])
+ ORDER BY item_id;

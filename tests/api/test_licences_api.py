@@ -547,3 +547,100 @@ async def test_own_draft_serials_follow_the_registry_serial_rules(
         _problem(response, 422, "invalid-serial")
         assert response.json()["line"] == line1["line"], serials
         assert await _counts(conn) == before, serials
+
+
+def _rifle(serial: str, manufacturer: str = "Steyr Mannlicher", country: str = "AT") -> dict[str, Any]:
+    return {
+        "kind": "firearm",
+        "firearm_type": "rifle",
+        "manufacturer": manufacturer,
+        "country_of_manufacture": country,
+        "serial": serial,
+        "markings": [{"kind": "manufacture", "stamped": f"{manufacturer} {serial}", "serial": serial}],
+    }
+
+
+async def _item_with(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    records: dict[str, str],
+    serial: str,
+    events: list[dict[str, Any]],
+    **identity: str,
+) -> int:
+    created = await client.post("/api/v1/items", json=_rifle(serial, **identity), headers=records)
+    assert created.status_code == 201, created.text
+    item_id: int = created.json()["item_id"]
+    for event in events:
+        if event["event"] == "deactivated":
+            mark = {
+                "kind": "deactivation",
+                "stamped": "AT BMI 2026",
+                "country": "AT",
+                "symbol_code": "BMI",
+                "year": 2026,
+            }
+            assert (
+                await client.post(f"/api/v1/items/{item_id}/markings", json=mark, headers=records)
+            ).status_code == 201
+        recorded = await client.post(
+            f"/api/v1/items/{item_id}/events", json={"occurred_on": str(TODAY), **event}, headers=records
+        )
+        assert recorded.status_code == 201, recorded.text
+    return item_id
+
+
+async def test_an_export_licence_never_names_an_item_here_that_cannot_be_exported(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    auth: TokenFactory,
+    conn: db.Conn,
+) -> None:
+    """A destroyed, deactivated, lost, stolen, seized or already exported firearm is not licensed for export.
+
+    The registry drafted and amended an export licence for a firearm it records as destroyed or deactivated,
+    as a live firearm.
+    """
+    officer = await auth("licensing-officer")
+    records = await auth("records-officer")
+    body = await _setup(client, officer)
+    line1 = body["lines"][0]
+    assert await _item_with(client, records, "SSG08-001", []) > 0
+    not_exportable = {
+        "destroyed": [{"event": "destroyed"}],
+        "deactivated": [{"event": "deactivated"}],
+        "lost": [{"event": "lost"}],
+        "stolen": [{"event": "stolen"}],
+        "seized": [{"event": "seized"}],
+        "exported": [{"event": "exported", "country": "DE"}],
+    }
+    item_of = {
+        status: await _item_with(client, records, f"SSG08-{status}", events)
+        for status, events in not_exportable.items()
+    }
+    before = await _counts(conn)
+    for status, item_id in item_of.items():
+        response = await client.post(
+            "/api/v1/licences",
+            json={**body, "lines": [{**line1, "serials": ["SSG08-001", f"ssg08 {status}"]}]},
+            headers=officer,
+        )
+        problem = _problem(response, 422, "item-not-exportable")
+        assert (problem["line"], problem["serial"], problem["items"]) == (
+            1,
+            f"ssg08 {status}",
+            [{"item_id": item_id, "status": status}],
+        )
+        assert await _counts(conn) == before, status
+    # a serial no item here has, and one that another manufacturer's active firearm also carries, are not refused
+    await _item_with(client, records, "SSG08-destroyed", [], manufacturer="Sako", country="FI")
+    created = await client.post(
+        "/api/v1/licences",
+        json={**body, "lines": [{**line1, "serials": ["SSG08-unregistered", "SSG08-destroyed"]}]},
+        headers=officer,
+    )
+    assert created.status_code == 201, created.text
+    amended = await client.post(
+        f"/api/v1/licences/{created.json()['licence_id']}/versions",
+        json={**body, "lines": [{**line1, "serials": ["SSG08-unregistered", "SSG08-deactivated"]}], "reason": "x"},
+        headers=officer,
+    )
+    assert _problem(amended, 422, "item-not-exportable")["serial"] == "SSG08-deactivated"
