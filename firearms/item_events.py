@@ -8,7 +8,8 @@ transaction. Rules checked here beyond the state machine:
 * Art. 8(1)(c): a ``transferred`` event ``from_state_stocks`` (release to civilian use) needs a
   state-to-civilian marking;
 * Art. 9; Reg. 2015/2403 Art. 3: a ``deactivated`` event needs the item's deactivation marking (country,
-  verifier's symbol, year);
+  verifier's symbol, year), and names the deactivator, the verifier (never the same) and the certificate
+  (:func:`firearms.item_rules.validate_event`);
 * dates: no event after the registry's today, none before the item's year of manufacture, none before
   the latest event in effect (a correction: before the event it corrects); the registration is no bound
   (:func:`firearms.item_rules.check_event_date`);
@@ -110,6 +111,10 @@ async def _record_event(conn: Conn, item_id: int, data: NewEvent, *, actor: str)
         data.note,
         dt.datetime.now(dt.UTC),
         actor,
+        data.deactivator,
+        data.verifier,
+        data.certificate_number,
+        data.certificate_date,
     )
     event = ItemEvent(**{name: row[name] for name in ItemEvent.__struct_fields__})
     await journal.record(
@@ -125,6 +130,7 @@ async def _record_event(conn: Conn, item_id: int, data: NewEvent, *, actor: str)
             # every field the event row holds (the journal is what an auditor can trust)
             **{name: getattr(data, name) for name in NewEvent.__struct_fields__ if name != "event"},
             "occurred_on": data.occurred_on.isoformat(),
+            "certificate_date": None if data.certificate_date is None else data.certificate_date.isoformat(),
         },
     )
     return event

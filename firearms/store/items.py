@@ -84,7 +84,7 @@ async def has_marking(conn: Conn, item_id: int, kind: str) -> bool:
 
 
 async def insert_item_event(conn: Conn, *values: Any) -> asyncpg.Record:
-    """Insert a lifecycle event (the 17 values of ``insert_item_event``)."""
+    """Insert a lifecycle event (the 21 values of ``insert_item_event``)."""
     row = await conn.fetchrow(Q["insert_item_event"], *values)
     assert row is not None  # noqa: S101  # INSERT ... RETURNING always returns the row
     return row

@@ -65,13 +65,14 @@ SELECT marking_id, item_id, kind, stamped, manufacturer, place, country, serial,
 SELECT EXISTS (SELECT 1 FROM marking WHERE item_id = $1 AND kind = $2);
 
 -- name: insert_item_event
--- A lifecycle event. $1 item_id, $2 event, $3 status_before, $4 status_after, $5 occurred_on, $6 from_party, $7 to_party, $8 document, $9 country, $10 temporary, $11 from_state_stocks, $12 purpose, $13 corrects_event_id, $14 reason, $15 note, $16 recorded_at, $17 recorded_by
+-- A lifecycle event. $1 item_id, $2 event, $3 status_before, $4 status_after, $5 occurred_on, $6 from_party, $7 to_party, $8 document, $9 country, $10 temporary, $11 from_state_stocks, $12 purpose, $13 corrects_event_id, $14 reason, $15 note, $16 recorded_at, $17 recorded_by, $18 deactivator, $19 verifier, $20 certificate_number, $21 certificate_date
 INSERT INTO item_event (item_id, event, status_before, status_after, occurred_on, from_party, to_party, document,
                         country, temporary, from_state_stocks, purpose, corrects_event_id, reason, note,
-                        recorded_at, recorded_by)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
+                        recorded_at, recorded_by, deactivator, verifier, certificate_number, certificate_date)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)
 RETURNING event_id, item_id, event, status_before, status_after, occurred_on, from_party, to_party, document,
-          country, temporary, from_state_stocks, purpose, corrects_event_id, reason, note, recorded_at, recorded_by;
+          country, temporary, from_state_stocks, purpose, corrects_event_id, reason, note, recorded_at, recorded_by,
+          deactivator, verifier, certificate_number, certificate_date;
 
 -- name: list_item_event_kinds
 -- Every event of an item in the order recorded, with what each corrects and its date: enough to replay its
@@ -106,6 +107,8 @@ SELECT at, rank, record_id, source, detail
                    'to_party', e.to_party, 'document', e.document, 'country', e.country, 'temporary', e.temporary,
                    'from_state_stocks', e.from_state_stocks, 'purpose', e.purpose,
                    'corrects_event_id', e.corrects_event_id, 'reason', e.reason, 'note', e.note,
+                   'deactivator', e.deactivator, 'verifier', e.verifier,
+                   'certificate_number', e.certificate_number, 'certificate_date', e.certificate_date,
                    'recorded_by', e.recorded_by))
           FROM item_event AS e WHERE e.item_id = $1
         UNION ALL

@@ -208,6 +208,15 @@ DEACTIVATION_MARK = {
 }
 
 
+# Who deactivated, who verified, and the certificate (Art. 9; Reg. 2015/2403 Art. 3).
+DEACTIVATION = {
+    "deactivator": "Büchsenmacher Huber, Steyr",
+    "verifier": "Beschussamt Wien",
+    "certificate_number": "AT-DEAC-2026-17",
+    "certificate_date": TODAY,
+}
+
+
 # The events that put a fresh (active) item into each status.
 PATH_TO: dict[str, list[str]] = {
     "active": [],
@@ -231,6 +240,8 @@ def event_body(event: str, **changes: Any) -> dict[str, Any]:
         body["to_party"] = "Waffen Huber KG"
     if event == "exported":
         body["country"] = "DE"
+    if event == "deactivated":
+        body.update(DEACTIVATION)
     body.update(changes)
     return body
 
@@ -693,3 +704,40 @@ async def test_deactivation_needs_the_deactivation_mark_first(
     accepted = await client.post(url, json=event_body("deactivated"), headers=officer)
     assert accepted.status_code == 201, accepted.text
     assert accepted.json()["status_after"] == "deactivated"
+
+
+async def test_a_deactivation_names_deactivator_verifier_and_certificate_and_they_are_two_people(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    officer: dict[str, str],
+    conn: db.Conn,
+) -> None:
+    """DESIGN §3, Reg. 2015/2403 Art. 3: verified and certified by an entity that is never the deactivator."""
+    item_id = (await register(client, officer, rifle()))["item_id"]
+    mark = await client.post(f"/api/v1/items/{item_id}/markings", json=DEACTIVATION_MARK, headers=officer)
+    assert mark.status_code == 201
+    url = f"/api/v1/items/{item_id}/events"
+    before = await row_counts(conn)
+    plain = {"event": "deactivated", "occurred_on": TODAY}
+    cases: list[tuple[dict[str, Any], str]] = [
+        *(({**plain, **DEACTIVATION, name: None}, "invalid-event-fields") for name in DEACTIVATION),
+        ({**plain, **DEACTIVATION, "verifier": "büchsenmacher  HUBER, steyr"}, "verifier-is-deactivator"),
+        ({**plain, **DEACTIVATION, "certificate_date": "2999-01-01"}, "date-in-future"),
+        ({**event_body("lost"), "verifier": "Beschussamt Wien"}, "invalid-event-fields"),
+    ]
+    for body, code in cases:
+        response = await client.post(url, json=body, headers=officer)
+        assert response.status_code == 422, (body, response.text)
+        assert response.headers["content-type"].startswith("application/problem+json")
+        assert response.json()["type"] == PROBLEM + code, body
+        assert await row_counts(conn) == before
+    accepted = await client.post(url, json={**plain, **DEACTIVATION}, headers=officer)
+    assert accepted.status_code == 201, accepted.text
+    assert {name: accepted.json()[name] for name in DEACTIVATION} == DEACTIVATION
+    history = (await client.get(f"/api/v1/items/{item_id}/history", headers=officer)).json()["items"]
+    assert [entry["detail"]["verifier"] for entry in history if entry["source"] == "event"] == ["Beschussamt Wien"]
+    journaled = await conn.fetchrow(
+        "SELECT payload->>'deactivator', payload->>'verifier', payload->>'certificate_number',"
+        " payload->>'certificate_date' FROM journal_entry WHERE action = 'item.deactivated'"
+    )
+    assert journaled is not None
+    assert tuple(journaled) == tuple(DEACTIVATION.values())

@@ -606,7 +606,15 @@ async def test_an_export_licence_never_names_an_item_here_that_cannot_be_exporte
     assert await _item_with(client, records, "SSG08-001", []) > 0
     not_exportable = {
         "destroyed": [{"event": "destroyed"}],
-        "deactivated": [{"event": "deactivated"}],
+        "deactivated": [
+            {
+                "event": "deactivated",
+                "deactivator": "Büchsenmacher Huber",
+                "verifier": "Beschussamt Wien",
+                "certificate_number": "AT-DEAC-1",
+                "certificate_date": str(TODAY),
+            }
+        ],
         "lost": [{"event": "lost"}],
         "stolen": [{"event": "stolen"}],
         "seized": [{"event": "seized"}],
