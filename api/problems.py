@@ -118,6 +118,7 @@ TITLES: dict[str, str] = {
     "import-marking-missing": "The item has no import marking",
     "state-to-civilian-marking-missing": "The item has no state-to-civilian marking",
     "deactivation-marking-missing": "The item has no deactivation marking",
+    "already-imported": "The item was imported and has not left since",
     "verifier-is-deactivator": "The verifier of a deactivation is the deactivator",
     "invalid-country": "Not an ISO 3166-1 alpha-2 country code",
     "year-in-future": "The year is in the future",

@@ -75,9 +75,10 @@ RETURNING event_id, item_id, event, status_before, status_after, occurred_on, fr
           deactivator, verifier, certificate_number, certificate_date;
 
 -- name: list_item_event_kinds
--- Every event of an item in the order recorded, with what each corrects and its date: enough to replay its
--- status and to date the next event. $1 item_id
-SELECT event_id, event, corrects_event_id, occurred_on
+-- Every event of an item in the order recorded, with what each corrects, its date and whether an import was
+-- temporary: enough to replay its status, to date the next event and to know whether it was imported for good.
+-- $1 item_id
+SELECT event_id, event, corrects_event_id, occurred_on, temporary
   FROM item_event
  WHERE item_id = $1
  ORDER BY event_id;

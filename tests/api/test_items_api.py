@@ -741,3 +741,53 @@ async def test_a_deactivation_names_deactivator_verifier_and_certificate_and_the
     )
     assert journaled is not None
     assert tuple(journaled) == tuple(DEACTIVATION.values())
+
+
+async def test_an_item_imported_for_good_is_not_imported_again_before_it_leaves(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    officer: dict[str, str],
+    conn: db.Conn,
+) -> None:
+    """Two imports without an export between them cannot happen: the second one is refused, naming the first."""
+    item_id = (await register(client, officer, rifle()))["item_id"]
+    url = f"/api/v1/items/{item_id}/events"
+    mark = {"kind": "import", "stamped": "AT 26", "country": "AT", "year": 2026}
+    assert (await client.post(f"/api/v1/items/{item_id}/markings", json=mark, headers=officer)).status_code == 201
+    # a temporary import turned permanent is one arrival (the existing rule allows it)
+    assert (await client.post(url, json=event_body("imported"), headers=officer)).status_code == 201
+    first = await client.post(url, json={"event": "imported", "occurred_on": TODAY}, headers=officer)
+    assert first.status_code == 201
+    before = await row_counts(conn)
+    for body in ({"event": "imported", "occurred_on": TODAY}, event_body("imported")):
+        again = await client.post(url, json=body, headers=officer)
+        assert again.status_code == 409, again.text
+        assert again.headers["content-type"].startswith("application/problem+json")
+        assert (again.json()["type"], again.json()["event_id"]) == (
+            PROBLEM + "already-imported",
+            first.json()["event_id"],
+        )
+        assert await row_counts(conn) == before
+    # once it has left, it may come back
+    left = await client.post(url, json=event_body("exported"), headers=officer)
+    assert left.status_code == 201
+    back = await client.post(url, json={"event": "imported", "occurred_on": TODAY}, headers=officer)
+    assert back.status_code == 201, back.text
+    # taking the departure out of its history would leave two arrivals in a row
+    before = await row_counts(conn)
+    breaks = await client.post(
+        url, json=event_body("corrected", corrects_event_id=left.json()["event_id"]), headers=officer
+    )
+    assert breaks.status_code == 409, breaks.text
+    assert (breaks.json()["type"], breaks.json()["event_id"]) == (
+        PROBLEM + "correction-breaks-history",
+        back.json()["event_id"],
+    )
+    assert await row_counts(conn) == before
+    # a correction of the import it was refused for lets it be recorded again
+    corrected = await client.post(
+        url, json=event_body("corrected", corrects_event_id=back.json()["event_id"]), headers=officer
+    )
+    assert corrected.status_code == 201, corrected.text
+    assert (
+        await client.post(url, json={"event": "imported", "occurred_on": TODAY}, headers=officer)
+    ).status_code == 201

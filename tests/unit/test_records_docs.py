@@ -12,6 +12,7 @@ RECORD_CODES = [
     "import-marking-missing",
     "state-to-civilian-marking-missing",
     "deactivation-marking-missing",
+    "already-imported",
     "verifier-is-deactivator",
     "invalid-serial",
     "invalid-country",
