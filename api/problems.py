@@ -109,6 +109,7 @@ TITLES: dict[str, str] = {
     "serial-already-debited": "The serial was already used under this licence",
     "line-unknown": "The licence has no such line",
     "item-not-exportable": "The item cannot be licensed for export",
+    "registration-ends-before-licence": "The licence runs outside a party's registration",
     "invalid-quantity": "The quantity must be at least 1",
     "not-a-partner-licence": "The licence is this registry's own",
     "licence-not-own": "The licence is a partner's: its issuing State changes its status",

@@ -129,6 +129,8 @@ async def _content(
         final_recipient_id=draft.final_recipient_id,
         broker_ids=draft.broker_ids,
         today=today,
+        valid_from=draft.valid_from,
+        expires_on=draft.expires_on,
     )
     obj = LicenceObject(
         number=number,

@@ -652,3 +652,50 @@ async def test_an_export_licence_never_names_an_item_here_that_cannot_be_exporte
         headers=officer,
     )
     assert _problem(amended, 422, "item-not-exportable")["serial"] == "SSG08-deactivated"
+
+
+async def test_a_licence_does_not_outlast_the_registration_of_a_party_it_names(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    auth: TokenFactory,
+    conn: db.Conn,
+) -> None:
+    """A broker registered today but only until next spring was accepted on a licence valid long after it.
+
+    The licence's whole validity must fall within the registration's, as it must within the import
+    authorisation's (DESIGN §3); refused when drafted or amended, naming the party and both dates.
+    """
+    officer = await auth("licensing-officer")
+    body = await _setup(client, officer)
+    ends = TODAY + dt.timedelta(days=100)
+    short_broker = await _party(
+        client,
+        officer,
+        kind="broker",
+        name="Short AG",
+        registration="AT-BR-9",
+        valid_from=str(TODAY - dt.timedelta(days=10)),
+        expires_on=str(ends),
+    )
+    short_exporter = await _party(client, officer, registration="AT-EXP-3", valid_from=str(TODAY), expires_on=str(ends))
+    before = await _counts(conn)
+    for change, role, party in (
+        ({"broker_ids": [short_broker]}, "broker", short_broker),
+        ({"exporter_id": short_exporter}, "exporter", short_exporter),
+    ):
+        response = await client.post("/api/v1/licences", json={**body, **change}, headers=officer)
+        problem = _problem(response, 422, "registration-ends-before-licence")
+        assert (problem["party_id"], problem["role"], problem["registration_expires_on"], problem["expires_on"]) == (
+            party,
+            role,
+            str(ends),
+            body["expires_on"],
+        )
+        assert await _counts(conn) == before
+    within = {**body, "broker_ids": [short_broker], "exporter_id": short_exporter, "expires_on": str(ends)}
+    created = await client.post("/api/v1/licences", json=within, headers=officer)
+    assert created.status_code == 201, created.text
+    longer = {**within, "expires_on": str(ends + dt.timedelta(days=1)), "reason": "longer"}
+    amended = await client.post(
+        f"/api/v1/licences/{created.json()['licence_id']}/versions", json=longer, headers=officer
+    )
+    assert _problem(amended, 422, "registration-ends-before-licence")["role"] == "exporter"
