@@ -91,8 +91,11 @@ async def _current(conn: Conn, row: asyncpg.Record) -> asyncpg.Record:
     return version
 
 
-async def _check_exportable(conn: Conn, draft: LicenceDraft) -> None:
+async def _check_exportable(conn: Conn, draft: LicenceDraft, on_licence: frozenset[str]) -> None:
     """Art. 10: an export licence names no firearm or component this registry records as unable to leave.
+
+    ``on_licence`` holds the normalised serials of the version an amendment is made from: they were judged
+    when they were put on the licence, and a firearm shipped under it since is ``exported`` by now.
 
     Raises:
         InvalidInputError: ``item-not-exportable``, naming the line, the serial and the items with their status.
@@ -100,8 +103,9 @@ async def _check_exportable(conn: Conn, draft: LicenceDraft) -> None:
     for line in sorted(draft.lines, key=lambda item: item.line):
         if line.category == "ammunition" or not line.serials:
             continue
-        refused = await items.not_exportable(conn, line.category, line.serials)
-        for serial in line.serials:
+        new = [serial for serial in line.serials if normalise(serial) not in on_licence]
+        refused = await items.not_exportable(conn, line.category, new)
+        for serial in new:
             if serial in refused:
                 found = refused[serial]
                 raise InvalidInputError(
@@ -116,12 +120,22 @@ async def _check_exportable(conn: Conn, draft: LicenceDraft) -> None:
 
 
 async def _content(
-    conn: Conn, draft: LicenceDraft, *, number: str, registry_state: str, settings: Settings, today: dt.date
+    conn: Conn,
+    draft: LicenceDraft,
+    *,
+    number: str,
+    registry_state: str,
+    settings: Settings,
+    today: dt.date,
+    on_licence: frozenset[str] = frozenset(),
 ) -> tuple[dict[str, Any], list[str]]:
-    """Check a draft and build the stored content (the licence object without status, version, issued_at)."""
+    """Check a draft and build the stored content (the licence object without status, version, issued_at).
+
+    ``on_licence``: for an amendment, the normalised serials of the version it is made from.
+    """
     transit = check_draft(draft, registry_state=registry_state, settings=settings)
     if draft.kind == "export":
-        await _check_exportable(conn, draft)
+        await _check_exportable(conn, draft, on_licence)
     exporter, consignee, final_recipient, brokers = await parties.parties_for_licence(
         conn,
         exporter_id=draft.exporter_id,
@@ -334,8 +348,15 @@ async def amend(conn: Conn, licence_id: uuid.UUID, draft: LicenceDraft, *, setti
     previous_route = list(row["transit_states"])
     now = dt.datetime.now(dt.UTC)
     today = clock.local_date(now, settings.time_zone)
+    current = (await _current(conn, row))["content"]
     content, transit = await _content(
-        conn, draft, number=row["number"], registry_state=row["issuing_state"], settings=settings, today=today
+        conn,
+        draft,
+        number=row["number"],
+        registry_state=row["issuing_state"],
+        settings=settings,
+        today=today,
+        on_licence=frozenset(normalise(serial) for line in current["lines"] for serial in line.get("serials", [])),
     )
     more = (
         await _asks_more(conn, row, content, transit)

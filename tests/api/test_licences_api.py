@@ -652,6 +652,23 @@ async def test_an_export_licence_never_names_an_item_here_that_cannot_be_exporte
         headers=officer,
     )
     assert _problem(amended, 422, "item-not-exportable")["serial"] == "SSG08-deactivated"
+    # a serial already on the licence was judged when it was put there: the firearm shipped under the licence
+    # (now exported) does not stop an amendment that corrects the other line's serial
+    shipped = await _item_with(client, records, "SSG08-shipped", [])
+    on_licence = {**body, "lines": [{**line1, "serials": ["SSG08-shipped", "SSG08-typo"]}]}
+    licence = await client.post("/api/v1/licences", json=on_licence, headers=officer)
+    assert licence.status_code == 201, licence.text
+    gone = await client.post(
+        f"/api/v1/items/{shipped}/events",
+        json={"event": "exported", "occurred_on": str(TODAY), "country": "DE"},
+        headers=records,
+    )
+    assert gone.status_code == 201
+    corrected = {**body, "lines": [{**line1, "serials": ["ssg08 shipped", "SSG08-right"]}], "reason": "serial"}
+    fixed = await client.post(
+        f"/api/v1/licences/{licence.json()['licence_id']}/versions", json=corrected, headers=officer
+    )
+    assert fixed.status_code == 201, fixed.text
 
 
 async def test_a_licence_does_not_outlast_the_registration_of_a_party_it_names(
