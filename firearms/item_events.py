@@ -5,8 +5,13 @@ transaction. Rules checked here beyond the state machine:
 
 * Art. 8(1)(b): an ``imported`` event needs an import marking on the item, unless the import is
   temporary for a lawful purpose (``temporary`` with ``purpose``);
+* an item imported for good (a permanent ``imported`` event in effect) is not imported again before an
+  ``exported`` event: the second arrival is refused, and so is a correction that would leave two;
 * Art. 8(1)(c): a ``transferred`` event ``from_state_stocks`` (release to civilian use) needs a
   state-to-civilian marking;
+* Art. 9; Reg. 2015/2403 Art. 3: a ``deactivated`` event needs the item's deactivation marking (country,
+  verifier's symbol, year), and names the deactivator, the verifier (never the same) and the certificate
+  (:func:`firearms.item_rules.validate_event`);
 * dates: no event after the registry's today, none before the item's year of manufacture, none before
   the latest event in effect (a correction: before the event it corrects); the registration is no bound
   (:func:`firearms.item_rules.check_event_date`);
@@ -48,7 +53,9 @@ async def record_event(conn: Conn, item_id: int, data: NewEvent, *, actor: str, 
             the event it follows (``date-before-manufacture``, ``date-before-previous-event``).
         NotFoundError: no such item.
         ConflictError: ``illegal-transition`` (with ``current_status`` and ``allowed_events``),
-            ``import-marking-missing``, ``state-to-civilian-marking-missing`` or ``correction-breaks-history``.
+            ``already-imported`` (imported for good and not exported since; ``event_id``), ``import-marking-missing``,
+            ``deactivation-marking-missing``, ``state-to-civilian-marking-missing`` or
+            ``correction-breaks-history``.
     """
     validate_event(data, today)
     # the status and its event are one change (the database checks at commit that they agree): a
@@ -68,10 +75,24 @@ async def _record_event(conn: Conn, item_id: int, data: NewEvent, *, actor: str)
     if data.event == "corrected":
         after = _status_after_correction(events, item_id, before, data.corrects_event_id)
     check_event_date(data, year_of_manufacture=made_in(item, events), follows=_followed(events, data))
+    if data.event == "imported" and (held := _imported_for_good(_in_effect(events))) is not None:
+        raise ConflictError(
+            f"item {item_id} was imported for good by event {held['event_id']} and has not been exported since:"
+            " it cannot arrive again (correct that event if it was recorded in error)",
+            code="already-imported",
+            item_id=item_id,
+            event_id=held["event_id"],
+        )
     if data.event == "imported" and not data.temporary and not await store.has_marking(conn, item_id, "import"):
         raise ConflictError(
             f"item {item_id} has no import marking: mark it first, or record a temporary import with its purpose",
             code="import-marking-missing",
+            item_id=item_id,
+        )
+    if data.event == "deactivated" and not await store.has_marking(conn, item_id, "deactivation"):
+        raise ConflictError(
+            f"item {item_id} has no deactivation marking: record the mark the verifier stamped first",
+            code="deactivation-marking-missing",
             item_id=item_id,
         )
     if data.from_state_stocks and not await store.has_marking(conn, item_id, "state-to-civilian"):
@@ -101,6 +122,10 @@ async def _record_event(conn: Conn, item_id: int, data: NewEvent, *, actor: str)
         data.note,
         dt.datetime.now(dt.UTC),
         actor,
+        data.deactivator,
+        data.verifier,
+        data.certificate_number,
+        data.certificate_date,
     )
     event = ItemEvent(**{name: row[name] for name in ItemEvent.__struct_fields__})
     await journal.record(
@@ -116,6 +141,7 @@ async def _record_event(conn: Conn, item_id: int, data: NewEvent, *, actor: str)
             # every field the event row holds (the journal is what an auditor can trust)
             **{name: getattr(data, name) for name in NewEvent.__struct_fields__ if name != "event"},
             "occurred_on": data.occurred_on.isoformat(),
+            "certificate_date": None if data.certificate_date is None else data.certificate_date.isoformat(),
         },
     )
     return event
@@ -148,6 +174,20 @@ def _in_effect(events: Sequence[asyncpg.Record], undoing: int | None = None) -> 
     return [event for event in events if event["event"] != "corrected" and event["event_id"] not in undone]
 
 
+def _imported_for_good(events: Sequence[asyncpg.Record]) -> asyncpg.Record | None:
+    """The permanent import that holds the item here: the latest one in ``events`` with no export after it.
+
+    A temporary import is not one (a temporary import may become permanent, one arrival); an export ends it.
+    """
+    held: asyncpg.Record | None = None
+    for event in events:
+        if event["event"] == "exported":
+            held = None
+        elif event["event"] == "imported" and not event["temporary"]:
+            held = event
+    return held
+
+
 def _status_after_correction(
     events: Sequence[asyncpg.Record], item_id: int, status: Status, corrects: int | None
 ) -> Status:
@@ -170,9 +210,11 @@ def _status_after_correction(
             "a correction corrects an event, not another correction", code="invalid-correction", event_id=corrects
         )
     replayed: Status = "active"  # every item is registered active
-    for event in _in_effect(events, undoing=corrects):
+    in_effect = _in_effect(events, undoing=corrects)
+    for position, event in enumerate(in_effect):
         after = lifecycle.TRANSITIONS[event["event"]].get(replayed)
-        if after is None:
+        # two arrivals without a departure between them could not have happened either
+        if after is None or (event["event"] == "imported" and _imported_for_good(in_effect[:position]) is not None):
             raise ConflictError(
                 f"without event {corrects} ({target['event']}), event {event['event_id']} ({event['event']}) could"
                 f" not have happened to an item {replayed}: correct the later events first",

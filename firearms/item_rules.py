@@ -10,12 +10,13 @@ The bulk import applies the same rules in SQL (:mod:`firearms.imports`); a test 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import TYPE_CHECKING
 
 from firearms import serials
 from firearms.countries import is_country
 from firearms.errors import InvalidInputError
-from firearms.text_rules import CONTROL, is_padded
+from firearms.text_rules import CONTROL, SPACE_CHARACTERS, is_padded
 
 if TYPE_CHECKING:
     from firearms.item_types import NewEvent, NewItem, NewMarking
@@ -31,6 +32,8 @@ __all__ = [
     "validate_marking",
 ]
 
+_DEACTIVATION_TEXT = ("deactivator", "verifier", "certificate_number")
+_SPACES = re.compile(f"[{re.escape(SPACE_CHARACTERS)}]+")
 _ANTIQUE_BEFORE = 1900  # Dir. 2021/555 Art. 1: antique arms are those made before 1900 (per national law)
 
 
@@ -115,6 +118,14 @@ def validate_marking(marking: NewMarking, today: dt.date, field: str = "marking"
         raise InvalidInputError(
             f"{field}: a {marking.kind} marking needs the country", code="invalid-marking", field=field
         )
+    # Reg. 2015/2403 Art. 3 and Annex II, DESIGN §3: the deactivation mark is the country, the verifying
+    # entity's symbol and the year of deactivation; without any of them it identifies no verification
+    if marking.kind == "deactivation" and None in (marking.country, marking.symbol_code, marking.year):
+        raise InvalidInputError(
+            f"{field}: a deactivation marking needs the country, the verifier's symbol (symbol_code) and the year",
+            code="invalid-marking",
+            field=field,
+        )
 
 
 def validate_item(item: NewItem, today: dt.date) -> None:
@@ -176,15 +187,23 @@ def validate_event(event: NewEvent, today: dt.date) -> None:
     """The rules of an event's own fields (its legality in the item's state is decided by the lifecycle).
 
     Raises:
-        InvalidInputError: ``date-in-future``, a text/country rule, or ``invalid-event-fields``.
+        InvalidInputError: ``date-in-future``, a text/country rule, ``invalid-event-fields``, or
+            ``verifier-is-deactivator`` (the same name, case and white space aside).
     """
     if event.occurred_on > today:
         raise InvalidInputError(
             f"occurred_on {event.occurred_on} is in the future", code="date-in-future", field="occurred_on"
         )
-    for name in ("from_party", "to_party", "document", "purpose", "reason", "note"):
+    for name in ("from_party", "to_party", "document", "purpose", "reason", "note", *_DEACTIVATION_TEXT):
         check_text(name, getattr(event, name))
     check_country("country", event.country)
+    if event.certificate_date is not None and event.certificate_date > today:
+        raise InvalidInputError(
+            f"certificate_date {event.certificate_date} is in the future",
+            code="date-in-future",
+            field="certificate_date",
+        )
+    deactivation = [getattr(event, name) for name in (*_DEACTIVATION_TEXT, "certificate_date")]
     problems = [
         (event.temporary and event.event != "imported", "temporary applies to imported only"),
         (event.temporary and event.purpose is None, "a temporary import names its lawful purpose"),
@@ -193,10 +212,34 @@ def validate_event(event: NewEvent, today: dt.date) -> None:
         (event.event == "corrected" and event.reason is None, "a correction says why (reason)"),
         (event.event == "transferred" and event.to_party is None, "a transfer names the party it goes to (to_party)"),
         (event.event == "exported" and event.country is None, "an export names the country of destination"),
+        (
+            event.event != "deactivated" and any(value is not None for value in deactivation),
+            "deactivator, verifier, certificate_number and certificate_date are for deactivated",
+        ),
+        (
+            event.event == "deactivated" and any(value is None for value in deactivation),
+            "a deactivation names the deactivator, the verifier and the certificate (certificate_number,"
+            " certificate_date) (Reg. 2015/2403 Art. 3)",
+        ),
     ]
     for broken, why in problems:
         if broken:
             raise InvalidInputError(why, code="invalid-event-fields", field="event")
+    if (
+        event.deactivator is not None
+        and event.verifier is not None
+        and _person(event.verifier) == _person(event.deactivator)
+    ):
+        raise InvalidInputError(
+            "the verifier of a deactivation is never the one who deactivated the firearm (DESIGN §3)",
+            code="verifier-is-deactivator",
+            field="verifier",
+        )
+
+
+def _person(name: str) -> str:
+    """A name compared as a person or entity: case folded, runs of white space (the registry's one set) as one."""
+    return " ".join(_SPACES.split(name)).casefold()
 
 
 def check_event_date(

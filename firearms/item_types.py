@@ -50,7 +50,8 @@ class NewMarking(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
 
     ``manufacture``: manufacturer, country or place, serial, year, model. ``geometric``: symbol_code and
     alphanumeric_code (required). ``import``: country (of import, required) and year. ``state-to-civilian``:
-    country (the transferring State, required). ``proof``: place, country, year.
+    country (the transferring State, required). ``proof``: place, country, year. ``deactivation``: country,
+    symbol_code (the verifying entity's symbol) and year, all required (Reg. 2015/2403 Annex II).
     """
 
     kind: MarkingKind
@@ -158,7 +159,9 @@ class NewEvent(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     ``temporary`` (with ``purpose``) only on ``imported``: a temporary import for a lawful purpose needs no
     import marking. ``from_state_stocks`` only on ``transferred``: a release from State stocks to civilian
     use needs a state-to-civilian marking. ``corrects_event_id`` and ``reason`` on ``corrected``
-    (``corrects_event_id`` null = the registration record itself).
+    (``corrects_event_id`` null = the registration record itself). ``deactivator``, ``verifier``,
+    ``certificate_number`` and ``certificate_date`` only on ``deactivated``, where all four are required and
+    the verifier is never the deactivator (Art. 9; Reg. 2015/2403 Art. 3).
     """
 
     event: EventKind
@@ -173,6 +176,10 @@ class NewEvent(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     corrects_event_id: RowId | None = None
     reason: Annotated[str, msgspec.Meta(max_length=1000)] | None = None
     note: Annotated[str, msgspec.Meta(max_length=1000)] | None = None
+    deactivator: Text | None = None
+    verifier: Text | None = None
+    certificate_number: Text | None = None
+    certificate_date: dt.date | None = None
 
 
 class ItemEvent(msgspec.Struct, frozen=True, kw_only=True):
@@ -196,6 +203,10 @@ class ItemEvent(msgspec.Struct, frozen=True, kw_only=True):
     note: str | None
     recorded_at: dt.datetime
     recorded_by: str
+    deactivator: str | None
+    verifier: str | None
+    certificate_number: str | None
+    certificate_date: dt.date | None
 
 
 class HistoryEntry(msgspec.Struct, frozen=True, kw_only=True):

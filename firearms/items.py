@@ -32,6 +32,7 @@ __all__ = [
     "item_from_row",
     "list_items",
     "marking_from_row",
+    "not_exportable",
     "register_item",
     "reported_lost_or_stolen",
     "search_items",
@@ -261,3 +262,29 @@ async def reported_lost_or_stolen(conn: Conn, serials_given: Iterable[str]) -> s
         return set()
     found = await store.find_reported_serials(conn, list(by_normalised))
     return {serial for normalised in found for serial in by_normalised[normalised]}
+
+
+async def not_exportable(conn: Conn, kind: str, serials_given: Iterable[str]) -> dict[str, list[tuple[int, str]]]:
+    """Which of ``serials_given`` name only items of ``kind`` here that cannot leave as what they are (Art. 10).
+
+    An item is exportable while ``active``: a destroyed one no longer exists, a deactivated one is no longer a
+    live firearm or component, a lost, stolen or seized one is not in its holder's hands, an exported one is
+    already abroad. Matching is on the normalised serial, never the folding; a serial no item here carries is
+    not named, and neither is one that an active item carries too (another manufacturer's firearm may share
+    the serial, and a licence line names no manufacturer). Returns each such serial as given with its
+    items' ``(item_id, status)``.
+    """
+    by_normalised: dict[str, list[str]] = {}
+    for serial in serials_given:
+        by_normalised.setdefault(serials.normalise(serial), []).append(serial)
+    if not by_normalised:
+        return {}
+    found: dict[str, list[tuple[int, str]]] = {}
+    for row in await store.find_serial_statuses(conn, kind, list(by_normalised)):
+        found.setdefault(row["serial_normalised"], []).append((row["item_id"], row["status"]))
+    return {
+        serial: items
+        for normalised, items in found.items()
+        if all(status != "active" for _, status in items)
+        for serial in by_normalised[normalised]
+    }

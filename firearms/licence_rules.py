@@ -21,7 +21,7 @@ from firearms.licence_object import (
     LicenceLine,
     Purpose,
 )
-from firearms.serials import normalise
+from firearms.serials import normalise, serial_problem
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
@@ -96,6 +96,7 @@ def check_draft(draft: LicenceDraft, *, registry_state: str, settings: Settings)
 
     Implements the bad-input rules of issue 4: known country codes, ``expires_on`` not before
     ``valid_from``, a route from the exporting to the importing State, serial counts and duplicates,
+    serials by the registry's own serial rules (:func:`firearms.serials.serial_problem`),
     the registry's own place on the route, and the Art. 10(6) simplified procedures.
 
     Raises:
@@ -190,8 +191,11 @@ def _check_lines(lines: Iterable[LicenceLine]) -> None:
             raise _bad("ammunition lines carry no serials (a lot is described instead)", "serials-not-allowed")
         for serial in item.serials:
             key = normalise(serial)
-            if not any(character.isalnum() for character in serial):
-                raise _bad(f"serial {serial!r} has no letters or digits", "invalid-serial", line=item.line)
+            problem = serial_problem(serial)
+            if problem is not None:
+                # the registry's own serial rules: a serial it could not register (a full-width B U+FF22, another
+                # script, a combining mark) would be an identity no item here has, and pass beside 'B-77' as another
+                raise _bad(f"line {item.line}: {problem}", "invalid-serial", line=item.line, serial=serial)
             if key in seen:
                 raise _bad(
                     f"serial {serial!r} appears twice (lines {seen[key]} and {item.line})",

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from firearms import clock, consents, gates, journal, keys, parties
+from firearms import clock, consents, gates, items, journal, keys, parties
 from firearms.errors import ConflictError, InvalidInputError, NotFoundError
 from firearms.exchange import hooks
 from firearms.licence_object import LicenceObject, told_states
@@ -91,11 +91,51 @@ async def _current(conn: Conn, row: asyncpg.Record) -> asyncpg.Record:
     return version
 
 
+async def _check_exportable(conn: Conn, draft: LicenceDraft, on_licence: frozenset[str]) -> None:
+    """Art. 10: an export licence names no firearm or component this registry records as unable to leave.
+
+    ``on_licence`` holds the normalised serials of the version an amendment is made from: they were judged
+    when they were put on the licence, and a firearm shipped under it since is ``exported`` by now.
+
+    Raises:
+        InvalidInputError: ``item-not-exportable``, naming the line, the serial and the items with their status.
+    """
+    for line in sorted(draft.lines, key=lambda item: item.line):
+        if line.category == "ammunition" or not line.serials:
+            continue
+        new = [serial for serial in line.serials if normalise(serial) not in on_licence]
+        refused = await items.not_exportable(conn, line.category, new)
+        for serial in new:
+            if serial in refused:
+                found = refused[serial]
+                raise InvalidInputError(
+                    f"line {line.line}: serial {serial!r} is "
+                    + ", ".join(f"item {item_id} ({status})" for item_id, status in found)
+                    + " here; only an active item is licensed for export",
+                    code="item-not-exportable",
+                    line=line.line,
+                    serial=serial,
+                    items=[{"item_id": item_id, "status": status} for item_id, status in found],
+                )
+
+
 async def _content(
-    conn: Conn, draft: LicenceDraft, *, number: str, registry_state: str, settings: Settings, today: dt.date
+    conn: Conn,
+    draft: LicenceDraft,
+    *,
+    number: str,
+    registry_state: str,
+    settings: Settings,
+    today: dt.date,
+    on_licence: frozenset[str] = frozenset(),
 ) -> tuple[dict[str, Any], list[str]]:
-    """Check a draft and build the stored content (the licence object without status, version, issued_at)."""
+    """Check a draft and build the stored content (the licence object without status, version, issued_at).
+
+    ``on_licence``: for an amendment, the normalised serials of the version it is made from.
+    """
     transit = check_draft(draft, registry_state=registry_state, settings=settings)
+    if draft.kind == "export":
+        await _check_exportable(conn, draft, on_licence)
     exporter, consignee, final_recipient, brokers = await parties.parties_for_licence(
         conn,
         exporter_id=draft.exporter_id,
@@ -103,6 +143,8 @@ async def _content(
         final_recipient_id=draft.final_recipient_id,
         broker_ids=draft.broker_ids,
         today=today,
+        valid_from=draft.valid_from,
+        expires_on=draft.expires_on,
     )
     obj = LicenceObject(
         number=number,
@@ -306,8 +348,15 @@ async def amend(conn: Conn, licence_id: uuid.UUID, draft: LicenceDraft, *, setti
     previous_route = list(row["transit_states"])
     now = dt.datetime.now(dt.UTC)
     today = clock.local_date(now, settings.time_zone)
+    current = (await _current(conn, row))["content"]
     content, transit = await _content(
-        conn, draft, number=row["number"], registry_state=row["issuing_state"], settings=settings, today=today
+        conn,
+        draft,
+        number=row["number"],
+        registry_state=row["issuing_state"],
+        settings=settings,
+        today=today,
+        on_licence=frozenset(normalise(serial) for line in current["lines"] for serial in line.get("serials", [])),
     )
     more = (
         await _asks_more(conn, row, content, transit)

@@ -21,7 +21,9 @@ deactivated    active, seized                                   deactivated
 corrected      every state                                      see above
 =============  ==============================================  ===========
 
-``destroyed`` is terminal: only a correction may follow it.
+``destroyed`` is terminal: only a correction may follow it. ``imported`` in ``active`` is an arrival: an
+item already imported for good, and not exported since, is refused by :mod:`firearms.item_events`
+(``already-imported``), which knows the item's history.
 """
 
 from __future__ import annotations

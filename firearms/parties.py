@@ -212,14 +212,17 @@ async def parties_for_licence(
     final_recipient_id: uuid.UUID,
     broker_ids: list[uuid.UUID],
     today: dt.date,
+    valid_from: dt.date,
+    expires_on: dt.date,
 ) -> tuple[Party, Party, Party, list[Party]]:
     """Look up the parties a draft names and check they may appear on a licence today.
 
     Raises:
         InvalidInputError: ``party-not-found``, ``party-not-active`` (suspended, revoked, or outside
             the validity of its registration when it has one), ``broker-not-registered``
-            (not in the broker register) or ``broker-not-active`` (suspended, revoked, or outside
-            its registration's validity).
+            (not in the broker register), ``broker-not-active`` (suspended, revoked, or outside
+            its registration's validity) or ``registration-ends-before-licence`` (the licence's validity,
+            ``valid_from`` to ``expires_on``, is not within the party's registration).
     """
     wanted = [exporter_id, consignee_id, final_recipient_id, *broker_ids]
     found = {row["party_id"]: _party(row) for row in await store.get_parties(conn, wanted)}
@@ -238,6 +241,7 @@ async def parties_for_licence(
                 party_id=str(party_id),
                 party_status=party.status,
             )
+        _check_covers(party, role, valid_from, expires_on)
     brokers: list[Party] = []
     for broker_id in broker_ids:
         broker = found.get(broker_id)
@@ -254,5 +258,28 @@ async def parties_for_licence(
                 party_id=str(broker_id),
                 party_status=broker.status,
             )
+        _check_covers(broker, "broker", valid_from, expires_on)
         brokers.append(broker)
     return found[exporter_id], found[consignee_id], found[final_recipient_id], brokers
+
+
+def _check_covers(party: Party, role: str, valid_from: dt.date, expires_on: dt.date) -> None:
+    """A licence is not valid beyond the registration of a party it names (Art. 15 for brokers).
+
+    DESIGN §3 holds an export licence within its import authorisation the same way: every day the licence may
+    be used, the party is registered.
+    """
+    if (party.expires_on is not None and expires_on > party.expires_on) or (
+        party.valid_from is not None and valid_from < party.valid_from
+    ):
+        raise InvalidInputError(
+            f"the licence ({valid_from} to {expires_on}) runs outside the registration of party {party.party_id}"
+            f" ({role}: {party.valid_from} to {party.expires_on})",
+            code="registration-ends-before-licence",
+            party_id=str(party.party_id),
+            role=role,
+            registration_valid_from=None if party.valid_from is None else party.valid_from.isoformat(),
+            registration_expires_on=None if party.expires_on is None else party.expires_on.isoformat(),
+            valid_from=valid_from.isoformat(),
+            expires_on=expires_on.isoformat(),
+        )

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 __all__ = [
     "find_items_by_serial",
     "find_reported_serials",
+    "find_serial_statuses",
     "get_item",
     "get_item_for_update",
     "get_item_id_by_identity",
@@ -83,7 +84,7 @@ async def has_marking(conn: Conn, item_id: int, kind: str) -> bool:
 
 
 async def insert_item_event(conn: Conn, *values: Any) -> asyncpg.Record:
-    """Insert a lifecycle event (the 17 values of ``insert_item_event``)."""
+    """Insert a lifecycle event (the 21 values of ``insert_item_event``)."""
     row = await conn.fetchrow(Q["insert_item_event"], *values)
     assert row is not None  # noqa: S101  # INSERT ... RETURNING always returns the row
     return row
@@ -141,3 +142,8 @@ async def set_similarity_threshold(conn: Conn, threshold: float) -> None:
 async def find_reported_serials(conn: Conn, normalised: list[str]) -> list[str]:
     """The normalised serials among ``normalised`` that belong to an item reported lost or stolen."""
     return [row[0] for row in await conn.fetch(Q["find_reported_serials"], normalised)]
+
+
+async def find_serial_statuses(conn: Conn, kind: str, normalised: list[str]) -> list[asyncpg.Record]:
+    """The items of ``kind`` whose normalised serial is among ``normalised``, with ``item_id`` and ``status``."""
+    return await conn.fetch(Q["find_serial_statuses"], kind, normalised)

@@ -65,18 +65,20 @@ SELECT marking_id, item_id, kind, stamped, manufacturer, place, country, serial,
 SELECT EXISTS (SELECT 1 FROM marking WHERE item_id = $1 AND kind = $2);
 
 -- name: insert_item_event
--- A lifecycle event. $1 item_id, $2 event, $3 status_before, $4 status_after, $5 occurred_on, $6 from_party, $7 to_party, $8 document, $9 country, $10 temporary, $11 from_state_stocks, $12 purpose, $13 corrects_event_id, $14 reason, $15 note, $16 recorded_at, $17 recorded_by
+-- A lifecycle event. $1 item_id, $2 event, $3 status_before, $4 status_after, $5 occurred_on, $6 from_party, $7 to_party, $8 document, $9 country, $10 temporary, $11 from_state_stocks, $12 purpose, $13 corrects_event_id, $14 reason, $15 note, $16 recorded_at, $17 recorded_by, $18 deactivator, $19 verifier, $20 certificate_number, $21 certificate_date
 INSERT INTO item_event (item_id, event, status_before, status_after, occurred_on, from_party, to_party, document,
                         country, temporary, from_state_stocks, purpose, corrects_event_id, reason, note,
-                        recorded_at, recorded_by)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
+                        recorded_at, recorded_by, deactivator, verifier, certificate_number, certificate_date)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)
 RETURNING event_id, item_id, event, status_before, status_after, occurred_on, from_party, to_party, document,
-          country, temporary, from_state_stocks, purpose, corrects_event_id, reason, note, recorded_at, recorded_by;
+          country, temporary, from_state_stocks, purpose, corrects_event_id, reason, note, recorded_at, recorded_by,
+          deactivator, verifier, certificate_number, certificate_date;
 
 -- name: list_item_event_kinds
--- Every event of an item in the order recorded, with what each corrects and its date: enough to replay its
--- status and to date the next event. $1 item_id
-SELECT event_id, event, corrects_event_id, occurred_on
+-- Every event of an item in the order recorded, with what each corrects, its date and whether an import was
+-- temporary: enough to replay its status, to date the next event and to know whether it was imported for good.
+-- $1 item_id
+SELECT event_id, event, corrects_event_id, occurred_on, temporary
   FROM item_event
  WHERE item_id = $1
  ORDER BY event_id;
@@ -106,6 +108,8 @@ SELECT at, rank, record_id, source, detail
                    'to_party', e.to_party, 'document', e.document, 'country', e.country, 'temporary', e.temporary,
                    'from_state_stocks', e.from_state_stocks, 'purpose', e.purpose,
                    'corrects_event_id', e.corrects_event_id, 'reason', e.reason, 'note', e.note,
+                   'deactivator', e.deactivator, 'verifier', e.verifier,
+                   'certificate_number', e.certificate_number, 'certificate_date', e.certificate_date,
                    'recorded_by', e.recorded_by))
           FROM item_event AS e WHERE e.item_id = $1
         UNION ALL
@@ -224,3 +228,11 @@ SELECT item_id, kind, firearm_type, component_type, parent_item_id, make, model,
 SELECT DISTINCT serial_normalised
   FROM item
  WHERE serial_normalised = ANY($1::text[]) AND status IN ('lost', 'stolen');
+
+-- name: find_serial_statuses
+-- The items of kind $1 whose normalised serial is one of $2, with their status (item_serial_normalised_idx), for
+-- an export licence's lines. $1 kind, $2 normalised serials
+SELECT item_id, serial_normalised, status
+  FROM item
+ WHERE kind = $1::text AND serial_normalised = ANY($2::text[])
+ ORDER BY item_id;

@@ -199,6 +199,24 @@ async def test_marking_for_missing_item_is_404_and_stores_nothing(
     assert await row_counts(conn) == (0, 0, 0)
 
 
+DEACTIVATION_MARK = {
+    "kind": "deactivation",
+    "stamped": "AT BMI 2026",
+    "country": "AT",
+    "symbol_code": "BMI",
+    "year": 2026,
+}
+
+
+# Who deactivated, who verified, and the certificate (Art. 9; Reg. 2015/2403 Art. 3).
+DEACTIVATION = {
+    "deactivator": "Büchsenmacher Huber, Steyr",
+    "verifier": "Beschussamt Wien",
+    "certificate_number": "AT-DEAC-2026-17",
+    "certificate_date": TODAY,
+}
+
+
 # The events that put a fresh (active) item into each status.
 PATH_TO: dict[str, list[str]] = {
     "active": [],
@@ -222,6 +240,8 @@ def event_body(event: str, **changes: Any) -> dict[str, Any]:
         body["to_party"] = "Waffen Huber KG"
     if event == "exported":
         body["country"] = "DE"
+    if event == "deactivated":
+        body.update(DEACTIVATION)
     body.update(changes)
     return body
 
@@ -235,6 +255,11 @@ async def test_every_illegal_transition_is_409_naming_status_and_allowed_events(
     item_of: dict[str, int] = {}
     for status, events in PATH_TO.items():
         created = await register(client, officer, rifle(f"ST-{status}"))
+        if "deactivated" in events:
+            mark = await client.post(
+                f"/api/v1/items/{created['item_id']}/markings", json=DEACTIVATION_MARK, headers=officer
+            )
+            assert mark.status_code == 201, mark.text
         for event in events:
             response = await client.post(
                 f"/api/v1/items/{created['item_id']}/events", json=event_body(event), headers=officer
@@ -621,3 +646,148 @@ async def test_a_marking_dated_before_the_item_was_made_is_422_in_the_api_and_th
     assert imported.json()["rejections"] == [
         {"line": 2, "reason": "year-before-manufacture", "serial": "YB-1", "item_id": None}
     ]
+
+
+DEACTIVATION_MARK = {
+    "kind": "deactivation",
+    "stamped": "AT BMI 2026",
+    "country": "AT",
+    "symbol_code": "BMI",
+    "year": 2026,
+}
+
+
+@pytest.mark.parametrize("missing", ["country", "symbol_code", "year"])
+async def test_a_deactivation_mark_names_country_verifier_symbol_and_year(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    officer: dict[str, str],
+    conn: db.Conn,
+    missing: str,
+) -> None:
+    """DESIGN §3 and Reg. 2015/2403 Annex II: the mark is the country, the verifying entity's symbol and the year."""
+    item_id = (await register(client, officer, rifle()))["item_id"]
+    url = f"/api/v1/items/{item_id}/markings"
+    before = await row_counts(conn)
+    partial = {name: value for name, value in DEACTIVATION_MARK.items() if name != missing}
+    refused = await client.post(url, json=partial, headers=officer)
+    assert refused.status_code == 422, refused.text
+    assert refused.headers["content-type"].startswith("application/problem+json")
+    assert refused.json()["type"] == PROBLEM + "invalid-marking"
+    assert await row_counts(conn) == before
+    at_registration = await client.post(
+        "/api/v1/items", json=rifle("SSG08-DM", markings=[*rifle("SSG08-DM")["markings"], partial]), headers=officer
+    )
+    assert at_registration.status_code == 422
+    assert at_registration.json()["type"] == PROBLEM + "invalid-marking"
+    assert await row_counts(conn) == before
+    assert (await client.post(url, json=DEACTIVATION_MARK, headers=officer)).status_code == 201
+
+
+async def test_deactivation_needs_the_deactivation_mark_first(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    officer: dict[str, str],
+    conn: db.Conn,
+) -> None:
+    """Reg. 2015/2403 Art. 3: a deactivated firearm carries the deactivation mark; none recorded, no deactivation."""
+    item_id = (await register(client, officer, rifle()))["item_id"]
+    url = f"/api/v1/items/{item_id}/events"
+    before = await row_counts(conn)
+    refused = await client.post(url, json=event_body("deactivated"), headers=officer)
+    assert refused.status_code == 409, refused.text
+    assert refused.headers["content-type"].startswith("application/problem+json")
+    assert refused.json()["type"] == PROBLEM + "deactivation-marking-missing"
+    assert refused.json()["item_id"] == item_id
+    assert await row_counts(conn) == before
+    assert (await client.get(f"/api/v1/items/{item_id}", headers=officer)).json()["status"] == "active"
+    mark = await client.post(f"/api/v1/items/{item_id}/markings", json=DEACTIVATION_MARK, headers=officer)
+    assert mark.status_code == 201
+    accepted = await client.post(url, json=event_body("deactivated"), headers=officer)
+    assert accepted.status_code == 201, accepted.text
+    assert accepted.json()["status_after"] == "deactivated"
+
+
+async def test_a_deactivation_names_deactivator_verifier_and_certificate_and_they_are_two_people(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    officer: dict[str, str],
+    conn: db.Conn,
+) -> None:
+    """DESIGN §3, Reg. 2015/2403 Art. 3: verified and certified by an entity that is never the deactivator."""
+    item_id = (await register(client, officer, rifle()))["item_id"]
+    mark = await client.post(f"/api/v1/items/{item_id}/markings", json=DEACTIVATION_MARK, headers=officer)
+    assert mark.status_code == 201
+    url = f"/api/v1/items/{item_id}/events"
+    before = await row_counts(conn)
+    plain = {"event": "deactivated", "occurred_on": TODAY}
+    cases: list[tuple[dict[str, Any], str]] = [
+        *(({**plain, **DEACTIVATION, name: None}, "invalid-event-fields") for name in DEACTIVATION),
+        ({**plain, **DEACTIVATION, "verifier": "büchsenmacher  HUBER, steyr"}, "verifier-is-deactivator"),
+        ({**plain, **DEACTIVATION, "certificate_date": "2999-01-01"}, "date-in-future"),
+        ({**event_body("lost"), "verifier": "Beschussamt Wien"}, "invalid-event-fields"),
+    ]
+    for body, code in cases:
+        response = await client.post(url, json=body, headers=officer)
+        assert response.status_code == 422, (body, response.text)
+        assert response.headers["content-type"].startswith("application/problem+json")
+        assert response.json()["type"] == PROBLEM + code, body
+        assert await row_counts(conn) == before
+    accepted = await client.post(url, json={**plain, **DEACTIVATION}, headers=officer)
+    assert accepted.status_code == 201, accepted.text
+    assert {name: accepted.json()[name] for name in DEACTIVATION} == DEACTIVATION
+    history = (await client.get(f"/api/v1/items/{item_id}/history", headers=officer)).json()["items"]
+    assert [entry["detail"]["verifier"] for entry in history if entry["source"] == "event"] == ["Beschussamt Wien"]
+    journaled = await conn.fetchrow(
+        "SELECT payload->>'deactivator', payload->>'verifier', payload->>'certificate_number',"
+        " payload->>'certificate_date' FROM journal_entry WHERE action = 'item.deactivated'"
+    )
+    assert journaled is not None
+    assert tuple(journaled) == tuple(DEACTIVATION.values())
+
+
+async def test_an_item_imported_for_good_is_not_imported_again_before_it_leaves(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    officer: dict[str, str],
+    conn: db.Conn,
+) -> None:
+    """Two imports without an export between them cannot happen: the second one is refused, naming the first."""
+    item_id = (await register(client, officer, rifle()))["item_id"]
+    url = f"/api/v1/items/{item_id}/events"
+    mark = {"kind": "import", "stamped": "AT 26", "country": "AT", "year": 2026}
+    assert (await client.post(f"/api/v1/items/{item_id}/markings", json=mark, headers=officer)).status_code == 201
+    # a temporary import turned permanent is one arrival (the existing rule allows it)
+    assert (await client.post(url, json=event_body("imported"), headers=officer)).status_code == 201
+    first = await client.post(url, json={"event": "imported", "occurred_on": TODAY}, headers=officer)
+    assert first.status_code == 201
+    before = await row_counts(conn)
+    for body in ({"event": "imported", "occurred_on": TODAY}, event_body("imported")):
+        again = await client.post(url, json=body, headers=officer)
+        assert again.status_code == 409, again.text
+        assert again.headers["content-type"].startswith("application/problem+json")
+        assert (again.json()["type"], again.json()["event_id"]) == (
+            PROBLEM + "already-imported",
+            first.json()["event_id"],
+        )
+        assert await row_counts(conn) == before
+    # once it has left, it may come back
+    left = await client.post(url, json=event_body("exported"), headers=officer)
+    assert left.status_code == 201
+    back = await client.post(url, json={"event": "imported", "occurred_on": TODAY}, headers=officer)
+    assert back.status_code == 201, back.text
+    # taking the departure out of its history would leave two arrivals in a row
+    before = await row_counts(conn)
+    breaks = await client.post(
+        url, json=event_body("corrected", corrects_event_id=left.json()["event_id"]), headers=officer
+    )
+    assert breaks.status_code == 409, breaks.text
+    assert (breaks.json()["type"], breaks.json()["event_id"]) == (
+        PROBLEM + "correction-breaks-history",
+        back.json()["event_id"],
+    )
+    assert await row_counts(conn) == before
+    # a correction of the import it was refused for lets it be recorded again
+    corrected = await client.post(
+        url, json=event_body("corrected", corrects_event_id=back.json()["event_id"]), headers=officer
+    )
+    assert corrected.status_code == 201, corrected.text
+    assert (
+        await client.post(url, json={"event": "imported", "occurred_on": TODAY}, headers=officer)
+    ).status_code == 201

@@ -517,3 +517,202 @@ async def test_an_officer_cannot_change_the_status_of_a_partners_licence(
     # DE suspended it: an officer here does not reinstate it (its export gate would open again)
     _problem(await client.post(f"{base}/reinstate", json={"reason": "x"}, headers=officer), 409, "licence-not-own")
     assert (await client.get(base, headers=officer)).json()["status"] == "suspended"
+
+
+async def test_own_draft_serials_follow_the_registry_serial_rules(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    auth: TokenFactory,
+    conn: db.Conn,
+) -> None:
+    """A serial this registry could not register is refused on its own licence, never stored as another identity.
+
+    A full-width B (U+FF22) in 'B-77' normalised to itself, not 'B': the licence named a serial no item here has,
+    and the full-width form beside 'B-77' passed as two firearms on one licence.
+    """
+    officer = await auth("licensing-officer")
+    body = await _setup(client, officer)
+    line1 = body["lines"][0]
+    before = await _counts(conn)
+    for serials in (
+        ["\uff22-77", "B-77"],  # full-width B beside the Latin one
+        ["SSG08-001", "\u0410\u041112"],  # Cyrillic letters that look Latin
+        ["SSG08-001", "SSG08\u0301-002"],  # a combining mark
+        ["SSG08-001", " SSG08-002"],  # padded
+        ["SSG08-001", "SSG08\n002"],  # a control character
+        ["SSG08-001", "SSG08\u00a0002"],  # a no-break space is not a separator
+    ):
+        response = await client.post(
+            "/api/v1/licences", json={**body, "lines": [{**line1, "serials": serials}]}, headers=officer
+        )
+        _problem(response, 422, "invalid-serial")
+        assert response.json()["line"] == line1["line"], serials
+        assert await _counts(conn) == before, serials
+
+
+def _rifle(serial: str, manufacturer: str = "Steyr Mannlicher", country: str = "AT") -> dict[str, Any]:
+    return {
+        "kind": "firearm",
+        "firearm_type": "rifle",
+        "manufacturer": manufacturer,
+        "country_of_manufacture": country,
+        "serial": serial,
+        "markings": [{"kind": "manufacture", "stamped": f"{manufacturer} {serial}", "serial": serial}],
+    }
+
+
+async def _item_with(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    records: dict[str, str],
+    serial: str,
+    events: list[dict[str, Any]],
+    **identity: str,
+) -> int:
+    created = await client.post("/api/v1/items", json=_rifle(serial, **identity), headers=records)
+    assert created.status_code == 201, created.text
+    item_id: int = created.json()["item_id"]
+    for event in events:
+        if event["event"] == "deactivated":
+            mark = {
+                "kind": "deactivation",
+                "stamped": "AT BMI 2026",
+                "country": "AT",
+                "symbol_code": "BMI",
+                "year": 2026,
+            }
+            assert (
+                await client.post(f"/api/v1/items/{item_id}/markings", json=mark, headers=records)
+            ).status_code == 201
+        recorded = await client.post(
+            f"/api/v1/items/{item_id}/events", json={"occurred_on": str(TODAY), **event}, headers=records
+        )
+        assert recorded.status_code == 201, recorded.text
+    return item_id
+
+
+async def test_an_export_licence_never_names_an_item_here_that_cannot_be_exported(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    auth: TokenFactory,
+    conn: db.Conn,
+) -> None:
+    """A destroyed, deactivated, lost, stolen, seized or already exported firearm is not licensed for export.
+
+    The registry drafted and amended an export licence for a firearm it records as destroyed or deactivated,
+    as a live firearm.
+    """
+    officer = await auth("licensing-officer")
+    records = await auth("records-officer")
+    body = await _setup(client, officer)
+    line1 = body["lines"][0]
+    assert await _item_with(client, records, "SSG08-001", []) > 0
+    not_exportable = {
+        "destroyed": [{"event": "destroyed"}],
+        "deactivated": [
+            {
+                "event": "deactivated",
+                "deactivator": "Büchsenmacher Huber",
+                "verifier": "Beschussamt Wien",
+                "certificate_number": "AT-DEAC-1",
+                "certificate_date": str(TODAY),
+            }
+        ],
+        "lost": [{"event": "lost"}],
+        "stolen": [{"event": "stolen"}],
+        "seized": [{"event": "seized"}],
+        "exported": [{"event": "exported", "country": "DE"}],
+    }
+    item_of = {
+        status: await _item_with(client, records, f"SSG08-{status}", events)
+        for status, events in not_exportable.items()
+    }
+    before = await _counts(conn)
+    for status, item_id in item_of.items():
+        response = await client.post(
+            "/api/v1/licences",
+            json={**body, "lines": [{**line1, "serials": ["SSG08-001", f"ssg08 {status}"]}]},
+            headers=officer,
+        )
+        problem = _problem(response, 422, "item-not-exportable")
+        assert (problem["line"], problem["serial"], problem["items"]) == (
+            1,
+            f"ssg08 {status}",
+            [{"item_id": item_id, "status": status}],
+        )
+        assert await _counts(conn) == before, status
+    # a serial no item here has, and one that another manufacturer's active firearm also carries, are not refused
+    await _item_with(client, records, "SSG08-destroyed", [], manufacturer="Sako", country="FI")
+    created = await client.post(
+        "/api/v1/licences",
+        json={**body, "lines": [{**line1, "serials": ["SSG08-unregistered", "SSG08-destroyed"]}]},
+        headers=officer,
+    )
+    assert created.status_code == 201, created.text
+    amended = await client.post(
+        f"/api/v1/licences/{created.json()['licence_id']}/versions",
+        json={**body, "lines": [{**line1, "serials": ["SSG08-unregistered", "SSG08-deactivated"]}], "reason": "x"},
+        headers=officer,
+    )
+    assert _problem(amended, 422, "item-not-exportable")["serial"] == "SSG08-deactivated"
+    # a serial already on the licence was judged when it was put there: the firearm shipped under the licence
+    # (now exported) does not stop an amendment that corrects the other line's serial
+    shipped = await _item_with(client, records, "SSG08-shipped", [])
+    on_licence = {**body, "lines": [{**line1, "serials": ["SSG08-shipped", "SSG08-typo"]}]}
+    licence = await client.post("/api/v1/licences", json=on_licence, headers=officer)
+    assert licence.status_code == 201, licence.text
+    gone = await client.post(
+        f"/api/v1/items/{shipped}/events",
+        json={"event": "exported", "occurred_on": str(TODAY), "country": "DE"},
+        headers=records,
+    )
+    assert gone.status_code == 201
+    corrected = {**body, "lines": [{**line1, "serials": ["ssg08 shipped", "SSG08-right"]}], "reason": "serial"}
+    fixed = await client.post(
+        f"/api/v1/licences/{licence.json()['licence_id']}/versions", json=corrected, headers=officer
+    )
+    assert fixed.status_code == 201, fixed.text
+
+
+async def test_a_licence_does_not_outlast_the_registration_of_a_party_it_names(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    auth: TokenFactory,
+    conn: db.Conn,
+) -> None:
+    """A broker registered today but only until next spring was accepted on a licence valid long after it.
+
+    The licence's whole validity must fall within the registration's, as it must within the import
+    authorisation's (DESIGN §3); refused when drafted or amended, naming the party and both dates.
+    """
+    officer = await auth("licensing-officer")
+    body = await _setup(client, officer)
+    ends = TODAY + dt.timedelta(days=100)
+    short_broker = await _party(
+        client,
+        officer,
+        kind="broker",
+        name="Short AG",
+        registration="AT-BR-9",
+        valid_from=str(TODAY - dt.timedelta(days=10)),
+        expires_on=str(ends),
+    )
+    short_exporter = await _party(client, officer, registration="AT-EXP-3", valid_from=str(TODAY), expires_on=str(ends))
+    before = await _counts(conn)
+    for change, role, party in (
+        ({"broker_ids": [short_broker]}, "broker", short_broker),
+        ({"exporter_id": short_exporter}, "exporter", short_exporter),
+    ):
+        response = await client.post("/api/v1/licences", json={**body, **change}, headers=officer)
+        problem = _problem(response, 422, "registration-ends-before-licence")
+        assert (problem["party_id"], problem["role"], problem["registration_expires_on"], problem["expires_on"]) == (
+            party,
+            role,
+            str(ends),
+            body["expires_on"],
+        )
+        assert await _counts(conn) == before
+    within = {**body, "broker_ids": [short_broker], "exporter_id": short_exporter, "expires_on": str(ends)}
+    created = await client.post("/api/v1/licences", json=within, headers=officer)
+    assert created.status_code == 201, created.text
+    longer = {**within, "expires_on": str(ends + dt.timedelta(days=1)), "reason": "longer"}
+    amended = await client.post(
+        f"/api/v1/licences/{created.json()['licence_id']}/versions", json=longer, headers=officer
+    )
+    assert _problem(amended, 422, "registration-ends-before-licence")["role"] == "exporter"

@@ -11,6 +11,9 @@ RECORD_CODES = [
     "illegal-transition",
     "import-marking-missing",
     "state-to-civilian-marking-missing",
+    "deactivation-marking-missing",
+    "already-imported",
+    "verifier-is-deactivator",
     "invalid-serial",
     "invalid-country",
     "year-in-future",
@@ -42,3 +45,10 @@ def test_every_records_problem_code_has_a_title_and_a_readme_row() -> None:
 def test_every_import_reason_code_is_documented() -> None:
     for reason in REASONS:
         assert f"`{reason}`" in README, reason
+
+
+def test_the_lifecycle_section_does_not_deny_the_date_rule_it_states() -> None:
+    """The README stated the date-before-previous-event rule and, a paragraph later, that there was none."""
+    section = README.split("### Lifecycle", 1)[1].split("\n### ", 1)[0]
+    assert "`date-before-previous-event`" in section
+    assert "not checked against the item's earlier events" not in section
