@@ -18,6 +18,7 @@ __all__ = [
     "find_items_by_serial",
     "find_reported_serials",
     "find_serial_statuses",
+    "get_current_deactivation",
     "get_item",
     "get_item_for_update",
     "get_item_id_by_identity",
@@ -55,6 +56,11 @@ async def get_item_id_by_identity(
 async def get_item(conn: Conn, item_id: int) -> asyncpg.Record | None:
     """One item."""
     return await conn.fetchrow(Q["get_item"], item_id)
+
+
+async def get_current_deactivation(conn: Conn, item_id: int) -> asyncpg.Record | None:
+    """The item's deactivation in effect with its deactivation mark; ``None`` when it has none."""
+    return await conn.fetchrow(Q["get_current_deactivation"], item_id)
 
 
 async def get_item_for_update(conn: Conn, item_id: int) -> asyncpg.Record | None:

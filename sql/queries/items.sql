@@ -243,3 +243,19 @@ SELECT item_id, serial_normalised, status
   FROM item
  WHERE kind = $1::text AND serial_normalised = ANY($2::text[])
  ORDER BY item_id;
+
+-- name: get_current_deactivation
+-- An item's deactivation in effect (the latest deactivated event no correction names), with the deactivation mark
+-- recorded last before it (the verifier marks the firearm before it is recorded deactivated). $1 item_id
+SELECT e.event_id, e.occurred_on, e.recorded_at, e.deactivator, e.verifier, e.certificate_number,
+       e.certificate_date, e.category_before, e.category_after,
+       m.stamped AS mark_stamped, m.country AS mark_country, m.symbol_code AS mark_symbol_code, m.year AS mark_year
+  FROM item_event AS e
+  LEFT JOIN LATERAL (SELECT stamped, country, symbol_code, year FROM marking
+                      WHERE item_id = e.item_id AND kind = 'deactivation' AND recorded_at <= e.recorded_at
+                      ORDER BY marking_id DESC LIMIT 1) AS m ON true
+ WHERE e.item_id = $1 AND e.event = 'deactivated'
+   AND NOT EXISTS (SELECT 1 FROM item_event AS c
+                    WHERE c.item_id = $1 AND c.event = 'corrected' AND c.corrects_event_id = e.event_id)
+ ORDER BY e.event_id DESC
+ LIMIT 1;

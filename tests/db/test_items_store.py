@@ -22,6 +22,8 @@ RECORD_QUERIES = [
         "get_item",
         "get_item_for_update",
         "update_item_status",
+        "update_item_category",
+        "get_current_deactivation",
         "insert_markings",
         "list_markings",
         "has_marking",
@@ -67,7 +69,7 @@ async def test_every_records_query_prepares_against_the_schema(conn: db.Conn) ->
         await conn.execute(db.QUERIES["create_item_checked"])
         for name in RECORD_QUERIES:
             await conn.prepare(db.QUERIES[name])
-    assert len(RECORD_QUERIES) == 22
+    assert len(RECORD_QUERIES) == 24
 
 
 async def test_sql_normalisation_agrees_with_python(conn: db.Conn) -> None:
