@@ -1,4 +1,4 @@
-"""Records (``/api/v1/items``): register, read, search, mark, record lifecycle events, history, export."""
+"""Records (``/api/v1/items``): register, read, search, mark, record events, history, export, certificate."""
 
 from __future__ import annotations
 
@@ -6,14 +6,15 @@ import datetime as dt
 from typing import Annotated, Any
 
 import msgspec
-from litestar import Controller, Request, get, post
+from litestar import Controller, Request, Response, get, post
 from litestar.params import JSONBody, QueryParameter
 from litestar.response import Stream
 
 from api.deps import ConnDep, OfficerDep, PoolDep, SettingsDep
 from api.idempotency import Answer, IdempotencyKeyHeader, once
+from api.licences import DOCUMENT_HEADERS
 from api.params import AfterQuery, ItemIdPath, LimitQuery, OptionalStateQuery, page, state_code
-from firearms import clock, exports, item_events, items, journal
+from firearms import certificates, clock, exports, item_events, items, journal
 from firearms.exports import ExportFormat
 from firearms.item_types import (
     FirearmType,
@@ -257,3 +258,19 @@ class ItemController(Controller):
         if entries:
             await journal.record_read(conn, actor=officer.actor, entity="item", ids=[str(item_id)])
         return HistoryPage(items=[entry for entry, _ in entries], next=encode_cursor(*last[1]) if last else None)
+
+    @get(
+        "/{item_id:int}/deactivation-certificate",
+        summary="Printable certificate of the item's deactivation",
+        media_type="text/html",
+    )
+    async def deactivation_certificate(
+        self, conn: ConnDep, officer: OfficerDep, settings: SettingsDep, item_id: ItemIdPath
+    ) -> Response[str]:
+        """The printable HTML certificate of the deactivation in effect, in English and the national language.
+
+        It names the deactivator and the verifier (often persons): journaled as ``item.read``, like the history.
+        """
+        rendered = await certificates.render_certificate(conn, item_id, state=settings.state)
+        await journal.record_read(conn, actor=officer.actor, entity="item", ids=[str(item_id)])
+        return Response(rendered.html, media_type="text/html", headers=DOCUMENT_HEADERS)

@@ -121,6 +121,7 @@ TITLES: dict[str, str] = {
     "deactivation-marking-missing": "The item has no deactivation marking",
     "already-imported": "The item was imported and has not left since",
     "verifier-is-deactivator": "The verifier of a deactivation is the deactivator",
+    "certificate-not-recorded": "The deactivation was recorded without its certificate",
     "invalid-country": "Not an ISO 3166-1 alpha-2 country code",
     "year-in-future": "The year is in the future",
     "year-before-manufacture": "The marking's year is before the item was made",

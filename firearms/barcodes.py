@@ -7,9 +7,14 @@ import io
 import barcode
 from barcode.writer import SVGWriter
 
-__all__ = ["code128_svg"]
+__all__ = ["code128_encodable", "code128_svg"]
 
 _OPTIONS = {"write_text": False, "module_width": 0.33, "module_height": 15.0, "quiet_zone": 6.5}
+
+
+def code128_encodable(text: str) -> bool:
+    """Whether ``text`` can be drawn as Code128: printable ASCII only (a scanner types nothing else)."""
+    return bool(text) and all(" " <= character <= "~" for character in text)
 
 
 def code128_svg(text: str) -> str:

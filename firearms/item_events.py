@@ -12,6 +12,9 @@ transaction. Rules checked here beyond the state machine:
 * Art. 9; Reg. 2015/2403 Art. 3: a ``deactivated`` event needs the item's deactivation marking (country,
   verifier's symbol, year), and names the deactivator, the verifier (never the same) and the certificate
   (:func:`firearms.item_rules.validate_event`);
+* Dir. 2021/555 Annex I: a ``deactivated`` event moves the item to category C (or the category the officer
+  gives), recording the category before and after; a correction of it moves the category back to what the
+  item's other events give;
 * dates: no event after the registry's today, none before the item's year of manufacture, none before
   the latest event in effect (a correction: before the event it corrects); the registration is no bound
   (:func:`firearms.item_rules.check_event_date`);
@@ -41,6 +44,8 @@ if TYPE_CHECKING:
     from firearms.lifecycle import Status
 
 __all__ = ["history", "made_in", "record_event"]
+
+_DEACTIVATED_CATEGORY = "C"  # Dir. 2021/555 Annex I, part II, C 6: deactivated under Reg. 2015/2403
 
 
 async def record_event(conn: Conn, item_id: int, data: NewEvent, *, actor: str, today: dt.date) -> ItemEvent:
@@ -103,6 +108,9 @@ async def _record_event(conn: Conn, item_id: int, data: NewEvent, *, actor: str)
         )
     if after != before:
         await store.update_item_status(conn, item_id, after)
+    category_before, category_after = _category_change(item, events, data)
+    if category_before != category_after:
+        await store.update_item_category(conn, item_id, category_after)
     row = await store.insert_item_event(
         conn,
         item_id,
@@ -126,6 +134,8 @@ async def _record_event(conn: Conn, item_id: int, data: NewEvent, *, actor: str)
         data.verifier,
         data.certificate_number,
         data.certificate_date,
+        category_before,
+        category_after,
     )
     event = ItemEvent(**{name: row[name] for name in ItemEvent.__struct_fields__})
     await journal.record(
@@ -142,9 +152,40 @@ async def _record_event(conn: Conn, item_id: int, data: NewEvent, *, actor: str)
             **{name: getattr(data, name) for name in NewEvent.__struct_fields__ if name != "event"},
             "occurred_on": data.occurred_on.isoformat(),
             "certificate_date": None if data.certificate_date is None else data.certificate_date.isoformat(),
+            "category_before": category_before,
+            "category_after": category_after,
         },
     )
     return event
+
+
+def _category_change(
+    item: asyncpg.Record, events: Sequence[asyncpg.Record], data: NewEvent
+) -> tuple[str | None, str | None]:
+    """The item's category before and after ``data``; ``(None, None)`` for an event that moves no category.
+
+    A deactivation moves it to ``data.category_after``, C by default (Dir. 2021/555 Annex I). A correction of an
+    event that moved it (a deactivation recorded since the category is) gives back the category the item's other
+    events give: the registered one, replayed through every deactivation still in effect.
+    """
+    current: str | None = item["category"]
+    if data.event == "deactivated":
+        return current, data.category_after or _DEACTIVATED_CATEGORY
+    target = next((e for e in events if e["event_id"] == data.corrects_event_id), None)
+    if data.event != "corrected" or target is None or not _moves_category(target):
+        return None, None
+    moved = [event for event in events if _moves_category(event)]
+    # the item row holds only the current category: the registered one is what the first move found
+    replayed: str | None = moved[0]["category_before"]
+    for event in _in_effect(events, undoing=target["event_id"]):
+        if _moves_category(event):
+            replayed = event["category_after"]
+    return current, replayed
+
+
+def _moves_category(event: asyncpg.Record) -> bool:
+    """Whether an event recorded a category change (a deactivation since migration 20261130070000, its correction)."""
+    return event["category_before"] is not None or event["category_after"] is not None
 
 
 def made_in(item: asyncpg.Record, events: Sequence[asyncpg.Record]) -> int | None:

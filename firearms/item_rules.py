@@ -217,6 +217,10 @@ def validate_event(event: NewEvent, today: dt.date) -> None:
             "deactivator, verifier, certificate_number and certificate_date are for deactivated",
         ),
         (
+            event.category_after is not None and event.event != "deactivated",
+            "category_after is for deactivated (the category a deactivation moves the item to)",
+        ),
+        (
             event.event == "deactivated" and any(value is None for value in deactivation),
             "a deactivation names the deactivator, the verifier and the certificate (certificate_number,"
             " certificate_date) (Reg. 2015/2403 Art. 3)",

@@ -17,6 +17,7 @@ from firearms.lifecycle import EventKind, Status
 __all__ = [
     "Category",
     "ComponentType",
+    "DeactivatedCategory",
     "FirearmType",
     "HistoryEntry",
     "Item",
@@ -38,6 +39,10 @@ FirearmType = Literal[
 ]
 ComponentType = Literal["barrel", "frame", "receiver", "slide", "cylinder", "bolt", "breech-block", "sound-moderator"]
 Category = Literal["A", "B", "C", "D", "antique"]
+DeactivatedCategory = Literal["A", "B", "C", "D"]
+"""A deactivated firearm's category: C under Dir. 2021/555 Annex I; a stricter State's law may keep it higher.
+
+``antique`` is a matter of the year of manufacture, never the result of a deactivation."""
 MarkingKind = Literal["manufacture", "geometric", "import", "state-to-civilian", "proof", "deactivation"]
 Text = Annotated[str, msgspec.Meta(max_length=200)]
 Year = Annotated[int, msgspec.Meta(ge=1300, le=9999)]
@@ -161,7 +166,8 @@ class NewEvent(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     use needs a state-to-civilian marking. ``corrects_event_id`` and ``reason`` on ``corrected``
     (``corrects_event_id`` null = the registration record itself). ``deactivator``, ``verifier``,
     ``certificate_number`` and ``certificate_date`` only on ``deactivated``, where all four are required and
-    the verifier is never the deactivator (Art. 9; Reg. 2015/2403 Art. 3).
+    the verifier is never the deactivator (Art. 9; Reg. 2015/2403 Art. 3). ``category_after`` only on
+    ``deactivated``: the item's category once deactivated, ``C`` when not given (Dir. 2021/555 Annex I).
     """
 
     event: EventKind
@@ -180,10 +186,15 @@ class NewEvent(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     verifier: Text | None = None
     certificate_number: Text | None = None
     certificate_date: dt.date | None = None
+    category_after: DeactivatedCategory | None = None
 
 
 class ItemEvent(msgspec.Struct, frozen=True, kw_only=True):
-    """A recorded lifecycle event with the status before and after it."""
+    """A recorded lifecycle event with the status before and after it.
+
+    ``category_before`` and ``category_after``: the item's category around a deactivation (recorded since
+    migration 20261130070000) or a correction of one; ``None`` on every other event.
+    """
 
     event_id: int
     item_id: int
@@ -207,6 +218,8 @@ class ItemEvent(msgspec.Struct, frozen=True, kw_only=True):
     verifier: str | None
     certificate_number: str | None
     certificate_date: dt.date | None
+    category_before: Category | None
+    category_after: Category | None
 
 
 class HistoryEntry(msgspec.Struct, frozen=True, kw_only=True):

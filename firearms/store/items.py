@@ -18,6 +18,7 @@ __all__ = [
     "find_items_by_serial",
     "find_reported_serials",
     "find_serial_statuses",
+    "get_current_deactivation",
     "get_item",
     "get_item_for_update",
     "get_item_id_by_identity",
@@ -32,6 +33,7 @@ __all__ = [
     "list_markings",
     "search_items",
     "set_similarity_threshold",
+    "update_item_category",
     "update_item_status",
 ]
 
@@ -56,14 +58,24 @@ async def get_item(conn: Conn, item_id: int) -> asyncpg.Record | None:
     return await conn.fetchrow(Q["get_item"], item_id)
 
 
+async def get_current_deactivation(conn: Conn, item_id: int) -> asyncpg.Record | None:
+    """The item's deactivation in effect with its deactivation mark; ``None`` when it has none."""
+    return await conn.fetchrow(Q["get_current_deactivation"], item_id)
+
+
 async def get_item_for_update(conn: Conn, item_id: int) -> asyncpg.Record | None:
-    """One item's kind, status and year of manufacture, row-locked until the transaction ends."""
+    """One item's kind, status, year of manufacture and category, row-locked until the transaction ends."""
     return await conn.fetchrow(Q["get_item_for_update"], item_id)
 
 
 async def update_item_status(conn: Conn, item_id: int, status: str) -> None:
     """Set the item's current status."""
     await conn.execute(Q["update_item_status"], item_id, status)
+
+
+async def update_item_category(conn: Conn, item_id: int, category: str | None) -> None:
+    """Set the item's category (a deactivation's, or the one its correction gives back)."""
+    await conn.execute(Q["update_item_category"], item_id, category)
 
 
 async def insert_markings(
@@ -84,14 +96,14 @@ async def has_marking(conn: Conn, item_id: int, kind: str) -> bool:
 
 
 async def insert_item_event(conn: Conn, *values: Any) -> asyncpg.Record:
-    """Insert a lifecycle event (the 21 values of ``insert_item_event``)."""
+    """Insert a lifecycle event (the 23 values of ``insert_item_event``)."""
     row = await conn.fetchrow(Q["insert_item_event"], *values)
     assert row is not None  # noqa: S101  # INSERT ... RETURNING always returns the row
     return row
 
 
 async def list_item_event_kinds(conn: Conn, item_id: int) -> list[asyncpg.Record]:
-    """Every event of an item in the order recorded: ``event_id``, ``event``, ``corrects_event_id``, ``occurred_on``."""
+    """Every event of an item in the order recorded: what it corrects, its date, and the category it moved."""
     return await conn.fetch(Q["list_item_event_kinds"], item_id)
 
 

@@ -29,8 +29,9 @@ SELECT item_id, kind, firearm_type, component_type, parent_item_id, make, model,
  WHERE item_id = $1;
 
 -- name: get_item_for_update
--- One item, locked for a lifecycle event (its year of manufacture bounds the event's date). $1 item_id
-SELECT item_id, kind, status, year_of_manufacture
+-- One item, locked for a lifecycle event (its year of manufacture bounds the event's date; a deactivation
+-- moves its category). $1 item_id
+SELECT item_id, kind, status, year_of_manufacture, category
   FROM item
  WHERE item_id = $1
    FOR UPDATE;
@@ -38,6 +39,10 @@ SELECT item_id, kind, status, year_of_manufacture
 -- name: update_item_status
 -- The item's current status after an event. $1 item_id, $2 status
 UPDATE item SET status = $2 WHERE item_id = $1;
+
+-- name: update_item_category
+-- The item's category after a deactivation or its correction (the event records before and after). $1 item_id, $2 category
+UPDATE item SET category = $2 WHERE item_id = $1;
 
 -- name: insert_markings
 -- Markings of one item. $1 item_id, $2 kinds, $3 stamped, $4 manufacturers, $5 places, $6 countries, $7 serials, $8 years, $9 models, $10 symbol_codes, $11 alphanumeric_codes, $12 recorded_at, $13 recorded_by
@@ -65,20 +70,21 @@ SELECT marking_id, item_id, kind, stamped, manufacturer, place, country, serial,
 SELECT EXISTS (SELECT 1 FROM marking WHERE item_id = $1 AND kind = $2);
 
 -- name: insert_item_event
--- A lifecycle event. $1 item_id, $2 event, $3 status_before, $4 status_after, $5 occurred_on, $6 from_party, $7 to_party, $8 document, $9 country, $10 temporary, $11 from_state_stocks, $12 purpose, $13 corrects_event_id, $14 reason, $15 note, $16 recorded_at, $17 recorded_by, $18 deactivator, $19 verifier, $20 certificate_number, $21 certificate_date
+-- A lifecycle event. $1 item_id, $2 event, $3 status_before, $4 status_after, $5 occurred_on, $6 from_party, $7 to_party, $8 document, $9 country, $10 temporary, $11 from_state_stocks, $12 purpose, $13 corrects_event_id, $14 reason, $15 note, $16 recorded_at, $17 recorded_by, $18 deactivator, $19 verifier, $20 certificate_number, $21 certificate_date, $22 category_before, $23 category_after
 INSERT INTO item_event (item_id, event, status_before, status_after, occurred_on, from_party, to_party, document,
                         country, temporary, from_state_stocks, purpose, corrects_event_id, reason, note,
-                        recorded_at, recorded_by, deactivator, verifier, certificate_number, certificate_date)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)
+                        recorded_at, recorded_by, deactivator, verifier, certificate_number, certificate_date,
+                        category_before, category_after)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)
 RETURNING event_id, item_id, event, status_before, status_after, occurred_on, from_party, to_party, document,
           country, temporary, from_state_stocks, purpose, corrects_event_id, reason, note, recorded_at, recorded_by,
-          deactivator, verifier, certificate_number, certificate_date;
+          deactivator, verifier, certificate_number, certificate_date, category_before, category_after;
 
 -- name: list_item_event_kinds
 -- Every event of an item in the order recorded, with what each corrects, its date and whether an import was
--- temporary: enough to replay its status, to date the next event and to know whether it was imported for good.
--- $1 item_id
-SELECT event_id, event, corrects_event_id, occurred_on, temporary
+-- temporary: enough to replay its status, to date the next event and to know whether it was imported for good;
+-- and the category each moved (to replay the category a correction gives back). $1 item_id
+SELECT event_id, event, corrects_event_id, occurred_on, temporary, category_before, category_after
   FROM item_event
  WHERE item_id = $1
  ORDER BY event_id;
@@ -110,6 +116,7 @@ SELECT at, rank, record_id, source, detail
                    'corrects_event_id', e.corrects_event_id, 'reason', e.reason, 'note', e.note,
                    'deactivator', e.deactivator, 'verifier', e.verifier,
                    'certificate_number', e.certificate_number, 'certificate_date', e.certificate_date,
+                   'category_before', e.category_before, 'category_after', e.category_after,
                    'recorded_by', e.recorded_by))
           FROM item_event AS e WHERE e.item_id = $1
         UNION ALL
@@ -236,3 +243,19 @@ SELECT item_id, serial_normalised, status
   FROM item
  WHERE kind = $1::text AND serial_normalised = ANY($2::text[])
  ORDER BY item_id;
+
+-- name: get_current_deactivation
+-- An item's deactivation in effect (the latest deactivated event no correction names), with the deactivation mark
+-- recorded last before it (the verifier marks the firearm before it is recorded deactivated). $1 item_id
+SELECT e.event_id, e.occurred_on, e.recorded_at, e.deactivator, e.verifier, e.certificate_number,
+       e.certificate_date, e.category_before, e.category_after,
+       m.stamped AS mark_stamped, m.country AS mark_country, m.symbol_code AS mark_symbol_code, m.year AS mark_year
+  FROM item_event AS e
+  LEFT JOIN LATERAL (SELECT stamped, country, symbol_code, year FROM marking
+                      WHERE item_id = e.item_id AND kind = 'deactivation' AND recorded_at <= e.recorded_at
+                      ORDER BY marking_id DESC LIMIT 1) AS m ON true
+ WHERE e.item_id = $1 AND e.event = 'deactivated'
+   AND NOT EXISTS (SELECT 1 FROM item_event AS c
+                    WHERE c.item_id = $1 AND c.event = 'corrected' AND c.corrects_event_id = e.event_id)
+ ORDER BY e.event_id DESC
+ LIMIT 1;

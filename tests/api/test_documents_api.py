@@ -3,14 +3,19 @@ from __future__ import annotations
 import html
 import re
 import uuid
+from typing import Any
 
 import msgspec
 from litestar.testing import AsyncTestClient
 
-from firearms import bootstrap, db, ledger, licences, parties, received
+from api.licences import DOCUMENT_HEADERS
+from firearms import bootstrap, certificates, db, item_events, items, ledger, licences, parties, received
+from firearms.certificate_labels import ENGLISH, LANGUAGES, NATIONAL
+from firearms.item_types import NewEvent, NewItem, NewMarking
 from firearms.licence_rules import DraftLine
 from firearms.parties import NewParty
 from firearms.settings import Settings
+from tests.api.test_items_api import DEACTIVATION, DEACTIVATION_MARK, event_body, rifle
 from tests.conftest import TokenFactory
 from tests.licensing_helpers import ACTOR, TODAY, Parties, export_draft, issued_export, register_parties
 from tests.unit.test_barcodes import decode
@@ -271,3 +276,196 @@ async def test_a_document_escapes_what_officers_typed_and_forbids_scripts(
     assert policy["frame-ancestors"] == ["'none'"]
     assert policy["form-action"] == ["'none'"]
     assert policy["base-uri"] == ["'none'"]
+
+
+async def _deactivated_item(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    officer: dict[str, str],
+    item: dict[str, Any],
+    mark: dict[str, Any] | None = None,
+    **deactivation: Any,
+) -> tuple[int, dict[str, Any]]:
+    """An item registered, marked and deactivated through the API: its id and the deactivated event."""
+    created = await client.post("/api/v1/items", json=item, headers=officer)
+    assert created.status_code == 201, created.text
+    item_id: int = created.json()["item_id"]
+    marked = await client.post(f"/api/v1/items/{item_id}/markings", json=mark or DEACTIVATION_MARK, headers=officer)
+    assert marked.status_code == 201, marked.text
+    event = await client.post(
+        f"/api/v1/items/{item_id}/events", json=event_body("deactivated", **deactivation), headers=officer
+    )
+    assert event.status_code == 201, event.text
+    return item_id, event.json()
+
+
+def _assert_document_headers(response: Any) -> None:
+    """The licence document's headers: the page runs nothing, is sniffed into nothing, and is kept by no one."""
+    assert response.headers["content-type"] == "text/html; charset=utf-8"
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert response.headers["cache-control"] == "no-store"
+    assert response.headers["referrer-policy"] == "no-referrer"
+    assert response.headers["content-security-policy"] == DOCUMENT_HEADERS["Content-Security-Policy"]
+
+
+async def test_a_deactivation_certificate_prints_the_deactivation_with_its_barcode_in_english_and_german(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    auth: TokenFactory,
+    conn: db.Conn,
+) -> None:
+    """DESIGN §8: the certificate is a printable page with the certificate number as Code128; §3: national and English.
+
+    The registry recorded the certificate's number and date with the deactivation, but printed nothing of it.
+    """
+    officer = await auth("records-officer")
+    item_id, event = await _deactivated_item(client, officer, rifle(category="B"))
+    auditor = await auth("auditor")
+    response = await client.get(f"/api/v1/items/{item_id}/deactivation-certificate", headers=auditor)
+    assert response.status_code == 200, response.text
+    _assert_document_headers(response)
+    page = response.text
+    svg = page[page.index("<svg") : page.index("</svg>") + len("</svg>")]
+    assert decode(svg) == [DEACTIVATION["certificate_number"]]
+    for shown in [
+        "Deactivation certificate",
+        '<span lang="de">Deaktivierungsbescheinigung</span>',
+        "Category after deactivation",
+        '<span lang="de">Kategorie nach der Deaktivierung</span>',
+        DEACTIVATION["certificate_number"],
+        DEACTIVATION["certificate_date"],
+        html.escape(DEACTIVATION["deactivator"]),
+        DEACTIVATION["verifier"],
+        "<td>AT BMI 2026 (AT, BMI, 2026)</td>",
+        "<td>B</td>",
+        "<td>C</td>",
+        "<td>AT</td>",
+        "<td>firearm</td>",
+        "<td>rifle</td>",
+        "<td>Steyr</td>",
+        "<td>SSG 08</td>",
+        "<td>.308 Win</td>",
+        "<td>SSG08-001</td>",
+        "<td>Steyr Mannlicher</td>",
+        "<td>2019</td>",
+        f"<td>{event['occurred_on']}</td>",
+    ]:
+        assert shown in page, shown
+    journaled = await conn.fetch(
+        "SELECT actor, entity_id, payload FROM journal_entry WHERE action = 'item.read' ORDER BY entry_id"
+    )
+    assert [(row["entity_id"], row["payload"]) for row in journaled] == [(str(item_id), {"ids": [str(item_id)]})]
+    assert journaled[0]["actor"].startswith("officer:")
+
+
+async def test_a_deactivation_certificate_escapes_what_officers_typed(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    auth: TokenFactory,
+) -> None:
+    """Every value on the certificate is text, never markup, and the browser is told to run nothing."""
+    officer = await auth("records-officer")
+    hostile_mark = {**DEACTIVATION_MARK, "stamped": HOSTILE, "symbol_code": HOSTILE}
+    item_id, _ = await _deactivated_item(
+        client,
+        officer,
+        rifle(make=HOSTILE, model=HOSTILE, calibre=HOSTILE, manufacturer=HOSTILE),
+        hostile_mark,
+        deactivator=HOSTILE,
+        verifier=HOSTILE + " verifier",
+        certificate_number=HOSTILE,
+    )
+    response = await client.get(f"/api/v1/items/{item_id}/deactivation-certificate", headers=officer)
+    assert response.status_code == 200, response.text
+    _assert_document_headers(response)
+    page = response.text
+    assert "<script" not in page
+    assert "<img" not in page
+    assert page.count("</title>") == 1
+    # make, model, calibre, manufacturer, the mark's text and symbol, deactivator, verifier, number (title, row)
+    assert page.count(html.escape(HOSTILE)) >= 10
+
+
+async def test_no_certificate_without_a_deactivation_in_effect_nor_for_one_recorded_without_it(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    auth: TokenFactory,
+    conn: db.Conn,
+) -> None:
+    """404 with no deactivation (none, or corrected away); 409 for one recorded before its certificate was taken."""
+    officer = await auth("records-officer")
+    live = await client.post("/api/v1/items", json=rifle("LIVE-1"), headers=officer)
+    assert live.status_code == 201
+    item_id, event = await _deactivated_item(client, officer, rifle("CORR-1"))
+    corrected = await client.post(
+        f"/api/v1/items/{item_id}/events",
+        json=event_body("corrected", corrects_event_id=event["event_id"]),
+        headers=officer,
+    )
+    assert corrected.status_code == 201, corrected.text
+    for url in (
+        f"/api/v1/items/{live.json()['item_id']}/deactivation-certificate",
+        f"/api/v1/items/{item_id}/deactivation-certificate",
+        "/api/v1/items/987654/deactivation-certificate",
+    ):
+        response = await client.get(url, headers=officer)
+        assert response.status_code == 404, (url, response.text)
+        assert response.headers["content-type"].startswith("application/problem+json")
+        assert response.json()["type"] == PROBLEM + "not-found"
+
+    # a deactivation recorded before migration 20261130063000: no certificate fields
+    legacy = await client.post("/api/v1/items", json=rifle("OLD-1"), headers=officer)
+    legacy_id = legacy.json()["item_id"]
+    async with conn.transaction():
+        await conn.execute("UPDATE item SET status = 'deactivated' WHERE item_id = $1", legacy_id)
+        legacy_event = await conn.fetchval(
+            "INSERT INTO item_event (item_id, event, status_before, status_after, occurred_on, recorded_at,"
+            " recorded_by) VALUES ($1, 'deactivated', 'active', 'deactivated', current_date, now(), 'x')"
+            " RETURNING event_id",
+            legacy_id,
+        )
+    before = await conn.fetchval("SELECT count(*) FROM journal_entry")
+    response = await client.get(f"/api/v1/items/{legacy_id}/deactivation-certificate", headers=officer)
+    assert response.status_code == 409, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    problem = response.json()
+    assert problem["type"] == PROBLEM + "certificate-not-recorded"
+    assert (problem["item_id"], problem["event_id"]) == (legacy_id, legacy_event)
+    assert await conn.fetchval("SELECT count(*) FROM journal_entry") == before  # nothing shown, nothing journaled
+
+
+async def test_a_certificate_is_labelled_in_the_registrys_national_language_or_english_alone(conn: db.Conn) -> None:
+    """Czech for CZ; a State without labels here (US) gets English only, with no national line."""
+    async with conn.transaction():
+        item = await items.register_item(conn, msgspec.convert(rifle(), NewItem), actor=ACTOR, today=TODAY)
+        await items.add_marking(
+            conn, item.item_id, msgspec.convert(DEACTIVATION_MARK, NewMarking), actor=ACTOR, today=TODAY
+        )
+        await item_events.record_event(
+            conn, item.item_id, msgspec.convert(event_body("deactivated"), NewEvent), actor=ACTOR, today=TODAY
+        )
+    czech = (await certificates.render_certificate(conn, item.item_id, state="CZ")).html
+    assert '<span lang="cs">Osvědčení o znehodnocení</span>' in czech
+    assert '<span lang="cs">Číslo osvědčení</span>' in czech
+    english = (await certificates.render_certificate(conn, item.item_id, state="US")).html
+    assert "<h1>Deactivation certificate</h1>" in english
+    assert "<span lang=" not in english
+    assert "<td>US</td>" in english
+
+
+def test_every_national_language_labels_everything_the_english_does() -> None:
+    assert {"de", "cs"} <= LANGUAGES.keys()
+    for language, labels in LANGUAGES.items():
+        assert labels.keys() == ENGLISH.keys(), language
+        assert all(labels.values()), language
+    assert {state: NATIONAL[state] for state in ("AT", "DE", "CZ")} == {"AT": "de", "DE": "de", "CZ": "cs"}
+
+
+async def test_a_certificate_number_code128_cannot_carry_is_printed_as_text_without_a_barcode(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    auth: TokenFactory,
+) -> None:
+    """The verifier's number, typed by an officer, may hold a letter outside ASCII: the page is still printed."""
+    officer = await auth("records-officer")
+    item_id, _ = await _deactivated_item(client, officer, rifle(), certificate_number="ZNEH-Č-7")
+    response = await client.get(f"/api/v1/items/{item_id}/deactivation-certificate", headers=officer)
+    assert response.status_code == 200, response.text
+    assert "<svg" not in response.text
+    assert "<td>ZNEH-Č-7</td>" in response.text
+    assert "cannot carry" in response.text

@@ -791,3 +791,98 @@ async def test_an_item_imported_for_good_is_not_imported_again_before_it_leaves(
     assert (
         await client.post(url, json={"event": "imported", "occurred_on": TODAY}, headers=officer)
     ).status_code == 201
+
+
+async def _deactivate(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    officer: dict[str, str],
+    item_id: int,
+    **changes: Any,
+) -> Any:
+    mark = await client.post(f"/api/v1/items/{item_id}/markings", json=DEACTIVATION_MARK, headers=officer)
+    assert mark.status_code == 201, mark.text
+    return await client.post(
+        f"/api/v1/items/{item_id}/events", json=event_body("deactivated", **changes), headers=officer
+    )
+
+
+async def test_a_deactivation_moves_the_item_to_category_c_and_its_correction_moves_it_back(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    officer: dict[str, str],
+    conn: db.Conn,
+) -> None:
+    """Dir. 2021/555 Annex I: a firearm deactivated under Reg. 2015/2403 is category C (DESIGN §3).
+
+    The deactivated event left the item's category as it was: a category B rifle deactivated stayed B in every
+    read, list, search and export.
+    """
+    item_id = (await register(client, officer, rifle(category="B")))["item_id"]
+    deactivated = await _deactivate(client, officer, item_id)
+    assert deactivated.status_code == 201, deactivated.text
+    assert (deactivated.json()["category_before"], deactivated.json()["category_after"]) == ("B", "C")
+    assert (await client.get(f"/api/v1/items/{item_id}", headers=officer)).json()["category"] == "C"
+    listed = await client.get("/api/v1/items", params={"serial": "SSG08-001"}, headers=officer)
+    assert [item["category"] for item in listed.json()["items"]] == ["C"]
+    found = await client.get("/api/v1/items/search", params={"q": "SSG08-001"}, headers=officer)
+    assert [item["category"] for item in found.json()["items"]] == ["C"]
+    exported = await client.get("/api/v1/items/export", params={"format": "ndjson"}, headers=officer)
+    assert [msgspec.json.decode(line)["category"] for line in exported.text.splitlines()] == ["C"]
+    journaled = await conn.fetchrow(
+        "SELECT payload->>'category_before', payload->>'category_after' FROM journal_entry"
+        " WHERE action = 'item.deactivated'"
+    )
+    assert journaled is not None
+    assert tuple(journaled) == ("B", "C")
+
+    corrected = await client.post(
+        f"/api/v1/items/{item_id}/events",
+        json=event_body("corrected", corrects_event_id=deactivated.json()["event_id"]),
+        headers=officer,
+    )
+    assert corrected.status_code == 201, corrected.text
+    assert (corrected.json()["category_before"], corrected.json()["category_after"]) == ("C", "B")
+    item = (await client.get(f"/api/v1/items/{item_id}", headers=officer)).json()
+    assert (item["status"], item["category"]) == ("active", "B")
+    history = (await client.get(f"/api/v1/items/{item_id}/history", headers=officer)).json()["items"]
+    assert [
+        (entry["detail"]["event"], entry["detail"]["category_before"], entry["detail"]["category_after"])
+        for entry in history
+        if entry["source"] == "event"
+    ] == [("deactivated", "B", "C"), ("corrected", "C", "B")]
+    journaled = await conn.fetchrow(
+        "SELECT payload->>'category_before', payload->>'category_after' FROM journal_entry"
+        " WHERE action = 'item.corrected'"
+    )
+    assert journaled is not None
+    assert tuple(journaled) == ("C", "B")
+
+
+async def test_the_category_after_a_deactivation_is_the_officers_and_only_on_a_deactivation(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    officer: dict[str, str],
+    conn: db.Conn,
+) -> None:
+    """A State's stricter law (Dir. 2021/555 Art. 3) may keep a deactivated firearm in B; never 'antique'."""
+    item_id = (await register(client, officer, rifle()))["item_id"]  # registered without a category
+    mark = await client.post(f"/api/v1/items/{item_id}/markings", json=DEACTIVATION_MARK, headers=officer)
+    assert mark.status_code == 201
+    url = f"/api/v1/items/{item_id}/events"
+    before = await row_counts(conn)
+    for body, status, code in [
+        (event_body("deactivated", category_after="antique"), 400, "invalid-request"),
+        (event_body("lost", category_after="C"), 422, "invalid-event-fields"),
+    ]:
+        refused = await client.post(url, json=body, headers=officer)
+        assert refused.status_code == status, refused.text
+        assert refused.headers["content-type"].startswith("application/problem+json")
+        assert refused.json()["type"] == PROBLEM + code
+        assert await row_counts(conn) == before
+    accepted = await client.post(url, json=event_body("deactivated", category_after="B"), headers=officer)
+    assert accepted.status_code == 201, accepted.text
+    assert (accepted.json()["category_before"], accepted.json()["category_after"]) == (None, "B")
+    assert (await client.get(f"/api/v1/items/{item_id}", headers=officer)).json()["category"] == "B"
+    corrected = await client.post(
+        url, json=event_body("corrected", corrects_event_id=accepted.json()["event_id"]), headers=officer
+    )
+    assert corrected.status_code == 201, corrected.text
+    assert (await client.get(f"/api/v1/items/{item_id}", headers=officer)).json()["category"] is None

@@ -33,6 +33,8 @@ PERSONAL = {
     "/api/v1/licences/{licence_id:uuid}/versions/{version:int}": "licence.read",
     "/api/v1/licences/{licence_id:uuid}/versions/{version:int}/document": "licence.read",
     "/api/v1/items/{item_id:int}/history": "item.read",  # events name who an item went to (test_items_api)
+    # names the deactivator and the verifier (test_documents_api)
+    "/api/v1/items/{item_id:int}/deactivation-certificate": "item.read",
     "/api/v1/items/export": "items.exported",  # test_records_io_api
     "/api/v1/foreign-licences": "foreign-licence.read",  # test_exchange_effects
     "/api/v1/foreign-licences/{issuing_state:str}/{number:str}": "foreign-licence.read",

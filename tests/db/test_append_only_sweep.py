@@ -80,7 +80,12 @@ MUTABLE: dict[str, Allowed] = {
         why="the current version's lines; an amendment drops lines nothing was debited from (debited_check)",
     ),
     "licence_counter": _allow("last", why="the last number given of a kind in a year"),
-    "item": _allow("status", "identity_duplicate_of", why="follows the item's events (item_status_only)"),
+    "item": _allow(
+        "status",
+        "category",
+        "identity_duplicate_of",
+        why="status and category follow the item's events (item_status_only, checked at commit)",
+    ),
     "foreign_licence": _allow(
         "kind",
         "version",

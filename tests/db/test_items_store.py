@@ -22,6 +22,8 @@ RECORD_QUERIES = [
         "get_item",
         "get_item_for_update",
         "update_item_status",
+        "update_item_category",
+        "get_current_deactivation",
         "insert_markings",
         "list_markings",
         "has_marking",
@@ -67,7 +69,7 @@ async def test_every_records_query_prepares_against_the_schema(conn: db.Conn) ->
         await conn.execute(db.QUERIES["create_item_checked"])
         for name in RECORD_QUERIES:
             await conn.prepare(db.QUERIES[name])
-    assert len(RECORD_QUERIES) == 22
+    assert len(RECORD_QUERIES) == 24
 
 
 async def test_sql_normalisation_agrees_with_python(conn: db.Conn) -> None:
@@ -250,6 +252,98 @@ async def test_item_status_moves_only_with_an_event(conn: db.Conn) -> None:
         )
     assert await conn.fetchval("SELECT status FROM item WHERE item_id = $1", item_id) == "stolen"
     assert await items.reported_lost_or_stolen(conn, ["SSG08-001"]) == {"SSG08-001"}
+
+
+async def test_item_category_moves_only_with_a_deactivation_or_its_correction(conn: db.Conn) -> None:
+    """A bare UPDATE item SET category, or a category event that leaves the item as it was, is refused at commit."""
+    item_id = (await items.register_item(conn, rifle(category="B"), actor=ACTOR, today=TODAY)).item_id
+    with pytest.raises(asyncpg.RestrictViolationError):  # no event ever moved it: the registration's category
+        async with conn.transaction():
+            await conn.execute("UPDATE item SET category = 'C' WHERE item_id = $1", item_id)
+    await items.add_marking(
+        conn,
+        item_id,
+        NewMarking(kind="deactivation", stamped="AT BMI", country="AT", symbol_code="BMI", year=TODAY.year),
+        actor=ACTOR,
+        today=TODAY,
+    )
+    deactivation = NewEvent(
+        event="deactivated",
+        occurred_on=TODAY,
+        deactivator="Huber",
+        verifier="Beschussamt Wien",
+        certificate_number="AT-1",
+        certificate_date=TODAY,
+    )
+    await item_events.record_event(conn, item_id, deactivation, actor=ACTOR, today=TODAY)
+    with pytest.raises(asyncpg.RestrictViolationError):
+        async with conn.transaction():
+            await conn.execute("UPDATE item SET category = 'B' WHERE item_id = $1", item_id)
+    with pytest.raises(asyncpg.RestrictViolationError):  # nor an event written without moving the category
+        async with conn.transaction():
+            await conn.execute(
+                "INSERT INTO item_event (item_id, event, status_before, status_after, occurred_on, recorded_at,"
+                " recorded_by, reason, category_before, category_after)"
+                " VALUES ($1, 'corrected', 'deactivated', 'deactivated', current_date, now(), 'x', 'x', 'C', 'B')",
+                item_id,
+            )
+    assert await conn.fetchval("SELECT category FROM item WHERE item_id = $1", item_id) == "C"
+
+
+async def test_a_correction_gives_back_the_category_the_items_other_events_give(conn: db.Conn) -> None:
+    """The registered category is what the first deactivation found; each deactivation in effect moves it."""
+    item_id = (await items.register_item(conn, rifle(category="B"), actor=ACTOR, today=TODAY)).item_id
+    await items.add_marking(
+        conn,
+        item_id,
+        NewMarking(kind="deactivation", stamped="AT BMI", country="AT", symbol_code="BMI", year=TODAY.year),
+        actor=ACTOR,
+        today=TODAY,
+    )
+
+    async def record(data: NewEvent) -> tuple[str | None, str | None]:
+        recorded = await item_events.record_event(conn, item_id, data, actor=ACTOR, today=TODAY)
+        return recorded.category_before, recorded.category_after
+
+    def correction(event_id: int) -> NewEvent:
+        return NewEvent(event="corrected", occurred_on=TODAY, reason="typing error", corrects_event_id=event_id)
+
+    first = await item_events.record_event(
+        conn,
+        item_id,
+        NewEvent(
+            event="deactivated",
+            occurred_on=TODAY,
+            deactivator="Huber",
+            verifier="Beschussamt Wien",
+            certificate_number="AT-1",
+            certificate_date=TODAY,
+        ),
+        actor=ACTOR,
+        today=TODAY,
+    )
+    assert (first.category_before, first.category_after) == ("B", "C")
+    assert await record(correction(first.event_id)) == ("C", "B")
+    second = await item_events.record_event(
+        conn,
+        item_id,
+        NewEvent(
+            event="deactivated",
+            occurred_on=TODAY,
+            deactivator="Huber",
+            verifier="Beschussamt Wien",
+            certificate_number="AT-2",
+            certificate_date=TODAY,
+            category_after="A",
+        ),
+        actor=ACTOR,
+        today=TODAY,
+    )
+    assert (second.category_before, second.category_after) == ("B", "A")
+    moves_none = NewEvent(event="transferred", occurred_on=TODAY, to_party="Museum")
+    assert await record(moves_none) == (None, None)
+    assert await record(correction(second.event_id)) == ("A", "B")
+    assert (await items.get_item(conn, item_id)).category == "B"
 
 
 async def test_marking_for_missing_item_is_not_found_and_stores_nothing(conn: db.Conn) -> None:

@@ -185,7 +185,7 @@ async def test_an_identity_duplicate_mark_is_set_once_and_never_cleared_or_moved
     # set once, from none (what the migration does)
     await conn.execute("UPDATE item SET identity_duplicate_of = $1 WHERE item_id = $2", first.item_id, later.item_id)
     for moved_to in (None, other.item_id):
-        with pytest.raises(asyncpg.RestrictViolationError, match="only status may change"):
+        with pytest.raises(asyncpg.RestrictViolationError, match="only status and category may change"):
             await conn.execute("UPDATE item SET identity_duplicate_of = $1 WHERE item_id = $2", moved_to, later.item_id)
     with pytest.raises(asyncpg.CheckViolationError, match="item_identity_duplicate_of_check"):
         await conn.execute("UPDATE item SET identity_duplicate_of = item_id WHERE item_id = $1", other.item_id)
