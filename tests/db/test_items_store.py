@@ -8,7 +8,7 @@ import pytest
 
 from firearms import db, imports, item_events, items, serials
 from firearms.errors import ConflictError, InvalidInputError, NotFoundError
-from firearms.item_types import NewEvent, NewItem, NewMarking
+from firearms.item_types import DeactivatedCategory, NewEvent, NewItem, NewMarking
 
 ACTOR = "test:records"
 TODAY = dt.datetime.now(dt.UTC).date()
@@ -61,6 +61,19 @@ def rifle(serial: str = "SSG08-001", manufacturer: str = "Steyr Mannlicher", **c
     }
     fields.update(changes)
     return NewItem(**fields)  # type: ignore[arg-type]
+
+
+def deactivated(certificate_number: str, category_after: DeactivatedCategory | None = None) -> NewEvent:
+    """A deactivation verified by another than the deactivator (Reg. 2015/2403 Art. 3), certified today."""
+    return NewEvent(
+        event="deactivated",
+        occurred_on=TODAY,
+        deactivator="Huber",
+        verifier="Beschussamt Wien",
+        certificate_number=certificate_number,
+        certificate_date=TODAY,
+        category_after=category_after,
+    )
 
 
 async def test_every_records_query_prepares_against_the_schema(conn: db.Conn) -> None:
@@ -267,15 +280,7 @@ async def test_item_category_moves_only_with_a_deactivation_or_its_correction(co
         actor=ACTOR,
         today=TODAY,
     )
-    deactivation = NewEvent(
-        event="deactivated",
-        occurred_on=TODAY,
-        deactivator="Huber",
-        verifier="Beschussamt Wien",
-        certificate_number="AT-1",
-        certificate_date=TODAY,
-    )
-    await item_events.record_event(conn, item_id, deactivation, actor=ACTOR, today=TODAY)
+    await item_events.record_event(conn, item_id, deactivated("AT-1"), actor=ACTOR, today=TODAY)
     with pytest.raises(asyncpg.RestrictViolationError):
         async with conn.transaction():
             await conn.execute("UPDATE item SET category = 'B' WHERE item_id = $1", item_id)
@@ -308,36 +313,11 @@ async def test_a_correction_gives_back_the_category_the_items_other_events_give(
     def correction(event_id: int) -> NewEvent:
         return NewEvent(event="corrected", occurred_on=TODAY, reason="typing error", corrects_event_id=event_id)
 
-    first = await item_events.record_event(
-        conn,
-        item_id,
-        NewEvent(
-            event="deactivated",
-            occurred_on=TODAY,
-            deactivator="Huber",
-            verifier="Beschussamt Wien",
-            certificate_number="AT-1",
-            certificate_date=TODAY,
-        ),
-        actor=ACTOR,
-        today=TODAY,
-    )
+    first = await item_events.record_event(conn, item_id, deactivated("AT-1"), actor=ACTOR, today=TODAY)
     assert (first.category_before, first.category_after) == ("B", "C")
     assert await record(correction(first.event_id)) == ("C", "B")
     second = await item_events.record_event(
-        conn,
-        item_id,
-        NewEvent(
-            event="deactivated",
-            occurred_on=TODAY,
-            deactivator="Huber",
-            verifier="Beschussamt Wien",
-            certificate_number="AT-2",
-            certificate_date=TODAY,
-            category_after="A",
-        ),
-        actor=ACTOR,
-        today=TODAY,
+        conn, item_id, deactivated("AT-2", category_after="A"), actor=ACTOR, today=TODAY
     )
     assert (second.category_before, second.category_after) == ("B", "A")
     moves_none = NewEvent(event="transferred", occurred_on=TODAY, to_party="Museum")
