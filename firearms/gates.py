@@ -18,7 +18,9 @@
   (the pending licence was amended since; it was asked again);
 - ``transit-consent-objected``: a transit State's latest decision is an objection;
 - ``transit-consent-after-shipment``: the consent is dated after the requested shipment start;
-- ``transit-consent-lapsed``: the consent's ``valid_until`` has passed.
+- ``transit-consent-lapsed``: the consent's ``valid_until`` has passed;
+- ``item-not-exportable``: before the first issue, a serial of a firearm or component line names only items
+  this registry records as not ``active`` (reported stolen, seized, destroyed, exported... since the draft).
 
 The import authorisation's last day is the earlier of the one recorded in the licence and the one
 the importing State sent by notice, when it did (its own word wins over a date typed here); its first
@@ -34,7 +36,7 @@ from typing import TYPE_CHECKING
 
 import msgspec
 
-from firearms import consents
+from firearms import consents, items
 from firearms.parties import Party
 from firearms.store import consents as consent_store
 from firearms.store import licences as licence_store
@@ -49,6 +51,8 @@ if TYPE_CHECKING:
     from firearms.licence_object import LicenceObject
 
 __all__ = ["Gate", "unmet_gates"]
+
+_NEVER_ISSUED = frozenset({"draft", "pending"})
 
 
 class Gate(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
@@ -135,6 +139,35 @@ async def unmet_gates(
     }
     for state in licence.transit_states:
         unmet.extend(_transit_gate(state, latest.get(state), requests.get(state), today))
+    if row["status"] in _NEVER_ISSUED:
+        unmet.extend(await _item_gates(conn, licence))
+    return unmet
+
+
+async def _item_gates(conn: Conn, licence: LicenceObject) -> list[Gate]:
+    """Art. 10: the firearms and components of a licence about to be issued are still here and usable.
+
+    Its draft was judged when written (:func:`firearms.licences.create_draft`: ``item-not-exportable``); a
+    firearm reported stolen, seized, destroyed or exported while the licence waited for its consents is not
+    licensed for export by the issue. Only before the first issue: once issued, the licence's own firearms
+    become ``exported`` as they leave, and a reinstatement or an amendment must not stop on them.
+    """
+    unmet: list[Gate] = []
+    for line in licence.lines:
+        if line.category == "ammunition" or not line.serials:
+            continue
+        refused = await items.not_exportable(conn, line.category, line.serials)
+        unmet.extend(
+            Gate(
+                gate="item-not-exportable",
+                state=None,
+                detail=f"line {line.line}: serial {serial} is "
+                + ", ".join(f"item {item_id} ({status})" for item_id, status in refused[serial])
+                + " here; only an active item is licensed for export",
+            )
+            for serial in line.serials
+            if serial in refused
+        )
     return unmet
 
 

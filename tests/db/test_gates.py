@@ -6,12 +6,14 @@ import uuid
 
 import msgspec
 
-from firearms import bootstrap, consents, db, gates, journal, licences, parties
+from firearms import bootstrap, consents, db, gates, item_events, items, journal, licences, parties
 from firearms.errors import ConflictError
+from firearms.item_types import NewEvent
 from firearms.licence_object import ImportAuthorisation
 from firearms.parties import StatusChange
 from firearms.settings import Settings
 from tests.db.test_items_concurrency import blocked_on_lock
+from tests.db.test_items_store import rifle
 from tests.licensing_helpers import (
     ACTOR,
     TODAY,
@@ -359,3 +361,30 @@ async def test_a_party_struck_off_while_the_licence_waited_stops_its_issue(
     assert [gate.gate for gate in await licences.pending_gates(conn, lic.licence_id, today=TODAY)] == [
         "broker-not-active"
     ]
+
+
+async def test_a_firearm_reported_stolen_after_the_draft_stops_the_issue_until_it_is_recovered(
+    conn: db.Conn, settings: Settings, initialised: bootstrap.Initialised
+) -> None:
+    """Art. 10: the draft was judged when it was written; the licence is issued only for firearms still here.
+
+    A rifle on the pending licence reported stolen before the issue was licensed for export all the same (the
+    customs check would hold it at the border, on a licence that should not have been issued for it).
+    """
+    lic = await _pending(conn, settings)
+    for state in lic.licence.transit_states:
+        await no_objection(conn, lic.licence_id, state)
+    registered = await items.register_item(conn, rifle("ssg08 002"), actor=ACTOR, today=TODAY)
+    stolen = NewEvent(event="stolen", occurred_on=TODAY)
+    await item_events.record_event(conn, registered.item_id, stolen, actor=ACTOR, today=TODAY)
+    assert await issue_unmet(conn, settings, lic.licence_id) == [("item-not-exportable", None)]
+    shown = await licences.pending_gates(conn, lic.licence_id, today=TODAY)
+    assert [gate.gate for gate in shown] == ["item-not-exportable"]
+    assert "SSG08-002" in shown[0].detail
+    recovered = NewEvent(event="recovered", occurred_on=TODAY)
+    await item_events.record_event(conn, registered.item_id, recovered, actor=ACTOR, today=TODAY)
+    async with conn.transaction():
+        issued = await licences.transition(
+            conn, licence_id=lic.licence_id, to="issued", actor=ACTOR, reason="recovered", settings=settings
+        )
+    assert issued.status == "issued"
