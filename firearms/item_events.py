@@ -15,6 +15,10 @@ transaction. Rules checked here beyond the state machine:
 * Dir. 2021/555 Annex I: a ``deactivated`` event moves the item to category C (or the category the officer
   gives), recording the category before and after; a correction of it moves the category back to what the
   item's other events give;
+* Reg. 2015/2403: a deactivated firearm is lost, stolen and seized like any other; a ``recovered`` event leads
+  back to the status its loss, theft or seizure run began in (``active`` or ``deactivated``), what the events
+  in effect give (:func:`_replay`, for the recording and for a correction alike), and a firearm seized while
+  deactivated is not deactivated again (:mod:`firearms.lifecycle`);
 * dates: no event after the registry's today, none before the item's year of manufacture, none before
   the latest event in effect (a correction: before the event it corrects); the registration is no bound
   (:func:`firearms.item_rules.check_event_date`);
@@ -27,7 +31,7 @@ transaction. Rules checked here beyond the state machine:
 from __future__ import annotations
 
 import datetime as dt
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from firearms import journal, lifecycle
 from firearms.errors import ConflictError, InvalidInputError, NotFoundError
@@ -74,9 +78,10 @@ async def _record_event(conn: Conn, item_id: int, data: NewEvent, *, actor: str)
     if item is None:
         raise NotFoundError(f"no item {item_id}", item_id=item_id)
     before: Status = item["status"]
-    after = lifecycle.next_status(before, data.event)
     # read in the item's row lock: no event can come between these and ours
     events = await store.list_item_event_kinds(conn, item_id)
+    # a recovery leads back to where the loss, theft or seizure run began: what the events in effect give
+    after = lifecycle.next_status(before, data.event, _replay(_in_effect(events)).origin)
     if data.event == "corrected":
         after = _status_after_correction(events, item_id, before, data.corrects_event_id)
     check_event_date(data, year_of_manufacture=made_in(item, events), follows=_followed(events, data))
@@ -250,21 +255,40 @@ def _status_after_correction(
         raise InvalidInputError(
             "a correction corrects an event, not another correction", code="invalid-correction", event_id=corrects
         )
-    replayed: Status = "active"  # every item is registered active
-    in_effect = _in_effect(events, undoing=corrects)
+    replay = _replay(_in_effect(events, undoing=corrects))
+    if replay.broken is not None:
+        raise ConflictError(
+            f"without event {corrects} ({target['event']}), event {replay.broken['event_id']}"
+            f" ({replay.broken['event']}) could not have happened to an item {replay.status}: correct the later"
+            " events first",
+            code="correction-breaks-history",
+            event_id=replay.broken["event_id"],
+            event=replay.broken["event"],
+        )
+    return replay.status
+
+
+class _Replay(NamedTuple):
+    status: Status
+    origin: Status  # where the loss, theft or seizure run the item is in began (lifecycle.run_origin)
+    broken: asyncpg.Record | None  # the first event that could not have happened; the replay stops before it
+
+
+def _replay(in_effect: Sequence[asyncpg.Record]) -> _Replay:
+    """The status and run origin the events in effect give, replayed from registration (every item is active).
+
+    The one place the history is replayed: a recovery goes back to the origin of its run, the same way when it is
+    recorded and when a correction replays it.
+    """
+    status: Status = "active"
+    origin: Status = "active"
     for position, event in enumerate(in_effect):
-        after = lifecycle.TRANSITIONS[event["event"]].get(replayed)
+        after = lifecycle.after_event(status, event["event"], origin)
         # two arrivals without a departure between them could not have happened either
         if after is None or (event["event"] == "imported" and _imported_for_good(in_effect[:position]) is not None):
-            raise ConflictError(
-                f"without event {corrects} ({target['event']}), event {event['event_id']} ({event['event']}) could"
-                f" not have happened to an item {replayed}: correct the later events first",
-                code="correction-breaks-history",
-                event_id=event["event_id"],
-                event=event["event"],
-            )
-        replayed = after
-    return replayed
+            return _Replay(status, origin, event)
+        status, origin = after, lifecycle.run_origin(status, after, origin)
+    return _Replay(status, origin, None)
 
 
 async def history(

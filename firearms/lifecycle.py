@@ -6,20 +6,27 @@ event in its current state is refused with the current state and the events it a
 status becomes what the item's other events give, replayed from registration
 (:mod:`firearms.item_events`).
 
-=============  ==============================================  ===========
+=============  ==============================================  ====================================
 event          allowed in                                       leads to
-=============  ==============================================  ===========
+=============  ==============================================  ====================================
 transferred    active, deactivated                              (unchanged)
-lost           active                                           lost
-stolen         active                                           stolen
-recovered      lost, stolen, seized                             active
-seized         active, lost, stolen                             seized
+lost           active, deactivated                              lost
+stolen         active, deactivated                              stolen
+recovered      lost, stolen, seized                             the status before the run (see below)
+seized         active, lost, stolen, deactivated                seized
 destroyed      active, seized, deactivated                      destroyed
 exported       active                                           exported
 imported       active (arrival), exported (re-import)           active
-deactivated    active, seized                                   deactivated
+deactivated    active, seized (unless seized deactivated)       deactivated
 corrected      every state                                      see above
-=============  ==============================================  ===========
+=============  ==============================================  ====================================
+
+A deactivated firearm stays a record the State keeps (it can be reactivated: Reg. 2015/2403): it is lost,
+stolen and seized like any other. ``lost``, ``stolen`` and ``seized`` make a *run*; its *origin* is the
+status the item had when the run began (``active`` or ``deactivated``), and ``recovered`` leads back to
+it. A firearm seized while deactivated is not deactivated again (it already is): ``deactivated`` is
+refused in a run whose origin is ``deactivated``. The origin is what the item's events in effect give
+(:func:`run_origin`, replayed by :mod:`firearms.item_events`).
 
 ``destroyed`` is terminal: only a correction may follow it. ``imported`` in ``active`` is an arrival: an
 item already imported for good, and not exported since, is refused by :mod:`firearms.item_events`
@@ -32,7 +39,18 @@ from typing import Literal
 
 from firearms.errors import ConflictError
 
-__all__ = ["EVENTS", "STATUSES", "TRANSITIONS", "EventKind", "Status", "allowed_events", "next_status"]
+__all__ = [
+    "EVENTS",
+    "RUN",
+    "STATUSES",
+    "TRANSITIONS",
+    "EventKind",
+    "Status",
+    "after_event",
+    "allowed_events",
+    "next_status",
+    "run_origin",
+]
 
 Status = Literal["active", "lost", "stolen", "seized", "destroyed", "exported", "deactivated"]
 EventKind = Literal[
@@ -61,13 +79,17 @@ EVENTS: tuple[EventKind, ...] = (
     "corrected",
 )
 
+# The statuses of a loss, theft or seizure run: recovered ends it, back to its origin.
+RUN: tuple[Status, ...] = ("lost", "stolen", "seized")
+
 # event -> {status before: status after}; "corrected" is handled by the caller (it may revert).
 TRANSITIONS: dict[EventKind, dict[Status, Status]] = {
     "transferred": {"active": "active", "deactivated": "deactivated"},
-    "lost": {"active": "lost"},
-    "stolen": {"active": "stolen"},
+    "lost": {"active": "lost", "deactivated": "lost"},
+    "stolen": {"active": "stolen", "deactivated": "stolen"},
+    # "active" is the origin of a run of an item never deactivated; next_status gives the run's origin
     "recovered": {"lost": "active", "stolen": "active", "seized": "active"},
-    "seized": {"active": "seized", "lost": "seized", "stolen": "seized"},
+    "seized": {"active": "seized", "lost": "seized", "stolen": "seized", "deactivated": "seized"},
     "destroyed": {"active": "destroyed", "seized": "destroyed", "deactivated": "destroyed"},
     "exported": {"active": "exported"},
     "imported": {"active": "active", "exported": "active"},
@@ -76,24 +98,56 @@ TRANSITIONS: dict[EventKind, dict[Status, Status]] = {
 }
 
 
-def allowed_events(status: Status) -> list[EventKind]:
-    """The events an item in ``status`` may receive, in the order of :data:`EVENTS`."""
-    return [event for event in EVENTS if status in TRANSITIONS[event]]
+def allowed_events(status: Status, origin: Status = "active") -> list[EventKind]:
+    """The events an item in ``status`` may receive, in the order of :data:`EVENTS`.
+
+    ``origin`` is the status its loss, theft or seizure run began in (:func:`run_origin`): a firearm seized
+    while deactivated may not be deactivated again.
+    """
+    return [event for event in EVENTS if after_event(status, event, origin) is not None]
 
 
-def next_status(status: Status, event: EventKind) -> Status:
+def next_status(status: Status, event: EventKind, origin: Status = "active") -> Status:
     """The status after ``event`` (a correction's possible revert is decided by the caller).
+
+    ``origin`` is the status the item's current loss, theft or seizure run began in (:func:`run_origin`;
+    ``active`` or ``deactivated``): ``recovered`` leads back to it (Reg. 2015/2403: a deactivated firearm
+    recovered is still deactivated).
 
     Raises:
         ConflictError: code ``illegal-transition``, naming the current status and the allowed events.
     """
-    after = TRANSITIONS[event].get(status)
+    after = after_event(status, event, origin)
     if after is None:
+        allowed = allowed_events(status, origin)
         raise ConflictError(
-            f"an item that is {status} cannot be {event}; allowed: {', '.join(allowed_events(status))}",
+            f"an item that is {status} cannot be {event}; allowed: {', '.join(allowed)}",
             code="illegal-transition",
             current_status=status,
             event=event,
-            allowed_events=allowed_events(status),
+            allowed_events=allowed,
         )
+    return after
+
+
+def run_origin(status: Status, after: Status, origin: Status) -> Status:
+    """The origin of the run the item is in after an event moved it from ``status`` to ``after``.
+
+    A run begins when an item leaves a status outside :data:`RUN` for one in it, and keeps its origin until
+    it ends; outside a run the origin is the status itself.
+    """
+    if after not in RUN:
+        return after
+    return origin if status in RUN else status
+
+
+def after_event(status: Status, event: EventKind, origin: Status) -> Status | None:
+    """The status after ``event`` in ``status`` in a run that began in ``origin``; ``None`` if it is refused."""
+    after = TRANSITIONS[event].get(status)
+    if after is None:
+        return None
+    if event == "recovered":
+        return origin
+    if event == "deactivated" and status == "seized" and origin == "deactivated":
+        return None  # it already is: a seized deactivated firearm is recovered or destroyed
     return after

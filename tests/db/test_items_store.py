@@ -419,3 +419,80 @@ async def test_correcting_an_earlier_event_replays_the_history_or_is_refused(con
     assert await correct(recovered) == "lost"
     assert await correct(lost) == "active"
     assert await items.reported_lost_or_stolen(conn, ["SSG08-001"]) == set()
+
+
+async def deactivated_rifle(conn: db.Conn, serial: str) -> int:
+    """A category B rifle deactivated (to category C) with its marking, as Reg. 2015/2403 has it."""
+    item_id = (await items.register_item(conn, rifle(serial, category="B"), actor=ACTOR, today=TODAY)).item_id
+    await items.add_marking(
+        conn,
+        item_id,
+        NewMarking(kind="deactivation", stamped="AT BMI", country="AT", symbol_code="BMI", year=TODAY.year),
+        actor=ACTOR,
+        today=TODAY,
+    )
+    await item_events.record_event(conn, item_id, deactivated(f"AT-{serial}"), actor=ACTOR, today=TODAY)
+    return item_id
+
+
+async def test_a_deactivated_firearm_lost_stolen_or_seized_comes_back_deactivated_in_its_category(
+    conn: db.Conn,
+) -> None:
+    """Reg. 2015/2403: a deactivated firearm is still kept; it is lost, stolen and seized, and recovered as it was."""
+    item_id = await deactivated_rifle(conn, "DS-0001")
+
+    async def event(kind: str) -> tuple[str, str, str]:
+        data = NewEvent(event=kind, occurred_on=TODAY)  # type: ignore[arg-type]
+        recorded = await item_events.record_event(conn, item_id, data, actor=ACTOR, today=TODAY)
+        item = await items.get_item(conn, item_id)
+        return recorded.status_before, recorded.status_after, item.category or ""
+
+    assert await event("stolen") == ("deactivated", "stolen", "C")
+    assert await items.reported_lost_or_stolen(conn, ["DS-0001"]) == {"DS-0001"}
+    assert await event("seized") == ("stolen", "seized", "C")
+    # it already is deactivated: refused, naming what a seized deactivated firearm may receive
+    with pytest.raises(ConflictError) as refused:
+        async with conn.transaction():
+            await item_events.record_event(conn, item_id, deactivated("AT-again"), actor=ACTOR, today=TODAY)
+    assert refused.value.code == "illegal-transition"
+    assert refused.value.facts["allowed_events"] == ["recovered", "destroyed", "corrected"]
+    assert await event("recovered") == ("seized", "deactivated", "C")
+    assert await items.reported_lost_or_stolen(conn, ["DS-0001"]) == set()
+    assert await event("lost") == ("deactivated", "lost", "C")
+    assert await event("recovered") == ("lost", "deactivated", "C")
+    assert await event("seized") == ("deactivated", "seized", "C")
+    assert await event("destroyed") == ("seized", "destroyed", "C")
+    # a firearm never deactivated is recovered active, as before
+    active = (await items.register_item(conn, rifle("DS-0002"), actor=ACTOR, today=TODAY)).item_id
+    for kind, status in [("stolen", "stolen"), ("seized", "seized"), ("recovered", "active")]:
+        data = NewEvent(event=kind, occurred_on=TODAY)  # type: ignore[arg-type]
+        assert (await item_events.record_event(conn, active, data, actor=ACTOR, today=TODAY)).status_after == status
+
+
+async def test_a_correction_replays_a_recovery_back_to_where_its_run_began(conn: db.Conn) -> None:
+    """The replay after a correction gives a recovery the origin the events in effect give, like the recording."""
+    item_id = await deactivated_rifle(conn, "DS-0003")
+    first = await conn.fetchval("SELECT min(event_id) FROM item_event WHERE item_id = $1", item_id)
+
+    async def event(kind: str, **fields: object) -> int:
+        data = NewEvent(event=kind, occurred_on=TODAY, **fields)  # type: ignore[arg-type]
+        return (await item_events.record_event(conn, item_id, data, actor=ACTOR, today=TODAY)).event_id
+
+    async def correct(event_id: int) -> str:
+        data = NewEvent(event="corrected", occurred_on=TODAY, corrects_event_id=event_id, reason="recorded in error")
+        return (await item_events.record_event(conn, item_id, data, actor=ACTOR, today=TODAY)).status_after
+
+    await event("stolen")
+    await event("recovered")
+    sold = await event("transferred", to_party="Museum Wien")
+    assert await correct(sold) == "deactivated"  # the theft and its recovery replayed from the deactivation
+    # without the deactivation the firearm was active when stolen, and its recovery gives it back active
+    assert await correct(first) == "active"
+    item = await items.get_item(conn, item_id)
+    assert (item.status, item.category) == ("active", "B")
+    assert (
+        await conn.fetchval(
+            "SELECT status_after FROM item_event WHERE item_id = $1 ORDER BY event_id DESC LIMIT 1", item_id
+        )
+        == "active"
+    )
