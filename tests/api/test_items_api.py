@@ -857,6 +857,56 @@ async def test_a_deactivation_moves_the_item_to_category_c_and_its_correction_mo
     assert tuple(journaled) == ("C", "B")
 
 
+async def test_a_deactivated_firearm_keeps_its_category_through_theft_seizure_and_recovery(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    officer: dict[str, str],
+    conn: db.Conn,
+) -> None:
+    """The category is what the deactivation made it (Dir. 2021/555 Annex I): a loss, theft or recovery moves none.
+
+    Seized while deactivated, the firearm is not deactivated again (it already is): refused, nothing recorded.
+    """
+    item_id = (await register(client, officer, rifle(category="B")))["item_id"]
+    assert (await _deactivate(client, officer, item_id)).status_code == 201
+    url = f"/api/v1/items/{item_id}/events"
+    for event, status in [("stolen", "stolen"), ("seized", "seized")]:
+        recorded = await client.post(url, json=event_body(event), headers=officer)
+        assert recorded.status_code == 201, recorded.text
+        assert (recorded.json()["status_after"], recorded.json()["category_after"]) == (status, None)
+        assert (await client.get(f"/api/v1/items/{item_id}", headers=officer)).json()["category"] == "C"
+    before = await row_counts(conn)
+    again = await client.post(
+        url, json=event_body("deactivated", certificate_number="AT-DEAC-2026-18"), headers=officer
+    )
+    assert again.status_code == 409, again.text
+    assert again.headers["content-type"].startswith("application/problem+json")
+    problem = again.json()
+    assert (problem["type"], problem["current_status"], problem["event"]) == (
+        PROBLEM + "illegal-transition",
+        "seized",
+        "deactivated",
+    )
+    assert problem["allowed_events"] == ["recovered", "destroyed", "corrected"]
+    assert await row_counts(conn) == before
+    recovered = await client.post(url, json=event_body("recovered"), headers=officer)
+    assert recovered.status_code == 201, recovered.text
+    item = (await client.get(f"/api/v1/items/{item_id}", headers=officer)).json()
+    assert (item["status"], item["category"]) == ("deactivated", "C")
+    history = (await client.get(f"/api/v1/items/{item_id}/history", headers=officer)).json()["items"]
+    assert [
+        (entry["detail"]["event"], entry["detail"]["status_after"], entry["detail"].get("category_after"))
+        for entry in history
+        if entry["source"] == "event"
+    ] == [
+        ("deactivated", "deactivated", "C"),
+        ("stolen", "stolen", None),
+        ("seized", "seized", None),
+        ("recovered", "deactivated", None),
+    ]
+    certificate = await client.get(f"/api/v1/items/{item_id}/deactivation-certificate", headers=officer)
+    assert certificate.status_code == 200, certificate.text
+
+
 async def test_the_category_after_a_deactivation_is_the_officers_and_only_on_a_deactivation(
     client: AsyncTestClient,  # type: ignore[type-arg]
     officer: dict[str, str],
