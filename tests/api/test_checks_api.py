@@ -13,8 +13,9 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from api import create_app
-from firearms import bootstrap, clock, db, licences, received
+from firearms import bootstrap, clock, db, item_events, items, licences, received
 from firearms.exchange import trust
+from firearms.item_types import NewEvent, NewMarking
 from firearms.licence_object import LicenceLine
 from firearms.licences import LicenceStatus
 from firearms.settings import Settings
@@ -329,6 +330,40 @@ async def test_held_check_released_then_debits(cz: Client, conn: db.Conn, auth: 
     again = await cz.post(f"/api/v1/checks/{body['check_id']}/refuse", json={"reason": "x"}, headers=headers)
     assert again.status_code == 409
     assert again.json()["type"].endswith("/check-not-held")
+
+
+async def test_a_check_holds_a_stolen_deactivated_firearm_and_the_stolen_look_ups_find_it(
+    cz: Client, conn: db.Conn, auth: TokenFactory
+) -> None:
+    """A deactivated firearm is still kept (it can be reactivated; Reg. 2015/2403): stolen, a check holds it."""
+    await receive(conn, at_licence(), state="CZ")
+    item_id = await register_firearm(conn, "SSG08-002")
+    mark = NewMarking(
+        kind="deactivation", stamped=f"CZ CP {TODAY.year}", country="CZ", symbol_code="CP", year=TODAY.year
+    )
+    deactivation = NewEvent(
+        event="deactivated",
+        occurred_on=TODAY,
+        deactivator="Zbrojíř Novák",
+        verifier="Český úřad pro zkoušení zbraní",
+        certificate_number="CZ-DEAC-2026-4",
+        certificate_date=TODAY,
+    )
+    async with conn.transaction():
+        await items.add_marking(conn, item_id, mark, actor="officer:records", today=TODAY)
+        for data in (deactivation, NewEvent(event="stolen", occurred_on=TODAY)):
+            await item_events.record_event(conn, item_id, data, actor="police", today=TODAY)
+    records = await auth("records-officer")
+    stolen = await cz.get("/api/v1/items", params={"status": "stolen"}, headers=records)
+    assert stolen.status_code == 200, stolen.text
+    assert [(item["item_id"], item["category"]) for item in stolen.json()["items"]] == [(item_id, "C")]
+    body = check_body(lines=[{"line": 1, "quantity": 2, "serials": ["SSG08-001", "SSG08-002"]}])
+    held = await post_check(cz, await customs(auth), body)
+    assert held["verdict"] == "hold"
+    assert [(r["code"], r["line"], r["serial"]) for r in held["reasons"]] == [
+        ("item-reported-lost-or-stolen", 1, "SSG08-002")
+    ]
+    assert await conn.fetchval("SELECT count(*) FROM passage_tally") == 0
 
 
 async def test_a_release_is_refused_for_an_item_reported_stolen_since_the_hold(
