@@ -76,6 +76,23 @@ def deactivated(certificate_number: str, category_after: DeactivatedCategory | N
     )
 
 
+class History:
+    """One item's lifecycle as the tests record it: each event dated today, each correction "recorded in error"."""
+
+    def __init__(self, conn: db.Conn, item_id: int) -> None:
+        self.conn, self.item_id = conn, item_id
+
+    async def event(self, kind: str, **fields: object) -> int:
+        """Record ``kind`` with ``fields``; its event id."""
+        data = NewEvent(event=kind, occurred_on=TODAY, **fields)  # type: ignore[arg-type]
+        return (await item_events.record_event(self.conn, self.item_id, data, actor=ACTOR, today=TODAY)).event_id
+
+    async def correct(self, event_id: int) -> str:
+        """Correct event ``event_id``; the item's status after the correction."""
+        data = NewEvent(event="corrected", occurred_on=TODAY, corrects_event_id=event_id, reason="recorded in error")
+        return (await item_events.record_event(self.conn, self.item_id, data, actor=ACTOR, today=TODAY)).status_after
+
+
 async def test_every_records_query_prepares_against_the_schema(conn: db.Conn) -> None:
     async with conn.transaction():
         await conn.execute(db.QUERIES["create_item_staging"])
@@ -392,14 +409,8 @@ async def test_correcting_events_latest_first_walks_the_status_back_to_active(co
 async def test_correcting_an_earlier_event_replays_the_history_or_is_refused(conn: db.Conn) -> None:
     """A correction out of order gives the status the remaining history gives, never one from the undone event."""
     item_id = (await items.register_item(conn, rifle(), actor=ACTOR, today=TODAY)).item_id
-
-    async def event(kind: str, **fields: object) -> int:
-        data = NewEvent(event=kind, occurred_on=TODAY, **fields)  # type: ignore[arg-type]
-        return (await item_events.record_event(conn, item_id, data, actor=ACTOR, today=TODAY)).event_id
-
-    async def correct(event_id: int) -> str:
-        data = NewEvent(event="corrected", occurred_on=TODAY, corrects_event_id=event_id, reason="recorded in error")
-        return (await item_events.record_event(conn, item_id, data, actor=ACTOR, today=TODAY)).status_after
+    history = History(conn, item_id)
+    event, correct = history.event, history.correct
 
     lost = await event("lost")
     recovered = await event("recovered")
@@ -473,14 +484,8 @@ async def test_a_correction_replays_a_recovery_back_to_where_its_run_began(conn:
     """The replay after a correction gives a recovery the origin the events in effect give, like the recording."""
     item_id = await deactivated_rifle(conn, "DS-0003")
     first = await conn.fetchval("SELECT min(event_id) FROM item_event WHERE item_id = $1", item_id)
-
-    async def event(kind: str, **fields: object) -> int:
-        data = NewEvent(event=kind, occurred_on=TODAY, **fields)  # type: ignore[arg-type]
-        return (await item_events.record_event(conn, item_id, data, actor=ACTOR, today=TODAY)).event_id
-
-    async def correct(event_id: int) -> str:
-        data = NewEvent(event="corrected", occurred_on=TODAY, corrects_event_id=event_id, reason="recorded in error")
-        return (await item_events.record_event(conn, item_id, data, actor=ACTOR, today=TODAY)).status_after
+    history = History(conn, item_id)
+    event, correct = history.event, history.correct
 
     await event("stolen")
     await event("recovered")
