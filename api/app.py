@@ -6,9 +6,10 @@ import asyncio
 import contextlib
 from collections.abc import AsyncGenerator
 
-from litestar import Litestar, Router
+from litestar import Litestar, Request, Router
 from litestar.datastructures import State
 from litestar.di import Provide
+from litestar.exceptions import NotFoundException
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin
 
@@ -35,6 +36,16 @@ from firearms.settings import Settings
 from firearms.worker import run_worker
 
 __all__ = ["create_app"]
+
+
+def _schema_page_not_found(request: Request) -> None:  # type: ignore[type-arg]
+    """An unknown page under ``/schema`` is the ``not-found`` problem every other unknown path is (README "Bad input").
+
+    Litestar answers ``/schema/{path}`` that no renderer serves with an HTML page of its own, before any
+    exception handler: its handler is the only one under ``/schema`` with a ``path`` parameter, so it is refused here.
+    """
+    if "path" in request.path_params:
+        raise NotFoundException
 
 
 def create_app(settings: Settings, *, database_url: str | None = None) -> Litestar:
@@ -96,7 +107,14 @@ def create_app(settings: Settings, *, database_url: str | None = None) -> Litest
             version=__version__,
             description="A national firearms registry under the UN Firearms Protocol.",
             use_handler_docstrings=True,
-            path="/schema",
+            openapi_router=Router(
+                "/schema",
+                route_handlers=[],
+                include_in_schema=False,
+                dto=None,
+                return_dto=None,
+                before_request=_schema_page_not_found,
+            ),
             render_plugins=[ScalarRenderPlugin()],
         ),
         debug=False,

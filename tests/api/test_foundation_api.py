@@ -346,6 +346,16 @@ async def test_unknown_route_and_method_are_problems(client: AsyncTestClient) ->
     assert wrong.json()["type"].endswith("/method-not-allowed")
 
 
+@pytest.mark.parametrize("path", ["/schema/no-such-viewer", "/schema/%00", "/schema/x.json", "/schema/%E2%80%AE"])
+async def test_a_schema_path_that_names_nothing_is_a_not_found_problem(client: AsyncTestClient, path: str) -> None:  # type: ignore[type-arg]
+    """Litestar answers an unknown page under ``/schema`` with an HTML page of its own: refused as every 404 is."""
+    response = await client.get(path)
+    assert response.status_code == 404, response.text
+    assert response.headers["content-type"].startswith("application/problem+json"), response.text
+    assert response.json()["type"].endswith("/not-found")
+    assert response.json()["status"] == 404
+
+
 async def test_openapi_document_lists_the_endpoints(client: AsyncTestClient) -> None:  # type: ignore[type-arg]
     response = await client.get("/schema/openapi.json")
     assert response.status_code == 200
