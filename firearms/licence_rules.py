@@ -20,8 +20,11 @@ from firearms.licence_object import (
     Kind,
     LicenceLine,
     Purpose,
+    Quantity,
+    Serial,
 )
 from firearms.serials import normalise, serial_problem
+from firearms.text_rules import TEXT_OR_EMPTY_PATTERN, TEXT_PATTERN
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
@@ -41,15 +44,25 @@ __all__ = [
 TEMPORARY_PURPOSES: frozenset[str] = frozenset({"hunting", "sport-shooting", "evaluation", "exhibition", "repair"})
 # Not white space only: the reason is what the journal and the history keep of why.
 Reason = Annotated[str, msgspec.Meta(min_length=1, max_length=2000, pattern=r"\S")]
-# At least one character that is not white space: a blank name or place would be printed on licences.
-Text = Annotated[str, msgspec.Meta(min_length=1, max_length=500, pattern=r"\S")]
+# At least one character that is not white space (a blank name or place would be printed on licences) and no
+# control character: a line feed, NEL or ESC would be printed too, and sent to every partner on the route.
+Text = Annotated[str, msgspec.Meta(min_length=1, max_length=500, pattern=TEXT_PATTERN)]
 
 
 class DraftLine(LicenceLine, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """A licence line as an officer gives it: a misspelt field (``serial`` for ``serials``) is refused, not dropped.
 
-    The wire's :class:`LicenceLine` keeps ignoring unknown fields (PROTOCOL §3: they may be a newer partner's).
+    The wire's :class:`LicenceLine` keeps ignoring unknown fields (PROTOCOL §3: they may be a newer partner's),
+    and takes a partner's text as it comes; an officer's text follows :data:`Text` (the model may be empty).
     """
+
+    type: Text
+    make: Text
+    model: Annotated[str, msgspec.Meta(max_length=500, pattern=TEXT_OR_EMPTY_PATTERN)]  # empty for ammunition lots
+    calibre: Text
+    quantity: Quantity
+    serials: list[Serial] = msgspec.field(default_factory=list)
+    description: Annotated[str, msgspec.Meta(max_length=2000, pattern=TEXT_OR_EMPTY_PATTERN)] = ""
 
 
 class DraftImportAuthorisation(ImportAuthorisation, frozen=True, kw_only=True, forbid_unknown_fields=True):

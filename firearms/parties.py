@@ -19,6 +19,7 @@ from firearms.errors import ConflictError, InvalidInputError, NotFoundError
 from firearms.licence_object import CountryCode
 from firearms.licence_object import Party as PartyObject
 from firearms.store import parties as store
+from firearms.text_rules import TEXT_PATTERN
 
 if TYPE_CHECKING:
     import asyncpg
@@ -53,8 +54,9 @@ PARTY_KINDS: tuple[PartyKind, ...] = (
     "carrier",
 )
 PartyStatus = Literal["active", "suspended", "revoked"]
-# At least one character that is not white space: a blank name or place would be printed on licences.
-Text = Annotated[str, msgspec.Meta(min_length=1, max_length=500, pattern=r"\S")]
+# Something besides white space, and no control character (a line feed, NEL, ESC): a party's name and address are
+# printed on licences and sent to partners.
+Text = Annotated[str, msgspec.Meta(min_length=1, max_length=500, pattern=TEXT_PATTERN)]
 # Not white space only: the reason is what the journal and the history keep of why.
 Reason = Annotated[str, msgspec.Meta(min_length=1, max_length=2000, pattern=r"\S")]
 

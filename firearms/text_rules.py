@@ -16,6 +16,8 @@ __all__ = [
     "CONTROL_PATTERN_SQL",
     "SPACE_CHARACTERS",
     "STATE_CODE_PATTERN",
+    "TEXT_OR_EMPTY_PATTERN",
+    "TEXT_PATTERN",
     "counted",
     "is_http_base_url",
     "is_padded",
@@ -28,6 +30,11 @@ also matches before a final line feed; ``(?!\n)`` refuses ``"AT\n"`` and reads t
 
 CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 """C0 and C1 control characters and DEL: refused in every text value."""
+TEXT_PATTERN = r"^(?=.*\S)[^\x00-\x1f\x7f-\x9f]+$(?!\n)"
+"""Text as a request body's Struct takes it (msgspec ``pattern``): something besides white space, no character of
+:data:`CONTROL`. For the fields that are printed and sent to partners: a licence's, a party's."""
+TEXT_OR_EMPTY_PATTERN = r"^(?:(?=.*\S)[^\x00-\x1f\x7f-\x9f]+)?$(?!\n)"
+""":data:`TEXT_PATTERN` or the empty string (a licence line's model, which an ammunition lot has not)."""
 # The same rule as a regular expression the bulk import hands to PostgreSQL (NUL never reaches it).
 CONTROL_PATTERN_SQL = "[\x01-\x1f\x7f-\x9f]"
 SPACE_CHARACTERS = "".join(ch for ch in map(chr, range(0x20, 0x3001)) if ch.isspace() and not CONTROL.match(ch))

@@ -373,9 +373,12 @@ async def test_a_broker_registration_number_is_registered_once_whatever_its_case
     }
     assert (await client.post("/api/v1/parties", json=broker, headers=officer)).status_code == 201
     # a second entry would stay active when the first is suspended, and go on new licences
-    for variant in ("at-br-7", " AT-BR-7 ", "At-Br-7\t"):
+    for variant in ("at-br-7", " AT-BR-7 ", "At-Br-7\u00a0"):
         copy = await client.post("/api/v1/parties", json={**broker, "registration": variant}, headers=officer)
         _problem(copy, 409, "broker-already-registered")
+    # a tab is a control character, refused in a party's text before any comparison
+    tab = await client.post("/api/v1/parties", json={**broker, "registration": "At-Br-7\t"}, headers=officer)
+    _problem(tab, 400, "invalid-request")
     other = {**broker, "registration": "  AT-BR-8 "}
     stored = await client.post("/api/v1/parties", json=other, headers=officer)
     assert stored.json()["registration"] == "AT-BR-8"
@@ -427,6 +430,46 @@ async def test_blank_names_and_places_are_refused_and_store_nothing(
             await client.post("/api/v1/licences", json={**body, field: "   "}, headers=officer), 400, "invalid-request"
         )
     assert await _counts(conn) == before
+
+
+async def test_control_characters_and_blank_line_fields_are_refused_and_store_nothing(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    auth: TokenFactory,
+    conn: db.Conn,
+) -> None:
+    """A licence and a party are printed and sent to partners: no control character (text_rules) in their text.
+
+    Before, a line's type, make and calibre took white space alone, and every field of a draft or a party
+    took a line feed, NEL (U+0085) or ESC and stored it (201).
+    """
+    officer = await auth("licensing-officer")
+    body = await _setup(client, officer)
+    before = await _counts(conn)
+    party = {"kind": "exporter", "name": "Waffen Huber GmbH", "country": "AT", "address": "Hauptstraße 1, Steyr"}
+    for field, value in [
+        ("name", "Waffen\u0085Huber"),
+        ("address", "Hauptstraße 1\nSteyr"),
+        ("registration", "AT\x1b[31m"),
+    ]:
+        response = await client.post("/api/v1/parties", json={**party, field: value}, headers=officer)
+        assert [error["key"] for error in _problem(response, 400, "invalid-request")["errors"]] == [field]
+    line = body["lines"][0]
+    changes: list[dict[str, Any]] = [
+        {"place_of_issue": "Wien\n"},
+        {"issuing_authority": "BMI\u0085"},
+        {"lines": [{**line, "make": "   "}]},
+        {"lines": [{**line, "type": "\u0085"}]},
+        {"lines": [{**line, "calibre": ".308\x00"}]},
+        {"lines": [{**line, "model": " \t "}]},
+        {"lines": [{**line, "model": "SSG\r08"}]},
+        {"lines": [{**line, "description": "two rifles\x1b[2J"}]},
+    ]
+    for change in changes:
+        response = await client.post("/api/v1/licences", json={**body, **change}, headers=officer)
+        _problem(response, 400, "invalid-request")
+    assert await _counts(conn) == before
+    # an ammunition lot still has no model
+    assert (await client.post("/api/v1/licences", json=body, headers=officer)).status_code == 201
 
 
 async def test_a_blank_reason_is_refused_and_changes_nothing(
