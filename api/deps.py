@@ -135,7 +135,8 @@ def media_type(content_type: str) -> tuple[str, list[str]]:
 async def require_json(request: Request[Any, Any, Any]) -> None:
     """Before a handler that reads a JSON body (a ``data`` parameter): its media type, then its types, strictly.
 
-    ``application/json`` and ``application/*+json`` pass, with any parameters; a request without a
+    ``application/json`` and ``application/*+json`` pass, with any parameters but a ``charset`` other than UTF-8
+    (415, as on the partner surface and the imports); a request without a
     ``Content-Type`` is read as JSON. A form (what ``curl -d`` sends by default) or text is refused
     (415) before anything is read, rather than failing later as JSON it never claimed to be. Then the
     body must match its Struct strictly (400): Litestar converts handler arguments leniently, which
@@ -148,12 +149,18 @@ async def require_json(request: Request[Any, Any, Any]) -> None:
         await _refuse_body(request)
         return
     given = request.headers.get("content-type")
-    media = None if given is None else media_type(given)[0]
+    media, charsets = (None, []) if given is None else media_type(given)
     if media is not None and media != "application/json" and not _json_suffix(media):
         raise HTTPException(
             status_code=415,
             detail="this endpoint reads a JSON body: send it as Content-Type: application/json, not "
             + (media or "an empty Content-Type"),
+        )
+    if any(charset not in _UTF8 for charset in charsets):
+        # read as UTF-8 whatever it says: Latin-1 "Ã¶" (C3 B6) would be stored as "ö", not converted
+        raise HTTPException(
+            status_code=415,
+            detail=f"a JSON body is UTF-8 (RFC 8259): send it as UTF-8, not charset={', '.join(charsets)}",
         )
     if not await request.body():
         return  # Litestar answers a missing body
@@ -209,6 +216,9 @@ async def _refuse_body(request: Request[Any, Any, Any]) -> None:
 
 
 _BODY_PATH = re.compile(r"`\$\.(.+)`$")
+
+
+_UTF8 = frozenset({"utf-8", "utf8"})
 
 
 def _json_suffix(media: str) -> bool:

@@ -220,6 +220,33 @@ async def test_a_body_that_says_it_is_not_json_is_415_and_stores_nothing(
     assert await count_tokens(client, admin) == before + 4
 
 
+async def test_a_json_body_declared_in_another_charset_than_utf8_is_415_and_stores_nothing(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    auth: TokenFactory,
+) -> None:
+    """JSON is read as UTF-8 (RFC 8259 §8.1): a body that says it is Latin-1 would be misread, not converted.
+
+    Before, ``charset=iso-8859-1`` was ignored and the bytes read as UTF-8: Latin-1 ``Ã¶`` (C3 B6) was stored as
+    ``ö``. The partner surface and the imports already refused another charset.
+    """
+    admin = await auth("admin")
+    before = await count_tokens(client, admin)
+    body = '{"role": "auditor", "name": "Grenzposten M\u00c3\u00bcller"}'.encode("latin-1")
+    for charset in ("iso-8859-1", "latin-1", "utf-16", '"windows-1252"'):
+        media = f"application/json; charset={charset}"
+        response = await client.post("/api/v1/tokens", content=body, headers=admin | {"Content-Type": media})
+        assert response.status_code == 415, (media, response.text)
+        assert response.headers["content-type"].startswith("application/problem+json")
+        assert response.json()["type"].endswith("/unsupported-media-type")
+        assert "UTF-8" in response.json()["detail"]
+    assert await count_tokens(client, admin) == before
+    for charset in ("utf-8", "UTF-8", '"utf-8"', "utf8"):
+        media = f"application/json; charset={charset}"
+        content = body.replace(b"Grenzposten", charset.strip('"').encode())
+        response = await client.post("/api/v1/tokens", content=content, headers=admin | {"Content-Type": media})
+        assert response.status_code == 201, (media, response.text)
+
+
 @pytest.mark.parametrize(
     ("role", "method", "path", "body"),
     [
