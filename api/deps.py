@@ -39,6 +39,7 @@ __all__ = [
     "SettingsDep",
     "acquire",
     "connection",
+    "content_coding",
     "media_type",
     "provide_conn",
     "provide_officer",
@@ -121,6 +122,19 @@ async def require_role(asgi: ASGIConnection[Any, Any, Any, Any], route_handler: 
     asgi.state.officer = officer
 
 
+def content_coding(content_encoding: str | None) -> str | None:
+    """The content coding a request body says it is in, when it is one the registry would have to decode; else ``None``.
+
+    No body is decoded (RFC 9110 §8.4): one said to be gzip-compressed is refused before it is read (where it was
+    read as it came, a plain body saying it was compressed was taken, and a compressed one failed as malformed).
+    ``identity`` is no coding.
+    """
+    if content_encoding is None:
+        return None
+    codings = [coding.strip().lower() for coding in content_encoding.split(",")]
+    return None if all(coding in {"", "identity"} for coding in codings) else content_encoding
+
+
 def media_type(content_type: str) -> tuple[str, list[str]]:
     """A ``Content-Type`` header's media type and the charsets it names, lower case (quotes taken off)."""
     media, _, parameters = content_type.partition(";")
@@ -136,7 +150,8 @@ async def require_json(request: Request[Any, Any, Any]) -> None:
     """Before a handler that reads a JSON body (a ``data`` parameter): its media type, then its types, strictly.
 
     ``application/json`` and ``application/*+json`` pass, with any parameters but a ``charset`` other than UTF-8
-    (415, as on the partner surface and the imports); a request without a
+    (415, as on the partner surface and the imports) and without a ``Content-Encoding`` (415,
+    :func:`content_coding`); a request without a
     ``Content-Type`` is read as JSON. A form (what ``curl -d`` sends by default) or text is refused
     (415) before anything is read, rather than failing later as JSON it never claimed to be. Then the
     body must match its Struct strictly (400): Litestar converts handler arguments leniently, which
@@ -161,6 +176,11 @@ async def require_json(request: Request[Any, Any, Any]) -> None:
         raise HTTPException(
             status_code=415,
             detail=f"a JSON body is UTF-8 (RFC 8259): send it as UTF-8, not charset={', '.join(charsets)}",
+        )
+    coding = content_coding(request.headers.get("content-encoding"))
+    if coding is not None:
+        raise HTTPException(
+            status_code=415, detail=f"send the body uncompressed: a Content-Encoding ({coding}) is not decoded here"
         )
     if not await request.body():
         return  # Litestar answers a missing body

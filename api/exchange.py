@@ -9,7 +9,7 @@ import msgspec
 from litestar import Request, Response, Router, get, post
 from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 
-from api.deps import ConnDep, SettingsDep, connection, media_type
+from api.deps import ConnDep, SettingsDep, connection, content_coding, media_type
 from api.problems import problem_response
 from firearms import keys
 from firearms.exchange import inbox
@@ -93,6 +93,11 @@ async def receive_notice(request: Request[Any, Any, Any], settings: SettingsDep)
     generator dependencies cost 0.18 ms a request here).
     """
     _require_json(request.headers.get("content-type"))
+    coding = content_coding(request.headers.get("content-encoding"))
+    if coding is not None:
+        raise NoticeRefusedError(
+            "malformed-notice", f"an envelope is sent as its bytes: a Content-Encoding ({coding}) is not decoded here"
+        )
     try:
         raw = await request.body()
     except RequestEntityTooLarge as exc:

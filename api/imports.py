@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from litestar import Controller, Request, post
 from litestar.params import QueryParameter
 
-from api.deps import OfficerDep, PoolDep, SettingsDep, connection, media_type
+from api.deps import OfficerDep, PoolDep, SettingsDep, connection, content_coding, media_type
 from firearms import clock, imports
 from firearms.errors import InvalidInputError
 from firearms.import_files import Format
@@ -58,6 +58,12 @@ class ImportController(Controller):
         if any(charset not in {"utf-8", "utf8"} for charset in charsets):
             raise InvalidInputError(
                 f"the file is read as UTF-8: convert it, or send it with charset=utf-8, not {', '.join(charsets)}",
+                code="import-invalid-file",
+            )
+        coding = content_coding(request.headers.get("content-encoding"))
+        if coding is not None:
+            raise InvalidInputError(
+                f"send the file uncompressed: a Content-Encoding ({coding}) is not decoded here",
                 code="import-invalid-file",
             )
         with tempfile.TemporaryDirectory(prefix="firearms-import-") as folder:

@@ -304,6 +304,18 @@ async def test_a_notice_sent_as_anything_but_json_is_malformed(de: tuple[Client,
     assert await _stored(conn) == (1, 1)
 
 
+async def test_a_notice_with_a_content_coding_is_malformed(de: tuple[Client, db.Conn]) -> None:
+    # The envelope is its bytes (PROTOCOL §2): one said to be compressed was read as it came and accepted.
+    client, conn = de
+    raw = envelope(AT_KEY)
+    headers = {"content-type": "application/json", "content-encoding": "gzip"}
+    response = await client.post("/exchange/v1/notices", content=raw, headers=headers)
+    assert response.status_code == 400, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert response.json()["type"] == PROBLEM_BASE + "malformed-notice"
+    assert await _stored(conn) == (0, 0)
+
+
 async def test_notice_from_the_future_is_clock_skew(de: tuple[Client, db.Conn]) -> None:
     client, _conn = de
     future = format_time(utc_now() + dt.timedelta(seconds=400))

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import base64
+import gzip
 import json
 import logging
 import re
@@ -245,6 +246,32 @@ async def test_a_json_body_declared_in_another_charset_than_utf8_is_415_and_stor
         content = body.replace(b"Grenzposten", charset.strip('"').encode())
         response = await client.post("/api/v1/tokens", content=content, headers=admin | {"Content-Type": media})
         assert response.status_code == 201, (media, response.text)
+
+
+@pytest.mark.parametrize("coding", ["gzip", "br", "deflate", "x-unknown", "gzip, identity"])
+async def test_a_json_body_with_a_content_coding_is_415_and_stores_nothing(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    auth: TokenFactory,
+    coding: str,
+) -> None:
+    """The registry decodes no content coding (RFC 9110 §8.4): a compressed body is refused, not read as it is.
+
+    Before, ``Content-Encoding: gzip`` was ignored: a plain body saying it was compressed was stored (201), and a
+    really compressed one was a 400 about malformed JSON that did not name the cause.
+    """
+    admin = await auth("admin")
+    before = await count_tokens(client, admin)
+    body = b'{"role": "auditor", "name": "border post 8"}'
+    for content in (body, gzip.compress(body)):
+        headers = admin | {"Content-Type": "application/json", "Content-Encoding": coding}
+        response = await client.post("/api/v1/tokens", content=content, headers=headers)
+        assert response.status_code == 415, response.text
+        assert response.headers["content-type"].startswith("application/problem+json")
+        assert response.json()["type"].endswith("/unsupported-media-type")
+        assert "Content-Encoding" in response.json()["detail"]
+    assert await count_tokens(client, admin) == before
+    identity = admin | {"Content-Type": "application/json", "Content-Encoding": "identity"}
+    assert (await client.post("/api/v1/tokens", content=body, headers=identity)).status_code == 201
 
 
 @pytest.mark.parametrize(

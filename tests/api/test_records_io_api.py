@@ -3,6 +3,7 @@ from __future__ import annotations
 import codecs
 import csv
 import datetime as dt
+import gzip
 import io
 import json
 from pathlib import Path
@@ -107,6 +108,26 @@ async def test_export_streams_csv_and_ndjson_with_filters(
     )
     assert reimported.status_code == 201
     assert (reimported.json()["inserted"], reimported.json()["already_registered"]) == (0, 4)
+
+
+async def test_import_endpoint_refuses_a_compressed_body(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    auth: TokenFactory,
+    conn: db.Conn,
+) -> None:
+    """A file said to be gzip-compressed is refused, not imported as the bytes it came as (RFC 9110 §8.4)."""
+    headers = await auth("records-officer")
+    body = (CSV_HEADER + "firearm,pistol,Glock GmbH,AT,GZ-1,17,GLOCK GZ-1\n").encode()
+    for content in (body, gzip.compress(body)):
+        response = await client.post(
+            "/api/v1/imports",
+            content=content,
+            headers={**headers, "Content-Type": "text/csv", "Content-Encoding": "gzip"},
+        )
+        assert response.status_code == 422, response.text
+        assert response.json()["type"] == PROBLEM + "import-invalid-file"
+        assert "Content-Encoding" in response.json()["detail"]
+    assert await counts(conn) == (0, 0, 0, 0)
 
 
 async def test_import_endpoint_refuses_a_body_declared_in_another_charset_than_utf8(
