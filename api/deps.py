@@ -157,8 +157,10 @@ async def require_json(request: Request[Any, Any, Any]) -> None:
     body must match its Struct strictly (400): Litestar converts handler arguments leniently, which
     suits path and query strings but would take ``"2"`` for a quantity or ``"true"`` for a flag. An
     object that names a key twice is refused too (:func:`_key_twice`). Before a handler without a
-    ``data`` parameter, a body is refused (:func:`_refuse_body`).
+    ``data`` parameter, a body is refused (:func:`_refuse_body`). Before any handler, a query parameter
+    given twice is refused (:func:`_refuse_repeated_query`).
     """
+    _refuse_repeated_query(request)
     data = request.route_handler.parsed_fn_signature.parameters.get("data")
     if data is None:
         await _refuse_body(request)
@@ -218,6 +220,20 @@ def _key_twice(body: bytes) -> str | None:
         return key_named_twice(body)
     except RecursionError as exc:  # as deep as msgspec's limit, a frame or two deeper here
         raise HTTPException(status_code=400, detail="the JSON body is nested too deeply") from exc
+
+
+def _refuse_repeated_query(request: Request[Any, Any, Any]) -> None:
+    """A query parameter given twice (``?status=active&status=stolen``) is refused (400), naming it.
+
+    Litestar took one of the values and answered for it alone: a list filtered by one status of two, an import
+    stored under one of two file names. Which one the client meant is not for the registry to guess.
+    """
+    seen: set[str] = set()
+    for name, _ in request.query_params.multi_items():
+        if name in seen:
+            message = f"the query parameter `{name}` is given twice: give it once"
+            raise ValidationException(detail=message, extra=[{"message": message, "key": name, "source": "query"}])
+        seen.add(name)
 
 
 async def _refuse_body(request: Request[Any, Any, Any]) -> None:

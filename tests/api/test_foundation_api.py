@@ -19,6 +19,7 @@ from firearms import bootstrap, db
 from firearms.embedded import ensure_database, start_embedded, stop_embedded
 from firearms.settings import Settings
 from firearms.tokens import Role
+from tests.changes import changes
 from tests.conftest import TokenFactory
 from tests.exchange_util import OTHER_KEY, envelope
 from tests.licensing_helpers import issued_export, register_parties
@@ -246,6 +247,54 @@ async def test_a_json_body_declared_in_another_charset_than_utf8_is_415_and_stor
         content = body.replace(b"Grenzposten", charset.strip('"').encode())
         response = await client.post("/api/v1/tokens", content=content, headers=admin | {"Content-Type": media})
         assert response.status_code == 201, (media, response.text)
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "/api/v1/items?status=active&status=stolen",
+        "/api/v1/tokens?limit=1&limit=500",
+        "/api/v1/journal?entity=item&entity=licence",
+        "/api/v1/items/export?format=csv&format=ndjson",
+        "/api/v1/items/export?format=csv&country=AT&country=DE",
+        "/api/v1/licences?kind=export&kind=import",
+    ],
+)
+async def test_a_query_parameter_given_twice_is_refused_and_changes_nothing(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    auth: TokenFactory,
+    conn: db.Conn,
+    query: str,
+) -> None:
+    """``?status=active&status=stolen`` answered for one of the two, silently (and an export was journaled)."""
+    admin = await auth("admin")
+    before = await changes(conn)
+    response = await client.get(query, headers=admin)
+    assert response.status_code == 400, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    problem = response.json()
+    assert problem["type"].endswith("/invalid-request")
+    name = query.rsplit("&", 1)[1].split("=", maxsplit=1)[0]
+    assert f"`{name}`" in problem["detail"], problem
+    assert await changes(conn) == before
+    assert (await client.get(query.rsplit("&", 1)[0], headers=admin)).status_code == 200
+
+
+async def test_a_query_parameter_given_twice_on_a_write_is_refused_and_stores_nothing(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    auth: TokenFactory,
+    conn: db.Conn,
+) -> None:
+    officer = await auth("records-officer")
+    before = await changes(conn)
+    header = b"kind,firearm_type,manufacturer,country_of_manufacture,serial,model,marking_stamped\n"
+    body = header + b"firearm,pistol,G,AT,Q-1,17,G\n"
+    response = await client.post(
+        "/api/v1/imports?file_name=a.csv&file_name=b.csv", content=body, headers={**officer, "Content-Type": "text/csv"}
+    )
+    assert response.status_code == 400, response.text
+    assert response.json()["type"].endswith("/invalid-request")
+    assert await changes(conn) == before
 
 
 @pytest.mark.parametrize("coding", ["gzip", "br", "deflate", "x-unknown", "gzip, identity"])
