@@ -18,7 +18,7 @@ from firearms import bootstrap, db, idempotency, journal, keys, tokens
 from firearms.errors import FirearmsError
 from firearms.exchange import trust
 from firearms.signing import b64url_encode
-from firearms.text_rules import counted
+from firearms.text_rules import counted, printable
 from firearms.worker import run_worker
 
 if TYPE_CHECKING:
@@ -50,7 +50,24 @@ def _run_on_uvloop(work: Coroutine[Any, Any, T]) -> T:
     return uvloop.run(work)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Registry(click.Group):
+    """The ``firearms`` group: every argument is text, checked before any command reads it."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        """Refuse an argument that is not UTF-8 (a usage error, exit 2), whichever command it is for.
+
+        Python hands a byte that is not UTF-8 (a Latin-1 terminal's ``ü``) over as a lone surrogate (PEP 383):
+        it would reach the database or a file and fail there with a traceback.
+        """
+        for arg in args:
+            if any("\ud800" <= char <= "\udfff" for char in arg):
+                raise click.UsageError(
+                    f"the argument '{printable(arg)}' is not UTF-8 text: set the terminal to UTF-8", ctx
+                )
+        return super().parse_args(ctx, args)
+
+
+@click.group(cls=_Registry, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--state", help="ISO 3166-1 alpha-2 code of this registry's State [env FIREARMS_STATE]")
 @click.option("--home", type=click.Path(), help="data directory [env FIREARMS_HOME, default ./firearms-home]")
 @click.version_option(package_name="firearms-registry")

@@ -104,3 +104,37 @@ def test_bad_input_is_one_line_and_changes_nothing(
     assert len(errors) == 1, result.stderr
     assert _changes(database) == before
     assert sorted(tmp_path.rglob("*")) == files
+
+
+# An argument that is not UTF-8 text: Python hands a byte that is not UTF-8 (a Latin-1 terminal's "ü", 0xFC) to
+# the program as a lone surrogate (PEP 383). It reached the database, which failed with a traceback.
+NOT_UTF8 = "M\udcfcller"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["token", "create", "--role", "auditor", "--name", NOT_UTF8],
+        ["token", "revoke", NOT_UTF8],
+        ["keys", "revoke", NOT_UTF8, "--reason", "leaked"],
+        ["keys", "cancel", NOT_UTF8, "--reason", "by mistake"],
+        ["keys", "replace", "--reason", NOT_UTF8],
+        ["peers", "disable", NOT_UTF8],
+        ["peers", "add-key", NOT_UTF8, "--public-key", "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"],
+        ["--state", NOT_UTF8, "token", "list"],
+    ],
+    ids=lambda args: " ".join(arg for arg in args if arg != NOT_UTF8),
+)
+def test_an_argument_that_is_not_utf8_is_one_line_and_changes_nothing(
+    args: list[str], env: dict[str, str], database: str
+) -> None:
+    before = _changes(database)
+    result = CliRunner().invoke(main, args, env=env)
+    assert result.exit_code == 2, (result.exception, result.output)
+    assert isinstance(result.exception, SystemExit), result.exception
+    assert "Traceback" not in result.output
+    errors = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1, result.stderr
+    assert "UTF-8" in errors[0]
+    assert "\\udcfc" in errors[0]  # shown escaped, as the terminal cannot print it
+    assert _changes(database) == before
