@@ -39,8 +39,9 @@ class ImportController(Controller):
         pool: PoolDep,
         officer: OfficerDep,
         settings: SettingsDep,
+        # no control character (C0, DEL and C1 as text_rules.CONTROL: NEL, CSI) and no folder: it is stored and shown
         file_name: Annotated[
-            str, QueryParameter(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f/\\]+$(?!\n)")
+            str, QueryParameter(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f-\x9f/\\]+$(?!\n)")
         ] = "upload",
     ) -> ImportResult:
         """Import the body (``Content-Type: text/csv`` or ``application/x-ndjson``, UTF-8) as one batch.

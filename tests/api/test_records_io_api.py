@@ -8,6 +8,7 @@ import io
 import json
 from pathlib import Path
 
+import pytest
 from litestar.testing import AsyncTestClient
 
 from firearms import db, imports
@@ -108,6 +109,29 @@ async def test_export_streams_csv_and_ndjson_with_filters(
     )
     assert reimported.status_code == 201
     assert (reimported.json()["inserted"], reimported.json()["already_registered"]) == (0, 4)
+
+
+@pytest.mark.parametrize(
+    "file_name", ["dealer\u0085.csv", "dealer\u009b31m.csv", "a\x1b.csv", "a/b.csv", "dealer.csv\n"]
+)
+async def test_import_endpoint_refuses_a_file_name_with_a_control_character(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    auth: TokenFactory,
+    conn: db.Conn,
+    file_name: str,
+) -> None:
+    """The file name is stored, journaled and shown: no C0 or C1 control character (NEL, CSI) in it (text_rules)."""
+    headers = await auth("records-officer")
+    body = (CSV_HEADER + "firearm,pistol,Glock GmbH,AT,FN-1,17,GLOCK FN-1\n").encode()
+    response = await client.post(
+        "/api/v1/imports",
+        content=body,
+        params={"file_name": file_name},
+        headers={**headers, "Content-Type": "text/csv"},
+    )
+    assert response.status_code == 400, response.text
+    assert response.json()["type"] == PROBLEM + "invalid-request"
+    assert await counts(conn) == (0, 0, 0, 0)
 
 
 async def test_import_endpoint_refuses_a_compressed_body(
