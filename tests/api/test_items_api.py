@@ -648,15 +648,6 @@ async def test_a_marking_dated_before_the_item_was_made_is_422_in_the_api_and_th
     ]
 
 
-DEACTIVATION_MARK = {
-    "kind": "deactivation",
-    "stamped": "AT BMI 2026",
-    "country": "AT",
-    "symbol_code": "BMI",
-    "year": 2026,
-}
-
-
 @pytest.mark.parametrize("missing", ["country", "symbol_code", "year"])
 async def test_a_deactivation_mark_names_country_verifier_symbol_and_year(
     client: AsyncTestClient,  # type: ignore[type-arg]

@@ -63,6 +63,12 @@ def rifle(serial: str = "SSG08-001", manufacturer: str = "Steyr Mannlicher", **c
     return NewItem(**fields)  # type: ignore[arg-type]
 
 
+async def add_deactivation_mark(conn: db.Conn, item_id: int) -> None:
+    """The deactivation mark the verifier stamps (country, verifier's symbol, year: Reg. 2015/2403 Annex II)."""
+    mark = NewMarking(kind="deactivation", stamped="AT BMI", country="AT", symbol_code="BMI", year=TODAY.year)
+    await items.add_marking(conn, item_id, mark, actor=ACTOR, today=TODAY)
+
+
 def deactivated(certificate_number: str, category_after: DeactivatedCategory | None = None) -> NewEvent:
     """A deactivation verified by another than the deactivator (Reg. 2015/2403 Art. 3), certified today."""
     return NewEvent(
@@ -290,13 +296,7 @@ async def test_item_category_moves_only_with_a_deactivation_or_its_correction(co
     with pytest.raises(asyncpg.RestrictViolationError):  # no event ever moved it: the registration's category
         async with conn.transaction():
             await conn.execute("UPDATE item SET category = 'C' WHERE item_id = $1", item_id)
-    await items.add_marking(
-        conn,
-        item_id,
-        NewMarking(kind="deactivation", stamped="AT BMI", country="AT", symbol_code="BMI", year=TODAY.year),
-        actor=ACTOR,
-        today=TODAY,
-    )
+    await add_deactivation_mark(conn, item_id)
     await item_events.record_event(conn, item_id, deactivated("AT-1"), actor=ACTOR, today=TODAY)
     with pytest.raises(asyncpg.RestrictViolationError):
         async with conn.transaction():
@@ -315,13 +315,7 @@ async def test_item_category_moves_only_with_a_deactivation_or_its_correction(co
 async def test_a_correction_gives_back_the_category_the_items_other_events_give(conn: db.Conn) -> None:
     """The registered category is what the first deactivation found; each deactivation in effect moves it."""
     item_id = (await items.register_item(conn, rifle(category="B"), actor=ACTOR, today=TODAY)).item_id
-    await items.add_marking(
-        conn,
-        item_id,
-        NewMarking(kind="deactivation", stamped="AT BMI", country="AT", symbol_code="BMI", year=TODAY.year),
-        actor=ACTOR,
-        today=TODAY,
-    )
+    await add_deactivation_mark(conn, item_id)
 
     async def record(data: NewEvent) -> tuple[str | None, str | None]:
         recorded = await item_events.record_event(conn, item_id, data, actor=ACTOR, today=TODAY)
@@ -435,13 +429,7 @@ async def test_correcting_an_earlier_event_replays_the_history_or_is_refused(con
 async def deactivated_rifle(conn: db.Conn, serial: str) -> int:
     """A category B rifle deactivated (to category C) with its marking, as Reg. 2015/2403 has it."""
     item_id = (await items.register_item(conn, rifle(serial, category="B"), actor=ACTOR, today=TODAY)).item_id
-    await items.add_marking(
-        conn,
-        item_id,
-        NewMarking(kind="deactivation", stamped="AT BMI", country="AT", symbol_code="BMI", year=TODAY.year),
-        actor=ACTOR,
-        today=TODAY,
-    )
+    await add_deactivation_mark(conn, item_id)
     await item_events.record_event(conn, item_id, deactivated(f"AT-{serial}"), actor=ACTOR, today=TODAY)
     return item_id
 
