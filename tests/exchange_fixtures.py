@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -9,12 +10,13 @@ from pathlib import Path
 from typing import TypeAlias
 
 import asyncpg
+import msgspec
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from api import create_app
-from firearms import bootstrap, db, keys
+from firearms import backup, bootstrap, db, keys
 from firearms.canonical import parse_time
 from firearms.embedded import database_url
 from firearms.exchange import trust
@@ -136,3 +138,37 @@ async def at_de(database: str, pg_admin_uri: str, tmp_path: Path) -> AsyncIterat
         await admin.execute(f'DROP DATABASE IF EXISTS "{de_url.rsplit("/", 1)[1].split("?")[0]}" WITH (FORCE)')
     finally:
         await admin.close()
+
+
+@contextlib.asynccontextmanager
+async def restored(
+    registry: Registry, archive: Path, database: str, *, own_app: bool = False
+) -> AsyncIterator[Registry]:
+    """``registry`` restored from ``archive`` into the empty ``database``, in its own home (so its key files).
+
+    On a connection and a pool of its own, closed after. Its client is ``registry``'s (what its partner's
+    tests post with), or with ``own_app`` one on an app over the restored database.
+    """
+    done = await backup.restore(database, archive, state=registry.state, home=registry.settings.home)
+    assert done.problem is None
+    settings = msgspec.structs.replace(registry.settings, database_url=database)
+    conn = await db.connect(database)
+    pool = await db.create_pool(database, max_size=4)
+    try:
+        again = Registry(
+            state=registry.state,
+            settings=settings,
+            conn=conn,
+            client=registry.client,
+            pool=pool,
+            public_key=registry.public_key,
+        )
+        if not own_app:
+            yield again
+            return
+        async with AsyncTestClient(app=create_app(settings)) as client:
+            again.client = client
+            yield again
+    finally:
+        await conn.close()
+        await pool.close()

@@ -12,16 +12,14 @@ import time
 import uuid
 from typing import TYPE_CHECKING
 
-import msgspec
 import pytest
 from litestar.testing import AsyncTestClient
 
 import tests.exchange_util  # noqa: F401  # registers test.ping
-from api import create_app
-from firearms import backup, db, journal, keys, outbox
+from firearms import backup, journal, keys, outbox
 from firearms.errors import ConflictError, InvalidInputError
 from firearms.exchange import delivery, rotation, trust
-from tests.exchange_fixtures import Registry, at_de
+from tests.exchange_fixtures import Registry, at_de, restored
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -93,21 +91,9 @@ async def _restored_after_revocation(
     assert revoked is not None  # DE took the revocation
     assert await de.conn.fetchval("SELECT max(sequence) FROM notice_inbox WHERE sender = 'AT'") == 4
 
-    restored = await backup.restore(empty_database, path, state="AT", home=at.settings.home)
-    assert restored.problem is None
-    settings = msgspec.structs.replace(at.settings, database_url=empty_database)
-    conn = await db.connect(empty_database)
-    pool = await db.create_pool(empty_database, max_size=4)
-    try:
-        assert await keys.current_key_id(conn) == old  # the backup's key, which DE holds as revoked
-        async with AsyncTestClient(app=create_app(settings)) as client:
-            again = Registry(
-                state="AT", settings=settings, conn=conn, client=client, pool=pool, public_key=at.public_key
-            )
-            yield again, client, old, x, first_receipt
-    finally:
-        await conn.close()
-        await pool.close()
+    async with restored(at, path, empty_database, own_app=True) as again:
+        assert await keys.current_key_id(again.conn) == old  # the backup's key, which DE holds as revoked
+        yield again, again.client, old, x, first_receipt
 
 
 async def test_a_registry_restored_from_before_its_keys_revocation_is_refused_everything_it_signs(

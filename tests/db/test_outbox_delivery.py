@@ -24,7 +24,7 @@ from firearms.exchange.protocol import (
     PROBLEM_BASE,
     decode_receipt,
 )
-from tests.exchange_fixtures import Registry, at_de
+from tests.exchange_fixtures import Registry, at_de, restored
 from tests.exchange_util import OTHER_KEY, partner, signed_receipt
 
 __all__ = ["at_de"]
@@ -525,15 +525,8 @@ async def test_a_notice_the_partner_took_after_the_backup_keeps_its_number_throu
     first_receipt = await at.conn.fetchval("SELECT receipt FROM notice_outbox WHERE notice_id = $1", uuid.UUID(x))
     assert await de.conn.fetchval("SELECT array_agg(sequence ORDER BY sequence) FROM notice_inbox") == [1, 2, 3, 4, 5]
 
-    restored = await backup.restore(empty_database, path, state="AT", home=at.settings.home)
-    assert restored.problem is None
-    settings = msgspec.structs.replace(at.settings, database_url=empty_database)
-    conn = await db.connect(empty_database)
-    pool = await db.create_pool(empty_database, max_size=4)
-    try:
-        again = Registry(
-            state="AT", settings=settings, conn=conn, client=at.client, pool=pool, public_key=at.public_key
-        )
+    async with restored(at, path, empty_database) as again:
+        settings, conn, pool = again.settings, again.conn, again.pool
         assert await conn.fetchval("SELECT sequence FROM notice_outbox WHERE notice_id = $1", uuid.UUID(x)) == 2
         (new,) = await _enqueue(again, 1)
         # straight after the restore, before anything was offered to DE: X may be one DE holds
@@ -562,9 +555,6 @@ async def test_a_notice_the_partner_took_after_the_backup_keeps_its_number_throu
         inbox = await de.conn.fetch("SELECT sequence, notice_id::text FROM notice_inbox ORDER BY sequence")
         assert [row["sequence"] for row in inbox] == [1, 2, 3, 4, 5, 6]
         assert (inbox[1]["notice_id"], inbox[5]["notice_id"]) == (x, new)
-    finally:
-        await conn.close()
-        await pool.close()
 
 
 async def test_a_partner_expecting_a_number_no_notice_here_carries_is_not_sent_the_queue_in_a_loop(
@@ -827,15 +817,8 @@ async def test_a_notice_the_partner_holds_under_another_number_after_a_restore_i
     assert [(row["sequence"], row["notice_id"]) for row in held] == [(1, str(x)), (2, y)]
     first_receipt = await at.conn.fetchval("SELECT receipt FROM notice_outbox WHERE notice_id = $1", uuid.UUID(y))
 
-    restored = await backup.restore(empty_database, path, state="AT", home=at.settings.home)
-    assert restored.problem is None
-    settings = msgspec.structs.replace(at.settings, database_url=empty_database)
-    conn = await db.connect(empty_database)
-    pool = await db.create_pool(empty_database, max_size=4)
-    try:
-        again = Registry(
-            state="AT", settings=settings, conn=conn, client=at.client, pool=pool, public_key=at.public_key
-        )
+    async with restored(at, path, empty_database) as again:
+        settings, conn, pool = again.settings, again.conn, again.pool
         (later,) = await _enqueue(again, 1)
         for _ in range(2):  # the same bytes again: the same answer, nothing stored at DE
             await conn.execute("UPDATE notice_outbox SET next_attempt_at = now() WHERE status = 'queued'")
@@ -864,6 +847,3 @@ async def test_a_notice_the_partner_holds_under_another_number_after_a_restore_i
         inbox = await de.conn.fetch("SELECT sequence, notice_id::text FROM notice_inbox ORDER BY sequence")
         assert [(row["sequence"], row["notice_id"]) for row in inbox] == [(1, str(x)), (2, y), (3, later)]
         assert await conn.fetchval("SELECT count(*) FROM journal_entry WHERE action = 'peer.resequenced'") == 2
-    finally:
-        await conn.close()
-        await pool.close()
