@@ -32,25 +32,27 @@ Complete serials on firearm lines are checked when the licence is used for a shi
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import msgspec
 
 from firearms import consents, items
 from firearms.parties import Party
+from firearms.serials import normalise
 from firearms.store import consents as consent_store
 from firearms.store import licences as licence_store
 from firearms.store import parties as party_store
 
 if TYPE_CHECKING:
     import datetime as dt
+    from collections.abc import Iterable
 
     import asyncpg
 
     from firearms.db import Conn
-    from firearms.licence_object import LicenceObject
+    from firearms.licence_object import LicenceLine, LicenceObject
 
-__all__ = ["Gate", "unmet_gates"]
+__all__ = ["Gate", "Unexportable", "unexportable", "unmet_gates"]
 
 _NEVER_ISSUED = frozenset({"draft", "pending"})
 
@@ -152,23 +154,43 @@ async def _item_gates(conn: Conn, licence: LicenceObject) -> list[Gate]:
     licensed for export by the issue. Only before the first issue: once issued, the licence's own firearms
     become ``exported`` as they leave, and a reinstatement or an amendment must not stop on them.
     """
-    unmet: list[Gate] = []
-    for line in licence.lines:
+    return [
+        Gate(gate="item-not-exportable", state=None, detail=found.detail)
+        for found in await unexportable(conn, licence.lines)
+    ]
+
+
+class Unexportable(NamedTuple):
+    """A serial of a licence line that names only items here that cannot leave as what they are (Art. 10)."""
+
+    line: int
+    serial: str
+    items: list[tuple[int, str]]
+    """The items it names, each ``(item_id, status)``."""
+
+    @property
+    def detail(self) -> str:
+        """The sentence for people."""
+        named = ", ".join(f"item {item_id} ({status})" for item_id, status in self.items)
+        return f"line {self.line}: serial {self.serial!r} is {named} here; only an active item is licensed for export"
+
+
+async def unexportable(
+    conn: Conn, lines: Iterable[LicenceLine], *, judged: frozenset[str] = frozenset()
+) -> list[Unexportable]:
+    """The serials of firearm and component ``lines`` that name only items here that cannot be exported, in line order.
+
+    An item is exportable while ``active`` (:func:`firearms.items.not_exportable`). Serials in ``judged``
+    (normalised) were judged when they were put on the licence and are not judged again.
+    """
+    found: list[Unexportable] = []
+    for line in sorted(lines, key=lambda item: item.line):
         if line.category == "ammunition" or not line.serials:
             continue
-        refused = await items.not_exportable(conn, line.category, line.serials)
-        unmet.extend(
-            Gate(
-                gate="item-not-exportable",
-                state=None,
-                detail=f"line {line.line}: serial {serial} is "
-                + ", ".join(f"item {item_id} ({status})" for item_id, status in refused[serial])
-                + " here; only an active item is licensed for export",
-            )
-            for serial in line.serials
-            if serial in refused
-        )
-    return unmet
+        new = [serial for serial in line.serials if normalise(serial) not in judged]
+        refused = await items.not_exportable(conn, line.category, new)
+        found.extend(Unexportable(line.line, serial, refused[serial]) for serial in new if serial in refused)
+    return found
 
 
 async def _party_gates(conn: Conn, row: asyncpg.Record, today: dt.date, *, lock: bool) -> list[Gate]:

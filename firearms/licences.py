@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from firearms import clock, consents, gates, items, journal, keys, parties
+from firearms import clock, consents, gates, journal, keys, parties
 from firearms.errors import ConflictError, InvalidInputError, NotFoundError
 from firearms.exchange import hooks
 from firearms.licence_object import LicenceObject, told_states
@@ -100,23 +100,16 @@ async def _check_exportable(conn: Conn, draft: LicenceDraft, on_licence: frozens
     Raises:
         InvalidInputError: ``item-not-exportable``, naming the line, the serial and the items with their status.
     """
-    for line in sorted(draft.lines, key=lambda item: item.line):
-        if line.category == "ammunition" or not line.serials:
-            continue
-        new = [serial for serial in line.serials if normalise(serial) not in on_licence]
-        refused = await items.not_exportable(conn, line.category, new)
-        for serial in new:
-            if serial in refused:
-                found = refused[serial]
-                raise InvalidInputError(
-                    f"line {line.line}: serial {serial!r} is "
-                    + ", ".join(f"item {item_id} ({status})" for item_id, status in found)
-                    + " here; only an active item is licensed for export",
-                    code="item-not-exportable",
-                    line=line.line,
-                    serial=serial,
-                    items=[{"item_id": item_id, "status": status} for item_id, status in found],
-                )
+    refused = await gates.unexportable(conn, draft.lines, judged=on_licence)
+    if refused:
+        first = refused[0]
+        raise InvalidInputError(
+            first.detail,
+            code="item-not-exportable",
+            line=first.line,
+            serial=first.serial,
+            items=[{"item_id": item_id, "status": status} for item_id, status in first.items],
+        )
 
 
 async def _content(
