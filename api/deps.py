@@ -110,9 +110,9 @@ async def require_role(asgi: ASGIConnection[Any, Any, Any, Any], route_handler: 
         # by another server's rule): two credentials are refused rather than one of them guessed at.
         raise UnauthenticatedError(f"send one Authorization header, not {len(given)}")
     authorization = given[0] if given else None
-    tokens.bearer_token(authorization)  # no token, no connection: what anyone may send costs no database work
+    token = tokens.bearer_token(authorization)  # no token, no connection: what anyone may send costs no database work
     async with connection(asgi.app.state.pool) as conn:
-        officer = await tokens.authenticate(conn, authorization)
+        officer = await tokens.officer_of(conn, token)
     if officer.role not in roles:
         raise ForbiddenError(
             f"role {officer.role!r} may not do this; allowed: {', '.join(sorted(roles))}",

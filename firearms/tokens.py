@@ -30,6 +30,7 @@ __all__ = [
     "ensure_admin_token",
     "hash_token",
     "list_tokens",
+    "officer_of",
     "revoke_token",
 ]
 
@@ -152,7 +153,16 @@ async def authenticate(conn: Conn, authorization: str | None) -> Officer:
     Raises:
         UnauthenticatedError: no header, not a bearer token, or a token unknown or revoked.
     """
-    row = await store.get_officer_by_token_hash(conn, hash_token(bearer_token(authorization)))
+    return await officer_of(conn, bearer_token(authorization))
+
+
+async def officer_of(conn: Conn, token: str) -> Officer:
+    """The officer holding ``token`` (as :func:`bearer_token` read it from the header).
+
+    Raises:
+        UnauthenticatedError: the token is unknown or revoked.
+    """
+    row = await store.get_officer_by_token_hash(conn, hash_token(token))
     if row is None:
         raise UnauthenticatedError("the token is unknown or revoked")
     return Officer(token_id=row["token_id"], name=row["name"], role=row["role"])
