@@ -305,10 +305,17 @@ async def _receive(
     envelope, signing_input = addressed if addressed is not None else check_addressed(raw, state)
     notice = envelope.notice
     moment = utc_now() if now is None else now
-    ahead = _verify_ahead(envelope, signing_input) if alone else None
+    seen = _SEEN_KEYS.get(envelope.signature.key_id)
+    if seen is not None and alone:
+        ahead: asyncio.Future[bool] | None = _in_thread(verify_notice_signature, envelope, seen, signing_input)
+        verified = None
+    else:
+        ahead = None
+        verified = await _verified_before_lock(conn, envelope, signing_input, moment, seen)
     # One receiver per sender at a time: the sender's inbox is held from here until commit.
     context = await store.receive_context(conn, notice.sender, notice.id, moment)
-    verified = None if ahead is None else (ahead[0], await ahead[1])
+    if ahead is not None and seen is not None:
+        verified = (seen, await ahead)
     key = check_signed(envelope, _trusted_keys(context), moment, signing_input, verified=verified)
     _remember_key(key)
     last: int = context["last_sequence"]
@@ -392,12 +399,25 @@ def _in_thread(function: Callable[..., T], *args: Any) -> asyncio.Future[T]:
     return asyncio.get_running_loop().run_in_executor(_CRYPTO, function, *args)
 
 
-def _verify_ahead(envelope: Envelope, signing_input: bytes) -> tuple[bytes, asyncio.Future[bool]] | None:
-    """Check 5 started on a thread for a key seen before, with that key; used only once check 4 names it."""
-    public_key = _SEEN_KEYS.get(envelope.signature.key_id)
-    if public_key is None:
-        return None
-    return public_key, _in_thread(verify_notice_signature, envelope, public_key, signing_input)
+async def _verified_before_lock(
+    conn: Conn, envelope: Envelope, signing_input: bytes, moment: dt.datetime, seen: bytes | None
+) -> tuple[bytes, bool]:
+    """Checks 3-6 before the sender's inbox is taken, for a notice not alone in flight or under a key never seen.
+
+    Only a notice signed by the sender's key waits for its inbox: a flood of forged ones (anyone can post
+    to the endpoint, naming any sender and key) is refused without the lock, and cannot hold up the
+    sender's genuine notices. A notice alone in flight under a key seen before starts check 5 on a thread
+    instead, while ``receive_context`` is on its way (the sequential path). The checks run again under
+    the lock on the keys read then, with this verification: a key revoked meanwhile still refuses.
+    """
+    if seen is not None and verify_notice_signature(envelope, seen, signing_input):
+        return seen, True
+    # A key never seen, or a signature the key seen before does not verify: the trust list, without the lock,
+    # names the first check that fails (an unknown or revoked key before a bad signature, as PROTOCOL §4 orders).
+    keys = _trusted_keys(await store.sender_keys(conn, envelope.notice.sender))
+    key = check_signed(envelope, keys, moment, signing_input, verified=None if seen is None else (seen, False))
+    _remember_key(key)
+    return key.public_key, True
 
 
 def _remember_key(key: TrustedKey) -> None:

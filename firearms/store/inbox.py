@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 __all__ = [
     "list_inbox_notices",
     "receive_context",
+    "sender_keys",
     "store_received_notice",
     "wrote_in_transaction",
 ]
@@ -25,6 +26,13 @@ async def receive_context(conn: Conn, sender: str, notice_id: str, now: dt.datet
     """Hold the sender's inbox until commit; its keys, ``own_key_id``, ``last_sequence`` and any stored notice."""
     row = await conn.fetchrow(Q["receive_context"], sender, notice_id, now)
     assert row is not None  # noqa: S101  # the function returns one row
+    return row
+
+
+async def sender_keys(conn: Conn, sender: str) -> asyncpg.Record:
+    """The sender's keys on the trust list as :func:`receive_context` gives them, without its lock."""
+    row = await conn.fetchrow(Q["sender_keys"], sender)
+    assert row is not None  # noqa: S101  # an aggregate returns one row
     return row
 
 

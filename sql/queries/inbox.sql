@@ -6,6 +6,14 @@
 SELECT key_ids, public_keys, not_befores, not_afters, revoked_ats, own_key_id, last_sequence, notice, receipt
   FROM receive_context($1, $2, $3);
 
+-- name: sender_keys
+-- Check 3-4 without the sender's lock (a notice whose signature is not yet known good): the sender's keys as
+-- receive_context gives them, NULL arrays when it is not an enabled partner. $1 sender
+SELECT array_agg(k.key_id) AS key_ids, array_agg(k.public_key) AS public_keys, array_agg(k.not_before) AS not_befores,
+       array_agg(k.not_after) AS not_afters, array_agg(k.revoked_at) AS revoked_ats
+  FROM peer_key AS k JOIN peer AS p USING (state)
+ WHERE p.state = $1 AND p.enabled;
+
 -- name: store_received_notice
 -- Store a received notice with its receipt and journal it, in one statement (the caller holds the sender's lock).
 -- $1 sender, $2 notice_id, $3 type, $4 sequence, $5 created_at, $6 in_reply_to, $7 confidentiality, $8 key_id,

@@ -621,3 +621,63 @@ async def test_checks_1_and_2_refuse_without_the_database(tmp_path: Path) -> Non
     finally:
         if running:  # the test failed before it stopped the server
             stop_embedded(home)
+
+
+async def _refused_while_held(client: Client, conn: db.Conn, raw: bytes, *, also: bytes | None = None) -> str:
+    """Receive ``raw`` while this test holds AT's inbox (the lock ``receive_context`` takes); the refusal's code.
+
+    ``also``: a genuine notice received first, which waits for the inbox, so that ``raw`` is not alone in
+    flight. The refusal must come while the inbox is still held: a forged notice never waits for the sender's
+    lock, so a flood of them cannot hold up the sender's genuine notices. (In the receiver's own functions,
+    on connections of their own: the test client's requests do not run beside one another.)
+    """
+    settings: Settings = client.app.state.settings
+    url = settings.database_url
+    assert url is not None
+
+    async def receive(raw: bytes) -> inbox.Delivered:
+        other = await db.connect(url)
+        try:
+            return await inbox.receive_notice(other, raw, state="DE", home=settings.home, time_zone=settings.time_zone)
+        finally:
+            await other.close()
+
+    async with conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock(7310003, hashtext('AT'))")
+        waiting = asyncio.create_task(receive(also)) if also is not None else None
+        if waiting is not None:
+            await asyncio.sleep(0.3)  # the genuine notice is in flight, waiting for the inbox
+            assert not waiting.done()
+        forged = asyncio.create_task(receive(raw))
+        done, _ = await asyncio.wait({forged}, timeout=5)
+    prompt = forged in done
+    outcome = await asyncio.gather(forged, *([waiting] if waiting is not None else []), return_exceptions=True)
+    assert prompt, "the forged notice waited for the sender's inbox"
+    refusal = outcome[0]
+    assert isinstance(refusal, NoticeRefusedError), refusal
+    if waiting is not None:
+        assert isinstance(outcome[1], inbox.Delivered), outcome[1]
+        assert outcome[1].status == "accepted"
+    return refusal.code
+
+
+async def test_a_forged_notice_under_a_key_seen_before_is_refused_without_the_senders_lock(
+    de: tuple[Client, db.Conn],
+) -> None:
+    client, conn = de
+    assert (await _post(client, envelope(AT_KEY, sequence=1))).status_code == 202
+    genuine = json.loads(envelope(AT_KEY, sequence=3))
+    other = json.loads(envelope(AT_KEY, sequence=3, body={"other": True}))
+    forged = {**genuine, "signature": other["signature"]}
+    code = await _refused_while_held(client, conn, json.dumps(forged).encode(), also=envelope(AT_KEY, sequence=2))
+    assert code == "bad-signature"
+    assert await _stored(conn) == (2, 2)
+
+
+async def test_a_notice_under_a_key_never_seen_is_refused_without_the_senders_lock(
+    de: tuple[Client, db.Conn],
+) -> None:
+    client, conn = de
+    stranger = SigningKey.generate()  # a key no receiver in this process has seen
+    assert await _refused_while_held(client, conn, envelope(stranger, sequence=1)) == "unknown-key"
+    assert await _stored(conn) == (0, 0)
