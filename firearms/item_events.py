@@ -19,6 +19,8 @@ transaction. Rules checked here beyond the state machine:
   back to the status its loss, theft or seizure run began in (``active`` or ``deactivated``), what the events
   in effect give (:func:`_replay`, for the recording and for a correction alike), and a firearm seized while
   deactivated is not deactivated again (:mod:`firearms.lifecycle`);
+* Reg. 2015/2403 Art. 7: a deactivated firearm is exported and imported as one; a re-import leads back to the
+  status the export left (``deactivated`` stays deactivated, in its category), replayed like a run's origin;
 * dates: no event after the registry's today, none before the item's year of manufacture, none before
   the latest event in effect (a correction: before the event it corrects); the registration is no bound
   (:func:`firearms.item_rules.check_event_date`);
@@ -270,7 +272,7 @@ def _status_after_correction(
 
 class _Replay(NamedTuple):
     status: Status
-    origin: Status  # where the loss, theft or seizure run the item is in began (lifecycle.run_origin)
+    origin: Status  # where its loss, theft or seizure run began, or the status its export left (lifecycle.run_origin)
     broken: asyncpg.Record | None  # the first event that could not have happened; the replay stops before it
 
 
