@@ -1010,3 +1010,43 @@ async def test_a_tally_above_an_amended_quantity_leaves_nothing_not_a_negative_r
     assert (answer["verdict"], codes(answer)) == ("refuse", ["quantity-exceeds-balance"])
     assert answer["licence"]["lines"] == [{"line": 1, "remaining": 2}, {"line": 2, "remaining": 0}]
     assert await conn.fetchval("SELECT sum(quantity) FROM passage_tally") == 500
+
+
+async def test_a_serial_the_registry_refuses_is_422_on_a_component_line_that_lists_none(
+    cz: Client, conn: db.Conn, auth: TokenFactory
+) -> None:
+    # A component line whose licence line lists no serials compares a serial with nothing: one written in
+    # letters of another script cleared and was recorded as passed, and a Cyrillic A typed for the Latin "A"
+    # of a barrel reported stolen here passed the look-up (which holds only Latin serials). Registrations and
+    # own licences refuse such serials (invalid-serial); so does the check, where nothing vouches for them.
+    # A serial the issuing State listed, in whatever letters, is still checked as listed.
+    foreign = "\u0417\u041a-002"  # Cyrillic ZE KA -002, as a partner's licence may list it
+    rifles = msgspec.structs.replace(LINES[0], serials=["SSG08-001", foreign])
+    barrels = msgspec.structs.replace(BARRELS, quantity=5, serials=[])
+    await receive(conn, at_licence(lines=[rifles, LINES[1], barrels]), state="CZ")
+    headers = await customs(auth)
+    for serial in ("\u0410B-7", "\u017fB-7", "\uff22-7", "B\u00df-7"):  # Cyrillic A, long s, full-width B, sharp s
+        body = check_body(lines=[{"line": 3, "quantity": 1, "serials": [serial]}])
+        response = await cz.post("/api/v1/checks", json=body, headers=headers)
+        assert response.status_code == 422, (serial, response.text)
+        assert response.headers["content-type"].startswith("application/problem+json")
+        problem = response.json()
+        assert (problem["type"].rsplit("/", 1)[-1], problem["line"], problem["serial"]) == (
+            "invalid-serial",
+            3,
+            serial,
+        )
+    assert await conn.fetchval("SELECT count(*) FROM customs_check") == 0
+    assert await conn.fetchval("SELECT count(*) FROM cleared_serial") == 0
+    # the listed foreign serial on the component line: on the licence, but on another line (a person looks)
+    misplaced = await post_check(cz, headers, check_body(lines=[{"line": 3, "quantity": 1, "serials": [foreign]}]))
+    assert [(reason["code"], reason["serial"]) for reason in misplaced["reasons"]] == [
+        ("serial-not-on-licence", foreign)
+    ]
+    # on its line it clears, as the issuing State listed it; a barrel's Latin serial clears on the barrel line
+    listed = await post_check(
+        cz, headers, check_body(lines=[{"line": 1, "quantity": 2, "serials": ["SSG08-001", foreign]}])
+    )
+    assert (listed["verdict"], listed["reasons"]) == ("clear", [])
+    latin = await post_check(cz, headers, check_body(lines=[{"line": 3, "quantity": 1, "serials": ["AB-7"]}]))
+    assert (latin["verdict"], latin["reasons"]) == ("clear", [])
