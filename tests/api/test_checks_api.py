@@ -15,7 +15,7 @@ from litestar.testing import AsyncTestClient
 from api import create_app
 from firearms import bootstrap, clock, db, item_events, items, licences, received
 from firearms.exchange import trust
-from firearms.item_types import NewEvent, NewMarking
+from firearms.item_types import NewEvent, NewItem, NewMarking
 from firearms.licence_object import LicenceLine
 from firearms.licences import LicenceStatus
 from firearms.settings import Settings
@@ -262,6 +262,49 @@ async def test_import_marking_missing_is_held(de: Client, conn: db.Conn, auth: T
     assert [(reason["code"], reason["serial"]) for reason in answer["reasons"]] == [
         ("import-marking-missing", "SSG08-001")
     ]
+
+
+@pytest.mark.parametrize(
+    ("made_in", "exported", "namesake", "held"),
+    [
+        ("DE", True, False, False),  # made here, recorded leaving: coming home, bearing DE's manufacture marking
+        ("DE", False, False, True),  # made here, never recorded leaving: the registry cannot tell it is coming home
+        ("AT", True, False, True),  # made abroad: it needs DE's import marking, whether or not it left once
+        ("DE", True, True, True),  # another maker's unmarked firearm here bears the serial too: a person looks
+    ],
+)
+async def test_a_firearm_made_here_coming_home_is_not_held_for_an_import_marking(
+    made_in: str, exported: bool, namesake: bool, held: bool, de: Client, conn: db.Conn, auth: TokenFactory
+) -> None:
+    # Art. 8(1)(b) marks an imported firearm with its country of import, so that its authorities can trace it; a
+    # firearm this State made bears its marking already, and its records show it left. It was held all the same.
+    await receive(conn, at_licence(), state="DE")
+    marking = NewMarking(
+        kind="manufacture", stamped=f"MADE IN {made_in} SSG08-001", serial="SSG08-001", country=made_in
+    )
+    item = NewItem(
+        kind="firearm",
+        manufacturer="Waffenfabrik",
+        country_of_manufacture=made_in,
+        serial="SSG08-001",
+        firearm_type="rifle",
+        make="Waffenfabrik",
+        model="SSG 08",
+        calibre=".308 Win",
+        markings=[marking],
+    )
+    item_id = (await items.register_item(conn, item, actor="officer:records", today=TODAY)).item_id
+    if exported:
+        left = NewEvent(event="exported", occurred_on=TODAY, country="AT")
+        await item_events.record_event(conn, item_id, left, actor="officer:records", today=TODAY)
+    if namesake:
+        await register_firearm(conn, "SSG08-001")  # a Steyr rifle made in AT, registered here without the marking
+    await register_firearm(conn, "SSG08-002", import_marking="DE")
+    answer = await post_check(de, await customs(auth), check_body("import", crossing_point="DE-Passau"))
+    assert [(reason["code"], reason["serial"]) for reason in answer["reasons"]] == (
+        [("import-marking-missing", "SSG08-001")] if held else []
+    )
+    assert answer["verdict"] == ("hold" if held else "clear")
 
 
 async def test_same_check_id_same_request_gives_the_same_answer_and_debits_once(

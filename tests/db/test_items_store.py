@@ -9,6 +9,7 @@ import pytest
 from firearms import db, imports, item_events, items, serials
 from firearms.errors import ConflictError, InvalidInputError, NotFoundError
 from firearms.item_types import DeactivatedCategory, NewEvent, NewItem, NewMarking
+from firearms.store import keys as key_store
 
 ACTOR = "test:records"
 TODAY = dt.datetime.now(dt.UTC).date()
@@ -27,6 +28,7 @@ RECORD_QUERIES = [
         "insert_markings",
         "list_markings",
         "has_marking",
+        "is_made_here",
         "insert_item_event",
         "list_item_event_kinds",
         "list_item_history",
@@ -105,7 +107,7 @@ async def test_every_records_query_prepares_against_the_schema(conn: db.Conn) ->
         await conn.execute(db.QUERIES["create_item_checked"])
         for name in RECORD_QUERIES:
             await conn.prepare(db.QUERIES[name])
-    assert len(RECORD_QUERIES) == 24
+    assert len(RECORD_QUERIES) == 25
 
 
 async def test_sql_normalisation_agrees_with_python(conn: db.Conn) -> None:
@@ -564,3 +566,36 @@ async def test_corrections_replay_a_deactivated_firearms_export_and_return(conn:
     assert await correct(deactivation) == "active"
     item = await items.get_item(conn, item_id)
     assert (item.status, item.category) == ("active", "B")
+
+
+async def test_a_firearm_made_here_comes_home_without_an_import_marking(conn: db.Conn) -> None:
+    """Art. 8(1)(b) marks a firearm with its country of import; one made here already bears this State's marking.
+
+    A re-import (``imported`` while ``exported``) of a firearm this State made needs no import marking; a foreign
+    firearm's, and an arrival never recorded as leaving, still do.
+    """
+    await key_store.claim_registry_state(conn, "AT", dt.datetime.now(dt.UTC))
+
+    async def returned(item: NewItem, *, exported: bool = True) -> str | None:
+        """The refusal's code when the item (exported first) is recorded imported for good, else ``None``."""
+        history = History(conn, (await items.register_item(conn, item, actor=ACTOR, today=TODAY)).item_id)
+        if exported:
+            await history.event("exported", country="CH")
+        try:
+            async with conn.transaction():
+                await history.event("imported")
+        except ConflictError as refused:
+            return refused.code
+        assert (await items.get_item(conn, history.item_id)).status == "active"
+        return None
+
+    assert await returned(rifle("HM-0001")) is None  # AT-made, its manufacture marking naming no other country
+    stamped_at = NewMarking(kind="manufacture", stamped="STEYR AUSTRIA HM-0002", serial="HM-0002", country="AT")
+    assert await returned(rifle("HM-0002", markings=[stamped_at])) is None
+    german = NewMarking(kind="manufacture", stamped="SAUER GERMANY HM-0003", serial="HM-0003", country="DE")
+    made_in_de = rifle("HM-0003", manufacturer="J. P. Sauer", country_of_manufacture="DE", markings=[german])
+    assert await returned(made_in_de) == "import-marking-missing"
+    # an AT-made firearm marked as made elsewhere is not one this State's marking identifies
+    assert await returned(rifle("HM-0004", markings=[german])) == "import-marking-missing"
+    # an arrival of one this registry never recorded leaving is no return
+    assert await returned(rifle("HM-0005"), exported=False) == "import-marking-missing"
