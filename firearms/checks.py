@@ -36,7 +36,7 @@ from firearms.check_rules import (
 from firearms.errors import ConflictError, InvalidInputError
 from firearms.exchange import hooks
 from firearms.licence_rules import asks_more_of_transit
-from firearms.serials import normalise
+from firearms.serials import normalise, serial_problem
 from firearms.store import checks as store
 from firearms.store import licences as licence_store
 from firearms.text_rules import is_padded
@@ -103,7 +103,8 @@ async def perform_check(
             space around it;
             ``duplicate-line`` or ``duplicate-serial`` — the consignment names a line,
             or a serial (in normalised form), twice; ``invalid-serial`` — a serial without letters or
-            digits (as a licence refuses it); ``serials-not-allowed`` — it gives serials on an
+            digits (as a licence refuses it), or one the registry refuses (another script) on a component
+            line that lists no serials, unless the licence lists it; ``serials-not-allowed`` — it gives serials on an
             ammunition line of the licence.
         ConflictError: ``check-id-conflict`` — the ``check_id`` was used for another request;
             ``serial-already-passed`` or ``quantity-exceeds-balance`` if a writer outside the checks
@@ -119,18 +120,24 @@ async def perform_check(
     if view is not None:
         try:
             _require_no_ammunition_serials(request, view)
+            _require_vouched_serials(request, view)
         except InvalidInputError:
             # A retry of a recorded check answers the first answer, whatever the licence became since (a
-            # later version made the line ammunition); another request under its check_id is the conflict.
+            # later version made the line ammunition, or stopped listing a serial); another request under its
+            # check_id is the conflict.
             replayed = await _replay(conn, request, digest)
             if replayed is None:
                 raise
             return replayed
     facts = context["facts"] or []
+    unmarked = {fact["serial"] for fact in facts if fact["unmarked"]}
+    if unmarked and request.movement == "import":
+        # Art. 8(1)(b): a firearm this State made, coming home, bears its marking already (made_here)
+        unmarked -= await store.list_home_made_returns(conn, sorted(unmarked), state)
     records = RecordsView(
         passed=frozenset(fact["serial"] for fact in facts if fact["passed"]),
         reported=frozenset(fact["serial"] for fact in facts if fact["reported"]),
-        unmarked_imports=frozenset(fact["serial"] for fact in facts if fact["unmarked"]),
+        unmarked_imports=frozenset(unmarked),
     )
     reasons = evaluate(request, view, records, state=state, on=today)
     verdict = verdict_of(reasons)
@@ -287,6 +294,36 @@ def _require_no_ammunition_serials(request: CheckRequest, view: LicenceView) -> 
                 code="serials-not-allowed",
                 line=item.line,
             )
+
+
+def _require_vouched_serials(request: CheckRequest, view: LicenceView) -> None:
+    """A serial on a component line that lists none is one the registry accepts, unless the licence lists it.
+
+    Art. 8(1)(a); README "Serials": a registration and an own licence take Latin letters, digits and the
+    separators only. A partner's licence may list other characters (what its issuing State sent), and a serial
+    is checked against it as listed. A component line that lists no serials compares a serial with nothing:
+    one in another script (a Cyrillic letter read or pasted for a Latin one) cleared, was recorded as passed,
+    and missed this registry's lost-or-stolen look-up, which holds Latin serials only. The officer gives the
+    serial in the Latin letters and digits stamped, or none (a component line needs none).
+
+    Raises:
+        InvalidInputError: ``invalid-serial``, with the ``line`` and the ``serial`` as presented.
+    """
+    listed = frozenset(normalise(serial) for line in view.lines.values() for serial in line.serials)
+    for item in request.lines:
+        line = view.lines.get(item.line)
+        if line is None or line.category != "component" or line.serials:
+            continue
+        for serial in item.serials:
+            problem = serial_problem(serial)
+            if problem is not None and normalise(serial) not in listed:
+                raise InvalidInputError(
+                    f"serial {serial!r} on line {item.line}: {problem}; the licence line lists no serials to"
+                    " compare it with: give it in the Latin letters and digits stamped, or leave it out",
+                    code="invalid-serial",
+                    line=item.line,
+                    serial=serial,
+                )
 
 
 async def licence_view(conn: Conn, request: CheckRequest, context: asyncpg.Record, state: str) -> LicenceView:

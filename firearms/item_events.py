@@ -4,7 +4,9 @@ Records are never edited: every change is an event, in the item's row lock, jour
 transaction. Rules checked here beyond the state machine:
 
 * Art. 8(1)(b): an ``imported`` event needs an import marking on the item, unless the import is
-  temporary for a lawful purpose (``temporary`` with ``purpose``);
+  temporary for a lawful purpose (``temporary`` with ``purpose``), or it is a return (the item ``exported``)
+  of a firearm this State made, bearing its manufacture marking (``made_here``): that marking already names
+  the State whose authorities trace it, and its records here show it left;
 * an item imported for good (a permanent ``imported`` event in effect) is not imported again before an
   ``exported`` event: the second arrival is refused, and so is a correction that would leave two;
 * Art. 8(1)(c): a ``transferred`` event ``from_state_stocks`` (release to civilian use) needs a
@@ -19,6 +21,8 @@ transaction. Rules checked here beyond the state machine:
   back to the status its loss, theft or seizure run began in (``active`` or ``deactivated``), what the events
   in effect give (:func:`_replay`, for the recording and for a correction alike), and a firearm seized while
   deactivated is not deactivated again (:mod:`firearms.lifecycle`);
+* Reg. 2015/2403 Art. 7: a deactivated firearm is exported and imported as one; a re-import leads back to the
+  status the export left (``deactivated`` stays deactivated, in its category), replayed like a run's origin;
 * dates: no event after the registry's today, none before the item's year of manufacture, none before
   the latest event in effect (a correction: before the event it corrects); the registration is no bound
   (:func:`firearms.item_rules.check_event_date`);
@@ -93,7 +97,13 @@ async def _record_event(conn: Conn, item_id: int, data: NewEvent, *, actor: str)
             item_id=item_id,
             event_id=held["event_id"],
         )
-    if data.event == "imported" and not data.temporary and not await store.has_marking(conn, item_id, "import"):
+    if (
+        data.event == "imported"
+        and not data.temporary
+        and not await store.has_marking(conn, item_id, "import")
+        # a return home: a firearm this State made bears its marking already (Art. 8(1)(b))
+        and not (before == "exported" and await store.is_made_here(conn, item_id))
+    ):
         raise ConflictError(
             f"item {item_id} has no import marking: mark it first, or record a temporary import with its purpose",
             code="import-marking-missing",
@@ -270,7 +280,7 @@ def _status_after_correction(
 
 class _Replay(NamedTuple):
     status: Status
-    origin: Status  # where the loss, theft or seizure run the item is in began (lifecycle.run_origin)
+    origin: Status  # where its loss, theft or seizure run began, or the status its export left (lifecycle.run_origin)
     broken: asyncpg.Record | None  # the first event that could not have happened; the replay stops before it
 
 

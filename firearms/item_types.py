@@ -162,12 +162,13 @@ class NewEvent(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     """A lifecycle event to record.
 
     ``temporary`` (with ``purpose``) only on ``imported``: a temporary import for a lawful purpose needs no
-    import marking. ``from_state_stocks`` only on ``transferred``: a release from State stocks to civilian
-    use needs a state-to-civilian marking. ``corrects_event_id`` and ``reason`` on ``corrected``
-    (``corrects_event_id`` null = the registration record itself). ``deactivator``, ``verifier``,
-    ``certificate_number`` and ``certificate_date`` only on ``deactivated``, where all four are required and
-    the verifier is never the deactivator (Art. 9; Reg. 2015/2403 Art. 3). ``category_after`` only on
-    ``deactivated``: the item's category once deactivated, ``C`` when not given (Dir. 2021/555 Annex I).
+    import marking (nor does the return of an exported firearm this State made: ``made_here``).
+    ``from_state_stocks`` only on ``transferred``: a release from State stocks to civilian use needs a
+    state-to-civilian marking. ``corrects_event_id`` and ``reason`` on ``corrected`` (``corrects_event_id``
+    null = the registration record itself). ``deactivator``, ``verifier``, ``certificate_number`` and
+    ``certificate_date`` only on ``deactivated``, where all four are required and the verifier is never the
+    deactivator (Art. 9; Reg. 2015/2403 Art. 3). ``category_after`` only on ``deactivated``: the item's
+    category once deactivated, ``C`` when not given (Dir. 2021/555 Annex I).
     """
 
     event: EventKind

@@ -6,20 +6,20 @@ event in its current state is refused with the current state and the events it a
 status becomes what the item's other events give, replayed from registration
 (:mod:`firearms.item_events`).
 
-=============  ==============================================  ====================================
+=============  ==============================================  ===========================================
 event          allowed in                                       leads to
-=============  ==============================================  ====================================
+=============  ==============================================  ===========================================
 transferred    active, deactivated                              (unchanged)
 lost           active, deactivated                              lost
 stolen         active, deactivated                              stolen
 recovered      lost, stolen, seized                             the status before the run (see below)
 seized         active, lost, stolen, deactivated                seized
 destroyed      active, seized, deactivated                      destroyed
-exported       active                                           exported
-imported       active (arrival), exported (re-import)           active
+exported       active, deactivated                              exported
+imported       active or deactivated (arrival), exported        unchanged; from exported, what left (below)
 deactivated    active, seized (unless seized deactivated)       deactivated
 corrected      every state                                      see above
-=============  ==============================================  ====================================
+=============  ==============================================  ===========================================
 
 A deactivated firearm stays a record the State keeps (it can be reactivated: Reg. 2015/2403): it is lost,
 stolen and seized like any other. ``lost``, ``stolen`` and ``seized`` make a *run*; its *origin* is the
@@ -27,6 +27,12 @@ status the item had when the run began (``active`` or ``deactivated``), and ``re
 it. A firearm seized while deactivated is not deactivated again (it already is): ``deactivated`` is
 refused in a run whose origin is ``deactivated``. The origin is what the item's events in effect give
 (:func:`run_origin`, replayed by :mod:`firearms.item_events`).
+
+A deactivated firearm is exported and imported as one (Reg. 2015/2403 Art. 7: Member States recognise each
+other's deactivation certificates; Reg. 258/2012 Art. 3 leaves it out of export authorisation). An export
+remembers the status the item left in, like a run's origin, and its re-import leads back to it: a deactivated
+firearm comes back ``deactivated`` in its category, never ``active``. An arrival in ``deactivated`` (an item
+registered with its deactivation before it arrived) keeps it ``deactivated``.
 
 ``destroyed`` is terminal: only a correction may follow it. ``imported`` in ``active`` is an arrival: an
 item already imported for good, and not exported since, is refused by :mod:`firearms.item_events`
@@ -91,8 +97,9 @@ TRANSITIONS: dict[EventKind, dict[Status, Status]] = {
     "recovered": {"lost": "active", "stolen": "active", "seized": "active"},
     "seized": {"active": "seized", "lost": "seized", "stolen": "seized", "deactivated": "seized"},
     "destroyed": {"active": "destroyed", "seized": "destroyed", "deactivated": "destroyed"},
-    "exported": {"active": "exported"},
-    "imported": {"active": "active", "exported": "active"},
+    # a deactivated firearm crosses borders as one (Reg. 2015/2403 Art. 7); next_status gives a return what left
+    "exported": {"active": "exported", "deactivated": "exported"},
+    "imported": {"active": "active", "exported": "active", "deactivated": "deactivated"},
     "deactivated": {"active": "deactivated", "seized": "deactivated"},
     "corrected": {status: status for status in STATUSES},
 }
@@ -134,8 +141,11 @@ def run_origin(status: Status, after: Status, origin: Status) -> Status:
     """The origin of the run the item is in after an event moved it from ``status`` to ``after``.
 
     A run begins when an item leaves a status outside :data:`RUN` for one in it, and keeps its origin until
-    it ends; outside a run the origin is the status itself.
+    it ends; an export's origin is the status the item left in (``active`` or ``deactivated``), what its
+    re-import gives back; otherwise the origin is the status itself.
     """
+    if after == "exported":
+        return status
     if after not in RUN:
         return after
     return origin if status in RUN else status
@@ -146,7 +156,7 @@ def after_event(status: Status, event: EventKind, origin: Status) -> Status | No
     after = TRANSITIONS[event].get(status)
     if after is None:
         return None
-    if event == "recovered":
+    if event == "recovered" or (event == "imported" and status == "exported"):
         return origin
     if event == "deactivated" and status == "seized" and origin == "deactivated":
         return None  # it already is: a seized deactivated firearm is recovered or destroyed

@@ -26,6 +26,7 @@ __all__ = [
     "insert_item",
     "insert_item_event",
     "insert_markings",
+    "is_made_here",
     "iter_export_items",
     "list_item_event_kinds",
     "list_item_history",
@@ -93,6 +94,11 @@ async def list_markings(conn: Conn, item_id: int) -> list[asyncpg.Record]:
 async def has_marking(conn: Conn, item_id: int, kind: str) -> bool:
     """Whether the item carries a marking of ``kind``."""
     return bool(await conn.fetchval(Q["has_marking"], item_id, kind))
+
+
+async def is_made_here(conn: Conn, item_id: int) -> bool:
+    """Whether the item was made in the registry's own State and bears its manufacture marking (``made_here``)."""
+    return bool(await conn.fetchval(Q["is_made_here"], item_id))
 
 
 async def insert_item_event(conn: Conn, *values: Any) -> asyncpg.Record:

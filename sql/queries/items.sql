@@ -69,6 +69,11 @@ SELECT marking_id, item_id, kind, stamped, manufacturer, place, country, serial,
 -- Whether an item carries a marking of a kind. $1 item_id, $2 kind
 SELECT EXISTS (SELECT 1 FROM marking WHERE item_id = $1 AND kind = $2);
 
+-- name: is_made_here
+-- Whether the item is a firearm made in the State this database speaks for, bearing its manufacture marking
+-- (made_here); false while no State is recorded. $1 item_id
+SELECT coalesce((SELECT made_here($1, state) FROM registry_state), false);
+
 -- name: insert_item_event
 -- A lifecycle event. $1 item_id, $2 event, $3 status_before, $4 status_after, $5 occurred_on, $6 from_party, $7 to_party, $8 document, $9 country, $10 temporary, $11 from_state_stocks, $12 purpose, $13 corrects_event_id, $14 reason, $15 note, $16 recorded_at, $17 recorded_by, $18 deactivator, $19 verifier, $20 certificate_number, $21 certificate_date, $22 category_before, $23 category_after
 INSERT INTO item_event (item_id, event, status_before, status_after, occurred_on, from_party, to_party, document,

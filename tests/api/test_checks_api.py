@@ -15,7 +15,7 @@ from litestar.testing import AsyncTestClient
 from api import create_app
 from firearms import bootstrap, clock, db, item_events, items, licences, received
 from firearms.exchange import trust
-from firearms.item_types import NewEvent, NewMarking
+from firearms.item_types import NewEvent, NewItem, NewMarking
 from firearms.licence_object import LicenceLine
 from firearms.licences import LicenceStatus
 from firearms.settings import Settings
@@ -262,6 +262,49 @@ async def test_import_marking_missing_is_held(de: Client, conn: db.Conn, auth: T
     assert [(reason["code"], reason["serial"]) for reason in answer["reasons"]] == [
         ("import-marking-missing", "SSG08-001")
     ]
+
+
+@pytest.mark.parametrize(
+    ("made_in", "exported", "namesake", "held"),
+    [
+        ("DE", True, False, False),  # made here, recorded leaving: coming home, bearing DE's manufacture marking
+        ("DE", False, False, True),  # made here, never recorded leaving: the registry cannot tell it is coming home
+        ("AT", True, False, True),  # made abroad: it needs DE's import marking, whether or not it left once
+        ("DE", True, True, True),  # another maker's unmarked firearm here bears the serial too: a person looks
+    ],
+)
+async def test_a_firearm_made_here_coming_home_is_not_held_for_an_import_marking(
+    made_in: str, exported: bool, namesake: bool, held: bool, de: Client, conn: db.Conn, auth: TokenFactory
+) -> None:
+    # Art. 8(1)(b) marks an imported firearm with its country of import, so that its authorities can trace it; a
+    # firearm this State made bears its marking already, and its records show it left. It was held all the same.
+    await receive(conn, at_licence(), state="DE")
+    marking = NewMarking(
+        kind="manufacture", stamped=f"MADE IN {made_in} SSG08-001", serial="SSG08-001", country=made_in
+    )
+    item = NewItem(
+        kind="firearm",
+        manufacturer="Waffenfabrik",
+        country_of_manufacture=made_in,
+        serial="SSG08-001",
+        firearm_type="rifle",
+        make="Waffenfabrik",
+        model="SSG 08",
+        calibre=".308 Win",
+        markings=[marking],
+    )
+    item_id = (await items.register_item(conn, item, actor="officer:records", today=TODAY)).item_id
+    if exported:
+        left = NewEvent(event="exported", occurred_on=TODAY, country="AT")
+        await item_events.record_event(conn, item_id, left, actor="officer:records", today=TODAY)
+    if namesake:
+        await register_firearm(conn, "SSG08-001")  # a Steyr rifle made in AT, registered here without the marking
+    await register_firearm(conn, "SSG08-002", import_marking="DE")
+    answer = await post_check(de, await customs(auth), check_body("import", crossing_point="DE-Passau"))
+    assert [(reason["code"], reason["serial"]) for reason in answer["reasons"]] == (
+        [("import-marking-missing", "SSG08-001")] if held else []
+    )
+    assert answer["verdict"] == ("hold" if held else "clear")
 
 
 async def test_same_check_id_same_request_gives_the_same_answer_and_debits_once(
@@ -1010,3 +1053,43 @@ async def test_a_tally_above_an_amended_quantity_leaves_nothing_not_a_negative_r
     assert (answer["verdict"], codes(answer)) == ("refuse", ["quantity-exceeds-balance"])
     assert answer["licence"]["lines"] == [{"line": 1, "remaining": 2}, {"line": 2, "remaining": 0}]
     assert await conn.fetchval("SELECT sum(quantity) FROM passage_tally") == 500
+
+
+async def test_a_serial_the_registry_refuses_is_422_on_a_component_line_that_lists_none(
+    cz: Client, conn: db.Conn, auth: TokenFactory
+) -> None:
+    # A component line whose licence line lists no serials compares a serial with nothing: one written in
+    # letters of another script cleared and was recorded as passed, and a Cyrillic A typed for the Latin "A"
+    # of a barrel reported stolen here passed the look-up (which holds only Latin serials). Registrations and
+    # own licences refuse such serials (invalid-serial); so does the check, where nothing vouches for them.
+    # A serial the issuing State listed, in whatever letters, is still checked as listed.
+    foreign = "\u0417\u041a-002"  # Cyrillic ZE KA -002, as a partner's licence may list it
+    rifles = msgspec.structs.replace(LINES[0], serials=["SSG08-001", foreign])
+    barrels = msgspec.structs.replace(BARRELS, quantity=5, serials=[])
+    await receive(conn, at_licence(lines=[rifles, LINES[1], barrels]), state="CZ")
+    headers = await customs(auth)
+    for serial in ("\u0410B-7", "\u017fB-7", "\uff22-7", "B\u00df-7"):  # Cyrillic A, long s, full-width B, sharp s
+        body = check_body(lines=[{"line": 3, "quantity": 1, "serials": [serial]}])
+        response = await cz.post("/api/v1/checks", json=body, headers=headers)
+        assert response.status_code == 422, (serial, response.text)
+        assert response.headers["content-type"].startswith("application/problem+json")
+        problem = response.json()
+        assert (problem["type"].rsplit("/", 1)[-1], problem["line"], problem["serial"]) == (
+            "invalid-serial",
+            3,
+            serial,
+        )
+    assert await conn.fetchval("SELECT count(*) FROM customs_check") == 0
+    assert await conn.fetchval("SELECT count(*) FROM cleared_serial") == 0
+    # the listed foreign serial on the component line: on the licence, but on another line (a person looks)
+    misplaced = await post_check(cz, headers, check_body(lines=[{"line": 3, "quantity": 1, "serials": [foreign]}]))
+    assert [(reason["code"], reason["serial"]) for reason in misplaced["reasons"]] == [
+        ("serial-not-on-licence", foreign)
+    ]
+    # on its line it clears, as the issuing State listed it; a barrel's Latin serial clears on the barrel line
+    listed = await post_check(
+        cz, headers, check_body(lines=[{"line": 1, "quantity": 2, "serials": ["SSG08-001", foreign]}])
+    )
+    assert (listed["verdict"], listed["reasons"]) == ("clear", [])
+    latin = await post_check(cz, headers, check_body(lines=[{"line": 3, "quantity": 1, "serials": ["AB-7"]}]))
+    assert (latin["verdict"], latin["reasons"]) == ("clear", [])

@@ -9,6 +9,7 @@ import pytest
 from firearms import db, imports, item_events, items, serials
 from firearms.errors import ConflictError, InvalidInputError, NotFoundError
 from firearms.item_types import DeactivatedCategory, NewEvent, NewItem, NewMarking
+from firearms.store import keys as key_store
 
 ACTOR = "test:records"
 TODAY = dt.datetime.now(dt.UTC).date()
@@ -27,6 +28,7 @@ RECORD_QUERIES = [
         "insert_markings",
         "list_markings",
         "has_marking",
+        "is_made_here",
         "insert_item_event",
         "list_item_event_kinds",
         "list_item_history",
@@ -105,7 +107,7 @@ async def test_every_records_query_prepares_against_the_schema(conn: db.Conn) ->
         await conn.execute(db.QUERIES["create_item_checked"])
         for name in RECORD_QUERIES:
             await conn.prepare(db.QUERIES[name])
-    assert len(RECORD_QUERIES) == 24
+    assert len(RECORD_QUERIES) == 25
 
 
 async def test_sql_normalisation_agrees_with_python(conn: db.Conn) -> None:
@@ -489,3 +491,111 @@ async def test_a_correction_replays_a_recovery_back_to_where_its_run_began(conn:
         )
         == "active"
     )
+
+
+async def test_a_deactivated_firearm_is_exported_and_imported_and_stays_deactivated(conn: db.Conn) -> None:
+    """Reg. 2015/2403 Art. 7: a deactivated firearm crosses borders as one; export and re-import never reactivate it."""
+    item_id = await deactivated_rifle(conn, "DX-0001")
+    history = History(conn, item_id)
+
+    async def state() -> tuple[str, str | None]:
+        item = await items.get_item(conn, item_id)
+        return item.status, item.category
+
+    await history.event("exported", country="DE")
+    assert await state() == ("exported", "C")
+    with pytest.raises(ConflictError) as refused:  # abroad: only its return (or a correction) can follow
+        async with conn.transaction():
+            await history.event("transferred", to_party="Museum Wien")
+    assert refused.value.facts["allowed_events"] == ["imported", "corrected"]
+    back = await history.event("imported", temporary=True, purpose="return from an exhibition")
+    assert await state() == ("deactivated", "C")  # back as it left: deactivated, category C, no new deactivation
+    assert await conn.fetchval("SELECT status_after FROM item_event WHERE event_id = $1", back) == "deactivated"
+    with pytest.raises(ConflictError) as again:  # and so not deactivated a second time
+        async with conn.transaction():
+            await item_events.record_event(conn, item_id, deactivated("AT-DX-again"), actor=ACTOR, today=TODAY)
+    assert again.value.code == "illegal-transition"
+    assert "deactivated" not in again.value.facts["allowed_events"]
+    assert {"exported", "imported"} <= set(again.value.facts["allowed_events"])
+    # a firearm never deactivated still comes back active
+    active = History(conn, (await items.register_item(conn, rifle("DX-0002"), actor=ACTOR, today=TODAY)).item_id)
+    await active.event("exported", country="DE")
+    recorded = await item_events.record_event(
+        conn,
+        active.item_id,
+        NewEvent(event="imported", occurred_on=TODAY, temporary=True, purpose="repair"),
+        actor=ACTOR,
+        today=TODAY,
+    )
+    assert recorded.status_after == "active"
+
+
+async def test_a_deactivated_firearm_arrives_deactivated(conn: db.Conn) -> None:
+    """Registered with its foreign deactivation (mutual recognition) before it arrives: the arrival keeps it so."""
+    item_id = await deactivated_rifle(conn, "DX-0003")
+    history = History(conn, item_id)
+    await history.event("imported", temporary=True, purpose="exhibition")
+    item = await items.get_item(conn, item_id)
+    assert (item.status, item.category) == ("deactivated", "C")
+    mark = NewMarking(kind="import", stamped=f"AT {TODAY.year % 100:02d}", country="AT", year=TODAY.year)
+    await items.add_marking(conn, item_id, mark, actor=ACTOR, today=TODAY)
+    await history.event("imported")  # the temporary import became permanent: one arrival
+    with pytest.raises(ConflictError) as twice:
+        async with conn.transaction():
+            await history.event("imported")
+    assert twice.value.code == "already-imported"
+
+
+async def test_corrections_replay_a_deactivated_firearms_export_and_return(conn: db.Conn) -> None:
+    """The replay gives a return the status its export left, the same way when recorded and when corrected."""
+    item_id = await deactivated_rifle(conn, "DX-0004")
+    deactivation = await conn.fetchval("SELECT min(event_id) FROM item_event WHERE item_id = $1", item_id)
+    history = History(conn, item_id)
+    event, correct = history.event, history.correct
+
+    exported = await event("exported", country="DE")
+    back = await event("imported", temporary=True, purpose="exhibition")
+    assert await correct(back) == "exported"  # the return undone: abroad again, left deactivated
+    await event("imported", temporary=True, purpose="exhibition")
+    assert (await items.get_item(conn, item_id)).status == "deactivated"
+    # the export undone: the return stands as an arrival of the deactivated firearm
+    assert await correct(exported) == "deactivated"
+    await event("exported", country="CH")
+    await event("imported", temporary=True, purpose="exhibition")
+    # without the deactivation the firearm left and came back active, in its registered category
+    assert await correct(deactivation) == "active"
+    item = await items.get_item(conn, item_id)
+    assert (item.status, item.category) == ("active", "B")
+
+
+async def test_a_firearm_made_here_comes_home_without_an_import_marking(conn: db.Conn) -> None:
+    """Art. 8(1)(b) marks a firearm with its country of import; one made here already bears this State's marking.
+
+    A re-import (``imported`` while ``exported``) of a firearm this State made needs no import marking; a foreign
+    firearm's, and an arrival never recorded as leaving, still do.
+    """
+    await key_store.claim_registry_state(conn, "AT", dt.datetime.now(dt.UTC))
+
+    async def returned(item: NewItem, *, exported: bool = True) -> str | None:
+        """The refusal's code when the item (exported first) is recorded imported for good, else ``None``."""
+        history = History(conn, (await items.register_item(conn, item, actor=ACTOR, today=TODAY)).item_id)
+        if exported:
+            await history.event("exported", country="CH")
+        try:
+            async with conn.transaction():
+                await history.event("imported")
+        except ConflictError as refused:
+            return refused.code
+        assert (await items.get_item(conn, history.item_id)).status == "active"
+        return None
+
+    assert await returned(rifle("HM-0001")) is None  # AT-made, its manufacture marking naming no other country
+    stamped_at = NewMarking(kind="manufacture", stamped="STEYR AUSTRIA HM-0002", serial="HM-0002", country="AT")
+    assert await returned(rifle("HM-0002", markings=[stamped_at])) is None
+    german = NewMarking(kind="manufacture", stamped="SAUER GERMANY HM-0003", serial="HM-0003", country="DE")
+    made_in_de = rifle("HM-0003", manufacturer="J. P. Sauer", country_of_manufacture="DE", markings=[german])
+    assert await returned(made_in_de) == "import-marking-missing"
+    # an AT-made firearm marked as made elsewhere is not one this State's marking identifies
+    assert await returned(rifle("HM-0004", markings=[german])) == "import-marking-missing"
+    # an arrival of one this registry never recorded leaving is no return
+    assert await returned(rifle("HM-0005"), exported=False) == "import-marking-missing"
