@@ -25,12 +25,12 @@ from litestar.exceptions import HTTPException, SerializationException, Validatio
 from litestar.handlers.base import BaseRouteHandler
 from litestar.params import SkipValidation
 
-from api.problems import plain_name
 from firearms import tokens
 from firearms.canonical import key_named_twice
 from firearms.db import Conn, Pool
 from firearms.errors import ForbiddenError, UnauthenticatedError
 from firearms.settings import Settings
+from firearms.text_rules import plain_name
 from firearms.tokens import Officer
 
 __all__ = [

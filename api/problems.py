@@ -29,9 +29,9 @@ from firearms.errors import (
     NotFoundError,
     UnauthenticatedError,
 )
-from firearms.text_rules import printable
+from firearms.text_rules import printable, without_input
 
-__all__ = ["PROBLEM_BASE", "PROBLEM_MEDIA_TYPE", "TITLES", "exception_handlers", "plain_name", "problem_response"]
+__all__ = ["PROBLEM_BASE", "PROBLEM_MEDIA_TYPE", "TITLES", "exception_handlers", "problem_response"]
 
 PROBLEM_BASE = "tag:firearms-registry,2026:problems/"
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -273,17 +273,7 @@ def _http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response
 _MISSING = re.compile(r"Missing required (?P<source>\w+) parameter '(?P<key>[^']+)' for path ")
 # msgspec quotes the value it refused: "Invalid enum value '<script>'", "Invalid value 'x'", "Invalid value 7"
 _NOT_ONE_OF = re.compile(r"Invalid (?:enum )?value ")
-_UNKNOWN_FIELD = re.compile(r"Object contains unknown field `(?P<name>.*)`", re.DOTALL)
-_PLAIN_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 _PARAMETERS = frozenset({"query", "path", "header", "cookie"})
-
-
-def plain_name(name: str) -> str | None:
-    """``name`` when it is a plain name (letters, digits, ``_.-``, at most 64), safe to quote back; else ``None``.
-
-    A field or query parameter name the caller chose is quoted in a problem only then (README "Security").
-    """
-    return name if _PLAIN_NAME.fullmatch(name) else None
 
 
 def _public_errors(detail: str, extra: Any) -> list[dict[str, Any]] | None:
@@ -312,12 +302,11 @@ def _public_error(item: Any) -> dict[str, Any]:
         message = f"query parameter '{key}' must be a State's ISO 3166-1 alpha-2 code: two letters, such as DE or de"
     elif _NOT_ONE_OF.match(message):
         message = f"{parameter} is not one of the values it takes (/schema/openapi.json lists them)"
-    elif unknown := _UNKNOWN_FIELD.fullmatch(message):
-        name = plain_name(unknown["name"])
-        message = "Object contains an unknown field" if name is None else f"Object contains unknown field `{name}`"
-    elif source in _PARAMETERS and message.startswith(("Expected ", "Invalid ")):
-        # msgspec's words, which do not say which parameter (errors[].key does, the detail did not)
-        message = f"{parameter}: {message[0].lower()}{message[1:]}"
+    else:
+        message = without_input(message)  # an unknown field is named only when its name is plain
+        if source in _PARAMETERS and message.startswith(("Expected ", "Invalid ")):
+            # msgspec's words, which do not say which parameter (errors[].key does, the detail did not)
+            message = f"{parameter}: {message[0].lower()}{message[1:]}"
     return {"message": message, "key": key, "source": source}
 
 

@@ -12,6 +12,7 @@ import pytest
 from litestar.testing import AsyncTestClient
 
 from tests.conftest import TokenFactory
+from tests.exchange_util import AT_KEY, envelope
 
 PROBLEM = "tag:firearms-registry,2026:problems/invalid-request"
 HOSTILE = "<script>alert(1)</script>"
@@ -137,3 +138,36 @@ async def test_a_key_named_twice_is_named_only_when_its_name_is_plain(
     response = await client.post("/api/v1/tokens", content=plain, headers=admin)
     assert response.status_code == 400, response.text
     assert response.json()["detail"] == "Object names the key `name` twice"
+
+
+MALFORMED = "tag:firearms-exchange,2026:problems/malformed-notice"
+
+
+@pytest.mark.parametrize(
+    ("raw", "detail"),
+    [
+        (b'{"<script>": 1}', "the envelope is malformed: Object contains an unknown field"),
+        (b'{"zz_extra": 1}', "the envelope is malformed: Object contains unknown field `zz_extra`"),
+        (
+            envelope(AT_KEY, recipient="AT", confidentiality=HOSTILE),
+            "the envelope is malformed: Invalid value: not one of those the field takes"
+            " - at `$.notice.confidentiality`",
+        ),
+        (
+            envelope(AT_KEY, recipient="AT").replace(b'"firearms-exchange/1"', b'"<script>alert(1)</script>"'),
+            "the protocol is not 'firearms-exchange/1'",
+        ),
+    ],
+)
+async def test_a_malformed_envelope_is_refused_without_quoting_the_senders_text(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    raw: bytes,
+    detail: str,
+) -> None:
+    """The partner surface takes anyone's POST: PROTOCOL §4 check 1 says what is wrong, never the text sent."""
+    response = await client.post("/exchange/v1/notices", content=raw, headers={"Content-Type": "application/json"})
+    assert response.status_code == 400, response.text
+    problem = response.json()
+    assert problem["type"] == MALFORMED
+    assert problem["detail"] == detail
+    assert "<" not in response.text
