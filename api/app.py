@@ -11,7 +11,7 @@ from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.exceptions import NotFoundException
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import ScalarRenderPlugin
+from litestar.openapi.plugins import JsonRenderPlugin
 
 from api import (
     checks,
@@ -41,8 +41,9 @@ __all__ = ["create_app"]
 def _schema_page_not_found(request: Request) -> None:  # type: ignore[type-arg]
     """An unknown page under ``/schema`` is the ``not-found`` problem every other unknown path is (README "Bad input").
 
-    Litestar answers ``/schema/{path}`` that no renderer serves with an HTML page of its own, before any
-    exception handler: its handler is the only one under ``/schema`` with a ``path`` parameter, so it is refused here.
+    Litestar answers ``/schema/{path}`` that no renderer serves (``/schema/scalar`` too, now that no viewer is
+    mounted) with an HTML page of its own, before any exception handler: its handler is the only one under
+    ``/schema`` with a ``path`` parameter, so it is refused here.
     """
     if "path" in request.path_params:
         raise NotFoundException
@@ -115,7 +116,10 @@ def create_app(settings: Settings, *, database_url: str | None = None) -> Litest
                 return_dto=None,
                 before_request=_schema_page_not_found,
             ),
-            render_plugins=[ScalarRenderPlugin()],
+            # The document only, at /schema and /schema/openapi.json: no HTML viewer. Litestar's viewers load their
+            # script from a CDN into the registry's origin, where officers hold bearer tokens, and show nothing at an
+            # air-gapped border post; no well-kept package ships one to serve from here (README "Security").
+            render_plugins=[JsonRenderPlugin()],
         ),
         debug=False,
     )

@@ -30,6 +30,7 @@ from firearms.canonical import key_named_twice
 from firearms.db import Conn, Pool
 from firearms.errors import ForbiddenError, UnauthenticatedError
 from firearms.settings import Settings
+from firearms.text_rules import plain_name
 from firearms.tokens import Officer
 
 __all__ = [
@@ -196,7 +197,8 @@ async def require_json(request: Request[Any, Any, Any]) -> None:
         raise HTTPException(status_code=400, detail=f"the body is not UTF-8: {exc.reason} at byte {exc.start}") from exc
     twice = _key_twice(await request.body())
     if twice is not None:
-        message = f"Object names the key `{twice}` twice"
+        plain = plain_name(twice)  # quoted back only when it is a plain name (README "Security")
+        message = "Object names a key twice" if plain is None else f"Object names the key `{plain}` twice"
         raise ValidationException(detail=message, extra=[{"message": message, "key": "data", "source": "body"}])
     try:
         msgspec.convert(body, data.annotation, strict=True)
@@ -231,8 +233,13 @@ def _refuse_repeated_query(request: Request[Any, Any, Any]) -> None:
     seen: set[str] = set()
     for name, _ in request.query_params.multi_items():
         if name in seen:
-            message = f"the query parameter `{name}` is given twice: give it once"
-            raise ValidationException(detail=message, extra=[{"message": message, "key": name, "source": "query"}])
+            plain = plain_name(name)  # quoted back only when it is a plain name (README "Security")
+            message = (
+                "a query parameter is given twice: give it once"
+                if plain is None
+                else f"the query parameter `{plain}` is given twice: give it once"
+            )
+            raise ValidationException(detail=message, extra=[{"message": message, "key": plain, "source": "query"}])
         seen.add(name)
 
 

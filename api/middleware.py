@@ -28,6 +28,9 @@ _SANE = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 
 _NOSNIFF = (b"x-content-type-options", b"nosniff")
+# Every answer is JSON but the printable documents, which send their own policy: opened as a page (a problem that
+# quotes the caller, the OpenAPI document at /schema), it runs nothing, loads nothing and no site may frame it.
+_CSP = (b"content-security-policy", b"default-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
 # An officer's answer may hold a new token's secret or a person's name and address: no browser or proxy keeps it.
 _NO_STORE = (b"cache-control", b"no-store")
 _OFFICER_API = "/api/v1/"
@@ -37,7 +40,8 @@ class RequestIdMiddleware:
     """Give every request an id, echo it in ``X-Request-Id`` and log one line when it ends.
 
     It also adds, to every response, ``X-Content-Type-Options: nosniff`` (a problem may quote what the caller
-    sent: it stays JSON, never read as a page) and, to every answer under ``/api/v1`` that sets no
+    sent: it stays JSON, never read as a page), a ``Content-Security-Policy`` under which nothing runs or loads
+    unless the answer sets its own (the printable documents do) and, to every answer under ``/api/v1`` that sets no
     ``Cache-Control`` of its own, ``Cache-Control: no-store`` (README "Security"): here because this is the
     one place that sees every response, the router's own 404 and 405 and the guard's 401 included.
     """
@@ -69,6 +73,8 @@ class RequestIdMiddleware:
                 added = [header]
                 if b"x-content-type-options" not in names:
                     added.append(_NOSNIFF)
+                if b"content-security-policy" not in names:
+                    added.append(_CSP)
                 if officer and b"cache-control" not in names:
                     added.append(_NO_STORE)
                 message["headers"] = [*headers, *added]

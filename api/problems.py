@@ -8,6 +8,7 @@ unexpected is a 500 with nothing internal in it.
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 import asyncpg
@@ -28,7 +29,7 @@ from firearms.errors import (
     NotFoundError,
     UnauthenticatedError,
 )
-from firearms.text_rules import printable
+from firearms.text_rules import printable, without_input
 
 __all__ = ["PROBLEM_BASE", "PROBLEM_MEDIA_TYPE", "TITLES", "exception_handlers", "problem_response"]
 
@@ -258,24 +259,55 @@ def _http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response
     code = _HTTP_CODES.get(status, "invalid-request")
     facts: dict[str, Any] = {}
     detail = str(exc.detail)
-    if isinstance(exc, ValidationException) and isinstance(exc.extra, list):
-        facts["errors"] = [_public_error(item) for item in exc.extra]
-        detail = "; ".join(error["message"] for error in facts["errors"]) or "the request does not match its schema"
+    if isinstance(exc, ValidationException) and (errors := _public_errors(detail, exc.extra)) is not None:
+        facts["errors"] = errors
+        detail = "; ".join(error["message"] for error in errors) or "the request does not match its schema"
+    elif isinstance(exc, ValidationException):  # none raised with a URL in it but the two above; cut one all the same
+        detail = detail.split(" for path ", maxsplit=1)[0]
     elif status == 413:
         detail = "the request body exceeds this endpoint's size limit"
     return problem_response(request, status, code, detail, facts, headers=dict(exc.headers or {}) or None)
 
 
+# Litestar: "Missing required query parameter 'q' for path /api/v1/items/search?serial=..." (header, cookie alike)
+_MISSING = re.compile(r"Missing required (?P<source>\w+) parameter '(?P<key>[^']+)' for path ")
+# msgspec quotes the value it refused: "Invalid enum value '<script>'", "Invalid value 'x'", "Invalid value 7"
+_NOT_ONE_OF = re.compile(r"Invalid (?:enum )?value ")
+_PARAMETERS = frozenset({"query", "path", "header", "cookie"})
+
+
+def _public_errors(detail: str, extra: Any) -> list[dict[str, Any]] | None:
+    """Litestar's validation errors as the problem's ``errors`` lists them: never the URL nor a value the caller sent.
+
+    A missing parameter comes without a list: Litestar's detail names it, then ends "for path <the URL, query
+    string and all>" -- the caller's text, handed back. Only the parameter and its place are kept.
+    """
+    if isinstance(extra, list):
+        return [_public_error(item) for item in extra]
+    if missing := _MISSING.match(detail):
+        message = f"{missing['source']} parameter '{missing['key']}' is required"
+        return [{"message": message, "key": missing["key"], "source": missing["source"]}]
+    return None
+
+
 def _public_error(item: Any) -> dict[str, Any]:
-    if isinstance(item, dict):
-        message, key, source = str(item.get("message", "")), item.get("key"), item.get("source")
-        if source == "query" and key in STATE_QUERIES and "matching regex" in message:
-            # the pattern is the rule, not words for the officer who typed ?recipient=Germany
-            message = (
-                f"query parameter '{key}' must be a State's ISO 3166-1 alpha-2 code: two letters, such as DE or de"
-            )
-        return {"message": message, "key": key, "source": source}
-    return {"message": str(item), "key": None, "source": None}
+    """One of Litestar's validation errors as the problem's ``errors`` lists it: never a value the caller sent."""
+    if not isinstance(item, dict):
+        return {"message": "the request does not match its schema", "key": None, "source": None}  # never the item
+    message, key, source = str(item.get("message", "")), item.get("key"), item.get("source")
+    source = getattr(source, "value", source)  # Litestar's ParamType, a str Enum: its value, "query"
+    parameter = f"{source} parameter '{key}'" if source in _PARAMETERS else f"'{key}'"
+    if source == "query" and key in STATE_QUERIES and "matching regex" in message:
+        # the pattern is the rule, not words for the officer who typed ?recipient=Germany
+        message = f"query parameter '{key}' must be a State's ISO 3166-1 alpha-2 code: two letters, such as DE or de"
+    elif _NOT_ONE_OF.match(message):
+        message = f"{parameter} is not one of the values it takes (/schema/openapi.json lists them)"
+    else:
+        message = without_input(message)  # an unknown field is named only when its name is plain
+        if source in _PARAMETERS and message.startswith(("Expected ", "Invalid ")):
+            # msgspec's words, which do not say which parameter (errors[].key does, the detail did not)
+            message = f"{parameter}: {message[0].lower()}{message[1:]}"
+    return {"message": message, "key": key, "source": source}
 
 
 def _unstorable_text(request: Request[Any, Any, Any], exc: asyncpg.PostgresError) -> Response[dict[str, Any]]:

@@ -102,6 +102,9 @@ def _api_server(settings: Settings, url: str) -> uvicorn.Server:
             access_log=False,
             lifespan="on",
             http=BoundedHttpToolsProtocol,  # httptools, with a bound on a request's line and headers
+            # No "Server: uvicorn": naming the software and so its known flaws helps no client (README "Security").
+            # Date stays: RFC 9110 §6.6.1 asks an origin server with a clock for it, and caches read it.
+            server_header=False,
         )
     )
 

@@ -21,7 +21,9 @@ __all__ = [
     "counted",
     "is_http_base_url",
     "is_padded",
+    "plain_name",
     "printable",
+    "without_input",
 ]
 
 STATE_CODE_PATTERN = r"^[A-Z]{2}$(?!\n)"
@@ -85,3 +87,35 @@ def is_http_base_url(url: str) -> bool:
     except ValueError:
         return False
     return bool(parts.hostname) and "@" not in parts.netloc and port != 0
+
+
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+# msgspec's location of an error: the Struct's own field names, array indexes and "[...]" for a mapping's values
+_DECODE_AT = re.compile(r" - at `\$(?:\.[A-Za-z_][A-Za-z0-9_]*|\[\d+\]|\[\.\.\.\])*`$")
+_UNKNOWN_FIELD = "Object contains unknown field `"
+
+
+def plain_name(name: str) -> str | None:
+    """``name`` when it is a plain name (letters, digits, ``_.-``, at most 64), safe to quote back; else ``None``.
+
+    A field or query parameter name the caller chose is quoted in an answer only then (README "Security").
+    """
+    return name if _PLAIN_NAME.fullmatch(name) else None
+
+
+def without_input(message: str) -> str:
+    """A decode error of msgspec's as it may be quoted back: no value nor unknown name the caller wrote in it.
+
+    msgspec quotes the value it refused (``Invalid enum value '<script>'``) and an unknown field's name; its
+    location (`` - at `$.notice.type` ``) names only the Struct's own fields and stays (README "Security").
+    A message cut short before the closing quote of a name (Litestar cuts at the first " - ") names none.
+    """
+    at = _DECODE_AT.search(message)
+    head, where = (message[: at.start()], at.group()) if at else (message, "")
+    if head.startswith(("Invalid enum value ", "Invalid value ")):
+        head = "Invalid value: not one of those the field takes"
+    elif head.startswith(_UNKNOWN_FIELD):
+        name = head[len(_UNKNOWN_FIELD) :]
+        plain = plain_name(name[:-1]) if name.endswith("`") else None
+        head = "Object contains an unknown field" if plain is None else f"Object contains unknown field `{plain}`"
+    return head + where

@@ -17,7 +17,7 @@ import msgspec
 from firearms.canonical import canonical, format_time, key_named_twice, parse_time
 from firearms.errors import FirearmsError
 from firearms.signing import SigningKey, b64url_decode, b64url_encode, verify
-from firearms.text_rules import STATE_CODE_PATTERN
+from firearms.text_rules import STATE_CODE_PATTERN, without_input
 
 __all__ = [
     "CLOCK_SKEW",
@@ -217,11 +217,10 @@ def decode_envelope(raw: bytes) -> tuple[Envelope, bytes]:
     try:
         envelope = msgspec.json.decode(raw, type=Envelope)
     except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as exc:  # the last two: not UTF-8, too deep
-        raise NoticeRefusedError("malformed-notice", f"the envelope is malformed: {exc}") from exc
+        # anyone may post here: msgspec's words, less any value or unknown name the sender wrote (README "Security")
+        raise NoticeRefusedError("malformed-notice", f"the envelope is malformed: {without_input(str(exc))}") from exc
     if envelope.protocol != PROTOCOL:
-        raise NoticeRefusedError(
-            "malformed-notice", f"protocol {envelope.protocol!r} is not {PROTOCOL!r}", protocol=PROTOCOL
-        )
+        raise NoticeRefusedError("malformed-notice", f"the protocol is not {PROTOCOL!r}", protocol=PROTOCOL)
     try:
         parse_time(envelope.notice.created_at)
         signing_input = notice_signing_input(envelope.notice)

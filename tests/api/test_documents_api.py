@@ -3,6 +3,7 @@ from __future__ import annotations
 import html
 import re
 import uuid
+from html.parser import HTMLParser
 from typing import Any
 
 import msgspec
@@ -278,6 +279,25 @@ async def test_a_document_escapes_what_officers_typed_and_forbids_scripts(
     assert policy["base-uri"] == ["'none'"]
 
 
+class _Markup(HTMLParser):
+    """A page's elements and their attributes' names, the barcode's SVG left out (its bars follow the number)."""
+
+    def __init__(self, page: str) -> None:
+        super().__init__()
+        self.elements: list[tuple[str, list[str]]] = []
+        self._in_svg = 0
+        self.feed(page)
+        self.close()
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self._in_svg += tag == "svg"
+        if not self._in_svg:
+            self.elements.append((tag, sorted(name for name, _ in attrs)))
+
+    def handle_endtag(self, tag: str) -> None:
+        self._in_svg -= tag == "svg"
+
+
 async def _deactivated_item(
     client: AsyncTestClient,  # type: ignore[type-arg]
     officer: dict[str, str],
@@ -381,6 +401,11 @@ async def test_a_deactivation_certificate_escapes_what_officers_typed(
     assert page.count("</title>") == 1
     # make, model, calibre, manufacturer, the mark's text and symbol, deactivator, verifier, number (title, row)
     assert page.count(html.escape(HOSTILE)) >= 10
+    # Not one element or attribute came from a recorded value: the page has the markup of a plain item's.
+    plain_id, _ = await _deactivated_item(client, officer, rifle(serial="SSG08-002"))
+    plain = await client.get(f"/api/v1/items/{plain_id}/deactivation-certificate", headers=officer)
+    assert plain.status_code == 200, plain.text
+    assert _Markup(page).elements == _Markup(plain.text).elements
 
 
 async def test_no_certificate_without_a_deactivation_in_effect_nor_for_one_recorded_without_it(

@@ -466,8 +466,9 @@ async def test_openapi_document_lists_the_endpoints(client: AsyncTestClient) -> 
     assert document["openapi"].startswith("3.1")
     assert "/health" in document["paths"]
     assert "/api/v1/tokens" in document["paths"]
-    viewer = await client.get("/schema")
-    assert viewer.status_code == 200
+    root = await client.get("/schema")  # the same document: no HTML viewer (README "Security")
+    assert root.status_code == 200
+    assert root.json() == document
 
 
 async def test_auditor_verifies_and_checkpoints_the_journal(client: AsyncTestClient, auth: TokenFactory) -> None:  # type: ignore[type-arg]

@@ -71,8 +71,7 @@ NOT_PERSONAL = {
     "/exchange/v1/keys": "this registry's public keys",
     "/schema": "the OpenAPI document",
     "/schema/openapi.json": "the OpenAPI document",
-    "/schema/scalar": "the OpenAPI viewer",
-    "/schema/{path:str}": "the OpenAPI viewer's not-found",
+    "/schema/{path:str}": "the not-found of any other page under /schema",
 }
 
 PARTY = {"kind": "exporter", "name": "Jana Novak", "country": "AT", "address": "Hauptplatz 1, Graz"}

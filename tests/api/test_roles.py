@@ -154,9 +154,8 @@ PUBLIC: dict[str, set[str]] = {
     "/health": {"GET"},
     "/exchange/v1/notices": {"POST"},  # a partner: the signature is the authentication (PROTOCOL §4)
     "/exchange/v1/keys": {"GET"},
-    "/schema": {"GET"},  # the OpenAPI document and its renderers: the shape of the API, no record
+    "/schema": {"GET"},  # the OpenAPI document: the shape of the API, no record
     "/schema/openapi.json": {"GET"},
-    "/schema/scalar": {"GET"},
     "/schema/{path:str}": {"GET"},
 }
 """Every route outside ``/api/v1``, written out: none takes a token, so a new one must be decided here."""

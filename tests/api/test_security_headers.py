@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from litestar.routes import HTTPRoute
 from litestar.testing import AsyncTestClient
 
 from tests.conftest import TokenFactory
@@ -38,3 +39,24 @@ async def test_every_answer_forbids_content_sniffing(client: AsyncTestClient) ->
         response = await client.get(path)
         assert response.headers["x-content-type-options"] == "nosniff", path
         assert response.headers.get_list("x-content-type-options") == ["nosniff"], path
+
+
+async def test_the_only_pages_are_the_printable_documents(client: AsyncTestClient) -> None:  # type: ignore[type-arg]
+    """README "Security": HTML is where a value that slipped past escaping would run. The app's route table is read:
+    a new handler answering ``text/html`` fails here until its escaping and headers are tested as the documents' are.
+    """
+    pages = {
+        route.path
+        for route in client.app.routes
+        if isinstance(route, HTTPRoute)
+        for handler in route.route_handlers
+        if str(getattr(handler.media_type, "value", handler.media_type)).startswith("text/html")
+    }
+    assert pages == {
+        "/api/v1/licences/{licence_id:uuid}/versions/{version:int}/document",
+        "/api/v1/items/{item_id:int}/deactivation-certificate",
+        "/schema/{path:str}",  # Litestar's not-found page, refused before it runs (api/app.py): a problem instead
+    }
+    refused = await client.get("/schema/%3Cscript%3E")
+    assert refused.status_code == 404
+    assert refused.headers["content-type"] == "application/problem+json"

@@ -460,3 +460,31 @@ def test_peers_add_beside_serve_started_with_port_refuses_the_registrys_own_url(
         serve.send_signal(signal.SIGINT)
         serve.communicate(timeout=60)
     assert serve.returncode == 0
+
+
+def test_no_answer_names_the_server_software(tmp_path: Path) -> None:
+    """README "Security": ``Server: uvicorn`` tells a scanner what to try; no answer of ``serve`` carries a ``Server``
+    header, whether the app answered it or uvicorn's own protocol did (a 431), and each keeps its ``Date``."""
+    home = tmp_path / "home"
+    port = free_port()
+    env = clean_env(STATE="AT", HOME=str(home), PORT=str(port))
+    serve = subprocess.Popen(
+        [*FIREARMS, "serve"], env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True
+    )
+    try:
+        assert wait_for_health(f"http://127.0.0.1:{port}", serve).status_code == 200
+        heads = {
+            200: b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+            401: b"GET /api/v1/me HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+            404: b"GET /no-such-route HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+            431: b"GET /health HTTP/1.1\r\nHost: x\r\nX-Big: " + b"b" * (1 << 20) + b"\r\n\r\n",
+        }
+        for expected, head in heads.items():
+            status, headers, _ = _raw_request(port, head)
+            assert status == expected
+            assert "server" not in headers, (status, headers)
+            assert "date" in headers, (status, headers)
+    finally:
+        serve.send_signal(signal.SIGINT)
+        _, stderr = serve.communicate(timeout=60)
+    assert serve.returncode == 0, stderr
