@@ -16,7 +16,7 @@ from litestar.exceptions import HTTPException, ValidationException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 from litestar.types import ExceptionHandlersMap
 
-from api.params import STATE_QUERIES
+from api.params import STATE_PATHS, STATE_QUERIES
 from firearms.errors import (
     ConfigError,
     ConflictError,
@@ -269,10 +269,13 @@ def _http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response
 def _public_error(item: Any) -> dict[str, Any]:
     if isinstance(item, dict):
         message, key, source = str(item.get("message", "")), item.get("key"), item.get("source")
-        if source == "query" and key in STATE_QUERIES and "matching regex" in message:
-            # the pattern is the rule, not words for the officer who typed ?recipient=Germany
+        if "matching regex" in message and (
+            (source == "query" and key in STATE_QUERIES) or (source == "path" and key in STATE_PATHS)
+        ):
+            # the pattern is the rule, not words for the officer who typed ?recipient=Germany or /peers/Germany
+            where = "query" if source == "query" else "path"  # source is Litestar's ParamType, a str enum
             message = (
-                f"query parameter '{key}' must be a State's ISO 3166-1 alpha-2 code: two letters, such as DE or de"
+                f"{where} parameter '{key}' must be a State's ISO 3166-1 alpha-2 code: two letters, such as DE or de"
             )
         return {"message": message, "key": key, "source": source}
     return {"message": str(item), "key": None, "source": None}
