@@ -289,8 +289,11 @@ def journal_verify(ctx: click.Context, *, as_json: bool) -> None:
     """Recompute the chain: exit 0 when intact, else 1 naming the first bad entry."""
     settings = common.settings_from(ctx)
 
+    def show(line: str) -> None:  # a journal of decades takes minutes: how far, on stderr, now and then
+        click.echo(f"firearms: {line}", err=True)
+
     async def work(conn: db.Conn) -> journal.Verification:
-        return await journal.verify(conn, state=settings.state)
+        return await journal.verify(conn, state=settings.state, progress=journal.progress_lines(show))
 
     result = common.with_database(settings, work)
     if as_json:  # for monitoring: the members of GET /api/v1/journal/verify

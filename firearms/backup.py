@@ -36,7 +36,19 @@ if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
     from pathlib import Path
 
-__all__ = ["FORMAT", "Manifest", "Restored", "backup", "check_backup", "manifest_path", "read_manifest", "restore"]
+__all__ = [
+    "FORMAT",
+    "JournalCheck",
+    "Manifest",
+    "Restored",
+    "backup",
+    "check_backup",
+    "check_journal",
+    "manifest_path",
+    "read_manifest",
+    "restore",
+    "verify_after_backup",
+]
 
 FORMAT: Final = "firearms-backup/1"
 
@@ -99,8 +111,69 @@ class Restored(msgspec.Struct, frozen=True, kw_only=True):
     problem: str | None = None
 
 
+class JournalCheck(msgspec.Struct, frozen=True, kw_only=True):
+    """The journal of a database checked against a backup's manifest (:func:`check_journal`).
+
+    Attributes:
+        head_matches: the chain has the manifest's hash at its ``journal_seq``.
+        verification: :func:`firearms.journal.verify`'s verdict on the whole chain.
+    """
+
+    head_matches: bool
+    verification: journal.Verification
+
+    def problem(self, whose: str, seq: int) -> str | None:
+        """Why the journal is not to be trusted (``whose``: "the restored journal"), or ``None`` when it is."""
+        if not self.head_matches:
+            return f"{whose} does not hold the manifest's hash at seq {seq}"
+        if not self.verification.intact:
+            found = self.verification
+            at = f" at seq {found.bad_seq}" if found.bad_seq is not None else ""
+            if found.bad_entry_id is not None:
+                at += f" (entry {found.bad_entry_id})" if at else f" at entry {found.bad_entry_id}"
+            return f"{whose} does not verify{at}: {found.problem}"
+        return None
+
+
 def _quiet(line: str) -> None:
     del line
+
+
+async def check_journal(
+    conn: db.Conn, manifest: Manifest, *, state: str, seal_first: bool, progress: Callable[[str], None] = _quiet
+) -> JournalCheck:
+    """The chain at ``conn`` against ``manifest``: the manifest's head on it, and :func:`firearms.journal.verify`.
+
+    One walk, ``journal verify``'s (in batches, a line to ``progress`` now and then). ``seal_first``: link the
+    waiting entries first (a live registry); a restore does not, and leaves the journal as the archive holds it.
+    """
+    head_matches = await _hash_at(conn, manifest.journal_seq) == bytes.fromhex(manifest.journal_hash)
+    verification = await journal.verify(
+        conn, state=state, seal_first=seal_first, progress=journal.progress_lines(progress)
+    )
+    return JournalCheck(head_matches=head_matches, verification=verification)
+
+
+async def verify_after_backup(
+    url: str,
+    manifest: Manifest,
+    *,
+    state: str,
+    connect: Callable[[str], Awaitable[db.Conn]] = db.connect,
+    progress: Callable[[str], None] = _quiet,
+) -> JournalCheck:
+    """Verify the journal of the registry just backed up (``firearms backup --verify``), after the backup.
+
+    After, so that a broken chain never stops the copy. The registry's chain from its first entry to its
+    head now, which holds the backup's head (links are append-only; that it does is :attr:`JournalCheck.head_matches`).
+    What this does not see: an entry changed before the snapshot and changed back after it; ``restore`` of the
+    archive verifies the archive's own chain.
+    """
+    conn = await connect(url)
+    try:
+        return await check_journal(conn, manifest, state=state, seal_first=True, progress=progress)
+    finally:
+        await conn.close()
 
 
 def manifest_path(path: Path) -> Path:
@@ -353,17 +426,14 @@ async def restore(
         )
         applied = await db.migrate(conn)
         progress(f"restored in {time.monotonic() - started:.1f} s; verifying the journal ...")
-        head_matches = await _hash_at(conn, manifest.journal_seq) == bytes.fromhex(manifest.journal_hash)
-        verification = await journal.verify(conn, state=state)
+        # not sealed first: the journal stays as the archive holds it (for whoever investigates a broken one);
+        # the restored registry's sealer links the entries it holds unlinked
+        checked_journal = await check_journal(conn, manifest, state=state, seal_first=False, progress=progress)
         missing = keys.missing_key_files(home, await keys.needed_key_ids(conn))
     finally:
         await conn.close()
-    problem = None
-    if not head_matches:
-        problem = f"the restored journal does not hold the manifest's hash at seq {manifest.journal_seq}"
-    elif not verification.intact:
-        at = f" at seq {verification.bad_seq}" if verification.bad_seq is not None else ""
-        problem = f"the restored journal does not verify{at}: {verification.problem}"
+    head_matches, verification = checked_journal.head_matches, checked_journal.verification
+    problem = checked_journal.problem("the restored journal", manifest.journal_seq)
     verified = counted(verification.entries, "journal entry", "journal entries")
     progress(f"done in {time.monotonic() - started:.1f} s: {verified} verified")
     return Restored(
