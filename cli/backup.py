@@ -94,7 +94,10 @@ def restore_command(ctx: click.Context, path: Path) -> None:
     )
     if restored.problem:
         # told to copy the keys "before 'firearms serve'", an operator served a restore that failed its checks
-        _progress("the data stays restored for inspection only: do not serve it")
+        _progress(
+            "the data stays restored for inspection only: do not serve it ('firearms serve' and 'worker' refuse "
+            f"this home until you delete {settings.home / backup.FAILED_RESTORE_FILE})"
+        )
     elif restored.missing_key_files:
         _progress(
             f"copy {', '.join(restored.missing_key_files)} into {keys.keys_folder(settings.home)}/ (mode 0600) "

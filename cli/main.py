@@ -14,7 +14,7 @@ import click
 import msgspec
 
 from cli import common
-from firearms import bootstrap, db, idempotency, journal, keys, tokens
+from firearms import backup, bootstrap, db, idempotency, journal, keys, tokens
 from firearms.errors import FirearmsError
 from firearms.exchange import trust
 from firearms.signing import b64url_encode
@@ -78,6 +78,20 @@ def main(ctx: click.Context, state: str | None, home: str | None) -> None:
     ctx.obj.update(state=state, home=home)
 
 
+def _refuse_failed_restore(settings: Settings) -> None:
+    """Refuse to put into service a home whose restore failed its checks (README "Backups"), in one line.
+
+    Its journal does not verify or is not its backup's: the data is for inspection only, and a recovery script
+    that went on from ``restore`` to ``serve`` without reading the exit code would have served it.
+    """
+    problem = backup.failed_restore(settings.home)
+    if problem is not None:
+        common.fail(
+            f"the restore into this home failed its checks ({problem}): its data is for inspection only; once "
+            f"investigated, delete {settings.home / backup.FAILED_RESTORE_FILE} to serve it anyway"
+        )
+
+
 def _api_server(settings: Settings, url: str) -> uvicorn.Server:
     """The uvicorn server of one API process on the registry's database at ``url``."""
     import uvicorn  # noqa: PLC0415  # only serve needs the server
@@ -138,6 +152,7 @@ def _check_port(settings: Settings) -> None:
 def serve(ctx: click.Context, host: str | None, port: int | None, workers: int | None, *, no_worker: bool) -> None:
     """Serve the API (and the worker); the first start initialises FIREARMS_HOME."""
     settings = common.settings_from(ctx, host=host, port=port, workers=workers, run_worker=False if no_worker else None)
+    _refuse_failed_restore(settings)
     common.log_setup()
     if settings.workers > 1:
         from cli.supervisor import check_port, supervise  # noqa: PLC0415
@@ -167,6 +182,7 @@ def serve(ctx: click.Context, host: str | None, port: int | None, workers: int |
 def worker(ctx: click.Context) -> None:
     """Run the outbox and timer worker alone (no API)."""
     settings = common.settings_from(ctx)
+    _refuse_failed_restore(settings)
     common.log_setup()
     url = common.database_url(settings, new_home=True)
     _announce_first_admin(

@@ -26,7 +26,7 @@ from firearms import db, journal, keys
 from firearms.canonical import format_time
 from firearms.embedded import client_program
 from firearms.errors import BackupError
-from firearms.files import partial_beside
+from firearms.files import partial_beside, written_whole
 from firearms.store import backup as store
 from firearms.store import journal as journal_store
 from firearms.store import keys as keys_store
@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 __all__ = [
+    "FAILED_RESTORE_FILE",
     "FORMAT",
     "JournalCheck",
     "Manifest",
@@ -44,6 +45,7 @@ __all__ = [
     "backup",
     "check_backup",
     "check_journal",
+    "failed_restore",
     "manifest_path",
     "read_manifest",
     "restore",
@@ -51,6 +53,8 @@ __all__ = [
 ]
 
 FORMAT: Final = "firearms-backup/1"
+FAILED_RESTORE_FILE: Final = "restore-failed.json"
+"""In FIREARMS_HOME: the outcome of a restore that failed its checks; ``serve`` and ``worker`` refuse the home."""
 
 Hex32 = Annotated[str, msgspec.Meta(pattern=r"^[0-9a-f]{64}$(?!\n)")]
 
@@ -403,7 +407,8 @@ async def restore(
     archive's SHA-256 differs from the manifest's, the backup needs migrations this version does not have,
     or the database already holds tables. ``pg_restore`` runs in one transaction: it restores everything or
     nothing. Then migrations newer than the backup are applied, and the chain must hold the manifest's hash
-    at its head and verify intact (else ``problem`` says why). The private keys the registry signs with are
+    at its head and verify intact (else ``problem`` says why, and ``home`` keeps the outcome in
+    :data:`FAILED_RESTORE_FILE`: see :func:`failed_restore`). The private keys the registry signs with are
     looked for in ``home``. ``checked``: the manifest :func:`check_backup` already returned for ``path``
     (then its checks are not run again).
 
@@ -436,7 +441,7 @@ async def restore(
     problem = checked_journal.problem("the restored journal", manifest.journal_seq)
     verified = counted(verification.entries, "journal entry", "journal entries")
     progress(f"done in {time.monotonic() - started:.1f} s: {verified} verified")
-    return Restored(
+    restored = Restored(
         restored=str(path),
         state=state,
         journal_seq=manifest.journal_seq,
@@ -447,6 +452,31 @@ async def restore(
         missing_key_files=[file.name for file in missing],
         problem=problem,
     )
+    if problem:  # "do not serve it" in a line was not enough: serve and worker refuse the home (failed_restore)
+        await asyncio.to_thread(_note_failed_restore, home, restored)
+    return restored
+
+
+def _note_failed_restore(home: Path, restored: Restored) -> None:
+    with written_whole(home / FAILED_RESTORE_FILE) as partial:
+        partial.write_bytes(msgspec.json.encode(restored) + b"\n")
+
+
+def failed_restore(home: Path) -> str | None:
+    """Why the restore into ``home`` failed its checks, when it did and its note is still there, else ``None``.
+
+    A restored registry whose journal does not verify, or is not the manifest's, holds data for inspection
+    only; :func:`restore` notes it in the home, and ``serve`` and ``worker`` refuse such a home until the
+    operator deletes the note. A note that cannot be read refuses the home too.
+    """
+    note = home / FAILED_RESTORE_FILE
+    if not note.exists():
+        return None
+    try:
+        problem = msgspec.json.decode(note.read_bytes(), type=Restored).problem
+    except (OSError, msgspec.DecodeError):
+        problem = None
+    return problem or f"{note} cannot be read"
 
 
 async def _hash_at(conn: db.Conn, seq: int) -> bytes | None:

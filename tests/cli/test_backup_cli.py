@@ -7,7 +7,10 @@ import hashlib
 import json
 import os
 import shutil
+import socket
 import stat
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -388,3 +391,43 @@ def test_journal_verification_shows_its_progress_on_stderr(
     restored = CliRunner().invoke(main, ["restore", str(path)], env=restore_env(empty_database, tmp_path))
     assert restored.exit_code == 0, restored.output
     assert "firearms: verifying the journal: " in restored.stderr
+
+
+def test_a_home_whose_restore_failed_its_checks_is_not_served(
+    env: dict[str, str], database: str, empty_database: str, tmp_path: Path
+) -> None:
+    """ "Do not serve it" was a line on stderr: a recovery script that went on to ``serve`` put a tampered registry
+    back into service. The failed restore is noted in the home, and ``serve`` and ``worker`` refuse it until
+    the operator removes the note."""
+    tamper(database)
+    path = tmp_path / "backups" / "at.dump"
+    path.parent.mkdir(mode=0o700)
+    assert CliRunner().invoke(main, ["backup", str(path)], env=env).exit_code == 0
+    new = restore_env(empty_database, tmp_path)
+    restored = CliRunner().invoke(main, ["restore", str(path)], env=new)
+    assert restored.exit_code == 1, restored.output
+    note = tmp_path / "new-home" / "restore-failed.json"
+    assert json.loads(note.read_text()) == json.loads(restored.stdout)
+    assert note.stat().st_mode & 0o077 == 0
+    assert f"delete {note}" in restored.stderr
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    for command in (["serve", "--port", str(port)], ["worker"]):
+        refused = subprocess.run(
+            [sys.executable, "-m", "cli", *command],
+            env={**os.environ, **new},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert refused.returncode == 1, (command, refused.stderr)
+        assert refused.stderr.startswith(
+            f"firearms: error: the restore into this home failed its checks "
+            f"({json.loads(restored.stdout)['problem']}): its data is for inspection only"
+        ), refused.stderr
+        assert f"delete {note} to serve it" in refused.stderr
+    verified = CliRunner().invoke(main, ["journal", "verify"], env=new)  # the investigator's commands still run
+    assert verified.exit_code == 1
+    assert "journal BROKEN" in verified.stderr
