@@ -37,17 +37,21 @@ class _PlainProgress:
 
     click's progress bar draws itself in place on a terminal; elsewhere it printed its label once and nothing
     more, so a night's import in a log showed no sign of life for an hour. Here: a line when reading starts,
-    one every :data:`PROGRESS_INTERVAL` seconds (bytes read of the file's size, the share, the rate), and one
-    when the file was read. Rows are counted only once the file is in the database (the summary line): the
-    total is not known before the file was read, its size is.
+    one every :data:`PROGRESS_INTERVAL` seconds (bytes read of the file's size, the share, the rows read, the
+    rates), and one when the file was read. The share is of bytes: the number of rows is not known before the
+    file was read, its size is.
     """
 
     def __init__(self, name: str, size: int) -> None:
         self._name, self._size = name, size
         self._done = 0
+        self._rows = 0
         self._started = self._shown = time.monotonic()
         self._finished = False
         click.echo(f"importing {name}: {_amount(size)} ...", err=True)
+
+    def rows(self, count: int) -> None:
+        self._rows = count
 
     def update(self, count: int) -> None:
         self._done += count
@@ -57,7 +61,7 @@ class _PlainProgress:
             share = self._done * 100 // self._size if self._size else 100
             click.echo(
                 f"importing {self._name}: {_amount(self._done)} of {_amount(self._size)} read ({share}%), "
-                f"{self._rate(now)}",
+                f"{counted(self._rows, 'row')}, {self._rates(now)}",
                 err=True,
             )
 
@@ -65,13 +69,15 @@ class _PlainProgress:
         if not self._finished:
             self._finished = True
             now = time.monotonic()
-            took = now - self._started
             click.echo(
-                f"importing {self._name}: read {_amount(self._done)} in {took:.1f} s ({self._rate(now)})", err=True
+                f"importing {self._name}: read {counted(self._rows, 'row')} ({_amount(self._done)}) in "
+                f"{now - self._started:.1f} s ({self._rates(now)})",
+                err=True,
             )
 
-    def _rate(self, now: float) -> str:
-        return f"{self._done / max(now - self._started, 1e-6) / 2**20:.1f} MiB/s"
+    def _rates(self, now: float) -> str:
+        took = max(now - self._started, 1e-6)
+        return f"{self._done / took / 2**20:.1f} MiB/s, {self._rows / took:.0f} rows/s"
 
 
 @main.command("import")
@@ -101,6 +107,7 @@ def import_records(ctx: click.Context, path: Path, fmt: str | None, report: Path
             with contextlib.ExitStack() as stack:
                 update: Callable[[int], None]
                 finish: Callable[[], None]
+                rows: Callable[[int], None] | None = None
                 if sys.stderr.isatty():
                     bar = stack.enter_context(
                         click.progressbar(length=size, label=f"importing {path.name}", file=sys.stderr, show_pos=True)
@@ -108,7 +115,7 @@ def import_records(ctx: click.Context, path: Path, fmt: str | None, report: Path
                     update, finish = bar.update, bar.render_finish  # closes the bar's line
                 else:  # a log: plain lines now and then, not a bar that shows only its label there
                     plain = _PlainProgress(path.name, size)
-                    update, finish = plain.update, plain.finish
+                    update, finish, rows = plain.update, plain.finish, plain.rows
                 steps: list[str] = []
 
                 def phase(step: str) -> None:
@@ -126,6 +133,7 @@ def import_records(ctx: click.Context, path: Path, fmt: str | None, report: Path
                     report=report_path,
                     progress=update,
                     phase=phase,
+                    rows=rows,
                 )
         finally:
             await conn.close()

@@ -280,7 +280,7 @@ def test_import_progress_without_a_terminal_is_plain_periodic_lines(
     """From cron, systemd or CI (stderr no terminal) the progress bar printed its label once and nothing more.
 
     Now a line when reading starts, one every ``PROGRESS_INTERVAL`` seconds (bytes read of the file's size, the
-    share, the rate), and one when the file was read; no carriage return or terminal escape.
+    share, the rows read, the rates), and one when the file was read; no carriage return or terminal escape.
     """
     rows = [["firearm", "pistol", "Glock GmbH", "AT", f"PLAIN-{n}", f"GLOCK PLAIN-{n}"] for n in range(3000)]
     path = write(tmp_path / "nightly.csv", rows)
@@ -296,9 +296,10 @@ def test_import_progress_without_a_terminal_is_plain_periodic_lines(
     periodic = [line for line in lines if " read (" in line]
     assert periodic, result.stderr
     assert periodic[-1].startswith(f"importing nightly.csv: {size} bytes of {size} bytes read (100%), ")
-    assert periodic[-1].endswith("/s")
+    assert periodic[-1].endswith(" rows/s")
     [done] = [line for line in lines if line.startswith("importing nightly.csv: read ")]
-    assert done.startswith(f"importing nightly.csv: read {size} bytes in ")
+    assert done.startswith(f"importing nightly.csv: read 3000 rows ({size} bytes) in ")
+    assert done.endswith(" rows/s)")
     assert lines.index(done) < lines.index("nightly.csv: checking ...")
 
 
