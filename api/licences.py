@@ -12,7 +12,16 @@ from litestar.params import FromPath, JSONBody, QueryParameter
 
 from api.deps import ConnDep, OfficerDep, SettingsDep
 from api.idempotency import Answer, IdempotencyKeyHeader, once
-from api.params import AfterQuery, LicenceNumberQuery, LimitQuery, StateQuery, VersionPath, page, state_code
+from api.params import (
+    AfterQuery,
+    LicenceNumberQuery,
+    LimitQuery,
+    StatePath,
+    StateQuery,
+    VersionPath,
+    page,
+    state_code,
+)
 from firearms import clock, consents, documents, journal, ledger, licences
 from firearms.consents import ConsentDecision, ConsentRequest, TransitConsent, TransitConsentRequest
 from firearms.db import Conn
@@ -160,10 +169,10 @@ class LicenceController(Controller):
 
     @get("/by-number/{issuing_state:str}/{number:str}", summary="A licence by number", opt={"roles": READ})
     async def by_number(
-        self, conn: ConnDep, officer: OfficerDep, issuing_state: FromPath[str], number: FromPath[str]
+        self, conn: ConnDep, officer: OfficerDep, issuing_state: StatePath, number: FromPath[str]
     ) -> Licence:
         """A licence by its issuing State and number (the read is journaled)."""
-        return await _by_number(conn, officer.actor, issuing_state, number)
+        return await _by_number(conn, officer.actor, state_code(issuing_state), number)
 
     @get("/by-number", summary="A licence by number, in the query (for a number with a '/')", opt={"roles": READ})
     async def by_number_in_query(

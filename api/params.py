@@ -9,6 +9,7 @@ from litestar.params import PathParameter, QueryParameter
 from firearms.pagination import BIGINT_MAX, INTEGER_MAX, MAX_LIMIT
 
 __all__ = [
+    "STATE_PATHS",
     "STATE_QUERIES",
     "STATE_QUERY_PATTERN",
     "AfterQuery",
@@ -16,6 +17,7 @@ __all__ = [
     "LicenceNumberQuery",
     "LimitQuery",
     "OptionalStateQuery",
+    "StatePath",
     "StateQuery",
     "VersionPath",
     "page",
@@ -39,6 +41,11 @@ StateQuery: TypeAlias = Annotated[str, QueryParameter(pattern=STATE_QUERY_PATTER
 OptionalStateQuery: TypeAlias = Annotated[
     str | None, QueryParameter(pattern=STATE_QUERY_PATTERN, description=_STATE_DESCRIPTION)
 ]
+# A State in a path (/peers/{peer_state}, /licences/by-number/{issuing_state}/{number}, ...) follows the query's rule:
+# it names a record to look up, never one stored as sent. Before, /peers/de was 404 "no partner de" for DE.
+StatePath: TypeAlias = Annotated[str, PathParameter(pattern=STATE_QUERY_PATTERN, description=_STATE_DESCRIPTION)]
+STATE_PATHS = frozenset({"peer_state", "issuing_state", "exporting_state", "requesting_state"})
+"""The path parameters that name a State: api.problems words their refusal."""
 # A licence number given in the query (it may hold a "/", which a path segment cannot).
 LicenceNumberQuery: TypeAlias = Annotated[str, QueryParameter(min_length=1, max_length=64)]
 # Path integers within their columns (bigint item_id, integer version): a larger one is a 400, not a 500.
@@ -54,7 +61,7 @@ def state_code(value: str) -> str: ...
 @overload
 def state_code(value: str | None) -> str | None: ...
 def state_code(value: str | None) -> str | None:
-    """A State given in the query (:data:`StateQuery`, two ASCII letters) as the registry stores it: upper case."""
+    """A State given in the query or path (:data:`StateQuery`, :data:`StatePath`) as stored: upper case."""
     return value.upper() if value is not None else None
 
 

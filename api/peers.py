@@ -7,10 +7,10 @@ from typing import Annotated
 
 import msgspec
 from litestar import Controller, get, post
-from litestar.params import FromPath, JSONBody
+from litestar.params import JSONBody
 
 from api.deps import ConnDep, OfficerDep, SettingsDep
-from api.params import AfterQuery, LimitQuery, page
+from api.params import AfterQuery, LimitQuery, StatePath, page, state_code
 from firearms import outbox
 from firearms.exchange import trust
 from firearms.exchange.trust import Peer
@@ -80,32 +80,36 @@ class PeerController(Controller):
         return PeerPage(items=items, next=encode_cursor(last.state) if last else None)
 
     @get("/{peer_state:str}", summary="One partner")
-    async def get_peer(self, conn: ConnDep, peer_state: FromPath[str]) -> Peer:
+    async def get_peer(self, conn: ConnDep, peer_state: StatePath) -> Peer:
         """A partner with its keys and their provenance."""
-        return await trust.get_peer(conn, peer_state)
+        return await trust.get_peer(conn, state_code(peer_state))
 
     @post("/{peer_state:str}/keys", summary="Add a key to a partner", status_code=201)
     async def add_key(
-        self, conn: ConnDep, officer: OfficerDep, peer_state: FromPath[str], data: JSONBody[NewPeerKey]
+        self, conn: ConnDep, officer: OfficerDep, peer_state: StatePath, data: JSONBody[NewPeerKey]
     ) -> Peer:
         """Enter a further key of a partner by hand (a new trust anchor, checked out of band)."""
         return await trust.add_peer_key(
-            conn, state=peer_state, public_key=data.public_key, not_before=data.not_before, actor=officer.actor
+            conn,
+            state=state_code(peer_state),
+            public_key=data.public_key,
+            not_before=data.not_before,
+            actor=officer.actor,
         )
 
     @post("/{peer_state:str}/disable", summary="Stop trusting a partner", status_code=200)
-    async def disable(self, conn: ConnDep, officer: OfficerDep, peer_state: FromPath[str]) -> Peer:
+    async def disable(self, conn: ConnDep, officer: OfficerDep, peer_state: StatePath) -> Peer:
         """Its notices are refused (``unknown-sender``); nothing is sent to it until enabled again."""
-        return await trust.set_peer_enabled(conn, peer_state, enabled=False, actor=officer.actor)
+        return await trust.set_peer_enabled(conn, state_code(peer_state), enabled=False, actor=officer.actor)
 
     @post("/{peer_state:str}/enable", summary="Trust a partner again", status_code=200)
-    async def enable(self, conn: ConnDep, officer: OfficerDep, peer_state: FromPath[str]) -> Peer:
+    async def enable(self, conn: ConnDep, officer: OfficerDep, peer_state: StatePath) -> Peer:
         """Resume receiving from and sending to a partner."""
-        return await trust.set_peer_enabled(conn, peer_state, enabled=True, actor=officer.actor)
+        return await trust.set_peer_enabled(conn, state_code(peer_state), enabled=True, actor=officer.actor)
 
     @post("/{peer_state:str}/resequence", summary="Number the notices queued for a partner anew", status_code=200)
     async def resequence(
-        self, conn: ConnDep, officer: OfficerDep, peer_state: FromPath[str], data: JSONBody[Resequencing]
+        self, conn: ConnDep, officer: OfficerDep, peer_state: StatePath, data: JSONBody[Resequencing]
     ) -> outbox.Resequenced:
         """After restoring this registry from a backup: the queued notices take numbers from ``first_sequence``.
 
@@ -114,4 +118,4 @@ class PeerController(Controller):
         the first one queued for it, is not below it; 409 ``no-sequence-gap`` while notices wait for it and it
         has not refused the first of them so (it may hold that one already: the worker offers it first).
         """
-        return await outbox.resequence(conn, peer_state, data.first_sequence, actor=officer.actor)
+        return await outbox.resequence(conn, state_code(peer_state), data.first_sequence, actor=officer.actor)

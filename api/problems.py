@@ -17,7 +17,7 @@ from litestar.exceptions import HTTPException, ValidationException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 from litestar.types import ExceptionHandlersMap
 
-from api.params import STATE_QUERIES
+from api.params import STATE_PATHS, STATE_QUERIES
 from firearms.errors import (
     ConfigError,
     ConflictError,
@@ -297,9 +297,11 @@ def _public_error(item: Any) -> dict[str, Any]:
     message, key, source = str(item.get("message", "")), item.get("key"), item.get("source")
     source = getattr(source, "value", source)  # Litestar's ParamType, a str Enum: its value, "query"
     parameter = f"{source} parameter '{key}'" if source in _PARAMETERS else f"'{key}'"
-    if source == "query" and key in STATE_QUERIES and "matching regex" in message:
-        # the pattern is the rule, not words for the officer who typed ?recipient=Germany
-        message = f"query parameter '{key}' must be a State's ISO 3166-1 alpha-2 code: two letters, such as DE or de"
+    if "matching regex" in message and (
+        (source == "query" and key in STATE_QUERIES) or (source == "path" and key in STATE_PATHS)
+    ):
+        # the pattern is the rule, not words for the officer who typed ?recipient=Germany or /peers/Germany
+        message = f"{source} parameter '{key}' must be a State's ISO 3166-1 alpha-2 code: two letters, such as DE or de"
     elif _NOT_ONE_OF.match(message):
         message = f"{parameter} is not one of the values it takes (/schema/openapi.json lists them)"
     else:

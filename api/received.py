@@ -11,7 +11,7 @@ from litestar.params import FromPath, JSONBody, QueryParameter
 
 from api.deps import ConnDep, OfficerDep, SettingsDep
 from api.idempotency import Answer, IdempotencyKeyHeader, once
-from api.params import AfterQuery, LicenceNumberQuery, LimitQuery, StateQuery, page, state_code
+from api.params import AfterQuery, LicenceNumberQuery, LimitQuery, StatePath, StateQuery, page, state_code
 from firearms import journal
 from firearms.db import Conn
 from firearms.errors import NotFoundError
@@ -91,10 +91,10 @@ class ForeignLicenceController(Controller):
 
     @get("/{issuing_state:str}/{number:str}", summary="One received licence")
     async def get_licence(
-        self, conn: ConnDep, officer: OfficerDep, issuing_state: FromPath[str], number: FromPath[str]
+        self, conn: ConnDep, officer: OfficerDep, issuing_state: StatePath, number: FromPath[str]
     ) -> ForeignLicence:
         """The licence as last received, status applied (the read is journaled)."""
-        return await _foreign_licence(conn, officer.actor, issuing_state, number)
+        return await _foreign_licence(conn, officer.actor, state_code(issuing_state), number)
 
     @get("/by-number", summary="One received licence, its number in the query (for a number with a '/')")
     async def get_licence_by_number(
@@ -226,9 +226,9 @@ class ShipmentController(Controller):
         return ShipmentPage(items=items, next=encode_cursor(last.exporting_state, last.shipment_id) if last else None)
 
     @get("/{exporting_state:str}/{shipment_id:str}", summary="One shipment")
-    async def get_shipment(self, conn: ConnDep, exporting_state: FromPath[str], shipment_id: FromPath[str]) -> Shipment:
+    async def get_shipment(self, conn: ConnDep, exporting_state: StatePath, shipment_id: FromPath[str]) -> Shipment:
         """A shipment's dispatches, confirmation request and receipts, with the border passages of its licence."""
-        return await _shipment(conn, exporting_state, shipment_id)
+        return await _shipment(conn, state_code(exporting_state), shipment_id)
 
     @get("/by-id", summary="One shipment, its id in the query (for an id with a '/')")
     async def get_shipment_by_id(
@@ -355,9 +355,10 @@ class ConsentRequestController(Controller):
 
     @get("/{requesting_state:str}/{notice_id:str}", summary="One received transit-consent request")
     async def get_request(
-        self, conn: ConnDep, officer: OfficerDep, requesting_state: FromPath[str], notice_id: FromPath[str]
+        self, conn: ConnDep, officer: OfficerDep, requesting_state: StatePath, notice_id: FromPath[str]
     ) -> ConsentRequest:
         """A request with the licence it carries and the findings (the read is journaled)."""
+        requesting_state = state_code(requesting_state)
         request = await consents.get_request(conn, requesting_state, notice_id)
         await journal.record_read(
             conn, actor=officer.actor, entity="consent-request", ids=[f"{requesting_state}/{notice_id}"]
@@ -375,7 +376,7 @@ class ConsentRequestController(Controller):
         conn: ConnDep,
         officer: OfficerDep,
         settings: SettingsDep,
-        requesting_state: FromPath[str],
+        requesting_state: StatePath,
         notice_id: FromPath[str],
         request: Request[Any, Any, Any],
         data: JSONBody[ConsentDecision],
@@ -393,7 +394,7 @@ class ConsentRequestController(Controller):
             data,
             lambda: consents.decide(
                 conn,
-                requesting_state,
+                state_code(requesting_state),
                 notice_id,
                 own_state=settings.state,
                 decision=data.decision,

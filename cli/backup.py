@@ -10,6 +10,7 @@ import msgspec
 from cli import common
 from cli.main import main
 from firearms import backup, keys
+from firearms.text_rules import counted
 
 __all__ = ["backup_command", "restore_command"]
 
@@ -20,12 +21,18 @@ def _progress(line: str) -> None:
 
 @main.command("backup")
 @click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--verify",
+    is_flag=True,
+    help="then verify the journal (as 'journal verify'; exit 1 when broken, the backup kept)",
+)
 @click.pass_context
-def backup_command(ctx: click.Context, path: Path) -> None:
+def backup_command(ctx: click.Context, path: Path, *, verify: bool) -> None:
     """Back up the registry's database to PATH, with PATH.manifest.json beside it; serve may be running.
 
     One consistent snapshot, never overwriting a file. Prints the manifest as one JSON line. The private
-    signing keys are not in the backup: keep FIREARMS_HOME/keys apart, offline.
+    signing keys are not in the backup: keep FIREARMS_HOME/keys apart, offline. With --verify, the journal
+    is verified after the backup is in place: a broken chain never stops the copy, and is exit 1.
     """
     settings = common.settings_from(ctx)
     path = path.absolute()  # the journal entry and the progress lines name the file wherever it was run from
@@ -42,6 +49,22 @@ def backup_command(ctx: click.Context, path: Path) -> None:
         + f" from {keys_folder} apart, offline; a registry restored from it signs with them"
     )
     click.echo(msgspec.json.encode(manifest).decode())
+    if not verify:
+        return
+    checked = common.on_database(
+        settings,
+        lambda url: backup.verify_after_backup(
+            url, manifest, state=settings.state, connect=common.connect, progress=_progress
+        ),
+    )
+    problem = checked.problem("the journal", manifest.journal_seq)
+    if problem:
+        common.fail(f"{path} was written, but {problem}; the backup holds the registry as it is, for inspection")
+    found = checked.verification
+    _progress(
+        f"journal intact: the backup's head (seq {manifest.journal_seq}) is on the verified chain "
+        f"({counted(found.entries, 'entry', 'entries')}, {counted(found.checkpoints, 'checkpoint')})"
+    )
 
 
 @main.command("restore")
@@ -71,7 +94,10 @@ def restore_command(ctx: click.Context, path: Path) -> None:
     )
     if restored.problem:
         # told to copy the keys "before 'firearms serve'", an operator served a restore that failed its checks
-        _progress("the data stays restored for inspection only: do not serve it")
+        _progress(
+            "the data stays restored for inspection only: do not serve it ('firearms serve' and 'worker' refuse "
+            f"this home until you delete {settings.home / backup.FAILED_RESTORE_FILE})"
+        )
     elif restored.missing_key_files:
         _progress(
             f"copy {', '.join(restored.missing_key_files)} into {keys.keys_folder(settings.home)}/ (mode 0600) "

@@ -42,16 +42,32 @@ T = TypeVar("T")
 _LOGIN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}")
 
 
-def actor_for(name: str | None, uid: int | None) -> str:
+def actor_for(name: str | None, uid: int | None, *, sudo_user: str | None = None, sudo_uid: str | None = None) -> str:
     """The journal's actor for a command run by the login ``name`` (None: it has none) with the user id ``uid``.
 
     ``cli:<name>``; ``cli:uid:<uid>`` for a name outside :data:`_LOGIN` (a control character, a space, a colon,
     over 64 characters) or none, which the journal would otherwise keep as given and show in every read of it;
     ``cli:unknown`` when there is neither (no uid on Windows).
+
+    Run through ``sudo`` (``sudo_user``/``sudo_uid``: its ``SUDO_USER`` and ``SUDO_UID``), the human who invoked
+    it follows in parentheses, ``cli:firearms (sudo by alice)``, named by the same rule (``uid:<SUDO_UID>`` for
+    an odd name, ``unknown`` for neither); nothing when sudo ran the account as itself.
     """
     if name is not None and _LOGIN.fullmatch(name):
-        return f"cli:{name}"
-    return f"cli:uid:{uid}" if uid is not None else "cli:unknown"
+        account = f"cli:{name}"
+    else:
+        account = f"cli:uid:{uid}" if uid is not None else "cli:unknown"
+    if sudo_user is None and not (sudo_uid and sudo_uid.isascii() and sudo_uid.isdigit()):
+        return account  # not run through sudo
+    if sudo_user is not None and _LOGIN.fullmatch(sudo_user):
+        invoker = sudo_user
+    elif sudo_uid and sudo_uid.isascii() and sudo_uid.isdigit():
+        invoker = f"uid:{sudo_uid}"
+    else:
+        invoker = "unknown"
+    if invoker in {name, f"uid:{uid}"}:
+        return account
+    return f"{account} (sudo by {invoker})"
 
 
 def cli_actor() -> str:
@@ -59,7 +75,9 @@ def cli_actor() -> str:
 
     The operating-system account the process runs as, from the user database by its real uid; not from
     ``LOGNAME``/``USER``, which ``getpass.getuser()`` reads first and anyone can set for one command. Where
-    there is no user database (Windows), ``getpass.getuser()``.
+    there is no user database (Windows), ``getpass.getuser()``. Run through ``sudo``, also the human who
+    invoked it, from ``SUDO_USER``/``SUDO_UID`` (:func:`actor_for`): the journal said only ``cli:firearms``
+    for every administrator who ran ``sudo -u firearms``.
     """
     try:
         import pwd  # noqa: PLC0415  # POSIX only
@@ -73,7 +91,7 @@ def cli_actor() -> str:
         name: str | None = pwd.getpwuid(uid).pw_name
     except KeyError:  # a uid with no account (a container run with --user 12345)
         name = None
-    return actor_for(name, uid)
+    return actor_for(name, uid, sudo_user=os.environ.get("SUDO_USER"), sudo_uid=os.environ.get("SUDO_UID"))
 
 
 def fail(message: str, code: int = 1) -> None:

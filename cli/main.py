@@ -14,7 +14,7 @@ import click
 import msgspec
 
 from cli import common
-from firearms import bootstrap, db, idempotency, journal, keys, tokens
+from firearms import backup, bootstrap, db, idempotency, journal, keys, tokens
 from firearms.errors import FirearmsError
 from firearms.exchange import trust
 from firearms.signing import b64url_encode
@@ -76,6 +76,20 @@ def main(ctx: click.Context, state: str | None, home: str | None) -> None:
     """A national firearms registry (UN Firearms Protocol)."""
     ctx.ensure_object(dict)
     ctx.obj.update(state=state, home=home)
+
+
+def _refuse_failed_restore(settings: Settings) -> None:
+    """Refuse to put into service a home whose restore failed its checks (README "Backups"), in one line.
+
+    Its journal does not verify or is not its backup's: the data is for inspection only, and a recovery script
+    that went on from ``restore`` to ``serve`` without reading the exit code would have served it.
+    """
+    problem = backup.failed_restore(settings.home)
+    if problem is not None:
+        common.fail(
+            f"the restore into this home failed its checks ({problem}): its data is for inspection only; once "
+            f"investigated, delete {settings.home / backup.FAILED_RESTORE_FILE} to serve it anyway"
+        )
 
 
 def _api_server(settings: Settings, url: str) -> uvicorn.Server:
@@ -141,6 +155,7 @@ def _check_port(settings: Settings) -> None:
 def serve(ctx: click.Context, host: str | None, port: int | None, workers: int | None, *, no_worker: bool) -> None:
     """Serve the API (and the worker); the first start initialises FIREARMS_HOME."""
     settings = common.settings_from(ctx, host=host, port=port, workers=workers, run_worker=False if no_worker else None)
+    _refuse_failed_restore(settings)
     common.log_setup()
     if settings.workers > 1:
         from cli.supervisor import check_port, supervise  # noqa: PLC0415
@@ -170,6 +185,7 @@ def serve(ctx: click.Context, host: str | None, port: int | None, workers: int |
 def worker(ctx: click.Context) -> None:
     """Run the outbox and timer worker alone (no API)."""
     settings = common.settings_from(ctx)
+    _refuse_failed_restore(settings)
     common.log_setup()
     url = common.database_url(settings, new_home=True)
     _announce_first_admin(
@@ -292,8 +308,11 @@ def journal_verify(ctx: click.Context, *, as_json: bool) -> None:
     """Recompute the chain: exit 0 when intact, else 1 naming the first bad entry."""
     settings = common.settings_from(ctx)
 
+    def show(line: str) -> None:  # a journal of decades takes minutes: how far, on stderr, now and then
+        click.echo(f"firearms: {line}", err=True)
+
     async def work(conn: db.Conn) -> journal.Verification:
-        return await journal.verify(conn, state=settings.state)
+        return await journal.verify(conn, state=settings.state, progress=journal.progress_lines(show))
 
     result = common.with_database(settings, work)
     if as_json:  # for monitoring: the members of GET /api/v1/journal/verify

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -16,9 +17,67 @@ from firearms.errors import InvalidInputError
 from firearms.text_rules import counted
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from firearms.imports import ImportResult
 
-__all__ = ["export_records", "import_records"]
+__all__ = ["PROGRESS_INTERVAL", "export_records", "import_records"]
+
+PROGRESS_INTERVAL = 10.0
+"""Seconds between two progress lines of an import whose stderr is no terminal (a log: cron, systemd, CI)."""
+
+
+def _amount(count: int) -> str:
+    """``count`` bytes for a progress line: 812 bytes, 3.4 MiB."""
+    return f"{count / 2**20:.1f} MiB" if count >= 2**20 else counted(count, "byte")
+
+
+class _PlainProgress:
+    """The import's progress as plain lines, for a stderr that is no terminal.
+
+    click's progress bar draws itself in place on a terminal; elsewhere it printed its label once and nothing
+    more, so a night's import in a log showed no sign of life for an hour. Here: a line when reading starts,
+    one every :data:`PROGRESS_INTERVAL` seconds (bytes read of the file's size, the share, the rows read, the
+    rates), and one when the file was read. The share is of bytes: the number of rows is not known before the
+    file was read, its size is.
+    """
+
+    def __init__(self, name: str, size: int) -> None:
+        self._name, self._size = name, size
+        self._done = 0
+        self._rows = 0
+        self._started = self._shown = time.monotonic()
+        self._finished = False
+        click.echo(f"importing {name}: {_amount(size)} ...", err=True)
+
+    def rows(self, count: int) -> None:
+        self._rows = count
+
+    def update(self, count: int) -> None:
+        self._done += count
+        now = time.monotonic()
+        if now - self._shown >= PROGRESS_INTERVAL:
+            self._shown = now
+            share = self._done * 100 // self._size if self._size else 100
+            click.echo(
+                f"importing {self._name}: {_amount(self._done)} of {_amount(self._size)} read ({share}%), "
+                f"{counted(self._rows, 'row')}, {self._rates(now)}",
+                err=True,
+            )
+
+    def finish(self) -> None:
+        if not self._finished:
+            self._finished = True
+            now = time.monotonic()
+            click.echo(
+                f"importing {self._name}: read {counted(self._rows, 'row')} ({_amount(self._done)}) in "
+                f"{now - self._started:.1f} s ({self._rates(now)})",
+                err=True,
+            )
+
+    def _rates(self, now: float) -> str:
+        took = max(now - self._started, 1e-6)
+        return f"{self._done / took / 2**20:.1f} MiB/s, {self._rows / took:.0f} rows/s"
 
 
 @main.command("import")
@@ -29,7 +88,7 @@ __all__ = ["export_records", "import_records"]
 )
 @click.pass_context
 def import_records(ctx: click.Context, path: Path, fmt: str | None, report: Path | None) -> None:
-    """Bulk-import records from a CSV or NDJSON file (one batch, with a progress bar).
+    """Bulk-import records from a CSV or NDJSON file (one batch, with a progress bar; plain lines in a log).
 
     Rejected rows (and rows already registered) are written with their line number and reason
     to the report. Exit 0 when rows were imported or all were already registered; 1 when no row
@@ -45,12 +104,23 @@ def import_records(ctx: click.Context, path: Path, fmt: str | None, report: Path
     async def run() -> ImportResult:
         conn = await common.connect(url)
         try:
-            with click.progressbar(length=size, label=f"importing {path.name}", file=sys.stderr, show_pos=True) as bar:
+            with contextlib.ExitStack() as stack:
+                update: Callable[[int], None]
+                finish: Callable[[], None]
+                rows: Callable[[int], None] | None = None
+                if sys.stderr.isatty():
+                    bar = stack.enter_context(
+                        click.progressbar(length=size, label=f"importing {path.name}", file=sys.stderr, show_pos=True)
+                    )
+                    update, finish = bar.update, bar.render_finish  # closes the bar's line
+                else:  # a log: plain lines now and then, not a bar that shows only its label there
+                    plain = _PlainProgress(path.name, size)
+                    update, finish, rows = plain.update, plain.finish, plain.rows
                 steps: list[str] = []
 
                 def phase(step: str) -> None:
                     if not steps:
-                        bar.render_finish()  # reading is done: close the bar's line
+                        finish()  # reading is done
                     steps.append(step)
                     click.echo(f"{path.name}: {step} ...", err=True)
 
@@ -61,8 +131,9 @@ def import_records(ctx: click.Context, path: Path, fmt: str | None, report: Path
                     today=clock.today(settings.time_zone),
                     fmt=fmt,
                     report=report_path,
-                    progress=bar.update,
+                    progress=update,
                     phase=phase,
+                    rows=rows,
                 )
         finally:
             await conn.close()

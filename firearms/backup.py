@@ -26,7 +26,7 @@ from firearms import db, journal, keys
 from firearms.canonical import format_time
 from firearms.embedded import client_program
 from firearms.errors import BackupError
-from firearms.files import partial_beside
+from firearms.files import partial_beside, written_whole
 from firearms.store import backup as store
 from firearms.store import journal as journal_store
 from firearms.store import keys as keys_store
@@ -36,9 +36,25 @@ if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
     from pathlib import Path
 
-__all__ = ["FORMAT", "Manifest", "Restored", "backup", "check_backup", "manifest_path", "read_manifest", "restore"]
+__all__ = [
+    "FAILED_RESTORE_FILE",
+    "FORMAT",
+    "JournalCheck",
+    "Manifest",
+    "Restored",
+    "backup",
+    "check_backup",
+    "check_journal",
+    "failed_restore",
+    "manifest_path",
+    "read_manifest",
+    "restore",
+    "verify_after_backup",
+]
 
 FORMAT: Final = "firearms-backup/1"
+FAILED_RESTORE_FILE: Final = "restore-failed.json"
+"""In FIREARMS_HOME: the outcome of a restore that failed its checks; ``serve`` and ``worker`` refuse the home."""
 
 Hex32 = Annotated[str, msgspec.Meta(pattern=r"^[0-9a-f]{64}$(?!\n)")]
 
@@ -99,8 +115,69 @@ class Restored(msgspec.Struct, frozen=True, kw_only=True):
     problem: str | None = None
 
 
+class JournalCheck(msgspec.Struct, frozen=True, kw_only=True):
+    """The journal of a database checked against a backup's manifest (:func:`check_journal`).
+
+    Attributes:
+        head_matches: the chain has the manifest's hash at its ``journal_seq``.
+        verification: :func:`firearms.journal.verify`'s verdict on the whole chain.
+    """
+
+    head_matches: bool
+    verification: journal.Verification
+
+    def problem(self, whose: str, seq: int) -> str | None:
+        """Why the journal is not to be trusted (``whose``: "the restored journal"), or ``None`` when it is."""
+        if not self.head_matches:
+            return f"{whose} does not hold the manifest's hash at seq {seq}"
+        if not self.verification.intact:
+            found = self.verification
+            at = f" at seq {found.bad_seq}" if found.bad_seq is not None else ""
+            if found.bad_entry_id is not None:
+                at += f" (entry {found.bad_entry_id})" if at else f" at entry {found.bad_entry_id}"
+            return f"{whose} does not verify{at}: {found.problem}"
+        return None
+
+
 def _quiet(line: str) -> None:
     del line
+
+
+async def check_journal(
+    conn: db.Conn, manifest: Manifest, *, state: str, seal_first: bool, progress: Callable[[str], None] = _quiet
+) -> JournalCheck:
+    """The chain at ``conn`` against ``manifest``: the manifest's head on it, and :func:`firearms.journal.verify`.
+
+    One walk, ``journal verify``'s (in batches, a line to ``progress`` now and then). ``seal_first``: link the
+    waiting entries first (a live registry); a restore does not, and leaves the journal as the archive holds it.
+    """
+    head_matches = await _hash_at(conn, manifest.journal_seq) == bytes.fromhex(manifest.journal_hash)
+    verification = await journal.verify(
+        conn, state=state, seal_first=seal_first, progress=journal.progress_lines(progress)
+    )
+    return JournalCheck(head_matches=head_matches, verification=verification)
+
+
+async def verify_after_backup(
+    url: str,
+    manifest: Manifest,
+    *,
+    state: str,
+    connect: Callable[[str], Awaitable[db.Conn]] = db.connect,
+    progress: Callable[[str], None] = _quiet,
+) -> JournalCheck:
+    """Verify the journal of the registry just backed up (``firearms backup --verify``), after the backup.
+
+    After, so that a broken chain never stops the copy. The registry's chain from its first entry to its
+    head now, which holds the backup's head (links are append-only; that it does is :attr:`JournalCheck.head_matches`).
+    What this does not see: an entry changed before the snapshot and changed back after it; ``restore`` of the
+    archive verifies the archive's own chain.
+    """
+    conn = await connect(url)
+    try:
+        return await check_journal(conn, manifest, state=state, seal_first=True, progress=progress)
+    finally:
+        await conn.close()
 
 
 def manifest_path(path: Path) -> Path:
@@ -330,7 +407,8 @@ async def restore(
     archive's SHA-256 differs from the manifest's, the backup needs migrations this version does not have,
     or the database already holds tables. ``pg_restore`` runs in one transaction: it restores everything or
     nothing. Then migrations newer than the backup are applied, and the chain must hold the manifest's hash
-    at its head and verify intact (else ``problem`` says why). The private keys the registry signs with are
+    at its head and verify intact (else ``problem`` says why, and ``home`` keeps the outcome in
+    :data:`FAILED_RESTORE_FILE`: see :func:`failed_restore`). The private keys the registry signs with are
     looked for in ``home``. ``checked``: the manifest :func:`check_backup` already returned for ``path``
     (then its checks are not run again).
 
@@ -353,20 +431,17 @@ async def restore(
         )
         applied = await db.migrate(conn)
         progress(f"restored in {time.monotonic() - started:.1f} s; verifying the journal ...")
-        head_matches = await _hash_at(conn, manifest.journal_seq) == bytes.fromhex(manifest.journal_hash)
-        verification = await journal.verify(conn, state=state)
+        # not sealed first: the journal stays as the archive holds it (for whoever investigates a broken one);
+        # the restored registry's sealer links the entries it holds unlinked
+        checked_journal = await check_journal(conn, manifest, state=state, seal_first=False, progress=progress)
         missing = keys.missing_key_files(home, await keys.needed_key_ids(conn))
     finally:
         await conn.close()
-    problem = None
-    if not head_matches:
-        problem = f"the restored journal does not hold the manifest's hash at seq {manifest.journal_seq}"
-    elif not verification.intact:
-        at = f" at seq {verification.bad_seq}" if verification.bad_seq is not None else ""
-        problem = f"the restored journal does not verify{at}: {verification.problem}"
+    head_matches, verification = checked_journal.head_matches, checked_journal.verification
+    problem = checked_journal.problem("the restored journal", manifest.journal_seq)
     verified = counted(verification.entries, "journal entry", "journal entries")
     progress(f"done in {time.monotonic() - started:.1f} s: {verified} verified")
-    return Restored(
+    restored = Restored(
         restored=str(path),
         state=state,
         journal_seq=manifest.journal_seq,
@@ -377,6 +452,31 @@ async def restore(
         missing_key_files=[file.name for file in missing],
         problem=problem,
     )
+    if problem:  # "do not serve it" in a line was not enough: serve and worker refuse the home (failed_restore)
+        await asyncio.to_thread(_note_failed_restore, home, restored)
+    return restored
+
+
+def _note_failed_restore(home: Path, restored: Restored) -> None:
+    with written_whole(home / FAILED_RESTORE_FILE) as partial:
+        partial.write_bytes(msgspec.json.encode(restored) + b"\n")
+
+
+def failed_restore(home: Path) -> str | None:
+    """Why the restore into ``home`` failed its checks, when it did and its note is still there, else ``None``.
+
+    A restored registry whose journal does not verify, or is not the manifest's, holds data for inspection
+    only; :func:`restore` notes it in the home, and ``serve`` and ``worker`` refuse such a home until the
+    operator deletes the note. A note that cannot be read refuses the home too.
+    """
+    note = home / FAILED_RESTORE_FILE
+    if not note.exists():
+        return None
+    try:
+        problem = msgspec.json.decode(note.read_bytes(), type=Restored).problem
+    except (OSError, msgspec.DecodeError):
+        problem = None
+    return problem or f"{note} cannot be read"
 
 
 async def _hash_at(conn: db.Conn, seq: int) -> bytes | None:

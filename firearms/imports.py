@@ -16,7 +16,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import datetime as dt
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import msgspec
 
@@ -28,12 +28,16 @@ from firearms.store import imports as store
 from firearms.text_rules import CONTROL_PATTERN_SQL, SPACE_CHARACTERS
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterator
     from pathlib import Path
 
     from firearms.db import Conn
 
-__all__ = ["REASONS", "ImportResult", "Rejection", "import_file", "report_path_for"]
+__all__ = ["REASONS", "ROWS_REPORTED", "ImportResult", "Rejection", "import_file", "report_path_for"]
+
+T = TypeVar("T")
+ROWS_REPORTED = 1000
+"""How often :func:`import_file` tells ``rows`` how many rows it read (every this many)."""
 
 # Reason codes of the rejected-rows report (README "Records").
 REASONS = (
@@ -104,6 +108,7 @@ async def import_file(
     progress: Callable[[int], None] | None = None,
     phase: Callable[[str], None] | None = None,
     listed: int = 1000,
+    rows: Callable[[int], None] | None = None,
 ) -> ImportResult:
     """Import one file of records (Protocol Art. 7; ITI para 13: handing over a dealer's records).
 
@@ -118,6 +123,7 @@ async def import_file(
         progress: called with the number of bytes read, as the file is read.
         phase: called with the name of each later step (``checking``, ``inserting``, ``reporting``).
         listed: how many rejections to return in the result (all are in the report).
+        rows: called with the number of rows read so far, every :data:`ROWS_REPORTED` rows and at the end.
 
     Raises:
         InvalidInputError: ``import-invalid-file`` (unknown format, bad header, not UTF-8, no records),
@@ -128,7 +134,8 @@ async def import_file(
     outcome: dict[str, object] = {}
     try:
         async with conn.transaction():
-            await _run(conn, path, kind, name, actor, today, report, (progress, phase or _quiet), listed, outcome)
+            callbacks = (progress, phase or _quiet, rows)
+            await _run(conn, path, kind, name, actor, today, report, callbacks, listed, outcome)
     except _NothingInserted:
         pass
     return ImportResult(**outcome)  # type: ignore[arg-type]
@@ -142,16 +149,17 @@ async def _run(
     actor: str,
     today: dt.date,
     report: Path | None,
-    callbacks: tuple[Callable[[int], None] | None, Callable[[str], None]],
+    callbacks: tuple[Callable[[int], None] | None, Callable[[str], None], Callable[[int], None] | None],
     listed: int,
     outcome: dict[str, object],
 ) -> None:
-    progress, phase = callbacks
+    progress, phase, rows = callbacks
     now = dt.datetime.now(dt.UTC)
     await store.create_import_tables(conn)
     source = SourceFile(path, progress)
     try:
-        await store.copy_item_staging(conn, STAGING_COLUMNS, read_rows(source, kind))  # type: ignore[arg-type]
+        staged = read_rows(source, kind)  # type: ignore[arg-type]
+        await store.copy_item_staging(conn, STAGING_COLUMNS, staged if rows is None else _counting(staged, rows))
     finally:
         source.close()
     phase("checking")
@@ -200,6 +208,17 @@ async def _run(
             "rejected": numbers[3],
         },
     )
+
+
+def _counting(staged: Iterator[T], rows: Callable[[int], None]) -> Iterator[T]:
+    """``staged``, calling ``rows`` with the count so far every :data:`ROWS_REPORTED` rows and at the end."""
+    count = 0
+    for row in staged:
+        count += 1
+        if count % ROWS_REPORTED == 0:
+            rows(count)
+        yield row
+    rows(count)
 
 
 async def _report(conn: Conn, report: Path | None, listed: int, *, any_registered: bool) -> list[Rejection]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import time
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -25,6 +26,7 @@ from firearms.signing import verify as verify_signature
 from firearms.store import journal as store
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from pathlib import Path
 
     import asyncpg
@@ -35,6 +37,7 @@ __all__ = [
     "GENESIS",
     "SEAL_BATCH",
     "VERIFY_BATCH",
+    "VERIFY_PROGRESS_INTERVAL",
     "Checkpoint",
     "Verification",
     "checkpoint",
@@ -42,6 +45,7 @@ __all__ = [
     "entry",
     "entry_hash",
     "prepare",
+    "progress_lines",
     "record",
     "record_read",
     "seal",
@@ -53,6 +57,8 @@ SEAL_BATCH = 5000
 """Entries :func:`seal` links per transaction."""
 VERIFY_BATCH = 5000
 """Links :func:`verify` reads per short transaction: its memory is this many entries, whatever the journal's length."""
+VERIFY_PROGRESS_INTERVAL = 10.0
+"""Seconds between two lines of :func:`progress_lines`: a journal of decades takes minutes to verify."""
 
 
 class Checkpoint(msgspec.Struct, frozen=True, kw_only=True):
@@ -219,8 +225,34 @@ async def checkpoint(conn: Conn, *, state: str, home: Path) -> Checkpoint | None
     )
 
 
+def _unreported(checked: int, until: int) -> None:
+    del checked, until
+
+
+def progress_lines(emit: Callable[[str], None]) -> Callable[[int, int], None]:
+    """A ``progress`` for :func:`verify` that hands ``emit`` a line at most every :data:`VERIFY_PROGRESS_INTERVAL` s.
+
+    ``verifying the journal: 1250000 of 5000000 links (25%)``; nothing for a walk shorter than the interval.
+    """
+    shown = time.monotonic()
+
+    def report(checked: int, until: int) -> None:
+        nonlocal shown
+        now = time.monotonic()
+        if now - shown >= VERIFY_PROGRESS_INTERVAL:
+            shown = now
+            emit(f"verifying the journal: {checked} of {until} links ({checked * 100 // max(until, 1)}%)")
+
+    return report
+
+
 async def verify(  # noqa: PLR0911  # one return per finding
-    conn: Conn, *, state: str, seal_first: bool = True, batch: int = VERIFY_BATCH
+    conn: Conn,
+    *,
+    state: str,
+    seal_first: bool = True,
+    batch: int = VERIFY_BATCH,
+    progress: Callable[[int, int], None] | None = None,
 ) -> Verification:
     """Recompute the chain from the first entry; report the first entry that does not match.
 
@@ -234,7 +266,8 @@ async def verify(  # noqa: PLR0911  # one return per finding
     batch in a short read-only transaction of its own: memory stays bounded by ``batch`` whatever
     the journal's length, and no transaction stays open for the whole walk (one did, holding back
     vacuum on every table for as long as a journal of decades takes to hash). Sealed links are
-    append-only, so batches read one after another see the chain one snapshot would.
+    append-only, so batches read one after another see the chain one snapshot would. ``progress`` is called
+    after each batch with the links checked so far and the head's position (:func:`progress_lines`).
     """
     if seal_first:
         await seal(conn)
@@ -276,6 +309,7 @@ async def verify(  # noqa: PLR0911  # one return per finding
                     return _broken(checked, pending, cp["seq"], None, finding)
                 checkpoints += 1
         after = last
+        (progress or _unreported)(checked, until)
     if signed_last is not None and signed_last > until:
         return _broken(
             checked, pending, signed_last, None, f"the chain ends at {until}, before checkpoint {signed_last}"

@@ -61,6 +61,8 @@ class OwnAddress(msgspec.Struct, frozen=True, kw_only=True):
     public_url: str
     host: str
     port: int
+    noted: bool = False
+    """From ``serve.json`` (the last ``serve`` on the home), not from the settings: it may not be serving now."""
 
 
 def own_address(settings: Settings) -> OwnAddress:
@@ -100,7 +102,7 @@ def own_addresses(settings: Settings) -> list[OwnAddress]:
     except (OSError, msgspec.DecodeError):
         return found
     if (served.host, served.port) != (settings.host, settings.port):
-        found.append(OwnAddress(public_url=settings.public_url, host=served.host, port=served.port))
+        found.append(OwnAddress(public_url=settings.public_url, host=served.host, port=served.port, noted=True))
     return found
 
 
@@ -238,10 +240,14 @@ def _require_other_registry(url: str, own: OwnAddress) -> None:
     own_public = own.public_url != "" and (host, port, path) == _endpoint(own.public_url)
     own_bound = port == own.port and (host == bound or (host == _LOOPBACK and own.host in _WILDCARD_HOSTS))
     if own_public or own_bound:
+        if own_public:
+            why = f"FIREARMS_PUBLIC_URL {own.public_url}"
+        elif own.noted:  # serve may be stopped now: say where the address comes from, not that it serves there
+            why = f"the last 'firearms serve' on this home bound {own.host}:{own.port}, noted in its serve.json"
+        else:
+            why = f"it serves on {own.host}:{own.port}"
         raise InvalidInputError(
-            f"{url} is this registry's own address"
-            + (f" (FIREARMS_PUBLIC_URL {own.public_url})" if own_public else f" (it serves on {own.host}:{own.port})")
-            + ": its notices for the partner would be posted to itself",
+            f"{url} is this registry's own address ({why}): its notices for the partner would be posted to itself",
             code="own-url",
             base_url=url,
         )

@@ -7,7 +7,10 @@ import hashlib
 import json
 import os
 import shutil
+import socket
 import stat
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +19,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from cli import main
-from firearms import bootstrap, db
+from firearms import bootstrap, db, journal
 
 
 @pytest.fixture
@@ -291,3 +294,140 @@ def test_restore_takes_a_backup_in_a_shared_folder_with_the_sticky_bit(
     made.parent.chmod(0o1777)
     result = CliRunner().invoke(main, ["restore", str(made)], env=restore_env(empty_database, tmp_path))
     assert result.exit_code == 0, result.output
+
+
+def tamper(url: str, entry_id: int = 2) -> int:
+    """Change a sealed journal entry behind the guards (their triggers off), as someone with the database's files
+    could; the chain position of that entry."""
+
+    async def run() -> int:
+        conn = await db.connect(url)
+        try:
+            await journal.seal(conn)  # the first start's entries, linked as the worker would
+            async with conn.transaction():
+                await conn.execute("SET LOCAL session_replication_role = replica")
+                await conn.execute("UPDATE journal_entry SET actor = 'mallory' WHERE entry_id = $1", entry_id)
+            seq: int = await conn.fetchval("SELECT seq FROM journal_link WHERE entry_id = $1", entry_id)
+            return seq
+        finally:
+            await conn.close()
+
+    return asyncio.run(run())
+
+
+def test_restore_of_a_backup_whose_journal_was_tampered_with_fails_and_keeps_the_data_as_it_was(
+    env: dict[str, str], database: str, empty_database: str, tmp_path: Path
+) -> None:
+    """A registry whose journal no longer verifies backs up (the copy comes first); its restore says so, exit 1.
+
+    The restored rows stay as the archive holds them, the changed one included, for whoever investigates.
+    """
+    seq = tamper(database)
+    backed_up = fetch(database, WHAT_A_REGISTRY_HOLDS)
+    path = tmp_path / "backups" / "at.dump"
+    path.parent.mkdir(mode=0o700)
+    made = CliRunner().invoke(main, ["backup", str(path)], env=env)
+    assert made.exit_code == 0, made.output
+    result = CliRunner().invoke(main, ["restore", str(path)], env=restore_env(empty_database, tmp_path))
+    assert result.exit_code == 1, result.output
+    outcome = json.loads(result.stdout)
+    assert (outcome["head_matches"], outcome["verify_intact"]) == (True, False)
+    assert outcome["journal_entries"] == seq - 1  # verified before the changed one
+    problem = f"the restored journal does not verify at seq {seq} (entry 2): the entry was changed after it was sealed"
+    assert outcome["problem"] == problem
+    assert f"firearms: error: {problem}" in result.stderr
+    assert "for inspection only: do not serve it" in result.stderr
+    assert fetch(empty_database, "SELECT actor FROM journal_entry WHERE entry_id = 2") == "mallory"
+    assert fetch(empty_database, WHAT_A_REGISTRY_HOLDS) == backed_up
+
+
+def test_backup_verify_of_an_intact_registry_says_so(env: dict[str, str], tmp_path: Path) -> None:
+    path = tmp_path / "at.dump"
+    result = CliRunner().invoke(main, ["backup", "--verify", str(path)], env=env)
+    assert result.exit_code == 0, result.output
+    manifest = json.loads(result.stdout)  # stdout is the manifest alone, as without --verify
+    assert result.stdout.count("\n") == 1
+    assert path.exists()
+    assert (
+        f"firearms: journal intact: the backup's head (seq {manifest['journal_seq']}) is on the verified chain"
+        in result.stderr
+    )
+
+
+def test_backup_verify_of_a_tampered_registry_keeps_the_backup_and_exits_1(
+    env: dict[str, str], database: str, tmp_path: Path
+) -> None:
+    """``backup --verify`` copies first (a broken chain never stops the copy), then verifies: exit 1, in one line."""
+    seq = tamper(database)
+    path = tmp_path / "at.dump"
+    result = CliRunner().invoke(main, ["backup", "--verify", str(path)], env=env)
+    assert result.exit_code == 1, result.output
+    assert json.loads(result.stdout)["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert path.exists()
+    assert path.with_name("at.dump.manifest.json").exists()
+    errors = [line for line in result.stderr.splitlines() if line.startswith("firearms: error:")]
+    assert errors == [
+        f"firearms: error: {path} was written, but the journal does not verify at seq {seq} (entry 2): the entry "
+        "was changed after it was sealed; the backup holds the registry as it is, for inspection"
+    ]
+    assert "Traceback" not in result.output
+
+
+def test_journal_verification_shows_its_progress_on_stderr(
+    env: dict[str, str], empty_database: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Verifying decades of entries takes minutes: ``journal verify``, ``backup --verify``, ``restore`` say how far."""
+    monkeypatch.setattr(journal, "VERIFY_PROGRESS_INTERVAL", 0.0)  # a line after every batch
+    verified = CliRunner().invoke(main, ["journal", "verify"], env=env)
+    assert verified.exit_code == 0, verified.output
+    [line] = [line for line in verified.stderr.splitlines() if "verifying the journal" in line]
+    entries = int(verified.stdout.split("journal intact: ")[1].split(" ")[0])
+    assert line == f"firearms: verifying the journal: {entries} of {entries} links (100%)"
+    path = tmp_path / "backups" / "at.dump"
+    path.parent.mkdir(mode=0o700)
+    backed_up = CliRunner().invoke(main, ["backup", "--verify", str(path)], env=env)
+    assert backed_up.exit_code == 0, backed_up.output
+    assert "firearms: verifying the journal: " in backed_up.stderr
+    restored = CliRunner().invoke(main, ["restore", str(path)], env=restore_env(empty_database, tmp_path))
+    assert restored.exit_code == 0, restored.output
+    assert "firearms: verifying the journal: " in restored.stderr
+
+
+def test_a_home_whose_restore_failed_its_checks_is_not_served(
+    env: dict[str, str], database: str, empty_database: str, tmp_path: Path
+) -> None:
+    """ "Do not serve it" was a line on stderr: a recovery script that went on to ``serve`` put a tampered registry
+    back into service. The failed restore is noted in the home, and ``serve`` and ``worker`` refuse it until
+    the operator removes the note."""
+    tamper(database)
+    path = tmp_path / "backups" / "at.dump"
+    path.parent.mkdir(mode=0o700)
+    assert CliRunner().invoke(main, ["backup", str(path)], env=env).exit_code == 0
+    new = restore_env(empty_database, tmp_path)
+    restored = CliRunner().invoke(main, ["restore", str(path)], env=new)
+    assert restored.exit_code == 1, restored.output
+    note = tmp_path / "new-home" / "restore-failed.json"
+    assert json.loads(note.read_text()) == json.loads(restored.stdout)
+    assert note.stat().st_mode & 0o077 == 0
+    assert f"delete {note}" in restored.stderr
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    for command in (["serve", "--port", str(port)], ["worker"]):
+        refused = subprocess.run(
+            [sys.executable, "-m", "cli", *command],
+            env={**os.environ, **new},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert refused.returncode == 1, (command, refused.stderr)
+        assert refused.stderr.startswith(
+            f"firearms: error: the restore into this home failed its checks "
+            f"({json.loads(restored.stdout)['problem']}): its data is for inspection only"
+        ), refused.stderr
+        assert f"delete {note} to serve it" in refused.stderr
+    verified = CliRunner().invoke(main, ["journal", "verify"], env=new)  # the investigator's commands still run
+    assert verified.exit_code == 1
+    assert "journal BROKEN" in verified.stderr

@@ -62,7 +62,8 @@ def test_cli_changes_are_journaled_with_the_account_that_ran_them(env: dict[str,
     The account is the process's (its uid's name), not ``USER``/``LOGNAME``, which anyone sets for one command.
     """
     account = pwd.getpwuid(os.getuid()).pw_name
-    claimed = {**env, "USER": "mallory", "LOGNAME": "mallory", "LNAME": "mallory", "USERNAME": "mallory"}
+    claimed: dict[str, str | None] = {**env, "USER": "mallory", "LOGNAME": "mallory", "LNAME": "mallory"}
+    claimed |= {"USERNAME": "mallory", "SUDO_USER": None, "SUDO_UID": None}  # the suite itself may run under sudo
     created = CliRunner().invoke(main, ["token", "create", "--role", "auditor", "--name", "Who"], env=claimed)
     assert created.exit_code == 0, created.output
 
@@ -105,6 +106,56 @@ def test_cli_changes_are_journaled_with_the_account_that_ran_them(env: dict[str,
 def test_an_odd_or_missing_login_name_is_journaled_by_its_uid(name: str | None, uid: int | None, actor: str) -> None:
     """A login name outside the portable set cannot break a journal entry or a log line: the uid names it."""
     assert actor_for(name, uid) == actor
+
+
+def test_a_command_run_through_sudo_is_journaled_with_the_human_who_invoked_it(
+    env: dict[str, str], database: str
+) -> None:
+    """``sudo -u firearms firearms ...`` was journaled ``cli:firearms`` alone: the journal now names who ran sudo.
+
+    sudo sets ``SUDO_USER`` (and ``SUDO_UID``) for the command; the account stays the process's own.
+    """
+    account = pwd.getpwuid(os.getuid()).pw_name
+    sudo = {**env, "SUDO_USER": "alice", "SUDO_UID": "1001"}
+    created = CliRunner().invoke(main, ["token", "create", "--role", "auditor", "--name", "Via sudo"], env=sudo)
+    assert created.exit_code == 0, created.output
+
+    async def actors() -> list[tuple[str, str]]:
+        conn = await asyncpg.connect(database)
+        try:
+            rows = await conn.fetch(
+                "SELECT e.actor, t.created_by FROM journal_entry e"
+                " JOIN officer_token t ON t.token_id::text = e.entity_id"
+                " WHERE e.action = 'token.created' AND t.name = 'Via sudo'"
+            )
+            return [(row["actor"], row["created_by"]) for row in rows]
+        finally:
+            await conn.close()
+
+    actor = f"cli:{account} (sudo by alice)"
+    assert asyncio.run(actors()) == [(actor, actor)]
+    verified = CliRunner().invoke(main, ["journal", "verify"], env=env)  # the chain takes the longer actor
+    assert verified.exit_code == 0, verified.output
+
+
+@pytest.mark.parametrize(
+    ("sudo_user", "sudo_uid", "actor"),
+    [
+        ("alice", "1001", "cli:firearms (sudo by alice)"),
+        ("alice", None, "cli:firearms (sudo by alice)"),
+        ("firearms", "998", "cli:firearms"),  # sudo to oneself names no one else
+        ("alice\nfirearms: error: forged", "1001", "cli:firearms (sudo by uid:1001)"),  # an odd name: its uid
+        ("al ice", None, "cli:firearms (sudo by unknown)"),
+        ("", "1001", "cli:firearms (sudo by uid:1001)"),
+        ("alice", "10x1", "cli:firearms (sudo by alice)"),
+        (None, "1001", "cli:firearms (sudo by uid:1001)"),
+        (None, "not a uid", "cli:firearms"),
+        (None, None, "cli:firearms"),
+    ],
+)
+def test_the_human_behind_sudo_is_named_safely(sudo_user: str | None, sudo_uid: str | None, actor: str) -> None:
+    """SUDO_USER is named only when it is a safe login name; else by SUDO_UID, as an odd account is by its uid."""
+    assert actor_for("firearms", 998, sudo_user=sudo_user, sudo_uid=sudo_uid) == actor
 
 
 def test_token_revoke(env: dict[str, str]) -> None:

@@ -119,7 +119,7 @@ def test_peers_add_knows_serves_address_from_the_environment_and_from_serve(env:
     trust.record_served_address(home, "127.0.0.1", 18090)  # what 'serve --port 18090' notes in its home
     code, _, err = _run(env, "peers", "add", "DE", "--url", "http://localhost:18090/", "--public-key", DE_KEY)
     assert code == 1
-    assert "(it serves on 127.0.0.1:18090)" in err
+    assert "(the last 'firearms serve' on this home bound 127.0.0.1:18090, noted in its serve.json)" in err
     code, _, err = _run(env, "peers", "add", "DE", "--url", "http://127.0.0.1:8080", "--public-key", DE_KEY)
     assert code == 1  # the environment's address (FIREARMS_PORT unset: 8080) still counts
     assert "(it serves on 127.0.0.1:8080)" in err

@@ -6,8 +6,10 @@ import os
 import pwd
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
+import cli.records
 from cli.main import main
 from firearms import db, files
 
@@ -270,3 +272,42 @@ def test_export_with_overwrite_replaces_an_existing_file(database: str, home: Pa
     assert "OVER-1" in out.read_text(encoding="utf-8-sig")
     assert out.stat().st_mode & 0o777 == 0o600
     assert export_entries(database) == 1
+
+
+def test_import_progress_without_a_terminal_is_plain_periodic_lines(
+    database: str, home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """From cron, systemd or CI (stderr no terminal) the progress bar printed its label once and nothing more.
+
+    Now a line when reading starts, one every ``PROGRESS_INTERVAL`` seconds (bytes read of the file's size, the
+    share, the rows read, the rates), and one when the file was read; no carriage return or terminal escape.
+    """
+    rows = [["firearm", "pistol", "Glock GmbH", "AT", f"PLAIN-{n}", f"GLOCK PLAIN-{n}"] for n in range(3000)]
+    path = write(tmp_path / "nightly.csv", rows)
+    size = path.stat().st_size
+    monkeypatch.setattr(cli.records, "PROGRESS_INTERVAL", 0.0)  # a line at every block read
+    result = CliRunner().invoke(main, ["import", str(path)], env=env(database, home))
+    assert result.exit_code == 0, result.output
+    assert "3000 imported" in result.stdout
+    lines = result.stderr.splitlines()
+    assert "\r" not in result.stderr
+    assert "\x1b" not in result.stderr
+    assert lines[0] == f"importing nightly.csv: {size} bytes ..."
+    periodic = [line for line in lines if " read (" in line]
+    assert periodic, result.stderr
+    assert periodic[-1].startswith(f"importing nightly.csv: {size} bytes of {size} bytes read (100%), ")
+    assert periodic[-1].endswith(" rows/s")
+    [done] = [line for line in lines if line.startswith("importing nightly.csv: read ")]
+    assert done.startswith(f"importing nightly.csv: read 3000 rows ({size} bytes) in ")
+    assert done.endswith(" rows/s)")
+    assert lines.index(done) < lines.index("nightly.csv: checking ...")
+
+
+def test_import_progress_without_a_terminal_is_not_a_line_per_block(database: str, home: Path, tmp_path: Path) -> None:
+    """At the default interval a file read in well under it gets its first and last line only: a log, not a flood."""
+    path = write(tmp_path / "small.csv", [["firearm", "pistol", "Glock GmbH", "AT", "SMALL-1", "GLOCK SMALL-1"]])
+    result = CliRunner().invoke(main, ["import", str(path)], env=env(database, home))
+    assert result.exit_code == 0, result.output
+    reading = [line for line in result.stderr.splitlines() if line.startswith("importing small.csv")]
+    assert len(reading) == 2, result.stderr
+    assert reading[1].startswith("importing small.csv: read ")
