@@ -226,25 +226,36 @@ class ShipmentController(Controller):
         return ShipmentPage(items=items, next=encode_cursor(last.exporting_state, last.shipment_id) if last else None)
 
     @get("/{exporting_state:str}/{shipment_id:str}", summary="One shipment")
-    async def get_shipment(self, conn: ConnDep, exporting_state: StatePath, shipment_id: FromPath[str]) -> Shipment:
+    async def get_shipment(
+        self, conn: ConnDep, settings: SettingsDep, exporting_state: StatePath, shipment_id: FromPath[str]
+    ) -> Shipment:
         """A shipment's dispatches, confirmation request and receipts, with the border passages of its licence."""
-        return await _shipment(conn, state_code(exporting_state), shipment_id)
+        return await _shipment(conn, settings.state, state_code(exporting_state), shipment_id)
 
     @get("/by-id", summary="One shipment, its id in the query (for an id with a '/')")
     async def get_shipment_by_id(
         self,
         conn: ConnDep,
+        settings: SettingsDep,
         exporting_state: StateQuery,
         shipment_id: Annotated[str, QueryParameter(min_length=1, max_length=200)],
     ) -> Shipment:
         """As ``/{exporting_state}/{shipment_id}``, for any id: one with a ``/`` cannot be a path segment."""
-        return await _shipment(conn, state_code(exporting_state), shipment_id)
+        return await _shipment(conn, settings.state, state_code(exporting_state), shipment_id)
 
 
-async def _shipment(conn: Conn, exporting_state: str, shipment_id: str) -> Shipment:
+async def _shipment(conn: Conn, state: str, exporting_state: str, shipment_id: str) -> Shipment:
     row = await store.get_shipment_record(conn, exporting_state, shipment_id)
     if row is None:
-        raise NotFoundError(f"no shipment {shipment_id} of {exporting_state} is recorded", shipment_id=shipment_id)
+        detail = f"no shipment {shipment_id} of {exporting_state} is recorded"
+        if exporting_state == state:
+            # The records are built from partners' notices: this State's own dispatch is its exit check.
+            detail += (
+                ": a shipment record holds what partners reported (passages, receipts);"
+                f" {state}'s own dispatches are its exit checks"
+                f" (GET /api/v1/checks?licence_number=&issuing_state={state})"
+            )
+        raise NotFoundError(detail, shipment_id=shipment_id)
     dispatches = await store.list_shipment_dispatches(conn, exporting_state, shipment_id)
     receipts = await store.list_shipment_receipts(conn, exporting_state, shipment_id)
     passages = await store.list_shipment_passages(conn, row["issuing_state"], row["licence_number"])

@@ -34,5 +34,5 @@ async def verify_licence(
 ) -> Verification:
     """Status, validity, balances and version; with ``code``, whether the printed code is the current version's."""
     return await documents.verify(
-        conn, issuing_state=state_code(issuing_state) or settings.state, number=number, code=code
+        conn, state=settings.state, issuing_state=state_code(issuing_state), number=number, code=code
     )

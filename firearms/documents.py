@@ -22,6 +22,8 @@ from firearms.errors import ConflictError, NotFoundError
 from firearms.store import licences as store
 
 if TYPE_CHECKING:
+    import asyncpg
+
     from firearms.db import Conn
     from firearms.licence_object import LicenceObject, Party
 
@@ -95,18 +97,29 @@ async def render_document(conn: Conn, licence_id: uuid.UUID, version: int, *, ac
     return Document(licence_id=licence_id, version=version, verification_code=view.verification_code, html=page)
 
 
-async def verify(conn: Conn, *, issuing_state: str, number: str, code: str | None = None) -> Verification:
+async def verify(
+    conn: Conn, *, state: str, issuing_state: str | None, number: str, code: str | None = None
+) -> Verification:
     """Status, validity, balances and version of a licence; with ``code``, whether a printed code is genuine.
 
-    A licence never issued (draft or pending) is answered like an unknown number: numbers run in
-    sequence, and a guess must not learn of a licence still being drafted, its dates and quantities.
+    ``state`` is this registry's; ``issuing_state`` defaults to it. A licence never issued (draft or pending)
+    is answered like an unknown number: numbers run in sequence, and a guess must not learn of a licence still
+    being drafted, its dates and quantities. The balances of a partner's licence are this State's own tally
+    for its part on the route (transit or import), as its customs checks count them (DESIGN §5).
 
     Raises:
-        NotFoundError: no licence with this number, or none issued yet.
+        NotFoundError: no licence with this number, or none issued yet; given without its issuing State, the
+            detail names the partners whose issued licence of that number is held here.
     """
-    row = await store.find_licence(conn, issuing_state, number)
+    issuer = issuing_state or state
+    row = await store.find_licence(conn, issuer, number)
     if row is None or row["status"] in _NEVER_ISSUED:
-        raise NotFoundError(f"no licence {number} of {issuing_state}", number=number, issuing_state=issuing_state)
+        detail = f"no licence {number} of {issuer}"
+        partners = await store.list_partner_states_of_number(conn, number) if issuing_state is None else []
+        if partners:
+            asked = " or ".join(f"?issuing_state={partner}" for partner in partners)
+            detail += f": for a partner's licence give its issuing State ({asked})"
+        raise NotFoundError(detail, number=number, issuing_state=issuer)
     current = await licences.get_version(conn, row["licence_id"], row["version"])
     code_version: int | None = None
     # A partner's versions carry no signature of theirs here: its printed code cannot be judged.
@@ -131,7 +144,22 @@ async def verify(conn: Conn, *, issuing_state: str, number: str, code: str | Non
         verification_code=current.verification_code,
         code_matches=code_version == row["version"] if judged else None,
         code_version=code_version,
-        lines=await ledger.balances(conn, row["licence_id"]),
+        lines=await _balances(conn, row, state),
+    )
+
+
+async def _balances(conn: Conn, row: asyncpg.Record, state: str) -> list[ledger.LineBalance]:
+    """The ledger of an own licence; of a partner's, this State's tally for its part on the route."""
+    movement = None
+    if row["origin"] == "received":
+        if row["importing_state"] == state:
+            movement = "import"
+        elif state in row["transit_states"]:
+            movement = "transit"
+    if movement is None:
+        return await ledger.balances(conn, row["licence_id"])
+    return await ledger.passage_balances(
+        conn, row["licence_id"], issuing_state=row["issuing_state"], number=row["number"], movement=movement
     )
 
 

@@ -37,6 +37,7 @@ __all__ = [
     "debit",
     "debit_lines",
     "list_entries",
+    "passage_balances",
 ]
 
 
@@ -99,13 +100,27 @@ def _balance(row: asyncpg.Record) -> LineBalance:
         category=row["category"],
         issued=row["quantity"],
         debited=row["debited"],
-        remaining=row["quantity"] - row["debited"],
+        # What passed here in transit or at import can exceed a line a later version lowered: nothing remains.
+        remaining=max(0, row["quantity"] - row["debited"]),
     )
 
 
 async def balances(conn: Conn, licence_id: uuid.UUID) -> list[LineBalance]:
     """Every line's issued quantity, sum of debits and remaining balance, by line number."""
     return [_balance(row) for row in await store.get_licence_lines(conn, licence_id)]
+
+
+async def passage_balances(
+    conn: Conn, licence_id: uuid.UUID, *, issuing_state: str, number: str, movement: str
+) -> list[LineBalance]:
+    """A partner's licence's lines against this State's own tally for ``movement`` (``transit`` or ``import``).
+
+    DESIGN §5: transit and importing States keep their own tally of what passed; it is what their checks
+    judge a line's remainder by, so it is the remaining balance ``GET /verify`` answers there (``debited``:
+    what passed here).
+    """
+    rows = await store.get_licence_lines_passed(conn, licence_id, issuing_state, number, movement)
+    return [_balance(row) for row in rows]
 
 
 async def debit(

@@ -231,7 +231,11 @@ async def decide(
     if row["status"] != "pending":
         decided = row["decision"] or row["status"]  # a deemed request has no officer's decision
         raise ConflictError(
-            f"the request was already decided ({decided})", code="consent-already-decided", decision=decided
+            f"the request was already decided ({decided}): a decision stands; to decide again, ask"
+            f" {requesting_state} to request consent again: its new request about {row['licence_number']} comes"
+            " here to be decided",
+            code="consent-already-decided",
+            decision=decided,
         )
     if decision == "objection" and not (reason and reason.strip()):
         raise InvalidInputError("an objection gives its reason", code="reason-required")

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "get_licence_lines",
+    "get_licence_lines_passed",
     "insert_ledger_debits",
     "insert_ledger_entry",
     "insert_ledger_serials",
@@ -28,6 +29,13 @@ __all__ = [
 async def get_licence_lines(conn: Conn, licence_id: uuid.UUID) -> list[asyncpg.Record]:
     """The current lines of a licence with the sum debited from each (``debited``)."""
     return await conn.fetch(Q["get_licence_lines"], licence_id)
+
+
+async def get_licence_lines_passed(
+    conn: Conn, licence_id: uuid.UUID, issuing_state: str, number: str, movement: str
+) -> list[asyncpg.Record]:
+    """A partner's licence's current lines with what passed here for ``movement`` (``debited``)."""
+    return await conn.fetch(Q["get_licence_lines_passed"], licence_id, issuing_state, number, movement)
 
 
 async def list_debited_serials(conn: Conn, licence_id: uuid.UUID) -> list[asyncpg.Record]:

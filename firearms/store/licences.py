@@ -31,6 +31,7 @@ __all__ = [
     "list_licence_events",
     "list_licence_versions",
     "list_licences",
+    "list_partner_states_of_number",
     "next_licence_number",
     "sign_licence_version",
     "update_licence_status",
@@ -162,6 +163,11 @@ async def get_licence_for_update(conn: Conn, licence_id: uuid.UUID) -> asyncpg.R
 async def find_licence(conn: Conn, issuing_state: str, number: str) -> asyncpg.Record | None:
     """A licence by (issuing State, number)."""
     return await conn.fetchrow(Q["find_licence"], issuing_state, number)
+
+
+async def list_partner_states_of_number(conn: Conn, number: str) -> list[str]:
+    """The issuing States of partners' issued licences received under ``number``, in order."""
+    return [row["issuing_state"] for row in await conn.fetch(Q["list_partner_states_of_number"], number)]
 
 
 async def find_licence_for_share(conn: Conn, issuing_state: str, number: str) -> asyncpg.Record | None:

@@ -6,6 +6,17 @@ SELECT l.line, l.category, l.quantity, l.serials,
  WHERE l.licence_id = $1
  ORDER BY l.line;
 
+-- name: get_licence_lines_passed
+-- The current lines of a partner's licence with what passed here for one movement (this State's own tally: its
+-- ledger debits nothing of a partner's licence), as debited. $1 licence_id, $2 issuing_state, $3 number, $4 movement
+SELECT l.line, l.category, l.quantity, l.serials,
+       coalesce((SELECT sum(t.quantity) FROM passage_tally t
+                  WHERE t.issuing_state = $2 AND t.licence_number = $3 AND t.movement = $4 AND t.line = l.line), 0)::bigint
+           AS debited
+  FROM licence_line l
+ WHERE l.licence_id = $1
+ ORDER BY l.line;
+
 -- name: list_debited_serials
 -- The serials debited under a licence (normalised), with their line. $1 licence_id
 SELECT line, serial FROM ledger_serial WHERE licence_id = $1 ORDER BY line, serial;

@@ -52,6 +52,14 @@ SELECT licence_id, issuing_state, number, kind, origin, status, version, valid_f
   FROM licence
  WHERE issuing_state = $1 AND number = $2;
 
+-- name: list_partner_states_of_number
+-- The issuing States of the partners' issued licences (received) under a number: what an officer who gave the number
+-- without its State may have meant. $1 number
+SELECT DISTINCT issuing_state
+  FROM licence
+ WHERE number = $1 AND origin = 'received' AND status NOT IN ('draft', 'pending')
+ ORDER BY issuing_state;
+
 -- name: find_licence_for_share
 -- A licence by its number in its issuing State, its row shared until the transaction ends: the import
 -- authorisation an export licence is issued on (a status change in flight commits first; a later one

@@ -1097,3 +1097,45 @@ async def test_a_serial_the_registry_refuses_is_422_on_a_component_line_that_lis
     assert (listed["verdict"], listed["reasons"]) == ("clear", [])
     latin = await post_check(cz, headers, check_body(lines=[{"line": 3, "quantity": 1, "serials": ["AB-7"]}]))
     assert (latin["verdict"], latin["reasons"]) == ("clear", [])
+
+
+async def test_verify_at_a_transit_or_entry_state_counts_what_passed_there_as_its_checks_do(
+    cz: Client, de: Client, conn: db.Conn, auth: TokenFactory
+) -> None:
+    # A partner's licence debits nothing here: the issuing State's ledger counts its exits. What remains for this
+    # State is what its own checks judge against, its tally for its part on the route; before, verify answered
+    # the issued quantities as remaining after the whole consignment had passed.
+    await receive(conn, at_licence(), state="CZ")
+    headers = await customs(auth)
+    passage = await post_check(cz, headers, check_body(lines=[{"line": 2, "quantity": 300}]))
+    assert passage["verdict"] == "clear"
+    verified = await cz.get(f"/api/v1/verify/{NUMBER}", params={"issuing_state": "AT"}, headers=headers)
+    assert verified.status_code == 200, verified.text
+    assert [
+        (line["line"], line["issued"], line["debited"], line["remaining"]) for line in verified.json()["lines"]
+    ] == [
+        (1, 2, 0, 2),
+        (2, 800, 300, 500),
+    ]
+    assert [line["remaining"] for line in passage["licence"]["lines"]] == [2, 500]
+    # the importing State's own tally is another: nothing entered there yet
+    entered = await de.get(f"/api/v1/verify/{NUMBER}", params={"issuing_state": "AT"}, headers=headers)
+    assert [line["remaining"] for line in entered.json()["lines"]] == [2, 800]
+    await post_check(de, headers, check_body("import", lines=[{"line": 2, "quantity": 800}]))
+    entered = await de.get(f"/api/v1/verify/{NUMBER}", params={"issuing_state": "AT"}, headers=headers)
+    assert [line["remaining"] for line in entered.json()["lines"]] == [2, 0]
+
+
+async def test_verify_of_a_partner_number_without_its_state_says_to_give_it(
+    cz: Client, conn: db.Conn, auth: TokenFactory
+) -> None:
+    # A border officer at a transit post scans AT's barcode: the number alone is looked up as CZ's own.
+    await receive(conn, at_licence(), state="CZ")
+    answer = await cz.get(f"/api/v1/verify/{NUMBER}", headers=await customs(auth))
+    assert answer.status_code == 404, answer.text
+    assert answer.headers["content-type"] == "application/problem+json"
+    problem = answer.json()
+    assert problem["issuing_state"] == "CZ"
+    assert problem["detail"] == (
+        f"no licence {NUMBER} of CZ: for a partner's licence give its issuing State (?issuing_state=AT)"
+    )

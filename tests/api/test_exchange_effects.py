@@ -638,6 +638,11 @@ async def test_transit_consent_request_is_prechecked_and_decided_by_the_officer(
     again = await client.post(path, json={"decision": "objection", "reason": "changed mind"}, headers=officer)
     assert again.status_code == 409
     assert again.json()["type"].endswith("/consent-already-decided")
+    # the officer who changed their mind learns how a decision is made again, not only that it was made
+    assert again.json()["detail"] == (
+        "the request was already decided (no-objection): a decision stands; to decide again, ask AT to request"
+        " consent again: its new request about AT-EXP-2026-000123 comes here to be decided"
+    )
     reply = await conn.fetchrow("SELECT recipient, type, in_reply_to, body, confidentiality FROM notice_outbox")
     assert reply is not None
     assert (reply["recipient"], reply["type"], reply["in_reply_to"]) == ("AT", "transit-consent.decided", request_id)
