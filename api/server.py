@@ -15,6 +15,7 @@ from typing import Any
 import msgspec
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from api.middleware import EVERY_ANSWER
 from api.problems import PROBLEM_BASE, PROBLEM_MEDIA_TYPE, TITLES
 
 __all__ = ["HEAD_LIMIT", "HEAD_TIMEOUT", "BoundedHttpToolsProtocol"]
@@ -97,6 +98,8 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         )
         head = [b"HTTP/1.1 %d %s\r\n" % (status, _REASONS[status])]
         head += [name + b": " + value + b"\r\n" for name, value in self.server_state.default_headers]
+        # the app's answers get these from its middleware, which a refused head never reaches (README "Security")
+        head += [name + b": " + value + b"\r\n" for name, value in EVERY_ANSWER]
         head += [
             b"content-type: " + PROBLEM_MEDIA_TYPE.encode("ascii") + b"\r\n",
             b"content-length: " + str(len(body)).encode("ascii") + b"\r\n",
