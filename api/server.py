@@ -30,6 +30,8 @@ HEAD_TIMEOUT = 30.0
 class BoundedHttpToolsProtocol(HttpToolsProtocol):
     """The httptools protocol, refusing a head too large (431) or too slow (408) with a problem, and closing.
 
+    A request its parser cannot read is the ``invalid-request`` problem too (400), not uvicorn's text.
+
     Too large: past :data:`HEAD_LIMIT` bytes; too slow: not whole within :data:`HEAD_TIMEOUT` seconds.
 
     Bytes are counted as they arrive while a head is being read (from the start of the connection, or
@@ -79,6 +81,14 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self._head_bytes = 0
         super().on_message_complete()
 
+    def send_400_response(self, msg: str) -> None:
+        """The answer to a request that is no HTTP/1.1 (uvicorn's parser failed): the ``invalid-request`` problem.
+
+        uvicorn wrote it as text, without the headers every other answer carries (README "Security"); ``msg`` is
+        uvicorn's own words ("Invalid HTTP request received."), never the bytes received.
+        """
+        self._refuse(400, "invalid-request", msg)
+
     def _stop_head_timer(self) -> None:
         if self._head_timer is not None:
             self._head_timer.cancel()
@@ -109,4 +119,4 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self.transport.close()
 
 
-_REASONS = {408: b"Request Timeout", 431: b"Request Header Fields Too Large"}
+_REASONS = {400: b"Bad Request", 408: b"Request Timeout", 431: b"Request Header Fields Too Large"}
