@@ -96,8 +96,9 @@ async def receive_notice(request: Request[Any, Any, Any], settings: SettingsDep)
     _require_json(request.headers.get("content-type"))
     coding = content_coding(request.headers.get("content-encoding"))
     if coding is not None:
+        # the rule, not the header the sender wrote (README "Security")
         raise NoticeRefusedError(
-            "malformed-notice", f"an envelope is sent as its bytes: a Content-Encoding ({coding}) is not decoded here"
+            "malformed-notice", "an envelope is sent as its bytes: a Content-Encoding is not decoded here"
         )
     try:
         raw = await request.body()

@@ -203,14 +203,29 @@ async def test_a_malformed_envelope_is_refused_without_quoting_the_senders_text(
     assert "<" not in response.text
 
 
-async def test_a_notice_sent_as_another_media_type_is_refused_without_quoting_it(
+@pytest.mark.parametrize(
+    ("header", "detail"),
+    [
+        (
+            {"Content-Type": "text/" + HOSTILE},
+            "an envelope is sent as Content-Type: application/json (UTF-8), not another media type",
+        ),
+        (
+            {"Content-Type": "application/json", "Content-Encoding": "gzip, " + HOSTILE},
+            "an envelope is sent as its bytes: a Content-Encoding is not decoded here",
+        ),
+    ],
+)
+async def test_a_notice_sent_as_another_media_type_or_coding_is_refused_without_quoting_it(
     client: AsyncTestClient,  # type: ignore[type-arg]
+    header: dict[str, str],
+    detail: str,
 ) -> None:
-    """README "Security": ``malformed-notice`` never hands back what the sender wrote; its Content-Type was quoted."""
+    """README "Security": ``malformed-notice`` never hands back what the sender wrote; these headers were quoted."""
     raw = envelope(AT_KEY, recipient="AT")
-    response = await client.post("/exchange/v1/notices", content=raw, headers={"Content-Type": "text/" + HOSTILE})
+    response = await client.post("/exchange/v1/notices", content=raw, headers=header)
     assert response.status_code == 400, response.text
     problem = response.json()
     assert problem["type"] == MALFORMED
-    assert problem["detail"] == "an envelope is sent as Content-Type: application/json (UTF-8), not another media type"
+    assert problem["detail"] == detail
     assert "<" not in response.text
