@@ -10,7 +10,6 @@ other types than its Struct's fields (400), and on a handler that reads no body,
 from __future__ import annotations
 
 import contextlib
-import re
 from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any, TypeAlias
 
@@ -30,7 +29,7 @@ from firearms.canonical import key_named_twice
 from firearms.db import Conn, Pool
 from firearms.errors import ForbiddenError, UnauthenticatedError
 from firearms.settings import Settings
-from firearms.text_rules import plain_name
+from firearms.text_rules import decode_location, plain_name
 from firearms.tokens import Officer
 
 __all__ = [
@@ -206,10 +205,10 @@ async def require_json(request: Request[Any, Any, Any]) -> None:
         # Described as Litestar's own conversion describes it (litestar._signature.model): the message
         # without msgspec's " - at `$...`", the key the path in the body, "data" for the body itself.
         message, _, _ = str(exc).partition(" - ")
-        where = _BODY_PATH.search(str(exc))
+        where = decode_location(str(exc))
         raise ValidationException(
             detail=message,
-            extra=[{"message": message, "key": where.group(1) if where else "data", "source": "body"}],
+            extra=[{"message": message, "key": where or "data", "source": "body"}],
         ) from exc
 
 
@@ -256,9 +255,6 @@ async def _refuse_body(request: Request[Any, Any, Any]) -> None:
     announced = "transfer-encoding" in request.headers or request.headers.get("content-length", "0").strip() != "0"
     if announced and await request.body():
         raise HTTPException(status_code=400, detail="this endpoint takes no body: send the request without one")
-
-
-_BODY_PATH = re.compile(r"`\$\.(.+)`$")
 
 
 _UTF8 = frozenset({"utf-8", "utf8"})

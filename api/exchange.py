@@ -70,8 +70,9 @@ def _require_json(content_type: str | None) -> None:
         return
     media, charsets = media_type(content_type)
     if media != "application/json" or any(charset != "utf-8" for charset in charsets):
+        # anyone may post here: the rule, not the header the sender wrote (README "Security")
         raise NoticeRefusedError(
-            "malformed-notice", f"an envelope is sent as Content-Type: application/json, not {content_type!r}"
+            "malformed-notice", "an envelope is sent as Content-Type: application/json (UTF-8), not another media type"
         )
 
 
@@ -95,8 +96,9 @@ async def receive_notice(request: Request[Any, Any, Any], settings: SettingsDep)
     _require_json(request.headers.get("content-type"))
     coding = content_coding(request.headers.get("content-encoding"))
     if coding is not None:
+        # the rule, not the header the sender wrote (README "Security")
         raise NoticeRefusedError(
-            "malformed-notice", f"an envelope is sent as its bytes: a Content-Encoding ({coding}) is not decoded here"
+            "malformed-notice", "an envelope is sent as its bytes: a Content-Encoding is not decoded here"
         )
     try:
         raw = await request.body()

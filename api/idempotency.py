@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Generic, TypeAlias, TypeVar
 from litestar import MediaType, Response
 from litestar.params import HeaderParameter
 
+from api.params import STATE_PATHS, state_code
 from firearms import idempotency
 
 if TYPE_CHECKING:
@@ -57,10 +58,12 @@ def operation(request: Request[Any, Any, Any]) -> str:
 
     ``/items/007/markings`` and ``/items/7/markings`` (a UUID in capitals and in small letters) name one
     item, one request: the route's template is filled with the parsed path parameters, each in the form
-    the answers give it (``7``, a UUID in small letters), so a key kept for such a path before reads the same.
+    the answers give it (``7``, a UUID in small letters, a State in capitals: ``/consent-requests/at/...`` is
+    ``/AT/...``), so a key kept for such a path before reads the same.
     """
     template: str = request.scope["path_template"]
-    return f"{request.method} {template.format_map(request.path_params).rstrip('/')}"
+    params = {name: state_code(value) if name in STATE_PATHS else value for name, value in request.path_params.items()}
+    return f"{request.method} {template.format_map(params).rstrip('/')}"
 
 
 async def once(

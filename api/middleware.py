@@ -20,7 +20,7 @@ from litestar.types import ASGIApp, HTTPScope, Message, Receive, Scope, Send
 
 from firearms.text_rules import printable
 
-__all__ = ["ACCESS_FORMAT", "BatchedStreamHandler", "RequestIdMiddleware", "install_access_log"]
+__all__ = ["ACCESS_FORMAT", "EVERY_ANSWER", "BatchedStreamHandler", "RequestIdMiddleware", "install_access_log"]
 
 log = logging.getLogger("firearms.access")
 ACCESS_FORMAT = "%(levelname)s - %(asctime)s - %(name)s - %(module)s - %(message)s"  # as Litestar's other lines
@@ -31,6 +31,8 @@ _NOSNIFF = (b"x-content-type-options", b"nosniff")
 # Every answer is JSON but the printable documents, which send their own policy: opened as a page (a problem that
 # quotes the caller, the OpenAPI document at /schema), it runs nothing, loads nothing and no site may frame it.
 _CSP = (b"content-security-policy", b"default-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
+EVERY_ANSWER = (_NOSNIFF, _CSP)
+"""The headers of an answer that sets neither: also those of the 408 and 431 ``api.server`` writes without the app."""
 # An officer's answer may hold a new token's secret or a person's name and address: no browser or proxy keeps it.
 _NO_STORE = (b"cache-control", b"no-store")
 _OFFICER_API = "/api/v1/"

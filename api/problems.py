@@ -274,6 +274,8 @@ _MISSING = re.compile(r"Missing required (?P<source>\w+) parameter '(?P<key>[^']
 # msgspec quotes the value it refused: "Invalid enum value '<script>'", "Invalid value 'x'", "Invalid value 7"
 _NOT_ONE_OF = re.compile(r"Invalid (?:enum )?value ")
 _PARAMETERS = frozenset({"query", "path", "header", "cookie"})
+# errors[].key: a parameter's name or a place in the body (lines[0].serials), nothing that could hold markup
+_KEY = re.compile(r"(?:[A-Za-z0-9_.-]|\[\d+\]|\[\.\.\.\]){1,200}")
 
 
 def _public_errors(detail: str, extra: Any) -> list[dict[str, Any]] | None:
@@ -296,7 +298,12 @@ def _public_error(item: Any) -> dict[str, Any]:
         return {"message": "the request does not match its schema", "key": None, "source": None}  # never the item
     message, key, source = str(item.get("message", "")), item.get("key"), item.get("source")
     source = getattr(source, "value", source)  # Litestar's ParamType, a str Enum: its value, "query"
-    parameter = f"{source} parameter '{key}'" if source in _PARAMETERS else f"'{key}'"
+    if key is not None and not _KEY.fullmatch(str(key)):
+        key = None  # Litestar reads a key out of msgspec's words as deps.require_json did: never a caller's text
+    if key is None:
+        parameter = f"a {source} parameter" if source in _PARAMETERS else "a field"
+    else:
+        parameter = f"{source} parameter '{key}'" if source in _PARAMETERS else f"'{key}'"
     if "matching regex" in message and (
         (source == "query" and key in STATE_QUERIES) or (source == "path" and key in STATE_PATHS)
     ):

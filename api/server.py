@@ -15,6 +15,7 @@ from typing import Any
 import msgspec
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from api.middleware import EVERY_ANSWER
 from api.problems import PROBLEM_BASE, PROBLEM_MEDIA_TYPE, TITLES
 
 __all__ = ["HEAD_LIMIT", "HEAD_TIMEOUT", "BoundedHttpToolsProtocol"]
@@ -28,6 +29,8 @@ HEAD_TIMEOUT = 30.0
 
 class BoundedHttpToolsProtocol(HttpToolsProtocol):
     """The httptools protocol, refusing a head too large (431) or too slow (408) with a problem, and closing.
+
+    A request its parser cannot read is the ``invalid-request`` problem too (400), not uvicorn's text.
 
     Too large: past :data:`HEAD_LIMIT` bytes; too slow: not whole within :data:`HEAD_TIMEOUT` seconds.
 
@@ -78,6 +81,14 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self._head_bytes = 0
         super().on_message_complete()
 
+    def send_400_response(self, msg: str) -> None:
+        """The answer to a request that is no HTTP/1.1 (uvicorn's parser failed): the ``invalid-request`` problem.
+
+        uvicorn wrote it as text, without the headers every other answer carries (README "Security"); ``msg`` is
+        uvicorn's own words ("Invalid HTTP request received."), never the bytes received.
+        """
+        self._refuse(400, "invalid-request", msg)
+
     def _stop_head_timer(self) -> None:
         if self._head_timer is not None:
             self._head_timer.cancel()
@@ -97,6 +108,8 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         )
         head = [b"HTTP/1.1 %d %s\r\n" % (status, _REASONS[status])]
         head += [name + b": " + value + b"\r\n" for name, value in self.server_state.default_headers]
+        # the app's answers get these from its middleware, which a refused head never reaches (README "Security")
+        head += [name + b": " + value + b"\r\n" for name, value in EVERY_ANSWER]
         head += [
             b"content-type: " + PROBLEM_MEDIA_TYPE.encode("ascii") + b"\r\n",
             b"content-length: " + str(len(body)).encode("ascii") + b"\r\n",
@@ -106,4 +119,4 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self.transport.close()
 
 
-_REASONS = {408: b"Request Timeout", 431: b"Request Header Fields Too Large"}
+_REASONS = {400: b"Bad Request", 408: b"Request Timeout", 431: b"Request Header Fields Too Large"}

@@ -408,9 +408,9 @@ async def restore(
     or the database already holds tables. ``pg_restore`` runs in one transaction: it restores everything or
     nothing. Then migrations newer than the backup are applied, and the chain must hold the manifest's hash
     at its head and verify intact (else ``problem`` says why, and ``home`` keeps the outcome in
-    :data:`FAILED_RESTORE_FILE`: see :func:`failed_restore`). The private keys the registry signs with are
-    looked for in ``home``. ``checked``: the manifest :func:`check_backup` already returned for ``path``
-    (then its checks are not run again).
+    :data:`FAILED_RESTORE_FILE`: see :func:`failed_restore`; a restore that passes removes an earlier one's).
+    The private keys the registry signs with are looked for in ``home``. ``checked``: the manifest
+    :func:`check_backup` already returned for ``path`` (then its checks are not run again).
 
     Raises:
         BackupError: a refusal, or ``pg_restore`` failed (then nothing was restored).
@@ -454,6 +454,8 @@ async def restore(
     )
     if problem:  # "do not serve it" in a line was not enough: serve and worker refuse the home (failed_restore)
         await asyncio.to_thread(_note_failed_restore, home, restored)
+    else:  # an earlier failed restore's note spoke of data this restore replaced: it would refuse a sound registry
+        (home / FAILED_RESTORE_FILE).unlink(missing_ok=True)
     return restored
 
 

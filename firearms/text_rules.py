@@ -19,6 +19,7 @@ __all__ = [
     "TEXT_OR_EMPTY_PATTERN",
     "TEXT_PATTERN",
     "counted",
+    "decode_location",
     "is_http_base_url",
     "is_padded",
     "plain_name",
@@ -91,7 +92,7 @@ def is_http_base_url(url: str) -> bool:
 
 _PLAIN_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 # msgspec's location of an error: the Struct's own field names, array indexes and "[...]" for a mapping's values
-_DECODE_AT = re.compile(r" - at `\$(?:\.[A-Za-z_][A-Za-z0-9_]*|\[\d+\]|\[\.\.\.\])*`$")
+_DECODE_AT = re.compile(r" - at `\$(?P<path>(?:\.[A-Za-z_][A-Za-z0-9_]*|\[\d+\]|\[\.\.\.\])*)`$")
 _UNKNOWN_FIELD = "Object contains unknown field `"
 
 
@@ -101,6 +102,16 @@ def plain_name(name: str) -> str | None:
     A field or query parameter name the caller chose is quoted in an answer only then (README "Security").
     """
     return name if _PLAIN_NAME.fullmatch(name) else None
+
+
+def decode_location(message: str) -> str | None:
+    """Where in the document msgspec's decode error ``message`` is, as Litestar keys it (``lines[0].serials``).
+
+    Read from its closing `` - at `$...` `` only, which names the Struct's own fields: ``None`` at the top level.
+    A search for "`$." anywhere took an unknown field's name (``$.<script>``) for the place (README "Security").
+    """
+    at = _DECODE_AT.search(message)
+    return (at["path"].removeprefix(".") or None) if at else None
 
 
 def without_input(message: str) -> str:

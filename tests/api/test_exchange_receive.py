@@ -623,6 +623,14 @@ async def test_checks_1_and_2_refuse_without_the_database(tmp_path: Path) -> Non
             stop_embedded(home)
 
 
+async def _waits_for_an_inbox(conn: db.Conn) -> None:
+    """Until another connection waits for an inbox's advisory lock (5 s at most): a condition, not a sleep."""
+    async with asyncio.timeout(5):
+        waiting = "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+        while not await conn.fetchval(waiting):  # noqa: ASYNC110  # the database offers a view, not an event
+            await asyncio.sleep(0.01)
+
+
 async def _refused_while_held(client: Client, conn: db.Conn, raw: bytes, *, also: bytes | None = None) -> str:
     """Receive ``raw`` while this test holds AT's inbox (the lock ``receive_context`` takes); the refusal's code.
 
@@ -646,7 +654,7 @@ async def _refused_while_held(client: Client, conn: db.Conn, raw: bytes, *, also
         await conn.execute("SELECT pg_advisory_xact_lock(7310003, hashtext('AT'))")
         waiting = asyncio.create_task(receive(also)) if also is not None else None
         if waiting is not None:
-            await asyncio.sleep(0.3)  # the genuine notice is in flight, waiting for the inbox
+            await _waits_for_an_inbox(conn)  # the genuine notice is in flight, waiting for the inbox
             assert not waiting.done()
         forged = asyncio.create_task(receive(raw))
         done, _ = await asyncio.wait({forged}, timeout=5)

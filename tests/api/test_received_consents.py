@@ -254,6 +254,22 @@ async def test_a_decision_retried_with_its_idempotency_key_answers_the_first_ans
     assert (other.status_code, other.json()["type"].rsplit("/", 1)[1]) == (409, "idempotency-key-reused")
 
 
+async def test_a_decision_retried_with_the_state_in_the_other_case_is_the_same_request(
+    cz: tuple[Client, db.Conn],
+) -> None:
+    # /consent-requests/at/... is /consent-requests/AT/... (a State in a path is taken in either case): a retry
+    # under the same Idempotency-Key is the same request, answered the first answer, not 409 "another request".
+    client, conn = cz
+    request_id = await _requested_friday(client, conn)
+    officer = await _headers(conn, "licensing-officer") | {"Idempotency-Key": "decide-case"}
+    body = {"decision": "no-objection"}
+    first = await client.post(f"/api/v1/consent-requests/at/{request_id}/decision", json=body, headers=officer)
+    again = await client.post(f"/api/v1/consent-requests/AT/{request_id}/decision", json=body, headers=officer)
+    assert (first.status_code, again.status_code, again.content) == (200, 200, first.content), again.text
+    sent = await conn.fetchval("SELECT count(*) FROM notice_outbox WHERE type = 'transit-consent.decided'")
+    assert sent == 1
+
+
 async def test_a_late_answer_to_an_earlier_version_does_not_hide_the_objection_to_the_current_one(
     cz: tuple[Client, db.Conn],
 ) -> None:

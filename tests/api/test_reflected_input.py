@@ -11,12 +11,14 @@ import httpx
 import pytest
 from litestar.testing import AsyncTestClient
 
+from tests.check_helpers import check_body
 from tests.conftest import TokenFactory
 from tests.exchange_util import AT_KEY, envelope
 
 PROBLEM = "tag:firearms-registry,2026:problems/invalid-request"
 HOSTILE = "<script>alert(1)</script>"
 HOSTILE_QUERY = "%3Cscript%3Ealert(1)%3C%2Fscript%3E"
+PARTY = {"kind": "exporter", "name": "Anna Huber", "country": "AT", "address": "Ring 1, Wien"}
 
 
 def _refused(response: httpx.Response) -> dict[str, object]:
@@ -106,6 +108,34 @@ async def test_an_unknown_field_is_named_only_when_its_name_is_plain(
 
 
 @pytest.mark.parametrize(
+    ("url", "role", "body", "key"),
+    [
+        ("/api/v1/parties", "admin", {**PARTY, "$." + HOSTILE: 1}, "data"),
+        # a name that ends as msgspec's place does is read as one: only its plain tail, as a plain name may be
+        ("/api/v1/parties", "admin", {**PARTY, "$.<i>` - at `$.x": 1}, "x"),
+        (
+            "/api/v1/checks",
+            "customs-officer",
+            check_body(lines=[{"line": 1, "quantity": 1, "$." + HOSTILE: 1}]),
+            "lines[0]",
+        ),
+    ],
+)
+async def test_an_unknown_field_is_not_quoted_back_as_the_errors_key(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    auth: TokenFactory,
+    url: str,
+    role: str,
+    body: dict[str, object],
+    key: str,
+) -> None:
+    """``errors[].key`` is where in the body the error is, read from msgspec's `` - at `$...` ``: a field named
+    ``$.<script>...`` was taken for that place, and its name handed back in ``key``."""
+    problem = _refused(await client.post(url, json=body, headers=await auth(role)))  # type: ignore[arg-type]
+    assert problem["errors"] == [{"message": "Object contains an unknown field", "key": key, "source": "body"}]
+
+
+@pytest.mark.parametrize(
     ("name", "detail"),
     [
         (HOSTILE_QUERY, "a query parameter is given twice: give it once"),
@@ -166,6 +196,34 @@ async def test_a_malformed_envelope_is_refused_without_quoting_the_senders_text(
 ) -> None:
     """The partner surface takes anyone's POST: PROTOCOL §4 check 1 says what is wrong, never the text sent."""
     response = await client.post("/exchange/v1/notices", content=raw, headers={"Content-Type": "application/json"})
+    assert response.status_code == 400, response.text
+    problem = response.json()
+    assert problem["type"] == MALFORMED
+    assert problem["detail"] == detail
+    assert "<" not in response.text
+
+
+@pytest.mark.parametrize(
+    ("header", "detail"),
+    [
+        (
+            {"Content-Type": "text/" + HOSTILE},
+            "an envelope is sent as Content-Type: application/json (UTF-8), not another media type",
+        ),
+        (
+            {"Content-Type": "application/json", "Content-Encoding": "gzip, " + HOSTILE},
+            "an envelope is sent as its bytes: a Content-Encoding is not decoded here",
+        ),
+    ],
+)
+async def test_a_notice_sent_as_another_media_type_or_coding_is_refused_without_quoting_it(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    header: dict[str, str],
+    detail: str,
+) -> None:
+    """README "Security": ``malformed-notice`` never hands back what the sender wrote; these headers were quoted."""
+    raw = envelope(AT_KEY, recipient="AT")
+    response = await client.post("/exchange/v1/notices", content=raw, headers=header)
     assert response.status_code == 400, response.text
     problem = response.json()
     assert problem["type"] == MALFORMED

@@ -19,7 +19,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from cli import main
-from firearms import bootstrap, db, journal
+from firearms import backup, bootstrap, db, embedded, journal
 
 
 @pytest.fixture
@@ -431,3 +431,43 @@ def test_a_home_whose_restore_failed_its_checks_is_not_served(
     verified = CliRunner().invoke(main, ["journal", "verify"], env=new)  # the investigator's commands still run
     assert verified.exit_code == 1
     assert "journal BROKEN" in verified.stderr
+
+
+def test_a_restore_that_passes_its_checks_clears_the_note_of_one_that_failed_in_that_home(
+    env: dict[str, str], database: str, empty_database: str, pg_admin_uri: str, tmp_path: Path
+) -> None:
+    """The note speaks of the data a failed restore left; a later restore into the home that verifies replaces it.
+
+    Kept, the note made ``serve`` refuse the sound registry "the restore into this home failed its checks (...)",
+    naming a journal that was no longer there.
+    """
+    good = tmp_path / "backups" / "good.dump"
+    good.parent.mkdir(mode=0o700)
+    assert CliRunner().invoke(main, ["backup", str(good)], env=env).exit_code == 0
+    tamper(database)
+    bad = tmp_path / "backups" / "bad.dump"
+    assert CliRunner().invoke(main, ["backup", str(bad)], env=env).exit_code == 0
+    failed = CliRunner().invoke(main, ["restore", str(bad)], env=restore_env(empty_database, tmp_path))
+    assert failed.exit_code == 1, failed.output
+    home = tmp_path / "new-home"
+    assert backup.failed_restore(home) == json.loads(failed.stdout)["problem"]
+
+    name = "firearms_second_restore"
+
+    async def as_admin(sql: str) -> None:
+        admin = await asyncpg.connect(pg_admin_uri)
+        try:
+            await admin.execute(sql)
+        finally:
+            await admin.close()
+
+    asyncio.run(as_admin(f'CREATE DATABASE "{name}"'))
+    try:
+        again = restore_env(embedded.database_url(pg_admin_uri, name), tmp_path)  # the same home, a new database
+        restored = CliRunner().invoke(main, ["restore", str(good)], env=again)
+        assert restored.exit_code == 0, restored.output
+        assert json.loads(restored.stdout)["problem"] is None
+        assert backup.failed_restore(home) is None
+        assert not (home / backup.FAILED_RESTORE_FILE).exists()
+    finally:
+        asyncio.run(as_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))

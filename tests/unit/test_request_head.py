@@ -79,3 +79,35 @@ async def test_a_prompt_request_on_a_kept_alive_connection_is_served(monkeypatch
             assert (await asyncio.wait_for(reader.readuntil(b"hello"), timeout=5)).startswith(b"HTTP/1.1 200 ")
             await asyncio.sleep(0.3)  # less than the head timeout between requests
         writer.close()
+
+
+@pytest.mark.parametrize("status", [400, 408, 431])
+async def test_a_refused_head_carries_the_headers_every_answer_does(
+    monkeypatch: pytest.MonkeyPatch, status: int
+) -> None:
+    """README "Security": every answer carries ``X-Content-Type-Options: nosniff`` and, with no policy of its own, a
+    ``Content-Security-Policy`` under which nothing runs or loads. The middleware adds them to the app's answers;
+    this protocol's 408 and 431, and uvicorn's 400 to a request that is no HTTP, never reach the app, and carried
+    neither (that 400 was text: it is the ``invalid-request`` problem now)."""
+    monkeypatch.setattr(server, "HEAD_TIMEOUT", 0.5)
+    monkeypatch.setattr(server, "HEAD_LIMIT", 1024)
+    async with _serving() as port:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        if status == 431:
+            writer.write(b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"b" * 2048 + b"\r\n\r\n")
+        elif status == 400:
+            writer.write(b"GET / <script>\r\n\r\n")
+        answer = await _answer(reader)
+        writer.close()
+    raw_head, _, body = answer.partition(b"\r\n\r\n")
+    head = raw_head.decode("ascii").lower().split("\r\n")
+    assert head[0].startswith(f"http/1.1 {status} ")
+    assert "content-type: application/problem+json" in head
+    assert json.loads(body)["status"] == status
+    assert b"<" not in answer
+    fields = [line.split(": ", 1) for line in head[1:]]
+    assert ["x-content-type-options", "nosniff"] in fields
+    assert [
+        "content-security-policy",
+        "default-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+    ] in fields

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from firearms.text_rules import plain_name, without_input
+from firearms.text_rules import decode_location, plain_name, without_input
 
 
 @pytest.mark.parametrize(
@@ -37,3 +37,16 @@ _NAMES = [("status", "status"), ("file_name", "file_name"), ("a" * 64, "a" * 64)
 @pytest.mark.parametrize(("name", "plain"), [*_NAMES, ("", None), ("a b", None), ("a\n", None), ("é", None)])
 def test_a_plain_name_is_letters_digits_and_few_marks(name: str, plain: str | None) -> None:
     assert plain_name(name) == plain
+
+
+@pytest.mark.parametrize(
+    ("message", "location"),
+    [
+        ("Expected `int`, got `str` - at `$.lines[0].quantity`", "lines[0].quantity"),
+        ("Object contains unknown field `$.<script>`", None),  # the top level: the name is no place
+        ("Object contains unknown field `$.<b>` - at `$.lines[0]`", "lines[0]"),
+        ("Expected `object`, got `array`", None),
+    ],
+)
+def test_the_place_of_a_decode_error_is_msgspecs_own(message: str, location: str | None) -> None:
+    assert decode_location(message) == location
