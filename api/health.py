@@ -9,7 +9,7 @@ from litestar import Request, Response, get
 from litestar.datastructures import State
 
 from api.deps import OfficerDep, SettingsDep
-from api.problems import problem_response
+from api.problems import RETRY_UNAVAILABLE, problem_response
 from firearms.db import Pool
 from firearms.tokens import ROLES, Officer
 
@@ -31,7 +31,9 @@ async def health(request: Request[Any, Any, State], settings: SettingsDep) -> Re
         async with pool.acquire(timeout=5) as conn:
             await conn.fetchval("SELECT 1")
     except (OSError, TimeoutError, Exception):  # noqa: BLE001  # any failure means "not healthy"
-        return problem_response(request, 503, "database-unavailable", "the database did not answer")
+        return problem_response(
+            request, 503, "database-unavailable", "the database did not answer", headers=RETRY_UNAVAILABLE
+        )
     return Response(Health(status="ok", state=settings.state))
 
 
