@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from firearms import journal
 from firearms.exchange import delivery, rotation
 from firearms.licence_timers import run_licence_timers
+from firearms.text_rules import printable
 
 if TYPE_CHECKING:
     from firearms.db import Pool
@@ -27,11 +28,58 @@ __all__ = ["run_worker"]
 log = logging.getLogger("firearms.worker")
 
 
+class _Outage:
+    """Whether the database answered the worker's last pass: an outage is told once, not with a traceback a pass.
+
+    A pass that fails is put down to the database when a probe of it fails too (whatever the exception was: a
+    socket that is gone, a connection the server closed, a server starting up): one warning line when the
+    outage begins and one when the database answers again. A pass that fails while the database answers is an
+    error of its own, logged with its traceback every time, as before.
+    """
+
+    def __init__(self, interval: float) -> None:
+        self.interval = interval
+        self.down = False
+
+    async def failed(self, pool: Pool, what: str, exc: Exception) -> None:
+        if not await _answers(pool):
+            if not self.down:
+                log.warning(
+                    "the database does not answer (%s: %s); the worker tries again every %g s",
+                    type(exc).__name__,
+                    printable(str(exc)),
+                    self.interval,
+                )
+            self.down = True
+            return
+        self.passed()
+        log.error("%s failed; retrying", what, exc_info=exc)
+
+    def passed(self) -> None:
+        if self.down:
+            log.warning("the database answers again; the worker resumes")
+        self.down = False
+
+
+async def _answers(pool: Pool) -> bool:
+    """The database answers a query on a connection of the pool within a few seconds."""
+    try:
+        async with pool.acquire(timeout=_PROBE_TIMEOUT) as conn:
+            await conn.fetchval("SELECT 1", timeout=_PROBE_TIMEOUT)
+    except Exception:  # noqa: BLE001  # any failure means it does not
+        return False
+    return True
+
+
+_PROBE_TIMEOUT = 5.0
+
+
 async def run_worker(pool: Pool, settings: Settings, stop: asyncio.Event) -> None:
     """Run the periodic jobs until ``stop`` is set; an error in one pass is logged and retried."""
     next_checkpoint = time.monotonic() + settings.checkpoint_interval
     next_licence_timers = time.monotonic()
     worker_id = delivery.new_worker_id()
+    outage = _Outage(settings.seal_interval)
     async with delivery.new_client(settings) as client:
         while not stop.is_set():
             try:
@@ -43,13 +91,15 @@ async def run_worker(pool: Pool, settings: Settings, stop: asyncio.Event) -> Non
                     if time.monotonic() >= next_licence_timers:
                         await run_licence_timers(conn, settings)
                         next_licence_timers = time.monotonic() + settings.licence_timer_interval
-            except Exception:  # the worker must outlive a database restart
-                log.exception("worker pass failed; retrying")
+            except Exception as exc:  # the worker must outlive a database restart  # noqa: BLE001
+                await outage.failed(pool, "worker pass", exc)
+            else:
+                outage.passed()
             try:
                 await delivery.deliver_due(pool, settings, client, worker_id)
                 async with pool.acquire() as conn:
                     await rotation.switch_announced_keys(conn)
-            except Exception:  # a partner's fault must not stop the journal
-                log.exception("outbox pass failed; retrying")
+            except Exception as exc:  # a partner's fault must not stop the journal  # noqa: BLE001
+                await outage.failed(pool, "outbox pass", exc)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=settings.seal_interval)
