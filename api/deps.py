@@ -101,12 +101,12 @@ async def acquire(pool: Pool) -> PoolConnectionProxy[asyncpg.Record]:
     """
     try:
         conn = await pool.acquire(timeout=ACQUIRE_TIMEOUT)
+    except TimeoutError as exc:  # before OSError, of which it is one
+        # every connection busy (requests stuck behind a lock), or a server that takes connections and never
+        # answers (an external one behind a dead link, a frozen host): a bounded wait, then the officer is told
+        raise DatabaseTimeoutError(detail=f"no database connection within {ACQUIRE_TIMEOUT:g} s") from exc
     except (OSError, asyncpg.PostgresConnectionError, asyncpg.CannotConnectNowError) as exc:
         raise HTTPException(status_code=503, detail=f"no database connection: {type(exc).__name__}: {exc}") from exc
-    except TimeoutError as exc:
-        # every connection busy (requests stuck behind a lock), or a server that takes connections and never
-        # answers (an external one behind a dead link): a bounded wait, then the officer is told
-        raise DatabaseTimeoutError(detail=f"no database connection within {ACQUIRE_TIMEOUT:g} s") from exc
     return conn
 
 

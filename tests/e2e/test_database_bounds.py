@@ -10,26 +10,43 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import signal
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import httpx
 import msgspec
 import pytest
+import uvicorn
 
+from api import create_app
 from firearms import bootstrap, db
+from firearms.embedded import ensure_database, start_embedded, stop_embedded
 from firearms.settings import Settings
 from tests.check_helpers import NUMBER, at_licence, check_body, receive
 from tests.conftest import TokenFactory
-from tests.e2e.test_check_race import serve
+from tests.e2e.test_check_race import free_port
 
 
 @contextlib.asynccontextmanager
 async def registry(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    """The registry of ``settings`` over real HTTP on a loopback port."""
-    async for url in serve(settings):
-        async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+    """The registry of ``settings`` (its pool size as given) under uvicorn on a loopback port, in this event loop."""
+    port = free_port()
+    app = create_app(settings)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
+    task = asyncio.create_task(server.serve())
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        await asyncio.sleep(0.02)
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
             yield client
+    finally:
+        server.should_exit = True
+        await task
 
 
 async def waited_longer_than(conn: db.Conn, seconds: float) -> None:
@@ -122,3 +139,67 @@ async def test_journal_verification_is_not_cut_off_by_the_request_bound(
         response = await pending
     assert response.status_code == 200, response.text
     assert response.json()["intact"] is True
+
+
+async def test_a_request_that_finds_every_pooled_connection_busy_is_a_503_database_timeout(
+    settings: Settings, initialised: bootstrap.Initialised, conn: db.Conn, auth: TokenFactory
+) -> None:
+    """Every connection of the pool taken (here the one of a pool of one, by a check waiting on a licence): the next
+    request waits ``ACQUIRE_TIMEOUT`` (10 s) for one, then is told ``database-timeout``. It was told
+    ``database-unavailable``, the database being down, which it was not (``TimeoutError`` is an ``OSError``)."""
+    await receive(conn, at_licence(), state="CZ")
+    headers = await auth("customs-officer")
+    body = check_body(lines=[{"line": 2, "quantity": 100}])
+    one = msgspec.structs.replace(settings, state="CZ", pool_size=1, lock_timeout=60.0, statement_timeout=60.0)
+    async with registry(one) as cz:
+        await cz.get("/api/v1/me", headers=headers)  # the pool's one connection is open
+        async with conn.transaction():
+            await conn.execute("SELECT 1 FROM licence WHERE number = $1 FOR UPDATE", NUMBER)
+            waiting = asyncio.create_task(cz.post("/api/v1/checks", json=body, headers=headers))
+            await waited_longer_than(conn, 0.0)
+            started = time.monotonic()
+            response = await cz.get("/api/v1/me", headers=headers)
+            waited = time.monotonic() - started
+        assert (await waiting).status_code == 200
+    assert response.status_code == 503, response.text
+    assert response.json()["type"].endswith("/database-timeout")
+    assert response.headers["retry-after"] == "1"
+    assert 9 < waited < 20, waited
+
+
+async def test_health_answers_within_its_bound_when_the_database_host_freezes(tmp_path: Path) -> None:
+    """A server that takes no more packets and closes nothing (a stopped VM, a dead link; here every process of
+    the server stopped with SIGSTOP): ``/health`` waited as long as the operating system kept the connection, and
+    a load balancer behind it. It is 503 ``database-unavailable`` within its 5 s."""
+    home = tmp_path / "home"
+    url = await ensure_database(start_embedded(home))
+    frozen: list[int] = []
+    try:
+        settings = Settings(state="AT", home=home, database_url=url, run_worker=False)
+        await bootstrap.initialise(settings, url)
+        async with registry(settings) as client:
+            assert (await client.get("/health")).status_code == 200  # a pooled connection open and idle
+            conn = await db.connect(url)
+            try:  # the server's processes: the postmaster and every backend and helper it started
+                backends = await conn.fetch("SELECT pid FROM pg_stat_activity WHERE pid <> pg_backend_pid()")
+            finally:
+                await conn.close()
+            frozen = [int((home / "pgdata" / "postmaster.pid").read_text().split()[0])]
+            frozen += [row["pid"] for row in backends]
+            try:  # thawed before the app stops: its shutdown waits for the requests still in flight
+                for pid in frozen:
+                    os.kill(pid, signal.SIGSTOP)
+                started = time.monotonic()
+                response = await asyncio.wait_for(client.get("/health"), timeout=15)
+                waited = time.monotonic() - started
+            finally:
+                for pid in frozen:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, signal.SIGCONT)
+            assert response.status_code == 503, response.text
+            assert response.json()["type"].endswith("/database-unavailable")
+            assert response.headers["retry-after"] == "5"
+            assert waited < 8, waited
+            assert (await client.get("/health")).status_code == 200  # and healthy again once the host is back
+    finally:
+        stop_embedded(home)
