@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 import asyncpg
 
-from firearms import embedded, journal
+from firearms import db, embedded, journal
 from firearms.errors import ConfigError
 from firearms.exchange import delivery, rotation
 from firearms.licence_timers import run_licence_timers
@@ -49,7 +49,7 @@ class _Outage:
     async def failed(self, pool: Pool, what: str, exc: Exception) -> None:
         # the exception tells when the probe cannot: a pass that failed as the server went down, probed once it
         # was back up
-        if _connection_lost(exc) or not await _answers(pool):
+        if _connection_lost(exc) or not await db.answers(pool, _PROBE_TIMEOUT):
             if not self.down:
                 log.warning(
                     "the database does not answer (%s: %s); the worker tries again every %g s",
@@ -99,16 +99,6 @@ def _connection_lost(exc: Exception) -> bool:
             asyncpg.CrashShutdownError,
         ),
     )
-
-
-async def _answers(pool: Pool) -> bool:
-    """The database answers a query on a connection of the pool within a few seconds."""
-    try:
-        async with pool.acquire(timeout=_PROBE_TIMEOUT) as conn:
-            await conn.fetchval("SELECT 1", timeout=_PROBE_TIMEOUT)
-    except Exception:  # noqa: BLE001  # any failure means it does not
-        return False
-    return True
 
 
 _PROBE_TIMEOUT = 5.0
