@@ -28,11 +28,20 @@ from api import (
     tokens,
     verify,
 )
-from api.deps import provide_conn, provide_officer, provide_pool, provide_settings, require_json, require_role
+from api.deps import (
+    provide_conn,
+    provide_officer,
+    provide_pool,
+    provide_settings,
+    request_bounds,
+    require_json,
+    require_role,
+)
 from api.middleware import RequestIdMiddleware
 from api.problems import exception_handlers
 from firearms import __version__, db
 from firearms.settings import Settings
+from firearms.worker import POOL_SIZE as WORKER_POOL_SIZE
 from firearms.worker import run_worker
 
 __all__ = ["create_app"]
@@ -57,15 +66,21 @@ def create_app(settings: Settings, *, database_url: str | None = None) -> Litest
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncGenerator[None, None]:
-        app.state.pool = await db.create_pool(url, max_size=settings.pool_size)
+        # An officer request waits a bounded time for the database (README "When the database is slow or gone"):
+        # the bounds are the pool's session settings, so a request pays no round trip for them; long jobs lift
+        # them on their own connections (api.deps.connection), the worker has a pool without them.
+        app.state.pool = await db.create_pool(url, max_size=settings.pool_size, session=request_bounds(settings))
+        worker_pool = await db.create_pool(url, max_size=WORKER_POOL_SIZE) if settings.run_worker else None
         stop = asyncio.Event()
-        worker = asyncio.create_task(run_worker(app.state.pool, settings, stop)) if settings.run_worker else None
+        worker = asyncio.create_task(run_worker(worker_pool, settings, stop)) if worker_pool is not None else None
         try:
             yield
         finally:
             stop.set()
             if worker is not None:
                 await worker
+            if worker_pool is not None:
+                await worker_pool.close()
             await app.state.pool.close()
 
     officer_api = Router(

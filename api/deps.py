@@ -48,6 +48,7 @@ __all__ = [
     "provide_officer",
     "provide_pool",
     "provide_settings",
+    "request_bounds",
     "require_json",
     "require_role",
 ]
@@ -57,18 +58,24 @@ async def provide_conn(state: State) -> AsyncGenerator[Conn, None]:
     """A pooled connection inside ``conn.transaction()``: commit on success, roll back on any error.
 
     The transaction waits at most ``lock_timeout`` for one lock and runs no statement longer than
-    ``statement_timeout`` (``SET LOCAL``: they end with it, the pooled session keeps none): a border post
+    ``statement_timeout``: the pool's connections start with them (:func:`request_bounds`), so a border post
     gets its verdict or the 503 ``database-timeout`` problem, never a request held for as long as a licence
-    amendment holds the licence's row. Handlers that run long jobs take :func:`connection` instead.
+    amendment holds the licence's row. Handlers that run long jobs take ``connection(pool, unbounded=True)``.
     """
-    settings: Settings = state.settings
     async with connection(state.pool) as conn, conn.transaction():
-        await conn.execute(_BOUND, _milliseconds(settings.lock_timeout), _milliseconds(settings.statement_timeout))
         yield conn
 
 
-# One round trip, prepared once per connection; set_config(..., true) is SET LOCAL.
-_BOUND = "SELECT set_config('lock_timeout', $1, true), set_config('statement_timeout', $2, true)"
+def request_bounds(settings: Settings) -> dict[str, str]:
+    """The session settings of the API's pool: an officer request's bounded wait for a lock and for a statement.
+
+    Sent when a connection opens, not set in every request's transaction: a round trip a request, a seventh of a
+    customs check's throughput (bench/RESULTS.md), for the same bound.
+    """
+    return {
+        "lock_timeout": _milliseconds(settings.lock_timeout),
+        "statement_timeout": _milliseconds(settings.statement_timeout),
+    }
 
 
 def _milliseconds(seconds: float) -> str:
@@ -76,18 +83,31 @@ def _milliseconds(seconds: float) -> str:
     return f"{max(1, math.ceil(seconds * 1000))}ms"
 
 
+_UNBOUND = "SET lock_timeout = 0; SET statement_timeout = 0"
+_BOUND_AGAIN = "RESET lock_timeout; RESET statement_timeout"  # back to the values the connection opened with
+
+
 @contextlib.asynccontextmanager
-async def connection(pool: Pool) -> AsyncIterator[PoolConnectionProxy[asyncpg.Record]]:
+async def connection(pool: Pool, *, unbounded: bool = False) -> AsyncIterator[PoolConnectionProxy[asyncpg.Record]]:
     """A connection of the pool for the block, released after it: every connection the API takes comes from here.
 
     A handler that runs transactions of its own (journal verification, key rotation, an import, a received
     notice) takes it here rather than from ``pool.acquire()``, so that a database that does not answer is
-    the 503 of :func:`acquire` for it too, not a 500.
+    the 503 of :func:`acquire` for it too, not a 500. ``unbounded``: a long job (a bulk import, a journal
+    verification) lifts the request bounds for the block; they are set back before the connection returns to
+    the pool, or the connection is closed.
     """
     conn = await acquire(pool)
     try:
+        if unbounded:
+            await conn.execute(_UNBOUND)
         yield conn
     finally:
+        if unbounded:
+            try:
+                await conn.execute(_BOUND_AGAIN)
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+                conn.terminate()  # never back in the pool without its bounds
         await pool.release(conn)
 
 

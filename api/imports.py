@@ -72,8 +72,9 @@ class ImportController(Controller):
             with path.open("wb") as handle:
                 async for chunk in request.stream():
                     handle.write(chunk)
-            # The database connection is taken only now: a slow upload holds no transaction open.
-            async with connection(pool) as conn:
+            # The database connection is taken only now: a slow upload holds no transaction open. A file of a
+            # million rows runs statements longer than an officer request may: without the request bounds.
+            async with connection(pool, unbounded=True) as conn:
                 result = await imports.import_file(
                     conn, path, actor=officer.actor, today=clock.today(settings.time_zone), fmt=fmt, file_name=file_name
                 )

@@ -19,6 +19,7 @@ from firearms.errors import FirearmsError
 from firearms.exchange import trust
 from firearms.signing import b64url_encode
 from firearms.text_rules import counted, printable
+from firearms.worker import POOL_SIZE as WORKER_POOL_SIZE
 from firearms.worker import run_worker
 
 if TYPE_CHECKING:
@@ -193,7 +194,7 @@ def worker(ctx: click.Context) -> None:
     )  # as serve: its errors in one line
 
     async def run() -> None:
-        pool = await common.open_pool(url, max_size=4)
+        pool = await common.open_pool(url, max_size=WORKER_POOL_SIZE)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):

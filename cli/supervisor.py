@@ -28,6 +28,7 @@ import click
 from cli import common
 from cli.main import _api_server, _check_port, main
 from firearms import db
+from firearms.worker import POOL_SIZE as WORKER_POOL_SIZE
 from firearms.worker import run_worker
 
 if TYPE_CHECKING:
@@ -44,7 +45,6 @@ _BACKLOG = 2048  # uvicorn's default
 _GRACE = 30.0  # seconds an API process has to finish its requests after SIGTERM, before SIGKILL
 _RESTARTS = 5  # unexpected exits replaced within _RESTART_WINDOW; one more and everything stops
 _RESTART_WINDOW = 60.0
-_WORKER_POOL = 4  # the supervisor's worker needs as few connections as `firearms worker`
 
 
 def reuseport_sockets(host: str, port: int) -> list[socket.socket]:
@@ -164,7 +164,7 @@ class _Supervisor:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, self.stop.set)
         await self._warn_on_connection_budget()
-        pool = await db.create_pool(self.url, max_size=_WORKER_POOL) if self.settings.run_worker else None
+        pool = await db.create_pool(self.url, max_size=WORKER_POOL_SIZE) if self.settings.run_worker else None
         worker = asyncio.create_task(run_worker(pool, self.settings, self.stop)) if pool is not None else None
         log.info("supervising %d API processes on port %d", self.settings.workers, self.settings.port)
         try:
@@ -189,14 +189,14 @@ class _Supervisor:
             limit = int(await conn.fetchval("SHOW max_connections"))
         finally:
             await conn.close()
-        needed = self.settings.workers * self.settings.pool_size + (_WORKER_POOL if self.settings.run_worker else 0)
+        needed = self.settings.workers * self.settings.pool_size + (WORKER_POOL_SIZE if self.settings.run_worker else 0)
         if needed > limit:
             log.warning(
                 "%d API processes x %d connections (+ the worker's %d) may open %d connections;"
                 " PostgreSQL allows %d (max_connections)",
                 self.settings.workers,
                 self.settings.pool_size,
-                _WORKER_POOL if self.settings.run_worker else 0,
+                WORKER_POOL_SIZE if self.settings.run_worker else 0,
                 needed,
                 limit,
             )

@@ -102,15 +102,19 @@ async def connect(url: str) -> asyncpg.Connection[asyncpg.Record]:
     return conn
 
 
-async def create_pool(url: str, *, max_size: int = 20) -> Pool:
-    """A pool whose connections decode json/jsonb with msgspec and speak UTC."""
+async def create_pool(url: str, *, max_size: int = 20, session: Mapping[str, str] | None = None) -> Pool:
+    """A pool whose connections decode json/jsonb with msgspec and speak UTC.
+
+    ``session``: further settings every connection starts with (the API's ``lock_timeout`` and
+    ``statement_timeout``), sent when it opens: they cost a request no round trip, and ``RESET`` returns to them.
+    """
     return await asyncpg.create_pool(
         url,
         min_size=1,
         max_size=max_size,
         init=_init_connection,
         reset=_keep_session,
-        server_settings=_SERVER_SETTINGS,
+        server_settings={**_SERVER_SETTINGS, **(session or {})},
     )
 
 

@@ -26,7 +26,9 @@ if TYPE_CHECKING:
     from firearms.db import Pool
     from firearms.settings import Settings
 
-__all__ = ["REVIVE_INTERVAL", "run_worker"]
+__all__ = ["POOL_SIZE", "REVIVE_INTERVAL", "run_worker"]
+
+POOL_SIZE = 4  # connections of the worker's own pool (firearms worker, serve's supervisor or its one process)
 
 log = logging.getLogger("firearms.worker")
 

@@ -203,3 +203,26 @@ async def test_health_answers_within_its_bound_when_the_database_host_freezes(tm
             assert (await client.get("/health")).status_code == 200  # and healthy again once the host is back
     finally:
         stop_embedded(home)
+
+
+async def test_a_connection_a_long_job_took_is_bounded_again_for_the_next_request(
+    settings: Settings, initialised: bootstrap.Initialised, conn: db.Conn, auth: TokenFactory
+) -> None:
+    """The bounds are the pool's session settings; a long job lifts them on its connection and sets them back
+    before the connection returns to the pool (``api.deps.connection(unbounded=True)``). With a pool of one, the
+    check after a journal verification has the verification's connection: it is still bounded."""
+    await receive(conn, at_licence(), state="CZ")
+    body = check_body(lines=[{"line": 2, "quantity": 100}])
+    one = msgspec.structs.replace(settings, state="CZ", pool_size=1, lock_timeout=0.3, statement_timeout=10.0)
+    async with registry(one) as cz:
+        verified = await cz.get("/api/v1/journal/verify", headers=await auth("auditor"))
+        assert verified.status_code == 200, verified.text
+        headers = await auth("customs-officer")
+        async with conn.transaction():
+            await conn.execute("SELECT 1 FROM licence WHERE number = $1 FOR UPDATE", NUMBER)
+            started = time.monotonic()
+            response = await asyncio.wait_for(cz.post("/api/v1/checks", json=body, headers=headers), timeout=8)
+            waited = time.monotonic() - started
+    assert response.status_code == 503, response.text
+    assert response.json()["type"].endswith("/database-timeout")
+    assert waited < 5, waited
