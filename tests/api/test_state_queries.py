@@ -67,13 +67,20 @@ async def test_a_state_in_the_query_that_is_no_two_letters_names_the_parameter(
     given: str,
 ) -> None:
     answer = await client.get(url.format(given), headers=await auth(role))  # type: ignore[arg-type]
+    assert_no_state(answer, parameter, "query")
+
+
+def assert_no_state(answer: Any, parameter: str, source: str) -> None:
+    """``answer`` is the 400 that says the ``source`` (query or path) parameter must be a State's code."""
     assert answer.status_code == 400, answer.text
     assert answer.headers["content-type"] == "application/problem+json"
     problem = answer.json()
-    expected = f"query parameter '{parameter}' must be a State's ISO 3166-1 alpha-2 code: two letters, such as DE or de"
+    expected = (
+        f"{source} parameter '{parameter}' must be a State's ISO 3166-1 alpha-2 code: two letters, such as DE or de"
+    )
     assert problem["type"] == PROBLEM + "invalid-request"
     assert problem["detail"] == expected
-    assert problem["errors"] == [{"message": expected, "key": parameter, "source": "query"}]
+    assert problem["errors"] == [{"message": expected, "key": parameter, "source": source}]
 
 
 async def test_notices_for_a_recipient_in_lower_case_are_that_recipients(

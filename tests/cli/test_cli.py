@@ -56,6 +56,25 @@ def test_token_create_refuses_a_control_character_as_the_api_does(env: dict[str,
     assert "Kim" not in listed.stdout
 
 
+def _token_actors(database: str, name: str) -> list[tuple[str, str]]:
+    """The journal entry's actor and the token's ``created_by`` for the token named ``name``."""
+
+    async def actors() -> list[tuple[str, str]]:
+        conn = await asyncpg.connect(database)
+        try:
+            rows = await conn.fetch(
+                "SELECT e.actor, t.created_by FROM journal_entry e"
+                " JOIN officer_token t ON t.token_id::text = e.entity_id"
+                " WHERE e.action = 'token.created' AND t.name = $1",
+                name,
+            )
+            return [(row["actor"], row["created_by"]) for row in rows]
+        finally:
+            await conn.close()
+
+    return asyncio.run(actors())
+
+
 def test_cli_changes_are_journaled_with_the_account_that_ran_them(env: dict[str, str], database: str) -> None:
     """DESIGN §6: every change with its actor. Every command's change was journaled ``cli:operator``, whoever ran it.
 
@@ -67,19 +86,7 @@ def test_cli_changes_are_journaled_with_the_account_that_ran_them(env: dict[str,
     created = CliRunner().invoke(main, ["token", "create", "--role", "auditor", "--name", "Who"], env=claimed)
     assert created.exit_code == 0, created.output
 
-    async def actors() -> list[tuple[str, str]]:
-        conn = await asyncpg.connect(database)
-        try:
-            rows = await conn.fetch(
-                "SELECT e.actor, t.created_by FROM journal_entry e"
-                " JOIN officer_token t ON t.token_id::text = e.entity_id"
-                " WHERE e.action = 'token.created' AND t.name = 'Who'"
-            )
-            return [(row["actor"], row["created_by"]) for row in rows]
-        finally:
-            await conn.close()
-
-    assert asyncio.run(actors()) == [(f"cli:{account}", f"cli:{account}")]
+    assert _token_actors(database, "Who") == [(f"cli:{account}", f"cli:{account}")]
 
 
 @pytest.mark.parametrize(
@@ -120,20 +127,8 @@ def test_a_command_run_through_sudo_is_journaled_with_the_human_who_invoked_it(
     created = CliRunner().invoke(main, ["token", "create", "--role", "auditor", "--name", "Via sudo"], env=sudo)
     assert created.exit_code == 0, created.output
 
-    async def actors() -> list[tuple[str, str]]:
-        conn = await asyncpg.connect(database)
-        try:
-            rows = await conn.fetch(
-                "SELECT e.actor, t.created_by FROM journal_entry e"
-                " JOIN officer_token t ON t.token_id::text = e.entity_id"
-                " WHERE e.action = 'token.created' AND t.name = 'Via sudo'"
-            )
-            return [(row["actor"], row["created_by"]) for row in rows]
-        finally:
-            await conn.close()
-
     actor = f"cli:{account} (sudo by alice)"
-    assert asyncio.run(actors()) == [(actor, actor)]
+    assert _token_actors(database, "Via sudo") == [(actor, actor)]
     verified = CliRunner().invoke(main, ["journal", "verify"], env=env)  # the chain takes the longer actor
     assert verified.exit_code == 0, verified.output
 
