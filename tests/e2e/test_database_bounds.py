@@ -15,6 +15,7 @@ import signal
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import msgspec
@@ -63,6 +64,17 @@ async def waited_longer_than(conn: db.Conn, seconds: float) -> None:
         await asyncio.sleep(0.02)
 
 
+async def check_behind_held_licence(
+    client: httpx.AsyncClient, conn: db.Conn, body: dict[str, Any], headers: dict[str, str]
+) -> tuple[httpx.Response, float]:
+    """A check posted while ``conn`` holds the licence's row (8 s at most): its answer and the seconds it took."""
+    async with conn.transaction():
+        await conn.execute("SELECT 1 FROM licence WHERE number = $1 FOR UPDATE", NUMBER)
+        started = time.monotonic()
+        response = await asyncio.wait_for(client.post("/api/v1/checks", json=body, headers=headers), timeout=8)
+        return response, time.monotonic() - started
+
+
 @pytest.mark.parametrize(("lock_timeout", "statement_timeout"), [(0.3, 10.0), (10.0, 0.3)])
 async def test_a_check_behind_a_held_licence_lock_is_a_prompt_503_and_records_nothing(
     settings: Settings,
@@ -82,12 +94,8 @@ async def test_a_check_behind_a_held_licence_lock_is_a_prompt_503_and_records_no
         settings, state="CZ", lock_timeout=lock_timeout, statement_timeout=statement_timeout
     )
     async with registry(bounded) as cz:
-        async with conn.transaction():
-            await conn.execute("SELECT 1 FROM licence WHERE number = $1 FOR UPDATE", NUMBER)
-            started = time.monotonic()
-            # without a bound the check waited as long as the lock was held: here, for ever
-            response = await asyncio.wait_for(cz.post("/api/v1/checks", json=body, headers=headers), timeout=8)
-            waited = time.monotonic() - started
+        # without a bound the check waited as long as the lock was held: here, for ever
+        response, waited = await check_behind_held_licence(cz, conn, body, headers)
         assert response.status_code == 503, response.text
         assert response.headers["content-type"] == "application/problem+json"
         assert response.headers["retry-after"] == "1"
@@ -218,11 +226,7 @@ async def test_a_connection_a_long_job_took_is_bounded_again_for_the_next_reques
         verified = await cz.get("/api/v1/journal/verify", headers=await auth("auditor"))
         assert verified.status_code == 200, verified.text
         headers = await auth("customs-officer")
-        async with conn.transaction():
-            await conn.execute("SELECT 1 FROM licence WHERE number = $1 FOR UPDATE", NUMBER)
-            started = time.monotonic()
-            response = await asyncio.wait_for(cz.post("/api/v1/checks", json=body, headers=headers), timeout=8)
-            waited = time.monotonic() - started
+        response, waited = await check_behind_held_licence(cz, conn, body, headers)
     assert response.status_code == 503, response.text
     assert response.json()["type"].endswith("/database-timeout")
     assert waited < 5, waited
