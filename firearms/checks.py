@@ -130,14 +130,11 @@ async def perform_check(
                 raise
             return replayed
     facts = context["facts"] or []
-    unmarked = {fact["serial"] for fact in facts if fact["unmarked"]}
-    if unmarked and request.movement == "import":
-        # Art. 8(1)(b): a firearm this State made, coming home, bears its marking already (made_here)
-        unmarked -= await store.list_home_made_returns(conn, sorted(unmarked), state)
     records = RecordsView(
         passed=frozenset(fact["serial"] for fact in facts if fact["passed"]),
         reported=frozenset(fact["serial"] for fact in facts if fact["reported"]),
-        unmarked_imports=frozenset(unmarked),
+        # a firearm this State made, coming home, is not "unmarked" (Art. 8(1)(b); check_context, made_here)
+        unmarked_imports=frozenset(fact["serial"] for fact in facts if fact["unmarked"]),
     )
     reasons = evaluate(request, view, records, state=state, on=today)
     verdict = verdict_of(reasons)

@@ -23,7 +23,6 @@ __all__ = [
     "insert_passage_tally",
     "list_checks_by_licence",
     "list_checks_by_serial",
-    "list_home_made_returns",
     "record_customs_check",
 ]
 
@@ -40,14 +39,6 @@ async def get_check_context(
     row = await conn.fetchrow(Q["get_check_context"], issuing_state, number, state, today, movement, serials)
     assert row is not None  # noqa: S101  # the function always returns one row
     return row
-
-
-async def list_home_made_returns(conn: Conn, serials: list[str], state: str) -> set[str]:
-    """Of ``serials`` (normalised, each naming a firearm here without ``state``'s import marking), those coming home.
-
-    Each such firearm is one ``state`` made and recorded as exported (``made_here``).
-    """
-    return {row["serial"] for row in await conn.fetch(Q["list_home_made_returns"], serials, state)}
 
 
 async def record_customs_check(

@@ -15,19 +15,6 @@ SELECT licence_id, kind, status, valid_from, expires_on, exporting_state, import
        transit_consent, lines, facts, version, consent_version
   FROM check_context($1, $2, $3, $4, $5, $6);
 
--- name: list_home_made_returns
--- Of the serials (normalised) $1 that name a firearm here without this State's import marking, those whose every
--- such firearm is one this State made (made_here) and recorded as exported: a firearm coming home, bearing this
--- State's manufacture marking (Art. 8(1)(b) asks no import marking of it). Read after check_context, which holds
--- the items' rows shared. $2 this State
-SELECT s AS serial
-  FROM unnest($1::text[]) AS s
- WHERE NOT EXISTS (SELECT 1 FROM item AS i
-                    WHERE i.serial_normalised = s AND i.kind = 'firearm'
-                      AND NOT EXISTS (SELECT 1 FROM marking AS m
-                                       WHERE m.item_id = i.item_id AND m.kind = 'import' AND m.country = $2)
-                      AND NOT (i.status = 'exported' AND made_here(i.item_id, $2)));
-
 -- name: record_customs_check
 -- Record a check, its answer and the serials it presented; when it cleared, the serials and this State's
 -- tally (transit, import) or the ledger debits (export); and its journal entry. Nothing happens when the
