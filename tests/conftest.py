@@ -30,9 +30,29 @@ def pg_admin_uri() -> Iterator[str]:
     session starts, which would pull the data directory from under a running server.
     """
     home = Path(tempfile.mkdtemp(prefix="firearms-test-pg-"))
-    yield start_embedded(home)
+    uri = start_embedded(home)
+    asyncio.run(_without_flushes(uri))
+    yield uri
     stop_embedded(home)
     shutil.rmtree(home, ignore_errors=True)
+
+
+async def _without_flushes(uri: str) -> None:
+    """The test cluster's data is thrown away: it need not survive a crash of the machine, only of a process.
+
+    ``fsync`` off, no full-page images and asynchronous commits: what a crash of the operating system could lose,
+    a test never sees (a server process killed by a test still hands its writes to the kernel). Each test's
+    ``CREATE DATABASE ... STRATEGY FILE_COPY`` checkpoints, and each checkpoint flushed every file of the cluster.
+    Only this cluster (the three registries of ``tests/e2e`` keep their databases on it too): a ``serve`` that
+    starts an embedded server of its own keeps the defaults, as a State runs it.
+    """
+    admin = await asyncpg.connect(uri)
+    try:
+        for setting in ("fsync", "full_page_writes", "synchronous_commit"):
+            await admin.execute(f"ALTER SYSTEM SET {setting} = off")
+        await admin.execute("SELECT pg_reload_conf()")
+    finally:
+        await admin.close()
 
 
 @pytest.fixture(scope="session")
