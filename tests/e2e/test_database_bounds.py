@@ -22,7 +22,7 @@ import msgspec
 import pytest
 import uvicorn
 
-from api import create_app
+from api import create_app, deps
 from firearms import bootstrap, db
 from firearms.embedded import ensure_database, start_embedded, stop_embedded
 from firearms.settings import Settings
@@ -150,11 +150,16 @@ async def test_journal_verification_is_not_cut_off_by_the_request_bound(
 
 
 async def test_a_request_that_finds_every_pooled_connection_busy_is_a_503_database_timeout(
-    settings: Settings, initialised: bootstrap.Initialised, conn: db.Conn, auth: TokenFactory
+    settings: Settings,
+    initialised: bootstrap.Initialised,
+    conn: db.Conn,
+    auth: TokenFactory,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Every connection of the pool taken (here the one of a pool of one, by a check waiting on a licence): the next
-    request waits ``ACQUIRE_TIMEOUT`` (10 s) for one, then is told ``database-timeout``. It was told
+    request waits ``ACQUIRE_TIMEOUT`` (10 s; 2 s here) for one, then is told ``database-timeout``. It was told
     ``database-unavailable``, the database being down, which it was not (``TimeoutError`` is an ``OSError``)."""
+    monkeypatch.setattr(deps, "ACQUIRE_TIMEOUT", 2.0)
     await receive(conn, at_licence(), state="CZ")
     headers = await auth("customs-officer")
     body = check_body(lines=[{"line": 2, "quantity": 100}])
@@ -172,7 +177,8 @@ async def test_a_request_that_finds_every_pooled_connection_busy_is_a_503_databa
     assert response.status_code == 503, response.text
     assert response.json()["type"].endswith("/database-timeout")
     assert response.headers["retry-after"] == "1"
-    assert 9 < waited < 20, waited
+    assert 1.5 < waited < 9, waited
+    assert response.json()["detail"].startswith("no database connection within 2 s;")
 
 
 async def test_health_answers_within_its_bound_when_the_database_host_freezes(tmp_path: Path) -> None:
