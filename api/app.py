@@ -29,7 +29,9 @@ from api import (
     verify,
 )
 from api.deps import (
+    command_timeout,
     provide_conn,
+    provide_long_pool,
     provide_officer,
     provide_pool,
     provide_settings,
@@ -58,6 +60,9 @@ def _schema_page_not_found(request: Request) -> None:  # type: ignore[type-arg]
         raise NotFoundException
 
 
+LONG_POOL_SIZE = 4  # connections of this process's long jobs (imports, journal verifications, exports)
+
+
 def create_app(settings: Settings, *, database_url: str | None = None) -> Litestar:
     """The registry's app. ``database_url`` overrides the settings (``serve`` resolves the embedded one)."""
     url = database_url or settings.database_url
@@ -67,9 +72,15 @@ def create_app(settings: Settings, *, database_url: str | None = None) -> Litest
     @contextlib.asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncGenerator[None, None]:
         # An officer request waits a bounded time for the database (README "When the database is slow or gone"):
-        # the bounds are the pool's session settings, so a request pays no round trip for them; long jobs lift
-        # them on their own connections (api.deps.connection), the worker has a pool without them.
-        app.state.pool = await db.create_pool(url, max_size=settings.pool_size, session=request_bounds(settings))
+        # the bounds are the pool's session settings, so a request pays no round trip for them, and the pool gives
+        # up on a database that does not answer at all. Long jobs and the worker have pools without them.
+        app.state.pool = await db.create_pool(
+            url,
+            max_size=settings.pool_size,
+            session=request_bounds(settings),
+            command_timeout=command_timeout(settings),
+        )
+        app.state.long_pool = await db.create_pool(url, max_size=LONG_POOL_SIZE, min_size=0)
         worker_pool = await db.create_pool(url, max_size=WORKER_POOL_SIZE) if settings.run_worker else None
         stop = asyncio.Event()
         worker = asyncio.create_task(run_worker(worker_pool, settings, stop)) if worker_pool is not None else None
@@ -81,6 +92,7 @@ def create_app(settings: Settings, *, database_url: str | None = None) -> Litest
                 await worker
             if worker_pool is not None:
                 await worker_pool.close()
+            await app.state.long_pool.close()
             await app.state.pool.close()
 
     officer_api = Router(
@@ -113,6 +125,7 @@ def create_app(settings: Settings, *, database_url: str | None = None) -> Litest
             "conn": Provide(provide_conn),
             "settings": Provide(provide_settings, sync_to_thread=False),
             "pool": Provide(provide_pool, sync_to_thread=False),
+            "long_pool": Provide(provide_long_pool, sync_to_thread=False),
         },
         lifespan=[lifespan],
         state=State({"settings": settings}),

@@ -35,16 +35,19 @@ from firearms.tokens import Officer
 
 __all__ = [
     "ACQUIRE_TIMEOUT",
+    "COMMAND_GRACE",
     "ConnDep",
     "DatabaseTimeoutError",
     "OfficerDep",
     "PoolDep",
     "SettingsDep",
     "acquire",
+    "command_timeout",
     "connection",
     "content_coding",
     "media_type",
     "provide_conn",
+    "provide_long_pool",
     "provide_officer",
     "provide_pool",
     "provide_settings",
@@ -55,15 +58,28 @@ __all__ = [
 
 
 async def provide_conn(state: State) -> AsyncGenerator[Conn, None]:
-    """A pooled connection inside ``conn.transaction()``: commit on success, roll back on any error.
+    """A pooled connection inside a transaction: commit on success, roll back on any error.
 
     The transaction waits at most ``lock_timeout`` for one lock and runs no statement longer than
     ``statement_timeout``: the pool's connections start with them (:func:`request_bounds`), so a border post
     gets its verdict or the 503 ``database-timeout`` problem, never a request held for as long as a licence
-    amendment holds the licence's row. Handlers that run long jobs take ``connection(pool, unbounded=True)``.
+    amendment holds the licence's row. A database that stopped answering altogether (a frozen host: the server
+    cannot even cancel) is the pool's ``command_timeout`` (:func:`command_timeout`): the connection is then
+    closed, not rolled back, for a ``ROLLBACK`` would wait as long again, and the server rolls back a
+    transaction whose connection is gone. Handlers that run long jobs take ``connection(long_pool)``.
     """
-    async with connection(state.pool) as conn, conn.transaction():
-        yield conn
+    async with connection(state.pool) as conn:
+        transaction = conn.transaction()
+        await transaction.start()
+        try:
+            yield conn
+        except TimeoutError:
+            conn.terminate()
+            raise
+        except BaseException:
+            await transaction.rollback()
+            raise
+        await transaction.commit()
 
 
 def request_bounds(settings: Settings) -> dict[str, str]:
@@ -78,36 +94,39 @@ def request_bounds(settings: Settings) -> dict[str, str]:
     }
 
 
+def command_timeout(settings: Settings) -> float:
+    """Seconds the API's pool waits for any answer of the database before it gives up on the connection.
+
+    Past ``statement_timeout`` the server cancels a statement itself, and the request is the 503
+    ``database-timeout``; this bound, :data:`COMMAND_GRACE` later, is for a server that cannot answer at all (a
+    frozen host, a dead link that closes nothing), where the request would otherwise wait until the operating
+    system drops the connection. It is then the 503 ``database-unavailable`` (:mod:`api.problems`).
+    """
+    return settings.statement_timeout + COMMAND_GRACE
+
+
+COMMAND_GRACE = 2.0  # seconds past statement_timeout before a database that does not answer is given up
+
+
 def _milliseconds(seconds: float) -> str:
     """A PostgreSQL duration of at least 1 ms (0 would mean no bound at all)."""
     return f"{max(1, math.ceil(seconds * 1000))}ms"
 
 
-_UNBOUND = "SET lock_timeout = 0; SET statement_timeout = 0"
-_BOUND_AGAIN = "RESET lock_timeout; RESET statement_timeout"  # back to the values the connection opened with
-
-
 @contextlib.asynccontextmanager
-async def connection(pool: Pool, *, unbounded: bool = False) -> AsyncIterator[PoolConnectionProxy[asyncpg.Record]]:
+async def connection(pool: Pool) -> AsyncIterator[PoolConnectionProxy[asyncpg.Record]]:
     """A connection of the pool for the block, released after it: every connection the API takes comes from here.
 
     A handler that runs transactions of its own (journal verification, key rotation, an import, a received
     notice) takes it here rather than from ``pool.acquire()``, so that a database that does not answer is
-    the 503 of :func:`acquire` for it too, not a 500. ``unbounded``: a long job (a bulk import, a journal
-    verification) lifts the request bounds for the block; they are set back before the connection returns to
-    the pool, or the connection is closed.
+    the 503 of :func:`acquire` for it too, not a 500. A long job (a bulk import, a journal verification, a
+    checkpoint, an export) takes it from ``long_pool`` (:func:`provide_long_pool`), whose connections have no
+    request bounds.
     """
     conn = await acquire(pool)
     try:
-        if unbounded:
-            await conn.execute(_UNBOUND)
         yield conn
     finally:
-        if unbounded:
-            try:
-                await conn.execute(_BOUND_AGAIN)
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
-                conn.terminate()  # never back in the pool without its bounds
         await pool.release(conn)
 
 
@@ -139,8 +158,18 @@ class DatabaseTimeoutError(HTTPException):
 
 
 def provide_pool(state: State) -> Pool:
-    """The pool, for handlers that run several transactions of their own (journal verification)."""
+    """The pool, for handlers that run several transactions of their own (key rotation, a received notice)."""
     pool: Pool = state.pool
+    return pool
+
+
+def provide_long_pool(state: State) -> Pool:
+    """The pool of long jobs (a bulk import, journal verification, a checkpoint, an export): no request bounds.
+
+    Its own connections, not the API pool's with the bounds lifted and set back: a job of an hour holds one of
+    these, never one a border post's check waits for.
+    """
+    pool: Pool = state.long_pool
     return pool
 
 

@@ -36,7 +36,7 @@ class ImportController(Controller):
     async def create(
         self,
         request: Request[Any, Any, Any],
-        pool: PoolDep,
+        long_pool: PoolDep,
         officer: OfficerDep,
         settings: SettingsDep,
         # no control character (C0, DEL and C1 as text_rules.CONTROL: NEL, CSI) and no folder: it is stored and shown
@@ -73,8 +73,8 @@ class ImportController(Controller):
                 async for chunk in request.stream():
                     handle.write(chunk)
             # The database connection is taken only now: a slow upload holds no transaction open. A file of a
-            # million rows runs statements longer than an officer request may: without the request bounds.
-            async with connection(pool, unbounded=True) as conn:
+            # million rows runs statements longer than an officer request may: from the pool without the bounds.
+            async with connection(long_pool) as conn:
                 result = await imports.import_file(
                     conn, path, actor=officer.actor, today=clock.today(settings.time_zone), fmt=fmt, file_name=file_name
                 )

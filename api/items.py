@@ -157,7 +157,7 @@ class ItemController(Controller):
     async def export(
         self,
         conn: ConnDep,
-        pool: PoolDep,
+        long_pool: PoolDep,
         officer: OfficerDep,
         format: Annotated[ExportFormat, QueryParameter(description="csv or ndjson")] = "csv",  # noqa: A002
         make: ShortText = None,
@@ -183,7 +183,7 @@ class ItemController(Controller):
         media = "text/csv" if format == "csv" else "application/x-ndjson"
         stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
         return Stream(
-            exports.export_items(pool, format, filters),
+            exports.export_items(long_pool, format, filters),
             media_type=media,
             headers={"Content-Disposition": f'attachment; filename="items-{stamp}.{format}"'},
         )

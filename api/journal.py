@@ -113,13 +113,13 @@ class JournalController(Controller):
         return JournalPage(items=items, next=encode_cursor(_CURSOR_TAG, last.seq) if last else None)
 
     @post("/checkpoints", summary="Sign a checkpoint now", status_code=201)
-    async def checkpoint(self, pool: PoolDep, settings: SettingsDep) -> Checkpoint | None:
+    async def checkpoint(self, long_pool: PoolDep, settings: SettingsDep) -> Checkpoint | None:
         """Seal the journal and sign its head with the registry key (``null`` while the journal is empty)."""
-        async with connection(pool, unbounded=True) as conn:  # sealing after an import links a million entries
+        async with connection(long_pool) as conn:  # sealing after an import links a million entries
             return await journal.checkpoint(conn, state=settings.state, home=settings.home)
 
     @get("/verify", summary="Verify the whole chain")
-    async def verify(self, pool: PoolDep, settings: SettingsDep) -> Verification:
+    async def verify(self, long_pool: PoolDep, settings: SettingsDep) -> Verification:
         """Recompute the chain from the first entry; the first bad entry is named."""
-        async with connection(pool, unbounded=True) as conn:  # decades of entries: as long as it takes
+        async with connection(long_pool) as conn:  # decades of entries: as long as it takes
             return await journal.verify(conn, state=settings.state)

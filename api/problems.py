@@ -353,6 +353,21 @@ def _database_gone(request: Request[Any, Any, Any], exc: asyncpg.PostgresError) 
     return problem_response(request, 503, "database-unavailable", _DATABASE_UNAVAILABLE, headers=RETRY_UNAVAILABLE)
 
 
+def _database_frozen(request: Request[Any, Any, Any], exc: TimeoutError) -> Response[dict[str, Any]]:
+    """No answer at all within the API pool's ``command_timeout`` (a frozen host, a dead link): a 503.
+
+    The server cancels a slow statement itself (``_database_slow``); this is one that could not. The connection
+    was closed (``api.deps.provide_conn``), and nothing was stored.
+    """
+    log.error(
+        "%s %s: %s within the pool's command timeout",
+        request.method,
+        printable(request.url.path),
+        _DATABASE_UNAVAILABLE,
+    )
+    return problem_response(request, 503, "database-unavailable", _DATABASE_UNAVAILABLE, headers=RETRY_UNAVAILABLE)
+
+
 def _database_slow(request: Request[Any, Any, Any], exc: asyncpg.PostgresError) -> Response[dict[str, Any]]:
     """A request transaction past its lock or statement bound (``api.deps.provide_conn``): a 503, nothing stored."""
     what = "a lock" if isinstance(exc, asyncpg.LockNotAvailableError) else "a statement"
@@ -387,6 +402,7 @@ exception_handlers: ExceptionHandlersMap = {
     asyncpg.CrashShutdownError: _database_gone,  # 57P02
     asyncpg.LockNotAvailableError: _database_slow,  # 55P03: lock_timeout (no query takes a lock NOWAIT)
     asyncpg.QueryCanceledError: _database_slow,  # 57014: statement_timeout
+    TimeoutError: _database_frozen,  # asyncpg's command_timeout: no answer at all (api.deps.command_timeout)
     RecursionError: _recursion,
     Exception: _unexpected,
 }

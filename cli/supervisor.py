@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from api.app import LONG_POOL_SIZE
 from cli import common
 from cli.main import _api_server, _check_port, main
 from firearms import db
@@ -189,14 +190,16 @@ class _Supervisor:
             limit = int(await conn.fetchval("SHOW max_connections"))
         finally:
             await conn.close()
-        needed = self.settings.workers * self.settings.pool_size + (WORKER_POOL_SIZE if self.settings.run_worker else 0)
+        worker = WORKER_POOL_SIZE if self.settings.run_worker else 0
+        needed = self.settings.workers * (self.settings.pool_size + LONG_POOL_SIZE) + worker
         if needed > limit:
             log.warning(
-                "%d API processes x %d connections (+ the worker's %d) may open %d connections;"
+                "%d API processes x (%d connections + %d for long jobs) (+ the worker's %d) may open %d connections;"
                 " PostgreSQL allows %d (max_connections)",
                 self.settings.workers,
                 self.settings.pool_size,
-                WORKER_POOL_SIZE if self.settings.run_worker else 0,
+                LONG_POOL_SIZE,
+                worker,
                 needed,
                 limit,
             )

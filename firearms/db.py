@@ -102,16 +102,26 @@ async def connect(url: str) -> asyncpg.Connection[asyncpg.Record]:
     return conn
 
 
-async def create_pool(url: str, *, max_size: int = 20, session: Mapping[str, str] | None = None) -> Pool:
+async def create_pool(
+    url: str,
+    *,
+    max_size: int = 20,
+    min_size: int = 1,
+    session: Mapping[str, str] | None = None,
+    command_timeout: float | None = None,
+) -> Pool:
     """A pool whose connections decode json/jsonb with msgspec and speak UTC.
 
     ``session``: further settings every connection starts with (the API's ``lock_timeout`` and
     ``statement_timeout``), sent when it opens: they cost a request no round trip, and ``RESET`` returns to them.
+    ``command_timeout``: seconds a statement waits for the server's answer before ``TimeoutError`` (asyncpg then
+    cancels it, and closes the connection if the cancellation fails in as long); ``None``, as long as it takes.
     """
     return await asyncpg.create_pool(
         url,
-        min_size=1,
+        min_size=min_size,
         max_size=max_size,
+        command_timeout=command_timeout,
         init=_init_connection,
         reset=_keep_session,
         server_settings={**_SERVER_SETTINGS, **(session or {})},

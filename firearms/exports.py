@@ -60,11 +60,12 @@ def _cell(value: Any) -> Any:
 async def export_items(pool: Pool, fmt: ExportFormat, filters: tuple[str | int | None, ...]) -> AsyncIterator[bytes]:
     """Chunks of the export, read through a server-side cursor in one read-only snapshot.
 
+    ``pool``: one without the bounds of an officer request (the API's ``long_pool``): the whole registry, as
+    long as it takes.
+
     ``filters``: make, model, calibre, firearm_type, status, kind, country_of_manufacture, import_id.
     """
     async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
-        # the whole registry, as long as it takes: not the bounds the API's pool sets for an officer request
-        await conn.execute("SET LOCAL lock_timeout = 0; SET LOCAL statement_timeout = 0")
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
         # once, before the header: a spreadsheet reads the file as UTF-8 only with it

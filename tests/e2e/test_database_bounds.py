@@ -13,7 +13,7 @@ import contextlib
 import os
 import signal
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +21,10 @@ import httpx
 import msgspec
 import pytest
 import uvicorn
+from litestar import Litestar
 
 from api import create_app, deps
-from firearms import bootstrap, db
+from firearms import bootstrap, db, tokens
 from firearms.embedded import ensure_database, start_embedded, stop_embedded
 from firearms.settings import Settings
 from tests.check_helpers import NUMBER, at_licence, check_body, receive
@@ -32,10 +33,11 @@ from tests.e2e.test_check_race import free_port
 
 
 @contextlib.asynccontextmanager
-async def registry(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    """The registry of ``settings`` (its pool size as given) under uvicorn on a loopback port, in this event loop."""
+async def registry(settings: Settings, app: Litestar | None = None) -> AsyncIterator[httpx.AsyncClient]:
+    """The registry of ``settings`` (its pool size as given), or ``app``, under uvicorn on a loopback port, in this
+    event loop (the test may use the app's pools)."""
     port = free_port()
-    app = create_app(settings)
+    app = app or create_app(settings)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
     task = asyncio.create_task(server.serve())
     deadline = time.monotonic() + 20
@@ -219,12 +221,77 @@ async def test_health_answers_within_its_bound_when_the_database_host_freezes(tm
         stop_embedded(home)
 
 
-async def test_a_connection_a_long_job_took_is_bounded_again_for_the_next_request(
+def _server_processes(home: Path, backends: list[int]) -> list[int]:
+    """The embedded server's postmaster and the given backends: what a frozen host stops."""
+    return [int((home / "pgdata" / "postmaster.pid").read_text().split()[0]), *backends]
+
+
+@contextlib.contextmanager
+def _frozen(pids: list[int]) -> Iterator[None]:
+    """Every one of ``pids`` stopped (SIGSTOP) for the block: no packet answered, no connection closed."""
+    try:
+        for pid in pids:
+            os.kill(pid, signal.SIGSTOP)
+        yield
+    finally:
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)
+
+
+async def test_a_check_whose_database_host_freezes_mid_request_is_a_503_within_the_command_timeout(
+    tmp_path: Path,
+) -> None:
+    """A request that already held a connection when the database host froze waited until the operating system
+    dropped the connection (a quarter of an hour), since a server that is stopped cannot cancel its statement.
+    The API's pool gives up on a statement ``COMMAND_GRACE`` past ``statement_timeout`` and closes the connection
+    rather than wait as long again for a ``ROLLBACK``: 503 ``database-unavailable``, nothing recorded, and the
+    next request, once the host is back, is served."""
+    home = tmp_path / "home"
+    url = await ensure_database(start_embedded(home))
+    try:
+        settings = Settings(
+            state="CZ", home=home, database_url=url, run_worker=False, lock_timeout=2.0, statement_timeout=2.0
+        )
+        await bootstrap.initialise(settings, url)
+        conn = await db.connect(url)
+        try:
+            await receive(conn, at_licence(), state="CZ")
+            secret, _ = await tokens.create_token(conn, role="customs-officer", name="border", actor="test")
+            headers = {"Authorization": f"Bearer {secret}"}
+            body = check_body(lines=[{"line": 2, "quantity": 100}])
+            async with registry(settings) as cz:
+                await conn.execute("BEGIN")
+                await conn.execute("SELECT 1 FROM licence WHERE number = $1 FOR UPDATE", NUMBER)
+                started = time.monotonic()
+                pending = asyncio.create_task(cz.post("/api/v1/checks", json=body, headers=headers))
+                await waited_longer_than(conn, 0.0)  # the check is in its transaction, behind the licence's lock
+                backends = await conn.fetch("SELECT pid FROM pg_stat_activity WHERE pid <> pg_backend_pid()")
+                with _frozen(_server_processes(home, [row["pid"] for row in backends])):
+                    response = await asyncio.wait_for(pending, timeout=30)
+                    waited = time.monotonic() - started
+                await conn.execute("ROLLBACK")
+                assert response.status_code == 503, response.text
+                assert response.json()["type"].endswith("/database-unavailable")
+                assert response.headers["retry-after"] == "5"
+                # statement_timeout 2 s + COMMAND_GRACE 2 s; a ROLLBACK waited for would add as much again
+                assert deps.command_timeout(settings) == 4.0
+                assert 3.5 < waited < 7, waited
+                again = await cz.post("/api/v1/checks", json=body, headers=headers)
+                assert again.status_code == 200, again.text
+                assert again.json()["verdict"] == "clear"
+            assert await conn.fetchval("SELECT count(*) FROM customs_check") == 1
+        finally:
+            await conn.close()
+    finally:
+        stop_embedded(home)
+
+
+async def test_a_check_after_a_long_job_is_still_bounded(
     settings: Settings, initialised: bootstrap.Initialised, conn: db.Conn, auth: TokenFactory
 ) -> None:
-    """The bounds are the pool's session settings; a long job lifts them on its connection and sets them back
-    before the connection returns to the pool (``api.deps.connection(unbounded=True)``). With a pool of one, the
-    check after a journal verification has the verification's connection: it is still bounded."""
+    """The bounds are the API pool's session settings; a long job takes a connection of ``long_pool``, which has
+    none. With an API pool of one, the check after a journal verification is still bounded."""
     await receive(conn, at_licence(), state="CZ")
     body = check_body(lines=[{"line": 2, "quantity": 100}])
     one = msgspec.structs.replace(settings, state="CZ", pool_size=1, lock_timeout=0.3, statement_timeout=10.0)
@@ -236,3 +303,22 @@ async def test_a_connection_a_long_job_took_is_bounded_again_for_the_next_reques
     assert response.status_code == 503, response.text
     assert response.json()["type"].endswith("/database-timeout")
     assert waited < 5, waited
+
+
+async def test_long_jobs_have_a_pool_of_their_own_without_the_request_bounds(
+    settings: Settings, initialised: bootstrap.Initialised, auth: TokenFactory
+) -> None:
+    """A long job (a bulk import, a journal verification, a checkpoint, an export) lifted the bounds on a connection
+    of the API's pool and set them back after, and an export in its transaction: two ways, and a connection whose
+    reset failed had to be closed to keep it from the border's requests. The jobs now have a pool of their own."""
+    bounded = msgspec.structs.replace(settings, lock_timeout=0.3, statement_timeout=7.0)
+    app = create_app(bounded)
+    async with registry(bounded, app) as client:
+        async with app.state.pool.acquire() as conn:
+            assert await conn.fetchval("SHOW lock_timeout") == "300ms"
+            assert await conn.fetchval("SHOW statement_timeout") == "7s"
+        async with app.state.long_pool.acquire() as conn:
+            assert await conn.fetchval("SHOW lock_timeout") == "0"
+            assert await conn.fetchval("SHOW statement_timeout") == "0"
+        verified = await client.get("/api/v1/journal/verify", headers=await auth("auditor"))
+        assert verified.status_code == 200, verified.text
