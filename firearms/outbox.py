@@ -121,7 +121,7 @@ async def enqueue_to(
     if not isinstance(plain, dict):
         raise InvalidInputError("a notice body is a JSON object", code="invalid-notice-body")
     try:
-        canonical(plain)
+        canonical(plain, ascii_keys=True)
     except ValueError as exc:
         raise InvalidInputError(f"the notice body has no canonical form: {exc}", code="invalid-notice-body") from exc
     wanted = list(dict.fromkeys(recipients))

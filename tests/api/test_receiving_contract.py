@@ -212,3 +212,41 @@ async def test_an_envelope_is_at_most_256_kib(de: tuple[Client, db.Conn]) -> Non
     assert await _inbox(conn) == 0
     assert (await _post(client, _sized(256 * 1024, 1))).status_code == 202
     assert await _inbox(conn) == 1
+
+
+def _jcs(value: Any) -> str:
+    """RFC 8785 as a conformant partner writes it: object keys sorted by their UTF-16 code units."""
+    if isinstance(value, dict):
+        items = sorted(value.items(), key=lambda item: item[0].encode("utf-16-be"))
+        return "{" + ",".join(f"{_jcs(name)}:{_jcs(item)}" for name, item in items) + "}"
+    if isinstance(value, list):
+        return "[" + ",".join(_jcs(item) for item in value) + "]"
+    return json.dumps(value, ensure_ascii=False)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"\u00e9": 1},  # JCS and code-point order agree; still no key of §2's subset
+        {"\uff61": 1, "\U0001f600": 2},  # they disagree: U+1F600 is 0xD83D... in UTF-16, before U+FF61
+    ],
+    ids=["latin", "beyond-the-bmp"],
+)
+async def test_an_object_key_outside_ascii_makes_the_envelope_malformed(
+    de: tuple[Client, db.Conn], body: dict[str, Any]
+) -> None:
+    """PROTOCOL §2: object keys are ASCII. Beyond ASCII, RFC 8785 (UTF-16 order) and a code-point sort part ways,
+    so two conformant registries need not agree on the signed bytes: such an envelope has no canonical form here
+    (check 1, ``malformed-notice``), however its sender ordered the keys, and nothing is stored.
+
+    Before, the first was accepted and the second refused ``bad-signature``, blaming the sender's key material.
+    """
+    client, conn = de
+    notice = msgspec.json.decode(envelope(AT_KEY))["notice"] | {"body": body}
+    signing_input = b"firearms-exchange/1 notice\n" + _jcs(notice).encode()
+    signature = {"alg": "Ed25519", "key_id": AT_KEY.key_id, "value": b64url_encode(AT_KEY.sign(signing_input))}
+    raw = _jcs({"protocol": "firearms-exchange/1", "notice": notice, "signature": signature}).encode()
+    response = await _post(client, raw)
+    assert (response.status_code, response.json()["type"]) == (400, PROBLEM_BASE + "malformed-notice"), response.text
+    assert "ASCII" in response.json()["detail"]
+    assert await _inbox(conn) == 0

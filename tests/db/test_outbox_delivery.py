@@ -88,7 +88,7 @@ async def _queue_one(conn: db.Conn) -> uuid.UUID:
         return await outbox.enqueue(conn, "DE", "test.ping", {"n": 1})
 
 
-async def test_enqueue_refuses_unknown_peer_and_floats(at_de: tuple[Registry, Registry]) -> None:
+async def test_enqueue_refuses_unknown_peer_and_a_body_without_canonical_form(at_de: tuple[Registry, Registry]) -> None:
     at, _ = at_de
     with pytest.raises(InvalidInputError) as unknown:
         await outbox.enqueue(at.conn, "FR", "test.ping", {})
@@ -96,6 +96,9 @@ async def test_enqueue_refuses_unknown_peer_and_floats(at_de: tuple[Registry, Re
     with pytest.raises(InvalidInputError) as floating:
         await outbox.enqueue(at.conn, "DE", "test.ping", {"quantity": 2.0})
     assert floating.value.code == "invalid-notice-body"
+    with pytest.raises(InvalidInputError) as beyond_ascii:  # PROTOCOL §2: object keys are ASCII
+        await outbox.enqueue(at.conn, "DE", "test.ping", {"items": [{"\u00e9": 1}]})
+    assert beyond_ascii.value.code == "invalid-notice-body"
     assert await at.conn.fetchval("SELECT count(*) FROM notice_outbox") == 0
 
 
