@@ -250,3 +250,55 @@ async def test_an_object_key_outside_ascii_makes_the_envelope_malformed(
     assert (response.status_code, response.json()["type"]) == (400, PROBLEM_BASE + "malformed-notice"), response.text
     assert "ASCII" in response.json()["detail"]
     assert await _inbox(conn) == 0
+
+
+@pytest.mark.parametrize(
+    ("written", "canonical_text"),
+    [
+        (b'"n":-0', b'"n":0'),  # JCS writes minus zero as 0
+        (b'"s":"\\ud83d\\ude00"', '"s":"\U0001f600"'.encode()),  # a character beyond the BMP as a surrogate pair
+        (b'"s":"a\\/b"', b'"s":"a/b"'),  # "/" is not escaped
+        (b'"s":"\\u00E9\\u0041"', '"s":"\u00e9A"'.encode()),  # upper-case hex, an escaped ASCII letter
+    ],
+    ids=["minus-zero", "surrogate-pair", "escaped-solidus", "needless-escapes"],
+)
+async def test_a_notice_written_otherwise_verifies_over_its_canonical_form(
+    de: tuple[Client, db.Conn], written: bytes, canonical_text: bytes
+) -> None:
+    """PROTOCOL §2-§3: the signature covers canonical(notice), whatever JSON spelling of the same values travels.
+
+    The notice is stored in its canonical bytes, and the canonical envelope sent after it is the same notice:
+    a duplicate answered with the first receipt.
+    """
+    client, conn = de
+    body = msgspec.json.decode(b"{" + canonical_text + b"}")
+    canonical_raw = envelope(AT_KEY, sequence=1, body=body)
+    assert canonical_text in canonical_raw
+    first = await _post(client, canonical_raw.replace(canonical_text, written))
+    assert first.status_code == 202, first.text
+    assert msgspec.json.decode(first.content)["receipt"]["status"] == "accepted"
+    stored = bytes(await conn.fetchval("SELECT notice FROM notice_inbox"))
+    assert canonical_text in stored
+    assert written not in stored
+    again = await _post(client, canonical_raw)
+    assert (again.status_code, again.content) == (200, first.content)
+    assert await _inbox(conn) == 1
+
+
+async def test_a_revoked_key_is_answered_before_a_bad_signature(de: tuple[Client, db.Conn]) -> None:
+    """Check 4 before check 5: a notice created after its key's revocation, with a broken signature, is
+    ``key-revoked`` -- also when the key was seen before, whose signature the receiver verifies ahead of the trust
+    list -- while one created before the revocation with a broken signature is ``bad-signature``."""
+    client, conn = de
+    assert (await _post(client, envelope(AT_KEY, sequence=1))).status_code == 202  # the key is seen
+    revoked_at = utc_now() - dt.timedelta(seconds=60)
+    revoke = {"key_id": AT_KEY.key_id, "revoked_at": format_time(revoked_at), "reason": "retired"}
+    revoked = await _post(client, envelope(AT_KEY, sequence=2, type_="registry.key-revoked", body=revoke))
+    assert msgspec.json.decode(revoked.content)["receipt"]["status"] == "accepted"
+    after = _edit(envelope(AT_KEY, sequence=3), _bad_signature)
+    response = await _post(client, after)
+    assert (response.status_code, response.json()["type"]) == (403, PROBLEM_BASE + "key-revoked")
+    before = format_time(revoked_at - dt.timedelta(seconds=1))
+    response = await _post(client, _edit(envelope(AT_KEY, sequence=3, created_at=before), _bad_signature))
+    assert (response.status_code, response.json()["type"]) == (403, PROBLEM_BASE + "bad-signature")
+    assert await _inbox(conn) == 2
