@@ -9,6 +9,7 @@ import time
 import uuid
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import httpx
 import msgspec
@@ -236,6 +237,11 @@ async def test_failure_in_the_middle_of_a_run_keeps_the_receipts_before_it_and_r
     [
         ("signs with a key it never announced", "bad receipt: signature by"),
         ("names another digest", "bad receipt: it does not name this notice"),
+        ("names another notice", "bad receipt: it does not name this notice"),
+        ("names another sender", "bad receipt: it does not name this notice"),
+        ("names another recipient", "bad receipt: it does not name this notice"),
+        ("names another sequence", "bad receipt: it does not name this notice"),
+        ("was received before its key was valid", "bad receipt: signature by"),
         ("answers with something that is no receipt", "bad receipt:"),
     ],
 )
@@ -252,6 +258,16 @@ async def test_a_receipt_that_does_not_verify_or_names_another_notice_is_not_tak
             return 202, b'{"receipt": "trust me"}'
         if misbehaviour == "names another digest":
             return 202, signed_receipt(envelope, de_key, digest="A" * 43)
+        # PROTOCOL §4: the receipt's own members name the notice; each one is checked
+        named: dict[str, dict[str, Any]] = {
+            "names another notice": {"notice_id": "0193a1f2-6c1e-7a55-b1a0-3f0d2b8c9e11"},
+            "names another sender": {"sender": "FR"},
+            "names another recipient": {"recipient": "FR"},
+            "names another sequence": {"sequence": 2},
+            "was received before its key was valid": {"received_at": "1969-12-31T23:59:59Z"},  # entered from 1970
+        }
+        if misbehaviour in named:
+            return 202, signed_receipt(envelope, de_key, **named[misbehaviour])
         return 202, signed_receipt(envelope, OTHER_KEY)  # signs with a key it never announced
 
     async with partner(answer) as url, delivery.new_client(at.settings) as client:
