@@ -18,11 +18,15 @@ from aiohttp import web
 
 import tests.exchange_util  # noqa: F401  # registers test.ping
 from firearms import backup, db, keys, outbox
+from firearms.canonical import format_time, utc_now
 from firearms.errors import ConflictError, InvalidInputError, NotFoundError
 from firearms.exchange import delivery, trust
 from firearms.exchange.protocol import (
     MAX_ENVELOPE_BYTES,
     PROBLEM_BASE,
+    Envelope,
+    Notice,
+    Signature,
     decode_receipt,
 )
 from tests.exchange_fixtures import Registry, at_de, restored
@@ -866,3 +870,38 @@ async def test_a_notice_the_partner_holds_under_another_number_after_a_restore_i
         inbox = await de.conn.fetch("SELECT sequence, notice_id::text FROM notice_inbox ORDER BY sequence")
         assert [(row["sequence"], row["notice_id"]) for row in inbox] == [(1, str(x)), (2, y), (3, later)]
         assert await conn.fetchval("SELECT count(*) FROM journal_entry WHERE action = 'peer.resequenced'") == 2
+
+
+async def test_a_notice_is_queued_only_when_its_envelope_fits_256_kib_at_any_sequence(
+    at_de: tuple[Registry, Registry],
+) -> None:
+    """PROTOCOL §3: an envelope is at most 256 KiB. A body one byte too large for that at the longest sequence
+    number is refused ``notice-too-large``, nothing queued; the largest one that fits is delivered (202)."""
+    at, de = at_de
+    longest = Envelope(
+        protocol="firearms-exchange/1",
+        notice=Notice(
+            id=str(uuid.uuid4()),
+            type="test.ping",
+            sender="AT",
+            recipient="DE",
+            sequence=2**53 - 1,
+            created_at=format_time(utc_now()),
+            in_reply_to=None,
+            confidentiality="restricted",
+            body={"pad": ""},
+        ),
+        signature=Signature(alg="Ed25519", key_id="f" * 32, value="A" * 86),
+    )
+    fits = MAX_ENVELOPE_BYTES - len(msgspec.json.encode(longest))
+    with pytest.raises(InvalidInputError) as refused:
+        async with at.conn.transaction():
+            await outbox.enqueue(at.conn, "DE", "test.ping", {"pad": "x" * (fits + 1)})
+    assert refused.value.code == "notice-too-large"
+    assert refused.value.facts == {"envelope_bytes": MAX_ENVELOPE_BYTES + 1, "max_bytes": MAX_ENVELOPE_BYTES}
+    assert await at.conn.fetchval("SELECT count(*) FROM notice_outbox") == 0
+    async with at.conn.transaction():  # for no partner on the trust list it is no notice, and refuses nothing
+        assert await outbox.enqueue_to(at.conn, ["FR", "IT"], "test.ping", {"pad": "x" * (fits + 1)}) == {}
+        await outbox.enqueue(at.conn, "DE", "test.ping", {"pad": "x" * fits})
+    assert await delivery.deliver_due(at.pool, at.settings, de.client, "w1") == 1
+    assert await de.conn.fetchval("SELECT count(*) FROM notice_inbox") == 1
