@@ -17,7 +17,13 @@ from firearms import bootstrap, db, keys
 from firearms.canonical import format_time, parse_time, utc_now
 from firearms.embedded import ensure_database, start_embedded, stop_embedded
 from firearms.exchange import inbox, trust
-from firearms.exchange.protocol import PROBLEM_BASE, NoticeRefusedError, decode_receipt, verify_receipt_signature
+from firearms.exchange.protocol import (
+    PROBLEM_BASE,
+    NoticeRefusedError,
+    decode_receipt,
+    is_time,
+    verify_receipt_signature,
+)
 from firearms.settings import Settings
 from firearms.signing import SigningKey, b64url_decode, b64url_encode
 from tests.db.test_items_concurrency import blocked_on_lock
@@ -522,6 +528,8 @@ async def test_keys_document_lists_state_and_keys(de: tuple[Client, db.Conn]) ->
     (only,) = document["keys"]
     assert only["key_id"] == document["current_key_id"]
     assert len(b64url_decode(only["public_key"])) == 32
+    assert only["not_after"] is None
+    assert is_time(only["not_before"]), only  # PROTOCOL §2: UTC to the second with a Z
     assert msgspec.json.decode(response.content)["keys"][0]["revoked_at"] is None
 
 
