@@ -302,3 +302,30 @@ async def test_a_revoked_key_is_answered_before_a_bad_signature(de: tuple[Client
     response = await _post(client, _edit(envelope(AT_KEY, sequence=3, created_at=before), _bad_signature))
     assert (response.status_code, response.json()["type"]) == (403, PROBLEM_BASE + "bad-signature")
     assert await _inbox(conn) == 2
+
+
+@pytest.mark.parametrize(
+    "created_at",
+    [
+        "2026-11-28T10:15:00",  # no zone
+        "2026-11-28T11:15:00+01:00",  # an offset
+        "2026-11-28T10:15:00+00:00",  # UTC, but not with a Z
+        "2026-11-28T10:15:00.5Z",  # a fraction
+        "2026-11-28t10:15:00z",  # lower-case letters
+        "2026-11-28 10:15:00Z",  # a space
+        "2026-11-28T10:15Z",  # no seconds
+        "2026-11-28T10:15:60Z",  # a leap second
+        "\uff12\uff10\uff12\uff16-11-28T10:15:00Z",  # digits, but not ASCII ones
+    ],
+)
+async def test_created_at_in_any_other_form_than_utc_seconds_with_a_z_is_malformed(
+    de: tuple[Client, db.Conn], created_at: str
+) -> None:
+    """PROTOCOL §2: times are RFC 3339 UTC strings with second precision and a ``Z``, and no other RFC 3339 form.
+
+    The signature is good over each of these (the sender signed what it wrote): check 1 refuses them all the same.
+    """
+    client, conn = de
+    response = await _post(client, envelope(AT_KEY, created_at=created_at))
+    assert (response.status_code, response.json()["type"]) == (400, PROBLEM_BASE + "malformed-notice")
+    assert await _inbox(conn) == 0
