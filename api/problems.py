@@ -162,6 +162,7 @@ TITLES: dict[str, str] = {
     "invalid-key-window": "The key's validity window is empty",
     "unknown-peer": "The State is not on the trust list",
     "invalid-notice-body": "The notice body has no canonical form",
+    "notice-too-large": "The notice would be larger than an envelope may be",
     "no-signing-key": "This registry has no valid signing key",
     "rotation-pending": "A key rotation is waiting for partners",
     "key-in-use": "The key is the one in use",

@@ -15,20 +15,25 @@ MAX_SAFE_INTEGER = 2**53 - 1
 _encoder = msgspec.json.Encoder(order="sorted")
 
 
-def canonical(value: Any) -> bytes:
+def canonical(value: Any, *, ascii_keys: bool = False) -> bytes:
     """The canonical UTF-8 bytes of ``value``: keys sorted by code point, no white space, no floats.
 
     msgspec's sorted order is by code point and its string escaping is the JCS one for the ASCII
     keys and text this protocol uses (checked against protocol/vectors.json in the tests).
 
+    ``ascii_keys``: refuse an object key outside ASCII, as PROTOCOL §2 does for every value that is signed or
+    sent. Beyond ASCII, RFC 8785 sorts keys by UTF-16 code units and msgspec by code point (U+1F600 before
+    U+FF61 in one, after it in the other), so two conformant registries need not agree on the bytes.
+
     Raises:
-        ValueError: ``value`` holds a float or an integer outside [-(2^53)+1, 2^53-1].
+        ValueError: ``value`` holds a float or an integer outside [-(2^53)+1, 2^53-1], or (``ascii_keys``) an
+            object key outside ASCII.
     """
-    _check_numbers(value)
+    _check(value, ascii_keys=ascii_keys)
     return _encoder.encode(value)
 
 
-def _check_numbers(value: Any) -> None:
+def _check(value: Any, *, ascii_keys: bool) -> None:
     if isinstance(value, bool) or value is None or isinstance(value, str):
         return
     if isinstance(value, int):
@@ -38,11 +43,14 @@ def _check_numbers(value: Any) -> None:
     if isinstance(value, float):
         raise ValueError("floats have no canonical form: use integers")
     if isinstance(value, dict):
+        if ascii_keys and not all(name.isascii() for name in value):
+            # the rule, not the key: anyone may post a notice (README "Security")
+            raise ValueError("an object key outside ASCII has no canonical form (PROTOCOL §2: object keys are ASCII)")
         for item in value.values():
-            _check_numbers(item)
+            _check(item, ascii_keys=ascii_keys)
     elif isinstance(value, list | tuple):
         for item in value:
-            _check_numbers(item)
+            _check(item, ascii_keys=ascii_keys)
 
 
 def utc_now() -> dt.datetime:

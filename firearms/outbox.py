@@ -19,7 +19,9 @@ import msgspec
 from firearms import journal
 from firearms.canonical import MAX_SAFE_INTEGER, canonical, utc_now
 from firearms.errors import ConflictError, InvalidInputError, NotFoundError
+from firearms.exchange.protocol import MAX_ENVELOPE_BYTES, PROTOCOL, Envelope, Notice, Signature, encode
 from firearms.store import outbox as store
+from firearms.store import peers as peer_store
 
 if TYPE_CHECKING:
     from firearms.db import Conn
@@ -30,6 +32,7 @@ __all__ = [
     "Resequenced",
     "enqueue",
     "enqueue_to",
+    "envelope_size",
     "get_notice",
     "list_notices",
     "number_queued",
@@ -77,7 +80,8 @@ async def enqueue(
     by default the worker signs with this registry's key valid at ``created_at``.
 
     Raises:
-        InvalidInputError: ``unknown-peer`` (not on the trust list) or ``invalid-notice-body`` (no canonical form).
+        InvalidInputError: ``unknown-peer`` (not on the trust list), ``invalid-notice-body`` (no canonical form) or
+            ``notice-too-large`` (its envelope could exceed PROTOCOL §3's 256 KiB).
     """
     queued = await enqueue_to(
         conn,
@@ -115,21 +119,63 @@ async def enqueue_to(
         The id of each recipient's notice; a recipient not on the trust list is left out.
 
     Raises:
-        InvalidInputError: ``invalid-notice-body`` (no canonical form).
+        InvalidInputError: ``invalid-notice-body`` (no canonical form), ``notice-too-large`` (its envelope could
+            exceed PROTOCOL §3's 256 KiB).
     """
     plain = msgspec.to_builtins(body)
     if not isinstance(plain, dict):
         raise InvalidInputError("a notice body is a JSON object", code="invalid-notice-body")
     try:
-        canonical(plain)
+        body_bytes = canonical(plain, ascii_keys=True)
     except ValueError as exc:
         raise InvalidInputError(f"the notice body has no canonical form: {exc}", code="invalid-notice-body") from exc
     wanted = list(dict.fromkeys(recipients))
+    size = envelope_size(type, in_reply_to, confidentiality, len(body_bytes))
+    # Every partner refuses it (check 1), on every attempt, and the notices after it wait behind it for ever. For
+    # States not on the trust list it is no notice (the statement below leaves them out): nothing to refuse.
+    if size > MAX_ENVELOPE_BYTES and any([await peer_store.get_peer(conn, state) is not None for state in wanted]):
+        raise InvalidInputError(
+            f"the {type} notice would travel in an envelope of up to {size} bytes; PROTOCOL §3 allows"
+            f" {MAX_ENVELOPE_BYTES}, and partners refuse a larger one: make the change smaller (a licence: fewer"
+            " lines or shorter descriptions, the rest in a licence of its own)",
+            code="notice-too-large",
+            envelope_bytes=size,
+            max_bytes=MAX_ENVELOPE_BYTES,
+        )
     ids = [uuid.uuid4() for _ in wanted]
     queued = await store.enqueue_outbox_notices(
         conn, ids, wanted, type, utc_now(), in_reply_to, confidentiality, plain, signing_key_id, actor
     )
     return {recipient: notice_id for recipient, notice_id in zip(wanted, ids, strict=True) if recipient in queued}
+
+
+def envelope_size(
+    type: str,  # noqa: A002  # the protocol's own word
+    in_reply_to: str | None,
+    confidentiality: Confidentiality,
+    body_size: int,
+) -> int:
+    """The size of a notice's signed envelope at its longest (PROTOCOL §3), from its body's canonical size.
+
+    Its other members are known or bounded when it is queued: it is numbered later, so its sequence is taken
+    at its longest (16 digits), and an id, a time, a key id and a signature have fixed lengths.
+    """
+    bare = Envelope(
+        protocol=PROTOCOL,
+        notice=Notice(
+            id=str(uuid.UUID(int=0)),
+            type=type,
+            sender="XX",
+            recipient="XX",
+            sequence=MAX_SAFE_INTEGER,
+            created_at="2026-01-01T00:00:00Z",
+            in_reply_to=in_reply_to,
+            confidentiality=confidentiality,
+            body={},
+        ),
+        signature=Signature(alg="Ed25519", key_id="0" * 32, value="A" * 86),
+    )
+    return len(encode(bare)) - len(b"{}") + body_size
 
 
 async def number_queued(conn: Conn) -> int:

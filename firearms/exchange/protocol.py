@@ -139,15 +139,21 @@ class ReceiptEnvelope(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
 
 
 def encode(value: Any) -> bytes:
-    """The canonical bytes of a Struct or plain value (what goes on the wire and into storage)."""
-    return canonical(msgspec.to_builtins(value))
+    """The canonical bytes of a Struct or plain value (what goes on the wire and into storage).
+
+    Raises:
+        ValueError: ``value`` has no canonical form (PROTOCOL §2: a float, an integer out of range, an object key
+            outside ASCII).
+    """
+    return canonical(msgspec.to_builtins(value), ascii_keys=True)
 
 
 def notice_signing_input(notice: Notice) -> bytes:
     """``firearms-exchange/1 notice`` + LF + canonical(notice) (PROTOCOL §3).
 
     Raises:
-        ValueError: the notice holds a float or an out-of-range integer (no canonical form).
+        ValueError: the notice holds a float, an out-of-range integer or an object key outside ASCII (no canonical
+            form).
     """
     return NOTICE_PREFIX + encode(notice)
 

@@ -17,9 +17,15 @@ from firearms import bootstrap, db, keys
 from firearms.canonical import format_time, parse_time, utc_now
 from firearms.embedded import ensure_database, start_embedded, stop_embedded
 from firearms.exchange import inbox, trust
-from firearms.exchange.protocol import PROBLEM_BASE, NoticeRefusedError, decode_receipt, verify_receipt_signature
+from firearms.exchange.protocol import (
+    PROBLEM_BASE,
+    NoticeRefusedError,
+    decode_receipt,
+    is_time,
+    verify_receipt_signature,
+)
 from firearms.settings import Settings
-from firearms.signing import SigningKey, b64url_decode, b64url_encode
+from firearms.signing import SigningKey, b64url_decode, b64url_encode, key_id_of
 from tests.db.test_items_concurrency import blocked_on_lock
 from tests.exchange_fixtures import Client, de
 from tests.exchange_util import AT_KEY, OTHER_KEY, VECTORS, envelope, vector_bytes
@@ -512,6 +518,37 @@ async def test_announcement_with_wrong_key_id_is_rejected(de: tuple[Client, db.C
     assert await conn.fetchval("SELECT count(*) FROM peer_key") == 1
 
 
+@pytest.mark.parametrize(
+    "public_key",
+    [
+        bytes([1]) + bytes(31),  # the identity: small order
+        bytes.fromhex("c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac03fa"),  # order 8
+        bytes([2]) + bytes(31),  # y = 2: no point of the curve
+    ],
+    ids=["identity", "order-8", "off-the-curve"],
+)
+async def test_an_announced_key_that_is_no_ed25519_key_is_rejected(
+    de: tuple[Client, db.Conn], public_key: bytes
+) -> None:
+    """PROTOCOL §1: a key is an Ed25519 public key, and the trust list takes no other, by notice as from an
+    administrator (``invalid-public-key`` there). A small-order point is the key of no RFC 8032 private key.
+
+    Before, such an announcement was accepted, its key added to the sender's entry: the sender's rotation,
+    acknowledged, switched to it, and every notice under it was refused ``bad-signature``.
+    """
+    client, conn = de
+    body = {
+        "key_id": key_id_of(public_key),
+        "public_key": b64url_encode(public_key),
+        "not_before": "2026-01-01T00:00:00Z",
+        "not_after": None,
+    }
+    response = await _post(client, envelope(AT_KEY, type_="registry.key-announced", body=body))
+    receipt = decode_receipt(response.content).receipt
+    assert (receipt.status, receipt.reason) == ("rejected", "invalid-body")
+    assert await conn.fetchval("SELECT count(*) FROM peer_key") == 1
+
+
 async def test_keys_document_lists_state_and_keys(de: tuple[Client, db.Conn]) -> None:
     client, _conn = de
     response = await client.get("/exchange/v1/keys")
@@ -522,6 +559,8 @@ async def test_keys_document_lists_state_and_keys(de: tuple[Client, db.Conn]) ->
     (only,) = document["keys"]
     assert only["key_id"] == document["current_key_id"]
     assert len(b64url_decode(only["public_key"])) == 32
+    assert only["not_after"] is None
+    assert is_time(only["not_before"]), only  # PROTOCOL §2: UTC to the second with a Z
     assert msgspec.json.decode(response.content)["keys"][0]["revoked_at"] is None
 
 

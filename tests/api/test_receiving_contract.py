@@ -212,3 +212,120 @@ async def test_an_envelope_is_at_most_256_kib(de: tuple[Client, db.Conn]) -> Non
     assert await _inbox(conn) == 0
     assert (await _post(client, _sized(256 * 1024, 1))).status_code == 202
     assert await _inbox(conn) == 1
+
+
+def _jcs(value: Any) -> str:
+    """RFC 8785 as a conformant partner writes it: object keys sorted by their UTF-16 code units."""
+    if isinstance(value, dict):
+        items = sorted(value.items(), key=lambda item: item[0].encode("utf-16-be"))
+        return "{" + ",".join(f"{_jcs(name)}:{_jcs(item)}" for name, item in items) + "}"
+    if isinstance(value, list):
+        return "[" + ",".join(_jcs(item) for item in value) + "]"
+    return json.dumps(value, ensure_ascii=False)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"\u00e9": 1},  # JCS and code-point order agree; still no key of §2's subset
+        {"\uff61": 1, "\U0001f600": 2},  # they disagree: U+1F600 is 0xD83D... in UTF-16, before U+FF61
+    ],
+    ids=["latin", "beyond-the-bmp"],
+)
+async def test_an_object_key_outside_ascii_makes_the_envelope_malformed(
+    de: tuple[Client, db.Conn], body: dict[str, Any]
+) -> None:
+    """PROTOCOL §2: object keys are ASCII. Beyond ASCII, RFC 8785 (UTF-16 order) and a code-point sort part ways,
+    so two conformant registries need not agree on the signed bytes: such an envelope has no canonical form here
+    (check 1, ``malformed-notice``), however its sender ordered the keys, and nothing is stored.
+
+    Before, the first was accepted and the second refused ``bad-signature``, blaming the sender's key material.
+    """
+    client, conn = de
+    notice = msgspec.json.decode(envelope(AT_KEY))["notice"] | {"body": body}
+    signing_input = b"firearms-exchange/1 notice\n" + _jcs(notice).encode()
+    signature = {"alg": "Ed25519", "key_id": AT_KEY.key_id, "value": b64url_encode(AT_KEY.sign(signing_input))}
+    raw = _jcs({"protocol": "firearms-exchange/1", "notice": notice, "signature": signature}).encode()
+    response = await _post(client, raw)
+    assert (response.status_code, response.json()["type"]) == (400, PROBLEM_BASE + "malformed-notice"), response.text
+    assert "ASCII" in response.json()["detail"]
+    assert await _inbox(conn) == 0
+
+
+@pytest.mark.parametrize(
+    ("written", "canonical_text"),
+    [
+        (b'"n":-0', b'"n":0'),  # JCS writes minus zero as 0
+        (b'"s":"\\ud83d\\ude00"', '"s":"\U0001f600"'.encode()),  # a character beyond the BMP as a surrogate pair
+        (b'"s":"a\\/b"', b'"s":"a/b"'),  # "/" is not escaped
+        (b'"s":"\\u00E9\\u0041"', '"s":"\u00e9A"'.encode()),  # upper-case hex, an escaped ASCII letter
+    ],
+    ids=["minus-zero", "surrogate-pair", "escaped-solidus", "needless-escapes"],
+)
+async def test_a_notice_written_otherwise_verifies_over_its_canonical_form(
+    de: tuple[Client, db.Conn], written: bytes, canonical_text: bytes
+) -> None:
+    """PROTOCOL §2-§3: the signature covers canonical(notice), whatever JSON spelling of the same values travels.
+
+    The notice is stored in its canonical bytes, and the canonical envelope sent after it is the same notice:
+    a duplicate answered with the first receipt.
+    """
+    client, conn = de
+    body = msgspec.json.decode(b"{" + canonical_text + b"}")
+    canonical_raw = envelope(AT_KEY, sequence=1, body=body)
+    assert canonical_text in canonical_raw
+    first = await _post(client, canonical_raw.replace(canonical_text, written))
+    assert first.status_code == 202, first.text
+    assert msgspec.json.decode(first.content)["receipt"]["status"] == "accepted"
+    stored = bytes(await conn.fetchval("SELECT notice FROM notice_inbox"))
+    assert canonical_text in stored
+    assert written not in stored
+    again = await _post(client, canonical_raw)
+    assert (again.status_code, again.content) == (200, first.content)
+    assert await _inbox(conn) == 1
+
+
+async def test_a_revoked_key_is_answered_before_a_bad_signature(de: tuple[Client, db.Conn]) -> None:
+    """Check 4 before check 5: a notice created after its key's revocation, with a broken signature, is
+    ``key-revoked`` -- also when the key was seen before, whose signature the receiver verifies ahead of the trust
+    list -- while one created before the revocation with a broken signature is ``bad-signature``."""
+    client, conn = de
+    assert (await _post(client, envelope(AT_KEY, sequence=1))).status_code == 202  # the key is seen
+    revoked_at = utc_now() - dt.timedelta(seconds=60)
+    revoke = {"key_id": AT_KEY.key_id, "revoked_at": format_time(revoked_at), "reason": "retired"}
+    revoked = await _post(client, envelope(AT_KEY, sequence=2, type_="registry.key-revoked", body=revoke))
+    assert msgspec.json.decode(revoked.content)["receipt"]["status"] == "accepted"
+    after = _edit(envelope(AT_KEY, sequence=3), _bad_signature)
+    response = await _post(client, after)
+    assert (response.status_code, response.json()["type"]) == (403, PROBLEM_BASE + "key-revoked")
+    before = format_time(revoked_at - dt.timedelta(seconds=1))
+    response = await _post(client, _edit(envelope(AT_KEY, sequence=3, created_at=before), _bad_signature))
+    assert (response.status_code, response.json()["type"]) == (403, PROBLEM_BASE + "bad-signature")
+    assert await _inbox(conn) == 2
+
+
+@pytest.mark.parametrize(
+    "created_at",
+    [
+        "2026-11-28T10:15:00",  # no zone
+        "2026-11-28T11:15:00+01:00",  # an offset
+        "2026-11-28T10:15:00+00:00",  # UTC, but not with a Z
+        "2026-11-28T10:15:00.5Z",  # a fraction
+        "2026-11-28t10:15:00z",  # lower-case letters
+        "2026-11-28 10:15:00Z",  # a space
+        "2026-11-28T10:15Z",  # no seconds
+        "2026-11-28T10:15:60Z",  # a leap second
+        "\uff12\uff10\uff12\uff16-11-28T10:15:00Z",  # digits, but not ASCII ones
+    ],
+)
+async def test_created_at_in_any_other_form_than_utc_seconds_with_a_z_is_malformed(
+    de: tuple[Client, db.Conn], created_at: str
+) -> None:
+    """PROTOCOL §2: times are RFC 3339 UTC strings with second precision and a ``Z``, and no other RFC 3339 form.
+
+    The signature is good over each of these (the sender signed what it wrote): check 1 refuses them all the same.
+    """
+    client, conn = de
+    response = await _post(client, envelope(AT_KEY, created_at=created_at))
+    assert (response.status_code, response.json()["type"]) == (400, PROBLEM_BASE + "malformed-notice")
+    assert await _inbox(conn) == 0

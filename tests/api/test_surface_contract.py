@@ -12,6 +12,7 @@ from litestar.testing import AsyncTestClient
 
 from firearms import db, keys
 from firearms.exchange import rotation
+from firearms.exchange.protocol import is_time
 from firearms.settings import Settings
 from tests.api.test_roles import officer_endpoints
 from tests.conftest import TokenFactory
@@ -87,6 +88,8 @@ async def test_the_keys_document_keeps_every_key_ever_used(
     revoked = {key["key_id"]: key for key in (await client.get("/exchange/v1/keys")).json()["keys"]}
     assert set(revoked) == {old["key_id"], new}
     assert revoked[old["key_id"]]["revoked_at"] is not None
+    for key in revoked.values():  # PROTOCOL §2: every time UTC to the second with a Z
+        assert all(is_time(key[name]) for name in ("not_before", "revoked_at") if key[name] is not None), key
 
 
 async def test_the_keys_document_names_current_the_key_the_registry_signs_with(

@@ -15,9 +15,10 @@ import pytest
 from firearms import bootstrap, checks, consents, db, licences
 from firearms.canonical import format_time, parse_time
 from firearms.check_rules import CheckRequest
-from firearms.errors import ConflictError
+from firearms.errors import ConflictError, InvalidInputError
 from firearms.exchange import inbox, trust
 from firearms.exchange.protocol import decode_receipt
+from firearms.licence_rules import DraftLine
 from firearms.settings import Settings
 from firearms.signing import SigningKey, b64url_encode
 from firearms.store import received as received_store
@@ -26,6 +27,7 @@ from tests.exchange_fixtures import clone_template, receiver
 from tests.exchange_util import AT_KEY, DE_KEY, OTHER_KEY, VECTORS, envelope
 from tests.licensing_helpers import (
     ACTOR,
+    LINES,
     TODAY,
     Parties,
     export_draft,
@@ -656,3 +658,29 @@ async def test_a_transit_state_taken_off_a_suspended_route_hears_that_the_licenc
             await admin.execute(f'DROP DATABASE IF EXISTS "{sk_url.rsplit("/", 1)[1].split("?")[0]}" WITH (FORCE)')
         finally:
             await admin.close()
+
+
+async def test_a_licence_whose_notice_would_be_no_envelope_is_refused_and_nothing_changes(
+    conn: db.Conn, settings: Settings, at: Parties
+) -> None:
+    """PROTOCOL §3: an envelope is at most 256 KiB, and every partner refuses a larger one (check 1).
+
+    A licence of 140 lines described at length (2000 characters each) is a notice of about 290 KiB. Before, its
+    consent request was queued, signed and refused ``malformed-notice`` by CZ on every attempt, for ever, and every
+    later notice to CZ waited behind it (strictly in order). The change that would send it is refused instead.
+    """
+    lines = [
+        DraftLine(**(msgspec.structs.asdict(LINES[1]) | {"line": number, "description": "Lot " + "x" * 1996}))
+        for number in range(1, 141)
+    ]
+    async with conn.transaction():
+        draft = await licences.create_draft(conn, export_draft(at, lines=lines), settings=settings, actor=ACTOR)
+    with pytest.raises(InvalidInputError) as refused:
+        async with conn.transaction():
+            await licences.transition(
+                conn, licence_id=draft.licence_id, to="pending", actor=ACTOR, reason="submit", settings=settings
+            )
+    assert refused.value.code == "notice-too-large"
+    assert refused.value.facts["max_bytes"] == 256 * 1024
+    assert await conn.fetchval("SELECT status FROM licence WHERE licence_id = $1", draft.licence_id) == "draft"
+    assert await _outbox(conn) == []

@@ -9,6 +9,7 @@ import time
 import uuid
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import httpx
 import msgspec
@@ -17,11 +18,15 @@ from aiohttp import web
 
 import tests.exchange_util  # noqa: F401  # registers test.ping
 from firearms import backup, db, keys, outbox
+from firearms.canonical import format_time, utc_now
 from firearms.errors import ConflictError, InvalidInputError, NotFoundError
 from firearms.exchange import delivery, trust
 from firearms.exchange.protocol import (
     MAX_ENVELOPE_BYTES,
     PROBLEM_BASE,
+    Envelope,
+    Notice,
+    Signature,
     decode_receipt,
 )
 from tests.exchange_fixtures import Registry, at_de, restored
@@ -88,7 +93,7 @@ async def _queue_one(conn: db.Conn) -> uuid.UUID:
         return await outbox.enqueue(conn, "DE", "test.ping", {"n": 1})
 
 
-async def test_enqueue_refuses_unknown_peer_and_floats(at_de: tuple[Registry, Registry]) -> None:
+async def test_enqueue_refuses_unknown_peer_and_a_body_without_canonical_form(at_de: tuple[Registry, Registry]) -> None:
     at, _ = at_de
     with pytest.raises(InvalidInputError) as unknown:
         await outbox.enqueue(at.conn, "FR", "test.ping", {})
@@ -96,6 +101,9 @@ async def test_enqueue_refuses_unknown_peer_and_floats(at_de: tuple[Registry, Re
     with pytest.raises(InvalidInputError) as floating:
         await outbox.enqueue(at.conn, "DE", "test.ping", {"quantity": 2.0})
     assert floating.value.code == "invalid-notice-body"
+    with pytest.raises(InvalidInputError) as beyond_ascii:  # PROTOCOL §2: object keys are ASCII
+        await outbox.enqueue(at.conn, "DE", "test.ping", {"items": [{"\u00e9": 1}]})
+    assert beyond_ascii.value.code == "invalid-notice-body"
     assert await at.conn.fetchval("SELECT count(*) FROM notice_outbox") == 0
 
 
@@ -233,6 +241,11 @@ async def test_failure_in_the_middle_of_a_run_keeps_the_receipts_before_it_and_r
     [
         ("signs with a key it never announced", "bad receipt: signature by"),
         ("names another digest", "bad receipt: it does not name this notice"),
+        ("names another notice", "bad receipt: it does not name this notice"),
+        ("names another sender", "bad receipt: it does not name this notice"),
+        ("names another recipient", "bad receipt: it does not name this notice"),
+        ("names another sequence", "bad receipt: it does not name this notice"),
+        ("was received before its key was valid", "bad receipt: signature by"),
         ("answers with something that is no receipt", "bad receipt:"),
     ],
 )
@@ -249,6 +262,16 @@ async def test_a_receipt_that_does_not_verify_or_names_another_notice_is_not_tak
             return 202, b'{"receipt": "trust me"}'
         if misbehaviour == "names another digest":
             return 202, signed_receipt(envelope, de_key, digest="A" * 43)
+        # PROTOCOL §4: the receipt's own members name the notice; each one is checked
+        named: dict[str, dict[str, Any]] = {
+            "names another notice": {"notice_id": "0193a1f2-6c1e-7a55-b1a0-3f0d2b8c9e11"},
+            "names another sender": {"sender": "FR"},
+            "names another recipient": {"recipient": "FR"},
+            "names another sequence": {"sequence": 2},
+            "was received before its key was valid": {"received_at": "1969-12-31T23:59:59Z"},  # entered from 1970
+        }
+        if misbehaviour in named:
+            return 202, signed_receipt(envelope, de_key, **named[misbehaviour])
         return 202, signed_receipt(envelope, OTHER_KEY)  # signs with a key it never announced
 
     async with partner(answer) as url, delivery.new_client(at.settings) as client:
@@ -847,3 +870,38 @@ async def test_a_notice_the_partner_holds_under_another_number_after_a_restore_i
         inbox = await de.conn.fetch("SELECT sequence, notice_id::text FROM notice_inbox ORDER BY sequence")
         assert [(row["sequence"], row["notice_id"]) for row in inbox] == [(1, str(x)), (2, y), (3, later)]
         assert await conn.fetchval("SELECT count(*) FROM journal_entry WHERE action = 'peer.resequenced'") == 2
+
+
+async def test_a_notice_is_queued_only_when_its_envelope_fits_256_kib_at_any_sequence(
+    at_de: tuple[Registry, Registry],
+) -> None:
+    """PROTOCOL §3: an envelope is at most 256 KiB. A body one byte too large for that at the longest sequence
+    number is refused ``notice-too-large``, nothing queued; the largest one that fits is delivered (202)."""
+    at, de = at_de
+    longest = Envelope(
+        protocol="firearms-exchange/1",
+        notice=Notice(
+            id=str(uuid.uuid4()),
+            type="test.ping",
+            sender="AT",
+            recipient="DE",
+            sequence=2**53 - 1,
+            created_at=format_time(utc_now()),
+            in_reply_to=None,
+            confidentiality="restricted",
+            body={"pad": ""},
+        ),
+        signature=Signature(alg="Ed25519", key_id="f" * 32, value="A" * 86),
+    )
+    fits = MAX_ENVELOPE_BYTES - len(msgspec.json.encode(longest))
+    with pytest.raises(InvalidInputError) as refused:
+        async with at.conn.transaction():
+            await outbox.enqueue(at.conn, "DE", "test.ping", {"pad": "x" * (fits + 1)})
+    assert refused.value.code == "notice-too-large"
+    assert refused.value.facts == {"envelope_bytes": MAX_ENVELOPE_BYTES + 1, "max_bytes": MAX_ENVELOPE_BYTES}
+    assert await at.conn.fetchval("SELECT count(*) FROM notice_outbox") == 0
+    async with at.conn.transaction():  # for no partner on the trust list it is no notice, and refuses nothing
+        assert await outbox.enqueue_to(at.conn, ["FR", "IT"], "test.ping", {"pad": "x" * (fits + 1)}) == {}
+        await outbox.enqueue(at.conn, "DE", "test.ping", {"pad": "x" * fits})
+    assert await delivery.deliver_due(at.pool, at.settings, de.client, "w1") == 1
+    assert await de.conn.fetchval("SELECT count(*) FROM notice_inbox") == 1

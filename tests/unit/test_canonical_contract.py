@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import datetime as dt
 
+import msgspec
 import pytest
 
 from firearms.canonical import canonical, format_time, parse_time
+from firearms.exchange.protocol import Notice, notice_signing_input
 
 
 def test_strings_are_escaped_as_jcs_does_and_nothing_else() -> None:
@@ -52,3 +54,21 @@ def test_a_time_of_any_year_has_four_year_digits_and_reads_back(moment: dt.datet
     # strftime("%Y") gives "999" for the year 999 on Linux: not RFC 3339 (PROTOCOL §2), and parse_time refused it.
     assert format_time(moment) == text
     assert parse_time(format_time(moment)) == moment
+
+
+def test_a_protocol_value_with_an_object_key_outside_ascii_has_no_canonical_form() -> None:
+    """§2: object keys are ASCII; the notice's body is where a sender could write another (refused, not signed)."""
+    notice = Notice(
+        id="0193a1f2-6c1e-7a55-b1a0-3f0d2b8c9e11",
+        type="test.ping",
+        sender="AT",
+        recipient="DE",
+        sequence=1,
+        created_at="2026-11-29T10:15:00Z",
+        in_reply_to=None,
+        confidentiality="public",
+        body={"nested": [{"\U0001f600": 1}]},
+    )
+    with pytest.raises(ValueError, match="ASCII"):
+        notice_signing_input(notice)
+    assert notice_signing_input(msgspec.structs.replace(notice, body={"nested": [{"a": "\U0001f600"}]}))

@@ -17,7 +17,7 @@ from firearms.errors import ConflictError
 from firearms.exchange.checks import is_key_time
 from firearms.exchange.inbox import NoticeRejectedError, ReceivedNotice, body_as, effect
 from firearms.exchange.protocol import is_time
-from firearms.signing import b64url_decode, key_id_of
+from firearms.signing import b64url_decode, is_public_key, key_id_of
 from firearms.store import keys as key_store
 from firearms.store import peers as store
 
@@ -82,6 +82,11 @@ async def key_announced(conn: Conn, received: ReceivedNotice) -> None:
         raise NoticeRejectedError("invalid-body", "public_key is not unpadded base64url") from exc
     if len(raw) != 32 or key_id_of(raw) != body.key_id:
         raise NoticeRejectedError("key-id-mismatch", "key_id is not the id of public_key (PROTOCOL §1)")
+    if not is_public_key(raw):
+        # the trust list takes no other, by notice as from an administrator (trust.parse_public_key)
+        raise NoticeRejectedError(
+            "invalid-body", "public_key is not an Ed25519 public key (no point of the curve, or one of small order)"
+        )
     if not _key_time(body.not_before) or (body.not_after is not None and not _key_time(body.not_after)):
         raise NoticeRejectedError("invalid-body", "not_before and not_after are protocol times between 1970 and 9998")
     await _require_signer_not_revoked(conn, received)
