@@ -1,9 +1,12 @@
 """The worker: periodic jobs that run beside the API (``serve``) or alone (``firearms worker``).
 
-Each pass: seal the journal; sign a checkpoint every ``checkpoint_interval`` seconds; run the licence
-timers (expiry, deemed transit consent) every ``licence_timer_interval`` seconds; deliver the outbox
-(:mod:`firearms.exchange.delivery`) until nothing is due; switch to a new signing key once every
-partner has its announcement (:mod:`firearms.exchange.rotation`).
+Two loops side by side, each pass ``seal_interval`` seconds after the last. The journal's: seal the journal;
+sign a checkpoint every ``checkpoint_interval`` seconds; run the licence timers (expiry, deemed transit consent)
+every ``licence_timer_interval`` seconds. The outbox's: deliver the outbox (:mod:`firearms.exchange.delivery`)
+until nothing is due; switch to a new signing key once every partner has its announcement
+(:mod:`firearms.exchange.rotation`). A delivery waits on partners (a slow one, one that answers nothing until the
+exchange timeout; a run lasts up to half a lease): in one loop it held the sealer, and an entry stayed unsealed
+for as long, not the half second README "The journal" promises (DESIGN §6).
 """
 
 from __future__ import annotations
@@ -108,31 +111,49 @@ REVIVE_INTERVAL = 10.0  # seconds between two attempts to start the embedded ser
 
 
 async def run_worker(pool: Pool, settings: Settings, stop: asyncio.Event) -> None:
-    """Run the periodic jobs until ``stop`` is set; an error in one pass is logged and retried."""
+    """Run the periodic jobs until ``stop`` is set; an error in one pass is logged and retried.
+
+    The journal's loop and the outbox's run side by side (DESIGN §6: the sealer is not held up by a partner).
+    """
+    outage = _Outage(settings)
+    await asyncio.gather(_journal_loop(pool, settings, stop, outage), _outbox_loop(pool, settings, stop, outage))
+
+
+async def _journal_loop(pool: Pool, settings: Settings, stop: asyncio.Event, outage: _Outage) -> None:
+    """Seal every pass; a checkpoint and the licence timers when they are due. Only the database is waited on."""
     next_checkpoint = time.monotonic() + settings.checkpoint_interval
     next_licence_timers = time.monotonic()
+    while not stop.is_set():
+        try:
+            async with pool.acquire() as conn:
+                await journal.seal(conn)
+                if time.monotonic() >= next_checkpoint:
+                    await journal.checkpoint(conn, state=settings.state, home=settings.home)
+                    next_checkpoint = time.monotonic() + settings.checkpoint_interval
+                if time.monotonic() >= next_licence_timers:
+                    await run_licence_timers(conn, settings)
+                    next_licence_timers = time.monotonic() + settings.licence_timer_interval
+        except Exception as exc:  # the worker must outlive a database restart  # noqa: BLE001
+            await outage.failed(pool, "worker pass", exc)
+        else:
+            outage.passed()
+        await _pause(stop, settings.seal_interval)
+
+
+async def _outbox_loop(pool: Pool, settings: Settings, stop: asyncio.Event, outage: _Outage) -> None:
+    """Deliver what is due, then switch to an announced key once every partner has it; partners are waited on."""
     worker_id = delivery.new_worker_id()
-    outage = _Outage(settings)
     async with delivery.new_client(settings) as client:
         while not stop.is_set():
-            try:
-                async with pool.acquire() as conn:
-                    await journal.seal(conn)
-                    if time.monotonic() >= next_checkpoint:
-                        await journal.checkpoint(conn, state=settings.state, home=settings.home)
-                        next_checkpoint = time.monotonic() + settings.checkpoint_interval
-                    if time.monotonic() >= next_licence_timers:
-                        await run_licence_timers(conn, settings)
-                        next_licence_timers = time.monotonic() + settings.licence_timer_interval
-            except Exception as exc:  # the worker must outlive a database restart  # noqa: BLE001
-                await outage.failed(pool, "worker pass", exc)
-            else:
-                outage.passed()
             try:
                 await delivery.deliver_due(pool, settings, client, worker_id)
                 async with pool.acquire() as conn:
                     await rotation.switch_announced_keys(conn)
             except Exception as exc:  # a partner's fault must not stop the journal  # noqa: BLE001
                 await outage.failed(pool, "outbox pass", exc)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=settings.seal_interval)
+            await _pause(stop, settings.seal_interval)
+
+
+async def _pause(stop: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), timeout=seconds)
