@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import time
 
 import msgspec
 
 import tests.exchange_util  # noqa: F401  # registers test.ping
-from firearms import journal, outbox
+from firearms import bootstrap, db, journal, licences, outbox
+from firearms.settings import Settings
 from firearms.worker import run_worker
 from tests.exchange_fixtures import Registry, at_de
 from tests.exchange_util import partner
+from tests.licensing_helpers import TODAY, issued_export, register_parties
 
 __all__ = ["at_de"]
 
@@ -53,3 +56,58 @@ async def test_the_worker_seals_while_a_partner_is_slow_to_answer(at_de: tuple[R
             answer.set()
             stop.set()
             await worker
+
+
+async def _sealed_within(conn: db.Conn, entry_id: int, seconds: float, why: str) -> None:
+    deadline = time.monotonic() + seconds
+    while not await conn.fetchval("SELECT count(*) FROM journal_link WHERE entry_id = $1", entry_id):
+        assert time.monotonic() < deadline, why
+        await asyncio.sleep(0.02)
+
+
+async def test_the_worker_seals_while_a_licence_timer_waits_for_a_lock(
+    database: str, conn: db.Conn, settings: Settings, initialised: bootstrap.Initialised
+) -> None:
+    """The expiry timer waits for a licence row another transaction holds (an amendment, a command); the sealer not.
+
+    Before, the timers ran in the sealer's pass, and an entry stayed unsealed for as long as the lock was held.
+    """
+    lic = await issued_export(conn, settings, await register_parties(conn))
+    await conn.execute(  # its last day has passed: the expiry timer will take its row
+        "UPDATE licence SET valid_from = $1, expires_on = $1 WHERE licence_id = $2",
+        TODAY - dt.timedelta(days=2),
+        lic.licence_id,
+    )
+    pool = await db.create_pool(database, max_size=4)
+    holder = await db.connect(database)
+    hold = holder.transaction()
+    await hold.start()
+    held = True
+    await holder.execute("SELECT 1 FROM licence WHERE licence_id = $1 FOR UPDATE", lic.licence_id)
+    stop = asyncio.Event()
+    worker = asyncio.create_task(run_worker(pool, msgspec.structs.replace(settings, seal_interval=0.05), stop))
+    try:
+        deadline = time.monotonic() + 10
+        while not await conn.fetchval(
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()"
+        ):
+            assert time.monotonic() < deadline, "the expiry timer never waited for the licence"
+            await asyncio.sleep(0.02)
+        async with conn.transaction():
+            entry_id = await journal.record(
+                conn, actor="test", action="test.sealed", entity="test", entity_id="1", payload={}
+            )
+        await _sealed_within(conn, entry_id, 2, "the entry stayed unsealed while a licence timer waited for a lock")
+        await hold.rollback()
+        held = False
+        deadline = time.monotonic() + 10
+        while (await licences.get_licence(conn, lic.licence_id)).status != "expired":
+            assert time.monotonic() < deadline, "the worker did not expire the licence once the lock was let go"
+            await asyncio.sleep(0.05)
+    finally:
+        if held:
+            await hold.rollback()
+        await holder.close()
+        stop.set()
+        await worker
+        await pool.close()
