@@ -7,6 +7,7 @@ SQL lives in ``sql/``: forward-only migrations in ``sql/migrations/`` and named 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import re
 from pathlib import Path
@@ -132,7 +133,10 @@ async def answers(pool: Pool, seconds: float) -> bool:
             await conn.fetchval("SELECT 1")
     except Exception:  # noqa: BLE001  # any failure means it does not
         if conn is not None:
-            conn.terminate()
+            # a connection the server closed is already back in the pool (asyncpg releases it on close), and
+            # terminate() on it raised out of the worker's outage handling, which stopped the worker
+            with contextlib.suppress(asyncpg.InterfaceError):
+                conn.terminate()
             await pool.release(conn)
         return False
     await pool.release(conn)
