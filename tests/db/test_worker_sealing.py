@@ -111,3 +111,34 @@ async def test_the_worker_seals_while_a_licence_timer_waits_for_a_lock(
         stop.set()
         await worker
         await pool.close()
+
+
+async def test_the_worker_signs_checkpoints_by_itself(
+    database: str, conn: db.Conn, settings: Settings, initialised: bootstrap.Initialised
+) -> None:
+    """DESIGN §6: "periodically ... the registry signs a checkpoint": the worker, every ``checkpoint_interval``.
+
+    Every checkpoint so far was signed on demand in the tests; none showed the worker doing it by itself.
+    """
+    async with conn.transaction():
+        entry_id = await journal.record(
+            conn, actor="test", action="test.sealed", entity="test", entity_id="1", payload={}
+        )
+    pool = await db.create_pool(database, max_size=4)
+    stop = asyncio.Event()
+    quick = msgspec.structs.replace(settings, seal_interval=0.05, checkpoint_interval=0.2)
+    worker = asyncio.create_task(run_worker(pool, quick, stop))
+    try:
+        await _sealed_within(conn, entry_id, 5, "the worker did not seal the entry")
+        seq = await conn.fetchval("SELECT seq FROM journal_link WHERE entry_id = $1", entry_id)
+        deadline = time.monotonic() + 10
+        while not await conn.fetchval("SELECT count(*) FROM journal_checkpoint WHERE seq >= $1", seq):
+            assert time.monotonic() < deadline, "the worker signed no checkpoint of the head"
+            await asyncio.sleep(0.05)
+    finally:
+        stop.set()
+        await worker
+        await pool.close()
+    verified = await journal.verify(conn, state=settings.state)
+    assert verified.intact
+    assert verified.checkpoints >= 1
