@@ -7,6 +7,7 @@ SQL lives in ``sql/``: forward-only migrations in ``sql/migrations/`` and named 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import re
 from pathlib import Path
@@ -133,18 +134,33 @@ async def answers(pool: Pool, seconds: float) -> bool:
 
     A frozen server (a stopped host, a dead link: no answer and no closed connection) would otherwise hold the
     caller for as long as the operating system keeps the connection. A connection that did not answer in time
-    is closed, not given back: the pool would wait on it for the server to take the cancellation.
+    is closed, not given back: the pool would wait on it for the server to take the cancellation. A pooled
+    connection the server closed (a restart) fails its ``SELECT 1`` though the database answers: a second
+    connection is asked, within the same bound (``/health`` is 200 when the database answers, DESIGN §10).
     """
-    conn = None
     try:
         async with asyncio.timeout(seconds):
-            conn = await pool.acquire()
-            await conn.fetchval("SELECT 1")
-    except Exception:  # noqa: BLE001  # any failure means it does not
-        if conn is not None:
-            conn.terminate()
-            await pool.release(conn)
+            return await _probe(pool) or await _probe(pool)
+    except TimeoutError:
         return False
+
+
+async def _probe(pool: Pool) -> bool:
+    """One pooled connection's ``SELECT 1``; a connection that failed or was cut short is closed, not given back."""
+    conn = None
+    try:
+        conn = await pool.acquire()
+        await conn.fetchval("SELECT 1")
+    except BaseException as exc:  # the bound's cancellation too: the connection is closed before it goes back
+        if conn is not None:
+            # a connection the server closed is back in the pool already (asyncpg releases it on close), and
+            # terminate() on it raised InterfaceError: out of the worker's outage handling, which stopped the worker
+            with contextlib.suppress(asyncpg.InterfaceError):
+                conn.terminate()
+            await pool.release(conn)
+        if isinstance(exc, Exception):
+            return False
+        raise
     await pool.release(conn)
     return True
 

@@ -116,12 +116,13 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
         "public_url": _public_url(env.get("FIREARMS_PUBLIC_URL", "")),
         "host": _host(str(given.pop("host", env.get("FIREARMS_HOST", "127.0.0.1")))),
     }
-    port = env.get("FIREARMS_PORT")
+    # an option replaces its variable, which is then not read (DESIGN §9: command-line options override them)
+    port = None if "port" in given else env.get("FIREARMS_PORT")
     if port is not None:
         if not port.isdecimal() or not 0 < int(port) < 65536:
             raise ConfigError(f"FIREARMS_PORT={port!r} is not a port number (1-65535)")
         values["port"] = int(port)
-    if (text := env.get("FIREARMS_WORKERS")) is not None:
+    if (text := None if "workers" in given else env.get("FIREARMS_WORKERS")) is not None:
         if not text.strip().isdecimal() or not 1 <= int(text) <= 64:
             raise ConfigError(f"FIREARMS_WORKERS={text!r} is not a number of API processes (1-64)")
         values["workers"] = int(text)

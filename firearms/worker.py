@@ -1,9 +1,13 @@
 """The worker: periodic jobs that run beside the API (``serve``) or alone (``firearms worker``).
 
-Each pass: seal the journal; sign a checkpoint every ``checkpoint_interval`` seconds; run the licence
-timers (expiry, deemed transit consent) every ``licence_timer_interval`` seconds; deliver the outbox
-(:mod:`firearms.exchange.delivery`) until nothing is due; switch to a new signing key once every
-partner has its announcement (:mod:`firearms.exchange.rotation`).
+Three loops side by side, so that none waits for another's waits. The journal's, every ``seal_interval``
+seconds: seal the journal; sign a checkpoint every ``checkpoint_interval`` seconds. The licence timers', every
+``licence_timer_interval`` seconds: expiry, deemed transit consent (they wait for a licence row another
+transaction holds). The outbox's, every ``seal_interval`` seconds: deliver the outbox
+(:mod:`firearms.exchange.delivery`) until nothing is due (it waits on partners: a slow one, one that answers
+nothing until the exchange timeout; a run lasts up to half a lease); switch to a new signing key once every
+partner has its announcement (:mod:`firearms.exchange.rotation`). In one loop, an entry stayed unsealed for as long
+as a delivery or a timer waited, not the half second README "The journal" promises (DESIGN §6).
 """
 
 from __future__ import annotations
@@ -108,31 +112,63 @@ REVIVE_INTERVAL = 10.0  # seconds between two attempts to start the embedded ser
 
 
 async def run_worker(pool: Pool, settings: Settings, stop: asyncio.Event) -> None:
-    """Run the periodic jobs until ``stop`` is set; an error in one pass is logged and retried."""
-    next_checkpoint = time.monotonic() + settings.checkpoint_interval
-    next_licence_timers = time.monotonic()
-    worker_id = delivery.new_worker_id()
+    """Run the periodic jobs until ``stop`` is set; an error in one pass is logged and retried.
+
+    The journal's, the licence timers' and the outbox's loops run side by side (DESIGN §6: the sealer waits on
+    nothing but its own statements).
+    """
     outage = _Outage(settings)
+    await asyncio.gather(
+        _journal_loop(pool, settings, stop, outage),
+        _licence_timer_loop(pool, settings, stop, outage),
+        _outbox_loop(pool, settings, stop, outage),
+    )
+
+
+async def _journal_loop(pool: Pool, settings: Settings, stop: asyncio.Event, outage: _Outage) -> None:
+    """Seal every pass; sign a checkpoint when one is due."""
+    next_checkpoint = time.monotonic() + settings.checkpoint_interval
+    while not stop.is_set():
+        try:
+            async with pool.acquire() as conn:
+                await journal.seal(conn)
+                if time.monotonic() >= next_checkpoint:
+                    await journal.checkpoint(conn, state=settings.state, home=settings.home)
+                    next_checkpoint = time.monotonic() + settings.checkpoint_interval
+        except Exception as exc:  # the worker must outlive a database restart  # noqa: BLE001
+            await outage.failed(pool, "worker pass", exc)
+        else:
+            outage.passed()
+        await _pause(stop, settings.seal_interval)
+
+
+async def _licence_timer_loop(pool: Pool, settings: Settings, stop: asyncio.Event, outage: _Outage) -> None:
+    """Expire licences past their last day and deem silent transit States to consent; a failed pass is retried soon."""
+    while not stop.is_set():
+        wait = settings.licence_timer_interval
+        try:
+            async with pool.acquire() as conn:
+                await run_licence_timers(conn, settings)
+        except Exception as exc:  # noqa: BLE001  # as the journal's loop
+            await outage.failed(pool, "licence timers", exc)
+            wait = settings.seal_interval
+        await _pause(stop, wait)
+
+
+async def _outbox_loop(pool: Pool, settings: Settings, stop: asyncio.Event, outage: _Outage) -> None:
+    """Deliver what is due, then switch to an announced key once every partner has it; partners are waited on."""
+    worker_id = delivery.new_worker_id()
     async with delivery.new_client(settings) as client:
         while not stop.is_set():
-            try:
-                async with pool.acquire() as conn:
-                    await journal.seal(conn)
-                    if time.monotonic() >= next_checkpoint:
-                        await journal.checkpoint(conn, state=settings.state, home=settings.home)
-                        next_checkpoint = time.monotonic() + settings.checkpoint_interval
-                    if time.monotonic() >= next_licence_timers:
-                        await run_licence_timers(conn, settings)
-                        next_licence_timers = time.monotonic() + settings.licence_timer_interval
-            except Exception as exc:  # the worker must outlive a database restart  # noqa: BLE001
-                await outage.failed(pool, "worker pass", exc)
-            else:
-                outage.passed()
             try:
                 await delivery.deliver_due(pool, settings, client, worker_id)
                 async with pool.acquire() as conn:
                     await rotation.switch_announced_keys(conn)
             except Exception as exc:  # a partner's fault must not stop the journal  # noqa: BLE001
                 await outage.failed(pool, "outbox pass", exc)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=settings.seal_interval)
+            await _pause(stop, settings.seal_interval)
+
+
+async def _pause(stop: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), timeout=seconds)

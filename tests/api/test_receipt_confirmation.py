@@ -7,14 +7,14 @@ import uuid
 
 import msgspec
 
-from firearms import checks, clock, db
+from firearms import checks, clock, db, licences
 from firearms.check_rules import CheckRequest
 from firearms.exchange import trust
 from firearms.settings import Settings
 from tests.api.test_exchange_effects import LICENCE, _send, _token
 from tests.check_helpers import register_firearm
 from tests.exchange_fixtures import Client, de
-from tests.licensing_helpers import issued_export, register_parties
+from tests.licensing_helpers import export_draft, issued_export, register_parties
 
 __all__ = ["de"]
 
@@ -109,6 +109,28 @@ async def test_exporting_state_asks_for_confirmation(client: Client, conn: db.Co
         "/api/v1/shipments/confirmation-requests", json=body | {"licence_number": "AT-EXP-2026-999999"}, headers=headers
     )
     assert unknown.status_code == 404
+
+
+async def test_a_confirmation_request_under_an_import_licence_is_422_not_an_export_licence(
+    client: Client, conn: db.Conn, settings: Settings
+) -> None:
+    """README "Shipments": 422 ``not-an-export-licence`` when the number is not one of this State's export licences;
+    nothing is queued. No test asked it of a number that names this State's import licence."""
+    parties = await register_parties(conn)
+    imported = msgspec.structs.replace(
+        export_draft(parties, kind="import", exporting_state="DE", importing_state="AT", route=["DE", "AT"]),
+        import_authorisation=None,
+    )
+    async with conn.transaction():
+        authorisation = await licences.create_draft(conn, imported, settings=settings, actor="test")
+    body = {"licence_number": authorisation.licence.number, "shipment_id": "SHP-1"}
+    refused = await client.post(
+        "/api/v1/shipments/confirmation-requests", json=body, headers=await _token(conn, "licensing-officer")
+    )
+    assert refused.status_code == 422
+    assert refused.headers["content-type"] == "application/problem+json"
+    assert refused.json()["type"].rsplit("/", 1)[-1] == "not-an-export-licence"
+    assert await conn.fetchval("SELECT count(*) FROM notice_outbox") == 0
 
 
 async def test_a_released_entry_is_confirmed_with_the_day_of_its_release_when_asked_again(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from pathlib import Path
 
 from litestar import Litestar
 from litestar.routes import HTTPRoute
@@ -204,3 +205,25 @@ async def test_a_revoked_token_is_refused_on_every_officer_endpoint(
         response = await client.request(method, path, headers=revoked)
         assert response.status_code == 401, (method, path, response.status_code)
         assert response.json()["detail"] == "the token is unknown or revoked"
+
+
+AUDITOR_EXCLUDED = {"/tokens": "tokens", "/peers": "the trust list", "/notices/received": "the notices received"}
+"""README "Roles" names what an auditor may not read; ``/notices`` (the outbox) is the catch-all below."""
+
+
+def test_readme_names_every_reading_the_auditor_may_not_do() -> None:
+    """The auditor "reads everything but ...": each GET route the matrix denies it is named in that row.
+
+    Before, the row named tokens, the trust list and the outbox, and not ``GET /notices/received`` (the admin's).
+    """
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    (row,) = re.findall(r"^\| `auditor` \| (.*) \|$", readme, flags=re.MULTILINE)
+    denied = sorted(path for (method, path), roles in MATRIX.items() if method == "GET" and AUD not in roles)
+    assert denied
+    unnamed = []
+    for path in denied:
+        prefix = next((p for p in AUDITOR_EXCLUDED if path.startswith(p)), None)
+        words = AUDITOR_EXCLUDED[prefix] if prefix else ("the outbox" if path.startswith("/notices") else None)
+        if words is None or words not in row:
+            unnamed.append(path)
+    assert not unnamed, f"README's auditor row does not name: {unnamed}"

@@ -127,6 +127,35 @@ async def test_one_serial_clears_once_however_many_checks_race(cz_server: str, c
     assert await conn.fetchval("SELECT sum(quantity) FROM passage_tally") == 1
 
 
+async def test_concurrent_transit_checks_never_pass_this_states_tally_beyond_a_line(
+    cz_server: str, conn: db.Conn
+) -> None:
+    """DESIGN §5 in transit: CZ's own tally of a received licence, not AT's ledger, is what concurrent checks share.
+
+    60 checks of 20 cartridges race for line 2 (800): exactly 40 clear. The export race and the serial race were
+    tested; a transit tally has no constraint of its own, only the licence row's lock.
+    """
+    await receive(conn, at_licence(), state="CZ")
+    async with conn.transaction():
+        secret, _ = await tokens.create_token(conn, role="customs-officer", name="race", actor="test")
+    headers = {"Authorization": f"Bearer {secret}"}
+
+    async def check(client: httpx.AsyncClient) -> httpx.Response:
+        body = check_body(check_id=str(uuid.uuid4()), lines=[{"line": 2, "quantity": 20}])
+        return await client.post(f"{cz_server}/api/v1/checks", json=body, headers=headers)
+
+    async with httpx.AsyncClient(timeout=60) as client:
+        responses = await asyncio.gather(*(check(client) for _ in range(60)))
+    assert {response.status_code for response in responses} == {200}
+    verdicts = Counter(response.json()["verdict"] for response in responses)
+    assert verdicts == {"clear": 40, "refuse": 20}
+    for response in responses:
+        if response.json()["verdict"] == "refuse":
+            codes = [reason["code"] for reason in response.json()["reasons"]]
+            assert "quantity-exceeds-balance" in codes
+    assert await conn.fetchval("SELECT sum(quantity) FROM passage_tally WHERE movement = 'transit'") == 800
+
+
 async def test_a_held_check_released_by_many_officers_at_once_is_released_once(cz_server: str, conn: db.Conn) -> None:
     await receive(conn, at_licence(), state="CZ")
     async with conn.transaction():

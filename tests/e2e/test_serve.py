@@ -4,19 +4,21 @@ from __future__ import annotations
 
 import contextlib
 import http.client
+import http.server
 import json
 import os
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import httpx
 
-from firearms.signing import b64url_decode, key_id_of
+from firearms.signing import SigningKey, b64url_decode, b64url_encode, key_id_of
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -147,6 +149,54 @@ def test_worker_alone_initialises_home_and_stops_cleanly(tmp_path: Path) -> None
     assert worker.returncode == 0, stderr
     assert len([line for line in stderr.splitlines() if line.startswith("fr_")]) == 1
     assert not (home / "pgdata" / "postmaster.pid").exists()
+
+
+class _Partner(http.server.BaseHTTPRequestHandler):
+    """A partner registry that records every path posted to it and answers 503 (try again later)."""
+
+    posted: list[str]
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        self.posted.append(self.path)
+        self.send_response(503)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002  # the base class's name
+        del format, args
+
+
+def test_worker_alone_delivers_the_outbox(tmp_path: Path) -> None:
+    """DESIGN §10 ``firearms worker``: "outbox and timers only". The process, not the function, sends a notice.
+
+    Before, the tests showed ``firearms worker`` starting and stopping, and ``run_worker`` delivering; nothing
+    showed the command running the outbox.
+    """
+    home = tmp_path / "home"
+    env = clean_env(STATE="CZ", HOME=str(home))
+    posted: list[str] = []
+    handler = type("Recording", (_Partner,), {"posted": posted})
+    partner = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=partner.serve_forever, daemon=True).start()
+    worker = subprocess.Popen(
+        [*FIREARMS, "worker"], env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True
+    )
+    try:
+        wait_until(lambda: bool(list((home / "keys").glob("*.pem"))), "the worker initialised its home")
+        key = b64url_encode(SigningKey.generate().public_key)
+        url = f"http://127.0.0.1:{partner.server_address[1]}"
+        added = run_cli(env, "peers", "add", "DE", "--url", url, "--public-key", key)
+        assert added.returncode == 0, added.stderr
+        rotated = run_cli(env, "keys", "rotate")  # announced to every partner: a notice for DE in the outbox
+        assert rotated.returncode == 0, rotated.stderr
+        wait_until(lambda: "/exchange/v1/notices" in posted, "the worker posted the announcement to DE", 30)
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        _, stderr = worker.communicate(timeout=60)
+        partner.shutdown()
+        partner.server_close()
+    assert worker.returncode == 0, stderr
 
 
 def wait_until(condition: Callable[[], bool], what: str, deadline: float = 60.0) -> None:

@@ -221,6 +221,19 @@ async def test_golden_path_over_the_apis_with_notices_flowing_by_themselves(node
     at, cz, de = nodes["AT"], nodes["CZ"], nodes["DE"]
     licence_id, number = await _issued_through_cz(at, cz, de)
 
+    # Variant: a serial not on the licence (a rifle read as SSG08-0O2) is held for a person, debits nothing and
+    # tells no one; the officer refuses it.
+    misread = [
+        {"line": 1, "quantity": 2, "serials": ["SSG08-001", "SSG08-0O2"]},
+        {"line": 2, "quantity": 800, "serials": []},
+    ]
+    held = await _check(at, "export", number, "AT-Wullowitz", misread)
+    assert held["verdict"] == "hold", held
+    assert [(r["code"], r["line"], r["serial"]) for r in held["reasons"]] == [("serial-not-on-licence", 1, "SSG08-0O2")]
+    assert [line["remaining"] for line in held["licence"]["lines"]] == [2, 800]
+    refusal = await at.post(f"/api/v1/checks/{held['check_id']}/refuse", {"reason": "misread"}, "customs-officer")
+    assert refusal.status_code == 200, refusal.text
+
     # 5. AT's customs clears the consignment at exit (the ledger is debited): CZ and DE hear of the dispatch.
     lines = [
         {"line": 1, "quantity": 2, "serials": ["SSG08-001", "SSG08-002"]},

@@ -28,6 +28,24 @@ def test_settings_read_environment_and_overrides(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
+    ("variable", "option", "value"),
+    [("FIREARMS_PORT", "port", 9100), ("FIREARMS_WORKERS", "workers", 2), ("FIREARMS_HOST", "host", "::1")],
+)
+def test_an_option_overrides_its_variable_even_when_the_variable_is_invalid(
+    tmp_path: Path, variable: str, option: str, value: object
+) -> None:
+    """DESIGN §9: command-line options override the environment; ``--port 9100`` over ``FIREARMS_PORT=http`` serves.
+
+    Before, ``FIREARMS_HOST=""`` gave way to ``--host`` but ``FIREARMS_PORT`` and ``FIREARMS_WORKERS`` were
+    judged first, and the command stopped on a variable its option had replaced.
+    """
+    env = {"FIREARMS_STATE": "AT", "FIREARMS_HOME": str(tmp_path), variable: "" if option == "host" else "http"}
+    with pytest.raises(ConfigError, match=variable):
+        load_settings(env)
+    assert getattr(load_settings(env, **{option: value}), option) == value
+
+
+@pytest.mark.parametrize(
     ("env", "message"),
     [
         ({}, "FIREARMS_STATE is not set"),
