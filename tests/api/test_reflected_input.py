@@ -36,13 +36,13 @@ async def test_a_missing_query_parameter_is_named_without_the_url(
     auth: TokenFactory,
 ) -> None:
     """``GET /items/search`` without ``q`` answered ``Missing required query parameter 'q' for path
-    /api/v1/items/search?serial=<script>...``: the whole URL, its query string included, came back."""
-    response = await client.get(f"/api/v1/items/search?serial={HOSTILE_QUERY}", headers=await auth("admin"))
+    /api/v1/items/search?make=<script>...``: the whole URL, its query string included, came back."""
+    response = await client.get(f"/api/v1/items/search?make={HOSTILE_QUERY}", headers=await auth("admin"))
     problem = _refused(response)
     assert problem["detail"] == "query parameter 'q' is required"
     assert problem["errors"] == [{"message": "query parameter 'q' is required", "key": "q", "source": "query"}]
     assert "/api/v1" not in response.text
-    assert "serial" not in response.text
+    assert "make" not in response.text
 
 
 @pytest.mark.parametrize(
