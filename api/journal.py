@@ -70,8 +70,8 @@ class JournalController(Controller):
         self,
         pool: PoolDep,
         officer: OfficerDep,
-        entity: Annotated[str | None, QueryParameter(max_length=100)] = None,
-        entity_id: Annotated[str | None, QueryParameter(max_length=200)] = None,
+        entity: Annotated[str | None, QueryParameter(min_length=1, max_length=100)] = None,
+        entity_id: Annotated[str | None, QueryParameter(min_length=1, max_length=200)] = None,
         after: AfterQuery = None,
         after_seq: Annotated[
             int | None,
