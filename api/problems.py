@@ -288,9 +288,17 @@ _MISSING = re.compile(r"Missing required (?P<source>\w+) parameter '(?P<key>[^']
 _NOT_ONE_OF = re.compile(r"Invalid (?:enum )?value ")
 _PARAMETERS = frozenset({"query", "path", "header", "cookie"})
 # A parameter's pattern in words: msgspec's "expected `str` matching regex '^[^\x00-\x1f...'" told nobody what to send.
+# Each: the parameter as the client names it (the header's own name, not the handler's idempotency_key), and the rule.
 _PATTERN_RULES = {
-    ("query", "file_name"): "must be 1-200 characters without '/', '\\' or a control character (a file's name, not its"
-    " folder)",
+    ("query", "file_name"): (
+        "file_name",
+        "query parameter 'file_name' must be 1-200 characters without '/', '\\' or a control character (a file's"
+        " name, not its folder)",
+    ),
+    ("header", "idempotency_key"): (
+        "Idempotency-Key",
+        "header 'Idempotency-Key' must be 1-255 of A-Z a-z 0-9 . _ : ~ + / = -, optionally in double quotes",
+    ),
 }
 # errors[].key: a parameter's name or a place in the body (lines[0].serials), nothing that could hold markup
 _KEY = re.compile(r"(?:[A-Za-z0-9_.-]|\[\d+\]|\[\.\.\.\]){1,200}")
@@ -328,7 +336,7 @@ def _public_error(item: Any) -> dict[str, Any]:
         # the pattern is the rule, not words for the officer who typed ?recipient=Germany or /peers/Germany
         message = f"{source} parameter '{key}' must be a State's ISO 3166-1 alpha-2 code: two letters, such as DE or de"
     elif "matching regex" in message and (rule := _PATTERN_RULES.get((str(source), str(key)))) is not None:
-        message = f"{source} parameter '{key}' {rule}"
+        key, message = rule
     elif _NOT_ONE_OF.match(message):
         message = f"{parameter} is not one of the values it takes (/schema/openapi.json lists them)"
     else:
