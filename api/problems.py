@@ -299,6 +299,9 @@ _PATTERN_RULES = {
         "Idempotency-Key",
         "header 'Idempotency-Key' must be 1-255 of A-Z a-z 0-9 . _ : ~ + / = -, optionally in double quotes",
     ),
+    # a licence's or a held check's decision: r"\S"
+    ("body", "reason"): ("reason", "'reason' must hold more than white space: say why"),
+    ("body", "shipment_id"): ("shipment_id", "'shipment_id' must be 1-200 characters without a control character"),
 }
 # errors[].key: a parameter's name or a place in the body (lines[0].serials), nothing that could hold markup
 _KEY = re.compile(r"(?:[A-Za-z0-9_.-]|\[\d+\]|\[\.\.\.\]){1,200}")
