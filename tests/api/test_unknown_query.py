@@ -70,3 +70,14 @@ async def test_the_parameters_an_endpoint_reads_are_taken(
     ):
         response = await client.get(path, headers=headers)
         assert response.status_code == 200, (path, response.text)
+
+
+async def test_the_handlers_own_name_of_an_aliased_parameter_is_unknown_as_sent(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    auth: TokenFactory,
+) -> None:
+    """``type`` is the query parameter; ``firearm_type`` is only the handler's name for it."""
+    response = await client.get("/api/v1/items?firearm_type=rifle", headers=await auth("admin"))
+    assert response.status_code == 400, response.text
+    assert response.json()["errors"][0]["key"] == "firearm_type"
+    assert response.json()["detail"] == "the query parameter `firearm_type` is not one this endpoint reads"
