@@ -30,6 +30,7 @@ from api import (
 )
 from api.deps import (
     command_timeout,
+    index_query_parameters,
     provide_conn,
     provide_long_pool,
     provide_officer,
@@ -151,6 +152,7 @@ def create_app(settings: Settings, *, database_url: str | None = None) -> Litest
         ),
         debug=False,
     )
+    index_query_parameters(app)  # a query parameter no handler reads is refused (api.deps.require_json)
     # Around the router, not in the routes' middleware: the router's own 404 and 405 (no route, no such
     # method) get a request id, the X-Request-Id header and an access line too.
     app.asgi_handler = RequestIdMiddleware(app.asgi_handler)

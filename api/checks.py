@@ -111,7 +111,7 @@ class CheckController(Controller):
     async def list_checks(
         self,
         conn: ConnDep,
-        licence_number: Annotated[str | None, QueryParameter(max_length=64)] = None,
+        licence_number: Annotated[str | None, QueryParameter(min_length=1, max_length=64)] = None,
         issuing_state: OptionalStateQuery = None,
         serial: Annotated[str | None, QueryParameter(min_length=1, max_length=64)] = None,
         after: AfterQuery = None,

@@ -17,13 +17,14 @@ from typing import Any, TypeAlias
 import asyncpg
 import msgspec
 from asyncpg.pool import PoolConnectionProxy
-from litestar import Request
+from litestar import Litestar, Request
 from litestar.connection import ASGIConnection
 from litestar.datastructures import State
 from litestar.di import NamedDependency
 from litestar.exceptions import HTTPException, SerializationException, ValidationException
 from litestar.handlers.base import BaseRouteHandler
 from litestar.params import SkipValidation
+from litestar.routes import HTTPRoute
 
 from firearms import tokens
 from firearms.canonical import key_named_twice
@@ -45,6 +46,7 @@ __all__ = [
     "command_timeout",
     "connection",
     "content_coding",
+    "index_query_parameters",
     "media_type",
     "provide_conn",
     "provide_long_pool",
@@ -241,9 +243,11 @@ async def require_json(request: Request[Any, Any, Any]) -> None:
     suits path and query strings but would take ``"2"`` for a quantity or ``"true"`` for a flag. An
     object that names a key twice is refused too (:func:`_key_twice`). Before a handler without a
     ``data`` parameter, a body is refused (:func:`_refuse_body`). Before any handler, a query parameter
-    given twice is refused (:func:`_refuse_repeated_query`).
+    given twice is refused (:func:`_refuse_repeated_query`), and so is one the endpoint does not read
+    (:func:`_refuse_unknown_query`).
     """
     _refuse_repeated_query(request)
+    _refuse_unknown_query(request)
     data = request.route_handler.parsed_fn_signature.parameters.get("data")
     if data is None:
         await _refuse_body(request)
@@ -323,6 +327,45 @@ def _refuse_repeated_query(request: Request[Any, Any, Any]) -> None:
             )
             raise ValidationException(detail=message, extra=[{"message": message, "key": plain, "source": "query"}])
         seen.add(name)
+
+
+QUERY_PARAMETERS = "query_parameters"
+"""The app state's key for what :func:`index_query_parameters` found: each handler's query parameter names."""
+
+
+def index_query_parameters(app: Litestar) -> None:
+    """Note in the app's state the query parameters each HTTP handler reads, by the names a client gives them.
+
+    Taken from the parameter model Litestar built for the handler (its dependencies' parameters included), once,
+    when the app is made: :func:`_refuse_unknown_query` looks them up on every request.
+    """
+    names: dict[BaseRouteHandler, frozenset[str]] = {}
+    for route in app.routes:
+        if isinstance(route, HTTPRoute):
+            for handler, model in route.route_handler_map.values():
+                names[handler] = frozenset(parameter.field_alias for parameter in model.expected_query_params)
+    app.state[QUERY_PARAMETERS] = names
+
+
+def _refuse_unknown_query(request: Request[Any, Any, Any]) -> None:
+    """A query parameter the endpoint does not read (``/journal?action=item.read``) is refused (400), naming it.
+
+    Litestar dropped it and answered as if it had not been given: an auditor's filter of the journal by an action
+    it does not filter by listed the whole journal, a look-up by ``serial_number`` every item, and the answer
+    looked filtered. A handler not indexed (an app made without :func:`index_query_parameters`) is not checked.
+    """
+    known = request.app.state.get(QUERY_PARAMETERS, {}).get(request.route_handler)
+    if known is None:
+        return
+    for name in request.query_params:
+        if name not in known:
+            plain = plain_name(name)  # quoted back only when it is a plain name (README "Security")
+            message = (
+                "a query parameter is not one this endpoint reads"
+                if plain is None
+                else f"the query parameter `{plain}` is not one this endpoint reads"
+            )
+            raise ValidationException(detail=message, extra=[{"message": message, "key": plain, "source": "query"}])
 
 
 async def _refuse_body(request: Request[Any, Any, Any]) -> None:

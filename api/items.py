@@ -37,7 +37,7 @@ __all__ = ["READ_ROLES", "WRITE_ROLES", "HistoryPage", "ItemController", "ItemPa
 READ_ROLES = ("records-officer", "licensing-officer", "customs-officer", "verifier", "auditor", "admin")
 WRITE_ROLES = ("records-officer", "admin")
 
-ShortText = Annotated[str | None, QueryParameter(max_length=200)]
+ShortText = Annotated[str | None, QueryParameter(min_length=1, max_length=200)]
 CountryQuery = OptionalStateQuery  # a country of manufacture: a State's code, either case
 TypeQuery = Annotated[FirearmType | None, QueryParameter(name="type", description="firearm type")]
 StatusQuery = Annotated[Status | None, QueryParameter()]
@@ -99,7 +99,9 @@ class ItemController(Controller):
     async def list_items(
         self,
         conn: ConnDep,
-        serial: Annotated[str | None, QueryParameter(max_length=64, description="exact (normalised) serial")] = None,
+        serial: Annotated[
+            str | None, QueryParameter(min_length=1, max_length=64, description="exact (normalised) serial")
+        ] = None,
         make: ShortText = None,
         model: ShortText = None,
         calibre: ShortText = None,

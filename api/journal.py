@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, get, post
+from litestar.exceptions import ValidationException
 from litestar.params import QueryParameter
 
 from api.deps import OfficerDep, PoolDep, SettingsDep, connection
@@ -14,7 +15,7 @@ from api.params import AfterQuery, LimitQuery, page
 from firearms import journal
 from firearms.errors import InvalidInputError
 from firearms.journal import Checkpoint, Verification
-from firearms.pagination import DEFAULT_LIMIT, decode_cursor, encode_cursor
+from firearms.pagination import BIGINT_MAX, DEFAULT_LIMIT, decode_cursor, encode_cursor
 from firearms.store import journal as store
 
 __all__ = ["JournalController", "JournalEntry", "JournalPage"]
@@ -69,9 +70,13 @@ class JournalController(Controller):
         self,
         pool: PoolDep,
         officer: OfficerDep,
-        entity: Annotated[str | None, QueryParameter(max_length=100)] = None,
-        entity_id: Annotated[str | None, QueryParameter(max_length=200)] = None,
+        entity: Annotated[str | None, QueryParameter(min_length=1, max_length=100)] = None,
+        entity_id: Annotated[str | None, QueryParameter(min_length=1, max_length=200)] = None,
         after: AfterQuery = None,
+        after_seq: Annotated[
+            int | None,
+            QueryParameter(ge=0, le=BIGINT_MAX, description="chain position to go on after (instead of 'after')"),
+        ] = None,
         limit: LimitQuery = DEFAULT_LIMIT,
     ) -> JournalPage:
         """Entries in chain order (the order they committed in), optionally for one entity; the read is journaled.
@@ -84,8 +89,16 @@ class JournalController(Controller):
         Entries carry what was recorded (a party's name and address as registered, a licence's content):
         reading them is a read of personal data, journaled as ``journal.read`` with the entry ids shown
         (DESIGN §6: who looked at what).
+
+        ``after_seq`` goes on from a chain position the caller kept (a copy of the journal kept outside, a
+        checkpoint's ``seq``): a walk that reached the end of the chain got no cursor to go on from.
         """
-        start = _chain_position(after) if after else 0
+        if after is not None and after_seq is not None:
+            message = "give 'after' or 'after_seq', not both"
+            raise ValidationException(
+                detail=message, extra=[{"message": message, "key": "after_seq", "source": "query"}]
+            )
+        start = _chain_position(after) if after else (after_seq or 0)
         async with connection(pool) as conn:
             await journal.seal(conn, batches=1)
             async with conn.transaction():

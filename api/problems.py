@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import logging
 import re
+import typing
 from typing import Any
 
 import asyncpg
+import msgspec
+import msgspec.inspect
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
@@ -273,7 +276,8 @@ def _http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response
     code = _HTTP_CODES.get(status, "invalid-request")
     facts: dict[str, Any] = {}
     detail = str(exc.detail)
-    if isinstance(exc, ValidationException) and (errors := _public_errors(detail, exc.extra)) is not None:
+    handler = request.scope.get("route_handler")
+    if isinstance(exc, ValidationException) and (errors := _public_errors(detail, exc.extra, handler)) is not None:
         facts["errors"] = errors
         detail = "; ".join(error["message"] for error in errors) or "the request does not match its schema"
     elif isinstance(exc, ValidationException):  # none raised with a URL in it but the two above; cut one all the same
@@ -288,32 +292,56 @@ _MISSING = re.compile(r"Missing required (?P<source>\w+) parameter '(?P<key>[^']
 # msgspec quotes the value it refused: "Invalid enum value '<script>'", "Invalid value 'x'", "Invalid value 7"
 _NOT_ONE_OF = re.compile(r"Invalid (?:enum )?value ")
 _PARAMETERS = frozenset({"query", "path", "header", "cookie"})
+# A parameter's pattern in words: msgspec's "expected `str` matching regex '^[^\x00-\x1f...'" told nobody what to send.
+# Each: the parameter as the client names it (the header's own name, not the handler's idempotency_key), and the rule.
+_PATTERN_RULES = {
+    ("query", "file_name"): (
+        "file_name",
+        "query parameter 'file_name' must be 1-200 characters without '/', '\\' or a control character (a file's"
+        " name, not its folder)",
+    ),
+    ("header", "idempotency_key"): (
+        "Idempotency-Key",
+        "header 'Idempotency-Key' must be 1-255 of A-Z a-z 0-9 . _ : ~ + / = -, optionally in double quotes",
+    ),
+    # a licence's or a held check's decision: r"\S"
+    ("body", "reason"): ("reason", "'reason' must hold more than white space: say why"),
+    ("body", "shipment_id"): ("shipment_id", "'shipment_id' must be 1-200 characters without a control character"),
+}
 # errors[].key: a parameter's name or a place in the body (lines[0].serials), nothing that could hold markup
 _KEY = re.compile(r"(?:[A-Za-z0-9_.-]|\[\d+\]|\[\.\.\.\]){1,200}")
 
 
-def _public_errors(detail: str, extra: Any) -> list[dict[str, Any]] | None:
+def _public_errors(detail: str, extra: Any, handler: Any = None) -> list[dict[str, Any]] | None:
     """Litestar's validation errors as the problem's ``errors`` lists them: never the URL nor a value the caller sent.
 
     A missing parameter comes without a list: Litestar's detail names it, then ends "for path <the URL, query
     string and all>" -- the caller's text, handed back. Only the parameter and its place are kept.
     """
     if isinstance(extra, list):
-        return [_public_error(item) for item in extra]
+        return [_public_error(item, handler) for item in extra]
     if missing := _MISSING.match(detail):
         message = f"{missing['source']} parameter '{missing['key']}' is required"
         return [{"message": message, "key": missing["key"], "source": missing["source"]}]
     return None
 
 
-def _public_error(item: Any) -> dict[str, Any]:
-    """One of Litestar's validation errors as the problem's ``errors`` lists it: never a value the caller sent."""
+def _public_error(item: Any, handler: Any = None) -> dict[str, Any]:
+    """One of Litestar's validation errors as the problem's ``errors`` lists it: never a value the caller sent.
+
+    A value outside a field's or parameter's values is answered with the values (the registry's words, read from
+    the ``handler``'s types: :func:`_choices`), and a query parameter is named as the client names it
+    (``type``, not the handler's ``firearm_type``).
+    """
     if not isinstance(item, dict):
         return {"message": "the request does not match its schema", "key": None, "source": None}  # never the item
     message, key, source = str(item.get("message", "")), item.get("key"), item.get("source")
     source = getattr(source, "value", source)  # Litestar's ParamType, a str Enum: its value, "query"
     if key is not None and not _KEY.fullmatch(str(key)):
         key = None  # Litestar reads a key out of msgspec's words as deps.require_json did: never a caller's text
+    choices = _choices(handler, str(source), str(key)) if handler is not None and key is not None else None
+    if source == "query" and key is not None and handler is not None and not message.startswith(_OWN_QUERY_ERRORS):
+        key = _query_name(handler, str(key))  # Litestar's own errors key it by the handler's name
     if key is None:
         parameter = f"a {source} parameter" if source in _PARAMETERS else "a field"
     else:
@@ -323,14 +351,78 @@ def _public_error(item: Any) -> dict[str, Any]:
     ):
         # the pattern is the rule, not words for the officer who typed ?recipient=Germany or /peers/Germany
         message = f"{source} parameter '{key}' must be a State's ISO 3166-1 alpha-2 code: two letters, such as DE or de"
+    elif "matching regex" in message and (rule := _PATTERN_RULES.get((str(source), str(key)))) is not None:
+        key, message = rule
     elif _NOT_ONE_OF.match(message):
-        message = f"{parameter} is not one of the values it takes (/schema/openapi.json lists them)"
+        message = f"{parameter} is not one of the values it takes" + (
+            f": {', '.join(map(str, choices))}" if choices else " (/schema/openapi.json lists them)"
+        )
     else:
         message = without_input(message)  # an unknown field is named only when its name is plain
         if source in _PARAMETERS and message.startswith(("Expected ", "Invalid ")):
             # msgspec's words, which do not say which parameter (errors[].key does, the detail did not)
             message = f"{parameter}: {message[0].lower()}{message[1:]}"
     return {"message": message, "key": key, "source": source}
+
+
+# api.deps' refusals of a query parameter (unknown, given twice) name it as the client sent it already
+_OWN_QUERY_ERRORS = ("the query parameter ", "a query parameter ")
+_STEP = re.compile(r"[^.\[\]]+|\[\d+\]")
+
+
+def _query_name(handler: Any, key: str) -> str:
+    """A query parameter as the client names it: Litestar keys an aliased one (``type``) by the handler's name."""
+    parameter = handler.parsed_fn_signature.parameters.get(key)
+    alias = getattr(parameter.kwarg_definition, "name", None) if parameter is not None else None
+    return alias if isinstance(alias, str) else key
+
+
+def _choices(handler: Any, source: str, key: str) -> tuple[Any, ...] | None:
+    """The values a ``Literal`` field (``markings[0].kind`` of the body) or parameter takes, else ``None``."""
+    parameters = handler.parsed_fn_signature.parameters
+    if source == "body":
+        data = parameters.get("data")
+        if data is None:
+            return None
+        kind: Any = msgspec.inspect.type_info(_bare(data.annotation))
+        for step in _STEP.findall(key):
+            kind = _step(kind, step)
+            if kind is None:
+                return None
+        return _literal(kind)
+    parameter = parameters.get(key)
+    return None if parameter is None else _literal(msgspec.inspect.type_info(_bare(parameter.annotation)))
+
+
+def _bare(annotation: Any) -> Any:
+    """``annotation`` without Litestar's ``Annotated`` markers (msgspec's own constraints are kept by msgspec)."""
+    while typing.get_origin(annotation) is typing.Annotated:
+        annotation = typing.get_args(annotation)[0]
+    return annotation
+
+
+def _step(kind: Any, step: str) -> Any:
+    """The type one step into ``kind``: a Struct's field (by its name in JSON) or a list's item, else ``None``."""
+    if isinstance(kind, msgspec.inspect.Metadata):
+        kind = kind.type
+    if isinstance(kind, msgspec.inspect.UnionType):
+        found = [inner for option in kind.types if (inner := _step(option, step)) is not None]
+        return found[0] if len(found) == 1 else None
+    if step.startswith("["):
+        return kind.item_type if isinstance(kind, msgspec.inspect.ListType) else None
+    if isinstance(kind, msgspec.inspect.StructType):
+        return next((field.type for field in kind.fields if field.encode_name == step), None)
+    return None
+
+
+def _literal(kind: Any) -> tuple[Any, ...] | None:
+    """A ``Literal``'s values (msgspec gives them sorted), through ``Optional`` and constraints."""
+    if isinstance(kind, msgspec.inspect.Metadata):
+        kind = kind.type
+    if isinstance(kind, msgspec.inspect.UnionType):
+        literals = [option for option in kind.types if isinstance(option, msgspec.inspect.LiteralType)]
+        kind = literals[0] if len(literals) == 1 else None
+    return tuple(kind.values) if isinstance(kind, msgspec.inspect.LiteralType) else None
 
 
 def _unstorable_text(request: Request[Any, Any, Any], exc: asyncpg.PostgresError) -> Response[dict[str, Any]]:

@@ -25,7 +25,7 @@ async def verify_licence(
     settings: SettingsDep,
     number: FromPath[str],
     code: Annotated[
-        str | None, QueryParameter(description="verification code printed on the document", max_length=20)
+        str | None, QueryParameter(description="verification code printed on the document", min_length=1, max_length=20)
     ] = None,
     issuing_state: Annotated[
         str | None,

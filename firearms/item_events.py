@@ -87,7 +87,7 @@ async def _record_event(conn: Conn, item_id: int, data: NewEvent, *, actor: str)
     # a recovery leads back to where the loss, theft or seizure run began: what the events in effect give
     after = lifecycle.next_status(before, data.event, _replay(_in_effect(events)).origin)
     if data.event == "corrected":
-        after = _status_after_correction(events, item_id, before, data.corrects_event_id)
+        after = _status_after_correction(events, item_id, before, data.corrects)
     check_event_date(data, year_of_manufacture=made_in(item, events), follows=_followed(events, data))
     if data.event == "imported" and (held := _imported_for_good(_in_effect(events))) is not None:
         raise ConflictError(
@@ -140,7 +140,7 @@ async def _record_event(conn: Conn, item_id: int, data: NewEvent, *, actor: str)
         data.temporary,
         data.from_state_stocks,
         data.purpose,
-        data.corrects_event_id,
+        data.corrects,
         data.reason,
         data.note,
         dt.datetime.now(dt.UTC),
@@ -165,6 +165,7 @@ async def _record_event(conn: Conn, item_id: int, data: NewEvent, *, actor: str)
             "status_after": after,
             # every field the event row holds (the journal is what an auditor can trust)
             **{name: getattr(data, name) for name in NewEvent.__struct_fields__ if name != "event"},
+            "corrects_event_id": data.corrects,
             "occurred_on": data.occurred_on.isoformat(),
             "certificate_date": None if data.certificate_date is None else data.certificate_date.isoformat(),
             "category_before": category_before,
@@ -186,7 +187,7 @@ def _category_change(
     current: str | None = item["category"]
     if data.event == "deactivated":
         return current, data.category_after or _DEACTIVATED_CATEGORY
-    target = next((e for e in events if e["event_id"] == data.corrects_event_id), None)
+    target = next((e for e in events if e["event_id"] == data.corrects), None)
     if data.event != "corrected" or target is None or not _moves_category(target):
         return None, None
     moved = [event for event in events if _moves_category(event)]
@@ -217,7 +218,7 @@ def made_in(item: asyncpg.Record, events: Sequence[asyncpg.Record]) -> int | Non
 def _followed(events: Sequence[asyncpg.Record], data: NewEvent) -> tuple[int, str, dt.date] | None:
     """The event ``data`` logically follows: for a correction the event it corrects, else the latest in effect."""
     if data.event == "corrected":
-        target = next((e for e in events if e["event_id"] == data.corrects_event_id), None)
+        target = next((e for e in events if e["event_id"] == data.corrects), None)
     else:
         in_effect = _in_effect(events)
         target = in_effect[-1] if in_effect else None

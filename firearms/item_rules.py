@@ -13,6 +13,8 @@ import datetime as dt
 import re
 from typing import TYPE_CHECKING
 
+import msgspec
+
 from firearms import serials
 from firearms.countries import is_country
 from firearms.errors import InvalidInputError
@@ -208,7 +210,11 @@ def validate_event(event: NewEvent, today: dt.date) -> None:
         (event.temporary and event.event != "imported", "temporary applies to imported only"),
         (event.temporary and event.purpose is None, "a temporary import names its lawful purpose"),
         (event.from_state_stocks and event.event != "transferred", "from_state_stocks applies to transferred only"),
-        (event.corrects_event_id is not None and event.event != "corrected", "corrects_event_id is for corrected"),
+        (event.corrects is not None and event.event != "corrected", "corrects_event_id is for corrected"),
+        (
+            event.event == "corrected" and isinstance(event.corrects_event_id, msgspec.UnsetType),
+            "a correction names the event it corrects (corrects_event_id), or null for the registration record",
+        ),
         (event.event == "corrected" and event.reason is None, "a correction says why (reason)"),
         (event.event == "transferred" and event.to_party is None, "a transfer names the party it goes to (to_party)"),
         (event.event == "exported" and event.country is None, "an export names the country of destination"),

@@ -164,11 +164,13 @@ class NewEvent(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     ``temporary`` (with ``purpose``) only on ``imported``: a temporary import for a lawful purpose needs no
     import marking (nor does the return of an exported firearm this State made: ``made_here``).
     ``from_state_stocks`` only on ``transferred``: a release from State stocks to civilian use needs a
-    state-to-civilian marking. ``corrects_event_id`` and ``reason`` on ``corrected`` (``corrects_event_id``
-    null = the registration record itself). ``deactivator``, ``verifier``, ``certificate_number`` and
-    ``certificate_date`` only on ``deactivated``, where all four are required and the verifier is never the
-    deactivator (Art. 9; Reg. 2015/2403 Art. 3). ``category_after`` only on ``deactivated``: the item's
-    category once deactivated, ``C`` when not given (Dir. 2021/555 Annex I).
+    state-to-civilian marking. ``corrects_event_id`` and ``reason`` on ``corrected``, where
+    ``corrects_event_id`` is required (null = the registration record itself): left out, it read as null, and an
+    officer who forgot it corrected the registration record instead of the event meant. :attr:`corrects` is
+    ``corrects_event_id`` with "not given" read as null, for every other use. ``deactivator``, ``verifier``,
+    ``certificate_number`` and ``certificate_date`` only on ``deactivated``, where all four are required and the
+    verifier is never the deactivator (Art. 9; Reg. 2015/2403 Art. 3). ``category_after`` only on
+    ``deactivated``: the item's category once deactivated, ``C`` when not given (Dir. 2021/555 Annex I).
     """
 
     event: EventKind
@@ -180,7 +182,7 @@ class NewEvent(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     temporary: bool = False
     from_state_stocks: bool = False
     purpose: Text | None = None
-    corrects_event_id: RowId | None = None
+    corrects_event_id: RowId | msgspec.UnsetType | None = msgspec.UNSET
     reason: Annotated[str, msgspec.Meta(max_length=1000)] | None = None
     note: Annotated[str, msgspec.Meta(max_length=1000)] | None = None
     deactivator: Text | None = None
@@ -188,6 +190,11 @@ class NewEvent(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     certificate_number: Text | None = None
     certificate_date: dt.date | None = None
     category_after: DeactivatedCategory | None = None
+
+    @property
+    def corrects(self) -> int | None:
+        """The event this one corrects (``None``: the registration record, or not a correction)."""
+        return None if isinstance(self.corrects_event_id, msgspec.UnsetType) else self.corrects_event_id
 
 
 class ItemEvent(msgspec.Struct, frozen=True, kw_only=True):

@@ -93,14 +93,15 @@ SELECT max(seq) FROM journal_checkpoint;
 -- name: list_journal_entries
 -- Linked entries in chain order, a page after a chain position, optionally for one entity. The chain links
 -- entries in commit order, so an entry that commits late comes after the pages already read, never before
--- them (entry ids are taken at the write, not at the commit). $1 after seq, $2 entity or NULL, $3 entity_id or
--- NULL, $4 limit
+-- them (entry ids are taken at the write, not at the commit). An entity id matches the entries that name it
+-- and the reads of a page that showed it among others (journal.record_read: entity_id '*', the ids in
+-- payload.ids; index journal_entry_read_ids_idx). $1 after seq, $2 entity or NULL, $3 entity_id or NULL, $4 limit
 SELECT e.entry_id, l.seq, e.recorded_at, e.actor, e.action, e.entity, e.entity_id, e.payload, l.hash
   FROM journal_link AS l
   JOIN journal_entry AS e USING (entry_id)
  WHERE l.seq > $1
    AND ($2::text IS NULL OR e.entity = $2)
-   AND ($3::text IS NULL OR e.entity_id = $3)
+   AND ($3::text IS NULL OR e.entity_id = $3 OR (e.entity_id = '*' AND e.payload -> 'ids' ? $3))
  ORDER BY l.seq
  LIMIT $4;
 

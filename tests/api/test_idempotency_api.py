@@ -312,3 +312,21 @@ async def test_the_openapi_document_describes_the_header(client: AsyncTestClient
     (header,) = [p for p in parameters if p["name"] == "Idempotency-Key"]
     assert (header["in"], header["required"]) == ("header", False)
     assert "idempotency-key-reused" in header["description"]
+
+
+async def test_a_malformed_key_is_refused_saying_the_form_it_takes(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    auth: TokenFactory,
+    conn: db.Conn,
+) -> None:
+    """It said ``header parameter 'idempotency_key': expected `str` matching regex '^(?:[A-Za-z0-9._:~+/=-]...``:
+    the handler's own name for the header, and the pattern instead of the rule."""
+    body = {"kind": "ammunition", "manufacturer": "RWS", "country_of_manufacture": "DE", "serial": "K-1", "quantity": 1}
+    headers = await auth("records-officer") | {"Idempotency-Key": "a key with spaces"}
+    response = await client.post("/api/v1/items", json=body, headers=headers)
+    assert response.status_code == 400, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    message = "header 'Idempotency-Key' must be 1-255 of A-Z a-z 0-9 . _ : ~ + / = -, optionally in double quotes"
+    assert response.json()["errors"] == [{"message": message, "key": "Idempotency-Key", "source": "header"}]
+    assert response.json()["detail"] == message
+    assert await conn.fetchval("SELECT count(*) FROM item") == 0

@@ -349,7 +349,12 @@ BAD_EVENTS = [
     ("unknown country", {"event": "exported", "occurred_on": TODAY, "country": "ZZ"}, 422, "invalid-country"),
     ("padded party", {"event": "transferred", "occurred_on": TODAY, "to_party": "X "}, 422, "padded-value"),
     ("padded document", event_body("transferred", document=" D-1"), 422, "padded-value"),
-    ("correction without reason", {"event": "corrected", "occurred_on": TODAY}, 422, "invalid-event-fields"),
+    (
+        "correction without reason",
+        {"event": "corrected", "occurred_on": TODAY, "corrects_event_id": None},
+        422,
+        "invalid-event-fields",
+    ),
     ("correction of unknown event", event_body("corrected", corrects_event_id=999999), 422, "invalid-correction"),
     (
         "correction of an event id beyond bigint",
@@ -577,7 +582,9 @@ async def test_an_event_dated_before_the_manufacture_or_the_event_it_follows_is_
     assert (
         await client.post(other_url, json=event_body("lost", occurred_on="2018-12-31"), headers=officer)
     ).status_code == 422
-    fixed = await client.post(other_url, json=event_body("corrected", reason="made in 2015"), headers=officer)
+    fixed = await client.post(
+        other_url, json=event_body("corrected", corrects_event_id=None, reason="made in 2015"), headers=officer
+    )
     assert fixed.status_code == 201, fixed.text
     assert (
         await client.post(other_url, json=event_body("lost", occurred_on="2018-12-31"), headers=officer)
@@ -629,7 +636,9 @@ async def test_a_marking_dated_before_the_item_was_made_is_422_in_the_api_and_th
     assert on_time.status_code == 201, on_time.text
     # a mistyped year of manufacture, once the registration record is corrected, no longer bounds the markings
     fixed = await client.post(
-        f"/api/v1/items/{item_id}/events", json=event_body("corrected", reason="made in 2014"), headers=officer
+        f"/api/v1/items/{item_id}/events",
+        json=event_body("corrected", corrects_event_id=None, reason="made in 2014"),
+        headers=officer,
     )
     assert fixed.status_code == 201, fixed.text
     assert (await client.post(f"/api/v1/items/{item_id}/markings", json=early, headers=officer)).status_code == 201

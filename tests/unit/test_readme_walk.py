@@ -17,6 +17,7 @@ from typing import Any
 import msgspec
 
 from api.app import create_app
+from api.deps import QUERY_PARAMETERS
 from firearms.settings import load_settings
 from tests.unit.test_readme_truth import README, _parse
 
@@ -28,23 +29,27 @@ FILLED = str(uuid.UUID(int=7))
 
 CALL = re.compile(
     r"""(?:echo\ '(?P<inline>[^']*)'\ \|\ )?
-        (?P<verb>post|get)\ "?(?P<port>\d{4})(?P<path>/[^\s"?]*)(?:\?[^\s"]*)?"?\ "\$(?P<token>[A-Z]+)_[A-Z]+"
+        (?P<verb>post|get)\ "?(?P<port>\d{4})(?P<path>/[^\s"?]*)
+        (?:\?(?P<query>[^\s"]*))?"?\ "\$(?P<token>[A-Z]+)_[A-Z]+"
         (?:\ <<EOF[^\n]*\n(?P<body>.*?)\nEOF)?""",
     re.VERBOSE | re.DOTALL,
 )
 
 
-def _handlers() -> list[tuple[re.Pattern[str], str, Any]]:
-    """Each route of the app as a pattern, its method and the type of the body its handler reads (or None)."""
+def _handlers() -> list[tuple[re.Pattern[str], str, Any, frozenset[str]]]:
+    """Each route of the app as a pattern, its method, the type of the body its handler reads (or None) and the
+    query parameters it reads (anything else is refused: api.deps.index_query_parameters)."""
     settings = load_settings({"FIREARMS_STATE": "AT", "FIREARMS_HOME": str(ROOT / "firearms-home-unused")})
     app = create_app(settings, database_url="postgresql://unused@localhost/unused")
-    found: list[tuple[re.Pattern[str], str, Any]] = []
+    query_names = app.state[QUERY_PARAMETERS]
+    found: list[tuple[re.Pattern[str], str, Any, frozenset[str]]] = []
     for route in app.routes:
         pattern = re.compile(re.sub(r"\\\{[^}]*\\\}", "[^/]+", re.escape(route.path)) + "$")
         for handler in getattr(route, "route_handlers", ()):
             data = handler.parsed_fn_signature.parameters.get("data")
+            names = query_names.get(handler, frozenset())
             for method in handler.http_methods:
-                found.append((pattern, method, data.annotation if data else None))
+                found.append((pattern, method, data.annotation if data else None, names))
     return found
 
 
@@ -63,10 +68,13 @@ def test_every_call_of_the_walk_is_a_route_and_every_body_what_it_reads() -> Non
         where = f"{call['verb']} {call['port']}{call['path']}"
         if PORTS.get(call["port"]) != call["token"]:
             wrong.append(f"{where}: a {call['token']} officer's token sent to {PORTS.get(call['port'])}'s registry")
-        matched = [data for pattern, verb, data in handlers if verb == method and pattern.match(path)]
+        matched = [data for pattern, verb, data, _ in handlers if verb == method and pattern.match(path)]
         if not matched:
             wrong.append(f"{where}: no {method} route")
             continue
+        reads = next(names for pattern, verb, _, names in handlers if verb == method and pattern.match(path))
+        given = [pair.partition("=")[0] for pair in (call["query"] or "").split("&") if pair]
+        wrong.extend(f"{where}: query parameter {name!r} is not one it reads" for name in given if name not in reads)
         body = call["inline"] if call["inline"] is not None else call["body"]
         if method == "GET" or matched[0] is None:
             if body is not None:
