@@ -39,6 +39,7 @@ __all__ = [
     "ConnDep",
     "DatabaseTimeoutError",
     "OfficerDep",
+    "OutcomeUnknownError",
     "PoolDep",
     "SettingsDep",
     "acquire",
@@ -67,6 +68,13 @@ async def provide_conn(state: State) -> AsyncGenerator[Conn, None]:
     cannot even cancel) is the pool's ``command_timeout`` (:func:`command_timeout`): the connection is then
     closed, not rolled back, for a ``ROLLBACK`` would wait as long again, and the server rolls back a
     transaction whose connection is gone. Handlers that run long jobs take ``connection(long_pool)``.
+
+    A ``COMMIT`` that got no answer (the pool's ``command_timeout``, or the connection lost) may have committed:
+    the server takes a commit it has read whatever becomes of the client. That is :class:`OutcomeUnknownError`,
+    never the "nothing was recorded" of a request that failed before it; the connection is closed, not waited on.
+
+    Raises:
+        OutcomeUnknownError: the ``COMMIT`` was sent and no answer came back.
     """
     async with connection(state.pool) as conn:
         transaction = conn.transaction()
@@ -79,7 +87,14 @@ async def provide_conn(state: State) -> AsyncGenerator[Conn, None]:
         except BaseException:
             await transaction.rollback()
             raise
-        await transaction.commit()
+        try:
+            await transaction.commit()
+        except (TimeoutError, asyncpg.PostgresConnectionError) as exc:
+            # a cancellation the server cannot take is not waited for (pool.release would); a connection lost is
+            # back in the pool already, and closed
+            with contextlib.suppress(asyncpg.InterfaceError):
+                conn.terminate()
+            raise OutcomeUnknownError(detail=f"no answer to the commit: {type(exc).__name__}") from exc
 
 
 def request_bounds(settings: Settings) -> dict[str, str]:
@@ -153,6 +168,12 @@ ACQUIRE_TIMEOUT = 10.0  # seconds a request waits for a pooled connection (openi
 
 class DatabaseTimeoutError(HTTPException):
     """The database did not give the request a connection in time: 503 ``database-timeout`` (api.problems)."""
+
+    status_code = 503
+
+
+class OutcomeUnknownError(HTTPException):
+    """The request's ``COMMIT`` got no answer: it may have been recorded (503 ``database-outcome-unknown``)."""
 
     status_code = 503
 

@@ -322,3 +322,121 @@ async def test_long_jobs_have_a_pool_of_their_own_without_the_request_bounds(
             assert await conn.fetchval("SHOW statement_timeout") == "0"
         verified = await client.get("/api/v1/journal/verify", headers=await auth("auditor"))
         assert verified.status_code == 200, verified.text
+
+
+_COMMIT = b"Q\x00\x00\x00\x0cCOMMIT;\x00"  # asyncpg's Transaction.commit(): a simple query, its length 12
+
+
+class _LinkToTheDatabase:
+    """A loopback TCP proxy to the test's PostgreSQL (its Unix socket). Once :attr:`armed`, the next ``COMMIT`` a
+    client sends reaches the server, and the link then fails: the server's answer on that connection never
+    comes back (``"silent"``: a dead link, a host that froze after it took the commit) or the connection is
+    closed (``"closed"``). Real packets, real server: the commit happens, the client does not hear of it."""
+
+    def __init__(self, database_url: str, failure: str) -> None:
+        base, _, query = database_url.partition("?")
+        options = dict(part.split("=", 1) for part in query.split("&"))
+        self.socket = f"{options['host']}/.s.PGSQL.{options.get('port', '5432')}"
+        self.url = f"postgresql://postgres:@127.0.0.1:{{port}}/{base.rsplit('/', 1)[1]}"
+        self.failure = failure
+        self.armed = False
+        self.tripped = asyncio.Event()
+        self._server: asyncio.Server | None = None
+        self._links: set[asyncio.Task[None]] = set()
+
+    async def __aenter__(self) -> str:
+        self._server = await asyncio.start_server(self._link, "127.0.0.1", 0)
+        return self.url.format(port=self._server.sockets[0].getsockname()[1])
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._server is not None
+        self._server.close()
+        for task in self._links:
+            task.cancel()
+        await asyncio.gather(*self._links, return_exceptions=True)
+
+    async def _link(self, client_in: asyncio.StreamReader, client_out: asyncio.StreamWriter) -> None:
+        self._links.add(asyncio.current_task())  # type: ignore[arg-type]
+        server_in, server_out = await asyncio.open_unix_connection(self.socket)
+        silent = False
+
+        async def up() -> None:
+            nonlocal silent
+            while data := await client_in.read(65536):
+                failing = self.armed and _COMMIT in data
+                if failing:  # before the server can answer
+                    self.armed = False
+                    silent = True
+                server_out.write(data)
+                await server_out.drain()
+                if failing:
+                    self.tripped.set()
+                    if self.failure == "closed":
+                        client_out.close()
+                        return
+            server_out.close()
+
+        async def down() -> None:
+            while data := await server_in.read(65536):
+                if not silent:
+                    client_out.write(data)
+                    await client_out.drain()
+            client_out.close()  # the server closed (a Terminate answered): the client hears of it
+
+        try:
+            await asyncio.gather(up(), down())
+        except (OSError, asyncio.CancelledError):
+            pass
+        finally:
+            client_out.close()
+            server_out.close()
+
+
+@pytest.mark.parametrize("failure", ["silent", "closed"])
+async def test_a_check_whose_commit_gets_no_answer_is_told_it_may_have_been_recorded(
+    settings: Settings,
+    initialised: bootstrap.Initialised,
+    database: str,
+    conn: db.Conn,
+    auth: TokenFactory,
+    failure: str,
+) -> None:
+    """The COMMIT left and no answer came back (a dead link, a host that froze after taking it; or the connection
+    closed): the server may have committed, and here it did. It was 503 ``database-unavailable``, said to have
+    recorded nothing (after ``command_timeout`` and as long again waiting for a cancellation the server could not
+    take), and an officer who sent a creation again without an ``Idempotency-Key`` made it twice. It is 503
+    ``database-outcome-unknown`` within ``command_timeout``; the retry with the same ``check_id`` is the first
+    answer."""
+    await receive(conn, at_licence(), state="CZ")
+    headers = await auth("customs-officer")
+    body = check_body(lines=[{"line": 2, "quantity": 100}])
+    bounded = msgspec.structs.replace(settings, state="CZ", lock_timeout=2.0, statement_timeout=2.0)
+    link = _LinkToTheDatabase(database, failure)
+    async with link as url:
+        app = create_app(bounded, database_url=url)
+        async with registry(bounded, app) as cz:
+            async with conn.transaction():  # the check waits in its transaction: its token was looked up
+                await conn.execute("SELECT 1 FROM licence WHERE number = $1 FOR UPDATE", NUMBER)
+                pending = asyncio.create_task(cz.post("/api/v1/checks", json=body, headers=headers))
+                await waited_longer_than(conn, 0.0)
+                link.armed = True
+            started = time.monotonic()
+            response = await asyncio.wait_for(pending, timeout=30)
+            waited = time.monotonic() - started
+            assert link.tripped.is_set()
+            assert response.status_code == 503, response.text
+            assert response.headers["content-type"] == "application/problem+json"
+            assert response.headers["retry-after"] == "5"
+            problem = response.json()
+            assert problem["type"].endswith("/database-outcome-unknown")
+            assert problem["title"] == "The database did not confirm the change"
+            assert "may have been recorded" in problem["detail"]
+            # the commit happened: the answer said so could not be true
+            assert await conn.fetchval("SELECT count(*) FROM customs_check") == 1
+            # command_timeout (4 s) at most, not as long again for a cancellation nobody answers
+            assert waited < deps.command_timeout(bounded) + 1.5, waited
+            again = await cz.post("/api/v1/checks", json=body, headers=headers)
+            assert again.status_code == 200, again.text
+            assert again.json()["verdict"] == "clear"
+    assert await conn.fetchval("SELECT count(*) FROM customs_check") == 1
+    assert await conn.fetchval("SELECT sum(quantity) FROM passage_tally") == 100
