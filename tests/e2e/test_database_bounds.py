@@ -24,7 +24,7 @@ import uvicorn
 from litestar import Litestar
 
 from api import create_app, deps
-from firearms import bootstrap, db, tokens
+from firearms import bootstrap, db, keys, tokens
 from firearms.embedded import ensure_database, start_embedded, stop_embedded
 from firearms.settings import Settings
 from tests.check_helpers import NUMBER, at_licence, check_body, receive
@@ -340,6 +340,7 @@ class _LinkToTheDatabase:
         self.url = f"postgresql://postgres:@127.0.0.1:{{port}}/{base.rsplit('/', 1)[1]}"
         self.failure = failure
         self.armed = False
+        self.skip = 0  # armed: the COMMITs let through before the one that fails
         self.tripped = asyncio.Event()
         self._server: asyncio.Server | None = None
         self._links: set[asyncio.Task[None]] = set()
@@ -364,6 +365,9 @@ class _LinkToTheDatabase:
             nonlocal silent
             while data := await client_in.read(65536):
                 failing = self.armed and _COMMIT in data
+                if failing and self.skip:  # a COMMIT before the one the test means
+                    self.skip -= 1
+                    failing = False
                 if failing:  # before the server can answer
                     self.armed = False
                     silent = True
@@ -440,3 +444,33 @@ async def test_a_check_whose_commit_gets_no_answer_is_told_it_may_have_been_reco
             assert again.json()["verdict"] == "clear"
     assert await conn.fetchval("SELECT count(*) FROM customs_check") == 1
     assert await conn.fetchval("SELECT sum(quantity) FROM passage_tally") == 100
+
+
+@pytest.mark.parametrize("failure", ["silent", "closed"])
+async def test_a_rotation_whose_commit_gets_no_answer_keeps_the_new_keys_file(
+    settings: Settings, initialised: bootstrap.Initialised, database: str, conn: db.Conn, failure: str
+) -> None:
+    """A key transaction whose ``COMMIT`` got no answer (the API pool's ``command_timeout``, or the connection lost)
+    may have committed, and here did: the new key is recorded and announced. Its private key file was removed all
+    the same (``KeyFiles.discard``), and the registry held a key it could never sign with. The file is left beside
+    its place, as after a crash: ``signing_key`` puts it in place (a sweep would remove it had nothing committed)."""
+    bounded = msgspec.structs.replace(settings, lock_timeout=2.0, statement_timeout=2.0)
+    assert initialised.admin_token is not None
+    headers = {"Authorization": f"Bearer {initialised.admin_token}"}
+    link = _LinkToTheDatabase(database, failure)
+    async with link as url:
+        app = create_app(bounded, database_url=url)
+        async with registry(bounded, app) as client:
+            assert (await client.get("/api/v1/me", headers=headers)).status_code == 200
+            async with conn.transaction():  # the sweep of left key files waits: the rotation is under way
+                await conn.execute("SELECT pg_advisory_xact_lock(7310004)")
+                pending = asyncio.create_task(client.post("/api/v1/keys/rotate", headers=headers))
+                await waited_longer_than(conn, 0.0)
+                link.skip = 1  # the sweep's own COMMIT; then the key transaction's
+                link.armed = True
+            response = await asyncio.wait_for(pending, timeout=30)
+            assert link.tripped.is_set()
+            assert response.status_code == 503, response.text
+    recorded = [key.key_id for key in await keys.list_keys(conn)]
+    assert len(recorded) == 2  # the rotation committed
+    assert keys.signing_key(bounded.home, recorded[-1]).key_id == recorded[-1]
