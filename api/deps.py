@@ -82,7 +82,7 @@ async def provide_conn(state: State) -> AsyncGenerator[Conn, None]:
         try:
             yield conn
         except TimeoutError:
-            conn.terminate()
+            _close(conn)
             raise
         except BaseException:
             await transaction.rollback()
@@ -90,11 +90,19 @@ async def provide_conn(state: State) -> AsyncGenerator[Conn, None]:
         try:
             await transaction.commit()
         except (TimeoutError, asyncpg.PostgresConnectionError) as exc:
-            # a cancellation the server cannot take is not waited for (pool.release would); a connection lost is
-            # back in the pool already, and closed
-            with contextlib.suppress(asyncpg.InterfaceError):
-                conn.terminate()
+            _close(conn)  # a cancellation the server cannot take is not waited for (pool.release would)
             raise OutcomeUnknownError(detail=f"no answer to the commit: {type(exc).__name__}") from exc
+
+
+def _close(conn: PoolConnectionProxy[asyncpg.Record]) -> None:
+    """Close a connection the database did not answer on, unless asyncpg closed it already.
+
+    asyncpg closes a connection whose cancellation went unanswered, or that was lost, and hands it back to the
+    pool: closing it again raises ``InterfaceError`` (a savepoint's ``ROLLBACK TO`` waited for that
+    cancellation, and the request was a 500).
+    """
+    with contextlib.suppress(asyncpg.InterfaceError):
+        conn.terminate()
 
 
 def request_bounds(settings: Settings) -> dict[str, str]:

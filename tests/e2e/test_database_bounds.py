@@ -27,6 +27,7 @@ from api import create_app, deps
 from firearms import bootstrap, db, keys, tokens
 from firearms.embedded import ensure_database, start_embedded, stop_embedded
 from firearms.settings import Settings
+from tests.api.test_items_api import event_body, rifle
 from tests.check_helpers import NUMBER, at_licence, check_body, receive
 from tests.conftest import TokenFactory
 from tests.e2e.test_check_race import free_port
@@ -474,3 +475,48 @@ async def test_a_rotation_whose_commit_gets_no_answer_keeps_the_new_keys_file(
     recorded = [key.key_id for key in await keys.list_keys(conn)]
     assert len(recorded) == 2  # the rotation committed
     assert keys.signing_key(bounded.home, recorded[-1]).key_id == recorded[-1]
+
+
+async def test_a_request_whose_database_host_freezes_inside_a_savepoint_is_a_503_not_a_500(tmp_path: Path) -> None:
+    """A lifecycle event is a savepoint inside the request's transaction (``item_events.record_event``). The host
+    froze while it waited for the item's row: the savepoint's ``ROLLBACK TO`` waited for the cancellation, and
+    asyncpg closed the connection and handed it back to the pool before ``provide_conn`` saw the
+    ``TimeoutError``; closing it again there raised ``InterfaceError``, a 500. It is 503
+    ``database-unavailable``, nothing recorded."""
+    home = tmp_path / "home"
+    url = await ensure_database(start_embedded(home))
+    try:
+        settings = Settings(
+            state="AT", home=home, database_url=url, run_worker=False, lock_timeout=2.0, statement_timeout=2.0
+        )
+        await bootstrap.initialise(settings, url)
+        conn = await db.connect(url)
+        try:
+            secret, _ = await tokens.create_token(conn, role="records-officer", name="records", actor="test")
+            headers = {"Authorization": f"Bearer {secret}"}
+            async with registry(settings) as client:
+                created = await client.post("/api/v1/items", json=rifle("FROZEN-1"), headers=headers)
+                assert created.status_code == 201, created.text
+                events = f"/api/v1/items/{created.json()['item_id']}/events"
+                await conn.execute("BEGIN")
+                await conn.execute("SELECT 1 FROM item WHERE item_id = $1 FOR UPDATE", created.json()["item_id"])
+                pending = asyncio.create_task(client.post(events, json=event_body("stolen"), headers=headers))
+                await waited_longer_than(conn, 0.0)  # the event waits for the item's row, in its savepoint
+                backends = await conn.fetch("SELECT pid FROM pg_stat_activity WHERE pid <> pg_backend_pid()")
+                started = time.monotonic()
+                with _frozen(_server_processes(home, [row["pid"] for row in backends])):
+                    response = await asyncio.wait_for(pending, timeout=30)
+                    waited = time.monotonic() - started
+                await conn.execute("ROLLBACK")
+                assert response.status_code == 503, response.text
+                assert response.json()["type"].endswith("/database-unavailable")
+                assert response.headers["retry-after"] == "5"
+                # the statement's command_timeout (4 s), and as long again for the savepoint's ROLLBACK TO
+                assert waited < 2 * deps.command_timeout(settings) + 1.5, waited
+                assert await conn.fetchval("SELECT count(*) FROM item_event WHERE event = 'stolen'") == 0
+                again = await client.post(events, json=event_body("stolen"), headers=headers)
+                assert again.status_code == 201, again.text
+        finally:
+            await conn.close()
+    finally:
+        stop_embedded(home)
