@@ -152,6 +152,40 @@ async def test_journal_verification_is_not_cut_off_by_the_request_bound(
     assert response.json()["intact"] is True
 
 
+@pytest.mark.parametrize(
+    ("method", "path", "table"),
+    [
+        ("POST", "/api/v1/journal/checkpoints", "journal_link"),  # sealing after an import links a million entries
+        ("GET", "/api/v1/items/export", "item"),  # the whole registry, streamed
+    ],
+    ids=["checkpoint", "export"],
+)
+async def test_the_other_long_jobs_are_not_cut_off_by_the_request_bound(
+    settings: Settings,
+    initialised: bootstrap.Initialised,
+    conn: db.Conn,
+    auth: TokenFactory,
+    method: str,
+    path: str,
+    table: str,
+) -> None:
+    """A checkpoint and an export take their connection from ``long_pool`` too: one that waits (here on a lock)
+    finishes. Only the journal verification was shown so; the pools' settings alone did not show which pool a
+    handler takes (taken from the API's pool, each was a 503 ``database-timeout`` or a cut stream here)."""
+    headers = await auth("admin")
+    async with registry(msgspec.structs.replace(settings, lock_timeout=0.1, statement_timeout=0.1)) as client:
+        async with conn.transaction():
+            await conn.execute(f"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE")
+            pending = asyncio.create_task(client.request(method, path, headers=headers))
+            await waited_longer_than(conn, 0.5)
+        response = await pending
+    assert response.status_code in {200, 201}, response.text
+    if table == "item":
+        assert response.text.lstrip("\ufeff").endswith("import_stamped\n")  # the header, and the stream ended whole
+    else:
+        assert response.json()["seq"] >= 1
+
+
 async def test_a_request_that_finds_every_pooled_connection_busy_is_a_503_database_timeout(
     settings: Settings,
     initialised: bootstrap.Initialised,
