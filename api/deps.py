@@ -85,7 +85,10 @@ async def provide_conn(state: State) -> AsyncGenerator[Conn, None]:
             _close(conn)
             raise
         except BaseException:
-            await transaction.rollback()
+            # a connection lost (or closed by asyncpg) cannot roll back: the server rolls back its transaction, and
+            # the request's own error is the answer (503 database-unavailable), not the InterfaceError (a 500)
+            with contextlib.suppress(asyncpg.InterfaceError):
+                await transaction.rollback()
             raise
         try:
             await transaction.commit()

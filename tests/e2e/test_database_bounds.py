@@ -379,6 +379,7 @@ class _LinkToTheDatabase:
         self.tripped = asyncio.Event()
         self._server: asyncio.Server | None = None
         self._links: set[asyncio.Task[None]] = set()
+        self._clients: list[asyncio.StreamWriter] = []
 
     async def __aenter__(self) -> str:
         self._server = await asyncio.start_server(self._link, "127.0.0.1", 0)
@@ -391,8 +392,14 @@ class _LinkToTheDatabase:
             task.cancel()
         await asyncio.gather(*self._links, return_exceptions=True)
 
+    def cut(self) -> None:
+        """Close every client connection now (the server's side stays until it notices)."""
+        for writer in self._clients:
+            writer.close()
+
     async def _link(self, client_in: asyncio.StreamReader, client_out: asyncio.StreamWriter) -> None:
         self._links.add(asyncio.current_task())  # type: ignore[arg-type]
+        self._clients.append(client_out)
         server_in, server_out = await asyncio.open_unix_connection(self.socket)
         silent = False
 
@@ -554,3 +561,29 @@ async def test_a_request_whose_database_host_freezes_inside_a_savepoint_is_a_503
             await conn.close()
     finally:
         stop_embedded(home)
+
+
+async def test_a_check_whose_connection_is_lost_mid_transaction_is_a_503_and_records_nothing(
+    settings: Settings, initialised: bootstrap.Initialised, database: str, conn: db.Conn, auth: TokenFactory
+) -> None:
+    """README: a request whose connection is lost mid-transaction is 503 ``database-unavailable`` and its
+    transaction never committed (here the link dies while the check waits for the licence's row)."""
+    await receive(conn, at_licence(), state="CZ")
+    headers = await auth("customs-officer")
+    body = check_body(lines=[{"line": 2, "quantity": 100}])
+    bounded = msgspec.structs.replace(settings, state="CZ")
+    link = _LinkToTheDatabase(database, "closed")
+    async with link as url:
+        app = create_app(bounded, database_url=url)
+        async with registry(bounded, app) as cz:
+            async with conn.transaction():
+                await conn.execute("SELECT 1 FROM licence WHERE number = $1 FOR UPDATE", NUMBER)
+                pending = asyncio.create_task(cz.post("/api/v1/checks", json=body, headers=headers))
+                await waited_longer_than(conn, 0.0)
+                link.cut()
+                response = await asyncio.wait_for(pending, timeout=30)
+            assert response.status_code == 503, response.text
+            assert response.json()["type"].endswith("/database-unavailable")
+            assert await conn.fetchval("SELECT count(*) FROM customs_check") == 0
+            again = await cz.post("/api/v1/checks", json=body, headers=headers)
+            assert again.status_code == 200, again.text
