@@ -374,6 +374,21 @@ def _database_frozen(request: Request[Any, Any, Any], exc: TimeoutError) -> Resp
     return problem_response(request, 503, "database-unavailable", _DATABASE_UNAVAILABLE, headers=RETRY_UNAVAILABLE)
 
 
+def _connection_unusable(request: Request[Any, Any, Any], exc: asyncpg.InterfaceError) -> Response[dict[str, Any]]:
+    """A connection asyncpg lost or closed while an error was on its way out: the answer is that error's.
+
+    Leaving ``async with conn.transaction()`` (a handler with transactions of its own: a partner's notice, key
+    rotation, the journal's listing) on a lost connection raises ``InterfaceError`` over the error that lost it;
+    the database did not answer, and that is the 503. Any other ``InterfaceError`` is unexpected.
+    """
+    cause = exc.__context__
+    if isinstance(cause, TimeoutError):
+        return _database_frozen(request, cause)
+    if isinstance(cause, asyncpg.PostgresConnectionError):
+        return _database_gone(request, cause)
+    return _unexpected(request, exc)
+
+
 def _database_slow(request: Request[Any, Any, Any], exc: asyncpg.PostgresError) -> Response[dict[str, Any]]:
     """A request transaction past its lock or statement bound (``api.deps.provide_conn``): a 503, nothing stored."""
     what = "a lock" if isinstance(exc, asyncpg.LockNotAvailableError) else "a statement"
@@ -413,6 +428,7 @@ exception_handlers: ExceptionHandlersMap = {
     asyncpg.LockNotAvailableError: _database_slow,  # 55P03: lock_timeout (no query takes a lock NOWAIT)
     asyncpg.QueryCanceledError: _database_slow,  # 57014: statement_timeout
     TimeoutError: _database_frozen,  # asyncpg's command_timeout: no answer at all (api.deps.command_timeout)
+    asyncpg.InterfaceError: _connection_unusable,  # a lost connection's transaction cannot be left cleanly
     RecursionError: _recursion,
     Exception: _unexpected,
 }

@@ -587,3 +587,25 @@ async def test_a_check_whose_connection_is_lost_mid_transaction_is_a_503_and_rec
             assert await conn.fetchval("SELECT count(*) FROM customs_check") == 0
             again = await cz.post("/api/v1/checks", json=body, headers=headers)
             assert again.status_code == 200, again.text
+
+
+async def test_a_request_with_transactions_of_its_own_whose_connection_is_lost_is_a_503(
+    settings: Settings, initialised: bootstrap.Initialised, database: str, conn: db.Conn, auth: TokenFactory
+) -> None:
+    """The same for a handler that runs its own transactions (here the journal's listing, which seals first; a
+    partner's notice and key rotation alike): leaving ``async with conn.transaction()`` on the lost connection
+    raised ``InterfaceError`` over the error that lost it, a 500."""
+    headers = await auth("auditor")
+    link = _LinkToTheDatabase(database, "closed")
+    async with link as url:
+        app = create_app(settings, database_url=url)
+        async with registry(settings, app) as client:
+            async with conn.transaction():
+                await conn.execute("LOCK TABLE journal_link IN ACCESS EXCLUSIVE MODE")
+                pending = asyncio.create_task(client.get("/api/v1/journal/", headers=headers))
+                await waited_longer_than(conn, 0.0)
+                link.cut()
+                response = await asyncio.wait_for(pending, timeout=30)
+            assert response.status_code == 503, response.text
+            assert response.json()["type"].endswith("/database-unavailable")
+            assert (await client.get("/api/v1/journal/", headers=headers)).status_code == 200
