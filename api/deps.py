@@ -40,6 +40,7 @@ __all__ = [
     "ConnDep",
     "DatabaseTimeoutError",
     "OfficerDep",
+    "OutcomeUnknownError",
     "PoolDep",
     "SettingsDep",
     "acquire",
@@ -69,6 +70,13 @@ async def provide_conn(state: State) -> AsyncGenerator[Conn, None]:
     cannot even cancel) is the pool's ``command_timeout`` (:func:`command_timeout`): the connection is then
     closed, not rolled back, for a ``ROLLBACK`` would wait as long again, and the server rolls back a
     transaction whose connection is gone. Handlers that run long jobs take ``connection(long_pool)``.
+
+    A ``COMMIT`` that got no answer (the pool's ``command_timeout``, or the connection lost) may have committed:
+    the server takes a commit it has read whatever becomes of the client. That is :class:`OutcomeUnknownError`,
+    never the "nothing was recorded" of a request that failed before it; the connection is closed, not waited on.
+
+    Raises:
+        OutcomeUnknownError: the ``COMMIT`` was sent and no answer came back.
     """
     async with connection(state.pool) as conn:
         transaction = conn.transaction()
@@ -76,12 +84,30 @@ async def provide_conn(state: State) -> AsyncGenerator[Conn, None]:
         try:
             yield conn
         except TimeoutError:
-            conn.terminate()
+            _close(conn)
             raise
         except BaseException:
-            await transaction.rollback()
+            # a connection lost (or closed by asyncpg) cannot roll back: the server rolls back its transaction, and
+            # the request's own error is the answer (503 database-unavailable), not the InterfaceError (a 500)
+            with contextlib.suppress(asyncpg.InterfaceError):
+                await transaction.rollback()
             raise
-        await transaction.commit()
+        try:
+            await transaction.commit()
+        except (TimeoutError, asyncpg.PostgresConnectionError) as exc:
+            _close(conn)  # a cancellation the server cannot take is not waited for (pool.release would)
+            raise OutcomeUnknownError(detail=f"no answer to the commit: {type(exc).__name__}") from exc
+
+
+def _close(conn: PoolConnectionProxy[asyncpg.Record]) -> None:
+    """Close a connection the database did not answer on, unless asyncpg closed it already.
+
+    asyncpg closes a connection whose cancellation went unanswered, or that was lost, and hands it back to the
+    pool: closing it again raises ``InterfaceError`` (a savepoint's ``ROLLBACK TO`` waited for that
+    cancellation, and the request was a 500).
+    """
+    with contextlib.suppress(asyncpg.InterfaceError):
+        conn.terminate()
 
 
 def request_bounds(settings: Settings) -> dict[str, str]:
@@ -155,6 +181,12 @@ ACQUIRE_TIMEOUT = 10.0  # seconds a request waits for a pooled connection (openi
 
 class DatabaseTimeoutError(HTTPException):
     """The database did not give the request a connection in time: 503 ``database-timeout`` (api.problems)."""
+
+    status_code = 503
+
+
+class OutcomeUnknownError(HTTPException):
+    """The request's ``COMMIT`` got no answer: it may have been recorded (503 ``database-outcome-unknown``)."""
 
     status_code = 503
 

@@ -20,7 +20,7 @@ from litestar.exceptions import HTTPException, ValidationException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 from litestar.types import ExceptionHandlersMap
 
-from api.deps import DatabaseTimeoutError
+from api.deps import DatabaseTimeoutError, OutcomeUnknownError
 from api.params import STATE_PATHS, STATE_QUERIES
 from firearms.errors import (
     ConfigError,
@@ -69,6 +69,7 @@ TITLES: dict[str, str] = {
     "unsupported-media-type": "Unsupported media type",
     "database-unavailable": "The database does not answer",
     "database-timeout": "The database did not answer in time",
+    "database-outcome-unknown": "The database did not confirm the change",
     "internal-error": "Internal error",
     # customs checks (issue 6)
     "check-id-conflict": "The check id was used for another request",
@@ -264,6 +265,9 @@ def _http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response
             "%s %s: the client went away before its request body arrived", request.method, printable(request.url.path)
         )
         return problem_response(request, status, "internal-error", "The client went away.")
+    if isinstance(exc, OutcomeUnknownError):  # api.deps.provide_conn: the COMMIT left, no answer came back
+        log.error("%s %s: %s", request.method, printable(request.url.path), exc.detail)
+        return problem_response(request, 503, "database-outcome-unknown", _OUTCOME_UNKNOWN, headers=RETRY_UNAVAILABLE)
     if isinstance(exc, DatabaseTimeoutError):  # api.deps.acquire: no connection in time
         log.error("%s %s: %s", request.method, printable(request.url.path), exc.detail)
         return _timeout_problem(request, str(exc.detail))
@@ -450,7 +454,8 @@ def _database_frozen(request: Request[Any, Any, Any], exc: TimeoutError) -> Resp
     """No answer at all within the API pool's ``command_timeout`` (a frozen host, a dead link): a 503.
 
     The server cancels a slow statement itself (``_database_slow``); this is one that could not. The connection
-    was closed (``api.deps.provide_conn``), and nothing was stored.
+    was closed (``api.deps.provide_conn``), and nothing was stored (a ``COMMIT`` without an answer is
+    ``database-outcome-unknown``).
     """
     log.error(
         "%s %s: %s within the pool's command timeout",
@@ -459,6 +464,21 @@ def _database_frozen(request: Request[Any, Any, Any], exc: TimeoutError) -> Resp
         _DATABASE_UNAVAILABLE,
     )
     return problem_response(request, 503, "database-unavailable", _DATABASE_UNAVAILABLE, headers=RETRY_UNAVAILABLE)
+
+
+def _connection_unusable(request: Request[Any, Any, Any], exc: asyncpg.InterfaceError) -> Response[dict[str, Any]]:
+    """A connection asyncpg lost or closed while an error was on its way out: the answer is that error's.
+
+    Leaving ``async with conn.transaction()`` (a handler with transactions of its own: a partner's notice, key
+    rotation, the journal's listing) on a lost connection raises ``InterfaceError`` over the error that lost it;
+    the database did not answer, and that is the 503. Any other ``InterfaceError`` is unexpected.
+    """
+    cause = exc.__context__
+    if isinstance(cause, TimeoutError):
+        return _database_frozen(request, cause)
+    if isinstance(cause, asyncpg.PostgresConnectionError):
+        return _database_gone(request, cause)
+    return _unexpected(request, exc)
 
 
 def _database_slow(request: Request[Any, Any, Any], exc: asyncpg.PostgresError) -> Response[dict[str, Any]]:
@@ -474,6 +494,10 @@ def _timeout_problem(request: Request[Any, Any, Any], cause: str) -> Response[di
 
 
 _DATABASE_UNAVAILABLE = "the database did not answer"
+_OUTCOME_UNKNOWN = (
+    "the database did not answer the commit: the request may have been recorded. Send it again with the same"
+    " check_id or Idempotency-Key (the first answer comes back), or look the record up before making it again"
+)
 # Retry-After (RFC 9110 §10.2.3) on the 503s: a restart of the database takes seconds, a lock wait less.
 RETRY_UNAVAILABLE = {"Retry-After": "5"}
 RETRY_TIMEOUT = {"Retry-After": "1"}
@@ -496,6 +520,7 @@ exception_handlers: ExceptionHandlersMap = {
     asyncpg.LockNotAvailableError: _database_slow,  # 55P03: lock_timeout (no query takes a lock NOWAIT)
     asyncpg.QueryCanceledError: _database_slow,  # 57014: statement_timeout
     TimeoutError: _database_frozen,  # asyncpg's command_timeout: no answer at all (api.deps.command_timeout)
+    asyncpg.InterfaceError: _connection_unusable,  # a lost connection's transaction cannot be left cleanly
     RecursionError: _recursion,
     Exception: _unexpected,
 }

@@ -24,9 +24,10 @@ import uvicorn
 from litestar import Litestar
 
 from api import create_app, deps
-from firearms import bootstrap, db, tokens
+from firearms import bootstrap, db, keys, tokens
 from firearms.embedded import ensure_database, start_embedded, stop_embedded
 from firearms.settings import Settings
+from tests.api.test_items_api import event_body, rifle
 from tests.check_helpers import NUMBER, at_licence, check_body, receive
 from tests.conftest import TokenFactory
 from tests.e2e.test_check_race import free_port
@@ -149,6 +150,40 @@ async def test_journal_verification_is_not_cut_off_by_the_request_bound(
         response = await pending
     assert response.status_code == 200, response.text
     assert response.json()["intact"] is True
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "table"),
+    [
+        ("POST", "/api/v1/journal/checkpoints", "journal_link"),  # sealing after an import links a million entries
+        ("GET", "/api/v1/items/export", "item"),  # the whole registry, streamed
+    ],
+    ids=["checkpoint", "export"],
+)
+async def test_the_other_long_jobs_are_not_cut_off_by_the_request_bound(
+    settings: Settings,
+    initialised: bootstrap.Initialised,
+    conn: db.Conn,
+    auth: TokenFactory,
+    method: str,
+    path: str,
+    table: str,
+) -> None:
+    """A checkpoint and an export take their connection from ``long_pool`` too: one that waits (here on a lock)
+    finishes. Only the journal verification was shown so; the pools' settings alone did not show which pool a
+    handler takes (taken from the API's pool, each was a 503 ``database-timeout`` or a cut stream here)."""
+    headers = await auth("admin")
+    async with registry(msgspec.structs.replace(settings, lock_timeout=0.1, statement_timeout=0.1)) as client:
+        async with conn.transaction():
+            await conn.execute(f"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE")
+            pending = asyncio.create_task(client.request(method, path, headers=headers))
+            await waited_longer_than(conn, 0.5)
+        response = await pending
+    assert response.status_code in {200, 201}, response.text
+    if table == "item":
+        assert response.text.lstrip("\ufeff").endswith("import_stamped\n")  # the header, and the stream ended whole
+    else:
+        assert response.json()["seq"] >= 1
 
 
 async def test_a_request_that_finds_every_pooled_connection_busy_is_a_503_database_timeout(
@@ -322,3 +357,255 @@ async def test_long_jobs_have_a_pool_of_their_own_without_the_request_bounds(
             assert await conn.fetchval("SHOW statement_timeout") == "0"
         verified = await client.get("/api/v1/journal/verify", headers=await auth("auditor"))
         assert verified.status_code == 200, verified.text
+
+
+_COMMIT = b"Q\x00\x00\x00\x0cCOMMIT;\x00"  # asyncpg's Transaction.commit(): a simple query, its length 12
+
+
+class _LinkToTheDatabase:
+    """A loopback TCP proxy to the test's PostgreSQL (its Unix socket). Once :attr:`armed`, the next ``COMMIT`` a
+    client sends reaches the server, and the link then fails: the server's answer on that connection never
+    comes back (``"silent"``: a dead link, a host that froze after it took the commit) or the connection is
+    closed (``"closed"``). Real packets, real server: the commit happens, the client does not hear of it."""
+
+    def __init__(self, database_url: str, failure: str) -> None:
+        base, _, query = database_url.partition("?")
+        options = dict(part.split("=", 1) for part in query.split("&"))
+        self.socket = f"{options['host']}/.s.PGSQL.{options.get('port', '5432')}"
+        self.url = f"postgresql://postgres:@127.0.0.1:{{port}}/{base.rsplit('/', 1)[1]}"
+        self.failure = failure
+        self.armed = False
+        self.skip = 0  # armed: the COMMITs let through before the one that fails
+        self.tripped = asyncio.Event()
+        self._server: asyncio.Server | None = None
+        self._links: set[asyncio.Task[None]] = set()
+        self._clients: list[asyncio.StreamWriter] = []
+
+    async def __aenter__(self) -> str:
+        self._server = await asyncio.start_server(self._link, "127.0.0.1", 0)
+        return self.url.format(port=self._server.sockets[0].getsockname()[1])
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._server is not None
+        self._server.close()
+        for task in self._links:
+            task.cancel()
+        await asyncio.gather(*self._links, return_exceptions=True)
+
+    def cut(self) -> None:
+        """Close every client connection now (the server's side stays until it notices)."""
+        for writer in self._clients:
+            writer.close()
+
+    async def _link(self, client_in: asyncio.StreamReader, client_out: asyncio.StreamWriter) -> None:
+        self._links.add(asyncio.current_task())  # type: ignore[arg-type]
+        self._clients.append(client_out)
+        server_in, server_out = await asyncio.open_unix_connection(self.socket)
+        silent = False
+
+        async def up() -> None:
+            nonlocal silent
+            while data := await client_in.read(65536):
+                failing = self.armed and _COMMIT in data
+                if failing and self.skip:  # a COMMIT before the one the test means
+                    self.skip -= 1
+                    failing = False
+                if failing:  # before the server can answer
+                    self.armed = False
+                    silent = True
+                server_out.write(data)
+                await server_out.drain()
+                if failing:
+                    self.tripped.set()
+                    if self.failure == "closed":
+                        client_out.close()
+                        return
+            server_out.close()
+
+        async def down() -> None:
+            while data := await server_in.read(65536):
+                if not silent:
+                    client_out.write(data)
+                    await client_out.drain()
+            client_out.close()  # the server closed (a Terminate answered): the client hears of it
+
+        try:
+            await asyncio.gather(up(), down())
+        except (OSError, asyncio.CancelledError):
+            pass
+        finally:
+            client_out.close()
+            server_out.close()
+
+
+@pytest.mark.parametrize("failure", ["silent", "closed"])
+async def test_a_check_whose_commit_gets_no_answer_is_told_it_may_have_been_recorded(
+    settings: Settings,
+    initialised: bootstrap.Initialised,
+    database: str,
+    conn: db.Conn,
+    auth: TokenFactory,
+    failure: str,
+) -> None:
+    """The COMMIT left and no answer came back (a dead link, a host that froze after taking it; or the connection
+    closed): the server may have committed, and here it did. It was 503 ``database-unavailable``, said to have
+    recorded nothing (after ``command_timeout`` and as long again waiting for a cancellation the server could not
+    take), and an officer who sent a creation again without an ``Idempotency-Key`` made it twice. It is 503
+    ``database-outcome-unknown`` within ``command_timeout``; the retry with the same ``check_id`` is the first
+    answer."""
+    await receive(conn, at_licence(), state="CZ")
+    headers = await auth("customs-officer")
+    body = check_body(lines=[{"line": 2, "quantity": 100}])
+    bounded = msgspec.structs.replace(settings, state="CZ", lock_timeout=2.0, statement_timeout=2.0)
+    link = _LinkToTheDatabase(database, failure)
+    async with link as url:
+        app = create_app(bounded, database_url=url)
+        async with registry(bounded, app) as cz:
+            async with conn.transaction():  # the check waits in its transaction: its token was looked up
+                await conn.execute("SELECT 1 FROM licence WHERE number = $1 FOR UPDATE", NUMBER)
+                pending = asyncio.create_task(cz.post("/api/v1/checks", json=body, headers=headers))
+                await waited_longer_than(conn, 0.0)
+                link.armed = True
+            started = time.monotonic()
+            response = await asyncio.wait_for(pending, timeout=30)
+            waited = time.monotonic() - started
+            assert link.tripped.is_set()
+            assert response.status_code == 503, response.text
+            assert response.headers["content-type"] == "application/problem+json"
+            assert response.headers["retry-after"] == "5"
+            problem = response.json()
+            assert problem["type"].endswith("/database-outcome-unknown")
+            assert problem["title"] == "The database did not confirm the change"
+            assert "may have been recorded" in problem["detail"]
+            # the commit happened: the answer said so could not be true
+            assert await conn.fetchval("SELECT count(*) FROM customs_check") == 1
+            # command_timeout (4 s) at most, not as long again for a cancellation nobody answers
+            assert waited < deps.command_timeout(bounded) + 1.5, waited
+            again = await cz.post("/api/v1/checks", json=body, headers=headers)
+            assert again.status_code == 200, again.text
+            assert again.json()["verdict"] == "clear"
+    assert await conn.fetchval("SELECT count(*) FROM customs_check") == 1
+    assert await conn.fetchval("SELECT sum(quantity) FROM passage_tally") == 100
+
+
+@pytest.mark.parametrize("failure", ["silent", "closed"])
+async def test_a_rotation_whose_commit_gets_no_answer_keeps_the_new_keys_file(
+    settings: Settings, initialised: bootstrap.Initialised, database: str, conn: db.Conn, failure: str
+) -> None:
+    """A key transaction whose ``COMMIT`` got no answer (the API pool's ``command_timeout``, or the connection lost)
+    may have committed, and here did: the new key is recorded and announced. Its private key file was removed all
+    the same (``KeyFiles.discard``), and the registry held a key it could never sign with. The file is left beside
+    its place, as after a crash: ``signing_key`` puts it in place (a sweep would remove it had nothing committed)."""
+    bounded = msgspec.structs.replace(settings, lock_timeout=2.0, statement_timeout=2.0)
+    assert initialised.admin_token is not None
+    headers = {"Authorization": f"Bearer {initialised.admin_token}"}
+    link = _LinkToTheDatabase(database, failure)
+    async with link as url:
+        app = create_app(bounded, database_url=url)
+        async with registry(bounded, app) as client:
+            assert (await client.get("/api/v1/me", headers=headers)).status_code == 200
+            async with conn.transaction():  # the sweep of left key files waits: the rotation is under way
+                await conn.execute("SELECT pg_advisory_xact_lock(7310004)")
+                pending = asyncio.create_task(client.post("/api/v1/keys/rotate", headers=headers))
+                await waited_longer_than(conn, 0.0)
+                link.skip = 1  # the sweep's own COMMIT; then the key transaction's
+                link.armed = True
+            response = await asyncio.wait_for(pending, timeout=30)
+            assert link.tripped.is_set()
+            assert response.status_code == 503, response.text
+    recorded = [key.key_id for key in await keys.list_keys(conn)]
+    assert len(recorded) == 2  # the rotation committed
+    assert keys.signing_key(bounded.home, recorded[-1]).key_id == recorded[-1]
+
+
+async def test_a_request_whose_database_host_freezes_inside_a_savepoint_is_a_503_not_a_500(tmp_path: Path) -> None:
+    """A lifecycle event is a savepoint inside the request's transaction (``item_events.record_event``). The host
+    froze while it waited for the item's row: the savepoint's ``ROLLBACK TO`` waited for the cancellation, and
+    asyncpg closed the connection and handed it back to the pool before ``provide_conn`` saw the
+    ``TimeoutError``; closing it again there raised ``InterfaceError``, a 500. It is 503
+    ``database-unavailable``, nothing recorded."""
+    home = tmp_path / "home"
+    url = await ensure_database(start_embedded(home))
+    try:
+        settings = Settings(
+            state="AT", home=home, database_url=url, run_worker=False, lock_timeout=2.0, statement_timeout=2.0
+        )
+        await bootstrap.initialise(settings, url)
+        conn = await db.connect(url)
+        try:
+            secret, _ = await tokens.create_token(conn, role="records-officer", name="records", actor="test")
+            headers = {"Authorization": f"Bearer {secret}"}
+            async with registry(settings) as client:
+                created = await client.post("/api/v1/items", json=rifle("FROZEN-1"), headers=headers)
+                assert created.status_code == 201, created.text
+                events = f"/api/v1/items/{created.json()['item_id']}/events"
+                await conn.execute("BEGIN")
+                await conn.execute("SELECT 1 FROM item WHERE item_id = $1 FOR UPDATE", created.json()["item_id"])
+                pending = asyncio.create_task(client.post(events, json=event_body("stolen"), headers=headers))
+                await waited_longer_than(conn, 0.0)  # the event waits for the item's row, in its savepoint
+                backends = await conn.fetch("SELECT pid FROM pg_stat_activity WHERE pid <> pg_backend_pid()")
+                started = time.monotonic()
+                with _frozen(_server_processes(home, [row["pid"] for row in backends])):
+                    response = await asyncio.wait_for(pending, timeout=30)
+                    waited = time.monotonic() - started
+                await conn.execute("ROLLBACK")
+                assert response.status_code == 503, response.text
+                assert response.json()["type"].endswith("/database-unavailable")
+                assert response.headers["retry-after"] == "5"
+                # the statement's command_timeout (4 s), and as long again for the savepoint's ROLLBACK TO
+                assert waited < 2 * deps.command_timeout(settings) + 1.5, waited
+                assert await conn.fetchval("SELECT count(*) FROM item_event WHERE event = 'stolen'") == 0
+                again = await client.post(events, json=event_body("stolen"), headers=headers)
+                assert again.status_code == 201, again.text
+        finally:
+            await conn.close()
+    finally:
+        stop_embedded(home)
+
+
+async def test_a_check_whose_connection_is_lost_mid_transaction_is_a_503_and_records_nothing(
+    settings: Settings, initialised: bootstrap.Initialised, database: str, conn: db.Conn, auth: TokenFactory
+) -> None:
+    """README: a request whose connection is lost mid-transaction is 503 ``database-unavailable`` and its
+    transaction never committed (here the link dies while the check waits for the licence's row)."""
+    await receive(conn, at_licence(), state="CZ")
+    headers = await auth("customs-officer")
+    body = check_body(lines=[{"line": 2, "quantity": 100}])
+    bounded = msgspec.structs.replace(settings, state="CZ")
+    link = _LinkToTheDatabase(database, "closed")
+    async with link as url:
+        app = create_app(bounded, database_url=url)
+        async with registry(bounded, app) as cz:
+            async with conn.transaction():
+                await conn.execute("SELECT 1 FROM licence WHERE number = $1 FOR UPDATE", NUMBER)
+                pending = asyncio.create_task(cz.post("/api/v1/checks", json=body, headers=headers))
+                await waited_longer_than(conn, 0.0)
+                link.cut()
+                response = await asyncio.wait_for(pending, timeout=30)
+            assert response.status_code == 503, response.text
+            assert response.json()["type"].endswith("/database-unavailable")
+            assert await conn.fetchval("SELECT count(*) FROM customs_check") == 0
+            again = await cz.post("/api/v1/checks", json=body, headers=headers)
+            assert again.status_code == 200, again.text
+
+
+async def test_a_request_with_transactions_of_its_own_whose_connection_is_lost_is_a_503(
+    settings: Settings, initialised: bootstrap.Initialised, database: str, conn: db.Conn, auth: TokenFactory
+) -> None:
+    """The same for a handler that runs its own transactions (here the journal's listing, which seals first; a
+    partner's notice and key rotation alike): leaving ``async with conn.transaction()`` on the lost connection
+    raised ``InterfaceError`` over the error that lost it, a 500."""
+    headers = await auth("auditor")
+    link = _LinkToTheDatabase(database, "closed")
+    async with link as url:
+        app = create_app(settings, database_url=url)
+        async with registry(settings, app) as client:
+            async with conn.transaction():
+                await conn.execute("LOCK TABLE journal_link IN ACCESS EXCLUSIVE MODE")
+                pending = asyncio.create_task(client.get("/api/v1/journal/", headers=headers))
+                await waited_longer_than(conn, 0.0)
+                link.cut()
+                response = await asyncio.wait_for(pending, timeout=30)
+            assert response.status_code == 503, response.text
+            assert response.json()["type"].endswith("/database-unavailable")
+            assert (await client.get("/api/v1/journal/", headers=headers)).status_code == 200
