@@ -8,12 +8,15 @@ no agreement yet) is skipped, and the skip is journaled: the paper procedure app
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Protocol
 
 import msgspec
 
 from firearms import journal, outbox
 from firearms.canonical import format_time
+from firearms.errors import InvalidInputError
+from firearms.exchange.protocol import MAX_ENVELOPE_BYTES
 from firearms.licence_object import told_states
 from firearms.store import outbox as outbox_store
 
@@ -24,6 +27,8 @@ if TYPE_CHECKING:
     from firearms.db import Conn
     from firearms.exchange.bodies import ShipmentItem
     from firearms.licence_object import LicenceObject
+
+log = logging.getLogger("firearms.exchange")
 
 __all__ = [
     "Route",
@@ -51,10 +56,31 @@ def _wire(licence: LicenceObject) -> dict[str, object]:
 
 
 async def _send(
-    conn: Conn, states: list[str], notice_type: str, body: dict[str, object], *, actor: str, subject: str
+    conn: Conn,
+    states: list[str],
+    notice_type: str,
+    body: dict[str, object],
+    *,
+    actor: str,
+    subject: str,
+    record_comes_first: bool = False,
 ) -> list[str]:
-    """Queue the notice for every one of ``states`` on the trust list (one statement); journal the others."""
-    queued = await outbox.enqueue_to(conn, states, notice_type, body, confidentiality="restricted", actor=actor)
+    """Queue the notice for every one of ``states`` on the trust list (one statement); journal the others.
+
+    ``record_comes_first``: a shipment notice, telling partners of a record this State keeps (a customs check, a
+    receipt). One too large for an envelope (``notice-too-large``: a consignment of thousands of long serials) is
+    then journaled as not sent, and the record stands: a border post's verdict is not refused for what a partner
+    is told after it. A licence's own notice is refused with its change (the officer makes the licence smaller).
+    """
+    try:
+        queued = await outbox.enqueue_to(conn, states, notice_type, body, confidentiality="restricted", actor=actor)
+    except InvalidInputError as exc:
+        if not record_comes_first or exc.code != "notice-too-large":
+            raise
+        log.warning("%s for %s is not sent: %s", notice_type, subject, exc.detail)
+        queued, why = {}, f"its envelope would exceed {MAX_ENVELOPE_BYTES} bytes (PROTOCOL §3)"
+    else:
+        why = "not on the trust list"
     for state in states:
         if state not in queued:
             await journal.record(
@@ -63,7 +89,7 @@ async def _send(
                 action="notice.not-sent",
                 entity="licence",
                 entity_id=subject,
-                payload={"recipient": state, "type": notice_type, "why": "not on the trust list"},
+                payload={"recipient": state, "type": notice_type, "why": why},
             )
     return [state for state in states if state in queued]
 
@@ -182,7 +208,9 @@ async def shipment_dispatched(
         "items": msgspec.to_builtins(items),
     }
     states = _others([*licence.transit_states, licence.importing_state], own_state)
-    return await _send(conn, states, "shipment.dispatched", body, actor=actor, subject=licence.number)
+    return await _send(
+        conn, states, "shipment.dispatched", body, actor=actor, subject=licence.number, record_comes_first=True
+    )
 
 
 async def passage_recorded(
@@ -212,7 +240,9 @@ async def passage_recorded(
         "items": msgspec.to_builtins(items),
     }
     states = _others([licence.exporting_state, licence.importing_state], own_state)
-    return await _send(conn, states, "transit.passage-recorded", body, actor=actor, subject=licence.number)
+    return await _send(
+        conn, states, "transit.passage-recorded", body, actor=actor, subject=licence.number, record_comes_first=True
+    )
 
 
 async def receipt_confirmation_requested(
@@ -244,4 +274,6 @@ async def receipt_confirmed(
         "items": msgspec.to_builtins(items),
     }
     states = _others([licence.exporting_state], own_state)
-    return await _send(conn, states, "receipt.confirmed", body, actor=actor, subject=licence.number)
+    return await _send(
+        conn, states, "receipt.confirmed", body, actor=actor, subject=licence.number, record_comes_first=True
+    )

@@ -123,3 +123,54 @@ async def test_shipment_notices_go_to_the_right_states(conn: db.Conn, initialise
         "dispatched_at": "2026-11-30T08:00:00Z",
         "items": [{"line": 1, "quantity": 2, "serials": ["SSG08-001", "SSG08-002"]}],
     }
+
+
+async def test_a_shipment_notice_too_large_for_an_envelope_is_journaled_not_sent_and_the_record_stands(
+    conn: db.Conn, initialised: bootstrap.Initialised
+) -> None:
+    """A consignment of thousands of long serials (a component line lists none, so a check may present up to 10,000
+    of 64 characters) makes a shipment notice larger than PROTOCOL §3's 256 KiB. ``notice-too-large`` refused the
+    customs check that caused it, at the border; the notice is now journaled as not sent and the check stands. A
+    licence's own notice is still refused with its change."""
+    items = [ShipmentItem(line=1, quantity=5000, serials=[f"{n:064d}" for n in range(5000)])]
+    moment = dt.datetime(2026, 11, 30, 8, 0, 0, tzinfo=dt.UTC)
+    async with conn.transaction():
+        await _peer(conn, "DE", "DE")
+        await _peer(conn, "CZ", "OTHER")
+        dispatched = await emit.shipment_dispatched(
+            conn, LICENCE, own_state="AT", shipment_id="S1", dispatched_at=moment, items=items, actor="test"
+        )
+        confirmed = await emit.receipt_confirmed(
+            conn,
+            LICENCE,
+            own_state="DE",
+            shipment_id="S1",
+            received_on=dt.date(2026, 12, 2),
+            customs_document="ATB-1",
+            items=items,
+            actor="test",
+        )
+        passage = await emit.passage_recorded(
+            conn,
+            LICENCE,
+            own_state="CZ",
+            shipment_id="S1",
+            check_id="c1",
+            verdict="clear",
+            reasons=[],
+            checked_at=moment,
+            crossing_point="CZ-1",
+            items=items,
+            actor="test",
+        )
+    assert (dispatched, confirmed, passage) == ([], [], [])
+    assert await conn.fetchval("SELECT count(*) FROM notice_outbox") == 0
+    skipped = await conn.fetch("SELECT payload FROM journal_entry WHERE action = 'notice.not-sent' ORDER BY entry_id")
+    too_large = "its envelope would exceed 262144 bytes (PROTOCOL §3)"
+    assert [(row["payload"]["recipient"], row["payload"]["type"], row["payload"]["why"]) for row in skipped] == [
+        ("CZ", "shipment.dispatched", too_large),
+        ("DE", "shipment.dispatched", too_large),
+        ("AT", "receipt.confirmed", "not on the trust list"),  # no partner to refuse it: nothing is too large
+        ("AT", "transit.passage-recorded", too_large),
+        ("DE", "transit.passage-recorded", too_large),
+    ]
