@@ -321,7 +321,9 @@ async def revoke(conn: Conn, key_id: str, *, reason: str, actor: str) -> Revocat
     current = await key_store.get_current_registry_key(conn, dt.datetime.now(dt.UTC))
     if current is not None and current["key_id"] == key_id:
         raise ConflictError(
-            "this is the key in use: run 'firearms keys rotate' and wait for the switch first", code="key-in-use"
+            "this is the key in use: run 'firearms keys rotate' and wait for the switch first",
+            code="key-in-use",
+            key_id=key_id,
         )
     now = utc_now()
     if not await store.revoke_registry_key(conn, key_id, now):
