@@ -423,6 +423,7 @@ def test_peers_add_key_takes_not_before_as_peers_add_does(env: dict[str, str]) -
 
 
 def test_rotating_before_the_first_start_made_a_key_is_refused_and_changes_nothing(database: str, home: Path) -> None:
+    """``no-signing-key``: its only way, since the key in use is never revoked and the API is served after the start."""
     # 'firearms migrate' sets the schema up; the first signing key is made by the first 'serve' (or 'worker')
     env = {"FIREARMS_STATE": "AT", "FIREARMS_HOME": str(home), "FIREARMS_DATABASE_URL": database}
     assert _run(env, "migrate")[0] == 0
