@@ -163,7 +163,6 @@ TITLES: dict[str, str] = {
     "invalid-public-key": "Not an Ed25519 public key",
     "peer-already-exists": "The State is already on the trust list",
     "peer-key-exists": "The key is already on the trust list",
-    "invalid-key-window": "The key's validity window is empty",
     "unknown-peer": "The State is not on the trust list",
     "invalid-notice-body": "The notice body has no canonical form",
     "notice-too-large": "The notice would be larger than an envelope may be",

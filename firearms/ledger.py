@@ -151,6 +151,10 @@ async def debit(
         BalanceExceededError: more than the remaining balance.
         ConflictError: ``check-already-debited``, ``serial-already-debited``.
     """
+    # No request reaches line-unknown, invalid-quantity or serials-incomplete: a customs check debits through
+    # debit_lines once firearms.check_rules judged the consignment (a line the licence lacks is the verdict reason
+    # line-not-on-licence, a serial of a line without serials serial-not-on-licence, a quantity below 1 a 400 of
+    # the check's body). They guard this entry point's other callers (tests/db/test_ledger.py).
     if quantity < 1:
         raise InvalidInputError("a debit is at least 1", code="invalid-quantity", quantity=quantity)
     row = await licence_store.get_licence_for_update(conn, licence_id)

@@ -129,8 +129,11 @@ def check_draft(draft: LicenceDraft, *, registry_state: str, settings: Settings)
     _check_purpose(draft, settings)
     if draft.kind == "brokering" and not draft.broker_ids:
         raise _bad("a brokering licence names at least one broker", "broker-missing")
-    if len(set(draft.broker_ids)) != len(draft.broker_ids):
-        raise _bad("a broker is named twice", "duplicate-broker")
+    seen: set[uuid.UUID] = set()
+    for broker_id in draft.broker_ids:
+        if broker_id in seen:
+            raise _bad(f"broker {broker_id} is named twice", "duplicate-broker", broker_id=str(broker_id))
+        seen.add(broker_id)
     return transit
 
 

@@ -87,7 +87,14 @@ async def rotate(conn: Conn, files: keys.KeyFiles, *, actor: str) -> Rotation:
     await store.lock_pending_registry_keys(conn)  # a second rotation at once waits, then finds this one's key
     current = await key_store.get_current_registry_key(conn, dt.datetime.now(dt.UTC))
     if current is None:
-        raise ConflictError("this registry has no valid signing key to rotate from", code="no-signing-key")
+        # Only before the first start: 'firearms migrate' makes no key, and the key in use is never revoked
+        # (key-in-use) nor given an end (not_after). The API is served only after that start, so only the CLI
+        # reaches this (tests/cli/test_exchange_cli.py).
+        raise ConflictError(
+            "this registry has no valid signing key to rotate from: its first start ('firearms serve' or"
+            " 'firearms worker') makes one",
+            code="no-signing-key",
+        )
     if await store.has_unswitched_key(conn):
         raise ConflictError(
             "a rotation is already waiting for partners to acknowledge its announcement", code="rotation-pending"
@@ -321,7 +328,9 @@ async def revoke(conn: Conn, key_id: str, *, reason: str, actor: str) -> Revocat
     current = await key_store.get_current_registry_key(conn, dt.datetime.now(dt.UTC))
     if current is not None and current["key_id"] == key_id:
         raise ConflictError(
-            "this is the key in use: run 'firearms keys rotate' and wait for the switch first", code="key-in-use"
+            "this is the key in use: run 'firearms keys rotate' and wait for the switch first",
+            code="key-in-use",
+            key_id=key_id,
         )
     now = utc_now()
     if not await store.revoke_registry_key(conn, key_id, now):

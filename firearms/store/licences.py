@@ -86,6 +86,9 @@ async def insert_licence(
         )
     except asyncpg.UniqueViolationError as exc:
         if exc.constraint_name == "licence_number_key":
+            # A safety net no request reaches: a local number comes from the locked licence_counter row, and a
+            # partner's licence only by its issuing State's notices, applied one at a time per sender (the inbox
+            # lock). It guards a writer outside those locks (tests/db/test_licence_races.py races two).
             raise ConflictError(
                 f"licence number {number} of {issuing_state} already exists",
                 code="licence-number-taken",

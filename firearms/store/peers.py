@@ -89,7 +89,9 @@ async def insert_peer_key(
     """Add a key to a partner's trust entry.
 
     Raises:
-        ConflictError: ``peer-key-exists``, or ``invalid-key-window``.
+        ConflictError: ``peer-key-exists``. A ``not_after`` not after ``not_before`` is the caller's to refuse
+            first (the key announcement rejects it ``invalid-body``; the officer API enters no ``not_after``):
+            ``peer_key_window_check`` only guards the table.
     """
     try:
         await conn.execute(Q["insert_peer_key"], state, key_id, public_key, not_before, not_after, provenance, now)
@@ -98,10 +100,6 @@ async def insert_peer_key(
             raise ConflictError(
                 f"key {key_id} of {state} is already on the trust list", code="peer-key-exists", key_id=key_id
             ) from exc
-        raise
-    except asyncpg.CheckViolationError as exc:
-        if exc.constraint_name == "peer_key_window_check":
-            raise ConflictError("not_after must be after not_before", code="invalid-key-window") from exc
         raise
 
 

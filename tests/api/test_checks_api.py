@@ -1139,3 +1139,21 @@ async def test_verify_of_a_partner_number_without_its_state_says_to_give_it(
     assert problem["detail"] == (
         f"no licence {NUMBER} of CZ: for a partner's licence give its issuing State (?issuing_state=AT)"
     )
+
+
+async def test_an_export_check_of_a_firearm_line_issued_without_serials_is_held_and_debits_nothing(
+    client: Client, conn: db.Conn, settings: Settings, auth: TokenFactory
+) -> None:
+    # PROTOCOL §5 lets a licence be issued with its serials unknown; the shipment waits for them. The ledger's own
+    # serials-incomplete (firearms.ledger.debit) is not what a check answers: it holds each serial off the line.
+    p = await register_parties(conn)
+    rifles = msgspec.structs.replace(LINES[0], serials=[])
+    lic = await issued_export(conn, settings, p, lines=[rifles, LINES[1]])
+    body = check_body("export", licence_number=lic.licence.number, crossing_point="AT-Wullowitz")
+    answer = await post_check(client, await customs(auth), body)
+    assert answer["verdict"] == "hold"
+    assert [(reason["code"], reason["serial"]) for reason in answer["reasons"]] == [
+        ("serial-not-on-licence", "SSG08-001"),
+        ("serial-not-on-licence", "SSG08-002"),
+    ]
+    assert await conn.fetchval("SELECT count(*) FROM ledger_entry") == 0

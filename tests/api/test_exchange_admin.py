@@ -10,11 +10,13 @@ from api import create_app
 from firearms import db, keys, outbox
 from firearms.settings import Settings
 from firearms.signing import SigningKey, b64url_decode, b64url_encode, key_id_of
+from tests.changes import changes
 from tests.conftest import TokenFactory
 from tests.exchange_util import VECTORS
 
 DE_KEY = VECTORS["keys"]["DE"]["public_key"]
 CZ_KEY = VECTORS["keys"]["OTHER"]["public_key"]
+PROBLEM = "tag:firearms-registry,2026:problems/"
 FR_KEY = b64url_encode(SigningKey.from_seed(b"\x07" * 32).public_key)
 
 
@@ -504,3 +506,42 @@ async def test_key_replace_endpoint_signs_the_queue_again_with_a_new_key_in_use_
     assert waiting.status_code == 409
     assert waiting.json()["type"].endswith("/rotation-pending")
     assert waiting.json()["key_id"] == rotated.json()["key_id"]
+
+
+async def test_revoking_the_key_in_use_is_refused_and_changes_nothing(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    auth: TokenFactory,
+    conn: db.Conn,
+) -> None:
+    admin = await auth("admin")
+    current = await conn.fetchval("SELECT key_id FROM registry_key")
+    before = await changes(conn)
+    in_use = await client.post(f"/api/v1/keys/{current}/revoke", json={"reason": "retired"}, headers=admin)
+    assert in_use.status_code == 409
+    assert in_use.headers["content-type"].startswith("application/problem+json")
+    assert in_use.json()["type"] == PROBLEM + "key-in-use"
+    assert in_use.json()["key_id"] == current
+    assert "keys rotate" in in_use.json()["detail"]
+    assert await changes(conn) == before
+    assert await conn.fetchval("SELECT revoked_at FROM registry_key WHERE key_id = $1", current) is None
+
+
+async def test_revoking_a_key_twice_is_refused_and_changes_nothing(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    auth: TokenFactory,
+    conn: db.Conn,
+) -> None:
+    admin = await auth("admin")
+    old = await conn.fetchval("SELECT key_id FROM registry_key")
+    assert (await client.post("/api/v1/keys/rotate", headers=admin)).json()["switched"] is True  # no partners
+    first = await client.post(f"/api/v1/keys/{old}/revoke", json={"reason": "retired"}, headers=admin)
+    assert first.status_code == 200
+    revoked_at = await conn.fetchval("SELECT revoked_at FROM registry_key WHERE key_id = $1", old)
+    before = await changes(conn)
+    again = await client.post(f"/api/v1/keys/{old}/revoke", json={"reason": "retired again"}, headers=admin)
+    assert again.status_code == 409
+    assert again.headers["content-type"].startswith("application/problem+json")
+    assert again.json()["type"] == PROBLEM + "key-already-revoked"
+    assert again.json()["key_id"] == old
+    assert await changes(conn) == before
+    assert await conn.fetchval("SELECT revoked_at FROM registry_key WHERE key_id = $1", old) == revoked_at

@@ -728,3 +728,24 @@ async def test_a_notice_under_a_key_never_seen_is_refused_without_the_senders_lo
     stranger = SigningKey.generate()  # a key no receiver in this process has seen
     assert await _refused_while_held(client, conn, envelope(stranger, sequence=1)) == "unknown-key"
     assert await _stored(conn) == (0, 0)
+
+
+@pytest.mark.parametrize("not_after", ["2026-01-01T00:00:00Z", "2025-12-31T23:59:59Z"])
+async def test_a_key_announced_with_an_empty_window_is_rejected_and_not_trusted(
+    de: tuple[Client, db.Conn], not_after: str
+) -> None:
+    """A ``not_after`` not after ``not_before`` (PROTOCOL §6) makes a key valid at no moment: rejected, not stored."""
+    client, conn = de
+    body = {
+        "key_id": OTHER_KEY.key_id,
+        "public_key": b64url_encode(OTHER_KEY.public_key),
+        "not_before": "2026-01-01T00:00:00Z",
+        "not_after": not_after,
+    }
+    response = await _post(client, envelope(AT_KEY, sequence=1, type_="registry.key-announced", body=body))
+    assert response.status_code == 202
+    receipt = decode_receipt(response.content).receipt
+    assert (receipt.status, receipt.reason) == ("rejected", "invalid-body")
+    assert await conn.fetchval("SELECT count(*) FROM peer_key WHERE key_id = $1", OTHER_KEY.key_id) == 0
+    assert await conn.fetchval("SELECT count(*) FROM journal_entry WHERE action = 'peer.key-announced'") == 0
+    assert await _stored(conn) == (1, 1)  # the notice and its rejection, as for every notice received

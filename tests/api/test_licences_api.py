@@ -759,3 +759,35 @@ async def test_a_licence_does_not_outlast_the_registration_of_a_party_it_names(
         f"/api/v1/licences/{created.json()['licence_id']}/versions", json=longer, headers=officer
     )
     assert _problem(amended, 422, "registration-ends-before-licence")["role"] == "exporter"
+
+
+@pytest.mark.parametrize(
+    ("code", "facts"),
+    [
+        ("import-authorisation-mismatch", {"state": "CZ", "importing_state": "DE"}),
+        ("broker-missing", {}),
+        ("duplicate-broker", {"broker_id": "the broker"}),
+    ],
+)
+async def test_a_draft_whose_import_authorisation_or_brokers_do_not_fit_is_refused_and_stores_nothing(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    auth: TokenFactory,
+    conn: db.Conn,
+    code: str,
+    facts: dict[str, Any],
+) -> None:
+    officer = await auth("licensing-officer")
+    body = await _setup(client, officer)
+    changes: dict[str, dict[str, Any]] = {
+        # an authorisation from a transit State, not from the importing one (Art. 10(3)(c))
+        "import-authorisation-mismatch": {"import_authorisation": {**body["import_authorisation"], "state": "CZ"}},
+        "broker-missing": {"kind": "brokering", "broker_ids": []},
+        "duplicate-broker": {"broker_ids": [body["broker_ids"][0], body["broker_ids"][0]]},
+    }
+    change = changes[code]
+    facts = {name: body["broker_ids"][0] if value == "the broker" else value for name, value in facts.items()}
+    before = await _counts(conn)
+    response = await client.post("/api/v1/licences", json={**body, **change}, headers=officer)
+    problem = _problem(response, 422, code)
+    assert {name: problem.get(name) for name in facts} == facts
+    assert await _counts(conn) == before

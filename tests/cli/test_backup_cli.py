@@ -106,6 +106,17 @@ def test_backup_never_overwrites_a_file(env: dict[str, str], tmp_path: Path) -> 
     assert sorted(file.name for file in tmp_path.iterdir()) == ["at.dump", "home"]
 
 
+def test_a_backup_into_a_folder_that_cannot_be_written_is_refused_and_journals_nothing(
+    env: dict[str, str], database: str, tmp_path: Path
+) -> None:
+    """``backup-unwritable``: the path named, with the system's reason, and no ``registry.backed-up``."""
+    path = tmp_path / "missing" / "at.dump"
+    result = CliRunner().invoke(main, ["backup", str(path)], env=env)
+    refused(result, f"cannot write {path}: No such file or directory")
+    assert not (tmp_path / "missing").exists()
+    assert fetch(database, "SELECT count(*) FROM journal_entry WHERE action = 'registry.backed-up'") == 0
+
+
 def test_backup_of_a_database_without_a_registry_is_refused(empty_database: str, tmp_path: Path) -> None:
     env = {"FIREARMS_STATE": "AT", "FIREARMS_HOME": str(tmp_path / "home"), "FIREARMS_DATABASE_URL": empty_database}
     result = CliRunner().invoke(main, ["backup", str(tmp_path / "at.dump")], env=env)

@@ -15,6 +15,7 @@ from cli.common import cli_actor
 from firearms import bootstrap
 from firearms.exchange import trust
 from firearms.signing import SigningKey, b64url_decode, b64url_encode, key_id_of
+from tests.changes import CHANGES
 from tests.exchange_util import VECTORS
 
 DE_KEY = VECTORS["keys"]["DE"]["public_key"]
@@ -419,3 +420,30 @@ def test_peers_add_key_takes_not_before_as_peers_add_does(env: dict[str, str]) -
     code, out, _ = _run(env, "peers", "add-key", "DE", "--public-key", CZ_KEY, "--not-before", "2026-11-30t03:15:00z")
     assert code == 0
     assert {key["public_key"]: key["not_before"] for key in json.loads(out)["keys"]}[CZ_KEY] == "2026-11-30T03:15:00Z"
+
+
+def test_rotating_before_the_first_start_made_a_key_is_refused_and_changes_nothing(database: str, home: Path) -> None:
+    """``no-signing-key``: its only way, since the key in use is never revoked and the API is served after the start."""
+    # 'firearms migrate' sets the schema up; the first signing key is made by the first 'serve' (or 'worker')
+    env = {"FIREARMS_STATE": "AT", "FIREARMS_HOME": str(home), "FIREARMS_DATABASE_URL": database}
+    assert _run(env, "migrate")[0] == 0
+
+    async def counts() -> tuple[int, ...]:
+        conn = await asyncpg.connect(database)
+        try:
+            row = await conn.fetchrow(CHANGES)
+            assert row is not None
+            return tuple(row)
+        finally:
+            await conn.close()
+
+    before = asyncio.run(counts())
+    code, out, err = _run(env, "keys", "rotate")
+    assert code == 1
+    assert out == ""
+    assert err == (
+        "firearms: error: this registry has no valid signing key to rotate from: its first start"
+        " ('firearms serve' or 'firearms worker') makes one\n"
+    )
+    assert asyncio.run(counts()) == before
+    assert not (home / "keys").exists() or not any((home / "keys").iterdir())  # no key file left behind

@@ -10,6 +10,7 @@ import pytest
 from firearms import bootstrap, db, ledger, licences
 from firearms.errors import ConflictError, InvalidInputError
 from firearms.settings import Settings
+from tests.changes import changes
 from tests.licensing_helpers import ACTOR, TODAY, export_draft, issued_export, register_parties
 
 
@@ -69,16 +70,6 @@ async def test_firearm_serial_rules_on_debit(
         await _debit(conn, lic.licence_id, 1, 1, ["SSG08-001"])
     assert again.value.code == "serial-already-debited"
     assert await conn.fetchval("SELECT count(*) FROM ledger_entry") == 1
-
-
-async def test_firearm_line_without_serials_cannot_be_used(
-    conn: db.Conn, settings: Settings, initialised: bootstrap.Initialised
-) -> None:
-    p = await register_parties(conn)
-    line = export_draft(p).lines[0]
-    lic = await issued_export(conn, settings, p, lines=[msgspec.structs.replace(line, serials=[])])
-    with pytest.raises(ledger.SerialsIncompleteError):
-        await _debit(conn, lic.licence_id, 1, 1, ["SSG08-001"])
 
 
 async def test_same_check_never_debits_a_line_twice(
@@ -271,3 +262,47 @@ async def test_a_suspended_licence_amended_down_to_its_debits_is_exhausted_when_
     assert reinstated.status == "exhausted"
     events = await licences.list_events(conn, lic.licence_id, after=0, limit=10)
     assert [(e.from_status, e.to_status) for e in events][-2:] == [("suspended", "issued"), ("issued", "exhausted")]
+
+
+@pytest.mark.parametrize(
+    ("line", "quantity", "code", "facts"),
+    [
+        (3, 1, "line-unknown", {"line": 3}),
+        (2, 0, "invalid-quantity", {"quantity": 0}),
+        (2, -5, "invalid-quantity", {"quantity": -5}),
+    ],
+)
+async def test_a_debit_of_a_line_the_licence_lacks_or_of_less_than_one_is_refused_and_stores_nothing(
+    conn: db.Conn,
+    settings: Settings,
+    initialised: bootstrap.Initialised,
+    line: int,
+    quantity: int,
+    code: str,
+    facts: dict[str, int],
+) -> None:
+    # No request reaches these codes: a customs check debits through debit_lines once check_rules judged the
+    # consignment (a line the licence lacks is the verdict reason line-not-on-licence; a quantity below 1 is a
+    # 400 invalid-request of the check's body). Only ledger.debit, the ledger's own entry point, refuses them.
+    lic = await issued_export(conn, settings, await register_parties(conn))
+    before = await changes(conn)
+    with pytest.raises(InvalidInputError) as caught:
+        await _debit(conn, lic.licence_id, line, quantity, [])
+    assert (caught.value.code, caught.value.facts) == (code, facts)
+    assert await conn.fetchval("SELECT count(*) FROM ledger_entry") == 0
+    assert await changes(conn) == before
+
+
+async def test_a_firearm_line_without_its_serials_is_refused_serials_incomplete_and_stores_nothing(
+    conn: db.Conn, settings: Settings, initialised: bootstrap.Initialised
+) -> None:
+    # No request reaches it either: a check presenting a serial of such a line holds it serial-not-on-licence.
+    p = await register_parties(conn)
+    line = export_draft(p).lines[0]
+    lic = await issued_export(conn, settings, p, lines=[msgspec.structs.replace(line, serials=[])])
+    before = await changes(conn)
+    with pytest.raises(ConflictError) as caught:
+        await _debit(conn, lic.licence_id, 1, 1, ["SSG08-001"])
+    assert (caught.value.code, caught.value.facts) == ("serials-incomplete", {"line": 1})
+    assert await conn.fetchval("SELECT count(*) FROM ledger_entry") == 0
+    assert await changes(conn) == before

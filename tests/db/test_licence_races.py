@@ -629,3 +629,28 @@ async def test_a_check_that_waited_for_the_lock_past_midnight_reads_again_for_th
     assert clock.local_date(answer.checked_at, zones[0]) == day + dt.timedelta(days=1)
     assert (answer.verdict, [reason.code for reason in answer.reasons]) == ("refuse", ["transit-consent-missing"])
     assert await conn.fetchval("SELECT count(*) FROM passage_tally") == 0
+
+
+async def test_a_partner_licence_received_twice_at_once_is_stored_once(
+    database: str, conn: db.Conn, initialised: bootstrap.Initialised
+) -> None:
+    # No request reaches licence-number-taken: local numbers come from the locked licence_counter row, and a
+    # partner's licence arrives only by its issuing State's notices, which the inbox applies one at a time per
+    # sender. The constraint's translation guards a writer outside that lock; here two take the same new licence.
+    licence = at_licence(status="pending", issued_at=None)
+
+    async def receive(c: db.Conn) -> licences.Licence:
+        return await received.record_received(c, licence, registry_state="CZ", actor="peer:AT")
+
+    async def nothing_more(c: db.Conn) -> None:
+        return None
+
+    before = await actions(conn)
+    _, second = await interleave(database, receive, receive, nothing_more)
+    assert (await licences.find_licence(conn, "AT", licence.number)).licence == licence
+    assert isinstance(second, ConflictError)
+    assert second.code == "licence-number-taken"
+    assert second.facts == {"number": licence.number, "issuing_state": "AT"}
+    assert await conn.fetchval("SELECT count(*) FROM licence") == 1
+    assert await conn.fetchval("SELECT count(*) FROM licence_version") == 1
+    assert await actions(conn) == [*before, "licence.received"]

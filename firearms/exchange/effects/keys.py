@@ -102,10 +102,16 @@ async def key_announced(conn: Conn, received: ReceivedNotice) -> None:
     if await key_store.is_own_key(conn, body.key_id):
         # its private half is here: what this registry signs would pass as the sender's word
         raise NoticeRejectedError("key-id-mismatch", "this key is the receiving registry's own")
+    not_before = parse_time(body.not_before)
     not_after = parse_time(body.not_after) if body.not_after else None
+    if not_after is not None and not_after <= not_before:
+        # a key valid at no moment (peer_key_window_check would refuse it too)
+        raise NoticeRejectedError(
+            "invalid-body", f"not_after {body.not_after} is not after not_before {body.not_before}"
+        )
     try:
         await store.insert_peer_key(
-            conn, sender, body.key_id, raw, parse_time(body.not_before), not_after, received.notice.id, utc_now()
+            conn, sender, body.key_id, raw, not_before, not_after, received.notice.id, utc_now()
         )
     except ConflictError as exc:
         raise NoticeRejectedError("invalid-body", exc.detail) from exc
