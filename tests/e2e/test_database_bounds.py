@@ -274,6 +274,38 @@ def _frozen(pids: list[int]) -> Iterator[None]:
                 os.kill(pid, signal.SIGCONT)
 
 
+@contextlib.asynccontextmanager
+async def _server_of_its_own(tmp_path: Path, state: str) -> AsyncIterator[tuple[Settings, db.Conn]]:
+    """A registry of ``state`` on an embedded server of its own (frozen whole), bounds of 2 s, and a connection."""
+    home = tmp_path / "home"
+    url = await ensure_database(start_embedded(home))
+    try:
+        settings = Settings(
+            state=state, home=home, database_url=url, run_worker=False, lock_timeout=2.0, statement_timeout=2.0
+        )
+        await bootstrap.initialise(settings, url)
+        conn = await db.connect(url)
+        try:
+            yield settings, conn
+        finally:
+            await conn.close()
+    finally:
+        stop_embedded(home)
+
+
+async def _answer_while_frozen(home: Path, conn: db.Conn, pending: asyncio.Task[httpx.Response]) -> httpx.Response:
+    """Once ``pending`` waits on the lock ``conn`` holds in its open transaction, the server frozen until it answers.
+
+    ``conn``'s transaction is rolled back after the thaw.
+    """
+    await waited_longer_than(conn, 0.0)
+    backends = await conn.fetch("SELECT pid FROM pg_stat_activity WHERE pid <> pg_backend_pid()")
+    with _frozen(_server_processes(home, [row["pid"] for row in backends])):
+        response = await asyncio.wait_for(pending, timeout=30)
+    await conn.execute("ROLLBACK")
+    return response
+
+
 async def test_a_check_whose_database_host_freezes_mid_request_is_a_503_within_the_command_timeout(
     tmp_path: Path,
 ) -> None:
@@ -282,44 +314,28 @@ async def test_a_check_whose_database_host_freezes_mid_request_is_a_503_within_t
     The API's pool gives up on a statement ``COMMAND_GRACE`` past ``statement_timeout`` and closes the connection
     rather than wait as long again for a ``ROLLBACK``: 503 ``database-unavailable``, nothing recorded, and the
     next request, once the host is back, is served."""
-    home = tmp_path / "home"
-    url = await ensure_database(start_embedded(home))
-    try:
-        settings = Settings(
-            state="CZ", home=home, database_url=url, run_worker=False, lock_timeout=2.0, statement_timeout=2.0
-        )
-        await bootstrap.initialise(settings, url)
-        conn = await db.connect(url)
-        try:
-            await receive(conn, at_licence(), state="CZ")
-            secret, _ = await tokens.create_token(conn, role="customs-officer", name="border", actor="test")
-            headers = {"Authorization": f"Bearer {secret}"}
-            body = check_body(lines=[{"line": 2, "quantity": 100}])
-            async with registry(settings) as cz:
-                await conn.execute("BEGIN")
-                await conn.execute("SELECT 1 FROM licence WHERE number = $1 FOR UPDATE", NUMBER)
-                started = time.monotonic()
-                pending = asyncio.create_task(cz.post("/api/v1/checks", json=body, headers=headers))
-                await waited_longer_than(conn, 0.0)  # the check is in its transaction, behind the licence's lock
-                backends = await conn.fetch("SELECT pid FROM pg_stat_activity WHERE pid <> pg_backend_pid()")
-                with _frozen(_server_processes(home, [row["pid"] for row in backends])):
-                    response = await asyncio.wait_for(pending, timeout=30)
-                    waited = time.monotonic() - started
-                await conn.execute("ROLLBACK")
-                assert response.status_code == 503, response.text
-                assert response.json()["type"].endswith("/database-unavailable")
-                assert response.headers["retry-after"] == "5"
-                # statement_timeout 2 s + COMMAND_GRACE 2 s; a ROLLBACK waited for would add as much again
-                assert deps.command_timeout(settings) == 4.0
-                assert 3.5 < waited < 7, waited
-                again = await cz.post("/api/v1/checks", json=body, headers=headers)
-                assert again.status_code == 200, again.text
-                assert again.json()["verdict"] == "clear"
-            assert await conn.fetchval("SELECT count(*) FROM customs_check") == 1
-        finally:
-            await conn.close()
-    finally:
-        stop_embedded(home)
+    async with _server_of_its_own(tmp_path, "CZ") as (settings, conn):
+        await receive(conn, at_licence(), state="CZ")
+        secret, _ = await tokens.create_token(conn, role="customs-officer", name="border", actor="test")
+        headers = {"Authorization": f"Bearer {secret}"}
+        body = check_body(lines=[{"line": 2, "quantity": 100}])
+        async with registry(settings) as cz:
+            await conn.execute("BEGIN")
+            await conn.execute("SELECT 1 FROM licence WHERE number = $1 FOR UPDATE", NUMBER)
+            started = time.monotonic()
+            pending = asyncio.create_task(cz.post("/api/v1/checks", json=body, headers=headers))
+            response = await _answer_while_frozen(settings.home, conn, pending)  # behind the licence's lock
+            waited = time.monotonic() - started
+            assert response.status_code == 503, response.text
+            assert response.json()["type"].endswith("/database-unavailable")
+            assert response.headers["retry-after"] == "5"
+            # statement_timeout 2 s + COMMAND_GRACE 2 s; a ROLLBACK waited for would add as much again
+            assert deps.command_timeout(settings) == 4.0
+            assert 3.5 < waited < 7, waited
+            again = await cz.post("/api/v1/checks", json=body, headers=headers)
+            assert again.status_code == 200, again.text
+            assert again.json()["verdict"] == "clear"
+        assert await conn.fetchval("SELECT count(*) FROM customs_check") == 1
 
 
 async def test_a_check_after_a_long_job_is_still_bounded(
@@ -524,43 +540,29 @@ async def test_a_request_whose_database_host_freezes_inside_a_savepoint_is_a_503
     asyncpg closed the connection and handed it back to the pool before ``provide_conn`` saw the
     ``TimeoutError``; closing it again there raised ``InterfaceError``, a 500. It is 503
     ``database-unavailable``, nothing recorded."""
-    home = tmp_path / "home"
-    url = await ensure_database(start_embedded(home))
-    try:
-        settings = Settings(
-            state="AT", home=home, database_url=url, run_worker=False, lock_timeout=2.0, statement_timeout=2.0
-        )
-        await bootstrap.initialise(settings, url)
-        conn = await db.connect(url)
-        try:
-            secret, _ = await tokens.create_token(conn, role="records-officer", name="records", actor="test")
-            headers = {"Authorization": f"Bearer {secret}"}
-            async with registry(settings) as client:
-                created = await client.post("/api/v1/items", json=rifle("FROZEN-1"), headers=headers)
-                assert created.status_code == 201, created.text
-                events = f"/api/v1/items/{created.json()['item_id']}/events"
-                await conn.execute("BEGIN")
-                await conn.execute("SELECT 1 FROM item WHERE item_id = $1 FOR UPDATE", created.json()["item_id"])
-                pending = asyncio.create_task(client.post(events, json=event_body("stolen"), headers=headers))
-                await waited_longer_than(conn, 0.0)  # the event waits for the item's row, in its savepoint
-                backends = await conn.fetch("SELECT pid FROM pg_stat_activity WHERE pid <> pg_backend_pid()")
-                started = time.monotonic()
-                with _frozen(_server_processes(home, [row["pid"] for row in backends])):
-                    response = await asyncio.wait_for(pending, timeout=30)
-                    waited = time.monotonic() - started
-                await conn.execute("ROLLBACK")
-                assert response.status_code == 503, response.text
-                assert response.json()["type"].endswith("/database-unavailable")
-                assert response.headers["retry-after"] == "5"
-                # the statement's command_timeout (4 s), and as long again for the savepoint's ROLLBACK TO
-                assert waited < 2 * deps.command_timeout(settings) + 1.5, waited
-                assert await conn.fetchval("SELECT count(*) FROM item_event WHERE event = 'stolen'") == 0
-                again = await client.post(events, json=event_body("stolen"), headers=headers)
-                assert again.status_code == 201, again.text
-        finally:
-            await conn.close()
-    finally:
-        stop_embedded(home)
+    async with _server_of_its_own(tmp_path, "AT") as (settings, conn):
+        secret, _ = await tokens.create_token(conn, role="records-officer", name="records", actor="test")
+        headers = {"Authorization": f"Bearer {secret}"}
+        async with registry(settings) as client:
+            created = await client.post("/api/v1/items", json=rifle("FROZEN-1"), headers=headers)
+            assert created.status_code == 201, created.text
+            events = f"/api/v1/items/{created.json()['item_id']}/events"
+            await conn.execute("BEGIN")
+            await conn.execute("SELECT 1 FROM item WHERE item_id = $1 FOR UPDATE", created.json()["item_id"])
+            started = time.monotonic()
+            pending = asyncio.create_task(client.post(events, json=event_body("stolen"), headers=headers))
+            response = await _answer_while_frozen(
+                settings.home, conn, pending
+            )  # behind the item's row, in its savepoint
+            waited = time.monotonic() - started
+            assert response.status_code == 503, response.text
+            assert response.json()["type"].endswith("/database-unavailable")
+            assert response.headers["retry-after"] == "5"
+            # the statement's command_timeout (4 s), and as long again for the savepoint's ROLLBACK TO
+            assert waited < 2 * deps.command_timeout(settings) + 1.5, waited
+            assert await conn.fetchval("SELECT count(*) FROM item_event WHERE event = 'stolen'") == 0
+            again = await client.post(events, json=event_body("stolen"), headers=headers)
+            assert again.status_code == 201, again.text
 
 
 async def test_a_check_whose_connection_is_lost_mid_transaction_is_a_503_and_records_nothing(
