@@ -351,14 +351,15 @@ def _refuse_repeated_query(request: Request[Any, Any, Any]) -> None:
     seen: set[str] = set()
     for name, _ in request.query_params.multi_items():
         if name in seen:
-            plain = plain_name(name)  # quoted back only when it is a plain name (README "Security")
-            message = (
-                "a query parameter is given twice: give it once"
-                if plain is None
-                else f"the query parameter `{plain}` is given twice: give it once"
-            )
-            raise ValidationException(detail=message, extra=[{"message": message, "key": plain, "source": "query"}])
+            raise _query_refused(name, "is given twice: give it once")
         seen.add(name)
+
+
+def _query_refused(name: str, why: str) -> ValidationException:
+    """The 400 that refuses query parameter ``name``: named only when it is a plain name (README "Security")."""
+    plain = plain_name(name)
+    message = f"a query parameter {why}" if plain is None else f"the query parameter `{plain}` {why}"
+    return ValidationException(detail=message, extra=[{"message": message, "key": plain, "source": "query"}])
 
 
 QUERY_PARAMETERS = "query_parameters"
@@ -391,13 +392,7 @@ def _refuse_unknown_query(request: Request[Any, Any, Any]) -> None:
         return
     for name in request.query_params:
         if name not in known:
-            plain = plain_name(name)  # quoted back only when it is a plain name (README "Security")
-            message = (
-                "a query parameter is not one this endpoint reads"
-                if plain is None
-                else f"the query parameter `{plain}` is not one this endpoint reads"
-            )
-            raise ValidationException(detail=message, extra=[{"message": message, "key": plain, "source": "query"}])
+            raise _query_refused(name, "is not one this endpoint reads")
 
 
 async def _refuse_body(request: Request[Any, Any, Any]) -> None:
