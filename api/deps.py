@@ -28,7 +28,7 @@ from litestar.routes import HTTPRoute
 
 from firearms import tokens
 from firearms.canonical import key_named_twice
-from firearms.db import Conn, Pool
+from firearms.db import Conn, Pool, close_unanswered
 from firearms.errors import ForbiddenError, UnauthenticatedError
 from firearms.settings import Settings
 from firearms.text_rules import decode_location, plain_name
@@ -84,7 +84,8 @@ async def provide_conn(state: State) -> AsyncGenerator[Conn, None]:
         try:
             yield conn
         except TimeoutError:
-            _close(conn)
+            # a savepoint's ROLLBACK TO may have waited for the cancellation, and asyncpg closed the connection
+            close_unanswered(conn)
             raise
         except BaseException:
             # a connection lost (or closed by asyncpg) cannot roll back: the server rolls back its transaction, and
@@ -95,19 +96,8 @@ async def provide_conn(state: State) -> AsyncGenerator[Conn, None]:
         try:
             await transaction.commit()
         except (TimeoutError, asyncpg.PostgresConnectionError) as exc:
-            _close(conn)  # a cancellation the server cannot take is not waited for (pool.release would)
+            close_unanswered(conn)  # a cancellation the server cannot take is not waited for (pool.release would)
             raise OutcomeUnknownError(detail=f"no answer to the commit: {type(exc).__name__}") from exc
-
-
-def _close(conn: PoolConnectionProxy[asyncpg.Record]) -> None:
-    """Close a connection the database did not answer on, unless asyncpg closed it already.
-
-    asyncpg closes a connection whose cancellation went unanswered, or that was lost, and hands it back to the
-    pool: closing it again raises ``InterfaceError`` (a savepoint's ``ROLLBACK TO`` waited for that
-    cancellation, and the request was a 500).
-    """
-    with contextlib.suppress(asyncpg.InterfaceError):
-        conn.terminate()
 
 
 def request_bounds(settings: Settings) -> dict[str, str]:

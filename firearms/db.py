@@ -30,6 +30,7 @@ __all__ = [
     "Conn",
     "Pool",
     "answers",
+    "close_unanswered",
     "connect",
     "create_pool",
     "load_queries",
@@ -145,6 +146,16 @@ async def answers(pool: Pool, seconds: float) -> bool:
         return False
 
 
+def close_unanswered(conn: Conn) -> None:
+    """Close a connection the database did not answer on, unless asyncpg closed it already.
+
+    asyncpg closes a connection that was lost, or whose cancellation went unanswered, and hands it back to the
+    pool: ``terminate()`` on it again raises ``InterfaceError``.
+    """
+    with contextlib.suppress(asyncpg.InterfaceError):
+        conn.terminate()
+
+
 async def _probe(pool: Pool) -> bool:
     """One pooled connection's ``SELECT 1``; a connection that failed or was cut short is closed, not given back."""
     conn = None
@@ -153,10 +164,8 @@ async def _probe(pool: Pool) -> bool:
         await conn.fetchval("SELECT 1")
     except BaseException as exc:  # the bound's cancellation too: the connection is closed before it goes back
         if conn is not None:
-            # a connection the server closed is back in the pool already (asyncpg releases it on close), and
-            # terminate() on it raised InterfaceError: out of the worker's outage handling, which stopped the worker
-            with contextlib.suppress(asyncpg.InterfaceError):
-                conn.terminate()
+            # out of the worker's outage handling, the InterfaceError of closing it again stopped the worker
+            close_unanswered(conn)
             await pool.release(conn)
         if isinstance(exc, Exception):
             return False
