@@ -9,7 +9,7 @@ from litestar import Request, Response, get
 from litestar.datastructures import State
 
 from api.deps import OfficerDep, SettingsDep
-from api.problems import RETRY_UNAVAILABLE, problem_response
+from api.problems import unavailable_problem
 from firearms import db
 from firearms.db import Pool
 from firearms.tokens import ROLES, Officer
@@ -32,9 +32,7 @@ async def health(request: Request[Any, Any, State], settings: SettingsDep) -> Re
     pool: Pool = request.app.state.pool
     # the whole round trip bounded: a frozen database host held /health, and a load balancer behind it
     if not await db.answers(pool, HEALTH_TIMEOUT):
-        return problem_response(
-            request, 503, "database-unavailable", "the database did not answer", headers=RETRY_UNAVAILABLE
-        )
+        return unavailable_problem(request)
     return Response(Health(status="ok", state=settings.state))
 
 

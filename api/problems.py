@@ -38,11 +38,10 @@ from firearms.text_rules import printable, without_input
 __all__ = [
     "PROBLEM_BASE",
     "PROBLEM_MEDIA_TYPE",
-    "RETRY_TIMEOUT",
-    "RETRY_UNAVAILABLE",
     "TITLES",
     "exception_handlers",
     "problem_response",
+    "unavailable_problem",
 ]
 
 PROBLEM_BASE = "tag:firearms-registry,2026:problems/"
@@ -272,7 +271,7 @@ def _http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response
         return _timeout_problem(request, str(exc.detail))
     if status == 503:  # api.deps.acquire: the database does not answer (its cause is in the log, not the answer)
         log.error("%s %s: %s", request.method, printable(request.url.path), exc.detail)
-        return problem_response(request, 503, "database-unavailable", _DATABASE_UNAVAILABLE, headers=RETRY_UNAVAILABLE)
+        return unavailable_problem(request)
     if status >= 500:
         log.error("HTTP %s: %s", status, exc.detail)
         return problem_response(request, status, _HTTP_CODES.get(status, "internal-error"), "The server failed.")
@@ -446,7 +445,7 @@ def _recursion(request: Request[Any, Any, Any], exc: RecursionError) -> Response
 def _database_gone(request: Request[Any, Any, Any], exc: asyncpg.PostgresError) -> Response[dict[str, Any]]:
     """A connection lost in the middle of a request (the server stopped, crashed or was shut down): a 503."""
     log.error("%s %s: %s (%s)", request.method, printable(request.url.path), _DATABASE_UNAVAILABLE, exc)
-    return problem_response(request, 503, "database-unavailable", _DATABASE_UNAVAILABLE, headers=RETRY_UNAVAILABLE)
+    return unavailable_problem(request)
 
 
 def _database_frozen(request: Request[Any, Any, Any], exc: TimeoutError) -> Response[dict[str, Any]]:
@@ -462,7 +461,7 @@ def _database_frozen(request: Request[Any, Any, Any], exc: TimeoutError) -> Resp
         printable(request.url.path),
         _DATABASE_UNAVAILABLE,
     )
-    return problem_response(request, 503, "database-unavailable", _DATABASE_UNAVAILABLE, headers=RETRY_UNAVAILABLE)
+    return unavailable_problem(request)
 
 
 def _connection_unusable(request: Request[Any, Any, Any], exc: asyncpg.InterfaceError) -> Response[dict[str, Any]]:
@@ -485,6 +484,11 @@ def _database_slow(request: Request[Any, Any, Any], exc: asyncpg.PostgresError) 
     what = "a lock" if isinstance(exc, asyncpg.LockNotAvailableError) else "a statement"
     log.warning("%s %s: %s took too long (%s)", request.method, printable(request.url.path), what, exc)
     return _timeout_problem(request, f"the database did not answer in time ({what} took too long)")
+
+
+def unavailable_problem(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
+    """503 ``database-unavailable`` with ``Retry-After``: the database did not answer (the cause is in the log)."""
+    return problem_response(request, 503, "database-unavailable", _DATABASE_UNAVAILABLE, headers=RETRY_UNAVAILABLE)
 
 
 def _timeout_problem(request: Request[Any, Any, Any], cause: str) -> Response[dict[str, Any]]:
