@@ -229,14 +229,20 @@ async def test_a_base_url_with_credentials_or_a_bad_port_is_refused(
     ] == "http://[::1]:8081/exchange"
 
 
+async def _rotated_out(client: AsyncTestClient, conn: db.Conn, admin: dict[str, str]) -> str:  # type: ignore[type-arg]
+    """The registry's first key, after a rotation switched away from it at once (no partners to wait for)."""
+    old: str = await conn.fetchval("SELECT key_id FROM registry_key")
+    assert (await client.post("/api/v1/keys/rotate", headers=admin)).json()["switched"] is True
+    return old
+
+
 async def test_revoking_a_key_with_a_blank_reason_is_refused(
     client: AsyncTestClient,  # type: ignore[type-arg]
     auth: TokenFactory,
     conn: db.Conn,
 ) -> None:
     admin = await auth("admin")
-    old = await conn.fetchval("SELECT key_id FROM registry_key")
-    assert (await client.post("/api/v1/keys/rotate", headers=admin)).json()["switched"] is True  # no partners
+    old = await _rotated_out(client, conn, admin)
     blank = await client.post(f"/api/v1/keys/{old}/revoke", json={"reason": "  \n "}, headers=admin)
     assert blank.status_code == 422
     assert blank.json()["type"].endswith("/reason-required")
@@ -532,8 +538,7 @@ async def test_revoking_a_key_twice_is_refused_and_changes_nothing(
     conn: db.Conn,
 ) -> None:
     admin = await auth("admin")
-    old = await conn.fetchval("SELECT key_id FROM registry_key")
-    assert (await client.post("/api/v1/keys/rotate", headers=admin)).json()["switched"] is True  # no partners
+    old = await _rotated_out(client, conn, admin)
     first = await client.post(f"/api/v1/keys/{old}/revoke", json={"reason": "retired"}, headers=admin)
     assert first.status_code == 200
     revoked_at = await conn.fetchval("SELECT revoked_at FROM registry_key WHERE key_id = $1", old)

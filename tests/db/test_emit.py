@@ -77,44 +77,51 @@ def test_concerned_states() -> None:
     assert emit.concerned_states(imported, "DE") == ["AT"]
 
 
+async def _shipment_notices(
+    conn: db.Conn, items: list[ShipmentItem], moment: dt.datetime
+) -> tuple[list[str], list[str], list[str]]:
+    """``shipment.dispatched`` as AT, then ``transit.passage-recorded`` and ``receipt.confirmed`` as CZ (transit) and
+    DE (importing) would send them: to AT and DE, and to AT. The States each went to."""
+    dispatched = await emit.shipment_dispatched(
+        conn, LICENCE, own_state="AT", shipment_id="S1", dispatched_at=moment, items=items, actor="test"
+    )
+    passage = await emit.passage_recorded(
+        conn,
+        LICENCE,
+        own_state="CZ",
+        shipment_id="S1",
+        check_id="c1",
+        verdict="clear",
+        reasons=[],
+        checked_at=moment,
+        crossing_point="CZ-1",
+        items=items,
+        actor="test",
+    )
+    confirmed = await emit.receipt_confirmed(
+        conn,
+        LICENCE,
+        own_state="DE",
+        shipment_id="S1",
+        received_on=dt.date(2026, 12, 2),
+        customs_document="ATB-1",
+        items=items,
+        actor="test",
+    )
+    return dispatched, passage, confirmed
+
+
 async def test_shipment_notices_go_to_the_right_states(conn: db.Conn, initialised: bootstrap.Initialised) -> None:
     items = [ShipmentItem(line=1, quantity=2, serials=["SSG08-001", "SSG08-002"])]
     moment = dt.datetime(2026, 11, 30, 8, 0, 0, 5, tzinfo=dt.UTC)
     async with conn.transaction():
         await _peer(conn, "DE", "DE")
         await _peer(conn, "CZ", "OTHER")
-        dispatched = await emit.shipment_dispatched(
-            conn, LICENCE, own_state="AT", shipment_id="S1", dispatched_at=moment, items=items, actor="test"
-        )
         asked = await emit.receipt_confirmation_requested(conn, LICENCE, own_state="AT", shipment_id="S1", actor="test")
-        # as CZ (transit) and DE (importing) would send them: to AT and DE, and to AT; this test registry
-        # trusts DE and CZ only, so AT is skipped (and the skip journaled)
-        passage = await emit.passage_recorded(
-            conn,
-            LICENCE,
-            own_state="CZ",
-            shipment_id="S1",
-            check_id="c1",
-            verdict="clear",
-            reasons=[],
-            checked_at=moment,
-            crossing_point="CZ-1",
-            items=items,
-            actor="test",
-        )
-        confirmed = await emit.receipt_confirmed(
-            conn,
-            LICENCE,
-            own_state="DE",
-            shipment_id="S1",
-            received_on=dt.date(2026, 12, 2),
-            customs_document="ATB-1",
-            items=items,
-            actor="test",
-        )
+        dispatched, passage, confirmed = await _shipment_notices(conn, items, moment)
     assert dispatched == ["CZ", "DE"]
     assert asked == ["DE"]
-    assert passage == ["DE"]
+    assert passage == ["DE"]  # this test registry trusts DE and CZ only: AT is skipped, and the skip journaled
     assert confirmed == []
     body = await conn.fetchval("SELECT body FROM notice_outbox WHERE type = 'shipment.dispatched' LIMIT 1")
     assert body == {
@@ -137,32 +144,7 @@ async def test_a_shipment_notice_too_large_for_an_envelope_is_journaled_not_sent
     async with conn.transaction():
         await _peer(conn, "DE", "DE")
         await _peer(conn, "CZ", "OTHER")
-        dispatched = await emit.shipment_dispatched(
-            conn, LICENCE, own_state="AT", shipment_id="S1", dispatched_at=moment, items=items, actor="test"
-        )
-        confirmed = await emit.receipt_confirmed(
-            conn,
-            LICENCE,
-            own_state="DE",
-            shipment_id="S1",
-            received_on=dt.date(2026, 12, 2),
-            customs_document="ATB-1",
-            items=items,
-            actor="test",
-        )
-        passage = await emit.passage_recorded(
-            conn,
-            LICENCE,
-            own_state="CZ",
-            shipment_id="S1",
-            check_id="c1",
-            verdict="clear",
-            reasons=[],
-            checked_at=moment,
-            crossing_point="CZ-1",
-            items=items,
-            actor="test",
-        )
+        dispatched, passage, confirmed = await _shipment_notices(conn, items, moment)
     assert (dispatched, confirmed, passage) == ([], [], [])
     assert await conn.fetchval("SELECT count(*) FROM notice_outbox") == 0
     skipped = await conn.fetch("SELECT payload FROM journal_entry WHERE action = 'notice.not-sent' ORDER BY entry_id")
@@ -170,7 +152,7 @@ async def test_a_shipment_notice_too_large_for_an_envelope_is_journaled_not_sent
     assert [(row["payload"]["recipient"], row["payload"]["type"], row["payload"]["why"]) for row in skipped] == [
         ("CZ", "shipment.dispatched", too_large),
         ("DE", "shipment.dispatched", too_large),
-        ("AT", "receipt.confirmed", "not on the trust list"),  # no partner to refuse it: nothing is too large
         ("AT", "transit.passage-recorded", too_large),
         ("DE", "transit.passage-recorded", too_large),
+        ("AT", "receipt.confirmed", "not on the trust list"),  # no partner to refuse it: nothing is too large
     ]

@@ -81,14 +81,9 @@ async def test_200_concurrent_checks_never_pass_a_balance_of_50(server: str, con
     headers = {"Authorization": f"Bearer {secret}"}
 
     async def check(client: httpx.AsyncClient) -> httpx.Response:
-        body = {
-            "check_id": str(uuid.uuid4()),
-            "movement": "export",
-            "licence_number": licence.licence.number,
-            "issuing_state": "AT",
-            "crossing_point": "AT-Wullowitz",
-            "lines": [{"line": 1, "quantity": 1}],
-        }
+        body = check_body(
+            "export", [{"line": 1, "quantity": 1}], licence_number=licence.licence.number, crossing_point="AT-Wullowitz"
+        )
         return await client.post(f"{server}/api/v1/checks", json=body, headers=headers)
 
     limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)

@@ -19,6 +19,7 @@ import pytest
 from firearms import bootstrap, db, tokens
 from firearms.licence_object import LicenceLine
 from firearms.settings import Settings
+from tests.check_helpers import check_body
 from tests.e2e.test_check_race import serve, waiting_on_locks
 from tests.licensing_helpers import issued_export, register_parties
 
@@ -39,14 +40,9 @@ async def _export(conn: db.Conn, settings: Settings) -> tuple[uuid.UUID, dict[st
     licence = await issued_export(conn, settings, await register_parties(conn), lines=[CARTRIDGES])
     async with conn.transaction():
         secret, _ = await tokens.create_token(conn, role="customs-officer", name="Border post 7", actor="test")
-    body = {
-        "check_id": str(uuid.uuid4()),
-        "movement": "export",
-        "licence_number": licence.licence.number,
-        "issuing_state": "AT",
-        "crossing_point": "AT-Wullowitz",
-        "lines": [{"line": 1, "quantity": 10}],
-    }
+    body = check_body(
+        "export", [{"line": 1, "quantity": 10}], licence_number=licence.licence.number, crossing_point="AT-Wullowitz"
+    )
     return licence.licence_id, body, {"Authorization": f"Bearer {secret}"}
 
 
