@@ -1,4 +1,7 @@
-"""Shared fixtures: one embedded PostgreSQL per test session, a migrated template database, a clone per test."""
+"""Shared fixtures: one embedded PostgreSQL per test session, a migrated template database, a clone per test.
+
+Under pytest-xdist each worker is a session of its own: its own server, template and clones.
+"""
 
 from __future__ import annotations
 
