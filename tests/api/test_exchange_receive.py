@@ -26,9 +26,9 @@ from firearms.exchange.protocol import (
 )
 from firearms.settings import Settings
 from firearms.signing import SigningKey, b64url_decode, b64url_encode, key_id_of
-from tests.db.test_items_concurrency import blocked_on_lock
 from tests.exchange_fixtures import Client, de
 from tests.exchange_util import AT_KEY, OTHER_KEY, VECTORS, envelope, vector_bytes
+from tests.races import blocked_on_lock
 
 
 async def _stored(conn: db.Conn) -> tuple[int, int]:

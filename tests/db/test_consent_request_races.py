@@ -21,9 +21,9 @@ import msgspec
 from firearms import db, journal
 from firearms.exchange import consents
 from firearms.exchange.inbox import Delivered, receive_notice
-from tests.db.test_items_concurrency import blocked_on_lock
 from tests.exchange_fixtures import Client, cz
 from tests.exchange_util import AT_KEY, VECTORS, envelope
+from tests.races import blocked_on_lock
 
 __all__ = ["cz"]
 

@@ -12,7 +12,6 @@ from firearms.item_types import NewEvent
 from firearms.licence_object import ImportAuthorisation
 from firearms.parties import StatusChange
 from firearms.settings import Settings
-from tests.db.test_items_concurrency import blocked_on_lock
 from tests.db.test_items_store import rifle
 from tests.licensing_helpers import (
     ACTOR,
@@ -23,6 +22,7 @@ from tests.licensing_helpers import (
     no_objection,
     register_parties,
 )
+from tests.races import blocked_on_lock
 
 
 async def _pending(conn: db.Conn, settings: Settings, **changes: object) -> licences.Licence:

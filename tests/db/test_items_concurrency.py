@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -12,40 +11,9 @@ from firearms import db, item_events, items
 from firearms.errors import ConflictError
 from firearms.item_types import NewEvent
 from tests.db.test_items_store import TODAY, rifle
+from tests.races import race
 
 ACTOR = "test:race"
-
-
-async def blocked_on_lock(observer: db.Conn, pid: int) -> None:
-    """Wait (deadline 10 s) until backend ``pid`` waits on a lock held by the other writer."""
-    deadline = asyncio.get_running_loop().time() + 10
-    while asyncio.get_running_loop().time() < deadline:
-        if await observer.fetchval("SELECT wait_event_type = 'Lock' FROM pg_stat_activity WHERE pid = $1", pid):
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("the second writer never waited for the first")
-
-
-async def race(
-    database: str, first_work: Callable[[db.Conn], Awaitable[Any]], second_work: Callable[[db.Conn], Awaitable[Any]]
-) -> tuple[Any, Any]:
-    first, second, observer = await db.connect(database), await db.connect(database), await db.connect(database)
-    try:
-        transaction = first.transaction()
-        await transaction.start()
-        first_result = await first_work(first)
-
-        async def in_transaction() -> Any:
-            async with second.transaction():
-                return await second_work(second)
-
-        pending = asyncio.create_task(in_transaction())
-        await blocked_on_lock(observer, second.get_server_pid())
-        await transaction.commit()
-        return first_result, await pending
-    finally:
-        for conn in (first, second, observer):
-            await conn.close()
 
 
 async def test_racing_registrations_of_one_identity_give_one_item_and_one_409(database: str, conn: db.Conn) -> None:

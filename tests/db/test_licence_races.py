@@ -36,8 +36,8 @@ from firearms.item_types import ItemEvent, NewEvent
 from firearms.licence_rules import DraftLine
 from firearms.settings import Settings
 from tests.check_helpers import at_licence, check_body, register_firearm, register_stolen
-from tests.db.test_items_concurrency import blocked_on_lock, race
 from tests.licensing_helpers import ACTOR, LINES, TODAY, Parties, export_draft, issued_export, register_parties
+from tests.races import blocked_on_lock, race
 
 UTC = ZoneInfo("UTC")
 Work = Callable[[db.Conn], Awaitable[Any]]

@@ -8,10 +8,6 @@ other.
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable
-from typing import Any
-
 import pytest
 
 from firearms import bootstrap, db, journal
@@ -19,45 +15,9 @@ from firearms.errors import ConflictError
 from firearms.exchange import trust
 from firearms.signing import key_id_of
 from tests.exchange_util import VECTORS
+from tests.races import Work, race
 
 KEY = VECTORS["keys"]["DE"]["public_key"]
-Work = Callable[[db.Conn], Awaitable[Any]]
-
-
-async def waiting_or_done(observer: db.Conn, pid: int, task: asyncio.Task[Any]) -> None:
-    """Wait (deadline 10 s) until backend ``pid`` waits on a lock or ``task`` has finished without waiting."""
-    deadline = asyncio.get_running_loop().time() + 10
-    while asyncio.get_running_loop().time() < deadline:
-        if task.done() or await observer.fetchval(
-            "SELECT wait_event_type = 'Lock' FROM pg_stat_activity WHERE pid = $1", pid
-        ):
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("the second writer neither waited nor finished")
-
-
-async def meet(database: str, first_work: Work, second_work: Work) -> tuple[Any, Any]:
-    """``first_work`` in an open transaction; ``second_work`` waits on it or finishes; then the first commits.
-
-    Returns each writer's result or the exception it raised.
-    """
-    first, second, observer = await db.connect(database), await db.connect(database), await db.connect(database)
-    try:
-        transaction = first.transaction()
-        await transaction.start()
-        first_result = await first_work(first)
-
-        async def in_transaction() -> Any:
-            async with second.transaction():
-                return await second_work(second)
-
-        pending = asyncio.create_task(in_transaction())
-        await waiting_or_done(observer, second.get_server_pid(), pending)
-        await transaction.commit()
-        return first_result, (await asyncio.gather(pending, return_exceptions=True))[0]
-    finally:
-        for conn in (first, second, observer):
-            await conn.close()
 
 
 def add_peer(state: str) -> Work:
@@ -99,7 +59,7 @@ async def test_one_key_entered_for_two_states_at_once_is_taken_for_one(
         conn, own_state="AT", state="CZ", base_url="https://registry.example.cz", public_key=other,
         not_before=None, actor="test",
     )  # fmt: skip
-    won, lost = await meet(database, first, second)
+    won, lost = await race(database, first, second, may_pass=True)
     assert isinstance(won, trust.Peer)
     assert isinstance(lost, ConflictError), lost
     assert lost.code == "peer-key-exists"
