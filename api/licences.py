@@ -22,14 +22,14 @@ from api.params import (
     page,
     state_code,
 )
-from firearms import clock, consents, documents, journal, ledger, licences
+from firearms import clock, consents, documents, journal, ledger, licence_reads, licence_versions, licences
 from firearms.consents import ConsentDecision, ConsentRequest, TransitConsent, TransitConsentRequest
 from firearms.db import Conn
 from firearms.gates import Gate
 from firearms.ledger import LedgerEntry, LineBalance
 from firearms.licence_object import Kind
 from firearms.licence_rules import LicenceDraft
-from firearms.licences import Licence, LicenceEvent, LicenceStatus, LicenceVersion
+from firearms.licence_views import Licence, LicenceEvent, LicenceStatus, LicenceVersion
 from firearms.pagination import DEFAULT_LIMIT, IntegerKey, decode_cursor, encode_cursor
 
 __all__ = ["LicenceController"]
@@ -139,7 +139,7 @@ class LicenceController(Controller):
             request,
             idempotency_key,
             data,
-            lambda: licences.create_draft(conn, data, settings=settings, actor=officer.actor),
+            lambda: licence_versions.create_draft(conn, data, settings=settings, actor=officer.actor),
         )
 
     @get("/", summary="List licences", opt={"roles": READ})
@@ -155,7 +155,7 @@ class LicenceController(Controller):
         """Licences in creation order."""
         key = decode_cursor(after, dt.datetime, uuid.UUID) if after else None
         items, last = page(
-            await licences.list_licences(conn, after=key, status=status, kind=kind, limit=limit + 1), limit
+            await licence_reads.list_licences(conn, after=key, status=status, kind=kind, limit=limit + 1), limit
         )
         await journal.record_read(conn, actor=officer.actor, entity="licence", ids=[str(i.licence_id) for i in items])
         return LicencePage(items=items, next=encode_cursor(last.created_at, last.licence_id) if last else None)
@@ -163,7 +163,7 @@ class LicenceController(Controller):
     @get("/{licence_id:uuid}", summary="One licence", opt={"roles": READ})
     async def get_licence(self, conn: ConnDep, officer: OfficerDep, licence_id: FromPath[uuid.UUID]) -> Licence:
         """A licence with its current version (the read is journaled: it names parties)."""
-        licence = await licences.get_licence(conn, licence_id)
+        licence = await licence_reads.get_licence(conn, licence_id)
         await journal.record_read(conn, actor=officer.actor, entity="licence", ids=[str(licence_id)])
         return licence
 
@@ -203,7 +203,7 @@ class LicenceController(Controller):
             request,
             idempotency_key,
             data,
-            lambda: licences.amend(conn, licence_id, data, settings=settings, actor=officer.actor),
+            lambda: licence_versions.amend(conn, licence_id, data, settings=settings, actor=officer.actor),
         )
 
     @get("/{licence_id:uuid}/versions", summary="Versions of a licence", opt={"roles": READ})
@@ -217,7 +217,7 @@ class LicenceController(Controller):
     ) -> VersionPage:
         """Every version, oldest first."""
         (start,) = decode_cursor(after, IntegerKey) if after else (0,)
-        items, last = page(await licences.list_versions(conn, licence_id, after=start, limit=limit + 1), limit)
+        items, last = page(await licence_reads.list_versions(conn, licence_id, after=start, limit=limit + 1), limit)
         await journal.record_read(conn, actor=officer.actor, entity="licence", ids=[str(licence_id)])
         return VersionPage(items=items, next=encode_cursor(last.version) if last else None)
 
@@ -226,7 +226,7 @@ class LicenceController(Controller):
         self, conn: ConnDep, officer: OfficerDep, licence_id: FromPath[uuid.UUID], version: VersionPath
     ) -> LicenceVersion:
         """One version (old versions stay readable; the read is journaled)."""
-        found = await licences.get_version(conn, licence_id, version)
+        found = await licence_reads.get_version(conn, licence_id, version)
         await journal.record_read(conn, actor=officer.actor, entity="licence", ids=[str(licence_id)])
         return found
 
@@ -258,7 +258,7 @@ class LicenceController(Controller):
     ) -> EventPage:
         """Every status change with actor and reason, oldest first."""
         (start,) = decode_cursor(after, int) if after else (0,)
-        items, last = page(await licences.list_events(conn, licence_id, after=start, limit=limit + 1), limit)
+        items, last = page(await licence_reads.list_events(conn, licence_id, after=start, limit=limit + 1), limit)
         return EventPage(items=items, next=encode_cursor(last.licence_event_id) if last else None)
 
     @get("/{licence_id:uuid}/gates", summary="Unmet gates", opt={"roles": READ})
@@ -449,7 +449,7 @@ class LicenceController(Controller):
     @get("/{licence_id:uuid}/balances", summary="Ledger balances", opt={"roles": LEDGER_READ})
     async def balances(self, conn: ConnDep, licence_id: FromPath[uuid.UUID]) -> Balances:
         """Per line: issued, debited, remaining."""
-        await licences.get_licence(conn, licence_id)
+        await licence_reads.get_licence(conn, licence_id)
         return Balances(licence_id=licence_id, lines=await ledger.balances(conn, licence_id))
 
     @get("/{licence_id:uuid}/ledger", summary="Ledger debits", opt={"roles": LEDGER_READ})
@@ -461,13 +461,13 @@ class LicenceController(Controller):
         limit: LimitQuery = DEFAULT_LIMIT,
     ) -> LedgerPage:
         """Every debit (check, customs document, serials), oldest first."""
-        await licences.get_licence(conn, licence_id)
+        await licence_reads.get_licence(conn, licence_id)
         (start,) = decode_cursor(after, int) if after else (0,)
         items, last = page(await ledger.list_entries(conn, licence_id, after=start, limit=limit + 1), limit)
         return LedgerPage(items=items, next=encode_cursor(last.ledger_entry_id) if last else None)
 
 
 async def _by_number(conn: Conn, actor: str, issuing_state: str, number: str) -> Licence:
-    licence = await licences.find_licence(conn, issuing_state, number)
+    licence = await licence_reads.find_licence(conn, issuing_state, number)
     await journal.record_read(conn, actor=actor, entity="licence", ids=[str(licence.licence_id)])
     return licence

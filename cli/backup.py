@@ -9,7 +9,7 @@ import msgspec
 
 from cli import common
 from cli.main import main
-from firearms import backup, keys
+from firearms import backup, keys, restore
 from firearms.text_rules import counted
 
 __all__ = ["backup_command", "restore_command"]
@@ -78,10 +78,10 @@ def restore_command(ctx: click.Context, path: Path) -> None:
     """
     settings = common.settings_from(ctx)
     # the archive first, without a database: a refused backup sets up no embedded server in a new home
-    checked = common.run(backup.check_backup(path, state=settings.state, progress=_progress))
+    checked = common.run(restore.check_backup(path, state=settings.state, progress=_progress))
     restored = common.on_database(
         settings,
-        lambda url: backup.restore(
+        lambda url: restore.restore(
             url,
             path,
             state=settings.state,
@@ -96,7 +96,7 @@ def restore_command(ctx: click.Context, path: Path) -> None:
         # told to copy the keys "before 'firearms serve'", an operator served a restore that failed its checks
         _progress(
             "the data stays restored for inspection only: do not serve it ('firearms serve' and 'worker' refuse "
-            f"this home until you delete {settings.home / backup.FAILED_RESTORE_FILE})"
+            f"this home until you delete {settings.home / restore.FAILED_RESTORE_FILE})"
         )
     elif restored.missing_key_files:
         _progress(

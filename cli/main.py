@@ -14,7 +14,7 @@ import click
 import msgspec
 
 from cli import common
-from firearms import backup, bootstrap, db, idempotency, journal, keys, tokens
+from firearms import bootstrap, db, idempotency, journal, keys, restore, tokens
 from firearms.errors import FirearmsError
 from firearms.exchange import trust
 from firearms.signing import b64url_encode
@@ -85,11 +85,11 @@ def _refuse_failed_restore(settings: Settings) -> None:
     Its journal does not verify or is not its backup's: the data is for inspection only, and a recovery script
     that went on from ``restore`` to ``serve`` without reading the exit code would have served it.
     """
-    problem = backup.failed_restore(settings.home)
+    problem = restore.failed_restore(settings.home)
     if problem is not None:
         common.fail(
             f"the restore into this home failed its checks ({problem}): its data is for inspection only; once "
-            f"investigated, delete {settings.home / backup.FAILED_RESTORE_FILE} to serve it anyway"
+            f"investigated, delete {settings.home / restore.FAILED_RESTORE_FILE} to serve it anyway"
         )
 
 

@@ -8,7 +8,7 @@ configured number of WORKING days after the request (weekends and configured hol
 
 A transit State consents to the content it was shown: each request records the licence version it
 carried and each decision the version it answers. Amending a pending licence asks every transit State
-again about the new version (:func:`firearms.licences.amend`), and only a decision on that version (or a
+again about the new version (:func:`firearms.licence_versions.amend`), and only a decision on that version (or a
 later one) satisfies the transit gate (:mod:`firearms.gates`).
 """
 

@@ -2,7 +2,7 @@
 
 A document is an HTML page per licence version, with the number as an SVG Code128 barcode and a
 short verification code derived from the version's signature (the registry key signs the canonical
-licence object when the version is issued: :func:`firearms.licences.licence_message`). Rendering is
+licence object when the version is issued: :func:`firearms.licence_views.licence_message`). Rendering is
 cached per version in ``licence_document``; :func:`verify` answers status, validity, balances and
 version for a number, and whether a printed code belongs to one of its versions.
 """
@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 import msgspec
 
-from firearms import journal, ledger, licences
+from firearms import journal, ledger, licence_reads, licence_views
 from firearms.barcodes import code128_svg
 from firearms.errors import ConflictError, NotFoundError
 from firearms.store import licences as store
@@ -53,7 +53,7 @@ class Verification(msgspec.Struct, frozen=True, kw_only=True):
     number: str
     issuing_state: str
     kind: str
-    status: licences.LicenceStatus
+    status: licence_views.LicenceStatus
     version: int
     valid_from: dt.date
     expires_on: dt.date
@@ -75,7 +75,7 @@ async def render_document(conn: Conn, licence_id: uuid.UUID, version: int, *, ac
         return Document(
             licence_id=licence_id, version=version, verification_code=cached["verification_code"], html=cached["html"]
         )
-    view = await licences.get_version(conn, licence_id, version)
+    view = await licence_reads.get_version(conn, licence_id, version)
     if view.verification_code is None:
         raise ConflictError(
             f"version {version} of {view.licence.number} was never issued: there is no document",
@@ -120,7 +120,7 @@ async def verify(
             asked = " or ".join(f"?issuing_state={partner}" for partner in partners)
             detail += f": for a partner's licence give its issuing State ({asked})"
         raise NotFoundError(detail, number=number, issuing_state=issuer)
-    current = await licences.get_version(conn, row["licence_id"], row["version"])
+    current = await licence_reads.get_version(conn, row["licence_id"], row["version"])
     code_version: int | None = None
     # A partner's versions carry no signature of theirs here: its printed code cannot be judged.
     judged = code is not None and row["origin"] == "local"
@@ -128,7 +128,7 @@ async def verify(
         wanted = _typed_code(code)
         after = 0
         while code_version is None:
-            batch = await licences.list_versions(conn, row["licence_id"], after=after, limit=100)
+            batch = await licence_reads.list_versions(conn, row["licence_id"], after=after, limit=100)
             if not batch:
                 break
             code_version = next((v.version for v in batch if v.verification_code == wanted), None)

@@ -149,7 +149,7 @@ async def unmet_gates(
 async def _item_gates(conn: Conn, licence: LicenceObject) -> list[Gate]:
     """Art. 10: the firearms and components of a licence about to be issued are still here and usable.
 
-    Its draft was judged when written (:func:`firearms.licences.create_draft`: ``item-not-exportable``); a
+    Its draft was judged when written (:func:`firearms.licence_versions.create_draft`: ``item-not-exportable``); a
     firearm reported stolen, seized, destroyed or exported while the licence waited for its consents is not
     licensed for export by the issue. Only before the first issue: once issued, the licence's own firearms
     become ``exported`` as they leave, and a reinstatement or an amendment must not stop on them.

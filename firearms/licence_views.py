@@ -1,6 +1,7 @@
 """How a licence is shown: the registry's view Structs, the licence object of a stored version, its signature bytes.
 
-Split from :mod:`firearms.licences` (which re-exports these names) to keep modules small.
+Split from the licence modules (:mod:`firearms.licences`, :mod:`firearms.licence_versions`,
+:mod:`firearms.licence_reads`) to keep them small; import these names from here.
 """
 
 from __future__ import annotations

@@ -1,69 +1,47 @@
-"""Licences: drafts, amendments (new versions) and the life cycle (Protocol Art. 10; Reg. 258/2012 Annex II).
+"""The licence life cycle (DESIGN §3; Reg. 258/2012 Art. 7): every status change, its gates and signing.
 
 States: ``draft -> pending -> issued -> suspended <-> issued -> revoked | expired | exhausted``.
 EVERY status change goes through :func:`transition` (the exchange issue hooks its outgoing
-notices there). An amendment is a new row in ``licence_version``; old versions stay readable. A
-version is signed with the registry key when it is issued (or amended after issue); its short
-verification code is derived from that signature (DESIGN §8).
+notices there). A version is signed with the registry key when it is issued (or amended after issue,
+:mod:`firearms.licence_versions`); its short verification code is derived from that signature (DESIGN §8).
+Drafts and amendments are in :mod:`firearms.licence_versions`, reading in :mod:`firearms.licence_reads`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import uuid
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import msgspec
 
-from firearms import clock, consents, gates, journal, keys, parties
-from firearms.errors import ConflictError, InvalidInputError, NotFoundError
+from firearms import clock, consents, gates, journal, keys
+from firearms.errors import ConflictError
 from firearms.exchange import hooks
-from firearms.licence_object import LicenceObject, told_states
-from firearms.licence_rules import LicenceDraft, asks_more_of_transit, check_draft
-from firearms.licence_views import (
-    LICENCE_STATUSES,
-    Licence,
-    LicenceEvent,
-    LicenceStatus,
-    LicenceVersion,
-    licence_message,
-    licence_object,
-    licence_view,
-    verification_code,
-    version_view,
-)
-from firearms.serials import normalise
+from firearms.licence_reads import current_version, get_licence, licence_row
+from firearms.licence_views import LICENCE_STATUSES, LicenceStatus, licence_message, licence_object
 from firearms.store import ledger as ledger_store
 from firearms.store import licences as store
 
 if TYPE_CHECKING:
+    import uuid
+
     import asyncpg
 
     from firearms.db import Conn
+    from firearms.licence_views import Licence
     from firearms.settings import Settings
 
 __all__ = [
-    "AMENDABLE",
-    "LICENCE_STATUSES",
     "TRANSITIONS",
-    "Licence",
-    "LicenceEvent",
-    "LicenceStatus",
-    "LicenceVersion",
-    "amend",
-    "create_draft",
+    "exhaust_if_used_up",
     "expire_due",
-    "find_licence",
-    "get_licence",
-    "get_version",
-    "licence_message",
-    "list_events",
-    "list_licences",
-    "list_versions",
     "pending_gates",
+    "request_consents",
+    "require_gates",
+    "sign_current_version",
     "transition",
-    "verification_code",
 ]
+
 
 TRANSITIONS: dict[str, tuple[LicenceStatus, ...]] = {
     "draft": ("pending",),
@@ -74,358 +52,9 @@ TRANSITIONS: dict[str, tuple[LicenceStatus, ...]] = {
     "expired": (),
     "exhausted": (),
 }
-AMENDABLE: frozenset[str] = frozenset({"draft", "pending", "issued", "suspended"})
-_KIND_CODES = {"export": "EXP", "import": "IMP", "transit": "TRA", "brokering": "BRK"}
 
 
-async def _load(conn: Conn, licence_id: uuid.UUID, *, lock: bool = False) -> asyncpg.Record:
-    row = await (store.get_licence_for_update if lock else store.get_licence)(conn, licence_id)
-    if row is None:
-        raise NotFoundError(f"no licence {licence_id}", licence_id=str(licence_id))
-    return row
-
-
-async def _current(conn: Conn, row: asyncpg.Record) -> asyncpg.Record:
-    version = await store.get_licence_version(conn, row["licence_id"], row["version"])
-    assert version is not None  # noqa: S101  # the licence row points at an existing version
-    return version
-
-
-async def _check_exportable(conn: Conn, draft: LicenceDraft, on_licence: frozenset[str]) -> None:
-    """Art. 10: an export licence names no firearm or component this registry records as unable to leave.
-
-    ``on_licence`` holds the normalised serials of the version an amendment is made from: they were judged
-    when they were put on the licence, and a firearm shipped under it since is ``exported`` by now.
-
-    Raises:
-        InvalidInputError: ``item-not-exportable``, naming the line, the serial and the items with their status.
-    """
-    refused = await gates.unexportable(conn, draft.lines, judged=on_licence)
-    if refused:
-        first = refused[0]
-        raise InvalidInputError(
-            first.detail,
-            code="item-not-exportable",
-            line=first.line,
-            serial=first.serial,
-            items=[{"item_id": item_id, "status": status} for item_id, status in first.items],
-        )
-
-
-async def _content(
-    conn: Conn,
-    draft: LicenceDraft,
-    *,
-    number: str,
-    registry_state: str,
-    settings: Settings,
-    today: dt.date,
-    on_licence: frozenset[str] = frozenset(),
-) -> tuple[dict[str, Any], list[str]]:
-    """Check a draft and build the stored content (the licence object without status, version, issued_at).
-
-    ``on_licence``: for an amendment, the normalised serials of the version it is made from.
-    """
-    transit = check_draft(draft, registry_state=registry_state, settings=settings)
-    if draft.kind == "export":
-        await _check_exportable(conn, draft, on_licence)
-    exporter, consignee, final_recipient, brokers = await parties.parties_for_licence(
-        conn,
-        exporter_id=draft.exporter_id,
-        consignee_id=draft.consignee_id,
-        final_recipient_id=draft.final_recipient_id,
-        broker_ids=draft.broker_ids,
-        today=today,
-        valid_from=draft.valid_from,
-        expires_on=draft.expires_on,
-    )
-    obj = LicenceObject(
-        number=number,
-        issuing_state=registry_state,
-        kind=draft.kind,
-        version=1,
-        status="pending",
-        issued_at=None,
-        place_of_issue=draft.place_of_issue,
-        issuing_authority=draft.issuing_authority,
-        valid_from=draft.valid_from,
-        expires_on=draft.expires_on,
-        exporting_state=draft.exporting_state,
-        importing_state=draft.importing_state,
-        transit_states=transit,
-        exporter=exporter.as_licence_party(),
-        consignee=consignee.as_licence_party(),
-        final_recipient=final_recipient.as_licence_party(),
-        brokers=[broker.as_licence_party() for broker in brokers],
-        import_authorisation=draft.import_authorisation,
-        purpose=draft.purpose,
-        lines=sorted(draft.lines, key=lambda item: item.line),
-        return_on=draft.return_on,
-    )
-    content = msgspec.to_builtins(obj)
-    for key in ("status", "version", "issued_at"):
-        content.pop(key, None)
-    return content, transit
-
-
-async def create_draft(conn: Conn, draft: LicenceDraft, *, settings: Settings, actor: str) -> Licence:
-    """Draft a licence (Art. 10(3) content): checked, numbered ``<State>-<EXP|IMP|TRA|BRK>-<year>-<000001>``, journaled.
-
-    Raises:
-        InvalidInputError: the draft breaks a rule of :mod:`firearms.licence_rules` or names a bad party;
-            ``base-version-not-allowed`` -- a new draft is based on no version.
-    """
-    if draft.base_version is not None:
-        raise InvalidInputError(
-            "a new draft is based on no version: leave base_version out", code="base-version-not-allowed"
-        )
-    now = dt.datetime.now(dt.UTC)
-    today = clock.local_date(now, settings.time_zone)
-    # Check before numbering: a refused draft must not even advance the counter.
-    content, transit = await _content(
-        conn, draft, number="X", registry_state=settings.state, settings=settings, today=today
-    )
-    sequence = await store.next_licence_number(conn, draft.kind, today.year)
-    number = f"{settings.state}-{_KIND_CODES[draft.kind]}-{today.year}-{sequence:06d}"
-    content["number"] = number
-    licence_id = uuid.uuid4()
-    await store.insert_licence(
-        conn,
-        licence_id,
-        settings.state,
-        number,
-        draft.kind,
-        "local",
-        "draft",
-        draft.valid_from,
-        draft.expires_on,
-        draft.exporting_state,
-        draft.importing_state,
-        transit,
-        now,
-        actor,
-    )
-    await _store_version(conn, licence_id, 1, content, draft, now, actor)
-    await store.insert_licence_event(conn, licence_id, 1, None, "draft", draft.reason or "drafted", actor, now)
-    await journal.record(
-        conn,
-        actor=actor,
-        action="licence.drafted",
-        entity="licence",
-        entity_id=str(licence_id),
-        payload={"number": number, "version": 1, "content": content},
-    )
-    return await get_licence(conn, licence_id)
-
-
-async def _store_version(
-    conn: Conn,
-    licence_id: uuid.UUID,
-    version: int,
-    content: dict[str, Any],
-    draft: LicenceDraft,
-    now: dt.datetime,
-    actor: str,
-) -> None:
-    await store.insert_licence_version(
-        conn,
-        licence_id,
-        version,
-        content,
-        draft.exporter_id,
-        draft.consignee_id,
-        draft.final_recipient_id,
-        list(draft.broker_ids),
-        draft.reason,
-        now,
-        actor,
-    )
-    for item in draft.lines:
-        await store.upsert_licence_line(conn, licence_id, item.line, item.category, item.quantity, list(item.serials))
-    await store.delete_licence_lines_except(conn, licence_id, [item.line for item in draft.lines])
-
-
-async def _check_ledger_kept(conn: Conn, licence_id: uuid.UUID, draft: LicenceDraft) -> None:
-    """An amendment never takes a line below what was debited from it, nor drops a debited serial."""
-    new_lines = {item.line: item for item in draft.lines}
-    used: dict[int, set[str]] = {}
-    for entry in await ledger_store.list_debited_serials(conn, licence_id):
-        used.setdefault(entry["line"], set()).add(entry["serial"])
-    for line in await ledger_store.get_licence_lines(conn, licence_id):
-        debited = line["debited"]
-        if not debited:
-            continue
-        item = new_lines.get(line["line"])
-        if item is None or item.quantity < debited:
-            raise ConflictError(
-                f"line {line['line']} already had {debited} debited; the amendment cannot go below that",
-                code="quantity-below-debited",
-                line=line["line"],
-                debited=debited,
-            )
-        if line["serials"]:
-            kept = {normalise(serial) for serial in item.serials}
-            if not used.get(line["line"], set()) <= kept:
-                raise ConflictError(
-                    f"line {line['line']} had serials debited that the amendment drops",
-                    code="quantity-below-debited",
-                    line=line["line"],
-                    debited=debited,
-                )
-
-
-async def _asks_more(conn: Conn, row: asyncpg.Record, content: dict[str, Any], transit: list[str]) -> list[str]:
-    """What ``content`` asks of the transit States beyond the version each consented to or is asked about.
-
-    A State's consent covers the version its decision answers (or the later one it is asked about),
-    not the version before this amendment: a quantity taken down and then back up to what it
-    consented to asks nothing more of it. A State with neither is judged against the current version.
-    """
-    covered: dict[str, int] = dict.fromkeys(transit, row["version"])
-    for state, decision in (await consents.latest_decisions(conn, row["licence_id"])).items():
-        if state in covered:
-            covered[state] = decision.licence_version
-    for request in await consents.list_requests(conn, row["licence_id"]):
-        if request.transit_state in covered:
-            covered[request.transit_state] = max(covered[request.transit_state], request.licence_version)
-    found: list[str] = []
-    for version in sorted(set(covered.values())):
-        before = await store.get_licence_version(conn, row["licence_id"], version)
-        assert before is not None  # noqa: S101  # consents and requests name versions the licence has
-        found.extend(more for more in asks_more_of_transit(before["content"], content) if more not in found)
-    return found
-
-
-async def amend(conn: Conn, licence_id: uuid.UUID, draft: LicenceDraft, *, settings: Settings, actor: str) -> Licence:
-    """Amend a licence: a new version with the whole new content; the old version stays readable.
-
-    An issued or suspended licence's new version is signed at once. An issued licence's gates are
-    checked again first (Reg. 258/2012 Art. 7), so a State added to its route, which has not consented,
-    refuses the amendment, and so does content that asks more of its transit States than they consented
-    to (:func:`firearms.licence_rules.asks_more_of_transit`: more or other goods, a longer validity,
-    other parties). A suspended licence's gates are checked when it is reinstated, so its route and
-    content may change: a State new on the route is asked for consent, every transit State when the
-    content asks more of them, and the licence comes back once they consented. A pending export
-    licence's transit States are all asked again about the new content. An issued licence whose
-    every line is taken down to what was already debited becomes ``exhausted`` (a suspended one when it
-    is reinstated).
-
-    Raises:
-        NotFoundError: no such licence.
-        ConflictError: ``licence-not-amendable`` (revoked, expired, exhausted or received),
-            ``version-moved`` (``base_version`` given and the licence has moved on),
-            ``quantity-below-debited``, ``gates-unmet``, ``amendment-needs-consent`` (an issued licence's
-            new content asks more of its transit States: suspend it first), ``route-change-needs-suspension``
-            (an issued licence's amendment takes a State that received it off the licence: suspend it first).
-        InvalidInputError: the new content breaks a rule; ``kind-immutable``, ``reason-missing``.
-    """
-    if draft.reason is None:
-        raise InvalidInputError("an amendment states its reason", code="reason-missing")
-    row = await _load(conn, licence_id, lock=True)
-    if row["status"] not in AMENDABLE or row["origin"] != "local":
-        raise ConflictError(
-            f"licence {row['number']} is {row['status']}: it can no longer be amended",
-            code="licence-not-amendable",
-            licence_status=row["status"],
-        )
-    if draft.kind != row["kind"]:
-        raise InvalidInputError("an amendment cannot change the kind of licence", code="kind-immutable")
-    if draft.base_version is not None and draft.base_version != row["version"]:
-        raise ConflictError(
-            f"licence {row['number']} is at version {row['version']}, not {draft.base_version}: read it again"
-            " and amend what it says now",
-            code="version-moved",
-            version=row["version"],
-            base_version=draft.base_version,
-        )
-    previous_route = list(row["transit_states"])
-    now = dt.datetime.now(dt.UTC)
-    today = clock.local_date(now, settings.time_zone)
-    current = (await _current(conn, row))["content"]
-    content, transit = await _content(
-        conn,
-        draft,
-        number=row["number"],
-        registry_state=row["issuing_state"],
-        settings=settings,
-        today=today,
-        on_licence=frozenset(normalise(serial) for line in current["lines"] for serial in line.get("serials", [])),
-    )
-    more = (
-        await _asks_more(conn, row, content, transit)
-        if row["kind"] == "export" and row["status"] in {"issued", "suspended"} and transit
-        else []
-    )
-    if more and row["status"] == "issued":
-        raise ConflictError(
-            f"this amendment asks more of the transit States than they consented to ({'; '.join(more)}):"
-            " suspend the licence, amend it, and reinstate it once they consented to the new version",
-            code="amendment-needs-consent",
-            asks_more=more,
-            transit_states=transit,
-        )
-    leaves = _leaving(row, draft, transit)
-    if leaves and row["status"] == "issued":
-        raise ConflictError(
-            f"this amendment takes {', '.join(leaves)} off the licence, which holds it as issued and would not"
-            " receive the new version: suspend the licence, amend it, and reinstate it",
-            code="route-change-needs-suspension",
-            leaves=leaves,
-        )
-    await _check_ledger_kept(conn, licence_id, draft)
-    version = row["version"] + 1
-    await _store_version(conn, licence_id, version, content, draft, now, actor)
-    await store.update_licence_version(
-        conn,
-        licence_id,
-        version,
-        draft.valid_from,
-        draft.expires_on,
-        draft.exporting_state,
-        draft.importing_state,
-        transit,
-        now,
-    )
-    row = await _load(conn, licence_id)
-    if row["kind"] == "export" and row["status"] in {"pending", "suspended"}:
-        # Pending, or suspended with content that asks more of them: every transit State is asked about
-        # the new content. Otherwise a suspended licence's State new on the route (not on the version
-        # before, even if it was on an older one) is asked; the route may change only while the licence
-        # cannot be used.
-        kept = previous_route if row["status"] == "suspended" and not more else None
-        await _request_consents(conn, row, actor, today, kept_route=kept)
-    if row["status"] == "issued":
-        await _require_gates(conn, row, settings, today)
-    if row["status"] in {"issued", "suspended"}:
-        # A suspended licence's gates are run when it is reinstated (every one of them, on this version).
-        await _sign(conn, row, settings, now)
-    await journal.record(
-        conn,
-        actor=actor,
-        action="licence.amended",
-        entity="licence",
-        entity_id=str(licence_id),
-        payload={"number": row["number"], "version": version, "reason": draft.reason, "content": content},
-    )
-    licence = await get_licence(conn, licence_id)
-    await hooks.after_amendment(conn, licence, actor=actor)
-    if licence.status == "issued":
-        return await _exhaust_if_used_up(conn, licence, actor, f"amendment to version {version}")
-    return licence
-
-
-def _leaving(row: asyncpg.Record, draft: LicenceDraft, transit: list[str]) -> list[str]:
-    """The States that received the licence's current version and would not receive the amended one.
-
-    Such a State keeps the version it has as it stands (a partner refuses a licence that does not name it):
-    an issued licence must be suspended first, so that it holds it suspended, never usable.
-    """
-    before = told_states(row["kind"], row["exporting_state"], row["importing_state"], list(row["transit_states"]))
-    after = told_states(row["kind"], draft.exporting_state, draft.importing_state, transit)
-    return sorted(set(before) - set(after) - {row["issuing_state"]})
-
-
-async def _exhaust_if_used_up(conn: Conn, licence: Licence, actor: str, cause: str) -> Licence:
+async def exhaust_if_used_up(conn: Conn, licence: Licence, actor: str, cause: str) -> Licence:
     """An issued licence with nothing left on any line is ``exhausted`` (DESIGN §3), whatever brought it there."""
     lines = await ledger_store.get_licence_lines(conn, licence.licence_id)
     if any(line["quantity"] > line["debited"] for line in lines):
@@ -435,9 +64,16 @@ async def _exhaust_if_used_up(conn: Conn, licence: Licence, actor: str, cause: s
     )
 
 
-async def _require_gates(conn: Conn, row: asyncpg.Record, settings: Settings, today: dt.date) -> None:
+async def require_gates(conn: Conn, row: asyncpg.Record, settings: Settings, today: dt.date) -> None:
+    """Every gate must hold ``today`` (Reg. 258/2012 Art. 7): to issue, to reinstate, to amend an issued licence.
+
+    Silent transit States are deemed to consent first; the parties and the import authorisation are read ``FOR SHARE``.
+
+    Raises:
+        ConflictError: ``gates-unmet``, with every unmet gate.
+    """
     await consents.deem_silent(conn, settings=settings, today=today, licence_id=row["licence_id"])
-    version = await _current(conn, row)
+    version = await current_version(conn, row)
     unmet = await gates.unmet_gates(conn, row, licence_object(row, version), today=today, lock=True)
     if unmet:
         raise ConflictError(
@@ -449,12 +85,13 @@ async def _require_gates(conn: Conn, row: asyncpg.Record, settings: Settings, to
 
 async def pending_gates(conn: Conn, licence_id: uuid.UUID, *, today: dt.date) -> list[gates.Gate]:
     """Every gate that would stop the licence being issued today (read-only: nothing is deemed or stored)."""
-    row = await _load(conn, licence_id)
-    return await gates.unmet_gates(conn, row, licence_object(row, await _current(conn, row)), today=today)
+    row = await licence_row(conn, licence_id)
+    return await gates.unmet_gates(conn, row, licence_object(row, await current_version(conn, row)), today=today)
 
 
-async def _sign(conn: Conn, row: asyncpg.Record, settings: Settings, now: dt.datetime) -> None:
-    version = await _current(conn, row)
+async def sign_current_version(conn: Conn, row: asyncpg.Record, settings: Settings, now: dt.datetime) -> None:
+    """Sign the current version with the registry key, as issued now (DESIGN §8: its verification code)."""
+    version = await current_version(conn, row)
     issued_at = now.replace(microsecond=0)
     obj = msgspec.structs.replace(licence_object(row, version), status="issued", issued_at=issued_at)
     key = await keys.current_signing_key(conn, settings.home)
@@ -490,7 +127,7 @@ async def transition(
         ConflictError: ``illegal-transition`` (with ``allowed``), ``gates-unmet`` (with every unmet gate),
             ``licence-not-own`` (``own_only`` and a partner's licence).
     """
-    row = await _load(conn, licence_id, lock=True)
+    row = await licence_row(conn, licence_id, lock=True)
     received = row["origin"] == "received"
     if received and own_only:
         raise ConflictError(
@@ -524,12 +161,12 @@ async def transition(
         if to == "issued":
             # Issuing and reinstating alike: every gate must hold today (a suspended licence's import
             # authorisation may have been revoked, or a transit State may have objected, meanwhile).
-            await _require_gates(conn, row, settings, today)
+            await require_gates(conn, row, settings, today)
             if row["status"] == "pending":
-                await _sign(conn, row, settings, now)
+                await sign_current_version(conn, row, settings, now)
                 issued_at = now
         elif row["kind"] == "export":
-            await _request_consents(conn, row, actor, today)
+            await request_consents(conn, row, actor, today)
     await store.update_licence_status(conn, licence_id, to, now, issued_at)
     await store.insert_licence_event(conn, licence_id, row["version"], row["status"], to, reason, actor, now)
     await journal.record(
@@ -550,7 +187,7 @@ async def transition(
     await hooks.after_transition(conn, licence, from_status=row["status"], to=to, reason=reason, actor=actor)
     if to == "issued" and row["status"] == "suspended" and not received:
         # Amended down to its debits while suspended: it comes back with nothing left to use.
-        return await _exhaust_if_used_up(conn, licence, actor, "reinstated")
+        return await exhaust_if_used_up(conn, licence, actor, "reinstated")
     return licence
 
 
@@ -561,7 +198,7 @@ def _received_transitions(status: str) -> tuple[LicenceStatus, ...]:
     return tuple(other for other in LICENCE_STATUSES if other not in {status, "draft"})
 
 
-async def _request_consents(
+async def request_consents(
     conn: Conn, row: asyncpg.Record, actor: str, today: dt.date, *, kept_route: list[str] | None = None
 ) -> None:
     """Ask every transit State on the route that was not asked about this version yet.
@@ -602,7 +239,7 @@ async def expire_due(conn: Conn, *, today: dt.date, limit: int = 500) -> int:
     """
     count = 0
     for licence_id in await store.list_expired_licence_ids(conn, today, limit):
-        row = await _load(conn, licence_id, lock=True)
+        row = await licence_row(conn, licence_id, lock=True)
         if row["status"] in {"issued", "suspended"} and row["expires_on"] < today:
             await transition(
                 conn,
@@ -613,69 +250,3 @@ async def expire_due(conn: Conn, *, today: dt.date, limit: int = 500) -> int:
             )
             count += 1
     return count
-
-
-async def get_licence(conn: Conn, licence_id: uuid.UUID) -> Licence:
-    """A licence with its current version.
-
-    Raises:
-        NotFoundError: no such licence.
-    """
-    row = await _load(conn, licence_id)
-    return licence_view(row, await _current(conn, row))
-
-
-async def find_licence(conn: Conn, issuing_state: str, number: str) -> Licence:
-    """A licence by (issuing State, number).
-
-    Raises:
-        NotFoundError: no such licence.
-    """
-    row = await store.find_licence(conn, issuing_state, number)
-    if row is None:
-        raise NotFoundError(f"no licence {number} of {issuing_state}", number=number, issuing_state=issuing_state)
-    return licence_view(row, await _current(conn, row))
-
-
-async def list_licences(
-    conn: Conn, *, after: tuple[dt.datetime, uuid.UUID] | None, status: str | None, kind: str | None, limit: int
-) -> list[Licence]:
-    """A page of licences in creation order."""
-    rows = await store.list_licences(conn, after, status, kind, limit)
-    return [licence_view(row, await _current(conn, row)) for row in rows]
-
-
-async def get_version(conn: Conn, licence_id: uuid.UUID, version: int) -> LicenceVersion:
-    """One version of a licence (old versions stay readable).
-
-    Raises:
-        NotFoundError: no such licence or version.
-    """
-    row = await _load(conn, licence_id)
-    found = await store.get_licence_version(conn, licence_id, version)
-    if found is None:
-        raise NotFoundError(f"licence {row['number']} has no version {version}", version=version)
-    return version_view(row, found)
-
-
-async def list_versions(conn: Conn, licence_id: uuid.UUID, *, after: int, limit: int) -> list[LicenceVersion]:
-    """A page of a licence's versions, oldest first."""
-    row = await _load(conn, licence_id)
-    return [version_view(row, version) for version in await store.list_licence_versions(conn, licence_id, after, limit)]
-
-
-async def list_events(conn: Conn, licence_id: uuid.UUID, *, after: int, limit: int) -> list[LicenceEvent]:
-    """A page of a licence's status history, oldest first."""
-    await _load(conn, licence_id)
-    return [
-        LicenceEvent(
-            licence_event_id=event["licence_event_id"],
-            version=event["version"],
-            from_status=event["from_status"],
-            to_status=event["to_status"],
-            reason=event["reason"],
-            actor=event["actor"],
-            occurred_at=event["occurred_at"],
-        )
-        for event in await store.list_licence_events(conn, licence_id, after, limit)
-    ]

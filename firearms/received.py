@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from firearms import journal, licences
+from firearms import journal, licence_reads, licences
 from firearms.errors import ConflictError, InvalidInputError, NotFoundError
 from firearms.licence_object import LicenceObject
 from firearms.store import licences as store
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     import asyncpg
 
     from firearms.db import Conn
-    from firearms.licences import Licence, LicenceStatus
+    from firearms.licence_views import Licence, LicenceStatus
 
 __all__ = ["apply_status", "check_lines", "record_received", "requested_content", "version_conflict"]
 
@@ -127,7 +127,7 @@ async def record_received(conn: Conn, licence: LicenceObject, *, registry_state:
             entity_id=str(licence_id),
             payload={"licence": _content(licence), "status": licence.status, "version": licence.version},
         )
-        return await licences.get_licence(conn, licence_id)
+        return await licence_reads.get_licence(conn, licence_id)
     row = await _received_row(conn, row)
     if licence.version > row["version"]:
         await _store_version(conn, row["licence_id"], licence, now, actor)
@@ -149,7 +149,7 @@ async def record_received(conn: Conn, licence: LicenceObject, *, registry_state:
         )
     if licence.version >= row["version"] and licence.issued_at is not None and row["issued_at"] is None:
         await store.update_licence_status(conn, row["licence_id"], licence.status, now, licence.issued_at)
-    return await licences.get_licence(conn, row["licence_id"])
+    return await licence_reads.get_licence(conn, row["licence_id"])
 
 
 async def version_conflict(conn: Conn, licence: LicenceObject) -> str | None:
@@ -217,5 +217,5 @@ async def apply_status(
         raise NotFoundError(f"no licence {number} of {issuing_state}", number=number, issuing_state=issuing_state)
     row = await _received_row(conn, row)
     if row["status"] == status:
-        return await licences.get_licence(conn, row["licence_id"])
+        return await licence_reads.get_licence(conn, row["licence_id"])
     return await licences.transition(conn, licence_id=row["licence_id"], to=status, actor=actor, reason=reason)

@@ -8,7 +8,7 @@ from typing import Any
 
 import msgspec
 
-from firearms import db, item_events, items, licences, received
+from firearms import db, item_events, items, licence_views, received
 from firearms.item_types import NewEvent, NewItem, NewMarking
 from firearms.licence_object import ImportAuthorisation, LicenceObject, Party
 from tests.licensing_helpers import LINES, TODAY, no_objection
@@ -66,7 +66,7 @@ def at_licence(**changes: Any) -> LicenceObject:
     return msgspec.structs.replace(licence, **changes)
 
 
-async def receive(conn: db.Conn, licence: LicenceObject, *, state: str, consent: bool = True) -> licences.Licence:
+async def receive(conn: db.Conn, licence: LicenceObject, *, state: str, consent: bool = True) -> licence_views.Licence:
     """Store AT's licence in the registry of ``state``; a transit State records its no-objection."""
     async with conn.transaction():
         stored = await received.record_received(conn, licence, registry_state=state, actor="peer:AT")

@@ -16,7 +16,7 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from api import create_app
-from firearms import backup, bootstrap, db, keys
+from firearms import bootstrap, db, keys, restore
 from firearms.canonical import parse_time
 from firearms.embedded import database_url
 from firearms.exchange import trust
@@ -149,7 +149,7 @@ async def restored(
     On a connection and a pool of its own, closed after. Its client is ``registry``'s (what its partner's
     tests post with), or with ``own_app`` one on an app over the restored database.
     """
-    done = await backup.restore(database, archive, state=registry.state, home=registry.settings.home)
+    done = await restore.restore(database, archive, state=registry.state, home=registry.settings.home)
     assert done.problem is None
     settings = msgspec.structs.replace(registry.settings, database_url=database)
     conn = await db.connect(database)

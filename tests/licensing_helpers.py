@@ -9,7 +9,7 @@ from typing import Any
 import msgspec
 import pytest
 
-from firearms import consents, db, licences, parties
+from firearms import consents, db, licence_reads, licence_versions, licence_views, licences, parties
 from firearms.errors import ConflictError
 from firearms.licence_object import LicenceLine
 from firearms.licence_rules import DraftImportAuthorisation, DraftLine, LicenceDraft
@@ -122,7 +122,7 @@ async def no_objection(
     conn: db.Conn, licence_id: uuid.UUID, state: str, *, source: consents.Source = "officer", actor: str = ACTOR
 ) -> consents.TransitConsent:
     """``state``'s no-objection to the licence's current version, dated today, without a time limit."""
-    current = await licences.get_licence(conn, licence_id)
+    current = await licence_reads.get_licence(conn, licence_id)
     return await consents.record_decision(
         conn,
         licence_id=licence_id,
@@ -139,10 +139,10 @@ async def no_objection(
     )
 
 
-async def issued_export(conn: db.Conn, settings: Settings, p: Parties, **changes: Any) -> licences.Licence:
+async def issued_export(conn: db.Conn, settings: Settings, p: Parties, **changes: Any) -> licence_views.Licence:
     """Draft, submit, record CZ's no-objection and issue: an issued export licence."""
     async with conn.transaction():
-        lic = await licences.create_draft(conn, export_draft(p, **changes), settings=settings, actor=ACTOR)
+        lic = await licence_versions.create_draft(conn, export_draft(p, **changes), settings=settings, actor=ACTOR)
         await licences.transition(
             conn, licence_id=lic.licence_id, to="pending", actor=ACTOR, reason="submit", settings=settings
         )

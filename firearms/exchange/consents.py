@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import msgspec
 
 from firearms import consents as licensing_consents
-from firearms import journal, licences, outbox
+from firearms import journal, licence_reads, licence_views, outbox
 from firearms.canonical import utc_now
 from firearms.clock import local_date
 from firearms.errors import ConflictError, InvalidInputError, NotFoundError
@@ -289,10 +289,10 @@ async def decide(
     return await get_request(conn, requesting_state, notice_id)
 
 
-async def _received_licence(conn: Conn, issuing_state: str, number: str) -> licences.Licence | None:
+async def _received_licence(conn: Conn, issuing_state: str, number: str) -> licence_views.Licence | None:
     """The licence a request is about, as received from its issuing State (None when it is not recorded)."""
     try:
-        licence = await licences.find_licence(conn, issuing_state, number)
+        licence = await licence_reads.find_licence(conn, issuing_state, number)
     except NotFoundError:
         return None
     return licence if licence.origin == "received" else None

@@ -1,7 +1,7 @@
 """Where the licensing area's own licences meet the exchange: the notices their life sends, automatically.
 
 Called from :func:`firearms.licences.transition` (the one place a licence changes status), from
-:func:`firearms.licences.amend` and from :func:`firearms.consents.request_consent`, inside their
+:func:`firearms.licence_versions.amend` and from :func:`firearms.consents.request_consent`, inside their
 transactions: the notices are queued in the outbox with the change (PROTOCOL §4 "Sending"). Licences
 received from partners (``origin='received'``) never send anything.
 
@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from firearms import licence_reads
 from firearms.canonical import utc_now
 from firearms.errors import InvalidInputError
 from firearms.exchange import emit
@@ -94,9 +95,7 @@ async def after_consent_request(
 
     Without a window the licence's validity is the window.
     """
-    from firearms import licences  # noqa: PLC0415  # licences imports consents, which calls this
-
-    licence = await licences.get_licence(conn, licence_id)
+    licence = await licence_reads.get_licence(conn, licence_id)
     if licence.origin != "local" or licence.licence.kind != "export":
         return False
     obj = licence.licence
@@ -186,9 +185,7 @@ async def ask_receipt_confirmation(
             code="padded-value",
             field="shipment_id",
         )
-    from firearms import licences  # noqa: PLC0415  # licences imports this module
-
-    licence = (await licences.find_licence(conn, own_state, licence_number)).licence
+    licence = (await licence_reads.find_licence(conn, own_state, licence_number)).licence
     if licence.kind != "export" or licence.exporting_state != own_state:
         raise InvalidInputError(
             f"{licence_number} is not an export licence of {own_state}", code="not-an-export-licence"

@@ -17,7 +17,7 @@ from firearms import bootstrap, clock, db, item_events, items, licences, receive
 from firearms.exchange import trust
 from firearms.item_types import NewEvent, NewItem, NewMarking
 from firearms.licence_object import LicenceLine
-from firearms.licences import LicenceStatus
+from firearms.licence_views import LicenceStatus
 from firearms.settings import Settings
 from tests.check_helpers import NUMBER, at_licence, check_body, receive, register_firearm, register_stolen
 from tests.conftest import TokenFactory

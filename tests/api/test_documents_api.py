@@ -10,7 +10,19 @@ import msgspec
 from litestar.testing import AsyncTestClient
 
 from api.licences import DOCUMENT_HEADERS
-from firearms import bootstrap, certificates, db, item_events, items, ledger, licences, parties, received
+from firearms import (
+    bootstrap,
+    certificates,
+    db,
+    item_events,
+    items,
+    ledger,
+    licence_reads,
+    licence_versions,
+    licences,
+    parties,
+    received,
+)
 from firearms.certificate_labels import ENGLISH, LANGUAGES, NATIONAL
 from firearms.item_types import NewEvent, NewItem, NewMarking
 from firearms.licence_rules import DraftLine
@@ -87,7 +99,7 @@ async def test_amendment_after_issue_signs_a_new_version_and_old_code_is_recogni
 ) -> None:
     p = await register_parties(conn)
     lic = await issued_export(conn, settings, p)
-    old = await licences.get_version(conn, lic.licence_id, 1)
+    old = await licence_reads.get_version(conn, lic.licence_id, 1)
     async with conn.transaction():
         await ledger.debit(
             conn,
@@ -103,12 +115,12 @@ async def test_amendment_after_issue_signs_a_new_version_and_old_code_is_recogni
     draft = export_draft(p, reason="fewer cartridges")
     fewer = [draft.lines[0], msgspec.structs.replace(draft.lines[1], quantity=700)]
     async with conn.transaction():
-        amended = await licences.amend(
+        amended = await licence_versions.amend(
             conn, lic.licence_id, export_draft(p, reason="fewer", lines=fewer), settings=settings, actor=ACTOR
         )
     assert amended.version == 2
     assert amended.status == "issued"
-    new = await licences.get_version(conn, lic.licence_id, 2)
+    new = await licence_reads.get_version(conn, lic.licence_id, 2)
     assert new.verification_code is not None
     assert new.verification_code != old.verification_code
     assert [b.remaining for b in await ledger.balances(conn, lic.licence_id)] == [2, 400]
@@ -139,7 +151,7 @@ async def test_draft_has_no_document(
 ) -> None:
     p = await register_parties(conn)
     async with conn.transaction():
-        lic = await licences.create_draft(conn, export_draft(p), settings=settings, actor=ACTOR)
+        lic = await licence_versions.create_draft(conn, export_draft(p), settings=settings, actor=ACTOR)
     officer = await auth("licensing-officer")
     response = await client.get(f"/api/v1/licences/{lic.licence_id}/versions/1/document", headers=officer)
     assert response.status_code == 409
@@ -154,7 +166,7 @@ async def test_a_printed_code_typed_without_its_hyphen_or_in_lower_case_still_ma
     initialised: bootstrap.Initialised,
 ) -> None:
     lic = await issued_export(conn, settings, await register_parties(conn))
-    code = (await licences.get_version(conn, lic.licence_id, 1)).verification_code
+    code = (await licence_reads.get_version(conn, lic.licence_id, 1)).verification_code
     assert code is not None
     customs = await auth("customs-officer")
     for typed in (code.replace("-", ""), code.lower(), code.replace("-", " ").lower()):
@@ -195,8 +207,8 @@ async def test_a_licence_never_issued_cannot_be_verified(
 ) -> None:
     p = await register_parties(conn)
     async with conn.transaction():
-        draft = await licences.create_draft(conn, export_draft(p), settings=settings, actor=ACTOR)
-        pending = await licences.create_draft(conn, export_draft(p), settings=settings, actor=ACTOR)
+        draft = await licence_versions.create_draft(conn, export_draft(p), settings=settings, actor=ACTOR)
+        pending = await licence_versions.create_draft(conn, export_draft(p), settings=settings, actor=ACTOR)
         await licences.transition(
             conn, licence_id=pending.licence_id, to="pending", actor=ACTOR, reason="submit", settings=settings
         )

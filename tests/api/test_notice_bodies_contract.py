@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 
 import msgspec
 
-from firearms import db, keys, licences
+from firearms import db, keys, licence_versions, licences
 from firearms.exchange import bodies, rotation, trust
 from firearms.exchange.effects.keys import KeyAnnounced, KeyRevoked
 from firearms.settings import Settings
@@ -225,7 +225,7 @@ async def test_the_exporting_state_emits_the_tables_bodies(client: Client, conn:
         import_authorisation=None,
     )
     async with conn.transaction():
-        authorisation = await licences.create_draft(conn, imported, settings=settings, actor=ACTOR)
+        authorisation = await licence_versions.create_draft(conn, imported, settings=settings, actor=ACTOR)
         for status in ("pending", "issued"):
             await licences.transition(
                 conn, licence_id=authorisation.licence_id, to=status, actor=ACTOR, reason="ok", settings=settings

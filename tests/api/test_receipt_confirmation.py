@@ -7,7 +7,7 @@ import uuid
 
 import msgspec
 
-from firearms import checks, clock, db, licences
+from firearms import checks, clock, db, licence_versions
 from firearms.check_rules import CheckRequest
 from firearms.exchange import trust
 from firearms.settings import Settings
@@ -122,7 +122,7 @@ async def test_a_confirmation_request_under_an_import_licence_is_422_not_an_expo
         import_authorisation=None,
     )
     async with conn.transaction():
-        authorisation = await licences.create_draft(conn, imported, settings=settings, actor="test")
+        authorisation = await licence_versions.create_draft(conn, imported, settings=settings, actor="test")
     body = {"licence_number": authorisation.licence.number, "shipment_id": "SHP-1"}
     refused = await client.post(
         "/api/v1/shipments/confirmation-requests", json=body, headers=await _token(conn, "licensing-officer")

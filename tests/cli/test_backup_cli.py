@@ -19,7 +19,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from cli import main
-from firearms import backup, bootstrap, db, embedded, journal
+from firearms import bootstrap, db, embedded, journal, restore
 
 
 @pytest.fixture
@@ -461,7 +461,7 @@ def test_a_restore_that_passes_its_checks_clears_the_note_of_one_that_failed_in_
     failed = CliRunner().invoke(main, ["restore", str(bad)], env=restore_env(empty_database, tmp_path))
     assert failed.exit_code == 1, failed.output
     home = tmp_path / "new-home"
-    assert backup.failed_restore(home) == json.loads(failed.stdout)["problem"]
+    assert restore.failed_restore(home) == json.loads(failed.stdout)["problem"]
 
     name = "firearms_second_restore"
 
@@ -478,7 +478,7 @@ def test_a_restore_that_passes_its_checks_clears_the_note_of_one_that_failed_in_
         restored = CliRunner().invoke(main, ["restore", str(good)], env=again)
         assert restored.exit_code == 0, restored.output
         assert json.loads(restored.stdout)["problem"] is None
-        assert backup.failed_restore(home) is None
-        assert not (home / backup.FAILED_RESTORE_FILE).exists()
+        assert restore.failed_restore(home) is None
+        assert not (home / restore.FAILED_RESTORE_FILE).exists()
     finally:
         asyncio.run(as_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))

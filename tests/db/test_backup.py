@@ -15,7 +15,8 @@ import pytest
 from litestar.testing import AsyncTestClient
 
 from api import create_app
-from firearms import backup, bootstrap, db, journal, keys, tokens
+from firearms import backup, bootstrap, db, journal, keys, restore, tokens
+from firearms.backup_archive import Manifest, manifest_path
 from firearms.errors import BackupError
 from firearms.exchange import rotation, trust
 from firearms.settings import Settings
@@ -81,11 +82,11 @@ async def test_restore_brings_back_every_row_a_verified_journal_and_working_toke
     assert manifest.registry_key_ids == [current.key_id]
     assert manifest.needed_key_files == [f"{current.key_id}.pem"]
     assert manifest.dump_bytes == path.stat().st_size
-    assert msgspec.json.decode(backup.manifest_path(path).read_bytes(), type=backup.Manifest) == manifest
+    assert msgspec.json.decode(manifest_path(path).read_bytes(), type=Manifest) == manifest
     assert all(before[name][0] > 0 for name in ("item", "marking", "party", "licence", "journal_checkpoint"))
 
     new_home = tmp_path / "new-home"
-    restored = await backup.restore(empty_database, path, state="AT", home=new_home)
+    restored = await restore.restore(empty_database, path, state="AT", home=new_home)
 
     assert restored.head_matches
     assert restored.verify_intact
@@ -156,7 +157,7 @@ async def test_writes_after_the_snapshot_are_not_in_the_backup(
     assert later is not None
     assert later["seq"] == manifest.journal_seq + 2
 
-    restored = await backup.restore(empty_database, path, state="AT", home=tmp_path / "new-home")
+    restored = await restore.restore(empty_database, path, state="AT", home=tmp_path / "new-home")
     assert restored.head_matches
     assert restored.verify_intact
     assert restored.journal_entries == manifest.journal_seq
@@ -191,7 +192,7 @@ async def test_restore_applies_the_migrations_newer_than_the_backup(
     assert manifest.migrations == sorted(file.name for file in older.glob("*.sql"))
     assert (manifest.journal_seq, manifest.journal_hash) == (0, journal.GENESIS.hex())  # nothing journaled yet
 
-    restored = await backup.restore(target, path, state="AT", home=tmp_path / "new-home")
+    restored = await restore.restore(target, path, state="AT", home=tmp_path / "new-home")
     assert restored.migrations_applied == [newest.name]
     assert restored.head_matches
     assert restored.verify_intact
@@ -207,10 +208,10 @@ async def test_a_failing_pg_restore_leaves_the_database_empty(
     data = path.read_bytes()
     path.write_bytes(data[: len(data) * 2 // 3])
     cut = msgspec.structs.replace(manifest, sha256=hashlib.sha256(path.read_bytes()).hexdigest())
-    backup.manifest_path(path).write_bytes(msgspec.json.encode(cut))
+    manifest_path(path).write_bytes(msgspec.json.encode(cut))
 
     with pytest.raises(BackupError, match="pg_restore failed") as failed:
-        await backup.restore(empty_database, path, state="AT", home=tmp_path / "new-home")
+        await restore.restore(empty_database, path, state="AT", home=tmp_path / "new-home")
     assert failed.value.code == "pg_restore-failed"
     assert await table_digests(empty_database) == {}
 
@@ -282,7 +283,7 @@ async def test_a_backup_started_while_a_migration_runs_waits_for_it(
         await watcher.close()
         await migrator.close()
 
-    restored = await backup.restore(empty_database, path, state="AT", home=tmp_path / "new-home")
+    restored = await restore.restore(empty_database, path, state="AT", home=tmp_path / "new-home")
     assert restored.problem is None
     other = await asyncpg.connect(empty_database)
     try:
@@ -340,7 +341,7 @@ async def test_a_registry_holding_the_same_firearm_twice_is_restored_with_both_r
     finally:
         await conn.close()
 
-    restored = await backup.restore(target, tmp_path / "pair.dump", state="AT", home=tmp_path / "new-home")
+    restored = await restore.restore(target, tmp_path / "pair.dump", state="AT", home=tmp_path / "new-home")
 
     assert (restored.head_matches, restored.verify_intact, restored.problem) == (True, True, None)
     assert restored.journal_entries == manifest.journal_seq >= 2  # the two duplicates marked, journaled

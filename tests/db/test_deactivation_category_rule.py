@@ -13,7 +13,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from firearms import backup, db
+from firearms import backup, db, restore
 
 RULE = "20261130081000_require_category_on_new_deactivation.sql"
 INSERT_RIFLE = (
@@ -76,7 +76,7 @@ async def test_deactivations_recorded_before_the_rule_stay_and_restore_from_a_ba
     finally:
         await conn.close()
 
-    restored = await backup.restore(target, tmp_path / "old.dump", state="AT", home=tmp_path / "new-home")
+    restored = await restore.restore(target, tmp_path / "old.dump", state="AT", home=tmp_path / "new-home")
 
     assert (restored.problem, restored.migrations_applied) == (None, [])
     after = await db.connect(target)

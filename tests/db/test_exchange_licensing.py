@@ -12,7 +12,7 @@ import asyncpg
 import msgspec
 import pytest
 
-from firearms import bootstrap, checks, consents, db, licences
+from firearms import bootstrap, checks, consents, db, licence_reads, licence_versions, licence_views, licences
 from firearms.canonical import format_time, parse_time
 from firearms.check_rules import CheckRequest
 from firearms.errors import ConflictError, InvalidInputError
@@ -69,10 +69,10 @@ async def _receive(conn: db.Conn, settings: Settings, raw: bytes) -> tuple[str, 
     return receipt.status, receipt.reason
 
 
-async def _submitted(conn: db.Conn, settings: Settings, at: Parties) -> tuple[licences.Licence, str]:
+async def _submitted(conn: db.Conn, settings: Settings, at: Parties) -> tuple[licence_views.Licence, str]:
     """An export draft to CZ's route submitted (pending), and the id of the consent request it sent CZ."""
     async with conn.transaction():
-        draft = await licences.create_draft(conn, export_draft(at), settings=settings, actor=ACTOR)
+        draft = await licence_versions.create_draft(conn, export_draft(at), settings=settings, actor=ACTOR)
         await licences.transition(
             conn, licence_id=draft.licence_id, to="pending", actor=ACTOR, reason="submit", settings=settings
         )
@@ -121,7 +121,7 @@ async def test_reinstatement_sends_the_version_amended_while_suspended(
     ]  # nothing amended: the partners have the content already
     async with conn.transaction():
         await licences.transition(conn, licence_id=issued.licence_id, to="suspended", actor=ACTOR, reason="audit")
-        amended = await licences.amend(
+        amended = await licence_versions.amend(
             conn, issued.licence_id, export_draft(at, reason="new consignee address"), settings=settings, actor=ACTOR
         )
     assert amended.version == 2
@@ -143,7 +143,7 @@ async def test_reinstatement_sends_the_version_amended_while_suspended(
 
 async def test_received_no_objection_satisfies_the_transit_gate(conn: db.Conn, settings: Settings, at: Parties) -> None:
     async with conn.transaction():
-        draft = await licences.create_draft(conn, export_draft(at), settings=settings, actor=ACTOR)
+        draft = await licence_versions.create_draft(conn, export_draft(at), settings=settings, actor=ACTOR)
         await licences.transition(
             conn, licence_id=draft.licence_id, to="pending", actor=ACTOR, reason="submit", settings=settings
         )
@@ -301,7 +301,7 @@ async def test_consent_answers_the_version_it_was_asked_about(conn: db.Conn, set
     rifles, cartridges = export_draft(at).lines
     more = msgspec.structs.replace(cartridges, quantity=8000)
     async with conn.transaction():
-        amended = await licences.amend(
+        amended = await licence_versions.amend(
             conn,
             draft.licence_id,
             export_draft(at, reason="the importer ordered more", lines=[rifles, more]),
@@ -375,7 +375,7 @@ async def test_received_import_authorisation_feeds_the_gate_and_its_revocation_b
         DE_KEY, sender="DE", recipient="AT", type_="import-authorisation.issued", body={"licence": authorisation}
     )
     assert await _receive(conn, settings, raw) == ("accepted", None)
-    received = await licences.find_licence(conn, "DE", "DE-IMP-2026-42")
+    received = await licence_reads.find_licence(conn, "DE", "DE-IMP-2026-42")
     assert (received.origin, received.status) == ("received", "issued")
     revoked = {
         "licence_number": "DE-IMP-2026-42",
@@ -387,7 +387,7 @@ async def test_received_import_authorisation_feeds_the_gate_and_its_revocation_b
     }
     raw = envelope(DE_KEY, sender="DE", recipient="AT", sequence=2, type_="licence.status-changed", body=revoked)
     assert await _receive(conn, settings, raw) == ("accepted", None)
-    assert (await licences.find_licence(conn, "DE", "DE-IMP-2026-42")).status == "revoked"
+    assert (await licence_reads.find_licence(conn, "DE", "DE-IMP-2026-42")).status == "revoked"
     with pytest.raises(ConflictError) as blocked:
         await issued_export(conn, settings, at)
     assert "import-authorisation-not-valid" in str(blocked.value.facts)
@@ -401,16 +401,16 @@ async def test_a_state_is_added_to_an_issued_route_by_suspending_amending_and_re
     via_sk = export_draft(at, route=["AT", "CZ", "SK", "DE"], reason="the carrier goes through Slovakia")
     with pytest.raises(ConflictError) as refused:
         async with conn.transaction():
-            await licences.amend(conn, issued.licence_id, via_sk, settings=settings, actor=ACTOR)
+            await licence_versions.amend(conn, issued.licence_id, via_sk, settings=settings, actor=ACTOR)
     assert [(gate["gate"], gate["state"]) for gate in refused.value.facts["unmet"]] == [
         ("transit-consent-missing", "SK")
     ]
-    assert (await licences.get_licence(conn, issued.licence_id)).licence.version == issued.licence.version
+    assert (await licence_reads.get_licence(conn, issued.licence_id)).licence.version == issued.licence.version
     async with conn.transaction():
         await licences.transition(
             conn, licence_id=issued.licence_id, to="suspended", actor=ACTOR, reason="route change", settings=settings
         )
-        amended = await licences.amend(conn, issued.licence_id, via_sk, settings=settings, actor=ACTOR)
+        amended = await licence_versions.amend(conn, issued.licence_id, via_sk, settings=settings, actor=ACTOR)
     assert (amended.status, amended.licence.transit_states) == ("suspended", ["CZ", "SK"])
     requests = {
         request.transit_state: request.licence_version
@@ -446,14 +446,14 @@ async def test_a_state_put_back_on_a_suspended_route_is_asked_again(
         await licences.transition(
             conn, licence_id=issued.licence_id, to="suspended", actor=ACTOR, reason="route change", settings=settings
         )
-        await licences.amend(
+        await licence_versions.amend(
             conn,
             issued.licence_id,
             export_draft(at, route=["AT", "DE"], reason="straight to Germany"),
             settings=settings,
             actor=ACTOR,
         )
-        back = await licences.amend(
+        back = await licence_versions.amend(
             conn,
             issued.licence_id,
             export_draft(at, route=["AT", "CZ", "DE"], reason="through Czechia after all"),
@@ -481,23 +481,23 @@ async def test_more_goods_on_an_issued_licence_wait_for_the_transit_states_conse
     )
     with pytest.raises(ConflictError) as refused:
         async with conn.transaction():
-            await licences.amend(conn, issued.licence_id, more, settings=settings, actor=ACTOR)
+            await licence_versions.amend(conn, issued.licence_id, more, settings=settings, actor=ACTOR)
     assert refused.value.code == "amendment-needs-consent"
     assert refused.value.facts["asks_more"] == ["line 2 rises from 800 to 8000"]
-    assert (await licences.get_licence(conn, issued.licence_id)).licence.version == issued.licence.version
+    assert (await licence_reads.get_licence(conn, issued.licence_id)).licence.version == issued.licence.version
     # Fewer cartridges ask nothing more: amended while issued, CZ's consent still covers it.
     fewer = export_draft(
         at, reason="part of the order cancelled", lines=[rifles, msgspec.structs.replace(cartridges, quantity=500)]
     )
     async with conn.transaction():
-        smaller = await licences.amend(conn, issued.licence_id, fewer, settings=settings, actor=ACTOR)
+        smaller = await licence_versions.amend(conn, issued.licence_id, fewer, settings=settings, actor=ACTOR)
     assert smaller.status == "issued"
     # Suspended, the licence takes the larger content; CZ is asked about it and the reinstatement waits.
     async with conn.transaction():
         await licences.transition(
             conn, licence_id=issued.licence_id, to="suspended", actor=ACTOR, reason="larger order", settings=settings
         )
-        larger = await licences.amend(conn, issued.licence_id, more, settings=settings, actor=ACTOR)
+        larger = await licence_versions.amend(conn, issued.licence_id, more, settings=settings, actor=ACTOR)
     (request,) = await consents.list_requests(conn, issued.licence_id)
     assert (request.transit_state, request.licence_version) == ("CZ", larger.licence.version)
     asked = [row for row in await _outbox(conn) if row["type"] == "transit-consent.requested"]
@@ -520,13 +520,13 @@ async def test_an_issued_licence_may_return_to_what_its_transit_states_consented
     for quantity, reason in ((500, "part of the order cancelled"), (800, "the cancellation withdrawn")):
         draft = export_draft(at, reason=reason, lines=[rifles, msgspec.structs.replace(cartridges, quantity=quantity)])
         async with conn.transaction():
-            amended = await licences.amend(conn, issued.licence_id, draft, settings=settings, actor=ACTOR)
+            amended = await licence_versions.amend(conn, issued.licence_id, draft, settings=settings, actor=ACTOR)
         assert (amended.status, amended.licence.lines[1].quantity) == ("issued", quantity)
     # Above what CZ consented to is still refused, whatever the version before said.
     more = export_draft(at, reason="larger", lines=[rifles, msgspec.structs.replace(cartridges, quantity=801)])
     with pytest.raises(ConflictError) as refused:
         async with conn.transaction():
-            await licences.amend(conn, issued.licence_id, more, settings=settings, actor=ACTOR)
+            await licence_versions.amend(conn, issued.licence_id, more, settings=settings, actor=ACTOR)
     assert refused.value.facts["asks_more"] == ["line 2 rises from 800 to 801"]
 
 
@@ -539,7 +539,7 @@ async def test_an_issued_licence_is_not_taken_off_a_states_hands_without_suspend
     before = await _outbox(conn)
     with pytest.raises(ConflictError) as refused:
         async with conn.transaction():
-            await licences.amend(
+            await licence_versions.amend(
                 conn,
                 issued.licence_id,
                 export_draft(at, route=["AT", "DE"], reason="direct route"),
@@ -547,7 +547,7 @@ async def test_an_issued_licence_is_not_taken_off_a_states_hands_without_suspend
                 actor=ACTOR,
             )
     assert (refused.value.code, refused.value.facts["leaves"]) == ("route-change-needs-suspension", ["CZ"])
-    assert (await licences.get_licence(conn, issued.licence_id)).version == 1
+    assert (await licence_reads.get_licence(conn, issued.licence_id)).version == 1
     assert await _outbox(conn) == before
 
 
@@ -557,7 +557,7 @@ async def test_a_state_taken_off_a_suspended_route_is_not_told_the_licence_is_ba
     issued = await issued_export(conn, settings, at)
     async with conn.transaction():
         await licences.transition(conn, licence_id=issued.licence_id, to="suspended", actor=ACTOR, reason="reroute")
-        await licences.amend(
+        await licence_versions.amend(
             conn,
             issued.licence_id,
             export_draft(at, route=["AT", "DE"], reason="direct route"),
@@ -602,7 +602,7 @@ async def test_a_transit_state_taken_off_a_suspended_route_hears_that_the_licenc
         await licences.transition(
             conn, licence_id=issued.licence_id, to="suspended", actor=ACTOR, reason="route change", settings=settings
         )
-        await licences.amend(
+        await licence_versions.amend(
             conn, issued.licence_id, export_draft(at, reason="not through Slovakia"), settings=settings, actor=ACTOR
         )
         back = await licences.transition(
@@ -638,7 +638,7 @@ async def test_a_transit_state_taken_off_a_suspended_route_hears_that_the_licenc
                 )
             receipt = decode_receipt(delivered.receipt).receipt
             assert (receipt.status, receipt.reason) == ("accepted", None), row["type"]
-        record = await licences.find_licence(sk, "AT", issued.licence.number)
+        record = await licence_reads.find_licence(sk, "AT", issued.licence.number)
         assert (record.status, record.licence.version, record.licence.transit_states) == ("issued", 2, ["CZ"])
         async with sk.transaction():
             answer = await checks.perform_check(
@@ -674,7 +674,7 @@ async def test_a_licence_whose_notice_would_be_no_envelope_is_refused_and_nothin
         for number in range(1, 141)
     ]
     async with conn.transaction():
-        draft = await licences.create_draft(conn, export_draft(at, lines=lines), settings=settings, actor=ACTOR)
+        draft = await licence_versions.create_draft(conn, export_draft(at, lines=lines), settings=settings, actor=ACTOR)
     with pytest.raises(InvalidInputError) as refused:
         async with conn.transaction():
             await licences.transition(

@@ -6,7 +6,20 @@ import uuid
 
 import msgspec
 
-from firearms import bootstrap, consents, db, gates, item_events, items, journal, licences, parties
+from firearms import (
+    bootstrap,
+    consents,
+    db,
+    gates,
+    item_events,
+    items,
+    journal,
+    licence_reads,
+    licence_versions,
+    licence_views,
+    licences,
+    parties,
+)
 from firearms.errors import ConflictError
 from firearms.item_types import NewEvent
 from firearms.licence_object import ImportAuthorisation
@@ -25,10 +38,10 @@ from tests.licensing_helpers import (
 from tests.races import blocked_on_lock
 
 
-async def _pending(conn: db.Conn, settings: Settings, **changes: object) -> licences.Licence:
+async def _pending(conn: db.Conn, settings: Settings, **changes: object) -> licence_views.Licence:
     p = await register_parties(conn)
     async with conn.transaction():
-        lic = await licences.create_draft(conn, export_draft(p, **changes), settings=settings, actor=ACTOR)
+        lic = await licence_versions.create_draft(conn, export_draft(p, **changes), settings=settings, actor=ACTOR)
         return await licences.transition(
             conn, licence_id=lic.licence_id, to="pending", actor=ACTOR, reason="submit", settings=settings
         )
@@ -106,7 +119,7 @@ async def test_every_unmet_gate_is_listed_at_once(
         ("validity-beyond-import-authorisation", "DE"),
         ("validity-ended", None),
     ]
-    assert (await licences.get_licence(conn, lic.licence_id)).status == "pending"
+    assert (await licence_reads.get_licence(conn, lic.licence_id)).status == "pending"
     assert await conn.fetchval("SELECT count(*) FROM licence_version WHERE signature IS NOT NULL") == 0
 
 
@@ -164,7 +177,7 @@ async def test_import_licence_has_no_export_gates_and_is_journaled(
     draft = export_draft(p, kind="import", exporting_state="DE", importing_state="AT", route=["DE", "AT"])
     draft = msgspec.structs.replace(draft, import_authorisation=None)
     async with conn.transaction():
-        lic = await licences.create_draft(conn, draft, settings=settings, actor=ACTOR)
+        lic = await licence_versions.create_draft(conn, draft, settings=settings, actor=ACTOR)
     assert lic.licence.number.startswith(f"AT-IMP-{dt.datetime.now(dt.UTC).year}-")
     async with conn.transaction():
         await licences.transition(
@@ -244,7 +257,7 @@ async def test_reinstating_an_export_licence_runs_the_gates_again(
         ("import-authorisation-not-valid", "DE"),
         ("transit-consent-objected", "CZ"),
     ]
-    assert (await licences.get_licence(conn, lic.licence_id)).status == "suspended"
+    assert (await licence_reads.get_licence(conn, lic.licence_id)).status == "suspended"
 
 
 async def test_a_decision_waits_for_a_concurrent_revocation_and_is_then_refused(
@@ -303,7 +316,7 @@ async def test_the_licence_cannot_be_usable_before_the_import_authorisation_is(
     )
     p = await register_parties(conn)
     async with conn.transaction():
-        lic = await licences.create_draft(
+        lic = await licence_versions.create_draft(
             conn, export_draft(p, import_authorisation=auth), settings=settings, actor=ACTOR
         )
         await licences.transition(
@@ -313,7 +326,7 @@ async def test_the_licence_cannot_be_usable_before_the_import_authorisation_is(
     assert await issue_unmet(conn, settings, lic.licence_id) == [("validity-before-import-authorisation", "DE")]
     # amended to start when the authorisation does, it may be issued (CZ answers the new version)
     async with conn.transaction():
-        await licences.amend(
+        await licence_versions.amend(
             conn,
             lic.licence_id,
             export_draft(p, import_authorisation=auth, valid_from=starts, reason="starts with the authorisation"),
@@ -339,7 +352,9 @@ async def test_a_party_struck_off_while_the_licence_waited_stops_its_issue(
 ) -> None:
     p = await register_parties(conn)
     async with conn.transaction():
-        lic = await licences.create_draft(conn, export_draft(p, broker_ids=[p.broker]), settings=settings, actor=ACTOR)
+        lic = await licence_versions.create_draft(
+            conn, export_draft(p, broker_ids=[p.broker]), settings=settings, actor=ACTOR
+        )
         await licences.transition(
             conn, licence_id=lic.licence_id, to="pending", actor=ACTOR, reason="submit", settings=settings
         )

@@ -7,7 +7,7 @@ import asyncpg
 import msgspec
 import pytest
 
-from firearms import bootstrap, db, ledger, licences
+from firearms import bootstrap, db, ledger, licence_reads, licence_versions, licences
 from firearms.errors import ConflictError, InvalidInputError
 from firearms.settings import Settings
 from tests.changes import changes
@@ -39,9 +39,9 @@ async def test_debits_reduce_balance_and_exhaust_the_licence(
     balances = await ledger.balances(conn, lic.licence_id)
     assert [(b.line, b.issued, b.debited, b.remaining) for b in balances] == [(1, 2, 1, 1), (2, 800, 300, 500)]
     assert await _debit(conn, lic.licence_id, 2, 500, []) == 0
-    assert (await licences.get_licence(conn, lic.licence_id)).status == "issued"
+    assert (await licence_reads.get_licence(conn, lic.licence_id)).status == "issued"
     assert await _debit(conn, lic.licence_id, 1, 1, ["SSG08-002"]) == 0
-    assert (await licences.get_licence(conn, lic.licence_id)).status == "exhausted"
+    assert (await licence_reads.get_licence(conn, lic.licence_id)).status == "exhausted"
     total = await conn.fetchval("SELECT sum(quantity) FROM ledger_entry WHERE licence_id = $1", lic.licence_id)
     assert total == 802
 
@@ -186,7 +186,7 @@ async def test_amendment_corrects_an_undebited_serial_but_never_drops_a_debited_
     # SSG08-002 was misread and never left: correcting it keeps every debited serial
     corrected = msgspec.structs.replace(rifles, serials=["SSG08-001", "SSG08-020"])
     async with conn.transaction():
-        amended = await licences.amend(
+        amended = await licence_versions.amend(
             conn,
             lic.licence_id,
             export_draft(p, reason="serial misread", lines=[corrected, cartridges]),
@@ -200,7 +200,7 @@ async def test_amendment_corrects_an_undebited_serial_but_never_drops_a_debited_
     dropped = msgspec.structs.replace(rifles, serials=["SSG08-020", "SSG08-021"])
     with pytest.raises(ConflictError) as caught:
         async with conn.transaction():
-            await licences.amend(
+            await licence_versions.amend(
                 conn,
                 lic.licence_id,
                 export_draft(p, reason="drop", lines=[dropped, cartridges]),
@@ -225,7 +225,7 @@ async def test_amendment_down_to_what_was_debited_exhausts_the_licence(
         msgspec.structs.replace(cartridges, quantity=300),
     ]
     async with conn.transaction():
-        amended = await licences.amend(
+        amended = await licence_versions.amend(
             conn,
             lic.licence_id,
             export_draft(p, reason="partly cancelled", lines=fewer),
@@ -235,7 +235,7 @@ async def test_amendment_down_to_what_was_debited_exhausts_the_licence(
     assert amended.version == 2
     assert amended.status == "exhausted"
     assert [b.remaining for b in await ledger.balances(conn, lic.licence_id)] == [0, 0]
-    events = await licences.list_events(conn, lic.licence_id, after=0, limit=10)
+    events = await licence_reads.list_events(conn, lic.licence_id, after=0, limit=10)
     assert [(e.from_status, e.to_status, e.version) for e in events][-1] == ("issued", "exhausted", 2)
 
 
@@ -251,7 +251,7 @@ async def test_a_suspended_licence_amended_down_to_its_debits_is_exhausted_when_
     rifles, cartridges = export_draft(p).lines
     fewer = [rifles, msgspec.structs.replace(cartridges, quantity=300)]
     async with conn.transaction():
-        amended = await licences.amend(
+        amended = await licence_versions.amend(
             conn, lic.licence_id, export_draft(p, reason="rest cancelled", lines=fewer), settings=settings, actor=ACTOR
         )
     assert amended.status == "suspended"
@@ -260,7 +260,7 @@ async def test_a_suspended_licence_amended_down_to_its_debits_is_exhausted_when_
             conn, licence_id=lic.licence_id, to="issued", actor=ACTOR, reason="cleared", settings=settings
         )
     assert reinstated.status == "exhausted"
-    events = await licences.list_events(conn, lic.licence_id, after=0, limit=10)
+    events = await licence_reads.list_events(conn, lic.licence_id, after=0, limit=10)
     assert [(e.from_status, e.to_status) for e in events][-2:] == [("suspended", "issued"), ("issued", "exhausted")]
 
 

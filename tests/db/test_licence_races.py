@@ -26,6 +26,9 @@ from firearms import (
     consents,
     db,
     item_events,
+    licence_reads,
+    licence_versions,
+    licence_views,
     licences,
     parties,
     received,
@@ -75,7 +78,7 @@ async def interleave(database: str, first_lock: Work, second_work: Work, first_r
 
 
 def lock_licence(licence_id: uuid.UUID) -> Work:
-    """What :func:`firearms.licences.transition` and :func:`firearms.licences.amend` do first."""
+    """What :func:`firearms.licences.transition` and :func:`firearms.licence_versions.amend` do first."""
 
     async def work(conn: db.Conn) -> None:
         await conn.execute("SELECT 1 FROM licence WHERE licence_id = $1 FOR UPDATE", licence_id)
@@ -93,8 +96,8 @@ def export_check(number: str, lines: list[dict[str, Any]]) -> Work:
     return work
 
 
-def move(licence_id: uuid.UUID, to: licences.LicenceStatus, settings: Settings, **options: Any) -> Work:
-    async def work(conn: db.Conn) -> licences.Licence:
+def move(licence_id: uuid.UUID, to: licence_views.LicenceStatus, settings: Settings, **options: Any) -> Work:
+    async def work(conn: db.Conn) -> licence_views.Licence:
         return await licences.transition(
             conn, licence_id=licence_id, to=to, actor=ACTOR, reason="race", settings=settings, **options
         )
@@ -106,9 +109,9 @@ def amend_line_2(licence_id: uuid.UUID, p: Parties, settings: Settings, quantity
     lines = [DraftLine(**msgspec.structs.asdict(line)) for line in LINES]
     lines[1] = msgspec.structs.replace(lines[1], quantity=quantity)
 
-    async def work(conn: db.Conn) -> licences.Licence:
+    async def work(conn: db.Conn) -> licence_views.Licence:
         draft = export_draft(p, lines=lines, reason=f"line 2 to {quantity}", **changes)
-        return await licences.amend(conn, licence_id, draft, settings=settings, actor=ACTOR)
+        return await licence_versions.amend(conn, licence_id, draft, settings=settings, actor=ACTOR)
 
     return work
 
@@ -148,7 +151,7 @@ async def recorded_at(conn: db.Conn, check_id: uuid.UUID) -> dt.datetime:
 
 @pytest.mark.parametrize("to", ["suspended", "revoked"])
 async def test_a_check_behind_a_suspension_is_refused_and_dated_after_it(
-    to: licences.LicenceStatus,
+    to: licence_views.LicenceStatus,
     database: str,
     conn: db.Conn,
     settings: Settings,
@@ -173,7 +176,7 @@ async def test_a_check_behind_a_suspension_is_refused_and_dated_after_it(
 
 @pytest.mark.parametrize("to", ["suspended", "revoked"])
 async def test_a_suspension_behind_a_clearing_check_comes_after_the_debit(
-    to: licences.LicenceStatus,
+    to: licence_views.LicenceStatus,
     database: str,
     conn: db.Conn,
     settings: Settings,
@@ -281,9 +284,9 @@ async def test_two_amendments_without_a_base_version_are_applied_one_after_the_o
     assert await conn.fetchval("SELECT quantity FROM licence_line WHERE line = 2") == 600
 
 
-async def pending_export(conn: db.Conn, settings: Settings) -> licences.Licence:
+async def pending_export(conn: db.Conn, settings: Settings) -> licence_views.Licence:
     async with conn.transaction():
-        lic = await licences.create_draft(
+        lic = await licence_versions.create_draft(
             conn, export_draft(await register_parties(conn)), settings=settings, actor=ACTOR
         )
         return await licences.transition(
@@ -514,7 +517,7 @@ def lock_party(party_id: uuid.UUID) -> Work:
     return work
 
 
-async def consented_pending_export(conn: db.Conn, settings: Settings) -> tuple[licences.Licence, uuid.UUID]:
+async def consented_pending_export(conn: db.Conn, settings: Settings) -> tuple[licence_views.Licence, uuid.UUID]:
     """A pending export licence CZ consented to, and its exporter."""
     licence = await pending_export(conn, settings)
     async with conn.transaction():
@@ -639,7 +642,7 @@ async def test_a_partner_licence_received_twice_at_once_is_stored_once(
     # sender. The constraint's translation guards a writer outside that lock; here two take the same new licence.
     licence = at_licence(status="pending", issued_at=None)
 
-    async def receive(c: db.Conn) -> licences.Licence:
+    async def receive(c: db.Conn) -> licence_views.Licence:
         return await received.record_received(c, licence, registry_state="CZ", actor="peer:AT")
 
     async def nothing_more(c: db.Conn) -> None:
@@ -647,7 +650,7 @@ async def test_a_partner_licence_received_twice_at_once_is_stored_once(
 
     before = await actions(conn)
     _, second = await interleave(database, receive, receive, nothing_more)
-    assert (await licences.find_licence(conn, "AT", licence.number)).licence == licence
+    assert (await licence_reads.find_licence(conn, "AT", licence.number)).licence == licence
     assert isinstance(second, ConflictError)
     assert second.code == "licence-number-taken"
     assert second.facts == {"number": licence.number, "issuing_state": "AT"}

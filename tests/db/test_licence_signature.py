@@ -7,7 +7,7 @@ import asyncpg
 import msgspec
 import pytest
 
-from firearms import bootstrap, db, keys, licences
+from firearms import bootstrap, db, keys, licence_reads, licence_versions
 from firearms.licence_views import licence_message
 from firearms.settings import Settings
 from firearms.signing import verify
@@ -25,7 +25,7 @@ async def test_issued_version_is_signed_by_the_registry_key_and_code_derives_fro
     assert row is not None
     key = await keys.current_signing_key(conn, settings.home)
     assert row["key_id"] == key.key_id
-    version = await licences.get_version(conn, lic.licence_id, 1)
+    version = await licence_reads.get_version(conn, lic.licence_id, 1)
     signed = msgspec.structs.replace(version.licence, status="issued")
     assert verify(key.public_key, licence_message(signed), row["signature"])
     tampered = msgspec.structs.replace(signed, expires_on=signed.valid_from)
@@ -47,8 +47,8 @@ async def test_an_unsigned_version_is_append_only_too_except_for_its_one_signatu
 ) -> None:
     p = await register_parties(conn)
     async with conn.transaction():
-        lic = await licences.create_draft(conn, export_draft(p), settings=settings, actor=ACTOR)
-        await licences.amend(
+        lic = await licence_versions.create_draft(conn, export_draft(p), settings=settings, actor=ACTOR)
+        await licence_versions.amend(
             conn, lic.licence_id, export_draft(p, reason="new content"), settings=settings, actor=ACTOR
         )
     # version 1 was never signed; who named whom, and why, must not be rewritten behind the application

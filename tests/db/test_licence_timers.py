@@ -7,7 +7,7 @@ import time
 import msgspec
 import pytest
 
-from firearms import bootstrap, consents, db, licences
+from firearms import bootstrap, consents, db, licence_reads, licence_versions, licence_views, licences
 from firearms.errors import ConflictError
 from firearms.licence_timers import run_licence_timers
 from firearms.settings import Settings
@@ -15,10 +15,10 @@ from firearms.worker import run_worker
 from tests.licensing_helpers import ACTOR, TODAY, export_draft, issued_export, register_parties
 
 
-async def _pending_export(conn: db.Conn, settings: Settings) -> licences.Licence:
+async def _pending_export(conn: db.Conn, settings: Settings) -> licence_views.Licence:
     p = await register_parties(conn)
     async with conn.transaction():
-        lic = await licences.create_draft(conn, export_draft(p), settings=settings, actor=ACTOR)
+        lic = await licence_versions.create_draft(conn, export_draft(p), settings=settings, actor=ACTOR)
         return await licences.transition(
             conn, licence_id=lic.licence_id, to="pending", actor=ACTOR, reason="submit", settings=settings
         )
@@ -66,7 +66,7 @@ async def test_no_deemed_consent_where_policy_refuses_it(
                 conn, licence_id=lic.licence_id, to="issued", actor=ACTOR, reason="x", settings=no_tacit
             )
     assert [gate["gate"] for gate in caught.value.facts["unmet"]] == ["transit-consent-missing"]
-    assert (await licences.get_licence(conn, lic.licence_id)).status == "pending"
+    assert (await licence_reads.get_licence(conn, lic.licence_id)).status == "pending"
     # with tacit consent allowed, issuing deems the consent itself (no need to wait for the timer)
     async with conn.transaction():
         issued = await licences.transition(
@@ -85,9 +85,9 @@ async def test_expiry_timer_expires_issued_and_suspended_licences(
         await licences.transition(conn, licence_id=first.licence_id, to="suspended", actor=ACTOR, reason="inquiry")
     assert await run_licence_timers(conn, settings, today=TODAY + dt.timedelta(days=1)) == (0, 0)
     assert await run_licence_timers(conn, settings, today=TODAY + dt.timedelta(days=2)) == (1, 0)
-    assert (await licences.get_licence(conn, first.licence_id)).status == "expired"
-    assert (await licences.get_licence(conn, second.licence_id)).status == "issued"
-    events = await licences.list_events(conn, first.licence_id, after=0, limit=10)
+    assert (await licence_reads.get_licence(conn, first.licence_id)).status == "expired"
+    assert (await licence_reads.get_licence(conn, second.licence_id)).status == "issued"
+    events = await licence_reads.list_events(conn, first.licence_id, after=0, limit=10)
     assert (events[-1].from_status, events[-1].to_status, events[-1].actor) == (
         "suspended",
         "expired",
@@ -110,7 +110,7 @@ async def test_worker_expires_licences_by_itself(
     worker = asyncio.create_task(run_worker(pool, msgspec.structs.replace(settings, seal_interval=0.05), stop))
     try:
         deadline = time.monotonic() + 10
-        while (await licences.get_licence(conn, lic.licence_id)).status != "expired":
+        while (await licence_reads.get_licence(conn, lic.licence_id)).status != "expired":
             assert time.monotonic() < deadline, "the worker did not expire the licence"
             await asyncio.sleep(0.05)
     finally:
@@ -124,7 +124,7 @@ async def test_amending_a_pending_licence_restarts_the_silent_period(
 ) -> None:
     p = await register_parties(conn)
     async with conn.transaction():
-        lic = await licences.create_draft(conn, export_draft(p), settings=settings, actor=ACTOR)
+        lic = await licence_versions.create_draft(conn, export_draft(p), settings=settings, actor=ACTOR)
         await licences.transition(
             conn, licence_id=lic.licence_id, to="pending", actor=ACTOR, reason="submit", settings=settings
         )
@@ -132,7 +132,7 @@ async def test_amending_a_pending_licence_restarts_the_silent_period(
     assert await run_licence_timers(conn, settings) == (0, 1)
     assert (await consents.latest_decisions(conn, lic.licence_id))["CZ"].licence_version == 1
     async with conn.transaction():
-        await licences.amend(
+        await licence_versions.amend(
             conn,
             lic.licence_id,
             export_draft(p, reason="longer validity", expires_on=TODAY + dt.timedelta(days=320)),
@@ -165,8 +165,8 @@ async def test_requests_the_policy_never_deems_do_not_hold_back_the_later_ones(
     p = await register_parties(conn)
     refused = msgspec.structs.replace(settings, tacit_consent_refused_by=("CZ",))
     async with conn.transaction():
-        via_cz = await licences.create_draft(conn, export_draft(p), settings=settings, actor=ACTOR)
-        via_sk = await licences.create_draft(
+        via_cz = await licence_versions.create_draft(conn, export_draft(p), settings=settings, actor=ACTOR)
+        via_sk = await licence_versions.create_draft(
             conn, export_draft(p, route=["AT", "SK", "DE"]), settings=settings, actor=ACTOR
         )
         for lic in (via_cz, via_sk):

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 import msgspec
 import pytest
 
-from firearms import bootstrap, checks, clock, db, licences
+from firearms import bootstrap, checks, clock, db, licence_reads
 from firearms.check_rules import CheckRequest
 from firearms.licence_timers import run_licence_timers
 from firearms.settings import Settings
@@ -87,6 +87,6 @@ async def test_the_expiry_timer_counts_days_in_the_registry_zone(
     last_day = min(dates)  # today where the registry is behind, yesterday where it is ahead
     licence = await issued_export(conn, earlier, await register_parties(conn), valid_from=last_day, expires_on=last_day)
     assert await run_licence_timers(conn, earlier) == (0, 0)
-    assert (await licences.get_licence(conn, licence.licence_id)).status == "issued"
+    assert (await licence_reads.get_licence(conn, licence.licence_id)).status == "issued"
     assert await run_licence_timers(conn, later) == (1, 0)
-    assert (await licences.get_licence(conn, licence.licence_id)).status == "expired"
+    assert (await licence_reads.get_licence(conn, licence.licence_id)).status == "expired"

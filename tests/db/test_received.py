@@ -5,7 +5,7 @@ import datetime as dt
 import msgspec
 import pytest
 
-from firearms import bootstrap, db, licences, received
+from firearms import bootstrap, db, licence_reads, licences, received
 from firearms.errors import ConflictError, InvalidInputError
 from firearms.licence_object import LicenceObject
 from firearms.settings import Settings
@@ -40,9 +40,9 @@ async def test_partner_licence_is_stored_superseded_and_follows_status_notices(
     async with conn.transaction():
         await received.record_received(conn, v2, registry_state="CZ", actor="peer:AT")
         await received.record_received(conn, issued, registry_state="CZ", actor="peer:AT")  # late v1: ignored
-    found = await licences.find_licence(conn, "AT", "AT-EXP-2026-777777")
+    found = await licence_reads.find_licence(conn, "AT", "AT-EXP-2026-777777")
     assert (found.version, found.licence.expires_on) == (2, v2.expires_on)
-    assert (await licences.get_version(conn, found.licence_id, 1)).licence.expires_on == issued.expires_on
+    assert (await licence_reads.get_version(conn, found.licence_id, 1)).licence.expires_on == issued.expires_on
     async with conn.transaction():
         revoked = await received.apply_status(
             conn, issuing_state="AT", number=v2.number, status="revoked", reason="fraud", actor="peer:AT"
@@ -78,7 +78,7 @@ async def test_a_partner_licence_expires_by_its_issuing_states_word_not_by_our_t
     # our timer runs past its last day, while AT's extension is still on its way (AT was down)
     async with conn.transaction():
         assert await licences.expire_due(conn, today=TODAY + dt.timedelta(days=2)) == 0
-    assert (await licences.get_licence(conn, stored.licence_id)).status == "issued"
+    assert (await licence_reads.get_licence(conn, stored.licence_id)).status == "issued"
     extended = msgspec.structs.replace(short, version=2, expires_on=TODAY + dt.timedelta(days=30))
     async with conn.transaction():
         now = await received.record_received(conn, extended, registry_state="CZ", actor="peer:AT")

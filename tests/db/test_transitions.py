@@ -2,9 +2,10 @@ from __future__ import annotations
 
 import msgspec
 
-from firearms import bootstrap, db, licences
+from firearms import bootstrap, db, licence_versions, licences
 from firearms.errors import ConflictError
-from firearms.licences import LICENCE_STATUSES, TRANSITIONS
+from firearms.licence_views import LICENCE_STATUSES
+from firearms.licences import TRANSITIONS
 from firearms.settings import Settings
 from tests.licensing_helpers import ACTOR, export_draft, register_parties
 
@@ -27,7 +28,7 @@ async def test_every_transition_legal_and_illegal(
         import_authorisation=None,
     )
     async with conn.transaction():
-        lic = await licences.create_draft(conn, draft, settings=settings, actor=ACTOR)
+        lic = await licence_versions.create_draft(conn, draft, settings=settings, actor=ACTOR)
     outcome: dict[tuple[str, str], str] = {}
     for start in LICENCE_STATUSES:
         for target in LICENCE_STATUSES:

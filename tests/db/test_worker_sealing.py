@@ -9,7 +9,7 @@ import time
 import msgspec
 
 import tests.exchange_util  # noqa: F401  # registers test.ping
-from firearms import bootstrap, db, journal, licences, outbox
+from firearms import bootstrap, db, journal, licence_reads, outbox
 from firearms.settings import Settings
 from firearms.worker import run_worker
 from tests.exchange_fixtures import Registry, at_de
@@ -101,7 +101,7 @@ async def test_the_worker_seals_while_a_licence_timer_waits_for_a_lock(
         await hold.rollback()
         held = False
         deadline = time.monotonic() + 10
-        while (await licences.get_licence(conn, lic.licence_id)).status != "expired":
+        while (await licence_reads.get_licence(conn, lic.licence_id)).status != "expired":
             assert time.monotonic() < deadline, "the worker did not expire the licence once the lock was let go"
             await asyncio.sleep(0.05)
     finally:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from firearms.backup import _libpq
+from firearms.backup_archive import _libpq
 
 
 def test_a_password_goes_to_the_environment_not_the_command_line() -> None:

@@ -9,6 +9,8 @@ ROOT = Path(__file__).resolve().parents[2]
 MODULES = [
     "parties.py",
     "licences.py",
+    "licence_versions.py",
+    "licence_reads.py",
     "licence_rules.py",
     "consents.py",
     "ledger.py",

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import msgspec
 
 from firearms import consents as licensing_consents
-from firearms import items, journal, licences
+from firearms import items, journal, licence_reads
 from firearms import received as licensing
 from firearms.canonical import utc_now
 from firearms.clock import local_date
@@ -67,7 +67,7 @@ async def transit_consent_requested(conn: Conn, received: ReceivedNotice) -> Non
     # deadlocked. A rejection below rolls the supersession back with the rest (the effect runs in a savepoint).
     superseded = await store.supersede_consent_requests(conn, sender, licence.number, received.notice.id)
     try:
-        known = await licences.find_licence(conn, sender, licence.number)
+        known = await licence_reads.find_licence(conn, sender, licence.number)
     except NotFoundError:
         known = None
     # Recorded as received when new, and its content replaced by a newer pending version (the exporting
@@ -116,7 +116,7 @@ async def transit_consent_decided(conn: Conn, received: ReceivedNotice) -> None:
     body = body_as(received, ConsentDecided)
     sender = received.notice.sender
     try:
-        own = await licences.find_licence(conn, received.notice.recipient, body.licence_number)
+        own = await licence_reads.find_licence(conn, received.notice.recipient, body.licence_number)
     except NotFoundError as exc:
         raise NoticeRejectedError("unknown-licence", exc.detail) from exc
     reply_to = received.notice.in_reply_to

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import msgspec
 
-from firearms import check_records, journal, licences
+from firearms import check_records, journal, licence_reads
 from firearms.canonical import utc_now
 from firearms.clock import local_date
 from firearms.exchange import emit
@@ -136,7 +136,7 @@ async def _answer_from_records(conn: Conn, received: ReceivedNotice, body: Recei
     if entry is None:
         return
     request, let_in_at = entry
-    licence = (await licences.find_licence(conn, sender, body.licence_number)).licence
+    licence = (await licence_reads.find_licence(conn, sender, body.licence_number)).licence
     await emit.receipt_confirmed(
         conn,
         licence,
