@@ -42,6 +42,14 @@ class JournalPage(msgspec.Struct, frozen=True, kw_only=True):
     next: str | None
 
 
+ACTION_PATTERN = r"^(?=.{3,100}$)[a-z0-9-]+(?:\.[a-z0-9-]+)+$(?!\n)"
+"""An action's name (``licence.revoked``, ``transit-consent.decided``), as :func:`firearms.journal.record` writes them.
+
+Only the shape is checked: actions are named where they are journaled, some from a status or an event
+(``licence.{status}``, ``item.{event}``), so no list of them is kept to check against; an action of that shape
+nobody took is an empty page. The rule in words is :mod:`api.problems`' ``_PATTERN_RULES``.
+"""
+
 _CURSOR_TAG = "seq"
 """Cursors name the chain position they hold: one given out before the list followed the chain held an entry id."""
 
@@ -72,6 +80,9 @@ class JournalController(Controller):
         officer: OfficerDep,
         entity: Annotated[str | None, QueryParameter(min_length=1, max_length=100)] = None,
         entity_id: Annotated[str | None, QueryParameter(min_length=1, max_length=200)] = None,
+        action: Annotated[
+            str | None, QueryParameter(pattern=ACTION_PATTERN, description="one action's entries (licence.revoked)")
+        ] = None,
         after: AfterQuery = None,
         after_seq: Annotated[
             int | None,
@@ -79,7 +90,7 @@ class JournalController(Controller):
         ] = None,
         limit: LimitQuery = DEFAULT_LIMIT,
     ) -> JournalPage:
-        """Entries in chain order (the order they committed in), optionally for one entity; the read is journaled.
+        """Entries in chain order (the order they committed in), optionally for one entity or action; read journaled.
 
         One batch of the sealer's queue is linked first (the worker links any larger backlog) and only linked
         entries are listed: an entry's id is taken when it is
@@ -102,7 +113,11 @@ class JournalController(Controller):
         async with connection(pool) as conn:
             await journal.seal(conn, batches=1)
             async with conn.transaction():
-                rows = await store.list_journal_entries(conn, start, entity, entity_id, limit + 1)
+                rows = (
+                    await store.list_journal_entries(conn, start, entity, entity_id, limit + 1)
+                    if action is None
+                    else await store.list_journal_entries_of_action(conn, start, action, entity, entity_id, limit + 1)
+                )
                 items, last = page(
                     [
                         JournalEntry(
