@@ -6,9 +6,11 @@ import datetime as dt
 from typing import Annotated, Any
 
 import msgspec
-from litestar import Controller, get, post
+from litestar import Controller, Response, get, post
 from litestar.exceptions import ValidationException
+from litestar.openapi import ResponseSpec
 from litestar.params import QueryParameter
+from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 from api.deps import OfficerDep, PoolDep, SettingsDep, connection
 from api.params import AfterQuery, LimitQuery, page
@@ -140,11 +142,28 @@ class JournalController(Controller):
                 )
         return JournalPage(items=items, next=encode_cursor(_CURSOR_TAG, last.seq) if last else None)
 
-    @post("/checkpoints", summary="Sign a checkpoint now", status_code=201)
-    async def checkpoint(self, long_pool: PoolDep, settings: SettingsDep) -> Checkpoint | None:
-        """Seal the journal and sign its head with the registry key (``null`` while the journal is empty)."""
+    @post(
+        "/checkpoints",
+        summary="Sign a checkpoint now",
+        status_code=HTTP_201_CREATED,
+        response_description="a checkpoint of the head, signed and stored now",
+        responses={
+            HTTP_200_OK: ResponseSpec(
+                data_container=Checkpoint,
+                description="the head is already checkpointed (nothing journaled since): the stored checkpoint,"
+                " nothing new was signed",
+            )
+        },
+    )
+    async def checkpoint(self, long_pool: PoolDep, settings: SettingsDep) -> Response[Checkpoint | None]:
+        """Seal the journal and sign its head with the registry key: 201 with the new checkpoint.
+
+        Asked again with nothing journaled since, the head's stored checkpoint is returned, 200: nothing was created
+        (it was 201, as if a new statement had been signed). ``null``, 200, while the journal is empty.
+        """
         async with connection(long_pool) as conn:  # sealing after an import links a million entries
-            return await journal.checkpoint(conn, state=settings.state, home=settings.home)
+            made, created = await journal.checkpoint_made(conn, state=settings.state, home=settings.home)
+        return Response(made, status_code=HTTP_201_CREATED if created else HTTP_200_OK)
 
     @get("/verify", summary="Verify the whole chain")
     async def verify(self, long_pool: PoolDep, settings: SettingsDep) -> Verification:
