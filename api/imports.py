@@ -46,7 +46,7 @@ class ImportController(Controller):
     ) -> ImportResult:
         """Import the body (``Content-Type: text/csv`` or ``application/x-ndjson``, UTF-8) as one batch.
 
-        Rows are validated set-wise; the answer lists up to 1000 rejected rows (line and reason).
+        Rows are validated set-wise; the answer lists up to 1000 rejected rows (line, reason and every reason).
         A body in which no row is valid stores nothing and is a 422 ``import-rejected`` problem.
         """
         media, charsets = media_type(request.headers.get("content-type", ""))
@@ -84,6 +84,9 @@ class ImportController(Controller):
                 code="import-rejected",
                 rows_read=result.rows_read,
                 rejected=result.rejected,
-                rejections=[{"line": r.line, "reason": r.reason, "serial": r.serial} for r in result.rejections],
+                rejections=[
+                    {"line": r.line, "reason": r.reason, "serial": r.serial, "reasons": r.reasons}
+                    for r in result.rejections
+                ],
             )
         return result

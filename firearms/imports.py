@@ -7,8 +7,8 @@ skipped (``already-registered``), so re-running a file creates nothing twice; a 
 identity of an earlier valid row of the same file is ``duplicate-in-file``. When no row is
 inserted, nothing at all is stored (no batch, no journal entry).
 
-Every rejected or skipped row is reported with its line number and reason (and, for
-``already-registered``, the registered item's id), as CSV written next to the input.
+Every rejected or skipped row is reported with its line number and reasons (the first rule it breaks, and every
+rule it breaks; for ``already-registered``, the registered item's id), as CSV written next to the input.
 """
 
 from __future__ import annotations
@@ -60,12 +60,19 @@ REASONS = (
 
 
 class Rejection(msgspec.Struct, frozen=True, kw_only=True):
-    """A row not inserted: its line, the reason code, its serial as given, the registered item if any."""
+    """A row not inserted: its line, the reason code, its serial as given, the registered item if any.
+
+    ``reason`` is the first rule the row breaks, in the order the rules are checked (as the report always gave
+    it); ``reasons`` every rule it breaks, in the order of :data:`REASONS`. A rule that reads a value another
+    rule judges is judged only on a value that passed it (``year-in-future`` on a year that is a number):
+    the fault is the other rule's.
+    """
 
     line: int
     reason: str
     serial: str | None
     item_id: int | None
+    reasons: list[str]
 
 
 class ImportResult(msgspec.Struct, frozen=True, kw_only=True):
@@ -237,14 +244,27 @@ async def _report(conn: Conn, report: Path | None, listed: int, *, any_registere
             except OSError as exc:  # a missing folder, no permission: the operator's to fix; the import rolls back
                 raise InvalidInputError(f"cannot write the report {report}: {exc.strerror}") from exc
             writer = csv.writer(stack.enter_context(partial.open("w", encoding="utf-8", newline="")))
-            writer.writerow(("line", "reason", "serial", "item_id"))
+            # reasons last: a reader of the four columns before it (by position or by name) reads them as before
+            writer.writerow(("line", "reason", "serial", "item_id", "reasons"))
         async for row in store.iter_import_rejections(conn, any_registered=any_registered):
             if writer is not None:
                 writer.writerow(
-                    (row["line"], row["reason"], spreadsheet_cell(row["serial"] or ""), row["item_id"] or "")
+                    (
+                        row["line"],
+                        row["reason"],
+                        spreadsheet_cell(row["serial"] or ""),
+                        row["item_id"] or "",
+                        "; ".join(row["reasons"]),
+                    )
                 )
             if len(kept) < listed:
                 kept.append(
-                    Rejection(line=row["line"], reason=row["reason"], serial=row["serial"], item_id=row["item_id"])
+                    Rejection(
+                        line=row["line"],
+                        reason=row["reason"],
+                        serial=row["serial"],
+                        item_id=row["item_id"],
+                        reasons=list(row["reasons"]),
+                    )
                 )
     return kept
