@@ -240,3 +240,19 @@ INSERT INTO item_import (import_id, file_name, format, sha256, rows_read, insert
                          imported_at, imported_by)
 OVERRIDING SYSTEM VALUE
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10);
+
+-- name: list_item_imports
+-- The bulk-import batches, newest first, a page after a batch. $1 before this import_id or NULL, $2 limit
+SELECT import_id, file_name, format, sha256, rows_read, inserted, already_registered, rejected, imported_at,
+       imported_by
+  FROM item_import
+ WHERE $1::bigint IS NULL OR import_id < $1
+ ORDER BY import_id DESC
+ LIMIT $2;
+
+-- name: get_item_import
+-- One bulk-import batch. $1 import_id
+SELECT import_id, file_name, format, sha256, rows_read, inserted, already_registered, rejected, imported_at,
+       imported_by
+  FROM item_import
+ WHERE import_id = $1;
