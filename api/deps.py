@@ -371,7 +371,7 @@ def index_query_parameters(app: Litestar) -> None:
 
 
 def _refuse_unknown_query(request: Request[Any, Any, Any]) -> None:
-    """A query parameter the endpoint does not read (``/journal?action=item.read``) is refused (400), naming it.
+    """A query parameter the endpoint does not read (``/journal?actor=officer:alice``) is refused (400), naming it.
 
     Litestar dropped it and answered as if it had not been given: an auditor's filter of the journal by an action
     it does not filter by listed the whole journal, a look-up by ``serial_number`` every item, and the answer

@@ -6,26 +6,58 @@ import tempfile
 from pathlib import Path
 from typing import Annotated, Any
 
-from litestar import Controller, Request, post
-from litestar.params import QueryParameter
+import msgspec
+from litestar import Controller, Request, get, post
+from litestar.params import PathParameter, QueryParameter
 
-from api.deps import OfficerDep, PoolDep, SettingsDep, connection, content_coding, media_type
+from api.deps import ConnDep, OfficerDep, PoolDep, SettingsDep, connection, content_coding, media_type
+from api.params import AfterQuery, LimitQuery, page
 from firearms import clock, imports
 from firearms.errors import InvalidInputError
 from firearms.import_files import Format
-from firearms.imports import ImportResult
+from firearms.imports import ImportBatch, ImportResult
+from firearms.pagination import BIGINT_MAX, DEFAULT_LIMIT, decode_cursor, encode_cursor
 
-__all__ = ["MAX_IMPORT_BYTES", "ImportController"]
+__all__ = ["MAX_IMPORT_BYTES", "ImportBatchPage", "ImportController"]
 
 MAX_IMPORT_BYTES = 1 << 30  # 1 GiB; the body goes to a temporary file, never into memory
 _MEDIA: dict[str, Format] = {"text/csv": "csv", "application/x-ndjson": "ndjson", "application/jsonl": "ndjson"}
 
 
+class ImportBatchPage(msgspec.Struct, frozen=True, kw_only=True):
+    """A page of import batches, newest first; ``next`` is the cursor for the following page."""
+
+    items: list[ImportBatch]
+    next: str | None
+
+
+ImportIdPath = Annotated[int, PathParameter(description="import id", ge=1, le=BIGINT_MAX)]
+_READERS = {"roles": ("records-officer", "auditor", "admin")}
+
+
 class ImportController(Controller):
-    """``/api/v1/imports`` (records officer, admin)."""
+    """``/api/v1/imports``: bulk import (records officer, admin); the batches (and the auditor)."""
 
     path = "/imports"
     opt = {"roles": ("records-officer", "admin")}  # noqa: RUF012  # Litestar reads it as a plain mapping
+
+    @get("/", summary="Import batches, newest first", opt=_READERS)
+    async def list_batches(
+        self, conn: ConnDep, after: AfterQuery = None, limit: LimitQuery = DEFAULT_LIMIT
+    ) -> ImportBatchPage:
+        """The imports that stored rows, newest first: file name, SHA-256, counts, who and when.
+
+        Items and markings name their batch (``import_id``; ``GET /items/export?import_id=``). An import that
+        inserted nothing stored no batch. Not journaled: a batch names no person but the officer who imported.
+        """
+        before = decode_cursor(after, int)[0] if after else None
+        items, last = page(await imports.list_imports(conn, before=before, limit=limit + 1), limit)
+        return ImportBatchPage(items=items, next=encode_cursor(last.import_id) if last else None)
+
+    @get("/{import_id:int}", summary="One import batch", opt=_READERS)
+    async def get_batch(self, conn: ConnDep, import_id: ImportIdPath) -> ImportBatch:
+        """One import batch by its id (404 ``not-found`` without one)."""
+        return await imports.get_import(conn, import_id)
 
     @post(
         "/",
@@ -46,7 +78,7 @@ class ImportController(Controller):
     ) -> ImportResult:
         """Import the body (``Content-Type: text/csv`` or ``application/x-ndjson``, UTF-8) as one batch.
 
-        Rows are validated set-wise; the answer lists up to 1000 rejected rows (line and reason).
+        Rows are validated set-wise; the answer lists up to 1000 rejected rows (line, reason and every reason).
         A body in which no row is valid stores nothing and is a 422 ``import-rejected`` problem.
         """
         media, charsets = media_type(request.headers.get("content-type", ""))
@@ -84,6 +116,9 @@ class ImportController(Controller):
                 code="import-rejected",
                 rows_read=result.rows_read,
                 rejected=result.rejected,
-                rejections=[{"line": r.line, "reason": r.reason, "serial": r.serial} for r in result.rejections],
+                rejections=[
+                    {"line": r.line, "reason": r.reason, "serial": r.serial, "reasons": r.reasons}
+                    for r in result.rejections
+                ],
             )
         return result

@@ -6,9 +6,11 @@ import datetime as dt
 from typing import Annotated, Any
 
 import msgspec
-from litestar import Controller, get, post
+from litestar import Controller, Response, get, post
 from litestar.exceptions import ValidationException
+from litestar.openapi import ResponseSpec
 from litestar.params import QueryParameter
+from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 from api.deps import OfficerDep, PoolDep, SettingsDep, connection
 from api.params import AfterQuery, LimitQuery, page
@@ -42,6 +44,14 @@ class JournalPage(msgspec.Struct, frozen=True, kw_only=True):
     next: str | None
 
 
+ACTION_PATTERN = r"^(?=.{3,100}$)[a-z0-9-]+(?:\.[a-z0-9-]+)+$(?!\n)"
+"""An action's name (``licence.revoked``, ``transit-consent.decided``), as :func:`firearms.journal.record` writes them.
+
+Only the shape is checked: actions are named where they are journaled, some from a status or an event
+(``licence.{status}``, ``item.{event}``), so no list of them is kept to check against; an action of that shape
+nobody took is an empty page. The rule in words is :mod:`api.problems`' ``_PATTERN_RULES``.
+"""
+
 _CURSOR_TAG = "seq"
 """Cursors name the chain position they hold: one given out before the list followed the chain held an entry id."""
 
@@ -72,6 +82,9 @@ class JournalController(Controller):
         officer: OfficerDep,
         entity: Annotated[str | None, QueryParameter(min_length=1, max_length=100)] = None,
         entity_id: Annotated[str | None, QueryParameter(min_length=1, max_length=200)] = None,
+        action: Annotated[
+            str | None, QueryParameter(pattern=ACTION_PATTERN, description="one action's entries (licence.revoked)")
+        ] = None,
         after: AfterQuery = None,
         after_seq: Annotated[
             int | None,
@@ -79,7 +92,7 @@ class JournalController(Controller):
         ] = None,
         limit: LimitQuery = DEFAULT_LIMIT,
     ) -> JournalPage:
-        """Entries in chain order (the order they committed in), optionally for one entity; the read is journaled.
+        """Entries in chain order (the order they committed in), optionally for one entity or action; read journaled.
 
         One batch of the sealer's queue is linked first (the worker links any larger backlog) and only linked
         entries are listed: an entry's id is taken when it is
@@ -102,7 +115,11 @@ class JournalController(Controller):
         async with connection(pool) as conn:
             await journal.seal(conn, batches=1)
             async with conn.transaction():
-                rows = await store.list_journal_entries(conn, start, entity, entity_id, limit + 1)
+                rows = (
+                    await store.list_journal_entries(conn, start, entity, entity_id, limit + 1)
+                    if action is None
+                    else await store.list_journal_entries_of_action(conn, start, action, entity, entity_id, limit + 1)
+                )
                 items, last = page(
                     [
                         JournalEntry(
@@ -125,11 +142,28 @@ class JournalController(Controller):
                 )
         return JournalPage(items=items, next=encode_cursor(_CURSOR_TAG, last.seq) if last else None)
 
-    @post("/checkpoints", summary="Sign a checkpoint now", status_code=201)
-    async def checkpoint(self, long_pool: PoolDep, settings: SettingsDep) -> Checkpoint | None:
-        """Seal the journal and sign its head with the registry key (``null`` while the journal is empty)."""
+    @post(
+        "/checkpoints",
+        summary="Sign a checkpoint now",
+        status_code=HTTP_201_CREATED,
+        response_description="a checkpoint of the head, signed and stored now",
+        responses={
+            HTTP_200_OK: ResponseSpec(
+                data_container=Checkpoint,
+                description="the head is already checkpointed (nothing journaled since): the stored checkpoint,"
+                " nothing new was signed",
+            )
+        },
+    )
+    async def checkpoint(self, long_pool: PoolDep, settings: SettingsDep) -> Response[Checkpoint | None]:
+        """Seal the journal and sign its head with the registry key: 201 with the new checkpoint.
+
+        Asked again with nothing journaled since, the head's stored checkpoint is returned, 200: nothing was created
+        (it was 201, as if a new statement had been signed). ``null``, 200, while the journal is empty.
+        """
         async with connection(long_pool) as conn:  # sealing after an import links a million entries
-            return await journal.checkpoint(conn, state=settings.state, home=settings.home)
+            made, created = await journal.checkpoint_made(conn, state=settings.state, home=settings.home)
+        return Response(made, status_code=HTTP_201_CREATED if created else HTTP_200_OK)
 
     @get("/verify", summary="Verify the whole chain")
     async def verify(self, long_pool: PoolDep, settings: SettingsDep) -> Verification:

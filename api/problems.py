@@ -302,6 +302,11 @@ _PATTERN_RULES = {
         "query parameter 'file_name' must be 1-200 characters without '/', '\\' or a control character (a file's"
         " name, not its folder)",
     ),
+    ("query", "action"): (
+        "action",
+        "query parameter 'action' must be an action's name: 3-100 characters, lower-case words of a-z, 0-9 and '-'"
+        " joined by '.', such as licence.revoked",
+    ),
     ("header", "idempotency_key"): (
         "Idempotency-Key",
         "header 'Idempotency-Key' must be 1-255 of A-Z a-z 0-9 . _ : ~ + / = -, optionally in double quotes",

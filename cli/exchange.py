@@ -117,7 +117,10 @@ def peers_list(ctx: click.Context) -> None:
             after = page[-1].state
         return found
 
-    for peer in common.with_database(common.settings_from(ctx), work):
+    found = common.with_database(common.settings_from(ctx), work)
+    if not found:  # stdout stays one JSON object a line (none); the words are for the operator
+        click.echo("No partners.", err=True)
+    for peer in found:
         _echo_json(peer)
 
 
@@ -185,7 +188,12 @@ def notices(ctx: click.Context, status: str | None, recipient: str | None, limit
     async def work(conn: db.Conn) -> list[outbox.OutboxNotice]:
         return await outbox.list_notices(conn, before=None, status=status, recipient=recipient, limit=limit)
 
-    for notice in common.with_database(common.settings_from(ctx), work):
+    found = common.with_database(common.settings_from(ctx), work)
+    if not found:  # nothing printed looked like a command that did not run; --json keeps stdout one object a line
+        status_words = f" with status {status}" if status else ""
+        recipient_words = f" for {recipient}" if recipient else ""
+        click.echo(f"No notices{status_words}{recipient_words}.", err=as_json)
+    for notice in found:
         if as_json:
             _echo_json(notice)
             continue

@@ -346,11 +346,19 @@ def journal_checkpoint(ctx: click.Context) -> None:
     """Seal the journal and sign a checkpoint of its head now."""
     settings = common.settings_from(ctx)
 
-    async def work(conn: db.Conn) -> journal.Checkpoint | None:
-        return await journal.checkpoint(conn, state=settings.state, home=settings.home)
+    async def work(conn: db.Conn) -> tuple[journal.Checkpoint | None, bool]:
+        return await journal.checkpoint_made(conn, state=settings.state, home=settings.home)
 
-    made = common.with_database(settings, work)
-    click.echo(msgspec.json.encode(made).decode() if made else "journal is empty: nothing to sign")
+    made, created = common.with_database(settings, work)
+    if made is None:
+        click.echo("journal is empty: nothing to sign")
+        return
+    click.echo(msgspec.json.encode(made).decode())
+    # stdout is the checkpoint either way (kept outside as it is); whether it is new is for the operator
+    if created:
+        click.echo(f"checkpoint created at seq {made.seq}", err=True)
+    else:
+        click.echo(f"already checkpointed at seq {made.seq} (nothing journaled since): the stored checkpoint", err=True)
 
 
 @main.group("idempotency")

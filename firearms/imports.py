@@ -7,8 +7,8 @@ skipped (``already-registered``), so re-running a file creates nothing twice; a 
 identity of an earlier valid row of the same file is ``duplicate-in-file``. When no row is
 inserted, nothing at all is stored (no batch, no journal entry).
 
-Every rejected or skipped row is reported with its line number and reason (and, for
-``already-registered``, the registered item's id), as CSV written next to the input.
+Every rejected or skipped row is reported with its line number and reasons (the first rule it breaks, and every
+rule it breaks; for ``already-registered``, the registered item's id), as CSV written next to the input.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import msgspec
 
 from firearms import files, journal
 from firearms.countries import COUNTRIES
-from firearms.errors import InvalidInputError
+from firearms.errors import InvalidInputError, NotFoundError
 from firearms.import_files import STAGING_COLUMNS, SourceFile, detect_format, read_rows, spreadsheet_cell
 from firearms.store import imports as store
 from firearms.text_rules import CONTROL_PATTERN_SQL, SPACE_CHARACTERS
@@ -31,9 +31,21 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
     from pathlib import Path
 
+    import asyncpg
+
     from firearms.db import Conn
 
-__all__ = ["REASONS", "ROWS_REPORTED", "ImportResult", "Rejection", "import_file", "report_path_for"]
+__all__ = [
+    "REASONS",
+    "ROWS_REPORTED",
+    "ImportBatch",
+    "ImportResult",
+    "Rejection",
+    "get_import",
+    "import_file",
+    "list_imports",
+    "report_path_for",
+]
 
 T = TypeVar("T")
 ROWS_REPORTED = 1000
@@ -60,12 +72,19 @@ REASONS = (
 
 
 class Rejection(msgspec.Struct, frozen=True, kw_only=True):
-    """A row not inserted: its line, the reason code, its serial as given, the registered item if any."""
+    """A row not inserted: its line, the reason code, its serial as given, the registered item if any.
+
+    ``reason`` is the first rule the row breaks, in the order the rules are checked (as the report always gave
+    it); ``reasons`` every rule it breaks, in the order of :data:`REASONS`. A rule that reads a value another
+    rule judges is judged only on a value that passed it (``year-in-future`` on a year that is a number):
+    the fault is the other rule's.
+    """
 
     line: int
     reason: str
     serial: str | None
     item_id: int | None
+    reasons: list[str]
 
 
 class ImportResult(msgspec.Struct, frozen=True, kw_only=True):
@@ -81,6 +100,56 @@ class ImportResult(msgspec.Struct, frozen=True, kw_only=True):
     rejected: int
     rejections: list[Rejection]
     rejections_truncated: bool
+
+
+class ImportBatch(msgspec.Struct, frozen=True, kw_only=True):
+    """A file's import as stored (``item_import``): one per import that inserted rows.
+
+    The rejected rows are not kept: they are in the report written, and the answer given, at the import.
+    """
+
+    import_id: int
+    file_name: str
+    format: str
+    sha256: str
+    rows_read: int
+    inserted: int
+    already_registered: int
+    rejected: int
+    imported_at: dt.datetime
+    imported_by: str
+
+
+def _batch(row: asyncpg.Record) -> ImportBatch:
+    return ImportBatch(
+        import_id=row["import_id"],
+        file_name=row["file_name"],
+        format=row["format"],
+        sha256=row["sha256"].hex(),
+        rows_read=row["rows_read"],
+        inserted=row["inserted"],
+        already_registered=row["already_registered"],
+        rejected=row["rejected"],
+        imported_at=row["imported_at"],
+        imported_by=row["imported_by"],
+    )
+
+
+async def list_imports(conn: Conn, *, before: int | None, limit: int) -> list[ImportBatch]:
+    """The import batches, newest first (ITI para 13: which records came from which file, when, by whom)."""
+    return [_batch(row) for row in await store.list_item_imports(conn, before, limit)]
+
+
+async def get_import(conn: Conn, import_id: int) -> ImportBatch:
+    """One import batch.
+
+    Raises:
+        NotFoundError: no batch ``import_id`` (an import that inserted nothing stored none).
+    """
+    row = await store.get_item_import(conn, import_id)
+    if row is None:
+        raise NotFoundError(f"no import {import_id}", import_id=import_id)
+    return _batch(row)
 
 
 class _NothingInserted(Exception):  # noqa: N818  # control flow: roll the import back
@@ -237,14 +306,27 @@ async def _report(conn: Conn, report: Path | None, listed: int, *, any_registere
             except OSError as exc:  # a missing folder, no permission: the operator's to fix; the import rolls back
                 raise InvalidInputError(f"cannot write the report {report}: {exc.strerror}") from exc
             writer = csv.writer(stack.enter_context(partial.open("w", encoding="utf-8", newline="")))
-            writer.writerow(("line", "reason", "serial", "item_id"))
+            # reasons last: a reader of the four columns before it (by position or by name) reads them as before
+            writer.writerow(("line", "reason", "serial", "item_id", "reasons"))
         async for row in store.iter_import_rejections(conn, any_registered=any_registered):
             if writer is not None:
                 writer.writerow(
-                    (row["line"], row["reason"], spreadsheet_cell(row["serial"] or ""), row["item_id"] or "")
+                    (
+                        row["line"],
+                        row["reason"],
+                        spreadsheet_cell(row["serial"] or ""),
+                        row["item_id"] or "",
+                        "; ".join(row["reasons"]),
+                    )
                 )
             if len(kept) < listed:
                 kept.append(
-                    Rejection(line=row["line"], reason=row["reason"], serial=row["serial"], item_id=row["item_id"])
+                    Rejection(
+                        line=row["line"],
+                        reason=row["reason"],
+                        serial=row["serial"],
+                        item_id=row["item_id"],
+                        reasons=list(row["reasons"]),
+                    )
                 )
     return kept

@@ -41,6 +41,7 @@ __all__ = [
     "Checkpoint",
     "Verification",
     "checkpoint",
+    "checkpoint_made",
     "checkpoint_message",
     "entry",
     "entry_hash",
@@ -200,29 +201,41 @@ async def checkpoint(conn: Conn, *, state: str, home: Path) -> Checkpoint | None
     Returns ``None`` when the chain is empty, and the stored checkpoint when the head already has
     one (nothing was journaled since): only one checkpoint is kept per position, and what is
     returned is always what :func:`verify` checks. Journals the checkpoint itself is not needed: the
-    checkpoint table is append-only and verified on its own.
+    checkpoint table is append-only and verified on its own. :func:`checkpoint_made` also says which it was.
+    """
+    made, _ = await checkpoint_made(conn, state=state, home=home)
+    return made
+
+
+async def checkpoint_made(conn: Conn, *, state: str, home: Path) -> tuple[Checkpoint | None, bool]:
+    """:func:`checkpoint`, and whether this call signed and stored it.
+
+    ``False`` for the head's stored checkpoint (nothing journaled since) and for an empty chain: the API answers
+    a new checkpoint 201 Created, the stored one 200, and ``journal checkpoint`` says "already checkpointed".
     """
     await seal(conn)
     async with conn.transaction():
         head = await store.get_journal_head(conn)
         if head is None:
-            return None
+            return None, False
         key = await keys.current_signing_key(conn, home)
         signed_at = dt.datetime.now(dt.UTC).replace(microsecond=0)
         signature = key.sign(checkpoint_message(state, head["seq"], head["hash"], signed_at))
         if not await store.insert_journal_checkpoint(conn, head["seq"], head["hash"], signed_at, key.key_id, signature):
             kept = await store.get_journal_checkpoint(conn, head["seq"])
             assert kept is not None  # noqa: S101  # the insert conflicted with it; checkpoints are never deleted
-            return Checkpoint(
+            stored = Checkpoint(
                 seq=kept["seq"],
                 head_hash=kept["head_hash"].hex(),
                 signed_at=kept["signed_at"],
                 key_id=kept["key_id"],
                 signature=kept["signature"].hex(),
             )
-    return Checkpoint(
+            return stored, False
+    made = Checkpoint(
         seq=head["seq"], head_hash=head["hash"].hex(), signed_at=signed_at, key_id=key.key_id, signature=signature.hex()
     )
+    return made, True
 
 
 def _unreported(checked: int, until: int) -> None:

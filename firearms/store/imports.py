@@ -19,9 +19,11 @@ __all__ = [
     "copy_item_staging",
     "count_import_outcome",
     "create_import_tables",
+    "get_item_import",
     "insert_imported_items",
     "insert_item_import",
     "iter_import_rejections",
+    "list_item_imports",
     "next_import_id",
 ]
 
@@ -89,3 +91,13 @@ async def insert_item_import(
 ) -> None:
     """The batch record with its counts (rows_read, inserted, already_registered, rejected)."""
     await conn.execute(Q["insert_item_import"], import_id, file_name, fmt, sha256, *counts, imported_at, imported_by)
+
+
+async def list_item_imports(conn: Conn, before: int | None, limit: int) -> list[asyncpg.Record]:
+    """A page of bulk-import batches, newest first, those before ``before`` (an ``import_id``) when given."""
+    return await conn.fetch(Q["list_item_imports"], before, limit)
+
+
+async def get_item_import(conn: Conn, import_id: int) -> asyncpg.Record | None:
+    """One bulk-import batch, if it exists."""
+    return await conn.fetchrow(Q["get_item_import"], import_id)

@@ -26,6 +26,7 @@ __all__ = [
     "list_journal_chain",
     "list_journal_checkpoints",
     "list_journal_entries",
+    "list_journal_entries_of_action",
     "take_pending_entries",
     "try_lock_sealer",
 ]
@@ -118,3 +119,10 @@ async def list_journal_entries(
 ) -> list[asyncpg.Record]:
     """A page of linked entries after chain position ``after``, in chain order, optionally for one entity."""
     return await conn.fetch(Q["list_journal_entries"], after, entity, entity_id, limit)
+
+
+async def list_journal_entries_of_action(
+    conn: Conn, after: int, action: str, entity: str | None, entity_id: str | None, limit: int
+) -> list[asyncpg.Record]:
+    """:func:`list_journal_entries` of one action (an auditor's ``?action=licence.revoked``)."""
+    return await conn.fetch(Q["list_journal_entries_of_action"], after, action, entity, entity_id, limit)

@@ -19,7 +19,7 @@ SET LOCAL work_mem = '256MB';
 -- name: create_item_checked
 -- The staged rows with their verdict (problem NULL = valid), typed, with the item id each valid row will get.
 CREATE TEMP TABLE item_checked (
-    line bigint, problem text, item_id bigint,
+    line bigint, problem text, problems text[], item_id bigint,
     kind text, firearm_type text, component_type text, make text, model text, calibre text,
     year_of_manufacture smallint, country_of_manufacture text, category text, manufacturer text, serial text,
     headstamp text, quantity integer, marking_kind text, marking_stamped text, symbol_code text,
@@ -27,10 +27,72 @@ CREATE TEMP TABLE item_checked (
 ) ON COMMIT DROP;
 
 -- name: check_item_staging
--- Validate every staged row set-wise: the first rule broken names the row's problem (the rules of firearms/item_rules.py). $1 known country codes, $2 current year, $3 control-character pattern, $4 the white-space characters that may not pad a value
+-- Validate every staged row set-wise: the first rule broken names the row's problem (the rules of firearms/item_rules.py), and problems lists every rule it breaks, in the order of imports.REASONS. A rule that reads a value another rule judges (a year's range, its order against another year, a quantity's range, an antique's year) is judged only on a value that passed that rule: its fault is the other rule's. A row the file reader refused (malformed-line, text PostgreSQL cannot hold) and the duplicate and registered rows (judged on a row without fault) have one reason. The list is made for rejected rows alone. $1 known country codes, $2 current year, $3 control-character pattern, $4 the white-space characters that may not pad a value
 INSERT INTO item_checked
 SELECT line,
        CASE WHEN problem IS NULL AND rank_in_file > 1 THEN 'duplicate-in-file' ELSE problem END,
+       CASE
+         WHEN problem IS NULL AND rank_in_file > 1 THEN ARRAY['duplicate-in-file']
+         WHEN problem IS NULL THEN NULL
+         WHEN staged IS NOT NULL THEN ARRAY[staged]
+         ELSE array_remove(ARRAY[
+           CASE WHEN kind IS NULL OR kind NOT IN ('firearm', 'component', 'ammunition')
+                  OR firearm_type NOT IN ('pistol', 'revolver', 'rifle', 'shotgun', 'sub-machine-gun', 'machine-gun',
+                                          'combination', 'other')
+                  OR component_type NOT IN ('barrel', 'frame', 'receiver', 'slide', 'cylinder', 'bolt', 'breech-block',
+                                            'sound-moderator')
+                  OR category NOT IN ('A', 'B', 'C', 'D', 'antique')
+                  OR marking_kind NOT IN ('manufacture', 'geometric') THEN 'invalid-value' END,
+           CASE WHEN year_of_manufacture !~ '^[0-9]{4}$' OR year_of_manufacture < '1300'
+                  OR import_year !~ '^[0-9]{4}$' OR import_year < '1300'
+                  OR quantity !~ '^[0-9]{1,10}$'
+                  OR CASE WHEN quantity ~ '^[0-9]{1,10}$' THEN quantity::bigint NOT BETWEEN 1 AND 2000000000 END
+                THEN 'invalid-number' END,
+           CASE WHEN greatest(length(make), length(model), length(calibre), length(manufacturer), length(headstamp),
+                              length(country_of_manufacture), length(symbol_code), length(alphanumeric_code),
+                              length(import_country)) > 200
+                  OR greatest(length(marking_stamped), length(import_stamped)) > 500
+                  OR manufacturer IS NULL OR manufacturer ~ $3 OR make ~ $3 OR model ~ $3 OR calibre ~ $3
+                  OR headstamp ~ $3 OR marking_stamped ~ $3 OR symbol_code ~ $3 OR alphanumeric_code ~ $3
+                  OR import_stamped ~ $3 THEN 'invalid-text' END,
+           CASE WHEN strpos($4, left(manufacturer, 1)) > 0 OR strpos($4, right(manufacturer, 1)) > 0
+                  OR strpos($4, left(make, 1)) > 0 OR strpos($4, right(make, 1)) > 0
+                  OR strpos($4, left(model, 1)) > 0 OR strpos($4, right(model, 1)) > 0
+                  OR strpos($4, left(calibre, 1)) > 0 OR strpos($4, right(calibre, 1)) > 0
+                  OR strpos($4, left(headstamp, 1)) > 0 OR strpos($4, right(headstamp, 1)) > 0
+                  OR strpos($4, left(marking_stamped, 1)) > 0 OR strpos($4, right(marking_stamped, 1)) > 0
+                  OR strpos($4, left(symbol_code, 1)) > 0 OR strpos($4, right(symbol_code, 1)) > 0
+                  OR strpos($4, left(alphanumeric_code, 1)) > 0 OR strpos($4, right(alphanumeric_code, 1)) > 0
+                  OR strpos($4, left(import_stamped, 1)) > 0 OR strpos($4, right(import_stamped, 1)) > 0
+                THEN 'padded-value' END,
+           CASE WHEN serial IS NULL OR length(serial) > 64
+                  OR translate(serial, 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789 ./_-', '') <> ''
+                  OR serial LIKE ' %' OR serial LIKE '% ' OR normalise_serial(serial) = '' THEN 'invalid-serial' END,
+           CASE WHEN country_of_manufacture IS NULL OR NOT country_of_manufacture = ANY($1::text[])
+                  OR NOT import_country = ANY($1::text[]) THEN 'invalid-country' END,
+           CASE WHEN CASE WHEN year_of_manufacture ~ '^[0-9]{4}$' THEN year_of_manufacture::integer > $2::integer END
+                  OR CASE WHEN import_year ~ '^[0-9]{4}$' THEN import_year::integer > $2::integer END
+                THEN 'year-in-future' END,
+           CASE WHEN CASE WHEN import_year ~ '^[0-9]{4}$' AND year_of_manufacture ~ '^[0-9]{4}$'
+                          THEN import_year::integer < year_of_manufacture::integer END
+                THEN 'year-before-manufacture' END,
+           CASE WHEN (kind = 'firearm' AND (firearm_type IS NULL OR component_type IS NOT NULL OR quantity IS NOT NULL))
+                  OR (kind = 'component' AND (component_type IS NULL OR firearm_type IS NOT NULL
+                                              OR quantity IS NOT NULL))
+                  OR (kind = 'ammunition' AND (quantity IS NULL OR firearm_type IS NOT NULL
+                                               OR component_type IS NOT NULL)) THEN 'invalid-kind-fields' END,
+           CASE WHEN category = 'antique'
+                 AND (year_of_manufacture IS NULL OR (year_of_manufacture ~ '^[0-9]{4}$'
+                                                      AND year_of_manufacture >= '1900'))
+                THEN 'antique-too-recent' END,
+           CASE WHEN (marking_stamped IS NULL AND (marking_kind IS NOT NULL OR symbol_code IS NOT NULL
+                                                   OR alphanumeric_code IS NOT NULL))
+                  OR (marking_kind = 'geometric' AND (symbol_code IS NULL OR alphanumeric_code IS NULL))
+                  OR (import_stamped IS NULL AND (import_country IS NOT NULL OR import_year IS NOT NULL))
+                  OR (import_stamped IS NOT NULL AND import_country IS NULL) THEN 'invalid-marking' END,
+           CASE WHEN kind = 'firearm' AND marking_stamped IS NULL THEN 'marking-required' END
+         ], NULL)
+       END,
        CASE WHEN problem IS NULL AND rank_in_file = 1 THEN nextval('item_item_id_seq'::regclass) END,
        kind, firearm_type, component_type, make, model, calibre,
        CASE WHEN problem IS NULL THEN year_of_manufacture::smallint END, country_of_manufacture, category,
@@ -47,7 +109,7 @@ SELECT line,
                             v.country_of_manufacture
                ORDER BY v.line) AS rank_in_file
       FROM (
-        SELECT s.line, s.kind, s.firearm_type, s.component_type, s.make, s.model, s.calibre, s.year_of_manufacture,
+        SELECT s.line, s.problem AS staged, s.kind, s.firearm_type, s.component_type, s.make, s.model, s.calibre, s.year_of_manufacture,
                s.country_of_manufacture, s.category, s.manufacturer, s.serial, s.headstamp, s.quantity,
                s.marking_kind, s.marking_stamped, s.symbol_code, s.alphanumeric_code, s.import_country,
                s.import_year, s.import_stamped,
@@ -151,9 +213,10 @@ SELECT count(*) AS rows_read,
   FROM item_checked;
 
 -- name: list_import_rejections
--- Rejected rows and rows already registered, in line order, with the registered item's id for the latter. $1 whether any row was already registered
+-- Rejected rows and rows already registered, in line order, with every reason and the registered item's id for the latter. $1 whether any row was already registered
 SELECT c.line, c.serial,
        CASE WHEN c.problem IS NOT NULL THEN c.problem ELSE 'already-registered' END AS reason,
+       CASE WHEN c.problem IS NOT NULL THEN c.problems ELSE ARRAY['already-registered'] END AS reasons,
        CASE WHEN c.problem IS NULL THEN (
            SELECT i.item_id FROM item AS i
             WHERE i.serial_normalised = normalise_serial(c.serial)
@@ -177,3 +240,19 @@ INSERT INTO item_import (import_id, file_name, format, sha256, rows_read, insert
                          imported_at, imported_by)
 OVERRIDING SYSTEM VALUE
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10);
+
+-- name: list_item_imports
+-- The bulk-import batches, newest first, a page after a batch. $1 before this import_id or NULL, $2 limit
+SELECT import_id, file_name, format, sha256, rows_read, inserted, already_registered, rejected, imported_at,
+       imported_by
+  FROM item_import
+ WHERE $1::bigint IS NULL OR import_id < $1
+ ORDER BY import_id DESC
+ LIMIT $2;
+
+-- name: get_item_import
+-- One bulk-import batch. $1 import_id
+SELECT import_id, file_name, format, sha256, rows_read, inserted, already_registered, rejected, imported_at,
+       imported_by
+  FROM item_import
+ WHERE import_id = $1;

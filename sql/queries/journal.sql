@@ -105,6 +105,21 @@ SELECT e.entry_id, l.seq, e.recorded_at, e.actor, e.action, e.entity, e.entity_i
  ORDER BY l.seq
  LIMIT $4;
 
+-- name: list_journal_entries_of_action
+-- list_journal_entries for one action (GET /api/v1/journal?action=): a query of its own, so that its plan always
+-- has the action to go by (index journal_entry_action_idx): a rare action is found through the index, a common one
+-- by walking the chain and keeping its entries. $1 after seq, $2 action, $3 entity or NULL, $4 entity_id or NULL,
+-- $5 limit
+SELECT e.entry_id, l.seq, e.recorded_at, e.actor, e.action, e.entity, e.entity_id, e.payload, l.hash
+  FROM journal_link AS l
+  JOIN journal_entry AS e USING (entry_id)
+ WHERE l.seq > $1
+   AND e.action = $2
+   AND ($3::text IS NULL OR e.entity = $3)
+   AND ($4::text IS NULL OR e.entity_id = $4 OR (e.entity_id = '*' AND e.payload -> 'ids' ? $4))
+ ORDER BY l.seq
+ LIMIT $5;
+
 -- name: get_journal_link
 -- The link at one chain position, if any. $1 seq
 SELECT seq, hash FROM journal_link WHERE seq = $1;

@@ -653,7 +653,13 @@ async def test_a_marking_dated_before_the_item_was_made_is_422_in_the_api_and_th
     )
     assert imported.status_code == 201, imported.text
     assert imported.json()["rejections"] == [
-        {"line": 2, "reason": "year-before-manufacture", "serial": "YB-1", "item_id": None}
+        {
+            "line": 2,
+            "reason": "year-before-manufacture",
+            "serial": "YB-1",
+            "item_id": None,
+            "reasons": ["year-before-manufacture"],
+        }
     ]
 
 

@@ -58,6 +58,8 @@ NOT_PERSONAL = {
     "/api/v1/items": "items and markings: no holder (who an item went to is in its history)",
     "/api/v1/items/{item_id:int}": "the item and its markings: no holder (see its history)",
     "/api/v1/items/search": "candidate items by serial: no holder",
+    "/api/v1/imports": "bulk-import batches: file name, digest, counts, the officer who imported",
+    "/api/v1/imports/{import_id:int}": "one bulk-import batch: file name, digest, counts, the officer",
     "/api/v1/checks": "customs checks: licence number, serials, answer, officers",
     "/api/v1/checks/{check_id:uuid}": "one customs check: licence number, serials, answer, officers",
     "/api/v1/peers": "the trust list",

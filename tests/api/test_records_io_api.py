@@ -43,7 +43,9 @@ async def test_import_endpoint_takes_csv_body_and_lists_rejections(
     assert response.status_code == 201, response.text
     result = response.json()
     assert (result["inserted"], result["rejected"], result["file_name"]) == (1, 1, "dealer.csv")
-    assert result["rejections"] == [{"line": 3, "reason": "invalid-serial", "serial": None, "item_id": None}]
+    assert result["rejections"] == [
+        {"line": 3, "reason": "invalid-serial", "serial": None, "item_id": None, "reasons": ["invalid-serial"]}
+    ]
     assert await counts(conn) == (1, 1, 1, 1)
 
 
@@ -59,6 +61,11 @@ async def test_import_endpoint_refuses_entirely_invalid_body_and_stores_nothing(
     problem = response.json()
     assert problem["type"] == PROBLEM + "import-rejected"
     assert [r["reason"] for r in problem["rejections"]] == ["invalid-text", "malformed-line"]
+    # every fault of a row, not its first alone (no manufacturer, no country, no firearm type, no marking)
+    assert [r["reasons"] for r in problem["rejections"]] == [
+        ["invalid-text", "invalid-country", "invalid-kind-fields", "marking-required"],
+        ["malformed-line"],
+    ]
     assert await counts(conn) == (0, 0, 0, 0)
 
 

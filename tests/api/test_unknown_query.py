@@ -1,8 +1,8 @@
 """A query parameter no officer endpoint reads is refused, not dropped (README "Problem types").
 
 An auditor's ``GET /api/v1/journal?action=item.read`` answered the whole journal, page after page, as if it were the
-reads alone; a records officer's ``GET /api/v1/items?serial_number=...`` listed every item of the registry. The
-answer looked filtered and was not.
+reads alone (the journal reads ``action`` since; ``actor`` it does not); a records officer's
+``GET /api/v1/items?serial_number=...`` listed every item of the registry. The answer looked filtered and was not.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ PROBLEM = "tag:firearms-registry,2026:problems/invalid-request"
 @pytest.mark.parametrize(
     ("path", "name"),
     [
-        ("/api/v1/journal?action=item.read", "action"),
+        ("/api/v1/journal?actor=officer:alice", "actor"),
         ("/api/v1/items?serial_number=ABC123", "serial_number"),
         ("/api/v1/items/search?q=ABC&serial=ABC", "serial"),
         ("/api/v1/tokens?role=auditor", "role"),

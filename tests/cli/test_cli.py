@@ -230,6 +230,13 @@ def test_journal_checkpoint_and_migrate(env: dict[str, str], database: str) -> N
     # sealed first: the one checkpoint signs the link of the last entry, and is what was printed
     assert checkpoints == [{"seq": entries, "at_head": True, "last_entry": True}]
     assert printed["seq"] == entries
+    assert made.stderr == f"checkpoint created at seq {entries}\n"
+    # nothing journaled since: the stored checkpoint, said to be one ("created" it read, though nothing was)
+    again = CliRunner().invoke(main, ["journal", "checkpoint"], env=env)
+    assert again.exit_code == 0, again.output
+    assert json.loads(again.stdout) == printed
+    assert again.stderr == f"already checkpointed at seq {entries} (nothing journaled since): the stored checkpoint\n"
+    assert asyncio.run(sealed())[1] == checkpoints
     verified = CliRunner().invoke(main, ["journal", "verify"], env=env)
     assert verified.exit_code == 0, verified.output
     # one checkpoint is "1 checkpoint" (it read "1 checkpoints")

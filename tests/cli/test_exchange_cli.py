@@ -155,7 +155,7 @@ def test_rotate_announces_and_notices_lists_the_outbox(env: dict[str, str]) -> N
     assert "-> DE #- registry.key-announced queued attempts=0" in out  # numbered when the worker takes it
     (notice,) = [json.loads(line) for line in _run(env, "notices", "--status", "queued", "--json")[1].splitlines()]
     assert notice["type"] == "registry.key-announced"
-    assert _run(env, "notices", "--status", "delivered")[1] == ""
+    assert _run(env, "notices", "--status", "delivered")[1:] == ("No notices with status delivered.\n", "")
     code, _, err = _run(env, "keys", "rotate")
     assert code == 1
     assert "already waiting" in err
@@ -252,6 +252,30 @@ def test_keys_revoke_refuses_a_blank_or_overlong_reason_and_revokes_nothing(env:
     assert [key["revoked_at"] for key in shown["keys"] if key["key_id"] == old] == [None]
     types = [json.loads(line)["type"] for line in _run(env, "notices", "--json")[1].splitlines()]
     assert "registry.key-revoked" not in types
+
+
+@pytest.mark.parametrize(
+    ("args", "line"),
+    [
+        ([], "No notices."),
+        (["--status", "rejected"], "No notices with status rejected."),
+        (["--recipient", "de"], "No notices for DE."),
+        (["--status", "queued", "--recipient", "DE", "--limit", "5"], "No notices with status queued for DE."),
+    ],
+)
+def test_notices_says_so_when_none_is_listed(env: dict[str, str], args: list[str], line: str) -> None:
+    # an empty outbox printed nothing at all: an operator could not tell it from a command that did not run
+    assert _run(env, "notices", *args) == (0, f"{line}\n", "")
+    # one JSON object a line stays so (none: no line), the words go to standard error
+    assert _run(env, "notices", *args, "--json") == (0, "", f"{line}\n")
+
+
+def test_peers_list_says_so_when_there_is_no_partner(env: dict[str, str]) -> None:
+    assert _run(env, "peers", "list") == (0, "", "No partners.\n")
+    assert _run(env, "peers", "add", "DE", "--url", "http://127.0.0.1:9", "--public-key", DE_KEY)[0] == 0
+    code, out, err = _run(env, "peers", "list")
+    assert (code, err) == (0, "")
+    assert [json.loads(line)["state"] for line in out.splitlines()] == ["DE"]
 
 
 @pytest.mark.parametrize("recipient", ["DEU", "D", "1E", ""])

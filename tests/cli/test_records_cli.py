@@ -52,7 +52,10 @@ def test_import_command_reports_rejections_next_to_the_file(database: str, home:
     assert "importing dealer.csv" in result.stderr
     assert "dealer.csv: checking ..." in result.stderr
     report = tmp_path / "dealer.rejected.csv"
-    assert report.read_text(encoding="utf-8").splitlines() == ["line,reason,serial,item_id", "3,invalid-country,CLI-2,"]
+    assert report.read_text(encoding="utf-8").splitlines() == [
+        "line,reason,serial,item_id,reasons",
+        "3,invalid-country,CLI-2,,invalid-country",
+    ]
     again = CliRunner().invoke(main, ["import", str(path)], env=env(database, home))
     assert again.exit_code == 0
     assert "0 imported, 1 already registered, 1 rejected" in again.stdout

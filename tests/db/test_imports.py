@@ -80,8 +80,8 @@ async def test_import_inserts_valid_rows_reports_bad_ones_and_journals_one_entry
     ]
     with report.open(encoding="utf-8") as handle:
         lines = list(csv.reader(handle))
-    assert lines[0] == ["line", "reason", "serial", "item_id"]
-    assert lines[1] == ["4", "invalid-country", "AAA-003", ""]
+    assert lines[0] == ["line", "reason", "serial", "item_id", "reasons"]
+    assert lines[1] == ["4", "invalid-country", "AAA-003", "", "invalid-country"]
     assert len(lines) == 6
     assert await counts(conn) == (2, 3, 1, 1)
     entry = await conn.fetchrow("SELECT action, payload FROM journal_entry")
@@ -89,6 +89,45 @@ async def test_import_inserts_valid_rows_reports_bad_ones_and_journals_one_entry
     assert entry["action"] == "items.imported"
     assert entry["payload"]["inserted"] == 2
     assert entry["payload"]["sha256"] == result.sha256
+
+
+async def test_a_row_with_several_faults_is_reported_with_every_reason(conn: db.Conn, tmp_path: Path) -> None:
+    # only the first rule broken was reported: whoever corrected the file fixed it, imported again, and met the next
+    path = write_csv(
+        tmp_path / "dealer.csv",
+        [
+            row("M-0"),
+            row("M-1", country_of_manufacture="XX", year_of_manufacture="2999", marking_stamped="", marking_kind=""),
+            row(" M-2", make=" Glock", quantity="5"),
+            row("M-3", year_of_manufacture="19x5", category="antique"),  # the year unread: no year rule judged
+            row("M-4", country_of_manufacture="XX", import_stamped="AT 14", import_country="AT", import_year="2014"),
+            row("M-5", kind="blaster", marking_stamped="X\x07"),
+            row("M-6", quantity="99999999999"),  # too many digits; and a firearm has no quantity
+            row("M-7", country_of_manufacture="XX"),
+            row("M-0"),
+        ],
+    )
+    report = imports.report_path_for(path)
+    result = await imports.import_file(conn, path, actor=ACTOR, report=report, today=TODAY)
+    assert (result.inserted, result.rejected) == (1, 8)
+    assert [(r.line, r.reason, r.reasons) for r in result.rejections] == [
+        (3, "invalid-country", ["invalid-country", "year-in-future", "marking-required"]),
+        (4, "padded-value", ["padded-value", "invalid-serial", "invalid-kind-fields"]),
+        (5, "invalid-number", ["invalid-number"]),
+        (6, "invalid-country", ["invalid-country", "year-before-manufacture"]),
+        (7, "invalid-value", ["invalid-value", "invalid-text"]),
+        (8, "invalid-number", ["invalid-number", "invalid-kind-fields"]),
+        (9, "invalid-country", ["invalid-country"]),
+        (10, "duplicate-in-file", ["duplicate-in-file"]),
+    ]
+    with report.open(encoding="utf-8") as handle:
+        lines = list(csv.reader(handle))
+    assert lines[0] == ["line", "reason", "serial", "item_id", "reasons"]
+    assert lines[1] == ["3", "invalid-country", "M-1", "", "invalid-country; year-in-future; marking-required"]
+    assert len(lines) == 9
+    # a row already registered has that reason alone
+    again = await imports.import_file(conn, write_csv(tmp_path / "again.csv", [row("M-0")]), actor=ACTOR, today=TODAY)
+    assert [(r.reason, r.reasons) for r in again.rejections] == [("already-registered", ["already-registered"])]
 
 
 async def test_rejected_rows_report_never_hands_a_spreadsheet_a_formula(conn: db.Conn, tmp_path: Path) -> None:

@@ -105,6 +105,8 @@ async def test_sql_and_python_rules_agree(conn: db.Conn, tmp_path: Path) -> None
     sql = {r.line - 2: r.reason for r in result.rejections}
     for index, row in enumerate(rows):
         assert sql.get(index) == python_code(row), (index, row)
+    # one fault is one reason: a rule that depends on another is not judged on its fault's value
+    assert [r.reasons for r in result.rejections] == [[r.reason] for r in result.rejections]
     assert result.inserted == 1
 
 
