@@ -22,6 +22,7 @@ from litestar.types import ExceptionHandlersMap
 
 from api.deps import DatabaseTimeoutError, OutcomeUnknownError
 from api.params import STATE_PATHS, STATE_QUERIES
+from firearms.db import CONNECTION_LOST, connection_lost
 from firearms.errors import (
     ConfigError,
     ConflictError,
@@ -442,8 +443,14 @@ def _recursion(request: Request[Any, Any, Any], exc: RecursionError) -> Response
     return problem_response(request, 400, "invalid-request", "the JSON body is nested too deeply")
 
 
-def _database_gone(request: Request[Any, Any, Any], exc: asyncpg.PostgresError) -> Response[dict[str, Any]]:
-    """A connection lost in the middle of a request (the server stopped, crashed or was shut down): a 503."""
+def _database_gone(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+    """A connection refused or lost in the middle of a request (the server stopped, crashed or was shut down): a 503.
+
+    One of :data:`firearms.db.CONNECTION_LOST`, as the worker's outage probe takes them (``connection_lost``): a
+    ``FileNotFoundError`` that names a file is not the database's, and is unexpected.
+    """
+    if not connection_lost(exc):
+        return _unexpected(request, exc)
     log.error("%s %s: %s (%s)", request.method, printable(request.url.path), _DATABASE_UNAVAILABLE, exc)
     return unavailable_problem(request)
 
@@ -474,7 +481,7 @@ def _connection_unusable(request: Request[Any, Any, Any], exc: asyncpg.Interface
     cause = exc.__context__
     if isinstance(cause, TimeoutError):
         return _database_frozen(request, cause)
-    if isinstance(cause, asyncpg.PostgresConnectionError):
+    if isinstance(cause, Exception) and connection_lost(cause):
         return _database_gone(request, cause)
     return _unexpected(request, exc)
 
@@ -516,10 +523,7 @@ exception_handlers: ExceptionHandlersMap = {
     HTTPException: _http_error,
     asyncpg.CharacterNotInRepertoireError: _unstorable_text,  # 22021: a NUL in a text parameter
     asyncpg.UntranslatableCharacterError: _unstorable_text,  # 22P05: "\u0000" in a jsonb value
-    asyncpg.PostgresConnectionError: _database_gone,  # class 08: the connection was lost
-    asyncpg.CannotConnectNowError: _database_gone,  # 57P03: starting up or shutting down
-    asyncpg.AdminShutdownError: _database_gone,  # 57P01: terminated by a shutdown
-    asyncpg.CrashShutdownError: _database_gone,  # 57P02
+    **dict.fromkeys(CONNECTION_LOST, _database_gone),  # refused, lost, closed by a shutdown: firearms.db
     asyncpg.LockNotAvailableError: _database_slow,  # 55P03: lock_timeout (no query takes a lock NOWAIT)
     asyncpg.QueryCanceledError: _database_slow,  # 57014: statement_timeout
     TimeoutError: _database_frozen,  # asyncpg's command_timeout: no answer at all (api.deps.command_timeout)

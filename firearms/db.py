@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
 
 __all__ = [
+    "CONNECTION_LOST",
     "EDITED_MIGRATIONS",
     "MIGRATION_LOCK",
     "QUERIES",
@@ -32,6 +33,7 @@ __all__ = [
     "answers",
     "close_unanswered",
     "connect",
+    "connection_lost",
     "create_pool",
     "load_queries",
     "migrate",
@@ -144,6 +146,29 @@ async def answers(pool: Pool, seconds: float) -> bool:
             return await _probe(pool) or await _probe(pool)
     except TimeoutError:
         return False
+
+
+CONNECTION_LOST: tuple[type[Exception], ...] = (
+    ConnectionError,  # refused (the server is not listening: stopped, restarting), reset, a broken pipe
+    FileNotFoundError,  # the embedded server's Unix socket, removed when it stopped (see connection_lost)
+    asyncpg.PostgresConnectionError,  # class 08: the connection was lost
+    asyncpg.CannotConnectNowError,  # 57P03: starting up or shutting down
+    asyncpg.AdminShutdownError,  # 57P01: terminated by a shutdown
+    asyncpg.CrashShutdownError,  # 57P02: terminated as another backend crashed
+)
+"""The exceptions that may mean the connection to the database is refused, lost or closed by a shutdown: the
+worker's outage probe and the API's 503 ``database-unavailable`` both go by :func:`connection_lost`."""
+
+
+def connection_lost(exc: BaseException) -> bool:
+    """``exc`` is a connection to the database refused, lost or closed by a shutdown (:data:`CONNECTION_LOST`).
+
+    A ``FileNotFoundError`` is one only when it names no file: connecting to a Unix socket that is gone raises it
+    without a name, while a file the code reads (a key file, an import) names itself.
+    """
+    if isinstance(exc, FileNotFoundError):
+        return exc.filename is None
+    return isinstance(exc, CONNECTION_LOST)
 
 
 def close_unanswered(conn: Conn) -> None:
