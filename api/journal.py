@@ -12,7 +12,7 @@ from litestar.params import QueryParameter
 
 from api.deps import OfficerDep, PoolDep, SettingsDep, connection
 from api.params import AfterQuery, LimitQuery, page
-from firearms import journal
+from firearms import db, journal
 from firearms.errors import InvalidInputError
 from firearms.journal import Checkpoint, Verification
 from firearms.pagination import BIGINT_MAX, DEFAULT_LIMIT, decode_cursor, encode_cursor
@@ -101,7 +101,7 @@ class JournalController(Controller):
         start = _chain_position(after) if after else (after_seq or 0)
         async with connection(pool) as conn:
             await journal.seal(conn, batches=1)
-            async with conn.transaction():
+            async with db.transaction(conn):
                 rows = await store.list_journal_entries(conn, start, entity, entity_id, limit + 1)
                 items, last = page(
                     [

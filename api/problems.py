@@ -20,9 +20,9 @@ from litestar.exceptions import HTTPException, ValidationException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 from litestar.types import ExceptionHandlersMap
 
-from api.deps import DatabaseTimeoutError, OutcomeUnknownError
+from api.deps import DatabaseTimeoutError
 from api.params import STATE_PATHS, STATE_QUERIES
-from firearms.db import CONNECTION_LOST, connection_lost
+from firearms.db import CONNECTION_LOST, CommitUnansweredError, connection_lost
 from firearms.errors import (
     ConfigError,
     ConflictError,
@@ -264,9 +264,6 @@ def _http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response
             "%s %s: the client went away before its request body arrived", request.method, printable(request.url.path)
         )
         return problem_response(request, status, "internal-error", "The client went away.")
-    if isinstance(exc, OutcomeUnknownError):  # api.deps.provide_conn: the COMMIT left, no answer came back
-        log.error("%s %s: %s", request.method, printable(request.url.path), exc.detail)
-        return problem_response(request, 503, "database-outcome-unknown", _OUTCOME_UNKNOWN, headers=RETRY_UNAVAILABLE)
     if isinstance(exc, DatabaseTimeoutError):  # api.deps.acquire: no connection in time
         log.error("%s %s: %s", request.method, printable(request.url.path), exc.detail)
         return _timeout_problem(request, str(exc.detail))
@@ -455,6 +452,12 @@ def _database_gone(request: Request[Any, Any, Any], exc: Exception) -> Response[
     return unavailable_problem(request)
 
 
+def _outcome_unknown(request: Request[Any, Any, Any], exc: CommitUnansweredError) -> Response[dict[str, Any]]:
+    """A ``COMMIT`` that left and got no answer (``firearms.db.commit``): the request may have been recorded."""
+    log.error("%s %s: %s", request.method, printable(request.url.path), exc)
+    return problem_response(request, 503, "database-outcome-unknown", _OUTCOME_UNKNOWN, headers=RETRY_UNAVAILABLE)
+
+
 def _database_frozen(request: Request[Any, Any, Any], exc: TimeoutError) -> Response[dict[str, Any]]:
     """No answer at all within the API pool's ``command_timeout`` (a frozen host, a dead link): a 503.
 
@@ -526,6 +529,7 @@ exception_handlers: ExceptionHandlersMap = {
     **dict.fromkeys(CONNECTION_LOST, _database_gone),  # refused, lost, closed by a shutdown: firearms.db
     asyncpg.LockNotAvailableError: _database_slow,  # 55P03: lock_timeout (no query takes a lock NOWAIT)
     asyncpg.QueryCanceledError: _database_slow,  # 57014: statement_timeout
+    CommitUnansweredError: _outcome_unknown,  # the COMMIT left, no answer came back: it may have committed
     TimeoutError: _database_frozen,  # asyncpg's command_timeout: no answer at all (api.deps.command_timeout)
     asyncpg.InterfaceError: _connection_unusable,  # a lost connection's transaction cannot be left cleanly
     RecursionError: _recursion,

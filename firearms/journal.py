@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from firearms import keys
+from firearms import db, keys
 from firearms.canonical import canonical, format_time
 from firearms.signing import verify as verify_signature
 from firearms.store import journal as store
@@ -203,7 +203,7 @@ async def checkpoint(conn: Conn, *, state: str, home: Path) -> Checkpoint | None
     checkpoint table is append-only and verified on its own.
     """
     await seal(conn)
-    async with conn.transaction():
+    async with db.transaction(conn):  # a COMMIT without an answer is told apart: the checkpoint may be stored
         head = await store.get_journal_head(conn)
         if head is None:
             return None
