@@ -53,6 +53,7 @@ __all__ = [
     "provide_officer",
     "provide_pool",
     "provide_settings",
+    "query_refused",
     "request_bounds",
     "require_json",
     "require_role",
@@ -340,8 +341,17 @@ def _refuse_repeated_query(request: Request[Any, Any, Any]) -> None:
 def _query_refused(name: str, why: str) -> ValidationException:
     """The 400 that refuses query parameter ``name``: named only when it is a plain name (README "Security")."""
     plain = plain_name(name)
-    message = f"a query parameter {why}" if plain is None else f"the query parameter `{plain}` {why}"
-    return ValidationException(detail=message, extra=[{"message": message, "key": plain, "source": "query"}])
+    return query_refused(plain, f"a query parameter {why}" if plain is None else f"the query parameter `{plain}` {why}")
+
+
+def query_refused(key: str | None, message: str) -> ValidationException:
+    """The 400 ``invalid-request`` that refuses a request's query parameters, in one shape.
+
+    ``message`` is its detail and its one error's message, ``key`` the parameter that error names (``None``: none
+    that may be quoted back). Every such refusal: a parameter given twice or not read (:func:`require_json`), two
+    parameters that exclude each other (the journal's ``after`` and ``after_seq``).
+    """
+    return ValidationException(detail=message, extra=[{"message": message, "key": key, "source": "query"}])
 
 
 QUERY_PARAMETERS = "query_parameters"

@@ -7,10 +7,9 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, get, post
-from litestar.exceptions import ValidationException
 from litestar.params import QueryParameter
 
-from api.deps import OfficerDep, PoolDep, SettingsDep, connection
+from api.deps import OfficerDep, PoolDep, SettingsDep, connection, query_refused
 from api.params import AfterQuery, LimitQuery, page
 from firearms import db, journal
 from firearms.errors import InvalidInputError
@@ -94,10 +93,7 @@ class JournalController(Controller):
         checkpoint's ``seq``): a walk that reached the end of the chain got no cursor to go on from.
         """
         if after is not None and after_seq is not None:
-            message = "give 'after' or 'after_seq', not both"
-            raise ValidationException(
-                detail=message, extra=[{"message": message, "key": "after_seq", "source": "query"}]
-            )
+            raise query_refused("after_seq", "give 'after' or 'after_seq', not both")
         start = _chain_position(after) if after else (after_seq or 0)
         async with connection(pool) as conn:
             await journal.seal(conn, batches=1)
