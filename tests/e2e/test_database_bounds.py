@@ -24,7 +24,7 @@ import uvicorn
 from litestar import Litestar
 
 from api import create_app, deps
-from firearms import bootstrap, db, keys, tokens
+from firearms import bootstrap, db, journal, keys, tokens
 from firearms.embedded import ensure_database, start_embedded, stop_embedded
 from firearms.settings import Settings
 from tests.api.test_items_api import event_body, rifle
@@ -602,6 +602,44 @@ async def test_an_import_whose_commit_gets_no_answer_is_told_it_may_have_been_re
             _assert_outcome_unknown(response)
     assert await conn.fetchval("SELECT count(*) FROM item_import") == 1  # it committed
     assert await conn.fetchval("SELECT count(*) FROM item WHERE serial = 'LOST-1'") == 1
+
+
+async def test_a_journal_listing_whose_commit_gets_no_answer_is_told_it_may_have_been_recorded(
+    settings: Settings, initialised: bootstrap.Initialised, database: str, conn: db.Conn, auth: TokenFactory
+) -> None:
+    """The journal's listing seals, then lists and journals the read (``journal.read``) in a transaction of its
+    own: that ``COMMIT`` lost with the connection was ``database-unavailable``, though the read was journaled."""
+    headers = await auth("auditor")
+    reads = "SELECT count(*) FROM journal_entry WHERE action = 'journal.read'"
+    link = _LinkToTheDatabase(database, "closed")
+    async with link as url:
+        app = create_app(settings, database_url=url)
+        async with registry(settings, app) as client:
+            link.skip = 1  # the seal's own COMMIT; then the listing's
+            link.armed = True
+            response = await client.get("/api/v1/journal/", headers=headers)
+            assert link.tripped.is_set()
+            _assert_outcome_unknown(response)
+    assert await conn.fetchval(reads) == 1  # it committed
+
+
+async def test_a_checkpoint_whose_commit_gets_no_answer_is_told_it_may_have_been_recorded(
+    settings: Settings, initialised: bootstrap.Initialised, database: str, conn: db.Conn, auth: TokenFactory
+) -> None:
+    """A checkpoint signed on demand commits its own transaction (``journal.checkpoint``, on ``long_pool``): that
+    ``COMMIT`` lost with the connection was ``database-unavailable``, though the checkpoint was stored."""
+    headers = await auth("auditor")
+    await journal.seal(conn)  # nothing left for the checkpoint's own sealing to link: one COMMIT of its own
+    link = _LinkToTheDatabase(database, "closed")
+    async with link as url:
+        app = create_app(settings, database_url=url)
+        async with registry(settings, app) as client:
+            link.skip = 1  # the seal's COMMIT; then the checkpoint's
+            link.armed = True
+            response = await client.post("/api/v1/journal/checkpoints", headers=headers)
+            assert link.tripped.is_set()
+            _assert_outcome_unknown(response)
+    assert await conn.fetchval("SELECT count(*) FROM journal_checkpoint") == 1  # it committed
 
 
 async def test_a_request_whose_database_host_freezes_inside_a_savepoint_is_a_503_not_a_500(tmp_path: Path) -> None:
