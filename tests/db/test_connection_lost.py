@@ -80,3 +80,18 @@ async def test_a_missing_file_that_names_itself_is_no_outage(settings: Settings,
     assert response.status_code == 500, response.text
     assert response.json()["type"] == "tag:firearms-registry,2026:problems/internal-error"
     assert "0123" not in response.text
+
+
+def _unanswered(cause: Exception) -> db.CommitUnansweredError:
+    try:
+        raise db.CommitUnansweredError("no answer to the commit") from cause
+    except db.CommitUnansweredError as exc:
+        return exc
+
+
+async def test_a_commit_whose_connection_was_lost_is_an_outage_to_the_worker(settings: Settings, database: str) -> None:
+    """A checkpoint of the worker's whose ``COMMIT`` went unanswered as the server went down is the outage (its
+    cause says so); one that timed out is not, by itself (the probe decides)."""
+    lost = _unanswered(asyncpg.ConnectionDoesNotExistError("connection was closed in the middle of operation"))
+    assert await _worker_down_after(settings, database, lost)
+    assert not await _worker_down_after(settings, database, _unanswered(TimeoutError()))
