@@ -189,9 +189,9 @@ async def key_transaction(conn: Conn, home: Path) -> AsyncIterator[KeyFiles]:
 
     A ``COMMIT`` that got no answer (a client-side timeout such as the API pool's ``command_timeout``, or the
     connection lost: :class:`firearms.db.CommitUnansweredError`) may have committed: its files are left beside
-    their places, as after a crash, for
-    :func:`signing_key` to put in place if the key is recorded and for the next sweep to remove if not
-    (:func:`remove_orphan_key_files`). Removed, a committed key's private half would be gone for good.
+    their places, as after a crash, for :func:`signing_key` to put in place if the key is recorded and for the
+    next sweep to remove if not (:func:`remove_orphan_key_files`). Removed, a committed key's private half would
+    be gone for good.
 
     Raises:
         RuntimeError: ``conn`` is already in a transaction (this one would only be a savepoint of it, and
