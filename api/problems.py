@@ -334,8 +334,8 @@ def _database_frozen(request: Request[Any, Any, Any], exc: TimeoutError) -> Resp
 def _connection_unusable(request: Request[Any, Any, Any], exc: asyncpg.InterfaceError) -> Response[dict[str, Any]]:
     """A connection asyncpg lost or closed while an error was on its way out: the answer is that error's.
 
-    Leaving ``async with conn.transaction()`` (a handler with transactions of its own: a partner's notice, key
-    rotation, the journal's listing) on a lost connection raises ``InterfaceError`` over the error that lost it;
+    Rolling back a transaction of a handler's own (``firearms.db.transaction``: a partner's notice, key rotation,
+    the journal's listing) on a lost connection raises ``InterfaceError`` over the error that lost it;
     the database did not answer, and that is the 503. Any other ``InterfaceError`` is unexpected.
     """
     cause = exc.__context__
