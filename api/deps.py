@@ -28,7 +28,7 @@ from litestar.routes import HTTPRoute
 
 from firearms import tokens
 from firearms.canonical import key_named_twice
-from firearms.db import Conn, Pool, close_unanswered
+from firearms.db import Conn, Pool, close_unanswered, commit
 from firearms.errors import ForbiddenError, UnauthenticatedError
 from firearms.settings import Settings
 from firearms.text_rules import decode_location, plain_name
@@ -40,7 +40,6 @@ __all__ = [
     "ConnDep",
     "DatabaseTimeoutError",
     "OfficerDep",
-    "OutcomeUnknownError",
     "PoolDep",
     "SettingsDep",
     "acquire",
@@ -54,6 +53,7 @@ __all__ = [
     "provide_officer",
     "provide_pool",
     "provide_settings",
+    "query_refused",
     "request_bounds",
     "require_json",
     "require_role",
@@ -72,11 +72,14 @@ async def provide_conn(state: State) -> AsyncGenerator[Conn, None]:
     transaction whose connection is gone. Handlers that run long jobs take ``connection(long_pool)``.
 
     A ``COMMIT`` that got no answer (the pool's ``command_timeout``, or the connection lost) may have committed:
-    the server takes a commit it has read whatever becomes of the client. That is :class:`OutcomeUnknownError`,
-    never the "nothing was recorded" of a request that failed before it; the connection is closed, not waited on.
+    the server takes a commit it has read whatever becomes of the client. That is
+    :class:`firearms.db.CommitUnansweredError` (503 ``database-outcome-unknown``), never the "nothing was recorded"
+    of a request that failed before it; the connection is closed, not waited on. The commit is
+    :func:`firearms.db.commit`, which the handlers that run their own transactions commit through too
+    (:func:`firearms.db.transaction`).
 
     Raises:
-        OutcomeUnknownError: the ``COMMIT`` was sent and no answer came back.
+        CommitUnansweredError: the ``COMMIT`` was sent and no answer came back.
     """
     async with connection(state.pool) as conn:
         transaction = conn.transaction()
@@ -93,11 +96,7 @@ async def provide_conn(state: State) -> AsyncGenerator[Conn, None]:
             with contextlib.suppress(asyncpg.InterfaceError):
                 await transaction.rollback()
             raise
-        try:
-            await transaction.commit()
-        except (TimeoutError, asyncpg.PostgresConnectionError) as exc:
-            close_unanswered(conn)  # a cancellation the server cannot take is not waited for (pool.release would)
-            raise OutcomeUnknownError(detail=f"no answer to the commit: {type(exc).__name__}") from exc
+        await commit(conn, transaction)  # a cancellation the server cannot take is not waited for (pool.release would)
 
 
 def request_bounds(settings: Settings) -> dict[str, str]:
@@ -171,12 +170,6 @@ ACQUIRE_TIMEOUT = 10.0  # seconds a request waits for a pooled connection (openi
 
 class DatabaseTimeoutError(HTTPException):
     """The database did not give the request a connection in time: 503 ``database-timeout`` (api.problems)."""
-
-    status_code = 503
-
-
-class OutcomeUnknownError(HTTPException):
-    """The request's ``COMMIT`` got no answer: it may have been recorded (503 ``database-outcome-unknown``)."""
 
     status_code = 503
 
@@ -348,8 +341,17 @@ def _refuse_repeated_query(request: Request[Any, Any, Any]) -> None:
 def _query_refused(name: str, why: str) -> ValidationException:
     """The 400 that refuses query parameter ``name``: named only when it is a plain name (README "Security")."""
     plain = plain_name(name)
-    message = f"a query parameter {why}" if plain is None else f"the query parameter `{plain}` {why}"
-    return ValidationException(detail=message, extra=[{"message": message, "key": plain, "source": "query"}])
+    return query_refused(plain, f"a query parameter {why}" if plain is None else f"the query parameter `{plain}` {why}")
+
+
+def query_refused(key: str | None, message: str) -> ValidationException:
+    """The 400 ``invalid-request`` that refuses a request's query parameters, in one shape.
+
+    ``message`` is its detail and its one error's message, ``key`` the parameter that error names (``None``: none
+    that may be quoted back). Every such refusal: a parameter given twice or not read (:func:`require_json`), two
+    parameters that exclude each other (the journal's ``after`` and ``after_seq``).
+    """
+    return ValidationException(detail=message, extra=[{"message": message, "key": key, "source": "query"}])
 
 
 QUERY_PARAMETERS = "query_parameters"

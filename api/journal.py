@@ -7,14 +7,13 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, Response, get, post
-from litestar.exceptions import ValidationException
 from litestar.openapi import ResponseSpec
 from litestar.params import QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
-from api.deps import OfficerDep, PoolDep, SettingsDep, connection
+from api.deps import OfficerDep, PoolDep, SettingsDep, connection, query_refused
 from api.params import AfterQuery, LimitQuery, page
-from firearms import journal
+from firearms import db, journal
 from firearms.errors import InvalidInputError
 from firearms.journal import Checkpoint, Verification
 from firearms.pagination import BIGINT_MAX, DEFAULT_LIMIT, decode_cursor, encode_cursor
@@ -107,14 +106,11 @@ class JournalController(Controller):
         checkpoint's ``seq``): a walk that reached the end of the chain got no cursor to go on from.
         """
         if after is not None and after_seq is not None:
-            message = "give 'after' or 'after_seq', not both"
-            raise ValidationException(
-                detail=message, extra=[{"message": message, "key": "after_seq", "source": "query"}]
-            )
+            raise query_refused("after_seq", "give 'after' or 'after_seq', not both")
         start = _chain_position(after) if after else (after_seq or 0)
         async with connection(pool) as conn:
             await journal.seal(conn, batches=1)
-            async with conn.transaction():
+            async with db.transaction(conn):
                 rows = (
                     await store.list_journal_entries(conn, start, entity, entity_id, limit + 1)
                     if action is None

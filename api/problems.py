@@ -20,8 +20,10 @@ from litestar.exceptions import HTTPException, ValidationException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 from litestar.types import ExceptionHandlersMap
 
-from api.deps import DatabaseTimeoutError, OutcomeUnknownError
+from api.deps import DatabaseTimeoutError
 from api.params import STATE_PATHS, STATE_QUERIES
+from api.titles import TITLES
+from firearms.db import CONNECTION_LOST, CommitUnansweredError, connection_lost
 from firearms.errors import (
     ConfigError,
     ConflictError,
@@ -47,150 +49,6 @@ __all__ = [
 PROBLEM_BASE = "tag:firearms-registry,2026:problems/"
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 log = logging.getLogger("firearms.api")
-
-# code -> title. The README lists the same table; a test keeps them in step.
-TITLES: dict[str, str] = {
-    "invalid-request": "The request is malformed",
-    "invalid-input": "The request breaks a rule of the registry",
-    "invalid-cursor": "The pagination cursor is not valid",
-    "body-too-large": "The request body is too large",
-    "headers-too-large": "The request line and headers are too large",
-    "request-timeout": "The request line and headers did not arrive in time",
-    "unauthenticated": "Authentication required",
-    "forbidden": "Your role does not allow this",
-    "not-found": "Not found",
-    "method-not-allowed": "Method not allowed",
-    "conflict": "The request conflicts with the current state",
-    "token-already-revoked": "The token is already revoked",
-    "idempotency-key-reused": "The idempotency key was used for another request",
-    "no-rotation-pending": "No new signing key is waiting to be switched to",
-    "serials-need-correction": "The serials presented do not match the licence",
-    "unsupported-media-type": "Unsupported media type",
-    "database-unavailable": "The database does not answer",
-    "database-timeout": "The database did not answer in time",
-    "database-outcome-unknown": "The database did not confirm the change",
-    "internal-error": "Internal error",
-    # customs checks (issue 6)
-    "check-id-conflict": "The check id was used for another request",
-    "check-not-held": "Only a held check awaits a decision",
-    "item-reported-lost-or-stolen": "An item was reported lost or stolen since the check was held",
-    "serial-already-passed": "A serial already cleared for this movement",
-    "invalid-check-filter": "The list of checks needs a licence or a serial",
-    "not-an-export-licence": "The licence is not an export licence of this State",
-    # licensing (issue 4)
-    "unknown-country": "Unknown country code",
-    "invalid-validity": "The dates do not make a valid period",
-    "invalid-route": "The route does not fit the licence",
-    "import-authorisation-mismatch": "The import authorisation is not the importing State's",
-    "serial-count-mismatch": "The number of serials differs from the quantity",
-    "serials-not-allowed": "Ammunition lines carry no serials",
-    "invalid-serial": "The serial is not acceptable",
-    "duplicate-serial": "A serial appears twice",
-    "duplicate-line": "A line number appears twice",
-    "duplicate-broker": "A broker is named twice",
-    "broker-missing": "A brokering licence names a broker",
-    "return-date-not-allowed": "Only temporary licences have a return date",
-    "simplified-procedure-not-allowed": "Simplified procedures apply to temporary exports and imports only",
-    "return-date-missing": "A temporary licence needs a return date",
-    "return-date-outside-validity": "The return date is outside the validity",
-    "ammunition-limit-exceeded": "More ammunition than the simplified procedure allows",
-    "party-not-found": "No such party",
-    "party-not-active": "The party is not active",
-    "broker-not-registered": "The broker is not in the broker register",
-    "broker-not-active": "The broker's registration is suspended, revoked or not valid",
-    "broker-registration-incomplete": "A broker needs a registration number and its validity",
-    "broker-already-registered": "This broker registration is already in the register",
-    "party-status-unchanged": "The party already has this status",
-    "party-revoked": "The party is revoked",
-    "kind-immutable": "An amendment cannot change the kind of licence",
-    "reason-missing": "An amendment needs a reason",
-    "not-a-transit-state": "The State is not a transit State of the licence",
-    "decision-in-future": "A decision cannot be dated in the future",
-    "licence-number-taken": "The licence number is already used",
-    "illegal-transition": "The transition is not allowed in the current state",
-    "gates-unmet": "The licence cannot be issued yet",
-    "licence-not-amendable": "The licence can no longer be amended",
-    "quantity-below-debited": "The amendment goes below what was already used",
-    "version-moved": "The licence was amended since the version this amendment was made from",
-    "base-version-not-allowed": "A new draft is based on no version",
-    "licence-closed": "The licence is revoked, expired or exhausted",
-    "licence-not-issued": "The licence version was never issued",
-    "licence-not-usable": "The licence cannot be used now",
-    "quantity-exceeds-balance": "The quantity exceeds the remaining balance",
-    "serials-incomplete": "The firearm line's serials are not complete",
-    "serial-not-on-licence": "The serial is not on the licence",
-    "check-already-debited": "This check already debited the line",
-    "serial-already-debited": "The serial was already used under this licence",
-    "line-unknown": "The licence has no such line",
-    "item-not-exportable": "The item cannot be licensed for export",
-    "registration-ends-before-licence": "The licence runs outside a party's registration",
-    "invalid-quantity": "The quantity must be at least 1",
-    "not-a-partner-licence": "The licence is this registry's own",
-    "licence-not-own": "The licence is a partner's: its issuing State changes its status",
-    "licence-not-received": "The licence number belongs to a local licence",
-    # records (items, markings, lifecycle, bulk import)
-    "item-already-registered": "The item is already registered",
-    "import-marking-missing": "The item has no import marking",
-    "state-to-civilian-marking-missing": "The item has no state-to-civilian marking",
-    "deactivation-marking-missing": "The item has no deactivation marking",
-    "already-imported": "The item was imported and has not left since",
-    "verifier-is-deactivator": "The verifier of a deactivation is the deactivator",
-    "certificate-not-recorded": "The deactivation was recorded without its certificate",
-    "invalid-country": "Not an ISO 3166-1 alpha-2 country code",
-    "year-in-future": "The year is in the future",
-    "year-before-manufacture": "The marking's year is before the item was made",
-    "date-in-future": "The date is in the future",
-    "date-before-manufacture": "The date is before the item was made",
-    "date-before-previous-event": "The date is before the event it follows",
-    "padded-value": "A value has leading or trailing white space",
-    "invalid-text": "A text value is empty or holds control characters",
-    "invalid-kind-fields": "The fields do not fit the kind of item",
-    "antique-too-recent": "Only items made before 1900 are antique",
-    "invalid-marking": "The marking lacks a field its kind needs",
-    "marking-required": "A firearm needs a manufacture or geometric marking",
-    "invalid-parent": "The parent item is not a registered firearm",
-    "invalid-event-fields": "The event's fields do not fit the event",
-    "invalid-correction": "The correction does not name an event of this item",
-    "correction-breaks-history": "The correction would leave a later event impossible",
-    "import-invalid-file": "The import file cannot be read",
-    "import-rejected": "No row of the import file is valid",
-    # exchange: the trust list, keys, outbox, transit-consent requests (officer API)
-    "invalid-state": "Not a partner State",
-    "invalid-url": "Not an http(s) base URL",
-    "own-url": "The base URL is this registry's own",
-    "own-key": "The key is this registry's own",
-    "invalid-public-key": "Not an Ed25519 public key",
-    "peer-already-exists": "The State is already on the trust list",
-    "peer-key-exists": "The key is already on the trust list",
-    "unknown-peer": "The State is not on the trust list",
-    "invalid-notice-body": "The notice body has no canonical form",
-    "notice-too-large": "The notice would be larger than an envelope may be",
-    "no-signing-key": "This registry has no valid signing key",
-    "rotation-pending": "A key rotation is waiting for partners",
-    "key-in-use": "The key is the one in use",
-    "key-already-switched": "The key is already in use: only a waiting rotation can be cancelled",
-    "key-already-revoked": "The key is already revoked",
-    "consent-already-decided": "The transit-consent request is already decided",
-    "licence-version-unknown": "The licence has no such version",
-    "licence-version-required": "Name the licence version the decision answers",
-    "consent-request-superseded": "A newer transit-consent request replaced this one",
-    "amendment-needs-consent": "The amendment asks more of the transit States than they consented to",
-    "route-change-needs-suspension": "The amendment takes a State off an issued licence: suspend it first",
-    "sequence-not-ahead": "The new numbers must lie above every number stored for the partner",
-    "no-sequence-gap": "The partner has not refused the first notice queued for it as behind it",
-    "sequence-not-expected": "The partner expects another number",
-    "reason-required": "A reason is required",
-    # exchange: the partner surface /exchange/v1 (type base tag:firearms-exchange,2026:problems/)
-    "malformed-notice": "The envelope is malformed",
-    "wrong-recipient": "The notice is addressed to another State",
-    "unknown-sender": "The sender is not on the trust list",
-    "unknown-key": "The key is not valid for the sender at created_at",
-    "key-revoked": "The key was revoked before the notice was created",
-    "bad-signature": "The signature does not verify",
-    "clock-skew": "The notice was created in the future",
-    "notice-id-conflict": "The notice id was already received with other content",
-    "sequence-gap": "The notice is not the next in sequence",
-}
 
 _STATUS: list[tuple[type[FirearmsError], int]] = [
     (UnauthenticatedError, 401),
@@ -263,9 +121,6 @@ def _http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response
             "%s %s: the client went away before its request body arrived", request.method, printable(request.url.path)
         )
         return problem_response(request, status, "internal-error", "The client went away.")
-    if isinstance(exc, OutcomeUnknownError):  # api.deps.provide_conn: the COMMIT left, no answer came back
-        log.error("%s %s: %s", request.method, printable(request.url.path), exc.detail)
-        return problem_response(request, 503, "database-outcome-unknown", _OUTCOME_UNKNOWN, headers=RETRY_UNAVAILABLE)
     if isinstance(exc, DatabaseTimeoutError):  # api.deps.acquire: no connection in time
         log.error("%s %s: %s", request.method, printable(request.url.path), exc.detail)
         return _timeout_problem(request, str(exc.detail))
@@ -447,10 +302,22 @@ def _recursion(request: Request[Any, Any, Any], exc: RecursionError) -> Response
     return problem_response(request, 400, "invalid-request", "the JSON body is nested too deeply")
 
 
-def _database_gone(request: Request[Any, Any, Any], exc: asyncpg.PostgresError) -> Response[dict[str, Any]]:
-    """A connection lost in the middle of a request (the server stopped, crashed or was shut down): a 503."""
+def _database_gone(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+    """A connection refused or lost in the middle of a request (the server stopped, crashed or was shut down): a 503.
+
+    One of :data:`firearms.db.CONNECTION_LOST`, as the worker's outage probe takes them (``connection_lost``): a
+    ``FileNotFoundError`` that names a file is not the database's, and is unexpected.
+    """
+    if not connection_lost(exc):
+        return _unexpected(request, exc)
     log.error("%s %s: %s (%s)", request.method, printable(request.url.path), _DATABASE_UNAVAILABLE, exc)
     return unavailable_problem(request)
+
+
+def _outcome_unknown(request: Request[Any, Any, Any], exc: CommitUnansweredError) -> Response[dict[str, Any]]:
+    """A ``COMMIT`` that left and got no answer (``firearms.db.commit``): the request may have been recorded."""
+    log.error("%s %s: %s", request.method, printable(request.url.path), exc)
+    return problem_response(request, 503, "database-outcome-unknown", _OUTCOME_UNKNOWN, headers=RETRY_UNAVAILABLE)
 
 
 def _database_frozen(request: Request[Any, Any, Any], exc: TimeoutError) -> Response[dict[str, Any]]:
@@ -472,14 +339,14 @@ def _database_frozen(request: Request[Any, Any, Any], exc: TimeoutError) -> Resp
 def _connection_unusable(request: Request[Any, Any, Any], exc: asyncpg.InterfaceError) -> Response[dict[str, Any]]:
     """A connection asyncpg lost or closed while an error was on its way out: the answer is that error's.
 
-    Leaving ``async with conn.transaction()`` (a handler with transactions of its own: a partner's notice, key
-    rotation, the journal's listing) on a lost connection raises ``InterfaceError`` over the error that lost it;
+    Rolling back a transaction of a handler's own (``firearms.db.transaction``: a partner's notice, key rotation,
+    the journal's listing) on a lost connection raises ``InterfaceError`` over the error that lost it;
     the database did not answer, and that is the 503. Any other ``InterfaceError`` is unexpected.
     """
     cause = exc.__context__
     if isinstance(cause, TimeoutError):
         return _database_frozen(request, cause)
-    if isinstance(cause, asyncpg.PostgresConnectionError):
+    if isinstance(cause, Exception) and connection_lost(cause):
         return _database_gone(request, cause)
     return _unexpected(request, exc)
 
@@ -521,12 +388,10 @@ exception_handlers: ExceptionHandlersMap = {
     HTTPException: _http_error,
     asyncpg.CharacterNotInRepertoireError: _unstorable_text,  # 22021: a NUL in a text parameter
     asyncpg.UntranslatableCharacterError: _unstorable_text,  # 22P05: "\u0000" in a jsonb value
-    asyncpg.PostgresConnectionError: _database_gone,  # class 08: the connection was lost
-    asyncpg.CannotConnectNowError: _database_gone,  # 57P03: starting up or shutting down
-    asyncpg.AdminShutdownError: _database_gone,  # 57P01: terminated by a shutdown
-    asyncpg.CrashShutdownError: _database_gone,  # 57P02
+    **dict.fromkeys(CONNECTION_LOST, _database_gone),  # refused, lost, closed by a shutdown: firearms.db
     asyncpg.LockNotAvailableError: _database_slow,  # 55P03: lock_timeout (no query takes a lock NOWAIT)
     asyncpg.QueryCanceledError: _database_slow,  # 57014: statement_timeout
+    CommitUnansweredError: _outcome_unknown,  # the COMMIT left, no answer came back: it may have committed
     TimeoutError: _database_frozen,  # asyncpg's command_timeout: no answer at all (api.deps.command_timeout)
     asyncpg.InterfaceError: _connection_unusable,  # a lost connection's transaction cannot be left cleanly
     RecursionError: _recursion,

@@ -11,7 +11,7 @@ import contextlib
 import hashlib
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 import asyncpg
 import msgspec
@@ -20,21 +20,28 @@ from asyncpg.pool import PoolConnectionProxy
 from firearms.errors import MigrationError
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import AsyncIterator, Mapping
+
+    from asyncpg.transaction import Transaction
 
 __all__ = [
+    "CONNECTION_LOST",
     "EDITED_MIGRATIONS",
     "MIGRATION_LOCK",
     "QUERIES",
     "SQL_DIR",
+    "CommitUnansweredError",
     "Conn",
     "Pool",
     "answers",
     "close_unanswered",
+    "commit",
     "connect",
+    "connection_lost",
     "create_pool",
     "load_queries",
     "migrate",
+    "transaction",
 ]
 
 if TYPE_CHECKING:
@@ -144,6 +151,86 @@ async def answers(pool: Pool, seconds: float) -> bool:
             return await _probe(pool) or await _probe(pool)
     except TimeoutError:
         return False
+
+
+CONNECTION_LOST: tuple[type[Exception], ...] = (
+    ConnectionError,  # refused (the server is not listening: stopped, restarting), reset, a broken pipe
+    FileNotFoundError,  # the embedded server's Unix socket, removed when it stopped (see connection_lost)
+    asyncpg.PostgresConnectionError,  # class 08: the connection was lost
+    asyncpg.CannotConnectNowError,  # 57P03: starting up or shutting down
+    asyncpg.AdminShutdownError,  # 57P01: terminated by a shutdown
+    asyncpg.CrashShutdownError,  # 57P02: terminated as another backend crashed
+)
+"""The exceptions that may mean the connection to the database is refused, lost or closed by a shutdown: the
+worker's outage probe and the API's 503 ``database-unavailable`` both go by :func:`connection_lost`."""
+
+
+def connection_lost(exc: BaseException) -> bool:
+    """``exc`` is a connection to the database refused, lost or closed by a shutdown (:data:`CONNECTION_LOST`).
+
+    A ``FileNotFoundError`` is one only when it names no file: connecting to a Unix socket that is gone raises it
+    without a name, while a file the code reads (a key file, an import) names itself.
+    """
+    if isinstance(exc, FileNotFoundError):
+        return exc.filename is None
+    if isinstance(exc, CommitUnansweredError):  # the COMMIT's answer was lost with the connection, or never came
+        return exc.__cause__ is not None and connection_lost(exc.__cause__)
+    return isinstance(exc, CONNECTION_LOST)
+
+
+class CommitUnansweredError(Exception):
+    """A ``COMMIT`` was sent and no answer came back: the transaction may have committed, or not (:func:`commit`)."""
+
+
+async def commit(conn: Conn, transaction: Transaction) -> None:
+    """Commit ``transaction``, telling a ``COMMIT`` that got no answer from a failure before it was sent.
+
+    The server commits a ``COMMIT`` it has read whatever becomes of the client: one that got no answer (the pool's
+    ``command_timeout``, or the connection lost under it: :func:`connection_lost`) may have committed. That is
+    :class:`CommitUnansweredError`, never the "nothing was recorded" of a transaction that failed before its
+    ``COMMIT``; the connection is closed, not waited on (a cancellation a frozen server cannot take). A refusal
+    of the server's (a deferred constraint, a serialisation failure) is its answer, raised as it came. Every
+    transaction a request or a partner's notice commits goes through here: ``api.deps.provide_conn`` and
+    :func:`transaction`.
+
+    Raises:
+        CommitUnansweredError: the ``COMMIT`` was sent and no answer came back.
+    """
+    try:
+        await transaction.commit()
+    except Exception as exc:
+        if not (isinstance(exc, TimeoutError) or connection_lost(exc)):
+            raise
+        close_unanswered(conn)
+        raise CommitUnansweredError(f"no answer to the commit: {type(exc).__name__}") from exc
+
+
+@contextlib.asynccontextmanager
+async def transaction(
+    conn: Conn, *, isolation: Literal["read_committed", "repeatable_read"] | None = None, readonly: bool = False
+) -> AsyncIterator[None]:
+    """``async with conn.transaction()`` whose ``COMMIT`` without an answer is :class:`CommitUnansweredError`.
+
+    For the transactions a handler runs itself (a partner's notice, a key rotation, an import, the journal's
+    listing and checkpoint), as ``api.deps.provide_conn`` for a request's: both commit through :func:`commit`.
+    An error in the block rolls back, as asyncpg's does. Inside another transaction it is a savepoint, as
+    asyncpg's: releasing one commits nothing, and its failure is only a failure.
+
+    Raises:
+        CommitUnansweredError: the ``COMMIT`` was sent and no answer came back.
+    """
+    outermost = not conn.is_in_transaction()
+    block = conn.transaction(isolation=isolation, readonly=readonly)
+    await block.start()
+    try:
+        yield
+    except BaseException:
+        await block.rollback()  # a connection lost: InterfaceError over the error that lost it, as asyncpg's
+        raise
+    if outermost:
+        await commit(conn, block)
+    else:
+        await block.commit()
 
 
 def close_unanswered(conn: Conn) -> None:

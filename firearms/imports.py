@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 import msgspec
 
-from firearms import files, journal
+from firearms import db, files, journal
 from firearms.countries import COUNTRIES
 from firearms.errors import InvalidInputError, NotFoundError
 from firearms.import_files import STAGING_COLUMNS, SourceFile, detect_format, read_rows, spreadsheet_cell
@@ -202,7 +202,7 @@ async def import_file(
     name = file_name or path.name
     outcome: dict[str, object] = {}
     try:
-        async with conn.transaction():
+        async with db.transaction(conn):
             callbacks = (progress, phase or _quiet, rows)
             await _run(conn, path, kind, name, actor, today, report, callbacks, listed, outcome)
     except _NothingInserted:

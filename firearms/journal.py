@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from firearms import keys
+from firearms import db, keys
 from firearms.canonical import canonical, format_time
 from firearms.signing import verify as verify_signature
 from firearms.store import journal as store
@@ -214,7 +214,7 @@ async def checkpoint_made(conn: Conn, *, state: str, home: Path) -> tuple[Checkp
     a new checkpoint 201 Created, the stored one 200, and ``journal checkpoint`` says "already checkpointed".
     """
     await seal(conn)
-    async with conn.transaction():
+    async with db.transaction(conn):  # a COMMIT without an answer is told apart: the checkpoint may be stored
         head = await store.get_journal_head(conn)
         if head is None:
             return None, False

@@ -17,10 +17,9 @@ import shlex
 import stat
 from typing import TYPE_CHECKING
 
-import asyncpg
 import msgspec
 
-from firearms import journal
+from firearms import db, journal
 from firearms.errors import ConfigError
 from firearms.files import partial_beside, partials_in, partials_of
 from firearms.signing import SigningKey, b64url_encode
@@ -189,9 +188,10 @@ async def key_transaction(conn: Conn, home: Path) -> AsyncIterator[KeyFiles]:
     """A transaction on ``conn`` that may create key files: in place once it committed, removed if it failed.
 
     A ``COMMIT`` that got no answer (a client-side timeout such as the API pool's ``command_timeout``, or the
-    connection lost) may have committed: its files are left beside their places, as after a crash, for
-    :func:`signing_key` to put in place if the key is recorded and for the next sweep to remove if not
-    (:func:`remove_orphan_key_files`). Removed, a committed key's private half would be gone for good.
+    connection lost: :class:`firearms.db.CommitUnansweredError`) may have committed: its files are left beside
+    their places, as after a crash, for :func:`signing_key` to put in place if the key is recorded and for the
+    next sweep to remove if not (:func:`remove_orphan_key_files`). Removed, a committed key's private half would
+    be gone for good.
 
     Raises:
         RuntimeError: ``conn`` is already in a transaction (this one would only be a savepoint of it, and
@@ -201,16 +201,12 @@ async def key_transaction(conn: Conn, home: Path) -> AsyncIterator[KeyFiles]:
         raise RuntimeError("a transaction creating key files must be the outermost one")
     await remove_orphan_key_files(conn, home)
     files = KeyFiles(home)
-    committing = False
     try:
-        async with conn.transaction():
+        async with db.transaction(conn):
             await store.lock_key_files_shared(conn)  # before any file is written: a sweep waits for this one
             yield files
-            committing = True
-    except (TimeoutError, asyncpg.PostgresConnectionError):
-        if not committing:
-            files.discard()
-        raise
+    except db.CommitUnansweredError:
+        raise  # it may have committed: the files stay beside their places
     except BaseException:
         files.discard()
         raise

@@ -18,8 +18,6 @@ import logging
 import time
 from typing import TYPE_CHECKING
 
-import asyncpg
-
 from firearms import db, embedded, journal
 from firearms.errors import ConfigError
 from firearms.exchange import delivery, rotation
@@ -55,7 +53,7 @@ class _Outage:
     async def failed(self, pool: Pool, what: str, exc: Exception) -> None:
         # the exception tells when the probe cannot: a pass that failed as the server went down, probed once it
         # was back up
-        if _connection_lost(exc) or not await db.answers(pool, _PROBE_TIMEOUT):
+        if db.connection_lost(exc) or not await db.answers(pool, _PROBE_TIMEOUT):
             if not self.down:
                 log.warning(
                     "the database does not answer (%s: %s); the worker tries again every %g s",
@@ -89,22 +87,6 @@ class _Outage:
         if self.down:
             log.warning("the database answers again; the worker resumes")
         self.down = False
-
-
-def _connection_lost(exc: Exception) -> bool:
-    """The exception is a connection to the database refused, lost or closed by a shutdown."""
-    if isinstance(exc, FileNotFoundError):
-        return exc.filename is None  # a Unix socket that is gone (a file the pass reads names itself)
-    return isinstance(
-        exc,
-        (
-            ConnectionError,
-            asyncpg.PostgresConnectionError,
-            asyncpg.CannotConnectNowError,
-            asyncpg.AdminShutdownError,
-            asyncpg.CrashShutdownError,
-        ),
-    )
 
 
 _PROBE_TIMEOUT = 5.0

@@ -25,7 +25,7 @@ import asyncpg
 import msgspec
 import msgspec.inspect
 
-from firearms import journal, keys
+from firearms import db, journal, keys
 from firearms.canonical import parse_time, utc_now
 from firearms.clock import local_date
 from firearms.errors import ConfigError
@@ -237,14 +237,16 @@ async def receive_notice(
     Raises:
         NoticeRefusedError: a check failed; nothing was stored.
         ConfigError: this registry has no valid signing key for the receipt.
+        CommitUnansweredError: the ``COMMIT`` got no answer: the notice may have been stored (the sender's retry
+            of the same bytes is then a duplicate, answered with the first receipt).
     """
     try:
-        async with conn.transaction():
+        async with db.transaction(conn):
             return await receive(conn, raw, state=state, home=home, time_zone=time_zone, addressed=addressed)
     except _UNAPPLICABLE as exc:
         log.warning("a notice's effect cannot be applied (%s: %s); it is stored rejected", type(exc).__name__, exc)
         reason = "invalid-body" if isinstance(exc, _NUL) else "cannot-apply"
-    async with conn.transaction():
+    async with db.transaction(conn):
         return await receive(
             conn, raw, state=state, home=home, time_zone=time_zone, rejected_as=reason, addressed=addressed
         )

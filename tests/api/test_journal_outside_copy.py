@@ -96,6 +96,9 @@ async def test_after_and_after_seq_together_are_refused(
     assert response.headers["content-type"] == "application/problem+json"
     assert response.json()["type"] == "tag:firearms-registry,2026:problems/invalid-request"
     assert response.json()["detail"] == "give 'after' or 'after_seq', not both"
+    assert response.json()["errors"] == [
+        {"message": "give 'after' or 'after_seq', not both", "key": "after_seq", "source": "query"}
+    ]
     negative = await client.get("/api/v1/journal?after_seq=-1", headers=auditor)
     assert negative.status_code == 400, negative.text
     assert negative.json()["errors"][0]["key"] == "after_seq"

@@ -24,13 +24,15 @@ import uvicorn
 from litestar import Litestar
 
 from api import create_app, deps
-from firearms import bootstrap, db, keys, tokens
+from firearms import bootstrap, db, journal, keys, tokens
 from firearms.embedded import ensure_database, start_embedded, stop_embedded
 from firearms.settings import Settings
 from tests.api.test_items_api import event_body, rifle
 from tests.check_helpers import NUMBER, at_licence, check_body, receive
 from tests.conftest import TokenFactory
 from tests.e2e.test_check_race import free_port
+from tests.exchange_fixtures import receiver
+from tests.exchange_util import AT_KEY, envelope
 
 
 @contextlib.asynccontextmanager
@@ -528,10 +530,116 @@ async def test_a_rotation_whose_commit_gets_no_answer_keeps_the_new_keys_file(
                 link.armed = True
             response = await asyncio.wait_for(pending, timeout=30)
             assert link.tripped.is_set()
-            assert response.status_code == 503, response.text
+            _assert_outcome_unknown(response)  # it was database-unavailable, "nothing recorded"
     recorded = [key.key_id for key in await keys.list_keys(conn)]
     assert len(recorded) == 2  # the rotation committed
     assert keys.signing_key(bounded.home, recorded[-1]).key_id == recorded[-1]
+
+
+def _assert_outcome_unknown(response: httpx.Response) -> None:
+    """``response`` is the 503 ``database-outcome-unknown`` problem: the request may have been recorded."""
+    assert response.status_code == 503, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.headers["retry-after"] == "5"
+    problem = response.json()
+    assert problem["type"] == "tag:firearms-registry,2026:problems/database-outcome-unknown"
+    assert problem["title"] == "The database did not confirm the change"
+    assert problem["status"] == 503
+    assert "may have been recorded" in problem["detail"]
+
+
+@pytest.mark.parametrize("failure", ["silent", "closed"])
+async def test_a_partner_notice_whose_commit_gets_no_answer_is_told_it_may_have_been_recorded(
+    database: str, home: Path, failure: str
+) -> None:
+    """The partner surface runs its own transaction (``inbox.receive_notice``), not ``provide_conn``'s: a
+    ``COMMIT`` without an answer was 503 ``database-unavailable`` there, "nothing recorded", though the notice was
+    stored. It is ``database-outcome-unknown``, a problem like any 5xx: the sender retries the same bytes
+    (PROTOCOL §4) and gets the first receipt, byte for byte, as a duplicate."""
+    settings, conn = await receiver("DE", database, home)
+    try:
+        bounded = msgspec.structs.replace(settings, lock_timeout=2.0, statement_timeout=2.0)
+        raw = envelope(AT_KEY, sequence=1)
+        json_type = {"content-type": "application/json"}
+        link = _LinkToTheDatabase(database, failure)
+        async with link as url:
+            app = create_app(bounded, database_url=url)
+            async with registry(bounded, app) as de:
+                link.armed = True  # no token to look up: the notice's COMMIT is the first
+                started = time.monotonic()
+                response = await de.post("/exchange/v1/notices", content=raw, headers=json_type)
+                waited = time.monotonic() - started
+                assert link.tripped.is_set()
+                _assert_outcome_unknown(response)
+                assert waited < deps.command_timeout(bounded) + 1.5, waited
+                first = await conn.fetchval("SELECT receipt FROM notice_inbox")
+                assert first is not None  # the commit happened: "nothing recorded" was not true
+                again = await de.post("/exchange/v1/notices", content=raw, headers=json_type)
+                assert again.status_code == 200, again.text  # a duplicate
+                assert again.content == bytes(first)
+        assert await conn.fetchval("SELECT count(*) FROM notice_inbox") == 1
+        assert await conn.fetchval("SELECT count(*) FROM journal_entry WHERE action = 'notice.received'") == 1
+    finally:
+        await conn.close()
+
+
+async def test_an_import_whose_commit_gets_no_answer_is_told_it_may_have_been_recorded(
+    settings: Settings, initialised: bootstrap.Initialised, database: str, conn: db.Conn, auth: TokenFactory
+) -> None:
+    """A bulk import commits its own transaction on a connection of ``long_pool``: its ``COMMIT`` lost with the
+    connection was 503 ``database-unavailable``, "nothing recorded", though the import was stored, and a records
+    officer who sent the file again recorded a second import. It is ``database-outcome-unknown``."""
+    headers = {**(await auth("records-officer")), "Content-Type": "text/csv"}
+    body = b"kind,firearm_type,manufacturer,country_of_manufacture,serial,model,marking_stamped\n"
+    body += b"firearm,pistol,Glock GmbH,AT,LOST-1,17,GLOCK LOST-1\n"
+    link = _LinkToTheDatabase(database, "closed")  # long_pool has no command_timeout: only a lost connection
+    async with link as url:
+        app = create_app(settings, database_url=url)
+        async with registry(settings, app) as client:
+            link.armed = True  # the token's look-up commits nothing: the import's COMMIT is the first
+            response = await client.post("/api/v1/imports", content=body, headers=headers)
+            assert link.tripped.is_set()
+            _assert_outcome_unknown(response)
+    assert await conn.fetchval("SELECT count(*) FROM item_import") == 1  # it committed
+    assert await conn.fetchval("SELECT count(*) FROM item WHERE serial = 'LOST-1'") == 1
+
+
+async def test_a_journal_listing_whose_commit_gets_no_answer_is_told_it_may_have_been_recorded(
+    settings: Settings, initialised: bootstrap.Initialised, database: str, conn: db.Conn, auth: TokenFactory
+) -> None:
+    """The journal's listing seals, then lists and journals the read (``journal.read``) in a transaction of its
+    own: that ``COMMIT`` lost with the connection was ``database-unavailable``, though the read was journaled."""
+    headers = await auth("auditor")
+    reads = "SELECT count(*) FROM journal_entry WHERE action = 'journal.read'"
+    link = _LinkToTheDatabase(database, "closed")
+    async with link as url:
+        app = create_app(settings, database_url=url)
+        async with registry(settings, app) as client:
+            link.skip = 1  # the seal's own COMMIT; then the listing's
+            link.armed = True
+            response = await client.get("/api/v1/journal/", headers=headers)
+            assert link.tripped.is_set()
+            _assert_outcome_unknown(response)
+    assert await conn.fetchval(reads) == 1  # it committed
+
+
+async def test_a_checkpoint_whose_commit_gets_no_answer_is_told_it_may_have_been_recorded(
+    settings: Settings, initialised: bootstrap.Initialised, database: str, conn: db.Conn, auth: TokenFactory
+) -> None:
+    """A checkpoint signed on demand commits its own transaction (``journal.checkpoint``, on ``long_pool``): that
+    ``COMMIT`` lost with the connection was ``database-unavailable``, though the checkpoint was stored."""
+    headers = await auth("auditor")
+    await journal.seal(conn)  # nothing left for the checkpoint's own sealing to link: one COMMIT of its own
+    link = _LinkToTheDatabase(database, "closed")
+    async with link as url:
+        app = create_app(settings, database_url=url)
+        async with registry(settings, app) as client:
+            link.skip = 1  # the seal's COMMIT; then the checkpoint's
+            link.armed = True
+            response = await client.post("/api/v1/journal/checkpoints", headers=headers)
+            assert link.tripped.is_set()
+            _assert_outcome_unknown(response)
+    assert await conn.fetchval("SELECT count(*) FROM journal_checkpoint") == 1  # it committed
 
 
 async def test_a_request_whose_database_host_freezes_inside_a_savepoint_is_a_503_not_a_500(tmp_path: Path) -> None:
