@@ -58,8 +58,10 @@ async def insert_ledger_debits(
     """Several debits of one check in one statement (``line``, ``quantity``, ``serials``, ``keys`` each).
 
     Raises:
-        ConflictError: ``serial-already-debited`` (``ledger_serial_pkey``) or ``quantity-exceeds-balance``
-            (the balance trigger).
+        ConflictError: by constraint: ``serial-already-debited`` (``ledger_serial_pkey``), ``check-already-debited``
+            (``ledger_entry_check_line_key``) or ``quantity-exceeds-balance`` (``ledger_entry_balance_check``, the
+            balance trigger). Any other violation (a quantity below 1, a line the licence lacks) is raised as it is:
+            the caller's own rules let none through.
     """
     try:
         await conn.execute(
@@ -70,6 +72,10 @@ async def insert_ledger_debits(
             raise ConflictError(
                 "a serial was already debited under this licence", code="serial-already-debited"
             ) from exc
-        raise ConflictError("this check already debited the line", code="check-already-debited") from exc
+        if exc.constraint_name == "ledger_entry_check_line_key":
+            raise ConflictError("this check already debited the line", code="check-already-debited") from exc
+        raise
     except asyncpg.CheckViolationError as exc:
-        raise ConflictError("the debit exceeds the line's balance", code="quantity-exceeds-balance") from exc
+        if exc.constraint_name == "ledger_entry_balance_check":
+            raise ConflictError("the debit exceeds the line's balance", code="quantity-exceeds-balance") from exc
+        raise

@@ -115,6 +115,22 @@ async def test_the_database_refuses_a_check_debiting_a_line_twice(
     assert [b.debited for b in await ledger.balances(conn, lic.licence_id)] == [0, 5]
 
 
+async def test_the_database_refuses_a_debit_of_less_than_one_or_of_a_line_the_licence_lacks_as_what_it_is(
+    conn: db.Conn, settings: Settings, initialised: bootstrap.Initialised
+) -> None:
+    # A check's body refuses a quantity below 1 (400) and its rules a line the licence lacks (line-not-on-licence);
+    # for any other writer the table does, by constraint, and the store does not call either a balance conflict.
+    lic = await issued_export(conn, settings, await register_parties(conn))
+    before = await changes(conn), await _entries(conn)
+    with pytest.raises(asyncpg.CheckViolationError) as small:
+        await _debit_lines(conn, lic.licence_id, [(2, 0, [])])
+    assert small.value.constraint_name == "ledger_entry_quantity_check"
+    with pytest.raises(asyncpg.ForeignKeyViolationError) as unknown:
+        await _debit_lines(conn, lic.licence_id, [(3, 1, [])])
+    assert unknown.value.constraint_name == "ledger_entry_line_fkey"
+    assert (await changes(conn), await _entries(conn)) == before
+
+
 async def test_concurrent_debits_never_pass_the_balance_even_without_the_licence_lock(
     database: str, conn: db.Conn, settings: Settings, initialised: bootstrap.Initialised
 ) -> None:
