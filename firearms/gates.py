@@ -26,8 +26,9 @@ The import authorisation's last day is the earlier of the one recorded in the li
 the importing State sent by notice, when it did (its own word wins over a date typed here); its first
 day the later of the two.
 
-Complete serials on firearm lines are checked when the licence is used for a shipment
-(:func:`firearms.ledger.debit`, Reg. 258/2012 Art. 8(1)(h)), not at issue.
+Complete serials on firearm lines are checked when the licence is used for a shipment, not at issue
+(Reg. 258/2012 Art. 8(1)(h)): a customs check holds each serial its line does not list
+(``serial-not-on-licence``, :mod:`firearms.check_rules`).
 """
 
 from __future__ import annotations

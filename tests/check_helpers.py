@@ -8,7 +8,9 @@ from typing import Any
 
 import msgspec
 
-from firearms import db, item_events, items, licence_views, received
+from firearms import checks, db, item_events, items, licence_views, received
+from firearms.check_records import CheckAnswer
+from firearms.check_rules import CheckRequest
 from firearms.item_types import NewEvent, NewItem, NewMarking
 from firearms.licence_object import ImportAuthorisation, LicenceObject, Party
 from tests.licensing_helpers import LINES, TODAY, no_objection
@@ -30,6 +32,17 @@ def check_body(movement: str = "transit", lines: list[dict[str, Any]] | None = N
     }
     body.update(changes)
     return body
+
+
+async def clear_at_export(conn: db.Conn, number: str, lines: list[dict[str, Any]], **changes: Any) -> CheckAnswer:
+    """A customs check at AT's exit that clears (:func:`firearms.checks.perform_check`), debiting licence ``number``."""
+    body = check_body("export", lines=lines, licence_number=number, crossing_point="AT-Wullowitz", **changes)
+    async with conn.transaction():
+        answer = await checks.perform_check(
+            conn, msgspec.convert(body, CheckRequest), state="AT", time_zone=dt.UTC, actor="customs:at"
+        )
+    assert answer.verdict == "clear", answer.reasons
+    return answer
 
 
 def at_licence(**changes: Any) -> LicenceObject:

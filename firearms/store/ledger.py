@@ -19,8 +19,6 @@ __all__ = [
     "get_licence_lines",
     "get_licence_lines_passed",
     "insert_ledger_debits",
-    "insert_ledger_entry",
-    "insert_ledger_serials",
     "list_debited_serials",
     "list_ledger_entries",
 ]
@@ -43,73 +41,6 @@ async def list_debited_serials(conn: Conn, licence_id: uuid.UUID) -> list[asyncp
     return await conn.fetch(Q["list_debited_serials"], licence_id)
 
 
-async def insert_ledger_entry(
-    conn: Conn,
-    licence_id: uuid.UUID,
-    line: int,
-    quantity: int,
-    serials: list[str],
-    check_id: uuid.UUID,
-    customs_document: str,
-    recorded_at: dt.datetime,
-    recorded_by: str,
-) -> int:
-    """Append one debit; its ``ledger_entry_id``.
-
-    Raises:
-        ConflictError: this check already debited this line (``ledger_entry_check_line_key``), or the
-            debit passes the issued quantity (``ledger_entry_balance_check``, a trigger).
-    """
-    try:
-        entry_id: int = await conn.fetchval(
-            Q["insert_ledger_entry"],
-            licence_id,
-            line,
-            quantity,
-            serials,
-            check_id,
-            customs_document,
-            recorded_at,
-            recorded_by,
-        )
-    except asyncpg.CheckViolationError as exc:
-        if exc.constraint_name == "ledger_entry_balance_check":
-            raise ConflictError(
-                f"line {line} has less than {quantity} left", code="quantity-exceeds-balance", line=line
-            ) from exc
-        raise
-    except asyncpg.UniqueViolationError as exc:
-        if exc.constraint_name == "ledger_entry_check_line_key":
-            raise ConflictError(
-                f"check {check_id} already debited line {line}",
-                code="check-already-debited",
-                check_id=str(check_id),
-                line=line,
-            ) from exc
-        raise
-    return entry_id
-
-
-async def insert_ledger_serials(
-    conn: Conn, licence_id: uuid.UUID, line: int, ledger_entry_id: int, serials: list[str]
-) -> None:
-    """Record the serials a debit used.
-
-    Raises:
-        ConflictError: a serial was already debited under this licence (``ledger_serial_pkey``).
-    """
-    try:
-        await conn.execute(Q["insert_ledger_serials"], licence_id, line, ledger_entry_id, serials)
-    except asyncpg.UniqueViolationError as exc:
-        if exc.constraint_name == "ledger_serial_pkey":
-            raise ConflictError(
-                "a serial was already debited under this licence",
-                code="serial-already-debited",
-                line=line,
-            ) from exc
-        raise
-
-
 async def list_ledger_entries(conn: Conn, licence_id: uuid.UUID, after: int, limit: int) -> list[asyncpg.Record]:
     """A page of a licence's debits in order."""
     return await conn.fetch(Q["list_ledger_entries"], licence_id, after, limit)
@@ -127,8 +58,10 @@ async def insert_ledger_debits(
     """Several debits of one check in one statement (``line``, ``quantity``, ``serials``, ``keys`` each).
 
     Raises:
-        ConflictError: ``serial-already-debited`` (``ledger_serial_pkey``) or ``quantity-exceeds-balance``
-            (the balance trigger).
+        ConflictError: by constraint: ``serial-already-debited`` (``ledger_serial_pkey``), ``check-already-debited``
+            (``ledger_entry_check_line_key``) or ``quantity-exceeds-balance`` (``ledger_entry_balance_check``, the
+            balance trigger). Any other violation (a quantity below 1, a line the licence lacks) is raised as it is:
+            the caller's own rules let none through.
     """
     try:
         await conn.execute(
@@ -139,6 +72,10 @@ async def insert_ledger_debits(
             raise ConflictError(
                 "a serial was already debited under this licence", code="serial-already-debited"
             ) from exc
-        raise ConflictError("this check already debited the line", code="check-already-debited") from exc
+        if exc.constraint_name == "ledger_entry_check_line_key":
+            raise ConflictError("this check already debited the line", code="check-already-debited") from exc
+        raise
     except asyncpg.CheckViolationError as exc:
-        raise ConflictError("the debit exceeds the line's balance", code="quantity-exceeds-balance") from exc
+        if exc.constraint_name == "ledger_entry_balance_check":
+            raise ConflictError("the debit exceeds the line's balance", code="quantity-exceeds-balance") from exc
+        raise

@@ -21,17 +21,6 @@ SELECT l.line, l.category, l.quantity, l.serials,
 -- The serials debited under a licence (normalised), with their line. $1 licence_id
 SELECT line, serial FROM ledger_serial WHERE licence_id = $1 ORDER BY line, serial;
 
--- name: insert_ledger_entry
--- One debit. $1 licence_id, $2 line, $3 quantity, $4 serials, $5 check_id, $6 customs_document, $7 recorded_at, $8 recorded_by
-INSERT INTO ledger_entry (licence_id, line, quantity, serials, check_id, customs_document, recorded_at, recorded_by)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-RETURNING ledger_entry_id;
-
--- name: insert_ledger_serials
--- The serials a debit used, each at most once per licence. $1 licence_id, $2 line, $3 ledger_entry_id, $4 serials
-INSERT INTO ledger_serial (licence_id, serial, line, ledger_entry_id)
-SELECT $1, s, $2, $3 FROM unnest($4::text[]) AS s;
-
 -- name: list_ledger_entries
 -- A licence's debits in order, a page after an entry id. $1 licence_id, $2 after ledger_entry_id, $3 limit
 SELECT ledger_entry_id, licence_id, line, quantity, serials, check_id, customs_document, recorded_at, recorded_by

@@ -1144,8 +1144,8 @@ async def test_verify_of_a_partner_number_without_its_state_says_to_give_it(
 async def test_an_export_check_of_a_firearm_line_issued_without_serials_is_held_and_debits_nothing(
     client: Client, conn: db.Conn, settings: Settings, auth: TokenFactory
 ) -> None:
-    # PROTOCOL §5 lets a licence be issued with its serials unknown; the shipment waits for them. The ledger's own
-    # serials-incomplete (firearms.ledger.debit) is not what a check answers: it holds each serial off the line.
+    # PROTOCOL §5 lets a licence be issued with its serials unknown; the shipment waits for them: a check holds each
+    # serial the line does not list.
     p = await register_parties(conn)
     rifles = msgspec.structs.replace(LINES[0], serials=[])
     lic = await issued_export(conn, settings, p, lines=[rifles, LINES[1]])

@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import html
 import re
-import uuid
 from html.parser import HTMLParser
 from typing import Any
 
@@ -29,11 +28,30 @@ from firearms.licence_rules import DraftLine
 from firearms.parties import NewParty
 from firearms.settings import Settings
 from tests.api.test_items_api import DEACTIVATION, DEACTIVATION_MARK, event_body, rifle
+from tests.check_helpers import check_body
 from tests.conftest import TokenFactory
 from tests.licensing_helpers import ACTOR, TODAY, Parties, export_draft, issued_export, register_parties
 from tests.unit.test_barcodes import decode
 
 PROBLEM = "tag:firearms-registry,2026:problems/"
+
+
+async def clear_cartridges_at_export(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    customs: dict[str, str],
+    number: str,
+) -> None:
+    """300 of the 800 cartridges leave through AT's exit: a clear customs check debits them from line 2."""
+    body = check_body(
+        "export",
+        [{"line": 2, "quantity": 300}],
+        licence_number=number,
+        crossing_point="AT-Wullowitz",
+        customs_document="ATC-9",
+    )
+    response = await client.post("/api/v1/checks", json=body, headers=customs)
+    assert response.status_code == 200, response.text
+    assert response.json()["verdict"] == "clear"
 
 
 async def test_document_barcode_round_trips_to_verify(
@@ -56,19 +74,8 @@ async def test_document_barcode_round_trips_to_verify(
     (scanned,) = decode(svg)
     assert scanned == lic.licence.number
 
-    async with conn.transaction():
-        await ledger.debit(
-            conn,
-            licence_id=lic.licence_id,
-            line=2,
-            quantity=300,
-            serials=[],
-            check_id=uuid.uuid4(),
-            customs_document="ATC-9",
-            actor=ACTOR,
-            today=TODAY,
-        )
     customs = await auth("customs-officer")
+    await clear_cartridges_at_export(client, customs, lic.licence.number)
     verified = await client.get(f"/api/v1/verify/{scanned}", params={"code": code}, headers=customs)
     assert verified.status_code == 200, verified.text
     answer = verified.json()
@@ -100,18 +107,8 @@ async def test_amendment_after_issue_signs_a_new_version_and_old_code_is_recogni
     p = await register_parties(conn)
     lic = await issued_export(conn, settings, p)
     old = await licence_reads.get_version(conn, lic.licence_id, 1)
-    async with conn.transaction():
-        await ledger.debit(
-            conn,
-            licence_id=lic.licence_id,
-            line=2,
-            quantity=300,
-            serials=[],
-            check_id=uuid.uuid4(),
-            customs_document="ATC-9",
-            actor=ACTOR,
-            today=TODAY,
-        )
+    customs = await auth("customs-officer")
+    await clear_cartridges_at_export(client, customs, lic.licence.number)
     draft = export_draft(p, reason="fewer cartridges")
     fewer = [draft.lines[0], msgspec.structs.replace(draft.lines[1], quantity=700)]
     async with conn.transaction():
@@ -124,7 +121,6 @@ async def test_amendment_after_issue_signs_a_new_version_and_old_code_is_recogni
     assert new.verification_code is not None
     assert new.verification_code != old.verification_code
     assert [b.remaining for b in await ledger.balances(conn, lic.licence_id)] == [2, 400]
-    customs = await auth("customs-officer")
     answer = (
         await client.get(
             f"/api/v1/verify/{lic.licence.number}", params={"code": old.verification_code}, headers=customs
