@@ -196,12 +196,20 @@ def run(work: Coroutine[Any, Any, T]) -> T:
     tables: ``firearms migrate`` or ``firearms serve`` sets it up. One migrated by an older version lacks
     columns or functions; a read-only standby, or a user without the right, refuses to write. A file the
     command cannot write or read (the home's keys folder is a file, a home the service may not write) is
-    named with the system's reason. Each is the operator's to fix, in one line.
+    named with the system's reason. Each is the operator's to fix, in one line. So is a connection lost under the
+    command, and a ``COMMIT`` that got no answer, which may have been recorded
+    (:class:`firearms.db.CommitUnansweredError`).
     """
     try:
         return asyncio.run(work)
     except FirearmsError as exc:
         fail(exc.detail)
+        raise
+    except db.CommitUnansweredError:
+        fail(
+            "the database did not confirm the change (the connection was lost or timed out at COMMIT): it may have"
+            " been recorded; look (the journal, 'firearms keys show', the records) before running the command again"
+        )
         raise
     except asyncpg.UndefinedTableError:
         fail("the database holds no registry yet: run 'firearms migrate' (or 'firearms serve') first")
@@ -217,6 +225,16 @@ def run(work: Coroutine[Any, Any, T]) -> T:
         raise
     except OSError as exc:  # a file of the home (the keys folder is a file, no permission, a read-only disk)
         fail(f"{exc.filename}: {exc.strerror}" if exc.filename and exc.strerror else f"{type(exc).__name__}: {exc}")
+        raise
+    except Exception as exc:
+        # leaving a transaction on the lost connection raises InterfaceError over the error that lost it
+        lost = exc.__context__ if isinstance(exc, asyncpg.InterfaceError) else exc
+        if not isinstance(lost, Exception) or not db.connection_lost(lost):
+            raise
+        fail(
+            f"the connection to the database was lost ({type(lost).__name__}: {lost}): the command stopped, and what"
+            " it had not committed was not recorded"
+        )
         raise
 
 

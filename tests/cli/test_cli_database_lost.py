@@ -1,0 +1,79 @@
+"""A command whose database connection is lost under it, or whose ``COMMIT`` gets no answer: one line, exit 1."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import asyncpg
+import pytest
+from click.testing import CliRunner
+
+from cli import main
+from cli.common import run
+from firearms import bootstrap, db
+from firearms.exchange import trust
+from tests.exchange_util import VECTORS
+
+DE_KEY = VECTORS["keys"]["DE"]["public_key"]
+
+
+async def test_a_command_whose_connection_is_terminated_says_so_in_one_line(
+    database: str, home: Path, conn: db.Conn, initialised: bootstrap.Initialised
+) -> None:
+    """``peers add DE`` waits behind another administrator's uncommitted DE; its backend is then terminated."""
+    env = {"FIREARMS_STATE": "AT", "FIREARMS_HOME": str(home), "FIREARMS_DATABASE_URL": database}
+    holder = await db.connect(database)
+    try:
+        transaction = holder.transaction()
+        await transaction.start()
+        await trust.add_peer(
+            holder, own_state="AT", state="DE", base_url="https://registry.example.de", public_key=DE_KEY,
+            not_before=None, actor="test",
+        )  # fmt: skip
+        args = ["peers", "add", "DE", "--url", "https://other.example.de", "--public-key", DE_KEY]
+        command = asyncio.create_task(asyncio.to_thread(CliRunner().invoke, main, args, env=env))
+        pid = None
+        for _ in range(500):
+            pid = await conn.fetchval(
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> ALL($1::int[])"
+                " AND wait_event_type = 'Lock'",
+                [holder.get_server_pid(), conn.get_server_pid()],
+            )
+            if pid is not None or command.done():
+                break
+            await asyncio.sleep(0.02)
+        assert pid is not None, "the command never waited behind the uncommitted partner"
+        assert await conn.fetchval("SELECT pg_terminate_backend($1)", pid)
+        result = await command
+        await transaction.rollback()
+    finally:
+        await holder.close()
+    assert result.exit_code == 1, (result.output, repr(result.exception))
+    assert result.stdout == ""
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, (result.stderr, repr(result.exception))
+    assert lines[0].startswith("firearms: error: the connection to the database was lost ("), lines[0]
+    assert "was not recorded" in lines[0]
+    assert await conn.fetchval("SELECT count(*) FROM peer") == 0
+
+
+def test_a_commit_without_an_answer_says_it_may_have_been_recorded(capsys: pytest.CaptureFixture[str]) -> None:
+    async def unanswered() -> None:
+        raise db.CommitUnansweredError("COMMIT") from asyncpg.ConnectionDoesNotExistError("connection was closed")
+
+    with pytest.raises(SystemExit) as ended:
+        run(unanswered())
+    assert ended.value.code == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err
+    assert err.startswith("firearms: error: the database did not confirm the change")
+    assert "it may have been recorded" in err
+
+
+def test_an_error_that_is_no_lost_connection_is_not_called_one() -> None:
+    async def broken() -> None:
+        raise RuntimeError("a bug")
+
+    with pytest.raises(RuntimeError, match="a bug"):
+        run(broken())
