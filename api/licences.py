@@ -31,12 +31,17 @@ from firearms.licence_object import Kind
 from firearms.licence_rules import LicenceDraft
 from firearms.licence_views import Licence, LicenceEvent, LicenceStatus, LicenceVersion
 from firearms.pagination import DEFAULT_LIMIT, IntegerKey, decode_cursor, encode_cursor
+from firearms.tokens import Officer
 
-__all__ = ["LicenceController"]
+__all__ = ["PRINT", "LicenceController", "shown_to"]
 
 WRITE = ("licensing-officer", "admin")
 READ = ("licensing-officer", "records-officer", "auditor", "admin")
 LEDGER_READ = (*READ, "customs-officer")
+# The roles that print a licence document, and so are told a version's verification code (the page and its
+# X-Verification-Code header carry it). Every other role presents the code read off a paper to /verify and learns only
+# whether it matches: told it, it could print a paper that passes (README "Documents and verification").
+PRINT = WRITE
 # The printable page names persons and is opened in a browser: it may run nothing, load nothing but its own inline
 # style, be framed by no one, and be kept by no cache. Every value on it is escaped (firearms.documents); these
 # headers are the wall behind that one (README "Security").
@@ -112,6 +117,13 @@ class Gates(msgspec.Struct, frozen=True, kw_only=True):
 
     licence_id: uuid.UUID
     unmet: list[Gate]
+
+
+def shown_to(officer: Officer, version: LicenceVersion) -> LicenceVersion:
+    """A version as ``officer`` may see it: without its verification code unless the officer's role prints documents."""
+    if officer.role in PRINT or version.verification_code is None:
+        return version
+    return msgspec.structs.replace(version, verification_code=None)
 
 
 class LicenceController(Controller):
@@ -215,31 +227,36 @@ class LicenceController(Controller):
         after: AfterQuery = None,
         limit: LimitQuery = DEFAULT_LIMIT,
     ) -> VersionPage:
-        """Every version, oldest first."""
+        """Every version, oldest first; ``verification_code`` is null but to the roles that print documents."""
         (start,) = decode_cursor(after, IntegerKey) if after else (0,)
         items, last = page(await licence_reads.list_versions(conn, licence_id, after=start, limit=limit + 1), limit)
         await journal.record_read(conn, actor=officer.actor, entity="licence", ids=[str(licence_id)])
-        return VersionPage(items=items, next=encode_cursor(last.version) if last else None)
+        return VersionPage(
+            items=[shown_to(officer, item) for item in items], next=encode_cursor(last.version) if last else None
+        )
 
     @get("/{licence_id:uuid}/versions/{version:int}", summary="One version of a licence", opt={"roles": READ})
     async def version(
         self, conn: ConnDep, officer: OfficerDep, licence_id: FromPath[uuid.UUID], version: VersionPath
     ) -> LicenceVersion:
-        """One version (old versions stay readable; the read is journaled)."""
+        """One version (old versions stay readable; the read is journaled); its code only to roles that print."""
         found = await licence_reads.get_version(conn, licence_id, version)
         await journal.record_read(conn, actor=officer.actor, entity="licence", ids=[str(licence_id)])
-        return found
+        return shown_to(officer, found)
 
     @get(
         "/{licence_id:uuid}/versions/{version:int}/document",
         summary="Printable document of a version",
-        opt={"roles": READ},
+        opt={"roles": PRINT},
         media_type="text/html",
     )
     async def document(
         self, conn: ConnDep, officer: OfficerDep, licence_id: FromPath[uuid.UUID], version: VersionPath
     ) -> Response[str]:
-        """The printable HTML page of an issued version: Code128 barcode of the number, verification code."""
+        """The printable HTML page of an issued version: Code128 barcode of the number, verification code.
+
+        Only the roles that print licence documents fetch it: the page carries the code ``/verify`` confirms.
+        """
         rendered = await documents.render_document(conn, licence_id, version, actor=officer.actor)
         await journal.record_read(conn, actor=officer.actor, entity="licence", ids=[str(licence_id)])
         return Response(

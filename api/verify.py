@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
+import msgspec
 from litestar import get
 from litestar.params import FromPath, QueryParameter
 
-from api.deps import ConnDep, SettingsDep
+from api.deps import ConnDep, OfficerDep, SettingsDep
+from api.licences import PRINT
 from api.params import STATE_QUERY_PATTERN, state_code
 from firearms import documents
 from firearms.documents import Verification
@@ -23,6 +25,7 @@ __all__ = ["verify_licence"]
 async def verify_licence(
     conn: ConnDep,
     settings: SettingsDep,
+    officer: OfficerDep,
     number: FromPath[str],
     code: Annotated[
         str | None, QueryParameter(description="verification code printed on the document", min_length=1, max_length=20)
@@ -32,7 +35,14 @@ async def verify_licence(
         QueryParameter(description="issuing State, either case (default: this registry)", pattern=STATE_QUERY_PATTERN),
     ] = None,
 ) -> Verification:
-    """Status, validity, balances and version; with ``code``, whether the printed code is the current version's."""
-    return await documents.verify(
+    """Status, validity, balances and version; with ``code``, whether the printed code is the current version's.
+
+    ``verification_code`` (the current version's code) is told only to the roles that print licence documents
+    (licensing-officer, admin); to every other role it is null, and a code is judged only as one presented.
+    """
+    answer = await documents.verify(
         conn, state=settings.state, issuing_state=state_code(issuing_state), number=number, code=code
     )
+    if officer.role in PRINT:
+        return answer
+    return msgspec.structs.replace(answer, verification_code=None)

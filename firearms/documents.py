@@ -44,10 +44,12 @@ class Document(msgspec.Struct, frozen=True, kw_only=True):
 class Verification(msgspec.Struct, frozen=True, kw_only=True):
     """What ``GET /api/v1/verify/{number}`` answers.
 
-    ``code_matches`` is ``None`` when no code was given, or when the licence is a partner's (its
-    versions are signed by its issuing State and no code of theirs can be checked here), else
-    whether it is the code of the current version (``code_version`` names the version a code
-    belongs to, also an older one).
+    ``verification_code`` is the current version's code, ``None`` for a partner's licence; the API
+    answers it only to the roles that print licence documents, ``None`` to every other role (told
+    it, they could print a paper that passes). ``code_matches`` is ``None`` when no code was given,
+    or when the licence is a partner's (its versions are signed by its issuing State and no code of
+    theirs can be checked here), else whether it is the code of the current version
+    (``code_version`` names the version a code belongs to, also an older one).
     """
 
     number: str
@@ -92,7 +94,8 @@ async def render_document(conn: Conn, licence_id: uuid.UUID, version: int, *, ac
         action="licence.document-rendered",
         entity="licence",
         entity_id=str(licence_id),
-        payload={"version": version, "verification_code": view.verification_code},
+        # the version, not its code: the auditor reads every entry, and the code is what a forged paper would need
+        payload={"version": version},
     )
     return Document(licence_id=licence_id, version=version, verification_code=view.verification_code, html=page)
 

@@ -62,7 +62,10 @@ class Licence(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class LicenceVersion(msgspec.Struct, frozen=True, kw_only=True):
-    """One version of a licence; ``verification_code`` is set once the version is signed (issued)."""
+    """One version of a licence; ``verification_code`` is set once the version is signed (issued).
+
+    The API shows the code only to the roles that print licence documents (``None`` to the others).
+    """
 
     licence_id: uuid.UUID
     version: int
