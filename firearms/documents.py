@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import html
 import uuid
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated
 
 import msgspec
 
@@ -30,6 +30,10 @@ if TYPE_CHECKING:
 __all__ = ["Document", "Verification", "render_document", "verify"]
 
 _NEVER_ISSUED = frozenset({"draft", "pending"})
+_CODE_SHOWN = (
+    "the current version's verification code, told only to the roles that print licence documents"
+    " (licensing-officer, admin); null to every other role, and for a partner's licence"
+)
 
 
 class Document(msgspec.Struct, frozen=True, kw_only=True):
@@ -59,7 +63,7 @@ class Verification(msgspec.Struct, frozen=True, kw_only=True):
     version: int
     valid_from: dt.date
     expires_on: dt.date
-    verification_code: str | None
+    verification_code: Annotated[str | None, msgspec.Meta(description=_CODE_SHOWN)]
     code_matches: bool | None
     code_version: int | None
     lines: list[ledger.LineBalance]

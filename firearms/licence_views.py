@@ -10,7 +10,7 @@ import base64
 import datetime as dt
 import hashlib
 import uuid
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import msgspec
 
@@ -74,7 +74,13 @@ class LicenceVersion(msgspec.Struct, frozen=True, kw_only=True):
     created_at: dt.datetime
     created_by: str
     issued_at: dt.datetime | None
-    verification_code: str | None
+    verification_code: Annotated[
+        str | None,
+        msgspec.Meta(
+            description="the version's verification code once signed (issued), told only to the roles that print"
+            " licence documents (licensing-officer, admin); null to every other role"
+        ),
+    ]
     licence: LicenceObject
 
 
