@@ -38,10 +38,11 @@ __all__ = ["PRINT", "LicenceController", "shown_to"]
 WRITE = ("licensing-officer", "admin")
 READ = ("licensing-officer", "records-officer", "auditor", "admin")
 LEDGER_READ = (*READ, "customs-officer")
-# The roles that print a licence document, and so are told a version's verification code (the page and its
-# X-Verification-Code header carry it). Every other role presents the code read off a paper to /verify and learns only
-# whether it matches: told it, it could print a paper that passes (README "Documents and verification").
-PRINT = WRITE
+# The roles that fetch a licence document, and so are told a version's verification code (the page and its
+# X-Verification-Code header carry it): the licensing officer and the admin print it, the auditor reads everything
+# (DESIGN §1). Every other role presents the code read off a paper to /verify and learns only whether it matches:
+# told it, it could print a paper that passes (README "Documents and verification").
+PRINT = (*WRITE, "auditor")
 # The printable page names persons and is opened in a browser: it may run nothing, load nothing but its own inline
 # style, be framed by no one, and be kept by no cache. Every value on it is escaped (firearms.documents); these
 # headers are the wall behind that one (README "Security").
@@ -120,7 +121,7 @@ class Gates(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def shown_to(officer: Officer, version: LicenceVersion) -> LicenceVersion:
-    """A version as ``officer`` may see it: without its verification code unless the officer's role prints documents."""
+    """A version as ``officer`` may see it: without its verification code unless the role fetches documents."""
     if officer.role in PRINT or version.verification_code is None:
         return version
     return msgspec.structs.replace(version, verification_code=None)
@@ -227,7 +228,7 @@ class LicenceController(Controller):
         after: AfterQuery = None,
         limit: LimitQuery = DEFAULT_LIMIT,
     ) -> VersionPage:
-        """Every version, oldest first; ``verification_code`` is null but to the roles that print documents."""
+        """Every version, oldest first; ``verification_code`` is null but to the roles that fetch documents."""
         (start,) = decode_cursor(after, IntegerKey) if after else (0,)
         items, last = page(await licence_reads.list_versions(conn, licence_id, after=start, limit=limit + 1), limit)
         await journal.record_read(conn, actor=officer.actor, entity="licence", ids=[str(licence_id)])
@@ -239,7 +240,7 @@ class LicenceController(Controller):
     async def version(
         self, conn: ConnDep, officer: OfficerDep, licence_id: FromPath[uuid.UUID], version: VersionPath
     ) -> LicenceVersion:
-        """One version (old versions stay readable; the read is journaled); its code only to roles that print."""
+        """One version (old versions stay readable; the read is journaled); code: roles fetching documents."""
         found = await licence_reads.get_version(conn, licence_id, version)
         await journal.record_read(conn, actor=officer.actor, entity="licence", ids=[str(licence_id)])
         return shown_to(officer, found)
@@ -255,7 +256,7 @@ class LicenceController(Controller):
     ) -> Response[str]:
         """The printable HTML page of an issued version: Code128 barcode of the number, verification code.
 
-        Only the roles that print licence documents fetch it: the page carries the code ``/verify`` confirms.
+        Only the licensing officer, the admin and the auditor fetch it: the page carries the code ``/verify`` confirms.
         """
         rendered = await documents.render_document(conn, licence_id, version, actor=officer.actor)
         await journal.record_read(conn, actor=officer.actor, entity="licence", ids=[str(licence_id)])

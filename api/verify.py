@@ -37,8 +37,8 @@ async def verify_licence(
 ) -> Verification:
     """Status, validity, balances and version; with ``code``, whether the printed code is the current version's.
 
-    ``verification_code`` (the current version's code) is told only to the roles that print licence documents
-    (licensing-officer, admin); to every other role it is null, and a code is judged only as one presented.
+    ``verification_code`` (the current version's code) is told only to the roles that fetch licence documents
+    (licensing-officer, admin, auditor); to every other role it is null, and a code is judged only as one presented.
     """
     answer = await documents.verify(
         conn, state=settings.state, issuing_state=state_code(issuing_state), number=number, code=code

@@ -31,8 +31,8 @@ __all__ = ["Document", "Verification", "render_document", "verify"]
 
 _NEVER_ISSUED = frozenset({"draft", "pending"})
 _CODE_SHOWN = (
-    "the current version's verification code, told only to the roles that print licence documents"
-    " (licensing-officer, admin); null to every other role, and for a partner's licence"
+    "the current version's verification code, told only to the roles that fetch licence documents"
+    " (licensing-officer, admin, auditor); null to every other role, and for a partner's licence"
 )
 
 
@@ -49,7 +49,7 @@ class Verification(msgspec.Struct, frozen=True, kw_only=True):
     """What ``GET /api/v1/verify/{number}`` answers.
 
     ``verification_code`` is the current version's code, ``None`` for a partner's licence; the API
-    answers it only to the roles that print licence documents, ``None`` to every other role (told
+    answers it only to the roles that fetch licence documents, ``None`` to every other role (told
     it, they could print a paper that passes). ``code_matches`` is ``None`` when no code was given,
     or when the licence is a partner's (its versions are signed by its issuing State and no code of
     theirs can be checked here), else whether it is the code of the current version
@@ -98,7 +98,7 @@ async def render_document(conn: Conn, licence_id: uuid.UUID, version: int, *, ac
         action="licence.document-rendered",
         entity="licence",
         entity_id=str(licence_id),
-        # the version, not its code: the auditor reads every entry, and the code is what a forged paper would need
+        # the version, not its code: a journal is read and kept in more places (exports, archives) than the page
         payload={"version": version},
     )
     return Document(licence_id=licence_id, version=version, verification_code=view.verification_code, html=page)

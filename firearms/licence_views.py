@@ -64,7 +64,7 @@ class Licence(msgspec.Struct, frozen=True, kw_only=True):
 class LicenceVersion(msgspec.Struct, frozen=True, kw_only=True):
     """One version of a licence; ``verification_code`` is set once the version is signed (issued).
 
-    The API shows the code only to the roles that print licence documents (``None`` to the others).
+    The API shows the code only to the roles that fetch licence documents (``None`` to the others).
     """
 
     licence_id: uuid.UUID
@@ -77,8 +77,8 @@ class LicenceVersion(msgspec.Struct, frozen=True, kw_only=True):
     verification_code: Annotated[
         str | None,
         msgspec.Meta(
-            description="the version's verification code once signed (issued), told only to the roles that print"
-            " licence documents (licensing-officer, admin); null to every other role"
+            description="the version's verification code once signed (issued), told only to the roles that fetch"
+            " licence documents (licensing-officer, admin, auditor); null to every other role"
         ),
     ]
     licence: LicenceObject

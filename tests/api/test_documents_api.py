@@ -82,7 +82,9 @@ async def test_document_barcode_round_trips_to_verify(
     assert answer["status"] == "issued"
     assert answer["version"] == 1
     assert answer["code_matches"] is True
-    assert answer["verification_code"] is None  # told only to the roles that print (test_verification_code_disclosure)
+    assert (
+        answer["verification_code"] is None
+    )  # told only to the roles that fetch documents (test_verification_code_disclosure)
     assert answer["expires_on"] == lic.licence.expires_on.isoformat()
     assert [(line["line"], line["remaining"]) for line in answer["lines"]] == [(1, 2), (2, 500)]
 
