@@ -189,9 +189,11 @@ async def commit(conn: Conn, transaction: Transaction) -> None:
     ``command_timeout``, or the connection lost under it: :func:`connection_lost`) may have committed. That is
     :class:`CommitUnansweredError`, never the "nothing was recorded" of a transaction that failed before its
     ``COMMIT``; the connection is closed, not waited on (a cancellation a frozen server cannot take). A refusal
-    of the server's (a deferred constraint, a serialisation failure) is its answer, raised as it came. Every
-    transaction a request or a partner's notice commits goes through here: ``api.deps.provide_conn`` and
-    :func:`transaction`.
+    of the server's (a deferred constraint, a serialisation failure) is its answer, raised as it came. A
+    cancellation while the ``COMMIT`` awaits its answer (a command stopped, a server shutting down) stays the
+    ``CancelledError`` it is, for the task must end cancelled; its outcome is as unknown, and the connection, whose
+    answer is still owed, is closed all the same. Every transaction a request or a partner's notice commits goes
+    through here: ``api.deps.provide_conn`` and :func:`transaction`.
 
     Raises:
         CommitUnansweredError: the ``COMMIT`` was sent and no answer came back.
@@ -203,6 +205,9 @@ async def commit(conn: Conn, transaction: Transaction) -> None:
             raise
         close_unanswered(conn)
         raise CommitUnansweredError(f"no answer to the commit: {type(exc).__name__}") from exc
+    except BaseException:
+        close_unanswered(conn)  # cancelled awaiting the answer: the COMMIT left, and may have committed
+        raise
 
 
 @contextlib.asynccontextmanager

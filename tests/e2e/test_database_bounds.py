@@ -26,6 +26,7 @@ from litestar import Litestar
 from api import create_app, deps
 from firearms import bootstrap, db, journal, keys, tokens
 from firearms.embedded import ensure_database, start_embedded, stop_embedded
+from firearms.exchange import rotation
 from firearms.settings import Settings
 from tests.api.test_items_api import event_body, rifle
 from tests.check_helpers import NUMBER, at_licence, check_body, receive
@@ -534,6 +535,42 @@ async def test_a_rotation_whose_commit_gets_no_answer_keeps_the_new_keys_file(
     recorded = [key.key_id for key in await keys.list_keys(conn)]
     assert len(recorded) == 2  # the rotation committed
     assert keys.signing_key(bounded.home, recorded[-1]).key_id == recorded[-1]
+
+
+async def test_a_key_transaction_cancelled_at_its_commit_keeps_the_new_keys_file_and_closes_the_connection(
+    settings: Settings, initialised: bootstrap.Initialised, database: str, conn: db.Conn
+) -> None:
+    """A rotation cancelled while its ``COMMIT`` waited for an answer (``firearms keys rotate`` stopped with Ctrl-C,
+    a request cut off as the server shut down) may have committed, and here did: the ``COMMIT`` had reached the
+    server. The cancellation went by ``CommitUnansweredError``'s case, and the new key's private file was removed
+    (``KeyFiles.discard``): a recorded key nothing could sign with. The file is left beside its place, as after a
+    crash, and the connection whose ``COMMIT`` never answered is closed, not kept for another statement."""
+    new: list[str] = []
+    link = _LinkToTheDatabase(database, "silent")
+    async with link as url:
+        linked = await db.connect(url)  # no command_timeout: only the cancellation ends the wait
+        try:
+
+            async def rotate() -> None:
+                async with keys.key_transaction(linked, settings.home) as files:
+                    new.append((await rotation.rotate(linked, files, actor="test")).key_id)
+                    link.armed = True  # the sweep's COMMIT is behind: the next is the key transaction's
+
+            rotating = asyncio.create_task(rotate())
+            await asyncio.wait_for(link.tripped.wait(), timeout=30)
+            deadline = time.monotonic() + 30
+            while await conn.fetchval("SELECT count(*) FROM registry_key") < 2:  # the server took the COMMIT
+                assert time.monotonic() < deadline, "the rotation's COMMIT never committed"
+                await asyncio.sleep(0.02)
+            rotating.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await rotating
+            assert linked.is_closed()  # its COMMIT's answer is still owed: it serves nothing more
+        finally:
+            linked.terminate()
+    recorded = [key.key_id for key in await keys.list_keys(conn)]
+    assert recorded[-1] == new[0]  # the rotation committed
+    assert keys.signing_key(settings.home, new[0]).key_id == new[0]  # its private half was kept
 
 
 def _assert_outcome_unknown(response: httpx.Response) -> None:
