@@ -77,3 +77,40 @@ def test_an_error_that_is_no_lost_connection_is_not_called_one() -> None:
 
     with pytest.raises(RuntimeError, match="a bug"):
         run(broken())
+
+
+@pytest.mark.parametrize(
+    "lost",
+    [
+        ConnectionResetError(104, "Connection reset by peer"),  # the server killed, a link reset
+        BrokenPipeError(32, "Broken pipe"),
+        ConnectionRefusedError(111, "Connection refused"),  # a pool's next connection, the server stopped
+        FileNotFoundError(2, "No such file or directory"),  # the same on the embedded server's socket, gone
+    ],
+    ids=lambda exc: type(exc).__name__,
+)
+def test_a_connection_lost_as_an_os_error_says_the_connection_was_lost(
+    capsys: pytest.CaptureFixture[str], lost: OSError
+) -> None:
+    """The lost connections that are ``OSError``s were caught as a file of the home's: the line named no database,
+    and the embedded server's socket gone read as a missing file (``FileNotFoundError: [Errno 2] No such file``)."""
+
+    async def cut_off() -> None:
+        raise lost
+
+    with pytest.raises(SystemExit) as ended:
+        run(cut_off())
+    assert ended.value.code == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err
+    assert err.startswith(f"firearms: error: the connection to the database was lost ({type(lost).__name__}: "), err
+    assert "was not recorded" in err
+
+
+def test_a_file_the_command_cannot_read_is_still_named(capsys: pytest.CaptureFixture[str]) -> None:
+    async def unreadable() -> None:
+        raise FileNotFoundError(2, "No such file or directory", "/srv/home/keys")
+
+    with pytest.raises(SystemExit):
+        run(unreadable())
+    assert capsys.readouterr().err == "firearms: error: /srv/home/keys: No such file or directory\n"
