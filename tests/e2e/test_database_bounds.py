@@ -221,11 +221,11 @@ async def test_a_request_that_finds_every_pooled_connection_busy_is_a_503_databa
     assert response.json()["detail"].startswith("no database connection within 2 s;")
 
 
-async def test_health_answers_within_its_bound_when_the_database_host_freezes(tmp_path: Path) -> None:
+async def test_health_answers_within_its_bound_when_the_database_host_freezes(short_tmp: Path) -> None:
     """A server that takes no more packets and closes nothing (a stopped VM, a dead link; here every process of
     the server stopped with SIGSTOP): ``/health`` waited as long as the operating system kept the connection, and
     a load balancer behind it. It is 503 ``database-unavailable`` within its 5 s."""
-    home = tmp_path / "home"
+    home = short_tmp / "home"
     url = await ensure_database(start_embedded(home))
     frozen: list[int] = []
     try:
@@ -278,9 +278,9 @@ def _frozen(pids: list[int]) -> Iterator[None]:
 
 
 @contextlib.asynccontextmanager
-async def _server_of_its_own(tmp_path: Path, state: str) -> AsyncIterator[tuple[Settings, db.Conn]]:
+async def _server_of_its_own(short_tmp: Path, state: str) -> AsyncIterator[tuple[Settings, db.Conn]]:
     """A registry of ``state`` on an embedded server of its own (frozen whole), bounds of 2 s, and a connection."""
-    home = tmp_path / "home"
+    home = short_tmp / "home"
     url = await ensure_database(start_embedded(home))
     try:
         settings = Settings(
@@ -310,14 +310,14 @@ async def _answer_while_frozen(home: Path, conn: db.Conn, pending: asyncio.Task[
 
 
 async def test_a_check_whose_database_host_freezes_mid_request_is_a_503_within_the_command_timeout(
-    tmp_path: Path,
+    short_tmp: Path,
 ) -> None:
     """A request that already held a connection when the database host froze waited until the operating system
     dropped the connection (a quarter of an hour), since a server that is stopped cannot cancel its statement.
     The API's pool gives up on a statement ``COMMAND_GRACE`` past ``statement_timeout`` and closes the connection
     rather than wait as long again for a ``ROLLBACK``: 503 ``database-unavailable``, nothing recorded, and the
     next request, once the host is back, is served."""
-    async with _server_of_its_own(tmp_path, "CZ") as (settings, conn):
+    async with _server_of_its_own(short_tmp, "CZ") as (settings, conn):
         await receive(conn, at_licence(), state="CZ")
         secret, _ = await tokens.create_token(conn, role="customs-officer", name="border", actor="test")
         headers = {"Authorization": f"Bearer {secret}"}
@@ -679,13 +679,13 @@ async def test_a_checkpoint_whose_commit_gets_no_answer_is_told_it_may_have_been
     assert await conn.fetchval("SELECT count(*) FROM journal_checkpoint") == 1  # it committed
 
 
-async def test_a_request_whose_database_host_freezes_inside_a_savepoint_is_a_503_not_a_500(tmp_path: Path) -> None:
+async def test_a_request_whose_database_host_freezes_inside_a_savepoint_is_a_503_not_a_500(short_tmp: Path) -> None:
     """A lifecycle event is a savepoint inside the request's transaction (``item_events.record_event``). The host
     froze while it waited for the item's row: the savepoint's ``ROLLBACK TO`` waited for the cancellation, and
     asyncpg closed the connection and handed it back to the pool before ``provide_conn`` saw the
     ``TimeoutError``; closing it again there raised ``InterfaceError``, a 500. It is 503
     ``database-unavailable``, nothing recorded."""
-    async with _server_of_its_own(tmp_path, "AT") as (settings, conn):
+    async with _server_of_its_own(short_tmp, "AT") as (settings, conn):
         secret, _ = await tokens.create_token(conn, role="records-officer", name="records", actor="test")
         headers = {"Authorization": f"Bearer {secret}"}
         async with registry(settings) as client:
