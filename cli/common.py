@@ -248,12 +248,22 @@ def on_database(settings: Settings, work: Callable[[str], Coroutine[Any, Any, T]
 
 
 def with_database(settings: Settings, work: Callable[[db.Conn], Awaitable[T]], *, new_home: bool = False) -> T:
-    """Run ``work`` on one connection to the registry's database (the embedded one joined if need be)."""
+    """Run ``work`` on one connection to the registry's database (the embedded one joined if need be).
+
+    A connection lost while the command did something else (between two statements) is refused by asyncpg with an
+    ``InterfaceError`` that names no loss: it is raised as the loss it is (:func:`firearms.db.lost_under`), the
+    one line of :func:`run`.
+    """
 
     async def on_connection(url: str) -> T:
         conn = await connect(url)
         try:
             return await work(conn)
+        except asyncpg.InterfaceError as exc:
+            under = exc.__context__
+            if db.closed(conn) and not (isinstance(under, Exception) and db.connection_lost(under)):
+                raise db.lost_under(exc) from exc
+            raise  # the error that lost the connection is under it: run() says it
         finally:
             await conn.close()
 
