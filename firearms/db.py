@@ -228,7 +228,9 @@ async def transaction(
     asyncpg's: releasing one commits nothing, and its failure is only a failure.
 
     A connection lost under the block is the error that lost it (:func:`lost_under`), not the ``InterfaceError`` of
-    a ``ROLLBACK`` that cannot be sent: the server rolled the transaction back as the connection went.
+    a ``ROLLBACK`` that cannot be sent: the server rolled the transaction back as the connection went. A statement
+    that got no answer within ``command_timeout`` (``TimeoutError``: a frozen host) closes the connection, as
+    ``provide_conn`` does, rather than wait as long again for a ``ROLLBACK``.
 
     Raises:
         CommitUnansweredError: the ``COMMIT`` was sent and no answer came back.
@@ -246,6 +248,9 @@ async def transaction(
             if lost is exc:
                 raise
             raise lost from exc
+        if isinstance(exc, TimeoutError):  # no answer at all (a frozen host): a ROLLBACK would wait as long again
+            close_unanswered(conn)  # the server rolls back a transaction whose connection is gone
+            raise
         await block.rollback()
         raise
     if outermost:

@@ -710,6 +710,33 @@ async def test_a_request_whose_database_host_freezes_inside_a_savepoint_is_a_503
             assert again.status_code == 201, again.text
 
 
+async def test_a_handler_whose_own_transaction_meets_a_frozen_host_is_a_503_within_the_command_timeout(
+    short_tmp: Path,
+) -> None:
+    """A handler's own transaction (``firearms.db.transaction``: here a key rotation, behind another rotation's
+    lock) whose statement got no answer within ``command_timeout`` (the host froze) waited as long again for a
+    ``ROLLBACK`` the frozen server could not answer, as ``provide_conn`` no longer does: the connection is closed
+    (the server rolls back a transaction whose connection is gone), 503 ``database-unavailable``, nothing
+    recorded, within ``command_timeout``."""
+    async with _server_of_its_own(short_tmp, "AT") as (settings, conn):
+        secret, _ = await tokens.create_token(conn, role="admin", name="keys", actor="test")
+        headers = {"Authorization": f"Bearer {secret}"}
+        async with registry(settings) as client:
+            assert (await client.get("/api/v1/me", headers=headers)).status_code == 200
+            await conn.execute("BEGIN")
+            await conn.execute("LOCK TABLE pending_registry_key IN SHARE ROW EXCLUSIVE MODE")  # a rotation under way
+            started = time.monotonic()
+            pending = asyncio.create_task(client.post("/api/v1/keys/rotate", headers=headers))
+            response = await _answer_while_frozen(settings.home, conn, pending)
+            waited = time.monotonic() - started
+            assert response.status_code == 503, response.text
+            assert response.json()["type"].endswith("/database-unavailable")
+            assert waited < deps.command_timeout(settings) + 1.5, waited  # was twice that
+            assert len(await keys.list_keys(conn)) == 1  # nothing recorded
+            again = await client.post("/api/v1/keys/rotate", headers=headers)
+            assert again.status_code == 201, again.text
+
+
 async def test_a_check_whose_connection_is_lost_mid_transaction_is_a_503_and_records_nothing(
     settings: Settings, initialised: bootstrap.Initialised, database: str, conn: db.Conn, auth: TokenFactory
 ) -> None:
