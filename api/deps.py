@@ -28,7 +28,7 @@ from litestar.routes import HTTPRoute
 
 from firearms import tokens
 from firearms.canonical import key_named_twice
-from firearms.db import Conn, Pool, close_unanswered, commit
+from firearms.db import Conn, Pool, close_unanswered, closed, commit, lost_under
 from firearms.errors import ForbiddenError, UnauthenticatedError
 from firearms.settings import Settings
 from firearms.text_rules import decode_location, plain_name
@@ -69,7 +69,9 @@ async def provide_conn(state: State) -> AsyncGenerator[Conn, None]:
     amendment holds the licence's row. A database that stopped answering altogether (a frozen host: the server
     cannot even cancel) is the pool's ``command_timeout`` (:func:`command_timeout`): the connection is then
     closed, not rolled back, for a ``ROLLBACK`` would wait as long again, and the server rolls back a
-    transaction whose connection is gone. Handlers that run long jobs take ``connection(long_pool)``.
+    transaction whose connection is gone. Handlers that run long jobs take ``connection(long_pool)``. A connection
+    lost while the handler did something else (the server restarted between two statements) is that loss when
+    the next statement or the ``COMMIT`` meets it (``firearms.db.lost_under``), 503 ``database-unavailable``.
 
     A ``COMMIT`` that got no answer (the pool's ``command_timeout``, or the connection lost) may have committed:
     the server takes a commit it has read whatever becomes of the client. That is
@@ -90,9 +92,12 @@ async def provide_conn(state: State) -> AsyncGenerator[Conn, None]:
             # a savepoint's ROLLBACK TO may have waited for the cancellation, and asyncpg closed the connection
             close_unanswered(conn)
             raise
-        except BaseException:
+        except BaseException as exc:
             # a connection lost (or closed by asyncpg) cannot roll back: the server rolls back its transaction, and
-            # the request's own error is the answer (503 database-unavailable), not the InterfaceError (a 500)
+            # the request's own error is the answer (503 database-unavailable), not the InterfaceError (a 500); a
+            # statement on a connection asyncpg had closed already raised an InterfaceError itself: the loss it is
+            if closed(conn) and (lost := lost_under(exc)) is not exc:
+                raise lost from exc
             with contextlib.suppress(asyncpg.InterfaceError):
                 await transaction.rollback()
             raise

@@ -339,9 +339,10 @@ def _database_frozen(request: Request[Any, Any, Any], exc: TimeoutError) -> Resp
 def _connection_unusable(request: Request[Any, Any, Any], exc: asyncpg.InterfaceError) -> Response[dict[str, Any]]:
     """A connection asyncpg lost or closed while an error was on its way out: the answer is that error's.
 
-    Rolling back a transaction of a handler's own (``firearms.db.transaction``: a partner's notice, key rotation,
-    the journal's listing) on a lost connection raises ``InterfaceError`` over the error that lost it;
-    the database did not answer, and that is the 503. Any other ``InterfaceError`` is unexpected.
+    Leaving asyncpg's own transaction block (``async with conn.transaction()``: the journal's sealing before its
+    listing, a command's transaction) on a lost connection raises ``InterfaceError`` over the error that lost it;
+    the database did not answer, and that is the 503 (``firearms.db.transaction`` and ``api.deps.provide_conn``
+    raise the loss itself: ``firearms.db.lost_under``). Any other ``InterfaceError`` is unexpected.
     """
     cause = exc.__context__
     if isinstance(cause, TimeoutError):

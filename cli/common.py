@@ -223,18 +223,19 @@ def run(work: Coroutine[Any, Any, T]) -> T:
     except asyncpg.InsufficientPrivilegeError as exc:
         fail(f"the database user may not do this ({exc}): check FIREARMS_DATABASE_URL's user and its grants")
         raise
-    except OSError as exc:  # a file of the home (the keys folder is a file, no permission, a read-only disk)
-        fail(f"{exc.filename}: {exc.strerror}" if exc.filename and exc.strerror else f"{type(exc).__name__}: {exc}")
-        raise
     except Exception as exc:
-        # leaving a transaction on the lost connection raises InterfaceError over the error that lost it
+        # leaving a transaction on the lost connection raises InterfaceError over the error that lost it; a reset
+        # connection, or the embedded server's socket gone, is an OSError, but no file of the home's
         lost = exc.__context__ if isinstance(exc, asyncpg.InterfaceError) else exc
-        if not isinstance(lost, Exception) or not db.connection_lost(lost):
-            raise
-        fail(
-            f"the connection to the database was lost ({type(lost).__name__}: {lost}): the command stopped, and what"
-            " it had not committed was not recorded"
-        )
+        if isinstance(lost, Exception) and db.connection_lost(lost):
+            fail(
+                f"the connection to the database was lost ({type(lost).__name__}: {lost}): the command stopped, and"
+                " what it had not committed was not recorded"
+            )
+        elif isinstance(
+            exc, OSError
+        ):  # a file of the home (the keys folder is a file, no permission, a read-only disk)
+            fail(f"{exc.filename}: {exc.strerror}" if exc.filename and exc.strerror else f"{type(exc).__name__}: {exc}")
         raise
 
 
@@ -247,12 +248,22 @@ def on_database(settings: Settings, work: Callable[[str], Coroutine[Any, Any, T]
 
 
 def with_database(settings: Settings, work: Callable[[db.Conn], Awaitable[T]], *, new_home: bool = False) -> T:
-    """Run ``work`` on one connection to the registry's database (the embedded one joined if need be)."""
+    """Run ``work`` on one connection to the registry's database (the embedded one joined if need be).
+
+    A connection lost while the command did something else (between two statements) is refused by asyncpg with an
+    ``InterfaceError`` that names no loss: it is raised as the loss it is (:func:`firearms.db.lost_under`), the
+    one line of :func:`run`.
+    """
 
     async def on_connection(url: str) -> T:
         conn = await connect(url)
         try:
             return await work(conn)
+        except asyncpg.InterfaceError as exc:
+            under = exc.__context__
+            if db.closed(conn) and not (isinstance(under, Exception) and db.connection_lost(under)):
+                raise db.lost_under(exc) from exc
+            raise  # the error that lost the connection is under it: run() says it
         finally:
             await conn.close()
 

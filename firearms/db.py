@@ -35,11 +35,13 @@ __all__ = [
     "Pool",
     "answers",
     "close_unanswered",
+    "closed",
     "commit",
     "connect",
     "connection_lost",
     "create_pool",
     "load_queries",
+    "lost_under",
     "migrate",
     "transaction",
 ]
@@ -188,14 +190,20 @@ async def commit(conn: Conn, transaction: Transaction) -> None:
     The server commits a ``COMMIT`` it has read whatever becomes of the client: one that got no answer (the pool's
     ``command_timeout``, or the connection lost under it: :func:`connection_lost`) may have committed. That is
     :class:`CommitUnansweredError`, never the "nothing was recorded" of a transaction that failed before its
-    ``COMMIT``; the connection is closed, not waited on (a cancellation a frozen server cannot take). A refusal
-    of the server's (a deferred constraint, a serialisation failure) is its answer, raised as it came. Every
-    transaction a request or a partner's notice commits goes through here: ``api.deps.provide_conn`` and
-    :func:`transaction`.
+    ``COMMIT``; the connection is closed, not waited on (a cancellation a frozen server cannot take). A connection
+    asyncpg found lost before (:func:`closed`: the server restarted while the transaction did something else) takes
+    no ``COMMIT``: that is the lost connection, nothing committed, never this error. A refusal
+    of the server's (a deferred constraint, a serialisation failure) is its answer, raised as it came. A
+    cancellation while the ``COMMIT`` awaits its answer (a command stopped, a server shutting down) stays the
+    ``CancelledError`` it is, for the task must end cancelled; its outcome is as unknown, and the connection, whose
+    answer is still owed, is closed all the same. Every transaction a request or a partner's notice commits goes
+    through here: ``api.deps.provide_conn`` and :func:`transaction`.
 
     Raises:
         CommitUnansweredError: the ``COMMIT`` was sent and no answer came back.
     """
+    if closed(conn):  # lost while the transaction did something else: no COMMIT can be sent, and none was
+        raise asyncpg.ConnectionDoesNotExistError("the connection to the database was lost before the COMMIT")
     try:
         await transaction.commit()
     except Exception as exc:
@@ -203,6 +211,9 @@ async def commit(conn: Conn, transaction: Transaction) -> None:
             raise
         close_unanswered(conn)
         raise CommitUnansweredError(f"no answer to the commit: {type(exc).__name__}") from exc
+    except BaseException:
+        close_unanswered(conn)  # cancelled awaiting the answer: the COMMIT left, and may have committed
+        raise
 
 
 @contextlib.asynccontextmanager
@@ -216,21 +227,61 @@ async def transaction(
     An error in the block rolls back, as asyncpg's does. Inside another transaction it is a savepoint, as
     asyncpg's: releasing one commits nothing, and its failure is only a failure.
 
+    A connection lost under the block is the error that lost it (:func:`lost_under`), not the ``InterfaceError`` of
+    a ``ROLLBACK`` that cannot be sent: the server rolled the transaction back as the connection went. A statement
+    that got no answer within ``command_timeout`` (``TimeoutError``: a frozen host) closes the connection, as
+    ``provide_conn`` does, rather than wait as long again for a ``ROLLBACK``.
+
     Raises:
         CommitUnansweredError: the ``COMMIT`` was sent and no answer came back.
+        asyncpg.ConnectionDoesNotExistError: the connection was lost between two statements, or before the
+            ``COMMIT`` (asyncpg's ``InterfaceError`` on the connection it closed then): nothing was committed.
     """
     outermost = not conn.is_in_transaction()
     block = conn.transaction(isolation=isolation, readonly=readonly)
     await block.start()
     try:
         yield
-    except BaseException:
-        await block.rollback()  # a connection lost: InterfaceError over the error that lost it, as asyncpg's
+    except BaseException as exc:
+        if closed(conn):
+            lost = lost_under(exc)
+            if lost is exc:
+                raise
+            raise lost from exc
+        if isinstance(exc, TimeoutError):  # no answer at all (a frozen host): a ROLLBACK would wait as long again
+            close_unanswered(conn)  # the server rolls back a transaction whose connection is gone
+            raise
+        await block.rollback()
         raise
     if outermost:
         await commit(conn, block)
     else:
         await block.commit()
+
+
+def closed(conn: Conn) -> bool:
+    """``conn`` is closed: lost (asyncpg closes a connection it finds lost, even between two statements) or closed.
+
+    A pool's connection that asyncpg closed is taken back by the pool at once: its proxy then refuses every call,
+    ``is_closed()`` too, with an ``InterfaceError`` ("released back to the pool").
+    """
+    try:
+        return conn.is_closed()
+    except asyncpg.InterfaceError:
+        return True
+
+
+def lost_under(exc: BaseException) -> BaseException:
+    """What ``exc``, raised on a connection that is :func:`closed`, is: the lost connection.
+
+    asyncpg refuses a statement, a ``COMMIT`` or a ``ROLLBACK`` on a connection it closed with an ``InterfaceError``
+    ("the underlying connection is closed", "released back to the pool") that names no loss: the loss it is is a
+    ``ConnectionDoesNotExistError`` (class 08, :data:`CONNECTION_LOST`), the 503 ``database-unavailable`` of the API
+    and the one line of a command. Any other error (the one that lost the connection) is itself.
+    """
+    if isinstance(exc, asyncpg.InterfaceError):
+        return asyncpg.ConnectionDoesNotExistError(f"the connection to the database was lost ({exc})")
+    return exc
 
 
 def close_unanswered(conn: Conn) -> None:

@@ -191,7 +191,8 @@ async def key_transaction(conn: Conn, home: Path) -> AsyncIterator[KeyFiles]:
     connection lost: :class:`firearms.db.CommitUnansweredError`) may have committed: its files are left beside
     their places, as after a crash, for :func:`signing_key` to put in place if the key is recorded and for the
     next sweep to remove if not (:func:`remove_orphan_key_files`). Removed, a committed key's private half would
-    be gone for good.
+    be gone for good. So for a cancellation while the ``COMMIT`` awaits its answer (``firearms keys rotate``
+    stopped, a request cut off by a shutdown): the ``COMMIT`` left, and may have committed.
 
     Raises:
         RuntimeError: ``conn`` is already in a transaction (this one would only be a savepoint of it, and
@@ -201,14 +202,17 @@ async def key_transaction(conn: Conn, home: Path) -> AsyncIterator[KeyFiles]:
         raise RuntimeError("a transaction creating key files must be the outermost one")
     await remove_orphan_key_files(conn, home)
     files = KeyFiles(home)
+    committing = False
     try:
         async with db.transaction(conn):
             await store.lock_key_files_shared(conn)  # before any file is written: a sweep waits for this one
             yield files
+            committing = True  # the block is done: what may fail now is the COMMIT
     except db.CommitUnansweredError:
         raise  # it may have committed: the files stay beside their places
-    except BaseException:
-        files.discard()
+    except BaseException as exc:
+        if not committing or isinstance(exc, Exception):  # a refused COMMIT committed nothing; a cancelled one may
+            files.discard()
         raise
     files.install()
 

@@ -121,6 +121,20 @@ async def empty_database(make_empty_database: Callable[[], Awaitable[str]]) -> s
 
 
 @pytest.fixture
+def short_tmp() -> Iterator[Path]:
+    """A folder for one test on a short path: for the home of an embedded server the test starts.
+
+    The server's socket, ``HOME/pgdata/.s.PGSQL.5432``, must fit 107 bytes (``firearms.embedded.check_socket_path``).
+    ``tmp_path`` under a ``PYTEST_DEBUG_TEMPROOT`` and xdist's ``popen-gwN/`` passes that (108 bytes under
+    ``/tmp/review3-tmp/pytest-of-root/pytest-9/popen-gw0/``), and the home was refused before the test began.
+    Beside the session's server, in the system's temporary folder.
+    """
+    folder = Path(tempfile.mkdtemp(prefix="fh-"))
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture
 def home(tmp_path: Path) -> Path:
     """An empty FIREARMS_HOME for one test."""
     folder = tmp_path / "home"

@@ -90,10 +90,10 @@ async def test_the_token_is_read_the_same_in_every_usual_spelling(
         assert token not in response.text
 
 
-async def test_a_request_without_a_bearer_token_is_refused_without_the_database(tmp_path: Path) -> None:
+async def test_a_request_without_a_bearer_token_is_refused_without_the_database(short_tmp: Path) -> None:
     """No header, or another scheme, is refused before a connection is taken: a 401 even while the database does
     not answer (it was the 503 of a connection that could not be opened); a bearer token still needs the look-up."""
-    home = tmp_path / "home"
+    home = short_tmp / "home"
     url = await ensure_database(start_embedded(home))
     running = True
     try:

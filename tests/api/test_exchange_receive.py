@@ -631,14 +631,14 @@ async def test_a_key_seen_before_still_decides_check_5_and_signs_each_receipt_as
     assert await _stored(conn) == (3, 3)
 
 
-async def test_checks_1_and_2_refuse_without_the_database(tmp_path: Path) -> None:
+async def test_checks_1_and_2_refuse_without_the_database(short_tmp: Path) -> None:
     """Anyone may post to /exchange/v1/notices: what checks 1 and 2 refuse costs no database round trip.
 
     Garbage, or an envelope addressed to another State, took a pooled connection and opened a transaction
     before it was even parsed: with the database stopped it was a 503, not the 400 PROTOCOL §4 gives it.
     An envelope for this registry still needs the trust list, and gets the 503.
     """
-    home = tmp_path / "home"
+    home = short_tmp / "home"
     url = await ensure_database(start_embedded(home))
     running = True
     try:

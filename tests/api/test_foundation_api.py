@@ -519,10 +519,10 @@ async def test_a_path_that_reaches_the_problem_log_stays_on_one_line(
     assert all(line.isprintable() for line in lines), lines
 
 
-async def test_a_database_gone_away_is_a_503_problem_on_officer_endpoints_too(tmp_path: Path) -> None:
+async def test_a_database_gone_away_is_a_503_problem_on_officer_endpoints_too(short_tmp: Path) -> None:
     """A PostgreSQL of its own, stopped under the running app: every officer request (its token is looked up)
     was a 500 internal-error with a traceback in the log; it is the 503 /health already answers."""
-    home = tmp_path / "home"
+    home = short_tmp / "home"
     url = await ensure_database(start_embedded(home))
     running = True
     try:
@@ -544,11 +544,11 @@ async def test_a_database_gone_away_is_a_503_problem_on_officer_endpoints_too(tm
             stop_embedded(home)
 
 
-async def test_a_database_gone_away_is_a_503_problem_where_a_handler_takes_its_own_connection(tmp_path: Path) -> None:
+async def test_a_database_gone_away_is_a_503_problem_where_a_handler_takes_its_own_connection(short_tmp: Path) -> None:
     """A partner's notice (no token: no guard took a connection first) on a database that no longer answers
     was a 500 internal-error: the handler took its connection from pool.acquire(), whose OSError nothing
     translated. Every connection the API takes now comes from api.deps.connection: the 503 problem."""
-    home = tmp_path / "home"
+    home = short_tmp / "home"
     url = await ensure_database(start_embedded(home))
     running = True
     try:

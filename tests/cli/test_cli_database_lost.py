@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 
 import asyncpg
@@ -10,9 +11,10 @@ import pytest
 from click.testing import CliRunner
 
 from cli import main
-from cli.common import run
+from cli.common import run, with_database
 from firearms import bootstrap, db
 from firearms.exchange import trust
+from firearms.settings import Settings
 from tests.exchange_util import VECTORS
 
 DE_KEY = VECTORS["keys"]["DE"]["public_key"]
@@ -77,3 +79,71 @@ def test_an_error_that_is_no_lost_connection_is_not_called_one() -> None:
 
     with pytest.raises(RuntimeError, match="a bug"):
         run(broken())
+
+
+@pytest.mark.parametrize(
+    "lost",
+    [
+        ConnectionResetError(104, "Connection reset by peer"),  # the server killed, a link reset
+        BrokenPipeError(32, "Broken pipe"),
+        ConnectionRefusedError(111, "Connection refused"),  # a pool's next connection, the server stopped
+        FileNotFoundError(2, "No such file or directory"),  # the same on the embedded server's socket, gone
+    ],
+    ids=lambda exc: type(exc).__name__,
+)
+def test_a_connection_lost_as_an_os_error_says_the_connection_was_lost(
+    capsys: pytest.CaptureFixture[str], lost: OSError
+) -> None:
+    """The lost connections that are ``OSError``s were caught as a file of the home's: the line named no database,
+    and the embedded server's socket gone read as a missing file (``FileNotFoundError: [Errno 2] No such file``)."""
+
+    async def cut_off() -> None:
+        raise lost
+
+    with pytest.raises(SystemExit) as ended:
+        run(cut_off())
+    assert ended.value.code == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err
+    assert err.startswith(f"firearms: error: the connection to the database was lost ({type(lost).__name__}: "), err
+    assert "was not recorded" in err
+
+
+def test_a_file_the_command_cannot_read_is_still_named(capsys: pytest.CaptureFixture[str]) -> None:
+    async def unreadable() -> None:
+        raise FileNotFoundError(2, "No such file or directory", "/srv/home/keys")
+
+    with pytest.raises(SystemExit):
+        run(unreadable())
+    assert capsys.readouterr().err == "firearms: error: /srv/home/keys: No such file or directory\n"
+
+
+def test_a_command_whose_connection_is_lost_between_statements_says_so_in_one_line(
+    database: str, home: Path, initialised: bootstrap.Initialised, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A command's connection lost while it did something else (the server restarted between two statements): its
+    next statement met a connection asyncpg had closed, and asyncpg's ``InterfaceError`` ("connection is closed")
+    names no loss: a traceback. It is the lost connection's one line."""
+    settings = Settings(state="AT", home=home, database_url=database)
+
+    async def work(conn: db.Conn) -> None:
+        async with conn.transaction():
+            await conn.execute("CREATE TABLE lost_between (a int)")
+            other = await db.connect(database)
+            try:
+                assert await other.fetchval("SELECT pg_terminate_backend($1)", conn.get_server_pid())
+            finally:
+                await other.close()
+            deadline = time.monotonic() + 10
+            while not conn.is_closed():
+                assert time.monotonic() < deadline, "asyncpg never noticed its backend was terminated"
+                await asyncio.sleep(0.02)
+            await conn.execute("INSERT INTO lost_between VALUES (1)")
+
+    with pytest.raises(SystemExit) as ended:
+        with_database(settings, work)
+    assert ended.value.code == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err
+    assert err.startswith("firearms: error: the connection to the database was lost ("), err
+    assert "was not recorded" in err

@@ -6,13 +6,17 @@ or reset, and the embedded server's Unix socket gone, were an outage to the work
 
 from __future__ import annotations
 
+import asyncio
+import time
 from typing import Any
 
 import asyncpg
 import pytest
 from litestar import Litestar, get
+from litestar.datastructures import State
 from litestar.testing import AsyncTestClient
 
+from api.deps import provide_conn
 from api.problems import exception_handlers
 from firearms import db
 from firearms.settings import Settings
@@ -95,3 +99,81 @@ async def test_a_commit_whose_connection_was_lost_is_an_outage_to_the_worker(set
     lost = _unanswered(asyncpg.ConnectionDoesNotExistError("connection was closed in the middle of operation"))
     assert await _worker_down_after(settings, database, lost)
     assert not await _worker_down_after(settings, database, _unanswered(TimeoutError()))
+
+
+async def _lose(victim: db.Conn, conn: db.Conn) -> None:
+    """Terminate ``victim``'s backend (a server restart, an administrator) and wait until asyncpg has closed it."""
+    assert await conn.fetchval("SELECT pg_terminate_backend($1)", victim.get_server_pid())
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            if victim.is_closed():
+                return
+        except asyncpg.InterfaceError:  # a pool's connection: asyncpg took it back as it closed it
+            return
+        assert time.monotonic() < deadline, "asyncpg never noticed its backend was terminated"
+        await asyncio.sleep(0.02)
+
+
+async def _assert_nothing_recorded(exc: BaseException, conn: db.Conn) -> None:
+    """``exc`` is a lost connection, told as one (503 ``database-unavailable``), and nothing was recorded."""
+    assert db.connection_lost(exc), repr(exc)
+    assert not isinstance(exc, db.CommitUnansweredError)  # no COMMIT was sent: nothing "may have been recorded"
+    response = await _answer(exc)
+    assert response.status_code == 503, response.text  # was a 500: a bare InterfaceError ("connection is closed")
+    assert response.json()["type"] == "tag:firearms-registry,2026:problems/database-unavailable"
+    assert await conn.fetchval("SELECT to_regclass('lost_before_commit')") is None
+
+
+@pytest.mark.parametrize("then", ["commit", "statement"])
+async def test_a_transaction_whose_connection_is_lost_between_statements_is_a_lost_connection(
+    database: str, conn: db.Conn, then: str
+) -> None:
+    """A handler's own transaction (``db.transaction``) whose connection was lost while it did something else (a
+    key file written, a report, a signature): its ``COMMIT``, or its next statement, met a connection asyncpg had
+    already closed, and raised ``InterfaceError`` with nothing under it: a 500, a traceback from a command. It is
+    the lost connection it is: nothing was sent, nothing committed."""
+    victim = await db.connect(database)
+
+    async def work() -> None:
+        async with db.transaction(victim):
+            await victim.execute("CREATE TABLE lost_before_commit (a int)")
+            await _lose(victim, conn)
+            if then == "statement":
+                await victim.execute("INSERT INTO lost_before_commit VALUES (1)")
+
+    try:
+        with pytest.raises(Exception) as raised:  # noqa: PT011  # which one is what the test looks at
+            await work()
+    finally:
+        victim.terminate()
+    await _assert_nothing_recorded(raised.value, conn)
+
+
+@pytest.mark.parametrize("then", ["commit", "statement"])
+async def test_a_request_whose_connection_is_lost_between_statements_is_a_503(
+    database: str, conn: db.Conn, then: str
+) -> None:
+    """The same for a request's transaction (``api.deps.provide_conn``): the handler's next statement, or the
+    request's ``COMMIT``, on a connection asyncpg had closed (the server restarted while the handler worked)."""
+    pool = await db.create_pool(database, max_size=1, min_size=0)
+    try:
+        request = provide_conn(State({"pool": pool}))
+        victim = await anext(request)
+        await victim.execute("CREATE TABLE lost_before_commit (a int)")
+        await _lose(victim, conn)
+
+        async def finish() -> None:
+            if then == "statement":
+                try:
+                    await victim.execute("INSERT INTO lost_before_commit VALUES (1)")
+                except asyncpg.InterfaceError as exc:  # the handler's error goes into the dependency, as Litestar's
+                    await request.athrow(exc)
+            else:
+                await anext(request, None)
+
+        with pytest.raises(Exception) as raised:  # noqa: PT011  # which one is what the test looks at
+            await finish()
+    finally:
+        await pool.close()
+    await _assert_nothing_recorded(raised.value, conn)

@@ -26,6 +26,7 @@ from litestar import Litestar
 from api import create_app, deps
 from firearms import bootstrap, db, journal, keys, tokens
 from firearms.embedded import ensure_database, start_embedded, stop_embedded
+from firearms.exchange import rotation
 from firearms.settings import Settings
 from tests.api.test_items_api import event_body, rifle
 from tests.check_helpers import NUMBER, at_licence, check_body, receive
@@ -220,11 +221,11 @@ async def test_a_request_that_finds_every_pooled_connection_busy_is_a_503_databa
     assert response.json()["detail"].startswith("no database connection within 2 s;")
 
 
-async def test_health_answers_within_its_bound_when_the_database_host_freezes(tmp_path: Path) -> None:
+async def test_health_answers_within_its_bound_when_the_database_host_freezes(short_tmp: Path) -> None:
     """A server that takes no more packets and closes nothing (a stopped VM, a dead link; here every process of
     the server stopped with SIGSTOP): ``/health`` waited as long as the operating system kept the connection, and
     a load balancer behind it. It is 503 ``database-unavailable`` within its 5 s."""
-    home = tmp_path / "home"
+    home = short_tmp / "home"
     url = await ensure_database(start_embedded(home))
     frozen: list[int] = []
     try:
@@ -277,9 +278,9 @@ def _frozen(pids: list[int]) -> Iterator[None]:
 
 
 @contextlib.asynccontextmanager
-async def _server_of_its_own(tmp_path: Path, state: str) -> AsyncIterator[tuple[Settings, db.Conn]]:
+async def _server_of_its_own(short_tmp: Path, state: str) -> AsyncIterator[tuple[Settings, db.Conn]]:
     """A registry of ``state`` on an embedded server of its own (frozen whole), bounds of 2 s, and a connection."""
-    home = tmp_path / "home"
+    home = short_tmp / "home"
     url = await ensure_database(start_embedded(home))
     try:
         settings = Settings(
@@ -309,14 +310,14 @@ async def _answer_while_frozen(home: Path, conn: db.Conn, pending: asyncio.Task[
 
 
 async def test_a_check_whose_database_host_freezes_mid_request_is_a_503_within_the_command_timeout(
-    tmp_path: Path,
+    short_tmp: Path,
 ) -> None:
     """A request that already held a connection when the database host froze waited until the operating system
     dropped the connection (a quarter of an hour), since a server that is stopped cannot cancel its statement.
     The API's pool gives up on a statement ``COMMAND_GRACE`` past ``statement_timeout`` and closes the connection
     rather than wait as long again for a ``ROLLBACK``: 503 ``database-unavailable``, nothing recorded, and the
     next request, once the host is back, is served."""
-    async with _server_of_its_own(tmp_path, "CZ") as (settings, conn):
+    async with _server_of_its_own(short_tmp, "CZ") as (settings, conn):
         await receive(conn, at_licence(), state="CZ")
         secret, _ = await tokens.create_token(conn, role="customs-officer", name="border", actor="test")
         headers = {"Authorization": f"Bearer {secret}"}
@@ -536,6 +537,42 @@ async def test_a_rotation_whose_commit_gets_no_answer_keeps_the_new_keys_file(
     assert keys.signing_key(bounded.home, recorded[-1]).key_id == recorded[-1]
 
 
+async def test_a_key_transaction_cancelled_at_its_commit_keeps_the_new_keys_file_and_closes_the_connection(
+    settings: Settings, initialised: bootstrap.Initialised, database: str, conn: db.Conn
+) -> None:
+    """A rotation cancelled while its ``COMMIT`` waited for an answer (``firearms keys rotate`` stopped with Ctrl-C,
+    a request cut off as the server shut down) may have committed, and here did: the ``COMMIT`` had reached the
+    server. The cancellation went by ``CommitUnansweredError``'s case, and the new key's private file was removed
+    (``KeyFiles.discard``): a recorded key nothing could sign with. The file is left beside its place, as after a
+    crash, and the connection whose ``COMMIT`` never answered is closed, not kept for another statement."""
+    new: list[str] = []
+    link = _LinkToTheDatabase(database, "silent")
+    async with link as url:
+        linked = await db.connect(url)  # no command_timeout: only the cancellation ends the wait
+        try:
+
+            async def rotate() -> None:
+                async with keys.key_transaction(linked, settings.home) as files:
+                    new.append((await rotation.rotate(linked, files, actor="test")).key_id)
+                    link.armed = True  # the sweep's COMMIT is behind: the next is the key transaction's
+
+            rotating = asyncio.create_task(rotate())
+            await asyncio.wait_for(link.tripped.wait(), timeout=30)
+            deadline = time.monotonic() + 30
+            while await conn.fetchval("SELECT count(*) FROM registry_key") < 2:  # the server took the COMMIT
+                assert time.monotonic() < deadline, "the rotation's COMMIT never committed"
+                await asyncio.sleep(0.02)
+            rotating.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await rotating
+            assert linked.is_closed()  # its COMMIT's answer is still owed: it serves nothing more
+        finally:
+            linked.terminate()
+    recorded = [key.key_id for key in await keys.list_keys(conn)]
+    assert recorded[-1] == new[0]  # the rotation committed
+    assert keys.signing_key(settings.home, new[0]).key_id == new[0]  # its private half was kept
+
+
 def _assert_outcome_unknown(response: httpx.Response) -> None:
     """``response`` is the 503 ``database-outcome-unknown`` problem: the request may have been recorded."""
     assert response.status_code == 503, response.text
@@ -642,13 +679,13 @@ async def test_a_checkpoint_whose_commit_gets_no_answer_is_told_it_may_have_been
     assert await conn.fetchval("SELECT count(*) FROM journal_checkpoint") == 1  # it committed
 
 
-async def test_a_request_whose_database_host_freezes_inside_a_savepoint_is_a_503_not_a_500(tmp_path: Path) -> None:
+async def test_a_request_whose_database_host_freezes_inside_a_savepoint_is_a_503_not_a_500(short_tmp: Path) -> None:
     """A lifecycle event is a savepoint inside the request's transaction (``item_events.record_event``). The host
     froze while it waited for the item's row: the savepoint's ``ROLLBACK TO`` waited for the cancellation, and
     asyncpg closed the connection and handed it back to the pool before ``provide_conn`` saw the
     ``TimeoutError``; closing it again there raised ``InterfaceError``, a 500. It is 503
     ``database-unavailable``, nothing recorded."""
-    async with _server_of_its_own(tmp_path, "AT") as (settings, conn):
+    async with _server_of_its_own(short_tmp, "AT") as (settings, conn):
         secret, _ = await tokens.create_token(conn, role="records-officer", name="records", actor="test")
         headers = {"Authorization": f"Bearer {secret}"}
         async with registry(settings) as client:
@@ -670,6 +707,33 @@ async def test_a_request_whose_database_host_freezes_inside_a_savepoint_is_a_503
             assert waited < 2 * deps.command_timeout(settings) + 1.5, waited
             assert await conn.fetchval("SELECT count(*) FROM item_event WHERE event = 'stolen'") == 0
             again = await client.post(events, json=event_body("stolen"), headers=headers)
+            assert again.status_code == 201, again.text
+
+
+async def test_a_handler_whose_own_transaction_meets_a_frozen_host_is_a_503_within_the_command_timeout(
+    short_tmp: Path,
+) -> None:
+    """A handler's own transaction (``firearms.db.transaction``: here a key rotation, behind another rotation's
+    lock) whose statement got no answer within ``command_timeout`` (the host froze) waited as long again for a
+    ``ROLLBACK`` the frozen server could not answer, as ``provide_conn`` no longer does: the connection is closed
+    (the server rolls back a transaction whose connection is gone), 503 ``database-unavailable``, nothing
+    recorded, within ``command_timeout``."""
+    async with _server_of_its_own(short_tmp, "AT") as (settings, conn):
+        secret, _ = await tokens.create_token(conn, role="admin", name="keys", actor="test")
+        headers = {"Authorization": f"Bearer {secret}"}
+        async with registry(settings) as client:
+            assert (await client.get("/api/v1/me", headers=headers)).status_code == 200
+            await conn.execute("BEGIN")
+            await conn.execute("LOCK TABLE pending_registry_key IN SHARE ROW EXCLUSIVE MODE")  # a rotation under way
+            started = time.monotonic()
+            pending = asyncio.create_task(client.post("/api/v1/keys/rotate", headers=headers))
+            response = await _answer_while_frozen(settings.home, conn, pending)
+            waited = time.monotonic() - started
+            assert response.status_code == 503, response.text
+            assert response.json()["type"].endswith("/database-unavailable")
+            assert waited < deps.command_timeout(settings) + 1.5, waited  # was twice that
+            assert len(await keys.list_keys(conn)) == 1  # nothing recorded
+            again = await client.post("/api/v1/keys/rotate", headers=headers)
             assert again.status_code == 201, again.text
 
 

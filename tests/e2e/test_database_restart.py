@@ -47,8 +47,8 @@ def worker_log() -> Iterator[Kept]:
     logger.setLevel(level)
 
 
-async def test_the_app_and_its_worker_ride_out_a_database_restart(tmp_path: Path, worker_log: Kept) -> None:
-    home = tmp_path / "home"
+async def test_the_app_and_its_worker_ride_out_a_database_restart(short_tmp: Path, worker_log: Kept) -> None:
+    home = short_tmp / "home"
     url = await ensure_database(start_embedded(home))
     running = True
     try:
@@ -142,11 +142,11 @@ def _stop_behind_its_back(home: Path) -> None:
 
 
 async def test_an_embedded_server_whose_postmaster_is_gone_is_started_again_by_the_worker(
-    tmp_path: Path, worker_log: Kept
+    short_tmp: Path, worker_log: Kept
 ) -> None:
     """PostgreSQL restarts its crashed backends itself, but not a postmaster that is gone: ``serve`` answered 503
     until someone restarted it. Its worker starts the embedded server again (``FIREARMS_DATABASE_URL`` unset)."""
-    home = tmp_path / "home"
+    home = short_tmp / "home"
     url = await ensure_database(start_embedded(home))
     try:
         settings = Settings(state="AT", home=home, seal_interval=INTERVAL)  # embedded, as serve runs it

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 
-def _one_line(tmp_path: Path, home: Path) -> str:
+def _one_line(short_tmp: Path, home: Path) -> str:
     done = run_cli(clean_env(STATE="AT", HOME=str(home), PORT=str(free_port())), "serve")
     assert done.returncode == 1, done.stderr
     assert "Traceback" not in done.stderr
@@ -27,38 +27,38 @@ def _one_line(tmp_path: Path, home: Path) -> str:
     return lines[0]
 
 
-def test_a_pgdata_initdb_cannot_set_up_is_one_line_with_initdbs_reason(tmp_path: Path) -> None:
+def test_a_pgdata_initdb_cannot_set_up_is_one_line_with_initdbs_reason(short_tmp: Path) -> None:
     """A ``pgdata`` folder that holds files but no database (a copy cut short, a disk that filled up during
     initdb): initdb refuses it, and its reason is the line."""
-    home = tmp_path / "home"
+    home = short_tmp / "home"
     (home / "pgdata").mkdir(parents=True, mode=0o700)
     (home / "pgdata" / "half-copied").write_text("not a database")
-    line = _one_line(tmp_path, home)
+    line = _one_line(short_tmp, home)
     assert "could not be set up" in line
     assert "initdb: error:" in line
     assert "not empty" in line
 
 
-def test_a_pgdata_the_server_will_not_start_on_is_one_line_with_the_servers_reason(tmp_path: Path) -> None:
+def test_a_pgdata_the_server_will_not_start_on_is_one_line_with_the_servers_reason(short_tmp: Path) -> None:
     """A ``pgdata`` the server refuses (here: of another major version; a full disk is another ``FATAL``):
     ``pg_ctl`` only says "could not start server"; the line is the server log's ``FATAL``."""
-    home = tmp_path / "home"
+    home = short_tmp / "home"
     done = run_cli(clean_env(STATE="AT", HOME=str(home), PORT=str(free_port())), "migrate")
     assert done.returncode == 0, done.stderr
     (home / "pgdata" / "PG_VERSION").write_text("9.6\n")
-    line = _one_line(tmp_path, home)
+    line = _one_line(short_tmp, home)
     assert "did not start" in line
     assert "FATAL:" in line
     assert "incompatible" in line
 
 
-def test_a_pgdata_on_a_disk_that_is_not_mounted_is_one_line(tmp_path: Path) -> None:
+def test_a_pgdata_on_a_disk_that_is_not_mounted_is_one_line(short_tmp: Path) -> None:
     """``pgdata`` a link to a data disk that is not mounted (a read-only file system fails the same way, with
     the system's reason): the wheel's own error, in one line."""
-    home = tmp_path / "home"
+    home = short_tmp / "home"
     home.mkdir(mode=0o700)
-    disk = tmp_path / "d"  # short: the socket's path through the link must fit 107 bytes under xdist's popen-gwN/
+    disk = short_tmp / "d"  # short: the socket's path through the link must fit 107 bytes under xdist's popen-gwN/
     (home / "pgdata").symlink_to(disk / "pgdata")
-    line = _one_line(tmp_path, home)
+    line = _one_line(short_tmp, home)
     assert "could not be started" in line
     assert str(disk) in line

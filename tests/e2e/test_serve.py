@@ -56,8 +56,8 @@ def run_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]
     return subprocess.run([*FIREARMS, *args], env=env, capture_output=True, text=True, timeout=120, check=False)
 
 
-def test_serve_first_start_initialises_home_and_shares_its_database_with_the_cli(tmp_path: Path) -> None:
-    home = tmp_path / "home"
+def test_serve_first_start_initialises_home_and_shares_its_database_with_the_cli(short_tmp: Path) -> None:
+    home = short_tmp / "home"
     port = free_port()
     env = clean_env(STATE="AT", HOME=str(home), PORT=str(port))
     url = f"http://127.0.0.1:{port}"
@@ -120,8 +120,8 @@ def test_serve_first_start_initialises_home_and_shares_its_database_with_the_cli
     assert len(list((home / "keys").glob("*.pem"))) == 1
 
 
-def test_missing_state_is_one_line_error_not_traceback(tmp_path: Path) -> None:
-    env = clean_env(HOME=str(tmp_path))
+def test_missing_state_is_one_line_error_not_traceback(short_tmp: Path) -> None:
+    env = clean_env(HOME=str(short_tmp))
     done = run_cli(env, "serve")
     assert done.returncode == 2
     assert done.stderr.strip().count("\n") == 0
@@ -129,8 +129,8 @@ def test_missing_state_is_one_line_error_not_traceback(tmp_path: Path) -> None:
     assert "Traceback" not in done.stderr
 
 
-def test_worker_alone_initialises_home_and_stops_cleanly(tmp_path: Path) -> None:
-    home = tmp_path / "home"
+def test_worker_alone_initialises_home_and_stops_cleanly(short_tmp: Path) -> None:
+    home = short_tmp / "home"
     env = clean_env(STATE="CZ", HOME=str(home))
     worker = subprocess.Popen(
         [*FIREARMS, "worker"], env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True
@@ -167,13 +167,13 @@ class _Partner(http.server.BaseHTTPRequestHandler):
         del format, args
 
 
-def test_worker_alone_delivers_the_outbox(tmp_path: Path) -> None:
+def test_worker_alone_delivers_the_outbox(short_tmp: Path) -> None:
     """DESIGN §10 ``firearms worker``: "outbox and timers only". The process, not the function, sends a notice.
 
     Before, the tests showed ``firearms worker`` starting and stopping, and ``run_worker`` delivering; nothing
     showed the command running the outbox.
     """
-    home = tmp_path / "home"
+    home = short_tmp / "home"
     env = clean_env(STATE="CZ", HOME=str(home))
     posted: list[str] = []
     handler = type("Recording", (_Partner,), {"posted": posted})
@@ -249,8 +249,8 @@ def fresh_health(port: int) -> int:
         return client.get("/health").status_code
 
 
-def test_serve_with_workers_runs_processes_on_their_own_sockets_and_replaces_a_dead_one(tmp_path: Path) -> None:
-    home = tmp_path / "home"
+def test_serve_with_workers_runs_processes_on_their_own_sockets_and_replaces_a_dead_one(short_tmp: Path) -> None:
+    home = short_tmp / "home"
     port = free_port()
     env = clean_env(STATE="AT", HOME=str(home), PORT=str(port))
     serve = subprocess.Popen(
@@ -314,8 +314,8 @@ def test_serve_with_workers_runs_processes_on_their_own_sockets_and_replaces_a_d
     assert not (home / "pgdata" / "postmaster.pid").exists()
 
 
-def test_serve_gives_up_when_api_processes_keep_dying(tmp_path: Path) -> None:
-    home = tmp_path / "home"
+def test_serve_gives_up_when_api_processes_keep_dying(short_tmp: Path) -> None:
+    home = short_tmp / "home"
     port = free_port()
     env = clean_env(STATE="AT", HOME=str(home), PORT=str(port), WORKERS="2")
     serve = subprocess.Popen(
@@ -344,8 +344,8 @@ def test_serve_gives_up_when_api_processes_keep_dying(tmp_path: Path) -> None:
     assert not (home / "pgdata" / "postmaster.pid").exists()
 
 
-def test_workers_out_of_range_is_a_one_line_error(tmp_path: Path) -> None:
-    env = clean_env(STATE="AT", HOME=str(tmp_path), WORKERS="65")
+def test_workers_out_of_range_is_a_one_line_error(short_tmp: Path) -> None:
+    env = clean_env(STATE="AT", HOME=str(short_tmp), WORKERS="65")
     done = run_cli(env, "serve")
     assert done.returncode == 2
     assert done.stderr.strip().count("\n") == 0
@@ -353,7 +353,7 @@ def test_workers_out_of_range_is_a_one_line_error(tmp_path: Path) -> None:
     refused = run_cli({**env, "FIREARMS_WORKERS": "1"}, "serve", "--workers", "0")
     assert refused.returncode == 2
     assert "--workers" in refused.stderr
-    assert not (tmp_path / "pgdata").exists(), "nothing was started"
+    assert not (short_tmp / "pgdata").exists(), "nothing was started"
 
 
 def _postmaster(home: Path) -> int | None:
@@ -369,10 +369,10 @@ def _postmaster(home: Path) -> int | None:
     return pid
 
 
-def test_after_serve_was_killed_the_last_process_to_leave_still_stops_the_database(tmp_path: Path) -> None:
+def test_after_serve_was_killed_the_last_process_to_leave_still_stops_the_database(short_tmp: Path) -> None:
     """A process killed with SIGKILL never leaves the embedded server's list of users: without pruning it, the
     server would run for ever after every registry process ended."""
-    home = tmp_path / "home"
+    home = short_tmp / "home"
     port = free_port()
     env = clean_env(STATE="AT", HOME=str(home), PORT=str(port))
     serve = subprocess.Popen(
@@ -403,10 +403,10 @@ def _raw_request(port: int, head: bytes) -> tuple[int, dict[str, str], bytes]:
         return answer.status, {name.lower(): value for name, value in answer.getheaders()}, answer.read()
 
 
-def test_a_request_head_of_absurd_size_is_refused_before_it_is_held_in_memory(tmp_path: Path) -> None:
+def test_a_request_head_of_absurd_size_is_refused_before_it_is_held_in_memory(short_tmp: Path) -> None:
     """uvicorn's httptools parser sets no limit on the request line or headers: a client could make the server
     hold (and parse, header by header) as many bytes as it sends. Past 64 KiB the head is a 431 problem."""
-    home = tmp_path / "home"
+    home = short_tmp / "home"
     port = free_port()
     env = clean_env(STATE="AT", HOME=str(home), PORT=str(port))
     serve = subprocess.Popen(
@@ -438,9 +438,9 @@ def test_a_request_head_of_absurd_size_is_refused_before_it_is_held_in_memory(tm
     assert serve.returncode == 0, stderr
 
 
-def test_a_home_whose_keys_folder_cannot_be_made_is_one_line_not_a_traceback(tmp_path: Path) -> None:
+def test_a_home_whose_keys_folder_cannot_be_made_is_one_line_not_a_traceback(short_tmp: Path) -> None:
     """A file where the keys folder goes (or a home the service may not write): the operator's to fix, in one line."""
-    home = tmp_path / "home"
+    home = short_tmp / "home"
     home.mkdir()
     (home / "keys").write_text("not a folder")
     done = run_cli(clean_env(STATE="AT", HOME=str(home), PORT=str(free_port())), "serve")
@@ -451,13 +451,13 @@ def test_a_home_whose_keys_folder_cannot_be_made_is_one_line_not_a_traceback(tmp
     assert str(home / "keys") in last
 
 
-def test_serve_with_workers_refuses_a_port_another_serve_with_workers_listens_on(tmp_path: Path) -> None:
+def test_serve_with_workers_refuses_a_port_another_serve_with_workers_listens_on(short_tmp: Path) -> None:
     """Two ``serve --workers`` may both bind one port with ``SO_REUSEPORT``: Linux would then spread the
     connections over two registries (another home, another State). The port is checked without it, up front."""
     port = free_port()
     first = subprocess.Popen(
         [*FIREARMS, "serve", "--workers", "2"],
-        env=clean_env(STATE="AT", HOME=str(tmp_path / "at"), PORT=str(port)),
+        env=clean_env(STATE="AT", HOME=str(short_tmp / "at"), PORT=str(port)),
         stderr=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         text=True,
@@ -466,7 +466,7 @@ def test_serve_with_workers_refuses_a_port_another_serve_with_workers_listens_on
         assert wait_for_health(f"http://127.0.0.1:{port}", first).status_code == 200
         second = subprocess.Popen(
             [*FIREARMS, "serve", "--workers", "2"],
-            env=clean_env(STATE="CZ", HOME=str(tmp_path / "cz"), PORT=str(port)),
+            env=clean_env(STATE="CZ", HOME=str(short_tmp / "cz"), PORT=str(port)),
             stderr=subprocess.PIPE,
             stdout=subprocess.DEVNULL,
             text=True,
@@ -481,19 +481,19 @@ def test_serve_with_workers_refuses_a_port_another_serve_with_workers_listens_on
         assert stderr.strip().splitlines() == [
             f"firearms: error: cannot listen on 127.0.0.1:{port}: Address already in use"
         ]
-        assert not (tmp_path / "cz").exists()  # refused before the home was touched
+        assert not (short_tmp / "cz").exists()  # refused before the home was touched
     finally:
         first.send_signal(signal.SIGINT)
         first.communicate(timeout=60)
 
 
-def test_peers_add_beside_serve_started_with_port_refuses_the_registrys_own_url(tmp_path: Path) -> None:
+def test_peers_add_beside_serve_started_with_port_refuses_the_registrys_own_url(short_tmp: Path) -> None:
     """The README's operator starts ``serve --port P`` and enters partners with the CLI, whose environment has no P.
 
     Before, the CLI compared a partner's URL with 127.0.0.1:8080 only: the registry's own http://127.0.0.1:P was
     taken as a partner's, and the worker posted that partner's notices to itself (wrong-recipient, for ever).
     """
-    home = tmp_path / "home"
+    home = short_tmp / "home"
     port = free_port()
     env = clean_env(STATE="AT", HOME=str(home))
     serve = subprocess.Popen(
@@ -520,10 +520,10 @@ def test_peers_add_beside_serve_started_with_port_refuses_the_registrys_own_url(
     assert run_cli(env, "peers", "list").stdout == ""
 
 
-def test_no_answer_names_the_server_software(tmp_path: Path) -> None:
+def test_no_answer_names_the_server_software(short_tmp: Path) -> None:
     """README "Security": ``Server: uvicorn`` tells a scanner what to try; no answer of ``serve`` carries a ``Server``
     header, whether the app answered it or uvicorn's own protocol did (a 431), and each keeps its ``Date``."""
-    home = tmp_path / "home"
+    home = short_tmp / "home"
     port = free_port()
     env = clean_env(STATE="AT", HOME=str(home), PORT=str(port))
     serve = subprocess.Popen(
