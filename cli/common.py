@@ -232,9 +232,7 @@ def run(work: Coroutine[Any, Any, T]) -> T:
                 f"the connection to the database was lost ({type(lost).__name__}: {lost}): the command stopped, and"
                 " what it had not committed was not recorded"
             )
-        elif isinstance(
-            exc, OSError
-        ):  # a file of the home (the keys folder is a file, no permission, a read-only disk)
+        elif isinstance(exc, OSError):  # a file of the home (the keys folder a file, no permission, a read-only disk)
             fail(f"{exc.filename}: {exc.strerror}" if exc.filename and exc.strerror else f"{type(exc).__name__}: {exc}")
         raise
 
