@@ -13,7 +13,7 @@ import contextlib
 import os
 import signal
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -585,6 +585,22 @@ def _assert_outcome_unknown(response: httpx.Response) -> None:
     assert "may have been recorded" in problem["detail"]
 
 
+async def _commit_lost(
+    settings: Settings, database: str, send: Callable[[httpx.AsyncClient], Awaitable[httpx.Response]], *, skip: int = 0
+) -> None:
+    """``send`` a request whose connection is lost as its ``COMMIT`` leaves (after ``skip`` COMMITs let through): the
+    answer is ``database-outcome-unknown``."""
+    link = _LinkToTheDatabase(database, "closed")
+    async with link as url:
+        app = create_app(settings, database_url=url)
+        async with registry(settings, app) as client:
+            link.skip = skip
+            link.armed = True
+            response = await send(client)
+            assert link.tripped.is_set()
+            _assert_outcome_unknown(response)
+
+
 @pytest.mark.parametrize("failure", ["silent", "closed"])
 async def test_a_partner_notice_whose_commit_gets_no_answer_is_told_it_may_have_been_recorded(
     database: str, home: Path, failure: str
@@ -629,14 +645,9 @@ async def test_an_import_whose_commit_gets_no_answer_is_told_it_may_have_been_re
     headers = {**(await auth("records-officer")), "Content-Type": "text/csv"}
     body = b"kind,firearm_type,manufacturer,country_of_manufacture,serial,model,marking_stamped\n"
     body += b"firearm,pistol,Glock GmbH,AT,LOST-1,17,GLOCK LOST-1\n"
-    link = _LinkToTheDatabase(database, "closed")  # long_pool has no command_timeout: only a lost connection
-    async with link as url:
-        app = create_app(settings, database_url=url)
-        async with registry(settings, app) as client:
-            link.armed = True  # the token's look-up commits nothing: the import's COMMIT is the first
-            response = await client.post("/api/v1/imports", content=body, headers=headers)
-            assert link.tripped.is_set()
-            _assert_outcome_unknown(response)
+    # long_pool has no command_timeout: only a lost connection; the token's look-up commits nothing, so the
+    # import's COMMIT is the first
+    await _commit_lost(settings, database, lambda client: client.post("/api/v1/imports", content=body, headers=headers))
     assert await conn.fetchval("SELECT count(*) FROM item_import") == 1  # it committed
     assert await conn.fetchval("SELECT count(*) FROM item WHERE serial = 'LOST-1'") == 1
 
@@ -648,15 +659,8 @@ async def test_a_journal_listing_whose_commit_gets_no_answer_is_told_it_may_have
     own: that ``COMMIT`` lost with the connection was ``database-unavailable``, though the read was journaled."""
     headers = await auth("auditor")
     reads = "SELECT count(*) FROM journal_entry WHERE action = 'journal.read'"
-    link = _LinkToTheDatabase(database, "closed")
-    async with link as url:
-        app = create_app(settings, database_url=url)
-        async with registry(settings, app) as client:
-            link.skip = 1  # the seal's own COMMIT; then the listing's
-            link.armed = True
-            response = await client.get("/api/v1/journal/", headers=headers)
-            assert link.tripped.is_set()
-            _assert_outcome_unknown(response)
+    # the seal's own COMMIT; then the listing's
+    await _commit_lost(settings, database, lambda client: client.get("/api/v1/journal/", headers=headers), skip=1)
     assert await conn.fetchval(reads) == 1  # it committed
 
 
@@ -667,15 +671,10 @@ async def test_a_checkpoint_whose_commit_gets_no_answer_is_told_it_may_have_been
     ``COMMIT`` lost with the connection was ``database-unavailable``, though the checkpoint was stored."""
     headers = await auth("auditor")
     await journal.seal(conn)  # nothing left for the checkpoint's own sealing to link: one COMMIT of its own
-    link = _LinkToTheDatabase(database, "closed")
-    async with link as url:
-        app = create_app(settings, database_url=url)
-        async with registry(settings, app) as client:
-            link.skip = 1  # the seal's COMMIT; then the checkpoint's
-            link.armed = True
-            response = await client.post("/api/v1/journal/checkpoints", headers=headers)
-            assert link.tripped.is_set()
-            _assert_outcome_unknown(response)
+    # the seal's COMMIT; then the checkpoint's
+    await _commit_lost(
+        settings, database, lambda client: client.post("/api/v1/journal/checkpoints", headers=headers), skip=1
+    )
     assert await conn.fetchval("SELECT count(*) FROM journal_checkpoint") == 1  # it committed
 
 
