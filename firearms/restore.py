@@ -43,6 +43,7 @@ __all__ = [
     "Restored",
     "check_backup",
     "failed_restore",
+    "note_failed_restore",
     "restore",
 ]
 
@@ -212,13 +213,17 @@ async def restore(
         problem=problem,
     )
     if problem:  # "do not serve it" in a line was not enough: serve and worker refuse the home (failed_restore)
-        await asyncio.to_thread(_note_failed_restore, home, restored)
+        await asyncio.to_thread(note_failed_restore, home, restored)
     else:  # an earlier failed restore's note spoke of data this restore replaced: it would refuse a sound registry
         (home / FAILED_RESTORE_FILE).unlink(missing_ok=True)
     return restored
 
 
-def _note_failed_restore(home: Path, restored: Restored) -> None:
+def note_failed_restore(home: Path, restored: Restored) -> None:
+    """Note in ``home`` that the restore ``restored`` failed its checks: its outcome line, mode 0600.
+
+    Read by :func:`failed_restore`. :func:`restore` writes it; so do the tests of the commands that refuse such a home.
+    """
     with written_whole(home / FAILED_RESTORE_FILE) as partial:
         partial.write_bytes(msgspec.json.encode(restored) + b"\n")
 
