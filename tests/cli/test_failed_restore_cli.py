@@ -52,7 +52,7 @@ MAY_RUN: dict[str, str] = {
     "restore": "a restore that passes its checks clears the note; refused, only deleting the note would go on",
     "journal verify": "the investigation's first question; there it does not seal (the journal stays)",
     "export": "the records handed to the investigator; journaled as items.exported, as anywhere",
-    "backup": "a copy of the failed data for the investigation; journaled as registry.backed-up",
+    "backup": "a copy of the failed data for the investigation; journaled (registry.backed-up); there it does not seal",
     "notices": "reads the outbox",
     "peers list": "reads the trust list",
     "keys show": "reads the keys",
@@ -157,12 +157,21 @@ def test_restore_is_not_refused_on_a_failed_restore_home(env: dict[str, str], tm
     assert "failed its checks" not in result.stderr
 
 
-def test_journal_verify_leaves_a_failed_restores_journal_unsealed(env: dict[str, str], tmp_path: Path) -> None:
-    """Restore does not seal: the journal stays as the archive holds it. ``journal verify`` sealed first, linking
-    the entries queued after the failed head (the export's own) onto it; there it verifies them as pending."""
+def test_journal_verify_and_backup_leave_a_failed_restores_journal_unsealed(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    """Restore does not seal: the journal stays as the archive holds it. ``journal verify`` and ``backup`` (and its
+    ``--verify``) sealed first, linking the entries queued after the failed head (the export's own) onto it; there
+    they leave them pending."""
     exported = CliRunner().invoke(main, ["export", str(tmp_path / "records.ndjson")], env=env)
     assert exported.exit_code == 0, exported.output
+    (tmp_path / "backups").mkdir(mode=0o700)
+    backed_up = CliRunner().invoke(main, ["backup", "--verify", str(tmp_path / "backups" / "at.dump")], env=env)
+    assert backed_up.exit_code == 0, backed_up.output
+    pending = []
     for _ in range(2):
         verified = CliRunner().invoke(main, ["journal", "verify", "--json"], env=env)
         assert verified.exit_code == 0, verified.output
-        assert json.loads(verified.stdout)["pending"] >= 1
+        pending.append(json.loads(verified.stdout)["pending"])
+    assert pending[0] >= 2  # the export's entry and the backup's
+    assert pending[1] == pending[0]
