@@ -10,8 +10,9 @@ from litestar import Request, Response, Router, get, post
 from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 
 from api.deps import ConnDep, SettingsDep, connection, content_coding, media_type
-from api.problems import problem_response
+from api.problems import notice_outcome_unknown, problem_response
 from firearms import keys
+from firearms.db import CommitUnansweredError
 from firearms.exchange import inbox
 from firearms.exchange.protocol import MAX_ENVELOPE_BYTES, PROBLEM_BASE, PROTOCOL, NoticeRefusedError
 
@@ -80,7 +81,8 @@ def _require_json(content_type: str | None) -> None:
     "/notices",
     summary="Deliver a signed notice",
     request_max_body_size=MAX_ENVELOPE_BYTES,
-    exception_handlers={NoticeRefusedError: _refused},
+    # a COMMIT without an answer: the sender's advice is to send the same bytes, not an officer's check_id
+    exception_handlers={NoticeRefusedError: _refused, CommitUnansweredError: notice_outcome_unknown},
     status_code=202,
 )
 async def receive_notice(request: Request[Any, Any, Any], settings: SettingsDep) -> Response[bytes]:

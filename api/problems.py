@@ -42,6 +42,7 @@ __all__ = [
     "PROBLEM_MEDIA_TYPE",
     "TITLES",
     "exception_handlers",
+    "notice_outcome_unknown",
     "problem_response",
     "unavailable_problem",
 ]
@@ -320,6 +321,18 @@ def _outcome_unknown(request: Request[Any, Any, Any], exc: CommitUnansweredError
     return problem_response(request, 503, "database-outcome-unknown", _OUTCOME_UNKNOWN, headers=RETRY_UNAVAILABLE)
 
 
+def notice_outcome_unknown(request: Request[Any, Any, Any], exc: CommitUnansweredError) -> Response[dict[str, Any]]:
+    """``POST /exchange/v1/notices``'s ``COMMIT`` got no answer: the advice is PROTOCOL §4's, not an officer's.
+
+    A partner's sender has no ``check_id`` or ``Idempotency-Key``: it sends the same bytes again, and a notice stored
+    is a duplicate, answered with its first receipt. The exchange handler takes this handler for the error.
+    """
+    log.error("%s %s: %s", request.method, printable(request.url.path), exc)
+    return problem_response(
+        request, 503, "database-outcome-unknown", _NOTICE_OUTCOME_UNKNOWN, headers=RETRY_UNAVAILABLE
+    )
+
+
 def _database_frozen(request: Request[Any, Any, Any], exc: TimeoutError) -> Response[dict[str, Any]]:
     """No answer at all within the API pool's ``command_timeout`` (a frozen host, a dead link): a 503.
 
@@ -373,6 +386,10 @@ _DATABASE_UNAVAILABLE = "the database did not answer"
 _OUTCOME_UNKNOWN = (
     "the database did not answer the commit: the request may have been recorded. Send it again with the same"
     " check_id or Idempotency-Key (the first answer comes back), or look the record up before making it again"
+)
+_NOTICE_OUTCOME_UNKNOWN = (
+    "the database did not answer the commit: the notice may have been recorded. Send the same notice again, the same"
+    " bytes: a duplicate is answered with the first receipt"
 )
 # Retry-After (RFC 9110 §10.2.3) on the 503s: a restart of the database takes seconds, a lock wait less.
 RETRY_UNAVAILABLE = {"Retry-After": "5"}

@@ -36,10 +36,18 @@ def backup_command(ctx: click.Context, path: Path, *, verify: bool) -> None:
     """
     settings = common.settings_from(ctx)
     path = path.absolute()  # the journal entry and the progress lines name the file wherever it was run from
+    # a failed restore's journal is backed up and verified as its archive holds it (restore does not seal)
+    seal = restore.failed_restore(settings.home) is None
     manifest = common.on_database(
         settings,
         lambda url: backup.backup(
-            url, path, state=settings.state, actor=common.cli_actor(), connect=common.connect, progress=_progress
+            url,
+            path,
+            state=settings.state,
+            actor=common.cli_actor(),
+            seal=seal,
+            connect=common.connect,
+            progress=_progress,
         ),
     )
     keys_folder = keys.keys_folder(settings.home)
@@ -54,7 +62,7 @@ def backup_command(ctx: click.Context, path: Path, *, verify: bool) -> None:
     checked = common.on_database(
         settings,
         lambda url: backup.verify_after_backup(
-            url, manifest, state=settings.state, connect=common.connect, progress=_progress
+            url, manifest, state=settings.state, seal=seal, connect=common.connect, progress=_progress
         ),
     )
     problem = checked.problem("the journal", manifest.journal_seq)

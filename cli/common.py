@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import asyncpg
 import click
 
-from firearms import bootstrap, db
+from firearms import bootstrap, db, restore
 from firearms.errors import ConfigError, FirearmsError
 from firearms.settings import Settings, load_settings
 from firearms.text_rules import printable
@@ -30,7 +30,9 @@ __all__ = [
     "log_setup",
     "on_database",
     "open_pool",
+    "refuse_failed_restore",
     "run",
+    "settings_for_change",
     "settings_from",
     "state_code",
     "with_database",
@@ -120,6 +122,38 @@ def settings_from(ctx: click.Context, **overrides: Any) -> Settings:
     except FirearmsError as exc:
         fail(exc.detail, 2)
         raise  # unreachable: fail exits
+
+
+def refuse_failed_restore(settings: Settings, doing: str) -> None:
+    """Refuse a home whose restore failed its checks (README "Backups"), in one line: the command would be ``doing``.
+
+    Its journal does not verify or is not its backup's: the data is for inspection only. Serving it, or writing
+    into it (records, tokens, keys, notices queued for partners, a checkpoint signing its head), would put a
+    tampered registry back to work; a recovery script that went on from ``restore`` without reading the exit code
+    would have done so.
+    """
+    problem = restore.failed_restore(settings.home)
+    if problem is not None:
+        fail(
+            f"the restore into this home failed its checks ({problem}): its data is for inspection only; once "
+            f"investigated, delete {settings.home / restore.FAILED_RESTORE_FILE} to {doing} anyway"
+        )
+
+
+def settings_for_change(ctx: click.Context, **overrides: Any) -> Settings:
+    """:func:`settings_from` for a command that writes into the registry: refused on a failed restore's home.
+
+    The refusal names the command (``run 'firearms token create' on it``); nothing has started yet, not even the
+    embedded database.
+    """
+    settings = settings_from(ctx, **overrides)
+    names: list[str] = []
+    context: click.Context | None = ctx
+    while context is not None and context.parent is not None:  # the root's name is the program's, whatever it is
+        names.append(context.info_name or "")
+        context = context.parent
+    refuse_failed_restore(settings, f"run 'firearms {' '.join(reversed(names))}' on it")
+    return settings
 
 
 async def _reach(opening: Awaitable[T]) -> T:

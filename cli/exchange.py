@@ -59,7 +59,7 @@ def peers() -> None:
 @click.pass_context
 def peers_add(ctx: click.Context, state: str, url: str, public_key: str, not_before: str | None) -> None:
     """Trust STATE's registry: check its key out of band first (phone, letter, signed e-mail)."""
-    settings = common.settings_from(ctx)
+    settings = common.settings_for_change(ctx)
     start = _time(not_before)
 
     async def work(conn: db.Conn) -> trust.Peer:
@@ -92,7 +92,7 @@ def peers_add_key(ctx: click.Context, state: str, public_key: str, not_before: s
     Backups): there, enter its key without --not-before, or with one at or before the 'not_before' it printed.
     Prints the partner with its keys as one JSON line, as POST /api/v1/peers/STATE/keys answers.
     """
-    settings = common.settings_from(ctx)
+    settings = common.settings_for_change(ctx)
     start = _time(not_before)
 
     async def work(conn: db.Conn) -> trust.Peer:
@@ -129,7 +129,7 @@ def _set_enabled(ctx: click.Context, state: str, *, enabled: bool) -> None:
         async with conn.transaction():
             return await trust.set_peer_enabled(conn, state.strip().upper(), enabled=enabled, actor=common.cli_actor())
 
-    peer = common.with_database(common.settings_from(ctx), work)
+    peer = common.with_database(common.settings_for_change(ctx), work)
     click.echo(f"{peer.state} {'enabled' if peer.enabled else 'disabled'}")
 
 
@@ -173,7 +173,7 @@ def peers_resequence(ctx: click.Context, state: str, first: int) -> None:
         async with conn.transaction():
             return await outbox.resequence(conn, state.strip().upper(), first, actor=common.cli_actor())
 
-    _echo_json(common.with_database(common.settings_from(ctx), work))
+    _echo_json(common.with_database(common.settings_for_change(ctx), work))
 
 
 @click.command("notices")
@@ -212,7 +212,7 @@ def notices(ctx: click.Context, status: str | None, recipient: str | None, limit
 @click.pass_context
 def keys_rotate(ctx: click.Context) -> None:
     """New signing key, announced to every partner signed by the current key; used once all acknowledged."""
-    settings = common.settings_from(ctx)
+    settings = common.settings_for_change(ctx)
 
     async def work(conn: db.Conn) -> rotation.Rotation:
         async with keys.key_transaction(conn, settings.home) as files:
@@ -237,7 +237,7 @@ def keys_rotate(ctx: click.Context) -> None:
 @click.pass_context
 def keys_switch(ctx: click.Context) -> None:
     """Use the new key now, before every partner acknowledged it (one that is long unreachable)."""
-    settings = common.settings_from(ctx)
+    settings = common.settings_for_change(ctx)
 
     async def work(conn: db.Conn) -> rotation.Switch:
         async with conn.transaction():
@@ -259,7 +259,7 @@ def keys_switch(ctx: click.Context) -> None:
 @click.pass_context
 def keys_revoke(ctx: click.Context, key_id: str, reason: str) -> None:
     """Revoke one of this registry's retired keys from now and tell every partner."""
-    settings = common.settings_from(ctx)
+    settings = common.settings_for_change(ctx)
 
     async def work(conn: db.Conn) -> rotation.Revocation:
         async with conn.transaction():
@@ -278,7 +278,7 @@ def keys_cancel(ctx: click.Context, key_id: str, reason: str) -> None:
     KEY_ID is the new key 'keys rotate' printed. The partners its announcement was queued for are sent
     registry.key-revoked for it; its private key file is removed. Asked again, it prints the same outcome.
     """
-    settings = common.settings_from(ctx)
+    settings = common.settings_for_change(ctx)
 
     async def work(conn: db.Conn) -> rotation.Cancellation:
         async with keys.key_transaction(conn, settings.home) as files:
@@ -297,7 +297,7 @@ def keys_replace(ctx: click.Context, reason: str) -> None:
     partner's administrator enters the printed key out of band ('firearms peers add-key' or the API), valid from
     'not_before' at the latest.
     """
-    settings = common.settings_from(ctx)
+    settings = common.settings_for_change(ctx)
 
     async def work(conn: db.Conn) -> rotation.Replacement:
         async with keys.key_transaction(conn, settings.home) as files:

@@ -79,20 +79,6 @@ def main(ctx: click.Context, state: str | None, home: str | None) -> None:
     ctx.obj.update(state=state, home=home)
 
 
-def _refuse_failed_restore(settings: Settings) -> None:
-    """Refuse to put into service a home whose restore failed its checks (README "Backups"), in one line.
-
-    Its journal does not verify or is not its backup's: the data is for inspection only, and a recovery script
-    that went on from ``restore`` to ``serve`` without reading the exit code would have served it.
-    """
-    problem = restore.failed_restore(settings.home)
-    if problem is not None:
-        common.fail(
-            f"the restore into this home failed its checks ({problem}): its data is for inspection only; once "
-            f"investigated, delete {settings.home / restore.FAILED_RESTORE_FILE} to serve it anyway"
-        )
-
-
 def _api_server(settings: Settings, url: str) -> uvicorn.Server:
     """The uvicorn server of one API process on the registry's database at ``url``."""
     import uvicorn  # noqa: PLC0415  # only serve needs the server
@@ -156,7 +142,7 @@ def _check_port(settings: Settings) -> None:
 def serve(ctx: click.Context, host: str | None, port: int | None, workers: int | None, *, no_worker: bool) -> None:
     """Serve the API (and the worker); the first start initialises FIREARMS_HOME."""
     settings = common.settings_from(ctx, host=host, port=port, workers=workers, run_worker=False if no_worker else None)
-    _refuse_failed_restore(settings)
+    common.refuse_failed_restore(settings, "serve it")
     common.log_setup()
     if settings.workers > 1:
         from cli.supervisor import check_port, supervise  # noqa: PLC0415
@@ -186,7 +172,7 @@ def serve(ctx: click.Context, host: str | None, port: int | None, workers: int |
 def worker(ctx: click.Context) -> None:
     """Run the outbox and timer worker alone (no API)."""
     settings = common.settings_from(ctx)
-    _refuse_failed_restore(settings)
+    common.refuse_failed_restore(settings, "serve it")
     common.log_setup()
     url = common.database_url(settings, new_home=True)
     _announce_first_admin(
@@ -214,7 +200,8 @@ def worker(ctx: click.Context) -> None:
 @click.pass_context
 def migrate(ctx: click.Context) -> None:
     """Apply pending migrations."""
-    applied = common.with_database(common.settings_from(ctx), db.migrate, new_home=True)
+    # restore applied this version's migrations: a later version's would change the data under inspection
+    applied = common.with_database(common.settings_for_change(ctx), db.migrate, new_home=True)
     click.echo("\n".join(applied) if applied else "nothing to apply")
 
 
@@ -229,6 +216,7 @@ def token() -> None:
 @click.pass_context
 def token_create(ctx: click.Context, role: tokens.Role, name: str) -> None:
     """Create a token; prints the secret, alone, on stdout (shown only this once)."""
+    settings = common.settings_for_change(ctx)
     name = name.strip()
     try:
         msgspec.convert(name, tokens.TokenName)  # the rule the API applies to a token's name
@@ -240,7 +228,7 @@ def token_create(ctx: click.Context, role: tokens.Role, name: str) -> None:
             secret, _ = await tokens.create_token(conn, role=role, name=name, actor=common.cli_actor())
         return secret
 
-    click.echo(common.with_database(common.settings_from(ctx), work))
+    click.echo(common.with_database(settings, work))
 
 
 @token.command("list")
@@ -270,7 +258,7 @@ def token_revoke(ctx: click.Context, token_id: Any) -> None:
         async with conn.transaction():
             return await tokens.revoke_token(conn, token_id, actor=common.cli_actor())
 
-    info = common.with_database(common.settings_from(ctx), work)
+    info = common.with_database(common.settings_for_change(ctx), work)
     click.echo(f"revoked {info.token_id} ({info.name}, {info.role})")
 
 
@@ -308,12 +296,16 @@ def journal_group() -> None:
 def journal_verify(ctx: click.Context, *, as_json: bool) -> None:
     """Recompute the chain: exit 0 when intact, else 1 naming the first bad entry."""
     settings = common.settings_from(ctx)
+    # a failed restore's journal stays as the archive holds it (restore does not seal): verified, not linked on
+    failed = restore.failed_restore(settings.home) is not None
 
     def show(line: str) -> None:  # a journal of decades takes minutes: how far, on stderr, now and then
         click.echo(f"firearms: {line}", err=True)
 
     async def work(conn: db.Conn) -> journal.Verification:
-        return await journal.verify(conn, state=settings.state, progress=journal.progress_lines(show))
+        return await journal.verify(
+            conn, state=settings.state, seal_first=not failed, progress=journal.progress_lines(show)
+        )
 
     result = common.with_database(settings, work)
     if as_json:  # for monitoring: the members of GET /api/v1/journal/verify
@@ -344,7 +336,7 @@ def journal_verify(ctx: click.Context, *, as_json: bool) -> None:
 @click.pass_context
 def journal_checkpoint(ctx: click.Context) -> None:
     """Seal the journal and sign a checkpoint of its head now."""
-    settings = common.settings_from(ctx)
+    settings = common.settings_for_change(ctx)  # a failed restore's head is not to be signed
 
     async def work(conn: db.Conn) -> tuple[journal.Checkpoint | None, bool]:
         return await journal.checkpoint_made(conn, state=settings.state, home=settings.home)
@@ -391,7 +383,7 @@ def idempotency_prune(ctx: click.Context, days: int) -> None:
             conn, older_than=dt.timedelta(days=days), actor=common.cli_actor(), progress=show
         )
 
-    pruned = common.with_database(common.settings_from(ctx), work)
+    pruned = common.with_database(common.settings_for_change(ctx), work)
     click.echo(f"pruned {counted(pruned, 'idempotency key')} stored more than {counted(days, 'day')} ago")
 
 

@@ -94,7 +94,7 @@ def import_records(ctx: click.Context, path: Path, fmt: str | None, report: Path
     to the report. Exit 0 when rows were imported or all were already registered; 1 when no row
     was valid (then nothing is stored).
     """
-    settings = common.settings_from(ctx)
+    settings = common.settings_for_change(ctx)
     url = common.database_url(settings)
     report_path = report or imports.report_path_for(path)
     if report_path.resolve() == path.resolve() or (report_path.exists() and report_path.samefile(path)):

@@ -101,6 +101,7 @@ def check_port(settings: Settings) -> None:
 def serve_process(ctx: click.Context) -> None:
     """One API process of 'firearms serve --workers N', which starts it (settings from the environment)."""
     settings = common.settings_from(ctx, run_worker=False)
+    common.refuse_failed_restore(settings, "serve it")  # serve refused it before starting this; a note made since
     url = settings.database_url
     if url is None:
         common.fail(f"{_COMMAND} is started by 'firearms serve --workers N', which sets FIREARMS_DATABASE_URL", 2)

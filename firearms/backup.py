@@ -48,6 +48,7 @@ async def verify_after_backup(
     manifest: Manifest,
     *,
     state: str,
+    seal: bool = True,
     connect: Callable[[str], Awaitable[db.Conn]] = db.connect,
     progress: Callable[[str], None] = quiet,
 ) -> JournalCheck:
@@ -56,11 +57,12 @@ async def verify_after_backup(
     After, so that a broken chain never stops the copy. The registry's chain from its first entry to its
     head now, which holds the backup's head (links are append-only; that it does is :attr:`JournalCheck.head_matches`).
     What this does not see: an entry changed before the snapshot and changed back after it; ``restore`` of the
-    archive verifies the archive's own chain.
+    archive verifies the archive's own chain. ``seal=False``: the queued entries stay queued (a failed restore's
+    journal, kept as its archive holds it).
     """
     conn = await connect(url)
     try:
-        return await check_journal(conn, manifest, state=state, seal_first=True, progress=progress)
+        return await check_journal(conn, manifest, state=state, seal_first=seal, progress=progress)
     finally:
         await conn.close()
 
@@ -71,6 +73,7 @@ async def backup(
     *,
     state: str,
     actor: str,
+    seal: bool = True,
     connect: Callable[[str], Awaitable[db.Conn]] = db.connect,
     progress: Callable[[str], None] = quiet,
 ) -> Manifest:
@@ -79,7 +82,8 @@ async def backup(
     ``progress`` gets a line when the snapshot is taken (the dump starts) and one when it is done. The
     archive is written to a temporary file beside ``path`` and renamed into place only once complete.
     The backup is journaled (``registry.backed-up``, with its SHA-256 and journal head) after the
-    snapshot, like an export of records: a copy of every record left the registry.
+    snapshot, like an export of records: a copy of every record left the registry. The journal is sealed before
+    the snapshot, unless ``seal=False`` (a failed restore's journal: backed up as its archive holds it).
 
     Raises:
         BackupError: ``path`` or its manifest exists already, cannot be written, the database holds no
@@ -92,7 +96,7 @@ async def backup(
     try:
         partial = _temporary(path)
         try:
-            manifest = await _dump(conn, url, partial, state=state, path=path, progress=progress)
+            manifest = await _dump(conn, url, partial, state=state, path=path, seal=seal, progress=progress)
             _put_in_place(partial, path, manifest)
         finally:
             partial.unlink(missing_ok=True)
@@ -117,7 +121,7 @@ async def backup(
 
 
 async def _dump(
-    conn: db.Conn, url: str, partial: Path, *, state: str, path: Path, progress: Callable[[str], None]
+    conn: db.Conn, url: str, partial: Path, *, state: str, path: Path, seal: bool, progress: Callable[[str], None]
 ) -> Manifest:
     """Seal the journal, export a snapshot, read the manifest's facts in it and let pg_dump write ``partial`` from it.
 
@@ -128,7 +132,8 @@ async def _dump(
         # Before the snapshot, in no transaction: a migration that rewrites a table is not MVCC-safe, and a
         # snapshot taken before it commits would dump that table empty. Migrations wait for the dump.
         await store.wait_for_migrations(conn, db.MIGRATION_LOCK)
-        await journal.seal(conn)  # links what committed so far, so the head in the snapshot is recent
+        if seal:
+            await journal.seal(conn)  # links what committed so far, so the head in the snapshot is recent
         async with conn.transaction(isolation="repeatable_read", readonly=True):
             await store.keep_transaction_open(conn)
             snapshot = await store.export_snapshot(conn)

@@ -43,6 +43,7 @@ __all__ = [
     "Restored",
     "check_backup",
     "failed_restore",
+    "note_failed_restore",
     "restore",
 ]
 
@@ -211,14 +212,18 @@ async def restore(
         missing_key_files=[file.name for file in missing],
         problem=problem,
     )
-    if problem:  # "do not serve it" in a line was not enough: serve and worker refuse the home (failed_restore)
-        await asyncio.to_thread(_note_failed_restore, home, restored)
+    if problem:  # "do not serve it" in a line was not enough: serve and every writing command refuse the home
+        await asyncio.to_thread(note_failed_restore, home, restored)
     else:  # an earlier failed restore's note spoke of data this restore replaced: it would refuse a sound registry
         (home / FAILED_RESTORE_FILE).unlink(missing_ok=True)
     return restored
 
 
-def _note_failed_restore(home: Path, restored: Restored) -> None:
+def note_failed_restore(home: Path, restored: Restored) -> None:
+    """Note in ``home`` that the restore ``restored`` failed its checks: its outcome line, mode 0600.
+
+    Read by :func:`failed_restore`. :func:`restore` writes it; so do the tests of the commands that refuse such a home.
+    """
     with written_whole(home / FAILED_RESTORE_FILE) as partial:
         partial.write_bytes(msgspec.json.encode(restored) + b"\n")
 
@@ -227,8 +232,8 @@ def failed_restore(home: Path) -> str | None:
     """Why the restore into ``home`` failed its checks, when it did and its note is still there, else ``None``.
 
     A restored registry whose journal does not verify, or is not the manifest's, holds data for inspection
-    only; :func:`restore` notes it in the home, and ``serve`` and ``worker`` refuse such a home until the
-    operator deletes the note. A note that cannot be read refuses the home too.
+    only; :func:`restore` notes it in the home, and ``serve``, ``worker`` and every command that writes refuse it
+    until the operator deletes the note. A note that cannot be read refuses the home too.
     """
     note = home / FAILED_RESTORE_FILE
     if not note.exists():

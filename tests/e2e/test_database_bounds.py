@@ -587,9 +587,9 @@ def _assert_outcome_unknown(response: httpx.Response) -> None:
 
 async def _commit_lost(
     settings: Settings, database: str, send: Callable[[httpx.AsyncClient], Awaitable[httpx.Response]], *, skip: int = 0
-) -> None:
+) -> httpx.Response:
     """``send`` a request whose connection is lost as its ``COMMIT`` leaves (after ``skip`` COMMITs let through): the
-    answer is ``database-outcome-unknown``."""
+    answer, ``database-outcome-unknown``."""
     link = _LinkToTheDatabase(database, "closed")
     async with link as url:
         app = create_app(settings, database_url=url)
@@ -599,6 +599,7 @@ async def _commit_lost(
             response = await send(client)
             assert link.tripped.is_set()
             _assert_outcome_unknown(response)
+    return response
 
 
 @pytest.mark.parametrize("failure", ["silent", "closed"])
@@ -608,7 +609,8 @@ async def test_a_partner_notice_whose_commit_gets_no_answer_is_told_it_may_have_
     """The partner surface runs its own transaction (``inbox.receive_notice``), not ``provide_conn``'s: a
     ``COMMIT`` without an answer was 503 ``database-unavailable`` there, "nothing recorded", though the notice was
     stored. It is ``database-outcome-unknown``, a problem like any 5xx: the sender retries the same bytes
-    (PROTOCOL §4) and gets the first receipt, byte for byte, as a duplicate."""
+    (PROTOCOL §4) and gets the first receipt, byte for byte, as a duplicate. Its detail says so: it told the
+    partner to send "the same check_id or Idempotency-Key", which speaks to officers."""
     settings, conn = await receiver("DE", database, home)
     try:
         bounded = msgspec.structs.replace(settings, lock_timeout=2.0, statement_timeout=2.0)
@@ -624,6 +626,11 @@ async def test_a_partner_notice_whose_commit_gets_no_answer_is_told_it_may_have_
                 waited = time.monotonic() - started
                 assert link.tripped.is_set()
                 _assert_outcome_unknown(response)
+                # the sender's advice (PROTOCOL §4), not the officer's (check_id, Idempotency-Key): the same bytes
+                assert response.json()["detail"] == (
+                    "the database did not answer the commit: the notice may have been recorded. Send the same "
+                    "notice again, the same bytes: a duplicate is answered with the first receipt"
+                )
                 assert waited < deps.command_timeout(bounded) + 1.5, waited
                 first = await conn.fetchval("SELECT receipt FROM notice_inbox")
                 assert first is not None  # the commit happened: "nothing recorded" was not true
@@ -647,7 +654,10 @@ async def test_an_import_whose_commit_gets_no_answer_is_told_it_may_have_been_re
     body += b"firearm,pistol,Glock GmbH,AT,LOST-1,17,GLOCK LOST-1\n"
     # long_pool has no command_timeout: only a lost connection; the token's look-up commits nothing, so the
     # import's COMMIT is the first
-    await _commit_lost(settings, database, lambda client: client.post("/api/v1/imports", content=body, headers=headers))
+    response = await _commit_lost(
+        settings, database, lambda client: client.post("/api/v1/imports", content=body, headers=headers)
+    )
+    assert "Idempotency-Key" in response.json()["detail"]  # an officer's advice (a partner's: the same bytes)
     assert await conn.fetchval("SELECT count(*) FROM item_import") == 1  # it committed
     assert await conn.fetchval("SELECT count(*) FROM item WHERE serial = 'LOST-1'") == 1
 
