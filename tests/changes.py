@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from firearms import db
 
-__all__ = ["CHANGES", "changes"]
+__all__ = ["CHANGES", "changes", "changes_at"]
 
 # Every change is journaled in its transaction (firearms/journal.py); notices go through the outbox and the
 # inbox; keys, checkpoints and token revocations have tables of their own.
@@ -23,3 +24,16 @@ async def changes(conn: db.Conn) -> tuple[Any, ...]:
     row = await conn.fetchrow(CHANGES)
     assert row is not None
     return tuple(row)
+
+
+def changes_at(url: str) -> tuple[Any, ...]:
+    """:func:`changes` of the database at ``url``, from synchronous code (a CLI test around click's runner)."""
+
+    async def read() -> tuple[Any, ...]:
+        conn = await db.connect(url)
+        try:
+            return await changes(conn)
+        finally:
+            await conn.close()
+
+    return asyncio.run(read())

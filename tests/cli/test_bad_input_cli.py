@@ -6,7 +6,6 @@ fails :func:`test_every_command_with_input_has_a_bad_input_case` until it is giv
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,8 +14,8 @@ import pytest
 from click.testing import CliRunner
 
 from cli import main
-from firearms import bootstrap, db
-from tests.changes import changes
+from firearms import bootstrap
+from tests.changes import changes_at
 
 # One malformed value a command, "{tmp}" a folder of the test's own. "" is the group's own options.
 CASES: dict[str, list[str]] = {
@@ -50,11 +49,12 @@ CASES: dict[str, list[str]] = {
 }
 
 
-def _commands(group: click.Group, prefix: str = "") -> Iterator[tuple[str, click.Command]]:
+def commands_of(group: click.Group, prefix: str = "") -> Iterator[tuple[str, click.Command]]:
+    """Every command of ``group`` and its subgroups, by its path (``keys rotate``)."""
     for name, command in group.commands.items():
         path = f"{prefix} {name}".strip()
         if isinstance(command, click.Group):
-            yield from _commands(command, path)
+            yield from commands_of(command, path)
         else:
             yield path, command
 
@@ -64,7 +64,7 @@ def _takes_input(command: click.Command) -> bool:
 
 
 def test_every_command_with_input_has_a_bad_input_case() -> None:
-    commands = {path for path, command in _commands(main) if _takes_input(command)}
+    commands = {path for path, command in commands_of(main) if _takes_input(command)}
     assert commands
     assert commands == set(CASES) - {""}
 
@@ -74,17 +74,6 @@ def env(database: str, home: Path, initialised: bootstrap.Initialised) -> dict[s
     return {"FIREARMS_STATE": "AT", "FIREARMS_HOME": str(home), "FIREARMS_DATABASE_URL": database}
 
 
-def _changes(url: str) -> tuple[object, ...]:
-    async def run() -> tuple[object, ...]:
-        conn = await db.connect(url)
-        try:
-            return await changes(conn)
-        finally:
-            await conn.close()
-
-    return asyncio.run(run())
-
-
 @pytest.mark.parametrize("command", sorted(CASES), ids=lambda command: command or "firearms")
 def test_bad_input_is_one_line_and_changes_nothing(
     command: str, env: dict[str, str], database: str, tmp_path: Path
@@ -92,7 +81,7 @@ def test_bad_input_is_one_line_and_changes_nothing(
     (tmp_path / "records.csv").write_bytes(b"\xff\xfe\x00garbage\x00\n")
     args = [arg.replace("{tmp}", str(tmp_path)) for arg in CASES[command]]
     files = sorted(tmp_path.rglob("*"))
-    before = _changes(database)
+    before = changes_at(database)
     result = CliRunner().invoke(main, args, env=env)
     assert result.exit_code != 0, result.output
     assert isinstance(result.exception, SystemExit), result.exception  # click's or _fail's exit, not a crash
@@ -102,7 +91,7 @@ def test_bad_input_is_one_line_and_changes_nothing(
     # others are click's usage and hint lines, or progress ("importing records.csv").
     errors = [line for line in result.stderr.splitlines() if line.startswith(("firearms: error:", "Error:"))]
     assert len(errors) == 1, result.stderr
-    assert _changes(database) == before
+    assert changes_at(database) == before
     assert sorted(tmp_path.rglob("*")) == files
 
 
@@ -128,7 +117,7 @@ NOT_UTF8 = "M\udcfcller"
 def test_an_argument_that_is_not_utf8_is_one_line_and_changes_nothing(
     args: list[str], env: dict[str, str], database: str
 ) -> None:
-    before = _changes(database)
+    before = changes_at(database)
     result = CliRunner().invoke(main, args, env=env)
     assert result.exit_code == 2, (result.exception, result.output)
     assert isinstance(result.exception, SystemExit), result.exception
@@ -137,4 +126,4 @@ def test_an_argument_that_is_not_utf8_is_one_line_and_changes_nothing(
     assert len(errors) == 1, result.stderr
     assert "UTF-8" in errors[0]
     assert "\\udcfc" in errors[0]  # shown escaped, as the terminal cannot print it
-    assert _changes(database) == before
+    assert changes_at(database) == before

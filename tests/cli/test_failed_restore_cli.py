@@ -8,19 +8,17 @@ The commands are enumerated from the click group: a new command fails
 
 from __future__ import annotations
 
-import asyncio
 import json
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
-import click
 import pytest
 from click.testing import CliRunner
 
 from cli import main
-from firearms import bootstrap, db, restore
-from tests.changes import changes
+from firearms import bootstrap, restore
+from tests.changes import changes_at
+from tests.cli.test_bad_input_cli import commands_of
 
 KEY = "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"
 
@@ -70,17 +68,8 @@ RUNS: dict[str, list[str]] = {
 PROBLEM = "the restored journal does not verify at seq 3 (entry 2): the entry was changed after it was sealed"
 
 
-def _commands(group: click.Group, prefix: str = "") -> Iterator[str]:
-    for name, command in group.commands.items():
-        path = f"{prefix} {name}".strip()
-        if isinstance(command, click.Group):
-            yield from _commands(command, path)
-        else:
-            yield path
-
-
 def test_every_command_refuses_a_failed_restore_home_or_says_why_it_may_run() -> None:
-    commands = set(_commands(main))
+    commands = {path for path, _ in commands_of(main)}
     assert {"serve", "token create", "journal verify"} <= commands
     assert not set(REFUSES) & set(MAY_RUN)
     assert commands == set(REFUSES) | set(MAY_RUN)
@@ -108,24 +97,13 @@ def env(database: str, home: Path, initialised: bootstrap.Initialised) -> dict[s
     return {"FIREARMS_STATE": "AT", "FIREARMS_HOME": str(home), "FIREARMS_DATABASE_URL": database}
 
 
-def _changes(url: str) -> tuple[object, ...]:
-    async def run() -> tuple[object, ...]:
-        conn = await db.connect(url)
-        try:
-            return await changes(conn)
-        finally:
-            await conn.close()
-
-    return asyncio.run(run())
-
-
 @pytest.mark.parametrize("command", sorted(REFUSES))
 def test_a_command_that_writes_refuses_a_failed_restore_home_in_one_line_and_changes_nothing(
     command: str, env: dict[str, str], database: str, home: Path, tmp_path: Path
 ) -> None:
     (tmp_path / "records.csv").write_text("serial_number\nX1\n")
     files = sorted(tmp_path.rglob("*"))
-    before = _changes(database)
+    before = changes_at(database)
     result = CliRunner().invoke(main, [arg.replace("{tmp}", str(tmp_path)) for arg in REFUSES[command]], env=env)
     assert result.exit_code == 1, result.output
     assert result.stdout == ""
@@ -134,7 +112,7 @@ def test_a_command_that_writes_refuses_a_failed_restore_home_in_one_line_and_cha
         f"firearms: error: the restore into this home failed its checks ({PROBLEM}): its data is for inspection "
         f"only; once investigated, delete {home / restore.FAILED_RESTORE_FILE} to {doing} anyway\n"
     )
-    assert _changes(database) == before
+    assert changes_at(database) == before
     assert sorted(tmp_path.rglob("*")) == files
 
 
