@@ -168,7 +168,8 @@ async def restore(
     or the database already holds tables. ``pg_restore`` runs in one transaction: it restores everything or
     nothing. Then migrations newer than the backup are applied, and the chain must hold the manifest's hash
     at its head and verify intact (else ``problem`` says why, and ``home`` keeps the outcome in
-    :data:`FAILED_RESTORE_FILE`: see :func:`failed_restore`; a restore that passes removes an earlier one's).
+    :data:`FAILED_RESTORE_FILE`: see :func:`failed_restore`; a restore that passes removes an earlier one's). That
+    note is written before ``pg_restore`` runs, so a restore stopped before its checks ended leaves the home refused.
     The private keys the registry signs with are looked for in ``home``. ``checked``: the manifest
     :func:`check_backup` already returned for ``path`` (then its checks are not run again).
 
@@ -185,10 +186,21 @@ async def restore(
                 code="restore-target-not-empty",
             )
         await asyncio.to_thread(_make_keys_folder, home)
+        # pg_restore commits the archive before its journal is checked: a restore stopped in between (Ctrl-C, a lost
+        # connection, a killed process) would leave data no check passed in a home that serves; until the checks
+        # pass, the home is refused as a failed restore's
+        await asyncio.to_thread(note_failed_restore, home, _unchecked(path, state, manifest))
         progress(f"restoring {path} ...")
-        await run_client(
-            "pg_restore", ["--exit-on-error", "--single-transaction", "--no-owner", "--no-privileges"], url, str(path)
-        )
+        try:
+            await run_client(
+                "pg_restore",
+                ["--exit-on-error", "--single-transaction", "--no-owner", "--no-privileges"],
+                url,
+                str(path),
+            )
+        except BackupError:  # one transaction: nothing was restored, nothing to refuse the home for
+            (home / FAILED_RESTORE_FILE).unlink(missing_ok=True)
+            raise
         applied = await db.migrate(conn)
         progress(f"restored in {time.monotonic() - started:.1f} s; verifying the journal ...")
         # not sealed first: the journal stays as the archive holds it (for whoever investigates a broken one);
@@ -217,6 +229,21 @@ async def restore(
     else:  # an earlier failed restore's note spoke of data this restore replaced: it would refuse a sound registry
         (home / FAILED_RESTORE_FILE).unlink(missing_ok=True)
     return restored
+
+
+def _unchecked(path: Path, state: str, manifest: Manifest) -> Restored:
+    """The note of a restore whose checks have not passed yet (replaced by its outcome once they ran)."""
+    return Restored(
+        restored=str(path),
+        state=state,
+        journal_seq=manifest.journal_seq,
+        journal_entries=0,
+        head_matches=False,
+        verify_intact=False,
+        migrations_applied=[],
+        missing_key_files=[],
+        problem=f"the restore of {path} did not finish its checks: what it restored was never checked",
+    )
 
 
 def note_failed_restore(home: Path, restored: Restored) -> None:

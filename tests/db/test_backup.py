@@ -368,3 +368,44 @@ async def test_a_registry_holding_the_same_firearm_twice_is_restored_with_both_r
         assert entries[0]["payload"]["identity_duplicate_of"] == first
     finally:
         await after.close()
+
+
+async def test_a_restore_stopped_before_its_checks_leaves_the_home_refused(
+    settings: Settings, initialised: bootstrap.Initialised, database: str, empty_database: str, tmp_path: Path
+) -> None:
+    """pg_restore commits the archive before the journal is checked: a restore stopped in between (Ctrl-C, a lost
+    connection) left restored data no check had passed, and no note, so ``serve`` put it to work."""
+    path = tmp_path / "at.dump"
+    await backup.backup(database, path, state="AT", actor=ACTOR)
+    new_home = tmp_path / "new-home"
+
+    class Stopped(Exception):  # noqa: N818  # an interruption, not an error of the registry's
+        """Ctrl-C, a lost connection: the command stops there."""
+
+    def stop_before_the_checks(line: str) -> None:
+        if line.startswith("restored in"):
+            raise Stopped
+
+    with pytest.raises(Stopped):
+        await restore.restore(empty_database, path, state="AT", home=new_home, progress=stop_before_the_checks)
+    assert await table_digests(empty_database) != {}
+    problem = restore.failed_restore(new_home)
+    assert problem is not None
+    assert "did not finish its checks" in problem
+
+
+async def test_a_failing_pg_restore_leaves_no_note_in_the_home(
+    settings: Settings, initialised: bootstrap.Initialised, database: str, empty_database: str, tmp_path: Path
+) -> None:
+    """Nothing was restored (one transaction): the home is not refused for it."""
+    path = tmp_path / "at.dump"
+    manifest = await backup.backup(database, path, state="AT", actor=ACTOR)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) * 2 // 3])
+    cut = msgspec.structs.replace(manifest, sha256=hashlib.sha256(path.read_bytes()).hexdigest())
+    manifest_path(path).write_bytes(msgspec.json.encode(cut))
+    new_home = tmp_path / "new-home"
+
+    with pytest.raises(BackupError, match="pg_restore failed"):
+        await restore.restore(empty_database, path, state="AT", home=new_home)
+    assert restore.failed_restore(new_home) is None
