@@ -103,8 +103,8 @@ def restore_command(ctx: click.Context, path: Path) -> None:
     if restored.problem:
         # told to copy the keys "before 'firearms serve'", an operator served a restore that failed its checks
         _progress(
-            "the data stays restored for inspection only: do not serve it ('firearms serve' and 'worker' refuse "
-            f"this home until you delete {settings.home / restore.FAILED_RESTORE_FILE})"
+            "the data stays restored for inspection only: do not serve it ('firearms serve', 'worker' and every "
+            f"command that writes refuse this home until you delete {settings.home / restore.FAILED_RESTORE_FILE})"
         )
     elif restored.missing_key_files:
         _progress(

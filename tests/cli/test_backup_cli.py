@@ -225,6 +225,8 @@ def test_restore_whose_journal_does_not_match_the_manifest_fails(
     assert outcome["missing_key_files"]  # still listed in the outcome, but not as a step towards serving it
     assert "before 'firearms serve'" not in result.stderr
     assert "for inspection only: do not serve it" in result.stderr
+    # every command that writes refuses the home now, not only serve and worker: the line says so
+    assert "'firearms serve', 'worker' and every command that writes refuse this home" in result.stderr
 
 
 def test_a_backup_to_a_relative_path_is_journaled_with_its_whole_path(
