@@ -23,7 +23,7 @@ from litestar.types import ExceptionHandlersMap
 from api.deps import DatabaseTimeoutError
 from api.params import STATE_PATHS, STATE_QUERIES
 from api.titles import TITLES
-from firearms.db import CONNECTION_LOST, CommitUnansweredError, connection_lost
+from firearms.db import CONNECTION_LOST, CommitUnansweredError, connection_lost, lost_connection
 from firearms.errors import (
     ConfigError,
     ConflictError,
@@ -357,11 +357,10 @@ def _connection_unusable(request: Request[Any, Any, Any], exc: asyncpg.Interface
     the database did not answer, and that is the 503 (``firearms.db.transaction`` and ``api.deps.provide_conn``
     raise the loss itself: ``firearms.db.lost_under``). Any other ``InterfaceError`` is unexpected.
     """
-    cause = exc.__context__
-    if isinstance(cause, TimeoutError):
-        return _database_frozen(request, cause)
-    if isinstance(cause, Exception) and connection_lost(cause):
-        return _database_gone(request, cause)
+    if isinstance(exc.__context__, TimeoutError):
+        return _database_frozen(request, exc.__context__)
+    if (lost := lost_connection(exc)) is not None:
+        return _database_gone(request, lost)
     return _unexpected(request, exc)
 
 

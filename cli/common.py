@@ -258,10 +258,8 @@ def run(work: Coroutine[Any, Any, T]) -> T:
         fail(f"the database user may not do this ({exc}): check FIREARMS_DATABASE_URL's user and its grants")
         raise
     except Exception as exc:
-        # leaving a transaction on the lost connection raises InterfaceError over the error that lost it; a reset
-        # connection, or the embedded server's socket gone, is an OSError, but no file of the home's
-        lost = exc.__context__ if isinstance(exc, asyncpg.InterfaceError) else exc
-        if isinstance(lost, Exception) and db.connection_lost(lost):
+        # a reset connection, or the embedded server's socket gone, is an OSError, but no file of the home's
+        if (lost := db.lost_connection(exc)) is not None:
             fail(
                 f"the connection to the database was lost ({type(lost).__name__}: {lost}): the command stopped, and"
                 " what it had not committed was not recorded"
@@ -292,8 +290,7 @@ def with_database(settings: Settings, work: Callable[[db.Conn], Awaitable[T]], *
         try:
             return await work(conn)
         except asyncpg.InterfaceError as exc:
-            under = exc.__context__
-            if db.closed(conn) and not (isinstance(under, Exception) and db.connection_lost(under)):
+            if db.closed(conn) and db.lost_connection(exc) is None:
                 raise db.lost_under(exc) from exc
             raise  # the error that lost the connection is under it: run() says it
         finally:

@@ -41,6 +41,7 @@ __all__ = [
     "connection_lost",
     "create_pool",
     "load_queries",
+    "lost_connection",
     "lost_under",
     "migrate",
     "transaction",
@@ -178,6 +179,16 @@ def connection_lost(exc: BaseException) -> bool:
     if isinstance(exc, CommitUnansweredError):  # the COMMIT's answer was lost with the connection, or never came
         return exc.__cause__ is not None and connection_lost(exc.__cause__)
     return isinstance(exc, CONNECTION_LOST)
+
+
+def lost_connection(exc: BaseException) -> Exception | None:
+    """The lost connection ``exc`` is (:func:`connection_lost`), or that it stands over; ``None`` if neither.
+
+    Leaving asyncpg's own transaction block on a lost connection raises ``InterfaceError`` over the error that lost
+    it (its ``__context__``): that error is the loss.
+    """
+    under = exc.__context__ if isinstance(exc, asyncpg.InterfaceError) else exc
+    return under if isinstance(under, Exception) and connection_lost(under) else None
 
 
 class CommitUnansweredError(Exception):
