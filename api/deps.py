@@ -28,7 +28,7 @@ from litestar.routes import HTTPRoute
 
 from firearms import tokens
 from firearms.canonical import key_named_twice
-from firearms.db import Conn, Pool, close_unanswered, closed, commit, lost_under
+from firearms.db import Conn, Pool, transaction
 from firearms.errors import ForbiddenError, UnauthenticatedError
 from firearms.settings import Settings
 from firearms.text_rules import decode_location, plain_name
@@ -76,32 +76,14 @@ async def provide_conn(state: State) -> AsyncGenerator[Conn, None]:
     A ``COMMIT`` that got no answer (the pool's ``command_timeout``, or the connection lost) may have committed:
     the server takes a commit it has read whatever becomes of the client. That is
     :class:`firearms.db.CommitUnansweredError` (503 ``database-outcome-unknown``), never the "nothing was recorded"
-    of a request that failed before it; the connection is closed, not waited on. The commit is
-    :func:`firearms.db.commit`, which the handlers that run their own transactions commit through too
-    (:func:`firearms.db.transaction`).
+    of a request that failed before it; the connection is closed, not waited on. The transaction is
+    :func:`firearms.db.transaction`, the one the handlers that run their own transactions take too.
 
     Raises:
         CommitUnansweredError: the ``COMMIT`` was sent and no answer came back.
     """
-    async with connection(state.pool) as conn:
-        transaction = conn.transaction()
-        await transaction.start()
-        try:
-            yield conn
-        except TimeoutError:
-            # a savepoint's ROLLBACK TO may have waited for the cancellation, and asyncpg closed the connection
-            close_unanswered(conn)
-            raise
-        except BaseException as exc:
-            # a connection lost (or closed by asyncpg) cannot roll back: the server rolls back its transaction, and
-            # the request's own error is the answer (503 database-unavailable), not the InterfaceError (a 500); a
-            # statement on a connection asyncpg had closed already raised an InterfaceError itself: the loss it is
-            if closed(conn) and (lost := lost_under(exc)) is not exc:
-                raise lost from exc
-            with contextlib.suppress(asyncpg.InterfaceError):
-                await transaction.rollback()
-            raise
-        await commit(conn, transaction)  # a cancellation the server cannot take is not waited for (pool.release would)
+    async with connection(state.pool) as conn, transaction(conn):
+        yield conn
 
 
 def request_bounds(settings: Settings) -> dict[str, str]:

@@ -241,7 +241,8 @@ async def transaction(
     A connection lost under the block is the error that lost it (:func:`lost_under`), not the ``InterfaceError`` of
     a ``ROLLBACK`` that cannot be sent: the server rolled the transaction back as the connection went. A statement
     that got no answer within ``command_timeout`` (``TimeoutError``: a frozen host) closes the connection, as
-    ``provide_conn`` does, rather than wait as long again for a ``ROLLBACK``.
+    rather than wait as long again for a ``ROLLBACK`` (a savepoint's ``ROLLBACK TO`` may have waited for the
+    cancellation already).
 
     Raises:
         CommitUnansweredError: the ``COMMIT`` was sent and no answer came back.
@@ -262,7 +263,9 @@ async def transaction(
         if isinstance(exc, TimeoutError):  # no answer at all (a frozen host): a ROLLBACK would wait as long again
             close_unanswered(conn)  # the server rolls back a transaction whose connection is gone
             raise
-        await block.rollback()
+        # a connection asyncpg closed under the ROLLBACK: the block's own error is the answer, not the InterfaceError
+        with contextlib.suppress(asyncpg.InterfaceError):
+            await block.rollback()
         raise
     if outermost:
         await commit(conn, block)
