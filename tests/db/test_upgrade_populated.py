@@ -1,0 +1,205 @@
+"""A registry populated by the code before the newest dozen migrations, upgraded by every migration since.
+
+Records are kept ten to thirty years across many upgrades. ``tests/data/upgrade/before-20261130002000`` holds the
+backups (``firearms backup``) of AT and DE after the golden path of DESIGN §4, run over loopback by the code of
+commit 31d67ab8 (the last before migration 20261130002000), then records registered on AT (one deactivated, one
+stolen), an import licence valid until 2056, a printed export licence, a checkpoint, AT's key rotated and the
+old one revoked, and a second checkpoint; how it was made is in that folder's README.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+from litestar.testing import AsyncTestClient
+
+from api import create_app
+from firearms import db, journal, tokens
+from firearms.backup_archive import run_client
+from firearms.canonical import parse_time
+from firearms.exchange import trust
+from firearms.exchange.checks import key_validity
+from firearms.exchange.protocol import NOTICE_PREFIX, decode_receipt, verify_receipt_signature
+from firearms.settings import Settings
+from firearms.signing import b64url_decode, verify
+
+FOLDER = Path(__file__).parents[1] / "data" / "upgrade" / "before-20261130002000"
+FACTS: dict[str, Any] = json.loads((FOLDER / "facts.json").read_text())
+MIGRATIONS = sorted(path.name for path in (db.SQL_DIR / "migrations").glob("*.sql"))
+NEWEST_DOZEN = MIGRATIONS[-12:]
+# What the newest dozen add to a populated registry, by design (each with its test): the journal entries of the
+# migrations that record what they decided (`system:migration`), and nothing else.
+APPENDED = {"journal_entry", "journal_pending"}
+POPULATED = (  # what the old code wrote, which the newest dozen must leave as it was
+    "item",
+    "item_event",
+    "marking",
+    "party",
+    "licence",
+    "licence_version",
+    "ledger_entry",
+    "customs_check",
+    "transit_consent",
+    "consent_decision_received",
+    "shipment_record",
+    "notice_outbox",
+    "notice_inbox",
+    "registry_key",
+    "peer_key",
+    "officer_token",
+    "journal_entry",
+    "journal_link",
+    "journal_checkpoint",
+)
+
+
+async def _restored_as_it_was(url: str, name: str) -> db.Conn:
+    """The archive ``name`` restored as the old code left it: no migration applied."""
+    await run_client("pg_restore", ["--exit-on-error", "--single-transaction", "--no-owner"], url, str(FOLDER / name))
+    return await db.connect(url)
+
+
+async def _every_row(conn: db.Conn) -> dict[str, list[dict[str, Any]]]:
+    """Every row of every table of the registry, as JSON objects."""
+    tables = await conn.fetch(
+        "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+        " WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') ORDER BY c.relname"
+    )
+    rows = {}
+    for table in tables:
+        name = table["relname"]
+        # the names come from the catalogue, quoted; no value is built into the statement
+        found = await conn.fetch(f'SELECT to_jsonb(t)::text AS row FROM "{name}" AS t')  # noqa: S608
+        rows[name] = [json.loads(row["row"]) for row in found]
+    return rows
+
+
+def _changed(before: dict[str, list[dict[str, Any]]], after: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    """Per table, the rows of ``before`` no longer there as they were (their old columns), and rows added."""
+    changes: dict[str, Any] = {}
+    for table, rows in before.items():
+        if table == "schema_migration":
+            continue
+        columns = set(rows[0]) if rows else set()
+        kept = collections.Counter(
+            json.dumps({k: v for k, v in row.items() if k in columns}, sort_keys=True) for row in after.get(table, [])
+        )
+        old = collections.Counter(json.dumps(row, sort_keys=True) for row in rows)
+        lost = old - kept
+        added = sum((kept - old).values())
+        if lost or (added and table not in APPENDED):
+            changes[table] = {"lost": sorted(lost), "added": added}
+    return changes
+
+
+async def test_a_registry_populated_before_the_newest_dozen_migrations_upgrades_without_a_row_changed(
+    empty_database: str, tmp_path: Path
+) -> None:
+    manifest = json.loads((FOLDER / "at.dump.manifest.json").read_text())
+    assert manifest["migrations"] == MIGRATIONS[:-12]
+    conn = await _restored_as_it_was(empty_database, "at.dump")
+    try:
+        before = await _every_row(conn)
+        assert [table for table in POPULATED if not before[table]] == []
+
+        assert await db.migrate(conn) == NEWEST_DOZEN
+
+        after = await _every_row(conn)
+        assert _changed(before, after) == {}
+        verified = await journal.verify(conn, state="AT")
+        assert (verified.intact, verified.problem, verified.checkpoints) == (True, None, 2)
+        head = await conn.fetchval("SELECT hash FROM journal_link WHERE seq = $1", manifest["journal_seq"])
+        assert head.hex() == manifest["journal_hash"]
+        # the upgraded registry signs a new checkpoint with its current key, and the chain still verifies
+        home = tmp_path / "home"
+        (home / "keys").mkdir(parents=True, mode=0o700)
+        key_file = home / "keys" / f"{FACTS['keys']['new']}.pem"
+        shutil.copy(FOLDER / key_file.name, key_file)
+        key_file.chmod(0o600)
+        checkpoint = await journal.checkpoint(conn, state="AT", home=home)
+        assert checkpoint is not None
+        assert checkpoint.key_id == FACTS["keys"]["new"]
+        verified = await journal.verify(conn, state="AT")
+        assert (verified.intact, verified.checkpoints) == (True, 3)
+        secret, _ = await tokens.create_token(conn, role="auditor", name="after the upgrade", actor="test")
+    finally:
+        await conn.close()
+
+    settings = Settings(state="AT", home=home, database_url=empty_database, run_worker=False)
+    headers = {"Authorization": f"Bearer {secret}"}
+    async with AsyncTestClient(app=create_app(settings)) as client:
+        items = FACTS["items"]
+        statuses = {}
+        for serial, item_id in items.items():
+            response = await client.get(f"/api/v1/items/{item_id}", headers=headers)
+            assert response.status_code == 200, response.text
+            statuses[serial] = (response.json()["serial"], response.json()["status"])
+        assert statuses == {
+            "LT-001": ("LT-001", "active"),
+            "LT-002": ("LT-002", "deactivated"),
+            "LT-003": ("LT-003", "stolen"),
+        }
+        printed = FACTS["licence"]
+        verified_page = await client.get(
+            f"/api/v1/verify/{printed['number']}", params={"code": printed["verification_code"]}, headers=headers
+        )
+        assert verified_page.status_code == 200, verified_page.text
+        answer = verified_page.json()
+        assert (answer["status"], answer["code_matches"], answer["verification_code"]) == (
+            "exhausted",
+            True,
+            printed["verification_code"],
+        )
+        long = await client.get(f"/api/v1/licences/{FACTS['long_licence']['licence_id']}", headers=headers)
+        assert long.status_code == 200, long.text
+        assert (long.json()["status"], long.json()["licence"]["expires_on"]) == ("issued", "2056-12-31")
+        keys = (await client.get("/exchange/v1/keys")).json()
+        assert keys["current_key_id"] == FACTS["keys"]["new"]
+        old = next(key for key in keys["keys"] if key["key_id"] == FACTS["keys"]["old"])
+        assert old["revoked_at"] is not None
+        chain = await client.get("/api/v1/journal/verify", headers=headers)
+        assert chain.status_code == 200, chain.text
+        assert chain.json()["intact"] is True
+
+
+async def test_what_a_partner_signed_with_a_key_it_later_revoked_still_verifies_from_what_is_stored(
+    empty_database: str,
+) -> None:
+    # DE received AT's notices signed by AT's first key, then AT rotated and revoked that key. After DE's upgrade,
+    # every notice and receipt of AT that DE keeps verifies from its stored bytes under the key on DE's trust list,
+    # and that key was valid when each was made (revoked only after).
+    conn = await _restored_as_it_was(empty_database, "de.dump")
+    try:
+        await db.migrate(conn)
+        keys = {key.key_id: key for key in await trust.trusted_keys(conn, "AT") or []}
+        assert keys[FACTS["keys"]["old"]].revoked_at is not None
+        received = await conn.fetch(
+            "SELECT key_id, notice, signature, created_at FROM notice_inbox WHERE sender = 'AT' ORDER BY sequence"
+        )
+        signed_by = collections.Counter(row["key_id"] for row in received)
+        assert signed_by[FACTS["keys"]["old"]] > 0
+        assert signed_by[FACTS["keys"]["new"]] > 0
+        for row in received:
+            key = keys[row["key_id"]]
+            assert verify(key.public_key, NOTICE_PREFIX + bytes(row["notice"]), b64url_decode(row["signature"]))
+            assert key_validity(key, row["created_at"]) is None
+        receipts = await conn.fetch(
+            "SELECT receipt FROM notice_outbox WHERE recipient = 'AT' AND receipt IS NOT NULL ORDER BY sequence"
+        )
+        assert receipts
+        by_old = 0
+        for row in receipts:
+            envelope = decode_receipt(bytes(row["receipt"]))
+            key = keys[envelope.signature.key_id]
+            by_old += key.key_id == FACTS["keys"]["old"]
+            assert verify_receipt_signature(envelope, key.public_key)
+            assert key_validity(key, parse_time(envelope.receipt.received_at)) is None
+        assert by_old > 0
+        verified = await journal.verify(conn, state="DE")
+        assert (verified.intact, verified.problem) == (True, None)
+    finally:
+        await conn.close()
