@@ -12,18 +12,21 @@ from __future__ import annotations
 import collections
 import json
 import shutil
+import uuid
 from pathlib import Path
 from typing import Any
 
+import msgspec
 from litestar.testing import AsyncTestClient
 
 from api import create_app
-from firearms import db, journal, tokens
+from firearms import db, journal, licence_reads, restore, tokens
 from firearms.backup_archive import run_client
 from firearms.canonical import parse_time
 from firearms.exchange import trust
 from firearms.exchange.checks import key_validity
 from firearms.exchange.protocol import NOTICE_PREFIX, decode_receipt, verify_receipt_signature
+from firearms.licence_views import licence_message
 from firearms.settings import Settings
 from firearms.signing import b64url_decode, verify
 
@@ -101,6 +104,7 @@ async def test_a_registry_populated_before_the_newest_dozen_migrations_upgrades_
 ) -> None:
     manifest = json.loads((FOLDER / "at.dump.manifest.json").read_text())
     assert manifest["migrations"] == MIGRATIONS[:-12]
+    printed = FACTS["licence"]
     conn = await _restored_as_it_was(empty_database, "at.dump")
     try:
         before = await _every_row(conn)
@@ -125,6 +129,19 @@ async def test_a_registry_populated_before_the_newest_dozen_migrations_upgrades_
         assert checkpoint.key_id == FACTS["keys"]["new"]
         verified = await journal.verify(conn, state="AT")
         assert (verified.intact, verified.checkpoints) == (True, 3)
+        # every licence version the old code signed (the printed one under the key revoked since) still verifies,
+        # its signed statement rebuilt by this code from what is stored
+        signed = await conn.fetch(
+            "SELECT v.licence_id, v.version, v.signature, k.public_key, k.revoked_at FROM licence_version v"
+            " JOIN registry_key k USING (key_id) ORDER BY v.licence_id, v.version"
+        )
+        assert {
+            (row["licence_id"] == uuid.UUID(printed["licence_id"]), row["revoked_at"] is not None) for row in signed
+        } >= {(True, True)}
+        for row in signed:
+            version = await licence_reads.get_version(conn, row["licence_id"], row["version"])
+            statement = msgspec.structs.replace(version.licence, status="issued")
+            assert verify(row["public_key"], licence_message(statement), row["signature"]), row["licence_id"]
         secret, _ = await tokens.create_token(conn, role="auditor", name="after the upgrade", actor="test")
     finally:
         await conn.close()
@@ -143,7 +160,6 @@ async def test_a_registry_populated_before_the_newest_dozen_migrations_upgrades_
             "LT-002": ("LT-002", "deactivated"),
             "LT-003": ("LT-003", "stolen"),
         }
-        printed = FACTS["licence"]
         verified_page = await client.get(
             f"/api/v1/verify/{printed['number']}", params={"code": printed["verification_code"]}, headers=headers
         )
@@ -201,5 +217,24 @@ async def test_what_a_partner_signed_with_a_key_it_later_revoked_still_verifies_
         assert by_old > 0
         verified = await journal.verify(conn, state="DE")
         assert (verified.intact, verified.problem) == (True, None)
+    finally:
+        await conn.close()
+
+
+async def test_a_backup_made_by_the_code_before_the_newest_dozen_migrations_restores_and_verifies(
+    empty_database: str, tmp_path: Path
+) -> None:
+    home = tmp_path / "home"
+    restored = await restore.restore(empty_database, FOLDER / "at.dump", state="AT", home=home)
+    assert restored.migrations_applied == NEWEST_DOZEN
+    assert (restored.head_matches, restored.verify_intact, restored.problem) == (True, True, None)
+    assert restored.journal_entries == json.loads((FOLDER / "at.dump.manifest.json").read_text())["journal_seq"]
+    # the private key is not in a backup: restore names the file to copy, and the home is not refused
+    assert restored.missing_key_files == [f"{FACTS['keys']['new']}.pem"]
+    assert restore.failed_restore(home) is None
+    conn = await db.connect(empty_database)
+    try:
+        trusted = {state: await trust.trusted_keys(conn, state) for state in ("CZ", "DE")}
+        assert all(trusted.values())
     finally:
         await conn.close()
