@@ -183,7 +183,7 @@ async def test_a_registry_populated_before_the_newest_dozen_migrations_upgrades_
 
 
 async def test_what_a_partner_signed_with_a_key_it_later_revoked_still_verifies_from_what_is_stored(
-    empty_database: str,
+    empty_database: str, tmp_path: Path
 ) -> None:
     # DE received AT's notices signed by AT's first key, then AT rotated and revoked that key. After DE's upgrade,
     # every notice and receipt of AT that DE keeps verifies from its stored bytes under the key on DE's trust list,
@@ -194,7 +194,8 @@ async def test_what_a_partner_signed_with_a_key_it_later_revoked_still_verifies_
         keys = {key.key_id: key for key in await trust.trusted_keys(conn, "AT") or []}
         assert keys[FACTS["keys"]["old"]].revoked_at is not None
         received = await conn.fetch(
-            "SELECT key_id, notice, signature, created_at FROM notice_inbox WHERE sender = 'AT' ORDER BY sequence"
+            "SELECT sequence, key_id, notice, signature, created_at FROM notice_inbox"
+            " WHERE sender = 'AT' ORDER BY sequence"
         )
         signed_by = collections.Counter(row["key_id"] for row in received)
         assert signed_by[FACTS["keys"]["old"]] > 0
@@ -217,8 +218,25 @@ async def test_what_a_partner_signed_with_a_key_it_later_revoked_still_verifies_
         assert by_old > 0
         verified = await journal.verify(conn, state="DE")
         assert (verified.intact, verified.problem) == (True, None)
+        secret, _ = await tokens.create_token(conn, role="admin", name="after the upgrade", actor="test")
     finally:
         await conn.close()
+    # and the administrator still sees each of them, with the key that signed it
+    settings = Settings(state="DE", home=tmp_path, database_url=empty_database, run_worker=False)
+    shown = []
+    async with AsyncTestClient(app=create_app(settings)) as client:
+        after = None
+        while True:
+            response = await client.get(
+                "/api/v1/notices/received",
+                params={"limit": 10} | ({"after": after} if after else {}),
+                headers={"Authorization": f"Bearer {secret}"},
+            )
+            assert response.status_code == 200, response.text
+            shown += [(item["sequence"], item["key_id"]) for item in response.json()["items"] if item["sender"] == "AT"]
+            if (after := response.json()["next"]) is None:
+                break
+    assert sorted(shown) == sorted((row["sequence"], row["key_id"]) for row in received)
 
 
 async def test_a_backup_made_by_the_code_before_the_newest_dozen_migrations_restores_and_verifies(
