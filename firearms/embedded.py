@@ -300,14 +300,25 @@ def database_url(admin_uri: str, database: str) -> str:
 
 
 async def ensure_database(admin_uri: str, database: str = DATABASE) -> str:
-    """Create ``database`` on the server if it is missing; return a URI for it."""
+    """Create ``database`` on the server if it is missing; return a URI for it.
+
+    The database sorts text by code point with PostgreSQL's builtin ``C.UTF-8`` (17+), not by the rules of the C
+    library's locale initdb took from the environment (a service account's ``en_US.UTF-8``): those change between
+    the library's releases, and an index on licence numbers or serials built under one release is out of order
+    under the next (a look-up then misses a record that is there). Records and their indexes outlive the operating
+    system they were written on. A database that exists is left as it is.
+    """
     conn = await asyncpg.connect(admin_uri)
     try:
         exists = await conn.fetchval("SELECT true FROM pg_database WHERE datname = $1", database)
         if not exists:
             # another process may create it between our look and our create
             with contextlib.suppress(asyncpg.DuplicateDatabaseError):
-                await conn.execute(f'CREATE DATABASE "{database}"')
+                # template0: only it may be copied under another locale provider than its own
+                await conn.execute(
+                    f"CREATE DATABASE \"{database}\" TEMPLATE template0 ENCODING 'UTF8'"
+                    " LOCALE_PROVIDER builtin BUILTIN_LOCALE 'C.UTF-8'"
+                )
     finally:
         await conn.close()
     return database_url(admin_uri, database)
