@@ -161,6 +161,12 @@ async def test_a_registry_populated_before_the_newest_dozen_migrations_upgrades_
             "LT-002": ("LT-002", "deactivated"),
             "LT-003": ("LT-003", "stolen"),
         }
+        # a deactivation recorded before the registry took its certificate (20261130063000) says so, not a 500
+        certificate = await client.get(f"/api/v1/items/{items['LT-002']}/deactivation-certificate", headers=headers)
+        assert (certificate.status_code, certificate.json()["type"]) == (
+            409,
+            "tag:firearms-registry,2026:problems/certificate-not-recorded",
+        )
         verified_page = await client.get(
             f"/api/v1/verify/{printed['number']}", params={"code": printed["verification_code"]}, headers=headers
         )
