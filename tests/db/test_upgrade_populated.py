@@ -1,10 +1,11 @@
-"""A registry populated by the code before the newest dozen migrations, upgraded by every migration since.
+"""A registry populated by old code, upgraded by every migration since.
 
-Records are kept ten to thirty years across many upgrades. ``tests/data/upgrade/before-20261130002000`` holds the
-backups (``firearms backup``) of AT and DE after the golden path of DESIGN §4, run over loopback by the code of
-commit 31d67ab8 (the last before migration 20261130002000), then records registered on AT (one deactivated, one
-stolen), an import licence valid until 2056, a printed export licence, a checkpoint, AT's key rotated and the
-old one revoked, and a second checkpoint; how it was made is in that folder's README.
+Records are kept ten to thirty years across many upgrades. Each folder of ``tests/data/upgrade`` holds the backups
+(``firearms backup``) of AT and DE after the golden path of DESIGN §4, run over loopback by the code of the commit
+before the migration the folder is named after (``before-20261130002000``: the newest dozen migrations since;
+``before-20261129200000``: 29), then records registered on AT (one deactivated, one stolen), an import licence
+valid until 2056, a printed export licence, a checkpoint, AT's key rotated and the old one revoked, and a second
+checkpoint; how they were made is in the first folder's README.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
+import pytest
 from litestar.testing import AsyncTestClient
 
 from api import create_app
@@ -31,14 +33,33 @@ from firearms.licence_views import licence_message
 from firearms.settings import Settings
 from firearms.signing import b64url_decode, verify
 
-FOLDER = Path(__file__).parents[1] / "data" / "upgrade" / "before-20261130002000"
-FACTS: dict[str, Any] = json.loads((FOLDER / "facts.json").read_text())
+UPGRADE = Path(__file__).parents[1] / "data" / "upgrade"
 MIGRATIONS = sorted(path.name for path in (db.SQL_DIR / "migrations").glob("*.sql"))
-NEWEST_DOZEN = MIGRATIONS[-12:]
-# What the newest dozen add to a populated registry, by design (each with its test): the journal entries of the
+
+
+class Point(msgspec.Struct, frozen=True, kw_only=True):
+    """An old registry: the folder of its backups, the facts noted when they were made, the migrations since."""
+
+    folder: Path
+    facts: dict[str, Any]
+    newer: list[str]
+
+
+@pytest.fixture(params=["before-20261130002000", "before-20261129200000"])
+def point(request: pytest.FixtureRequest) -> Point:
+    folder = UPGRADE / request.param
+    first = request.param.removeprefix("before-")
+    return Point(
+        folder=folder,
+        facts=json.loads((folder / "facts.json").read_text()),
+        newer=[name for name in MIGRATIONS if name >= first],
+    )
+
+
+# What the migrations add to a populated registry, by design (each with its test): the journal entries of the
 # migrations that record what they decided (`system:migration`), and nothing else.
 APPENDED = {"journal_entry", "journal_pending"}
-POPULATED = (  # what the old code wrote, which the newest dozen must leave as it was
+POPULATED = (  # what the old code wrote, which the migrations since must leave as it was
     "item",
     "item_event",
     "marking",
@@ -61,9 +82,9 @@ POPULATED = (  # what the old code wrote, which the newest dozen must leave as i
 )
 
 
-async def _restored_as_it_was(url: str, name: str) -> db.Conn:
-    """The archive ``name`` restored as the old code left it: no migration applied."""
-    await run_client("pg_restore", ["--exit-on-error", "--single-transaction", "--no-owner"], url, str(FOLDER / name))
+async def _restored_as_it_was(url: str, archive: Path) -> db.Conn:
+    """The archive restored as the old code left it: no migration applied."""
+    await run_client("pg_restore", ["--exit-on-error", "--single-transaction", "--no-owner"], url, str(archive))
     return await db.connect(url)
 
 
@@ -100,18 +121,18 @@ def _changed(before: dict[str, list[dict[str, Any]]], after: dict[str, list[dict
     return changes
 
 
-async def test_a_registry_populated_before_the_newest_dozen_migrations_upgrades_without_a_row_changed(
-    empty_database: str, tmp_path: Path
+async def test_a_registry_populated_by_old_code_upgrades_without_a_row_changed(
+    point: Point, empty_database: str, tmp_path: Path
 ) -> None:
-    manifest = json.loads((FOLDER / "at.dump.manifest.json").read_text())
-    assert manifest["migrations"] == MIGRATIONS[:-12]
-    printed = FACTS["licence"]
-    conn = await _restored_as_it_was(empty_database, "at.dump")
+    manifest = json.loads((point.folder / "at.dump.manifest.json").read_text())
+    assert manifest["migrations"] == MIGRATIONS[: len(MIGRATIONS) - len(point.newer)]
+    printed = point.facts["licence"]
+    conn = await _restored_as_it_was(empty_database, point.folder / "at.dump")
     try:
         before = await _every_row(conn)
         assert [table for table in POPULATED if not before[table]] == []
 
-        assert await db.migrate(conn) == NEWEST_DOZEN
+        assert await db.migrate(conn) == point.newer
 
         after = await _every_row(conn)
         assert _changed(before, after) == {}
@@ -122,12 +143,12 @@ async def test_a_registry_populated_before_the_newest_dozen_migrations_upgrades_
         # the upgraded registry signs a new checkpoint with its current key, and the chain still verifies
         home = tmp_path / "home"
         (home / "keys").mkdir(parents=True, mode=0o700)
-        key_file = home / "keys" / f"{FACTS['keys']['new']}.pem"
-        shutil.copy(FOLDER / key_file.name, key_file)
+        key_file = home / "keys" / f"{point.facts['keys']['new']}.pem"
+        shutil.copy(point.folder / key_file.name, key_file)
         key_file.chmod(0o600)
         checkpoint = await journal.checkpoint(conn, state="AT", home=home)
         assert checkpoint is not None
-        assert checkpoint.key_id == FACTS["keys"]["new"]
+        assert checkpoint.key_id == point.facts["keys"]["new"]
         verified = await journal.verify(conn, state="AT")
         assert (verified.intact, verified.checkpoints) == (True, 3)
         # every licence version the old code signed (the printed one under the key revoked since) still verifies,
@@ -150,7 +171,7 @@ async def test_a_registry_populated_before_the_newest_dozen_migrations_upgrades_
     settings = Settings(state="AT", home=home, database_url=empty_database, run_worker=False)
     headers = {"Authorization": f"Bearer {secret}"}
     async with AsyncTestClient(app=create_app(settings)) as client:
-        items = FACTS["items"]
+        items = point.facts["items"]
         statuses = {}
         for serial, item_id in items.items():
             response = await client.get(f"/api/v1/items/{item_id}", headers=headers)
@@ -177,12 +198,12 @@ async def test_a_registry_populated_before_the_newest_dozen_migrations_upgrades_
             True,
             printed["verification_code"],
         )
-        long = await client.get(f"/api/v1/licences/{FACTS['long_licence']['licence_id']}", headers=headers)
+        long = await client.get(f"/api/v1/licences/{point.facts['long_licence']['licence_id']}", headers=headers)
         assert long.status_code == 200, long.text
         assert (long.json()["status"], long.json()["licence"]["expires_on"]) == ("issued", "2056-12-31")
         keys = (await client.get("/exchange/v1/keys")).json()
-        assert keys["current_key_id"] == FACTS["keys"]["new"]
-        old = next(key for key in keys["keys"] if key["key_id"] == FACTS["keys"]["old"])
+        assert keys["current_key_id"] == point.facts["keys"]["new"]
+        old = next(key for key in keys["keys"] if key["key_id"] == point.facts["keys"]["old"])
         assert old["revoked_at"] is not None
         chain = await client.get("/api/v1/journal/verify", headers=headers)
         assert chain.status_code == 200, chain.text
@@ -190,23 +211,23 @@ async def test_a_registry_populated_before_the_newest_dozen_migrations_upgrades_
 
 
 async def test_what_a_partner_signed_with_a_key_it_later_revoked_still_verifies_from_what_is_stored(
-    empty_database: str, tmp_path: Path
+    point: Point, empty_database: str, tmp_path: Path
 ) -> None:
     # DE received AT's notices signed by AT's first key, then AT rotated and revoked that key. After DE's upgrade,
     # every notice and receipt of AT that DE keeps verifies from its stored bytes under the key on DE's trust list,
     # and that key was valid when each was made (revoked only after).
-    conn = await _restored_as_it_was(empty_database, "de.dump")
+    conn = await _restored_as_it_was(empty_database, point.folder / "de.dump")
     try:
         await db.migrate(conn)
         keys = {key.key_id: key for key in await trust.trusted_keys(conn, "AT") or []}
-        assert keys[FACTS["keys"]["old"]].revoked_at is not None
+        assert keys[point.facts["keys"]["old"]].revoked_at is not None
         received = await conn.fetch(
             "SELECT sequence, key_id, notice, signature, created_at FROM notice_inbox"
             " WHERE sender = 'AT' ORDER BY sequence"
         )
         signed_by = collections.Counter(row["key_id"] for row in received)
-        assert signed_by[FACTS["keys"]["old"]] > 0
-        assert signed_by[FACTS["keys"]["new"]] > 0
+        assert signed_by[point.facts["keys"]["old"]] > 0
+        assert signed_by[point.facts["keys"]["new"]] > 0
         for row in received:
             key = keys[row["key_id"]]
             assert verify(key.public_key, NOTICE_PREFIX + bytes(row["notice"]), b64url_decode(row["signature"]))
@@ -219,7 +240,7 @@ async def test_what_a_partner_signed_with_a_key_it_later_revoked_still_verifies_
         for row in receipts:
             envelope = decode_receipt(bytes(row["receipt"]))
             key = keys[envelope.signature.key_id]
-            by_old += key.key_id == FACTS["keys"]["old"]
+            by_old += key.key_id == point.facts["keys"]["old"]
             assert verify_receipt_signature(envelope, key.public_key)
             assert key_validity(key, parse_time(envelope.receipt.received_at)) is None
         assert by_old > 0
@@ -246,16 +267,16 @@ async def test_what_a_partner_signed_with_a_key_it_later_revoked_still_verifies_
     assert sorted(shown) == sorted((row["sequence"], row["key_id"]) for row in received)
 
 
-async def test_a_backup_made_by_the_code_before_the_newest_dozen_migrations_restores_and_verifies(
-    empty_database: str, tmp_path: Path
+async def test_a_backup_made_by_old_code_restores_and_verifies(
+    point: Point, empty_database: str, tmp_path: Path
 ) -> None:
     home = tmp_path / "home"
-    restored = await restore.restore(empty_database, FOLDER / "at.dump", state="AT", home=home)
-    assert restored.migrations_applied == NEWEST_DOZEN
+    restored = await restore.restore(empty_database, point.folder / "at.dump", state="AT", home=home)
+    assert restored.migrations_applied == point.newer
     assert (restored.head_matches, restored.verify_intact, restored.problem) == (True, True, None)
-    assert restored.journal_entries == json.loads((FOLDER / "at.dump.manifest.json").read_text())["journal_seq"]
+    assert restored.journal_entries == json.loads((point.folder / "at.dump.manifest.json").read_text())["journal_seq"]
     # the private key is not in a backup: restore names the file to copy, and the home is not refused
-    assert restored.missing_key_files == [f"{FACTS['keys']['new']}.pem"]
+    assert restored.missing_key_files == [f"{point.facts['keys']['new']}.pem"]
     assert restore.failed_restore(home) is None
     conn = await db.connect(empty_database)
     try:
@@ -266,14 +287,14 @@ async def test_a_backup_made_by_the_code_before_the_newest_dozen_migrations_rest
 
 
 async def test_the_upgraded_registry_backs_up_and_restores_to_the_same_rows(
-    make_empty_database: Callable[[], Awaitable[str]], tmp_path: Path
+    point: Point, make_empty_database: Callable[[], Awaitable[str]], tmp_path: Path
 ) -> None:
     # A restore computes the generated columns again (pg_dump leaves them out) and builds every constraint and index
     # anew: a value a migration left stale in place (as 20261129191200 and 20261129201000 once did, see README
     # "Identity duplicates") would come back otherwise, or refuse the restore. Upgraded in place, backed up, restored:
     # every row of every table is what it was.
     upgraded, target = await make_empty_database(), await make_empty_database()
-    conn = await _restored_as_it_was(upgraded, "at.dump")
+    conn = await _restored_as_it_was(upgraded, point.folder / "at.dump")
     try:
         await db.migrate(conn)
         await journal.seal(conn)
