@@ -271,7 +271,13 @@ async def test_a_backup_made_by_old_code_restores_and_verifies(
     point: Point, empty_database: str, tmp_path: Path
 ) -> None:
     home = tmp_path / "home"
-    restored = await restore.restore(empty_database, point.folder / "at.dump", state="AT", home=home)
+    # copied as an operator keeps them (restore refuses an archive others can write: a checkout's mode is the umask's)
+    kept = tmp_path / "backups"
+    kept.mkdir(mode=0o700)
+    for name in ("at.dump", "at.dump.manifest.json"):
+        shutil.copyfile(point.folder / name, kept / name)
+        (kept / name).chmod(0o600)
+    restored = await restore.restore(empty_database, kept / "at.dump", state="AT", home=home)
     assert restored.migrations_applied == point.newer
     assert (restored.head_matches, restored.verify_intact, restored.problem) == (True, True, None)
     assert restored.journal_entries == json.loads((point.folder / "at.dump.manifest.json").read_text())["journal_seq"]
