@@ -13,6 +13,7 @@ from __future__ import annotations
 import collections
 import json
 import shutil
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -22,11 +23,12 @@ import msgspec
 import pytest
 from litestar.testing import AsyncTestClient
 
+import tests.exchange_util  # noqa: F401  # registers test.ping
 from api import create_app
-from firearms import backup, db, journal, licence_reads, restore, tokens
+from firearms import backup, db, journal, licence_reads, outbox, restore, tokens
 from firearms.backup_archive import run_client
 from firearms.canonical import parse_time
-from firearms.exchange import trust
+from firearms.exchange import delivery, trust
 from firearms.exchange.checks import key_validity
 from firearms.exchange.protocol import NOTICE_PREFIX, decode_receipt, verify_receipt_signature
 from firearms.licence_views import licence_message
@@ -321,3 +323,67 @@ async def test_the_upgraded_registry_backs_up_and_restores_to_the_same_rows(
 
 def _sorted(rows: list[dict[str, Any]]) -> list[str]:
     return sorted(json.dumps(row, sort_keys=True) for row in rows)
+
+
+async def _upgraded(point: Point, state: str, url: str, home: Path, key_id: str) -> tuple[Settings, db.Pool]:
+    """The old registry of ``state`` restored into ``url`` and upgraded, with its current private key in ``home``."""
+    conn = await _restored_as_it_was(url, point.folder / f"{state.lower()}.dump")
+    try:
+        await db.migrate(conn)
+    finally:
+        await conn.close()
+    (home / "keys").mkdir(parents=True, mode=0o700)
+    shutil.copyfile(point.folder / f"{key_id}.pem", home / "keys" / f"{key_id}.pem")
+    (home / "keys" / f"{key_id}.pem").chmod(0o600)
+    settings = Settings(state=state, home=home, database_url=url, run_worker=False, exchange_retry_base=0.05)
+    return settings, await db.create_pool(url, max_size=4)
+
+
+async def test_two_upgraded_registries_go_on_with_their_conversation(
+    point: Point, make_empty_database: Callable[[], Awaitable[str]], tmp_path: Path
+) -> None:
+    # AT and DE, both upgraded, each send the other a notice: numbered after what they exchanged before the upgrade,
+    # signed with the key in use (AT's second), accepted, and its receipt verified and kept.
+    at_url, de_url = await make_empty_database(), await make_empty_database()
+    at, at_pool = await _upgraded(point, "AT", at_url, tmp_path / "at", point.facts["keys"]["new"])
+    de, de_pool = await _upgraded(point, "DE", de_url, tmp_path / "de", point.facts["de_key"])
+    try:
+        async with (
+            AsyncTestClient(app=create_app(at)) as at_client,
+            AsyncTestClient(app=create_app(de)) as de_client,
+        ):
+            for sender, pool, recipient, client in ((at, at_pool, "DE", de_client), (de, de_pool, "AT", at_client)):
+                async with pool.acquire() as conn:
+                    held = await conn.fetchval(
+                        "SELECT max(sequence) FROM notice_outbox WHERE recipient = $1", recipient
+                    )
+                    async with conn.transaction():
+                        notice_id = await outbox.enqueue(conn, recipient, "test.ping", {"n": 1})
+                deadline = time.monotonic() + 15
+                while True:
+                    await delivery.deliver_due(pool, sender, client, "w1")
+                    async with pool.acquire() as conn:
+                        sent = await conn.fetchrow(
+                            "SELECT sequence, status, receipt FROM notice_outbox WHERE notice_id = $1", notice_id
+                        )
+                        assert sent is not None
+                        if sent["status"] != "queued":
+                            break
+                        await conn.execute(
+                            "UPDATE notice_outbox SET next_attempt_at = now() WHERE notice_id = $1", notice_id
+                        )
+                    assert time.monotonic() < deadline, sent
+                assert (sent["sequence"], sent["status"]) == (held + 1, "delivered")
+                receipt = decode_receipt(bytes(sent["receipt"]))
+                assert (receipt.receipt.status, receipt.receipt.sequence) == ("accepted", held + 1)
+            signed_by = await de_pool.fetchval(
+                "SELECT key_id FROM notice_inbox WHERE sender = 'AT' ORDER BY sequence DESC LIMIT 1"
+            )
+            assert signed_by == point.facts["keys"]["new"]
+        for settings, pool in ((at, at_pool), (de, de_pool)):
+            async with pool.acquire() as conn:
+                verified = await journal.verify(conn, state=settings.state)
+            assert (verified.intact, verified.problem) == (True, None)
+    finally:
+        await at_pool.close()
+        await de_pool.close()
