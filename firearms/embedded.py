@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DATABASE",
+    "check_server_version",
     "check_socket_path",
     "client_program",
     "database_url",
@@ -114,10 +115,57 @@ def start_embedded(home: Path) -> str:
             program's or the system's reason, in one line.
     """
     check_socket_path(home)
+    check_server_version(home)
     home.mkdir(parents=True, exist_ok=True, mode=0o700)
     with _said_in_one_line(home):
         uri: str = _server(home).get_uri()
     return uri
+
+
+def check_server_version(home: Path) -> None:
+    """Refuse a home whose ``pgdata`` another PostgreSQL major version made than the wheel's, before it starts.
+
+    Records are kept ten to thirty years (Protocol Art. 7), longer than a PostgreSQL major version lives, and a
+    server opens only the data folders of its own major version. The wheel would try to start it anyway, and the
+    operator read the server's ``FATAL: database files are incompatible with server`` with no way on. The way on
+    is the registry's own: a backup (a ``pg_dump`` archive, which later ``pg_restore`` read) made with an
+    installation of the home's version, restored with this one into a new home; a home made by a newer version
+    is run with an installation as new. Nothing is changed: the check reads ``PG_VERSION`` (the file initdb
+    writes and the server checks) before the wheel does anything. A new home, or one whose ``PG_VERSION`` cannot be
+    read, is left to the wheel and the server, as before.
+
+    Raises:
+        ConfigError: another major version made the home; the line names both and the way on.
+    """
+    made_by = _major((home / "pgdata" / "PG_VERSION"), r"(\d+(?:\.\d+)?)")
+    runs = _major(client_program("postgres").parents[1] / "share" / "postgres.bki", r"# PostgreSQL (\d+(?:\.\d+)?)")
+    if made_by is None or runs is None or made_by == runs:
+        return
+    older = tuple(int(part) for part in made_by.split(".")) < tuple(int(part) for part in runs.split("."))
+    way = (
+        f"run 'firearms backup PATH' with an installation whose embedded PostgreSQL is {made_by}, then 'firearms"
+        " restore PATH' with this one into a new FIREARMS_HOME"
+        if older
+        else f"run this home with an installation whose embedded PostgreSQL is {made_by} or later"
+    )
+    raise ConfigError(
+        f"the embedded PostgreSQL in {home / 'pgdata'} was made by PostgreSQL {made_by}, and this installation's is"
+        f" PostgreSQL {runs}, which cannot open it (nothing was changed): {way}"
+    )
+
+
+def _major(path: Path, pattern: str) -> str | None:
+    """The major version the first line of ``path`` states, or ``None`` when it cannot be read.
+
+    ``PG_VERSION``: ``18``; ``postgres.bki``, the file initdb checks its own version against: ``# PostgreSQL 18``.
+    """
+    try:
+        with path.open(encoding="ascii") as file:
+            first = file.readline(200)
+    except (OSError, UnicodeDecodeError):
+        return None
+    found = re.fullmatch(pattern, first.strip())
+    return found.group(1) if found else None
 
 
 def revive_embedded(home: Path) -> bool:
@@ -252,14 +300,25 @@ def database_url(admin_uri: str, database: str) -> str:
 
 
 async def ensure_database(admin_uri: str, database: str = DATABASE) -> str:
-    """Create ``database`` on the server if it is missing; return a URI for it."""
+    """Create ``database`` on the server if it is missing; return a URI for it.
+
+    The database sorts text by code point with PostgreSQL's builtin ``C.UTF-8`` (17+), not by the rules of the C
+    library's locale initdb took from the environment (a service account's ``en_US.UTF-8``): those change between
+    the library's releases, and an index on licence numbers or serials built under one release is out of order
+    under the next (a look-up then misses a record that is there). Records and their indexes outlive the operating
+    system they were written on. A database that exists is left as it is.
+    """
     conn = await asyncpg.connect(admin_uri)
     try:
         exists = await conn.fetchval("SELECT true FROM pg_database WHERE datname = $1", database)
         if not exists:
             # another process may create it between our look and our create
             with contextlib.suppress(asyncpg.DuplicateDatabaseError):
-                await conn.execute(f'CREATE DATABASE "{database}"')
+                # template0: only it may be copied under another locale provider than its own
+                await conn.execute(
+                    f"CREATE DATABASE \"{database}\" TEMPLATE template0 ENCODING 'UTF8'"
+                    " LOCALE_PROVIDER builtin BUILTIN_LOCALE 'C.UTF-8'"
+                )
     finally:
         await conn.close()
     return database_url(admin_uri, database)
