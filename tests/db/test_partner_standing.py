@@ -8,16 +8,37 @@ asks for is not the sender's to give, so it is stored ``rejected`` with a reason
 
 from __future__ import annotations
 
+import datetime as dt
+from typing import Any
+
 import pytest
 
 from firearms import consents, db
+from firearms.errors import ConflictError
 from firearms.settings import Settings
 from firearms.store import received as received_store
 from tests.db.test_exchange_licensing import _receive, _submitted, at
-from tests.exchange_util import OTHER_KEY, envelope
-from tests.licensing_helpers import Parties
+from tests.exchange_util import DE_KEY, OTHER_KEY, VECTORS, envelope
+from tests.licensing_helpers import TODAY, Parties, issued_export
 
 __all__ = ["at"]
+
+VECTOR_LICENCE: dict[str, Any] = VECTORS["notice"]["envelope"]["notice"]["body"]["licence"]
+# DE's import authorisation for goods from AT: what DE may tell AT (PROTOCOL §5: importing -> exporting State).
+AUTHORISATION: dict[str, Any] = {
+    **VECTOR_LICENCE,
+    "number": "DE-IMP-2026-42",
+    "issuing_state": "DE",
+    "kind": "import",
+    "transit_states": [],
+    "import_authorisation": None,
+    "valid_from": TODAY.isoformat(),
+    "expires_on": (TODAY + dt.timedelta(days=360)).isoformat(),
+}
+
+
+def _from_de(sequence: int, type_: str, body: dict[str, Any]) -> bytes:
+    return envelope(DE_KEY, sender="DE", recipient="AT", sequence=sequence, type_=type_, body=body)
 
 
 @pytest.mark.parametrize(
@@ -53,3 +74,43 @@ async def test_a_transit_state_answers_a_request_once_and_a_second_answer_change
         first
     ]
     assert (await consents.latest_decisions(conn, draft.licence_id))["CZ"].decision == first
+
+
+@pytest.mark.parametrize(
+    "received",
+    [
+        # a later version of DE's authorisation, for goods from FR: it supersedes the one naming AT
+        pytest.param(
+            [
+                ("import-authorisation.issued", AUTHORISATION),
+                ("import-authorisation.issued", {**AUTHORISATION, "version": 2, "exporting_state": "FR"}),
+            ],
+            id="superseded-for-another-exporter",
+        ),
+        # DE's export licence to AT under the authorisation's number: no import authorisation at all
+        pytest.param(
+            [
+                (
+                    "export-licence.issued",
+                    {**AUTHORISATION, "kind": "export", "exporting_state": "DE", "importing_state": "AT"},
+                )
+            ],
+            id="an-export-licence",
+        ),
+    ],
+)
+async def test_the_export_gate_opens_only_on_an_import_authorisation_of_goods_from_this_state(
+    received: list[tuple[str, dict[str, Any]]], conn: db.Conn, settings: Settings, at: Parties
+) -> None:
+    """Art. 10(2)(a): the importing State authorised the import of these goods from this State.
+
+    Before, the gate read any issued licence of the importing State under the authorisation's number: one
+    authorising an import from another State (a later version DE sent, which supersedes the one naming AT),
+    or an export licence of DE's, opened it.
+    """
+    for sequence, (type_, licence) in enumerate(received, start=1):
+        assert await _receive(conn, settings, _from_de(sequence, type_, {"licence": licence})) == ("accepted", None)
+    with pytest.raises(ConflictError) as blocked:
+        await issued_export(conn, settings, at)
+    assert [gate["gate"] for gate in blocked.value.facts["unmet"]] == ["import-authorisation-not-valid"]
+    assert await conn.fetchval("SELECT count(*) FROM licence WHERE origin = 'local' AND status = 'issued'") == 0
