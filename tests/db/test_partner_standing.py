@@ -41,6 +41,11 @@ def _from_de(sequence: int, type_: str, body: dict[str, Any]) -> bytes:
     return envelope(DE_KEY, sender="DE", recipient="AT", sequence=sequence, type_=type_, body=body)
 
 
+async def _rows(conn: db.Conn, table: str) -> int:
+    count: int = await conn.fetchval(f"SELECT count(*) FROM {table}")  # noqa: S608  # a table name of this test
+    return count
+
+
 @pytest.mark.parametrize(
     ("first", "second"),
     [("objection", "no-objection"), ("no-objection", "objection"), ("no-objection", "no-objection")],
@@ -114,3 +119,72 @@ async def test_the_export_gate_opens_only_on_an_import_authorisation_of_goods_fr
         await issued_export(conn, settings, at)
     assert [gate["gate"] for gate in blocked.value.facts["unmet"]] == ["import-authorisation-not-valid"]
     assert await conn.fetchval("SELECT count(*) FROM licence WHERE origin = 'local' AND status = 'issued'") == 0
+
+
+async def test_only_the_exporting_state_dispatches_and_asks_for_a_confirmation_of_receipt(
+    conn: db.Conn, settings: Settings, at: Parties
+) -> None:
+    """PROTOCOL §5: ``shipment.dispatched`` and ``receipt.confirmation-requested`` come from the exporting State.
+
+    DE issued an import authorisation to AT (AT exports): DE neither dispatches under it nor asks AT, the exporting
+    State, to confirm a receipt. Before, both were recorded as a shipment of DE's.
+    """
+    assert await _receive(conn, settings, _from_de(1, "import-authorisation.issued", {"licence": AUTHORISATION})) == (
+        "accepted",
+        None,
+    )
+    dispatched = {
+        "licence_number": "DE-IMP-2026-42",
+        "shipment_id": "SHP-1",
+        "dispatched_at": "2026-11-29T10:00:00Z",
+        "items": [{"line": 1, "quantity": 1, "serials": ["SSG08-001"]}],
+    }
+    asked = {"licence_number": "DE-IMP-2026-42", "shipment_id": "SHP-1"}
+    assert await _receive(conn, settings, _from_de(2, "shipment.dispatched", dispatched)) == (
+        "rejected",
+        "unknown-licence",
+    )
+    assert await _receive(conn, settings, _from_de(3, "receipt.confirmation-requested", asked)) == (
+        "rejected",
+        "unknown-licence",
+    )
+    assert await _rows(conn, "shipment_record") == await _rows(conn, "shipment_dispatch") == 0
+    assert await _rows(conn, "notice_outbox") == 0
+
+
+async def test_a_dispatch_or_a_confirmation_request_reaches_only_a_state_with_a_part_in_the_licence(
+    conn: db.Conn, settings: Settings, at: Parties
+) -> None:
+    """A dispatch goes to the transit and importing States, a confirmation request to the importing State only.
+
+    DE's export licence through AT to FR (AT a transit State), then its later version to FR without AT. Before,
+    both were recorded at AT.
+    """
+    export = {
+        **AUTHORISATION,
+        "number": "DE-EXP-2026-7",
+        "kind": "export",
+        "exporting_state": "DE",
+        "importing_state": "FR",
+        "transit_states": ["AT"],
+    }
+    asked = {"licence_number": "DE-EXP-2026-7", "shipment_id": "SHP-1"}
+    dispatched = {**asked, "dispatched_at": "2026-11-29T10:00:00Z", "items": [{"line": 2, "quantity": 10}]}
+    assert await _receive(conn, settings, _from_de(1, "export-licence.issued", {"licence": export})) == (
+        "accepted",
+        None,
+    )
+    assert await _receive(conn, settings, _from_de(2, "receipt.confirmation-requested", asked)) == (
+        "rejected",
+        "not-on-route",
+    )
+    direct = {**export, "version": 2, "transit_states": []}
+    assert await _receive(conn, settings, _from_de(3, "export-licence.issued", {"licence": direct})) == (
+        "accepted",
+        None,
+    )
+    assert await _receive(conn, settings, _from_de(4, "shipment.dispatched", dispatched)) == (
+        "rejected",
+        "not-on-route",
+    )
+    assert await _rows(conn, "shipment_record") == await _rows(conn, "shipment_dispatch") == 0

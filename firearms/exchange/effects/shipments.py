@@ -43,9 +43,7 @@ async def shipment_dispatched(conn: Conn, received: ReceivedNotice) -> None:
     body = body_as(received, ShipmentDispatched)
     _require_consistent(body.items)
     sender = received.notice.sender
-    await _require_received_licence(conn, sender, body.licence_number)
-    licence = await licence_store.find_licence(conn, sender, body.licence_number)
-    assert licence is not None  # noqa: S101  # a received licence is kept in the licensing tables too (firearms.received)
+    licence = await _sent_export_licence(conn, received, body.licence_number, transit=True)
     await _require_items_on_licence(conn, licence, body.items)
     recorded = await store.upsert_shipment_dispatch(
         conn,
@@ -111,7 +109,7 @@ async def receipt_confirmation_requested(conn: Conn, received: ReceivedNotice) -
     """The exporting State asks this (importing) State to confirm receipt of a shipment (Art. 10(4))."""
     body = body_as(received, ReceiptConfirmationRequested)
     sender = received.notice.sender
-    await _require_received_licence(conn, sender, body.licence_number)
+    await _sent_export_licence(conn, received, body.licence_number, transit=False)
     await store.upsert_shipment_confirmation_request(
         conn,
         sender,
@@ -189,10 +187,32 @@ async def receipt_confirmed(conn: Conn, received: ReceivedNotice) -> None:
     raise NoticeRejectedError("cannot-apply", f"the confirmation of {body.shipment_id} could not be recorded")
 
 
-async def _require_received_licence(conn: Conn, sender: str, number: str) -> None:
-    """A shipment notice names a licence its sender sent us before; otherwise it cannot be applied."""
+async def _sent_export_licence(conn: Conn, received: ReceivedNotice, number: str, *, transit: bool) -> asyncpg.Record:
+    """The export licence ``number`` its sender issued and sent us, in which this State has a part; its row.
+
+    PROTOCOL §5's "from -> to": the exporting State dispatches (to the transit and importing States, ``transit``)
+    and asks the importing State to confirm a receipt. A licence the sender did not send us is ``unknown-licence``,
+    and so is one it sent that is no export licence (its import authorisation: the sender imports, this State
+    exports); one whose current version names this State in no such role is ``not-on-route``. Before, any licence
+    the sender had sent was taken, and the importing State recorded shipments it "dispatched" under its own
+    import authorisation.
+    """
+    sender = received.notice.sender
     if await store.get_foreign_licence(conn, sender, number) is None:
         raise NoticeRejectedError("unknown-licence", f"no licence {number} of {sender} was received")
+    licence = await licence_store.find_licence(conn, sender, number)
+    assert licence is not None  # noqa: S101  # a received licence is kept in the licensing tables too (firearms.received)
+    if licence["kind"] != "export":
+        raise NoticeRejectedError(
+            "unknown-licence",
+            f"{number} of {sender} is an {licence['kind']} licence: {received.notice.type} names an export licence"
+            " of the exporting State",
+        )
+    own = received.notice.recipient
+    if own != licence["importing_state"] and not (transit and own in licence["transit_states"]):
+        role = "the importing or a transit State" if transit else "the importing State"
+        raise NoticeRejectedError("not-on-route", f"{own} is not {role} of {number}")
+    return licence
 
 
 async def _require_items_on_licence(conn: Conn, licence: asyncpg.Record, items: list[ShipmentItem]) -> None:
