@@ -15,13 +15,15 @@ import pytest
 
 from firearms import consents, db
 from firearms.errors import ConflictError
+from firearms.exchange.protocol import decode_receipt
 from firearms.settings import Settings
 from firearms.store import received as received_store
 from tests.db.test_exchange_licensing import _receive, _submitted, at
-from tests.exchange_util import DE_KEY, OTHER_KEY, VECTORS, envelope
+from tests.exchange_fixtures import Client, cz
+from tests.exchange_util import AT_KEY, DE_KEY, OTHER_KEY, VECTORS, envelope
 from tests.licensing_helpers import TODAY, Parties, issued_export
 
-__all__ = ["at"]
+__all__ = ["at", "cz"]
 
 VECTOR_LICENCE: dict[str, Any] = VECTORS["notice"]["envelope"]["notice"]["body"]["licence"]
 # DE's import authorisation for goods from AT: what DE may tell AT (PROTOCOL §5: importing -> exporting State).
@@ -188,3 +190,52 @@ async def test_a_dispatch_or_a_confirmation_request_reaches_only_a_state_with_a_
         "not-on-route",
     )
     assert await _rows(conn, "shipment_record") == await _rows(conn, "shipment_dispatch") == 0
+
+
+async def _to_cz(client: Client, sequence: int, type_: str, body: dict[str, Any]) -> tuple[str, str | None]:
+    raw = envelope(AT_KEY, recipient="CZ", sequence=sequence, type_=type_, body=body)
+    response = await client.post("/exchange/v1/notices", content=raw)
+    assert response.status_code == 202, response.text
+    receipt = decode_receipt(response.content).receipt
+    return receipt.status, receipt.reason
+
+
+def _asking(licence: dict[str, Any]) -> dict[str, Any]:
+    pending = {**licence, "status": "pending", "issued_at": None}
+    return {"licence": pending, "shipment_window": {"from": "2026-12-01", "to": "2026-12-20"}}
+
+
+@pytest.mark.parametrize("held", ["issued", "asked"])
+async def test_a_consent_request_shows_the_officer_the_content_of_the_version_it_names(
+    held: str, cz: tuple[Client, db.Conn]
+) -> None:
+    """A transit State consents to a version: its officer must see that version's content, not other words for it.
+
+    CZ holds version 1 of AT's licence (issued, or asked about before). Before, a request about version 1 with other
+    content (one rifle instead of two) was put before the officer, whose no-objection was recorded on version 1 as
+    CZ holds it: customs then cleared what the officer never saw (the consent's version is the licence's, so no
+    comparison is made); likewise an issued version 2 whose content is not the one a request about version 2
+    showed, when CZ held version 1 issued. Now each is ``version-conflict`` (a request about an earlier version
+    than the one held ``stale-version``), and nothing is recorded.
+    """
+    client, conn = cz
+    if held == "issued":
+        assert await _to_cz(client, 1, "export-licence.issued", {"licence": VECTOR_LICENCE}) == ("accepted", None)
+    else:
+        assert await _to_cz(client, 1, "transit-consent.requested", _asking(VECTOR_LICENCE)) == ("accepted", None)
+    asked_before = await _rows(conn, "consent_request_received")
+    lines = [{**VECTOR_LICENCE["lines"][0], "quantity": 1, "serials": ["SSG08-001"]}, *VECTOR_LICENCE["lines"][1:]]
+    other = _asking({**VECTOR_LICENCE, "lines": lines})
+    assert await _to_cz(client, 2, "transit-consent.requested", other) == ("rejected", "version-conflict")
+    # the same content asked about again is a request as before (a licence put back on a suspended route, say)
+    assert await _to_cz(client, 3, "transit-consent.requested", _asking(VECTOR_LICENCE)) == ("accepted", None)
+    newer = {**VECTOR_LICENCE, "version": 2, "lines": lines}
+    assert await _to_cz(client, 4, "transit-consent.requested", _asking(newer)) == ("accepted", None)
+    older = {**VECTOR_LICENCE, "lines": lines}
+    expected = "stale-version" if held == "asked" else "version-conflict"  # version 2 is held, or version 1 as issued
+    assert await _to_cz(client, 5, "transit-consent.requested", _asking(older)) == ("rejected", expected)
+    assert await _rows(conn, "consent_request_received") == asked_before + 2
+    # and version 2 issued is the content asked about, not other content under the number asked about
+    issued = {**VECTOR_LICENCE, "version": 2}
+    assert await _to_cz(client, 6, "export-licence.issued", {"licence": issued}) == ("rejected", "version-conflict")
+    assert await conn.fetchval("SELECT version FROM foreign_licence") == (1 if held == "issued" else None)

@@ -66,6 +66,16 @@ async def transit_consent_requested(conn: Conn, received: ReceivedNotice) -> Non
     # timer lock them (request, then licence). The other way round, a decision and a newer request at once
     # deadlocked. A rejection below rolls the supersession back with the rest (the effect runs in a savepoint).
     superseded = await store.supersede_consent_requests(conn, sender, licence.number, received.notice.id)
+    # The officer consents to the content shown, and the consent is kept on its version: a version held here (or
+    # asked about before) with other content would have the officer consent to words the licence does not hold.
+    conflict = await licensing.version_conflict(conn, licence)
+    if conflict is not None:
+        raise NoticeRejectedError(
+            conflict,
+            f"version {licence.version} of {licence.number} is held here with other content"
+            if conflict == "version-conflict"
+            else f"a later version of {licence.number} than {licence.version} is held here",
+        )
     try:
         known = await licence_reads.find_licence(conn, sender, licence.number)
     except NotFoundError:
