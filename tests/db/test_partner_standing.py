@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from firearms import consents, db
+from firearms import consents, db, documents, licence_reads
 from firearms.errors import ConflictError
 from firearms.exchange.protocol import decode_receipt
 from firearms.settings import Settings
@@ -239,3 +239,91 @@ async def test_a_consent_request_shows_the_officer_the_content_of_the_version_it
     issued = {**VECTOR_LICENCE, "version": 2}
     assert await _to_cz(client, 6, "export-licence.issued", {"licence": issued}) == ("rejected", "version-conflict")
     assert await conn.fetchval("SELECT version FROM foreign_licence") == (1 if held == "issued" else None)
+
+
+def _change(number: str, issuing_state: str, status: str, version: int = 1) -> dict[str, Any]:
+    return {
+        "licence_number": number,
+        "issuing_state": issuing_state,
+        "version": version,
+        "status": status,
+        "reason": "said so",
+        "effective_at": "2026-11-29T10:00:00Z",
+    }
+
+
+async def test_a_partner_changes_no_licence_of_this_state_nor_of_another_partner(
+    conn: db.Conn, settings: Settings, at: Parties
+) -> None:
+    """PROTOCOL §5: a licence's issuing State alone issues, amends and changes the status of it.
+
+    DE and CZ are trusted and sign validly; neither moves AT's own licence, nor the other's, whatever the body
+    names as the issuing State. A number DE gives that AT gave too is DE's licence, beside AT's (licences are
+    keyed by issuing State and number), and AT's is what AT's number finds.
+    """
+    own = await issued_export(conn, settings, at)
+    number = own.licence.number
+    events = await _rows(conn, "licence_event")
+    own_as_des = {**VECTOR_LICENCE, "number": number}  # AT's licence, as DE words it
+    des = {
+        **AUTHORISATION,
+        "number": number,
+        "kind": "export",
+        "exporting_state": "DE",
+        "importing_state": "AT",
+        "import_authorisation": None,
+    }
+    assert await _receive(conn, settings, _from_de(1, "licence.status-changed", _change(number, "AT", "revoked"))) == (
+        "rejected",
+        "not-issuer",
+    )
+    assert await _receive(conn, settings, _from_de(2, "export-licence.issued", {"licence": own_as_des})) == (
+        "rejected",
+        "not-issuer",
+    )
+    assert await _receive(conn, settings, _from_de(3, "export-licence.issued", {"licence": des})) == ("accepted", None)
+
+    def from_cz(sequence: int, type_: str, body: dict[str, Any]) -> bytes:
+        return envelope(OTHER_KEY, sender="CZ", recipient="AT", sequence=sequence, type_=type_, body=body)
+
+    for sequence, issuer, reason in ((1, "DE", "not-issuer"), (2, "AT", "not-issuer"), (3, "CZ", "unknown-licence")):
+        change = _change(number, issuer, "revoked")
+        assert await _receive(conn, settings, from_cz(sequence, "licence.status-changed", change)) == (
+            "rejected",
+            reason,
+        )
+    mine = await licence_reads.find_licence(conn, "AT", number)
+    assert (mine.origin, mine.status, mine.licence.version, mine.licence.exporting_state) == (
+        "local",
+        "issued",
+        1,
+        "AT",
+    )
+    theirs = await licence_reads.find_licence(conn, "DE", number)
+    assert (theirs.origin, theirs.status, theirs.licence.exporting_state) == ("received", "issued", "DE")
+    assert await _rows(conn, "licence_event") == events + 1  # DE's licence received, nothing else
+    assert (await documents.verify(conn, state="AT", issuing_state=None, number=number)).issuing_state == "AT"
+
+
+async def test_a_licence_its_issuer_revoked_is_not_put_back_in_force_by_its_issuer(
+    conn: db.Conn, settings: Settings, at: Parties
+) -> None:
+    """A revoked licence stays revoked (as this registry's own): neither ``issued`` again nor a later version."""
+    des = {**AUTHORISATION, "number": "DE-EXP-2026-9", "kind": "export", "exporting_state": "DE"}
+    des |= {"importing_state": "AT", "import_authorisation": None}
+    assert await _receive(conn, settings, _from_de(1, "export-licence.issued", {"licence": des})) == ("accepted", None)
+    revoked = _change("DE-EXP-2026-9", "DE", "revoked")
+    assert await _receive(conn, settings, _from_de(2, "licence.status-changed", revoked)) == ("accepted", None)
+    again = _change("DE-EXP-2026-9", "DE", "issued")
+    assert await _receive(conn, settings, _from_de(3, "licence.status-changed", again)) == (
+        "rejected",
+        "illegal-transition",
+    )
+    later = {**des, "version": 2}
+    assert await _receive(conn, settings, _from_de(4, "export-licence.issued", {"licence": later})) == (
+        "rejected",
+        "illegal-transition",
+    )
+    held = await licence_reads.find_licence(conn, "DE", "DE-EXP-2026-9")
+    assert (held.status, held.licence.version) == ("revoked", 1)
+    assert tuple(await conn.fetchrow("SELECT status, version FROM foreign_licence") or ()) == ("revoked", 1)
