@@ -327,3 +327,25 @@ async def test_a_licence_its_issuer_revoked_is_not_put_back_in_force_by_its_issu
     held = await licence_reads.find_licence(conn, "DE", "DE-EXP-2026-9")
     assert (held.status, held.licence.version) == ("revoked", 1)
     assert tuple(await conn.fetchrow("SELECT status, version FROM foreign_licence") or ()) == ("revoked", 1)
+
+
+async def test_a_state_not_asked_answers_no_consent_request(conn: db.Conn, settings: Settings, at: Parties) -> None:
+    """Only the State a request went to answers it: DE (the importing State, asked nothing) answering AT's request
+    to CZ, even naming it, is ``unknown-request``; nothing is recorded and the transit gate still waits for CZ."""
+    draft, request_id = await _submitted(conn, settings, at)
+    body = {"licence_number": draft.licence.number, "decision": "no-objection", "reason": None, "valid_until": None}
+    raw = envelope(
+        DE_KEY, sender="DE", recipient="AT", type_="transit-consent.decided", body=body, in_reply_to=request_id
+    )
+    assert await _receive(conn, settings, raw) == ("rejected", "unknown-request")
+    assert await consents.list_decisions(conn, draft.licence_id, after=0, limit=10) == []
+    assert await _rows(conn, "consent_decision_received") == 0
+
+
+async def test_a_partner_revokes_no_key_of_another_state(conn: db.Conn, settings: Settings, at: Parties) -> None:
+    """PROTOCOL §6: a registry revokes its own keys. DE naming CZ's key is ``unknown-key``; CZ's notices still pass."""
+    revoke = {"key_id": OTHER_KEY.key_id, "revoked_at": "2026-06-01T00:00:00Z", "reason": "compromised"}
+    assert await _receive(conn, settings, _from_de(1, "registry.key-revoked", revoke)) == ("rejected", "unknown-key")
+    assert await conn.fetchval("SELECT revoked_at FROM peer_key WHERE key_id = $1", OTHER_KEY.key_id) is None
+    ping = envelope(OTHER_KEY, sender="CZ", recipient="AT", type_="test.ping")
+    assert await _receive(conn, settings, ping) == ("accepted", None)
