@@ -104,7 +104,8 @@ RETURNING entry_id;
 -- day and items: the same part confirmed again). $1 exporting_state (this State), $2 shipment_id,
 -- $3 licence_number, $4 received_on, $5 customs_document, $6 items, $7 confirmed_by (the sender),
 -- $8 confidentiality, $9 now, $10 notice_id, $11 sequence, $12 journal recorded_at, $13 actor, $14 action, $15 payload
--- Journaled in the same statement; no row (nothing written) when no such licence is there, or when an item is not
+-- Journaled in the same statement; no row (nothing written) when no such licence is there, when the shipment id is
+-- recorded under another licence (nothing is mixed in, as for a dispatch), or when an item is not
 -- on it: a line it does not have, more than the line's quantity, serials on an ammunition line, a firearm line
 -- without one serial per item, a serial not on a line that lists serials (compared in normalised form; the
 -- effect's _off_licence says which, on this rare path only). $6 items always carry "serials" (the effect's
@@ -131,6 +132,8 @@ WITH licence_found AS (
            $9::timestamptz
       FROM licence_found
      WHERE NOT EXISTS (SELECT FROM off_licence)
+       AND NOT EXISTS (SELECT FROM shipment_record
+                        WHERE exporting_state = $1 AND shipment_id = $2 AND licence_number <> licence_found.number)
     ON CONFLICT ON CONSTRAINT shipment_receipt_pkey DO NOTHING
     RETURNING items, licence_number
 ), part AS (

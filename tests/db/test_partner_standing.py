@@ -16,7 +16,9 @@ import pytest
 from firearms import consents, db, documents, licence_reads
 from firearms.errors import ConflictError
 from firearms.exchange.protocol import decode_receipt
+from firearms.licence_rules import DraftImportAuthorisation
 from firearms.settings import Settings
+from firearms.signing import SigningKey
 from firearms.store import received as received_store
 from tests.db.test_exchange_licensing import _receive, _submitted, at
 from tests.exchange_fixtures import Client, cz
@@ -349,3 +351,38 @@ async def test_a_partner_revokes_no_key_of_another_state(conn: db.Conn, settings
     assert await conn.fetchval("SELECT revoked_at FROM peer_key WHERE key_id = $1", OTHER_KEY.key_id) is None
     ping = envelope(OTHER_KEY, sender="CZ", recipient="AT", type_="test.ping")
     assert await _receive(conn, settings, ping) == ("accepted", None)
+
+
+async def test_a_receipt_is_confirmed_only_into_the_shipment_of_its_own_licence(
+    conn: db.Conn, settings: Settings, at: Parties
+) -> None:
+    """A shipment id this State holds under one licence takes no confirmation under another (as a dispatch's).
+
+    AT exports under two licences, to DE and to CZ, and both shipments were given the id SHP-1 (an id an officer
+    types). Before, CZ's confirmation under its own licence was added to the shipment DE had confirmed under the
+    other: CZ's items counted as received under DE's licence, and CZ was named as the State that confirmed it.
+    """
+    to_de = await issued_export(conn, settings, at)
+    auth = DraftImportAuthorisation(
+        number="CZ-IMP-2026-1", state="CZ", issued_on=TODAY, expires_on=TODAY + dt.timedelta(days=360)
+    )
+    to_cz = await issued_export(conn, settings, at, importing_state="CZ", route=["AT", "CZ"], import_authorisation=auth)
+
+    def confirmed(key: SigningKey, sender: str, number: str) -> bytes:
+        body = {
+            "licence_number": number,
+            "shipment_id": "SHP-1",
+            "received_on": TODAY.isoformat(),
+            "customs_document": f"{sender}-DOC-1",
+            "items": [{"line": 2, "quantity": 100}],
+        }
+        return envelope(key, sender=sender, recipient="AT", type_="receipt.confirmed", body=body)
+
+    assert await _receive(conn, settings, confirmed(DE_KEY, "DE", to_de.licence.number)) == ("accepted", None)
+    before = await conn.fetchrow("SELECT * FROM shipment_record")
+    assert await _receive(conn, settings, confirmed(OTHER_KEY, "CZ", to_cz.licence.number)) == (
+        "rejected",
+        "shipment-licence-mismatch",
+    )
+    assert await conn.fetchrow("SELECT * FROM shipment_record") == before
+    assert await _rows(conn, "shipment_receipt") == 1

@@ -184,6 +184,12 @@ async def receipt_confirmed(conn: Conn, received: ReceivedNotice) -> None:
             "not-on-route", f"{received.notice.sender} is not the importing State of {body.licence_number}"
         )
     await _require_items_on_licence(conn, licence, body.items)
+    record = await store.get_shipment_record(conn, own, body.shipment_id)
+    if record is not None and record["licence_number"] != body.licence_number:
+        # the shipment's record under that licence is another State's business (its importing State confirms it)
+        raise NoticeRejectedError(
+            "shipment-licence-mismatch", f"shipment {body.shipment_id} of {own} is recorded under another licence"
+        )
     raise NoticeRejectedError("cannot-apply", f"the confirmation of {body.shipment_id} could not be recorded")
 
 
