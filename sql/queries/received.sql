@@ -106,13 +106,18 @@ RETURNING entry_id;
 -- $8 confidentiality, $9 now, $10 notice_id, $11 sequence, $12 journal recorded_at, $13 actor, $14 action, $15 payload
 -- Journaled in the same statement; no row (nothing written) when no such licence is there, when the shipment id is
 -- recorded under another licence (nothing is mixed in, as for a dispatch), or when an item is not
--- on it: a line it does not have, more than the line's quantity, serials on an ammunition line, a firearm line
+-- on it: a line it does not have, more than the line's quantity (alone, or with the parts of the shipment received
+-- before unless it repeats one: a shipment is of goods one licence authorises), serials on an ammunition line, a firearm line
 -- without one serial per item, a serial not on a line that lists serials (compared in normalised form; the
 -- effect's _off_licence says which, on this rare path only). $6 items always carry "serials" (the effect's
 -- ShipmentItem writes the empty list), and their self-contradictions (a line twice) were refused before.
 WITH licence_found AS (
     SELECT licence_id, number FROM licence
      WHERE issuing_state = $1 AND number = $3 AND origin = 'local' AND kind = 'export' AND importing_state = $7
+), repeated AS (
+    SELECT FROM shipment_receipt AS r
+     WHERE r.exporting_state = $1 AND r.shipment_id = $2 AND r.customs_document = $5 AND r.received_on = $4
+       AND r.items = $6::jsonb
 ), off_licence AS (
     SELECT FROM licence_found AS found
      CROSS JOIN LATERAL jsonb_array_elements($6::jsonb) AS item
@@ -125,6 +130,14 @@ WITH licence_found AS (
             AND EXISTS (SELECT FROM jsonb_array_elements_text(item -> 'serials') AS given (serial)
                          WHERE normalise_serial(given.serial) <> ALL (SELECT normalise_serial(listed)
                                                                       FROM unnest(line.serials) AS listed)))
+        OR (NOT EXISTS (SELECT FROM repeated)
+            AND (item ->> 'quantity')::bigint
+                + coalesce((SELECT sum((held ->> 'quantity')::bigint)
+                              FROM shipment_record AS record
+                             CROSS JOIN LATERAL jsonb_array_elements(record.received_items) AS held
+                             WHERE record.exporting_state = $1 AND record.shipment_id = $2
+                               AND record.licence_number = found.number AND (held ->> 'line')::integer = line.line), 0)
+                > line.quantity)
 ), receipt AS (
     INSERT INTO shipment_receipt (confirmed_by, notice_id, sequence, exporting_state, shipment_id, licence_number,
                                   received_on, customs_document, items, confidentiality, received_at)
@@ -137,10 +150,7 @@ WITH licence_found AS (
     ON CONFLICT ON CONSTRAINT shipment_receipt_pkey DO NOTHING
     RETURNING items, licence_number
 ), part AS (
-    SELECT CASE WHEN EXISTS (SELECT FROM shipment_receipt AS r
-                              WHERE r.exporting_state = $1 AND r.shipment_id = $2 AND r.customs_document = $5
-                                AND r.received_on = $4 AND r.items = $6::jsonb)
-                THEN '[]'::jsonb ELSE receipt.items END AS items,
+    SELECT CASE WHEN EXISTS (SELECT FROM repeated) THEN '[]'::jsonb ELSE receipt.items END AS items,
            receipt.licence_number
       FROM receipt
 ), written AS (

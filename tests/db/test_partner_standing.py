@@ -386,3 +386,53 @@ async def test_a_receipt_is_confirmed_only_into_the_shipment_of_its_own_licence(
     )
     assert await conn.fetchrow("SELECT * FROM shipment_record") == before
     assert await _rows(conn, "shipment_receipt") == 1
+
+
+async def test_the_parts_of_one_shipment_carry_no_more_than_the_licence_authorises(
+    conn: db.Conn, settings: Settings, at: Parties
+) -> None:
+    """A shipment is of goods one licence authorises: its parts together hold at most each line's quantity.
+
+    Each part was held to the licence alone: a partner could send parts without end under one shipment id (each
+    within the line), and the record summed them past the licence and grew with each, rewritten whole every time.
+    Now a part that would take the shipment past a line's quantity is ``item-not-on-licence`` and adds nothing; a
+    confirmation repeating one recorded (the same part) still adds nothing and is taken.
+    """
+    own = await issued_export(conn, settings, at)  # 800 cartridges on line 2
+
+    def confirmed(sequence: int, document: str, quantity: int) -> bytes:
+        body = {
+            "licence_number": own.licence.number,
+            "shipment_id": "SHP-1",
+            "received_on": TODAY.isoformat(),
+            "customs_document": document,
+            "items": [{"line": 2, "quantity": quantity}],
+        }
+        return envelope(DE_KEY, sender="DE", recipient="AT", sequence=sequence, type_="receipt.confirmed", body=body)
+
+    des = {**AUTHORISATION, "number": "DE-EXP-2026-9", "kind": "export", "exporting_state": "DE"}
+    des |= {"importing_state": "AT", "import_authorisation": None}
+
+    def dispatched(sequence: int, quantity: int) -> bytes:
+        body = {
+            "licence_number": "DE-EXP-2026-9",
+            "shipment_id": "SHP-1",
+            "dispatched_at": "2026-11-29T10:00:00Z",
+            "items": [{"line": 2, "quantity": quantity}],
+        }
+        return _from_de(sequence, "shipment.dispatched", body)
+
+    assert await _receive(conn, settings, confirmed(1, "DOC-1", 500)) == ("accepted", None)
+    assert await _receive(conn, settings, confirmed(2, "DOC-2", 400)) == ("rejected", "item-not-on-licence")
+    assert await _receive(conn, settings, confirmed(3, "DOC-1", 500)) == ("accepted", None)  # the same part again
+    assert await _receive(conn, settings, confirmed(4, "DOC-3", 300)) == ("accepted", None)
+    assert await _receive(conn, settings, confirmed(5, "DOC-4", 1)) == ("rejected", "item-not-on-licence")
+    received = await conn.fetchval("SELECT received_items FROM shipment_record WHERE exporting_state = 'AT'")
+    assert received == [{"line": 2, "quantity": 800, "serials": []}]
+    assert await _receive(conn, settings, _from_de(6, "export-licence.issued", {"licence": des})) == ("accepted", None)
+    assert await _receive(conn, settings, dispatched(7, 500)) == ("accepted", None)
+    assert await _receive(conn, settings, dispatched(8, 400)) == ("rejected", "item-not-on-licence")
+    assert await _receive(conn, settings, dispatched(9, 300)) == ("accepted", None)
+    items = await conn.fetchval("SELECT items FROM shipment_record WHERE exporting_state = 'DE'")
+    assert items == [{"line": 2, "quantity": 800, "serials": []}]
+    assert await _rows(conn, "shipment_dispatch") == 2

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
@@ -44,7 +44,9 @@ async def shipment_dispatched(conn: Conn, received: ReceivedNotice) -> None:
     _require_consistent(body.items)
     sender = received.notice.sender
     licence = await _sent_export_licence(conn, received, body.licence_number, transit=True)
-    await _require_items_on_licence(conn, licence, body.items)
+    record = await store.get_shipment_record(conn, sender, body.shipment_id)
+    held = record["items"] if record is not None and record["licence_number"] == body.licence_number else None
+    await _require_items_on_licence(conn, licence, body.items, held=held)
     recorded = await store.upsert_shipment_dispatch(
         conn,
         sender,
@@ -190,6 +192,8 @@ async def receipt_confirmed(conn: Conn, received: ReceivedNotice) -> None:
         raise NoticeRejectedError(
             "shipment-licence-mismatch", f"shipment {body.shipment_id} of {own} is recorded under another licence"
         )
+    if record is not None:
+        await _require_items_on_licence(conn, licence, body.items, held=record["received_items"])
     raise NoticeRejectedError("cannot-apply", f"the confirmation of {body.shipment_id} could not be recorded")
 
 
@@ -221,10 +225,15 @@ async def _sent_export_licence(conn: Conn, received: ReceivedNotice, number: str
     return licence
 
 
-async def _require_items_on_licence(conn: Conn, licence: asyncpg.Record, items: list[ShipmentItem]) -> None:
+async def _require_items_on_licence(
+    conn: Conn, licence: asyncpg.Record, items: list[ShipmentItem], *, held: Any = None
+) -> None:
     """A shipment notice names only what the licence holds: its lines, at most each line's quantity, its serials.
 
-    ``licence``: the licence's row, as the effect read it; its current version is read here.
+    ``licence``: the licence's row, as the effect read it; its current version is read here. ``held``: the items
+    the shipment's record holds already (the parts dispatched, or received, before: JSON as stored), which with
+    ``items`` make at most the licence's lines too. A shipment is of goods one licence authorises; held to each
+    part alone, parts without end under one shipment id summed past the licence, and the record grew with each.
 
     Art. 10(3)-(4): a dispatch or a receipt is of goods the licence authorises. The sending State's customs
     clear nothing else (``line-not-on-licence``, ``quantity-exceeds-balance``, a serial not on the line is held
@@ -234,9 +243,34 @@ async def _require_items_on_licence(conn: Conn, licence: asyncpg.Record, items: 
     """
     version = await licence_store.get_licence_version(conn, licence["licence_id"], licence["version"])
     assert version is not None  # noqa: S101  # the licence row points at an existing version
-    off = _off_licence(items, {line.line: line for line in licence_object(licence, version).lines})
+    lines = {line.line: line for line in licence_object(licence, version).lines}
+    off = _off_licence(items, lines)
+    if off is None and held:
+        before = [
+            ShipmentItem(
+                line=int(item["line"]), quantity=int(item["quantity"]), serials=list(item.get("serials") or [])
+            )
+            for item in held
+        ]  # as stored, unchecked: a record summed past its licence before this rule must not fail to be read
+        off = _off_licence(_together(before, items), lines)
+        off = None if off is None else f"with the parts of the shipment recorded before, {off}"
     if off is not None:
         raise NoticeRejectedError("item-not-on-licence", f"{licence['number']}: {off}")
+
+
+def _together(held: list[ShipmentItem], items: list[ShipmentItem]) -> list[ShipmentItem]:
+    """The items of a shipment's parts together: per line the quantities summed and the serials in order."""
+    lines: dict[int, ShipmentItem] = {}
+    for item in (*held, *items):
+        before = lines.get(item.line)
+        lines[item.line] = (
+            item
+            if before is None
+            else ShipmentItem(
+                line=item.line, quantity=before.quantity + item.quantity, serials=[*before.serials, *item.serials]
+            )
+        )
+    return list(lines.values())
 
 
 def _require_consistent(items: list[ShipmentItem]) -> None:
