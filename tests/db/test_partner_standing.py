@@ -436,3 +436,40 @@ async def test_the_parts_of_one_shipment_carry_no_more_than_the_licence_authoris
     items = await conn.fetchval("SELECT items FROM shipment_record WHERE exporting_state = 'DE'")
     assert items == [{"line": 2, "quantity": 800, "serials": []}]
     assert await _rows(conn, "shipment_dispatch") == 2
+
+
+async def test_a_passage_is_reported_only_to_the_exporting_and_importing_states(
+    conn: db.Conn, settings: Settings, at: Parties
+) -> None:
+    """PROTOCOL §5: ``transit.passage-recorded`` goes from a transit State to the exporting and importing States.
+
+    DE exports to FR through CZ and AT: CZ's report of its border check is no business of AT's, another transit
+    State. Before, it was recorded at AT as a passage under DE's licence.
+    """
+    through = {
+        **AUTHORISATION,
+        "number": "DE-EXP-2026-11",
+        "kind": "export",
+        "exporting_state": "DE",
+        "importing_state": "FR",
+        "transit_states": ["CZ", "AT"],
+        "import_authorisation": None,
+    }
+    assert await _receive(conn, settings, _from_de(1, "export-licence.issued", {"licence": through})) == (
+        "accepted",
+        None,
+    )
+    passage = {
+        "licence_number": "DE-EXP-2026-11",
+        "issuing_state": "DE",
+        "shipment_id": None,
+        "check_id": "CZ-CHECK-1",
+        "verdict": "hold",
+        "reasons": ["serial-not-on-licence"],
+        "checked_at": "2026-11-29T10:00:00Z",
+        "crossing_point": "Rozvadov",
+        "items": [],
+    }
+    raw = envelope(OTHER_KEY, sender="CZ", recipient="AT", type_="transit.passage-recorded", body=passage)
+    assert await _receive(conn, settings, raw) == ("rejected", "not-on-route")
+    assert await _rows(conn, "shipment_passage") == 0

@@ -68,7 +68,9 @@ async def shipment_dispatched(conn: Conn, received: ReceivedNotice) -> None:
 
 @effect("transit.passage-recorded", checks_first=True)
 async def transit_passage_recorded(conn: Conn, received: ReceivedNotice) -> None:
-    """A transit State of a licence known here reports a border check (one record per check and verdict).
+    """A transit State of a licence known here reports a border check to its exporting or importing State.
+
+    One record per check and verdict.
 
     A ``clear`` passage let goods through under the licence: its items are held to the licence's lines as a
     dispatch's are. A held or refused one reports what the transit State stopped, which may be anything.
@@ -81,6 +83,12 @@ async def transit_passage_recorded(conn: Conn, received: ReceivedNotice) -> None
         raise NoticeRejectedError("unknown-licence", f"no licence {body.licence_number} of {body.issuing_state}")
     if sender not in licence["transit_states"]:
         raise NoticeRejectedError("not-on-route", f"{sender} is not a transit State of {body.licence_number}")
+    own = received.notice.recipient
+    if own not in (licence["exporting_state"], licence["importing_state"]):
+        # PROTOCOL §5: reported to the exporting and importing States; another transit State has no part in it
+        raise NoticeRejectedError(
+            "not-on-route", f"{own} is neither the exporting nor the importing State of {body.licence_number}"
+        )
     if body.verdict == "clear":
         await _require_items_on_licence(conn, licence, body.items)
     await store.insert_shipment_passage(
