@@ -8,7 +8,9 @@
   Art. 15's);
 - ``import-authorisation-missing``: no import authorisation of the importing State is recorded;
 - ``import-authorisation-not-valid``: the importing State's authorisation, as received by notice
-  (a ``licence`` row of that State and number), is not ``issued`` (suspended, revoked, ...);
+  (a ``licence`` row of that State and number), is not ``issued`` (suspended, revoked, ...), or is no
+  authorisation of this export: an export licence of that State's, or an import authorisation for goods
+  from another exporting State;
 - ``import-authorisation-expired``: it has expired;
 - ``validity-beyond-import-authorisation``: the licence would outlive it;
 - ``validity-before-import-authorisation``: the licence would be usable before it is (its first day
@@ -99,7 +101,16 @@ async def unmet_gates(
         received = await (licence_store.find_licence_for_share if lock else licence_store.find_licence)(
             conn, auth.state, auth.number
         )
-        if received is not None and received["status"] != "issued":
+        foreign = None if received is None else _not_this_authorisation(received, licence)
+        if foreign is not None:
+            unmet.append(
+                Gate(
+                    gate="import-authorisation-not-valid",
+                    state=auth.state,
+                    detail=f"{auth.number} as received from {auth.state} is {foreign}",
+                )
+            )
+        elif received is not None and received["status"] != "issued":
             unmet.append(
                 Gate(
                     gate="import-authorisation-not-valid",
@@ -192,6 +203,20 @@ async def unexportable(
         refused = await items.not_exportable(conn, line.category, new)
         found.extend(Unexportable(line.line, serial, refused[serial]) for serial in new if serial in refused)
     return found
+
+
+def _not_this_authorisation(received: asyncpg.Record, licence: LicenceObject) -> str | None:
+    """What the importing State's licence under the authorisation's number is, when it authorises not this export.
+
+    Art. 10(2)(a): the importing State authorised the import of these goods from the exporting State. Its export
+    licence under that number, or its authorisation for goods from another State (a later version it sent
+    supersedes the one naming this State, PROTOCOL §5), opens no gate here. ``None`` when it is the one.
+    """
+    if received["kind"] != "import":
+        return f"an {received['kind']} licence, not an import authorisation"
+    if received["exporting_state"] != licence.exporting_state:
+        return f"an import authorisation for goods from {received['exporting_state']}, not {licence.exporting_state}"
+    return None
 
 
 async def _party_gates(conn: Conn, row: asyncpg.Record, today: dt.date, *, lock: bool) -> list[Gate]:

@@ -153,27 +153,36 @@ async def record_received(conn: Conn, licence: LicenceObject, *, registry_state:
 
 
 async def version_conflict(conn: Conn, licence: LicenceObject) -> str | None:
-    """Whether an issued licence version disagrees with what the licensing tables already hold of the licence.
+    """Whether a licence version disagrees with what this registry already holds of that version, or is older.
 
-    A transit State holds a licence from its consent request (status ``pending``) before the issued
-    licence arrives; both copies of a received licence (the object as received, and these tables) must
-    then say the same. ``stale-version`` when the tables hold a later version (a newer request), and
-    ``version-conflict`` when they hold this version with other content (issuing changes only the status
-    and ``issued_at``); ``None`` otherwise.
+    One version of a licence has one content (PROTOCOL §5: a change is a later version), whichever notice brought
+    it here: a transit State holds a licence from its consent request (status ``pending``) before the issued
+    licence arrives, and a request may also ask about a later version (an amendment) of a licence held issued.
+    Both copies of a received licence (the object as received, and these tables) must then say the same, and a
+    transit State's consent to a version covers the content its request showed: an issued version, or a request,
+    carrying other content under a version held here would let customs clear what the officer never saw.
+    ``stale-version`` when the tables hold a later version, and ``version-conflict`` when they hold this version,
+    or a request here carried it, with other content (issuing changes only the status and ``issued_at``);
+    ``None`` otherwise.
     """
-    row = await store.find_licence(conn, licence.issuing_state, licence.number)
-    if row is None or row["origin"] != "received" or row["version"] < licence.version:
-        return None
-    if row["version"] > licence.version:
-        return "stale-version"
-    stored = await store.get_licence_version(conn, row["licence_id"], licence.version)
-    if stored is None:
-        return None
     given = _content(licence)
-    held = dict(stored["content"])
     given.pop("issued_at", None)
-    held.pop("issued_at", None)
-    return None if given == held else "version-conflict"
+    row = await store.find_licence(conn, licence.issuing_state, licence.number)
+    if row is not None and row["origin"] == "received" and row["version"] >= licence.version:
+        if row["version"] > licence.version:
+            return "stale-version"
+        stored = await store.get_licence_version(conn, row["licence_id"], licence.version)
+        if stored is not None:
+            held = dict(stored["content"])
+            held.pop("issued_at", None)
+            if given != held:
+                return "version-conflict"
+    asked = await requested_content(conn, licence.issuing_state, licence.number, licence.version)
+    if asked is not None:
+        asked.pop("issued_at", None)
+        if given != asked:
+            return "version-conflict"
+    return None
 
 
 async def requested_content(conn: Conn, issuing_state: str, number: str, version: int) -> dict[str, Any] | None:

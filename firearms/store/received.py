@@ -20,6 +20,7 @@ JournalEntry: TypeAlias = "tuple[dt.datetime, str, str, Any]"
 __all__ = [
     "decide_consent_request",
     "deem_consent_request",
+    "get_consent_decision_answering",
     "get_consent_request",
     "get_consent_request_for_update",
     "get_foreign_licence",
@@ -388,6 +389,13 @@ async def insert_consent_decision(
         now,
         confidentiality,
     )
+
+
+async def get_consent_decision_answering(
+    conn: Conn, transit_state: str, in_reply_to: str, licence_number: str
+) -> asyncpg.Record | None:
+    """The decision ``transit_state`` sent in reply to the request ``in_reply_to``, if one was recorded."""
+    return await conn.fetchrow(Q["get_consent_decision_answering"], transit_state, in_reply_to, licence_number)
 
 
 async def list_consent_decisions(conn: Conn, licence_number: str) -> list[asyncpg.Record]:

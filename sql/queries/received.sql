@@ -104,14 +104,20 @@ RETURNING entry_id;
 -- day and items: the same part confirmed again). $1 exporting_state (this State), $2 shipment_id,
 -- $3 licence_number, $4 received_on, $5 customs_document, $6 items, $7 confirmed_by (the sender),
 -- $8 confidentiality, $9 now, $10 notice_id, $11 sequence, $12 journal recorded_at, $13 actor, $14 action, $15 payload
--- Journaled in the same statement; no row (nothing written) when no such licence is there, or when an item is not
--- on it: a line it does not have, more than the line's quantity, serials on an ammunition line, a firearm line
+-- Journaled in the same statement; no row (nothing written) when no such licence is there, when the shipment id is
+-- recorded under another licence (nothing is mixed in, as for a dispatch), or when an item is not
+-- on it: a line it does not have, more than the line's quantity (alone, or with the parts of the shipment received
+-- before unless it repeats one: a shipment is of goods one licence authorises), serials on an ammunition line, a firearm line
 -- without one serial per item, a serial not on a line that lists serials (compared in normalised form; the
 -- effect's _off_licence says which, on this rare path only). $6 items always carry "serials" (the effect's
 -- ShipmentItem writes the empty list), and their self-contradictions (a line twice) were refused before.
 WITH licence_found AS (
     SELECT licence_id, number FROM licence
      WHERE issuing_state = $1 AND number = $3 AND origin = 'local' AND kind = 'export' AND importing_state = $7
+), repeated AS (
+    SELECT FROM shipment_receipt AS r
+     WHERE r.exporting_state = $1 AND r.shipment_id = $2 AND r.customs_document = $5 AND r.received_on = $4
+       AND r.items = $6::jsonb
 ), off_licence AS (
     SELECT FROM licence_found AS found
      CROSS JOIN LATERAL jsonb_array_elements($6::jsonb) AS item
@@ -124,6 +130,14 @@ WITH licence_found AS (
             AND EXISTS (SELECT FROM jsonb_array_elements_text(item -> 'serials') AS given (serial)
                          WHERE normalise_serial(given.serial) <> ALL (SELECT normalise_serial(listed)
                                                                       FROM unnest(line.serials) AS listed)))
+        OR (NOT EXISTS (SELECT FROM repeated)
+            AND (item ->> 'quantity')::bigint
+                + coalesce((SELECT sum((held ->> 'quantity')::bigint)
+                              FROM shipment_record AS record
+                             CROSS JOIN LATERAL jsonb_array_elements(record.received_items) AS held
+                             WHERE record.exporting_state = $1 AND record.shipment_id = $2
+                               AND record.licence_number = found.number AND (held ->> 'line')::integer = line.line), 0)
+                > line.quantity)
 ), receipt AS (
     INSERT INTO shipment_receipt (confirmed_by, notice_id, sequence, exporting_state, shipment_id, licence_number,
                                   received_on, customs_document, items, confidentiality, received_at)
@@ -131,13 +145,12 @@ WITH licence_found AS (
            $9::timestamptz
       FROM licence_found
      WHERE NOT EXISTS (SELECT FROM off_licence)
+       AND NOT EXISTS (SELECT FROM shipment_record
+                        WHERE exporting_state = $1 AND shipment_id = $2 AND licence_number <> licence_found.number)
     ON CONFLICT ON CONSTRAINT shipment_receipt_pkey DO NOTHING
     RETURNING items, licence_number
 ), part AS (
-    SELECT CASE WHEN EXISTS (SELECT FROM shipment_receipt AS r
-                              WHERE r.exporting_state = $1 AND r.shipment_id = $2 AND r.customs_document = $5
-                                AND r.received_on = $4 AND r.items = $6::jsonb)
-                THEN '[]'::jsonb ELSE receipt.items END AS items,
+    SELECT CASE WHEN EXISTS (SELECT FROM repeated) THEN '[]'::jsonb ELSE receipt.items END AS items,
            receipt.licence_number
       FROM receipt
 ), written AS (
@@ -295,6 +308,16 @@ SELECT requesting_state, notice_id, licence_number, licence, window_from, window
 INSERT INTO consent_decision_received (transit_state, notice_id, in_reply_to, licence_number, decision, reason,
                                        valid_until, received_at, confidentiality)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9);
+
+-- name: get_consent_decision_answering
+-- The decision a transit State sent in reply to one request of this State's (its first, when it sent more: only
+-- the first is ever recorded). $1 transit_state, $2 in_reply_to (the request's notice id), $3 licence_number
+SELECT transit_state, notice_id, in_reply_to, licence_number, decision, reason, valid_until, received_at,
+       confidentiality
+  FROM consent_decision_received
+ WHERE transit_state = $1 AND in_reply_to = $2 AND licence_number = $3
+ ORDER BY received_at, notice_id
+ LIMIT 1;
 
 -- name: list_consent_decisions
 -- Decisions received for a licence of this State. $1 licence_number

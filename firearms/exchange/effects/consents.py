@@ -66,6 +66,16 @@ async def transit_consent_requested(conn: Conn, received: ReceivedNotice) -> Non
     # timer lock them (request, then licence). The other way round, a decision and a newer request at once
     # deadlocked. A rejection below rolls the supersession back with the rest (the effect runs in a savepoint).
     superseded = await store.supersede_consent_requests(conn, sender, licence.number, received.notice.id)
+    # The officer consents to the content shown, and the consent is kept on its version: a version held here (or
+    # asked about before) with other content would have the officer consent to words the licence does not hold.
+    conflict = await licensing.version_conflict(conn, licence)
+    if conflict is not None:
+        raise NoticeRejectedError(
+            conflict,
+            f"version {licence.version} of {licence.number} is held here with other content"
+            if conflict == "version-conflict"
+            else f"a later version of {licence.number} than {licence.version} is held here",
+        )
     try:
         known = await licence_reads.find_licence(conn, sender, licence.number)
     except NotFoundError:
@@ -129,6 +139,18 @@ async def transit_consent_decided(conn: Conn, received: ReceivedNotice) -> None:
         raise NoticeRejectedError(
             "unknown-request",
             f"in_reply_to {reply_to} names no transit-consent request sent to {sender} about {body.licence_number}",
+        )
+    assert reply_to is not None  # noqa: S101  # a request was found by it
+    # A decision stands, as an officer's on a request received here does (409 consent-already-decided): a second
+    # answer to the same request would turn an objection into a no-objection, or back. To decide again, this State
+    # asks again (a new request) and the transit State answers that one. The sender's notices are received one at a
+    # time (the inbox lock), so no second answer is recorded between this read and the insert below.
+    first = await store.get_consent_decision_answering(conn, sender, reply_to, body.licence_number)
+    if first is not None:
+        raise NoticeRejectedError(
+            "consent-already-decided",
+            f"{sender} already answered request {reply_to} about {body.licence_number}: {first['decision']}"
+            f" (notice {first['notice_id']}); a decision stands, a new request is answered anew",
         )
     try:
         await licensing_consents.record_decision(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
@@ -43,10 +43,10 @@ async def shipment_dispatched(conn: Conn, received: ReceivedNotice) -> None:
     body = body_as(received, ShipmentDispatched)
     _require_consistent(body.items)
     sender = received.notice.sender
-    await _require_received_licence(conn, sender, body.licence_number)
-    licence = await licence_store.find_licence(conn, sender, body.licence_number)
-    assert licence is not None  # noqa: S101  # a received licence is kept in the licensing tables too (firearms.received)
-    await _require_items_on_licence(conn, licence, body.items)
+    licence = await _sent_export_licence(conn, received, body.licence_number, transit=True)
+    record = await store.get_shipment_record(conn, sender, body.shipment_id)
+    held = record["items"] if record is not None and record["licence_number"] == body.licence_number else None
+    await _require_items_on_licence(conn, licence, body.items, held=held)
     recorded = await store.upsert_shipment_dispatch(
         conn,
         sender,
@@ -68,7 +68,9 @@ async def shipment_dispatched(conn: Conn, received: ReceivedNotice) -> None:
 
 @effect("transit.passage-recorded", checks_first=True)
 async def transit_passage_recorded(conn: Conn, received: ReceivedNotice) -> None:
-    """A transit State of a licence known here reports a border check (one record per check and verdict).
+    """A transit State of a licence known here reports a border check to its exporting or importing State.
+
+    One record per check and verdict.
 
     A ``clear`` passage let goods through under the licence: its items are held to the licence's lines as a
     dispatch's are. A held or refused one reports what the transit State stopped, which may be anything.
@@ -81,6 +83,12 @@ async def transit_passage_recorded(conn: Conn, received: ReceivedNotice) -> None
         raise NoticeRejectedError("unknown-licence", f"no licence {body.licence_number} of {body.issuing_state}")
     if sender not in licence["transit_states"]:
         raise NoticeRejectedError("not-on-route", f"{sender} is not a transit State of {body.licence_number}")
+    own = received.notice.recipient
+    if own not in (licence["exporting_state"], licence["importing_state"]):
+        # PROTOCOL §5: reported to the exporting and importing States; another transit State has no part in it
+        raise NoticeRejectedError(
+            "not-on-route", f"{own} is neither the exporting nor the importing State of {body.licence_number}"
+        )
     if body.verdict == "clear":
         await _require_items_on_licence(conn, licence, body.items)
     await store.insert_shipment_passage(
@@ -111,7 +119,7 @@ async def receipt_confirmation_requested(conn: Conn, received: ReceivedNotice) -
     """The exporting State asks this (importing) State to confirm receipt of a shipment (Art. 10(4))."""
     body = body_as(received, ReceiptConfirmationRequested)
     sender = received.notice.sender
-    await _require_received_licence(conn, sender, body.licence_number)
+    await _sent_export_licence(conn, received, body.licence_number, transit=False)
     await store.upsert_shipment_confirmation_request(
         conn,
         sender,
@@ -186,19 +194,54 @@ async def receipt_confirmed(conn: Conn, received: ReceivedNotice) -> None:
             "not-on-route", f"{received.notice.sender} is not the importing State of {body.licence_number}"
         )
     await _require_items_on_licence(conn, licence, body.items)
+    record = await store.get_shipment_record(conn, own, body.shipment_id)
+    if record is not None and record["licence_number"] != body.licence_number:
+        # the shipment's record under that licence is another State's business (its importing State confirms it)
+        raise NoticeRejectedError(
+            "shipment-licence-mismatch", f"shipment {body.shipment_id} of {own} is recorded under another licence"
+        )
+    if record is not None:
+        await _require_items_on_licence(conn, licence, body.items, held=record["received_items"])
     raise NoticeRejectedError("cannot-apply", f"the confirmation of {body.shipment_id} could not be recorded")
 
 
-async def _require_received_licence(conn: Conn, sender: str, number: str) -> None:
-    """A shipment notice names a licence its sender sent us before; otherwise it cannot be applied."""
+async def _sent_export_licence(conn: Conn, received: ReceivedNotice, number: str, *, transit: bool) -> asyncpg.Record:
+    """The export licence ``number`` its sender issued and sent us, in which this State has a part; its row.
+
+    PROTOCOL §5's "from -> to": the exporting State dispatches (to the transit and importing States, ``transit``)
+    and asks the importing State to confirm a receipt. A licence the sender did not send us is ``unknown-licence``,
+    and so is one it sent that is no export licence (its import authorisation: the sender imports, this State
+    exports); one whose current version names this State in no such role is ``not-on-route``. Before, any licence
+    the sender had sent was taken, and the importing State recorded shipments it "dispatched" under its own
+    import authorisation.
+    """
+    sender = received.notice.sender
     if await store.get_foreign_licence(conn, sender, number) is None:
         raise NoticeRejectedError("unknown-licence", f"no licence {number} of {sender} was received")
+    licence = await licence_store.find_licence(conn, sender, number)
+    assert licence is not None  # noqa: S101  # a received licence is kept in the licensing tables too (firearms.received)
+    if licence["kind"] != "export":
+        raise NoticeRejectedError(
+            "unknown-licence",
+            f"{number} of {sender} is an {licence['kind']} licence: {received.notice.type} names an export licence"
+            " of the exporting State",
+        )
+    own = received.notice.recipient
+    if own != licence["importing_state"] and not (transit and own in licence["transit_states"]):
+        role = "the importing or a transit State" if transit else "the importing State"
+        raise NoticeRejectedError("not-on-route", f"{own} is not {role} of {number}")
+    return licence
 
 
-async def _require_items_on_licence(conn: Conn, licence: asyncpg.Record, items: list[ShipmentItem]) -> None:
+async def _require_items_on_licence(
+    conn: Conn, licence: asyncpg.Record, items: list[ShipmentItem], *, held: Any = None
+) -> None:
     """A shipment notice names only what the licence holds: its lines, at most each line's quantity, its serials.
 
-    ``licence``: the licence's row, as the effect read it; its current version is read here.
+    ``licence``: the licence's row, as the effect read it; its current version is read here. ``held``: the items
+    the shipment's record holds already (the parts dispatched, or received, before: JSON as stored), which with
+    ``items`` make at most the licence's lines too. A shipment is of goods one licence authorises; held to each
+    part alone, parts without end under one shipment id summed past the licence, and the record grew with each.
 
     Art. 10(3)-(4): a dispatch or a receipt is of goods the licence authorises. The sending State's customs
     clear nothing else (``line-not-on-licence``, ``quantity-exceeds-balance``, a serial not on the line is held
@@ -208,9 +251,34 @@ async def _require_items_on_licence(conn: Conn, licence: asyncpg.Record, items: 
     """
     version = await licence_store.get_licence_version(conn, licence["licence_id"], licence["version"])
     assert version is not None  # noqa: S101  # the licence row points at an existing version
-    off = _off_licence(items, {line.line: line for line in licence_object(licence, version).lines})
+    lines = {line.line: line for line in licence_object(licence, version).lines}
+    off = _off_licence(items, lines)
+    if off is None and held:
+        before = [
+            ShipmentItem(
+                line=int(item["line"]), quantity=int(item["quantity"]), serials=list(item.get("serials") or [])
+            )
+            for item in held
+        ]  # as stored, unchecked: a record summed past its licence before this rule must not fail to be read
+        off = _off_licence(_together(before, items), lines)
+        off = None if off is None else f"with the parts of the shipment recorded before, {off}"
     if off is not None:
         raise NoticeRejectedError("item-not-on-licence", f"{licence['number']}: {off}")
+
+
+def _together(held: list[ShipmentItem], items: list[ShipmentItem]) -> list[ShipmentItem]:
+    """The items of a shipment's parts together: per line the quantities summed and the serials in order."""
+    lines: dict[int, ShipmentItem] = {}
+    for item in (*held, *items):
+        before = lines.get(item.line)
+        lines[item.line] = (
+            item
+            if before is None
+            else ShipmentItem(
+                line=item.line, quantity=before.quantity + item.quantity, serials=[*before.serials, *item.serials]
+            )
+        )
+    return list(lines.values())
 
 
 def _require_consistent(items: list[ShipmentItem]) -> None:

@@ -1,0 +1,475 @@
+"""A partner speaks only for what is its own: a trusted, validly signing partner gone rogue (PROTOCOL §5).
+
+What each notice type may change is its "from -> to": the State that sends it has that role in the licence.
+
+Each notice here passes checks 1-8 (the partner's key is on the trust list and its signature verifies); what it
+asks for is not the sender's to give, so it is stored ``rejected`` with a reason and changes nothing else.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pytest
+
+from firearms import consents, db, documents, licence_reads
+from firearms.errors import ConflictError
+from firearms.exchange.protocol import decode_receipt
+from firearms.licence_rules import DraftImportAuthorisation
+from firearms.settings import Settings
+from firearms.signing import SigningKey
+from firearms.store import received as received_store
+from tests.db.test_exchange_licensing import _receive, _submitted, at
+from tests.exchange_fixtures import Client, cz
+from tests.exchange_util import AT_KEY, DE_KEY, OTHER_KEY, VECTORS, envelope
+from tests.licensing_helpers import TODAY, Parties, issued_export
+
+__all__ = ["at", "cz"]
+
+VECTOR_LICENCE: dict[str, Any] = VECTORS["notice"]["envelope"]["notice"]["body"]["licence"]
+# DE's import authorisation for goods from AT: what DE may tell AT (PROTOCOL §5: importing -> exporting State).
+AUTHORISATION: dict[str, Any] = {
+    **VECTOR_LICENCE,
+    "number": "DE-IMP-2026-42",
+    "issuing_state": "DE",
+    "kind": "import",
+    "transit_states": [],
+    "import_authorisation": None,
+    "valid_from": TODAY.isoformat(),
+    "expires_on": (TODAY + dt.timedelta(days=360)).isoformat(),
+}
+
+
+def _from_de(sequence: int, type_: str, body: dict[str, Any]) -> bytes:
+    return envelope(DE_KEY, sender="DE", recipient="AT", sequence=sequence, type_=type_, body=body)
+
+
+async def _rows(conn: db.Conn, table: str) -> int:
+    count: int = await conn.fetchval(f"SELECT count(*) FROM {table}")  # noqa: S608  # a table name of this test
+    return count
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [("objection", "no-objection"), ("no-objection", "objection"), ("no-objection", "no-objection")],
+)
+async def test_a_transit_state_answers_a_request_once_and_a_second_answer_changes_nothing(
+    first: str, second: str, conn: db.Conn, settings: Settings, at: Parties
+) -> None:
+    """A decision stands (as an officer's here: ``consent-already-decided``); the exporting State asks again.
+
+    Before, every answer to the same request was recorded and the latest counted: a transit State that objected
+    could turn its objection into a no-objection (or back) on a request already answered.
+    """
+    draft, request_id = await _submitted(conn, settings, at)
+
+    def answer(sequence: int, decision: str) -> bytes:
+        body = {"licence_number": draft.licence.number, "decision": decision, "reason": "r", "valid_until": None}
+        return envelope(
+            OTHER_KEY,
+            sender="CZ",
+            recipient="AT",
+            sequence=sequence,
+            type_="transit-consent.decided",
+            body=body,
+            in_reply_to=request_id,
+        )
+
+    assert await _receive(conn, settings, answer(1, first)) == ("accepted", None)
+    assert await _receive(conn, settings, answer(2, second)) == ("rejected", "consent-already-decided")
+    assert [row.decision for row in await consents.list_decisions(conn, draft.licence_id, after=0, limit=10)] == [first]
+    assert [row["decision"] for row in await received_store.list_consent_decisions(conn, draft.licence.number)] == [
+        first
+    ]
+    assert (await consents.latest_decisions(conn, draft.licence_id))["CZ"].decision == first
+
+
+@pytest.mark.parametrize(
+    "received",
+    [
+        # a later version of DE's authorisation, for goods from FR: it supersedes the one naming AT
+        pytest.param(
+            [
+                ("import-authorisation.issued", AUTHORISATION),
+                ("import-authorisation.issued", {**AUTHORISATION, "version": 2, "exporting_state": "FR"}),
+            ],
+            id="superseded-for-another-exporter",
+        ),
+        # DE's export licence to AT under the authorisation's number: no import authorisation at all
+        pytest.param(
+            [
+                (
+                    "export-licence.issued",
+                    {**AUTHORISATION, "kind": "export", "exporting_state": "DE", "importing_state": "AT"},
+                )
+            ],
+            id="an-export-licence",
+        ),
+    ],
+)
+async def test_the_export_gate_opens_only_on_an_import_authorisation_of_goods_from_this_state(
+    received: list[tuple[str, dict[str, Any]]], conn: db.Conn, settings: Settings, at: Parties
+) -> None:
+    """Art. 10(2)(a): the importing State authorised the import of these goods from this State.
+
+    Before, the gate read any issued licence of the importing State under the authorisation's number: one
+    authorising an import from another State (a later version DE sent, which supersedes the one naming AT),
+    or an export licence of DE's, opened it.
+    """
+    for sequence, (type_, licence) in enumerate(received, start=1):
+        assert await _receive(conn, settings, _from_de(sequence, type_, {"licence": licence})) == ("accepted", None)
+    with pytest.raises(ConflictError) as blocked:
+        await issued_export(conn, settings, at)
+    assert [gate["gate"] for gate in blocked.value.facts["unmet"]] == ["import-authorisation-not-valid"]
+    assert await conn.fetchval("SELECT count(*) FROM licence WHERE origin = 'local' AND status = 'issued'") == 0
+
+
+async def test_only_the_exporting_state_dispatches_and_asks_for_a_confirmation_of_receipt(
+    conn: db.Conn, settings: Settings, at: Parties
+) -> None:
+    """PROTOCOL §5: ``shipment.dispatched`` and ``receipt.confirmation-requested`` come from the exporting State.
+
+    DE issued an import authorisation to AT (AT exports): DE neither dispatches under it nor asks AT, the exporting
+    State, to confirm a receipt. Before, both were recorded as a shipment of DE's.
+    """
+    assert await _receive(conn, settings, _from_de(1, "import-authorisation.issued", {"licence": AUTHORISATION})) == (
+        "accepted",
+        None,
+    )
+    dispatched = {
+        "licence_number": "DE-IMP-2026-42",
+        "shipment_id": "SHP-1",
+        "dispatched_at": "2026-11-29T10:00:00Z",
+        "items": [{"line": 1, "quantity": 1, "serials": ["SSG08-001"]}],
+    }
+    asked = {"licence_number": "DE-IMP-2026-42", "shipment_id": "SHP-1"}
+    assert await _receive(conn, settings, _from_de(2, "shipment.dispatched", dispatched)) == (
+        "rejected",
+        "unknown-licence",
+    )
+    assert await _receive(conn, settings, _from_de(3, "receipt.confirmation-requested", asked)) == (
+        "rejected",
+        "unknown-licence",
+    )
+    assert await _rows(conn, "shipment_record") == await _rows(conn, "shipment_dispatch") == 0
+    assert await _rows(conn, "notice_outbox") == 0
+
+
+async def test_a_dispatch_or_a_confirmation_request_reaches_only_a_state_with_a_part_in_the_licence(
+    conn: db.Conn, settings: Settings, at: Parties
+) -> None:
+    """A dispatch goes to the transit and importing States, a confirmation request to the importing State only.
+
+    DE's export licence through AT to FR (AT a transit State), then its later version to FR without AT. Before,
+    both were recorded at AT.
+    """
+    export = {
+        **AUTHORISATION,
+        "number": "DE-EXP-2026-7",
+        "kind": "export",
+        "exporting_state": "DE",
+        "importing_state": "FR",
+        "transit_states": ["AT"],
+    }
+    asked = {"licence_number": "DE-EXP-2026-7", "shipment_id": "SHP-1"}
+    dispatched = {**asked, "dispatched_at": "2026-11-29T10:00:00Z", "items": [{"line": 2, "quantity": 10}]}
+    assert await _receive(conn, settings, _from_de(1, "export-licence.issued", {"licence": export})) == (
+        "accepted",
+        None,
+    )
+    assert await _receive(conn, settings, _from_de(2, "receipt.confirmation-requested", asked)) == (
+        "rejected",
+        "not-on-route",
+    )
+    direct = {**export, "version": 2, "transit_states": []}
+    assert await _receive(conn, settings, _from_de(3, "export-licence.issued", {"licence": direct})) == (
+        "accepted",
+        None,
+    )
+    assert await _receive(conn, settings, _from_de(4, "shipment.dispatched", dispatched)) == (
+        "rejected",
+        "not-on-route",
+    )
+    assert await _rows(conn, "shipment_record") == await _rows(conn, "shipment_dispatch") == 0
+
+
+async def _to_cz(client: Client, sequence: int, type_: str, body: dict[str, Any]) -> tuple[str, str | None]:
+    raw = envelope(AT_KEY, recipient="CZ", sequence=sequence, type_=type_, body=body)
+    response = await client.post("/exchange/v1/notices", content=raw)
+    assert response.status_code == 202, response.text
+    receipt = decode_receipt(response.content).receipt
+    return receipt.status, receipt.reason
+
+
+def _asking(licence: dict[str, Any]) -> dict[str, Any]:
+    pending = {**licence, "status": "pending", "issued_at": None}
+    return {"licence": pending, "shipment_window": {"from": "2026-12-01", "to": "2026-12-20"}}
+
+
+@pytest.mark.parametrize("held", ["issued", "asked"])
+async def test_a_consent_request_shows_the_officer_the_content_of_the_version_it_names(
+    held: str, cz: tuple[Client, db.Conn]
+) -> None:
+    """A transit State consents to a version: its officer must see that version's content, not other words for it.
+
+    CZ holds version 1 of AT's licence (issued, or asked about before). Before, a request about version 1 with other
+    content (one rifle instead of two) was put before the officer, whose no-objection was recorded on version 1 as
+    CZ holds it: customs then cleared what the officer never saw (the consent's version is the licence's, so no
+    comparison is made); likewise an issued version 2 whose content is not the one a request about version 2
+    showed, when CZ held version 1 issued. Now each is ``version-conflict`` (a request about an earlier version
+    than the one held ``stale-version``), and nothing is recorded.
+    """
+    client, conn = cz
+    if held == "issued":
+        assert await _to_cz(client, 1, "export-licence.issued", {"licence": VECTOR_LICENCE}) == ("accepted", None)
+    else:
+        assert await _to_cz(client, 1, "transit-consent.requested", _asking(VECTOR_LICENCE)) == ("accepted", None)
+    asked_before = await _rows(conn, "consent_request_received")
+    lines = [{**VECTOR_LICENCE["lines"][0], "quantity": 1, "serials": ["SSG08-001"]}, *VECTOR_LICENCE["lines"][1:]]
+    other = _asking({**VECTOR_LICENCE, "lines": lines})
+    assert await _to_cz(client, 2, "transit-consent.requested", other) == ("rejected", "version-conflict")
+    # the same content asked about again is a request as before (a licence put back on a suspended route, say)
+    assert await _to_cz(client, 3, "transit-consent.requested", _asking(VECTOR_LICENCE)) == ("accepted", None)
+    newer = {**VECTOR_LICENCE, "version": 2, "lines": lines}
+    assert await _to_cz(client, 4, "transit-consent.requested", _asking(newer)) == ("accepted", None)
+    older = {**VECTOR_LICENCE, "lines": lines}
+    expected = "stale-version" if held == "asked" else "version-conflict"  # version 2 is held, or version 1 as issued
+    assert await _to_cz(client, 5, "transit-consent.requested", _asking(older)) == ("rejected", expected)
+    assert await _rows(conn, "consent_request_received") == asked_before + 2
+    # and version 2 issued is the content asked about, not other content under the number asked about
+    issued = {**VECTOR_LICENCE, "version": 2}
+    assert await _to_cz(client, 6, "export-licence.issued", {"licence": issued}) == ("rejected", "version-conflict")
+    assert await conn.fetchval("SELECT version FROM foreign_licence") == (1 if held == "issued" else None)
+
+
+def _change(number: str, issuing_state: str, status: str, version: int = 1) -> dict[str, Any]:
+    return {
+        "licence_number": number,
+        "issuing_state": issuing_state,
+        "version": version,
+        "status": status,
+        "reason": "said so",
+        "effective_at": "2026-11-29T10:00:00Z",
+    }
+
+
+async def test_a_partner_changes_no_licence_of_this_state_nor_of_another_partner(
+    conn: db.Conn, settings: Settings, at: Parties
+) -> None:
+    """PROTOCOL §5: a licence's issuing State alone issues, amends and changes the status of it.
+
+    DE and CZ are trusted and sign validly; neither moves AT's own licence, nor the other's, whatever the body
+    names as the issuing State. A number DE gives that AT gave too is DE's licence, beside AT's (licences are
+    keyed by issuing State and number), and AT's is what AT's number finds.
+    """
+    own = await issued_export(conn, settings, at)
+    number = own.licence.number
+    events = await _rows(conn, "licence_event")
+    own_as_des = {**VECTOR_LICENCE, "number": number}  # AT's licence, as DE words it
+    des = {
+        **AUTHORISATION,
+        "number": number,
+        "kind": "export",
+        "exporting_state": "DE",
+        "importing_state": "AT",
+        "import_authorisation": None,
+    }
+    assert await _receive(conn, settings, _from_de(1, "licence.status-changed", _change(number, "AT", "revoked"))) == (
+        "rejected",
+        "not-issuer",
+    )
+    assert await _receive(conn, settings, _from_de(2, "export-licence.issued", {"licence": own_as_des})) == (
+        "rejected",
+        "not-issuer",
+    )
+    assert await _receive(conn, settings, _from_de(3, "export-licence.issued", {"licence": des})) == ("accepted", None)
+
+    def from_cz(sequence: int, type_: str, body: dict[str, Any]) -> bytes:
+        return envelope(OTHER_KEY, sender="CZ", recipient="AT", sequence=sequence, type_=type_, body=body)
+
+    for sequence, issuer, reason in ((1, "DE", "not-issuer"), (2, "AT", "not-issuer"), (3, "CZ", "unknown-licence")):
+        change = _change(number, issuer, "revoked")
+        assert await _receive(conn, settings, from_cz(sequence, "licence.status-changed", change)) == (
+            "rejected",
+            reason,
+        )
+    mine = await licence_reads.find_licence(conn, "AT", number)
+    assert (mine.origin, mine.status, mine.licence.version, mine.licence.exporting_state) == (
+        "local",
+        "issued",
+        1,
+        "AT",
+    )
+    theirs = await licence_reads.find_licence(conn, "DE", number)
+    assert (theirs.origin, theirs.status, theirs.licence.exporting_state) == ("received", "issued", "DE")
+    assert await _rows(conn, "licence_event") == events + 1  # DE's licence received, nothing else
+    assert (await documents.verify(conn, state="AT", issuing_state=None, number=number)).issuing_state == "AT"
+
+
+async def test_a_licence_its_issuer_revoked_is_not_put_back_in_force_by_its_issuer(
+    conn: db.Conn, settings: Settings, at: Parties
+) -> None:
+    """A revoked licence stays revoked (as this registry's own): neither ``issued`` again nor a later version."""
+    des = {**AUTHORISATION, "number": "DE-EXP-2026-9", "kind": "export", "exporting_state": "DE"}
+    des |= {"importing_state": "AT", "import_authorisation": None}
+    assert await _receive(conn, settings, _from_de(1, "export-licence.issued", {"licence": des})) == ("accepted", None)
+    revoked = _change("DE-EXP-2026-9", "DE", "revoked")
+    assert await _receive(conn, settings, _from_de(2, "licence.status-changed", revoked)) == ("accepted", None)
+    again = _change("DE-EXP-2026-9", "DE", "issued")
+    assert await _receive(conn, settings, _from_de(3, "licence.status-changed", again)) == (
+        "rejected",
+        "illegal-transition",
+    )
+    later = {**des, "version": 2}
+    assert await _receive(conn, settings, _from_de(4, "export-licence.issued", {"licence": later})) == (
+        "rejected",
+        "illegal-transition",
+    )
+    held = await licence_reads.find_licence(conn, "DE", "DE-EXP-2026-9")
+    assert (held.status, held.licence.version) == ("revoked", 1)
+    assert tuple(await conn.fetchrow("SELECT status, version FROM foreign_licence") or ()) == ("revoked", 1)
+
+
+async def test_a_state_not_asked_answers_no_consent_request(conn: db.Conn, settings: Settings, at: Parties) -> None:
+    """Only the State a request went to answers it: DE (the importing State, asked nothing) answering AT's request
+    to CZ, even naming it, is ``unknown-request``; nothing is recorded and the transit gate still waits for CZ."""
+    draft, request_id = await _submitted(conn, settings, at)
+    body = {"licence_number": draft.licence.number, "decision": "no-objection", "reason": None, "valid_until": None}
+    raw = envelope(
+        DE_KEY, sender="DE", recipient="AT", type_="transit-consent.decided", body=body, in_reply_to=request_id
+    )
+    assert await _receive(conn, settings, raw) == ("rejected", "unknown-request")
+    assert await consents.list_decisions(conn, draft.licence_id, after=0, limit=10) == []
+    assert await _rows(conn, "consent_decision_received") == 0
+
+
+async def test_a_partner_revokes_no_key_of_another_state(conn: db.Conn, settings: Settings, at: Parties) -> None:
+    """PROTOCOL §6: a registry revokes its own keys. DE naming CZ's key is ``unknown-key``; CZ's notices still pass."""
+    revoke = {"key_id": OTHER_KEY.key_id, "revoked_at": "2026-06-01T00:00:00Z", "reason": "compromised"}
+    assert await _receive(conn, settings, _from_de(1, "registry.key-revoked", revoke)) == ("rejected", "unknown-key")
+    assert await conn.fetchval("SELECT revoked_at FROM peer_key WHERE key_id = $1", OTHER_KEY.key_id) is None
+    ping = envelope(OTHER_KEY, sender="CZ", recipient="AT", type_="test.ping")
+    assert await _receive(conn, settings, ping) == ("accepted", None)
+
+
+async def test_a_receipt_is_confirmed_only_into_the_shipment_of_its_own_licence(
+    conn: db.Conn, settings: Settings, at: Parties
+) -> None:
+    """A shipment id this State holds under one licence takes no confirmation under another (as a dispatch's).
+
+    AT exports under two licences, to DE and to CZ, and both shipments were given the id SHP-1 (an id an officer
+    types). Before, CZ's confirmation under its own licence was added to the shipment DE had confirmed under the
+    other: CZ's items counted as received under DE's licence, and CZ was named as the State that confirmed it.
+    """
+    to_de = await issued_export(conn, settings, at)
+    auth = DraftImportAuthorisation(
+        number="CZ-IMP-2026-1", state="CZ", issued_on=TODAY, expires_on=TODAY + dt.timedelta(days=360)
+    )
+    to_cz = await issued_export(conn, settings, at, importing_state="CZ", route=["AT", "CZ"], import_authorisation=auth)
+
+    def confirmed(key: SigningKey, sender: str, number: str) -> bytes:
+        body = {
+            "licence_number": number,
+            "shipment_id": "SHP-1",
+            "received_on": TODAY.isoformat(),
+            "customs_document": f"{sender}-DOC-1",
+            "items": [{"line": 2, "quantity": 100}],
+        }
+        return envelope(key, sender=sender, recipient="AT", type_="receipt.confirmed", body=body)
+
+    assert await _receive(conn, settings, confirmed(DE_KEY, "DE", to_de.licence.number)) == ("accepted", None)
+    before = await conn.fetchrow("SELECT * FROM shipment_record")
+    assert await _receive(conn, settings, confirmed(OTHER_KEY, "CZ", to_cz.licence.number)) == (
+        "rejected",
+        "shipment-licence-mismatch",
+    )
+    assert await conn.fetchrow("SELECT * FROM shipment_record") == before
+    assert await _rows(conn, "shipment_receipt") == 1
+
+
+async def test_the_parts_of_one_shipment_carry_no_more_than_the_licence_authorises(
+    conn: db.Conn, settings: Settings, at: Parties
+) -> None:
+    """A shipment is of goods one licence authorises: its parts together hold at most each line's quantity.
+
+    Each part was held to the licence alone: a partner could send parts without end under one shipment id (each
+    within the line), and the record summed them past the licence and grew with each, rewritten whole every time.
+    Now a part that would take the shipment past a line's quantity is ``item-not-on-licence`` and adds nothing; a
+    confirmation repeating one recorded (the same part) still adds nothing and is taken.
+    """
+    own = await issued_export(conn, settings, at)  # 800 cartridges on line 2
+
+    def confirmed(sequence: int, document: str, quantity: int) -> bytes:
+        body = {
+            "licence_number": own.licence.number,
+            "shipment_id": "SHP-1",
+            "received_on": TODAY.isoformat(),
+            "customs_document": document,
+            "items": [{"line": 2, "quantity": quantity}],
+        }
+        return envelope(DE_KEY, sender="DE", recipient="AT", sequence=sequence, type_="receipt.confirmed", body=body)
+
+    des = {**AUTHORISATION, "number": "DE-EXP-2026-9", "kind": "export", "exporting_state": "DE"}
+    des |= {"importing_state": "AT", "import_authorisation": None}
+
+    def dispatched(sequence: int, quantity: int) -> bytes:
+        body = {
+            "licence_number": "DE-EXP-2026-9",
+            "shipment_id": "SHP-1",
+            "dispatched_at": "2026-11-29T10:00:00Z",
+            "items": [{"line": 2, "quantity": quantity}],
+        }
+        return _from_de(sequence, "shipment.dispatched", body)
+
+    assert await _receive(conn, settings, confirmed(1, "DOC-1", 500)) == ("accepted", None)
+    assert await _receive(conn, settings, confirmed(2, "DOC-2", 400)) == ("rejected", "item-not-on-licence")
+    assert await _receive(conn, settings, confirmed(3, "DOC-1", 500)) == ("accepted", None)  # the same part again
+    assert await _receive(conn, settings, confirmed(4, "DOC-3", 300)) == ("accepted", None)
+    assert await _receive(conn, settings, confirmed(5, "DOC-4", 1)) == ("rejected", "item-not-on-licence")
+    received = await conn.fetchval("SELECT received_items FROM shipment_record WHERE exporting_state = 'AT'")
+    assert received == [{"line": 2, "quantity": 800, "serials": []}]
+    assert await _receive(conn, settings, _from_de(6, "export-licence.issued", {"licence": des})) == ("accepted", None)
+    assert await _receive(conn, settings, dispatched(7, 500)) == ("accepted", None)
+    assert await _receive(conn, settings, dispatched(8, 400)) == ("rejected", "item-not-on-licence")
+    assert await _receive(conn, settings, dispatched(9, 300)) == ("accepted", None)
+    items = await conn.fetchval("SELECT items FROM shipment_record WHERE exporting_state = 'DE'")
+    assert items == [{"line": 2, "quantity": 800, "serials": []}]
+    assert await _rows(conn, "shipment_dispatch") == 2
+
+
+async def test_a_passage_is_reported_only_to_the_exporting_and_importing_states(
+    conn: db.Conn, settings: Settings, at: Parties
+) -> None:
+    """PROTOCOL §5: ``transit.passage-recorded`` goes from a transit State to the exporting and importing States.
+
+    DE exports to FR through CZ and AT: CZ's report of its border check is no business of AT's, another transit
+    State. Before, it was recorded at AT as a passage under DE's licence.
+    """
+    through = {
+        **AUTHORISATION,
+        "number": "DE-EXP-2026-11",
+        "kind": "export",
+        "exporting_state": "DE",
+        "importing_state": "FR",
+        "transit_states": ["CZ", "AT"],
+        "import_authorisation": None,
+    }
+    assert await _receive(conn, settings, _from_de(1, "export-licence.issued", {"licence": through})) == (
+        "accepted",
+        None,
+    )
+    passage = {
+        "licence_number": "DE-EXP-2026-11",
+        "issuing_state": "DE",
+        "shipment_id": None,
+        "check_id": "CZ-CHECK-1",
+        "verdict": "hold",
+        "reasons": ["serial-not-on-licence"],
+        "checked_at": "2026-11-29T10:00:00Z",
+        "crossing_point": "Rozvadov",
+        "items": [],
+    }
+    raw = envelope(OTHER_KEY, sender="CZ", recipient="AT", type_="transit.passage-recorded", body=passage)
+    assert await _receive(conn, settings, raw) == ("rejected", "not-on-route")
+    assert await _rows(conn, "shipment_passage") == 0
