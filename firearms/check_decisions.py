@@ -53,7 +53,8 @@ async def decide(
     Raises:
         NotFoundError: no such check.
         ConflictError: ``check-not-held`` (it was clear or refused, or decided already);
-            ``quantity-exceeds-balance`` / ``serial-already-passed`` when a release no longer fits;
+            ``quantity-exceeds-balance`` (``line``, ``remaining``) / ``serial-already-passed`` (``serials``, cleared
+            by another check since the hold) when a release no longer fits;
             ``licence-not-usable`` when a check now would be refused for the licence itself
             (suspended, revoked, expired, out of its validity, consent withdrawn);
             ``serials-need-correction`` when it was held for its serials (not on the licence, too few,
@@ -82,11 +83,18 @@ async def decide(
     # The decision before anything is taken: a concurrent decision on the same check (it waited for the
     # licence's lock behind this one) finds check_decision_pkey taken before it could clear, tally or debit.
     if not await store.insert_check_decision(conn, check_id, decision, reason, now, actor):
-        raise ConflictError(f"check {check_id} was decided already", code="check-not-held")
+        decided = await store.get_customs_check(conn, check_id)  # the decision that won, committed meanwhile
+        raise ConflictError(
+            f"check {check_id} was decided already",
+            code="check-not-held",
+            verdict=row["verdict"],
+            decision=decided["decision"] if decided is not None else None,
+        )
     view = await licence_view(conn, request, context, state)
     if decision == "release":
         _require_releasable(request, view, state=state, on=today)
         _require_nothing_reported_since(request, held, context["facts"] or [])
+        _require_nothing_passed_since(request, context["facts"] or [])
         await _release(conn, request, context["licence_id"], view, actor)
     # The decision is the check's outcome: a transit State reports it as it reported the hold (a release
     # clears, a refusal gives the reasons it was held for); a released exit or entry check is the dispatch
@@ -182,6 +190,25 @@ def _require_nothing_reported_since(request: CheckRequest, held: list[Reason], f
         raise ConflictError(
             f"reported lost or stolen here since the check was held: {', '.join(since)}; refuse the check",
             code="item-reported-lost-or-stolen",
+            serials=since,
+        )
+
+
+def _require_nothing_passed_since(request: CheckRequest, facts: list[asyncpg.Record]) -> None:
+    """A release clears no serial that another check cleared here for this movement since the hold (DESIGN §5).
+
+    ``cleared_serial_pkey`` refuses it anyway; this names the serials, as presented, so that the officer knows which
+    firearm already passed (the bare constraint's answer named none).
+
+    Raises:
+        ConflictError: ``serial-already-passed`` — ``serials`` (as presented) cleared since the hold.
+    """
+    passed = {fact["serial"] for fact in facts if fact["passed"]}
+    since = [serial for item in request.lines for serial in item.serials if normalise(serial) in passed]
+    if since:
+        raise ConflictError(
+            f"already cleared here for this movement since the check was held: {', '.join(since)}; refuse the check",
+            code="serial-already-passed",
             serials=since,
         )
 
