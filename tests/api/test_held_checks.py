@@ -12,11 +12,12 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from api import create_app
-from firearms import bootstrap, db
+from firearms import bootstrap, db, licences
+from firearms.licence_views import LicenceStatus
 from firearms.settings import Settings
 from tests.check_helpers import at_licence, check_body, receive, register_firearm, register_stolen
 from tests.conftest import TokenFactory
-from tests.licensing_helpers import LINES
+from tests.licensing_helpers import LINES, issued_export, register_parties
 
 Client = AsyncTestClient[Litestar]
 # Held: SSG08-002 is reported stolen here. The cartridges are what other checks may use up meanwhile.
@@ -308,3 +309,38 @@ async def test_a_released_entry_leaves_what_remains_to_the_next_check(
     answer = await post_check(de, headers, last)
     assert answer["verdict"] == "clear"
     assert answer["licence"]["lines"][0] == {"line": 1, "remaining": 0}
+
+
+@pytest.mark.parametrize("to", ["suspended", "revoked"])
+async def test_a_release_at_the_exit_after_the_licence_was_suspended_or_revoked_takes_nothing_from_the_ledger(
+    to: LicenceStatus, client: Client, conn: db.Conn, settings: Settings, auth: TokenFactory
+) -> None:
+    licence = await issued_export(conn, settings, await register_parties(conn))
+    await register_stolen(conn, "SSG08-001")
+    headers = await auth("customs-officer")
+    body = check_body(
+        "export",
+        licence_number=licence.licence.number,
+        crossing_point="AT-Wullowitz",
+        lines=[{"line": 1, "quantity": 1, "serials": ["SSG08-001"]}, {"line": 2, "quantity": 300}],
+    )
+    assert (await post_check(client, headers, body))["verdict"] == "hold"
+    async with conn.transaction():
+        await licences.transition(conn, licence_id=licence.licence_id, to=to, actor="officer:l", reason="inquiry")
+    before = await footprint(conn)
+    url = f"/api/v1/checks/{body['check_id']}/release"
+    released = await client.post(url, json={"reason": "seen"}, headers=headers)
+    assert released.status_code == 409, released.text
+    assert (released.json()["type"].rsplit("/", 1)[-1], released.json()["reasons"]) == (
+        "licence-not-usable",
+        [f"licence-{to}"],
+    )
+    assert await footprint(conn) == before
+    if to == "suspended":  # reinstated, the licence allows it again: the release takes what the check would have
+        async with conn.transaction():
+            await licences.transition(
+                conn, licence_id=licence.licence_id, to="issued", actor="officer:l", reason="cleared", settings=settings
+            )
+        released = await client.post(url, json={"reason": "seen"}, headers=headers)
+        assert released.status_code == 200, released.text
+        assert await conn.fetchval("SELECT sum(quantity) FROM ledger_entry") == 301
