@@ -144,7 +144,9 @@ def _require_releasable(request: CheckRequest, view: LicenceView, *, state: str,
     """A release takes what a clear would: only while the balance and the licence still allow it, serials as read."""
     for item in request.lines:
         line = view.lines.get(item.line)
-        left = line.remaining if line else 0
+        if line is None:
+            continue  # a later version dropped the line: line-not-on-licence below, not a balance used up
+        left = line.remaining
         if item.quantity > left:
             raise ConflictError(
                 f"line {item.line} has {left} left; the held consignment needs {item.quantity}",

@@ -344,3 +344,21 @@ async def test_a_release_at_the_exit_after_the_licence_was_suspended_or_revoked_
         released = await client.post(url, json={"reason": "seen"}, headers=headers)
         assert released.status_code == 200, released.text
         assert await conn.fetchval("SELECT sum(quantity) FROM ledger_entry") == 301
+
+
+async def test_a_release_after_a_version_without_its_line_says_the_line_is_gone(
+    cz: Client, conn: db.Conn, auth: TokenFactory
+) -> None:
+    # Before, the line the version dropped counted as one with nothing left: 409 quantity-exceeds-balance,
+    # "line 2 has 0 left", as if other checks had used it.
+    headers = await auth("customs-officer")
+    body = await held_at_cz(cz, conn, headers)
+    await receive(conn, at_licence(version=2, lines=[LINES[0]]), state="CZ", consent=False)
+    before = await footprint(conn)
+    released = await cz.post(f"/api/v1/checks/{body['check_id']}/release", json={"reason": "seen"}, headers=headers)
+    assert released.status_code == 409, released.text
+    assert (released.json()["type"].rsplit("/", 1)[-1], released.json()["reasons"]) == (
+        "licence-not-usable",
+        ["line-not-on-licence"],
+    )
+    assert await footprint(conn) == before
