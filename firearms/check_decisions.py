@@ -59,7 +59,9 @@ async def decide(
             (suspended, revoked, expired, out of its validity, consent withdrawn, a line a later version dropped);
             ``serials-need-correction`` when it was held for its serials (not on the licence, too few,
             none): such a check is refused and the consignment checked again with the serials as read;
-            ``item-reported-lost-or-stolen`` when a serial was reported lost or stolen here since the hold.
+            ``item-reported-lost-or-stolen`` when a serial was reported lost or stolen here since the hold;
+            ``import-marking-missing`` when, at entry, a firearm with a serial of it is held here without the
+            import marking since the hold.
     """
     row = await store.get_customs_check(conn, check_id)
     if row is None:
@@ -94,6 +96,8 @@ async def decide(
     if decision == "release":
         _require_releasable(request, view, state=state, on=today)
         _require_nothing_reported_since(request, held, context["facts"] or [])
+        if request.movement == "import":
+            _require_nothing_unmarked_since(request, held, context["facts"] or [])
         _require_nothing_passed_since(request, context["facts"] or [])
         await _release(conn, request, context["licence_id"], view, actor)
     # The decision is the check's outcome: a transit State reports it as it reported the hold (a release
@@ -192,6 +196,29 @@ def _require_nothing_reported_since(request: CheckRequest, held: list[Reason], f
         raise ConflictError(
             f"reported lost or stolen here since the check was held: {', '.join(since)}; refuse the check",
             code="item-reported-lost-or-stolen",
+            serials=since,
+        )
+
+
+def _require_nothing_unmarked_since(request: CheckRequest, held: list[Reason], facts: list[asyncpg.Record]) -> None:
+    """At entry, a release lets in only what the officer saw: no firearm unmarked here since the hold.
+
+    Art. 8(1)(b): a firearm imported is marked with the country of import, and a check holds one this registry
+    holds without this State's import marking (``import-marking-missing``). The hold named every such serial then;
+    one registered here without the marking since (or no longer exempt as made here and exported) was never before
+    the officer, so the release is refused, as for a report since the hold (:func:`_require_nothing_reported_since`).
+
+    Raises:
+        ConflictError: ``import-marking-missing`` — ``serials`` (as presented) unmarked here since the hold.
+    """
+    seen = {normalise(reason.serial) for reason in held if reason.code == "import-marking-missing" and reason.serial}
+    unmarked = {fact["serial"] for fact in facts if fact["unmarked"]} - seen
+    since = [serial for item in request.lines for serial in item.serials if normalise(serial) in unmarked]
+    if since:
+        raise ConflictError(
+            f"registered here without this State's import marking since the check was held: {', '.join(since)};"
+            " refuse the check",
+            code="import-marking-missing",
             serials=since,
         )
 

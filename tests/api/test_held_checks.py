@@ -362,3 +362,34 @@ async def test_a_release_after_a_version_without_its_line_says_the_line_is_gone(
         ["line-not-on-licence"],
     )
     assert await footprint(conn) == before
+
+
+async def test_a_release_at_entry_is_refused_for_a_firearm_unmarked_here_since_the_hold(
+    de: Client, conn: db.Conn, auth: TokenFactory
+) -> None:
+    # The officer held the consignment for SSG08-002 (reported stolen) and looked at it; SSG08-001 was registered
+    # here without DE's import marking only after the hold. A check now holds it (import-marking-missing): the
+    # release let it in unseen.
+    headers = await auth("customs-officer")
+    await receive(conn, at_licence(), state="DE")
+    await register_stolen(conn, "SSG08-002")
+    body = check_body(
+        "import",
+        lines=[{"line": 1, "quantity": 2, "serials": ["SSG08-001", "SSG08-002"]}],
+        crossing_point="DE-Passau",
+    )
+    held = await post_check(de, headers, body)
+    assert {(reason["code"], reason["serial"]) for reason in held["reasons"]} == {
+        ("item-reported-lost-or-stolen", "SSG08-002"),
+        ("import-marking-missing", "SSG08-002"),
+    }
+    await register_firearm(conn, "SSG08-001")
+    before = await footprint(conn)
+    released = await de.post(f"/api/v1/checks/{body['check_id']}/release", json={"reason": "seen"}, headers=headers)
+    assert released.status_code == 409, released.text
+    assert released.headers["content-type"] == "application/problem+json"
+    problem = released.json()
+    assert (problem["type"].rsplit("/", 1)[-1], problem["serials"]) == ("import-marking-missing", ["SSG08-001"])
+    assert await footprint(conn) == before
+    refused = await de.post(f"/api/v1/checks/{body['check_id']}/refuse", json={"reason": "unmarked"}, headers=headers)
+    assert refused.status_code == 200, refused.text
