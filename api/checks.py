@@ -4,19 +4,21 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
 import msgspec
-from litestar import Controller, get, post
+from litestar import Controller, Request, get, post
 from litestar.params import FromPath, JSONBody, QueryParameter
 
 from api.deps import ConnDep, OfficerDep, SettingsDep
+from api.idempotency import Answer, IdempotencyKeyHeader, once
 from api.params import AfterQuery, LimitQuery, OptionalStateQuery, page, state_code
 from firearms import check_decisions, check_records, checks
 from firearms.check_records import CheckAnswer, CheckRecord
 from firearms.check_rules import CheckRequest
 from firearms.errors import InvalidInputError
 from firearms.pagination import DEFAULT_LIMIT, decode_cursor, encode_cursor
+from firearms.text_rules import UNPADDED_TEXT_PATTERN
 
 __all__ = ["CheckController", "CheckPage", "DecisionRequest"]
 
@@ -24,9 +26,9 @@ _READERS = ("customs-officer", "auditor", "admin")
 
 
 class DecisionRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """Why an officer releases or refuses a held check."""
+    """Why an officer releases or refuses a held check, kept as given: no control character nor padding."""
 
-    reason: Annotated[str, msgspec.Meta(min_length=1, max_length=2000, pattern=r"\S")]
+    reason: Annotated[str, msgspec.Meta(min_length=1, max_length=2000, pattern=UNPADDED_TEXT_PATTERN)]
 
 
 class CheckPage(msgspec.Struct, frozen=True, kw_only=True):
@@ -72,17 +74,29 @@ class CheckController(Controller):
         officer: OfficerDep,
         settings: SettingsDep,
         check_id: FromPath[uuid.UUID],
+        request: Request[Any, Any, Any],
         data: JSONBody[DecisionRequest],
-    ) -> CheckRecord:
-        """Release a held consignment: it then debits as a clear would."""
-        return await check_decisions.decide(
+        idempotency_key: IdempotencyKeyHeader = None,
+    ) -> Answer[CheckRecord]:
+        """Release a held consignment: it then debits as a clear would.
+
+        Sent again with the same ``Idempotency-Key``, the first answer (rather than 409 ``check-not-held``).
+        """
+        return await once(
             conn,
-            check_id,
-            "release",
-            data.reason,
-            state=settings.state,
-            time_zone=settings.time_zone,
-            actor=officer.actor,
+            officer,
+            request,
+            idempotency_key,
+            data,
+            lambda: check_decisions.decide(
+                conn,
+                check_id,
+                "release",
+                data.reason,
+                state=settings.state,
+                time_zone=settings.time_zone,
+                actor=officer.actor,
+            ),
         )
 
     @post(
@@ -94,17 +108,29 @@ class CheckController(Controller):
         officer: OfficerDep,
         settings: SettingsDep,
         check_id: FromPath[uuid.UUID],
+        request: Request[Any, Any, Any],
         data: JSONBody[DecisionRequest],
-    ) -> CheckRecord:
-        """Refuse a held consignment: nothing is debited."""
-        return await check_decisions.decide(
+        idempotency_key: IdempotencyKeyHeader = None,
+    ) -> Answer[CheckRecord]:
+        """Refuse a held consignment: nothing is debited.
+
+        Sent again with the same ``Idempotency-Key``, the first answer (rather than 409 ``check-not-held``).
+        """
+        return await once(
             conn,
-            check_id,
-            "refuse",
-            data.reason,
-            state=settings.state,
-            time_zone=settings.time_zone,
-            actor=officer.actor,
+            officer,
+            request,
+            idempotency_key,
+            data,
+            lambda: check_decisions.decide(
+                conn,
+                check_id,
+                "refuse",
+                data.reason,
+                state=settings.state,
+                time_zone=settings.time_zone,
+                actor=officer.actor,
+            ),
         )
 
     @get("/", opt={"roles": _READERS}, summary="Checks by licence or by serial")

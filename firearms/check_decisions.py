@@ -53,12 +53,15 @@ async def decide(
     Raises:
         NotFoundError: no such check.
         ConflictError: ``check-not-held`` (it was clear or refused, or decided already);
-            ``quantity-exceeds-balance`` / ``serial-already-passed`` when a release no longer fits;
+            ``quantity-exceeds-balance`` (``line``, ``remaining``) / ``serial-already-passed`` (``serials``, cleared
+            by another check since the hold) when a release no longer fits;
             ``licence-not-usable`` when a check now would be refused for the licence itself
-            (suspended, revoked, expired, out of its validity, consent withdrawn);
+            (suspended, revoked, expired, out of its validity, consent withdrawn, a line a later version dropped);
             ``serials-need-correction`` when it was held for its serials (not on the licence, too few,
             none): such a check is refused and the consignment checked again with the serials as read;
-            ``item-reported-lost-or-stolen`` when a serial was reported lost or stolen here since the hold.
+            ``item-reported-lost-or-stolen`` when a serial was reported lost or stolen here since the hold;
+            ``import-marking-missing`` when, at entry, a firearm with a serial of it is held here without the
+            import marking since the hold.
     """
     row = await store.get_customs_check(conn, check_id)
     if row is None:
@@ -82,11 +85,20 @@ async def decide(
     # The decision before anything is taken: a concurrent decision on the same check (it waited for the
     # licence's lock behind this one) finds check_decision_pkey taken before it could clear, tally or debit.
     if not await store.insert_check_decision(conn, check_id, decision, reason, now, actor):
-        raise ConflictError(f"check {check_id} was decided already", code="check-not-held")
+        decided = await store.get_customs_check(conn, check_id)  # the decision that won, committed meanwhile
+        raise ConflictError(
+            f"check {check_id} was decided already",
+            code="check-not-held",
+            verdict=row["verdict"],
+            decision=decided["decision"] if decided is not None else None,
+        )
     view = await licence_view(conn, request, context, state)
     if decision == "release":
         _require_releasable(request, view, state=state, on=today)
         _require_nothing_reported_since(request, held, context["facts"] or [])
+        if request.movement == "import":
+            _require_nothing_unmarked_since(request, held, context["facts"] or [])
+        _require_nothing_passed_since(request, context["facts"] or [])
         await _release(conn, request, context["licence_id"], view, actor)
     # The decision is the check's outcome: a transit State reports it as it reported the hold (a release
     # clears, a refusal gives the reasons it was held for); a released exit or entry check is the dispatch
@@ -136,7 +148,9 @@ def _require_releasable(request: CheckRequest, view: LicenceView, *, state: str,
     """A release takes what a clear would: only while the balance and the licence still allow it, serials as read."""
     for item in request.lines:
         line = view.lines.get(item.line)
-        left = line.remaining if line else 0
+        if line is None:
+            continue  # a later version dropped the line: line-not-on-licence below, not a balance used up
+        left = line.remaining
         if item.quantity > left:
             raise ConflictError(
                 f"line {item.line} has {left} left; the held consignment needs {item.quantity}",
@@ -182,6 +196,48 @@ def _require_nothing_reported_since(request: CheckRequest, held: list[Reason], f
         raise ConflictError(
             f"reported lost or stolen here since the check was held: {', '.join(since)}; refuse the check",
             code="item-reported-lost-or-stolen",
+            serials=since,
+        )
+
+
+def _require_nothing_unmarked_since(request: CheckRequest, held: list[Reason], facts: list[asyncpg.Record]) -> None:
+    """At entry, a release lets in only what the officer saw: no firearm unmarked here since the hold.
+
+    Art. 8(1)(b): a firearm imported is marked with the country of import, and a check holds one this registry
+    holds without this State's import marking (``import-marking-missing``). The hold named every such serial then;
+    one registered here without the marking since (or no longer exempt as made here and exported) was never before
+    the officer, so the release is refused, as for a report since the hold (:func:`_require_nothing_reported_since`).
+
+    Raises:
+        ConflictError: ``import-marking-missing`` — ``serials`` (as presented) unmarked here since the hold.
+    """
+    seen = {normalise(reason.serial) for reason in held if reason.code == "import-marking-missing" and reason.serial}
+    unmarked = {fact["serial"] for fact in facts if fact["unmarked"]} - seen
+    since = [serial for item in request.lines for serial in item.serials if normalise(serial) in unmarked]
+    if since:
+        raise ConflictError(
+            f"registered here without this State's import marking since the check was held: {', '.join(since)};"
+            " refuse the check",
+            code="import-marking-missing",
+            serials=since,
+        )
+
+
+def _require_nothing_passed_since(request: CheckRequest, facts: list[asyncpg.Record]) -> None:
+    """A release clears no serial that another check cleared here for this movement since the hold (DESIGN §5).
+
+    ``cleared_serial_pkey`` refuses it anyway; this names the serials, as presented, so that the officer knows which
+    firearm already passed (the bare constraint's answer named none).
+
+    Raises:
+        ConflictError: ``serial-already-passed`` — ``serials`` (as presented) cleared since the hold.
+    """
+    passed = {fact["serial"] for fact in facts if fact["passed"]}
+    since = [serial for item in request.lines for serial in item.serials if normalise(serial) in passed]
+    if since:
+        raise ConflictError(
+            f"already cleared here for this movement since the check was held: {', '.join(since)}; refuse the check",
+            code="serial-already-passed",
             serials=since,
         )
 

@@ -18,6 +18,7 @@ __all__ = [
     "STATE_CODE_PATTERN",
     "TEXT_OR_EMPTY_PATTERN",
     "TEXT_PATTERN",
+    "UNPADDED_TEXT_PATTERN",
     "counted",
     "decode_location",
     "is_http_base_url",
@@ -36,6 +37,9 @@ CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 TEXT_PATTERN = r"^(?=.*\S)[^\x00-\x1f\x7f-\x9f]+$(?!\n)"
 """Text as a request body's Struct takes it (msgspec ``pattern``): something besides white space, no character of
 :data:`CONTROL`. For the fields that are printed and sent to partners: a licence's, a party's."""
+UNPADDED_TEXT_PATTERN = r"^(?!\s)[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f]$(?!\n)"
+""":data:`TEXT_PATTERN` without white space before or after it (Python's white space class outside the
+control characters is :data:`SPACE_CHARACTERS`): an officer's words for a decision, kept as given."""
 TEXT_OR_EMPTY_PATTERN = r"^(?:(?=.*\S)[^\x00-\x1f\x7f-\x9f]+)?$(?!\n)"
 """:data:`TEXT_PATTERN` or the empty string (a licence line's model, which an ammunition lot has not)."""
 # The same rule as a regular expression the bulk import hands to PostgreSQL (NUL never reaches it).

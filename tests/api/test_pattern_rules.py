@@ -55,7 +55,16 @@ async def test_a_refused_file_name_says_the_rule(
             "/api/v1/checks/00000000-0000-0000-0000-000000000001/release",
             {"reason": "\t"},
             "reason",
-            "'reason' must hold more than white space: say why",
+            "'reason' must say why in 1-2,000 characters: no control character (a line break included), no white space"
+            " before or after it",
+        ),
+        (
+            "customs-officer",
+            "/api/v1/checks/00000000-0000-0000-0000-000000000001/refuse",
+            {"reason": "seen "},
+            "reason",
+            "'reason' must say why in 1-2,000 characters: no control character (a line break included), no white space"
+            " before or after it",
         ),
         (
             "licensing-officer",
