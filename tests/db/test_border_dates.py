@@ -128,3 +128,22 @@ async def test_a_partner_licence_is_judged_by_the_calendar_at_the_border_post(
     assert await verdict(conn, zone=zone, now=now) == expected
     vienna = now.astimezone(ZoneInfo("Europe/Vienna")).date()
     assert (vienna > dt.date(2027, 11, 28)) == (expected == CLEAR)  # the issuer's calendar would say the opposite
+
+
+async def test_checked_at_is_whole_seconds_utc_and_a_replay_gives_it_again(conn: db.Conn) -> None:
+    await receive(conn, at_licence(valid_from=dt.date(2027, 1, 1), expires_on=dt.date(2027, 12, 31)), state="CZ")
+    request = msgspec.convert(check_body(lines=CARTRIDGE), CheckRequest)
+    auckland = ZoneInfo("Pacific/Auckland")
+    moment = dt.datetime(2027, 11, 28, 23, 30, 15, 987654, tzinfo=dt.UTC)  # 12:30:15.987654 on the 29th there
+    answers = []
+    for now in (moment, moment + dt.timedelta(hours=3, microseconds=100)):  # the officer's retry, hours later
+        async with conn.transaction():
+            answers.append(
+                await checks.perform_check(conn, request, state="CZ", time_zone=auckland, actor="customs:cz", now=now)
+            )
+    first, replayed = answers
+    assert first.checked_at == dt.datetime(2027, 11, 28, 23, 30, 15, tzinfo=dt.UTC)
+    assert msgspec.json.decode(msgspec.json.encode(first))["checked_at"] == "2027-11-28T23:30:15Z"
+    assert msgspec.json.encode(replayed) == msgspec.json.encode(first)
+    # the record keeps the moment to the microsecond; the answer speaks in seconds
+    assert await conn.fetchval("SELECT checked_at FROM customs_check") == moment
