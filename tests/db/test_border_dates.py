@@ -11,9 +11,9 @@ from zoneinfo import ZoneInfo
 import msgspec
 import pytest
 
-from firearms import checks, db
+from firearms import checks, db, received
 from firearms.check_rules import CheckRequest
-from tests.check_helpers import at_licence, check_body, receive
+from tests.check_helpers import NUMBER, at_licence, check_body, receive
 
 ONE_SECOND = dt.timedelta(seconds=1)
 # the ammunition line alone: no serial is recorded as passed, so every check of a test is judged afresh
@@ -147,3 +147,37 @@ async def test_checked_at_is_whole_seconds_utc_and_a_replay_gives_it_again(conn:
     assert msgspec.json.encode(replayed) == msgspec.json.encode(first)
     # the record keeps the moment to the microsecond; the answer speaks in seconds
     assert await conn.fetchval("SELECT checked_at FROM customs_check") == moment
+
+
+async def _expired_by_issuer(conn: db.Conn, moment: dt.datetime) -> None:
+    """AT's ``licence.status-changed`` to ``expired`` applied here at ``moment``."""
+    async with conn.transaction():
+        licence = await received.apply_status(
+            conn, issuing_state="AT", number=NUMBER, status="expired", reason="validity ended", actor="partner:AT"
+        )
+    # the row's time is when the change was applied; the test's moment stands for it
+    await conn.execute("UPDATE licence SET updated_at = $1 WHERE licence_id = $2", moment, licence.licence_id)
+
+
+async def test_a_partner_licence_the_issuer_expired_at_its_own_midnight_clears_here_until_the_last_day_ends(
+    conn: db.Conn,
+) -> None:
+    # Vienna's midnight after the last day is 15:00 in Los Angeles: AT's timer expires the licence and tells CZ's
+    # registry, whose post is in Los Angeles. The licence is valid there until midnight there, as its dates say
+    # (README "Dates and the time zone"); the issuer's expiry at its own midnight refused it nine hours early.
+    last_day = dt.date(2027, 11, 28)
+    await receive(conn, at_licence(valid_from=dt.date(2027, 1, 1), expires_on=last_day), state="CZ")
+    vienna_midnight = dt.datetime(2027, 11, 28, 23, 0, 5, tzinfo=dt.UTC)
+    await _expired_by_issuer(conn, vienna_midnight)
+    zone = "America/Los_Angeles"
+    assert await verdict(conn, zone=zone, now=local(zone, 2027, 11, 28, 16, 0, 0)) == CLEAR
+    assert await verdict(conn, zone=zone, now=local(zone, 2027, 11, 28, 23, 59, 59)) == CLEAR
+    assert await verdict(conn, zone=zone, now=local(zone, 2027, 11, 29, 0, 0, 0)) == EXPIRED  # one reason, not two
+
+
+async def test_a_partner_licence_the_issuer_expired_before_its_last_day_is_refused(conn: db.Conn) -> None:
+    # An expiry announced well before the printed last day is the issuing State's decision, not its calendar.
+    await receive(conn, at_licence(valid_from=dt.date(2027, 1, 1), expires_on=dt.date(2027, 11, 28)), state="CZ")
+    await _expired_by_issuer(conn, dt.datetime(2027, 11, 28, 9, 59, 59, tzinfo=dt.UTC))  # no zone's midnight yet
+    zone = "America/Los_Angeles"
+    assert await verdict(conn, zone=zone, now=local(zone, 2027, 11, 27, 12, 0, 0)) == EXPIRED
