@@ -161,6 +161,8 @@ class LicenceView(msgspec.Struct, frozen=True, kw_only=True):
     """
     consent_gap: str | None = None
     """Why this State's consent, to an earlier version, does not cover the current one (the reason's detail)."""
+    expired_here_at: dt.datetime | None = None
+    """When a partner's licence was made ``expired`` here by its issuing State's word; ``None`` otherwise."""
 
 
 class RecordsView(msgspec.Struct, frozen=True, kw_only=True):
@@ -201,11 +203,7 @@ def evaluate(
             *(reason for item in request.lines for reason in _reported(item, records)),
         ]
     reasons: list[Reason] = []
-    status_reason = _STATUS_REASONS.get(licence.status)
-    if licence.status == "exhausted" and request.movement != "export":
-        # The exporting State's ledger reached zero at its exit (PROTOCOL §5 lets it say so): every good has
-        # left, and what is in flight passes here against this State's own tally (DESIGN §5), not refused.
-        status_reason = None
+    status_reason = _status_reason(request.movement, licence, on)
     if status_reason:
         reasons.append(_reason(status_reason, f"the licence is {licence.status}"))
     if licence.status != "expired" and on > licence.expires_on:
@@ -247,6 +245,33 @@ def evaluate(
         elif item.serials:  # a serialised component: each serial given is judged as a firearm's is
             reasons.extend(_component_serials(request.movement, item, line, licence, records))
     return reasons
+
+
+def _status_reason(movement: Movement, licence: LicenceView, on: dt.date) -> ReasonCode | None:
+    """The reason the licence's status gives, if any."""
+    if licence.status == "exhausted" and movement != "export":
+        # The exporting State's ledger reached zero at its exit (PROTOCOL §5 lets it say so): every good has
+        # left, and what is in flight passes here against this State's own tally (DESIGN §5), not refused.
+        return None
+    if _expired_by_the_issuers_calendar(licence, on):
+        # the licence's dates are read on this State's calendar: its last day has not ended here yet
+        return None
+    return _STATUS_REASONS.get(licence.status)
+
+
+def _expired_by_the_issuers_calendar(licence: LicenceView, on: dt.date) -> bool:
+    """A partner's licence its issuing State expired at its own midnight, before the last day ended here.
+
+    The issuing State's timer expires the licence when its last day ends there; where this State's day is
+    behind (Vienna's midnight is 15:00 in Los Angeles), the last day has hours left here, and the dates, read
+    on this State's calendar as at every other check, still cover it. The moment the expiry reached this
+    registry tells the two apart: no State's last day ends before 10:00 UTC on it (midnight at UTC+14), so
+    an expiry applied earlier than that is the issuing State's decision before its date, and counts at once.
+    """
+    if licence.status != "expired" or licence.expired_here_at is None or on > licence.expires_on:
+        return False
+    first_midnight = dt.datetime.combine(licence.expires_on, dt.time(10), tzinfo=dt.UTC)
+    return licence.expired_here_at >= first_midnight
 
 
 def _route(movement: Movement, licence: LicenceView, state: str) -> list[Reason]:

@@ -332,6 +332,10 @@ async def licence_view(conn: Conn, request: CheckRequest, context: asyncpg.Recor
     """
     used = "debited" if request.movement == "export" else "passed"
     gap = await _consent_gap(conn, request, context, state) if request.movement == "transit" else None
+    expired_here_at: dt.datetime | None = None
+    if context["status"] == "expired":  # final: the row's last change is the expiry (check_rules judges its time)
+        row = await licence_store.get_licence(conn, context["licence_id"])
+        expired_here_at = row["updated_at"] if row is not None and row["origin"] == "received" else None
     return LicenceView(
         number=request.licence_number,
         issuing_state=request.issuing_state,
@@ -354,6 +358,7 @@ async def licence_view(conn: Conn, request: CheckRequest, context: asyncpg.Recor
         },
         transit_consent=context["transit_consent"] and gap is None,
         consent_gap=gap,
+        expired_here_at=expired_here_at,
     )
 
 

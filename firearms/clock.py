@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-__all__ = ["local_date", "today"]
+__all__ = ["local_date", "start_of_day", "today"]
 
 
 def local_date(moment: dt.datetime, zone: dt.tzinfo) -> dt.date:
@@ -26,3 +26,19 @@ def local_date(moment: dt.datetime, zone: dt.tzinfo) -> dt.date:
 def today(zone: dt.tzinfo) -> dt.date:
     """This day in ``zone``: the "today" of every rule that compares a date with the present."""
     return local_date(dt.datetime.now(dt.UTC), zone)
+
+
+def start_of_day(day: dt.date, zone: dt.tzinfo) -> dt.datetime:
+    """The first moment (UTC) of ``day`` in ``zone``: when a licence whose last day was the day before stopped.
+
+    A day whose midnight the clocks skip (Santiago, Beirut: 24:00 is 01:00) starts at the skip, which is
+    where ``fold=0`` puts midnight (the offset in force before it).
+    """
+    moment = dt.datetime.combine(day, dt.time(), tzinfo=zone).astimezone(dt.UTC)
+    if local_date(moment, zone) != day:  # a zone that skips a whole day (Apia, 30 December 2011) starts it later
+        moment = dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)
+        while local_date(moment, zone) < day:
+            moment += dt.timedelta(minutes=15)
+        while local_date(moment - dt.timedelta(seconds=1), zone) >= day:
+            moment -= dt.timedelta(seconds=1)
+    return moment

@@ -26,7 +26,7 @@ async def run_licence_timers(conn: Conn, settings: Settings, *, today: dt.date |
     """
     day = today or clock.today(settings.time_zone)
     async with conn.transaction():
-        expired = await licences.expire_due(conn, today=day)
+        expired = await licences.expire_due(conn, today=day, time_zone=settings.time_zone)
     async with conn.transaction():
         deemed = await consents.deem_silent(conn, settings=settings, today=day)
     async with conn.transaction():

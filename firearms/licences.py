@@ -109,6 +109,7 @@ async def transition(
     settings: Settings | None = None,
     only_from: frozenset[str] | None = None,
     own_only: bool = False,
+    effective_at: dt.datetime | None = None,
 ) -> Licence:
     """The ONE place a licence changes status (DESIGN §3 life cycle), journaled with actor and reason.
 
@@ -121,6 +122,8 @@ async def transition(
     locked first. ``only_from`` names the statuses the caller's action starts from (issuing starts
     from ``pending``, reinstating from ``suspended``, though both end ``issued``): any other is refused.
     ``own_only`` (an officer's request) refuses a partner's licence: only its issuing State's word moves it.
+    ``effective_at``: when the change took effect, if before now (an expiry: the start of the day after the last
+    day), as ``licence.status-changed`` tells partners; now by default.
 
     Raises:
         NotFoundError: no such licence.
@@ -184,7 +187,15 @@ async def transition(
         },
     )
     licence = await get_licence(conn, licence_id)
-    await hooks.after_transition(conn, licence, from_status=row["status"], to=to, reason=reason, actor=actor)
+    await hooks.after_transition(
+        conn,
+        licence,
+        from_status=row["status"],
+        to=to,
+        reason=reason,
+        actor=actor,
+        effective_at=now if effective_at is None else min(effective_at, now),
+    )
     if to == "issued" and row["status"] == "suspended" and not received:
         # Amended down to its debits while suspended: it comes back with nothing left to use.
         return await exhaust_if_used_up(conn, licence, actor, "reinstated")
@@ -228,8 +239,11 @@ async def request_consents(
         )
 
 
-async def expire_due(conn: Conn, *, today: dt.date, limit: int = 500) -> int:
+async def expire_due(conn: Conn, *, today: dt.date, time_zone: dt.tzinfo = dt.UTC, limit: int = 500) -> int:
     """The expiry timer: every issued or suspended local licence past its last day becomes ``expired``.
+
+    Effective at the start of the day after its last day in ``time_zone`` (the registry's), not when the timer
+    runs: ``licence.status-changed`` tells partners that moment even after a worker stopped for days.
 
     Each licence is re-read under its lock by :func:`transition`, so a licence amended or revoked
     meanwhile is left alone. A partner's licence (``origin='received'``) is left to its issuing
@@ -247,6 +261,7 @@ async def expire_due(conn: Conn, *, today: dt.date, limit: int = 500) -> int:
                 to="expired",
                 actor="system:expiry-timer",
                 reason=f"validity ended on {row['expires_on'].isoformat()}",
+                effective_at=clock.start_of_day(row["expires_on"] + dt.timedelta(days=1), time_zone),
             )
             count += 1
     return count

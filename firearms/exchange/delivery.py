@@ -57,12 +57,24 @@ if TYPE_CHECKING:
     from firearms.db import Pool
     from firearms.settings import Settings
 
-__all__ = ["LEASE", "RECHECK", "RUN", "Client", "backoff", "claim", "deliver_due", "new_client", "new_worker_id"]
+__all__ = [
+    "LEASE",
+    "PARKED",
+    "RECHECK",
+    "RUN",
+    "Client",
+    "backoff",
+    "claim",
+    "deliver_due",
+    "new_client",
+    "new_worker_id",
+]
 
 log = logging.getLogger("firearms.exchange")
 LEASE = dt.timedelta(seconds=120)  # a run starts no post after half of it; its lease lasts the exchange timeout longer
 RUN = 64  # notices leased at once per recipient
 RECHECK = 1.0  # seconds a run sends before it looks again whether the recipient is still enabled
+PARKED = dt.timedelta(seconds=60)  # a notice only an administrator can unblock is tried again this often
 
 # The worker posts with aiohttp (its client costs half of httpx's per request: bench/RESULTS.md); an
 # httpx client is accepted too, which lets tests deliver to an app in the same process.
@@ -112,7 +124,10 @@ async def claim(pool: Pool, settings: Settings, worker: str) -> list[Run]:
             by_recipient: dict[str, list[asyncpg.Record]] = {}
             # the last post may start at LEASE / 2 and take the whole timeout, which may exceed LEASE / 2
             lease_until = now + LEASE + dt.timedelta(seconds=settings.exchange_timeout)
-            for row in await store.claim_outbox_runs(conn, now, lease_until, worker, RUN):
+            # No retry is scheduled further ahead than this (the back-off cap, or PARKED): one that is was scheduled
+            # by a clock since set back, and waits no longer (a wall-clock jump back must not stall a queue for hours).
+            retry_limit = now + max(dt.timedelta(seconds=settings.exchange_retry_cap), PARKED)
+            for row in await store.claim_outbox_runs(conn, now, lease_until, worker, RUN, retry_limit):
                 by_recipient.setdefault(row["recipient"], []).append(row)
             runs: list[Run] = []
             release: list[uuid.UUID] = []
@@ -402,9 +417,7 @@ async def _gap(pool: Pool, worker: str, head: asyncpg.Record, attempted_at: dt.d
             # nothing here carries that number: resending "from there" would send this notice again at once,
             # refused again, in a loop; it waits like a notice refused as behind, for an administrator
             error = f"sequence-gap: {head['recipient']} expects {expected}, which no notice here carries"
-            await store.record_outbox_failure(
-                conn, head["notice_id"], worker, error, now + dt.timedelta(seconds=60), attempted_at
-            )
+            await store.record_outbox_failure(conn, head["notice_id"], worker, error, now + PARKED, attempted_at)
         elif expected < head["sequence"]:
             count = await store.requeue_outbox_from(conn, head["recipient"], expected, now)
             await journal.record(
@@ -422,7 +435,7 @@ async def _gap(pool: Pool, worker: str, head: asyncpg.Record, attempted_at: dt.d
             # renumbered (peers resequence); what it expects is kept for that
             error = f"sequence-gap: {head['recipient']} expects {expected}, ahead of this notice"
             await store.record_outbox_refused_ahead(
-                conn, head["notice_id"], worker, expected, error, now + dt.timedelta(seconds=60), attempted_at
+                conn, head["notice_id"], worker, expected, error, now + PARKED, attempted_at
             )
 
 
@@ -444,6 +457,4 @@ async def _id_conflict(pool: Pool, worker: str, head: asyncpg.Record, attempted_
     log.warning("delivery of %s to %s: %s", head["notice_id"], recipient, error)
     now = dt.datetime.now(dt.UTC)
     async with pool.acquire() as conn, conn.transaction():
-        await store.record_outbox_id_conflict(
-            conn, head["notice_id"], worker, error, now + dt.timedelta(seconds=60), attempted_at
-        )
+        await store.record_outbox_id_conflict(conn, head["notice_id"], worker, error, now + PARKED, attempted_at)

@@ -25,7 +25,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from firearms import licence_reads
-from firearms.canonical import utc_now
 from firearms.errors import InvalidInputError
 from firearms.exchange import emit
 from firearms.exchange.bodies import ShipmentItem
@@ -49,9 +48,12 @@ _STATUS_NOTICES = frozenset({"issued", "suspended", "revoked", "expired"})
 
 
 async def after_transition(
-    conn: Conn, licence: Licence, *, from_status: str, to: str, reason: str, actor: str
+    conn: Conn, licence: Licence, *, from_status: str, to: str, reason: str, actor: str, effective_at: dt.datetime
 ) -> list[str]:
-    """Queue the notice a status change of an own licence sends; returns the States it goes to."""
+    """Queue the notice a status change of an own licence sends; returns the States it goes to.
+
+    ``effective_at``: when the change took effect (an expiry: the start of the day after the last day).
+    """
     if licence.origin != "local" or licence.licence.kind not in ("export", "import"):
         return []
     own = licence.licence.issuing_state
@@ -65,7 +67,7 @@ async def after_transition(
             told = await emit.licence_issued(conn, licence.licence, own_state=own, actor=actor)
     if to in _STATUS_NOTICES and from_status not in ("draft", "pending"):
         changed = await emit.licence_status_changed(
-            conn, licence.licence, own_state=own, status=to, reason=reason, effective_at=utc_now(), actor=actor
+            conn, licence.licence, own_state=own, status=to, reason=reason, effective_at=effective_at, actor=actor
         )
         return list(dict.fromkeys([*told, *changed]))
     return told

@@ -108,10 +108,13 @@ async def count_outbox_pending(conn: Conn) -> list[asyncpg.Record]:
 
 
 async def claim_outbox_runs(
-    conn: Conn, now: dt.datetime, lease_until: dt.datetime, worker: str, most: int
+    conn: Conn, now: dt.datetime, lease_until: dt.datetime, worker: str, most: int, retry_limit: dt.datetime
 ) -> list[asyncpg.Record]:
-    """Lease a run of due notices per enabled recipient to ``worker`` (see the query for the rules)."""
-    return await conn.fetch(Q["claim_outbox_runs"], now, lease_until, worker, most)
+    """Lease a run of due notices per enabled recipient to ``worker`` (see the query for the rules).
+
+    ``retry_limit``: ``now`` plus the longest a retry is put off; one scheduled later is due (the clock went back).
+    """
+    return await conn.fetch(Q["claim_outbox_runs"], now, lease_until, worker, most, retry_limit)
 
 
 async def set_outbox_envelopes(conn: Conn, notice_ids: list[uuid.UUID], envelopes: list[bytes]) -> None:

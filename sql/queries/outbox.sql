@@ -62,10 +62,14 @@ RETURNING p.state, last.first, last.last;
 -- strictly in order. SKIP LOCKED: two workers never claim the same notice; a worker keeps the part of its
 -- run that starts at head_sequence without a hole and releases the rest (release_outbox_leases).
 -- key_id: the key to sign with (the one named when queued, else the newest valid at created_at).
--- $1 now, $2 lease_until, $3 worker, $4 most notices in a run
+-- A retry is never scheduled further ahead than the back-off cap (or a minute, for a notice an administrator must
+-- unblock): one due after $5 (now + the larger) was scheduled by a clock since set back (or by a worker whose clock
+-- is ahead of this one's), and is due now rather than hours later.
+-- $1 now, $2 lease_until, $3 worker, $4 most notices in a run, $5 retry_limit
 WITH queue AS MATERIALIZED (
     SELECT q.notice_id,
-           bool_and(q.next_attempt_at <= $1 AND (q.lease_until IS NULL OR q.lease_until <= $1))
+           bool_and((q.next_attempt_at <= $1 OR q.next_attempt_at > $5)
+                    AND (q.lease_until IS NULL OR q.lease_until <= $1))
                OVER (PARTITION BY q.recipient ORDER BY q.sequence) AS ready,
            min(q.sequence) OVER (PARTITION BY q.recipient) AS head_sequence
       FROM peer AS p

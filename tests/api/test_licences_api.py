@@ -791,3 +791,41 @@ async def test_a_draft_whose_import_authorisation_or_brokers_do_not_fit_is_refus
     problem = _problem(response, 422, code)
     assert {name: problem.get(name) for name in facts} == facts
     assert await _counts(conn) == before
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2026-02-30",  # no such day
+        "2027-02-29",  # not a leap year
+        "2026-11-30T00:00:00Z",  # a moment, not a date: whose day would it be?
+        "2026-11-30T00:00:00+13:00",
+        "2026-11-30Z",
+        "20261130",
+        "+2026-11-30",
+        "30.11.2026",
+        "",
+    ],
+)
+async def test_a_licence_date_that_is_not_a_calendar_date_is_400_and_stores_nothing(
+    text: str,
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    auth: TokenFactory,
+    conn: db.Conn,
+) -> None:
+    officer = await auth("licensing-officer")
+    body = await _setup(client, officer)
+    before = await _counts(conn)
+    for field in ("valid_from", "expires_on"):
+        problem = _problem(
+            await client.post("/api/v1/licences", json={**body, field: text}, headers=officer), 400, "invalid-request"
+        )
+        assert [error["key"] for error in problem["errors"]] == [field]
+    authorisation = {**body["import_authorisation"], "issued_on": text}
+    problem = _problem(
+        await client.post("/api/v1/licences", json={**body, "import_authorisation": authorisation}, headers=officer),
+        400,
+        "invalid-request",
+    )
+    assert [error["key"] for error in problem["errors"]] == ["import_authorisation.issued_on"], problem
+    assert await _counts(conn) == before

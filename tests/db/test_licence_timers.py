@@ -3,16 +3,23 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import time
+from zoneinfo import ZoneInfo
 
 import msgspec
 import pytest
 
-from firearms import bootstrap, consents, db, licence_reads, licence_versions, licence_views, licences
+from firearms import bootstrap, checks, consents, db, licence_reads, licence_versions, licence_views, licences
+from firearms.canonical import format_time, parse_time
+from firearms.check_rules import CheckRequest
 from firearms.errors import ConflictError
+from firearms.exchange import trust
 from firearms.licence_timers import run_licence_timers
 from firearms.settings import Settings
 from firearms.worker import run_worker
+from tests.check_helpers import check_body
+from tests.exchange_util import VECTORS
 from tests.licensing_helpers import ACTOR, TODAY, export_draft, issued_export, register_parties
+from tests.races import race
 
 
 async def _pending_export(conn: db.Conn, settings: Settings) -> licence_views.Licence:
@@ -183,3 +190,91 @@ async def test_requests_the_policy_never_deems_do_not_hold_back_the_later_ones(
         assert await consents.deem_silent(conn, settings=refused, today=TODAY, limit=1) == 1
     assert await consents.latest_decisions(conn, via_cz.licence_id) == {}
     assert (await consents.latest_decisions(conn, via_sk.licence_id))["SK"].decision == "deemed"
+
+
+async def _trust_cz_and_de(conn: db.Conn) -> None:
+    async with conn.transaction():
+        for state, key in (("CZ", "OTHER"), ("DE", "DE")):
+            await trust.add_peer(
+                conn,
+                own_state="AT",
+                state=state,
+                base_url=f"http://{state.lower()}.example",
+                public_key=VECTORS["keys"][key]["public_key"],
+                not_before=parse_time("2026-01-01T00:00:00Z"),
+                actor="test",
+            )
+
+
+async def _expiry_notices(conn: db.Conn) -> list[tuple[str, str, str]]:
+    rows = await conn.fetch(
+        "SELECT recipient, body FROM notice_outbox WHERE type = 'licence.status-changed' ORDER BY created_at, recipient"
+    )
+    return [(row["recipient"], row["body"]["status"], row["body"]["effective_at"]) for row in rows]
+
+
+async def test_two_timer_passes_at_once_expire_a_licence_and_tell_partners_exactly_once(
+    database: str, conn: db.Conn, settings: Settings, initialised: bootstrap.Initialised
+) -> None:
+    # Two workers (or a worker and its restart) run the expiry at the same time: the second waits for the
+    # licence's lock, reads it expired and leaves it; a later pass finds nothing.
+    await _trust_cz_and_de(conn)
+    lic = await issued_export(conn, settings, await register_parties(conn), expires_on=TODAY)
+    day_after = TODAY + dt.timedelta(days=1)
+    first, second = await race(
+        database, lambda c: licences.expire_due(c, today=day_after), lambda c: licences.expire_due(c, today=day_after)
+    )
+    assert (first, second) == (1, 0)
+    assert await run_licence_timers(conn, settings, today=day_after) == (0, 0)
+    assert [(state, status) for state, status, _ in await _expiry_notices(conn)] == [
+        ("CZ", "expired"),
+        ("DE", "expired"),
+    ]
+    events = await licence_reads.list_events(conn, lic.licence_id, after=0, limit=10)
+    assert [event.to_status for event in events].count("expired") == 1
+    assert await conn.fetchval("SELECT count(*) FROM journal_entry WHERE action = 'licence.expired'") == 1
+
+
+async def test_a_check_racing_the_expiry_timer_is_refused_either_way(
+    database: str, conn: db.Conn, settings: Settings, initialised: bootstrap.Initialised
+) -> None:
+    parties = await register_parties(conn)
+    lic = await issued_export(conn, settings, parties, expires_on=TODAY)
+    day_after = TODAY + dt.timedelta(days=1)
+    noon = dt.datetime.combine(day_after, dt.time(12), tzinfo=dt.UTC)
+
+    async def check(c: db.Conn) -> list[str]:
+        body = check_body("export", licence_number=lic.licence.number, crossing_point="AT-Wullowitz")
+        answer = await checks.perform_check(
+            c, msgspec.convert(body, CheckRequest), state="AT", time_zone=dt.UTC, actor="customs:at", now=noon
+        )
+        assert answer.licence is not None
+        return [answer.licence.status, answer.verdict, *(reason.code for reason in answer.reasons)]
+
+    # the check first: the licence is still issued, and its last day is past
+    answer, expired = await race(database, check, lambda c: licences.expire_due(c, today=day_after))
+    assert (answer, expired) == (["issued", "refuse", "licence-expired"], 1)
+    # the timer first: the check waits for it and reads the licence expired (one reason, not two)
+    lic = await issued_export(conn, settings, parties, expires_on=TODAY)
+    expired, answer = await race(database, lambda c: licences.expire_due(c, today=day_after), check)
+    assert (expired, answer) == (1, ["expired", "refuse", "licence-expired"])
+
+
+async def test_an_expiry_notice_says_when_the_licence_stopped_being_valid(
+    conn: db.Conn, settings: Settings, initialised: bootstrap.Initialised
+) -> None:
+    # The worker was stopped for a few days: the licence expired at midnight in Vienna after its last day, not
+    # when the timer ran again, and partners are told that moment (their records show it as the change's time).
+    await _trust_cz_and_de(conn)
+    vienna = msgspec.structs.replace(settings, time_zone=ZoneInfo("Europe/Vienna"))
+    lic = await issued_export(conn, settings, await register_parties(conn))
+    last_day = TODAY - dt.timedelta(days=3)
+    await conn.execute(
+        "UPDATE licence SET valid_from = $1, expires_on = $1 WHERE licence_id = $2", last_day, lic.licence_id
+    )
+    assert await run_licence_timers(conn, vienna) == (1, 0)
+    midnight = dt.datetime.combine(last_day + dt.timedelta(days=1), dt.time(), tzinfo=ZoneInfo("Europe/Vienna"))
+    assert await _expiry_notices(conn) == [
+        ("CZ", "expired", format_time(midnight.astimezone(dt.UTC))),
+        ("DE", "expired", format_time(midnight.astimezone(dt.UTC))),
+    ]

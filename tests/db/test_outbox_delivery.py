@@ -167,6 +167,33 @@ async def test_network_error_is_recorded_and_retried_later(at_de: tuple[Registry
     assert row["next_attempt_at"] > row["now"]
 
 
+async def test_a_wall_clock_set_back_does_not_hold_a_retry_back_for_hours(at_de: tuple[Registry, Registry]) -> None:
+    # The back-off is kept as a time of day (next_attempt_at), which every worker reads. A failed attempt scheduled
+    # its retry, then the host's clock was set back three hours (an NTP correction, a wrong clock fixed by hand):
+    # the retry lay three hours and the back-off ahead, and the partner's whole queue waited that long. A retry is
+    # never scheduled more than the back-off cap ahead, so one further ahead is due now.
+    at, de = at_de
+    await _enqueue(at, 2)
+    await at.conn.execute(
+        "UPDATE notice_outbox SET attempts = 3, last_error = 'network: refused',"
+        " last_attempt_at = now() + interval '3 hours', next_attempt_at = now() + interval '3 hours 1 second'"
+    )
+    await delivery.deliver_due(at.pool, at.settings, de.client, "w1")
+    assert await at.conn.fetchval("SELECT array_agg(status ORDER BY sequence) FROM notice_outbox") == [
+        "delivered",
+        "delivered",
+    ]
+    # a retry within the cap still waits its turn
+    await _enqueue(at, 1)
+    await outbox.number_queued(at.conn)
+    await at.conn.execute(
+        "UPDATE notice_outbox SET attempts = 1, next_attempt_at = now() + interval '10 seconds' WHERE status = 'queued'"
+    )
+    slow = msgspec.structs.replace(at.settings, exchange_retry_cap=60.0)
+    await delivery.deliver_due(at.pool, slow, de.client, "w1")
+    assert await at.conn.fetchval("SELECT status FROM notice_outbox WHERE sequence = 3") == "queued"
+
+
 async def test_sequence_gap_makes_the_sender_resend_from_expected(at_de: tuple[Registry, Registry]) -> None:
     at, de = at_de
     await _enqueue(at, 2)

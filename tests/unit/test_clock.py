@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from firearms.clock import local_date, today
+from firearms.clock import local_date, start_of_day, today
 
 
 def utc(text: str) -> dt.datetime:
@@ -61,3 +61,25 @@ def test_local_date_refuses_a_naive_moment() -> None:
 def test_today_is_the_date_in_the_zone_given() -> None:
     # UTC+14 and UTC-12 are 26 hours apart: at any moment their dates differ by at least a day.
     assert today(ZoneInfo("Etc/GMT-14")) > today(ZoneInfo("Etc/GMT+12"))
+
+
+@pytest.mark.parametrize(
+    ("zone", "day", "start"),
+    [
+        ("Europe/Vienna", "2026-11-30", "2026-11-29T23:00:00"),
+        ("Europe/Vienna", "2027-10-31", "2027-10-30T22:00:00"),  # the 25-hour day starts in summer time
+        ("Pacific/Auckland", "2027-11-29", "2027-11-28T11:00:00"),
+        ("America/Los_Angeles", "2027-03-14", "2027-03-14T08:00:00"),  # the 23-hour day starts in winter time
+        # the clocks skip from 24:00 to 01:00: the day starts at the skip, one second after 23:59:59
+        ("America/Santiago", "2027-09-05", "2027-09-05T04:00:00"),
+        ("Asia/Beirut", "2027-03-28", "2027-03-27T22:00:00"),
+        # Samoa skipped 30 December 2011 altogether: the first moment of a day not before it is 31 December's
+        ("Pacific/Apia", "2011-12-30", "2011-12-30T10:00:00"),
+        ("UTC", "9999-12-31", "9999-12-31T00:00:00"),
+    ],
+)
+def test_start_of_day_is_the_first_moment_of_the_day_in_the_zone(zone: str, day: str, start: str) -> None:
+    moment = start_of_day(dt.date.fromisoformat(day), ZoneInfo(zone))
+    assert moment == utc(start)
+    assert local_date(moment, ZoneInfo(zone)) >= dt.date.fromisoformat(day)
+    assert local_date(moment - dt.timedelta(seconds=1), ZoneInfo(zone)) < dt.date.fromisoformat(day)
