@@ -18,7 +18,7 @@ from firearms.check_records import CheckAnswer, CheckRecord
 from firearms.check_rules import CheckRequest
 from firearms.errors import InvalidInputError
 from firearms.pagination import DEFAULT_LIMIT, decode_cursor, encode_cursor
-from firearms.text_rules import UNPADDED_TEXT_PATTERN
+from firearms.text_rules import REASON
 
 __all__ = ["CheckController", "CheckPage", "DecisionRequest"]
 
@@ -28,7 +28,7 @@ _READERS = ("customs-officer", "auditor", "admin")
 class DecisionRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """Why an officer releases or refuses a held check, kept as given: no control character nor padding."""
 
-    reason: Annotated[str, msgspec.Meta(min_length=1, max_length=2000, pattern=UNPADDED_TEXT_PATTERN)]
+    reason: REASON
 
 
 class CheckPage(msgspec.Struct, frozen=True, kw_only=True):

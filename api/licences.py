@@ -31,6 +31,7 @@ from firearms.licence_object import Kind
 from firearms.licence_rules import LicenceDraft
 from firearms.licence_views import Licence, LicenceEvent, LicenceStatus, LicenceVersion
 from firearms.pagination import DEFAULT_LIMIT, IntegerKey, decode_cursor, encode_cursor
+from firearms.text_rules import REASON
 from firearms.tokens import Officer
 
 __all__ = ["PRINT", "LicenceController", "shown_to"]
@@ -55,13 +56,12 @@ DOCUMENT_HEADERS = {
     "Referrer-Policy": "no-referrer",
 }
 # Not white space only: the reason is what the journal and the history keep of why.
-Reason = Annotated[str, msgspec.Meta(min_length=1, max_length=2000, pattern=r"\S")]
 
 
 class TransitionRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """Why the status changes (journaled with the officer)."""
 
-    reason: Reason
+    reason: REASON
 
 
 class LicencePage(msgspec.Struct, frozen=True, kw_only=True):

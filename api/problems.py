@@ -35,7 +35,7 @@ from firearms.errors import (
     NotFoundError,
     UnauthenticatedError,
 )
-from firearms.text_rules import UNPADDED_TEXT_PATTERN, printable, without_input
+from firearms.text_rules import printable, without_input
 
 __all__ = [
     "PROBLEM_BASE",
@@ -167,18 +167,13 @@ _PATTERN_RULES = {
         "Idempotency-Key",
         "header 'Idempotency-Key' must be 1-255 of A-Z a-z 0-9 . _ : ~ + / = -, optionally in double quotes",
     ),
-    # a licence's: r"\S" (a held check's decision's: _BODY_PATTERN_RULES)
-    ("body", "reason"): ("reason", "'reason' must hold more than white space: say why"),
-    ("body", "shipment_id"): ("shipment_id", "'shipment_id' must be 1-200 characters without a control character"),
-}
-# A body member's pattern in words where one name has several rules: a held check's decision's reason is held to more
-# than a licence's (which is r"\S"), so the rule is read from the handler's own Struct, by the member's pattern.
-_BODY_PATTERN_RULES = {
-    ("reason", UNPADDED_TEXT_PATTERN): (
+    # every officer's reason for a decision (text_rules.REASON)
+    ("body", "reason"): (
         "reason",
         "'reason' must say why in 1-2,000 characters: no control character (a line break included), no white space"
         " before or after it",
     ),
+    ("body", "shipment_id"): ("shipment_id", "'shipment_id' must be 1-200 characters without a control character"),
 }
 # errors[].key: a parameter's name or a place in the body (lines[0].serials), nothing that could hold markup
 _KEY = re.compile(r"(?:[A-Za-z0-9_.-]|\[\d+\]|\[\.\.\.\]){1,200}")
@@ -223,7 +218,7 @@ def _public_error(item: Any, handler: Any = None) -> dict[str, Any]:
     ):
         # the pattern is the rule, not words for the officer who typed ?recipient=Germany or /peers/Germany
         message = f"{source} parameter '{key}' must be a State's ISO 3166-1 alpha-2 code: two letters, such as DE or de"
-    elif "matching regex" in message and (rule := _pattern_rule(handler, str(source), str(key))) is not None:
+    elif "matching regex" in message and (rule := _PATTERN_RULES.get((str(source), str(key)))) is not None:
         key, message = rule
     elif _NOT_ONE_OF.match(message):
         message = f"{parameter} is not one of the values it takes" + (
@@ -247,17 +242,6 @@ def _query_name(handler: Any, key: str) -> str:
     parameter = handler.parsed_fn_signature.parameters.get(key)
     alias = getattr(parameter.kwarg_definition, "name", None) if parameter is not None else None
     return alias if isinstance(alias, str) else key
-
-
-def _pattern_rule(handler: Any, source: str, key: str) -> tuple[str, str] | None:
-    """The rule in words for a value refused by its pattern: by the body member's own pattern, else by its name."""
-    if source == "body" and handler is not None:
-        kind = _body_type(handler, key)
-        if isinstance(kind, msgspec.inspect.Metadata):
-            kind = kind.type
-        if isinstance(kind, msgspec.inspect.StrType) and (rule := _BODY_PATTERN_RULES.get((key, kind.pattern or ""))):
-            return rule
-    return _PATTERN_RULES.get((source, key))
 
 
 def _body_type(handler: Any, key: str) -> Any:

@@ -19,6 +19,7 @@ from firearms.exchange import consents, hooks
 from firearms.exchange.consents import ConsentRequest
 from firearms.pagination import DEFAULT_LIMIT, decode_cursor, encode_cursor
 from firearms.store import received as store
+from firearms.text_rules import REASON
 
 __all__ = [
     "ConsentDecision",
@@ -316,7 +317,7 @@ class ConsentDecision(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
     """The licensing officer's decision on a transit-consent request."""
 
     decision: Literal["no-objection", "objection"]
-    reason: Annotated[str, msgspec.Meta(max_length=2000)] | None = None
+    reason: REASON | None = None
     valid_until: dt.date | None = None
 
 

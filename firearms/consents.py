@@ -26,6 +26,7 @@ from firearms.exchange import hooks
 from firearms.licence_object import CountryCode
 from firearms.store import consents as store
 from firearms.store import licences as licence_store
+from firearms.text_rules import REASON
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -55,7 +56,6 @@ Decision = Literal["no-objection", "objection", "deemed"]
 Source = Literal["officer", "notice", "timer"]
 Confidentiality = Literal["public", "restricted", "confidential"]  # PROTOCOL §3, as a received notice carries it
 # Not white space only: the reason is what the journal and the history keep of why.
-Reason = Annotated[str, msgspec.Meta(min_length=1, max_length=2000, pattern=r"\S")]
 CLOSED = frozenset({"revoked", "expired", "exhausted"})  # no consent is asked or recorded for these
 
 
@@ -72,7 +72,7 @@ class ConsentDecision(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
     decision: Literal["no-objection", "objection"]
     decided_on: dt.date
     valid_until: dt.date | None = None
-    reason: Reason | None = None
+    reason: REASON | None = None
     licence_version: Annotated[int, msgspec.Meta(ge=1, le=2**31 - 1)] | None = None
 
 

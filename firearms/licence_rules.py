@@ -24,7 +24,7 @@ from firearms.licence_object import (
     Serial,
 )
 from firearms.serials import normalise, serial_problem
-from firearms.text_rules import TEXT_OR_EMPTY_PATTERN, TEXT_PATTERN
+from firearms.text_rules import REASON, TEXT_OR_EMPTY_PATTERN, TEXT_PATTERN
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
@@ -43,7 +43,6 @@ __all__ = [
 
 TEMPORARY_PURPOSES: frozenset[str] = frozenset({"hunting", "sport-shooting", "evaluation", "exhibition", "repair"})
 # Not white space only: the reason is what the journal and the history keep of why.
-Reason = Annotated[str, msgspec.Meta(min_length=1, max_length=2000, pattern=r"\S")]
 # At least one character that is not white space (a blank name or place would be printed on licences) and no
 # control character: a line feed, NEL or ESC would be printed too, and sent to every partner on the route.
 Text = Annotated[str, msgspec.Meta(min_length=1, max_length=500, pattern=TEXT_PATTERN)]
@@ -93,7 +92,7 @@ class LicenceDraft(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     purpose: Purpose = "commercial"
     return_on: dt.date | None = None
     lines: Annotated[list[DraftLine], msgspec.Meta(min_length=1, max_length=500)]
-    reason: Reason | None = None
+    reason: REASON | None = None
     base_version: Annotated[int, msgspec.Meta(ge=1, le=2**31 - 1)] | None = None
     """For an amendment: the version it was made from. When the licence has moved on since (another
     officer amended it meanwhile) the amendment is refused, ``version-moved``, instead of silently

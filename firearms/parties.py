@@ -19,7 +19,7 @@ from firearms.errors import ConflictError, InvalidInputError, NotFoundError
 from firearms.licence_object import CountryCode
 from firearms.licence_object import Party as PartyObject
 from firearms.store import parties as store
-from firearms.text_rules import TEXT_PATTERN
+from firearms.text_rules import REASON, TEXT_PATTERN
 
 if TYPE_CHECKING:
     import asyncpg
@@ -58,7 +58,6 @@ PartyStatus = Literal["active", "suspended", "revoked"]
 # printed on licences and sent to partners.
 Text = Annotated[str, msgspec.Meta(min_length=1, max_length=500, pattern=TEXT_PATTERN)]
 # Not white space only: the reason is what the journal and the history keep of why.
-Reason = Annotated[str, msgspec.Meta(min_length=1, max_length=2000, pattern=r"\S")]
 
 
 class NewParty(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -77,7 +76,7 @@ class StatusChange(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     """A change of a party's register status, with the reason."""
 
     status: PartyStatus
-    reason: Reason
+    reason: REASON
 
 
 class Party(msgspec.Struct, frozen=True, kw_only=True):

@@ -10,10 +10,14 @@ from __future__ import annotations
 
 import re
 import urllib.parse
+from typing import Annotated
+
+import msgspec
 
 __all__ = [
     "CONTROL",
     "CONTROL_PATTERN_SQL",
+    "REASON",
     "SPACE_CHARACTERS",
     "STATE_CODE_PATTERN",
     "TEXT_OR_EMPTY_PATTERN",
@@ -40,6 +44,10 @@ TEXT_PATTERN = r"^(?=.*\S)[^\x00-\x1f\x7f-\x9f]+$(?!\n)"
 UNPADDED_TEXT_PATTERN = r"^(?!\s)[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f]$(?!\n)"
 """:data:`TEXT_PATTERN` without white space before or after it (Python's white space class outside the
 control characters is :data:`SPACE_CHARACTERS`): an officer's words for a decision, kept as given."""
+REASON = Annotated[str, msgspec.Meta(min_length=1, max_length=2000, pattern=UNPADDED_TEXT_PATTERN)]
+"""An officer's reason for a decision (a licence's status change, a consent, a party's, a held check's), journaled and
+often sent to partners, kept as given: 1-2,000 characters, no control character (a line break included), no white
+space before or after it."""
 TEXT_OR_EMPTY_PATTERN = r"^(?:(?=.*\S)[^\x00-\x1f\x7f-\x9f]+)?$(?!\n)"
 """:data:`TEXT_PATTERN` or the empty string (a licence line's model, which an ammunition lot has not)."""
 # The same rule as a regular expression the bulk import hands to PostgreSQL (NUL never reaches it).

@@ -48,7 +48,40 @@ async def test_a_refused_file_name_says_the_rule(
             "/api/v1/licences/00000000-0000-0000-0000-000000000001/submit",
             {"reason": "   "},
             "reason",
-            "'reason' must hold more than white space: say why",
+            "'reason' must say why in 1-2,000 characters: no control character (a line break included), no white space"
+            " before or after it",
+        ),
+        (  # every officer's reason is held to one rule: a licence's took control characters and padding
+            "licensing-officer",
+            "/api/v1/licences/00000000-0000-0000-0000-000000000001/suspend",
+            {"reason": "fraud\nsee file"},
+            "reason",
+            "'reason' must say why in 1-2,000 characters: no control character (a line break included), no white space"
+            " before or after it",
+        ),
+        (
+            "licensing-officer",
+            "/api/v1/licences/00000000-0000-0000-0000-000000000001/revoke",
+            {"reason": "fraud\u00a0"},
+            "reason",
+            "'reason' must say why in 1-2,000 characters: no control character (a line break included), no white space"
+            " before or after it",
+        ),
+        (
+            "licensing-officer",
+            "/api/v1/licences/00000000-0000-0000-0000-000000000001/transit-consents",
+            {"transit_state": "CZ", "decision": "objection", "decided_on": "2026-11-30", "reason": "\u001b[2J"},
+            "reason",
+            "'reason' must say why in 1-2,000 characters: no control character (a line break included), no white space"
+            " before or after it",
+        ),
+        (
+            "licensing-officer",
+            "/api/v1/parties/00000000-0000-0000-0000-000000000001/status",
+            {"status": "suspended", "reason": " struck off"},
+            "reason",
+            "'reason' must say why in 1-2,000 characters: no control character (a line break included), no white space"
+            " before or after it",
         ),
         (
             "customs-officer",
@@ -84,7 +117,8 @@ async def test_a_body_member_refused_by_its_pattern_says_the_rule(
     key: str,
     message: str,
 ) -> None:
-    """A blank reason answered ``Expected `str` matching regex '\\S'``; a shipment id the same with its pattern."""
+    """A blank reason answered ``Expected `str` matching regex '\\S'``; a shipment id the same with its pattern. Every
+    officer's reason is held to one rule (``text_rules.REASON``): no control character, no padding."""
     response = await client.post(path, json=body, headers=await auth(role))  # type: ignore[arg-type]
     assert response.status_code == 400, response.text
     assert response.headers["content-type"] == "application/problem+json"
