@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import msgspec
 from litestar import Controller, Request, get, post
@@ -14,11 +14,16 @@ from api.deps import ConnDep, OfficerDep, SettingsDep
 from api.idempotency import Answer, IdempotencyKeyHeader, once
 from api.params import AfterQuery, LimitQuery, OptionalStateQuery, page, state_code
 from firearms import check_decisions, check_records, checks
-from firearms.check_records import CheckAnswer, CheckRecord
+from firearms.check_records import CheckAnswer, CheckRecord, Decision
 from firearms.check_rules import CheckRequest
 from firearms.errors import InvalidInputError
 from firearms.pagination import DEFAULT_LIMIT, decode_cursor, encode_cursor
 from firearms.text_rules import REASON
+
+if TYPE_CHECKING:
+    from firearms.db import Conn
+    from firearms.settings import Settings
+    from firearms.tokens import Officer
 
 __all__ = ["CheckController", "CheckPage", "DecisionRequest"]
 
@@ -82,22 +87,7 @@ class CheckController(Controller):
 
         Sent again with the same ``Idempotency-Key``, the first answer (rather than 409 ``check-not-held``).
         """
-        return await once(
-            conn,
-            officer,
-            request,
-            idempotency_key,
-            data,
-            lambda: check_decisions.decide(
-                conn,
-                check_id,
-                "release",
-                data.reason,
-                state=settings.state,
-                time_zone=settings.time_zone,
-                actor=officer.actor,
-            ),
-        )
+        return await _decide(conn, officer, settings, check_id, request, data, idempotency_key, "release")
 
     @post(
         "/{check_id:uuid}/refuse", opt={"roles": ("customs-officer",)}, status_code=200, summary="Refuse a held check"
@@ -116,22 +106,7 @@ class CheckController(Controller):
 
         Sent again with the same ``Idempotency-Key``, the first answer (rather than 409 ``check-not-held``).
         """
-        return await once(
-            conn,
-            officer,
-            request,
-            idempotency_key,
-            data,
-            lambda: check_decisions.decide(
-                conn,
-                check_id,
-                "refuse",
-                data.reason,
-                state=settings.state,
-                time_zone=settings.time_zone,
-                actor=officer.actor,
-            ),
-        )
+        return await _decide(conn, officer, settings, check_id, request, data, idempotency_key, "refuse")
 
     @get("/", opt={"roles": _READERS}, summary="Checks by licence or by serial")
     async def list_checks(
@@ -161,3 +136,32 @@ class CheckController(Controller):
             )
         items, last = page(found, limit)
         return CheckPage(items=items, next=_next(last))
+
+
+async def _decide(
+    conn: Conn,
+    officer: Officer,
+    settings: Settings,
+    check_id: uuid.UUID,
+    request: Request[Any, Any, Any],
+    data: DecisionRequest,
+    idempotency_key: str | None,
+    decision: Decision,
+) -> Answer[CheckRecord]:
+    """An officer's decision on a held check, once per ``Idempotency-Key`` (:func:`firearms.check_decisions.decide`)."""
+    return await once(
+        conn,
+        officer,
+        request,
+        idempotency_key,
+        data,
+        lambda: check_decisions.decide(
+            conn,
+            check_id,
+            decision,
+            data.reason,
+            state=settings.state,
+            time_zone=settings.time_zone,
+            actor=officer.actor,
+        ),
+    )

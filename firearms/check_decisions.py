@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import asyncpg
 import msgspec
@@ -38,8 +38,8 @@ _NO_RECORDS = RecordsView(passed=frozenset(), reported=frozenset(), unmarked_imp
 _SERIAL_HOLDS = frozenset({"serial-not-on-licence", "serial-count-mismatch", "serials-missing"})
 """A release re-judges the licence, not the serials: the officer saw those, and the database refuses a second clear.
 
-Except a serial reported lost or stolen here since the hold, which the officer never saw
-(:func:`_require_nothing_reported_since`)."""
+Except a serial reported lost or stolen here since the hold, or at entry registered here unmarked since, which the
+officer never saw (:func:`_require_nothing_new_since`)."""
 
 
 async def decide(
@@ -95,9 +95,9 @@ async def decide(
     view = await licence_view(conn, request, context, state)
     if decision == "release":
         _require_releasable(request, view, state=state, on=today)
-        _require_nothing_reported_since(request, held, context["facts"] or [])
+        _require_nothing_new_since(request, held, context["facts"] or [], "reported")
         if request.movement == "import":
-            _require_nothing_unmarked_since(request, held, context["facts"] or [])
+            _require_nothing_new_since(request, held, context["facts"] or [], "unmarked")
         _require_nothing_passed_since(request, context["facts"] or [])
         await _release(conn, request, context["licence_id"], view, actor)
     # The decision is the check's outcome: a transit State reports it as it reported the hold (a release
@@ -176,50 +176,37 @@ def _require_releasable(request: CheckRequest, view: LicenceView, *, state: str,
         )
 
 
-def _require_nothing_reported_since(request: CheckRequest, held: list[Reason], facts: list[asyncpg.Record]) -> None:
-    """A release lets through only what the officer saw: no serial reported lost or stolen here since the hold.
-
-    Protocol Art. 11: a firearm reported stolen is stopped, not passed. The hold named every serial reported
-    then (``item-reported-lost-or-stolen``), and the officer decided on those; a report made after the hold
-    was never before them, so the release is refused and the officer refuses the check (or checks the
-    consignment again, which holds it with the new report).
-
-    Raises:
-        ConflictError: ``item-reported-lost-or-stolen`` — ``serials`` (as presented) reported since the hold.
-    """
-    seen = {
-        normalise(reason.serial) for reason in held if reason.code == "item-reported-lost-or-stolen" and reason.serial
-    }
-    reported = {fact["serial"] for fact in facts if fact["reported"]} - seen
-    since = [serial for item in request.lines for serial in item.serials if normalise(serial) in reported]
-    if since:
-        raise ConflictError(
-            f"reported lost or stolen here since the check was held: {', '.join(since)}; refuse the check",
-            code="item-reported-lost-or-stolen",
-            serials=since,
-        )
+# What a release refuses when it appeared here since the hold: (the serial's fact in check_context, the code, what)
+_SINCE_THE_HOLD = {
+    # Protocol Art. 11: a firearm reported stolen is stopped, not passed
+    "reported": ("item-reported-lost-or-stolen", "reported lost or stolen here"),
+    # Art. 8(1)(b), at entry only: a firearm imported is marked with the country of import (or exempt, made here)
+    "unmarked": ("import-marking-missing", "registered here without this State's import marking"),
+}
 
 
-def _require_nothing_unmarked_since(request: CheckRequest, held: list[Reason], facts: list[asyncpg.Record]) -> None:
-    """At entry, a release lets in only what the officer saw: no firearm unmarked here since the hold.
+def _require_nothing_new_since(
+    request: CheckRequest, held: list[Reason], facts: list[asyncpg.Record], fact: Literal["reported", "unmarked"]
+) -> None:
+    """A release lets through only what the officer saw: no serial ``fact`` here since the hold.
 
-    Art. 8(1)(b): a firearm imported is marked with the country of import, and a check holds one this registry
-    holds without this State's import marking (``import-marking-missing``). The hold named every such serial then;
-    one registered here without the marking since (or no longer exempt as made here and exported) was never before
-    the officer, so the release is refused, as for a report since the hold (:func:`_require_nothing_reported_since`).
+    The hold named every serial reported lost or stolen then (``item-reported-lost-or-stolen``) and, at entry,
+    every firearm held here without this State's import marking (``import-marking-missing``), and the officer
+    decided on those. One that became so after the hold (a report since; a firearm registered unmarked since, or
+    no longer exempt as made here and exported) was never before the officer, so the release is refused and the
+    officer refuses the check (or checks the consignment again, which holds it with what is new).
 
     Raises:
-        ConflictError: ``import-marking-missing`` — ``serials`` (as presented) unmarked here since the hold.
+        ConflictError: ``item-reported-lost-or-stolen`` or ``import-marking-missing`` — ``serials`` (as presented)
+            new since the hold.
     """
-    seen = {normalise(reason.serial) for reason in held if reason.code == "import-marking-missing" and reason.serial}
-    unmarked = {fact["serial"] for fact in facts if fact["unmarked"]} - seen
-    since = [serial for item in request.lines for serial in item.serials if normalise(serial) in unmarked]
+    code, what = _SINCE_THE_HOLD[fact]
+    seen = {normalise(reason.serial) for reason in held if reason.code == code and reason.serial}
+    new = {row["serial"] for row in facts if row[fact]} - seen
+    since = [serial for item in request.lines for serial in item.serials if normalise(serial) in new]
     if since:
         raise ConflictError(
-            f"registered here without this State's import marking since the check was held: {', '.join(since)};"
-            " refuse the check",
-            code="import-marking-missing",
-            serials=since,
+            f"{what} since the check was held: {', '.join(since)}; refuse the check", code=code, serials=since
         )
 
 
