@@ -13,8 +13,9 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
-from firearms import journal
-from firearms.canonical import format_time, utc_now
+from firearms import db, journal
+from firearms.canonical import format_time, parse_time, utc_now
+from firearms.exchange import trust
 from firearms.exchange.inbox import EFFECTS, NoticeRejectedError, effect
 from firearms.exchange.protocol import (
     Envelope,
@@ -33,6 +34,21 @@ VECTORS: dict[str, Any] = json.loads((Path(__file__).parent / "data" / "vectors.
 AT_KEY = SigningKey.from_seed(bytes.fromhex(VECTORS["keys"]["AT"]["seed_hex"]))
 DE_KEY = SigningKey.from_seed(bytes.fromhex(VECTORS["keys"]["DE"]["seed_hex"]))
 OTHER_KEY = SigningKey.from_seed(bytes.fromhex(VECTORS["keys"]["OTHER"]["seed_hex"]))
+
+
+async def trust_cz_and_de(conn: db.Conn) -> None:
+    """AT trusts CZ (the OTHER vector key) and DE (its vector key), both at http://{state}.example, since 2026."""
+    async with conn.transaction():
+        for state, key in (("CZ", "OTHER"), ("DE", "DE")):
+            await trust.add_peer(
+                conn,
+                own_state="AT",
+                state=state,
+                base_url=f"http://{state.lower()}.example",
+                public_key=VECTORS["keys"][key]["public_key"],
+                not_before=parse_time("2026-01-01T00:00:00Z"),
+                actor="test",
+            )
 
 
 def envelope(

@@ -24,7 +24,7 @@ from firearms.signing import SigningKey, b64url_encode
 from firearms.store import received as received_store
 from tests.check_helpers import check_body
 from tests.exchange_fixtures import clone_template, receiver
-from tests.exchange_util import AT_KEY, DE_KEY, OTHER_KEY, VECTORS, envelope
+from tests.exchange_util import AT_KEY, DE_KEY, OTHER_KEY, VECTORS, envelope, trust_cz_and_de
 from tests.licensing_helpers import (
     ACTOR,
     LINES,
@@ -41,17 +41,7 @@ from tests.licensing_helpers import (
 @pytest.fixture
 async def at(conn: db.Conn, initialised: bootstrap.Initialised) -> Parties:
     """AT trusting CZ (the OTHER vector key) and DE (its vector key); registered parties."""
-    async with conn.transaction():
-        for state, key in (("CZ", "OTHER"), ("DE", "DE")):
-            await trust.add_peer(
-                conn,
-                own_state="AT",
-                state=state,
-                base_url=f"http://{state.lower()}.example",
-                public_key=VECTORS["keys"][key]["public_key"],
-                not_before=parse_time("2026-01-01T00:00:00Z"),
-                actor="test",
-            )
+    await trust_cz_and_de(conn)
     return await register_parties(conn)
 
 

@@ -9,15 +9,14 @@ import msgspec
 import pytest
 
 from firearms import bootstrap, checks, consents, db, licence_reads, licence_versions, licence_views, licences
-from firearms.canonical import format_time, parse_time
+from firearms.canonical import format_time
 from firearms.check_rules import CheckRequest
 from firearms.errors import ConflictError
-from firearms.exchange import trust
 from firearms.licence_timers import run_licence_timers
 from firearms.settings import Settings
 from firearms.worker import run_worker
 from tests.check_helpers import check_body
-from tests.exchange_util import VECTORS
+from tests.exchange_util import trust_cz_and_de
 from tests.licensing_helpers import ACTOR, TODAY, export_draft, issued_export, register_parties
 from tests.races import race
 
@@ -192,20 +191,6 @@ async def test_requests_the_policy_never_deems_do_not_hold_back_the_later_ones(
     assert (await consents.latest_decisions(conn, via_sk.licence_id))["SK"].decision == "deemed"
 
 
-async def _trust_cz_and_de(conn: db.Conn) -> None:
-    async with conn.transaction():
-        for state, key in (("CZ", "OTHER"), ("DE", "DE")):
-            await trust.add_peer(
-                conn,
-                own_state="AT",
-                state=state,
-                base_url=f"http://{state.lower()}.example",
-                public_key=VECTORS["keys"][key]["public_key"],
-                not_before=parse_time("2026-01-01T00:00:00Z"),
-                actor="test",
-            )
-
-
 async def _expiry_notices(conn: db.Conn) -> list[tuple[str, str, str]]:
     rows = await conn.fetch(
         "SELECT recipient, body FROM notice_outbox WHERE type = 'licence.status-changed' ORDER BY created_at, recipient"
@@ -218,7 +203,7 @@ async def test_two_timer_passes_at_once_expire_a_licence_and_tell_partners_exact
 ) -> None:
     # Two workers (or a worker and its restart) run the expiry at the same time: the second waits for the
     # licence's lock, reads it expired and leaves it; a later pass finds nothing.
-    await _trust_cz_and_de(conn)
+    await trust_cz_and_de(conn)
     lic = await issued_export(conn, settings, await register_parties(conn), expires_on=TODAY)
     day_after = TODAY + dt.timedelta(days=1)
     first, second = await race(
@@ -265,7 +250,7 @@ async def test_an_expiry_notice_says_when_the_licence_stopped_being_valid(
 ) -> None:
     # The worker was stopped for a few days: the licence expired at midnight in Vienna after its last day, not
     # when the timer ran again, and partners are told that moment (their records show it as the change's time).
-    await _trust_cz_and_de(conn)
+    await trust_cz_and_de(conn)
     vienna = msgspec.structs.replace(settings, time_zone=ZoneInfo("Europe/Vienna"))
     lic = await issued_export(conn, settings, await register_parties(conn))
     last_day = TODAY - dt.timedelta(days=3)
