@@ -161,13 +161,12 @@ class AuthorisationView(msgspec.Struct, frozen=True, kw_only=True):
     """The import authorisation an export licence names (Art. 10(2)(a)), and what this registry holds of it.
 
     ``number`` and ``state`` are ``None`` when the licence names none; ``held`` is ``None`` when no licence of
-    that State and number is held here.
+    that State and number is held here. The dates the licence records for it are not read: the export gate kept
+    the licence's validity within them, and the importing State's own word on its dates is ``held``'s.
     """
 
     number: str | None = None
     state: str | None = None
-    issued_on: dt.date | None = None
-    expires_on: dt.date | None = None
     held: HeldAuthorisation | None = None
 
 
@@ -333,6 +332,8 @@ def _authorisation(movement: Movement, licence: LicenceView, state: str, on: dt.
     wrong: list[str] = []
     if held.kind != "import":
         wrong.append(f"{auth.number} is {auth.state}'s {held.kind} licence, not an import authorisation")
+    if movement == "import" and held.origin != "local":  # never so: a partner's notice names its own licences only
+        wrong.append(f"{auth.number} was not issued here")
     if held.status != "issued":
         wrong.append(f"import authorisation {auth.number} is {held.status}")
     elif on < held.valid_from:  # an authorisation out of force is said so once, not again by its dates

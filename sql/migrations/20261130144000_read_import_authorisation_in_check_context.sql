@@ -5,10 +5,10 @@
 -- (a licence.status-changed revoking it changed nothing at the border).
 --
 -- check_context now also returns import_authorisation, for an export licence checked at export or import (NULL
--- otherwise): what the current version of the licence names ({"number", "state", "issued_on", "expires_on"}, or
--- {} when it names none) and, under "held", the licence row this registry holds under that State and number
--- ({"kind", "origin", "status", "valid_from", "expires_on", "exporting_state"}, or null when none). At import that
--- is one this State issued; at export the importing State's, as received. The row is read FOR SHARE after the
+-- otherwise): what the current version of the licence names ({"number", "state"}, or {} when it names none) and,
+-- under "held", the licence row this registry holds under that State and number ({"kind", "origin", "status",
+-- "valid_from", "expires_on", "exporting_state"}, or null when none). At import that is one this State issued; at
+-- export the importing State's, as received. The row is read FOR SHARE after the
 -- licence's lock, as the export gate reads it (firearms/gates.py): its revocation in flight commits first and the
 -- check sees it, a later one waits for the check. Still one statement: no round trip is added. The return type
 -- changes, so the function is dropped and created again; otherwise it is as 20261130091000 made it.
@@ -67,7 +67,6 @@ BEGIN
                    FOR SHARE;
                 import_authorisation := jsonb_build_object(
                     'number', named ->> 'number', 'state', named ->> 'state',
-                    'issued_on', named ->> 'issued_on', 'expires_on', named ->> 'expires_on',
                     'held', CASE WHEN FOUND THEN jsonb_build_object(
                                 'kind', auth.kind, 'origin', auth.origin, 'status', auth.status,
                                 'valid_from', auth.valid_from, 'expires_on', auth.expires_on,

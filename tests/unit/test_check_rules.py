@@ -216,8 +216,6 @@ def authorisation(held: HeldAuthorisation | None, **changes: Any) -> Authorisati
     values: dict[str, Any] = {
         "number": "DE-IMP-2026-42",
         "state": "DE",
-        "issued_on": dt.date(2026, 11, 1),
-        "expires_on": dt.date(2027, 12, 31),
         "held": held,
     }
     values.update(changes)
@@ -253,13 +251,13 @@ def held(**changes: Any) -> HeldAuthorisation:
         (
             "import",
             "DE",
-            # the importing State's own record is its word, not the dates the exporting State recorded
-            authorisation(held(valid_from=dt.date(2026, 12, 1)), issued_on=dt.date(2026, 1, 1)),
+            # the importing State's own record is its word on its dates
+            authorisation(held(valid_from=dt.date(2026, 12, 1))),
             "import authorisation DE-IMP-2026-42 is valid from 2026-12-01",
         ),
         # at export the importing State's, as received; none received: the export gate judged the dates recorded
         # in the licence, and kept the licence within them (its own licence-expired says the rest)
-        ("export", "AT", authorisation(None, expires_on=dt.date(2026, 11, 28)), None),
+        ("export", "AT", authorisation(None), None),
         # received: its own dates, the importing State's word
         (
             "export",
