@@ -56,7 +56,8 @@ async def decide(
             ``quantity-exceeds-balance`` (``line``, ``remaining``) / ``serial-already-passed`` (``serials``, cleared
             by another check since the hold) when a release no longer fits;
             ``licence-not-usable`` when a check now would be refused for the licence itself
-            (suspended, revoked, expired, out of its validity, consent withdrawn, a line a later version dropped);
+            (suspended, revoked, expired, out of its validity, consent withdrawn, a line a later version dropped, or
+            the import authorisation it names no longer in force: ``import-not-authorised``);
             ``serials-need-correction`` when it was held for its serials (not on the licence, too few,
             none): such a check is refused and the consignment checked again with the serials as read;
             ``item-reported-lost-or-stolen`` when a serial was reported lost or stolen here since the hold;

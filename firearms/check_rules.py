@@ -23,8 +23,10 @@ if TYPE_CHECKING:
 __all__ = [
     "POLICY",
     "REASON_CODES",
+    "AuthorisationView",
     "CheckLine",
     "CheckRequest",
+    "HeldAuthorisation",
     "LicenceView",
     "LineView",
     "Movement",
@@ -57,6 +59,7 @@ ReasonCode = Literal[
     "serial-already-passed",
     "item-reported-lost-or-stolen",
     "import-marking-missing",
+    "import-not-authorised",
 ]
 
 # The policy table (README "Customs checks" repeats it): what each reason does to the verdict.
@@ -81,6 +84,7 @@ POLICY: dict[str, Verdict] = {
     "serial-already-passed": "refuse",
     "item-reported-lost-or-stolen": "hold",
     "import-marking-missing": "hold",
+    "import-not-authorised": "refuse",
 }
 REASON_CODES: tuple[str, ...] = tuple(POLICY)
 
@@ -141,6 +145,31 @@ class LineView(msgspec.Struct, frozen=True, kw_only=True):
     serials: frozenset[str]
 
 
+class HeldAuthorisation(msgspec.Struct, frozen=True, kw_only=True):
+    """The licence this registry holds under an import authorisation's State and number."""
+
+    kind: str
+    origin: str
+    """``local`` (issued here) or ``received`` (from its issuing State, by signed notice)."""
+    status: str
+    valid_from: dt.date
+    expires_on: dt.date
+    exporting_state: str
+
+
+class AuthorisationView(msgspec.Struct, frozen=True, kw_only=True):
+    """The import authorisation an export licence names (Art. 10(2)(a)), and what this registry holds of it.
+
+    ``number`` and ``state`` are ``None`` when the licence names none; ``held`` is ``None`` when no licence of
+    that State and number is held here. The dates the licence records for it are not read: the export gate kept
+    the licence's validity within them, and the importing State's own word on its dates is ``held``'s.
+    """
+
+    number: str | None = None
+    state: str | None = None
+    held: HeldAuthorisation | None = None
+
+
 class LicenceView(msgspec.Struct, frozen=True, kw_only=True):
     """What the check needs of a licence, own or received from the issuing State by signed notice."""
 
@@ -163,6 +192,8 @@ class LicenceView(msgspec.Struct, frozen=True, kw_only=True):
     """Why this State's consent, to an earlier version, does not cover the current one (the reason's detail)."""
     expired_here_at: dt.datetime | None = None
     """When a partner's licence was made ``expired`` here by its issuing State's word; ``None`` otherwise."""
+    import_authorisation: AuthorisationView | None = None
+    """The import authorisation the licence names, read for an export licence at export and import; else ``None``."""
 
 
 class RecordsView(msgspec.Struct, frozen=True, kw_only=True):
@@ -218,7 +249,8 @@ def evaluate(
                 f"the number names {article} {licence.kind} licence, not an export authorisation",
             )
         )
-    reasons.extend(_route(request.movement, licence, state))
+    # the import authorisation is judged only where this State is on the route as the movement says
+    reasons.extend(_route(request.movement, licence, state) or _authorisation(request.movement, licence, state, on))
     if (
         status_reason != "licence-exhausted"
         and licence.lines
@@ -291,6 +323,54 @@ def _route(movement: Movement, licence: LicenceView, state: str) -> list[Reason]
             detail = licence.consent_gap or f"no no-objection of {state} is on record for this licence"
             return [_reason("transit-consent-missing", detail)]
     return []
+
+
+def _authorisation(movement: Movement, licence: LicenceView, state: str, on: dt.date) -> list[Reason]:
+    """Art. 10(1)-(2): the import authorisation the export licence names is in force for this export on ``on``.
+
+    At ``import`` this State's own: an import authorisation it issued (``kind`` import, issued here) that is
+    ``issued`` and within its dates on the day of the check, for goods from the licence's exporting State. At
+    ``export`` the importing State's, as received by notice with every later status change applied, judged the same
+    way. When none was received there, nothing more is judged: the export gate lets a licence rest on an
+    authorisation recorded in it and keeps the licence's validity within the dates recorded
+    (:mod:`firearms.gates`), so the licence's own ``licence-expired`` and ``licence-not-yet-valid`` say it. One
+    reason, its detail naming everything wrong.
+    """
+    auth = licence.import_authorisation
+    if auth is None or movement == "transit" or licence.kind != "export":
+        return []
+    if auth.number is None or auth.state is None:
+        return [_reason("import-not-authorised", "the export licence names no import authorisation")]
+    importer = state if movement == "import" else licence.importing_state
+    if auth.state != importer:
+        return [
+            _reason(
+                "import-not-authorised",
+                f"the export licence names {auth.number} of {auth.state}, not an import authorisation of {importer}",
+            )
+        ]
+    held = auth.held
+    if held is None:
+        if movement == "export":
+            return []
+        return [_reason("import-not-authorised", f"{state} holds no import authorisation {auth.number} of its own")]
+    wrong: list[str] = []
+    if held.kind != "import":
+        wrong.append(f"{auth.number} is {auth.state}'s {held.kind} licence, not an import authorisation")
+    if movement == "import" and held.origin != "local":  # never so: a partner's notice names its own licences only
+        wrong.append(f"{auth.number} was not issued here")
+    if held.status != "issued":
+        wrong.append(f"import authorisation {auth.number} is {held.status}")
+    elif on < held.valid_from:  # an authorisation out of force is said so once, not again by its dates
+        wrong.append(f"import authorisation {auth.number} is valid from {held.valid_from.isoformat()}")
+    elif on > held.expires_on:
+        wrong.append(f"import authorisation {auth.number} expired on {held.expires_on.isoformat()}")
+    if held.exporting_state != licence.exporting_state:
+        wrong.append(
+            f"import authorisation {auth.number} is for goods from {held.exporting_state},"
+            f" not {licence.exporting_state}"
+        )
+    return [_reason("import-not-authorised", "; ".join(wrong))] if wrong else []
 
 
 def _serials(movement: Movement, item: CheckLine, line: LineView, records: RecordsView) -> list[Reason]:

@@ -26,6 +26,7 @@ from firearms import clock, journal, licences, received
 from firearms.canonical import canonical
 from firearms.check_records import CheckAnswer, LicenceSummary, LineRemaining
 from firearms.check_rules import (
+    AuthorisationView,
     CheckRequest,
     LicenceView,
     LineView,
@@ -326,6 +327,9 @@ def _require_vouched_serials(request: CheckRequest, view: LicenceView) -> None:
 async def licence_view(conn: Conn, request: CheckRequest, context: asyncpg.Record, state: str) -> LicenceView:
     """The licence as the check judges it: the current version's lines, each with what remains for this movement.
 
+    For an export licence at export or import, also the import authorisation it names and what this registry holds
+    of it (``check_context`` reads both in the same statement).
+
     In transit and at import what passed here can exceed a line a later version lowered (the issuing State's
     ledger counts its own exits, not this State's passages): nothing remains then, never less than nothing, and
     the next check of that line is ``quantity-exceeds-balance``.
@@ -359,6 +363,9 @@ async def licence_view(conn: Conn, request: CheckRequest, context: asyncpg.Recor
         transit_consent=context["transit_consent"] and gap is None,
         consent_gap=gap,
         expired_here_at=expired_here_at,
+        import_authorisation=None
+        if context["import_authorisation"] is None
+        else msgspec.convert(context["import_authorisation"], AuthorisationView),
     )
 
 

@@ -10,9 +10,10 @@ SELECT c.check_id, c.fingerprint, c.movement, c.issuing_state, c.licence_number,
 -- name: get_check_context
 -- The licence (locked), its lines with balances, and what this registry knows of the serials: one
 -- round trip (the check_context function). $1 issuing_state, $2 number, $3 this State, $4 today,
--- $5 movement, $6 normalised serials. consent_version: the licence version this State's latest consent answers.
+-- $5 movement, $6 normalised serials. consent_version: the licence version this State's latest consent answers;
+-- import_authorisation: for an export licence at export or import, the authorisation it names and the row held here.
 SELECT licence_id, kind, status, valid_from, expires_on, exporting_state, importing_state, transit_states,
-       transit_consent, lines, facts, version, consent_version
+       transit_consent, lines, facts, version, consent_version, import_authorisation
   FROM check_context($1, $2, $3, $4, $5, $6);
 
 -- name: record_customs_check

@@ -19,7 +19,15 @@ from firearms.item_types import NewEvent, NewItem, NewMarking
 from firearms.licence_object import LicenceLine
 from firearms.licence_views import LicenceStatus
 from firearms.settings import Settings
-from tests.check_helpers import NUMBER, at_licence, check_body, receive, register_firearm, register_stolen
+from tests.check_helpers import (
+    NUMBER,
+    at_licence,
+    authorise_import,
+    check_body,
+    receive,
+    register_firearm,
+    register_stolen,
+)
 from tests.conftest import TokenFactory
 from tests.db.test_local_dates import zone_on_another_date
 from tests.exchange_util import VECTORS
@@ -1121,6 +1129,7 @@ async def test_verify_at_a_transit_or_entry_state_counts_what_passed_there_as_it
     # the importing State's own tally is another: nothing entered there yet
     entered = await de.get(f"/api/v1/verify/{NUMBER}", params={"issuing_state": "AT"}, headers=headers)
     assert [line["remaining"] for line in entered.json()["lines"]] == [2, 800]
+    await authorise_import(conn)  # DE's own authorisation, which its entry check judges
     await post_check(de, headers, check_body("import", lines=[{"line": 2, "quantity": 800}]))
     entered = await de.get(f"/api/v1/verify/{NUMBER}", params={"issuing_state": "AT"}, headers=headers)
     assert [line["remaining"] for line in entered.json()["lines"]] == [2, 0]

@@ -14,6 +14,7 @@ from firearms.exchange.protocol import decode_receipt
 from firearms.item_types import NewEvent
 from firearms.settings import Settings
 from firearms.signing import SigningKey
+from tests.check_helpers import authorise_import
 from tests.db.test_items_store import rifle
 from tests.exchange_fixtures import Client, cz, de
 from tests.exchange_util import AT_KEY, DE_KEY, OTHER_KEY, VECTORS, envelope
@@ -1205,6 +1206,7 @@ async def test_exhausted_received_stops_no_goods_already_dispatched_and_closes_t
     # against its own tally, as before the status change: what was authorised passes once, nothing more.
     client, conn = de
     assert await _send(client, 1, "export-licence.issued", {"licence": LICENCE}) == ("accepted", None)
+    await authorise_import(conn, LICENCE["import_authorisation"]["number"])  # DE gave the authorisation it names
     exhausted = {
         "licence_number": "AT-EXP-2026-000123",
         "issuing_state": "AT",

@@ -21,7 +21,7 @@ from firearms.exchange import bodies, rotation, trust
 from firearms.exchange.effects.keys import KeyAnnounced, KeyRevoked
 from firearms.settings import Settings
 from tests.api.test_exchange_effects import _send, _token
-from tests.check_helpers import check_body, register_firearm
+from tests.check_helpers import authorise_import, check_body, register_firearm
 from tests.exchange_fixtures import Client, cz, de
 from tests.exchange_util import AT_KEY, VECTORS, envelope
 from tests.licensing_helpers import ACTOR, export_draft, issued_export, register_parties
@@ -299,6 +299,7 @@ async def test_an_importing_state_emits_the_receipt_confirmation(de: tuple[Clien
     client, conn = de
     licence = VECTORS["notice"]["envelope"]["notice"]["body"]["licence"]
     assert await _send(client, 1, "export-licence.issued", {"licence": licence}) == ("accepted", None)
+    await authorise_import(conn, licence["import_authorisation"]["number"])  # DE gave the authorisation it names
     customs = await _token(conn, "customs-officer")
     entry = check_body("import", crossing_point="DE-Passau", shipment_id="SHP-9", check_id=str(uuid.uuid4()))
     answer = await client.post("/api/v1/checks", json=entry, headers=customs)

@@ -12,7 +12,7 @@ from firearms.check_rules import CheckRequest
 from firearms.exchange import trust
 from firearms.settings import Settings
 from tests.api.test_exchange_effects import LICENCE, _send, _token
-from tests.check_helpers import register_firearm
+from tests.check_helpers import authorise_import, register_firearm
 from tests.exchange_fixtures import Client, de
 from tests.licensing_helpers import export_draft, issued_export, register_parties
 
@@ -42,6 +42,7 @@ def _entry(shipment_id: str | None) -> dict[str, object]:
 async def test_request_after_entry_is_answered_at_once(de: tuple[Client, db.Conn]) -> None:
     client, conn = de
     assert await _send(client, 1, "export-licence.issued", {"licence": LICENCE}) == ("accepted", None)
+    await authorise_import(conn, LICENCE["import_authorisation"]["number"])  # DE gave the authorisation it names
     entry = await client.post("/api/v1/checks", json=_entry("SHP-7"), headers=await _token(conn, "customs-officer"))
     assert entry.json()["verdict"] == "clear"
     assert len(await _confirmations(conn)) == 1  # the entry check confirmed by itself
@@ -63,6 +64,7 @@ async def test_request_after_entry_is_answered_at_once(de: tuple[Client, db.Conn
 async def test_request_before_entry_waits_for_the_entry_check(de: tuple[Client, db.Conn]) -> None:
     client, conn = de
     assert await _send(client, 1, "export-licence.issued", {"licence": LICENCE}) == ("accepted", None)
+    await authorise_import(conn, LICENCE["import_authorisation"]["number"])  # DE gave the authorisation it names
     asked = {"licence_number": LICENCE["number"], "shipment_id": "SHP-8"}
     assert await _send(client, 2, "receipt.confirmation-requested", asked) == ("accepted", None)
     assert await _confirmations(conn) == []
@@ -142,6 +144,7 @@ async def test_a_released_entry_is_confirmed_with_the_day_of_its_release_when_as
     client, conn = de
     licence = LICENCE | {"valid_from": (clock.today(dt.UTC) - dt.timedelta(days=30)).isoformat()}
     assert await _send(client, 1, "export-licence.issued", {"licence": licence}) == ("accepted", None)
+    await authorise_import(conn, LICENCE["import_authorisation"]["number"])  # DE gave the authorisation it names
     await register_firearm(conn, "SSG08-001")
     yesterday = dt.datetime.now(dt.UTC) - dt.timedelta(days=1)
     request = msgspec.convert(_entry("SHP-9"), CheckRequest)

@@ -38,7 +38,7 @@ from firearms.errors import ConflictError
 from firearms.item_types import ItemEvent, NewEvent
 from firearms.licence_rules import DraftLine
 from firearms.settings import Settings
-from tests.check_helpers import at_licence, check_body, register_firearm, register_stolen
+from tests.check_helpers import at_licence, check_body, de_authorisation, register_firearm, register_stolen
 from tests.licensing_helpers import ACTOR, LINES, TODAY, Parties, export_draft, issued_export, register_parties
 from tests.races import blocked_on_lock, race
 
@@ -657,3 +657,49 @@ async def test_a_partner_licence_received_twice_at_once_is_stored_once(
     assert await conn.fetchval("SELECT count(*) FROM licence") == 1
     assert await conn.fetchval("SELECT count(*) FROM licence_version") == 1
     assert await actions(conn) == [*before, "licence.received"]
+
+
+async def received_authorisation(conn: db.Conn) -> uuid.UUID:
+    """DE's import authorisation as AT stores it on receipt of DE's notice (the one AT's licences name); its id."""
+    async with conn.transaction():
+        return (
+            await received.record_received(conn, de_authorisation(), registry_state="AT", actor="peer:DE")
+        ).licence_id
+
+
+@pytest.mark.parametrize("to", ["suspended", "revoked"])
+async def test_an_exit_check_behind_a_withdrawal_of_the_import_authorisation_in_flight_is_refused(
+    to: licence_views.LicenceStatus,
+    database: str,
+    conn: db.Conn,
+    settings: Settings,
+    initialised: bootstrap.Initialised,
+) -> None:
+    authorisation = await received_authorisation(conn)
+    licence = await issued_export(conn, settings, await register_parties(conn))
+    _, answer = await interleave(
+        database,
+        lock_licence(authorisation),  # DE's licence.status-changed being applied holds the authorisation's row
+        export_check(licence.licence.number, [{"line": 2, "quantity": 300}]),
+        move(authorisation, to, settings),
+    )
+    assert isinstance(answer, check_records.CheckAnswer)
+    assert (answer.verdict, [reason.code for reason in answer.reasons]) == ("refuse", ["import-not-authorised"])
+    assert await debited(conn, licence.licence_id) == 0
+    assert (await actions(conn))[-2:] == [f"licence.{to}", "check.recorded"]
+
+
+async def test_a_withdrawal_of_the_import_authorisation_behind_a_clearing_exit_check_comes_after_it(
+    database: str, conn: db.Conn, settings: Settings, initialised: bootstrap.Initialised
+) -> None:
+    authorisation = await received_authorisation(conn)
+    licence = await issued_export(conn, settings, await register_parties(conn))
+    answer, moved = await race(
+        database,
+        export_check(licence.licence.number, [{"line": 2, "quantity": 300}]),
+        move(authorisation, "revoked", settings),
+    )
+    assert answer.verdict == "clear"
+    assert moved.status == "revoked"
+    assert await debited(conn, licence.licence_id) == 300
+    assert (await actions(conn))[-2:] == ["check.recorded", "licence.revoked"]

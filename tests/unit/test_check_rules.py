@@ -10,8 +10,10 @@ import pytest
 
 from firearms.check_rules import (
     POLICY,
+    AuthorisationView,
     CheckLine,
     CheckRequest,
+    HeldAuthorisation,
     LicenceView,
     LineView,
     RecordsView,
@@ -168,6 +170,7 @@ def test_the_kind_mismatch_says_what_the_number_names_in_plain_words(kind: str, 
 
 def test_policy_table_covers_every_code_and_refuse_wins() -> None:
     assert set(POLICY.values()) == {"hold", "refuse"}
+    assert POLICY["import-not-authorised"] == "refuse"  # the movement is not authorised (Art. 10(1)-(2))
     found = evaluate(request(), licence(status="revoked"), NOTHING, state="CZ", on=TODAY)
     assert verdict_of(found) == "refuse"
     records = RecordsView(passed=frozenset(), reported=frozenset({"SSG08001"}), unmarked_imports=frozenset())
@@ -207,3 +210,75 @@ def test_a_component_line_that_lists_no_serials_takes_any_serial_but_another_lin
 def test_the_first_and_the_last_day_of_validity_are_valid() -> None:
     assert codes(request(), licence(valid_from=TODAY)) == []
     assert codes(request(), licence(expires_on=TODAY)) == []
+
+
+def authorisation(held: HeldAuthorisation | None, **changes: Any) -> AuthorisationView:
+    values: dict[str, Any] = {
+        "number": "DE-IMP-2026-42",
+        "state": "DE",
+        "held": held,
+    }
+    values.update(changes)
+    return AuthorisationView(**values)
+
+
+def held(**changes: Any) -> HeldAuthorisation:
+    values: dict[str, Any] = {
+        "kind": "import",
+        "origin": "local",
+        "status": "issued",
+        "valid_from": dt.date(2026, 11, 1),
+        "expires_on": dt.date(2027, 12, 31),
+        "exporting_state": "AT",
+    }
+    values.update(changes)
+    return HeldAuthorisation(**values)
+
+
+@pytest.mark.parametrize(
+    ("movement", "state", "view", "detail"),
+    [
+        ("import", "DE", authorisation(held()), None),
+        ("import", "DE", authorisation(None), "DE holds no import authorisation DE-IMP-2026-42 of its own"),
+        ("import", "DE", AuthorisationView(), "the export licence names no import authorisation"),
+        ("import", "DE", authorisation(held(status="revoked")), "import authorisation DE-IMP-2026-42 is revoked"),
+        (
+            "import",
+            "DE",
+            authorisation(held(kind="export")),
+            "DE-IMP-2026-42 is DE's export licence, not an import authorisation",
+        ),
+        (
+            "import",
+            "DE",
+            # the importing State's own record is its word on its dates
+            authorisation(held(valid_from=dt.date(2026, 12, 1))),
+            "import authorisation DE-IMP-2026-42 is valid from 2026-12-01",
+        ),
+        # at export the importing State's, as received; none received: the export gate judged the dates recorded
+        # in the licence, and kept the licence within them (its own licence-expired says the rest)
+        ("export", "AT", authorisation(None), None),
+        # received: its own dates, the importing State's word
+        (
+            "export",
+            "AT",
+            authorisation(held(expires_on=dt.date(2026, 11, 28), origin="received")),
+            "import authorisation DE-IMP-2026-42 expired on 2026-11-28",
+        ),
+        (
+            "export",
+            "AT",
+            authorisation(held(status="suspended", origin="received")),
+            "import authorisation DE-IMP-2026-42 is suspended",
+        ),
+        # in transit the authorisation is the exporting and importing States' business: not judged
+        ("transit", "CZ", authorisation(None), None),
+    ],
+)
+def test_the_import_authorisation_named_is_judged_at_export_and_import(
+    movement: str, state: str, view: AuthorisationView, detail: str | None
+) -> None:
+    found = evaluate(request(movement), licence(import_authorisation=view), NOTHING, state=state, on=TODAY)
+    assert [(reason.code, reason.detail) for reason in found] == (
+        [] if detail is None else [("import-not-authorised", detail)]
+    )
