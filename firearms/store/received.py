@@ -394,7 +394,7 @@ async def insert_consent_decision(
 async def get_consent_decision_answering(
     conn: Conn, transit_state: str, in_reply_to: str, licence_number: str
 ) -> asyncpg.Record | None:
-    """The decision ``transit_state`` sent in reply to the request ``in_reply_to``, if one was recorded."""
+    """The standing decision ``transit_state`` sent in reply to ``in_reply_to`` (its objection if any), if recorded."""
     return await conn.fetchrow(Q["get_consent_decision_answering"], transit_state, in_reply_to, licence_number)
 
 

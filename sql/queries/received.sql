@@ -310,13 +310,14 @@ INSERT INTO consent_decision_received (transit_state, notice_id, in_reply_to, li
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9);
 
 -- name: get_consent_decision_answering
--- The decision a transit State sent in reply to one request of this State's (its first, when it sent more: only
--- the first is ever recorded). $1 transit_state, $2 in_reply_to (the request's notice id), $3 licence_number
+-- The decision a transit State sent in reply to one request of this State's that stands: its objection if it sent
+-- one (a second answer is taken only to withdraw a no-objection: firearms/exchange/effects/consents.py), else its
+-- no-objection. $1 transit_state, $2 in_reply_to (the request's notice id), $3 licence_number
 SELECT transit_state, notice_id, in_reply_to, licence_number, decision, reason, valid_until, received_at,
        confidentiality
   FROM consent_decision_received
  WHERE transit_state = $1 AND in_reply_to = $2 AND licence_number = $3
- ORDER BY received_at, notice_id
+ ORDER BY decision = 'objection' DESC, received_at, notice_id
  LIMIT 1;
 
 -- name: list_consent_decisions

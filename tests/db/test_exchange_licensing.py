@@ -327,8 +327,8 @@ async def test_consent_answers_the_version_it_was_asked_about(conn: db.Conn, set
     assert await _receive(conn, settings, answer(2, None)) == ("rejected", "unknown-request")
     assert await _receive(conn, settings, answer(3, str(uuid.uuid4()))) == ("rejected", "unknown-request")
     assert len(await consents.list_decisions(conn, draft.licence_id, after=0, limit=10)) == 1
-    # The answer to the second request opens the gate; a later answer to the first, already answered, is refused
-    # (a decision stands) and does not close it.
+    # The answer to the second request opens the gate; a later objection to the first (a withdrawal of the
+    # no-objection to version 1) is taken but does not close it: the consent to version 2 is another decision.
     assert await _receive(conn, settings, answer(4, second)) == ("accepted", None)
     objection = envelope(
         OTHER_KEY,
@@ -339,7 +339,7 @@ async def test_consent_answers_the_version_it_was_asked_about(conn: db.Conn, set
         body={"licence_number": draft.licence.number, "decision": "objection", "reason": "late", "valid_until": None},
         in_reply_to=first,
     )
-    assert await _receive(conn, settings, objection) == ("rejected", "consent-already-decided")
+    assert await _receive(conn, settings, objection) == ("accepted", None)
     latest = (await consents.latest_decisions(conn, draft.licence_id))["CZ"]
     assert (latest.decision, latest.licence_version) == ("no-objection", 2)
     async with conn.transaction():

@@ -50,39 +50,62 @@ async def _rows(conn: db.Conn, table: str) -> int:
     return count
 
 
-@pytest.mark.parametrize(
-    ("first", "second"),
-    [("objection", "no-objection"), ("no-objection", "objection"), ("no-objection", "no-objection")],
-)
+def _answer(licence_number: str, request_id: str, sequence: int, decision: str) -> bytes:
+    body = {"licence_number": licence_number, "decision": decision, "reason": "r", "valid_until": None}
+    return envelope(
+        OTHER_KEY,
+        sender="CZ",
+        recipient="AT",
+        sequence=sequence,
+        type_="transit-consent.decided",
+        body=body,
+        in_reply_to=request_id,
+    )
+
+
+@pytest.mark.parametrize(("first", "second"), [("objection", "no-objection"), ("no-objection", "no-objection")])
 async def test_a_transit_state_answers_a_request_once_and_a_second_answer_changes_nothing(
     first: str, second: str, conn: db.Conn, settings: Settings, at: Parties
 ) -> None:
     """A decision stands (as an officer's here: ``consent-already-decided``); the exporting State asks again.
 
     Before, every answer to the same request was recorded and the latest counted: a transit State that objected
-    could turn its objection into a no-objection (or back) on a request already answered.
+    could turn its objection into a no-objection on a request already answered.
     """
     draft, request_id = await _submitted(conn, settings, at)
 
-    def answer(sequence: int, decision: str) -> bytes:
-        body = {"licence_number": draft.licence.number, "decision": decision, "reason": "r", "valid_until": None}
-        return envelope(
-            OTHER_KEY,
-            sender="CZ",
-            recipient="AT",
-            sequence=sequence,
-            type_="transit-consent.decided",
-            body=body,
-            in_reply_to=request_id,
-        )
-
-    assert await _receive(conn, settings, answer(1, first)) == ("accepted", None)
-    assert await _receive(conn, settings, answer(2, second)) == ("rejected", "consent-already-decided")
+    number = draft.licence.number
+    assert await _receive(conn, settings, _answer(number, request_id, 1, first)) == ("accepted", None)
+    assert await _receive(conn, settings, _answer(number, request_id, 2, second)) == (
+        "rejected",
+        "consent-already-decided",
+    )
     assert [row.decision for row in await consents.list_decisions(conn, draft.licence_id, after=0, limit=10)] == [first]
-    assert [row["decision"] for row in await received_store.list_consent_decisions(conn, draft.licence.number)] == [
-        first
-    ]
+    assert [row["decision"] for row in await received_store.list_consent_decisions(conn, number)] == [first]
     assert (await consents.latest_decisions(conn, draft.licence_id))["CZ"].decision == first
+
+
+async def test_a_transit_state_withdraws_its_no_objection_and_then_decides_no_more(
+    conn: db.Conn, settings: Settings, at: Parties
+) -> None:
+    """An objection after a no-objection to the same request is a withdrawal (it asks less of nobody): taken, and
+    the transit gate shuts. The objection then stands: a no-objection after it is ``consent-already-decided``."""
+    draft, request_id = await _submitted(conn, settings, at)
+    number = draft.licence.number
+    assert await _receive(conn, settings, _answer(number, request_id, 1, "no-objection")) == ("accepted", None)
+    assert (await consents.latest_decisions(conn, draft.licence_id))["CZ"].decision == "no-objection"
+    assert await _receive(conn, settings, _answer(number, request_id, 2, "objection")) == ("accepted", None)
+    assert (await consents.latest_decisions(conn, draft.licence_id))["CZ"].decision == "objection"
+    for sequence, decision in ((3, "no-objection"), (4, "objection")):
+        assert await _receive(conn, settings, _answer(number, request_id, sequence, decision)) == (
+            "rejected",
+            "consent-already-decided",
+        )
+    assert [row["decision"] for row in await received_store.list_consent_decisions(conn, number)] == [
+        "no-objection",
+        "objection",
+    ]
+    assert (await consents.latest_decisions(conn, draft.licence_id))["CZ"].decision == "objection"
 
 
 @pytest.mark.parametrize(

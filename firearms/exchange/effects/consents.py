@@ -142,15 +142,18 @@ async def transit_consent_decided(conn: Conn, received: ReceivedNotice) -> None:
         )
     assert reply_to is not None  # noqa: S101  # a request was found by it
     # A decision stands, as an officer's on a request received here does (409 consent-already-decided): a second
-    # answer to the same request would turn an objection into a no-objection, or back. To decide again, this State
-    # asks again (a new request) and the transit State answers that one. The sender's notices are received one at a
-    # time (the inbox lock), so no second answer is recorded between this read and the insert below.
-    first = await store.get_consent_decision_answering(conn, sender, reply_to, body.licence_number)
-    if first is not None:
+    # answer to the same request would turn an objection into a no-objection. To decide again, this State asks
+    # again (a new request) and the transit State answers that one. Only a withdrawal is taken: an objection after
+    # a no-objection, which asks less of nobody (the transit State may withdraw its consent; the gate then shuts).
+    # The sender's notices are received one at a time (the inbox lock), so no other answer is recorded between this
+    # read and the insert below.
+    standing = await store.get_consent_decision_answering(conn, sender, reply_to, body.licence_number)
+    if standing is not None and not (standing["decision"] == "no-objection" and body.decision == "objection"):
         raise NoticeRejectedError(
             "consent-already-decided",
-            f"{sender} already answered request {reply_to} about {body.licence_number}: {first['decision']}"
-            f" (notice {first['notice_id']}); a decision stands, a new request is answered anew",
+            f"{sender} already answered request {reply_to} about {body.licence_number}: {standing['decision']}"
+            f" (notice {standing['notice_id']}); a decision stands but for the withdrawal of a no-objection, a new"
+            " request is answered anew",
         )
     try:
         await licensing_consents.record_decision(
