@@ -10,14 +10,16 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+import msgspec
 import pytest
 
-from firearms import db
+from firearms import db, licence_reads, licence_versions
 from firearms.errors import ConflictError
+from firearms.licence_rules import DraftLine
 from firearms.settings import Settings
 from tests.db.test_exchange_licensing import _receive, at
 from tests.db.test_partner_standing import AUTHORISATION, _from_de
-from tests.licensing_helpers import Parties, issued_export
+from tests.licensing_helpers import ACTOR, LINES, Parties, export_draft, issued_export
 
 __all__ = ["at"]
 
@@ -92,3 +94,28 @@ async def test_an_export_licence_within_its_import_authorisation_is_issued(
     raw = _from_de(1, "import-authorisation.issued", {"licence": authorisation})
     assert await _receive(conn, settings, raw) == ("accepted", None)
     assert (await issued_export(conn, settings, at)).status == "issued"
+
+
+async def test_an_issued_licence_is_not_amended_beyond_its_import_authorisation(
+    conn: db.Conn, settings: Settings, at: Parties
+) -> None:
+    """A direct export (no transit State to ask more of): the amendment's gates stop 1000 cartridges on 800."""
+    raw = _from_de(1, "import-authorisation.issued", {"licence": AUTHORISATION})
+    assert await _receive(conn, settings, raw) == ("accepted", None)
+    issued = await issued_export(conn, settings, at, route=["AT", "DE"])
+    lines = [DraftLine(**msgspec.structs.asdict(line)) for line in LINES]
+    lines[1] = msgspec.structs.replace(lines[1], quantity=1000)
+    with pytest.raises(ConflictError) as blocked:
+        async with conn.transaction():
+            await licence_versions.amend(
+                conn,
+                issued.licence_id,
+                export_draft(at, route=["AT", "DE"], lines=lines, reason="more cartridges"),
+                settings=settings,
+                actor=ACTOR,
+            )
+    assert [(gate["gate"], gate["state"]) for gate in blocked.value.facts["unmet"]] == [
+        ("goods-beyond-import-authorisation", "DE")
+    ]
+    after = await licence_reads.get_licence(conn, issued.licence_id)
+    assert (after.version, after.status, after.licence.lines[1].quantity) == (1, "issued", 800)
