@@ -149,3 +149,33 @@ async def test_two_moves_of_one_licence_at_once_end_as_one_after_the_other(
     )
     assert all(earlier["to_status"] == later["from_status"] for earlier, later in itertools.pairwise(events))
     assert events[-1]["to_status"] == final[0]
+
+
+async def test_licence_numbers_are_distinct_in_sequence_and_never_given_again(
+    database: str, conn: db.Conn, settings: Settings, initialised: bootstrap.Initialised
+) -> None:
+    """Two drafts at once get consecutive numbers (the counter row is locked); a revoked licence keeps its number."""
+    p = await register_parties(conn)
+
+    def draft(_: Any = None) -> Any:
+        async def work(c: db.Conn) -> licence_views.Licence:
+            return await licence_versions.create_draft(c, export_draft(p), settings=settings, actor=OFFICER)
+
+        return work
+
+    first, second = await race(database, draft(), draft())
+    year = first.licence.number.split("-")[2]
+    assert (first.licence.number, second.licence.number) == (f"AT-EXP-{year}-000001", f"AT-EXP-{year}-000002")
+    # a draft whose transaction rolled back was never seen: its number is the next one's, and there is no gap
+    failed = conn.transaction()
+    await failed.start()
+    assert (await draft()(conn)).licence.number == f"AT-EXP-{year}-000003"
+    await failed.rollback()
+    revoked = await issued_export(conn, settings, p)
+    assert revoked.licence.number == f"AT-EXP-{year}-000003"
+    async with conn.transaction():
+        await licences.transition(conn, licence_id=revoked.licence_id, to="revoked", actor=OFFICER, reason="fraud")
+    following = await draft()(conn)
+    assert following.licence.number == f"AT-EXP-{year}-000004"
+    numbers = await conn.fetch("SELECT number FROM licence WHERE origin = 'local' ORDER BY number")
+    assert [row["number"] for row in numbers] == [f"AT-EXP-{year}-{n:06d}" for n in range(1, 5)]
