@@ -13,9 +13,10 @@ from typing import Any
 import msgspec
 import pytest
 
-from firearms import db, licence_reads, licence_versions
+from firearms import db, licence_reads, licence_versions, parties
 from firearms.errors import ConflictError
 from firearms.licence_rules import DraftLine
+from firearms.parties import NewParty
 from firearms.settings import Settings
 from tests.db.test_exchange_licensing import _receive, at
 from tests.db.test_partner_standing import AUTHORISATION, _from_de
@@ -119,3 +120,37 @@ async def test_an_issued_licence_is_not_amended_beyond_its_import_authorisation(
     ]
     after = await licence_reads.get_licence(conn, issued.licence_id)
     assert (after.version, after.status, after.licence.lines[1].quantity) == (1, "issued", 800)
+
+
+@pytest.mark.parametrize(
+    ("registration", "name", "issued"),
+    [
+        ("de-hrb 4711", "Jagdbedarf Mueller KG", True),  # the same registration, the name spelt DE's way
+        ("DE-HRB 4712", "Jagdbedarf Müller KG", False),  # the same name, another registered firm
+    ],
+)
+async def test_a_consignee_registered_on_both_sides_is_the_same_by_its_registration(
+    registration: str, name: str, issued: bool, conn: db.Conn, settings: Settings, at: Parties
+) -> None:
+    async with conn.transaction():
+        consignee = await parties.create_party(
+            conn,
+            NewParty(
+                kind="consignee",
+                name="Jagdbedarf Müller KG",
+                country="DE",
+                address="Marktplatz 3, 94032 Passau",
+                registration="DE-HRB 4711",
+            ),
+            actor=ACTOR,
+        )
+    named = {"name": name, "country": "DE", "address": "Marktplatz 3", "registration": registration}
+    raw = _from_de(1, "import-authorisation.issued", {"licence": _authorisation(consignee=named)})
+    assert await _receive(conn, settings, raw) == ("accepted", None)
+    with_registration = msgspec.structs.replace(at, consignee=consignee.party_id, final_recipient=consignee.party_id)
+    if issued:
+        assert (await issued_export(conn, settings, with_registration)).status == "issued"
+    else:
+        assert await _issue_unmet(conn, settings, with_registration) == [
+            ("consignee-not-on-import-authorisation", "DE")
+        ]
