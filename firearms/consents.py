@@ -121,9 +121,11 @@ class TransitConsentRequest(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def add_working_days(start: dt.date, days: int, holidays: Iterable[dt.date] = ()) -> dt.date:
-    """The date on which ``days`` working days after ``start`` have passed (``start`` itself not counted).
+    """The last day of a period of ``days`` working days from ``start`` (``start`` itself not counted).
 
-    Saturdays, Sundays and ``holidays`` are not working days (Reg. 258/2012 Art. 7(2) counts working days).
+    Saturdays, Sundays and ``holidays`` are not working days (Reg. 258/2012 Art. 7(2) counts working days). The
+    period ends with the end of that day: an answer given on it is within the period, so silence is deemed
+    consent only from the day after (:func:`deem_silent`).
     """
     off = set(holidays)
     day = start
@@ -339,7 +341,8 @@ async def deem_silent(
     """The tacit-consent timer: record ``deemed`` for every request whose silent period has run out.
 
     Applies where ``settings.tacit_consent`` is on and the transit State is not in
-    ``tacit_consent_refused_by``. The deemed decision is dated the day the period ended. With
+    ``tacit_consent_refused_by``, from the day after the period's last working day (the transit State may answer
+    on that day); the deemed decision is dated that last day, when the period ended. With
     ``licence_id``, only that licence's requests (used just before issuing). Returns how many.
     """
     if not settings.tacit_consent:
@@ -362,8 +365,8 @@ async def deem_silent(
         if row["transit_state"] in settings.tacit_consent_refused_by:
             continue
         due = add_working_days(row["requested_on"], settings.tacit_consent_days, settings.holidays)
-        if due > today:
-            continue
+        if due >= today:
+            continue  # the period's last day is still within it ("within 20 working days")
         await record_decision(
             conn,
             licence_id=row["licence_id"],

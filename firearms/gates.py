@@ -15,6 +15,9 @@
 - ``validity-beyond-import-authorisation``: the licence would outlive it;
 - ``validity-before-import-authorisation``: the licence would be usable before it is (its first day
   is after the licence's ``valid_from``);
+- ``goods-beyond-import-authorisation``: the licence names more items of a category (firearm, component,
+  ammunition) than the import authorisation, as received, authorises;
+- ``consignee-not-on-import-authorisation``: the import authorisation, as received, names another consignee;
 - ``transit-consent-missing``: a transit State has neither a no-objection nor a deemed consent;
 - ``transit-consent-outdated``: its decision answers an earlier version than the one last sent to it
   (the pending licence was amended since; it was asked again);
@@ -40,6 +43,8 @@ from typing import TYPE_CHECKING, NamedTuple
 import msgspec
 
 from firearms import consents, items
+from firearms.licence_object import CATEGORIES
+from firearms.licence_views import licence_object
 from firearms.parties import Party
 from firearms.serials import normalise
 from firearms.store import consents as consent_store
@@ -54,6 +59,7 @@ if TYPE_CHECKING:
 
     from firearms.db import Conn
     from firearms.licence_object import LicenceLine, LicenceObject
+    from firearms.licence_object import Party as LicencePartyObject
 
 __all__ = ["Gate", "Unexportable", "unexportable", "unmet_gates"]
 
@@ -118,6 +124,8 @@ async def unmet_gates(
                     detail=f"import authorisation {auth.number} as received from {auth.state} is {received['status']}",
                 )
             )
+        if received is not None and foreign is None:
+            unmet.extend(await _cover_gates(conn, received, licence))
         # The importing State's own word on its authorisation's last day wins over the date typed here.
         auth_expires = auth.expires_on if received is None else min(auth.expires_on, received["expires_on"])
         if auth_expires < today:
@@ -217,6 +225,61 @@ def _not_this_authorisation(received: asyncpg.Record, licence: LicenceObject) ->
     if received["exporting_state"] != licence.exporting_state:
         return f"an import authorisation for goods from {received['exporting_state']}, not {licence.exporting_state}"
     return None
+
+
+async def _cover_gates(conn: Conn, received: asyncpg.Record, licence: LicenceObject) -> list[Gate]:
+    """Art. 10(2)(a): the import authorisation, as received, covers the licence's goods and names its consignee.
+
+    Goods are compared per category (firearm, component, ammunition): the licence may use part of what the
+    importing State authorised, never more, and nothing of a category it did not authorise. Line texts (make,
+    model, calibre) are not compared: each State writes them its own way. The consignee is the same party by
+    country and registration when both name one, else by country and name (case and spacing aside).
+    """
+    version = await licence_store.get_licence_version(conn, received["licence_id"], received["version"])
+    if version is None:
+        return []  # a row without content (nothing to compare against)
+    authorisation = licence_object(received, version)
+    state, number = received["issuing_state"], received["number"]
+    unmet: list[Gate] = []
+    for category in CATEGORIES:
+        wanted = sum(line.quantity for line in licence.lines if line.category == category)
+        allowed = sum(line.quantity for line in authorisation.lines if line.category == category)
+        if wanted > allowed:
+            unmet.append(
+                Gate(
+                    gate="goods-beyond-import-authorisation",
+                    state=state,
+                    detail=f"the licence names {wanted} {category} items; import authorisation {number} of"
+                    f" {state} authorises {allowed}",
+                )
+            )
+    if not _same_party(licence.consignee, authorisation.consignee):
+        unmet.append(
+            Gate(
+                gate="consignee-not-on-import-authorisation",
+                state=state,
+                detail=f"the licence's consignee {licence.consignee.name} ({licence.consignee.country}) is not the"
+                f" one import authorisation {number} of {state} names: {authorisation.consignee.name}"
+                f" ({authorisation.consignee.country})",
+            )
+        )
+    return unmet
+
+
+def _same_party(one: LicencePartyObject, other: LicencePartyObject) -> bool:
+    """Whether two States' records name the same party: country, then registration when both give one, else name.
+
+    Case and spacing aside: each State types the name and number its own way.
+    """
+
+    def folded(text: str) -> str:
+        return " ".join(text.split()).casefold()
+
+    if one.country != other.country:
+        return False
+    if one.registration and other.registration and one.registration.strip() and other.registration.strip():
+        return folded(one.registration) == folded(other.registration)
+    return folded(one.name) == folded(other.name)
 
 
 async def _party_gates(conn: Conn, row: asyncpg.Record, today: dt.date, *, lock: bool) -> list[Gate]:

@@ -302,9 +302,10 @@ async def deem_silent(conn: Conn, *, settings: Settings, today: dt.date, limit: 
     """This State's own silence: a request it left unanswered for the silent period is deemed consent.
 
     Reg. 258/2012 Art. 7(2) counts the working days from the receipt of the request: from the day it
-    arrived here, in the registry's time zone, with this State's holidays. The request becomes
-    ``deemed`` and the deemed consent is recorded on the licence as received (dated the day the period
-    ended), so that this State's transit checks accept the licence the exporting State issued on it.
+    arrived here, in the registry's time zone, with this State's holidays. The day after the period's last
+    working day (the officer may answer all that day) the request becomes ``deemed`` and the deemed consent
+    is recorded on the licence as received (dated the day the period ended), so that this State's transit
+    checks accept the licence the exporting State issued on it.
     Nothing is sent: the exporting State counts the period itself. Applies where ``settings.tacit_consent``
     is on and this State is not in ``tacit_consent_refused_by``. Returns how many requests were deemed.
     """
@@ -315,8 +316,8 @@ async def deem_silent(conn: Conn, *, settings: Settings, today: dt.date, limit: 
     for row in await store.list_pending_consent_requests(conn, limit):
         received_on = local_date(row["received_at"], settings.time_zone)
         due = licensing_consents.add_working_days(received_on, settings.tacit_consent_days, settings.holidays)
-        if due > today:
-            break  # oldest first: the later ones are not due either
+        if due >= today:
+            break  # its last day is still within the period; oldest first: the later ones are not due either
         reason = f"no answer within {settings.tacit_consent_days} working days of its receipt on {received_on}"
         requesting_state, notice_id = row["requesting_state"], row["notice_id"]
         if not await store.deem_consent_request(conn, requesting_state, notice_id, reason, _TIMER, now):

@@ -82,12 +82,14 @@ async def test_a_request_left_unanswered_becomes_deemed_consent_and_transit_clea
     assert [reason["code"] for reason in before["reasons"]] == ["transit-consent-missing"]
 
     due = dt.date(2026, 12, 28)  # 20 working days after Friday 27 Nov, 8 Dec a holiday here, 26-27 Dec a weekend
-    assert await run_licence_timers(conn, settings, today=due - dt.timedelta(days=1)) == (0, 0)
+    # The 20th working day is still within the period (Art. 7(2) "within 20 working days"): this State's officer
+    # may answer all that day. Before, the timer deemed the silence at its first minute.
+    assert await run_licence_timers(conn, settings, today=due) == (0, 0)
     officer = await _headers(conn, "licensing-officer")
     path = f"/api/v1/consent-requests/AT/{request_id}"
     assert (await client.get(path, headers=officer)).json()["status"] == "pending"
 
-    assert await run_licence_timers(conn, settings, today=due) == (0, 1)
+    assert await run_licence_timers(conn, settings, today=due + dt.timedelta(days=1)) == (0, 1)
     request = (await client.get(path, headers=officer)).json()
     assert (request["status"], request["decision"], request["decided_by"]) == ("deemed", None, "system:consent-timer")
     assert request["reason"] == "no answer within 20 working days of its receipt on 2026-11-27"
@@ -102,7 +104,7 @@ async def test_a_request_left_unanswered_becomes_deemed_consent_and_transit_clea
     )
     assert entry is not None
     assert (entry["entity_id"], entry["payload"]["deemed_on"]) == (f"AT/{request_id}", due.isoformat())
-    assert await run_licence_timers(conn, settings, today=due) == (0, 0)
+    assert await run_licence_timers(conn, settings, today=due + dt.timedelta(days=1)) == (0, 0)
 
     after = (await client.post("/api/v1/checks", json=check_body(), headers=customs)).json()
     assert (after["verdict"], after["reasons"]) == ("clear", [])

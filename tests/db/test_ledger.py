@@ -238,6 +238,15 @@ async def test_amendment_down_to_what_was_debited_exhausts_the_licence(
     assert [b.remaining for b in await ledger.balances(conn, lic.licence_id)] == [0, 0]
     events = await licence_reads.list_events(conn, lic.licence_id, after=0, limit=10)
     assert [(e.from_status, e.to_status, e.version) for e in events][-1] == ("issued", "exhausted", 2)
+    # exhausted is final: the lines are not raised again to bring it back (a new licence is issued instead)
+    with pytest.raises(ConflictError) as caught:
+        async with conn.transaction():
+            await licence_versions.amend(
+                conn, lic.licence_id, export_draft(p, reason="shipped after all"), settings=settings, actor=ACTOR
+            )
+    assert (caught.value.code, caught.value.facts["licence_status"]) == ("licence-not-amendable", "exhausted")
+    after = await licence_reads.get_licence(conn, lic.licence_id)
+    assert (after.status, after.version) == ("exhausted", 2)
 
 
 async def test_a_suspended_licence_amended_down_to_its_debits_is_exhausted_when_reinstated(

@@ -44,12 +44,15 @@ async def test_silence_becomes_deemed_consent_after_twenty_working_days(
     holiday = dt.date(2026, 12, 8)
     settings = msgspec.structs.replace(settings, holidays=(holiday,))
     due = dt.date(2026, 12, 28)  # 20 working days after Friday 27 Nov, 8 Dec not counted; 26-27 Dec a weekend
-    assert await run_licence_timers(conn, settings, today=due - dt.timedelta(days=1)) == (0, 0)
-    assert await consents.latest_decisions(conn, lic.licence_id) == {}
-    assert await run_licence_timers(conn, settings, today=due) == (0, 1)
-    deemed = (await consents.latest_decisions(conn, lic.licence_id))["CZ"]
-    assert (deemed.decision, deemed.decided_on, deemed.source) == ("deemed", due, "timer")
+    # The 20th working day is within the period ("no objection received within 20 working days", Reg. 258/2012
+    # Art. 7(2)): CZ may still object all that day. Before, its silence was deemed consent at that day's first minute.
     assert await run_licence_timers(conn, settings, today=due) == (0, 0)
+    assert await consents.latest_decisions(conn, lic.licence_id) == {}
+    day_after = due + dt.timedelta(days=1)
+    assert await run_licence_timers(conn, settings, today=day_after) == (0, 1)
+    deemed = (await consents.latest_decisions(conn, lic.licence_id))["CZ"]
+    assert (deemed.decision, deemed.decided_on, deemed.source) == ("deemed", due, "timer")  # dated the period's end
+    assert await run_licence_timers(conn, settings, today=day_after) == (0, 0)
     async with conn.transaction():
         issued = await licences.transition(
             conn, licence_id=lic.licence_id, to="issued", actor=ACTOR, reason="deemed consent", settings=settings
@@ -155,8 +158,9 @@ async def test_amending_a_pending_licence_restarts_the_silent_period(
             )
     assert [gate["gate"] for gate in caught.value.facts["unmet"]] == ["transit-consent-outdated"]
     due = consents.add_working_days(TODAY, settings.tacit_consent_days, settings.holidays)
-    assert await run_licence_timers(conn, settings, today=due - dt.timedelta(days=1)) == (0, 0)
-    assert await run_licence_timers(conn, settings, today=due) == (0, 1)
+    # The last working day of the period is still within it (Art. 7(2)): CZ may object all that day.
+    assert await run_licence_timers(conn, settings, today=due) == (0, 0)
+    assert await run_licence_timers(conn, settings, today=due + dt.timedelta(days=1)) == (0, 1)
     deemed = (await consents.latest_decisions(conn, lic.licence_id))["CZ"]
     assert (deemed.decision, deemed.decided_on, deemed.licence_version) == ("deemed", due, 2)
 
