@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from firearms import journal, lifecycle
 from firearms.errors import ConflictError, InvalidInputError, NotFoundError
-from firearms.item_rules import check_event_date, validate_event
+from firearms.item_rules import check_event_date, same_person, validate_event
 from firearms.item_types import HistoryEntry, ItemEvent, NewEvent
 from firearms.store import items as store
 
@@ -115,6 +115,8 @@ async def _record_event(conn: Conn, item_id: int, data: NewEvent, *, actor: str)
             code="deactivation-marking-missing",
             item_id=item_id,
         )
+    if data.event == "deactivated" and data.certificate_number is not None and data.verifier is not None:
+        await _check_certificate_unused(conn, item_id, data.certificate_number, data.verifier)
     if data.from_state_stocks and not await store.has_marking(conn, item_id, "state-to-civilian"):
         raise ConflictError(
             f"item {item_id} leaves State stocks without a state-to-civilian marking",
@@ -173,6 +175,27 @@ async def _record_event(conn: Conn, item_id: int, data: NewEvent, *, actor: str)
         },
     )
     return event
+
+
+async def _check_certificate_unused(conn: Conn, item_id: int, certificate_number: str, verifier: str) -> None:
+    """Reg. 2015/2403 Art. 3: a verifier's certificate is for one firearm, so not in effect on another item.
+
+    The verifiers are compared as :func:`firearms.item_rules.same_person` does (another verifier's numbers are its
+    own); a deactivation corrected since frees its number.
+
+    Raises:
+        ConflictError: ``certificate-already-recorded``, naming the other item and its event.
+    """
+    for row in await store.list_certificate_deactivations(conn, certificate_number, item_id):
+        if same_person(row["verifier"], verifier):
+            raise ConflictError(
+                f"certificate {certificate_number} of {verifier} is recorded for item {row['item_id']}"
+                f" (event {row['event_id']}): a certificate is for one firearm",
+                code="certificate-already-recorded",
+                item_id=row["item_id"],
+                event_id=row["event_id"],
+                certificate_number=certificate_number,
+            )
 
 
 def _category_change(

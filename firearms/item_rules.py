@@ -29,6 +29,7 @@ __all__ = [
     "check_marking_year",
     "check_text",
     "check_year",
+    "same_person",
     "validate_event",
     "validate_item",
     "validate_marking",
@@ -245,6 +246,11 @@ def validate_event(event: NewEvent, today: dt.date) -> None:
             code="verifier-is-deactivator",
             field="verifier",
         )
+
+
+def same_person(one: str, other: str) -> bool:
+    """Whether two names are one person or entity as the registry compares them (:func:`_person`)."""
+    return _person(one) == _person(other)
 
 
 def _person(name: str) -> str:

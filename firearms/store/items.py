@@ -28,6 +28,7 @@ __all__ = [
     "insert_markings",
     "is_made_here",
     "iter_export_items",
+    "list_certificate_deactivations",
     "list_item_event_kinds",
     "list_item_history",
     "list_items",
@@ -94,6 +95,11 @@ async def list_markings(conn: Conn, item_id: int) -> list[asyncpg.Record]:
 async def has_marking(conn: Conn, item_id: int, kind: str) -> bool:
     """Whether the item carries a marking of ``kind``."""
     return bool(await conn.fetchval(Q["has_marking"], item_id, kind))
+
+
+async def list_certificate_deactivations(conn: Conn, certificate_number: str, item_id: int) -> list[asyncpg.Record]:
+    """Other items' deactivations in effect citing ``certificate_number``, after locking the number."""
+    return await conn.fetch(Q["list_certificate_deactivations"], certificate_number, item_id)
 
 
 async def is_made_here(conn: Conn, item_id: int) -> bool:

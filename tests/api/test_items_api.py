@@ -942,3 +942,46 @@ async def test_the_category_after_a_deactivation_is_the_officers_and_only_on_a_d
     )
     assert corrected.status_code == 201, corrected.text
     assert (await client.get(f"/api/v1/items/{item_id}", headers=officer)).json()["category"] is None
+
+
+async def test_a_verifiers_certificate_is_recorded_for_one_firearm_only(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    officer: dict[str, str],
+    conn: db.Conn,
+) -> None:
+    """Reg. 2015/2403 Art. 3: the verifier issues one certificate per firearm deactivated.
+
+    The same verifier's certificate number was taken for a second firearm: two items showed one certificate.
+    """
+    first = (await register(client, officer, rifle("SSG08-001")))["item_id"]
+    second = (await register(client, officer, rifle("SSG08-002")))["item_id"]
+    recorded = await _deactivate(client, officer, first)
+    assert recorded.status_code == 201, recorded.text
+    before = await row_counts(conn)
+    journaled = await conn.fetchval("SELECT count(*) FROM journal_entry")
+    again = await _deactivate(client, officer, second, verifier="BESCHUSSAMT  wien")  # one verifier, as names compare
+    assert again.status_code == 409, again.text
+    assert again.headers["content-type"].startswith("application/problem+json")
+    problem = again.json()
+    assert problem["type"] == PROBLEM + "certificate-already-recorded"
+    assert (problem["item_id"], problem["event_id"]) == (first, recorded.json()["event_id"])
+    assert await row_counts(conn) == (before[0], before[1] + 1, before[2])  # the mark stays, no event
+    assert await conn.fetchval("SELECT count(*) FROM journal_entry") == journaled + 1
+    assert (await client.get(f"/api/v1/items/{second}", headers=officer)).json()["status"] == "active"
+
+    # another verifier's numbers are its own; and once the first is corrected, its number is free again
+    other = await client.post(
+        f"/api/v1/items/{second}/events",
+        json=event_body("deactivated", verifier="Beschussamt Ferlach"),
+        headers=officer,
+    )
+    assert other.status_code == 201, other.text
+    corrected = await client.post(
+        f"/api/v1/items/{first}/events",
+        json=event_body("corrected", corrects_event_id=recorded.json()["event_id"]),
+        headers=officer,
+    )
+    assert corrected.status_code == 201, corrected.text
+    third = (await register(client, officer, rifle("SSG08-003")))["item_id"]
+    freed = await _deactivate(client, officer, third)
+    assert freed.status_code == 201, freed.text

@@ -14,6 +14,7 @@ RECORD_CODES = [
     "deactivation-marking-missing",
     "already-imported",
     "verifier-is-deactivator",
+    "certificate-already-recorded",
     "invalid-serial",
     "invalid-country",
     "year-in-future",
