@@ -186,6 +186,7 @@ async def _check_certificate_unused(conn: Conn, item_id: int, certificate_number
     Raises:
         ConflictError: ``certificate-already-recorded``, naming the other item and its event.
     """
+    await store.lock_certificate_number(conn, certificate_number)
     for row in await store.list_certificate_deactivations(conn, certificate_number, item_id):
         if same_person(row["verifier"], verifier):
             raise ConflictError(

@@ -33,6 +33,7 @@ __all__ = [
     "list_item_history",
     "list_items",
     "list_markings",
+    "lock_certificate_number",
     "search_items",
     "set_similarity_threshold",
     "update_item_category",
@@ -97,8 +98,16 @@ async def has_marking(conn: Conn, item_id: int, kind: str) -> bool:
     return bool(await conn.fetchval(Q["has_marking"], item_id, kind))
 
 
+async def lock_certificate_number(conn: Conn, certificate_number: str) -> None:
+    """Lock a certificate number to the end of the transaction: deactivations citing it are judged one at a time.
+
+    A statement of its own, before the look-up: the look-up's snapshot then shows what the holder committed.
+    """
+    await conn.execute(Q["lock_certificate_number"], certificate_number)
+
+
 async def list_certificate_deactivations(conn: Conn, certificate_number: str, item_id: int) -> list[asyncpg.Record]:
-    """Other items' deactivations in effect citing ``certificate_number``, after locking the number."""
+    """Other items' deactivations in effect citing ``certificate_number`` (after :func:`lock_certificate_number`)."""
     return await conn.fetch(Q["list_certificate_deactivations"], certificate_number, item_id)
 
 
