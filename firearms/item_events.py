@@ -11,6 +11,8 @@ transaction. Rules checked here beyond the state machine:
   ``exported`` event: the second arrival is refused, and so is a correction that would leave two;
 * Art. 8(1)(c): a ``transferred`` event ``from_state_stocks`` (release to civilian use) needs a
   state-to-civilian marking;
+* Art. 9; Reg. 2015/2403: firearms and their parts are deactivated, never a lot of ammunition
+  (``event-not-for-kind``);
 * Art. 9; Reg. 2015/2403 Art. 3: a ``deactivated`` event needs the item's deactivation marking (country,
   verifier's symbol, year), and names the deactivator, the verifier (never the same) and the certificate
   (:func:`firearms.item_rules.validate_event`);
@@ -67,8 +69,8 @@ async def record_event(conn: Conn, item_id: int, data: NewEvent, *, actor: str, 
         NotFoundError: no such item.
         ConflictError: ``illegal-transition`` (with ``current_status`` and ``allowed_events``),
             ``already-imported`` (imported for good and not exported since; ``event_id``), ``import-marking-missing``,
-            ``deactivation-marking-missing``, ``state-to-civilian-marking-missing`` or
-            ``correction-breaks-history``.
+            ``deactivation-marking-missing``, ``state-to-civilian-marking-missing``, ``certificate-already-recorded``,
+            ``event-not-for-kind`` (a lot of ammunition deactivated) or ``correction-breaks-history``.
     """
     validate_event(data, today)
     # the status and its event are one change (the database checks at commit that they agree): a
@@ -86,6 +88,14 @@ async def _record_event(conn: Conn, item_id: int, data: NewEvent, *, actor: str)
     events = await store.list_item_event_kinds(conn, item_id)
     # a recovery leads back to where the loss, theft or seizure run began: what the events in effect give
     after = lifecycle.next_status(before, data.event, _replay(_in_effect(events)).origin)
+    if data.event == "deactivated" and item["kind"] == "ammunition":
+        raise ConflictError(
+            f"item {item_id} is a lot of ammunition: Art. 9 deactivates firearms and their parts; record it destroyed",
+            code="event-not-for-kind",
+            item_id=item_id,
+            kind=item["kind"],
+            event=data.event,
+        )
     if data.event == "corrected":
         after = _status_after_correction(events, item_id, before, data.corrects)
     check_event_date(data, year_of_manufacture=made_in(item, events), follows=_followed(events, data))

@@ -985,3 +985,47 @@ async def test_a_verifiers_certificate_is_recorded_for_one_firearm_only(
     third = (await register(client, officer, rifle("SSG08-003")))["item_id"]
     freed = await _deactivate(client, officer, third)
     assert freed.status_code == 201, freed.text
+
+
+def ammunition_lot(lot: str = "LOT-2026-01") -> dict[str, Any]:
+    return {
+        "kind": "ammunition",
+        "manufacturer": "Hirtenberger",
+        "country_of_manufacture": "AT",
+        "serial": lot,
+        "calibre": "9x19",
+        "headstamp": "HP 9mm",
+        "quantity": 5000,
+        "category": "B",
+        "markings": [{"kind": "manufacture", "stamped": f"HP 9mm {lot}", "serial": lot}],
+    }
+
+
+async def test_an_ammunition_lot_is_never_deactivated(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    officer: dict[str, str],
+    conn: db.Conn,
+) -> None:
+    """Art. 9 and Reg. 2015/2403 deactivate firearms and their parts: a lot of cartridges is destroyed, not deactivated.
+
+    A lot was recorded deactivated, with a verifier's certificate printed for it and its category moved to C.
+    """
+    lot = (await register(client, officer, ammunition_lot()))["item_id"]
+    mark = await client.post(f"/api/v1/items/{lot}/markings", json=DEACTIVATION_MARK, headers=officer)
+    assert mark.status_code == 201, mark.text
+    before = await row_counts(conn)
+    journaled = await conn.fetchval("SELECT count(*) FROM journal_entry")
+    refused = await client.post(f"/api/v1/items/{lot}/events", json=event_body("deactivated"), headers=officer)
+    assert refused.status_code == 409, refused.text
+    assert refused.headers["content-type"].startswith("application/problem+json")
+    problem = refused.json()
+    assert problem["type"] == PROBLEM + "event-not-for-kind"
+    assert (problem["item_id"], problem["kind"], problem["event"]) == (lot, "ammunition", "deactivated")
+    assert await row_counts(conn) == before
+    assert await conn.fetchval("SELECT count(*) FROM journal_entry") == journaled
+    item = (await client.get(f"/api/v1/items/{lot}", headers=officer)).json()
+    assert (item["status"], item["category"]) == ("active", "B")
+    certificate = await client.get(f"/api/v1/items/{lot}/deactivation-certificate", headers=officer)
+    assert certificate.status_code == 404
+    destroyed = await client.post(f"/api/v1/items/{lot}/events", json=event_body("destroyed"), headers=officer)
+    assert destroyed.status_code == 201, destroyed.text

@@ -15,6 +15,7 @@ RECORD_CODES = [
     "already-imported",
     "verifier-is-deactivator",
     "certificate-already-recorded",
+    "event-not-for-kind",
     "invalid-serial",
     "invalid-country",
     "year-in-future",
