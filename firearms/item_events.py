@@ -3,7 +3,8 @@
 Records are never edited: every change is an event, in the item's row lock, journaled in the same
 transaction. Rules checked here beyond the state machine:
 
-* Art. 8(1)(b): an ``imported`` event needs an import marking on the item, unless the import is
+* Art. 8(1)(b): an ``imported`` event of a firearm or component needs an import marking on the item (a lot of
+  ammunition takes none), unless the import is
   temporary for a lawful purpose (``temporary`` with ``purpose``), or it is a return (the item ``exported``)
   of a firearm this State made, bearing its manufacture marking (``made_here``): that marking already names
   the State whose authorities trace it, and its records here show it left;
@@ -110,6 +111,8 @@ async def _record_event(conn: Conn, item_id: int, data: NewEvent, *, actor: str)
     if (
         data.event == "imported"
         and not data.temporary
+        # Art. 8(1)(b) marks each imported firearm (and its parts, Dir. 2021/555 Art. 4): a lot of cartridges none
+        and item["kind"] != "ammunition"
         and not await store.has_marking(conn, item_id, "import")
         # a return home: a firearm this State made bears its marking already (Art. 8(1)(b))
         and not (before == "exported" and await store.is_made_here(conn, item_id))

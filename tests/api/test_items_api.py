@@ -1029,3 +1029,29 @@ async def test_an_ammunition_lot_is_never_deactivated(
     assert certificate.status_code == 404
     destroyed = await client.post(f"/api/v1/items/{lot}/events", json=event_body("destroyed"), headers=officer)
     assert destroyed.status_code == 201, destroyed.text
+
+
+async def test_an_ammunition_lot_is_imported_for_good_without_an_import_marking(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    officer: dict[str, str],
+    conn: db.Conn,
+) -> None:
+    """Art. 8(1)(b) marks each imported firearm: a lot of cartridges takes no import marking.
+
+    A permanent import of a lot was 409 import-marking-missing: a lot could only be recorded as imported temporarily.
+    """
+    lot = (await register(client, officer, ammunition_lot()))["item_id"]
+    imported = await client.post(
+        f"/api/v1/items/{lot}/events", json=event_body("imported", temporary=False, purpose=None), headers=officer
+    )
+    assert imported.status_code == 201, imported.text
+    assert (imported.json()["temporary"], imported.json()["status_after"]) == (False, "active")
+    actions = [row[0] for row in await conn.fetch("SELECT action FROM journal_entry ORDER BY entry_id")]
+    assert actions[-1] == "item.imported"
+    # a firearm still needs its mark
+    rifle_id = (await register(client, officer, rifle()))["item_id"]
+    refused = await client.post(
+        f"/api/v1/items/{rifle_id}/events", json=event_body("imported", temporary=False, purpose=None), headers=officer
+    )
+    assert refused.status_code == 409, refused.text
+    assert refused.json()["type"] == PROBLEM + "import-marking-missing"
