@@ -10,8 +10,8 @@ transaction. Rules checked here beyond the state machine:
   the State whose authorities trace it, and its records here show it left;
 * an item imported for good (a permanent ``imported`` event in effect) is not imported again before an
   ``exported`` event: the second arrival is refused, and so is a correction that would leave two;
-* Art. 8(1)(c): a ``transferred`` event ``from_state_stocks`` (release to civilian use) needs a
-  state-to-civilian marking;
+* Art. 8(1)(c): a ``transferred`` event ``from_state_stocks`` (release to civilian use) of a firearm or
+  component needs a state-to-civilian marking (a lot of ammunition takes none);
 * Art. 9; Reg. 2015/2403: firearms and their parts are deactivated, never a lot of ammunition
   (``event-not-for-kind``);
 * Art. 9; Reg. 2015/2403 Art. 3: a ``deactivated`` event needs the item's deactivation marking (country,
@@ -130,7 +130,12 @@ async def _record_event(conn: Conn, item_id: int, data: NewEvent, *, actor: str)
         )
     if data.event == "deactivated" and data.certificate_number is not None and data.verifier is not None:
         await _check_certificate_unused(conn, item_id, data.certificate_number, data.verifier)
-    if data.from_state_stocks and not await store.has_marking(conn, item_id, "state-to-civilian"):
+    if (
+        data.from_state_stocks
+        # Art. 8(1)(c) marks a firearm leaving State stocks for civilian use (and its parts); a lot of cartridges none
+        and item["kind"] != "ammunition"
+        and not await store.has_marking(conn, item_id, "state-to-civilian")
+    ):
         raise ConflictError(
             f"item {item_id} leaves State stocks without a state-to-civilian marking",
             code="state-to-civilian-marking-missing",

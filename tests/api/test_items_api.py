@@ -1055,3 +1055,25 @@ async def test_an_ammunition_lot_is_imported_for_good_without_an_import_marking(
     )
     assert refused.status_code == 409, refused.text
     assert refused.json()["type"] == PROBLEM + "import-marking-missing"
+
+
+async def test_an_ammunition_lot_leaves_state_stocks_without_a_state_to_civilian_marking(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    officer: dict[str, str],
+) -> None:
+    """Art. 8(1)(c) marks a firearm transferred from State stocks to civilian use: a lot of cartridges takes none.
+
+    A lot released from State stocks was 409 state-to-civilian-marking-missing: it could not be recorded at all.
+    """
+    lot = (await register(client, officer, ammunition_lot()))["item_id"]
+    released = await client.post(
+        f"/api/v1/items/{lot}/events", json=event_body("transferred", from_state_stocks=True), headers=officer
+    )
+    assert released.status_code == 201, released.text
+    assert released.json()["from_state_stocks"] is True
+    rifle_id = (await register(client, officer, rifle()))["item_id"]
+    refused = await client.post(
+        f"/api/v1/items/{rifle_id}/events", json=event_body("transferred", from_state_stocks=True), headers=officer
+    )
+    assert refused.status_code == 409, refused.text
+    assert refused.json()["type"] == PROBLEM + "state-to-civilian-marking-missing"
