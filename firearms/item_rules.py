@@ -263,6 +263,8 @@ def check_event_date(
 ) -> None:
     """An event is not dated before the item was made, nor before the event it follows (README "Lifecycle").
 
+    Nor is a deactivation's certificate dated before the item was made.
+
     ``follows`` is ``(event_id, event, occurred_on)`` of the event this one logically follows: the item's
     latest event in effect (neither a correction nor corrected), or for a correction the event it corrects.
     A correction of that event takes it out: a corrected date is recorded as a correction, then the event
@@ -279,6 +281,20 @@ def check_event_date(
             code="date-before-manufacture",
             field="occurred_on",
             occurred_on=event.occurred_on.isoformat(),
+            not_before=dt.date(year_of_manufacture, 1, 1).isoformat(),
+            year_of_manufacture=year_of_manufacture,
+        )
+    if (
+        year_of_manufacture is not None
+        and event.certificate_date is not None
+        and event.certificate_date.year < year_of_manufacture
+    ):
+        # a verifier certifies a firearm that exists (Reg. 2015/2403 Art. 3)
+        raise InvalidInputError(
+            f"certificate_date {event.certificate_date} is before the item was made ({year_of_manufacture})",
+            code="date-before-manufacture",
+            field="certificate_date",
+            certificate_date=event.certificate_date.isoformat(),
             not_before=dt.date(year_of_manufacture, 1, 1).isoformat(),
             year_of_manufacture=year_of_manufacture,
         )

@@ -1077,3 +1077,41 @@ async def test_an_ammunition_lot_leaves_state_stocks_without_a_state_to_civilian
     )
     assert refused.status_code == 409, refused.text
     assert refused.json()["type"] == PROBLEM + "state-to-civilian-marking-missing"
+
+
+async def test_a_deactivation_certificate_dated_before_the_firearm_was_made_is_422(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    officer: dict[str, str],
+    conn: db.Conn,
+) -> None:
+    """A verifier certifies a firearm that exists: a certificate dated before its year of manufacture is a typing error.
+
+    The event's own date was held to the year of manufacture, its certificate's date was not (1919 for a 2019 rifle).
+    """
+    item_id = (await register(client, officer, rifle()))["item_id"]
+    mark = await client.post(f"/api/v1/items/{item_id}/markings", json=DEACTIVATION_MARK, headers=officer)
+    assert mark.status_code == 201, mark.text
+    before = await row_counts(conn)
+    journaled = await conn.fetchval("SELECT count(*) FROM journal_entry")
+    refused = await client.post(
+        f"/api/v1/items/{item_id}/events",
+        json=event_body("deactivated", certificate_date="1919-06-30"),
+        headers=officer,
+    )
+    assert refused.status_code == 422, refused.text
+    problem = refused.json()
+    assert problem["type"] == PROBLEM + "date-before-manufacture"
+    assert (problem["field"], problem["certificate_date"], problem["not_before"], problem["year_of_manufacture"]) == (
+        "certificate_date",
+        "1919-06-30",
+        "2019-01-01",
+        2019,
+    )
+    assert await row_counts(conn) == before
+    assert await conn.fetchval("SELECT count(*) FROM journal_entry") == journaled
+    made = await client.post(
+        f"/api/v1/items/{item_id}/events",
+        json=event_body("deactivated", certificate_date="2019-01-01"),
+        headers=officer,
+    )
+    assert made.status_code == 201, made.text
