@@ -100,12 +100,24 @@ def check_marking_year(field: str, year: int | None, year_of_manufacture: int | 
         )
 
 
-def validate_marking(marking: NewMarking, today: dt.date, field: str = "marking") -> None:
+def validate_marking(
+    marking: NewMarking, today: dt.date, field: str = "marking", *, item_kind: str | None = None
+) -> None:
     """The rules of one marking: its text, country, year, and the fields its kind needs.
 
+    ``item_kind``: the kind of the item it is on (a lot of ammunition takes no deactivation mark).
+
     Raises:
-        InvalidInputError: a text/country/year rule, or ``invalid-marking`` when a required field is missing.
+        InvalidInputError: a text/country/year rule, or ``invalid-marking`` when a required field is missing or
+            the marking is a deactivation mark on a lot of ammunition.
     """
+    # Art. 9, Reg. 2015/2403: a lot is never deactivated (event-not-for-kind): its mark would record work never done
+    if marking.kind == "deactivation" and item_kind == "ammunition":
+        raise InvalidInputError(
+            f"{field}: a lot of ammunition is never deactivated and takes no deactivation marking",
+            code="invalid-marking",
+            field=field,
+        )
     check_text(f"{field}.stamped", marking.stamped, required=True)
     for name in ("manufacturer", "place", "model", "symbol_code", "alphanumeric_code"):
         check_text(f"{field}.{name}", getattr(marking, name))
@@ -151,7 +163,7 @@ def validate_item(item: NewItem, today: dt.date) -> None:
             "category antique is only for items made before 1900", code="antique-too-recent", field="category"
         )
     for position, marking in enumerate(item.markings):
-        validate_marking(marking, today, f"markings[{position}]")
+        validate_marking(marking, today, f"markings[{position}]", item_kind=item.kind)
         check_marking_year(f"markings[{position}].year", marking.year, item.year_of_manufacture)
     if item.kind == "firearm" and not any(m.kind in {"manufacture", "geometric"} for m in item.markings):
         raise InvalidInputError(

@@ -1011,8 +1011,12 @@ async def test_an_ammunition_lot_is_never_deactivated(
     A lot was recorded deactivated, with a verifier's certificate printed for it and its category moved to C.
     """
     lot = (await register(client, officer, ammunition_lot()))["item_id"]
-    mark = await client.post(f"/api/v1/items/{lot}/markings", json=DEACTIVATION_MARK, headers=officer)
-    assert mark.status_code == 201, mark.text
+    # a lot takes no deactivation mark either (below); one recorded before that rule held nothing back
+    await conn.execute(
+        "INSERT INTO marking (item_id, kind, stamped, country, symbol_code, year, recorded_at, recorded_by)"
+        " VALUES ($1, 'deactivation', 'AT BMI 2026', 'AT', 'BMI', 2026, now(), 'test')",
+        lot,
+    )
     before = await row_counts(conn)
     journaled = await conn.fetchval("SELECT count(*) FROM journal_entry")
     refused = await client.post(f"/api/v1/items/{lot}/events", json=event_body("deactivated"), headers=officer)
@@ -1115,3 +1119,24 @@ async def test_a_deactivation_certificate_dated_before_the_firearm_was_made_is_4
         headers=officer,
     )
     assert made.status_code == 201, made.text
+
+
+async def test_an_ammunition_lot_takes_no_deactivation_mark(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    officer: dict[str, str],
+    conn: db.Conn,
+) -> None:
+    """A lot is never deactivated (event-not-for-kind), so a deactivation mark on it records work never done."""
+    lot = (await register(client, officer, ammunition_lot()))["item_id"]
+    before = await row_counts(conn)
+    journaled = await conn.fetchval("SELECT count(*) FROM journal_entry")
+    added = await client.post(f"/api/v1/items/{lot}/markings", json=DEACTIVATION_MARK, headers=officer)
+    assert added.status_code == 422, added.text
+    assert (added.json()["type"], added.json()["field"]) == (PROBLEM + "invalid-marking", "marking")
+    body = ammunition_lot("LOT-2026-02")
+    body["markings"] = [*body["markings"], DEACTIVATION_MARK]
+    registered = await client.post("/api/v1/items", json=body, headers=officer)
+    assert registered.status_code == 422, registered.text
+    assert (registered.json()["type"], registered.json()["field"]) == (PROBLEM + "invalid-marking", "markings[1]")
+    assert await row_counts(conn) == before
+    assert await conn.fetchval("SELECT count(*) FROM journal_entry") == journaled
