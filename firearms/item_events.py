@@ -199,7 +199,8 @@ async def _check_certificate_unused(conn: Conn, item_id: int, certificate_number
     """Reg. 2015/2403 Art. 3: a verifier's certificate is for one firearm, so not in effect on another item.
 
     The verifiers are compared as :func:`firearms.item_rules.same_person` does (another verifier's numbers are its
-    own); a deactivation corrected since frees its number.
+    own); a deactivation corrected since frees its number; a firearm recorded twice (a recorded identity duplicate)
+    takes its one certificate on both records.
 
     Raises:
         ConflictError: ``certificate-already-recorded``, naming the other item and its event.

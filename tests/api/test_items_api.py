@@ -1140,3 +1140,22 @@ async def test_an_ammunition_lot_takes_no_deactivation_mark(
     assert (registered.json()["type"], registered.json()["field"]) == (PROBLEM + "invalid-marking", "markings[1]")
     assert await row_counts(conn) == before
     assert await conn.fetchval("SELECT count(*) FROM journal_entry") == journaled
+
+
+async def test_one_firearm_recorded_twice_takes_its_certificate_on_both_records(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    officer: dict[str, str],
+    conn: db.Conn,
+) -> None:
+    """A recorded identity duplicate is the same firearm: its one certificate is recorded on both of its records."""
+    first = (await register(client, officer, rifle("SSG08-001")))["item_id"]
+    later = (await register(client, officer, rifle("SSG08-001", manufacturer="Steyr-Mannlicher")))["item_id"]
+    # what a migration that makes the two spellings one identity does (README "Identity")
+    await conn.execute("UPDATE item SET identity_duplicate_of = $1 WHERE item_id = $2", first, later)
+    assert (await _deactivate(client, officer, first)).status_code == 201
+    both = await _deactivate(client, officer, later)
+    assert both.status_code == 201, both.text
+    other = (await register(client, officer, rifle("SSG08-009")))["item_id"]
+    refused = await _deactivate(client, officer, other)
+    assert refused.status_code == 409, refused.text
+    assert refused.json()["type"] == PROBLEM + "certificate-already-recorded"
