@@ -91,6 +91,8 @@ TITLES: dict[str, str] = {
     "deactivation-marking-missing": "The item has no deactivation marking",
     "already-imported": "The item was imported and has not left since",
     "verifier-is-deactivator": "The verifier of a deactivation is the deactivator",
+    "event-not-for-kind": "The event does not apply to this kind of item",
+    "certificate-already-recorded": "The certificate is recorded for another firearm",
     "certificate-not-recorded": "The deactivation was recorded without its certificate",
     "invalid-country": "Not an ISO 3166-1 alpha-2 country code",
     "year-in-future": "The year is in the future",

@@ -3,14 +3,17 @@
 Records are never edited: every change is an event, in the item's row lock, journaled in the same
 transaction. Rules checked here beyond the state machine:
 
-* Art. 8(1)(b): an ``imported`` event needs an import marking on the item, unless the import is
+* Art. 8(1)(b): an ``imported`` event of a firearm or component needs an import marking on the item (a lot of
+  ammunition takes none), unless the import is
   temporary for a lawful purpose (``temporary`` with ``purpose``), or it is a return (the item ``exported``)
   of a firearm this State made, bearing its manufacture marking (``made_here``): that marking already names
   the State whose authorities trace it, and its records here show it left;
 * an item imported for good (a permanent ``imported`` event in effect) is not imported again before an
   ``exported`` event: the second arrival is refused, and so is a correction that would leave two;
-* Art. 8(1)(c): a ``transferred`` event ``from_state_stocks`` (release to civilian use) needs a
-  state-to-civilian marking;
+* Art. 8(1)(c): a ``transferred`` event ``from_state_stocks`` (release to civilian use) of a firearm or
+  component needs a state-to-civilian marking (a lot of ammunition takes none);
+* Art. 9; Reg. 2015/2403: firearms and their parts are deactivated, never a lot of ammunition
+  (``event-not-for-kind``);
 * Art. 9; Reg. 2015/2403 Art. 3: a ``deactivated`` event needs the item's deactivation marking (country,
   verifier's symbol, year), and names the deactivator, the verifier (never the same) and the certificate
   (:func:`firearms.item_rules.validate_event`);
@@ -39,7 +42,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from firearms import journal, lifecycle
 from firearms.errors import ConflictError, InvalidInputError, NotFoundError
-from firearms.item_rules import check_event_date, validate_event
+from firearms.item_rules import check_event_date, same_person, validate_event
 from firearms.item_types import HistoryEntry, ItemEvent, NewEvent
 from firearms.store import items as store
 
@@ -67,8 +70,8 @@ async def record_event(conn: Conn, item_id: int, data: NewEvent, *, actor: str, 
         NotFoundError: no such item.
         ConflictError: ``illegal-transition`` (with ``current_status`` and ``allowed_events``),
             ``already-imported`` (imported for good and not exported since; ``event_id``), ``import-marking-missing``,
-            ``deactivation-marking-missing``, ``state-to-civilian-marking-missing`` or
-            ``correction-breaks-history``.
+            ``deactivation-marking-missing``, ``state-to-civilian-marking-missing``, ``certificate-already-recorded``,
+            ``event-not-for-kind`` (a lot of ammunition deactivated) or ``correction-breaks-history``.
     """
     validate_event(data, today)
     # the status and its event are one change (the database checks at commit that they agree): a
@@ -86,6 +89,14 @@ async def _record_event(conn: Conn, item_id: int, data: NewEvent, *, actor: str)
     events = await store.list_item_event_kinds(conn, item_id)
     # a recovery leads back to where the loss, theft or seizure run began: what the events in effect give
     after = lifecycle.next_status(before, data.event, _replay(_in_effect(events)).origin)
+    if data.event == "deactivated" and item["kind"] == "ammunition":
+        raise ConflictError(
+            f"item {item_id} is a lot of ammunition: Art. 9 deactivates firearms and their parts; record it destroyed",
+            code="event-not-for-kind",
+            item_id=item_id,
+            kind=item["kind"],
+            event=data.event,
+        )
     if data.event == "corrected":
         after = _status_after_correction(events, item_id, before, data.corrects)
     check_event_date(data, year_of_manufacture=made_in(item, events), follows=_followed(events, data))
@@ -100,6 +111,8 @@ async def _record_event(conn: Conn, item_id: int, data: NewEvent, *, actor: str)
     if (
         data.event == "imported"
         and not data.temporary
+        # Art. 8(1)(b) marks each imported firearm (and its parts, Dir. 2021/555 Art. 4): a lot of cartridges none
+        and item["kind"] != "ammunition"
         and not await store.has_marking(conn, item_id, "import")
         # a return home: a firearm this State made bears its marking already (Art. 8(1)(b))
         and not (before == "exported" and await store.is_made_here(conn, item_id))
@@ -115,7 +128,14 @@ async def _record_event(conn: Conn, item_id: int, data: NewEvent, *, actor: str)
             code="deactivation-marking-missing",
             item_id=item_id,
         )
-    if data.from_state_stocks and not await store.has_marking(conn, item_id, "state-to-civilian"):
+    if data.event == "deactivated" and data.certificate_number is not None and data.verifier is not None:
+        await _check_certificate_unused(conn, item_id, data.certificate_number, data.verifier)
+    if (
+        data.from_state_stocks
+        # Art. 8(1)(c) marks a firearm leaving State stocks for civilian use (and its parts); a lot of cartridges none
+        and item["kind"] != "ammunition"
+        and not await store.has_marking(conn, item_id, "state-to-civilian")
+    ):
         raise ConflictError(
             f"item {item_id} leaves State stocks without a state-to-civilian marking",
             code="state-to-civilian-marking-missing",
@@ -173,6 +193,29 @@ async def _record_event(conn: Conn, item_id: int, data: NewEvent, *, actor: str)
         },
     )
     return event
+
+
+async def _check_certificate_unused(conn: Conn, item_id: int, certificate_number: str, verifier: str) -> None:
+    """Reg. 2015/2403 Art. 3: a verifier's certificate is for one firearm, so not in effect on another item.
+
+    The verifiers are compared as :func:`firearms.item_rules.same_person` does (another verifier's numbers are its
+    own); a deactivation corrected since frees its number; a firearm recorded twice (a recorded identity duplicate)
+    takes its one certificate on both records.
+
+    Raises:
+        ConflictError: ``certificate-already-recorded``, naming the other item and its event.
+    """
+    await store.lock_certificate_number(conn, certificate_number)
+    for row in await store.list_certificate_deactivations(conn, certificate_number, item_id):
+        if same_person(row["verifier"], verifier):
+            raise ConflictError(
+                f"certificate {certificate_number} of {verifier} is recorded for item {row['item_id']}"
+                f" (event {row['event_id']}): a certificate is for one firearm",
+                code="certificate-already-recorded",
+                item_id=row["item_id"],
+                event_id=row["event_id"],
+                certificate_number=certificate_number,
+            )
 
 
 def _category_change(

@@ -29,6 +29,7 @@ __all__ = [
     "check_marking_year",
     "check_text",
     "check_year",
+    "same_person",
     "validate_event",
     "validate_item",
     "validate_marking",
@@ -99,12 +100,24 @@ def check_marking_year(field: str, year: int | None, year_of_manufacture: int | 
         )
 
 
-def validate_marking(marking: NewMarking, today: dt.date, field: str = "marking") -> None:
+def validate_marking(
+    marking: NewMarking, today: dt.date, field: str = "marking", *, item_kind: str | None = None
+) -> None:
     """The rules of one marking: its text, country, year, and the fields its kind needs.
 
+    ``item_kind``: the kind of the item it is on (a lot of ammunition takes no deactivation mark).
+
     Raises:
-        InvalidInputError: a text/country/year rule, or ``invalid-marking`` when a required field is missing.
+        InvalidInputError: a text/country/year rule, or ``invalid-marking`` when a required field is missing or
+            the marking is a deactivation mark on a lot of ammunition.
     """
+    # Art. 9, Reg. 2015/2403: a lot is never deactivated (event-not-for-kind): its mark would record work never done
+    if marking.kind == "deactivation" and item_kind == "ammunition":
+        raise InvalidInputError(
+            f"{field}: a lot of ammunition is never deactivated and takes no deactivation marking",
+            code="invalid-marking",
+            field=field,
+        )
     check_text(f"{field}.stamped", marking.stamped, required=True)
     for name in ("manufacturer", "place", "model", "symbol_code", "alphanumeric_code"):
         check_text(f"{field}.{name}", getattr(marking, name))
@@ -150,7 +163,7 @@ def validate_item(item: NewItem, today: dt.date) -> None:
             "category antique is only for items made before 1900", code="antique-too-recent", field="category"
         )
     for position, marking in enumerate(item.markings):
-        validate_marking(marking, today, f"markings[{position}]")
+        validate_marking(marking, today, f"markings[{position}]", item_kind=item.kind)
         check_marking_year(f"markings[{position}].year", marking.year, item.year_of_manufacture)
     if item.kind == "firearm" and not any(m.kind in {"manufacture", "geometric"} for m in item.markings):
         raise InvalidInputError(
@@ -247,6 +260,11 @@ def validate_event(event: NewEvent, today: dt.date) -> None:
         )
 
 
+def same_person(one: str, other: str) -> bool:
+    """Whether two names are one person or entity as the registry compares them (:func:`_person`)."""
+    return _person(one) == _person(other)
+
+
 def _person(name: str) -> str:
     """A name compared as a person or entity: case folded, runs of white space (the registry's one set) as one."""
     return " ".join(_SPACES.split(name)).casefold()
@@ -256,6 +274,8 @@ def check_event_date(
     event: NewEvent, *, year_of_manufacture: int | None, follows: tuple[int, str, dt.date] | None
 ) -> None:
     """An event is not dated before the item was made, nor before the event it follows (README "Lifecycle").
+
+    Nor is a deactivation's certificate dated before the item was made.
 
     ``follows`` is ``(event_id, event, occurred_on)`` of the event this one logically follows: the item's
     latest event in effect (neither a correction nor corrected), or for a correction the event it corrects.
@@ -273,6 +293,20 @@ def check_event_date(
             code="date-before-manufacture",
             field="occurred_on",
             occurred_on=event.occurred_on.isoformat(),
+            not_before=dt.date(year_of_manufacture, 1, 1).isoformat(),
+            year_of_manufacture=year_of_manufacture,
+        )
+    if (
+        year_of_manufacture is not None
+        and event.certificate_date is not None
+        and event.certificate_date.year < year_of_manufacture
+    ):
+        # a verifier certifies a firearm that exists (Reg. 2015/2403 Art. 3)
+        raise InvalidInputError(
+            f"certificate_date {event.certificate_date} is before the item was made ({year_of_manufacture})",
+            code="date-before-manufacture",
+            field="certificate_date",
+            certificate_date=event.certificate_date.isoformat(),
             not_before=dt.date(year_of_manufacture, 1, 1).isoformat(),
             year_of_manufacture=year_of_manufacture,
         )

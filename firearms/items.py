@@ -177,6 +177,7 @@ async def add_marking(conn: Conn, item_id: int, data: NewMarking, *, actor: str,
     item = await store.get_item_for_update(conn, item_id)
     if item is None:
         raise NotFoundError(f"no item {item_id}", item_id=item_id)
+    validate_marking(data, today, item_kind=item["kind"])
     events = await store.list_item_event_kinds(conn, item_id) if data.year is not None else []
     check_marking_year("marking.year", data.year, item_events.made_in(item, events))
     (marking,) = await _insert_markings(conn, item_id, [data], actor)

@@ -28,10 +28,12 @@ __all__ = [
     "insert_markings",
     "is_made_here",
     "iter_export_items",
+    "list_certificate_deactivations",
     "list_item_event_kinds",
     "list_item_history",
     "list_items",
     "list_markings",
+    "lock_certificate_number",
     "search_items",
     "set_similarity_threshold",
     "update_item_category",
@@ -94,6 +96,19 @@ async def list_markings(conn: Conn, item_id: int) -> list[asyncpg.Record]:
 async def has_marking(conn: Conn, item_id: int, kind: str) -> bool:
     """Whether the item carries a marking of ``kind``."""
     return bool(await conn.fetchval(Q["has_marking"], item_id, kind))
+
+
+async def lock_certificate_number(conn: Conn, certificate_number: str) -> None:
+    """Lock a certificate number to the end of the transaction: deactivations citing it are judged one at a time.
+
+    A statement of its own, before the look-up: the look-up's snapshot then shows what the holder committed.
+    """
+    await conn.execute(Q["lock_certificate_number"], certificate_number)
+
+
+async def list_certificate_deactivations(conn: Conn, certificate_number: str, item_id: int) -> list[asyncpg.Record]:
+    """Other items' deactivations in effect citing ``certificate_number`` (after :func:`lock_certificate_number`)."""
+    return await conn.fetch(Q["list_certificate_deactivations"], certificate_number, item_id)
 
 
 async def is_made_here(conn: Conn, item_id: int) -> bool:

@@ -69,6 +69,25 @@ SELECT marking_id, item_id, kind, stamped, manufacturer, place, country, serial,
 -- Whether an item carries a marking of a kind. $1 item_id, $2 kind
 SELECT EXISTS (SELECT 1 FROM marking WHERE item_id = $1 AND kind = $2);
 
+-- name: lock_certificate_number
+-- Held to the end of the transaction, so that two deactivations citing one certificate number are judged one after
+-- the other. A statement of its own: a statement that took the lock itself would read the snapshot it began with,
+-- blind to the deactivation the holder committed meanwhile. $1 certificate_number
+SELECT pg_advisory_xact_lock(hashtextextended('item_event.certificate_number:' || $1::text, 0));
+
+-- name: list_certificate_deactivations
+-- The deactivations in effect (no correction names them) of other firearms recorded with this certificate number
+-- (after lock_certificate_number): not of this item, nor of another record of the same firearm (a recorded identity
+-- duplicate, or the item it duplicates, or another duplicate of it). $1 certificate_number, $2 item_id
+SELECT e.event_id, e.item_id, e.verifier
+  FROM item_event AS e
+  JOIN item AS other ON other.item_id = e.item_id
+  JOIN item AS this ON this.item_id = $2::bigint
+ WHERE e.event = 'deactivated' AND e.certificate_number = $1::text
+   AND coalesce(other.identity_duplicate_of, other.item_id) <> coalesce(this.identity_duplicate_of, this.item_id)
+   AND NOT EXISTS (SELECT 1 FROM item_event AS c WHERE c.item_id = e.item_id AND c.corrects_event_id = e.event_id)
+ ORDER BY e.event_id;
+
 -- name: is_made_here
 -- Whether the item is a firearm made in the State this database speaks for, bearing its manufacture marking
 -- (made_here); false while no State is recorded. $1 item_id

@@ -942,3 +942,220 @@ async def test_the_category_after_a_deactivation_is_the_officers_and_only_on_a_d
     )
     assert corrected.status_code == 201, corrected.text
     assert (await client.get(f"/api/v1/items/{item_id}", headers=officer)).json()["category"] is None
+
+
+async def test_a_verifiers_certificate_is_recorded_for_one_firearm_only(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    officer: dict[str, str],
+    conn: db.Conn,
+) -> None:
+    """Reg. 2015/2403 Art. 3: the verifier issues one certificate per firearm deactivated.
+
+    The same verifier's certificate number was taken for a second firearm: two items showed one certificate.
+    """
+    first = (await register(client, officer, rifle("SSG08-001")))["item_id"]
+    second = (await register(client, officer, rifle("SSG08-002")))["item_id"]
+    recorded = await _deactivate(client, officer, first)
+    assert recorded.status_code == 201, recorded.text
+    before = await row_counts(conn)
+    journaled = await conn.fetchval("SELECT count(*) FROM journal_entry")
+    again = await _deactivate(client, officer, second, verifier="BESCHUSSAMT  wien")  # one verifier, as names compare
+    assert again.status_code == 409, again.text
+    assert again.headers["content-type"].startswith("application/problem+json")
+    problem = again.json()
+    assert problem["type"] == PROBLEM + "certificate-already-recorded"
+    assert (problem["item_id"], problem["event_id"]) == (first, recorded.json()["event_id"])
+    assert await row_counts(conn) == (before[0], before[1] + 1, before[2])  # the mark stays, no event
+    assert await conn.fetchval("SELECT count(*) FROM journal_entry") == journaled + 1
+    assert (await client.get(f"/api/v1/items/{second}", headers=officer)).json()["status"] == "active"
+
+    # another verifier's numbers are its own; and once the first is corrected, its number is free again
+    other = await client.post(
+        f"/api/v1/items/{second}/events",
+        json=event_body("deactivated", verifier="Beschussamt Ferlach"),
+        headers=officer,
+    )
+    assert other.status_code == 201, other.text
+    corrected = await client.post(
+        f"/api/v1/items/{first}/events",
+        json=event_body("corrected", corrects_event_id=recorded.json()["event_id"]),
+        headers=officer,
+    )
+    assert corrected.status_code == 201, corrected.text
+    third = (await register(client, officer, rifle("SSG08-003")))["item_id"]
+    freed = await _deactivate(client, officer, third)
+    assert freed.status_code == 201, freed.text
+
+
+def ammunition_lot(lot: str = "LOT-2026-01") -> dict[str, Any]:
+    return {
+        "kind": "ammunition",
+        "manufacturer": "Hirtenberger",
+        "country_of_manufacture": "AT",
+        "serial": lot,
+        "calibre": "9x19",
+        "headstamp": "HP 9mm",
+        "quantity": 5000,
+        "category": "B",
+        "markings": [{"kind": "manufacture", "stamped": f"HP 9mm {lot}", "serial": lot}],
+    }
+
+
+async def test_an_ammunition_lot_is_never_deactivated(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    officer: dict[str, str],
+    conn: db.Conn,
+) -> None:
+    """Art. 9 and Reg. 2015/2403 deactivate firearms and their parts: a lot of cartridges is destroyed, not deactivated.
+
+    A lot was recorded deactivated, with a verifier's certificate printed for it and its category moved to C.
+    """
+    lot = (await register(client, officer, ammunition_lot()))["item_id"]
+    # a lot takes no deactivation mark either (below); one recorded before that rule held nothing back
+    await conn.execute(
+        "INSERT INTO marking (item_id, kind, stamped, country, symbol_code, year, recorded_at, recorded_by)"
+        " VALUES ($1, 'deactivation', 'AT BMI 2026', 'AT', 'BMI', 2026, now(), 'test')",
+        lot,
+    )
+    before = await row_counts(conn)
+    journaled = await conn.fetchval("SELECT count(*) FROM journal_entry")
+    refused = await client.post(f"/api/v1/items/{lot}/events", json=event_body("deactivated"), headers=officer)
+    assert refused.status_code == 409, refused.text
+    assert refused.headers["content-type"].startswith("application/problem+json")
+    problem = refused.json()
+    assert problem["type"] == PROBLEM + "event-not-for-kind"
+    assert (problem["item_id"], problem["kind"], problem["event"]) == (lot, "ammunition", "deactivated")
+    assert await row_counts(conn) == before
+    assert await conn.fetchval("SELECT count(*) FROM journal_entry") == journaled
+    item = (await client.get(f"/api/v1/items/{lot}", headers=officer)).json()
+    assert (item["status"], item["category"]) == ("active", "B")
+    certificate = await client.get(f"/api/v1/items/{lot}/deactivation-certificate", headers=officer)
+    assert certificate.status_code == 404
+    destroyed = await client.post(f"/api/v1/items/{lot}/events", json=event_body("destroyed"), headers=officer)
+    assert destroyed.status_code == 201, destroyed.text
+
+
+async def test_an_ammunition_lot_is_imported_for_good_without_an_import_marking(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    officer: dict[str, str],
+    conn: db.Conn,
+) -> None:
+    """Art. 8(1)(b) marks each imported firearm: a lot of cartridges takes no import marking.
+
+    A permanent import of a lot was 409 import-marking-missing: a lot could only be recorded as imported temporarily.
+    """
+    lot = (await register(client, officer, ammunition_lot()))["item_id"]
+    imported = await client.post(
+        f"/api/v1/items/{lot}/events", json=event_body("imported", temporary=False, purpose=None), headers=officer
+    )
+    assert imported.status_code == 201, imported.text
+    assert (imported.json()["temporary"], imported.json()["status_after"]) == (False, "active")
+    actions = [row[0] for row in await conn.fetch("SELECT action FROM journal_entry ORDER BY entry_id")]
+    assert actions[-1] == "item.imported"
+    # a firearm still needs its mark
+    rifle_id = (await register(client, officer, rifle()))["item_id"]
+    refused = await client.post(
+        f"/api/v1/items/{rifle_id}/events", json=event_body("imported", temporary=False, purpose=None), headers=officer
+    )
+    assert refused.status_code == 409, refused.text
+    assert refused.json()["type"] == PROBLEM + "import-marking-missing"
+
+
+async def test_an_ammunition_lot_leaves_state_stocks_without_a_state_to_civilian_marking(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    officer: dict[str, str],
+) -> None:
+    """Art. 8(1)(c) marks a firearm transferred from State stocks to civilian use: a lot of cartridges takes none.
+
+    A lot released from State stocks was 409 state-to-civilian-marking-missing: it could not be recorded at all.
+    """
+    lot = (await register(client, officer, ammunition_lot()))["item_id"]
+    released = await client.post(
+        f"/api/v1/items/{lot}/events", json=event_body("transferred", from_state_stocks=True), headers=officer
+    )
+    assert released.status_code == 201, released.text
+    assert released.json()["from_state_stocks"] is True
+    rifle_id = (await register(client, officer, rifle()))["item_id"]
+    refused = await client.post(
+        f"/api/v1/items/{rifle_id}/events", json=event_body("transferred", from_state_stocks=True), headers=officer
+    )
+    assert refused.status_code == 409, refused.text
+    assert refused.json()["type"] == PROBLEM + "state-to-civilian-marking-missing"
+
+
+async def test_a_deactivation_certificate_dated_before_the_firearm_was_made_is_422(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    officer: dict[str, str],
+    conn: db.Conn,
+) -> None:
+    """A verifier certifies a firearm that exists: a certificate dated before its year of manufacture is a typing error.
+
+    The event's own date was held to the year of manufacture, its certificate's date was not (1919 for a 2019 rifle).
+    """
+    item_id = (await register(client, officer, rifle()))["item_id"]
+    mark = await client.post(f"/api/v1/items/{item_id}/markings", json=DEACTIVATION_MARK, headers=officer)
+    assert mark.status_code == 201, mark.text
+    before = await row_counts(conn)
+    journaled = await conn.fetchval("SELECT count(*) FROM journal_entry")
+    refused = await client.post(
+        f"/api/v1/items/{item_id}/events",
+        json=event_body("deactivated", certificate_date="1919-06-30"),
+        headers=officer,
+    )
+    assert refused.status_code == 422, refused.text
+    problem = refused.json()
+    assert problem["type"] == PROBLEM + "date-before-manufacture"
+    assert (problem["field"], problem["certificate_date"], problem["not_before"], problem["year_of_manufacture"]) == (
+        "certificate_date",
+        "1919-06-30",
+        "2019-01-01",
+        2019,
+    )
+    assert await row_counts(conn) == before
+    assert await conn.fetchval("SELECT count(*) FROM journal_entry") == journaled
+    made = await client.post(
+        f"/api/v1/items/{item_id}/events",
+        json=event_body("deactivated", certificate_date="2019-01-01"),
+        headers=officer,
+    )
+    assert made.status_code == 201, made.text
+
+
+async def test_an_ammunition_lot_takes_no_deactivation_mark(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    officer: dict[str, str],
+    conn: db.Conn,
+) -> None:
+    """A lot is never deactivated (event-not-for-kind), so a deactivation mark on it records work never done."""
+    lot = (await register(client, officer, ammunition_lot()))["item_id"]
+    before = await row_counts(conn)
+    journaled = await conn.fetchval("SELECT count(*) FROM journal_entry")
+    added = await client.post(f"/api/v1/items/{lot}/markings", json=DEACTIVATION_MARK, headers=officer)
+    assert added.status_code == 422, added.text
+    assert (added.json()["type"], added.json()["field"]) == (PROBLEM + "invalid-marking", "marking")
+    body = ammunition_lot("LOT-2026-02")
+    body["markings"] = [*body["markings"], DEACTIVATION_MARK]
+    registered = await client.post("/api/v1/items", json=body, headers=officer)
+    assert registered.status_code == 422, registered.text
+    assert (registered.json()["type"], registered.json()["field"]) == (PROBLEM + "invalid-marking", "markings[1]")
+    assert await row_counts(conn) == before
+    assert await conn.fetchval("SELECT count(*) FROM journal_entry") == journaled
+
+
+async def test_one_firearm_recorded_twice_takes_its_certificate_on_both_records(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    officer: dict[str, str],
+    conn: db.Conn,
+) -> None:
+    """A recorded identity duplicate is the same firearm: its one certificate is recorded on both of its records."""
+    first = (await register(client, officer, rifle("SSG08-001")))["item_id"]
+    later = (await register(client, officer, rifle("SSG08-001", manufacturer="Steyr-Mannlicher")))["item_id"]
+    # what a migration that makes the two spellings one identity does (README "Identity")
+    await conn.execute("UPDATE item SET identity_duplicate_of = $1 WHERE item_id = $2", first, later)
+    assert (await _deactivate(client, officer, first)).status_code == 201
+    both = await _deactivate(client, officer, later)
+    assert both.status_code == 201, both.text
+    other = (await register(client, officer, rifle("SSG08-009")))["item_id"]
+    refused = await _deactivate(client, officer, other)
+    assert refused.status_code == 409, refused.text
+    assert refused.json()["type"] == PROBLEM + "certificate-already-recorded"

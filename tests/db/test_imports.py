@@ -399,3 +399,31 @@ async def test_import_of_100000_rows_is_set_wise_and_fast(conn: db.Conn, tmp_pat
     assert await conn.fetchval("SELECT count(*) FROM marking WHERE import_id = $1", result.import_id) == 100_000
     assert await conn.fetchval("SELECT count(*) FROM journal_entry WHERE action = 'items.imported'") == 1
     assert elapsed < 30, elapsed
+
+
+async def test_a_spreadsheets_csv_is_judged_row_by_row_bom_code_page_and_field_counts(
+    conn: db.Conn, tmp_path: Path
+) -> None:
+    """A CSV file as a spreadsheet saves it: a byte-order mark before the header, a row saved in a Windows code
+    page, rows with more or fewer fields than the header, and a bad row next to last. Each bad row is rejected
+    alone (its line and reason); the good rows, the one after the bad ones included, are stored as one batch.
+    """
+    header = "kind,firearm_type,manufacturer,country_of_manufacture,serial,marking_stamped\n"
+    lines = [f"firearm,pistol,Glock GmbH,AT,SP-{n},GLOCK SP-{n}\n".encode() for n in range(1, 5)]
+    lines[1] = "firearm,pistol,Česká zbrojovka,CZ,SP-L1,CZ SP-L1\n".encode("cp1250")  # not UTF-8
+    lines.insert(2, b"firearm,pistol,Glock GmbH,AT,SP-X,GLOCK SP-X,extra\n")
+    lines.insert(3, b"firearm,pistol,Glock GmbH,AT\n")
+    lines.insert(-1, b"firearm,pistol,Glock GmbH,XX,SP-C,GLOCK SP-C\n")
+    path = tmp_path / "spreadsheet.csv"
+    path.write_bytes(b"\xef\xbb\xbf" + header.encode() + b"".join(lines))
+    result = await imports.import_file(conn, path, actor=ACTOR, today=TODAY)
+    assert [(r.line, r.reason, r.serial) for r in result.rejections] == [
+        (3, "invalid-text", None),  # a line that is not UTF-8 is not read into values
+        (4, "malformed-line", None),
+        (5, "malformed-line", None),
+        (7, "invalid-country", "SP-C"),
+    ]
+    assert (result.inserted, result.rejected) == (3, 4)
+    stored = await conn.fetch("SELECT serial FROM item WHERE import_id = $1 ORDER BY serial", result.import_id)
+    assert [r["serial"] for r in stored] == ["SP-1", "SP-3", "SP-4"]
+    assert await conn.fetchval("SELECT count(*) FROM item_import") == 1

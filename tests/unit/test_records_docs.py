@@ -14,6 +14,8 @@ RECORD_CODES = [
     "deactivation-marking-missing",
     "already-imported",
     "verifier-is-deactivator",
+    "certificate-already-recorded",
+    "event-not-for-kind",
     "invalid-serial",
     "invalid-country",
     "year-in-future",
