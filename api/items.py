@@ -17,6 +17,7 @@ from api.params import AfterQuery, ItemIdPath, LimitQuery, OptionalStateQuery, p
 from firearms import certificates, clock, exports, item_events, items, journal
 from firearms.exports import ExportFormat
 from firearms.item_types import (
+    CertifiedItem,
     FirearmType,
     HistoryEntry,
     Item,
@@ -31,8 +32,18 @@ from firearms.item_types import (
 )
 from firearms.lifecycle import Status
 from firearms.pagination import BIGINT_MAX, DEFAULT_LIMIT, IntegerKey, decode_cursor, encode_cursor
+from firearms.text_rules import UNPADDED_TEXT_PATTERN
 
-__all__ = ["READ_ROLES", "WRITE_ROLES", "HistoryPage", "ItemController", "ItemPage", "ScoredItemPage"]
+__all__ = [
+    "READ_ROLES",
+    "WRITE_ROLES",
+    "CertificateNumberQuery",
+    "CertifiedItemPage",
+    "HistoryPage",
+    "ItemController",
+    "ItemPage",
+    "ScoredItemPage",
+]
 
 READ_ROLES = ("records-officer", "licensing-officer", "customs-officer", "verifier", "auditor", "admin")
 WRITE_ROLES = ("records-officer", "admin")
@@ -42,6 +53,17 @@ CountryQuery = OptionalStateQuery  # a country of manufacture: a State's code, e
 TypeQuery = Annotated[FirearmType | None, QueryParameter(name="type", description="firearm type")]
 StatusQuery = Annotated[Status | None, QueryParameter()]
 KindQuery = Annotated[ItemKind | None, QueryParameter()]
+# A certificate number as recorded (item_types.Text, item_rules: 1-200 characters, unpadded, no control character):
+# a value no record can hold is a 400 naming the parameter (api.problems words the pattern), never an empty page.
+CertificateNumberQuery = Annotated[
+    str,
+    QueryParameter(
+        min_length=1,
+        max_length=200,
+        pattern=UNPADDED_TEXT_PATTERN,
+        description="the deactivation certificate's number, as printed on it",
+    ),
+]
 
 
 class ItemPage(msgspec.Struct, frozen=True, kw_only=True):
@@ -55,6 +77,13 @@ class ScoredItemPage(msgspec.Struct, frozen=True, kw_only=True):
     """A page of fuzzy-search candidates, best first."""
 
     items: list[ScoredItem]
+    next: str | None
+
+
+class CertifiedItemPage(msgspec.Struct, frozen=True, kw_only=True):
+    """A page of the items whose deactivation in effect records a certificate number, in item order."""
+
+    items: list[CertifiedItem]
     next: str | None
 
 
@@ -189,6 +218,27 @@ class ItemController(Controller):
             media_type=media,
             headers={"Content-Disposition": f'attachment; filename="items-{stamp}.{format}"'},
         )
+
+    @get("/deactivation-certificates", summary="Items by the number of their deactivation certificate")
+    async def by_certificate(
+        self,
+        conn: ConnDep,
+        officer: OfficerDep,
+        certificate_number: CertificateNumberQuery,
+        after: AfterQuery = None,
+        limit: LimitQuery = DEFAULT_LIMIT,
+    ) -> CertifiedItemPage:
+        """The items whose deactivation in effect records the number, with the certificate and its verifier.
+
+        For an officer holding a paper certificate (Reg. 2015/2403 Art. 7). The number is compared as recorded; a
+        corrected deactivation is not found. It names the verifier (often a person): journaled as ``item.read``
+        with the items shown, as the printed certificate is; an empty page journals nothing.
+        """
+        (start,) = decode_cursor(after, int) if after else (0,)
+        found = await certificates.find_by_number(conn, certificate_number, after=start, limit=limit + 1)
+        rows, last = page(found, limit)
+        await journal.record_read(conn, actor=officer.actor, entity="item", ids=[str(row.item_id) for row in rows])
+        return CertifiedItemPage(items=rows, next=encode_cursor(last.item_id) if last else None)
 
     @get("/{item_id:int}", summary="One item with its markings")
     async def get_item(self, conn: ConnDep, item_id: ItemIdPath) -> ItemDetail:

@@ -174,6 +174,11 @@ _PATTERN_RULES = {
         " before or after it",
     ),
     ("body", "shipment_id"): ("shipment_id", "'shipment_id' must be 1-200 characters without a control character"),
+    ("query", "certificate_number"): (
+        "certificate_number",
+        "query parameter 'certificate_number' must be a certificate's number as printed: 1-200 characters, no control"
+        " character (a line break included), no white space before or after it",
+    ),
 }
 # errors[].key: a parameter's name or a place in the body (lines[0].serials), nothing that could hold markup
 _KEY = re.compile(r"(?:[A-Za-z0-9_.-]|\[\d+\]|\[\.\.\.\]){1,200}")

@@ -17,6 +17,7 @@ import msgspec
 from firearms.barcodes import code128_encodable, code128_svg
 from firearms.certificate_labels import ENGLISH, labels_for
 from firearms.errors import ConflictError, NotFoundError
+from firearms.item_types import CertifiedItem, Item
 from firearms.store import items as store
 
 if TYPE_CHECKING:
@@ -24,7 +25,7 @@ if TYPE_CHECKING:
 
     from firearms.db import Conn
 
-__all__ = ["Certificate", "render_certificate"]
+__all__ = ["Certificate", "find_by_number", "render_certificate"]
 
 _NONE = "—"
 
@@ -70,6 +71,27 @@ async def render_certificate(conn: Conn, item_id: int, *, state: str) -> Certifi
         certificate_number=number,
         html=_html(item, deactivation, number, state),
     )
+
+
+async def find_by_number(conn: Conn, certificate_number: str, *, after: int, limit: int) -> list[CertifiedItem]:
+    """The items whose deactivation in effect records ``certificate_number``, in item order (Reg. 2015/2403 Art. 7).
+
+    An officer holding a paper certificate has its number: this is the look-up by it. The number is compared as
+    recorded (it is the verifier's: case and separators are its own), on ``item_event_certificate_number_idx``. A
+    deactivation corrected since is not in effect and is not found; more than one item is found for a number that
+    two verifiers each issued, or for one firearm recorded twice (an identity duplicate). ``after`` is the last
+    ``item_id`` of the previous page.
+    """
+    rows = await store.find_items_by_certificate(conn, certificate_number, after, limit)
+    names = (
+        *Item.__struct_fields__,
+        "event_id",
+        "deactivated_on",
+        "certificate_number",
+        "certificate_date",
+        "verifier",
+    )
+    return [CertifiedItem(**{name: row[name] for name in names}) for row in rows]
 
 
 def _text(value: object) -> str:

@@ -16,6 +16,7 @@ from firearms.lifecycle import EventKind, Status
 
 __all__ = [
     "Category",
+    "CertifiedItem",
     "ComponentType",
     "DeactivatedCategory",
     "FirearmType",
@@ -145,6 +146,20 @@ class ItemDetail(Item, frozen=True, kw_only=True):
     """An item with its markings."""
 
     markings: list[Marking]
+
+
+class CertifiedItem(Item, frozen=True, kw_only=True):
+    """An item found by the number of its deactivation certificate (Reg. 2015/2403 Art. 3 and 7).
+
+    The deactivation in effect that records the number (``event_id``, dated ``deactivated_on``), the certificate's
+    number and date, and the verifier who issued it: what an officer holding the paper compares.
+    """
+
+    event_id: int
+    deactivated_on: dt.date
+    certificate_number: str
+    certificate_date: dt.date
+    verifier: str
 
 
 class ScoredItem(Item, frozen=True, kw_only=True):

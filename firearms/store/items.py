@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from firearms.db import Conn
 
 __all__ = [
+    "find_items_by_certificate",
     "find_items_by_serial",
     "find_reported_serials",
     "find_serial_statuses",
@@ -139,6 +140,13 @@ async def list_item_history(
 async def list_items(conn: Conn, after: int, filters: tuple[str | None, ...], limit: int) -> list[asyncpg.Record]:
     """A page of items matching ``filters`` (make, model, calibre, firearm_type, status, kind, country)."""
     return await conn.fetch(Q["list_items"], after, *filters, limit)
+
+
+async def find_items_by_certificate(
+    conn: Conn, certificate_number: str, after: int, limit: int
+) -> list[asyncpg.Record]:
+    """A page of the items whose deactivation in effect records ``certificate_number``, with that deactivation."""
+    return await conn.fetch(Q["find_items_by_certificate"], certificate_number, after, limit)
 
 
 async def find_items_by_serial(

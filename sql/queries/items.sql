@@ -283,3 +283,27 @@ SELECT e.event_id, e.occurred_on, e.recorded_at, e.deactivator, e.verifier, e.ce
                     WHERE c.item_id = $1 AND c.event = 'corrected' AND c.corrects_event_id = e.event_id)
  ORDER BY e.event_id DESC
  LIMIT 1;
+
+-- name: find_items_by_certificate
+-- The items whose deactivation in effect (their latest deactivated event no correction names, as
+-- get_current_deactivation) records this certificate number, compared as recorded (item_event_certificate_number_idx),
+-- with the deactivation's certificate and verifier, a page in item_id order. $1 certificate_number, $2 after item_id,
+-- $3 limit
+SELECT i.item_id, i.kind, i.firearm_type, i.component_type, i.parent_item_id, i.make, i.model, i.calibre,
+       i.year_of_manufacture, i.country_of_manufacture, i.category, i.manufacturer, i.serial, i.serial_normalised,
+       i.headstamp, i.quantity, i.status, i.registered_at, i.registered_by, i.import_id, i.identity_duplicate_of,
+       e.event_id, e.occurred_on AS deactivated_on, e.certificate_number, e.certificate_date, e.verifier
+  FROM item_event AS e
+  JOIN item AS i ON i.item_id = e.item_id
+ WHERE e.certificate_number = $1::text
+   AND e.event = 'deactivated'
+   AND e.item_id > $2::bigint
+   AND NOT EXISTS (SELECT 1 FROM item_event AS c
+                    WHERE c.item_id = e.item_id AND c.event = 'corrected' AND c.corrects_event_id = e.event_id)
+   AND NOT EXISTS (SELECT 1 FROM item_event AS later
+                    WHERE later.item_id = e.item_id AND later.event = 'deactivated' AND later.event_id > e.event_id
+                      AND NOT EXISTS (SELECT 1 FROM item_event AS c
+                                       WHERE c.item_id = later.item_id AND c.event = 'corrected'
+                                         AND c.corrects_event_id = later.event_id))
+ ORDER BY e.item_id
+ LIMIT $3;

@@ -23,7 +23,12 @@ _PATH = re.compile(r"\{(\w+):(\w+)\}")
 _PATH_SAMPLES = {"uuid": str(uuid.UUID(int=1)), "int": "1", "str": "XX"}
 # Query parameters a list requires besides its cursor, with a value it takes (a new one fails the sweep below
 # until it is given one here).
-_QUERY_SAMPLES = {"q": "SSG08", "issuing_state": "AT", "licence_number": "AT-EXP-2026-000123"}
+_QUERY_SAMPLES = {
+    "q": "SSG08",
+    "issuing_state": "AT",
+    "licence_number": "AT-EXP-2026-000123",
+    "certificate_number": "AT-DEAC-2026-17",
+}
 # Lists whose handler asks one of several optional filters (422 invalid-check-filter without one).
 _FILTERS = {"/api/v1/checks": "serial=SSG08-001&"}
 

@@ -35,6 +35,8 @@ PERSONAL = {
     "/api/v1/items/{item_id:int}/history": "item.read",  # events name who an item went to (test_items_api)
     # names the deactivator and the verifier (test_documents_api)
     "/api/v1/items/{item_id:int}/deactivation-certificate": "item.read",
+    # names the verifier of each certificate found (test_deactivation_certificate_lookup)
+    "/api/v1/items/deactivation-certificates": "item.read",
     "/api/v1/items/export": "items.exported",  # test_records_io_api
     "/api/v1/foreign-licences": "foreign-licence.read",  # test_exchange_effects
     "/api/v1/foreign-licences/{issuing_state:str}/{number:str}": "foreign-licence.read",

@@ -24,6 +24,7 @@ async def test_role_by_endpoint_matrix_for_records(client: AsyncTestClient, auth
         ("GET", f"/api/v1/items/{item_id}", None, None, READERS),
         ("GET", f"/api/v1/items/{item_id}/history", None, None, READERS),
         ("GET", "/api/v1/items/export", None, None, READERS),
+        ("GET", "/api/v1/items/deactivation-certificates?certificate_number=ROLE-1", None, None, READERS),
         ("POST", "/api/v1/items", "register", None, WRITERS),
         ("POST", f"/api/v1/items/{item_id}/markings", {"kind": "proof", "stamped": "BP"}, None, WRITERS),
         (

@@ -40,6 +40,7 @@ MATRIX: dict[tuple[str, str], set[str]] = {
     ("POST", "/items/1/events"): {A, REC},
     ("GET", "/items/1/history"): EVERY,
     ("GET", "/items/1/deactivation-certificate"): EVERY,
+    ("GET", "/items/deactivation-certificates"): EVERY,
     ("POST", "/items/1/markings"): {A, REC},
     ("GET", "/items/export"): EVERY,
     ("GET", "/items/search"): EVERY,

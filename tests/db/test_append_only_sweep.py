@@ -80,10 +80,11 @@ MUTABLE: dict[str, Allowed] = {
         why="the current version's lines; an amendment drops lines nothing was debited from (debited_check)",
     ),
     "licence_counter": _allow("last", why="the last number given of a kind in a year"),
+    # identity_duplicate_of is set only to the first record of the item's own identity, once
+    # (item_identity_duplicate_of_rule, tests/db/test_manufacturer_identity.py): the sweep's value is refused.
     "item": _allow(
         "status",
         "category",
-        "identity_duplicate_of",
         why="status and category follow the item's events (item_status_only, checked at commit)",
     ),
     "foreign_licence": _allow(

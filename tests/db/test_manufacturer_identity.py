@@ -154,6 +154,7 @@ async def test_existing_keys_are_recomputed_and_colliding_records_both_stay_mark
             assert not await conn.fetchval(
                 "SELECT count(*) FROM item WHERE manufacturer_key <> normalise_manufacturer(manufacturer)"
             )
+            assert await conn.fetch(MARKS_BREAKING_THE_RULE) == []  # the migration's marks are what the rule takes
             # a new registration of the identity is refused as before, naming the first record
             with pytest.raises(ConflictError) as caught:
                 await items.register_item(conn, firearm("česká ZBROJOVKA", "CZ", "B-1"), actor=ACTOR, today=TODAY)
@@ -178,15 +179,117 @@ async def test_existing_keys_are_recomputed_and_colliding_records_both_stay_mark
             await conn.close()
 
 
+# What a later migration that changes normalise_manufacturer does (README "Identity"): a rule under which two
+# spellings registered as two identities become one (here: a hyphen between words is a space), the later record
+# marked the first's duplicate, then every key computed again.
+FUTURE_RULE = r"""
+CREATE OR REPLACE FUNCTION normalise_manufacturer(manufacturer text) RETURNS text
+    LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+    RETURN upper(regexp_replace(translate(manufacturer, '-', ' '),
+                                '[\t\n\v\f\r \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+', ' ', 'g')
+                 COLLATE pg_c_utf8)
+"""
+MARK = "UPDATE item SET identity_duplicate_of = $1 WHERE item_id = $2"
+# README "Identity": the marks that break the rule (set before 20261130153000 judged them)
+MARKS_BREAKING_THE_RULE = (
+    "SELECT d.item_id, d.identity_duplicate_of FROM item AS d"
+    " JOIN item AS f ON f.item_id = d.identity_duplicate_of WHERE f.item_id > d.item_id OR f.identity_duplicate_of"
+    " IS NOT NULL OR (f.serial_normalised, f.identity_class, f.manufacturer_key, f.country_of_manufacture)"
+    " IS DISTINCT FROM (d.serial_normalised, d.identity_class, d.manufacturer_key, d.country_of_manufacture)"
+)
+
+
 async def test_an_identity_duplicate_mark_is_set_once_and_never_cleared_or_moved(conn: db.Conn) -> None:
+    """A later migration marks the pair its new rule makes one identity; the mark then stays as it was set.
+
+    Before, the test marked D-3 a duplicate of D-1, another serial: nothing a migration does (it marks only
+    records of one identity), and what the database now refuses.
+    """
     first = await items.register_item(conn, firearm("Česká zbrojovka", "CZ", "D-1"), actor=ACTOR, today=TODAY)
+    later = await items.register_item(conn, firearm("Česká-Zbrojovka", "CZ", "D-1"), actor=ACTOR, today=TODAY)
     other = await items.register_item(conn, firearm("Česká zbrojovka", "CZ", "D-2"), actor=ACTOR, today=TODAY)
-    later = await items.register_item(conn, firearm("Česká zbrojovka", "CZ", "D-3"), actor=ACTOR, today=TODAY)
-    # set once, from none (what the migration does)
-    await conn.execute("UPDATE item SET identity_duplicate_of = $1 WHERE item_id = $2", first.item_id, later.item_id)
+    async with conn.transaction():  # the later migration
+        await conn.execute(FUTURE_RULE)
+        await conn.execute(MARK, first.item_id, later.item_id)
+        await conn.execute("UPDATE item SET manufacturer = manufacturer WHERE item_id = $1", later.item_id)
+    assert await conn.fetchval("SELECT manufacturer_key FROM item WHERE item_id = $1", later.item_id) == (
+        "ČESKÁ ZBROJOVKA"
+    )
     for moved_to in (None, other.item_id):
-        with pytest.raises(asyncpg.RestrictViolationError, match="only status and category may change"):
-            await conn.execute("UPDATE item SET identity_duplicate_of = $1 WHERE item_id = $2", moved_to, later.item_id)
+        with pytest.raises(asyncpg.RestrictViolationError, match="never cleared or changed"):
+            await conn.execute(MARK, moved_to, later.item_id)
     with pytest.raises(asyncpg.CheckViolationError, match="item_identity_duplicate_of_check"):
         await conn.execute("UPDATE item SET identity_duplicate_of = item_id WHERE item_id = $1", other.item_id)
     assert (await items.get_item(conn, later.item_id)).identity_duplicate_of == first.item_id
+    with pytest.raises(ConflictError) as caught:
+        await items.register_item(conn, firearm("ČESKÁ ZBROJOVKA", "CZ", "D-1"), actor=ACTOR, today=TODAY)
+    assert (caught.value.code, caught.value.facts["item_id"]) == ("item-already-registered", first.item_id)
+
+
+async def test_a_duplicate_mark_naming_an_unrelated_item_is_refused_and_the_identity_stays_taken(
+    conn: db.Conn,
+) -> None:
+    """A bare UPDATE marked any item a duplicate of any other: out of item_identity_key, its identity was free again.
+
+    The database takes a mark only to an earlier item of the same identity that is itself no duplicate.
+    """
+    first = await items.register_item(conn, firearm("Česká zbrojovka", "CZ", "E-1"), actor=ACTOR, today=TODAY)
+    victim = await items.register_item(conn, firearm("Česká zbrojovka", "CZ", "E-2"), actor=ACTOR, today=TODAY)
+    with pytest.raises(asyncpg.RestrictViolationError, match="only of the item first registered under its identity"):
+        await conn.execute(MARK, first.item_id, victim.item_id)
+    assert (await items.get_item(conn, victim.item_id)).identity_duplicate_of is None
+    with pytest.raises(ConflictError) as caught:
+        await items.register_item(conn, firearm("ČESKÁ ZBROJOVKA", "CZ", "E-2"), actor=ACTOR, today=TODAY)
+    assert (caught.value.code, caught.value.facts["item_id"]) == ("item-already-registered", victim.item_id)
+    assert await conn.fetchval("SELECT count(*) FROM item") == 2
+
+
+async def test_a_duplicate_mark_names_the_first_record_of_the_same_identity_or_is_refused(conn: db.Conn) -> None:
+    """Same serial is not enough: the kind (and component type), manufacturer and country too; and the earlier one."""
+    made = {
+        name: await items.register_item(conn, item, actor=ACTOR, today=TODAY)
+        for name, item in {
+            "first": firearm("Česká zbrojovka", "CZ", "F-1"),
+            "other maker": firearm("Zbrojovka Brno", "CZ", "F-1"),
+            "other country": firearm("Česká zbrojovka", "SK", "F-1"),
+            "frame": NewItem(
+                kind="component",
+                component_type="frame",
+                manufacturer="Česká zbrojovka",
+                country_of_manufacture="CZ",
+                serial="F-1",
+            ),
+        }.items()
+    }
+    first = made["first"].item_id
+    for name in ("other maker", "other country", "frame"):
+        with pytest.raises(asyncpg.RestrictViolationError, match="only of the item first registered"):
+            await conn.execute(MARK, first, made[name].item_id)
+    # as 20261129204000 leaves a pair: the later record of the identity, marked the first's duplicate
+    insert = (
+        "INSERT INTO item (kind, firearm_type, country_of_manufacture, manufacturer, serial, registered_at,"
+        " registered_by, identity_duplicate_of) VALUES ('firearm', 'pistol', 'CZ', $1, 'F-1', now(), $2, $3)"
+        " RETURNING item_id"
+    )
+    duplicate = await conn.fetchval(insert, "Česká\u00a0zbrojovka", ACTOR, first)
+    # never the other way round (the first a duplicate of a later record), nor naming a duplicate
+    with pytest.raises(asyncpg.RestrictViolationError, match="only of the item first registered"):
+        await conn.execute(MARK, duplicate, first)
+    with pytest.raises(asyncpg.RestrictViolationError, match="only of the item first registered"):
+        await conn.fetchval(insert, "ČESKÁ ZBROJOVKA", ACTOR, duplicate)
+    # a new record marked a duplicate of an unrelated item, to pass item_identity_key, is refused the same way
+    with pytest.raises(asyncpg.RestrictViolationError, match="only of the item first registered"):
+        await conn.fetchval(insert, "ČESKÁ ZBROJOVKA", ACTOR, made["other maker"].item_id)
+    marks = {row["item_id"]: row["identity_duplicate_of"] for row in await conn.fetch("SELECT * FROM item")}
+    assert marks == {**{item.item_id: None for item in made.values()}, duplicate: first}
+    assert await conn.fetch(MARKS_BREAKING_THE_RULE) == []
+
+
+async def test_the_readme_query_finds_a_mark_set_before_the_rule(conn: db.Conn) -> None:
+    """A mark the hole let through before 20261130153000 stays (append-only); the README's query names it."""
+    first = await items.register_item(conn, firearm("Česká zbrojovka", "CZ", "G-1"), actor=ACTOR, today=TODAY)
+    victim = await items.register_item(conn, firearm("Česká zbrojovka", "CZ", "G-2"), actor=ACTOR, today=TODAY)
+    async with conn.transaction():  # as before the rule: no trigger judged it
+        await conn.execute("SET LOCAL session_replication_role = replica")
+        await conn.execute(MARK, first.item_id, victim.item_id)
+    assert [tuple(row) for row in await conn.fetch(MARKS_BREAKING_THE_RULE)] == [(victim.item_id, first.item_id)]
