@@ -155,6 +155,8 @@ class HeldAuthorisation(msgspec.Struct, frozen=True, kw_only=True):
     valid_from: dt.date
     expires_on: dt.date
     exporting_state: str
+    expired_here_at: dt.datetime | None = None
+    """When a partner's authorisation was made ``expired`` here by its issuing State's word; ``None`` otherwise."""
 
 
 class AuthorisationView(msgspec.Struct, frozen=True, kw_only=True):
@@ -285,25 +287,29 @@ def _status_reason(movement: Movement, licence: LicenceView, on: dt.date) -> Rea
         # The exporting State's ledger reached zero at its exit (PROTOCOL §5 lets it say so): every good has
         # left, and what is in flight passes here against this State's own tally (DESIGN §5), not refused.
         return None
-    if _expired_by_the_issuers_calendar(licence, on):
+    if _expired_by_the_issuers_calendar(licence.status, licence.expired_here_at, licence.expires_on, on):
         # the licence's dates are read on this State's calendar: its last day has not ended here yet
         return None
     return _STATUS_REASONS.get(licence.status)
 
 
-def _expired_by_the_issuers_calendar(licence: LicenceView, on: dt.date) -> bool:
-    """A partner's licence its issuing State expired at its own midnight, before the last day ended here.
+def _expired_by_the_issuers_calendar(
+    status: str, expired_here_at: dt.datetime | None, expires_on: dt.date, on: dt.date
+) -> bool:
+    """A partner's licence or import authorisation its issuing State expired at its own midnight, its day not over.
 
     The issuing State's timer expires the licence when its last day ends there; where this State's day is
     behind (Vienna's midnight is 15:00 in Los Angeles), the last day has hours left here, and the dates, read
-    on this State's calendar as at every other check, still cover it. The moment the expiry reached this
-    registry tells the two apart: no State's last day ends before 10:00 UTC on it (midnight at UTC+14), so
-    an expiry applied earlier than that is the issuing State's decision before its date, and counts at once.
+    on this State's calendar as at every other check, still cover it. The moment the expiry took effect (the
+    notice's ``effective_at``, or its arrival if earlier) tells the two apart: no State's last day ends before
+    10:00 UTC on it (midnight at UTC+14), so an expiry effective earlier than that is the issuing State's decision
+    before its date, and counts at once.
+    The same for the importing State's authorisation an export licence names, judged at this State's exit.
     """
-    if licence.status != "expired" or licence.expired_here_at is None or on > licence.expires_on:
+    if status != "expired" or expired_here_at is None or on > expires_on:
         return False
-    first_midnight = dt.datetime.combine(licence.expires_on, dt.time(10), tzinfo=dt.UTC)
-    return licence.expired_here_at >= first_midnight
+    first_midnight = dt.datetime.combine(expires_on, dt.time(10), tzinfo=dt.UTC)
+    return expired_here_at >= first_midnight
 
 
 def _route(movement: Movement, licence: LicenceView, state: str) -> list[Reason]:
@@ -359,7 +365,9 @@ def _authorisation(movement: Movement, licence: LicenceView, state: str, on: dt.
         wrong.append(f"{auth.number} is {auth.state}'s {held.kind} licence, not an import authorisation")
     if movement == "import" and held.origin != "local":  # never so: a partner's notice names its own licences only
         wrong.append(f"{auth.number} was not issued here")
-    if held.status != "issued":
+    if held.status != "issued" and not _expired_by_the_issuers_calendar(
+        held.status, held.expired_here_at, held.expires_on, on
+    ):
         wrong.append(f"import authorisation {auth.number} is {held.status}")
     elif on < held.valid_from:  # an authorisation out of force is said so once, not again by its dates
         wrong.append(f"import authorisation {auth.number} is valid from {held.valid_from.isoformat()}")

@@ -40,6 +40,7 @@ from firearms.licence_rules import asks_more_of_transit
 from firearms.serials import normalise, serial_problem
 from firearms.store import checks as store
 from firearms.store import licences as licence_store
+from firearms.store import received as received_store
 from firearms.text_rules import is_padded
 
 if TYPE_CHECKING:
@@ -324,6 +325,23 @@ def _require_vouched_serials(request: CheckRequest, view: LicenceView) -> None:
                 )
 
 
+async def _expired_here_at(conn: Conn, row: asyncpg.Record | None) -> dt.datetime | None:
+    """When a partner's expired licence (``row``) expired by its issuing State's word (check_rules judges its time).
+
+    The licence row's last change (final: the expiry applied here), or, earlier, the moment the issuer's
+    ``licence.status-changed`` says the expiry took effect: an expiry the issuer decided before the last day and
+    delivered late (the partner unreachable, its outbox retrying) is still its decision, not its calendar.
+    ``None`` for this registry's own licence.
+    """
+    if row is None or row["origin"] != "received":
+        return None
+    moment: dt.datetime = row["updated_at"]
+    notice = await received_store.get_foreign_licence(conn, row["issuing_state"], row["number"])
+    if notice is not None and notice["status"] == "expired" and notice["status_effective_at"] is not None:
+        moment = min(moment, notice["status_effective_at"])
+    return moment
+
+
 async def licence_view(conn: Conn, request: CheckRequest, context: asyncpg.Record, state: str) -> LicenceView:
     """The licence as the check judges it: the current version's lines, each with what remains for this movement.
 
@@ -336,10 +354,21 @@ async def licence_view(conn: Conn, request: CheckRequest, context: asyncpg.Recor
     """
     used = "debited" if request.movement == "export" else "passed"
     gap = await _consent_gap(conn, request, context, state) if request.movement == "transit" else None
-    expired_here_at: dt.datetime | None = None
-    if context["status"] == "expired":  # final: the row's last change is the expiry (check_rules judges its time)
-        row = await licence_store.get_licence(conn, context["licence_id"])
-        expired_here_at = row["updated_at"] if row is not None and row["origin"] == "received" else None
+    expired_here_at = None
+    if context["status"] == "expired":
+        expired_here_at = await _expired_here_at(conn, await licence_store.get_licence(conn, context["licence_id"]))
+    authorisation = (
+        None
+        if context["import_authorisation"] is None
+        else msgspec.convert(context["import_authorisation"], AuthorisationView)
+    )
+    if authorisation is not None and authorisation.held is not None and authorisation.held.status == "expired":
+        # judged on this State's calendar as the licence is (check_rules): when its issuing State expired it
+        held = await licence_store.find_licence(conn, str(authorisation.state), str(authorisation.number))
+        authorisation = msgspec.structs.replace(
+            authorisation,
+            held=msgspec.structs.replace(authorisation.held, expired_here_at=await _expired_here_at(conn, held)),
+        )
     return LicenceView(
         number=request.licence_number,
         issuing_state=request.issuing_state,
@@ -363,9 +392,7 @@ async def licence_view(conn: Conn, request: CheckRequest, context: asyncpg.Recor
         transit_consent=context["transit_consent"] and gap is None,
         consent_gap=gap,
         expired_here_at=expired_here_at,
-        import_authorisation=None
-        if context["import_authorisation"] is None
-        else msgspec.convert(context["import_authorisation"], AuthorisationView),
+        import_authorisation=authorisation,
     )
 
 

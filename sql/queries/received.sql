@@ -107,7 +107,8 @@ RETURNING entry_id;
 -- Journaled in the same statement; no row (nothing written) when no such licence is there, when the shipment id is
 -- recorded under another licence (nothing is mixed in, as for a dispatch), or when an item is not
 -- on it: a line it does not have, more than the line's quantity (alone, or with the parts of the shipment received
--- before unless it repeats one: a shipment is of goods one licence authorises), serials on an ammunition line, a firearm line
+-- before unless it repeats one: a shipment is of goods one licence authorises), a serial a part received before
+-- carried (normalised, on any line; unless it repeats that part: a firearm crosses once), serials on an ammunition line, a firearm line
 -- without one serial per item, a serial not on a line that lists serials (compared in normalised form; the
 -- effect's _off_licence says which, on this rare path only). $6 items always carry "serials" (the effect's
 -- ShipmentItem writes the empty list), and their self-contradictions (a line twice) were refused before.
@@ -138,6 +139,16 @@ WITH licence_found AS (
                              WHERE record.exporting_state = $1 AND record.shipment_id = $2
                                AND record.licence_number = found.number AND (held ->> 'line')::integer = line.line), 0)
                 > line.quantity)
+        OR (NOT EXISTS (SELECT FROM repeated)
+            AND EXISTS (SELECT FROM jsonb_array_elements_text(item -> 'serials') AS given (serial)
+                          JOIN (SELECT normalise_serial(earlier.serial) AS serial
+                                  FROM shipment_record AS record
+                                 CROSS JOIN LATERAL jsonb_array_elements(record.received_items) AS held
+                                 CROSS JOIN LATERAL jsonb_array_elements_text(coalesce(held -> 'serials', '[]'::jsonb))
+                                       AS earlier (serial)
+                                 WHERE record.exporting_state = $1 AND record.shipment_id = $2
+                                   AND record.licence_number = found.number) AS taken
+                            ON taken.serial = normalise_serial(given.serial)))
 ), receipt AS (
     INSERT INTO shipment_receipt (confirmed_by, notice_id, sequence, exporting_state, shipment_id, licence_number,
                                   received_on, customs_document, items, confidentiality, received_at)

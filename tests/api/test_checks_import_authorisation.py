@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import AsyncIterator
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import msgspec
 import pytest
@@ -240,3 +241,42 @@ async def test_a_check_reads_the_authorisation_in_the_same_statement(conn: db.Co
         TODAY,
     )
     assert transit is None
+
+
+async def test_an_exit_on_the_authorisations_last_day_clears_until_it_ends_on_this_calendar(
+    conn: db.Conn, settings: Settings, initialised: bootstrap.Initialised
+) -> None:
+    """DE's authorisation expired by DE's timer at DE's midnight is judged as AT's own licence is (README dates).
+
+    A post whose day is behind DE's (Los Angeles, in the tests of the dates) cleared the licence for the last hours
+    of its last day, but refused ``import-not-authorised`` on the authorisation's: the same expiry, two calendars.
+    An expiry that took effect before any State's last day could end still refuses at once.
+    """
+    async with conn.transaction():
+        stored = await received.record_received(
+            conn, de_authorisation(expires_on=TODAY), registry_state="AT", actor="peer:DE"
+        )
+    licence = await issued_export(conn, settings, await register_parties(conn), expires_on=TODAY)
+    async with conn.transaction():
+        await received.apply_status(
+            conn, issuing_state="DE", number="DE-IMP-2026-42", status="expired", reason="ended", actor="peer:DE"
+        )
+    zone = ZoneInfo("America/Los_Angeles")
+    last_hours = dt.datetime.combine(TODAY, dt.time(23, 0), tzinfo=zone).astimezone(dt.UTC)
+
+    async def exit_at(moment: dt.datetime, expired_at: dt.datetime) -> tuple[str, list[str]]:
+        # the row's time is when DE's change was applied here; the test's moment stands for it
+        await conn.execute("UPDATE licence SET updated_at = $1 WHERE licence_id = $2", expired_at, stored.licence_id)
+        body = check_body("export", licence_number=licence.licence.number, crossing_point="AT-Wullowitz")
+        async with conn.transaction():
+            answer = await checks.perform_check(
+                conn, msgspec.convert(body, CheckRequest), state="AT", time_zone=zone, actor="customs:at", now=moment
+            )
+        return answer.verdict, [reason.code for reason in answer.reasons]
+
+    de_midnight = dt.datetime.combine(TODAY + DAY, dt.time(), tzinfo=ZoneInfo("Europe/Berlin")).astimezone(dt.UTC)
+    early = dt.datetime.combine(TODAY, dt.time(9, 59, 59), tzinfo=dt.UTC)
+    assert await exit_at(last_hours, early) == ("refuse", ["import-not-authorised"])  # DE's decision, not its date
+    next_day = last_hours + dt.timedelta(hours=1)  # the licence's last day too
+    assert await exit_at(next_day, de_midnight) == ("refuse", ["licence-expired", "import-not-authorised"])
+    assert await exit_at(last_hours, de_midnight) == ("clear", [])

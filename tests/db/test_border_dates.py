@@ -13,6 +13,7 @@ import pytest
 
 from firearms import checks, db, received
 from firearms.check_rules import CheckRequest
+from firearms.store import received as received_store
 from tests.check_helpers import NUMBER, at_licence, check_body, receive
 
 ONE_SECOND = dt.timedelta(seconds=1)
@@ -181,3 +182,40 @@ async def test_a_partner_licence_the_issuer_expired_before_its_last_day_is_refus
     await _expired_by_issuer(conn, dt.datetime(2027, 11, 28, 9, 59, 59, tzinfo=dt.UTC))  # no zone's midnight yet
     zone = "America/Los_Angeles"
     assert await verdict(conn, zone=zone, now=local(zone, 2027, 11, 27, 12, 0, 0)) == EXPIRED
+
+
+async def test_an_expiry_the_issuer_decided_early_and_delivered_late_is_refused_on_the_last_day(conn: db.Conn) -> None:
+    # AT expired the licence three days before its last day (its decision, effective then); the notice reached CZ
+    # only on the last day, after AT's midnight (the partner unreachable meanwhile, the outbox retrying). The
+    # notice says when the expiry took effect: arriving late does not make the decision the issuer's calendar.
+    last_day = dt.date(2027, 11, 28)
+    licence = at_licence(valid_from=dt.date(2027, 1, 1), expires_on=last_day)
+    await receive(conn, licence, state="CZ")
+    await _notified_expiry(conn, licence, effective_at=dt.datetime(2027, 11, 25, 8, 0, 0, tzinfo=dt.UTC))
+    zone = "America/Los_Angeles"
+    assert await verdict(conn, zone=zone, now=local(zone, 2027, 11, 28, 16, 0, 0)) == EXPIRED
+
+
+async def test_an_expiry_the_issuer_notified_effective_at_its_midnight_clears_until_the_last_day_ends_here(
+    conn: db.Conn,
+) -> None:
+    # the notice's effective_at is AT's midnight after the last day (the timer's expiry): the issuer's calendar
+    licence = at_licence(valid_from=dt.date(2027, 1, 1), expires_on=dt.date(2027, 11, 28))
+    await receive(conn, licence, state="CZ")
+    await _notified_expiry(conn, licence, effective_at=dt.datetime(2027, 11, 28, 23, 0, 0, tzinfo=dt.UTC))
+    zone = "America/Los_Angeles"
+    assert await verdict(conn, zone=zone, now=local(zone, 2027, 11, 28, 16, 0, 0)) == CLEAR
+    assert await verdict(conn, zone=zone, now=local(zone, 2027, 11, 29, 0, 0, 0)) == EXPIRED
+
+
+async def _notified_expiry(conn: db.Conn, licence: Any, *, effective_at: dt.datetime) -> None:
+    """AT's ``licence.status-changed`` to ``expired``, effective at ``effective_at``, reaching CZ on the last day."""
+    arrived = dt.datetime(2027, 11, 28, 23, 0, 5, tzinfo=dt.UTC)
+    async with conn.transaction():  # what the licence.status-changed effect writes before it applies the status
+        await received_store.upsert_foreign_licence(
+            conn, "AT", NUMBER, "export", 1, "issued", msgspec.to_builtins(licence), "restricted", "n-1", effective_at
+        )
+        await received_store.set_foreign_licence_status(
+            conn, "AT", NUMBER, "expired", "validity ended", effective_at, arrived, "restricted"
+        )
+    await _expired_by_issuer(conn, arrived)

@@ -461,6 +461,52 @@ async def test_the_parts_of_one_shipment_carry_no_more_than_the_licence_authoris
     assert await _rows(conn, "shipment_dispatch") == 2
 
 
+async def test_a_firearm_is_in_one_part_of_a_shipment_only(conn: db.Conn, settings: Settings, at: Parties) -> None:
+    """A serial named by an earlier part of the same shipment is not taken again by a later part.
+
+    Each part was held to the licence alone, so a second part naming a firearm an earlier part had carried (its
+    serial in another spelling, under another customs document) was summed in: the record said two rifles were
+    received, both SSG08-001, and the line was full, so the confirmation of the real second rifle was refused.
+    """
+    own = await issued_export(conn, settings, at)  # line 1: two rifles, SSG08-001 and SSG08-002
+
+    def confirmed(sequence: int, document: str, serial: str) -> bytes:
+        body = {
+            "licence_number": own.licence.number,
+            "shipment_id": "SHP-1",
+            "received_on": TODAY.isoformat(),
+            "customs_document": document,
+            "items": [{"line": 1, "quantity": 1, "serials": [serial]}],
+        }
+        return envelope(DE_KEY, sender="DE", recipient="AT", sequence=sequence, type_="receipt.confirmed", body=body)
+
+    des = {**AUTHORISATION, "number": "DE-EXP-2026-9", "kind": "export", "exporting_state": "DE"}
+    des |= {"importing_state": "AT", "import_authorisation": None}
+
+    def dispatched(sequence: int, serial: str) -> bytes:
+        body = {
+            "licence_number": "DE-EXP-2026-9",
+            "shipment_id": "SHP-1",
+            "dispatched_at": "2026-11-29T10:00:00Z",
+            "items": [{"line": 1, "quantity": 1, "serials": [serial]}],
+        }
+        return _from_de(sequence, "shipment.dispatched", body)
+
+    assert await _receive(conn, settings, confirmed(1, "DOC-1", "SSG08-001")) == ("accepted", None)
+    assert await _receive(conn, settings, confirmed(2, "DOC-1", "SSG08-001")) == ("accepted", None)  # the same part
+    assert await _receive(conn, settings, confirmed(3, "DOC-2", "ssg08 001")) == ("rejected", "item-not-on-licence")
+    assert await _receive(conn, settings, confirmed(4, "DOC-3", "SSG08-002")) == ("accepted", None)
+    received = await conn.fetchval("SELECT received_items FROM shipment_record WHERE exporting_state = 'AT'")
+    assert received == [{"line": 1, "quantity": 2, "serials": ["SSG08-001", "SSG08-002"]}]
+    assert await _receive(conn, settings, _from_de(5, "export-licence.issued", {"licence": des})) == ("accepted", None)
+    assert await _receive(conn, settings, dispatched(6, "SSG08-001")) == ("accepted", None)
+    assert await _receive(conn, settings, dispatched(7, "ssg08 001")) == ("rejected", "item-not-on-licence")
+    assert await _receive(conn, settings, dispatched(8, "SSG08-002")) == ("accepted", None)
+    items = await conn.fetchval("SELECT items FROM shipment_record WHERE exporting_state = 'DE'")
+    assert items == [{"line": 1, "quantity": 2, "serials": ["SSG08-001", "SSG08-002"]}]
+    assert await _rows(conn, "shipment_dispatch") == 2
+
+
 async def test_a_passage_is_reported_only_to_the_exporting_and_importing_states(
     conn: db.Conn, settings: Settings, at: Parties
 ) -> None:

@@ -260,10 +260,24 @@ async def _require_items_on_licence(
             )
             for item in held
         ]  # as stored, unchecked: a record summed past its licence before this rule must not fail to be read
-        off = _off_licence(_together(before, items), lines)
+        off = _off_licence(_together(before, items), lines) or _again(before, items)
         off = None if off is None else f"with the parts of the shipment recorded before, {off}"
     if off is not None:
         raise NoticeRejectedError("item-not-on-licence", f"{licence['number']}: {off}")
+
+
+def _again(held: list[ShipmentItem], items: list[ShipmentItem]) -> str | None:
+    """A serial of ``items`` an earlier part of the shipment carried already (normalised, on any line), in words.
+
+    A firearm crosses once in a shipment: a check refuses a serial cleared before, so no part names one twice.
+    Only the new part is judged: a record that took a serial twice before this rule is still added to.
+    """
+    before = {normalise(serial) for item in held for serial in item.serials}
+    for item in items:
+        for serial in item.serials:
+            if normalise(serial) in before:
+                return f"serial {serial} (line {item.line}) is in a part recorded before"
+    return None
 
 
 def _together(held: list[ShipmentItem], items: list[ShipmentItem]) -> list[ShipmentItem]:
