@@ -38,6 +38,7 @@ Complete serials on firearm lines are checked when the licence is used for a shi
 
 from __future__ import annotations
 
+import unicodedata
 from typing import TYPE_CHECKING, NamedTuple
 
 import msgspec
@@ -285,20 +286,34 @@ async def _cover_gates(
     return unmet
 
 
+# German umlauts written out (Mueller for Müller) fold to the bare vowel, as the accent-stripped letter does.
+_WRITTEN_OUT = (("ae", "a"), ("oe", "o"), ("ue", "u"))
+
+
+def _folded(text: str) -> str:
+    """A name or registration as compared across States: letters and digits only, without accents, case-folded.
+
+    Each State types them its own way: case, spacing, punctuation and hyphens (``K.G.``, ``DE-HRB 4711``), an
+    accent kept or dropped (``Müller``, ``Muller``), an umlaut written out (``Mueller``). The words themselves,
+    legal forms included, are compared: ``KG`` and ``GmbH`` are other firms.
+    """
+    bare = "".join(char for char in unicodedata.normalize("NFKD", text) if not unicodedata.combining(char))
+    kept = "".join(char for char in bare.casefold() if char.isalnum())
+    for written, vowel in _WRITTEN_OUT:
+        kept = kept.replace(written, vowel)
+    return kept
+
+
 def _same_party(one: LicencePartyObject, other: LicencePartyObject) -> bool:
     """Whether two States' records name the same party: country, then registration when both give one, else name.
 
-    Case and spacing aside: each State types the name and number its own way.
+    Compared in :func:`_folded` form: each State types the name and number its own way.
     """
-
-    def folded(text: str) -> str:
-        return " ".join(text.split()).casefold()
-
     if one.country != other.country:
         return False
-    if one.registration and other.registration and one.registration.strip() and other.registration.strip():
-        return folded(one.registration) == folded(other.registration)
-    return folded(one.name) == folded(other.name)
+    if one.registration and other.registration and _folded(one.registration) and _folded(other.registration):
+        return _folded(one.registration) == _folded(other.registration)
+    return _folded(one.name) == _folded(other.name)
 
 
 async def _party_gates(conn: Conn, row: asyncpg.Record, today: dt.date, *, lock: bool) -> list[Gate]:

@@ -63,6 +63,11 @@ async def _issue_unmet(conn: db.Conn, settings: Settings, at: Parties) -> list[t
             _authorisation(consignee={"name": "Waffen Schulz GmbH", "country": "DE", "address": "Ring 2, Köln"}),
             "consignee-not-on-import-authorisation",
         ),
+        # another legal form is another firm: the legal form is compared, not dropped
+        (
+            _authorisation(consignee={"name": "Jagdbedarf Müller GmbH", "country": "DE", "address": "Marktplatz 3"}),
+            "consignee-not-on-import-authorisation",
+        ),
         # the same name in another country is another firm
         (
             _authorisation(
@@ -87,6 +92,11 @@ async def test_an_export_licence_beyond_its_import_authorisation_is_not_issued(
         _authorisation(lines=_lines(5, 2000)),  # more than the licence: the licence uses part of it
         # the consignee's name as DE spells it, in another case and spacing
         _authorisation(consignee={"name": "JAGDBEDARF  müller kg", "country": "DE", "address": "Marktplatz 3"}),
+        # the umlaut written out, or dropped, as a keyboard without it writes the name
+        _authorisation(consignee={"name": "Jagdbedarf Mueller KG", "country": "DE", "address": "Marktplatz 3"}),
+        _authorisation(consignee={"name": "JAGDBEDARF MULLER KG", "country": "DE", "address": "Marktplatz 3"}),
+        # the legal form with its dots, and a hyphen for the space
+        _authorisation(consignee={"name": "Jagdbedarf-Müller K.G.", "country": "DE", "address": "Marktplatz 3"}),
     ],
 )
 async def test_an_export_licence_within_its_import_authorisation_is_issued(
@@ -126,6 +136,7 @@ async def test_an_issued_licence_is_not_amended_beyond_its_import_authorisation(
     ("registration", "name", "issued"),
     [
         ("de-hrb 4711", "Jagdbedarf Mueller KG", True),  # the same registration, the name spelt DE's way
+        ("DE HRB-4711", "Jagdbedarf Müller KG", True),  # the same registration, its separators written otherwise
         ("DE-HRB 4712", "Jagdbedarf Müller KG", False),  # the same name, another registered firm
     ],
 )
