@@ -17,6 +17,7 @@ import pytest
 from firearms import checks, consents, db, documents, licence_reads, licences
 from firearms.check_rules import CheckRequest
 from firearms.errors import ConflictError
+from firearms.exchange import inbox
 from firearms.exchange.protocol import decode_receipt
 from firearms.licence_rules import DraftImportAuthorisation
 from firearms.settings import Settings
@@ -27,6 +28,7 @@ from tests.db.test_exchange_licensing import _receive, _submitted, at
 from tests.exchange_fixtures import Client, cz
 from tests.exchange_util import AT_KEY, DE_KEY, OTHER_KEY, VECTORS, envelope
 from tests.licensing_helpers import ACTOR, TODAY, Parties, issued_export
+from tests.races import Work, race
 
 __all__ = ["at", "cz"]
 
@@ -537,3 +539,51 @@ async def test_a_withdrawal_of_the_no_objection_under_an_issued_licence_suspends
                 conn, licence_id=draft.licence_id, to="issued", actor=ACTOR, reason="reinstate", settings=settings
             )
     assert [gate["gate"] for gate in blocked.value.facts["unmet"]] == ["transit-consent-objected"]
+
+
+def _withdrawal(number: str, request_id: str, settings: Settings) -> Work:
+    async def work(conn: db.Conn) -> str:
+        delivered = await inbox.receive(
+            conn,
+            _answer(number, request_id, 2, "objection"),
+            state="AT",
+            home=settings.home,
+            time_zone=settings.time_zone,
+        )
+        return decode_receipt(delivered.receipt).receipt.status
+
+    return work
+
+
+def _issue(licence_id: Any, settings: Settings) -> Work:
+    async def work(conn: db.Conn) -> str:
+        try:
+            issued = await licences.transition(
+                conn, licence_id=licence_id, to="issued", actor=ACTOR, reason="gates hold", settings=settings
+            )
+        except ConflictError as exc:
+            return ",".join(gate["gate"] for gate in exc.facts["unmet"])
+        return issued.status
+
+    return work
+
+
+@pytest.mark.parametrize("issue_first", [True, False])
+async def test_a_withdrawal_racing_the_issue_leaves_the_licence_unusable_either_way(
+    issue_first: bool, database: str, conn: db.Conn, settings: Settings, at: Parties
+) -> None:
+    """The issue's gate check and the withdrawal's effect are ordered by the licence's row lock (the issue locks it
+    first; the effect records the decision under it): issued first, the withdrawal then suspends it; withdrawn
+    first, the issue meets the objection. Never an issued licence resting on a withdrawn consent."""
+    draft, request_id = await _submitted(conn, settings, at)
+    number = draft.licence.number
+    assert await _receive(conn, settings, _answer(number, request_id, 1, "no-objection")) == ("accepted", None)
+    issue, withdraw = _issue(draft.licence_id, settings), _withdrawal(number, request_id, settings)
+    if issue_first:
+        assert await race(database, issue, withdraw) == ("issued", "accepted")
+        expected = "suspended"
+    else:
+        assert await race(database, withdraw, issue) == ("accepted", "transit-consent-objected")
+        expected = "pending"
+    assert (await licence_reads.get_licence(conn, draft.licence_id)).status == expected
+    assert (await consents.latest_decisions(conn, draft.licence_id))["CZ"].decision == "objection"
