@@ -363,10 +363,25 @@ async def licence_view(conn: Conn, request: CheckRequest, context: asyncpg.Recor
         transit_consent=context["transit_consent"] and gap is None,
         consent_gap=gap,
         expired_here_at=expired_here_at,
-        import_authorisation=None
-        if context["import_authorisation"] is None
-        else msgspec.convert(context["import_authorisation"], AuthorisationView),
+        import_authorisation=await _authorisation_view(conn, context, used),
     )
+
+
+async def _authorisation_view(conn: Conn, context: asyncpg.Record, used: str) -> AuthorisationView | None:
+    """The import authorisation ``check_context`` read, with what it authorises and what the licence used of it.
+
+    Its cover is read (one more statement) only when it is an import authorisation held here.
+    """
+    if context["import_authorisation"] is None:
+        return None
+    view = msgspec.convert(context["import_authorisation"], AuthorisationView)
+    if view.held is None or view.held.kind != "import" or view.state is None or view.number is None:
+        return view
+    taken: dict[str, int] = {}
+    for line in context["lines"]:
+        taken[line["category"]] = taken.get(line["category"], 0) + line[used]
+    authorised = await store.list_authorised_quantities(conn, view.state, view.number)
+    return msgspec.structs.replace(view, authorised=authorised, used=taken)
 
 
 async def _consent_gap(conn: Conn, request: CheckRequest, context: asyncpg.Record, state: str) -> str | None:
