@@ -170,6 +170,10 @@ class AuthorisationView(msgspec.Struct, frozen=True, kw_only=True):
     number: str | None = None
     state: str | None = None
     held: HeldAuthorisation | None = None
+    authorised: dict[str, int] | None = None
+    """What ``held`` authorises, by category (firearm, component, ammunition); ``None`` when not read."""
+    used: dict[str, int] = msgspec.field(default_factory=dict)
+    """What this movement took under the licence already, by category (debited at exit, passed at entry)."""
 
 
 class LicenceView(msgspec.Struct, frozen=True, kw_only=True):
@@ -252,7 +256,7 @@ def evaluate(
             )
         )
     # the import authorisation is judged only where this State is on the route as the movement says
-    reasons.extend(_route(request.movement, licence, state) or _authorisation(request.movement, licence, state, on))
+    reasons.extend(_route(request.movement, licence, state) or _authorisation(request, licence, state, on))
     if (
         status_reason != "licence-exhausted"
         and licence.lines
@@ -331,7 +335,7 @@ def _route(movement: Movement, licence: LicenceView, state: str) -> list[Reason]
     return []
 
 
-def _authorisation(movement: Movement, licence: LicenceView, state: str, on: dt.date) -> list[Reason]:
+def _authorisation(request: CheckRequest, licence: LicenceView, state: str, on: dt.date) -> list[Reason]:
     """Art. 10(1)-(2): the import authorisation the export licence names is in force for this export on ``on``.
 
     At ``import`` this State's own: an import authorisation it issued (``kind`` import, issued here) that is
@@ -342,6 +346,7 @@ def _authorisation(movement: Movement, licence: LicenceView, state: str, on: dt.
     (:mod:`firearms.gates`), so the licence's own ``licence-expired`` and ``licence-not-yet-valid`` say it. One
     reason, its detail naming everything wrong.
     """
+    movement = request.movement
     auth = licence.import_authorisation
     if auth is None or movement == "transit" or licence.kind != "export":
         return []
@@ -378,7 +383,31 @@ def _authorisation(movement: Movement, licence: LicenceView, state: str, on: dt.
             f"import authorisation {auth.number} is for goods from {held.exporting_state},"
             f" not {licence.exporting_state}"
         )
+    if not wrong and auth.authorised is not None:
+        wrong.extend(_beyond_cover(request, licence, auth.number, auth.authorised, auth.used))
     return [_reason("import-not-authorised", "; ".join(wrong))] if wrong else []
+
+
+def _beyond_cover(
+    request: CheckRequest, licence: LicenceView, number: str, authorised: dict[str, int], used: dict[str, int]
+) -> list[str]:
+    """Art. 10(2)(a): what passed under the licence and the consignment stay within what the authorisation covers.
+
+    Per category, as the export gate compares them (:mod:`firearms.gates`): the licence may have been issued on an
+    authorisation typed at the exporting State, or the importing State lowered it since. Counted over this licence
+    (other licences naming the same authorisation are not summed: a known limit, as at the gate).
+    """
+    presented: dict[str, int] = {}
+    for item in request.lines:
+        line = licence.lines.get(item.line)
+        if line is not None:
+            presented[line.category] = presented.get(line.category, 0) + item.quantity
+    return [
+        f"import authorisation {number} authorises {authorised.get(category, 0)} {category} items;"
+        f" {used.get(category, 0)} passed under this licence and {quantity} more presented"
+        for category, quantity in presented.items()
+        if used.get(category, 0) + quantity > authorised.get(category, 0)
+    ]
 
 
 def _serials(movement: Movement, item: CheckLine, line: LineView, records: RecordsView) -> list[Reason]:

@@ -357,18 +357,6 @@ async def licence_view(conn: Conn, request: CheckRequest, context: asyncpg.Recor
     expired_here_at = None
     if context["status"] == "expired":
         expired_here_at = await _expired_here_at(conn, await licence_store.get_licence(conn, context["licence_id"]))
-    authorisation = (
-        None
-        if context["import_authorisation"] is None
-        else msgspec.convert(context["import_authorisation"], AuthorisationView)
-    )
-    if authorisation is not None and authorisation.held is not None and authorisation.held.status == "expired":
-        # judged on this State's calendar as the licence is (check_rules): when its issuing State expired it
-        held = await licence_store.find_licence(conn, str(authorisation.state), str(authorisation.number))
-        authorisation = msgspec.structs.replace(
-            authorisation,
-            held=msgspec.structs.replace(authorisation.held, expired_here_at=await _expired_here_at(conn, held)),
-        )
     return LicenceView(
         number=request.licence_number,
         issuing_state=request.issuing_state,
@@ -392,8 +380,32 @@ async def licence_view(conn: Conn, request: CheckRequest, context: asyncpg.Recor
         transit_consent=context["transit_consent"] and gap is None,
         consent_gap=gap,
         expired_here_at=expired_here_at,
-        import_authorisation=authorisation,
+        import_authorisation=await _authorisation_view(conn, context, used),
     )
+
+
+async def _authorisation_view(conn: Conn, context: asyncpg.Record, used: str) -> AuthorisationView | None:
+    """The import authorisation ``check_context`` read, with what it authorises and what the licence used of it.
+
+    Its cover is read (one more statement) only when it is an import authorisation held here; when it is
+    ``expired``, also when its issuing State expired it (judged on this State's calendar, as the licence is:
+    :mod:`firearms.check_rules`).
+    """
+    if context["import_authorisation"] is None:
+        return None
+    view = msgspec.convert(context["import_authorisation"], AuthorisationView)
+    if view.held is not None and view.held.status == "expired":
+        held = await licence_store.find_licence(conn, str(view.state), str(view.number))
+        view = msgspec.structs.replace(
+            view, held=msgspec.structs.replace(view.held, expired_here_at=await _expired_here_at(conn, held))
+        )
+    if view.held is None or view.held.kind != "import" or view.state is None or view.number is None:
+        return view
+    taken: dict[str, int] = {}
+    for line in context["lines"]:
+        taken[line["category"]] = taken.get(line["category"], 0) + line[used]
+    authorised = await store.list_authorised_quantities(conn, view.state, view.number)
+    return msgspec.structs.replace(view, authorised=authorised, used=taken)
 
 
 async def _consent_gap(conn: Conn, request: CheckRequest, context: asyncpg.Record, state: str) -> str | None:

@@ -38,6 +38,7 @@ Complete serials on firearm lines are checked when the licence is used for a shi
 
 from __future__ import annotations
 
+import unicodedata
 from typing import TYPE_CHECKING, NamedTuple
 
 import msgspec
@@ -80,13 +81,24 @@ class Gate(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
 
 
 async def unmet_gates(
-    conn: Conn, row: asyncpg.Record, licence: LicenceObject, *, today: dt.date, lock: bool = False
+    conn: Conn,
+    row: asyncpg.Record,
+    licence: LicenceObject,
+    *,
+    today: dt.date,
+    lock: bool = False,
+    before: LicenceObject | None = None,
 ) -> list[Gate]:
     """Every gate that does not hold for issuing ``licence`` today (an empty list: it may be issued).
 
     With ``lock`` (issuing, reinstating, amending an issued licence: the caller holds the licence's lock)
     the parties' rows and the received import authorisation's are read ``FOR SHARE``, so a status change
     in flight on one of them is seen and a later one waits until the licence's change has committed.
+
+    ``before`` (amending an issued licence): the version in force. The import authorisation's cover is then judged
+    on what the amendment adds: a category not raised above ``before`` and a consignee ``before`` named too open
+    no gate, so a licence is always amended down after the importing State lowered its authorisation (refusing
+    would keep the larger version in force).
     """
     unmet: list[Gate] = []
     if licence.expires_on < today:
@@ -125,7 +137,7 @@ async def unmet_gates(
                 )
             )
         if received is not None and foreign is None:
-            unmet.extend(await _cover_gates(conn, received, licence))
+            unmet.extend(await _cover_gates(conn, received, licence, before))
         # The importing State's own word on its authorisation's last day wins over the date typed here.
         auth_expires = auth.expires_on if received is None else min(auth.expires_on, received["expires_on"])
         if auth_expires < today:
@@ -227,8 +239,13 @@ def _not_this_authorisation(received: asyncpg.Record, licence: LicenceObject) ->
     return None
 
 
-async def _cover_gates(conn: Conn, received: asyncpg.Record, licence: LicenceObject) -> list[Gate]:
+async def _cover_gates(
+    conn: Conn, received: asyncpg.Record, licence: LicenceObject, before: LicenceObject | None
+) -> list[Gate]:
     """Art. 10(2)(a): the import authorisation, as received, covers the licence's goods and names its consignee.
+
+    Against ``before`` (the version in force, for an amendment): only more of a category than it names, or another
+    consignee than it names, is judged.
 
     Goods are compared per category (firearm, component, ammunition): the licence may use part of what the
     importing State authorised, never more, and nothing of a category it did not authorise. Line texts (make,
@@ -244,7 +261,8 @@ async def _cover_gates(conn: Conn, received: asyncpg.Record, licence: LicenceObj
     for category in CATEGORIES:
         wanted = sum(line.quantity for line in licence.lines if line.category == category)
         allowed = sum(line.quantity for line in authorisation.lines if line.category == category)
-        if wanted > allowed:
+        in_force = 0 if before is None else sum(line.quantity for line in before.lines if line.category == category)
+        if wanted > max(allowed, in_force):
             unmet.append(
                 Gate(
                     gate="goods-beyond-import-authorisation",
@@ -253,7 +271,9 @@ async def _cover_gates(conn: Conn, received: asyncpg.Record, licence: LicenceObj
                     f" {state} authorises {allowed}",
                 )
             )
-    if not _same_party(licence.consignee, authorisation.consignee):
+    if not _same_party(licence.consignee, authorisation.consignee) and (
+        before is None or not _same_party(licence.consignee, before.consignee)
+    ):
         unmet.append(
             Gate(
                 gate="consignee-not-on-import-authorisation",
@@ -266,20 +286,34 @@ async def _cover_gates(conn: Conn, received: asyncpg.Record, licence: LicenceObj
     return unmet
 
 
+# German umlauts written out (Mueller for Müller) fold to the bare vowel, as the accent-stripped letter does.
+_WRITTEN_OUT = (("ae", "a"), ("oe", "o"), ("ue", "u"))
+
+
+def _folded(text: str) -> str:
+    """A name or registration as compared across States: letters and digits only, without accents, case-folded.
+
+    Each State types them its own way: case, spacing, punctuation and hyphens (``K.G.``, ``DE-HRB 4711``), an
+    accent kept or dropped (``Müller``, ``Muller``), an umlaut written out (``Mueller``). The words themselves,
+    legal forms included, are compared: ``KG`` and ``GmbH`` are other firms.
+    """
+    bare = "".join(char for char in unicodedata.normalize("NFKD", text) if not unicodedata.combining(char))
+    kept = "".join(char for char in bare.casefold() if char.isalnum())
+    for written, vowel in _WRITTEN_OUT:
+        kept = kept.replace(written, vowel)
+    return kept
+
+
 def _same_party(one: LicencePartyObject, other: LicencePartyObject) -> bool:
     """Whether two States' records name the same party: country, then registration when both give one, else name.
 
-    Case and spacing aside: each State types the name and number its own way.
+    Compared in :func:`_folded` form: each State types the name and number its own way.
     """
-
-    def folded(text: str) -> str:
-        return " ".join(text.split()).casefold()
-
     if one.country != other.country:
         return False
-    if one.registration and other.registration and one.registration.strip() and other.registration.strip():
-        return folded(one.registration) == folded(other.registration)
-    return folded(one.name) == folded(other.name)
+    if one.registration and other.registration and _folded(one.registration) and _folded(other.registration):
+        return _folded(one.registration) == _folded(other.registration)
+    return _folded(one.name) == _folded(other.name)
 
 
 async def _party_gates(conn: Conn, row: asyncpg.Record, today: dt.date, *, lock: bool) -> list[Gate]:

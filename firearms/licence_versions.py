@@ -20,6 +20,7 @@ from firearms.exchange import hooks
 from firearms.licence_object import LicenceObject, told_states
 from firearms.licence_reads import current_version, get_licence, licence_row
 from firearms.licence_rules import LicenceDraft, asks_more_of_transit, check_draft
+from firearms.licence_views import licence_object
 from firearms.licences import exhaust_if_used_up, request_consents, require_gates, sign_current_version
 from firearms.serials import normalise
 from firearms.store import ledger as ledger_store
@@ -289,7 +290,9 @@ async def amend(conn: Conn, licence_id: uuid.UUID, draft: LicenceDraft, *, setti
     previous_route = list(row["transit_states"])
     now = dt.datetime.now(dt.UTC)
     today = clock.local_date(now, settings.time_zone)
-    current = (await current_version(conn, row))["content"]
+    previous = await current_version(conn, row)
+    before = licence_object(row, previous)
+    current = previous["content"]
     content, transit = await _content(
         conn,
         draft,
@@ -343,7 +346,7 @@ async def amend(conn: Conn, licence_id: uuid.UUID, draft: LicenceDraft, *, setti
         kept = previous_route if row["status"] == "suspended" and not more else None
         await request_consents(conn, row, actor, today, kept_route=kept)
     if row["status"] == "issued":
-        await require_gates(conn, row, settings, today)
+        await require_gates(conn, row, settings, today, before=before)
     if row["status"] in {"issued", "suspended"}:
         # A suspended licence's gates are run when it is reinstated (every one of them, on this version).
         await sign_current_version(conn, row, settings, now)

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     import asyncpg
 
     from firearms.db import Conn
+    from firearms.licence_object import LicenceObject
     from firearms.licence_views import Licence
     from firearms.settings import Settings
 
@@ -64,17 +65,21 @@ async def exhaust_if_used_up(conn: Conn, licence: Licence, actor: str, cause: st
     )
 
 
-async def require_gates(conn: Conn, row: asyncpg.Record, settings: Settings, today: dt.date) -> None:
+async def require_gates(
+    conn: Conn, row: asyncpg.Record, settings: Settings, today: dt.date, *, before: LicenceObject | None = None
+) -> None:
     """Every gate must hold ``today`` (Reg. 258/2012 Art. 7): to issue, to reinstate, to amend an issued licence.
 
     Silent transit States are deemed to consent first; the parties and the import authorisation are read ``FOR SHARE``.
+    ``before``: amending an issued licence, the version in force; the import authorisation's cover is judged on what
+    the amendment adds to it (:func:`firearms.gates.unmet_gates`).
 
     Raises:
         ConflictError: ``gates-unmet``, with every unmet gate.
     """
     await consents.deem_silent(conn, settings=settings, today=today, licence_id=row["licence_id"])
     version = await current_version(conn, row)
-    unmet = await gates.unmet_gates(conn, row, licence_object(row, version), today=today, lock=True)
+    unmet = await gates.unmet_gates(conn, row, licence_object(row, version), today=today, lock=True, before=before)
     if unmet:
         raise ConflictError(
             f"licence {row['number']} cannot be issued: {', '.join(gate.gate for gate in unmet)}",

@@ -41,6 +41,12 @@ async def get_check_context(
     return row
 
 
+async def list_authorised_quantities(conn: Conn, issuing_state: str, number: str) -> dict[str, int]:
+    """What an import authorisation's current version authorises, by category (a category it omits is absent)."""
+    rows = await conn.fetch(Q["list_authorised_quantities"], issuing_state, number)
+    return {row["category"]: int(row["quantity"]) for row in rows}
+
+
 async def record_customs_check(
     conn: Conn,
     check_id: uuid.UUID,

@@ -16,6 +16,17 @@ SELECT licence_id, kind, status, valid_from, expires_on, exporting_state, import
        transit_consent, lines, facts, version, consent_version, import_authorisation
   FROM check_context($1, $2, $3, $4, $5, $6);
 
+-- name: list_authorised_quantities
+-- Art. 10(2)(a): what an import authorisation's current version authorises, per category (firearm, component,
+-- ammunition), read from its content as issued or received (a category it names no line of is absent). Its row is
+-- held FOR SHARE by check_context already. $1 issuing_state, $2 number
+SELECT l.line ->> 'category' AS category, sum((l.line ->> 'quantity')::bigint) AS quantity
+  FROM licence AS a
+  JOIN licence_version AS v ON v.licence_id = a.licence_id AND v.version = a.version
+ CROSS JOIN LATERAL jsonb_array_elements(v.content -> 'lines') AS l(line)
+ WHERE a.issuing_state = $1 AND a.number = $2
+ GROUP BY l.line ->> 'category';
+
 -- name: record_customs_check
 -- Record a check, its answer and the serials it presented; when it cleared, the serials and this State's
 -- tally (transit, import) or the ledger debits (export); and its journal entry. Nothing happens when the

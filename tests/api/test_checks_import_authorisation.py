@@ -280,3 +280,46 @@ async def test_an_exit_on_the_authorisations_last_day_clears_until_it_ends_on_th
     next_day = last_hours + dt.timedelta(hours=1)  # the licence's last day too
     assert await exit_at(next_day, de_midnight) == ("refuse", ["licence-expired", "import-not-authorised"])
     assert await exit_at(last_hours, de_midnight) == ("clear", [])
+
+
+async def test_entry_beyond_what_the_authorisation_covers_is_refused(
+    de: Client, conn: db.Conn, auth: TokenFactory
+) -> None:
+    """DE authorised 600 cartridges; AT's licence says 800 (issued on the number and dates typed at AT, or before DE
+    lowered it). DE's entry clears up to 600 of them, counted over the licence's entries, and refuses the rest: before,
+    it cleared all 800 on an authorisation of 600."""
+    lines = at_licence().lines
+    await authorise_import(conn, lines=[lines[0], msgspec.structs.replace(lines[1], quantity=600)])
+    await receive(conn, at_licence(), state="DE")
+    headers = await auth("customs-officer")
+    first = await post_check(de, headers, entry(lines=[{"line": 2, "quantity": 500}]))
+    assert (first["verdict"], first["reasons"]) == ("clear", [])
+    second = await post_check(de, headers, entry(lines=[{"line": 2, "quantity": 200}]))
+    assert second["verdict"] == "refuse"
+    assert [(reason["code"], reason["detail"]) for reason in second["reasons"]] == [
+        (
+            "import-not-authorised",
+            "import authorisation DE-IMP-2026-42 authorises 600 ammunition items; 500 passed under this licence and"
+            " 200 more presented",
+        )
+    ]
+    assert await conn.fetchval("SELECT sum(quantity) FROM passage_tally") == 500
+
+
+async def test_an_exit_beyond_what_the_received_authorisation_now_covers_is_refused(
+    conn: db.Conn, settings: Settings, initialised: bootstrap.Initialised
+) -> None:
+    """DE lowered its authorisation, as AT received it, to 600 cartridges under AT's issued licence for 800."""
+    licence = await issued_export(conn, settings, await register_parties(conn))
+    lines = de_authorisation().lines
+    lowered = de_authorisation(lines=[lines[0], msgspec.structs.replace(lines[1], quantity=600)])
+    async with conn.transaction():
+        await received.record_received(conn, lowered, registry_state="AT", actor="peer:DE")
+    body = check_body("export", lines=[{"line": 2, "quantity": 700}], licence_number=licence.licence.number)
+    async with conn.transaction():
+        answer = await checks.perform_check(
+            conn, msgspec.convert(body, CheckRequest), state="AT", time_zone=dt.UTC, actor="customs:at"
+        )
+    assert answer.verdict == "refuse"
+    assert [reason.code for reason in answer.reasons] == ["import-not-authorised"]
+    assert await conn.fetchval("SELECT count(*) FROM ledger_entry") == 0

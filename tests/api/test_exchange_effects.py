@@ -1240,6 +1240,7 @@ async def test_exhausted_received_stops_no_goods_already_dispatched_and_closes_t
     assert {reason["code"] for reason in again.json()["reasons"]} == {  # this State's tally, as for an issued one
         "licence-exhausted",
         "quantity-exceeds-balance",
+        "import-not-authorised",  # the 801st cartridge is beyond DE's own authorisation of 800 too
     }
     # Exhausted is final, as for this registry's own licences: neither the status back in force nor a new version
     # reopens it (the issuing State issues a new licence, with a new number, for more goods).

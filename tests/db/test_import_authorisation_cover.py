@@ -63,6 +63,11 @@ async def _issue_unmet(conn: db.Conn, settings: Settings, at: Parties) -> list[t
             _authorisation(consignee={"name": "Waffen Schulz GmbH", "country": "DE", "address": "Ring 2, Köln"}),
             "consignee-not-on-import-authorisation",
         ),
+        # another legal form is another firm: the legal form is compared, not dropped
+        (
+            _authorisation(consignee={"name": "Jagdbedarf Müller GmbH", "country": "DE", "address": "Marktplatz 3"}),
+            "consignee-not-on-import-authorisation",
+        ),
         # the same name in another country is another firm
         (
             _authorisation(
@@ -87,6 +92,11 @@ async def test_an_export_licence_beyond_its_import_authorisation_is_not_issued(
         _authorisation(lines=_lines(5, 2000)),  # more than the licence: the licence uses part of it
         # the consignee's name as DE spells it, in another case and spacing
         _authorisation(consignee={"name": "JAGDBEDARF  müller kg", "country": "DE", "address": "Marktplatz 3"}),
+        # the umlaut written out, or dropped, as a keyboard without it writes the name
+        _authorisation(consignee={"name": "Jagdbedarf Mueller KG", "country": "DE", "address": "Marktplatz 3"}),
+        _authorisation(consignee={"name": "JAGDBEDARF MULLER KG", "country": "DE", "address": "Marktplatz 3"}),
+        # the legal form with its dots, and a hyphen for the space
+        _authorisation(consignee={"name": "Jagdbedarf-Müller K.G.", "country": "DE", "address": "Marktplatz 3"}),
     ],
 )
 async def test_an_export_licence_within_its_import_authorisation_is_issued(
@@ -126,6 +136,7 @@ async def test_an_issued_licence_is_not_amended_beyond_its_import_authorisation(
     ("registration", "name", "issued"),
     [
         ("de-hrb 4711", "Jagdbedarf Mueller KG", True),  # the same registration, the name spelt DE's way
+        ("DE HRB-4711", "Jagdbedarf Müller KG", True),  # the same registration, its separators written otherwise
         ("DE-HRB 4712", "Jagdbedarf Müller KG", False),  # the same name, another registered firm
     ],
 )
@@ -154,3 +165,47 @@ async def test_a_consignee_registered_on_both_sides_is_the_same_by_its_registrat
         assert await _issue_unmet(conn, settings, with_registration) == [
             ("consignee-not-on-import-authorisation", "DE")
         ]
+
+
+@pytest.mark.parametrize(
+    ("cartridges", "issued"),
+    [
+        (700, True),  # lowered, though still above what DE now authorises: less exposure than the 800 in force
+        (600, True),  # lowered to what DE now authorises
+        (900, False),  # more than the version in force, and beyond DE's authorisation
+    ],
+)
+async def test_an_issued_licence_is_amended_down_after_its_import_authorisation_was_lowered(
+    cartridges: int, issued: bool, conn: db.Conn, settings: Settings, at: Parties
+) -> None:
+    """DE lowers its authorisation to 600 cartridges under an issued licence for 800: AT may always amend it down.
+
+    The cover gates judge what an amendment adds: a version that asks no more of a category than the one in force
+    (nor names another consignee) is no less covered than it; refusing it would keep the 800 in force.
+    """
+    assert await _receive(conn, settings, _from_de(1, "import-authorisation.issued", {"licence": AUTHORISATION})) == (
+        "accepted",
+        None,
+    )
+    licence = await issued_export(conn, settings, at, route=["AT", "DE"])
+    lowered = _authorisation(version=2, lines=_lines(2, 600))
+    assert await _receive(conn, settings, _from_de(2, "import-authorisation.issued", {"licence": lowered})) == (
+        "accepted",
+        None,
+    )
+    lines = [DraftLine(**msgspec.structs.asdict(line)) for line in LINES]
+    lines[1] = msgspec.structs.replace(lines[1], quantity=cartridges)
+    draft = export_draft(at, route=["AT", "DE"], lines=lines, reason="DE lowered its authorisation")
+    if issued:
+        async with conn.transaction():
+            amended = await licence_versions.amend(conn, licence.licence_id, draft, settings=settings, actor=ACTOR)
+        assert (amended.version, amended.status, amended.licence.lines[1].quantity) == (2, "issued", cartridges)
+        return
+    with pytest.raises(ConflictError) as blocked:
+        async with conn.transaction():
+            await licence_versions.amend(conn, licence.licence_id, draft, settings=settings, actor=ACTOR)
+    assert [(gate["gate"], gate["state"]) for gate in blocked.value.facts["unmet"]] == [
+        ("goods-beyond-import-authorisation", "DE")
+    ]
+    after = await licence_reads.get_licence(conn, licence.licence_id)
+    assert (after.version, after.licence.lines[1].quantity) == (1, 800)

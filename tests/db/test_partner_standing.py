@@ -11,19 +11,24 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+import msgspec
 import pytest
 
-from firearms import consents, db, documents, licence_reads
+from firearms import checks, consents, db, documents, licence_reads, licences
+from firearms.check_rules import CheckRequest
 from firearms.errors import ConflictError
+from firearms.exchange import inbox
 from firearms.exchange.protocol import decode_receipt
 from firearms.licence_rules import DraftImportAuthorisation
 from firearms.settings import Settings
 from firearms.signing import SigningKey
 from firearms.store import received as received_store
+from tests.check_helpers import check_body
 from tests.db.test_exchange_licensing import _receive, _submitted, at
 from tests.exchange_fixtures import Client, cz
 from tests.exchange_util import AT_KEY, DE_KEY, OTHER_KEY, VECTORS, envelope
-from tests.licensing_helpers import TODAY, Parties, issued_export
+from tests.licensing_helpers import ACTOR, TODAY, Parties, issued_export
+from tests.races import Work, race
 
 __all__ = ["at", "cz"]
 
@@ -542,3 +547,89 @@ async def test_a_passage_is_reported_only_to_the_exporting_and_importing_states(
     raw = envelope(OTHER_KEY, sender="CZ", recipient="AT", type_="transit.passage-recorded", body=passage)
     assert await _receive(conn, settings, raw) == ("rejected", "not-on-route")
     assert await _rows(conn, "shipment_passage") == 0
+
+
+async def test_a_withdrawal_of_the_no_objection_under_an_issued_licence_suspends_it(
+    conn: db.Conn, settings: Settings, at: Parties
+) -> None:
+    """CZ withdraws the no-objection AT's issued licence rests on: the licence no longer clears AT's exit.
+
+    Before, the withdrawal shut only the issue gate: an issued licence went on clearing exits into a transit State
+    that had withdrawn its consent. It is suspended (CZ's word, journaled, told to DE and CZ); its reinstatement
+    runs the gates, shut while the objection stands.
+    """
+    draft, request_id = await _submitted(conn, settings, at)
+    number = draft.licence.number
+    assert await _receive(conn, settings, _answer(number, request_id, 1, "no-objection")) == ("accepted", None)
+    async with conn.transaction():
+        await licences.transition(
+            conn, licence_id=draft.licence_id, to="issued", actor=ACTOR, reason="gates hold", settings=settings
+        )
+    assert await _receive(conn, settings, _answer(number, request_id, 2, "objection")) == ("accepted", None)
+    after = await licence_reads.get_licence(conn, draft.licence_id)
+    assert after.status == "suspended"
+    told = await conn.fetch(
+        "SELECT recipient, body->>'status' AS status FROM notice_outbox WHERE type = 'licence.status-changed'"
+        " ORDER BY recipient"
+    )
+    assert [(row["recipient"], row["status"]) for row in told] == [("CZ", "suspended"), ("DE", "suspended")]
+    body = check_body("export", lines=[{"line": 2, "quantity": 100}], licence_number=number, crossing_point="AT-W")
+    async with conn.transaction():
+        answer = await checks.perform_check(
+            conn, msgspec.convert(body, CheckRequest), state="AT", time_zone=dt.UTC, actor="customs:at"
+        )
+    assert (answer.verdict, [reason.code for reason in answer.reasons]) == ("refuse", ["licence-suspended"])
+    with pytest.raises(ConflictError) as blocked:
+        async with conn.transaction():
+            await licences.transition(
+                conn, licence_id=draft.licence_id, to="issued", actor=ACTOR, reason="reinstate", settings=settings
+            )
+    assert [gate["gate"] for gate in blocked.value.facts["unmet"]] == ["transit-consent-objected"]
+
+
+def _withdrawal(number: str, request_id: str, settings: Settings) -> Work:
+    async def work(conn: db.Conn) -> str:
+        delivered = await inbox.receive(
+            conn,
+            _answer(number, request_id, 2, "objection"),
+            state="AT",
+            home=settings.home,
+            time_zone=settings.time_zone,
+        )
+        return decode_receipt(delivered.receipt).receipt.status
+
+    return work
+
+
+def _issue(licence_id: Any, settings: Settings) -> Work:
+    async def work(conn: db.Conn) -> str:
+        try:
+            issued = await licences.transition(
+                conn, licence_id=licence_id, to="issued", actor=ACTOR, reason="gates hold", settings=settings
+            )
+        except ConflictError as exc:
+            return ",".join(gate["gate"] for gate in exc.facts["unmet"])
+        return issued.status
+
+    return work
+
+
+@pytest.mark.parametrize("issue_first", [True, False])
+async def test_a_withdrawal_racing_the_issue_leaves_the_licence_unusable_either_way(
+    issue_first: bool, database: str, conn: db.Conn, settings: Settings, at: Parties
+) -> None:
+    """The issue's gate check and the withdrawal's effect are ordered by the licence's row lock (the issue locks it
+    first; the effect records the decision under it): issued first, the withdrawal then suspends it; withdrawn
+    first, the issue meets the objection. Never an issued licence resting on a withdrawn consent."""
+    draft, request_id = await _submitted(conn, settings, at)
+    number = draft.licence.number
+    assert await _receive(conn, settings, _answer(number, request_id, 1, "no-objection")) == ("accepted", None)
+    issue, withdraw = _issue(draft.licence_id, settings), _withdrawal(number, request_id, settings)
+    if issue_first:
+        assert await race(database, issue, withdraw) == ("issued", "accepted")
+        expected = "suspended"
+    else:
+        assert await race(database, withdraw, issue) == ("accepted", "transit-consent-objected")
+        expected = "pending"
+    assert (await licence_reads.get_licence(conn, draft.licence_id)).status == expected
+    assert (await consents.latest_decisions(conn, draft.licence_id))["CZ"].decision == "objection"

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import msgspec
 
 from firearms import consents as licensing_consents
-from firearms import items, journal, licence_reads
+from firearms import items, journal, licence_reads, licences
 from firearms import received as licensing
 from firearms.canonical import utc_now
 from firearms.clock import local_date
@@ -196,4 +196,29 @@ async def transit_consent_decided(conn: Conn, received: ReceivedNotice) -> None:
             "decision": body.decision,
             "in_reply_to": received.notice.in_reply_to,
         },
+    )
+    if standing is not None:
+        await _suspend_on_withdrawal(conn, own.licence_id, sender, received.notice.id)
+
+
+async def _suspend_on_withdrawal(conn: Conn, licence_id: uuid.UUID, sender: str, notice_id: str) -> None:
+    """Reg. 258/2012 Art. 7: an issued export licence whose transit State withdrew its no-objection is suspended.
+
+    The withdrawal shuts the issue gate; an issued licence would otherwise go on clearing exits into a State that
+    no longer consents. Only when the withdrawal is what now counts for that State (not a withdrawal of consent to an
+    earlier version under a later one consented to). Its reinstatement runs the gates again (shut while the
+    objection stands): the officer asks again, or amends the route while it is suspended. The partner's reason is
+    not repeated: the status change goes to every State on the route, the objection's reason only to this one.
+    """
+    latest = (await licensing_consents.latest_decisions(conn, licence_id)).get(sender)
+    row = await licence_reads.licence_row(conn, licence_id, lock=True)
+    if latest is None or latest.decision != "objection" or row["status"] != "issued":
+        return
+    await licences.transition(
+        conn,
+        licence_id=licence_id,
+        to="suspended",
+        actor=f"partner:{sender}",
+        reason=f"{sender} withdrew its no-objection to the transit (notice {notice_id})",
+        only_from=frozenset({"issued"}),
     )
