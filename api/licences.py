@@ -55,7 +55,6 @@ DOCUMENT_HEADERS = {
     "Cache-Control": "no-store",
     "Referrer-Policy": "no-referrer",
 }
-# Not white space only: the reason is what the journal and the history keep of why.
 
 
 class TransitionRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

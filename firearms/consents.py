@@ -55,7 +55,6 @@ __all__ = [
 Decision = Literal["no-objection", "objection", "deemed"]
 Source = Literal["officer", "notice", "timer"]
 Confidentiality = Literal["public", "restricted", "confidential"]  # PROTOCOL §3, as a received notice carries it
-# Not white space only: the reason is what the journal and the history keep of why.
 CLOSED = frozenset({"revoked", "expired", "exhausted"})  # no consent is asked or recorded for these
 
 

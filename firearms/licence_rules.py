@@ -42,7 +42,6 @@ __all__ = [
 ]
 
 TEMPORARY_PURPOSES: frozenset[str] = frozenset({"hunting", "sport-shooting", "evaluation", "exhibition", "repair"})
-# Not white space only: the reason is what the journal and the history keep of why.
 # At least one character that is not white space (a blank name or place would be printed on licences) and no
 # control character: a line feed, NEL or ESC would be printed too, and sent to every partner on the route.
 Text = Annotated[str, msgspec.Meta(min_length=1, max_length=500, pattern=TEXT_PATTERN)]

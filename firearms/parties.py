@@ -57,7 +57,6 @@ PartyStatus = Literal["active", "suspended", "revoked"]
 # Something besides white space, and no control character (a line feed, NEL, ESC): a party's name and address are
 # printed on licences and sent to partners.
 Text = Annotated[str, msgspec.Meta(min_length=1, max_length=500, pattern=TEXT_PATTERN)]
-# Not white space only: the reason is what the journal and the history keep of why.
 
 
 class NewParty(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
