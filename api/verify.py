@@ -11,7 +11,7 @@ from litestar.params import FromPath, QueryParameter
 from api.deps import ConnDep, OfficerDep, SettingsDep
 from api.licences import PRINT
 from api.params import STATE_QUERY_PATTERN, state_code
-from firearms import documents
+from firearms import clock, documents
 from firearms.documents import Verification
 
 __all__ = ["verify_licence"]
@@ -37,11 +37,19 @@ async def verify_licence(
 ) -> Verification:
     """Status, validity, balances and version; with ``code``, whether the printed code is the current version's.
 
+    ``in_validity_period`` judges the dates on the registry's calendar today, apart from the status: a partner's
+    licence past its last day shows ``issued`` until its issuing State expires it.
+
     ``verification_code`` (the current version's code) is told only to the roles that fetch licence documents
     (licensing-officer, admin, auditor); to every other role it is null, and a code is judged only as one presented.
     """
     answer = await documents.verify(
-        conn, state=settings.state, issuing_state=state_code(issuing_state), number=number, code=code
+        conn,
+        state=settings.state,
+        today=clock.today(settings.time_zone),
+        issuing_state=state_code(issuing_state),
+        number=number,
+        code=code,
     )
     if officer.role in PRINT:
         return answer

@@ -53,7 +53,10 @@ class Verification(msgspec.Struct, frozen=True, kw_only=True):
     it, they could print a paper that passes). ``code_matches`` is ``None`` when no code was given,
     or when the licence is a partner's (its versions are signed by its issuing State and no code of
     theirs can be checked here), else whether it is the code of the current version
-    (``code_version`` names the version a code belongs to, also an older one).
+    (``code_version`` names the version a code belongs to, also an older one). ``in_validity_period`` says
+    whether ``today``, the registry's date, lies within ``valid_from``..``expires_on``: a partner's licence stays
+    ``issued`` here until its issuing State says otherwise, and an own one until the licence timer runs, so the
+    status alone can show ``issued`` for a licence whose last day has passed.
     """
 
     number: str
@@ -63,6 +66,12 @@ class Verification(msgspec.Struct, frozen=True, kw_only=True):
     version: int
     valid_from: dt.date
     expires_on: dt.date
+    today: Annotated[
+        dt.date, msgspec.Meta(description="the registry's date (FIREARMS_TIME_ZONE) the period is judged on")
+    ]
+    in_validity_period: Annotated[
+        bool, msgspec.Meta(description="today lies within valid_from..expires_on, whatever the status says")
+    ]
     verification_code: Annotated[str | None, msgspec.Meta(description=_CODE_SHOWN)]
     code_matches: bool | None
     code_version: int | None
@@ -105,14 +114,14 @@ async def render_document(conn: Conn, licence_id: uuid.UUID, version: int, *, ac
 
 
 async def verify(
-    conn: Conn, *, state: str, issuing_state: str | None, number: str, code: str | None = None
+    conn: Conn, *, state: str, today: dt.date, issuing_state: str | None, number: str, code: str | None = None
 ) -> Verification:
     """Status, validity, balances and version of a licence; with ``code``, whether a printed code is genuine.
 
-    ``state`` is this registry's; ``issuing_state`` defaults to it. A licence never issued (draft or pending)
-    is answered like an unknown number: numbers run in sequence, and a guess must not learn of a licence still
-    being drafted, its dates and quantities. The balances of a partner's licence are this State's own tally
-    for its part on the route (transit or import), as its customs checks count them (DESIGN §5).
+    ``state`` is this registry's and ``today`` its date; ``issuing_state`` defaults to ``state``. A licence never
+    issued (draft or pending) is answered like an unknown number: numbers run in sequence, and a guess must not
+    learn of a licence still being drafted, its dates and quantities. The balances of a partner's licence are this
+    State's own tally for its part on the route (transit or import), as its customs checks count them (DESIGN §5).
 
     Raises:
         NotFoundError: no licence with this number, or none issued yet; given without its issuing State, the
@@ -148,6 +157,8 @@ async def verify(
         version=row["version"],
         valid_from=row["valid_from"],
         expires_on=row["expires_on"],
+        today=today,
+        in_validity_period=row["valid_from"] <= today <= row["expires_on"],
         verification_code=current.verification_code,
         code_matches=code_version == row["version"] if judged else None,
         code_version=code_version,

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import datetime as dt
 import html
 import re
 from html.parser import HTMLParser
@@ -195,6 +196,49 @@ async def test_a_partners_licence_is_verified_without_judging_its_printed_code(
     assert (answer["status"], answer["verification_code"]) == ("issued", None)
     # no code of DE's can be checked here: not "false" (a forgery), but unknown
     assert (answer["code_matches"], answer["code_version"]) == (None, None)
+
+
+async def test_verify_says_whether_today_lies_within_the_validity_whatever_the_status(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    auth: TokenFactory,
+    conn: db.Conn,
+    settings: Settings,
+    initialised: bootstrap.Initialised,
+) -> None:
+    """A partner's licence stays ``issued`` here until its issuing State expires it: past its last day, or before
+    its first, ``/verify`` still answers the status as received, and ``in_validity_period`` says the dates do not
+    cover today (the registry's date, ``today``)."""
+    own = await issued_export(conn, settings, await register_parties(conn))
+    today = dt.datetime.now(settings.time_zone).date()
+    periods = {
+        "DE-IMP-2026-PAST": (today - dt.timedelta(days=40), today - dt.timedelta(days=1)),
+        "DE-IMP-2026-LAST": (today - dt.timedelta(days=40), today),
+        "DE-IMP-2026-SOON": (today + dt.timedelta(days=1), today + dt.timedelta(days=40)),
+    }
+    async with conn.transaction():
+        for number, (valid_from, expires_on) in periods.items():
+            partner = msgspec.structs.replace(
+                own.licence,
+                issuing_state="DE",
+                number=number,
+                kind="import",
+                valid_from=valid_from,
+                expires_on=expires_on,
+            )
+            await received.record_received(conn, partner, registry_state=settings.state, actor="peer:DE")
+    customs = await auth("customs-officer")
+    answers = {
+        number: (await client.get(f"/api/v1/verify/{number}", params={"issuing_state": "DE"}, headers=customs)).json()
+        for number in periods
+    }
+    answers[own.licence.number] = (await client.get(f"/api/v1/verify/{own.licence.number}", headers=customs)).json()
+    assert {number: (a["status"], a["in_validity_period"]) for number, a in answers.items()} == {
+        "DE-IMP-2026-PAST": ("issued", False),
+        "DE-IMP-2026-LAST": ("issued", True),
+        "DE-IMP-2026-SOON": ("issued", False),
+        own.licence.number: ("issued", True),
+    }
+    assert {a["today"] for a in answers.values()} == {today.isoformat()}
 
 
 async def test_a_licence_never_issued_cannot_be_verified(

@@ -56,7 +56,10 @@ async def test_a_licence_valid_until_2099_clears_on_its_last_day_and_is_expired_
     after = await check(dt.datetime(2100, 1, 1, 0, 0, 1, tzinfo=dt.UTC), "SSG08-002")
     assert after.verdict == "refuse"
     assert [reason.code for reason in after.reasons] == ["licence-expired"]
-    verified = await documents.verify(conn, state="AT", issuing_state=None, number=number)
+    verified = await documents.verify(conn, state="AT", today=LAST_DAY, issuing_state=None, number=number)
     assert (verified.expires_on, [line.remaining for line in verified.lines]) == (LAST_DAY, [1, 800])
+    assert verified.in_validity_period
+    after_it = await documents.verify(conn, state="AT", today=dt.date(2100, 1, 1), issuing_state=None, number=number)
+    assert (after_it.status, after_it.in_validity_period) == ("issued", False)
     chain = await journal.verify(conn, state="AT")
     assert (chain.intact, chain.problem) == (True, None)

@@ -332,7 +332,9 @@ async def test_a_partner_changes_no_licence_of_this_state_nor_of_another_partner
     theirs = await licence_reads.find_licence(conn, "DE", number)
     assert (theirs.origin, theirs.status, theirs.licence.exporting_state) == ("received", "issued", "DE")
     assert await _rows(conn, "licence_event") == events + 1  # DE's licence received, nothing else
-    assert (await documents.verify(conn, state="AT", issuing_state=None, number=number)).issuing_state == "AT"
+    assert (
+        await documents.verify(conn, state="AT", today=TODAY, issuing_state=None, number=number)
+    ).issuing_state == "AT"
 
 
 async def test_a_licence_its_issuer_revoked_is_not_put_back_in_force_by_its_issuer(
