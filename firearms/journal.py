@@ -385,7 +385,7 @@ async def _anchor(conn: Conn, until: int) -> int | None:
     reached = await store.last_verified_seq(conn, until, VERIFIED_ACTION)
     if reached is None:
         return None
-    return await store.last_checkpoint_seq_upto(conn, min(reached, until))
+    return await store.last_checkpoint_seq_upto(conn, reached)
 
 
 async def record_verification(conn: Conn, *, actor: str, result: Verification) -> None:

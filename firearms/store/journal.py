@@ -130,9 +130,15 @@ async def last_checkpoint_seq_upto(conn: Conn, until: int) -> int | None:
 
 
 async def last_verified_seq(conn: Conn, until: int, action: str) -> int | None:
-    """How far the latest verification recorded (as ``action``) among the entries linked up to ``until`` reached."""
-    seq: int | None = await conn.fetchval(Q["last_verified_seq"], until, action)
-    return seq
+    """How far the latest verification recorded (as ``action``) among the entries linked up to ``until`` reached.
+
+    ``None`` when none is recorded, and when the latest one's ``head_seq`` is not a chain position (an entry
+    appended behind the application's back): no start is taken from it.
+    """
+    seq: Any = await conn.fetchval(Q["last_verified_seq"], until, action)
+    if isinstance(seq, int) and not isinstance(seq, bool) and 0 < seq <= until:
+        return seq
+    return None
 
 
 async def list_journal_entries(

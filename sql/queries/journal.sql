@@ -103,9 +103,10 @@ SELECT max(seq) FROM journal_checkpoint;
 SELECT max(seq) FROM journal_checkpoint WHERE seq <= $1;
 
 -- name: last_verified_seq
--- How far the latest recorded verification reached (its payload's head_seq), among the entries linked up to $1.
--- The newest recorded first (index journal_entry_action_idx). $1 up to seq, $2 the verification's action
-SELECT (e.payload ->> 'head_seq')::bigint
+-- How far the latest recorded verification reached (its payload's head_seq, as JSON: the caller checks it is a
+-- position), among the entries linked up to $1. The newest recorded first (index journal_entry_action_idx).
+-- $1 up to seq, $2 the verification's action
+SELECT e.payload -> 'head_seq'
   FROM journal_entry AS e
   JOIN journal_link AS l USING (entry_id)
  WHERE e.action = $2 AND l.seq <= $1

@@ -215,3 +215,24 @@ async def test_a_failed_verification_is_not_recorded(
         "SELECT entry_id FROM journal_entry WHERE action = 'journal.verified'"
     )
     assert recorded is None
+
+
+async def test_a_recorded_verification_without_a_usable_head_walks_the_whole_chain(
+    conn: db.Conn, initialised: bootstrap.Initialised, home: Path
+) -> None:
+    """A ``journal.verified`` entry appended behind the back with a head that is no position is not a start."""
+    await write_entries(conn, 3)
+    await checkpointed(conn, home)
+    for head in ("the head", -3, 10**12, True, None, [7]):
+        async with conn.transaction():
+            await conn.execute(
+                "WITH e AS (INSERT INTO journal_entry (recorded_at, actor, action, entity, entity_id, payload)"
+                " VALUES (now(), 'mallory', 'journal.verified', 'journal', '0',"
+                " jsonb_build_object('head_seq', $1::jsonb))"
+                " RETURNING entry_id) INSERT INTO journal_pending (entry_id) SELECT entry_id FROM e",
+                head,
+            )
+        result = await journal.verify(conn, state="AT", since_checkpoint=True)
+        assert (result.intact, result.since_checkpoint, result.entries) == (True, None, result.head_seq), head
+    stored = await conn.fetch("SELECT payload -> 'head_seq' AS head FROM journal_entry WHERE actor = 'mallory'")
+    assert [row["head"] for row in stored] == ["the head", -3, 10**12, True, None, [7]]
