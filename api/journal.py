@@ -161,8 +161,27 @@ class JournalController(Controller):
             made, created = await journal.checkpoint_made(conn, state=settings.state, home=settings.home)
         return Response(made, status_code=HTTP_201_CREATED if created else HTTP_200_OK)
 
-    @get("/verify", summary="Verify the whole chain")
-    async def verify(self, long_pool: PoolDep, settings: SettingsDep) -> Verification:
-        """Recompute the chain from the first entry; the first bad entry is named."""
+    @get("/verify", summary="Verify the chain")
+    async def verify(
+        self,
+        long_pool: PoolDep,
+        settings: SettingsDep,
+        *,
+        since_checkpoint: Annotated[
+            bool,
+            QueryParameter(
+                description="walk only from the latest signed checkpoint at or before where the last recorded"
+                " verification reached ('firearms journal verify'); an entry changed before it with the stored"
+                " hashes left alone is found only by the full verification"
+            ),
+        ] = False,
+    ) -> Verification:
+        """Recompute the chain from the first entry; the first bad entry is named.
+
+        ``since_checkpoint=true`` bounds the walk by the entries since a signed checkpoint, as
+        ``firearms journal verify --since-checkpoint`` does (the whole chain while no recorded verification has
+        reached one); ``since_checkpoint`` in the answer names where it started. Verifying here is not recorded:
+        only the command's verifications (the operator's schedule) move the next one's starting point.
+        """
         async with connection(long_pool) as conn:  # decades of entries: as long as it takes
-            return await journal.verify(conn, state=settings.state)
+            return await journal.verify(conn, state=settings.state, since_checkpoint=since_checkpoint)

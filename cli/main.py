@@ -292,9 +292,22 @@ def journal_group() -> None:
 
 @journal_group.command("verify")
 @click.option("--json", "as_json", is_flag=True, help="the verdict as one JSON line on stdout (exit code unchanged)")
+@click.option(
+    "--since-checkpoint",
+    is_flag=True,
+    help="walk only from the latest signed checkpoint at or before where the last verification reached: its"
+    " signature, the stored hash there against the signed head hash, and every entry and checkpoint after it."
+    " An entry changed before that checkpoint with the stored hashes left alone is found only by the full"
+    " verification. The whole chain is walked when no verification has reached a checkpoint yet.",
+)
 @click.pass_context
-def journal_verify(ctx: click.Context, *, as_json: bool) -> None:
-    """Recompute the chain: exit 0 when intact, else 1 naming the first bad entry."""
+def journal_verify(ctx: click.Context, *, as_json: bool, since_checkpoint: bool) -> None:
+    """Recompute the chain: exit 0 when intact, else 1 naming the first bad entry.
+
+    The whole chain by default (about 17 s a million entries). An intact verification is journaled
+    (journal.verified, with the head it reached). Run --since-checkpoint daily and the full verification
+    monthly: the incremental one takes time in the entries since the last verification, not in the journal's age.
+    """
     settings = common.settings_from(ctx)
     # a failed restore's journal stays as the archive holds it (restore does not seal): verified, not linked on
     failed = restore.failed_restore(settings.home) is not None
@@ -303,19 +316,29 @@ def journal_verify(ctx: click.Context, *, as_json: bool) -> None:
         click.echo(f"firearms: {line}", err=True)
 
     async def work(conn: db.Conn) -> journal.Verification:
-        return await journal.verify(
-            conn, state=settings.state, seal_first=not failed, progress=journal.progress_lines(show)
+        result = await journal.verify(
+            conn,
+            state=settings.state,
+            seal_first=not failed,
+            progress=journal.progress_lines(show),
+            since_checkpoint=since_checkpoint,
         )
+        if not failed:  # the next --since-checkpoint starts from what this one reached; a failed home takes no write
+            await journal.record_verification(conn, actor=common.cli_actor(), result=result)
+        return result
 
     result = common.with_database(settings, work)
+    if since_checkpoint and result.since_checkpoint is None:
+        show("no verification recorded at a checkpoint yet: verifying the whole chain")
     if as_json:  # for monitoring: the members of GET /api/v1/journal/verify
         click.echo(msgspec.json.encode(result).decode())
         if not result.intact:
             sys.exit(1)
         return
+    since = f" since checkpoint {result.since_checkpoint}" if result.since_checkpoint is not None else ""
     if result.intact:
         click.echo(
-            f"journal intact: {counted(result.entries, 'entry', 'entries')}, "
+            f"journal intact{since}: {counted(result.entries, 'entry', 'entries')}, "
             f"{counted(result.checkpoints, 'checkpoint')}, {result.pending} pending"
         )
         return
@@ -328,7 +351,8 @@ def journal_verify(ctx: click.Context, *, as_json: bool) -> None:
         if part
     )
     verified = counted(result.entries, "entry", "entries")
-    click.echo(f"journal BROKEN at {where}: {result.problem} ({verified} verified before it)", err=True)
+    walked = f"walked from checkpoint {result.since_checkpoint}; " if result.since_checkpoint is not None else ""
+    click.echo(f"journal BROKEN at {where}: {result.problem} ({walked}{verified} verified before it)", err=True)
     sys.exit(1)
 
 

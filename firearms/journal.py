@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 __all__ = [
     "GENESIS",
     "SEAL_BATCH",
+    "VERIFIED_ACTION",
     "VERIFY_BATCH",
     "VERIFY_PROGRESS_INTERVAL",
     "Checkpoint",
@@ -49,6 +50,7 @@ __all__ = [
     "progress_lines",
     "record",
     "record_read",
+    "record_verification",
     "seal",
     "verify",
 ]
@@ -58,6 +60,8 @@ SEAL_BATCH = 5000
 """Entries :func:`seal` links per transaction."""
 VERIFY_BATCH = 5000
 """Links :func:`verify` reads per short transaction: its memory is this many entries, whatever the journal's length."""
+VERIFIED_ACTION = "journal.verified"
+"""The action :func:`record_verification` journals an intact verification as."""
 VERIFY_PROGRESS_INTERVAL = 10.0
 """Seconds between two lines of :func:`progress_lines`: a journal of decades takes minutes to verify."""
 
@@ -83,6 +87,9 @@ class Verification(msgspec.Struct, frozen=True, kw_only=True):
         bad_seq: chain position of the first bad link, if any.
         bad_entry_id: ``entry_id`` of the first bad entry, if any.
         problem: what is wrong there, for people.
+        since_checkpoint: the checkpoint the walk started at (``verify(since_checkpoint=True)``); ``None``: the
+            whole chain was walked, from the first entry.
+        head_seq: the chain position verified up to: the head when verification began.
     """
 
     intact: bool
@@ -92,6 +99,8 @@ class Verification(msgspec.Struct, frozen=True, kw_only=True):
     bad_seq: int | None = None
     bad_entry_id: int | None = None
     problem: str | None = None
+    since_checkpoint: int | None = None
+    head_seq: int = 0
 
 
 def prepare(payload: Any) -> tuple[dt.datetime, Any]:
@@ -259,13 +268,14 @@ def progress_lines(emit: Callable[[str], None]) -> Callable[[int, int], None]:
     return report
 
 
-async def verify(  # noqa: PLR0911  # one return per finding
+async def verify(  # noqa: PLR0911, PLR0912  # one return per finding, in chain order
     conn: Conn,
     *,
     state: str,
     seal_first: bool = True,
     batch: int = VERIFY_BATCH,
     progress: Callable[[int, int], None] | None = None,
+    since_checkpoint: bool = False,
 ) -> Verification:
     """Recompute the chain from the first entry; report the first entry that does not match.
 
@@ -280,7 +290,15 @@ async def verify(  # noqa: PLR0911  # one return per finding
     the journal's length, and no transaction stays open for the whole walk (one did, holding back
     vacuum on every table for as long as a journal of decades takes to hash). Sealed links are
     append-only, so batches read one after another see the chain one snapshot would. ``progress`` is called
-    after each batch with the links checked so far and the head's position (:func:`progress_lines`).
+    after each batch with the links checked so far and the links to check (:func:`progress_lines`).
+
+    ``since_checkpoint`` bounds the walk by the entries since a signed checkpoint (DESIGN §6, a daily check of
+    a journal of decades): it starts at the latest checkpoint at or before the head the last recorded
+    verification reached (:func:`record_verification`), and checks that checkpoint's signature, that its entry
+    hashes from its stored predecessor's hash to the signed head hash, and everything after it as above; the
+    sealer's queue only for entries from the lowest id walked. It trusts the stored hash before that
+    checkpoint: an entry changed before it with the stored hashes left alone is found only by the full walk.
+    With no verification recorded, or no checkpoint at or before where it reached, the whole chain is walked.
     """
     if seal_first:
         await seal(conn)
@@ -288,53 +306,115 @@ async def verify(  # noqa: PLR0911  # one return per finding
         head = await store.get_journal_head(conn)
         pending = await store.count_pending_entries(conn)
         signed_last = await store.last_checkpoint_seq(conn)  # in the head's snapshot: never one signed after it
-    until = head["seq"] if head else 0
+        until = head["seq"] if head else 0
+        anchor = await _anchor(conn, until) if since_checkpoint else None
+    # Links before the walk: the anchor's own entry is recomputed from its stored predecessor's hash.
+    start = anchor - 1 if anchor is not None else 0
     checked = 0
     checkpoints = 0
-    prev = GENESIS
-    after = 0
+    prev: bytes | None = None if anchor is not None else GENESIS
+    lowest: int | None = None
+    after = start
+
+    def broken(seq: int | None, entry_id: int | None, problem: str) -> Verification:
+        return Verification(
+            intact=False,
+            entries=checked,
+            checkpoints=0,
+            pending=pending,
+            bad_seq=seq,
+            bad_entry_id=entry_id,
+            problem=problem,
+            since_checkpoint=anchor,
+            head_seq=until,
+        )
+
     while after < until:
         async with conn.transaction(isolation="repeatable_read", readonly=True):
             rows = await store.list_journal_chain(conn, after, until, batch)
             last = rows[-1]["seq"] if rows else until
             signed = {cp["seq"]: cp for cp in await store.list_journal_checkpoints(conn, after, last)}
         if not rows:
-            return _broken(checked, pending, checked + 1, None, f"chain position {checked + 1} is missing")
+            return broken(start + checked + 1, None, f"chain position {start + checked + 1} is missing")
         for row in rows:
-            expected_seq = checked + 1
+            expected_seq = start + checked + 1
             if row["seq"] != expected_seq:
-                return _broken(checked, pending, expected_seq, None, f"chain position {expected_seq} is missing")
+                return broken(expected_seq, None, f"chain position {expected_seq} is missing")
             if row["found_entry_id"] is None:
-                return _broken(checked, pending, row["seq"], row["entry_id"], "the linked entry was deleted")
+                return broken(row["seq"], row["entry_id"], "the linked entry was deleted")
+            if prev is None:  # the anchor: its predecessor's hash as stored, held to the signed head hash below
+                prev = row["prev_hash"]
             if row["prev_hash"] != prev:
-                return _broken(
-                    checked, pending, row["seq"], row["entry_id"], "the link does not follow its predecessor"
-                )
+                return broken(row["seq"], row["entry_id"], "the link does not follow its predecessor")
             digest = entry_hash(prev, row)
             if digest != row["hash"]:
-                return _broken(
-                    checked, pending, row["seq"], row["entry_id"], "the entry was changed after it was sealed"
-                )
+                return broken(row["seq"], row["entry_id"], "the entry was changed after it was sealed")
             prev = digest
             checked += 1
+            lowest = row["entry_id"] if lowest is None else min(lowest, row["entry_id"])
             if (cp := signed.get(row["seq"])) is not None:
                 if (finding := _checkpoint_finding(state, cp, digest)) is not None:
-                    return _broken(checked, pending, cp["seq"], None, finding)
+                    return broken(cp["seq"], None, finding)
                 checkpoints += 1
         after = last
-        (progress or _unreported)(checked, until)
+        (progress or _unreported)(checked, until - start)
     if signed_last is not None and signed_last > until:
-        return _broken(
-            checked, pending, signed_last, None, f"the chain ends at {until}, before checkpoint {signed_last}"
-        )
-    orphan = await store.first_unlinked_entry(conn)
+        return broken(signed_last, None, f"the chain ends at {until}, before checkpoint {signed_last}")
+    if anchor is None:
+        orphan = await store.first_unlinked_entry(conn)
+    else:
+        orphan = await store.first_unlinked_entry_from(conn, lowest if lowest is not None else 0)
     if orphan is not None:
-        return _broken(checked, pending, None, orphan, "the entry was taken off the sealer's queue unlinked")
-    return Verification(intact=True, entries=checked, checkpoints=checkpoints, pending=pending)
+        return broken(None, orphan, "the entry was taken off the sealer's queue unlinked")
+    return Verification(
+        intact=True,
+        entries=checked,
+        checkpoints=checkpoints,
+        pending=pending,
+        since_checkpoint=anchor,
+        head_seq=until,
+    )
+
+
+async def _anchor(conn: Conn, until: int) -> int | None:
+    """Where a verification ``since_checkpoint`` starts: the latest checkpoint at or before the last one's head.
+
+    ``None`` (walk the whole chain) when no verification is recorded, or none reached a checkpoint: entries
+    before the newest checkpoint that no walk ever recomputed are not taken on trust.
+    """
+    reached = await store.last_verified_seq(conn, until, VERIFIED_ACTION)
+    if reached is None:
+        return None
+    return await store.last_checkpoint_seq_upto(conn, reached)
+
+
+async def record_verification(conn: Conn, *, actor: str, result: Verification) -> None:
+    """Journal an intact verification (``journal.verified``): the next ``since_checkpoint`` one starts from its head.
+
+    A broken one is not recorded: the next starts where the last intact one reached, and finds it again.
+    """
+    if not result.intact:
+        return
+    async with conn.transaction():
+        await record(
+            conn,
+            actor=actor,
+            action=VERIFIED_ACTION,
+            entity="journal",
+            entity_id=str(result.head_seq),
+            payload={
+                "head_seq": result.head_seq,
+                "since_checkpoint": result.since_checkpoint,
+                "entries": result.entries,
+                "checkpoints": result.checkpoints,
+            },
+        )
 
 
 def _checkpoint_finding(state: str, cp: asyncpg.Record, digest: bytes) -> str | None:
     """What is wrong with a checkpoint, given the chain's recomputed hash at its position, or ``None``."""
+    if cp["public_key"] is None:  # its key's row deleted: nothing to check it against, so not the registry's word
+        return f"checkpoint at {cp['seq']} names key {cp['key_id']}, which the registry does not hold"
     message = checkpoint_message(state, cp["seq"], cp["head_hash"], cp["signed_at"])
     if not verify_signature(cp["public_key"], message, cp["signature"]):
         return f"checkpoint at {cp['seq']} has a bad signature"
@@ -363,15 +443,3 @@ def _outside_key_validity(cp: asyncpg.Record) -> str | None:
     ):
         return f"with key {key} outside its validity"
     return None
-
-
-def _broken(checked: int, pending: int, seq: int | None, entry_id: int | None, problem: str) -> Verification:
-    return Verification(
-        intact=False,
-        entries=checked,
-        checkpoints=0,
-        pending=pending,
-        bad_seq=seq,
-        bad_entry_id=entry_id,
-        problem=problem,
-    )

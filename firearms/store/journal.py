@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 __all__ = [
     "count_pending_entries",
     "first_unlinked_entry",
+    "first_unlinked_entry_from",
     "get_journal_checkpoint",
     "get_journal_head",
     "get_journal_link",
@@ -23,6 +24,8 @@ __all__ = [
     "insert_journal_entry",
     "insert_journal_links",
     "last_checkpoint_seq",
+    "last_checkpoint_seq_upto",
+    "last_verified_seq",
     "list_journal_chain",
     "list_journal_checkpoints",
     "list_journal_entries",
@@ -85,6 +88,12 @@ async def first_unlinked_entry(conn: Conn) -> int | None:
     return entry_id
 
 
+async def first_unlinked_entry_from(conn: Conn, entry_id: int) -> int | None:
+    """The first entry from ``entry_id`` on that is neither linked nor queued, if any."""
+    found: int | None = await conn.fetchval(Q["first_unlinked_entry_from"], entry_id)
+    return found
+
+
 async def count_pending_entries(conn: Conn) -> int:
     """How many entries wait for the sealer."""
     count: int = await conn.fetchval(Q["count_pending_entries"])
@@ -112,6 +121,24 @@ async def last_checkpoint_seq(conn: Conn) -> int | None:
     """The chain position of the latest checkpoint, or ``None`` before the first."""
     seq: int | None = await conn.fetchval(Q["last_checkpoint_seq"])
     return seq
+
+
+async def last_checkpoint_seq_upto(conn: Conn, until: int) -> int | None:
+    """The chain position of the latest checkpoint at or before ``until``, if any."""
+    seq: int | None = await conn.fetchval(Q["last_checkpoint_seq_upto"], until)
+    return seq
+
+
+async def last_verified_seq(conn: Conn, until: int, action: str) -> int | None:
+    """How far the latest verification recorded (as ``action``) among the entries linked up to ``until`` reached.
+
+    ``None`` when none is recorded, and when the latest one's ``head_seq`` is not a chain position (an entry
+    appended behind the application's back): no start is taken from it.
+    """
+    seq: Any = await conn.fetchval(Q["last_verified_seq"], until, action)
+    if isinstance(seq, int) and not isinstance(seq, bool) and 0 < seq <= until:
+        return seq
+    return None
 
 
 async def list_journal_entries(

@@ -60,6 +60,14 @@ SELECT min(e.entry_id)
  WHERE NOT EXISTS (SELECT 1 FROM journal_link AS l WHERE l.entry_id = e.entry_id)
    AND NOT EXISTS (SELECT 1 FROM journal_pending AS p WHERE p.entry_id = e.entry_id);
 
+-- name: first_unlinked_entry_from
+-- first_unlinked_entry among the entries from $1 on (an incremental verification's, bounded by the entries it walked).
+SELECT min(e.entry_id)
+  FROM journal_entry AS e
+ WHERE e.entry_id >= $1
+   AND NOT EXISTS (SELECT 1 FROM journal_link AS l WHERE l.entry_id = e.entry_id)
+   AND NOT EXISTS (SELECT 1 FROM journal_pending AS p WHERE p.entry_id = e.entry_id);
+
 -- name: count_pending_entries
 -- Entries waiting for the sealer.
 SELECT count(*) FROM journal_pending;
@@ -78,17 +86,32 @@ SELECT seq, head_hash, signed_at, key_id, signature
  WHERE seq = $1;
 
 -- name: list_journal_checkpoints
--- The checkpoints in a range of chain positions with the public key that signed each and that key's validity.
--- $1 after seq, $2 up to seq
+-- The checkpoints in a range of chain positions with the public key that signed each and that key's validity
+-- (NULL when the key's row is gone: such a checkpoint is reported, not left out). $1 after seq, $2 up to seq
 SELECT c.seq, c.head_hash, c.signed_at, c.key_id, c.signature, k.public_key, k.not_before, k.not_after, k.revoked_at
   FROM journal_checkpoint AS c
-  JOIN registry_key AS k USING (key_id)
+  LEFT JOIN registry_key AS k USING (key_id)
  WHERE c.seq > $1 AND c.seq <= $2
  ORDER BY c.seq;
 
 -- name: last_checkpoint_seq
 -- The chain position of the latest checkpoint, if any (one beyond the chain's head says the chain was cut short).
 SELECT max(seq) FROM journal_checkpoint;
+
+-- name: last_checkpoint_seq_upto
+-- The chain position of the latest checkpoint at or before $1, if any: where an incremental verification starts.
+SELECT max(seq) FROM journal_checkpoint WHERE seq <= $1;
+
+-- name: last_verified_seq
+-- How far the latest recorded verification reached (its payload's head_seq, as JSON: the caller checks it is a
+-- position), among the entries linked up to $1. The newest recorded first (index journal_entry_action_idx).
+-- $1 up to seq, $2 the verification's action
+SELECT e.payload -> 'head_seq'
+  FROM journal_entry AS e
+  JOIN journal_link AS l USING (entry_id)
+ WHERE e.action = $2 AND l.seq <= $1
+ ORDER BY e.entry_id DESC
+ LIMIT 1;
 
 -- name: list_journal_entries
 -- Linked entries in chain order, a page after a chain position, optionally for one entity. The chain links

@@ -1,0 +1,131 @@
+"""``firearms journal verify --since-checkpoint``: bounded by the entries since a signed checkpoint."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import asyncpg
+import pytest
+from click.testing import CliRunner
+
+from cli import main
+from firearms import bootstrap
+
+
+@pytest.fixture
+def env(database: str, home: Path, initialised: bootstrap.Initialised) -> dict[str, str]:
+    return {"FIREARMS_STATE": "AT", "FIREARMS_HOME": str(home), "FIREARMS_DATABASE_URL": database}
+
+
+def run(env: dict[str, str], *args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(main, list(args), env=env)
+    return result.exit_code, result.stdout, result.stderr
+
+
+def behind_the_back(database: str, sql: str, *args: object) -> None:
+    async def work() -> None:
+        conn = await asyncpg.connect(database)
+        try:
+            async with conn.transaction():
+                await conn.execute("SET LOCAL session_replication_role = replica")
+                await conn.execute(sql, *args)
+        finally:
+            await conn.close()
+
+    asyncio.run(work())
+
+
+def entry_at(database: str, seq: int) -> int:
+    async def work() -> int:
+        conn = await asyncpg.connect(database)
+        try:
+            entry_id: int = await conn.fetchval("SELECT entry_id FROM journal_link WHERE seq = $1", seq)
+            return entry_id
+        finally:
+            await conn.close()
+
+    return asyncio.run(work())
+
+
+def make_entries(env: dict[str, str], count: int) -> None:
+    for number in range(count):
+        code, _, stderr = run(env, "token", "create", "--role", "auditor", "--name", f"Auditor {number}")
+        assert code == 0, stderr
+
+
+def test_since_checkpoint_walks_from_the_checkpoint_the_last_verification_reached(env: dict[str, str]) -> None:
+    code, stdout, stderr = run(env, "journal", "verify", "--since-checkpoint")
+    assert code == 0
+    assert "no verification recorded at a checkpoint yet: verifying the whole chain" in stderr
+    assert stdout.startswith("journal intact: 2 entries")  # the first key's and the first token's
+    code, stdout, _ = run(env, "journal", "checkpoint")
+    assert code == 0
+    seq = json.loads(stdout)["seq"]
+    assert seq == 3  # the verification's own entry
+    assert run(env, "journal", "verify")[0] == 0  # reaches the checkpoint: the next starts there
+    make_entries(env, 3)
+    code, stdout, stderr = run(env, "journal", "verify", "--since-checkpoint")
+    assert code == 0, stderr
+    assert stdout.startswith(f"journal intact since checkpoint {seq}: 5 entries, 1 checkpoint, 0 pending")
+    assert "verifying the whole chain" not in stderr
+    code, stdout, _ = run(env, "journal", "verify", "--since-checkpoint", "--json")
+    verdict = json.loads(stdout)
+    assert code == 0
+    assert (verdict["intact"], verdict["since_checkpoint"], verdict["entries"]) == (True, seq, 6)
+    assert verdict["head_seq"] == seq + 5
+
+
+def test_since_checkpoint_names_a_change_after_it_and_leaves_one_before_it_to_the_full_verification(
+    env: dict[str, str], database: str
+) -> None:
+    make_entries(env, 3)
+    code, stdout, _ = run(env, "journal", "checkpoint")
+    seq = json.loads(stdout)["seq"]
+    assert run(env, "journal", "verify")[0] == 0  # recorded: the next --since-checkpoint starts at seq
+    make_entries(env, 2)
+    before = entry_at(database, seq - 2)
+    behind_the_back(database, "UPDATE journal_entry SET actor = 'mallory' WHERE entry_id = $1", before)
+    code, stdout, stderr = run(env, "journal", "verify", "--since-checkpoint")
+    assert code == 0, stderr
+    assert f"since checkpoint {seq}" in stdout
+    code, _, stderr = run(env, "journal", "verify")
+    assert code == 1
+    assert f"seq {seq - 2}, entry {before}" in stderr
+
+    after = entry_at(database, seq + 1)
+    behind_the_back(database, "UPDATE journal_entry SET actor = 'mallory' WHERE entry_id = $1", after)
+    code, _, stderr = run(env, "journal", "verify", "--since-checkpoint")
+    assert code == 1
+    assert f"journal BROKEN at seq {seq + 1}, entry {after}: the entry was changed after it was sealed" in stderr
+    assert f"(walked from checkpoint {seq}; 1 entry verified before it)" in stderr
+    code, stdout, _ = run(env, "journal", "verify", "--since-checkpoint", "--json")
+    verdict = json.loads(stdout)
+    assert code == 1
+    assert (verdict["intact"], verdict["bad_seq"], verdict["bad_entry_id"], verdict["since_checkpoint"]) == (
+        False,
+        seq + 1,
+        after,
+        seq,
+    )
+
+
+def test_since_checkpoint_refuses_a_forged_checkpoint(env: dict[str, str], database: str) -> None:
+    code, stdout, _ = run(env, "journal", "checkpoint")
+    seq = json.loads(stdout)["seq"]
+    assert run(env, "journal", "verify")[0] == 0
+    behind_the_back(database, "UPDATE journal_checkpoint SET signature = $1 WHERE seq = $2", bytes(64), seq)
+    code, _, stderr = run(env, "journal", "verify", "--since-checkpoint")
+    assert code == 1
+    assert f"checkpoint at {seq} has a bad signature" in stderr
+
+
+def test_help_says_what_since_checkpoint_does_not_prove() -> None:
+    result = CliRunner().invoke(main, ["journal", "verify", "--help"], terminal_width=200)
+    text = " ".join(result.stdout.split())
+    assert result.exit_code == 0
+    assert "--since-checkpoint" in text
+    assert "found only by the full verification" in text
+    assert "daily" in text
+    assert "monthly" in text
