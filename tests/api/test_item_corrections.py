@@ -347,3 +347,31 @@ async def test_the_database_refuses_a_bare_change_or_a_correction_the_row_does_n
         await conn.execute("UPDATE item_correction SET reason = 'other' WHERE item_id = $1", item_id)
     with pytest.raises(asyncpg.RestrictViolationError):
         await conn.execute("DELETE FROM item_correction WHERE item_id = $1", item_id)
+
+
+async def test_a_corrected_year_of_manufacture_bounds_the_dates_from_then_on(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    auth: TokenFactory,
+) -> None:
+    officer = await auth("records-officer")
+    item_id = (await register(client, officer, rifle("FIX-10", year_of_manufacture=2019)))["item_id"]
+    events = f"/api/v1/items/{item_id}/events"
+    early = {"event": "transferred", "occurred_on": "2016-05-01", "to_party": "Jane Doe"}
+    refused = await client.post(events, json=early, headers=officer)
+    assert refused.json()["type"] == PROBLEM + "date-before-manufacture"
+    answer = await client.post(
+        f"/api/v1/items/{item_id}/corrections",
+        json={"changes": {"year_of_manufacture": 2015}, "reason": "the proof mark says 2015"},
+        headers=officer,
+    )
+    assert answer.status_code == 201, answer.text
+    taken = await client.post(events, json=early, headers=officer)
+    assert taken.status_code == 201, taken.text
+    # and the year cannot now be corrected past that event
+    later = await client.post(
+        f"/api/v1/items/{item_id}/corrections",
+        json={"changes": {"year_of_manufacture": 2017}, "reason": "r"},
+        headers=officer,
+    )
+    assert later.status_code == 422
+    assert later.json()["type"] == PROBLEM + "date-before-manufacture"
