@@ -321,6 +321,14 @@ async def test_the_database_refuses_a_bare_change_or_a_correction_the_row_does_n
     with pytest.raises(asyncpg.RestrictViolationError):
         async with conn.transaction():
             await conn.execute("UPDATE marking SET year = 2023 WHERE item_id = $1", item_id)
+    with pytest.raises(asyncpg.RestrictViolationError):
+        async with conn.transaction():
+            await conn.execute("UPDATE marking SET kind = 'proof' WHERE item_id = $1", item_id)
+    with pytest.raises(asyncpg.RestrictViolationError):
+        async with conn.transaction():
+            await conn.execute("UPDATE item SET serial = 'FIX-90' WHERE item_id = $1", item_id)
+    with pytest.raises(asyncpg.RestrictViolationError):
+        await conn.execute("DELETE FROM marking WHERE item_id = $1", item_id)
     insert = (
         "INSERT INTO item_correction (item_id, marking_id, changes, reason, recorded_at, recorded_by)"
         " VALUES ($1, NULL, $2::jsonb, 'r', now(), 'test')"
