@@ -13,11 +13,12 @@ from litestar.response import Stream
 from api.deps import ConnDep, OfficerDep, PoolDep, SettingsDep
 from api.idempotency import Answer, IdempotencyKeyHeader, once
 from api.licences import DOCUMENT_HEADERS
-from api.params import AfterQuery, ItemIdPath, LimitQuery, OptionalStateQuery, page, state_code
-from firearms import certificates, clock, exports, item_events, items, journal
+from api.params import AfterQuery, ItemIdPath, LimitQuery, MarkingIdPath, OptionalStateQuery, page, state_code
+from firearms import certificates, clock, exports, item_corrections, item_events, items, journal
 from firearms.exports import ExportFormat
 from firearms.item_types import (
     CertifiedItem,
+    Correction,
     FirearmType,
     HistoryEntry,
     Item,
@@ -27,7 +28,9 @@ from firearms.item_types import (
     Marking,
     NewEvent,
     NewItem,
+    NewItemCorrection,
     NewMarking,
+    NewMarkingCorrection,
     ScoredItem,
 )
 from firearms.lifecycle import Status
@@ -286,6 +289,61 @@ class ItemController(Controller):
             data,
             lambda: item_events.record_event(
                 conn, item_id, data, actor=officer.actor, today=clock.today(settings.time_zone)
+            ),
+        )
+
+    @post("/{item_id:int}/corrections", summary="Correct the item's descriptive fields", opt={"roles": WRITE_ROLES})
+    async def correct_item(
+        self,
+        conn: ConnDep,
+        officer: OfficerDep,
+        settings: SettingsDep,
+        item_id: ItemIdPath,
+        request: Request[Any, Any, Any],
+        data: JSONBody[NewItemCorrection],
+        idempotency_key: IdempotencyKeyHeader = None,
+    ) -> Answer[Correction]:
+        """Correct a mistyped make, model, calibre, year, firearm type, or a lot's headstamp or quantity (DESIGN §3).
+
+        A new record names each field's value before and after and why; the item then reads the value after. The
+        identity (manufacturer, country, serial) and the category are refused (``field-not-correctable``).
+        """
+        return await once(
+            conn,
+            officer,
+            request,
+            idempotency_key,
+            data,
+            lambda: item_corrections.correct_item(
+                conn, item_id, data, actor=officer.actor, today=clock.today(settings.time_zone)
+            ),
+        )
+
+    @post(
+        "/{item_id:int}/markings/{marking_id:int}/corrections",
+        summary="Correct a marking's text as stamped and parsed fields",
+        opt={"roles": WRITE_ROLES},
+    )
+    async def correct_marking(
+        self,
+        conn: ConnDep,
+        officer: OfficerDep,
+        settings: SettingsDep,
+        item_id: ItemIdPath,
+        marking_id: MarkingIdPath,
+        request: Request[Any, Any, Any],
+        data: JSONBody[NewMarkingCorrection],
+        idempotency_key: IdempotencyKeyHeader = None,
+    ) -> Answer[Correction]:
+        """Correct a marking (the text as stamped, country, year, model ...), never its kind (Art. 8; DESIGN §3)."""
+        return await once(
+            conn,
+            officer,
+            request,
+            idempotency_key,
+            data,
+            lambda: item_corrections.correct_marking(
+                conn, item_id, marking_id, data, actor=officer.actor, today=clock.today(settings.time_zone)
             ),
         )
 

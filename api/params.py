@@ -16,6 +16,7 @@ __all__ = [
     "ItemIdPath",
     "LicenceNumberQuery",
     "LimitQuery",
+    "MarkingIdPath",
     "OptionalStateQuery",
     "StatePath",
     "StateQuery",
@@ -50,6 +51,7 @@ STATE_PATHS = frozenset({"peer_state", "issuing_state", "exporting_state", "requ
 LicenceNumberQuery: TypeAlias = Annotated[str, QueryParameter(min_length=1, max_length=64)]
 # Path integers within their columns (bigint item_id, integer version): a larger one is a 400, not a 500.
 ItemIdPath: TypeAlias = Annotated[int, PathParameter(description="item id", ge=1, le=BIGINT_MAX)]
+MarkingIdPath: TypeAlias = Annotated[int, PathParameter(description="marking id", ge=1, le=BIGINT_MAX)]
 VersionPath: TypeAlias = Annotated[int, PathParameter(description="version number", ge=1, le=INTEGER_MAX)]
 
 

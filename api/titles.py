@@ -110,6 +110,8 @@ TITLES: dict[str, str] = {
     "invalid-event-fields": "The event's fields do not fit the event",
     "invalid-correction": "The correction does not name an event of this item",
     "correction-breaks-history": "The correction would leave a later event impossible",
+    "field-not-correctable": "The field cannot be corrected",
+    "correction-changes-nothing": "The correction changes nothing",
     "import-invalid-file": "The import file cannot be read",
     "import-rejected": "No row of the import file is valid",
     # exchange: the trust list, keys, outbox, transit-consent requests (officer API)

@@ -13,23 +13,30 @@ from typing import Annotated, Any, Literal
 import msgspec
 
 from firearms.lifecycle import EventKind, Status
+from firearms.text_rules import REASON
 
 __all__ = [
     "Category",
     "CertifiedItem",
     "ComponentType",
+    "Correction",
     "DeactivatedCategory",
+    "FieldChange",
     "FirearmType",
     "HistoryEntry",
     "Item",
+    "ItemChanges",
     "ItemDetail",
     "ItemEvent",
     "ItemKind",
     "Marking",
+    "MarkingChanges",
     "MarkingKind",
     "NewEvent",
     "NewItem",
+    "NewItemCorrection",
     "NewMarking",
+    "NewMarkingCorrection",
     "ScoredItem",
     "Text",
 ]
@@ -248,10 +255,86 @@ class ItemEvent(msgspec.Struct, frozen=True, kw_only=True):
 class HistoryEntry(msgspec.Struct, frozen=True, kw_only=True):
     """One entry of an item's history: ``source`` says what it is; ``detail`` its fields.
 
-    ``licence-line`` and ``check`` entries name the item's serial in normalised form: a licence line that
-    lists it, a customs check that presented it.
+    ``correction`` entries are corrections of the item's fields or of a marking (``marking_id``), each field's value
+    before and after (:class:`Correction`); ``marking`` entries show a marking as it reads now. ``licence-line`` and
+    ``check`` entries name the item's serial in normalised form: a licence line that lists it, a customs check that
+    presented it.
     """
 
     at: dt.datetime
-    source: Literal["registration", "marking", "event", "licence-line", "check"]
+    source: Literal["registration", "marking", "event", "licence-line", "check", "correction"]
     detail: dict[str, Any]
+
+
+Quantity = Annotated[int, msgspec.Meta(ge=1, le=2_000_000_000)]
+
+
+class ItemChanges(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """The item's descriptive fields to correct, each with its right value (``null`` clears an optional one).
+
+    ``firearm_type`` only on a firearm, ``headstamp`` and ``quantity`` only on a lot of ammunition. The identity
+    (``kind``, ``component_type``, ``manufacturer``, ``country_of_manufacture``, ``serial``), ``category`` (which
+    deactivations move) and ``parent_item_id`` are named here only to be refused with ``field-not-correctable``.
+    """
+
+    make: Text | msgspec.UnsetType | None = msgspec.UNSET
+    model: Text | msgspec.UnsetType | None = msgspec.UNSET
+    calibre: Text | msgspec.UnsetType | None = msgspec.UNSET
+    year_of_manufacture: Year | msgspec.UnsetType | None = msgspec.UNSET
+    firearm_type: FirearmType | msgspec.UnsetType = msgspec.UNSET
+    headstamp: Text | msgspec.UnsetType | None = msgspec.UNSET
+    quantity: Quantity | msgspec.UnsetType = msgspec.UNSET
+    kind: Any = msgspec.UNSET
+    component_type: Any = msgspec.UNSET
+    parent_item_id: Any = msgspec.UNSET
+    manufacturer: Any = msgspec.UNSET
+    country_of_manufacture: Any = msgspec.UNSET
+    serial: Any = msgspec.UNSET
+    category: Any = msgspec.UNSET
+
+
+class MarkingChanges(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """A marking's text as stamped and parsed fields to correct (``null`` clears an optional one); never its kind."""
+
+    stamped: Annotated[str, msgspec.Meta(max_length=500)] | msgspec.UnsetType = msgspec.UNSET
+    manufacturer: Text | msgspec.UnsetType | None = msgspec.UNSET
+    place: Text | msgspec.UnsetType | None = msgspec.UNSET
+    country: Text | msgspec.UnsetType | None = msgspec.UNSET
+    serial: Text | msgspec.UnsetType | None = msgspec.UNSET
+    year: Year | msgspec.UnsetType | None = msgspec.UNSET
+    model: Text | msgspec.UnsetType | None = msgspec.UNSET
+    symbol_code: Text | msgspec.UnsetType | None = msgspec.UNSET
+    alphanumeric_code: Text | msgspec.UnsetType | None = msgspec.UNSET
+
+
+class NewItemCorrection(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """A correction of the item's descriptive fields (DESIGN §3: names what it corrects and why)."""
+
+    changes: ItemChanges
+    reason: REASON
+
+
+class NewMarkingCorrection(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """A correction of one marking's text as stamped and parsed fields, and why."""
+
+    changes: MarkingChanges
+    reason: REASON
+
+
+class FieldChange(msgspec.Struct, frozen=True, kw_only=True):
+    """A corrected field's value before and after the correction."""
+
+    before: str | int | None
+    after: str | int | None
+
+
+class Correction(msgspec.Struct, frozen=True, kw_only=True):
+    """A recorded correction: of the item's fields (``marking_id`` ``None``) or of one of its markings."""
+
+    correction_id: int
+    item_id: int
+    marking_id: int | None
+    changes: dict[str, FieldChange]
+    reason: str
+    recorded_at: dt.datetime
+    recorded_by: str

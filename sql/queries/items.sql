@@ -114,7 +114,7 @@ SELECT event_id, event, corrects_event_id, occurred_on, temporary, category_befo
  ORDER BY event_id;
 
 -- name: list_item_history
--- Registration, markings, events, and the licence lines and customs checks that name the item's serial
+-- Registration, markings (as they read now), events, corrections (each field before and after), and the licence lines and customs checks that name the item's serial
 -- (matched in normalised form), in time order, a page after a cursor.
 -- $1 item_id, $2 after recorded_at or NULL, $3 after source rank, $4 after record id, $5 limit
 SELECT at, rank, record_id, source, detail
@@ -143,6 +143,12 @@ SELECT at, rank, record_id, source, detail
                    'category_before', e.category_before, 'category_after', e.category_after,
                    'recorded_by', e.recorded_by))
           FROM item_event AS e WHERE e.item_id = $1
+        UNION ALL
+        SELECT k.recorded_at, 5, k.correction_id, 'correction',
+               jsonb_build_object(
+                   'correction_id', k.correction_id, 'marking_id', k.marking_id, 'changes', k.changes,
+                   'reason', k.reason, 'recorded_by', k.recorded_by)
+          FROM item_correction AS k WHERE k.item_id = $1
         UNION ALL
         SELECT l.created_at, 3, hashtextextended(l.licence_id::text || '/' || ll.line, 0), 'licence-line',
                jsonb_build_object(

@@ -42,6 +42,8 @@ MATRIX: dict[tuple[str, str], set[str]] = {
     ("GET", "/items/1/deactivation-certificate"): EVERY,
     ("GET", "/items/deactivation-certificates"): EVERY,
     ("POST", "/items/1/markings"): {A, REC},
+    ("POST", "/items/1/corrections"): {A, REC},
+    ("POST", "/items/1/markings/1/corrections"): {A, REC},
     ("GET", "/items/export"): EVERY,
     ("GET", "/items/search"): EVERY,
     ("GET", "/journal"): {A, AUD},

@@ -86,6 +86,11 @@ async def _item(ctx: Context) -> int:
     return item_id
 
 
+async def _marking(ctx: Context) -> tuple[int, int]:
+    item = await _post(ctx, "/api/v1/items", RIFLE)
+    return item["item_id"], item["markings"][0]["marking_id"]
+
+
 async def _draft(ctx: Context) -> str:
     parties = await register_parties(ctx.conn)
     return str((await _post(ctx, "/api/v1/licences", draft_json(export_draft(parties))))["licence_id"])
@@ -264,6 +269,16 @@ SCENARIOS: dict[str, Scenario] = {
     ),
     "POST /api/v1/items/{item_id:int}/markings": lambda ctx: _then(
         _item(ctx), lambda i: Request(f"/api/v1/items/{i}/markings", {"kind": "proof", "stamped": "BP"})
+    ),
+    "POST /api/v1/items/{item_id:int}/corrections": lambda ctx: _then(
+        _item(ctx),
+        lambda i: Request(f"/api/v1/items/{i}/corrections", {"changes": {"model": "SSG 69"}, "reason": "mistyped"}),
+    ),
+    "POST /api/v1/items/{item_id:int}/markings/{marking_id:int}/corrections": lambda ctx: _then(
+        _marking(ctx),
+        lambda m: Request(
+            f"/api/v1/items/{m[0]}/markings/{m[1]}/corrections", {"changes": {"stamped": "STEYR"}, "reason": "misread"}
+        ),
     ),
     "POST /api/v1/licences": lambda ctx: _then(
         register_parties(ctx.conn), lambda p: Request("/api/v1/licences", draft_json(export_draft(p)))

@@ -188,7 +188,7 @@ async def test_a_no_break_space_in_the_manufacturer_is_white_space_for_identity(
     assert await conn.fetchval("SELECT count(*) FROM item") == 1
 
 
-@pytest.mark.parametrize("table", ["item", "marking", "item_event", "item_import"])
+@pytest.mark.parametrize("table", ["item", "marking", "item_event", "item_import", "item_correction"])
 async def test_records_tables_refuse_truncate(conn: db.Conn, table: str) -> None:
     # Records are kept for decades and never deleted; TRUNCATE fires no row trigger.
     detail = await items.register_item(conn, rifle(), actor=ACTOR, today=TODAY)
