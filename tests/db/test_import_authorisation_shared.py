@@ -242,3 +242,36 @@ async def test_an_exit_counts_what_left_under_every_licence_on_the_authorisation
         await conn.fetchval("SELECT sum(quantity) FROM ledger_entry WHERE licence_id = $1", second.licence_id) is None
     )
     await clear_at_export(conn, second.licence.number, [{"line": 1, "quantity": 20}])
+
+
+async def test_two_exits_at_once_under_two_licences_do_not_both_take_the_authorisation(
+    conn: db.Conn, database: str, settings: Settings, at: Parties
+) -> None:
+    """DE lowered its authorisation to 80 under AT's licences of 60 and 40: 60 leave under the first while 30 are
+    presented under the second. The second exit waits for the first (the authorisation's row, locked while another
+    licence names it), then counts its 60 and is refused; before, both cleared, 90 on 80."""
+    first = await issue(conn, settings, at, 60)
+    second = await issue(conn, settings, at, 40)
+    async with conn.transaction():
+        await received.record_received(conn, authorisation(80, version=2), registry_state="AT", actor="peer:DE")
+
+    def exit_of(number: str, quantity: int) -> Any:
+        async def work(other: db.Conn) -> Any:
+            body = check_body(
+                "export",
+                lines=[{"line": 1, "quantity": quantity}],
+                licence_number=number,
+                crossing_point="AT-Wullowitz",
+            )
+            return await checks.perform_check(
+                other, msgspec.convert(body, CheckRequest), state="AT", time_zone=dt.UTC, actor="customs:at"
+            )
+
+        return work
+
+    cleared, refused = await race(
+        database, exit_of(first.licence.number, 60), exit_of(second.licence.number, 30), may_pass=True
+    )
+    assert (cleared.verdict, refused.verdict) == ("clear", "refuse")
+    assert [reason.code for reason in refused.reasons] == ["import-not-authorised"]
+    assert await conn.fetchval("SELECT sum(quantity) FROM ledger_entry") == 60
