@@ -15,6 +15,8 @@ from typing import Any
 
 import msgspec
 import pytest
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
 
 from firearms import bootstrap, checks, db, licence_reads, licence_versions, licences, received
 from firearms.check_rules import CheckRequest
@@ -23,6 +25,7 @@ from firearms.licence_object import LicenceLine
 from firearms.licence_rules import DraftLine
 from firearms.settings import Settings
 from tests.check_helpers import check_body, clear_at_export, de_authorisation
+from tests.conftest import TokenFactory
 from tests.licensing_helpers import ACTOR, TODAY, Parties, export_draft, issued_export, register_parties
 from tests.races import race
 
@@ -275,3 +278,35 @@ async def test_two_exits_at_once_under_two_licences_do_not_both_take_the_authori
     assert (cleared.verdict, refused.verdict) == ("clear", "refuse")
     assert [reason.code for reason in refused.reasons] == ["import-not-authorised"]
     assert await conn.fetchval("SELECT sum(quantity) FROM ledger_entry") == 60
+
+
+async def test_the_issue_is_refused_with_a_problem_naming_the_authorisation_and_the_licences_holding_it(
+    conn: db.Conn, settings: Settings, at: Parties, client: AsyncTestClient[Litestar], auth: TokenFactory
+) -> None:
+    first = await issue(conn, settings, at, 60)
+    second = await pending(conn, settings, at, 60)
+    response = await client.post(
+        f"/api/v1/licences/{second}/issue", json={"reason": "try"}, headers=await auth("licensing-officer")
+    )
+    assert response.status_code == 409, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    problem = response.json()
+    assert problem["type"].endswith("/gates-unmet")
+    assert problem["unmet"] == [
+        {
+            "gate": "goods-beyond-import-authorisation",
+            "state": "DE",
+            "detail": f"the licence names 60 ammunition items; import authorisation DE-IMP-2026-42 of DE authorises"
+            f" 100, of which other licences hold 60; {first.licence.number} (issued) holds 60",
+            "cover": {
+                "number": "DE-IMP-2026-42",
+                "state": "DE",
+                "category": "ammunition",
+                "authorised": 100,
+                "held": 60,
+                "asked": 60,
+                "licences": [{"number": first.licence.number, "status": "issued", "quantity": 60}],
+            },
+        }
+    ]
+    assert (await licence_reads.get_licence(conn, second)).status == "pending"
