@@ -20,7 +20,8 @@ SELECT licence_id, kind, status, valid_from, expires_on, exporting_state, import
 -- Art. 10(2)(a): what an import authorisation's current version authorises, per category (firearm, component,
 -- ammunition), read from its content as issued or received, and what already passed at this movement under every
 -- OTHER export licence whose current version names it (debited at exit, tallied at entry), as {number: quantity}.
--- A category neither authorised nor used is absent. Its row is held FOR SHARE by check_context already.
+-- A category neither authorised nor used is absent. Its row is held by check_context already (locked, not shared,
+-- when another licence names it: migration 20261130161100, so two such checks go one after the other).
 -- $1 issuing_state, $2 number of the authorisation, $3 licence_id of the licence checked, $4 movement
 WITH authorised AS (
     SELECT l.line ->> 'category' AS category, sum((l.line ->> 'quantity')::bigint) AS quantity

@@ -310,3 +310,15 @@ async def test_the_issue_is_refused_with_a_problem_naming_the_authorisation_and_
         }
     ]
     assert (await licence_reads.get_licence(conn, second)).status == "pending"
+
+
+@pytest.mark.parametrize("query", ["list_import_authorisation_shares", "list_authorisation_cover"])
+async def test_the_licences_naming_an_authorisation_are_found_by_the_index(query: str, conn: db.Conn) -> None:
+    """The gate and the check find the licences drawn on an authorisation on the index, not by reading every version."""
+    args: list[Any] = ["DE", "DE-IMP-2026-42", uuid.uuid4()] + (
+        ["export"] if query == "list_authorisation_cover" else []
+    )
+    async with conn.transaction():
+        await conn.execute("SET LOCAL enable_seqscan = off")
+        plan = "\n".join(row[0] for row in await conn.fetch("EXPLAIN " + db.QUERIES[query], *args))
+    assert "licence_version_import_authorisation_idx" in plan
