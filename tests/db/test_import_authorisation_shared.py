@@ -322,3 +322,35 @@ async def test_the_licences_naming_an_authorisation_are_found_by_the_index(query
         await conn.execute("SET LOCAL enable_seqscan = off")
         plan = "\n".join(row[0] for row in await conn.fetch("EXPLAIN " + db.QUERIES[query], *args))
     assert "licence_version_import_authorisation_idx" in plan
+
+
+async def test_a_suspended_licence_is_reinstated_only_within_what_the_others_left(
+    conn: db.Conn, settings: Settings, at: Parties
+) -> None:
+    """DE lowered its authorisation to 80 under licences of 60 and 40; the first, suspended meanwhile, comes back only
+    once amended down to what the second leaves (a suspended licence's amendment runs no gate; its reinstatement
+    runs every one)."""
+    first = await issue(conn, settings, at, 60)
+    second = await issue(conn, settings, at, 40)
+    async with conn.transaction():
+        await licences.transition(conn, licence_id=first.licence_id, to="suspended", actor=ACTOR, reason="test")
+        await received.record_received(conn, authorisation(80, version=2), registry_state="AT", actor="peer:DE")
+    with pytest.raises(ConflictError) as blocked:
+        async with conn.transaction():
+            await licences.transition(
+                conn, licence_id=first.licence_id, to="issued", actor=ACTOR, reason="back", settings=settings
+            )
+    [gate] = blocked.value.facts["unmet"]
+    assert (gate["gate"], gate["cover"]["authorised"], gate["cover"]["licences"]) == (
+        "goods-beyond-import-authorisation",
+        80,
+        [{"number": second.licence.number, "status": "issued", "quantity": 40}],
+    )
+    async with conn.transaction():
+        await licence_versions.amend(
+            conn, first.licence_id, _draft(at, 40, reason="what DE left"), settings=settings, actor=ACTOR
+        )
+        back = await licences.transition(
+            conn, licence_id=first.licence_id, to="issued", actor=ACTOR, reason="back", settings=settings
+        )
+    assert (back.status, back.version, back.licence.lines[0].quantity) == ("issued", 2, 40)
