@@ -174,6 +174,9 @@ class AuthorisationView(msgspec.Struct, frozen=True, kw_only=True):
     """What ``held`` authorises, by category (firearm, component, ammunition); ``None`` when not read."""
     used: dict[str, int] = msgspec.field(default_factory=dict)
     """What this movement took under the licence already, by category (debited at exit, passed at entry)."""
+    elsewhere: dict[str, dict[str, int]] = msgspec.field(default_factory=dict)
+    """What this movement took already under the other export licences naming the authorisation: by category, by
+    licence number."""
 
 
 class LicenceView(msgspec.Struct, frozen=True, kw_only=True):
@@ -384,30 +387,36 @@ def _authorisation(request: CheckRequest, licence: LicenceView, state: str, on: 
             f" not {licence.exporting_state}"
         )
     if not wrong and auth.authorised is not None:
-        wrong.extend(_beyond_cover(request, licence, auth.number, auth.authorised, auth.used))
+        wrong.extend(_beyond_cover(request, licence, auth))
     return [_reason("import-not-authorised", "; ".join(wrong))] if wrong else []
 
 
-def _beyond_cover(
-    request: CheckRequest, licence: LicenceView, number: str, authorised: dict[str, int], used: dict[str, int]
-) -> list[str]:
-    """Art. 10(2)(a): what passed under the licence and the consignment stay within what the authorisation covers.
+def _beyond_cover(request: CheckRequest, licence: LicenceView, auth: AuthorisationView) -> list[str]:
+    """Art. 10(2)(a): what passed under the authorisation and the consignment stay within what it covers.
 
     Per category, as the export gate compares them (:mod:`firearms.gates`): the licence may have been issued on an
-    authorisation typed at the exporting State, or the importing State lowered it since. Counted over this licence
-    (other licences naming the same authorisation are not summed: a known limit, as at the gate).
+    authorisation typed at the exporting State, or the importing State lowered it since. Counted over every export
+    licence naming the authorisation (its quantity is one balance, shared by the licences drawn on it): what passed
+    under this licence at this movement, under the others (``auth.elsewhere``), and the consignment.
     """
+    authorised = auth.authorised or {}
     presented: dict[str, int] = {}
     for item in request.lines:
         line = licence.lines.get(item.line)
         if line is not None:
             presented[line.category] = presented.get(line.category, 0) + item.quantity
-    return [
-        f"import authorisation {number} authorises {authorised.get(category, 0)} {category} items;"
-        f" {used.get(category, 0)} passed under this licence and {quantity} more presented"
-        for category, quantity in presented.items()
-        if used.get(category, 0) + quantity > authorised.get(category, 0)
-    ]
+    wrong: list[str] = []
+    for category, quantity in presented.items():
+        here = auth.used.get(category, 0)
+        others = auth.elsewhere.get(category, {})
+        if here + sum(others.values()) + quantity <= authorised.get(category, 0):
+            continue
+        under = "".join(f", {taken} under {number}" for number, taken in sorted(others.items()))
+        wrong.append(
+            f"import authorisation {auth.number} authorises {authorised.get(category, 0)} {category} items;"
+            f" {here} passed under this licence{under}{',' if under else ''} and {quantity} more presented"
+        )
+    return wrong
 
 
 def _serials(movement: Movement, item: CheckLine, line: LineView, records: RecordsView) -> list[Reason]:

@@ -380,16 +380,17 @@ async def licence_view(conn: Conn, request: CheckRequest, context: asyncpg.Recor
         transit_consent=context["transit_consent"] and gap is None,
         consent_gap=gap,
         expired_here_at=expired_here_at,
-        import_authorisation=await _authorisation_view(conn, context, used),
+        import_authorisation=await _authorisation_view(conn, context, request.movement),
     )
 
 
-async def _authorisation_view(conn: Conn, context: asyncpg.Record, used: str) -> AuthorisationView | None:
-    """The import authorisation ``check_context`` read, with what it authorises and what the licence used of it.
+async def _authorisation_view(conn: Conn, context: asyncpg.Record, movement: str) -> AuthorisationView | None:
+    """The import authorisation ``check_context`` read, with what it authorises and what passed under it already.
 
     Its cover is read (one more statement) only when it is an import authorisation held here; when it is
     ``expired``, also when its issuing State expired it (judged on this State's calendar, as the licence is:
-    :mod:`firearms.check_rules`).
+    :mod:`firearms.check_rules`). The same statement reads what passed at this movement under the other export
+    licences naming it (Art. 10(2)(a): its quantity is one balance, shared by every licence drawn on it).
     """
     if context["import_authorisation"] is None:
         return None
@@ -401,11 +402,14 @@ async def _authorisation_view(conn: Conn, context: asyncpg.Record, used: str) ->
         )
     if view.held is None or view.held.kind != "import" or view.state is None or view.number is None:
         return view
+    used = "debited" if movement == "export" else "passed"
     taken: dict[str, int] = {}
     for line in context["lines"]:
         taken[line["category"]] = taken.get(line["category"], 0) + line[used]
-    authorised = await store.list_authorised_quantities(conn, view.state, view.number)
-    return msgspec.structs.replace(view, authorised=authorised, used=taken)
+    authorised, elsewhere = await store.list_authorisation_cover(
+        conn, view.state, view.number, context["licence_id"], movement
+    )
+    return msgspec.structs.replace(view, authorised=authorised, used=taken, elsewhere=elsewhere)
 
 
 async def _consent_gap(conn: Conn, request: CheckRequest, context: asyncpg.Record, state: str) -> str | None:

@@ -16,7 +16,8 @@
 - ``validity-before-import-authorisation``: the licence would be usable before it is (its first day
   is after the licence's ``valid_from``);
 - ``goods-beyond-import-authorisation``: the licence names more items of a category (firearm, component,
-  ammunition) than the import authorisation, as received, authorises;
+  ammunition) than the import authorisation, as received, authorises, less what the other export licences drawn on
+  it hold of it (its quantity is one balance, shared);
 - ``consignee-not-on-import-authorisation``: the import authorisation, as received, names another consignee;
 - ``transit-consent-missing``: a transit State has neither a no-objection nor a deemed consent;
 - ``transit-consent-outdated``: its decision answers an earlier version than the one last sent to it
@@ -54,6 +55,7 @@ from firearms.store import parties as party_store
 
 if TYPE_CHECKING:
     import datetime as dt
+    import uuid
     from collections.abc import Iterable
 
     import asyncpg
@@ -62,22 +64,48 @@ if TYPE_CHECKING:
     from firearms.licence_object import LicenceLine, LicenceObject
     from firearms.licence_object import Party as LicencePartyObject
 
-__all__ = ["Gate", "Unexportable", "unexportable", "unmet_gates"]
+__all__ = ["Cover", "Gate", "Share", "Unexportable", "unexportable", "unmet_gates"]
 
 _NEVER_ISSUED = frozenset({"draft", "pending"})
+
+
+class Share(msgspec.Struct, frozen=True, kw_only=True):
+    """What another export licence drawn on the same import authorisation holds of one category of it."""
+
+    number: str
+    status: str
+    quantity: int
+
+
+class Cover(msgspec.Struct, frozen=True, kw_only=True):
+    """The facts of ``goods-beyond-import-authorisation``: one category of an import authorisation, as a balance.
+
+    ``authorised``: what its current version, as received, authorises; ``held``: what the other export licences
+    drawn on it hold (``licences``, each once, at its current version); ``asked``: what this licence names.
+    """
+
+    number: str
+    state: str
+    category: str
+    authorised: int
+    held: int
+    asked: int
+    licences: list[Share]
 
 
 class Gate(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     """An unmet gate: its code, the State it concerns (transit gates) and a sentence for people.
 
     ``confidentiality``: where the sentence quotes a partner's words (an objection's reason, received by
-    notice), the level that notice carried (Art. 12(5)); left out otherwise.
+    notice), the level that notice carried (Art. 12(5)); left out otherwise. ``cover``: the facts of
+    ``goods-beyond-import-authorisation``; left out otherwise.
     """
 
     gate: str
     state: str | None
     detail: str
     confidentiality: str | None = None
+    cover: Cover | None = None
 
 
 async def unmet_gates(
@@ -92,8 +120,10 @@ async def unmet_gates(
     """Every gate that does not hold for issuing ``licence`` today (an empty list: it may be issued).
 
     With ``lock`` (issuing, reinstating, amending an issued licence: the caller holds the licence's lock)
-    the parties' rows and the received import authorisation's are read ``FOR SHARE``, so a status change
-    in flight on one of them is seen and a later one waits until the licence's change has committed.
+    the parties' rows are read ``FOR SHARE`` and the received import authorisation's row is locked (``FOR NO KEY
+    UPDATE``), so a status change in flight on one of them is seen and a later one waits until the licence's change
+    has committed; so does the issue or amendment of another licence drawn on the same authorisation, which then
+    counts this one's share of it.
 
     ``before`` (amending an issued licence): the version in force. The import authorisation's cover is then judged
     on what the amendment adds: a category not raised above ``before`` and a consignee ``before`` named too open
@@ -116,7 +146,7 @@ async def unmet_gates(
             )
         )
     else:
-        received = await (licence_store.find_licence_for_share if lock else licence_store.find_licence)(
+        received = await (licence_store.find_licence_for_update if lock else licence_store.find_licence)(
             conn, auth.state, auth.number
         )
         foreign = None if received is None else _not_this_authorisation(received, licence)
@@ -137,7 +167,7 @@ async def unmet_gates(
                 )
             )
         if received is not None and foreign is None:
-            unmet.extend(await _cover_gates(conn, received, licence, before))
+            unmet.extend(await _cover_gates(conn, received, row["licence_id"], licence, before))
         # The importing State's own word on its authorisation's last day wins over the date typed here.
         auth_expires = auth.expires_on if received is None else min(auth.expires_on, received["expires_on"])
         if auth_expires < today:
@@ -240,7 +270,11 @@ def _not_this_authorisation(received: asyncpg.Record, licence: LicenceObject) ->
 
 
 async def _cover_gates(
-    conn: Conn, received: asyncpg.Record, licence: LicenceObject, before: LicenceObject | None
+    conn: Conn,
+    received: asyncpg.Record,
+    licence_id: uuid.UUID,
+    licence: LicenceObject,
+    before: LicenceObject | None,
 ) -> list[Gate]:
     """Art. 10(2)(a): the import authorisation, as received, covers the licence's goods and names its consignee.
 
@@ -248,27 +282,48 @@ async def _cover_gates(
     consignee than it names, is judged.
 
     Goods are compared per category (firearm, component, ammunition): the licence may use part of what the
-    importing State authorised, never more, and nothing of a category it did not authorise. Line texts (make,
-    model, calibre) are not compared: each State writes them its own way. The consignee is the same party by
-    country and registration when both name one, else by country and name (case and spacing aside).
+    importing State authorised, never more, and nothing of a category it did not authorise. The authorisation's
+    quantity is one balance shared by every export licence drawn on it: what the other licences naming it hold
+    (:func:`firearms.store.licences.list_import_authorisation_shares`: an issued or suspended licence the whole of
+    its current version, a revoked, expired or exhausted one what left under it) is not there for this one. Line
+    texts (make, model, calibre) are not compared: each State writes them its own way. The consignee is the same
+    party by country and registration when both name one, else by country and name (case and spacing aside).
     """
     version = await licence_store.get_licence_version(conn, received["licence_id"], received["version"])
     if version is None:
         return []  # a row without content (nothing to compare against)
     authorisation = licence_object(received, version)
     state, number = received["issuing_state"], received["number"]
+    shares: dict[str, list[Share]] = {}
+    for share in await licence_store.list_import_authorisation_shares(conn, state, number, licence_id):
+        shares.setdefault(share["category"], []).append(
+            Share(number=share["number"], status=share["status"], quantity=share["quantity"])
+        )
     unmet: list[Gate] = []
     for category in CATEGORIES:
         wanted = sum(line.quantity for line in licence.lines if line.category == category)
         allowed = sum(line.quantity for line in authorisation.lines if line.category == category)
         in_force = 0 if before is None else sum(line.quantity for line in before.lines if line.category == category)
-        if wanted > max(allowed, in_force):
+        others = shares.get(category, [])
+        held = sum(share.quantity for share in others)
+        if wanted > in_force and wanted + held > allowed:
+            holders = "".join(f"; {share.number} ({share.status}) holds {share.quantity}" for share in others)
             unmet.append(
                 Gate(
                     gate="goods-beyond-import-authorisation",
                     state=state,
                     detail=f"the licence names {wanted} {category} items; import authorisation {number} of"
-                    f" {state} authorises {allowed}",
+                    f" {state} authorises {allowed}"
+                    + (f", of which other licences hold {held}{holders}" if others else ""),
+                    cover=Cover(
+                        number=number,
+                        state=state,
+                        category=category,
+                        authorised=allowed,
+                        held=held,
+                        asked=wanted,
+                        licences=others,
+                    ),
                 )
             )
     if not _same_party(licence.consignee, authorisation.consignee) and (

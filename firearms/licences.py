@@ -70,7 +70,8 @@ async def require_gates(
 ) -> None:
     """Every gate must hold ``today`` (Reg. 258/2012 Art. 7): to issue, to reinstate, to amend an issued licence.
 
-    Silent transit States are deemed to consent first; the parties and the import authorisation are read ``FOR SHARE``.
+    Silent transit States are deemed to consent first; the parties are read ``FOR SHARE`` and the received import
+    authorisation's row is locked (another licence drawn on it waits, then counts this one's share).
     ``before``: amending an issued licence, the version in force; the import authorisation's cover is judged on what
     the amendment adds to it (:func:`firearms.gates.unmet_gates`).
 

@@ -41,10 +41,22 @@ async def get_check_context(
     return row
 
 
-async def list_authorised_quantities(conn: Conn, issuing_state: str, number: str) -> dict[str, int]:
-    """What an import authorisation's current version authorises, by category (a category it omits is absent)."""
-    rows = await conn.fetch(Q["list_authorised_quantities"], issuing_state, number)
-    return {row["category"]: int(row["quantity"]) for row in rows}
+async def list_authorisation_cover(
+    conn: Conn, issuing_state: str, number: str, licence_id: uuid.UUID, movement: str
+) -> tuple[dict[str, int], dict[str, dict[str, int]]]:
+    """What an import authorisation authorises and what passed under the other export licences naming it.
+
+    The first, by category (a category it omits is absent); the second, what already passed at ``movement`` under
+    every other export licence whose current version names it, by category, by licence number.
+    """
+    rows = await conn.fetch(Q["list_authorisation_cover"], issuing_state, number, licence_id, movement)
+    authorised = {row["category"]: int(row["authorised"]) for row in rows if row["authorised"]}
+    elsewhere = {
+        row["category"]: {licence: int(quantity) for licence, quantity in row["elsewhere"].items()}
+        for row in rows
+        if row["elsewhere"]
+    }
+    return authorised, elsewhere
 
 
 async def record_customs_check(

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 __all__ = [
     "delete_licence_lines_except",
     "find_licence",
-    "find_licence_for_share",
+    "find_licence_for_update",
     "get_licence",
     "get_licence_document",
     "get_licence_for_update",
@@ -28,6 +28,7 @@ __all__ = [
     "insert_licence_event",
     "insert_licence_version",
     "list_expired_licence_ids",
+    "list_import_authorisation_shares",
     "list_licence_events",
     "list_licence_versions",
     "list_licences",
@@ -173,9 +174,19 @@ async def list_partner_states_of_number(conn: Conn, number: str) -> list[str]:
     return [row["issuing_state"] for row in await conn.fetch(Q["list_partner_states_of_number"], number)]
 
 
-async def find_licence_for_share(conn: Conn, issuing_state: str, number: str) -> asyncpg.Record | None:
-    """A licence by (issuing State, number), locked ``FOR SHARE`` until the transaction ends."""
-    return await conn.fetchrow(Q["find_licence_for_share"], issuing_state, number)
+async def find_licence_for_update(conn: Conn, issuing_state: str, number: str) -> asyncpg.Record | None:
+    """A licence by (issuing State, number), locked ``FOR NO KEY UPDATE`` until the transaction ends."""
+    return await conn.fetchrow(Q["find_licence_for_update"], issuing_state, number)
+
+
+async def list_import_authorisation_shares(
+    conn: Conn, issuing_state: str, number: str, licence_id: uuid.UUID
+) -> list[asyncpg.Record]:
+    """What every other export licence drawn on an import authorisation holds of it, by number and category.
+
+    Rows of (number, status, category, quantity).
+    """
+    return await conn.fetch(Q["list_import_authorisation_shares"], issuing_state, number, licence_id)
 
 
 async def list_licences(

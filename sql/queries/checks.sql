@@ -16,16 +16,49 @@ SELECT licence_id, kind, status, valid_from, expires_on, exporting_state, import
        transit_consent, lines, facts, version, consent_version, import_authorisation
   FROM check_context($1, $2, $3, $4, $5, $6);
 
--- name: list_authorised_quantities
+-- name: list_authorisation_cover
 -- Art. 10(2)(a): what an import authorisation's current version authorises, per category (firearm, component,
--- ammunition), read from its content as issued or received (a category it names no line of is absent). Its row is
--- held FOR SHARE by check_context already. $1 issuing_state, $2 number
-SELECT l.line ->> 'category' AS category, sum((l.line ->> 'quantity')::bigint) AS quantity
-  FROM licence AS a
-  JOIN licence_version AS v ON v.licence_id = a.licence_id AND v.version = a.version
- CROSS JOIN LATERAL jsonb_array_elements(v.content -> 'lines') AS l(line)
- WHERE a.issuing_state = $1 AND a.number = $2
- GROUP BY l.line ->> 'category';
+-- ammunition), read from its content as issued or received, and what already passed at this movement under every
+-- OTHER export licence whose current version names it (debited at exit, tallied at entry), as {number: quantity}.
+-- A category neither authorised nor used is absent. Its row is held by check_context already (locked, not shared,
+-- when another licence names it: migration 20261130161100, so two such checks go one after the other).
+-- $1 issuing_state, $2 number of the authorisation, $3 licence_id of the licence checked, $4 movement
+WITH authorised AS (
+    SELECT l.line ->> 'category' AS category, sum((l.line ->> 'quantity')::bigint) AS quantity
+      FROM licence AS a
+      JOIN licence_version AS v ON v.licence_id = a.licence_id AND v.version = a.version
+     CROSS JOIN LATERAL jsonb_array_elements(v.content -> 'lines') AS l(line)
+     WHERE a.issuing_state = $1 AND a.number = $2
+     GROUP BY l.line ->> 'category'
+), drawn AS (
+    SELECT o.licence_id, o.issuing_state, o.number
+      FROM licence_version AS w
+      JOIN licence AS o ON o.licence_id = w.licence_id AND o.version = w.version
+     WHERE (w.content -> 'import_authorisation' ->> 'state') = $1
+       AND (w.content -> 'import_authorisation' ->> 'number') = $2
+       AND o.kind = 'export' AND o.licence_id <> $3
+), used AS (
+    SELECT d.number, ll.category, sum(e.quantity) AS quantity
+      FROM drawn AS d
+      JOIN ledger_entry AS e ON e.licence_id = d.licence_id
+      JOIN licence_line AS ll ON ll.licence_id = e.licence_id AND ll.line = e.line
+     WHERE $4::text = 'export'
+     GROUP BY d.number, ll.category
+     UNION ALL
+    SELECT d.number, ll.category, sum(t.quantity) AS quantity
+      FROM drawn AS d
+      JOIN passage_tally AS t ON t.issuing_state = d.issuing_state AND t.licence_number = d.number
+                             AND t.movement = 'import'
+      JOIN licence_line AS ll ON ll.licence_id = d.licence_id AND ll.line = t.line
+     WHERE $4::text = 'import'
+     GROUP BY d.number, ll.category
+), elsewhere AS (
+    SELECT category, jsonb_object_agg(number, quantity) AS licences FROM used GROUP BY category
+)
+SELECT coalesce(a.category, e.category) AS category, coalesce(a.quantity, 0) AS authorised,
+       coalesce(e.licences, '{}'::jsonb) AS elsewhere
+  FROM authorised AS a
+  FULL JOIN elsewhere AS e ON e.category = a.category;
 
 -- name: record_customs_check
 -- Record a check, its answer and the serials it presented; when it cleared, the serials and this State's

@@ -60,15 +60,41 @@ SELECT DISTINCT issuing_state
  WHERE number = $1 AND origin = 'received' AND status NOT IN ('draft', 'pending')
  ORDER BY issuing_state;
 
--- name: find_licence_for_share
--- A licence by its number in its issuing State, its row shared until the transaction ends: the import
--- authorisation an export licence is issued on (a status change in flight commits first; a later one
--- waits). $1 issuing_state, $2 number
+-- name: find_licence_for_update
+-- A licence by its number in its issuing State, its row locked (no key update) until the transaction ends: the
+-- import authorisation an export licence is issued on. A status change in flight commits first; a later one waits,
+-- and so does the issue or amendment of another licence drawn on the same authorisation, which then sees this one's
+-- share of it (Art. 10(2)(a): the authorisation's quantity is one balance). $1 issuing_state, $2 number
 SELECT licence_id, issuing_state, number, kind, origin, status, version, valid_from, expires_on,
        exporting_state, importing_state, transit_states, issued_at, created_at, created_by, updated_at
   FROM licence
  WHERE issuing_state = $1 AND number = $2
-   FOR SHARE;
+   FOR NO KEY UPDATE;
+
+-- name: list_import_authorisation_shares
+-- Art. 10(2)(a): what each OTHER export licence of this registry drawn on an import authorisation holds of it, per
+-- category. A licence counts once, at its current version, when that version names the authorisation (its issuing
+-- State and number). Issued or suspended (it may be reinstated): the whole of its lines, or what left under a line
+-- when more did. Revoked, expired or exhausted: what left under it at exit (the ledger's debits), the rest is free.
+-- Draft or pending: nothing (it is judged at its own issue). Rows with nothing held are left out.
+-- $1 issuing_state, $2 number of the authorisation, $3 licence_id of the licence judged
+SELECT l.number, l.status, ll.category,
+       sum(CASE WHEN l.status IN ('issued', 'suspended') THEN greatest(ll.quantity, d.debited)
+                ELSE d.debited END)::bigint AS quantity
+  FROM licence_version AS v
+  JOIN licence AS l ON l.licence_id = v.licence_id AND l.version = v.version
+  JOIN licence_line AS ll ON ll.licence_id = l.licence_id
+ CROSS JOIN LATERAL (SELECT coalesce(sum(e.quantity), 0) AS debited
+                       FROM ledger_entry AS e
+                      WHERE e.licence_id = ll.licence_id AND e.line = ll.line) AS d
+ WHERE (v.content -> 'import_authorisation' ->> 'state') = $1
+   AND (v.content -> 'import_authorisation' ->> 'number') = $2
+   AND l.origin = 'local' AND l.kind = 'export' AND l.licence_id <> $3
+   AND l.status NOT IN ('draft', 'pending')
+ GROUP BY l.number, l.status, ll.category
+HAVING sum(CASE WHEN l.status IN ('issued', 'suspended') THEN greatest(ll.quantity, d.debited)
+                ELSE d.debited END) > 0
+ ORDER BY l.number, ll.category;
 
 -- name: list_licences
 -- Licences in creation order, a page after a cursor, optionally of one status and kind. $1 after created_at, $2 after licence_id, $3 status or NULL, $4 kind or NULL, $5 limit

@@ -323,3 +323,33 @@ async def test_an_exit_beyond_what_the_received_authorisation_now_covers_is_refu
     assert answer.verdict == "refuse"
     assert [reason.code for reason in answer.reasons] == ["import-not-authorised"]
     assert await conn.fetchval("SELECT count(*) FROM ledger_entry") == 0
+
+
+async def test_entry_counts_what_passed_under_every_licence_on_the_authorisation(
+    de: Client, conn: db.Conn, auth: TokenFactory
+) -> None:
+    """DE authorised 600 cartridges; AT drew two licences of 800 on it. 500 entered under the first: the second may
+    bring in 100 more, not 200. Before, each licence's entries were counted alone, and 700 entered on 600."""
+    lines = at_licence().lines
+    await authorise_import(conn, lines=[lines[0], msgspec.structs.replace(lines[1], quantity=600)])
+    await receive(conn, at_licence(), state="DE")
+    await receive(conn, at_licence(number="AT-EXP-2026-000124"), state="DE")
+    headers = await auth("customs-officer")
+    first = await post_check(de, headers, entry(lines=[{"line": 2, "quantity": 500}]))
+    assert (first["verdict"], first["reasons"]) == ("clear", [])
+    second = await post_check(
+        de, headers, entry(licence_number="AT-EXP-2026-000124", lines=[{"line": 2, "quantity": 200}])
+    )
+    assert second["verdict"] == "refuse"
+    assert [(reason["code"], reason["detail"]) for reason in second["reasons"]] == [
+        (
+            "import-not-authorised",
+            "import authorisation DE-IMP-2026-42 authorises 600 ammunition items; 0 passed under this licence,"
+            " 500 under AT-EXP-2026-000123, and 200 more presented",
+        )
+    ]
+    third = await post_check(
+        de, headers, entry(licence_number="AT-EXP-2026-000124", lines=[{"line": 2, "quantity": 100}])
+    )
+    assert (third["verdict"], third["reasons"]) == ("clear", [])
+    assert await conn.fetchval("SELECT sum(quantity) FROM passage_tally") == 600
