@@ -85,7 +85,30 @@ MUTABLE: dict[str, Allowed] = {
     "item": _allow(
         "status",
         "category",
-        why="status and category follow the item's events (item_status_only, checked at commit)",
+        "make",
+        "model",
+        "calibre",
+        "year_of_manufacture",
+        "firearm_type",
+        "headstamp",
+        "quantity",
+        why="status and category follow the item's events (item_status_only, checked at commit); the descriptive"
+        " fields their corrections in item_correction (item_fields_follow_corrections, at commit: a bare UPDATE"
+        " is refused there, tests/api/test_item_corrections.py)",
+    ),
+    "marking": _allow(
+        "stamped",
+        "manufacturer",
+        "place",
+        "country",
+        "serial",
+        "year",
+        "model",
+        "symbol_code",
+        "alphanumeric_code",
+        why="the text as stamped and its parsed fields follow their corrections in item_correction"
+        " (marking_fields_follow_corrections, at commit: a bare UPDATE is refused there,"
+        " tests/api/test_item_corrections.py); its kind and item never change, and no marking is deleted",
     ),
     "foreign_licence": _allow(
         "kind",
