@@ -20,11 +20,12 @@ from cli.common import actor_for
 from firearms import bootstrap, keys
 from firearms.embedded import stop_embedded
 from firearms.signing import SigningKey, b64url_decode, key_id_of
+from tests.roles import database_env
 
 
 @pytest.fixture
 def env(database: str, home: Path, initialised: bootstrap.Initialised) -> dict[str, str]:
-    return {"FIREARMS_STATE": "AT", "FIREARMS_HOME": str(home), "FIREARMS_DATABASE_URL": database}
+    return {"FIREARMS_STATE": "AT", "FIREARMS_HOME": str(home), **database_env(database)}
 
 
 def test_token_create_prints_the_token_alone(env: dict[str, str]) -> None:
