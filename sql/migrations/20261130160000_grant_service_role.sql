@@ -49,6 +49,11 @@ BEGIN
     GRANT UPDATE (category, quantity, serials) ON licence_line TO firearms_app;
     GRANT UPDATE (last) ON licence_counter TO firearms_app;
     GRANT UPDATE (status, category) ON item TO firearms_app;
+    -- an item's descriptive fields and markings, corrected only beside an item_correction row naming the change
+    -- (migration 20261130162000 and its guards; before it, item_status_only and marking's guard refuse any change)
+    GRANT UPDATE (make, model, calibre, year_of_manufacture, firearm_type, headstamp, quantity) ON item TO firearms_app;
+    GRANT UPDATE (stamped, manufacturer, place, country, serial, year, model, symbol_code, alphanumeric_code)
+        ON marking TO firearms_app;
     GRANT UPDATE (kind, version, status, status_reason, status_effective_at, licence, confidentiality, notice_id,
                   updated_at) ON foreign_licence TO firearms_app;
     GRANT UPDATE (dispatched_at, items, confirmation_requested_at, received_on, customs_document, received_items,

@@ -21,8 +21,16 @@ from tests.db.test_append_only_sweep import MUTABLE
 
 # Columns the database's guards let change, which the service never writes itself
 NOT_WRITTEN = {"pending_registry_key": frozenset({"key_id", "public_key", "not_before", "replaces", "created_at"})}
-# A key replacement signs queued notices again with a new key (the guard lets only that through)
-ALSO_UPDATED = {"notice_outbox": frozenset({"signing_key_id"})}
+# Changed by the service only under a guard that refuses the sweep's bare UPDATE: a key replacement signs queued
+# notices again with a new key; an item correction changes descriptive fields and markings beside its
+# item_correction row (migration 20261130162000)
+ALSO_UPDATED = {
+    "notice_outbox": frozenset({"signing_key_id"}),
+    "item": frozenset({"make", "model", "calibre", "year_of_manufacture", "firearm_type", "headstamp", "quantity"}),
+    "marking": frozenset(
+        {"stamped", "manufacturer", "place", "country", "serial", "year", "model", "symbol_code", "alphanumeric_code"}
+    ),
+}
 # Deleted by the service under a guard of their own (the prune's set_config): not in the sweep's MUTABLE
 ALSO_DELETED = frozenset({"idempotency_key"})
 
@@ -64,6 +72,7 @@ async def test_the_service_role_is_no_superuser_and_owns_nothing(service: db.Con
         "DELETE FROM item",
         "DELETE FROM officer_token",
         "UPDATE item SET serial = 'X'",
+        "UPDATE marking SET kind = 'import'",
         "ALTER TABLE journal_entry DISABLE TRIGGER journal_entry_append_only",
         "ALTER TABLE journal_entry DISABLE TRIGGER ALL",
         "SET session_replication_role = replica",
