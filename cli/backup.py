@@ -49,6 +49,7 @@ def backup_command(ctx: click.Context, path: Path, *, verify: bool) -> None:
             connect=common.connect,
             progress=_progress,
         ),
+        owner=True,  # pg_dump reads every table, the migrations' bookkeeping too
     )
     keys_folder = keys.keys_folder(settings.home)
     _progress(
@@ -99,6 +100,7 @@ def restore_command(ctx: click.Context, path: Path) -> None:
             checked=checked,
         ),
         new_home=True,
+        owner=True,  # pg_restore creates the tables, and migrate grants the service role its rights on them
     )
     if restored.problem:
         # told to copy the keys "before 'firearms serve'", an operator served a restore that failed its checks

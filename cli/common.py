@@ -26,6 +26,7 @@ __all__ = [
     "cli_actor",
     "connect",
     "database_url",
+    "database_urls",
     "fail",
     "log_setup",
     "on_database",
@@ -185,8 +186,17 @@ async def open_pool(url: str, *, max_size: int) -> db.Pool:
     return await _reach(db.create_pool(url, max_size=max_size))
 
 
-def database_url(settings: Settings, *, new_home: bool = False) -> str:
-    """The registry's database URL, the embedded server started or joined if need be.
+def database_url(settings: Settings, *, new_home: bool = False, owner: bool = False) -> str:
+    """The service's URL of the registry's database, or the owner's (``owner``: migrate, backup, restore).
+
+    See :func:`database_urls`.
+    """
+    urls = database_urls(settings, new_home=new_home)
+    return urls.owner if owner else urls.service
+
+
+def database_urls(settings: Settings, *, new_home: bool = False) -> bootstrap.DatabaseUrls:
+    """The registry's database URLs, the owner's and the service's, the embedded server started or joined if need be.
 
     Only commands that set a registry up (``serve``, ``worker``, ``migrate``, ``restore``: ``new_home``)
     create an embedded database in a home that has none; any other command names the home in one line
@@ -205,13 +215,13 @@ def database_url(settings: Settings, *, new_home: bool = False) -> str:
         except OSError as exc:  # a file on the way, no permission, a read-only file system
             fail(f"FIREARMS_HOME={str(settings.home)!r} cannot be created: {exc.strerror}", 2)
     try:
-        url = bootstrap.resolve_database_url(settings)
+        urls = bootstrap.resolve_database_urls(settings)
     except ConfigError as exc:  # a home too long a path for the embedded server's socket
         fail(exc.detail)
         raise  # unreachable: fail exits
     if not new_home:  # those check it once they set the registry up (bootstrap.initialise), or have no State yet
-        run(_check_state(url, settings.state))
-    return url
+        run(_check_state(urls.service, settings.state))
+    return urls
 
 
 async def _check_state(url: str, state: str) -> None:
@@ -269,16 +279,27 @@ def run(work: Coroutine[Any, Any, T]) -> T:
         raise
 
 
-def on_database(settings: Settings, work: Callable[[str], Coroutine[Any, Any, T]], *, new_home: bool = False) -> T:
+def on_database(
+    settings: Settings,
+    work: Callable[[str], Coroutine[Any, Any, T]],
+    *,
+    new_home: bool = False,
+    owner: bool = False,
+) -> T:
     """Run ``work`` with the registry's database URL (the embedded server joined if need be).
 
+    The service's URL, or the owner's (``owner``: migrate, backup, restore; README "Database roles").
     A domain error ends the command with its one line (exit 1).
     """
-    return run(work(database_url(settings, new_home=new_home)))
+    return run(work(database_url(settings, new_home=new_home, owner=owner)))
 
 
-def with_database(settings: Settings, work: Callable[[db.Conn], Awaitable[T]], *, new_home: bool = False) -> T:
+def with_database(
+    settings: Settings, work: Callable[[db.Conn], Awaitable[T]], *, new_home: bool = False, owner: bool = False
+) -> T:
     """Run ``work`` on one connection to the registry's database (the embedded one joined if need be).
+
+    As the service, or as the owner (``owner``, :func:`on_database`).
 
     A connection lost while the command did something else (between two statements) is refused by asyncpg with an
     ``InterfaceError`` that names no loss: it is raised as the loss it is (:func:`firearms.db.lost_under`), the
@@ -296,7 +317,7 @@ def with_database(settings: Settings, work: Callable[[db.Conn], Awaitable[T]], *
         finally:
             await conn.close()
 
-    return on_database(settings, on_connection, new_home=new_home)
+    return on_database(settings, on_connection, new_home=new_home, owner=owner)
 
 
 def log_setup() -> None:

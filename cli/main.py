@@ -42,6 +42,24 @@ def _announce_first_admin(done: bootstrap.Initialised) -> None:
         )
 
 
+def _warn_on_service_role(url: str) -> None:
+    """Warn, in the log, when the service connects as a superuser or the tables' owner (README "Database roles").
+
+    A single ``FIREARMS_DATABASE_URL`` made by an earlier version still works: it is warned about, not refused.
+    """
+
+    async def check() -> str | None:
+        conn = await common.connect(url)
+        try:
+            return await bootstrap.service_role_problem(conn)
+        finally:
+            await conn.close()
+
+    problem = common.run(check())
+    if problem is not None:
+        logging.getLogger("firearms.serve").warning("%s", problem)
+
+
 def _run_on_uvloop(work: Coroutine[Any, Any, T]) -> T:
     """Run the worker on uvloop, the loop ``serve`` runs on (asyncio's where uvloop is not installed)."""
     try:
@@ -150,9 +168,11 @@ def serve(ctx: click.Context, host: str | None, port: int | None, workers: int |
         check_port(settings)  # before the database starts: a port in use is a one-line error
     else:
         _check_port(settings)
-    url = common.database_url(settings, new_home=True)
-    done = common.run(bootstrap.initialise(settings, url, common.connect))
+    urls = common.database_urls(settings, new_home=True)
+    done = common.run(bootstrap.initialise(settings, urls.owner, common.connect))
     _announce_first_admin(done)
+    _warn_on_service_role(urls.service)
+    url = urls.service
     try:  # for 'firearms peers add', which sees the environment, not this process's --host and --port
         trust.record_served_address(settings.home, settings.host, settings.port)
     except OSError as exc:
@@ -174,10 +194,12 @@ def worker(ctx: click.Context) -> None:
     settings = common.settings_from(ctx)
     common.refuse_failed_restore(settings, "serve it")
     common.log_setup()
-    url = common.database_url(settings, new_home=True)
+    urls = common.database_urls(settings, new_home=True)
     _announce_first_admin(
-        common.run(bootstrap.initialise(settings, url, common.connect))
+        common.run(bootstrap.initialise(settings, urls.owner, common.connect))
     )  # as serve: its errors in one line
+    _warn_on_service_role(urls.service)
+    url = urls.service
 
     async def run() -> None:
         pool = await common.open_pool(url, max_size=WORKER_POOL_SIZE)
@@ -201,7 +223,7 @@ def worker(ctx: click.Context) -> None:
 def migrate(ctx: click.Context) -> None:
     """Apply pending migrations."""
     # restore applied this version's migrations: a later version's would change the data under inspection
-    applied = common.with_database(common.settings_for_change(ctx), db.migrate, new_home=True)
+    applied = common.with_database(common.settings_for_change(ctx), db.migrate, new_home=True, owner=True)
     click.echo("\n".join(applied) if applied else "nothing to apply")
 
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import asyncpg
 
 from firearms import db, keys, tokens
 from firearms.canonical import utc_now
-from firearms.embedded import embedded_database_url
+from firearms.embedded import embedded_database_url, with_user
 from firearms.errors import ConfigError
 from firearms.store import keys as key_store
 
@@ -17,7 +17,15 @@ if TYPE_CHECKING:
 
     from firearms.settings import Settings
 
-__all__ = ["Initialised", "check_state", "initialise", "resolve_database_url"]
+__all__ = [
+    "DatabaseUrls",
+    "Initialised",
+    "check_state",
+    "initialise",
+    "resolve_database_url",
+    "resolve_database_urls",
+    "service_role_problem",
+]
 
 _BOOTSTRAP_LOCK = 7_310_003
 
@@ -34,9 +42,55 @@ class Initialised:
         self.migrations = migrations
 
 
+class DatabaseUrls(NamedTuple):
+    """The registry's database as its owner (migrations, backups, restores) and as the service (all else)."""
+
+    owner: str
+    service: str
+
+
+def resolve_database_urls(settings: Settings) -> DatabaseUrls:
+    """The owner's and the service's URL (README "Database roles"); the embedded server started or joined (blocking).
+
+    Embedded: its superuser owns the tables, the service connects as :data:`firearms.db.SERVICE_ROLE`. External:
+    ``FIREARMS_MIGRATION_DATABASE_URL`` is the owner's, ``FIREARMS_DATABASE_URL`` the service's; without the
+    first, the one URL does both, as before (``serve`` and ``worker`` warn when it is a superuser's or the owner's).
+    """
+    if settings.database_url is not None:
+        return DatabaseUrls(settings.migration_database_url or settings.database_url, settings.database_url)
+    owner = embedded_database_url(settings.home)
+    return DatabaseUrls(owner, with_user(owner, db.SERVICE_ROLE))
+
+
 def resolve_database_url(settings: Settings) -> str:
-    """``FIREARMS_DATABASE_URL`` when set; otherwise start or join the embedded server (blocking)."""
-    return settings.database_url or embedded_database_url(settings.home)
+    """The service's URL (:func:`resolve_database_urls`)."""
+    return resolve_database_urls(settings).service
+
+
+async def service_role_problem(conn: db.Conn) -> str | None:
+    """Why the role ``conn`` is connected as could change records behind the guards, or ``None``.
+
+    A superuser may switch every trigger off (``SET session_replication_role = replica``); the tables' owner may
+    disable or drop them, or truncate. The service should be neither (README "Database roles").
+    """
+    row = await conn.fetchrow(_ROLE_POWERS)
+    if row is None or not (row["superuser"] or row["owner"]):
+        return None
+    what = "a superuser" if row["superuser"] else "the owner of the registry's tables"
+    return (
+        f"the service connects to the database as {row['name']}, {what}: it could switch off or drop the guards that"
+        " keep records append-only; give FIREARMS_DATABASE_URL a login of the role firearms_app and the owner's"
+        ' login to FIREARMS_MIGRATION_DATABASE_URL (README "Database roles")'
+    )
+
+
+_ROLE_POWERS = """
+SELECT current_user AS name,
+       (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) AS superuser,
+       EXISTS (SELECT FROM pg_class AS c JOIN pg_namespace AS n ON n.oid = c.relnamespace
+                WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p')
+                  AND pg_has_role(current_user, c.relowner, 'USAGE')) AS owner
+"""
 
 
 async def check_state(conn: db.Conn, state: str) -> None:

@@ -29,6 +29,7 @@ __all__ = [
     "EDITED_MIGRATIONS",
     "MIGRATION_LOCK",
     "QUERIES",
+    "SERVICE_ROLE",
     "SQL_DIR",
     "CommitUnansweredError",
     "Conn",
@@ -63,6 +64,7 @@ def _find_sql_dir() -> Path:
 SQL_DIR = _find_sql_dir()
 _NAME = re.compile(r"^--\s*name:\s*([a-z][a-z0-9_]*)\s*$", re.MULTILINE)
 MIGRATION_LOCK = 7_310_001  # pg_advisory_lock key: one migrator at a time across processes
+SERVICE_ROLE = "firearms_app"  # the role the service connects as (README "Database roles"); the migrations name it
 # The one applied migration ever edited, and the digest it had when registries applied it: it failed on the
 # data the edit is for (broker numbers differing only in case or spaces), and does on any other data what it
 # did (see the file's head). A registry that applied it then migrates on; any other edit is refused.
@@ -341,7 +343,10 @@ async def migrate(conn: Conn, directory: Path | None = None) -> list[str]:
     """Apply pending migrations in file-name order, each in its own transaction, under an advisory lock.
 
     Every applied file is recorded with its SHA-256; an applied file whose bytes changed is refused, but
-    for the digest an edited migration had before its one edit (:data:`EDITED_MIGRATIONS`).
+    for the digest an edited migration had before its one edit (:data:`EDITED_MIGRATIONS`). Then, still under the
+    lock, the service role (:data:`SERVICE_ROLE`) is granted its rights again (``grant_service_role()``) when a
+    migration was applied or a table is not granted to it: a table a migration added, a database restored from a
+    backup, which holds no privileges.
 
     Returns:
         The names of the files applied by this call.
@@ -376,6 +381,24 @@ async def migrate(conn: Conn, directory: Path | None = None) -> list[str]:
             except asyncpg.PostgresError as exc:
                 raise MigrationError(f"migration {path.name} failed: {exc}", migration=path.name) from exc
             applied_now.append(path.name)
+        granting = await conn.fetchval("SELECT to_regprocedure('grant_service_role()') IS NOT NULL")
+        if granting and (applied_now or await conn.fetchval(_UNGRANTED, SERVICE_ROLE)):
+            try:
+                async with conn.transaction():
+                    await conn.execute("SELECT grant_service_role()")
+            except asyncpg.PostgresError as exc:
+                raise MigrationError(
+                    f"granting the service role {SERVICE_ROLE} its rights failed: {exc}", migration="grant_service_role"
+                ) from exc
     finally:
         await conn.execute("SELECT pg_advisory_unlock($1)", MIGRATION_LOCK)
     return applied_now
+
+
+# the service role does not exist, or a table of the schema is not granted to it
+_UNGRANTED = """
+SELECT CASE WHEN NOT EXISTS (SELECT FROM pg_roles WHERE rolname = $1) THEN true
+                ELSE EXISTS (SELECT FROM pg_class AS c JOIN pg_namespace AS n ON n.oid = c.relnamespace
+                              WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p')
+                                AND NOT has_table_privilege($1, c.oid, 'SELECT')) END
+"""

@@ -19,10 +19,11 @@ import sys
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import asyncpg
 
+from firearms.db import SERVICE_ROLE
 from firearms.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -36,9 +37,11 @@ __all__ = [
     "database_url",
     "embedded_database_url",
     "ensure_database",
+    "ensure_service_role",
     "revive_embedded",
     "start_embedded",
     "stop_embedded",
+    "with_user",
 ]
 
 DATABASE = "firearms"
@@ -319,11 +322,57 @@ async def ensure_database(admin_uri: str, database: str = DATABASE) -> str:
                     f"CREATE DATABASE \"{database}\" TEMPLATE template0 ENCODING 'UTF8'"
                     " LOCALE_PROVIDER builtin BUILTIN_LOCALE 'C.UTF-8'"
                 )
+        await _ensure_service_role(conn)
     finally:
         await conn.close()
     return database_url(admin_uri, database)
 
 
+async def ensure_service_role(admin_uri: str) -> None:
+    """Make the service's role (``firearms_app``) on the embedded server a login role, creating it if missing.
+
+    The service connects as it, never as the superuser the wheel's initdb made (README "Database roles"); the
+    migrations grant it its rights. A home made before has no such role: it is made on the next start. The
+    server trusts its socket (``--auth-local=trust``), so the role needs no password: the folder's mode keeps
+    other local accounts out, as it does for the superuser.
+    """
+    conn = await asyncpg.connect(admin_uri)
+    try:
+        await _ensure_service_role(conn)
+    finally:
+        await conn.close()
+
+
+async def _ensure_service_role(conn: asyncpg.Connection[asyncpg.Record]) -> None:
+    role = await conn.fetchrow(_SERVICE_ROLE, SERVICE_ROLE)
+    if role is None:
+        # another process starting on this home may create it between our look and our create
+        with contextlib.suppress(asyncpg.DuplicateObjectError, asyncpg.UniqueViolationError):
+            await conn.execute(f"CREATE ROLE {SERVICE_ROLE} LOGIN")
+    elif not role["rolcanlogin"] or role["powerful"]:  # made NOLOGIN by a migration run before this start
+        with contextlib.suppress(asyncpg.InternalServerError):  # "tuple concurrently updated": another did it
+            await conn.execute(
+                f"ALTER ROLE {SERVICE_ROLE} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS"
+            )
+
+
+_SERVICE_ROLE = """
+SELECT rolcanlogin, rolsuper OR rolcreatedb OR rolcreaterole OR rolreplication OR rolbypassrls AS powerful
+  FROM pg_roles
+ WHERE rolname = $1
+"""
+
+
+def with_user(url: str, user: str) -> str:
+    """``url`` with ``user`` as its user name and no password (the embedded server's socket needs none)."""
+    parts = urlsplit(url)
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{quote(user, safe='')}@{host}"))
+
+
 def embedded_database_url(home: Path) -> str:
-    """Start or join the embedded server and make sure the registry's database exists."""
+    """Start or join the embedded server, make sure the registry's database and the service role exist; the owner's URL.
+
+    The service's is :func:`with_user` of it and :data:`firearms.db.SERVICE_ROLE`.
+    """
     return asyncio.run(ensure_database(start_embedded(home)))

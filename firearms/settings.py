@@ -27,6 +27,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         state: ISO 3166-1 alpha-2 code of the State this registry speaks for.
         home: data directory (embedded database, signing keys).
         database_url: external PostgreSQL; ``None`` starts the embedded server in ``home``.
+        migration_database_url: the same database as the tables' owner, for migrations, backups and restores
+            (``FIREARMS_MIGRATION_DATABASE_URL``; README "Database roles"); ``None``: ``database_url`` does all.
         public_url: the base URL partner registries use to reach this one.
         host: interface ``serve`` binds to.
         port: port ``serve`` binds to.
@@ -66,6 +68,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     state: str
     home: Path
     database_url: str | None = None
+    migration_database_url: str | None = None
     public_url: str = ""
     host: str = "127.0.0.1"
     port: int = 8080
@@ -112,7 +115,7 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
     values: dict[str, Any] = {
         "state": state,
         "home": home,
-        "database_url": env.get("FIREARMS_DATABASE_URL") or None,
+        **_database_urls(env),
         "public_url": _public_url(env.get("FIREARMS_PUBLIC_URL", "")),
         "host": _host(str(given.pop("host", env.get("FIREARMS_HOST", "127.0.0.1")))),
     }
@@ -145,6 +148,21 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
                 raise ConfigError(f"FIREARMS_{name.upper()}={text!r} must be more than 0 and at most 86400 seconds")
     values.update(given)
     return Settings(**values)
+
+
+def _database_urls(env: Mapping[str, str]) -> dict[str, str | None]:
+    """``FIREARMS_DATABASE_URL`` (the service's) and ``FIREARMS_MIGRATION_DATABASE_URL`` (the owner's).
+
+    README "Database roles". The owner's alone is refused: the embedded server makes both itself.
+    """
+    service = env.get("FIREARMS_DATABASE_URL") or None
+    owner = env.get("FIREARMS_MIGRATION_DATABASE_URL") or None
+    if owner and not service:
+        raise ConfigError(
+            "FIREARMS_MIGRATION_DATABASE_URL is set without FIREARMS_DATABASE_URL: it names the owner of an external"
+            " database whose service login FIREARMS_DATABASE_URL names; the embedded server needs neither"
+        )
+    return {"database_url": service, "migration_database_url": owner}
 
 
 def _host(given: str) -> str:

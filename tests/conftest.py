@@ -19,7 +19,7 @@ from litestar.testing import AsyncTestClient
 
 from api import create_app
 from firearms import bootstrap, db, tokens
-from firearms.embedded import database_url, start_embedded, stop_embedded
+from firearms.embedded import database_url, ensure_service_role, start_embedded, stop_embedded, with_user
 from firearms.settings import Settings
 
 TEMPLATE = "firearms_template"
@@ -35,6 +35,7 @@ def pg_admin_uri() -> Iterator[str]:
     home = Path(tempfile.mkdtemp(prefix="firearms-test-pg-"))
     uri = start_embedded(home)
     asyncio.run(_without_flushes(uri))
+    asyncio.run(ensure_service_role(uri))  # as a home's server: the service connects as firearms_app
     yield uri
     stop_embedded(home)
     shutil.rmtree(home, ignore_errors=True)
@@ -144,8 +145,17 @@ def home(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def settings(database: str, home: Path) -> Settings:
-    """Settings of an AT registry on the test's database, without the background worker."""
-    return Settings(state="AT", home=home, database_url=database, run_worker=False)
+    """Settings of an AT registry on the test's database, without the background worker.
+
+    The service connects as the service role, migrations as the owner, as on a home's embedded server.
+    """
+    return Settings(
+        state="AT",
+        home=home,
+        database_url=with_user(database, db.SERVICE_ROLE),
+        migration_database_url=database,
+        run_worker=False,
+    )
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from litestar.testing import AsyncTestClient
 from api import create_app
 from firearms import bootstrap, db, keys, restore
 from firearms.canonical import parse_time
-from firearms.embedded import database_url
+from firearms.embedded import database_url, with_user
 from firearms.exchange import trust
 from firearms.settings import Settings
 from firearms.signing import b64url_encode
@@ -42,7 +42,13 @@ Client: TypeAlias = AsyncTestClient[Litestar]
 
 async def receiver(state: str, database: str, home: Path) -> tuple[Settings, db.Conn]:
     """A registry for ``state`` that trusts AT's vector key from 2026-01-01."""
-    settings = Settings(state=state, home=home, database_url=database, run_worker=False)
+    settings = Settings(
+        state=state,
+        home=home,
+        database_url=with_user(database, db.SERVICE_ROLE),
+        migration_database_url=database,
+        run_worker=False,
+    )
     await bootstrap.initialise(settings, database)
     conn = await db.connect(database)
     async with conn.transaction():
@@ -93,7 +99,8 @@ async def _start(state: str, url: str, home: Path) -> tuple[Settings, db.Conn, d
     settings = Settings(
         state=state,
         home=home,
-        database_url=url,
+        database_url=with_user(url, db.SERVICE_ROLE),  # the service's role; migrations as the owner
+        migration_database_url=url,
         run_worker=False,
         exchange_retry_base=0.05,
         exchange_retry_cap=0.2,
@@ -101,7 +108,7 @@ async def _start(state: str, url: str, home: Path) -> tuple[Settings, db.Conn, d
     await bootstrap.initialise(settings, url)
     conn = await db.connect(url)
     key = await keys.current_signing_key(conn, home)
-    pool = await db.create_pool(url, max_size=6)
+    pool = await db.create_pool(with_user(url, db.SERVICE_ROLE), max_size=6)
     return settings, conn, pool, b64url_encode(key.public_key)
 
 
@@ -151,9 +158,10 @@ async def restored(
     """
     done = await restore.restore(database, archive, state=registry.state, home=registry.settings.home)
     assert done.problem is None
-    settings = msgspec.structs.replace(registry.settings, database_url=database)
+    service = with_user(database, db.SERVICE_ROLE)  # restore granted the service role its rights again
+    settings = msgspec.structs.replace(registry.settings, database_url=service, migration_database_url=database)
     conn = await db.connect(database)
-    pool = await db.create_pool(database, max_size=4)
+    pool = await db.create_pool(service, max_size=4)
     try:
         again = Registry(
             state=registry.state,

@@ -20,11 +20,12 @@ from click.testing import CliRunner, Result
 
 from cli import main
 from firearms import bootstrap, db, embedded, journal, restore
+from tests.roles import database_env
 
 
 @pytest.fixture
 def env(database: str, home: Path, initialised: bootstrap.Initialised) -> dict[str, str]:
-    return {"FIREARMS_STATE": "AT", "FIREARMS_HOME": str(home), "FIREARMS_DATABASE_URL": database}
+    return {"FIREARMS_STATE": "AT", "FIREARMS_HOME": str(home), **database_env(database)}
 
 
 @pytest.fixture

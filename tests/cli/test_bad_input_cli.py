@@ -16,6 +16,7 @@ from click.testing import CliRunner
 from cli import main
 from firearms import bootstrap
 from tests.changes import changes_at
+from tests.roles import database_env
 
 # One malformed value a command, "{tmp}" a folder of the test's own. "" is the group's own options.
 CASES: dict[str, list[str]] = {
@@ -71,7 +72,7 @@ def test_every_command_with_input_has_a_bad_input_case() -> None:
 
 @pytest.fixture
 def env(database: str, home: Path, initialised: bootstrap.Initialised) -> dict[str, str]:
-    return {"FIREARMS_STATE": "AT", "FIREARMS_HOME": str(home), "FIREARMS_DATABASE_URL": database}
+    return {"FIREARMS_STATE": "AT", "FIREARMS_HOME": str(home), **database_env(database)}
 
 
 @pytest.mark.parametrize("command", sorted(CASES), ids=lambda command: command or "firearms")

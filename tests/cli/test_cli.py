@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import pwd
 import socket
@@ -20,11 +21,12 @@ from cli.common import actor_for
 from firearms import bootstrap, keys
 from firearms.embedded import stop_embedded
 from firearms.signing import SigningKey, b64url_decode, key_id_of
+from tests.roles import database_env
 
 
 @pytest.fixture
 def env(database: str, home: Path, initialised: bootstrap.Initialised) -> dict[str, str]:
-    return {"FIREARMS_STATE": "AT", "FIREARMS_HOME": str(home), "FIREARMS_DATABASE_URL": database}
+    return {"FIREARMS_STATE": "AT", "FIREARMS_HOME": str(home), **database_env(database)}
 
 
 def test_token_create_prints_the_token_alone(env: dict[str, str]) -> None:
@@ -592,3 +594,19 @@ def test_a_home_too_long_for_the_database_socket_is_refused(tmp_path: Path) -> N
     finally:
         if (home / "pgdata" / "PG_VERSION").exists():  # the old behaviour started a server: stop it
             stop_embedded(home)
+
+
+def test_serve_and_worker_warn_when_the_service_would_connect_as_a_superuser(
+    database: str, initialised: bootstrap.Initialised, caplog: pytest.LogCaptureFixture
+) -> None:
+    """One FIREARMS_DATABASE_URL of an earlier version's setup still serves: a warning at start, not a refusal."""
+    serve_module = sys.modules["cli.main"]  # the module: cli.main as an attribute is the click group
+
+    with caplog.at_level(logging.WARNING, logger="firearms.serve"):
+        serve_module._warn_on_service_role(database_env(database)["FIREARMS_DATABASE_URL"])
+        assert not caplog.records  # firearms_app: nothing to say
+        serve_module._warn_on_service_role(database)
+    (record,) = caplog.records
+    assert record.levelno == logging.WARNING
+    assert "a superuser" in record.getMessage()
+    assert "FIREARMS_MIGRATION_DATABASE_URL" in record.getMessage()

@@ -17,6 +17,7 @@ from firearms.exchange import trust
 from firearms.signing import SigningKey, b64url_decode, b64url_encode, key_id_of
 from tests.changes import CHANGES
 from tests.exchange_util import VECTORS
+from tests.roles import database_env
 
 DE_KEY = VECTORS["keys"]["DE"]["public_key"]
 CZ_KEY = b64url_encode(SigningKey.generate().public_key)
@@ -24,7 +25,7 @@ CZ_KEY = b64url_encode(SigningKey.generate().public_key)
 
 @pytest.fixture
 def env(database: str, home: Path, initialised: bootstrap.Initialised) -> dict[str, str]:
-    return {"FIREARMS_STATE": "AT", "FIREARMS_HOME": str(home), "FIREARMS_DATABASE_URL": database}
+    return {"FIREARMS_STATE": "AT", "FIREARMS_HOME": str(home), **database_env(database)}
 
 
 def _run(env: dict[str, str], *args: str) -> tuple[int, str, str]:

@@ -19,6 +19,7 @@ from cli import main
 from firearms import bootstrap, restore
 from tests.changes import changes_at
 from tests.cli.test_bad_input_cli import commands_of
+from tests.roles import database_env
 
 KEY = "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"
 
@@ -94,7 +95,7 @@ def env(database: str, home: Path, initialised: bootstrap.Initialised) -> dict[s
         ),
     )
     assert restore.failed_restore(home) == PROBLEM
-    return {"FIREARMS_STATE": "AT", "FIREARMS_HOME": str(home), "FIREARMS_DATABASE_URL": database}
+    return {"FIREARMS_STATE": "AT", "FIREARMS_HOME": str(home), **database_env(database)}
 
 
 @pytest.mark.parametrize("command", sorted(REFUSES))

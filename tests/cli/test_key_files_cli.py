@@ -13,6 +13,7 @@ from click.testing import CliRunner
 
 from cli import main
 from firearms import keys
+from tests.roles import database_env
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -26,7 +27,7 @@ _LOADING = [["keys", "show"], ["journal", "checkpoint"], ["keys", "rotate"]]
 @pytest.fixture
 def env(database: str, home: Path, initialised: bootstrap.Initialised) -> dict[str, str]:
     keys._loaded.clear()  # this process read the key when the home was initialised
-    return {"FIREARMS_STATE": "AT", "FIREARMS_HOME": str(home), "FIREARMS_DATABASE_URL": database}
+    return {"FIREARMS_STATE": "AT", "FIREARMS_HOME": str(home), **database_env(database)}
 
 
 def _key_file(home: Path) -> Path:

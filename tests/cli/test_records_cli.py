@@ -12,10 +12,11 @@ from click.testing import CliRunner
 import cli.records
 from cli.main import main
 from firearms import db, files
+from tests.roles import database_env
 
 
 def env(database: str, home: Path) -> dict[str, str]:
-    return {"FIREARMS_STATE": "AT", "FIREARMS_HOME": str(home), "FIREARMS_DATABASE_URL": database}
+    return {"FIREARMS_STATE": "AT", "FIREARMS_HOME": str(home), **database_env(database)}
 
 
 def count_items(database: str) -> int:

@@ -370,7 +370,7 @@ async def test_a_key_file_left_by_a_crash_before_the_commit_is_removed_at_the_ne
     """
     at, _ = at_de
     home = at.settings.home
-    assert at.settings.database_url is not None
+    assert at.settings.migration_database_url is not None  # the owner's: a start migrates
     folder = keys.keys_folder(home)
     crashed = keys.KeyFiles(home)
     transaction = at.conn.transaction()
@@ -384,7 +384,7 @@ async def test_a_key_file_left_by_a_crash_before_the_commit_is_removed_at_the_ne
     # no interrupted.install(): the process died after this commit
     (kept,) = folder.glob(f".{committed}.pem.*.partial")
 
-    await bootstrap.initialise(at.settings, at.settings.database_url)  # the next start
+    await bootstrap.initialise(at.settings, at.settings.migration_database_url)  # the next start
     assert not left.exists()
     assert kept.exists()
     entry = await at.conn.fetchrow(

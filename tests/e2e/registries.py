@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 import httpx
 
 from firearms import db, outbox
+from tests.roles import database_env
 
 FIREARMS = str(Path(sys.executable).parent / "firearms")
 T = TypeVar("T")
@@ -53,7 +54,7 @@ class Node:
             **os.environ,
             "FIREARMS_STATE": self.state,
             "FIREARMS_HOME": str(self.home),
-            "FIREARMS_DATABASE_URL": self.database_url,
+            **database_env(self.database_url),  # serve and the CLI as the service role, migrations as the owner
             "FIREARMS_HOST": "127.0.0.1",
             "FIREARMS_PORT": str(self.port),
             "FIREARMS_PUBLIC_URL": self.base_url,

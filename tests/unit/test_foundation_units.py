@@ -67,11 +67,23 @@ def test_an_option_overrides_its_variable_even_when_the_variable_is_invalid(
         ({"FIREARMS_STATE": "AT", "FIREARMS_PUBLIC_URL": "https://u:pw@registry.example.at"}, "FIREARMS_PUBLIC_URL"),
         ({"FIREARMS_STATE": "AT", "FIREARMS_PUBLIC_URL": "https://registry.example.at:99999"}, "FIREARMS_PUBLIC_URL"),
         ({"FIREARMS_STATE": "AT", "FIREARMS_PUBLIC_URL": "https://registry.example.at/?x=1"}, "FIREARMS_PUBLIC_URL"),
+        # the owner's URL names an external database the service's URL must name too
+        (
+            {"FIREARMS_STATE": "AT", "FIREARMS_MIGRATION_DATABASE_URL": "postgresql://owner@db/firearms"},
+            "FIREARMS_MIGRATION_DATABASE_URL is set without FIREARMS_DATABASE_URL",
+        ),
     ],
 )
 def test_settings_refuse_bad_configuration(env: dict[str, str], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         load_settings(env)
+
+
+def test_settings_read_the_owners_database_url_beside_the_services(tmp_path: Path) -> None:
+    env = {"FIREARMS_STATE": "AT", "FIREARMS_HOME": str(tmp_path), "FIREARMS_DATABASE_URL": "postgresql://app@db/r"}
+    assert load_settings(env).migration_database_url is None  # one URL does both, as before
+    owner = load_settings(env | {"FIREARMS_MIGRATION_DATABASE_URL": "postgresql://owner@db/r"})
+    assert (owner.database_url, owner.migration_database_url) == ("postgresql://app@db/r", "postgresql://owner@db/r")
 
 
 def test_settings_read_the_time_zone_as_an_iana_name(tmp_path: Path) -> None:

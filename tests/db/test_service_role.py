@@ -1,0 +1,165 @@
+"""The service connects as a role that may neither own nor bypass the registry's guards (README "Security").
+
+Migrations, backups and restores run as the tables' owner; the API, the worker and the commands that only read
+and write records run as ``firearms_app``, which may SELECT and INSERT, UPDATE only the columns that hold
+current state and DELETE only from queues (:data:`tests.db.test_append_only_sweep.MUTABLE`). What a superuser or
+the owner could do to records behind the application's back -- switch the guards off, drop them, truncate --
+the database refuses it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import asyncpg
+import pytest
+from litestar.testing import AsyncTestClient
+
+from firearms import bootstrap, db
+from firearms.embedded import with_user
+from tests.db.test_append_only_sweep import MUTABLE
+
+# Columns the database's guards let change, which the service never writes itself
+NOT_WRITTEN = {"pending_registry_key": frozenset({"key_id", "public_key", "not_before", "replaces", "created_at"})}
+# Changed by the service only under a guard that refuses the sweep's bare UPDATE: a key replacement signs queued
+# notices again with a new key; an item correction changes descriptive fields and markings beside its
+# item_correction row (migration 20261130162000)
+ALSO_UPDATED = {
+    "notice_outbox": frozenset({"signing_key_id"}),
+    "item": frozenset({"make", "model", "calibre", "year_of_manufacture", "firearm_type", "headstamp", "quantity"}),
+    "marking": frozenset(
+        {"stamped", "manufacturer", "place", "country", "serial", "year", "model", "symbol_code", "alphanumeric_code"}
+    ),
+}
+# Deleted by the service under a guard of their own (the prune's set_config): not in the sweep's MUTABLE
+ALSO_DELETED = frozenset({"idempotency_key"})
+
+
+@pytest.fixture
+async def service(database: str, initialised: bootstrap.Initialised) -> AsyncIterator[db.Conn]:
+    """A connection to the test's registry as the service role, after the registry's first start."""
+    del initialised
+    connection = await db.connect(with_user(database, db.SERVICE_ROLE))
+    yield connection
+    await connection.close()
+
+
+async def test_the_service_role_is_no_superuser_and_owns_nothing(service: db.Conn) -> None:
+    role = await service.fetchrow(
+        "SELECT current_user AS name, rolsuper, rolcreaterole, rolcreatedb, rolbypassrls, rolreplication"
+        "  FROM pg_roles WHERE rolname = current_user"
+    )
+    assert role is not None
+    assert role["name"] == db.SERVICE_ROLE
+    assert not any(
+        role[flag] for flag in ("rolsuper", "rolcreaterole", "rolcreatedb", "rolbypassrls", "rolreplication")
+    )
+    owned = await service.fetch(
+        "SELECT c.relname FROM pg_class AS c JOIN pg_namespace AS n ON n.oid = c.relnamespace"
+        " WHERE n.nspname = 'public' AND pg_has_role(current_user, c.relowner, 'MEMBER')"
+    )
+    assert owned == []
+    assert await service.fetchval("SELECT count(*) FROM journal_entry") > 0  # it reads the records
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "UPDATE journal_entry SET actor = 'someone else'",
+        "UPDATE journal_link SET hash = '\\x00'",
+        "DELETE FROM journal_entry",
+        "DELETE FROM journal_checkpoint",
+        "DELETE FROM item",
+        "DELETE FROM officer_token",
+        "UPDATE item SET serial = 'X'",
+        "UPDATE marking SET kind = 'import'",
+        "ALTER TABLE journal_entry DISABLE TRIGGER journal_entry_append_only",
+        "ALTER TABLE journal_entry DISABLE TRIGGER ALL",
+        "SET session_replication_role = replica",
+        "SET LOCAL session_replication_role = replica",
+        "TRUNCATE journal_entry",
+        "TRUNCATE journal_pending",
+        "TRUNCATE item CASCADE",
+        "DROP TRIGGER journal_entry_append_only ON journal_entry",
+        "DROP TABLE journal_checkpoint",
+        "ALTER TABLE journal_entry OWNER TO firearms_app",
+        "CREATE TABLE shadow (x int)",
+        "DROP FUNCTION grant_service_role()",
+        "SELECT grant_service_role()",
+        "INSERT INTO schema_migration (name, sha256) VALUES ('x.sql', 'x')",
+    ],
+)
+async def test_the_service_role_cannot_change_records_behind_the_guards(service: db.Conn, statement: str) -> None:
+    async with service.transaction():
+        before = await service.fetchval("SELECT count(*) FROM journal_entry")
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            await service.execute(statement)
+    assert await service.fetchval("SELECT count(*) FROM journal_entry") == before
+    assert await service.fetchval("SHOW session_replication_role") == "origin"
+
+
+async def test_the_service_role_may_update_and_delete_only_what_the_code_changes(service: db.Conn) -> None:
+    """Privileges, column by column, equal what the append-only sweep lets change (and nothing is truncated)."""
+    tables = [
+        row["relname"]
+        for row in await service.fetch(
+            "SELECT c.relname FROM pg_class AS c JOIN pg_namespace AS n ON n.oid = c.relnamespace"
+            " WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') ORDER BY c.relname"
+        )
+    ]
+    found: list[str] = []
+    for table in tables:
+        columns = await service.fetch(
+            "SELECT attname, has_column_privilege(current_user, attrelid, attnum, 'UPDATE') AS may_update"
+            "  FROM pg_attribute WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped",
+            table,
+        )
+        updated = {row["attname"] for row in columns if row["may_update"]}
+        allowed = MUTABLE[table].columns if table in MUTABLE else frozenset()
+        expected = (allowed - NOT_WRITTEN.get(table, frozenset())) | ALSO_UPDATED.get(table, frozenset())
+        if table == "schema_migration":
+            expected = frozenset()  # migrate()'s own: the service only reads it
+        if updated != expected:
+            found.append(f"{table}: UPDATE on {sorted(updated)}, expected {sorted(expected)}")
+        may_delete = await service.fetchval("SELECT has_table_privilege(current_user, $1, 'DELETE')", table)
+        deletes = (table in MUTABLE and MUTABLE[table].delete and table != "schema_migration") or table in ALSO_DELETED
+        if may_delete != deletes:
+            found.append(f"{table}: DELETE {'granted' if may_delete else 'refused'}")
+        for privilege in ("TRUNCATE", "REFERENCES", "TRIGGER"):
+            if await service.fetchval("SELECT has_table_privilege(current_user, $1, $2)", table, privilege):
+                found.append(f"{table}: {privilege} granted")
+        if not await service.fetchval("SELECT has_table_privilege(current_user, $1, 'SELECT')", table):
+            found.append(f"{table}: SELECT refused")
+    assert not found, "\n".join(found)
+
+
+async def test_migrate_grants_again_what_a_restore_without_privileges_lost(
+    conn: db.Conn, service: db.Conn, database: str
+) -> None:
+    """A backup holds no privileges (pg_dump --no-privileges): migrate() grants the service role its rights again."""
+    await conn.execute("REVOKE ALL ON ALL TABLES IN SCHEMA public FROM firearms_app")
+    with pytest.raises(asyncpg.InsufficientPrivilegeError):
+        await service.fetchval("SELECT count(*) FROM journal_entry")
+    assert await db.migrate(conn) == []
+    assert await service.fetchval("SELECT count(*) FROM journal_entry") > 0
+    del database
+
+
+async def test_the_apps_pools_connect_as_the_service_role(client: AsyncTestClient, conn: db.Conn) -> None:  # type: ignore[type-arg]
+    """The app's connections (seen from the server: the app's pools run on the test client's own event loop)."""
+    answer = await client.get("/api/v1/journal/verify")
+    assert answer.status_code == 401  # a request that reached the app; the pools are open
+    users = await conn.fetch(
+        "SELECT DISTINCT usename FROM pg_stat_activity"
+        " WHERE datname = current_database() AND application_name = 'firearms' AND pid <> pg_backend_pid()"
+    )
+    assert [row["usename"] for row in users] == [db.SERVICE_ROLE]
+
+
+async def test_serve_warns_of_a_service_url_that_could_switch_the_guards_off(service: db.Conn, conn: db.Conn) -> None:
+    """One FIREARMS_DATABASE_URL (an earlier version's setup) still works, as its superuser: serve says so."""
+    assert await bootstrap.service_role_problem(service) is None
+    problem = await bootstrap.service_role_problem(conn)
+    assert problem is not None
+    assert "a superuser" in problem
+    assert "FIREARMS_MIGRATION_DATABASE_URL" in problem
