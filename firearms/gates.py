@@ -278,8 +278,9 @@ async def _cover_gates(
 ) -> list[Gate]:
     """Art. 10(2)(a): the import authorisation, as received, covers the licence's goods and names its consignee.
 
-    Against ``before`` (the version in force, for an amendment): only more of a category than it names, or another
-    consignee than it names, is judged.
+    Against ``before`` (the version in force, for an amendment) when it names the same authorisation: only more of a
+    category than it names, or another consignee than it names, is judged; an amendment onto another authorisation
+    is judged as a whole.
 
     Goods are compared per category (firearm, component, ammunition): the licence may use part of what the
     importing State authorised, never more, and nothing of a category it did not authorise. The authorisation's
@@ -294,6 +295,12 @@ async def _cover_gates(
         return []  # a row without content (nothing to compare against)
     authorisation = licence_object(received, version)
     state, number = received["issuing_state"], received["number"]
+    drawn = None if before is None else before.import_authorisation
+    if drawn is None or (drawn.state, drawn.number) != (state, number):
+        # The version in force drew on another authorisation (or none): it holds nothing of this one, so the whole
+        # of the amendment is new to it. Before, an amendment onto another authorisation was compared with the
+        # version in force and opened both gates whatever the new authorisation covered and named.
+        before = None
     shares: dict[str, list[Share]] = {}
     for share in await licence_store.list_import_authorisation_shares(conn, state, number, licence_id):
         shares.setdefault(share["category"], []).append(

@@ -19,10 +19,13 @@ SELECT licence_id, kind, status, valid_from, expires_on, exporting_state, import
 -- name: list_authorisation_cover
 -- Art. 10(2)(a): what an import authorisation's current version authorises, per category (firearm, component,
 -- ammunition), read from its content as issued or received, and what already passed at this movement under every
--- OTHER export licence whose current version names it (debited at exit, tallied at entry), as {number: quantity}.
--- A category neither authorised nor used is absent. Its row is held by check_context already (locked, not shared,
--- when another licence names it: migration 20261130161100, so two such checks go one after the other).
--- $1 issuing_state, $2 number of the authorisation, $3 licence_id of the licence checked, $4 movement
+-- OTHER export licence drawn on it, as {number: quantity}: at exit, what was debited while a version naming it was
+-- in force (the latest version made at or before the debit; a licence amended since onto another authorisation
+-- still took those goods under this one: before, the amendment gave them back), at entry what was tallied under a
+-- licence whose current version names it. A category neither authorised nor used is absent. Its row is held by
+-- check_context already (locked, not shared, when another licence's current version names it: migration
+-- 20261130161100, so two such checks go one after the other; a licence that names it no more takes nothing more
+-- under it). $1 issuing_state, $2 number of the authorisation, $3 licence_id of the licence checked, $4 movement
 WITH authorised AS (
     SELECT l.line ->> 'category' AS category, sum((l.line ->> 'quantity')::bigint) AS quantity
       FROM licence AS a
@@ -31,11 +34,15 @@ WITH authorised AS (
      WHERE a.issuing_state = $1 AND a.number = $2
      GROUP BY l.line ->> 'category'
 ), drawn AS (
-    SELECT o.licence_id, o.issuing_state, o.number
-      FROM licence_version AS w
-      JOIN licence AS o ON o.licence_id = w.licence_id AND o.version = w.version
-     WHERE (w.content -> 'import_authorisation' ->> 'state') = $1
-       AND (w.content -> 'import_authorisation' ->> 'number') = $2
+    SELECT o.licence_id, o.issuing_state, o.number,
+           (w.content -> 'import_authorisation' ->> 'state') IS NOT DISTINCT FROM $1
+           AND (w.content -> 'import_authorisation' ->> 'number') IS NOT DISTINCT FROM $2 AS names
+      FROM licence AS o
+      JOIN licence_version AS w ON w.licence_id = o.licence_id AND w.version = o.version
+     WHERE o.licence_id IN (SELECT v.licence_id
+                              FROM licence_version AS v
+                             WHERE (v.content -> 'import_authorisation' ->> 'state') = $1
+                               AND (v.content -> 'import_authorisation' ->> 'number') = $2)
        AND o.kind = 'export' AND o.licence_id <> $3
 ), used AS (
     SELECT d.number, ll.category, sum(e.quantity) AS quantity
@@ -43,6 +50,12 @@ WITH authorised AS (
       JOIN ledger_entry AS e ON e.licence_id = d.licence_id
       JOIN licence_line AS ll ON ll.licence_id = e.licence_id AND ll.line = e.line
      WHERE $4::text = 'export'
+       AND (SELECT (x.content -> 'import_authorisation' ->> 'state') IS NOT DISTINCT FROM $1
+                   AND (x.content -> 'import_authorisation' ->> 'number') IS NOT DISTINCT FROM $2
+              FROM licence_version AS x
+             WHERE x.licence_id = e.licence_id AND x.created_at <= e.recorded_at
+             ORDER BY x.version DESC
+             LIMIT 1)
      GROUP BY d.number, ll.category
      UNION ALL
     SELECT d.number, ll.category, sum(t.quantity) AS quantity
@@ -50,7 +63,7 @@ WITH authorised AS (
       JOIN passage_tally AS t ON t.issuing_state = d.issuing_state AND t.licence_number = d.number
                              AND t.movement = 'import'
       JOIN licence_line AS ll ON ll.licence_id = d.licence_id AND ll.line = t.line
-     WHERE $4::text = 'import'
+     WHERE $4::text = 'import' AND d.names
      GROUP BY d.number, ll.category
 ), elsewhere AS (
     SELECT category, jsonb_object_agg(number, quantity) AS licences FROM used GROUP BY category
