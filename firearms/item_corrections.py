@@ -153,7 +153,7 @@ async def correct_item(conn: Conn, item_id: int, data: NewItemCorrection, *, act
 
 
 async def _check_year_of_manufacture(conn: Conn, item: asyncpg.Record, year: int | None) -> None:
-    """The corrected year still fits the record: antique before 1900, no marking or event in effect before it."""
+    """The corrected year fits the record: antique before 1900, no marking, event or certificate in effect before it."""
     if item["category"] == "antique" and (year is None or year >= _ANTIQUE_BEFORE):
         raise InvalidInputError(
             "category antique is only for items made before 1900",
@@ -175,6 +175,18 @@ async def _check_year_of_manufacture(conn: Conn, item: asyncpg.Record, year: int
                 code="date-before-manufacture",
                 field="year_of_manufacture",
                 occurred_on=event["occurred_on"].isoformat(),
+                not_before=dt.date(year, 1, 1).isoformat(),
+                year_of_manufacture=year,
+            )
+        # a deactivation's certificate is held to the year as its event is (item_rules.check_event_date)
+        certified = event["certificate_date"]
+        if event["event"] != "corrected" and event["event_id"] not in undone and certified and certified.year < year:
+            raise InvalidInputError(
+                f"the certificate of event {event['event_id']} ({event['event']}) is dated {certified}, before"
+                f" {year}: correct that event first if its certificate date is the mistake",
+                code="date-before-manufacture",
+                field="year_of_manufacture",
+                certificate_date=certified.isoformat(),
                 not_before=dt.date(year, 1, 1).isoformat(),
                 year_of_manufacture=year,
             )

@@ -18,7 +18,7 @@ from litestar.testing import AsyncTestClient
 
 from firearms import db
 from firearms.tokens import ROLES
-from tests.api.test_items_api import PROBLEM, register, rifle, row_counts
+from tests.api.test_items_api import DEACTIVATION_MARK, PROBLEM, event_body, register, rifle, row_counts
 from tests.conftest import TokenFactory
 
 WRITERS = {"records-officer", "admin"}
@@ -383,3 +383,47 @@ async def test_a_corrected_year_of_manufacture_bounds_the_dates_from_then_on(
     )
     assert later.status_code == 422
     assert later.json()["type"] == PROBLEM + "date-before-manufacture"
+
+
+async def test_a_year_of_manufacture_after_a_deactivation_certificate_in_effect_is_refused(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    auth: TokenFactory,
+    conn: db.Conn,
+) -> None:
+    """A deactivation's certificate is dated no earlier than the item was made, like the event itself (README
+    "Dates"); a corrected year is held to it as to the events' dates. Before, the year of a firearm whose certificate
+    is dated 2015 was corrected to 2018, and its certificate was printed as issued three years before it was made.
+    """
+    officer = await auth("records-officer")
+    item_id = (await register(client, officer, rifle("FIX-DEAC", year_of_manufacture=2010)))["item_id"]
+    mark = await client.post(f"/api/v1/items/{item_id}/markings", json=DEACTIVATION_MARK, headers=officer)
+    assert mark.status_code == 201, mark.text
+    event = await client.post(
+        f"/api/v1/items/{item_id}/events",
+        json=event_body("deactivated", certificate_date="2015-03-02"),
+        headers=officer,
+    )
+    assert event.status_code == 201, event.text
+    before = await counts(conn)
+    answer = await client.post(
+        f"/api/v1/items/{item_id}/corrections",
+        json={"changes": {"year_of_manufacture": 2018}, "reason": "the proof mark says 2018"},
+        headers=officer,
+    )
+    assert answer.status_code == 422, answer.text
+    problem = answer.json()
+    assert problem["type"] == PROBLEM + "date-before-manufacture"
+    assert (problem["field"], problem["certificate_date"], problem["not_before"]) == (
+        "year_of_manufacture",
+        "2015-03-02",
+        "2018-01-01",
+    )
+    assert await counts(conn) == before
+    item = (await client.get(f"/api/v1/items/{item_id}", headers=officer)).json()
+    assert item["year_of_manufacture"] == 2010
+    taken = await client.post(
+        f"/api/v1/items/{item_id}/corrections",
+        json={"changes": {"year_of_manufacture": 2015}, "reason": "the proof mark says 2015"},
+        headers=officer,
+    )
+    assert taken.status_code == 201, taken.text
