@@ -154,7 +154,11 @@ async def correct_item(conn: Conn, item_id: int, data: NewItemCorrection, *, act
 
 async def _check_year_of_manufacture(conn: Conn, item: asyncpg.Record, year: int | None) -> None:
     """The corrected year fits the record: antique before 1900, no marking, event or certificate in effect before it."""
-    if item["category"] == "antique" and (year is None or year >= _ANTIQUE_BEFORE):
+    events = await item_store.list_item_event_kinds(conn, item["item_id"])
+    # An antique deactivated since is category C now, and antique again once that deactivation is corrected (the
+    # category replays from its registration): it keeps its year before 1900 all along.
+    antique = item["category"] == "antique" or any(event["category_before"] == "antique" for event in events)
+    if antique and (year is None or year >= _ANTIQUE_BEFORE):
         raise InvalidInputError(
             "category antique is only for items made before 1900",
             code="antique-too-recent",
@@ -165,7 +169,6 @@ async def _check_year_of_manufacture(conn: Conn, item: asyncpg.Record, year: int
     for marking in await store.list_marking_years(conn, item["item_id"]):
         # a marking is stamped after the item is made: correct that marking first if its year is the mistake
         check_marking_year(f"markings[{marking['marking_id']}].year", marking["year"], year)
-    events = await item_store.list_item_event_kinds(conn, item["item_id"])
     undone = {event["corrects_event_id"] for event in events if event["event"] == "corrected"}
     for event in events:
         if event["event"] != "corrected" and event["event_id"] not in undone and event["occurred_on"].year < year:

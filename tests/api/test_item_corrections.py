@@ -427,3 +427,74 @@ async def test_a_year_of_manufacture_after_a_deactivation_certificate_in_effect_
         headers=officer,
     )
     assert taken.status_code == 201, taken.text
+
+
+async def test_a_correction_replayed_with_its_key_is_recorded_once_and_another_body_is_refused(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    auth: TokenFactory,
+    conn: db.Conn,
+) -> None:
+    """The same key and body give the first answer again, even after another correction moved the field; the same
+    key with another body, or on the item's own corrections, is 409 ``idempotency-key-reused`` and writes nothing."""
+    officer = await auth("records-officer")
+    created = await register(client, officer, imported_rifle("FIX-KEY"))
+    item_id = created["item_id"]
+    marking_id = next(m for m in created["markings"] if m["kind"] == "import")["marking_id"]
+    url = f"/api/v1/items/{item_id}/markings/{marking_id}/corrections"
+    keyed = {**officer, "Idempotency-Key": "fix-key-1"}
+    body = {"changes": {"country": "SK"}, "reason": "misread the stamp"}
+    first = await client.post(url, json=body, headers=keyed)
+    assert first.status_code == 201, first.text
+    moved = await client.post(url, json={"changes": {"country": "PL"}, "reason": "misread again"}, headers=officer)
+    assert moved.status_code == 201, moved.text
+    before = await counts(conn)
+    again = await client.post(url, json=body, headers=keyed)
+    assert (again.status_code, again.content) == (201, first.content)
+    other = await client.post(url, json={"changes": {"country": "HU"}, "reason": "misread the stamp"}, headers=keyed)
+    assert other.status_code == 409, other.text
+    assert other.json()["type"] == PROBLEM + "idempotency-key-reused"
+    fields = await client.post(
+        f"/api/v1/items/{item_id}/corrections",
+        json={"changes": {"model": "SSG 09"}, "reason": "misread the stamp"},
+        headers=keyed,
+    )
+    assert fields.status_code == 409, fields.text
+    assert await counts(conn) == before
+    item = (await client.get(f"/api/v1/items/{item_id}", headers=officer)).json()
+    assert next(m for m in item["markings"] if m["marking_id"] == marking_id)["country"] == "PL"
+
+
+async def test_an_antique_deactivated_since_keeps_its_year_before_1900(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    auth: TokenFactory,
+    conn: db.Conn,
+) -> None:
+    """A firearm registered ``antique`` (made 1890) and deactivated since (category C) is still an antique by its
+    registration: a correction of its deactivation gives that category back. A year of 1900 or later is refused
+    (``antique-too-recent``) as while it was antique. Before, the year became 1950 under category C, and correcting
+    the deactivation left an antique made in 1950.
+    """
+    officer = await auth("records-officer")
+    item_id = (
+        await register(client, officer, rifle("FIX-ANT", year_of_manufacture=1890, category="antique", make="Mauser"))
+    )["item_id"]
+    mark = await client.post(f"/api/v1/items/{item_id}/markings", json=DEACTIVATION_MARK, headers=officer)
+    assert mark.status_code == 201, mark.text
+    event = await client.post(f"/api/v1/items/{item_id}/events", json=event_body("deactivated"), headers=officer)
+    assert event.status_code == 201, event.text
+    assert (await client.get(f"/api/v1/items/{item_id}", headers=officer)).json()["category"] == "C"
+    before = await counts(conn)
+    answer = await client.post(
+        f"/api/v1/items/{item_id}/corrections",
+        json={"changes": {"year_of_manufacture": 1950}, "reason": "the proof mark says 1950"},
+        headers=officer,
+    )
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["type"] == PROBLEM + "antique-too-recent"
+    assert await counts(conn) == before
+    taken = await client.post(
+        f"/api/v1/items/{item_id}/corrections",
+        json={"changes": {"year_of_manufacture": 1895}, "reason": "the proof mark says 1895"},
+        headers=officer,
+    )
+    assert taken.status_code == 201, taken.text
