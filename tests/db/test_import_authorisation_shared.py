@@ -26,7 +26,7 @@ from firearms.licence_rules import DraftImportAuthorisation, DraftLine
 from firearms.settings import Settings
 from tests.check_helpers import check_body, clear_at_export, de_authorisation
 from tests.conftest import TokenFactory
-from tests.licensing_helpers import ACTOR, TODAY, Parties, export_draft, issued_export, register_parties
+from tests.licensing_helpers import ACTOR, TODAY, Parties, draft_json, export_draft, issued_export, register_parties
 from tests.races import race
 
 ROUTE = ["AT", "DE"]  # a direct export: no transit State to ask
@@ -458,3 +458,23 @@ async def test_what_left_under_an_authorisation_still_counts_after_the_licence_n
         )
     ]
     await clear_at_export(conn, second.licence.number, [{"line": 1, "quantity": 60}])
+
+
+@pytest.mark.parametrize("number", ["de-imp-2026-42", "DE-IMP-2026-42 ", " DE-IMP-2026-42", "DE IMP 2026 42"])
+async def test_the_authorisation_number_is_written_one_way_only(
+    number: str,
+    conn: db.Conn,
+    at: Parties,
+    client: AsyncTestClient[Litestar],
+    auth: TokenFactory,
+) -> None:
+    """A licensing officer cannot dodge the shared balance by writing the number another way: a number is upper
+    case, digits and ``./-`` (``LicenceNumber``, as in a received notice), so another case or spacing is refused at
+    the draft (400) and never names the authorisation as another one."""
+    body = draft_json(_draft(at, 60))
+    body["import_authorisation"]["number"] = number
+    before = await conn.fetchval("SELECT count(*) FROM licence")
+    response = await client.post("/api/v1/licences", json=body, headers=await auth("licensing-officer"))
+    assert response.status_code == 400, response.text
+    assert response.json()["type"].endswith("/invalid-request")
+    assert await conn.fetchval("SELECT count(*) FROM licence") == before
