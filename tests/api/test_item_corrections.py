@@ -498,3 +498,26 @@ async def test_an_antique_deactivated_since_keeps_its_year_before_1900(
         headers=officer,
     )
     assert taken.status_code == 201, taken.text
+
+
+@pytest.mark.parametrize("event", ["destroyed", "exported", "stolen"])
+async def test_a_record_is_corrected_whatever_the_status_and_the_status_stays(
+    event: str,
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    auth: TokenFactory,
+) -> None:
+    """A record is kept for its retention period after the firearm is gone (destroyed, exported, stolen ...), and a
+    mistyped model in it is as wrong then: the correction is taken whatever the status, and moves no status."""
+    officer = await auth("records-officer")
+    item_id = (await register(client, officer, rifle(f"FIX-ST-{event}", model="SSG 80")))["item_id"]
+    moved = await client.post(f"/api/v1/items/{item_id}/events", json=event_body(event), headers=officer)
+    assert moved.status_code == 201, moved.text
+    status = moved.json()["status_after"]
+    answer = await client.post(
+        f"/api/v1/items/{item_id}/corrections",
+        json={"changes": {"model": "SSG 08"}, "reason": "typed from the wrong form"},
+        headers=officer,
+    )
+    assert answer.status_code == 201, answer.text
+    item = (await client.get(f"/api/v1/items/{item_id}", headers=officer)).json()
+    assert (item["model"], item["status"]) == ("SSG 08", status)
