@@ -19,10 +19,10 @@ SELECT licence_id, kind, status, valid_from, expires_on, exporting_state, import
 -- name: list_authorisation_cover
 -- Art. 10(2)(a): what an import authorisation's current version authorises, per category (firearm, component,
 -- ammunition), read from its content as issued or received, and what already passed at this movement under every
--- OTHER export licence drawn on it, as {number: quantity}: at exit, what was debited while a version naming it was
--- in force (the latest version made at or before the debit; a licence amended since onto another authorisation
--- still took those goods under this one: before, the amendment gave them back), at entry what was tallied under a
--- licence whose current version names it. A category neither authorised nor used is absent. Its row is held by
+-- OTHER export licence drawn on it, as {number: quantity}: what was debited at exit, or tallied at entry, while a
+-- version naming it was in force (the latest version made, or received, at or before the debit or the check; a
+-- licence amended since onto another authorisation still took those goods under this one: before, the amendment
+-- gave them back). A category neither authorised nor used is absent. Its row is held by
 -- check_context already (locked, not shared, when another licence's current version names it: migration
 -- 20261130161100, so two such checks go one after the other; a licence that names it no more takes nothing more
 -- under it). $1 issuing_state, $2 number of the authorisation, $3 licence_id of the licence checked, $4 movement
@@ -34,11 +34,8 @@ WITH authorised AS (
      WHERE a.issuing_state = $1 AND a.number = $2
      GROUP BY l.line ->> 'category'
 ), drawn AS (
-    SELECT o.licence_id, o.issuing_state, o.number,
-           (w.content -> 'import_authorisation' ->> 'state') IS NOT DISTINCT FROM $1
-           AND (w.content -> 'import_authorisation' ->> 'number') IS NOT DISTINCT FROM $2 AS names
+    SELECT o.licence_id, o.issuing_state, o.number
       FROM licence AS o
-      JOIN licence_version AS w ON w.licence_id = o.licence_id AND w.version = o.version
      WHERE o.licence_id IN (SELECT v.licence_id
                               FROM licence_version AS v
                              WHERE (v.content -> 'import_authorisation' ->> 'state') = $1
@@ -62,8 +59,15 @@ WITH authorised AS (
       FROM drawn AS d
       JOIN passage_tally AS t ON t.issuing_state = d.issuing_state AND t.licence_number = d.number
                              AND t.movement = 'import'
+      JOIN customs_check AS c ON c.check_id = t.check_id
       JOIN licence_line AS ll ON ll.licence_id = d.licence_id AND ll.line = t.line
-     WHERE $4::text = 'import' AND d.names
+     WHERE $4::text = 'import'
+       AND (SELECT (x.content -> 'import_authorisation' ->> 'state') IS NOT DISTINCT FROM $1
+                   AND (x.content -> 'import_authorisation' ->> 'number') IS NOT DISTINCT FROM $2
+              FROM licence_version AS x
+             WHERE x.licence_id = d.licence_id AND x.created_at <= c.checked_at
+             ORDER BY x.version DESC
+             LIMIT 1)
      GROUP BY d.number, ll.category
 ), elsewhere AS (
     SELECT category, jsonb_object_agg(number, quantity) AS licences FROM used GROUP BY category
