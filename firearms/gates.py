@@ -287,7 +287,9 @@ async def _cover_gates(
     quantity is one balance shared by every export licence drawn on it: what the other licences naming it hold
     (:func:`firearms.store.licences.list_import_authorisation_shares`: an issued or suspended licence the whole of
     its current version, a revoked, expired or exhausted one what left under it) is not there for this one. Line
-    texts (make, model, calibre) are not compared: each State writes them its own way. The consignee is the same
+    texts (make, model, calibre) are not compared: each State writes them its own way. What left under the licence
+    while it named another authorisation was imported under that one, and is not asked of this one (nor held of it,
+    in the other licences' shares). The consignee is the same
     party by country and registration when both name one, else by country and name (case and spacing aside).
     """
     version = await licence_store.get_licence_version(conn, received["licence_id"], received["version"])
@@ -306,9 +308,11 @@ async def _cover_gates(
         shares.setdefault(share["category"], []).append(
             Share(number=share["number"], status=share["status"], quantity=share["quantity"])
         )
+    # Goods that left while the licence named another authorisation were imported under that one: not asked of this.
+    gone = await licence_store.list_debits_under_other_authorisations(conn, licence_id, state, number)
     unmet: list[Gate] = []
     for category in CATEGORIES:
-        wanted = sum(line.quantity for line in licence.lines if line.category == category)
+        wanted = sum(line.quantity for line in licence.lines if line.category == category) - gone.get(category, 0)
         allowed = sum(line.quantity for line in authorisation.lines if line.category == category)
         in_force = 0 if before is None else sum(line.quantity for line in before.lines if line.category == category)
         others = shares.get(category, [])

@@ -75,14 +75,15 @@ SELECT licence_id, issuing_state, number, kind, origin, status, version, valid_f
 -- Art. 10(2)(a): what each OTHER export licence of this registry drawn on an import authorisation holds of it, per
 -- category. A licence counts once, at its current version. Issued or suspended (it may be reinstated) and its current
 -- version names the authorisation (its issuing State and number): the whole of its lines, or what left under a line
--- when more did. Otherwise what left under it (the ledger's debits) while a version naming the authorisation was in
+-- when more did, less what left under a version naming another authorisation (imported under that one). Otherwise what left under it (the ledger's debits) while a version naming the authorisation was in
 -- force (the latest version made at or before the debit): those goods were imported under it, the rest is free --
 -- a revoked, expired or exhausted licence, and one amended since onto another authorisation, which before gave back
 -- what had left under this one. Draft or pending: nothing (it is judged at its own issue). Rows with nothing held
 -- are left out. The licences are found on licence_version_import_authorisation_idx (any of their versions).
 -- $1 issuing_state, $2 number of the authorisation, $3 licence_id of the licence judged
 SELECT l.number, l.status, ll.category,
-       sum(CASE WHEN l.status IN ('issued', 'suspended') AND c.names THEN greatest(ll.quantity, d.debited)
+       sum(CASE WHEN l.status IN ('issued', 'suspended') AND c.names
+                THEN greatest(ll.quantity - (d.debited - d.under), d.under)
                 ELSE d.under END)::bigint AS quantity
   FROM licence AS l
   JOIN licence_version AS cv ON cv.licence_id = l.licence_id AND cv.version = l.version
@@ -108,9 +109,27 @@ SELECT l.number, l.status, ll.category,
    AND l.origin = 'local' AND l.kind = 'export' AND l.licence_id <> $3
    AND l.status NOT IN ('draft', 'pending')
  GROUP BY l.number, l.status, ll.category
-HAVING sum(CASE WHEN l.status IN ('issued', 'suspended') AND c.names THEN greatest(ll.quantity, d.debited)
-                ELSE d.under END) > 0
+HAVING sum(CASE WHEN l.status IN ('issued', 'suspended') AND c.names
+                    THEN greatest(ll.quantity - (d.debited - d.under), d.under)
+                    ELSE d.under END) > 0
  ORDER BY l.number, ll.category;
+
+-- name: list_debits_under_other_authorisations
+-- Art. 10(2)(a): what left under a licence, per category, while a version naming another import authorisation (or
+-- none) than this one was in force (the latest version made at or before the debit): goods imported under that
+-- one, which a licence amended onto this authorisation does not ask of it. $1 licence_id, $2 issuing_state, $3 number
+-- of the authorisation
+SELECT ll.category, sum(e.quantity)::bigint AS quantity
+  FROM ledger_entry AS e
+  JOIN licence_line AS ll ON ll.licence_id = e.licence_id AND ll.line = e.line
+ WHERE e.licence_id = $1
+   AND NOT coalesce((SELECT (w.content -> 'import_authorisation' ->> 'state') IS NOT DISTINCT FROM $2
+                            AND (w.content -> 'import_authorisation' ->> 'number') IS NOT DISTINCT FROM $3
+                       FROM licence_version AS w
+                      WHERE w.licence_id = e.licence_id AND w.created_at <= e.recorded_at
+                      ORDER BY w.version DESC
+                      LIMIT 1), false)
+ GROUP BY ll.category;
 
 -- name: list_licences
 -- Licences in creation order, a page after a cursor, optionally of one status and kind. $1 after created_at, $2 after licence_id, $3 status or NULL, $4 kind or NULL, $5 limit

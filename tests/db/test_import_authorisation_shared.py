@@ -478,3 +478,40 @@ async def test_the_authorisation_number_is_written_one_way_only(
     assert response.status_code == 400, response.text
     assert response.json()["type"].endswith("/invalid-request")
     assert await conn.fetchval("SELECT count(*) FROM licence") == before
+
+
+async def test_a_licence_moved_onto_a_new_authorisation_for_what_is_left_asks_only_that_of_it(
+    conn: db.Conn, settings: Settings, at: Parties
+) -> None:
+    """30 of a licence's 60 cartridges left under DE-IMP-2026-42; DE then authorised the other 30 under DE-IMP-2026-43
+    and AT amended the licence onto it. The new authorisation is asked for what is left (30), not for the goods that
+    left under the first one, and the exit under it counts what left under it only: the last 30 clear."""
+    async with conn.transaction():
+        await received.record_received(
+            conn,
+            msgspec.structs.replace(authorisation(30), number="DE-IMP-2026-43"),
+            registry_state="AT",
+            actor="peer:DE",
+        )
+    first = await issue(conn, settings, at, 60)
+    await clear_at_export(conn, first.licence.number, [{"line": 1, "quantity": 30}])
+    async with conn.transaction():
+        moved = await licence_versions.amend(
+            conn,
+            first.licence_id,
+            _draft(at, 60, reason="the rest on the new authorisation", import_authorisation=_naming("DE-IMP-2026-43")),
+            settings=settings,
+            actor=ACTOR,
+        )
+    assert (moved.version, moved.status) == (2, "issued")
+    async with conn.transaction():  # another licence on the new authorisation: the first holds 30 of it, not 60
+        draft = _draft(at, 1, import_authorisation=_naming("DE-IMP-2026-43"))
+        other = (await licence_versions.create_draft(conn, draft, settings=settings, actor=ACTOR)).licence_id
+        await licences.transition(conn, licence_id=other, to="pending", actor=ACTOR, reason="submit", settings=settings)
+    gate = await refused_issue(conn, settings, other)
+    assert (gate["cover"]["authorised"], gate["cover"]["licences"]) == (
+        30,
+        [{"number": first.licence.number, "status": "issued", "quantity": 30}],
+    )
+    await clear_at_export(conn, first.licence.number, [{"line": 1, "quantity": 30}])
+    assert await conn.fetchval("SELECT sum(quantity) FROM ledger_entry") == 60
