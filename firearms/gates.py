@@ -314,7 +314,11 @@ async def _cover_gates(
     for category in CATEGORIES:
         wanted = sum(line.quantity for line in licence.lines if line.category == category) - gone.get(category, 0)
         allowed = sum(line.quantity for line in authorisation.lines if line.category == category)
-        in_force = 0 if before is None else sum(line.quantity for line in before.lines if line.category == category)
+        in_force = (
+            0
+            if before is None
+            else sum(line.quantity for line in before.lines if line.category == category) - gone.get(category, 0)
+        )
         others = shares.get(category, [])
         held = sum(share.quantity for share in others)
         if wanted > in_force and wanted + held > allowed:

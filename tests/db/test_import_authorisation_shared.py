@@ -515,3 +515,47 @@ async def test_a_licence_moved_onto_a_new_authorisation_for_what_is_left_asks_on
     )
     await clear_at_export(conn, first.licence.number, [{"line": 1, "quantity": 30}])
     assert await conn.fetchval("SELECT sum(quantity) FROM ledger_entry") == 60
+
+
+async def test_a_licence_moved_onto_an_authorisation_is_judged_when_it_is_raised_on_it(
+    conn: db.Conn, settings: Settings, at: Parties
+) -> None:
+    """30 of a licence's 60 cartridges left under DE-IMP-2026-43; it was moved onto DE-IMP-2026-42 (100), where it
+    holds 30, and another licence took 60 of it. Raising the first to 80 asks 50 of DE-IMP-2026-42: 110 on 100, the
+    amendment is refused (what left under the other authorisation is taken off both the amendment and the version in
+    force, so the raise is seen)."""
+    async with conn.transaction():
+        await received.record_received(
+            conn,
+            msgspec.structs.replace(authorisation(100), number="DE-IMP-2026-43"),
+            registry_state="AT",
+            actor="peer:DE",
+        )
+    first = await issued_export(
+        conn,
+        settings,
+        at,
+        route=ROUTE,
+        lines=[DraftLine(**msgspec.structs.asdict(cartridges(60)))],
+        import_authorisation=_naming("DE-IMP-2026-43"),
+    )
+    await clear_at_export(conn, first.licence.number, [{"line": 1, "quantity": 30}])
+    async with conn.transaction():
+        await licence_versions.amend(
+            conn,
+            first.licence_id,
+            _draft(at, 60, reason="the rest on DE-IMP-2026-42", import_authorisation=_naming("DE-IMP-2026-42")),
+            settings=settings,
+            actor=ACTOR,
+        )
+    await issue(conn, settings, at, 60)
+    with pytest.raises(ConflictError) as blocked:
+        async with conn.transaction():
+            await licence_versions.amend(
+                conn, first.licence_id, _draft(at, 80, reason="more"), settings=settings, actor=ACTOR
+            )
+    unmet = blocked.value.facts["unmet"]
+    assert [(gate["gate"], gate["cover"]["held"], gate["cover"]["asked"]) for gate in unmet] == [
+        ("goods-beyond-import-authorisation", 60, 50)
+    ]
+    assert (await licence_reads.get_licence(conn, first.licence_id)).version == 2
