@@ -173,7 +173,8 @@ class AuthorisationView(msgspec.Struct, frozen=True, kw_only=True):
     authorised: dict[str, int] | None = None
     """What ``held`` authorises, by category (firearm, component, ammunition); ``None`` when not read."""
     used: dict[str, int] = msgspec.field(default_factory=dict)
-    """What this movement took under the licence already, by category (debited at exit, passed at entry)."""
+    """What this movement took under the licence already while it named the authorisation, by category (debited at
+    exit, passed at entry)."""
     elsewhere: dict[str, dict[str, int]] = msgspec.field(default_factory=dict)
     """What this movement took already under the other export licences naming the authorisation: by category, by
     licence number."""

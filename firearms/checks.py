@@ -402,11 +402,9 @@ async def _authorisation_view(conn: Conn, context: asyncpg.Record, movement: str
         )
     if view.held is None or view.held.kind != "import" or view.state is None or view.number is None:
         return view
-    used = "debited" if movement == "export" else "passed"
-    taken: dict[str, int] = {}
-    for line in context["lines"]:
-        taken[line["category"]] = taken.get(line["category"], 0) + line[used]
-    authorised, elsewhere = await store.list_authorisation_cover(
+    # What passed under this licence while it named the authorisation: what left while it named another was
+    # imported under that one (the same statement).
+    authorised, elsewhere, taken = await store.list_authorisation_cover(
         conn, view.state, view.number, context["licence_id"], movement
     )
     return msgspec.structs.replace(view, authorised=authorised, used=taken, elsewhere=elsewhere)

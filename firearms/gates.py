@@ -278,15 +278,18 @@ async def _cover_gates(
 ) -> list[Gate]:
     """Art. 10(2)(a): the import authorisation, as received, covers the licence's goods and names its consignee.
 
-    Against ``before`` (the version in force, for an amendment): only more of a category than it names, or another
-    consignee than it names, is judged.
+    Against ``before`` (the version in force, for an amendment) when it names the same authorisation: only more of a
+    category than it names, or another consignee than it names, is judged; an amendment onto another authorisation
+    is judged as a whole.
 
     Goods are compared per category (firearm, component, ammunition): the licence may use part of what the
     importing State authorised, never more, and nothing of a category it did not authorise. The authorisation's
     quantity is one balance shared by every export licence drawn on it: what the other licences naming it hold
     (:func:`firearms.store.licences.list_import_authorisation_shares`: an issued or suspended licence the whole of
     its current version, a revoked, expired or exhausted one what left under it) is not there for this one. Line
-    texts (make, model, calibre) are not compared: each State writes them its own way. The consignee is the same
+    texts (make, model, calibre) are not compared: each State writes them its own way. What left under the licence
+    while it named another authorisation was imported under that one, and is not asked of this one (nor held of it,
+    in the other licences' shares). The consignee is the same
     party by country and registration when both name one, else by country and name (case and spacing aside).
     """
     version = await licence_store.get_licence_version(conn, received["licence_id"], received["version"])
@@ -294,16 +297,28 @@ async def _cover_gates(
         return []  # a row without content (nothing to compare against)
     authorisation = licence_object(received, version)
     state, number = received["issuing_state"], received["number"]
+    drawn = None if before is None else before.import_authorisation
+    if drawn is None or (drawn.state, drawn.number) != (state, number):
+        # The version in force drew on another authorisation (or none): it holds nothing of this one, so the whole
+        # of the amendment is new to it. Before, an amendment onto another authorisation was compared with the
+        # version in force and opened both gates whatever the new authorisation covered and named.
+        before = None
     shares: dict[str, list[Share]] = {}
     for share in await licence_store.list_import_authorisation_shares(conn, state, number, licence_id):
         shares.setdefault(share["category"], []).append(
             Share(number=share["number"], status=share["status"], quantity=share["quantity"])
         )
+    # Goods that left while the licence named another authorisation were imported under that one: not asked of this.
+    gone = await licence_store.list_debits_under_other_authorisations(conn, licence_id, state, number)
     unmet: list[Gate] = []
     for category in CATEGORIES:
-        wanted = sum(line.quantity for line in licence.lines if line.category == category)
+        wanted = sum(line.quantity for line in licence.lines if line.category == category) - gone.get(category, 0)
         allowed = sum(line.quantity for line in authorisation.lines if line.category == category)
-        in_force = 0 if before is None else sum(line.quantity for line in before.lines if line.category == category)
+        in_force = (
+            0
+            if before is None
+            else sum(line.quantity for line in before.lines if line.category == category) - gone.get(category, 0)
+        )
         others = shares.get(category, [])
         held = sum(share.quantity for share in others)
         if wanted > in_force and wanted + held > allowed:

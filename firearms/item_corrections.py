@@ -153,8 +153,12 @@ async def correct_item(conn: Conn, item_id: int, data: NewItemCorrection, *, act
 
 
 async def _check_year_of_manufacture(conn: Conn, item: asyncpg.Record, year: int | None) -> None:
-    """The corrected year still fits the record: antique before 1900, no marking or event in effect before it."""
-    if item["category"] == "antique" and (year is None or year >= _ANTIQUE_BEFORE):
+    """The corrected year fits the record: antique before 1900, no marking, event or certificate in effect before it."""
+    events = await item_store.list_item_event_kinds(conn, item["item_id"])
+    # An antique deactivated since is category C now, and antique again once that deactivation is corrected (the
+    # category replays from its registration): it keeps its year before 1900 all along.
+    antique = item["category"] == "antique" or any(event["category_before"] == "antique" for event in events)
+    if antique and (year is None or year >= _ANTIQUE_BEFORE):
         raise InvalidInputError(
             "category antique is only for items made before 1900",
             code="antique-too-recent",
@@ -165,7 +169,6 @@ async def _check_year_of_manufacture(conn: Conn, item: asyncpg.Record, year: int
     for marking in await store.list_marking_years(conn, item["item_id"]):
         # a marking is stamped after the item is made: correct that marking first if its year is the mistake
         check_marking_year(f"markings[{marking['marking_id']}].year", marking["year"], year)
-    events = await item_store.list_item_event_kinds(conn, item["item_id"])
     undone = {event["corrects_event_id"] for event in events if event["event"] == "corrected"}
     for event in events:
         if event["event"] != "corrected" and event["event_id"] not in undone and event["occurred_on"].year < year:
@@ -175,6 +178,18 @@ async def _check_year_of_manufacture(conn: Conn, item: asyncpg.Record, year: int
                 code="date-before-manufacture",
                 field="year_of_manufacture",
                 occurred_on=event["occurred_on"].isoformat(),
+                not_before=dt.date(year, 1, 1).isoformat(),
+                year_of_manufacture=year,
+            )
+        # a deactivation's certificate is held to the year as its event is (item_rules.check_event_date)
+        certified = event["certificate_date"]
+        if event["event"] != "corrected" and event["event_id"] not in undone and certified and certified.year < year:
+            raise InvalidInputError(
+                f"the certificate of event {event['event_id']} ({event['event']}) is dated {certified}, before"
+                f" {year}: correct that event first if its certificate date is the mistake",
+                code="date-before-manufacture",
+                field="year_of_manufacture",
+                certificate_date=certified.isoformat(),
                 not_before=dt.date(year, 1, 1).isoformat(),
                 year_of_manufacture=year,
             )

@@ -43,11 +43,12 @@ async def get_check_context(
 
 async def list_authorisation_cover(
     conn: Conn, issuing_state: str, number: str, licence_id: uuid.UUID, movement: str
-) -> tuple[dict[str, int], dict[str, dict[str, int]]]:
-    """What an import authorisation authorises and what passed under the other export licences naming it.
+) -> tuple[dict[str, int], dict[str, dict[str, int]], dict[str, int]]:
+    """What an import authorisation authorises and what passed under the export licences drawn on it.
 
     The first, by category (a category it omits is absent); the second, what already passed at ``movement`` under
-    every other export licence whose current version names it, by category, by licence number.
+    every other export licence while a version naming it was in force, by category, by licence number; the third,
+    what passed so under the licence ``licence_id`` itself, by category.
     """
     rows = await conn.fetch(Q["list_authorisation_cover"], issuing_state, number, licence_id, movement)
     authorised = {row["category"]: int(row["authorised"]) for row in rows if row["authorised"]}
@@ -56,7 +57,8 @@ async def list_authorisation_cover(
         for row in rows
         if row["elsewhere"]
     }
-    return authorised, elsewhere
+    here = {row["category"]: int(row["here"]) for row in rows if row["here"]}
+    return authorised, elsewhere, here
 
 
 async def record_customs_check(

@@ -27,6 +27,7 @@ __all__ = [
     "insert_licence_document",
     "insert_licence_event",
     "insert_licence_version",
+    "list_debits_under_other_authorisations",
     "list_expired_licence_ids",
     "list_import_authorisation_shares",
     "list_licence_events",
@@ -187,6 +188,14 @@ async def list_import_authorisation_shares(
     Rows of (number, status, category, quantity).
     """
     return await conn.fetch(Q["list_import_authorisation_shares"], issuing_state, number, licence_id)
+
+
+async def list_debits_under_other_authorisations(
+    conn: Conn, licence_id: uuid.UUID, issuing_state: str, number: str
+) -> dict[str, int]:
+    """What left under a licence, by category, while a version naming another import authorisation was in force."""
+    rows = await conn.fetch(Q["list_debits_under_other_authorisations"], licence_id, issuing_state, number)
+    return {row["category"]: int(row["quantity"]) for row in rows}
 
 
 async def list_licences(

@@ -19,10 +19,14 @@ SELECT licence_id, kind, status, valid_from, expires_on, exporting_state, import
 -- name: list_authorisation_cover
 -- Art. 10(2)(a): what an import authorisation's current version authorises, per category (firearm, component,
 -- ammunition), read from its content as issued or received, and what already passed at this movement under every
--- OTHER export licence whose current version names it (debited at exit, tallied at entry), as {number: quantity}.
--- A category neither authorised nor used is absent. Its row is held by check_context already (locked, not shared,
--- when another licence names it: migration 20261130161100, so two such checks go one after the other).
--- $1 issuing_state, $2 number of the authorisation, $3 licence_id of the licence checked, $4 movement
+-- OTHER export licence drawn on it, as {number: quantity}: what was debited at exit, or tallied at entry, while a
+-- version naming it was in force (the latest version made, or received, at or before the debit or the check; a
+-- licence amended since onto another authorisation still took those goods under this one: before, the amendment
+-- gave them back); and, as ``here``, what passed so under the licence checked itself (what left under it while it
+-- named another authorisation was imported under that one). A category neither authorised nor used is absent. Its row is held by
+-- check_context already (locked, not shared, when another licence's current version names it: migration
+-- 20261130161100, so two such checks go one after the other; a licence that names it no more takes nothing more
+-- under it). $1 issuing_state, $2 number of the authorisation, $3 licence_id of the licence checked, $4 movement
 WITH authorised AS (
     SELECT l.line ->> 'category' AS category, sum((l.line ->> 'quantity')::bigint) AS quantity
       FROM licence AS a
@@ -31,32 +35,48 @@ WITH authorised AS (
      WHERE a.issuing_state = $1 AND a.number = $2
      GROUP BY l.line ->> 'category'
 ), drawn AS (
-    SELECT o.licence_id, o.issuing_state, o.number
-      FROM licence_version AS w
-      JOIN licence AS o ON o.licence_id = w.licence_id AND o.version = w.version
-     WHERE (w.content -> 'import_authorisation' ->> 'state') = $1
-       AND (w.content -> 'import_authorisation' ->> 'number') = $2
-       AND o.kind = 'export' AND o.licence_id <> $3
+    SELECT o.licence_id, o.issuing_state, o.number, o.licence_id = $3 AS own
+      FROM licence AS o
+     WHERE o.licence_id IN (SELECT v.licence_id
+                              FROM licence_version AS v
+                             WHERE (v.content -> 'import_authorisation' ->> 'state') = $1
+                               AND (v.content -> 'import_authorisation' ->> 'number') = $2)
+       AND o.kind = 'export'
 ), used AS (
-    SELECT d.number, ll.category, sum(e.quantity) AS quantity
+    SELECT d.own, d.number, ll.category, sum(e.quantity) AS quantity
       FROM drawn AS d
       JOIN ledger_entry AS e ON e.licence_id = d.licence_id
       JOIN licence_line AS ll ON ll.licence_id = e.licence_id AND ll.line = e.line
      WHERE $4::text = 'export'
-     GROUP BY d.number, ll.category
+       AND (SELECT (x.content -> 'import_authorisation' ->> 'state') IS NOT DISTINCT FROM $1
+                   AND (x.content -> 'import_authorisation' ->> 'number') IS NOT DISTINCT FROM $2
+              FROM licence_version AS x
+             WHERE x.licence_id = e.licence_id AND x.created_at <= e.recorded_at
+             ORDER BY x.version DESC
+             LIMIT 1)
+     GROUP BY d.own, d.number, ll.category
      UNION ALL
-    SELECT d.number, ll.category, sum(t.quantity) AS quantity
+    SELECT d.own, d.number, ll.category, sum(t.quantity) AS quantity
       FROM drawn AS d
       JOIN passage_tally AS t ON t.issuing_state = d.issuing_state AND t.licence_number = d.number
                              AND t.movement = 'import'
+      JOIN customs_check AS c ON c.check_id = t.check_id
       JOIN licence_line AS ll ON ll.licence_id = d.licence_id AND ll.line = t.line
      WHERE $4::text = 'import'
-     GROUP BY d.number, ll.category
+       AND (SELECT (x.content -> 'import_authorisation' ->> 'state') IS NOT DISTINCT FROM $1
+                   AND (x.content -> 'import_authorisation' ->> 'number') IS NOT DISTINCT FROM $2
+              FROM licence_version AS x
+             WHERE x.licence_id = d.licence_id AND x.created_at <= c.checked_at
+             ORDER BY x.version DESC
+             LIMIT 1)
+     GROUP BY d.own, d.number, ll.category
 ), elsewhere AS (
-    SELECT category, jsonb_object_agg(number, quantity) AS licences FROM used GROUP BY category
+    SELECT category, jsonb_object_agg(number, quantity) FILTER (WHERE NOT own) AS licences,
+           coalesce(sum(quantity) FILTER (WHERE own), 0)::bigint AS here
+      FROM used GROUP BY category
 )
 SELECT coalesce(a.category, e.category) AS category, coalesce(a.quantity, 0) AS authorised,
-       coalesce(e.licences, '{}'::jsonb) AS elsewhere
+       coalesce(e.licences, '{}'::jsonb) AS elsewhere, coalesce(e.here, 0) AS here
   FROM authorised AS a
   FULL JOIN elsewhere AS e ON e.category = a.category;
 

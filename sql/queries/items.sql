@@ -107,8 +107,9 @@ RETURNING event_id, item_id, event, status_before, status_after, occurred_on, fr
 -- name: list_item_event_kinds
 -- Every event of an item in the order recorded, with what each corrects, its date and whether an import was
 -- temporary: enough to replay its status, to date the next event and to know whether it was imported for good;
--- and the category each moved (to replay the category a correction gives back). $1 item_id
-SELECT event_id, event, corrects_event_id, occurred_on, temporary, category_before, category_after
+-- and the category each moved (to replay the category a correction gives back); a deactivation's certificate date
+-- (a corrected year of manufacture is not after it). $1 item_id
+SELECT event_id, event, corrects_event_id, occurred_on, temporary, category_before, category_after, certificate_date
   FROM item_event
  WHERE item_id = $1
  ORDER BY event_id;

@@ -73,28 +73,63 @@ SELECT licence_id, issuing_state, number, kind, origin, status, version, valid_f
 
 -- name: list_import_authorisation_shares
 -- Art. 10(2)(a): what each OTHER export licence of this registry drawn on an import authorisation holds of it, per
--- category. A licence counts once, at its current version, when that version names the authorisation (its issuing
--- State and number). Issued or suspended (it may be reinstated): the whole of its lines, or what left under a line
--- when more did. Revoked, expired or exhausted: what left under it at exit (the ledger's debits), the rest is free.
--- Draft or pending: nothing (it is judged at its own issue). Rows with nothing held are left out.
+-- category. A licence counts once, at its current version. Issued or suspended (it may be reinstated) and its current
+-- version names the authorisation (its issuing State and number): the whole of its lines, or what left under a line
+-- when more did, less what left under a version naming another authorisation (imported under that one). Otherwise what left under it (the ledger's debits) while a version naming the authorisation was in
+-- force (the latest version made at or before the debit): those goods were imported under it, the rest is free --
+-- a revoked, expired or exhausted licence, and one amended since onto another authorisation, which before gave back
+-- what had left under this one. Draft or pending: nothing (it is judged at its own issue). Rows with nothing held
+-- are left out. The licences are found on licence_version_import_authorisation_idx (any of their versions).
 -- $1 issuing_state, $2 number of the authorisation, $3 licence_id of the licence judged
 SELECT l.number, l.status, ll.category,
-       sum(CASE WHEN l.status IN ('issued', 'suspended') THEN greatest(ll.quantity, d.debited)
-                ELSE d.debited END)::bigint AS quantity
-  FROM licence_version AS v
-  JOIN licence AS l ON l.licence_id = v.licence_id AND l.version = v.version
+       sum(CASE WHEN l.status IN ('issued', 'suspended') AND c.names
+                THEN greatest(ll.quantity - (d.debited - d.under), d.under)
+                ELSE d.under END)::bigint AS quantity
+  FROM licence AS l
+  JOIN licence_version AS cv ON cv.licence_id = l.licence_id AND cv.version = l.version
+ CROSS JOIN LATERAL (SELECT (cv.content -> 'import_authorisation' ->> 'state') IS NOT DISTINCT FROM $1
+                            AND (cv.content -> 'import_authorisation' ->> 'number') IS NOT DISTINCT FROM $2
+                            AS names) AS c
   JOIN licence_line AS ll ON ll.licence_id = l.licence_id
- CROSS JOIN LATERAL (SELECT coalesce(sum(e.quantity), 0) AS debited
-                       FROM ledger_entry AS e
-                      WHERE e.licence_id = ll.licence_id AND e.line = ll.line) AS d
- WHERE (v.content -> 'import_authorisation' ->> 'state') = $1
-   AND (v.content -> 'import_authorisation' ->> 'number') = $2
+ CROSS JOIN LATERAL (
+        SELECT coalesce(sum(e.quantity), 0) AS debited,
+               coalesce(sum(e.quantity) FILTER (WHERE (
+                   SELECT (w.content -> 'import_authorisation' ->> 'state') IS NOT DISTINCT FROM $1
+                          AND (w.content -> 'import_authorisation' ->> 'number') IS NOT DISTINCT FROM $2
+                     FROM licence_version AS w
+                    WHERE w.licence_id = e.licence_id AND w.created_at <= e.recorded_at
+                    ORDER BY w.version DESC
+                    LIMIT 1)), 0) AS under
+          FROM ledger_entry AS e
+         WHERE e.licence_id = ll.licence_id AND e.line = ll.line) AS d
+ WHERE l.licence_id IN (SELECT v.licence_id
+                          FROM licence_version AS v
+                         WHERE (v.content -> 'import_authorisation' ->> 'state') = $1
+                           AND (v.content -> 'import_authorisation' ->> 'number') = $2)
    AND l.origin = 'local' AND l.kind = 'export' AND l.licence_id <> $3
    AND l.status NOT IN ('draft', 'pending')
  GROUP BY l.number, l.status, ll.category
-HAVING sum(CASE WHEN l.status IN ('issued', 'suspended') THEN greatest(ll.quantity, d.debited)
-                ELSE d.debited END) > 0
+HAVING sum(CASE WHEN l.status IN ('issued', 'suspended') AND c.names
+                    THEN greatest(ll.quantity - (d.debited - d.under), d.under)
+                    ELSE d.under END) > 0
  ORDER BY l.number, ll.category;
+
+-- name: list_debits_under_other_authorisations
+-- Art. 10(2)(a): what left under a licence, per category, while a version naming another import authorisation (or
+-- none) than this one was in force (the latest version made at or before the debit): goods imported under that
+-- one, which a licence amended onto this authorisation does not ask of it. $1 licence_id, $2 issuing_state, $3 number
+-- of the authorisation
+SELECT ll.category, sum(e.quantity)::bigint AS quantity
+  FROM ledger_entry AS e
+  JOIN licence_line AS ll ON ll.licence_id = e.licence_id AND ll.line = e.line
+ WHERE e.licence_id = $1
+   AND NOT coalesce((SELECT (w.content -> 'import_authorisation' ->> 'state') IS NOT DISTINCT FROM $2
+                            AND (w.content -> 'import_authorisation' ->> 'number') IS NOT DISTINCT FROM $3
+                       FROM licence_version AS w
+                      WHERE w.licence_id = e.licence_id AND w.created_at <= e.recorded_at
+                      ORDER BY w.version DESC
+                      LIMIT 1), false)
+ GROUP BY ll.category;
 
 -- name: list_licences
 -- Licences in creation order, a page after a cursor, optionally of one status and kind. $1 after created_at, $2 after licence_id, $3 status or NULL, $4 kind or NULL, $5 limit

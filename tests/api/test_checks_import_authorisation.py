@@ -353,3 +353,43 @@ async def test_entry_counts_what_passed_under_every_licence_on_the_authorisation
     )
     assert (third["verdict"], third["reasons"]) == ("clear", [])
     assert await conn.fetchval("SELECT sum(quantity) FROM passage_tally") == 600
+
+
+async def test_entry_counts_what_entered_under_a_licence_since_amended_onto_another_authorisation(
+    de: Client, conn: db.Conn, auth: TokenFactory
+) -> None:
+    """500 cartridges entered under AT's first licence while it named DE-IMP-2026-42 (600); AT then amended it onto
+    DE-IMP-2026-43. Those 500 entered under DE-IMP-2026-42: the second licence may bring in 100 more on it, not 200.
+    Before, only a licence whose current version names the authorisation counted, and the amendment gave the 500
+    back."""
+    lines = at_licence().lines
+    cartridges = [lines[0], msgspec.structs.replace(lines[1], quantity=600)]
+    await authorise_import(conn, lines=cartridges)
+    await authorise_import(conn, "DE-IMP-2026-43", lines=cartridges)
+    first = at_licence()
+    await receive(conn, first, state="DE")
+    await receive(conn, at_licence(number="AT-EXP-2026-000124"), state="DE")
+    headers = await auth("customs-officer")
+    entered = await post_check(de, headers, entry(lines=[{"line": 2, "quantity": 500}]))
+    assert (entered["verdict"], entered["reasons"]) == ("clear", [])
+    assert first.import_authorisation is not None
+    moved = msgspec.structs.replace(
+        first,
+        version=2,
+        import_authorisation=msgspec.structs.replace(first.import_authorisation, number="DE-IMP-2026-43"),
+    )
+    await receive(conn, moved, state="DE")
+    second = await post_check(
+        de, headers, entry(licence_number="AT-EXP-2026-000124", lines=[{"line": 2, "quantity": 200}])
+    )
+    assert [(reason["code"], reason["detail"]) for reason in second["reasons"]] == [
+        (
+            "import-not-authorised",
+            "import authorisation DE-IMP-2026-42 authorises 600 ammunition items; 0 passed under this licence,"
+            " 500 under AT-EXP-2026-000123, and 200 more presented",
+        )
+    ]
+    third = await post_check(
+        de, headers, entry(licence_number="AT-EXP-2026-000124", lines=[{"line": 2, "quantity": 100}])
+    )
+    assert (third["verdict"], third["reasons"]) == ("clear", [])

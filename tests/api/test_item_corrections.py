@@ -18,7 +18,7 @@ from litestar.testing import AsyncTestClient
 
 from firearms import db
 from firearms.tokens import ROLES
-from tests.api.test_items_api import PROBLEM, register, rifle, row_counts
+from tests.api.test_items_api import DEACTIVATION_MARK, PROBLEM, event_body, register, rifle, row_counts
 from tests.conftest import TokenFactory
 
 WRITERS = {"records-officer", "admin"}
@@ -383,3 +383,141 @@ async def test_a_corrected_year_of_manufacture_bounds_the_dates_from_then_on(
     )
     assert later.status_code == 422
     assert later.json()["type"] == PROBLEM + "date-before-manufacture"
+
+
+async def test_a_year_of_manufacture_after_a_deactivation_certificate_in_effect_is_refused(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    auth: TokenFactory,
+    conn: db.Conn,
+) -> None:
+    """A deactivation's certificate is dated no earlier than the item was made, like the event itself (README
+    "Dates"); a corrected year is held to it as to the events' dates. Before, the year of a firearm whose certificate
+    is dated 2015 was corrected to 2018, and its certificate was printed as issued three years before it was made.
+    """
+    officer = await auth("records-officer")
+    item_id = (await register(client, officer, rifle("FIX-DEAC", year_of_manufacture=2010)))["item_id"]
+    mark = await client.post(f"/api/v1/items/{item_id}/markings", json=DEACTIVATION_MARK, headers=officer)
+    assert mark.status_code == 201, mark.text
+    event = await client.post(
+        f"/api/v1/items/{item_id}/events",
+        json=event_body("deactivated", certificate_date="2015-03-02"),
+        headers=officer,
+    )
+    assert event.status_code == 201, event.text
+    before = await counts(conn)
+    answer = await client.post(
+        f"/api/v1/items/{item_id}/corrections",
+        json={"changes": {"year_of_manufacture": 2018}, "reason": "the proof mark says 2018"},
+        headers=officer,
+    )
+    assert answer.status_code == 422, answer.text
+    problem = answer.json()
+    assert problem["type"] == PROBLEM + "date-before-manufacture"
+    assert (problem["field"], problem["certificate_date"], problem["not_before"]) == (
+        "year_of_manufacture",
+        "2015-03-02",
+        "2018-01-01",
+    )
+    assert await counts(conn) == before
+    item = (await client.get(f"/api/v1/items/{item_id}", headers=officer)).json()
+    assert item["year_of_manufacture"] == 2010
+    taken = await client.post(
+        f"/api/v1/items/{item_id}/corrections",
+        json={"changes": {"year_of_manufacture": 2015}, "reason": "the proof mark says 2015"},
+        headers=officer,
+    )
+    assert taken.status_code == 201, taken.text
+
+
+async def test_a_correction_replayed_with_its_key_is_recorded_once_and_another_body_is_refused(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    auth: TokenFactory,
+    conn: db.Conn,
+) -> None:
+    """The same key and body give the first answer again, even after another correction moved the field; the same
+    key with another body, or on the item's own corrections, is 409 ``idempotency-key-reused`` and writes nothing."""
+    officer = await auth("records-officer")
+    created = await register(client, officer, imported_rifle("FIX-KEY"))
+    item_id = created["item_id"]
+    marking_id = next(m for m in created["markings"] if m["kind"] == "import")["marking_id"]
+    url = f"/api/v1/items/{item_id}/markings/{marking_id}/corrections"
+    keyed = {**officer, "Idempotency-Key": "fix-key-1"}
+    body = {"changes": {"country": "SK"}, "reason": "misread the stamp"}
+    first = await client.post(url, json=body, headers=keyed)
+    assert first.status_code == 201, first.text
+    moved = await client.post(url, json={"changes": {"country": "PL"}, "reason": "misread again"}, headers=officer)
+    assert moved.status_code == 201, moved.text
+    before = await counts(conn)
+    again = await client.post(url, json=body, headers=keyed)
+    assert (again.status_code, again.content) == (201, first.content)
+    other = await client.post(url, json={"changes": {"country": "HU"}, "reason": "misread the stamp"}, headers=keyed)
+    assert other.status_code == 409, other.text
+    assert other.json()["type"] == PROBLEM + "idempotency-key-reused"
+    fields = await client.post(
+        f"/api/v1/items/{item_id}/corrections",
+        json={"changes": {"model": "SSG 09"}, "reason": "misread the stamp"},
+        headers=keyed,
+    )
+    assert fields.status_code == 409, fields.text
+    assert await counts(conn) == before
+    item = (await client.get(f"/api/v1/items/{item_id}", headers=officer)).json()
+    assert next(m for m in item["markings"] if m["marking_id"] == marking_id)["country"] == "PL"
+
+
+async def test_an_antique_deactivated_since_keeps_its_year_before_1900(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    auth: TokenFactory,
+    conn: db.Conn,
+) -> None:
+    """A firearm registered ``antique`` (made 1890) and deactivated since (category C) is still an antique by its
+    registration: a correction of its deactivation gives that category back. A year of 1900 or later is refused
+    (``antique-too-recent``) as while it was antique. Before, the year became 1950 under category C, and correcting
+    the deactivation left an antique made in 1950.
+    """
+    officer = await auth("records-officer")
+    item_id = (
+        await register(client, officer, rifle("FIX-ANT", year_of_manufacture=1890, category="antique", make="Mauser"))
+    )["item_id"]
+    mark = await client.post(f"/api/v1/items/{item_id}/markings", json=DEACTIVATION_MARK, headers=officer)
+    assert mark.status_code == 201, mark.text
+    event = await client.post(f"/api/v1/items/{item_id}/events", json=event_body("deactivated"), headers=officer)
+    assert event.status_code == 201, event.text
+    assert (await client.get(f"/api/v1/items/{item_id}", headers=officer)).json()["category"] == "C"
+    before = await counts(conn)
+    answer = await client.post(
+        f"/api/v1/items/{item_id}/corrections",
+        json={"changes": {"year_of_manufacture": 1950}, "reason": "the proof mark says 1950"},
+        headers=officer,
+    )
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["type"] == PROBLEM + "antique-too-recent"
+    assert await counts(conn) == before
+    taken = await client.post(
+        f"/api/v1/items/{item_id}/corrections",
+        json={"changes": {"year_of_manufacture": 1895}, "reason": "the proof mark says 1895"},
+        headers=officer,
+    )
+    assert taken.status_code == 201, taken.text
+
+
+@pytest.mark.parametrize("event", ["destroyed", "exported", "stolen"])
+async def test_a_record_is_corrected_whatever_the_status_and_the_status_stays(
+    event: str,
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    auth: TokenFactory,
+) -> None:
+    """A record is kept for its retention period after the firearm is gone (destroyed, exported, stolen ...), and a
+    mistyped model in it is as wrong then: the correction is taken whatever the status, and moves no status."""
+    officer = await auth("records-officer")
+    item_id = (await register(client, officer, rifle(f"FIX-ST-{event}", model="SSG 80")))["item_id"]
+    moved = await client.post(f"/api/v1/items/{item_id}/events", json=event_body(event), headers=officer)
+    assert moved.status_code == 201, moved.text
+    status = moved.json()["status_after"]
+    answer = await client.post(
+        f"/api/v1/items/{item_id}/corrections",
+        json={"changes": {"model": "SSG 08"}, "reason": "typed from the wrong form"},
+        headers=officer,
+    )
+    assert answer.status_code == 201, answer.text
+    item = (await client.get(f"/api/v1/items/{item_id}", headers=officer)).json()
+    assert (item["model"], item["status"]) == ("SSG 08", status)

@@ -22,11 +22,11 @@ from firearms import bootstrap, checks, db, licence_reads, licence_versions, lic
 from firearms.check_rules import CheckRequest
 from firearms.errors import ConflictError
 from firearms.licence_object import LicenceLine
-from firearms.licence_rules import DraftLine
+from firearms.licence_rules import DraftImportAuthorisation, DraftLine
 from firearms.settings import Settings
 from tests.check_helpers import check_body, clear_at_export, de_authorisation
 from tests.conftest import TokenFactory
-from tests.licensing_helpers import ACTOR, TODAY, Parties, export_draft, issued_export, register_parties
+from tests.licensing_helpers import ACTOR, TODAY, Parties, draft_json, export_draft, issued_export, register_parties
 from tests.races import race
 
 ROUTE = ["AT", "DE"]  # a direct export: no transit State to ask
@@ -354,3 +354,208 @@ async def test_a_suspended_licence_is_reinstated_only_within_what_the_others_lef
             conn, licence_id=first.licence_id, to="issued", actor=ACTOR, reason="back", settings=settings
         )
     assert (back.status, back.version, back.licence.lines[0].quantity) == ("issued", 2, 40)
+
+
+def _naming(number: str) -> DraftImportAuthorisation:
+    return DraftImportAuthorisation(
+        number=number, state="DE", issued_on=TODAY - dt.timedelta(days=5), expires_on=TODAY + dt.timedelta(days=360)
+    )
+
+
+async def test_an_amendment_onto_another_authorisation_is_judged_against_the_whole_of_it(
+    conn: db.Conn, settings: Settings, at: Parties
+) -> None:
+    """An issued licence for 60 on DE-IMP-2026-42 (100) amended to name DE-IMP-2026-43, an authorisation of 10.
+
+    The version in force asked nothing of DE-IMP-2026-43: the whole of the amendment is new to it. Before, the gate
+    compared the 60 with the 60 of the version in force (on the other authorisation), found nothing raised, and
+    issued 60 cartridges on an authorisation of 10, to a consignee it did not name.
+    """
+    async with conn.transaction():
+        other = authorisation(10)
+        other = msgspec.structs.replace(
+            other,
+            number="DE-IMP-2026-43",
+            consignee=msgspec.structs.replace(other.consignee, name="Schützenverein Passau e.V."),
+        )
+        await received.record_received(conn, other, registry_state="AT", actor="peer:DE")
+    first = await issue(conn, settings, at, 60)
+    with pytest.raises(ConflictError) as blocked:
+        async with conn.transaction():
+            await licence_versions.amend(
+                conn,
+                first.licence_id,
+                _draft(at, 60, reason="the other authorisation", import_authorisation=_naming("DE-IMP-2026-43")),
+                settings=settings,
+                actor=ACTOR,
+            )
+    unmet = blocked.value.facts["unmet"]
+    assert [(gate["gate"], gate["state"]) for gate in unmet] == [
+        ("goods-beyond-import-authorisation", "DE"),
+        ("consignee-not-on-import-authorisation", "DE"),
+    ]
+    assert (unmet[0]["cover"]["number"], unmet[0]["cover"]["authorised"], unmet[0]["cover"]["asked"]) == (
+        "DE-IMP-2026-43",
+        10,
+        60,
+    )
+    after = await licence_reads.get_licence(conn, first.licence_id)
+    assert (after.version, after.licence.import_authorisation) == (1, first.licence.import_authorisation)
+
+
+async def test_what_left_under_an_authorisation_still_counts_after_the_licence_names_another(
+    conn: db.Conn, settings: Settings, at: Parties
+) -> None:
+    """30 cartridges left under a licence while it named DE-IMP-2026-42 (100); it was then amended onto another
+    authorisation of DE. Those 30 were imported under DE-IMP-2026-42: 70 are left of it, not 100.
+
+    Before, a licence counted only while its current version named the authorisation, so the amendment gave the 30
+    back: a licence for 100 more was issued on it, and the exit counted nothing of the 30.
+    """
+    async with conn.transaction():
+        await received.record_received(
+            conn,
+            msgspec.structs.replace(authorisation(100), number="DE-IMP-2026-43"),
+            registry_state="AT",
+            actor="peer:DE",
+        )
+    first = await issue(conn, settings, at, 60)
+    await clear_at_export(conn, first.licence.number, [{"line": 1, "quantity": 30}])
+    async with conn.transaction():
+        moved = await licence_versions.amend(
+            conn,
+            first.licence_id,
+            _draft(at, 60, reason="the rest on the new authorisation", import_authorisation=_naming("DE-IMP-2026-43")),
+            settings=settings,
+            actor=ACTOR,
+        )
+    assert (moved.version, moved.status) == (2, "issued")
+    too_many = await pending(conn, settings, at, 71)
+    gate = await refused_issue(conn, settings, too_many)
+    assert (gate["cover"]["number"], gate["cover"]["held"], gate["cover"]["licences"]) == (
+        "DE-IMP-2026-42",
+        30,
+        [{"number": first.licence.number, "status": "issued", "quantity": 30}],
+    )
+    second = await issue(conn, settings, at, 70)
+    async with conn.transaction():  # DE lowers its authorisation to 90: 60 more may leave under it, not 70
+        await received.record_received(conn, authorisation(90, version=2), registry_state="AT", actor="peer:DE")
+    body = check_body(
+        "export",
+        lines=[{"line": 1, "quantity": 70}],
+        licence_number=second.licence.number,
+        crossing_point="AT-Wullowitz",
+    )
+    async with conn.transaction():
+        answer = await checks.perform_check(
+            conn, msgspec.convert(body, CheckRequest), state="AT", time_zone=dt.UTC, actor="customs:at"
+        )
+    assert [(reason.code, reason.detail) for reason in answer.reasons] == [
+        (
+            "import-not-authorised",
+            "import authorisation DE-IMP-2026-42 authorises 90 ammunition items; 0 passed under this licence,"
+            f" 30 under {first.licence.number}, and 70 more presented",
+        )
+    ]
+    await clear_at_export(conn, second.licence.number, [{"line": 1, "quantity": 60}])
+
+
+@pytest.mark.parametrize("number", ["de-imp-2026-42", "DE-IMP-2026-42 ", " DE-IMP-2026-42", "DE IMP 2026 42"])
+async def test_the_authorisation_number_is_written_one_way_only(
+    number: str,
+    conn: db.Conn,
+    at: Parties,
+    client: AsyncTestClient[Litestar],
+    auth: TokenFactory,
+) -> None:
+    """A licensing officer cannot dodge the shared balance by writing the number another way: a number is upper
+    case, digits and ``./-`` (``LicenceNumber``, as in a received notice), so another case or spacing is refused at
+    the draft (400) and never names the authorisation as another one."""
+    body = draft_json(_draft(at, 60))
+    body["import_authorisation"]["number"] = number
+    before = await conn.fetchval("SELECT count(*) FROM licence")
+    response = await client.post("/api/v1/licences", json=body, headers=await auth("licensing-officer"))
+    assert response.status_code == 400, response.text
+    assert response.json()["type"].endswith("/invalid-request")
+    assert await conn.fetchval("SELECT count(*) FROM licence") == before
+
+
+async def test_a_licence_moved_onto_a_new_authorisation_for_what_is_left_asks_only_that_of_it(
+    conn: db.Conn, settings: Settings, at: Parties
+) -> None:
+    """30 of a licence's 60 cartridges left under DE-IMP-2026-42; DE then authorised the other 30 under DE-IMP-2026-43
+    and AT amended the licence onto it. The new authorisation is asked for what is left (30), not for the goods that
+    left under the first one, and the exit under it counts what left under it only: the last 30 clear."""
+    async with conn.transaction():
+        await received.record_received(
+            conn,
+            msgspec.structs.replace(authorisation(30), number="DE-IMP-2026-43"),
+            registry_state="AT",
+            actor="peer:DE",
+        )
+    first = await issue(conn, settings, at, 60)
+    await clear_at_export(conn, first.licence.number, [{"line": 1, "quantity": 30}])
+    async with conn.transaction():
+        moved = await licence_versions.amend(
+            conn,
+            first.licence_id,
+            _draft(at, 60, reason="the rest on the new authorisation", import_authorisation=_naming("DE-IMP-2026-43")),
+            settings=settings,
+            actor=ACTOR,
+        )
+    assert (moved.version, moved.status) == (2, "issued")
+    async with conn.transaction():  # another licence on the new authorisation: the first holds 30 of it, not 60
+        draft = _draft(at, 1, import_authorisation=_naming("DE-IMP-2026-43"))
+        other = (await licence_versions.create_draft(conn, draft, settings=settings, actor=ACTOR)).licence_id
+        await licences.transition(conn, licence_id=other, to="pending", actor=ACTOR, reason="submit", settings=settings)
+    gate = await refused_issue(conn, settings, other)
+    assert (gate["cover"]["authorised"], gate["cover"]["licences"]) == (
+        30,
+        [{"number": first.licence.number, "status": "issued", "quantity": 30}],
+    )
+    await clear_at_export(conn, first.licence.number, [{"line": 1, "quantity": 30}])
+    assert await conn.fetchval("SELECT sum(quantity) FROM ledger_entry") == 60
+
+
+async def test_a_licence_moved_onto_an_authorisation_is_judged_when_it_is_raised_on_it(
+    conn: db.Conn, settings: Settings, at: Parties
+) -> None:
+    """30 of a licence's 60 cartridges left under DE-IMP-2026-43; it was moved onto DE-IMP-2026-42 (100), where it
+    holds 30, and another licence took 60 of it. Raising the first to 80 asks 50 of DE-IMP-2026-42: 110 on 100, the
+    amendment is refused (what left under the other authorisation is taken off both the amendment and the version in
+    force, so the raise is seen)."""
+    async with conn.transaction():
+        await received.record_received(
+            conn,
+            msgspec.structs.replace(authorisation(100), number="DE-IMP-2026-43"),
+            registry_state="AT",
+            actor="peer:DE",
+        )
+    first = await issued_export(
+        conn,
+        settings,
+        at,
+        route=ROUTE,
+        lines=[DraftLine(**msgspec.structs.asdict(cartridges(60)))],
+        import_authorisation=_naming("DE-IMP-2026-43"),
+    )
+    await clear_at_export(conn, first.licence.number, [{"line": 1, "quantity": 30}])
+    async with conn.transaction():
+        await licence_versions.amend(
+            conn,
+            first.licence_id,
+            _draft(at, 60, reason="the rest on DE-IMP-2026-42", import_authorisation=_naming("DE-IMP-2026-42")),
+            settings=settings,
+            actor=ACTOR,
+        )
+    await issue(conn, settings, at, 60)
+    with pytest.raises(ConflictError) as blocked:
+        async with conn.transaction():
+            await licence_versions.amend(
+                conn, first.licence_id, _draft(at, 80, reason="more"), settings=settings, actor=ACTOR
+            )
+    unmet = blocked.value.facts["unmet"]
+    assert [(gate["gate"], gate["cover"]["held"], gate["cover"]["asked"]) for gate in unmet] == [
+        ("goods-beyond-import-authorisation", 60, 50)
+    ]
+    assert (await licence_reads.get_licence(conn, first.licence_id)).version == 2
