@@ -35,7 +35,9 @@ if TYPE_CHECKING:
 
 __all__ = [
     "GENESIS",
+    "SEALER_ACTOR",
     "SEAL_BATCH",
+    "UNSEALABLE_ACTION",
     "VERIFIED_ACTION",
     "VERIFY_BATCH",
     "VERIFY_PROGRESS_INTERVAL",
@@ -60,6 +62,10 @@ SEAL_BATCH = 5000
 """Entries :func:`seal` links per transaction."""
 VERIFY_BATCH = 5000
 """Links :func:`verify` reads per short transaction: its memory is this many entries, whatever the journal's length."""
+SEALER_ACTOR = "system:journal"
+"""The actor of what the sealer journals itself (:data:`UNSEALABLE_ACTION`)."""
+UNSEALABLE_ACTION = "journal.unsealable"
+"""The action :func:`seal` journals an entry it set aside as (no canonical form: it cannot be hashed)."""
 VERIFIED_ACTION = "journal.verified"
 """The action :func:`record_verification` journals an intact verification as."""
 VERIFY_PROGRESS_INTERVAL = 10.0
@@ -171,6 +177,13 @@ async def seal(conn: Conn, *, batch: int = SEAL_BATCH, batches: int | None = Non
     Opens its own transactions, one per batch. If another sealer holds the lock, returns 0 at once: that
     one links the entries. ``batches`` stops after that many (a request that seals before it reads does
     not take on a backlog of any size: the worker links the rest).
+
+    An entry with no canonical form (a float or an integer beyond 2^53 in its payload: written into the table
+    directly, not by :func:`record`, which refuses it) is set aside, not linked: it leaves the queue, a
+    ``journal.unsealable`` entry naming it and why is journaled in its place, and :func:`verify` reports it. It
+    stopped the sealer, and every ``journal verify`` with it, on every run: a denial of the audit trail by anyone
+    with the service's database role (README "The journal"). An entry already linked leaves the queue unlinked
+    again (``take_pending_entries``).
     """
     total = 0
     done = 0
@@ -185,16 +198,31 @@ async def seal(conn: Conn, *, batch: int = SEAL_BATCH, batches: int | None = Non
             head = await store.get_journal_head(conn)
             seq, prev = (head["seq"], head["hash"]) if head else (0, GENESIS)
             seqs, ids, prevs, hashes = [], [], [], []
+            aside: list[tuple[int, str]] = []
             for row in rows:
+                try:
+                    digest = entry_hash(prev, row)
+                except ValueError as exc:  # written behind record()'s back: no canonical form to hash
+                    aside.append((row["entry_id"], str(exc)))
+                    continue
                 seq += 1
-                digest = entry_hash(prev, row)
                 seqs.append(seq)
                 ids.append(row["entry_id"])
                 prevs.append(prev)
                 hashes.append(digest)
                 prev = digest
-            await store.insert_journal_links(conn, seqs, ids, prevs, hashes, dt.datetime.now(dt.UTC))
-            total += len(rows)
+            if seqs:
+                await store.insert_journal_links(conn, seqs, ids, prevs, hashes, dt.datetime.now(dt.UTC))
+            for entry_id, problem in aside:  # queued for the next batch, linked as any entry
+                await record(
+                    conn,
+                    actor=SEALER_ACTOR,
+                    action=UNSEALABLE_ACTION,
+                    entity="journal",
+                    entity_id=str(entry_id),
+                    payload={"entry_id": entry_id, "problem": problem},
+                )
+            total += len(seqs)
     return total
 
 
@@ -365,7 +393,7 @@ async def verify(  # noqa: PLR0911, PLR0912  # one return per finding, in chain 
     else:
         orphan = await store.first_unlinked_entry_from(conn, lowest if lowest is not None else 0)
     if orphan is not None:
-        return broken(None, orphan, "the entry was taken off the sealer's queue unlinked")
+        return broken(None, orphan, await _orphan_problem(conn, orphan))
     return Verification(
         intact=True,
         entries=checked,
@@ -374,6 +402,17 @@ async def verify(  # noqa: PLR0911, PLR0912  # one return per finding, in chain 
         since_checkpoint=anchor,
         head_seq=until,
     )
+
+
+async def _orphan_problem(conn: Conn, entry_id: int) -> str:
+    """Why the entry ``entry_id`` is neither linked nor queued: set aside by the sealer, or taken off its queue."""
+    row = await store.get_journal_entry(conn, entry_id)
+    if row is not None:
+        try:
+            _canonical_entry(row)
+        except ValueError as exc:
+            return f"the entry has no canonical form ({exc}): written behind the service's back, it cannot be sealed"
+    return "the entry was taken off the sealer's queue unlinked"
 
 
 async def _anchor(conn: Conn, until: int) -> int | None:

@@ -18,6 +18,7 @@ __all__ = [
     "first_unlinked_entry",
     "first_unlinked_entry_from",
     "get_journal_checkpoint",
+    "get_journal_entry",
     "get_journal_head",
     "get_journal_link",
     "insert_journal_checkpoint",
@@ -53,6 +54,11 @@ async def try_lock_sealer(conn: Conn) -> bool:
 async def get_journal_head(conn: Conn) -> asyncpg.Record | None:
     """The last link (``seq``, ``hash``), or ``None`` for an empty chain."""
     return await conn.fetchrow(Q["get_journal_head"])
+
+
+async def get_journal_entry(conn: Conn, entry_id: int) -> asyncpg.Record | None:
+    """One entry by its id (its contents, as the sealer hashes them)."""
+    return await conn.fetchrow(Q["get_journal_entry"], entry_id)
 
 
 async def get_journal_link(conn: Conn, seq: int) -> asyncpg.Record | None:
