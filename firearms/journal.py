@@ -327,6 +327,9 @@ async def verify(  # noqa: PLR0911, PLR0912  # one return per finding, in chain 
     sealer's queue only for entries from the lowest id walked. It trusts the stored hash before that
     checkpoint: an entry changed before it with the stored hashes left alone is found only by the full walk.
     With no verification recorded, or no checkpoint at or before where it reached, the whole chain is walked.
+    The recorded verification is an unsigned journal entry the service's role may append itself: one naming a later
+    checkpoint moves the start past entries no walk recomputed (an entry taken off the sealer's queue there is then
+    found only by the full walk; README "The journal").
     """
     if seal_first:
         await seal(conn)
