@@ -307,11 +307,11 @@ async def verify(  # noqa: PLR0911, PLR0912  # one return per finding, in chain 
 ) -> Verification:
     """Recompute the chain from the first entry; report the first entry that does not match.
 
-    Checks, in chain order: positions run 1, 2, 3 … with no gap; each link's entry exists; each
-    link names the previous hash; each hash is SHA-256(prev || canonical(entry)) of the entry as
-    stored now; each checkpoint's signature, its key's validity and its head hash, when the walk
-    reaches its position. Then that the chain reaches the latest checkpoint (a chain cut short behind
-    it is otherwise whole), and that no entry was removed from the sealer's queue without being linked.
+    Checks, in chain order: no link lies outside the chain (at 0 or below); positions run 1, 2, 3 … with no gap;
+    each link's entry exists; each link names the previous hash; each hash is SHA-256(prev || canonical(entry)) of
+    the entry as stored now; each checkpoint's signature, its key's validity and its head hash, when the walk
+    reaches its position. Then that the chain reaches the latest checkpoint (a chain cut short behind it is
+    otherwise whole), and that no entry was removed from the sealer's queue without being linked.
 
     The chain is read up to the head it had when verification began, ``batch`` links at a time, each
     batch in a short read-only transaction of its own: memory stays bounded by ``batch`` whatever
@@ -339,6 +339,7 @@ async def verify(  # noqa: PLR0911, PLR0912  # one return per finding, in chain 
         signed_last = await store.last_checkpoint_seq(conn)  # in the head's snapshot: never one signed after it
         until = head["seq"] if head else 0
         anchor = await _anchor(conn, until) if since_checkpoint else None
+        outside = await store.get_link_outside_chain(conn)
     # Links before the walk: the anchor's own entry is recomputed from its stored predecessor's hash.
     start = anchor - 1 if anchor is not None else 0
     checked = 0
@@ -360,6 +361,10 @@ async def verify(  # noqa: PLR0911, PLR0912  # one return per finding, in chain 
             head_seq=until,
         )
 
+    if outside is not None:  # its entry counts as linked, yet no walk reaches it
+        return broken(
+            outside["seq"], outside["entry_id"], f"the entry is linked at {outside['seq']}, outside the chain"
+        )
     while after < until:
         async with conn.transaction(isolation="repeatable_read", readonly=True):
             rows = await store.list_journal_chain(conn, after, until, batch)

@@ -21,6 +21,7 @@ __all__ = [
     "get_journal_entry",
     "get_journal_head",
     "get_journal_link",
+    "get_link_outside_chain",
     "insert_journal_checkpoint",
     "insert_journal_entry",
     "insert_journal_links",
@@ -64,6 +65,11 @@ async def get_journal_entry(conn: Conn, entry_id: int) -> asyncpg.Record | None:
 async def get_journal_link(conn: Conn, seq: int) -> asyncpg.Record | None:
     """The link (``seq``, ``hash``) at chain position ``seq``, if any."""
     return await conn.fetchrow(Q["get_journal_link"], seq)
+
+
+async def get_link_outside_chain(conn: Conn) -> asyncpg.Record | None:
+    """The lowest link (``seq``, ``entry_id``) at a position below 1, which no walk of the chain reaches, if any."""
+    return await conn.fetchrow(Q["get_link_outside_chain"])
 
 
 async def take_pending_entries(conn: Conn, limit: int) -> list[asyncpg.Record]:

@@ -71,6 +71,10 @@ SELECT min(e.entry_id)
    AND NOT EXISTS (SELECT 1 FROM journal_link AS l WHERE l.entry_id = e.entry_id)
    AND NOT EXISTS (SELECT 1 FROM journal_pending AS p WHERE p.entry_id = e.entry_id);
 
+-- name: get_link_outside_chain
+-- The lowest link at a position below 1 (written before journal_link_seq_check, which refuses them), if any.
+SELECT seq, entry_id FROM journal_link WHERE seq < 1 ORDER BY seq LIMIT 1;
+
 -- name: get_journal_entry
 -- One entry by its id, if any. $1 entry_id
 SELECT entry_id, recorded_at, actor, action, entity, entity_id, payload

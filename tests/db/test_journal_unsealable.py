@@ -131,3 +131,53 @@ async def test_an_entry_at_a_time_the_journal_cannot_write_is_refused(service: d
     await write_entries(service, 1)
     await journal.seal(service)
     assert (await journal.verify(service, state="AT")).intact
+
+
+@pytest.mark.parametrize("seq", [0, -1])
+async def test_an_entry_cannot_be_linked_outside_the_chain_and_left_out_of_every_verification(
+    service: db.Conn, seq: int
+) -> None:
+    """A link at position 0 or below was never walked (the chain runs 1, 2, 3 ...), yet counted the entry as linked.
+
+    As the service's role: link a queued entry there and take it off the queue. The full verification reported the
+    chain intact with the entry in none of it. The table refuses such a position (``journal_link_seq_check``).
+    """
+    await journal.seal(service)
+    await write_entries(service, 1)
+    queued: int = await service.fetchval("SELECT entry_id FROM journal_pending")
+    with pytest.raises(asyncpg.CheckViolationError, match="journal_link_seq_check"):
+        await service.execute(
+            "INSERT INTO journal_link (seq, entry_id, prev_hash, hash, sealed_at) VALUES ($1, $2, $3, $3, now())",
+            seq,
+            queued,
+            bytes(32),
+        )
+    assert await service.fetchval("SELECT entry_id FROM journal_pending") == queued
+    result = await journal.verify(service, state="AT")
+    assert result.intact, result.problem
+    assert await unlinked(service) == 0
+
+
+async def test_a_link_outside_the_chain_written_before_the_table_refused_it_is_named(
+    service: db.Conn, conn: db.Conn
+) -> None:
+    await journal.seal(service)
+    await write_entries(service, 1)
+    queued: int = await service.fetchval("SELECT entry_id FROM journal_pending")
+    async with conn.transaction():  # as a registry that held it before migration 20261130170200
+        await conn.execute("ALTER TABLE journal_link DROP CONSTRAINT journal_link_seq_check")
+        await conn.execute(
+            "INSERT INTO journal_link (seq, entry_id, prev_hash, hash, sealed_at) VALUES (-1, $1, $2, $2, now())",
+            queued,
+            bytes(32),
+        )
+        await conn.execute("DELETE FROM journal_pending WHERE entry_id = $1", queued)
+        await conn.execute("ALTER TABLE journal_link ADD CONSTRAINT journal_link_seq_check CHECK (seq > 0) NOT VALID")
+    for since_checkpoint in (False, True):
+        result = await journal.verify(service, state="AT", since_checkpoint=since_checkpoint)
+        assert (result.intact, result.bad_seq, result.bad_entry_id, result.problem) == (
+            False,
+            -1,
+            queued,
+            "the entry is linked at -1, outside the chain",
+        )
