@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import AsyncIterator
+from urllib.parse import urlsplit
 
 import asyncpg
 import pytest
@@ -201,3 +202,30 @@ async def test_every_function_reading_the_tables_looks_in_the_schema_before_temp
         " ORDER BY 1"
     )
     assert [row["proname"] for row in unpinned] == []
+
+
+async def test_serve_warns_of_a_service_url_that_owns_the_database_but_not_its_tables(
+    pg_admin_uri: str, database: str, service: db.Conn
+) -> None:
+    """The database's owner owns its schema ``public`` (pg_database_owner): it may DROP any table or rename the schema.
+
+    A login that owns the database but none of the tables was not warned about.
+    """
+    name = urlsplit(database).path.lstrip("/")
+    login = f"dbowner_{name}"
+    admin = await asyncpg.connect(pg_admin_uri)
+    try:
+        await admin.execute(f'CREATE ROLE "{login}" LOGIN')
+        await admin.execute(f'ALTER DATABASE "{name}" OWNER TO "{login}"')
+        owner_of_database = await db.connect(with_user(database, login))
+        try:
+            problem = await bootstrap.service_role_problem(owner_of_database)
+        finally:
+            await owner_of_database.close()
+        await admin.execute(f'ALTER DATABASE "{name}" OWNER TO CURRENT_USER')
+    finally:
+        await admin.execute(f'DROP ROLE IF EXISTS "{login}"')
+        await admin.close()
+    assert problem is not None
+    assert f"as {login}, the owner of the registry's database" in problem
+    assert await bootstrap.service_role_problem(service) is None
