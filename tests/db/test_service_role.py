@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import AsyncIterator
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import asyncpg
@@ -19,6 +20,8 @@ from litestar.testing import AsyncTestClient
 
 from firearms import bootstrap, db, items
 from firearms.embedded import with_user
+from firearms.errors import MigrationError
+from firearms.settings import Settings
 from tests.db.test_append_only_sweep import MUTABLE
 from tests.db.test_items_store import rifle
 
@@ -229,3 +232,37 @@ async def test_serve_warns_of_a_service_url_that_owns_the_database_but_not_its_t
     assert problem is not None
     assert f"as {login}, the owner of the registry's database" in problem
     assert await bootstrap.service_role_problem(service) is None
+
+
+async def test_the_service_login_alone_starts_a_registry_with_nothing_to_migrate(database: str, home: Path) -> None:
+    """``serve`` with ``FIREARMS_DATABASE_URL`` alone, the service's login: the owner's password stays off its host.
+
+    Its first step migrates; with nothing pending it needs no owner, but ``CREATE TABLE IF NOT EXISTS
+    schema_migration`` asked for CREATE on the schema even with the table there, and the start failed.
+    """
+    service_url = with_user(database, db.SERVICE_ROLE)
+    settings = Settings(state="AT", home=home, database_url=service_url, run_worker=False)
+    done = await bootstrap.initialise(settings, service_url, db.connect)
+    assert done.migrations == []
+    conn = await db.connect(service_url)
+    try:
+        assert await bootstrap.service_role_problem(conn) is None
+        assert await conn.fetchval("SELECT count(*) FROM registry_key") == 1
+    finally:
+        await conn.close()
+
+
+async def test_the_service_login_alone_cannot_apply_a_migration(database: str, tmp_path: Path) -> None:
+    """A migration pending, the service's login is refused in one line, and nothing of the migration stays."""
+    migrations = tmp_path / "migrations"
+    migrations.mkdir()
+    for path in sorted((db.SQL_DIR / "migrations").glob("*.sql")):
+        (migrations / path.name).write_bytes(path.read_bytes())
+    (migrations / "29991231000000_create_later.sql").write_text("CREATE TABLE later (x int);\n", encoding="utf-8")
+    conn = await db.connect(with_user(database, db.SERVICE_ROLE))
+    try:
+        with pytest.raises(MigrationError, match=r"29991231000000_create_later\.sql failed: permission denied"):
+            await db.migrate(conn, migrations)
+        assert await conn.fetchval("SELECT to_regclass('later')") is None
+    finally:
+        await conn.close()
