@@ -152,7 +152,8 @@ class _Supervisor:
         self.failed = False
         self.exits: collections.deque[float] = collections.deque()
         self.environment = {
-            **os.environ,
+            # not the owner's login: the API processes connect as the service (README "Database roles")
+            **{name: value for name, value in os.environ.items() if name != "FIREARMS_MIGRATION_DATABASE_URL"},
             "FIREARMS_STATE": settings.state,
             "FIREARMS_HOME": str(settings.home),
             "FIREARMS_HOST": settings.host,

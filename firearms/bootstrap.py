@@ -71,12 +71,18 @@ async def service_role_problem(conn: db.Conn) -> str | None:
     """Why the role ``conn`` is connected as could change records behind the guards, or ``None``.
 
     A superuser may switch every trigger off (``SET session_replication_role = replica``); the tables' owner may
-    disable or drop them, or truncate. The service should be neither (README "Database roles").
+    disable or drop them, or truncate; the database's owner owns its schema ``public`` (``pg_database_owner``), and
+    may drop any table in it or rename it. The service should be none of them (README "Database roles").
     """
     row = await conn.fetchrow(_ROLE_POWERS)
-    if row is None or not (row["superuser"] or row["owner"]):
+    if row is None or not (row["superuser"] or row["owner"] or row["schema_owner"]):
         return None
-    what = "a superuser" if row["superuser"] else "the owner of the registry's tables"
+    if row["superuser"]:
+        what = "a superuser"
+    elif row["owner"]:
+        what = "the owner of the registry's tables"
+    else:
+        what = "the owner of the registry's database (its schema public: it may drop any table or rename the schema)"
     return (
         f"the service connects to the database as {row['name']}, {what}: it could switch off or drop the guards that"
         " keep records append-only; give FIREARMS_DATABASE_URL a login of the role firearms_app and the owner's"
@@ -89,7 +95,9 @@ SELECT current_user AS name,
        (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) AS superuser,
        EXISTS (SELECT FROM pg_class AS c JOIN pg_namespace AS n ON n.oid = c.relnamespace
                 WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p')
-                  AND pg_has_role(current_user, c.relowner, 'USAGE')) AS owner
+                  AND pg_has_role(current_user, c.relowner, 'USAGE')) AS owner,
+       EXISTS (SELECT FROM pg_namespace AS n
+                WHERE n.nspname = 'public' AND pg_has_role(current_user, n.nspowner, 'USAGE')) AS schema_owner
 """
 
 

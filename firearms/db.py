@@ -358,12 +358,15 @@ async def migrate(conn: Conn, directory: Path | None = None) -> list[str]:
     applied_now: list[str] = []
     await conn.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK)
     try:
-        await conn.execute(
-            """CREATE TABLE IF NOT EXISTS schema_migration (
-                   name text CONSTRAINT schema_migration_pkey PRIMARY KEY,
-                   sha256 text NOT NULL,
-                   applied_at timestamptz NOT NULL DEFAULT now())"""
-        )
+        # only when missing: IF NOT EXISTS still asks for CREATE on the schema, which the service's login has not,
+        # and a registry with nothing to migrate starts on that login alone (README "Database roles")
+        if await conn.fetchval("SELECT to_regclass('schema_migration')") is None:
+            await conn.execute(
+                """CREATE TABLE IF NOT EXISTS schema_migration (
+                       name text CONSTRAINT schema_migration_pkey PRIMARY KEY,
+                       sha256 text NOT NULL,
+                       applied_at timestamptz NOT NULL DEFAULT now())"""
+            )
         applied = {row["name"]: row["sha256"] for row in await conn.fetch("SELECT name, sha256 FROM schema_migration")}
         for path in sorted(directory.glob("*.sql")):
             digest = hashlib.sha256(path.read_bytes()).hexdigest()

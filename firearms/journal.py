@@ -35,7 +35,9 @@ if TYPE_CHECKING:
 
 __all__ = [
     "GENESIS",
+    "SEALER_ACTOR",
     "SEAL_BATCH",
+    "UNSEALABLE_ACTION",
     "VERIFIED_ACTION",
     "VERIFY_BATCH",
     "VERIFY_PROGRESS_INTERVAL",
@@ -60,6 +62,10 @@ SEAL_BATCH = 5000
 """Entries :func:`seal` links per transaction."""
 VERIFY_BATCH = 5000
 """Links :func:`verify` reads per short transaction: its memory is this many entries, whatever the journal's length."""
+SEALER_ACTOR = "system:journal"
+"""The actor of what the sealer journals itself (:data:`UNSEALABLE_ACTION`)."""
+UNSEALABLE_ACTION = "journal.unsealable"
+"""The action :func:`seal` journals an entry it set aside as (no canonical form: it cannot be hashed)."""
 VERIFIED_ACTION = "journal.verified"
 """The action :func:`record_verification` journals an intact verification as."""
 VERIFY_PROGRESS_INTERVAL = 10.0
@@ -171,6 +177,13 @@ async def seal(conn: Conn, *, batch: int = SEAL_BATCH, batches: int | None = Non
     Opens its own transactions, one per batch. If another sealer holds the lock, returns 0 at once: that
     one links the entries. ``batches`` stops after that many (a request that seals before it reads does
     not take on a backlog of any size: the worker links the rest).
+
+    An entry with no canonical form (a float or an integer beyond 2^53 in its payload: written into the table
+    directly, not by :func:`record`, which refuses it) is set aside, not linked: it leaves the queue, a
+    ``journal.unsealable`` entry naming it and why is journaled in its place, and :func:`verify` reports it. It
+    stopped the sealer, and every ``journal verify`` with it, on every run: a denial of the audit trail by anyone
+    with the service's database role (README "The journal"). An entry already linked leaves the queue unlinked
+    again (``take_pending_entries``).
     """
     total = 0
     done = 0
@@ -185,16 +198,31 @@ async def seal(conn: Conn, *, batch: int = SEAL_BATCH, batches: int | None = Non
             head = await store.get_journal_head(conn)
             seq, prev = (head["seq"], head["hash"]) if head else (0, GENESIS)
             seqs, ids, prevs, hashes = [], [], [], []
+            aside: list[tuple[int, str]] = []
             for row in rows:
+                try:
+                    digest = entry_hash(prev, row)
+                except ValueError as exc:  # written behind record()'s back: no canonical form to hash
+                    aside.append((row["entry_id"], str(exc)))
+                    continue
                 seq += 1
-                digest = entry_hash(prev, row)
                 seqs.append(seq)
                 ids.append(row["entry_id"])
                 prevs.append(prev)
                 hashes.append(digest)
                 prev = digest
-            await store.insert_journal_links(conn, seqs, ids, prevs, hashes, dt.datetime.now(dt.UTC))
-            total += len(rows)
+            if seqs:
+                await store.insert_journal_links(conn, seqs, ids, prevs, hashes, dt.datetime.now(dt.UTC))
+            for entry_id, problem in aside:  # queued for the next batch, linked as any entry
+                await record(
+                    conn,
+                    actor=SEALER_ACTOR,
+                    action=UNSEALABLE_ACTION,
+                    entity="journal",
+                    entity_id=str(entry_id),
+                    payload={"entry_id": entry_id, "problem": problem},
+                )
+            total += len(seqs)
     return total
 
 
@@ -279,11 +307,11 @@ async def verify(  # noqa: PLR0911, PLR0912  # one return per finding, in chain 
 ) -> Verification:
     """Recompute the chain from the first entry; report the first entry that does not match.
 
-    Checks, in chain order: positions run 1, 2, 3 … with no gap; each link's entry exists; each
-    link names the previous hash; each hash is SHA-256(prev || canonical(entry)) of the entry as
-    stored now; each checkpoint's signature, its key's validity and its head hash, when the walk
-    reaches its position. Then that the chain reaches the latest checkpoint (a chain cut short behind
-    it is otherwise whole), and that no entry was removed from the sealer's queue without being linked.
+    Checks, in chain order: no link lies outside the chain (at 0 or below); positions run 1, 2, 3 … with no gap;
+    each link's entry exists; each link names the previous hash; each hash is SHA-256(prev || canonical(entry)) of
+    the entry as stored now; each checkpoint's signature, its key's validity and its head hash, when the walk
+    reaches its position. Then that the chain reaches the latest checkpoint (a chain cut short behind it is
+    otherwise whole), and that no entry was removed from the sealer's queue without being linked.
 
     The chain is read up to the head it had when verification began, ``batch`` links at a time, each
     batch in a short read-only transaction of its own: memory stays bounded by ``batch`` whatever
@@ -299,6 +327,9 @@ async def verify(  # noqa: PLR0911, PLR0912  # one return per finding, in chain 
     sealer's queue only for entries from the lowest id walked. It trusts the stored hash before that
     checkpoint: an entry changed before it with the stored hashes left alone is found only by the full walk.
     With no verification recorded, or no checkpoint at or before where it reached, the whole chain is walked.
+    The recorded verification is an unsigned journal entry the service's role may append itself: one naming a later
+    checkpoint moves the start past entries no walk recomputed (an entry taken off the sealer's queue there is then
+    found only by the full walk; README "The journal").
     """
     if seal_first:
         await seal(conn)
@@ -308,6 +339,7 @@ async def verify(  # noqa: PLR0911, PLR0912  # one return per finding, in chain 
         signed_last = await store.last_checkpoint_seq(conn)  # in the head's snapshot: never one signed after it
         until = head["seq"] if head else 0
         anchor = await _anchor(conn, until) if since_checkpoint else None
+        outside = await store.get_link_outside_chain(conn)
     # Links before the walk: the anchor's own entry is recomputed from its stored predecessor's hash.
     start = anchor - 1 if anchor is not None else 0
     checked = 0
@@ -329,6 +361,10 @@ async def verify(  # noqa: PLR0911, PLR0912  # one return per finding, in chain 
             head_seq=until,
         )
 
+    if outside is not None:  # its entry counts as linked, yet no walk reaches it
+        return broken(
+            outside["seq"], outside["entry_id"], f"the entry is linked at {outside['seq']}, outside the chain"
+        )
     while after < until:
         async with conn.transaction(isolation="repeatable_read", readonly=True):
             rows = await store.list_journal_chain(conn, after, until, batch)
@@ -365,7 +401,7 @@ async def verify(  # noqa: PLR0911, PLR0912  # one return per finding, in chain 
     else:
         orphan = await store.first_unlinked_entry_from(conn, lowest if lowest is not None else 0)
     if orphan is not None:
-        return broken(None, orphan, "the entry was taken off the sealer's queue unlinked")
+        return broken(None, orphan, await _orphan_problem(conn, orphan))
     return Verification(
         intact=True,
         entries=checked,
@@ -374,6 +410,17 @@ async def verify(  # noqa: PLR0911, PLR0912  # one return per finding, in chain 
         since_checkpoint=anchor,
         head_seq=until,
     )
+
+
+async def _orphan_problem(conn: Conn, entry_id: int) -> str:
+    """Why the entry ``entry_id`` is neither linked nor queued: set aside by the sealer, or taken off its queue."""
+    row = await store.get_journal_entry(conn, entry_id)
+    if row is not None:
+        try:
+            _canonical_entry(row)
+        except ValueError as exc:
+            return f"the entry has no canonical form ({exc}): written behind the service's back, it cannot be sealed"
+    return "the entry was taken off the sealer's queue unlinked"
 
 
 async def _anchor(conn: Conn, until: int) -> int | None:

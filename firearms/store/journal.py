@@ -18,8 +18,10 @@ __all__ = [
     "first_unlinked_entry",
     "first_unlinked_entry_from",
     "get_journal_checkpoint",
+    "get_journal_entry",
     "get_journal_head",
     "get_journal_link",
+    "get_link_outside_chain",
     "insert_journal_checkpoint",
     "insert_journal_entry",
     "insert_journal_links",
@@ -55,9 +57,19 @@ async def get_journal_head(conn: Conn) -> asyncpg.Record | None:
     return await conn.fetchrow(Q["get_journal_head"])
 
 
+async def get_journal_entry(conn: Conn, entry_id: int) -> asyncpg.Record | None:
+    """One entry by its id (its contents, as the sealer hashes them)."""
+    return await conn.fetchrow(Q["get_journal_entry"], entry_id)
+
+
 async def get_journal_link(conn: Conn, seq: int) -> asyncpg.Record | None:
     """The link (``seq``, ``hash``) at chain position ``seq``, if any."""
     return await conn.fetchrow(Q["get_journal_link"], seq)
+
+
+async def get_link_outside_chain(conn: Conn) -> asyncpg.Record | None:
+    """The lowest link (``seq``, ``entry_id``) at a position below 1, which no walk of the chain reaches, if any."""
+    return await conn.fetchrow(Q["get_link_outside_chain"])
 
 
 async def take_pending_entries(conn: Conn, limit: int) -> list[asyncpg.Record]:

@@ -18,7 +18,9 @@ SELECT pg_try_advisory_xact_lock(7310002);
 SELECT seq, hash FROM journal_link ORDER BY seq DESC LIMIT 1;
 
 -- name: take_pending_entries
--- Up to $1 entries waiting to be linked, removed from the queue, with their contents, in entry order.
+-- Up to $1 entries waiting to be linked, removed from the queue, with their contents, in entry order. An entry
+-- already linked (queued again, or linked, by someone with the service's role) leaves the queue and is not returned:
+-- a second link of it would fail the sealer on every run (journal_link_entry_id_key).
 WITH taken AS (
     DELETE FROM journal_pending
      WHERE entry_id IN (SELECT entry_id FROM journal_pending ORDER BY entry_id LIMIT $1 FOR UPDATE SKIP LOCKED)
@@ -27,6 +29,7 @@ WITH taken AS (
 SELECT e.entry_id, e.recorded_at, e.actor, e.action, e.entity, e.entity_id, e.payload
   FROM journal_entry AS e
   JOIN taken USING (entry_id)
+ WHERE NOT EXISTS (SELECT FROM journal_link AS done WHERE done.entry_id = e.entry_id)
  ORDER BY e.entry_id;
 
 -- name: insert_journal_links
@@ -67,6 +70,16 @@ SELECT min(e.entry_id)
  WHERE e.entry_id >= $1
    AND NOT EXISTS (SELECT 1 FROM journal_link AS l WHERE l.entry_id = e.entry_id)
    AND NOT EXISTS (SELECT 1 FROM journal_pending AS p WHERE p.entry_id = e.entry_id);
+
+-- name: get_link_outside_chain
+-- The lowest link at a position below 1 (written before journal_link_seq_check, which refuses them), if any.
+SELECT seq, entry_id FROM journal_link WHERE seq < 1 ORDER BY seq LIMIT 1;
+
+-- name: get_journal_entry
+-- One entry by its id, if any. $1 entry_id
+SELECT entry_id, recorded_at, actor, action, entity, entity_id, payload
+  FROM journal_entry
+ WHERE entry_id = $1;
 
 -- name: count_pending_entries
 -- Entries waiting for the sealer.

@@ -7,6 +7,7 @@ from pathlib import Path
 import asyncpg
 
 from firearms import bootstrap, db, journal
+from firearms.embedded import with_user
 from tests.db.test_journal import behind_the_back, entry_at, write_entries
 
 
@@ -236,3 +237,49 @@ async def test_a_recorded_verification_without_a_usable_head_walks_the_whole_cha
         assert (result.intact, result.since_checkpoint, result.entries) == (True, None, result.head_seq), head
     stored = await conn.fetch("SELECT payload -> 'head_seq' AS head FROM journal_entry WHERE actor = 'mallory'")
     assert [row["head"] for row in stored] == ["the head", -3, 10**12, True, None, [7]]
+
+
+async def test_a_verification_appended_by_the_service_role_moves_the_start_and_only_the_full_walk_finds_the_rest(
+    conn: db.Conn, initialised: bootstrap.Initialised, home: Path, database: str
+) -> None:
+    """What ``--since-checkpoint`` does not prove, as README "The journal" says: its start is a journal entry.
+
+    The service's role may INSERT a ``journal.verified`` entry (it journals every verification) and DELETE from the
+    sealer's queue (the sealer empties it). Taking an entry off the queue unlinked, then appending a verification
+    that reached a later checkpoint, moves the next ``--since-checkpoint`` past the entry: it reports the chain
+    intact. The full walk names the entry. (Not prevented: the start would have to be signed with a key the
+    database cannot add to, and the service's role may add registry keys, as a rotation does.)
+    """
+    await write_entries(conn, 3)
+    await checkpointed(conn, home)
+    assert (await verified_and_recorded(conn, since_checkpoint=False)).intact
+    insider = await db.connect(with_user(database, db.SERVICE_ROLE))
+    try:
+        async with insider.transaction():
+            hidden = await journal.record(
+                insider, actor="insider", action="thing.made", entity="thing", entity_id="x", payload={}
+            )
+            await insider.execute("DELETE FROM journal_pending WHERE entry_id = $1", hidden)
+        await write_entries(conn, 2)
+        later = await checkpointed(conn, home)
+        found = await journal.verify(conn, state="AT", since_checkpoint=True)
+        assert (found.intact, found.bad_entry_id) == (False, hidden)  # from the checkpoint the last one reached
+        async with insider.transaction():
+            await journal.record(
+                insider,
+                actor="insider",
+                action=journal.VERIFIED_ACTION,
+                entity="journal",
+                entity_id=str(later.seq),
+                payload={"head_seq": later.seq},
+            )
+    finally:
+        await insider.close()
+    moved = await journal.verify(conn, state="AT", since_checkpoint=True)
+    assert (moved.intact, moved.since_checkpoint) == (True, later.seq)
+    full = await journal.verify(conn, state="AT")
+    assert (full.intact, full.bad_entry_id, full.problem) == (
+        False,
+        hidden,
+        "the entry was taken off the sealer's queue unlinked",
+    )

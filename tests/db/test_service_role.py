@@ -9,15 +9,21 @@ the database refuses it.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import AsyncIterator
+from pathlib import Path
+from urllib.parse import urlsplit
 
 import asyncpg
 import pytest
 from litestar.testing import AsyncTestClient
 
-from firearms import bootstrap, db
+from firearms import bootstrap, db, items
 from firearms.embedded import with_user
+from firearms.errors import MigrationError
+from firearms.settings import Settings
 from tests.db.test_append_only_sweep import MUTABLE
+from tests.db.test_items_store import rifle
 
 # Columns the database's guards let change, which the service never writes itself
 NOT_WRITTEN = {"pending_registry_key": frozenset({"key_id", "public_key", "not_before", "replaces", "created_at"})}
@@ -163,3 +169,100 @@ async def test_serve_warns_of_a_service_url_that_could_switch_the_guards_off(ser
     assert problem is not None
     assert "a superuser" in problem
     assert "FIREARMS_MIGRATION_DATABASE_URL" in problem
+
+
+async def test_a_temporary_table_cannot_stand_in_for_a_record_table_behind_a_guard(service: db.Conn) -> None:
+    """A session's temporary table comes first in its search path: a guard that looked up ``item_event`` read it.
+
+    The service may create temporary tables (an import stages its rows in them); as firearms_app, one named
+    ``item_event`` holding a made-up event let ``UPDATE item SET status = 'destroyed'`` through its guard, no event
+    recorded. Every function that reads the tables looks in ``public`` first (migration 20261130170000).
+    """
+    today = dt.datetime.now(dt.UTC).date()
+    item = await items.register_item(service, rifle(serial="SHADOW-1"), actor="test", today=today)
+    transaction = service.transaction()
+    await transaction.start()
+    await service.execute(
+        "CREATE TEMP TABLE item_event (event_id bigint, item_id bigint, status_after text, category_after text)"
+        " ON COMMIT DROP"
+    )
+    await service.execute("INSERT INTO item_event VALUES (1, $1, 'destroyed', 'B')", item.item_id)
+    await service.execute("UPDATE item SET status = 'destroyed' WHERE item_id = $1", item.item_id)
+    with pytest.raises(asyncpg.RestrictViolationError, match="record an event instead"):
+        await transaction.commit()  # the guard is checked at commit
+    assert await service.fetchval("SELECT status FROM item WHERE item_id = $1", item.item_id) == "active"
+    assert await service.fetchval("SELECT count(*) FROM item_event WHERE item_id = $1", item.item_id) == 0
+
+
+async def test_every_function_reading_the_tables_looks_in_the_schema_before_temporary_tables(service: db.Conn) -> None:
+    """Each function of the schema but the immutable ones (which read no table) and pg_trgm's pins its search path."""
+    unpinned = await service.fetch(
+        "SELECT p.proname FROM pg_proc AS p JOIN pg_namespace AS n ON n.oid = p.pronamespace"
+        " WHERE n.nspname = 'public' AND p.provolatile <> 'i'"
+        "   AND NOT EXISTS (SELECT FROM pg_depend AS d WHERE d.classid = 'pg_proc'::regclass AND d.objid = p.oid"
+        "                    AND d.deptype = 'e')"
+        "   AND NOT coalesce('search_path=public, pg_temp' = ANY (p.proconfig), false)"
+        " ORDER BY 1"
+    )
+    assert [row["proname"] for row in unpinned] == []
+
+
+async def test_serve_warns_of_a_service_url_that_owns_the_database_but_not_its_tables(
+    pg_admin_uri: str, database: str, service: db.Conn
+) -> None:
+    """The database's owner owns its schema ``public`` (pg_database_owner): it may DROP any table or rename the schema.
+
+    A login that owns the database but none of the tables was not warned about.
+    """
+    name = urlsplit(database).path.lstrip("/")
+    login = f"dbowner_{name}"
+    admin = await asyncpg.connect(pg_admin_uri)
+    try:
+        await admin.execute(f'CREATE ROLE "{login}" LOGIN')
+        await admin.execute(f'ALTER DATABASE "{name}" OWNER TO "{login}"')
+        owner_of_database = await db.connect(with_user(database, login))
+        try:
+            problem = await bootstrap.service_role_problem(owner_of_database)
+        finally:
+            await owner_of_database.close()
+        await admin.execute(f'ALTER DATABASE "{name}" OWNER TO CURRENT_USER')
+    finally:
+        await admin.execute(f'DROP ROLE IF EXISTS "{login}"')
+        await admin.close()
+    assert problem is not None
+    assert f"as {login}, the owner of the registry's database" in problem
+    assert await bootstrap.service_role_problem(service) is None
+
+
+async def test_the_service_login_alone_starts_a_registry_with_nothing_to_migrate(database: str, home: Path) -> None:
+    """``serve`` with ``FIREARMS_DATABASE_URL`` alone, the service's login: the owner's password stays off its host.
+
+    Its first step migrates; with nothing pending it needs no owner, but ``CREATE TABLE IF NOT EXISTS
+    schema_migration`` asked for CREATE on the schema even with the table there, and the start failed.
+    """
+    service_url = with_user(database, db.SERVICE_ROLE)
+    settings = Settings(state="AT", home=home, database_url=service_url, run_worker=False)
+    done = await bootstrap.initialise(settings, service_url, db.connect)
+    assert done.migrations == []
+    conn = await db.connect(service_url)
+    try:
+        assert await bootstrap.service_role_problem(conn) is None
+        assert await conn.fetchval("SELECT count(*) FROM registry_key") == 1
+    finally:
+        await conn.close()
+
+
+async def test_the_service_login_alone_cannot_apply_a_migration(database: str, tmp_path: Path) -> None:
+    """A migration pending, the service's login is refused in one line, and nothing of the migration stays."""
+    migrations = tmp_path / "migrations"
+    migrations.mkdir()
+    for path in sorted((db.SQL_DIR / "migrations").glob("*.sql")):
+        (migrations / path.name).write_bytes(path.read_bytes())
+    (migrations / "29991231000000_create_later.sql").write_text("CREATE TABLE later (x int);\n", encoding="utf-8")
+    conn = await db.connect(with_user(database, db.SERVICE_ROLE))
+    try:
+        with pytest.raises(MigrationError, match=r"29991231000000_create_later\.sql failed: permission denied"):
+            await db.migrate(conn, migrations)
+        assert await conn.fetchval("SELECT to_regclass('later')") is None
+    finally:
+        await conn.close()
