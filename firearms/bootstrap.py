@@ -140,6 +140,13 @@ async def initialise(
     keys.check_key_files(settings.home)  # before anything else: a key others may read is refused at start
     conn = await connect(database_url)
     try:
+        # A start with nothing to migrate writes nothing here: a read-only standby would be served until the first
+        # write failed, and a worker would loop on errors. Said at once, in the words the CLI gives a refused write.
+        if await conn.fetchval("SELECT current_setting('transaction_read_only')") == "on":
+            raise ConfigError(
+                "the database is read-only (a standby, or default_transaction_read_only = on): FIREARMS_DATABASE_URL"
+                " must name a server that takes writes"
+            )
         applied = await db.migrate(conn)
         async with keys.key_transaction(conn, settings.home) as files:
             await conn.execute("SELECT pg_advisory_xact_lock($1)", _BOOTSTRAP_LOCK)
