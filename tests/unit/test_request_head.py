@@ -51,7 +51,9 @@ async def test_a_head_not_complete_in_time_is_a_408_problem_and_the_connection_c
 ) -> None:
     """uvicorn waits for a request's head for ever: a client could hold connections (and file descriptors)
     without end by sending nothing, or a header byte now and then (slowloris)."""
-    monkeypatch.setattr(server, "HEAD_TIMEOUT", 0.5)
+    # 1.5 s: the six bytes below take 0.36 s, and on a loaded machine (the whole suite on two cores) they took more
+    # than a 0.5 s timeout, so the last write met the socket the server had closed
+    monkeypatch.setattr(server, "HEAD_TIMEOUT", 1.5)
     async with _serving() as port:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         started = time.monotonic()
