@@ -169,9 +169,8 @@ async def _check_year_of_manufacture(conn: Conn, item: asyncpg.Record, year: int
     for marking in await store.list_marking_years(conn, item["item_id"]):
         # a marking is stamped after the item is made: correct that marking first if its year is the mistake
         check_marking_year(f"markings[{marking['marking_id']}].year", marking["year"], year)
-    undone = {event["corrects_event_id"] for event in events if event["event"] == "corrected"}
-    for event in events:
-        if event["event"] != "corrected" and event["event_id"] not in undone and event["occurred_on"].year < year:
+    for event in item_events.in_effect(events):
+        if event["occurred_on"].year < year:
             raise InvalidInputError(
                 f"event {event['event_id']} ({event['event']}) on {event['occurred_on']} is before {year}:"
                 " correct that event first if its date is the mistake",
@@ -183,7 +182,7 @@ async def _check_year_of_manufacture(conn: Conn, item: asyncpg.Record, year: int
             )
         # a deactivation's certificate is held to the year as its event is (item_rules.check_event_date)
         certified = event["certificate_date"]
-        if event["event"] != "corrected" and event["event_id"] not in undone and certified and certified.year < year:
+        if certified and certified.year < year:
             raise InvalidInputError(
                 f"the certificate of event {event['event_id']} ({event['event']}) is dated {certified}, before"
                 f" {year}: correct that event first if its certificate date is the mistake",

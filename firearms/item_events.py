@@ -54,7 +54,7 @@ if TYPE_CHECKING:
     from firearms.db import Conn
     from firearms.lifecycle import Status
 
-__all__ = ["history", "made_in", "record_event"]
+__all__ = ["history", "in_effect", "made_in", "record_event"]
 
 _DEACTIVATED_CATEGORY = "C"  # Dir. 2021/555 Annex I, part II, C 6: deactivated under Reg. 2015/2403
 
@@ -88,7 +88,7 @@ async def _record_event(conn: Conn, item_id: int, data: NewEvent, *, actor: str)
     # read in the item's row lock: no event can come between these and ours
     events = await store.list_item_event_kinds(conn, item_id)
     # a recovery leads back to where the loss, theft or seizure run began: what the events in effect give
-    after = lifecycle.next_status(before, data.event, _replay(_in_effect(events)).origin)
+    after = lifecycle.next_status(before, data.event, _replay(in_effect(events)).origin)
     if data.event == "deactivated" and item["kind"] == "ammunition":
         raise ConflictError(
             f"item {item_id} is a lot of ammunition: Art. 9 deactivates firearms and their parts; record it destroyed",
@@ -100,7 +100,7 @@ async def _record_event(conn: Conn, item_id: int, data: NewEvent, *, actor: str)
     if data.event == "corrected":
         after = _status_after_correction(events, item_id, before, data.corrects)
     check_event_date(data, year_of_manufacture=made_in(item, events), follows=_followed(events, data))
-    if data.event == "imported" and (held := _imported_for_good(_in_effect(events))) is not None:
+    if data.event == "imported" and (held := _imported_for_good(in_effect(events))) is not None:
         raise ConflictError(
             f"item {item_id} was imported for good by event {held['event_id']} and has not been exported since:"
             " it cannot arrive again (correct that event if it was recorded in error)",
@@ -236,7 +236,7 @@ def _category_change(
     moved = [event for event in events if _moves_category(event)]
     # the item row holds only the current category: the registered one is what the first move found
     replayed: str | None = moved[0]["category_before"]
-    for event in _in_effect(events, undoing=target["event_id"]):
+    for event in in_effect(events, undoing=target["event_id"]):
         if _moves_category(event):
             replayed = event["category_after"]
     return current, replayed
@@ -263,12 +263,12 @@ def _followed(events: Sequence[asyncpg.Record], data: NewEvent) -> tuple[int, st
     if data.event == "corrected":
         target = next((e for e in events if e["event_id"] == data.corrects), None)
     else:
-        in_effect = _in_effect(events)
-        target = in_effect[-1] if in_effect else None
+        current = in_effect(events)
+        target = current[-1] if current else None
     return None if target is None else (target["event_id"], target["event"], target["occurred_on"])
 
 
-def _in_effect(events: Sequence[asyncpg.Record], undoing: int | None = None) -> list[asyncpg.Record]:
+def in_effect(events: Sequence[asyncpg.Record], undoing: int | None = None) -> list[asyncpg.Record]:
     """The item's events in order that are neither a correction nor corrected (nor ``undoing``, about to be)."""
     undone = {event["corrects_event_id"] for event in events if event["event"] == "corrected"} | {undoing}
     return [event for event in events if event["event"] != "corrected" and event["event_id"] not in undone]
@@ -309,7 +309,7 @@ def _status_after_correction(
         raise InvalidInputError(
             "a correction corrects an event, not another correction", code="invalid-correction", event_id=corrects
         )
-    replay = _replay(_in_effect(events, undoing=corrects))
+    replay = _replay(in_effect(events, undoing=corrects))
     if replay.broken is not None:
         raise ConflictError(
             f"without event {corrects} ({target['event']}), event {replay.broken['event_id']}"
@@ -328,7 +328,7 @@ class _Replay(NamedTuple):
     broken: asyncpg.Record | None  # the first event that could not have happened; the replay stops before it
 
 
-def _replay(in_effect: Sequence[asyncpg.Record]) -> _Replay:
+def _replay(events: Sequence[asyncpg.Record]) -> _Replay:
     """The status and run origin the events in effect give, replayed from registration (every item is active).
 
     The one place the history is replayed: a recovery goes back to the origin of its run, the same way when it is
@@ -336,10 +336,10 @@ def _replay(in_effect: Sequence[asyncpg.Record]) -> _Replay:
     """
     status: Status = "active"
     origin: Status = "active"
-    for position, event in enumerate(in_effect):
+    for position, event in enumerate(events):
         after = lifecycle.after_event(status, event["event"], origin)
         # two arrivals without a departure between them could not have happened either
-        if after is None or (event["event"] == "imported" and _imported_for_good(in_effect[:position]) is not None):
+        if after is None or (event["event"] == "imported" and _imported_for_good(events[:position]) is not None):
             return _Replay(status, origin, event)
         status, origin = after, lifecycle.run_origin(status, after, origin)
     return _Replay(status, origin, None)
