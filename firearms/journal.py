@@ -396,10 +396,8 @@ async def verify(  # noqa: PLR0911, PLR0912  # one return per finding, in chain 
         (progress or _unreported)(checked, until - start)
     if signed_last is not None and signed_last > until:
         return broken(signed_last, None, f"the chain ends at {until}, before checkpoint {signed_last}")
-    if anchor is None:
-        orphan = await store.first_unlinked_entry(conn)
-    else:
-        orphan = await store.first_unlinked_entry_from(conn, lowest if lowest is not None else 0)
+    # the whole journal, or from the lowest entry an incremental walk reached
+    orphan = await store.first_unlinked_entry(conn, lowest if anchor is not None and lowest is not None else 0)
     if orphan is not None:
         return broken(None, orphan, await _orphan_problem(conn, orphan))
     return Verification(

@@ -16,7 +16,6 @@ if TYPE_CHECKING:
 __all__ = [
     "count_pending_entries",
     "first_unlinked_entry",
-    "first_unlinked_entry_from",
     "get_journal_checkpoint",
     "get_journal_entry",
     "get_journal_head",
@@ -94,15 +93,9 @@ async def list_journal_chain(conn: Conn, after: int, until: int, limit: int) -> 
     return await conn.fetch(Q["list_journal_chain"], after, until, limit)
 
 
-async def first_unlinked_entry(conn: Conn) -> int | None:
-    """The first entry neither linked nor queued, if any."""
-    entry_id: int | None = await conn.fetchval(Q["first_unlinked_entry"])
-    return entry_id
-
-
-async def first_unlinked_entry_from(conn: Conn, entry_id: int) -> int | None:
-    """The first entry from ``entry_id`` on that is neither linked nor queued, if any."""
-    found: int | None = await conn.fetchval(Q["first_unlinked_entry_from"], entry_id)
+async def first_unlinked_entry(conn: Conn, entry_id: int = 0) -> int | None:
+    """The first entry from ``entry_id`` on (0: any) that is neither linked nor queued, if any."""
+    found: int | None = await conn.fetchval(Q["first_unlinked_entry"], entry_id)
     return found
 
 

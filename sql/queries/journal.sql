@@ -57,14 +57,7 @@ SELECT count(*)
    AND NOT EXISTS (SELECT 1 FROM journal_pending AS p WHERE p.entry_id = e.entry_id);
 
 -- name: first_unlinked_entry
--- The first such entry's id.
-SELECT min(e.entry_id)
-  FROM journal_entry AS e
- WHERE NOT EXISTS (SELECT 1 FROM journal_link AS l WHERE l.entry_id = e.entry_id)
-   AND NOT EXISTS (SELECT 1 FROM journal_pending AS p WHERE p.entry_id = e.entry_id);
-
--- name: first_unlinked_entry_from
--- first_unlinked_entry among the entries from $1 on (an incremental verification's, bounded by the entries it walked).
+-- The first such entry's id from $1 on: 0 for the whole journal, an incremental verification's lowest entry walked.
 SELECT min(e.entry_id)
   FROM journal_entry AS e
  WHERE e.entry_id >= $1
