@@ -42,34 +42,30 @@ WITH authorised AS (
                              WHERE (v.content -> 'import_authorisation' ->> 'state') = $1
                                AND (v.content -> 'import_authorisation' ->> 'number') = $2)
        AND o.kind = 'export'
-), used AS (
-    SELECT d.own, d.number, ll.category, sum(e.quantity) AS quantity
+), passed AS (
+    -- what passed at this movement under those licences, and when: debited at exit, tallied at entry
+    SELECT d.licence_id, d.own, d.number, e.line, e.quantity, e.recorded_at AS passed_at
       FROM drawn AS d
       JOIN ledger_entry AS e ON e.licence_id = d.licence_id
-      JOIN licence_line AS ll ON ll.licence_id = e.licence_id AND ll.line = e.line
      WHERE $4::text = 'export'
-       AND (SELECT (x.content -> 'import_authorisation' ->> 'state') IS NOT DISTINCT FROM $1
-                   AND (x.content -> 'import_authorisation' ->> 'number') IS NOT DISTINCT FROM $2
-              FROM licence_version AS x
-             WHERE x.licence_id = e.licence_id AND x.created_at <= e.recorded_at
-             ORDER BY x.version DESC
-             LIMIT 1)
-     GROUP BY d.own, d.number, ll.category
      UNION ALL
-    SELECT d.own, d.number, ll.category, sum(t.quantity) AS quantity
+    SELECT d.licence_id, d.own, d.number, t.line, t.quantity, c.checked_at
       FROM drawn AS d
       JOIN passage_tally AS t ON t.issuing_state = d.issuing_state AND t.licence_number = d.number
                              AND t.movement = 'import'
       JOIN customs_check AS c ON c.check_id = t.check_id
-      JOIN licence_line AS ll ON ll.licence_id = d.licence_id AND ll.line = t.line
      WHERE $4::text = 'import'
-       AND (SELECT (x.content -> 'import_authorisation' ->> 'state') IS NOT DISTINCT FROM $1
+), used AS (
+    SELECT p.own, p.number, ll.category, sum(p.quantity) AS quantity
+      FROM passed AS p
+      JOIN licence_line AS ll ON ll.licence_id = p.licence_id AND ll.line = p.line
+     WHERE (SELECT (x.content -> 'import_authorisation' ->> 'state') IS NOT DISTINCT FROM $1
                    AND (x.content -> 'import_authorisation' ->> 'number') IS NOT DISTINCT FROM $2
               FROM licence_version AS x
-             WHERE x.licence_id = d.licence_id AND x.created_at <= c.checked_at
+             WHERE x.licence_id = p.licence_id AND x.created_at <= p.passed_at
              ORDER BY x.version DESC
              LIMIT 1)
-     GROUP BY d.own, d.number, ll.category
+     GROUP BY p.own, p.number, ll.category
 ), elsewhere AS (
     SELECT category, jsonb_object_agg(number, quantity) FILTER (WHERE NOT own) AS licences,
            coalesce(sum(quantity) FILTER (WHERE own), 0)::bigint AS here
