@@ -312,13 +312,9 @@ async def _cover_gates(
     gone = await licence_store.list_debits_under_other_authorisations(conn, licence_id, state, number)
     unmet: list[Gate] = []
     for category in CATEGORIES:
-        wanted = sum(line.quantity for line in licence.lines if line.category == category) - gone.get(category, 0)
-        allowed = sum(line.quantity for line in authorisation.lines if line.category == category)
-        in_force = (
-            0
-            if before is None
-            else sum(line.quantity for line in before.lines if line.category == category) - gone.get(category, 0)
-        )
+        wanted = _quantity(licence, category) - gone.get(category, 0)
+        allowed = _quantity(authorisation, category)
+        in_force = 0 if before is None else _quantity(before, category) - gone.get(category, 0)
         others = shares.get(category, [])
         held = sum(share.quantity for share in others)
         if wanted > in_force and wanted + held > allowed:
@@ -354,6 +350,11 @@ async def _cover_gates(
             )
         )
     return unmet
+
+
+def _quantity(licence: LicenceObject, category: str) -> int:
+    """What a licence or authorisation names of one category (firearm, component, ammunition), over its lines."""
+    return sum(line.quantity for line in licence.lines if line.category == category)
 
 
 # German umlauts written out (Mueller for Müller) fold to the bare vowel, as the accent-stripped letter does.
