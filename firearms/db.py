@@ -33,7 +33,9 @@ __all__ = [
     "SQL_DIR",
     "CommitUnansweredError",
     "Conn",
+    "Connection",
     "Pool",
+    "TransactionAbortedError",
     "answers",
     "close_unanswered",
     "closed",
@@ -107,11 +109,51 @@ def _encode_json(value: Any) -> str:
 
 
 _SERVER_SETTINGS = {"timezone": "UTC", "application_name": "firearms"}
+_COMMIT = re.compile(r"\s*(?:COMMIT|END)(?:\s+(?:WORK|TRANSACTION))?\s*;?\s*", re.IGNORECASE)
+
+
+class TransactionAbortedError(Exception):
+    """A ``COMMIT`` the server answered ``ROLLBACK``: the transaction had failed, and nothing of it was recorded.
+
+    A statement that failed inside a transaction aborts all of it; PostgreSQL then takes a ``COMMIT`` as a
+    ``ROLLBACK`` and says so only in the command tag, which asyncpg's transaction block never reads. Code that
+    caught the statement's error without a savepoint (``db.transaction`` nested) would have answered success for
+    records that were never written: :class:`Connection` raises this instead.
+    """
+
+
+if TYPE_CHECKING:
+    _Connection: TypeAlias = asyncpg.Connection[asyncpg.Record]
+else:
+    _Connection = asyncpg.Connection
+
+
+class Connection(_Connection):
+    """asyncpg's connection, whose ``COMMIT`` of a failed transaction raises :class:`TransactionAbortedError`.
+
+    Every connection of the service is one (:func:`connect`, :func:`create_pool`): the check costs no round trip,
+    it reads the tag the ``COMMIT`` is answered with, whichever code sent it (asyncpg's transaction block sends it
+    through ``execute``).
+    """
+
+    async def execute(self, query: str, *args: object, timeout: float | None = None) -> str:  # noqa: ASYNC109  # asyncpg's signature
+        """:meth:`asyncpg.Connection.execute`; a ``COMMIT`` answered ``ROLLBACK`` raises.
+
+        Raises:
+            TransactionAbortedError: the ``COMMIT`` found the transaction failed and rolled it back.
+        """
+        status = await super().execute(query, *args, timeout=timeout)
+        if status == "ROLLBACK" and not args and _COMMIT.fullmatch(query):
+            raise TransactionAbortedError(
+                "the transaction had failed (a statement's error was caught inside it without a savepoint);"
+                " its COMMIT rolled it back and nothing of it was recorded"
+            )
+        return status
 
 
 async def connect(url: str) -> asyncpg.Connection[asyncpg.Record]:
     """One connection with the codecs the store expects (CLI commands, migrations)."""
-    conn = await asyncpg.connect(url, server_settings=_SERVER_SETTINGS)
+    conn = await asyncpg.connect(url, server_settings=_SERVER_SETTINGS, connection_class=Connection)
     await _init_connection(conn)
     return conn
 
@@ -138,6 +180,7 @@ async def create_pool(
         command_timeout=command_timeout,
         init=_init_connection,
         reset=_keep_session,
+        connection_class=Connection,
         server_settings={**_SERVER_SETTINGS, **(session or {})},
     )
 
@@ -206,7 +249,8 @@ async def commit(conn: Conn, transaction: Transaction) -> None:
     ``COMMIT``; the connection is closed, not waited on (a cancellation a frozen server cannot take). A connection
     asyncpg found lost before (:func:`closed`: the server restarted while the transaction did something else) takes
     no ``COMMIT``: that is the lost connection, nothing committed, never this error. A refusal
-    of the server's (a deferred constraint, a serialisation failure) is its answer, raised as it came. A
+    of the server's (a deferred constraint, a serialisation failure) is its answer, raised as it came, and so is a
+    ``COMMIT`` answered ``ROLLBACK`` (:class:`TransactionAbortedError`, :class:`Connection`). A
     cancellation while the ``COMMIT`` awaits its answer (a command stopped, a server shutting down) stays the
     ``CancelledError`` it is, for the task must end cancelled; its outcome is as unknown, and the connection, whose
     answer is still owed, is closed all the same. Every transaction a request or a partner's notice commits goes

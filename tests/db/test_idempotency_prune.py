@@ -81,10 +81,11 @@ async def test_outside_the_prune_the_keys_stay_append_only(conn: db.Conn) -> Non
         with pytest.raises(asyncpg.RestrictViolationError, match="append-only"):
             await conn.execute(statement)
     # the prune's permission is its transaction's alone
-    async with conn.transaction():
-        await conn.execute("SELECT set_config('firearms.idempotency_prune', 'on', true)")
-        with pytest.raises(asyncpg.RestrictViolationError, match="append-only"):
-            await conn.execute("UPDATE idempotency_key SET answer = '[]'")
+    with pytest.raises(asyncpg.RestrictViolationError, match="append-only"):
+        async with conn.transaction():
+            await conn.execute(
+                "SELECT set_config('firearms.idempotency_prune', 'on', true); UPDATE idempotency_key SET answer = '[]'"
+            )
     with pytest.raises(asyncpg.RestrictViolationError, match="append-only"):
         await conn.execute("DELETE FROM idempotency_key")
     assert await conn.fetchval("SELECT count(*) FROM idempotency_key") == 1

@@ -96,9 +96,9 @@ async def test_the_service_role_is_no_superuser_and_owns_nothing(service: db.Con
     ],
 )
 async def test_the_service_role_cannot_change_records_behind_the_guards(service: db.Conn, statement: str) -> None:
-    async with service.transaction():
-        before = await service.fetchval("SELECT count(*) FROM journal_entry")
-        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+    before = await service.fetchval("SELECT count(*) FROM journal_entry")
+    with pytest.raises(asyncpg.InsufficientPrivilegeError):
+        async with service.transaction():
             await service.execute(statement)
     assert await service.fetchval("SELECT count(*) FROM journal_entry") == before
     assert await service.fetchval("SHOW session_replication_role") == "origin"
