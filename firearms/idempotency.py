@@ -128,13 +128,20 @@ async def prune(
     deletion is journaled (``idempotency-key.pruned``, DESIGN §6) in the transaction that makes it, one
     transaction per ``batch`` keys, so a long prune holds no lock for long and ``progress`` (the number
     deleted so far, after each batch) shows it going. Runs outside any transaction of the caller's.
+
+    The keys go through ``prune_idempotency_keys()``, which runs as the tables' owner (the service's role may not
+    delete a key itself) and never takes a key stored less than a day ago (migration 20261130181000).
+
+    Raises:
+        asyncpg.InvalidParameterValueError: ``older_than`` is under a day (the command takes 1 day at least).
     """
-    stored_before = (dt.datetime.now(dt.UTC) - older_than).replace(microsecond=0)
+    # the database's clock: the one prune_idempotency_keys() holds the bound to (at least a day ago), so that the
+    # least older_than the command takes (one day) is never refused over a clock a second behind the host's
+    stored_before = (await store.get_database_time(conn) - older_than).replace(microsecond=0)
     written = format_time(stored_before)
     total = 0
     while True:
         async with conn.transaction():
-            await store.allow_idempotency_key_prune(conn)
             recorded_at, _ = journal.prepare(None)
             count = await store.prune_idempotency_keys(conn, stored_before, batch, recorded_at, actor, written)
         total += count

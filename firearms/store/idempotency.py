@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from firearms.db import Conn
 
 __all__ = [
-    "allow_idempotency_key_prune",
+    "get_database_time",
     "get_idempotency_key",
     "insert_idempotency_key",
     "lock_idempotency_key",
@@ -49,14 +49,19 @@ async def insert_idempotency_key(
     )
 
 
-async def allow_idempotency_key_prune(conn: Conn) -> None:
-    """Let the caller's transaction, and it alone, delete keys."""
-    await conn.execute(Q["allow_idempotency_key_prune"])
+async def get_database_time(conn: Conn) -> dt.datetime:
+    """The database's clock now (``now()``: the transaction's start, inside one)."""
+    now: dt.datetime = await conn.fetchval(Q["get_database_time"])
+    return now
 
 
 async def prune_idempotency_keys(
     conn: Conn, stored_before: dt.datetime, limit: int, recorded_at: dt.datetime, actor: str, written: str
 ) -> int:
-    """Delete up to ``limit`` keys stored before ``stored_before``, oldest first, each journaled; how many."""
+    """Delete up to ``limit`` keys stored before ``stored_before``, oldest first, each journaled; how many.
+
+    Through ``prune_idempotency_keys()``, which refuses a ``stored_before`` later than a day ago by the database's
+    clock (``InvalidParameterValueError``).
+    """
     count: int = await conn.fetchval(Q["prune_idempotency_keys"], stored_before, limit, recorded_at, actor, written)
     return count

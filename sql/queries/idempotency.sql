@@ -17,36 +17,14 @@ SELECT request, fingerprint, answer, status_code, created_at
 INSERT INTO idempotency_key (token_id, idempotency_key, request, fingerprint, answer, status_code, created_at)
 VALUES ($1, $2, $3, $4, $5, $6, $7);
 
--- name: allow_idempotency_key_prune
--- Let this transaction, and it alone, delete idempotency keys (the table's trigger refuses it otherwise).
-SELECT set_config('firearms.idempotency_prune', 'on', true);
-
 -- name: prune_idempotency_keys
 -- Up to $2 keys stored before $1, oldest first, deleted, each journaled (idempotency-key.pruned, the same
--- entity_id as its idempotency-key.recorded) and queued for the sealer, in this transaction; their count.
--- $1 stored before, $2 limit, $3 recorded_at, $4 actor, $5 stored before as written in the journal
-WITH doomed AS (
-    SELECT token_id, idempotency_key
-      FROM idempotency_key
-     WHERE created_at < $1
-     ORDER BY created_at, token_id, idempotency_key
-     LIMIT $2
-), pruned AS (
-    DELETE FROM idempotency_key AS k
-     USING doomed AS d
-     WHERE k.token_id = d.token_id AND k.idempotency_key = d.idempotency_key
-    RETURNING k.token_id, k.idempotency_key, k.request, k.fingerprint, k.created_at
-), journaled AS (
-    INSERT INTO journal_entry (recorded_at, actor, action, entity, entity_id, payload)
-    SELECT $3, $4, 'idempotency-key.pruned', 'idempotency_key', token_id::text || '/' || idempotency_key,
-           jsonb_build_object('request', request, 'fingerprint', encode(fingerprint, 'hex'),
-                              'stored_before', $5::text)
-      FROM pruned
-     ORDER BY created_at, token_id, idempotency_key
-    RETURNING entry_id
-), queued AS (
-    INSERT INTO journal_pending (entry_id)
-    SELECT entry_id FROM journaled
-    RETURNING entry_id
-)
-SELECT count(*) FROM queued;
+-- entity_id as its idempotency-key.recorded) and queued for the sealer, in this transaction; their count. The
+-- function runs as the tables' owner (the service's role may not DELETE a key) and refuses a bound later than a
+-- day ago (migration 20261130181000). $1 stored before, $2 limit, $3 recorded_at, $4 actor, $5 stored before as
+-- written in the journal
+SELECT prune_idempotency_keys($1, $2, $3, $4, $5);
+
+-- name: get_database_time
+-- The database's clock: the prune's bound is taken from it, the clock prune_idempotency_keys() holds it to.
+SELECT now();

@@ -551,24 +551,41 @@ def test_idempotency_prune_deletes_old_keys_with_progress(env: dict[str, str], d
         conn = await asyncpg.connect(database)
         try:
             token_id = await conn.fetchval("SELECT token_id FROM officer_token LIMIT 1")
-            for key, days_ago in [("old", 40), ("new", 2)]:
+            for key, hours_ago in [("old", 40 * 24), ("new", 2 * 24), ("day-and-hour", 25), ("day-less-hour", 23)]:
                 await conn.execute(
                     "INSERT INTO idempotency_key (token_id, idempotency_key, request, fingerprint, answer, created_at)"
-                    " VALUES ($1, $2, 'POST /api/v1/parties', '\\x00', '{}', now() - make_interval(days => $3))",
+                    " VALUES ($1, $2, 'POST /api/v1/parties', '\\x00', '{}', now() - make_interval(hours => $3))",
                     token_id,
                     key,
-                    days_ago,
+                    hours_ago,
                 )
         finally:
             await conn.close()
 
+    def left() -> list[str]:
+        async def read() -> list[str]:
+            conn = await asyncpg.connect(database)
+            try:
+                rows = await conn.fetch("SELECT idempotency_key FROM idempotency_key ORDER BY idempotency_key")
+            finally:
+                await conn.close()
+            return [row["idempotency_key"] for row in rows]
+
+        return asyncio.run(read())
+
     asyncio.run(keys())
-    pruned = CliRunner().invoke(main, ["idempotency", "prune", "--older-than", "30"], env=env)
+    pruned = CliRunner().invoke(main, ["idempotency", "prune", "--older-than", "30"], env=env)  # as the service
     assert pruned.exit_code == 0, pruned.output
     assert pruned.stdout.strip() == "pruned 1 idempotency key stored more than 30 days ago"
     assert "pruned 1 idempotency key so far" in pruned.stderr
     again = CliRunner().invoke(main, ["idempotency", "prune", "--older-than", "30"], env=env)
     assert again.stdout.strip() == "pruned 0 idempotency keys stored more than 30 days ago"
+    assert left() == ["day-and-hour", "day-less-hour", "new"]
+    # the least the command takes, a day, is the database's own floor: keys younger than a day stay
+    day = CliRunner().invoke(main, ["idempotency", "prune", "--older-than", "1"], env=env)
+    assert day.exit_code == 0, day.output
+    assert day.stdout.strip() == "pruned 2 idempotency keys stored more than 1 day ago"
+    assert left() == ["day-less-hour"]
     for wrong in ("0", "-1", "soon", "36501", "800000"):
         refused = CliRunner().invoke(main, ["idempotency", "prune", "--older-than", wrong], env=env)
         assert refused.exit_code == 2, wrong

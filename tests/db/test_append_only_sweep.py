@@ -34,7 +34,10 @@ def _allow(*columns: str, delete: bool = False, truncate: bool = False, why: str
 MUTABLE: dict[str, Allowed] = {
     # Queues and bookkeeping: nothing in them is a record.
     "journal_pending": _allow(
-        "entry_id", delete=True, truncate=True, why="the sealer's queue; an entry lost from it is found by verify"
+        "entry_id",
+        delete=True,
+        truncate=True,
+        why="the sealer's queue; a row leaves it only with its entry linked or set aside, checked at commit",
     ),
     "pending_registry_key": _allow(
         "key_id",

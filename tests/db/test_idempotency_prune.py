@@ -1,24 +1,39 @@
-"""Pruning old Idempotency-Keys: each deletion journaled, the rest of the table append-only as before."""
+"""Pruning old Idempotency-Keys: each deletion journaled, the rest of the table append-only as before.
+
+The service's role prunes through ``prune_idempotency_keys()``, a function that runs as the tables' owner and
+deletes only keys stored more than a day ago; the role itself may not DELETE a key (migration 20261130181000).
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
 
-from firearms import db, idempotency, tokens
+from firearms import bootstrap, db, idempotency, tokens
+from firearms.embedded import with_user
 
 ACTOR = "test:operator"
 REQUEST = "POST /api/v1/parties"
 
 
-async def _key(conn: db.Conn, token_id: uuid.UUID, key: str, days_ago: int) -> None:
+@pytest.fixture
+async def service(database: str, initialised: bootstrap.Initialised) -> AsyncIterator[db.Conn]:
+    """A connection to the test's registry as the service role (README "Database roles")."""
+    del initialised
+    connection = await db.connect(with_user(database, db.SERVICE_ROLE))
+    yield connection
+    await connection.close()
+
+
+async def _key(conn: db.Conn, token_id: uuid.UUID, key: str, days_ago: float) -> None:
     """A key as a request stored it ``days_ago`` days ago."""
     await conn.execute(
         "INSERT INTO idempotency_key (token_id, idempotency_key, request, fingerprint, answer, status_code,"
-        " created_at) VALUES ($1, $2, $3, $4, '{}', 201, now() - make_interval(days => $5))",
+        " created_at) VALUES ($1, $2, $3, $4, '{}', 201, now() - $5::float8 * interval '1 day')",
         token_id,
         key,
         REQUEST,
@@ -27,13 +42,20 @@ async def _key(conn: db.Conn, token_id: uuid.UUID, key: str, days_ago: int) -> N
     )
 
 
-async def test_keys_older_than_the_retention_are_deleted_each_journaled_and_free_again(conn: db.Conn) -> None:
+async def _keys_left(conn: db.Conn) -> list[str]:
+    rows = await conn.fetch("SELECT idempotency_key FROM idempotency_key ORDER BY idempotency_key")
+    return [row["idempotency_key"] for row in rows]
+
+
+async def test_keys_older_than_the_retention_are_deleted_each_journaled_and_free_again(
+    conn: db.Conn, service: db.Conn
+) -> None:
     _, token = await tokens.create_token(conn, role="licensing-officer", name="Kim", actor=ACTOR)
     for key, days_ago in [("old-1", 40), ("old-2", 35), ("old-3", 31), ("kept-1", 29), ("kept-2", 1)]:
         await _key(conn, token.token_id, key, days_ago)
     shown: list[int] = []
-    pruned = await idempotency.prune(
-        conn, older_than=dt.timedelta(days=30), actor=ACTOR, batch=2, progress=shown.append
+    pruned = await idempotency.prune(  # as the service prunes: through prune_idempotency_keys()
+        service, older_than=dt.timedelta(days=30), actor=ACTOR, batch=2, progress=shown.append
     )
     assert (pruned, shown) == (3, [2, 3])  # two batches, oldest first
     left = await conn.fetch("SELECT idempotency_key FROM idempotency_key ORDER BY idempotency_key")
@@ -53,7 +75,7 @@ async def test_keys_older_than_the_retention_are_deleted_each_journaled_and_free
     )
     assert queued == 3
     # nothing is left to prune: asked again, nothing more
-    assert await idempotency.prune(conn, older_than=dt.timedelta(days=30), actor=ACTOR) == 0
+    assert await idempotency.prune(service, older_than=dt.timedelta(days=30), actor=ACTOR) == 0
     # a pruned key is free: the same request with it creates anew
     created: list[str] = []
 
@@ -89,3 +111,64 @@ async def test_outside_the_prune_the_keys_stay_append_only(conn: db.Conn) -> Non
     with pytest.raises(asyncpg.RestrictViolationError, match="append-only"):
         await conn.execute("DELETE FROM idempotency_key")
     assert await conn.fetchval("SELECT count(*) FROM idempotency_key") == 1
+
+
+async def test_the_service_role_cannot_delete_a_key_even_with_the_prunes_setting(
+    conn: db.Conn, service: db.Conn
+) -> None:
+    """``firearms.idempotency_prune`` is a setting any session may set: it let the service delete fresh keys."""
+    _, token = await tokens.create_token(conn, role="licensing-officer", name="Kim", actor=ACTOR)
+    await _key(conn, token.token_id, "fresh", 0)
+    await _key(conn, token.token_id, "old", 40)
+    for statement in ("DELETE FROM idempotency_key", "DELETE FROM idempotency_key WHERE idempotency_key = 'fresh'"):
+        async with service.transaction():
+            await service.execute("SELECT set_config('firearms.idempotency_prune', 'on', true)")
+            with pytest.raises(asyncpg.InsufficientPrivilegeError):
+                await service.execute(statement)
+    assert await _keys_left(conn) == ["fresh", "old"]
+
+
+async def test_a_delete_by_hand_is_refused_by_the_guard_even_where_the_role_was_granted_delete(
+    conn: db.Conn, service: db.Conn
+) -> None:
+    """The guard lets a DELETE through only inside prune_idempotency_keys(), which runs as the tables' owner.
+
+    A DELETE granted by hand (grant_service_role() takes it back at the next migration) still meets the trigger:
+    the setting the service may set itself is not enough, the deleting role must be the owner.
+    """
+    _, token = await tokens.create_token(conn, role="licensing-officer", name="Kim", actor=ACTOR)
+    await _key(conn, token.token_id, "fresh", 0)
+    await _key(conn, token.token_id, "old", 40)
+    await conn.execute("GRANT DELETE ON idempotency_key TO firearms_app")
+    for setting in ("on", "off"):
+        async with service.transaction():
+            await service.execute("SELECT set_config('firearms.idempotency_prune', $1, true)", setting)
+            with pytest.raises(asyncpg.RestrictViolationError, match="firearms idempotency prune"):
+                await service.execute("DELETE FROM idempotency_key")
+    assert await _keys_left(conn) == ["fresh", "old"]
+
+
+@pytest.mark.parametrize("bound", ["now() + interval '1 hour'", "now() - interval '23 hours 59 minutes'"])
+async def test_the_prune_function_refuses_a_bound_less_than_a_day_ago(
+    conn: db.Conn, service: db.Conn, bound: str
+) -> None:
+    """The service's role cannot lower the floor: a key younger than a day is never pruned, whatever it asks."""
+    _, token = await tokens.create_token(conn, role="licensing-officer", name="Kim", actor=ACTOR)
+    await _key(conn, token.token_id, "fresh", 0)
+    await _key(conn, token.token_id, "hours", 0.5)
+    before = await conn.fetchval("SELECT count(*) FROM journal_entry")
+    with pytest.raises(asyncpg.InvalidParameterValueError, match="at least a day ago"):
+        await service.fetchval(f"SELECT prune_idempotency_keys({bound}, 1000, now(), 'mallory', 'now')")
+    assert await _keys_left(conn) == ["fresh", "hours"]
+    assert await conn.fetchval("SELECT count(*) FROM journal_entry") == before
+
+
+async def test_a_prune_of_one_day_takes_the_keys_older_than_a_day_and_keeps_the_younger(
+    conn: db.Conn, service: db.Conn
+) -> None:
+    """``--older-than 1``, the least the command takes, is the function's floor: its bound is always allowed."""
+    _, token = await tokens.create_token(conn, role="licensing-officer", name="Kim", actor=ACTOR)
+    for key, days_ago in [("day-and-hour", 25 / 24), ("day-less-hour", 23 / 24), ("fresh", 0)]:
+        await _key(conn, token.token_id, key, days_ago)
+    assert await idempotency.prune(service, older_than=dt.timedelta(days=1), actor=ACTOR) == 1
+    assert await _keys_left(conn) == ["day-less-hour", "fresh"]

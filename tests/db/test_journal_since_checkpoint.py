@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import asyncpg
+import pytest
 
 from firearms import bootstrap, db, journal
 from firearms.embedded import with_user
@@ -244,8 +245,9 @@ async def test_a_verification_appended_by_the_service_role_moves_the_start_and_o
 ) -> None:
     """What ``--since-checkpoint`` does not prove, as README "The journal" says: its start is a journal entry.
 
-    The service's role may INSERT a ``journal.verified`` entry (it journals every verification) and DELETE from the
-    sealer's queue (the sealer empties it). Taking an entry off the queue unlinked, then appending a verification
+    The service's role may INSERT a ``journal.verified`` entry (it journals every verification). It may no longer
+    take an entry off the sealer's queue unlinked (refused at commit, migration 20261130181100); the owner or a
+    superuser still can, with the guards off. Such an entry, then a verification appended by the service's role
     that reached a later checkpoint, moves the next ``--since-checkpoint`` past the entry: it reports the chain
     intact. The full walk names the entry. (Not prevented: the start would have to be signed with a key the
     database cannot add to, and the service's role may add registry keys, as a rotation does.)
@@ -259,7 +261,10 @@ async def test_a_verification_appended_by_the_service_role_moves_the_start_and_o
             hidden = await journal.record(
                 insider, actor="insider", action="thing.made", entity="thing", entity_id="x", payload={}
             )
-            await insider.execute("DELETE FROM journal_pending WHERE entry_id = $1", hidden)
+        with pytest.raises(asyncpg.RestrictViolationError, match=f"journal entry {hidden} left the sealer's queue"):
+            async with insider.transaction():
+                await insider.execute("DELETE FROM journal_pending WHERE entry_id = $1", hidden)
+        await behind_the_back(conn, "DELETE FROM journal_pending WHERE entry_id = $1", hidden)  # the owner, guards off
         await write_entries(conn, 2)
         later = await checkpointed(conn, home)
         found = await journal.verify(conn, state="AT", since_checkpoint=True)
