@@ -113,6 +113,13 @@ async def test_outside_the_prune_the_keys_stay_append_only(conn: db.Conn) -> Non
     assert await conn.fetchval("SELECT count(*) FROM idempotency_key") == 1
 
 
+async def _delete_with_setting(service: db.Conn, setting: str, statement: str) -> None:
+    """``statement`` in a transaction that set the prune's marker to ``setting`` first."""
+    async with service.transaction():
+        await service.execute("SELECT set_config('firearms.idempotency_prune', $1, true)", setting)
+        await service.execute(statement)
+
+
 async def test_the_service_role_cannot_delete_a_key_even_with_the_prunes_setting(
     conn: db.Conn, service: db.Conn
 ) -> None:
@@ -121,10 +128,8 @@ async def test_the_service_role_cannot_delete_a_key_even_with_the_prunes_setting
     await _key(conn, token.token_id, "fresh", 0)
     await _key(conn, token.token_id, "old", 40)
     for statement in ("DELETE FROM idempotency_key", "DELETE FROM idempotency_key WHERE idempotency_key = 'fresh'"):
-        async with service.transaction():
-            await service.execute("SELECT set_config('firearms.idempotency_prune', 'on', true)")
-            with pytest.raises(asyncpg.InsufficientPrivilegeError):
-                await service.execute(statement)
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            await _delete_with_setting(service, "on", statement)
     assert await _keys_left(conn) == ["fresh", "old"]
 
 
@@ -141,10 +146,8 @@ async def test_a_delete_by_hand_is_refused_by_the_guard_even_where_the_role_was_
     await _key(conn, token.token_id, "old", 40)
     await conn.execute("GRANT DELETE ON idempotency_key TO firearms_app")
     for setting in ("on", "off"):
-        async with service.transaction():
-            await service.execute("SELECT set_config('firearms.idempotency_prune', $1, true)", setting)
-            with pytest.raises(asyncpg.RestrictViolationError, match="firearms idempotency prune"):
-                await service.execute("DELETE FROM idempotency_key")
+        with pytest.raises(asyncpg.RestrictViolationError, match="firearms idempotency prune"):
+            await _delete_with_setting(service, setting, "DELETE FROM idempotency_key")
     assert await _keys_left(conn) == ["fresh", "old"]
 
 
