@@ -203,7 +203,11 @@ class ItemController(Controller):
         country: CountryQuery = None,
         import_id: Annotated[int | None, QueryParameter(ge=1, le=BIGINT_MAX)] = None,
     ) -> Stream:
-        """Every matching item, flat, in the bulk-import columns (ITI para 13); the export is journaled."""
+        """Every matching item in the bulk-import columns (ITI para 13; Protocol Art. 7); the export is journaled.
+
+        CSV: one flat row per item. NDJSON: the complete record, each line adding the item's ``markings``,
+        ``events`` and ``corrections`` as its history shows them (without the officers who recorded them).
+        """
         filters = (make, model, calibre, firearm_type, status, kind, state_code(country), import_id)
         await journal.record(
             conn,

@@ -180,6 +180,9 @@ def export_records(
 ) -> None:
     """Export records to PATH as CSV or NDJSON, in the bulk-import columns (ITI para 13 hand-over).
 
+    CSV is flat, one row per item; NDJSON is the complete record: each line adds every marking, event and
+    correction of the item (:mod:`firearms.exports`).
+
     Journaled as ``items.exported``, like ``GET /api/v1/items/export``. An existing PATH is refused (it may
     be the only copy of an earlier export, handed to an inspector), unless ``--overwrite`` is given.
     """

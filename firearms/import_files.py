@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 __all__ = [
     "COLUMNS",
     "EXPORT_ONLY_COLUMNS",
+    "EXPORT_ONLY_KEYS",
     "MAX_LINE",
     "REQUIRED_COLUMNS",
     "STAGING_COLUMNS",
@@ -72,6 +73,9 @@ REQUIRED_COLUMNS: tuple[str, ...] = ("kind", "manufacturer", "country_of_manufac
 EXPORT_ONLY_COLUMNS = frozenset(
     {"item_id", "status", "serial_normalised", "registered_at", "registered_by", "import_id", "parent_item_id"}
 )
+# The NDJSON export's complete record (firearms.exports): each a list, ignored by an import (an item's markings
+# beyond the first of each kind, its events and corrections are the sending registry's record, not imported).
+EXPORT_ONLY_KEYS: tuple[str, ...] = ("markings", "events", "corrections")
 STAGING_COLUMNS: tuple[str, ...] = ("line", "problem", *COLUMNS)
 _SERIAL_AT = COLUMNS.index("serial")
 _NOTHING = (None,) * len(COLUMNS)
@@ -251,8 +255,16 @@ def _check_header(header: list[str]) -> None:
         )
 
 
-_NDJSON = msgspec.json.Decoder(dict[str, str | int | None])
-_KNOWN = frozenset(COLUMNS) | EXPORT_ONLY_COLUMNS
+# A line is an object of the known keys (any other is malformed), each column text, a number or null; the export's
+# lists are skipped unread (msgspec.Raw), only checked to be lists.
+_NDJSON = msgspec.json.Decoder(
+    msgspec.defstruct(
+        "NdjsonRecord",
+        [(name, str | int | None, None) for name in (*COLUMNS, *sorted(EXPORT_ONLY_COLUMNS))]
+        + [(name, list[msgspec.Raw], []) for name in EXPORT_ONLY_KEYS],
+        forbid_unknown_fields=True,
+    )
+)
 
 
 def _read_ndjson(buffered: io.BufferedReader[SourceFile]) -> Iterator[tuple[int, str | None, *tuple[str | None, ...]]]:
@@ -280,10 +292,7 @@ def _read_ndjson(buffered: io.BufferedReader[SourceFile]) -> Iterator[tuple[int,
         except msgspec.DecodeError:
             yield (line, "malformed-line", *_NOTHING)
             continue
-        if not record.keys() <= _KNOWN:
-            yield (line, "malformed-line", *_NOTHING)
-            continue
-        values = tuple(_text(record.get(name)) for name in COLUMNS)
+        values = tuple(_text(getattr(record, name)) for name in COLUMNS)
         if undecodable:
             yield (line, "invalid-serial" if "\ufffd" in (values[_SERIAL_AT] or "") else "invalid-text", *_NOTHING)
             continue

@@ -30,6 +30,9 @@ __all__ = [
     "is_made_here",
     "iter_export_items",
     "list_certificate_deactivations",
+    "list_export_corrections",
+    "list_export_events",
+    "list_export_markings",
     "list_item_event_kinds",
     "list_item_history",
     "list_items",
@@ -160,6 +163,21 @@ async def iter_export_items(conn: Conn, filters: tuple[str | int | None, ...]) -
     """Stream items flat with their first manufacture/geometric and import markings (needs a transaction)."""
     async for row in conn.cursor(Q["export_items"], *filters, prefetch=2000):
         yield row
+
+
+async def list_export_markings(conn: Conn, item_ids: list[int]) -> dict[int, str]:
+    """Every marking of these items as it reads now: one JSON array (text, never decoded) per item that has any."""
+    return {row[0]: row[1] for row in await conn.fetch(Q["list_export_markings"], item_ids)}
+
+
+async def list_export_events(conn: Conn, item_ids: list[int]) -> dict[int, str]:
+    """Every lifecycle event of these items: one JSON array (text, never decoded) per item that has any."""
+    return {row[0]: row[1] for row in await conn.fetch(Q["list_export_events"], item_ids)}
+
+
+async def list_export_corrections(conn: Conn, item_ids: list[int]) -> dict[int, str]:
+    """Every correction of these items' fields and markings: one JSON array (text) per item that has any."""
+    return {row[0]: row[1] for row in await conn.fetch(Q["list_export_corrections"], item_ids)}
 
 
 async def search_items(

@@ -210,7 +210,8 @@ SELECT item_id, kind, firearm_type, component_type, parent_item_id, make, model,
  LIMIT $10;
 
 -- name: export_items
--- Items with their first manufacture/geometric and first import marking, flat, in item_id order (streamed); not registered_by (staff data). $1 make, $2 model, $3 calibre, $4 firearm_type, $5 status, $6 kind, $7 country_of_manufacture, $8 import_id
+-- Items with their first manufacture/geometric and first import marking, flat, in item_id order (streamed); not
+-- registered_by (staff data). The NDJSON export adds every marking, event and correction (list_export_*). $1 make, $2 model, $3 calibre, $4 firearm_type, $5 status, $6 kind, $7 country_of_manufacture, $8 import_id
 SELECT i.item_id, i.status, i.serial_normalised, i.registered_at, i.import_id, i.parent_item_id,
        i.kind, i.firearm_type, i.component_type, i.make, i.model, i.calibre, i.year_of_manufacture,
        i.country_of_manufacture, i.category, i.manufacturer, i.serial, i.headstamp, i.quantity,
@@ -232,6 +233,50 @@ SELECT i.item_id, i.status, i.serial_normalised, i.registered_at, i.import_id, i
    AND ($7::text IS NULL OR i.country_of_manufacture = $7::text)
    AND ($8::bigint IS NULL OR i.import_id = $8::bigint)
  ORDER BY i.item_id;
+
+-- name: list_export_markings
+-- The markings of a batch of exported items as they read now (corrections applied), each in the shape of its
+-- history entry's detail (list_item_history) with recorded_at and without recorded_by (staff data): one JSON array
+-- per item, in marking_id order, as text on one line (json, not jsonb: cheaper to build, and the array is joined by
+-- hand since json_agg puts a line break between elements, which would split an NDJSON line). $1 item_ids
+SELECT item_id,
+       '[' || string_agg(json_strip_nulls(json_build_object(
+           'marking_id', marking_id, 'kind', kind, 'stamped', stamped, 'manufacturer', manufacturer, 'place', place,
+           'country', country, 'serial', serial, 'year', year, 'model', model, 'symbol_code', symbol_code,
+           'alphanumeric_code', alphanumeric_code, 'recorded_at', recorded_at))::text, ',' ORDER BY marking_id)
+       || ']' AS markings
+  FROM marking
+ WHERE item_id = ANY($1::bigint[])
+ GROUP BY item_id;
+
+-- name: list_export_events
+-- The lifecycle events of a batch of exported items, each in the shape of its history entry's detail
+-- (list_item_history) with recorded_at and without recorded_by (staff data): one JSON array per item, in event_id
+-- order, on one line (as list_export_markings). $1 item_ids
+SELECT item_id,
+       '[' || string_agg(json_strip_nulls(json_build_object(
+           'event_id', event_id, 'event', event, 'status_before', status_before, 'status_after', status_after,
+           'occurred_on', occurred_on, 'from_party', from_party, 'to_party', to_party, 'document', document,
+           'country', country, 'temporary', temporary, 'from_state_stocks', from_state_stocks, 'purpose', purpose,
+           'corrects_event_id', corrects_event_id, 'reason', reason, 'note', note, 'deactivator', deactivator,
+           'verifier', verifier, 'certificate_number', certificate_number, 'certificate_date', certificate_date,
+           'category_before', category_before, 'category_after', category_after, 'recorded_at', recorded_at))::text,
+           ',' ORDER BY event_id) || ']' AS events
+  FROM item_event
+ WHERE item_id = ANY($1::bigint[])
+ GROUP BY item_id;
+
+-- name: list_export_corrections
+-- The corrections of a batch of exported items' fields and markings (each field before and after, and why), each in
+-- the shape of its history entry's detail (list_item_history) with recorded_at and without recorded_by (staff
+-- data): one JSON array per item, in correction_id order, on one line (as list_export_markings). $1 item_ids
+SELECT item_id,
+       '[' || string_agg(json_build_object(
+           'correction_id', correction_id, 'marking_id', marking_id, 'changes', changes, 'reason', reason,
+           'recorded_at', recorded_at)::text, ',' ORDER BY correction_id) || ']' AS corrections
+  FROM item_correction
+ WHERE item_id = ANY($1::bigint[])
+ GROUP BY item_id;
 
 -- name: set_similarity_threshold
 -- The trigram similarity a fuzzy candidate needs, for this transaction only. $1 threshold as text

@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import datetime as dt
+import json
 import os
 import pwd
 from pathlib import Path
@@ -11,7 +13,8 @@ from click.testing import CliRunner
 
 import cli.records
 from cli.main import main
-from firearms import db, files
+from firearms import db, files, item_events
+from firearms.item_types import NewEvent
 from tests.roles import database_env
 
 
@@ -134,6 +137,51 @@ def test_export_then_import_round_trips(database: str, home: Path, tmp_path: Pat
     again = CliRunner().invoke(main, ["import", str(out)], env=env(database, home))
     assert again.exit_code == 0, again.output
     assert "3 rows read, 0 imported, 3 already registered, 0 rejected" in again.stdout
+
+
+def test_ndjson_export_command_writes_the_complete_record_and_round_trips(
+    database: str, home: Path, tmp_path: Path
+) -> None:
+    """``firearms export PATH.ndjson`` hands over every marking and event of each item, as the API export does."""
+    path = write(
+        tmp_path / "in.csv", [["firearm", "rifle", "Steyr", "AT", f"CR-{n}", f"STEYR CR-{n}"] for n in range(2)]
+    )
+    assert CliRunner().invoke(main, ["import", str(path)], env=env(database, home)).exit_code == 0
+
+    async def record_events() -> list[int]:
+        conn = await db.connect(database)
+        try:
+            item_id: int = await conn.fetchval("SELECT item_id FROM item WHERE serial = 'CR-1'")
+            today = dt.datetime.now(dt.UTC).date()
+            events = [
+                NewEvent(event="transferred", occurred_on=today, to_party="Waffen Huber KG", document="TR-9"),
+                NewEvent(event="stolen", occurred_on=today),
+            ]
+            return [
+                (await item_events.record_event(conn, item_id, event, actor="test:records", today=today)).event_id
+                for event in events
+            ]
+        finally:
+            await conn.close()
+
+    recorded = asyncio.run(record_events())
+    out = tmp_path / "whole.ndjson"
+    exported = CliRunner().invoke(main, ["export", str(out)], env=env(database, home))
+    assert exported.exit_code == 0, exported.output
+    records = {record["serial"]: record for record in map(json.loads, out.read_text(encoding="utf-8").splitlines())}
+    assert [m["stamped"] for m in records["CR-1"]["markings"]] == ["STEYR CR-1"]
+    assert [(e["event_id"], e["event"]) for e in records["CR-1"]["events"]] == list(
+        zip(recorded, ["transferred", "stolen"], strict=True)
+    )
+    assert (records["CR-1"]["events"][0]["to_party"], records["CR-1"]["events"][0]["document"]) == (
+        "Waffen Huber KG",
+        "TR-9",
+    )
+    assert (records["CR-0"]["events"], records["CR-0"]["corrections"]) == ([], [])
+    assert "test:records" not in out.read_text(encoding="utf-8")
+    again = CliRunner().invoke(main, ["import", str(out)], env=env(database, home))
+    assert again.exit_code == 0, again.output
+    assert "2 rows read, 0 imported, 2 already registered, 0 rejected" in again.stdout
 
 
 def test_csv_export_has_a_byte_order_mark_and_no_officer_and_round_trips(

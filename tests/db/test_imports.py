@@ -352,6 +352,39 @@ async def test_ndjson_import_with_malformed_lines(conn: db.Conn, tmp_path: Path)
     assert tuple(item) == (800, "HP 24", "LOT202407")
 
 
+async def test_ndjson_import_ignores_the_complete_exports_lists_and_nothing_else(conn: db.Conn, tmp_path: Path) -> None:
+    """An NDJSON export's ``markings``, ``events`` and ``corrections`` (lists) are ignored, as its item_id is; a
+    value of them that is no list, or another key, still makes the line malformed."""
+    lot = {"kind": "ammunition", "manufacturer": "Hirtenberger", "country_of_manufacture": "AT", "quantity": 5}
+    whole = {
+        "markings": [{"marking_id": 1, "kind": "manufacture", "stamped": "HP"}],
+        "events": [{"event_id": 2, "event": "transferred", "to_party": "Waffen Huber KG"}],
+        "corrections": [],
+    }
+    path = tmp_path / "export.ndjson"
+    lines = [
+        {**lot, "serial": "EXP-1", "item_id": 7, "status": "active", **whole},
+        {**lot, "serial": "EXP-2", "markings": "none"},
+        {**lot, "serial": "EXP-3", "events": {"event_id": 2}},
+        {**lot, "serial": "EXP-4", "history": []},
+    ]
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+    result = await imports.import_file(conn, path, actor=ACTOR, today=TODAY)
+    assert result.inserted == 1
+    assert [(r.line, r.reason) for r in result.rejections] == [
+        (2, "malformed-line"),
+        (3, "malformed-line"),
+        (4, "malformed-line"),
+    ]
+    assert await conn.fetchval("SELECT count(*) FROM item_event") == 0
+    assert await conn.fetchval("SELECT count(*) FROM marking") == 0
+    csv_path = tmp_path / "export.csv"
+    csv_path.write_text("kind,manufacturer,country_of_manufacture,serial,markings\n", encoding="utf-8")
+    with pytest.raises(InvalidInputError) as caught:
+        await imports.import_file(conn, csv_path, actor=ACTOR, today=TODAY)
+    assert caught.value.facts["unknown_columns"] == ["markings"]
+
+
 async def test_ndjson_line_with_bytes_that_are_not_utf8_is_a_rejected_row(conn: db.Conn, tmp_path: Path) -> None:
     """Like a CSV row, an NDJSON line that is not UTF-8 is rejected on its own; the rest of the file is imported."""
     lot = b'{"kind":"ammunition","manufacturer":"Hirtenberger","country_of_manufacture":"AT","quantity":5,'
