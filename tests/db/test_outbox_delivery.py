@@ -245,8 +245,8 @@ async def test_failure_in_the_middle_of_a_run_keeps_the_receipts_before_it_and_r
             raise httpx.ConnectError("the line went down", request=request)
 
     de.client.event_hooks = {"request": [fail_the_third], "response": []}
-    # the fixtures' retry base (0.05 s) lets a loaded machine claim the third again within this one call
-    settings = msgspec.structs.replace(at.settings, exchange_retry_base=60.0)
+    # the fixtures' back-off (0.05 s, capped at 0.2 s) lets a loaded machine claim the third again within this call
+    settings = msgspec.structs.replace(at.settings, exchange_retry_base=60.0, exchange_retry_cap=60.0)
     assert await delivery.deliver_due(at.pool, settings, de.client, "w1") == 2
     rows = await at.conn.fetch(
         "SELECT sequence, status, attempts, lease_owner, receipt IS NOT NULL AS receipted, last_error"
@@ -369,8 +369,10 @@ async def test_garbage_from_a_partner_is_a_failed_attempt_not_a_crash(
             "nothing within the exchange timeout": (202, b"too late"),
         }[answer]
 
-    # the fixtures' retry base (0.05 s) lets a loaded machine claim the notice again within this one call
-    settings = msgspec.structs.replace(at.settings, exchange_timeout=0.5, exchange_retry_base=60.0)
+    # the fixtures' back-off (0.05 s, capped at 0.2 s) lets a loaded machine claim the notice again within this call
+    settings = msgspec.structs.replace(
+        at.settings, exchange_timeout=0.5, exchange_retry_base=60.0, exchange_retry_cap=60.0
+    )
     async with partner(answering) as url, delivery.new_client(settings) as client:
         await at.conn.execute("UPDATE peer SET base_url = $1 WHERE state = 'DE'", url)
         assert await delivery.deliver_due(at.pool, settings, client, "w1") == 0
