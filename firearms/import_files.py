@@ -289,7 +289,8 @@ def _read_ndjson(buffered: io.BufferedReader[SourceFile]) -> Iterator[tuple[int,
                 # bytes that are not UTF-8: read with them replaced only to tell the field they are in
                 record = _NDJSON.decode(raw.decode("utf-8", errors="replace"))
                 undecodable = True
-        except msgspec.DecodeError:
+        # RecursionError: an export's list nested deeper than msgspec skips (about a thousand levels; a few kB)
+        except (msgspec.DecodeError, RecursionError):
             yield (line, "malformed-line", *_NOTHING)
             continue
         values = tuple(_text(getattr(record, name)) for name in COLUMNS)

@@ -385,6 +385,22 @@ async def test_ndjson_import_ignores_the_complete_exports_lists_and_nothing_else
     assert caught.value.facts["unknown_columns"] == ["markings"]
 
 
+@pytest.mark.parametrize("key", ["markings", "events", "corrections"])
+async def test_ndjson_export_list_nested_too_deeply_is_a_malformed_line(
+    conn: db.Conn, tmp_path: Path, key: str
+) -> None:
+    """The export's lists are skipped unread, and skipping JSON 5,000 arrays deep (10 kB) gives up (RecursionError):
+    that line is malformed, as it was when the lists were refused as values of the wrong type; the rest imports."""
+    lot = {"kind": "ammunition", "manufacturer": "Hirtenberger", "country_of_manufacture": "AT", "quantity": 5}
+    deep = json.dumps({**lot, "serial": "DEEP-1"})[:-1] + f', "{key}": [' + "[" * 5000 + "]" * 5000 + "]}"
+    path = tmp_path / "deep.ndjson"
+    path.write_text(deep + "\n" + json.dumps({**lot, "serial": "FLAT-2"}) + "\n", encoding="utf-8")
+    result = await imports.import_file(conn, path, actor=ACTOR, today=TODAY)
+    assert result.inserted == 1
+    assert [(r.line, r.reason) for r in result.rejections] == [(1, "malformed-line")]
+    assert await conn.fetchval("SELECT serial FROM item") == "FLAT-2"
+
+
 async def test_ndjson_line_with_bytes_that_are_not_utf8_is_a_rejected_row(conn: db.Conn, tmp_path: Path) -> None:
     """Like a CSV row, an NDJSON line that is not UTF-8 is rejected on its own; the rest of the file is imported."""
     lot = b'{"kind":"ammunition","manufacturer":"Hirtenberger","country_of_manufacture":"AT","quantity":5,'
