@@ -9,11 +9,12 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import asyncpg
 import pytest
 
-from firearms import bootstrap, db, idempotency, tokens
+from firearms import backup, bootstrap, db, idempotency, restore, tokens
 from firearms.embedded import with_user
 
 ACTOR = "test:operator"
@@ -251,3 +252,34 @@ async def test_a_temporary_table_named_idempotency_key_is_not_the_one_the_prune_
         )
         assert await service.fetchval("SELECT count(*) FROM pg_temp.idempotency_key") == 1
     assert await _keys_left(conn) == []
+
+
+async def test_a_restored_registry_prunes_through_the_function_and_only_the_service_role_may_call_it(
+    conn: db.Conn, database: str, empty_database: str, tmp_path: Path
+) -> None:
+    """A backup holds no privileges (pg_dump --no-privileges): a restored function may be run by PUBLIC until the
+    restore's migrate() runs grant_service_role(), which gives EXECUTE back to the service's role alone."""
+    _, token = await tokens.create_token(conn, role="licensing-officer", name="Kim", actor=ACTOR)
+    await _key(conn, token.token_id, "old", 40)
+    await _key(conn, token.token_id, "fresh", 0)
+    path = tmp_path / "at.dump"
+    await backup.backup(database, path, state="AT", actor=ACTOR)
+    await restore.restore(empty_database, path, state="AT", home=tmp_path / "new-home")
+    restored = await db.connect(empty_database)
+    try:
+        acl = await restored.fetchval("SELECT proacl::text[] FROM pg_proc WHERE oid = $1::regprocedure", PRUNE_FUNCTION)
+        assert not [item for item in acl if item.startswith("=")]  # nothing for PUBLIC
+        assert await restored.fetchval(
+            "SELECT has_function_privilege($1, $2::regprocedure, 'EXECUTE')", db.SERVICE_ROLE, PRUNE_FUNCTION
+        )
+    finally:
+        await restored.close()
+    service = await db.connect(with_user(empty_database, db.SERVICE_ROLE))
+    try:
+        assert await idempotency.prune(service, older_than=dt.timedelta(days=30), actor=ACTOR) == 1
+        assert await _keys_left(service) == ["fresh"]
+    finally:
+        await service.close()
+
+
+PRUNE_FUNCTION = "prune_idempotency_keys(timestamptz, integer, timestamptz, text, text)"
