@@ -46,6 +46,47 @@ async def test_a_payload_nested_deeper_than_the_sealer_reads_is_refused_and_the_
     await intact(service)
 
 
+@pytest.mark.parametrize(
+    "number",
+    [
+        "1" + "0" * 400 + ".5",  # a fraction past the largest float: msgspec's "Number out of range"
+        "-" + "9" * 309 + ".25",
+        "1" + "0" * 4300,  # an integer of more digits than Python converts: "Integer value out of range"
+        "1e300",  # the bound: PostgreSQL writes it back as 301 digits
+    ],
+)
+async def test_a_payload_number_the_sealer_cannot_read_is_refused_and_the_journal_seals_on(
+    service: db.Conn, number: str
+) -> None:
+    await write_entries(service, 2)
+    entries = await service.fetchval("SELECT count(*) FROM journal_entry")
+    with pytest.raises(asyncpg.CheckViolationError, match="journal_entry_payload_number_check"):
+        await service.fetchval(INSIDER_ENTRY, dt.datetime.now(dt.UTC), f'{{"n": [{number}]}}')
+    assert await service.fetchval("SELECT count(*) FROM journal_entry") == entries
+    await journal.seal(service)
+    assert await unlinked(service) == 0
+    await intact(service)
+
+
+async def test_a_number_under_the_bound_is_read_and_set_aside_not_a_stop(service: db.Conn) -> None:
+    """What the table takes the sealer reads: an integer of 300 digits, a fraction of 1e299, set aside and named."""
+    bad = [
+        await service.fetchval(INSIDER_ENTRY, dt.datetime.now(dt.UTC), f'{{"n": {number}}}')
+        for number in ("9" * 300, "-" + "9" * 299 + ".5")
+    ]
+    await write_entries(service, 1)
+    await journal.seal(service)
+    assert await service.fetchval("SELECT count(*) FROM journal_pending") == 0
+    aside = await service.fetch(
+        "SELECT entity_id FROM journal_entry WHERE action = $1 ORDER BY entry_id", journal.UNSEALABLE_ACTION
+    )
+    assert [row["entity_id"] for row in aside] == [str(entry_id) for entry_id in bad]
+    result = await journal.verify(service, state="AT")
+    assert (result.intact, result.bad_entry_id) == (False, bad[0])
+    assert result.problem is not None
+    assert "no canonical form" in result.problem
+
+
 async def test_the_deepest_payload_the_table_takes_is_sealed(service: db.Conn) -> None:
     deepest: int = await service.fetchval(INSIDER_ENTRY, dt.datetime.now(dt.UTC), nested(journal.MAX_PAYLOAD_DEPTH))
     empty: int = await service.fetchval(
