@@ -1,9 +1,10 @@
-"""A payload the sealer cannot read cannot stop it (README "The journal"; migration 20261130184000).
+"""A payload the sealer cannot read cannot stop it (README "The journal"; migrations 20261130184000 and 184100).
 
-asyncpg decodes a payload with msgspec, which gives up on JSON nested about a thousand levels deep. An entry written
-directly by someone with the service's role, its payload 3,000 arrays deep (6 kB), made every run of the sealer fail
-as it read its batch, and every ``journal verify`` (which seals first) with it: the sealer cannot set aside an entry
-it cannot read. The table refuses such a payload; what it takes, the sealer and the database's own check agree on.
+asyncpg decodes a payload with msgspec, which gives up on JSON nested about a thousand levels deep, and on a number
+beyond what a float or Python's integer conversion holds. An entry written directly by someone with the service's
+role, its payload 3,000 arrays deep (6 kB) or holding such a number, made every run of the sealer fail as it read its
+batch, and every ``journal verify`` (which seals first) with it: the sealer cannot set aside an entry it cannot read.
+The table refuses such a payload; what it takes, the sealer and the database's own check agree on.
 """
 
 from __future__ import annotations
