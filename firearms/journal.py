@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "GENESIS",
+    "MAX_PAYLOAD_DEPTH",
     "SEALER_ACTOR",
     "SEAL_BATCH",
     "UNSEALABLE_ACTION",
@@ -63,6 +64,9 @@ SEAL_BATCH = 5000
 VERIFY_BATCH = 5000
 """Links :func:`verify` reads per short transaction: its memory is this many entries, whatever the journal's length."""
 SEALER_ACTOR = "system:journal"
+MAX_PAYLOAD_DEPTH = 64
+"""How far below an entry's payload a value may lie: the table refuses deeper (``journal_entry_payload_depth_check``),
+for the sealer reads every payload with msgspec, which gives up about a thousand levels deep."""
 """The actor of what the sealer journals itself (:data:`UNSEALABLE_ACTION`)."""
 UNSEALABLE_ACTION = "journal.unsealable"
 """The action :func:`seal` journals an entry it set aside as (no canonical form: it cannot be hashed)."""
@@ -113,12 +117,26 @@ def prepare(payload: Any) -> tuple[dt.datetime, Any]:
     """The time and plain payload of an entry about to be written.
 
     Used by :func:`record`, and by a statement that writes its entry itself (a customs check's).
-    ``payload`` must have a canonical form (no floats); it is checked here so that a bad payload
+    ``payload`` must have a canonical form (no floats) and no value more than :data:`MAX_PAYLOAD_DEPTH` levels
+    below it (the table's ``journal_entry_payload_depth_check``); it is checked here so that a bad payload
     fails the change itself, not the sealer later.
+
+    Raises:
+        ValueError: the payload has no canonical form, or is nested too deeply.
     """
     plain = msgspec.to_builtins(payload)
+    if _deeper_than(plain, MAX_PAYLOAD_DEPTH):
+        raise ValueError(f"a journal payload is nested more than {MAX_PAYLOAD_DEPTH} levels deep")
     canonical(plain)
     return dt.datetime.now(dt.UTC), plain
+
+
+def _deeper_than(value: Any, levels: int) -> bool:
+    """Some value lies more than ``levels`` levels below ``value`` (recursing no deeper than ``levels``)."""
+    children = value.values() if isinstance(value, dict) else value if isinstance(value, list | tuple) else ()
+    if not children:
+        return False
+    return levels == 0 or any(_deeper_than(child, levels - 1) for child in children)
 
 
 def entry(*, actor: str, action: str, payload: Any) -> tuple[dt.datetime, str, str, Any]:

@@ -155,6 +155,11 @@ async def test_the_ndjson_export_carries_every_marking_event_and_correction_as_t
     # and against what was recorded: the marking as corrected, the deactivation's certificate, what a correction names
     import_shown = next(m for m in record["markings"] if m["marking_id"] == import_marking["marking_id"])
     assert (import_shown["country"], import_shown["stamped"], import_shown["year"]) == ("SK", "SK 2021", 2021)
+    # the flat columns read the same rows: the first import marking and the item's fields as corrected
+    assert (record["import_country"], record["import_stamped"], record["import_year"]) == ("SK", "SK 2021", 2021)
+    assert record["calibre"] == ".300 Win Mag"
+    first_mark = next(m for m in record["markings"] if m["kind"] in {"manufacture", "geometric"})
+    assert (record["marking_kind"], record["marking_stamped"]) == (first_mark["kind"], first_mark["stamped"])
     for marking, stored in zip(record["markings"], item["markings"], strict=True):
         assert {
             name: marking.get(name) for name in stored if name not in {"item_id", "recorded_by", "recorded_at"}

@@ -7,6 +7,7 @@ registry up, the service's login serves, and may not change records behind the g
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import uuid
 from collections.abc import AsyncIterator
@@ -15,7 +16,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from firearms import bootstrap, db, journal
+from firearms import bootstrap, db, idempotency, journal, tokens
 from firearms.embedded import database_url, with_user
 from firearms.settings import Settings
 
@@ -85,3 +86,34 @@ async def test_the_readmes_sql_for_an_external_database_sets_up_a_registry_whose
         assert "the owner of the registry's tables" in problem
     finally:
         await owner.close()
+
+
+async def test_the_service_prunes_idempotency_keys_on_an_external_server_whose_owner_is_no_superuser(
+    external: tuple[str, str], home: Path
+) -> None:
+    """prune_idempotency_keys() runs as that owner: it may set the guard's marker (a parameter PostgreSQL does not
+    know) and is the table's owner, so the guard lets its DELETE through; the service's login cannot delete itself."""
+    owner_url, service_url = external
+    settings = Settings(
+        state="AT", home=home, database_url=service_url, migration_database_url=owner_url, run_worker=False
+    )
+    await bootstrap.initialise(settings, owner_url, db.connect)
+    service = await db.connect(service_url)
+    try:
+        _, token = await tokens.create_token(service, role="licensing-officer", name="Kim", actor="test")
+        for key, days_ago in (("old", 40), ("fresh", 0)):
+            await service.execute(
+                "INSERT INTO idempotency_key (token_id, idempotency_key, request, fingerprint, answer, status_code,"
+                " created_at) VALUES ($1, $2, 'POST /api/v1/parties', '\\x00', '{}', 201,"
+                " now() - $3::int * interval '1 day')",
+                token.token_id,
+                key,
+                days_ago,
+            )
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            await service.execute("DELETE FROM idempotency_key")
+        assert await idempotency.prune(service, older_than=dt.timedelta(days=30), actor="test") == 1
+        assert await service.fetchval("SELECT array_agg(idempotency_key) FROM idempotency_key") == ["fresh"]
+        assert (await journal.verify(service, state="AT")).intact
+    finally:
+        await service.close()

@@ -9,11 +9,12 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import asyncpg
 import pytest
 
-from firearms import bootstrap, db, idempotency, tokens
+from firearms import backup, bootstrap, db, idempotency, restore, tokens
 from firearms.embedded import with_user
 
 ACTOR = "test:operator"
@@ -175,3 +176,110 @@ async def test_a_prune_of_one_day_takes_the_keys_older_than_a_day_and_keeps_the_
         await _key(conn, token.token_id, key, days_ago)
     assert await idempotency.prune(service, older_than=dt.timedelta(days=1), actor=ACTOR) == 1
     assert await _keys_left(conn) == ["day-less-hour", "fresh"]
+
+
+@pytest.mark.parametrize(
+    ("bound", "max_keys", "refused", "left"),
+    [
+        ("NULL", "1000", asyncpg.InvalidParameterValueError, ["fresh", "hours", "old"]),
+        ("'infinity'", "1000", asyncpg.InvalidParameterValueError, ["fresh", "hours", "old"]),
+        ("'-infinity'", "1000", None, ["fresh", "hours", "old"]),
+        ("'0001-01-01 00:00:00+00'", "NULL", None, ["fresh", "hours", "old"]),
+        ("now() - interval '1 day'", "NULL", None, ["fresh", "hours"]),
+        ("now() - interval '1 day'", "2147483647", None, ["fresh", "hours"]),
+        ("now() - interval '1 day'", "-1", asyncpg.InvalidRowCountInLimitClauseError, ["fresh", "hours", "old"]),
+    ],
+)
+async def test_no_argument_of_the_service_roles_makes_the_prune_take_a_key_younger_than_a_day(
+    conn: db.Conn, service: db.Conn, bound: str, max_keys: str, refused: type[Exception] | None, left: list[str]
+) -> None:
+    _, token = await tokens.create_token(conn, role="licensing-officer", name="Kim", actor=ACTOR)
+    for key, days_ago in [("old", 40), ("hours", 0.9), ("fresh", 0)]:
+        await _key(conn, token.token_id, key, days_ago)
+    call = f"SELECT prune_idempotency_keys({bound}, {max_keys}, now(), 'mallory', 'whenever')"
+    if refused is None:
+        await service.fetchval(call)
+    else:
+        with pytest.raises(refused):
+            await service.fetchval(call)
+    assert await _keys_left(conn) == left
+
+
+async def test_a_failed_prune_leaves_no_marker_and_the_role_still_deletes_nothing(
+    conn: db.Conn, service: db.Conn
+) -> None:
+    """The function sets the guard's marker for its run; failing after it (here a journal entry without an actor),
+    inside a savepoint, takes the marker back with the savepoint. Even set, the marker lets no DELETE of the
+    service's role through: the guard asks for the table's owner too (here with DELETE granted by hand)."""
+    _, token = await tokens.create_token(conn, role="licensing-officer", name="Kim", actor=ACTOR)
+    await _key(conn, token.token_id, "old", 40)
+    await _key(conn, token.token_id, "fresh", 0)
+    await conn.execute("GRANT DELETE ON idempotency_key TO firearms_app")
+    marker = "SELECT current_setting('firearms.idempotency_prune', true)"
+    async with service.transaction():
+        with pytest.raises(asyncpg.NotNullViolationError):
+            async with service.transaction():  # a savepoint
+                await service.fetchval(
+                    "SELECT prune_idempotency_keys(now() - interval '30 days', 10, now(), NULL, 'x')"
+                )
+        assert await service.fetchval(marker) in {None, "", "off"}
+        assert (
+            await service.fetchval("SELECT prune_idempotency_keys(now() - interval '30 days', 10, now(), 'a', 'x')")
+            == 1
+        )
+        assert await service.fetchval(marker) == "off"
+        await service.execute("SELECT set_config('firearms.idempotency_prune', 'on', true)")
+        with pytest.raises(asyncpg.RestrictViolationError):
+            async with service.transaction():
+                await service.execute("DELETE FROM idempotency_key")
+    assert await _keys_left(conn) == ["fresh"]
+
+
+async def test_a_temporary_table_named_idempotency_key_is_not_the_one_the_prune_deletes_from(
+    conn: db.Conn, service: db.Conn
+) -> None:
+    """The function's search path is pinned to public first: the service's temporary tables stand in for nothing."""
+    _, token = await tokens.create_token(conn, role="licensing-officer", name="Kim", actor=ACTOR)
+    await _key(conn, token.token_id, "old", 40)
+    async with service.transaction():
+        await service.execute(
+            "CREATE TEMPORARY TABLE idempotency_key ON COMMIT DROP AS"
+            " SELECT token_id, idempotency_key, request, fingerprint, created_at FROM public.idempotency_key"
+        )
+        assert (
+            await service.fetchval("SELECT prune_idempotency_keys(now() - interval '30 days', 10, now(), 'a', 'x')")
+            == 1
+        )
+        assert await service.fetchval("SELECT count(*) FROM pg_temp.idempotency_key") == 1
+    assert await _keys_left(conn) == []
+
+
+async def test_a_restored_registry_prunes_through_the_function_and_only_the_service_role_may_call_it(
+    conn: db.Conn, database: str, empty_database: str, tmp_path: Path
+) -> None:
+    """A backup holds no privileges (pg_dump --no-privileges): a restored function may be run by PUBLIC until the
+    restore's migrate() runs grant_service_role(), which gives EXECUTE back to the service's role alone."""
+    _, token = await tokens.create_token(conn, role="licensing-officer", name="Kim", actor=ACTOR)
+    await _key(conn, token.token_id, "old", 40)
+    await _key(conn, token.token_id, "fresh", 0)
+    path = tmp_path / "at.dump"
+    await backup.backup(database, path, state="AT", actor=ACTOR)
+    await restore.restore(empty_database, path, state="AT", home=tmp_path / "new-home")
+    restored = await db.connect(empty_database)
+    try:
+        acl = await restored.fetchval("SELECT proacl::text[] FROM pg_proc WHERE oid = $1::regprocedure", PRUNE_FUNCTION)
+        assert not [item for item in acl if item.startswith("=")]  # nothing for PUBLIC
+        assert await restored.fetchval(
+            "SELECT has_function_privilege($1, $2::regprocedure, 'EXECUTE')", db.SERVICE_ROLE, PRUNE_FUNCTION
+        )
+    finally:
+        await restored.close()
+    service = await db.connect(with_user(empty_database, db.SERVICE_ROLE))
+    try:
+        assert await idempotency.prune(service, older_than=dt.timedelta(days=30), actor=ACTOR) == 1
+        assert await _keys_left(service) == ["fresh"]
+    finally:
+        await service.close()
+
+
+PRUNE_FUNCTION = "prune_idempotency_keys(timestamptz, integer, timestamptz, text, text)"

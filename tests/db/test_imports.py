@@ -12,7 +12,7 @@ import pytest
 
 from firearms import db, imports
 from firearms.errors import InvalidInputError
-from firearms.import_files import COLUMNS, Format, SourceFile, read_rows
+from firearms.import_files import COLUMNS, MAX_LINE, Format, SourceFile, read_rows
 
 ACTOR = "test:import"
 TODAY = dt.datetime.now(dt.UTC).date()
@@ -157,6 +157,23 @@ def _peak_bytes_reading(path: Path, fmt: Format) -> int:
         return tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
+
+
+async def test_an_export_list_of_many_small_values_is_skipped_without_holding_each_value(
+    conn: db.Conn, tmp_path: Path
+) -> None:
+    """A line just under 1 MiB whose ``events`` holds 500,000 zeros: read as a list of raw values, it took 32 MB
+    (an object per value, 64 bytes each for 2 bytes of the file) and half a second a line; the list is skipped."""
+    lot = {"kind": "ammunition", "manufacturer": "Hirtenberger", "country_of_manufacture": "AT", "quantity": 5}
+    path = tmp_path / "many.ndjson"
+    many = json.dumps({**lot, "serial": "MANY-1"})[:-1] + ', "events": [' + ",".join(["0"] * 500_000) + "]}"
+    assert len(many) < MAX_LINE
+    path.write_text(many + "\n" + json.dumps({**lot, "serial": "MANY-2", "markings": {}}) + "\n", encoding="utf-8")
+    assert _peak_bytes_reading(path, "ndjson") < 4 << 20
+    result = await imports.import_file(conn, path, actor=ACTOR, today=TODAY)
+    assert result.inserted == 1
+    assert [(r.line, r.reason) for r in result.rejections] == [(2, "malformed-line")]  # a list, or nothing
+    assert await conn.fetchval("SELECT serial FROM item") == "MANY-1"
 
 
 async def test_a_huge_line_is_never_read_into_memory_whole(conn: db.Conn, tmp_path: Path) -> None:
@@ -383,6 +400,22 @@ async def test_ndjson_import_ignores_the_complete_exports_lists_and_nothing_else
     with pytest.raises(InvalidInputError) as caught:
         await imports.import_file(conn, csv_path, actor=ACTOR, today=TODAY)
     assert caught.value.facts["unknown_columns"] == ["markings"]
+
+
+@pytest.mark.parametrize("key", ["markings", "events", "corrections"])
+async def test_ndjson_export_list_nested_too_deeply_is_a_malformed_line(
+    conn: db.Conn, tmp_path: Path, key: str
+) -> None:
+    """The export's lists are skipped unread, and skipping JSON 5,000 arrays deep (10 kB) gives up (RecursionError):
+    that line is malformed, as it was when the lists were refused as values of the wrong type; the rest imports."""
+    lot = {"kind": "ammunition", "manufacturer": "Hirtenberger", "country_of_manufacture": "AT", "quantity": 5}
+    deep = json.dumps({**lot, "serial": "DEEP-1"})[:-1] + f', "{key}": [' + "[" * 5000 + "]" * 5000 + "]}"
+    path = tmp_path / "deep.ndjson"
+    path.write_text(deep + "\n" + json.dumps({**lot, "serial": "FLAT-2"}) + "\n", encoding="utf-8")
+    result = await imports.import_file(conn, path, actor=ACTOR, today=TODAY)
+    assert result.inserted == 1
+    assert [(r.line, r.reason) for r in result.rejections] == [(1, "malformed-line")]
+    assert await conn.fetchval("SELECT serial FROM item") == "FLAT-2"
 
 
 async def test_ndjson_line_with_bytes_that_are_not_utf8_is_a_rejected_row(conn: db.Conn, tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import asyncpg
 import pytest
@@ -164,3 +165,46 @@ async def test_a_forged_unsealable_entry_does_not_let_a_sealable_entry_go(servic
     )
     assert await queued(service) == [hidden]
     await sealed_and_intact(service)
+
+
+@pytest.mark.parametrize(
+    ("gap", "right_prev", "problem"),
+    [
+        (1, False, "the link does not follow its predecessor"),
+        (1, True, "the entry was changed after it was sealed"),
+        (1000, True, "chain position {head_next} is missing"),
+    ],
+)
+async def test_an_entry_linked_behind_the_sealers_back_with_a_wrong_link_is_named_by_both_verifications(
+    service: db.Conn, home: Path, gap: int, right_prev: bool, problem: str
+) -> None:
+    """A journal_link row lets its entry leave the queue: a wrong one is named, from a checkpoint on too."""
+    await write_entries(service, 3)
+    assert await journal.checkpoint(service, state="AT", home=home) is not None
+    full = await journal.verify(service, state="AT")
+    assert full.intact, full.problem
+    await journal.record_verification(service, actor="test", result=full)
+    await journal.seal(service)
+    hidden = await recorded(service)
+    head = await service.fetchrow("SELECT seq, hash FROM journal_link ORDER BY seq DESC LIMIT 1")
+    assert head is not None
+    async with service.transaction():
+        await service.execute(
+            "INSERT INTO journal_link (seq, entry_id, prev_hash, hash, sealed_at) VALUES ($1, $2, $3, $4, now())",
+            head["seq"] + gap,
+            hidden,
+            head["hash"] if right_prev else b"\x01" * 32,
+            b"\x02" * 32,
+        )
+        await service.execute("DELETE FROM journal_pending WHERE entry_id = $1", hidden)
+    assert await queued(service) == []
+    await write_entries(service, 2)  # sealed after it, on its hash
+    for since_checkpoint in (False, True):
+        result = await journal.verify(service, state="AT", since_checkpoint=since_checkpoint)
+        assert not result.intact
+        assert result.problem == problem.format(head_next=head["seq"] + 1)
+        if gap == 1:
+            assert (result.bad_seq, result.bad_entry_id) == (head["seq"] + 1, hidden)
+        else:
+            assert (result.bad_seq, result.bad_entry_id) == (head["seq"] + 1, None)
+        assert (result.since_checkpoint is not None) == since_checkpoint  # the incremental walk, from the checkpoint
