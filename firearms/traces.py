@@ -231,7 +231,22 @@ def findings(weapon: Weapon, rows: list[asyncpg.Record]) -> list[TraceFinding]:
 _MATCHES = frozenset({"manufacturer_matches", "country_matches"})
 
 
+_MAX_MARKINGS = 20  # a weapon's markings on the wire (trace_bodies.Weapon): a registration's limit too
+
+
 def _weapon_of(item: ItemDetail) -> Weapon:
+    """The weapon as this registry records it; one with more markings than a request carries is refused.
+
+    Raises:
+        InvalidInputError: ``invalid-trace-request`` (markings added one by one beyond a registration's 20).
+    """
+    if len(item.markings) > _MAX_MARKINGS:
+        raise InvalidInputError(
+            f"item {item.item_id} has {len(item.markings)} markings, more than a trace request carries"
+            f" ({_MAX_MARKINGS}): describe the weapon (weapon) with the markings that identify it",
+            code="invalid-trace-request",
+            item_id=item.item_id,
+        )
     return Weapon(
         kind=item.kind,
         firearm_type=item.firearm_type,

@@ -266,3 +266,32 @@ async def test_the_list_pages_filters_and_shows_overdue_requests(
     assert (cursor.status_code, cursor.json()["type"].rsplit("/", 1)[1]) == (422, "invalid-cursor")
     missing = await client.get("/api/v1/trace-requests/99999", headers=officer)
     assert (missing.status_code, missing.json()["type"].rsplit("/", 1)[1]) == (404, "not-found")
+
+
+async def test_an_item_with_more_markings_than_a_request_carries_is_described_instead(
+    client: Client, officer: dict[str, str], conn: db.Conn
+) -> None:
+    item = {
+        "kind": "firearm",
+        "firearm_type": "pistol",
+        "manufacturer": "Glock GmbH",
+        "country_of_manufacture": "AT",
+        "serial": "MANY-1",
+        "markings": [{"kind": "proof", "stamped": f"PROOF {n}"} for n in range(19)]
+        + [{"kind": "manufacture", "stamped": "GLOCK MANY-1", "serial": "MANY-1"}],
+    }
+    registered = await client.post("/api/v1/items", json=item, headers=officer)
+    assert registered.status_code == 201, registered.text
+    item_id = registered.json()["item_id"]
+    taken = await client.post("/api/v1/trace-requests", json=trace_body(weapon=None, item_id=item_id), headers=officer)
+    assert taken.status_code == 201, taken.text  # 20 markings: as many as a request carries
+    more = await client.post(
+        f"/api/v1/items/{item_id}/markings", json={"kind": "proof", "stamped": "PROOF 20"}, headers=officer
+    )
+    assert more.status_code == 201, more.text
+    refused = await client.post(
+        "/api/v1/trace-requests", json=trace_body(weapon=None, item_id=item_id), headers=officer
+    )
+    assert refused.status_code == 422
+    assert (refused.json()["type"].rsplit("/", 1)[1], refused.json()["item_id"]) == ("invalid-trace-request", item_id)
+    assert await counts(conn) == (1, 1)
