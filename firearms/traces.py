@@ -61,6 +61,7 @@ __all__ = [
     "build_record",
     "findings",
     "get_trace_request",
+    "journal_read",
     "list_trace_requests",
     "receive_request",
     "request_trace",
@@ -640,6 +641,11 @@ async def get_trace_request(conn: Conn, trace_request_id: int, *, today: dt.date
     if not found:
         raise NotFoundError(f"no trace request {trace_request_id}", trace_request_id=trace_request_id)
     return found[0]
+
+
+async def journal_read(conn: Conn, *, actor: str, ids: list[int]) -> None:
+    """Journal that ``actor`` looked at these requests (DESIGN §6): where weapons were found, their holders."""
+    await journal.record_read(conn, actor=actor, entity="trace-request", ids=[str(item) for item in ids])
 
 
 async def list_trace_requests(
