@@ -156,6 +156,17 @@ async def test_a_request_invalid_for_its_type_is_stored_rejected_and_nothing_els
     assert (stored["status"], stored["reason"]) == ("rejected", "invalid-body")
 
 
+async def test_a_request_delivered_again_is_a_duplicate_with_the_first_receipt(cz: tuple[Client, db.Conn]) -> None:
+    client, conn = cz
+    raw = envelope(AT_KEY, recipient="CZ", sequence=1, type_="trace.requested", body=REQUEST)
+    first = await client.post("/exchange/v1/notices", content=raw)
+    again = await client.post("/exchange/v1/notices", content=raw)
+    assert (first.status_code, again.status_code) == (202, 200)
+    assert again.content == first.content
+    assert await _stored(conn) == (1, 1, 0)
+    assert await conn.fetchval("SELECT count(*) FROM notice_outbox WHERE type = 'trace.acknowledged'") == 1
+
+
 async def test_unknown_body_fields_are_ignored(cz: tuple[Client, db.Conn]) -> None:
     client, conn = cz
     body = copy.deepcopy(REQUEST) | {"priority": "high"}
