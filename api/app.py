@@ -26,6 +26,7 @@ from api import (
     peers,
     received,
     tokens,
+    traces,
     verify,
 )
 from api.deps import (
@@ -115,6 +116,7 @@ def create_app(settings: Settings, *, database_url: str | None = None) -> Litest
             received.ShipmentController,
             received.request_receipt_confirmation,
             received.ConsentRequestController,
+            traces.TraceRequestController,
         ],
         guards=[require_role],
         before_request=require_json,

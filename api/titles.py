@@ -140,6 +140,11 @@ TITLES: dict[str, str] = {
     "no-sequence-gap": "The partner has not refused the first notice queued for it as behind it",
     "sequence-not-expected": "The partner expects another number",
     "reason-required": "A reason is required",
+    # trace requests (ITI Section V)
+    "invalid-trace-request": "The trace request cannot be sent",
+    "invalid-trace-answer": "The answer does not fit the trace request",
+    "trace-already-answered": "The trace request is already answered",
+    "peer-disabled": "The partner is disabled on the trust list",
     # exchange: the partner surface /exchange/v1 (type base tag:firearms-exchange,2026:problems/)
     "malformed-notice": "The envelope is malformed",
     "wrong-recipient": "The notice is addressed to another State",

@@ -156,7 +156,8 @@ async def record_read(conn: Conn, *, actor: str, entity: str, ids: list[str]) ->
 
     ``entity`` is ``party`` or ``licence`` (a licence names its parties), ``item`` (an item's history
     names the parties it went to), or ``foreign-licence`` and ``consent-request`` (a partner's licence as
-    received, ids ``<State>/<number or notice id>``), ``journal`` (entries hold what was recorded, a party's
+    received, ids ``<State>/<number or notice id>``), ``trace-request`` (a trace request names where a weapon was
+    found and, once answered, its holders; ids the request ids), ``journal`` (entries hold what was recorded, a party's
     name and address among it; ids the entry ids shown); one entry per request.
     """
     if not ids:

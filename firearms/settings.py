@@ -42,6 +42,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         tacit_consent: whether a transit State's silence counts as consent after the silent period
             (Reg. 258/2012 Art. 7(2)); ``FIREARMS_TACIT_CONSENT`` = yes/no.
         tacit_consent_days: the silent period in working days (``FIREARMS_TACIT_CONSENT_DAYS``, 20).
+        trace_answer_days: the days a trace request gives the requested State to answer, when it names no day
+            (``FIREARMS_TRACE_ANSWER_DAYS``, 30; ITI para 17 says "in a timely manner" and sets no number).
         tacit_consent_refused_by: transit States whose policy never allows tacit consent
             (``FIREARMS_TACIT_CONSENT_REFUSED_BY``, comma-separated alpha-2 codes).
         holidays: days that are not working days besides weekends (``FIREARMS_HOLIDAYS``, ISO dates, comma-separated).
@@ -81,6 +83,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     tacit_consent: bool = True
     tacit_consent_days: int = 20
     tacit_consent_refused_by: tuple[str, ...] = ()
+    trace_answer_days: int = 30
     holidays: tuple[dt.date, ...] = ()
     ammunition_limits: dict[str, int] = msgspec.field(default_factory=lambda: {"hunting": 800, "sport-shooting": 1200})
     retention_years: int = 30
@@ -130,6 +133,7 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
             raise ConfigError(f"FIREARMS_WORKERS={text!r} is not a number of API processes (1-64)")
         values["workers"] = int(text)
     values.update(_licensing_settings(env))
+    values.update(_trace_settings(env))
     values["time_zone"] = _time_zone(env.get("FIREARMS_TIME_ZONE", "UTC"))
     if (text := env.get("FIREARMS_RETENTION_YEARS")) is not None:
         if not text.strip().isdecimal() or not 10 <= int(text) <= 100:
@@ -207,6 +211,16 @@ def _time_zone(name: str) -> ZoneInfo:
 
 _TEMPORARY = frozenset({"hunting", "sport-shooting", "evaluation", "exhibition", "repair"})  # Art. 10(6)
 _YES = {"yes": True, "true": True, "1": True, "no": False, "false": False, "0": False}
+
+
+def _trace_settings(env: Mapping[str, str]) -> dict[str, Any]:
+    """The trace request variables (ITI Section V) that are set in ``env``, parsed and validated."""
+    values: dict[str, Any] = {}
+    if (text := env.get("FIREARMS_TRACE_ANSWER_DAYS")) is not None:
+        if not text.strip().isdecimal() or not 1 <= int(text) <= 365:
+            raise ConfigError(f"FIREARMS_TRACE_ANSWER_DAYS={text!r} is not a number of days (1-365)")
+        values["trace_answer_days"] = int(text)
+    return values
 
 
 def _licensing_settings(env: Mapping[str, str]) -> dict[str, Any]:

@@ -43,6 +43,9 @@ PERSONAL = {
     "/api/v1/foreign-licences/by-number": "foreign-licence.read",  # test_exchange_effects
     "/api/v1/consent-requests": "consent-request.read",  # test_exchange_effects
     "/api/v1/consent-requests/{requesting_state:str}/{notice_id:str}": "consent-request.read",
+    # where a weapon was found, and its holders once answered (test_trace_requests)
+    "/api/v1/trace-requests": "trace-request.read",
+    "/api/v1/trace-requests/{trace_request_id:int}": "trace-request.read",
 }
 
 NOT_PERSONAL = {

@@ -98,6 +98,10 @@ MATRIX: dict[tuple[str, str], set[str]] = {
     ("GET", "/tokens"): {A},
     ("POST", "/tokens"): {A},
     ("POST", f"/tokens/{U}/revoke"): {A},
+    ("GET", "/trace-requests"): {A, REC, AUD},
+    ("POST", "/trace-requests"): {A, REC},
+    ("GET", "/trace-requests/1"): {A, REC, AUD},
+    ("POST", "/trace-requests/1/answer"): {A, REC},
     ("GET", "/verify/X-1"): {A, REC, LIC, CUS, AUD},
 }
 """Who may call each officer endpoint, written out (README "Roles"): the handlers' declared roles must be these.

@@ -255,6 +255,33 @@ async def _dispatched_consent_request(ctx: Context) -> Request:
     return Request(f"/api/v1/licences/{await _pending(ctx)}/transit-consent-requests", {"transit_state": "CZ"})
 
 
+async def _trace_answer(ctx: Context) -> Request:
+    """DE asks this registry to trace a weapon by signed notice; its records officer answers."""
+    state = await _peer(ctx)
+    body = {
+        "weapon": {"kind": "firearm", "serial": "SWEEP-9"},
+        "circumstances": "seized",
+        "intended_use": "investigation",
+        "answer_by": "2099-01-01",
+    }
+    raw = envelope(DE_SIGNING_KEY, sender=state, recipient=ctx.settings.state, type_="trace.requested", body=body)
+    response = await ctx.client.post("/exchange/v1/notices", content=raw, headers={"content-type": "application/json"})
+    assert response.status_code == 202, response.text
+    request_id = await ctx.conn.fetchval("SELECT trace_request_id FROM trace_request WHERE direction = 'incoming'")
+    return Request(f"/api/v1/trace-requests/{request_id}/answer", {"outcome": "not-found"}, role="records-officer")
+
+
+async def _trace_request(ctx: Context) -> Request:
+    state = await _peer(ctx)
+    body = {
+        "recipient": state,
+        "weapon": {"kind": "firearm", "serial": "SWEEP-9"},
+        "circumstances": "seized",
+        "intended_use": "investigation",
+    }
+    return Request("/api/v1/trace-requests", body, role="records-officer")
+
+
 SCENARIOS: dict[str, Scenario] = {
     "POST /api/v1/parties": lambda ctx: _const(Request("/api/v1/parties", PARTY)),
     "POST /api/v1/parties/{party_id:uuid}/status": lambda ctx: _then(
@@ -338,6 +365,8 @@ SCENARIOS: dict[str, Scenario] = {
     ),
     "POST /exchange/v1/notices": _notice,
     "POST /api/v1/consent-requests/{requesting_state:str}/{notice_id:str}/decision": _consent_decision,
+    "POST /api/v1/trace-requests": _trace_request,
+    "POST /api/v1/trace-requests/{trace_request_id:int}/answer": _trace_answer,
 }
 
 NOT_COVERED = {

@@ -1,10 +1,13 @@
-"""``firearms peers``, ``firearms notices`` and ``firearms keys rotate|revoke`` through click's runner."""
+"""``firearms peers``, ``firearms notices``, ``firearms keys rotate|revoke`` and ``firearms trace-requests`` through
+click's runner."""
 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
@@ -12,7 +15,7 @@ from click.testing import CliRunner
 
 from cli import main
 from cli.common import cli_actor
-from firearms import bootstrap
+from firearms import bootstrap, db, traces
 from firearms.exchange import trust
 from firearms.signing import SigningKey, b64url_decode, b64url_encode, key_id_of
 from tests.changes import CHANGES
@@ -472,3 +475,58 @@ def test_rotating_before_the_first_start_made_a_key_is_refused_and_changes_nothi
     )
     assert asyncio.run(counts()) == before
     assert not (home / "keys").exists() or not any((home / "keys").iterdir())  # no key file left behind
+
+
+def test_trace_requests_lists_sent_and_received_and_the_overdue_ones(env: dict[str, str], database: str) -> None:
+    assert _run(env, "trace-requests") == (0, "No trace requests.\n", "")
+    assert _run(env, "trace-requests", "--direction", "incoming", "--overdue")[1] == (
+        "No incoming overdue trace requests.\n"
+    )
+    assert _run(env, "peers", "add", "DE", "--url", "http://127.0.0.1:9", "--public-key", DE_KEY)[0] == 0
+
+    async def ask() -> None:
+        conn = await db.connect(database)
+        try:
+            async with db.transaction(conn):
+                for answer_by in (dt.date(2099, 1, 1), dt.date(2099, 2, 1)):
+                    await traces.request_trace(
+                        conn,
+                        traces.NewTraceRequest(
+                            recipient="DE",
+                            weapon=traces.NewWeapon(kind="firearm", serial="CLI-1"),
+                            circumstances="seized",
+                            intended_use="investigation",
+                            answer_by=answer_by,
+                        ),
+                        own_state="AT",
+                        today=dt.date(2026, 11, 30),
+                        answer_days=30,
+                        actor="test",
+                    )
+            async with db.transaction(conn):  # the first one's day passed (behind the guards: it never changes)
+                await conn.execute("SET LOCAL session_replication_role = replica")
+                await conn.execute("UPDATE trace_request SET answer_by = '2026-01-05' WHERE trace_request_id = 1")
+        finally:
+            await conn.close()
+
+    asyncio.run(ask())
+    code, out, _ = _run(env, "trace-requests")
+    assert code == 0
+    assert out.splitlines() == [
+        "#1 outgoing -> DE open due 2026-01-05 OVERDUE serials=CLI-1",
+        "#2 outgoing -> DE open due 2099-02-01 serials=CLI-1",
+    ]
+    code, out, _ = _run(env, "trace-requests", "--overdue", "--json")
+    assert code == 0
+    (listed,) = [json.loads(line) for line in out.splitlines()]
+    assert (listed["trace_request_id"], listed["overdue"], listed["circumstances"]) == (1, True, "seized")
+    assert _run(env, "trace-requests", "--status", "answered")[1] == "No answered trace requests.\n"
+
+    async def reads() -> list[Any]:
+        conn = await db.connect(database)
+        try:
+            return list(await conn.fetch("SELECT payload FROM journal_entry WHERE action = 'trace-request.read'"))
+        finally:
+            await conn.close()
+
+    assert [row["payload"] for row in asyncio.run(reads())] == [{"ids": ["1"]}]  # --json only

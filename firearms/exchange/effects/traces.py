@@ -1,0 +1,123 @@
+"""Effects of ``trace.requested``, ``trace.acknowledged`` and ``trace.answered`` (ITI Section V; Art. 12(4)).
+
+A request becomes an open trace request for this State's records officers, with its findings, and is acknowledged
+at once (:func:`firearms.traces.receive_request`). An acknowledgement or an answer is kept on the request of this
+State's it replies to (``in_reply_to``): one naming no request sent to its sender is ``unknown-request``; a second
+one is ``trace-already-acknowledged`` or ``trace-already-answered`` (the first stands, as an answer given here does).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from firearms import journal, traces
+from firearms.exchange.inbox import NoticeRejectedError, ReceivedNotice, body_as, effect
+from firearms.exchange.trace_bodies import TraceAcknowledged, TraceAnswered, TraceRequested, contradiction
+from firearms.store import traces as store
+
+if TYPE_CHECKING:
+    import asyncpg
+
+    from firearms.db import Conn
+
+__all__ = ["trace_acknowledged", "trace_answered", "trace_requested"]
+
+
+@effect("trace.requested")
+async def trace_requested(conn: Conn, received: ReceivedNotice) -> None:
+    """An open trace request for this State's records officers, with its findings; acknowledged at once."""
+    body = body_as(received, TraceRequested)
+    if (contradicts := contradiction(body)) is not None:
+        raise NoticeRejectedError("invalid-body", contradicts)
+    await traces.receive_request(
+        conn,
+        body,
+        sender=received.notice.sender,
+        notice_id=received.notice.id,
+        confidentiality=received.notice.confidentiality,
+        received_at=received.received_at,
+        received_on=received.received_on,
+    )
+
+
+async def _replied_to(conn: Conn, received: ReceivedNotice) -> asyncpg.Record:
+    """The request of this State's that the notice replies to.
+
+    Raises:
+        NoticeRejectedError: ``unknown-request``.
+    """
+    sender, reply_to = received.notice.sender, received.notice.in_reply_to
+    request = None if reply_to is None else await store.find_trace_request(conn, "outgoing", sender, reply_to)
+    if request is None:
+        raise NoticeRejectedError(
+            "unknown-request", f"in_reply_to {reply_to} names no trace request this registry sent to {sender}"
+        )
+    return request
+
+
+@effect("trace.acknowledged")
+async def trace_acknowledged(conn: Conn, received: ReceivedNotice) -> None:
+    """The requested State acknowledged this State's request, with the day it answers by."""
+    body = body_as(received, TraceAcknowledged)
+    request = await _replied_to(conn, received)
+    sender = received.notice.sender
+    if request["acknowledged"]:
+        raise NoticeRejectedError(
+            "trace-already-acknowledged", f"{sender} already acknowledged request {received.notice.in_reply_to}"
+        )
+    await store.insert_trace_acknowledgement(
+        conn, request["trace_request_id"], received.notice.id, body.acknowledged_at, body.answer_by, f"partner:{sender}"
+    )
+    await journal.record(
+        conn,
+        actor=f"partner:{sender}",
+        action="trace.acknowledged",
+        entity="trace_request",
+        entity_id=str(request["trace_request_id"]),
+        payload={
+            "notice_id": received.notice.id,
+            "in_reply_to": received.notice.in_reply_to,
+            "answer_by": body.answer_by.isoformat(),
+        },
+    )
+
+
+@effect("trace.answered")
+async def trace_answered(conn: Conn, received: ReceivedNotice) -> None:
+    """The requested State's answer, kept on this State's request as received; the request is answered."""
+    body = body_as(received, TraceAnswered)
+    if (contradicts := contradiction(body)) is not None:
+        raise NoticeRejectedError("invalid-body", contradicts)
+    request = await _replied_to(conn, received)
+    sender = received.notice.sender
+    if request["answered"]:
+        raise NoticeRejectedError(
+            "trace-already-answered",
+            f"{sender} already answered request {received.notice.in_reply_to} (notice {request['answer_notice_id']}):"
+            " the first answer stands",
+        )
+    await store.insert_trace_answer(
+        conn,
+        request["trace_request_id"],
+        received.notice.id,
+        body.outcome,
+        None,
+        received.notice.body.get("record"),
+        body.reason,
+        body.note,
+        min(received.created_at, received.received_at),
+        f"partner:{sender}",
+    )
+    await journal.record(
+        conn,
+        actor=f"partner:{sender}",
+        action="trace.answered",
+        entity="trace_request",
+        entity_id=str(request["trace_request_id"]),
+        payload={
+            "notice_id": received.notice.id,
+            "in_reply_to": received.notice.in_reply_to,
+            "outcome": body.outcome,
+            "reason": body.reason,
+        },
+    )

@@ -1,0 +1,664 @@
+"""Trace requests between registries (ITI Section V, paras 14-24; UN Firearms Protocol Art. 12(4); DESIGN §3).
+
+A records officer asks a partner State to trace a weapon found or seized here (:func:`request_trace`):
+``trace.requested`` goes out through the outbox in the same transaction. A request received from a partner
+(:func:`receive_request`, the notice's effect) is stored with its *findings* -- the items of this registry carrying
+one of its serials, each with its status -- and acknowledged at once: ``trace.acknowledged`` goes back in the
+receiving transaction (ITI para 17 asks for a prompt acknowledgement; storing the request is the receipt, so the
+acknowledgement costs no officer's time and is never late). The officer answers (:func:`answer`): ``found`` with
+the record built here from the item's history, ``not-found``, or ``restricted`` with the reason (paras 21-22);
+``trace.answered`` goes back and the request is closed. Nothing is ever changed: the acknowledgement and the
+answer are rows of their own, and the status is computed from them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+
+import msgspec
+
+from firearms import items, journal, outbox, serials
+from firearms.canonical import utc_now
+from firearms.errors import ConflictError, InvalidInputError, NotFoundError
+from firearms.exchange.protocol import Confidentiality
+from firearms.exchange.trace_bodies import (
+    Outcome,
+    RecordedItem,
+    TraceEvent,
+    TraceMarking,
+    TraceRecord,
+    TraceRequested,
+    Weapon,
+)
+from firearms.item_events import in_effect
+from firearms.item_rules import check_country, check_text, check_year, validate_marking
+from firearms.item_types import ComponentType, FirearmType, ItemKind, NewMarking, RowId, Text, Year
+from firearms.licence_object import CountryCode
+from firearms.store import peers as peer_store
+from firearms.store import traces as store
+from firearms.text_rules import REASON, UNPADDED_TEXT_PATTERN
+
+if TYPE_CHECKING:
+    import asyncpg
+
+    from firearms.db import Conn
+    from firearms.item_types import ItemDetail
+
+__all__ = [
+    "Direction",
+    "NewTraceAnswer",
+    "NewTraceRequest",
+    "NewWeapon",
+    "TraceAcknowledgement",
+    "TraceAnswer",
+    "TraceFinding",
+    "TraceNotice",
+    "TraceRequest",
+    "TraceStatus",
+    "answer",
+    "build_record",
+    "findings",
+    "get_trace_request",
+    "journal_read",
+    "list_trace_requests",
+    "receive_request",
+    "request_trace",
+]
+
+Direction = Literal["incoming", "outgoing"]
+TraceStatus = Literal["open", "acknowledged", "answered"]
+_MAX_FINDINGS = 50
+Circumstances = Annotated[str, msgspec.Meta(min_length=1, max_length=4000, pattern=UNPADDED_TEXT_PATTERN)]
+IntendedUse = Annotated[str, msgspec.Meta(min_length=1, max_length=1000, pattern=UNPADDED_TEXT_PATTERN)]
+
+
+class NewWeapon(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """The weapon to trace, described by the officer: as an item is, its markings as stamped plus their fields."""
+
+    kind: ItemKind
+    firearm_type: FirearmType | None = None
+    component_type: ComponentType | None = None
+    make: Text | None = None
+    model: Text | None = None
+    calibre: Text | None = None
+    manufacturer: Text | None = None
+    country_of_manufacture: Text | None = None
+    serial: Text | None = None
+    year_of_manufacture: Year | None = None
+    markings: Annotated[list[NewMarking], msgspec.Meta(max_length=20)] = []
+
+
+class NewTraceRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """A request to a partner State to trace a weapon (ITI para 14).
+
+    Either ``weapon`` (described) or ``item_id`` (an item recorded here, a seized firearm: its description and
+    markings are taken from the record). ``answer_by``: the day the answer is asked for; by default
+    ``FIREARMS_TRACE_ANSWER_DAYS`` after today.
+    """
+
+    recipient: CountryCode
+    circumstances: Circumstances
+    intended_use: IntendedUse
+    weapon: NewWeapon | None = None
+    item_id: RowId | None = None
+    confidentiality: Confidentiality = "restricted"
+    answer_by: dt.date | None = None
+
+
+class NewTraceAnswer(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """The officer's answer to a received request: ``found`` names the item (its record is built from its history)."""
+
+    outcome: Outcome
+    item_id: RowId | None = None
+    reason: REASON | None = None
+    note: REASON | None = None
+
+
+class TraceFinding(msgspec.Struct, frozen=True, kw_only=True):
+    """An item of this registry carrying a serial of a received request, with its status.
+
+    ``manufacturer_matches`` and ``country_matches``: whether the request's manufacturer and country of manufacture
+    (where it gives them) are the item's; ``None`` where it gives none. A serial alone is not an identity.
+    """
+
+    item_id: int
+    kind: str
+    firearm_type: str | None
+    component_type: str | None
+    manufacturer: str
+    country_of_manufacture: str
+    serial: str
+    make: str | None
+    model: str | None
+    calibre: str | None
+    status: str
+    manufacturer_matches: bool | None
+    country_matches: bool | None
+
+
+class TraceAcknowledgement(msgspec.Struct, frozen=True, kw_only=True):
+    """A request's acknowledgement: sent by this registry (incoming) or received from the partner (outgoing)."""
+
+    notice_id: str
+    acknowledged_at: dt.datetime
+    acknowledged_by: str
+
+
+class TraceAnswer(msgspec.Struct, frozen=True, kw_only=True):
+    """A request's answer: sent by this registry (incoming) or received from the partner (outgoing), as it was."""
+
+    notice_id: str
+    outcome: Outcome
+    item_id: int | None
+    record: TraceRecord | None
+    reason: str | None
+    note: str | None
+    answered_at: dt.datetime
+    answered_by: str
+
+
+class TraceNotice(msgspec.Struct, frozen=True, kw_only=True):
+    """One of this registry's notices about the request and its delivery state (``queued``, ``delivered``, ...)."""
+
+    notice_id: uuid.UUID
+    type: str
+    recipient: str
+    status: str
+    attempts: int
+    last_error: str | None
+    delivered_at: dt.datetime | None
+    receipt_reason: str | None
+
+
+class TraceRequest(msgspec.Struct, frozen=True, kw_only=True):
+    """A trace request, either direction, with its acknowledgement, answer and due days.
+
+    ``partner_state`` is the requested State (outgoing) or the requesting State (incoming); ``notice_id`` the
+    ``trace.requested`` notice. ``due_on`` is the day the answer is due (what the requested State acknowledged,
+    else ``answer_by``); ``overdue`` when it passed unanswered. ``findings`` (incoming only) what this registry's
+    records hold for the request's serials, computed on receipt. ``notices``: the notices this registry sent about
+    it (the request; or the acknowledgement and the answer) and their delivery.
+    """
+
+    trace_request_id: int
+    direction: Direction
+    partner_state: str
+    notice_id: str
+    item_id: int | None
+    weapon: Weapon
+    circumstances: str
+    intended_use: str
+    confidentiality: str
+    answer_by: dt.date
+    acknowledge_by: dt.date | None
+    due_on: dt.date
+    status: TraceStatus
+    overdue: bool
+    findings: list[TraceFinding] | None
+    created_at: dt.datetime
+    created_by: str
+    acknowledgement: TraceAcknowledgement | None
+    answer: TraceAnswer | None
+    notices: list[TraceNotice]
+
+
+def _same(one: str | None, other: str) -> bool | None:
+    if one is None:
+        return None
+    return " ".join(one.casefold().split()) == " ".join(other.casefold().split())
+
+
+def findings(weapon: Weapon, rows: list[asyncpg.Record]) -> list[TraceFinding]:
+    """The pre-computed findings of a received request: each item found by serial, best matches first."""
+    manufacturer = weapon.manufacturer or next(
+        (m.manufacturer for m in weapon.markings if m.kind == "manufacture" and m.manufacturer), None
+    )
+    country = weapon.country_of_manufacture or next(
+        (m.country for m in weapon.markings if m.kind == "manufacture" and m.country), None
+    )
+    found = [
+        TraceFinding(
+            **{name: row[name] for name in TraceFinding.__struct_fields__ if name not in _MATCHES},
+            manufacturer_matches=_same(manufacturer, row["manufacturer"]),
+            country_matches=_same(country, row["country_of_manufacture"]),
+        )
+        for row in rows
+    ]
+    return sorted(found, key=lambda f: (f.manufacturer_matches is False, f.country_matches is False, f.item_id))
+
+
+_MATCHES = frozenset({"manufacturer_matches", "country_matches"})
+
+
+_MAX_MARKINGS = 20  # a weapon's markings on the wire (trace_bodies.Weapon): a registration's limit too
+
+
+def _weapon_of(item: ItemDetail) -> Weapon:
+    """The weapon as this registry records it; one with more markings than a request carries is refused.
+
+    Raises:
+        InvalidInputError: ``invalid-trace-request`` (markings added one by one beyond a registration's 20).
+    """
+    if len(item.markings) > _MAX_MARKINGS:
+        raise InvalidInputError(
+            f"item {item.item_id} has {len(item.markings)} markings, more than a trace request carries"
+            f" ({_MAX_MARKINGS}): describe the weapon (weapon) with the markings that identify it",
+            code="invalid-trace-request",
+            item_id=item.item_id,
+        )
+    return Weapon(
+        kind=item.kind,
+        firearm_type=item.firearm_type,
+        component_type=item.component_type,
+        make=item.make,
+        model=item.model,
+        calibre=item.calibre,
+        manufacturer=item.manufacturer,
+        country_of_manufacture=item.country_of_manufacture,
+        serial=item.serial,
+        year_of_manufacture=item.year_of_manufacture,
+        markings=[_marking(marking) for marking in item.markings],
+    )
+
+
+def _marking(marking: Any) -> TraceMarking:
+    return TraceMarking(**{name: getattr(marking, name) for name in TraceMarking.__struct_fields__})
+
+
+def _described(weapon: NewWeapon, today: dt.date) -> Weapon:
+    """A weapon as the officer described it, held to the rules of a registration's fields and markings."""
+    for name in ("make", "model", "calibre", "manufacturer"):
+        check_text(f"weapon.{name}", getattr(weapon, name))
+    check_country("weapon.country_of_manufacture", weapon.country_of_manufacture)
+    check_year("weapon.year_of_manufacture", weapon.year_of_manufacture, today)
+    if weapon.serial is not None:
+        serials.check_serial(weapon.serial, "weapon.serial")
+    for index, marking in enumerate(weapon.markings):
+        validate_marking(marking, today, f"weapon.markings[{index}]", item_kind=weapon.kind)
+    described = Weapon(
+        **{name: getattr(weapon, name) for name in Weapon.__struct_fields__ if name != "markings"},
+        markings=[_marking(marking) for marking in weapon.markings],
+    )
+    if not described.serials and not described.markings:
+        raise InvalidInputError(
+            "the weapon needs a serial or a marking: there is nothing to trace", code="invalid-trace-request"
+        )
+    return described
+
+
+async def request_trace(
+    conn: Conn, data: NewTraceRequest, *, own_state: str, today: dt.date, answer_days: int, actor: str
+) -> TraceRequest:
+    """Ask ``data.recipient`` to trace a weapon (ITI para 14): ``trace.requested`` queued and journaled.
+
+    Raises:
+        InvalidInputError: ``invalid-trace-request`` (no weapon or item, both, this State asked, an ``answer_by`` not
+            after today, nothing to trace); ``unknown-peer`` (not on the trust list); ``peer-disabled``; a rule of the
+            weapon's fields and markings (as a registration's).
+        NotFoundError: ``item_id`` names no item.
+    """
+    recipient = data.recipient
+    if recipient == own_state:
+        raise InvalidInputError(f"{own_state} is this registry's State: trace here", code="invalid-trace-request")
+    if (data.weapon is None) == (data.item_id is None):
+        raise InvalidInputError(
+            "give either the weapon's description (weapon) or the item recorded here (item_id), not both",
+            code="invalid-trace-request",
+        )
+    answer_by = data.answer_by or today + dt.timedelta(days=answer_days)
+    if answer_by <= today:
+        raise InvalidInputError(
+            f"answer_by {answer_by} is not after today ({today})", code="invalid-trace-request", field="answer_by"
+        )
+    peer = await peer_store.get_peer(conn, recipient)
+    if peer is None:
+        raise InvalidInputError(
+            f"{recipient} is not on the trust list: add it with 'firearms peers add'",
+            code="unknown-peer",
+            state=recipient,
+        )
+    if not peer["enabled"]:
+        raise InvalidInputError(
+            f"{recipient} is disabled on the trust list: nothing is sent to it", code="peer-disabled", state=recipient
+        )
+    if data.item_id is not None:
+        weapon = _weapon_of(await items.get_item(conn, data.item_id))
+    else:
+        assert data.weapon is not None  # noqa: S101  # one of the two, checked above
+        weapon = _described(data.weapon, today)
+    body = TraceRequested(
+        weapon=weapon, circumstances=data.circumstances, intended_use=data.intended_use, answer_by=answer_by
+    )
+    notice_id = await outbox.enqueue(
+        conn, recipient, "trace.requested", body, confidentiality=data.confidentiality, actor=actor
+    )
+    trace_request_id = await store.insert_trace_request(
+        conn,
+        "outgoing",
+        recipient,
+        str(notice_id),
+        data.item_id,
+        msgspec.to_builtins(weapon),
+        data.circumstances,
+        data.intended_use,
+        data.confidentiality,
+        answer_by,
+        None,
+        None,
+        utc_now(),
+        actor,
+    )
+    await journal.record(
+        conn,
+        actor=actor,
+        action="trace.requested",
+        entity="trace_request",
+        entity_id=str(trace_request_id),
+        payload={
+            "direction": "outgoing",
+            "recipient": recipient,
+            "notice_id": str(notice_id),
+            "item_id": data.item_id,
+            "serials": weapon.serials,
+            "answer_by": answer_by.isoformat(),
+            "confidentiality": data.confidentiality,
+        },
+    )
+    return await get_trace_request(conn, trace_request_id, today=today)
+
+
+async def receive_request(
+    conn: Conn,
+    body: TraceRequested,
+    *,
+    sender: str,
+    notice_id: str,
+    confidentiality: Confidentiality,
+    received_at: dt.datetime,
+    received_on: dt.date,
+) -> int:
+    """Store a received ``trace.requested`` with its findings and acknowledge it (``trace.acknowledged``).
+
+    The acknowledgement goes back in the same transaction (ITI para 17: "acknowledge receipt ... within a
+    reasonable time"): ``acknowledge_by`` is the day of receipt, and the acknowledgement meets it. It tells the
+    requesting State the day asked for, ``answer_by``, as the day the answer is due. Returns the request's id.
+    """
+    rows = await store.find_trace_items(conn, body.weapon.serials, _MAX_FINDINGS)
+    found = findings(body.weapon, rows)
+    actor = f"partner:{sender}"
+    trace_request_id = await store.insert_trace_request(
+        conn,
+        "incoming",
+        sender,
+        notice_id,
+        None,
+        msgspec.to_builtins(body.weapon),
+        body.circumstances,
+        body.intended_use,
+        confidentiality,
+        body.answer_by,
+        received_on,
+        msgspec.to_builtins(found),
+        received_at,
+        actor,
+    )
+    await journal.record(
+        conn,
+        actor=actor,
+        action="trace.requested",
+        entity="trace_request",
+        entity_id=str(trace_request_id),
+        payload={
+            "direction": "incoming",
+            "requesting_state": sender,
+            "notice_id": notice_id,
+            "serials": body.weapon.serials,
+            "answer_by": body.answer_by.isoformat(),
+            "findings": [f"{item.item_id}:{item.status}" for item in found],
+        },
+    )
+    acknowledged_at = received_at.replace(microsecond=0)
+    reply = await outbox.enqueue(
+        conn,
+        sender,
+        "trace.acknowledged",
+        {"acknowledged_at": acknowledged_at, "answer_by": body.answer_by},
+        in_reply_to=notice_id,
+        confidentiality=confidentiality,
+        actor=_ACKNOWLEDGER,
+    )
+    await store.insert_trace_acknowledgement(
+        conn, trace_request_id, str(reply), acknowledged_at, body.answer_by, _ACKNOWLEDGER
+    )
+    await journal.record(
+        conn,
+        actor=_ACKNOWLEDGER,
+        action="trace.acknowledged",
+        entity="trace_request",
+        entity_id=str(trace_request_id),
+        payload={"notice_id": str(reply), "in_reply_to": notice_id, "answer_by": body.answer_by.isoformat()},
+    )
+    return trace_request_id
+
+
+_ACKNOWLEDGER = "system:trace-acknowledgement"
+
+
+def build_record(item: ItemDetail, events: list[asyncpg.Record]) -> TraceRecord:
+    """What this registry's records hold about an item (ITI paras 18-20), from its record and its events in effect.
+
+    Nobody types it: the item as recorded now (corrections applied), every marking, the manufacture marking, the
+    imports, and the latest transfer, import or export (the last lawful holder or transfer known here).
+    """
+    current = [
+        TraceEvent(
+            event=row["event"],
+            occurred_on=row["occurred_on"],
+            status_after=row["status_after"],
+            from_party=row["from_party"],
+            to_party=row["to_party"],
+            country=row["country"],
+            document=row["document"],
+            temporary=row["temporary"],
+            purpose=row["purpose"],
+        )
+        for row in in_effect(events)
+    ]
+    markings = [_marking(marking) for marking in item.markings]
+    return TraceRecord(
+        item=RecordedItem(**{name: getattr(item, name) for name in RecordedItem.__struct_fields__}),
+        markings=markings,
+        manufacture=next((marking for marking in markings if marking.kind == "manufacture"), None),
+        imports=[event for event in current if event.event == "imported"],
+        last_transfer=next(
+            (event for event in reversed(current) if event.event in {"transferred", "imported", "exported"}), None
+        ),
+        events=current,
+    )
+
+
+async def answer(
+    conn: Conn, trace_request_id: int, data: NewTraceAnswer, *, today: dt.date, actor: str
+) -> TraceRequest:
+    """Answer a received request (ITI paras 18-22): ``trace.answered`` to the requesting State, and it is closed.
+
+    Raises:
+        NotFoundError: no such request.
+        ConflictError: ``trace-already-answered``.
+        InvalidInputError: ``invalid-trace-answer`` (``found`` without an item, an item with another outcome, a
+            request this registry sent); ``reason-required`` (``restricted`` without its reason).
+    """
+    request = await get_trace_request(conn, trace_request_id, today=today)
+    if request.direction != "incoming":
+        raise InvalidInputError(
+            f"trace request {trace_request_id} is this registry's own request to {request.partner_state}: the"
+            " requested State answers it",
+            code="invalid-trace-answer",
+        )
+    if request.answer is not None:
+        raise ConflictError(
+            f"trace request {trace_request_id} is already answered ({request.answer.outcome}): an answer stands",
+            code="trace-already-answered",
+            trace_request_id=trace_request_id,
+        )
+    if (data.outcome == "found") != (data.item_id is not None):
+        raise InvalidInputError(
+            "an answer found names the item (item_id) its record is built from; another outcome names none",
+            code="invalid-trace-answer",
+            field="item_id",
+        )
+    if data.outcome == "restricted" and data.reason is None:
+        raise InvalidInputError(
+            "a restricted answer gives its reason (ITI para 22)", code="reason-required", field="reason"
+        )
+    record = None
+    if data.item_id is not None:
+        item = await items.get_item(conn, data.item_id)
+        record = build_record(item, await store.list_trace_item_events(conn, data.item_id))
+    body: dict[str, Any] = {"outcome": data.outcome, "record": record, "reason": data.reason, "note": data.note}
+    reply = await outbox.enqueue(
+        conn,
+        request.partner_state,
+        "trace.answered",
+        body,
+        in_reply_to=request.notice_id,
+        confidentiality=request.confidentiality,  # type: ignore[arg-type]  # a level the database checked
+        actor=actor,
+    )
+    await store.insert_trace_answer(
+        conn,
+        trace_request_id,
+        str(reply),
+        data.outcome,
+        data.item_id,
+        msgspec.to_builtins(record),
+        data.reason,
+        data.note,
+        utc_now(),
+        actor,
+    )
+    await journal.record(
+        conn,
+        actor=actor,
+        action="trace.answered",
+        entity="trace_request",
+        entity_id=str(trace_request_id),
+        payload={
+            "notice_id": str(reply),
+            "in_reply_to": request.notice_id,
+            "outcome": data.outcome,
+            "item_id": data.item_id,
+            "reason": data.reason,
+        },
+    )
+    return await get_trace_request(conn, trace_request_id, today=today)
+
+
+async def _requests(
+    conn: Conn,
+    *,
+    trace_request_id: int | None = None,
+    direction: Direction | None = None,
+    status: TraceStatus | None = None,
+    overdue: bool = False,
+    today: dt.date,
+    after: int = 0,
+    limit: int = 1,
+) -> list[TraceRequest]:
+    rows = await store.list_trace_requests(conn, trace_request_id, direction, status, overdue, today, after, limit)
+    ids = [
+        uuid.UUID(notice)
+        for row in rows
+        for notice in (
+            [row["notice_id"]]
+            if row["direction"] == "outgoing"
+            else [row["acknowledgement_notice_id"], row["answer_notice_id"]]
+        )
+        if notice is not None
+    ]
+    states = [TraceNotice(**dict(row)) for row in await store.list_trace_notice_states(conn, ids)] if ids else []
+    return [_request(row, states) for row in rows]
+
+
+def _request(row: asyncpg.Record, states: list[TraceNotice]) -> TraceRequest:
+    # in the order they were sent: the request; or the acknowledgement, then the answer
+    mine = (
+        [row["notice_id"]]
+        if row["direction"] == "outgoing"
+        else [row["acknowledgement_notice_id"], row["answer_notice_id"]]
+    )
+    by_id = {str(state.notice_id): state for state in states}
+    return TraceRequest(
+        trace_request_id=row["trace_request_id"],
+        direction=row["direction"],
+        partner_state=row["partner_state"],
+        notice_id=row["notice_id"],
+        item_id=row["item_id"],
+        weapon=msgspec.convert(row["weapon"], Weapon),
+        circumstances=row["circumstances"],
+        intended_use=row["intended_use"],
+        confidentiality=row["confidentiality"],
+        answer_by=row["answer_by"],
+        acknowledge_by=row["acknowledge_by"],
+        due_on=row["due_on"],
+        status=row["status"],
+        overdue=row["overdue"],
+        findings=None if row["findings"] is None else msgspec.convert(row["findings"], list[TraceFinding]),
+        created_at=row["created_at"],
+        created_by=row["created_by"],
+        acknowledgement=None
+        if row["acknowledged_at"] is None
+        else TraceAcknowledgement(
+            notice_id=row["acknowledgement_notice_id"],
+            acknowledged_at=row["acknowledged_at"],
+            acknowledged_by=row["acknowledged_by"],
+        ),
+        answer=None
+        if row["answered_at"] is None
+        else TraceAnswer(
+            notice_id=row["answer_notice_id"],
+            outcome=row["outcome"],
+            item_id=row["answer_item_id"],
+            record=None if row["record"] is None else msgspec.convert(row["record"], TraceRecord),
+            reason=row["reason"],
+            note=row["note"],
+            answered_at=row["answered_at"],
+            answered_by=row["answered_by"],
+        ),
+        notices=[by_id[notice] for notice in mine if notice in by_id],
+    )
+
+
+async def get_trace_request(conn: Conn, trace_request_id: int, *, today: dt.date) -> TraceRequest:
+    """One trace request.
+
+    Raises:
+        NotFoundError: no such request.
+    """
+    found = await _requests(conn, trace_request_id=trace_request_id, today=today)
+    if not found:
+        raise NotFoundError(f"no trace request {trace_request_id}", trace_request_id=trace_request_id)
+    return found[0]
+
+
+async def journal_read(conn: Conn, *, actor: str, ids: list[int]) -> None:
+    """Journal that ``actor`` looked at these requests (DESIGN §6): where weapons were found, their holders."""
+    await journal.record_read(conn, actor=actor, entity="trace-request", ids=[str(item) for item in ids])
+
+
+async def list_trace_requests(
+    conn: Conn,
+    *,
+    direction: Direction | None,
+    status: TraceStatus | None,
+    overdue: bool,
+    today: dt.date,
+    after: int,
+    limit: int,
+) -> list[TraceRequest]:
+    """A page of trace requests in id order; ``overdue``: only those unanswered after the day the answer was due."""
+    return await _requests(
+        conn, direction=direction, status=status, overdue=overdue, today=today, after=after, limit=limit
+    )

@@ -1,0 +1,440 @@
+"""Received trace notices (ITI paras 14-24): a request with its findings, acknowledged at once and answered by an
+officer; an acknowledgement and an answer kept on this State's own request; what is rejected, with its reason."""
+
+from __future__ import annotations
+
+import copy
+import json
+import uuid
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import pytest
+
+from firearms import db, tokens
+from tests.conftest import TokenFactory
+from tests.exchange_fixtures import Client, cz, de
+from tests.exchange_util import AT_KEY, OTHER_KEY, envelope, trust_cz_and_de
+
+__all__ = ["cz", "de"]
+
+TRACE_VECTORS: dict[str, Any] = json.loads(
+    (Path(__file__).parent.parent / "data" / "trace_vectors.json").read_text(encoding="utf-8")
+)
+
+WEAPON: dict[str, Any] = {
+    "kind": "firearm",
+    "firearm_type": "rifle",
+    "manufacturer": "Ceska zbrojovka",
+    "country_of_manufacture": "CZ",
+    "serial": "cz 557/0042",
+    "markings": [{"kind": "manufacture", "stamped": "CZ UB 557-0042", "serial": "557-0042"}],
+}
+REQUEST: dict[str, Any] = {
+    "weapon": WEAPON,
+    "circumstances": "found in a car at the Drasenhofen crossing",
+    "intended_use": "criminal investigation",
+    "answer_by": "2099-01-15",
+}
+ITEM: dict[str, Any] = {
+    "kind": "firearm",
+    "firearm_type": "rifle",
+    "manufacturer": "Ceska zbrojovka",
+    "country_of_manufacture": "CZ",
+    "serial": "CZ557-0042",
+    "make": "CZ",
+    "model": "557",
+    "calibre": ".308 Win",
+    "year_of_manufacture": 2018,
+    "markings": [{"kind": "manufacture", "stamped": "CZ UB 557-0042", "serial": "CZ557-0042", "country": "CZ"}],
+}
+
+
+async def _headers(conn: db.Conn, role: tokens.Role) -> dict[str, str]:
+    secret, _ = await tokens.create_token(conn, role=role, name=f"test {role}", actor="test")
+    return {"Authorization": f"Bearer {secret}"}
+
+
+async def _deliver(client: Client, raw: bytes) -> dict[str, Any]:
+    response = await client.post("/exchange/v1/notices", content=raw)
+    assert response.status_code == 202, response.text
+    receipt: dict[str, Any] = response.json()["receipt"]
+    return receipt
+
+
+async def _request_at_cz(client: Client, body: dict[str, Any], sequence: int = 1) -> tuple[str, dict[str, Any]]:
+    notice_id = str(uuid.uuid4())
+    raw = envelope(AT_KEY, recipient="CZ", sequence=sequence, type_="trace.requested", body=body, notice_id=notice_id)
+    return notice_id, await _deliver(client, raw)
+
+
+async def _stored(conn: db.Conn) -> tuple[int, int, int]:
+    row = await conn.fetchrow(
+        "SELECT (SELECT count(*) FROM trace_request), (SELECT count(*) FROM trace_acknowledgement),"
+        " (SELECT count(*) FROM trace_answer)"
+    )
+    assert row is not None
+    return (row[0], row[1], row[2])
+
+
+async def test_a_received_request_has_its_findings_and_is_acknowledged_at_once(cz: tuple[Client, db.Conn]) -> None:
+    client, conn = cz
+    records = await _headers(conn, "records-officer")
+    item = (await client.post("/api/v1/items", json=ITEM, headers=records)).json()
+    stolen = {"event": "stolen", "occurred_on": "2026-10-01"}
+    assert (
+        await client.post(f"/api/v1/items/{item['item_id']}/events", json=stolen, headers=records)
+    ).status_code == 201
+    other = {**ITEM, "manufacturer": "Other Works", "country_of_manufacture": "DE"}
+    other_id = (await client.post("/api/v1/items", json=other, headers=records)).json()["item_id"]
+
+    notice_id, receipt = await _request_at_cz(client, REQUEST)
+    assert (receipt["status"], receipt["reason"]) == ("accepted", None)
+    listed = (await client.get("/api/v1/trace-requests?direction=incoming", headers=records)).json()["items"]
+    assert len(listed) == 1
+    request = listed[0]
+    assert (request["partner_state"], request["notice_id"], request["status"]) == ("AT", notice_id, "acknowledged")
+    assert (request["answer_by"], request["due_on"], request["overdue"]) == ("2099-01-15", "2099-01-15", False)
+    assert request["acknowledge_by"] == request["acknowledgement"]["acknowledged_at"][:10]
+    # the serial given ("cz 557/0042") and the marking's ("557-0042"): the first matches both items by normalised
+    # serial, the same manufacturer and country first
+    assert [
+        (f["item_id"], f["status"], f["manufacturer_matches"], f["country_matches"]) for f in request["findings"]
+    ] == [(item["item_id"], "stolen", True, True), (other_id, "active", False, False)]
+    ack = await conn.fetchrow(
+        "SELECT notice_id, recipient, in_reply_to, confidentiality, body FROM notice_outbox"
+        " WHERE type = 'trace.acknowledged'"
+    )
+    assert ack is not None
+    assert (ack["recipient"], ack["in_reply_to"], ack["confidentiality"]) == ("AT", notice_id, "restricted")
+    assert ack["body"]["answer_by"] == "2099-01-15"
+    assert ack["body"]["acknowledged_at"].endswith("Z")
+    assert request["notices"] == [
+        {
+            "notice_id": str(ack["notice_id"]),
+            "type": "trace.acknowledged",
+            "recipient": "AT",
+            "status": "queued",
+            "attempts": 0,
+            "last_error": None,
+            "delivered_at": None,
+            "receipt_reason": None,
+        }
+    ]
+    actions = await conn.fetch(
+        "SELECT action, actor FROM journal_entry WHERE entity = 'trace_request' ORDER BY entry_id"
+    )
+    assert [(row["action"], row["actor"]) for row in actions] == [
+        ("trace.requested", "partner:AT"),
+        ("trace.acknowledged", "system:trace-acknowledgement"),
+    ]
+
+
+INVALID: list[tuple[str, dict[str, Any]]] = [
+    ("no circumstances", {k: v for k, v in REQUEST.items() if k != "circumstances"}),
+    ("no answer_by", {k: v for k, v in REQUEST.items() if k != "answer_by"}),
+    ("nothing to trace", {**REQUEST, "weapon": {"kind": "firearm", "make": "CZ"}}),
+    ("a year as text", {**REQUEST, "weapon": {**WEAPON, "year_of_manufacture": "2018"}}),
+    ("too long", {**REQUEST, "circumstances": "x" * 4001}),
+    ("too many markings", {**REQUEST, "weapon": {**WEAPON, "markings": WEAPON["markings"] * 21}}),
+    ("an unknown kind", {**REQUEST, "weapon": {**WEAPON, "kind": "tank"}}),
+]
+
+
+@pytest.mark.parametrize(("why", "body"), INVALID, ids=[why for why, _ in INVALID])
+async def test_a_request_invalid_for_its_type_is_stored_rejected_and_nothing_else(
+    cz: tuple[Client, db.Conn], why: str, body: dict[str, Any]
+) -> None:
+    client, conn = cz
+    _, receipt = await _request_at_cz(client, body)
+    assert (receipt["status"], receipt["reason"]) == ("rejected", "invalid-body"), why
+    assert await _stored(conn) == (0, 0, 0)
+    assert await conn.fetchval("SELECT count(*) FROM notice_outbox") == 0
+    stored = await conn.fetchrow("SELECT status, reason FROM notice_inbox")
+    assert stored is not None
+    assert (stored["status"], stored["reason"]) == ("rejected", "invalid-body")
+
+
+async def test_a_request_delivered_again_is_a_duplicate_with_the_first_receipt(cz: tuple[Client, db.Conn]) -> None:
+    client, conn = cz
+    raw = envelope(AT_KEY, recipient="CZ", sequence=1, type_="trace.requested", body=REQUEST)
+    first = await client.post("/exchange/v1/notices", content=raw)
+    again = await client.post("/exchange/v1/notices", content=raw)
+    assert (first.status_code, again.status_code) == (202, 200)
+    assert again.content == first.content
+    assert await _stored(conn) == (1, 1, 0)
+    assert await conn.fetchval("SELECT count(*) FROM notice_outbox WHERE type = 'trace.acknowledged'") == 1
+
+
+async def test_unknown_body_fields_are_ignored(cz: tuple[Client, db.Conn]) -> None:
+    client, conn = cz
+    body = copy.deepcopy(REQUEST) | {"priority": "high"}
+    body["weapon"]["finish"] = "blued"
+    _, receipt = await _request_at_cz(client, body)
+    assert receipt["status"] == "accepted"
+    assert await _stored(conn) == (1, 1, 0)
+
+
+async def _received_request(client: Client, conn: db.Conn) -> tuple[dict[str, str], int, int, str]:
+    """CZ holds an item, imported and sold; AT's request for it arrives. Officer, item, request id, notice id."""
+    records = await _headers(conn, "records-officer")
+    item = {
+        **ITEM,
+        "markings": [*ITEM["markings"], {"kind": "import", "stamped": "CZ 18", "country": "CZ", "year": 2018}],
+    }
+    item_id = (await client.post("/api/v1/items", json=item, headers=records)).json()["item_id"]
+    for event in (
+        {
+            "event": "imported",
+            "occurred_on": "2019-03-01",
+            "country": "SK",
+            "from_party": "Zbrane s.r.o.",
+            "document": "IMP-9",
+        },
+        {"event": "transferred", "occurred_on": "2020-05-02", "from_party": "Zbrane s.r.o.", "to_party": "Jan Novak"},
+        {"event": "transferred", "occurred_on": "2021-06-03", "from_party": "Jan Novak", "to_party": "Petr Dvorak"},
+    ):
+        response = await client.post(f"/api/v1/items/{item_id}/events", json=event, headers=records)
+        assert response.status_code == 201, response.text
+    # the second sale was a mistake: corrected, so the last holder known is Jan Novak
+    events = (await client.get(f"/api/v1/items/{item_id}/history", headers=records)).json()["items"]
+    wrong = next(e["detail"]["event_id"] for e in events if e["detail"].get("to_party") == "Petr Dvorak")
+    correction = {
+        "event": "corrected",
+        "occurred_on": "2021-06-03",
+        "corrects_event_id": wrong,
+        "reason": "typed twice",
+    }
+    assert (await client.post(f"/api/v1/items/{item_id}/events", json=correction, headers=records)).status_code == 201
+    notice_id, receipt = await _request_at_cz(client, REQUEST)
+    assert receipt["status"] == "accepted"
+    request_id = await conn.fetchval("SELECT trace_request_id FROM trace_request WHERE notice_id = $1", notice_id)
+    return records, item_id, request_id, notice_id
+
+
+async def test_the_officer_answers_found_with_the_record_built_from_the_history(cz: tuple[Client, db.Conn]) -> None:
+    client, conn = cz
+    records, item_id, request_id, notice_id = await _received_request(client, conn)
+    headers = {**records, "Idempotency-Key": "answer-1"}
+    answer = {"outcome": "found", "item_id": item_id, "note": "sold by a dealer in Brno"}
+    response = await client.post(f"/api/v1/trace-requests/{request_id}/answer", json=answer, headers=headers)
+    assert response.status_code == 200, response.text
+    answered = response.json()
+    assert answered["status"] == "answered"
+    assert (answered["answer"]["outcome"], answered["answer"]["item_id"]) == ("found", item_id)
+    record = answered["answer"]["record"]
+    assert record["item"]["serial"] == "CZ557-0042"
+    assert record["item"]["status"] == "active"
+    assert record["manufacture"]["stamped"] == "CZ UB 557-0042"
+    assert [m["kind"] for m in record["markings"]] == ["manufacture", "import"]
+    assert [(e["event"], e["country"], e["document"]) for e in record["imports"]] == [("imported", "SK", "IMP-9")]
+    assert (record["last_transfer"]["to_party"], record["last_transfer"]["occurred_on"]) == ("Jan Novak", "2020-05-02")
+    assert [e["event"] for e in record["events"]] == ["imported", "transferred"]
+    sent = await conn.fetchrow(
+        "SELECT notice_id, recipient, in_reply_to, body FROM notice_outbox WHERE type = 'trace.answered'"
+    )
+    assert sent is not None
+    assert (sent["recipient"], sent["in_reply_to"]) == ("AT", notice_id)
+    assert sent["body"]["record"] == record
+    assert (sent["body"]["outcome"], sent["body"]["note"], sent["body"]["reason"]) == ("found", answer["note"], None)
+    assert [n["type"] for n in answered["notices"]] == ["trace.acknowledged", "trace.answered"]
+    again = await client.post(f"/api/v1/trace-requests/{request_id}/answer", json=answer, headers=headers)
+    assert (again.status_code, again.content) == (200, response.content)
+    second = await client.post(
+        f"/api/v1/trace-requests/{request_id}/answer", json={"outcome": "not-found"}, headers=records
+    )
+    assert second.status_code == 409
+    assert second.json()["type"].rsplit("/", 1)[1] == "trace-already-answered"
+    assert await _stored(conn) == (1, 1, 1)
+    assert await conn.fetchval("SELECT count(*) FROM notice_outbox WHERE type = 'trace.answered'") == 1
+    entry = await conn.fetchrow("SELECT payload FROM journal_entry WHERE action = 'trace.answered'")
+    assert entry is not None
+    assert (entry["payload"]["outcome"], entry["payload"]["in_reply_to"]) == ("found", notice_id)
+
+
+BAD_ANSWERS: list[tuple[dict[str, Any], int, str]] = [
+    ({"outcome": "found"}, 422, "invalid-trace-answer"),
+    ({"outcome": "not-found", "item_id": 1}, 422, "invalid-trace-answer"),
+    ({"outcome": "restricted"}, 422, "reason-required"),
+    ({"outcome": "maybe"}, 400, "invalid-request"),
+    ({"outcome": "not-found", "colour": "red"}, 400, "invalid-request"),
+    ({"outcome": "restricted", "reason": " padded"}, 400, "invalid-request"),
+    ({"outcome": "found", "item_id": 99999}, 404, "not-found"),
+]
+
+
+@pytest.mark.parametrize(("body", "status", "code"), BAD_ANSWERS)
+async def test_a_bad_answer_is_a_problem_and_nothing_is_sent(
+    cz: tuple[Client, db.Conn], body: dict[str, Any], status: int, code: str
+) -> None:
+    client, conn = cz
+    records, _, request_id, _ = await _received_request(client, conn)
+    response = await client.post(f"/api/v1/trace-requests/{request_id}/answer", json=body, headers=records)
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert response.json()["type"].rsplit("/", 1)[1] == code
+    assert await _stored(conn) == (1, 1, 0)
+    assert await conn.fetchval("SELECT count(*) FROM notice_outbox WHERE type = 'trace.answered'") == 0
+
+
+async def test_a_restricted_answer_gives_its_reason_and_an_unknown_request_is_404(cz: tuple[Client, db.Conn]) -> None:
+    client, conn = cz
+    records, _, request_id, _ = await _received_request(client, conn)
+    missing = await client.post("/api/v1/trace-requests/99999/answer", json={"outcome": "not-found"}, headers=records)
+    assert missing.status_code == 404
+    body = {"outcome": "restricted", "reason": "an investigation is under way here (ITI para 22)"}
+    response = await client.post(f"/api/v1/trace-requests/{request_id}/answer", json=body, headers=records)
+    assert response.status_code == 200, response.text
+    assert (response.json()["answer"]["outcome"], response.json()["answer"]["record"]) == ("restricted", None)
+    sent = await conn.fetchval("SELECT body FROM notice_outbox WHERE type = 'trace.answered'")
+    assert sent == {"outcome": "restricted", "record": None, "reason": body["reason"], "note": None}
+    for role in ("auditor", "licensing-officer"):
+        refused = await client.post(
+            f"/api/v1/trace-requests/{request_id}/answer",
+            json={"outcome": "not-found"},
+            headers=await _headers(conn, role),
+        )
+        assert refused.status_code == 403, role
+
+
+# --- the requesting side: AT's own request, acknowledged and answered by CZ (the OTHER vector key) ---
+
+RECORD: dict[str, Any] = {
+    "item": {
+        "kind": "firearm",
+        "manufacturer": "Glock GmbH",
+        "country_of_manufacture": "AT",
+        "serial": "ABC123",
+        "status": "exported",
+    },
+    "markings": [{"kind": "manufacture", "stamped": "GLOCK ABC123", "serial": "ABC123"}],
+    "last_transfer": {"event": "exported", "occurred_on": "2024-02-03", "status_after": "exported", "country": "CZ"},
+}
+
+
+async def _own_request(client: Client, conn: db.Conn, auth: TokenFactory) -> tuple[int, str]:
+    await trust_cz_and_de(conn)
+    body = {
+        "recipient": "CZ",
+        "weapon": {"kind": "firearm", "serial": "ABC123"},
+        "circumstances": "seized in Linz",
+        "intended_use": "prosecution",
+    }
+    made = (await client.post("/api/v1/trace-requests", json=body, headers=await auth("records-officer"))).json()
+    return made["trace_request_id"], made["notice_id"]
+
+
+def _from_cz(sequence: int, type_: str, body: dict[str, Any], in_reply_to: str | None) -> bytes:
+    return envelope(
+        OTHER_KEY, sender="CZ", recipient="AT", sequence=sequence, type_=type_, body=body, in_reply_to=in_reply_to
+    )
+
+
+async def test_the_acknowledgement_and_the_answer_are_kept_on_the_own_request(
+    client: Client,
+    conn: db.Conn,
+    auth: TokenFactory,
+) -> None:
+    request_id, notice_id = await _own_request(client, conn, auth)
+    ack = {"acknowledged_at": "2026-11-30T10:00:00Z", "answer_by": "2099-02-01"}
+    receipt = await _deliver(client, _from_cz(1, "trace.acknowledged", ack, notice_id))
+    assert (receipt["status"], receipt["reason"]) == ("accepted", None)
+    auditor = await auth("auditor")
+    acknowledged = (await client.get(f"/api/v1/trace-requests/{request_id}", headers=auditor)).json()
+    assert (acknowledged["status"], acknowledged["due_on"]) == ("acknowledged", "2099-02-01")
+    assert acknowledged["acknowledgement"]["acknowledged_by"] == "partner:CZ"
+    again = await _deliver(client, _from_cz(2, "trace.acknowledged", ack, notice_id))
+    assert (again["status"], again["reason"]) == ("rejected", "trace-already-acknowledged")
+
+    answer = {"outcome": "found", "record": RECORD, "reason": None, "note": "exported to CZ in 2024"}
+    receipt = await _deliver(client, _from_cz(3, "trace.answered", answer, notice_id))
+    assert (receipt["status"], receipt["reason"]) == ("accepted", None)
+    answered = (await client.get(f"/api/v1/trace-requests/{request_id}", headers=auditor)).json()
+    assert answered["status"] == "answered"
+    assert (answered["answer"]["outcome"], answered["answer"]["answered_by"]) == ("found", "partner:CZ")
+    assert answered["answer"]["record"]["item"]["status"] == "exported"
+    assert answered["answer"]["record"]["last_transfer"]["country"] == "CZ"
+    assert answered["answer"]["note"] == "exported to CZ in 2024"
+    second = await _deliver(client, _from_cz(4, "trace.answered", {"outcome": "not-found"}, notice_id))
+    assert (second["status"], second["reason"]) == ("rejected", "trace-already-answered")
+    assert await _stored(conn) == (1, 1, 1)
+    answering = await client.post(
+        f"/api/v1/trace-requests/{request_id}/answer", json={"outcome": "not-found"}, headers=await auth("admin")
+    )
+    assert (answering.status_code, answering.json()["type"].rsplit("/", 1)[1]) == (422, "invalid-trace-answer")
+
+
+REJECTED: list[tuple[str, str, dict[str, Any], bool, str]] = [
+    (
+        "ack for no request",
+        "trace.acknowledged",
+        {"acknowledged_at": "2026-11-30T10:00:00Z", "answer_by": "2099-01-01"},
+        False,
+        "unknown-request",
+    ),
+    ("answer for no request", "trace.answered", {"outcome": "not-found"}, False, "unknown-request"),
+    (
+        "ack without in_reply_to",
+        "trace.acknowledged",
+        {"acknowledged_at": "2026-11-30T10:00:00Z", "answer_by": "2099-01-01"},
+        None,
+        "unknown-request",
+    ),  # type: ignore[list-item]
+    ("found without its record", "trace.answered", {"outcome": "found"}, True, "invalid-body"),
+    ("a record with not-found", "trace.answered", {"outcome": "not-found", "record": RECORD}, True, "invalid-body"),
+    ("restricted without reason", "trace.answered", {"outcome": "restricted"}, True, "invalid-body"),
+    ("an unknown outcome", "trace.answered", {"outcome": "maybe"}, True, "invalid-body"),
+    (
+        "a time with an offset",
+        "trace.acknowledged",
+        {"acknowledged_at": "2026-11-30T10:00:00+01:00", "answer_by": "2099-01-01"},
+        True,
+        "invalid-body",
+    ),
+    (
+        "a record's bad status",
+        "trace.answered",
+        {"outcome": "found", "record": {**RECORD, "item": {**RECORD["item"], "status": "misplaced"}}},
+        True,
+        "invalid-body",
+    ),
+]
+
+
+@pytest.mark.parametrize(("why", "type_", "body", "replying", "reason"), REJECTED, ids=[case[0] for case in REJECTED])
+async def test_a_reply_naming_no_request_or_invalid_for_its_type_is_rejected(
+    client: Client,
+    conn: db.Conn,
+    auth: TokenFactory,
+    why: str,
+    type_: str,
+    body: dict[str, Any],
+    replying: bool | None,
+    reason: str,
+) -> None:
+    _, notice_id = await _own_request(client, conn, auth)
+    in_reply_to = None if replying is None else notice_id if replying else str(uuid.uuid4())
+    receipt = await _deliver(client, _from_cz(1, type_, body, in_reply_to))
+    assert (receipt["status"], receipt["reason"]) == ("rejected", reason), why
+    assert await _stored(conn) == (1, 0, 0)
+    stored = await conn.fetchrow("SELECT status, reason FROM notice_inbox")
+    assert stored is not None
+    assert msgspec.to_builtins(dict(stored)) == {"status": "rejected", "reason": reason}
+
+
+async def test_the_known_answer_request_is_accepted_as_it_is(de: tuple[Client, db.Conn]) -> None:
+    """The vector of tests/data/trace_vectors.json, delivered byte for byte to a DE registry."""
+    client, conn = de
+    vector = TRACE_VECTORS["notices"][0]
+    raw = json.dumps(vector["envelope"], ensure_ascii=False).encode("utf-8")
+    receipt = await _deliver(client, raw)
+    assert (receipt["status"], receipt["reason"]) == ("accepted", None)
+    records = await _headers(conn, "records-officer")
+    request = (await client.get("/api/v1/trace-requests?direction=incoming", headers=records)).json()["items"][0]
+    assert (request["notice_id"], request["confidentiality"], request["findings"]) == (
+        vector["envelope"]["notice"]["id"],
+        "confidential",
+        [],
+    )
+    assert request["weapon"] == vector["envelope"]["notice"]["body"]["weapon"]
