@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any, Literal
 import asyncpg
 
 from firearms import outbox
+from firearms.serials import normalise
+from firearms.store import foreign_item_reports as report_store
 from firearms.store import items as item_store
 from firearms.store import peers as peer_store
 
@@ -24,8 +26,17 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from firearms.db import Conn
+    from firearms.licence_object import LicenceLine
 
-__all__ = ["REPORTED_MISSING", "REPORT_WITHDRAWN", "WithdrawalReason", "after_event", "open_report", "report_body"]
+__all__ = [
+    "REPORTED_MISSING",
+    "REPORT_WITHDRAWN",
+    "WithdrawalReason",
+    "after_event",
+    "open_report",
+    "partner_reported_lines",
+    "report_body",
+]
 
 REPORTED_MISSING = "item.reported-missing"
 REPORT_WITHDRAWN = "item.report-withdrawn"
@@ -109,3 +120,31 @@ async def report_body(conn: Conn, item_id: int, event_id: int, status: str, occu
             "markings": [{"kind": marking["kind"], "stamped": marking["stamped"]} for marking in markings],
         },
     }
+
+
+async def partner_reported_lines(conn: Conn, lines: Sequence[LicenceLine]) -> dict[str, str]:
+    """The serials of ``lines`` (as given) a partner reported lost or stolen, each with the report in words.
+
+    The customs check's rule (:func:`firearms.checks.partner_reports`): an open report whose normalised serial is the
+    serial's, whose item kind is the line's category and whose manufacturer or make is the line's make (in the
+    registry's manufacturer identity form). One query, for a transit-consent request's pre-check.
+    """
+    given = [(serial, line) for line in lines if line.category != "ammunition" for serial in line.serials]
+    if not given:
+        return {}
+    by_key: dict[str, list[str]] = {}
+    for serial, _ in given:
+        by_key.setdefault(normalise(serial), []).append(serial)
+    rows = await report_store.find_partner_reported_goods(
+        conn,
+        [normalise(serial) for serial, _ in given],
+        [line.category for _, line in given],
+        [line.make for _, line in given],
+    )
+    found: dict[str, list[str]] = {}
+    for row in rows:
+        words = f"reported {row['status']} by {row['sender_state']} (report {row['report_id']})"
+        for serial in by_key[row["serial"]]:
+            if words not in found.setdefault(serial, []):
+                found[serial].append(words)
+    return {serial: "; ".join(reports) for serial, reports in found.items()}

@@ -72,9 +72,9 @@ async def list_foreign_item_reports(
     sender_state: str | None,
     status: str | None,
     serial: str | None,
-    before: tuple[dt.datetime, str] | None,
+    before: tuple[dt.datetime, str, int] | None,
     limit: int,
 ) -> list[asyncpg.Record]:
     """A page of partners' reports, newest received first (each report as its latest notice says)."""
-    at, key = before if before is not None else (None, None)
-    return await conn.fetch(Q["list_foreign_item_reports"], sender_state, status, serial, at, key, limit)
+    at, state, sequence = before if before is not None else (None, None, None)
+    return await conn.fetch(Q["list_foreign_item_reports"], sender_state, status, serial, at, state, sequence, limit)

@@ -61,9 +61,12 @@ SELECT p.serial, r.sender_state, r.report_id, r.status
 
 -- name: list_foreign_item_reports
 -- Partners' lost/stolen reports, each as its latest report notice says, with its withdrawal (a later one) if any;
--- newest received first, a page after a cursor. $1 sender_state or NULL, $2 status (lost, stolen, withdrawn) or NULL,
--- $3 normalised serial or NULL, $4 before received_at, $5 before (sender_state || '/' || notice_id), $6 limit
-SELECT *
+-- newest received first (then by sender and its sequence), a page after a cursor. $1 sender_state or NULL, $2 status
+-- (lost, stolen, withdrawn) or NULL, $3 normalised serial or NULL, $4 before received_at, $5 sender_state, $6 sequence,
+-- $7 limit
+SELECT c.sender_state, c.report_id, c.notice_id, c.sequence, c.status, c.occurred_on, c.kind, c.item_type, c.make,
+       c.model, c.calibre, c.manufacturer, c.country_of_manufacture, c.serial, c.serial_normalised, c.markings,
+       c.confidentiality, c.received_at, c.withdrawal_reason, c.withdrawn_on, c.withdrawn_at, c.withdrawal_notice_id
   FROM (SELECT r.sender_state, r.report_id, r.notice_id, r.sequence, r.status, r.occurred_on, r.kind, r.item_type,
                r.make, r.model, r.calibre, r.manufacturer, r.country_of_manufacture, r.serial, r.serial_normalised,
                r.markings, r.confidentiality, r.received_at,
@@ -83,6 +86,6 @@ SELECT *
            AND ($3::text IS NULL OR r.serial_normalised = $3::text)) AS c
  WHERE ($2::text IS NULL OR ($2::text = 'withdrawn' AND c.withdrawn_at IS NOT NULL)
         OR (c.status = $2::text AND c.withdrawn_at IS NULL))
-   AND ($4::timestamptz IS NULL OR (c.received_at, c.sender_state || '/' || c.notice_id) < ($4::timestamptz, $5::text))
- ORDER BY c.received_at DESC, c.sender_state || '/' || c.notice_id DESC
- LIMIT $6;
+   AND ($4::timestamptz IS NULL OR (c.received_at, c.sender_state, c.sequence) < ($4::timestamptz, $5::text, $6::bigint))
+ ORDER BY c.received_at DESC, c.sender_state DESC, c.sequence DESC
+ LIMIT $7;

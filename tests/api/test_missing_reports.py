@@ -10,7 +10,7 @@ import pytest
 
 from firearms import db
 from firearms.store import foreign_item_reports as store
-from tests.api.test_exchange_effects import _send, _token
+from tests.api.test_exchange_effects import _request, _send, _token
 from tests.check_helpers import at_licence, check_body, receive
 from tests.exchange_fixtures import Client, cz
 from tests.licensing_helpers import TODAY
@@ -161,3 +161,48 @@ async def test_reports_are_append_only(cz: tuple[Client, db.Conn]) -> None:
     for statement in ("UPDATE foreign_item_report SET status = 'lost'", "DELETE FROM foreign_item_report"):
         with pytest.raises(asyncpg.RestrictViolationError):
             await conn.execute(statement)
+
+
+async def test_a_partners_open_report_fails_the_transit_consent_precheck(cz: tuple[Client, db.Conn]) -> None:
+    client, conn = cz
+    assert await _send(client, 1, "item.reported-missing", REPORT, recipient="CZ") == ("accepted", None)
+    other_maker = {**_report(make="Sako", manufacturer="Sako Ltd"), "report_id": "4712", "status": "lost"}
+    other_maker["item"]["serial"] = "SSG08-002"
+    assert await _send(client, 2, "item.reported-missing", other_maker, recipient="CZ") == ("accepted", None)
+    assert await _send(client, 3, "transit-consent.requested", _request(), recipient="CZ") == ("accepted", None)
+    findings = await conn.fetchval("SELECT findings FROM consent_request_received")
+    (stolen,) = [item for item in findings if item["code"] == "no-item-reported-lost-or-stolen"]
+    assert (stolen["result"], stolen["detail"]) == ("fail", "SSG08-001 reported stolen by AT (report 4711)")
+
+
+async def test_officers_list_partners_reports_by_state_status_and_serial(cz: tuple[Client, db.Conn]) -> None:
+    client, conn = cz
+    assert await _send(client, 1, "item.reported-missing", REPORT, recipient="CZ") == ("accepted", None)
+    lost = {**_report(serial="SSG08-002"), "report_id": "4712", "status": "lost"}
+    assert await _send(client, 2, "item.reported-missing", lost, recipient="CZ") == ("accepted", None)
+    assert await _send(client, 3, "item.report-withdrawn", WITHDRAWN, recipient="CZ") == ("accepted", None)
+    customs = await _token(conn, "customs-officer")
+
+    async def listed(query: str) -> list[tuple[str, str, bool, str | None]]:
+        response = await client.get(f"/api/v1/foreign-item-reports{query}", headers=customs)
+        assert response.status_code == 200, response.text
+        return [(i["report_id"], i["status"], i["open"], i["withdrawal_reason"]) for i in response.json()["items"]]
+
+    assert await listed("") == [("4712", "lost", True, None), ("4711", "stolen", False, "recovered")]
+    assert await listed("?status=lost&state=at") == [("4712", "lost", True, None)]
+    assert await listed("?status=stolen") == []
+    assert await listed("?status=withdrawn") == [("4711", "stolen", False, "recovered")]
+    assert await listed("?serial=ssg08.002") == [("4712", "lost", True, None)]
+    assert await listed("?state=DE") == []
+    first = await client.get("/api/v1/foreign-item-reports?limit=1", headers=customs)
+    second = await client.get(f"/api/v1/foreign-item-reports?limit=1&after={first.json()['next']}", headers=customs)
+    assert [i["report_id"] for i in second.json()["items"]] == ["4711"]
+    assert second.json()["next"] is None
+    for role in ("records-officer", "licensing-officer", "admin", "auditor"):
+        response = await client.get("/api/v1/foreign-item-reports", headers=await _token(conn, role))
+        assert response.status_code == 200, role
+    refused = await client.get("/api/v1/foreign-item-reports", headers=await _token(conn, "verifier"))
+    assert refused.status_code == 403
+    bad = await client.get("/api/v1/foreign-item-reports?status=found", headers=customs)
+    assert bad.status_code == 400
+    assert bad.headers["content-type"].startswith("application/problem+json")
