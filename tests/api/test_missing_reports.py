@@ -206,3 +206,28 @@ async def test_officers_list_partners_reports_by_state_status_and_serial(cz: tup
     bad = await client.get("/api/v1/foreign-item-reports?status=found", headers=customs)
     assert bad.status_code == 400
     assert bad.headers["content-type"].startswith("application/problem+json")
+
+
+async def test_a_release_refuses_a_serial_a_partner_reported_since_the_hold(cz: tuple[Client, db.Conn]) -> None:
+    client, conn = cz
+    await receive(conn, at_licence(), state="CZ")
+    customs = await _token(conn, "customs-officer")
+    assert await _send(client, 1, "item.reported-missing", REPORT, recipient="CZ") == ("accepted", None)
+    held = await _check(client, conn)
+    assert held["verdict"] == "hold"
+    since = {**_report(serial="SSG08-002"), "report_id": "4712"}
+    assert await _send(client, 2, "item.reported-missing", since, recipient="CZ") == ("accepted", None)
+    refused = await client.post(f"/api/v1/checks/{held['check_id']}/release", json={"reason": "seen"}, headers=customs)
+    assert refused.status_code == 409, refused.text
+    assert (refused.json()["type"].rsplit("/", 1)[1], refused.json()["serials"]) == (
+        "reported-missing-by-partner",
+        ["SSG08-002"],
+    )
+    assert await conn.fetchval("SELECT count(*) FROM check_decision") == 0
+    # the report the hold named was before the officer: once the later one is withdrawn, the release goes through
+    assert await _send(client, 3, "item.report-withdrawn", {**WITHDRAWN, "report_id": "4712"}, recipient="CZ") == (
+        "accepted",
+        None,
+    )
+    released = await client.post(f"/api/v1/checks/{held['check_id']}/release", json={"reason": "seen"}, headers=customs)
+    assert released.status_code == 200, released.text
