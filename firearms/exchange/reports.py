@@ -33,6 +33,7 @@ __all__ = [
     "REPORT_WITHDRAWN",
     "WithdrawalReason",
     "after_event",
+    "after_identity_change",
     "open_report",
     "partner_reported_lines",
     "report_body",
@@ -96,6 +97,24 @@ async def after_event(
     if after is not None:
         body = await report_body(conn, item_id, after["event_id"], after["event"], after["occurred_on"])
         await outbox.enqueue_to(conn, states, REPORTED_MISSING, body, confidentiality=_CONFIDENTIALITY, actor=actor)
+
+
+async def after_identity_change(conn: Conn, item_id: int, *, actor: str) -> None:
+    """Send the open report again, under its id, after the item's fields or markings changed (a correction, a marking).
+
+    Partners match a report on the make (README "Notice types beyond PROTOCOL §5"): a make corrected while the item is
+    reported lost or stolen must reach them. The later report supersedes the earlier one there. Nothing is sent for an
+    item not reported lost or stolen. Called in the change's transaction, under the item's row lock.
+    """
+    item = await item_store.get_item(conn, item_id)
+    if item is None or item["status"] not in _MISSING:
+        return
+    report = open_report(item["status"], await item_store.list_item_event_kinds(conn, item_id))
+    states = await peer_store.list_enabled_peer_states(conn) if report is not None else []
+    if report is None or not states:
+        return
+    body = await report_body(conn, item_id, report["event_id"], report["event"], report["occurred_on"])
+    await outbox.enqueue_to(conn, states, REPORTED_MISSING, body, confidentiality=_CONFIDENTIALITY, actor=actor)
 
 
 async def report_body(conn: Conn, item_id: int, event_id: int, status: str, occurred_on: dt.date) -> dict[str, Any]:

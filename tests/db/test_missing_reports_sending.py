@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
 import pytest
 
-from firearms import db, item_events
+from firearms import db, item_corrections, item_events, items
 from firearms.exchange import trust
-from firearms.item_types import NewEvent
+from firearms.item_types import NewEvent, NewItemCorrection, NewMarking
 from firearms.lifecycle import EventKind
 from tests.check_helpers import register_firearm
 from tests.exchange_util import trust_cz_and_de
@@ -137,3 +138,36 @@ async def test_events_that_move_no_report_send_nothing(conn: db.Conn) -> None:
     transferred = await _event(conn, item_id, "transferred", from_party="Huber", to_party="Müller")
     await _event(conn, item_id, "corrected", corrects_event_id=transferred, reason="typo")
     assert await _queued(conn) == []
+
+
+async def test_a_make_corrected_or_a_marking_added_while_stolen_sends_the_report_again(conn: db.Conn) -> None:
+    await trust_cz_and_de(conn)
+    item_id = await register_firearm(conn, "SSG08-001")
+    stolen = await _event(conn, item_id, "stolen")
+    async with conn.transaction():
+        await item_corrections.correct_item(
+            conn,
+            item_id,
+            msgspec.convert({"changes": {"make": "Steyr"}, "reason": "make misread"}, NewItemCorrection),
+            actor="records",
+            today=TODAY,
+        )
+    async with conn.transaction():
+        await items.add_marking(
+            conn, item_id, NewMarking(kind="proof", stamped="Ferlach 26", place="Ferlach"), actor="records", today=TODAY
+        )
+    sent = [(kind, body) for recipient, kind, body in await _queued(conn) if recipient == "CZ"]
+    assert [(kind, body["report_id"]) for kind, body in sent] == [("item.reported-missing", str(stolen))] * 3
+    assert [body["item"]["make"] for _, body in sent] == ["Steyr Mannlicher", "Steyr", "Steyr"]
+    assert sent[2][1]["item"]["markings"][-1] == {"kind": "proof", "stamped": "Ferlach 26"}
+    # an item not reported lost or stolen sends nothing when corrected
+    other = await register_firearm(conn, "SSG08-002")
+    async with conn.transaction():
+        await item_corrections.correct_item(
+            conn,
+            other,
+            msgspec.convert({"changes": {"model": "SSG 69"}, "reason": "model misread"}, NewItemCorrection),
+            actor="records",
+            today=TODAY,
+        )
+    assert len(await _queued(conn)) == 6
