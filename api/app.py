@@ -16,6 +16,7 @@ from litestar.openapi.plugins import JsonRenderPlugin
 from api import (
     checks,
     exchange,
+    foreign_item_reports,
     health,
     imports,
     items,
@@ -113,6 +114,7 @@ def create_app(settings: Settings, *, database_url: str | None = None) -> Litest
             notices.NoticeController,
             notices.KeyController,
             received.ForeignLicenceController,
+            foreign_item_reports.ForeignItemReportController,
             received.ShipmentController,
             received.request_receipt_confirmation,
             received.ConsentRequestController,

@@ -35,7 +35,7 @@ LimitQuery: TypeAlias = Annotated[int, QueryParameter(description="items per pag
 # (state_code), as the command line's --recipient and --country take them. A body stays strict (STATE_CODE_PATTERN):
 # it is stored as sent. A value that is no two letters is refused, naming the parameter (api.problems).
 STATE_QUERY_PATTERN = r"^[A-Za-z]{2}$(?!\n)"
-STATE_QUERIES = frozenset({"recipient", "issuing_state", "exporting_state", "country"})
+STATE_QUERIES = frozenset({"recipient", "issuing_state", "exporting_state", "country", "state"})
 """The query parameters that name a State (or a country): api.problems words their refusal."""
 _STATE_DESCRIPTION = "ISO 3166-1 alpha-2 code, either case (de is DE)"
 StateQuery: TypeAlias = Annotated[str, QueryParameter(pattern=STATE_QUERY_PATTERN, description=_STATE_DESCRIPTION)]

@@ -34,6 +34,7 @@ TITLES: dict[str, str] = {
     "check-id-conflict": "The check id was used for another request",
     "check-not-held": "Only a held check awaits a decision",
     "item-reported-lost-or-stolen": "An item was reported lost or stolen since the check was held",
+    "reported-missing-by-partner": "A partner reported an item lost or stolen since the check was held",
     "serial-already-passed": "A serial already cleared for this movement",
     "invalid-check-filter": "The list of checks needs a licence or a serial",
     "not-an-export-licence": "The licence is not an export licence of this State",

@@ -17,6 +17,7 @@ from firearms.checks import (
     exhaust,
     licence_view,
     locked_context,
+    partner_reports,
     serial_keys,
 )
 from firearms.errors import ConflictError, NotFoundError
@@ -97,6 +98,8 @@ async def decide(
     if decision == "release":
         _require_releasable(request, view, state=state, on=today)
         _require_nothing_new_since(request, held, context["facts"] or [], "reported")
+        if serial_keys(request):
+            _require_no_partner_report_since(request, held, await partner_reports(conn, request, context["licence_id"]))
         if request.movement == "import":
             _require_nothing_new_since(request, held, context["facts"] or [], "unmarked")
         _require_nothing_passed_since(request, context["facts"] or [])
@@ -208,6 +211,27 @@ def _require_nothing_new_since(
     if since:
         raise ConflictError(
             f"{what} since the check was held: {', '.join(since)}; refuse the check", code=code, serials=since
+        )
+
+
+def _require_no_partner_report_since(request: CheckRequest, held: list[Reason], reported: dict[str, str]) -> None:
+    """A release lets through no serial a partner reported lost or stolen since the hold (Art. 11-12).
+
+    As for this registry's own reports (:func:`_require_nothing_new_since`): a serial the hold named
+    ``reported-missing-by-partner`` was before the officer; one a partner reported since was not.
+
+    Raises:
+        ConflictError: ``reported-missing-by-partner`` — ``serials`` (as presented) reported since the hold.
+    """
+    seen = {
+        normalise(reason.serial) for reason in held if reason.code == "reported-missing-by-partner" and reason.serial
+    }
+    since = [serial for item in request.lines for serial in item.serials if normalise(serial) in set(reported) - seen]
+    if since:
+        raise ConflictError(
+            f"reported lost or stolen by a partner since the check was held: {', '.join(since)}; refuse the check",
+            code="reported-missing-by-partner",
+            serials=since,
         )
 
 

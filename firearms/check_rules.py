@@ -58,6 +58,7 @@ ReasonCode = Literal[
     "serial-not-on-licence",
     "serial-already-passed",
     "item-reported-lost-or-stolen",
+    "reported-missing-by-partner",
     "import-marking-missing",
     "import-not-authorised",
 ]
@@ -83,6 +84,7 @@ POLICY: dict[str, Verdict] = {
     "serial-not-on-licence": "hold",
     "serial-already-passed": "refuse",
     "item-reported-lost-or-stolen": "hold",
+    "reported-missing-by-partner": "hold",
     "import-marking-missing": "hold",
     "import-not-authorised": "refuse",
 }
@@ -215,6 +217,9 @@ class RecordsView(msgspec.Struct, frozen=True, kw_only=True):
     """Serials of items reported lost or stolen in this registry."""
     unmarked_imports: frozenset[str]
     """Serials of firearms registered here without this State's import marking."""
+    partner_reported: dict[str, str] = msgspec.field(default_factory=dict)
+    """Serials a partner reported lost or stolen (an open report matching the line's kind and make), each with the
+    report in words (:func:`firearms.checks.partner_reports`)."""
 
 
 def verdict_of(reasons: list[Reason]) -> Verdict:
@@ -474,6 +479,8 @@ def _each_serial(
             reasons.append(_reason("serial-already-passed", f"already cleared for {movement} here", item.line, serial))
         if key in records.reported:
             reasons.append(_stolen(item, serial))
+        if key in records.partner_reported:
+            reasons.append(_reason("reported-missing-by-partner", records.partner_reported[key], item.line, serial))
         if movement == "import" and key in records.unmarked_imports:
             reasons.append(
                 _reason("import-marking-missing", "registered here without an import marking", item.line, serial)

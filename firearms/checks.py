@@ -39,6 +39,7 @@ from firearms.exchange import hooks
 from firearms.licence_rules import asks_more_of_transit
 from firearms.serials import normalise, serial_problem
 from firearms.store import checks as store
+from firearms.store import foreign_item_reports as report_store
 from firearms.store import licences as licence_store
 from firearms.store import received as received_store
 from firearms.text_rules import is_padded
@@ -56,6 +57,7 @@ __all__ = [
     "fingerprint",
     "licence_view",
     "locked_context",
+    "partner_reports",
     "perform_check",
     "serial_keys",
 ]
@@ -137,6 +139,7 @@ async def perform_check(
         reported=frozenset(fact["serial"] for fact in facts if fact["reported"]),
         # a firearm this State made, coming home, is not "unmarked" (Art. 8(1)(b); check_context, made_here)
         unmarked_imports=frozenset(fact["serial"] for fact in facts if fact["unmarked"]),
+        partner_reported=await partner_reports(conn, request, context["licence_id"]) if keys else {},
     )
     reasons = evaluate(request, view, records, state=state, on=today)
     verdict = verdict_of(reasons)
@@ -185,6 +188,27 @@ async def perform_check(
             actor=actor,
         )
     return answer
+
+
+async def partner_reports(conn: Conn, request: CheckRequest, licence_id: uuid.UUID | None) -> dict[str, str]:
+    """The consignment's serials a partner reported lost or stolen, each with the report in words (Art. 11-12).
+
+    One query, only for a consignment that presents serials, on a licence held here: a partner's report names the
+    item's kind, manufacturer and make, and a serial is matched only with the line's category and make (in the
+    registry's manufacturer identity form, upper case with white space collapsed) equal to the item's kind and its
+    manufacturer or make. Serials collide across manufacturers; a serial alone names no stolen item here.
+    """
+    if licence_id is None:
+        return {}
+    lines = [item.line for item in request.lines for _ in item.serials]
+    keys = [normalise(serial) for item in request.lines for serial in item.serials]
+    found: dict[str, list[str]] = {}
+    for row in await report_store.find_partner_reported_serials(conn, licence_id, lines, keys):
+        found.setdefault(row["serial"], []).append(
+            f"reported {row['status']} by {row['sender_state']} (report {row['report_id']},"
+            f" {row['occurred_on'].isoformat()})"
+        )
+    return {serial: "; ".join(reports) for serial, reports in found.items()}
 
 
 async def locked_context(

@@ -21,6 +21,7 @@ import msgspec
 
 from firearms import item_events, journal
 from firearms.errors import InvalidInputError, NotFoundError
+from firearms.exchange import reports
 from firearms.item_rules import check_marking_year, check_text, check_year, validate_marking
 from firearms.item_types import Correction, FieldChange, NewMarking
 from firearms.store import item_corrections as store
@@ -149,6 +150,7 @@ async def correct_item(conn: Conn, item_id: int, data: NewItemCorrection, *, act
         await _check_year_of_manufacture(conn, item, given["year_of_manufacture"])
     correction = await _record(conn, item, given, item_id=item_id, marking_id=None, reason=data.reason, actor=actor)
     await store.update_item_fields(conn, item_id, *(given.get(name, item[name]) for name in ITEM_FIELDS))
+    await reports.after_identity_change(conn, item_id, actor=actor)  # a stolen rifle's make corrected: partners hear
     return correction
 
 
@@ -221,4 +223,5 @@ async def correct_marking(
         conn, marking, given, item_id=item_id, marking_id=marking_id, reason=data.reason, actor=actor
     )
     await store.update_marking_fields(conn, marking_id, *(getattr(corrected, name) for name in MARKING_FIELDS))
+    await reports.after_identity_change(conn, item_id, actor=actor)
     return correction

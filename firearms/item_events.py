@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from firearms import journal, lifecycle
 from firearms.errors import ConflictError, InvalidInputError, NotFoundError
+from firearms.exchange import reports
 from firearms.item_rules import check_event_date, same_person, validate_event
 from firearms.item_types import HistoryEntry, ItemEvent, NewEvent
 from firearms.store import items as store
@@ -191,6 +192,10 @@ async def _record_event(conn: Conn, item_id: int, data: NewEvent, *, actor: str)
             "category_before": category_before,
             "category_after": category_after,
         },
+    )
+    # Art. 11-12: partners hear of a loss or theft, and of its end, in the same transaction
+    await reports.after_event(
+        conn, item_id, event=row, status_before=before, status_after=after, earlier=events, actor=actor
     )
     return event
 

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from firearms import item_events, journal, serials
 from firearms.errors import ConflictError, InvalidInputError, NotFoundError
+from firearms.exchange import reports
 from firearms.item_rules import check_marking_year, validate_item, validate_marking
 from firearms.item_types import Item, ItemDetail, Marking, NewItem, NewMarking, ScoredItem
 from firearms.store import items as store
@@ -189,6 +190,7 @@ async def add_marking(conn: Conn, item_id: int, data: NewMarking, *, actor: str,
         entity_id=str(item_id),
         payload=_marking_payload(marking),
     )
+    await reports.after_identity_change(conn, item_id, actor=actor)  # partners hold the report with its markings
     return marking
 
 

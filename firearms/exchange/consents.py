@@ -71,12 +71,18 @@ class ConsentRequest(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def findings(
-    request: ConsentRequested, own_state: str, today: dt.date, lost_or_stolen: set[str] | None = None
+    request: ConsentRequested,
+    own_state: str,
+    today: dt.date,
+    lost_or_stolen: set[str] | None = None,
+    partner_reported: dict[str, str] | None = None,
 ) -> list[Finding]:
     """Pre-check a request against the export authorisation data it carries (DESIGN §4 step 3).
 
     ``lost_or_stolen`` is the set of the licence's serials this State's records report lost or stolen
     (Art. 11, ``firearms.items.reported_lost_or_stolen``); ``None`` makes the finding ``not-checked``.
+    ``partner_reported``: the licence's serials partners reported lost or stolen, with the report in words
+    (:func:`firearms.exchange.reports.partner_reported_lines`); they fail the same finding.
     """
     licence = request.licence
     window = request.shipment_window
@@ -144,13 +150,14 @@ def findings(
             )
         )
     else:
+        partners = partner_reported or {}
+        found = [f"reported lost or stolen here: {', '.join(sorted(lost_or_stolen))}"] if lost_or_stolen else []
+        found += [f"{serial} {words}" for serial, words in sorted(partners.items())]
         result.append(
             Finding(
                 code="no-item-reported-lost-or-stolen",
-                result="fail" if lost_or_stolen else "pass",
-                detail=f"reported lost or stolen here: {', '.join(sorted(lost_or_stolen))}"
-                if lost_or_stolen
-                else "no serial of the licence is reported lost or stolen here",
+                result="fail" if found else "pass",
+                detail="; ".join(found) or "no serial of the licence is reported lost or stolen here, nor by a partner",
             )
         )
     return result

@@ -75,6 +75,7 @@ NOT_PERSONAL = {
     "/api/v1/shipments": "shipments: licence number, items and serials, dates, the confirming State",
     "/api/v1/shipments/{exporting_state:str}/{shipment_id:str}": "one shipment: items, receipts, passages",
     "/api/v1/shipments/by-id": "one shipment, its id in the query",
+    "/api/v1/foreign-item-reports": "partners' lost and stolen reports: a weapon's identity, no holder",
     "/exchange/v1/keys": "this registry's public keys",
     "/schema": "the OpenAPI document",
     "/schema/openapi.json": "the OpenAPI document",

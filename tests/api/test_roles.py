@@ -29,6 +29,7 @@ MATRIX: dict[tuple[str, str], set[str]] = {
     ("GET", "/consent-requests/X-1/X-1"): {A, LIC, AUD},
     ("POST", "/consent-requests/X-1/X-1/decision"): {LIC},
     ("GET", "/foreign-licences"): {A, LIC, CUS, AUD},
+    ("GET", "/foreign-item-reports"): {A, REC, LIC, CUS, AUD},
     ("GET", "/foreign-licences/X-1/X-1"): {A, LIC, CUS, AUD},
     ("GET", "/foreign-licences/by-number"): {A, LIC, CUS, AUD},
     ("GET", "/imports"): {A, REC, AUD},

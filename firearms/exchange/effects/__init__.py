@@ -1,5 +1,5 @@
 """Effects of received notices, one module per family; importing this package registers them all."""
 
-from firearms.exchange.effects import consents, keys, licences, shipments, traces
+from firearms.exchange.effects import consents, keys, licences, reports, shipments, traces
 
-__all__ = ["consents", "keys", "licences", "shipments", "traces"]
+__all__ = ["consents", "keys", "licences", "reports", "shipments", "traces"]

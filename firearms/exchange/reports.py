@@ -1,0 +1,169 @@
+"""Lost and stolen reports sent to every enabled partner (Art. 11-12; README "Notice types beyond PROTOCOL §5").
+
+An item of this registry reported ``lost`` or ``stolen`` is a report; the report ends when the item leaves that
+status: ``recovered``, ``seized`` (in the hands of the authorities: this State's own look-up stops naming it too)
+or the report event ``corrected``. :func:`after_event` is called by :func:`firearms.item_events.record_event` in
+the item's row lock, inside the event's transaction: it queues ``item.reported-missing`` when a report opens
+(a loss or theft, or a correction that puts one back in effect: the recovery corrected) and
+``item.report-withdrawn`` when one ends, each to every enabled partner, with its journal entries
+(:func:`firearms.outbox.enqueue_to`). The report's id is the id of the ``lost`` or ``stolen`` event, as text.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Literal
+
+import asyncpg
+
+from firearms import outbox
+from firearms.serials import normalise
+from firearms.store import foreign_item_reports as report_store
+from firearms.store import items as item_store
+from firearms.store import peers as peer_store
+
+if TYPE_CHECKING:
+    import datetime as dt
+    from collections.abc import Sequence
+
+    from firearms.db import Conn
+    from firearms.licence_object import LicenceLine
+
+__all__ = [
+    "REPORTED_MISSING",
+    "REPORT_WITHDRAWN",
+    "WithdrawalReason",
+    "after_event",
+    "after_identity_change",
+    "open_report",
+    "partner_reported_lines",
+    "report_body",
+]
+
+REPORTED_MISSING = "item.reported-missing"
+REPORT_WITHDRAWN = "item.report-withdrawn"
+WithdrawalReason = Literal["recovered", "seized", "corrected"]
+# an item event as read or inserted: ``event_id``, ``event``, ``corrects_event_id``, ``occurred_on``
+Row = asyncpg.Record
+_MISSING = frozenset({"lost", "stolen"})
+_CONFIDENTIALITY: Literal["restricted"] = "restricted"  # Art. 12(5): a partner passes it to no third State
+
+
+def open_report(status: str, events: Sequence[Row]) -> Row | None:
+    """The ``lost`` or ``stolen`` event in effect that makes ``status`` a report; ``None`` when not lost or stolen.
+
+    ``events`` are the item's events in the order recorded (correction or not): the report is the latest loss or
+    theft neither correcting nor corrected (while lost or stolen no later event in effect can have moved it).
+    """
+    if status not in _MISSING:
+        return None
+    undone = {event["corrects_event_id"] for event in events if event["event"] == "corrected"}
+    return next(
+        (event for event in reversed(events) if event["event"] in _MISSING and event["event_id"] not in undone), None
+    )
+
+
+async def after_event(
+    conn: Conn,
+    item_id: int,
+    *,
+    event: Row,
+    status_before: str,
+    status_after: str,
+    earlier: Sequence[Row],
+    actor: str,
+) -> None:
+    """Queue the report or its withdrawal an item's new ``event`` causes, to every enabled partner.
+
+    ``earlier`` are the item's events before ``event`` (read in its row lock). Nothing is queued when the report
+    in effect is the same before and after (a transfer while active, a correction of another event).
+    """
+    before = open_report(status_before, earlier)
+    after = open_report(status_after, [*earlier, event])
+    if (before and before["event_id"]) == (after and after["event_id"]):
+        return
+    states = await peer_store.list_enabled_peer_states(conn)
+    if not states:
+        return
+    if before is not None:
+        reason: WithdrawalReason = (
+            "corrected" if event["event"] == "corrected" else "seized" if event["event"] == "seized" else "recovered"
+        )
+        body = {
+            "report_id": str(before["event_id"]),
+            "reason": reason,
+            "occurred_on": event["occurred_on"].isoformat(),
+        }
+        await outbox.enqueue_to(conn, states, REPORT_WITHDRAWN, body, confidentiality=_CONFIDENTIALITY, actor=actor)
+    if after is not None:
+        body = await report_body(conn, item_id, after["event_id"], after["event"], after["occurred_on"])
+        await outbox.enqueue_to(conn, states, REPORTED_MISSING, body, confidentiality=_CONFIDENTIALITY, actor=actor)
+
+
+async def after_identity_change(conn: Conn, item_id: int, *, actor: str) -> None:
+    """Send the open report again, under its id, after the item's fields or markings changed (a correction, a marking).
+
+    Partners match a report on the make (README "Notice types beyond PROTOCOL §5"): a make corrected while the item is
+    reported lost or stolen must reach them. The later report supersedes the earlier one there. Nothing is sent for an
+    item not reported lost or stolen. Called in the change's transaction, under the item's row lock.
+    """
+    item = await item_store.get_item(conn, item_id)
+    if item is None or item["status"] not in _MISSING:
+        return
+    report = open_report(item["status"], await item_store.list_item_event_kinds(conn, item_id))
+    states = await peer_store.list_enabled_peer_states(conn) if report is not None else []
+    if report is None or not states:
+        return
+    body = await report_body(conn, item_id, report["event_id"], report["event"], report["occurred_on"])
+    await outbox.enqueue_to(conn, states, REPORTED_MISSING, body, confidentiality=_CONFIDENTIALITY, actor=actor)
+
+
+async def report_body(conn: Conn, item_id: int, event_id: int, status: str, occurred_on: dt.date) -> dict[str, Any]:
+    """The body of ``item.reported-missing``: the report and the item's identity here (markings as stamped)."""
+    item = await item_store.get_item(conn, item_id)
+    assert item is not None  # noqa: S101  # the caller holds the item's row lock
+    markings = await item_store.list_markings(conn, item_id)
+    return {
+        "report_id": str(event_id),
+        "status": status,
+        "occurred_on": occurred_on.isoformat(),
+        "item": {
+            "kind": item["kind"],
+            "type": item["firearm_type"] or item["component_type"],
+            "make": item["make"],
+            "model": item["model"],
+            "calibre": item["calibre"],
+            "manufacturer": item["manufacturer"],
+            "country_of_manufacture": item["country_of_manufacture"],
+            "serial": item["serial"],
+            "serial_normalised": item["serial_normalised"],
+            "markings": [{"kind": marking["kind"], "stamped": marking["stamped"]} for marking in markings],
+        },
+    }
+
+
+async def partner_reported_lines(conn: Conn, lines: Sequence[LicenceLine]) -> dict[str, str]:
+    """The serials of ``lines`` (as given) a partner reported lost or stolen, each with the report in words.
+
+    The customs check's rule (:func:`firearms.checks.partner_reports`): an open report whose normalised serial is the
+    serial's, whose item kind is the line's category and whose manufacturer or make is the line's make (in the
+    registry's manufacturer identity form). One query, for a transit-consent request's pre-check.
+    """
+    given = [(serial, line) for line in lines if line.category != "ammunition" for serial in line.serials]
+    if not given:
+        return {}
+    by_key: dict[str, list[str]] = {}
+    for serial, _ in given:
+        by_key.setdefault(normalise(serial), []).append(serial)
+    rows = await report_store.find_partner_reported_goods(
+        conn,
+        [normalise(serial) for serial, _ in given],
+        [line.category for _, line in given],
+        [line.make for _, line in given],
+    )
+    found: dict[str, list[str]] = {}
+    for row in rows:
+        words = f"reported {row['status']} by {row['sender_state']} (report {row['report_id']})"
+        for serial in by_key[row["serial"]]:
+            if words not in found.setdefault(serial, []):
+                found[serial].append(words)
+    return {serial: "; ".join(reports) for serial, reports in found.items()}
