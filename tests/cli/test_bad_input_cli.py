@@ -43,6 +43,7 @@ CASES: dict[str, list[str]] = {
     "peers enable": ["peers", "enable", "D E"],
     "peers resequence": ["peers", "resequence", "DE", "--from", "0"],
     "notices": ["notices", "--recipient", "Germany"],
+    "trace-requests": ["trace-requests", "--direction", "sideways"],
     "import": ["import", "{tmp}/records.csv"],  # a file of binary garbage, written by the test
     "export": ["export", "{tmp}/records.csv", "--country", "Austria"],
     "idempotency prune": ["idempotency", "prune", "--older-than", "0"],

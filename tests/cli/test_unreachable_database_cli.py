@@ -46,6 +46,7 @@ _OPENING: dict[str, list[str]] = {
     "peers enable": ["peers", "enable", "DE"],
     "peers resequence": ["peers", "resequence", "DE", "--from", "1"],
     "notices": ["notices"],
+    "trace-requests": ["trace-requests"],
     "import": ["import", "{csv}"],
     "export": ["export", "{out}"],
 }
