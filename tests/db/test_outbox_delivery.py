@@ -29,6 +29,7 @@ from firearms.exchange.protocol import (
     Signature,
     decode_receipt,
 )
+from firearms.settings import Settings
 from tests.exchange_fixtures import Registry, at_de, restored
 from tests.exchange_util import OTHER_KEY, partner, signed_receipt
 
@@ -51,6 +52,14 @@ async def _deliver_until(at: Registry, client: httpx.AsyncClient, done: str, wor
             return
         await asyncio.sleep(0.02)
     raise AssertionError(f"condition not reached: {done}")
+
+
+def _one_attempt(settings: Settings) -> Settings:
+    """``settings`` whose back-off is a minute: a failed notice is not claimed again within the same call.
+
+    The fixtures' back-off (0.05 s, capped at 0.2 s) lets a loaded machine claim it again before the call ends.
+    """
+    return msgspec.structs.replace(settings, exchange_retry_base=60.0, exchange_retry_cap=60.0)
 
 
 async def test_notices_are_numbered_per_recipient_in_queue_order(at_de: tuple[Registry, Registry]) -> None:
@@ -132,14 +141,14 @@ async def test_refused_delivery_is_retried_with_the_same_bytes_until_it_passes(
     async with de.conn.transaction():
         await de.conn.execute("UPDATE peer SET enabled = false WHERE state = 'AT'")
     await _enqueue(at, 3)
-    await delivery.deliver_due(at.pool, at.settings, de.client, "w1")
+    await delivery.deliver_due(at.pool, _one_attempt(at.settings), de.client, "w1")
     head = await at.conn.fetchrow("SELECT envelope, attempts, last_error FROM notice_outbox WHERE sequence = 1")
     assert head is not None
     assert head["attempts"] == 1
     assert "unknown-sender" in head["last_error"]
     assert await at.conn.fetchval("SELECT max(attempts) FROM notice_outbox WHERE sequence > 1") == 0
     first_bytes = bytes(head["envelope"])
-    await asyncio.sleep(0.25)  # longer than the back-off cap of these settings
+    await at.conn.execute("UPDATE notice_outbox SET next_attempt_at = now() WHERE sequence = 1")  # due again
     await delivery.deliver_due(at.pool, at.settings, de.client, "w1")
     assert await at.conn.fetchval("SELECT attempts FROM notice_outbox WHERE sequence = 1") >= 2
     async with de.conn.transaction():
@@ -156,7 +165,7 @@ async def test_network_error_is_recorded_and_retried_later(at_de: tuple[Registry
     await at.conn.execute("UPDATE peer SET base_url = 'http://127.0.0.1:9' WHERE state = 'DE'")
     await _enqueue(at, 1)
     async with delivery.new_client(at.settings) if kind == "aiohttp" else httpx.AsyncClient() as client:
-        await delivery.deliver_due(at.pool, at.settings, client, "w1")
+        await delivery.deliver_due(at.pool, _one_attempt(at.settings), client, "w1")
     row = await at.conn.fetchrow(
         "SELECT status, attempts, last_error, next_attempt_at, now() AS now FROM notice_outbox"
     )
@@ -305,7 +314,7 @@ async def test_a_receipt_that_does_not_verify_or_names_another_notice_is_not_tak
 
     async with partner(answer) as url, delivery.new_client(at.settings) as client:
         await at.conn.execute("UPDATE peer SET base_url = $1 WHERE state = 'DE'", url)
-        assert await delivery.deliver_due(at.pool, at.settings, client, "w1") == 0
+        assert await delivery.deliver_due(at.pool, _one_attempt(at.settings), client, "w1") == 0
     row = await at.conn.fetchrow("SELECT status, attempts, last_error, receipt, lease_owner FROM notice_outbox")
     assert row is not None
     assert (row["status"], row["attempts"], row["receipt"], row["lease_owner"]) == ("queued", 1, None, None)
@@ -320,7 +329,7 @@ async def test_a_notice_that_cannot_be_signed_waits_with_its_error_and_holds_bac
     async with at.conn.transaction():
         await outbox.enqueue(at.conn, "DE", "test.ping", {"n": 0}, signing_key_id="0" * 32)  # no such key file
     await _enqueue(at, 2)
-    assert await delivery.deliver_due(at.pool, at.settings, de.client, "w1") == 0
+    assert await delivery.deliver_due(at.pool, _one_attempt(at.settings), de.client, "w1") == 0
     rows = await at.conn.fetch(
         "SELECT sequence, attempts, last_error, envelope, lease_owner FROM notice_outbox ORDER BY sequence"
     )
@@ -719,7 +728,7 @@ async def test_a_partner_redirecting_elsewhere_is_a_failed_attempt_and_nothing_g
             url = f"http://127.0.0.1:{runner.addresses[0][1]}"
             async with delivery.new_client(at.settings) as client:
                 await at.conn.execute("UPDATE peer SET base_url = $1 WHERE state = 'DE'", url)
-                assert await delivery.deliver_due(at.pool, at.settings, client, "w1") == 0
+                assert await delivery.deliver_due(at.pool, _one_attempt(at.settings), client, "w1") == 0
     finally:
         await runner.cleanup()
     assert reached == []
@@ -742,7 +751,7 @@ async def test_a_partners_error_text_is_logged_on_one_line(
     with caplog.at_level(logging.WARNING, logger="firearms.exchange"):
         async with partner(forging) as url, delivery.new_client(at.settings) as client:
             await at.conn.execute("UPDATE peer SET base_url = $1 WHERE state = 'DE'", url)
-            assert await delivery.deliver_due(at.pool, at.settings, client, "w1") == 0
+            assert await delivery.deliver_due(at.pool, _one_attempt(at.settings), client, "w1") == 0
     lines = [record.getMessage() for record in caplog.records if record.name == "firearms.exchange"]
     assert len(lines) == 1
     assert lines[0].isprintable(), lines
@@ -787,7 +796,7 @@ async def test_a_validly_signed_but_malformed_receipt_is_no_proof_and_the_queue_
 
     async with partner(answer) as url, delivery.new_client(at.settings) as client:
         await at.conn.execute("UPDATE peer SET base_url = $1 WHERE state = 'DE'", url)
-        assert await delivery.deliver_due(at.pool, at.settings, client, "w1") == 0
+        assert await delivery.deliver_due(at.pool, _one_attempt(at.settings), client, "w1") == 0
     row = await at.conn.fetchrow("SELECT status, attempts, receipt, lease_owner FROM notice_outbox")
     assert row is not None
     assert (row["status"], row["attempts"], row["receipt"], row["lease_owner"]) == ("queued", 1, None, None)
