@@ -5,12 +5,15 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from litestar.testing import AsyncTestClient
+
 from firearms import db, item_events
 from firearms.canonical import parse_time
 from firearms.exchange import reports, trust
 from firearms.item_types import NewEvent
 from firearms.lifecycle import EventKind
 from tests.check_helpers import register_firearm
+from tests.conftest import TokenFactory
 from tests.exchange_util import VECTORS
 from tests.licensing_helpers import TODAY
 
@@ -132,3 +135,20 @@ async def test_a_catch_up_of_many_stolen_items_reads_them_in_batches(conn: db.Co
     assert sent[0] == await _expected(conn, first, stolen, "stolen")
     assert {body["item"]["serial"] for body in sent[1:]} == {f"BULK-{n}" for n in range(1, count + 1)}
     assert took < 30, took
+
+
+async def test_the_admin_api_adds_and_enables_a_partner_with_its_catch_up(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    auth: TokenFactory,
+    conn: db.Conn,
+) -> None:
+    item_id = await register_firearm(conn, "SSG08-001")
+    stolen = await _event(conn, item_id, "stolen")
+    admin = await auth("admin")
+    body = {"state": "DE", "base_url": "https://registry.example.de", "public_key": VECTORS["keys"]["DE"]["public_key"]}
+    assert (await client.post("/api/v1/peers", json=body, headers=admin)).status_code == 201
+    expected = await _expected(conn, item_id, stolen, "stolen")
+    assert await _reports_to(conn, "DE") == [expected]
+    assert (await client.post("/api/v1/peers/DE/disable", headers=admin)).status_code == 200
+    assert (await client.post("/api/v1/peers/DE/enable", headers=admin)).status_code == 200
+    assert await _reports_to(conn, "DE") == [expected, expected]
