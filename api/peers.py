@@ -60,7 +60,7 @@ class PeerController(Controller):
 
     @post("/", summary="Trust a partner registry", status_code=201)
     async def add(self, conn: ConnDep, officer: OfficerDep, settings: SettingsDep, data: JSONBody[NewPeer]) -> Peer:
-        """Put a partner and its first key on the trust list."""
+        """Put a partner and its first key on the trust list; it is sent every lost or stolen report open now."""
         return await trust.add_peer(
             conn,
             own_state=settings.state,
@@ -104,7 +104,7 @@ class PeerController(Controller):
 
     @post("/{peer_state:str}/enable", summary="Trust a partner again", status_code=200)
     async def enable(self, conn: ConnDep, officer: OfficerDep, peer_state: StatePath) -> Peer:
-        """Resume receiving from and sending to a partner."""
+        """Resume receiving from and sending to a partner; a disabled one is sent every open lost or stolen report."""
         return await trust.set_peer_enabled(conn, state_code(peer_state), enabled=True, actor=officer.actor)
 
     @post("/{peer_state:str}/resequence", summary="Number the notices queued for a partner anew", status_code=200)

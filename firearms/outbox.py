@@ -32,6 +32,7 @@ __all__ = [
     "OutboxNotice",
     "Resequenced",
     "enqueue",
+    "enqueue_each",
     "enqueue_to",
     "envelope_size",
     "get_notice",
@@ -101,6 +102,52 @@ async def enqueue(
             state=recipient,
         )
     return queued[recipient]
+
+
+async def enqueue_each(
+    conn: Conn,
+    recipient: str,
+    type: str,  # noqa: A002  # the protocol's own word
+    bodies: list[Any],
+    confidentiality: Confidentiality = "restricted",
+    *,
+    actor: str = "system:exchange",
+) -> None:
+    """Queue one notice per body for ``recipient`` on the trust list, in the order given, in one pipelined batch.
+
+    Each notice is queued and journaled as :func:`enqueue_to` queues one (a partner's catch-up of many notices).
+
+    Raises:
+        InvalidInputError: ``invalid-notice-body``, ``notice-too-large`` (as :func:`enqueue_to`).
+    """
+    now = utc_now()
+    rows = []
+    for body in bodies:
+        plain = _checked_body(type, body, None, confidentiality)
+        rows.append(([uuid.uuid4()], [recipient], type, now, None, confidentiality, plain, None, actor))
+    if rows:
+        await store.enqueue_outbox_notices_many(conn, rows)
+
+
+def _checked_body(type_: str, body: Any, in_reply_to: str | None, confidentiality: Confidentiality) -> Any:
+    """A notice body as plain JSON, held to a canonical form and PROTOCOL §3's envelope size."""
+    plain = msgspec.to_builtins(body)
+    if not isinstance(plain, dict):
+        raise InvalidInputError("a notice body is a JSON object", code="invalid-notice-body")
+    try:
+        body_bytes = canonical(plain, ascii_keys=True)
+    except ValueError as exc:
+        raise InvalidInputError(f"the notice body has no canonical form: {exc}", code="invalid-notice-body") from exc
+    size = envelope_size(type_, in_reply_to, confidentiality, len(body_bytes))
+    if size > MAX_ENVELOPE_BYTES:
+        raise InvalidInputError(
+            f"the {type_} notice would travel in an envelope of up to {size} bytes; PROTOCOL §3 allows"
+            f" {MAX_ENVELOPE_BYTES}, and partners refuse a larger one",
+            code="notice-too-large",
+            envelope_bytes=size,
+            max_bytes=MAX_ENVELOPE_BYTES,
+        )
+    return plain
 
 
 async def enqueue_to(

@@ -24,6 +24,9 @@ from firearms.canonical import utc_now
 from firearms.errors import ConflictError, InvalidInputError, NotFoundError
 from firearms.exchange.protocol import Confidentiality
 from firearms.exchange.trace_bodies import (
+    MAX_RECORD_EVENTS,
+    MAX_RECORD_IMPORTS,
+    MAX_RECORD_MARKINGS,
     Outcome,
     RecordedItem,
     TraceEvent,
@@ -450,7 +453,10 @@ def build_record(item: ItemDetail, events: list[asyncpg.Record]) -> TraceRecord:
     """What this registry's records hold about an item (ITI paras 18-20), from its record and its events in effect.
 
     Nobody types it: the item as recorded now (corrections applied), every marking, the manufacture marking, the
-    imports, and the latest transfer, import or export (the last lawful holder or transfer known here).
+    imports, and the latest transfer, import or export (the last lawful holder or transfer known here). What a
+    notice carries at most (``trace.answered``: 1,000 events, 100 imports, 100 markings; else the partner refuses it
+    ``invalid-body`` and the requesting State never hears): the most recent events and imports, the first markings,
+    and how many were left out; the manufacture marking and the last transfer are taken from all of them.
     """
     current = [
         TraceEvent(
@@ -467,16 +473,25 @@ def build_record(item: ItemDetail, events: list[asyncpg.Record]) -> TraceRecord:
         for row in in_effect(events)
     ]
     markings = [_marking(marking) for marking in item.markings]
+    imports = [event for event in current if event.event == "imported"]
     return TraceRecord(
         item=RecordedItem(**{name: getattr(item, name) for name in RecordedItem.__struct_fields__}),
-        markings=markings,
+        markings=markings[:MAX_RECORD_MARKINGS],
         manufacture=next((marking for marking in markings if marking.kind == "manufacture"), None),
-        imports=[event for event in current if event.event == "imported"],
+        imports=imports[-MAX_RECORD_IMPORTS:],
         last_transfer=next(
             (event for event in reversed(current) if event.event in {"transferred", "imported", "exported"}), None
         ),
-        events=current,
+        events=current[-MAX_RECORD_EVENTS:],
+        events_omitted=_omitted(current, MAX_RECORD_EVENTS),
+        imports_omitted=_omitted(imports, MAX_RECORD_IMPORTS),
+        markings_omitted=_omitted(markings, MAX_RECORD_MARKINGS),
     )
+
+
+def _omitted(values: list[Any], limit: int) -> int | msgspec.UnsetType:
+    """How many of ``values`` a notice's list of ``limit`` leaves out; unset (the field absent) when none."""
+    return len(values) - limit if len(values) > limit else msgspec.UNSET
 
 
 async def answer(

@@ -34,6 +34,7 @@ __all__ = [
     "WithdrawalReason",
     "after_event",
     "after_identity_change",
+    "catch_up",
     "open_report",
     "partner_reported_lines",
     "report_body",
@@ -121,7 +122,10 @@ async def report_body(conn: Conn, item_id: int, event_id: int, status: str, occu
     """The body of ``item.reported-missing``: the report and the item's identity here (markings as stamped)."""
     item = await item_store.get_item(conn, item_id)
     assert item is not None  # noqa: S101  # the caller holds the item's row lock
-    markings = await item_store.list_markings(conn, item_id)
+    return _body(item, await item_store.list_markings(conn, item_id), event_id, status, occurred_on)
+
+
+def _body(item: Row, markings: Sequence[Row], event_id: int, status: str, occurred_on: dt.date) -> dict[str, Any]:
     return {
         "report_id": str(event_id),
         "status": status,
@@ -139,6 +143,38 @@ async def report_body(conn: Conn, item_id: int, event_id: int, status: str, occu
             "markings": [{"kind": marking["kind"], "stamped": marking["stamped"]} for marking in markings],
         },
     }
+
+
+async def catch_up(conn: Conn, state: str, *, actor: str) -> int:
+    """Queue ``item.reported-missing`` to ``state`` for every report of this registry open now; how many were queued.
+
+    For a partner just added to the trust list or enabled again (:mod:`firearms.exchange.trust`), in that change's
+    transaction: each report under its own id, with the body :func:`after_event` sends, so a partner that has it
+    already takes it as a later report of the same id (which supersedes). Three reads for any number of items (the
+    items, their markings, the events naming each report), then the notices queued in one pipelined batch.
+    """
+    items = await item_store.list_reported_items(conn)
+    if not items:
+        return 0
+    ids = [item["item_id"] for item in items]
+    markings: dict[int, list[Row]] = {}
+    for marking in await item_store.list_items_markings(conn, ids):
+        markings.setdefault(marking["item_id"], []).append(marking)
+    events: dict[int, list[Row]] = {}
+    for event in await item_store.list_items_report_events(conn, ids):
+        events.setdefault(event["item_id"], []).append(event)
+    opened = [
+        (report, item)
+        for item in items
+        if (report := open_report(item["status"], events.get(item["item_id"], []))) is not None
+    ]
+    opened.sort(key=lambda pair: pair[0]["event_id"])  # the order the reports were made
+    bodies = [
+        _body(item, markings.get(item["item_id"], []), report["event_id"], report["event"], report["occurred_on"])
+        for report, item in opened
+    ]
+    await outbox.enqueue_each(conn, state, REPORTED_MISSING, bodies, confidentiality=_CONFIDENTIALITY, actor=actor)
+    return len(bodies)
 
 
 async def partner_reported_lines(conn: Conn, lines: Sequence[LicenceLine]) -> dict[str, str]:

@@ -18,6 +18,9 @@ from firearms.item_types import ComponentType, FirearmType, ItemKind, MarkingKin
 from firearms.lifecycle import EventKind, Status
 
 __all__ = [
+    "MAX_RECORD_EVENTS",
+    "MAX_RECORD_IMPORTS",
+    "MAX_RECORD_MARKINGS",
     "TRACE_TYPES",
     "Outcome",
     "RecordedItem",
@@ -124,20 +127,35 @@ class RecordedItem(msgspec.Struct, frozen=True, kw_only=True):
     status: Status
 
 
+MAX_RECORD_MARKINGS = 100
+MAX_RECORD_IMPORTS = 100
+MAX_RECORD_EVENTS = 1000
+Omitted = Annotated[int, msgspec.Meta(ge=1)]
+
+
 class TraceRecord(msgspec.Struct, frozen=True, kw_only=True):
     """What the requested State's records hold (ITI paras 18-20): built from the item's history, never typed.
 
     ``markings`` every marking as it reads now; ``manufacture`` the manufacture marking; ``imports`` the imports in
     effect; ``last_transfer`` the latest transfer, import or export in effect (its parties: the last lawful holder
-    known); ``events`` every event in effect, in order.
+    known); ``events`` every event in effect, in order. Beyond what a notice carries, ``events`` and ``imports`` keep
+    the most recent and ``markings`` the first; ``events_omitted``, ``imports_omitted`` and ``markings_omitted`` say
+    how many were left out (absent when none: an additive field, PROTOCOL §3).
     """
 
     item: RecordedItem
-    markings: Annotated[list[TraceMarking], msgspec.Meta(max_length=100)]
+    markings: Annotated[list[TraceMarking], msgspec.Meta(max_length=MAX_RECORD_MARKINGS)]
     manufacture: TraceMarking | None = None
-    imports: Annotated[list[TraceEvent], msgspec.Meta(max_length=100)] = msgspec.field(default_factory=list)
+    imports: Annotated[list[TraceEvent], msgspec.Meta(max_length=MAX_RECORD_IMPORTS)] = msgspec.field(
+        default_factory=list
+    )
     last_transfer: TraceEvent | None = None
-    events: Annotated[list[TraceEvent], msgspec.Meta(max_length=1000)] = msgspec.field(default_factory=list)
+    events: Annotated[list[TraceEvent], msgspec.Meta(max_length=MAX_RECORD_EVENTS)] = msgspec.field(
+        default_factory=list
+    )
+    events_omitted: Omitted | msgspec.UnsetType = msgspec.UNSET
+    imports_omitted: Omitted | msgspec.UnsetType = msgspec.UNSET
+    markings_omitted: Omitted | msgspec.UnsetType = msgspec.UNSET
 
 
 class TraceAnswered(msgspec.Struct, frozen=True, kw_only=True):

@@ -18,7 +18,7 @@ from firearms import files, journal
 from firearms.canonical import format_time, utc_now
 from firearms.countries import is_country
 from firearms.errors import ConflictError, InvalidInputError, NotFoundError
-from firearms.exchange import rotation
+from firearms.exchange import reports, rotation
 from firearms.exchange.checks import KEY_TIMES_FROM, TrustedKey, is_key_time
 from firearms.signing import b64url_decode, b64url_encode, is_public_key, key_id_of
 from firearms.store import keys as key_store
@@ -353,6 +353,7 @@ async def add_peer(
         payload={"base_url": url, "key_id": key_id, "public_key": public_key.strip(), "not_before": format_time(start)},
     )
     await rotation.announce_waiting_keys(conn, state, actor=actor)
+    await reports.catch_up(conn, state, actor=actor)
     return await get_peer(conn, state)
 
 
@@ -402,11 +403,15 @@ async def list_peers(conn: Conn, *, after: str, limit: int) -> list[Peer]:
 async def set_peer_enabled(conn: Conn, state: str, *, enabled: bool, actor: str) -> Peer:
     """Disable a partner (its notices are refused as ``unknown-sender``, nothing is sent to it) or enable it again.
 
+    Enabling a disabled partner queues it every lost or stolen report open now (:func:`firearms.exchange.reports.
+    catch_up`: all of them, not only those made while it was disabled; a repeat supersedes at the receiver).
+
     Raises:
         NotFoundError: not on the trust list.
     """
+    before = await store.get_peer(conn, state)
     row = await store.set_peer_enabled(conn, state, enabled, utc_now())
-    if row is None:
+    if before is None or row is None:
         raise NotFoundError(f"{state} is not on the trust list", state=state)
     await journal.record(
         conn,
@@ -416,6 +421,8 @@ async def set_peer_enabled(conn: Conn, state: str, *, enabled: bool, actor: str)
         entity_id=state,
         payload={},
     )
+    if enabled and not before["enabled"]:
+        await reports.catch_up(conn, state, actor=actor)
     return await _peer(conn, row)
 
 

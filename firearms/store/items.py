@@ -36,7 +36,10 @@ __all__ = [
     "list_item_event_kinds",
     "list_item_history",
     "list_items",
+    "list_items_markings",
+    "list_items_report_events",
     "list_markings",
+    "list_reported_items",
     "lock_certificate_number",
     "search_items",
     "set_similarity_threshold",
@@ -206,3 +209,18 @@ async def find_reported_serials(conn: Conn, normalised: list[str]) -> list[str]:
 async def find_serial_statuses(conn: Conn, kind: str, normalised: list[str]) -> list[asyncpg.Record]:
     """The items of ``kind`` whose normalised serial is among ``normalised``, with ``item_id`` and ``status``."""
     return await conn.fetch(Q["find_serial_statuses"], kind, normalised)
+
+
+async def list_reported_items(conn: Conn) -> list[asyncpg.Record]:
+    """Every item reported lost or stolen now, in item order."""
+    return await conn.fetch(Q["list_reported_items"])
+
+
+async def list_items_markings(conn: Conn, item_ids: list[int]) -> list[asyncpg.Record]:
+    """The markings (``item_id``, ``kind``, ``stamped``) of a batch of items, by item in the order recorded."""
+    return await conn.fetch(Q["list_items_markings"], item_ids)
+
+
+async def list_items_report_events(conn: Conn, item_ids: list[int]) -> list[asyncpg.Record]:
+    """The losses, thefts and corrections of a batch of items, by item in the order recorded."""
+    return await conn.fetch(Q["list_items_report_events"], item_ids)

@@ -18,6 +18,7 @@ __all__ = [
     "claim_outbox_runs",
     "count_outbox_pending",
     "enqueue_outbox_notices",
+    "enqueue_outbox_notices_many",
     "get_outbox_notice",
     "get_outbox_sequences",
     "get_requested_licence_version",
@@ -66,6 +67,11 @@ async def enqueue_outbox_notices(
         actor,
     )
     return {row["recipient"] for row in rows}
+
+
+async def enqueue_outbox_notices_many(conn: Conn, rows: list[tuple[Any, ...]]) -> None:
+    """``enqueue_outbox_notices`` for each row of its nine values, pipelined in one batch (results unread)."""
+    await conn.executemany(Q["enqueue_outbox_notices"], rows)
 
 
 async def lock_partners_with_unnumbered_notices(conn: Conn) -> list[str]:

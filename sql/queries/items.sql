@@ -359,3 +359,26 @@ SELECT i.item_id, i.kind, i.firearm_type, i.component_type, i.parent_item_id, i.
                                          AND c.corrects_event_id = later.event_id))
  ORDER BY e.item_id
  LIMIT $3;
+
+-- name: list_reported_items
+-- Every item of this registry reported lost or stolen now, in item order (a partner's catch-up). No arguments
+SELECT item_id, kind, firearm_type, component_type, make, model, calibre, manufacturer, country_of_manufacture,
+       serial, serial_normalised, status
+  FROM item
+ WHERE status IN ('lost', 'stolen')
+ ORDER BY item_id;
+
+-- name: list_items_markings
+-- The markings of a batch of items as stamped, in the order recorded. $1 item_ids
+SELECT item_id, kind, stamped
+  FROM marking
+ WHERE item_id = ANY($1::bigint[])
+ ORDER BY item_id, marking_id;
+
+-- name: list_items_report_events
+-- The losses, thefts and corrections of a batch of items in the order recorded (what names each open report).
+-- $1 item_ids
+SELECT item_id, event_id, event, corrects_event_id, occurred_on
+  FROM item_event
+ WHERE item_id = ANY($1::bigint[]) AND event IN ('lost', 'stolen', 'corrected')
+ ORDER BY item_id, event_id;

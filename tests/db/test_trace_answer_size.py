@@ -1,0 +1,88 @@
+"""A trace answer about an item with more events or markings than ``trace.answered`` carries still reaches its State."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+from firearms import db, traces
+from firearms.canonical import utc_now
+from firearms.exchange.inbox import ReceivedNotice, body_as
+from firearms.exchange.protocol import Notice
+from firearms.exchange.trace_bodies import TraceAnswered, TraceRequested, Weapon, contradiction
+from firearms.traces import NewTraceAnswer
+from tests.check_helpers import register_firearm
+from tests.exchange_util import trust_cz_and_de
+
+TODAY = dt.date(2026, 11, 30)
+
+
+async def test_a_found_answer_about_an_item_with_1005_events_and_105_markings_is_one_the_receiver_accepts(
+    conn: db.Conn,
+) -> None:
+    await trust_cz_and_de(conn)
+    item_id = await register_firearm(conn, "LONG-1")
+    await conn.execute(
+        """
+        INSERT INTO item_event (item_id, event, status_before, status_after, occurred_on, from_party, to_party,
+                                recorded_at, recorded_by)
+        SELECT $1, 'transferred', 'active', 'active', $2, 'Holder ' || n, 'Holder ' || (n + 1), now(), 'test'
+          FROM generate_series(1, 1005) AS n
+        """,
+        item_id,
+        TODAY,
+    )
+    await conn.execute(
+        """
+        INSERT INTO marking (item_id, kind, stamped, recorded_at, recorded_by)
+        SELECT $1, 'proof', 'PROOF ' || n, now(), 'test' FROM generate_series(1, 105 - (
+            SELECT count(*) FROM marking WHERE item_id = $1)) AS n
+        """,
+        item_id,
+    )
+    notice_id = str(uuid.uuid4())
+    async with db.transaction(conn):
+        request_id = await traces.receive_request(
+            conn,
+            TraceRequested(
+                weapon=Weapon(kind="firearm", serial="LONG-1"),
+                circumstances="seized",
+                intended_use="investigation",
+                answer_by=dt.date(2099, 1, 1),
+            ),
+            sender="DE",
+            notice_id=notice_id,
+            confidentiality="restricted",
+            received_at=utc_now(),
+            received_on=TODAY,
+        )
+        await traces.answer(
+            conn, request_id, NewTraceAnswer(outcome="found", item_id=item_id), today=TODAY, actor="officer"
+        )
+    row = await conn.fetchrow("SELECT body FROM notice_outbox WHERE type = 'trace.answered'")
+    assert row is not None
+    notice = Notice(
+        id=str(uuid.uuid4()),
+        type="trace.answered",
+        sender="AT",
+        recipient="DE",
+        sequence=1,
+        created_at="2026-11-30T12:00:00Z",
+        in_reply_to=notice_id,
+        confidentiality="restricted",
+        body=row["body"],
+    )
+    received = ReceivedNotice(notice=notice, key_id="k", received_at=utc_now(), time_zone=dt.UTC)
+    answered = body_as(received, TraceAnswered)  # as the receiving effect decodes it
+    assert contradiction(answered) is None
+    record = answered.record
+    assert record is not None
+    assert len(record.events) == 1000
+    assert record.events_omitted == 5
+    assert record.events[-1].to_party == "Holder 1006"  # the most recent kept
+    assert record.events[0].to_party == "Holder 7"  # the five earliest left out
+    assert record.last_transfer is not None
+    assert record.last_transfer.to_party == "Holder 1006"
+    assert len(record.markings) == 100
+    assert record.markings_omitted == 5
+    assert row["body"]["record"]["events_omitted"] == 5
