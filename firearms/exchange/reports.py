@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from firearms.licence_object import LicenceLine
 
 __all__ = [
+    "MAX_MARKINGS",
     "REPORTED_MISSING",
     "REPORT_WITHDRAWN",
     "WithdrawalReason",
@@ -41,6 +42,8 @@ __all__ = [
 ]
 
 REPORTED_MISSING = "item.reported-missing"
+MAX_MARKINGS = 50
+"""The markings a report carries at most (the first, by id); ``markings_omitted`` counts those left out."""
 REPORT_WITHDRAWN = "item.report-withdrawn"
 WithdrawalReason = Literal["recovered", "seized", "corrected"]
 # an item event as read or inserted: ``event_id``, ``event``, ``corrects_event_id``, ``occurred_on``
@@ -126,22 +129,25 @@ async def report_body(conn: Conn, item_id: int, event_id: int, status: str, occu
 
 
 def _body(item: Row, markings: Sequence[Row], event_id: int, status: str, occurred_on: dt.date) -> dict[str, Any]:
+    identity: dict[str, Any] = {
+        "kind": item["kind"],
+        "type": item["firearm_type"] or item["component_type"],
+        "make": item["make"],
+        "model": item["model"],
+        "calibre": item["calibre"],
+        "manufacturer": item["manufacturer"],
+        "country_of_manufacture": item["country_of_manufacture"],
+        "serial": item["serial"],
+        "serial_normalised": item["serial_normalised"],
+        "markings": [{"kind": marking["kind"], "stamped": marking["stamped"]} for marking in markings[:MAX_MARKINGS]],
+    }
+    if len(markings) > MAX_MARKINGS:  # a partner refuses a longer list (invalid-body): the report would not reach it
+        identity["markings_omitted"] = len(markings) - MAX_MARKINGS
     return {
         "report_id": str(event_id),
         "status": status,
         "occurred_on": occurred_on.isoformat(),
-        "item": {
-            "kind": item["kind"],
-            "type": item["firearm_type"] or item["component_type"],
-            "make": item["make"],
-            "model": item["model"],
-            "calibre": item["calibre"],
-            "manufacturer": item["manufacturer"],
-            "country_of_manufacture": item["country_of_manufacture"],
-            "serial": item["serial"],
-            "serial_normalised": item["serial_normalised"],
-            "markings": [{"kind": marking["kind"], "stamped": marking["stamped"]} for marking in markings],
-        },
+        "item": identity,
     }
 
 

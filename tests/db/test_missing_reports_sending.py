@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import uuid
 from typing import Any
 
 import msgspec
 import pytest
 
 from firearms import db, item_corrections, item_events, items
-from firearms.exchange import trust
+from firearms.canonical import utc_now
+from firearms.exchange import reports, trust
+from firearms.exchange.effects.reports import ItemReportedMissing
+from firearms.exchange.inbox import ReceivedNotice, body_as
+from firearms.exchange.protocol import Notice
 from firearms.item_types import NewEvent, NewItemCorrection, NewMarking
 from firearms.lifecycle import EventKind
 from tests.check_helpers import register_firearm
@@ -171,3 +177,35 @@ async def test_a_make_corrected_or_a_marking_added_while_stolen_sends_the_report
             today=TODAY,
         )
     assert len(await _queued(conn)) == 6
+
+
+async def test_a_report_of_an_item_with_more_markings_than_a_report_carries_is_one_a_partner_accepts(
+    conn: db.Conn,
+) -> None:
+    """A partner refuses a report of more than ``MAX_MARKINGS`` markings (``invalid-body``): it never heard of it."""
+    await trust_cz_and_de(conn)
+    item_id = await register_firearm(conn, "SSG08-001")
+    await conn.execute(
+        "INSERT INTO marking (item_id, kind, stamped, recorded_at, recorded_by)"
+        " SELECT $1, 'proof', 'PROOF ' || n, now(), 'test' FROM generate_series(1, $2::int) AS n",
+        item_id,
+        reports.MAX_MARKINGS + 4,  # and the manufacture marking: five more than a report carries
+    )
+    await _event(conn, item_id, "stolen")
+    [(_, _, body), _] = await _queued(conn)
+    notice = Notice(
+        id=str(uuid.uuid4()),
+        type="item.reported-missing",
+        sender="AT",
+        recipient="CZ",
+        sequence=1,
+        created_at="2026-11-30T12:00:00Z",
+        in_reply_to=None,
+        confidentiality="restricted",
+        body=body,
+    )
+    received = ReceivedNotice(notice=notice, key_id="k", received_at=utc_now(), time_zone=dt.UTC)
+    report = body_as(received, ItemReportedMissing)  # as the receiving effect decodes it
+    assert [marking.stamped for marking in report.item.markings][:2] == ["STEYR AUSTRIA SSG08-001", "PROOF 1"]
+    assert len(report.item.markings) == reports.MAX_MARKINGS
+    assert report.item.markings_omitted == 5

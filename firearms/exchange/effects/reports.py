@@ -17,7 +17,7 @@ import msgspec
 
 from firearms import journal
 from firearms.exchange.inbox import NoticeRejectedError, ReceivedNotice, body_as, effect
-from firearms.exchange.reports import REPORT_WITHDRAWN, REPORTED_MISSING
+from firearms.exchange.reports import MAX_MARKINGS, REPORT_WITHDRAWN, REPORTED_MISSING
 from firearms.licence_object import CountryCode
 from firearms.store import foreign_item_reports as store
 
@@ -59,7 +59,11 @@ class ReportedItem(msgspec.Struct, frozen=True, kw_only=True):
     country_of_manufacture: CountryCode
     serial: Serial
     serial_normalised: Annotated[str, msgspec.Meta(max_length=64)] | None = None
-    markings: Annotated[list[ReportedMarking], msgspec.Meta(max_length=50)] = msgspec.field(default_factory=list)
+    markings: Annotated[list[ReportedMarking], msgspec.Meta(max_length=MAX_MARKINGS)] = msgspec.field(
+        default_factory=list
+    )
+    markings_omitted: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)] | None = None
+    """How many markings the sender left out (it sends the first :data:`MAX_MARKINGS`)."""
 
 
 class ItemReportedMissing(msgspec.Struct, frozen=True, kw_only=True):
