@@ -64,10 +64,10 @@ SEAL_BATCH = 5000
 VERIFY_BATCH = 5000
 """Links :func:`verify` reads per short transaction: its memory is this many entries, whatever the journal's length."""
 SEALER_ACTOR = "system:journal"
+"""The actor of what the sealer journals itself (:data:`UNSEALABLE_ACTION`)."""
 MAX_PAYLOAD_DEPTH = 64
 """How far below an entry's payload a value may lie: the table refuses deeper (``journal_entry_payload_depth_check``),
 for the sealer reads every payload with msgspec, which gives up about a thousand levels deep."""
-"""The actor of what the sealer journals itself (:data:`UNSEALABLE_ACTION`)."""
 UNSEALABLE_ACTION = "journal.unsealable"
 """The action :func:`seal` journals an entry it set aside as (no canonical form: it cannot be hashed)."""
 VERIFIED_ACTION = "journal.verified"
@@ -347,8 +347,8 @@ async def verify(  # noqa: PLR0911, PLR0912  # one return per finding, in chain 
     checkpoint: an entry changed before it with the stored hashes left alone is found only by the full walk.
     With no verification recorded, or no checkpoint at or before where it reached, the whole chain is walked.
     The recorded verification is an unsigned journal entry the service's role may append itself: one naming a later
-    checkpoint moves the start past entries no walk recomputed (an entry taken off the sealer's queue there is then
-    found only by the full walk; README "The journal").
+    checkpoint moves the start past entries no walk recomputed (an entry the owner took off the sealer's queue there,
+    with the guards switched off, is then found only by the full walk; README "The journal").
     """
     if seal_first:
         await seal(conn)
