@@ -123,14 +123,20 @@ async def enqueue_each(
     now = utc_now()
     rows = []
     for body in bodies:
-        plain = _checked_body(type, body, None, confidentiality)
+        plain, size = _plain_body(type, body, None, confidentiality)
+        if size > MAX_ENVELOPE_BYTES:
+            raise _too_large(type, size)
         rows.append(([uuid.uuid4()], [recipient], type, now, None, confidentiality, plain, None, actor))
     if rows:
         await store.enqueue_outbox_notices_many(conn, rows)
 
 
-def _checked_body(type_: str, body: Any, in_reply_to: str | None, confidentiality: Confidentiality) -> Any:
-    """A notice body as plain JSON, held to a canonical form and PROTOCOL §3's envelope size."""
+def _plain_body(type_: str, body: Any, in_reply_to: str | None, confidentiality: Confidentiality) -> tuple[Any, int]:
+    """A notice body as plain JSON, held to a canonical form, and the size of its envelope at its longest.
+
+    Raises:
+        InvalidInputError: ``invalid-notice-body`` (not an object, or no canonical form).
+    """
     plain = msgspec.to_builtins(body)
     if not isinstance(plain, dict):
         raise InvalidInputError("a notice body is a JSON object", code="invalid-notice-body")
@@ -138,16 +144,18 @@ def _checked_body(type_: str, body: Any, in_reply_to: str | None, confidentialit
         body_bytes = canonical(plain, ascii_keys=True)
     except ValueError as exc:
         raise InvalidInputError(f"the notice body has no canonical form: {exc}", code="invalid-notice-body") from exc
-    size = envelope_size(type_, in_reply_to, confidentiality, len(body_bytes))
-    if size > MAX_ENVELOPE_BYTES:
-        raise InvalidInputError(
-            f"the {type_} notice would travel in an envelope of up to {size} bytes; PROTOCOL §3 allows"
-            f" {MAX_ENVELOPE_BYTES}, and partners refuse a larger one",
-            code="notice-too-large",
-            envelope_bytes=size,
-            max_bytes=MAX_ENVELOPE_BYTES,
-        )
-    return plain
+    return plain, envelope_size(type_, in_reply_to, confidentiality, len(body_bytes))
+
+
+def _too_large(type_: str, size: int, advice: str = "") -> InvalidInputError:
+    """``notice-too-large``: an envelope of ``size`` bytes, past PROTOCOL §3's limit, which every partner refuses."""
+    return InvalidInputError(
+        f"the {type_} notice would travel in an envelope of up to {size} bytes; PROTOCOL §3 allows"
+        f" {MAX_ENVELOPE_BYTES}, and partners refuse a larger one{advice}",
+        code="notice-too-large",
+        envelope_bytes=size,
+        max_bytes=MAX_ENVELOPE_BYTES,
+    )
 
 
 async def enqueue_to(
@@ -170,25 +178,16 @@ async def enqueue_to(
         InvalidInputError: ``invalid-notice-body`` (no canonical form), ``notice-too-large`` (its envelope could
             exceed PROTOCOL §3's 256 KiB).
     """
-    plain = msgspec.to_builtins(body)
-    if not isinstance(plain, dict):
-        raise InvalidInputError("a notice body is a JSON object", code="invalid-notice-body")
-    try:
-        body_bytes = canonical(plain, ascii_keys=True)
-    except ValueError as exc:
-        raise InvalidInputError(f"the notice body has no canonical form: {exc}", code="invalid-notice-body") from exc
+    plain, size = _plain_body(type, body, in_reply_to, confidentiality)
     wanted = list(dict.fromkeys(recipients))
-    size = envelope_size(type, in_reply_to, confidentiality, len(body_bytes))
     # Every partner refuses it (check 1), on every attempt, and the notices after it wait behind it for ever. For
     # States not on the trust list it is no notice (the statement below leaves them out): nothing to refuse.
     if size > MAX_ENVELOPE_BYTES and any([await peer_store.get_peer(conn, state) is not None for state in wanted]):
-        raise InvalidInputError(
-            f"the {type} notice would travel in an envelope of up to {size} bytes; PROTOCOL §3 allows"
-            f" {MAX_ENVELOPE_BYTES}, and partners refuse a larger one: make the change smaller (a licence: fewer"
-            " lines or shorter descriptions, the rest in a licence of its own)",
-            code="notice-too-large",
-            envelope_bytes=size,
-            max_bytes=MAX_ENVELOPE_BYTES,
+        raise _too_large(
+            type,
+            size,
+            ": make the change smaller (a licence: fewer lines or shorter descriptions, the rest in a licence of"
+            " its own)",
         )
     ids = [uuid.uuid4() for _ in wanted]
     queued = await store.enqueue_outbox_notices(
