@@ -28,6 +28,7 @@ from firearms.store import checks as store
 if TYPE_CHECKING:
     import datetime as dt
     import uuid
+    from collections.abc import Iterable
 
     from firearms.db import Conn
 
@@ -205,8 +206,19 @@ def _require_nothing_new_since(
             new since the hold.
     """
     code, what = _SINCE_THE_HOLD[fact]
+    _require_none_named_since(request, held, code, what, {row["serial"] for row in facts if row[fact]})
+
+
+def _require_none_named_since(
+    request: CheckRequest, held: list[Reason], code: str, what: str, named: Iterable[str]
+) -> None:
+    """Refuse a release that would let through a serial ``named`` now (normalised) that the hold did not name ``code``.
+
+    Raises:
+        ConflictError: ``code`` — ``serials`` (as presented) named since the hold.
+    """
     seen = {normalise(reason.serial) for reason in held if reason.code == code and reason.serial}
-    new = {row["serial"] for row in facts if row[fact]} - seen
+    new = set(named) - seen
     since = [serial for item in request.lines for serial in item.serials if normalise(serial) in new]
     if since:
         raise ConflictError(
@@ -223,16 +235,9 @@ def _require_no_partner_report_since(request: CheckRequest, held: list[Reason], 
     Raises:
         ConflictError: ``reported-missing-by-partner`` — ``serials`` (as presented) reported since the hold.
     """
-    seen = {
-        normalise(reason.serial) for reason in held if reason.code == "reported-missing-by-partner" and reason.serial
-    }
-    since = [serial for item in request.lines for serial in item.serials if normalise(serial) in set(reported) - seen]
-    if since:
-        raise ConflictError(
-            f"reported lost or stolen by a partner since the check was held: {', '.join(since)}; refuse the check",
-            code="reported-missing-by-partner",
-            serials=since,
-        )
+    _require_none_named_since(
+        request, held, "reported-missing-by-partner", "reported lost or stolen by a partner", reported.keys()
+    )
 
 
 def _require_nothing_passed_since(request: CheckRequest, facts: list[asyncpg.Record]) -> None:
