@@ -36,7 +36,7 @@ from firearms.exchange.trace_bodies import (
     Weapon,
 )
 from firearms.item_events import in_effect
-from firearms.item_rules import check_country, check_text, check_year, validate_marking
+from firearms.item_rules import check_country, check_text, check_year, same_person, validate_marking
 from firearms.item_types import ComponentType, FirearmType, ItemKind, NewMarking, RowId, Text, Year
 from firearms.licence_object import CountryCode
 from firearms.store import peers as peer_store
@@ -208,9 +208,7 @@ class TraceRequest(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def _same(one: str | None, other: str) -> bool | None:
-    if one is None:
-        return None
-    return " ".join(one.casefold().split()) == " ".join(other.casefold().split())
+    return None if one is None else same_person(one, other)
 
 
 def findings(weapon: Weapon, rows: list[asyncpg.Record]) -> list[TraceFinding]:
