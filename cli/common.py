@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import getpass
 import logging
 import os
 import re
 import sys
+import traceback
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import asyncpg
@@ -233,6 +236,22 @@ async def _check_state(url: str, state: str) -> None:
         await conn.close()
 
 
+def _committed_at(exc: BaseException) -> str:
+    """``path:line`` of the innermost frame that committed, outside the transaction helpers, asyncpg and the stdlib.
+
+    :class:`firearms.db.TransactionAbortedError` is raised at the ``COMMIT``; the code that caught a database error
+    without a savepoint is the one whose transaction block that was, and a report needs its place.
+    """
+    skipped = (db.__file__, contextlib.__file__, str(Path(asyncpg.__file__).parent), str(Path(asyncio.__file__).parent))
+    root = Path(__file__).resolve().parent.parent
+    for frame in reversed(traceback.extract_tb(exc.__traceback__)):
+        if frame.filename.startswith(skipped):
+            continue
+        path = Path(frame.filename).resolve()
+        return f"{path.relative_to(root) if path.is_relative_to(root) else path.name}:{frame.lineno}"
+    return "an unknown place"
+
+
 def run(work: Coroutine[Any, Any, T]) -> T:
     """Run a command's coroutine: a domain error, or a database that cannot serve the command, is one line (exit 1).
 
@@ -242,12 +261,19 @@ def run(work: Coroutine[Any, Any, T]) -> T:
     command cannot write or read (the home's keys folder is a file, a home the service may not write) is
     named with the system's reason. Each is the operator's to fix, in one line. So is a connection lost under the
     command, and a ``COMMIT`` that got no answer, which may have been recorded
-    (:class:`firearms.db.CommitUnansweredError`).
+    (:class:`firearms.db.CommitUnansweredError`). A ``COMMIT`` the database answered ``ROLLBACK``
+    (:class:`firearms.db.TransactionAbortedError`) is a bug; the line says that nothing was recorded and where.
     """
     try:
         return asyncio.run(work)
     except FirearmsError as exc:
         fail(exc.detail)
+        raise
+    except db.TransactionAbortedError as exc:
+        fail(
+            "the database refused to record the change: its transaction had failed, and nothing of it was recorded"
+            f" (committed at {_committed_at(exc)}); this is a bug: please report it with that place"
+        )
         raise
     except db.CommitUnansweredError:
         fail(

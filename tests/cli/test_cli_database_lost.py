@@ -147,3 +147,34 @@ def test_a_command_whose_connection_is_lost_between_statements_says_so_in_one_li
     assert err.count("\n") == 1, err
     assert err.startswith("firearms: error: the connection to the database was lost ("), err
     assert "was not recorded" in err
+
+
+def test_a_failed_transaction_says_nothing_was_recorded_and_where(
+    capsys: pytest.CaptureFixture[str], database: str
+) -> None:
+    """A command whose code caught a database error without a savepoint: the ``COMMIT`` is answered ``ROLLBACK``.
+
+    It is a bug, but the operator must learn in one line that nothing was recorded (not a traceback to read), and
+    the line names the code that committed, for the report.
+    """
+
+    async def swallowed() -> None:
+        conn = await db.connect(database)
+        try:
+            async with db.transaction(conn):
+                await conn.execute("CREATE TEMPORARY TABLE scratch (x int PRIMARY KEY)")
+                await conn.execute("INSERT INTO scratch VALUES (1)")
+                with pytest.raises(asyncpg.UniqueViolationError):
+                    await conn.execute("INSERT INTO scratch VALUES (1)")
+        finally:
+            await conn.close()
+
+    with pytest.raises(SystemExit) as ended:
+        run(swallowed())
+    assert ended.value.code == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err
+    assert err.startswith("firearms: error: the database refused to record the change"), err
+    assert "nothing of it was recorded" in err
+    assert "test_cli_database_lost.py:" in err  # the innermost frame of ours that committed
+    assert "this is a bug" in err
