@@ -231,3 +231,37 @@ async def test_a_release_refuses_a_serial_a_partner_reported_since_the_hold(cz: 
     )
     released = await client.post(f"/api/v1/checks/{held['check_id']}/release", json={"reason": "seen"}, headers=customs)
     assert released.status_code == 200, released.text
+
+
+async def test_a_report_with_text_the_registry_refuses_is_rejected_and_stores_nothing(
+    cz: tuple[Client, db.Conn],
+) -> None:
+    """A marking with a control character, a padded manufacturer or make, a serial of separators alone: invalid-body.
+
+    The registry refuses each of these in its own records (so its own reports never carry them); received, a padded
+    make or manufacturer never equals a licence line's make, and a serial without a letter or digit names nothing at
+    the border: the report would be stored, accepted, and hold nothing.
+    """
+    client, conn = cz
+    marking = {"kind": "manufacture", "stamped": "STEYR AUSTRIA SSG08-001"}
+    invalid = [
+        _report(markings=[{**marking, "stamped": "STEYR\nAUSTRIA"}]),
+        _report(markings=[{**marking, "stamped": "\x1b[31mSTEYR"}]),
+        _report(markings=[{**marking, "stamped": ""}]),
+        _report(manufacturer=" Steyr Mannlicher"),
+        _report(make="Steyr Mannlicher\u00a0"),
+        _report(make=""),
+        _report(serial="--/--"),
+        _report(markings=[marking] * 51),
+        _report(markings=[marking] * 50, markings_omitted=0),
+    ]
+    for sequence, body in enumerate(invalid, start=1):
+        assert await _send(client, sequence, "item.reported-missing", body, recipient="CZ") == (
+            "rejected",
+            "invalid-body",
+        ), body
+    assert await conn.fetchval("SELECT count(*) FROM foreign_item_report") == 0
+    # at the limit: 50 markings and the count of those left out
+    at_limit = _report(markings=[marking] * 50, markings_omitted=7)
+    assert await _send(client, 10, "item.reported-missing", at_limit, recipient="CZ") == ("accepted", None)
+    assert await conn.fetchval("SELECT jsonb_array_length(markings) FROM foreign_item_report") == 50
