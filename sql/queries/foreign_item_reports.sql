@@ -2,11 +2,11 @@
 -- A partner's item.reported-missing, as received (append-only; the receiver's identity forms are generated).
 -- $1 sender_state, $2 report_id, $3 notice_id, $4 sequence, $5 status, $6 occurred_on, $7 kind, $8 item_type,
 -- $9 make, $10 model, $11 calibre, $12 manufacturer, $13 country_of_manufacture, $14 serial, $15 markings,
--- $16 confidentiality, $17 received_at
+-- $16 confidentiality, $17 received_at, $18 markings_omitted (NULL: none left out)
 INSERT INTO foreign_item_report (sender_state, report_id, notice_id, sequence, status, occurred_on, kind, item_type,
                                  make, model, calibre, manufacturer, country_of_manufacture, serial, markings,
-                                 confidentiality, received_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
+                                 confidentiality, received_at, markings_omitted)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
 RETURNING serial_normalised;
 
 -- name: insert_foreign_item_report_withdrawal
@@ -66,10 +66,10 @@ SELECT p.serial, r.sender_state, r.report_id, r.status
 -- $2 'withdrawn' or NULL, $3 normalised serial or NULL, $4 before received_at, $5 sender_state, $6 sequence, $7 limit
 SELECT c.sender_state, c.report_id, c.notice_id, c.sequence, c.status, c.occurred_on, c.kind, c.item_type, c.make,
        c.model, c.calibre, c.manufacturer, c.country_of_manufacture, c.serial, c.serial_normalised, c.markings,
-       c.confidentiality, c.received_at, c.withdrawal_reason, c.withdrawn_on, c.withdrawn_at, c.withdrawal_notice_id
+       c.markings_omitted, c.confidentiality, c.received_at, c.withdrawal_reason, c.withdrawn_on, c.withdrawn_at, c.withdrawal_notice_id
   FROM (SELECT r.sender_state, r.report_id, r.notice_id, r.sequence, r.status, r.occurred_on, r.kind, r.item_type,
                r.make, r.model, r.calibre, r.manufacturer, r.country_of_manufacture, r.serial, r.serial_normalised,
-               r.markings, r.confidentiality, r.received_at,
+               r.markings, r.markings_omitted, r.confidentiality, r.received_at,
                w.reason AS withdrawal_reason, w.occurred_on AS withdrawn_on, w.received_at AS withdrawn_at,
                w.notice_id AS withdrawal_notice_id
           FROM foreign_item_report AS r
@@ -97,7 +97,7 @@ SELECT c.sender_state, c.report_id, c.notice_id, c.sequence, c.status, c.occurre
 -- $4 before received_at, $5 sender_state, $6 sequence, $7 limit
 SELECT r.sender_state, r.report_id, r.notice_id, r.sequence, r.status, r.occurred_on, r.kind, r.item_type, r.make,
        r.model, r.calibre, r.manufacturer, r.country_of_manufacture, r.serial, r.serial_normalised, r.markings,
-       r.confidentiality, r.received_at, NULL::text AS withdrawal_reason, NULL::date AS withdrawn_on,
+       r.markings_omitted, r.confidentiality, r.received_at, NULL::text AS withdrawal_reason, NULL::date AS withdrawn_on,
        NULL::timestamptz AS withdrawn_at, NULL::text AS withdrawal_notice_id
   FROM foreign_item_report AS r
  WHERE r.status = $2::text

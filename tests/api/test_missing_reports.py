@@ -143,13 +143,13 @@ async def test_an_older_notice_never_overrides_a_newer_one(cz: tuple[Client, db.
         await store.insert_foreign_item_report_withdrawal(conn, "AT", "9", "n-5", 5, "recovered", TODAY, now)
         await store.insert_foreign_item_report(
             conn, "AT", "9", "n-3", 3, "stolen", TODAY, "firearm", "rifle", "Steyr Mannlicher", None, None,
-            "Steyr Mannlicher", "AT", "SSG08-001", [], "restricted", now,
+            "Steyr Mannlicher", "AT", "SSG08-001", [], "restricted", now, None,
         )  # fmt: skip
     assert await store.find_partner_reported_serials(conn, licence_id, [1], ["SSG08001"]) == []
     async with conn.transaction():
         await store.insert_foreign_item_report(
             conn, "AT", "9", "n-7", 7, "lost", TODAY, "firearm", "rifle", "Steyr Mannlicher", None, None,
-            "Steyr Mannlicher", "AT", "SSG08-001", [], "restricted", now,
+            "Steyr Mannlicher", "AT", "SSG08-001", [], "restricted", now, None,
         )  # fmt: skip
     (found,) = await store.find_partner_reported_serials(conn, licence_id, [1], ["SSG08001"])
     assert (found["sender_state"], found["report_id"], found["status"]) == ("AT", "9", "lost")
@@ -265,3 +265,22 @@ async def test_a_report_with_text_the_registry_refuses_is_rejected_and_stores_no
     at_limit = _report(markings=[marking] * 50, markings_omitted=7)
     assert await _send(client, 10, "item.reported-missing", at_limit, recipient="CZ") == ("accepted", None)
     assert await conn.fetchval("SELECT jsonb_array_length(markings) FROM foreign_item_report") == 50
+
+
+async def test_the_officer_sees_how_many_markings_a_report_left_out(cz: tuple[Client, db.Conn]) -> None:
+    """A report carries the first 50 markings and the count of the rest; the officer is told both, not 50 alone."""
+    client, conn = cz
+    marking = {"kind": "proof", "stamped": "PROOF"}
+    many = {**_report(markings=[marking] * 50, markings_omitted=7), "report_id": "4712"}
+    assert await _send(client, 1, "item.reported-missing", REPORT, recipient="CZ") == ("accepted", None)
+    assert await _send(client, 2, "item.reported-missing", many, recipient="CZ") == ("accepted", None)
+    response = await client.get("/api/v1/foreign-item-reports", headers=await _token(conn, "customs-officer"))
+    assert [(i["report_id"], len(i["markings"]), i["markings_omitted"]) for i in response.json()["items"]] == [
+        ("4712", 50, 7),
+        ("4711", 1, None),
+    ]
+    journaled = await conn.fetch(
+        "SELECT payload ->> 'markings_omitted' AS omitted FROM journal_entry"
+        " WHERE action = 'foreign-item-report.received' ORDER BY entry_id"
+    )
+    assert [row["omitted"] for row in journaled] == [None, "7"]

@@ -31,7 +31,7 @@ async def _reported_by(conn: db.Conn, sender: str, serial: str) -> None:
     async with conn.transaction():
         await store.insert_foreign_item_report(
             conn, sender, "4711", f"{sender}-n-1", 1, "stolen", TODAY, "firearm", "rifle", "Steyr Mannlicher", None,
-            None, "Steyr Mannlicher", "AT", serial, [], "restricted", now,
+            None, "Steyr Mannlicher", "AT", serial, [], "restricted", now, None,
         )  # fmt: skip
 
 

@@ -123,24 +123,28 @@ async def reported_missing(conn: Conn, received: ReceivedNotice) -> None:
         msgspec.to_builtins(item.markings),
         notice.confidentiality,
         received.received_at,
+        item.markings_omitted,
     )
+    payload: dict[str, object] = {
+        "notice_id": notice.id,
+        "report_id": body.report_id,
+        "status": body.status,
+        "occurred_on": body.occurred_on.isoformat(),
+        "kind": item.kind,
+        "manufacturer": item.manufacturer,
+        "make": item.make,
+        "serial": item.serial,
+        "serial_normalised": serial,
+    }
+    if item.markings_omitted is not None:
+        payload["markings_omitted"] = item.markings_omitted
     await journal.record(
         conn,
         actor=f"partner:{notice.sender}",
         action="foreign-item-report.received",
         entity="foreign_item_report",
         entity_id=f"{notice.sender}/{body.report_id}",
-        payload={
-            "notice_id": notice.id,
-            "report_id": body.report_id,
-            "status": body.status,
-            "occurred_on": body.occurred_on.isoformat(),
-            "kind": item.kind,
-            "manufacturer": item.manufacturer,
-            "make": item.make,
-            "serial": item.serial,
-            "serial_normalised": serial,
-        },
+        payload=payload,
     )
 
 
