@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
+
 from firearms import db
 from firearms.canonical import parse_time
 from firearms.exchange import trust
@@ -20,9 +22,11 @@ from tests.check_helpers import at_licence, check_body, receive, register_firear
 from tests.conftest import TokenFactory
 from tests.exchange_fixtures import cz as cz_registry
 from tests.exchange_util import DE_KEY, VECTORS
-from tests.licensing_helpers import TODAY, issued_export, register_parties
+from tests.licensing_helpers import LINES, TODAY, issued_export, register_parties
 
 __all__ = ["cz_registry", "de"]
+
+CYRILLIC = "\u0410\u0411"  # the Cyrillic capitals A and BE
 
 
 async def _reported_by(conn: db.Conn, sender: str, serial: str) -> None:
@@ -121,4 +125,35 @@ async def test_a_report_sent_again_under_its_id_with_another_item_supersedes_it(
     listed = await client.get("/api/v1/foreign-item-reports", headers=await _token(conn, "auditor"))
     assert [(i["report_id"], i["serial"], i["status"]) for i in listed.json()["items"]] == [
         ("4711", "SSG08-002", "lost")
+    ]
+
+
+async def test_a_report_of_a_serial_in_another_script_holds_the_serial_as_the_licence_lists_it(
+    cz_registry: tuple[Client, db.Conn],
+) -> None:
+    """A serial the registry would not register (Cyrillic) is matched as every serial is: its normalised form.
+
+    Only a-z change case and the separators go: the Cyrillic letters stay as they are, so the report holds the rifle
+    the partner's licence lists with them, and not a Latin look-alike.
+    """
+    client, conn = cz_registry
+    rifle = LINES[0]
+    cyrillic_line = msgspec.structs.replace(rifle, serials=[f"{CYRILLIC}-08 001", "SSG08-002"])
+    await receive(conn, at_licence(lines=[cyrillic_line, *LINES[1:]]), state="CZ")
+    assert await _send(
+        client, 1, "item.reported-missing", _report(serial=f"{CYRILLIC.lower()}08.001"), recipient="CZ"
+    ) == (
+        "accepted",
+        None,
+    )
+    assert await _send(client, 2, "item.reported-missing", {**_report(serial=f"{CYRILLIC}08001"), "report_id": "2"},
+                       recipient="CZ") == ("accepted", None)  # fmt: skip
+    lines = [{"line": 1, "quantity": 2, "serials": [f"{CYRILLIC}-08 001", "SSG08-002"]}]
+    held = await client.post(
+        "/api/v1/checks", json=check_body(lines=lines), headers=await _token(conn, "customs-officer")
+    )
+    assert held.status_code == 200, held.text
+    # the lower-case Cyrillic report names another serial: only a-z change case
+    assert [(r["code"], r["serial"], r["detail"]) for r in held.json()["reasons"]] == [
+        ("reported-missing-by-partner", f"{CYRILLIC}-08 001", f"reported stolen by AT (report 2, {TODAY.isoformat()})")
     ]
