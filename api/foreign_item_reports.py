@@ -39,6 +39,8 @@ class ForeignItemReport(msgspec.Struct, frozen=True, kw_only=True):
     serial: str
     serial_normalised: str
     markings: Any
+    markings_omitted: int | None
+    """How many markings the report left out (it carries the first 50); ``None`` when none."""
     confidentiality: str
     received_at: dt.datetime
     open: bool

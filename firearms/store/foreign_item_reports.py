@@ -75,6 +75,11 @@ async def list_foreign_item_reports(
     before: tuple[dt.datetime, str, int] | None,
     limit: int,
 ) -> list[asyncpg.Record]:
-    """A page of partners' reports, newest received first (each report as its latest notice says)."""
+    """A page of partners' reports, newest received first (each report as its latest notice says).
+
+    ``status`` ``lost`` or ``stolen``: the open reports of that status (a query of their own, which the planner reads
+    on the receipt index, page by page); ``withdrawn``: the withdrawn ones; ``None``: all.
+    """
     at, state, sequence = before if before is not None else (None, None, None)
-    return await conn.fetch(Q["list_foreign_item_reports"], sender_state, status, serial, at, state, sequence, limit)
+    query = "list_open_foreign_item_reports" if status in {"lost", "stolen"} else "list_foreign_item_reports"
+    return await conn.fetch(Q[query], sender_state, status, serial, at, state, sequence, limit)

@@ -2,11 +2,11 @@
 -- A partner's item.reported-missing, as received (append-only; the receiver's identity forms are generated).
 -- $1 sender_state, $2 report_id, $3 notice_id, $4 sequence, $5 status, $6 occurred_on, $7 kind, $8 item_type,
 -- $9 make, $10 model, $11 calibre, $12 manufacturer, $13 country_of_manufacture, $14 serial, $15 markings,
--- $16 confidentiality, $17 received_at
+-- $16 confidentiality, $17 received_at, $18 markings_omitted (NULL: none left out)
 INSERT INTO foreign_item_report (sender_state, report_id, notice_id, sequence, status, occurred_on, kind, item_type,
                                  make, model, calibre, manufacturer, country_of_manufacture, serial, markings,
-                                 confidentiality, received_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
+                                 confidentiality, received_at, markings_omitted)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
 RETURNING serial_normalised;
 
 -- name: insert_foreign_item_report_withdrawal
@@ -61,15 +61,15 @@ SELECT p.serial, r.sender_state, r.report_id, r.status
 
 -- name: list_foreign_item_reports
 -- Partners' lost/stolen reports, each as its latest report notice says, with its withdrawal (a later one) if any;
--- newest received first (then by sender and its sequence), a page after a cursor. $1 sender_state or NULL, $2 status
--- (lost, stolen, withdrawn) or NULL, $3 normalised serial or NULL, $4 before received_at, $5 sender_state, $6 sequence,
--- $7 limit
+-- newest received first (then by sender and its sequence: foreign_item_report_received_idx), a page after a cursor.
+-- All of them, or the withdrawn ones (list_open_foreign_item_reports lists the open ones). $1 sender_state or NULL,
+-- $2 'withdrawn' or NULL, $3 normalised serial or NULL, $4 before received_at, $5 sender_state, $6 sequence, $7 limit
 SELECT c.sender_state, c.report_id, c.notice_id, c.sequence, c.status, c.occurred_on, c.kind, c.item_type, c.make,
        c.model, c.calibre, c.manufacturer, c.country_of_manufacture, c.serial, c.serial_normalised, c.markings,
-       c.confidentiality, c.received_at, c.withdrawal_reason, c.withdrawn_on, c.withdrawn_at, c.withdrawal_notice_id
+       c.markings_omitted, c.confidentiality, c.received_at, c.withdrawal_reason, c.withdrawn_on, c.withdrawn_at, c.withdrawal_notice_id
   FROM (SELECT r.sender_state, r.report_id, r.notice_id, r.sequence, r.status, r.occurred_on, r.kind, r.item_type,
                r.make, r.model, r.calibre, r.manufacturer, r.country_of_manufacture, r.serial, r.serial_normalised,
-               r.markings, r.confidentiality, r.received_at,
+               r.markings, r.markings_omitted, r.confidentiality, r.received_at,
                w.reason AS withdrawal_reason, w.occurred_on AS withdrawn_on, w.received_at AS withdrawn_at,
                w.notice_id AS withdrawal_notice_id
           FROM foreign_item_report AS r
@@ -83,9 +83,31 @@ SELECT c.sender_state, c.report_id, c.notice_id, c.sequence, c.status, c.occurre
                             WHERE n.sender_state = r.sender_state AND n.report_id = r.report_id
                               AND n.sequence > r.sequence)
            AND ($1::text IS NULL OR r.sender_state = $1::text)
-           AND ($3::text IS NULL OR r.serial_normalised = $3::text)) AS c
- WHERE ($2::text IS NULL OR ($2::text = 'withdrawn' AND c.withdrawn_at IS NOT NULL)
-        OR (c.status = $2::text AND c.withdrawn_at IS NULL))
-   AND ($4::timestamptz IS NULL OR (c.received_at, c.sender_state, c.sequence) < ($4::timestamptz, $5::text, $6::bigint))
+           AND ($3::text IS NULL OR r.serial_normalised = $3::text)
+           AND ($4::timestamptz IS NULL
+                OR (r.received_at, r.sender_state, r.sequence) < ($4::timestamptz, $5::text, $6::bigint))) AS c
+ WHERE ($2::text IS NULL OR c.withdrawn_at IS NOT NULL)
  ORDER BY c.received_at DESC, c.sender_state DESC, c.sequence DESC
+ LIMIT $7;
+
+-- name: list_open_foreign_item_reports
+-- Partners' open reports of one status (lost or stolen), as list_foreign_item_reports lists them. Its own query, so
+-- that "no later withdrawal" is an anti-join the planner counts (in list_foreign_item_reports' form it guessed one row
+-- in all, read every report and sorted them). $1 sender_state or NULL, $2 status, $3 normalised serial or NULL,
+-- $4 before received_at, $5 sender_state, $6 sequence, $7 limit
+SELECT r.sender_state, r.report_id, r.notice_id, r.sequence, r.status, r.occurred_on, r.kind, r.item_type, r.make,
+       r.model, r.calibre, r.manufacturer, r.country_of_manufacture, r.serial, r.serial_normalised, r.markings,
+       r.markings_omitted, r.confidentiality, r.received_at, NULL::text AS withdrawal_reason, NULL::date AS withdrawn_on,
+       NULL::timestamptz AS withdrawn_at, NULL::text AS withdrawal_notice_id
+  FROM foreign_item_report AS r
+ WHERE r.status = $2::text
+   AND NOT EXISTS (SELECT 1 FROM foreign_item_report AS n
+                    WHERE n.sender_state = r.sender_state AND n.report_id = r.report_id AND n.sequence > r.sequence)
+   AND NOT EXISTS (SELECT 1 FROM foreign_item_report_withdrawal AS w
+                    WHERE w.sender_state = r.sender_state AND w.report_id = r.report_id AND w.sequence > r.sequence)
+   AND ($1::text IS NULL OR r.sender_state = $1::text)
+   AND ($3::text IS NULL OR r.serial_normalised = $3::text)
+   AND ($4::timestamptz IS NULL
+        OR (r.received_at, r.sender_state, r.sequence) < ($4::timestamptz, $5::text, $6::bigint))
+ ORDER BY r.received_at DESC, r.sender_state DESC, r.sequence DESC
  LIMIT $7;

@@ -143,13 +143,13 @@ async def test_an_older_notice_never_overrides_a_newer_one(cz: tuple[Client, db.
         await store.insert_foreign_item_report_withdrawal(conn, "AT", "9", "n-5", 5, "recovered", TODAY, now)
         await store.insert_foreign_item_report(
             conn, "AT", "9", "n-3", 3, "stolen", TODAY, "firearm", "rifle", "Steyr Mannlicher", None, None,
-            "Steyr Mannlicher", "AT", "SSG08-001", [], "restricted", now,
+            "Steyr Mannlicher", "AT", "SSG08-001", [], "restricted", now, None,
         )  # fmt: skip
     assert await store.find_partner_reported_serials(conn, licence_id, [1], ["SSG08001"]) == []
     async with conn.transaction():
         await store.insert_foreign_item_report(
             conn, "AT", "9", "n-7", 7, "lost", TODAY, "firearm", "rifle", "Steyr Mannlicher", None, None,
-            "Steyr Mannlicher", "AT", "SSG08-001", [], "restricted", now,
+            "Steyr Mannlicher", "AT", "SSG08-001", [], "restricted", now, None,
         )  # fmt: skip
     (found,) = await store.find_partner_reported_serials(conn, licence_id, [1], ["SSG08001"])
     assert (found["sender_state"], found["report_id"], found["status"]) == ("AT", "9", "lost")
@@ -231,3 +231,56 @@ async def test_a_release_refuses_a_serial_a_partner_reported_since_the_hold(cz: 
     )
     released = await client.post(f"/api/v1/checks/{held['check_id']}/release", json={"reason": "seen"}, headers=customs)
     assert released.status_code == 200, released.text
+
+
+async def test_a_report_with_text_the_registry_refuses_is_rejected_and_stores_nothing(
+    cz: tuple[Client, db.Conn],
+) -> None:
+    """A marking with a control character, a padded manufacturer or make, a serial of separators alone: invalid-body.
+
+    The registry refuses each of these in its own records (so its own reports never carry them); received, a padded
+    make or manufacturer never equals a licence line's make, and a serial without a letter or digit names nothing at
+    the border: the report would be stored, accepted, and hold nothing.
+    """
+    client, conn = cz
+    marking = {"kind": "manufacture", "stamped": "STEYR AUSTRIA SSG08-001"}
+    invalid = [
+        _report(markings=[{**marking, "stamped": "STEYR\nAUSTRIA"}]),
+        _report(markings=[{**marking, "stamped": "\x1b[31mSTEYR"}]),
+        _report(markings=[{**marking, "stamped": ""}]),
+        _report(manufacturer=" Steyr Mannlicher"),
+        _report(make="Steyr Mannlicher\u00a0"),
+        _report(make=""),
+        _report(serial="--/--"),
+        _report(markings=[marking] * 51),
+        _report(markings=[marking] * 50, markings_omitted=0),
+    ]
+    for sequence, body in enumerate(invalid, start=1):
+        assert await _send(client, sequence, "item.reported-missing", body, recipient="CZ") == (
+            "rejected",
+            "invalid-body",
+        ), body
+    assert await conn.fetchval("SELECT count(*) FROM foreign_item_report") == 0
+    # at the limit: 50 markings and the count of those left out
+    at_limit = _report(markings=[marking] * 50, markings_omitted=7)
+    assert await _send(client, 10, "item.reported-missing", at_limit, recipient="CZ") == ("accepted", None)
+    assert await conn.fetchval("SELECT jsonb_array_length(markings) FROM foreign_item_report") == 50
+
+
+async def test_the_officer_sees_how_many_markings_a_report_left_out(cz: tuple[Client, db.Conn]) -> None:
+    """A report carries the first 50 markings and the count of the rest; the officer is told both, not 50 alone."""
+    client, conn = cz
+    marking = {"kind": "proof", "stamped": "PROOF"}
+    many = {**_report(markings=[marking] * 50, markings_omitted=7), "report_id": "4712"}
+    assert await _send(client, 1, "item.reported-missing", REPORT, recipient="CZ") == ("accepted", None)
+    assert await _send(client, 2, "item.reported-missing", many, recipient="CZ") == ("accepted", None)
+    response = await client.get("/api/v1/foreign-item-reports", headers=await _token(conn, "customs-officer"))
+    assert [(i["report_id"], len(i["markings"]), i["markings_omitted"]) for i in response.json()["items"]] == [
+        ("4712", 50, 7),
+        ("4711", 1, None),
+    ]
+    journaled = await conn.fetch(
+        "SELECT payload ->> 'markings_omitted' AS omitted FROM journal_entry"
+        " WHERE action = 'foreign-item-report.received' ORDER BY entry_id"
+    )
+    assert [row["omitted"] for row in journaled] == [None, "7"]

@@ -19,7 +19,9 @@ from firearms import journal
 from firearms.exchange.inbox import NoticeRejectedError, ReceivedNotice, body_as, effect
 from firearms.exchange.reports import MAX_MARKINGS, REPORT_WITHDRAWN, REPORTED_MISSING
 from firearms.licence_object import CountryCode
+from firearms.serials import normalise
 from firearms.store import foreign_item_reports as store
+from firearms.text_rules import UNPADDED_TEXT_PATTERN
 
 if TYPE_CHECKING:
     from firearms.db import Conn
@@ -38,13 +40,16 @@ ReportId = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=_NO_
 Text = Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=_NO_CONTROL)]
 Loose = Annotated[str, msgspec.Meta(max_length=200, pattern=r"^[^\x00-\x1f\x7f-\x9f]*$(?!\n)")]
 Serial = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=_NO_CONTROL)]
+# What the border matches on (the manufacturer, the make) as the registry keeps its own: no white space around it,
+# which normalise_manufacturer keeps, so a padded name would never equal a licence line's make.
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=UNPADDED_TEXT_PATTERN)]
 
 
 class ReportedMarking(msgspec.Struct, frozen=True, kw_only=True):
     """A marking as stamped on the item (Art. 8)."""
 
     kind: Text
-    stamped: Annotated[str, msgspec.Meta(max_length=500)]
+    stamped: Annotated[str, msgspec.Meta(min_length=1, max_length=500, pattern=_NO_CONTROL)]
 
 
 class ReportedItem(msgspec.Struct, frozen=True, kw_only=True):
@@ -52,10 +57,10 @@ class ReportedItem(msgspec.Struct, frozen=True, kw_only=True):
 
     kind: Literal["firearm", "component", "ammunition"]
     type: Loose | None
-    make: Loose | None
+    make: Name | None
     model: Loose | None
     calibre: Loose | None
-    manufacturer: Text
+    manufacturer: Name
     country_of_manufacture: CountryCode
     serial: Serial
     serial_normalised: Annotated[str, msgspec.Meta(max_length=64)] | None = None
@@ -96,6 +101,9 @@ async def reported_missing(conn: Conn, received: ReceivedNotice) -> None:
     _require_not_after_receipt(received, body.occurred_on)
     notice = received.notice
     item = body.item
+    if not normalise(item.serial):
+        # only separators: the empty serial in identity form, which no consignment presents (invalid-serial)
+        raise NoticeRejectedError("invalid-body", f"serial {item.serial!r} holds no letter or digit")
     serial = await store.insert_foreign_item_report(
         conn,
         notice.sender,
@@ -115,24 +123,28 @@ async def reported_missing(conn: Conn, received: ReceivedNotice) -> None:
         msgspec.to_builtins(item.markings),
         notice.confidentiality,
         received.received_at,
+        item.markings_omitted,
     )
+    payload: dict[str, object] = {
+        "notice_id": notice.id,
+        "report_id": body.report_id,
+        "status": body.status,
+        "occurred_on": body.occurred_on.isoformat(),
+        "kind": item.kind,
+        "manufacturer": item.manufacturer,
+        "make": item.make,
+        "serial": item.serial,
+        "serial_normalised": serial,
+    }
+    if item.markings_omitted is not None:
+        payload["markings_omitted"] = item.markings_omitted
     await journal.record(
         conn,
         actor=f"partner:{notice.sender}",
         action="foreign-item-report.received",
         entity="foreign_item_report",
         entity_id=f"{notice.sender}/{body.report_id}",
-        payload={
-            "notice_id": notice.id,
-            "report_id": body.report_id,
-            "status": body.status,
-            "occurred_on": body.occurred_on.isoformat(),
-            "kind": item.kind,
-            "manufacturer": item.manufacturer,
-            "make": item.make,
-            "serial": item.serial,
-            "serial_normalised": serial,
-        },
+        payload=payload,
     )
 
 
