@@ -23,7 +23,8 @@ SELECT EXISTS (SELECT 1 FROM foreign_item_report WHERE sender_state = $1 AND rep
 -- Partners' open lost/stolen reports matching a consignment's serials on the lines of a licence held here
 -- (foreign_item_report_serial_idx): the normalised serial, the item's kind the line's category, and the line's make
 -- in the registry's manufacturer identity form the report's manufacturer or make. A report is open when no later
--- notice of the same report (a newer report, a withdrawal: a higher sequence from its sender) follows it.
+-- notice of the same report (a newer report, a withdrawal: a higher sequence from its sender) follows it
+-- (open_foreign_item_report).
 -- $1 licence_id, $2 lines, $3 normalised serials (one per line given)
 WITH presented AS (
     SELECT t.line, t.serial FROM unnest($2::int[], $3::text[]) AS t (line, serial)
@@ -38,12 +39,8 @@ WITH presented AS (
 SELECT p.line, p.serial, r.sender_state, r.report_id, r.status, r.occurred_on
   FROM presented AS p
   JOIN licence_lines AS ll ON ll.line = p.line
-  JOIN foreign_item_report AS r ON r.serial_normalised = p.serial AND r.kind = ll.category
-                               AND ll.make_key IN (r.manufacturer_key, r.make_key)
- WHERE NOT EXISTS (SELECT 1 FROM foreign_item_report AS n
-                    WHERE n.sender_state = r.sender_state AND n.report_id = r.report_id AND n.sequence > r.sequence)
-   AND NOT EXISTS (SELECT 1 FROM foreign_item_report_withdrawal AS w
-                    WHERE w.sender_state = r.sender_state AND w.report_id = r.report_id AND w.sequence > r.sequence)
+  JOIN open_foreign_item_report AS r ON r.serial_normalised = p.serial AND r.kind = ll.category
+                                    AND ll.make_key IN (r.manufacturer_key, r.make_key)
  ORDER BY p.line, p.serial, r.sender_state, r.report_id;
 
 -- name: find_partner_reported_goods
@@ -51,12 +48,8 @@ SELECT p.line, p.serial, r.sender_state, r.report_id, r.status, r.occurred_on
 -- $1 normalised serials, $2 categories, $3 makes (each as the line gives it)
 SELECT p.serial, r.sender_state, r.report_id, r.status
   FROM unnest($1::text[], $2::text[], $3::text[]) AS p (serial, category, make)
-  JOIN foreign_item_report AS r ON r.serial_normalised = p.serial AND r.kind = p.category
-                               AND normalise_manufacturer(p.make) IN (r.manufacturer_key, r.make_key)
- WHERE NOT EXISTS (SELECT 1 FROM foreign_item_report AS n
-                    WHERE n.sender_state = r.sender_state AND n.report_id = r.report_id AND n.sequence > r.sequence)
-   AND NOT EXISTS (SELECT 1 FROM foreign_item_report_withdrawal AS w
-                    WHERE w.sender_state = r.sender_state AND w.report_id = r.report_id AND w.sequence > r.sequence)
+  JOIN open_foreign_item_report AS r ON r.serial_normalised = p.serial AND r.kind = p.category
+                                    AND normalise_manufacturer(p.make) IN (r.manufacturer_key, r.make_key)
  ORDER BY p.serial, r.sender_state, r.report_id;
 
 -- name: list_foreign_item_reports
@@ -99,12 +92,8 @@ SELECT r.sender_state, r.report_id, r.notice_id, r.sequence, r.status, r.occurre
        r.model, r.calibre, r.manufacturer, r.country_of_manufacture, r.serial, r.serial_normalised, r.markings,
        r.markings_omitted, r.confidentiality, r.received_at, NULL::text AS withdrawal_reason, NULL::date AS withdrawn_on,
        NULL::timestamptz AS withdrawn_at, NULL::text AS withdrawal_notice_id
-  FROM foreign_item_report AS r
+  FROM open_foreign_item_report AS r
  WHERE r.status = $2::text
-   AND NOT EXISTS (SELECT 1 FROM foreign_item_report AS n
-                    WHERE n.sender_state = r.sender_state AND n.report_id = r.report_id AND n.sequence > r.sequence)
-   AND NOT EXISTS (SELECT 1 FROM foreign_item_report_withdrawal AS w
-                    WHERE w.sender_state = r.sender_state AND w.report_id = r.report_id AND w.sequence > r.sequence)
    AND ($1::text IS NULL OR r.sender_state = $1::text)
    AND ($3::text IS NULL OR r.serial_normalised = $3::text)
    AND ($4::timestamptz IS NULL
