@@ -80,12 +80,15 @@ async def after_event(
     """Queue the report or its withdrawal an item's new ``event`` causes, to every enabled partner.
 
     ``earlier`` are the item's events before ``event`` (read in its row lock). Nothing is queued when the report
-    in effect is the same before and after (a transfer while active, a correction of another event).
+    in effect is the same before and after (a transfer while active, a correction of another event). The partners
+    are read under a shared lock held to the end of the transaction, which a partner's catch-up (:func:`catch_up`)
+    takes exclusively: the partner added or enabled and its catch-up come wholly before or wholly after this event.
     """
     before = open_report(status_before, earlier)
     after = open_report(status_after, [*earlier, event])
     if (before and before["event_id"]) == (after and after["event_id"]):
         return
+    await peer_store.lock_report_recipients_shared(conn)  # before the read: a catch-up under way is waited for
     states = await peer_store.list_enabled_peer_states(conn)
     if not states:
         return
@@ -108,8 +111,11 @@ async def after_identity_change(conn: Conn, item_id: int, *, actor: str) -> None
     if item is None or item["status"] not in _MISSING:
         return
     report = open_report(item["status"], await item_store.list_item_event_kinds(conn, item_id))
-    states = await peer_store.list_enabled_peer_states(conn) if report is not None else []
-    if report is None or not states:
+    if report is None:
+        return
+    await peer_store.lock_report_recipients_shared(conn)  # before the read: a catch-up under way is waited for
+    states = await peer_store.list_enabled_peer_states(conn)
+    if not states:
         return
     body = await report_body(conn, item_id, report["event_id"], report["event"], report["occurred_on"])
     await outbox.enqueue_to(conn, states, REPORTED_MISSING, body, confidentiality=_CONFIDENTIALITY, actor=actor)
@@ -209,6 +215,9 @@ async def catch_up(conn: Conn, state: str, *, actor: str) -> int:
     open reports (the items, their markings, the events naming each report) for any number of items, each kind of
     notice queued in one pipelined batch.
     """
+    # an event queueing reports to the partners (which read them before this one was added or enabled) ends first,
+    # and is read here; one that comes later waits for this transaction and reads the partner
+    await peer_store.lock_report_recipients(conn)
     withdrawals = await _withdrawals_owed(conn, state)
     await outbox.enqueue_each(conn, state, REPORT_WITHDRAWN, withdrawals, confidentiality=_CONFIDENTIALITY, actor=actor)
     items = await item_store.list_reported_items(conn)

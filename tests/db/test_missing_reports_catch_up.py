@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import time
 from typing import Any
@@ -299,3 +300,113 @@ async def test_a_catch_up_withdraws_two_thousand_reports_in_a_few_statements(con
     assert sent[-1][0] == "item.reported-missing"  # the one still open
     print(f"catch-up of {count} withdrawals and 1 open report: {took:.3f} s")  # noqa: T201
     assert took < 30, took
+
+
+async def _until_waiting_or_done(conn: db.Conn, other: db.Conn, task: asyncio.Task[Any]) -> None:
+    """Until ``task`` on ``other`` has finished or waits for a lock (``conn`` holds one it may want)."""
+    pid = other.get_server_pid()
+    deadline = time.monotonic() + 20
+    while not task.done():
+        waiting = await conn.fetchval("SELECT wait_event_type = 'Lock' FROM pg_stat_activity WHERE pid = $1", pid)
+        if waiting:
+            return
+        assert time.monotonic() < deadline, "neither finished nor waiting for a lock"
+        await asyncio.sleep(0.01)
+
+
+async def test_a_recovery_in_progress_while_a_partner_is_enabled_reaches_it(conn: db.Conn, database: str) -> None:
+    """The enabling waits for the event's transaction (which read the partners), and then sees the recovery."""
+    await trust_cz_and_de(conn)
+    rifle = await register_firearm(conn, "SSG08-001")
+    stolen = await _event(conn, rifle, "stolen")
+    await _enable(conn, "DE", enabled=False)
+    other = await db.connect(database)
+    try:
+        recovery = conn.transaction()
+        await recovery.start()
+        await item_events.record_event(
+            conn, rifle, NewEvent(event="recovered", occurred_on=TODAY), actor="police", today=TODAY
+        )
+        enabling = asyncio.create_task(_enable(other, "DE", enabled=True))
+        await _until_waiting_or_done(conn, other, enabling)
+        await recovery.commit()
+        await enabling
+    finally:
+        await other.close()
+    assert (await _notices_to(conn, "DE"))[1:] == [_withdrawn(stolen, "recovered", TODAY)]
+
+
+async def test_a_recovery_recorded_while_a_partner_is_being_enabled_reaches_it(conn: db.Conn, database: str) -> None:
+    """The event waits for the enabling's transaction, and then sends the withdrawal to the partner enabled."""
+    await trust_cz_and_de(conn)
+    rifle = await register_firearm(conn, "SSG08-001")
+    stolen = await _event(conn, rifle, "stolen")
+    await _enable(conn, "DE", enabled=False)
+    other = await db.connect(database)
+    try:
+        enabling = conn.transaction()
+        await enabling.start()
+        await trust.set_peer_enabled(conn, "DE", enabled=True, actor="admin")  # the report is still open: sent again
+        recovery = asyncio.create_task(_recover(other, rifle))
+        await _until_waiting_or_done(conn, other, recovery)
+        await enabling.commit()
+        await recovery
+    finally:
+        await other.close()
+    report = await _expected(conn, rifle, stolen, "stolen")
+    assert await _notices_to(conn, "DE") == [
+        ("item.reported-missing", report),
+        ("item.reported-missing", report),
+        _withdrawn(stolen, "recovered", TODAY),
+    ]
+
+
+async def _recover(conn: db.Conn, item_id: int) -> None:
+    await _event(conn, item_id, "recovered")
+
+
+async def test_a_theft_in_progress_while_a_partner_is_added_reaches_it(conn: db.Conn, database: str) -> None:
+    """The new partner's row is not there for the event to wait on: the catch-up waits for the event instead."""
+    await trust_cz_and_de(conn)
+    rifle = await register_firearm(conn, "SSG08-001")
+    other = await db.connect(database)
+    try:
+        theft = conn.transaction()
+        await theft.start()
+        stolen = (
+            await item_events.record_event(
+                conn, rifle, NewEvent(event="stolen", occurred_on=TODAY), actor="police", today=TODAY
+            )
+        ).event_id
+        adding = asyncio.create_task(_add(other, "FR", "AT"))
+        await _until_waiting_or_done(conn, other, adding)
+        await theft.commit()
+        await adding
+    finally:
+        await other.close()
+    assert await _reports_to(conn, "FR") == [await _expected(conn, rifle, stolen, "stolen")]
+
+
+async def test_a_theft_recorded_while_a_partner_is_being_added_reaches_it(conn: db.Conn, database: str) -> None:
+    await trust_cz_and_de(conn)
+    rifle = await register_firearm(conn, "SSG08-001")
+    other = await db.connect(database)
+    try:
+        adding = conn.transaction()
+        await adding.start()
+        await trust.add_peer(
+            conn,
+            own_state="AT",
+            state="FR",
+            base_url="http://fr.example",
+            public_key=VECTORS["keys"]["AT"]["public_key"],
+            not_before=parse_time("2026-01-01T00:00:00Z"),
+            actor="admin",
+        )
+        theft = asyncio.create_task(_event(other, rifle, "stolen"))
+        await _until_waiting_or_done(conn, other, theft)
+        await adding.commit()
+        stolen = await theft
+    finally:
+        await other.close()
+    assert await _reports_to(conn, "FR") == [await _expected(conn, rifle, stolen, "stolen")]
