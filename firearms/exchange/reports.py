@@ -157,7 +157,7 @@ async def _withdrawals_owed(conn: Conn, state: str) -> list[dict[str, Any]]:
 
     The outbox is the bookkeeping: the reports whose latest notice queued to ``state`` is the report (not its
     withdrawal), and of those the ones no longer open, each with the body :func:`after_event` made for the event that
-    ended it. Two reads in one statement, whatever the number of reports.
+    ended it. One statement, whatever the number of reports (then the events replayed here).
     """
     events: dict[int, list[Row]] = {}
     statuses: dict[int, str] = {}
