@@ -39,6 +39,7 @@ __all__ = [
     "open_report",
     "partner_reported_lines",
     "report_body",
+    "withdrawal_body",
 ]
 
 REPORTED_MISSING = "item.reported-missing"
@@ -79,24 +80,20 @@ async def after_event(
     """Queue the report or its withdrawal an item's new ``event`` causes, to every enabled partner.
 
     ``earlier`` are the item's events before ``event`` (read in its row lock). Nothing is queued when the report
-    in effect is the same before and after (a transfer while active, a correction of another event).
+    in effect is the same before and after (a transfer while active, a correction of another event). The partners
+    are read under a shared lock held to the end of the transaction, which a partner's catch-up (:func:`catch_up`)
+    takes exclusively: the partner added or enabled and its catch-up come wholly before or wholly after this event.
     """
     before = open_report(status_before, earlier)
     after = open_report(status_after, [*earlier, event])
     if (before and before["event_id"]) == (after and after["event_id"]):
         return
+    await peer_store.lock_report_recipients_shared(conn)  # before the read: a catch-up under way is waited for
     states = await peer_store.list_enabled_peer_states(conn)
     if not states:
         return
     if before is not None:
-        reason: WithdrawalReason = (
-            "corrected" if event["event"] == "corrected" else "seized" if event["event"] == "seized" else "recovered"
-        )
-        body = {
-            "report_id": str(before["event_id"]),
-            "reason": reason,
-            "occurred_on": event["occurred_on"].isoformat(),
-        }
+        body = withdrawal_body(before["event_id"], event)
         await outbox.enqueue_to(conn, states, REPORT_WITHDRAWN, body, confidentiality=_CONFIDENTIALITY, actor=actor)
     if after is not None:
         body = await report_body(conn, item_id, after["event_id"], after["event"], after["occurred_on"])
@@ -114,11 +111,66 @@ async def after_identity_change(conn: Conn, item_id: int, *, actor: str) -> None
     if item is None or item["status"] not in _MISSING:
         return
     report = open_report(item["status"], await item_store.list_item_event_kinds(conn, item_id))
-    states = await peer_store.list_enabled_peer_states(conn) if report is not None else []
-    if report is None or not states:
+    if report is None:
+        return
+    await peer_store.lock_report_recipients_shared(conn)  # before the read: a catch-up under way is waited for
+    states = await peer_store.list_enabled_peer_states(conn)
+    if not states:
         return
     body = await report_body(conn, item_id, report["event_id"], report["event"], report["occurred_on"])
     await outbox.enqueue_to(conn, states, REPORTED_MISSING, body, confidentiality=_CONFIDENTIALITY, actor=actor)
+
+
+def withdrawal_body(report_id: int, event: Row) -> dict[str, Any]:
+    """The body of ``item.report-withdrawn``: report ``report_id`` ended by the item's ``event``.
+
+    The reason is the event's kind (a correction: ``corrected``; a seizure: ``seized``; else ``recovered``), the date
+    the event's.
+    """
+    reason: WithdrawalReason = (
+        "corrected" if event["event"] == "corrected" else "seized" if event["event"] == "seized" else "recovered"
+    )
+    return {"report_id": str(report_id), "reason": reason, "occurred_on": event["occurred_on"].isoformat()}
+
+
+def _ended_by(report_id: int, status: str, events: Sequence[Row]) -> Row | None:
+    """The event that last ended report ``report_id`` of an item, replayed as :func:`after_event` saw each event.
+
+    ``None`` when the report is open now (``status``, the item's status now) or was never ended. ``events`` are every
+    event of the item in the order recorded, each with its ``status_before`` and ``status_after``.
+    """
+    if (now := open_report(status, events)) is not None and now["event_id"] == report_id:
+        return None
+    ended = None
+    for at, event in enumerate(events):
+        if event["status_before"] not in _MISSING:  # no report was open before it: it ends none
+            continue
+        before = open_report(event["status_before"], events[:at])
+        after = open_report(event["status_after"], events[: at + 1])
+        if before is not None and before["event_id"] == report_id and (after is None or after["event_id"] != report_id):
+            ended = event
+    return ended
+
+
+async def _withdrawals_owed(conn: Conn, state: str) -> list[dict[str, Any]]:
+    """The withdrawals ``state`` was not queued: of each report it was, ended since, in the order they ended.
+
+    The outbox is the bookkeeping: the reports whose latest notice queued to ``state`` is the report (not its
+    withdrawal), and of those the ones no longer open, each with the body :func:`after_event` made for the event that
+    ended it. One statement, whatever the number of reports (then the events replayed here).
+    """
+    events: dict[int, list[Row]] = {}
+    statuses: dict[int, str] = {}
+    for row in await item_store.list_reports_left_open_at(conn, state):
+        events.setdefault(row["report_id"], []).append(row)
+        statuses[row["report_id"]] = row["status"]
+    ended = [
+        (event, report_id)
+        for report_id, history in events.items()
+        if (event := _ended_by(report_id, statuses[report_id], history)) is not None
+    ]
+    ended.sort(key=lambda pair: (pair[0]["event_id"], pair[1]))  # the order the reports were withdrawn
+    return [withdrawal_body(report_id, event) for event, report_id in ended]
 
 
 async def report_body(conn: Conn, item_id: int, event_id: int, status: str, occurred_on: dt.date) -> dict[str, Any]:
@@ -152,16 +204,25 @@ def _body(item: Row, markings: Sequence[Row], event_id: int, status: str, occurr
 
 
 async def catch_up(conn: Conn, state: str, *, actor: str) -> int:
-    """Queue ``item.reported-missing`` to ``state`` for every report of this registry open now; how many were queued.
+    """Queue ``state`` the withdrawals it missed, then every report of this registry open now; how many were queued.
 
     For a partner just added to the trust list or enabled again (:mod:`firearms.exchange.trust`), in that change's
-    transaction: each report under its own id, with the body :func:`after_event` sends, so a partner that has it
-    already takes it as a later report of the same id (which supersedes). Three reads for any number of items (the
-    items, their markings, the events naming each report), then the notices queued in one pipelined batch.
+    transaction. First ``item.report-withdrawn`` for each report it was queued whose withdrawal it was not (ended
+    while it was disabled), with the body :func:`after_event` made for it; then ``item.reported-missing`` for each
+    report open now under its own id, with the body :func:`after_event` sends, so a partner that has it already takes
+    it as a later report of the same id (which supersedes). A report ended and opened again under the same id while it
+    was disabled is open now: it is sent, not withdrawn. One statement for the withdrawals and three reads for the
+    open reports (the items, their markings, the events naming each report) for any number of items, each kind of
+    notice queued in one pipelined batch.
     """
+    # an event queueing reports to the partners (which read them before this one was added or enabled) ends first,
+    # and is read here; one that comes later waits for this transaction and reads the partner
+    await peer_store.lock_report_recipients(conn)
+    withdrawals = await _withdrawals_owed(conn, state)
+    await outbox.enqueue_each(conn, state, REPORT_WITHDRAWN, withdrawals, confidentiality=_CONFIDENTIALITY, actor=actor)
     items = await item_store.list_reported_items(conn)
     if not items:
-        return 0
+        return len(withdrawals)
     ids = [item["item_id"] for item in items]
     markings: dict[int, list[Row]] = {}
     for marking in await item_store.list_items_markings(conn, ids):
@@ -180,7 +241,7 @@ async def catch_up(conn: Conn, state: str, *, actor: str) -> int:
         for report, item in opened
     ]
     await outbox.enqueue_each(conn, state, REPORTED_MISSING, bodies, confidentiality=_CONFIDENTIALITY, actor=actor)
-    return len(bodies)
+    return len(withdrawals) + len(bodies)
 
 
 async def partner_reported_lines(conn: Conn, lines: Sequence[LicenceLine]) -> dict[str, str]:

@@ -403,8 +403,9 @@ async def list_peers(conn: Conn, *, after: str, limit: int) -> list[Peer]:
 async def set_peer_enabled(conn: Conn, state: str, *, enabled: bool, actor: str) -> Peer:
     """Disable a partner (its notices are refused as ``unknown-sender``, nothing is sent to it) or enable it again.
 
-    Enabling a disabled partner queues it every lost or stolen report open now (:func:`firearms.exchange.reports.
-    catch_up`: all of them, not only those made while it was disabled; a repeat supersedes at the receiver).
+    Enabling a disabled partner queues it the withdrawal of every lost or stolen report it was sent and that ended
+    while it was disabled, then every report open now (:func:`firearms.exchange.reports.catch_up`: all of them, not
+    only those made while it was disabled; a repeat supersedes at the receiver).
 
     Raises:
         NotFoundError: not on the trust list.

@@ -40,6 +40,7 @@ __all__ = [
     "list_items_report_events",
     "list_markings",
     "list_reported_items",
+    "list_reports_left_open_at",
     "lock_certificate_number",
     "search_items",
     "set_similarity_threshold",
@@ -224,3 +225,12 @@ async def list_items_markings(conn: Conn, item_ids: list[int]) -> list[asyncpg.R
 async def list_items_report_events(conn: Conn, item_ids: list[int]) -> list[asyncpg.Record]:
     """The losses, thefts and corrections of a batch of items, by item in the order recorded."""
     return await conn.fetch(Q["list_items_report_events"], item_ids)
+
+
+async def list_reports_left_open_at(conn: Conn, recipient: str) -> list[asyncpg.Record]:
+    """The reports whose latest notice queued to ``recipient`` is the report, each with its item's status and events.
+
+    One row per report and event of its item (``report_id``, ``status``, then the event's ``event_id``, ``event``,
+    ``corrects_event_id``, ``occurred_on``, ``status_before``, ``status_after``), by report, in the order recorded.
+    """
+    return await conn.fetch(Q["list_reports_left_open_at"], recipient)

@@ -25,6 +25,8 @@ __all__ = [
     "list_peers",
     "list_trusted_keys",
     "lock_peer_key_id",
+    "lock_report_recipients",
+    "lock_report_recipients_shared",
     "revoke_peer_key",
     "set_peer_enabled",
     "set_peer_url",
@@ -64,6 +66,16 @@ async def list_peers(conn: Conn, after: str, limit: int) -> list[asyncpg.Record]
 async def list_enabled_peer_states(conn: Conn) -> list[str]:
     """Every enabled partner's State."""
     return [row["state"] for row in await conn.fetch(Q["list_enabled_peer_states"])]
+
+
+async def lock_report_recipients_shared(conn: Conn) -> None:
+    """Hold off a partner's catch-up until this transaction ends (it queues a report or withdrawal to the partners)."""
+    await conn.execute(Q["lock_report_recipients_shared"])
+
+
+async def lock_report_recipients(conn: Conn) -> None:
+    """Wait for every transaction queueing reports to the partners to end, and hold off new ones until this one ends."""
+    await conn.execute(Q["lock_report_recipients"])
 
 
 async def set_peer_enabled(conn: Conn, state: str, enabled: bool, now: dt.datetime) -> asyncpg.Record | None:  # noqa: FBT001

@@ -382,3 +382,26 @@ SELECT item_id, event_id, event, corrects_event_id, occurred_on
   FROM item_event
  WHERE item_id = ANY($1::bigint[]) AND event IN ('lost', 'stolen', 'corrected')
  ORDER BY item_id, event_id;
+
+-- name: list_reports_left_open_at
+-- The reports this registry queued to partner $1 (item.reported-missing) whose latest notice queued to it, by queue
+-- order, is that report and not its withdrawal (notice_outbox_report_idx); with the item's status now and every event
+-- of the item, in the order recorded, to replay which event ended each since. A partner's catch-up. $1 recipient
+WITH latest AS (
+    SELECT DISTINCT ON (o.body ->> 'report_id') o.body ->> 'report_id' AS report_id, o.type
+      FROM notice_outbox AS o
+     WHERE o.recipient = $1 AND o.type IN ('item.reported-missing', 'item.report-withdrawn')
+     ORDER BY o.body ->> 'report_id', o.queued_order DESC
+), sent AS (
+    SELECT r.event_id AS report_id, r.item_id
+      FROM latest AS l
+      -- this registry's report ids are its event ids, as text
+      JOIN item_event AS r ON r.event_id = CASE WHEN l.report_id ~ '^[0-9]{1,18}$' THEN l.report_id::bigint END
+     WHERE l.type = 'item.reported-missing' AND r.event IN ('lost', 'stolen')
+)
+SELECT s.report_id, i.status, e.event_id, e.event, e.corrects_event_id, e.occurred_on, e.status_before,
+       e.status_after
+  FROM sent AS s
+  JOIN item AS i ON i.item_id = s.item_id
+  JOIN item_event AS e ON e.item_id = s.item_id
+ ORDER BY s.report_id, e.event_id;

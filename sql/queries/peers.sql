@@ -16,8 +16,19 @@ SELECT state, base_url, enabled, last_sent_sequence, created_at, updated_at
  LIMIT $2;
 
 -- name: list_enabled_peer_states
--- Every enabled partner (recipients of key announcements).
+-- Every enabled partner (the recipients of a lost/stolen report, read after lock_report_recipients_shared).
 SELECT state FROM peer WHERE enabled ORDER BY state;
+
+-- name: lock_report_recipients_shared
+-- Taken by every transaction that queues a lost/stolen report or its withdrawal to the enabled partners, before it
+-- reads them, until it ends: such transactions do not wait for one another, only for a partner's catch-up.
+SELECT pg_advisory_xact_lock_shared(7310005);
+
+-- name: lock_report_recipients
+-- Taken by a partner's catch-up (added, or enabled again) before it reads the reports: it waits until every
+-- transaction that read the partners without it has ended, and holds off new ones until it ends, so each of the two
+-- sees the other (an event under way is seen by the catch-up; one that follows sees the partner).
+SELECT pg_advisory_xact_lock(7310005);
 
 -- name: set_peer_enabled
 -- Enable or disable a partner. $1 state, $2 enabled, $3 now

@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import copy
+import datetime as dt
 from typing import Any
 
 import asyncpg
 import pytest
 
-from firearms import db
+from firearms import db, item_events
+from firearms.exchange import trust
+from firearms.item_types import NewEvent
+from firearms.lifecycle import EventKind
 from firearms.store import foreign_item_reports as store
 from tests.api.test_exchange_effects import _request, _send, _token
-from tests.check_helpers import at_licence, check_body, receive
-from tests.exchange_fixtures import Client, cz
+from tests.check_helpers import at_licence, check_body, receive, register_firearm
+from tests.exchange_fixtures import Client, clone_template, cz
+from tests.exchange_util import trust_cz_and_de
 from tests.licensing_helpers import TODAY
 
 __all__ = ["cz"]
@@ -284,3 +289,76 @@ async def test_the_officer_sees_how_many_markings_a_report_left_out(cz: tuple[Cl
         " WHERE action = 'foreign-item-report.received' ORDER BY entry_id"
     )
     assert [row["omitted"] for row in journaled] == [None, "7"]
+
+
+async def test_a_partner_enabled_again_ends_with_the_reports_open_at_the_sender(
+    cz: tuple[Client, db.Conn], pg_admin_uri: str
+) -> None:
+    """AT's notices queued to CZ, disabled and enabled again there, delivered in order: CZ holds what AT has open.
+
+    A report withdrawn while CZ was disabled is withdrawn at CZ; the item stolen again is a new report, open; a report
+    whose recovery was corrected is open under its id; one opened and withdrawn while disabled never reaches CZ.
+    """
+    client, conn = cz
+    await receive(conn, at_licence(), state="CZ")
+    at = await db.connect(await clone_template(pg_admin_uri))
+    try:
+
+        async def event(item_id: int, kind: EventKind, days_ago: int, **fields: Any) -> int:
+            async with at.transaction():
+                recorded = await item_events.record_event(
+                    at,
+                    item_id,
+                    NewEvent(event=kind, occurred_on=TODAY - dt.timedelta(days=days_ago), **fields),
+                    actor="police",
+                    today=TODAY,
+                )
+            return recorded.event_id
+
+        async def enable(enabled: bool) -> None:
+            async with at.transaction():
+                await trust.set_peer_enabled(at, "CZ", enabled=enabled, actor="admin")
+
+        await trust_cz_and_de(at)
+        rifle = await register_firearm(at, "SSG08-001")
+        first = await event(rifle, "stolen", 9)
+        other = await register_firearm(at, "SSG08-002")
+        lost = await event(other, "lost", 9)
+        await enable(False)
+        await event(rifle, "recovered", 6)
+        second = await event(rifle, "stolen", 2)
+        recovered = await event(other, "recovered", 5)
+        await event(other, "corrected", 4, corrects_event_id=recovered, reason="another rifle was found")
+        passing = await register_firearm(at, "SSG08-003")
+        await event(passing, "stolen", 3)
+        await event(passing, "recovered", 1)
+        await enable(True)
+        await enable(False)
+        await enable(True)  # again: the open reports again (they supersede there), the withdrawal not
+        queued = await at.fetch(
+            "SELECT type, body FROM notice_outbox WHERE recipient = 'CZ' ORDER BY queued_order", timeout=10
+        )
+    finally:
+        await at.close()
+    assert [(row["type"], row["body"]["report_id"]) for row in queued] == [
+        ("item.reported-missing", str(first)),
+        ("item.reported-missing", str(lost)),
+        ("item.report-withdrawn", str(first)),
+        ("item.reported-missing", str(lost)),
+        ("item.reported-missing", str(second)),
+        ("item.reported-missing", str(lost)),
+        ("item.reported-missing", str(second)),
+    ]
+    assert queued[2]["body"] == {
+        "report_id": str(first),
+        "reason": "recovered",
+        "occurred_on": (TODAY - dt.timedelta(days=6)).isoformat(),
+    }
+    for sequence, row in enumerate(queued, start=1):
+        assert await _send(client, sequence, row["type"], row["body"], recipient="CZ") == ("accepted", None)
+    held = await _check(client, conn)
+    assert held["verdict"] == "hold"
+    assert sorted((r["serial"], r["detail"]) for r in held["reasons"]) == [
+        ("SSG08-001", f"reported stolen by AT (report {second}, {(TODAY - dt.timedelta(days=2)).isoformat()})"),
+        ("SSG08-002", f"reported lost by AT (report {lost}, {(TODAY - dt.timedelta(days=9)).isoformat()})"),
+    ]

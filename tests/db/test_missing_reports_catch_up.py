@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import datetime as dt
 import time
 from typing import Any
 
@@ -14,16 +16,34 @@ from firearms.item_types import NewEvent
 from firearms.lifecycle import EventKind
 from tests.check_helpers import register_firearm
 from tests.conftest import TokenFactory
-from tests.exchange_util import VECTORS
+from tests.exchange_util import VECTORS, trust_cz_and_de
 from tests.licensing_helpers import TODAY
 
 
-async def _event(conn: db.Conn, item_id: int, event: EventKind) -> int:
+async def _event(conn: db.Conn, item_id: int, event: EventKind, on: dt.date = TODAY, **fields: Any) -> int:
     async with conn.transaction():
         recorded = await item_events.record_event(
-            conn, item_id, NewEvent(event=event, occurred_on=TODAY), actor="police", today=TODAY
+            conn, item_id, NewEvent(event=event, occurred_on=on, **fields), actor="police", today=TODAY
         )
     return recorded.event_id
+
+
+async def _enable(conn: db.Conn, state: str, *, enabled: bool) -> None:
+    async with conn.transaction():
+        await trust.set_peer_enabled(conn, state, enabled=enabled, actor="admin")
+
+
+async def _notices_to(conn: db.Conn, state: str) -> list[tuple[str, dict[str, Any]]]:
+    """The lost/stolen notices queued to ``state``, in queue order: (type, body)."""
+    rows = await conn.fetch(
+        "SELECT type, body FROM notice_outbox WHERE recipient = $1 AND type LIKE 'item.%' ORDER BY queued_order",
+        state,
+    )
+    return [(row["type"], row["body"]) for row in rows]
+
+
+def _withdrawn(report: int, reason: str, on: dt.date) -> tuple[str, dict[str, Any]]:
+    return ("item.report-withdrawn", {"report_id": str(report), "reason": reason, "occurred_on": on.isoformat()})
 
 
 async def _add(conn: db.Conn, state: str = "DE", key: str = "DE") -> None:
@@ -152,3 +172,241 @@ async def test_the_admin_api_adds_and_enables_a_partner_with_its_catch_up(
     assert (await client.post("/api/v1/peers/DE/disable", headers=admin)).status_code == 200
     assert (await client.post("/api/v1/peers/DE/enable", headers=admin)).status_code == 200
     assert await _reports_to(conn, "DE") == [expected, expected]
+
+
+async def test_enabling_again_withdraws_a_report_sent_before_the_disabling_and_withdrawn_since(conn: db.Conn) -> None:
+    """The withdrawal goes to the partner enabled again, with the body the others were sent; once, and to it only."""
+    await trust_cz_and_de(conn)
+    rifle = await register_firearm(conn, "SSG08-001")
+    stolen = await _event(conn, rifle, "stolen", TODAY - dt.timedelta(days=9))
+    await _enable(conn, "DE", enabled=False)
+    await _event(conn, rifle, "recovered", TODAY - dt.timedelta(days=2))
+    # opened and withdrawn while DE was disabled: DE never had it, nothing is sent for it
+    passing = await register_firearm(conn, "SSG08-002")
+    await _event(conn, passing, "lost", TODAY - dt.timedelta(days=5))
+    await _event(conn, passing, "recovered", TODAY - dt.timedelta(days=4))
+    cz_before = await _notices_to(conn, "CZ")
+    assert [kind for kind, _ in await _notices_to(conn, "DE")] == ["item.reported-missing"]
+    await _enable(conn, "DE", enabled=True)
+    withdrawal = _withdrawn(stolen, "recovered", TODAY - dt.timedelta(days=2))
+    assert withdrawal in cz_before  # the body the sending path made for the partner enabled then
+    assert (await _notices_to(conn, "DE"))[1:] == [withdrawal]
+    assert await _notices_to(conn, "CZ") == cz_before  # CZ had it already: nothing new
+    journaled = await conn.fetchval(
+        "SELECT count(*) FROM journal_entry AS j JOIN notice_outbox AS o ON o.notice_id::text = j.entity_id"
+        " WHERE j.action = 'notice.queued' AND o.recipient = 'DE' AND o.type = 'item.report-withdrawn'"
+        " AND j.payload ->> 'type' = 'item.report-withdrawn'"
+    )
+    assert journaled == 1
+    # disabled and enabled again: the withdrawal is not queued twice
+    await _enable(conn, "DE", enabled=False)
+    await _enable(conn, "DE", enabled=True)
+    assert (await _notices_to(conn, "DE"))[1:] == [withdrawal]
+
+
+async def test_a_seizure_or_a_correction_while_disabled_is_withdrawn_with_its_reason_and_date(conn: db.Conn) -> None:
+    await trust_cz_and_de(conn)
+    seized = await register_firearm(conn, "SSG08-001")
+    taken = await _event(conn, seized, "stolen", TODAY - dt.timedelta(days=9))
+    mistaken = await register_firearm(conn, "SSG08-002")
+    lost = await _event(conn, mistaken, "lost", TODAY - dt.timedelta(days=8))
+    await _enable(conn, "DE", enabled=False)
+    await _event(conn, mistaken, "corrected", TODAY - dt.timedelta(days=6), corrects_event_id=lost, reason="typo")
+    await _event(conn, seized, "seized", TODAY - dt.timedelta(days=3))
+    await _event(conn, seized, "recovered", TODAY - dt.timedelta(days=1))  # ends no report: none open
+    await _enable(conn, "DE", enabled=True)
+    assert (await _notices_to(conn, "DE"))[2:] == [
+        _withdrawn(lost, "corrected", TODAY - dt.timedelta(days=6)),
+        _withdrawn(taken, "seized", TODAY - dt.timedelta(days=3)),
+    ]
+
+
+async def test_a_report_withdrawn_and_made_again_while_disabled_is_withdrawn_before_the_new_one_is_sent(
+    conn: db.Conn,
+) -> None:
+    """A new theft is a new report id; a corrected recovery reopens the same id, which is open, not withdrawn."""
+    await trust_cz_and_de(conn)
+    again = await register_firearm(conn, "SSG08-001")
+    first = await _event(conn, again, "stolen", TODAY - dt.timedelta(days=9))
+    reopened = await register_firearm(conn, "SSG08-002")
+    kept = await _event(conn, reopened, "lost", TODAY - dt.timedelta(days=9))
+    await _enable(conn, "DE", enabled=False)
+    await _event(conn, again, "recovered", TODAY - dt.timedelta(days=6))
+    second = await _event(conn, again, "stolen", TODAY - dt.timedelta(days=2))
+    recovered = await _event(conn, reopened, "recovered", TODAY - dt.timedelta(days=5))
+    await _event(conn, reopened, "corrected", TODAY - dt.timedelta(days=4), corrects_event_id=recovered, reason="x")
+    await _enable(conn, "DE", enabled=True)
+    assert (await _notices_to(conn, "DE"))[2:] == [
+        _withdrawn(first, "recovered", TODAY - dt.timedelta(days=6)),
+        (
+            "item.reported-missing",
+            await reports.report_body(conn, reopened, kept, "lost", TODAY - dt.timedelta(days=9)),
+        ),
+        (
+            "item.reported-missing",
+            await reports.report_body(conn, again, second, "stolen", TODAY - dt.timedelta(days=2)),
+        ),
+    ]
+
+
+async def test_a_catch_up_withdraws_two_thousand_reports_in_a_few_statements(conn: db.Conn) -> None:
+    first = await register_firearm(conn, "SSG08-001")
+    await _event(conn, first, "stolen")
+    count = 2000
+    await conn.execute(
+        """
+        WITH copies AS (
+            INSERT INTO item (kind, firearm_type, make, model, calibre, country_of_manufacture, category,
+                              manufacturer, serial, status, registered_at, registered_by)
+            SELECT kind, firearm_type, make, model, calibre, country_of_manufacture, category, manufacturer,
+                   'BULK-' || n, status, registered_at, registered_by
+              FROM item, generate_series(1, $2) AS n WHERE item_id = $1
+            RETURNING item_id
+        )
+        INSERT INTO item_event (item_id, event, status_before, status_after, occurred_on, recorded_at, recorded_by)
+        SELECT item_id, 'stolen', 'active', 'stolen', $3, now(), 'police' FROM copies
+        """,
+        first,
+        count,
+        TODAY - dt.timedelta(days=3),
+    )
+    await _add(conn)  # DE is sent the 2,001 reports
+    await _enable(conn, "DE", enabled=False)
+    async with conn.transaction():
+        await conn.execute(
+            """
+            WITH recovered AS (
+                UPDATE item SET status = 'active' WHERE serial LIKE 'BULK-%' RETURNING item_id
+            )
+            INSERT INTO item_event (item_id, event, status_before, status_after, occurred_on, recorded_at,
+                                    recorded_by)
+            SELECT item_id, 'recovered', 'stolen', 'active', $1, now(), 'police' FROM recovered
+            """,
+            TODAY - dt.timedelta(days=1),
+        )
+    started = time.perf_counter()
+    await _enable(conn, "DE", enabled=True)
+    took = time.perf_counter() - started
+    sent = (await _notices_to(conn, "DE"))[count + 1 :]
+    assert len(sent) == count + 1
+    withdrawn = [body for kind, body in sent if kind == "item.report-withdrawn"]
+    reports_ids = await conn.fetch(
+        "SELECT e.event_id FROM item_event AS e JOIN item AS i USING (item_id)"
+        " WHERE i.serial LIKE 'BULK-%' AND e.event = 'stolen' ORDER BY e.event_id"
+    )
+    assert withdrawn == [
+        _withdrawn(row["event_id"], "recovered", TODAY - dt.timedelta(days=1))[1] for row in reports_ids
+    ]
+    assert sent[-1][0] == "item.reported-missing"  # the one still open
+    print(f"catch-up of {count} withdrawals and 1 open report: {took:.3f} s")  # noqa: T201
+    assert took < 30, took
+
+
+async def _until_waiting_or_done(conn: db.Conn, other: db.Conn, task: asyncio.Task[Any]) -> None:
+    """Until ``task`` on ``other`` has finished or waits for a lock (``conn`` holds one it may want)."""
+    pid = other.get_server_pid()
+    deadline = time.monotonic() + 20
+    while not task.done():
+        waiting = await conn.fetchval("SELECT wait_event_type = 'Lock' FROM pg_stat_activity WHERE pid = $1", pid)
+        if waiting:
+            return
+        assert time.monotonic() < deadline, "neither finished nor waiting for a lock"
+        await asyncio.sleep(0.01)
+
+
+async def test_a_recovery_in_progress_while_a_partner_is_enabled_reaches_it(conn: db.Conn, database: str) -> None:
+    """The enabling waits for the event's transaction (which read the partners), and then sees the recovery."""
+    await trust_cz_and_de(conn)
+    rifle = await register_firearm(conn, "SSG08-001")
+    stolen = await _event(conn, rifle, "stolen")
+    await _enable(conn, "DE", enabled=False)
+    other = await db.connect(database)
+    try:
+        recovery = conn.transaction()
+        await recovery.start()
+        await item_events.record_event(
+            conn, rifle, NewEvent(event="recovered", occurred_on=TODAY), actor="police", today=TODAY
+        )
+        enabling = asyncio.create_task(_enable(other, "DE", enabled=True))
+        await _until_waiting_or_done(conn, other, enabling)
+        await recovery.commit()
+        await enabling
+    finally:
+        await other.close()
+    assert (await _notices_to(conn, "DE"))[1:] == [_withdrawn(stolen, "recovered", TODAY)]
+
+
+async def test_a_recovery_recorded_while_a_partner_is_being_enabled_reaches_it(conn: db.Conn, database: str) -> None:
+    """The event waits for the enabling's transaction, and then sends the withdrawal to the partner enabled."""
+    await trust_cz_and_de(conn)
+    rifle = await register_firearm(conn, "SSG08-001")
+    stolen = await _event(conn, rifle, "stolen")
+    await _enable(conn, "DE", enabled=False)
+    other = await db.connect(database)
+    try:
+        enabling = conn.transaction()
+        await enabling.start()
+        await trust.set_peer_enabled(conn, "DE", enabled=True, actor="admin")  # the report is still open: sent again
+        recovery = asyncio.create_task(_recover(other, rifle))
+        await _until_waiting_or_done(conn, other, recovery)
+        await enabling.commit()
+        await recovery
+    finally:
+        await other.close()
+    report = await _expected(conn, rifle, stolen, "stolen")
+    assert await _notices_to(conn, "DE") == [
+        ("item.reported-missing", report),
+        ("item.reported-missing", report),
+        _withdrawn(stolen, "recovered", TODAY),
+    ]
+
+
+async def _recover(conn: db.Conn, item_id: int) -> None:
+    await _event(conn, item_id, "recovered")
+
+
+async def test_a_theft_in_progress_while_a_partner_is_added_reaches_it(conn: db.Conn, database: str) -> None:
+    """The new partner's row is not there for the event to wait on: the catch-up waits for the event instead."""
+    await trust_cz_and_de(conn)
+    rifle = await register_firearm(conn, "SSG08-001")
+    other = await db.connect(database)
+    try:
+        theft = conn.transaction()
+        await theft.start()
+        stolen = (
+            await item_events.record_event(
+                conn, rifle, NewEvent(event="stolen", occurred_on=TODAY), actor="police", today=TODAY
+            )
+        ).event_id
+        adding = asyncio.create_task(_add(other, "FR", "AT"))
+        await _until_waiting_or_done(conn, other, adding)
+        await theft.commit()
+        await adding
+    finally:
+        await other.close()
+    assert await _reports_to(conn, "FR") == [await _expected(conn, rifle, stolen, "stolen")]
+
+
+async def test_a_theft_recorded_while_a_partner_is_being_added_reaches_it(conn: db.Conn, database: str) -> None:
+    await trust_cz_and_de(conn)
+    rifle = await register_firearm(conn, "SSG08-001")
+    other = await db.connect(database)
+    try:
+        adding = conn.transaction()
+        await adding.start()
+        await trust.add_peer(
+            conn,
+            own_state="AT",
+            state="FR",
+            base_url="http://fr.example",
+            public_key=VECTORS["keys"]["AT"]["public_key"],
+            not_before=parse_time("2026-01-01T00:00:00Z"),
+            actor="admin",
+        )
+        theft = asyncio.create_task(_event(other, rifle, "stolen"))
+        await _until_waiting_or_done(conn, other, theft)
+        await adding.commit()
+        stolen = await theft
+    finally:
+        await other.close()
+    assert await _reports_to(conn, "FR") == [await _expected(conn, rifle, stolen, "stolen")]
