@@ -19,6 +19,7 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 import msgspec
 
 from firearms import db, journal
+from firearms.canonical import key_named_twice
 from firearms.embedded import client_program
 from firearms.errors import BackupError
 from firearms.store import journal as journal_store
@@ -129,7 +130,8 @@ def read_manifest(path: Path) -> Manifest:
     """The manifest of the backup ``path``.
 
     Raises:
-        BackupError: it is missing, unreadable, or not a ``firearms-backup/1`` manifest.
+        BackupError: it is missing, unreadable, or not a ``firearms-backup/1`` manifest (an object naming a key
+            twice is none either: RFC 8259 §4 leaves its meaning to the reader).
     """
     manifest_file = manifest_path(path)
     try:
@@ -141,9 +143,18 @@ def read_manifest(path: Path) -> Manifest:
     except OSError as exc:
         raise BackupError(f"cannot read {manifest_file}: {exc.strerror}", code="manifest-missing") from exc
     try:
-        return msgspec.json.decode(raw, type=Manifest)
-    except msgspec.DecodeError as exc:
-        raise BackupError(f"{manifest_file} is not a {FORMAT} manifest: {exc}", code="manifest-invalid") from exc
+        manifest = msgspec.json.decode(raw, type=Manifest)
+        twice = key_named_twice(raw)
+    except UnicodeDecodeError as exc:  # msgspec's own error for bytes that are not UTF-8, not a DecodeError
+        why = f"it is not UTF-8 (byte {exc.start})"
+    except (ValueError, RecursionError) as exc:  # DecodeError is a ValueError; RecursionError: nested too deeply
+        why = str(exc) or "it is nested too deeply"
+    else:
+        if twice is None:
+            return manifest
+        # msgspec kept the last value, silently: the State or digest checked may not be the one another reader sees
+        why = f"it names the key {twice!r} twice"
+    raise BackupError(f"{manifest_file} is not a {FORMAT} manifest: {why}", code="manifest-invalid")
 
 
 async def _hash_at(conn: db.Conn, seq: int) -> bytes | None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import json
 import operator
 import re
 from pathlib import Path
@@ -257,16 +258,50 @@ def _check_header(header: list[str]) -> None:
 
 # A line is an object of the known keys (any other is malformed), each column text, a number or null; the export's
 # lists are skipped unread, each as one raw value (not a list of them: an object per element, 32 MB and half a
-# second for a line of 500,000 zeros), only checked to be lists.
-_LIST = msgspec.Raw(b"[]")
+# second for a line of 500,000 zeros), only checked to be lists. A key the line leaves out is UNSET, not None (a
+# null): the keys it names are counted (:func:`_not_a_record`).
+_FIELDS: tuple[str, ...] = (*COLUMNS, *sorted(EXPORT_ONLY_COLUMNS), *EXPORT_ONLY_KEYS)
+_LISTS_AT = len(_FIELDS) - len(EXPORT_ONLY_KEYS)
 _NDJSON = msgspec.json.Decoder(
     msgspec.defstruct(
         "NdjsonRecord",
-        [(name, str | int | None, None) for name in (*COLUMNS, *sorted(EXPORT_ONLY_COLUMNS))]
-        + [(name, msgspec.Raw, _LIST) for name in EXPORT_ONLY_KEYS],
+        [(name, str | int | msgspec.UnsetType | None, msgspec.UNSET) for name in _FIELDS[:_LISTS_AT]]
+        + [(name, msgspec.Raw | msgspec.UnsetType, msgspec.UNSET) for name in EXPORT_ONLY_KEYS],
         forbid_unknown_fields=True,
     )
 )
+
+
+def _not_a_record(line: bytes, fields: tuple[Any, ...]) -> bool:
+    r"""True when ``line``, read into ``fields``, is no record: a list of the export is no list, or a key comes twice.
+
+    A key named twice (``"serial"``, or ``"ser\u0069al"`` too): msgspec keeps the last value, silently; another
+    reader of the file may keep the first (RFC 8259 §4; RFC 7493 §2.3 forbids such an object). The export's lists
+    are not looked into: they are not read (see above).
+
+    Fast, and exact: every key the line names is a known field written between two quotes, and so is every text
+    value; any other quote is escaped in a text. So when the quotes of the line, less those of its lists and two
+    for each text value read, are two for each field given, no key came twice. Otherwise (a key twice, an escaped
+    quote in a value) Python's parser lists the keys as written.
+    """
+    kinds = list(map(type, fields))
+    quotes = line.count(b'"') - 2 * kinds.count(str)
+    if kinds.count(msgspec.Raw):
+        lists = [value for value in fields[_LISTS_AT:] if value is not msgspec.UNSET]
+        text, at = b"".join(lists), 0
+        for value in lists:  # each list is one raw value: its JSON text, from its first character
+            if text[at] != ord("["):
+                return True
+            at += len(value)
+        quotes -= text.count(b'"')
+    if quotes == 2 * (len(fields) - kinds.count(msgspec.UnsetType)):
+        return False
+    try:
+        pairs = json.loads(line.decode("utf-8", errors="replace"), object_pairs_hook=list)
+    except (ValueError, RecursionError):  # a list nested about as deep as msgspec skips: no record either
+        return True
+    names = [name for name, _ in pairs]
+    return len(set(names)) < len(names)
 
 
 def _read_ndjson(buffered: io.BufferedReader[SourceFile]) -> Iterator[tuple[int, str | None, *tuple[str | None, ...]]]:
@@ -295,11 +330,11 @@ def _read_ndjson(buffered: io.BufferedReader[SourceFile]) -> Iterator[tuple[int,
         except (msgspec.DecodeError, RecursionError):
             yield (line, "malformed-line", *_NOTHING)
             continue
-        # each list is one raw value: its JSON text, from its first character
-        if not all(bytes(memoryview(getattr(record, name))[:1]) == b"[" for name in EXPORT_ONLY_KEYS):
+        fields = msgspec.structs.astuple(record)
+        if _not_a_record(raw, fields):
             yield (line, "malformed-line", *_NOTHING)
             continue
-        values = tuple(_text(getattr(record, name)) for name in COLUMNS)
+        values = tuple(_text(value) for value in fields[: len(COLUMNS)])
         if undecodable:
             yield (line, "invalid-serial" if "\ufffd" in (values[_SERIAL_AT] or "") else "invalid-text", *_NOTHING)
             continue
@@ -307,7 +342,7 @@ def _read_ndjson(buffered: io.BufferedReader[SourceFile]) -> Iterator[tuple[int,
         yield (line, bad[1], *_NOTHING) if bad else (line, None, *values)
 
 
-def _text(value: str | int | None) -> str | None:
-    if value is None or value == "":
+def _text(value: str | int | msgspec.UnsetType | None) -> str | None:
+    if value is None or value is msgspec.UNSET or value == "":
         return None
     return value if isinstance(value, str) else str(value)

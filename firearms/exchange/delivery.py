@@ -32,7 +32,7 @@ import httpx
 import msgspec
 
 from firearms import journal, keys, outbox
-from firearms.canonical import format_time, parse_time, utc_now
+from firearms.canonical import format_time, key_named_twice, parse_time, utc_now
 from firearms.errors import ConfigError
 from firearms.exchange import trust
 from firearms.exchange.checks import TrustedKey, key_validity
@@ -307,12 +307,18 @@ async def _post(client: Client, url: str, raw: bytes, seconds: float, notice_id:
 
 
 def _problem(content: bytes) -> dict[str, Any]:
-    """The members of a partner's problem answer; none when it is not a JSON object we can read."""
+    """The members of a partner's problem answer; none when it is not a JSON object we can read.
+
+    An object naming a key twice is none either (PROTOCOL §2: no duplicate keys): msgspec keeps the last value,
+    and a ``sequence-gap``'s ``expected_sequence`` given twice would requeue the notices from one of two numbers.
+    """
     try:
         value = msgspec.json.decode(content)
+        if isinstance(value, dict) and key_named_twice(content) is None:
+            return value
     except (ValueError, RecursionError):  # msgspec raises DecodeError, UnicodeDecodeError or RecursionError
-        return {}
-    return value if isinstance(value, dict) else {}
+        pass
+    return {}
 
 
 async def _receipt(

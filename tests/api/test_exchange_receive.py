@@ -260,7 +260,7 @@ async def test_garbage_is_malformed(de: tuple[Client, db.Conn], raw: bytes) -> N
     assert await _stored(conn) == (0, 0)
 
 
-@pytest.mark.parametrize("where", ["body", "notice", "envelope", "signature"])
+@pytest.mark.parametrize("where", ["body", "body escaped", "notice", "envelope", "envelope escaped", "signature"])
 async def test_a_key_named_twice_in_an_object_is_malformed(de: tuple[Client, db.Conn], where: str) -> None:
     """PROTOCOL §2: no duplicate keys. The signature verified over the last value of each repeated key.
 
@@ -273,6 +273,12 @@ async def test_a_key_named_twice_in_an_object_is_malformed(de: tuple[Client, db.
         "body": (b'"body":{"a":1}', b'"body":{"a":2,"a":1}'),
         "notice": (b'"sequence":1', b'"sequence":2,"sequence":1'),
         "envelope": (b'"protocol":"firearms-exchange/1"', b'"protocol":"x","protocol":"firearms-exchange/1"'),
+        # the same key written with an escape is the same key (RFC 8259 §7): still named twice
+        "body escaped": (b'"body":{"a":1}', b'"body":{"a":2,"\\u0061":1}'),
+        "envelope escaped": (
+            b'"protocol":"firearms-exchange/1"',
+            b'"pr\\u006ftocol":"x","protocol":"firearms-exchange/1"',
+        ),
         "signature": (b'"alg":"Ed25519"', b'"alg":"Ed25519","alg":"Ed25519"'),  # even the same value
     }[where]
     assert doubled[0] in raw

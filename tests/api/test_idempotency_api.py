@@ -69,6 +69,33 @@ async def test_a_key_reused_for_another_request_is_refused_and_creates_nothing(
     assert await _counts(conn) == before
 
 
+async def test_a_retry_naming_a_key_twice_is_refused_not_answered_with_the_first_answer(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    auth: TokenFactory,
+    conn: db.Conn,
+) -> None:
+    """A key is bound to the body as decoded, where ``{"kind": "a", "kind": "a", ...}`` reads as the first request.
+
+    Such a retry is refused (400, as any body naming a key twice) before its key is looked at, and changes nothing.
+    """
+    officer = await auth("licensing-officer")
+    body = await _setup(client, officer)
+    first = await client.post(LICENCES, json=body, headers=_keyed(officer, "twice-1"))
+    assert first.status_code == 201, first.text
+    before = await _rows(conn)
+    name, value = next(iter(body.items()))
+    doubled = (
+        b"{" + json.dumps(name).encode() + b": " + json.dumps(value).encode() + b", " + json.dumps(body)[1:].encode()
+    )
+    assert json.loads(doubled) == body
+    again = await client.post(
+        LICENCES, content=doubled, headers={**_keyed(officer, "twice-1"), "Content-Type": "application/json"}
+    )
+    problem = _problem(again, 400, "invalid-request")
+    assert problem["detail"] == f"Object names the key `{name}` twice"
+    assert await _rows(conn) == before
+
+
 async def test_keys_belong_to_the_officers_token(
     client: AsyncTestClient,  # type: ignore[type-arg]
     auth: TokenFactory,

@@ -69,6 +69,26 @@ async def test_import_endpoint_refuses_entirely_invalid_body_and_stores_nothing(
     assert await counts(conn) == (0, 0, 0, 0)
 
 
+async def test_import_endpoint_refuses_a_line_naming_a_key_twice_and_stores_nothing(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    auth: TokenFactory,
+    conn: db.Conn,
+) -> None:
+    """Before, ``{"serial": "A1", ..., "serial": "B2"}`` was imported as B2 (201), the A1 dropped unseen."""
+    headers = {**(await auth("records-officer")), "Content-Type": "application/x-ndjson"}
+    lot = b'{"kind":"ammunition","manufacturer":"Hirtenberger","country_of_manufacture":"AT","quantity":5,'
+    body = lot + b'"serial":"A1","serial":"B2"}\n' + lot + b'"ser\\u0069al":"A2","serial":"B3"}\n'
+    response = await client.post("/api/v1/imports", content=body, headers=headers)
+    assert response.status_code == 422, response.text
+    problem = response.json()
+    assert problem["type"] == PROBLEM + "import-rejected"
+    assert [(r["line"], r["reasons"], r["serial"]) for r in problem["rejections"]] == [
+        (1, ["malformed-line"], None),
+        (2, ["malformed-line"], None),
+    ]
+    assert await counts(conn) == (0, 0, 0, 0)
+
+
 async def test_import_endpoint_refuses_unknown_media_type_and_bad_header(
     client: AsyncTestClient,  # type: ignore[type-arg]
     auth: TokenFactory,

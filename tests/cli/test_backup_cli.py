@@ -208,6 +208,29 @@ def test_restore_refuses_a_manifest_it_cannot_honour(
     assert relations(empty_database) == 0
 
 
+@pytest.mark.parametrize(
+    ("before", "after", "message"),
+    [
+        # the State's check passed on the last of the two; another reader of the manifest takes the first
+        (b'{"format"', b'{"state":"CZ","format"', "names the key 'state' twice"),
+        (b'"sha256"', b'"sha\\u0032\\u0035\\u0036":"' + b"0" * 64 + b'","sha256"', "names the key 'sha256' twice"),
+        (b'"state":"AT"', b'"state":"A\xc3"', "is not UTF-8"),  # was a traceback (UnicodeDecodeError)
+    ],
+    ids=["state", "sha256 escaped", "not UTF-8"],
+)
+def test_restore_refuses_a_manifest_naming_a_key_twice_or_not_utf8(
+    before: bytes, after: bytes, message: str, made: Path, empty_database: str, tmp_path: Path
+) -> None:
+    manifest_file = made.with_name("at.dump.manifest.json")
+    raw = manifest_file.read_bytes()
+    assert before in raw
+    manifest_file.write_bytes(raw.replace(before, after, 1))
+    result = CliRunner().invoke(main, ["restore", str(made)], env=restore_env(empty_database, tmp_path))
+    refused(result, "is not a firearms-backup/1 manifest")
+    assert message in result.stderr
+    assert relations(empty_database) == 0
+
+
 def test_restore_whose_journal_does_not_match_the_manifest_fails(
     made: Path, empty_database: str, tmp_path: Path
 ) -> None:

@@ -101,6 +101,23 @@ def test_import_command_fails_on_entirely_invalid_file(database: str, home: Path
     assert count_items(database) == 0
 
 
+def test_import_command_rejects_a_line_naming_a_key_twice(database: str, home: Path, tmp_path: Path) -> None:
+    """Before, the line was imported with the last of its two serials, and the report said nothing."""
+    path = tmp_path / "twice.ndjson"
+    path.write_bytes(
+        b'{"kind":"ammunition","manufacturer":"Hirtenberger","country_of_manufacture":"AT","quantity":5,'
+        b'"serial":"A1","serial":"B2"}\n'
+    )
+    result = CliRunner().invoke(main, ["import", str(path)], env=env(database, home))
+    assert result.exit_code == 1, result.output
+    assert "nothing was stored" in result.stderr
+    assert (tmp_path / "twice.rejected.csv").read_text(encoding="utf-8").splitlines() == [
+        "line,reason,serial,item_id,reasons",
+        "1,malformed-line,,,malformed-line",
+    ]
+    assert count_items(database) == 0
+
+
 def test_import_command_refuses_unknown_columns_in_one_line(database: str, home: Path, tmp_path: Path) -> None:
     path = tmp_path / "odd.csv"
     path.write_text("serial,colour\n1,red\n", encoding="utf-8")

@@ -451,6 +451,30 @@ async def test_a_sequence_gap_naming_no_sequence_is_a_failed_attempt_not_a_resen
     assert await at.conn.fetchval("SELECT count(*) FROM journal_entry WHERE action = 'notice.resend-requested'") == 0
 
 
+async def test_a_sequence_gap_naming_its_sequence_twice_is_a_failed_attempt_not_a_resend(
+    at_de: tuple[Registry, Registry],
+) -> None:
+    """A partner's problem whose ``expected_sequence`` is given twice says two things: before, the last (1) was
+    taken and every notice from there requeued and sent again; the first (3) asks for nothing. Neither is guessed:
+    the answer is one the sender cannot read, a failed attempt, retried later."""
+    at, de = at_de
+    await _enqueue(at, 2)
+    await _deliver_until(at, de.client, "SELECT bool_and(status = 'delivered') FROM notice_outbox")
+    await _enqueue(at, 1)
+    problem = b'{"type":"' + PROBLEM_BASE.encode() + b'sequence-gap","status":409,"expected_sequence":3,'
+
+    async def confused(_envelope: bytes) -> tuple[int, bytes]:
+        return 409, problem + b'"expected_sequence":1}'
+
+    async with partner(confused) as url, delivery.new_client(at.settings) as client:
+        await at.conn.execute("UPDATE peer SET base_url = $1 WHERE state = 'DE'", url)
+        assert await asyncio.wait_for(delivery.deliver_due(at.pool, at.settings, client, "w1"), timeout=10) == 0
+    rows = await at.conn.fetch("SELECT status, attempts, last_error FROM notice_outbox ORDER BY sequence")
+    assert [(row["status"], row["attempts"]) for row in rows] == [("delivered", 1), ("delivered", 1), ("queued", 1)]
+    assert rows[2]["last_error"].startswith("HTTP 409: {")
+    assert await at.conn.fetchval("SELECT count(*) FROM journal_entry WHERE action = 'notice.resend-requested'") == 0
+
+
 async def test_a_partner_disabled_during_a_run_is_sent_nothing_more(at_de: tuple[Registry, Registry]) -> None:
     """``peers disable`` holds the notices for a partner: a run under way stops within a second, the rest waits."""
     at, de = at_de
