@@ -211,14 +211,20 @@ def _same(one: str | None, other: str) -> bool | None:
     return None if one is None else same_person(one, other)
 
 
-def findings(weapon: Weapon, rows: list[asyncpg.Record]) -> list[TraceFinding]:
-    """The pre-computed findings of a received request: each item found by serial, best matches first."""
+def _maker(weapon: Weapon) -> tuple[str | None, str | None]:
+    """The manufacturer and country of manufacture a request gives: the weapon's, else its manufacture marking's."""
     manufacturer = weapon.manufacturer or next(
         (m.manufacturer for m in weapon.markings if m.kind == "manufacture" and m.manufacturer), None
     )
     country = weapon.country_of_manufacture or next(
         (m.country for m in weapon.markings if m.kind == "manufacture" and m.country), None
     )
+    return manufacturer, country
+
+
+def findings(weapon: Weapon, rows: list[asyncpg.Record]) -> list[TraceFinding]:
+    """The pre-computed findings of a received request: each item found by serial, best matches first."""
+    manufacturer, country = _maker(weapon)
     found = [
         TraceFinding(
             **{name: row[name] for name in TraceFinding.__struct_fields__ if name not in _MATCHES},
@@ -386,7 +392,8 @@ async def receive_request(
     reasonable time"): ``acknowledge_by`` is the day of receipt, and the acknowledgement meets it. It tells the
     requesting State the day asked for, ``answer_by``, as the day the answer is due. Returns the request's id.
     """
-    rows = await store.find_trace_items(conn, body.weapon.serials, _MAX_FINDINGS)
+    # the full matches are chosen before the limit, not only sorted first among the items it happened to keep
+    rows = await store.find_trace_items(conn, body.weapon.serials, _MAX_FINDINGS, *_maker(body.weapon))
     found = findings(body.weapon, rows)
     actor = f"partner:{sender}"
     trace_request_id = await store.insert_trace_request(

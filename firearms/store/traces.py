@@ -136,9 +136,11 @@ async def list_trace_requests(
     return await conn.fetch(Q["list_trace_requests"], trace_request_id, direction, status, overdue, today, after, limit)
 
 
-async def find_trace_items(conn: Conn, serials: list[str], limit: int) -> list[asyncpg.Record]:
-    """Items whose normalised serial is one of ``serials``."""
-    return await conn.fetch(Q["find_trace_items"], serials, limit)
+async def find_trace_items(
+    conn: Conn, serials: list[str], limit: int, manufacturer: str | None, country: str | None
+) -> list[asyncpg.Record]:
+    """Items whose normalised serial is one of ``serials``: the ``manufacturer``'s first, then the ``country``'s."""
+    return await conn.fetch(Q["find_trace_items"], serials, limit, manufacturer, country)
 
 
 async def list_trace_item_events(conn: Conn, item_id: int) -> list[asyncpg.Record]:

@@ -59,12 +59,17 @@ SELECT trace_request_id, direction, partner_state, notice_id, item_id, weapon, c
 
 -- name: find_trace_items
 -- The items whose normalised serial is one of the serials given (item_serial_normalised_idx), for a received trace
--- request's findings. $1 serials as given, $2 limit
+-- request's findings: those made by the request's manufacturer first, then those of its country of manufacture
+-- (each compared as normalise_manufacturer compares names; NULL: the request names none), then in item_id order,
+-- so that the limit never leaves out a full match for an item that only shares the serial.
+-- $1 serials as given, $2 limit, $3 manufacturer or NULL, $4 country of manufacture or NULL
 SELECT item_id, kind, firearm_type, component_type, manufacturer, country_of_manufacture, serial, make, model,
        calibre, status
   FROM item
  WHERE serial_normalised = ANY (ARRAY(SELECT normalise_serial(s) FROM unnest($1::text[]) AS s))
- ORDER BY item_id
+ ORDER BY normalise_manufacturer(manufacturer) = normalise_manufacturer($3::text) IS NOT TRUE,
+          normalise_manufacturer(country_of_manufacture) = normalise_manufacturer($4::text) IS NOT TRUE,
+          item_id
  LIMIT $2;
 
 -- name: list_trace_item_events
