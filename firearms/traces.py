@@ -36,7 +36,14 @@ from firearms.exchange.trace_bodies import (
     Weapon,
 )
 from firearms.item_events import in_effect
-from firearms.item_rules import check_country, check_text, check_year, same_person, validate_marking
+from firearms.item_rules import (
+    check_country,
+    check_marking_year,
+    check_text,
+    check_year,
+    same_person,
+    validate_marking,
+)
 from firearms.item_types import ComponentType, FirearmType, ItemKind, NewMarking, RowId, Text, Year
 from firearms.licence_object import CountryCode
 from firearms.store import peers as peer_store
@@ -274,6 +281,9 @@ def _marking(marking: Any) -> TraceMarking:
     return TraceMarking(**{name: getattr(marking, name) for name in TraceMarking.__struct_fields__})
 
 
+_TYPE_OF_KIND = {"firearm_type": ("firearm",), "component_type": ("component",)}
+
+
 def _described(weapon: NewWeapon, today: dt.date) -> Weapon:
     """A weapon as the officer described it, held to the rules of a registration's fields and markings."""
     for name in ("make", "model", "calibre", "manufacturer"):
@@ -282,8 +292,17 @@ def _described(weapon: NewWeapon, today: dt.date) -> Weapon:
     check_year("weapon.year_of_manufacture", weapon.year_of_manufacture, today)
     if weapon.serial is not None:
         serials.check_serial(weapon.serial, "weapon.serial")
+    # a description may leave the type out, but never gives the type of another kind (as a registration refuses)
+    for name, kinds in _TYPE_OF_KIND.items():
+        if getattr(weapon, name) is not None and weapon.kind not in kinds:
+            raise InvalidInputError(
+                f"weapon.{name}: a {weapon.kind} has no {name} (a field of another kind of item)",
+                code="invalid-kind-fields",
+                field=f"weapon.{name}",
+            )
     for index, marking in enumerate(weapon.markings):
         validate_marking(marking, today, f"weapon.markings[{index}]", item_kind=weapon.kind)
+        check_marking_year(f"weapon.markings[{index}].year", marking.year, weapon.year_of_manufacture)
     described = Weapon(
         **{name: getattr(weapon, name) for name in Weapon.__struct_fields__ if name != "markings"},
         markings=[_marking(marking) for marking in weapon.markings],
@@ -303,7 +322,8 @@ async def request_trace(
     Raises:
         InvalidInputError: ``invalid-trace-request`` (no weapon or item, both, this State asked, an ``answer_by`` not
             after today, nothing to trace); ``unknown-peer`` (not on the trust list); ``peer-disabled``; a rule of the
-            weapon's fields and markings (as a registration's).
+            weapon's fields and markings (as a registration's: ``invalid-kind-fields``, ``year-before-manufacture``
+            ...).
         NotFoundError: ``item_id`` names no item.
     """
     recipient = data.recipient

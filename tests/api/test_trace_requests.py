@@ -155,6 +155,17 @@ BAD: list[tuple[dict[str, Any], int, str]] = [
     (trace_body(weapon={**WEAPON, "country_of_manufacture": "XX"}), 422, "invalid-country"),
     (trace_body(weapon={**WEAPON, "markings": [{"kind": "geometric", "stamped": "G"}]}), 422, "invalid-marking"),
     (trace_body(weapon=None, item_id=999), 404, "not-found"),
+    # a registration's rules: the fields of the weapon's kind, a marking not stamped before the weapon was made
+    (trace_body(weapon={**WEAPON, "component_type": "barrel"}), 422, "invalid-kind-fields"),
+    (trace_body(weapon={**WEAPON, "kind": "component"}), 422, "invalid-kind-fields"),
+    (trace_body(weapon={**WEAPON, "kind": "ammunition"}), 422, "invalid-kind-fields"),
+    (
+        trace_body(
+            weapon={**WEAPON, "year_of_manufacture": 2020, "markings": [{**WEAPON["markings"][0], "year": 2010}]}
+        ),
+        422,
+        "year-before-manufacture",
+    ),
 ]
 
 
