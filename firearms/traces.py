@@ -57,6 +57,7 @@ if TYPE_CHECKING:
     from firearms.item_types import ItemDetail
 
 __all__ = [
+    "MAX_ANSWER_DAYS",
     "Direction",
     "NewTraceAnswer",
     "NewTraceRequest",
@@ -80,6 +81,7 @@ __all__ = [
 Direction = Literal["incoming", "outgoing"]
 TraceStatus = Literal["open", "acknowledged", "answered"]
 _MAX_FINDINGS = 50
+MAX_ANSWER_DAYS = 365  # the latest answer_by an officer may ask for, as FIREARMS_TRACE_ANSWER_DAYS's bound
 Circumstances = Annotated[str, msgspec.Meta(min_length=1, max_length=4000, pattern=UNPADDED_TEXT_PATTERN)]
 IntendedUse = Annotated[str, msgspec.Meta(min_length=1, max_length=1000, pattern=UNPADDED_TEXT_PATTERN)]
 
@@ -321,9 +323,9 @@ async def request_trace(
 
     Raises:
         InvalidInputError: ``invalid-trace-request`` (no weapon or item, both, this State asked, an ``answer_by`` not
-            after today, nothing to trace); ``unknown-peer`` (not on the trust list); ``peer-disabled``; a rule of the
-            weapon's fields and markings (as a registration's: ``invalid-kind-fields``, ``year-before-manufacture``
-            ...).
+            after today or more than :data:`MAX_ANSWER_DAYS` after it, nothing to trace); ``unknown-peer`` (not on
+            the trust list); ``peer-disabled``; a rule of the weapon's fields and markings (as a registration's:
+            ``invalid-kind-fields``, ``year-before-manufacture`` ...).
         NotFoundError: ``item_id`` names no item.
     """
     recipient = data.recipient
@@ -338,6 +340,13 @@ async def request_trace(
     if answer_by <= today:
         raise InvalidInputError(
             f"answer_by {answer_by} is not after today ({today})", code="invalid-trace-request", field="answer_by"
+        )
+    if answer_by > today + dt.timedelta(days=MAX_ANSWER_DAYS):
+        raise InvalidInputError(
+            f"answer_by {answer_by} is more than {MAX_ANSWER_DAYS} days after today ({today}): a trace is answered"
+            " in a timely manner (ITI para 17), and a day years ahead would never be overdue",
+            code="invalid-trace-request",
+            field="answer_by",
         )
     peer = await peer_store.get_peer(conn, recipient)
     if peer is None:
