@@ -567,13 +567,17 @@ async def answer(
         item = await items.get_item(conn, data.item_id)
         record = build_record(item, await store.list_trace_item_events(conn, data.item_id))
     body: dict[str, Any] = {"outcome": data.outcome, "record": record, "reason": data.reason, "note": data.note}
+    # Art. 12(5): a public notice's content may be passed to a third State. The level is the requesting State's
+    # choice, but a found record names the weapon's holders and a reason or note is an officer's own text: never
+    # sent below restricted, whatever level the request came at.
+    level = "restricted" if request.confidentiality == "public" else request.confidentiality
     reply = await outbox.enqueue(
         conn,
         request.partner_state,
         "trace.answered",
         body,
         in_reply_to=request.notice_id,
-        confidentiality=request.confidentiality,  # type: ignore[arg-type]  # a level the database checked
+        confidentiality=level,  # type: ignore[arg-type]  # a level the database checked
         actor=actor,
     )
     await store.insert_trace_answer(
@@ -600,6 +604,7 @@ async def answer(
             "outcome": data.outcome,
             "item_id": data.item_id,
             "reason": data.reason,
+            "confidentiality": level,
         },
     )
     return await get_trace_request(conn, trace_request_id, today=today)

@@ -253,6 +253,30 @@ async def test_the_officer_answers_found_with_the_record_built_from_the_history(
     assert (entry["payload"]["outcome"], entry["payload"]["in_reply_to"]) == ("found", notice_id)
 
 
+@pytest.mark.parametrize(("asked", "sent"), [("public", "restricted"), ("confidential", "confidential")])
+async def test_an_answer_is_never_sent_public_whatever_level_the_request_came_at(
+    cz: tuple[Client, db.Conn], asked: str, sent: str
+) -> None:
+    """Art. 12(5): a public notice's content may go on to a third State; a found record names the holders."""
+    client, conn = cz
+    records = await _headers(conn, "records-officer")
+    item_id = (await client.post("/api/v1/items", json=ITEM, headers=records)).json()["item_id"]
+    sold = {"event": "transferred", "occurred_on": "2020-05-02", "from_party": "Zbrane s.r.o.", "to_party": "Jan Novak"}
+    assert (await client.post(f"/api/v1/items/{item_id}/events", json=sold, headers=records)).status_code == 201
+    raw = envelope(AT_KEY, recipient="CZ", sequence=1, type_="trace.requested", body=REQUEST, confidentiality=asked)
+    assert (await _deliver(client, raw))["status"] == "accepted"
+    request_id = await conn.fetchval("SELECT trace_request_id FROM trace_request")
+    answer = {"outcome": "found", "item_id": item_id}
+    response = await client.post(f"/api/v1/trace-requests/{request_id}/answer", json=answer, headers=records)
+    assert response.status_code == 200, response.text
+    assert response.json()["answer"]["record"]["last_transfer"]["to_party"] == "Jan Novak"
+    levels = await conn.fetch("SELECT type, confidentiality FROM notice_outbox ORDER BY created_at, type")
+    assert [(row["type"], row["confidentiality"]) for row in levels] == [
+        ("trace.acknowledged", asked),
+        ("trace.answered", sent),
+    ]
+
+
 BAD_ANSWERS: list[tuple[dict[str, Any], int, str]] = [
     ({"outcome": "found"}, 422, "invalid-trace-answer"),
     ({"outcome": "not-found", "item_id": 1}, 422, "invalid-trace-answer"),
