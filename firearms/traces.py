@@ -159,9 +159,14 @@ class TraceAcknowledgement(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class TraceAnswer(msgspec.Struct, frozen=True, kw_only=True):
-    """A request's answer: sent by this registry (incoming) or received from the partner (outgoing), as it was."""
+    """A request's answer: sent by this registry (incoming) or received from the partner (outgoing), as it was.
+
+    ``confidentiality``: the level of its notice (Art. 12(5)): the partner's for an answer received, which may be
+    stricter than the request's; for one sent, the request's but never ``public``.
+    """
 
     notice_id: str
+    confidentiality: str
     outcome: Outcome
     item_id: int | None
     record: TraceRecord | None
@@ -591,6 +596,7 @@ async def answer(
         data.note,
         utc_now(),
         actor,
+        level,
     )
     await journal.record(
         conn,
@@ -673,6 +679,7 @@ def _request(row: asyncpg.Record, states: list[TraceNotice]) -> TraceRequest:
         if row["answered_at"] is None
         else TraceAnswer(
             notice_id=row["answer_notice_id"],
+            confidentiality=row["answer_confidentiality"],
             outcome=row["outcome"],
             item_id=row["answer_item_id"],
             record=None if row["record"] is None else msgspec.convert(row["record"], TraceRecord),

@@ -88,8 +88,9 @@ async def insert_trace_answer(
     note: str | None,
     answered_at: dt.datetime,
     answered_by: str,
+    confidentiality: str,
 ) -> None:
-    """A request's answer.
+    """A request's answer, with the level of its notice.
 
     Raises:
         ConflictError: ``trace-already-answered`` (``trace_answer_pkey``: another answer committed first).
@@ -106,6 +107,7 @@ async def insert_trace_answer(
             note,
             answered_at,
             answered_by,
+            confidentiality,
         )
     except asyncpg.UniqueViolationError as exc:
         if exc.constraint_name != "trace_answer_pkey":

@@ -270,6 +270,7 @@ async def test_an_answer_is_never_sent_public_whatever_level_the_request_came_at
     response = await client.post(f"/api/v1/trace-requests/{request_id}/answer", json=answer, headers=records)
     assert response.status_code == 200, response.text
     assert response.json()["answer"]["record"]["last_transfer"]["to_party"] == "Jan Novak"
+    assert response.json()["answer"]["confidentiality"] == sent
     levels = await conn.fetch("SELECT type, confidentiality FROM notice_outbox ORDER BY created_at, type")
     assert [(row["type"], row["confidentiality"]) for row in levels] == [
         ("trace.acknowledged", asked),
@@ -387,6 +388,28 @@ async def test_the_acknowledgement_and_the_answer_are_kept_on_the_own_request(
         f"/api/v1/trace-requests/{request_id}/answer", json={"outcome": "not-found"}, headers=await auth("admin")
     )
     assert (answering.status_code, answering.json()["type"].rsplit("/", 1)[1]) == (422, "invalid-trace-answer")
+
+
+async def test_a_received_answer_keeps_the_level_of_its_notice(
+    client: Client, conn: db.Conn, auth: TokenFactory
+) -> None:
+    """Art. 12(5), PROTOCOL §3: the receiver keeps the level with the record; the answer's, not the request's."""
+    request_id, notice_id = await _own_request(client, conn, auth)  # restricted
+    answer = {"outcome": "found", "record": RECORD, "reason": None, "note": None}
+    raw = envelope(
+        OTHER_KEY,
+        sender="CZ",
+        recipient="AT",
+        sequence=1,
+        type_="trace.answered",
+        body=answer,
+        in_reply_to=notice_id,
+        confidentiality="confidential",
+    )
+    assert (await _deliver(client, raw))["status"] == "accepted"
+    answered = (await client.get(f"/api/v1/trace-requests/{request_id}", headers=await auth("auditor"))).json()
+    assert (answered["confidentiality"], answered["answer"]["confidentiality"]) == ("restricted", "confidential")
+    assert await conn.fetchval("SELECT confidentiality FROM trace_answer") == "confidential"
 
 
 REJECTED: list[tuple[str, str, dict[str, Any], bool, str]] = [

@@ -107,6 +107,7 @@ async def trace_answered(conn: Conn, received: ReceivedNotice) -> None:
         body.note,
         min(received.created_at, received.received_at),
         f"partner:{sender}",
+        received.notice.confidentiality,  # the answer's level, kept with it (Art. 12(5)), not the request's
     )
     await journal.record(
         conn,
@@ -119,5 +120,6 @@ async def trace_answered(conn: Conn, received: ReceivedNotice) -> None:
             "in_reply_to": received.notice.in_reply_to,
             "outcome": body.outcome,
             "reason": body.reason,
+            "confidentiality": received.notice.confidentiality,
         },
     )
