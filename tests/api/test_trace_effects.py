@@ -412,6 +412,23 @@ async def test_a_received_answer_keeps_the_level_of_its_notice(
     assert await conn.fetchval("SELECT confidentiality FROM trace_answer") == "confidential"
 
 
+async def test_an_acknowledgement_after_the_answer_is_rejected_and_the_due_day_stays(
+    client: Client, conn: db.Conn, auth: TokenFactory
+) -> None:
+    """An acknowledgement says the answer is coming by a day: after the answer it would only move a closed request's
+    due day (to one before the answer, which then read as late)."""
+    request_id, notice_id = await _own_request(client, conn, auth)
+    asked = (await client.get(f"/api/v1/trace-requests/{request_id}", headers=await auth("auditor"))).json()
+    answered = await _deliver(client, _from_cz(1, "trace.answered", {"outcome": "not-found"}, notice_id))
+    assert answered["status"] == "accepted"
+    ack = {"acknowledged_at": "2026-11-30T10:00:00Z", "answer_by": "2020-02-01"}
+    late = await _deliver(client, _from_cz(2, "trace.acknowledged", ack, notice_id))
+    assert (late["status"], late["reason"]) == ("rejected", "trace-already-answered")
+    assert await _stored(conn) == (1, 0, 1)
+    now = (await client.get(f"/api/v1/trace-requests/{request_id}", headers=await auth("auditor"))).json()
+    assert (now["status"], now["due_on"], now["acknowledgement"]) == ("answered", asked["due_on"], None)
+
+
 REJECTED: list[tuple[str, str, dict[str, Any], bool, str]] = [
     (
         "ack for no request",
