@@ -3,6 +3,7 @@ officer; an acknowledgement and an answer kept on this State's own request; what
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import json
 import uuid
@@ -15,7 +16,7 @@ import pytest
 from firearms import db, tokens
 from tests.conftest import TokenFactory
 from tests.exchange_fixtures import Client, cz, de
-from tests.exchange_util import AT_KEY, OTHER_KEY, envelope, trust_cz_and_de
+from tests.exchange_util import AT_KEY, DE_KEY, OTHER_KEY, envelope, trust_cz_and_de
 
 __all__ = ["cz", "de"]
 
@@ -278,6 +279,25 @@ async def test_an_answer_is_never_sent_public_whatever_level_the_request_came_at
     ]
 
 
+async def test_two_answers_sent_at_once_give_one_answer_and_one_conflict(cz: tuple[Client, db.Conn]) -> None:
+    """Two officers press answer together (through the API: whichever interleaving, one stands, one is 409)."""
+    client, conn = cz
+    records, _, request_id, _ = await _received_request(client, conn)
+    other = await _headers(conn, "admin")
+    path = f"/api/v1/trace-requests/{request_id}/answer"
+    responses = await asyncio.gather(
+        client.post(path, json={"outcome": "not-found"}, headers=records),
+        client.post(path, json={"outcome": "restricted", "reason": "under investigation"}, headers=other),
+    )
+    assert sorted(response.status_code for response in responses) == [200, 409]
+    refused = next(response for response in responses if response.status_code == 409)
+    assert refused.headers["content-type"].startswith("application/problem+json")
+    assert refused.json()["type"].rsplit("/", 1)[1] == "trace-already-answered"
+    assert await _stored(conn) == (1, 1, 1)
+    assert await conn.fetchval("SELECT count(*) FROM notice_outbox WHERE type = 'trace.answered'") == 1
+    assert await conn.fetchval("SELECT count(*) FROM journal_entry WHERE action = 'trace.answered'") == 1
+
+
 BAD_ANSWERS: list[tuple[dict[str, Any], int, str]] = [
     ({"outcome": "found"}, 422, "invalid-trace-answer"),
     ({"outcome": "not-found", "item_id": 1}, 422, "invalid-trace-answer"),
@@ -427,6 +447,26 @@ async def test_an_acknowledgement_after_the_answer_is_rejected_and_the_due_day_s
     assert await _stored(conn) == (1, 0, 1)
     now = (await client.get(f"/api/v1/trace-requests/{request_id}", headers=await auth("auditor"))).json()
     assert (now["status"], now["due_on"], now["acknowledgement"]) == ("answered", asked["due_on"], None)
+
+
+async def test_a_reply_from_a_state_that_was_not_asked_is_rejected(
+    client: Client, conn: db.Conn, auth: TokenFactory
+) -> None:
+    """DE names the request AT sent CZ: neither its acknowledgement nor its answer is kept on it."""
+    request_id, notice_id = await _own_request(client, conn, auth)  # to CZ
+    replies: list[tuple[str, dict[str, Any]]] = [
+        ("trace.acknowledged", {"acknowledged_at": "2026-11-30T10:00:00Z", "answer_by": "2099-01-01"}),
+        ("trace.answered", {"outcome": "found", "record": RECORD}),
+    ]
+    for sequence, (type_, body) in enumerate(replies, start=1):
+        raw = envelope(
+            DE_KEY, sender="DE", recipient="AT", sequence=sequence, type_=type_, body=body, in_reply_to=notice_id
+        )
+        receipt = await _deliver(client, raw)
+        assert (receipt["status"], receipt["reason"]) == ("rejected", "unknown-request"), type_
+    assert await _stored(conn) == (1, 0, 0)
+    request = (await client.get(f"/api/v1/trace-requests/{request_id}", headers=await auth("auditor"))).json()
+    assert (request["status"], request["acknowledgement"], request["answer"]) == ("open", None, None)
 
 
 REJECTED: list[tuple[str, str, dict[str, Any], bool, str]] = [
