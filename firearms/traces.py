@@ -704,9 +704,17 @@ async def get_trace_request(conn: Conn, trace_request_id: int, *, today: dt.date
     return found[0]
 
 
-async def journal_read(conn: Conn, *, actor: str, ids: list[int]) -> None:
-    """Journal that ``actor`` looked at these requests (DESIGN §6): where weapons were found, their holders."""
-    await journal.record_read(conn, actor=actor, entity="trace-request", ids=[str(item) for item in ids])
+async def journal_read(conn: Conn, *, actor: str, requests: list[TraceRequest]) -> None:
+    """Journal that ``actor`` looked at these requests (DESIGN §6): where weapons were found, their holders.
+
+    A found answer this registry sent is an item's record, every party it went to, as the item's history is: its
+    read is journaled on the item too (``item.read``), so that the item's reads name every officer who saw them.
+    """
+    await journal.record_read(
+        conn, actor=actor, entity="trace-request", ids=[str(request.trace_request_id) for request in requests]
+    )
+    items = [str(r.answer.item_id) for r in requests if r.answer is not None and r.answer.item_id is not None]
+    await journal.record_read(conn, actor=actor, entity="item", ids=list(dict.fromkeys(items)))
 
 
 async def list_trace_requests(

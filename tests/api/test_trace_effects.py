@@ -298,6 +298,26 @@ async def test_two_answers_sent_at_once_give_one_answer_and_one_conflict(cz: tup
     assert await conn.fetchval("SELECT count(*) FROM journal_entry WHERE action = 'trace.answered'") == 1
 
 
+async def test_reading_a_found_answer_is_journaled_as_a_read_of_the_item(cz: tuple[Client, db.Conn]) -> None:
+    """DESIGN §6: the record names everyone the item went to, as its history does: who read it is journaled on the
+    item too (item.read), not only on the request, so that the item's reads show every officer who saw them."""
+    client, conn = cz
+    records, item_id, request_id, _ = await _received_request(client, conn)
+    answer = {"outcome": "found", "item_id": item_id}
+    assert (await client.post(f"/api/v1/trace-requests/{request_id}/answer", json=answer, headers=records)).is_success
+    auditor = await _headers(conn, "auditor")
+    for path in (f"/api/v1/trace-requests/{request_id}", "/api/v1/trace-requests"):
+        before = await conn.fetchval("SELECT coalesce(max(entry_id), 0) FROM journal_entry")
+        assert (await client.get(path, headers=auditor)).status_code == 200
+        reads = await conn.fetch(
+            "SELECT action, actor, payload FROM journal_entry WHERE entry_id > $1 ORDER BY entry_id", before
+        )
+        assert [(row["action"], row["actor"].startswith("officer:"), row["payload"]) for row in reads] == [
+            ("trace-request.read", True, {"ids": [str(request_id)]}),
+            ("item.read", True, {"ids": [str(item_id)]}),
+        ], path
+
+
 BAD_ANSWERS: list[tuple[dict[str, Any], int, str]] = [
     ({"outcome": "found"}, 422, "invalid-trace-answer"),
     ({"outcome": "not-found", "item_id": 1}, 422, "invalid-trace-answer"),
