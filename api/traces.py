@@ -11,7 +11,7 @@ from litestar.params import JSONBody, PathParameter, QueryParameter
 from api.deps import ConnDep, OfficerDep, SettingsDep
 from api.idempotency import Answer, IdempotencyKeyHeader, once
 from api.params import AfterQuery, LimitQuery, page
-from firearms import clock, journal, traces
+from firearms import clock, traces
 from firearms.pagination import BIGINT_MAX, DEFAULT_LIMIT, decode_cursor, encode_cursor
 from firearms.traces import Direction, NewTraceAnswer, NewTraceRequest, TraceRequest, TraceStatus
 
@@ -88,9 +88,7 @@ class TraceRequestController(Controller):
             ),
             limit,
         )
-        await journal.record_read(
-            conn, actor=officer.actor, entity="trace-request", ids=[str(item.trace_request_id) for item in items]
-        )
+        await traces.journal_read(conn, actor=officer.actor, requests=items)
         return TraceRequestPage(items=items, next=encode_cursor(last.trace_request_id) if last else None)
 
     @get("/{trace_request_id:int}", summary="One trace request")
@@ -99,7 +97,7 @@ class TraceRequestController(Controller):
     ) -> TraceRequest:
         """A request with its findings, acknowledgement, answer, due day and notices (the read is journaled)."""
         found = await traces.get_trace_request(conn, trace_request_id, today=clock.today(settings.time_zone))
-        await journal.record_read(conn, actor=officer.actor, entity="trace-request", ids=[str(trace_request_id)])
+        await traces.journal_read(conn, actor=officer.actor, requests=[found])
         return found
 
     @post(

@@ -25,7 +25,8 @@ def trace_requests(
     """Trace requests in id order: partner, status, the day the answer is due, overdue or not.
 
     The plain listing names no person (no circumstances, no holder); ``--json`` prints the whole requests and is
-    journaled as a read (``trace-request.read``, actor the operator), as the API's list is.
+    journaled as a read (``trace-request.read``, and ``item.read`` for a found answer's item; actor the operator),
+    as the API's list is.
     """
     settings = common.settings_from(ctx)
 
@@ -41,7 +42,7 @@ def trace_requests(
         )
         if as_json:
             async with db.transaction(conn):
-                await traces.journal_read(conn, actor=common.cli_actor(), ids=[item.trace_request_id for item in found])
+                await traces.journal_read(conn, actor=common.cli_actor(), requests=found)
         return found
 
     found = common.with_database(settings, work)

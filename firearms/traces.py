@@ -36,7 +36,14 @@ from firearms.exchange.trace_bodies import (
     Weapon,
 )
 from firearms.item_events import in_effect
-from firearms.item_rules import check_country, check_text, check_year, same_person, validate_marking
+from firearms.item_rules import (
+    check_country,
+    check_marking_year,
+    check_text,
+    check_year,
+    same_person,
+    validate_marking,
+)
 from firearms.item_types import ComponentType, FirearmType, ItemKind, NewMarking, RowId, Text, Year
 from firearms.licence_object import CountryCode
 from firearms.store import peers as peer_store
@@ -50,6 +57,7 @@ if TYPE_CHECKING:
     from firearms.item_types import ItemDetail
 
 __all__ = [
+    "MAX_ANSWER_DAYS",
     "Direction",
     "NewTraceAnswer",
     "NewTraceRequest",
@@ -73,6 +81,7 @@ __all__ = [
 Direction = Literal["incoming", "outgoing"]
 TraceStatus = Literal["open", "acknowledged", "answered"]
 _MAX_FINDINGS = 50
+MAX_ANSWER_DAYS = 365  # the latest answer_by an officer may ask for, as FIREARMS_TRACE_ANSWER_DAYS's bound
 Circumstances = Annotated[str, msgspec.Meta(min_length=1, max_length=4000, pattern=UNPADDED_TEXT_PATTERN)]
 IntendedUse = Annotated[str, msgspec.Meta(min_length=1, max_length=1000, pattern=UNPADDED_TEXT_PATTERN)]
 
@@ -150,9 +159,14 @@ class TraceAcknowledgement(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class TraceAnswer(msgspec.Struct, frozen=True, kw_only=True):
-    """A request's answer: sent by this registry (incoming) or received from the partner (outgoing), as it was."""
+    """A request's answer: sent by this registry (incoming) or received from the partner (outgoing), as it was.
+
+    ``confidentiality``: the level of its notice (Art. 12(5)): the partner's for an answer received, which may be
+    stricter than the request's; for one sent, the request's but never ``public``.
+    """
 
     notice_id: str
+    confidentiality: str
     outcome: Outcome
     item_id: int | None
     record: TraceRecord | None
@@ -211,14 +225,20 @@ def _same(one: str | None, other: str) -> bool | None:
     return None if one is None else same_person(one, other)
 
 
-def findings(weapon: Weapon, rows: list[asyncpg.Record]) -> list[TraceFinding]:
-    """The pre-computed findings of a received request: each item found by serial, best matches first."""
+def _maker(weapon: Weapon) -> tuple[str | None, str | None]:
+    """The manufacturer and country of manufacture a request gives: the weapon's, else its manufacture marking's."""
     manufacturer = weapon.manufacturer or next(
         (m.manufacturer for m in weapon.markings if m.kind == "manufacture" and m.manufacturer), None
     )
     country = weapon.country_of_manufacture or next(
         (m.country for m in weapon.markings if m.kind == "manufacture" and m.country), None
     )
+    return manufacturer, country
+
+
+def findings(weapon: Weapon, rows: list[asyncpg.Record]) -> list[TraceFinding]:
+    """The pre-computed findings of a received request: each item found by serial, best matches first."""
+    manufacturer, country = _maker(weapon)
     found = [
         TraceFinding(
             **{name: row[name] for name in TraceFinding.__struct_fields__ if name not in _MATCHES},
@@ -268,6 +288,9 @@ def _marking(marking: Any) -> TraceMarking:
     return TraceMarking(**{name: getattr(marking, name) for name in TraceMarking.__struct_fields__})
 
 
+_TYPE_OF_KIND = {"firearm_type": ("firearm",), "component_type": ("component",)}
+
+
 def _described(weapon: NewWeapon, today: dt.date) -> Weapon:
     """A weapon as the officer described it, held to the rules of a registration's fields and markings."""
     for name in ("make", "model", "calibre", "manufacturer"):
@@ -276,8 +299,17 @@ def _described(weapon: NewWeapon, today: dt.date) -> Weapon:
     check_year("weapon.year_of_manufacture", weapon.year_of_manufacture, today)
     if weapon.serial is not None:
         serials.check_serial(weapon.serial, "weapon.serial")
+    # a description may leave the type out, but never gives the type of another kind (as a registration refuses)
+    for name, kinds in _TYPE_OF_KIND.items():
+        if getattr(weapon, name) is not None and weapon.kind not in kinds:
+            raise InvalidInputError(
+                f"weapon.{name}: a {weapon.kind} has no {name} (a field of another kind of item)",
+                code="invalid-kind-fields",
+                field=f"weapon.{name}",
+            )
     for index, marking in enumerate(weapon.markings):
         validate_marking(marking, today, f"weapon.markings[{index}]", item_kind=weapon.kind)
+        check_marking_year(f"weapon.markings[{index}].year", marking.year, weapon.year_of_manufacture)
     described = Weapon(
         **{name: getattr(weapon, name) for name in Weapon.__struct_fields__ if name != "markings"},
         markings=[_marking(marking) for marking in weapon.markings],
@@ -296,8 +328,9 @@ async def request_trace(
 
     Raises:
         InvalidInputError: ``invalid-trace-request`` (no weapon or item, both, this State asked, an ``answer_by`` not
-            after today, nothing to trace); ``unknown-peer`` (not on the trust list); ``peer-disabled``; a rule of the
-            weapon's fields and markings (as a registration's).
+            after today or more than :data:`MAX_ANSWER_DAYS` after it, nothing to trace); ``unknown-peer`` (not on
+            the trust list); ``peer-disabled``; a rule of the weapon's fields and markings (as a registration's:
+            ``invalid-kind-fields``, ``year-before-manufacture`` ...).
         NotFoundError: ``item_id`` names no item.
     """
     recipient = data.recipient
@@ -312,6 +345,13 @@ async def request_trace(
     if answer_by <= today:
         raise InvalidInputError(
             f"answer_by {answer_by} is not after today ({today})", code="invalid-trace-request", field="answer_by"
+        )
+    if answer_by > today + dt.timedelta(days=MAX_ANSWER_DAYS):
+        raise InvalidInputError(
+            f"answer_by {answer_by} is more than {MAX_ANSWER_DAYS} days after today ({today}): a trace is answered"
+            " in a timely manner (ITI para 17), and a day years ahead would never be overdue",
+            code="invalid-trace-request",
+            field="answer_by",
         )
     peer = await peer_store.get_peer(conn, recipient)
     if peer is None:
@@ -386,7 +426,8 @@ async def receive_request(
     reasonable time"): ``acknowledge_by`` is the day of receipt, and the acknowledgement meets it. It tells the
     requesting State the day asked for, ``answer_by``, as the day the answer is due. Returns the request's id.
     """
-    rows = await store.find_trace_items(conn, body.weapon.serials, _MAX_FINDINGS)
+    # the full matches are chosen before the limit, not only sorted first among the items it happened to keep
+    rows = await store.find_trace_items(conn, body.weapon.serials, _MAX_FINDINGS, *_maker(body.weapon))
     found = findings(body.weapon, rows)
     actor = f"partner:{sender}"
     trace_request_id = await store.insert_trace_request(
@@ -531,13 +572,17 @@ async def answer(
         item = await items.get_item(conn, data.item_id)
         record = build_record(item, await store.list_trace_item_events(conn, data.item_id))
     body: dict[str, Any] = {"outcome": data.outcome, "record": record, "reason": data.reason, "note": data.note}
+    # Art. 12(5): a public notice's content may be passed to a third State. The level is the requesting State's
+    # choice, but a found record names the weapon's holders and a reason or note is an officer's own text: never
+    # sent below restricted, whatever level the request came at.
+    level = "restricted" if request.confidentiality == "public" else request.confidentiality
     reply = await outbox.enqueue(
         conn,
         request.partner_state,
         "trace.answered",
         body,
         in_reply_to=request.notice_id,
-        confidentiality=request.confidentiality,  # type: ignore[arg-type]  # a level the database checked
+        confidentiality=level,  # type: ignore[arg-type]  # a level the database checked
         actor=actor,
     )
     await store.insert_trace_answer(
@@ -551,6 +596,7 @@ async def answer(
         data.note,
         utc_now(),
         actor,
+        level,
     )
     await journal.record(
         conn,
@@ -564,6 +610,7 @@ async def answer(
             "outcome": data.outcome,
             "item_id": data.item_id,
             "reason": data.reason,
+            "confidentiality": level,
         },
     )
     return await get_trace_request(conn, trace_request_id, today=today)
@@ -632,6 +679,7 @@ def _request(row: asyncpg.Record, states: list[TraceNotice]) -> TraceRequest:
         if row["answered_at"] is None
         else TraceAnswer(
             notice_id=row["answer_notice_id"],
+            confidentiality=row["answer_confidentiality"],
             outcome=row["outcome"],
             item_id=row["answer_item_id"],
             record=None if row["record"] is None else msgspec.convert(row["record"], TraceRecord),
@@ -656,9 +704,17 @@ async def get_trace_request(conn: Conn, trace_request_id: int, *, today: dt.date
     return found[0]
 
 
-async def journal_read(conn: Conn, *, actor: str, ids: list[int]) -> None:
-    """Journal that ``actor`` looked at these requests (DESIGN §6): where weapons were found, their holders."""
-    await journal.record_read(conn, actor=actor, entity="trace-request", ids=[str(item) for item in ids])
+async def journal_read(conn: Conn, *, actor: str, requests: list[TraceRequest]) -> None:
+    """Journal that ``actor`` looked at these requests (DESIGN §6): where weapons were found, their holders.
+
+    A found answer this registry sent is an item's record, every party it went to, as the item's history is: its
+    read is journaled on the item too (``item.read``), so that the item's reads name every officer who saw them.
+    """
+    await journal.record_read(
+        conn, actor=actor, entity="trace-request", ids=[str(request.trace_request_id) for request in requests]
+    )
+    items = [str(r.answer.item_id) for r in requests if r.answer is not None and r.answer.item_id is not None]
+    await journal.record_read(conn, actor=actor, entity="item", ids=list(dict.fromkeys(items)))
 
 
 async def list_trace_requests(

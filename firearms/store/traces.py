@@ -88,8 +88,9 @@ async def insert_trace_answer(
     note: str | None,
     answered_at: dt.datetime,
     answered_by: str,
+    confidentiality: str,
 ) -> None:
-    """A request's answer.
+    """A request's answer, with the level of its notice.
 
     Raises:
         ConflictError: ``trace-already-answered`` (``trace_answer_pkey``: another answer committed first).
@@ -106,6 +107,7 @@ async def insert_trace_answer(
             note,
             answered_at,
             answered_by,
+            confidentiality,
         )
     except asyncpg.UniqueViolationError as exc:
         if exc.constraint_name != "trace_answer_pkey":
@@ -136,9 +138,11 @@ async def list_trace_requests(
     return await conn.fetch(Q["list_trace_requests"], trace_request_id, direction, status, overdue, today, after, limit)
 
 
-async def find_trace_items(conn: Conn, serials: list[str], limit: int) -> list[asyncpg.Record]:
-    """Items whose normalised serial is one of ``serials``."""
-    return await conn.fetch(Q["find_trace_items"], serials, limit)
+async def find_trace_items(
+    conn: Conn, serials: list[str], limit: int, manufacturer: str | None, country: str | None
+) -> list[asyncpg.Record]:
+    """Items whose normalised serial is one of ``serials``: the ``manufacturer``'s first, then the ``country``'s."""
+    return await conn.fetch(Q["find_trace_items"], serials, limit, manufacturer, country)
 
 
 async def list_trace_item_events(conn: Conn, item_id: int) -> list[asyncpg.Record]:

@@ -11,10 +11,10 @@ INSERT INTO trace_acknowledgement (trace_request_id, notice_id, acknowledged_at,
 VALUES ($1, $2, $3, $4, $5);
 
 -- name: insert_trace_answer
--- A request's answer (one per request: trace_answer_pkey). $1 trace_request_id, $2 notice_id, $3 outcome, $4 item_id, $5 record, $6 reason, $7 note, $8 answered_at, $9 answered_by
+-- A request's answer (one per request: trace_answer_pkey), with the level of its notice (Art. 12(5)). $1 trace_request_id, $2 notice_id, $3 outcome, $4 item_id, $5 record, $6 reason, $7 note, $8 answered_at, $9 answered_by, $10 confidentiality
 INSERT INTO trace_answer (trace_request_id, notice_id, outcome, item_id, record, reason, note, answered_at,
-                          answered_by)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9);
+                          answered_by, confidentiality)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10);
 
 -- name: find_trace_request
 -- The request a partner's reply names: this registry's trace.requested notice sent to that partner, with whether it
@@ -35,14 +35,14 @@ SELECT r.trace_request_id, r.answer_by, r.confidentiality,
 SELECT trace_request_id, direction, partner_state, notice_id, item_id, weapon, circumstances, intended_use,
        confidentiality, answer_by, acknowledge_by, findings, created_at, created_by,
        acknowledgement_notice_id, acknowledged_at, acknowledged_by, due_on, answer_notice_id, outcome,
-       answer_item_id, record, reason, note, answered_at, answered_by, status,
+       answer_item_id, record, reason, note, answered_at, answered_by, answer_confidentiality, status,
        answered_at IS NULL AND due_on < $5::date AS overdue
   FROM (SELECT r.trace_request_id, r.direction, r.partner_state, r.notice_id, r.item_id, r.weapon, r.circumstances,
                r.intended_use, r.confidentiality, r.answer_by, r.acknowledge_by, r.findings, r.created_at,
                r.created_by, a.notice_id AS acknowledgement_notice_id, a.acknowledged_at,
                a.recorded_by AS acknowledged_by, coalesce(a.answer_by, r.answer_by) AS due_on,
                w.notice_id AS answer_notice_id, w.outcome, w.item_id AS answer_item_id, w.record, w.reason, w.note,
-               w.answered_at, w.answered_by,
+               w.answered_at, w.answered_by, w.confidentiality AS answer_confidentiality,
                CASE WHEN w.trace_request_id IS NOT NULL THEN 'answered'
                     WHEN a.trace_request_id IS NOT NULL THEN 'acknowledged'
                     ELSE 'open' END AS status
@@ -59,12 +59,17 @@ SELECT trace_request_id, direction, partner_state, notice_id, item_id, weapon, c
 
 -- name: find_trace_items
 -- The items whose normalised serial is one of the serials given (item_serial_normalised_idx), for a received trace
--- request's findings. $1 serials as given, $2 limit
+-- request's findings: those made by the request's manufacturer first, then those of its country of manufacture
+-- (each compared as normalise_manufacturer compares names; NULL: the request names none), then in item_id order,
+-- so that the limit never leaves out a full match for an item that only shares the serial.
+-- $1 serials as given, $2 limit, $3 manufacturer or NULL, $4 country of manufacture or NULL
 SELECT item_id, kind, firearm_type, component_type, manufacturer, country_of_manufacture, serial, make, model,
        calibre, status
   FROM item
  WHERE serial_normalised = ANY (ARRAY(SELECT normalise_serial(s) FROM unnest($1::text[]) AS s))
- ORDER BY item_id
+ ORDER BY normalise_manufacturer(manufacturer) = normalise_manufacturer($3::text) IS NOT TRUE,
+          normalise_manufacturer(country_of_manufacture) = normalise_manufacturer($4::text) IS NOT TRUE,
+          item_id
  LIMIT $2;
 
 -- name: list_trace_item_events

@@ -3,6 +3,7 @@ officer; an acknowledgement and an answer kept on this State's own request; what
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import json
 import uuid
@@ -15,7 +16,7 @@ import pytest
 from firearms import db, tokens
 from tests.conftest import TokenFactory
 from tests.exchange_fixtures import Client, cz, de
-from tests.exchange_util import AT_KEY, OTHER_KEY, envelope, trust_cz_and_de
+from tests.exchange_util import AT_KEY, DE_KEY, OTHER_KEY, envelope, trust_cz_and_de
 
 __all__ = ["cz", "de"]
 
@@ -253,6 +254,70 @@ async def test_the_officer_answers_found_with_the_record_built_from_the_history(
     assert (entry["payload"]["outcome"], entry["payload"]["in_reply_to"]) == ("found", notice_id)
 
 
+@pytest.mark.parametrize(("asked", "sent"), [("public", "restricted"), ("confidential", "confidential")])
+async def test_an_answer_is_never_sent_public_whatever_level_the_request_came_at(
+    cz: tuple[Client, db.Conn], asked: str, sent: str
+) -> None:
+    """Art. 12(5): a public notice's content may go on to a third State; a found record names the holders."""
+    client, conn = cz
+    records = await _headers(conn, "records-officer")
+    item_id = (await client.post("/api/v1/items", json=ITEM, headers=records)).json()["item_id"]
+    sold = {"event": "transferred", "occurred_on": "2020-05-02", "from_party": "Zbrane s.r.o.", "to_party": "Jan Novak"}
+    assert (await client.post(f"/api/v1/items/{item_id}/events", json=sold, headers=records)).status_code == 201
+    raw = envelope(AT_KEY, recipient="CZ", sequence=1, type_="trace.requested", body=REQUEST, confidentiality=asked)
+    assert (await _deliver(client, raw))["status"] == "accepted"
+    request_id = await conn.fetchval("SELECT trace_request_id FROM trace_request")
+    answer = {"outcome": "found", "item_id": item_id}
+    response = await client.post(f"/api/v1/trace-requests/{request_id}/answer", json=answer, headers=records)
+    assert response.status_code == 200, response.text
+    assert response.json()["answer"]["record"]["last_transfer"]["to_party"] == "Jan Novak"
+    assert response.json()["answer"]["confidentiality"] == sent
+    levels = await conn.fetch("SELECT type, confidentiality FROM notice_outbox ORDER BY created_at, type")
+    assert [(row["type"], row["confidentiality"]) for row in levels] == [
+        ("trace.acknowledged", asked),
+        ("trace.answered", sent),
+    ]
+
+
+async def test_two_answers_sent_at_once_give_one_answer_and_one_conflict(cz: tuple[Client, db.Conn]) -> None:
+    """Two officers press answer together (through the API: whichever interleaving, one stands, one is 409)."""
+    client, conn = cz
+    records, _, request_id, _ = await _received_request(client, conn)
+    other = await _headers(conn, "admin")
+    path = f"/api/v1/trace-requests/{request_id}/answer"
+    responses = await asyncio.gather(
+        client.post(path, json={"outcome": "not-found"}, headers=records),
+        client.post(path, json={"outcome": "restricted", "reason": "under investigation"}, headers=other),
+    )
+    assert sorted(response.status_code for response in responses) == [200, 409]
+    refused = next(response for response in responses if response.status_code == 409)
+    assert refused.headers["content-type"].startswith("application/problem+json")
+    assert refused.json()["type"].rsplit("/", 1)[1] == "trace-already-answered"
+    assert await _stored(conn) == (1, 1, 1)
+    assert await conn.fetchval("SELECT count(*) FROM notice_outbox WHERE type = 'trace.answered'") == 1
+    assert await conn.fetchval("SELECT count(*) FROM journal_entry WHERE action = 'trace.answered'") == 1
+
+
+async def test_reading_a_found_answer_is_journaled_as_a_read_of_the_item(cz: tuple[Client, db.Conn]) -> None:
+    """DESIGN §6: the record names everyone the item went to, as its history does: who read it is journaled on the
+    item too (item.read), not only on the request, so that the item's reads show every officer who saw them."""
+    client, conn = cz
+    records, item_id, request_id, _ = await _received_request(client, conn)
+    answer = {"outcome": "found", "item_id": item_id}
+    assert (await client.post(f"/api/v1/trace-requests/{request_id}/answer", json=answer, headers=records)).is_success
+    auditor = await _headers(conn, "auditor")
+    for path in (f"/api/v1/trace-requests/{request_id}", "/api/v1/trace-requests"):
+        before = await conn.fetchval("SELECT coalesce(max(entry_id), 0) FROM journal_entry")
+        assert (await client.get(path, headers=auditor)).status_code == 200
+        reads = await conn.fetch(
+            "SELECT action, actor, payload FROM journal_entry WHERE entry_id > $1 ORDER BY entry_id", before
+        )
+        assert [(row["action"], row["actor"].startswith("officer:"), row["payload"]) for row in reads] == [
+            ("trace-request.read", True, {"ids": [str(request_id)]}),
+            ("item.read", True, {"ids": [str(item_id)]}),
+        ], path
+
+
 BAD_ANSWERS: list[tuple[dict[str, Any], int, str]] = [
     ({"outcome": "found"}, 422, "invalid-trace-answer"),
     ({"outcome": "not-found", "item_id": 1}, 422, "invalid-trace-answer"),
@@ -363,6 +428,65 @@ async def test_the_acknowledgement_and_the_answer_are_kept_on_the_own_request(
         f"/api/v1/trace-requests/{request_id}/answer", json={"outcome": "not-found"}, headers=await auth("admin")
     )
     assert (answering.status_code, answering.json()["type"].rsplit("/", 1)[1]) == (422, "invalid-trace-answer")
+
+
+async def test_a_received_answer_keeps_the_level_of_its_notice(
+    client: Client, conn: db.Conn, auth: TokenFactory
+) -> None:
+    """Art. 12(5), PROTOCOL §3: the receiver keeps the level with the record; the answer's, not the request's."""
+    request_id, notice_id = await _own_request(client, conn, auth)  # restricted
+    answer = {"outcome": "found", "record": RECORD, "reason": None, "note": None}
+    raw = envelope(
+        OTHER_KEY,
+        sender="CZ",
+        recipient="AT",
+        sequence=1,
+        type_="trace.answered",
+        body=answer,
+        in_reply_to=notice_id,
+        confidentiality="confidential",
+    )
+    assert (await _deliver(client, raw))["status"] == "accepted"
+    answered = (await client.get(f"/api/v1/trace-requests/{request_id}", headers=await auth("auditor"))).json()
+    assert (answered["confidentiality"], answered["answer"]["confidentiality"]) == ("restricted", "confidential")
+    assert await conn.fetchval("SELECT confidentiality FROM trace_answer") == "confidential"
+
+
+async def test_an_acknowledgement_after_the_answer_is_rejected_and_the_due_day_stays(
+    client: Client, conn: db.Conn, auth: TokenFactory
+) -> None:
+    """An acknowledgement says the answer is coming by a day: after the answer it would only move a closed request's
+    due day (to one before the answer, which then read as late)."""
+    request_id, notice_id = await _own_request(client, conn, auth)
+    asked = (await client.get(f"/api/v1/trace-requests/{request_id}", headers=await auth("auditor"))).json()
+    answered = await _deliver(client, _from_cz(1, "trace.answered", {"outcome": "not-found"}, notice_id))
+    assert answered["status"] == "accepted"
+    ack = {"acknowledged_at": "2026-11-30T10:00:00Z", "answer_by": "2020-02-01"}
+    late = await _deliver(client, _from_cz(2, "trace.acknowledged", ack, notice_id))
+    assert (late["status"], late["reason"]) == ("rejected", "trace-already-answered")
+    assert await _stored(conn) == (1, 0, 1)
+    now = (await client.get(f"/api/v1/trace-requests/{request_id}", headers=await auth("auditor"))).json()
+    assert (now["status"], now["due_on"], now["acknowledgement"]) == ("answered", asked["due_on"], None)
+
+
+async def test_a_reply_from_a_state_that_was_not_asked_is_rejected(
+    client: Client, conn: db.Conn, auth: TokenFactory
+) -> None:
+    """DE names the request AT sent CZ: neither its acknowledgement nor its answer is kept on it."""
+    request_id, notice_id = await _own_request(client, conn, auth)  # to CZ
+    replies: list[tuple[str, dict[str, Any]]] = [
+        ("trace.acknowledged", {"acknowledged_at": "2026-11-30T10:00:00Z", "answer_by": "2099-01-01"}),
+        ("trace.answered", {"outcome": "found", "record": RECORD}),
+    ]
+    for sequence, (type_, body) in enumerate(replies, start=1):
+        raw = envelope(
+            DE_KEY, sender="DE", recipient="AT", sequence=sequence, type_=type_, body=body, in_reply_to=notice_id
+        )
+        receipt = await _deliver(client, raw)
+        assert (receipt["status"], receipt["reason"]) == ("rejected", "unknown-request"), type_
+    assert await _stored(conn) == (1, 0, 0)
+    request = (await client.get(f"/api/v1/trace-requests/{request_id}", headers=await auth("auditor"))).json()
+    assert (request["status"], request["acknowledgement"], request["answer"]) == ("open", None, None)
 
 
 REJECTED: list[tuple[str, str, dict[str, Any], bool, str]] = [

@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from firearms import db, tokens
+from firearms import clock, db, tokens
+from firearms.settings import Settings
 from tests.conftest import TokenFactory
 from tests.exchange_fixtures import Client
 from tests.exchange_util import trust_cz_and_de
@@ -115,11 +116,12 @@ async def test_a_request_about_an_item_recorded_here_takes_its_description_from_
     registered = await client.post("/api/v1/items", json=item, headers=officer)
     assert registered.status_code == 201, registered.text
     item_id = registered.json()["item_id"]
-    body = trace_body(weapon=None, item_id=item_id, confidentiality="confidential", answer_by="2099-01-31")
+    answer_by = (dt.datetime.now(dt.UTC).date() + dt.timedelta(days=60)).isoformat()
+    body = trace_body(weapon=None, item_id=item_id, confidentiality="confidential", answer_by=answer_by)
     response = await client.post("/api/v1/trace-requests", json=body, headers=officer)
     assert response.status_code == 201, response.text
     made = response.json()
-    assert (made["item_id"], made["confidentiality"], made["answer_by"]) == (item_id, "confidential", "2099-01-31")
+    assert (made["item_id"], made["confidentiality"], made["answer_by"]) == (item_id, "confidential", answer_by)
     assert made["weapon"]["manufacturer"] == "Ceska zbrojovka"
     assert made["weapon"]["markings"] == [
         {
@@ -150,11 +152,23 @@ BAD: list[tuple[dict[str, Any], int, str]] = [
     (trace_body(item_id=1), 422, "invalid-trace-request"),
     (trace_body(recipient="AT"), 422, "invalid-trace-request"),
     (trace_body(answer_by="2020-01-01"), 422, "invalid-trace-request"),
+    (trace_body(answer_by="9999-12-31"), 422, "invalid-trace-request"),
     (trace_body(weapon={"kind": "firearm", "make": "Glock"}), 422, "invalid-trace-request"),
     (trace_body(recipient="FR"), 422, "unknown-peer"),
     (trace_body(weapon={**WEAPON, "country_of_manufacture": "XX"}), 422, "invalid-country"),
     (trace_body(weapon={**WEAPON, "markings": [{"kind": "geometric", "stamped": "G"}]}), 422, "invalid-marking"),
     (trace_body(weapon=None, item_id=999), 404, "not-found"),
+    # a registration's rules: the fields of the weapon's kind, a marking not stamped before the weapon was made
+    (trace_body(weapon={**WEAPON, "component_type": "barrel"}), 422, "invalid-kind-fields"),
+    (trace_body(weapon={**WEAPON, "kind": "component"}), 422, "invalid-kind-fields"),
+    (trace_body(weapon={**WEAPON, "kind": "ammunition"}), 422, "invalid-kind-fields"),
+    (
+        trace_body(
+            weapon={**WEAPON, "year_of_manufacture": 2020, "markings": [{**WEAPON["markings"][0], "year": 2010}]}
+        ),
+        422,
+        "year-before-manufacture",
+    ),
 ]
 
 
@@ -294,4 +308,22 @@ async def test_an_item_with_more_markings_than_a_request_carries_is_described_in
     )
     assert refused.status_code == 422
     assert (refused.json()["type"].rsplit("/", 1)[1], refused.json()["item_id"]) == ("invalid-trace-request", item_id)
+    assert await counts(conn) == (1, 1)
+
+
+async def test_an_answer_asked_for_more_than_a_year_ahead_is_refused(
+    client: Client, officer: dict[str, str], conn: db.Conn, settings: Settings
+) -> None:
+    """A day years ahead (a typed year) would never be overdue and tells the partner there is no hurry."""
+    today = clock.today(settings.time_zone)
+    late = await client.post(
+        "/api/v1/trace-requests", json=trace_body(answer_by=str(today + dt.timedelta(days=366))), headers=officer
+    )
+    assert late.status_code == 422, late.text
+    assert (late.json()["type"].rsplit("/", 1)[1], late.json()["field"]) == ("invalid-trace-request", "answer_by")
+    assert await counts(conn) == (0, 0)
+    year = await client.post(
+        "/api/v1/trace-requests", json=trace_body(answer_by=str(today + dt.timedelta(days=365))), headers=officer
+    )
+    assert year.status_code == 201, year.text
     assert await counts(conn) == (1, 1)

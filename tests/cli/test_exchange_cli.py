@@ -484,11 +484,14 @@ def test_trace_requests_lists_sent_and_received_and_the_overdue_ones(env: dict[s
     )
     assert _run(env, "peers", "add", "DE", "--url", "http://127.0.0.1:9", "--public-key", DE_KEY)[0] == 0
 
+    today = dt.datetime.now(dt.UTC).date()
+    later = today + dt.timedelta(days=300)  # never overdue while the test runs; a request asks at most a year ahead
+
     async def ask() -> None:
         conn = await db.connect(database)
         try:
             async with db.transaction(conn):
-                for answer_by in (dt.date(2099, 1, 1), dt.date(2099, 2, 1)):
+                for answer_by in (today + dt.timedelta(days=200), later):
                     await traces.request_trace(
                         conn,
                         traces.NewTraceRequest(
@@ -499,7 +502,7 @@ def test_trace_requests_lists_sent_and_received_and_the_overdue_ones(env: dict[s
                             answer_by=answer_by,
                         ),
                         own_state="AT",
-                        today=dt.date(2026, 11, 30),
+                        today=today,
                         answer_days=30,
                         actor="test",
                     )
@@ -514,7 +517,7 @@ def test_trace_requests_lists_sent_and_received_and_the_overdue_ones(env: dict[s
     assert code == 0
     assert out.splitlines() == [
         "#1 outgoing -> DE open due 2026-01-05 OVERDUE serials=CLI-1",
-        "#2 outgoing -> DE open due 2099-02-01 serials=CLI-1",
+        f"#2 outgoing -> DE open due {later} serials=CLI-1",
     ]
     code, out, _ = _run(env, "trace-requests", "--overdue", "--json")
     assert code == 0

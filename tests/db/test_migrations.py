@@ -444,3 +444,80 @@ async def test_a_journal_and_tokens_written_under_the_oldest_schema_still_verify
         assert (officer.role, officer.actor) == ("auditor", "officer:auditor 1")
     finally:
         await conn.close()
+
+
+async def test_trace_answers_before_take_the_confidentiality_of_their_notice(
+    make_empty_database: Callable[[], Awaitable[str]], tmp_path: Path
+) -> None:
+    """A received answer takes its notice's level from the inbox, a sent one from the outbox, none found the
+    request's; each filled row journaled, and the table append-only again."""
+    mine = "20261130192000_keep_trace_answer_confidentiality.sql"
+    older = _migrations_before(tmp_path, mine)
+    conn = await db.connect(await make_empty_database())
+    try:
+        await db.migrate(conn, older)
+        await conn.execute(
+            "INSERT INTO peer (state, base_url, last_sent_sequence, created_at, updated_at)"
+            " VALUES ('CZ', 'http://127.0.0.1:9', 0, now(), now())"
+        )
+        sent = await conn.fetchval(
+            "INSERT INTO notice_outbox (notice_id, recipient, sequence, type, created_at, confidentiality, body,"
+            " status, next_attempt_at) VALUES (gen_random_uuid(), 'CZ', 1, 'trace.answered', now(), 'restricted',"
+            " '{}', 'queued', now()) RETURNING notice_id::text"
+        )
+        await conn.execute(
+            "INSERT INTO notice_inbox (sender, notice_id, type, sequence, created_at, confidentiality, key_id, notice,"
+            " signature, digest, status, received_at, receipt)"
+            " VALUES ('CZ', 'answer-1', 'trace.answered', 1, now(), 'confidential', 'k', '\\x7b7d', 's', 'd',"
+            " 'accepted', now(), '')"
+        )
+        answers = [  # (direction, request's level, the answer's notice id)
+            ("outgoing", "restricted", "answer-1"),  # received confidential: the inbox's level
+            ("incoming", "public", sent),  # sent restricted: the outbox's level
+            ("outgoing", "public", "answer-missing"),  # no notice found: the request's level
+        ]
+        for number, (direction, level, notice_id) in enumerate(answers, start=1):
+            request_id = await conn.fetchval(
+                "INSERT INTO trace_request (direction, partner_state, notice_id, weapon, circumstances, intended_use,"
+                " confidentiality, answer_by, acknowledge_by, findings, created_at, created_by)"
+                " VALUES ($1, 'CZ', $2, '{\"kind\": \"firearm\"}', 'c', 'u', $3, '2099-01-01',"
+                " CASE WHEN $1 = 'incoming' THEN date '2026-11-30' END,"
+                " CASE WHEN $1 = 'incoming' THEN '[]'::jsonb END, now(), 'test') RETURNING trace_request_id",
+                direction,
+                f"request-{number}",
+                level,
+            )
+            await conn.execute(
+                "INSERT INTO trace_answer (trace_request_id, notice_id, outcome, answered_at, answered_by)"
+                " VALUES ($1, $2, 'not-found', now(), 'test')",
+                request_id,
+                notice_id,
+            )
+        assert mine in await db.migrate(conn)
+        rows = await conn.fetch("SELECT trace_request_id, confidentiality FROM trace_answer ORDER BY 1")
+        assert [tuple(row) for row in rows] == [(1, "confidential"), (2, "restricted"), (3, "public")]
+        entries = await conn.fetch(
+            "SELECT entity_id, actor, payload ->> 'confidentiality' FROM journal_entry"
+            " WHERE action = 'trace-answer.confidentiality-kept' ORDER BY entity_id"
+        )
+        assert [tuple(row) for row in entries] == [
+            ("1", "system:migration", "confidential"),
+            ("2", "system:migration", "restricted"),
+            ("3", "system:migration", "public"),
+        ]
+        with pytest.raises(asyncpg.RestrictViolationError):  # append-only again
+            await conn.execute("UPDATE trace_answer SET note = 'changed'")
+        unanswered = await conn.fetchval(
+            "INSERT INTO trace_request (direction, partner_state, notice_id, weapon, circumstances, intended_use,"
+            " confidentiality, answer_by, created_at, created_by)"
+            " VALUES ('outgoing', 'CZ', 'request-4', '{}', 'c', 'u', 'restricted', '2099-01-01', now(), 'test')"
+            " RETURNING trace_request_id"
+        )
+        with pytest.raises(asyncpg.NotNullViolationError):  # an answer is kept with its level from now on
+            await conn.execute(
+                "INSERT INTO trace_answer (trace_request_id, notice_id, outcome, answered_at, answered_by)"
+                " VALUES ($1, 'n', 'not-found', now(), 'test')",
+                unanswered,
+            )
+    finally:
+        await conn.close()

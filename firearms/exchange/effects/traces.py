@@ -3,7 +3,8 @@
 A request becomes an open trace request for this State's records officers, with its findings, and is acknowledged
 at once (:func:`firearms.traces.receive_request`). An acknowledgement or an answer is kept on the request of this
 State's it replies to (``in_reply_to``): one naming no request sent to its sender is ``unknown-request``; a second
-one is ``trace-already-acknowledged`` or ``trace-already-answered`` (the first stands, as an answer given here does).
+one is ``trace-already-acknowledged`` or ``trace-already-answered`` (the first stands, as an answer given here does),
+and so is an acknowledgement after the answer (``trace-already-answered``).
 """
 
 from __future__ import annotations
@@ -65,6 +66,14 @@ async def trace_acknowledged(conn: Conn, received: ReceivedNotice) -> None:
         raise NoticeRejectedError(
             "trace-already-acknowledged", f"{sender} already acknowledged request {received.notice.in_reply_to}"
         )
+    # an acknowledgement says the answer is coming by a day: after the answer it would only move a closed
+    # request's due day (to one before the answer, which would then read as late)
+    if request["answered"]:
+        raise NoticeRejectedError(
+            "trace-already-answered",
+            f"{sender} already answered request {received.notice.in_reply_to} (notice {request['answer_notice_id']}):"
+            " an acknowledgement after the answer is not kept",
+        )
     await store.insert_trace_acknowledgement(
         conn, request["trace_request_id"], received.notice.id, body.acknowledged_at, body.answer_by, f"partner:{sender}"
     )
@@ -107,6 +116,7 @@ async def trace_answered(conn: Conn, received: ReceivedNotice) -> None:
         body.note,
         min(received.created_at, received.received_at),
         f"partner:{sender}",
+        received.notice.confidentiality,  # the answer's level, kept with it (Art. 12(5)), not the request's
     )
     await journal.record(
         conn,
@@ -119,5 +129,6 @@ async def trace_answered(conn: Conn, received: ReceivedNotice) -> None:
             "in_reply_to": received.notice.in_reply_to,
             "outcome": body.outcome,
             "reason": body.reason,
+            "confidentiality": received.notice.confidentiality,
         },
     )
