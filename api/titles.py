@@ -144,6 +144,7 @@ TITLES: dict[str, str] = {
     # trace requests (ITI Section V)
     "invalid-trace-request": "The trace request cannot be sent",
     "invalid-trace-answer": "The answer does not fit the trace request",
+    "item-not-matching-request": "The item is not one the trace request is about",
     "trace-already-answered": "The trace request is already answered",
     "peer-disabled": "The partner is disabled on the trust list",
     # exchange: the partner surface /exchange/v1 (type base tag:firearms-exchange,2026:problems/)

@@ -56,10 +56,20 @@ def trace_requests(
         arrow = "->" if request.direction == "outgoing" else "<-"
         late = " OVERDUE" if request.overdue else ""
         outcome = f" ({request.answer.outcome})" if request.answer else ""
+        if request.answer is not None and request.answer.unmatched_because is not None:
+            outcome = f" ({request.answer.outcome}, item {request.answer.item_id} not matching)"
         click.echo(
             f"#{request.trace_request_id} {request.direction} {arrow} {request.partner_state} {request.status}{outcome}"
-            f" due {request.due_on}{late} serials={','.join(request.weapon.serials) or '-'}"
+            f" due {request.due_on}{late} serials={','.join(request.weapon.serials) or '-'}{_findings(request)}"
         )
+
+
+def _findings(request: traces.TraceRequest) -> str:
+    """How many items carry the serials of a received request: its findings, and those left out (at most 50 kept)."""
+    if request.findings is None:
+        return ""
+    omitted = f" (+{request.findings_omitted} not listed)" if request.findings_omitted else ""
+    return f" findings={len(request.findings)}{omitted}"
 
 
 main.add_command(trace_requests)

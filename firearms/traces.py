@@ -120,12 +120,17 @@ class NewTraceRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
 
 
 class NewTraceAnswer(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """The officer's answer to a received request: ``found`` names the item (its record is built from its history)."""
+    """The officer's answer to a received request: ``found`` names the item (its record is built from its history).
+
+    ``unmatched_because``: why an item the request is not about (neither among its findings nor carrying one of its
+    serials) is the weapon all the same; kept with the answer and journaled, never sent.
+    """
 
     outcome: Outcome
     item_id: RowId | None = None
     reason: REASON | None = None
     note: REASON | None = None
+    unmatched_because: REASON | None = None
 
 
 class TraceFinding(msgspec.Struct, frozen=True, kw_only=True):
@@ -162,7 +167,8 @@ class TraceAnswer(msgspec.Struct, frozen=True, kw_only=True):
     """A request's answer: sent by this registry (incoming) or received from the partner (outgoing), as it was.
 
     ``confidentiality``: the level of its notice (Art. 12(5)): the partner's for an answer received, which may be
-    stricter than the request's; for one sent, the request's but never ``public``.
+    stricter than the request's; for one sent, the request's but never ``public``. ``unmatched_because``: for one
+    sent naming an item the request is not about, the officer's reason (kept here, never sent).
     """
 
     notice_id: str
@@ -174,6 +180,7 @@ class TraceAnswer(msgspec.Struct, frozen=True, kw_only=True):
     note: str | None
     answered_at: dt.datetime
     answered_by: str
+    unmatched_because: str | None
 
 
 class TraceNotice(msgspec.Struct, frozen=True, kw_only=True):
@@ -195,8 +202,10 @@ class TraceRequest(msgspec.Struct, frozen=True, kw_only=True):
     ``partner_state`` is the requested State (outgoing) or the requesting State (incoming); ``notice_id`` the
     ``trace.requested`` notice. ``due_on`` is the day the answer is due (what the requested State acknowledged,
     else ``answer_by``); ``overdue`` when it passed unanswered. ``findings`` (incoming only) what this registry's
-    records hold for the request's serials, computed on receipt. ``notices``: the notices this registry sent about
-    it (the request; or the acknowledgement and the answer) and their delivery.
+    records hold for the request's serials, computed on receipt, at most 50; ``findings_omitted`` how many more items
+    carried them then (``None`` for an outgoing request, and for one received before they were counted).
+    ``notices``: the notices this registry sent about it (the request; or the acknowledgement and the answer) and
+    their delivery.
     """
 
     trace_request_id: int
@@ -214,6 +223,7 @@ class TraceRequest(msgspec.Struct, frozen=True, kw_only=True):
     status: TraceStatus
     overdue: bool
     findings: list[TraceFinding] | None
+    findings_omitted: int | None
     created_at: dt.datetime
     created_by: str
     acknowledgement: TraceAcknowledgement | None
@@ -429,6 +439,7 @@ async def receive_request(
     # the full matches are chosen before the limit, not only sorted first among the items it happened to keep
     rows = await store.find_trace_items(conn, body.weapon.serials, _MAX_FINDINGS, *_maker(body.weapon))
     found = findings(body.weapon, rows)
+    omitted = rows[0]["matching"] - len(rows) if rows else 0
     actor = f"partner:{sender}"
     trace_request_id = await store.insert_trace_request(
         conn,
@@ -445,6 +456,7 @@ async def receive_request(
         msgspec.to_builtins(found),
         received_at,
         actor,
+        omitted,
     )
     await journal.record(
         conn,
@@ -459,6 +471,7 @@ async def receive_request(
             "serials": body.weapon.serials,
             "answer_by": body.answer_by.isoformat(),
             "findings": [f"{item.item_id}:{item.status}" for item in found],
+            "findings_omitted": omitted,
         },
     )
     acknowledged_at = received_at.replace(microsecond=0)
@@ -541,8 +554,10 @@ async def answer(
     Raises:
         NotFoundError: no such request.
         ConflictError: ``trace-already-answered``.
-        InvalidInputError: ``invalid-trace-answer`` (``found`` without an item, an item with another outcome, a
-            request this registry sent); ``reason-required`` (``restricted`` without its reason).
+        InvalidInputError: ``invalid-trace-answer`` (``found`` without an item, an item or ``unmatched_because``
+            with another outcome, ``unmatched_because`` for an item the request is about, a request this registry
+            sent); ``reason-required`` (``restricted`` without its reason); ``item-not-matching-request`` (an item
+            neither among the findings nor carrying one of the request's serials, without ``unmatched_because``).
     """
     request = await get_trace_request(conn, trace_request_id, today=today)
     if request.direction != "incoming":
@@ -563,6 +578,12 @@ async def answer(
             code="invalid-trace-answer",
             field="item_id",
         )
+    if data.outcome != "found" and data.unmatched_because is not None:
+        raise InvalidInputError(
+            "unmatched_because says why the item named by an answer found is the weapon; this answer names none",
+            code="invalid-trace-answer",
+            field="unmatched_because",
+        )
     if data.outcome == "restricted" and data.reason is None:
         raise InvalidInputError(
             "a restricted answer gives its reason (ITI para 22)", code="reason-required", field="reason"
@@ -570,6 +591,7 @@ async def answer(
     record = None
     if data.item_id is not None:
         item = await items.get_item(conn, data.item_id)
+        _check_matches(request, item, data.unmatched_because)
         record = build_record(item, await store.list_trace_item_events(conn, data.item_id))
     body: dict[str, Any] = {"outcome": data.outcome, "record": record, "reason": data.reason, "note": data.note}
     # Art. 12(5): a public notice's content may be passed to a third State. The level is the requesting State's
@@ -597,6 +619,7 @@ async def answer(
         utc_now(),
         actor,
         level,
+        data.unmatched_because,
     )
     await journal.record(
         conn,
@@ -611,9 +634,45 @@ async def answer(
             "item_id": data.item_id,
             "reason": data.reason,
             "confidentiality": level,
+            "unmatched_because": data.unmatched_because,
         },
     )
     return await get_trace_request(conn, trace_request_id, today=today)
+
+
+def _check_matches(request: TraceRequest, item: ItemDetail, unmatched_because: str | None) -> None:
+    """An answer found sends the item's record abroad: the item must be one the request is about, or said to be.
+
+    About the request: among its findings, or carrying (its serial or a marking's, normalised) one of its serials --
+    the findings hold 50, and an item left out of them is the request's as much. Otherwise a mistyped item id would
+    send an unrelated person's history to another State: refused unless the officer says why it is the weapon all
+    the same (``unmatched_because``, a reason as the registry's other decisions give).
+
+    Raises:
+        InvalidInputError: ``item-not-matching-request`` (neither, and no reason); ``invalid-trace-answer`` (a reason
+            given for an item the request is about: it would say what is not so).
+    """
+    wanted = {serials.normalise(serial) for serial in request.weapon.serials}
+    carried = {serials.normalise(serial) for serial in [item.serial, *(m.serial for m in item.markings)] if serial}
+    matches = item.item_id in {finding.item_id for finding in request.findings or []} or bool(wanted & carried)
+    if matches and unmatched_because is not None:
+        raise InvalidInputError(
+            f"item {item.item_id} is one trace request {request.trace_request_id} is about (a finding, or carrying"
+            " one of its serials): unmatched_because is for an item that is not",
+            code="invalid-trace-answer",
+            field="unmatched_because",
+        )
+    if not matches and unmatched_because is None:
+        raise InvalidInputError(
+            f"item {item.item_id} (serial {item.serial}) is not among the findings of trace request"
+            f" {request.trace_request_id} and carries none of its serials ({', '.join(request.weapon.serials) or '-'}):"
+            " its record would tell another State an unrelated weapon's history. Check the item id, or say why it is"
+            " the weapon all the same (unmatched_because)",
+            code="item-not-matching-request",
+            trace_request_id=request.trace_request_id,
+            item_id=item.item_id,
+            serials=request.weapon.serials,
+        )
 
 
 async def _requests(
@@ -666,6 +725,7 @@ def _request(row: asyncpg.Record, states: list[TraceNotice]) -> TraceRequest:
         status=row["status"],
         overdue=row["overdue"],
         findings=None if row["findings"] is None else msgspec.convert(row["findings"], list[TraceFinding]),
+        findings_omitted=row["findings_omitted"],
         created_at=row["created_at"],
         created_by=row["created_by"],
         acknowledgement=None
@@ -687,6 +747,7 @@ def _request(row: asyncpg.Record, states: list[TraceNotice]) -> TraceRequest:
             note=row["note"],
             answered_at=row["answered_at"],
             answered_by=row["answered_by"],
+            unmatched_because=row["unmatched_because"],
         ),
         notices=[by_id[notice] for notice in mine if notice in by_id],
     )

@@ -42,6 +42,7 @@ async def insert_trace_request(
     findings: Any,
     created_at: dt.datetime,
     created_by: str,
+    findings_omitted: int | None = None,
 ) -> int:
     """A trace request; its id."""
     trace_request_id: int = await conn.fetchval(
@@ -59,6 +60,7 @@ async def insert_trace_request(
         findings,
         created_at,
         created_by,
+        findings_omitted,
     )
     return trace_request_id
 
@@ -89,8 +91,9 @@ async def insert_trace_answer(
     answered_at: dt.datetime,
     answered_by: str,
     confidentiality: str,
+    unmatched_because: str | None = None,
 ) -> None:
-    """A request's answer, with the level of its notice.
+    """A request's answer, with the level of its notice and the officer's reason for an item the request is not about.
 
     Raises:
         ConflictError: ``trace-already-answered`` (``trace_answer_pkey``: another answer committed first).
@@ -108,6 +111,7 @@ async def insert_trace_answer(
             answered_at,
             answered_by,
             confidentiality,
+            unmatched_because,
         )
     except asyncpg.UniqueViolationError as exc:
         if exc.constraint_name != "trace_answer_pkey":
@@ -141,7 +145,10 @@ async def list_trace_requests(
 async def find_trace_items(
     conn: Conn, serials: list[str], limit: int, manufacturer: str | None, country: str | None
 ) -> list[asyncpg.Record]:
-    """Items whose normalised serial is one of ``serials``: the ``manufacturer``'s first, then the ``country``'s."""
+    """Items whose normalised serial is one of ``serials``: the ``manufacturer``'s first, then the ``country``'s.
+
+    Each row also counts every item carrying them, the ``limit`` aside (``matching``).
+    """
     return await conn.fetch(Q["find_trace_items"], serials, limit, manufacturer, country)
 
 

@@ -1,8 +1,9 @@
 -- name: insert_trace_request
--- A trace request, sent or received. $1 direction, $2 partner_state, $3 notice_id, $4 item_id, $5 weapon, $6 circumstances, $7 intended_use, $8 confidentiality, $9 answer_by, $10 acknowledge_by, $11 findings, $12 created_at, $13 created_by
+-- A trace request, sent or received. $1 direction, $2 partner_state, $3 notice_id, $4 item_id, $5 weapon, $6 circumstances, $7 intended_use, $8 confidentiality, $9 answer_by, $10 acknowledge_by, $11 findings, $12 created_at, $13 created_by, $14 findings_omitted
 INSERT INTO trace_request (direction, partner_state, notice_id, item_id, weapon, circumstances, intended_use,
-                           confidentiality, answer_by, acknowledge_by, findings, created_at, created_by)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+                           confidentiality, answer_by, acknowledge_by, findings, created_at, created_by,
+                           findings_omitted)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
 RETURNING trace_request_id;
 
 -- name: insert_trace_acknowledgement
@@ -11,10 +12,12 @@ INSERT INTO trace_acknowledgement (trace_request_id, notice_id, acknowledged_at,
 VALUES ($1, $2, $3, $4, $5);
 
 -- name: insert_trace_answer
--- A request's answer (one per request: trace_answer_pkey), with the level of its notice (Art. 12(5)). $1 trace_request_id, $2 notice_id, $3 outcome, $4 item_id, $5 record, $6 reason, $7 note, $8 answered_at, $9 answered_by, $10 confidentiality
+-- A request's answer (one per request: trace_answer_pkey), with the level of its notice (Art. 12(5)) and, for an item
+-- the request is not about, the officer's reason. $1 trace_request_id, $2 notice_id, $3 outcome, $4 item_id,
+-- $5 record, $6 reason, $7 note, $8 answered_at, $9 answered_by, $10 confidentiality, $11 unmatched_because
 INSERT INTO trace_answer (trace_request_id, notice_id, outcome, item_id, record, reason, note, answered_at,
-                          answered_by, confidentiality)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10);
+                          answered_by, confidentiality, unmatched_because)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11);
 
 -- name: find_trace_request
 -- The request a partner's reply names: this registry's trace.requested notice sent to that partner, with whether it
@@ -33,16 +36,17 @@ SELECT r.trace_request_id, r.answer_by, r.confidentiality,
 -- after it. One request ($1) or a page in id order after a cursor. $1 trace_request_id or NULL, $2 direction or NULL,
 -- $3 status or NULL, $4 overdue only, $5 today, $6 after trace_request_id, $7 limit
 SELECT trace_request_id, direction, partner_state, notice_id, item_id, weapon, circumstances, intended_use,
-       confidentiality, answer_by, acknowledge_by, findings, created_at, created_by,
+       confidentiality, answer_by, acknowledge_by, findings, findings_omitted, created_at, created_by,
        acknowledgement_notice_id, acknowledged_at, acknowledged_by, due_on, answer_notice_id, outcome,
-       answer_item_id, record, reason, note, answered_at, answered_by, answer_confidentiality, status,
+       answer_item_id, record, reason, note, answered_at, answered_by, answer_confidentiality, unmatched_because,
+       status,
        answered_at IS NULL AND due_on < $5::date AS overdue
   FROM (SELECT r.trace_request_id, r.direction, r.partner_state, r.notice_id, r.item_id, r.weapon, r.circumstances,
-               r.intended_use, r.confidentiality, r.answer_by, r.acknowledge_by, r.findings, r.created_at,
-               r.created_by, a.notice_id AS acknowledgement_notice_id, a.acknowledged_at,
+               r.intended_use, r.confidentiality, r.answer_by, r.acknowledge_by, r.findings, r.findings_omitted,
+               r.created_at, r.created_by, a.notice_id AS acknowledgement_notice_id, a.acknowledged_at,
                a.recorded_by AS acknowledged_by, coalesce(a.answer_by, r.answer_by) AS due_on,
                w.notice_id AS answer_notice_id, w.outcome, w.item_id AS answer_item_id, w.record, w.reason, w.note,
-               w.answered_at, w.answered_by, w.confidentiality AS answer_confidentiality,
+               w.answered_at, w.answered_by, w.confidentiality AS answer_confidentiality, w.unmatched_because,
                CASE WHEN w.trace_request_id IS NOT NULL THEN 'answered'
                     WHEN a.trace_request_id IS NOT NULL THEN 'acknowledged'
                     ELSE 'open' END AS status
@@ -61,10 +65,11 @@ SELECT trace_request_id, direction, partner_state, notice_id, item_id, weapon, c
 -- The items whose normalised serial is one of the serials given (item_serial_normalised_idx), for a received trace
 -- request's findings: those made by the request's manufacturer first, then those of its country of manufacture
 -- (each compared as normalise_manufacturer compares names; NULL: the request names none), then in item_id order,
--- so that the limit never leaves out a full match for an item that only shares the serial.
+-- so that the limit never leaves out a full match for an item that only shares the serial. matching: how many items
+-- carry the serials, the limit aside (counted before it), so that the officer is told how many were left out.
 -- $1 serials as given, $2 limit, $3 manufacturer or NULL, $4 country of manufacture or NULL
 SELECT item_id, kind, firearm_type, component_type, manufacturer, country_of_manufacture, serial, make, model,
-       calibre, status
+       calibre, status, count(*) OVER () AS matching
   FROM item
  WHERE serial_normalised = ANY (ARRAY(SELECT normalise_serial(s) FROM unnest($1::text[]) AS s))
  ORDER BY normalise_manufacturer(manufacturer) = normalise_manufacturer($3::text) IS NOT TRUE,

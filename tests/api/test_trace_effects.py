@@ -103,6 +103,7 @@ async def test_a_received_request_has_its_findings_and_is_acknowledged_at_once(c
     assert [
         (f["item_id"], f["status"], f["manufacturer_matches"], f["country_matches"]) for f in request["findings"]
     ] == [(item["item_id"], "stolen", True, True), (other_id, "active", False, False)]
+    assert request["findings_omitted"] == 0  # both items carrying the serials are findings
     ack = await conn.fetchrow(
         "SELECT notice_id, recipient, in_reply_to, confidentiality, body FROM notice_outbox"
         " WHERE type = 'trace.acknowledged'"
@@ -562,3 +563,95 @@ async def test_the_known_answer_request_is_accepted_as_it_is(de: tuple[Client, d
         [],
     )
     assert request["weapon"] == vector["envelope"]["notice"]["body"]["weapon"]
+
+
+# --- a found answer names an item the request is about: a finding, or one carrying one of its serials ---
+
+UNRELATED: dict[str, Any] = {**ITEM, "serial": "ZZ-9001", "markings": [{"kind": "manufacture", "stamped": "ZZ 9001"}]}
+
+
+async def test_a_found_answer_naming_an_unrelated_item_is_refused_and_nothing_is_sent(
+    cz: tuple[Client, db.Conn],
+) -> None:
+    """A mistyped item id would send an unrelated person's record abroad: 422, nothing stored, queued or journaled."""
+    client, conn = cz
+    records, _, request_id, _ = await _received_request(client, conn)
+    unrelated = (await client.post("/api/v1/items", json=UNRELATED, headers=records)).json()["item_id"]
+    before = await conn.fetchval("SELECT count(*) FROM journal_entry WHERE action <> 'trace-request.read'")
+    response = await client.post(
+        f"/api/v1/trace-requests/{request_id}/answer", json={"outcome": "found", "item_id": unrelated}, headers=records
+    )
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    problem = response.json()
+    assert problem["type"].rsplit("/", 1)[1] == "item-not-matching-request"
+    assert (problem["item_id"], problem["trace_request_id"], problem["serials"]) == (
+        unrelated,
+        request_id,
+        ["cz 557/0042", "557-0042"],
+    )
+    assert await _stored(conn) == (1, 1, 0)
+    assert await conn.fetchval("SELECT count(*) FROM notice_outbox WHERE type = 'trace.answered'") == 0
+    after = await conn.fetchval("SELECT count(*) FROM journal_entry WHERE action <> 'trace-request.read'")
+    assert after == before
+
+
+async def test_an_unrelated_item_is_answered_found_when_the_officer_says_why_and_it_is_kept_and_journaled(
+    cz: tuple[Client, db.Conn],
+) -> None:
+    client, conn = cz
+    records, _, request_id, _ = await _received_request(client, conn)
+    unrelated = (await client.post("/api/v1/items", json=UNRELATED, headers=records)).json()["item_id"]
+    why = "the serial was ground off and re-stamped; identified by the frame number ZZ-9001"
+    answer = {"outcome": "found", "item_id": unrelated, "unmatched_because": why}
+    response = await client.post(f"/api/v1/trace-requests/{request_id}/answer", json=answer, headers=records)
+    assert response.status_code == 200, response.text
+    answered = response.json()["answer"]
+    assert (answered["item_id"], answered["unmatched_because"]) == (unrelated, why)
+    assert answered["record"]["item"]["serial"] == "ZZ-9001"
+    assert await conn.fetchval("SELECT unmatched_because FROM trace_answer") == why
+    entry = await conn.fetchrow("SELECT payload FROM journal_entry WHERE action = 'trace.answered'")
+    assert entry is not None
+    assert (entry["payload"]["item_id"], entry["payload"]["unmatched_because"]) == (unrelated, why)
+    sent = await conn.fetchval("SELECT body FROM notice_outbox WHERE type = 'trace.answered'")
+    assert "unmatched_because" not in sent  # the officer's words about this registry's records stay here
+    read = (await client.get(f"/api/v1/trace-requests/{request_id}", headers=records)).json()
+    assert read["answer"]["unmatched_because"] == why
+
+
+UNMATCHED_BAD: list[tuple[dict[str, Any], int, str]] = [
+    ({"outcome": "not-found", "unmatched_because": "no item"}, 422, "invalid-trace-answer"),
+    ({"outcome": "found", "item_id": 1, "unmatched_because": " padded"}, 400, "invalid-request"),
+    ({"outcome": "found", "item_id": 1, "unmatched_because": ""}, 400, "invalid-request"),
+    ({"outcome": "found", "item_id": 1, "unmatched_because": "two\nlines"}, 400, "invalid-request"),
+    ({"outcome": "found", "item_id": 1, "unmatched_because": "x" * 2001}, 400, "invalid-request"),
+]
+
+
+@pytest.mark.parametrize(("body", "status", "code"), UNMATCHED_BAD)
+async def test_an_unmatched_reason_is_held_to_the_reason_rule(
+    cz: tuple[Client, db.Conn], body: dict[str, Any], status: int, code: str
+) -> None:
+    client, conn = cz
+    records, _, request_id, _ = await _received_request(client, conn)
+    response = await client.post(f"/api/v1/trace-requests/{request_id}/answer", json=body, headers=records)
+    assert response.status_code == status, response.text
+    assert response.json()["type"].rsplit("/", 1)[1] == code
+    assert await _stored(conn) == (1, 1, 0)
+    assert await conn.fetchval("SELECT count(*) FROM notice_outbox WHERE type = 'trace.answered'") == 0
+
+
+async def test_a_finding_needs_no_reason_and_a_reason_for_a_matching_item_is_refused(
+    cz: tuple[Client, db.Conn],
+) -> None:
+    """The item is among the findings: answered as it is; a reason it does not match would say what is not so."""
+    client, conn = cz
+    records, item_id, request_id, _ = await _received_request(client, conn)
+    path = f"/api/v1/trace-requests/{request_id}/answer"
+    contradicted = {"outcome": "found", "item_id": item_id, "unmatched_because": "not so"}
+    refused = await client.post(path, json=contradicted, headers=records)
+    assert (refused.status_code, refused.json()["type"].rsplit("/", 1)[1]) == (422, "invalid-trace-answer")
+    response = await client.post(path, json={"outcome": "found", "item_id": item_id}, headers=records)
+    assert response.status_code == 200, response.text
+    assert response.json()["answer"]["unmatched_because"] is None
+    assert await conn.fetchval("SELECT unmatched_because FROM trace_answer") is None

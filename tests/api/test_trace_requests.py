@@ -70,7 +70,12 @@ async def test_an_officer_asks_a_partner_to_trace_a_described_weapon(
     assert made["answer_by"] == made["due_on"] == (today + dt.timedelta(days=30)).isoformat()
     assert made["weapon"]["serial"] == "ABC-123"
     assert made["weapon"]["markings"][0]["stamped"] == "GLOCK AUSTRIA ABC123"
-    assert (made["findings"], made["acknowledgement"], made["answer"]) == (None, None, None)
+    assert (made["findings"], made["findings_omitted"], made["acknowledgement"], made["answer"]) == (
+        None,
+        None,
+        None,
+        None,
+    )
     assert [(n["type"], n["recipient"], n["status"]) for n in made["notices"]] == [("trace.requested", "CZ", "queued")]
     assert made["notices"][0]["notice_id"] == made["notice_id"]
     sent = await conn.fetchrow(

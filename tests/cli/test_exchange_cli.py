@@ -15,10 +15,14 @@ from click.testing import CliRunner
 
 from cli import main
 from cli.common import cli_actor
-from firearms import bootstrap, db, traces
+from firearms import bootstrap, db, items, traces
+from firearms.canonical import utc_now
 from firearms.exchange import trust
+from firearms.exchange.trace_bodies import TraceRequested, Weapon
+from firearms.item_types import NewItem, NewMarking
 from firearms.signing import SigningKey, b64url_decode, b64url_encode, key_id_of
 from tests.changes import CHANGES
+from tests.check_helpers import register_firearm
 from tests.exchange_util import VECTORS
 from tests.roles import database_env
 
@@ -533,3 +537,75 @@ def test_trace_requests_lists_sent_and_received_and_the_overdue_ones(env: dict[s
             await conn.close()
 
     assert [row["payload"] for row in asyncio.run(reads())] == [{"ids": ["1"]}]  # --json only
+
+
+def test_trace_requests_tell_the_findings_left_out_and_an_answer_naming_an_item_not_matching(
+    env: dict[str, str], database: str
+) -> None:
+    """A received request's line: how many items it found and how many more the 50 findings leave out; an answer
+    found naming an item the request is not about (the officer said why) is marked so."""
+    assert _run(env, "peers", "add", "DE", "--url", "http://127.0.0.1:9", "--public-key", DE_KEY)[0] == 0
+    today = dt.datetime.now(dt.UTC).date()
+    answer_by = today + dt.timedelta(days=30)
+
+    async def receive() -> int:
+        conn = await db.connect(database)
+        try:
+            for n in range(52):  # one serial, 52 manufacturers
+                async with db.transaction(conn):
+                    await items.register_item(
+                        conn,
+                        NewItem(
+                            kind="firearm",
+                            firearm_type="pistol",
+                            manufacturer=f"Maker {n}",
+                            country_of_manufacture="AT",
+                            serial="CLI-52",
+                            markings=[NewMarking(kind="manufacture", stamped=f"MAKER {n} CLI-52", serial="CLI-52")],
+                        ),
+                        actor="test",
+                        today=today,
+                    )
+            other = await register_firearm(conn, "CLI-OTHER")
+            for n, serial in enumerate(("CLI-52", "CLI-NONE"), start=1):
+                async with db.transaction(conn):
+                    request_id = await traces.receive_request(
+                        conn,
+                        TraceRequested(
+                            weapon=Weapon(kind="firearm", serial=serial),
+                            circumstances="seized",
+                            intended_use="investigation",
+                            answer_by=answer_by,
+                        ),
+                        sender="DE",
+                        notice_id=f"0193a1f2-6c1e-7a55-b1a0-3f0d2b8c9e0{n}",
+                        confidentiality="restricted",
+                        received_at=utc_now(),
+                        received_on=today,
+                    )
+            async with db.transaction(conn):
+                await traces.answer(
+                    conn,
+                    request_id,
+                    traces.NewTraceAnswer(outcome="found", item_id=other, unmatched_because="re-stamped serial"),
+                    today=today,
+                    actor="test",
+                )
+            return other
+        finally:
+            await conn.close()
+
+    other = asyncio.run(receive())
+    code, out, _ = _run(env, "trace-requests")
+    assert code == 0
+    assert out.splitlines() == [
+        f"#1 incoming <- DE acknowledged due {answer_by} serials=CLI-52 findings=50 (+2 not listed)",
+        f"#2 incoming <- DE answered (found, item {other} not matching) due {answer_by} serials=CLI-NONE findings=0",
+    ]
+    code, out, _ = _run(env, "trace-requests", "--json")
+    assert code == 0
+    listed = [json.loads(line) for line in out.splitlines()]
+    assert [(r["findings_omitted"], r["answer"] and r["answer"]["unmatched_because"]) for r in listed] == [
+        (2, None),
+        (0, "re-stamped serial"),
+    ]
