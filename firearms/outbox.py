@@ -37,6 +37,7 @@ __all__ = [
     "envelope_size",
     "get_notice",
     "list_notices",
+    "notice_size",
     "number_queued",
     "resequence",
 ]
@@ -145,6 +146,23 @@ def _plain_body(type_: str, body: Any, in_reply_to: str | None, confidentiality:
     except ValueError as exc:
         raise InvalidInputError(f"the notice body has no canonical form: {exc}", code="invalid-notice-body") from exc
     return plain, envelope_size(type_, in_reply_to, confidentiality, len(body_bytes))
+
+
+def notice_size(
+    type: str,  # noqa: A002  # the protocol's own word
+    body: Any,
+    in_reply_to: str | None,
+    confidentiality: Confidentiality,
+) -> int:
+    """The size of the envelope a notice of this body would travel in, at its longest (as :func:`enqueue` reckons it).
+
+    For a caller that makes a body smaller until it fits (a trace answer's record), after :func:`enqueue` refused it
+    ``notice-too-large``.
+
+    Raises:
+        InvalidInputError: ``invalid-notice-body`` (no canonical form).
+    """
+    return _plain_body(type, body, in_reply_to, confidentiality)[1]
 
 
 def _too_large(type_: str, size: int, advice: str = "") -> InvalidInputError:

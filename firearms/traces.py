@@ -22,7 +22,7 @@ import msgspec
 from firearms import items, journal, outbox, serials
 from firearms.canonical import utc_now
 from firearms.errors import ConflictError, InvalidInputError, NotFoundError
-from firearms.exchange.protocol import Confidentiality
+from firearms.exchange.protocol import MAX_ENVELOPE_BYTES, Confidentiality
 from firearms.exchange.trace_bodies import (
     MAX_RECORD_EVENTS,
     MAX_RECORD_IMPORTS,
@@ -51,6 +51,8 @@ from firearms.store import traces as store
 from firearms.text_rules import REASON, UNPADDED_TEXT_PATTERN
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     import asyncpg
 
     from firearms.db import Conn
@@ -71,6 +73,7 @@ __all__ = [
     "answer",
     "build_record",
     "findings",
+    "fit_record",
     "get_trace_request",
     "journal_read",
     "list_trace_requests",
@@ -508,7 +511,8 @@ def build_record(item: ItemDetail, events: list[asyncpg.Record]) -> TraceRecord:
     imports, and the latest transfer, import or export (the last lawful holder or transfer known here). What a
     notice carries at most (``trace.answered``: 1,000 events, 100 imports, 100 markings; else the partner refuses it
     ``invalid-body`` and the requesting State never hears): the most recent events and imports, the first markings,
-    and how many were left out; the manufacture marking and the last transfer are taken from all of them.
+    and how many were left out; the manufacture marking and the last transfer are taken from all of them. A record
+    still too large for its envelope (long texts) is made to fit by :func:`fit_record` when it is answered.
     """
     current = [
         TraceEvent(
@@ -539,6 +543,44 @@ def build_record(item: ItemDetail, events: list[asyncpg.Record]) -> TraceRecord:
         imports_omitted=_omitted(imports, MAX_RECORD_IMPORTS),
         markings_omitted=_omitted(markings, MAX_RECORD_MARKINGS),
     )
+
+
+def fit_record(record: TraceRecord, fits: Callable[[TraceRecord], bool]) -> TraceRecord:
+    """The record made small enough for its notice: ``fits`` says whether a record does (PROTOCOL §3's 256 KiB).
+
+    Leaves out the oldest events first, then the oldest imports, then markings beyond the first -- each as few as
+    it must (halving, then refining: a handful of size reckonings, never one an event) -- and counts them in
+    ``events_omitted``, ``imports_omitted`` and ``markings_omitted`` with those already left out. The item, the
+    manufacture marking and the last transfer always stay: without the rest they fit any envelope.
+    """
+    for name, most_recent in (("events", True), ("imports", True), ("markings", False)):
+        if fits(record):
+            break
+        record = _fewer(record, name, fits, most_recent=most_recent)
+    return record
+
+
+def _fewer(record: TraceRecord, name: str, fits: Callable[[TraceRecord], bool], *, most_recent: bool) -> TraceRecord:
+    """``record`` keeping as many of its ``name`` as fit (none, when none does), the rest counted as omitted."""
+    values: list[Any] = getattr(record, name)
+    before = getattr(record, f"{name}_omitted")
+    already = 0 if before is msgspec.UNSET else before
+
+    def keeping(count: int) -> TraceRecord:
+        kept = (values[len(values) - count :] if most_recent else values[:count]) if count else []
+        changes = {name: kept, f"{name}_omitted": already + len(values) - count}
+        return msgspec.structs.replace(record, **changes)
+
+    low, high = 0, len(values) - 1  # all of them do not fit; the most that do is in [low, high], or none
+    if not fits(keeping(low)):
+        return keeping(0)
+    while low < high:
+        middle = (low + high + 1) // 2
+        if fits(keeping(middle)):
+            low = middle
+        else:
+            high = middle - 1
+    return keeping(low)
 
 
 def _omitted(values: list[Any], limit: int) -> int | msgspec.UnsetType:
@@ -593,20 +635,34 @@ async def answer(
         item = await items.get_item(conn, data.item_id)
         _check_matches(request, item, data.unmatched_because)
         record = build_record(item, await store.list_trace_item_events(conn, data.item_id))
-    body: dict[str, Any] = {"outcome": data.outcome, "record": record, "reason": data.reason, "note": data.note}
     # Art. 12(5): a public notice's content may be passed to a third State. The level is the requesting State's
     # choice, but a found record names the weapon's holders and a reason or note is an officer's own text: never
     # sent below restricted, whatever level the request came at.
-    level = "restricted" if request.confidentiality == "public" else request.confidentiality
-    reply = await outbox.enqueue(
-        conn,
-        request.partner_state,
-        "trace.answered",
-        body,
-        in_reply_to=request.notice_id,
-        confidentiality=level,  # type: ignore[arg-type]  # a level the database checked
-        actor=actor,
-    )
+    level: Confidentiality = "restricted"
+    if request.confidentiality != "public":
+        level = request.confidentiality  # type: ignore[assignment]  # a level the database checked
+
+    def body(record: TraceRecord | None) -> dict[str, Any]:
+        return {"outcome": data.outcome, "record": record, "reason": data.reason, "note": data.note}
+
+    try:  # the common answer is reckoned once, by the outbox
+        reply = await outbox.enqueue(
+            conn, request.partner_state, "trace.answered", body(record), request.notice_id, level, actor=actor
+        )
+    except InvalidInputError as exc:
+        if exc.code != "notice-too-large" or record is None:
+            raise
+        # a long history with long texts: as many of the most recent events as fit (PROTOCOL §3's 256 KiB), so that
+        # every found answer can be sent; the outbox refused nothing (it refuses before it writes)
+        record = fit_record(
+            record,
+            lambda trimmed: (
+                outbox.notice_size("trace.answered", body(trimmed), request.notice_id, level) <= MAX_ENVELOPE_BYTES
+            ),
+        )
+        reply = await outbox.enqueue(
+            conn, request.partner_state, "trace.answered", body(record), request.notice_id, level, actor=actor
+        )
     await store.insert_trace_answer(
         conn,
         trace_request_id,
