@@ -21,8 +21,8 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11);
 
 -- name: find_trace_request
 -- The request a partner's reply names: this registry's trace.requested notice sent to that partner, with whether it
--- was acknowledged and answered already. $1 direction, $2 partner_state, $3 notice_id
-SELECT r.trace_request_id, r.answer_by, r.confidentiality,
+-- was acknowledged and answered already, and when it was made. $1 direction, $2 partner_state, $3 notice_id
+SELECT r.trace_request_id, r.answer_by, r.confidentiality, r.created_at,
        a.trace_request_id IS NOT NULL AS acknowledged, w.trace_request_id IS NOT NULL AS answered,
        w.notice_id AS answer_notice_id
   FROM trace_request AS r

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import datetime as dt
 import json
 import uuid
 from pathlib import Path
@@ -32,11 +33,13 @@ WEAPON: dict[str, Any] = {
     "serial": "cz 557/0042",
     "markings": [{"kind": "manufacture", "stamped": "CZ UB 557-0042", "serial": "557-0042"}],
 }
+TODAY = dt.datetime.now(dt.UTC).date()  # a notice's day: its created_at is now
+ANSWER_BY = str(TODAY + dt.timedelta(days=45))
 REQUEST: dict[str, Any] = {
     "weapon": WEAPON,
     "circumstances": "found in a car at the Drasenhofen crossing",
     "intended_use": "criminal investigation",
-    "answer_by": "2099-01-15",
+    "answer_by": ANSWER_BY,
 }
 ITEM: dict[str, Any] = {
     "kind": "firearm",
@@ -96,7 +99,7 @@ async def test_a_received_request_has_its_findings_and_is_acknowledged_at_once(c
     assert len(listed) == 1
     request = listed[0]
     assert (request["partner_state"], request["notice_id"], request["status"]) == ("AT", notice_id, "acknowledged")
-    assert (request["answer_by"], request["due_on"], request["overdue"]) == ("2099-01-15", "2099-01-15", False)
+    assert (request["answer_by"], request["due_on"], request["overdue"]) == (ANSWER_BY, ANSWER_BY, False)
     assert request["acknowledge_by"] == request["acknowledgement"]["acknowledged_at"][:10]
     # the serial given ("cz 557/0042") and the marking's ("557-0042"): the first matches both items by normalised
     # serial, the same manufacturer and country first
@@ -110,7 +113,7 @@ async def test_a_received_request_has_its_findings_and_is_acknowledged_at_once(c
     )
     assert ack is not None
     assert (ack["recipient"], ack["in_reply_to"], ack["confidentiality"]) == ("AT", notice_id, "restricted")
-    assert ack["body"]["answer_by"] == "2099-01-15"
+    assert ack["body"]["answer_by"] == ANSWER_BY
     assert ack["body"]["acknowledged_at"].endswith("Z")
     assert request["notices"] == [
         {
@@ -403,12 +406,13 @@ async def test_the_acknowledgement_and_the_answer_are_kept_on_the_own_request(
     auth: TokenFactory,
 ) -> None:
     request_id, notice_id = await _own_request(client, conn, auth)
-    ack = {"acknowledged_at": "2026-11-30T10:00:00Z", "answer_by": "2099-02-01"}
+    due = str(TODAY + dt.timedelta(days=60))
+    ack = {"acknowledged_at": "2026-11-30T10:00:00Z", "answer_by": due}
     receipt = await _deliver(client, _from_cz(1, "trace.acknowledged", ack, notice_id))
     assert (receipt["status"], receipt["reason"]) == ("accepted", None)
     auditor = await auth("auditor")
     acknowledged = (await client.get(f"/api/v1/trace-requests/{request_id}", headers=auditor)).json()
-    assert (acknowledged["status"], acknowledged["due_on"]) == ("acknowledged", "2099-02-01")
+    assert (acknowledged["status"], acknowledged["due_on"]) == ("acknowledged", due)
     assert acknowledged["acknowledgement"]["acknowledged_by"] == "partner:CZ"
     again = await _deliver(client, _from_cz(2, "trace.acknowledged", ack, notice_id))
     assert (again["status"], again["reason"]) == ("rejected", "trace-already-acknowledged")
@@ -655,3 +659,68 @@ async def test_a_finding_needs_no_reason_and_a_reason_for_a_matching_item_is_ref
     assert response.status_code == 200, response.text
     assert response.json()["answer"]["unmatched_because"] is None
     assert await conn.fetchval("SELECT unmatched_because FROM trace_answer") is None
+
+
+# --- the days a received notice gives: a request's answer_by, an acknowledgement's due day ---
+
+
+def _day(days: int) -> str:
+    return str(TODAY + dt.timedelta(days=days))
+
+
+REQUESTED_DAYS: list[tuple[str, int]] = [
+    ("the day before the notice's", -1),
+    ("367 days after the notice's", 367),  # a year, and a day for the sender's time zone, is 366
+]
+
+
+@pytest.mark.parametrize(("why", "days"), REQUESTED_DAYS, ids=[why for why, _ in REQUESTED_DAYS])
+async def test_a_request_asking_its_answer_before_its_day_or_over_a_year_on_is_rejected_and_nothing_stored(
+    cz: tuple[Client, db.Conn], why: str, days: int
+) -> None:
+    """PROTOCOL §4: a body invalid for its type is stored rejected; the answer_by a request of this registry's could
+    never give (README: after its day, at most 365 days after it) would stand as a due day never met or never near."""
+    client, conn = cz
+    _, receipt = await _request_at_cz(client, {**REQUEST, "answer_by": _day(days)})
+    assert (receipt["status"], receipt["reason"]) == ("rejected", "invalid-body"), why
+    assert await _stored(conn) == (0, 0, 0)
+    assert await conn.fetchval("SELECT count(*) FROM notice_outbox") == 0
+    assert await conn.fetchval("SELECT count(*) FROM journal_entry WHERE entity = 'trace_request'") == 0
+
+
+async def test_a_request_asking_its_answer_on_its_own_day_or_a_year_and_a_day_on_is_taken(
+    cz: tuple[Client, db.Conn],
+) -> None:
+    """The bounds: the notice's own day (UTC; the sender's may be a day behind), and 366 days on (its may be ahead)."""
+    client, conn = cz
+    for sequence, days in enumerate((0, 366), start=1):
+        _, receipt = await _request_at_cz(client, {**REQUEST, "answer_by": _day(days)}, sequence=sequence)
+        assert (receipt["status"], receipt["reason"]) == ("accepted", None), days
+    assert await _stored(conn) == (2, 2, 0)
+
+
+ACKNOWLEDGED_DAYS: list[tuple[str, int]] = [
+    ("the day before the request's", -1),
+    ("367 days after the request's", 367),
+]
+
+
+@pytest.mark.parametrize(("why", "days"), ACKNOWLEDGED_DAYS, ids=[why for why, _ in ACKNOWLEDGED_DAYS])
+async def test_an_acknowledgement_moving_the_due_day_before_the_request_or_over_a_year_on_is_rejected(
+    client: Client, conn: db.Conn, auth: TokenFactory, why: str, days: int
+) -> None:
+    """The acknowledgement's answer_by becomes the request's due day: one before the request was made would make it
+    overdue at once, one years ahead would never be overdue. Rejected invalid-body; the due day stays."""
+    request_id, notice_id = await _own_request(client, conn, auth)
+    asked = (await client.get(f"/api/v1/trace-requests/{request_id}", headers=await auth("auditor"))).json()
+    ack = {"acknowledged_at": f"{TODAY}T00:00:00Z", "answer_by": _day(days)}
+    receipt = await _deliver(client, _from_cz(1, "trace.acknowledged", ack, notice_id))
+    assert (receipt["status"], receipt["reason"]) == ("rejected", "invalid-body"), why
+    assert await _stored(conn) == (1, 0, 0)
+    now = (await client.get(f"/api/v1/trace-requests/{request_id}", headers=await auth("auditor"))).json()
+    assert (now["status"], now["due_on"], now["acknowledgement"]) == ("open", asked["due_on"], None)
+    ack = {"acknowledged_at": f"{TODAY}T00:00:00Z", "answer_by": _day(366)}  # the bound: a year and a day on
+    receipt = await _deliver(client, _from_cz(2, "trace.acknowledged", ack, notice_id))
+    assert (receipt["status"], receipt["reason"]) == ("accepted", None)
+    kept = (await client.get(f"/api/v1/trace-requests/{request_id}", headers=await auth("auditor"))).json()
+    assert (kept["status"], kept["due_on"]) == ("acknowledged", _day(366))

@@ -10,6 +10,7 @@ record (its id from the path or the answer), and leave a chain that still verifi
 from __future__ import annotations
 
 import copy
+import datetime as dt
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any, NamedTuple
@@ -262,7 +263,7 @@ async def _trace_answer(ctx: Context) -> Request:
         "weapon": {"kind": "firearm", "serial": "SWEEP-9"},
         "circumstances": "seized",
         "intended_use": "investigation",
-        "answer_by": "2099-01-01",
+        "answer_by": str(dt.datetime.now(dt.UTC).date() + dt.timedelta(days=30)),  # at most a year after the notice
     }
     raw = envelope(DE_SIGNING_KEY, sender=state, recipient=ctx.settings.state, type_="trace.requested", body=body)
     response = await ctx.client.post("/exchange/v1/notices", content=raw, headers={"content-type": "application/json"})

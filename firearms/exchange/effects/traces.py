@@ -5,10 +5,16 @@ at once (:func:`firearms.traces.receive_request`). An acknowledgement or an answ
 State's it replies to (``in_reply_to``): one naming no request sent to its sender is ``unknown-request``; a second
 one is ``trace-already-acknowledged`` or ``trace-already-answered`` (the first stands, as an answer given here does),
 and so is an acknowledgement after the answer (``trace-already-answered``).
+
+The day an answer is due, as a request asks it or an acknowledgement moves it, is held to the bounds this registry
+keeps for its own requests (README "Trace requests"): not before the request's day, at most a year after it (and a
+day, for the sender's time zone). Outside them the body is ``invalid-body`` (PROTOCOL §4), nothing stored: a due day
+before the request would make it overdue at once, one years on would never make it overdue.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import TYPE_CHECKING
 
 from firearms import journal, traces
@@ -24,12 +30,36 @@ if TYPE_CHECKING:
 __all__ = ["trace_acknowledged", "trace_answered", "trace_requested"]
 
 
+# a request's day is its notice's created_at, a UTC day; the sender's own day may be one ahead of it (its
+# answer_by "at most 365 days after today" then reads 366 days after the UTC day) or one behind (never earlier)
+_LATEST_DUE = dt.timedelta(days=traces.MAX_ANSWER_DAYS + 1)
+
+
+def _check_due_day(answer_by: dt.date, asked_on: dt.date, what: str) -> None:
+    """``answer_by`` within a request's bounds: not before ``asked_on``, the request's day, nor a year after it.
+
+    Raises:
+        NoticeRejectedError: ``invalid-body``.
+    """
+    if answer_by < asked_on:
+        raise NoticeRejectedError(
+            "invalid-body", f"{what} answer_by {answer_by} is before the request's day ({asked_on}): due before asked"
+        )
+    if answer_by > asked_on + _LATEST_DUE:
+        raise NoticeRejectedError(
+            "invalid-body",
+            f"{what} answer_by {answer_by} is more than {traces.MAX_ANSWER_DAYS} days after the request's day"
+            f" ({asked_on}): a trace is answered in a timely manner (ITI para 17)",
+        )
+
+
 @effect("trace.requested")
 async def trace_requested(conn: Conn, received: ReceivedNotice) -> None:
     """An open trace request for this State's records officers, with its findings; acknowledged at once."""
     body = body_as(received, TraceRequested)
     if (contradicts := contradiction(body)) is not None:
         raise NoticeRejectedError("invalid-body", contradicts)
+    _check_due_day(body.answer_by, received.created_at.astimezone(dt.UTC).date(), "the request's")
     await traces.receive_request(
         conn,
         body,
@@ -74,6 +104,7 @@ async def trace_acknowledged(conn: Conn, received: ReceivedNotice) -> None:
             f"{sender} already answered request {received.notice.in_reply_to} (notice {request['answer_notice_id']}):"
             " an acknowledgement after the answer is not kept",
         )
+    _check_due_day(body.answer_by, request["created_at"].astimezone(dt.UTC).date(), "the acknowledgement's")
     await store.insert_trace_acknowledgement(
         conn, request["trace_request_id"], received.notice.id, body.acknowledged_at, body.answer_by, f"partner:{sender}"
     )
