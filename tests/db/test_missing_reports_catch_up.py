@@ -9,7 +9,7 @@ from typing import Any
 
 from litestar.testing import AsyncTestClient
 
-from firearms import db, item_events
+from firearms import db, item_events, outbox
 from firearms.canonical import parse_time
 from firearms.exchange import reports, trust
 from firearms.item_types import NewEvent
@@ -410,3 +410,97 @@ async def test_a_theft_recorded_while_a_partner_is_being_added_reaches_it(conn: 
     finally:
         await other.close()
     assert await _reports_to(conn, "FR") == [await _expected(conn, rifle, stolen, "stolen")]
+
+
+async def _enable_when(conn: db.Conn, state: str, reached: asyncio.Event, gate: asyncio.Event) -> None:
+    """Enable ``state`` in a transaction that, once the enabling is done, waits for ``gate`` before it commits."""
+    async with conn.transaction():
+        await trust.set_peer_enabled(conn, state, enabled=True, actor="admin")
+        reached.set()
+        await gate.wait()
+
+
+async def test_an_enabling_that_waited_for_a_disabling_catches_the_partner_up(conn: db.Conn, database: str) -> None:
+    """An enabling that began while a disabling was under way read the partner enabled (the disabling was not
+    committed), waited for the row, then enabled it without a catch-up: a recovery recorded between the two commits
+    (the partner disabled) was never withdrawn there. The enabling now reads the partner locked, as it changes it."""
+    await trust_cz_and_de(conn)
+    rifle = await register_firearm(conn, "SSG08-001")
+    stolen = await _event(conn, rifle, "stolen")
+    enabler, recorder = await db.connect(database), await db.connect(database)
+    reached, gate = asyncio.Event(), asyncio.Event()
+    try:
+        disabling = conn.transaction()
+        await disabling.start()
+        await trust.set_peer_enabled(conn, "DE", enabled=False, actor="admin")
+        enabling = asyncio.create_task(_enable_when(enabler, "DE", reached, gate))
+        await _until_waiting_or_done(conn, enabler, enabling)
+        await disabling.commit()
+        await asyncio.wait_for(reached.wait(), 20)
+        recovery = asyncio.create_task(_recover(recorder, rifle))
+        await _until_waiting_or_done(conn, recorder, recovery)
+        gate.set()
+        await enabling
+        await recovery
+    finally:
+        gate.set()
+        await enabler.close()
+        await recorder.close()
+    report = await _expected(conn, rifle, stolen, "stolen")
+    assert await _notices_to(conn, "DE") == [
+        ("item.reported-missing", report),
+        ("item.reported-missing", report),  # the catch-up: the report was open then
+        _withdrawn(stolen, "recovered", TODAY),  # the recovery waited for the catch-up, and saw the partner
+    ]
+
+
+async def test_two_enablings_at_once_catch_the_partner_up_once(conn: db.Conn, database: str) -> None:
+    """Both read the partner disabled and each ran a catch-up: every open report was queued to it twice more."""
+    await trust_cz_and_de(conn)
+    rifle = await register_firearm(conn, "SSG08-001")
+    stolen = await _event(conn, rifle, "stolen")
+    await _enable(conn, "DE", enabled=False)
+    other = await db.connect(database)
+    try:
+        first = conn.transaction()
+        await first.start()
+        await trust.set_peer_enabled(conn, "DE", enabled=True, actor="admin")
+        second = asyncio.create_task(_enable(other, "DE", enabled=True))
+        await _until_waiting_or_done(conn, other, second)
+        await first.commit()
+        await second
+    finally:
+        await other.close()
+    report = await _expected(conn, rifle, stolen, "stolen")
+    assert await _notices_to(conn, "DE") == [("item.reported-missing", report)] * 2
+
+
+async def test_an_event_queueing_to_the_partner_being_enabled_does_not_deadlock_with_its_catch_up(
+    conn: db.Conn, database: str
+) -> None:
+    """The enabling holds the partner's row (NO KEY UPDATE) and waits for the event's shared lock; the event, holding
+    that lock, queues a notice to the partner, whose foreign key takes KEY SHARE on the row: the two do not conflict
+    (a FOR UPDATE read of the row would, and PostgreSQL would end one of them as a deadlock)."""
+    await trust_cz_and_de(conn)
+    rifle = await register_firearm(conn, "SSG08-001")
+    await _enable(conn, "DE", enabled=False)
+    other = await db.connect(database)
+    try:
+        theft = conn.transaction()
+        await theft.start()
+        stolen = (
+            await item_events.record_event(
+                conn, rifle, NewEvent(event="stolen", occurred_on=TODAY), actor="police", today=TODAY
+            )
+        ).event_id
+        enabling = asyncio.create_task(_enable(other, "DE", enabled=True))
+        await _until_waiting_or_done(conn, other, enabling)
+        assert not enabling.done()
+        body = await _expected(conn, rifle, stolen, "stolen")
+        await outbox.enqueue_to(conn, ["DE"], reports.REPORTED_MISSING, body, actor="police")
+        await theft.commit()
+        await asyncio.wait_for(enabling, 20)
+    finally:
+        await other.close()
+    report = await _expected(conn, rifle, stolen, "stolen")
+    assert await _notices_to(conn, "DE") == [("item.reported-missing", report)] * 2
