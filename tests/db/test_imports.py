@@ -572,7 +572,7 @@ class _Members(list[tuple[str, object]]):
     """An object's members as written, told apart from a list."""
 
 
-def _strict_verdict(line: str) -> bool:
+def strict_verdict(line: str) -> bool:
     """True when a strict reader takes ``line`` for no record: a top-level key twice, or a key or value unknown."""
     pairs = json.loads(line, object_pairs_hook=_Members)
     names = [name for name, _ in pairs]
@@ -589,13 +589,10 @@ def _strict_verdict(line: str) -> bool:
     return False
 
 
-def test_ndjson_key_check_agrees_with_a_strict_parser_on_hostile_lines(tmp_path: Path) -> None:
-    """Over 6,000 seeded lines, a line is malformed exactly when a strict parser (Python's, keys listed as written)
-    finds a key twice at the top or a key or value no record has: escaped quotes and backslashes in keys and
-    values, ``\\u0022``, surrogate pairs, keys differing only by escape form, a key three times, an empty key, the
-    export's lists named twice, numbers, booleans, null, objects and lists where a text goes."""
-    rng = random.Random(48)  # noqa: S311 - repeatable test cases, nothing secret
-    names = ["serial", "make", "model", "headstamp", "quantity", "status", "events", "markings", ""]
+def hostile_lines(count: int, seed: int) -> list[str]:
+    """``count`` seeded NDJSON lines a key-twice check may misjudge (see the test below); many name a key twice."""
+    rng = random.Random(seed)  # noqa: S311 - repeatable test cases, nothing secret
+    names = ["serial", "make", "model", "headstamp", "quantity", "status", "events", "markings"]
 
     def key(name: str) -> str:  # letters written as escapes, in either case of hex: the same key to JSON
         if rng.random() < 0.6:
@@ -616,12 +613,21 @@ def test_ndjson_key_check_agrees_with_a_strict_parser_on_hostile_lines(tmp_path:
         return rng.choice(["", " ", "\t", "\r", "  "])
 
     lines = []
-    for _ in range(6000):
-        chosen = rng.sample(names[:-1], rng.randrange(1, 6)) + ([""] if rng.random() < 0.03 else [])
+    for _ in range(count):
+        chosen = rng.sample(names, rng.randrange(1, 6)) + ([""] if rng.random() < 0.03 else [])
         for _ in range(rng.choice([0, 0, 1, 1, 2])):  # a key twice, or three times
             chosen.insert(rng.randrange(len(chosen) + 1), rng.choice(chosen))
         members = [f'{space()}"{key(name)}"{space()}:{space()}{value(name)}{space()}' for name in chosen]
         lines.append("{" + ",".join(members) + "}")
+    return lines
+
+
+def test_ndjson_key_check_agrees_with_a_strict_parser_on_hostile_lines(tmp_path: Path) -> None:
+    """Over 6,000 seeded lines, a line is malformed exactly when a strict parser (Python's, keys listed as written)
+    finds a key twice at the top or a key or value no record has: escaped quotes and backslashes in keys and
+    values, ``\\u0022``, surrogate pairs, keys differing only by escape form, a key three times, an empty key, the
+    export's lists named twice, numbers, booleans, null, objects and lists where a text goes."""
+    lines = hostile_lines(6000, 48)
     path = tmp_path / "hostile.ndjson"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     source = SourceFile(path)
@@ -629,7 +635,7 @@ def test_ndjson_key_check_agrees_with_a_strict_parser_on_hostile_lines(tmp_path:
         found = [row[1] == "malformed-line" for row in read_rows(source, "ndjson")]
     finally:
         source.close()
-    expected = [_strict_verdict(line) for line in lines]
+    expected = [strict_verdict(line) for line in lines]
     twice = [
         len(keys) > len(set(keys)) for keys in ([n for n, _ in json.loads(x, object_pairs_hook=list)] for x in lines)
     ]
