@@ -442,10 +442,11 @@ async def migrate(conn: Conn, directory: Path | None = None) -> list[str]:
     return applied_now
 
 
-# the service role does not exist, or a table of the schema is not granted to it
+# the service role does not exist, or a table or view of the schema is not granted to it (a view is read in place
+# of its table: the border's look-up reads open_foreign_item_report)
 _UNGRANTED = """
 SELECT CASE WHEN NOT EXISTS (SELECT FROM pg_roles WHERE rolname = $1) THEN true
                 ELSE EXISTS (SELECT FROM pg_class AS c JOIN pg_namespace AS n ON n.oid = c.relnamespace
-                              WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p')
+                              WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p', 'v', 'm')
                                 AND NOT has_table_privilege($1, c.oid, 'SELECT')) END
 """

@@ -410,7 +410,9 @@ async def set_peer_enabled(conn: Conn, state: str, *, enabled: bool, actor: str)
     Raises:
         NotFoundError: not on the trust list.
     """
-    before = await store.get_peer(conn, state)
+    # locked as read: an enabling that read the partner enabled while a disabling was under way would owe the
+    # catch-up and skip it, and two enablings at once would each run one
+    before = await store.get_peer_for_update(conn, state)
     row = await store.set_peer_enabled(conn, state, enabled, utc_now())
     if before is None or row is None:
         raise NotFoundError(f"{state} is not on the trust list", state=state)

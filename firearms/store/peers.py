@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "get_peer",
+    "get_peer_for_update",
     "get_peer_key",
     "insert_peer",
     "insert_peer_key",
@@ -56,6 +57,11 @@ async def insert_peer(conn: Conn, state: str, base_url: str, now: dt.datetime) -
 async def get_peer(conn: Conn, state: str) -> asyncpg.Record | None:
     """One partner."""
     return await conn.fetchrow(Q["get_peer"], state)
+
+
+async def get_peer_for_update(conn: Conn, state: str) -> asyncpg.Record | None:
+    """One partner, its row locked (NO KEY UPDATE) until the transaction ends: to enable or disable it."""
+    return await conn.fetchrow(Q["get_peer_for_update"], state)
 
 
 async def list_peers(conn: Conn, after: str, limit: int) -> list[asyncpg.Record]:

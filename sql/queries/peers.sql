@@ -7,6 +7,15 @@ VALUES ($1, $2, true, $3, $3);
 -- One partner. $1 state
 SELECT state, base_url, enabled, last_sent_sequence, created_at, updated_at FROM peer WHERE state = $1;
 
+-- name: get_peer_for_update
+-- One partner, locked to be enabled or disabled: whether it was enabled is read as the change finds it, not before a
+-- change under way commits (an enabling that read it enabled then would skip the catch-up it owes). NO KEY UPDATE,
+-- the lock the change takes anyway: it does not wait for the transactions queueing notices to the partner, whose
+-- foreign key holds a KEY SHARE lock on its row (an event holding the report recipients' shared lock among them).
+-- $1 state
+SELECT state, base_url, enabled, last_sent_sequence, created_at, updated_at FROM peer WHERE state = $1
+   FOR NO KEY UPDATE;
+
 -- name: list_peers
 -- Partners in State order, a page after a cursor. $1 after state, $2 limit
 SELECT state, base_url, enabled, last_sent_sequence, created_at, updated_at

@@ -13,6 +13,7 @@ from litestar.testing import AsyncTestClient
 
 from firearms import db, imports
 from tests.conftest import TokenFactory
+from tests.db.test_imports import hostile_lines, strict_verdict
 
 PROBLEM = "tag:firearms-registry,2026:problems/"
 CSV_HEADER = "kind,firearm_type,manufacturer,country_of_manufacture,serial,model,marking_stamped\n"
@@ -86,6 +87,28 @@ async def test_import_endpoint_refuses_a_line_naming_a_key_twice_and_stores_noth
         (1, ["malformed-line"], None),
         (2, ["malformed-line"], None),
     ]
+    assert await counts(conn) == (0, 0, 0, 0)
+
+
+async def test_import_endpoint_judges_hostile_lines_as_a_strict_parser_does(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    auth: TokenFactory,
+    conn: db.Conn,
+) -> None:
+    """400 seeded lines through the endpoint (``tests/db/test_imports.py``'s hostile lines: escapes, surrogate pairs,
+    keys three times, lists named twice): each is ``malformed-line`` exactly when a strict parser finds a key twice or
+    a key or value no record has; the others are rejected for what they lack, and nothing is stored."""
+    lines = hostile_lines(400, 4848)
+    headers = {**(await auth("records-officer")), "Content-Type": "application/x-ndjson"}
+    body = ("\n".join(lines) + "\n").encode("utf-8")
+    response = await client.post("/api/v1/imports", content=body, headers=headers)
+    assert response.status_code == 422, response.text
+    reasons = {r["line"]: r["reasons"] for r in response.json()["rejections"]}
+    assert sorted(reasons) == list(range(1, len(lines) + 1))
+    malformed = [n for n, line in enumerate(lines, 1) if strict_verdict(line)]
+    assert 100 < len(malformed) < len(lines) - 50
+    assert [n for n in reasons if "malformed-line" in reasons[n]] == malformed
+    assert all(reasons[n] == ["malformed-line"] for n in malformed)
     assert await counts(conn) == (0, 0, 0, 0)
 
 

@@ -153,6 +153,34 @@ async def test_migrate_grants_again_what_a_restore_without_privileges_lost(
     del database
 
 
+async def test_a_view_lends_the_service_role_no_right_of_its_own(service: db.Conn) -> None:
+    """Every view reads and writes with the service role's own rights on its tables (``security_invoker``), and it
+    may not update, delete or truncate through one. ``open_foreign_item_report`` is updatable (one table, no
+    aggregate): an INSERT through it is an INSERT into ``foreign_item_report``, which the role may do anyway, and the
+    table's guards see it; an UPDATE or DELETE through it is refused."""
+    views = await service.fetch(
+        "SELECT c.relname, coalesce('security_invoker=true' = ANY (c.reloptions), false) AS invoker,"
+        "       has_table_privilege(current_user, c.oid, 'UPDATE, DELETE, TRUNCATE') AS writes"
+        "  FROM pg_class AS c JOIN pg_namespace AS n ON n.oid = c.relnamespace"
+        " WHERE n.nspname = 'public' AND c.relkind IN ('v', 'm') ORDER BY c.relname"
+    )
+    assert "open_foreign_item_report" in [view["relname"] for view in views]
+    assert [view["relname"] for view in views if not view["invoker"] or view["writes"]] == []
+    for statement in ("UPDATE open_foreign_item_report SET serial = 'X'", "DELETE FROM open_foreign_item_report"):
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            await service.execute(statement)
+
+
+async def test_migrate_grants_again_a_view_whose_grant_was_lost(conn: db.Conn, service: db.Conn) -> None:
+    """migrate() looked for a table the service role may not read, not a view: a view alone without its grant (the
+    border's look-up reads ``open_foreign_item_report``) stayed so."""
+    await conn.execute("REVOKE ALL ON open_foreign_item_report FROM firearms_app")
+    with pytest.raises(asyncpg.InsufficientPrivilegeError):
+        await service.fetchval("SELECT count(*) FROM open_foreign_item_report")
+    assert await db.migrate(conn) == []
+    assert await service.fetchval("SELECT count(*) FROM open_foreign_item_report") == 0
+
+
 async def test_the_apps_pools_connect_as_the_service_role(client: AsyncTestClient, conn: db.Conn) -> None:  # type: ignore[type-arg]
     """The app's connections (seen from the server: the app's pools run on the test client's own event loop)."""
     answer = await client.get("/api/v1/journal/verify")
