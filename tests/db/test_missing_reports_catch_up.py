@@ -129,10 +129,8 @@ async def test_enabling_again_queues_every_open_report_and_a_key_or_a_second_ena
     assert len(await _reports_to(conn, "DE")) == 3
 
 
-async def test_a_catch_up_of_many_stolen_items_reads_them_in_batches(conn: db.Conn) -> None:
-    first = await register_firearm(conn, "SSG08-001")
-    stolen = await _event(conn, first, "stolen")
-    count = 5000
+async def _copies_stolen(conn: db.Conn, first: int, count: int, on: dt.date) -> None:
+    """``count`` copies of item ``first`` (serials BULK-1...), each stolen on ``on``: in one statement."""
     await conn.execute(
         """
         WITH copies AS (
@@ -148,8 +146,15 @@ async def test_a_catch_up_of_many_stolen_items_reads_them_in_batches(conn: db.Co
         """,
         first,
         count,
-        TODAY,
+        on,
     )
+
+
+async def test_a_catch_up_of_many_stolen_items_reads_them_in_batches(conn: db.Conn) -> None:
+    first = await register_firearm(conn, "SSG08-001")
+    stolen = await _event(conn, first, "stolen")
+    count = 5000
+    await _copies_stolen(conn, first, count, TODAY)
     started = time.perf_counter()
     await _add(conn)
     took = time.perf_counter() - started
@@ -256,23 +261,7 @@ async def test_a_catch_up_withdraws_two_thousand_reports_in_a_few_statements(con
     first = await register_firearm(conn, "SSG08-001")
     await _event(conn, first, "stolen")
     count = 2000
-    await conn.execute(
-        """
-        WITH copies AS (
-            INSERT INTO item (kind, firearm_type, make, model, calibre, country_of_manufacture, category,
-                              manufacturer, serial, status, registered_at, registered_by)
-            SELECT kind, firearm_type, make, model, calibre, country_of_manufacture, category, manufacturer,
-                   'BULK-' || n, status, registered_at, registered_by
-              FROM item, generate_series(1, $2) AS n WHERE item_id = $1
-            RETURNING item_id
-        )
-        INSERT INTO item_event (item_id, event, status_before, status_after, occurred_on, recorded_at, recorded_by)
-        SELECT item_id, 'stolen', 'active', 'stolen', $3, now(), 'police' FROM copies
-        """,
-        first,
-        count,
-        TODAY - dt.timedelta(days=3),
-    )
+    await _copies_stolen(conn, first, count, TODAY - dt.timedelta(days=3))
     await _add(conn)  # DE is sent the 2,001 reports
     await _enable(conn, "DE", enabled=False)
     async with conn.transaction():
