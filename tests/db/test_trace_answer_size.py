@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from typing import Any
 
 import msgspec
 
@@ -17,6 +18,23 @@ from tests.check_helpers import register_firearm
 from tests.exchange_util import trust_cz_and_de
 
 TODAY = dt.date(2026, 11, 30)
+
+
+def _as_received(body: Any, notice_id: str) -> TraceAnswered:
+    """The queued answer's body decoded as DE's receiving effect decodes it."""
+    notice = Notice(
+        id=str(uuid.uuid4()),
+        type="trace.answered",
+        sender="AT",
+        recipient="DE",
+        sequence=1,
+        created_at="2026-11-30T12:00:00Z",
+        in_reply_to=notice_id,
+        confidentiality="restricted",
+        body=body,
+    )
+    received = ReceivedNotice(notice=notice, key_id="k", received_at=utc_now(), time_zone=dt.UTC)
+    return body_as(received, TraceAnswered)
 
 
 async def test_a_found_answer_about_an_item_with_1005_events_and_105_markings_is_one_the_receiver_accepts(
@@ -63,19 +81,7 @@ async def test_a_found_answer_about_an_item_with_1005_events_and_105_markings_is
         )
     row = await conn.fetchrow("SELECT body FROM notice_outbox WHERE type = 'trace.answered'")
     assert row is not None
-    notice = Notice(
-        id=str(uuid.uuid4()),
-        type="trace.answered",
-        sender="AT",
-        recipient="DE",
-        sequence=1,
-        created_at="2026-11-30T12:00:00Z",
-        in_reply_to=notice_id,
-        confidentiality="restricted",
-        body=row["body"],
-    )
-    received = ReceivedNotice(notice=notice, key_id="k", received_at=utc_now(), time_zone=dt.UTC)
-    answered = body_as(received, TraceAnswered)  # as the receiving effect decodes it
+    answered = _as_received(row["body"], notice_id)
     assert contradiction(answered) is None
     record = answered.record
     assert record is not None
@@ -139,19 +145,7 @@ async def test_a_found_answer_too_large_for_its_envelope_drops_the_oldest_events
         "trace.answered", row["in_reply_to"], row["confidentiality"], len(canonical(row["body"], ascii_keys=True))
     )
     assert MAX_ENVELOPE_BYTES - 2000 < size <= MAX_ENVELOPE_BYTES  # as many events as fit: within one event of it
-    notice = Notice(
-        id=str(uuid.uuid4()),
-        type="trace.answered",
-        sender="AT",
-        recipient="DE",
-        sequence=1,
-        created_at="2026-11-30T12:00:00Z",
-        in_reply_to=notice_id,
-        confidentiality="restricted",
-        body=row["body"],
-    )
-    received = ReceivedNotice(notice=notice, key_id="k", received_at=utc_now(), time_zone=dt.UTC)
-    decoded = body_as(received, TraceAnswered)  # as the receiving effect decodes it
+    decoded = _as_received(row["body"], notice_id)
     assert contradiction(decoded) is None
     record = decoded.record
     assert record is not None
