@@ -24,6 +24,7 @@ from firearms.exchange.inbox import NoticeRejectedError, ReceivedNotice, body_as
 from firearms.exchange.protocol import Notice
 from tests.api.test_exchange_effects import LICENCE, _send, _trust
 from tests.api.test_missing_reports import REPORT, WITHDRAWN
+from tests.api.test_trace_effects import RECORD, REQUEST, _deliver, _from_cz, _own_request
 from tests.exchange_fixtures import Client, de
 from tests.exchange_util import DE_KEY, OTHER_KEY
 from tests.licensing_helpers import issued_export, register_parties
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from firearms.settings import Settings
+    from tests.conftest import TokenFactory
 
 __all__ = ["de"]
 
@@ -211,3 +213,29 @@ def test_the_rejection_names_the_identifier_and_what_is_wrong_with_it(
     assert raised.value.reason == "invalid-body"
     assert named in raised.value.detail
     assert "refused, never trimmed" in raised.value.detail
+
+
+TRACE_FIELDS: list[tuple[str, tuple[str | int, ...]]] = [
+    ("trace.requested", ("weapon", "serial")),
+    ("trace.requested", ("weapon", "markings", 0, "serial")),
+    ("trace.answered", ("record", "item", "serial")),
+    ("trace.answered", ("record", "markings", 0, "serial")),
+]
+
+
+@pytest.mark.parametrize("spoil", SPOILS)
+@pytest.mark.parametrize(("type_", "path"), TRACE_FIELDS, ids=[f"{t}:{'.'.join(map(str, p))}" for t, p in TRACE_FIELDS])
+async def test_a_serial_in_a_received_trace_notice_padded_or_with_a_control_character_is_rejected(
+    client: Client, conn: db.Conn, auth: TokenFactory, type_: str, path: tuple[str | int, ...], spoil: str
+) -> None:
+    """A requested weapon's serials are looked up in this State's records, an answer's are the record's: identifiers."""
+    _, request_id = await _own_request(client, conn, auth)  # AT asked CZ; CZ's reply names it, its request names none
+    body = REQUEST if type_ == "trace.requested" else {"outcome": "found", "record": RECORD, "reason": None}
+    reply_to = None if type_ == "trace.requested" else request_id
+    traces = "SELECT (SELECT count(*) FROM trace_request), (SELECT count(*) FROM trace_answer)"
+    before = (await _stored(conn), tuple(await conn.fetchrow(traces) or ()))
+    spoiled = _from_cz(1, type_, _spoiled(body, path, SPOILS[spoil]), reply_to)
+    receipt = await _deliver(client, spoiled)
+    assert (receipt["status"], receipt["reason"]) == ("rejected", "invalid-body")
+    assert (await _stored(conn), tuple(await conn.fetchrow(traces) or ())) == before
+    assert (await _deliver(client, _from_cz(2, type_, body, reply_to)))["status"] == "accepted"
