@@ -102,6 +102,9 @@ async def _count(conn: db.Conn, table: str) -> int:
 async def _stored(conn: db.Conn) -> tuple[Any, ...]:
     """Every record a received notice may write beside the inbox, and the journal's entries but the inbox's."""
     tables = (
+        "foreign_licence",
+        "licence",
+        "consent_request_received",
         "shipment_dispatch",
         "shipment_record",
         "shipment_passage",
@@ -213,6 +216,43 @@ def test_the_rejection_names_the_identifier_and_what_is_wrong_with_it(
     assert raised.value.reason == "invalid-body"
     assert named in raised.value.detail
     assert "refused, never trimmed" in raised.value.detail
+
+
+IMPORT_AUTHORISATION = LICENCE | {
+    "number": "AT-IMP-2026-7",
+    "kind": "import",
+    "exporting_state": "DE",
+    "importing_state": "AT",
+    "transit_states": [],
+    "import_authorisation": None,
+}
+# a licence's serials are what a check's serials are compared with (in normalised form): a serial ending in a no-break
+# space is one no consignment can present (a check refuses it padded), and the line's goods are held for ever
+LICENCE_BODIES: dict[str, dict[str, Any]] = {
+    "export-licence.issued": {"licence": LICENCE},
+    "import-authorisation.issued": {"licence": IMPORT_AUTHORISATION},
+    "transit-consent.requested": {
+        "licence": LICENCE | {"status": "pending", "issued_at": None},
+        "shipment_window": {"from": "2026-12-01", "to": "2026-12-20"},
+    },
+}
+
+
+@pytest.mark.parametrize("spoil", SPOILS)
+@pytest.mark.parametrize("type_", LICENCE_BODIES)
+async def test_a_serial_of_a_received_licence_padded_or_with_a_control_character_is_rejected_and_stores_nothing(
+    de: tuple[Client, db.Conn], type_: str, spoil: str
+) -> None:
+    client, conn = de
+    body = LICENCE_BODIES[type_]
+    before = await _stored(conn)
+    assert await _send(client, 1, type_, _spoiled(body, ("licence", "lines", 0, "serials", 1), SPOILS[spoil])) == (
+        "rejected",
+        "invalid-body",
+    )
+    assert await _stored(conn) == before
+    assert await _send(client, 2, type_, body) == ("accepted", None)
+    assert await _count(conn, "licence") == 1
 
 
 TRACE_FIELDS: list[tuple[str, tuple[str | int, ...]]] = [
