@@ -11,7 +11,7 @@ from typing import Annotated, Literal
 
 import msgspec
 
-from firearms.text_rules import STATE_CODE_PATTERN
+from firearms.text_rules import IDENTIFIER, STATE_CODE_PATTERN
 
 __all__ = [
     "CATEGORIES",
@@ -52,7 +52,9 @@ PURPOSES: tuple[Purpose, ...] = (
 CountryCode = Annotated[str, msgspec.Meta(pattern=STATE_CODE_PATTERN)]
 Text = Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
 LicenceNumber = Annotated[str, msgspec.Meta(pattern=r"^[A-Z0-9][A-Z0-9./-]{0,63}$(?!\n)")]
-Serial = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+# an identifier: received (a partner's licence) padded or holding a control character, the notice is invalid-body
+# (firearms.exchange.inbox.body_as); this registry's own licences hold it to its serial rule (licence_rules)
+Serial = Annotated[str, msgspec.Meta(min_length=1, max_length=64), IDENTIFIER]
 Quantity = Annotated[int, msgspec.Meta(ge=1, le=2**53 - 1)]
 Version = Annotated[int, msgspec.Meta(ge=1, le=2**31 - 1)]  # stored as integer
 

@@ -17,6 +17,7 @@ import msgspec
 __all__ = [
     "CONTROL",
     "CONTROL_PATTERN_SQL",
+    "IDENTIFIER",
     "REASON",
     "SPACE_CHARACTERS",
     "STATE_CODE_PATTERN",
@@ -25,6 +26,7 @@ __all__ = [
     "UNPADDED_TEXT_PATTERN",
     "counted",
     "decode_location",
+    "identifier_fault",
     "is_http_base_url",
     "is_padded",
     "plain_name",
@@ -61,6 +63,23 @@ _PADDED = re.compile(f"^[{re.escape(SPACE_CHARACTERS)}]|[{re.escape(SPACE_CHARAC
 def is_padded(value: str) -> bool:
     """Whether ``value`` begins or ends with white space (:data:`SPACE_CHARACTERS`)."""
     return _PADDED.search(value) is not None
+
+
+IDENTIFIER = msgspec.Meta(extra={"identifier": True})
+"""Marks a string of a received notice's body as an identifier: ``Annotated[str, msgspec.Meta(...), IDENTIFIER]``.
+
+An identifier names a record or is matched (a report id, a shipment id, a serial): padded or holding a control
+character it is refused, never trimmed (:func:`identifier_fault`), as the registry refuses its own.
+"""
+
+
+def identifier_fault(value: str) -> str | None:
+    """Why ``value`` cannot be an identifier, in words (white space around it, a control character); else ``None``."""
+    if CONTROL.search(value):
+        return "holds a control character"
+    if is_padded(value):
+        return "has white space before or after it"
+    return None
 
 
 def counted(count: int, noun: str, nouns: str | None = None) -> str:

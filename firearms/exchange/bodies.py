@@ -1,6 +1,8 @@
 """Bodies of the core notice types (PROTOCOL §5) as msgspec Structs.
 
-Unknown fields inside a body are ignored (PROTOCOL §3): none of these forbids them.
+Unknown fields inside a body are ignored (PROTOCOL §3): none of these forbids them. Identifiers (shipment and check
+ids, customs documents, serials) are held to the registry's own rule: no white space around them, no control
+character (:data:`firearms.text_rules.IDENTIFIER`, checked by :func:`firearms.exchange.inbox.body_as`).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from typing import Annotated, Literal
 import msgspec
 
 from firearms.licence_object import CountryCode, LicenceNumber, LicenceObject, Status, Version
+from firearms.text_rules import IDENTIFIER
 
 __all__ = [
     "ConsentDecided",
@@ -28,6 +31,8 @@ __all__ = [
 
 Time = Annotated[dt.datetime, msgspec.Meta(tz=True)]
 Text = Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
+Identifier = Annotated[str, msgspec.Meta(min_length=1, max_length=500), IDENTIFIER]
+"""A shipment id, a check id, a customs document: received padded or with a control character, ``invalid-body``."""
 StateCode = CountryCode
 Quantity = Annotated[int, msgspec.Meta(ge=0, le=2**53 - 1)]
 
@@ -82,14 +87,16 @@ class ShipmentItem(msgspec.Struct, frozen=True, kw_only=True):
 
     line: Annotated[int, msgspec.Meta(ge=1, le=9999)]
     quantity: Quantity
-    serials: list[Annotated[str, msgspec.Meta(min_length=1, max_length=64)]] = msgspec.field(default_factory=list)
+    serials: list[Annotated[str, msgspec.Meta(min_length=1, max_length=64), IDENTIFIER]] = msgspec.field(
+        default_factory=list
+    )
 
 
 class ShipmentDispatched(msgspec.Struct, frozen=True, kw_only=True):
     """``shipment.dispatched``."""
 
     licence_number: LicenceNumber
-    shipment_id: Text
+    shipment_id: Identifier
     dispatched_at: Time
     items: list[ShipmentItem]
 
@@ -99,8 +106,8 @@ class PassageRecorded(msgspec.Struct, frozen=True, kw_only=True):
 
     licence_number: LicenceNumber
     issuing_state: StateCode
-    shipment_id: Text | None
-    check_id: Text
+    shipment_id: Identifier | None
+    check_id: Identifier
     verdict: Literal["clear", "hold", "refuse"]
     reasons: list[str]
     checked_at: Time
@@ -112,16 +119,16 @@ class ReceiptConfirmationRequested(msgspec.Struct, frozen=True, kw_only=True):
     """``receipt.confirmation-requested``."""
 
     licence_number: LicenceNumber
-    shipment_id: Text
+    shipment_id: Identifier
 
 
 class ReceiptConfirmed(msgspec.Struct, frozen=True, kw_only=True):
     """``receipt.confirmed``."""
 
     licence_number: LicenceNumber
-    shipment_id: Text
+    shipment_id: Identifier
     received_on: dt.date
-    customs_document: Text
+    customs_document: Identifier
     items: list[ShipmentItem]
 
 

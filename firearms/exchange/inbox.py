@@ -44,6 +44,7 @@ from firearms.exchange.protocol import (
     verify_notice_signature,
 )
 from firearms.store import inbox as store
+from firearms.text_rules import identifier_fault
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -145,6 +146,10 @@ def effect(notice_type: str, *, checks_first: bool = False) -> Callable[[Effect]
 def body_as(received: ReceivedNotice, kind: type[T]) -> T:
     """The body converted to ``kind`` (unknown fields ignored, as PROTOCOL §3 says).
 
+    Beyond what msgspec checks: the times are in PROTOCOL §2's one form, and the identifiers (the fields marked
+    :data:`firearms.text_rules.IDENTIFIER`) have no white space around them and no control character, as the
+    registry holds its own: ``"4711 "`` would be stored as a report apart from ``"4711"``, never withdrawn by it.
+
     Raises:
         NoticeRejectedError: ``invalid-body``.
     """
@@ -152,13 +157,22 @@ def body_as(received: ReceivedNotice, kind: type[T]) -> T:
         value = msgspec.convert(received.notice.body, kind)
     except msgspec.ValidationError as exc:
         raise NoticeRejectedError("invalid-body", f"the body is invalid for {received.notice.type}: {exc}") from exc
-    for path in _time_paths(kind):  # type: ignore[arg-type]  # a Struct class is hashable
+    times, identifiers = _checked_paths(kind)  # type: ignore[arg-type]  # a Struct class is hashable
+    for path in times:
         for text in _values_at(received.notice.body, path):
             if text is not None and not (isinstance(text, str) and is_time(text)):
                 raise NoticeRejectedError(
                     "invalid-body",
-                    f"the body is invalid for {received.notice.type}: {'.'.join(path)} {text!r} is not a protocol"
+                    f"the body is invalid for {received.notice.type}: {_named(path)} {text!r} is not a protocol"
                     " time (UTC to the second with a Z, such as 2026-11-29T10:15:00Z: PROTOCOL §2)",
+                )
+    for path in identifiers:
+        for text in _values_at(received.notice.body, path):
+            if isinstance(text, str) and (fault := identifier_fault(text)) is not None:
+                raise NoticeRejectedError(
+                    "invalid-body",
+                    f"the body is invalid for {received.notice.type}: {_named(path)} {text!r} {fault}; identifiers"
+                    " are refused, never trimmed",
                 )
     return value
 
@@ -166,25 +180,44 @@ def body_as(received: ReceivedNotice, kind: type[T]) -> T:
 _EACH = "*"  # a step of a path into a body: every item of a list
 
 
+def _named(path: tuple[str, ...]) -> str:
+    """A path into a body as words: ``items.*.serials.*``."""
+    return ".".join(path)
+
+
 @functools.cache
-def _time_paths(kind: Any) -> tuple[tuple[str, ...], ...]:
-    """Where a body of ``kind`` holds times, as paths of field names (``*``: each item of a list).
+def _checked_paths(kind: Any) -> tuple[tuple[tuple[str, ...], ...], tuple[tuple[str, ...], ...]]:
+    """Where a body of ``kind`` holds times, and where identifiers, as paths of field names (``*``: each list item).
 
     msgspec reads any RFC 3339 time into a datetime (no zone, an offset, a fraction, lower-case letters);
-    PROTOCOL §2 allows one form only, so :func:`body_as` checks the text found at these paths.
+    PROTOCOL §2 allows one form only, so :func:`body_as` checks the text found at these paths. An identifier is a
+    string annotated :data:`firearms.text_rules.IDENTIFIER`.
     """
-    return tuple(_paths(msgspec.inspect.type_info(kind), ()))
+    info = msgspec.inspect.type_info(kind)
+    return tuple(_paths(info, (), _is_time)), tuple(_paths(info, (), _is_identifier))
 
 
-def _paths(info: msgspec.inspect.Type, prefix: tuple[str, ...]) -> list[tuple[str, ...]]:
-    if isinstance(info, msgspec.inspect.DateTimeType):
+def _is_time(info: msgspec.inspect.Type) -> bool:
+    return isinstance(info, msgspec.inspect.DateTimeType)
+
+
+def _is_identifier(info: msgspec.inspect.Type) -> bool:
+    return isinstance(info, msgspec.inspect.Metadata) and bool((info.extra or {}).get("identifier"))
+
+
+def _paths(
+    info: msgspec.inspect.Type, prefix: tuple[str, ...], wanted: Callable[[msgspec.inspect.Type], bool]
+) -> list[tuple[str, ...]]:
+    if wanted(info):
         return [prefix]
+    if isinstance(info, msgspec.inspect.Metadata):
+        return _paths(info.type, prefix, wanted)
     if isinstance(info, msgspec.inspect.StructType):
-        return [path for field in info.fields for path in _paths(field.type, (*prefix, field.encode_name))]
+        return [path for field in info.fields for path in _paths(field.type, (*prefix, field.encode_name), wanted)]
     if isinstance(info, msgspec.inspect.ListType):
-        return _paths(info.item_type, (*prefix, _EACH))
+        return _paths(info.item_type, (*prefix, _EACH), wanted)
     if isinstance(info, msgspec.inspect.UnionType):
-        return list(dict.fromkeys(path for member in info.types for path in _paths(member, prefix)))
+        return list(dict.fromkeys(path for member in info.types for path in _paths(member, prefix, wanted)))
     return []
 
 

@@ -3,7 +3,8 @@
 ``trace.requested`` (requesting -> requested State), ``trace.acknowledged`` and ``trace.answered`` (requested ->
 requesting State, ``in_reply_to`` the request). As the core bodies (:mod:`firearms.exchange.bodies`): unknown fields
 inside a body are ignored (PROTOCOL §3: a new optional field keeps the version), every string and list is bounded,
-numbers are integers, times are protocol times. What a type cannot mean however it is typed (an answer ``found``
+numbers are integers, times are protocol times, serials identifiers (no white space around them, no control
+character: :data:`firearms.text_rules.IDENTIFIER`). What a type cannot mean however it is typed (an answer ``found``
 without its record) is :func:`contradiction`'s.
 """
 
@@ -16,6 +17,7 @@ import msgspec
 
 from firearms.item_types import ComponentType, FirearmType, ItemKind, MarkingKind, Year
 from firearms.lifecycle import EventKind, Status
+from firearms.text_rules import IDENTIFIER
 
 __all__ = [
     "MAX_RECORD_EVENTS",
@@ -38,6 +40,9 @@ TRACE_TYPES = ("trace.requested", "trace.acknowledged", "trace.answered")
 Outcome = Literal["found", "not-found", "restricted"]
 Time = Annotated[dt.datetime, msgspec.Meta(tz=True)]
 Text = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+# a serial is looked up in the requested State's records and read as the weapon's identity: padded or holding a control
+# character, refused as the registry refuses its own, never trimmed (firearms.exchange.inbox.body_as)
+Serial = Annotated[str, msgspec.Meta(min_length=1, max_length=200), IDENTIFIER]
 Stamped = Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
 Circumstances = Annotated[str, msgspec.Meta(min_length=1, max_length=4000)]
 IntendedUse = Annotated[str, msgspec.Meta(min_length=1, max_length=1000)]
@@ -52,7 +57,7 @@ class TraceMarking(msgspec.Struct, frozen=True, kw_only=True):
     manufacturer: Text | None = None
     place: Text | None = None
     country: Text | None = None
-    serial: Text | None = None
+    serial: Serial | None = None
     year: Year | None = None
     model: Text | None = None
     symbol_code: Text | None = None
@@ -70,7 +75,7 @@ class Weapon(msgspec.Struct, frozen=True, kw_only=True):
     calibre: Text | None = None
     manufacturer: Text | None = None
     country_of_manufacture: Text | None = None
-    serial: Text | None = None
+    serial: Serial | None = None
     year_of_manufacture: Year | None = None
     markings: Annotated[list[TraceMarking], msgspec.Meta(max_length=20)] = msgspec.field(default_factory=list)
 
@@ -122,7 +127,7 @@ class RecordedItem(msgspec.Struct, frozen=True, kw_only=True):
     calibre: Text | None = None
     manufacturer: Text
     country_of_manufacture: Text
-    serial: Text
+    serial: Serial
     year_of_manufacture: Year | None = None
     status: Status
 

@@ -21,7 +21,7 @@ from firearms.exchange.reports import MAX_MARKINGS, REPORT_WITHDRAWN, REPORTED_M
 from firearms.licence_object import CountryCode
 from firearms.serials import normalise
 from firearms.store import foreign_item_reports as store
-from firearms.text_rules import UNPADDED_TEXT_PATTERN
+from firearms.text_rules import IDENTIFIER, UNPADDED_TEXT_PATTERN
 
 if TYPE_CHECKING:
     from firearms.db import Conn
@@ -36,10 +36,11 @@ __all__ = [
 ]
 
 _NO_CONTROL = r"^[^\x00-\x1f\x7f-\x9f]+$(?!\n)"
-ReportId = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=_NO_CONTROL)]
+# identifiers (firearms.exchange.inbox.body_as): padded, "4711 " was a report apart from "4711", never withdrawn by it
+ReportId = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=_NO_CONTROL), IDENTIFIER]
 Text = Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=_NO_CONTROL)]
 Loose = Annotated[str, msgspec.Meta(max_length=200, pattern=r"^[^\x00-\x1f\x7f-\x9f]*$(?!\n)")]
-Serial = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=_NO_CONTROL)]
+Serial = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=_NO_CONTROL), IDENTIFIER]
 # What the border matches on (the manufacturer, the make) as the registry keeps its own: no white space around it,
 # which normalise_manufacturer keeps, so a padded name would never equal a licence line's make.
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=UNPADDED_TEXT_PATTERN)]
