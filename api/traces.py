@@ -13,7 +13,7 @@ from api.idempotency import Answer, IdempotencyKeyHeader, once
 from api.params import AfterQuery, LimitQuery, page
 from firearms import clock, traces
 from firearms.pagination import BIGINT_MAX, DEFAULT_LIMIT, decode_cursor, encode_cursor
-from firearms.traces import Direction, NewTraceAnswer, NewTraceRequest, TraceRequest, TraceStatus
+from firearms.trace_types import Direction, NewTraceAnswer, NewTraceRequest, TraceRequest, TraceStatus
 
 __all__ = ["TraceRequestController", "TraceRequestPage"]
 

@@ -7,7 +7,7 @@ import msgspec
 
 from cli import common
 from cli.main import main
-from firearms import clock, db, traces
+from firearms import clock, db, trace_types, traces
 
 __all__ = ["trace_requests"]
 
@@ -30,7 +30,7 @@ def trace_requests(
     """
     settings = common.settings_from(ctx)
 
-    async def work(conn: db.Conn) -> list[traces.TraceRequest]:
+    async def work(conn: db.Conn) -> list[trace_types.TraceRequest]:
         found = await traces.list_trace_requests(
             conn,
             direction=direction,  # type: ignore[arg-type]  # click's choice
@@ -64,7 +64,7 @@ def trace_requests(
         )
 
 
-def _findings(request: traces.TraceRequest) -> str:
+def _findings(request: trace_types.TraceRequest) -> str:
     """How many items carry the serials of a received request: its findings, and those left out (at most 50 kept)."""
     if request.findings is None:
         return ""

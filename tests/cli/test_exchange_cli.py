@@ -15,7 +15,7 @@ from click.testing import CliRunner
 
 from cli import main
 from cli.common import cli_actor
-from firearms import bootstrap, db, items, traces
+from firearms import bootstrap, db, items, trace_types, traces
 from firearms.canonical import utc_now
 from firearms.exchange import trust
 from firearms.exchange.trace_bodies import TraceRequested, Weapon
@@ -498,9 +498,9 @@ def test_trace_requests_lists_sent_and_received_and_the_overdue_ones(env: dict[s
                 for answer_by in (today + dt.timedelta(days=200), later):
                     await traces.request_trace(
                         conn,
-                        traces.NewTraceRequest(
+                        trace_types.NewTraceRequest(
                             recipient="DE",
-                            weapon=traces.NewWeapon(kind="firearm", serial="CLI-1"),
+                            weapon=trace_types.NewWeapon(kind="firearm", serial="CLI-1"),
                             circumstances="seized",
                             intended_use="investigation",
                             answer_by=answer_by,
@@ -587,7 +587,7 @@ def test_trace_requests_tell_the_findings_left_out_and_an_answer_naming_an_item_
                 await traces.answer(
                     conn,
                     request_id,
-                    traces.NewTraceAnswer(outcome="found", item_id=other, unmatched_because="re-stamped serial"),
+                    trace_types.NewTraceAnswer(outcome="found", item_id=other, unmatched_because="re-stamped serial"),
                     today=today,
                     actor="test",
                 )

@@ -13,7 +13,7 @@ from firearms.canonical import canonical, utc_now
 from firearms.exchange.inbox import ReceivedNotice, body_as
 from firearms.exchange.protocol import MAX_ENVELOPE_BYTES, Notice
 from firearms.exchange.trace_bodies import TraceAnswered, TraceRequested, Weapon, contradiction
-from firearms.traces import NewTraceAnswer
+from firearms.trace_types import NewTraceAnswer
 from tests.check_helpers import register_firearm
 from tests.exchange_util import trust_cz_and_de
 

@@ -11,6 +11,7 @@ from firearms.canonical import utc_now
 from firearms.errors import InvalidInputError
 from firearms.exchange.trace_bodies import TraceRequested, Weapon
 from firearms.item_types import NewItem, NewMarking
+from firearms.trace_types import NewTraceAnswer
 from tests.exchange_util import trust_cz_and_de
 
 TODAY = dt.date(2026, 11, 30)
@@ -100,7 +101,7 @@ async def test_an_item_carrying_a_serial_of_the_request_left_out_of_the_findings
     (left_out,) = set(registered) - {f.item_id for f in request.findings}
     async with db.transaction(conn):
         answered = await traces.answer(
-            conn, request_id, traces.NewTraceAnswer(outcome="found", item_id=left_out), today=TODAY, actor="officer"
+            conn, request_id, NewTraceAnswer(outcome="found", item_id=left_out), today=TODAY, actor="officer"
         )
     assert answered.answer is not None
     assert (answered.answer.item_id, answered.answer.unmatched_because) == (left_out, None)
@@ -115,7 +116,7 @@ async def test_an_item_carrying_none_of_the_request_serials_is_refused_without_a
     with pytest.raises(InvalidInputError) as refused:
         async with db.transaction(conn):
             await traces.answer(
-                conn, request_id, traces.NewTraceAnswer(outcome="found", item_id=item_id), today=TODAY, actor="o"
+                conn, request_id, NewTraceAnswer(outcome="found", item_id=item_id), today=TODAY, actor="o"
             )
     assert refused.value.code == "item-not-matching-request"
     assert await conn.fetchval("SELECT count(*) FROM trace_answer") == 0

@@ -10,7 +10,7 @@ from firearms import db, traces
 from firearms.canonical import utc_now
 from firearms.errors import ConflictError
 from firearms.exchange.trace_bodies import Outcome, TraceRequested, Weapon
-from firearms.traces import NewTraceAnswer
+from firearms.trace_types import NewTraceAnswer
 from tests.exchange_fixtures import receiver
 
 
