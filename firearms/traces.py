@@ -10,7 +10,8 @@ the record built here from the item's history, ``not-found``, or ``restricted`` 
 ``trace.answered`` goes back and the request is closed. Nothing is ever changed: the acknowledgement and the
 answer are rows of their own, and the status is computed from them.
 
-The request and answer types are in :mod:`firearms.trace_types`.
+The request and answer types are in :mod:`firearms.trace_types`; the record a found answer carries, built from the
+item's history and fitted to its notice, in :mod:`firearms.trace_records`.
 """
 
 from __future__ import annotations
@@ -25,18 +26,7 @@ from firearms import items, journal, outbox, serials
 from firearms.canonical import utc_now
 from firearms.errors import ConflictError, InvalidInputError, NotFoundError
 from firearms.exchange.protocol import MAX_ENVELOPE_BYTES, Confidentiality
-from firearms.exchange.trace_bodies import (
-    MAX_RECORD_EVENTS,
-    MAX_RECORD_IMPORTS,
-    MAX_RECORD_MARKINGS,
-    RecordedItem,
-    TraceEvent,
-    TraceMarking,
-    TraceRecord,
-    TraceRequested,
-    Weapon,
-)
-from firearms.item_events import in_effect
+from firearms.exchange.trace_bodies import TraceRecord, TraceRequested, Weapon
 from firearms.item_rules import (
     check_country,
     check_marking_year,
@@ -47,11 +37,10 @@ from firearms.item_rules import (
 )
 from firearms.store import peers as peer_store
 from firearms.store import traces as store
+from firearms.trace_records import build_record, fit_record, trace_marking
 from firearms.trace_types import TraceAcknowledgement, TraceAnswer, TraceFinding, TraceNotice, TraceRequest
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
     import asyncpg
 
     from firearms.db import Conn
@@ -61,9 +50,7 @@ if TYPE_CHECKING:
 __all__ = [
     "MAX_ANSWER_DAYS",
     "answer",
-    "build_record",
     "findings",
-    "fit_record",
     "get_trace_request",
     "journal_read",
     "list_trace_requests",
@@ -134,12 +121,8 @@ def _weapon_of(item: ItemDetail) -> Weapon:
         country_of_manufacture=item.country_of_manufacture,
         serial=item.serial,
         year_of_manufacture=item.year_of_manufacture,
-        markings=[_marking(marking) for marking in item.markings],
+        markings=[trace_marking(marking) for marking in item.markings],
     )
-
-
-def _marking(marking: Any) -> TraceMarking:
-    return TraceMarking(**{name: getattr(marking, name) for name in TraceMarking.__struct_fields__})
 
 
 _TYPE_OF_KIND = {"firearm_type": ("firearm",), "component_type": ("component",)}
@@ -166,7 +149,7 @@ def _described(weapon: NewWeapon, today: dt.date) -> Weapon:
         check_marking_year(f"weapon.markings[{index}].year", marking.year, weapon.year_of_manufacture)
     described = Weapon(
         **{name: getattr(weapon, name) for name in Weapon.__struct_fields__ if name != "markings"},
-        markings=[_marking(marking) for marking in weapon.markings],
+        markings=[trace_marking(marking) for marking in weapon.markings],
     )
     if not described.serials and not described.markings:
         raise InvalidInputError(
@@ -343,90 +326,6 @@ async def receive_request(
 
 
 _ACKNOWLEDGER = "system:trace-acknowledgement"
-
-
-def build_record(item: ItemDetail, events: list[asyncpg.Record]) -> TraceRecord:
-    """What this registry's records hold about an item (ITI paras 18-20), from its record and its events in effect.
-
-    Nobody types it: the item as recorded now (corrections applied), every marking, the manufacture marking, the
-    imports, and the latest transfer, import or export (the last lawful holder or transfer known here). What a
-    notice carries at most (``trace.answered``: 1,000 events, 100 imports, 100 markings; else the partner refuses it
-    ``invalid-body`` and the requesting State never hears): the most recent events and imports, the first markings,
-    and how many were left out; the manufacture marking and the last transfer are taken from all of them. A record
-    still too large for its envelope (long texts) is made to fit by :func:`fit_record` when it is answered.
-    """
-    current = [
-        TraceEvent(
-            event=row["event"],
-            occurred_on=row["occurred_on"],
-            status_after=row["status_after"],
-            from_party=row["from_party"],
-            to_party=row["to_party"],
-            country=row["country"],
-            document=row["document"],
-            temporary=row["temporary"],
-            purpose=row["purpose"],
-        )
-        for row in in_effect(events)
-    ]
-    markings = [_marking(marking) for marking in item.markings]
-    imports = [event for event in current if event.event == "imported"]
-    return TraceRecord(
-        item=RecordedItem(**{name: getattr(item, name) for name in RecordedItem.__struct_fields__}),
-        markings=markings[:MAX_RECORD_MARKINGS],
-        manufacture=next((marking for marking in markings if marking.kind == "manufacture"), None),
-        imports=imports[-MAX_RECORD_IMPORTS:],
-        last_transfer=next(
-            (event for event in reversed(current) if event.event in {"transferred", "imported", "exported"}), None
-        ),
-        events=current[-MAX_RECORD_EVENTS:],
-        events_omitted=_omitted(current, MAX_RECORD_EVENTS),
-        imports_omitted=_omitted(imports, MAX_RECORD_IMPORTS),
-        markings_omitted=_omitted(markings, MAX_RECORD_MARKINGS),
-    )
-
-
-def fit_record(record: TraceRecord, fits: Callable[[TraceRecord], bool]) -> TraceRecord:
-    """The record made small enough for its notice: ``fits`` says whether a record does (PROTOCOL §3's 256 KiB).
-
-    Leaves out the oldest events first, then the oldest imports, then markings beyond the first -- each as few as
-    it must (halving, then refining: a handful of size reckonings, never one an event) -- and counts them in
-    ``events_omitted``, ``imports_omitted`` and ``markings_omitted`` with those already left out. The item, the
-    manufacture marking and the last transfer always stay: without the rest they fit any envelope.
-    """
-    for name, most_recent in (("events", True), ("imports", True), ("markings", False)):
-        if fits(record):
-            break
-        record = _fewer(record, name, fits, most_recent=most_recent)
-    return record
-
-
-def _fewer(record: TraceRecord, name: str, fits: Callable[[TraceRecord], bool], *, most_recent: bool) -> TraceRecord:
-    """``record`` keeping as many of its ``name`` as fit (none, when none does), the rest counted as omitted."""
-    values: list[Any] = getattr(record, name)
-    before = getattr(record, f"{name}_omitted")
-    already = 0 if before is msgspec.UNSET else before
-
-    def keeping(count: int) -> TraceRecord:
-        kept = (values[len(values) - count :] if most_recent else values[:count]) if count else []
-        changes = {name: kept, f"{name}_omitted": already + len(values) - count}
-        return msgspec.structs.replace(record, **changes)
-
-    low, high = 0, len(values) - 1  # all of them do not fit; the most that do is in [low, high], or none
-    if not fits(keeping(low)):
-        return keeping(0)
-    while low < high:
-        middle = (low + high + 1) // 2
-        if fits(keeping(middle)):
-            low = middle
-        else:
-            high = middle - 1
-    return keeping(low)
-
-
-def _omitted(values: list[Any], limit: int) -> int | msgspec.UnsetType:
-    """How many of ``values`` a notice's list of ``limit`` leaves out; unset (the field absent) when none."""
-    return len(values) - limit if len(values) > limit else msgspec.UNSET
 
 
 async def answer(

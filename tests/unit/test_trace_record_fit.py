@@ -7,7 +7,7 @@ import datetime as dt
 import msgspec
 
 from firearms.exchange.trace_bodies import RecordedItem, TraceEvent, TraceMarking, TraceRecord
-from firearms.traces import fit_record
+from firearms.trace_records import fit_record
 
 ITEM = RecordedItem(kind="firearm", manufacturer="Steyr", country_of_manufacture="AT", serial="S-1", status="active")
 
