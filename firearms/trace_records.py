@@ -1,8 +1,8 @@
 """The record of an item a found trace answer carries (ITI paras 18-20): built from its history, fitted to a notice.
 
 :func:`build_record` takes the item as recorded now and its events in effect; nobody types it. :func:`fit_record`
-leaves out what a notice cannot carry (PROTOCOL §3's 256 KiB), oldest first, and counts it. The answer that sends
-it is :func:`firearms.traces.answer`.
+leaves out what a notice cannot carry (PROTOCOL §3's 256 KiB) -- the oldest events, then the oldest imports, then
+markings beyond the first -- and counts it. The answer that sends it is :func:`firearms.traces.answer`.
 """
 
 from __future__ import annotations
