@@ -11,7 +11,7 @@ from litestar.params import JSONBody, PathParameter, QueryParameter
 from api.deps import ConnDep, OfficerDep, SettingsDep
 from api.idempotency import Answer, IdempotencyKeyHeader, once
 from api.params import AfterQuery, LimitQuery, page
-from firearms import clock, traces
+from firearms import clock, trace_reads, traces
 from firearms.pagination import BIGINT_MAX, DEFAULT_LIMIT, decode_cursor, encode_cursor
 from firearms.trace_types import Direction, NewTraceAnswer, NewTraceRequest, TraceRequest, TraceStatus
 
@@ -77,7 +77,7 @@ class TraceRequestController(Controller):
         """Requests in id order with their findings, acknowledgement and answer (the read is journaled)."""
         (start,) = decode_cursor(after, int) if after else (0,)
         items, last = page(
-            await traces.list_trace_requests(
+            await trace_reads.list_trace_requests(
                 conn,
                 direction=direction,
                 status=status,
@@ -88,7 +88,7 @@ class TraceRequestController(Controller):
             ),
             limit,
         )
-        await traces.journal_read(conn, actor=officer.actor, requests=items)
+        await trace_reads.journal_read(conn, actor=officer.actor, requests=items)
         return TraceRequestPage(items=items, next=encode_cursor(last.trace_request_id) if last else None)
 
     @get("/{trace_request_id:int}", summary="One trace request")
@@ -96,8 +96,8 @@ class TraceRequestController(Controller):
         self, conn: ConnDep, officer: OfficerDep, settings: SettingsDep, trace_request_id: TraceRequestIdPath
     ) -> TraceRequest:
         """A request with its findings, acknowledgement, answer, due day and notices (the read is journaled)."""
-        found = await traces.get_trace_request(conn, trace_request_id, today=clock.today(settings.time_zone))
-        await traces.journal_read(conn, actor=officer.actor, requests=[found])
+        found = await trace_reads.get_trace_request(conn, trace_request_id, today=clock.today(settings.time_zone))
+        await trace_reads.journal_read(conn, actor=officer.actor, requests=[found])
         return found
 
     @post(

@@ -7,7 +7,7 @@ import msgspec
 
 from cli import common
 from cli.main import main
-from firearms import clock, db, trace_types, traces
+from firearms import clock, db, trace_reads, trace_types
 
 __all__ = ["trace_requests"]
 
@@ -31,7 +31,7 @@ def trace_requests(
     settings = common.settings_from(ctx)
 
     async def work(conn: db.Conn) -> list[trace_types.TraceRequest]:
-        found = await traces.list_trace_requests(
+        found = await trace_reads.list_trace_requests(
             conn,
             direction=direction,  # type: ignore[arg-type]  # click's choice
             status=status,  # type: ignore[arg-type]  # click's choice
@@ -42,7 +42,7 @@ def trace_requests(
         )
         if as_json:
             async with db.transaction(conn):
-                await traces.journal_read(conn, actor=common.cli_actor(), requests=found)
+                await trace_reads.journal_read(conn, actor=common.cli_actor(), requests=found)
         return found
 
     found = common.with_database(settings, work)

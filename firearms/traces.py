@@ -11,20 +11,20 @@ the record built here from the item's history, ``not-found``, or ``restricted`` 
 answer are rows of their own, and the status is computed from them.
 
 The request and answer types are in :mod:`firearms.trace_types`; the record a found answer carries, built from the
-item's history and fitted to its notice, in :mod:`firearms.trace_records`.
+item's history and fitted to its notice, in :mod:`firearms.trace_records`; reading the requests (and journaling the
+read) in :mod:`firearms.trace_reads`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 from typing import TYPE_CHECKING, Any
 
 import msgspec
 
 from firearms import items, journal, outbox, serials
 from firearms.canonical import utc_now
-from firearms.errors import ConflictError, InvalidInputError, NotFoundError
+from firearms.errors import ConflictError, InvalidInputError
 from firearms.exchange.protocol import MAX_ENVELOPE_BYTES, Confidentiality
 from firearms.exchange.trace_bodies import TraceRecord, TraceRequested, Weapon
 from firearms.item_rules import (
@@ -37,23 +37,21 @@ from firearms.item_rules import (
 )
 from firearms.store import peers as peer_store
 from firearms.store import traces as store
+from firearms.trace_reads import get_trace_request
 from firearms.trace_records import build_record, fit_record, trace_marking
-from firearms.trace_types import TraceAcknowledgement, TraceAnswer, TraceFinding, TraceNotice, TraceRequest
+from firearms.trace_types import TraceFinding
 
 if TYPE_CHECKING:
     import asyncpg
 
     from firearms.db import Conn
     from firearms.item_types import ItemDetail
-    from firearms.trace_types import Direction, NewTraceAnswer, NewTraceRequest, NewWeapon, TraceStatus
+    from firearms.trace_types import NewTraceAnswer, NewTraceRequest, NewWeapon, TraceRequest
 
 __all__ = [
     "MAX_ANSWER_DAYS",
     "answer",
     "findings",
-    "get_trace_request",
-    "journal_read",
-    "list_trace_requests",
     "receive_request",
     "request_trace",
 ]
@@ -469,122 +467,3 @@ def _check_matches(request: TraceRequest, item: ItemDetail, unmatched_because: s
             item_id=item.item_id,
             serials=request.weapon.serials,
         )
-
-
-async def _requests(
-    conn: Conn,
-    *,
-    trace_request_id: int | None = None,
-    direction: Direction | None = None,
-    status: TraceStatus | None = None,
-    overdue: bool = False,
-    today: dt.date,
-    after: int = 0,
-    limit: int = 1,
-) -> list[TraceRequest]:
-    rows = await store.list_trace_requests(conn, trace_request_id, direction, status, overdue, today, after, limit)
-    ids = [
-        uuid.UUID(notice)
-        for row in rows
-        for notice in (
-            [row["notice_id"]]
-            if row["direction"] == "outgoing"
-            else [row["acknowledgement_notice_id"], row["answer_notice_id"]]
-        )
-        if notice is not None
-    ]
-    states = [TraceNotice(**dict(row)) for row in await store.list_trace_notice_states(conn, ids)] if ids else []
-    return [_request(row, states) for row in rows]
-
-
-def _request(row: asyncpg.Record, states: list[TraceNotice]) -> TraceRequest:
-    # in the order they were sent: the request; or the acknowledgement, then the answer
-    mine = (
-        [row["notice_id"]]
-        if row["direction"] == "outgoing"
-        else [row["acknowledgement_notice_id"], row["answer_notice_id"]]
-    )
-    by_id = {str(state.notice_id): state for state in states}
-    return TraceRequest(
-        trace_request_id=row["trace_request_id"],
-        direction=row["direction"],
-        partner_state=row["partner_state"],
-        notice_id=row["notice_id"],
-        item_id=row["item_id"],
-        weapon=msgspec.convert(row["weapon"], Weapon),
-        circumstances=row["circumstances"],
-        intended_use=row["intended_use"],
-        confidentiality=row["confidentiality"],
-        answer_by=row["answer_by"],
-        acknowledge_by=row["acknowledge_by"],
-        due_on=row["due_on"],
-        status=row["status"],
-        overdue=row["overdue"],
-        findings=None if row["findings"] is None else msgspec.convert(row["findings"], list[TraceFinding]),
-        findings_omitted=row["findings_omitted"],
-        created_at=row["created_at"],
-        created_by=row["created_by"],
-        acknowledgement=None
-        if row["acknowledged_at"] is None
-        else TraceAcknowledgement(
-            notice_id=row["acknowledgement_notice_id"],
-            acknowledged_at=row["acknowledged_at"],
-            acknowledged_by=row["acknowledged_by"],
-        ),
-        answer=None
-        if row["answered_at"] is None
-        else TraceAnswer(
-            notice_id=row["answer_notice_id"],
-            confidentiality=row["answer_confidentiality"],
-            outcome=row["outcome"],
-            item_id=row["answer_item_id"],
-            record=None if row["record"] is None else msgspec.convert(row["record"], TraceRecord),
-            reason=row["reason"],
-            note=row["note"],
-            answered_at=row["answered_at"],
-            answered_by=row["answered_by"],
-            unmatched_because=row["unmatched_because"],
-        ),
-        notices=[by_id[notice] for notice in mine if notice in by_id],
-    )
-
-
-async def get_trace_request(conn: Conn, trace_request_id: int, *, today: dt.date) -> TraceRequest:
-    """One trace request.
-
-    Raises:
-        NotFoundError: no such request.
-    """
-    found = await _requests(conn, trace_request_id=trace_request_id, today=today)
-    if not found:
-        raise NotFoundError(f"no trace request {trace_request_id}", trace_request_id=trace_request_id)
-    return found[0]
-
-
-async def journal_read(conn: Conn, *, actor: str, requests: list[TraceRequest]) -> None:
-    """Journal that ``actor`` looked at these requests (DESIGN §6): where weapons were found, their holders.
-
-    A found answer this registry sent is an item's record, every party it went to, as the item's history is: its
-    read is journaled on the item too (``item.read``), so that the item's reads name every officer who saw them.
-    """
-    await journal.record_read(
-        conn, actor=actor, entity="trace-request", ids=[str(request.trace_request_id) for request in requests]
-    )
-    items = [str(r.answer.item_id) for r in requests if r.answer is not None and r.answer.item_id is not None]
-    await journal.record_read(conn, actor=actor, entity="item", ids=list(dict.fromkeys(items)))
-
-
-async def list_trace_requests(
-    conn: Conn,
-    *,
-    direction: Direction | None,
-    status: TraceStatus | None,
-    overdue: bool,
-    today: dt.date,
-    after: int,
-    limit: int,
-) -> list[TraceRequest]:
-    """A page of trace requests in id order; ``overdue``: only those unanswered after the day the answer was due."""
-    return await _requests(
-        conn, direction=direction, status=status, overdue=overdue, today=today, after=after, limit=limit
-    )

@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from firearms import db, items, traces
+from firearms import db, items, trace_reads, traces
 from firearms.canonical import utc_now
 from firearms.errors import InvalidInputError
 from firearms.exchange.trace_bodies import TraceRequested, Weapon
@@ -58,7 +58,7 @@ async def test_a_full_match_among_more_items_than_the_findings_hold_is_found_fir
             received_at=utc_now(),
             received_on=TODAY,
         )
-    request = await traces.get_trace_request(conn, request_id, today=TODAY)
+    request = await trace_reads.get_trace_request(conn, request_id, today=TODAY)
     assert request.findings is not None
     assert len(request.findings) == 50  # at most 50
     assert request.findings_omitted == 7  # 57 items carry the serial: the officer is told of the 7 left out
@@ -95,7 +95,7 @@ async def test_an_item_carrying_a_serial_of_the_request_left_out_of_the_findings
     await trust_cz_and_de(conn)
     registered = [await _register(conn, f"Maker {n:02}", "DE") for n in range(51)]
     request_id = await _receive(conn, "47/11", "0193a1f2-6c1e-7a55-b1a0-3f0d2b8c9e02")
-    request = await traces.get_trace_request(conn, request_id, today=TODAY)
+    request = await trace_reads.get_trace_request(conn, request_id, today=TODAY)
     assert request.findings is not None
     assert (len(request.findings), request.findings_omitted) == (50, 1)
     (left_out,) = set(registered) - {f.item_id for f in request.findings}
@@ -111,7 +111,7 @@ async def test_an_item_carrying_none_of_the_request_serials_is_refused_without_a
     await trust_cz_and_de(conn)
     item_id = await _register(conn, "Ceska zbrojovka", "CZ")  # serial 4711
     request_id = await _receive(conn, "4712", "0193a1f2-6c1e-7a55-b1a0-3f0d2b8c9e03")
-    request = await traces.get_trace_request(conn, request_id, today=TODAY)
+    request = await trace_reads.get_trace_request(conn, request_id, today=TODAY)
     assert (request.findings, request.findings_omitted) == ([], 0)
     with pytest.raises(InvalidInputError) as refused:
         async with db.transaction(conn):
