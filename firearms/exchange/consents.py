@@ -337,8 +337,8 @@ async def decide(
     decided_on = msgspec.convert(row["findings"], list[Finding]) if checked is None else checked.findings
     if checked is not None and checked.reported and decision == "no-objection" and acknowledgement is None:
         raise ConflictError(
-            f"{', '.join(checked.reported)} of licence {row['licence_number']} reported lost or stolen since the"
-            " request was checked or before: object, or acknowledge it with the no-objection (acknowledgement)",
+            f"licence {row['licence_number']} lists {', '.join(checked.reported)}, reported lost or stolen now"
+            " (here or by a partner): object, or give the no-objection with an acknowledgement saying why",
             code="consent-items-reported-lost-or-stolen",
             serials=checked.reported,
         )

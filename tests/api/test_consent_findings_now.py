@@ -11,6 +11,7 @@ from typing import Any
 
 from firearms import db, item_events, items
 from firearms.canonical import utc_now
+from firearms.exchange import consents
 from firearms.item_types import NewEvent
 from tests.api.test_exchange_effects import _request, _send, _token
 from tests.api.test_missing_reports import REPORT
@@ -186,3 +187,17 @@ async def test_a_bad_acknowledgement_is_refused_and_changes_nothing(cz: tuple[Cl
     assert await conn.fetchval("SELECT status FROM consent_request_received") == "pending"
     assert await conn.fetchval("SELECT count(*) FROM notice_outbox WHERE type = 'transit-consent.decided'") == 0
     assert await _decided_entries(conn) == []
+
+
+async def test_a_shipment_window_over_since_arrival_fails_the_dates_now(cz: tuple[Client, db.Conn]) -> None:
+    """``findings_now`` is dated the day of the read: a window that ended since shows, the arrival's stays."""
+    client, conn = cz
+    notice_id = await _arrived_clean(client, conn)
+    read = await consents.get_request(conn, "AT", notice_id, own_state="CZ", today=dt.date(2026, 12, 21))
+    assert read.findings_now is not None
+    assert {finding.code: finding.result for finding in read.findings_now}["dates-coherent"] == "fail"
+    (dates,) = [finding for finding in read.findings_now if finding.code == "dates-coherent"]
+    assert dates.detail == "the shipment window is over"
+    assert {finding.code: finding.result for finding in read.findings}["dates-coherent"] == "pass"
+    on_the_last_day = await consents.get_request(conn, "AT", notice_id, own_state="CZ", today=dt.date(2026, 12, 20))
+    assert on_the_last_day.findings_now == on_the_last_day.findings
