@@ -12,7 +12,7 @@ from litestar.params import FromPath, JSONBody, QueryParameter
 from api.deps import ConnDep, OfficerDep, SettingsDep
 from api.idempotency import Answer, IdempotencyKeyHeader, once
 from api.params import AfterQuery, LicenceNumberQuery, LimitQuery, StatePath, StateQuery, page, state_code
-from firearms import journal
+from firearms import clock, journal
 from firearms.db import Conn
 from firearms.errors import NotFoundError
 from firearms.exchange import consents, hooks
@@ -314,11 +314,17 @@ async def request_receipt_confirmation(
 
 
 class ConsentDecision(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """The licensing officer's decision on a transit-consent request."""
+    """The licensing officer's decision on a transit-consent request.
+
+    ``acknowledgement``: the officer's words taking a no-objection while an item of the licence is reported lost
+    or stolen (409 ``consent-items-reported-lost-or-stolen`` without them); kept with the decision and journaled,
+    never sent to the requesting State.
+    """
 
     decision: Literal["no-objection", "objection"]
     reason: REASON | None = None
     valid_until: dt.date | None = None
+    acknowledgement: REASON | None = None
 
 
 class ConsentRequestPage(msgspec.Struct, frozen=True, kw_only=True):
@@ -339,18 +345,25 @@ class ConsentRequestController(Controller):
         self,
         conn: ConnDep,
         officer: OfficerDep,
+        settings: SettingsDep,
         status: Annotated[Literal["pending", "decided", "superseded", "deemed"] | None, QueryParameter()] = None,
         after: AfterQuery = None,
         limit: LimitQuery = DEFAULT_LIMIT,
     ) -> ConsentRequestPage:
         """Requests in arrival order with their pre-check findings; ``status=pending`` for the officer's queue.
 
-        The read is journaled: each request carries a licence that names parties.
+        ``findings`` as made on arrival; a pending request's ``findings_now`` made again at this read. The read is
+        journaled: each request carries a licence that names parties.
         """
         key = decode_cursor(after, dt.datetime, str, str) if after else None
         items, last = page(
             await consents.list_requests(
-                conn, after=(key[0], key[1], key[2]) if key else None, status=status, limit=limit + 1
+                conn,
+                after=(key[0], key[1], key[2]) if key else None,
+                status=status,
+                limit=limit + 1,
+                own_state=settings.state,
+                today=clock.today(settings.time_zone),
             ),
             limit,
         )
@@ -367,11 +380,21 @@ class ConsentRequestController(Controller):
 
     @get("/{requesting_state:str}/{notice_id:str}", summary="One received transit-consent request")
     async def get_request(
-        self, conn: ConnDep, officer: OfficerDep, requesting_state: StatePath, notice_id: FromPath[str]
+        self,
+        conn: ConnDep,
+        officer: OfficerDep,
+        settings: SettingsDep,
+        requesting_state: StatePath,
+        notice_id: FromPath[str],
     ) -> ConsentRequest:
-        """A request with the licence it carries and the findings (the read is journaled)."""
+        """A request with the licence it carries and the findings: on arrival, and a pending one's made again now.
+
+        The read is journaled.
+        """
         requesting_state = state_code(requesting_state)
-        request = await consents.get_request(conn, requesting_state, notice_id)
+        request = await consents.get_request(
+            conn, requesting_state, notice_id, own_state=settings.state, today=clock.today(settings.time_zone)
+        )
         await journal.record_read(
             conn, actor=officer.actor, entity="consent-request", ids=[f"{requesting_state}/{notice_id}"]
         )
@@ -414,5 +437,6 @@ class ConsentRequestController(Controller):
                 valid_until=data.valid_until,
                 time_zone=settings.time_zone,
                 actor=officer.actor,
+                acknowledgement=data.acknowledgement,
             ),
         )

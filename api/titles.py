@@ -135,6 +135,7 @@ TITLES: dict[str, str] = {
     "licence-version-unknown": "The licence has no such version",
     "licence-version-required": "Name the licence version the decision answers",
     "consent-request-superseded": "A newer transit-consent request replaced this one",
+    "consent-items-reported-lost-or-stolen": "An item of the licence is reported lost or stolen",
     "amendment-needs-consent": "The amendment asks more of the transit States than they consented to",
     "route-change-needs-suspension": "The amendment takes a State off an issued licence: suspend it first",
     "sequence-not-ahead": "The new numbers must lie above every number stored for the partner",

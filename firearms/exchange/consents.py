@@ -2,9 +2,12 @@
 
 A ``transit-consent.requested`` from an exporting State becomes a pending request for this State's
 licensing officer, pre-checked against the export authorisation data it carries (:func:`findings`).
-The officer's decision (:func:`decide`) goes back as ``transit-consent.decided`` ``in_reply_to`` the
-request, through the outbox, in the same transaction. A request left unanswered for the silent period is
-deemed consent (:func:`deem_silent`, the worker's timer), as the exporting State counts it too.
+The findings are made again when the officer reads a pending request and when the officer decides
+(:func:`check_now`): a loss or theft reported after the request arrived, here or by a partner, shows beside the
+findings made on arrival, and a no-objection while an item of the licence is reported lost or stolen needs the
+officer's acknowledgement. The officer's decision (:func:`decide`) goes back as ``transit-consent.decided``
+``in_reply_to`` the request, through the outbox, in the same transaction. A request left unanswered for the
+silent period is deemed consent (:func:`deem_silent`, the worker's timer), as the exporting State counts it too.
 """
 
 from __future__ import annotations
@@ -16,23 +19,35 @@ from typing import TYPE_CHECKING, Any, Literal
 import msgspec
 
 from firearms import consents as licensing_consents
-from firearms import journal, licence_reads, licence_views, outbox
+from firearms import items, journal, licence_reads, licence_views, outbox
 from firearms.canonical import utc_now
 from firearms.clock import local_date
 from firearms.errors import ConflictError, InvalidInputError, NotFoundError
+from firearms.exchange import reports
+from firearms.exchange.bodies import ConsentRequested
 from firearms.store import received as store
 
 if TYPE_CHECKING:
     import asyncpg
 
     from firearms.db import Conn
-    from firearms.exchange.bodies import ConsentRequested
     from firearms.settings import Settings
 
-__all__ = ["ConsentRequest", "Finding", "decide", "deem_silent", "findings", "get_request", "list_requests"]
+__all__ = [
+    "ConsentRequest",
+    "Finding",
+    "FindingsNow",
+    "check_now",
+    "decide",
+    "deem_silent",
+    "findings",
+    "get_request",
+    "list_requests",
+]
 
 Decision = Literal["no-objection", "objection"]
 _TIMER = "system:consent-timer"
+LOST_OR_STOLEN = "no-item-reported-lost-or-stolen"
 
 
 class Finding(msgspec.Struct, frozen=True, kw_only=True):
@@ -49,6 +64,11 @@ class ConsentRequest(msgspec.Struct, frozen=True, kw_only=True):
     ``status`` is ``pending``, ``decided``, ``superseded`` (``superseded_by`` names the newer request of
     the same State about the same licence: the one its officer decides), or ``deemed`` (left unanswered
     for the silent period: this State is deemed to consent, :func:`deem_silent`).
+
+    ``findings`` are the ones made on arrival, as they were. ``findings_now`` (a pending request only) are made
+    again at the read, with today's date and the loss and theft records as they stand; ``findings_at_decision``
+    (a request the officer decided since they are kept) are the ones the decision was made on, and
+    ``acknowledgement`` the officer's words taking a no-objection while an item was reported lost or stolen.
     """
 
     requesting_state: str
@@ -68,6 +88,16 @@ class ConsentRequest(msgspec.Struct, frozen=True, kw_only=True):
     decided_at: dt.datetime | None
     reply_notice_id: uuid.UUID | None
     superseded_by: str | None = None
+    findings_now: list[Finding] | None = None
+    findings_at_decision: list[Finding] | None = None
+    acknowledgement: str | None = None
+
+
+class FindingsNow(msgspec.Struct, frozen=True, kw_only=True):
+    """A request's findings made again (:func:`check_now`) and the licence's serials reported lost or stolen now."""
+
+    findings: list[Finding]
+    reported: list[str]
 
 
 def findings(
@@ -144,7 +174,7 @@ def findings(
     if lost_or_stolen is None:
         result.append(
             Finding(
-                code="no-item-reported-lost-or-stolen",
+                code=LOST_OR_STOLEN,
                 result="not-checked",
                 detail="this registry's loss and theft records are not consulted yet",
             )
@@ -155,7 +185,7 @@ def findings(
         found += [f"{serial} {words}" for serial, words in sorted(partners.items())]
         result.append(
             Finding(
-                code="no-item-reported-lost-or-stolen",
+                code=LOST_OR_STOLEN,
                 result="fail" if found else "pass",
                 detail="; ".join(found) or "no serial of the licence is reported lost or stolen here, nor by a partner",
             )
@@ -163,7 +193,41 @@ def findings(
     return result
 
 
-def _request(row: asyncpg.Record) -> ConsentRequest:
+async def check_now(conn: Conn, request: ConsentRequested, own_state: str, today: dt.date) -> FindingsNow:
+    """The pre-check of a request made with the records as they stand (DESIGN §4 step 3; Art. 11).
+
+    Used on arrival and again when the officer reads a pending request and decides on it: the loss and theft
+    records (this State's items, partners' open reports) change after a request arrived, and so does today's
+    date. Two indexed queries, whatever the number of serials.
+    """
+    serials = [serial for line in request.licence.lines for serial in line.serials]
+    here = await items.reported_lost_or_stolen(conn, serials)
+    partners = await reports.partner_reported_lines(conn, request.licence.lines)
+    return FindingsNow(
+        findings=findings(request, own_state, today, here, partners), reported=sorted(here | partners.keys())
+    )
+
+
+def _as_received(row: asyncpg.Record) -> ConsentRequested | None:
+    """The request as received, from its stored licence and window; ``None`` if a rule tightened since refuses it."""
+    try:
+        return msgspec.convert(
+            {"licence": row["licence"], "shipment_window": {"from": row["window_from"], "to": row["window_to"]}},
+            ConsentRequested,
+        )
+    except msgspec.ValidationError:
+        return None
+
+
+async def _findings_now(conn: Conn, row: asyncpg.Record, own_state: str, today: dt.date) -> list[Finding] | None:
+    if row["status"] != "pending":
+        return None  # nothing is decided on it any more: a decided one keeps the findings it was decided on
+    request = _as_received(row)
+    return None if request is None else (await check_now(conn, request, own_state, today)).findings
+
+
+def _request(row: asyncpg.Record, findings_now: list[Finding] | None = None) -> ConsentRequest:
+    at_decision = row["findings_at_decision"]
     return ConsentRequest(
         requesting_state=row["requesting_state"],
         notice_id=row["notice_id"],
@@ -182,11 +246,16 @@ def _request(row: asyncpg.Record) -> ConsentRequest:
         decided_at=row["decided_at"],
         reply_notice_id=row["reply_notice_id"],
         superseded_by=row["superseded_by"],
+        findings_now=findings_now,
+        findings_at_decision=None if at_decision is None else msgspec.convert(at_decision, list[Finding]),
+        acknowledgement=row["acknowledgement"],
     )
 
 
-async def get_request(conn: Conn, requesting_state: str, notice_id: str) -> ConsentRequest:
-    """One received request.
+async def get_request(
+    conn: Conn, requesting_state: str, notice_id: str, *, own_state: str, today: dt.date
+) -> ConsentRequest:
+    """One received request; a pending one with its findings made again (``findings_now``), dated ``today``.
 
     Raises:
         NotFoundError: no such request.
@@ -194,14 +263,23 @@ async def get_request(conn: Conn, requesting_state: str, notice_id: str) -> Cons
     row = await store.get_consent_request(conn, requesting_state, notice_id)
     if row is None:
         raise NotFoundError(f"no transit-consent request {notice_id} from {requesting_state}")
-    return _request(row)
+    return _request(row, await _findings_now(conn, row, own_state, today))
 
 
 async def list_requests(
-    conn: Conn, *, after: tuple[dt.datetime, str, str] | None, status: str | None, limit: int
+    conn: Conn,
+    *,
+    after: tuple[dt.datetime, str, str] | None,
+    status: str | None,
+    limit: int,
+    own_state: str,
+    today: dt.date,
 ) -> list[ConsentRequest]:
-    """A page of received requests in arrival order."""
-    return [_request(row) for row in await store.list_consent_requests(conn, after, status, limit)]
+    """A page of received requests in arrival order; the pending ones with their findings made again."""
+    return [
+        _request(row, await _findings_now(conn, row, own_state, today))
+        for row in await store.list_consent_requests(conn, after, status, limit)
+    ]
 
 
 async def decide(
@@ -215,20 +293,27 @@ async def decide(
     valid_until: dt.date | None,
     time_zone: dt.tzinfo,
     actor: str,
+    acknowledgement: str | None = None,
 ) -> ConsentRequest:
     """Record the officer's decision and queue ``transit-consent.decided`` to the requesting State.
 
-    The decision on the licence as received is dated today in ``time_zone``, the registry's.
+    The decision on the licence as received is dated today in ``time_zone``, the registry's. The findings are
+    made again (:func:`check_now`) and kept with the decision and in its journal entry: a no-objection while an
+    item of the licence is reported lost or stolen, here or by a partner (Art. 11), is taken only with the
+    officer's ``acknowledgement`` (words kept with it, never sent); an objection always is.
 
     Raises:
         NotFoundError: no such request.
         ConflictError: ``consent-already-decided``; ``consent-request-superseded`` (a newer request
-            about the licence arrived: decide that one).
+            about the licence arrived: decide that one); ``consent-items-reported-lost-or-stolen`` (a
+            no-objection without ``acknowledgement`` while items are reported lost or stolen: ``serials``).
         InvalidInputError: ``reason-required`` for an objection.
     """
     row = await store.get_consent_request_for_update(conn, requesting_state, notice_id)
     if row is None:
         raise NotFoundError(f"no transit-consent request {notice_id} from {requesting_state}")
+    now = utc_now()
+    today = local_date(now, time_zone)
     if row["status"] == "superseded":
         raise ConflictError(
             f"{requesting_state} sent a newer request about {row['licence_number']}: decide {row['superseded_by']}",
@@ -246,6 +331,17 @@ async def decide(
         )
     if decision == "objection" and not (reason and reason.strip()):
         raise InvalidInputError("an objection gives its reason", code="reason-required")
+    request = _as_received(row)
+    checked = None if request is None else await check_now(conn, request, own_state, today)
+    # Stored before a rule tightened and refused by it now, a request is decided on the findings made on arrival.
+    decided_on = msgspec.convert(row["findings"], list[Finding]) if checked is None else checked.findings
+    if checked is not None and checked.reported and decision == "no-objection" and acknowledgement is None:
+        raise ConflictError(
+            f"licence {row['licence_number']} lists {', '.join(checked.reported)}, reported lost or stolen now"
+            " (here or by a partner): object, or give the no-objection with an acknowledgement saying why",
+            code="consent-items-reported-lost-or-stolen",
+            serials=checked.reported,
+        )
     body = {
         "licence_number": row["licence_number"],
         "decision": decision,
@@ -261,16 +357,16 @@ async def decide(
         confidentiality=row["confidentiality"],
         actor=actor,
     )
-    now = utc_now()
     await store.decide_consent_request(
         conn, requesting_state, notice_id, decision, reason, valid_until, actor, now, reply
     )
+    kept = msgspec.to_builtins(decided_on)
+    await store.insert_consent_request_decision(conn, requesting_state, notice_id, kept, acknowledgement, now)
     # the same decision on the licence as received, for this State's customs and the licensing views, on the
     # version the request carried: not a later one received since, nor the issued one recorded here when the
     # request asked about an amendment of it (the customs check then counts it once that version arrives)
     licence = await _received_licence(conn, requesting_state, row["licence_number"])
     if licence is not None:
-        today = local_date(now, time_zone)
         await licensing_consents.record_decision(
             conn,
             licence_id=licence.licence_id,
@@ -291,9 +387,9 @@ async def decide(
         action="transit-consent.decided",
         entity="consent_request_received",
         entity_id=f"{requesting_state}/{notice_id}",
-        payload={**body, "reply_notice_id": str(reply)},
+        payload={**body, "reply_notice_id": str(reply), "findings": kept, "acknowledgement": acknowledgement},
     )
-    return await get_request(conn, requesting_state, notice_id)
+    return await get_request(conn, requesting_state, notice_id, own_state=own_state, today=today)
 
 
 async def _received_licence(conn: Conn, issuing_state: str, number: str) -> licence_views.Licence | None:

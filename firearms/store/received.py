@@ -29,6 +29,7 @@ __all__ = [
     "get_shipment_record",
     "insert_consent_decision",
     "insert_consent_request",
+    "insert_consent_request_decision",
     "insert_shipment_passage",
     "list_consent_decisions",
     "list_consent_requests",
@@ -354,6 +355,20 @@ async def deem_consent_request(
 async def list_pending_consent_requests(conn: Conn, limit: int) -> list[asyncpg.Record]:
     """Received requests still waiting for the officer, oldest first."""
     return await conn.fetch(Q["list_pending_consent_requests"], limit)
+
+
+async def insert_consent_request_decision(
+    conn: Conn,
+    requesting_state: str,
+    notice_id: str,
+    findings: list[Any],
+    acknowledgement: str | None,
+    decided_at: dt.datetime,
+) -> None:
+    """Keep the findings an officer's decision was made on, with the acknowledgement of a failing one."""
+    await conn.execute(
+        Q["insert_consent_request_decision"], requesting_state, notice_id, findings, acknowledgement, decided_at
+    )
 
 
 async def list_consent_requests(

@@ -269,10 +269,12 @@ SELECT requesting_state, notice_id, licence_number, licence, window_from, window
 
 -- name: get_consent_request
 -- One received request. $1 requesting_state, $2 notice_id
-SELECT requesting_state, notice_id, licence_number, licence, window_from, window_to, findings, confidentiality,
-       received_at, status, decision, reason, valid_until, decided_by, decided_at, reply_notice_id, superseded_by
-  FROM consent_request_received
- WHERE requesting_state = $1 AND notice_id = $2;
+SELECT r.requesting_state, r.notice_id, r.licence_number, r.licence, r.window_from, r.window_to, r.findings,
+       r.confidentiality, r.received_at, r.status, r.decision, r.reason, r.valid_until, r.decided_by, r.decided_at,
+       r.reply_notice_id, r.superseded_by, d.findings AS findings_at_decision, d.acknowledgement
+  FROM consent_request_received r
+  LEFT JOIN consent_request_decision d USING (requesting_state, notice_id)
+ WHERE r.requesting_state = $1 AND r.notice_id = $2;
 
 -- name: get_requested_licence
 -- The licence a received transit-consent request carried at one version (the latest such request): the
@@ -291,6 +293,11 @@ UPDATE consent_request_received
        reply_notice_id = $8
  WHERE requesting_state = $1 AND notice_id = $2 AND status = 'pending';
 
+-- name: insert_consent_request_decision
+-- The findings an officer's decision was made on, with the acknowledgement of a failing one. $1 requesting_state, $2 notice_id, $3 findings, $4 acknowledgement, $5 decided_at
+INSERT INTO consent_request_decision (requesting_state, notice_id, findings, acknowledgement, decided_at)
+VALUES ($1, $2, $3, $4, $5);
+
 -- name: list_pending_consent_requests
 -- Received requests still waiting for this State's officer, oldest first (the tacit-consent timer). $1 limit
 SELECT requesting_state, notice_id, licence_number, received_at, (licence ->> 'version')::int AS licence_version
@@ -308,12 +315,14 @@ RETURNING notice_id;
 
 -- name: list_consent_requests
 -- Received requests in arrival order, a page after a cursor. $1 after received_at or NULL, $2 after requesting_state, $3 after notice_id, $4 status or NULL, $5 limit
-SELECT requesting_state, notice_id, licence_number, licence, window_from, window_to, findings, confidentiality,
-       received_at, status, decision, reason, valid_until, decided_by, decided_at, reply_notice_id, superseded_by
-  FROM consent_request_received
- WHERE ($1::timestamptz IS NULL OR (received_at, requesting_state, notice_id) > ($1::timestamptz, $2::text, $3::text))
-   AND ($4::text IS NULL OR status = $4)
- ORDER BY received_at, requesting_state, notice_id
+SELECT r.requesting_state, r.notice_id, r.licence_number, r.licence, r.window_from, r.window_to, r.findings,
+       r.confidentiality, r.received_at, r.status, r.decision, r.reason, r.valid_until, r.decided_by, r.decided_at,
+       r.reply_notice_id, r.superseded_by, d.findings AS findings_at_decision, d.acknowledgement
+  FROM consent_request_received r
+  LEFT JOIN consent_request_decision d USING (requesting_state, notice_id)
+ WHERE ($1::timestamptz IS NULL OR (r.received_at, r.requesting_state, r.notice_id) > ($1::timestamptz, $2::text, $3::text))
+   AND ($4::text IS NULL OR r.status = $4)
+ ORDER BY r.received_at, r.requesting_state, r.notice_id
  LIMIT $5;
 
 -- name: insert_consent_decision

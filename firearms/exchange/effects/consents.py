@@ -15,14 +15,13 @@ from typing import TYPE_CHECKING
 import msgspec
 
 from firearms import consents as licensing_consents
-from firearms import items, journal, licence_reads, licences
+from firearms import journal, licence_reads, licences
 from firearms import received as licensing
 from firearms.canonical import utc_now
 from firearms.clock import local_date
 from firearms.errors import FirearmsError, NotFoundError
-from firearms.exchange import reports
 from firearms.exchange.bodies import ConsentDecided, ConsentRequested, contradiction
-from firearms.exchange.consents import findings
+from firearms.exchange.consents import check_now
 from firearms.exchange.inbox import NoticeRejectedError, ReceivedNotice, body_as, effect
 from firearms.store import outbox as outbox_store
 from firearms.store import received as store
@@ -60,10 +59,7 @@ async def transit_consent_requested(conn: Conn, received: ReceivedNotice) -> Non
         licensing.check_lines(licence)
     except FirearmsError as exc:
         raise NoticeRejectedError(exc.code, exc.detail) from exc
-    serials = [serial for line in licence.lines for serial in line.serials]
-    reported = await items.reported_lost_or_stolen(conn, serials)
-    partners = await reports.partner_reported_lines(conn, licence.lines)
-    found = findings(body, received.notice.recipient, received.received_on, reported, partners)
+    found = (await check_now(conn, body, received.notice.recipient, received.received_on)).findings
     # The older requests first, then the licence: the order in which an officer's decision and the tacit-consent
     # timer lock them (request, then licence). The other way round, a decision and a newer request at once
     # deadlocked. A rejection below rolls the supersession back with the rest (the effect runs in a savepoint).
