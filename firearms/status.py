@@ -133,6 +133,20 @@ def _age(since: dt.datetime | None, now: dt.datetime) -> int | None:
     return None if since is None else max(0, int((now - since).total_seconds()))
 
 
+def _error_kind(error: str | None) -> str | None:
+    """What kind of failure a delivery's last error was, without the partner's words.
+
+    ``HTTP 422 invalid-body``, ``HTTP 503``, ``bad receipt``, ``network: ConnectError``: the text after it is the
+    partner's (a problem's ``detail``, its answer's first bytes) and may quote the notice, a serial or a name;
+    ``firearms notices`` shows it whole.
+    """
+    if error is None:
+        return None
+    parts = error.split(": ", 2)
+    kind = ": ".join(parts[:2]) if parts[0] == "network" else parts[0]
+    return kind[:200]
+
+
 def _deemed_on(received_at: dt.datetime | None, settings: Settings) -> dt.date | None:
     """The day the oldest pending consent request becomes deemed consent (the day after the silent period).
 
@@ -158,7 +172,7 @@ async def read_status(conn: Conn, settings: Settings, *, now: dt.datetime | None
             oldest_queued_at=row["oldest_queued_at"],
             oldest_queued_age_seconds=_age(row["oldest_queued_at"], now),
             head_attempts=row["head_attempts"],
-            head_last_error=row["head_last_error"],
+            head_last_error=_error_kind(row["head_last_error"]),
             last_delivered_at=row["last_delivered_at"],
             rejected=row["rejected"],
         )
