@@ -9,7 +9,7 @@ from pathlib import Path
 import msgspec
 
 import tests.exchange_util  # noqa: F401  # registers test.ping
-from firearms import bootstrap, checks, db, journal, keys, outbox, status, traces
+from firearms import bootstrap, check_decisions, checks, db, journal, keys, outbox, status, traces
 from firearms.canonical import utc_now
 from firearms.check_rules import CheckRequest
 from firearms.exchange import delivery
@@ -176,4 +176,12 @@ async def test_a_busy_registrys_status_counts_each_queue_and_names_what_needs_at
     ]
     assert later.attention[0].reason.startswith("DE: its oldest queued notice has waited since")
     assert later.waiting.trace_requests_overdue == 1
+    # refused by an officer, the check waits no more
+    async with db.transaction(at.conn):
+        await check_decisions.decide(
+            at.conn, uuid.UUID(body["check_id"]), "refuse", "stolen", state="AT", time_zone=dt.UTC, actor="customs:at"
+        )
+    decided = await status.read_status(at.conn, at.settings, now=utc_now() + dt.timedelta(days=30))
+    assert (decided.waiting.held_checks, decided.waiting.oldest_held_check_at) == (0, None)
+    assert "checks-held" not in [item.code for item in decided.attention]
     assert (later.partners[0].oldest_queued_age_seconds or 0) > 30 * 86400 - 60
