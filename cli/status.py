@@ -57,12 +57,15 @@ def _table(found: status.Status) -> None:
         f"  migration {service.migration or '-'}"
     )
     click.echo(f"checked {_when(found.checked_at)}")
+    checkpoint = "none"
+    if journal.last_checkpoint_seq is not None:
+        checkpoint = f"#{journal.last_checkpoint_seq} {_when(journal.last_checkpoint_at)}"
+    verified = "never"
+    if journal.last_verified_at is not None:
+        verified = f"{_when(journal.last_verified_at)} up to #{journal.last_verified_seq}"
     click.echo(
         f"journal  unsealed {journal.unsealed} (oldest {_when(journal.oldest_unsealed_at)})"
-        f"  checkpoint #{journal.last_checkpoint_seq if journal.last_checkpoint_seq is not None else '-'}"
-        f" {_when(journal.last_checkpoint_at)}"
-        f"  verified up to #{journal.last_verified_seq if journal.last_verified_seq is not None else '-'}"
-        f" {_when(journal.last_verified_at)}"
+        f"  checkpoint {checkpoint}  verified {verified}"
     )
     rotation = f"{keys.rotation_key_id} announced {_when(keys.rotation_announced_at)}" if keys.rotation_key_id else "-"
     click.echo(
