@@ -436,5 +436,6 @@ def idempotency_prune(ctx: click.Context, days: int) -> None:
 import cli.backup  # noqa: E402  # backup and restore: registers itself on main
 import cli.exchange  # noqa: E402  # peers, notices, keys rotate/revoke: registers itself on main
 import cli.records  # noqa: E402  # import and export: registers itself on main
+import cli.status  # noqa: E402  # status: registers itself on main
 import cli.supervisor  # noqa: E402  # the API processes of serve --workers N: registers itself on main
 import cli.traces  # noqa: E402, F401  # trace-requests: registers itself on main

@@ -68,6 +68,7 @@ NOT_PERSONAL = {
     "/api/v1/checks": "customs checks: licence number, serials, answer, officers",
     "/api/v1/checks/{check_id:uuid}": "one customs check: licence number, serials, answer, officers",
     "/api/v1/peers": "the trust list",
+    "/api/v1/status": "counts, dates and ids of partners, keys and the journal: no name, no serial (README: Status)",
     "/api/v1/peers/{peer_state:str}": "one partner on the trust list",
     "/api/v1/notices": "outgoing notices' delivery state, not their bodies",
     "/api/v1/notices/{notice_id:uuid}": "one outgoing notice's delivery state, not its body",

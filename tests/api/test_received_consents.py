@@ -10,7 +10,7 @@ from typing import Any
 
 import msgspec
 
-from firearms import consents, db, tokens
+from firearms import consents, db, status, tokens
 from firearms.licence_timers import run_licence_timers
 from firearms.settings import Settings
 from tests.check_helpers import check_body
@@ -354,3 +354,24 @@ async def test_a_consent_to_a_version_never_issued_covers_a_later_one_asking_no_
     )
     assert "version 2" in answer["reasons"][0]["detail"]
     assert "version 4" in answer["reasons"][0]["detail"]
+
+
+async def test_the_status_shows_a_pending_request_and_the_day_it_becomes_deemed_consent(
+    cz: tuple[Client, db.Conn], tmp_path: Path
+) -> None:
+    """README "Status": the oldest request waiting for this State's officer, and when its silence counts as consent."""
+    client, conn = cz
+    await _requested_friday(client, conn)
+    settings = Settings(state="CZ", home=tmp_path, holidays=(dt.date(2026, 12, 8),))
+    early = await status.read_status(conn, settings, now=dt.datetime(2026, 12, 1, 9, tzinfo=dt.UTC))
+    assert (early.waiting.consent_requests, early.waiting.oldest_consent_request_at) == (
+        1,
+        dt.datetime(2026, 11, 27, 9, tzinfo=dt.UTC),
+    )
+    # deemed the day after the 20th working day (28 December), as the timer deems it
+    assert (early.waiting.deemed_consent_on, early.waiting.deemed_consent_near) == (dt.date(2026, 12, 29), False)
+    near = await status.read_status(conn, settings, now=dt.datetime(2026, 12, 26, 9, tzinfo=dt.UTC))
+    assert (near.waiting.deemed_consent_on, near.waiting.deemed_consent_near) == (dt.date(2026, 12, 29), True)
+    never = await status.read_status(conn, msgspec.structs.replace(settings, tacit_consent=False))
+    assert (never.waiting.consent_requests, never.waiting.deemed_consent_on) == (1, None)
+    assert not never.waiting.deemed_consent_near

@@ -86,6 +86,7 @@ MATRIX: dict[tuple[str, str], set[str]] = {
     ("GET", f"/parties/{U}"): {A, REC, LIC, AUD},
     ("POST", f"/parties/{U}/status"): {A, LIC},
     ("GET", "/peers"): {A},
+    ("GET", "/status"): {A, AUD},
     ("POST", "/peers"): {A},
     ("GET", "/peers/X-1"): {A},
     ("POST", "/peers/X-1/disable"): {A},

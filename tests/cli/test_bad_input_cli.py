@@ -44,6 +44,7 @@ CASES: dict[str, list[str]] = {
     "peers resequence": ["peers", "resequence", "DE", "--from", "0"],
     "notices": ["notices", "--recipient", "Germany"],
     "trace-requests": ["trace-requests", "--direction", "sideways"],
+    "status": ["status", "--json=yes"],  # a flag takes no value
     "import": ["import", "{tmp}/records.csv"],  # a file of binary garbage, written by the test
     "export": ["export", "{tmp}/records.csv", "--country", "Austria"],
     "idempotency prune": ["idempotency", "prune", "--older-than", "0"],

@@ -47,6 +47,7 @@ _OPENING: dict[str, list[str]] = {
     "peers resequence": ["peers", "resequence", "DE", "--from", "1"],
     "notices": ["notices"],
     "trace-requests": ["trace-requests"],
+    "status": ["status"],
     "import": ["import", "{csv}"],
     "export": ["export", "{out}"],
 }

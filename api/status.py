@@ -1,0 +1,21 @@
+"""``GET /api/v1/status``: the operator's overview (README "Status")."""
+
+from __future__ import annotations
+
+from litestar import get
+
+from api.deps import ConnDep, SettingsDep
+from firearms import status
+from firearms.status import Status
+
+__all__ = ["read_status"]
+
+
+@get("/status", opt={"roles": ("admin", "auditor")}, summary="The registry's health in one read")
+async def read_status(conn: ConnDep, settings: SettingsDep) -> Status:
+    """Partners' queues, the journal, the keys, work waiting for officers and the service, with what needs attention.
+
+    Counts, dates and identifiers only (no name, no serial): not a read of personal data, so not journaled; nothing
+    is written (the journal is not even sealed). ``attention`` lists what crossed a threshold (README "Status").
+    """
+    return await status.read_status(conn, settings)

@@ -1,0 +1,298 @@
+"""The operator's overview (``firearms status``, ``GET /api/v1/status``): is the registry healthy, in one read.
+
+Counts, dates and identifiers of partners, keys and the journal only: no name, no serial, no notice body, so reading
+it is not a read of personal data (DESIGN §6). It writes nothing (it does not even seal the journal). What needs
+attention is decided by the thresholds below (README "Status"), each reported as an :class:`Attention` line.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import TYPE_CHECKING
+
+import msgspec
+
+from firearms import __version__, clock
+from firearms.consents import add_working_days
+from firearms.journal import VERIFIED_ACTION
+from firearms.store import status as store
+
+if TYPE_CHECKING:
+    from firearms.db import Conn
+    from firearms.settings import Settings
+
+__all__ = [
+    "DEEMED_CONSENT_NEAR",
+    "HELD_CHECK_AGE",
+    "QUEUED_NOTICE_AGE",
+    "UNSEALED_AGE",
+    "VERIFICATION_AGE",
+    "Attention",
+    "JournalStatus",
+    "KeyStatus",
+    "PartnerStatus",
+    "ServiceStatus",
+    "Status",
+    "WaitingWork",
+    "read_status",
+]
+
+# The thresholds of "needs attention" (README "Status"): one place, no setting.
+QUEUED_NOTICE_AGE = dt.timedelta(hours=1)
+"""A partner's oldest queued notice older than this: deliveries to it are stuck."""
+UNSEALED_AGE = dt.timedelta(minutes=5)
+"""A journal entry unsealed for longer than this: the sealer (the worker) is not running or cannot link it."""
+VERIFICATION_AGE = dt.timedelta(hours=48)
+"""No intact verification of the journal for this long (a journal younger than this is not yet due one)."""
+HELD_CHECK_AGE = dt.timedelta(days=1)
+"""A held customs check waiting for an officer's decision longer than this."""
+DEEMED_CONSENT_NEAR = dt.timedelta(days=3)
+"""The oldest pending consent request becomes deemed consent within this: shown as near (not an attention line)."""
+
+
+class PartnerStatus(msgspec.Struct, frozen=True, kw_only=True):
+    """One partner on the trust list: its queue and deliveries."""
+
+    state: str
+    enabled: bool
+    queued: int
+    oldest_queued_at: dt.datetime | None
+    oldest_queued_age_seconds: int | None
+    head_attempts: int | None
+    head_last_error: str | None
+    last_delivered_at: dt.datetime | None
+    rejected: int
+
+
+class JournalStatus(msgspec.Struct, frozen=True, kw_only=True):
+    """The sealer's queue, the last checkpoint and the last intact verification."""
+
+    unsealed: int
+    oldest_unsealed_at: dt.datetime | None
+    oldest_unsealed_age_seconds: int | None
+    last_checkpoint_seq: int | None
+    last_checkpoint_at: dt.datetime | None
+    last_verified_at: dt.datetime | None
+    last_verified_seq: int | None
+
+
+class KeyStatus(msgspec.Struct, frozen=True, kw_only=True):
+    """The key signing now, a rotation announced and not switched to, the keys revoked."""
+
+    key_id: str | None
+    key_since: dt.datetime | None
+    rotation_key_id: str | None
+    rotation_announced_at: dt.datetime | None
+    revoked: int
+
+
+class WaitingWork(msgspec.Struct, frozen=True, kw_only=True):
+    """What waits for officers: held checks, received consent requests, received trace requests."""
+
+    held_checks: int
+    oldest_held_check_at: dt.datetime | None
+    oldest_held_check_age_seconds: int | None
+    consent_requests: int
+    oldest_consent_request_at: dt.datetime | None
+    oldest_consent_request_age_seconds: int | None
+    deemed_consent_on: dt.date | None
+    deemed_consent_near: bool
+    trace_requests_open: int
+    trace_requests_overdue: int
+
+
+class ServiceStatus(msgspec.Struct, frozen=True, kw_only=True):
+    """This program, the State it speaks for, its database."""
+
+    version: str
+    state: str
+    database_version: str
+    migration: str | None
+
+
+class Attention(msgspec.Struct, frozen=True, kw_only=True):
+    """Something that needs the operator: a stable code and the reason in words."""
+
+    code: str
+    reason: str
+
+
+class Status(msgspec.Struct, frozen=True, kw_only=True):
+    """The overview; ``attention`` is empty when all is well."""
+
+    checked_at: dt.datetime
+    service: ServiceStatus
+    partners: list[PartnerStatus]
+    journal: JournalStatus
+    keys: KeyStatus
+    waiting: WaitingWork
+    attention: list[Attention]
+
+
+def _age(since: dt.datetime | None, now: dt.datetime) -> int | None:
+    return None if since is None else max(0, int((now - since).total_seconds()))
+
+
+def _error_kind(error: str | None) -> str | None:
+    """What kind of failure a delivery's last error was, without the partner's words.
+
+    ``HTTP 422 invalid-body``, ``HTTP 503``, ``bad receipt``, ``network: ConnectError``: the text after it is the
+    partner's (a problem's ``detail``, its answer's first bytes) and may quote the notice, a serial or a name;
+    ``firearms notices`` shows it whole.
+    """
+    if error is None:
+        return None
+    parts = error.split(": ", 2)
+    kind = ": ".join(parts[:2]) if parts[0] == "network" else parts[0]
+    return kind[:200]
+
+
+def _deemed_on(received_at: dt.datetime | None, settings: Settings) -> dt.date | None:
+    """The day the oldest pending consent request becomes deemed consent (the day after the silent period).
+
+    ``None`` when none is pending, or where this State's silence is never deemed consent (``FIREARMS_TACIT_CONSENT``,
+    ``FIREARMS_TACIT_CONSENT_REFUSED_BY``).
+    """
+    if received_at is None or not settings.tacit_consent or settings.state in settings.tacit_consent_refused_by:
+        return None
+    received_on = clock.local_date(received_at, settings.time_zone)
+    last_day = add_working_days(received_on, settings.tacit_consent_days, settings.holidays)
+    return last_day + dt.timedelta(days=1)
+
+
+async def read_status(conn: Conn, settings: Settings, *, now: dt.datetime | None = None) -> Status:
+    """Read the overview at ``now`` (default: the present); five reads on indexes, nothing written."""
+    now = now or dt.datetime.now(dt.UTC)
+    today = clock.local_date(now, settings.time_zone)
+    partners = [
+        PartnerStatus(
+            state=row["state"],
+            enabled=row["enabled"],
+            queued=row["queued"],
+            oldest_queued_at=row["oldest_queued_at"],
+            oldest_queued_age_seconds=_age(row["oldest_queued_at"], now),
+            head_attempts=row["head_attempts"],
+            head_last_error=_error_kind(row["head_last_error"]),
+            last_delivered_at=row["last_delivered_at"],
+            rejected=row["rejected"],
+        )
+        for row in await store.list_partner_status(conn)
+    ]
+    row = await store.get_journal_status(conn, VERIFIED_ACTION)
+    verified_seq = row["verified_seq"]
+    journal = JournalStatus(
+        unsealed=row["unsealed"],
+        oldest_unsealed_at=row["oldest_unsealed_at"],
+        oldest_unsealed_age_seconds=_age(row["oldest_unsealed_at"], now),
+        last_checkpoint_seq=row["checkpoint_seq"],
+        last_checkpoint_at=row["checkpoint_at"],
+        last_verified_at=row["verified_at"],
+        last_verified_seq=verified_seq if isinstance(verified_seq, int) else None,
+    )
+    first_entry_at: dt.datetime | None = row["first_entry_at"]
+    row = await store.get_key_status(conn, now)
+    keys = KeyStatus(
+        key_id=row["key_id"],
+        key_since=row["not_before"],
+        rotation_key_id=row["rotation_key_id"],
+        rotation_announced_at=row["rotation_announced_at"],
+        revoked=row["revoked"],
+    )
+    row = await store.get_waiting_work(conn, today)
+    deemed_on = _deemed_on(row["oldest_consent_request_at"], settings)
+    waiting = WaitingWork(
+        held_checks=row["held"],
+        oldest_held_check_at=row["oldest_held_at"],
+        oldest_held_check_age_seconds=_age(row["oldest_held_at"], now),
+        consent_requests=row["consent_requests"],
+        oldest_consent_request_at=row["oldest_consent_request_at"],
+        oldest_consent_request_age_seconds=_age(row["oldest_consent_request_at"], now),
+        deemed_consent_on=deemed_on,
+        deemed_consent_near=deemed_on is not None and deemed_on <= today + DEEMED_CONSENT_NEAR,
+        trace_requests_open=row["traces_open"],
+        trace_requests_overdue=row["traces_overdue"],
+    )
+    row = await store.get_service_status(conn)
+    service = ServiceStatus(
+        version=__version__,
+        state=settings.state,
+        database_version=row["server_version"],
+        migration=row["migration"],
+    )
+    return Status(
+        checked_at=now,
+        service=service,
+        partners=partners,
+        journal=journal,
+        keys=keys,
+        waiting=waiting,
+        attention=_attention(now, partners, journal, waiting, first_entry_at),
+    )
+
+
+def _attention(
+    now: dt.datetime,
+    partners: list[PartnerStatus],
+    journal: JournalStatus,
+    waiting: WaitingWork,
+    first_entry_at: dt.datetime | None,
+) -> list[Attention]:
+    """What needs the operator, by the thresholds above, in the order of the overview."""
+    found = [
+        Attention(
+            code="notices-waiting",
+            reason=f"{partner.state}{'' if partner.enabled else ' (disabled)'}: its oldest queued notice has waited"
+            f" since {partner.oldest_queued_at:%Y-%m-%dT%H:%M:%SZ}, over {_words(QUEUED_NOTICE_AGE)}"
+            f" ({partner.queued} queued)",
+        )
+        for partner in partners
+        if partner.oldest_queued_at is not None and now - partner.oldest_queued_at > QUEUED_NOTICE_AGE
+    ]
+    if journal.oldest_unsealed_at is not None and now - journal.oldest_unsealed_at > UNSEALED_AGE:
+        found.append(
+            Attention(
+                code="journal-unsealed",
+                reason=f"{journal.unsealed} journal entries unsealed, the oldest since"
+                f" {journal.oldest_unsealed_at:%Y-%m-%dT%H:%M:%SZ}, over {_words(UNSEALED_AGE)}:"
+                " is the worker running?",
+            )
+        )
+    verified_long_ago = journal.last_verified_at is None or now - journal.last_verified_at > VERIFICATION_AGE
+    journal_old = first_entry_at is not None and now - first_entry_at > VERIFICATION_AGE
+    if verified_long_ago and journal_old:
+        since = "ever" if journal.last_verified_at is None else f"since {journal.last_verified_at:%Y-%m-%dT%H:%M:%SZ}"
+        found.append(
+            Attention(
+                code="journal-not-verified",
+                reason=f"no intact journal verification {since}, over {_words(VERIFICATION_AGE)}:"
+                " run 'firearms journal verify --since-checkpoint'",
+            )
+        )
+    if waiting.trace_requests_overdue:
+        found.append(
+            Attention(
+                code="trace-requests-overdue",
+                reason=f"{waiting.trace_requests_overdue} received trace requests unanswered after the day due"
+                " ('firearms trace-requests --direction incoming --overdue')",
+            )
+        )
+    if waiting.oldest_held_check_at is not None and now - waiting.oldest_held_check_at > HELD_CHECK_AGE:
+        found.append(
+            Attention(
+                code="checks-held",
+                reason=f"{waiting.held_checks} held customs checks await a decision, the oldest since"
+                f" {waiting.oldest_held_check_at:%Y-%m-%dT%H:%M:%SZ}, over {_words(HELD_CHECK_AGE)}",
+            )
+        )
+    return found
+
+
+def _words(span: dt.timedelta) -> str:
+    """A threshold in words: ``an hour``, ``5 minutes``, ``48 hours``, ``a day``."""
+    minutes = int(span.total_seconds()) // 60
+    if minutes % (24 * 60) == 0 and minutes // (24 * 60) == 1:
+        return "a day"
+    if minutes % 60 == 0:
+        hours = minutes // 60
+        return "an hour" if hours == 1 else f"{hours} hours"
+    return f"{minutes} minutes"

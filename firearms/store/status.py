@@ -1,0 +1,55 @@
+"""Store functions for the operator's overview (sql/queries/status.sql)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from firearms.db import QUERIES as Q
+
+if TYPE_CHECKING:
+    import datetime as dt
+
+    import asyncpg
+
+    from firearms.db import Conn
+
+__all__ = [
+    "get_journal_status",
+    "get_key_status",
+    "get_service_status",
+    "get_waiting_work",
+    "list_partner_status",
+]
+
+
+async def list_partner_status(conn: Conn) -> list[asyncpg.Record]:
+    """Each partner's queue, last delivery and rejected notices, in State order."""
+    return await conn.fetch(Q["list_partner_status"])
+
+
+async def get_journal_status(conn: Conn, verified_action: str) -> asyncpg.Record:
+    """Unsealed entries, the last checkpoint and the last intact verification (one row, always)."""
+    row = await conn.fetchrow(Q["get_journal_status"], verified_action)
+    assert row is not None  # noqa: S101  # a SELECT without FROM filter: one row
+    return row
+
+
+async def get_key_status(conn: Conn, now: dt.datetime) -> asyncpg.Record:
+    """The key signing at ``now``, a rotation not switched to, revoked keys (one row, always)."""
+    row = await conn.fetchrow(Q["get_key_status"], now)
+    assert row is not None  # noqa: S101
+    return row
+
+
+async def get_waiting_work(conn: Conn, today: dt.date) -> asyncpg.Record:
+    """Held checks, pending consent requests, received trace requests open and overdue (one row, always)."""
+    row = await conn.fetchrow(Q["get_waiting_work"], today)
+    assert row is not None  # noqa: S101
+    return row
+
+
+async def get_service_status(conn: Conn) -> asyncpg.Record:
+    """The database server's version and the latest migration applied (one row, always)."""
+    row = await conn.fetchrow(Q["get_service_status"])
+    assert row is not None  # noqa: S101
+    return row

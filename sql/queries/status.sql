@@ -1,0 +1,76 @@
+-- name: list_partner_status
+-- Each partner on the trust list, for the operator's overview (firearms status): its queue (count, the oldest
+-- notice's created_at; notice_outbox_queued_idx), the head of the queue's attempts and last error, the last
+-- delivery (the delivered notice of the highest number: notices are delivered in number order;
+-- notice_outbox_sequence_key), and how many it rejected (notice_outbox_rejected_idx). No notice's body.
+SELECT p.state, p.enabled, q.queued, q.oldest_queued_at, h.attempts AS head_attempts, h.last_error AS head_last_error,
+       d.delivered_at AS last_delivered_at, r.rejected
+  FROM peer AS p
+ CROSS JOIN LATERAL (SELECT count(*) AS queued, min(o.created_at) AS oldest_queued_at
+                       FROM notice_outbox AS o
+                      WHERE o.recipient = p.state AND o.status = 'queued') AS q
+  LEFT JOIN LATERAL (SELECT o.attempts, o.last_error
+                       FROM notice_outbox AS o
+                      WHERE o.recipient = p.state AND o.status = 'queued'
+                      ORDER BY o.sequence
+                      LIMIT 1) AS h ON true
+  LEFT JOIN LATERAL (SELECT o.delivered_at
+                       FROM notice_outbox AS o
+                      WHERE o.recipient = p.state AND o.status = 'delivered' AND o.sequence IS NOT NULL
+                      ORDER BY o.sequence DESC
+                      LIMIT 1) AS d ON true
+ CROSS JOIN LATERAL (SELECT count(*) AS rejected
+                       FROM notice_outbox AS o
+                      WHERE o.recipient = p.state AND o.status = 'rejected') AS r
+ ORDER BY p.state;
+
+-- name: get_journal_status
+-- The journal for the operator's overview: entries waiting for the sealer (count, the oldest's recorded_at), the
+-- last checkpoint, and the last intact verification (its entry's time and the head it reached; journaled only when
+-- intact; journal_entry_action_idx), and when the journal began (its first entry). $1 the verification's action
+SELECT (SELECT count(*) FROM journal_pending) AS unsealed,
+       -- each queued entry looked up by its key: a join may read the whole journal to find a handful
+       (SELECT min((SELECT e.recorded_at FROM journal_entry AS e WHERE e.entry_id = p.entry_id))
+          FROM journal_pending AS p) AS oldest_unsealed_at,
+       (SELECT recorded_at FROM journal_entry ORDER BY entry_id LIMIT 1) AS first_entry_at,
+       c.seq AS checkpoint_seq, c.signed_at AS checkpoint_at,
+       v.recorded_at AS verified_at, v.payload -> 'head_seq' AS verified_seq
+  FROM (SELECT 1) AS one
+  LEFT JOIN LATERAL (SELECT seq, signed_at FROM journal_checkpoint ORDER BY seq DESC LIMIT 1) AS c ON true
+  LEFT JOIN LATERAL (SELECT recorded_at, payload FROM journal_entry
+                      WHERE action = $1 ORDER BY entry_id DESC LIMIT 1) AS v ON true;
+
+-- name: get_key_status
+-- This registry's signing keys for the operator's overview: the one signing now (newest valid at $1), a rotation
+-- announced and not switched to, and how many keys were revoked. $1 now
+SELECT k.key_id, k.not_before,
+       r.key_id AS rotation_key_id, r.created_at AS rotation_announced_at,
+       (SELECT count(*) FROM registry_key WHERE revoked_at IS NOT NULL) AS revoked
+  FROM (SELECT 1) AS one
+  LEFT JOIN registry_key AS k ON k.key_id = current_registry_key_id($1)
+  LEFT JOIN LATERAL (SELECT key_id, created_at FROM pending_registry_key
+                      WHERE switched_at IS NULL ORDER BY created_at DESC LIMIT 1) AS r ON true;
+
+-- name: get_waiting_work
+-- What waits for officers, for the operator's overview: held customs checks with no decision
+-- (customs_check_held_idx), received transit-consent requests pending (consent_request_received_pending_idx),
+-- received trace requests unanswered and of those the ones past the day the answer is due (as list_trace_requests
+-- says overdue). Counts and dates only. $1 today
+SELECT h.held, h.oldest_held_at, c.consent_requests, c.oldest_consent_request_at, t.traces_open, t.traces_overdue
+  FROM (SELECT count(*) AS held, min(k.checked_at) AS oldest_held_at
+          FROM customs_check AS k
+         WHERE k.verdict = 'hold' AND NOT EXISTS (SELECT 1 FROM check_decision AS d WHERE d.check_id = k.check_id)) AS h,
+       (SELECT count(*) AS consent_requests, min(received_at) AS oldest_consent_request_at
+          FROM consent_request_received
+         WHERE status = 'pending') AS c,
+       (SELECT count(*) AS traces_open,
+               count(*) FILTER (WHERE coalesce(a.answer_by, r.answer_by) < $1::date) AS traces_overdue
+          FROM trace_request AS r
+          LEFT JOIN trace_acknowledgement AS a ON a.trace_request_id = r.trace_request_id
+         WHERE r.direction = 'incoming'
+           AND NOT EXISTS (SELECT 1 FROM trace_answer AS w WHERE w.trace_request_id = r.trace_request_id)) AS t;
+
+-- name: get_service_status
+-- The database's server version and the latest migration applied (file names sort by their UTC timestamps).
+SELECT current_setting('server_version') AS server_version,
+       (SELECT max(name) FROM schema_migration) AS migration;

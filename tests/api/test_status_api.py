@@ -1,0 +1,105 @@
+"""``GET /api/v1/status`` and ``firearms status`` (README "Status"): one overview, the same object, an exit code."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Any
+
+from click.testing import CliRunner, Result
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+
+from cli.main import main
+from firearms import db
+from tests.conftest import TokenFactory
+from tests.roles import database_env
+
+Client = AsyncTestClient[Litestar]
+PATH = "/api/v1/status"
+# what differs between two reads a moment apart
+MOMENT = {"checked_at", "oldest_queued_age_seconds", "oldest_unsealed_age_seconds", "oldest_held_check_age_seconds",
+          "oldest_consent_request_age_seconds"}  # fmt: skip
+
+
+def _steady(value: Any) -> Any:
+    """The overview without the time it was read at and the ages counted from it."""
+    if isinstance(value, dict):
+        return {key: _steady(item) for key, item in value.items() if key not in MOMENT}
+    if isinstance(value, list):
+        return [_steady(item) for item in value]
+    return value
+
+
+async def _cli(database: str, home: Path, *args: str) -> Result:
+    env = {"FIREARMS_STATE": "AT", "FIREARMS_HOME": str(home), **database_env(database)}
+    return await asyncio.to_thread(CliRunner().invoke, main, ["status", *args], env=env)
+
+
+async def test_admins_and_auditors_read_the_status_and_nothing_is_journaled(
+    client: Client, auth: TokenFactory, conn: db.Conn
+) -> None:
+    admin, auditor = await auth("admin"), await auth("auditor")
+    entries = await conn.fetchval("SELECT count(*) FROM journal_entry")
+    for headers in (admin, auditor):
+        response = await client.get(PATH, headers=headers)
+        assert response.status_code == 200, response.text
+        assert response.headers["content-type"] == "application/json"
+        body = response.json()
+        assert body["service"]["state"] == "AT"
+        assert body["partners"] == []
+        assert body["attention"] == []
+    # not a personal read: nothing journaled (and nothing sealed)
+    assert await conn.fetchval("SELECT count(*) FROM journal_entry") == entries
+    assert await conn.fetchval("SELECT count(*) FROM journal_link") == 0
+
+
+async def test_other_roles_are_refused(client: Client, auth: TokenFactory) -> None:
+    for role in ("customs-officer", "records-officer", "licensing-officer", "verifier"):
+        response = await client.get(PATH, headers=await auth(role))
+        assert response.status_code == 403, role
+        assert response.headers["content-type"] == "application/problem+json"
+        assert response.json()["type"].endswith("/forbidden")
+    assert (await client.get(PATH)).status_code == 401
+
+
+async def test_the_command_prints_the_apis_object_and_exits_0_when_all_is_well(
+    client: Client, auth: TokenFactory, database: str, home: Path
+) -> None:
+    api = (await client.get(PATH, headers=await auth("auditor"))).json()
+    result = await _cli(database, home, "--json")
+    assert result.exit_code == 0, result.output
+    (line,) = result.stdout.splitlines()
+    printed = json.loads(line)
+    assert set(printed) == set(api)
+    assert _steady(printed) == _steady(api)
+    table = await _cli(database, home)
+    assert table.exit_code == 0, table.output
+    assert "registry AT" in table.stdout
+    assert table.stdout.rstrip().endswith("all is well")
+
+
+async def test_something_needing_attention_exits_3_with_its_line(
+    client: Client, auth: TokenFactory, conn: db.Conn, database: str, home: Path
+) -> None:
+    admin = await auth("admin")
+    # the worker stopped an hour ago: an entry it would have sealed waits since
+    async with db.transaction(conn):
+        entry_id = await conn.fetchval(
+            "INSERT INTO journal_entry (recorded_at, actor, action, entity, entity_id, payload)"
+            " VALUES ($1, 'test', 'test.waited', 'test', '1', '{}') RETURNING entry_id",
+            dt.datetime.now(dt.UTC) - dt.timedelta(hours=1),
+        )
+        await conn.execute("INSERT INTO journal_pending (entry_id) VALUES ($1)", entry_id)
+    result = await _cli(database, home)
+    assert result.exit_code == 3, result.output
+    (line,) = [line for line in result.stdout.splitlines() if line.startswith("attention:")]
+    assert line.startswith("attention: journal-unsealed: ")
+    assert "over 5 minutes" in line
+    printed = await _cli(database, home, "--json")
+    assert printed.exit_code == 3
+    api = (await client.get(PATH, headers=admin)).json()
+    assert [item["code"] for item in api["attention"]] == ["journal-unsealed"]
+    assert _steady(api)["attention"] == _steady(json.loads(printed.stdout))["attention"]

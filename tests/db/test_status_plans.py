@@ -1,0 +1,106 @@
+"""The operator's overview reads on indexes (README "Status"): with a large journal, outbox and check table stored,
+no part of it reads a whole table of records, and the whole of it is quick."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import time
+from typing import Any
+
+import pytest
+
+from firearms import db, status
+from firearms.journal import VERIFIED_ACTION
+from firearms.settings import Settings
+
+# the README's figures were measured with FIREARMS_STATUS_PLAN_ROWS=1000000 (500,000 notices); the suite stores fewer
+ENTRIES = int(os.environ.get("FIREARMS_STATUS_PLAN_ROWS", "100000"))
+NOTICES = ENTRIES // 2
+CHECKS = ENTRIES // 10
+BIG = {"journal_entry", "notice_outbox", "customs_check"}
+WASTE = 1000  # rows a part of the overview may read and drop
+
+
+@pytest.fixture
+async def stored(conn: db.Conn) -> db.Conn:
+    """Journal entries (a verification among them), notices to four partners nearly all delivered, checks, analysed."""
+    await conn.execute(
+        """
+        INSERT INTO peer (state, base_url, enabled, last_sent_sequence, created_at, updated_at)
+        SELECT s, 'https://' || lower(s) || '.example', true, $1, now(), now()
+          FROM unnest(ARRAY['CZ', 'DE', 'FR', 'IT']) AS s
+        """,
+        NOTICES,
+    )
+    await conn.execute(
+        """
+        INSERT INTO journal_entry (recorded_at, actor, action, entity, entity_id, payload)
+        SELECT now() - make_interval(secs => $1 - g), 'test',
+               CASE WHEN g % 100000 = 0 THEN 'journal.verified' ELSE 'item.registered' END, 'item', g::text,
+               jsonb_build_object('head_seq', g)
+          FROM generate_series(1, $1) AS g
+        """,
+        ENTRIES,
+    )
+    await conn.execute(
+        """
+        INSERT INTO notice_outbox (notice_id, recipient, sequence, type, created_at, confidentiality, body, status,
+                                   attempts, next_attempt_at, delivered_at)
+        SELECT gen_random_uuid(), (ARRAY['CZ', 'DE', 'FR', 'IT'])[1 + g % 4], g / 4 + 1, 'test.ping',
+               now() - make_interval(secs => $1 - g), 'restricted', '{}',
+               CASE WHEN g > $1 - 100 THEN 'queued' WHEN g % 500 = 0 THEN 'rejected' ELSE 'delivered' END,
+               1, now(), CASE WHEN g <= $1 - 100 AND g % 500 <> 0 THEN now() - make_interval(secs => $1 - g) END
+          FROM generate_series(0, $1 - 1) AS g
+        """,
+        NOTICES,
+    )
+    await conn.execute(
+        """
+        INSERT INTO customs_check (check_id, fingerprint, movement, issuing_state, licence_number, crossing_point,
+                                   request, verdict, answer, checked_at, checked_by)
+        SELECT gen_random_uuid(), sha256(g::text::bytea), 'transit', 'AT', 'AT-' || g, 'CZ-1', '{}',
+               CASE WHEN g % 1000 = 0 THEN 'hold' ELSE 'clear' END, '{}', now() - make_interval(secs => $1 - g), 'c'
+          FROM generate_series(1, $1) AS g
+        """,
+        CHECKS,
+    )
+    await conn.execute("ANALYZE journal_entry; ANALYZE notice_outbox; ANALYZE customs_check; ANALYZE peer")
+    return conn
+
+
+def _nodes(plan: dict[str, Any]) -> list[dict[str, Any]]:
+    return [plan, *(node for child in plan.get("Plans", []) for node in _nodes(child))]
+
+
+async def _whole_reads(conn: db.Conn, query: str, *args: Any) -> set[str]:
+    """The big tables a query reads whole, or nearly: a sequential scan, or an index scan that reads a thousand rows
+    or more only to drop them (counting a partner's rejected notices on the index of all its notices)."""
+    (explained,) = await conn.fetchval(f"EXPLAIN (ANALYZE, FORMAT JSON) {db.QUERIES[query]}", *args)  # json, decoded
+    return {
+        node["Relation Name"]
+        for node in _nodes(explained["Plan"])
+        if node.get("Relation Name") in BIG
+        and (node["Node Type"] == "Seq Scan" or node.get("Rows Removed by Filter", 0) * node["Actual Loops"] >= WASTE)
+    }
+
+
+async def test_the_overview_reads_no_big_table_whole(stored: db.Conn, settings: Settings) -> None:
+    now = dt.datetime.now(dt.UTC)
+    assert await _whole_reads(stored, "list_partner_status") == set()
+    assert await _whole_reads(stored, "get_journal_status", VERIFIED_ACTION) == set()
+    assert await _whole_reads(stored, "get_key_status", now) == set()
+    assert await _whole_reads(stored, "get_waiting_work", now.date()) == set()
+    assert await _whole_reads(stored, "get_service_status") == set()
+    started = time.perf_counter()
+    found = await status.read_status(stored, settings)
+    took = time.perf_counter() - started
+    counted = await stored.fetch(
+        "SELECT recipient, count(*) FILTER (WHERE status = 'queued') AS queued,"
+        " count(*) FILTER (WHERE status = 'rejected') AS rejected FROM notice_outbox GROUP BY recipient ORDER BY 1"
+    )
+    assert [(p.state, p.queued, p.rejected) for p in found.partners] == [tuple(row) for row in counted]
+    assert sum(p.queued for p in found.partners) == 99
+    assert found.waiting.held_checks == CHECKS // 1000
+    assert found.journal.last_verified_seq == ENTRIES // 100000 * 100000
+    assert took < 0.5, took  # well under 100 ms when measured alone; the bound leaves room for a busy machine
