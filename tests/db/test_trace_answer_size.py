@@ -13,7 +13,7 @@ from firearms.canonical import canonical, utc_now
 from firearms.exchange.inbox import ReceivedNotice, body_as
 from firearms.exchange.protocol import MAX_ENVELOPE_BYTES, Notice
 from firearms.exchange.trace_bodies import TraceAnswered, TraceRequested, Weapon, contradiction
-from firearms.trace_types import NewTraceAnswer
+from firearms.trace_types import NewTraceAnswer, TraceRequest
 from tests.check_helpers import register_firearm
 from tests.exchange_util import trust_cz_and_de
 
@@ -35,6 +35,28 @@ def _as_received(body: Any, notice_id: str) -> TraceAnswered:
     )
     received = ReceivedNotice(notice=notice, key_id="k", received_at=utc_now(), time_zone=dt.UTC)
     return body_as(received, TraceAnswered)
+
+
+async def _answered(conn: db.Conn, serial: str, answer: NewTraceAnswer) -> tuple[str, TraceRequest]:
+    """DE's request to trace ``serial``, received, and answered with ``answer``: its notice id and the request."""
+    notice_id = str(uuid.uuid4())
+    async with db.transaction(conn):
+        request_id = await traces.receive_request(
+            conn,
+            TraceRequested(
+                weapon=Weapon(kind="firearm", serial=serial),
+                circumstances="seized",
+                intended_use="investigation",
+                answer_by=dt.date(2099, 1, 1),
+            ),
+            sender="DE",
+            notice_id=notice_id,
+            confidentiality="restricted",
+            received_at=utc_now(),
+            received_on=TODAY,
+        )
+        answered = await traces.answer(conn, request_id, answer, today=TODAY, actor="officer")
+    return notice_id, answered
 
 
 async def test_a_found_answer_about_an_item_with_1005_events_and_105_markings_is_one_the_receiver_accepts(
@@ -60,25 +82,7 @@ async def test_a_found_answer_about_an_item_with_1005_events_and_105_markings_is
         """,
         item_id,
     )
-    notice_id = str(uuid.uuid4())
-    async with db.transaction(conn):
-        request_id = await traces.receive_request(
-            conn,
-            TraceRequested(
-                weapon=Weapon(kind="firearm", serial="LONG-1"),
-                circumstances="seized",
-                intended_use="investigation",
-                answer_by=dt.date(2099, 1, 1),
-            ),
-            sender="DE",
-            notice_id=notice_id,
-            confidentiality="restricted",
-            received_at=utc_now(),
-            received_on=TODAY,
-        )
-        await traces.answer(
-            conn, request_id, NewTraceAnswer(outcome="found", item_id=item_id), today=TODAY, actor="officer"
-        )
+    notice_id, _ = await _answered(conn, "LONG-1", NewTraceAnswer(outcome="found", item_id=item_id))
     row = await conn.fetchrow("SELECT body FROM notice_outbox WHERE type = 'trace.answered'")
     assert row is not None
     answered = _as_received(row["body"], notice_id)
@@ -113,30 +117,8 @@ async def test_a_found_answer_too_large_for_its_envelope_drops_the_oldest_events
         item_id,
         TODAY,
     )
-    notice_id = str(uuid.uuid4())
     note = "é" * 2000  # two bytes a character: the note counts in the envelope too
-    async with db.transaction(conn):
-        request_id = await traces.receive_request(
-            conn,
-            TraceRequested(
-                weapon=Weapon(kind="firearm", serial="LONG-2"),
-                circumstances="seized",
-                intended_use="investigation",
-                answer_by=dt.date(2099, 1, 1),
-            ),
-            sender="DE",
-            notice_id=notice_id,
-            confidentiality="restricted",
-            received_at=utc_now(),
-            received_on=TODAY,
-        )
-        answered = await traces.answer(
-            conn,
-            request_id,
-            NewTraceAnswer(outcome="found", item_id=item_id, note=note),
-            today=TODAY,
-            actor="officer",
-        )
+    notice_id, answered = await _answered(conn, "LONG-2", NewTraceAnswer(outcome="found", item_id=item_id, note=note))
     row = await conn.fetchrow(
         "SELECT body, in_reply_to, confidentiality FROM notice_outbox WHERE type = 'trace.answered'"
     )
