@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import msgspec
 
 from firearms import __version__, clock
-from firearms.consents import add_working_days
+from firearms.exchange.consents import silence_is_consent, silent_period_end
 from firearms.journal import VERIFIED_ACTION
 from firearms.store import status as store
 
@@ -150,14 +150,11 @@ def _error_kind(error: str | None) -> str | None:
 def _deemed_on(received_at: dt.datetime | None, settings: Settings) -> dt.date | None:
     """The day the oldest pending consent request becomes deemed consent (the day after the silent period).
 
-    ``None`` when none is pending, or where this State's silence is never deemed consent (``FIREARMS_TACIT_CONSENT``,
-    ``FIREARMS_TACIT_CONSENT_REFUSED_BY``).
+    ``None`` when none is pending, or where this State's silence is never deemed consent.
     """
-    if received_at is None or not settings.tacit_consent or settings.state in settings.tacit_consent_refused_by:
+    if received_at is None or not silence_is_consent(settings):
         return None
-    received_on = clock.local_date(received_at, settings.time_zone)
-    last_day = add_working_days(received_on, settings.tacit_consent_days, settings.holidays)
-    return last_day + dt.timedelta(days=1)
+    return silent_period_end(clock.local_date(received_at, settings.time_zone), settings) + dt.timedelta(days=1)
 
 
 async def read_status(conn: Conn, settings: Settings, *, now: dt.datetime | None = None) -> Status:

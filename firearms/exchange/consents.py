@@ -43,6 +43,8 @@ __all__ = [
     "findings",
     "get_request",
     "list_requests",
+    "silence_is_consent",
+    "silent_period_end",
 ]
 
 Decision = Literal["no-objection", "objection"]
@@ -401,6 +403,23 @@ async def _received_licence(conn: Conn, issuing_state: str, number: str) -> lice
     return licence if licence.origin == "received" else None
 
 
+def silence_is_consent(settings: Settings) -> bool:
+    """Whether this State's silence on a request becomes deemed consent.
+
+    ``settings.tacit_consent`` on, and this State not in ``tacit_consent_refused_by``.
+    """
+    return settings.tacit_consent and settings.state not in settings.tacit_consent_refused_by
+
+
+def silent_period_end(received_on: dt.date, settings: Settings) -> dt.date:
+    """The last day of the silent period of a request received on ``received_on`` (the officer may answer all of it).
+
+    Reg. 258/2012 Art. 7(2): the working days counted from the day it arrived here (in the registry's time zone),
+    with this State's holidays.
+    """
+    return licensing_consents.add_working_days(received_on, settings.tacit_consent_days, settings.holidays)
+
+
 async def deem_silent(conn: Conn, *, settings: Settings, today: dt.date, limit: int = 500) -> int:
     """This State's own silence: a request it left unanswered for the silent period is deemed consent.
 
@@ -412,13 +431,13 @@ async def deem_silent(conn: Conn, *, settings: Settings, today: dt.date, limit: 
     Nothing is sent: the exporting State counts the period itself. Applies where ``settings.tacit_consent``
     is on and this State is not in ``tacit_consent_refused_by``. Returns how many requests were deemed.
     """
-    if not settings.tacit_consent or settings.state in settings.tacit_consent_refused_by:
+    if not silence_is_consent(settings):
         return 0
     count = 0
     now = utc_now()
     for row in await store.list_pending_consent_requests(conn, limit):
         received_on = local_date(row["received_at"], settings.time_zone)
-        due = licensing_consents.add_working_days(received_on, settings.tacit_consent_days, settings.holidays)
+        due = silent_period_end(received_on, settings)
         if due >= today:
             break  # its last day is still within the period; oldest first: the later ones are not due either
         reason = f"no answer within {settings.tacit_consent_days} working days of its receipt on {received_on}"
