@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import msgspec
 
-from firearms import __version__, clock
+from firearms import __version__, clock, restore
 from firearms.exchange.consents import silence_is_consent, silent_period_end
 from firearms.journal import VERIFIED_ACTION
 from firearms.store import status as store
@@ -254,8 +254,26 @@ async def read_status(conn: Conn, settings: Settings, *, now: dt.datetime | None
         journal=journal,
         keys=keys,
         waiting=waiting,
-        attention=_attention(now, partners, journal, waiting, first_entry_at),
+        attention=_restore_failed(settings) + _attention(now, partners, journal, waiting, first_entry_at),
     )
+
+
+def _restore_failed(settings: Settings) -> list[Attention]:
+    """The home's restore failed its checks (README "Backups"): its data is for inspection only.
+
+    Every command that writes, ``serve`` and the worker refuse such a home; the overview, which may read it, said
+    "all is well" there. First: it makes every other line of the overview a statement about data under inspection.
+    """
+    problem = restore.failed_restore(settings.home)
+    if problem is None:
+        return []
+    return [
+        Attention(
+            code="restore-failed",
+            reason=f"the restore into this home failed its checks ({problem}): its data is for inspection only, and"
+            " every command that writes refuses it",
+        )
+    ]
 
 
 def _attention(
