@@ -11,10 +11,10 @@ import msgspec
 import pytest
 
 import tests.exchange_util  # noqa: F401  # registers test.ping
-from firearms import bootstrap, checks, db, journal, outbox, status, traces
+from firearms import bootstrap, checks, db, journal, keys, outbox, status, traces
 from firearms.canonical import utc_now
 from firearms.check_rules import CheckRequest
-from firearms.exchange import trust
+from firearms.exchange import rotation, trust
 from firearms.exchange.trace_bodies import TraceRequested, Weapon
 from firearms.settings import Settings
 from tests.check_helpers import check_body, register_stolen
@@ -250,3 +250,25 @@ async def test_a_held_check_is_flagged_after_a_day_not_at_it(
     assert "checks-held" in _codes(
         await status.read_status(conn, settings, now=oldest + status.HELD_CHECK_AGE + SECOND)
     )
+
+
+async def test_the_keys_show_a_rotation_under_way_its_switch_and_the_old_key_revoked(
+    conn: db.Conn, settings: Settings, initialised: bootstrap.Initialised
+) -> None:
+    await _partner(conn)  # with no partner to tell, a rotation switches at once
+    old = await keys.current_key_id(conn)
+    async with keys.key_transaction(conn, settings.home) as files:
+        new = (await rotation.rotate(conn, files, actor="test")).key_id
+    waiting = (await status.read_status(conn, settings)).keys
+    assert (waiting.key_id, waiting.rotation_key_id, waiting.revoked) == (old, new, 0)
+    assert waiting.rotation_announced_at is not None
+    async with conn.transaction():
+        await rotation.switch_now(conn, actor="test")
+    switched = (await status.read_status(conn, settings)).keys
+    assert (switched.key_id, switched.rotation_key_id, switched.rotation_announced_at) == (new, None, None)
+    assert old is not None
+    async with conn.transaction():
+        await rotation.revoke(conn, old, reason="leaked", actor="test")
+    revoked = await status.read_status(conn, settings)
+    assert (revoked.keys.key_id, revoked.keys.revoked) == (new, 1)
+    assert [code for code in _codes(revoked) if code.startswith("key")] == []
