@@ -149,7 +149,7 @@ PROBLEM_KINDS = frozenset(
 )  # fmt: skip
 # What the worker writes before the partner's words (firearms.exchange.delivery): "HTTP 422 kind", "network:
 # ExceptionName", "bad receipt", "signing", "sequence-gap", "notice-id-conflict".
-_HTTP = re.compile(r"HTTP (?P<status>[1-5][0-9]{2})(?: (?P<kind>.*))?")
+_HTTP = re.compile(r"HTTP (?P<status>[1-5][0-9]{2})(?: (?P<kind>[^:]*))?(?::|$)")
 _NETWORK = re.compile(r"network: [A-Za-z_][A-Za-z0-9_]{0,99}")
 _OWN_KINDS = frozenset({"bad receipt", "signing", "sequence-gap", "notice-id-conflict"})
 
@@ -166,7 +166,8 @@ def _error_kind(error: str | None) -> str | None:
     if error is None:
         return None
     head = error.split(": ", 1)[0]
-    if (http := _HTTP.fullmatch(head)) is not None:
+    # "HTTP 503: detail", "HTTP 422 kind: detail"; with no detail at all the worker's words end in a colon
+    if (http := _HTTP.match(error)) is not None:
         kind = http["kind"]
         return f"HTTP {http['status']} {kind}" if kind in PROBLEM_KINDS else f"HTTP {http['status']}"
     if head == "network" and (network := _NETWORK.match(error)) is not None:

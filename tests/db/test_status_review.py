@@ -196,6 +196,9 @@ async def test_a_received_trace_request_is_overdue_from_the_day_after_its_due_da
         ("HTTP 409 sequence-gap: expected 4", "HTTP 409 sequence-gap"),
         ("HTTP 503 database-unavailable: the database did not answer", "HTTP 503 database-unavailable"),
         ("HTTP 502: <html>bad gateway</html>", "HTTP 502"),
+        # an answer with no body and no detail: the worker's own words end in a colon
+        ("HTTP 502:", "HTTP 502"),
+        ("HTTP 422 invalid-input:", "HTTP 422 invalid-input"),
         ("network: ConnectError: All connection attempts failed", "network: ConnectError"),
         ("bad receipt: signature by de-2026 does not verify", "bad receipt"),
         ("signing: no key", "signing"),
