@@ -8,11 +8,12 @@ attention is decided by the thresholds below (README "Status"), each reported as
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import TYPE_CHECKING
 
 import msgspec
 
-from firearms import __version__, clock
+from firearms import __version__, clock, restore
 from firearms.exchange.consents import silence_is_consent, silent_period_end
 from firearms.journal import VERIFIED_ACTION
 from firearms.store import status as store
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DEEMED_CONSENT_NEAR",
     "HELD_CHECK_AGE",
+    "PROBLEM_KINDS",
     "QUEUED_NOTICE_AGE",
     "UNSEALED_AGE",
     "VERIFICATION_AGE",
@@ -133,18 +135,48 @@ def _age(since: dt.datetime | None, now: dt.datetime) -> int | None:
     return None if since is None else max(0, int((now - since).total_seconds()))
 
 
+# The problem types a partner's answer may name and the overview shows (README "Status"): PROTOCOL §4's, and those of
+# this software's receiver before it reads a notice (README "Problem types"). Any other is the partner's choice of
+# words, which may be a serial or a name: dropped, the HTTP status kept.
+PROBLEM_KINDS = frozenset(
+    {
+        "malformed-notice", "wrong-recipient", "unknown-sender", "unknown-key", "key-revoked", "bad-signature",
+        "clock-skew", "notice-id-conflict", "sequence-gap",
+        "invalid-request", "body-too-large", "headers-too-large", "request-timeout", "not-found",
+        "method-not-allowed", "unsupported-media-type", "database-unavailable", "database-outcome-unknown",
+        "database-timeout", "internal-error", "invalid-input", "conflict",
+    }
+)  # fmt: skip
+# What the worker writes before the partner's words (firearms.exchange.delivery): "HTTP 422 kind", "network:
+# ExceptionName", "bad receipt", "signing", "sequence-gap", "notice-id-conflict".
+_HTTP = re.compile(r"HTTP (?P<status>[1-5][0-9]{2})(?: (?P<kind>[^:]*))?(?::|$)")
+_NETWORK = re.compile(r"network: [A-Za-z_][A-Za-z0-9_]{0,99}")
+_OWN_KINDS = frozenset({"bad receipt", "signing", "sequence-gap", "notice-id-conflict"})
+
+
 def _error_kind(error: str | None) -> str | None:
     """What kind of failure a delivery's last error was, without the partner's words.
 
-    ``HTTP 422 invalid-body``, ``HTTP 503``, ``bad receipt``, ``network: ConnectError``: the text after it is the
+    ``HTTP 409 sequence-gap``, ``HTTP 503``, ``bad receipt``, ``network: ConnectError``: the text after it is the
     partner's (a problem's ``detail``, its answer's first bytes) and may quote the notice, a serial or a name;
-    ``firearms notices`` shows it whole.
+    ``firearms notices`` shows it whole. So may a problem ``type`` outside :data:`PROBLEM_KINDS` (then the status
+    alone), and a text the worker never writes is ``other``: nothing of a partner's reaches the overview, nor a
+    control character an operator's terminal would obey.
     """
     if error is None:
         return None
-    parts = error.split(": ", 2)
-    kind = ": ".join(parts[:2]) if parts[0] == "network" else parts[0]
-    return kind[:200]
+    head = error.split(": ", 1)[0]
+    # "HTTP 503: detail", "HTTP 422 kind: detail"; with no detail at all the worker's words end in a colon
+    if (http := _HTTP.match(error)) is not None:
+        kind = http["kind"]
+        return f"HTTP {http['status']} {kind}" if kind in PROBLEM_KINDS else f"HTTP {http['status']}"
+    if head == "network" and (network := _NETWORK.match(error)) is not None:
+        rest = error[network.end() :]
+        if not rest or rest.startswith(": "):
+            return network.group()
+    if head in _OWN_KINDS:
+        return head
+    return "other"
 
 
 def _deemed_on(received_at: dt.datetime | None, settings: Settings) -> dt.date | None:
@@ -223,8 +255,26 @@ async def read_status(conn: Conn, settings: Settings, *, now: dt.datetime | None
         journal=journal,
         keys=keys,
         waiting=waiting,
-        attention=_attention(now, partners, journal, waiting, first_entry_at),
+        attention=_restore_failed(settings) + _attention(now, partners, journal, waiting, first_entry_at),
     )
+
+
+def _restore_failed(settings: Settings) -> list[Attention]:
+    """The home's restore failed its checks (README "Backups"): its data is for inspection only.
+
+    Every command that writes, ``serve`` and the worker refuse such a home; the overview, which may read it, said
+    "all is well" there. First: it makes every other line of the overview a statement about data under inspection.
+    """
+    problem = restore.failed_restore(settings.home)
+    if problem is None:
+        return []
+    return [
+        Attention(
+            code="restore-failed",
+            reason=f"the restore into this home failed its checks ({problem}): its data is for inspection only, and"
+            " every command that writes refuses it",
+        )
+    ]
 
 
 def _attention(

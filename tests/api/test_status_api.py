@@ -13,8 +13,10 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from cli.main import main
-from firearms import db
+from firearms import db, outbox
+from firearms.exchange import trust
 from tests.conftest import TokenFactory
+from tests.exchange_util import VECTORS  # its import registers test.ping
 from tests.roles import database_env
 
 Client = AsyncTestClient[Litestar]
@@ -103,3 +105,34 @@ async def test_something_needing_attention_exits_3_with_its_line(
     api = (await client.get(PATH, headers=admin)).json()
     assert [item["code"] for item in api["attention"]] == ["journal-unsealed"]
     assert _steady(api)["attention"] == _steady(json.loads(printed.stdout))["attention"]
+
+
+async def test_a_partners_words_and_escapes_in_a_last_error_reach_neither_the_table_the_json_nor_the_api(
+    client: Client, auth: TokenFactory, conn: db.Conn, database: str, home: Path
+) -> None:
+    """The head's error kind only (README "Status"): a problem ``type`` naming a serial and a name, a ``detail``
+    with ANSI escapes that would clear an operator's terminal and retitle it."""
+    async with db.transaction(conn):
+        await trust.add_peer(
+            conn,
+            own_state="AT",
+            state="DE",
+            base_url="http://127.0.0.1:9",
+            public_key=VECTORS["keys"]["DE"]["public_key"],
+            not_before=None,
+            actor="test",
+        )
+        await outbox.enqueue(conn, "DE", "test.ping", {"n": 1})
+        await conn.execute(
+            "UPDATE notice_outbox SET attempts = 2, last_error = $1 WHERE recipient = 'DE'",
+            "HTTP 422 SSG08-002\x1b[2J\x1b]0;Max Mustermann\x07: \x1b[31mserial SSG08-002 of Max Mustermann\x1b[0m",
+        )
+    api = await client.get(PATH, headers=await auth("admin"))
+    table = await _cli(database, home)
+    printed = await _cli(database, home, "--json")
+    assert api.json()["partners"][0]["head_last_error"] == "HTTP 422"
+    assert json.loads(printed.stdout)["partners"][0]["head_last_error"] == "HTTP 422"
+    assert "attempts 2: HTTP 422" in table.stdout
+    for text in (api.text, table.stdout, printed.stdout):
+        for word in ("SSG08-002", "Mustermann", "\x1b", "\\u001b", "\x07"):
+            assert word not in text

@@ -54,7 +54,7 @@ MAY_RUN: dict[str, str] = {
     "backup": "a copy of the failed data for the investigation; journaled (registry.backed-up); there it does not seal",
     "notices": "reads the outbox",
     "trace-requests": "reads the trace requests; with --json journaled as a read, as anywhere",
-    "status": "reads counts and dates; writes nothing, does not seal",
+    "status": "reads counts and dates; writes nothing, does not seal; says the restore failed (exit 3)",
     "peers list": "reads the trust list",
     "keys show": "reads the keys",
     "token list": "reads the tokens (never their secrets)",
@@ -70,6 +70,8 @@ RUNS: dict[str, list[str]] = {
     "keys show": ["keys", "show"],
     "token list": ["token", "list"],
 }
+# what a command that may run exits with there, when not 0
+EXITS = {"status": 3}
 PROBLEM = "the restored journal does not verify at seq 3 (entry 2): the entry was changed after it was sealed"
 
 
@@ -127,8 +129,25 @@ def test_a_command_the_investigator_needs_runs_on_a_failed_restore_home(
 ) -> None:
     (tmp_path / "backups").mkdir(mode=0o700)
     result = CliRunner().invoke(main, [arg.replace("{tmp}", str(tmp_path)) for arg in RUNS[command]], env=env)
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == EXITS.get(command, 0), result.output
     assert "failed its checks" not in result.stderr
+
+
+def test_status_on_a_failed_restore_home_says_so_and_exits_3(env: dict[str, str], database: str) -> None:
+    """It said 'all is well' and exited 0 there: an operator's morning check passed a home every writing command
+    refuses. An attention line, the note's problem in it, in the table and in ``--json``; nothing written."""
+    before = changes_at(database)
+    table = CliRunner().invoke(main, ["status"], env=env)
+    assert table.exit_code == 3, table.output
+    assert "all is well" not in table.stdout
+    (line,) = [line for line in table.stdout.splitlines() if line.startswith("attention: restore-failed: ")]
+    assert PROBLEM in line
+    printed = CliRunner().invoke(main, ["status", "--json"], env=env)
+    assert printed.exit_code == 3, printed.output
+    attention = json.loads(printed.stdout)["attention"]
+    assert attention[0]["code"] == "restore-failed"
+    assert PROBLEM in attention[0]["reason"]
+    assert changes_at(database) == before
 
 
 def test_restore_is_not_refused_on_a_failed_restore_home(env: dict[str, str], tmp_path: Path) -> None:

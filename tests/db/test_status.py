@@ -138,7 +138,7 @@ async def test_a_busy_registrys_status_counts_each_queue_and_names_what_needs_at
         if len(calls) == 2:
             return 202, signed_receipt(envelope, de_key, status="rejected", reason="invalid-body")
         # a partner's words may quote the notice: a serial, a name
-        problem = {"type": "https://registry.example.de/problems/invalid-body", "detail": "serial 'SSG08-002 ' padded"}
+        problem = {"type": "https://registry.example.de/problems/invalid-input", "detail": "serial 'SSG08-002 ' padded"}
         return 422, msgspec.json.encode(problem)
 
     async with partner(answer) as url, delivery.new_client(at.settings) as client:
@@ -156,7 +156,7 @@ async def test_a_busy_registrys_status_counts_each_queue_and_names_what_needs_at
     assert de_status.enabled
     assert (de_status.queued, de_status.rejected, de_status.head_attempts) == (queued - 2, 1, len(calls) - 2)
     # the kind of the failure, not the partner's text: the overview names no serial (firearms notices shows it)
-    assert de_status.head_last_error == "HTTP 422 invalid-body"
+    assert de_status.head_last_error == "HTTP 422 invalid-input"
     assert b"SSG08-002" not in msgspec.json.encode(found)
     assert (de_status.last_delivered_at, de_status.oldest_queued_at) == (delivered_at, oldest)
     assert found.journal.unsealed > 0
