@@ -73,8 +73,12 @@ async def once(
     key: str | None,
     body: object,
     create: Callable[[], Awaitable[T]],
+    replayed: Callable[[bytes], Awaitable[None]] | None = None,
 ) -> Answer[T]:
-    """Run a handler's creation under the officer's key (see :func:`firearms.idempotency.once`)."""
+    """Run a handler's creation under the officer's key (see :func:`firearms.idempotency.once`).
+
+    ``replayed`` journals a replay's answer as a read (the kept bytes), where the answer shows personal data.
+    """
     status_code = request.route_handler.status_code
     answer = await idempotency.once(
         conn,
@@ -85,5 +89,6 @@ async def once(
         status_code=status_code,
         create=create,
         actor=officer.actor,
+        replayed=replayed,
     )
     return Answer(answer.body, status_code=answer.status_code or status_code, media_type=MediaType.JSON)

@@ -323,6 +323,52 @@ async def test_reading_a_found_answer_is_journaled_as_a_read_of_the_item(cz: tup
         ], path
 
 
+async def test_a_replayed_found_answer_is_journaled_as_a_read_of_the_request_and_the_item(
+    cz: tuple[Client, db.Conn],
+) -> None:
+    """The same Idempotency-Key gives the first answer again, the found record in it: everyone the item went to. It is
+    a read of the record (DESIGN §6), journaled as the list's and the request's reads are, in the replay's own
+    transaction; nothing else is written (no second answer, notice or key)."""
+    client, conn = cz
+    records, item_id, request_id, _ = await _received_request(client, conn)
+    headers = {**records, "Idempotency-Key": "answer-replayed"}
+    path = f"/api/v1/trace-requests/{request_id}/answer"
+    first = await client.post(path, json={"outcome": "found", "item_id": item_id}, headers=headers)
+    assert first.status_code == 200, first.text
+    assert first.json()["answer"]["record"]["last_transfer"]["to_party"] == "Jan Novak"
+    before = await conn.fetchval("SELECT max(entry_id) FROM journal_entry")
+    again = await client.post(path, json={"outcome": "found", "item_id": item_id}, headers=headers)
+    assert (again.status_code, again.content) == (200, first.content)
+    reads = await conn.fetch(
+        "SELECT action, actor, entity, entity_id, payload FROM journal_entry WHERE entry_id > $1 ORDER BY entry_id",
+        before,
+    )
+    actor = await conn.fetchval("SELECT actor FROM journal_entry WHERE action = 'trace.answered'")
+    assert [tuple(row) for row in reads] == [
+        ("trace-request.read", actor, "trace-request", str(request_id), {"ids": [str(request_id)]}),
+        ("item.read", actor, "item", str(item_id), {"ids": [str(item_id)]}),
+    ]
+    assert await _stored(conn) == (1, 1, 1)
+    assert await conn.fetchval("SELECT count(*) FROM notice_outbox WHERE type = 'trace.answered'") == 1
+
+
+async def test_a_replayed_answer_without_a_record_is_journaled_as_a_read_of_the_request(
+    cz: tuple[Client, db.Conn],
+) -> None:
+    """A not-found answer names no item: its replay is a read of the request alone (where the weapon was found)."""
+    client, conn = cz
+    records, _, request_id, _ = await _received_request(client, conn)
+    headers = {**records, "Idempotency-Key": "answer-not-found"}
+    path = f"/api/v1/trace-requests/{request_id}/answer"
+    first = await client.post(path, json={"outcome": "not-found"}, headers=headers)
+    assert first.status_code == 200, first.text
+    before = await conn.fetchval("SELECT max(entry_id) FROM journal_entry")
+    again = await client.post(path, json={"outcome": "not-found"}, headers=headers)
+    assert (again.status_code, again.content) == (200, first.content)
+    reads = await conn.fetch("SELECT action, payload FROM journal_entry WHERE entry_id > $1 ORDER BY entry_id", before)
+    assert [tuple(row) for row in reads] == [("trace-request.read", {"ids": [str(request_id)]})]
+
+
 BAD_ANSWERS: list[tuple[dict[str, Any], int, str]] = [
     ({"outcome": "found"}, 422, "invalid-trace-answer"),
     ({"outcome": "not-found", "item_id": 1}, 422, "invalid-trace-answer"),
