@@ -14,7 +14,7 @@ from litestar import MediaType, Response
 from litestar.params import HeaderParameter
 
 from api.params import STATE_PATHS, state_code
-from firearms import idempotency
+from firearms import idempotency, journal
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from firearms.db import Conn
     from firearms.tokens import Officer
 
-__all__ = ["Answer", "IdempotencyKeyHeader", "once", "operation"]
+__all__ = ["Answer", "IdempotencyKeyHeader", "journaled_read", "once", "operation"]
 
 T = TypeVar("T")
 
@@ -92,3 +92,18 @@ async def once(
         replayed=replayed,
     )
     return Answer(answer.body, status_code=answer.status_code or status_code, media_type=MediaType.JSON)
+
+
+def journaled_read(
+    conn: Conn, officer: Officer, entity: str, ids: Callable[[bytes], list[str]]
+) -> Callable[[bytes], Awaitable[None]]:
+    """A replay's answer journaled as a read of ``entity`` (DESIGN §6), the ids taken from the kept bytes or the path.
+
+    For the answers that show personal data the officer did not type: the parties a licence names, the partner's
+    licence in a consent request (README "Retrying a request that creates a record").
+    """
+
+    async def replayed(kept: bytes) -> None:
+        await journal.record_read(conn, actor=officer.actor, entity=entity, ids=ids(kept))
+
+    return replayed
