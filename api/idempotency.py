@@ -14,7 +14,7 @@ from litestar import MediaType, Response
 from litestar.params import HeaderParameter
 
 from api.params import STATE_PATHS, state_code
-from firearms import idempotency
+from firearms import idempotency, journal
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from firearms.db import Conn
     from firearms.tokens import Officer
 
-__all__ = ["Answer", "IdempotencyKeyHeader", "once", "operation"]
+__all__ = ["Answer", "IdempotencyKeyHeader", "journaled_read", "once", "operation"]
 
 T = TypeVar("T")
 
@@ -73,8 +73,12 @@ async def once(
     key: str | None,
     body: object,
     create: Callable[[], Awaitable[T]],
+    replayed: Callable[[bytes], Awaitable[None]] | None = None,
 ) -> Answer[T]:
-    """Run a handler's creation under the officer's key (see :func:`firearms.idempotency.once`)."""
+    """Run a handler's creation under the officer's key (see :func:`firearms.idempotency.once`).
+
+    ``replayed`` journals a replay's answer as a read (the kept bytes), where the answer shows personal data.
+    """
     status_code = request.route_handler.status_code
     answer = await idempotency.once(
         conn,
@@ -85,5 +89,21 @@ async def once(
         status_code=status_code,
         create=create,
         actor=officer.actor,
+        replayed=replayed,
     )
     return Answer(answer.body, status_code=answer.status_code or status_code, media_type=MediaType.JSON)
+
+
+def journaled_read(
+    conn: Conn, officer: Officer, entity: str, ids: Callable[[bytes], list[str]]
+) -> Callable[[bytes], Awaitable[None]]:
+    """A replay's answer journaled as a read of ``entity`` (DESIGN §6), the ids taken from the kept bytes or the path.
+
+    For the answers that show personal data the officer did not type: the parties a licence names, the partner's
+    licence in a consent request (README "Retrying a request that creates a record").
+    """
+
+    async def replayed(kept: bytes) -> None:
+        await journal.record_read(conn, actor=officer.actor, entity=entity, ids=ids(kept))
+
+    return replayed

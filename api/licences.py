@@ -11,7 +11,7 @@ from litestar import Controller, Request, Response, get, post
 from litestar.params import FromPath, JSONBody, QueryParameter
 
 from api.deps import ConnDep, OfficerDep, SettingsDep
-from api.idempotency import Answer, IdempotencyKeyHeader, once
+from api.idempotency import Answer, IdempotencyKeyHeader, journaled_read, once
 from api.params import (
     AfterQuery,
     LicenceNumberQuery,
@@ -126,6 +126,12 @@ def shown_to(officer: Officer, version: LicenceVersion) -> LicenceVersion:
     return msgspec.structs.replace(version, verification_code=None)
 
 
+class _Shown(msgspec.Struct, frozen=True):
+    """The licence a kept answer shows (its other members are not read)."""
+
+    licence_id: uuid.UUID
+
+
 class LicenceController(Controller):
     """``/api/v1/licences``."""
 
@@ -152,6 +158,10 @@ class LicenceController(Controller):
             idempotency_key,
             data,
             lambda: licence_versions.create_draft(conn, data, settings=settings, actor=officer.actor),
+            # the answer names the parties (their names and addresses, from the register): a read when shown again
+            journaled_read(
+                conn, officer, "licence", lambda kept: [str(msgspec.json.decode(kept, type=_Shown).licence_id)]
+            ),
         )
 
     @get("/", summary="List licences", opt={"roles": READ})
@@ -216,6 +226,7 @@ class LicenceController(Controller):
             idempotency_key,
             data,
             lambda: licence_versions.amend(conn, licence_id, data, settings=settings, actor=officer.actor),
+            journaled_read(conn, officer, "licence", lambda _: [str(licence_id)]),
         )
 
     @get("/{licence_id:uuid}/versions", summary="Versions of a licence", opt={"roles": READ})

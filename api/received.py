@@ -10,7 +10,7 @@ from litestar import Controller, Request, get, post
 from litestar.params import FromPath, JSONBody, QueryParameter
 
 from api.deps import ConnDep, OfficerDep, SettingsDep
-from api.idempotency import Answer, IdempotencyKeyHeader, once
+from api.idempotency import Answer, IdempotencyKeyHeader, journaled_read, once
 from api.params import AfterQuery, LicenceNumberQuery, LimitQuery, StatePath, StateQuery, page, state_code
 from firearms import clock, journal
 from firearms.db import Conn
@@ -439,4 +439,6 @@ class ConsentRequestController(Controller):
                 actor=officer.actor,
                 acknowledgement=data.acknowledgement,
             ),
+            # the answer holds the partner's licence as received, its parties: a read when shown again
+            journaled_read(conn, officer, "consent-request", lambda _: [f"{state_code(requesting_state)}/{notice_id}"]),
         )

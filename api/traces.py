@@ -60,6 +60,7 @@ class TraceRequestController(Controller):
                 answer_days=settings.trace_answer_days,
                 actor=officer.actor,
             ),
+            lambda kept: trace_reads.journal_replay(conn, actor=officer.actor, answer=kept),
         )
 
     @get("/", summary="Trace requests sent and received")
@@ -130,4 +131,6 @@ class TraceRequestController(Controller):
             lambda: traces.answer(
                 conn, trace_request_id, data, today=clock.today(settings.time_zone), actor=officer.actor
             ),
+            # the first answer again, a found record with every party the item went to: a read (DESIGN §6)
+            lambda kept: trace_reads.journal_replay(conn, actor=officer.actor, answer=kept),
         )

@@ -71,6 +71,7 @@ async def once(
     status_code: int,
     create: Callable[[], Awaitable[object]],
     actor: str,
+    replayed: Callable[[bytes], Awaitable[None]] | None = None,
 ) -> Answer:
     """Run ``create`` once per (token, key), in the caller's transaction; give its first answer again.
 
@@ -79,6 +80,10 @@ async def once(
     ``status_code`` given with them, never decoded into today's answer type and encoded again (a later
     field added, renamed or reordered would have changed or broken an old key's answer). Without a key,
     ``create`` runs as before and its answer is encoded the same way.
+
+    ``replayed``, given the kept bytes, runs in the caller's transaction when a replay gives them again: the answer
+    of some creations shows personal data the officer did not type (a trace answer's record, built from an item's
+    history), and showing it again is a read of it, journaled (DESIGN §6) as the route's reads are.
 
     Raises:
         ConflictError: ``idempotency-key-reused`` — the key was used with another request (another
@@ -98,6 +103,8 @@ async def once(
                 idempotency_key=key,
                 first_request=first["request"],
             )
+        if replayed is not None:
+            await replayed(first["answer"])
         return Answer(body=first["answer"], status_code=first["status_code"])
     answer = Answer(body=msgspec.json.encode(await create()), status_code=status_code)
     now = dt.datetime.now(dt.UTC)

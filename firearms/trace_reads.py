@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from firearms.db import Conn
     from firearms.trace_types import Direction, TraceStatus
 
-__all__ = ["get_trace_request", "journal_read", "list_trace_requests"]
+__all__ = ["get_trace_request", "journal_read", "journal_replay", "list_trace_requests"]
 
 
 async def _requests(
@@ -125,11 +125,35 @@ async def journal_read(conn: Conn, *, actor: str, requests: list[TraceRequest]) 
     A found answer this registry sent is an item's record, every party it went to, as the item's history is: its
     read is journaled on the item too (``item.read``), so that the item's reads name every officer who saw them.
     """
-    await journal.record_read(
-        conn, actor=actor, entity="trace-request", ids=[str(request.trace_request_id) for request in requests]
-    )
-    items = [str(r.answer.item_id) for r in requests if r.answer is not None and r.answer.item_id is not None]
-    await journal.record_read(conn, actor=actor, entity="item", ids=list(dict.fromkeys(items)))
+    items = [r.answer.item_id for r in requests if r.answer is not None and r.answer.item_id is not None]
+    await _journal_read(conn, actor, [request.trace_request_id for request in requests], items)
+
+
+async def _journal_read(conn: Conn, actor: str, requests: list[int], items: list[int]) -> None:
+    await journal.record_read(conn, actor=actor, entity="trace-request", ids=[str(request) for request in requests])
+    await journal.record_read(conn, actor=actor, entity="item", ids=list(dict.fromkeys(str(item) for item in items)))
+
+
+class _ShownAnswer(msgspec.Struct, frozen=True):
+    item_id: int | None = None
+
+
+class _Shown(msgspec.Struct, frozen=True):
+    """What a kept answer shows of a request: its id and its answer's item (its other members are not read)."""
+
+    trace_request_id: int
+    answer: _ShownAnswer | None = None
+
+
+async def journal_replay(conn: Conn, *, actor: str, answer: bytes) -> None:
+    """Journal a request shown again by an ``Idempotency-Key`` replay as :func:`journal_read` journals a read.
+
+    The replay is the first answer's bytes (:mod:`firearms.idempotency`): the request as it was then and, answered
+    found, the record with every party the item went to. The ids are read from those bytes, what the officer sees.
+    """
+    shown = msgspec.json.decode(answer, type=_Shown)
+    items = [] if shown.answer is None or shown.answer.item_id is None else [shown.answer.item_id]
+    await _journal_read(conn, actor, [shown.trace_request_id], items)
 
 
 async def list_trace_requests(

@@ -56,8 +56,8 @@ SELECT k.key_id, k.not_before,
 -- name: get_waiting_work
 -- What waits for officers, for the operator's overview: held customs checks with no decision
 -- (customs_check_held_idx), received transit-consent requests pending (consent_request_received_pending_idx),
--- received trace requests unanswered and of those the ones past the day the answer is due (as list_trace_requests
--- says overdue). Counts and dates only. $1 today
+-- received trace requests unanswered and of those the ones overdue (trace_request_state, trace_request_overdue: the
+-- rule the trace list shows). Counts and dates only. $1 today
 SELECT h.held, h.oldest_held_at, c.consent_requests, c.oldest_consent_request_at, t.traces_open, t.traces_overdue
   FROM (SELECT count(*) AS held, min(k.checked_at) AS oldest_held_at
           FROM customs_check AS k
@@ -66,11 +66,9 @@ SELECT h.held, h.oldest_held_at, c.consent_requests, c.oldest_consent_request_at
           FROM consent_request_received
          WHERE status = 'pending') AS c,
        (SELECT count(*) AS traces_open,
-               count(*) FILTER (WHERE coalesce(a.answer_by, r.answer_by) < $1::date) AS traces_overdue
-          FROM trace_request AS r
-          LEFT JOIN trace_acknowledgement AS a ON a.trace_request_id = r.trace_request_id
-         WHERE r.direction = 'incoming'
-           AND NOT EXISTS (SELECT 1 FROM trace_answer AS w WHERE w.trace_request_id = r.trace_request_id)) AS t;
+               count(*) FILTER (WHERE trace_request_overdue(answered, due_on, $1::date)) AS traces_overdue
+          FROM trace_request_state
+         WHERE direction = 'incoming' AND NOT answered) AS t;
 
 -- name: get_service_status
 -- The database's server version and the latest migration applied (file names sort by their UTC timestamps).

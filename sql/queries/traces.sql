@@ -31,33 +31,21 @@ SELECT r.trace_request_id, r.answer_by, r.confidentiality, r.created_at,
  WHERE r.direction = $1 AND r.partner_state = $2 AND r.notice_id = $3;
 
 -- name: list_trace_requests
--- Trace requests with their acknowledgement and answer, the status they give (answered, acknowledged, open) and
--- the day the answer is due (what the requested State acknowledged, else what was asked): overdue when unanswered
--- after it. One request ($1) or a page in id order after a cursor. $1 trace_request_id or NULL, $2 direction or NULL,
--- $3 status or NULL, $4 overdue only, $5 today, $6 after trace_request_id, $7 limit
+-- Trace requests with their acknowledgement and answer, the status they give (answered, acknowledged, open), the day
+-- the answer is due and whether it is overdue on $5 (trace_request_state, trace_request_overdue: the rule the
+-- operator's overview counts by). One request ($1) or a page in id order after a cursor. $1 trace_request_id or NULL,
+-- $2 direction or NULL, $3 status or NULL, $4 overdue only, $5 today, $6 after trace_request_id, $7 limit
 SELECT trace_request_id, direction, partner_state, notice_id, item_id, weapon, circumstances, intended_use,
        confidentiality, answer_by, acknowledge_by, findings, findings_omitted, created_at, created_by,
        acknowledgement_notice_id, acknowledged_at, acknowledged_by, due_on, answer_notice_id, outcome,
        answer_item_id, record, reason, note, answered_at, answered_by, answer_confidentiality, unmatched_because,
-       status,
-       answered_at IS NULL AND due_on < $5::date AS overdue
-  FROM (SELECT r.trace_request_id, r.direction, r.partner_state, r.notice_id, r.item_id, r.weapon, r.circumstances,
-               r.intended_use, r.confidentiality, r.answer_by, r.acknowledge_by, r.findings, r.findings_omitted,
-               r.created_at, r.created_by, a.notice_id AS acknowledgement_notice_id, a.acknowledged_at,
-               a.recorded_by AS acknowledged_by, coalesce(a.answer_by, r.answer_by) AS due_on,
-               w.notice_id AS answer_notice_id, w.outcome, w.item_id AS answer_item_id, w.record, w.reason, w.note,
-               w.answered_at, w.answered_by, w.confidentiality AS answer_confidentiality, w.unmatched_because,
-               CASE WHEN w.trace_request_id IS NOT NULL THEN 'answered'
-                    WHEN a.trace_request_id IS NOT NULL THEN 'acknowledged'
-                    ELSE 'open' END AS status
-          FROM trace_request AS r
-          LEFT JOIN trace_acknowledgement AS a ON a.trace_request_id = r.trace_request_id
-          LEFT JOIN trace_answer AS w ON w.trace_request_id = r.trace_request_id
-         WHERE ($1::bigint IS NULL OR r.trace_request_id = $1::bigint)
-           AND ($2::text IS NULL OR r.direction = $2::text)
-           AND r.trace_request_id > $6::bigint) AS t
- WHERE ($3::text IS NULL OR status = $3::text)
-   AND (NOT $4::boolean OR (answered_at IS NULL AND due_on < $5::date))
+       status, trace_request_overdue(answered, due_on, $5::date) AS overdue
+  FROM trace_request_state
+ WHERE ($1::bigint IS NULL OR trace_request_id = $1::bigint)
+   AND ($2::text IS NULL OR direction = $2::text)
+   AND trace_request_id > $6::bigint
+   AND ($3::text IS NULL OR status = $3::text)
+   AND (NOT $4::boolean OR trace_request_overdue(answered, due_on, $5::date))
  ORDER BY trace_request_id
  LIMIT $7;
 

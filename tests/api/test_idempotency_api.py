@@ -35,7 +35,12 @@ async def test_a_retried_draft_answers_the_first_answer_and_drafts_one_licence(
         first.headers["content-type"],
         first.content,
     )
-    assert await _counts(conn) == before
+    # nothing created; the licence shown again (it names its parties) is journaled as a read (licence.read)
+    after = await _counts(conn)
+    assert (after[:5], after[5], after[6:]) == (before[:5], before[5] + 1, before[6:])
+    read = await conn.fetchrow("SELECT action, payload FROM journal_entry ORDER BY entry_id DESC LIMIT 1")
+    assert read is not None
+    assert (read["action"], read["payload"]) == ("licence.read", {"ids": [first.json()["licence_id"]]})
     assert await conn.fetchval("SELECT count(*) FROM licence") == 1
     # the structured-field form of the same key ("...") is the same key
     quoted = await client.post(LICENCES, json=body, headers=_keyed(officer, '"6f1c2a9e-draft-1"'))
@@ -148,15 +153,24 @@ async def _twice(
     body: dict[str, Any],
     headers: dict[str, str],
     key: str,
+    read: str | None = None,
 ) -> dict[str, object]:
-    """The request, then its retry: the same status and bytes, and not one row more anywhere."""
+    """The request, then its retry: the same status and bytes, and not one row more anywhere.
+
+    But ``read``: the journal entry of a replay whose answer shows personal data the officer did not type (the parties
+    a licence names), journaled as the route's reads are (DESIGN §6), with the id shown.
+    """
     first = await client.post(url, json=body, headers=_keyed(headers, key))
     assert first.status_code in {200, 201}, first.text
     before = await _rows(conn)
+    last = await conn.fetchval("SELECT max(entry_id) FROM journal_entry")
     again = await client.post(url, json=body, headers=_keyed(headers, key))
     assert (again.status_code, again.content) == (first.status_code, first.content), url
-    assert await _rows(conn) == before, url
     answer: dict[str, object] = first.json()
+    written = await conn.fetch("SELECT action, payload FROM journal_entry WHERE entry_id > $1 ORDER BY entry_id", last)
+    expected = [] if read is None else [(read, {"ids": [str(answer["licence_id"])]})]
+    assert [tuple(row) for row in written] == expected, url
+    assert await _rows(conn) == {**before, "journal_entry": before["journal_entry"] + len(expected)}, url
     return answer
 
 
@@ -191,10 +205,11 @@ async def test_every_creating_endpoint_answers_a_retry_with_its_first_answer(
     party = {"kind": "carrier", "name": "Spedition Gruber", "country": "AT", "address": "Linz"}
     await _twice(client, conn, "/api/v1/parties", party, officer, "party-1")
     body = await _setup(client, officer)
-    licence = await _twice(client, conn, LICENCES, body, officer, "licence-1")
+    licence = await _twice(client, conn, LICENCES, body, officer, "licence-1", read="licence.read")
     base = f"{LICENCES}/{licence['licence_id']}"
     amended = {**body, "place_of_issue": "Graz", "reason": "issued in Graz"}
-    assert (await _twice(client, conn, f"{base}/versions", amended, officer, "amend-1"))["version"] == 2
+    amend = await _twice(client, conn, f"{base}/versions", amended, officer, "amend-1", read="licence.read")
+    assert amend["version"] == 2
     asked = {"transit_state": "CZ", "shipment_from": "2027-01-04", "shipment_to": "2027-01-29"}
     await _twice(client, conn, f"{base}/transit-consent-requests", asked, officer, "ask-1")
     decided = {

@@ -248,10 +248,14 @@ async def test_a_decision_retried_with_its_idempotency_key_answers_the_first_ans
     officer = await _headers(conn, "licensing-officer") | {"Idempotency-Key": "decide-1"}
     url = f"/api/v1/consent-requests/AT/{request_id}/decision"
     first = await client.post(url, json={"decision": "no-objection"}, headers=officer)
+    last = await conn.fetchval("SELECT max(entry_id) FROM journal_entry")
     again = await client.post(url, json={"decision": "no-objection"}, headers=officer)
     assert (first.status_code, again.status_code, again.content) == (200, 200, first.content)
     sent = await conn.fetchval("SELECT count(*) FROM notice_outbox WHERE type = 'transit-consent.decided'")
     assert sent == 1
+    # the answer again holds AT's licence as received, its parties: a read, journaled as the request's reads are
+    written = await conn.fetch("SELECT action, payload FROM journal_entry WHERE entry_id > $1 ORDER BY entry_id", last)
+    assert [tuple(row) for row in written] == [("consent-request.read", {"ids": [f"AT/{request_id}"]})]
     other = await client.post(url, json={"decision": "objection", "reason": "closed"}, headers=officer)
     assert (other.status_code, other.json()["type"].rsplit("/", 1)[1]) == (409, "idempotency-key-reused")
 

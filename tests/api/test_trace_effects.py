@@ -15,6 +15,7 @@ import msgspec
 import pytest
 
 from firearms import db, tokens
+from firearms.canonical import format_time, utc_now
 from tests.conftest import TokenFactory
 from tests.exchange_fixtures import Client, cz, de
 from tests.exchange_util import AT_KEY, DE_KEY, OTHER_KEY, envelope, trust_cz_and_de
@@ -322,6 +323,52 @@ async def test_reading_a_found_answer_is_journaled_as_a_read_of_the_item(cz: tup
         ], path
 
 
+async def test_a_replayed_found_answer_is_journaled_as_a_read_of_the_request_and_the_item(
+    cz: tuple[Client, db.Conn],
+) -> None:
+    """The same Idempotency-Key gives the first answer again, the found record in it: everyone the item went to. It is
+    a read of the record (DESIGN §6), journaled as the list's and the request's reads are, in the replay's own
+    transaction; nothing else is written (no second answer, notice or key)."""
+    client, conn = cz
+    records, item_id, request_id, _ = await _received_request(client, conn)
+    headers = {**records, "Idempotency-Key": "answer-replayed"}
+    path = f"/api/v1/trace-requests/{request_id}/answer"
+    first = await client.post(path, json={"outcome": "found", "item_id": item_id}, headers=headers)
+    assert first.status_code == 200, first.text
+    assert first.json()["answer"]["record"]["last_transfer"]["to_party"] == "Jan Novak"
+    before = await conn.fetchval("SELECT max(entry_id) FROM journal_entry")
+    again = await client.post(path, json={"outcome": "found", "item_id": item_id}, headers=headers)
+    assert (again.status_code, again.content) == (200, first.content)
+    reads = await conn.fetch(
+        "SELECT action, actor, entity, entity_id, payload FROM journal_entry WHERE entry_id > $1 ORDER BY entry_id",
+        before,
+    )
+    actor = await conn.fetchval("SELECT actor FROM journal_entry WHERE action = 'trace.answered'")
+    assert [tuple(row) for row in reads] == [
+        ("trace-request.read", actor, "trace-request", str(request_id), {"ids": [str(request_id)]}),
+        ("item.read", actor, "item", str(item_id), {"ids": [str(item_id)]}),
+    ]
+    assert await _stored(conn) == (1, 1, 1)
+    assert await conn.fetchval("SELECT count(*) FROM notice_outbox WHERE type = 'trace.answered'") == 1
+
+
+async def test_a_replayed_answer_without_a_record_is_journaled_as_a_read_of_the_request(
+    cz: tuple[Client, db.Conn],
+) -> None:
+    """A not-found answer names no item: its replay is a read of the request alone (where the weapon was found)."""
+    client, conn = cz
+    records, _, request_id, _ = await _received_request(client, conn)
+    headers = {**records, "Idempotency-Key": "answer-not-found"}
+    path = f"/api/v1/trace-requests/{request_id}/answer"
+    first = await client.post(path, json={"outcome": "not-found"}, headers=headers)
+    assert first.status_code == 200, first.text
+    before = await conn.fetchval("SELECT max(entry_id) FROM journal_entry")
+    again = await client.post(path, json={"outcome": "not-found"}, headers=headers)
+    assert (again.status_code, again.content) == (200, first.content)
+    reads = await conn.fetch("SELECT action, payload FROM journal_entry WHERE entry_id > $1 ORDER BY entry_id", before)
+    assert [tuple(row) for row in reads] == [("trace-request.read", {"ids": [str(request_id)]})]
+
+
 BAD_ANSWERS: list[tuple[dict[str, Any], int, str]] = [
     ({"outcome": "found"}, 422, "invalid-trace-answer"),
     ({"outcome": "not-found", "item_id": 1}, 422, "invalid-trace-answer"),
@@ -413,7 +460,7 @@ async def test_the_acknowledgement_and_the_answer_are_kept_on_the_own_request(
 ) -> None:
     request_id, notice_id = await _own_request(client, conn, auth)
     due = str(TODAY + dt.timedelta(days=60))
-    ack = {"acknowledged_at": "2026-11-30T10:00:00Z", "answer_by": due}
+    ack = {"acknowledged_at": format_time(utc_now()), "answer_by": due}
     receipt = await _deliver(client, _from_cz(1, "trace.acknowledged", ack, notice_id))
     assert (receipt["status"], receipt["reason"]) == ("accepted", None)
     auditor = await auth("auditor")
@@ -697,14 +744,56 @@ async def test_an_acknowledgement_moving_the_due_day_before_the_request_or_over_
     overdue at once, one years ahead would never be overdue. Rejected invalid-body; the due day stays."""
     request_id, notice_id = await _own_request(client, conn, auth)
     asked = (await client.get(f"/api/v1/trace-requests/{request_id}", headers=await auth("auditor"))).json()
-    ack = {"acknowledged_at": f"{TODAY}T00:00:00Z", "answer_by": _day(days)}
+    ack = {"acknowledged_at": format_time(utc_now()), "answer_by": _day(days)}
     receipt = await _deliver(client, _from_cz(1, "trace.acknowledged", ack, notice_id))
     assert (receipt["status"], receipt["reason"]) == ("rejected", "invalid-body"), why
     assert await _stored(conn) == (1, 0, 0)
     now = (await client.get(f"/api/v1/trace-requests/{request_id}", headers=await auth("auditor"))).json()
     assert (now["status"], now["due_on"], now["acknowledgement"]) == ("open", asked["due_on"], None)
-    ack = {"acknowledged_at": f"{TODAY}T00:00:00Z", "answer_by": _day(366)}  # the bound: a year and a day on
+    ack = {"acknowledged_at": format_time(utc_now()), "answer_by": _day(366)}  # the bound: a year and a day on
     receipt = await _deliver(client, _from_cz(2, "trace.acknowledged", ack, notice_id))
     assert (receipt["status"], receipt["reason"]) == ("accepted", None)
     kept = (await client.get(f"/api/v1/trace-requests/{request_id}", headers=await auth("auditor"))).json()
     assert (kept["status"], kept["due_on"]) == ("acknowledged", _day(366))
+
+
+# --- when an acknowledgement says it was made: between the request and its receipt, within PROTOCOL's skew ---
+
+ACKNOWLEDGED_TIMES: list[tuple[str, str, int, str | None]] = [
+    # (why, from what, seconds from it, the reason the receipt gives; None: accepted)
+    ("301 s before the request was made", "asked", -301, "invalid-body"),
+    ("a year before the request was made", "asked", -366 * 86400, "invalid-body"),
+    ("300 s before the request was made (the skew)", "asked", -300, None),
+    ("when the request was made", "asked", 0, None),
+    ("290 s ahead of this registry's clock", "now", 290, None),
+    ("330 s ahead of this registry's clock", "now", 330, "invalid-body"),  # 300 s, and 30 s to deliver it
+    ("years ahead", "now", 40 * 366 * 86400, "invalid-body"),
+]
+
+
+@pytest.mark.parametrize(
+    ("why", "base", "seconds", "reason"), ACKNOWLEDGED_TIMES, ids=[c[0] for c in ACKNOWLEDGED_TIMES]
+)
+async def test_an_acknowledgement_made_before_the_request_or_ahead_of_the_clock_is_rejected_and_nothing_kept(
+    client: Client, conn: db.Conn, auth: TokenFactory, why: str, base: str, seconds: int, reason: str | None
+) -> None:
+    """acknowledged_at is bounded as a due day is: not before the request was made, not after the acknowledgement
+    arrived, each by more than the 300 s two registries' clocks may differ (PROTOCOL §4, check 6). Outside, the
+    body is invalid-body: no acknowledgement, no journal entry, the request still open."""
+    request_id, notice_id = await _own_request(client, conn, auth)
+    asked_at = await conn.fetchval("SELECT created_at FROM trace_request WHERE trace_request_id = $1", request_id)
+    moment = (asked_at if base == "asked" else utc_now()) + dt.timedelta(seconds=seconds)
+    entries = await conn.fetchval("SELECT count(*) FROM journal_entry")
+    ack = {"acknowledged_at": format_time(moment), "answer_by": _day(30)}
+    receipt = await _deliver(client, _from_cz(1, "trace.acknowledged", ack, notice_id))
+    assert (receipt["status"], receipt["reason"]) == ("accepted" if reason is None else "rejected", reason), why
+    if reason is None:
+        assert await conn.fetchval("SELECT acknowledged_at FROM trace_acknowledgement") == moment
+        return
+    assert await _stored(conn) == (1, 0, 0)
+    assert await conn.fetchval("SELECT count(*) FROM journal_entry WHERE action = 'trace.acknowledged'") == 0
+    # the inbox journals the notice's receipt (rejected); no other entry was written
+    written = await conn.fetch("SELECT action FROM journal_entry ORDER BY entry_id OFFSET $1", entries)
+    assert "trace.acknowledged" not in [row["action"] for row in written]
+    now = (await client.get(f"/api/v1/trace-requests/{request_id}", headers=await auth("auditor"))).json()
+    assert (now["status"], now["acknowledgement"]) == ("open", None)

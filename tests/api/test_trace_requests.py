@@ -212,10 +212,14 @@ async def test_a_retry_with_the_same_idempotency_key_sends_one_request(
 ) -> None:
     headers = {**officer, "Idempotency-Key": "trace-1"}
     first = await client.post("/api/v1/trace-requests", json=trace_body(), headers=headers)
+    before = await conn.fetchval("SELECT max(entry_id) FROM journal_entry")
     again = await client.post("/api/v1/trace-requests", json=trace_body(), headers=headers)
     assert (first.status_code, again.status_code) == (201, 201)
     assert again.content == first.content
     assert await counts(conn) == (1, 1)
+    # the request shown again (where the weapon was found) is a read, as the list's and the request's are
+    reads = await conn.fetch("SELECT action, payload FROM journal_entry WHERE entry_id > $1 ORDER BY entry_id", before)
+    assert [tuple(row) for row in reads] == [("trace-request.read", {"ids": [str(first.json()["trace_request_id"])]})]
     other = await client.post("/api/v1/trace-requests", json=trace_body(intended_use="other"), headers=headers)
     assert other.status_code == 409
     assert other.json()["type"].rsplit("/", 1)[1] == "idempotency-key-reused"

@@ -9,7 +9,8 @@ and so is an acknowledgement after the answer (``trace-already-answered``).
 The day an answer is due, as a request asks it or an acknowledgement moves it, is held to the bounds this registry
 keeps for its own requests (README "Trace requests"): not before the request's day, at most a year after it (and a
 day, for the sender's time zone). Outside them the body is ``invalid-body`` (PROTOCOL §4), nothing stored: a due day
-before the request would make it overdue at once, one years on would never make it overdue.
+before the request would make it overdue at once, one years on would never make it overdue. An acknowledgement's
+``acknowledged_at`` is not before the request was made nor after it arrived, by more than PROTOCOL §4's clock skew.
 """
 
 from __future__ import annotations
@@ -18,7 +19,9 @@ import datetime as dt
 from typing import TYPE_CHECKING
 
 from firearms import journal, traces
+from firearms.canonical import format_time
 from firearms.exchange.inbox import NoticeRejectedError, ReceivedNotice, body_as, effect
+from firearms.exchange.protocol import CLOCK_SKEW
 from firearms.exchange.trace_bodies import TraceAcknowledged, TraceAnswered, TraceRequested, contradiction
 from firearms.store import traces as store
 
@@ -50,6 +53,31 @@ def _check_due_day(answer_by: dt.date, asked_on: dt.date, what: str) -> None:
             "invalid-body",
             f"{what} answer_by {answer_by} is more than {traces.MAX_ANSWER_DAYS} days after the request's day"
             f" ({asked_on}): a trace is answered in a timely manner (ITI para 17)",
+        )
+
+
+def _check_acknowledged_at(acknowledged_at: dt.datetime, asked_at: dt.datetime, received_at: dt.datetime) -> None:
+    """``acknowledged_at`` between the request's making and the receipt of its acknowledgement.
+
+    Two registries' clocks are held to agree within PROTOCOL §4's ``CLOCK_SKEW`` (check 6: a notice's ``created_at``
+    at most 300 s ahead of the receiver's clock): an acknowledgement is not made before the request it acknowledges,
+    nor after it reached this registry, by more than that.
+
+    Raises:
+        NoticeRejectedError: ``invalid-body``.
+    """
+    skew = int(CLOCK_SKEW.total_seconds())
+    if acknowledged_at < asked_at - CLOCK_SKEW:
+        raise NoticeRejectedError(
+            "invalid-body",
+            f"acknowledged_at {format_time(acknowledged_at)} is more than {skew} s before the request was made"
+            f" ({format_time(asked_at)}): acknowledged before asked",
+        )
+    if acknowledged_at > received_at + CLOCK_SKEW:
+        raise NoticeRejectedError(
+            "invalid-body",
+            f"acknowledged_at {format_time(acknowledged_at)} is more than {skew} s ahead of this registry's clock"
+            f" ({format_time(received_at.replace(microsecond=0))})",
         )
 
 
@@ -105,6 +133,7 @@ async def trace_acknowledged(conn: Conn, received: ReceivedNotice) -> None:
             " an acknowledgement after the answer is not kept",
         )
     _check_due_day(body.answer_by, request["created_at"].astimezone(dt.UTC).date(), "the acknowledgement's")
+    _check_acknowledged_at(body.acknowledged_at, request["created_at"], received.received_at)
     await store.insert_trace_acknowledgement(
         conn, request["trace_request_id"], received.notice.id, body.acknowledged_at, body.answer_by, f"partner:{sender}"
     )
