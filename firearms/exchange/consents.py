@@ -28,6 +28,8 @@ from firearms.exchange.bodies import ConsentRequested
 from firearms.store import received as store
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     import asyncpg
 
     from firearms.db import Conn
@@ -38,6 +40,7 @@ __all__ = [
     "Finding",
     "FindingsNow",
     "check_now",
+    "check_now_all",
     "decide",
     "deem_silent",
     "findings",
@@ -198,16 +201,35 @@ def findings(
 async def check_now(conn: Conn, request: ConsentRequested, own_state: str, today: dt.date) -> FindingsNow:
     """The pre-check of a request made with the records as they stand (DESIGN §4 step 3; Art. 11).
 
-    Used on arrival and again when the officer reads a pending request and decides on it: the loss and theft
-    records (this State's items, partners' open reports) change after a request arrived, and so does today's
-    date. Two indexed queries, whatever the number of serials.
+    Used on arrival and again when the officer decides on it: the loss and theft records (this State's items,
+    partners' open reports) change after a request arrived, and so does today's date. A batch of one of
+    :func:`check_now_all`, the same findings a page of requests read at once shows for it.
     """
-    serials = [serial for line in request.licence.lines for serial in line.serials]
-    here = await items.reported_lost_or_stolen(conn, serials)
-    partners = await reports.partner_reported_lines(conn, request.licence.lines)
-    return FindingsNow(
-        findings=findings(request, own_state, today, here, partners), reported=sorted(here | partners.keys())
-    )
+    (checked,) = await check_now_all(conn, [request], own_state, today)
+    return checked
+
+
+async def check_now_all(
+    conn: Conn, requests: Sequence[ConsentRequested], own_state: str, today: dt.date
+) -> list[FindingsNow]:
+    """:func:`check_now` for several requests at once (a page of the officer's list), in their order.
+
+    Two indexed queries, whatever the number of requests and serials (none without a serial); each request's
+    findings are the ones it gets alone: its own serials, its own lines' categories and makes.
+    """
+    serials = [[serial for line in request.licence.lines for serial in line.serials] for request in requests]
+    here = await items.reported_lost_or_stolen(conn, [serial for given in serials for serial in given])
+    partners = await reports.partner_reported_lines(conn, [request.licence.lines for request in requests])
+    checked = []
+    for request, given, by_partner in zip(requests, serials, partners, strict=True):
+        reported_here = here.intersection(given)
+        checked.append(
+            FindingsNow(
+                findings=findings(request, own_state, today, reported_here, by_partner),
+                reported=sorted(reported_here | by_partner.keys()),
+            )
+        )
+    return checked
 
 
 def _as_received(row: asyncpg.Record) -> ConsentRequested | None:
@@ -221,11 +243,21 @@ def _as_received(row: asyncpg.Record) -> ConsentRequested | None:
         return None
 
 
-async def _findings_now(conn: Conn, row: asyncpg.Record, own_state: str, today: dt.date) -> list[Finding] | None:
-    if row["status"] != "pending":
-        return None  # nothing is decided on it any more: a decided one keeps the findings it was decided on
-    request = _as_received(row)
-    return None if request is None else (await check_now(conn, request, own_state, today)).findings
+async def _findings_now(
+    conn: Conn, rows: Sequence[asyncpg.Record], own_state: str, today: dt.date
+) -> list[list[Finding] | None]:
+    """The findings made again of each of ``rows`` that is pending (``None`` for the others), all at once."""
+    pending = [
+        (index, request)
+        for index, row in enumerate(rows)
+        # a decided one keeps the findings it was decided on; one a rule tightened since refuses is not checked again
+        if row["status"] == "pending" and (request := _as_received(row)) is not None
+    ]
+    made: list[list[Finding] | None] = [None] * len(rows)
+    checked = await check_now_all(conn, [request for _, request in pending], own_state, today)
+    for (index, _), found in zip(pending, checked, strict=True):
+        made[index] = found.findings
+    return made
 
 
 def _request(row: asyncpg.Record, findings_now: list[Finding] | None = None) -> ConsentRequest:
@@ -265,7 +297,8 @@ async def get_request(
     row = await store.get_consent_request(conn, requesting_state, notice_id)
     if row is None:
         raise NotFoundError(f"no transit-consent request {notice_id} from {requesting_state}")
-    return _request(row, await _findings_now(conn, row, own_state, today))
+    (findings_now,) = await _findings_now(conn, [row], own_state, today)
+    return _request(row, findings_now)
 
 
 async def list_requests(
@@ -277,10 +310,15 @@ async def list_requests(
     own_state: str,
     today: dt.date,
 ) -> list[ConsentRequest]:
-    """A page of received requests in arrival order; the pending ones with their findings made again."""
+    """A page of received requests in arrival order; the pending ones with their findings made again.
+
+    The page's findings are made at once (:func:`check_now_all`: two queries, whatever the page's size), each the
+    same as :func:`get_request` makes for that request alone.
+    """
+    rows = await store.list_consent_requests(conn, after, status, limit)
     return [
-        _request(row, await _findings_now(conn, row, own_state, today))
-        for row in await store.list_consent_requests(conn, after, status, limit)
+        _request(row, findings_now)
+        for row, findings_now in zip(rows, await _findings_now(conn, rows, own_state, today), strict=True)
     ]
 
 

@@ -201,3 +201,73 @@ async def test_a_shipment_window_over_since_arrival_fails_the_dates_now(cz: tupl
     assert {finding.code: finding.result for finding in read.findings}["dates-coherent"] == "pass"
     on_the_last_day = await consents.get_request(conn, "AT", notice_id, own_state="CZ", today=dt.date(2026, 12, 20))
     assert on_the_last_day.findings_now == on_the_last_day.findings
+
+
+def _licence_with(number: str, serials: list[str], make: str = "Steyr Mannlicher") -> dict[str, Any]:
+    """A request's body: the vector licence under ``number`` whose rifle line carries ``serials`` of ``make``."""
+    body = _request()
+    licence = body["licence"] | {"number": number}
+    rifles = licence["lines"][0] | {"serials": serials, "quantity": len(serials), "make": make}
+    body["licence"] = licence | {"lines": [rifles, *licence["lines"][1:]]}
+    return body
+
+
+async def test_a_page_of_requests_shows_each_pending_ones_findings_now_as_its_own_read_does(
+    cz: tuple[Client, db.Conn],
+) -> None:
+    """The list makes the page's findings at once: each entry is the request as read on its own (same findings)."""
+    client, conn = cz
+    bodies = {
+        "AT-EXP-1": _licence_with("AT-EXP-1", ["SSG08-001", "SSG08-002"]),  # stolen by AT's report, stolen here
+        "AT-EXP-2": _licence_with("AT-EXP-2", ["SSG08-101", "SSG08-102"]),  # nothing reported
+        "AT-EXP-3": _licence_with("AT-EXP-3", ["ssg08 002", "SSG08/001"]),  # the same serials written otherwise
+        "AT-EXP-4": _licence_with("AT-EXP-4", ["SSG08-001"], make="Sauer"),  # AT's report names a Steyr: not this
+        "AT-EXP-5": _licence_with("AT-EXP-5", ["SSG08-002", "SSG08-201"]),  # decided before the theft
+        "AT-EXP-6": _licence_with("AT-EXP-6", ["SSG08-301"]),
+    }
+    for sequence, body in enumerate(bodies.values(), start=1):
+        assert await _send(client, sequence, "transit-consent.requested", body, recipient="CZ") == ("accepted", None)
+    notice_ids = {
+        row["licence_number"]: row["notice_id"]
+        for row in await conn.fetch("SELECT licence_number, notice_id FROM consent_request_received")
+    }
+    officer = await _token(conn, "licensing-officer")
+    decided = await client.post(
+        f"/api/v1/consent-requests/AT/{notice_ids['AT-EXP-5']}/decision",
+        json={"decision": "objection", "reason": "the route is closed"},
+        headers=officer,
+    )
+    assert decided.status_code == 200, decided.text
+    await _stolen_here(conn, "SSG08-002")
+    await _stolen_here(conn, "SSG08-301")
+    assert await _send(client, 7, "item.reported-missing", REPORT, recipient="CZ") == ("accepted", None)
+
+    listed = (await client.get("/api/v1/consent-requests", headers=officer)).json()["items"]
+    assert sorted(item["licence_number"] for item in listed) == list(bodies)
+    one_by_one = [
+        (await client.get(f"/api/v1/consent-requests/AT/{item['notice_id']}", headers=officer)).json()
+        for item in listed
+    ]
+    assert listed == one_by_one
+    now = {item["licence_number"]: item["findings_now"] for item in listed}
+    assert now["AT-EXP-5"] is None  # decided: the findings it was decided on stand
+    assert {number: _stolen(findings)["detail"] for number, findings in now.items() if findings is not None} == {
+        "AT-EXP-1": "reported lost or stolen here: SSG08-002; SSG08-001 reported stolen by AT (report 4711)",
+        "AT-EXP-2": "no serial of the licence is reported lost or stolen here, nor by a partner",
+        "AT-EXP-3": "reported lost or stolen here: ssg08 002; SSG08/001 reported stolen by AT (report 4711)",
+        "AT-EXP-4": "no serial of the licence is reported lost or stolen here, nor by a partner",
+        "AT-EXP-6": "reported lost or stolen here: SSG08-301",
+    }
+    pending = (await client.get("/api/v1/consent-requests?status=pending&limit=2", headers=officer)).json()
+    assert pending["items"] == [item for item in one_by_one if item["status"] == "pending"][:2]
+    # and in the domain, a page read directly: the same as the single reads, dated the same day
+    today = dt.date(2026, 12, 21)  # the shipment window is over: dates-coherent fails now on every pending one
+    page = await consents.list_requests(conn, after=None, status=None, limit=10, own_state="CZ", today=today)
+    singles = [
+        await consents.get_request(conn, "AT", request.notice_id, own_state="CZ", today=today) for request in page
+    ]
+    assert page == singles
+    assert [request.licence_number for request in page if request.findings_now is None] == ["AT-EXP-5"]
+    assert {
+        finding.result for request in page for finding in request.findings_now or [] if finding.code == "dates-coherent"
+    } == {"fail"}
