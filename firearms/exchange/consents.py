@@ -327,48 +327,58 @@ async def decide(
     requesting_state: str,
     notice_id: str,
     *,
-    own_state: str,
+    settings: Settings,
     decision: Decision,
     reason: str | None,
     valid_until: dt.date | None,
-    time_zone: dt.tzinfo,
     actor: str,
     acknowledgement: str | None = None,
 ) -> ConsentRequest:
     """Record the officer's decision and queue ``transit-consent.decided`` to the requesting State.
 
-    The decision on the licence as received is dated today in ``time_zone``, the registry's. The findings are
+    The decision on the licence as received is dated today in the registry's time zone. The findings are
     made again (:func:`check_now`) and kept with the decision and in its journal entry: a no-objection while an
     item of the licence is reported lost or stolen, here or by a partner (Art. 11), is taken only with the
     officer's ``acknowledgement`` (words kept with it, never sent); an objection always is.
 
+    Where this State's silence is consent (:func:`silence_is_consent`), a request whose silent period ended
+    (:func:`silent_period_end`, before today) is deemed consent whether or not the timer has passed yet
+    (Reg. 258/2012 Art. 7(2)): a decision then comes late and is refused like one on a request the timer deemed,
+    naming the period's last day (the exporting State, counting the period too, may have issued on it already).
+
     Raises:
         NotFoundError: no such request.
-        ConflictError: ``consent-already-decided``; ``consent-request-superseded`` (a newer request
-            about the licence arrived: decide that one); ``consent-items-reported-lost-or-stolen`` (a
-            no-objection without ``acknowledgement`` while items are reported lost or stolen: ``serials``).
+        ConflictError: ``consent-already-decided`` (decided, or deemed: ``silent_period_end`` and
+            ``deemed_consent_on``); ``consent-request-superseded`` (a newer request about the licence arrived:
+            decide that one); ``consent-items-reported-lost-or-stolen`` (a no-objection without
+            ``acknowledgement`` while items are reported lost or stolen: ``serials``).
         InvalidInputError: ``reason-required`` for an objection.
     """
     row = await store.get_consent_request_for_update(conn, requesting_state, notice_id)
     if row is None:
         raise NotFoundError(f"no transit-consent request {notice_id} from {requesting_state}")
+    own_state = settings.state
     now = utc_now()
-    today = local_date(now, time_zone)
+    today = local_date(now, settings.time_zone)
     if row["status"] == "superseded":
         raise ConflictError(
             f"{requesting_state} sent a newer request about {row['licence_number']}: decide {row['superseded_by']}",
             code="consent-request-superseded",
             superseded_by=row["superseded_by"],
         )
+    if row["status"] == "deemed":
+        raise _deemed(row, row["silent_period_end"])  # the day the timer counted, kept with it
     if row["status"] != "pending":
-        decided = row["decision"] or row["status"]  # a deemed request has no officer's decision
         raise ConflictError(
-            f"the request was already decided ({decided}): a decision stands; to decide again, ask"
+            f"the request was already decided ({row['decision']}): a decision stands; to decide again, ask"
             f" {requesting_state} to request consent again: its new request about {row['licence_number']} comes"
             " here to be decided",
             code="consent-already-decided",
-            decision=decided,
+            decision=row["decision"],
         )
+    period_end = silent_period_end(local_date(row["received_at"], settings.time_zone), settings)
+    if silence_is_consent(settings) and period_end < today:
+        raise _deemed(row, period_end)  # the timer has not passed yet: it deems the request at its next pass
     if decision == "objection" and not (reason and reason.strip()):
         raise InvalidInputError("an objection gives its reason", code="reason-required")
     request = _as_received(row)
@@ -432,6 +442,21 @@ async def decide(
     return await get_request(conn, requesting_state, notice_id, own_state=own_state, today=today)
 
 
+def _deemed(row: asyncpg.Record, period_end: dt.date | None) -> ConflictError:
+    """``consent-already-decided`` for a decision on a request this State's silence made deemed consent."""
+    state, number = row["requesting_state"], row["licence_number"]
+    ended = "" if period_end is None else f": its silent period ended on {period_end}, consent from the day after"
+    return ConflictError(
+        f"this State's silence on the request is deemed consent{ended}; a decision after it comes late and stands"
+        f" for nothing; to decide, ask {state} to request consent again: its new request about {number} comes here"
+        " to be decided (a reported lost or stolen item is still held at this State's border checks)",
+        code="consent-already-decided",
+        decision="deemed",
+        silent_period_end=None if period_end is None else period_end.isoformat(),
+        deemed_consent_on=None if period_end is None else (period_end + dt.timedelta(days=1)).isoformat(),
+    )
+
+
 async def _received_licence(conn: Conn, issuing_state: str, number: str) -> licence_views.Licence | None:
     """The licence a request is about, as received from its issuing State (None when it is not recorded)."""
     try:
@@ -480,7 +505,7 @@ async def deem_silent(conn: Conn, *, settings: Settings, today: dt.date, limit: 
             break  # its last day is still within the period; oldest first: the later ones are not due either
         reason = f"no answer within {settings.tacit_consent_days} working days of its receipt on {received_on}"
         requesting_state, notice_id = row["requesting_state"], row["notice_id"]
-        if not await store.deem_consent_request(conn, requesting_state, notice_id, reason, _TIMER, now):
+        if not await store.deem_consent_request(conn, requesting_state, notice_id, reason, _TIMER, now, due):
             continue
         licence = await _received_licence(conn, requesting_state, row["licence_number"])
         if licence is not None and licence.status not in licensing_consents.CLOSED:
