@@ -392,6 +392,17 @@ async def decide(
             code="consent-items-reported-lost-or-stolen",
             serials=checked.reported,
         )
+    failed = [found for found in decided_on if found.code == LOST_OR_STOLEN and found.result == "fail"]
+    if checked is None and failed and decision == "no-objection" and acknowledgement is None:
+        # Not checked again, it is decided on its arrival's findings: the same rule holds on them. Their serials are
+        # in words only (the request's licence no longer converts): the detail quotes them, ``serials`` is empty.
+        raise ConflictError(
+            f"licence {row['licence_number']} is decided on its findings on arrival (a rule on received bodies"
+            f" refuses its request now, so it is not checked again), which found: {failed[0].detail}: object, or give"
+            " the no-objection with an acknowledgement saying why",
+            code="consent-items-reported-lost-or-stolen",
+            serials=[],
+        )
     body = {
         "licence_number": row["licence_number"],
         "decision": decision,

@@ -21,6 +21,7 @@ from tests.exchange_fixtures import Client, cz
 __all__ = ["cz"]
 
 STOLEN = "no-item-reported-lost-or-stolen"
+TODAY = utc_now().date()
 ACKNOWLEDGED = "the consignment is stopped at the border crossing; the stolen rifle is seized there"
 
 
@@ -271,3 +272,98 @@ async def test_a_page_of_requests_shows_each_pending_ones_findings_now_as_its_ow
     assert {
         finding.result for request in page for finding in request.findings_now or [] if finding.code == "dates-coherent"
     } == {"fail"}
+
+
+async def test_a_request_failing_on_arrival_needs_the_acknowledgement_while_the_item_is_still_reported(
+    cz: tuple[Client, db.Conn],
+) -> None:
+    """A judgement kept: the rule is the records at the decision, whenever the loss or theft was reported.
+
+    The arrival's finding already failed (the rifle was reported stolen before the request came): the officer saw it,
+    and a no-objection to a consignment holding it still needs the officer's words why, as one reported since does.
+    Recovered since, nothing fails at the decision and nothing is asked, though the arrival's finding still fails.
+    """
+    client, conn = cz
+    async with conn.transaction():
+        item = await items.register_item(conn, rifle("SSG08-002"), actor="test", today=utc_now().date())
+        await item_events.record_event(
+            conn, item.item_id, NewEvent(event="stolen", occurred_on=dt.date(2026, 11, 1)), actor="test", today=TODAY
+        )
+    assert await _send(client, 1, "transit-consent.requested", _request(), recipient="CZ") == ("accepted", None)
+    notice_id = await conn.fetchval("SELECT notice_id FROM consent_request_received")
+    assert _stolen(await conn.fetchval("SELECT findings FROM consent_request_received"))["result"] == "fail"
+    officer = await _token(conn, "licensing-officer")
+    path = f"/api/v1/consent-requests/AT/{notice_id}/decision"
+    refused = await client.post(path, json={"decision": "no-objection"}, headers=officer)
+    assert refused.status_code == 409, refused.text
+    assert (refused.json()["type"].rsplit("/", 1)[1], refused.json()["serials"]) == (
+        "consent-items-reported-lost-or-stolen",
+        ["SSG08-002"],
+    )
+    assert await conn.fetchval("SELECT status FROM consent_request_received") == "pending"
+
+    async with conn.transaction():
+        await item_events.record_event(
+            conn,
+            item.item_id,
+            NewEvent(event="recovered", occurred_on=dt.date(2026, 11, 30)),
+            actor="test",
+            today=TODAY,
+        )
+    decided = await client.post(path, json={"decision": "no-objection"}, headers=officer)
+    assert decided.status_code == 200, decided.text
+    assert (
+        _stolen(decided.json()["findings"])["result"],
+        _stolen(decided.json()["findings_at_decision"])["result"],
+    ) == (
+        "fail",
+        "pass",
+    )
+    assert decided.json()["acknowledgement"] is None
+
+
+async def test_a_request_not_checked_again_that_failed_on_arrival_needs_the_acknowledgement(
+    cz: tuple[Client, db.Conn],
+) -> None:
+    """A request stored before a rule on bodies tightened is decided on its arrival's findings: if they name an item
+    reported lost or stolen, a no-objection needs the acknowledgement as a request checked again does.
+
+    Before, such a request (not checked again: ``findings_now`` null) took a no-objection without it.
+    """
+    client, conn = cz
+    assert await _send(client, 1, "transit-consent.requested", _request(), recipient="CZ") == ("accepted", None)
+    row = await conn.fetchrow("SELECT * FROM consent_request_received")
+    assert row is not None
+    # a request as stored before serials were held to 64 characters, its arrival finding failing
+    licence = row["licence"]
+    licence["lines"][0]["serials"] = ["SSG08-" + "1" * 64, "SSG08-002"]
+    failed = [
+        finding
+        if finding["code"] != STOLEN
+        else finding | {"result": "fail", "detail": "reported lost or stolen here: SSG08-002"}
+        for finding in row["findings"]
+    ]
+    await conn.execute(
+        "INSERT INTO consent_request_received (requesting_state, notice_id, licence_number, licence, window_from,"
+        " window_to, findings, confidentiality, received_at) VALUES ('AT', 'old-1', 'AT-EXP-OLD', $1, $2, $3, $4,"
+        " 'restricted', now())",
+        licence,
+        row["window_from"],
+        row["window_to"],
+        failed,
+    )
+    officer = await _token(conn, "licensing-officer")
+    path = "/api/v1/consent-requests/AT/old-1"
+    assert (await client.get(path, headers=officer)).json()["findings_now"] is None  # not checked again
+    refused = await client.post(f"{path}/decision", json={"decision": "no-objection"}, headers=officer)
+    assert refused.status_code == 409, refused.text
+    problem = refused.json()
+    assert problem["type"].endswith("/consent-items-reported-lost-or-stolen")
+    assert "reported lost or stolen here: SSG08-002" in problem["detail"]
+    assert await conn.fetchval("SELECT status FROM consent_request_received WHERE notice_id = 'old-1'") == "pending"
+    accepted = await client.post(
+        f"{path}/decision", json={"decision": "no-objection", "acknowledgement": ACKNOWLEDGED}, headers=officer
+    )
+    assert accepted.status_code == 200, accepted.text
+    assert accepted.json()["acknowledgement"] == ACKNOWLEDGED
+    assert _stolen(accepted.json()["findings_at_decision"])["result"] == "fail"
