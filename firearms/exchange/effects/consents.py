@@ -21,7 +21,7 @@ from firearms.canonical import utc_now
 from firearms.clock import local_date
 from firearms.errors import FirearmsError, NotFoundError
 from firearms.exchange.bodies import ConsentDecided, ConsentRequested, contradiction
-from firearms.exchange.consents import check_now
+from firearms.exchange.consent_findings import check_now
 from firearms.exchange.inbox import NoticeRejectedError, ReceivedNotice, body_as, effect
 from firearms.store import outbox as outbox_store
 from firearms.store import received as store
