@@ -1,13 +1,14 @@
 """Transit consent across borders (UN Firearms Protocol Art. 10(2)(b); Reg. 258/2012 Art. 7).
 
 A ``transit-consent.requested`` from an exporting State becomes a pending request for this State's
-licensing officer, pre-checked against the export authorisation data it carries (:func:`findings`).
-The findings are made again when the officer reads a pending request and when the officer decides
-(:func:`check_now`): a loss or theft reported after the request arrived, here or by a partner, shows beside the
-findings made on arrival, and a no-objection while an item of the licence is reported lost or stolen needs the
-officer's acknowledgement. The officer's decision (:func:`decide`) goes back as ``transit-consent.decided``
-``in_reply_to`` the request, through the outbox, in the same transaction. A request left unanswered for the
-silent period is deemed consent (:func:`deem_silent`, the worker's timer), as the exporting State counts it too.
+licensing officer, pre-checked against the export authorisation data it carries
+(:mod:`firearms.exchange.consent_findings`). The findings are made again when the officer reads a pending
+request (one, or a page at once) and when the officer decides: a loss or theft reported after the request
+arrived, here or by a partner, shows beside the findings made on arrival, and a no-objection while an item of
+the licence is reported lost or stolen needs the officer's acknowledgement. The officer's decision
+(:func:`decide`) goes back as ``transit-consent.decided`` ``in_reply_to`` the request, through the outbox, in the
+same transaction. A request left unanswered for the silent period is deemed consent (:func:`deem_silent`, the
+worker's timer), as the exporting State counts it too; a decision after the period comes late and is refused.
 """
 
 from __future__ import annotations
@@ -19,15 +20,17 @@ from typing import TYPE_CHECKING, Any, Literal
 import msgspec
 
 from firearms import consents as licensing_consents
-from firearms import items, journal, licence_reads, licence_views, outbox
+from firearms import journal, licence_reads, licence_views, outbox
 from firearms.canonical import utc_now
 from firearms.clock import local_date
 from firearms.errors import ConflictError, InvalidInputError, NotFoundError
-from firearms.exchange import reports
 from firearms.exchange.bodies import ConsentRequested
+from firearms.exchange.consent_findings import LOST_OR_STOLEN, Finding, check_now, check_now_all
 from firearms.store import received as store
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     import asyncpg
 
     from firearms.db import Conn
@@ -35,12 +38,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ConsentRequest",
-    "Finding",
-    "FindingsNow",
-    "check_now",
     "decide",
     "deem_silent",
-    "findings",
     "get_request",
     "list_requests",
     "silence_is_consent",
@@ -49,15 +48,6 @@ __all__ = [
 
 Decision = Literal["no-objection", "objection"]
 _TIMER = "system:consent-timer"
-LOST_OR_STOLEN = "no-item-reported-lost-or-stolen"
-
-
-class Finding(msgspec.Struct, frozen=True, kw_only=True):
-    """One pre-check of a request: ``pass``, ``fail`` or ``not-checked`` (data this registry does not hold yet)."""
-
-    code: str
-    result: Literal["pass", "fail", "not-checked"]
-    detail: str
 
 
 class ConsentRequest(msgspec.Struct, frozen=True, kw_only=True):
@@ -95,121 +85,6 @@ class ConsentRequest(msgspec.Struct, frozen=True, kw_only=True):
     acknowledgement: str | None = None
 
 
-class FindingsNow(msgspec.Struct, frozen=True, kw_only=True):
-    """A request's findings made again (:func:`check_now`) and the licence's serials reported lost or stolen now."""
-
-    findings: list[Finding]
-    reported: list[str]
-
-
-def findings(
-    request: ConsentRequested,
-    own_state: str,
-    today: dt.date,
-    lost_or_stolen: set[str] | None = None,
-    partner_reported: dict[str, str] | None = None,
-) -> list[Finding]:
-    """Pre-check a request against the export authorisation data it carries (DESIGN §4 step 3).
-
-    ``lost_or_stolen`` is the set of the licence's serials this State's records report lost or stolen
-    (Art. 11, ``firearms.items.reported_lost_or_stolen``); ``None`` makes the finding ``not-checked``.
-    ``partner_reported``: the licence's serials partners reported lost or stolen, with the report in words
-    (:func:`firearms.exchange.reports.partner_reported_lines`); they fail the same finding.
-    """
-    licence = request.licence
-    window = request.shipment_window
-    result: list[Finding] = []
-    on_route = own_state in licence.transit_states
-    result.append(
-        Finding(
-            code="state-on-route",
-            result="pass" if on_route else "fail",
-            detail=f"route {' -> '.join([licence.exporting_state, *licence.transit_states, licence.importing_state])}",
-        )
-    )
-    problems = []
-    if licence.valid_from > licence.expires_on:
-        problems.append("the licence expires before it is valid")
-    if window.from_ > window.to:
-        problems.append("the shipment window ends before it starts")
-    if window.from_ < licence.valid_from or window.to > licence.expires_on:
-        problems.append("the shipment window is not inside the licence's validity")
-    if window.to < today:
-        problems.append("the shipment window is over")
-    result.append(
-        Finding(
-            code="dates-coherent",
-            result="fail" if problems else "pass",
-            detail="; ".join(problems)
-            or f"shipment {window.from_} to {window.to} within {licence.valid_from} to {licence.expires_on}",
-        )
-    )
-    authorisation = licence.import_authorisation
-    if authorisation is None:
-        result.append(
-            Finding(code="import-authorisation-present", result="fail", detail="no import authorisation named")
-        )
-    elif authorisation.state != licence.importing_state:
-        result.append(
-            Finding(
-                code="import-authorisation-present",
-                result="fail",
-                detail=f"the import authorisation is from {authorisation.state}, not {licence.importing_state}",
-            )
-        )
-    elif authorisation.expires_on < window.to:
-        result.append(
-            Finding(
-                code="import-authorisation-present",
-                result="fail",
-                detail=f"import authorisation {authorisation.number} expires on {authorisation.expires_on}, too early",
-            )
-        )
-    else:
-        result.append(
-            Finding(
-                code="import-authorisation-present",
-                result="pass",
-                detail=f"{authorisation.state} {authorisation.number} valid to {authorisation.expires_on}",
-            )
-        )
-    if lost_or_stolen is None:
-        result.append(
-            Finding(
-                code=LOST_OR_STOLEN,
-                result="not-checked",
-                detail="this registry's loss and theft records are not consulted yet",
-            )
-        )
-    else:
-        partners = partner_reported or {}
-        found = [f"reported lost or stolen here: {', '.join(sorted(lost_or_stolen))}"] if lost_or_stolen else []
-        found += [f"{serial} {words}" for serial, words in sorted(partners.items())]
-        result.append(
-            Finding(
-                code=LOST_OR_STOLEN,
-                result="fail" if found else "pass",
-                detail="; ".join(found) or "no serial of the licence is reported lost or stolen here, nor by a partner",
-            )
-        )
-    return result
-
-
-async def check_now(conn: Conn, request: ConsentRequested, own_state: str, today: dt.date) -> FindingsNow:
-    """The pre-check of a request made with the records as they stand (DESIGN §4 step 3; Art. 11).
-
-    Used on arrival and again when the officer reads a pending request and decides on it: the loss and theft
-    records (this State's items, partners' open reports) change after a request arrived, and so does today's
-    date. Two indexed queries, whatever the number of serials.
-    """
-    serials = [serial for line in request.licence.lines for serial in line.serials]
-    here = await items.reported_lost_or_stolen(conn, serials)
-    partners = await reports.partner_reported_lines(conn, request.licence.lines)
-    return FindingsNow(
-        findings=findings(request, own_state, today, here, partners), reported=sorted(here | partners.keys())
-    )
-
-
 def _as_received(row: asyncpg.Record) -> ConsentRequested | None:
     """The request as received, from its stored licence and window; ``None`` if a rule tightened since refuses it."""
     try:
@@ -221,11 +96,21 @@ def _as_received(row: asyncpg.Record) -> ConsentRequested | None:
         return None
 
 
-async def _findings_now(conn: Conn, row: asyncpg.Record, own_state: str, today: dt.date) -> list[Finding] | None:
-    if row["status"] != "pending":
-        return None  # nothing is decided on it any more: a decided one keeps the findings it was decided on
-    request = _as_received(row)
-    return None if request is None else (await check_now(conn, request, own_state, today)).findings
+async def _findings_now(
+    conn: Conn, rows: Sequence[asyncpg.Record], own_state: str, today: dt.date
+) -> list[list[Finding] | None]:
+    """The findings made again of each of ``rows`` that is pending (``None`` for the others), all at once."""
+    pending = [
+        (index, request)
+        for index, row in enumerate(rows)
+        # a decided one keeps the findings it was decided on; one a rule tightened since refuses is not checked again
+        if row["status"] == "pending" and (request := _as_received(row)) is not None
+    ]
+    made: list[list[Finding] | None] = [None] * len(rows)
+    checked = await check_now_all(conn, [request for _, request in pending], own_state, today)
+    for (index, _), found in zip(pending, checked, strict=True):
+        made[index] = found.findings
+    return made
 
 
 def _request(row: asyncpg.Record, findings_now: list[Finding] | None = None) -> ConsentRequest:
@@ -265,7 +150,8 @@ async def get_request(
     row = await store.get_consent_request(conn, requesting_state, notice_id)
     if row is None:
         raise NotFoundError(f"no transit-consent request {notice_id} from {requesting_state}")
-    return _request(row, await _findings_now(conn, row, own_state, today))
+    (findings_now,) = await _findings_now(conn, [row], own_state, today)
+    return _request(row, findings_now)
 
 
 async def list_requests(
@@ -277,10 +163,15 @@ async def list_requests(
     own_state: str,
     today: dt.date,
 ) -> list[ConsentRequest]:
-    """A page of received requests in arrival order; the pending ones with their findings made again."""
+    """A page of received requests in arrival order; the pending ones with their findings made again.
+
+    The page's findings are made at once (:func:`check_now_all`: two queries, whatever the page's size), each the
+    same as :func:`get_request` makes for that request alone.
+    """
+    rows = await store.list_consent_requests(conn, after, status, limit)
     return [
-        _request(row, await _findings_now(conn, row, own_state, today))
-        for row in await store.list_consent_requests(conn, after, status, limit)
+        _request(row, findings_now)
+        for row, findings_now in zip(rows, await _findings_now(conn, rows, own_state, today), strict=True)
     ]
 
 
@@ -289,48 +180,58 @@ async def decide(
     requesting_state: str,
     notice_id: str,
     *,
-    own_state: str,
+    settings: Settings,
     decision: Decision,
     reason: str | None,
     valid_until: dt.date | None,
-    time_zone: dt.tzinfo,
     actor: str,
     acknowledgement: str | None = None,
 ) -> ConsentRequest:
     """Record the officer's decision and queue ``transit-consent.decided`` to the requesting State.
 
-    The decision on the licence as received is dated today in ``time_zone``, the registry's. The findings are
+    The decision on the licence as received is dated today in the registry's time zone. The findings are
     made again (:func:`check_now`) and kept with the decision and in its journal entry: a no-objection while an
     item of the licence is reported lost or stolen, here or by a partner (Art. 11), is taken only with the
     officer's ``acknowledgement`` (words kept with it, never sent); an objection always is.
 
+    Where this State's silence is consent (:func:`silence_is_consent`), a request whose silent period ended
+    (:func:`silent_period_end`, before today) is deemed consent whether or not the timer has passed yet
+    (Reg. 258/2012 Art. 7(2)): a decision then comes late and is refused like one on a request the timer deemed,
+    naming the period's last day (the exporting State, counting the period too, may have issued on it already).
+
     Raises:
         NotFoundError: no such request.
-        ConflictError: ``consent-already-decided``; ``consent-request-superseded`` (a newer request
-            about the licence arrived: decide that one); ``consent-items-reported-lost-or-stolen`` (a
-            no-objection without ``acknowledgement`` while items are reported lost or stolen: ``serials``).
+        ConflictError: ``consent-already-decided`` (decided, or deemed: ``silent_period_end`` and
+            ``deemed_consent_on``); ``consent-request-superseded`` (a newer request about the licence arrived:
+            decide that one); ``consent-items-reported-lost-or-stolen`` (a no-objection without
+            ``acknowledgement`` while items are reported lost or stolen: ``serials``).
         InvalidInputError: ``reason-required`` for an objection.
     """
     row = await store.get_consent_request_for_update(conn, requesting_state, notice_id)
     if row is None:
         raise NotFoundError(f"no transit-consent request {notice_id} from {requesting_state}")
+    own_state = settings.state
     now = utc_now()
-    today = local_date(now, time_zone)
+    today = local_date(now, settings.time_zone)
     if row["status"] == "superseded":
         raise ConflictError(
             f"{requesting_state} sent a newer request about {row['licence_number']}: decide {row['superseded_by']}",
             code="consent-request-superseded",
             superseded_by=row["superseded_by"],
         )
+    if row["status"] == "deemed":
+        raise _deemed(row, row["silent_period_end"])  # the day the timer counted, kept with it
     if row["status"] != "pending":
-        decided = row["decision"] or row["status"]  # a deemed request has no officer's decision
         raise ConflictError(
-            f"the request was already decided ({decided}): a decision stands; to decide again, ask"
+            f"the request was already decided ({row['decision']}): a decision stands; to decide again, ask"
             f" {requesting_state} to request consent again: its new request about {row['licence_number']} comes"
             " here to be decided",
             code="consent-already-decided",
-            decision=decided,
+            decision=row["decision"],
         )
+    period_end = silent_period_end(local_date(row["received_at"], settings.time_zone), settings)
+    if silence_is_consent(settings) and period_end < today:
+        raise _deemed(row, period_end)  # the timer has not passed yet: it deems the request at its next pass
     if decision == "objection" and not (reason and reason.strip()):
         raise InvalidInputError("an objection gives its reason", code="reason-required")
     request = _as_received(row)
@@ -343,6 +244,17 @@ async def decide(
             " (here or by a partner): object, or give the no-objection with an acknowledgement saying why",
             code="consent-items-reported-lost-or-stolen",
             serials=checked.reported,
+        )
+    failed = [found for found in decided_on if found.code == LOST_OR_STOLEN and found.result == "fail"]
+    if checked is None and failed and decision == "no-objection" and acknowledgement is None:
+        # Not checked again, it is decided on its arrival's findings: the same rule holds on them. Their serials are
+        # in words only (the request's licence no longer converts): the detail quotes them, ``serials`` is empty.
+        raise ConflictError(
+            f"licence {row['licence_number']} is decided on its findings on arrival (a rule on received bodies"
+            f" refuses its request now, so it is not checked again), which found: {failed[0].detail}: object, or give"
+            " the no-objection with an acknowledgement saying why",
+            code="consent-items-reported-lost-or-stolen",
+            serials=[],
         )
     body = {
         "licence_number": row["licence_number"],
@@ -394,6 +306,21 @@ async def decide(
     return await get_request(conn, requesting_state, notice_id, own_state=own_state, today=today)
 
 
+def _deemed(row: asyncpg.Record, period_end: dt.date | None) -> ConflictError:
+    """``consent-already-decided`` for a decision on a request this State's silence made deemed consent."""
+    state, number = row["requesting_state"], row["licence_number"]
+    ended = "" if period_end is None else f": its silent period ended on {period_end}, consent from the day after"
+    return ConflictError(
+        f"this State's silence on the request is deemed consent{ended}; a decision after it comes late and stands"
+        f" for nothing; to decide, ask {state} to request consent again: its new request about {number} comes here"
+        " to be decided (a reported lost or stolen item is still held at this State's border checks)",
+        code="consent-already-decided",
+        decision="deemed",
+        silent_period_end=None if period_end is None else period_end.isoformat(),
+        deemed_consent_on=None if period_end is None else (period_end + dt.timedelta(days=1)).isoformat(),
+    )
+
+
 async def _received_licence(conn: Conn, issuing_state: str, number: str) -> licence_views.Licence | None:
     """The licence a request is about, as received from its issuing State (None when it is not recorded)."""
     try:
@@ -442,7 +369,7 @@ async def deem_silent(conn: Conn, *, settings: Settings, today: dt.date, limit: 
             break  # its last day is still within the period; oldest first: the later ones are not due either
         reason = f"no answer within {settings.tacit_consent_days} working days of its receipt on {received_on}"
         requesting_state, notice_id = row["requesting_state"], row["notice_id"]
-        if not await store.deem_consent_request(conn, requesting_state, notice_id, reason, _TIMER, now):
+        if not await store.deem_consent_request(conn, requesting_state, notice_id, reason, _TIMER, now, due):
             continue
         licence = await _received_licence(conn, requesting_state, row["licence_number"])
         if licence is not None and licence.status not in licensing_consents.CLOSED:

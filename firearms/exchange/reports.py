@@ -244,29 +244,38 @@ async def catch_up(conn: Conn, state: str, *, actor: str) -> int:
     return len(withdrawals) + len(bodies)
 
 
-async def partner_reported_lines(conn: Conn, lines: Sequence[LicenceLine]) -> dict[str, str]:
-    """The serials of ``lines`` (as given) a partner reported lost or stolen, each with the report in words.
+async def partner_reported_lines(conn: Conn, licences_lines: Sequence[Sequence[LicenceLine]]) -> list[dict[str, str]]:
+    """For each licence's ``lines``, its serials (as given) a partner reported lost or stolen, with the report in words.
 
     The customs check's rule (:func:`firearms.checks.partner_reports`): an open report whose normalised serial is the
     serial's, whose item kind is the line's category and whose manufacturer or make is the line's make (in the
-    registry's manufacturer identity form). One query, for a transit-consent request's pre-check.
+    registry's manufacturer identity form). One query for all the licences (transit-consent requests' pre-check:
+    one request, or a page of them); each licence's answer is the one it would get alone.
     """
-    given = [(serial, line) for line in lines if line.category != "ammunition" for serial in line.serials]
+    given = [
+        (index, serial, line)
+        for index, lines in enumerate(licences_lines)
+        for line in lines
+        if line.category != "ammunition"
+        for serial in line.serials
+    ]
+    found: list[dict[str, list[str]]] = [{} for _ in licences_lines]
     if not given:
-        return {}
-    by_key: dict[str, list[str]] = {}
-    for serial, _ in given:
-        by_key.setdefault(normalise(serial), []).append(serial)
+        return [{} for _ in licences_lines]
+    by_key: dict[tuple[int, str], list[str]] = {}
+    for index, serial, _ in given:
+        by_key.setdefault((index, normalise(serial)), []).append(serial)
     rows = await report_store.find_partner_reported_goods(
         conn,
-        [normalise(serial) for serial, _ in given],
-        [line.category for _, line in given],
-        [line.make for _, line in given],
+        [normalise(serial) for _, serial, _ in given],
+        [line.category for _, _, line in given],
+        [line.make for _, _, line in given],
+        [index for index, _, _ in given],
     )
-    found: dict[str, list[str]] = {}
     for row in rows:
         words = f"reported {row['status']} by {row['sender_state']} (report {row['report_id']})"
-        for serial in by_key[row["serial"]]:
-            if words not in found.setdefault(serial, []):
-                found[serial].append(words)
-    return {serial: "; ".join(reports) for serial, reports in found.items()}
+        licence = found[row["licence_index"]]
+        for serial in by_key[row["licence_index"], row["serial"]]:
+            if words not in licence.setdefault(serial, []):
+                licence[serial].append(words)
+    return [{serial: "; ".join(reports) for serial, reports in licence.items()} for licence in found]

@@ -61,10 +61,10 @@ async def find_partner_reported_serials(
 
 
 async def find_partner_reported_goods(
-    conn: Conn, serials: list[str], categories: list[str], makes: list[str]
+    conn: Conn, serials: list[str], categories: list[str], makes: list[str], licence_indexes: list[int]
 ) -> list[asyncpg.Record]:
-    """Partners' open reports matching goods given as (normalised serial, category, make)."""
-    return await conn.fetch(Q["find_partner_reported_goods"], serials, categories, makes)
+    """Partners' open reports matching goods given as (normalised serial, category, make) on a licence of a batch."""
+    return await conn.fetch(Q["find_partner_reported_goods"], serials, categories, makes, licence_indexes)
 
 
 async def list_foreign_item_reports(

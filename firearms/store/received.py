@@ -345,10 +345,18 @@ async def decide_consent_request(
 
 
 async def deem_consent_request(
-    conn: Conn, requesting_state: str, notice_id: str, reason: str, decided_by: str, decided_at: dt.datetime
+    conn: Conn,
+    requesting_state: str,
+    notice_id: str,
+    reason: str,
+    decided_by: str,
+    decided_at: dt.datetime,
+    silent_period_end: dt.date,
 ) -> bool:
-    """Mark a pending request deemed; False when it was no longer pending."""
-    row = await conn.fetchrow(Q["deem_consent_request"], requesting_state, notice_id, reason, decided_by, decided_at)
+    """Mark a pending request deemed, keeping the silent period's last day; False when it was no longer pending."""
+    row = await conn.fetchrow(
+        Q["deem_consent_request"], requesting_state, notice_id, reason, decided_by, decided_at, silent_period_end
+    )
     return row is not None
 
 

@@ -44,13 +44,14 @@ SELECT p.line, p.serial, r.sender_state, r.report_id, r.status, r.occurred_on
  ORDER BY p.line, p.serial, r.sender_state, r.report_id;
 
 -- name: find_partner_reported_goods
--- The same look-up for a licence's lines as a notice carries them (a transit-consent request's pre-check).
--- $1 normalised serials, $2 categories, $3 makes (each as the line gives it)
-SELECT p.serial, r.sender_state, r.report_id, r.status
-  FROM unnest($1::text[], $2::text[], $3::text[]) AS p (serial, category, make)
+-- The same look-up for licences' lines as notices carry them (transit-consent requests' pre-check: one request, or
+-- a page of them at once). $1 normalised serials, $2 categories, $3 makes (each as the line gives it), $4 which
+-- licence of the batch each good is on
+SELECT p.licence_index, p.serial, r.sender_state, r.report_id, r.status
+  FROM unnest($1::text[], $2::text[], $3::text[], $4::integer[]) AS p (serial, category, make, licence_index)
   JOIN open_foreign_item_report AS r ON r.serial_normalised = p.serial AND r.kind = p.category
                                     AND normalise_manufacturer(p.make) IN (r.manufacturer_key, r.make_key)
- ORDER BY p.serial, r.sender_state, r.report_id;
+ ORDER BY p.licence_index, p.serial, r.sender_state, r.report_id;
 
 -- name: list_foreign_item_reports
 -- Partners' lost/stolen reports, each as its latest report notice says, with its withdrawal (a later one) if any;

@@ -260,11 +260,16 @@ UPDATE consent_request_received
 RETURNING notice_id;
 
 -- name: get_consent_request_for_update
--- One received request, locked for the officer's decision. $1 requesting_state, $2 notice_id
-SELECT requesting_state, notice_id, licence_number, licence, window_from, window_to, findings, confidentiality,
-       received_at, status, decision, reason, valid_until, decided_by, decided_at, reply_notice_id, superseded_by
-  FROM consent_request_received
- WHERE requesting_state = $1 AND notice_id = $2
+-- One received request, locked for the officer's decision, with the last day of the silent period its deeming kept
+-- (NULL when not deemed, or deemed before migration 20261201020000 without a journal entry naming it).
+-- $1 requesting_state, $2 notice_id
+SELECT r.requesting_state, r.notice_id, r.licence_number, r.licence, r.window_from, r.window_to, r.findings,
+       r.confidentiality, r.received_at, r.status, r.decision, r.reason, r.valid_until, r.decided_by, r.decided_at,
+       r.reply_notice_id, r.superseded_by,
+       (SELECT d.silent_period_end FROM consent_request_deemed AS d
+         WHERE d.requesting_state = r.requesting_state AND d.notice_id = r.notice_id) AS silent_period_end
+  FROM consent_request_received AS r
+ WHERE r.requesting_state = $1 AND r.notice_id = $2
    FOR UPDATE;
 
 -- name: get_consent_request
@@ -307,10 +312,16 @@ SELECT requesting_state, notice_id, licence_number, received_at, (licence ->> 'v
  LIMIT $1;
 
 -- name: deem_consent_request
--- A pending request left unanswered for the silent period. $1 requesting_state, $2 notice_id, $3 reason, $4 decided_by, $5 decided_at
-UPDATE consent_request_received
-   SET status = 'deemed', reason = $3, decided_by = $4, decided_at = $5
- WHERE requesting_state = $1 AND notice_id = $2 AND status = 'pending'
+-- A pending request left unanswered for the silent period, with the period's last day kept (consent_request_deemed).
+-- $1 requesting_state, $2 notice_id, $3 reason, $4 decided_by, $5 decided_at, $6 silent_period_end
+WITH deemed AS (
+    UPDATE consent_request_received
+       SET status = 'deemed', reason = $3, decided_by = $4, decided_at = $5
+     WHERE requesting_state = $1 AND notice_id = $2 AND status = 'pending'
+    RETURNING requesting_state, notice_id
+)
+INSERT INTO consent_request_deemed (requesting_state, notice_id, silent_period_end, deemed_at)
+SELECT requesting_state, notice_id, $6, $5 FROM deemed
 RETURNING notice_id;
 
 -- name: list_consent_requests

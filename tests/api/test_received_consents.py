@@ -11,6 +11,7 @@ from typing import Any
 import msgspec
 
 from firearms import consents, db, status, tokens
+from firearms.exchange import consents as received_consents
 from firearms.licence_timers import run_licence_timers
 from firearms.settings import Settings
 from tests.check_helpers import check_body
@@ -379,3 +380,82 @@ async def test_the_status_shows_a_pending_request_and_the_day_it_becomes_deemed_
     never = await status.read_status(conn, msgspec.structs.replace(settings, tacit_consent=False))
     assert (never.waiting.consent_requests, never.waiting.deemed_consent_on) == (1, None)
     assert not never.waiting.deemed_consent_near
+
+
+async def _received_on(conn: db.Conn, when: dt.datetime) -> None:
+    """Move the requests' arrival back to ``when``, behind the guards (received_at never changes otherwise)."""
+    async with conn.transaction():
+        await conn.execute("SET LOCAL session_replication_role = replica")
+        await conn.execute("UPDATE consent_request_received SET received_at = $1", when)
+
+
+async def test_a_decision_after_the_silent_period_is_refused_naming_the_day_it_ended_before_and_after_the_timer(
+    cz: tuple[Client, db.Conn], tmp_path: Path
+) -> None:
+    """This State's silence is consent from the day after the period's last working day, whenever the timer runs.
+
+    Before, an officer's objection on a request whose period had ended was sent while the timer had not yet passed
+    (the exporting State, counting the period too, may have issued on the deemed consent already), and once it had,
+    the refusal named no day. The day is the one the timer counted, kept with the request, not counted again with
+    the holidays configured since.
+    """
+    client, conn = cz
+    request_id = await _requested_friday(client, conn)
+    await _received_on(conn, dt.datetime(2026, 10, 1, 9, tzinfo=dt.UTC))  # a Thursday: 20 working days end 29 Oct
+    officer = await _headers(conn, "licensing-officer")
+    path = f"/api/v1/consent-requests/AT/{request_id}/decision"
+
+    def refused(response: Any, ended: str, deemed: str) -> None:
+        assert response.status_code == 409, response.text
+        assert response.headers["content-type"].startswith("application/problem+json")
+        problem = response.json()
+        assert problem["type"].rsplit("/", 1)[1] == "consent-already-decided"
+        assert (problem["decision"], problem["silent_period_end"], problem["deemed_consent_on"]) == (
+            "deemed",
+            ended,
+            deemed,
+        )
+        assert f"ended on {ended}" in problem["detail"]
+
+    late = await client.post(path, json={"decision": "objection", "reason": "a rifle is stolen"}, headers=officer)
+    refused(late, "2026-10-29", "2026-10-30")  # the timer has not passed yet: the silence is consent all the same
+    assert await conn.fetchval("SELECT status FROM consent_request_received") == "pending"
+    assert await conn.fetchval("SELECT count(*) FROM notice_outbox WHERE type = 'transit-consent.decided'") == 0
+    assert await conn.fetchval("SELECT count(*) FROM transit_consent") == 0
+    assert await conn.fetchval("SELECT count(*) FROM journal_entry WHERE action = 'transit-consent.decided'") == 0
+
+    # the timer passes with 28 October a holiday here: the period ended a day later, and that day is kept
+    timer = Settings(state="CZ", home=tmp_path, holidays=(dt.date(2026, 10, 28),))
+    assert await run_licence_timers(conn, timer, today=dt.date(2026, 12, 1)) == (0, 1)
+    assert await conn.fetchval("SELECT silent_period_end FROM consent_request_deemed") == dt.date(2026, 10, 30)
+    for decision in ({"decision": "no-objection"}, {"decision": "objection", "reason": "a rifle is stolen"}):
+        refused(await client.post(path, json=decision, headers=officer), "2026-10-30", "2026-10-31")
+    assert await conn.fetchval("SELECT count(*) FROM notice_outbox WHERE type = 'transit-consent.decided'") == 0
+
+
+async def test_where_silence_is_not_consent_a_decision_after_the_period_is_taken(
+    cz: tuple[Client, db.Conn], tmp_path: Path
+) -> None:
+    client, conn = cz
+    request_id = await _requested_friday(client, conn)
+    await _received_on(conn, dt.datetime(2026, 10, 1, 9, tzinfo=dt.UTC))
+    for settings in (
+        Settings(state="CZ", home=tmp_path, tacit_consent=False),
+        Settings(state="CZ", home=tmp_path, tacit_consent_refused_by=("CZ",)),
+    ):
+        transaction = conn.transaction()
+        await transaction.start()
+        try:
+            decided = await received_consents.decide(
+                conn,
+                "AT",
+                request_id,
+                settings=settings,
+                decision="objection",
+                reason="a rifle is stolen",
+                valid_until=None,
+                actor="officer:test",
+            )
+        finally:
+            await transaction.rollback()  # each settings' decision on the same pending request
+        assert (decided.status, decided.decision) == ("decided", "objection")

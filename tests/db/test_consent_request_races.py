@@ -21,6 +21,7 @@ import msgspec
 from firearms import db, journal
 from firearms.exchange import consents
 from firearms.exchange.inbox import Delivered, receive_notice
+from firearms.settings import Settings
 from tests.exchange_fixtures import Client, cz
 from tests.exchange_util import AT_KEY, VECTORS, envelope
 from tests.races import blocked_on_lock
@@ -66,11 +67,10 @@ async def test_a_decision_and_a_newer_request_arriving_at_once_both_stand(
                 officer,
                 "AT",
                 first_id,
-                own_state="CZ",
+                settings=Settings(state="CZ", home=home),
                 decision="no-objection",
                 reason=None,
                 valid_until=None,
-                time_zone=dt.UTC,
                 actor="officer:test",
             )
         except Exception as exc:  # noqa: BLE001  # the deadlock's loser may be either side: the test names it

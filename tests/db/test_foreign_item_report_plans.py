@@ -73,7 +73,12 @@ async def test_the_checks_look_up_of_two_serials_reads_the_serial_index(stored: 
     licence_id = await stored.fetchval("SELECT licence_id FROM licence")
     check = await _plan(stored, "find_partner_reported_serials", licence_id, [1, 1], ["SSG08001", "SSG08002"])
     goods = await _plan(
-        stored, "find_partner_reported_goods", ["SSG08001", "SSG08002"], ["firearm", "firearm"], ["Steyr", "Steyr"]
+        stored,
+        "find_partner_reported_goods",
+        ["SSG08001", "SSG08002"],
+        ["firearm", "firearm"],
+        ["Steyr", "Steyr"],
+        [0, 0],
     )
     for nodes in (check, goods):
         assert "foreign_item_report_serial_idx" in _indexes(nodes)

@@ -521,3 +521,45 @@ async def test_trace_answers_before_take_the_confidentiality_of_their_notice(
             )
     finally:
         await conn.close()
+
+
+async def test_requests_deemed_before_keep_the_day_their_journal_entry_names(
+    make_empty_database: Callable[[], Awaitable[str]], tmp_path: Path
+) -> None:
+    mine = "20261201020000_keep_consent_request_deemed_day.sql"
+    older = _migrations_before(tmp_path, mine)
+    conn = await db.connect(await make_empty_database())
+    try:
+        await db.migrate(conn, older)
+        for notice_id in ("n1", "n2"):
+            await conn.execute(
+                "INSERT INTO consent_request_received (requesting_state, notice_id, licence_number, licence,"
+                " window_from, window_to, findings, confidentiality, received_at)"
+                " VALUES ('AT', $1, 'AT-EXP-1', '{}', '2026-12-01', '2026-12-20', '[]', 'restricted', now())",
+                notice_id,
+            )
+        async with conn.transaction():  # n1 deemed by the timer as it did before; n2 still pending
+            await conn.execute(
+                "UPDATE consent_request_received SET status = 'deemed', reason = 'silent', decided_by = 'timer',"
+                " decided_at = '2026-10-30T00:05:00Z' WHERE notice_id = 'n1'"
+            )
+            await journal.record(
+                conn,
+                actor="system:consent-timer",
+                action="transit-consent.deemed",
+                entity="consent_request_received",
+                entity_id="AT/n1",
+                payload={"licence_number": "AT-EXP-1", "received_on": "2026-10-01", "deemed_on": "2026-10-29"},
+            )
+        assert mine in await db.migrate(conn)
+        rows = await conn.fetch("SELECT notice_id, silent_period_end FROM consent_request_deemed")
+        assert [(row["notice_id"], row["silent_period_end"].isoformat()) for row in rows] == [("n1", "2026-10-29")]
+        entries = await conn.fetch(
+            "SELECT entity_id, payload ->> 'silent_period_end' FROM journal_entry"
+            " WHERE action = 'transit-consent.deemed-day-kept'"
+        )
+        assert [tuple(row) for row in entries] == [("AT/n1", "2026-10-29")]
+        with pytest.raises(asyncpg.RestrictViolationError):  # append-only
+            await conn.execute("UPDATE consent_request_deemed SET silent_period_end = '2026-10-30'")
+    finally:
+        await conn.close()

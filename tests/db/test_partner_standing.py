@@ -589,6 +589,57 @@ async def test_a_withdrawal_of_the_no_objection_under_an_issued_licence_suspends
     assert [gate["gate"] for gate in blocked.value.facts["unmet"]] == ["transit-consent-objected"]
 
 
+@pytest.mark.parametrize("late", ["objection", "no-objection"])
+async def test_a_late_answer_after_the_consent_was_deemed_is_recorded_and_an_objection_suspends_the_licence(
+    late: str, conn: db.Conn, settings: Settings, at: Parties
+) -> None:
+    """CZ stayed silent, AT's timer deemed its consent and AT issued; CZ's objection arrives after all.
+
+    Before, the objection was recorded and counted for CZ, but the licence issued on the deemed consent went on
+    clearing exits into a State that objects. A late objection is taken as the withdrawal of a consent (a deemed one,
+    as a no-objection's is): the licence is suspended, the reason naming the day the consent was deemed, and the
+    journal entry of the answer says it came after. A late no-objection is recorded and changes nothing else.
+    """
+    draft, request_id = await _submitted(conn, settings, at)
+    number = draft.licence.number
+    asked_on = TODAY - dt.timedelta(days=60)
+    await conn.execute("UPDATE transit_consent_request SET requested_on = $1", asked_on)
+    deemed_on = consents.add_working_days(asked_on, settings.tacit_consent_days, settings.holidays)
+    async with conn.transaction():
+        issued = await licences.transition(
+            conn, licence_id=draft.licence_id, to="issued", actor=ACTOR, reason="gates hold", settings=settings
+        )
+    assert issued.status == "issued"
+    deemed = (await consents.latest_decisions(conn, draft.licence_id))["CZ"]
+    assert (deemed.decision, deemed.decided_on) == ("deemed", deemed_on)
+
+    assert await _receive(conn, settings, _answer(number, request_id, 1, late)) == ("accepted", None)
+    assert (await consents.latest_decisions(conn, draft.licence_id))["CZ"].decision == late
+    entry = await conn.fetchval(
+        "SELECT payload FROM journal_entry WHERE action = 'transit-consent.received' ORDER BY entry_id DESC LIMIT 1"
+    )
+    assert entry["after_deemed_on"] == deemed_on.isoformat()
+    after = await licence_reads.get_licence(conn, draft.licence_id)
+    if late == "no-objection":
+        assert after.status == "issued"
+        return
+    assert after.status == "suspended"
+    reason = await conn.fetchval(
+        "SELECT reason FROM licence_event WHERE licence_id = $1 AND to_status = 'suspended'", draft.licence_id
+    )
+    notice_id = await conn.fetchval("SELECT notice_id FROM consent_decision_received")
+    assert (
+        reason
+        == f"CZ objected to the transit after its consent was deemed on {deemed_on.isoformat()} (notice {notice_id})"
+    )
+    body = check_body("export", lines=[{"line": 2, "quantity": 100}], licence_number=number, crossing_point="AT-W")
+    async with conn.transaction():
+        answer = await checks.perform_check(
+            conn, msgspec.convert(body, CheckRequest), state="AT", time_zone=dt.UTC, actor="customs:at"
+        )
+    assert (answer.verdict, [reason.code for reason in answer.reasons]) == ("refuse", ["licence-suspended"])
+
+
 def _withdrawal(number: str, request_id: str, settings: Settings) -> Work:
     async def work(conn: db.Conn) -> str:
         delivered = await inbox.receive(

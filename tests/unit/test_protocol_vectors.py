@@ -154,7 +154,7 @@ def test_notice_from_the_future_is_clock_skew() -> None:
 
 def test_lost_or_stolen_finding_reports_the_serials() -> None:
     from firearms.exchange.bodies import ConsentRequested  # noqa: PLC0415
-    from firearms.exchange.consents import findings  # noqa: PLC0415
+    from firearms.exchange.consent_findings import findings  # noqa: PLC0415
 
     licence = dict(VECTORS["notice"]["envelope"]["notice"]["body"]["licence"], status="pending", issued_at=None)
     request = msgspec.convert(

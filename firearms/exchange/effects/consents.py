@@ -21,7 +21,7 @@ from firearms.canonical import utc_now
 from firearms.clock import local_date
 from firearms.errors import FirearmsError, NotFoundError
 from firearms.exchange.bodies import ConsentDecided, ConsentRequested, contradiction
-from firearms.exchange.consents import check_now
+from firearms.exchange.consent_findings import check_now
 from firearms.exchange.inbox import NoticeRejectedError, ReceivedNotice, body_as, effect
 from firearms.store import outbox as outbox_store
 from firearms.store import received as store
@@ -146,6 +146,13 @@ async def transit_consent_decided(conn: Conn, received: ReceivedNotice) -> None:
     # The sender's notices are received one at a time (the inbox lock), so no other answer is recorded between this
     # read and the insert below.
     standing = await store.get_consent_decision_answering(conn, sender, reply_to, body.licence_number)
+    # Silent for the period, the sender was deemed to consent to that version (this State's timer): its answer comes
+    # late. It is taken all the same: a no-objection confirms; an objection withdraws the deemed consent, as it would
+    # an answered one (below), so that the licence issued on it stops clearing exits into a State that objects.
+    counted = (await licensing_consents.latest_decisions(conn, own.licence_id)).get(sender)
+    deemed = (
+        counted if counted is not None and counted.decision == "deemed" and counted.licence_version == version else None
+    )
     if standing is not None and not (standing["decision"] == "no-objection" and body.decision == "objection"):
         raise NoticeRejectedError(
             "consent-already-decided",
@@ -193,14 +200,30 @@ async def transit_consent_decided(conn: Conn, received: ReceivedNotice) -> None:
             "licence_number": body.licence_number,
             "decision": body.decision,
             "in_reply_to": received.notice.in_reply_to,
+            "after_deemed_on": None if deemed is None else deemed.decided_on.isoformat(),
         },
     )
     if standing is not None:
-        await _suspend_on_withdrawal(conn, own.licence_id, sender, received.notice.id)
+        await _suspend_on_withdrawal(
+            conn,
+            own.licence_id,
+            sender,
+            f"{sender} withdrew its no-objection to the transit (notice {received.notice.id})",
+        )
+    elif deemed is not None:
+        await _suspend_on_withdrawal(
+            conn,
+            own.licence_id,
+            sender,
+            f"{sender} objected to the transit after its consent was deemed on {deemed.decided_on.isoformat()}"
+            f" (notice {received.notice.id})",
+        )
 
 
-async def _suspend_on_withdrawal(conn: Conn, licence_id: uuid.UUID, sender: str, notice_id: str) -> None:
-    """Reg. 258/2012 Art. 7: an issued export licence whose transit State withdrew its no-objection is suspended.
+async def _suspend_on_withdrawal(conn: Conn, licence_id: uuid.UUID, sender: str, reason: str) -> None:
+    """Reg. 258/2012 Art. 7: an issued export licence whose transit State withdrew its consent is suspended.
+
+    Its no-objection, or the consent its silence was deemed to give (an objection after the silent period).
 
     The withdrawal shuts the issue gate; an issued licence would otherwise go on clearing exits into a State that
     no longer consents. Only when the withdrawal is what now counts for that State (not a withdrawal of consent to an
@@ -217,6 +240,6 @@ async def _suspend_on_withdrawal(conn: Conn, licence_id: uuid.UUID, sender: str,
         licence_id=licence_id,
         to="suspended",
         actor=f"partner:{sender}",
-        reason=f"{sender} withdrew its no-objection to the transit (notice {notice_id})",
+        reason=reason,
         only_from=frozenset({"issued"}),
     )
