@@ -68,9 +68,10 @@ def _table(found: status.Status) -> None:
         f"  checkpoint {checkpoint}  verified {verified}"
     )
     rotation = f"{keys.rotation_key_id} announced {_when(keys.rotation_announced_at)}" if keys.rotation_key_id else "-"
+    missing = f"  missing files {', '.join(keys.missing_key_files)}" if keys.missing_key_files else ""
     click.echo(
         f"keys     signing {keys.key_id or '-'} since {_when(keys.key_since)}  rotation {rotation}"
-        f"  revoked {keys.revoked}"
+        f"  revoked {keys.revoked}{missing}"
     )
     deemed = ""
     if waiting.deemed_consent_on is not None:

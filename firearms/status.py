@@ -13,12 +13,15 @@ from typing import TYPE_CHECKING
 
 import msgspec
 
-from firearms import __version__, clock, restore
+from firearms import __version__, clock, keys, restore
 from firearms.exchange.consents import silence_is_consent, silent_period_end
+from firearms.files import partials_of
 from firearms.journal import VERIFIED_ACTION
 from firearms.store import status as store
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from firearms.db import Conn
     from firearms.settings import Settings
 
@@ -27,6 +30,8 @@ __all__ = [
     "HELD_CHECK_AGE",
     "PROBLEM_KINDS",
     "QUEUED_NOTICE_AGE",
+    "REJECTED_NOTICE_WINDOW",
+    "ROTATION_AGE",
     "UNSEALED_AGE",
     "VERIFICATION_AGE",
     "Attention",
@@ -46,6 +51,18 @@ UNSEALED_AGE = dt.timedelta(minutes=5)
 """A journal entry unsealed for longer than this: the sealer (the worker) is not running or cannot link it."""
 VERIFICATION_AGE = dt.timedelta(hours=48)
 """No intact verification of the journal for this long (a journal younger than this is not yet due one)."""
+REJECTED_NOTICE_WINDOW = dt.timedelta(hours=72)
+"""A notice a partner rejected (it never takes effect there) is flagged this long after its receipt was recorded.
+
+Long enough for a rejection just after Friday morning's read to be seen on Monday morning; short enough that one
+the operator dealt with stops being flagged on its own (no command marks a rejection as seen: the overview writes
+nothing, and ``firearms notices --status rejected`` keeps every one).
+"""
+ROTATION_AGE = dt.timedelta(days=1)
+"""A key rotation announced and not switched to for longer than this: the switch waits on a partner that will not
+acknowledge the announcement (it rejected it, which is never retried, or it cannot be reached). Every enabled
+partner's receipt normally comes within minutes of ``keys rotate``; a rotation started in the morning and still
+waiting the next needs the operator: ``keys switch`` or ``keys cancel``."""
 HELD_CHECK_AGE = dt.timedelta(days=1)
 """A held customs check waiting for an officer's decision longer than this."""
 DEEMED_CONSENT_NEAR = dt.timedelta(days=3)
@@ -64,6 +81,7 @@ class PartnerStatus(msgspec.Struct, frozen=True, kw_only=True):
     head_last_error: str | None
     last_delivered_at: dt.datetime | None
     rejected: int
+    last_rejected_at: dt.datetime | None
 
 
 class JournalStatus(msgspec.Struct, frozen=True, kw_only=True):
@@ -79,13 +97,15 @@ class JournalStatus(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class KeyStatus(msgspec.Struct, frozen=True, kw_only=True):
-    """The key signing now, a rotation announced and not switched to, the keys revoked."""
+    """The key signing now, a rotation announced and not switched to, the keys revoked, private key files missing."""
 
     key_id: str | None
     key_since: dt.datetime | None
     rotation_key_id: str | None
     rotation_announced_at: dt.datetime | None
+    rotation_age_seconds: int | None
     revoked: int
+    missing_key_files: list[str]
 
 
 class WaitingWork(msgspec.Struct, frozen=True, kw_only=True):
@@ -204,6 +224,7 @@ async def read_status(conn: Conn, settings: Settings, *, now: dt.datetime | None
             head_last_error=_error_kind(row["head_last_error"]),
             last_delivered_at=row["last_delivered_at"],
             rejected=row["rejected"],
+            last_rejected_at=row["last_rejected_at"],
         )
         for row in await store.list_partner_status(conn)
     ]
@@ -220,13 +241,16 @@ async def read_status(conn: Conn, settings: Settings, *, now: dt.datetime | None
     )
     first_entry_at: dt.datetime | None = row["first_entry_at"]
     row = await store.get_key_status(conn, now)
-    keys = KeyStatus(
+    key_status = KeyStatus(
         key_id=row["key_id"],
         key_since=row["not_before"],
         rotation_key_id=row["rotation_key_id"],
         rotation_announced_at=row["rotation_announced_at"],
+        rotation_age_seconds=_age(row["rotation_announced_at"], now),
         revoked=row["revoked"],
+        missing_key_files=_missing_key_files(settings.home, row["key_id"], row["rotation_key_id"]),
     )
+    keys_recorded: int = row["recorded"]
     row = await store.get_waiting_work(conn, today)
     deemed_on = _deemed_on(row["oldest_consent_request_at"], settings)
     waiting = WaitingWork(
@@ -253,10 +277,67 @@ async def read_status(conn: Conn, settings: Settings, *, now: dt.datetime | None
         service=service,
         partners=partners,
         journal=journal,
-        keys=keys,
+        keys=key_status,
         waiting=waiting,
-        attention=_restore_failed(settings) + _attention(now, partners, journal, waiting, first_entry_at),
+        attention=[
+            *_restore_failed(settings),
+            *_signing(key_status, keys_recorded, settings.home),
+            *_attention(now, partners, journal, key_status, waiting, first_entry_at),
+        ],
     )
+
+
+def _missing_key_files(home: Path, key_id: str | None, rotation_key_id: str | None) -> list[str]:
+    """The private key files of the key in use and of a rotation's waiting key that are not in ``home``.
+
+    As the signer finds them (:func:`firearms.keys.signing_key`): a file still beside its place, left by a crash after
+    its key's transaction committed, is put in place by the first signature, so it is not missing. Only whether the
+    file is there: its mode and content are checked by the signer when it loads it (one line naming the path).
+    """
+    missing: list[str] = []
+    for wanted in (key_id, rotation_key_id):
+        if wanted is None:
+            continue
+        path = keys.key_path(home, wanted)
+        if not path.exists() and not partials_of(path):
+            missing.append(path.name)
+    return missing
+
+
+def _signing(found: KeyStatus, recorded: int, home: Path) -> list[Attention]:
+    """No key to sign with now, or a needed key's private file missing from the home: nothing can be signed.
+
+    No notice, receipt, checkpoint or licence: nothing else says so until queued notices age past an hour. Right after
+    a failed restore's line: the registry cannot work at all without it.
+    """
+    if found.key_id is None:
+        why = (
+            "none was ever made: 'firearms serve' makes the first at its first start"
+            if recorded == 0
+            else f"{recorded} key{'' if recorded == 1 else 's'} recorded, none valid now ('firearms keys show')"
+        )
+        return [
+            Attention(
+                code="no-signing-key",
+                reason=f"no signing key is in use ({why}): this registry can sign no notice, receipt or checkpoint",
+            )
+        ]
+    folder = keys.keys_folder(home)
+    lines: list[Attention] = []
+    for name in found.missing_key_files:
+        if name == keys.key_file(found.key_id):
+            role, way = "the key in use", "without it, 'firearms keys replace' (README \"Backups\")"
+        else:
+            key_id = name.removesuffix(".pem")
+            role, way = "the key the rotation waits to switch to", f"or 'firearms keys cancel {key_id}'"
+        lines.append(
+            Attention(
+                code="signing-key-missing",
+                reason=f"the private key file {name} ({role}) is not in {folder}: nothing can be signed with it;"
+                f" copy it back (mode 0600) from the keys kept offline, {way}",
+            )
+        )
+    return lines
 
 
 def _restore_failed(settings: Settings) -> list[Attention]:
@@ -281,6 +362,7 @@ def _attention(
     now: dt.datetime,
     partners: list[PartnerStatus],
     journal: JournalStatus,
+    key_status: KeyStatus,
     waiting: WaitingWork,
     first_entry_at: dt.datetime | None,
 ) -> list[Attention]:
@@ -295,6 +377,28 @@ def _attention(
         for partner in partners
         if partner.oldest_queued_at is not None and now - partner.oldest_queued_at > QUEUED_NOTICE_AGE
     ]
+    found.extend(
+        Attention(
+            code="notices-rejected",
+            reason=f"{partner.state}{'' if partner.enabled else ' (disabled)'} rejected a notice at"
+            f" {partner.last_rejected_at:%Y-%m-%dT%H:%M:%SZ}, within {_words(REJECTED_NOTICE_WINDOW)}: it never takes"
+            f" effect there ({partner.rejected} rejected in all; the reason:"
+            f" 'firearms notices --status rejected --recipient {partner.state}')",
+        )
+        for partner in partners
+        if partner.last_rejected_at is not None and now - partner.last_rejected_at <= REJECTED_NOTICE_WINDOW
+    )
+    announced = key_status.rotation_announced_at
+    if announced is not None and now - announced > ROTATION_AGE:
+        found.append(
+            Attention(
+                code="key-rotation-stalled",
+                reason=f"key {key_status.rotation_key_id} has waited since {announced:%Y-%m-%dT%H:%M:%SZ}, over"
+                f" {_words(ROTATION_AGE)}, for a partner's acknowledgement of its announcement (rejected, or not"
+                " delivered: 'firearms notices'): 'firearms keys switch' puts it into use now,"
+                f" 'firearms keys cancel {key_status.rotation_key_id} --reason ...' abandons it",
+            )
+        )
     if journal.oldest_unsealed_at is not None and now - journal.oldest_unsealed_at > UNSEALED_AGE:
         found.append(
             Attention(

@@ -23,7 +23,7 @@ __all__ = [
 
 
 async def list_partner_status(conn: Conn) -> list[asyncpg.Record]:
-    """Each partner's queue, last delivery and rejected notices, in State order."""
+    """Each partner's queue, last delivery, rejected notices and the latest rejection's time, in State order."""
     return await conn.fetch(Q["list_partner_status"])
 
 
@@ -35,7 +35,7 @@ async def get_journal_status(conn: Conn, verified_action: str) -> asyncpg.Record
 
 
 async def get_key_status(conn: Conn, now: dt.datetime) -> asyncpg.Record:
-    """The key signing at ``now``, a rotation not switched to, revoked keys (one row, always)."""
+    """The key signing at ``now``, a rotation not switched to, revoked and recorded keys (one row, always)."""
     row = await conn.fetchrow(Q["get_key_status"], now)
     assert row is not None  # noqa: S101
     return row

@@ -13,7 +13,7 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from cli.main import main
-from firearms import db, outbox
+from firearms import db, keys, outbox
 from firearms.exchange import trust
 from tests.conftest import TokenFactory
 from tests.exchange_util import VECTORS  # its import registers test.ping
@@ -23,7 +23,7 @@ Client = AsyncTestClient[Litestar]
 PATH = "/api/v1/status"
 # what differs between two reads a moment apart
 MOMENT = {"checked_at", "oldest_queued_age_seconds", "oldest_unsealed_age_seconds", "oldest_held_check_age_seconds",
-          "oldest_consent_request_age_seconds"}  # fmt: skip
+          "oldest_consent_request_age_seconds", "rotation_age_seconds"}  # fmt: skip
 
 
 def _steady(value: Any) -> Any:
@@ -136,3 +136,20 @@ async def test_a_partners_words_and_escapes_in_a_last_error_reach_neither_the_ta
     for text in (api.text, table.stdout, printed.stdout):
         for word in ("SSG08-002", "Mustermann", "\x1b", "\\u001b", "\x07"):
             assert word not in text
+
+
+async def test_a_key_file_missing_from_the_home_is_flagged_by_the_api_and_the_command(
+    client: Client, auth: TokenFactory, conn: db.Conn, database: str, home: Path
+) -> None:
+    """A restore whose key files were not copied back: both read the home they serve (README "Status")."""
+    key_id = await keys.current_key_id(conn)
+    assert key_id is not None
+    keys.key_path(home, key_id).unlink()
+    api = (await client.get(PATH, headers=await auth("admin"))).json()
+    assert api["keys"]["missing_key_files"] == [f"{key_id}.pem"]
+    assert [item["code"] for item in api["attention"]] == ["signing-key-missing"]
+    table = await _cli(database, home)
+    assert table.exit_code == 3, table.output
+    assert f"missing files {key_id}.pem" in table.stdout
+    (line,) = [line for line in table.stdout.splitlines() if line.startswith("attention:")]
+    assert line.startswith(f"attention: signing-key-missing: the private key file {key_id}.pem (the key in use)")

@@ -50,7 +50,9 @@ async def test_an_empty_registrys_status_is_all_well_and_writes_nothing(
         key_since=found.keys.key_since,
         rotation_key_id=None,
         rotation_announced_at=None,
+        rotation_age_seconds=None,
         revoked=0,
+        missing_key_files=[],
     )
     assert found.keys.key_since is not None
     assert found.journal.unsealed == before[1]
@@ -163,7 +165,9 @@ async def test_a_busy_registrys_status_counts_each_queue_and_names_what_needs_at
     assert found.waiting.held_checks == 1
     assert found.waiting.oldest_held_check_at is not None
     assert (found.waiting.trace_requests_open, found.waiting.trace_requests_overdue) == (1, 0)
-    assert found.attention == []  # all of it fresh
+    # all of it fresh; but the rejected notice never takes effect at DE: flagged (for 72 hours)
+    assert [item.code for item in found.attention] == ["notices-rejected"]
+    assert de_status.last_rejected_at is not None
 
     # thirty days on, with nothing done: each threshold crossed is one attention line
     later = await status.read_status(at.conn, at.settings, now=utc_now() + dt.timedelta(days=30))

@@ -55,7 +55,7 @@ async def stored(conn: db.Conn) -> db.Conn:
         SELECT gen_random_uuid(), (ARRAY['CZ', 'DE', 'FR', 'IT'])[1 + g % 4], g / 4 + 1, 'test.ping',
                now() - make_interval(secs => $1 - g), 'restricted', '{}',
                CASE WHEN g > $1 - 100 THEN 'queued' WHEN g % 500 = 0 THEN 'rejected' ELSE 'delivered' END,
-               1, now(), CASE WHEN g <= $1 - 100 AND g % 500 <> 0 THEN now() - make_interval(secs => $1 - g) END
+               1, now(), CASE WHEN g <= $1 - 100 THEN now() - make_interval(secs => $1 - g) END
           FROM generate_series(0, $1 - 1) AS g
         """,
         NOTICES,
@@ -128,3 +128,18 @@ async def test_the_overview_reads_no_big_table_whole(stored: db.Conn, settings: 
     assert found.waiting.held_checks == CHECKS // 1000
     assert found.journal.last_verified_seq == ENTRIES // 100000 * 100000
     assert took < 0.5, took  # well under 100 ms when measured alone; the bound leaves room for a busy machine
+
+
+async def test_the_latest_rejection_is_read_from_the_end_of_an_index_not_from_every_rejected_notice(
+    stored: db.Conn,
+) -> None:
+    """A partner's latest rejection (``notices-rejected``): its time was not in notice_outbox_rejected_idx, and was
+    read from the table for every rejected notice of the partner (8 ms at 63,000 rejected, 2 ms on this index)."""
+    (explained,) = await stored.fetchval(f"EXPLAIN (ANALYZE, FORMAT JSON) {db.QUERIES['list_partner_status']}")
+    latest = [
+        node
+        for node in _nodes(explained["Plan"])
+        if node.get("Index Name") == "notice_outbox_rejected_at_idx" and node.get("Scan Direction") == "Backward"
+    ]
+    assert len(latest) == 1
+    assert latest[0]["Actual Rows"] <= 1

@@ -1,0 +1,177 @@
+"""Three conditions the operator's overview flags (README "Status"): a notice a partner rejected, no signing key in
+use (or its private key file missing from the home), a key rotation that never completes. Each at its boundary."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import tests.exchange_util  # noqa: F401  # registers test.ping
+from firearms import bootstrap, db, journal, keys, outbox, status
+from firearms.canonical import utc_now
+from firearms.exchange import rotation, trust
+from firearms.files import partial_beside
+from firearms.settings import Settings
+from tests.exchange_util import VECTORS
+
+SECOND = dt.timedelta(seconds=1)
+
+
+def _codes(found: status.Status) -> list[str]:
+    return [item.code for item in found.attention]
+
+
+async def _partner(conn: db.Conn, state: str = "DE") -> None:
+    async with db.transaction(conn):
+        await trust.add_peer(
+            conn,
+            own_state="AT",
+            state=state,
+            base_url=f"http://127.0.0.1:9/{state.lower()}",
+            public_key=VECTORS["keys"]["DE" if state == "DE" else "OTHER"]["public_key"],
+            not_before=None,
+            actor="test",
+        )
+
+
+async def _rejected(conn: db.Conn, state: str, at: dt.datetime) -> None:
+    """A notice to ``state`` that it stored rejected, its receipt recorded at ``at`` (as the worker records it)."""
+    async with db.transaction(conn):
+        await outbox.enqueue(conn, state, "test.ping", {"n": 1})
+        await conn.execute(
+            "UPDATE notice_outbox SET status = 'rejected', receipt_reason = 'invalid-body', delivered_at = $1,"
+            " attempts = 1 WHERE recipient = $2 AND status = 'queued'",
+            at,
+            state,
+        )
+
+
+# -- 1. a notice a partner rejected ------------------------------------------------------------------------------
+
+
+async def test_a_rejected_notice_is_flagged_for_72_hours_after_its_receipt_to_the_second_then_no_more(
+    conn: db.Conn, settings: Settings, initialised: bootstrap.Initialised
+) -> None:
+    await _partner(conn)
+    await _partner(conn, "FR")
+    await journal.seal(conn)
+    assert "notices-rejected" not in _codes(await status.read_status(conn, settings))
+    first = utc_now().replace(microsecond=0) - dt.timedelta(days=10)
+    await _rejected(conn, "DE", first)  # an old one, dealt with long ago
+    last = first + dt.timedelta(days=5)
+    await _rejected(conn, "DE", last)
+    await journal.seal(conn)
+    found = await status.read_status(conn, settings, now=last + dt.timedelta(hours=8))
+    de, fr = found.partners
+    assert (de.rejected, de.last_rejected_at, fr.rejected, fr.last_rejected_at) == (2, last, 0, None)
+    (item,) = [item for item in found.attention if item.code == "notices-rejected"]
+    assert item.reason.startswith(f"DE rejected a notice at {last:%Y-%m-%dT%H:%M:%SZ}, within 72 hours")
+    assert "firearms notices --status rejected --recipient DE" in item.reason
+    for now in (last + status.REJECTED_NOTICE_WINDOW - SECOND, last + status.REJECTED_NOTICE_WINDOW):
+        assert "notices-rejected" in _codes(await status.read_status(conn, settings, now=now)), now
+    late = await status.read_status(conn, settings, now=last + status.REJECTED_NOTICE_WINDOW + SECOND)
+    assert "notices-rejected" not in _codes(late)
+    assert late.partners[0].rejected == 2  # still counted, no longer flagged
+
+
+async def test_a_disabled_partners_rejection_is_flagged_and_marked(
+    conn: db.Conn, settings: Settings, initialised: bootstrap.Initialised
+) -> None:
+    await _partner(conn)
+    at = utc_now().replace(microsecond=0)
+    await _rejected(conn, "DE", at)
+    await conn.execute("UPDATE peer SET enabled = false WHERE state = 'DE'")
+    found = await status.read_status(conn, settings, now=at + dt.timedelta(hours=1))
+    (item,) = [item for item in found.attention if item.code == "notices-rejected"]
+    assert item.reason.startswith("DE (disabled) rejected a notice at")
+
+
+# -- 2. no signing key in use, or its file missing -------------------------------------------------------------
+
+
+async def test_a_registry_migrated_but_never_served_has_no_signing_key_and_is_flagged(
+    conn: db.Conn, settings: Settings
+) -> None:
+    """The template database is migrated; nothing made its first key (``serve``'s first start does)."""
+    assert await conn.fetchval("SELECT count(*) FROM registry_key") == 0
+    found = await status.read_status(conn, settings)
+    assert (found.keys.key_id, found.keys.missing_key_files) == (None, [])
+    assert _codes(found)[0] == "no-signing-key"
+    assert "'firearms serve'" in found.attention[0].reason
+
+
+async def test_a_key_valid_only_later_is_no_key_in_use_now(
+    conn: db.Conn, settings: Settings, initialised: bootstrap.Initialised
+) -> None:
+    """A clock set back before the first key's ``not_before``: nothing is signed until then."""
+    since = (await status.read_status(conn, settings)).keys.key_since
+    assert since is not None
+    before = await status.read_status(conn, settings, now=since - SECOND)
+    assert before.keys.key_id is None
+    assert "no-signing-key" in _codes(before)
+    assert "1 key recorded, none valid now" in before.attention[0].reason
+    assert "no-signing-key" not in _codes(await status.read_status(conn, settings, now=since))
+
+
+async def test_the_key_in_use_whose_file_is_missing_from_the_home_is_flagged(
+    conn: db.Conn, settings: Settings, initialised: bootstrap.Initialised
+) -> None:
+    """A restore whose key files were not copied back: nothing can be signed, and nothing said so."""
+    key_id = await keys.current_key_id(conn)
+    assert key_id is not None
+    path = keys.key_path(settings.home, key_id)
+    assert (await status.read_status(conn, settings)).keys.missing_key_files == []
+    content = path.read_bytes()
+    path.unlink()
+    found = await status.read_status(conn, settings)
+    assert found.keys.missing_key_files == [path.name]
+    (item,) = [item for item in found.attention if item.code == "signing-key-missing"]
+    assert item.reason.startswith(f"the private key file {path.name} (the key in use) is not in {path.parent}")
+    # a file left beside its place by a crash after its commit: the signer puts it in place, nothing is missing
+    partial = partial_beside(path)
+    partial.write_bytes(content)
+    assert (await status.read_status(conn, settings)).keys.missing_key_files == []
+    partial.unlink()
+    # the home's keys folder gone altogether
+    path.parent.rmdir()
+    assert "signing-key-missing" in _codes(await status.read_status(conn, settings))
+
+
+async def test_a_waiting_rotation_keys_missing_file_is_flagged(
+    conn: db.Conn, settings: Settings, initialised: bootstrap.Initialised
+) -> None:
+    await _partner(conn)
+    async with keys.key_transaction(conn, settings.home) as files:
+        new = (await rotation.rotate(conn, files, actor="test")).key_id
+    keys.key_path(settings.home, new).unlink()
+    found = await status.read_status(conn, settings)
+    assert found.keys.missing_key_files == [keys.key_file(new)]
+    (item,) = [item for item in found.attention if item.code == "signing-key-missing"]
+    assert "(the key the rotation waits to switch to)" in item.reason
+
+
+# -- 3. a rotation that never completes ------------------------------------------------------------------------
+
+
+async def test_a_rotation_under_way_is_flagged_after_a_day_not_at_it(
+    conn: db.Conn, settings: Settings, initialised: bootstrap.Initialised
+) -> None:
+    await _partner(conn)  # it never acknowledges the announcement: the switch waits
+    async with keys.key_transaction(conn, settings.home) as files:
+        new = (await rotation.rotate(conn, files, actor="test")).key_id
+    found = await status.read_status(conn, settings)
+    announced = found.keys.rotation_announced_at
+    assert (found.keys.rotation_key_id, announced is not None) == (new, True)
+    assert announced is not None
+    for now in (announced + status.ROTATION_AGE - SECOND, announced + status.ROTATION_AGE):
+        assert "key-rotation-stalled" not in _codes(await status.read_status(conn, settings, now=now))
+    late = await status.read_status(conn, settings, now=announced + status.ROTATION_AGE + SECOND)
+    assert late.keys.rotation_age_seconds == 86401
+    (item,) = [item for item in late.attention if item.code == "key-rotation-stalled"]
+    assert item.reason.startswith(f"key {new} has waited since {announced:%Y-%m-%dT%H:%M:%SZ}")
+    assert f"'firearms keys cancel {new}" in item.reason
+    # switched: nothing waits
+    async with conn.transaction():
+        await rotation.switch_now(conn, actor="test")
+    switched = await status.read_status(conn, settings, now=announced + status.ROTATION_AGE + SECOND)
+    assert (switched.keys.rotation_key_id, switched.keys.rotation_age_seconds) == (None, None)
+    assert "key-rotation-stalled" not in _codes(switched)
