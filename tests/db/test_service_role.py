@@ -154,21 +154,33 @@ async def test_migrate_grants_again_what_a_restore_without_privileges_lost(
 
 
 async def test_a_view_lends_the_service_role_no_right_of_its_own(service: db.Conn) -> None:
-    """Every view reads and writes with the service role's own rights on its tables (``security_invoker``), and it
-    may not update, delete or truncate through one. ``open_foreign_item_report`` is updatable (one table, no
-    aggregate): an INSERT through it is an INSERT into ``foreign_item_report``, which the role may do anyway, and the
-    table's guards see it; an UPDATE or DELETE through it is refused."""
+    """Every view reads with the service role's own rights on its tables (``security_invoker``), and it may not
+    insert, update, delete or truncate through one. ``open_foreign_item_report`` is updatable (one table, no
+    aggregate): before migration 20261201030000 the role could INSERT through it (``GRANT SELECT, INSERT ON ALL
+    TABLES`` covers views), though no code writes through a view; now a view is granted SELECT only."""
     views = await service.fetch(
         "SELECT c.relname, coalesce('security_invoker=true' = ANY (c.reloptions), false) AS invoker,"
-        "       has_table_privilege(current_user, c.oid, 'UPDATE, DELETE, TRUNCATE') AS writes"
+        "       has_table_privilege(current_user, c.oid, 'INSERT, UPDATE, DELETE, TRUNCATE') AS writes"
         "  FROM pg_class AS c JOIN pg_namespace AS n ON n.oid = c.relnamespace"
         " WHERE n.nspname = 'public' AND c.relkind IN ('v', 'm') ORDER BY c.relname"
     )
     assert "open_foreign_item_report" in [view["relname"] for view in views]
     assert [view["relname"] for view in views if not view["invoker"] or view["writes"]] == []
-    for statement in ("UPDATE open_foreign_item_report SET serial = 'X'", "DELETE FROM open_foreign_item_report"):
-        with pytest.raises(asyncpg.InsufficientPrivilegeError):
-            await service.execute(statement)
+    for view in views:
+        name = view["relname"]
+        column = await service.fetchval(
+            "SELECT attname FROM pg_attribute WHERE attrelid = $1::regclass AND attnum > 0"
+            " ORDER BY attnum DESC LIMIT 1",
+            name,
+        )
+        for statement in (
+            f"INSERT INTO {name} DEFAULT VALUES",
+            f"UPDATE {name} SET {column} = {column}",  # noqa: S608  # names from pg_catalog
+            f"DELETE FROM {name}",  # noqa: S608
+        ):
+            with pytest.raises(asyncpg.InsufficientPrivilegeError):
+                await service.execute(statement)
+    assert await service.fetchval("SELECT count(*) FROM foreign_item_report") == 0
 
 
 async def test_migrate_grants_again_a_view_whose_grant_was_lost(conn: db.Conn, service: db.Conn) -> None:
