@@ -456,22 +456,21 @@ async def record_verification(conn: Conn, *, actor: str, result: Verification) -
     """Journal an intact verification (``journal.verified``): the next ``since_checkpoint`` one starts from its head.
 
     A broken one is not recorded: the next starts where the last intact one reached, and finds it again.
+    Written through ``record_journal_verification()``, which runs as the tables' owner: the service's role may not
+    write a ``journal.verified`` entry itself, and the function holds the record to the chain (its head a position,
+    its start a checkpoint, its counts the walk's; migration 20261201030100).
     """
     if not result.intact:
         return
     async with conn.transaction():
-        await record(
+        await store.record_journal_verification(
             conn,
-            actor=actor,
-            action=VERIFIED_ACTION,
-            entity="journal",
-            entity_id=str(result.head_seq),
-            payload={
-                "head_seq": result.head_seq,
-                "since_checkpoint": result.since_checkpoint,
-                "entries": result.entries,
-                "checkpoints": result.checkpoints,
-            },
+            dt.datetime.now(dt.UTC),
+            actor,
+            result.head_seq,
+            result.since_checkpoint,
+            result.entries,
+            result.checkpoints,
         )
 
 
