@@ -18,7 +18,7 @@ import asyncpg
 import pytest
 from litestar.testing import AsyncTestClient
 
-from firearms import bootstrap, db, items
+from firearms import backup, bootstrap, db, items, journal, restore
 from firearms.embedded import with_user
 from firearms.errors import MigrationError
 from firearms.settings import Settings
@@ -467,3 +467,65 @@ async def test_the_service_roles_privileges_are_the_allow_list(conn: db.Conn, se
     del service  # the registry started: the role exists and migrate() granted it
     held = await _privileges(conn, db.SERVICE_ROLE)
     assert held == ALLOWED_PRIVILEGES, "\n".join(f'    "{line}",' for line in held)
+
+
+async def test_granting_again_takes_back_what_was_granted_by_hand(conn: db.Conn, service: db.Conn) -> None:
+    """``grant_service_role()`` grants exactly the list, however often it runs (``migrate()`` runs it again)."""
+    del service
+    for grant in (
+        "GRANT INSERT, UPDATE ON open_foreign_item_report TO firearms_app",
+        "GRANT UPDATE (actor) ON journal_entry TO firearms_app",
+        "GRANT TRUNCATE, TRIGGER ON journal_link TO firearms_app",
+        "GRANT UPDATE ON journal_entry_entry_id_seq TO firearms_app",
+    ):
+        await conn.execute(grant)
+    held = await _privileges(conn, db.SERVICE_ROLE)
+    assert sorted(set(held) - set(ALLOWED_PRIVILEGES)) == [
+        "sequence journal_entry_entry_id_seq: SELECT, UPDATE, USAGE",
+        "table journal_entry: INSERT, SELECT; UPDATE (actor)",
+        "table journal_link: INSERT, SELECT, TRIGGER, TRUNCATE",
+        "view open_foreign_item_report: INSERT, SELECT, UPDATE",
+    ]
+    for _ in range(2):
+        await conn.execute("SELECT grant_service_role()")
+        assert await _privileges(conn, db.SERVICE_ROLE) == ALLOWED_PRIVILEGES
+
+
+async def test_a_restored_registry_gives_the_service_role_exactly_the_allowed_rights(
+    settings: Settings, conn: db.Conn, service: db.Conn, database: str, empty_database: str, tmp_path: Path
+) -> None:
+    """A backup holds no privileges: the restore's ``migrate()`` grants the list again, and the journal's checks
+    (links recomputed, verifications only through the owner's function) hold in the restored database too."""
+    await items.register_item(service, rifle(serial="RESTORED-1"), actor="test", today=dt.datetime.now(dt.UTC).date())
+    assert await journal.checkpoint(service, state="AT", home=settings.home) is not None
+    path = tmp_path / "at.dump"
+    await backup.backup(database, path, state="AT", actor="test")
+    restored = await restore.restore(empty_database, path, state="AT", home=tmp_path / "new-home")
+    assert restored.verify_intact
+    owner = await db.connect(empty_database)
+    again = await db.connect(with_user(empty_database, db.SERVICE_ROLE))
+    try:
+        assert await _privileges(owner, db.SERVICE_ROLE) == ALLOWED_PRIVILEGES
+        head = await again.fetchrow("SELECT seq, hash FROM journal_link ORDER BY seq DESC LIMIT 1")
+        assert head is not None
+        await journal.record(again, actor="test", action="thing.made", entity="thing", entity_id="x", payload={})
+        queued: int = await again.fetchval("SELECT entry_id FROM journal_pending")
+        with pytest.raises(asyncpg.RestrictViolationError, match="is not SHA-256"):
+            await again.execute(
+                "INSERT INTO journal_link (seq, entry_id, prev_hash, hash, sealed_at) VALUES ($1, $2, $3, $4, now())",
+                head["seq"] + 1,
+                queued,
+                head["hash"],
+                bytes(32),
+            )
+        with pytest.raises(asyncpg.InsufficientPrivilegeError, match="record_journal_verification"):
+            await journal.record(
+                again, actor="x", action=journal.VERIFIED_ACTION, entity="journal", entity_id="1", payload={}
+            )
+        verdict = await journal.verify(again, state="AT")
+        assert verdict.intact, verdict.problem
+        await journal.record_verification(again, actor="test", result=verdict)
+        assert await again.fetchval("SELECT count(*) FROM journal_entry WHERE action = 'journal.verified'") == 1
+    finally:
+        await again.close()
+        await owner.close()
