@@ -102,6 +102,10 @@ PAYLOADS: list[Any] = [
     {"numbers": [0, -1, 1, 2**53 - 1, -(2**53 - 1), 10**15, -(10**15)]},
     {"deep": [[[{"a": [{"b": [[]]}]}]]], "mixed": [1, "1", None, True, {"1": [False]}]},
     {"ids": [str(n) for n in range(200)]},
+    7,  # a payload need not be an object when written behind journal.record's back
+    'a\u2028"b"',
+    [{"b": 1, "a": 2}, [], {}],
+    False,
 ]
 TIMES = [
     dt.datetime(1, 1, 2, 3, 4, 5, tzinfo=dt.UTC),  # not datetime.min nor .max: asyncpg writes them as infinities
