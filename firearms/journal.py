@@ -346,9 +346,11 @@ async def verify(  # noqa: PLR0911, PLR0912  # one return per finding, in chain 
     sealer's queue only for entries from the lowest id walked. It trusts the stored hash before that
     checkpoint: an entry changed before it with the stored hashes left alone is found only by the full walk.
     With no verification recorded, or no checkpoint at or before where it reached, the whole chain is walked.
-    The recorded verification is an unsigned journal entry the service's role may append itself: one naming a later
-    checkpoint moves the start past entries no walk recomputed (an entry the owner took off the sealer's queue there,
-    with the guards switched off, is then found only by the full walk; README "The journal").
+    The recorded verification is an unsigned journal entry, written only through ``record_journal_verification()``
+    (it holds the record to the chain but cannot know a walk ran): the service's role may record one naming a later
+    checkpoint without walking, which moves the start past entries no walk recomputed (an entry the owner took off
+    the sealer's queue there, with the guards switched off, is then found only by the full walk; README "The
+    journal"). Every link there was recomputed by the database as it was inserted (``journal_link_follows_chain``).
     """
     if seal_first:
         await seal(conn)
