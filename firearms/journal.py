@@ -346,9 +346,11 @@ async def verify(  # noqa: PLR0911, PLR0912  # one return per finding, in chain 
     sealer's queue only for entries from the lowest id walked. It trusts the stored hash before that
     checkpoint: an entry changed before it with the stored hashes left alone is found only by the full walk.
     With no verification recorded, or no checkpoint at or before where it reached, the whole chain is walked.
-    The recorded verification is an unsigned journal entry the service's role may append itself: one naming a later
-    checkpoint moves the start past entries no walk recomputed (an entry the owner took off the sealer's queue there,
-    with the guards switched off, is then found only by the full walk; README "The journal").
+    The recorded verification is an unsigned journal entry, written only through ``record_journal_verification()``
+    (it holds the record to the chain but cannot know a walk ran): the service's role may record one naming a later
+    checkpoint without walking, which moves the start past entries no walk recomputed (an entry the owner took off
+    the sealer's queue there, with the guards switched off, is then found only by the full walk; README "The
+    journal"). Every link there was recomputed by the database as it was inserted (``journal_link_follows_chain``).
     """
     if seal_first:
         await seal(conn)
@@ -456,22 +458,21 @@ async def record_verification(conn: Conn, *, actor: str, result: Verification) -
     """Journal an intact verification (``journal.verified``): the next ``since_checkpoint`` one starts from its head.
 
     A broken one is not recorded: the next starts where the last intact one reached, and finds it again.
+    Written through ``record_journal_verification()``, which runs as the tables' owner: the service's role may not
+    write a ``journal.verified`` entry itself, and the function holds the record to the chain (its head a position,
+    its start a checkpoint, its counts the walk's; migration 20261201030100).
     """
     if not result.intact:
         return
     async with conn.transaction():
-        await record(
+        await store.record_journal_verification(
             conn,
-            actor=actor,
-            action=VERIFIED_ACTION,
-            entity="journal",
-            entity_id=str(result.head_seq),
-            payload={
-                "head_seq": result.head_seq,
-                "since_checkpoint": result.since_checkpoint,
-                "entries": result.entries,
-                "checkpoints": result.checkpoints,
-            },
+            dt.datetime.now(dt.UTC),
+            actor,
+            result.head_seq,
+            result.since_checkpoint,
+            result.entries,
+            result.checkpoints,
         )
 
 

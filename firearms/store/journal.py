@@ -31,6 +31,7 @@ __all__ = [
     "list_journal_checkpoints",
     "list_journal_entries",
     "list_journal_entries_of_action",
+    "record_journal_verification",
     "take_pending_entries",
     "try_lock_sealer",
 ]
@@ -42,6 +43,26 @@ async def insert_journal_entry(
     """Append one entry and queue it for sealing; return its ``entry_id``."""
     entry_id: int = await conn.fetchval(
         Q["insert_journal_entry"], recorded_at, actor, action, entity, entity_id, payload
+    )
+    return entry_id
+
+
+async def record_journal_verification(
+    conn: Conn,
+    recorded_at: dt.datetime,
+    actor: str,
+    head_seq: int,
+    since_checkpoint: int | None,
+    entries: int,
+    checkpoints: int,
+) -> int:
+    """Journal a verification's record (``journal.verified``) and queue it; return its ``entry_id``.
+
+    Raises:
+        asyncpg.InvalidParameterValueError: the record does not fit the chain (no walk could have produced it).
+    """
+    entry_id: int = await conn.fetchval(
+        Q["record_journal_verification"], recorded_at, actor, head_seq, since_checkpoint, entries, checkpoints
     )
     return entry_id
 

@@ -9,6 +9,12 @@ INSERT INTO journal_pending (entry_id)
 SELECT entry_id FROM entry
 RETURNING entry_id;
 
+-- name: record_journal_verification
+-- Journal an intact verification and queue it, through the owner's function (migration 20261201030100): only it may
+-- write a journal.verified entry, and it holds the record to the chain. $1 recorded_at, $2 actor, $3 head_seq,
+-- $4 since_checkpoint or NULL, $5 entries, $6 checkpoints
+SELECT record_journal_verification($1, $2, $3, $4, $5, $6);
+
 -- name: try_lock_sealer
 -- Only one sealer at a time, across processes; released at the end of the transaction.
 SELECT pg_try_advisory_xact_lock(7310002);

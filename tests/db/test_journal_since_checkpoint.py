@@ -245,12 +245,14 @@ async def test_a_verification_appended_by_the_service_role_moves_the_start_and_o
 ) -> None:
     """What ``--since-checkpoint`` does not prove, as README "The journal" says: its start is a journal entry.
 
-    The service's role may INSERT a ``journal.verified`` entry (it journals every verification). It may no longer
-    take an entry off the sealer's queue unlinked (refused at commit, migration 20261130181100); the owner or a
-    superuser still can, with the guards off. Such an entry, then a verification appended by the service's role
-    that reached a later checkpoint, moves the next ``--since-checkpoint`` past the entry: it reports the chain
-    intact. The full walk names the entry. (Not prevented: the start would have to be signed with a key the
-    database cannot add to, and the service's role may add registry keys, as a rotation does.)
+    The service's role may no longer INSERT a ``journal.verified`` entry (migration 20261201030100): it records a
+    verification through ``record_journal_verification()``, which holds the record to the chain but cannot know
+    that a walk ran. It may no longer take an entry off the sealer's queue unlinked (refused at commit, migration
+    20261130181100); the owner or a superuser still can, with the guards off. Such an entry, then a verification's
+    record the service's role made without walking, reaching a later checkpoint, moves the next
+    ``--since-checkpoint`` past the entry: it reports the chain intact. The full walk names the entry. (Not
+    prevented: the start would have to be signed with a key the database cannot add to, and the service's role may
+    add registry keys, as a rotation does.)
     """
     await write_entries(conn, 3)
     await checkpointed(conn, home)
@@ -269,15 +271,18 @@ async def test_a_verification_appended_by_the_service_role_moves_the_start_and_o
         later = await checkpointed(conn, home)
         found = await journal.verify(conn, state="AT", since_checkpoint=True)
         assert (found.intact, found.bad_entry_id) == (False, hidden)  # from the checkpoint the last one reached
-        async with insider.transaction():
-            await journal.record(
-                insider,
-                actor="insider",
-                action=journal.VERIFIED_ACTION,
-                entity="journal",
-                entity_id=str(later.seq),
-                payload={"head_seq": later.seq},
-            )
+        with pytest.raises(asyncpg.InsufficientPrivilegeError, match="record_journal_verification"):
+            async with insider.transaction():
+                await journal.record(
+                    insider,
+                    actor="insider",
+                    action=journal.VERIFIED_ACTION,
+                    entity="journal",
+                    entity_id=str(later.seq),
+                    payload={"head_seq": later.seq},
+                )
+        unwalked = journal.Verification(intact=True, entries=later.seq, checkpoints=0, pending=0, head_seq=later.seq)
+        await journal.record_verification(insider, actor="insider", result=unwalked)
     finally:
         await insider.close()
     moved = await journal.verify(conn, state="AT", since_checkpoint=True)

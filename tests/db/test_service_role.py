@@ -18,7 +18,7 @@ import asyncpg
 import pytest
 from litestar.testing import AsyncTestClient
 
-from firearms import bootstrap, db, items
+from firearms import backup, bootstrap, db, items, journal, restore
 from firearms.embedded import with_user
 from firearms.errors import MigrationError
 from firearms.settings import Settings
@@ -154,21 +154,36 @@ async def test_migrate_grants_again_what_a_restore_without_privileges_lost(
 
 
 async def test_a_view_lends_the_service_role_no_right_of_its_own(service: db.Conn) -> None:
-    """Every view reads and writes with the service role's own rights on its tables (``security_invoker``), and it
-    may not update, delete or truncate through one. ``open_foreign_item_report`` is updatable (one table, no
-    aggregate): an INSERT through it is an INSERT into ``foreign_item_report``, which the role may do anyway, and the
-    table's guards see it; an UPDATE or DELETE through it is refused."""
+    """Every view reads with the service role's own rights on its tables (``security_invoker``), and it may not
+    insert, update, delete or truncate through one. ``open_foreign_item_report`` is updatable (one table, no
+    aggregate): before migration 20261201030000 the role could INSERT through it (``GRANT SELECT, INSERT ON ALL
+    TABLES`` covers views), though no code writes through a view; now a view is granted SELECT only."""
     views = await service.fetch(
         "SELECT c.relname, coalesce('security_invoker=true' = ANY (c.reloptions), false) AS invoker,"
-        "       has_table_privilege(current_user, c.oid, 'UPDATE, DELETE, TRUNCATE') AS writes"
+        "       has_table_privilege(current_user, c.oid, 'INSERT, UPDATE, DELETE, TRUNCATE') AS writes"
         "  FROM pg_class AS c JOIN pg_namespace AS n ON n.oid = c.relnamespace"
         " WHERE n.nspname = 'public' AND c.relkind IN ('v', 'm') ORDER BY c.relname"
     )
     assert "open_foreign_item_report" in [view["relname"] for view in views]
     assert [view["relname"] for view in views if not view["invoker"] or view["writes"]] == []
-    for statement in ("UPDATE open_foreign_item_report SET serial = 'X'", "DELETE FROM open_foreign_item_report"):
-        with pytest.raises(asyncpg.InsufficientPrivilegeError):
-            await service.execute(statement)
+    for view in views:
+        name = view["relname"]
+        column = await service.fetchval(
+            "SELECT attname FROM pg_attribute WHERE attrelid = $1::regclass AND attnum > 0"
+            " ORDER BY attnum DESC LIMIT 1",
+            name,
+        )
+        # a view of one table is updatable and refuses the role; one joining tables can be written by nobody
+        updatable = await service.fetchval("SELECT pg_relation_is_updatable($1::regclass, false) <> 0", name)
+        refusal = asyncpg.InsufficientPrivilegeError if updatable else asyncpg.ObjectNotInPrerequisiteStateError
+        for statement in (
+            f"INSERT INTO {name} DEFAULT VALUES",
+            f"UPDATE {name} SET {column} = {column}",  # noqa: S608  # names from pg_catalog
+            f"DELETE FROM {name}",  # noqa: S608
+        ):
+            with pytest.raises(refusal):
+                await service.execute(statement)
+    assert await service.fetchval("SELECT count(*) FROM foreign_item_report") == 0
 
 
 async def test_migrate_grants_again_a_view_whose_grant_was_lost(conn: db.Conn, service: db.Conn) -> None:
@@ -296,3 +311,226 @@ async def test_the_service_login_alone_cannot_apply_a_migration(database: str, t
         assert await conn.fetchval("SELECT to_regclass('later')") is None
     finally:
         await conn.close()
+
+
+# Every privilege firearms_app holds after migrate(), directly or through PUBLIC, read as the owner from the catalogue
+# (has_*_privilege). A migration that grants it more fails test_the_service_roles_privileges_are_the_allow_list until
+# the grant is added here, deliberately. SECURITY DEFINER functions run as the owner: each is listed, and only the
+# service's own two may be executed by it.
+ALLOWED_PRIVILEGES: list[str] = [
+    "database: CONNECT, TEMPORARY",
+    "schema public: USAGE",
+    "table cancelled_registry_key: INSERT, SELECT",
+    "table check_decision: INSERT, SELECT",
+    "table check_serial: INSERT, SELECT",
+    "table cleared_serial: INSERT, SELECT",
+    "table consent_decision_received: INSERT, SELECT",
+    "table consent_request_decision: INSERT, SELECT",
+    "table consent_request_deemed: INSERT, SELECT",
+    "table consent_request_received: INSERT, SELECT; UPDATE (decided_at, decided_by, decision, reason, "
+    "reply_notice_id, status, superseded_by, valid_until)",
+    "table customs_check: INSERT, SELECT",
+    "table foreign_item_report: INSERT, SELECT",
+    "table foreign_item_report_withdrawal: INSERT, SELECT",
+    "table foreign_licence: INSERT, SELECT; UPDATE (confidentiality, kind, licence, notice_id, status, "
+    "status_effective_at, status_reason, updated_at, version)",
+    "table idempotency_key: INSERT, SELECT",
+    "table item: INSERT, SELECT; UPDATE (calibre, category, firearm_type, headstamp, make, model, quantity, status, "
+    "year_of_manufacture)",
+    "table item_correction: INSERT, SELECT",
+    "sequence item_correction_correction_id_seq: SELECT, USAGE",
+    "table item_event: INSERT, SELECT",
+    "sequence item_event_event_id_seq: SELECT, USAGE",
+    "table item_import: INSERT, SELECT",
+    "sequence item_import_import_id_seq: SELECT, USAGE",
+    "sequence item_item_id_seq: SELECT, USAGE",
+    "table journal_checkpoint: INSERT, SELECT",
+    "table journal_entry: INSERT, SELECT",
+    "sequence journal_entry_entry_id_seq: SELECT, USAGE",
+    "table journal_link: INSERT, SELECT",
+    "table journal_pending: DELETE, INSERT, SELECT; UPDATE (entry_id)",
+    "table ledger_entry: INSERT, SELECT",
+    "sequence ledger_entry_ledger_entry_id_seq: SELECT, USAGE",
+    "table ledger_serial: INSERT, SELECT",
+    "table licence: INSERT, SELECT; UPDATE (expires_on, exporting_state, importing_state, issued_at, status, "
+    "transit_states, updated_at, valid_from, version)",
+    "table licence_counter: INSERT, SELECT; UPDATE (last)",
+    "table licence_document: INSERT, SELECT",
+    "table licence_event: INSERT, SELECT",
+    "sequence licence_event_licence_event_id_seq: SELECT, USAGE",
+    "table licence_line: DELETE, INSERT, SELECT; UPDATE (category, quantity, serials)",
+    "table licence_version: INSERT, SELECT; UPDATE (issued_at, key_id, signature)",
+    "table marking: INSERT, SELECT; UPDATE (alphanumeric_code, country, manufacturer, model, place, serial, stamped, "
+    "symbol_code, year)",
+    "sequence marking_marking_id_seq: SELECT, USAGE",
+    "table notice_inbox: INSERT, SELECT",
+    "table notice_outbox: INSERT, SELECT; UPDATE (attempts, delivered_at, envelope, expected_sequence, "
+    "id_conflict_at, last_attempt_at, last_error, lease_owner, lease_until, next_attempt_at, receipt, receipt_reason, "
+    "sequence, signing_key_id, status)",
+    "sequence notice_outbox_queued_order_seq: SELECT, USAGE",
+    "table officer_token: INSERT, SELECT; UPDATE (revoked_at, revoked_by)",
+    "view open_foreign_item_report: SELECT",
+    "table party: INSERT, SELECT; UPDATE (status, updated_at)",
+    "table passage_tally: INSERT, SELECT",
+    "table peer: INSERT, SELECT; UPDATE (base_url, enabled, last_sent_sequence, updated_at)",
+    "table peer_key: INSERT, SELECT; UPDATE (revoked_at)",
+    "table pending_registry_key: DELETE, INSERT, SELECT; UPDATE (switched_at)",
+    "table registry_key: INSERT, SELECT; UPDATE (revoked_at)",
+    "table registry_state: INSERT, SELECT",
+    "table schema_migration: SELECT",
+    "table shipment_dispatch: INSERT, SELECT",
+    "table shipment_passage: INSERT, SELECT",
+    "table shipment_receipt: INSERT, SELECT",
+    "table shipment_record: INSERT, SELECT; UPDATE (confidentiality, confirmation_requested_at, confirmed_by, "
+    "customs_document, dispatched_at, items, received_items, received_on, updated_at)",
+    "table trace_acknowledgement: INSERT, SELECT",
+    "table trace_answer: INSERT, SELECT",
+    "table trace_request: INSERT, SELECT",
+    "view trace_request_state: SELECT",
+    "sequence trace_request_trace_request_id_seq: SELECT, USAGE",
+    "table transit_consent: INSERT, SELECT",
+    "table transit_consent_request: INSERT, SELECT; UPDATE (licence_version, requested_at, requested_by, "
+    "requested_on, shipment_from, shipment_to)",
+    "sequence transit_consent_transit_consent_id_seq: SELECT, USAGE",
+    "function grant_service_role(): nothing",
+    "function prune_idempotency_keys(timestamp with time zone,integer,timestamp with time zone,text,text): "
+    "SECURITY DEFINER, EXECUTE",
+    "function record_journal_verification(timestamp with time zone,text,bigint,bigint,bigint,bigint): "
+    "SECURITY DEFINER, EXECUTE",
+    "member of: no role",
+]
+
+
+async def _privileges(conn: db.Conn, role: str) -> list[str]:
+    """What ``role`` may do in this database, one line per object, as :data:`ALLOWED_PRIVILEGES` lists it."""
+    held: list[str] = []
+    database = await conn.fetchval(
+        "SELECT array_to_string(array_agg(p ORDER BY p), ', ')"
+        "  FROM unnest(ARRAY['CONNECT', 'CREATE', 'TEMPORARY']) AS p"
+        " WHERE has_database_privilege($1, current_database(), p)",
+        role,
+    )
+    held.append(f"database: {database}")
+    for row in await conn.fetch(
+        "SELECT n.nspname, array_to_string(array_agg(p ORDER BY p), ', ') AS privileges"
+        "  FROM pg_namespace AS n CROSS JOIN unnest(ARRAY['CREATE', 'USAGE']) AS p"
+        " WHERE n.nspname NOT LIKE 'pg\\_%' AND n.nspname <> 'information_schema'"
+        "   AND has_schema_privilege($1, n.oid, p)"
+        " GROUP BY n.nspname ORDER BY n.nspname",
+        role,
+    ):
+        held.append(f"schema {row['nspname']}: {row['privileges']}")
+    for row in await conn.fetch(
+        """
+        SELECT CASE c.relkind WHEN 'S' THEN 'sequence' WHEN 'v' THEN 'view' WHEN 'm' THEN 'materialized view'
+                              WHEN 'f' THEN 'foreign table' ELSE 'table' END AS kind,
+               c.relname,
+               array_to_string(ARRAY(
+                   SELECT p FROM unnest(CASE WHEN c.relkind = 'S' THEN ARRAY['SELECT', 'UPDATE', 'USAGE']
+                                             ELSE ARRAY['DELETE', 'INSERT', 'MAINTAIN', 'REFERENCES', 'SELECT',
+                                                        'TRIGGER', 'TRUNCATE', 'UPDATE'] END) AS p
+                    WHERE CASE WHEN c.relkind = 'S' THEN has_sequence_privilege($1, c.oid, p)
+                               ELSE has_table_privilege($1, c.oid, p) END
+                    ORDER BY p), ', ') AS privileges,
+               array_to_string(ARRAY(
+                   SELECT p || ' (' || string_agg(a.attname, ', ' ORDER BY a.attname) || ')'
+                     FROM unnest(ARRAY['INSERT', 'REFERENCES', 'SELECT', 'UPDATE']) AS p
+                     JOIN pg_attribute AS a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+                    WHERE c.relkind <> 'S' AND NOT has_table_privilege($1, c.oid, p)
+                      AND has_column_privilege($1, c.oid, a.attnum, p)
+                    GROUP BY p ORDER BY p), '; ') AS columns
+          FROM pg_class AS c JOIN pg_namespace AS n ON n.oid = c.relnamespace
+         WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f')
+         ORDER BY c.relname
+        """,
+        role,
+    ):
+        privileges = "; ".join(part for part in (row["privileges"], row["columns"]) if part)
+        held.append(f"{row['kind']} {row['relname']}: {privileges or 'nothing'}")
+    for row in await conn.fetch(
+        "SELECT p.oid::regprocedure::text AS routine, p.prosecdef, has_function_privilege($1, p.oid, 'EXECUTE') AS runs"
+        "  FROM pg_proc AS p JOIN pg_namespace AS n ON n.oid = p.pronamespace"
+        " WHERE n.nspname = 'public' AND (p.prosecdef OR NOT has_function_privilege($1, p.oid, 'EXECUTE'))"
+        " ORDER BY 1",
+        role,
+    ):
+        definer = "SECURITY DEFINER, " if row["prosecdef"] else ""
+        held.append(f"function {row['routine']}: {definer}{'EXECUTE' if row['runs'] else 'nothing'}")
+    member_of = await conn.fetchval(
+        "SELECT array_to_string(array_agg(g.rolname ORDER BY g.rolname), ', ') FROM pg_auth_members AS m"
+        "  JOIN pg_roles AS g ON g.oid = m.roleid JOIN pg_roles AS r ON r.oid = m.member WHERE r.rolname = $1",
+        role,
+    )
+    held.append(f"member of: {member_of or 'no role'}")
+    return held
+
+
+async def test_the_service_roles_privileges_are_the_allow_list(conn: db.Conn, service: db.Conn) -> None:
+    """Every right ``firearms_app`` holds after ``migrate()``: tables, columns, views, sequences, the schema, the
+    database, SECURITY DEFINER functions and any function it may not run, role memberships. A new grant (or a new
+    table, view, sequence or definer function) is an edit of :data:`ALLOWED_PRIVILEGES`."""
+    del service  # the registry started: the role exists and migrate() granted it
+    held = await _privileges(conn, db.SERVICE_ROLE)
+    assert held == ALLOWED_PRIVILEGES, "\n".join(f'    "{line}",' for line in held)
+
+
+async def test_granting_again_takes_back_what_was_granted_by_hand(conn: db.Conn, service: db.Conn) -> None:
+    """``grant_service_role()`` grants exactly the list, however often it runs (``migrate()`` runs it again)."""
+    del service
+    for grant in (
+        "GRANT INSERT, UPDATE ON open_foreign_item_report TO firearms_app",
+        "GRANT UPDATE (actor) ON journal_entry TO firearms_app",
+        "GRANT TRUNCATE, TRIGGER ON journal_link TO firearms_app",
+        "GRANT UPDATE ON journal_entry_entry_id_seq TO firearms_app",
+    ):
+        await conn.execute(grant)
+    held = await _privileges(conn, db.SERVICE_ROLE)
+    assert sorted(set(held) - set(ALLOWED_PRIVILEGES)) == [
+        "sequence journal_entry_entry_id_seq: SELECT, UPDATE, USAGE",
+        "table journal_entry: INSERT, SELECT; UPDATE (actor)",
+        "table journal_link: INSERT, SELECT, TRIGGER, TRUNCATE",
+        "view open_foreign_item_report: INSERT, SELECT, UPDATE",
+    ]
+    for _ in range(2):
+        await conn.execute("SELECT grant_service_role()")
+        assert await _privileges(conn, db.SERVICE_ROLE) == ALLOWED_PRIVILEGES
+
+
+async def test_a_restored_registry_gives_the_service_role_exactly_the_allowed_rights(
+    settings: Settings, conn: db.Conn, service: db.Conn, database: str, empty_database: str, tmp_path: Path
+) -> None:
+    """A backup holds no privileges: the restore's ``migrate()`` grants the list again, and the journal's checks
+    (links recomputed, verifications only through the owner's function) hold in the restored database too."""
+    await items.register_item(service, rifle(serial="RESTORED-1"), actor="test", today=dt.datetime.now(dt.UTC).date())
+    assert await journal.checkpoint(service, state="AT", home=settings.home) is not None
+    path = tmp_path / "at.dump"
+    await backup.backup(database, path, state="AT", actor="test")
+    restored = await restore.restore(empty_database, path, state="AT", home=tmp_path / "new-home")
+    assert restored.verify_intact
+    owner = await db.connect(empty_database)
+    again = await db.connect(with_user(empty_database, db.SERVICE_ROLE))
+    try:
+        assert await _privileges(owner, db.SERVICE_ROLE) == ALLOWED_PRIVILEGES
+        head = await again.fetchrow("SELECT seq, hash FROM journal_link ORDER BY seq DESC LIMIT 1")
+        assert head is not None
+        await journal.record(again, actor="test", action="thing.made", entity="thing", entity_id="x", payload={})
+        queued: int = await again.fetchval("SELECT entry_id FROM journal_pending")
+        with pytest.raises(asyncpg.RestrictViolationError, match="is not SHA-256"):
+            await again.execute(
+                "INSERT INTO journal_link (seq, entry_id, prev_hash, hash, sealed_at) VALUES ($1, $2, $3, $4, now())",
+                head["seq"] + 1,
+                queued,
+                head["hash"],
+                bytes(32),
+            )
+        with pytest.raises(asyncpg.InsufficientPrivilegeError, match="record_journal_verification"):
+            await journal.record(
+                again, actor="x", action=journal.VERIFIED_ACTION, entity="journal", entity_id="1", payload={}
+            )
+        verdict = await journal.verify(again, state="AT")
+        assert verdict.intact, verdict.problem
+        await journal.record_verification(again, actor="test", result=verdict)
+        assert await again.fetchval("SELECT count(*) FROM journal_entry WHERE action = 'journal.verified'") == 1
+    finally:
+        await again.close()
+        await owner.close()
