@@ -688,6 +688,53 @@ async def test_a_withdrawal_racing_the_issue_leaves_the_licence_unusable_either_
     assert (await consents.latest_decisions(conn, draft.licence_id))["CZ"].decision == "objection"
 
 
+@pytest.mark.parametrize("issue_first", [True, False])
+async def test_a_late_objection_racing_the_issue_on_deemed_consent_leaves_the_licence_unusable_either_way(
+    issue_first: bool, database: str, conn: db.Conn, settings: Settings, at: Parties
+) -> None:
+    """CZ's objection arrives after its silent period while the officer issues: the issue deems CZ's consent and
+    holds the licence's lock; the objection waits for it, then comes after a deemed consent like any late one.
+
+    Before, the effect looked for the deemed consent before it took the licence's lock: it found none (the issue had
+    not committed), recorded the objection as an answer in time and suspended nothing; the licence stayed issued on
+    the deemed consent of a State that objects, clearing exits, and the journal said ``after_deemed_on`` null.
+    The objection first, the issue deems nothing over it and meets it.
+    """
+    draft, request_id = await _submitted(conn, settings, at)
+    number = draft.licence.number
+    asked_on = TODAY - dt.timedelta(days=60)
+    await conn.execute("UPDATE transit_consent_request SET requested_on = $1", asked_on)
+    deemed_on = consents.add_working_days(asked_on, settings.tacit_consent_days, settings.holidays)
+
+    async def objection(inbox_conn: db.Conn) -> str:
+        delivered = await inbox.receive(
+            inbox_conn,
+            _answer(number, request_id, 1, "objection"),
+            state="AT",
+            home=settings.home,
+            time_zone=settings.time_zone,
+        )
+        return decode_receipt(delivered.receipt).receipt.status
+
+    if not issue_first:
+        assert await race(database, objection, _issue(draft.licence_id, settings)) == (
+            "accepted",
+            "transit-consent-objected",
+        )
+        assert (await licence_reads.get_licence(conn, draft.licence_id)).status == "pending"
+        assert [row.decision for row in await consents.list_decisions(conn, draft.licence_id, after=0, limit=9)] == [
+            "objection"
+        ]
+        return
+    assert await race(database, _issue(draft.licence_id, settings), objection) == ("issued", "accepted")
+    assert (await consents.latest_decisions(conn, draft.licence_id))["CZ"].decision == "objection"
+    assert (await licence_reads.get_licence(conn, draft.licence_id)).status == "suspended"
+    entry = await conn.fetchval(
+        "SELECT payload FROM journal_entry WHERE action = 'transit-consent.received' ORDER BY entry_id DESC LIMIT 1"
+    )
+    assert entry["after_deemed_on"] == deemed_on.isoformat()
+
+
 async def test_a_licence_suspended_by_a_late_objection_is_told_to_the_route_and_reinstated_on_a_new_consent(
     conn: db.Conn, settings: Settings, at: Parties
 ) -> None:
