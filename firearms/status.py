@@ -171,6 +171,7 @@ PROBLEM_KINDS = frozenset(
 # ExceptionName", "bad receipt", "signing", "sequence-gap", "notice-id-conflict".
 _HTTP = re.compile(r"HTTP (?P<status>[1-5][0-9]{2})(?: (?P<kind>[^:]*))?(?::|$)")
 _NETWORK = re.compile(r"network: [A-Za-z_][A-Za-z0-9_]{0,99}")
+_KEY_ID = re.compile(r"[0-9a-f]{32}")  # registry_key_key_id_check, pending_registry_key_key_id_check
 _OWN_KINDS = frozenset({"bad receipt", "signing", "sequence-gap", "notice-id-conflict"})
 
 
@@ -242,9 +243,9 @@ async def read_status(conn: Conn, settings: Settings, *, now: dt.datetime | None
     first_entry_at: dt.datetime | None = row["first_entry_at"]
     row = await store.get_key_status(conn, now)
     key_status = KeyStatus(
-        key_id=row["key_id"],
+        key_id=_shown_key_id(row["key_id"]),
         key_since=row["not_before"],
-        rotation_key_id=row["rotation_key_id"],
+        rotation_key_id=_shown_key_id(row["rotation_key_id"]),
         rotation_announced_at=row["rotation_announced_at"],
         rotation_age_seconds=_age(row["rotation_announced_at"], now),
         revoked=row["revoked"],
@@ -287,6 +288,17 @@ async def read_status(conn: Conn, settings: Settings, *, now: dt.datetime | None
     )
 
 
+def _shown_key_id(key_id: str | None) -> str | None:
+    """A key id as the overview shows it: one that is no key id (written behind the application) escaped.
+
+    ``pending_registry_key`` took any text before migration 20261201060000: a control character in it would reach the
+    operator's terminal (the table, the reasons).
+    """
+    if key_id is None or _KEY_ID.fullmatch(key_id):
+        return key_id
+    return key_id.encode("unicode_escape").decode("ascii")
+
+
 def _missing_key_files(home: Path, key_id: str | None, rotation_key_id: str | None) -> list[str]:
     """The private key files of the key in use and of a rotation's waiting key that are not in ``home``.
 
@@ -297,6 +309,10 @@ def _missing_key_files(home: Path, key_id: str | None, rotation_key_id: str | No
     missing: list[str] = []
     for wanted in (key_id, rotation_key_id):
         if wanted is None:
+            continue
+        if not _KEY_ID.fullmatch(wanted):
+            # no file of the keys folder is its (``../x`` would name one outside it): missing, and never looked for
+            missing.append(keys.key_file(str(_shown_key_id(wanted))))
             continue
         path = keys.key_path(home, wanted)
         if not path.exists() and not partials_of(path):

@@ -220,7 +220,8 @@ async def decide(
             superseded_by=row["superseded_by"],
         )
     if row["status"] == "deemed":
-        raise _deemed(row, row["silent_period_end"])  # the day the timer counted, kept with it
+        # the day the timer counted, kept with it; read after the lock, which may have waited for the timer's commit
+        raise _deemed(row, await store.get_consent_request_deemed_day(conn, requesting_state, notice_id))
     if row["status"] != "pending":
         raise ConflictError(
             f"the request was already decided ({row['decision']}): a decision stands; to decide again, ask"

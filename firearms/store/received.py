@@ -22,6 +22,7 @@ __all__ = [
     "deem_consent_request",
     "get_consent_decision_answering",
     "get_consent_request",
+    "get_consent_request_deemed_day",
     "get_consent_request_for_update",
     "get_foreign_licence",
     "get_foreign_licence_for_update",
@@ -312,6 +313,12 @@ async def supersede_consent_requests(
 async def get_consent_request_for_update(conn: Conn, requesting_state: str, notice_id: str) -> asyncpg.Record | None:
     """One received request, locked."""
     return await conn.fetchrow(Q["get_consent_request_for_update"], requesting_state, notice_id)
+
+
+async def get_consent_request_deemed_day(conn: Conn, requesting_state: str, notice_id: str) -> dt.date | None:
+    """The silent period's last day a deemed request's deeming kept; ``None`` when none was kept."""
+    day: dt.date | None = await conn.fetchval(Q["get_consent_request_deemed_day"], requesting_state, notice_id)
+    return day
 
 
 async def get_consent_request(conn: Conn, requesting_state: str, notice_id: str) -> asyncpg.Record | None:

@@ -260,17 +260,21 @@ UPDATE consent_request_received
 RETURNING notice_id;
 
 -- name: get_consent_request_for_update
--- One received request, locked for the officer's decision, with the last day of the silent period its deeming kept
--- (NULL when not deemed, or deemed before migration 20261201020000 without a journal entry naming it).
--- $1 requesting_state, $2 notice_id
-SELECT r.requesting_state, r.notice_id, r.licence_number, r.licence, r.window_from, r.window_to, r.findings,
-       r.confidentiality, r.received_at, r.status, r.decision, r.reason, r.valid_until, r.decided_by, r.decided_at,
-       r.reply_notice_id, r.superseded_by,
-       (SELECT d.silent_period_end FROM consent_request_deemed AS d
-         WHERE d.requesting_state = r.requesting_state AND d.notice_id = r.notice_id) AS silent_period_end
-  FROM consent_request_received AS r
- WHERE r.requesting_state = $1 AND r.notice_id = $2
+-- One received request, locked for the officer's decision. $1 requesting_state, $2 notice_id
+SELECT requesting_state, notice_id, licence_number, licence, window_from, window_to, findings, confidentiality,
+       received_at, status, decision, reason, valid_until, decided_by, decided_at, reply_notice_id, superseded_by
+  FROM consent_request_received
+ WHERE requesting_state = $1 AND notice_id = $2
    FOR UPDATE;
+
+-- name: get_consent_request_deemed_day
+-- The last day of the silent period a deemed request's deeming kept (no row: deemed before migration 20261201020000
+-- without a journal entry naming it). A statement of its own, after the request's row lock: a subquery of the
+-- locking statement reads with that statement's snapshot, from before the timer that held the lock committed.
+-- $1 requesting_state, $2 notice_id
+SELECT silent_period_end
+  FROM consent_request_deemed
+ WHERE requesting_state = $1 AND notice_id = $2;
 
 -- name: get_consent_request
 -- One received request. $1 requesting_state, $2 notice_id

@@ -14,7 +14,7 @@ from typing import Any
 import msgspec
 import pytest
 
-from firearms import checks, consents, db, documents, licence_reads, licences
+from firearms import checks, consents, db, documents, licence_reads, licence_views, licences
 from firearms.check_rules import CheckRequest
 from firearms.errors import ConflictError
 from firearms.exchange import inbox
@@ -686,3 +686,107 @@ async def test_a_withdrawal_racing_the_issue_leaves_the_licence_unusable_either_
         expected = "pending"
     assert (await licence_reads.get_licence(conn, draft.licence_id)).status == expected
     assert (await consents.latest_decisions(conn, draft.licence_id))["CZ"].decision == "objection"
+
+
+@pytest.mark.parametrize("issue_first", [True, False])
+async def test_a_late_objection_racing_the_issue_on_deemed_consent_leaves_the_licence_unusable_either_way(
+    issue_first: bool, database: str, conn: db.Conn, settings: Settings, at: Parties
+) -> None:
+    """CZ's objection arrives after its silent period while the officer issues: the issue deems CZ's consent and
+    holds the licence's lock; the objection waits for it, then comes after a deemed consent like any late one.
+
+    Before, the effect looked for the deemed consent before it took the licence's lock: it found none (the issue had
+    not committed), recorded the objection as an answer in time and suspended nothing; the licence stayed issued on
+    the deemed consent of a State that objects, clearing exits, and the journal said ``after_deemed_on`` null.
+    The objection first, the issue deems nothing over it and meets it.
+    """
+    draft, request_id = await _submitted(conn, settings, at)
+    number = draft.licence.number
+    asked_on = TODAY - dt.timedelta(days=60)
+    await conn.execute("UPDATE transit_consent_request SET requested_on = $1", asked_on)
+    deemed_on = consents.add_working_days(asked_on, settings.tacit_consent_days, settings.holidays)
+
+    async def objection(inbox_conn: db.Conn) -> str:
+        delivered = await inbox.receive(
+            inbox_conn,
+            _answer(number, request_id, 1, "objection"),
+            state="AT",
+            home=settings.home,
+            time_zone=settings.time_zone,
+        )
+        return decode_receipt(delivered.receipt).receipt.status
+
+    if not issue_first:
+        assert await race(database, objection, _issue(draft.licence_id, settings)) == (
+            "accepted",
+            "transit-consent-objected",
+        )
+        assert (await licence_reads.get_licence(conn, draft.licence_id)).status == "pending"
+        assert [row.decision for row in await consents.list_decisions(conn, draft.licence_id, after=0, limit=9)] == [
+            "objection"
+        ]
+        return
+    assert await race(database, _issue(draft.licence_id, settings), objection) == ("issued", "accepted")
+    assert (await consents.latest_decisions(conn, draft.licence_id))["CZ"].decision == "objection"
+    assert (await licence_reads.get_licence(conn, draft.licence_id)).status == "suspended"
+    entry = await conn.fetchval(
+        "SELECT payload FROM journal_entry WHERE action = 'transit-consent.received' ORDER BY entry_id DESC LIMIT 1"
+    )
+    assert entry["after_deemed_on"] == deemed_on.isoformat()
+
+
+async def test_a_licence_suspended_by_a_late_objection_is_told_to_the_route_and_reinstated_on_a_new_consent(
+    conn: db.Conn, settings: Settings, at: Parties
+) -> None:
+    """README "transit-consent.decided": the suspension by an objection after deemed consent is told to every State
+    on the route, as any suspension is; its reinstatement meets the shut gate, the timer does not deem the consent
+    again over the objection, and once the officer asked again and the transit State consented, it is reinstated."""
+    draft, request_id = await _submitted(conn, settings, at)
+    number = draft.licence.number
+    await conn.execute("UPDATE transit_consent_request SET requested_on = $1", TODAY - dt.timedelta(days=60))
+    async with conn.transaction():
+        await licences.transition(
+            conn, licence_id=draft.licence_id, to="issued", actor=ACTOR, reason="gates hold", settings=settings
+        )
+    assert (await consents.latest_decisions(conn, draft.licence_id))["CZ"].decision == "deemed"
+    assert await _receive(conn, settings, _answer(number, request_id, 1, "objection")) == ("accepted", None)
+    assert (await licence_reads.get_licence(conn, draft.licence_id)).status == "suspended"
+    told = await conn.fetch(
+        "SELECT recipient, body->>'status' AS status FROM notice_outbox WHERE type = 'licence.status-changed'"
+        " ORDER BY recipient"
+    )
+    assert [(row["recipient"], row["status"]) for row in told] == [("CZ", "suspended"), ("DE", "suspended")]
+
+    async def reinstate() -> licence_views.Licence:
+        async with conn.transaction():
+            return await licences.transition(
+                conn, licence_id=draft.licence_id, to="issued", actor=ACTOR, reason="reinstate", settings=settings
+            )
+
+    with pytest.raises(ConflictError) as blocked:
+        await reinstate()
+    assert [gate["gate"] for gate in blocked.value.facts["unmet"]] == ["transit-consent-objected"]
+    async with conn.transaction():  # the objection answered version 1: the timer has nothing to deem
+        assert await consents.deem_silent(conn, settings=settings, today=TODAY + dt.timedelta(days=30)) == 0
+        await consents.request_consent(
+            conn,
+            licence_id=draft.licence_id,
+            transit_state="CZ",
+            shipment_from=None,
+            shipment_to=None,
+            today=TODAY,
+            actor=ACTOR,
+        )
+    again = await conn.fetchval(
+        "SELECT notice_id::text FROM notice_outbox WHERE type = 'transit-consent.requested' AND notice_id::text <> $1",
+        request_id,
+    )
+    with pytest.raises(ConflictError):
+        await reinstate()  # asked again, not yet answered: the objection still counts
+    assert await _receive(conn, settings, _answer(number, again, 2, "no-objection")) == ("accepted", None)
+    assert (await reinstate()).status == "issued"
+    told = await conn.fetch(
+        "SELECT recipient FROM notice_outbox WHERE type = 'licence.status-changed' AND body->>'status' = 'issued'"
+        " ORDER BY recipient"
+    )
+    assert [row["recipient"] for row in told] == ["CZ", "DE"]

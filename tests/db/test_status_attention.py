@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import datetime as dt
 
+import asyncpg
+import pytest
+
 import tests.exchange_util  # noqa: F401  # registers test.ping
 from firearms import bootstrap, db, journal, keys, outbox, status
 from firearms.canonical import utc_now
@@ -147,6 +150,53 @@ async def test_a_waiting_rotation_keys_missing_file_is_flagged(
     assert found.keys.missing_key_files == [keys.key_file(new)]
     (item,) = [item for item in found.attention if item.code == "signing-key-missing"]
     assert "(the key the rotation waits to switch to)" in item.reason
+
+
+async def test_a_waiting_key_id_that_names_no_file_of_the_keys_folder_is_never_looked_for_outside_it(
+    conn: db.Conn, settings: Settings, initialised: bootstrap.Initialised
+) -> None:
+    """A rotation's key id is a file name in the home's keys folder: one that is no key id is never looked for.
+
+    ``pending_registry_key.key_id`` had no check (``registry_key``'s has one): a row written behind the application,
+    or before migration 20261201060000 made the check, ``../escaped`` made the overview look for ``escaped.pem`` in
+    the home, outside the keys folder, and say whether it was there; an escape sequence in it went to the operator's
+    terminal in the table and the reasons. Now such an id is shown escaped and its file is missing: no file of the
+    keys folder can be its.
+    """
+    current = await keys.current_key_id(conn)
+    await conn.execute("ALTER TABLE pending_registry_key DROP CONSTRAINT IF EXISTS pending_registry_key_key_id_check")
+    (settings.home / "escaped.pem").write_bytes(b"outside the keys folder")
+    for key_id, shown in (("../escaped", "../escaped"), ("\x1b]0;owned\x07", "\\x1b]0;owned\\x07")):
+        async with conn.transaction():
+            await conn.execute("DELETE FROM pending_registry_key")
+            await conn.execute(
+                "INSERT INTO pending_registry_key (key_id, public_key, not_before, replaces, created_at)"
+                " VALUES ($1, $2, now(), $3, now() - interval '2 days')",
+                key_id,
+                bytes(32),
+                current,
+            )
+        found = await status.read_status(conn, settings)
+        assert found.keys.rotation_key_id == shown
+        assert found.keys.missing_key_files == [f"{shown}.pem"]
+        (missing,) = [item for item in found.attention if item.code == "signing-key-missing"]
+        assert missing.reason.startswith(f"the private key file {shown}.pem (the key the rotation waits to switch")
+        (stalled,) = [item for item in found.attention if item.code == "key-rotation-stalled"]
+        assert stalled.reason.startswith(f"key {shown} has waited since")
+        assert all("\x1b" not in item.reason and "\x07" not in item.reason for item in found.attention)
+
+
+async def test_a_waiting_key_id_is_a_key_id(conn: db.Conn, initialised: bootstrap.Initialised) -> None:
+    """Migration 20261201060000: ``pending_registry_key`` takes only what ``registry_key`` takes as a key id."""
+    current = await keys.current_key_id(conn)
+    with pytest.raises(asyncpg.CheckViolationError, match="pending_registry_key_key_id_check"):
+        await conn.execute(
+            "INSERT INTO pending_registry_key (key_id, public_key, not_before, replaces, created_at)"
+            " VALUES ('../escaped', $1, now(), $2, now())",
+            bytes(32),
+            current,
+        )
+    assert await conn.fetchval("SELECT count(*) FROM pending_registry_key") == 0
 
 
 # -- 3. a rotation that never completes ------------------------------------------------------------------------

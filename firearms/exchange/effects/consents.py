@@ -149,6 +149,10 @@ async def transit_consent_decided(conn: Conn, received: ReceivedNotice) -> None:
     # Silent for the period, the sender was deemed to consent to that version (this State's timer): its answer comes
     # late. It is taken all the same: a no-objection confirms; an objection withdraws the deemed consent, as it would
     # an answered one (below), so that the licence issued on it stops clearing exits into a State that objects.
+    # Read under the licence's lock (record_decision below takes it anyway): an issue holding it may be deeming the
+    # sender's consent at this moment (the timer's rule, run at issue time); read before, that consent was not seen
+    # and the licence issued on it stayed issued.
+    await licence_reads.licence_row(conn, own.licence_id, lock=True)
     counted = (await licensing_consents.latest_decisions(conn, own.licence_id)).get(sender)
     deemed = (
         counted if counted is not None and counted.decision == "deemed" and counted.licence_version == version else None
