@@ -98,6 +98,7 @@ def restore_command(ctx: click.Context, path: Path) -> None:
             connect=common.connect,
             progress=_progress,
             checked=checked,
+            actor=common.cli_actor(),
         ),
         new_home=True,
         owner=True,  # pg_restore creates the tables, and migrate grants the service role its rights on them
