@@ -556,3 +556,23 @@ def test_a_restored_registrys_overview_counts_the_restores_verification(
         "entries": outcome["journal_entries"],
         "checkpoints": 0,
     }
+
+
+def test_backup_verify_records_its_verification_for_the_overview(
+    env: dict[str, str], database: str, tmp_path: Path
+) -> None:
+    """``backup --verify`` may be the nightly check (README "Backups"): its walk counts as ``journal verify``'s does,
+    intact (``journal.verified``) or broken (``journal.verification-failed``, then ``journal-broken``)."""
+    path = tmp_path / "at.dump"
+    assert CliRunner().invoke(main, ["backup", "--verify", str(path)], env=env).exit_code == 0
+    overview = json.loads(CliRunner().invoke(main, ["status", "--json"], env=env).stdout)
+    assert overview["journal"]["last_verified_at"] is not None
+    assert overview["journal"]["broken_at"] is None
+    seq = tamper(database)
+    broken = CliRunner().invoke(main, ["backup", "--verify", str(tmp_path / "again.dump")], env=env)
+    assert broken.exit_code == 1, broken.output
+    flagged = CliRunner().invoke(main, ["status", "--json"], env=env)
+    assert flagged.exit_code == 3, flagged.output
+    overview = json.loads(flagged.stdout)
+    assert [item["code"] for item in overview["attention"]] == ["journal-broken"]
+    assert (overview["journal"]["broken_seq"], overview["journal"]["broken_kind"]) == (seq, "entry-changed")
