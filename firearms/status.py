@@ -165,8 +165,11 @@ def _age(since: dt.datetime | None, now: dt.datetime) -> int | None:
 
 
 def _position(value: object) -> int | None:
-    """A chain position or entry id from a journaled payload (``None`` for anything else the writer put there)."""
-    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
+    """A chain position or entry id from a journaled payload (``None`` for anything else the writer put there).
+
+    Any integer: a link outside the chain is named at its position, 0 or below.
+    """
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 # The problem types a partner's answer may name and the overview shows (README "Status"): PROTOCOL §4's, and those of

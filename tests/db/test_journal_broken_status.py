@@ -202,3 +202,30 @@ async def test_a_failure_after_an_intact_walk_is_flagged_and_the_intact_one_stil
     found = await status.read_status(conn, settings, now=utc_now())
     assert "journal-broken" in _codes(found)
     assert found.journal.last_verified_at is not None  # the intact one before the break is still shown
+
+
+async def test_a_link_outside_the_chain_is_flagged_at_its_position_0_or_below(
+    service: db.Conn, conn: db.Conn, settings: Settings
+) -> None:
+    await journal.seal(service)
+    await write_entries(service, 1)
+    queued: int = await service.fetchval("SELECT entry_id FROM journal_pending")
+    async with conn.transaction():  # as a registry that held it before migration 20261130170200
+        await conn.execute("ALTER TABLE journal_link DROP CONSTRAINT journal_link_seq_check")
+        await conn.execute(
+            "INSERT INTO journal_link (seq, entry_id, prev_hash, hash, sealed_at) VALUES (-1, $1, $2, $2, now())",
+            queued,
+            bytes(32),
+        )
+        await conn.execute("DELETE FROM journal_pending WHERE entry_id = $1", queued)
+        await conn.execute("ALTER TABLE journal_link ADD CONSTRAINT journal_link_seq_check CHECK (seq > 0) NOT VALID")
+    result = await _verified(service, since_checkpoint=True)
+    assert (result.intact, result.kind) == (False, "link-outside-chain")
+    found = await status.read_status(conn, settings)
+    assert (found.journal.broken_seq, found.journal.broken_entry_id, found.journal.broken_kind) == (
+        -1,
+        queued,
+        "link-outside-chain",
+    )
+    (line,) = [item for item in found.attention if item.code == "journal-broken"]
+    assert f"broken at seq -1 (entry {queued}): link-outside-chain" in line.reason
