@@ -24,7 +24,7 @@ def _progress(line: str) -> None:
 @click.option(
     "--verify",
     is_flag=True,
-    help="then verify the journal (as 'journal verify'; exit 1 when broken, the backup kept)",
+    help="then verify the journal (as 'journal verify', and recorded as it is; exit 1 when broken, the backup kept)",
 )
 @click.pass_context
 def backup_command(ctx: click.Context, path: Path, *, verify: bool) -> None:
@@ -63,7 +63,13 @@ def backup_command(ctx: click.Context, path: Path, *, verify: bool) -> None:
     checked = common.on_database(
         settings,
         lambda url: backup.verify_after_backup(
-            url, manifest, state=settings.state, seal=seal, connect=common.connect, progress=_progress
+            url,
+            manifest,
+            state=settings.state,
+            seal=seal,
+            connect=common.connect,
+            progress=_progress,
+            actor=common.cli_actor(),
         ),
     )
     problem = checked.problem("the journal", manifest.journal_seq)
@@ -98,6 +104,7 @@ def restore_command(ctx: click.Context, path: Path) -> None:
             connect=common.connect,
             progress=_progress,
             checked=checked,
+            actor=common.cli_actor(),
         ),
         new_home=True,
         owner=True,  # pg_restore creates the tables, and migrate grants the service role its rights on them

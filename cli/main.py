@@ -327,7 +327,8 @@ def journal_verify(ctx: click.Context, *, as_json: bool, since_checkpoint: bool)
     """Recompute the chain: exit 0 when intact, else 1 naming the first bad entry.
 
     The whole chain by default (about 17 s a million entries). An intact verification is journaled
-    (journal.verified, with the head it reached). Run --since-checkpoint daily and the full verification
+    (journal.verified, with the head it reached), and so is a broken one (journal.verification-failed, where it
+    broke: 'firearms status' flags it). Run --since-checkpoint daily and the full verification
     monthly: the incremental one takes time in the entries since the last verification, not in the journal's age.
     """
     settings = common.settings_from(ctx)
@@ -345,7 +346,9 @@ def journal_verify(ctx: click.Context, *, as_json: bool, since_checkpoint: bool)
             progress=journal.progress_lines(show),
             since_checkpoint=since_checkpoint,
         )
-        if not failed:  # the next --since-checkpoint starts from what this one reached; a failed home takes no write
+        # intact: the next --since-checkpoint starts from what it reached; broken: the overview flags it. A failed
+        # restore's home takes no write
+        if not failed:
             await journal.record_verification(conn, actor=common.cli_actor(), result=result)
         return result
 

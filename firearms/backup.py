@@ -51,6 +51,7 @@ async def verify_after_backup(
     seal: bool = True,
     connect: Callable[[str], Awaitable[db.Conn]] = db.connect,
     progress: Callable[[str], None] = quiet,
+    actor: str | None = None,
 ) -> JournalCheck:
     """Verify the journal of the registry just backed up (``firearms backup --verify``), after the backup.
 
@@ -59,10 +60,17 @@ async def verify_after_backup(
     What this does not see: an entry changed before the snapshot and changed back after it; ``restore`` of the
     archive verifies the archive's own chain. ``seal=False``: the queued entries stay queued (a failed restore's
     journal, kept as its archive holds it).
+
+    ``actor``: the walk is recorded by it as ``journal verify``'s is (:func:`firearms.journal.record_verification`),
+    intact or broken, so that a nightly ``backup --verify`` counts in the overview (README "Status"); ``None``, and
+    with ``seal=False`` (a failed restore's home takes no write), nothing is recorded.
     """
     conn = await connect(url)
     try:
-        return await check_journal(conn, manifest, state=state, seal_first=seal, progress=progress)
+        checked = await check_journal(conn, manifest, state=state, seal_first=seal, progress=progress)
+        if actor is not None and seal:
+            await journal.record_verification(conn, actor=actor, result=checked.verification)
+        return checked
     finally:
         await conn.close()
 

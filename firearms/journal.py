@@ -34,6 +34,8 @@ if TYPE_CHECKING:
     from firearms.db import Conn
 
 __all__ = [
+    "BREAK_KINDS",
+    "FAILED_ACTION",
     "GENESIS",
     "MAX_PAYLOAD_DEPTH",
     "SEALER_ACTOR",
@@ -72,6 +74,17 @@ UNSEALABLE_ACTION = "journal.unsealable"
 """The action :func:`seal` journals an entry it set aside as (no canonical form: it cannot be hashed)."""
 VERIFIED_ACTION = "journal.verified"
 """The action :func:`record_verification` journals an intact verification as."""
+FAILED_ACTION = "journal.verification-failed"
+"""The action :func:`record_verification` journals a verification that found the chain broken as (positions and a
+kind from :data:`BREAK_KINDS` only: no entry's content)."""
+BREAK_KINDS = frozenset(
+    {
+        "link-outside-chain", "position-missing", "entry-deleted", "link-unfollowed", "entry-changed",
+        "checkpoint-key-unknown", "checkpoint-bad-signature", "checkpoint-outside-key-validity",
+        "checkpoint-mismatch", "chain-cut-short", "entry-unsealable", "entry-unlinked",
+    }
+)  # fmt: skip
+"""What :func:`verify` may find wrong (:attr:`Verification.kind`), one stable word each, in the order it checks."""
 VERIFY_PROGRESS_INTERVAL = 10.0
 """Seconds between two lines of :func:`progress_lines`: a journal of decades takes minutes to verify."""
 
@@ -97,6 +110,7 @@ class Verification(msgspec.Struct, frozen=True, kw_only=True):
         bad_seq: chain position of the first bad link, if any.
         bad_entry_id: ``entry_id`` of the first bad entry, if any.
         problem: what is wrong there, for people.
+        kind: what is wrong there, one of :data:`BREAK_KINDS` (for scripts, and the journaled record of a failure).
         since_checkpoint: the checkpoint the walk started at (``verify(since_checkpoint=True)``); ``None``: the
             whole chain was walked, from the first entry.
         head_seq: the chain position verified up to: the head when verification began.
@@ -111,6 +125,7 @@ class Verification(msgspec.Struct, frozen=True, kw_only=True):
     problem: str | None = None
     since_checkpoint: int | None = None
     head_seq: int = 0
+    kind: str | None = None
 
 
 def prepare(payload: Any) -> tuple[dt.datetime, Any]:
@@ -369,7 +384,7 @@ async def verify(  # noqa: PLR0911, PLR0912  # one return per finding, in chain 
     lowest: int | None = None
     after = start
 
-    def broken(seq: int | None, entry_id: int | None, problem: str) -> Verification:
+    def broken(seq: int | None, entry_id: int | None, kind: str, problem: str) -> Verification:
         return Verification(
             intact=False,
             entries=checked,
@@ -380,11 +395,15 @@ async def verify(  # noqa: PLR0911, PLR0912  # one return per finding, in chain 
             problem=problem,
             since_checkpoint=anchor,
             head_seq=until,
+            kind=kind,
         )
 
     if outside is not None:  # its entry counts as linked, yet no walk reaches it
         return broken(
-            outside["seq"], outside["entry_id"], f"the entry is linked at {outside['seq']}, outside the chain"
+            outside["seq"],
+            outside["entry_id"],
+            "link-outside-chain",
+            f"the entry is linked at {outside['seq']}, outside the chain",
         )
     while after < until:
         async with conn.transaction(isolation="repeatable_read", readonly=True):
@@ -392,35 +411,41 @@ async def verify(  # noqa: PLR0911, PLR0912  # one return per finding, in chain 
             last = rows[-1]["seq"] if rows else until
             signed = {cp["seq"]: cp for cp in await store.list_journal_checkpoints(conn, after, last)}
         if not rows:
-            return broken(start + checked + 1, None, f"chain position {start + checked + 1} is missing")
+            return broken(
+                start + checked + 1, None, "position-missing", f"chain position {start + checked + 1} is missing"
+            )
         for row in rows:
             expected_seq = start + checked + 1
             if row["seq"] != expected_seq:
-                return broken(expected_seq, None, f"chain position {expected_seq} is missing")
+                return broken(expected_seq, None, "position-missing", f"chain position {expected_seq} is missing")
             if row["found_entry_id"] is None:
-                return broken(row["seq"], row["entry_id"], "the linked entry was deleted")
+                return broken(row["seq"], row["entry_id"], "entry-deleted", "the linked entry was deleted")
             if prev is None:  # the anchor: its predecessor's hash as stored, held to the signed head hash below
                 prev = row["prev_hash"]
             if row["prev_hash"] != prev:
-                return broken(row["seq"], row["entry_id"], "the link does not follow its predecessor")
+                return broken(
+                    row["seq"], row["entry_id"], "link-unfollowed", "the link does not follow its predecessor"
+                )
             digest = entry_hash(prev, row)
             if digest != row["hash"]:
-                return broken(row["seq"], row["entry_id"], "the entry was changed after it was sealed")
+                return broken(row["seq"], row["entry_id"], "entry-changed", "the entry was changed after it was sealed")
             prev = digest
             checked += 1
             lowest = row["entry_id"] if lowest is None else min(lowest, row["entry_id"])
             if (cp := signed.get(row["seq"])) is not None:
                 if (finding := _checkpoint_finding(state, cp, digest)) is not None:
-                    return broken(cp["seq"], None, finding)
+                    return broken(cp["seq"], None, *finding)
                 checkpoints += 1
         after = last
         (progress or _unreported)(checked, until - start)
     if signed_last is not None and signed_last > until:
-        return broken(signed_last, None, f"the chain ends at {until}, before checkpoint {signed_last}")
+        return broken(
+            signed_last, None, "chain-cut-short", f"the chain ends at {until}, before checkpoint {signed_last}"
+        )
     # the whole journal, or from the lowest entry an incremental walk reached
     orphan = await store.first_unlinked_entry(conn, lowest if anchor is not None and lowest is not None else 0)
     if orphan is not None:
-        return broken(None, orphan, await _orphan_problem(conn, orphan))
+        return broken(None, orphan, *await _orphan_problem(conn, orphan))
     return Verification(
         intact=True,
         entries=checked,
@@ -431,15 +456,21 @@ async def verify(  # noqa: PLR0911, PLR0912  # one return per finding, in chain 
     )
 
 
-async def _orphan_problem(conn: Conn, entry_id: int) -> str:
-    """Why the entry ``entry_id`` is neither linked nor queued: set aside by the sealer, or taken off its queue."""
+async def _orphan_problem(conn: Conn, entry_id: int) -> tuple[str, str]:
+    """Why the entry ``entry_id`` is neither linked nor queued, as (kind, words).
+
+    Set aside by the sealer (no canonical form), or taken off its queue.
+    """
     row = await store.get_journal_entry(conn, entry_id)
     if row is not None:
         try:
             _canonical_entry(row)
         except ValueError as exc:
-            return f"the entry has no canonical form ({exc}): written behind the service's back, it cannot be sealed"
-    return "the entry was taken off the sealer's queue unlinked"
+            return (
+                "entry-unsealable",
+                f"the entry has no canonical form ({exc}): written behind the service's back, it cannot be sealed",
+            )
+    return "entry-unlinked", "the entry was taken off the sealer's queue unlinked"
 
 
 async def _anchor(conn: Conn, until: int) -> int | None:
@@ -455,14 +486,37 @@ async def _anchor(conn: Conn, until: int) -> int | None:
 
 
 async def record_verification(conn: Conn, *, actor: str, result: Verification) -> None:
-    """Journal an intact verification (``journal.verified``): the next ``since_checkpoint`` one starts from its head.
+    """Journal a verification in its own transaction: intact (``journal.verified``) or broken (:data:`FAILED_ACTION`).
 
-    A broken one is not recorded: the next starts where the last intact one reached, and finds it again.
-    Written through ``record_journal_verification()``, which runs as the tables' owner: the service's role may not
-    write a ``journal.verified`` entry itself, and the function holds the record to the chain (its head a position,
-    its start a checkpoint, its counts the walk's; migration 20261201030100).
+    An intact one: the next ``since_checkpoint`` one starts from its head. Written through
+    ``record_journal_verification()``, which runs as the tables' owner: the service's role may not write a
+    ``journal.verified`` entry itself, and the function holds the record to the chain (its head a position, its start
+    a checkpoint, its counts the walk's; migration 20261201030100).
+
+    A broken one (README "Status", ``journal-broken``): ``{"head_seq", "since_checkpoint", "entries", "bad_seq",
+    "bad_entry_id", "kind"}``, positions and a kind only, never the entry's content nor the problem's words (which may
+    quote a payload's value). It does not move the next start: that one starts where the last intact one reached, and
+    finds the break again. A plain entry, which the service's role may write: a forged one is a false alarm, cleared by
+    the next intact verification over its position. It is queued and sealed as any entry: the sealer links after the
+    stored head whatever lies behind it, so the record is not itself a new break.
     """
     if not result.intact:
+        async with conn.transaction():
+            await record(
+                conn,
+                actor=actor,
+                action=FAILED_ACTION,
+                entity="journal",
+                entity_id=str(result.head_seq),
+                payload={
+                    "head_seq": result.head_seq,
+                    "since_checkpoint": result.since_checkpoint,
+                    "entries": result.entries,
+                    "bad_seq": result.bad_seq,
+                    "bad_entry_id": result.bad_entry_id,
+                    "kind": result.kind,
+                },
+            )
         return
     async with conn.transaction():
         await store.record_journal_verification(
@@ -476,17 +530,20 @@ async def record_verification(conn: Conn, *, actor: str, result: Verification) -
         )
 
 
-def _checkpoint_finding(state: str, cp: asyncpg.Record, digest: bytes) -> str | None:
-    """What is wrong with a checkpoint, given the chain's recomputed hash at its position, or ``None``."""
+def _checkpoint_finding(state: str, cp: asyncpg.Record, digest: bytes) -> tuple[str, str] | None:
+    """What is wrong with a checkpoint (kind, words), given the chain's recomputed hash at its position, or ``None``."""
     if cp["public_key"] is None:  # its key's row deleted: nothing to check it against, so not the registry's word
-        return f"checkpoint at {cp['seq']} names key {cp['key_id']}, which the registry does not hold"
+        return (
+            "checkpoint-key-unknown",
+            f"checkpoint at {cp['seq']} names key {cp['key_id']}, which the registry does not hold",
+        )
     message = checkpoint_message(state, cp["seq"], cp["head_hash"], cp["signed_at"])
     if not verify_signature(cp["public_key"], message, cp["signature"]):
-        return f"checkpoint at {cp['seq']} has a bad signature"
+        return "checkpoint-bad-signature", f"checkpoint at {cp['seq']} has a bad signature"
     if (outside := _outside_key_validity(cp)) is not None:
-        return f"checkpoint at {cp['seq']} was signed {outside}"
+        return "checkpoint-outside-key-validity", f"checkpoint at {cp['seq']} was signed {outside}"
     if digest != cp["head_hash"]:
-        return f"the chain no longer matches checkpoint {cp['seq']}"
+        return "checkpoint-mismatch", f"the chain no longer matches checkpoint {cp['seq']}"
     return None
 
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Final
 
 import msgspec
 
-from firearms import db, keys
+from firearms import db, journal, keys
 from firearms.backup_archive import (
     Manifest,
     check_journal,
@@ -160,6 +160,7 @@ async def restore(
     connect: Callable[[str], Awaitable[db.Conn]] = db.connect,
     progress: Callable[[str], None] = quiet,
     checked: Manifest | None = None,
+    actor: str = "system:restore",
 ) -> Restored:
     """Restore the backup ``path`` into the empty database at ``url``, then migrate and check the journal.
 
@@ -172,6 +173,11 @@ async def restore(
     note is written before ``pg_restore`` runs, so a restore stopped before its checks ended leaves the home refused.
     The private keys the registry signs with are looked for in ``home``. ``checked``: the manifest
     :func:`check_backup` already returned for ``path`` (then its checks are not run again).
+
+    The journal check is a full verification of the restored chain: when the restore passes, it is recorded as one
+    (``journal.verified`` by ``actor``, :func:`firearms.journal.record_verification`), so the restored registry's
+    overview counts it and its next ``journal verify --since-checkpoint`` starts from it. A restore that fails its
+    checks records nothing: its data stays as the archive holds it, for inspection.
 
     Raises:
         BackupError: a refusal, or ``pg_restore`` failed (then nothing was restored).
@@ -206,11 +212,13 @@ async def restore(
         # not sealed first: the journal stays as the archive holds it (for whoever investigates a broken one);
         # the restored registry's sealer links the entries it holds unlinked
         checked_journal = await check_journal(conn, manifest, state=state, seal_first=False, progress=progress)
+        problem = checked_journal.problem("the restored journal", manifest.journal_seq)
+        if problem is None:  # queued, not sealed: the restored registry's sealer links it after the archive's entries
+            await journal.record_verification(conn, actor=actor, result=checked_journal.verification)
         missing = keys.missing_key_files(home, await keys.needed_key_ids(conn))
     finally:
         await conn.close()
     head_matches, verification = checked_journal.head_matches, checked_journal.verification
-    problem = checked_journal.problem("the restored journal", manifest.journal_seq)
     verified = counted(verification.entries, "journal entry", "journal entries")
     progress(f"done in {time.monotonic() - started:.1f} s: {verified} verified")
     restored = Restored(

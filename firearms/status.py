@@ -16,7 +16,7 @@ import msgspec
 from firearms import __version__, clock, keys, restore
 from firearms.exchange.consents import silence_is_consent, silent_period_end
 from firearms.files import partials_of
-from firearms.journal import VERIFIED_ACTION
+from firearms.journal import BREAK_KINDS, FAILED_ACTION, VERIFIED_ACTION
 from firearms.store import status as store
 
 if TYPE_CHECKING:
@@ -85,7 +85,12 @@ class PartnerStatus(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class JournalStatus(msgspec.Struct, frozen=True, kw_only=True):
-    """The sealer's queue, the last checkpoint and the last intact verification."""
+    """The sealer's queue, the last checkpoint, the last intact verification, and a break no intact one walked over.
+
+    ``broken_*``: the latest verification that found the chain broken (``journal.verification-failed``) and that no
+    intact verification recorded after it walked over; where it broke and its kind (one of
+    :data:`firearms.journal.BREAK_KINDS`, else ``other``), ``None`` where the record holds no such value.
+    """
 
     unsealed: int
     oldest_unsealed_at: dt.datetime | None
@@ -94,6 +99,10 @@ class JournalStatus(msgspec.Struct, frozen=True, kw_only=True):
     last_checkpoint_at: dt.datetime | None
     last_verified_at: dt.datetime | None
     last_verified_seq: int | None
+    broken_at: dt.datetime | None
+    broken_seq: int | None
+    broken_entry_id: int | None
+    broken_kind: str | None
 
 
 class KeyStatus(msgspec.Struct, frozen=True, kw_only=True):
@@ -153,6 +162,14 @@ class Status(msgspec.Struct, frozen=True, kw_only=True):
 
 def _age(since: dt.datetime | None, now: dt.datetime) -> int | None:
     return None if since is None else max(0, int((now - since).total_seconds()))
+
+
+def _position(value: object) -> int | None:
+    """A chain position or entry id from a journaled payload (``None`` for anything else the writer put there).
+
+    Any integer: a link outside the chain is named at its position, 0 or below.
+    """
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 # The problem types a partner's answer may name and the overview shows (README "Status"): PROTOCOL §4's, and those of
@@ -229,8 +246,10 @@ async def read_status(conn: Conn, settings: Settings, *, now: dt.datetime | None
         )
         for row in await store.list_partner_status(conn)
     ]
-    row = await store.get_journal_status(conn, VERIFIED_ACTION)
+    row = await store.get_journal_status(conn, VERIFIED_ACTION, FAILED_ACTION)
     verified_seq = row["verified_seq"]
+    broken_at: dt.datetime | None = row["broken_at"]
+    broken_kind = None if broken_at is None else row["broken_kind"] if row["broken_kind"] in BREAK_KINDS else "other"
     journal = JournalStatus(
         unsealed=row["unsealed"],
         oldest_unsealed_at=row["oldest_unsealed_at"],
@@ -239,6 +258,10 @@ async def read_status(conn: Conn, settings: Settings, *, now: dt.datetime | None
         last_checkpoint_at=row["checkpoint_at"],
         last_verified_at=row["verified_at"],
         last_verified_seq=verified_seq if isinstance(verified_seq, int) else None,
+        broken_at=broken_at,
+        broken_seq=_position(row["broken_seq"]),
+        broken_entry_id=_position(row["broken_entry_id"]),
+        broken_kind=broken_kind,
     )
     first_entry_at: dt.datetime | None = row["first_entry_at"]
     row = await store.get_key_status(conn, now)
@@ -415,6 +438,8 @@ def _attention(
                 f" 'firearms keys cancel {key_status.rotation_key_id} --reason ...' abandons it",
             )
         )
+    if journal.broken_at is not None:
+        found.append(Attention(code="journal-broken", reason=_broken(journal)))
     if journal.oldest_unsealed_at is not None and now - journal.oldest_unsealed_at > UNSEALED_AGE:
         found.append(
             Attention(
@@ -452,6 +477,20 @@ def _attention(
             )
         )
     return found
+
+
+def _broken(journal: JournalStatus) -> str:
+    """The ``journal-broken`` line: when the failed verification was recorded, where it broke, its kind."""
+    seq, entry = journal.broken_seq, journal.broken_entry_id
+    at = f" at seq {seq}" if seq is not None else f" at entry {entry}" if entry is not None else ""
+    if seq is not None and entry is not None:
+        at += f" (entry {entry})"
+    return (
+        f"the journal verification at {journal.broken_at:%Y-%m-%dT%H:%M:%SZ} found the chain broken{at}:"
+        f" {journal.broken_kind}; 'firearms journal verify' names the problem, and this stays until an intact"
+        " verification walks over where it broke (the full one, for a break before the checkpoint the daily one"
+        " starts at)"
+    )
 
 
 def _words(span: dt.timedelta) -> str:

@@ -27,9 +27,9 @@ async def list_partner_status(conn: Conn) -> list[asyncpg.Record]:
     return await conn.fetch(Q["list_partner_status"])
 
 
-async def get_journal_status(conn: Conn, verified_action: str) -> asyncpg.Record:
-    """Unsealed entries, the last checkpoint and the last intact verification (one row, always)."""
-    row = await conn.fetchrow(Q["get_journal_status"], verified_action)
+async def get_journal_status(conn: Conn, verified_action: str, failed_action: str) -> asyncpg.Record:
+    """Unsealed entries, the last checkpoint, the last intact verification, a break none walked over since (one row)."""
+    row = await conn.fetchrow(Q["get_journal_status"], verified_action, failed_action)
     assert row is not None  # noqa: S101  # a SELECT without FROM filter: one row
     return row
 

@@ -32,7 +32,14 @@ SELECT p.state, p.enabled, q.queued, q.oldest_queued_at, h.attempts AS head_atte
 -- name: get_journal_status
 -- The journal for the operator's overview: entries waiting for the sealer (count, the oldest's recorded_at), the
 -- last checkpoint, and the last intact verification (its entry's time and the head it reached; journaled only when
--- intact; journal_entry_action_idx), and when the journal began (its first entry). $1 the verification's action
+-- intact; journal_entry_action_idx), and when the journal began (its first entry); the latest verification that found
+-- the chain broken that no intact verification recorded after it walked over (journal-broken): a full walk (its
+-- since_checkpoint null) walked over every break, an incremental one over a break at a position after its start and
+-- up to its head (so a break before the checkpoint the daily walk starts at waits for the full walk). Read newest
+-- first on journal_entry_action_idx, each failure against the intact verifications after it (the same index): a
+-- handful of entries, none at all while no verification ever failed.
+-- The payload compared as jsonb, never cast: the service's role may write a failure with anything in it.
+-- $1 the verification's action, $2 the failed verification's action
 SELECT (SELECT count(*) FROM journal_pending) AS unsealed,
        -- the first hundred queued entries by number, each looked up by its key (a join may read the whole journal to
        -- find a handful; every one of a backlog looked up took 90 ms at 100,000 waiting, when the worker is down):
@@ -41,11 +48,30 @@ SELECT (SELECT count(*) FROM journal_pending) AS unsealed,
           FROM (SELECT entry_id FROM journal_pending ORDER BY entry_id LIMIT 100) AS p) AS oldest_unsealed_at,
        (SELECT recorded_at FROM journal_entry ORDER BY entry_id LIMIT 1) AS first_entry_at,
        c.seq AS checkpoint_seq, c.signed_at AS checkpoint_at,
-       v.recorded_at AS verified_at, v.payload -> 'head_seq' AS verified_seq
+       v.recorded_at AS verified_at, v.payload -> 'head_seq' AS verified_seq,
+       b.recorded_at AS broken_at, b.payload -> 'bad_seq' AS broken_seq, b.payload -> 'bad_entry_id' AS broken_entry_id,
+       b.payload ->> 'kind' AS broken_kind
   FROM (SELECT 1) AS one
   LEFT JOIN LATERAL (SELECT seq, signed_at FROM journal_checkpoint ORDER BY seq DESC LIMIT 1) AS c ON true
   LEFT JOIN LATERAL (SELECT recorded_at, payload FROM journal_entry
-                      WHERE action = $1 ORDER BY entry_id DESC LIMIT 1) AS v ON true;
+                      WHERE action = $1 ORDER BY entry_id DESC LIMIT 1) AS v ON true
+  LEFT JOIN LATERAL (SELECT f.recorded_at, f.payload
+                       FROM journal_entry AS f
+                      WHERE f.action = $2
+                        -- a subquery per failure (not NOT EXISTS, which the planner joins against every intact
+                        -- verification ever recorded): the index from the failure on, up to the first that walked over it
+                        AND (SELECT w.entry_id
+                               FROM journal_entry AS w
+                              WHERE w.action = $1 AND w.entry_id > f.entry_id
+                                AND (w.payload -> 'since_checkpoint' = 'null'::jsonb
+                                     OR (jsonb_typeof(f.payload -> 'bad_seq') = 'number'
+                                         AND jsonb_typeof(w.payload -> 'since_checkpoint') = 'number'
+                                         AND w.payload -> 'since_checkpoint' < f.payload -> 'bad_seq'
+                                         AND w.payload -> 'head_seq' >= f.payload -> 'bad_seq'))
+                              ORDER BY w.entry_id
+                              LIMIT 1) IS NULL
+                      ORDER BY f.entry_id DESC
+                      LIMIT 1) AS b ON true;
 
 -- name: get_key_status
 -- This registry's signing keys for the operator's overview: the one signing now (newest valid at $1), a rotation

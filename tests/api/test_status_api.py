@@ -13,7 +13,7 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from cli.main import main
-from firearms import db, keys, outbox
+from firearms import db, journal, keys, outbox
 from firearms.exchange import trust
 from tests.conftest import TokenFactory
 from tests.exchange_util import VECTORS  # its import registers test.ping
@@ -153,3 +153,27 @@ async def test_a_key_file_missing_from_the_home_is_flagged_by_the_api_and_the_co
     assert f"missing files {key_id}.pem" in table.stdout
     (line,) = [line for line in table.stdout.splitlines() if line.startswith("attention:")]
     assert line.startswith(f"attention: signing-key-missing: the private key file {key_id}.pem (the key in use)")
+
+
+async def test_a_broken_verification_is_flagged_by_the_api_and_the_command_alike(
+    client: Client, auth: TokenFactory, conn: db.Conn, database: str, home: Path
+) -> None:
+    """The nightly ``journal verify`` found the chain broken: both say ``journal-broken``, the same members."""
+    await journal.seal(conn)
+    changed: int = await conn.fetchval("SELECT entry_id FROM journal_link WHERE seq = 1")
+    async with conn.transaction():  # behind the guards, as someone with the database's files
+        await conn.execute("SET LOCAL session_replication_role = replica")
+        await conn.execute("UPDATE journal_entry SET actor = 'mallory' WHERE entry_id = $1", changed)
+    result = await journal.verify(conn, state="AT")
+    await journal.record_verification(conn, actor="cli:alice", result=result)
+    api = (await client.get(PATH, headers=await auth("auditor"))).json()
+    assert [item["code"] for item in api["attention"]] == ["journal-broken"]
+    assert {key: api["journal"][key] for key in ("broken_seq", "broken_entry_id", "broken_kind")} == {
+        "broken_seq": 1,
+        "broken_entry_id": changed,
+        "broken_kind": "entry-changed",
+    }
+    printed = await _cli(database, home, "--json")
+    assert printed.exit_code == 3, printed.output
+    assert _steady(json.loads(printed.stdout))["journal"] == _steady(api)["journal"]
+    assert _steady(json.loads(printed.stdout))["attention"] == _steady(api)["attention"]

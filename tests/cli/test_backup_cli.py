@@ -508,3 +508,71 @@ def test_a_restore_that_passes_its_checks_clears_the_note_of_one_that_failed_in_
         assert not (home / restore.FAILED_RESTORE_FILE).exists()
     finally:
         asyncio.run(as_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def test_a_restored_registrys_overview_counts_the_restores_verification(
+    env: dict[str, str], database: str, empty_database: str, home: Path, tmp_path: Path
+) -> None:
+    """The restore walks the whole restored chain: that is an intact verification, recorded as one.
+
+    Before, ``firearms status`` on the restored registry said ``journal-not-verified`` (its journal older than 48
+    hours, no verification recorded in it since the backup's), though the restore had just verified every link.
+    """
+
+    async def installed_three_days_ago() -> None:
+        conn = await asyncpg.connect(database)
+        try:  # the first entry, not yet sealed (backup seals): as if the registry had been installed days ago
+            async with conn.transaction():
+                await conn.execute("SET LOCAL session_replication_role = replica")
+                await conn.execute(
+                    "UPDATE journal_entry SET recorded_at = recorded_at - interval '3 days'"
+                    " WHERE entry_id = (SELECT min(entry_id) FROM journal_entry)"
+                    "   AND entry_id NOT IN (SELECT entry_id FROM journal_link)"
+                )
+        finally:
+            await conn.close()
+
+    asyncio.run(installed_three_days_ago())
+    path = tmp_path / "backups" / "at.dump"
+    path.parent.mkdir(mode=0o700)
+    assert CliRunner().invoke(main, ["backup", str(path)], env=env).exit_code == 0
+    source = CliRunner().invoke(main, ["status", "--json"], env=env)
+    assert "journal-not-verified" in [item["code"] for item in json.loads(source.stdout)["attention"]]
+    shutil.copytree(home / "keys", tmp_path / "new-home" / "keys")
+    result = CliRunner().invoke(main, ["restore", str(path)], env=restore_env(empty_database, tmp_path))
+    assert result.exit_code == 0, result.output
+    outcome = json.loads(result.stdout)
+    overview = CliRunner().invoke(main, ["status", "--json"], env=restore_env(empty_database, tmp_path))
+    assert overview.exit_code == 0, overview.output
+    restored = json.loads(overview.stdout)
+    assert restored["attention"] == []
+    assert restored["journal"]["last_verified_seq"] == outcome["journal_seq"]
+    recorded = fetch(
+        empty_database, "SELECT payload FROM journal_entry WHERE action = 'journal.verified' ORDER BY entry_id DESC"
+    )
+    assert json.loads(recorded) == {
+        "head_seq": outcome["journal_seq"],
+        "since_checkpoint": None,
+        "entries": outcome["journal_entries"],
+        "checkpoints": 0,
+    }
+
+
+def test_backup_verify_records_its_verification_for_the_overview(
+    env: dict[str, str], database: str, tmp_path: Path
+) -> None:
+    """``backup --verify`` may be the nightly check (README "Backups"): its walk counts as ``journal verify``'s does,
+    intact (``journal.verified``) or broken (``journal.verification-failed``, then ``journal-broken``)."""
+    path = tmp_path / "at.dump"
+    assert CliRunner().invoke(main, ["backup", "--verify", str(path)], env=env).exit_code == 0
+    overview = json.loads(CliRunner().invoke(main, ["status", "--json"], env=env).stdout)
+    assert overview["journal"]["last_verified_at"] is not None
+    assert overview["journal"]["broken_at"] is None
+    seq = tamper(database)
+    broken = CliRunner().invoke(main, ["backup", "--verify", str(tmp_path / "again.dump")], env=env)
+    assert broken.exit_code == 1, broken.output
+    flagged = CliRunner().invoke(main, ["status", "--json"], env=env)
+    assert flagged.exit_code == 3, flagged.output
+    overview = json.loads(flagged.stdout)
+    assert [item["code"] for item in overview["attention"]] == ["journal-broken"]
+    assert (overview["journal"]["broken_seq"], overview["journal"]["broken_kind"]) == (seq, "entry-changed")

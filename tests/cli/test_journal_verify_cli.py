@@ -49,6 +49,18 @@ def entry_at(database: str, seq: int) -> int:
     return asyncio.run(work())
 
 
+def actor_of(database: str, entry_id: int) -> str:
+    async def work() -> str:
+        conn = await asyncpg.connect(database)
+        try:
+            actor: str = await conn.fetchval("SELECT actor FROM journal_entry WHERE entry_id = $1", entry_id)
+            return actor
+        finally:
+            await conn.close()
+
+    return asyncio.run(work())
+
+
 def make_entries(env: dict[str, str], count: int) -> None:
     for number in range(count):
         code, _, stderr = run(env, "token", "create", "--role", "auditor", "--name", f"Auditor {number}")
@@ -129,3 +141,36 @@ def test_help_says_what_since_checkpoint_does_not_prove() -> None:
     assert "found only by the full verification" in text
     assert "daily" in text
     assert "monthly" in text
+
+
+def test_a_broken_verification_is_flagged_by_the_overview_until_an_intact_one_exit_3(
+    env: dict[str, str], database: str
+) -> None:
+    """The nightly verification finds the chain broken: the morning's ``firearms status`` says so, first of its
+    journal lines, in the table and the JSON; before, nothing until 48 hours after the last intact verification."""
+    make_entries(env, 2)
+    assert run(env, "journal", "verify")[0] == 0
+    seq = 3
+    changed = entry_at(database, seq)
+    sealed = actor_of(database, changed)
+    behind_the_back(database, "UPDATE journal_entry SET actor = 'mallory' WHERE entry_id = $1", changed)
+    code, _, stderr = run(env, "journal", "verify", "--since-checkpoint")
+    assert code == 1
+    assert f"journal BROKEN at seq {seq}, entry {changed}" in stderr
+    code, stdout, _ = run(env, "status", "--json")
+    assert code == 3
+    overview = json.loads(stdout)
+    assert [item["code"] for item in overview["attention"]] == ["journal-broken"]
+    assert (overview["journal"]["broken_seq"], overview["journal"]["broken_entry_id"]) == (seq, changed)
+    assert overview["journal"]["broken_kind"] == "entry-changed"
+    code, stdout, _ = run(env, "status")
+    assert code == 3
+    (line,) = [line for line in stdout.splitlines() if line.startswith("attention:")]
+    assert line.startswith("attention: journal-broken: the journal verification at ")
+    assert f"found the chain broken at seq {seq} (entry {changed}): entry-changed" in line
+    # mended as it was sealed: the next intact verification (it walks over the break) clears the line
+    behind_the_back(database, "UPDATE journal_entry SET actor = $1 WHERE entry_id = $2", sealed, changed)
+    assert run(env, "journal", "verify", "--since-checkpoint")[0] == 0
+    code, stdout, _ = run(env, "status", "--json")
+    assert code == 0, stdout
+    assert json.loads(stdout)["journal"]["broken_at"] is None

@@ -69,6 +69,7 @@ async def test_restore_brings_back_every_row_a_verified_journal_and_working_toke
 ) -> None:
     secret = await populate(conn, settings)
     before = await table_digests(database)
+    last_entry = await conn.fetchval("SELECT max(entry_id) FROM journal_entry")
     head = await journal_store.get_journal_head(conn)
     assert head is not None
     path = tmp_path / "at.dump"
@@ -94,7 +95,39 @@ async def test_restore_brings_back_every_row_a_verified_journal_and_working_toke
     assert restored.journal_entries == head["seq"]
     assert restored.migrations_applied == []
     assert restored.missing_key_files == [f"{current.key_id}.pem"]
-    assert await table_digests(empty_database) == before
+    # every row as backed up, and the restore's own verification of the chain recorded after them, queued
+    after = await table_digests(empty_database)
+    appended = {"journal_entry", "journal_pending"}
+    assert {name: digest for name, digest in after.items() if name not in appended} == {
+        name: digest for name, digest in before.items() if name not in appended
+    }
+    assert before["journal_pending"][0] == 0
+    restored_conn = await db.connect(empty_database)
+    try:
+        backed_up = await restored_conn.fetchrow(
+            "SELECT count(*) AS n, md5(coalesce(string_agg(t::text, E'\\n' ORDER BY t::text), '')) AS digest"
+            "  FROM journal_entry AS t WHERE entry_id <= $1",
+            last_entry,
+        )
+        assert backed_up is not None
+        assert (backed_up["n"], backed_up["digest"]) == before["journal_entry"]
+        recorded = await restored_conn.fetch(
+            "SELECT e.actor, e.action, e.payload FROM journal_entry AS e JOIN journal_pending USING (entry_id)"
+        )
+        assert [dict(row) for row in recorded] == [
+            {
+                "actor": "system:restore",
+                "action": journal.VERIFIED_ACTION,
+                "payload": {
+                    "head_seq": head["seq"],
+                    "since_checkpoint": None,
+                    "entries": head["seq"],
+                    "checkpoints": 1,
+                },
+            }
+        ]
+    finally:
+        await restored_conn.close()
 
     # serve's first-start work finds the restored key and admin: no second key, no new admin token.
     new_settings = msgspec.structs.replace(settings, home=new_home, database_url=empty_database)

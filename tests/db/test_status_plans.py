@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from firearms import db, status
-from firearms.journal import VERIFIED_ACTION
+from firearms.journal import FAILED_ACTION, VERIFIED_ACTION
 from firearms.settings import Settings
 
 # the README's figures were measured with FIREARMS_STATUS_PLAN_ROWS=1000000 (500,000 notices); the suite stores fewer
@@ -24,7 +24,8 @@ WASTE = 1000  # rows a part of the overview may read and drop
 
 @pytest.fixture
 async def stored(conn: db.Conn) -> db.Conn:
-    """Journal entries (a verification among them), notices to four partners nearly all delivered, checks, analysed."""
+    """Journal entries (a broken verification and a later intact one among them), notices to four partners nearly
+    all delivered, checks, analysed."""
     await conn.execute(
         """
         INSERT INTO peer (state, base_url, enabled, last_sent_sequence, created_at, updated_at)
@@ -37,8 +38,11 @@ async def stored(conn: db.Conn) -> db.Conn:
         """
         INSERT INTO journal_entry (recorded_at, actor, action, entity, entity_id, payload)
         SELECT now() - make_interval(secs => $1 - g), 'test',
-               CASE WHEN g % 100000 = 0 THEN 'journal.verified' ELSE 'item.registered' END, 'item', g::text,
-               jsonb_build_object('head_seq', g)
+               CASE g % 100000 WHEN 0 THEN 'journal.verified' WHEN 50000 THEN 'journal.verification-failed'
+                               ELSE 'item.registered' END, 'item', g::text,
+               CASE g % 100000 WHEN 0 THEN jsonb_build_object('head_seq', g, 'since_checkpoint', null)
+                               WHEN 50000 THEN jsonb_build_object('head_seq', g, 'bad_seq', g - 10)
+                               ELSE jsonb_build_object('head_seq', g) END
           FROM generate_series(1, $1) AS g
         """,
         ENTRIES,
@@ -106,13 +110,13 @@ async def test_a_backlog_for_the_sealer_is_not_looked_up_entry_by_entry(stored: 
     """The worker down for a day leaves a backlog of entries waiting for the sealer, which the overview is read to
     find: the oldest's time was looked up in the journal for every one (90 ms at 100,000, a second at a million)."""
     assert await stored.fetchval("SELECT count(*) FROM journal_pending") >= ENTRIES // 10
-    assert await _rows_read(stored, "get_journal_status", "journal_entry", VERIFIED_ACTION) < WASTE
+    assert await _rows_read(stored, "get_journal_status", "journal_entry", VERIFIED_ACTION, FAILED_ACTION) < WASTE
 
 
 async def test_the_overview_reads_no_big_table_whole(stored: db.Conn, settings: Settings) -> None:
     now = dt.datetime.now(dt.UTC)
     assert await _whole_reads(stored, "list_partner_status") == set()
-    assert await _whole_reads(stored, "get_journal_status", VERIFIED_ACTION) == set()
+    assert await _whole_reads(stored, "get_journal_status", VERIFIED_ACTION, FAILED_ACTION) == set()
     assert await _whole_reads(stored, "get_key_status", now) == set()
     assert await _whole_reads(stored, "get_waiting_work", now.date()) == set()
     assert await _whole_reads(stored, "get_service_status") == set()
@@ -127,6 +131,7 @@ async def test_the_overview_reads_no_big_table_whole(stored: db.Conn, settings: 
     assert sum(p.queued for p in found.partners) == 99
     assert found.waiting.held_checks == CHECKS // 1000
     assert found.journal.last_verified_seq == ENTRIES // 100000 * 100000
+    assert found.journal.broken_at is None  # the intact walk after the broken one walked over it
     assert took < 0.5, took  # well under 100 ms when measured alone; the bound leaves room for a busy machine
 
 
@@ -143,3 +148,22 @@ async def test_the_latest_rejection_is_read_from_the_end_of_an_index_not_from_ev
     ]
     assert len(latest) == 1
     assert latest[0]["Actual Rows"] <= 1
+
+
+async def test_a_break_no_walk_covered_is_read_from_the_end_of_the_actions_index(
+    stored: db.Conn, settings: Settings
+) -> None:
+    """The failures are read newest first, each against the intact verifications after it: a handful of entries,
+    not the journal, whether the latest failure is flagged or covered (the 100 waiting entries' times aside)."""
+    covered = await _rows_read(stored, "get_journal_status", "journal_entry", VERIFIED_ACTION, FAILED_ACTION)
+    await stored.execute(
+        "INSERT INTO journal_entry (recorded_at, actor, action, entity, entity_id, payload)"
+        " VALUES (now(), 'test', $1, 'journal', '7', jsonb_build_object('head_seq', $2::int, 'bad_seq', 7))",
+        FAILED_ACTION,
+        ENTRIES,
+    )
+    flagged = await _rows_read(stored, "get_journal_status", "journal_entry", VERIFIED_ACTION, FAILED_ACTION)
+    assert covered < 110, covered  # the oldest waiting entry's hundred, the first entry, a failure, a verification
+    assert flagged <= covered + 2, (covered, flagged)  # the newest failure, no verification after it
+    assert await _whole_reads(stored, "get_journal_status", VERIFIED_ACTION, FAILED_ACTION) == set()
+    assert (await status.read_status(stored, settings)).journal.broken_seq == 7
