@@ -421,7 +421,16 @@ def _restore_failed(settings: Settings) -> list[Attention]:
     Every command that writes, ``serve`` and the worker refuse such a home; the overview, which may read it, said
     "all is well" there. First: it makes every other line of the overview a statement about data under inspection.
     """
-    problem = restore.failed_restore(settings.home)
+    try:
+        problem = restore.failed_restore(settings.home)
+    except OSError as exc:  # the account running it may not search the home (the service's, 0700)
+        return [
+            Attention(
+                code="restore-unchecked",
+                reason="cannot tell whether a restore into this home failed its checks"
+                f" ({exc.strerror or type(exc).__name__}): run 'firearms status' as the service's account",
+            )
+        ]
     if problem is None:
         return []
     return [

@@ -17,6 +17,7 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import msgspec
 import pytest
@@ -45,13 +46,27 @@ asyncio.run(main())
 
 @pytest.fixture
 def searchable_home() -> Iterator[Path]:
-    """A home whose own folder anyone may pass through (0711), beside the system's temporary folder."""
+    """A home in a folder anyone may pass through (0711), beside the system's temporary folder."""
     folder = Path(tempfile.mkdtemp(prefix="fh-"))
     folder.chmod(0o711)
     home = folder / "home"
     home.mkdir(mode=0o711)
     yield home
     shutil.rmtree(folder, ignore_errors=True)
+
+
+def _read_as_nobody(database: str, home: Path) -> dict[str, Any]:
+    done = subprocess.run(  # our own interpreter and script, one short child
+        [sys.executable, "-c", READ_AS_NOBODY, database, str(home)],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=Path(__file__).parents[2],
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    found: dict[str, Any] = json.loads(done.stdout)
+    return found
 
 
 async def test_an_account_that_may_not_search_the_keys_folder_gets_cannot_tell_not_a_traceback(
@@ -63,19 +78,24 @@ async def test_an_account_that_may_not_search_the_keys_folder_gets_cannot_tell_n
     await bootstrap.initialise(own, database)
     folder = keys.keys_folder(searchable_home)
     assert folder.stat().st_mode & 0o777 == 0o700
-    done = subprocess.run(  # noqa: ASYNC221  # our own interpreter and script, one short child
-        [sys.executable, "-c", READ_AS_NOBODY, database, str(searchable_home)],
-        capture_output=True,
-        text=True,
-        check=False,
-        cwd=Path(__file__).parents[2],
-        timeout=60,
-    )
-    assert done.returncode == 0, done.stderr
-    found = json.loads(done.stdout)
+    found = _read_as_nobody(database, searchable_home)
     key_id = found["keys"]["key_id"]
     assert found["keys"]["missing_key_files"] == []
     assert found["keys"]["unchecked_key_files"] == [keys.key_file(key_id)]
     (item,) = [item for item in found["attention"] if item["code"] == "signing-key-unchecked"]
     assert item["reason"].startswith(f"cannot tell whether the private key file {key_id}.pem (the key in use) is in")
     assert "Permission denied" in item["reason"]
+
+
+async def test_an_account_that_may_not_search_the_home_gets_cannot_tell_for_the_restore_and_the_keys(
+    settings: Settings, database: str, searchable_home: Path
+) -> None:
+    """The home itself the service's alone (0700, as a restore makes it): whether a restore failed cannot be told."""
+    own = msgspec.structs.replace(settings, home=searchable_home)
+    await bootstrap.initialise(own, database)
+    searchable_home.chmod(0o700)  # noqa: ASYNC240  # one call, before the child runs
+    found = _read_as_nobody(database, searchable_home)
+    assert found["keys"]["unchecked_key_files"] == [keys.key_file(found["keys"]["key_id"])]
+    codes = [item["code"] for item in found["attention"]]
+    assert codes[:2] == ["restore-unchecked", "signing-key-unchecked"]
+    assert found["attention"][0]["reason"].startswith("cannot tell whether a restore into this home failed its checks")
