@@ -126,3 +126,42 @@ async def test_every_character_is_escaped_alike(conn: db.Conn) -> None:
         )
         differ += [row["c"] for row in rows if row["written"].encode() != canonical({chr(row["c"]): [chr(row["c"])]})]
     assert differ == []
+
+
+ENTRY = (
+    "WITH e AS (INSERT INTO journal_entry (recorded_at, actor, action, entity, entity_id, payload)"
+    " VALUES ($1, $2, $3, $4, $5, $6) RETURNING entry_id)"
+    " INSERT INTO journal_pending (entry_id) SELECT entry_id FROM e RETURNING entry_id"
+)
+
+
+async def test_the_sealer_links_random_entries_through_the_databases_check(conn: db.Conn) -> None:
+    """The same random entries written and sealed: every link passes ``journal_link_follows_chain``'s one query.
+
+    The trigger writes the canonical form in its own query (migration 20261201090000), not by calling
+    ``journal_entry_hash()``: none is refused (none waits in the queue), those with no canonical form are set aside.
+    """
+    rng = random.Random(SEEDS[0])  # noqa: S311  # seeded: a failure reruns
+    written = 0
+    for case in range(CASES):
+        if case % 50 == 0:
+            await conn.execute(f"SET TIME ZONE '{rng.choice(ZONES)}'")
+        payload = _value(rng)
+        texts = [_text(rng, 12) for _ in range(4)]
+        prev = rng.randbytes(32) if rng.randrange(2) else GENESIS
+        del prev  # drawn as the test above draws it: the same entries
+        await conn.execute(ENTRY, _moment(rng), *texts, [None] if payload is None else payload)
+        written += 1
+    await journal.seal(conn)
+    assert await conn.fetchval("SELECT count(*) FROM journal_pending") == 0
+    unsealable = await conn.fetchval(
+        "SELECT count(*) FROM journal_entry WHERE action = $1 AND actor = $2",
+        journal.UNSEALABLE_ACTION,
+        journal.SEALER_ACTOR,
+    )
+    # each entry linked but those set aside, each of those replaced by its journal.unsealable entry, linked
+    assert await conn.fetchval("SELECT count(*) FROM journal_link") == written
+    assert 0 < unsealable < written // 2
+    result = await journal.verify(conn, state="AT")
+    assert not result.intact  # the entries set aside are named: the first of them
+    assert result.kind == "entry-unsealable"

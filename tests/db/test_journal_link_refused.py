@@ -8,7 +8,8 @@ failed with it. The sealer now leaves such an entry queued (it cannot take it of
 ``journal_pending_leaves_linked``), links the rest, and the overview's ``journal-unsealed`` names the wait.
 
 The disagreement is made by the tables' owner: ``journal_canonical_json()`` replaced by one that writes an object
-holding a ``drift`` key differently, as a future change of either side could.
+holding a ``drift`` key differently, as a future change of either side could (a nested object: the payload's own
+members are written by the hash's query).
 """
 
 from __future__ import annotations
@@ -76,7 +77,7 @@ async def test_an_entry_whose_link_the_database_refuses_waits_and_the_rest_are_l
     await journal.seal(service)
     await conn.execute(DRIFT)
     before = await write(service, "before", {"n": 1})
-    drifted = await write(service, "drifted", {"drift": True, "n": 2})
+    drifted = await write(service, "drifted", {"n": 2, "inner": {"drift": True}})
     after = await write(service, "after", {"n": 3})
 
     assert await journal.seal(service) == 2
@@ -102,7 +103,7 @@ async def test_a_refused_entry_is_linked_once_the_two_agree_again(conn: db.Conn,
     await journal.seal(service)
     original = await conn.fetchval("SELECT pg_get_functiondef('journal_canonical_json(jsonb)'::regprocedure)")
     await conn.execute(DRIFT)
-    drifted = await write(service, "drifted", {"drift": True})
+    drifted = await write(service, "drifted", {"inner": {"drift": True}})
     assert await journal.seal(service) == 0
     await conn.execute(original)
     assert await journal.seal(service) == 1
