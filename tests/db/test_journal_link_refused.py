@@ -110,3 +110,28 @@ async def test_a_refused_entry_is_linked_once_the_two_agree_again(conn: db.Conn,
     assert await service.fetchval("SELECT count(*) FROM journal_pending") == 0
     assert await service.fetchval("SELECT count(*) FROM journal_link WHERE entry_id = $1", drifted) == 1
     assert (await journal.verify(service, state="AT")).intact
+
+
+async def test_an_entry_the_sealer_sets_aside_that_the_database_finds_a_canonical_form_for_waits(
+    conn: db.Conn, service: db.Conn
+) -> None:
+    """The other disagreement: the sealer finds no canonical form (a fraction), the database finds one (its check
+    replaced by the owner by one that finds none wanting), so the queue's guard refuses the entry's leaving at COMMIT.
+    The batch was refused whole on every run; now the entry waits and the rest are linked."""
+    await journal.seal(service)
+    await conn.execute(
+        "CREATE OR REPLACE FUNCTION journal_payload_has_no_canonical_form(payload jsonb) RETURNS boolean"
+        " LANGUAGE sql IMMUTABLE AS $$ SELECT false $$"
+    )
+    before = await write(service, "before", {"n": 1})
+    fraction = await write(service, "fraction", {"n": 1.5})
+    after = await write(service, "after", {"n": 3})
+    assert await journal.seal(service) == 2
+    linked = await service.fetch(
+        "SELECT entry_id FROM journal_link WHERE entry_id = ANY($1::bigint[])", [before, fraction, after]
+    )
+    assert {row["entry_id"] for row in linked} == {before, after}
+    assert await service.fetchval("SELECT array_agg(entry_id) FROM journal_pending") == [fraction]
+    assert (
+        await service.fetchval("SELECT count(*) FROM journal_entry WHERE action = $1", journal.UNSEALABLE_ACTION) == 0
+    )
