@@ -16,6 +16,7 @@ async def read_status(conn: ConnDep, settings: SettingsDep) -> Status:
     """Partners' queues, the journal, the keys, work waiting for officers and the service, with what needs attention.
 
     Counts, dates and identifiers only (no name, no serial): not a read of personal data, so not journaled; nothing
-    is written (the journal is not even sealed). ``attention`` lists what crossed a threshold (README "Status").
+    is written (the journal is not even sealed). ``attention`` lists what crossed a threshold (README "Status"). The
+    reasons name the keys folder ``FIREARMS_HOME/keys``, not its path on the server.
     """
-    return await status.read_status(conn, settings)
+    return await status.read_status(conn, settings, keys_folder=status.KEYS_FOLDER_WORDS)

@@ -10,6 +10,7 @@ import socket
 import sys
 from typing import TYPE_CHECKING, Any, TypeVar
 
+import asyncpg
 import click
 import msgspec
 
@@ -338,6 +339,8 @@ def journal_verify(ctx: click.Context, *, as_json: bool, since_checkpoint: bool)
     def show(line: str) -> None:  # a journal of decades takes minutes: how far, on stderr, now and then
         click.echo(f"firearms: {line}", err=True)
 
+    unrecorded: list[str] = []
+
     async def work(conn: db.Conn) -> journal.Verification:
         result = await journal.verify(
             conn,
@@ -349,10 +352,18 @@ def journal_verify(ctx: click.Context, *, as_json: bool, since_checkpoint: bool)
         # intact: the next --since-checkpoint starts from what it reached; broken: the overview flags it. A failed
         # restore's home takes no write
         if not failed:
-            await journal.record_verification(conn, actor=common.cli_actor(), result=result)
+            try:
+                await journal.record_verification(conn, actor=common.cli_actor(), result=result)
+            except (asyncpg.PostgresError, db.TransactionAbortedError) as exc:
+                if result.intact:
+                    raise
+                # the verdict is what the operator needs: its record failing must not hide it
+                unrecorded.append(f"{exc}".splitlines()[0] if f"{exc}" else type(exc).__name__)
         return result
 
     result = common.with_database(settings, work)
+    for why in unrecorded:
+        show(f"the broken verification could not be recorded ({why}): 'firearms status' will not flag it")
     if since_checkpoint and result.since_checkpoint is None:
         show("no verification recorded at a checkpoint yet: verifying the whole chain")
     if as_json:  # for monitoring: the members of GET /api/v1/journal/verify

@@ -69,6 +69,8 @@ def _table(found: status.Status) -> None:
     )
     rotation = f"{keys.rotation_key_id} announced {_when(keys.rotation_announced_at)}" if keys.rotation_key_id else "-"
     missing = f"  missing files {', '.join(keys.missing_key_files)}" if keys.missing_key_files else ""
+    if keys.unchecked_key_files:
+        missing += f"  files not looked for {', '.join(keys.unchecked_key_files)}"
     click.echo(
         f"keys     signing {keys.key_id or '-'} since {_when(keys.key_since)}  rotation {rotation}"
         f"  revoked {keys.revoked}{missing}"

@@ -18,6 +18,7 @@ import hashlib
 import time
 from typing import TYPE_CHECKING, Any
 
+import asyncpg
 import msgspec
 
 from firearms import db, keys
@@ -28,8 +29,6 @@ from firearms.store import journal as store
 if TYPE_CHECKING:
     from collections.abc import Callable
     from pathlib import Path
-
-    import asyncpg
 
     from firearms.db import Conn
 
@@ -218,46 +217,83 @@ async def seal(conn: Conn, *, batch: int = SEAL_BATCH, batches: int | None = Non
     stopped the sealer, and every ``journal verify`` with it, on every run: a denial of the audit trail by anyone
     with the service's database role (README "The journal"). An entry already linked leaves the queue unlinked
     again (``take_pending_entries``).
+
+    An entry whose link the database refuses (``journal_link_follows_chain``: its canonical form disagrees with
+    ours), or whose setting aside it refuses (it finds a canonical form), stays queued, and the rest of the batch is
+    linked without it: before, the batch was refused whole on every run, and nothing was linked from then on. It
+    waits (``journal-unsealed`` in the status overview) until the two agree again; none is known to disagree
+    (``tests/db/test_journal_canonical_property.py``).
     """
     total = 0
     done = 0
+    waiting: set[int] = set()  # entries whose link the database refused in this call: left queued
     while batches is None or done < batches:
         done += 1
-        async with conn.transaction():
-            if not await store.try_lock_sealer(conn):
-                return total
-            rows = await store.take_pending_entries(conn, batch)
-            if not rows:
-                return total
-            head = await store.get_journal_head(conn)
-            seq, prev = (head["seq"], head["hash"]) if head else (0, GENESIS)
-            seqs, ids, prevs, hashes = [], [], [], []
-            aside: list[tuple[int, str]] = []
-            for row in rows:
-                try:
-                    digest = entry_hash(prev, row)
-                except ValueError as exc:  # written behind record()'s back: no canonical form to hash
-                    aside.append((row["entry_id"], str(exc)))
-                    continue
-                seq += 1
-                seqs.append(seq)
-                ids.append(row["entry_id"])
-                prevs.append(prev)
-                hashes.append(digest)
-                prev = digest
-            if seqs:
-                await store.insert_journal_links(conn, seqs, ids, prevs, hashes, dt.datetime.now(dt.UTC))
-            for entry_id, problem in aside:  # queued for the next batch, linked as any entry
-                await record(
-                    conn,
-                    actor=SEALER_ACTOR,
-                    action=UNSEALABLE_ACTION,
-                    entity="journal",
-                    entity_id=str(entry_id),
-                    payload={"entry_id": entry_id, "problem": problem},
-                )
-            total += len(seqs)
+        plan = _Batch()
+        try:
+            async with conn.transaction():
+                if not await store.try_lock_sealer(conn):
+                    return total
+                rows = await store.take_pending_entries(conn, batch, sorted(waiting))
+                if not rows:
+                    return total
+                head = await store.get_journal_head(conn)
+                _compute(plan, rows, (head["seq"], head["hash"]) if head else (0, GENESIS))
+                if plan.seqs:
+                    await store.insert_journal_links(
+                        conn, plan.seqs, plan.ids, plan.prevs, plan.hashes, dt.datetime.now(dt.UTC)
+                    )
+                for entry_id, problem in plan.aside:  # queued for the next batch, linked as any entry
+                    await record(
+                        conn,
+                        actor=SEALER_ACTOR,
+                        action=UNSEALABLE_ACTION,
+                        entity="journal",
+                        entity_id=str(entry_id),
+                        payload={"entry_id": entry_id, "problem": problem},
+                    )
+        except asyncpg.RestrictViolationError:
+            # journal_link_follows_chain refused a link, or journal_pending_leaves_linked an entry set aside, at
+            # COMMIT: the database's canonical form disagrees with ours on some entry. Those stay queued; the batch
+            # is linked again without them (the chain's hashes after them change), not counted as another batch.
+            refused = await store.list_refused_entries(
+                conn, plan.ids, plan.prevs, plan.hashes, [entry_id for entry_id, _ in plan.aside]
+            )
+            if refused <= waiting:  # not a disagreement on an entry (the head moved under us): the caller's to see
+                raise
+            waiting |= refused
+            done -= 1
+            continue
+        total += len(plan.seqs)
     return total
+
+
+class _Batch:
+    """The links :func:`seal` computed for one batch, and the entries it set aside (with why)."""
+
+    def __init__(self) -> None:
+        self.seqs: list[int] = []
+        self.ids: list[int] = []
+        self.prevs: list[bytes] = []
+        self.hashes: list[bytes] = []
+        self.aside: list[tuple[int, str]] = []
+
+
+def _compute(plan: _Batch, rows: list[asyncpg.Record], head: tuple[int, bytes]) -> None:
+    """Fill ``plan`` with the links of ``rows`` after ``head`` (its ``seq`` and ``hash``)."""
+    seq, prev = head
+    for row in rows:
+        try:
+            digest = entry_hash(prev, row)
+        except ValueError as exc:  # written behind record()'s back: no canonical form to hash
+            plan.aside.append((row["entry_id"], str(exc)))
+            continue
+        seq += 1
+        plan.seqs.append(seq)
+        plan.ids.append(row["entry_id"])
+        plan.prevs.append(prev)
+        plan.hashes.append(digest)
+        prev = digest
 
 
 def checkpoint_message(state: str, seq: int, head_hash: bytes, signed_at: dt.datetime) -> bytes:

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DEEMED_CONSENT_NEAR",
     "HELD_CHECK_AGE",
+    "KEYS_FOLDER_WORDS",
     "PROBLEM_KINDS",
     "QUEUED_NOTICE_AGE",
     "REJECTED_NOTICE_WINDOW",
@@ -106,7 +107,11 @@ class JournalStatus(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class KeyStatus(msgspec.Struct, frozen=True, kw_only=True):
-    """The key signing now, a rotation announced and not switched to, the keys revoked, private key files missing."""
+    """The key signing now, a rotation announced and not switched to, the keys revoked, private key files missing.
+
+    ``unchecked_key_files``: the files this process could not look for (the account running it may not search the
+    keys folder): neither there nor missing, as far as it can tell.
+    """
 
     key_id: str | None
     key_since: dt.datetime | None
@@ -115,6 +120,7 @@ class KeyStatus(msgspec.Struct, frozen=True, kw_only=True):
     rotation_age_seconds: int | None
     revoked: int
     missing_key_files: list[str]
+    unchecked_key_files: list[str]
 
 
 class WaitingWork(msgspec.Struct, frozen=True, kw_only=True):
@@ -227,8 +233,19 @@ def _deemed_on(received_at: dt.datetime | None, settings: Settings) -> dt.date |
     return silent_period_end(clock.local_date(received_at, settings.time_zone), settings) + dt.timedelta(days=1)
 
 
-async def read_status(conn: Conn, settings: Settings, *, now: dt.datetime | None = None) -> Status:
-    """Read the overview at ``now`` (default: the present); five reads on indexes, nothing written."""
+KEYS_FOLDER_WORDS = "FIREARMS_HOME/keys"
+"""How the API's overview names the keys folder in its reasons: an auditor reads it, and the server's paths are not
+theirs to know (the command, run on the server, names the folder's path)."""
+
+
+async def read_status(
+    conn: Conn, settings: Settings, *, now: dt.datetime | None = None, keys_folder: str | None = None
+) -> Status:
+    """Read the overview at ``now`` (default: the present); five reads on indexes, nothing written.
+
+    ``keys_folder``: how the reasons name the home's keys folder; its path by default (:data:`KEYS_FOLDER_WORDS`
+    for the API).
+    """
     now = now or dt.datetime.now(dt.UTC)
     today = clock.local_date(now, settings.time_zone)
     partners = [
@@ -265,6 +282,7 @@ async def read_status(conn: Conn, settings: Settings, *, now: dt.datetime | None
     )
     first_entry_at: dt.datetime | None = row["first_entry_at"]
     row = await store.get_key_status(conn, now)
+    missing, unchecked = _look_for_key_files(settings.home, row["key_id"], row["rotation_key_id"])
     key_status = KeyStatus(
         key_id=_shown_key_id(row["key_id"]),
         key_since=row["not_before"],
@@ -272,7 +290,8 @@ async def read_status(conn: Conn, settings: Settings, *, now: dt.datetime | None
         rotation_announced_at=row["rotation_announced_at"],
         rotation_age_seconds=_age(row["rotation_announced_at"], now),
         revoked=row["revoked"],
-        missing_key_files=_missing_key_files(settings.home, row["key_id"], row["rotation_key_id"]),
+        missing_key_files=missing,
+        unchecked_key_files=list(unchecked),
     )
     keys_recorded: int = row["recorded"]
     row = await store.get_waiting_work(conn, today)
@@ -305,7 +324,7 @@ async def read_status(conn: Conn, settings: Settings, *, now: dt.datetime | None
         waiting=waiting,
         attention=[
             *_restore_failed(settings),
-            *_signing(key_status, keys_recorded, settings.home),
+            *_signing(key_status, keys_recorded, keys_folder or str(keys.keys_folder(settings.home)), unchecked),
             *_attention(now, partners, journal, key_status, waiting, first_entry_at),
         ],
     )
@@ -322,14 +341,20 @@ def _shown_key_id(key_id: str | None) -> str | None:
     return key_id.encode("unicode_escape").decode("ascii")
 
 
-def _missing_key_files(home: Path, key_id: str | None, rotation_key_id: str | None) -> list[str]:
-    """The private key files of the key in use and of a rotation's waiting key that are not in ``home``.
+def _look_for_key_files(
+    home: Path, key_id: str | None, rotation_key_id: str | None
+) -> tuple[list[str], dict[str, str]]:
+    """The private key files of the key in use and a rotation's waiting key not in ``home``; those not looked for.
 
-    As the signer finds them (:func:`firearms.keys.signing_key`): a file still beside its place, left by a crash after
-    its key's transaction committed, is put in place by the first signature, so it is not missing. Only whether the
-    file is there: its mode and content are checked by the signer when it loads it (one line naming the path).
+    The second with why. As the signer finds them (:func:`firearms.keys.signing_key`): a file still beside its place,
+    left by a crash after its key's transaction committed, is put in place by the first signature, so it is not
+    missing. Only whether the file is there: its mode and content are checked by the signer when it loads it (one line
+    naming the path). A file the process may not look for (``PermissionError``: the account running ``firearms
+    status`` may not search the service's keys folder) is neither: ``Path.exists()`` raised it, and the overview ended
+    in a traceback.
     """
     missing: list[str] = []
+    unchecked: dict[str, str] = {}
     for wanted in (key_id, rotation_key_id):
         if wanted is None:
             continue
@@ -338,12 +363,15 @@ def _missing_key_files(home: Path, key_id: str | None, rotation_key_id: str | No
             missing.append(keys.key_file(str(_shown_key_id(wanted))))
             continue
         path = keys.key_path(home, wanted)
-        if not path.exists() and not partials_of(path):
-            missing.append(path.name)
-    return missing
+        try:
+            if not path.exists() and not partials_of(path):
+                missing.append(path.name)
+        except OSError as exc:  # not "not there" (exists() says False for that): cannot tell
+            unchecked[path.name] = exc.strerror or type(exc).__name__
+    return missing, unchecked
 
 
-def _signing(found: KeyStatus, recorded: int, home: Path) -> list[Attention]:
+def _signing(found: KeyStatus, recorded: int, folder: str, unchecked: dict[str, str]) -> list[Attention]:
     """No key to sign with now, or a needed key's private file missing from the home: nothing can be signed.
 
     No notice, receipt, checkpoint or licence: nothing else says so until queued notices age past an hour. Right after
@@ -361,7 +389,6 @@ def _signing(found: KeyStatus, recorded: int, home: Path) -> list[Attention]:
                 reason=f"no signing key is in use ({why}): this registry can sign no notice, receipt or checkpoint",
             )
         ]
-    folder = keys.keys_folder(home)
     lines: list[Attention] = []
     for name in found.missing_key_files:
         if name == keys.key_file(found.key_id):
@@ -376,6 +403,15 @@ def _signing(found: KeyStatus, recorded: int, home: Path) -> list[Attention]:
                 f" copy it back (mode 0600) from the keys kept offline, {way}",
             )
         )
+    for name, why in unchecked.items():
+        role = "the key in use" if name == keys.key_file(found.key_id) else "the key the rotation waits to switch to"
+        lines.append(
+            Attention(
+                code="signing-key-unchecked",
+                reason=f"cannot tell whether the private key file {name} ({role}) is in {folder} ({why}): run"
+                " 'firearms status' as the service's account, which may look into it",
+            )
+        )
     return lines
 
 
@@ -385,7 +421,16 @@ def _restore_failed(settings: Settings) -> list[Attention]:
     Every command that writes, ``serve`` and the worker refuse such a home; the overview, which may read it, said
     "all is well" there. First: it makes every other line of the overview a statement about data under inspection.
     """
-    problem = restore.failed_restore(settings.home)
+    try:
+        problem = restore.failed_restore(settings.home)
+    except OSError as exc:  # the account running it may not search the home (the service's, 0700)
+        return [
+            Attention(
+                code="restore-unchecked",
+                reason="cannot tell whether a restore into this home failed its checks"
+                f" ({exc.strerror or type(exc).__name__}): run 'firearms status' as the service's account",
+            )
+        ]
     if problem is None:
         return []
     return [

@@ -31,6 +31,7 @@ __all__ = [
     "list_journal_checkpoints",
     "list_journal_entries",
     "list_journal_entries_of_action",
+    "list_refused_entries",
     "record_journal_verification",
     "take_pending_entries",
     "try_lock_sealer",
@@ -92,9 +93,17 @@ async def get_link_outside_chain(conn: Conn) -> asyncpg.Record | None:
     return await conn.fetchrow(Q["get_link_outside_chain"])
 
 
-async def take_pending_entries(conn: Conn, limit: int) -> list[asyncpg.Record]:
-    """Remove up to ``limit`` entries from the sealer's queue and return their contents."""
-    return await conn.fetch(Q["take_pending_entries"], limit)
+async def take_pending_entries(conn: Conn, limit: int, keep: list[int]) -> list[asyncpg.Record]:
+    """Remove up to ``limit`` entries from the sealer's queue, none of ``keep``, and return their contents."""
+    return await conn.fetch(Q["take_pending_entries"], limit, keep)
+
+
+async def list_refused_entries(
+    conn: Conn, entry_ids: list[int], prev_hashes: list[bytes], hashes: list[bytes], aside: list[int]
+) -> set[int]:
+    """The entries of a batch whose link the database refuses, or whose setting aside it refuses."""
+    rows = await conn.fetch(Q["list_refused_entries"], entry_ids, prev_hashes, hashes, aside)
+    return {row["entry_id"] for row in rows}
 
 
 async def insert_journal_links(

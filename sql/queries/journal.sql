@@ -24,12 +24,14 @@ SELECT pg_try_advisory_xact_lock(7310002);
 SELECT seq, hash FROM journal_link ORDER BY seq DESC LIMIT 1;
 
 -- name: take_pending_entries
--- Up to $1 entries waiting to be linked, removed from the queue, with their contents, in entry order. An entry
--- already linked (queued again, or linked, by someone with the service's role) leaves the queue and is not returned:
--- a second link of it would fail the sealer on every run (journal_link_entry_id_key).
+-- Up to $1 entries waiting to be linked, removed from the queue, with their contents, in entry order; not those of
+-- $2 (entries whose link the database refused in this run of the sealer: they stay queued). An entry already linked
+-- (queued again, or linked, by someone with the service's role) leaves the queue and is not returned: a second link
+-- of it would fail the sealer on every run (journal_link_entry_id_key).
 WITH taken AS (
     DELETE FROM journal_pending
-     WHERE entry_id IN (SELECT entry_id FROM journal_pending ORDER BY entry_id LIMIT $1 FOR UPDATE SKIP LOCKED)
+     WHERE entry_id IN (SELECT entry_id FROM journal_pending WHERE entry_id <> ALL ($2::bigint[])
+                         ORDER BY entry_id LIMIT $1 FOR UPDATE SKIP LOCKED)
     RETURNING entry_id
 )
 SELECT e.entry_id, e.recorded_at, e.actor, e.action, e.entity, e.entity_id, e.payload
@@ -43,6 +45,20 @@ SELECT e.entry_id, e.recorded_at, e.actor, e.action, e.entity, e.entity_id, e.pa
 INSERT INTO journal_link (seq, entry_id, prev_hash, hash, sealed_at)
 SELECT seq, entry_id, prev_hash, hash, $5
   FROM unnest($1::bigint[], $2::bigint[], $3::bytea[], $4::bytea[]) AS t (seq, entry_id, prev_hash, hash);
+
+-- name: list_refused_entries
+-- What the database refused of a batch the sealer computed: the entries whose link ($1 entry_ids, $2 prev_hashes,
+-- $3 hashes, as the sealer computed them) its own recomputation refuses (journal_link_follows_chain), and of the
+-- entries the sealer set aside ($4) those it finds a canonical form for (journal_pending_leaves_linked keeps them
+-- queued). Asked only after a refusal: the two canonical forms disagree on these.
+SELECT t.entry_id
+  FROM unnest($1::bigint[], $2::bytea[], $3::bytea[]) AS t (entry_id, prev_hash, hash)
+  JOIN journal_entry AS e USING (entry_id)
+ WHERE journal_payload_has_no_canonical_form(e.payload) OR journal_entry_hash(t.prev_hash, e) IS DISTINCT FROM t.hash
+UNION
+SELECT e.entry_id
+  FROM journal_entry AS e
+ WHERE e.entry_id = ANY ($4::bigint[]) AND NOT journal_payload_has_no_canonical_form(e.payload);
 
 -- name: list_journal_chain
 -- One batch of the chain in order with each entry (a missing entry comes back with NULL contents).

@@ -33,11 +33,14 @@ SELECT p.state, p.enabled, q.queued, q.oldest_queued_at, h.attempts AS head_atte
 -- The journal for the operator's overview: entries waiting for the sealer (count, the oldest's recorded_at), the
 -- last checkpoint, and the last intact verification (its entry's time and the head it reached; journaled only when
 -- intact; journal_entry_action_idx), and when the journal began (its first entry); the latest verification that found
--- the chain broken that no intact verification recorded after it walked over (journal-broken): a full walk (its
--- since_checkpoint null) walked over every break, an incremental one over a break at a position after its start and
--- up to its head (so a break before the checkpoint the daily walk starts at waits for the full walk). Read newest
--- first on journal_entry_action_idx, each failure against the intact verifications after it (the same index): a
--- handful of entries, none at all while no verification ever failed.
+-- the chain broken that no intact verification since walked over (journal-broken): a full walk (its since_checkpoint
+-- null) walked over every break, an incremental one over a break at a position after its start and up to its head
+-- (so a break before the checkpoint the daily walk starts at waits for the full walk); "since": its head reached the
+-- failure's own record in the chain, so it began once the failure was sealed, after the walk that found the break
+-- had found it (an intact walk that began before, and was recorded after the failure, walked over the position
+-- before the break). A failure not yet sealed is cleared by none. Read newest first on journal_entry_action_idx,
+-- each failure's position on journal_link_entry_id_key, against the intact verifications after it (the same index):
+-- a handful of entries, none at all while no verification ever failed.
 -- The payload compared as jsonb, never cast: the service's role may write a failure with anything in it.
 -- $1 the verification's action, $2 the failed verification's action
 SELECT (SELECT count(*) FROM journal_pending) AS unsealed,
@@ -63,6 +66,8 @@ SELECT (SELECT count(*) FROM journal_pending) AS unsealed,
                         AND (SELECT w.entry_id
                                FROM journal_entry AS w
                               WHERE w.action = $1 AND w.entry_id > f.entry_id
+                                AND w.payload -> 'head_seq' >= (SELECT to_jsonb(l.seq) FROM journal_link AS l
+                                                                 WHERE l.entry_id = f.entry_id)
                                 AND (w.payload -> 'since_checkpoint' = 'null'::jsonb
                                      OR (jsonb_typeof(f.payload -> 'bad_seq') = 'number'
                                          AND jsonb_typeof(w.payload -> 'since_checkpoint') = 'number'

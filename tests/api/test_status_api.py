@@ -145,14 +145,20 @@ async def test_a_key_file_missing_from_the_home_is_flagged_by_the_api_and_the_co
     key_id = await keys.current_key_id(conn)
     assert key_id is not None
     keys.key_path(home, key_id).unlink()
-    api = (await client.get(PATH, headers=await auth("admin"))).json()
+    answer = await client.get(PATH, headers=await auth("auditor"))
+    api = answer.json()
     assert api["keys"]["missing_key_files"] == [f"{key_id}.pem"]
+    assert api["keys"]["unchecked_key_files"] == []
     assert [item["code"] for item in api["attention"]] == ["signing-key-missing"]
+    # the auditor reads the folder's name, not the server's path (the command, run on the server, names it)
+    assert "is not in FIREARMS_HOME/keys:" in api["attention"][0]["reason"]
+    assert str(home) not in answer.text
     table = await _cli(database, home)
     assert table.exit_code == 3, table.output
     assert f"missing files {key_id}.pem" in table.stdout
     (line,) = [line for line in table.stdout.splitlines() if line.startswith("attention:")]
     assert line.startswith(f"attention: signing-key-missing: the private key file {key_id}.pem (the key in use)")
+    assert f"is not in {keys.keys_folder(home)}:" in line
 
 
 async def test_a_broken_verification_is_flagged_by_the_api_and_the_command_alike(

@@ -12,6 +12,7 @@ from click.testing import CliRunner
 
 from cli import main
 from firearms import bootstrap
+from firearms.embedded import with_user
 
 
 @pytest.fixture
@@ -174,3 +175,27 @@ def test_a_broken_verification_is_flagged_by_the_overview_until_an_intact_one_ex
     code, stdout, _ = run(env, "status", "--json")
     assert code == 0, stdout
     assert json.loads(stdout)["journal"]["broken_at"] is None
+
+
+def test_a_broken_verification_whose_record_cannot_be_written_still_says_broken_exit_1(
+    env: dict[str, str], database: str
+) -> None:
+    """The record of the failure is written after the walk, in a transaction of its own; the service's role may not
+    write it (its INSERT on the journal taken back, as a database administrator might): the verdict is still printed,
+    the exit still 1, and a line says the failure was not recorded, so ``firearms status`` will not flag it. Before,
+    the write's error was the command's one line: no verdict, no position."""
+    make_entries(env, 1)
+    assert run(env, "journal", "verify")[0] == 0
+    changed = entry_at(database, 2)
+    behind_the_back(database, "UPDATE journal_entry SET actor = 'mallory' WHERE entry_id = $1", changed)
+    behind_the_back(database, "REVOKE INSERT ON journal_entry FROM firearms_app")
+    as_service = {**env, "FIREARMS_DATABASE_URL": with_user(database, "firearms_app")}
+    for args in (("journal", "verify"), ("journal", "verify", "--json")):
+        code, stdout, stderr = run(as_service, *args)
+        assert code == 1, stderr
+        if "--json" in args:
+            assert json.loads(stdout)["bad_entry_id"] == changed
+        else:
+            assert f"journal BROKEN at seq 2, entry {changed}" in stderr
+        assert "the broken verification could not be recorded (permission denied for table journal_entry)" in stderr
+        assert "Traceback" not in stderr

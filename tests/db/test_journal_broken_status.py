@@ -229,3 +229,26 @@ async def test_a_link_outside_the_chain_is_flagged_at_its_position_0_or_below(
     )
     (line,) = [item for item in found.attention if item.code == "journal-broken"]
     assert f"broken at seq -1 (entry {queued}): link-outside-chain" in line.reason
+
+
+async def test_an_intact_walk_that_began_before_the_failure_was_recorded_does_not_clear_it(
+    service: db.Conn, conn: db.Conn, settings: Settings
+) -> None:
+    """A full walk began, walked over an entry, the entry was changed, a daily walk found it and recorded the failure,
+    then the full walk finished intact and recorded that: recorded after the failure, it walked over the position
+    before the break. Only an intact walk that began at or after the failure's own position in the chain (it reached
+    it: it began once the failure was sealed) clears it; the order in which they were recorded does not."""
+    await write_entries(service, 3)
+    await journal.seal(service)
+    earlier = await journal.verify(service, state="AT")  # walked, not yet recorded
+    assert earlier.intact
+    changed = await _changed(conn, 2)
+    assert not (await _verified(service)).intact
+    await journal.record_verification(service, actor="cli:alice", result=earlier)  # recorded after the failure
+    found = await status.read_status(conn, settings)
+    assert "journal-broken" in _codes(found)
+    assert found.journal.broken_seq == 2
+    assert found.journal.last_verified_seq == earlier.head_seq
+    await _mended(conn, changed)
+    assert (await _verified(service)).intact  # it seals first: its head is past the failure's record
+    assert "journal-broken" not in _codes(await status.read_status(conn, settings))

@@ -53,6 +53,7 @@ async def test_an_empty_registrys_status_is_all_well_and_writes_nothing(
         rotation_age_seconds=None,
         revoked=0,
         missing_key_files=[],
+        unchecked_key_files=[],
     )
     assert found.keys.key_since is not None
     assert found.journal.unsealed == before[1]
