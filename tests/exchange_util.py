@@ -46,6 +46,28 @@ WINDOW = (TODAY, TODAY + dt.timedelta(days=19))  # a shipment from today for 20 
 FRIDAY = TODAY - dt.timedelta(days=(TODAY.weekday() - 4) % 7 or 7)
 
 
+VECTORS_DAY = dt.date(2026, 12, 1)  # the day the vectors' licence was written for: valid from two days before
+
+
+def current_licence(licence: dict[str, Any]) -> dict[str, Any]:
+    """``licence`` (the vectors' licence) with its days moved as far as today is from ``VECTORS_DAY``.
+
+    Valid for a year from two days before today, its import authorisation with it: on any day the tests run it is
+    as current as on 1 December 2026 (the vectors' own bytes keep their dates: their signatures are fixed).
+    """
+    shift = TODAY - VECTORS_DAY
+    moved: dict[str, Any] = json.loads(json.dumps(licence))
+    for key in ("valid_from", "expires_on"):
+        moved[key] = (dt.date.fromisoformat(moved[key]) + shift).isoformat()
+    if moved.get("issued_at") is not None:
+        moved["issued_at"] = format_time(parse_time(moved["issued_at"]) + shift)
+    authorisation = moved.get("import_authorisation")
+    if authorisation is not None:
+        for key in ("issued_on", "expires_on"):
+            authorisation[key] = (dt.date.fromisoformat(authorisation[key]) + shift).isoformat()
+    return moved
+
+
 def shipment_window() -> dict[str, str]:
     """The shipment window of a transit-consent request sent today (``WINDOW``), as the notice body carries it."""
     return {"from": WINDOW[0].isoformat(), "to": WINDOW[1].isoformat()}

@@ -17,12 +17,12 @@ from firearms.signing import SigningKey
 from tests.check_helpers import authorise_import
 from tests.db.test_items_store import rifle
 from tests.exchange_fixtures import Client, cz, de
-from tests.exchange_util import AT_KEY, DE_KEY, OTHER_KEY, TODAY, VECTORS, WINDOW, envelope
+from tests.exchange_util import AT_KEY, DE_KEY, OTHER_KEY, TODAY, VECTORS, WINDOW, current_licence, envelope
 from tests.licensing_helpers import issued_export, register_parties
 
 __all__ = ["cz", "de"]
 
-LICENCE: dict[str, Any] = VECTORS["notice"]["envelope"]["notice"]["body"]["licence"]
+LICENCE: dict[str, Any] = current_licence(VECTORS["notice"]["envelope"]["notice"]["body"]["licence"])
 
 
 async def _token(conn: db.Conn, role: tokens.Role) -> dict[str, str]:
@@ -301,9 +301,12 @@ async def test_a_licence_contradicting_itself_is_an_invalid_body_whatever_notice
     auth = LICENCE["import_authorisation"]
     line = LICENCE["lines"][0]
     contradicting = {
-        "validity ending before it begins": _licence(valid_from="2027-11-28", expires_on="2026-11-29"),
+        "validity ending before it begins": _licence(
+            valid_from=LICENCE["expires_on"], expires_on=LICENCE["valid_from"]
+        ),
         "an import authorisation expiring before its issue": _licence(
-            import_authorisation=auth | {"issued_on": "2027-12-01"}
+            import_authorisation=auth
+            | {"issued_on": (dt.date.fromisoformat(auth["expires_on"]) + dt.timedelta(days=12)).isoformat()}
         ),
         "an import authorisation of another State": _licence(import_authorisation=auth | {"state": "FR"}),
         "a route naming the importing State twice": _licence(transit_states=["CZ", "DE"]),

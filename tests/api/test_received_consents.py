@@ -16,11 +16,11 @@ from firearms.licence_timers import run_licence_timers
 from firearms.settings import Settings
 from tests.check_helpers import check_body
 from tests.exchange_fixtures import Client, cz
-from tests.exchange_util import AT_KEY, FRIDAY, VECTORS, envelope, shipment_window
+from tests.exchange_util import AT_KEY, FRIDAY, VECTORS, current_licence, envelope, shipment_window
 
 __all__ = ["cz"]
 
-LICENCE: dict[str, Any] = VECTORS["notice"]["envelope"]["notice"]["body"]["licence"]
+LICENCE: dict[str, Any] = current_licence(VECTORS["notice"]["envelope"]["notice"]["body"]["licence"])
 # Counted from the Friday the requests are moved back to (the last one before today), so that a decision by today's
 # clock falls within the silent period on any day: 20 working days from the Monday after, one of them a holiday here
 # (the Tuesday of the second week), end on the Monday five weeks later.
