@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import json
 import socket
 import uuid
@@ -13,7 +14,7 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
-from firearms import db, journal
+from firearms import clock, db, journal
 from firearms.canonical import format_time, parse_time, utc_now
 from firearms.exchange import trust
 from firearms.exchange.inbox import EFFECTS, NoticeRejectedError, effect
@@ -34,6 +35,42 @@ VECTORS: dict[str, Any] = json.loads((Path(__file__).parent / "data" / "vectors.
 AT_KEY = SigningKey.from_seed(bytes.fromhex(VECTORS["keys"]["AT"]["seed_hex"]))
 DE_KEY = SigningKey.from_seed(bytes.fromhex(VECTORS["keys"]["DE"]["seed_hex"]))
 OTHER_KEY = SigningKey.from_seed(bytes.fromhex(VECTORS["keys"]["OTHER"]["seed_hex"]))
+
+# The day the tests run, in the receiving registries' zone (UTC, Settings' default): a transit-consent request's
+# shipment window and the day its silent period starts are counted from it, so that the tests pass on any day
+# (`.ci/later` runs them with the clock moved), not only in December 2026.
+TODAY = clock.today(dt.UTC)
+WINDOW = (TODAY, TODAY + dt.timedelta(days=19))  # a shipment from today for 20 days: not over until then
+# The last Friday before today: a request moved back to it arrived on a Friday (its silent period starts on the
+# Monday after) and is still within its 20 working days today, whatever day it is.
+FRIDAY = TODAY - dt.timedelta(days=(TODAY.weekday() - 4) % 7 or 7)
+
+
+VECTORS_DAY = dt.date(2026, 12, 1)  # the day the vectors' licence was written for: valid from two days before
+
+
+def current_licence(licence: dict[str, Any]) -> dict[str, Any]:
+    """``licence`` (the vectors' licence) with its days moved as far as today is from ``VECTORS_DAY``.
+
+    Valid for a year from two days before today, its import authorisation with it: on any day the tests run it is
+    as current as on 1 December 2026 (the vectors' own bytes keep their dates: their signatures are fixed).
+    """
+    shift = TODAY - VECTORS_DAY
+    moved: dict[str, Any] = json.loads(json.dumps(licence))
+    for key in ("valid_from", "expires_on"):
+        moved[key] = (dt.date.fromisoformat(moved[key]) + shift).isoformat()
+    if moved.get("issued_at") is not None:
+        moved["issued_at"] = format_time(parse_time(moved["issued_at"]) + shift)
+    authorisation = moved.get("import_authorisation")
+    if authorisation is not None:
+        for key in ("issued_on", "expires_on"):
+            authorisation[key] = (dt.date.fromisoformat(authorisation[key]) + shift).isoformat()
+    return moved
+
+
+def shipment_window() -> dict[str, str]:
+    """The shipment window of a transit-consent request sent today (``WINDOW``), as the notice body carries it."""
+    return {"from": WINDOW[0].isoformat(), "to": WINDOW[1].isoformat()}
 
 
 async def trust_cz_and_de(conn: db.Conn) -> None:

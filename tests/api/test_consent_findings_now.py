@@ -17,11 +17,12 @@ from tests.api.test_exchange_effects import _request, _send, _token
 from tests.api.test_missing_reports import REPORT
 from tests.db.test_items_store import rifle
 from tests.exchange_fixtures import Client, cz
+from tests.exchange_util import TODAY, WINDOW
 
 __all__ = ["cz"]
 
 STOLEN = "no-item-reported-lost-or-stolen"
-TODAY = utc_now().date()
+STOLEN_ON = TODAY - dt.timedelta(days=30)
 ACKNOWLEDGED = "the consignment is stopped at the border crossing; the stolen rifle is seized there"
 
 
@@ -49,7 +50,7 @@ async def _stolen_here(conn: db.Conn, serial: str) -> None:
         await item_events.record_event(
             conn,
             item.item_id,
-            NewEvent(event="stolen", occurred_on=dt.date(2026, 11, 1)),
+            NewEvent(event="stolen", occurred_on=STOLEN_ON),
             actor="test",
             today=utc_now().date(),
         )
@@ -87,7 +88,7 @@ async def test_a_theft_recorded_here_after_arrival_is_shown_and_refuses_an_unack
     assert refused.status_code == 409, refused.text
     assert refused.headers["content-type"].startswith("application/problem+json")
     problem = refused.json()
-    assert problem["type"].endswith("/consent-items-reported-lost-or-stolen")
+    assert problem["type"].endswith("/consent-items-reported-lost-or-stolen"), problem
     assert problem["serials"] == ["SSG08-002"]
     assert "SSG08-002" in problem["detail"]
     # nothing changed: no answer queued, nothing decided, nothing journaled as decided
@@ -194,13 +195,13 @@ async def test_a_shipment_window_over_since_arrival_fails_the_dates_now(cz: tupl
     """``findings_now`` is dated the day of the read: a window that ended since shows, the arrival's stays."""
     client, conn = cz
     notice_id = await _arrived_clean(client, conn)
-    read = await consents.get_request(conn, "AT", notice_id, own_state="CZ", today=dt.date(2026, 12, 21))
+    read = await consents.get_request(conn, "AT", notice_id, own_state="CZ", today=WINDOW[1] + dt.timedelta(days=1))
     assert read.findings_now is not None
     assert {finding.code: finding.result for finding in read.findings_now}["dates-coherent"] == "fail"
     (dates,) = [finding for finding in read.findings_now if finding.code == "dates-coherent"]
     assert dates.detail == "the shipment window is over"
     assert {finding.code: finding.result for finding in read.findings}["dates-coherent"] == "pass"
-    on_the_last_day = await consents.get_request(conn, "AT", notice_id, own_state="CZ", today=dt.date(2026, 12, 20))
+    on_the_last_day = await consents.get_request(conn, "AT", notice_id, own_state="CZ", today=WINDOW[1])
     assert on_the_last_day.findings_now == on_the_last_day.findings
 
 
@@ -262,7 +263,9 @@ async def test_a_page_of_requests_shows_each_pending_ones_findings_now_as_its_ow
     pending = (await client.get("/api/v1/consent-requests?status=pending&limit=2", headers=officer)).json()
     assert pending["items"] == [item for item in one_by_one if item["status"] == "pending"][:2]
     # and in the domain, a page read directly: the same as the single reads, dated the same day
-    today = dt.date(2026, 12, 21)  # the shipment window is over: dates-coherent fails now on every pending one
+    today = WINDOW[1] + dt.timedelta(
+        days=1
+    )  # the shipment window is over: dates-coherent fails now on every pending one
     page = await consents.list_requests(conn, after=None, status=None, limit=10, own_state="CZ", today=today)
     singles = [
         await consents.get_request(conn, "AT", request.notice_id, own_state="CZ", today=today) for request in page
@@ -287,7 +290,7 @@ async def test_a_request_failing_on_arrival_needs_the_acknowledgement_while_the_
     async with conn.transaction():
         item = await items.register_item(conn, rifle("SSG08-002"), actor="test", today=utc_now().date())
         await item_events.record_event(
-            conn, item.item_id, NewEvent(event="stolen", occurred_on=dt.date(2026, 11, 1)), actor="test", today=TODAY
+            conn, item.item_id, NewEvent(event="stolen", occurred_on=STOLEN_ON), actor="test", today=TODAY
         )
     assert await _send(client, 1, "transit-consent.requested", _request(), recipient="CZ") == ("accepted", None)
     notice_id = await conn.fetchval("SELECT notice_id FROM consent_request_received")
@@ -306,7 +309,7 @@ async def test_a_request_failing_on_arrival_needs_the_acknowledgement_while_the_
         await item_events.record_event(
             conn,
             item.item_id,
-            NewEvent(event="recovered", occurred_on=dt.date(2026, 11, 30)),
+            NewEvent(event="recovered", occurred_on=TODAY - dt.timedelta(days=1)),
             actor="test",
             today=TODAY,
         )
@@ -358,7 +361,7 @@ async def test_a_request_not_checked_again_that_failed_on_arrival_needs_the_ackn
     refused = await client.post(f"{path}/decision", json={"decision": "no-objection"}, headers=officer)
     assert refused.status_code == 409, refused.text
     problem = refused.json()
-    assert problem["type"].endswith("/consent-items-reported-lost-or-stolen")
+    assert problem["type"].endswith("/consent-items-reported-lost-or-stolen"), problem
     assert "reported lost or stolen here: SSG08-002" in problem["detail"]
     assert await conn.fetchval("SELECT status FROM consent_request_received WHERE notice_id = 'old-1'") == "pending"
     accepted = await client.post(

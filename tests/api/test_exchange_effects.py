@@ -17,12 +17,12 @@ from firearms.signing import SigningKey
 from tests.check_helpers import authorise_import
 from tests.db.test_items_store import rifle
 from tests.exchange_fixtures import Client, cz, de
-from tests.exchange_util import AT_KEY, DE_KEY, OTHER_KEY, VECTORS, envelope
+from tests.exchange_util import AT_KEY, DE_KEY, OTHER_KEY, TODAY, VECTORS, WINDOW, current_licence, envelope
 from tests.licensing_helpers import issued_export, register_parties
 
 __all__ = ["cz", "de"]
 
-LICENCE: dict[str, Any] = VECTORS["notice"]["envelope"]["notice"]["body"]["licence"]
+LICENCE: dict[str, Any] = current_licence(VECTORS["notice"]["envelope"]["notice"]["body"]["licence"])
 
 
 async def _token(conn: db.Conn, role: tokens.Role) -> dict[str, str]:
@@ -301,9 +301,12 @@ async def test_a_licence_contradicting_itself_is_an_invalid_body_whatever_notice
     auth = LICENCE["import_authorisation"]
     line = LICENCE["lines"][0]
     contradicting = {
-        "validity ending before it begins": _licence(valid_from="2027-11-28", expires_on="2026-11-29"),
+        "validity ending before it begins": _licence(
+            valid_from=LICENCE["expires_on"], expires_on=LICENCE["valid_from"]
+        ),
         "an import authorisation expiring before its issue": _licence(
-            import_authorisation=auth | {"issued_on": "2027-12-01"}
+            import_authorisation=auth
+            | {"issued_on": (dt.date.fromisoformat(auth["expires_on"]) + dt.timedelta(days=12)).isoformat()}
         ),
         "an import authorisation of another State": _licence(import_authorisation=auth | {"state": "FR"}),
         "a route naming the importing State twice": _licence(transit_states=["CZ", "DE"]),
@@ -607,7 +610,7 @@ async def test_shipments_under_a_licence_are_listed_a_page_at_a_time(de: tuple[C
 
 
 def _request(
-    licence: dict[str, Any] | None = None, window: tuple[str, str] = ("2026-12-01", "2026-12-20")
+    licence: dict[str, Any] | None = None, window: tuple[str, str] = (WINDOW[0].isoformat(), WINDOW[1].isoformat())
 ) -> dict[str, Any]:
     pending = _licence(status="pending", issued_at=None) if licence is None else licence
     return {"licence": pending, "shipment_window": {"from": window[0], "to": window[1]}}
@@ -633,7 +636,8 @@ async def test_transit_consent_request_is_prechecked_and_decided_by_the_officer(
     objection = await client.post(path, json={"decision": "objection"}, headers=officer)
     assert objection.status_code == 422
     assert objection.json()["type"].endswith("/reason-required")
-    decided = await client.post(path, json={"decision": "no-objection", "valid_until": "2026-12-31"}, headers=officer)
+    valid_until = (WINDOW[1] + dt.timedelta(days=11)).isoformat()
+    decided = await client.post(path, json={"decision": "no-objection", "valid_until": valid_until}, headers=officer)
     assert decided.status_code == 200
     assert decided.json()["status"] == "decided"
     again = await client.post(path, json={"decision": "objection", "reason": "changed mind"}, headers=officer)
@@ -651,7 +655,7 @@ async def test_transit_consent_request_is_prechecked_and_decided_by_the_officer(
         "licence_number": "AT-EXP-2026-000123",
         "decision": "no-objection",
         "reason": None,
-        "valid_until": "2026-12-31",
+        "valid_until": valid_until,
     }
     assert reply["confidentiality"] == "restricted"
     customs = await _token(conn, "customs-officer")
@@ -734,7 +738,7 @@ async def test_item_reported_stolen_here_fails_the_precheck(cz: tuple[Client, db
         await item_events.record_event(
             conn,
             item.item_id,
-            NewEvent(event="stolen", occurred_on=dt.date(2026, 11, 1)),
+            NewEvent(event="stolen", occurred_on=TODAY - dt.timedelta(days=30)),
             actor="test",
             today=utc_now().date(),
         )

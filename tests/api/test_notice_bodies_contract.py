@@ -23,7 +23,7 @@ from firearms.settings import Settings
 from tests.api.test_exchange_effects import _send, _token
 from tests.check_helpers import authorise_import, check_body, register_firearm
 from tests.exchange_fixtures import Client, cz, de
-from tests.exchange_util import AT_KEY, VECTORS, envelope
+from tests.exchange_util import AT_KEY, VECTORS, WINDOW, current_licence, envelope, shipment_window
 from tests.licensing_helpers import ACTOR, export_draft, issued_export, register_parties
 
 __all__ = ["cz", "de"]
@@ -256,9 +256,10 @@ async def test_the_exporting_state_emits_the_tables_bodies(client: Client, conn:
 async def test_a_transit_state_emits_the_decision_and_the_passage(cz: tuple[Client, db.Conn]) -> None:
     """CZ: ``transit-consent.decided`` in reply to the request, then ``transit.passage-recorded``."""
     client, conn = cz
-    licence = VECTORS["notice"]["envelope"]["notice"]["body"]["licence"]
+    licence = current_licence(VECTORS["notice"]["envelope"]["notice"]["body"]["licence"])
     pending = copy.deepcopy(licence) | {"status": "pending", "issued_at": None}
-    window = {"from": "2026-12-01", "to": "2026-12-20"}
+    window = shipment_window()
+    valid_until = (WINDOW[1] + dt.timedelta(days=192)).isoformat()
     raw = envelope(
         AT_KEY,
         recipient="CZ",
@@ -271,7 +272,7 @@ async def test_a_transit_state_emits_the_decision_and_the_passage(cz: tuple[Clie
     officer = await _token(conn, "licensing-officer")
     decided = await client.post(
         f"/api/v1/consent-requests/AT/{request_id}/decision",
-        json={"decision": "no-objection", "valid_until": "2027-06-30"},
+        json={"decision": "no-objection", "valid_until": valid_until},
         headers=officer,
     )
     assert decided.status_code == 200, decided.text
@@ -289,7 +290,7 @@ async def test_a_transit_state_emits_the_decision_and_the_passage(cz: tuple[Clie
         "licence_number": licence["number"],
         "decision": "no-objection",
         "reason": None,
-        "valid_until": "2027-06-30",
+        "valid_until": valid_until,
     }
     assert emitted["transit.passage-recorded"][0]["body"]["shipment_id"] is None  # "shipment_id" or null
 
@@ -297,7 +298,7 @@ async def test_a_transit_state_emits_the_decision_and_the_passage(cz: tuple[Clie
 async def test_an_importing_state_emits_the_receipt_confirmation(de: tuple[Client, db.Conn]) -> None:
     """DE: an entry check that clears sends ``receipt.confirmed``."""
     client, conn = de
-    licence = VECTORS["notice"]["envelope"]["notice"]["body"]["licence"]
+    licence = current_licence(VECTORS["notice"]["envelope"]["notice"]["body"]["licence"])
     assert await _send(client, 1, "export-licence.issued", {"licence": licence}) == ("accepted", None)
     await authorise_import(conn, licence["import_authorisation"]["number"])  # DE gave the authorisation it names
     customs = await _token(conn, "customs-officer")

@@ -16,12 +16,17 @@ from firearms.licence_timers import run_licence_timers
 from firearms.settings import Settings
 from tests.check_helpers import check_body
 from tests.exchange_fixtures import Client, cz
-from tests.exchange_util import AT_KEY, VECTORS, envelope
+from tests.exchange_util import AT_KEY, FRIDAY, VECTORS, current_licence, envelope, shipment_window
 
 __all__ = ["cz"]
 
-LICENCE: dict[str, Any] = VECTORS["notice"]["envelope"]["notice"]["body"]["licence"]
-FRIDAY = dt.date(2026, 11, 27)
+LICENCE: dict[str, Any] = current_licence(VECTORS["notice"]["envelope"]["notice"]["body"]["licence"])
+# Counted from the Friday the requests are moved back to (the last one before today), so that a decision by today's
+# clock falls within the silent period on any day: 20 working days from the Monday after, one of them a holiday here
+# (the Tuesday of the second week), end on the Monday five weeks later.
+HOLIDAY = FRIDAY + dt.timedelta(days=11)
+DUE = FRIDAY + dt.timedelta(days=31)
+LATE = FRIDAY + dt.timedelta(days=94)  # long after any silent period of a request received on FRIDAY
 
 
 async def _post(client: Client, sequence: int, type_: str, body: dict[str, Any]) -> str:
@@ -52,20 +57,20 @@ async def _transit_check(client: Client, customs: dict[str, str]) -> dict[str, A
 
 
 async def _received_on_friday(conn: db.Conn, notice_id: str | None = None) -> None:
-    """Move requests' arrival back to Friday 27 November, behind the guards (received_at never changes otherwise)."""
+    """Move requests' arrival back to FRIDAY 09:00, behind the guards (received_at never changes otherwise)."""
     async with conn.transaction():
         await conn.execute("SET LOCAL session_replication_role = replica")
         await conn.execute(
-            "UPDATE consent_request_received SET received_at = '2026-11-27T09:00:00Z'"
-            " WHERE $1::text IS NULL OR notice_id = $1",
+            "UPDATE consent_request_received SET received_at = $2 WHERE $1::text IS NULL OR notice_id = $1",
             notice_id,
+            dt.datetime.combine(FRIDAY, dt.time(9), tzinfo=dt.UTC),
         )
 
 
 async def _requested_friday(client: Client, conn: db.Conn, **changes: Any) -> str:
-    """AT asks CZ's consent; the request arrived on Friday 27 November (moved back to run the silent period)."""
+    """AT asks CZ's consent; the request arrived on FRIDAY (moved back to run the silent period)."""
     pending = copy.deepcopy(LICENCE) | {"status": "pending", "issued_at": None} | changes
-    window = {"from": "2026-12-01", "to": "2026-12-20"}
+    window = shipment_window()
     request_id = await _post(client, 1, "transit-consent.requested", {"licence": pending, "shipment_window": window})
     await _received_on_friday(conn)
     return request_id
@@ -75,14 +80,14 @@ async def test_a_request_left_unanswered_becomes_deemed_consent_and_transit_clea
     cz: tuple[Client, db.Conn], tmp_path: Path
 ) -> None:
     client, conn = cz
-    settings = Settings(state="CZ", home=tmp_path, holidays=(dt.date(2026, 12, 8),))
+    settings = Settings(state="CZ", home=tmp_path, holidays=(HOLIDAY,))
     request_id = await _requested_friday(client, conn)
     await _post(client, 2, "export-licence.issued", {"licence": LICENCE})  # AT issued on its own count
     customs = await _headers(conn, "customs-officer")
     before = (await client.post("/api/v1/checks", json=check_body(), headers=customs)).json()
     assert [reason["code"] for reason in before["reasons"]] == ["transit-consent-missing"]
 
-    due = dt.date(2026, 12, 28)  # 20 working days after Friday 27 Nov, 8 Dec a holiday here, 26-27 Dec a weekend
+    due = DUE  # the 20th working day after FRIDAY, HOLIDAY a holiday here
     # The 20th working day is still within the period (Art. 7(2) "within 20 working days"): this State's officer
     # may answer all that day. Before, the timer deemed the silence at its first minute.
     assert await run_licence_timers(conn, settings, today=due) == (0, 0)
@@ -93,7 +98,7 @@ async def test_a_request_left_unanswered_becomes_deemed_consent_and_transit_clea
     assert await run_licence_timers(conn, settings, today=due + dt.timedelta(days=1)) == (0, 1)
     request = (await client.get(path, headers=officer)).json()
     assert (request["status"], request["decision"], request["decided_by"]) == ("deemed", None, "system:consent-timer")
-    assert request["reason"] == "no answer within 20 working days of its receipt on 2026-11-27"
+    assert request["reason"] == f"no answer within 20 working days of its receipt on {FRIDAY.isoformat()}"
     licence_id = await conn.fetchval("SELECT licence_id FROM licence WHERE number = $1", LICENCE["number"])
     deemed = (await consents.latest_decisions(conn, licence_id))["CZ"]
     assert (deemed.decision, deemed.decided_on, deemed.source) == ("deemed", due, "timer")
@@ -119,7 +124,7 @@ async def test_a_request_left_unanswered_becomes_deemed_consent_and_transit_clea
 async def test_no_deemed_consent_where_this_state_does_not_allow_it(cz: tuple[Client, db.Conn], tmp_path: Path) -> None:
     client, conn = cz
     await _requested_friday(client, conn)
-    late = dt.date(2027, 3, 1)
+    late = LATE
     for settings in (
         Settings(state="CZ", home=tmp_path, tacit_consent=False),
         Settings(state="CZ", home=tmp_path, tacit_consent_refused_by=("CZ",)),
@@ -140,7 +145,7 @@ async def test_a_superseded_or_decided_request_is_not_deemed(cz: tuple[Client, d
     )
     assert decided.status_code == 200, decided.text
     settings = Settings(state="CZ", home=tmp_path)
-    assert await run_licence_timers(conn, settings, today=dt.date(2027, 3, 1)) == (0, 0)
+    assert await run_licence_timers(conn, settings, today=LATE) == (0, 0)
     assert await conn.fetchval("SELECT status FROM consent_request_received") == "decided"
     assert [row["decision"] for row in await conn.fetch("SELECT decision FROM transit_consent")] == ["objection"]
 
@@ -156,7 +161,7 @@ async def test_on_a_partners_licence_only_this_states_own_decision_is_recorded_a
     asked = await client.post(f"{base}/transit-consent-requests", json={"transit_state": "SK"}, headers=officer)
     assert asked.status_code == 409, asked.text
     assert asked.json()["type"].endswith("/licence-not-own")
-    decision = {"decision": "no-objection", "decided_on": "2026-11-27"}
+    decision = {"decision": "no-objection", "decided_on": FRIDAY.isoformat()}
     for_sk = await client.post(f"{base}/transit-consents", json={**decision, "transit_state": "SK"}, headers=officer)
     assert for_sk.status_code == 409, for_sk.text
     assert for_sk.json()["type"].endswith("/licence-not-own")
@@ -176,7 +181,7 @@ async def test_a_transit_check_clears_only_on_a_consent_that_covers_the_version_
     # taken for consent to whatever it had become.
     client, conn = cz
     pending = copy.deepcopy(LICENCE) | {"status": "pending", "issued_at": None}
-    window = {"from": "2026-12-01", "to": "2026-12-20"}
+    window = shipment_window()
     request_id = await _post(client, 1, "transit-consent.requested", {"licence": pending, "shipment_window": window})
     officer = await _headers(conn, "licensing-officer")
     await _no_objection(client, officer, request_id)
@@ -226,14 +231,14 @@ async def test_the_officers_decision_on_a_request_is_recorded_on_the_version_the
         "transit-consent.requested",
         {
             "licence": LICENCE | {"number": "AT-EXP-2026-000124", "status": "pending", "issued_at": None},
-            "shipment_window": {"from": "2026-12-01", "to": "2026-12-20"},
+            "shipment_window": shipment_window(),
         },
     )
     await _post(
         client, 5, "export-licence.issued", {"licence": LICENCE | {"number": "AT-EXP-2026-000124", "version": 2}}
     )
     await _received_on_friday(conn, other)
-    assert await run_licence_timers(conn, Settings(state="CZ", home=tmp_path), today=dt.date(2027, 3, 1)) == (0, 1)
+    assert await run_licence_timers(conn, Settings(state="CZ", home=tmp_path), today=LATE) == (0, 1)
     deemed = await conn.fetchval(
         "SELECT c.licence_version FROM transit_consent c JOIN licence l USING (licence_id) WHERE l.number = $1",
         "AT-EXP-2026-000124",
@@ -292,7 +297,7 @@ async def test_a_late_answer_to_an_earlier_version_does_not_hide_the_objection_t
     licence_id = await conn.fetchval("SELECT licence_id FROM licence WHERE number = $1", LICENCE["number"])
     officer = await _headers(conn, "licensing-officer")
     base = f"/api/v1/licences/{licence_id}/transit-consents"
-    decided = {"transit_state": "CZ", "decided_on": "2026-11-27"}
+    decided = {"transit_state": "CZ", "decided_on": FRIDAY.isoformat()}
     objection = {**decided, "decision": "objection", "reason": "route closed", "licence_version": 2}
     assert (await client.post(base, json=objection, headers=officer)).status_code in {200, 201}
     late = {**decided, "decision": "no-objection", "licence_version": 1}
@@ -316,7 +321,7 @@ async def test_a_consent_to_a_version_asked_about_after_issue_counts_for_that_ve
     lines = copy.deepcopy(LICENCE["lines"])
     lines[1]["quantity"] = 8000
     more = LICENCE | {"version": 2, "lines": lines}
-    window = {"from": "2026-12-01", "to": "2026-12-20"}
+    window = shipment_window()
     asked = {"licence": more | {"status": "pending", "issued_at": None}, "shipment_window": window}
     request_id = await _post(client, 2, "transit-consent.requested", asked)
     officer = await _headers(conn, "licensing-officer")
@@ -339,7 +344,7 @@ async def test_a_consent_to_a_version_never_issued_covers_a_later_one_asking_no_
     await _post(client, 1, "export-licence.issued", {"licence": LICENCE})
     lines = copy.deepcopy(LICENCE["lines"])
     lines[1]["quantity"] = 8000
-    window = {"from": "2026-12-01", "to": "2026-12-20"}
+    window = shipment_window()
     pending = LICENCE | {"version": 2, "lines": lines, "status": "pending", "issued_at": None}
     request_id = await _post(client, 2, "transit-consent.requested", {"licence": pending, "shipment_window": window})
     officer = await _headers(conn, "licensing-officer")
@@ -367,16 +372,15 @@ async def test_the_status_shows_a_pending_request_and_the_day_it_becomes_deemed_
     """README "Status": the oldest request waiting for this State's officer, and when its silence counts as consent."""
     client, conn = cz
     await _requested_friday(client, conn)
-    settings = Settings(state="CZ", home=tmp_path, holidays=(dt.date(2026, 12, 8),))
-    early = await status.read_status(conn, settings, now=dt.datetime(2026, 12, 1, 9, tzinfo=dt.UTC))
-    assert (early.waiting.consent_requests, early.waiting.oldest_consent_request_at) == (
-        1,
-        dt.datetime(2026, 11, 27, 9, tzinfo=dt.UTC),
-    )
-    # deemed the day after the 20th working day (28 December), as the timer deems it
-    assert (early.waiting.deemed_consent_on, early.waiting.deemed_consent_near) == (dt.date(2026, 12, 29), False)
-    near = await status.read_status(conn, settings, now=dt.datetime(2026, 12, 26, 9, tzinfo=dt.UTC))
-    assert (near.waiting.deemed_consent_on, near.waiting.deemed_consent_near) == (dt.date(2026, 12, 29), True)
+    settings = Settings(state="CZ", home=tmp_path, holidays=(HOLIDAY,))
+    received = dt.datetime.combine(FRIDAY, dt.time(9), tzinfo=dt.UTC)
+    early = await status.read_status(conn, settings, now=received + dt.timedelta(days=4))  # the Tuesday after
+    assert (early.waiting.consent_requests, early.waiting.oldest_consent_request_at) == (1, received)
+    # deemed the day after the 20th working day (DUE, a Monday), as the timer deems it
+    deemed_on = DUE + dt.timedelta(days=1)
+    assert (early.waiting.deemed_consent_on, early.waiting.deemed_consent_near) == (deemed_on, False)
+    near = await status.read_status(conn, settings, now=received + dt.timedelta(days=29))  # the Saturday before
+    assert (near.waiting.deemed_consent_on, near.waiting.deemed_consent_near) == (deemed_on, True)
     never = await status.read_status(conn, msgspec.structs.replace(settings, tacit_consent=False))
     assert (never.waiting.consent_requests, never.waiting.deemed_consent_on) == (1, None)
     assert not never.waiting.deemed_consent_near
