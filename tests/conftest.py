@@ -173,6 +173,16 @@ async def conn(database: str) -> AsyncIterator[db.Conn]:
 
 
 @pytest.fixture
+async def service(database: str, initialised: bootstrap.Initialised) -> AsyncIterator[db.Conn]:
+    """A connection to the test's registry as the service role (README "Database roles"), after its first start:
+    as ``serve``, the worker's sealer and ``journal verify`` connect."""
+    del initialised
+    connection = await db.connect(with_user(database, db.SERVICE_ROLE))
+    yield connection
+    await connection.close()
+
+
+@pytest.fixture
 async def client(settings: Settings, initialised: bootstrap.Initialised) -> AsyncIterator[AsyncTestClient]:  # type: ignore[type-arg]
     """An HTTP client on the app, lifespan included."""
     async with AsyncTestClient(app=create_app(settings)) as test_client:

@@ -8,26 +8,16 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import asyncpg
 import pytest
 
-from firearms import backup, bootstrap, db, idempotency, restore, tokens
+from firearms import backup, db, idempotency, restore, tokens
 from firearms.embedded import with_user
 
 ACTOR = "test:operator"
 REQUEST = "POST /api/v1/parties"
-
-
-@pytest.fixture
-async def service(database: str, initialised: bootstrap.Initialised) -> AsyncIterator[db.Conn]:
-    """A connection to the test's registry as the service role (README "Database roles")."""
-    del initialised
-    connection = await db.connect(with_user(database, db.SERVICE_ROLE))
-    yield connection
-    await connection.close()
 
 
 async def _key(conn: db.Conn, token_id: uuid.UUID, key: str, days_ago: float) -> None:

@@ -9,29 +9,16 @@ ahead of its other journal lines, until an intact verification walks over where 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import AsyncIterator
 from pathlib import Path
 
-import pytest
-
-from firearms import bootstrap, db, journal, status
+from firearms import db, journal, status
 from firearms.canonical import utc_now
-from firearms.embedded import with_user
 from firearms.settings import Settings
 from tests.db.test_journal import behind_the_back, entry_at, write_entries
 
 
 def _codes(found: status.Status) -> list[str]:
     return [item.code for item in found.attention]
-
-
-@pytest.fixture
-async def service(database: str, initialised: bootstrap.Initialised) -> AsyncIterator[db.Conn]:
-    """A connection to the test's registry as the service role (as ``journal verify`` runs)."""
-    del initialised
-    connection = await db.connect(with_user(database, db.SERVICE_ROLE))
-    yield connection
-    await connection.close()
 
 
 async def _changed(conn: db.Conn, seq: int) -> tuple[int, str]:

@@ -15,12 +15,8 @@ members are written by the hash's query).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import AsyncIterator
 
-import pytest
-
-from firearms import bootstrap, db, journal
-from firearms.embedded import with_user
+from firearms import db, journal
 
 ENTRY = """
 WITH entry AS (
@@ -54,15 +50,6 @@ BEGIN
 END;
 $$;
 """
-
-
-@pytest.fixture
-async def service(database: str, initialised: bootstrap.Initialised) -> AsyncIterator[db.Conn]:
-    """A connection to the test's registry as the service role, as the worker's sealer runs."""
-    del initialised
-    connection = await db.connect(with_user(database, db.SERVICE_ROLE))
-    yield connection
-    await connection.close()
 
 
 async def write(conn: db.Conn, name: str, payload: object) -> int:

@@ -17,9 +17,7 @@ import pytest
 from firearms import db, journal
 from firearms.canonical import canonical
 from tests.db.test_journal import write_entries
-from tests.db.test_journal_unsealable import INSIDER_ENTRY, service, unlinked
-
-__all__ = ["service"]
+from tests.db.test_journal_unsealable import INSIDER_ENTRY, unlinked
 
 
 def nested(levels: int, inner: str = "1") -> str:

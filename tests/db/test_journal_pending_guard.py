@@ -11,24 +11,13 @@ naming the entry, and nothing of the transaction stays.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import asyncpg
 import pytest
 
-from firearms import bootstrap, db, journal
-from firearms.embedded import with_user
+from firearms import db, journal
 from tests.db.test_journal import write_entries
-
-
-@pytest.fixture
-async def service(database: str, initialised: bootstrap.Initialised) -> AsyncIterator[db.Conn]:
-    """A connection to the test's registry as the service role (README "Database roles")."""
-    del initialised
-    connection = await db.connect(with_user(database, db.SERVICE_ROLE))
-    yield connection
-    await connection.close()
 
 
 async def queued(conn: db.Conn) -> list[int]:

@@ -10,13 +10,11 @@ aside, journals that it did (``journal.unsealable``), links the rest; ``journal 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
 
-from firearms import bootstrap, db, journal
-from firearms.embedded import with_user
+from firearms import db, journal
 from tests.db.test_journal import write_entries
 
 INSIDER_ENTRY = """
@@ -27,15 +25,6 @@ WITH entry AS (
 )
 INSERT INTO journal_pending (entry_id) SELECT entry_id FROM entry RETURNING entry_id
 """
-
-
-@pytest.fixture
-async def service(database: str, initialised: bootstrap.Initialised) -> AsyncIterator[db.Conn]:
-    """A connection to the test's registry as the service role (README "Database roles")."""
-    del initialised
-    connection = await db.connect(with_user(database, db.SERVICE_ROLE))
-    yield connection
-    await connection.close()
 
 
 async def unlinked(conn: db.Conn) -> int:

@@ -11,15 +11,14 @@ checks the record against the chain.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 import pytest
 
-from firearms import bootstrap, db, journal
-from firearms.embedded import with_user
+from firearms import db, journal
 from tests.db.test_journal import write_entries
 
 LINK = "INSERT INTO journal_link (seq, entry_id, prev_hash, hash, sealed_at) VALUES ($1, $2, $3, $4, now())"
@@ -28,15 +27,6 @@ ENTRY = (
     " VALUES ($1, $2, $3, $4, $5, $6) RETURNING entry_id)"
     " INSERT INTO journal_pending (entry_id) SELECT entry_id FROM e RETURNING entry_id"
 )
-
-
-@pytest.fixture
-async def service(database: str, initialised: bootstrap.Initialised) -> AsyncIterator[db.Conn]:
-    """A connection to the test's registry as the service role."""
-    del initialised
-    connection = await db.connect(with_user(database, db.SERVICE_ROLE))
-    yield connection
-    await connection.close()
 
 
 async def queued_entry(conn: db.Conn) -> tuple[asyncpg.Record, asyncpg.Record]:

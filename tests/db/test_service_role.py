@@ -10,7 +10,6 @@ the database refuses it.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import AsyncIterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -40,15 +39,6 @@ ALSO_UPDATED = {
 # Deleted by the service other than by a bare DELETE: none. Idempotency keys go only through
 # prune_idempotency_keys(), which runs as the owner (migration 20261130181000): the role may not DELETE them.
 ALSO_DELETED: frozenset[str] = frozenset()
-
-
-@pytest.fixture
-async def service(database: str, initialised: bootstrap.Initialised) -> AsyncIterator[db.Conn]:
-    """A connection to the test's registry as the service role, after the registry's first start."""
-    del initialised
-    connection = await db.connect(with_user(database, db.SERVICE_ROLE))
-    yield connection
-    await connection.close()
 
 
 async def test_the_service_role_is_no_superuser_and_owns_nothing(service: db.Conn) -> None:
