@@ -40,6 +40,7 @@ __all__ = [
     "current_key_id",
     "current_signing_key",
     "ensure_registry_key",
+    "is_key_id",
     "key_file",
     "key_path",
     "key_transaction",
@@ -53,7 +54,8 @@ __all__ = [
 
 log = logging.getLogger("firearms.keys")
 _loaded: dict[tuple[Path, str], SigningKey] = {}
-_KEY_FILE = re.compile(r"^(?P<key_id>[0-9a-f]{32})\.pem$")  # key_file's name
+_KEY_ID = "[0-9a-f]{32}"  # registry_key_key_id_check, pending_registry_key_key_id_check
+_KEY_FILE = re.compile(rf"^(?P<key_id>{_KEY_ID})\.pem$")  # key_file's name
 
 
 class KeyInfo(msgspec.Struct, frozen=True, kw_only=True):
@@ -74,6 +76,11 @@ def keys_folder(home: Path) -> Path:
 def key_file(key_id: str) -> str:
     """The name of the private key ``key_id``'s file."""
     return f"{key_id}.pem"
+
+
+def is_key_id(text: str) -> bool:
+    """Whether ``text`` is a key id as the database holds one (and so names a file of the keys folder)."""
+    return re.fullmatch(_KEY_ID, text) is not None
 
 
 def key_path(home: Path, key_id: str) -> Path:

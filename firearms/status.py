@@ -194,7 +194,6 @@ PROBLEM_KINDS = frozenset(
 # ExceptionName", "bad receipt", "signing", "sequence-gap", "notice-id-conflict".
 _HTTP = re.compile(r"HTTP (?P<status>[1-5][0-9]{2})(?: (?P<kind>[^:]*))?(?::|$)")
 _NETWORK = re.compile(r"network: [A-Za-z_][A-Za-z0-9_]{0,99}")
-_KEY_ID = re.compile(r"[0-9a-f]{32}")  # registry_key_key_id_check, pending_registry_key_key_id_check
 _OWN_KINDS = frozenset({"bad receipt", "signing", "sequence-gap", "notice-id-conflict"})
 
 
@@ -336,7 +335,7 @@ def _shown_key_id(key_id: str | None) -> str | None:
     ``pending_registry_key`` took any text before migration 20261201060000: a control character in it would reach the
     operator's terminal (the table, the reasons).
     """
-    if key_id is None or _KEY_ID.fullmatch(key_id):
+    if key_id is None or keys.is_key_id(key_id):
         return key_id
     return key_id.encode("unicode_escape").decode("ascii")
 
@@ -358,7 +357,7 @@ def _look_for_key_files(
     for wanted in (key_id, rotation_key_id):
         if wanted is None:
             continue
-        if not _KEY_ID.fullmatch(wanted):
+        if not keys.is_key_id(wanted):
             # no file of the keys folder is its (``../x`` would name one outside it): missing, and never looked for
             missing.append(keys.key_file(str(_shown_key_id(wanted))))
             continue
