@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import msgspec
 
 from firearms import __version__, clock, keys, restore
-from firearms.exchange.consents import silence_is_consent, silent_period_end
+from firearms.exchange.consents import silence_is_consent, silent_period
 from firearms.files import partials_of
 from firearms.journal import BREAK_KINDS, FAILED_ACTION, VERIFIED_ACTION
 from firearms.store import status as store
@@ -229,7 +229,7 @@ def _deemed_on(received_at: dt.datetime | None, settings: Settings) -> dt.date |
     """
     if received_at is None or not silence_is_consent(settings):
         return None
-    return silent_period_end(clock.local_date(received_at, settings.time_zone), settings) + dt.timedelta(days=1)
+    return silent_period(received_at, settings).last_day + dt.timedelta(days=1)
 
 
 KEYS_FOLDER_WORDS = "FIREARMS_HOME/keys"
