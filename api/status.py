@@ -17,6 +17,7 @@ async def read_status(conn: ConnDep, settings: SettingsDep) -> Status:
 
     Counts, dates and identifiers only (no name, no serial): not a read of personal data, so not journaled; nothing
     is written (the journal is not even sealed). ``attention`` lists what crossed a threshold (README "Status"). The
-    reasons name the keys folder ``FIREARMS_HOME/keys``, not its path on the server.
+    reasons name the home ``FIREARMS_HOME`` (its keys folder, a failed restore's note) and a failed restore's archive
+    by its file name, never a path on the server.
     """
-    return await status.read_status(conn, settings, keys_folder=status.KEYS_FOLDER_WORDS)
+    return await status.read_status(conn, settings, home_words=status.HOME_WORDS)

@@ -13,6 +13,7 @@ import asyncio
 import os
 import stat
 import time
+from pathlib import PurePath
 from typing import TYPE_CHECKING, Final
 
 import msgspec
@@ -263,21 +264,31 @@ def note_failed_restore(home: Path, restored: Restored) -> None:
         partial.write_bytes(msgspec.json.encode(restored) + b"\n")
 
 
-def failed_restore(home: Path) -> str | None:
+def failed_restore(home: Path, *, home_words: str | None = None) -> str | None:
     """Why the restore into ``home`` failed its checks, when it did and its note is still there, else ``None``.
 
     A restored registry whose journal does not verify, or is not the manifest's, holds data for inspection
     only; :func:`restore` notes it in the home, and ``serve``, ``worker`` and every command that writes refuse it
     until the operator deletes the note. A note that cannot be read refuses the home too.
+
+    ``home_words``: how the answer names the home (``FIREARMS_HOME`` for the API's overview, whose reader is not to
+    learn the server's paths); then the archive the note names is named by its file name. The home's path by default.
     """
     note = home / FAILED_RESTORE_FILE
     if not note.exists():
         return None
     try:
-        problem = msgspec.json.decode(note.read_bytes(), type=Restored).problem
+        restored: Restored | None = msgspec.json.decode(note.read_bytes(), type=Restored)
     except (OSError, msgspec.DecodeError):
-        problem = None
-    return problem or f"{note} cannot be read"
+        restored = None
+    if restored is None or not restored.problem:
+        return f"{note if home_words is None else f'{home_words}/{FAILED_RESTORE_FILE}'} cannot be read"
+    if home_words is None:
+        return restored.problem
+    problem = restored.problem
+    if restored.restored:  # the archive first: it may lie in the home
+        problem = problem.replace(restored.restored, PurePath(restored.restored).name)
+    return problem.replace(str(home), home_words)
 
 
 def _make_keys_folder(home: Path) -> None:

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DEEMED_CONSENT_NEAR",
     "HELD_CHECK_AGE",
-    "KEYS_FOLDER_WORDS",
+    "HOME_WORDS",
     "PROBLEM_KINDS",
     "QUEUED_NOTICE_AGE",
     "REJECTED_NOTICE_WINDOW",
@@ -232,18 +232,19 @@ def _deemed_on(received_at: dt.datetime | None, settings: Settings) -> dt.date |
     return silent_period(received_at, settings).last_day + dt.timedelta(days=1)
 
 
-KEYS_FOLDER_WORDS = "FIREARMS_HOME/keys"
-"""How the API's overview names the keys folder in its reasons: an auditor reads it, and the server's paths are not
-theirs to know (the command, run on the server, names the folder's path)."""
+HOME_WORDS = "FIREARMS_HOME"
+"""How the API's overview names the home in its reasons (the keys folder ``FIREARMS_HOME/keys``, a failed restore's
+note): an auditor reads it, and the server's paths are not theirs to know (the command, run on the server, names the
+paths)."""
 
 
 async def read_status(
-    conn: Conn, settings: Settings, *, now: dt.datetime | None = None, keys_folder: str | None = None
+    conn: Conn, settings: Settings, *, now: dt.datetime | None = None, home_words: str | None = None
 ) -> Status:
     """Read the overview at ``now`` (default: the present); five reads on indexes, nothing written.
 
-    ``keys_folder``: how the reasons name the home's keys folder; its path by default (:data:`KEYS_FOLDER_WORDS`
-    for the API).
+    ``home_words``: how the reasons name the home (its keys folder, a failed restore's note and the archive it names);
+    its path by default (:data:`HOME_WORDS` for the API: no absolute path of the server in its reasons).
     """
     now = now or dt.datetime.now(dt.UTC)
     today = clock.local_date(now, settings.time_zone)
@@ -322,8 +323,8 @@ async def read_status(
         keys=key_status,
         waiting=waiting,
         attention=[
-            *_restore_failed(settings),
-            *_signing(key_status, keys_recorded, keys_folder or str(keys.keys_folder(settings.home)), unchecked),
+            *_restore_failed(settings, home_words),
+            *_signing(key_status, keys_recorded, _keys_folder(settings, home_words), unchecked),
             *_attention(now, partners, journal, key_status, waiting, first_entry_at),
         ],
     )
@@ -414,14 +415,21 @@ def _signing(found: KeyStatus, recorded: int, folder: str, unchecked: dict[str, 
     return lines
 
 
-def _restore_failed(settings: Settings) -> list[Attention]:
+def _keys_folder(settings: Settings, home_words: str | None) -> str:
+    """The keys folder as the reasons name it: its path, or ``home_words/keys``."""
+    return str(keys.keys_folder(settings.home)) if home_words is None else f"{home_words}/keys"
+
+
+def _restore_failed(settings: Settings, home_words: str | None) -> list[Attention]:
     """The home's restore failed its checks (README "Backups"): its data is for inspection only.
 
     Every command that writes, ``serve`` and the worker refuse such a home; the overview, which may read it, said
     "all is well" there. First: it makes every other line of the overview a statement about data under inspection.
+    The note's problem names the archive restored, or the note itself: with ``home_words`` (the API), the home by those
+    words and the archive by its file name (:func:`firearms.restore.failed_restore`).
     """
     try:
-        problem = restore.failed_restore(settings.home)
+        problem = restore.failed_restore(settings.home, home_words=home_words)
     except OSError as exc:  # the account running it may not search the home (the service's, 0700)
         return [
             Attention(

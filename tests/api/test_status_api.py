@@ -13,7 +13,7 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from cli.main import main
-from firearms import db, journal, keys, outbox
+from firearms import db, journal, keys, outbox, restore
 from firearms.exchange import trust
 from tests.conftest import TokenFactory
 from tests.exchange_util import VECTORS  # its import registers test.ping
@@ -183,3 +183,47 @@ async def test_a_broken_verification_is_flagged_by_the_api_and_the_command_alike
     assert printed.exit_code == 3, printed.output
     assert _steady(json.loads(printed.stdout))["journal"] == _steady(api)["journal"]
     assert _steady(json.loads(printed.stdout))["attention"] == _steady(api)["attention"]
+
+
+async def test_a_failed_restores_reason_names_no_server_path_in_the_api_the_command_keeps_it(
+    client: Client, auth: TokenFactory, database: str, home: Path, tmp_path: Path
+) -> None:
+    """The failed restore's note in the home names the archive restored (a restore stopped before its checks) or
+    itself (a note that cannot be read): the auditor reads ``restore-failed`` without the server's paths, the home
+    as ``FIREARMS_HOME`` and the archive by its file name; the command, run on the server, names them."""
+    archive = tmp_path / "backups" / "at-20261129.dump"
+    problem = f"the restore of {archive} did not finish its checks: what it restored was never checked"
+    restore.note_failed_restore(
+        home,
+        restore.Restored(
+            restored=str(archive),
+            state="AT",
+            journal_seq=3,
+            journal_entries=0,
+            head_matches=False,
+            verify_intact=False,
+            migrations_applied=[],
+            missing_key_files=[],
+            problem=problem,
+        ),
+    )
+    answer = await client.get(PATH, headers=await auth("auditor"))
+    (item,) = [item for item in answer.json()["attention"] if item["code"] == "restore-failed"]
+    assert item["reason"].startswith(
+        "the restore into this home failed its checks (the restore of at-20261129.dump did not finish its checks:"
+    )
+    for path in (str(tmp_path), str(home), str(archive.parent)):
+        assert path not in answer.text
+    table = await _cli(database, home)
+    assert table.exit_code == 3, table.output
+    assert f"attention: restore-failed: the restore into this home failed its checks ({problem})" in table.stdout
+    # a note that cannot be read names itself
+    (home / restore.FAILED_RESTORE_FILE).write_bytes(b"\x00 not a note")
+    answer = await client.get(PATH, headers=await auth("auditor"))
+    (item,) = [item for item in answer.json()["attention"] if item["code"] == "restore-failed"]
+    assert item["reason"].startswith(
+        f"the restore into this home failed its checks (FIREARMS_HOME/{restore.FAILED_RESTORE_FILE} cannot be read)"
+    )
+    assert str(home) not in answer.text
+    table = await _cli(database, home)
+    assert f"({home / restore.FAILED_RESTORE_FILE} cannot be read)" in table.stdout
