@@ -66,6 +66,8 @@ class Restored(msgspec.Struct, frozen=True, kw_only=True):
         migrations_applied: migrations newer than the backup, applied after it was restored.
         missing_key_files: private key files the registry needs that are not in ``FIREARMS_HOME/keys``.
         problem: why the restored registry is not to be trusted, when it is not.
+        verification_unrecorded: the restore passed its checks, but the database refused the record of its walk
+            (``journal.verified``): its words.
     """
 
     restored: str
@@ -77,6 +79,7 @@ class Restored(msgspec.Struct, frozen=True, kw_only=True):
     migrations_applied: list[str]
     missing_key_files: list[str]
     problem: str | None = None
+    verification_unrecorded: str | None = None
 
 
 async def check_backup(path: Path, *, state: str, progress: Callable[[str], None] = quiet) -> Manifest:
@@ -178,7 +181,9 @@ async def restore(
     The journal check is a full verification of the restored chain: when the restore passes, it is recorded as one
     (``journal.verified`` by ``actor``, :func:`firearms.journal.record_verification`), so the restored registry's
     overview counts it and its next ``journal verify --since-checkpoint`` starts from it. A restore that fails its
-    checks records nothing: its data stays as the archive holds it, for inspection.
+    checks records nothing: its data stays as the archive holds it, for inspection. A record the database refuses
+    leaves the restore passed (its data was checked: the home is not refused) and says why in
+    ``verification_unrecorded``.
 
     Raises:
         BackupError: a refusal, or ``pg_restore`` failed (then nothing was restored).
@@ -214,8 +219,12 @@ async def restore(
         # the restored registry's sealer links the entries it holds unlinked
         checked_journal = await check_journal(conn, manifest, state=state, seal_first=False, progress=progress)
         problem = checked_journal.problem("the restored journal", manifest.journal_seq)
+        unrecorded = None
         if problem is None:  # queued, not sealed: the restored registry's sealer links it after the archive's entries
-            await journal.record_verification(conn, actor=actor, result=checked_journal.verification)
+            # refused (a constraint, a right, a read-only database), it is no failed check: the outcome says so
+            unrecorded = await journal.record_verification_or_why_not(
+                conn, actor=actor, result=checked_journal.verification
+            )
         missing = keys.missing_key_files(home, await keys.needed_key_ids(conn))
     finally:
         await conn.close()
@@ -232,6 +241,7 @@ async def restore(
         migrations_applied=applied,
         missing_key_files=[file.name for file in missing],
         problem=problem,
+        verification_unrecorded=unrecorded,
     )
     if problem:  # "do not serve it" in a line was not enough: serve and every writing command refuse the home
         await asyncio.to_thread(note_failed_restore, home, restored)
