@@ -527,7 +527,9 @@ async def record_verification_or_why_not(conn: Conn, *, actor: str, result: Veri
 
     For the commands that walked the chain and must still give their verdict when its record cannot be written (the
     service's role lost a right, a database gone read-only): ``backup --verify`` and ``restore``, as ``journal verify``.
-    A connection lost is not a refusal: raised.
+    As ``journal verify`` has caught it since it records a broken walk: any ``PostgresError`` (a connection lost under
+    the record too, asyncpg's ``ConnectionDoesNotExistError`` being one) or a transaction found aborted at its
+    ``COMMIT``.
     """
     try:
         await record_verification(conn, actor=actor, result=result)
