@@ -250,7 +250,9 @@ paths)."""
 async def read_status(
     conn: Conn, settings: Settings, *, now: dt.datetime | None = None, home_words: str | None = None
 ) -> Status:
-    """Read the overview at ``now`` (default: the present); five reads on indexes, nothing written.
+    """Read the overview at ``now`` (default: the present); reads on indexes, nothing written.
+
+    Five reads, and a sixth while a rotation waits (the partners it waits for).
 
     ``home_words``: how the reasons name the home (its keys folder, a failed restore's note and the archive it names);
     its path by default (:data:`HOME_WORDS` for the API: no absolute path of the server in its reasons).
@@ -361,7 +363,7 @@ def _shown_state(state: str) -> str:
     ``peer_state_check`` holds the trust list to two capital letters; a row written behind it would put its control
     characters into the reason and the operator's terminal (:func:`_shown_key_id`).
     """
-    if len(state) == 2 and state.isascii() and state.isupper():
+    if len(state) == 2 and state.isascii() and state.isalpha() and state.isupper():
         return state
     return state.encode("unicode_escape").decode("ascii")
 
