@@ -74,12 +74,22 @@ def backup_command(ctx: click.Context, path: Path, *, verify: bool) -> None:
     )
     problem = checked.problem("the journal", manifest.journal_seq)
     if problem:
+        if checked.unrecorded is not None:  # as 'journal verify' says it, before the verdict's line
+            _progress(
+                f"the broken verification could not be recorded ({checked.unrecorded}): 'firearms status' will not"
+                " flag it"
+            )
         common.fail(f"{path} was written, but {problem}; the backup holds the registry as it is, for inspection")
     found = checked.verification
     _progress(
         f"journal intact: the backup's head (seq {manifest.journal_seq}) is on the verified chain "
         f"({counted(found.entries, 'entry', 'entries')}, {counted(found.checkpoints, 'checkpoint')})"
     )
+    if checked.unrecorded is not None:  # the verdict said, its record not written: not a clean run
+        common.fail(
+            f"the journal verification could not be recorded ({checked.unrecorded}): 'firearms status' will not"
+            " count it, and the next 'journal verify --since-checkpoint' does not start from it"
+        )
 
 
 @main.command("restore")
@@ -123,3 +133,9 @@ def restore_command(ctx: click.Context, path: Path) -> None:
     click.echo(msgspec.json.encode(restored).decode())
     if restored.problem:
         common.fail(restored.problem)
+    if restored.verification_unrecorded is not None:  # the outcome printed; the command did not end clean
+        common.fail(
+            "the restore passed its checks, but its journal verification could not be recorded"
+            f" ({restored.verification_unrecorded}): 'firearms status' of the restored registry will not count it;"
+            " run 'firearms journal verify'"
+        )

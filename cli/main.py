@@ -10,7 +10,6 @@ import socket
 import sys
 from typing import TYPE_CHECKING, Any, TypeVar
 
-import asyncpg
 import click
 import msgspec
 
@@ -24,7 +23,7 @@ from firearms.worker import POOL_SIZE as WORKER_POOL_SIZE
 from firearms.worker import run_worker
 
 if TYPE_CHECKING:
-    from collections.abc import Coroutine
+    from collections.abc import Callable, Coroutine
 
     import uvicorn
 
@@ -350,20 +349,28 @@ def journal_verify(ctx: click.Context, *, as_json: bool, since_checkpoint: bool)
             since_checkpoint=since_checkpoint,
         )
         # intact: the next --since-checkpoint starts from what it reached; broken: the overview flags it. A failed
-        # restore's home takes no write
+        # restore's home takes no write. The verdict is what the operator needs: its record failing must not hide it
         if not failed:
-            try:
-                await journal.record_verification(conn, actor=common.cli_actor(), result=result)
-            except (asyncpg.PostgresError, db.TransactionAbortedError) as exc:
-                if result.intact:
-                    raise
-                # the verdict is what the operator needs: its record failing must not hide it
-                unrecorded.append(f"{exc}".splitlines()[0] if f"{exc}" else type(exc).__name__)
+            why = await journal.record_verification_or_why_not(conn, actor=common.cli_actor(), result=result)
+            unrecorded.extend([why] if why is not None else [])
         return result
 
     result = common.with_database(settings, work)
-    for why in unrecorded:
-        show(f"the broken verification could not be recorded ({why}): 'firearms status' will not flag it")
+    if not result.intact:
+        for why in unrecorded:
+            show(f"the broken verification could not be recorded ({why}): 'firearms status' will not flag it")
+    _verdict(result, as_json=as_json, since_checkpoint=since_checkpoint, show=show)
+    for why in unrecorded:  # intact, said; not recorded: not a clean run (as backup --verify)
+        common.fail(
+            f"the journal verification could not be recorded ({why}): 'firearms status' will not count it, and the"
+            " next 'journal verify --since-checkpoint' does not start from it"
+        )
+
+
+def _verdict(
+    result: journal.Verification, *, as_json: bool, since_checkpoint: bool, show: Callable[[str], None]
+) -> None:
+    """``journal verify``'s verdict: intact on stdout; broken on stderr, exit 1."""
     if since_checkpoint and result.since_checkpoint is None:
         show("no verification recorded at a checkpoint yet: verifying the whole chain")
     if as_json:  # for monitoring: the members of GET /api/v1/journal/verify

@@ -63,13 +63,17 @@ async def verify_after_backup(
 
     ``actor``: the walk is recorded by it as ``journal verify``'s is (:func:`firearms.journal.record_verification`),
     intact or broken, so that a nightly ``backup --verify`` counts in the overview (README "Status"); ``None``, and
-    with ``seal=False`` (a failed restore's home takes no write), nothing is recorded.
+    with ``seal=False`` (a failed restore's home takes no write), nothing is recorded. A record the database refuses
+    (a right taken back, a database gone read-only) does not hide the verdict: :attr:`JournalCheck.unrecorded` says
+    why, and the command says both.
     """
     conn = await connect(url)
     try:
         checked = await check_journal(conn, manifest, state=state, seal_first=seal, progress=progress)
         if actor is not None and seal:
-            await journal.record_verification(conn, actor=actor, result=checked.verification)
+            unrecorded = await journal.record_verification_or_why_not(conn, actor=actor, result=checked.verification)
+            if unrecorded is not None:
+                return msgspec.structs.replace(checked, unrecorded=unrecorded)
         return checked
     finally:
         await conn.close()

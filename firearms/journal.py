@@ -55,6 +55,7 @@ __all__ = [
     "record",
     "record_read",
     "record_verification",
+    "record_verification_or_why_not",
     "seal",
     "verify",
 ]
@@ -519,6 +520,22 @@ async def _anchor(conn: Conn, until: int) -> int | None:
     if reached is None:
         return None
     return await store.last_checkpoint_seq_upto(conn, reached)
+
+
+async def record_verification_or_why_not(conn: Conn, *, actor: str, result: Verification) -> str | None:
+    """:func:`record_verification`, or why the database refused it (its words, one line) when it did.
+
+    For the commands that walked the chain and must still give their verdict when its record cannot be written (the
+    service's role lost a right, a database gone read-only): ``backup --verify`` and ``restore``, as ``journal verify``.
+    As ``journal verify`` has caught it since it records a broken walk: any ``PostgresError`` (a connection lost under
+    the record too, asyncpg's ``ConnectionDoesNotExistError`` being one) or a transaction found aborted at its
+    ``COMMIT``.
+    """
+    try:
+        await record_verification(conn, actor=actor, result=result)
+    except (asyncpg.PostgresError, db.TransactionAbortedError) as exc:
+        return f"{exc}".splitlines()[0] if f"{exc}" else type(exc).__name__
+    return None
 
 
 async def record_verification(conn: Conn, *, actor: str, result: Verification) -> None:

@@ -13,6 +13,7 @@ import asyncio
 import os
 import stat
 import time
+from pathlib import PurePath
 from typing import TYPE_CHECKING, Final
 
 import msgspec
@@ -65,6 +66,8 @@ class Restored(msgspec.Struct, frozen=True, kw_only=True):
         migrations_applied: migrations newer than the backup, applied after it was restored.
         missing_key_files: private key files the registry needs that are not in ``FIREARMS_HOME/keys``.
         problem: why the restored registry is not to be trusted, when it is not.
+        verification_unrecorded: the restore passed its checks, but the database refused the record of its walk
+            (``journal.verified``): its words.
     """
 
     restored: str
@@ -76,6 +79,7 @@ class Restored(msgspec.Struct, frozen=True, kw_only=True):
     migrations_applied: list[str]
     missing_key_files: list[str]
     problem: str | None = None
+    verification_unrecorded: str | None = None
 
 
 async def check_backup(path: Path, *, state: str, progress: Callable[[str], None] = quiet) -> Manifest:
@@ -177,7 +181,9 @@ async def restore(
     The journal check is a full verification of the restored chain: when the restore passes, it is recorded as one
     (``journal.verified`` by ``actor``, :func:`firearms.journal.record_verification`), so the restored registry's
     overview counts it and its next ``journal verify --since-checkpoint`` starts from it. A restore that fails its
-    checks records nothing: its data stays as the archive holds it, for inspection.
+    checks records nothing: its data stays as the archive holds it, for inspection. A record the database refuses
+    leaves the restore passed (its data was checked: the home is not refused) and says why in
+    ``verification_unrecorded``.
 
     Raises:
         BackupError: a refusal, or ``pg_restore`` failed (then nothing was restored).
@@ -213,8 +219,12 @@ async def restore(
         # the restored registry's sealer links the entries it holds unlinked
         checked_journal = await check_journal(conn, manifest, state=state, seal_first=False, progress=progress)
         problem = checked_journal.problem("the restored journal", manifest.journal_seq)
+        unrecorded = None
         if problem is None:  # queued, not sealed: the restored registry's sealer links it after the archive's entries
-            await journal.record_verification(conn, actor=actor, result=checked_journal.verification)
+            # refused (a constraint, a right, a read-only database), it is no failed check: the outcome says so
+            unrecorded = await journal.record_verification_or_why_not(
+                conn, actor=actor, result=checked_journal.verification
+            )
         missing = keys.missing_key_files(home, await keys.needed_key_ids(conn))
     finally:
         await conn.close()
@@ -231,6 +241,7 @@ async def restore(
         migrations_applied=applied,
         missing_key_files=[file.name for file in missing],
         problem=problem,
+        verification_unrecorded=unrecorded,
     )
     if problem:  # "do not serve it" in a line was not enough: serve and every writing command refuse the home
         await asyncio.to_thread(note_failed_restore, home, restored)
@@ -263,21 +274,31 @@ def note_failed_restore(home: Path, restored: Restored) -> None:
         partial.write_bytes(msgspec.json.encode(restored) + b"\n")
 
 
-def failed_restore(home: Path) -> str | None:
+def failed_restore(home: Path, *, home_words: str | None = None) -> str | None:
     """Why the restore into ``home`` failed its checks, when it did and its note is still there, else ``None``.
 
     A restored registry whose journal does not verify, or is not the manifest's, holds data for inspection
     only; :func:`restore` notes it in the home, and ``serve``, ``worker`` and every command that writes refuse it
     until the operator deletes the note. A note that cannot be read refuses the home too.
+
+    ``home_words``: how the answer names the home (``FIREARMS_HOME`` for the API's overview, whose reader is not to
+    learn the server's paths); then the archive the note names is named by its file name. The home's path by default.
     """
     note = home / FAILED_RESTORE_FILE
     if not note.exists():
         return None
     try:
-        problem = msgspec.json.decode(note.read_bytes(), type=Restored).problem
+        restored: Restored | None = msgspec.json.decode(note.read_bytes(), type=Restored)
     except (OSError, msgspec.DecodeError):
-        problem = None
-    return problem or f"{note} cannot be read"
+        restored = None
+    if restored is None or not restored.problem:
+        return f"{note if home_words is None else f'{home_words}/{FAILED_RESTORE_FILE}'} cannot be read"
+    if home_words is None:
+        return restored.problem
+    problem = restored.problem
+    if restored.restored:  # the archive first: it may lie in the home
+        problem = problem.replace(restored.restored, PurePath(restored.restored).name)
+    return problem.replace(str(home), home_words)
 
 
 def _make_keys_folder(home: Path) -> None:

@@ -14,9 +14,10 @@ from typing import TYPE_CHECKING
 import msgspec
 
 from firearms import __version__, clock, keys, restore
-from firearms.exchange.consents import silence_is_consent, silent_period_end
+from firearms.exchange.consents import silence_is_consent, silent_period
 from firearms.files import partials_of
 from firearms.journal import BREAK_KINDS, FAILED_ACTION, VERIFIED_ACTION
+from firearms.store import rotation as rotation_store
 from firearms.store import status as store
 
 if TYPE_CHECKING:
@@ -28,11 +29,12 @@ if TYPE_CHECKING:
 __all__ = [
     "DEEMED_CONSENT_NEAR",
     "HELD_CHECK_AGE",
-    "KEYS_FOLDER_WORDS",
+    "HOME_WORDS",
     "PROBLEM_KINDS",
     "QUEUED_NOTICE_AGE",
     "REJECTED_NOTICE_WINDOW",
     "ROTATION_AGE",
+    "ROTATION_AWAITING_SHOWN",
     "UNSEALED_AGE",
     "VERIFICATION_AGE",
     "Attention",
@@ -64,6 +66,9 @@ ROTATION_AGE = dt.timedelta(days=1)
 acknowledge the announcement (it rejected it, which is never retried, or it cannot be reached). Every enabled
 partner's receipt normally comes within minutes of ``keys rotate``; a rotation started in the morning and still
 waiting the next needs the operator: ``keys switch`` or ``keys cancel``."""
+ROTATION_AWAITING_SHOWN = 20
+"""How many of the partners a rotation waits for the overview names (``keys.rotation_awaiting``, the reason); their
+number is ``keys.rotation_awaiting_count``."""
 HELD_CHECK_AGE = dt.timedelta(days=1)
 """A held customs check waiting for an officer's decision longer than this."""
 DEEMED_CONSENT_NEAR = dt.timedelta(days=3)
@@ -110,7 +115,9 @@ class KeyStatus(msgspec.Struct, frozen=True, kw_only=True):
     """The key signing now, a rotation announced and not switched to, the keys revoked, private key files missing.
 
     ``unchecked_key_files``: the files this process could not look for (the account running it may not search the
-    keys folder): neither there nor missing, as far as it can tell.
+    keys folder): neither there nor missing, as far as it can tell. ``rotation_awaiting``: the enabled partners whose
+    acknowledgement of the rotation's announcement the switch waits for, the first :data:`ROTATION_AWAITING_SHOWN` in
+    State order; ``rotation_awaiting_count`` how many (0 with no rotation).
     """
 
     key_id: str | None
@@ -118,6 +125,8 @@ class KeyStatus(msgspec.Struct, frozen=True, kw_only=True):
     rotation_key_id: str | None
     rotation_announced_at: dt.datetime | None
     rotation_age_seconds: int | None
+    rotation_awaiting: list[str]
+    rotation_awaiting_count: int
     revoked: int
     missing_key_files: list[str]
     unchecked_key_files: list[str]
@@ -229,21 +238,24 @@ def _deemed_on(received_at: dt.datetime | None, settings: Settings) -> dt.date |
     """
     if received_at is None or not silence_is_consent(settings):
         return None
-    return silent_period_end(clock.local_date(received_at, settings.time_zone), settings) + dt.timedelta(days=1)
+    return silent_period(received_at, settings).last_day + dt.timedelta(days=1)
 
 
-KEYS_FOLDER_WORDS = "FIREARMS_HOME/keys"
-"""How the API's overview names the keys folder in its reasons: an auditor reads it, and the server's paths are not
-theirs to know (the command, run on the server, names the folder's path)."""
+HOME_WORDS = "FIREARMS_HOME"
+"""How the API's overview names the home in its reasons (the keys folder ``FIREARMS_HOME/keys``, a failed restore's
+note): an auditor reads it, and the server's paths are not theirs to know (the command, run on the server, names the
+paths)."""
 
 
 async def read_status(
-    conn: Conn, settings: Settings, *, now: dt.datetime | None = None, keys_folder: str | None = None
+    conn: Conn, settings: Settings, *, now: dt.datetime | None = None, home_words: str | None = None
 ) -> Status:
-    """Read the overview at ``now`` (default: the present); five reads on indexes, nothing written.
+    """Read the overview at ``now`` (default: the present); reads on indexes, nothing written.
 
-    ``keys_folder``: how the reasons name the home's keys folder; its path by default (:data:`KEYS_FOLDER_WORDS`
-    for the API).
+    Five reads, and a sixth while a rotation waits (the partners it waits for).
+
+    ``home_words``: how the reasons name the home (its keys folder, a failed restore's note and the archive it names);
+    its path by default (:data:`HOME_WORDS` for the API: no absolute path of the server in its reasons).
     """
     now = now or dt.datetime.now(dt.UTC)
     today = clock.local_date(now, settings.time_zone)
@@ -282,12 +294,17 @@ async def read_status(
     first_entry_at: dt.datetime | None = row["first_entry_at"]
     row = await store.get_key_status(conn, now)
     missing, unchecked = _look_for_key_files(settings.home, row["key_id"], row["rotation_key_id"])
+    # the switch's own query (firearms.exchange.rotation): a handful of partners, only while a rotation waits
+    rotation_key_id = row["rotation_key_id"]
+    awaiting = [] if rotation_key_id is None else await rotation_store.list_unannounced_states(conn, rotation_key_id)
     key_status = KeyStatus(
         key_id=_shown_key_id(row["key_id"]),
         key_since=row["not_before"],
         rotation_key_id=_shown_key_id(row["rotation_key_id"]),
         rotation_announced_at=row["rotation_announced_at"],
         rotation_age_seconds=_age(row["rotation_announced_at"], now),
+        rotation_awaiting=[_shown_state(state) for state in awaiting[:ROTATION_AWAITING_SHOWN]],
+        rotation_awaiting_count=len(awaiting),
         revoked=row["revoked"],
         missing_key_files=missing,
         unchecked_key_files=list(unchecked),
@@ -322,8 +339,8 @@ async def read_status(
         keys=key_status,
         waiting=waiting,
         attention=[
-            *_restore_failed(settings),
-            *_signing(key_status, keys_recorded, keys_folder or str(keys.keys_folder(settings.home)), unchecked),
+            *_restore_failed(settings, home_words),
+            *_signing(key_status, keys_recorded, _keys_folder(settings, home_words), unchecked),
             *_attention(now, partners, journal, key_status, waiting, first_entry_at),
         ],
     )
@@ -338,6 +355,17 @@ def _shown_key_id(key_id: str | None) -> str | None:
     if key_id is None or keys.is_key_id(key_id):
         return key_id
     return key_id.encode("unicode_escape").decode("ascii")
+
+
+def _shown_state(state: str) -> str:
+    """A partner's State as the overview shows it: one that is no State code escaped, as a key id that is none.
+
+    ``peer_state_check`` holds the trust list to two capital letters; a row written behind it would put its control
+    characters into the reason and the operator's terminal (:func:`_shown_key_id`).
+    """
+    if len(state) == 2 and state.isascii() and state.isalpha() and state.isupper():
+        return state
+    return state.encode("unicode_escape").decode("ascii")
 
 
 def _look_for_key_files(
@@ -414,14 +442,21 @@ def _signing(found: KeyStatus, recorded: int, folder: str, unchecked: dict[str, 
     return lines
 
 
-def _restore_failed(settings: Settings) -> list[Attention]:
+def _keys_folder(settings: Settings, home_words: str | None) -> str:
+    """The keys folder as the reasons name it: its path, or ``home_words/keys``."""
+    return str(keys.keys_folder(settings.home)) if home_words is None else f"{home_words}/keys"
+
+
+def _restore_failed(settings: Settings, home_words: str | None) -> list[Attention]:
     """The home's restore failed its checks (README "Backups"): its data is for inspection only.
 
     Every command that writes, ``serve`` and the worker refuse such a home; the overview, which may read it, said
     "all is well" there. First: it makes every other line of the overview a statement about data under inspection.
+    The note's problem names the archive restored, or the note itself: with ``home_words`` (the API), the home by those
+    words and the archive by its file name (:func:`firearms.restore.failed_restore`).
     """
     try:
-        problem = restore.failed_restore(settings.home)
+        problem = restore.failed_restore(settings.home, home_words=home_words)
     except OSError as exc:  # the account running it may not search the home (the service's, 0700)
         return [
             Attention(
@@ -477,8 +512,7 @@ def _attention(
             Attention(
                 code="key-rotation-stalled",
                 reason=f"key {key_status.rotation_key_id} has waited since {announced:%Y-%m-%dT%H:%M:%SZ}, over"
-                f" {_words(ROTATION_AGE)}, for a partner's acknowledgement of its announcement (rejected, or not"
-                " delivered: 'firearms notices'): 'firearms keys switch' puts it into use now,"
+                f" {_words(ROTATION_AGE)}, {_awaited(key_status)}: 'firearms keys switch' puts it into use now,"
                 f" 'firearms keys cancel {key_status.rotation_key_id} --reason ...' abandons it",
             )
         )
@@ -521,6 +555,19 @@ def _attention(
             )
         )
     return found
+
+
+def _awaited(key_status: KeyStatus) -> str:
+    """What a stalled rotation waits for: the partners that have not acknowledged its announcement, or the worker."""
+    count = key_status.rotation_awaiting_count
+    if count == 0:  # the worker switches at its next pass: it is not running, or cannot
+        return "for its switch (no enabled partner still has to acknowledge it: is the worker running?)"
+    shown = ", ".join(key_status.rotation_awaiting)
+    more = f" and {count - len(key_status.rotation_awaiting)} more" if count > len(key_status.rotation_awaiting) else ""
+    return (
+        f"for the acknowledgement of its announcement by {shown}{more} ({count} partner{'' if count == 1 else 's'};"
+        " rejected, or not delivered: 'firearms notices --recipient STATE')"
+    )
 
 
 def _broken(journal: JournalStatus) -> str:

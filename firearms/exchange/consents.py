@@ -38,12 +38,13 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ConsentRequest",
+    "SilentPeriod",
     "decide",
     "deem_silent",
     "get_request",
     "list_requests",
     "silence_is_consent",
-    "silent_period_end",
+    "silent_period",
 ]
 
 Decision = Literal["no-objection", "objection"]
@@ -195,7 +196,7 @@ async def decide(
     officer's ``acknowledgement`` (words kept with it, never sent); an objection always is.
 
     Where this State's silence is consent (:func:`silence_is_consent`), a request whose silent period ended
-    (:func:`silent_period_end`, before today) is deemed consent whether or not the timer has passed yet
+    (:func:`silent_period`, before today) is deemed consent whether or not the timer has passed yet
     (Reg. 258/2012 Art. 7(2)): a decision then comes late and is refused like one on a request the timer deemed,
     naming the period's last day (the exporting State, counting the period too, may have issued on it already).
 
@@ -230,7 +231,7 @@ async def decide(
             code="consent-already-decided",
             decision=row["decision"],
         )
-    period_end = silent_period_end(local_date(row["received_at"], settings.time_zone), settings)
+    period_end = silent_period(row["received_at"], settings).last_day
     if silence_is_consent(settings) and period_end < today:
         raise _deemed(row, period_end)  # the timer has not passed yet: it deems the request at its next pass
     if decision == "objection" and not (reason and reason.strip()):
@@ -339,13 +340,24 @@ def silence_is_consent(settings: Settings) -> bool:
     return settings.tacit_consent and settings.state not in settings.tacit_consent_refused_by
 
 
-def silent_period_end(received_on: dt.date, settings: Settings) -> dt.date:
-    """The last day of the silent period of a request received on ``received_on`` (the officer may answer all of it).
+class SilentPeriod(msgspec.Struct, frozen=True, kw_only=True):
+    """The silent period of a received request: the day it arrived here and the period's last day."""
 
-    Reg. 258/2012 Art. 7(2): the working days counted from the day it arrived here (in the registry's time zone),
-    with this State's holidays.
+    received_on: dt.date
+    """The day of its receipt in the registry's time zone: the day the working days are counted from."""
+    last_day: dt.date
+    """The period's last day (the officer may answer all of it); the request is deemed consent the day after."""
+
+
+def silent_period(received_at: dt.datetime, settings: Settings) -> SilentPeriod:
+    """The silent period of a request received at ``received_at``: one rule for the decision, the timer, the overview.
+
+    Reg. 258/2012 Art. 7(2): the working days counted from the day it arrived here (``received_at`` in the registry's
+    time zone, ``FIREARMS_TIME_ZONE``), with this State's holidays.
     """
-    return licensing_consents.add_working_days(received_on, settings.tacit_consent_days, settings.holidays)
+    received_on = local_date(received_at, settings.time_zone)
+    last_day = licensing_consents.add_working_days(received_on, settings.tacit_consent_days, settings.holidays)
+    return SilentPeriod(received_on=received_on, last_day=last_day)
 
 
 async def deem_silent(conn: Conn, *, settings: Settings, today: dt.date, limit: int = 500) -> int:
@@ -364,8 +376,8 @@ async def deem_silent(conn: Conn, *, settings: Settings, today: dt.date, limit: 
     count = 0
     now = utc_now()
     for row in await store.list_pending_consent_requests(conn, limit):
-        received_on = local_date(row["received_at"], settings.time_zone)
-        due = silent_period_end(received_on, settings)
+        period = silent_period(row["received_at"], settings)
+        received_on, due = period.received_on, period.last_day
         if due >= today:
             break  # its last day is still within the period; oldest first: the later ones are not due either
         reason = f"no answer within {settings.tacit_consent_days} working days of its receipt on {received_on}"

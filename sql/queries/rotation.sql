@@ -31,12 +31,19 @@ SELECT key_id, public_key, not_before, replaces, created_at
 
 -- name: list_unannounced_states
 -- The enabled partners that have not accepted the announcement of a key: still queued, or stored rejected (such a
--- partner does not trust the key). $1 key_id
-SELECT DISTINCT o.recipient
-  FROM notice_outbox AS o
-  JOIN peer AS p ON p.state = o.recipient
- WHERE o.type = 'registry.key-announced' AND o.body ->> 'key_id' = $1 AND o.status <> 'delivered' AND p.enabled
- ORDER BY o.recipient;
+-- partner does not trust the key). Each partner's queued and rejected notices on their partial indexes
+-- (notice_outbox_queued_idx, notice_outbox_rejected_at_idx), not the outbox: the worker runs it at every pass while a
+-- rotation waits, and the overview names them. $1 key_id
+SELECT p.state AS recipient
+  FROM peer AS p
+ WHERE p.enabled
+   AND (EXISTS (SELECT FROM notice_outbox AS o
+                 WHERE o.recipient = p.state AND o.status = 'queued'
+                   AND o.type = 'registry.key-announced' AND o.body ->> 'key_id' = $1)
+        OR EXISTS (SELECT FROM notice_outbox AS o
+                    WHERE o.recipient = p.state AND o.status = 'rejected'
+                      AND o.type = 'registry.key-announced' AND o.body ->> 'key_id' = $1))
+ ORDER BY p.state;
 
 -- name: mark_key_switched
 -- The pending key is now a registry key. $1 key_id, $2 now

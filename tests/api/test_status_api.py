@@ -13,9 +13,11 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from cli.main import main
-from firearms import db, journal, keys, outbox
+from firearms import db, journal, keys, outbox, restore
 from firearms.exchange import trust
+from firearms.settings import Settings
 from tests.conftest import TokenFactory
+from tests.e2e.test_database_bounds import registry
 from tests.exchange_util import VECTORS  # its import registers test.ping
 from tests.roles import database_env
 
@@ -183,3 +185,101 @@ async def test_a_broken_verification_is_flagged_by_the_api_and_the_command_alike
     assert printed.exit_code == 3, printed.output
     assert _steady(json.loads(printed.stdout))["journal"] == _steady(api)["journal"]
     assert _steady(json.loads(printed.stdout))["attention"] == _steady(api)["attention"]
+
+
+async def test_a_failed_restores_reason_names_no_server_path_in_the_api_the_command_keeps_it(
+    client: Client, auth: TokenFactory, database: str, home: Path, tmp_path: Path
+) -> None:
+    """The failed restore's note in the home names the archive restored (a restore stopped before its checks) or
+    itself (a note that cannot be read): the auditor reads ``restore-failed`` without the server's paths, the home
+    as ``FIREARMS_HOME`` and the archive by its file name; the command, run on the server, names them."""
+    archive = tmp_path / "backups" / "at-20261129.dump"
+    problem = f"the restore of {archive} did not finish its checks: what it restored was never checked"
+    restore.note_failed_restore(
+        home,
+        restore.Restored(
+            restored=str(archive),
+            state="AT",
+            journal_seq=3,
+            journal_entries=0,
+            head_matches=False,
+            verify_intact=False,
+            migrations_applied=[],
+            missing_key_files=[],
+            problem=problem,
+        ),
+    )
+    answer = await client.get(PATH, headers=await auth("auditor"))
+    (item,) = [item for item in answer.json()["attention"] if item["code"] == "restore-failed"]
+    assert item["reason"].startswith(
+        "the restore into this home failed its checks (the restore of at-20261129.dump did not finish its checks:"
+    )
+    for path in (str(tmp_path), str(home), str(archive.parent)):
+        assert path not in answer.text
+    table = await _cli(database, home)
+    assert table.exit_code == 3, table.output
+    assert f"attention: restore-failed: the restore into this home failed its checks ({problem})" in table.stdout
+    # a note that cannot be read names itself
+    (home / restore.FAILED_RESTORE_FILE).write_bytes(b"\x00 not a note")
+    answer = await client.get(PATH, headers=await auth("auditor"))
+    (item,) = [item for item in answer.json()["attention"] if item["code"] == "restore-failed"]
+    assert item["reason"].startswith(
+        f"the restore into this home failed its checks (FIREARMS_HOME/{restore.FAILED_RESTORE_FILE} cannot be read)"
+    )
+    assert str(home) not in answer.text
+    table = await _cli(database, home)
+    assert f"({home / restore.FAILED_RESTORE_FILE} cannot be read)" in table.stdout
+
+
+async def test_the_apis_overview_is_read_in_one_snapshot_as_the_commands(
+    settings: Settings, auth: TokenFactory, database: str
+) -> None:
+    """The overview's parts are five queries. Under read committed (the request's transaction) each saw what had
+    committed when it began: a transaction committed between two of them was in the later parts and not in the earlier
+    ones, an overview of no moment. Here a writer adds a partner and a journal entry in one transaction while holding
+    the journal's queue: the request reads the partners (no DE), then waits for the journal's part; the writer commits.
+    In one ``REPEATABLE READ READ ONLY`` snapshot, as ``firearms status`` reads it, the journal's part does not see
+    the entry either; before, it did (``unsealed`` one more than the moment of the partners' part held). Served on a
+    loopback port: the test client would hold this event loop for the request's whole wait."""
+    headers = await auth("auditor")
+    async with registry(settings) as client:
+        unsealed = (await client.get(PATH, headers=headers)).json()["journal"]["unsealed"]
+        writer, observer = await db.connect(database), await db.connect(database)
+        try:
+            block = writer.transaction()
+            await block.start()
+            await writer.execute("LOCK TABLE journal_pending IN ACCESS EXCLUSIVE MODE")
+            await writer.execute(
+                "INSERT INTO peer (state, base_url, enabled, created_at, updated_at)"
+                " VALUES ('DE', 'http://127.0.0.1:9/de', true, now(), now())"
+            )
+            entry_id = await writer.fetchval(
+                "INSERT INTO journal_entry (recorded_at, actor, action, entity, entity_id, payload)"
+                " VALUES (now(), 'test', 'peer.added', 'peer', 'DE', '{}') RETURNING entry_id"
+            )
+            await writer.execute("INSERT INTO journal_pending (entry_id) VALUES ($1)", entry_id)
+            reading = asyncio.create_task(client.get(PATH, headers=headers))
+            await blocked_on_lock(observer, reading)
+            await block.commit()
+            answer = await reading
+        finally:
+            await writer.close()
+            await observer.close()
+        assert answer.status_code == 200, answer.text
+        found = answer.json()
+        assert found["partners"] == []  # read before the commit
+        assert found["journal"]["unsealed"] == unsealed  # and so, in the same snapshot, the journal's part
+        after = (await client.get(PATH, headers=headers)).json()
+    assert [partner["state"] for partner in after["partners"]] == ["DE"]
+    assert after["journal"]["unsealed"] == unsealed + 1
+
+
+async def blocked_on_lock(observer: db.Conn, reading: asyncio.Task[Any]) -> None:
+    """Until a session of the test's database waits on a lock (deadline 10 s); the request must not end first."""
+    deadline = asyncio.get_running_loop().time() + 10
+    while not await observer.fetchval(
+        "SELECT count(*) > 0 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+    ):
+        assert asyncio.get_running_loop().time() < deadline, "the overview never waited for the journal's part"
+        assert not reading.done(), (await reading).text
+        await asyncio.sleep(0.01)

@@ -576,3 +576,103 @@ def test_backup_verify_records_its_verification_for_the_overview(
     overview = json.loads(flagged.stdout)
     assert [item["code"] for item in overview["attention"]] == ["journal-broken"]
     assert (overview["journal"]["broken_seq"], overview["journal"]["broken_kind"]) == (seq, "entry-changed")
+
+
+def behind_the_back(url: str, sql: str) -> None:
+    """A change a database administrator might make (as the owner): a right taken back, a constraint added."""
+
+    async def run() -> None:
+        conn = await asyncpg.connect(url)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    asyncio.run(run())
+
+
+RECORDER = "record_journal_verification(timestamptz, text, bigint, bigint, bigint, bigint)"
+
+
+def test_backup_verify_whose_intact_verification_cannot_be_recorded_says_intact_and_exits_1_saying_so(
+    env: dict[str, str], database: str, tmp_path: Path
+) -> None:
+    """The walk's record is written after it, in a transaction of its own; the service's role lost its right to
+    write it: the backup is in place, its manifest printed, the verdict ("journal intact") said, and the exit is 1
+    with a line saying the verification was not recorded. Before, the write's error was the command's one line:
+    no verdict."""
+    behind_the_back(database, f"REVOKE EXECUTE ON FUNCTION {RECORDER} FROM {db.SERVICE_ROLE}")
+    path = tmp_path / "at.dump"
+    result = CliRunner().invoke(main, ["backup", "--verify", str(path)], env=env)
+    assert result.exit_code == 1, result.output
+    manifest = json.loads(result.stdout)
+    assert manifest["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert (
+        f"firearms: journal intact: the backup's head (seq {manifest['journal_seq']}) is on the verified chain"
+        in result.stderr
+    )
+    errors = [line for line in result.stderr.splitlines() if line.startswith("firearms: error:")]
+    assert errors == [
+        "firearms: error: the journal verification could not be recorded (permission denied for function"
+        " record_journal_verification): 'firearms status' will not count it, and the next 'journal verify"
+        " --since-checkpoint' does not start from it"
+    ]
+    assert "Traceback" not in result.output
+    assert fetch(database, "SELECT count(*) FROM journal_entry WHERE action = 'journal.verified'") == 0
+
+
+def test_backup_verify_whose_broken_verification_cannot_be_recorded_says_broken_and_exits_1_saying_so(
+    env: dict[str, str], database: str, tmp_path: Path
+) -> None:
+    """As ``journal verify`` does: the broken verdict in its line, exit 1, and a line that the failure was not
+    recorded (so ``firearms status`` will not flag it)."""
+    seq = tamper(database)
+    behind_the_back(database, f"REVOKE INSERT ON journal_entry FROM {db.SERVICE_ROLE}")
+    path = tmp_path / "at.dump"
+    result = CliRunner().invoke(main, ["backup", "--verify", str(path)], env=env)
+    assert result.exit_code == 1, result.output
+    assert json.loads(result.stdout)["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert (
+        "firearms: the broken verification could not be recorded (permission denied for table journal_entry):"
+        " 'firearms status' will not flag it"
+    ) in result.stderr.splitlines()
+    errors = [line for line in result.stderr.splitlines() if line.startswith("firearms: error:")]
+    assert errors == [
+        f"firearms: error: {path} was written, but the journal does not verify at seq {seq} (entry 2): the entry "
+        "was changed after it was sealed; the backup holds the registry as it is, for inspection"
+    ]
+    assert "Traceback" not in result.output
+
+
+def test_a_restore_whose_verification_cannot_be_recorded_prints_its_outcome_and_exits_1_saying_so(
+    env: dict[str, str], database: str, empty_database: str, tmp_path: Path
+) -> None:
+    """The restore passed its checks; the database refuses its record of the walk. A restore runs as the tables'
+    owner (the superuser on the embedded server: no right to take back) and its migration step writes (a read-only
+    session fails there first), so the refusal is a constraint the archive carries, added behind the application
+    (``NOT VALID``: the rows there are not checked), against any ``journal.verified`` entry. The outcome line is
+    printed (``problem`` null: the data passed its checks, and the home is not refused), ``verification_unrecorded``
+    says why, and the exit is 1 with a line saying so. Before, the write's error was the command's one line, no
+    outcome, and the home kept the note of a restore that "did not finish its checks"."""
+    behind_the_back(
+        database,
+        "ALTER TABLE journal_entry ADD CONSTRAINT no_verification_recorded CHECK (action <> 'journal.verified')"
+        " NOT VALID",
+    )
+    path = tmp_path / "backups" / "at.dump"
+    path.parent.mkdir(mode=0o700)
+    assert CliRunner().invoke(main, ["backup", str(path)], env=env).exit_code == 0
+    result = CliRunner().invoke(main, ["restore", str(path)], env=restore_env(empty_database, tmp_path))
+    assert result.exit_code == 1, result.output
+    outcome = json.loads(result.stdout)
+    assert (outcome["head_matches"], outcome["verify_intact"], outcome["problem"]) == (True, True, None)
+    why = 'new row for relation "journal_entry" violates check constraint "no_verification_recorded"'
+    assert outcome["verification_unrecorded"] == why
+    errors = [line for line in result.stderr.splitlines() if line.startswith("firearms: error:")]
+    assert errors == [
+        f"firearms: error: the restore passed its checks, but its journal verification could not be recorded ({why}):"
+        " 'firearms status' of the restored registry will not count it; run 'firearms journal verify'"
+    ]
+    assert "Traceback" not in result.output
+    assert restore.failed_restore(tmp_path / "new-home") is None
+    assert fetch(empty_database, "SELECT count(*) FROM journal_entry WHERE action = 'journal.verified'") == 0

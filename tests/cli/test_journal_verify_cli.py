@@ -199,3 +199,31 @@ def test_a_broken_verification_whose_record_cannot_be_written_still_says_broken_
             assert f"journal BROKEN at seq 2, entry {changed}" in stderr
         assert "the broken verification could not be recorded (permission denied for table journal_entry)" in stderr
         assert "Traceback" not in stderr
+
+
+def test_an_intact_verification_whose_record_cannot_be_written_still_says_intact_exit_1(
+    env: dict[str, str], database: str
+) -> None:
+    """As a broken one's, and as ``backup --verify``'s: the service's role lost its right to record the walk
+    (``record_journal_verification()``); the verdict is printed (``--json`` too), the exit is 1 and a line says the
+    verification was not recorded. Before, the write's error was the command's one line, with no verdict."""
+    make_entries(env, 1)
+    behind_the_back(
+        database,
+        "REVOKE EXECUTE ON FUNCTION record_journal_verification(timestamptz, text, bigint, bigint, bigint, bigint)"
+        " FROM firearms_app",
+    )
+    as_service = {**env, "FIREARMS_DATABASE_URL": with_user(database, "firearms_app")}
+    for args in (("journal", "verify"), ("journal", "verify", "--json")):
+        code, stdout, stderr = run(as_service, *args)
+        assert code == 1, stderr
+        if "--json" in args:
+            assert json.loads(stdout)["intact"] is True
+        else:
+            assert stdout.startswith("journal intact: ")
+        assert (
+            "firearms: error: the journal verification could not be recorded (permission denied for function"
+            " record_journal_verification): 'firearms status' will not count it, and the next 'journal verify"
+            " --since-checkpoint' does not start from it"
+        ) in stderr.splitlines()
+        assert "Traceback" not in stderr

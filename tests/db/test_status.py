@@ -51,6 +51,8 @@ async def test_an_empty_registrys_status_is_all_well_and_writes_nothing(
         rotation_key_id=None,
         rotation_announced_at=None,
         rotation_age_seconds=None,
+        rotation_awaiting=[],
+        rotation_awaiting_count=0,
         revoked=0,
         missing_key_files=[],
         unchecked_key_files=[],

@@ -225,3 +225,68 @@ async def test_a_rotation_under_way_is_flagged_after_a_day_not_at_it(
     switched = await status.read_status(conn, settings, now=announced + status.ROTATION_AGE + SECOND)
     assert (switched.keys.rotation_key_id, switched.keys.rotation_age_seconds) == (None, None)
     assert "key-rotation-stalled" not in _codes(switched)
+
+
+async def test_a_stalled_rotation_names_the_partners_it_waits_for_the_first_twenty_and_how_many(
+    conn: db.Conn, settings: Settings, initialised: bootstrap.Initialised
+) -> None:
+    """``key-rotation-stalled`` said "a partner's acknowledgement": which, the operator found with ``notices``. It
+    names the enabled partners whose receipt for the announcement the switch waits for (queued or rejected), as the
+    switch counts them, the first 20 in State order and how many, in the reason and in ``keys.rotation_awaiting``."""
+    states = [f"{first}{second}" for first in "QRS" for second in "ABCDEFGH"]  # 24 partners
+    await conn.execute(
+        "INSERT INTO peer (state, base_url, enabled, created_at, updated_at)"
+        " SELECT s, 'http://127.0.0.1:9/' || lower(s), true, now(), now() FROM unnest($1::text[]) AS s",
+        states,
+    )
+    async with keys.key_transaction(conn, settings.home) as files:
+        new = (await rotation.rotate(conn, files, actor="test")).key_id
+    async with db.transaction(conn):  # two acknowledged it, one rejected it, one was disabled since
+        await conn.execute(
+            "UPDATE notice_outbox SET status = 'delivered', delivered_at = now(), attempts = 1"
+            " WHERE recipient IN ('QA', 'QC')"
+        )
+        await conn.execute(
+            "UPDATE notice_outbox SET status = 'rejected', receipt_reason = 'unknown-key', delivered_at = now(),"
+            " attempts = 1 WHERE recipient = 'QB'"
+        )
+        await conn.execute("UPDATE peer SET enabled = false WHERE state = 'QD'")
+    waiting = [state for state in states if state not in {"QA", "QC", "QD"}]  # 21
+    found = await status.read_status(conn, settings)
+    assert (found.keys.rotation_awaiting, found.keys.rotation_awaiting_count) == (waiting[:20], 21)
+    announced = found.keys.rotation_announced_at
+    assert announced is not None
+    late = await status.read_status(conn, settings, now=announced + status.ROTATION_AGE + SECOND)
+    (item,) = [item for item in late.attention if item.code == "key-rotation-stalled"]
+    assert f"for the acknowledgement of its announcement by {', '.join(waiting[:20])} and 1 more (21 partners;" in (
+        item.reason
+    )
+    assert "SH" not in item.reason
+    # none left to wait for (the last disabled): the switch is the worker's next pass
+    await conn.execute("UPDATE peer SET enabled = false")
+    idle = await status.read_status(conn, settings, now=announced + status.ROTATION_AGE + SECOND)
+    assert (idle.keys.rotation_awaiting, idle.keys.rotation_awaiting_count) == ([], 0)
+    (item,) = [item for item in idle.attention if item.code == "key-rotation-stalled"]
+    assert "no enabled partner still has to acknowledge it: is the worker running?" in item.reason
+    del new
+
+
+async def test_a_stalled_rotations_partner_that_is_no_state_code_is_shown_escaped(
+    conn: db.Conn, settings: Settings, initialised: bootstrap.Initialised
+) -> None:
+    """The trust list holds two capital letters (``peer_state_check``); one written behind that check (dropped, as a
+    database administrator might) is shown escaped, as the overview shows a waiting key id that is no key id: no
+    control character reaches the operator's terminal."""
+    await _partner(conn)
+    async with keys.key_transaction(conn, settings.home) as files:
+        await rotation.rotate(conn, files, actor="test")
+    async with db.transaction(conn):
+        await conn.execute("SET LOCAL session_replication_role = replica")  # the outbox's guards and foreign keys
+        await conn.execute("ALTER TABLE peer DROP CONSTRAINT peer_state_check")
+        await conn.execute("UPDATE peer SET state = E'D\\x1b[2J' WHERE state = 'DE'")
+        await conn.execute("UPDATE notice_outbox SET recipient = E'D\\x1b[2J' WHERE recipient = 'DE'")
+    found = await status.read_status(conn, settings, now=utc_now() + status.ROTATION_AGE + SECOND)
+    assert found.keys.rotation_awaiting == ["D\\x1b[2J"]
+    (item,) = [item for item in found.attention if item.code == "key-rotation-stalled"]
+    assert "by D\\x1b[2J (1 partner;" in item.reason
+    assert "\x1b" not in item.reason

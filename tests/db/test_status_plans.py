@@ -177,3 +177,30 @@ async def test_a_break_no_walk_covered_is_read_from_the_end_of_the_actions_index
     assert flagged <= covered + 2, (covered, flagged)  # the newest failure, no verification after it
     assert await _whole_reads(stored, "get_journal_status", VERIFIED_ACTION, FAILED_ACTION) == set()
     assert (await status.read_status(stored, settings)).journal.broken_seq == 7
+
+
+async def test_a_waiting_rotations_partners_are_read_on_the_queue_and_the_rejections_not_the_outbox(
+    stored: db.Conn,
+) -> None:
+    """While a rotation waits, the overview names the partners it waits for (``keys.rotation_awaiting``) by the
+    switch's own query, which the worker runs at every pass too: it read the whole outbox for the announcements
+    (``status <> 'delivered'``), now the partners' queued and rejected notices on their partial indexes."""
+    key_id = "0" * 32
+    await stored.execute(
+        """
+        INSERT INTO notice_outbox (notice_id, recipient, sequence, type, created_at, confidentiality, body, status,
+                                   attempts, next_attempt_at, delivered_at)
+        SELECT gen_random_uuid(), s, $2 + 1, 'registry.key-announced', now(), 'public',
+               jsonb_build_object('key_id', $1::text), CASE s WHEN 'CZ' THEN 'delivered' WHEN 'DE' THEN 'rejected'
+                                                             ELSE 'queued' END, 1, now(), now()
+          FROM unnest(ARRAY['CZ', 'DE', 'FR']) AS s
+        """,
+        key_id,
+        NOTICES,
+    )
+    await stored.execute("ANALYZE notice_outbox")
+    assert await _whole_reads(stored, "list_unannounced_states", key_id) == set()
+    assert [row["recipient"] for row in await stored.fetch(db.QUERIES["list_unannounced_states"], key_id)] == [
+        "DE",
+        "FR",
+    ]
