@@ -66,7 +66,7 @@ async def outbox(conn: db.Conn) -> list[dict[str, Any]]:
         if standing == "re-enabled":
             await conn.execute("UPDATE peer SET enabled = false, updated_at = now() WHERE state = $1", state)
             await conn.execute("UPDATE peer SET enabled = true, updated_at = now() WHERE state = $1", state)
-        rows = [("registry.key-announced", KEY, status) for status in sorted(announced)]
+        rows: list[tuple[str, str | None, str]] = [("registry.key-announced", KEY, s) for s in sorted(announced)]
         # every other notice in every status: only the key's own announcements may count
         rows += [(kind, key_id, status) for kind, key_id in noise for status in STATUSES]
         for kind, key_id, status in rows:
