@@ -9,7 +9,7 @@ import msgspec
 
 from cli import common
 from cli.main import main
-from firearms import backup, keys, restore
+from firearms import backup, journal, keys, restore
 from firearms.text_rules import counted
 
 __all__ = ["backup_command", "restore_command"]
@@ -75,10 +75,7 @@ def backup_command(ctx: click.Context, path: Path, *, verify: bool) -> None:
     problem = checked.problem("the journal", manifest.journal_seq)
     if problem:
         if checked.unrecorded is not None:  # as 'journal verify' says it, before the verdict's line
-            _progress(
-                f"the broken verification could not be recorded ({checked.unrecorded}): 'firearms status' will not"
-                " flag it"
-            )
+            _progress(checked.unrecorded.line("the broken verification", "'firearms status' will not flag it"))
         common.fail(f"{path} was written, but {problem}; the backup holds the registry as it is, for inspection")
     found = checked.verification
     _progress(
@@ -86,10 +83,7 @@ def backup_command(ctx: click.Context, path: Path, *, verify: bool) -> None:
         f"({counted(found.entries, 'entry', 'entries')}, {counted(found.checkpoints, 'checkpoint')})"
     )
     if checked.unrecorded is not None:  # the verdict said, its record not written: not a clean run
-        common.fail(
-            f"the journal verification could not be recorded ({checked.unrecorded}): 'firearms status' will not"
-            " count it, and the next 'journal verify --since-checkpoint' does not start from it"
-        )
+        common.fail(checked.unrecorded.line("the journal verification", common.UNCOUNTED_VERIFICATION))
 
 
 @main.command("restore")
@@ -134,8 +128,13 @@ def restore_command(ctx: click.Context, path: Path) -> None:
     if restored.problem:
         common.fail(restored.problem)
     if restored.verification_unrecorded is not None:  # the outcome printed; the command did not end clean
+        unrecorded = journal.Unrecorded(
+            why=restored.verification_unrecorded, unconfirmed=restored.verification_unconfirmed
+        )
         common.fail(
-            "the restore passed its checks, but its journal verification could not be recorded"
-            f" ({restored.verification_unrecorded}): 'firearms status' of the restored registry will not count it;"
-            " run 'firearms journal verify'"
+            "the restore passed its checks, but "
+            + unrecorded.line(
+                "its journal verification",
+                "'firearms status' of the restored registry will not count it; run 'firearms journal verify'",
+            )
         )

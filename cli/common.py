@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Coroutine
 
 __all__ = [
+    "UNCOUNTED_VERIFICATION",
     "actor_for",
     "cli_actor",
     "connect",
@@ -43,6 +44,10 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+UNCOUNTED_VERIFICATION = (
+    "'firearms status' will not count it, and the next 'journal verify --since-checkpoint' does not start from it"
+)
+"""What an intact journal verification that could not be recorded misses (``journal verify``, ``backup --verify``)."""
 # a login name that is safe in a journal entry, a log line and a shell: POSIX's portable file name characters,
 # not beginning with a hyphen or a dot, at most 64; anything else is named by its uid
 _LOGIN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}")

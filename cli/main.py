@@ -338,7 +338,7 @@ def journal_verify(ctx: click.Context, *, as_json: bool, since_checkpoint: bool)
     def show(line: str) -> None:  # a journal of decades takes minutes: how far, on stderr, now and then
         click.echo(f"firearms: {line}", err=True)
 
-    unrecorded: list[str] = []
+    unrecorded: list[journal.Unrecorded] = []
 
     async def work(conn: db.Conn) -> journal.Verification:
         result = await journal.verify(
@@ -358,13 +358,10 @@ def journal_verify(ctx: click.Context, *, as_json: bool, since_checkpoint: bool)
     result = common.with_database(settings, work)
     if not result.intact:
         for why in unrecorded:
-            show(f"the broken verification could not be recorded ({why}): 'firearms status' will not flag it")
+            show(why.line("the broken verification", "'firearms status' will not flag it"))
     _verdict(result, as_json=as_json, since_checkpoint=since_checkpoint, show=show)
     for why in unrecorded:  # intact, said; not recorded: not a clean run (as backup --verify)
-        common.fail(
-            f"the journal verification could not be recorded ({why}): 'firearms status' will not count it, and the"
-            " next 'journal verify --since-checkpoint' does not start from it"
-        )
+        common.fail(why.line("the journal verification", common.UNCOUNTED_VERIFICATION))
 
 
 def _verdict(

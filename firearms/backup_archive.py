@@ -83,13 +83,13 @@ class JournalCheck(msgspec.Struct, frozen=True, kw_only=True):
     Attributes:
         head_matches: the chain has the manifest's hash at its ``journal_seq``.
         verification: :func:`firearms.journal.verify`'s verdict on the whole chain.
-        unrecorded: why the verification's record (:func:`firearms.journal.record_verification`) could not be
-            written, the database's words (``None``: recorded, or not to be).
+        unrecorded: why the verification's record (:func:`firearms.journal.record_verification`) is not known to be
+            written: refused, the database's words, or its ``COMMIT`` unanswered (``None``: recorded, or not to be).
     """
 
     head_matches: bool
     verification: journal.Verification
-    unrecorded: str | None = None
+    unrecorded: journal.Unrecorded | None = None
 
     def problem(self, whose: str, seq: int) -> str | None:
         """Why the journal is not to be trusted (``whose``: "the restored journal"), or ``None`` when it is."""

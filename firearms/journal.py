@@ -44,6 +44,7 @@ __all__ = [
     "VERIFY_BATCH",
     "VERIFY_PROGRESS_INTERVAL",
     "Checkpoint",
+    "Unrecorded",
     "Verification",
     "checkpoint",
     "checkpoint_made",
@@ -522,20 +523,49 @@ async def _anchor(conn: Conn, until: int) -> int | None:
     return await store.last_checkpoint_seq_upto(conn, reached)
 
 
-async def record_verification_or_why_not(conn: Conn, *, actor: str, result: Verification) -> str | None:
-    """:func:`record_verification`, or why the database refused it (its words, one line) when it did.
+class Unrecorded(msgspec.Struct, frozen=True, kw_only=True):
+    """Why a verification's record is not known to be written (:func:`record_verification_or_why_not`)."""
+
+    why: str
+    """The database's words (one line), or the error's name."""
+    unconfirmed: bool = False
+    """The ``COMMIT`` was sent and no answer came back (:class:`firearms.db.CommitUnansweredError`): the server may
+    have taken it, and the record may be there. Else nothing of it was written."""
+
+    def line(self, what: str, consequence: str) -> str:
+        """The command's line: ``what`` was not recorded, and ``consequence``; or, unanswered, it may have been.
+
+        ``what``: "the journal verification", "the broken verification".
+        """
+        if self.unconfirmed:
+            return (
+                f"the database did not answer the COMMIT of {what}'s record ({self.why}): it may have been recorded;"
+                " 'firearms status' shows whether it counts"
+            )
+        return f"{what} could not be recorded ({self.why}): {consequence}"
+
+
+async def record_verification_or_why_not(conn: Conn, *, actor: str, result: Verification) -> Unrecorded | None:
+    """:func:`record_verification`, or why it is not known to be written (refused, or its ``COMMIT`` unanswered).
 
     For the commands that walked the chain and must still give their verdict when its record cannot be written (the
     service's role lost a right, a database gone read-only): ``backup --verify`` and ``restore``, as ``journal verify``.
-    As ``journal verify`` has caught it since it records a broken walk: any ``PostgresError`` (a connection lost under
-    the record too, asyncpg's ``ConnectionDoesNotExistError`` being one) or a transaction found aborted at its
-    ``COMMIT``.
+    Any ``PostgresError`` (a connection lost before the ``COMMIT`` too: nothing was committed) or a transaction found
+    aborted at its ``COMMIT``: not written. A ``COMMIT`` sent and not answered (the connection lost under it) is no
+    refusal: the server may have taken it (``unconfirmed``), and the command must not say it was not recorded.
     """
     try:
         await record_verification(conn, actor=actor, result=result)
+    except db.CommitUnansweredError as exc:
+        return Unrecorded(why=_first_line(exc), unconfirmed=True)
     except (asyncpg.PostgresError, db.TransactionAbortedError) as exc:
-        return f"{exc}".splitlines()[0] if f"{exc}" else type(exc).__name__
+        return Unrecorded(why=_first_line(exc))
     return None
+
+
+def _first_line(exc: Exception) -> str:
+    """An error's first line, or its name when it has no words."""
+    return f"{exc}".splitlines()[0] if f"{exc}" else type(exc).__name__
 
 
 async def record_verification(conn: Conn, *, actor: str, result: Verification) -> None:
@@ -552,9 +582,13 @@ async def record_verification(conn: Conn, *, actor: str, result: Verification) -
     finds the break again. A plain entry, which the service's role may write: a forged one is a false alarm, cleared by
     the next intact verification over its position. It is queued and sealed as any entry: the sealer links after the
     stored head whatever lies behind it, so the record is not itself a new break.
+
+    Committed through :func:`firearms.db.transaction`: a ``COMMIT`` that got no answer is
+    :class:`firearms.db.CommitUnansweredError` (it may have been recorded), not the lost connection's error that
+    :func:`record_verification_or_why_not` reads as "not recorded".
     """
     if not result.intact:
-        async with conn.transaction():
+        async with db.transaction(conn):
             await record(
                 conn,
                 actor=actor,
@@ -571,7 +605,7 @@ async def record_verification(conn: Conn, *, actor: str, result: Verification) -
                 },
             )
         return
-    async with conn.transaction():
+    async with db.transaction(conn):
         await store.record_journal_verification(
             conn,
             dt.datetime.now(dt.UTC),

@@ -66,8 +66,9 @@ class Restored(msgspec.Struct, frozen=True, kw_only=True):
         migrations_applied: migrations newer than the backup, applied after it was restored.
         missing_key_files: private key files the registry needs that are not in ``FIREARMS_HOME/keys``.
         problem: why the restored registry is not to be trusted, when it is not.
-        verification_unrecorded: the restore passed its checks, but the database refused the record of its walk
-            (``journal.verified``): its words.
+        verification_unrecorded: the restore passed its checks, but the record of its walk (``journal.verified``) is
+            not known to be written: the database's words (it refused it), or why its ``COMMIT`` got no answer.
+        verification_unconfirmed: that record's ``COMMIT`` got no answer: it may have been written after all.
     """
 
     restored: str
@@ -80,6 +81,7 @@ class Restored(msgspec.Struct, frozen=True, kw_only=True):
     missing_key_files: list[str]
     problem: str | None = None
     verification_unrecorded: str | None = None
+    verification_unconfirmed: bool = False
 
 
 async def check_backup(path: Path, *, state: str, progress: Callable[[str], None] = quiet) -> Manifest:
@@ -183,7 +185,8 @@ async def restore(
     overview counts it and its next ``journal verify --since-checkpoint`` starts from it. A restore that fails its
     checks records nothing: its data stays as the archive holds it, for inspection. A record the database refuses
     leaves the restore passed (its data was checked: the home is not refused) and says why in
-    ``verification_unrecorded``.
+    ``verification_unrecorded``; so does one whose ``COMMIT`` got no answer (``verification_unconfirmed``: it may
+    have been written).
 
     Raises:
         BackupError: a refusal, or ``pg_restore`` failed (then nothing was restored).
@@ -219,13 +222,15 @@ async def restore(
         # the restored registry's sealer links the entries it holds unlinked
         checked_journal = await check_journal(conn, manifest, state=state, seal_first=False, progress=progress)
         problem = checked_journal.problem("the restored journal", manifest.journal_seq)
+        # before the record: a connection lost under it (its COMMIT unanswered) leaves no connection to read them on
+        missing = keys.missing_key_files(home, await keys.needed_key_ids(conn))
         unrecorded = None
         if problem is None:  # queued, not sealed: the restored registry's sealer links it after the archive's entries
-            # refused (a constraint, a right, a read-only database), it is no failed check: the outcome says so
+            # refused (a constraint, a right, a read-only database) or unanswered, it is no failed check: the outcome
+            # says so
             unrecorded = await journal.record_verification_or_why_not(
                 conn, actor=actor, result=checked_journal.verification
             )
-        missing = keys.missing_key_files(home, await keys.needed_key_ids(conn))
     finally:
         await conn.close()
     head_matches, verification = checked_journal.head_matches, checked_journal.verification
@@ -241,7 +246,8 @@ async def restore(
         migrations_applied=applied,
         missing_key_files=[file.name for file in missing],
         problem=problem,
-        verification_unrecorded=unrecorded,
+        verification_unrecorded=None if unrecorded is None else unrecorded.why,
+        verification_unconfirmed=unrecorded is not None and unrecorded.unconfirmed,
     )
     if problem:  # "do not serve it" in a line was not enough: serve and every writing command refuse the home
         await asyncio.to_thread(note_failed_restore, home, restored)

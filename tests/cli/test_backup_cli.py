@@ -13,6 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import asyncpg
 import pytest
@@ -21,6 +22,7 @@ from click.testing import CliRunner, Result
 from cli import main
 from firearms import bootstrap, db, embedded, journal, restore
 from tests.roles import database_env
+from tests.unanswered_commit import HOLD_VERIFICATION_COMMIT, standby_awaited, terminate_held_commit
 
 
 @pytest.fixture
@@ -676,3 +678,73 @@ def test_a_restore_whose_verification_cannot_be_recorded_prints_its_outcome_and_
     assert "Traceback" not in result.output
     assert restore.failed_restore(tmp_path / "new-home") is None
     assert fetch(empty_database, "SELECT count(*) FROM journal_entry WHERE action = 'journal.verified'") == 0
+
+
+async def test_a_restore_whose_verification_record_got_no_answer_at_commit_gives_its_outcome(
+    env: dict[str, str], database: str, empty_database: str, tmp_path: Path, conn: db.Conn
+) -> None:
+    """The restore passed its checks; the record's ``COMMIT`` was taken by the server and its answer lost with the
+    connection (the archive carries a trigger that makes that transaction wait for a standby that never comes, and
+    its backend is terminated there). The record is in the restored database. The restore ended on an
+    ``InterfaceError`` traceback (its next read, the key ids it needs, on the connection asyncpg had closed), no
+    outcome, and the home refused as one that "did not finish its checks"; with the old words it would have said the
+    verification "could not be recorded". It gives its outcome, the home not refused, and says it may have been
+    recorded."""
+    await conn.execute(HOLD_VERIFICATION_COMMIT)
+    path = tmp_path / "backups" / "at.dump"
+    path.parent.mkdir(mode=0o700)
+    made = await asyncio.to_thread(CliRunner().invoke, main, ["backup", str(path)], env=env)
+    assert made.exit_code == 0, made.output
+    target = urlsplit(empty_database).path.lstrip("/")
+    async with standby_awaited(conn):
+        command = asyncio.ensure_future(
+            asyncio.to_thread(
+                CliRunner().invoke, main, ["restore", str(path)], env=restore_env(empty_database, tmp_path)
+            )
+        )
+        await terminate_held_commit(conn, target, command)
+        result = await command
+    verified = await asyncio.to_thread(
+        fetch, empty_database, "SELECT count(*) FROM journal_entry WHERE action = 'journal.verified'"
+    )
+    assert verified == 1  # the server took the COMMIT
+    assert "Traceback" not in result.output, result.output
+    assert isinstance(result.exception, SystemExit), repr(result.exception)
+    assert result.exit_code == 1, result.output
+    outcome = json.loads(result.stdout)
+    assert (outcome["head_matches"], outcome["verify_intact"], outcome["problem"]) == (True, True, None)
+    assert outcome["verification_unrecorded"] is not None
+    assert outcome["verification_unconfirmed"] is True
+    errors = [line for line in result.stderr.splitlines() if line.startswith("firearms: error:")]
+    assert len(errors) == 1, result.stderr
+    assert "may have been recorded" in errors[0], errors
+    assert "could not be recorded" not in result.stderr
+    assert restore.failed_restore(tmp_path / "new-home") is None
+
+
+async def test_backup_verify_whose_record_got_no_answer_at_commit_says_intact_and_that_it_may_be_recorded(
+    env: dict[str, str], database: str, tmp_path: Path, conn: db.Conn
+) -> None:
+    """As ``journal verify``: the record's ``COMMIT`` taken by the server, its answer lost with the connection. The
+    command said the verification "could not be recorded (connection was closed in the middle of operation):
+    'firearms status' will not count it" while the record was there."""
+    await conn.execute(HOLD_VERIFICATION_COMMIT)
+    path = tmp_path / "at.dump"
+    async with standby_awaited(conn):
+        command = asyncio.ensure_future(
+            asyncio.to_thread(CliRunner().invoke, main, ["backup", "--verify", str(path)], env=env)
+        )
+        await terminate_held_commit(conn, await conn.fetchval("SELECT current_database()"), command)
+        result = await command
+    assert await conn.fetchval("SELECT count(*) FROM journal_entry WHERE action = 'journal.verified'") == 1
+    assert result.exit_code == 1, result.output
+    assert isinstance(result.exception, SystemExit), repr(result.exception)
+    assert json.loads(result.stdout)["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert "firearms: journal intact: the backup's head" in result.stderr
+    assert "could not be recorded" not in result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("firearms: error:")]
+    assert errors == [
+        "firearms: error: the database did not answer the COMMIT of the journal verification's record (no answer to"
+        " the commit: ConnectionDoesNotExistError): it may have been recorded; 'firearms status' shows whether it"
+        " counts"
+    ]

@@ -11,8 +11,9 @@ import pytest
 from click.testing import CliRunner
 
 from cli import main
-from firearms import bootstrap
+from firearms import bootstrap, db
 from firearms.embedded import with_user
+from tests.unanswered_commit import HOLD_VERIFICATION_COMMIT, standby_awaited, terminate_held_commit
 
 
 @pytest.fixture
@@ -227,3 +228,25 @@ def test_an_intact_verification_whose_record_cannot_be_written_still_says_intact
             " --since-checkpoint' does not start from it"
         ) in stderr.splitlines()
         assert "Traceback" not in stderr
+
+
+async def test_a_verification_whose_record_got_no_answer_at_commit_is_not_said_unrecorded(
+    env: dict[str, str], database: str, conn: db.Conn
+) -> None:
+    """The record's ``COMMIT`` was taken by the server and its answer lost with the connection (the backend
+    terminated while the commit waited for a standby): the entry is there. The command said "could not be recorded
+    (...): 'firearms status' will not count it", which was false; it must say it may have been recorded, after its
+    verdict."""
+    await conn.execute(HOLD_VERIFICATION_COMMIT)
+    async with standby_awaited(conn):
+        command = asyncio.ensure_future(asyncio.to_thread(run, env, "journal", "verify"))
+        await terminate_held_commit(conn, await conn.fetchval("SELECT current_database()"), command)
+        code, stdout, stderr = await command
+    assert await conn.fetchval("SELECT count(*) FROM journal_entry WHERE action = 'journal.verified'") == 1
+    assert code == 1, stderr
+    assert stdout.startswith("journal intact: ")
+    assert "could not be recorded" not in stderr
+    errors = [line for line in stderr.splitlines() if line.startswith("firearms: error:")]
+    assert len(errors) == 1, stderr
+    assert "may have been recorded" in errors[0], errors
+    assert "Traceback" not in stderr

@@ -805,3 +805,29 @@ async def test_a_request_with_transactions_of_its_own_whose_connection_is_lost_i
             assert response.status_code == 503, response.text
             assert response.json()["type"].endswith("/database-unavailable")
             assert (await client.get("/api/v1/journal/", headers=headers)).status_code == 200
+
+
+async def test_the_overview_behind_a_held_lock_is_a_prompt_503_and_gives_its_connection_back(
+    settings: Settings, initialised: bootstrap.Initialised, conn: db.Conn, auth: TokenFactory
+) -> None:
+    """``GET /api/v1/status`` reads on a connection it takes itself (one ``REPEATABLE READ READ ONLY`` snapshot), not
+    the request's: the API pool's bounds still hold it (a table locked by a migration or an administrator: 503
+    ``database-timeout`` within the lock bound), and the connection goes back to the pool (a pool of one: the next
+    overview is answered, not a 503 after waiting for a connection that leaked)."""
+    headers = await auth("auditor")
+    bounded = msgspec.structs.replace(settings, lock_timeout=0.3, statement_timeout=10.0, pool_size=1)
+    async with registry(bounded) as client:
+        async with conn.transaction():
+            await conn.execute("LOCK TABLE peer IN ACCESS EXCLUSIVE MODE")
+            started = time.monotonic()
+            response = await asyncio.wait_for(client.get("/api/v1/status", headers=headers), timeout=8)
+            waited = time.monotonic() - started
+        assert response.status_code == 503, response.text
+        assert response.headers["content-type"] == "application/problem+json"
+        assert response.json()["type"].endswith("/database-timeout")
+        assert waited < 5, waited
+        started = time.monotonic()
+        again = await client.get("/api/v1/status", headers=headers)
+        assert again.status_code == 200, again.text
+        assert time.monotonic() - started < deps.ACQUIRE_TIMEOUT / 2
+        assert again.json()["partners"] == []
