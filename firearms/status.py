@@ -31,6 +31,7 @@ __all__ = [
     "KEYS_FOLDER_WORDS",
     "PROBLEM_KINDS",
     "QUEUED_NOTICE_AGE",
+    "QUOTA_REFUSED_WINDOW",
     "REJECTED_NOTICE_WINDOW",
     "ROTATION_AGE",
     "UNSEALED_AGE",
@@ -64,6 +65,10 @@ ROTATION_AGE = dt.timedelta(days=1)
 acknowledge the announcement (it rejected it, which is never retried, or it cannot be reached). Every enabled
 partner's receipt normally comes within minutes of ``keys rotate``; a rotation started in the morning and still
 waiting the next needs the operator: ``keys switch`` or ``keys cancel``."""
+QUOTA_REFUSED_WINDOW = dt.timedelta(hours=24)
+"""A partner whose notices were refused for its quota within this is flagged: a rogue or compromised partner filling
+this registry, or a genuine burst the bound is too tight for (``firearms peers quota``). Its sender retries the
+same bytes after the hour: the refusals stop by themselves, and one the night before is still seen in the morning."""
 HELD_CHECK_AGE = dt.timedelta(days=1)
 """A held customs check waiting for an officer's decision longer than this."""
 DEEMED_CONSENT_NEAR = dt.timedelta(days=3)
@@ -83,6 +88,8 @@ class PartnerStatus(msgspec.Struct, frozen=True, kw_only=True):
     last_delivered_at: dt.datetime | None
     rejected: int
     last_rejected_at: dt.datetime | None
+    quota_refused: int
+    last_quota_refused_at: dt.datetime | None
 
 
 class JournalStatus(msgspec.Struct, frozen=True, kw_only=True):
@@ -187,7 +194,7 @@ PROBLEM_KINDS = frozenset(
         "clock-skew", "notice-id-conflict", "sequence-gap",
         "invalid-request", "body-too-large", "headers-too-large", "request-timeout", "not-found",
         "method-not-allowed", "unsupported-media-type", "database-unavailable", "database-outcome-unknown",
-        "database-timeout", "internal-error", "invalid-input", "conflict",
+        "database-timeout", "internal-error", "invalid-input", "conflict", "quota-exceeded",
     }
 )  # fmt: skip
 # What the worker writes before the partner's words (firearms.exchange.delivery): "HTTP 422 kind", "network:
@@ -259,8 +266,10 @@ async def read_status(
             last_delivered_at=row["last_delivered_at"],
             rejected=row["rejected"],
             last_rejected_at=row["last_rejected_at"],
+            quota_refused=row["quota_refused"],
+            last_quota_refused_at=row["last_quota_refused_at"],
         )
-        for row in await store.list_partner_status(conn)
+        for row in await store.list_partner_status(conn, now - QUOTA_REFUSED_WINDOW)
     ]
     row = await store.get_journal_status(conn, VERIFIED_ACTION, FAILED_ACTION)
     verified_seq = row["verified_seq"]
@@ -470,6 +479,18 @@ def _attention(
         )
         for partner in partners
         if partner.last_rejected_at is not None and now - partner.last_rejected_at <= REJECTED_NOTICE_WINDOW
+    )
+    found.extend(
+        Attention(
+            code="partner-over-quota",
+            reason=f"{partner.state}{'' if partner.enabled else ' (disabled)'}: {partner.quota_refused} of its notices"
+            f" refused for its quota within {_words(QUOTA_REFUSED_WINDOW)}, the latest at"
+            f" {partner.last_quota_refused_at:%Y-%m-%dT%H:%M:%SZ} (nothing of them stored; its registry sends them"
+            f" again after the hour): a partner filling this registry, or a bound too tight for it ('firearms peers"
+            f" quota {partner.state}'; 'firearms peers disable {partner.state}' stops it)",
+        )
+        for partner in partners
+        if partner.last_quota_refused_at is not None and now - partner.last_quota_refused_at <= QUOTA_REFUSED_WINDOW
     )
     announced = key_status.rotation_announced_at
     if announced is not None and now - announced > ROTATION_AGE:
