@@ -17,7 +17,7 @@ from litestar.testing import AsyncTestClient
 
 import tests.exchange_util  # noqa: F401  # registers test.ping
 from api import create_app
-from firearms import db, outbox
+from firearms import db, outbox, status
 from firearms.canonical import format_time, utc_now
 from firearms.errors import InvalidInputError, NotFoundError
 from firearms.exchange import delivery, inbox, trust
@@ -217,6 +217,12 @@ async def test_the_senders_retry_arrives_once_in_order_when_the_quota_lets_it_in
     statuses = await at.conn.fetch("SELECT sequence, status FROM notice_outbox ORDER BY sequence")
     assert [row["status"] for row in statuses] == ["delivered"] * 3 + ["queued"] * 2
     assert await de_registry.conn.fetchval("SELECT count(*) FROM notice_inbox") == 3
+    # AT's operator sees the kind of the refusal (a known problem type), DE's that AT met its quota
+    (de_seen,) = (await status.read_status(at.conn, at.settings)).partners
+    assert de_seen.head_last_error == "HTTP 429 quota-exceeded"
+    seen = await status.read_status(de_registry.conn, de_registry.settings)
+    assert [(p.state, p.quota_refused > 0) for p in seen.partners] == [("AT", True)]
+    assert [item.code for item in seen.attention if item.code == "partner-over-quota"] == ["partner-over-quota"]
     await _quota(de_registry.conn)  # back to the default: as the next hour would
     await _deliver_until(at, client, "SELECT bool_and(status = 'delivered') FROM notice_outbox")
     received = await de_registry.conn.fetch(
