@@ -15,6 +15,7 @@ from firearms import keys
 from firearms.db import CommitUnansweredError
 from firearms.exchange import inbox
 from firearms.exchange.protocol import MAX_ENVELOPE_BYTES, PROBLEM_BASE, PROTOCOL, NoticeRefusedError
+from firearms.exchange.quota import Quota, QuotaExceededError
 
 __all__ = ["EXCHANGE_STATUS", "KeysDocument", "exchange_api"]
 
@@ -29,6 +30,9 @@ EXCHANGE_STATUS: dict[str, int] = {
     "clock-skew": 400,
     "notice-id-conflict": 409,
     "sequence-gap": 409,
+    # not PROTOCOL §4's: this registry's bound on what one partner stores an hour (README "What one partner can make
+    # this registry store"); a 429, which PROTOCOL §4's sender retries with the same bytes
+    "quota-exceeded": 429,
 }
 
 
@@ -53,7 +57,9 @@ class KeysDocument(msgspec.Struct, frozen=True, kw_only=True):
 
 def _refused(request: Request[Any, Any, Any], exc: NoticeRefusedError) -> Response[dict[str, Any]]:
     status = EXCHANGE_STATUS.get(exc.code, 400)
-    return problem_response(request, status, exc.code, exc.detail, dict(exc.facts), base=PROBLEM_BASE)
+    # RFC 9110 §10.2.3: the seconds until the hour that lets the notice in
+    headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, QuotaExceededError) else None
+    return problem_response(request, status, exc.code, exc.detail, dict(exc.facts), base=PROBLEM_BASE, headers=headers)
 
 
 def _require_json(content_type: str | None) -> None:
@@ -109,7 +115,13 @@ async def receive_notice(request: Request[Any, Any, Any], settings: SettingsDep)
     addressed = inbox.check_addressed(raw, settings.state)  # before a connection: anyone may post garbage here
     async with connection(request.app.state.pool) as conn:
         delivered = await inbox.receive_notice(
-            conn, raw, state=settings.state, home=settings.home, time_zone=settings.time_zone, addressed=addressed
+            conn,
+            raw,
+            state=settings.state,
+            home=settings.home,
+            time_zone=settings.time_zone,
+            addressed=addressed,
+            quota=Quota.of(settings),
         )
     return Response(
         content=delivered.receipt, status_code=200 if delivered.duplicate else 202, media_type="application/json"

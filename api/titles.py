@@ -158,4 +158,5 @@ TITLES: dict[str, str] = {
     "clock-skew": "The notice was created in the future",
     "notice-id-conflict": "The notice id was already received with other content",
     "sequence-gap": "The notice is not the next in sequence",
+    "quota-exceeded": "The partner has sent as many notices this hour as this registry stores from one partner",
 }

@@ -14,6 +14,7 @@ from cli import common
 from cli.main import keys_group, main
 from firearms import db, keys, outbox
 from firearms.exchange import rotation, trust
+from firearms.settings import QUOTA_BYTES_RANGE, QUOTA_NOTICES_RANGE
 from firearms.text_rules import printable
 
 __all__ = ["notices", "peers"]
@@ -147,6 +148,36 @@ def peers_disable(ctx: click.Context, state: str) -> None:
 def peers_enable(ctx: click.Context, state: str) -> None:
     """Trust STATE again; held notices are delivered."""
     _set_enabled(ctx, state, enabled=True)
+
+
+@peers.command("quota")
+@click.argument("state")
+@click.option(
+    "--notices",
+    type=click.IntRange(*QUOTA_NOTICES_RANGE),
+    help="the most notices stored from STATE a UTC hour [default: FIREARMS_PARTNER_QUOTA_NOTICES]",
+)
+@click.option(
+    "--bytes",
+    "bytes_",
+    type=click.IntRange(*QUOTA_BYTES_RANGE),
+    help="the most bytes of its notices stored a UTC hour, at least 262144 [default: FIREARMS_PARTNER_QUOTA_BYTES]",
+)
+@click.pass_context
+def peers_quota(ctx: click.Context, state: str, notices: int | None, bytes_: int | None) -> None:
+    """Bound what STATE's notices may store an hour; a bound not given follows the settings' default.
+
+    Beyond it STATE's notices are refused 429 quota-exceeded (Retry-After: the hour's end) and its registry sends
+    them again. Journaled; prints the partner as one JSON line, as 'peers list' does.
+    """
+
+    async def work(conn: db.Conn) -> trust.Peer:
+        async with conn.transaction():
+            return await trust.set_peer_quota(
+                conn, state.strip().upper(), notices=notices, bytes_=bytes_, actor=common.cli_actor()
+            )
+
+    _echo_json(common.with_database(common.settings_for_change(ctx), work))
 
 
 @peers.command("resequence")

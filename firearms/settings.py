@@ -17,7 +17,20 @@ from firearms.text_rules import is_http_base_url
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-__all__ = ["Settings", "load_settings"]
+__all__ = [
+    "PARTNER_QUOTA_BYTES",
+    "PARTNER_QUOTA_NOTICES",
+    "QUOTA_BYTES_RANGE",
+    "QUOTA_NOTICES_RANGE",
+    "Settings",
+    "load_settings",
+]
+
+# A partner's default quota an hour (README "What one partner can make this registry store"): a national registry
+# exchanges thousands of notices a day at most, of a few KiB; 10,000 an hour and 64 MiB bound one partner to 240,000
+# notices and 1.5 GiB a day, where one receiver would otherwise take 1,200 a second of up to 256 KiB each.
+PARTNER_QUOTA_NOTICES = 10_000
+PARTNER_QUOTA_BYTES = 64 * 1024 * 1024
 
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
@@ -63,6 +76,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         statement_timeout: seconds one statement of an officer request's transaction may run
             (``FIREARMS_STATEMENT_TIMEOUT``, 10); the long jobs (journal verification, bulk import, export,
             backup, the worker) are not bound by either.
+        partner_quota_notices: the most notices stored from one partner in a UTC hour, unless the operator set the
+            partner's own (``FIREARMS_PARTNER_QUOTA_NOTICES``, 10,000; README "What one partner can make this
+            registry store"); more are refused 429 ``quota-exceeded`` until the hour ends.
+        partner_quota_bytes: the most bytes of notices (canonical, as stored) from one partner in a UTC hour
+            (``FIREARMS_PARTNER_QUOTA_BYTES``, 64 MiB; at least one envelope's 256 KiB).
         time_zone: the State's time zone (``FIREARMS_TIME_ZONE``, an IANA name such as ``Europe/Vienna``):
             every "today" is the date there (:mod:`firearms.clock`); moments stay UTC.
     """
@@ -93,6 +111,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     exchange_timeout: float = 10.0
     lock_timeout: float = 5.0
     statement_timeout: float = 10.0
+    partner_quota_notices: int = PARTNER_QUOTA_NOTICES
+    partner_quota_bytes: int = PARTNER_QUOTA_BYTES
     time_zone: ZoneInfo = ZoneInfo("UTC")
 
     @property
@@ -150,8 +170,33 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
                 raise ConfigError(f"FIREARMS_{name.upper()}={text!r} is not a number of seconds") from None
             if not 0 < values[name] <= 86400:
                 raise ConfigError(f"FIREARMS_{name.upper()}={text!r} must be more than 0 and at most 86400 seconds")
+    values.update(_partner_quota(env))
     values.update(given)
     return Settings(**values)
+
+
+# A bound a partner's notices can always meet: one notice, one envelope of PROTOCOL §4's 256 KiB; the sender retries
+# the same bytes, and a bound below one of them would refuse it for ever. At most what the columns hold.
+QUOTA_NOTICES_RANGE = (1, 2**31 - 1)
+QUOTA_BYTES_RANGE = (262_144, 2**53)
+
+
+def _partner_quota(env: Mapping[str, str]) -> dict[str, int]:
+    """``FIREARMS_PARTNER_QUOTA_NOTICES`` and ``_BYTES``: the default bound an hour on what one partner stores."""
+    found: dict[str, int] = {}
+    for name, (low, high), what in (
+        ("partner_quota_notices", QUOTA_NOTICES_RANGE, "notices"),
+        ("partner_quota_bytes", QUOTA_BYTES_RANGE, "bytes (at least one envelope's 256 KiB)"),
+    ):
+        text = env.get(f"FIREARMS_{name.upper()}")
+        if text is None:
+            continue
+        if not text.strip().isdecimal() or not low <= int(text) <= high:
+            raise ConfigError(
+                f"FIREARMS_{name.upper()}={text!r} is not a number of {what} a partner may send an hour ({low}-{high})"
+            )
+        found[name] = int(text)
+    return found
 
 
 def _database_urls(env: Mapping[str, str]) -> dict[str, str | None]:

@@ -32,6 +32,7 @@ __all__ = [
     "HOME_WORDS",
     "PROBLEM_KINDS",
     "QUEUED_NOTICE_AGE",
+    "QUOTA_REFUSED_WINDOW",
     "REJECTED_NOTICE_WINDOW",
     "ROTATION_AGE",
     "ROTATION_AWAITING_SHOWN",
@@ -69,6 +70,10 @@ waiting the next needs the operator: ``keys switch`` or ``keys cancel``."""
 ROTATION_AWAITING_SHOWN = 20
 """How many of the partners a rotation waits for the overview names (``keys.rotation_awaiting``, the reason); their
 number is ``keys.rotation_awaiting_count``."""
+QUOTA_REFUSED_WINDOW = dt.timedelta(hours=24)
+"""A partner whose notices were refused for its quota within this is flagged: a rogue or compromised partner filling
+this registry, or a genuine burst the bound is too tight for (``firearms peers quota``). Its sender retries the
+same bytes after the hour: the refusals stop by themselves, and one the night before is still seen in the morning."""
 HELD_CHECK_AGE = dt.timedelta(days=1)
 """A held customs check waiting for an officer's decision longer than this."""
 DEEMED_CONSENT_NEAR = dt.timedelta(days=3)
@@ -88,6 +93,8 @@ class PartnerStatus(msgspec.Struct, frozen=True, kw_only=True):
     last_delivered_at: dt.datetime | None
     rejected: int
     last_rejected_at: dt.datetime | None
+    quota_refused: int
+    last_quota_refused_at: dt.datetime | None
 
 
 class JournalStatus(msgspec.Struct, frozen=True, kw_only=True):
@@ -196,7 +203,7 @@ PROBLEM_KINDS = frozenset(
         "clock-skew", "notice-id-conflict", "sequence-gap",
         "invalid-request", "body-too-large", "headers-too-large", "request-timeout", "not-found",
         "method-not-allowed", "unsupported-media-type", "database-unavailable", "database-outcome-unknown",
-        "database-timeout", "internal-error", "invalid-input", "conflict",
+        "database-timeout", "internal-error", "invalid-input", "conflict", "quota-exceeded",
     }
 )  # fmt: skip
 # What the worker writes before the partner's words (firearms.exchange.delivery): "HTTP 422 kind", "network:
@@ -271,8 +278,10 @@ async def read_status(
             last_delivered_at=row["last_delivered_at"],
             rejected=row["rejected"],
             last_rejected_at=row["last_rejected_at"],
+            quota_refused=row["quota_refused"],
+            last_quota_refused_at=row["last_quota_refused_at"],
         )
-        for row in await store.list_partner_status(conn)
+        for row in await store.list_partner_status(conn, now - QUOTA_REFUSED_WINDOW)
     ]
     row = await store.get_journal_status(conn, VERIFIED_ACTION, FAILED_ACTION)
     verified_seq = row["verified_seq"]
@@ -505,6 +514,18 @@ def _attention(
         )
         for partner in partners
         if partner.last_rejected_at is not None and now - partner.last_rejected_at <= REJECTED_NOTICE_WINDOW
+    )
+    found.extend(
+        Attention(
+            code="partner-over-quota",
+            reason=f"{partner.state}{'' if partner.enabled else ' (disabled)'}: {partner.quota_refused} of its notices"
+            f" refused for its quota within {_words(QUOTA_REFUSED_WINDOW)}, the latest at"
+            f" {partner.last_quota_refused_at:%Y-%m-%dT%H:%M:%SZ} (nothing of them stored; its registry sends them"
+            f" again after the hour): a partner filling this registry, or a bound too tight for it ('firearms peers"
+            f" quota {partner.state}'; 'firearms peers disable {partner.state}' stops it)",
+        )
+        for partner in partners
+        if partner.last_quota_refused_at is not None and now - partner.last_quota_refused_at <= QUOTA_REFUSED_WINDOW
     )
     announced = key_status.rotation_announced_at
     if announced is not None and now - announced > ROTATION_AGE:

@@ -10,6 +10,11 @@ cannot be applied either: :func:`receive_notice` then stores the notice ``reject
 transaction -- ``invalid-body`` when the body holds U+0000, which PostgreSQL text and jsonb refuse,
 ``cannot-apply`` otherwise -- so that one such notice does not stall the sender's queue behind
 it with a 500 on every retry. A duplicate gets the first receipt again, byte for byte.
+
+A notice that passes checks 1-8 is stored only within its sender's quota (:class:`Quota`): so many notices and
+bytes a UTC hour, counted under the sender's lock by the statement that stores it. Beyond it the notice is refused
+``quota-exceeded`` and nothing of it is stored; the refusal is counted on the sender's row of the hour, in a
+transaction of its own, and the sender retries the same bytes once the hour has ended.
 """
 
 from __future__ import annotations
@@ -43,6 +48,7 @@ from firearms.exchange.protocol import (
     sign_receipt,
     verify_notice_signature,
 )
+from firearms.exchange.quota import DEFAULT_QUOTA, Quota, QuotaExceededError, check_quota, record_refusal
 from firearms.store import inbox as store
 from firearms.text_rules import identifier_fault
 
@@ -261,27 +267,36 @@ async def receive_notice(
     home: Path,
     time_zone: dt.tzinfo,
     addressed: tuple[Envelope, bytes] | None = None,
+    quota: Quota | None = None,
 ) -> Delivered:
     """Receive one envelope in a transaction of its own; an effect the database refuses is stored rejected.
 
     ``addressed``: what :func:`check_addressed` already returned for ``raw`` (then checks 1 and 2 are not run
-    again).
+    again). ``quota``: a partner's bound an hour where the operator set none of its own (:meth:`Quota.of` the
+    settings; the defaults when ``None``). A notice refused for it is counted in a transaction of its own, after
+    the refused one rolled back.
 
     Raises:
-        NoticeRefusedError: a check failed; nothing was stored.
+        NoticeRefusedError: a check failed; nothing was stored (:class:`QuotaExceededError`: the quota's, counted).
         ConfigError: this registry has no valid signing key for the receipt.
         CommitUnansweredError: the ``COMMIT`` got no answer: the notice may have been stored (the sender's retry
             of the same bytes is then a duplicate, answered with the first receipt).
     """
     try:
         async with db.transaction(conn):
-            return await receive(conn, raw, state=state, home=home, time_zone=time_zone, addressed=addressed)
+            return await receive(
+                conn, raw, state=state, home=home, time_zone=time_zone, addressed=addressed, quota=quota
+            )
     except _UNAPPLICABLE as exc:
         log.warning("a notice's effect cannot be applied (%s: %s); it is stored rejected", type(exc).__name__, exc)
         reason = "invalid-body" if isinstance(exc, _NUL) else "cannot-apply"
+    except QuotaExceededError as exc:
+        async with db.transaction(conn):
+            await record_refusal(conn, exc)
+        raise
     async with db.transaction(conn):
         return await receive(
-            conn, raw, state=state, home=home, time_zone=time_zone, rejected_as=reason, addressed=addressed
+            conn, raw, state=state, home=home, time_zone=time_zone, rejected_as=reason, addressed=addressed, quota=quota
         )
 
 
@@ -295,6 +310,7 @@ async def receive(
     now: dt.datetime | None = None,
     rejected_as: str | None = None,
     addressed: tuple[Envelope, bytes] | None = None,
+    quota: Quota | None = None,
 ) -> Delivered:
     """Receive one envelope inside the caller's transaction (PROTOCOL §4): two statements and the effect's.
 
@@ -302,6 +318,9 @@ async def receive(
 
     With ``rejected_as`` the effect does not run and a notice that passes the checks is stored ``rejected``
     with that reason (after its effect failed in the database, see :func:`receive_notice`).
+
+    A notice that passes checks 1-8 beyond the sender's quota of the hour (its own, else ``quota``) is refused
+    :class:`QuotaExceededError` (the caller counts the refusal: :func:`receive_notice`).
 
     Raises:
         NoticeRefusedError: a check failed (its ``code`` is the problem name); nothing was stored.
@@ -320,6 +339,7 @@ async def receive(
             rejected_as=rejected_as,
             alone=_in_flight == 1,
             addressed=addressed,
+            quota=DEFAULT_QUOTA if quota is None else quota,
         )
     finally:
         _in_flight -= 1
@@ -336,6 +356,7 @@ async def _receive(
     rejected_as: str | None,
     alone: bool,
     addressed: tuple[Envelope, bytes] | None,
+    quota: Quota,
 ) -> Delivered:
     envelope, signing_input = addressed if addressed is not None else check_addressed(raw, state)
     notice = envelope.notice
@@ -373,6 +394,7 @@ async def _receive(
             f"the next notice expected from {notice.sender} has sequence {expected}, not {notice.sequence}",
             expected_sequence=expected,
         )
+    check_quota(context, notice.sender, len(notice_bytes), moment, quota)
     own_key_id: str | None = context["own_key_id"]
     if own_key_id is None:
         raise ConfigError("this registry has no valid signing key: run 'firearms keys rotate'")

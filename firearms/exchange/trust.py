@@ -20,6 +20,7 @@ from firearms.countries import is_country
 from firearms.errors import ConflictError, InvalidInputError, NotFoundError
 from firearms.exchange import reports, rotation
 from firearms.exchange.checks import KEY_TIMES_FROM, TrustedKey, is_key_time
+from firearms.settings import QUOTA_BYTES_RANGE, QUOTA_NOTICES_RANGE
 from firearms.signing import b64url_decode, b64url_encode, is_public_key, key_id_of
 from firearms.store import keys as key_store
 from firearms.store import peers as store
@@ -48,6 +49,7 @@ __all__ = [
     "parse_public_key",
     "record_served_address",
     "set_peer_enabled",
+    "set_peer_quota",
     "trusted_keys",
 ]
 
@@ -124,6 +126,10 @@ class Peer(msgspec.Struct, frozen=True, kw_only=True):
     base_url: str
     enabled: bool
     last_sent_sequence: int
+    quota_notices: int | None
+    """The most notices stored from it a UTC hour; ``None``: ``FIREARMS_PARTNER_QUOTA_NOTICES``."""
+    quota_bytes: int | None
+    """The most bytes of its notices stored a UTC hour; ``None``: ``FIREARMS_PARTNER_QUOTA_BYTES``."""
     keys: list[PeerKey]
     created_at: dt.datetime
     updated_at: dt.datetime
@@ -271,6 +277,8 @@ async def _peer(conn: Conn, row: asyncpg.Record) -> Peer:
         base_url=row["base_url"],
         enabled=row["enabled"],
         last_sent_sequence=row["last_sent_sequence"],
+        quota_notices=row["quota_notices"],
+        quota_bytes=row["quota_bytes"],
         keys=keys,
         created_at=row["created_at"],
         updated_at=row["updated_at"],
@@ -426,6 +434,42 @@ async def set_peer_enabled(conn: Conn, state: str, *, enabled: bool, actor: str)
     )
     if enabled and not before["enabled"]:
         await reports.catch_up(conn, state, actor=actor)
+    return await _peer(conn, row)
+
+
+async def set_peer_quota(conn: Conn, state: str, *, notices: int | None, bytes_: int | None, actor: str) -> Peer:
+    """Set the bound an hour on what is stored from a partner; ``None`` follows the settings' default.
+
+    README "What one partner can make this registry store". Journaled (``peer.quota-set``, the values before and
+    after) in the caller's transaction.
+
+    Raises:
+        InvalidInputError: a bound below one notice, or below one envelope's 256 KiB (the partner's sender retries
+            the same bytes: such a bound would refuse a notice for ever), or beyond what is kept.
+        NotFoundError: not on the trust list.
+    """
+    for value, (low, high), what in (
+        (notices, QUOTA_NOTICES_RANGE, "notices"),
+        (bytes_, QUOTA_BYTES_RANGE, "bytes (at least one envelope's 256 KiB)"),
+    ):
+        if value is not None and not low <= value <= high:
+            raise InvalidInputError(f"a quota of {value} {what} an hour is outside {low}-{high}", field=what.split()[0])
+    before = await store.get_peer_for_update(conn, state)
+    row = await store.set_peer_quota(conn, state, notices, bytes_, utc_now())
+    if before is None or row is None:
+        raise NotFoundError(f"{state} is not on the trust list", state=state)
+    await journal.record(
+        conn,
+        actor=actor,
+        action="peer.quota-set",
+        entity="peer",
+        entity_id=state,
+        payload={
+            "quota_notices": notices,
+            "quota_bytes": bytes_,
+            "before": {"quota_notices": before["quota_notices"], "quota_bytes": before["quota_bytes"]},
+        },
+    )
     return await _peer(conn, row)
 
 

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 __all__ = [
     "list_inbox_notices",
     "receive_context",
+    "record_quota_refusal",
     "sender_keys",
     "store_received_notice",
     "wrote_in_transaction",
@@ -27,6 +28,14 @@ async def receive_context(conn: Conn, sender: str, notice_id: str, now: dt.datet
     row = await conn.fetchrow(Q["receive_context"], sender, notice_id, now)
     assert row is not None  # noqa: S101  # the function returns one row
     return row
+
+
+async def record_quota_refusal(
+    conn: Conn, sender: str, refused_at: dt.datetime, recorded_at: dt.datetime, payload: Any
+) -> int:
+    """Count a notice refused for the sender's quota in its hour (the first of the hour journaled); the count."""
+    refused: int = await conn.fetchval(Q["record_quota_refusal"], sender, refused_at, recorded_at, payload)
+    return refused
 
 
 async def sender_keys(conn: Conn, sender: str) -> asyncpg.Record:

@@ -30,6 +30,7 @@ __all__ = [
     "lock_report_recipients_shared",
     "revoke_peer_key",
     "set_peer_enabled",
+    "set_peer_quota",
     "set_peer_url",
 ]
 
@@ -87,6 +88,13 @@ async def lock_report_recipients(conn: Conn) -> None:
 async def set_peer_enabled(conn: Conn, state: str, enabled: bool, now: dt.datetime) -> asyncpg.Record | None:  # noqa: FBT001
     """Enable or disable a partner; ``None`` when unknown."""
     return await conn.fetchrow(Q["set_peer_enabled"], state, enabled, now)
+
+
+async def set_peer_quota(
+    conn: Conn, state: str, notices: int | None, bytes_: int | None, now: dt.datetime
+) -> asyncpg.Record | None:
+    """Set a partner's own quota an hour (``None``: the settings' default); ``None`` when unknown."""
+    return await conn.fetchrow(Q["set_peer_quota"], state, notices, bytes_, now)
 
 
 async def set_peer_url(conn: Conn, state: str, base_url: str, now: dt.datetime) -> asyncpg.Record | None:

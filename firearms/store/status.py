@@ -22,9 +22,12 @@ __all__ = [
 ]
 
 
-async def list_partner_status(conn: Conn) -> list[asyncpg.Record]:
-    """Each partner's queue, last delivery, rejected notices and the latest rejection's time, in State order."""
-    return await conn.fetch(Q["list_partner_status"])
+async def list_partner_status(conn: Conn, quota_since: dt.datetime) -> list[asyncpg.Record]:
+    """Each partner's queue, last delivery, rejected notices and the latest rejection's time, in State order.
+
+    With the notices refused for its quota since ``quota_since`` and the latest refusal's time.
+    """
+    return await conn.fetch(Q["list_partner_status"], quota_since)
 
 
 async def get_journal_status(conn: Conn, verified_action: str, failed_action: str) -> asyncpg.Record:

@@ -5,7 +5,7 @@ VALUES ($1, $2, true, $3, $3);
 
 -- name: get_peer
 -- One partner. $1 state
-SELECT state, base_url, enabled, last_sent_sequence, created_at, updated_at FROM peer WHERE state = $1;
+SELECT state, base_url, enabled, last_sent_sequence, quota_notices, quota_bytes, created_at, updated_at FROM peer WHERE state = $1;
 
 -- name: get_peer_for_update
 -- One partner, locked to be enabled or disabled: whether it was enabled is read as the change finds it, not before a
@@ -13,12 +13,12 @@ SELECT state, base_url, enabled, last_sent_sequence, created_at, updated_at FROM
 -- the lock the change takes anyway: it does not wait for the transactions queueing notices to the partner, whose
 -- foreign key holds a KEY SHARE lock on its row (an event holding the report recipients' shared lock among them).
 -- $1 state
-SELECT state, base_url, enabled, last_sent_sequence, created_at, updated_at FROM peer WHERE state = $1
+SELECT state, base_url, enabled, last_sent_sequence, quota_notices, quota_bytes, created_at, updated_at FROM peer WHERE state = $1
    FOR NO KEY UPDATE;
 
 -- name: list_peers
 -- Partners in State order, a page after a cursor. $1 after state, $2 limit
-SELECT state, base_url, enabled, last_sent_sequence, created_at, updated_at
+SELECT state, base_url, enabled, last_sent_sequence, quota_notices, quota_bytes, created_at, updated_at
   FROM peer
  WHERE state > $1
  ORDER BY state
@@ -42,12 +42,12 @@ SELECT pg_advisory_xact_lock(7310005);
 -- name: set_peer_enabled
 -- Enable or disable a partner. $1 state, $2 enabled, $3 now
 UPDATE peer SET enabled = $2, updated_at = $3 WHERE state = $1
-RETURNING state, base_url, enabled, last_sent_sequence, created_at, updated_at;
+RETURNING state, base_url, enabled, last_sent_sequence, quota_notices, quota_bytes, created_at, updated_at;
 
 -- name: set_peer_url
 -- Change where a partner is reached. $1 state, $2 base_url, $3 now
 UPDATE peer SET base_url = $2, updated_at = $3 WHERE state = $1
-RETURNING state, base_url, enabled, last_sent_sequence, created_at, updated_at;
+RETURNING state, base_url, enabled, last_sent_sequence, quota_notices, quota_bytes, created_at, updated_at;
 
 -- name: insert_peer_key
 -- A partner's key. $1 state, $2 key_id, $3 public_key, $4 not_before, $5 not_after, $6 provenance, $7 now
@@ -84,3 +84,9 @@ SELECT k.key_id, k.public_key, k.not_before, k.not_after, k.revoked_at
 UPDATE peer_key SET revoked_at = LEAST(coalesce(revoked_at, $3), $3)
  WHERE state = $1 AND key_id = $2
 RETURNING key_id, revoked_at;
+
+-- name: set_peer_quota
+-- A partner's own bound on the notices stored from it an hour (NULLs: the settings' default). $1 state, $2 notices,
+-- $3 bytes, $4 now
+UPDATE peer SET quota_notices = $2, quota_bytes = $3, updated_at = $4 WHERE state = $1
+RETURNING state, base_url, enabled, last_sent_sequence, quota_notices, quota_bytes, created_at, updated_at;

@@ -3,9 +3,10 @@
 -- notice's created_at; notice_outbox_queued_idx), the head of the queue's attempts and last error, the last
 -- delivery (the delivered notice of the highest number: notices are delivered in number order;
 -- notice_outbox_sequence_key), how many it rejected and when the receipt of the latest rejection was recorded
--- (notice_outbox_rejected_at_idx). No notice's body.
+-- (notice_outbox_rejected_at_idx); the notices of the partner's refused for its quota since $1 and the latest
+-- refusal (peer_quota_window_refused_idx: a row an hour). No notice's body.
 SELECT p.state, p.enabled, q.queued, q.oldest_queued_at, h.attempts AS head_attempts, h.last_error AS head_last_error,
-       d.delivered_at AS last_delivered_at, r.rejected,
+       d.delivered_at AS last_delivered_at, r.rejected, f.quota_refused, f.last_quota_refused_at,
        -- on its own, max() is one row read from the end of the index; beside count() it read every rejected notice
        (SELECT max(o.delivered_at)
           FROM notice_outbox AS o
@@ -27,6 +28,10 @@ SELECT p.state, p.enabled, q.queued, q.oldest_queued_at, h.attempts AS head_atte
  CROSS JOIN LATERAL (SELECT count(*) AS rejected
                        FROM notice_outbox AS o
                       WHERE o.recipient = p.state AND o.status = 'rejected') AS r
+ CROSS JOIN LATERAL (SELECT coalesce(sum(w.refused), 0)::bigint AS quota_refused,
+                            max(w.last_refused_at) AS last_quota_refused_at
+                       FROM peer_quota_window AS w
+                      WHERE w.state = p.state AND w.refused > 0 AND w.last_refused_at >= $1) AS f
  ORDER BY p.state;
 
 -- name: get_journal_status

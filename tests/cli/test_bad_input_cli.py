@@ -42,6 +42,7 @@ CASES: dict[str, list[str]] = {
     "peers disable": ["peers", "disable", "Germany"],
     "peers enable": ["peers", "enable", "D E"],
     "peers resequence": ["peers", "resequence", "DE", "--from", "0"],
+    "peers quota": ["peers", "quota", "DE", "--bytes", "262143"],  # below one envelope: a notice refused for ever
     "notices": ["notices", "--recipient", "Germany"],
     "trace-requests": ["trace-requests", "--direction", "sideways"],
     "status": ["status", "--json=yes"],  # a flag takes no value

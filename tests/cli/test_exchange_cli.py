@@ -609,3 +609,47 @@ def test_trace_requests_tell_the_findings_left_out_and_an_answer_naming_an_item_
         (2, None),
         (0, "re-stamped serial"),
     ]
+
+
+def test_peers_quota_sets_a_partners_bound_shown_by_peers_list_and_journaled(
+    env: dict[str, str], database: str
+) -> None:
+    assert _run(env, "peers", "add", "DE", "--url", "http://127.0.0.1:8081", "--public-key", DE_KEY)[0] == 0
+    code, out, _ = _run(env, "peers", "quota", "de", "--notices", "500", "--bytes", "1048576")
+    assert code == 0
+    assert (json.loads(out)["quota_notices"], json.loads(out)["quota_bytes"]) == (500, 1_048_576)
+    listed = [json.loads(line) for line in _run(env, "peers", "list")[1].splitlines()]
+    assert [(item["state"], item["quota_notices"], item["quota_bytes"]) for item in listed] == [("DE", 500, 1_048_576)]
+    code, out, _ = _run(env, "peers", "quota", "DE")  # no bound given: back to the settings' default
+    assert (code, json.loads(out)["quota_notices"], json.loads(out)["quota_bytes"]) == (0, None, None)
+
+    async def journaled() -> list[Any]:
+        conn = await db.connect(database)
+        try:
+            rows = await conn.fetch(
+                "SELECT actor, payload FROM journal_entry WHERE action = 'peer.quota-set' ORDER BY entry_id"
+            )
+            return [(row["actor"], row["payload"]) for row in rows]
+        finally:
+            await conn.close()
+
+    entries = asyncio.run(journaled())
+    assert [payload["quota_notices"] for _, payload in entries] == [500, None]
+    assert entries[1][1]["before"] == {"quota_notices": 500, "quota_bytes": 1_048_576}
+    assert {actor for actor, _ in entries} == {cli_actor()}
+    code, _, err = _run(env, "peers", "quota", "FR", "--notices", "5")
+    assert code != 0
+    assert "FR is not on the trust list" in err
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"), [("FIREARMS_PARTNER_QUOTA_NOTICES", "0"), ("FIREARMS_PARTNER_QUOTA_BYTES", "1024")]
+)
+def test_serve_refuses_a_partner_quota_no_notice_could_meet_in_one_line(
+    env: dict[str, str], variable: str, value: str
+) -> None:
+    code, out, err = _run({**env, variable: value}, "serve", "--no-worker", "--port", "9")
+    assert code == 2
+    assert out == ""
+    assert err.count("\n") == 1
+    assert f"{variable}={value!r}" in err

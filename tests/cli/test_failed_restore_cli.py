@@ -43,6 +43,7 @@ REFUSES: dict[str, list[str]] = {
     "peers disable": ["peers", "disable", "DE"],
     "peers enable": ["peers", "enable", "DE"],
     "peers resequence": ["peers", "resequence", "DE", "--from", "1"],
+    "peers quota": ["peers", "quota", "DE", "--notices", "500"],
     "import": ["import", "{tmp}/records.csv"],
 }
 

@@ -45,6 +45,7 @@ _OPENING: dict[str, list[str]] = {
     "peers disable": ["peers", "disable", "DE"],
     "peers enable": ["peers", "enable", "DE"],
     "peers resequence": ["peers", "resequence", "DE", "--from", "1"],
+    "peers quota": ["peers", "quota", "DE", "--notices", "500"],
     "notices": ["notices"],
     "trace-requests": ["trace-requests"],
     "status": ["status"],

@@ -362,8 +362,10 @@ ALLOWED_PRIVILEGES: list[str] = [
     "view open_foreign_item_report: SELECT",
     "table party: INSERT, SELECT; UPDATE (status, updated_at)",
     "table passage_tally: INSERT, SELECT",
-    "table peer: INSERT, SELECT; UPDATE (base_url, enabled, last_sent_sequence, updated_at)",
+    "table peer: INSERT, SELECT; UPDATE (base_url, enabled, last_sent_sequence, quota_bytes, quota_notices, "
+    "updated_at)",
     "table peer_key: INSERT, SELECT; UPDATE (revoked_at)",
+    "table peer_quota_window: INSERT, SELECT; UPDATE (bytes, first_refused_at, last_refused_at, notices, refused)",
     "table pending_registry_key: DELETE, INSERT, SELECT; UPDATE (switched_at)",
     "table registry_key: INSERT, SELECT; UPDATE (revoked_at)",
     "table registry_state: INSERT, SELECT",

@@ -182,6 +182,23 @@ def test_exchange_timings_are_seconds_above_zero_up_to_a_day(tmp_path: Path) -> 
         load_settings(env | {"FIREARMS_EXCHANGE_TIMEOUT": "soon"})
 
 
+def test_a_partners_default_quota_is_a_bound_a_notice_can_always_meet(tmp_path: Path) -> None:
+    env = {"FIREARMS_STATE": "AT", "FIREARMS_HOME": str(tmp_path)}
+    assert (load_settings(env).partner_quota_notices, load_settings(env).partner_quota_bytes) == (10_000, 64 << 20)
+    given = load_settings(env | {"FIREARMS_PARTNER_QUOTA_NOTICES": "1", "FIREARMS_PARTNER_QUOTA_BYTES": "262144"})
+    assert (given.partner_quota_notices, given.partner_quota_bytes) == (1, 262_144)
+    for name, bad in (
+        ("NOTICES", "0"),
+        ("NOTICES", "2147483648"),
+        ("NOTICES", "many"),
+        ("BYTES", "262143"),  # below one envelope: a notice of 256 KiB refused for ever
+        ("BYTES", "-1"),
+        ("BYTES", ""),
+    ):
+        with pytest.raises(ConfigError, match=rf"^FIREARMS_PARTNER_QUOTA_{name}="):
+            load_settings(env | {f"FIREARMS_PARTNER_QUOTA_{name}": bad})
+
+
 def test_settings_read_workers_as_a_number_of_api_processes(tmp_path: Path) -> None:
     env = {"FIREARMS_STATE": "AT", "FIREARMS_HOME": str(tmp_path)}
     assert load_settings(env).workers == 1
