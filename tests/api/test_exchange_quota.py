@@ -240,3 +240,52 @@ async def _deliver_until(at: Registry, client: httpx.AsyncClient, done: str) -> 
             return
         await asyncio.sleep(0.02)
     raise AssertionError(f"condition not reached: {done}")
+
+
+async def test_a_notice_stored_rejected_counts_and_its_duplicate_is_answered_over_the_quota(
+    de: tuple[Client, db.Conn],
+) -> None:
+    """A notice whose effect rejects it is stored (its sequence consumed, its bytes kept): it counts as any other."""
+    client, conn = de
+    await _quota(conn, notices=1)
+    unknown = envelope(AT_KEY, sequence=1, type_="test.no-such-type", body={"text": "x" * 1000})
+    stored = await _post(client, unknown)
+    assert (stored.status_code, stored.json()["receipt"]["reason"]) == (202, "unsupported-type")
+    assert await _window(conn) == [(1, await conn.fetchval("SELECT octet_length(notice) FROM notice_inbox"), 0)]
+    assert (await _post(client, envelope(AT_KEY, sequence=2))).status_code == 429
+    again = await _post(client, unknown)  # a duplicate: its first receipt, counted and refused neither
+    assert (again.status_code, again.content) == (200, stored.content)
+    assert [(notices, refused) for notices, _, refused in await _window(conn)] == [(1, 1)]
+
+
+_LOWERED: list[str] = []  # the database the effect below lowers AT's bound in
+
+
+async def _lowers_the_quota_then_fails(conn: Any, received: Any) -> None:
+    """Test-only: the operator lowers AT's bound (committed, on a connection of its own), then the database refuses
+    the effect's values: the notice is to be stored ``cannot-apply`` in a second transaction, under the new bound."""
+    other = await db.connect(_LOWERED[-1])
+    try:
+        await _quota(other, notices=1)
+    finally:
+        await other.close()
+    await conn.execute("SELECT 1 / 0")  # a data exception: stored rejected, cannot-apply
+
+
+if "test.quota-lowered" not in inbox.EFFECTS:
+    inbox.EFFECTS["test.quota-lowered"] = _lowers_the_quota_then_fails
+
+
+async def test_a_refusal_for_the_quota_when_storing_a_notice_rejected_is_counted_and_journaled(
+    de: tuple[Client, db.Conn], database: str
+) -> None:
+    """The second transaction of a notice whose effect the database refused meets the quota: counted as the first."""
+    client, conn = de
+    _LOWERED.append(database)
+    assert (await _post(client, envelope(AT_KEY, sequence=1))).status_code == 202
+    refused = await _post(client, envelope(AT_KEY, sequence=2, type_="test.quota-lowered"))
+    assert (refused.status_code, refused.json()["type"]) == (429, PROBLEM_BASE + "quota-exceeded")
+    assert refused.headers["retry-after"] == str(refused.json()["retry_after"])
+    assert await _stored(conn) == (1, 1)
+    assert await _window(conn) == [(1, await conn.fetchval("SELECT octet_length(notice) FROM notice_inbox"), 1)]
+    assert await conn.fetchval("SELECT count(*) FROM journal_entry WHERE action = 'notice.quota-exceeded'") == 1
