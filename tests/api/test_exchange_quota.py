@@ -8,24 +8,29 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import shutil
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
+import msgspec
 import pytest
 from litestar.testing import AsyncTestClient
 
 import tests.exchange_util  # noqa: F401  # registers test.ping
 from api import create_app
-from firearms import db, outbox, status
+from firearms import backup, bootstrap, db, outbox, restore, status
 from firearms.canonical import format_time, utc_now
+from firearms.embedded import with_user
 from firearms.errors import InvalidInputError, NotFoundError
 from firearms.exchange import delivery, inbox, trust
 from firearms.exchange.protocol import PROBLEM_BASE
 from firearms.exchange.quota import QuotaExceededError
 from firearms.settings import Settings
+from firearms.signing import b64url_decode, key_id_of
 from tests.exchange_fixtures import Client, Registry, at_de, de
-from tests.exchange_util import AT_KEY, OTHER_KEY, envelope
+from tests.exchange_util import AT_KEY, OTHER_KEY, VECTORS, envelope
 
 __all__ = ["at_de", "de"]
 
@@ -289,3 +294,96 @@ async def test_a_refusal_for_the_quota_when_storing_a_notice_rejected_is_counted
     assert await _stored(conn) == (1, 1)
     assert await _window(conn) == [(1, await conn.fetchval("SELECT octet_length(notice) FROM notice_inbox"), 1)]
     assert await conn.fetchval("SELECT count(*) FROM journal_entry WHERE action = 'notice.quota-exceeded'") == 1
+
+
+async def test_an_upgraded_registry_with_partners_and_received_notices_counts_from_the_upgrade(
+    empty_database: str, home: Path, tmp_path: Path
+) -> None:
+    """Migration 20261201100000 on a database holding a partner and its notices: nothing lost, nothing counted before.
+
+    The notices received before the upgrade are not counted in its hour (the table starts empty), the next one is.
+    """
+    quota_migration = "20261201100000_bound_partner_notices.sql"
+    older = tmp_path / "migrations"
+    shutil.copytree(db.SQL_DIR / "migrations", older)
+    for later in older.glob("*.sql"):
+        if later.name >= quota_migration:
+            later.unlink()
+    conn = await db.connect(empty_database)
+    try:
+        await db.migrate(conn, older)
+        public_key = b64url_decode(VECTORS["keys"]["AT"]["public_key"])
+        await conn.execute(
+            "INSERT INTO peer (state, base_url, created_at, updated_at)"
+            " VALUES ('AT', 'http://127.0.0.1:9', now(), now())"
+        )
+        await conn.execute(
+            "INSERT INTO peer_key (state, key_id, public_key, not_before, provenance, created_at)"
+            " VALUES ('AT', $1, $2, '2026-01-01T00:00:00Z', 'test', now())",
+            key_id_of(public_key),
+            public_key,
+        )
+        for sequence in (1, 2):
+            await conn.execute(
+                "INSERT INTO notice_inbox (sender, notice_id, type, sequence, created_at, confidentiality, key_id,"
+                " notice, signature, digest, status, received_at, receipt)"
+                " VALUES ('AT', gen_random_uuid()::text, 'test.ping', $1, now(), 'restricted', $2, '\\x7b7d', 'x',"
+                " 'x', 'accepted', now(), '\\x7b7d')",
+                sequence,
+                key_id_of(public_key),
+            )
+        settings = Settings(
+            state="DE",
+            home=home,
+            database_url=with_user(empty_database, db.SERVICE_ROLE),
+            migration_database_url=empty_database,
+            run_worker=False,
+        )
+        assert quota_migration in (await bootstrap.initialise(settings, empty_database)).migrations
+        (peer,) = await trust.list_peers(conn, after="", limit=10)
+        assert (peer.state, peer.enabled, peer.quota_notices, peer.quota_bytes) == ("AT", True, None, None)
+        assert await _window(conn) == []
+        await _quota(conn, notices=1)  # the partner's own bound, on the upgraded row
+        async with AsyncTestClient(app=create_app(settings)) as client:
+            assert (await _post(client, envelope(AT_KEY, sequence=3))).status_code == 202
+            refused = await _post(client, envelope(AT_KEY, sequence=4))
+            assert (refused.status_code, refused.json()["used_notices"]) == (429, 1)
+        assert [(notices, refused) for notices, _, refused in await _window(conn)] == [(1, 1)]
+        assert await conn.fetchval("SELECT array_agg(sequence ORDER BY sequence) FROM notice_inbox") == [1, 2, 3]
+    finally:
+        await conn.close()
+
+
+async def test_a_restored_backup_keeps_the_hours_counts_and_goes_on_counting_from_them(
+    de: tuple[Client, db.Conn], database: str, empty_database: str, tmp_path: Path
+) -> None:
+    client, conn = de
+    await _quota(conn, notices=2)
+    assert (await _post(client, envelope(AT_KEY, sequence=1))).status_code == 202
+    assert (await _post(client, envelope(AT_KEY, sequence=2))).status_code == 202
+    third = envelope(AT_KEY, sequence=3)
+    assert (await _post(client, third)).status_code == 429
+    counted = await conn.fetch("SELECT * FROM peer_quota_window")
+    path = tmp_path / "de.dump"
+    await backup.backup(database, path, state="DE", actor="test")
+    settings: Settings = client.app.state.settings
+    new_home = tmp_path / "new-home"
+    restored = await restore.restore(empty_database, path, state="DE", home=new_home)
+    assert (restored.head_matches, restored.verify_intact, restored.problem) == (True, True, None)
+    for name in restored.missing_key_files:
+        shutil.copy2(settings.home / "keys" / name, new_home / "keys" / name)
+    restored_conn = await db.connect(empty_database)
+    try:
+        assert [dict(row) for row in await restored_conn.fetch("SELECT * FROM peer_quota_window")] == [
+            dict(row) for row in counted
+        ]
+        moved = msgspec.structs.replace(
+            settings, home=new_home, database_url=with_user(empty_database, db.SERVICE_ROLE)
+        )
+        async with AsyncTestClient(app=create_app(moved)) as restored_client:
+            assert (await _post(restored_client, third)).status_code == 429  # the hour's count came back with it
+            await _quota(restored_conn, notices=3)
+            assert (await _post(restored_client, third)).status_code == 202
+        assert [(n, r) for n, _, r in await _window(restored_conn)] == [(3, 2)]
+    finally:
+        await restored_conn.close()
