@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import json
 import shutil
 import time
 from pathlib import Path
@@ -387,3 +388,18 @@ async def test_a_restored_backup_keeps_the_hours_counts_and_goes_on_counting_fro
         assert [(n, r) for n, _, r in await _window(restored_conn)] == [(3, 2)]
     finally:
         await restored_conn.close()
+
+
+async def test_the_bytes_counted_are_the_canonical_notice_stored_not_the_body_as_sent(
+    de: tuple[Client, db.Conn],
+) -> None:
+    """White space and escapes the canonical form drops (PROTOCOL §2) are neither stored nor counted."""
+    client, conn = de
+    canonical = envelope(AT_KEY, sequence=1, body={"text": "é/" * 2000})
+    padded = json.dumps(json.loads(canonical), indent=8, ensure_ascii=True).replace("/", "\\/").encode()
+    assert len(padded) > 2 * len(canonical)
+    assert (await _post(client, padded)).status_code == 202
+    ((notices, counted, _),) = await _window(conn)
+    stored = await conn.fetchval("SELECT octet_length(notice) FROM notice_inbox")
+    assert (notices, counted) == (1, stored)
+    assert stored < len(canonical) < len(padded)
