@@ -11,6 +11,7 @@ import datetime as dt
 import json
 import shutil
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -403,3 +404,24 @@ async def test_the_bytes_counted_are_the_canonical_notice_stored_not_the_body_as
     stored = await conn.fetchval("SELECT octet_length(notice) FROM notice_inbox")
     assert (notices, counted) == (1, stored)
     assert stored < len(canonical) < len(padded)
+
+
+async def test_the_least_bytes_bound_takes_the_largest_envelope_in_an_hour_of_its_own(
+    de: tuple[Client, db.Conn],
+) -> None:
+    """``peers quota --bytes 262144``: an envelope of PROTOCOL §3's 256 KiB, to the byte, is never refused for ever."""
+    client, conn = de
+    await _quota(conn, bytes_=262_144)
+    notice_id, created = str(uuid.uuid4()), format_time(utc_now())
+    base = len(envelope(AT_KEY, sequence=1, body={"text": ""}, notice_id=notice_id, created_at=created))
+    largest = envelope(
+        AT_KEY, sequence=1, body={"text": "x" * (262_144 - base)}, notice_id=notice_id, created_at=created
+    )
+    assert len(largest) == 262_144
+    assert (await _post(client, largest)).status_code == 202
+    ((notices, counted, _),) = await _window(conn)
+    assert notices == 1
+    assert counted < 262_144
+    assert (
+        await _post(client, envelope(AT_KEY, sequence=2, body={"text": "x" * (262_144 - counted)}))
+    ).status_code == 429
