@@ -283,21 +283,30 @@ async def receive_notice(
             of the same bytes is then a duplicate, answered with the first receipt).
     """
     try:
+        try:
+            async with db.transaction(conn):
+                return await receive(
+                    conn, raw, state=state, home=home, time_zone=time_zone, addressed=addressed, quota=quota
+                )
+        except _UNAPPLICABLE as exc:
+            log.warning("a notice's effect cannot be applied (%s: %s); it is stored rejected", type(exc).__name__, exc)
+            reason = "invalid-body" if isinstance(exc, _NUL) else "cannot-apply"
+        # checks 1-8 and the quota run again: the operator may have lowered the bound meanwhile
         async with db.transaction(conn):
             return await receive(
-                conn, raw, state=state, home=home, time_zone=time_zone, addressed=addressed, quota=quota
+                conn,
+                raw,
+                state=state,
+                home=home,
+                time_zone=time_zone,
+                rejected_as=reason,
+                addressed=addressed,
+                quota=quota,
             )
-    except _UNAPPLICABLE as exc:
-        log.warning("a notice's effect cannot be applied (%s: %s); it is stored rejected", type(exc).__name__, exc)
-        reason = "invalid-body" if isinstance(exc, _NUL) else "cannot-apply"
-    except QuotaExceededError as exc:
+    except QuotaExceededError as exc:  # in either transaction: counted, the hour's first journaled
         async with db.transaction(conn):
             await record_refusal(conn, exc)
         raise
-    async with db.transaction(conn):
-        return await receive(
-            conn, raw, state=state, home=home, time_zone=time_zone, rejected_as=reason, addressed=addressed, quota=quota
-        )
 
 
 async def receive(

@@ -8,24 +8,31 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import json
+import shutil
 import time
+import uuid
+from pathlib import Path
 from typing import Any
 
 import httpx
+import msgspec
 import pytest
 from litestar.testing import AsyncTestClient
 
 import tests.exchange_util  # noqa: F401  # registers test.ping
 from api import create_app
-from firearms import db, outbox, status
+from firearms import backup, bootstrap, db, outbox, restore, status
 from firearms.canonical import format_time, utc_now
+from firearms.embedded import with_user
 from firearms.errors import InvalidInputError, NotFoundError
 from firearms.exchange import delivery, inbox, trust
 from firearms.exchange.protocol import PROBLEM_BASE
 from firearms.exchange.quota import QuotaExceededError
 from firearms.settings import Settings
+from firearms.signing import b64url_decode, key_id_of
 from tests.exchange_fixtures import Client, Registry, at_de, de
-from tests.exchange_util import AT_KEY, OTHER_KEY, envelope
+from tests.exchange_util import AT_KEY, OTHER_KEY, VECTORS, envelope
 
 __all__ = ["at_de", "de"]
 
@@ -240,3 +247,181 @@ async def _deliver_until(at: Registry, client: httpx.AsyncClient, done: str) -> 
             return
         await asyncio.sleep(0.02)
     raise AssertionError(f"condition not reached: {done}")
+
+
+async def test_a_notice_stored_rejected_counts_and_its_duplicate_is_answered_over_the_quota(
+    de: tuple[Client, db.Conn],
+) -> None:
+    """A notice whose effect rejects it is stored (its sequence consumed, its bytes kept): it counts as any other."""
+    client, conn = de
+    await _quota(conn, notices=1)
+    unknown = envelope(AT_KEY, sequence=1, type_="test.no-such-type", body={"text": "x" * 1000})
+    stored = await _post(client, unknown)
+    assert (stored.status_code, stored.json()["receipt"]["reason"]) == (202, "unsupported-type")
+    assert await _window(conn) == [(1, await conn.fetchval("SELECT octet_length(notice) FROM notice_inbox"), 0)]
+    assert (await _post(client, envelope(AT_KEY, sequence=2))).status_code == 429
+    again = await _post(client, unknown)  # a duplicate: its first receipt, counted and refused neither
+    assert (again.status_code, again.content) == (200, stored.content)
+    assert [(notices, refused) for notices, _, refused in await _window(conn)] == [(1, 1)]
+
+
+_LOWERED: list[str] = []  # the database the effect below lowers AT's bound in
+
+
+async def _lowers_the_quota_then_fails(conn: Any, received: Any) -> None:
+    """Test-only: the operator lowers AT's bound (committed, on a connection of its own), then the database refuses
+    the effect's values: the notice is to be stored ``cannot-apply`` in a second transaction, under the new bound."""
+    other = await db.connect(_LOWERED[-1])
+    try:
+        await _quota(other, notices=1)
+    finally:
+        await other.close()
+    await conn.execute("SELECT 1 / 0")  # a data exception: stored rejected, cannot-apply
+
+
+if "test.quota-lowered" not in inbox.EFFECTS:
+    inbox.EFFECTS["test.quota-lowered"] = _lowers_the_quota_then_fails
+
+
+async def test_a_refusal_for_the_quota_when_storing_a_notice_rejected_is_counted_and_journaled(
+    de: tuple[Client, db.Conn], database: str
+) -> None:
+    """The second transaction of a notice whose effect the database refused meets the quota: counted as the first."""
+    client, conn = de
+    _LOWERED.append(database)
+    assert (await _post(client, envelope(AT_KEY, sequence=1))).status_code == 202
+    refused = await _post(client, envelope(AT_KEY, sequence=2, type_="test.quota-lowered"))
+    assert (refused.status_code, refused.json()["type"]) == (429, PROBLEM_BASE + "quota-exceeded")
+    assert refused.headers["retry-after"] == str(refused.json()["retry_after"])
+    assert await _stored(conn) == (1, 1)
+    assert await _window(conn) == [(1, await conn.fetchval("SELECT octet_length(notice) FROM notice_inbox"), 1)]
+    assert await conn.fetchval("SELECT count(*) FROM journal_entry WHERE action = 'notice.quota-exceeded'") == 1
+
+
+async def test_an_upgraded_registry_with_partners_and_received_notices_counts_from_the_upgrade(
+    empty_database: str, home: Path, tmp_path: Path
+) -> None:
+    """Migration 20261201100000 on a database holding a partner and its notices: nothing lost, nothing counted before.
+
+    The notices received before the upgrade are not counted in its hour (the table starts empty), the next one is.
+    """
+    quota_migration = "20261201100000_bound_partner_notices.sql"
+    older = tmp_path / "migrations"
+    shutil.copytree(db.SQL_DIR / "migrations", older)
+    for later in older.glob("*.sql"):
+        if later.name >= quota_migration:
+            later.unlink()
+    conn = await db.connect(empty_database)
+    try:
+        await db.migrate(conn, older)
+        public_key = b64url_decode(VECTORS["keys"]["AT"]["public_key"])
+        await conn.execute(
+            "INSERT INTO peer (state, base_url, created_at, updated_at)"
+            " VALUES ('AT', 'http://127.0.0.1:9', now(), now())"
+        )
+        await conn.execute(
+            "INSERT INTO peer_key (state, key_id, public_key, not_before, provenance, created_at)"
+            " VALUES ('AT', $1, $2, '2026-01-01T00:00:00Z', 'test', now())",
+            key_id_of(public_key),
+            public_key,
+        )
+        for sequence in (1, 2):
+            await conn.execute(
+                "INSERT INTO notice_inbox (sender, notice_id, type, sequence, created_at, confidentiality, key_id,"
+                " notice, signature, digest, status, received_at, receipt)"
+                " VALUES ('AT', gen_random_uuid()::text, 'test.ping', $1, now(), 'restricted', $2, '\\x7b7d', 'x',"
+                " 'x', 'accepted', now(), '\\x7b7d')",
+                sequence,
+                key_id_of(public_key),
+            )
+        settings = Settings(
+            state="DE",
+            home=home,
+            database_url=with_user(empty_database, db.SERVICE_ROLE),
+            migration_database_url=empty_database,
+            run_worker=False,
+        )
+        assert quota_migration in (await bootstrap.initialise(settings, empty_database)).migrations
+        (peer,) = await trust.list_peers(conn, after="", limit=10)
+        assert (peer.state, peer.enabled, peer.quota_notices, peer.quota_bytes) == ("AT", True, None, None)
+        assert await _window(conn) == []
+        await _quota(conn, notices=1)  # the partner's own bound, on the upgraded row
+        async with AsyncTestClient(app=create_app(settings)) as client:
+            assert (await _post(client, envelope(AT_KEY, sequence=3))).status_code == 202
+            refused = await _post(client, envelope(AT_KEY, sequence=4))
+            assert (refused.status_code, refused.json()["used_notices"]) == (429, 1)
+        assert [(notices, refused) for notices, _, refused in await _window(conn)] == [(1, 1)]
+        assert await conn.fetchval("SELECT array_agg(sequence ORDER BY sequence) FROM notice_inbox") == [1, 2, 3]
+    finally:
+        await conn.close()
+
+
+async def test_a_restored_backup_keeps_the_hours_counts_and_goes_on_counting_from_them(
+    de: tuple[Client, db.Conn], database: str, empty_database: str, tmp_path: Path
+) -> None:
+    client, conn = de
+    await _quota(conn, notices=2)
+    assert (await _post(client, envelope(AT_KEY, sequence=1))).status_code == 202
+    assert (await _post(client, envelope(AT_KEY, sequence=2))).status_code == 202
+    third = envelope(AT_KEY, sequence=3)
+    assert (await _post(client, third)).status_code == 429
+    counted = await conn.fetch("SELECT * FROM peer_quota_window")
+    path = tmp_path / "de.dump"
+    await backup.backup(database, path, state="DE", actor="test")
+    settings: Settings = client.app.state.settings
+    new_home = tmp_path / "new-home"
+    restored = await restore.restore(empty_database, path, state="DE", home=new_home)
+    assert (restored.head_matches, restored.verify_intact, restored.problem) == (True, True, None)
+    for name in restored.missing_key_files:
+        shutil.copy2(settings.home / "keys" / name, new_home / "keys" / name)
+    restored_conn = await db.connect(empty_database)
+    try:
+        assert [dict(row) for row in await restored_conn.fetch("SELECT * FROM peer_quota_window")] == [
+            dict(row) for row in counted
+        ]
+        moved = msgspec.structs.replace(
+            settings, home=new_home, database_url=with_user(empty_database, db.SERVICE_ROLE)
+        )
+        async with AsyncTestClient(app=create_app(moved)) as restored_client:
+            assert (await _post(restored_client, third)).status_code == 429  # the hour's count came back with it
+            await _quota(restored_conn, notices=3)
+            assert (await _post(restored_client, third)).status_code == 202
+        assert [(n, r) for n, _, r in await _window(restored_conn)] == [(3, 2)]
+    finally:
+        await restored_conn.close()
+
+
+async def test_the_bytes_counted_are_the_canonical_notice_stored_not_the_body_as_sent(
+    de: tuple[Client, db.Conn],
+) -> None:
+    """White space and escapes the canonical form drops (PROTOCOL §2) are neither stored nor counted."""
+    client, conn = de
+    canonical = envelope(AT_KEY, sequence=1, body={"text": "é/" * 2000})
+    padded = json.dumps(json.loads(canonical), indent=8, ensure_ascii=True).replace("/", "\\/").encode()
+    assert len(padded) > 2 * len(canonical)
+    assert (await _post(client, padded)).status_code == 202
+    ((notices, counted, _),) = await _window(conn)
+    stored = await conn.fetchval("SELECT octet_length(notice) FROM notice_inbox")
+    assert (notices, counted) == (1, stored)
+    assert stored < len(canonical) < len(padded)
+
+
+async def test_the_least_bytes_bound_takes_the_largest_envelope_in_an_hour_of_its_own(
+    de: tuple[Client, db.Conn],
+) -> None:
+    """``peers quota --bytes 262144``: an envelope of PROTOCOL §3's 256 KiB, to the byte, is never refused for ever."""
+    client, conn = de
+    await _quota(conn, bytes_=262_144)
+    notice_id, created = str(uuid.uuid4()), format_time(utc_now())
+    base = len(envelope(AT_KEY, sequence=1, body={"text": ""}, notice_id=notice_id, created_at=created))
+    largest = envelope(
+        AT_KEY, sequence=1, body={"text": "x" * (262_144 - base)}, notice_id=notice_id, created_at=created
+    )
+    assert len(largest) == 262_144
+    assert (await _post(client, largest)).status_code == 202
+    ((notices, counted, _),) = await _window(conn)
+    assert notices == 1
+    assert counted < 262_144
+    assert (
+        await _post(client, envelope(AT_KEY, sequence=2, body={"text": "x" * (262_144 - counted)}))
+    ).status_code == 429

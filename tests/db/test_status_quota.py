@@ -112,3 +112,20 @@ async def test_a_disabled_partners_quota_refusals_are_flagged_and_marked(
     found = await status.read_status(conn, settings)
     (item,) = [item for item in found.attention if item.code == "partner-over-quota"]
     assert item.reason.startswith("DE (disabled): 1 of its notices refused for its quota")
+
+
+async def test_the_refusals_counted_are_those_of_the_hours_whose_latest_refusal_is_within_24_hours(
+    conn: db.Conn, settings: Settings, initialised: bootstrap.Initialised
+) -> None:
+    """A row an hour: an hour whose latest refusal is within the 24 hours counts whole (README "Status")."""
+    await _partner(conn, "DE")
+    hour = utc_now().replace(minute=0, second=0, microsecond=0) - dt.timedelta(hours=30)
+    await _refused(conn, "DE", hour + dt.timedelta(minutes=1))
+    await _refused(conn, "DE", hour + dt.timedelta(minutes=59))
+    await journal.seal(conn)
+    now = hour + dt.timedelta(minutes=30) + status.QUOTA_REFUSED_WINDOW  # the first 24.5 hours old, the second 23.5
+    (de,) = (await status.read_status(conn, settings, now=now)).partners
+    assert (de.quota_refused, de.last_quota_refused_at) == (2, hour + dt.timedelta(minutes=59))
+    later = now + dt.timedelta(minutes=30)  # past the hour's latest: none
+    (de,) = (await status.read_status(conn, settings, now=later)).partners
+    assert (de.quota_refused, de.last_quota_refused_at) == (0, None)
