@@ -150,26 +150,58 @@ def peers_enable(ctx: click.Context, state: str) -> None:
     _set_enabled(ctx, state, enabled=True)
 
 
+class _Bound(click.ParamType[Any, Any]):
+    """A quota bound: a whole number in its range, or ``default`` (``None``: FIREARMS_PARTNER_QUOTA_*)."""
+
+    name = "integer|default"
+
+    def __init__(self, low: int, high: int) -> None:
+        self.range = click.IntRange(low, high)
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> int | msgspec.UnsetType | None:
+        if isinstance(value, msgspec.UnsetType):  # not given: stays as it is
+            unset: msgspec.UnsetType = msgspec.UNSET
+            return unset
+        if isinstance(value, str) and value.strip().lower() == "default":
+            return None
+        if isinstance(value, str) and not value.strip().lstrip("+-").isdigit():
+            self.fail(f"{value!r} is neither a whole number nor 'default'", param, ctx)
+        converted: int = self.range.convert(value, param, ctx)
+        return converted
+
+
 @peers.command("quota")
 @click.argument("state")
 @click.option(
     "--notices",
-    type=click.IntRange(*QUOTA_NOTICES_RANGE),
-    help="the most notices stored from STATE a UTC hour [default: FIREARMS_PARTNER_QUOTA_NOTICES]",
+    type=_Bound(*QUOTA_NOTICES_RANGE),
+    default=msgspec.UNSET,
+    show_default=False,
+    help="the most notices stored from STATE a UTC hour, or 'default': FIREARMS_PARTNER_QUOTA_NOTICES [not given: as"
+    " it is]",
 )
 @click.option(
     "--bytes",
     "bytes_",
-    type=click.IntRange(*QUOTA_BYTES_RANGE),
-    help="the most bytes of its notices stored a UTC hour, at least 262144 [default: FIREARMS_PARTNER_QUOTA_BYTES]",
+    type=_Bound(*QUOTA_BYTES_RANGE),
+    default=msgspec.UNSET,
+    show_default=False,
+    help="the most bytes of its notices stored a UTC hour, at least 262144, or 'default': FIREARMS_PARTNER_QUOTA_BYTES"
+    " [not given: as it is]",
 )
 @click.pass_context
-def peers_quota(ctx: click.Context, state: str, notices: int | None, bytes_: int | None) -> None:
-    """Bound what STATE's notices may store an hour; a bound not given follows the settings' default.
+def peers_quota(
+    ctx: click.Context, state: str, notices: int | msgspec.UnsetType | None, bytes_: int | msgspec.UnsetType | None
+) -> None:
+    """Bound what STATE's notices may store an hour; a bound not given stays as it is, 'default' follows the setting.
 
     Beyond it STATE's notices are refused 429 quota-exceeded (Retry-After: the hour's end) and its registry sends
     them again. Journaled; prints the partner as one JSON line, as 'peers list' does.
     """
+    if notices is msgspec.UNSET and bytes_ is msgspec.UNSET:
+        common.fail("give --notices N|default or --bytes B|default (a bound not given stays as it is)", 2)
 
     async def work(conn: db.Conn) -> trust.Peer:
         async with conn.transaction():

@@ -437,26 +437,42 @@ async def set_peer_enabled(conn: Conn, state: str, *, enabled: bool, actor: str)
     return await _peer(conn, row)
 
 
-async def set_peer_quota(conn: Conn, state: str, *, notices: int | None, bytes_: int | None, actor: str) -> Peer:
+async def set_peer_quota(
+    conn: Conn,
+    state: str,
+    *,
+    notices: int | msgspec.UnsetType | None = msgspec.UNSET,
+    bytes_: int | msgspec.UnsetType | None = msgspec.UNSET,
+    actor: str,
+) -> Peer:
     """Set the bound an hour on what is stored from a partner; ``None`` follows the settings' default.
 
-    README "What one partner can make this registry store". Journaled (``peer.quota-set``, the values before and
-    after) in the caller's transaction.
+    A bound not given (``UNSET``) stays as it is: raising one never puts the other back to the default. README "What
+    one partner can make this registry store". Journaled (``peer.quota-set``, the values before and after) in the
+    caller's transaction.
 
     Raises:
-        InvalidInputError: a bound below one notice, or below one envelope's 256 KiB (the partner's sender retries
-            the same bytes: such a bound would refuse a notice for ever), or beyond what is kept.
+        InvalidInputError: neither bound given; a bound below one notice, or below one envelope's 256 KiB (the
+            partner's sender retries the same bytes: such a bound would refuse a notice for ever), or beyond what is
+            kept.
         NotFoundError: not on the trust list.
     """
+    if notices is msgspec.UNSET and bytes_ is msgspec.UNSET:
+        raise InvalidInputError("neither bound given: nothing to set", field="notices")
     for value, (low, high), what in (
         (notices, QUOTA_NOTICES_RANGE, "notices"),
         (bytes_, QUOTA_BYTES_RANGE, "bytes (at least one envelope's 256 KiB)"),
     ):
-        if value is not None and not low <= value <= high:
+        if isinstance(value, int) and not low <= value <= high:
             raise InvalidInputError(f"a quota of {value} {what} an hour is outside {low}-{high}", field=what.split()[0])
     before = await store.get_peer_for_update(conn, state)
+    if before is None:
+        raise NotFoundError(f"{state} is not on the trust list", state=state)
+    # read under the row's lock: a concurrent change to the other bound is kept, not overwritten with a stale value
+    notices = before["quota_notices"] if notices is msgspec.UNSET else notices
+    bytes_ = before["quota_bytes"] if bytes_ is msgspec.UNSET else bytes_
     row = await store.set_peer_quota(conn, state, notices, bytes_, utc_now())
-    if before is None or row is None:
+    if row is None:
         raise NotFoundError(f"{state} is not on the trust list", state=state)
     await journal.record(
         conn,

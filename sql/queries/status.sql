@@ -4,7 +4,8 @@
 -- delivery (the delivered notice of the highest number: notices are delivered in number order;
 -- notice_outbox_sequence_key), how many it rejected and when the receipt of the latest rejection was recorded
 -- (notice_outbox_rejected_at_idx); the notices of the partner's refused for its quota since $1 and the latest
--- refusal (peer_quota_window_refused_idx: a row an hour). No notice's body.
+-- refusal (a row an hour, read on peer_quota_window_pkey: a refusal is on the row of its own hour, so one at or after
+-- $1 is on a row of an hour that began after $1 - 1 hour; peer_quota_window_refused_in_hour_check). No notice's body.
 SELECT p.state, p.enabled, q.queued, q.oldest_queued_at, h.attempts AS head_attempts, h.last_error AS head_last_error,
        d.delivered_at AS last_delivered_at, r.rejected, f.quota_refused, f.last_quota_refused_at,
        -- on its own, max() is one row read from the end of the index; beside count() it read every rejected notice
@@ -31,7 +32,8 @@ SELECT p.state, p.enabled, q.queued, q.oldest_queued_at, h.attempts AS head_atte
  CROSS JOIN LATERAL (SELECT coalesce(sum(w.refused), 0)::bigint AS quota_refused,
                             max(w.last_refused_at) AS last_quota_refused_at
                        FROM peer_quota_window AS w
-                      WHERE w.state = p.state AND w.refused > 0 AND w.last_refused_at >= $1) AS f
+                      WHERE w.state = p.state AND w.window_start > $1::timestamptz - interval '1 hour'
+                        AND w.refused > 0 AND w.last_refused_at >= $1) AS f
  ORDER BY p.state;
 
 -- name: get_journal_status

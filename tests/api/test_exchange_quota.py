@@ -209,6 +209,31 @@ async def test_peers_quota_is_journaled_shown_and_refuses_a_bound_no_notice_coul
     assert await conn.fetchval("SELECT count(*) FROM journal_entry WHERE action = 'peer.quota-set'") == 2
 
 
+async def test_a_bound_not_given_stays_as_it_is(de: tuple[Client, db.Conn]) -> None:
+    _, conn = de
+    async with conn.transaction():
+        await trust.set_peer_quota(conn, "AT", notices=500, bytes_=1_048_576, actor="test")
+    async with conn.transaction():
+        peer = await trust.set_peer_quota(conn, "AT", notices=600, actor="test")
+    assert (peer.quota_notices, peer.quota_bytes) == (600, 1_048_576)
+    async with conn.transaction():
+        peer = await trust.set_peer_quota(conn, "AT", bytes_=None, actor="test")
+    assert (peer.quota_notices, peer.quota_bytes) == (600, None)
+    payload = await conn.fetchval(
+        "SELECT payload FROM journal_entry WHERE action = 'peer.quota-set' ORDER BY entry_id DESC LIMIT 1"
+    )
+    assert payload == {
+        "quota_notices": 600,
+        "quota_bytes": None,
+        "before": {"quota_notices": 600, "quota_bytes": 1_048_576},
+    }
+    journaled = await conn.fetchval("SELECT count(*) FROM journal_entry WHERE action = 'peer.quota-set'")
+    with pytest.raises(InvalidInputError, match="neither"):
+        async with conn.transaction():
+            await trust.set_peer_quota(conn, "AT", actor="test")
+    assert await conn.fetchval("SELECT count(*) FROM journal_entry WHERE action = 'peer.quota-set'") == journaled
+
+
 async def test_the_senders_retry_arrives_once_in_order_when_the_quota_lets_it_in(
     at_de: tuple[Registry, Registry],
 ) -> None:

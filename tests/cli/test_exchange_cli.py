@@ -21,7 +21,7 @@ from firearms.exchange import trust
 from firearms.exchange.trace_bodies import TraceRequested, Weapon
 from firearms.item_types import NewItem, NewMarking
 from firearms.signing import SigningKey, b64url_decode, b64url_encode, key_id_of
-from tests.changes import CHANGES
+from tests.changes import CHANGES, changes_at
 from tests.check_helpers import register_firearm
 from tests.exchange_util import VECTORS
 from tests.roles import database_env
@@ -620,7 +620,7 @@ def test_peers_quota_sets_a_partners_bound_shown_by_peers_list_and_journaled(
     assert (json.loads(out)["quota_notices"], json.loads(out)["quota_bytes"]) == (500, 1_048_576)
     listed = [json.loads(line) for line in _run(env, "peers", "list")[1].splitlines()]
     assert [(item["state"], item["quota_notices"], item["quota_bytes"]) for item in listed] == [("DE", 500, 1_048_576)]
-    code, out, _ = _run(env, "peers", "quota", "DE")  # no bound given: back to the settings' default
+    code, out, _ = _run(env, "peers", "quota", "DE", "--notices", "default", "--bytes", "default")  # the settings'
     assert (code, json.loads(out)["quota_notices"], json.loads(out)["quota_bytes"]) == (0, None, None)
 
     async def journaled() -> list[Any]:
@@ -640,6 +640,49 @@ def test_peers_quota_sets_a_partners_bound_shown_by_peers_list_and_journaled(
     code, _, err = _run(env, "peers", "quota", "FR", "--notices", "5")
     assert code != 0
     assert "FR is not on the trust list" in err
+
+
+def test_peers_quota_keeps_a_bound_not_given_and_default_returns_one_to_the_setting(
+    env: dict[str, str], database: str
+) -> None:
+    assert _run(env, "peers", "add", "DE", "--url", "http://127.0.0.1:8081", "--public-key", DE_KEY)[0] == 0
+    assert _run(env, "peers", "quota", "DE", "--notices", "500", "--bytes", "1048576")[0] == 0
+    code, out, _ = _run(env, "peers", "quota", "DE", "--notices", "600")  # the bytes bound stays as it is
+    assert (code, json.loads(out)["quota_notices"], json.loads(out)["quota_bytes"]) == (0, 600, 1_048_576)
+    code, out, _ = _run(env, "peers", "quota", "DE", "--bytes", "default")  # back to FIREARMS_PARTNER_QUOTA_BYTES
+    assert (code, json.loads(out)["quota_notices"], json.loads(out)["quota_bytes"]) == (0, 600, None)
+    code, out, _ = _run(env, "peers", "quota", "DE", "--notices", "DEFAULT", "--bytes", "2097152")
+    assert (code, json.loads(out)["quota_notices"], json.loads(out)["quota_bytes"]) == (0, None, 2_097_152)
+    before = changes_at(database)
+    code, out, err = _run(env, "peers", "quota", "DE")  # neither bound: nothing to set
+    assert (code, out, err.count("\n")) == (2, "", 1)
+    assert err.startswith("firearms: error: ")
+    assert "--notices" in err
+    assert "--bytes" in err
+    code, out, err = _run(env, "peers", "quota", "DE", "--notices", "many")
+    assert (code, out) == (2, "")
+    assert "'many' is neither a whole number nor 'default'" in err
+    assert changes_at(database) == before
+
+    async def journaled() -> list[Any]:
+        conn = await db.connect(database)
+        try:
+            rows = await conn.fetch(
+                "SELECT payload FROM journal_entry WHERE action = 'peer.quota-set' ORDER BY entry_id"
+            )
+            return [row["payload"] for row in rows]
+        finally:
+            await conn.close()
+
+    assert [
+        ((p["before"]["quota_notices"], p["before"]["quota_bytes"]), (p["quota_notices"], p["quota_bytes"]))
+        for p in asyncio.run(journaled())
+    ] == [
+        ((None, None), (500, 1_048_576)),
+        ((500, 1_048_576), (600, 1_048_576)),
+        ((600, 1_048_576), (600, None)),
+        ((600, None), (None, 2_097_152)),
+    ]
 
 
 @pytest.mark.parametrize(

@@ -206,3 +206,42 @@ async def test_a_waiting_rotations_partners_are_read_on_the_queue_and_the_reject
         "DE",
         "FR",
     ]
+
+
+async def test_a_partners_quota_refusals_are_read_on_the_primary_key_from_the_last_25_hours(conn: db.Conn) -> None:
+    """``quota_refused``: the partner's rows of the hours since a day and an hour ago, on peer_quota_window_pkey
+    (state, window_start). An index of refusals (on last_refused_at, refused in its predicate) made every refusal
+    rewrite the row outside HOT, and a flood of refused requests grew it (tests/db/test_status_quota.py)."""
+    await conn.execute(
+        "INSERT INTO peer (state, base_url, enabled, last_sent_sequence, created_at, updated_at)"
+        " SELECT s, 'https://' || lower(s) || '.example', true, 0, now(), now()"
+        " FROM unnest(ARRAY['CZ', 'DE', 'FR', 'IT']) AS s"
+    )
+    # a year of hours a partner, each with notices stored, a refusal in every fifth
+    await conn.execute(
+        """
+        INSERT INTO peer_quota_window (state, window_start, notices, bytes, refused, first_refused_at, last_refused_at)
+        SELECT s, h, 10, 40960, CASE WHEN g % 5 = 0 THEN 3 ELSE 0 END, CASE WHEN g % 5 = 0 THEN h END,
+               CASE WHEN g % 5 = 0 THEN h + interval '59 minutes' END
+          FROM unnest(ARRAY['CZ', 'DE', 'FR', 'IT']) AS s,
+               generate_series(0, 8759) AS g,
+               LATERAL (SELECT date_trunc('hour', now(), 'UTC') - make_interval(hours => g) AS h) AS w
+        """
+    )
+    await conn.execute("ANALYZE peer; ANALYZE peer_quota_window")
+    now = dt.datetime.now(dt.UTC)
+    (explained,) = await conn.fetchval(
+        f"EXPLAIN (ANALYZE, FORMAT JSON) {db.QUERIES['list_partner_status']}", now - status.QUOTA_REFUSED_WINDOW
+    )
+    (window,) = [node for node in _nodes(explained["Plan"]) if node.get("Relation Name") == "peer_quota_window"]
+    assert window.get("Index Name") == "peer_quota_window_pkey", window
+    assert "window_start" in window["Index Cond"]
+    read = (window["Actual Rows"] + window.get("Rows Removed by Filter", 0)) * window["Actual Loops"]
+    assert read <= 4 * 26, window  # at most 25 hours a partner (26: the hour turning while the query runs)
+    rows = await conn.fetch(
+        "SELECT state, sum(refused) AS refused, max(last_refused_at) AS latest FROM peer_quota_window"
+        " WHERE refused > 0 AND last_refused_at >= $1 GROUP BY state ORDER BY state",
+        now - status.QUOTA_REFUSED_WINDOW,
+    )
+    found = await conn.fetch(db.QUERIES["list_partner_status"], now - status.QUOTA_REFUSED_WINDOW)
+    assert [(r["state"], r["quota_refused"], r["last_quota_refused_at"]) for r in found] == [tuple(row) for row in rows]

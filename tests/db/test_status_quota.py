@@ -129,3 +129,30 @@ async def test_the_refusals_counted_are_those_of_the_hours_whose_latest_refusal_
     later = now + dt.timedelta(minutes=30)  # past the hour's latest: none
     (de,) = (await status.read_status(conn, settings, now=later)).partners
     assert (de.quota_refused, de.last_quota_refused_at) == (0, None)
+
+
+async def _table_updates(conn: db.Conn) -> tuple[int, int]:
+    """peer_quota_window's updates and HOT updates so far, this backend's counts flushed to the statistics."""
+    await conn.execute("SELECT pg_stat_force_next_flush()")  # flushed as the backend goes idle after it
+    await conn.execute("SELECT pg_stat_clear_snapshot()")
+    row = await conn.fetchrow(
+        "SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tables WHERE relname = 'peer_quota_window'"
+    )
+    assert row is not None
+    return row["n_tup_upd"], row["n_tup_hot_upd"]
+
+
+async def test_a_flood_of_refusals_rewrites_the_hours_row_in_place_hot_not_in_an_index(
+    conn: db.Conn, initialised: bootstrap.Initialised
+) -> None:
+    """Each refusal rewrites the partner's row of the hour: while an index held last_refused_at (and refused, in its
+    predicate) none of these updates was HOT, and a flood of refused requests added an index entry each."""
+    await _partner(conn, "DE")
+    hour = utc_now().replace(minute=0, second=0, microsecond=0)
+    await _refused(conn, "DE", hour)  # the hour's row inserted
+    updates, hot = await _table_updates(conn)
+    for n in range(1, 301):
+        await _refused(conn, "DE", hour + n * dt.timedelta(milliseconds=10))
+    after_updates, after_hot = await _table_updates(conn)
+    assert after_updates - updates == 300
+    assert after_hot - hot == 300

@@ -53,7 +53,7 @@ async def test_a_partner_over_its_quota_is_refused_429_and_its_notices_arrive_on
     assert window["notices"] == 2
     assert window["refused"] >= 1
     # the bound raised (as the next hour would let them in): the same notices arrive, once, in order
-    await de.cli("peers", "quota", "AT")
+    await de.cli("peers", "quota", "AT", "--notices", "default")
 
     async def all_answered() -> bool:
         return not await at.fetch("SELECT 1 FROM notice_outbox WHERE recipient = 'DE' AND status = 'queued'")
