@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import msgspec
 
 from firearms import __version__, clock, keys, restore
+from firearms.consents import add_working_days
 from firearms.exchange.consents import silence_is_consent, silent_period
 from firearms.files import partials_of
 from firearms.journal import BREAK_KINDS, FAILED_ACTION, VERIFIED_ACTION
@@ -351,8 +352,32 @@ async def read_status(
             *_restore_failed(settings, home_words),
             *_signing(key_status, keys_recorded, _keys_folder(settings, home_words), unchecked),
             *_attention(now, partners, journal, key_status, waiting, first_entry_at),
+            *_holidays(settings, today),
         ],
     )
+
+
+def _holidays(settings: Settings, today: dt.date) -> list[Attention]:
+    """``holidays-run-out``: ``FIREARMS_HOLIDAYS`` lists no day after the end of a silent period starting today.
+
+    Reg. 258/2012 Art. 7(2) counts working days: past the list's last day every public holiday is counted as one, and
+    a silent period (this State's, or a transit State's counted here) ends early. A list is written for some years; a
+    registry is kept for decades. An empty list (the default) is this State's choice: not flagged.
+    """
+    if not settings.holidays:
+        return []
+    last = max(settings.holidays)
+    period_end = add_working_days(today, settings.tacit_consent_days, settings.holidays)
+    if last >= period_end:
+        return []
+    return [
+        Attention(
+            code="holidays-run-out",
+            reason=f"FIREARMS_HOLIDAYS lists no day after {last.isoformat()}: a silent period counted from today"
+            f" (to {period_end.isoformat()}) takes every public holiday after it for a working day and ends early;"
+            " add the coming year's",
+        )
+    ]
 
 
 def _shown_key_id(key_id: str | None) -> str | None:

@@ -1,15 +1,17 @@
-"""Three conditions the operator's overview flags (README "Status"): a notice a partner rejected, no signing key in
-use (or its private key file missing from the home), a key rotation that never completes. Each at its boundary."""
+"""Four conditions the operator's overview flags (README "Status"): a notice a partner rejected, no signing key in
+use (or its private key file missing from the home), a key rotation that never completes, a list of holidays that
+runs out. Each at its boundary."""
 
 from __future__ import annotations
 
 import datetime as dt
 
 import asyncpg
+import msgspec
 import pytest
 
 import tests.exchange_util  # noqa: F401  # registers test.ping
-from firearms import bootstrap, db, journal, keys, outbox, status
+from firearms import bootstrap, clock, consents, db, journal, keys, outbox, status
 from firearms.canonical import utc_now
 from firearms.exchange import rotation, trust
 from firearms.files import partial_beside
@@ -290,3 +292,36 @@ async def test_a_stalled_rotations_partner_that_is_no_state_code_is_shown_escape
     (item,) = [item for item in found.attention if item.code == "key-rotation-stalled"]
     assert "by D\\x1b[2J (1 partner;" in item.reason
     assert "\x1b" not in item.reason
+
+
+# -- 4. a list of holidays that runs out -------------------------------------------------------------------------
+
+
+async def test_holidays_that_end_before_a_silent_period_from_today_would_are_flagged(
+    conn: db.Conn, settings: Settings, initialised: bootstrap.Initialised
+) -> None:
+    """``FIREARMS_HOLIDAYS`` is a list of dates: a registry kept for years outlives the years it lists.
+
+    Past its last day every public holiday counts as a working day, and a silent period counted from then ends early
+    (Reg. 258/2012 Art. 7(2)): this State's consent deemed, or a transit State's, before the period is over. Flagged
+    from the day a silent period starting that day would end after the last day listed; an empty list (no holidays,
+    the default) is this State's choice and not flagged. Counted from the day the overview is read (``now``).
+    """
+    today = clock.today(settings.time_zone)
+    assert "holidays-run-out" not in _codes(await status.read_status(conn, settings))
+    # the last holiday listed is the day after a silent period starting today ends (its next working day): that
+    # period is counted with the list, the one starting on the next working day is not
+    last = consents.add_working_days(today, settings.tacit_consent_days + 1)
+    listed = msgspec.structs.replace(settings, holidays=(today - dt.timedelta(days=400), last))
+    noon = dt.datetime.combine(today, dt.time(12), tzinfo=dt.UTC)  # the day read above, whenever the test ends
+    assert "holidays-run-out" not in _codes(await status.read_status(conn, listed, now=noon))
+    next_day = dt.datetime.combine(consents.add_working_days(today, 1), dt.time(12), tzinfo=dt.UTC)
+    later = await status.read_status(conn, listed, now=next_day)
+    (item,) = [item for item in later.attention if item.code == "holidays-run-out"]
+    assert item.reason.startswith(f"FIREARMS_HOLIDAYS lists no day after {last.isoformat()}:")
+    # ten years on, with the list as it was
+    ten_years = dt.datetime.combine(today + dt.timedelta(days=3653), dt.time(12), tzinfo=dt.UTC)
+    assert "holidays-run-out" in _codes(await status.read_status(conn, listed, now=ten_years))
+    # the coming year's days added: no more
+    added = msgspec.structs.replace(listed, holidays=(*listed.holidays, last + dt.timedelta(days=366)))
+    assert "holidays-run-out" not in _codes(await status.read_status(conn, added, now=next_day))
