@@ -88,6 +88,20 @@ async def trust_cz_and_de(conn: db.Conn) -> None:
             )
 
 
+async def add_partner(conn: db.Conn, state: str = "DE") -> None:
+    """AT trusts ``state`` (DE's vector key, else the OTHER one) at an address nothing answers (the discard port)."""
+    async with db.transaction(conn):
+        await trust.add_peer(
+            conn,
+            own_state="AT",
+            state=state,
+            base_url=f"http://127.0.0.1:9/{state.lower()}",
+            public_key=VECTORS["keys"]["DE" if state == "DE" else "OTHER"]["public_key"],
+            not_before=None,
+            actor="test",
+        )
+
+
 def envelope(
     key: SigningKey,
     *,

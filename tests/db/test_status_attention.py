@@ -13,29 +13,16 @@ import pytest
 import tests.exchange_util  # noqa: F401  # registers test.ping
 from firearms import bootstrap, clock, consents, db, journal, keys, outbox, status
 from firearms.canonical import utc_now
-from firearms.exchange import rotation, trust
+from firearms.exchange import rotation
 from firearms.files import partial_beside
 from firearms.settings import Settings
-from tests.exchange_util import VECTORS
+from tests.exchange_util import add_partner
 
 SECOND = dt.timedelta(seconds=1)
 
 
 def _codes(found: status.Status) -> list[str]:
     return [item.code for item in found.attention]
-
-
-async def _partner(conn: db.Conn, state: str = "DE") -> None:
-    async with db.transaction(conn):
-        await trust.add_peer(
-            conn,
-            own_state="AT",
-            state=state,
-            base_url=f"http://127.0.0.1:9/{state.lower()}",
-            public_key=VECTORS["keys"]["DE" if state == "DE" else "OTHER"]["public_key"],
-            not_before=None,
-            actor="test",
-        )
 
 
 async def _rejected(conn: db.Conn, state: str, at: dt.datetime) -> None:
@@ -56,8 +43,8 @@ async def _rejected(conn: db.Conn, state: str, at: dt.datetime) -> None:
 async def test_a_rejected_notice_is_flagged_for_72_hours_after_its_receipt_to_the_second_then_no_more(
     conn: db.Conn, settings: Settings, initialised: bootstrap.Initialised
 ) -> None:
-    await _partner(conn)
-    await _partner(conn, "FR")
+    await add_partner(conn)
+    await add_partner(conn, "FR")
     await journal.seal(conn)
     assert "notices-rejected" not in _codes(await status.read_status(conn, settings))
     first = utc_now().replace(microsecond=0) - dt.timedelta(days=10)
@@ -81,7 +68,7 @@ async def test_a_rejected_notice_is_flagged_for_72_hours_after_its_receipt_to_th
 async def test_a_disabled_partners_rejection_is_flagged_and_marked(
     conn: db.Conn, settings: Settings, initialised: bootstrap.Initialised
 ) -> None:
-    await _partner(conn)
+    await add_partner(conn)
     at = utc_now().replace(microsecond=0)
     await _rejected(conn, "DE", at)
     await conn.execute("UPDATE peer SET enabled = false WHERE state = 'DE'")
@@ -144,7 +131,7 @@ async def test_the_key_in_use_whose_file_is_missing_from_the_home_is_flagged(
 async def test_a_waiting_rotation_keys_missing_file_is_flagged(
     conn: db.Conn, settings: Settings, initialised: bootstrap.Initialised
 ) -> None:
-    await _partner(conn)
+    await add_partner(conn)
     async with keys.key_transaction(conn, settings.home) as files:
         new = (await rotation.rotate(conn, files, actor="test")).key_id
     keys.key_path(settings.home, new).unlink()
@@ -207,7 +194,7 @@ async def test_a_waiting_key_id_is_a_key_id(conn: db.Conn, initialised: bootstra
 async def test_a_rotation_under_way_is_flagged_after_a_day_not_at_it(
     conn: db.Conn, settings: Settings, initialised: bootstrap.Initialised
 ) -> None:
-    await _partner(conn)  # it never acknowledges the announcement: the switch waits
+    await add_partner(conn)  # it never acknowledges the announcement: the switch waits
     async with keys.key_transaction(conn, settings.home) as files:
         new = (await rotation.rotate(conn, files, actor="test")).key_id
     found = await status.read_status(conn, settings)
@@ -279,7 +266,7 @@ async def test_a_stalled_rotations_partner_that_is_no_state_code_is_shown_escape
     """The trust list holds two capital letters (``peer_state_check``); one written behind that check (dropped, as a
     database administrator might) is shown escaped, as the overview shows a waiting key id that is no key id: no
     control character reaches the operator's terminal."""
-    await _partner(conn)
+    await add_partner(conn)
     async with keys.key_transaction(conn, settings.home) as files:
         await rotation.rotate(conn, files, actor="test")
     async with db.transaction(conn):

@@ -11,26 +11,13 @@ from firearms.canonical import utc_now
 from firearms.exchange import trust
 from firearms.settings import Settings
 from firearms.store import inbox as store
-from tests.exchange_util import VECTORS
+from tests.exchange_util import add_partner
 
 SECOND = dt.timedelta(seconds=1)
 
 
 def _codes(found: status.Status) -> list[str]:
     return [item.code for item in found.attention]
-
-
-async def _partner(conn: db.Conn, state: str) -> None:
-    async with db.transaction(conn):
-        await trust.add_peer(
-            conn,
-            own_state="AT",
-            state=state,
-            base_url=f"http://127.0.0.1:9/{state.lower()}",
-            public_key=VECTORS["keys"]["DE" if state == "DE" else "OTHER"]["public_key"],
-            not_before=None,
-            actor="test",
-        )
 
 
 async def _refused(conn: db.Conn, state: str, at: dt.datetime) -> int:
@@ -42,7 +29,7 @@ async def _refused(conn: db.Conn, state: str, at: dt.datetime) -> int:
 async def test_a_flood_of_refusals_is_one_row_an_hour_and_one_journal_entry(
     conn: db.Conn, initialised: bootstrap.Initialised
 ) -> None:
-    await _partner(conn, "DE")
+    await add_partner(conn, "DE")
     hour = utc_now().replace(minute=0, second=0, microsecond=0) - dt.timedelta(hours=3)
     counts = [await _refused(conn, "DE", hour + n * SECOND) for n in range(200)]
     assert counts == list(range(1, 201))
@@ -71,8 +58,8 @@ async def test_a_flood_of_refusals_is_one_row_an_hour_and_one_journal_entry(
 async def test_a_partner_refused_for_its_quota_is_flagged_for_24_hours_to_the_second_then_no_more(
     conn: db.Conn, settings: Settings, initialised: bootstrap.Initialised
 ) -> None:
-    await _partner(conn, "DE")
-    await _partner(conn, "FR")
+    await add_partner(conn, "DE")
+    await add_partner(conn, "FR")
     await journal.seal(conn)
     assert "partner-over-quota" not in _codes(await status.read_status(conn, settings))
     last = utc_now().replace(microsecond=0) - dt.timedelta(hours=30)
@@ -103,7 +90,7 @@ async def test_a_partner_refused_for_its_quota_is_flagged_for_24_hours_to_the_se
 async def test_a_disabled_partners_quota_refusals_are_flagged_and_marked(
     conn: db.Conn, settings: Settings, initialised: bootstrap.Initialised
 ) -> None:
-    await _partner(conn, "DE")
+    await add_partner(conn, "DE")
     at = utc_now().replace(microsecond=0) - dt.timedelta(minutes=5)
     await _refused(conn, "DE", at)
     async with db.transaction(conn):
@@ -118,7 +105,7 @@ async def test_the_refusals_counted_are_those_of_the_hours_whose_latest_refusal_
     conn: db.Conn, settings: Settings, initialised: bootstrap.Initialised
 ) -> None:
     """A row an hour: an hour whose latest refusal is within the 24 hours counts whole (README "Status")."""
-    await _partner(conn, "DE")
+    await add_partner(conn, "DE")
     hour = utc_now().replace(minute=0, second=0, microsecond=0) - dt.timedelta(hours=30)
     await _refused(conn, "DE", hour + dt.timedelta(minutes=1))
     await _refused(conn, "DE", hour + dt.timedelta(minutes=59))
@@ -147,7 +134,7 @@ async def test_a_flood_of_refusals_rewrites_the_hours_row_in_place_hot_not_in_an
 ) -> None:
     """Each refusal rewrites the partner's row of the hour: while an index held last_refused_at (and refused, in its
     predicate) none of these updates was HOT, and a flood of refused requests added an index entry each."""
-    await _partner(conn, "DE")
+    await add_partner(conn, "DE")
     hour = utc_now().replace(minute=0, second=0, microsecond=0)
     await _refused(conn, "DE", hour)  # the hour's row inserted
     updates, hot = await _table_updates(conn)

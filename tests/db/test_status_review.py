@@ -14,11 +14,11 @@ import tests.exchange_util  # noqa: F401  # registers test.ping
 from firearms import bootstrap, checks, db, journal, keys, outbox, status, traces
 from firearms.canonical import utc_now
 from firearms.check_rules import CheckRequest
-from firearms.exchange import rotation, trust
+from firearms.exchange import rotation
 from firearms.exchange.trace_bodies import TraceRequested, Weapon
 from firearms.settings import Settings
 from tests.check_helpers import check_body, register_stolen
-from tests.exchange_util import VECTORS
+from tests.exchange_util import add_partner
 from tests.licensing_helpers import issued_export, register_parties
 
 SECOND = dt.timedelta(seconds=1)
@@ -26,19 +26,6 @@ SECOND = dt.timedelta(seconds=1)
 
 def _codes(found: status.Status) -> list[str]:
     return [item.code for item in found.attention]
-
-
-async def _partner(conn: db.Conn, state: str = "DE") -> None:
-    async with db.transaction(conn):
-        await trust.add_peer(
-            conn,
-            own_state="AT",
-            state=state,
-            base_url=f"http://127.0.0.1:9/{state.lower()}",
-            public_key=VECTORS["keys"]["DE" if state == "DE" else "OTHER"]["public_key"],
-            not_before=None,
-            actor="test",
-        )
 
 
 async def _head_failed(conn: db.Conn, error: str) -> None:
@@ -121,8 +108,8 @@ async def test_an_unsealed_entry_is_flagged_after_5_minutes_not_at_them(
 async def test_a_queued_notice_is_flagged_after_an_hour_for_an_enabled_or_disabled_partner_not_at_it(
     conn: db.Conn, settings: Settings, initialised: bootstrap.Initialised
 ) -> None:
-    await _partner(conn)
-    await _partner(conn, "FR")  # a partner with nothing queued: counted as such, never flagged
+    await add_partner(conn)
+    await add_partner(conn, "FR")  # a partner with nothing queued: counted as such, never flagged
     async with db.transaction(conn):
         await outbox.enqueue(conn, "DE", "test.ping", {"n": 1})
     await _sealed(conn)
@@ -155,7 +142,7 @@ async def test_a_received_trace_request_is_overdue_from_the_day_after_its_due_da
 ) -> None:
     """README "Dates and the time zone": the day is the State's. In Auckland (UTC+13 in December) the due day ends
     at 11:00 UTC, while it is still that day in UTC."""
-    await _partner(conn)  # the acknowledgement goes to DE
+    await add_partner(conn)  # the acknowledgement goes to DE
     auckland = msgspec.structs.replace(settings, time_zone=ZoneInfo("Pacific/Auckland"))
     due = utc_now().date() + dt.timedelta(days=10)
     async with db.transaction(conn):
@@ -218,7 +205,7 @@ async def test_a_received_trace_request_is_overdue_from_the_day_after_its_due_da
 async def test_the_head_of_a_queue_shows_the_kind_of_its_error_never_the_partners_words(
     conn: db.Conn, settings: Settings, initialised: bootstrap.Initialised, error: str, kind: str
 ) -> None:
-    await _partner(conn)
+    await add_partner(conn)
     await _head_failed(conn, error)
     found = await status.read_status(conn, settings, now=utc_now() + dt.timedelta(days=1))
     assert found.partners[0].head_attempts == 1
@@ -258,7 +245,7 @@ async def test_a_held_check_is_flagged_after_a_day_not_at_it(
 async def test_the_keys_show_a_rotation_under_way_its_switch_and_the_old_key_revoked(
     conn: db.Conn, settings: Settings, initialised: bootstrap.Initialised
 ) -> None:
-    await _partner(conn)  # with no partner to tell, a rotation switches at once
+    await add_partner(conn)  # with no partner to tell, a rotation switches at once
     old = await keys.current_key_id(conn)
     async with keys.key_transaction(conn, settings.home) as files:
         new = (await rotation.rotate(conn, files, actor="test")).key_id

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -16,6 +17,7 @@ from typing import Any, TypeVar
 import httpx
 
 from firearms import db, outbox
+from tests.exchange_fixtures import clone_template
 from tests.roles import database_env
 
 FIREARMS = str(Path(sys.executable).parent / "firearms")
@@ -174,3 +176,28 @@ async def connect_all(nodes: list[Node]) -> None:
                 node.cli("peers", "add", other.state, "--url", other.base_url, "--public-key", current["public_key"])
             )
     await asyncio.gather(*adds)
+
+
+@contextlib.asynccontextmanager
+async def trusting(
+    states: tuple[str, ...], pg_admin_uri: str, tmp_path: Path, roles: tuple[str, ...] = ()
+) -> AsyncIterator[dict[str, Node]]:
+    """The States' registries running, each on a clone of the template and trusting the others (peers added with the
+    real CLI), each with a token of every role in ``roles``; stopped at the end."""
+    started: dict[str, Node] = {}
+    try:
+        for state in states:
+            started[state] = Node(
+                state=state,
+                home=tmp_path / state,
+                database_url=await clone_template(pg_admin_uri),
+                port=free_port(),
+                logs=tmp_path,
+            )
+        await asyncio.gather(*(node.start() for node in started.values()))
+        await connect_all(list(started.values()))
+        await asyncio.gather(*(node.token(role) for node in started.values() for role in roles))
+        yield started
+    finally:
+        for node in started.values():
+            node.stop()

@@ -3,36 +3,20 @@ and in order (two ``firearms serve`` processes on loopback; README "What one par
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.registries import Node, connect_all, free_port, wait_for
-from tests.exchange_fixtures import clone_template
+from tests.e2e.registries import Node, trusting, wait_for
 
 
 @pytest.fixture
 async def nodes(pg_admin_uri: str, template_url: str, tmp_path: Path) -> AsyncIterator[dict[str, Node]]:
     """AT and DE running, each trusting the other (peers added with the real CLI)."""
     del template_url
-    started: dict[str, Node] = {}
-    try:
-        for state in ("AT", "DE"):
-            started[state] = Node(
-                state=state,
-                home=tmp_path / state,
-                database_url=await clone_template(pg_admin_uri),
-                port=free_port(),
-                logs=tmp_path,
-            )
-        await asyncio.gather(*(node.start() for node in started.values()))
-        await connect_all(list(started.values()))
+    async with trusting(("AT", "DE"), pg_admin_uri, tmp_path) as started:
         yield started
-    finally:
-        for node in started.values():
-            node.stop()
 
 
 async def test_a_partner_over_its_quota_is_refused_429_and_its_notices_arrive_once_in_order_later(

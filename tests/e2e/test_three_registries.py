@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import datetime as dt
 import functools
@@ -18,8 +17,7 @@ import pytest
 from firearms.canonical import format_time, utc_now
 from firearms.exchange.protocol import PROBLEM_BASE, Notice, encode, sign_notice
 from firearms.signing import SigningKey
-from tests.e2e.registries import Node, connect_all, free_port, wait_for
-from tests.exchange_fixtures import clone_template
+from tests.e2e.registries import Node, trusting, wait_for
 from tests.exchange_util import VECTORS
 
 EXPORT: dict[str, Any] = VECTORS["notice"]["envelope"]["notice"]["body"]["licence"]
@@ -39,24 +37,10 @@ IMPORT: dict[str, Any] = {
 async def nodes(pg_admin_uri: str, template_url: str, tmp_path: Path) -> AsyncIterator[dict[str, Node]]:
     """AT, CZ and DE running, each trusting the others (peers added with the real CLI)."""
     del template_url
-    started: dict[str, Node] = {}
-    try:
-        for state in ("AT", "CZ", "DE"):
-            started[state] = Node(
-                state=state,
-                home=tmp_path / state,
-                database_url=await clone_template(pg_admin_uri),
-                port=free_port(),
-                logs=tmp_path,
-            )
-        await asyncio.gather(*(node.start() for node in started.values()))
-        await connect_all(list(started.values()))
-        roles = ("admin", "licensing-officer", "customs-officer")
-        await asyncio.gather(*(node.token(role) for node in started.values() for role in roles))
+    async with trusting(
+        ("AT", "CZ", "DE"), pg_admin_uri, tmp_path, roles=("admin", "licensing-officer", "customs-officer")
+    ) as started:
         yield started
-    finally:
-        for node in started.values():
-            node.stop()
 
 
 async def _drained(node: Node) -> bool:

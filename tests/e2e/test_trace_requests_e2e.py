@@ -2,38 +2,21 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.e2e.registries import Node, connect_all, free_port, wait_for
-from tests.exchange_fixtures import clone_template
+from tests.e2e.registries import Node, trusting, wait_for
 
 
 @pytest.fixture
 async def nodes(pg_admin_uri: str, template_url: str, tmp_path: Path) -> AsyncIterator[dict[str, Node]]:
     """AT and CZ running, each trusting the other (peers added with the real CLI)."""
     del template_url
-    started: dict[str, Node] = {}
-    try:
-        for state in ("AT", "CZ"):
-            started[state] = Node(
-                state=state,
-                home=tmp_path / state,
-                database_url=await clone_template(pg_admin_uri),
-                port=free_port(),
-                logs=tmp_path,
-            )
-        await asyncio.gather(*(node.start() for node in started.values()))
-        await connect_all(list(started.values()))
-        await asyncio.gather(*(node.token(role) for node in started.values() for role in ("admin", "records-officer")))
+    async with trusting(("AT", "CZ"), pg_admin_uri, tmp_path, roles=("admin", "records-officer")) as started:
         yield started
-    finally:
-        for node in started.values():
-            node.stop()
 
 
 async def test_at_asks_cz_to_trace_a_serial_cz_holds_and_gets_the_record(nodes: dict[str, Node]) -> None:
