@@ -131,15 +131,20 @@ def envelope(
 
 
 @contextlib.asynccontextmanager
-async def partner(answer: Callable[[bytes], Awaitable[tuple[int, bytes]]]) -> AsyncIterator[str]:
+async def partner(
+    answer: Callable[[bytes], Awaitable[tuple[int, bytes] | tuple[int, bytes, dict[str, str]]]],
+) -> AsyncIterator[str]:
     """A partner registry on a loopback port whose ``/exchange/v1/notices`` answers ``answer(body)``; its base URL.
 
     Real HTTP for partners that misbehave in ways our own app never does (garbage, NUL, bad receipts).
+    ``answer`` may give headers too, as a third member (``Retry-After``, say).
     """
 
     async def notices(request: web.Request) -> web.Response:
-        status, content = await answer(await request.read())
-        return web.Response(status=status, body=content, content_type="application/json")
+        status, content, *headers = await answer(await request.read())
+        return web.Response(
+            status=status, body=content, content_type="application/json", headers=headers[0] if headers else None
+        )
 
     app = web.Application()
     app.router.add_post("/exchange/v1/notices", notices)

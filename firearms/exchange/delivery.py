@@ -8,7 +8,8 @@ the previous one's receipt has verified. Verified receipts are recorded together
 (``delivered``, or ``rejected`` when the partner stored the notice as such); losing them in a crash
 only repeats deliveries, which the partner answers with the same receipts. The first notice that
 fails ends the run: a network error, a 5xx or a 429 -- or any other refusal -- schedules its retry
-with capped exponential back-off and jitter, ``/sequence-gap`` queues everything from
+with capped exponential back-off and jitter (no earlier than a 429's or 503's ``Retry-After`` asks, up to
+:data:`RETRY_AFTER_MAX`), ``/sequence-gap`` queues everything from
 ``expected_sequence`` again, ``/notice-id-conflict`` is kept on the notice for ``peers resequence``, and the rest
 of the run is released unsent. So is the rest of a run whose
 recipient an administrator disabled while it was under way (the run looks again every :data:`RECHECK` s).
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import email.utils
 import logging
 import os
 import random
@@ -61,6 +63,8 @@ __all__ = [
     "LEASE",
     "PARKED",
     "RECHECK",
+    "RETRY_AFTER_JITTER",
+    "RETRY_AFTER_MAX",
     "RUN",
     "Client",
     "backoff",
@@ -68,6 +72,7 @@ __all__ = [
     "deliver_due",
     "new_client",
     "new_worker_id",
+    "retry_after",
 ]
 
 log = logging.getLogger("firearms.exchange")
@@ -75,6 +80,10 @@ LEASE = dt.timedelta(seconds=120)  # a run starts no post after half of it; its 
 RUN = 64  # notices leased at once per recipient
 RECHECK = 1.0  # seconds a run sends before it looks again whether the recipient is still enabled
 PARKED = dt.timedelta(seconds=60)  # a notice only an administrator can unblock is tried again this often
+# The longest a partner's Retry-After (on a 429 or a 503) is honoured: a partner's quota window is an hour, and one
+# asking for a day or a year must not stall its queue for ever. The retry comes up to a tenth later (jitter above it).
+RETRY_AFTER_MAX = 3600.0
+RETRY_AFTER_JITTER = 0.1
 
 # The worker posts with aiohttp (its client costs half of httpx's per request: bench/RESULTS.md); an
 # httpx client is accepted too, which lets tests deliver to an app in the same process.
@@ -95,6 +104,31 @@ def backoff(attempts: int, *, base: float, cap: float) -> float:
     """Seconds before the next attempt: ``base * 2^(attempts-1)``, capped, with full jitter in its upper half."""
     delay: float = min(cap, base * float(2 ** min(attempts - 1, 30)))
     return delay * random.uniform(0.5, 1.0)  # noqa: S311  # jitter, not cryptography
+
+
+def retry_after(value: str | None, now: dt.datetime) -> float | None:
+    """The seconds a ``Retry-After`` header asks to wait (RFC 9110 §10.2.3), at most :data:`RETRY_AFTER_MAX`.
+
+    A number of seconds or an HTTP-date; ``None`` when the header is absent, malformed, negative or a date not
+    after ``now``: the sender then keeps its own back-off.
+    """
+    if value is None:
+        return None
+    value = value.strip()
+    if value.isascii() and value.isdigit():
+        # more digits than an hour has are over the bound (and int() of thousands of digits is refused)
+        seconds = RETRY_AFTER_MAX if len(value) > 10 else float(int(value))
+    else:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError, OverflowError):
+            return None
+        if when.tzinfo is None:  # "-0000": RFC 5322's unknown zone; an HTTP-date is always GMT
+            when = when.replace(tzinfo=dt.UTC)
+        seconds = (when - now).total_seconds()
+    if seconds <= 0:
+        return None
+    return min(seconds, RETRY_AFTER_MAX)
 
 
 @dataclass
@@ -124,9 +158,11 @@ async def claim(pool: Pool, settings: Settings, worker: str) -> list[Run]:
             by_recipient: dict[str, list[asyncpg.Record]] = {}
             # the last post may start at LEASE / 2 and take the whole timeout, which may exceed LEASE / 2
             lease_until = now + LEASE + dt.timedelta(seconds=settings.exchange_timeout)
-            # No retry is scheduled further ahead than this (the back-off cap, or PARKED): one that is was scheduled
-            # by a clock since set back, and waits no longer (a wall-clock jump back must not stall a queue for hours).
-            retry_limit = now + max(dt.timedelta(seconds=settings.exchange_retry_cap), PARKED)
+            # No retry is scheduled further ahead than this (the back-off cap, PARKED, or a partner's Retry-After
+            # honoured): one that is was scheduled by a clock since set back, and waits no longer (a wall-clock jump
+            # back must not stall a queue for hours).
+            honoured = dt.timedelta(seconds=RETRY_AFTER_MAX * (1 + RETRY_AFTER_JITTER))
+            retry_limit = now + max(dt.timedelta(seconds=settings.exchange_retry_cap), PARKED, honoured)
             for row in await store.claim_outbox_runs(conn, now, lease_until, worker, RUN, retry_limit):
                 by_recipient.setdefault(row["recipient"], []).append(row)
             runs: list[Run] = []
@@ -256,7 +292,7 @@ async def _deliver(
     """One attempt; ``True`` when a verified receipt came back (kept in ``run.receipts``)."""
     attempted_at = dt.datetime.now(dt.UTC)
     try:
-        status, content = await _post(
+        status, content, asked = await _post(
             client, head["base_url"] + "/exchange/v1/notices", raw, settings.exchange_timeout, str(head["notice_id"])
         )
     except (aiohttp.ClientError, httpx.HTTPError, OSError, TimeoutError) as exc:
@@ -268,6 +304,8 @@ async def _deliver(
             return True
         await _failed(pool, settings, worker, head, attempted_at, error)
         return False
+    # PROTOCOL §4 retries a 429 or a 503 as any refusal; the partner's Retry-After says how long it needs
+    wait = retry_after(asked, dt.datetime.now(dt.UTC)) if status in (429, 503) else None
     problem = _problem(content)
     kind = str(problem.get("type", "")).rsplit("/", 1)[-1]
     expected = problem.get("expected_sequence")
@@ -280,12 +318,12 @@ async def _deliver(
         return False
     detail = problem.get("detail") or content[:200].decode("utf-8", errors="replace")
     named = f"HTTP {status} {kind}" if kind else f"HTTP {status}"
-    await _failed(pool, settings, worker, head, attempted_at, f"{named}: {detail}".strip())
+    await _failed(pool, settings, worker, head, attempted_at, f"{named}: {detail}".strip(), wait)
     return False
 
 
-async def _post(client: Client, url: str, raw: bytes, seconds: float, notice_id: str) -> tuple[int, bytes]:
-    """POST an envelope within ``seconds``; the status and the body (an answer over 256 KiB is an error).
+async def _post(client: Client, url: str, raw: bytes, seconds: float, notice_id: str) -> tuple[int, bytes, str | None]:
+    """POST an envelope within ``seconds``; the status, the body (over 256 KiB is an error) and any Retry-After.
 
     The notice id goes as ``X-Request-Id``: both registries' access logs then name the same id. A redirect
     is not followed (aiohttp would, re-posting a 307's or 308's body): the trust list names where the partner
@@ -294,7 +332,7 @@ async def _post(client: Client, url: str, raw: bytes, seconds: float, notice_id:
     headers = {"content-type": "application/json", "x-request-id": notice_id}
     if isinstance(client, httpx.AsyncClient):
         response = await client.post(url, content=raw, headers=headers, timeout=seconds, follow_redirects=False)
-        return response.status_code, response.content
+        return response.status_code, response.content, response.headers.get("retry-after")
     async with client.post(
         url, data=raw, headers=headers, timeout=aiohttp.ClientTimeout(total=seconds), allow_redirects=False
     ) as answer:
@@ -303,7 +341,7 @@ async def _post(client: Client, url: str, raw: bytes, seconds: float, notice_id:
             body += chunk
             if len(body) > MAX_ENVELOPE_BYTES:
                 raise aiohttp.ClientPayloadError(f"the answer is larger than {MAX_ENVELOPE_BYTES} bytes")
-        return answer.status, bytes(body)
+        return answer.status, bytes(body), answer.headers.get("retry-after")
 
 
 def _problem(content: bytes) -> dict[str, Any]:
@@ -396,13 +434,22 @@ async def _record_run(pool: Pool, worker: str, run: Run, unsent: list[uuid.UUID]
             await store.release_outbox_leases(conn, unsent, worker)
 
 
-def _retry_at(settings: Settings, attempts: int) -> dt.datetime:
+def _retry_at(settings: Settings, attempts: int, asked: float | None = None) -> dt.datetime:
+    """When to try again: the back-off, or later when the partner asked for more (never before it, jitter above)."""
     delay = backoff(attempts, base=settings.exchange_retry_base, cap=settings.exchange_retry_cap)
+    if asked is not None:
+        delay = max(delay, asked * random.uniform(1.0, 1.0 + RETRY_AFTER_JITTER))  # noqa: S311  # jitter
     return dt.datetime.now(dt.UTC) + dt.timedelta(seconds=delay)
 
 
 async def _failed(
-    pool: Pool, settings: Settings, worker: str, head: asyncpg.Record, attempted_at: dt.datetime, error: str
+    pool: Pool,
+    settings: Settings,
+    worker: str,
+    head: asyncpg.Record,
+    attempted_at: dt.datetime,
+    error: str,
+    asked: float | None = None,
 ) -> None:
     attempt = head["attempts"] + 1
     # the partner's text: a newline in it would forge a line of the log
@@ -412,7 +459,7 @@ async def _failed(
     error = error[:1000].replace("\x00", "\ufffd")  # a partner's text may hold NUL, which PostgreSQL text refuses
     async with pool.acquire() as conn, conn.transaction():
         await store.record_outbox_failure(
-            conn, head["notice_id"], worker, error, _retry_at(settings, attempt), attempted_at
+            conn, head["notice_id"], worker, error, _retry_at(settings, attempt, asked), attempted_at
         )
 
 

@@ -63,8 +63,9 @@ RETURNING p.state, last.first, last.last;
 -- run that starts at head_sequence without a hole and releases the rest (release_outbox_leases).
 -- key_id: the key to sign with (the one named when queued, else the newest valid at created_at).
 -- A retry is never scheduled further ahead than the back-off cap (or a minute, for a notice an administrator must
--- unblock): one due after $5 (now + the larger) was scheduled by a clock since set back (or by a worker whose clock
--- is ahead of this one's), and is due now rather than hours later.
+-- unblock, or a partner's Retry-After honoured, with its jitter): one due after $5 (now + the largest) was scheduled
+-- by a clock since set back (or by a worker whose clock is ahead of this one's), and is due now rather than hours
+-- later.
 -- $1 now, $2 lease_until, $3 worker, $4 most notices in a run, $5 retry_limit
 WITH queue AS MATERIALIZED (
     SELECT q.notice_id,

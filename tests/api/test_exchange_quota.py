@@ -255,7 +255,16 @@ async def test_the_senders_retry_arrives_once_in_order_when_the_quota_lets_it_in
     seen = await status.read_status(de_registry.conn, de_registry.settings)
     assert [(p.state, p.quota_refused > 0) for p in seen.partners] == [("AT", True)]
     assert [item.code for item in seen.attention if item.code == "partner-over-quota"] == ["partner-over-quota"]
+    # AT's worker honours DE's Retry-After: nothing is sent again before DE's hour ends (up to an hour away)
+    waits = await at.conn.fetchrow(
+        "SELECT next_attempt_at - last_attempt_at AS ahead,"
+        " date_trunc('hour', last_attempt_at AT TIME ZONE 'UTC') + interval '1 hour'"
+        " - (last_attempt_at AT TIME ZONE 'UTC') AS hour_left FROM notice_outbox WHERE sequence = 4"
+    )
+    assert waits is not None
+    assert waits["hour_left"] - dt.timedelta(seconds=2) <= waits["ahead"] <= dt.timedelta(seconds=3600 * 1.1 + 1)
     await _quota(de_registry.conn)  # back to the default: as the next hour would
+    await at.conn.execute("UPDATE notice_outbox SET next_attempt_at = now() WHERE status = 'queued'")  # its hour ends
     await _deliver_until(at, client, "SELECT bool_and(status = 'delivered') FROM notice_outbox")
     received = await de_registry.conn.fetch(
         "SELECT notice_id, sequence FROM notice_inbox ORDER BY received_at, sequence"

@@ -38,6 +38,11 @@ async def test_a_partner_over_its_quota_is_refused_429_and_its_notices_arrive_on
     assert window["refused"] >= 1
     # the bound raised (as the next hour would let them in): the same notices arrive, once, in order
     await de.cli("peers", "quota", "AT", "--notices", "default")
+    # AT's worker honours DE's Retry-After (the seconds until DE's hour ends): that hour is made to end now
+    await at.fetch(
+        "UPDATE notice_outbox SET next_attempt_at = now() WHERE recipient = 'DE' AND status = 'queued'"
+        " RETURNING notice_id"
+    )
 
     async def all_answered() -> bool:
         return not await at.fetch("SELECT 1 FROM notice_outbox WHERE recipient = 'DE' AND status = 'queued'")
