@@ -65,17 +65,18 @@ RETURNING p.state, last.first, last.last;
 -- A retry is never scheduled further ahead than the back-off cap (or a minute, for a notice an administrator must
 -- unblock, or a partner's Retry-After honoured, with its jitter): one due after $5 (now + the largest) was scheduled
 -- by a clock since set back (or by a worker whose clock is ahead of this one's), and is due now rather than hours
--- later.
+-- later. So is one whose last attempt lies ahead of now, however near its retry: a clock set back less than the
+-- hour a Retry-After may be honoured would otherwise hold it back that long.
 -- $1 now, $2 lease_until, $3 worker, $4 most notices in a run, $5 retry_limit
 WITH queue AS MATERIALIZED (
     SELECT q.notice_id,
-           bool_and((q.next_attempt_at <= $1 OR q.next_attempt_at > $5)
+           bool_and((q.next_attempt_at <= $1 OR q.next_attempt_at > $5 OR q.last_attempt_at > $1)
                     AND (q.lease_until IS NULL OR q.lease_until <= $1))
                OVER (PARTITION BY q.recipient ORDER BY q.sequence) AS ready,
            min(q.sequence) OVER (PARTITION BY q.recipient) AS head_sequence
       FROM peer AS p
      CROSS JOIN LATERAL (
-           SELECT o.notice_id, o.recipient, o.sequence, o.next_attempt_at, o.lease_until
+           SELECT o.notice_id, o.recipient, o.sequence, o.next_attempt_at, o.last_attempt_at, o.lease_until
              FROM notice_outbox AS o
             WHERE o.recipient = p.state AND o.status = 'queued' AND o.sequence IS NOT NULL
             ORDER BY o.sequence

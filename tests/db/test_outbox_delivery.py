@@ -203,6 +203,35 @@ async def test_a_wall_clock_set_back_does_not_hold_a_retry_back_for_hours(at_de:
     assert await at.conn.fetchval("SELECT status FROM notice_outbox WHERE sequence = 3") == "queued"
 
 
+async def test_a_clock_set_back_less_than_an_honoured_retry_after_does_not_hold_a_retry_back(
+    at_de: tuple[Registry, Registry],
+) -> None:
+    # A partner's Retry-After is honoured up to an hour (delivery.RETRY_AFTER_MAX), so a retry up to about 66 minutes
+    # ahead is no longer a sign of a clock set back: a clock set back half an hour held every queue's retries back
+    # that long. A retry whose last attempt lies ahead of the clock was scheduled by a clock since set back (or a
+    # worker's ahead of this one's): it is due now, however near.
+    at, de = at_de
+    await _enqueue(at, 2)
+    await at.conn.execute(
+        "UPDATE notice_outbox SET attempts = 3, last_error = 'network: refused',"
+        " last_attempt_at = now() + interval '30 minutes', next_attempt_at = now() + interval '30 minutes 1 second'"
+    )
+    await delivery.deliver_due(at.pool, at.settings, de.client, "w1")
+    assert await at.conn.fetchval("SELECT array_agg(status ORDER BY sequence) FROM notice_outbox") == [
+        "delivered",
+        "delivered",
+    ]
+    # a partner's Retry-After honoured, its last attempt behind the clock, still waits its time
+    await _enqueue(at, 1)
+    await outbox.number_queued(at.conn)
+    await at.conn.execute(
+        "UPDATE notice_outbox SET attempts = 1, last_attempt_at = now() - interval '1 second',"
+        " next_attempt_at = now() + interval '30 minutes' WHERE status = 'queued'"
+    )
+    await delivery.deliver_due(at.pool, at.settings, de.client, "w1")
+    assert await at.conn.fetchval("SELECT status FROM notice_outbox WHERE sequence = 3") == "queued"
+
+
 async def test_sequence_gap_makes_the_sender_resend_from_expected(at_de: tuple[Registry, Registry]) -> None:
     at, de = at_de
     await _enqueue(at, 2)
