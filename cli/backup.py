@@ -75,7 +75,7 @@ def backup_command(ctx: click.Context, path: Path, *, verify: bool) -> None:
     problem = checked.problem("the journal", manifest.journal_seq)
     if problem:
         if checked.unrecorded is not None:  # as 'journal verify' says it, before the verdict's line
-            _progress(checked.unrecorded.line("the broken verification", "'firearms status' will not flag it"))
+            _progress(checked.unrecorded.line("the broken verification", common.UNFLAGGED_BREAK))
         common.fail(f"{path} was written, but {problem}; the backup holds the registry as it is, for inspection")
     found = checked.verification
     _progress(

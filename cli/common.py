@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "UNCOUNTED_VERIFICATION",
+    "UNFLAGGED_BREAK",
     "actor_for",
     "cli_actor",
     "connect",
@@ -48,6 +49,8 @@ UNCOUNTED_VERIFICATION = (
     "'firearms status' will not count it, and the next 'journal verify --since-checkpoint' does not start from it"
 )
 """What an intact journal verification that could not be recorded misses (``journal verify``, ``backup --verify``)."""
+UNFLAGGED_BREAK = "'firearms status' will not flag it"
+"""What a broken journal verification that could not be recorded misses (``journal verify``, ``backup --verify``)."""
 # a login name that is safe in a journal entry, a log line and a shell: POSIX's portable file name characters,
 # not beginning with a hyphen or a dot, at most 64; anything else is named by its uid
 _LOGIN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}")

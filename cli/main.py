@@ -338,9 +338,7 @@ def journal_verify(ctx: click.Context, *, as_json: bool, since_checkpoint: bool)
     def show(line: str) -> None:  # a journal of decades takes minutes: how far, on stderr, now and then
         click.echo(f"firearms: {line}", err=True)
 
-    unrecorded: list[journal.Unrecorded] = []
-
-    async def work(conn: db.Conn) -> journal.Verification:
+    async def work(conn: db.Conn) -> tuple[journal.Verification, journal.Unrecorded | None]:
         result = await journal.verify(
             conn,
             state=settings.state,
@@ -350,18 +348,16 @@ def journal_verify(ctx: click.Context, *, as_json: bool, since_checkpoint: bool)
         )
         # intact: the next --since-checkpoint starts from what it reached; broken: the overview flags it. A failed
         # restore's home takes no write. The verdict is what the operator needs: its record failing must not hide it
-        if not failed:
-            why = await journal.record_verification_or_why_not(conn, actor=common.cli_actor(), result=result)
-            unrecorded.extend([why] if why is not None else [])
-        return result
+        if failed:
+            return result, None
+        return result, await journal.record_verification_or_why_not(conn, actor=common.cli_actor(), result=result)
 
-    result = common.with_database(settings, work)
-    if not result.intact:
-        for why in unrecorded:
-            show(why.line("the broken verification", "'firearms status' will not flag it"))
+    result, unrecorded = common.with_database(settings, work)
+    if unrecorded is not None and not result.intact:
+        show(unrecorded.line("the broken verification", common.UNFLAGGED_BREAK))
     _verdict(result, as_json=as_json, since_checkpoint=since_checkpoint, show=show)
-    for why in unrecorded:  # intact, said; not recorded: not a clean run (as backup --verify)
-        common.fail(why.line("the journal verification", common.UNCOUNTED_VERIFICATION))
+    if unrecorded is not None:  # intact, said; not recorded: not a clean run (as backup --verify)
+        common.fail(unrecorded.line("the journal verification", common.UNCOUNTED_VERIFICATION))
 
 
 def _verdict(

@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING
 import msgspec
 
 from firearms import __version__, clock, keys, restore
-from firearms.consents import add_working_days
 from firearms.exchange.consents import silence_is_consent, silent_period
 from firearms.files import partials_of
 from firearms.journal import BREAK_KINDS, FAILED_ACTION, VERIFIED_ACTION
@@ -352,12 +351,12 @@ async def read_status(
             *_restore_failed(settings, home_words),
             *_signing(key_status, keys_recorded, _keys_folder(settings, home_words), unchecked),
             *_attention(now, partners, journal, key_status, waiting, first_entry_at),
-            *_holidays(settings, today),
+            *_holidays(settings, now),
         ],
     )
 
 
-def _holidays(settings: Settings, today: dt.date) -> list[Attention]:
+def _holidays(settings: Settings, now: dt.datetime) -> list[Attention]:
     """``holidays-run-out``: ``FIREARMS_HOLIDAYS`` lists no day after the end of a silent period starting today.
 
     Reg. 258/2012 Art. 7(2) counts working days: past the list's last day every public holiday is counted as one, and
@@ -367,7 +366,7 @@ def _holidays(settings: Settings, today: dt.date) -> list[Attention]:
     if not settings.holidays:
         return []
     last = max(settings.holidays)
-    period_end = add_working_days(today, settings.tacit_consent_days, settings.holidays)
+    period_end = silent_period(now, settings).last_day  # the one rule the decision and the timer count by
     if last >= period_end:
         return []
     return [
