@@ -330,6 +330,8 @@ def journal_verify(ctx: click.Context, *, as_json: bool, since_checkpoint: bool)
     (journal.verified, with the head it reached), and so is a broken one (journal.verification-failed, where it
     broke: 'firearms status' flags it). Run --since-checkpoint daily and the full verification
     monthly: the incremental one takes time in the entries since the last verification, not in the journal's age.
+    On a database that takes no write (a standby, one set read-only) what is sealed is walked, the verdict printed
+    and nothing written: exit 1, naming the entries left unsealed.
     """
     settings = common.settings_from(ctx)
     # a failed restore's journal stays as the archive holds it (restore does not seal): verified, not linked on
@@ -339,10 +341,13 @@ def journal_verify(ctx: click.Context, *, as_json: bool, since_checkpoint: bool)
         click.echo(f"firearms: {line}", err=True)
 
     async def work(conn: db.Conn) -> tuple[journal.Verification, journal.Unrecorded | None]:
+        # a read-only copy (a standby, a database set read-only) or a role that may not write refuses the seal: what is
+        # sealed is still walked, and nothing is written (README "The journal")
+        refused = None if failed else await journal.seal_or_why_not(conn)
         result = await journal.verify(
             conn,
             state=settings.state,
-            seal_first=not failed,
+            seal_first=False,
             progress=journal.progress_lines(show),
             since_checkpoint=since_checkpoint,
         )
@@ -350,6 +355,8 @@ def journal_verify(ctx: click.Context, *, as_json: bool, since_checkpoint: bool)
         # restore's home takes no write. The verdict is what the operator needs: its record failing must not hide it
         if failed:
             return result, None
+        if refused is not None:
+            return result, journal.Unrecorded(why=refused, unsealed=result.pending)
         return result, await journal.record_verification_or_why_not(conn, actor=common.cli_actor(), result=result)
 
     result, unrecorded = common.with_database(settings, work)

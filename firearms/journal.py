@@ -25,6 +25,7 @@ from firearms import db, keys
 from firearms.canonical import canonical, format_time
 from firearms.signing import verify as verify_signature
 from firearms.store import journal as store
+from firearms.text_rules import counted
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -43,6 +44,7 @@ __all__ = [
     "VERIFIED_ACTION",
     "VERIFY_BATCH",
     "VERIFY_PROGRESS_INTERVAL",
+    "WRITE_REFUSED",
     "Checkpoint",
     "Unrecorded",
     "Verification",
@@ -58,6 +60,7 @@ __all__ = [
     "record_verification",
     "record_verification_or_why_not",
     "seal",
+    "seal_or_why_not",
     "verify",
 ]
 
@@ -88,6 +91,13 @@ BREAK_KINDS = frozenset(
 """What :func:`verify` may find wrong (:attr:`Verification.kind`), one stable word each, in the order it checks."""
 VERIFY_PROGRESS_INTERVAL = 10.0
 """Seconds between two lines of :func:`progress_lines`: a journal of decades takes minutes to verify."""
+WRITE_REFUSED: tuple[type[asyncpg.PostgresError], ...] = (
+    asyncpg.ReadOnlySQLTransactionError,
+    asyncpg.InsufficientPrivilegeError,
+)
+"""What a database that takes no write here answers (:func:`seal_or_why_not`): a read-only transaction (a hot standby,
+``default_transaction_read_only = on``; SQLSTATE 25006) or a role without the right (42501). Any other error is not
+"cannot write here" (a full disk, a lost connection, a refused link) and stays the command's error."""
 
 
 class Checkpoint(msgspec.Struct, frozen=True, kw_only=True):
@@ -270,6 +280,20 @@ async def seal(conn: Conn, *, batch: int = SEAL_BATCH, batches: int | None = Non
     return total
 
 
+async def seal_or_why_not(conn: Conn) -> str | None:
+    """:func:`seal`, or the database's words (one line) when it takes no write here (:data:`WRITE_REFUSED`).
+
+    For a verification on a read-only copy (a hot standby, a database set read-only during an incident or an audit)
+    or as a role that may not write: the walk still runs over what is sealed, and the entries left waiting are
+    counted (:attr:`Verification.pending`), not verified. Any other error is raised.
+    """
+    try:
+        await seal(conn)
+    except WRITE_REFUSED as exc:
+        return _first_line(exc)
+    return None
+
+
 class _Batch:
     """The links :func:`seal` computed for one batch, and the entries it set aside (with why)."""
 
@@ -405,8 +429,8 @@ async def verify(  # noqa: PLR0911, PLR0912  # one return per finding, in chain 
     the sealer's queue there, with the guards switched off, is then found only by the full walk; README "The
     journal"). Every link there was recomputed by the database as it was inserted (``journal_link_follows_chain``).
     """
-    if seal_first:
-        await seal(conn)
+    if seal_first:  # a database that takes no write here still gets its verdict: ``pending`` counts what it left
+        await seal_or_why_not(conn)
     async with conn.transaction(isolation="repeatable_read", readonly=True):
         head = await store.get_journal_head(conn)
         pending = await store.count_pending_entries(conn)
@@ -531,12 +555,25 @@ class Unrecorded(msgspec.Struct, frozen=True, kw_only=True):
     unconfirmed: bool = False
     """The ``COMMIT`` was sent and no answer came back (:class:`firearms.db.CommitUnansweredError`): the server may
     have taken it, and the record may be there. Else nothing of it was written."""
+    unsealed: int | None = None
+    """The database refused the seal the walk begins with (it takes no write here, :func:`seal_or_why_not`; ``why``
+    is its words): these entries were left waiting for the sealer, not verified, and no record was attempted.
+    ``None``: the journal was sealed (or not to be), and it is the record that was refused."""
 
     def line(self, what: str, consequence: str) -> str:
         """The command's line: ``what`` was not recorded, and ``consequence``; or, unanswered, it may have been.
 
-        ``what``: "the journal verification", "the broken verification".
+        ``what``: "the journal verification", "the broken verification". The seal refused: that, and how many
+        entries it left unsealed and not verified, first.
         """
+        if self.unsealed is not None:
+            left = (
+                "no entry was waiting for the sealer"
+                if self.unsealed == 0
+                else f"{counted(self.unsealed, 'entry', 'entries')} waiting for the sealer"
+                f" {'was' if self.unsealed == 1 else 'were'} left unsealed and not verified"
+            )
+            return f"the journal could not be sealed ({self.why}): {left}, and {what} was not recorded: {consequence}"
         if self.unconfirmed:
             return (
                 f"the database did not answer the COMMIT of {what}'s record ({self.why}): it may have been recorded;"

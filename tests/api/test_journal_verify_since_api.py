@@ -51,3 +51,24 @@ async def test_verify_since_checkpoint_keeps_the_roles(
         "/api/v1/journal/verify", params={"since_checkpoint": "true"}, headers=await auth("customs-officer")
     )
     assert denied.status_code == 403
+
+
+async def test_verify_on_a_database_that_takes_no_write_walks_what_is_sealed(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    auth: TokenFactory,
+    conn: db.Conn,
+) -> None:
+    """As ``firearms journal verify``: the service's role may not write (its ``DELETE`` on the sealer's queue taken
+    back; a read-only database refuses the seal the same way) and the seal the walk begins with is refused. The answer
+    was a 500; it is the verdict on what is sealed, ``pending`` counting the entries left unsealed and not verified."""
+    auditor = await auth("auditor")
+    sealed = (await client.get("/api/v1/journal/verify", headers=auditor)).json()
+    await auth("auditor")  # one more entry, waiting for the sealer
+    await conn.execute(f"REVOKE DELETE ON journal_pending FROM {db.SERVICE_ROLE}")
+    waiting = await conn.fetchval("SELECT count(*) FROM journal_pending")
+    assert waiting >= 1
+    verified = await client.get("/api/v1/journal/verify", headers=auditor)
+    assert verified.status_code == 200, verified.text
+    verdict = verified.json()
+    assert (verdict["intact"], verdict["head_seq"], verdict["pending"]) == (True, sealed["head_seq"], waiting)
+    assert await conn.fetchval("SELECT count(*) FROM journal_pending") == waiting

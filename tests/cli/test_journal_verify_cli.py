@@ -250,3 +250,105 @@ async def test_a_verification_whose_record_got_no_answer_at_commit_is_not_said_u
     assert len(errors) == 1, stderr
     assert "may have been recorded" in errors[0], errors
     assert "Traceback" not in stderr
+
+
+def refuse_writes(database: str, how: str) -> None:
+    """The database will not take a write from the service: read-only for every role (a hot standby, or
+    ``default_transaction_read_only`` set during an incident or an audit; new connections), or a role that may not
+    write (its ``DELETE`` on the sealer's queue taken back)."""
+    if how == "read-only":
+        name = fetch_value(database, "SELECT current_database()")
+        behind_the_back(database, f'ALTER DATABASE "{name}" SET default_transaction_read_only = on')
+    else:
+        behind_the_back(database, "REVOKE DELETE ON journal_pending FROM firearms_app")
+
+
+def fetch_value(database: str, sql: str) -> object:
+    async def work() -> object:
+        conn = await asyncpg.connect(database)
+        try:
+            return await conn.fetchval(sql)
+        finally:
+            await conn.close()
+
+    return asyncio.run(work())
+
+
+def journal_rows(database: str) -> tuple[object, ...]:
+    """What a command could have written to the journal: entries, links, the sealer's queue."""
+    return tuple(
+        fetch_value(database, f"SELECT count(*) FROM {table}")  # noqa: S608  # the table names are ours
+        for table in ("journal_entry", "journal_link", "journal_pending")
+    )
+
+
+@pytest.mark.parametrize(
+    ("how", "why"),
+    [
+        ("read-only", "cannot execute SELECT in a read-only transaction"),
+        ("no right", "permission denied for table journal_pending"),
+    ],
+)
+def test_a_verification_on_a_database_that_takes_no_write_walks_what_is_sealed_and_says_what_it_left(
+    env: dict[str, str], database: str, how: str, why: str
+) -> None:
+    """A read-only copy (a hot standby, ``default_transaction_read_only = on``) or a role that may not write refuses
+    the seal the walk begins with: the command ended on that error, with no verdict. It walks what is sealed, prints
+    the verdict, says how many entries were left unsealed and not verified and that the verification was not
+    recorded, exit 1 (as for a record the database refuses), and writes nothing."""
+    make_entries(env, 2)
+    assert run(env, "journal", "verify")[0] == 0  # 4 entries sealed; its own record and the next token's wait
+    make_entries(env, 1)
+    refuse_writes(database, how)
+    before = journal_rows(database)
+    as_service = {**env, "FIREARMS_DATABASE_URL": with_user(database, "firearms_app")}
+    for args in (("journal", "verify"), ("journal", "verify", "--json"), ("journal", "verify", "--since-checkpoint")):
+        code, stdout, stderr = run(as_service, *args)
+        assert code == 1, stderr
+        if "--json" in args:
+            verdict = json.loads(stdout)
+            assert (verdict["intact"], verdict["entries"], verdict["pending"]) == (True, 4, 2)
+        else:
+            assert stdout == "journal intact: 4 entries, 0 checkpoints, 2 pending\n"
+        errors = [line for line in stderr.splitlines() if line.startswith("firearms: error:")]
+        assert errors == [
+            f"firearms: error: the journal could not be sealed ({why}): 2 entries waiting for the sealer were left"
+            " unsealed and not verified, and the journal verification was not recorded: 'firearms status' will not"
+            " count it, and the next 'journal verify --since-checkpoint' does not start from it"
+        ], stderr
+        assert "Traceback" not in stderr
+    assert journal_rows(database) == before
+
+
+@pytest.mark.parametrize(
+    ("how", "why"),
+    [
+        ("read-only", "cannot execute SELECT in a read-only transaction"),
+        ("no right", "permission denied for table journal_pending"),
+    ],
+)
+def test_a_broken_chain_on_a_database_that_takes_no_write_is_still_said_broken(
+    env: dict[str, str], database: str, how: str, why: str
+) -> None:
+    """The break wins: the verdict names it, exit 1, and a line before it says the seal was refused, what was left
+    unverified and that the broken verification was not recorded (so ``firearms status`` will not flag it)."""
+    make_entries(env, 1)
+    assert run(env, "journal", "verify")[0] == 0
+    changed = entry_at(database, 2)
+    behind_the_back(database, "UPDATE journal_entry SET actor = 'mallory' WHERE entry_id = $1", changed)
+    refuse_writes(database, how)
+    before = journal_rows(database)
+    as_service = {**env, "FIREARMS_DATABASE_URL": with_user(database, "firearms_app")}
+    for args in (("journal", "verify"), ("journal", "verify", "--json")):
+        code, stdout, stderr = run(as_service, *args)
+        assert code == 1, stderr
+        if "--json" in args:
+            assert json.loads(stdout)["bad_entry_id"] == changed
+        else:
+            assert f"journal BROKEN at seq 2, entry {changed}" in stderr
+        assert (
+            f"firearms: the journal could not be sealed ({why}): 1 entry waiting for the sealer was left unsealed and"
+            " not verified, and the broken verification was not recorded: 'firearms status' will not flag it"
+        ) in stderr.splitlines(), stderr
+        assert "Traceback" not in stderr
+    assert journal_rows(database) == before
