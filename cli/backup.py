@@ -32,12 +32,14 @@ def backup_command(ctx: click.Context, path: Path, *, verify: bool) -> None:
 
     One consistent snapshot, never overwriting a file. Prints the manifest as one JSON line. The private
     signing keys are not in the backup: keep FIREARMS_HOME/keys apart, offline. With --verify, the journal
-    is verified after the backup is in place: a broken chain never stops the copy, and is exit 1.
+    is verified after the backup is in place: a broken chain never stops the copy, and is exit 1. On a read-only
+    database the backup is kept but cannot be journaled (exit 1), and --verify walks what is sealed.
     """
     settings = common.settings_from(ctx)
     path = path.absolute()  # the journal entry and the progress lines name the file wherever it was run from
     # a failed restore's journal is backed up and verified as its archive holds it (restore does not seal)
     seal = restore.failed_restore(settings.home) is None
+    refused: list[str] = []  # a read-only database: the backup made and kept, its journal entry refused
     manifest = common.on_database(
         settings,
         lambda url: backup.backup(
@@ -48,6 +50,7 @@ def backup_command(ctx: click.Context, path: Path, *, verify: bool) -> None:
             seal=seal,
             connect=common.connect,
             progress=_progress,
+            on_write_refused=refused.append,
         ),
         owner=True,  # pg_dump reads every table, the migrations' bookkeeping too
     )
@@ -58,7 +61,15 @@ def backup_command(ctx: click.Context, path: Path, *, verify: bool) -> None:
         + f" from {keys_folder} apart, offline; a registry restored from it signs with them"
     )
     click.echo(msgspec.json.encode(manifest).decode())
+    unjournaled = (
+        f"{path} was written, but the backup could not be journaled ({refused[0]}): the journal does not show that"
+        " this copy of the registry was made"
+        if refused
+        else None
+    )
     if not verify:
+        if unjournaled is not None:
+            common.fail(unjournaled)
         return
     checked = common.on_database(
         settings,
@@ -73,6 +84,8 @@ def backup_command(ctx: click.Context, path: Path, *, verify: bool) -> None:
         ),
     )
     problem = checked.problem("the journal", manifest.journal_seq)
+    if unjournaled is not None and (problem or checked.unrecorded is not None):  # said before the error line
+        _progress(unjournaled)
     if problem:
         if checked.unrecorded is not None:  # as 'journal verify' says it, before the verdict's line
             _progress(checked.unrecorded.line("the broken verification", common.UNFLAGGED_BREAK))
@@ -84,6 +97,8 @@ def backup_command(ctx: click.Context, path: Path, *, verify: bool) -> None:
     )
     if checked.unrecorded is not None:  # the verdict said, its record not written: not a clean run
         common.fail(checked.unrecorded.line("the journal verification", common.UNCOUNTED_VERIFICATION))
+    if unjournaled is not None:
+        common.fail(unjournaled)
 
 
 @main.command("restore")

@@ -65,13 +65,22 @@ async def verify_after_backup(
     intact or broken, so that a nightly ``backup --verify`` counts in the overview (README "Status"); ``None``, and
     with ``seal=False`` (a failed restore's home takes no write), nothing is recorded. A record the database refuses
     (a right taken back, a database gone read-only) does not hide the verdict: :attr:`JournalCheck.unrecorded` says
-    why, and the command says both.
+    why, and the command says both. A database that takes no write here refuses the seal first
+    (:func:`firearms.journal.seal_or_why_not`): the walk goes over what is sealed, no record is attempted, and
+    :attr:`JournalCheck.unrecorded` counts the entries left unsealed and not verified.
     """
     conn = await connect(url)
     try:
-        checked = await check_journal(conn, manifest, state=state, seal_first=seal, progress=progress)
+        # a read-only copy (a standby, a database set read-only) or a role that may not write refuses the seal: what
+        # is sealed is walked, and nothing is written (README "The journal")
+        refused = await journal.seal_or_why_not(conn) if seal else None
+        checked = await check_journal(conn, manifest, state=state, seal_first=False, progress=progress)
         if actor is not None and seal:
-            unrecorded = await journal.record_verification_or_why_not(conn, actor=actor, result=checked.verification)
+            unrecorded = (
+                journal.Unrecorded(why=refused, unsealed=checked.verification.pending)
+                if refused is not None
+                else await journal.record_verification_or_why_not(conn, actor=actor, result=checked.verification)
+            )
             if unrecorded is not None:
                 return msgspec.structs.replace(checked, unrecorded=unrecorded)
         return checked
@@ -88,6 +97,7 @@ async def backup(
     seal: bool = True,
     connect: Callable[[str], Awaitable[db.Conn]] = db.connect,
     progress: Callable[[str], None] = quiet,
+    on_write_refused: Callable[[str], None] | None = None,
 ) -> Manifest:
     """Dump the database at ``url`` to ``path`` from one snapshot, while the registry may be running.
 
@@ -96,6 +106,12 @@ async def backup(
     The backup is journaled (``registry.backed-up``, with its SHA-256 and journal head) after the
     snapshot, like an export of records: a copy of every record left the registry. The journal is sealed before
     the snapshot, unless ``seal=False`` (a failed restore's journal: backed up as its archive holds it).
+
+    ``on_write_refused``: for a database that takes no write here (:data:`firearms.journal.WRITE_REFUSED`: a read-only
+    copy, a hot standby, one set ``default_transaction_read_only`` during an incident or an audit). The backup is
+    made from what is there (the seal before the snapshot refused: queued entries go into the archive unlinked, as
+    any committed after a seal do), kept, and the refusal of its journal entry handed to it (the database's words),
+    for the command to say that this copy was not journaled; without it (``None``), the refusal is raised.
 
     Raises:
         BackupError: ``path`` or its manifest exists already, cannot be written, the database holds no
@@ -108,24 +124,38 @@ async def backup(
     try:
         partial = _temporary(path)
         try:
-            manifest = await _dump(conn, url, partial, state=state, path=path, seal=seal, progress=progress)
+            manifest = await _dump(
+                conn,
+                url,
+                partial,
+                state=state,
+                path=path,
+                seal=seal,
+                progress=progress,
+                may_not_write=on_write_refused is not None,
+            )
             _put_in_place(partial, path, manifest)
         finally:
             partial.unlink(missing_ok=True)
-        async with conn.transaction():
-            await journal.record(
-                conn,
-                actor=actor,
-                action="registry.backed-up",
-                entity="backup",
-                entity_id=manifest.sha256,
-                payload={
-                    "path": str(path),
-                    "dump_bytes": manifest.dump_bytes,
-                    "journal_seq": manifest.journal_seq,
-                    "journal_hash": manifest.journal_hash,
-                },
-            )
+        try:
+            async with conn.transaction():
+                await journal.record(
+                    conn,
+                    actor=actor,
+                    action="registry.backed-up",
+                    entity="backup",
+                    entity_id=manifest.sha256,
+                    payload={
+                        "path": str(path),
+                        "dump_bytes": manifest.dump_bytes,
+                        "journal_seq": manifest.journal_seq,
+                        "journal_hash": manifest.journal_hash,
+                    },
+                )
+        except journal.WRITE_REFUSED as exc:  # rolled back: outside the block, no COMMIT of a failed transaction
+            if on_write_refused is None:
+                raise
+            on_write_refused(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
     finally:
         await conn.close()
     progress(f"{path}: {human_size(manifest.dump_bytes)} in {time.monotonic() - started:.1f} s")
@@ -133,9 +163,19 @@ async def backup(
 
 
 async def _dump(
-    conn: db.Conn, url: str, partial: Path, *, state: str, path: Path, seal: bool, progress: Callable[[str], None]
+    conn: db.Conn,
+    url: str,
+    partial: Path,
+    *,
+    state: str,
+    path: Path,
+    seal: bool,
+    progress: Callable[[str], None],
+    may_not_write: bool,
 ) -> Manifest:
     """Seal the journal, export a snapshot, read the manifest's facts in it and let pg_dump write ``partial`` from it.
+
+    ``may_not_write``: a seal the database refuses as "cannot write here" is skipped, not raised (:func:`backup`).
 
     Raises:
         BackupError: the database holds no registry, or pg_dump failed.
@@ -144,7 +184,9 @@ async def _dump(
         # Before the snapshot, in no transaction: a migration that rewrites a table is not MVCC-safe, and a
         # snapshot taken before it commits would dump that table empty. Migrations wait for the dump.
         await store.wait_for_migrations(conn, db.MIGRATION_LOCK)
-        if seal:
+        if seal and may_not_write:  # a read-only copy: the snapshot holds the queued entries unlinked
+            await journal.seal_or_why_not(conn)
+        elif seal:
             await journal.seal(conn)  # links what committed so far, so the head in the snapshot is recent
         async with conn.transaction(isolation="repeatable_read", readonly=True):
             await store.keep_transaction_open(conn)

@@ -748,3 +748,113 @@ async def test_backup_verify_whose_record_got_no_answer_at_commit_says_intact_an
         " the commit: ConnectionDoesNotExistError): it may have been recorded; 'firearms status' shows whether it"
         " counts"
     ]
+
+
+def seal_journal(url: str) -> None:
+    async def run() -> None:
+        conn = await db.connect(url)
+        try:
+            await journal.seal(conn)
+        finally:
+            await conn.close()
+
+    asyncio.run(run())
+
+
+def read_only(url: str) -> None:
+    """The database set read-only for every role, as during an incident or an audit (or a hot standby): new
+    connections begin read-only transactions."""
+    name = fetch(url, "SELECT current_database()")
+    behind_the_back(url, f'ALTER DATABASE "{name}" SET default_transaction_read_only = on')
+
+
+def journal_rows(url: str) -> tuple[int, ...]:
+    """What a command could have written to the journal: entries, links, the sealer's queue."""
+    return tuple(
+        fetch(url, f"SELECT count(*) FROM {table}")  # noqa: S608  # the table names are ours
+        for table in ("journal_entry", "journal_link", "journal_pending")
+    )
+
+
+SEAL_REFUSED = "cannot execute SELECT in a read-only transaction"
+UNJOURNALED = (
+    "firearms: {path} was written, but the backup could not be journaled (cannot execute INSERT in a read-only"
+    " transaction): the journal does not show that this copy of the registry was made"
+)
+
+
+def test_backup_verify_on_a_read_only_database_keeps_the_backup_and_gives_the_verdict(
+    env: dict[str, str], database: str, tmp_path: Path
+) -> None:
+    """A read-only copy (``default_transaction_read_only = on``, a hot standby): the seal before the snapshot and the
+    walk, and the backup's own journal entry, are refused; the command ended on the first refusal, no backup and no
+    verdict. The backup is made and kept (a line says it could not be journaled), what is sealed is walked and the
+    verdict said, the entries left unsealed counted, nothing written, exit 1."""
+    seal_journal(database)  # the first start's entries, linked as the worker would
+    assert CliRunner().invoke(main, ["token", "create", "--role", "auditor", "--name", "late"], env=env).exit_code == 0
+    read_only(database)
+    before = journal_rows(database)
+    path = tmp_path / "at.dump"
+    result = CliRunner().invoke(main, ["backup", "--verify", str(path)], env=env)
+    assert result.exit_code == 1, result.output
+    manifest = json.loads(result.stdout)
+    assert manifest["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+    lines = result.stderr.splitlines()
+    assert UNJOURNALED.format(path=path) in lines, result.stderr
+    assert (
+        f"firearms: journal intact: the backup's head (seq {manifest['journal_seq']}) is on the verified chain"
+        " (2 entries, 0 checkpoints)"
+    ) in lines, result.stderr
+    errors = [line for line in lines if line.startswith("firearms: error:")]
+    assert errors == [
+        f"firearms: error: the journal could not be sealed ({SEAL_REFUSED}): 1 entry waiting for the sealer was left"
+        " unsealed and not verified, and the journal verification was not recorded: 'firearms status' will not count"
+        " it, and the next 'journal verify --since-checkpoint' does not start from it"
+    ], result.stderr
+    assert "Traceback" not in result.output
+    assert journal_rows(database) == before
+
+
+def test_backup_verify_on_a_read_only_database_with_a_tampered_entry_says_broken(
+    env: dict[str, str], database: str, tmp_path: Path
+) -> None:
+    """The break wins: its error line, exit 1, the backup kept; before it, the lines that the backup was not
+    journaled and that the broken verification was not recorded (the seal refused)."""
+    seq = tamper(database)
+    read_only(database)
+    before = journal_rows(database)
+    path = tmp_path / "at.dump"
+    result = CliRunner().invoke(main, ["backup", "--verify", str(path)], env=env)
+    assert result.exit_code == 1, result.output
+    assert json.loads(result.stdout)["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+    lines = result.stderr.splitlines()
+    assert UNJOURNALED.format(path=path) in lines, result.stderr
+    assert (
+        f"firearms: the journal could not be sealed ({SEAL_REFUSED}): no entry was waiting for the sealer, and the"
+        " broken verification was not recorded: 'firearms status' will not flag it"
+    ) in lines, result.stderr
+    errors = [line for line in lines if line.startswith("firearms: error:")]
+    assert errors == [
+        f"firearms: error: {path} was written, but the journal does not verify at seq {seq} (entry 2): the entry "
+        "was changed after it was sealed; the backup holds the registry as it is, for inspection"
+    ]
+    assert "Traceback" not in result.output
+    assert journal_rows(database) == before
+
+
+def test_a_backup_of_a_read_only_database_is_kept_and_says_it_was_not_journaled(
+    env: dict[str, str], database: str, tmp_path: Path
+) -> None:
+    """Without ``--verify``: the backup (one snapshot, read only) is made and kept, its manifest printed; the entry
+    that journals it (``registry.backed-up``) is refused, and the exit is 1 saying so. Before, the seal before the
+    snapshot ended the command, no backup."""
+    read_only(database)
+    before = journal_rows(database)
+    path = tmp_path / "at.dump"
+    result = CliRunner().invoke(main, ["backup", str(path)], env=env)
+    assert result.exit_code == 1, result.output
+    assert json.loads(result.stdout)["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+    errors = [line for line in result.stderr.splitlines() if line.startswith("firearms: error:")]
+    assert errors == [UNJOURNALED.format(path=path).replace("firearms: ", "firearms: error: ", 1)], result.stderr
+    assert "Traceback" not in result.output
+    assert journal_rows(database) == before
