@@ -91,7 +91,8 @@ def _table(found: status.Status) -> None:
         head = "-"
         if partner.head_attempts is not None:
             error = f": {printable(partner.head_last_error)}" if partner.head_last_error else ""
-            head = f"attempts {partner.head_attempts}{error}"
+            # when the worker offers it again: a partner's Retry-After honoured (up to an hour), else the back-off
+            head = f"attempts {partner.head_attempts}{error}, next attempt {_when(partner.head_next_attempt_at)}"
         click.echo(
             f"{partner.state:<8} {'yes' if partner.enabled else 'no':<8} {partner.queued:<7} "
             f"{_when(partner.oldest_queued_at):<21} {_when(partner.last_delivered_at):<21} {partner.rejected:<9} {head}"

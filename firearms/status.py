@@ -81,7 +81,12 @@ DEEMED_CONSENT_NEAR = dt.timedelta(days=3)
 
 
 class PartnerStatus(msgspec.Struct, frozen=True, kw_only=True):
-    """One partner on the trust list: its queue and deliveries."""
+    """One partner on the trust list: its queue and deliveries.
+
+    ``head_*``: the head of its queue (the notice the worker offers next): its attempts, the kind of its last error,
+    and ``head_next_attempt_at``, when the worker offers it again (a partner's ``Retry-After`` honoured, else the
+    back-off; as ``firearms notices`` shows it). ``None`` with nothing queued.
+    """
 
     state: str
     enabled: bool
@@ -90,6 +95,7 @@ class PartnerStatus(msgspec.Struct, frozen=True, kw_only=True):
     oldest_queued_age_seconds: int | None
     head_attempts: int | None
     head_last_error: str | None
+    head_next_attempt_at: dt.datetime | None
     last_delivered_at: dt.datetime | None
     rejected: int
     last_rejected_at: dt.datetime | None
@@ -275,6 +281,7 @@ async def read_status(
             oldest_queued_age_seconds=_age(row["oldest_queued_at"], now),
             head_attempts=row["head_attempts"],
             head_last_error=_error_kind(row["head_last_error"]),
+            head_next_attempt_at=row["head_next_attempt_at"],
             last_delivered_at=row["last_delivered_at"],
             rejected=row["rejected"],
             last_rejected_at=row["last_rejected_at"],
@@ -523,7 +530,7 @@ def _attention(
             code="notices-waiting",
             reason=f"{partner.state}{'' if partner.enabled else ' (disabled)'}: its oldest queued notice has waited"
             f" since {partner.oldest_queued_at:%Y-%m-%dT%H:%M:%SZ}, over {_words(QUEUED_NOTICE_AGE)}"
-            f" ({partner.queued} queued)",
+            f" ({partner.queued} queued; {_next_attempt(partner, now)})",
         )
         for partner in partners
         if partner.oldest_queued_at is not None and now - partner.oldest_queued_at > QUEUED_NOTICE_AGE
@@ -600,6 +607,22 @@ def _attention(
             )
         )
     return found
+
+
+def _next_attempt(partner: PartnerStatus, now: dt.datetime) -> str:
+    """When the worker offers a stalled queue's head again (README "Status", ``notices-waiting``).
+
+    Ahead, or due since a time past (the worker is not running, or cannot reach the database); nothing is sent to a
+    disabled partner.
+    """
+    if not partner.enabled:
+        return "none is sent while it is disabled"
+    at = partner.head_next_attempt_at
+    if at is None:  # not with a queue: the head is read by the statement that counts the queue
+        return "no notice at its head"
+    if at > now:
+        return f"the next attempt at {at:%Y-%m-%dT%H:%M:%SZ}"
+    return f"the next attempt due since {at:%Y-%m-%dT%H:%M:%SZ}: is the worker running?"
 
 
 def _awaited(key_status: KeyStatus) -> str:

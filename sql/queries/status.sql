@@ -1,13 +1,14 @@
 -- name: list_partner_status
 -- Each partner on the trust list, for the operator's overview (firearms status): its queue (count, the oldest
--- notice's created_at; notice_outbox_queued_idx), the head of the queue's attempts and last error, the last
+-- notice's created_at; notice_outbox_queued_idx), the head of the queue's attempts, last error and next attempt
+-- (next_attempt_at: when the worker offers it again, as firearms notices shows it), the last
 -- delivery (the delivered notice of the highest number: notices are delivered in number order;
 -- notice_outbox_sequence_key), how many it rejected and when the receipt of the latest rejection was recorded
 -- (notice_outbox_rejected_at_idx); the notices of the partner's refused for its quota since $1 and the latest
 -- refusal (a row an hour, read on peer_quota_window_pkey: a refusal is on the row of its own hour, so one at or after
 -- $1 is on a row of an hour that began after $1 - 1 hour; peer_quota_window_refused_in_hour_check). No notice's body.
 SELECT p.state, p.enabled, q.queued, q.oldest_queued_at, h.attempts AS head_attempts, h.last_error AS head_last_error,
-       d.delivered_at AS last_delivered_at, r.rejected, f.quota_refused, f.last_quota_refused_at,
+       h.next_attempt_at AS head_next_attempt_at, d.delivered_at AS last_delivered_at, r.rejected, f.quota_refused, f.last_quota_refused_at,
        -- on its own, max() is one row read from the end of the index; beside count() it read every rejected notice
        (SELECT max(o.delivered_at)
           FROM notice_outbox AS o
@@ -16,7 +17,7 @@ SELECT p.state, p.enabled, q.queued, q.oldest_queued_at, h.attempts AS head_atte
  CROSS JOIN LATERAL (SELECT count(*) AS queued, min(o.created_at) AS oldest_queued_at
                        FROM notice_outbox AS o
                       WHERE o.recipient = p.state AND o.status = 'queued') AS q
-  LEFT JOIN LATERAL (SELECT o.attempts, o.last_error
+  LEFT JOIN LATERAL (SELECT o.attempts, o.last_error, o.next_attempt_at
                        FROM notice_outbox AS o
                       WHERE o.recipient = p.state AND o.status = 'queued'
                       ORDER BY o.sequence
