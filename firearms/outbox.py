@@ -398,7 +398,7 @@ async def resequence(conn: Conn, recipient: str, first_sequence: int, *, actor: 
             expected_sequence=row["head_expected"],
         )
     await store.park_queued_outbox_sequences(conn, recipient)
-    done = await store.resequence_outbox_notices(conn, recipient, first_sequence, utc_now())
+    done = await store.resequence_outbox_notices(conn, recipient, first_sequence)
     result = Resequenced(
         recipient=recipient,
         first_sequence=first_sequence,

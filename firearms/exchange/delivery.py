@@ -13,6 +13,10 @@ with capped exponential back-off and jitter (no earlier than a 429's or 503's ``
 ``expected_sequence`` again, ``/notice-id-conflict`` is kept on the notice for ``peers resequence``, and the rest
 of the run is released unsent. So is the rest of a run whose
 recipient an administrator disabled while it was under way (the run looks again every :data:`RECHECK` s).
+
+Every time the outbox's scheduling stores or compares -- when a retry is due, when a lease ends, when an attempt
+was made, when the next one is -- is the database's clock (:class:`DatabaseClock`, read once per claim), never the
+host's: workers on hosts whose clocks differ by minutes (or the service's processes on several) agree on them.
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ import httpx
 import msgspec
 
 from firearms import journal, keys, outbox
-from firearms.canonical import format_time, key_named_twice, parse_time, utc_now
+from firearms.canonical import format_time, key_named_twice, parse_time
 from firearms.errors import ConfigError
 from firearms.exchange import trust
 from firearms.exchange.checks import TrustedKey, key_validity
@@ -56,7 +60,7 @@ from firearms.text_rules import printable
 if TYPE_CHECKING:
     import asyncpg
 
-    from firearms.db import Pool
+    from firearms.db import Conn, Pool
     from firearms.settings import Settings
 
 __all__ = [
@@ -67,8 +71,10 @@ __all__ = [
     "RETRY_AFTER_MAX",
     "RUN",
     "Client",
+    "DatabaseClock",
     "backoff",
     "claim",
+    "database_clock",
     "deliver_due",
     "new_client",
     "new_worker_id",
@@ -131,6 +137,31 @@ def retry_after(value: str | None, now: dt.datetime) -> float | None:
     return min(seconds, RETRY_AFTER_MAX)
 
 
+@dataclass(frozen=True)
+class DatabaseClock:
+    """The database's clock, read once (:func:`database_clock`) and carried on by this host's monotonic clock.
+
+    The outbox is scheduled on it, not on the host's wall clock: a worker whose host clock ran minutes ahead sent
+    at once a retry another worker had put off (a partner's Retry-After among them) and took leases still held;
+    one whose clock ran behind took every retry the other scheduled for one set by a clock since set back. One
+    read per claim: no round trip per notice. A run lasts at most a lease, so the monotonic clock's drift from
+    the database's over it is nothing.
+    """
+
+    read: dt.datetime  # the database's clock_timestamp()
+    at: float  # time.monotonic() just after it was read
+
+    def now(self) -> dt.datetime:
+        """The database's time now."""
+        return self.read + dt.timedelta(seconds=time.monotonic() - self.at)
+
+
+async def database_clock(conn: Conn) -> DatabaseClock:
+    """Read the database's clock (one round trip): the clock every worker schedules the outbox on."""
+    read = await store.get_database_clock(conn)
+    return DatabaseClock(read, time.monotonic())
+
+
 @dataclass
 class Run:
     """Consecutive notices of one recipient leased to this worker, signed, with the recipient's keys."""
@@ -138,6 +169,7 @@ class Run:
     recipient: str
     notices: list[tuple[asyncpg.Record, bytes, str]]  # the row, the signed bytes, the digest a receipt names
     trusted: list[TrustedKey]
+    clock: DatabaseClock  # read when the run was claimed: its attempts and retries are timed on it
     receipts: list[tuple[asyncpg.Record, str, bytes, str | None, dt.datetime, dict[str, Any]]] = field(
         default_factory=list
     )
@@ -152,8 +184,9 @@ async def claim(pool: Pool, settings: Settings, worker: str) -> list[Run]:
     """
     async with pool.acquire() as conn:
         await outbox.number_queued(conn)
-        now = dt.datetime.now(dt.UTC)
         async with conn.transaction():
+            clock = await database_clock(conn)
+            now = clock.now()
             await store.relax_commit(conn)
             by_recipient: dict[str, list[asyncpg.Record]] = {}
             # the last post may start at LEASE / 2 and take the whole timeout, which may exceed LEASE / 2
@@ -181,7 +214,7 @@ async def claim(pool: Pool, settings: Settings, worker: str) -> list[Run]:
                         raw, digest = _signed(settings, row)
                     except (ConfigError, OSError, ValueError, RuntimeError) as exc:  # must not stop other recipients
                         log.error("cannot sign notice %s: %s", row["notice_id"], exc)
-                        retry_at = _retry_at(settings, row["attempts"] + 1)
+                        retry_at = _retry_at(settings, row["attempts"] + 1, now)
                         await store.record_outbox_failure(
                             conn, row["notice_id"], worker, f"signing: {exc}", retry_at, now
                         )
@@ -191,7 +224,7 @@ async def claim(pool: Pool, settings: Settings, worker: str) -> list[Run]:
                     if row["envelope"] is None:
                         signed.append((row["notice_id"], raw))
                 if notices:
-                    runs.append(Run(recipient, notices, await trust.trusted_keys(conn, recipient) or []))
+                    runs.append(Run(recipient, notices, await trust.trusted_keys(conn, recipient) or [], clock))
             if release:
                 await store.release_outbox_leases(conn, release, worker)
             if signed:
@@ -290,35 +323,35 @@ async def _deliver(
     digest: str,
 ) -> bool:
     """One attempt; ``True`` when a verified receipt came back (kept in ``run.receipts``)."""
-    attempted_at = dt.datetime.now(dt.UTC)
+    attempted_at = run.clock.now()
     try:
         status, content, asked = await _post(
             client, head["base_url"] + "/exchange/v1/notices", raw, settings.exchange_timeout, str(head["notice_id"])
         )
     except (aiohttp.ClientError, httpx.HTTPError, OSError, TimeoutError) as exc:
-        await _failed(pool, settings, worker, head, attempted_at, f"network: {type(exc).__name__}: {exc}")
+        await _failed(pool, settings, worker, run, head, attempted_at, f"network: {type(exc).__name__}: {exc}")
         return False
     if status in (200, 202):
         error = await _receipt(pool, settings, run, head, digest, content, attempted_at)
         if error is None:
             return True
-        await _failed(pool, settings, worker, head, attempted_at, error)
+        await _failed(pool, settings, worker, run, head, attempted_at, error)
         return False
     # PROTOCOL §4 retries a 429 or a 503 as any refusal; the partner's Retry-After says how long it needs
-    wait = retry_after(asked, dt.datetime.now(dt.UTC)) if status in (429, 503) else None
+    wait = retry_after(asked, run.clock.now()) if status in (429, 503) else None
     problem = _problem(content)
     kind = str(problem.get("type", "")).rsplit("/", 1)[-1]
     expected = problem.get("expected_sequence")
     # a sequence, which starts at 1 (a bool is an int in Python); anything else would requeue the whole history
     if status == 409 and kind == "sequence-gap" and type(expected) is int and expected >= 1:
-        await _gap(pool, worker, head, attempted_at, expected)
+        await _gap(pool, worker, run, head, attempted_at, expected)
         return False
     if status == 409 and kind == "notice-id-conflict":
-        await _id_conflict(pool, worker, head, attempted_at)
+        await _id_conflict(pool, worker, run, head, attempted_at)
         return False
     detail = problem.get("detail") or content[:200].decode("utf-8", errors="replace")
     named = f"HTTP {status} {kind}" if kind else f"HTTP {status}"
-    await _failed(pool, settings, worker, head, attempted_at, f"{named}: {detail}".strip(), wait)
+    await _failed(pool, settings, worker, run, head, attempted_at, f"{named}: {detail}".strip(), wait)
     return False
 
 
@@ -413,7 +446,7 @@ async def _record_run(pool: Pool, worker: str, run: Run, unsent: list[uuid.UUID]
     """Record the run's receipts (one statement, journaled) and release what it did not send."""
     if not run.receipts and not unsent:
         return
-    delivered_at = utc_now()
+    delivered_at = run.clock.now().replace(microsecond=0)
     async with pool.acquire() as conn, conn.transaction():
         await store.relax_commit(conn)  # a lost receipt record means one more delivery and the same receipt
         if run.receipts:
@@ -434,18 +467,22 @@ async def _record_run(pool: Pool, worker: str, run: Run, unsent: list[uuid.UUID]
             await store.release_outbox_leases(conn, unsent, worker)
 
 
-def _retry_at(settings: Settings, attempts: int, asked: float | None = None) -> dt.datetime:
-    """When to try again: the back-off, or later when the partner asked for more (never before it, jitter above)."""
+def _retry_at(settings: Settings, attempts: int, now: dt.datetime, asked: float | None = None) -> dt.datetime:
+    """When to try again after ``now`` (the database's clock): the back-off, or later when the partner asked for more.
+
+    Never before what it asked; the jitter goes above it.
+    """
     delay = backoff(attempts, base=settings.exchange_retry_base, cap=settings.exchange_retry_cap)
     if asked is not None:
         delay = max(delay, asked * random.uniform(1.0, 1.0 + RETRY_AFTER_JITTER))  # noqa: S311  # jitter
-    return dt.datetime.now(dt.UTC) + dt.timedelta(seconds=delay)
+    return now + dt.timedelta(seconds=delay)
 
 
 async def _failed(
     pool: Pool,
     settings: Settings,
     worker: str,
+    run: Run,
     head: asyncpg.Record,
     attempted_at: dt.datetime,
     error: str,
@@ -459,12 +496,14 @@ async def _failed(
     error = error[:1000].replace("\x00", "\ufffd")  # a partner's text may hold NUL, which PostgreSQL text refuses
     async with pool.acquire() as conn, conn.transaction():
         await store.record_outbox_failure(
-            conn, head["notice_id"], worker, error, _retry_at(settings, attempt, asked), attempted_at
+            conn, head["notice_id"], worker, error, _retry_at(settings, attempt, run.clock.now(), asked), attempted_at
         )
 
 
-async def _gap(pool: Pool, worker: str, head: asyncpg.Record, attempted_at: dt.datetime, expected: int) -> None:
-    now = dt.datetime.now(dt.UTC)
+async def _gap(
+    pool: Pool, worker: str, run: Run, head: asyncpg.Record, attempted_at: dt.datetime, expected: int
+) -> None:
+    now = run.clock.now()
     async with pool.acquire() as conn, conn.transaction():
         if expected < head["sequence"] and not await store.outbox_has_sequence(conn, head["recipient"], expected):
             # nothing here carries that number: resending "from there" would send this notice again at once,
@@ -492,7 +531,7 @@ async def _gap(pool: Pool, worker: str, head: asyncpg.Record, attempted_at: dt.d
             )
 
 
-async def _id_conflict(pool: Pool, worker: str, head: asyncpg.Record, attempted_at: dt.datetime) -> None:
+async def _id_conflict(pool: Pool, worker: str, run: Run, head: asyncpg.Record, attempted_at: dt.datetime) -> None:
     """The partner holds this notice's id with other bytes (PROTOCOL §4 check 7), and will on every retry.
 
     This registry signs a notice once and keeps the bytes, so the partner holds this very notice under another
@@ -508,6 +547,6 @@ async def _id_conflict(pool: Pool, worker: str, head: asyncpg.Record, attempted_
         f" 'firearms peers resequence {recipient} --from THAT_NUMBER' gives it back and the queue moves on"
     )
     log.warning("delivery of %s to %s: %s", head["notice_id"], recipient, error)
-    now = dt.datetime.now(dt.UTC)
+    now = run.clock.now()
     async with pool.acquire() as conn, conn.transaction():
         await store.record_outbox_id_conflict(conn, head["notice_id"], worker, error, now + PARKED, attempted_at)

@@ -19,6 +19,7 @@ __all__ = [
     "count_outbox_pending",
     "enqueue_outbox_notices",
     "enqueue_outbox_notices_many",
+    "get_database_clock",
     "get_outbox_notice",
     "get_outbox_sequences",
     "get_requested_licence_version",
@@ -91,7 +92,7 @@ async def outbox_has_sequence(conn: Conn, recipient: str, sequence: int) -> bool
 
 
 async def requeue_outbox_from(conn: Conn, recipient: str, sequence: int, now: dt.datetime) -> int:
-    """Queue again every notice for ``recipient`` from ``sequence`` on; how many."""
+    """Queue again every notice for ``recipient`` from ``sequence`` on, due at ``now`` (database time); how many."""
     return len(await conn.fetch(Q["requeue_outbox_from"], recipient, sequence, now))
 
 
@@ -111,6 +112,12 @@ async def get_outbox_notice(conn: Conn, notice_id: uuid.UUID) -> asyncpg.Record 
 async def count_outbox_pending(conn: Conn) -> list[asyncpg.Record]:
     """Queued notices per recipient."""
     return await conn.fetch(Q["count_outbox_pending"])
+
+
+async def get_database_clock(conn: Conn) -> dt.datetime:
+    """The database's clock, which every worker schedules the outbox on, whatever its host's clock reads."""
+    now: dt.datetime = await conn.fetchval(Q["get_database_clock"])
+    return now
 
 
 async def claim_outbox_runs(
@@ -234,13 +241,11 @@ async def park_queued_outbox_sequences(conn: Conn, recipient: str) -> None:
     await conn.execute(Q["park_queued_outbox_sequences"], recipient)
 
 
-async def resequence_outbox_notices(
-    conn: Conn, recipient: str, first_sequence: int, now: dt.datetime
-) -> asyncpg.Record:
-    """Renumber the partner's parked queued notices from ``first_sequence`` (to be signed again).
+async def resequence_outbox_notices(conn: Conn, recipient: str, first_sequence: int) -> asyncpg.Record:
+    """Renumber the partner's parked queued notices from ``first_sequence`` (to be signed again), due at once.
 
     Returns ``renumbered`` and the partner's new ``last_sent_sequence``.
     """
-    row = await conn.fetchrow(Q["resequence_outbox_notices"], recipient, first_sequence, now)
+    row = await conn.fetchrow(Q["resequence_outbox_notices"], recipient, first_sequence)
     assert row is not None  # noqa: S101  # the caller found the peer under its row lock
     return row

@@ -1,6 +1,8 @@
 -- name: enqueue_outbox_notices
 -- Queue one notice for each recipient on the trust list, each with its journal entry, in one statement,
 -- unnumbered (the worker numbers them when it first takes them). Returns the recipients queued.
+-- Due at once on the database's clock, which every worker schedules on ($4 is the queueing host's, signed into the
+-- notice: a host whose clock runs ahead held its notices back that long).
 -- $1 notice_ids, $2 recipients (one notice id each), $3 type, $4 created_at, $5 in_reply_to,
 -- $6 confidentiality, $7 body, $8 signing_key_id, $9 actor
 WITH wanted AS (
@@ -10,7 +12,7 @@ WITH wanted AS (
 ), queued AS (
     INSERT INTO notice_outbox (notice_id, recipient, type, created_at, in_reply_to, confidentiality, body,
                                signing_key_id, next_attempt_at)
-    SELECT notice_id, recipient, $3, $4, $5, $6, $7, $8, $4 FROM wanted ORDER BY position
+    SELECT notice_id, recipient, $3, $4, $5, $6, $7, $8, statement_timestamp() FROM wanted ORDER BY position
     RETURNING notice_id, recipient
 ), entry AS (
     INSERT INTO journal_entry (recorded_at, actor, action, entity, entity_id, payload)
@@ -56,6 +58,11 @@ UPDATE peer AS p SET last_sent_sequence = last.last
  WHERE p.state = last.recipient
 RETURNING p.state, last.first, last.last;
 
+-- name: get_database_clock
+-- The database's clock: every worker schedules the outbox on it (due, lease end, attempted_at, the next attempt),
+-- whatever its host's clock reads -- the one clock all the hosts running a worker against this database share.
+SELECT clock_timestamp();
+
 -- name: claim_outbox_runs
 -- For every enabled recipient, a run of its queued notices in sequence order -- the lowest and up to $4 - 1
 -- after it, as long as each is due and not leased -- leased to one worker, which delivers them one at a time,
@@ -64,9 +71,9 @@ RETURNING p.state, last.first, last.last;
 -- key_id: the key to sign with (the one named when queued, else the newest valid at created_at).
 -- A retry is never scheduled further ahead than the back-off cap (or a minute, for a notice an administrator must
 -- unblock, or a partner's Retry-After honoured, with its jitter): one due after $5 (now + the largest) was scheduled
--- by a clock since set back (or by a worker whose clock is ahead of this one's), and is due now rather than hours
--- later. So is one whose last attempt lies ahead of now, however near its retry: a clock set back less than the
--- hour a Retry-After may be honoured would otherwise hold it back that long.
+-- by the database's clock since set back, and is due now rather than hours later. So is one whose last attempt lies
+-- ahead of now, however near its retry: a clock set back less than the hour a Retry-After may be honoured would
+-- otherwise hold it back that long. Every time here is the database's (get_database_clock), never a host's.
 -- $1 now, $2 lease_until, $3 worker, $4 most notices in a run, $5 retry_limit
 WITH queue AS MATERIALIZED (
     SELECT q.notice_id,
@@ -176,7 +183,8 @@ RETURNING notice_id;
 SELECT EXISTS (SELECT 1 FROM notice_outbox WHERE recipient = $1 AND sequence = $2);
 
 -- name: requeue_outbox_from
--- The partner asks for everything from sequence $2 again (PROTOCOL §4 sequence-gap). $1 recipient, $2 sequence, $3 now
+-- The partner asks for everything from sequence $2 again (PROTOCOL §4 sequence-gap). $1 recipient, $2 sequence,
+-- $3 now (the database's clock, as the worker read it)
 UPDATE notice_outbox
    SET status = 'queued', next_attempt_at = $3, lease_owner = NULL, lease_until = NULL
  WHERE recipient = $1 AND sequence >= $2 AND status <> 'queued'
@@ -243,15 +251,16 @@ UPDATE notice_outbox SET sequence = -sequence WHERE recipient = $1 AND status = 
 -- After this registry's database was restored from a backup, the partner holds notices under numbers
 -- this side no longer has: the numbered notices still queued for it (parked by park_queued_outbox_sequences)
 -- take numbers from $2 on, in their order, and lose their signed bytes (signed again with the new numbers);
--- the partner's last number follows. $2 must lie above get_outbox_sequences' highest.
--- $1 recipient, $2 first sequence, $3 now
+-- the partner's last number follows; they are due at once on the database's clock. $2 must lie above
+-- get_outbox_sequences' highest. $1 recipient, $2 first sequence
 WITH queued AS (
     SELECT notice_id, $2::bigint - 1 + row_number() OVER (ORDER BY sequence DESC) AS sequence
       FROM notice_outbox
      WHERE recipient = $1 AND status = 'queued' AND sequence < 0
 ), renumbered AS (
     UPDATE notice_outbox AS o
-       SET sequence = q.sequence, envelope = NULL, expected_sequence = NULL, id_conflict_at = NULL, next_attempt_at = $3,
+       SET sequence = q.sequence, envelope = NULL, expected_sequence = NULL, id_conflict_at = NULL,
+           next_attempt_at = statement_timestamp(),
            lease_owner = NULL, lease_until = NULL
       FROM queued AS q
      WHERE o.notice_id = q.notice_id

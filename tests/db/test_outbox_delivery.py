@@ -208,8 +208,8 @@ async def test_a_clock_set_back_less_than_an_honoured_retry_after_does_not_hold_
 ) -> None:
     # A partner's Retry-After is honoured up to an hour (delivery.RETRY_AFTER_MAX), so a retry up to about 66 minutes
     # ahead is no longer a sign of a clock set back: a clock set back half an hour held every queue's retries back
-    # that long. A retry whose last attempt lies ahead of the clock was scheduled by a clock since set back (or a
-    # worker's ahead of this one's): it is due now, however near.
+    # that long. A retry whose last attempt lies ahead of the clock was scheduled by a clock since set back (the
+    # database's: every worker schedules on it, tests/db/test_outbox_clock.py): it is due now, however near.
     at, de = at_de
     await _enqueue(at, 2)
     await at.conn.execute(

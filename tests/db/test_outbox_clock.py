@@ -1,0 +1,142 @@
+"""Every worker schedules the outbox on the database's clock, whatever its host's clock reads (PROTOCOL §4 "Sending").
+
+A registry may run its worker on two hosts (or the service's processes on several) against one database. When
+their clocks differ by minutes, a worker whose clock runs ahead sent at once a retry another had put off (one that
+honoured a partner's ``Retry-After``, say, knocking on its quota again) and took a lease another worker still held;
+one whose clock runs behind read every retry the other scheduled as set by a clock since set back, and sent it at
+once. The worker's clock is moved here as another host's would be: the delivery module reads a clock minutes off
+the database's, while the database's reads now.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import types
+
+import msgspec
+import pytest
+
+import tests.exchange_util  # noqa: F401  # registers test.ping
+from firearms import canonical, keys, outbox
+from firearms.exchange import delivery
+from firearms.settings import Settings
+from tests.exchange_fixtures import Registry, at_de
+from tests.exchange_util import partner, signed_receipt
+
+__all__ = ["at_de"]
+
+QUOTA = b'{"type":"tag:firearms-exchange,2026:problems/quota-exceeded","title":"Quota exceeded","detail":"over"}'
+
+
+def _host_clock(monkeypatch: pytest.MonkeyPatch, offset: dt.timedelta) -> None:
+    """The worker's host clock (what the delivery module reads) ``offset`` off the database's."""
+
+    class Skewed(dt.datetime):
+        @classmethod
+        def now(cls, tz: dt.tzinfo | None = None) -> Skewed:
+            real = dt.datetime.now(tz) + offset
+            return cls.combine(real.date(), real.timetz())
+
+    skewed = types.SimpleNamespace(**{name: getattr(dt, name) for name in dir(dt) if not name.startswith("__")})
+    skewed.datetime = Skewed
+    monkeypatch.setattr(delivery, "dt", skewed)
+
+
+def _slow(settings: Settings) -> Settings:
+    """A back-off of a minute: a failed notice is not due again within the test, whatever the machine's load."""
+    return msgspec.structs.replace(settings, exchange_retry_base=60.0, exchange_retry_cap=60.0)
+
+
+@pytest.mark.parametrize("offset", [dt.timedelta(minutes=15), dt.timedelta(minutes=-5)])
+async def test_a_worker_whose_clock_differs_does_not_send_a_retry_another_put_off(
+    at_de: tuple[Registry, Registry], monkeypatch: pytest.MonkeyPatch, offset: dt.timedelta
+) -> None:
+    # One worker met a partner over its quota, which asked for 10 minutes (Retry-After: 600). A second worker
+    # whose host clock reads 15 minutes ahead sent the retry at once (due by its clock); one whose clock reads 5
+    # minutes behind did too (the last attempt lay ahead of its clock: "a clock set back").
+    at, de = at_de
+    settings = _slow(at.settings)
+    async with at.conn.transaction():
+        await outbox.enqueue(at.conn, "DE", "test.ping", {"n": 1})
+    de_key = await keys.current_signing_key(de.conn, de.settings.home)
+    received: list[bytes] = []
+
+    async def answering(envelope: bytes) -> tuple[int, bytes] | tuple[int, bytes, dict[str, str]]:
+        received.append(envelope)
+        if len(received) == 1:
+            return 429, QUOTA, {"Retry-After": "600"}
+        return 202, signed_receipt(envelope, de_key)
+
+    async with partner(answering) as url, delivery.new_client(settings) as client:
+        await at.conn.execute("UPDATE peer SET base_url = $1 WHERE state = 'DE'", url)
+        assert await delivery.deliver_due(at.pool, settings, client, "w1") == 0
+        ahead = await at.conn.fetchval("SELECT next_attempt_at - now() FROM notice_outbox")
+        assert dt.timedelta(seconds=590) <= ahead <= dt.timedelta(seconds=600 * (1 + delivery.RETRY_AFTER_JITTER))
+        _host_clock(monkeypatch, offset)
+        assert await delivery.deliver_due(at.pool, settings, client, "w2") == 0
+        assert len(received) == 1
+        row = await at.conn.fetchrow("SELECT status, attempts, lease_owner FROM notice_outbox")
+        assert row is not None
+        assert (row["status"], row["attempts"], row["lease_owner"]) == ("queued", 1, None)
+        # once the database's clock reaches the retry, the worker whose clock differs sends it
+        await at.conn.execute("UPDATE notice_outbox SET next_attempt_at = now()")
+        assert await delivery.deliver_due(at.pool, settings, client, "w2") == 1
+    assert len(received) == 2
+    assert received[0] == received[1]
+
+
+async def test_a_worker_whose_clock_runs_ahead_does_not_take_a_run_another_holds(
+    at_de: tuple[Registry, Registry], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A lease lasts two minutes and the exchange timeout: a worker whose clock read five minutes ahead judged it
+    # run out at once, and sent the notice at the same time as the worker holding it.
+    at, _ = at_de
+    async with at.conn.transaction():
+        await outbox.enqueue(at.conn, "DE", "test.ping", {"n": 1})
+    (held,) = await delivery.claim(at.pool, at.settings, "w1")
+    assert len(held.notices) == 1
+    _host_clock(monkeypatch, dt.timedelta(minutes=5))
+    assert await delivery.claim(at.pool, at.settings, "w2") == []
+    assert await at.conn.fetchval("SELECT lease_owner FROM notice_outbox") == "w1"
+    # its own lease runs out on the database's clock, not its host's
+    await at.conn.execute("UPDATE notice_outbox SET lease_owner = NULL, lease_until = NULL")
+    (taken,) = await delivery.claim(at.pool, at.settings, "w2")
+    assert len(taken.notices) == 1
+    lease = await at.conn.fetchval("SELECT lease_until - now() FROM notice_outbox")
+    longest = delivery.LEASE + dt.timedelta(seconds=at.settings.exchange_timeout)
+    assert longest - dt.timedelta(seconds=30) <= lease <= longest
+
+
+async def test_a_failed_attempt_is_recorded_on_the_database_clock(
+    at_de: tuple[Registry, Registry], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # What `firearms notices` shows and every worker compares: when the attempt was made and when the next is due.
+    at, _ = at_de
+    await at.conn.execute("UPDATE peer SET base_url = 'http://127.0.0.1:9' WHERE state = 'DE'")
+    async with at.conn.transaction():
+        await outbox.enqueue(at.conn, "DE", "test.ping", {"n": 1})
+    _host_clock(monkeypatch, dt.timedelta(hours=1))
+    async with delivery.new_client(at.settings) as client:
+        await delivery.deliver_due(at.pool, _slow(at.settings), client, "w1")
+    row = await at.conn.fetchrow(
+        "SELECT attempts, last_error, now() - last_attempt_at AS since, next_attempt_at - now() AS until"
+        " FROM notice_outbox"
+    )
+    assert row is not None
+    assert row["attempts"] == 1
+    assert row["last_error"].startswith("network:")
+    assert dt.timedelta(0) <= row["since"] <= dt.timedelta(seconds=30)
+    assert dt.timedelta(seconds=0) < row["until"] <= dt.timedelta(seconds=60)
+
+
+async def test_a_notice_queued_by_a_host_whose_clock_runs_ahead_is_due_at_once(
+    at_de: tuple[Registry, Registry], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The service's process that queued it reads four minutes ahead (within the 300 s a partner allows a notice's
+    # created_at): its notice waited four minutes for a worker on the database's clock.
+    at, de = at_de
+    monkeypatch.setattr(outbox, "utc_now", lambda: canonical.utc_now() + dt.timedelta(minutes=4))
+    async with at.conn.transaction():
+        await outbox.enqueue(at.conn, "DE", "test.ping", {"n": 1})
+    assert await delivery.deliver_due(at.pool, _slow(at.settings), de.client, "w1") == 1
+    assert await at.conn.fetchval("SELECT status FROM notice_outbox") == "delivered"
