@@ -78,6 +78,10 @@ HELD_CHECK_AGE = dt.timedelta(days=1)
 """A held customs check waiting for an officer's decision longer than this."""
 DEEMED_CONSENT_NEAR = dt.timedelta(days=3)
 """The oldest pending consent request becomes deemed consent within this: shown as near (not an attention line)."""
+NEXT_ATTEMPT_LATE = dt.timedelta(minutes=5)
+"""A queue head's next attempt past by more than this: the worker, which takes what is due every few seconds (a run
+under way at most its lease), is not sending. Within it the attempt is simply due: the next pass takes it, and the
+overview's clock (this process's) may differ from the database's, on which the worker schedules, by a little."""
 
 
 class PartnerStatus(msgspec.Struct, frozen=True, kw_only=True):
@@ -612,8 +616,8 @@ def _attention(
 def _next_attempt(partner: PartnerStatus, now: dt.datetime) -> str:
     """When the worker offers a stalled queue's head again (README "Status", ``notices-waiting``).
 
-    Ahead, or due since a time past (the worker is not running, or cannot reach the database); nothing is sent to a
-    disabled partner.
+    Ahead, due now (past by at most :data:`NEXT_ATTEMPT_LATE`: the worker's next pass), or due since a time further
+    past (the worker is not running, or cannot reach the database); nothing is sent to a disabled partner.
     """
     if not partner.enabled:
         return "none is sent while it is disabled"
@@ -622,6 +626,8 @@ def _next_attempt(partner: PartnerStatus, now: dt.datetime) -> str:
         return "no notice at its head"
     if at > now:
         return f"the next attempt at {at:%Y-%m-%dT%H:%M:%SZ}"
+    if now - at <= NEXT_ATTEMPT_LATE:
+        return f"the next attempt due now (at {at:%Y-%m-%dT%H:%M:%SZ})"
     return f"the next attempt due since {at:%Y-%m-%dT%H:%M:%SZ}: is the worker running?"
 
 

@@ -108,8 +108,8 @@ async def test_the_next_attempt_is_the_heads_and_none_without_a_queue(
 async def test_a_stalled_queues_attention_line_says_when_the_sender_tries_again(
     conn: db.Conn, settings: Settings, initialised: bootstrap.Initialised
 ) -> None:
-    """``notices-waiting``: the head's next attempt ahead, or due since a time already past (the worker does not
-    run); a disabled partner is sent nothing, whatever the time."""
+    """``notices-waiting``: the head's next attempt ahead, due now (the worker's next pass takes it), or due since a
+    time past by more than a pass may take (the worker does not run); a disabled partner is sent nothing."""
     del initialised
     await add_partner(conn, "DE")
     async with db.transaction(conn):
@@ -128,7 +128,10 @@ async def test_a_stalled_queues_attention_line_says_when_the_sender_tries_again(
 
     ahead = waiting(await status.read_status(conn, settings, now=now))
     assert ahead.endswith(f"(1 queued; the next attempt at {_shown(retry_at)})"), ahead
-    late = waiting(await status.read_status(conn, settings, now=retry_at + dt.timedelta(minutes=5)))
+    due = waiting(await status.read_status(conn, settings, now=retry_at + status.NEXT_ATTEMPT_LATE))
+    assert due.endswith(f"(1 queued; the next attempt due now (at {_shown(retry_at)}))"), due
+    late_by = status.NEXT_ATTEMPT_LATE + dt.timedelta(seconds=1)
+    late = waiting(await status.read_status(conn, settings, now=retry_at + late_by))
     assert late.endswith(f"(1 queued; the next attempt due since {_shown(retry_at)}: is the worker running?)"), late
     await conn.execute("UPDATE peer SET enabled = false WHERE state = 'DE'")
     disabled = waiting(await status.read_status(conn, settings, now=now))
