@@ -1,4 +1,4 @@
-"""``?after=`` on every paginated list, enumerated from the app's own route table (README "Pagination").
+"""``?after=`` on every paginated list, enumerated from the app's own route table (README "Problem types").
 
 A list route is a GET whose handler takes an ``after`` cursor; a new one is swept without anyone listing it here.
 """
