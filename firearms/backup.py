@@ -155,7 +155,7 @@ async def backup(
         except journal.WRITE_REFUSED as exc:  # rolled back: outside the block, no COMMIT of a failed transaction
             if on_write_refused is None:
                 raise
-            on_write_refused(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+            on_write_refused(journal.first_line(exc))
     finally:
         await conn.close()
     progress(f"{path}: {human_size(manifest.dump_bytes)} in {time.monotonic() - started:.1f} s")

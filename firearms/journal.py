@@ -53,6 +53,7 @@ __all__ = [
     "checkpoint_message",
     "entry",
     "entry_hash",
+    "first_line",
     "prepare",
     "progress_lines",
     "record",
@@ -290,7 +291,7 @@ async def seal_or_why_not(conn: Conn) -> str | None:
     try:
         await seal(conn)
     except WRITE_REFUSED as exc:
-        return _first_line(exc)
+        return first_line(exc)
     return None
 
 
@@ -594,13 +595,13 @@ async def record_verification_or_why_not(conn: Conn, *, actor: str, result: Veri
     try:
         await record_verification(conn, actor=actor, result=result)
     except db.CommitUnansweredError as exc:
-        return Unrecorded(why=_first_line(exc), unconfirmed=True)
+        return Unrecorded(why=first_line(exc), unconfirmed=True)
     except (asyncpg.PostgresError, db.TransactionAbortedError) as exc:
-        return Unrecorded(why=_first_line(exc))
+        return Unrecorded(why=first_line(exc))
     return None
 
 
-def _first_line(exc: Exception) -> str:
+def first_line(exc: Exception) -> str:
     """An error's first line, or its name when it has no words."""
     return f"{exc}".splitlines()[0] if f"{exc}" else type(exc).__name__
 
