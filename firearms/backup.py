@@ -176,7 +176,7 @@ async def backup(
             ) from exc
         except BaseException:  # a lost connection, an unanswered COMMIT, an interrupt: the command fails, no copy kept
             _remove(path)
-            progress(f"{path} was removed: the backup could not be journaled")
+            progress(f"{path} was removed: its journal entry was not written, or not confirmed")
             raise
     finally:
         await conn.close()

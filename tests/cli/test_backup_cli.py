@@ -962,3 +962,35 @@ def test_an_unjournaled_backup_of_a_database_that_takes_writes_is_journaled(
     result = CliRunner().invoke(main, ["backup", "--unjournaled", str(path)], env=env)
     assert result.exit_code == 0, result.output
     assert fetch(database, "SELECT count(*) FROM journal_entry WHERE action = 'registry.backed-up'") == 1
+
+
+def test_a_backup_whose_connection_is_lost_at_its_journal_entry_leaves_no_archive(
+    env: dict[str, str], database: str, tmp_path: Path
+) -> None:
+    """The connection ends under the backup's entry (an administrator ends the session; a restarted server alike):
+    nothing was journaled, so the archive and its manifest are removed and the line says so, no traceback."""
+    behind_the_back(
+        database,
+        """
+        CREATE FUNCTION end_session() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            PERFORM pg_terminate_backend(pg_backend_pid());
+            PERFORM pg_sleep(5);
+            RETURN NEW;
+        END $$;
+        CREATE TRIGGER end_session BEFORE INSERT ON journal_entry
+            FOR EACH ROW WHEN (NEW.action = 'registry.backed-up') EXECUTE FUNCTION end_session();
+        """,
+    )
+    path = tmp_path / "at.dump"
+    result = CliRunner().invoke(main, ["backup", str(path)], env=env)
+    assert result.exit_code == 1, result.output
+    assert result.stdout == ""
+    lines = result.stderr.splitlines()
+    errors = [line for line in lines if line.startswith("firearms: error:")]
+    assert f"firearms: {path} was removed: its journal entry was not written, or not confirmed" in lines
+    assert len(errors) == 1, result.stderr
+    assert errors[0].startswith("firearms: error: the connection to the database was lost ("), errors
+    assert "Traceback" not in result.output
+    assert sorted(file.name for file in tmp_path.iterdir()) == ["home"]
+    assert fetch(database, "SELECT count(*) FROM journal_entry WHERE action = 'registry.backed-up'") == 0
