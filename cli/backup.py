@@ -26,20 +26,27 @@ def _progress(line: str) -> None:
     is_flag=True,
     help="then verify the journal (as 'journal verify', and recorded as it is; exit 1 when broken, the backup kept)",
 )
+@click.option(
+    "--unjournaled",
+    is_flag=True,
+    help="on a database that takes no write (a standby, one set read-only): make and keep the backup though its"
+    " journal entry is refused (exit 1 saying so); without it such a backup is refused, no copy made",
+)
 @click.pass_context
-def backup_command(ctx: click.Context, path: Path, *, verify: bool) -> None:
+def backup_command(ctx: click.Context, path: Path, *, verify: bool, unjournaled: bool) -> None:
     """Back up the registry's database to PATH, with PATH.manifest.json beside it; serve may be running.
 
     One consistent snapshot, never overwriting a file. Prints the manifest as one JSON line. The private
     signing keys are not in the backup: keep FIREARMS_HOME/keys apart, offline. With --verify, the journal
-    is verified after the backup is in place: a broken chain never stops the copy, and is exit 1. On a read-only
-    database the backup is kept but cannot be journaled (exit 1), and --verify walks what is sealed.
+    is verified after the backup is in place: a broken chain never stops the copy, and is exit 1. A copy of every
+    record is journaled: on a read-only database the backup is refused, unless --unjournaled (then kept, not
+    journaled, exit 1; --verify walks what is sealed).
     """
     settings = common.settings_from(ctx)
     path = path.absolute()  # the journal entry and the progress lines name the file wherever it was run from
     # a failed restore's journal is backed up and verified as its archive holds it (restore does not seal)
     seal = restore.failed_restore(settings.home) is None
-    refused: list[str] = []  # a read-only database: the backup made and kept, its journal entry refused
+    refused: list[str] = []  # --unjournaled on a read-only database: the backup made and kept, its entry refused
     manifest = common.on_database(
         settings,
         lambda url: backup.backup(
@@ -50,7 +57,7 @@ def backup_command(ctx: click.Context, path: Path, *, verify: bool) -> None:
             seal=seal,
             connect=common.connect,
             progress=_progress,
-            on_write_refused=refused.append,
+            on_write_refused=refused.append if unjournaled else None,
         ),
         owner=True,  # pg_dump reads every table, the migrations' bookkeeping too
     )
@@ -61,15 +68,15 @@ def backup_command(ctx: click.Context, path: Path, *, verify: bool) -> None:
         + f" from {keys_folder} apart, offline; a registry restored from it signs with them"
     )
     click.echo(msgspec.json.encode(manifest).decode())
-    unjournaled = (
+    not_journaled = (
         f"{path} was written, but the backup could not be journaled ({refused[0]}): the journal does not show that"
         " this copy of the registry was made"
         if refused
         else None
     )
     if not verify:
-        if unjournaled is not None:
-            common.fail(unjournaled)
+        if not_journaled is not None:
+            common.fail(not_journaled)
         return
     checked = common.on_database(
         settings,
@@ -84,8 +91,8 @@ def backup_command(ctx: click.Context, path: Path, *, verify: bool) -> None:
         ),
     )
     problem = checked.problem("the journal", manifest.journal_seq)
-    if unjournaled is not None and (problem or checked.unrecorded is not None):  # said before the error line
-        _progress(unjournaled)
+    if not_journaled is not None and (problem or checked.unrecorded is not None):  # said before the error line
+        _progress(not_journaled)
     if problem:
         if checked.unrecorded is not None:  # as 'journal verify' says it, before the verdict's line
             _progress(checked.unrecorded.line("the broken verification", common.UNFLAGGED_BREAK))
@@ -97,8 +104,8 @@ def backup_command(ctx: click.Context, path: Path, *, verify: bool) -> None:
     )
     if checked.unrecorded is not None:  # the verdict said, its record not written: not a clean run
         common.fail(checked.unrecorded.line("the journal verification", common.UNCOUNTED_VERIFICATION))
-    if unjournaled is not None:
-        common.fail(unjournaled)
+    if not_journaled is not None:
+        common.fail(not_journaled)
 
 
 @main.command("restore")

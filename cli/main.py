@@ -356,7 +356,8 @@ def journal_verify(ctx: click.Context, *, as_json: bool, since_checkpoint: bool)
         if failed:
             return result, None
         if refused is not None:
-            return result, journal.Unrecorded(why=refused, unsealed=result.pending)
+            verdict = msgspec.structs.replace(result, seal_refused=True)
+            return verdict, journal.Unrecorded(why=refused, unsealed=result.pending)
         return result, await journal.record_verification_or_why_not(conn, actor=common.cli_actor(), result=result)
 
     result, unrecorded = common.with_database(settings, work)
@@ -379,10 +380,15 @@ def _verdict(
             sys.exit(1)
         return
     since = f" since checkpoint {result.since_checkpoint}" if result.since_checkpoint is not None else ""
-    if result.intact:
+    if result.intact:  # about what is sealed: the line alone must not read as the whole journal when that fell short
+        unsealed = (
+            " (not sealed: the database takes no write here; the pending entries are not verified)"
+            if result.seal_refused
+            else ""
+        )
         click.echo(
             f"journal intact{since}: {counted(result.entries, 'entry', 'entries')}, "
-            f"{counted(result.checkpoints, 'checkpoint')}, {result.pending} pending"
+            f"{counted(result.checkpoints, 'checkpoint')}, {result.pending} pending{unsealed}"
         )
         return
     where = ", ".join(

@@ -107,15 +107,23 @@ async def backup(
     snapshot, like an export of records: a copy of every record left the registry. The journal is sealed before
     the snapshot, unless ``seal=False`` (a failed restore's journal: backed up as its archive holds it).
 
-    ``on_write_refused``: for a database that takes no write here (:data:`firearms.journal.WRITE_REFUSED`: a read-only
-    copy, a hot standby, one set ``default_transaction_read_only`` during an incident or an audit). The backup is
-    made from what is there (the seal before the snapshot refused: queued entries go into the archive unlinked, as
-    any committed after a seal do), kept, and the refusal of its journal entry handed to it (the database's words),
-    for the command to say that this copy was not journaled; without it (``None``), the refusal is raised.
+    A copy of every record is journaled, as an export of records is (DESIGN §6, README "Backups"): a database that
+    takes no write here (:data:`firearms.journal.WRITE_REFUSED`: a read-only copy, a hot standby, one set
+    ``default_transaction_read_only`` during an incident or an audit) refuses the seal before the snapshot, and the
+    backup is refused there, before any copy is made. A journal entry refused after the dump (the database set
+    read-only meanwhile, any other error) removes the archive and its manifest: a command that fails leaves no
+    unjournaled copy behind.
+
+    ``on_write_refused``: the operator's explicit choice (``backup --unjournaled``) of a copy the journal will not
+    show, on a database that takes no write. The backup is made from what is there (the seal refused: queued entries
+    go into the archive unlinked, as any committed after a seal do), kept, and the refusal of its journal entry handed
+    to it (the database's words), for the command to say that this copy was not journaled. Any other error at the
+    entry removes the archive as above.
 
     Raises:
         BackupError: ``path`` or its manifest exists already, cannot be written, the database holds no
-            registry, or ``pg_dump`` failed (nothing is left behind).
+            registry, ``pg_dump`` failed, the database takes no write (``backup-unjournaled``, without
+            ``on_write_refused``) or the backup's journal entry was refused (nothing is left behind).
     """
     manifest_file = manifest_path(path)
     _refuse_existing(path, manifest_file)
@@ -132,7 +140,7 @@ async def backup(
                 path=path,
                 seal=seal,
                 progress=progress,
-                may_not_write=on_write_refused is not None,
+                unjournaled=on_write_refused is not None,
             )
             _put_in_place(partial, path, manifest)
         finally:
@@ -154,8 +162,23 @@ async def backup(
                 )
         except journal.WRITE_REFUSED as exc:  # rolled back: outside the block, no COMMIT of a failed transaction
             if on_write_refused is None:
-                raise
+                _remove(path)
+                raise BackupError(
+                    _unjournaled_refusal(journal.first_line(exc), f"{path} was removed: no copy is kept"),
+                    code="backup-unjournaled",
+                ) from exc
             on_write_refused(journal.first_line(exc))
+        except asyncpg.PostgresError as exc:
+            _remove(path)
+            raise BackupError(
+                f"the backup could not be journaled ({journal.first_line(exc)}), so {path} was removed:"
+                " no copy is kept",
+                code="backup-unjournaled",
+            ) from exc
+        except BaseException:  # a lost connection, an unanswered COMMIT, an interrupt: the command fails, no copy kept
+            _remove(path)
+            progress(f"{path} was removed: its journal entry was not written, or not confirmed")
+            raise
     finally:
         await conn.close()
     progress(f"{path}: {human_size(manifest.dump_bytes)} in {time.monotonic() - started:.1f} s")
@@ -171,23 +194,25 @@ async def _dump(
     path: Path,
     seal: bool,
     progress: Callable[[str], None],
-    may_not_write: bool,
+    unjournaled: bool,
 ) -> Manifest:
     """Seal the journal, export a snapshot, read the manifest's facts in it and let pg_dump write ``partial`` from it.
 
-    ``may_not_write``: a seal the database refuses as "cannot write here" is skipped, not raised (:func:`backup`).
+    A seal the database refuses as "cannot write here" (:data:`firearms.journal.WRITE_REFUSED`) refuses the backup,
+    before any copy is made; ``unjournaled`` (asked for): it is skipped, and the backup made from what is there.
 
     Raises:
-        BackupError: the database holds no registry, or pg_dump failed.
+        BackupError: the database holds no registry, takes no write here (not ``unjournaled``), or pg_dump failed.
     """
     try:
         # Before the snapshot, in no transaction: a migration that rewrites a table is not MVCC-safe, and a
         # snapshot taken before it commits would dump that table empty. Migrations wait for the dump.
         await store.wait_for_migrations(conn, db.MIGRATION_LOCK)
-        if seal and may_not_write:  # a read-only copy: the snapshot holds the queued entries unlinked
-            await journal.seal_or_why_not(conn)
-        elif seal:
-            await journal.seal(conn)  # links what committed so far, so the head in the snapshot is recent
+        # links what committed so far, so the head in the snapshot is recent; refused, the backup could not be
+        # journaled either: a copy of every record is not made unjournaled unless the operator asked for it
+        refused = await journal.seal_or_why_not(conn) if seal else None
+        if refused is not None and not unjournaled:
+            raise BackupError(_unjournaled_refusal(refused, "none was made"), code="backup-unjournaled")
         async with conn.transaction(isolation="repeatable_read", readonly=True):
             await store.keep_transaction_open(conn)
             snapshot = await store.export_snapshot(conn)
@@ -221,6 +246,21 @@ async def _dump(
         registry_key_ids=key_ids,
         needed_key_files=[keys.key_file(key_id) for key_id in needed],
     )
+
+
+def _unjournaled_refusal(why: str, what: str) -> str:
+    """Why a backup of a database that takes no write here was refused (``why``: its words), and ``what`` of it."""
+    return (
+        f"the database takes no write here ({why}): the backup could not be journaled, so {what}; a copy of every"
+        ' record must be journaled (README "Backups"): give --unjournaled to make and keep one the journal will not'
+        " show"
+    )
+
+
+def _remove(path: Path) -> None:
+    """Remove the archive and manifest this backup put in place (it never overwrites one, so they are its own)."""
+    path.unlink(missing_ok=True)
+    manifest_path(path).unlink(missing_ok=True)
 
 
 def _put_in_place(partial: Path, path: Path, manifest: Manifest) -> None:

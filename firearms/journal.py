@@ -126,6 +126,9 @@ class Verification(msgspec.Struct, frozen=True, kw_only=True):
         since_checkpoint: the checkpoint the walk started at (``verify(since_checkpoint=True)``); ``None``: the
             whole chain was walked, from the first entry.
         head_seq: the chain position verified up to: the head when verification began.
+        seal_refused: the seal the walk begins with was refused, the database taking no write here
+            (:func:`seal_or_why_not`: a read-only copy, a role without the right): the ``pending`` entries were left
+            unsealed and not verified, however many. ``intact`` is about what is sealed only.
     """
 
     intact: bool
@@ -138,6 +141,7 @@ class Verification(msgspec.Struct, frozen=True, kw_only=True):
     since_checkpoint: int | None = None
     head_seq: int = 0
     kind: str | None = None
+    seal_refused: bool = False
 
 
 def prepare(payload: Any) -> tuple[dt.datetime, Any]:
@@ -430,8 +434,8 @@ async def verify(  # noqa: PLR0911, PLR0912  # one return per finding, in chain 
     the sealer's queue there, with the guards switched off, is then found only by the full walk; README "The
     journal"). Every link there was recomputed by the database as it was inserted (``journal_link_follows_chain``).
     """
-    if seal_first:  # a database that takes no write here still gets its verdict: ``pending`` counts what it left
-        await seal_or_why_not(conn)
+    # a database that takes no write here still gets its verdict: ``pending`` counts what it left, and it says so
+    refused = seal_first and await seal_or_why_not(conn) is not None
     async with conn.transaction(isolation="repeatable_read", readonly=True):
         head = await store.get_journal_head(conn)
         pending = await store.count_pending_entries(conn)
@@ -459,6 +463,7 @@ async def verify(  # noqa: PLR0911, PLR0912  # one return per finding, in chain 
             since_checkpoint=anchor,
             head_seq=until,
             kind=kind,
+            seal_refused=refused,
         )
 
     if outside is not None:  # its entry counts as linked, yet no walk reaches it
@@ -516,6 +521,7 @@ async def verify(  # noqa: PLR0911, PLR0912  # one return per finding, in chain 
         pending=pending,
         since_checkpoint=anchor,
         head_seq=until,
+        seal_refused=refused,
     )
 
 

@@ -60,7 +60,8 @@ async def test_verify_on_a_database_that_takes_no_write_walks_what_is_sealed(
 ) -> None:
     """As ``firearms journal verify``: the service's role may not write (its ``DELETE`` on the sealer's queue taken
     back; a read-only database refuses the seal the same way) and the seal the walk begins with is refused. The answer
-    was a 500; it is the verdict on what is sealed, ``pending`` counting the entries left unsealed and not verified."""
+    was a 500; it is the verdict on what is sealed, ``pending`` counting the entries left unsealed and not verified,
+    and ``seal_refused`` saying so (without it, the answer read as the whole journal intact)."""
     auditor = await auth("auditor")
     sealed = (await client.get("/api/v1/journal/verify", headers=auditor)).json()
     await auth("auditor")  # one more entry, waiting for the sealer
@@ -71,4 +72,6 @@ async def test_verify_on_a_database_that_takes_no_write_walks_what_is_sealed(
     assert verified.status_code == 200, verified.text
     verdict = verified.json()
     assert (verdict["intact"], verdict["head_seq"], verdict["pending"]) == (True, sealed["head_seq"], waiting)
+    # said in the answer, not only in the count: an auditor reading "intact" knows the walk stopped short of them
+    assert (sealed["seal_refused"], verdict["seal_refused"]) == (False, True)
     assert await conn.fetchval("SELECT count(*) FROM journal_pending") == waiting

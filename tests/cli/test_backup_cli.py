@@ -783,19 +783,19 @@ UNJOURNALED = (
 )
 
 
-def test_backup_verify_on_a_read_only_database_keeps_the_backup_and_gives_the_verdict(
+def test_backup_verify_unjournaled_on_a_read_only_database_keeps_the_backup_and_gives_the_verdict(
     env: dict[str, str], database: str, tmp_path: Path
 ) -> None:
     """A read-only copy (``default_transaction_read_only = on``, a hot standby): the seal before the snapshot and the
-    walk, and the backup's own journal entry, are refused; the command ended on the first refusal, no backup and no
-    verdict. The backup is made and kept (a line says it could not be journaled), what is sealed is walked and the
-    verdict said, the entries left unsealed counted, nothing written, exit 1."""
+    walk, and the backup's own journal entry, are refused. With ``--unjournaled`` the backup is made and kept (a line
+    says it could not be journaled), what is sealed is walked and the verdict said, the entries left unsealed counted,
+    nothing written, exit 1."""
     seal_journal(database)  # the first start's entries, linked as the worker would
     assert CliRunner().invoke(main, ["token", "create", "--role", "auditor", "--name", "late"], env=env).exit_code == 0
     read_only(database)
     before = journal_rows(database)
     path = tmp_path / "at.dump"
-    result = CliRunner().invoke(main, ["backup", "--verify", str(path)], env=env)
+    result = CliRunner().invoke(main, ["backup", "--verify", "--unjournaled", str(path)], env=env)
     assert result.exit_code == 1, result.output
     manifest = json.loads(result.stdout)
     assert manifest["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
@@ -815,16 +815,16 @@ def test_backup_verify_on_a_read_only_database_keeps_the_backup_and_gives_the_ve
     assert journal_rows(database) == before
 
 
-def test_backup_verify_on_a_read_only_database_with_a_tampered_entry_says_broken(
+def test_backup_verify_unjournaled_on_a_read_only_database_with_a_tampered_entry_says_broken(
     env: dict[str, str], database: str, tmp_path: Path
 ) -> None:
-    """The break wins: its error line, exit 1, the backup kept; before it, the lines that the backup was not
-    journaled and that the broken verification was not recorded (the seal refused)."""
+    """``--unjournaled``: the break wins: its error line, exit 1, the backup kept; before it, the lines that the backup
+    was not journaled and that the broken verification was not recorded (the seal refused)."""
     seq = tamper(database)
     read_only(database)
     before = journal_rows(database)
     path = tmp_path / "at.dump"
-    result = CliRunner().invoke(main, ["backup", "--verify", str(path)], env=env)
+    result = CliRunner().invoke(main, ["backup", "--verify", "--unjournaled", str(path)], env=env)
     assert result.exit_code == 1, result.output
     assert json.loads(result.stdout)["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
     lines = result.stderr.splitlines()
@@ -842,19 +842,155 @@ def test_backup_verify_on_a_read_only_database_with_a_tampered_entry_says_broken
     assert journal_rows(database) == before
 
 
-def test_a_backup_of_a_read_only_database_is_kept_and_says_it_was_not_journaled(
+def test_an_unjournaled_backup_of_a_read_only_database_is_kept_and_says_it_was_not_journaled(
     env: dict[str, str], database: str, tmp_path: Path
 ) -> None:
-    """Without ``--verify``: the backup (one snapshot, read only) is made and kept, its manifest printed; the entry
-    that journals it (``registry.backed-up``) is refused, and the exit is 1 saying so. Before, the seal before the
-    snapshot ended the command, no backup."""
+    """Asked for (``--unjournaled``), without ``--verify``: the backup (one snapshot, read only) is made and kept, its
+    manifest printed; the entry that journals it (``registry.backed-up``) is refused, and the exit is 1 saying so."""
     read_only(database)
     before = journal_rows(database)
     path = tmp_path / "at.dump"
-    result = CliRunner().invoke(main, ["backup", str(path)], env=env)
+    result = CliRunner().invoke(main, ["backup", "--unjournaled", str(path)], env=env)
     assert result.exit_code == 1, result.output
     assert json.loads(result.stdout)["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
     errors = [line for line in result.stderr.splitlines() if line.startswith("firearms: error:")]
     assert errors == [UNJOURNALED.format(path=path).replace("firearms: ", "firearms: error: ", 1)], result.stderr
     assert "Traceback" not in result.output
     assert journal_rows(database) == before
+
+
+UNJOURNALED_REFUSED = (
+    "firearms: error: the database takes no write here ({why}): the backup could not be journaled, so {what}; a copy"
+    ' of every record must be journaled (README "Backups"): give --unjournaled to make and keep one the journal'
+    " will not show"
+)
+
+
+@pytest.mark.parametrize("verify", [False, True], ids=["plain", "verify"])
+def test_a_backup_of_a_read_only_database_is_refused_before_any_copy_is_made(
+    env: dict[str, str], database: str, tmp_path: Path, *, verify: bool
+) -> None:
+    """A copy of every record leaving the registry is journaled, as an export of records is (which a read-only
+    database refuses): the seal before the snapshot is refused, so no archive is written, nothing is journaled, and
+    the line says how to make one anyway. Before, the backup was made and kept unjournaled unless asked."""
+    assert CliRunner().invoke(main, ["token", "create", "--role", "auditor", "--name", "late"], env=env).exit_code == 0
+    read_only(database)
+    before = journal_rows(database)
+    path = tmp_path / "at.dump"
+    result = CliRunner().invoke(main, ["backup", *(["--verify"] if verify else []), str(path)], env=env)
+    assert result.exit_code == 1, result.output
+    assert result.stdout == ""
+    errors = [line for line in result.stderr.splitlines() if line.startswith("firearms: error:")]
+    assert errors == [UNJOURNALED_REFUSED.format(why=SEAL_REFUSED, what="none was made")], result.stderr
+    assert "Traceback" not in result.output
+    assert sorted(file.name for file in tmp_path.iterdir()) == ["home"]
+    assert journal_rows(database) == before
+
+
+REFUSE_BACKED_UP = """
+CREATE FUNCTION refuse_backed_up() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION '{message}' USING ERRCODE = '{sqlstate}';
+END $$;
+CREATE TRIGGER refuse_backed_up BEFORE INSERT ON journal_entry
+    FOR EACH ROW WHEN (NEW.action = 'registry.backed-up') EXECUTE FUNCTION refuse_backed_up();
+"""
+
+
+@pytest.mark.parametrize(
+    ("sqlstate", "message", "error"),
+    [
+        (
+            "25006",
+            "cannot execute INSERT in a read-only transaction",
+            UNJOURNALED_REFUSED.format(
+                why="cannot execute INSERT in a read-only transaction", what="{path} was removed: no copy is kept"
+            ),
+        ),
+        (
+            "P0001",
+            "the journal is full",
+            "firearms: error: the backup could not be journaled (the journal is full), so {path} was removed: no copy"
+            " is kept",
+        ),
+    ],
+    ids=["write refused", "other error"],
+)
+def test_a_backup_whose_journal_entry_is_refused_leaves_no_archive(
+    env: dict[str, str], database: str, tmp_path: Path, sqlstate: str, message: str, error: str
+) -> None:
+    """The seal went through, the snapshot was dumped, and then the backup's own entry (``registry.backed-up``) is
+    refused: the database set read-only meanwhile, or any other error. The command fails, so the archive and its
+    manifest it put in place are removed (an unjournaled copy of every record is not left behind by a command that
+    says it failed). Before, both stayed, and another error was a traceback."""
+    behind_the_back(database, REFUSE_BACKED_UP.format(message=message, sqlstate=sqlstate))
+    path = tmp_path / "at.dump"
+    result = CliRunner().invoke(main, ["backup", str(path)], env=env)
+    assert result.exit_code == 1, result.output
+    assert result.stdout == ""
+    errors = [line for line in result.stderr.splitlines() if line.startswith("firearms: error:")]
+    assert errors == [error.format(path=path)], result.stderr
+    assert "Traceback" not in result.output
+    assert sorted(file.name for file in tmp_path.iterdir()) == ["home"]
+    assert fetch(database, "SELECT count(*) FROM journal_entry WHERE action = 'registry.backed-up'") == 0
+
+
+def test_an_unjournaled_backup_whose_entry_is_refused_for_another_reason_leaves_no_archive(
+    env: dict[str, str], database: str, tmp_path: Path
+) -> None:
+    """``--unjournaled`` keeps a backup only when the database takes no write: another error at its entry still
+    fails the command, and removes the archive."""
+    behind_the_back(database, REFUSE_BACKED_UP.format(message="the journal is full", sqlstate="P0001"))
+    path = tmp_path / "at.dump"
+    result = CliRunner().invoke(main, ["backup", "--unjournaled", str(path)], env=env)
+    assert result.exit_code == 1, result.output
+    assert result.stdout == ""
+    errors = [line for line in result.stderr.splitlines() if line.startswith("firearms: error:")]
+    assert errors == [
+        f"firearms: error: the backup could not be journaled (the journal is full), so {path} was removed: no copy"
+        " is kept"
+    ], result.stderr
+    assert sorted(file.name for file in tmp_path.iterdir()) == ["home"]
+
+
+def test_an_unjournaled_backup_of_a_database_that_takes_writes_is_journaled(
+    env: dict[str, str], database: str, tmp_path: Path
+) -> None:
+    """``--unjournaled`` only allows the entry to be refused: where it is written, the backup is journaled as ever,
+    exit 0."""
+    path = tmp_path / "at.dump"
+    result = CliRunner().invoke(main, ["backup", "--unjournaled", str(path)], env=env)
+    assert result.exit_code == 0, result.output
+    assert fetch(database, "SELECT count(*) FROM journal_entry WHERE action = 'registry.backed-up'") == 1
+
+
+def test_a_backup_whose_connection_is_lost_at_its_journal_entry_leaves_no_archive(
+    env: dict[str, str], database: str, tmp_path: Path
+) -> None:
+    """The connection ends under the backup's entry (an administrator ends the session; a restarted server alike):
+    nothing was journaled, so the archive and its manifest are removed and the line says so, no traceback."""
+    behind_the_back(
+        database,
+        """
+        CREATE FUNCTION end_session() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            PERFORM pg_terminate_backend(pg_backend_pid());
+            PERFORM pg_sleep(5);
+            RETURN NEW;
+        END $$;
+        CREATE TRIGGER end_session BEFORE INSERT ON journal_entry
+            FOR EACH ROW WHEN (NEW.action = 'registry.backed-up') EXECUTE FUNCTION end_session();
+        """,
+    )
+    path = tmp_path / "at.dump"
+    result = CliRunner().invoke(main, ["backup", str(path)], env=env)
+    assert result.exit_code == 1, result.output
+    assert result.stdout == ""
+    lines = result.stderr.splitlines()
+    errors = [line for line in lines if line.startswith("firearms: error:")]
+    assert f"firearms: {path} was removed: its journal entry was not written, or not confirmed" in lines
+    assert len(errors) == 1, result.stderr
+    assert errors[0].startswith("firearms: error: the connection to the database was lost ("), errors
+    assert "Traceback" not in result.output
+    assert sorted(file.name for file in tmp_path.iterdir()) == ["home"]
+    assert fetch(database, "SELECT count(*) FROM journal_entry WHERE action = 'registry.backed-up'") == 0

@@ -27,7 +27,7 @@ CASES: dict[str, list[str]] = {
     "keys revoke": ["keys", "revoke", "no-such-key", "--reason", "leaked"],
     "keys cancel": ["keys", "cancel", "no-such-key", "--reason", "by mistake"],
     "keys replace": ["keys", "replace", "--reason", "  "],
-    "backup": ["backup", "{tmp}/no/such/folder/at.dump"],
+    "backup": ["backup", "--unjournaled", "{tmp}/no/such/folder/at.dump"],  # the flag: a folder missing still refused
     "restore": ["restore", "{tmp}/no-such.dump"],
     "peers add": [
         "peers",

@@ -195,7 +195,10 @@ def test_a_broken_verification_whose_record_cannot_be_written_still_says_broken_
         code, stdout, stderr = run(as_service, *args)
         assert code == 1, stderr
         if "--json" in args:
-            assert json.loads(stdout)["bad_entry_id"] == changed
+            assert (json.loads(stdout)["bad_entry_id"], json.loads(stdout)["seal_refused"]) == (
+                changed,
+                False,
+            )  # the seal went through
         else:
             assert f"journal BROKEN at seq 2, entry {changed}" in stderr
         assert "the broken verification could not be recorded (permission denied for table journal_entry)" in stderr
@@ -307,9 +310,17 @@ def test_a_verification_on_a_database_that_takes_no_write_walks_what_is_sealed_a
         assert code == 1, stderr
         if "--json" in args:
             verdict = json.loads(stdout)
-            assert (verdict["intact"], verdict["entries"], verdict["pending"]) == (True, 4, 2)
-        else:
-            assert stdout == "journal intact: 4 entries, 0 checkpoints, 2 pending\n"
+            assert (verdict["intact"], verdict["entries"], verdict["pending"], verdict["seal_refused"]) == (
+                True,
+                4,
+                2,
+                True,
+            )
+        else:  # the verdict line alone (stdout kept apart from stderr) does not read as the whole journal intact
+            assert stdout == (
+                "journal intact: 4 entries, 0 checkpoints, 2 pending (not sealed: the database takes no write here;"
+                " the pending entries are not verified)\n"
+            )
         errors = [line for line in stderr.splitlines() if line.startswith("firearms: error:")]
         assert errors == [
             f"firearms: error: the journal could not be sealed ({why}): 2 entries waiting for the sealer were left"
@@ -343,7 +354,7 @@ def test_a_broken_chain_on_a_database_that_takes_no_write_is_still_said_broken(
         code, stdout, stderr = run(as_service, *args)
         assert code == 1, stderr
         if "--json" in args:
-            assert json.loads(stdout)["bad_entry_id"] == changed
+            assert (json.loads(stdout)["bad_entry_id"], json.loads(stdout)["seal_refused"]) == (changed, True)
         else:
             assert f"journal BROKEN at seq 2, entry {changed}" in stderr
         assert (

@@ -37,7 +37,7 @@ _OPENING: dict[str, list[str]] = {
     "journal verify": ["journal", "verify"],
     "journal checkpoint": ["journal", "checkpoint"],
     "idempotency prune": ["idempotency", "prune", "--older-than", "30"],
-    "backup": ["backup", "{out}"],
+    "backup": ["backup", "--unjournaled", "{out}"],
     "restore": ["restore", "{backup}"],
     "peers add": ["peers", "add", "DE", "--url", "http://127.0.0.1:9", "--public-key", _KEY],
     "peers add-key": ["peers", "add-key", "DE", "--public-key", _KEY],

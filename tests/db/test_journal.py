@@ -307,3 +307,30 @@ async def test_seal_stops_after_the_batches_asked_for(conn: db.Conn, initialised
     assert await conn.fetchval("SELECT count(*) FROM journal_pending") == 4
     assert await journal.seal(conn, batch=3) == 4
     assert (await journal.verify(conn, state="AT")).intact
+
+
+async def test_a_seal_refused_midway_leaves_the_rest_counted_and_says_it(conn: db.Conn) -> None:
+    """The seal runs a transaction a batch: one committed, the next refused as "cannot write here" (here a right taken
+    back between two batches, as a trigger on the links beyond the first batch refuses; a database set read-only
+    refuses alike). The walk covers what was sealed, ``pending`` counts exactly the entries left, the verdict says
+    the seal was refused, and the connection is usable afterwards (no transaction left aborted)."""
+    waiting = journal.SEAL_BATCH + 3
+    async with conn.transaction():
+        for number in range(waiting):
+            await journal.record(
+                conn, actor="test", action="thing.made", entity="thing", entity_id=str(number), payload={}
+            )
+    await conn.execute(
+        f"""
+        CREATE FUNCTION refuse_second_batch() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            RAISE EXCEPTION 'permission denied for table journal_link' USING ERRCODE = '42501';
+        END $$;
+        CREATE TRIGGER refuse_second_batch BEFORE INSERT ON journal_link
+            FOR EACH ROW WHEN (NEW.seq > {journal.SEAL_BATCH}) EXECUTE FUNCTION refuse_second_batch();
+        """
+    )
+    result = await journal.verify(conn, state="AT")
+    assert (result.intact, result.entries, result.pending, result.seal_refused) == (True, journal.SEAL_BATCH, 3, True)
+    assert await conn.fetchval("SELECT count(*) FROM journal_pending") == 3
+    assert await conn.fetchval("SELECT count(*) FROM journal_link") == journal.SEAL_BATCH
