@@ -32,6 +32,8 @@ from api import (
     verify,
 )
 from api.deps import (
+    WRITE_OUTAGE,
+    WriteOutage,
     command_timeout,
     index_query_parameters,
     provide_conn,
@@ -135,7 +137,7 @@ def create_app(settings: Settings, *, database_url: str | None = None) -> Litest
             "long_pool": Provide(provide_long_pool, sync_to_thread=False),
         },
         lifespan=[lifespan],
-        state=State({"settings": settings}),
+        state=State({"settings": settings, WRITE_OUTAGE: WriteOutage()}),
         exception_handlers=exception_handlers,
         request_max_body_size=settings.max_body_bytes,
         openapi_config=OpenAPIConfig(

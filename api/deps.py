@@ -10,6 +10,7 @@ other types than its Struct's fields (400), and on a handler that reads no body,
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
 from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any, TypeAlias
@@ -28,7 +29,7 @@ from litestar.routes import HTTPRoute
 
 from firearms import tokens
 from firearms.canonical import key_named_twice
-from firearms.db import Conn, Pool, transaction
+from firearms.db import Conn, Pool, WriteRefusal, transaction
 from firearms.errors import ForbiddenError, UnauthenticatedError
 from firearms.settings import Settings
 from firearms.text_rules import decode_location, plain_name
@@ -37,11 +38,13 @@ from firearms.tokens import Officer
 __all__ = [
     "ACQUIRE_TIMEOUT",
     "COMMAND_GRACE",
+    "WRITE_OUTAGE",
     "ConnDep",
     "DatabaseTimeoutError",
     "OfficerDep",
     "PoolDep",
     "SettingsDep",
+    "WriteOutage",
     "acquire",
     "command_timeout",
     "connection",
@@ -58,6 +61,8 @@ __all__ = [
     "require_json",
     "require_role",
 ]
+
+log = logging.getLogger("firearms.api")
 
 
 async def provide_conn(state: State) -> AsyncGenerator[Conn, None]:
@@ -82,8 +87,55 @@ async def provide_conn(state: State) -> AsyncGenerator[Conn, None]:
     Raises:
         CommitUnansweredError: the ``COMMIT`` was sent and no answer came back.
     """
-    async with connection(state.pool) as conn, transaction(conn):
-        yield conn
+    outage: WriteOutage | None = state.get(WRITE_OUTAGE)
+    wrote = False
+    async with connection(state.pool) as conn:
+        async with transaction(conn):
+            yield conn
+            if outage is not None and outage.why is not None:  # a round trip only while writes were refused
+                wrote = await conn.fetchval("SELECT pg_current_xact_id_if_assigned() IS NOT NULL")
+        if wrote and outage is not None:
+            outage.ended()
+
+
+WRITE_OUTAGE = "write_outage"
+"""The app state's key for its :class:`WriteOutage`."""
+
+
+class WriteOutage:
+    """Whether the database refuses this app's writes, and why (``firearms.db.write_refused``): one line an outage.
+
+    A failover onto a hot standby, ``default_transaction_read_only`` set during an incident, a full disk or a right
+    revoked refuses every request that writes: the log says so once when it begins (:meth:`refused`), and once when
+    a request's transaction wrote and committed again (:meth:`ended`, from :func:`provide_conn`), not a traceback a
+    request.
+    """
+
+    def __init__(self) -> None:
+        self.why: WriteRefusal | None = None
+
+    def refused(self, why: WriteRefusal, words: str) -> None:
+        """A write was refused for ``why`` (``words``: the database's, one line): logged when the outage begins."""
+        if self.why == why:
+            log.debug("a write refused again (%s): %s", why, words)
+            return
+        self.why = why
+        advice = {
+            "read-only": "a hot standby, or default_transaction_read_only = on? requests that write are answered 503"
+            " database-read-only until it does",
+            "full": "free space for PostgreSQL's data and WAL; requests that write are answered 503 database-full"
+            " until then",
+            "misconfigured": "grant the service's role its rights again ('firearms migrate' as the owner); requests"
+            " that need the right are answered 500 database-misconfigured until then",
+        }[why]
+        level = logging.ERROR if why == "misconfigured" else logging.WARNING
+        log.log(level, "the database takes no write here (%s: %s): %s", why, words, advice)
+
+    def ended(self) -> None:
+        """A request's transaction wrote and committed: the outage, if one was told, is over (logged once)."""
+        if self.why is not None:
+            log.warning("the database takes writes again (after %s); requests are recorded as before", self.why)
+        self.why = None
 
 
 def request_bounds(settings: Settings) -> dict[str, str]:

@@ -20,10 +20,17 @@ from litestar.exceptions import HTTPException, ValidationException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 from litestar.types import ExceptionHandlersMap
 
-from api.deps import DatabaseTimeoutError
+from api.deps import WRITE_OUTAGE, DatabaseTimeoutError, WriteOutage
 from api.params import STATE_PATHS, STATE_QUERIES
 from api.titles import TITLES
-from firearms.db import CONNECTION_LOST, CommitUnansweredError, connection_lost, lost_connection
+from firearms.db import (
+    CONNECTION_LOST,
+    WRITE_REFUSED,
+    CommitUnansweredError,
+    connection_lost,
+    lost_connection,
+    write_refused,
+)
 from firearms.errors import (
     ConfigError,
     ConflictError,
@@ -385,6 +392,34 @@ def _database_slow(request: Request[Any, Any, Any], exc: asyncpg.PostgresError) 
     return _timeout_problem(request, f"the database did not answer in time ({what} took too long)")
 
 
+def _write_refused(request: Request[Any, Any, Any], exc: asyncpg.PostgresError) -> Response[dict[str, Any]]:
+    """The database answers but takes no write here (``firearms.db.write_refused``): nothing was recorded.
+
+    The request's transaction rolled back. Read-only (25006: a failover onto a node that is still a hot standby,
+    ``default_transaction_read_only`` set during an incident) and a full disk (53100) pass without anyone touching the
+    registry: 503 with ``Retry-After``, and the officer told to fall back to the paper procedure meanwhile. A right the
+    service's role lost (42501) does not pass by itself: 500 ``database-misconfigured``, no ``Retry-After``, for an
+    administrator to grant it again. A personal read whose journal entry is refused is refused too (DESIGN §6: who
+    looked at what), as a write. The operator gets one line an outage (:class:`api.deps.WriteOutage`), the database's
+    words in it; the officer does not.
+    """
+    why = write_refused(exc)
+    if why is None:  # only the errors of WRITE_REFUSED reach here
+        return _unexpected(request, exc)
+    outage = request.app.state.get(WRITE_OUTAGE)
+    words = printable(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+    if isinstance(outage, WriteOutage):
+        outage.refused(why, f"{type(exc).__name__}: {words}")
+    else:
+        log.warning(
+            "%s %s: the database takes no write here (%s: %s)", request.method, printable(request.url.path), why, words
+        )
+    if why == "misconfigured":
+        return problem_response(request, 500, "database-misconfigured", _MISCONFIGURED)
+    code = "database-read-only" if why == "read-only" else "database-full"
+    return problem_response(request, 503, code, _WRITES_REFUSED, headers=RETRY_WRITES_REFUSED)
+
+
 def unavailable_problem(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
     """503 ``database-unavailable`` with ``Retry-After``: the database did not answer (the cause is in the log)."""
     return problem_response(request, 503, "database-unavailable", _DATABASE_UNAVAILABLE, headers=RETRY_UNAVAILABLE)
@@ -404,9 +439,19 @@ _NOTICE_OUTCOME_UNKNOWN = (
     "the database did not answer the commit: the notice may have been recorded. Send the same notice again, the same"
     " bytes: a duplicate is answered with the first receipt"
 )
-# Retry-After (RFC 9110 §10.2.3) on the 503s: a restart of the database takes seconds, a lock wait less.
+_WRITES_REFUSED = (
+    "the registry's database takes no write now: nothing was recorded. Send the request again shortly (a check with"
+    " the same check_id counts once); until it is answered, follow the paper procedure"
+)
+_MISCONFIGURED = (
+    "the registry's database refuses the service a right this request needs: nothing was recorded. The operator"
+    " must correct it (sending the request again does not help until then); meanwhile follow the paper procedure"
+)
+# Retry-After (RFC 9110 §10.2.3) on the 503s: a restart of the database takes seconds, a lock wait less; a failover
+# or an administrator resetting a setting or freeing space, tens of seconds.
 RETRY_UNAVAILABLE = {"Retry-After": "5"}
 RETRY_TIMEOUT = {"Retry-After": "1"}
+RETRY_WRITES_REFUSED = {"Retry-After": "30"}
 
 
 def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
@@ -422,6 +467,7 @@ exception_handlers: ExceptionHandlersMap = {
     **dict.fromkeys(CONNECTION_LOST, _database_gone),  # refused, lost, closed by a shutdown: firearms.db
     asyncpg.LockNotAvailableError: _database_slow,  # 55P03: lock_timeout (no query takes a lock NOWAIT)
     asyncpg.QueryCanceledError: _database_slow,  # 57014: statement_timeout
+    **dict.fromkeys(WRITE_REFUSED, _write_refused),  # read-only, disk full, a right revoked: firearms.db
     CommitUnansweredError: _outcome_unknown,  # the COMMIT left, no answer came back: it may have committed
     TimeoutError: _database_frozen,  # asyncpg's command_timeout: no answer at all (api.deps.command_timeout)
     asyncpg.InterfaceError: _connection_unusable,  # a lost connection's transaction cannot be left cleanly

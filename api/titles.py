@@ -29,6 +29,9 @@ TITLES: dict[str, str] = {
     "database-unavailable": "The database does not answer",
     "database-timeout": "The database did not answer in time",
     "database-outcome-unknown": "The database did not confirm the change",
+    "database-read-only": "The database takes no write",
+    "database-full": "The database is full",
+    "database-misconfigured": "The database refuses the service a right it needs",
     "internal-error": "Internal error",
     # customs checks (issue 6)
     "check-id-conflict": "The check id was used for another request",

@@ -31,11 +31,13 @@ __all__ = [
     "QUERIES",
     "SERVICE_ROLE",
     "SQL_DIR",
+    "WRITE_REFUSED",
     "CommitUnansweredError",
     "Conn",
     "Connection",
     "Pool",
     "TransactionAbortedError",
+    "WriteRefusal",
     "answers",
     "close_unanswered",
     "closed",
@@ -47,7 +49,9 @@ __all__ = [
     "lost_connection",
     "lost_under",
     "migrate",
+    "read_only",
     "transaction",
+    "write_refused",
 ]
 
 if TYPE_CHECKING:
@@ -194,11 +198,23 @@ async def answers(pool: Pool, seconds: float) -> bool:
     connection the server closed (a restart) fails its ``SELECT 1`` though the database answers: a second
     connection is asked, within the same bound (``/health`` is 200 when the database answers, DESIGN §10).
     """
+    return await read_only(pool, seconds) is not None
+
+
+async def read_only(pool: Pool, seconds: float) -> bool | None:
+    """Whether the database takes no write here, asked as :func:`answers` asks (one round trip); ``None``: no answer.
+
+    ``transaction_read_only`` of a new transaction: on for a hot standby (a failover onto a node that is still one)
+    and under ``default_transaction_read_only = on`` (``ALTER SYSTEM`` and a reload, or ``ALTER DATABASE`` for the
+    connections opened after it). A full disk or a right revoked is not seen here: only a write meets it
+    (:func:`write_refused`).
+    """
     try:
         async with asyncio.timeout(seconds):
-            return await _probe(pool) or await _probe(pool)
+            found = await _probe(pool)
+            return found if found is not None else await _probe(pool)
     except TimeoutError:
-        return False
+        return None
 
 
 CONNECTION_LOST: tuple[type[Exception], ...] = (
@@ -224,6 +240,25 @@ def connection_lost(exc: BaseException) -> bool:
     if isinstance(exc, CommitUnansweredError):  # the COMMIT's answer was lost with the connection, or never came
         return exc.__cause__ is not None and connection_lost(exc.__cause__)
     return isinstance(exc, CONNECTION_LOST)
+
+
+WriteRefusal: TypeAlias = Literal["read-only", "full", "misconfigured"]
+
+WRITE_REFUSED: Mapping[type[asyncpg.PostgresError], WriteRefusal] = {
+    asyncpg.ReadOnlySQLTransactionError: "read-only",  # 25006: a hot standby, default_transaction_read_only = on
+    asyncpg.DiskFullError: "full",  # 53100: no space left for the data or the WAL
+    asyncpg.InsufficientPrivilegeError: "misconfigured",  # 42501: the service's role lost a right it needs
+}
+"""The errors of a database that answers but takes no write here, by what they mean (:func:`write_refused`)."""
+
+
+def write_refused(exc: BaseException) -> WriteRefusal | None:
+    """Why the database refused ``exc``'s write, when it is one of :data:`WRITE_REFUSED`; else ``None``.
+
+    ``read-only`` and ``full`` pass (a standby promoted, the setting reset, space freed); ``misconfigured`` lasts
+    until an administrator grants the right again.
+    """
+    return next((why for kind, why in WRITE_REFUSED.items() if isinstance(exc, kind)), None)
 
 
 def lost_connection(exc: BaseException) -> Exception | None:
@@ -354,22 +389,25 @@ def close_unanswered(conn: Conn) -> None:
         conn.terminate()
 
 
-async def _probe(pool: Pool) -> bool:
-    """One pooled connection's ``SELECT 1``; a connection that failed or was cut short is closed, not given back."""
+async def _probe(pool: Pool) -> bool | None:
+    """One pooled connection's ``transaction_read_only`` (``None``: no answer).
+
+    A connection that failed or was cut short is closed, not given back.
+    """
     conn = None
     try:
         conn = await pool.acquire()
-        await conn.fetchval("SELECT 1")
+        found = await conn.fetchval("SELECT current_setting('transaction_read_only') = 'on'")
     except BaseException as exc:  # the bound's cancellation too: the connection is closed before it goes back
         if conn is not None:
             # out of the worker's outage handling, the InterfaceError of closing it again stopped the worker
             close_unanswered(conn)
             await pool.release(conn)
         if isinstance(exc, Exception):
-            return False
+            return None
         raise
     await pool.release(conn)
-    return True
+    return bool(found)
 
 
 async def _keep_session(conn: asyncpg.Connection[asyncpg.Record]) -> None:

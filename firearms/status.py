@@ -171,6 +171,7 @@ class ServiceStatus(msgspec.Struct, frozen=True, kw_only=True):
     state: str
     database_version: str
     migration: str | None
+    database_read_only: bool
 
 
 class Attention(msgspec.Struct, frozen=True, kw_only=True):
@@ -350,6 +351,7 @@ async def read_status(
         state=settings.state,
         database_version=row["server_version"],
         migration=row["migration"],
+        database_read_only=row["read_only"],
     )
     return Status(
         checked_at=now,
@@ -359,12 +361,27 @@ async def read_status(
         keys=key_status,
         waiting=waiting,
         attention=[
+            *_read_only(service),
             *_restore_failed(settings, home_words),
             *_signing(key_status, keys_recorded, _keys_folder(settings, home_words), unchecked),
             *_attention(now, partners, journal, key_status, waiting, first_entry_at),
             *_holidays(settings, now),
         ],
     )
+
+
+def _read_only(service: ServiceStatus) -> list[Attention]:
+    """The database takes no write here: nothing can be recorded (README "When the database is slow or gone")."""
+    if not service.database_read_only:
+        return []
+    return [
+        Attention(
+            code="database-read-only",
+            reason="the database takes no write (a hot standby, or default_transaction_read_only = on): customs checks,"
+            " records and personal reads are refused 503 database-read-only, and the journal is not sealed, until it"
+            " takes writes again",
+        )
+    ]
 
 
 def _holidays(settings: Settings, now: dt.datetime) -> list[Attention]:

@@ -49,8 +49,12 @@ class _Outage:
         self.interval = settings.seal_interval
         self.down = False
         self.next_revival = 0.0
+        self.refused: dict[str, db.WriteRefusal] = {}  # loop -> why its last pass's write was refused
 
     async def failed(self, pool: Pool, what: str, exc: Exception) -> None:
+        if (why := db.write_refused(exc)) is not None:
+            self._refused(what, why, exc)
+            return
         # the exception tells when the probe cannot: a pass that failed as the server went down, probed once it
         # was back up
         if db.connection_lost(exc) or not await db.answers(pool, _PROBE_TIMEOUT):
@@ -83,10 +87,32 @@ class _Outage:
         if started:
             log.warning("the embedded PostgreSQL was not running: the worker started it again")
 
-    def passed(self) -> None:
+    def _refused(self, what: str, why: db.WriteRefusal, exc: Exception) -> None:
+        """The database answers but takes no write here (``firearms.db.write_refused``): one line when it begins.
+
+        A hot standby, ``default_transaction_read_only``, a full disk, a right revoked: every pass of every loop is
+        refused until it passes, and a traceback each (three loops, every ``seal_interval``) filled the log.
+        """
+        if self.down:
+            log.warning("the database answers again")
+            self.down = False
+        if why not in self.refused.values():
+            log.warning(
+                "the database takes no write here (%s: %s: %s); the worker tries again every %g s",
+                why,
+                type(exc).__name__,
+                printable(journal.first_line(exc)),
+                self.interval,
+            )
+        self.refused[what] = why
+
+    def passed(self, what: str = "worker pass") -> None:
         if self.down:
             log.warning("the database answers again; the worker resumes")
         self.down = False
+        # a loop's pass that wrote nothing may pass while the others' are refused: the refusals end with the last
+        if self.refused.pop(what, None) is not None and not self.refused:
+            log.warning("the database takes writes again; the worker resumes")
 
 
 _PROBE_TIMEOUT = 5.0
@@ -134,6 +160,8 @@ async def _licence_timer_loop(pool: Pool, settings: Settings, stop: asyncio.Even
         except Exception as exc:  # noqa: BLE001  # as the journal's loop
             await outage.failed(pool, "licence timers", exc)
             wait = settings.seal_interval
+        else:
+            outage.passed("licence timers")
         await _pause(stop, wait)
 
 
@@ -148,6 +176,8 @@ async def _outbox_loop(pool: Pool, settings: Settings, stop: asyncio.Event, outa
                     await rotation.switch_announced_keys(conn)
             except Exception as exc:  # a partner's fault must not stop the journal  # noqa: BLE001
                 await outage.failed(pool, "outbox pass", exc)
+            else:
+                outage.passed("outbox pass")
             await _pause(stop, settings.seal_interval)
 
 

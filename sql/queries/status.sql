@@ -117,6 +117,9 @@ SELECT h.held, h.oldest_held_at, c.consent_requests, c.oldest_consent_request_at
          WHERE direction = 'incoming' AND NOT answered) AS t;
 
 -- name: get_service_status
--- The database's server version and the latest migration applied (file names sort by their UTC timestamps).
+-- The database's server version, the latest migration applied (file names sort by their UTC timestamps), and
+-- whether it takes no write here: a hot standby, or default_transaction_read_only on (transaction_read_only is on in
+-- the status's own READ ONLY transaction whatever the database takes, so the default is asked).
 SELECT current_setting('server_version') AS server_version,
-       (SELECT max(name) FROM schema_migration) AS migration;
+       (SELECT max(name) FROM schema_migration) AS migration,
+       pg_is_in_recovery() OR current_setting('default_transaction_read_only')::boolean AS read_only;
