@@ -54,7 +54,7 @@ def _table(found: status.Status) -> None:
     service, journal, keys, waiting = found.service, found.journal, found.keys, found.waiting
     click.echo(
         f"registry {service.state}  version {service.version}  PostgreSQL {service.database_version}"
-        f"  migration {service.migration or '-'}"
+        f"  migration {service.migration or '-'}" + ("  database read-only" if service.database_read_only else "")
     )
     click.echo(f"checked {_when(found.checked_at)}")
     checkpoint = "none"

@@ -7,6 +7,7 @@ line per outage; and once the database takes writes again the same requests are 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from collections.abc import Iterator
@@ -14,13 +15,16 @@ from typing import Any
 
 import msgspec
 import pytest
+from click.testing import CliRunner
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
+from cli.main import main
 from firearms import bootstrap, db, worker
 from firearms.settings import Settings
 from tests.check_helpers import check_body
 from tests.conftest import TokenFactory
+from tests.roles import database_env
 
 Client = AsyncTestClient[Litestar]
 PARTY = {"kind": "exporter", "name": "Jana Novak", "country": "AT", "address": "Hauptplatz 1, Graz"}
@@ -246,3 +250,25 @@ async def test_the_worker_says_once_that_the_database_takes_no_write_and_once_th
     assert "read-only" in refused[0]
     assert "\n" not in refused[0]
     assert len([record for record in records if "takes writes again" in record.getMessage()]) == 1
+
+
+async def test_firearms_status_says_the_database_takes_no_write(
+    settings: Settings, initialised: bootstrap.Initialised, conn: db.Conn, database: str
+) -> None:
+    """The operator's morning command, on the database an incident left read-only: exit 3 and the line saying so."""
+    del initialised
+    name = await conn.fetchval("SELECT current_database()")
+    env = {"FIREARMS_STATE": "AT", "FIREARMS_HOME": str(settings.home), **database_env(database)}
+    await conn.execute(f'ALTER DATABASE "{name}" SET default_transaction_read_only = on')
+    try:
+        shown = await asyncio.to_thread(CliRunner().invoke, main, ["status"], env=env)
+        as_json = await asyncio.to_thread(CliRunner().invoke, main, ["status", "--json"], env=env)
+    finally:
+        await conn.execute(f'ALTER DATABASE "{name}" RESET default_transaction_read_only')
+    assert shown.exit_code == 3, shown.output
+    assert "database-read-only" in shown.output
+    assert "read-only" in shown.output.splitlines()[0]  # the service's line too
+    assert json.loads(as_json.stdout)["service"]["database_read_only"] is True
+    after = await asyncio.to_thread(CliRunner().invoke, main, ["status", "--json"], env=env)
+    assert json.loads(after.stdout)["service"]["database_read_only"] is False
+    assert "database-read-only" not in after.output
