@@ -10,9 +10,9 @@ from litestar import Request, Response, Router, get, post
 from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 
 from api.deps import ConnDep, SettingsDep, connection, content_coding, media_type
-from api.problems import notice_outcome_unknown, problem_response
+from api.problems import notice_outcome_unknown, notice_write_refused, problem_response
 from firearms import keys
-from firearms.db import CommitUnansweredError
+from firearms.db import WRITE_REFUSED, CommitUnansweredError
 from firearms.exchange import inbox
 from firearms.exchange.protocol import MAX_ENVELOPE_BYTES, PROBLEM_BASE, PROTOCOL, NoticeRefusedError
 from firearms.exchange.quota import Quota, QuotaExceededError
@@ -88,7 +88,12 @@ def _require_json(content_type: str | None) -> None:
     summary="Deliver a signed notice",
     request_max_body_size=MAX_ENVELOPE_BYTES,
     # a COMMIT without an answer: the sender's advice is to send the same bytes, not an officer's check_id
-    exception_handlers={NoticeRefusedError: _refused, CommitUnansweredError: notice_outcome_unknown},
+    # and a database that takes no write: the same advice, not the officer's paper procedure
+    exception_handlers={
+        NoticeRefusedError: _refused,
+        CommitUnansweredError: notice_outcome_unknown,
+        **dict.fromkeys(WRITE_REFUSED, notice_write_refused),
+    },
     status_code=202,
 )
 async def receive_notice(request: Request[Any, Any, Any], settings: SettingsDep) -> Response[bytes]:

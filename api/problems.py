@@ -50,6 +50,7 @@ __all__ = [
     "TITLES",
     "exception_handlers",
     "notice_outcome_unknown",
+    "notice_write_refused",
     "problem_response",
     "unavailable_problem",
 ]
@@ -403,6 +404,22 @@ def _write_refused(request: Request[Any, Any, Any], exc: asyncpg.PostgresError) 
     looked at what), as a write. The operator gets one line an outage (:class:`api.deps.WriteOutage`), the database's
     words in it; the officer does not.
     """
+    return _refused_problem(request, exc, _WRITES_REFUSED, _MISCONFIGURED)
+
+
+def notice_write_refused(request: Request[Any, Any, Any], exc: asyncpg.PostgresError) -> Response[dict[str, Any]]:
+    """``POST /exchange/v1/notices`` on a database that takes no write: the problem of :func:`_write_refused`.
+
+    Its detail is the sender's advice (PROTOCOL §4: the same bytes again), not an officer's (a ``check_id``, the paper
+    procedure). The exchange handler takes this handler for the errors of ``firearms.db.WRITE_REFUSED``.
+    """
+    return _refused_problem(request, exc, _NOTICE_NOT_STORED, _NOTICE_NOT_STORED)
+
+
+def _refused_problem(
+    request: Request[Any, Any, Any], exc: asyncpg.PostgresError, passing: str, lasting: str
+) -> Response[dict[str, Any]]:
+    """The problem for a write refused (``passing``: the detail of the 503s, ``lasting``: of the 500), told once."""
     why = write_refused(exc)
     if why is None:  # only the errors of WRITE_REFUSED reach here
         return _unexpected(request, exc)
@@ -415,9 +432,9 @@ def _write_refused(request: Request[Any, Any, Any], exc: asyncpg.PostgresError) 
             "%s %s: the database takes no write here (%s: %s)", request.method, printable(request.url.path), why, words
         )
     if why == "misconfigured":
-        return problem_response(request, 500, "database-misconfigured", _MISCONFIGURED)
+        return problem_response(request, 500, "database-misconfigured", lasting)
     code = "database-read-only" if why == "read-only" else "database-full"
-    return problem_response(request, 503, code, _WRITES_REFUSED, headers=RETRY_WRITES_REFUSED)
+    return problem_response(request, 503, code, passing, headers=RETRY_WRITES_REFUSED)
 
 
 def unavailable_problem(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
@@ -442,6 +459,10 @@ _NOTICE_OUTCOME_UNKNOWN = (
 _WRITES_REFUSED = (
     "the registry's database takes no write now: nothing was recorded. Send the request again shortly (a check with"
     " the same check_id counts once); until it is answered, follow the paper procedure"
+)
+_NOTICE_NOT_STORED = (
+    "the registry's database takes no write now: the notice was not stored. Send the same notice again later, the"
+    " same bytes"
 )
 _MISCONFIGURED = (
     "the registry's database refuses the service a right this request needs: nothing was recorded. The operator"

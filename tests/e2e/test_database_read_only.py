@@ -11,6 +11,7 @@ import json
 import logging
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -19,11 +20,14 @@ from click.testing import CliRunner
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
+from api import create_app
 from cli.main import main
 from firearms import bootstrap, db, worker
 from firearms.settings import Settings
 from tests.check_helpers import check_body
 from tests.conftest import TokenFactory
+from tests.exchange_fixtures import receiver
+from tests.exchange_util import AT_KEY, envelope
 from tests.roles import database_env
 
 Client = AsyncTestClient[Litestar]
@@ -272,3 +276,33 @@ async def test_firearms_status_says_the_database_takes_no_write(
     after = await asyncio.to_thread(CliRunner().invoke, main, ["status", "--json"], env=env)
     assert json.loads(after.stdout)["service"]["database_read_only"] is False
     assert "database-read-only" not in after.output
+
+
+async def test_a_partner_notice_to_a_read_only_registry_is_a_503_with_the_senders_advice(
+    database: str, home: Path
+) -> None:
+    """PROTOCOL §4: a 5xx is retried by the sender, the same bytes. The detail speaks to the sender, not to an officer
+    (no ``check_id``, no paper procedure); nothing is stored, and once the database takes writes the same notice is
+    received."""
+    settings, conn = await receiver("DE", database, home)
+    raw = envelope(AT_KEY, sequence=1)
+    json_type = {"content-type": "application/json"}
+    try:
+        async with AsyncTestClient(app=create_app(settings)) as de:
+            await _read_only(conn, de, on=True)
+            try:
+                refused = await de.post("/exchange/v1/notices", content=raw, headers=json_type)
+                body = _problem(refused, 503, "database-read-only")
+                assert refused.headers["retry-after"] == "30"
+                assert body["detail"] == (
+                    "the registry's database takes no write now: the notice was not stored. Send the same notice"
+                    " again later, the same bytes"
+                )
+                assert await conn.fetchval("SELECT count(*) FROM notice_inbox") == 0
+            finally:
+                await _read_only(conn, de, on=False)
+            received = await de.post("/exchange/v1/notices", content=raw, headers=json_type)
+            assert received.status_code == 202, received.text
+        assert await conn.fetchval("SELECT count(*) FROM notice_inbox") == 1
+    finally:
+        await conn.close()
