@@ -190,13 +190,14 @@ async def create_pool(
 
 
 async def answers(pool: Pool, seconds: float) -> bool:
-    """The database answers ``SELECT 1`` on a connection of ``pool`` within ``seconds``, the whole round trip bounded.
+    """The database answers a query on a connection of ``pool`` within ``seconds``, the whole round trip bounded.
 
     A frozen server (a stopped host, a dead link: no answer and no closed connection) would otherwise hold the
     caller for as long as the operating system keeps the connection. A connection that did not answer in time
     is closed, not given back: the pool would wait on it for the server to take the cancellation. A pooled
-    connection the server closed (a restart) fails its ``SELECT 1`` though the database answers: a second
-    connection is asked, within the same bound (``/health`` is 200 when the database answers, DESIGN §10).
+    connection the server closed (a restart) fails its query though the database answers: a second
+    connection is asked, within the same bound (``/health`` is 200 when the database answers, DESIGN §10). The query
+    is :func:`read_only`'s (``transaction_read_only``), as cheap as ``SELECT 1``.
     """
     return await read_only(pool, seconds) is not None
 
