@@ -296,21 +296,30 @@ async def test_delivery_receipts_duplicates_gaps_conflicts_and_every_refusal(wor
     huge = at.notice("CZ", "export-licence.issued", {"licence": licence(), "pad": "x" * (256 * 1024)}, sequence=2)
     await world.refused(cr.envelope(huge, at.key), "malformed-notice")
     await world.refused({"protocol": cr.PROTOCOL, "notice": second}, "malformed-notice")
+    fraction = {**second, "created_at": cr.time_text(cr.now()).replace("Z", ".5Z")}
+    await world.refused(cr.envelope(fraction, at.key), "malformed-notice")
+    await world.refused(cr.envelope({**second, "confidentiality": "secret"}, at.key), "malformed-notice")
+    await world.refused(cr.envelope({**second, "id": "notice-2"}, at.key), "malformed-notice")
 
     # none of the refusals stored anything: sequence 2 is still the one expected. A created_at long past is no
     # refusal (§4 bounds only how far ahead it may be), and unknown fields inside ``body`` are kept and ignored.
+    additive = licence(version=2)
+    additive["remarks"] = "an additive field in the licence"
+    additive["lines"][0]["colour"] = "black"
+    additive["exporter"] = {**additive["exporter"], "email": "office@example.at"}
     stale = {
         **second,
         "created_at": cr.time_text(cr.now() - dt.timedelta(days=2)),
-        "body": {"licence": licence(version=2), "note": "an additive field"},
+        "body": {"licence": additive, "note": "an additive field"},
     }
-    assert (await world.deliver(stale))["status"] == "accepted"
+    taken = await world.deliver(stale)
+    assert taken["status"] == "accepted", taken
     at.sequences["CZ"] = 2
     stored = await world.registry.get("/api/v1/foreign-licences/AT/AT-EXP-2026-CR1", "customs-officer")
     assert stored["version"] == 2
 
     # §3: an envelope of exactly 256 KiB is taken (sent with a charset parameter), one byte more is malformed
-    padded = at.notice("CZ", "export-licence.issued", {"licence": licence(version=2), "pad": ""})
+    padded = at.notice("CZ", "export-licence.issued", {"licence": licence(version=3), "pad": ""})
     size = len(json.dumps(cr.envelope(padded, at.key), ensure_ascii=False, separators=(",", ":")).encode())
     padded["body"]["pad"] = "x" * (cr.MAX_ENVELOPE - size)
     exact = json.dumps(cr.envelope(padded, at.key), ensure_ascii=False, separators=(",", ":")).encode()
@@ -323,13 +332,14 @@ async def test_delivery_receipts_duplicates_gaps_conflicts_and_every_refusal(wor
         headers={"Content-Type": "application/json; charset=utf-8"},
     )
     assert response.status_code == 202, response.text
-    assert cr.check_receipt(response.content, padded, world.registry_keys)[0]["status"] == "accepted"
+    padded_receipt = cr.check_receipt(response.content, padded, world.registry_keys)[0]
+    assert padded_receipt["status"] == "accepted", padded_receipt
 
     # §4 check 6 bounds created_at at 300 s ahead: exactly that far ahead (to the second) is taken
     edge = at.notice(
         "CZ",
         "export-licence.issued",
-        {"licence": licence(version=2)},
+        {"licence": licence(version=4)},
         created_at=cr.parse_time(cr.time_text(cr.now())) + dt.timedelta(seconds=300),
     )
     assert (await world.deliver(edge))["status"] == "accepted"
@@ -344,8 +354,10 @@ async def test_delivery_receipts_duplicates_gaps_conflicts_and_every_refusal(wor
     assert rejected["status"] == "rejected"
     assert isinstance(rejected["reason"], str)
     assert rejected["reason"]
-    after = await world.deliver(at.notice("CZ", "export-licence.issued", {"licence": licence(version=3)}))
+    after = await world.deliver(at.notice("CZ", "export-licence.issued", {"licence": licence(version=5)}))
     assert (after["sequence"], after["status"]) == (7, "accepted")
+    stored = await world.registry.get("/api/v1/foreign-licences/AT/AT-EXP-2026-CR1", "customs-officer")
+    assert stored["version"] == 5
     # a duplicate is a duplicate whatever came after it
     again = await world.post(cr.envelope(first, at.key))
     assert (again.status_code, again.content) == (200, first_answer.content)
