@@ -638,9 +638,13 @@ async def test_keys_over_time_announced_revoked_ended_and_the_registrys_own_rota
     taken = await world.deliver(at.notice("CZ", "registry.key-announced", {**announced, "not_after": None}), first)
     assert taken["status"] == "accepted", taken
     at.key = second
-    assert (await world.deliver(at.notice("CZ", "export-licence.issued", {"licence": licence()})))["status"] == (
-        "accepted"
-    )
+    signed_new = at.notice("CZ", "export-licence.issued", {"licence": licence()})
+    first_answer = await world.post(cr.envelope(signed_new, second))
+    assert first_answer.status_code == 202, first_answer.text
+    assert cr.check_receipt(first_answer.content, signed_new, world.registry_keys)[0]["status"] == "accepted"
+    # the same notice signed again with the other valid key: the same canonical bytes, so a duplicate (§4)
+    again = await world.post(cr.envelope(signed_new, first))
+    assert (again.status_code, again.content) == (200, first_answer.content)
 
     # an announcement signed by a key CZ never trusted for AT adds nothing
     stranger = cr.Key.generate()
@@ -698,9 +702,133 @@ async def test_keys_over_time_announced_revoked_ended_and_the_registrys_own_rota
         return bool(document["current_key_id"] == rotated["key_id"])
 
     await wait_for(switched, "CZ signs with its new key once AT and DE acknowledged it")
+    # §6: every public key it ever used stays in GET /exchange/v1/keys, each named by its own §1 key_id
+    published = (await world.http.get(world.registry.base_url + "/exchange/v1/keys")).json()
+    listed = {key["key_id"]: key for key in published["keys"]}
+    assert {old, rotated["key_id"]} <= set(listed)
+    assert all(cr.key_id_of(cr.unb64u(key["public_key"])) == key_id for key_id, key in listed.items())
+    assert listed[rotated["key_id"]]["public_key"] == body["public_key"]
     after = await world.deliver(at.notice("CZ", "export-licence.issued", {"licence": licence(version=4)}))
     assert after["status"] == "accepted"
     last = at.notice("CZ", "export-licence.issued", {"licence": licence(version=5)})
     answer = await world.post(cr.envelope(last, at.key))
     _, signature = cr.check_receipt(answer.content, last, world.registry_keys)
     assert signature["key_id"] == rotated["key_id"], "CZ's receipts are signed with its new key"
+
+
+async def test_the_registry_importing_confirms_receipt_and_answers_a_confirmation_request(world: World) -> None:
+    """PROTOCOL §5 with the registry as the importing State: AT (the partner) issues and dispatches; the registry's
+    entry check confirms receipt to AT by itself, and AT's ``receipt.confirmation-requested`` is answered with a
+    ``receipt.confirmed`` — each verified by the partner and acknowledged with its own receipt."""
+    at, cz = world.at, world.registry
+    # CZ's officer issues its import licence; CZ tells AT by itself (import-authorisation.issued, verified here)
+    parties = {}
+    for kind, name, country, address in (
+        ("exporter", "Waffen Huber GmbH", "AT", "Hauptstraße 1, 4400 Steyr"),
+        ("consignee", "Zbrojnice Brno s.r.o.", "CZ", "Namesti Svobody 1, Brno"),
+    ):
+        made = await cz.post(
+            "/api/v1/parties", {"kind": kind, "name": name, "country": country, "address": address}, "licensing-officer"
+        )
+        assert made.status_code == 201, made.text
+        parties[kind] = made.json()["party_id"]
+    draft = {
+        "kind": "import",
+        "place_of_issue": "Praha",
+        "issuing_authority": "Policejni prezidium",
+        "valid_from": TODAY.isoformat(),
+        "expires_on": (TODAY + dt.timedelta(days=360)).isoformat(),
+        "exporting_state": "AT",
+        "importing_state": "CZ",
+        "route": ["AT", "CZ"],
+        "exporter_id": parties["exporter"],
+        "consignee_id": parties["consignee"],
+        "final_recipient_id": parties["consignee"],
+        "lines": licence()["lines"],
+    }
+    created = await cz.post("/api/v1/licences", draft, "licensing-officer")
+    assert created.status_code == 201, created.text
+    licence_id = created.json()["licence_id"]
+    submitted = await cz.post(f"/api/v1/licences/{licence_id}/submit", {"reason": "complete"}, "licensing-officer")
+    assert submitted.status_code == 200, submitted.text
+    issued = await cz.post(f"/api/v1/licences/{licence_id}/issue", {"reason": "complete"}, "licensing-officer")
+    assert issued.status_code == 200, issued.text
+    (authorised,) = await world.partner.wait("AT", "CZ", 1)
+    assert (authorised["type"], authorised["sequence"]) == ("import-authorisation.issued", 1)
+    assert set(authorised["body"]) == {"licence"}
+    own = authorised["body"]["licence"]
+    _check_licence(own, "issued")
+    assert (own["kind"], own["issuing_state"], own["importing_state"]) == ("import", "CZ", "CZ")
+
+    imported = {
+        **licence(number="AT-EXP-2026-CR3"),
+        "importing_state": "CZ",
+        "transit_states": [],
+        "consignee": {"name": "Zbrojnice Brno s.r.o.", "country": "CZ", "address": "Namesti Svobody 1, Brno"},
+        "final_recipient": {"name": "Zbrojnice Brno s.r.o.", "country": "CZ", "address": "Namesti Svobody 1, Brno"},
+        "import_authorisation": {
+            "number": own["number"],
+            "state": "CZ",
+            "issued_on": TODAY.isoformat(),
+            "expires_on": own["expires_on"],
+        },
+    }
+    assert (await world.deliver(at.notice("CZ", "export-licence.issued", {"licence": imported})))["status"] == (
+        "accepted"
+    )
+    items = [{"line": 1, "quantity": 2, "serials": ["CR-SSG08-001", "CR-SSG08-002"]}]
+    dispatched = {
+        "licence_number": "AT-EXP-2026-CR3",
+        "shipment_id": "CR-SHP-3",
+        "dispatched_at": cr.time_text(cr.now()),
+        "items": items,
+    }
+    assert (await world.deliver(at.notice("CZ", "shipment.dispatched", dispatched)))["status"] == "accepted"
+    check = {
+        "check_id": str(uuid.uuid4()),
+        "movement": "import",
+        "licence_number": "AT-EXP-2026-CR3",
+        "issuing_state": "AT",
+        "crossing_point": "CZ-Breclav",
+        "shipment_id": "CR-SHP-3",
+        "customs_document": "CZ-ATB-2026-3",
+        "lines": items,
+    }
+    entry = await cz.post("/api/v1/checks", check, "customs-officer")
+    assert entry.status_code == 200, entry.text
+    if entry.json()["verdict"] == "hold":
+        released = await cz.post(
+            f"/api/v1/checks/{check['check_id']}/release", {"reason": "inspected"}, "customs-officer"
+        )
+        assert released.status_code == 200, released.text
+    else:
+        assert entry.json()["verdict"] == "clear", entry.text
+
+    fields = {"licence_number", "shipment_id", "received_on", "customs_document", "items"}
+    notices = await world.partner.wait("AT", "CZ", 2)
+    confirmed = [notice for notice in notices if notice["type"] == "receipt.confirmed"]
+    assert confirmed, [notice["type"] for notice in notices]
+    body = confirmed[0]["body"]
+    assert set(body) == fields, f"receipt.confirmed body {sorted(body)}, PROTOCOL §5 lists {sorted(fields)}"
+    assert (body["licence_number"], body["shipment_id"], body["customs_document"]) == (
+        "AT-EXP-2026-CR3",
+        "CR-SHP-3",
+        "CZ-ATB-2026-3",
+    )
+    dt.date.fromisoformat(body["received_on"])
+    assert [(item["line"], item["quantity"], item["serials"]) for item in body["items"]] == [
+        (1, 2, ["CR-SSG08-001", "CR-SSG08-002"])
+    ]
+
+    count = len(world.at.inboxes["CZ"].notices)
+    asked = at.notice(
+        "CZ", "receipt.confirmation-requested", {"licence_number": "AT-EXP-2026-CR3", "shipment_id": "CR-SHP-3"}
+    )
+    assert (await world.deliver(asked))["status"] == "accepted"
+    answers = await world.partner.wait("AT", "CZ", count + 1)
+    answer = answers[-1]
+    assert answer["type"] == "receipt.confirmed", answer
+    assert answer["sequence"] == count + 1
+    assert set(answer["body"]) == fields
+    assert answer["body"]["shipment_id"] == "CR-SHP-3"
+    await wait_for(world.drained, "CZ's outbox drains against the partner's receipts")
