@@ -1,9 +1,10 @@
 """Clean-room conformance: a partner written from PROTOCOL.md alone (``tests/e2e/cleanroom.py``) against a real
-``firearms serve``.
+``firearms serve`` (one for the module; each test reads sequences relative to what came before it, so the tests
+pass in any order and spread over xdist workers, each starting its own).
 
 First the partner is checked against every known-answer vector, so that it is right before it judges the registry;
 then it delivers to the registry (§4: receipts, duplicates, gaps, conflicts and every refusal), plays the exporting
-and importing States of a licence that crosses the registry's State (§5: the registry's consent answer and passage,
+and importing States of licences that cross, leave and enter the registry's State (§5: what the registry sends,
 verified and acknowledged by the partner's own receiver), and changes keys (§6). Nothing here builds a notice or
 checks a signature with the registry's code; the registry is started, and the partner entered on its trust list,
 the way an operator does it (``firearms serve``, ``firearms peers add``).
@@ -20,6 +21,7 @@ from typing import Any
 
 import httpx
 import pytest
+import pytest_asyncio
 
 from tests.e2e import cleanroom as cr
 from tests.e2e.registries import Node, free_port, trusting, wait_for
@@ -159,6 +161,24 @@ class World:
         self.http = http
         self.at = partner.states["AT"]
         self.de = partner.states["DE"]
+        # one registry serves the whole module: what each State had from CZ before this test
+        self.before = {
+            name: len(state.inboxes["CZ"].notices) if "CZ" in state.inboxes else 0
+            for name, state in partner.states.items()
+        }
+
+    async def from_registry(self, state: str, count: int) -> list[dict[str, Any]]:
+        """The first ``count`` notices CZ sent ``state`` during this test, waited for."""
+        base = self.before[state]
+        return (await self.partner.wait(state, "CZ", base + count))[base:]
+
+    def sequence(self, state: str, nth: int) -> int:
+        """The sequence of CZ's ``nth`` notice to ``state`` in this test."""
+        return self.before[state] + nth
+
+    def next_sequence(self, state: str = "AT") -> int:
+        """The sequence the partner's ``state`` gives its next notice to CZ."""
+        return self.partner.states[state].sequences.get("CZ", 0) + 1
 
     @property
     def registry_keys(self) -> list[cr.TrustedKey]:
@@ -198,17 +218,20 @@ class World:
         return page is not None and page["items"] == []
 
 
-@pytest.fixture
-async def world(pg_admin_uri: str, template_url: str, tmp_path: Path) -> AsyncIterator[World]:
-    """CZ's registry as ``firearms serve``; the partner (AT, DE) listening on loopback and entered on CZ's trust list
-    with ``firearms peers add``; CZ's key taken out of band from ``firearms keys show`` and compared with
-    ``GET /exchange/v1/keys``."""
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def running(
+    pg_admin_uri: str, template_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[tuple[Node, cr.Partner]]:
+    """CZ's registry as ``firearms serve`` (one for the module); the partner (AT, DE) listening on loopback and
+    entered on CZ's trust list with ``firearms peers add``; CZ's key taken out of band from ``firearms keys show``
+    and compared with ``GET /exchange/v1/keys``."""
     del template_url
     partner = cr.Partner(cr.PartnerState("AT", cr.Key.generate()), cr.PartnerState("DE", cr.Key.generate()))
     await partner.start(free_port())
+    roles = ("admin", "licensing-officer", "customs-officer")
     try:
         async with (
-            trusting(("CZ",), pg_admin_uri, tmp_path, roles=("admin", "licensing-officer", "customs-officer")) as nodes,
+            trusting(("CZ",), pg_admin_uri, tmp_path_factory.mktemp("cleanroom"), roles=roles) as nodes,
             httpx.AsyncClient(timeout=10) as http,
         ):
             cz = nodes["CZ"]
@@ -232,14 +255,23 @@ async def world(pg_admin_uri: str, template_url: str, tmp_path: Path) -> AsyncIt
                     "--public-key",
                     state.key.public_key,
                 )
-            yield World(cz, partner, http)
+            yield cz, partner
     finally:
         await partner.stop()
 
 
+@pytest_asyncio.fixture(loop_scope="module")
+async def world(running: tuple[Node, cr.Partner]) -> AsyncIterator[World]:
+    """The module's registry and partner, as this test finds them."""
+    async with httpx.AsyncClient(timeout=10) as http:
+        yield World(*running, http)
+
+
+@pytest.mark.asyncio(loop_scope="module")
 async def test_delivery_receipts_duplicates_gaps_conflicts_and_every_refusal(world: World) -> None:
     """PROTOCOL §4 from the sender's side: every check's problem, a signed receipt, a duplicate's first receipt."""
     at = world.at
+    n = world.next_sequence()  # the sequence of this test's first notice
     first = at.notice("CZ", "export-licence.issued", {"licence": licence()})
     first_answer = await world.post(cr.envelope(first, at.key))
     assert first_answer.status_code == 202, first_answer.text
@@ -258,8 +290,8 @@ async def test_delivery_receipts_duplicates_gaps_conflicts_and_every_refusal(wor
     changed = {**first, "body": {"licence": licence(version=2)}}
     await world.refused(cr.envelope(changed, at.key), "notice-id-conflict")
     # 8: a gap names the sequence expected
-    gap = at.notice("CZ", "export-licence.issued", {"licence": licence(version=2)}, sequence=3)
-    assert (await world.refused(cr.envelope(gap, at.key), "sequence-gap"))["expected_sequence"] == 2
+    gap = at.notice("CZ", "export-licence.issued", {"licence": licence(version=2)}, sequence=n + 2)
+    assert (await world.refused(cr.envelope(gap, at.key), "sequence-gap"))["expected_sequence"] == n + 1
     # 2: another State's notice
     await world.refused(
         cr.envelope(at.notice("FR", "export-licence.issued", {}, sequence=1), at.key), "wrong-recipient"
@@ -268,7 +300,7 @@ async def test_delivery_receipts_duplicates_gaps_conflicts_and_every_refusal(wor
     stranger = cr.PartnerState("ZZ", cr.Key.generate())
     await world.refused(cr.envelope(stranger.notice("CZ", "export-licence.issued", {}), stranger.key), "unknown-sender")
     # 4: a key that is not AT's
-    second = at.notice("CZ", "export-licence.issued", {"licence": licence(version=2)}, sequence=2)
+    second = at.notice("CZ", "export-licence.issued", {"licence": licence(version=2)}, sequence=n + 1)
     await world.refused(cr.envelope(second, cr.Key.generate()), "unknown-key")
     # 4: DE's key (on the trust list, but another State's) signing for AT
     await world.refused(cr.envelope(second, world.de.key), "unknown-key")
@@ -293,7 +325,7 @@ async def test_delivery_receipts_duplicates_gaps_conflicts_and_every_refusal(wor
     floating = json.dumps(cr.envelope(second, at.key)).replace('"quantity": 2,', '"quantity": 2.0,').encode()
     assert b"2.0" in floating
     await world.refused(None, "malformed-notice", raw=floating)
-    huge = at.notice("CZ", "export-licence.issued", {"licence": licence(), "pad": "x" * (256 * 1024)}, sequence=2)
+    huge = at.notice("CZ", "export-licence.issued", {"licence": licence(), "pad": "x" * (256 * 1024)}, sequence=n + 1)
     await world.refused(cr.envelope(huge, at.key), "malformed-notice")
     await world.refused({"protocol": cr.PROTOCOL, "notice": second}, "malformed-notice")
     fraction = {**second, "created_at": cr.time_text(cr.now()).replace("Z", ".5Z")}
@@ -301,7 +333,7 @@ async def test_delivery_receipts_duplicates_gaps_conflicts_and_every_refusal(wor
     await world.refused(cr.envelope({**second, "confidentiality": "secret"}, at.key), "malformed-notice")
     await world.refused(cr.envelope({**second, "id": "notice-2"}, at.key), "malformed-notice")
 
-    # none of the refusals stored anything: sequence 2 is still the one expected. A created_at long past is no
+    # none of the refusals stored anything: sequence n + 1 is still the one expected. A created_at long past is no
     # refusal (§4 bounds only how far ahead it may be), and unknown fields inside ``body`` are kept and ignored.
     additive = licence(version=2)
     additive["remarks"] = "an additive field in the licence"
@@ -314,7 +346,7 @@ async def test_delivery_receipts_duplicates_gaps_conflicts_and_every_refusal(wor
     }
     taken = await world.deliver(stale)
     assert taken["status"] == "accepted", taken
-    at.sequences["CZ"] = 2
+    at.sequences["CZ"] = n + 1
     stored = await world.registry.get("/api/v1/foreign-licences/AT/AT-EXP-2026-CR1", "customs-officer")
     assert stored["version"] == 2
 
@@ -355,7 +387,7 @@ async def test_delivery_receipts_duplicates_gaps_conflicts_and_every_refusal(wor
     assert isinstance(rejected["reason"], str)
     assert rejected["reason"]
     after = await world.deliver(at.notice("CZ", "export-licence.issued", {"licence": licence(version=5)}))
-    assert (after["sequence"], after["status"]) == (7, "accepted")
+    assert (after["sequence"], after["status"]) == (n + 6, "accepted")
     stored = await world.registry.get("/api/v1/foreign-licences/AT/AT-EXP-2026-CR1", "customs-officer")
     assert stored["version"] == 5
     # a duplicate is a duplicate whatever came after it
@@ -393,35 +425,39 @@ def _check_sent(notice: dict[str, Any], type_: str, sequence: int) -> dict[str, 
     return body
 
 
+@pytest.mark.asyncio(loop_scope="module")
 async def test_a_licence_crossing_the_registrys_state_consent_answer_and_passage(world: World) -> None:
     """PROTOCOL §5 with the registry as the transit State: the partner (AT) asks for consent, the registry's officer
     answers, the partner's receiver verifies and acknowledges the answer; AT issues, dispatches; the registry's
     customs records the passage and tells AT and DE; AT revokes and the registry's border refuses."""
     at, cz = world.at, world.registry
+    NUMBER = "AT-EXP-2026-CR4"  # noqa: N806
     window = {"from": TODAY.isoformat(), "to": (TODAY + dt.timedelta(days=60)).isoformat()}
     request = at.notice(
-        "CZ", "transit-consent.requested", {"licence": licence(status="pending"), "shipment_window": window}
+        "CZ",
+        "transit-consent.requested",
+        {"licence": licence(status="pending", number=NUMBER), "shipment_window": window},
     )
     answered = await world.deliver(request)
     assert answered["status"] == "accepted", answered
     page = await cz.get("/api/v1/consent-requests?status=pending", "licensing-officer")
-    (pending,) = page["items"]
-    assert pending["licence_number"] == "AT-EXP-2026-CR1"
+    (pending,) = [item for item in page["items"] if item["notice_id"] == request["id"]]
+    assert pending["licence_number"] == NUMBER
     decided = await cz.post(
         f"/api/v1/consent-requests/AT/{request['id']}/decision", {"decision": "no-objection"}, "licensing-officer"
     )
     assert decided.status_code == 200, decided.text
 
-    (answer,) = await world.partner.wait("AT", "CZ", 1)
-    body = _check_sent(answer, "transit-consent.decided", 1)
+    (answer,) = await world.from_registry("AT", 1)
+    body = _check_sent(answer, "transit-consent.decided", world.sequence("AT", 1))
     assert answer["in_reply_to"] == request["id"]
-    assert (body["licence_number"], body["decision"], body["reason"]) == ("AT-EXP-2026-CR1", "no-objection", None)
+    assert (body["licence_number"], body["decision"], body["reason"]) == (NUMBER, "no-objection", None)
 
-    issued = at.notice("CZ", "export-licence.issued", {"licence": licence()})
+    issued = at.notice("CZ", "export-licence.issued", {"licence": licence(number=NUMBER)})
     assert (await world.deliver(issued))["status"] == "accepted"
     items = [{"line": 1, "quantity": 2, "serials": ["CR-SSG08-001", "CR-SSG08-002"]}]
     dispatched = {
-        "licence_number": "AT-EXP-2026-CR1",
+        "licence_number": NUMBER,
         "shipment_id": "CR-SHP-1",
         "dispatched_at": cr.time_text(cr.now()),
         "items": items,
@@ -431,7 +467,7 @@ async def test_a_licence_crossing_the_registrys_state_consent_answer_and_passage
     check = {
         "check_id": str(uuid.uuid4()),
         "movement": "transit",
-        "licence_number": "AT-EXP-2026-CR1",
+        "licence_number": NUMBER,
         "issuing_state": "AT",
         "crossing_point": "CZ-Dolni Dvoriste",
         "shipment_id": "CR-SHP-1",
@@ -441,11 +477,11 @@ async def test_a_licence_crossing_the_registrys_state_consent_answer_and_passage
     assert cleared.status_code == 200, cleared.text
     assert cleared.json()["verdict"] == "clear", cleared.text
 
-    (_, passage) = await world.partner.wait("AT", "CZ", 2)
-    (to_de,) = await world.partner.wait("DE", "CZ", 1)
-    for notice, sequence in ((passage, 2), (to_de, 1)):
+    (_, passage) = await world.from_registry("AT", 2)
+    (to_de,) = await world.from_registry("DE", 1)
+    for notice, sequence in ((passage, world.sequence("AT", 2)), (to_de, world.sequence("DE", 1))):
         body = _check_sent(notice, "transit.passage-recorded", sequence)
-        assert (body["licence_number"], body["issuing_state"]) == ("AT-EXP-2026-CR1", "AT")
+        assert (body["licence_number"], body["issuing_state"]) == (NUMBER, "AT")
         assert (body["check_id"], body["verdict"], body["shipment_id"]) == (check["check_id"], "clear", "CR-SHP-1")
         assert body["reasons"] == []
         assert body["crossing_point"] == "CZ-Dolni Dvoriste"
@@ -454,30 +490,37 @@ async def test_a_licence_crossing_the_registrys_state_consent_answer_and_passage
     # every notice the registry sent was acknowledged by the partner's own receipts, and the registry took them
     await wait_for(world.drained, "CZ's outbox drains against the partner's receipts")
     sent = await cz.fetch(
-        "SELECT recipient, sequence, status, notice_id, receipt FROM notice_outbox ORDER BY recipient, sequence"
+        "SELECT recipient, sequence, status, notice_id, receipt FROM notice_outbox WHERE notice_id = ANY($1::uuid[])"
+        " ORDER BY recipient, sequence",
+        [answer["id"], passage["id"], to_de["id"]],
     )
     assert [(row["recipient"], row["sequence"], row["status"]) for row in sent] == [
-        ("AT", 1, "delivered"),
-        ("AT", 2, "delivered"),
-        ("DE", 1, "delivered"),
+        ("AT", world.sequence("AT", 1), "delivered"),
+        ("AT", world.sequence("AT", 2), "delivered"),
+        ("DE", world.sequence("DE", 1), "delivered"),
     ]
     for row in sent:
         _, given = world.partner.states[row["recipient"]].inboxes["CZ"].stored[str(row["notice_id"])]
         assert json.loads(bytes(row["receipt"])) == json.loads(given), "CZ keeps the receipt the partner signed"
 
     # The partner's side of §4's sending rules, seen from the registry's sender: DE's receiver is restored from a
-    # backup taken before CZ's first notice (it expects sequence 1 again and says so with a sequence-gap problem of
+    # backup taken before CZ's last notice (it expects that sequence again and says so with a sequence-gap problem of
     # its own problem base: a sender matches the type's last segment), and AT's answers the next attempt with a 503
     # (the same bytes are sent again).
     # And DE's first answer after that is a receipt CZ cannot verify: no proof of delivery, so CZ sends it again.
-    world.de.inboxes["CZ"] = cr.Inbox()
+    restored = world.de.inboxes["CZ"]
+    lost = restored.notices.pop()
+    del restored.stored[lost["id"]]
+    restored.expected -= 1
+    assert lost["id"] == to_de["id"]
+    refusals = len(world.de.refusals)
     world.de.forged_receipts = 1
     world.at.unavailable = 1
     attempts = len(world.at.attempts)
 
     # AT revokes: the registry applies the status change and its border refuses the licence
     changed = {
-        "licence_number": "AT-EXP-2026-CR1",
+        "licence_number": NUMBER,
         "issuing_state": "AT",
         "version": 1,
         "status": "revoked",
@@ -489,14 +532,14 @@ async def test_a_licence_crossing_the_registrys_state_consent_answer_and_passage
     assert refused.status_code == 200, refused.text
     assert refused.json()["verdict"] == "refuse"
     assert "licence-revoked" in [reason["code"] for reason in refused.json()["reasons"]]
-    (_, _, refused_passage) = await world.partner.wait("AT", "CZ", 3)
-    assert _check_sent(refused_passage, "transit.passage-recorded", 3)["verdict"] == "refuse"
+    (_, _, refused_passage) = await world.from_registry("AT", 3)
+    assert _check_sent(refused_passage, "transit.passage-recorded", world.sequence("AT", 3))["verdict"] == "refuse"
     first_try, second_try = world.at.attempts[attempts : attempts + 2]
     assert first_try == second_try, "a 503 is retried with the same bytes"
-    again, next_one = await world.partner.wait("DE", "CZ", 2)
-    assert (again["id"], again["sequence"]) == (to_de["id"], 1), "CZ resends from the expected_sequence"
-    assert (_check_sent(next_one, "transit.passage-recorded", 2))["verdict"] == "refuse"
-    assert world.de.refusals == ["sequence-gap", "forged-receipt"]
+    again, next_one = await world.from_registry("DE", 2)
+    assert (again["id"], again["sequence"]) == (to_de["id"], to_de["sequence"]), "CZ resends from expected_sequence"
+    assert (_check_sent(next_one, "transit.passage-recorded", world.sequence("DE", 2)))["verdict"] == "refuse"
+    assert world.de.refusals[refusals:] == ["sequence-gap", "forged-receipt"]
     await wait_for(world.drained, "CZ's outbox drains again")
     kept = await cz.fetch("SELECT notice_id, receipt FROM notice_outbox WHERE recipient = 'DE' ORDER BY sequence")
     for row in kept:
@@ -539,6 +582,7 @@ def _check_licence(value: dict[str, Any], status: str) -> None:
         assert {"name", "country", "address"} <= set(party) <= {"name", "country", "address", "registration"}, party
 
 
+@pytest.mark.asyncio(loop_scope="module")
 async def test_the_registry_exporting_through_the_partner_asks_it_and_takes_its_answer(world: World) -> None:
     """PROTOCOL §5 with the registry as the exporting State: DE (the partner) sends its import authorisation; the
     registry's submitted licence asks AT (the partner) for transit consent; AT's own reply opens the gate; the issued
@@ -593,8 +637,9 @@ async def test_the_registry_exporting_through_the_partner_asks_it_and_takes_its_
     submitted = await cz.post(f"/api/v1/licences/{licence_id}/submit", {"reason": "complete"}, "licensing-officer")
     assert submitted.status_code == 200, submitted.text
 
-    (request,) = await world.partner.wait("AT", "CZ", 1)
-    assert (request["type"], request["sequence"], request["in_reply_to"]) == ("transit-consent.requested", 1, None)
+    (request,) = await world.from_registry("AT", 1)
+    assert (request["type"], request["in_reply_to"]) == ("transit-consent.requested", None)
+    assert request["sequence"] == world.sequence("AT", 1)
     assert set(request["body"]) == {"licence", "shipment_window"}
     asked = request["body"]["licence"]
     _check_licence(asked, "pending")
@@ -615,9 +660,9 @@ async def test_the_registry_exporting_through_the_partner_asks_it_and_takes_its_
     issued = await cz.post(f"/api/v1/licences/{licence_id}/issue", {"reason": "gates hold"}, "licensing-officer")
     assert issued.status_code == 200, issued.text
 
-    (_, to_at) = await world.partner.wait("AT", "CZ", 2)
-    (to_de,) = await world.partner.wait("DE", "CZ", 1)
-    for notice, sequence in ((to_at, 2), (to_de, 1)):
+    (_, to_at) = await world.from_registry("AT", 2)
+    (to_de,) = await world.from_registry("DE", 1)
+    for notice, sequence in ((to_at, world.sequence("AT", 2)), (to_de, world.sequence("DE", 1))):
         assert (notice["type"], notice["sequence"]) == ("export-licence.issued", sequence)
         assert set(notice["body"]) == {"licence"}
         _check_licence(notice["body"]["licence"], "issued")
@@ -626,19 +671,24 @@ async def test_the_registry_exporting_through_the_partner_asks_it_and_takes_its_
     await wait_for(world.drained, "CZ's outbox drains against the partner's receipts")
 
 
+@pytest.mark.asyncio(loop_scope="module")
 async def test_keys_over_time_announced_revoked_ended_and_the_registrys_own_rotation(world: World) -> None:
     """PROTOCOL §6 both ways: the partner announces keys and signs with them, revokes its first (a notice it signs
     afterwards is refused, one created before stays good), and a key past its ``not_after`` is refused; the
     registry's own rotation is announced to the partner, verified with the key trusted before, and its receipts are
     then signed with the new key."""
     at = world.at
+    NUMBER = "AT-EXP-2026-CR5"  # noqa: N806
+    n = world.next_sequence()  # the sequence of this test's first notice
     first, second, third = at.key, cr.Key.generate(), cr.Key.generate()
     start = cr.now()
-    announced = {"key_id": second.key_id, "public_key": second.public_key, "not_before": cr.time_text(start)}
+    # valid from a week back: the module's other tests go on signing with it, a notice dated days back among them
+    since = cr.time_text(start - dt.timedelta(days=7))
+    announced = {"key_id": second.key_id, "public_key": second.public_key, "not_before": since}
     taken = await world.deliver(at.notice("CZ", "registry.key-announced", {**announced, "not_after": None}), first)
     assert taken["status"] == "accepted", taken
     at.key = second
-    signed_new = at.notice("CZ", "export-licence.issued", {"licence": licence()})
+    signed_new = at.notice("CZ", "export-licence.issued", {"licence": licence(number=NUMBER)})
     first_answer = await world.post(cr.envelope(signed_new, second))
     assert first_answer.status_code == 202, first_answer.text
     assert cr.check_receipt(first_answer.content, signed_new, world.registry_keys)[0]["status"] == "accepted"
@@ -649,19 +699,19 @@ async def test_keys_over_time_announced_revoked_ended_and_the_registrys_own_rota
     # an announcement signed by a key CZ never trusted for AT adds nothing
     stranger = cr.Key.generate()
     forged = {"key_id": stranger.key_id, "public_key": stranger.public_key, "not_before": cr.time_text(start)}
-    refused = at.notice("CZ", "registry.key-announced", {**forged, "not_after": None}, sequence=3)
+    refused = at.notice("CZ", "registry.key-announced", {**forged, "not_after": None}, sequence=n + 2)
     await world.refused(cr.envelope(refused, stranger), "unknown-key")
 
     # the first key revoked from now: what it signs afterwards fails check 4, what it signed before stays good
     revoked_at = cr.now()
     revocation = {"key_id": first.key_id, "revoked_at": cr.time_text(revoked_at), "reason": "retired"}
     assert (await world.deliver(at.notice("CZ", "registry.key-revoked", revocation)))["status"] == "accepted"
-    late = at.notice("CZ", "export-licence.issued", {"licence": licence(version=2)}, sequence=4)
+    late = at.notice("CZ", "export-licence.issued", {"licence": licence(number=NUMBER, version=2)}, sequence=n + 3)
     late["created_at"] = cr.time_text(revoked_at + dt.timedelta(seconds=5))
     await world.refused(cr.envelope(late, first), "key-revoked")
     early = {**late, "created_at": cr.time_text(revoked_at - dt.timedelta(seconds=60))}
     assert (await world.deliver(early, first))["status"] == "accepted"
-    at.sequences["CZ"] = 4
+    at.sequences["CZ"] = n + 3
 
     # a key announced with an end: good before it, unknown after it (PROTOCOL §1: created_at < not_after)
     end = cr.now() + dt.timedelta(seconds=60)
@@ -672,20 +722,20 @@ async def test_keys_over_time_announced_revoked_ended_and_the_registrys_own_rota
         "not_after": cr.time_text(end),
     }
     assert (await world.deliver(at.notice("CZ", "registry.key-announced", bounded), second))["status"] == "accepted"
-    after_end = at.notice("CZ", "export-licence.issued", {"licence": licence(version=3)}, sequence=6)
+    after_end = at.notice("CZ", "export-licence.issued", {"licence": licence(number=NUMBER, version=3)}, sequence=n + 5)
     after_end["created_at"] = cr.time_text(end + dt.timedelta(seconds=60))
     await world.refused(cr.envelope(after_end, third), "unknown-key")
     within = {**after_end, "created_at": cr.time_text(cr.now())}
     assert (await world.deliver(within, third))["status"] == "accepted"
-    at.sequences["CZ"] = 6
+    at.sequences["CZ"] = n + 5
     at.key = second
 
     # the registry rotates: the announcement reaches AT and DE signed by the key they trust, and names the new key
     old = world.registry_keys[0].key_id
     rotated = json.loads(await world.registry.cli("keys", "rotate"))
     for state in ("AT", "DE"):
-        (notice,) = await world.partner.wait(state, "CZ", 1)
-        body = _check_sent(notice, "registry.key-announced", 1)
+        (notice,) = await world.from_registry(state, 1)
+        body = _check_sent(notice, "registry.key-announced", world.sequence(state, 1))
         assert body["key_id"] == rotated["key_id"] == cr.key_id_of(cr.unb64u(body["public_key"]))
         assert body["not_after"] is None or cr.parse_time(body["not_after"]) > cr.parse_time(body["not_before"])
     assert world.registry_keys[0].key_id == old
@@ -708,14 +758,17 @@ async def test_keys_over_time_announced_revoked_ended_and_the_registrys_own_rota
     assert {old, rotated["key_id"]} <= set(listed)
     assert all(cr.key_id_of(cr.unb64u(key["public_key"])) == key_id for key_id, key in listed.items())
     assert listed[rotated["key_id"]]["public_key"] == body["public_key"]
-    after = await world.deliver(at.notice("CZ", "export-licence.issued", {"licence": licence(version=4)}))
+    after = await world.deliver(
+        at.notice("CZ", "export-licence.issued", {"licence": licence(number=NUMBER, version=4)})
+    )
     assert after["status"] == "accepted"
-    last = at.notice("CZ", "export-licence.issued", {"licence": licence(version=5)})
+    last = at.notice("CZ", "export-licence.issued", {"licence": licence(number=NUMBER, version=5)})
     answer = await world.post(cr.envelope(last, at.key))
     _, signature = cr.check_receipt(answer.content, last, world.registry_keys)
     assert signature["key_id"] == rotated["key_id"], "CZ's receipts are signed with its new key"
 
 
+@pytest.mark.asyncio(loop_scope="module")
 async def test_the_registry_importing_confirms_receipt_and_answers_a_confirmation_request(world: World) -> None:
     """PROTOCOL §5 with the registry as the importing State: AT (the partner) issues and dispatches; the registry's
     entry check confirms receipt to AT by itself, and AT's ``receipt.confirmation-requested`` is answered with a
@@ -753,8 +806,8 @@ async def test_the_registry_importing_confirms_receipt_and_answers_a_confirmatio
     assert submitted.status_code == 200, submitted.text
     issued = await cz.post(f"/api/v1/licences/{licence_id}/issue", {"reason": "complete"}, "licensing-officer")
     assert issued.status_code == 200, issued.text
-    (authorised,) = await world.partner.wait("AT", "CZ", 1)
-    assert (authorised["type"], authorised["sequence"]) == ("import-authorisation.issued", 1)
+    (authorised,) = await world.from_registry("AT", 1)
+    assert (authorised["type"], authorised["sequence"]) == ("import-authorisation.issued", world.sequence("AT", 1))
     assert set(authorised["body"]) == {"licence"}
     own = authorised["body"]["licence"]
     _check_licence(own, "issued")
@@ -805,7 +858,7 @@ async def test_the_registry_importing_confirms_receipt_and_answers_a_confirmatio
         assert entry.json()["verdict"] == "clear", entry.text
 
     fields = {"licence_number", "shipment_id", "received_on", "customs_document", "items"}
-    notices = await world.partner.wait("AT", "CZ", 2)
+    notices = await world.from_registry("AT", 2)
     confirmed = [notice for notice in notices if notice["type"] == "receipt.confirmed"]
     assert confirmed, [notice["type"] for notice in notices]
     body = confirmed[0]["body"]
@@ -821,6 +874,7 @@ async def test_the_registry_importing_confirms_receipt_and_answers_a_confirmatio
     ]
 
     count = len(world.at.inboxes["CZ"].notices)
+    previous = world.at.inboxes["CZ"].notices[-1]["sequence"]
     asked = at.notice(
         "CZ", "receipt.confirmation-requested", {"licence_number": "AT-EXP-2026-CR3", "shipment_id": "CR-SHP-3"}
     )
@@ -828,7 +882,7 @@ async def test_the_registry_importing_confirms_receipt_and_answers_a_confirmatio
     answers = await world.partner.wait("AT", "CZ", count + 1)
     answer = answers[-1]
     assert answer["type"] == "receipt.confirmed", answer
-    assert answer["sequence"] == count + 1
+    assert answer["sequence"] == previous + 1
     assert set(answer["body"]) == fields
     assert answer["body"]["shipment_id"] == "CR-SHP-3"
     await wait_for(world.drained, "CZ's outbox drains against the partner's receipts")
