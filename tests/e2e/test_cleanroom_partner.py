@@ -668,6 +668,42 @@ async def test_the_registry_exporting_through_the_partner_asks_it_and_takes_its_
         _check_licence(notice["body"]["licence"], "issued")
         cr.parse_time(notice["body"]["licence"]["issued_at"])
         assert notice["body"]["licence"]["number"] == asked["number"]
+
+    # CZ's customs clear a first rifle at exit: AT and DE hear of the dispatch; CZ revokes: they hear of that too
+    items = [{"line": 1, "quantity": 1, "serials": ["CR-SSG08-001"]}]
+    check = {
+        "check_id": str(uuid.uuid4()),
+        "movement": "export",
+        "licence_number": asked["number"],
+        "issuing_state": "CZ",
+        "crossing_point": "CZ-Ceske Velenice",
+        "shipment_id": "CR-SHP-2",
+        "lines": items,
+    }
+    cleared = await cz.post("/api/v1/checks", check, "customs-officer")
+    assert cleared.status_code == 200, cleared.text
+    assert cleared.json()["verdict"] == "clear", cleared.text
+    revoked = await cz.post(f"/api/v1/licences/{licence_id}/revoke", {"reason": "exporter closed"}, "licensing-officer")
+    assert revoked.status_code == 200, revoked.text
+    dispatch_fields = {"licence_number", "shipment_id", "dispatched_at", "items"}
+    status_fields = {"licence_number", "issuing_state", "version", "status", "reason", "effective_at"}
+    for state, first in (("AT", 3), ("DE", 2)):
+        dispatched, changed = (await world.from_registry(state, first + 1))[first - 1 :]
+        assert (dispatched["type"], dispatched["sequence"]) == ("shipment.dispatched", world.sequence(state, first))
+        assert set(dispatched["body"]) == dispatch_fields, sorted(dispatched["body"])
+        assert (dispatched["body"]["licence_number"], dispatched["body"]["shipment_id"]) == (
+            asked["number"],
+            "CR-SHP-2",
+        )
+        cr.parse_time(dispatched["body"]["dispatched_at"])
+        assert [(item["line"], item["quantity"], item["serials"]) for item in dispatched["body"]["items"]] == [
+            (1, 1, ["CR-SSG08-001"])
+        ]
+        assert changed["type"] == "licence.status-changed", changed
+        assert set(changed["body"]) == status_fields, sorted(changed["body"])
+        assert (changed["body"]["licence_number"], changed["body"]["issuing_state"]) == (asked["number"], "CZ")
+        assert (changed["body"]["status"], changed["body"]["version"]) == ("revoked", asked["version"])
+        cr.parse_time(changed["body"]["effective_at"])
     await wait_for(world.drained, "CZ's outbox drains against the partner's receipts")
 
 
