@@ -328,6 +328,17 @@ async def test_delivery_receipts_duplicates_gaps_conflicts_and_every_refusal(wor
     huge = at.notice("CZ", "export-licence.issued", {"licence": licence(), "pad": "x" * (256 * 1024)}, sequence=n + 1)
     await world.refused(cr.envelope(huge, at.key), "malformed-notice")
     await world.refused({"protocol": cr.PROTOCOL, "notice": second}, "malformed-notice")
+    # §4: the checks run in order, and the first that fails answers
+    skewed = {**second, "created_at": cr.time_text(cr.now() + dt.timedelta(seconds=400))}
+    elsewhere = cr.envelope({**second, "recipient": "FR"}, at.key)
+    elsewhere["signature"]["value"] = forged["signature"]["value"]
+    await world.refused(elsewhere, "wrong-recipient")  # 2 before 5
+    await world.refused(cr.envelope(skewed, cr.Key.generate()), "unknown-key")  # 4 before 6
+    skewed_forged = cr.envelope(skewed, at.key)
+    skewed_forged["signature"]["value"] = forged["signature"]["value"]
+    await world.refused(skewed_forged, "bad-signature")  # 5 before 6
+    conflicting = {**first, "sequence": n + 5, "body": {"licence": licence(version=9)}}
+    await world.refused(cr.envelope(conflicting, at.key), "notice-id-conflict")  # 7 before 8
     fraction = {**second, "created_at": cr.time_text(cr.now()).replace("Z", ".5Z")}
     await world.refused(cr.envelope(fraction, at.key), "malformed-notice")
     await world.refused(cr.envelope({**second, "confidentiality": "secret"}, at.key), "malformed-notice")
@@ -745,6 +756,8 @@ async def test_keys_over_time_announced_revoked_ended_and_the_registrys_own_rota
     late = at.notice("CZ", "export-licence.issued", {"licence": licence(number=NUMBER, version=2)}, sequence=n + 3)
     late["created_at"] = cr.time_text(revoked_at + dt.timedelta(seconds=5))
     await world.refused(cr.envelope(late, first), "key-revoked")
+    at_revocation = {**late, "created_at": cr.time_text(revoked_at)}  # "revoked at or before created_at" (§1)
+    await world.refused(cr.envelope(at_revocation, first), "key-revoked")
     early = {**late, "created_at": cr.time_text(revoked_at - dt.timedelta(seconds=60))}
     assert (await world.deliver(early, first))["status"] == "accepted"
     at.sequences["CZ"] = n + 3
@@ -761,6 +774,8 @@ async def test_keys_over_time_announced_revoked_ended_and_the_registrys_own_rota
     after_end = at.notice("CZ", "export-licence.issued", {"licence": licence(number=NUMBER, version=3)}, sequence=n + 5)
     after_end["created_at"] = cr.time_text(end + dt.timedelta(seconds=60))
     await world.refused(cr.envelope(after_end, third), "unknown-key")
+    at_end = {**after_end, "created_at": cr.time_text(end)}  # "created_at < not_after" (§1)
+    await world.refused(cr.envelope(at_end, third), "unknown-key")
     within = {**after_end, "created_at": cr.time_text(cr.now())}
     assert (await world.deliver(within, third))["status"] == "accepted"
     at.sequences["CZ"] = n + 5
