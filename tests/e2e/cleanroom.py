@@ -388,6 +388,7 @@ class PartnerState:
     attempts: list[bytes] = field(default_factory=list)  # every body posted to it, as it came
     unavailable: int = 0  # answer the next so many deliveries with a 503
     forged_receipts: int = 0  # answer the next so many notices with a receipt signed by another key, storing nothing
+    lost_receipts: int = 0  # store the next so many notices but answer 503, as if the receipt were lost on the way
 
     def notice(
         self,
@@ -417,7 +418,7 @@ class PartnerState:
             "body": body,
         }
 
-    def receive(self, raw: bytes) -> tuple[int, bytes, str]:
+    def receive(self, raw: bytes) -> tuple[int, bytes, str]:  # noqa: PLR0911  # one answer per §4 outcome
         """§4 as a receiver: (status, body, content type)."""
         try:
             notice = check_notice(raw, self.state, self.trust)
@@ -454,6 +455,10 @@ class PartnerState:
         inbox.stored[notice["id"]] = (exact, body)
         inbox.notices.append(notice)
         inbox.expected += 1
+        if self.lost_receipts > 0:
+            self.lost_receipts -= 1
+            self.refusals.append("lost-receipt")
+            return 503, _problem("unavailable", 503, "the receipt was lost"), "application/problem+json"
         return 202, body, "application/json"
 
 

@@ -924,6 +924,10 @@ async def test_the_registry_importing_confirms_receipt_and_answers_a_confirmatio
         (1, 2, ["CR-SSG08-001", "CR-SSG08-002"])
     ]
 
+    # AT stores CZ's answer but its receipt is lost on the way (503): CZ sends the same notice again and takes the
+    # duplicate's 200 with the first receipt (§4) as its proof of delivery
+    world.at.lost_receipts = 1
+    refusals = len(world.at.refusals)
     count = len(world.at.inboxes["CZ"].notices)
     previous = world.at.inboxes["CZ"].notices[-1]["sequence"]
     asked = at.notice(
@@ -937,3 +941,10 @@ async def test_the_registry_importing_confirms_receipt_and_answers_a_confirmatio
     assert set(answer["body"]) == fields
     assert answer["body"]["shipment_id"] == "CR-SHP-3"
     await wait_for(world.drained, "CZ's outbox drains against the partner's receipts")
+    assert world.at.refusals[refusals:] == ["lost-receipt"]
+    resent = [raw for raw in world.at.attempts if json.loads(raw)["notice"]["id"] == answer["id"]]
+    assert len(resent) == 2, "sent again after the lost receipt"
+    assert resent[0] == resent[1], "the same bytes"
+    (row,) = await cz.fetch("SELECT status, receipt FROM notice_outbox WHERE notice_id = $1::uuid", answer["id"])
+    _, given = world.at.inboxes["CZ"].stored[answer["id"]]
+    assert (row["status"], json.loads(bytes(row["receipt"]))) == ("delivered", json.loads(given))
