@@ -387,7 +387,9 @@ class PartnerState:
     refusals: list[str] = field(default_factory=list)
     attempts: list[bytes] = field(default_factory=list)  # every body posted to it, as it came
     unavailable: int = 0  # answer the next so many deliveries with a 503
-    forged_receipts: int = 0  # answer the next so many notices with a receipt signed by another key, storing nothing
+    # answer the next notices with a receipt that is no proof of their delivery, storing nothing: signed by another
+    # key ("key"), or signed by this State but naming another digest ("digest") or another sequence ("sequence")
+    forged_receipts: list[str] = field(default_factory=list)
     lost_receipts: int = 0  # store the next so many notices but answer 503, as if the receipt were lost on the way
 
     def notice(
@@ -447,10 +449,15 @@ class PartnerState:
             "reason": None,
             "received_at": time_text(now()),
         }
-        if self.forged_receipts > 0:
-            self.forged_receipts -= 1
-            self.refusals.append("forged-receipt")
-            return 202, json.dumps(receipt_envelope(receipt, Key.generate())).encode(), "application/json"
+        if self.forged_receipts:
+            how = self.forged_receipts.pop(0)
+            self.refusals.append(f"forged-receipt:{how}")
+            if how == "digest":
+                receipt["digest"] = b64u(hashlib.sha256(b"another notice").digest())
+            elif how == "sequence":
+                receipt["sequence"] += 1
+            signer = Key.generate() if how == "key" else self.key
+            return 202, json.dumps(receipt_envelope(receipt, signer)).encode(), "application/json"
         body = json.dumps(receipt_envelope(receipt, self.key), ensure_ascii=False).encode()
         inbox.stored[notice["id"]] = (exact, body)
         inbox.notices.append(notice)

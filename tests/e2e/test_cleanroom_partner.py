@@ -518,14 +518,15 @@ async def test_a_licence_crossing_the_registrys_state_consent_answer_and_passage
     # backup taken before CZ's last notice (it expects that sequence again and says so with a sequence-gap problem of
     # its own problem base: a sender matches the type's last segment), and AT's answers the next attempt with a 503
     # (the same bytes are sent again).
-    # And DE's first answer after that is a receipt CZ cannot verify: no proof of delivery, so CZ sends it again.
+    # And DE's first answers after that are receipts that prove nothing (another key's signature, another digest,
+    # another sequence): CZ sends the notice again each time.
     restored = world.de.inboxes["CZ"]
     lost = restored.notices.pop()
     del restored.stored[lost["id"]]
     restored.expected -= 1
     assert lost["id"] == to_de["id"]
     refusals = len(world.de.refusals)
-    world.de.forged_receipts = 1
+    world.de.forged_receipts = ["key", "digest", "sequence"]
     world.at.unavailable = 1
     attempts = len(world.at.attempts)
 
@@ -550,7 +551,12 @@ async def test_a_licence_crossing_the_registrys_state_consent_answer_and_passage
     again, next_one = await world.from_registry("DE", 2)
     assert (again["id"], again["sequence"]) == (to_de["id"], to_de["sequence"]), "CZ resends from expected_sequence"
     assert (_check_sent(next_one, "transit.passage-recorded", world.sequence("DE", 2)))["verdict"] == "refuse"
-    assert world.de.refusals[refusals:] == ["sequence-gap", "forged-receipt"]
+    assert world.de.refusals[refusals:] == [
+        "sequence-gap",
+        "forged-receipt:key",
+        "forged-receipt:digest",
+        "forged-receipt:sequence",
+    ]
     await wait_for(world.drained, "CZ's outbox drains again")
     kept = await cz.fetch("SELECT notice_id, receipt FROM notice_outbox WHERE recipient = 'DE' ORDER BY sequence")
     for row in kept:
