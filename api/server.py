@@ -45,6 +45,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         super().__init__(*args, **kwargs)
         self._reading_head = True
         self._head_bytes = 0
+        self._heads_read = 0
         self._head_timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
@@ -58,13 +59,27 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
-        """Count the bytes of a head being read; refuse one past the limit before the parser holds it."""
+        """Count the bytes of a head being read; refuse one past the limit before the parser holds it.
+
+        One read may hold the end of a head and the body after it (a POST written in one piece): the bytes within
+        the limit go to the parser first, and only if the head is still not whole with them is it too large. Before,
+        the whole read counted, and a small head with more than the limit of body in the same read was a 431.
+        """
         if self._reading_head:
             if self._head_timer is None:
                 self._head_timer = self.loop.call_later(HEAD_TIMEOUT, self._head_too_slow)
             self._head_bytes += len(data)
             if self._head_bytes > HEAD_LIMIT:
-                self._refuse(431, "headers-too-large", f"the request line and headers exceed {HEAD_LIMIT} bytes")
+                within = len(data) - (self._head_bytes - HEAD_LIMIT)
+                heads = self._heads_read
+                super().data_received(data[:within])
+                if self.transport.is_closing():
+                    return
+                if self._heads_read == heads:
+                    self._refuse(431, "headers-too-large", f"the request line and headers exceed {HEAD_LIMIT} bytes")
+                    return
+                # the head ended within the limit: the rest is its body, and perhaps the next request's head
+                self.data_received(data[within:])
                 return
         super().data_received(data)
 
@@ -72,6 +87,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         """The head is whole: what follows is the body, under the app's own limit."""
         self._reading_head = False
         self._head_bytes = 0
+        self._heads_read += 1
         self._stop_head_timer()
         super().on_headers_complete()
 

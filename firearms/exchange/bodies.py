@@ -145,7 +145,9 @@ def contradiction(licence: LicenceObject) -> str | None:  # noqa: PLR0911  # one
 
     A licence ``pending`` (not yet issued, PROTOCOL §5) has ``issued_at`` null, and an ``issued`` one the time it
     was issued: a consent request's licence claiming an issue time would stand here with it once the licence
-    is issued, and an issued licence without one has no Art. 10(3) date of issue.
+    is issued, and an issued licence without one has no Art. 10(3) date of issue. A consent request's pending
+    licence has the time a partner gave dropped before it comes here (PROTOCOL §5 gives ``issued_at`` no "or
+    null": :func:`firearms.exchange.effects.consents.transit_consent_requested`).
     """
     issued = licence.status == "issued"
     if licence.status in {"pending", "issued"} and issued != (licence.issued_at is not None):

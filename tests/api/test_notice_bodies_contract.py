@@ -389,14 +389,14 @@ async def test_a_consent_request_whose_licence_is_not_pending_is_invalid_for_its
     assert (answer["verdict"], [reason["code"] for reason in answer["reasons"]]) == ("refuse", ["licence-unknown"])
 
 
-async def test_a_pending_licence_with_an_issue_time_is_invalid_for_a_consent_request(
-    cz: tuple[Client, db.Conn],
-) -> None:
-    """PROTOCOL §5: ``pending`` is a licence not yet issued; this registry sends its requests with ``issued_at: null``.
+async def test_a_pending_licence_with_an_issue_time_is_taken_without_it(cz: tuple[Client, db.Conn]) -> None:
+    """PROTOCOL §5: ``pending`` is a licence not yet issued, but the licence object's ``issued_at`` has no "or null".
 
-    A request whose pending licence gave an issue time was accepted, and the licence recorded here carried that
-    time: the officer saw an issue time for a licence not issued, and it stayed once the real issue arrived (the
-    same version's content is kept). It is stored ``rejected``, ``invalid-body``, and records nothing.
+    This registry sends its requests with ``issued_at: null``; a partner built from PROTOCOL alone sends a time there
+    (``tests/e2e/test_cleanroom_partner.py``). Such a request was stored ``rejected``, ``invalid-body``: that partner
+    could never ask this State for transit consent. It is taken, and the licence recorded here carries no issue time
+    while not issued (before the rejection, it carried the partner's, and kept it once issued); a request giving
+    null is taken as before.
     """
     client, conn = cz
     licence = VECTORS["notice"]["envelope"]["notice"]["body"]["licence"]
@@ -411,10 +411,10 @@ async def test_a_pending_licence_with_an_issue_time_is_invalid_for_a_consent_req
     response = await client.post("/exchange/v1/notices", content=raw)
     assert response.status_code == 202
     receipt = msgspec.json.decode(response.content)["receipt"]
-    assert (receipt["status"], receipt["reason"]) == ("rejected", "invalid-body")
-    assert await conn.fetchval("SELECT count(*) FROM licence") == 0
-    assert await conn.fetchval("SELECT count(*) FROM consent_request_received") == 0
-    pending = licence | {"status": "pending", "issued_at": None}
+    assert (receipt["status"], receipt["reason"]) == ("accepted", None)
+    assert [tuple(row) for row in await conn.fetch("SELECT status, issued_at FROM licence")] == [("pending", None)]
+    assert await conn.fetchval("SELECT count(*) FROM consent_request_received") == 1
+    pending = licence | {"status": "pending", "issued_at": None, "version": 2}
     body = {"licence": pending, "shipment_window": window}
     raw = envelope(AT_KEY, recipient="CZ", sequence=2, type_="transit-consent.requested", body=body)
     receipt = msgspec.json.decode((await client.post("/exchange/v1/notices", content=raw)).content)["receipt"]

@@ -51,6 +51,11 @@ async def transit_consent_requested(conn: Conn, received: ReceivedNotice) -> Non
             "invalid-body",
             f"a transit-consent request carries the licence pending (not yet issued), not {licence.status}",
         )
+    # PROTOCOL §5 gives the licence object's issued_at without "or null", so a partner built from it alone sends a
+    # time in its pending licence too (the one it drafted, say). Not yet issued, the licence has no issue time here:
+    # the time is dropped (the notice keeps it) rather than the request refused, and the licence is recorded as a
+    # request from this registry's own kind of partner (null) would have it, with the issued licence's time to come.
+    licence = msgspec.structs.replace(licence, issued_at=None)
     if (contradicts := contradiction(licence)) is not None:
         raise NoticeRejectedError("invalid-body", contradicts)
     if licence.issuing_state != sender or licence.exporting_state != sender:
