@@ -26,6 +26,7 @@ __all__ = [
     "TokenInfo",
     "authenticate",
     "bearer_token",
+    "confirm_live",
     "create_token",
     "ensure_admin_token",
     "hash_token",
@@ -166,6 +167,19 @@ async def officer_of(conn: Conn, token: str) -> Officer:
     if row is None:
         raise UnauthenticatedError("the token is unknown or revoked")
     return Officer(token_id=row["token_id"], name=row["name"], role=row["role"])
+
+
+async def confirm_live(conn: Conn, token_id: uuid.UUID) -> None:
+    """The token an officer was authenticated by is still live (DESIGN §7: a revoked token opens nothing).
+
+    For a request whose token was looked up a while before it reached the database (a slow upload, a wait for a
+    connection): revoked in between, it is refused as an unknown or revoked token is, before it stores anything.
+
+    Raises:
+        UnauthenticatedError: the token was revoked since.
+    """
+    if not await store.is_officer_token_live(conn, token_id):
+        raise UnauthenticatedError("the token is unknown or revoked")
 
 
 async def ensure_admin_token(conn: Conn) -> str | None:

@@ -19,6 +19,7 @@ __all__ = [
     "get_officer_by_token_hash",
     "get_officer_token",
     "insert_officer_token",
+    "is_officer_token_live",
     "list_officer_tokens",
     "revoke_officer_token",
 ]
@@ -34,6 +35,12 @@ async def insert_officer_token(
 async def get_officer_by_token_hash(conn: Conn, token_hash: bytes) -> asyncpg.Record | None:
     """The live officer holding the token with this hash."""
     return await conn.fetchrow(Q["get_officer_by_token_hash"], token_hash)
+
+
+async def is_officer_token_live(conn: Conn, token_id: uuid.UUID) -> bool:
+    """Whether the token is known and not revoked."""
+    live: bool = await conn.fetchval(Q["is_officer_token_live"], token_id)
+    return live
 
 
 async def list_officer_tokens(
