@@ -10,6 +10,7 @@ from litestar import Controller, Request, Response, get, post
 from litestar.params import JSONBody, QueryParameter
 from litestar.response import Stream
 
+from api import streams
 from api.deps import ConnDep, OfficerDep, PoolDep, SettingsDep
 from api.idempotency import Answer, IdempotencyKeyHeader, once
 from api.licences import DOCUMENT_HEADERS
@@ -221,7 +222,7 @@ class ItemController(Controller):
         media = "text/csv" if format == "csv" else "application/x-ndjson"
         stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
         return Stream(
-            exports.export_items(long_pool, format, filters),
+            streams.bounded(exports.export_items(long_pool, format, filters)),
             media_type=media,
             headers={"Content-Disposition": f'attachment; filename="items-{stamp}.{format}"'},
         )
