@@ -120,3 +120,33 @@ async def test_an_export_read_to_its_end_is_whole(settings: Settings, auth: Toke
     assert {line.split(",")[lines[0].split(",").index("serial")] for line in lines[1:]} == {
         f"W{number}" for number in range(1, 2501)
     }
+
+
+async def test_an_export_whose_client_goes_away_gives_its_connection_back_at_once(
+    settings: Settings, auth: TokenFactory, conn: db.Conn
+) -> None:
+    """A client that read part of the export and closed its connection: the reading stops then, not after
+    :data:`api.streams.STALL` (a minute here)."""
+    await conn.execute(
+        "INSERT INTO item (kind, firearm_type, make, model, calibre, country_of_manufacture, manufacturer, serial,"
+        " status, registered_at, registered_by)"
+        " SELECT 'firearm', 'pistol', 'Glock', '17', '9mm', 'AT', 'Glock GmbH', 'X' || g, 'active', now(), 'test'"
+        " FROM generate_series(1, $1::int) AS g",
+        ITEMS,
+    )
+    verifier = await auth("verifier")
+    assert api.streams.STALL >= 60
+    async with _served(settings) as port:
+        with _stalled_exports(port, verifier["Authorization"], 1) as clients:
+
+            async def exporting() -> bool:
+                return bool(await conn.fetchval(_EXPORTING) == 1)
+
+            await wait_for(exporting, "the export under way")
+            assert await asyncio.to_thread(clients[0].recv, 65536)
+            clients[0].close()
+
+            async def given_back() -> bool:
+                return bool(await conn.fetchval(_EXPORTING) == 0)
+
+            await wait_for(given_back, "the export's connection given back", timeout=20)
