@@ -4,7 +4,9 @@
 A client that stopped reading held that connection and that snapshot for as long as it kept the socket open:
 four such requests from the least of the roles (a verifier) made every import, journal verification and
 checkpoint of the process the 503 ``database-timeout``, and the snapshot held back vacuum. The export now waits
-at most :data:`api.streams.STALL` for the client to take a chunk; then it ends, its connection released.
+at most :data:`api.streams.STALL` for the client to take a chunk; then it ends, its connection released. And at
+most :data:`api.items.EXPORT_SLOTS` exports run at once in a process, so that exports read to their end leave
+the other long jobs connections of their own.
 """
 
 from __future__ import annotations
@@ -17,8 +19,10 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+import api.items
 import api.streams
 from api.app import LONG_POOL_SIZE
+from api.items import EXPORT_SLOTS
 from firearms import db
 from firearms.settings import Settings
 from tests.api.test_revocation_in_flight import _served
@@ -71,10 +75,10 @@ async def test_exports_nobody_reads_give_the_long_jobs_their_connections_back(
     )
     verifier, auditor = await auth("verifier"), await auth("auditor")
     async with _served(settings) as port:
-        with _stalled_exports(port, verifier["Authorization"], LONG_POOL_SIZE) as clients:
+        with _stalled_exports(port, verifier["Authorization"], EXPORT_SLOTS) as clients:
 
             async def exporting() -> bool:
-                return bool(await conn.fetchval(_EXPORTING) == LONG_POOL_SIZE)
+                return bool(await conn.fetchval(_EXPORTING) == EXPORT_SLOTS)
 
             async def given_back() -> bool:
                 return bool(await conn.fetchval(_EXPORTING) == 0)
@@ -150,3 +154,42 @@ async def test_an_export_whose_client_goes_away_gives_its_connection_back_at_onc
                 return bool(await conn.fetchval(_EXPORTING) == 0)
 
             await wait_for(given_back, "the export's connection given back", timeout=20)
+
+
+async def test_exports_leave_the_long_jobs_connections_of_their_own(
+    settings: Settings, auth: TokenFactory, conn: db.Conn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Four exports at once (read or not) held every connection of the long jobs' pool: an import, a journal
+    verification or a checkpoint waited 10 s and was a 503 for as long as they ran. At most EXPORT_SLOTS run at once
+    in a process; a further one waits as a request waits for a connection, then is the 503 ``database-timeout``,
+    journaling nothing."""
+    await conn.execute(
+        "INSERT INTO item (kind, firearm_type, make, model, calibre, country_of_manufacture, manufacturer, serial,"
+        " status, registered_at, registered_by)"
+        " SELECT 'firearm', 'pistol', 'Glock', '17', '9mm', 'AT', 'Glock GmbH', 'X' || g, 'active', now(), 'test'"
+        " FROM generate_series(1, $1::int) AS g",
+        ITEMS,
+    )
+    verifier, auditor = await auth("verifier"), await auth("auditor")
+    assert api.streams.STALL >= 60  # the stalled exports hold their connections for the whole test
+    monkeypatch.setattr(api.items, "ACQUIRE_TIMEOUT", 1.0)  # the further export's wait, as for a connection
+    assert EXPORT_SLOTS < LONG_POOL_SIZE
+    async with _served(settings) as port:
+        with _stalled_exports(port, verifier["Authorization"], EXPORT_SLOTS):
+
+            async def exporting() -> bool:
+                return bool(await conn.fetchval(_EXPORTING) == EXPORT_SLOTS)
+
+            await wait_for(exporting, "the exports under way")
+            exported = await conn.fetchval("SELECT count(*) FROM journal_entry WHERE action = 'items.exported'")
+            async with httpx.AsyncClient(timeout=30) as client:
+                verified = client.get(f"http://127.0.0.1:{port}/api/v1/journal/verify", headers=auditor)
+                further = client.get(f"http://127.0.0.1:{port}/api/v1/items/export", headers=verifier)
+                verified_answer, further_answer = await asyncio.gather(verified, further)
+            assert verified_answer.status_code == 200, verified_answer.text
+            assert verified_answer.json()["intact"] is True
+            assert further_answer.status_code == 503, further_answer.text
+            assert further_answer.json()["type"].endswith("/database-timeout")
+            assert f"runs {EXPORT_SLOTS} at once" in further_answer.json()["detail"]
+            assert await conn.fetchval(_EXPORTING) == EXPORT_SLOTS
+            assert await conn.fetchval("SELECT count(*) FROM journal_entry WHERE action = 'items.exported'") == exported
