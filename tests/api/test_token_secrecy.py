@@ -9,7 +9,9 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from firearms import db
+from tests.changes import changes
 from tests.conftest import TokenFactory
+from tests.exchange_util import OTHER_KEY, envelope
 
 
 async def test_a_token_is_never_logged_journaled_or_stored(
@@ -49,3 +51,27 @@ async def test_a_token_is_never_logged_journaled_or_stored(
     assert secret.encode() not in await conn.fetchval("SELECT string_agg(token_hash, '') FROM officer_token")
     keys = await conn.fetchval("SELECT coalesce(string_agg(k::text, ' '), '') FROM idempotency_key AS k")
     assert secret not in keys
+
+
+async def test_an_officer_token_opens_nothing_on_the_partner_surface_nor_a_signature_on_the_officers(
+    client: AsyncTestClient[Litestar], auth: TokenFactory, conn: db.Conn
+) -> None:
+    """The partner surface authenticates by signature alone (PROTOCOL §4): an administrator's token with a notice
+    signed by a key no partner holds is refused as the notice alone is, and stores nothing; a partner's signed
+    notice sent to an officer endpoint is a 401 there."""
+    admin = await auth("admin")
+    notice = envelope(OTHER_KEY, sender="CZ", recipient="AT")
+    before = await changes(conn)
+    for headers in ({}, admin):
+        refused = await client.post(
+            "/exchange/v1/notices", content=notice, headers={**headers, "Content-Type": "application/json"}
+        )
+        assert refused.status_code in {400, 403}, refused.text
+        assert refused.json()["type"].startswith("tag:firearms-exchange,2026:problems/")
+    assert (await changes(conn))[1:3] == before[1:3]  # no notice stored, in or out
+    assert await conn.fetchval("SELECT count(*) FROM notice_inbox") == 0
+    for method, path in (("POST", "/api/v1/peers"), ("GET", "/api/v1/notices/received"), ("GET", "/api/v1/me")):
+        answer = await client.request(
+            method, path, content=notice if method == "POST" else None, headers={"Content-Type": "application/json"}
+        )
+        assert answer.status_code == 401, (path, answer.text)
