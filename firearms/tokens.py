@@ -30,6 +30,7 @@ __all__ = [
     "create_token",
     "ensure_admin_token",
     "hash_token",
+    "issue_token",
     "list_tokens",
     "officer_of",
     "revoke_token",
@@ -106,6 +107,28 @@ async def create_token(conn: Conn, *, role: Role, name: str, actor: str) -> tupl
         token_id=token_id, name=name, role=role, created_at=now, created_by=actor, revoked_at=None, revoked_by=None
     )
     return secret, info
+
+
+async def issue_token(conn: Conn, *, role: Role, name: str, actor: str) -> tuple[str, TokenInfo]:
+    """An operator's new token (``POST /api/v1/tokens``, ``firearms token create``): its name held by no live token.
+
+    The journal names an officer by the token's name (``officer:<name>``, DESIGN §6: who did what): two live tokens
+    of one name, or of names that differ only in case or surrounding spaces, made two officers one actor. The name
+    of a revoked token may be given again (the tokens' creation and revocation times tell whose an entry is). In the
+    caller's transaction, under a lock that orders the operators' creations.
+
+    Raises:
+        ConflictError: ``token-name-taken``, a live token holds the name.
+    """
+    await store.lock_officer_token_names(conn)
+    holder = await store.get_live_officer_token_named(conn, name)
+    if holder is not None:
+        raise ConflictError(
+            f"a live token is already named {name.strip()!r}: give this one another name, or revoke that one first",
+            code="token-name-taken",
+            token_id=str(holder),
+        )
+    return await create_token(conn, role=role, name=name, actor=actor)
 
 
 async def revoke_token(conn: Conn, token_id: uuid.UUID, *, actor: str) -> TokenInfo:

@@ -75,3 +75,29 @@ async def test_an_officer_token_opens_nothing_on_the_partner_surface_nor_a_signa
             method, path, content=notice if method == "POST" else None, headers={"Content-Type": "application/json"}
         )
         assert answer.status_code == 401, (path, answer.text)
+
+
+async def test_a_name_a_live_token_holds_is_refused(
+    client: AsyncTestClient[Litestar], auth: TokenFactory, conn: db.Conn
+) -> None:
+    """The journal names an officer ``officer:<token name>``: a second live token of that name (in another case, a
+    space after it) made two officers one actor. 409 ``token-name-taken``, nothing stored; once revoked, the name
+    may be given again."""
+    admin = await auth("admin")
+    first = await client.post("/api/v1/tokens", json={"role": "auditor", "name": "Kim Lee"}, headers=admin)
+    assert first.status_code == 201, first.text
+    before = await conn.fetchval("SELECT count(*) FROM officer_token")
+    journaled = await changes(conn)
+    for name in ("Kim Lee", "kim lee", " KIM LEE "):
+        again = await client.post("/api/v1/tokens", json={"role": "verifier", "name": name}, headers=admin)
+        assert again.status_code == 409, again.text
+        assert again.headers["content-type"] == "application/problem+json"
+        assert again.json()["type"].endswith("/token-name-taken")
+        assert again.json()["token_id"] == first.json()["info"]["token_id"]
+        assert "token" not in again.json() or again.json()["token"] is None
+    assert await conn.fetchval("SELECT count(*) FROM officer_token") == before
+    assert await changes(conn) == journaled
+    revoked = await client.post(f"/api/v1/tokens/{first.json()['info']['token_id']}/revoke", headers=admin)
+    assert revoked.status_code == 200, revoked.text
+    later = await client.post("/api/v1/tokens", json={"role": "verifier", "name": "Kim Lee"}, headers=admin)
+    assert later.status_code == 201, later.text
