@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+import time
 from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any, TypeAlias
 
@@ -38,6 +39,7 @@ from firearms.tokens import Officer
 __all__ = [
     "ACQUIRE_TIMEOUT",
     "COMMAND_GRACE",
+    "RECHECK_AFTER",
     "WRITE_OUTAGE",
     "ConnDep",
     "DatabaseTimeoutError",
@@ -47,6 +49,7 @@ __all__ = [
     "WriteOutage",
     "acquire",
     "command_timeout",
+    "confirm_officer",
     "connection",
     "content_coding",
     "index_query_parameters",
@@ -65,7 +68,7 @@ __all__ = [
 log = logging.getLogger("firearms.api")
 
 
-async def provide_conn(state: State) -> AsyncGenerator[Conn, None]:
+async def provide_conn(state: State, request: Request[Any, Any, Any]) -> AsyncGenerator[Conn, None]:
     """A pooled connection inside a transaction: commit on success, roll back on any error.
 
     The transaction waits at most ``lock_timeout`` for one lock and runs no statement longer than
@@ -77,6 +80,7 @@ async def provide_conn(state: State) -> AsyncGenerator[Conn, None]:
     transaction whose connection is gone. Handlers that run long jobs take ``connection(long_pool)``. A connection
     lost while the handler did something else (the server restarted between two statements) is that loss when
     the next statement or the ``COMMIT`` meets it (``firearms.db.lost_under``), 503 ``database-unavailable``.
+    An officer's token revoked since the guard looked it up is a 401 before anything runs (:func:`confirm_officer`).
 
     A ``COMMIT`` that got no answer (the pool's ``command_timeout``, or the connection lost) may have committed:
     the server takes a commit it has read whatever becomes of the client. That is
@@ -89,7 +93,7 @@ async def provide_conn(state: State) -> AsyncGenerator[Conn, None]:
     """
     outage: WriteOutage | None = state.get(WRITE_OUTAGE)
     wrote = False
-    async with connection(state.pool) as conn:
+    async with connection(state.pool, request) as conn:
         async with transaction(conn):
             yield conn
             if outage is not None and outage.why is not None:  # a round trip only while writes were refused
@@ -170,8 +174,13 @@ def _milliseconds(seconds: float) -> str:
 
 
 @contextlib.asynccontextmanager
-async def connection(pool: Pool) -> AsyncIterator[PoolConnectionProxy[asyncpg.Record]]:
+async def connection(
+    pool: Pool, request: ASGIConnection[Any, Any, Any, Any] | None = None
+) -> AsyncIterator[PoolConnectionProxy[asyncpg.Record]]:
     """A connection of the pool for the block, released after it: every connection the API takes comes from here.
+
+    Given the officer's ``request``, the token is looked up again on it when the guard's look-up is older than
+    :data:`RECHECK_AFTER` (:func:`confirm_officer`): a token revoked meanwhile stores nothing.
 
     A handler that runs transactions of its own (journal verification, key rotation, an import, a received
     notice) takes it here rather than from ``pool.acquire()``, so that a database that does not answer is
@@ -181,6 +190,7 @@ async def connection(pool: Pool) -> AsyncIterator[PoolConnectionProxy[asyncpg.Re
     """
     conn = await acquire(pool)
     try:
+        await confirm_officer(conn, request)
         yield conn
     finally:
         await pool.release(conn)
@@ -205,6 +215,34 @@ async def acquire(pool: Pool) -> PoolConnectionProxy[asyncpg.Record]:
 
 
 ACQUIRE_TIMEOUT = 10.0  # seconds a request waits for a pooled connection (opening one included)
+
+
+RECHECK_AFTER = 1.0
+"""Seconds after the guard's look-up of a token past which a connection the request takes looks it up again."""
+
+
+async def confirm_officer(conn: Conn, request: ASGIConnection[Any, Any, Any, Any] | None) -> None:
+    """The token of the officer behind ``request`` is still live, when the guard looked it up a while ago.
+
+    The guard looks the token up before the body is read and before the request waits for a connection: an upload
+    sent slowly (an import of a large file, a body trickled on purpose), or a wait for a busy pool, let a request
+    authenticated before its token was revoked store after it (a revoked administrator's queued request made a new
+    token). A request that reaches its connection more than :data:`RECHECK_AFTER` after the look-up asks again
+    on it; a quicker one (every request of a registry that is not overloaded) pays no second round trip. A
+    request without an officer (the partner surface) is not concerned.
+
+    Raises:
+        UnauthenticatedError: the token was revoked since the guard's look-up (401, as for a revoked token).
+    """
+    if request is None:
+        return
+    officer: Officer | None = request.state.get("officer")
+    if officer is None:
+        return
+    if time.monotonic() - request.state.get("looked_up_at", -math.inf) < RECHECK_AFTER:
+        return
+    await tokens.confirm_live(conn, officer.token_id)
+    request.state.looked_up_at = time.monotonic()
 
 
 class DatabaseTimeoutError(HTTPException):
@@ -252,6 +290,7 @@ async def require_role(asgi: ASGIConnection[Any, Any, Any, Any], route_handler: 
     token = tokens.bearer_token(authorization)  # no token, no connection: what anyone may send costs no database work
     async with connection(asgi.app.state.pool) as conn:
         officer = await tokens.officer_of(conn, token)
+    looked_up_at = time.monotonic()
     if officer.role not in roles:
         raise ForbiddenError(
             f"role {officer.role!r} may not do this; allowed: {', '.join(sorted(roles))}",
@@ -259,6 +298,7 @@ async def require_role(asgi: ASGIConnection[Any, Any, Any, Any], route_handler: 
             allowed_roles=sorted(roles),
         )
     asgi.state.officer = officer
+    asgi.state.looked_up_at = looked_up_at  # a connection taken long after asks again (confirm_officer)
 
 
 def content_coding(content_encoding: str | None) -> str | None:

@@ -106,7 +106,7 @@ class ImportController(Controller):
                     handle.write(chunk)
             # The database connection is taken only now: a slow upload holds no transaction open. A file of a
             # million rows runs statements longer than an officer request may: from the pool without the bounds.
-            async with connection(long_pool) as conn:
+            async with connection(long_pool, request) as conn:
                 result = await imports.import_file(
                     conn, path, actor=officer.actor, today=clock.today(settings.time_zone), fmt=fmt, file_name=file_name
                 )

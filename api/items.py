@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from typing import Annotated, Any
 
@@ -10,7 +11,8 @@ from litestar import Controller, Request, Response, get, post
 from litestar.params import JSONBody, QueryParameter
 from litestar.response import Stream
 
-from api.deps import ConnDep, OfficerDep, PoolDep, SettingsDep
+from api import streams
+from api.deps import ACQUIRE_TIMEOUT, ConnDep, DatabaseTimeoutError, OfficerDep, PoolDep, SettingsDep
 from api.idempotency import Answer, IdempotencyKeyHeader, once
 from api.licences import DOCUMENT_HEADERS
 from api.params import AfterQuery, ItemIdPath, LimitQuery, MarkingIdPath, OptionalStateQuery, page, state_code
@@ -38,6 +40,7 @@ from firearms.pagination import BIGINT_MAX, DEFAULT_LIMIT, IntegerKey, decode_cu
 from firearms.text_rules import UNPADDED_TEXT_PATTERN
 
 __all__ = [
+    "EXPORT_SLOTS",
     "READ_ROLES",
     "WRITE_ROLES",
     "CertificateNumberQuery",
@@ -95,6 +98,29 @@ class HistoryPage(msgspec.Struct, frozen=True, kw_only=True):
 
     items: list[HistoryEntry]
     next: str | None
+
+
+EXPORT_SLOTS = 2
+"""Exports one API process runs at once: two of the long jobs' four connections, the others kept for the imports,
+journal verifications and checkpoints (README "Security": four exports of a verifier left them none)."""
+
+
+async def _export_slot(request: Request[Any, Any, Any]) -> asyncio.Semaphore:
+    """One of the process's :data:`EXPORT_SLOTS`, taken: waited for as long as a pooled connection is, then a 503.
+
+    Raises:
+        DatabaseTimeoutError: 503 ``database-timeout``, every slot still in use after :data:`ACQUIRE_TIMEOUT`.
+    """
+    slots: asyncio.Semaphore | None = request.app.state.get("export_slots")
+    if slots is None:  # made here, on the loop that serves the app (no await since the look-up)
+        slots = request.app.state.export_slots = asyncio.Semaphore(EXPORT_SLOTS)
+    try:
+        await asyncio.wait_for(slots.acquire(), ACQUIRE_TIMEOUT)
+    except TimeoutError as exc:
+        raise DatabaseTimeoutError(
+            detail=f"no export could start within {ACQUIRE_TIMEOUT:g} s: this process runs {EXPORT_SLOTS} at once"
+        ) from exc
+    return slots
 
 
 class ItemController(Controller):
@@ -190,6 +216,7 @@ class ItemController(Controller):
     @get("/export", summary="Export records as CSV or NDJSON (streamed)")
     async def export(
         self,
+        request: Request[Any, Any, Any],
         conn: ConnDep,
         long_pool: PoolDep,
         officer: OfficerDep,
@@ -209,19 +236,25 @@ class ItemController(Controller):
         ``events`` and ``corrections`` as its history shows them (without the officers who recorded them).
         """
         filters = (make, model, calibre, firearm_type, status, kind, state_code(country), import_id)
-        await journal.record(
-            conn,
-            actor=officer.actor,
-            action="items.exported",
-            entity="item",
-            entity_id="*",
-            payload={"format": format, "filters": list(filters)},
-        )
+        slots = await _export_slot(request)
+        try:
+            await journal.record(
+                conn,
+                actor=officer.actor,
+                action="items.exported",
+                entity="item",
+                entity_id="*",
+                payload={"format": format, "filters": list(filters)},
+            )
+            chunks = streams.bounded(exports.export_items(long_pool, format, filters), done=slots.release)
+        except BaseException:
+            slots.release()
+            raise
         # Litestar appends "; charset=utf-8" to a text/* type itself: naming it here sent the parameter twice
         media = "text/csv" if format == "csv" else "application/x-ndjson"
         stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
         return Stream(
-            exports.export_items(long_pool, format, filters),
+            chunks,
             media_type=media,
             headers={"Content-Disposition": f'attachment; filename="items-{stamp}.{format}"'},
         )

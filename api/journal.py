@@ -6,7 +6,7 @@ import datetime as dt
 from typing import Annotated, Any
 
 import msgspec
-from litestar import Controller, Response, get, post
+from litestar import Controller, Request, Response, get, post
 from litestar.openapi import ResponseSpec
 from litestar.params import QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
@@ -77,6 +77,7 @@ class JournalController(Controller):
     @get("/", summary="Journal entries")
     async def entries(
         self,
+        request: Request[Any, Any, Any],
         pool: PoolDep,
         officer: OfficerDep,
         entity: Annotated[str | None, QueryParameter(min_length=1, max_length=100)] = None,
@@ -108,7 +109,7 @@ class JournalController(Controller):
         if after is not None and after_seq is not None:
             raise query_refused("after_seq", "give 'after' or 'after_seq', not both")
         start = _chain_position(after) if after else (after_seq or 0)
-        async with connection(pool) as conn:
+        async with connection(pool, request) as conn:
             await journal.seal(conn, batches=1)
             async with db.transaction(conn):
                 rows = (
@@ -151,19 +152,22 @@ class JournalController(Controller):
             )
         },
     )
-    async def checkpoint(self, long_pool: PoolDep, settings: SettingsDep) -> Response[Checkpoint | None]:
+    async def checkpoint(
+        self, request: Request[Any, Any, Any], long_pool: PoolDep, settings: SettingsDep
+    ) -> Response[Checkpoint | None]:
         """Seal the journal and sign its head with the registry key: 201 with the new checkpoint.
 
         Asked again with nothing journaled since, the head's stored checkpoint is returned, 200: nothing was created
         (it was 201, as if a new statement had been signed). ``null``, 200, while the journal is empty.
         """
-        async with connection(long_pool) as conn:  # sealing after an import links a million entries
+        async with connection(long_pool, request) as conn:  # sealing after an import links a million entries
             made, created = await journal.checkpoint_made(conn, state=settings.state, home=settings.home)
         return Response(made, status_code=HTTP_201_CREATED if created else HTTP_200_OK)
 
     @get("/verify", summary="Verify the chain")
     async def verify(
         self,
+        request: Request[Any, Any, Any],
         long_pool: PoolDep,
         settings: SettingsDep,
         *,
@@ -183,5 +187,5 @@ class JournalController(Controller):
         reached one); ``since_checkpoint`` in the answer names where it started. Verifying here is not recorded:
         only the command's verifications (the operator's schedule) move the next one's starting point.
         """
-        async with connection(long_pool) as conn:  # decades of entries: as long as it takes
+        async with connection(long_pool, request) as conn:  # decades of entries: as long as it takes
             return await journal.verify(conn, state=settings.state, since_checkpoint=since_checkpoint)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
-from litestar import Controller, get, post
+from litestar import Controller, Request, get, post
 from litestar.params import FromPath, JSONBody, QueryParameter
 
 from api.deps import ConnDep, OfficerDep, PoolDep, SettingsDep, connection
@@ -120,24 +120,31 @@ class KeyController(Controller):
     opt = {"roles": ("admin",)}  # noqa: RUF012
 
     @post("/rotate", summary="Rotate the signing key", status_code=201)
-    async def rotate(self, pool: PoolDep, officer: OfficerDep, settings: SettingsDep) -> Rotation:
+    async def rotate(
+        self, request: Request[Any, Any, Any], pool: PoolDep, officer: OfficerDep, settings: SettingsDep
+    ) -> Rotation:
         """New key announced to every partner signed by the current one; used once every partner acknowledged.
 
         Its own transaction: the new key's file is put in place once it committed (removed if it failed).
         """
-        async with connection(pool) as conn, keys.key_transaction(conn, settings.home) as files:
+        async with connection(pool, request) as conn, keys.key_transaction(conn, settings.home) as files:
             return await rotation.rotate(conn, files, actor=officer.actor)
 
     @post("/replace", summary="Use a new key at once, unannounced", status_code=201)
     async def replace(
-        self, pool: PoolDep, officer: OfficerDep, settings: SettingsDep, data: JSONBody[KeyReplacementRequest]
+        self,
+        request: Request[Any, Any, Any],
+        pool: PoolDep,
+        officer: OfficerDep,
+        settings: SettingsDep,
+        data: JSONBody[KeyReplacementRequest],
     ) -> Replacement:
         """A new key in use at once, for partners to enter out of band; every queued notice signed again with it.
 
         After a restore from a backup older than the key's revocation (README, Backups). 409 ``rotation-pending``
         while a rotated key waits for its switch. Its own transaction, as for a rotation.
         """
-        async with connection(pool) as conn, keys.key_transaction(conn, settings.home) as files:
+        async with connection(pool, request) as conn, keys.key_transaction(conn, settings.home) as files:
             return await rotation.replace(conn, files, reason=data.reason, actor=officer.actor)
 
     @post("/switch", summary="Use the waiting new key now", status_code=200)
@@ -148,6 +155,7 @@ class KeyController(Controller):
     @post("/{key_id:str}/cancel", summary="Cancel a rotation before its switch", status_code=200)
     async def cancel(
         self,
+        request: Request[Any, Any, Any],
         pool: PoolDep,
         officer: OfficerDep,
         settings: SettingsDep,
@@ -158,7 +166,7 @@ class KeyController(Controller):
 
         Asked again, the same answer. 409 ``key-already-switched`` once the key is in use; 404 for no key here.
         """
-        async with connection(pool) as conn, keys.key_transaction(conn, settings.home) as files:
+        async with connection(pool, request) as conn, keys.key_transaction(conn, settings.home) as files:
             return await rotation.cancel(conn, files, key_id, reason=data.reason, actor=officer.actor)
 
     @post("/{key_id:str}/revoke", summary="Revoke a signing key", status_code=200)

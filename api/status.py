@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from litestar import get
+from typing import Any
+
+from litestar import Request, get
 
 from api.deps import PoolDep, SettingsDep, connection
 from firearms import db, status
@@ -12,7 +14,7 @@ __all__ = ["read_status"]
 
 
 @get("/status", opt={"roles": ("admin", "auditor")}, summary="The registry's health in one read")
-async def read_status(pool: PoolDep, settings: SettingsDep) -> Status:
+async def read_status(request: Request[Any, Any, Any], pool: PoolDep, settings: SettingsDep) -> Status:
     """Partners' queues, the journal, the keys, work waiting for officers and the service, with what needs attention.
 
     Counts, dates and identifiers only (no name, no serial): not a read of personal data, so not journaled; nothing
@@ -24,5 +26,5 @@ async def read_status(pool: PoolDep, settings: SettingsDep) -> Status:
     snapshot, not the request's read-committed transaction, where a commit between two parts was in the later ones
     only. A connection of the API's pool, with the request's bounds.
     """
-    async with connection(pool) as conn, db.transaction(conn, isolation="repeatable_read", readonly=True):
+    async with connection(pool, request) as conn, db.transaction(conn, isolation="repeatable_read", readonly=True):
         return await status.read_status(conn, settings, home_words=status.HOME_WORDS)

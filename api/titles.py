@@ -22,6 +22,7 @@ TITLES: dict[str, str] = {
     "method-not-allowed": "Method not allowed",
     "conflict": "The request conflicts with the current state",
     "token-already-revoked": "The token is already revoked",
+    "token-name-taken": "A live token already has this name",
     "idempotency-key-reused": "The idempotency key was used for another request",
     "no-rotation-pending": "No new signing key is waiting to be switched to",
     "serials-need-correction": "The serials presented do not match the licence",

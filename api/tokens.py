@@ -47,8 +47,11 @@ class TokenController(Controller):
 
     @post("/", summary="Create an officer token")
     async def create(self, conn: ConnDep, officer: OfficerDep, data: JSONBody[NewToken]) -> TokenCreated:
-        """Create a bearer token for an officer with one role; the secret is in the answer only."""
-        secret, info = await tokens.create_token(conn, role=data.role, name=data.name, actor=officer.actor)
+        """Create a bearer token for an officer with one role; the secret is in the answer only.
+
+        409 ``token-name-taken`` when a live token holds the name (case and surrounding spaces aside).
+        """
+        secret, info = await tokens.issue_token(conn, role=data.role, name=data.name, actor=officer.actor)
         return TokenCreated(token=secret, info=info)
 
     @get("/", summary="List officer tokens")

@@ -247,7 +247,7 @@ def token_create(ctx: click.Context, role: tokens.Role, name: str) -> None:
 
     async def work(conn: db.Conn) -> str:
         async with conn.transaction():
-            secret, _ = await tokens.create_token(conn, role=role, name=name, actor=common.cli_actor())
+            secret, _ = await tokens.issue_token(conn, role=role, name=name, actor=common.cli_actor())
         return secret
 
     click.echo(common.with_database(settings, work))

@@ -37,7 +37,7 @@ from firearms.import_files import COLUMNS, EXPORT_ONLY_KEYS, spreadsheet_cell
 from firearms.store import items as store
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Iterable, Sequence
+    from collections.abc import AsyncGenerator, Iterable, Sequence
 
     import asyncpg
 
@@ -70,7 +70,9 @@ def _cell(value: Any) -> Any:
     return spreadsheet_cell(value) if isinstance(value, str) else value
 
 
-async def export_items(pool: Pool, fmt: ExportFormat, filters: tuple[str | int | None, ...]) -> AsyncIterator[bytes]:
+async def export_items(
+    pool: Pool, fmt: ExportFormat, filters: tuple[str | int | None, ...]
+) -> AsyncGenerator[bytes, None]:
     """Chunks of the export, read through a server-side cursor in one read-only snapshot.
 
     ``pool``: one without the bounds of an officer request (the API's ``long_pool``): the whole registry, as

@@ -26,9 +26,11 @@ __all__ = [
     "TokenInfo",
     "authenticate",
     "bearer_token",
+    "confirm_live",
     "create_token",
     "ensure_admin_token",
     "hash_token",
+    "issue_token",
     "list_tokens",
     "officer_of",
     "revoke_token",
@@ -42,6 +44,7 @@ TokenName = Annotated[
     str, msgspec.Meta(min_length=1, max_length=200, pattern=r"^(?=.*\S)[^\x00-\x1f\x7f-\x9f]+$(?!\n)")
 ]
 _PREFIX = "fr_"
+_OWS = " \t"
 
 
 class Officer(msgspec.Struct, frozen=True, kw_only=True):
@@ -106,6 +109,28 @@ async def create_token(conn: Conn, *, role: Role, name: str, actor: str) -> tupl
     return secret, info
 
 
+async def issue_token(conn: Conn, *, role: Role, name: str, actor: str) -> tuple[str, TokenInfo]:
+    """An operator's new token (``POST /api/v1/tokens``, ``firearms token create``): its name held by no live token.
+
+    The journal names an officer by the token's name (``officer:<name>``, DESIGN §6: who did what): two live tokens
+    of one name, or of names that differ only in case or surrounding spaces, made two officers one actor. The name
+    of a revoked token may be given again (the tokens' creation and revocation times tell whose an entry is). In the
+    caller's transaction, under a lock that orders the operators' creations.
+
+    Raises:
+        ConflictError: ``token-name-taken``, a live token holds the name.
+    """
+    await store.lock_officer_token_names(conn)
+    holder = await store.get_live_officer_token_named(conn, name)
+    if holder is not None:
+        raise ConflictError(
+            f"a live token is already named {name.strip()!r}: give this one another name, or revoke that one first",
+            code="token-name-taken",
+            token_id=str(holder),
+        )
+    return await create_token(conn, role=role, name=name, actor=actor)
+
+
 async def revoke_token(conn: Conn, token_id: uuid.UUID, *, actor: str) -> TokenInfo:
     """Revoke a token at once: its next request is a 401.
 
@@ -132,7 +157,7 @@ async def list_tokens(conn: Conn, *, after: tuple[dt.datetime, uuid.UUID] | None
 
 
 def bearer_token(authorization: str | None) -> str:
-    """The token of an ``Authorization: Bearer <token>`` header (scheme in any case, spaces around the token).
+    """The token of an ``Authorization: Bearer <token>`` header (scheme in any case, spaces and tabs around the token).
 
     Needs no database: a request without one is refused before a connection is taken.
 
@@ -142,9 +167,12 @@ def bearer_token(authorization: str | None) -> str:
     if not authorization:
         raise UnauthenticatedError("this endpoint needs 'Authorization: Bearer <token>'")
     scheme, _, token = authorization.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+    # HTTP's optional white space (RFC 9110 §5.6.3), not all that str.strip() takes: a token followed by a vertical
+    # tab, a file separator or a no-break space is another, unknown token, as the README says.
+    token = token.strip(_OWS)
+    if scheme.lower() != "bearer" or not token:
         raise UnauthenticatedError("the Authorization header must be 'Bearer <token>'")
-    return token.strip()
+    return token
 
 
 async def authenticate(conn: Conn, authorization: str | None) -> Officer:
@@ -166,6 +194,19 @@ async def officer_of(conn: Conn, token: str) -> Officer:
     if row is None:
         raise UnauthenticatedError("the token is unknown or revoked")
     return Officer(token_id=row["token_id"], name=row["name"], role=row["role"])
+
+
+async def confirm_live(conn: Conn, token_id: uuid.UUID) -> None:
+    """The token an officer was authenticated by is still live (DESIGN §7: a revoked token opens nothing).
+
+    For a request whose token was looked up a while before it reached the database (a slow upload, a wait for a
+    connection): revoked in between, it is refused as an unknown or revoked token is, before it stores anything.
+
+    Raises:
+        UnauthenticatedError: the token was revoked since.
+    """
+    if not await store.is_officer_token_live(conn, token_id):
+        raise UnauthenticatedError("the token is unknown or revoked")
 
 
 async def ensure_admin_token(conn: Conn) -> str | None:

@@ -16,10 +16,13 @@ if TYPE_CHECKING:
 
 __all__ = [
     "count_admin_tokens",
+    "get_live_officer_token_named",
     "get_officer_by_token_hash",
     "get_officer_token",
     "insert_officer_token",
+    "is_officer_token_live",
     "list_officer_tokens",
+    "lock_officer_token_names",
     "revoke_officer_token",
 ]
 
@@ -34,6 +37,23 @@ async def insert_officer_token(
 async def get_officer_by_token_hash(conn: Conn, token_hash: bytes) -> asyncpg.Record | None:
     """The live officer holding the token with this hash."""
     return await conn.fetchrow(Q["get_officer_by_token_hash"], token_hash)
+
+
+async def lock_officer_token_names(conn: Conn) -> None:
+    """Hold, until the transaction ends, the lock under which an operator's token takes its name."""
+    await conn.execute(Q["lock_officer_token_names"])
+
+
+async def get_live_officer_token_named(conn: Conn, name: str) -> uuid.UUID | None:
+    """The live token of that name (case and surrounding spaces aside), if any."""
+    token_id: uuid.UUID | None = await conn.fetchval(Q["get_live_officer_token_named"], name)
+    return token_id
+
+
+async def is_officer_token_live(conn: Conn, token_id: uuid.UUID) -> bool:
+    """Whether the token is known and not revoked."""
+    live: bool = await conn.fetchval(Q["is_officer_token_live"], token_id)
+    return live
 
 
 async def list_officer_tokens(

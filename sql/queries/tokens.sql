@@ -9,6 +9,21 @@ SELECT token_id, name, role
   FROM officer_token
  WHERE token_hash = $1 AND revoked_at IS NULL;
 
+-- name: lock_officer_token_names
+-- Serialises the operators' token creations, so that two cannot both take a name no live token holds yet.
+SELECT pg_advisory_xact_lock(7310006);
+
+-- name: get_live_officer_token_named
+-- The live token whose name is $1, compared without case and surrounding spaces (the journal's actor names it).
+SELECT token_id
+  FROM officer_token
+ WHERE lower(btrim(name)) = lower(btrim($1::text)) AND revoked_at IS NULL
+ LIMIT 1;
+
+-- name: is_officer_token_live
+-- Whether a token is still live: a request whose connection came long after the guard's look-up asks again. $1 token_id
+SELECT EXISTS (SELECT FROM officer_token WHERE token_id = $1 AND revoked_at IS NULL);
+
 -- name: list_officer_tokens
 -- Tokens in creation order, a page after a cursor. $1 after created_at or NULL, $2 after token_id, $3 limit
 SELECT token_id, name, role, created_at, created_by, revoked_at, revoked_by

@@ -114,3 +114,22 @@ async def test_a_request_without_a_bearer_token_is_refused_without_the_database(
     finally:
         if running:  # the test failed before it stopped the server
             stop_embedded(home)
+
+
+async def test_only_spaces_and_tabs_around_the_token_are_ignored(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    auth: TokenFactory,
+) -> None:
+    """A header is Latin-1 on the wire: a token followed by a no-break space (A0), NEL (85), a vertical tab or
+    another character Python calls white space was read as the token alone. README says spaces around the token:
+    HTTP's optional white space is spaces and tabs (RFC 9110 §5.6.3); anything else makes it an unknown token."""
+    token = (await auth("verifier"))["Authorization"].split()[1]
+    assert (await client.get("/api/v1/me", headers={"Authorization": f"Bearer\t{token}"})).status_code == 401
+    for spelling in (f"Bearer {token}\t".encode(), f"Bearer \t{token} \t ".encode()):
+        assert (await client.get("/api/v1/me", headers={b"Authorization": spelling})).status_code == 200, spelling
+    for around in (b"\xa0", b"\x85", b"\x0b", b"\x0c", b"\x1c", b"\x1f", b"\x00"):
+        for spelling in (f"Bearer {token}".encode() + around, b"Bearer " + around + token.encode()):
+            response = await client.get("/api/v1/me", headers={b"Authorization": spelling})
+            assert response.status_code == 401, spelling
+            assert response.json()["detail"] == "the token is unknown or revoked"
+            assert token not in response.text

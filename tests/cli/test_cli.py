@@ -627,3 +627,21 @@ def test_serve_and_worker_warn_when_the_service_would_connect_as_a_superuser(
     assert record.levelno == logging.WARNING
     assert "a superuser" in record.getMessage()
     assert "FIREARMS_MIGRATION_DATABASE_URL" in record.getMessage()
+
+
+def test_token_create_refuses_a_name_a_live_token_holds(env: dict[str, str], database: str) -> None:
+    """The journal names an officer by the token's name: two live tokens of one name (``Kim`` and ``kim ``) could
+    not be told apart in it. Refused, the secret not printed; once the first is revoked, the name is free."""
+    first = CliRunner().invoke(main, ["token", "create", "--role", "auditor", "--name", "Kim"], env=env)
+    assert first.exit_code == 0, first.output
+    again = CliRunner().invoke(main, ["token", "create", "--role", "customs-officer", "--name", "kim "], env=env)
+    assert again.exit_code == 1, again.output
+    assert again.stderr.startswith("firearms: error: a live token is already named")
+    assert again.stdout == ""
+    listed = [json.loads(line) for line in CliRunner().invoke(main, ["token", "list"], env=env).stdout.splitlines()]
+    assert [row["role"] for row in listed if row["name"].strip().lower() == "kim"] == ["auditor"]
+    (kim,) = [row["token_id"] for row in listed if row["name"] == "Kim"]
+    assert CliRunner().invoke(main, ["token", "revoke", kim], env=env).exit_code == 0
+    later = CliRunner().invoke(main, ["token", "create", "--role", "customs-officer", "--name", "Kim"], env=env)
+    assert later.exit_code == 0, later.output
+    assert later.stdout.startswith("fr_")

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any
+from typing import Any, cast
 
 import asyncpg
 import pytest
-from litestar import Litestar, get
+from litestar import Litestar, Request, get
 from litestar.datastructures import State
 from litestar.testing import AsyncTestClient
 
@@ -34,6 +34,9 @@ LOST: list[BaseException] = [
     asyncpg.AdminShutdownError("terminating connection due to administrator command"),  # 57P01
     asyncpg.CrashShutdownError("terminating connection because of crash of another server process"),  # 57P02
 ]
+
+# A request without an officer, as the partner surface makes: provide_conn looks no token up for it.
+_NO_OFFICER: Request[Any, Any, Any] = Request(cast("Any", {"type": "http", "state": {}}))
 
 
 def _raising(exc: BaseException) -> Litestar:
@@ -158,7 +161,7 @@ async def test_a_request_whose_connection_is_lost_between_statements_is_a_503(
     request's ``COMMIT``, on a connection asyncpg had closed (the server restarted while the handler worked)."""
     pool = await db.create_pool(database, max_size=1, min_size=0)
     try:
-        request = provide_conn(State({"pool": pool}))
+        request = provide_conn(State({"pool": pool}), _NO_OFFICER)
         victim = await anext(request)
         await victim.execute("CREATE TABLE lost_before_commit (a int)")
         await _lose(victim, conn)

@@ -10,11 +10,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, cast
 
 import asyncpg
 import msgspec
 import pytest
+from litestar import Request
 from litestar.datastructures import State
 
 from api.deps import provide_conn
@@ -24,6 +25,9 @@ from firearms.worker import run_worker
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
+
+# A request without an officer, as the partner surface makes: provide_conn looks no token up for it.
+_NO_OFFICER: Request[Any, Any, Any] = Request(cast("Any", {"type": "http", "state": {}}))
 
 
 @pytest.fixture
@@ -66,7 +70,7 @@ async def test_asyncpg_own_transaction_block_raises_too(pool: db.Pool) -> None:
 
 
 async def test_a_request_transaction_raises_rather_than_answer_success(pool: db.Pool) -> None:
-    requests = provide_conn(State({"pool": pool}))
+    requests = provide_conn(State({"pool": pool}), _NO_OFFICER)
     conn = await anext(requests)
     await _swallowed_error(conn)
     with pytest.raises(db.TransactionAbortedError):
