@@ -50,9 +50,12 @@ def _stalled_exports(port: int, authorization: str, count: int) -> Iterator[list
             client.close()
 
 
+# an export's connection is in its transaction, idle (waiting for its client) or active (reading the next batch):
+# counting only the idle ones, a loaded machine's export still reading looked given back
 _EXPORTING = """
 SELECT count(*) FROM pg_stat_activity
- WHERE datname = current_database() AND pid <> pg_backend_pid() AND state = 'idle in transaction'
+ WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'
+   AND state IN ('idle in transaction', 'active')
 """
 
 
