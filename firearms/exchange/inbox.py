@@ -34,7 +34,7 @@ from firearms import db, journal, keys
 from firearms.canonical import parse_time, utc_now
 from firearms.clock import local_date
 from firearms.errors import ConfigError
-from firearms.exchange.checks import TrustedKey, check_recipient, check_signed, parse_envelope
+from firearms.exchange.checks import TrustedKey, check_recipient, check_signed, is_key_time, parse_envelope
 from firearms.exchange.protocol import (
     NOTICE_PREFIX,
     Notice,
@@ -152,7 +152,8 @@ def effect(notice_type: str, *, checks_first: bool = False) -> Callable[[Effect]
 def body_as(received: ReceivedNotice, kind: type[T]) -> T:
     """The body converted to ``kind`` (unknown fields ignored, as PROTOCOL §3 says).
 
-    Beyond what msgspec checks: the times are in PROTOCOL §2's one form, and the identifiers (the fields marked
+    Beyond what msgspec checks: the times are in PROTOCOL §2's one form, between 1970 and 9998 as a key's validity
+    (PROTOCOL §1), and the identifiers (the fields marked
     :data:`firearms.text_rules.IDENTIFIER`) have no white space around them and no control character, as the
     registry holds its own: ``"4711 "`` would be stored as a report apart from ``"4711"``, never withdrawn by it.
 
@@ -171,6 +172,14 @@ def body_as(received: ReceivedNotice, kind: type[T]) -> T:
                     "invalid-body",
                     f"the body is invalid for {received.notice.type}: {_named(path)} {text!r} is not a protocol"
                     " time (UTC to the second with a Z, such as 2026-11-29T10:15:00Z: PROTOCOL §2)",
+                )
+            if text is not None and not is_key_time(parse_time(text)):
+                # as a key's validity (PROTOCOL §1): the database keeps the first moment of the year 1 as -infinity,
+                # read back without a zone (the next customs check on a licence so expired compared it: a 500)
+                raise NoticeRejectedError(
+                    "invalid-body",
+                    f"the body is invalid for {received.notice.type}: {_named(path)} {text} is not a time between 1970"
+                    " and 9998",
                 )
     for path in identifiers:
         for text in _values_at(received.notice.body, path):
