@@ -79,9 +79,9 @@ async def test_a_registry_holding_the_first_and_last_days_python_has_is_checked_
     """A licence valid from 0001-01-01 to 9999-12-31 and an item lost on 0001-01-01 (its year of making unknown).
 
     Legitimate values (no rule refuses them), stored as the dates they are (asyncpg's own codec wrote them as
-    -infinity and infinity, which SQL then wrote into JSON as such: ``firearms.db``): the last second of 9999 clears at the exit; the timers, run on the
-    last day there is in the zones at both ends of the calendar, add no day to it (Python's ``date`` would overflow);
-    the journal verifies, and a backup restores every row with the chain intact.
+    -infinity and infinity, which SQL then wrote into JSON as such: ``firearms.db``): the last second of 9999 clears
+    at the exit; the timers, run on the last day there is in the zones at both ends of the calendar, add no day to it
+    (Python's ``date`` would overflow); the journal verifies, and a backup restores every row with the chain intact.
     """
     first, last = dt.date.min, dt.date.max
     parties = await register_parties(conn)
