@@ -18,10 +18,12 @@ from firearms.check_records import CheckAnswer
 from firearms.check_rules import CheckRequest
 from firearms.item_types import NewEvent
 from firearms.settings import Settings
-from tests.check_helpers import check_body, register_firearm
+from firearms.store import received as received_store
+from tests.check_helpers import at_licence, authorise_import, check_body, register_firearm
 from tests.licensing_helpers import TODAY, export_draft, issued_export, register_parties
 
 LAST_DAY = dt.date(2099, 12, 31)
+TODAY_NOW = dt.datetime.now(dt.UTC)
 
 
 async def test_a_licence_valid_until_2099_clears_on_its_last_day_and_is_expired_the_day_after(
@@ -146,3 +148,34 @@ async def test_a_registry_holding_the_first_and_last_days_python_has_is_checked_
         assert stored == ["0001-01-01", "9999-12-31", "0001-01-01"]
     finally:
         await again.close()
+
+
+async def test_the_migration_puts_back_the_licence_dates_and_status_time_asyncpg_kept_as_infinity(
+    conn: db.Conn,
+) -> None:
+    """``20261201200000_finite_licence_dates.sql``: rows written before the date codec (``firearms.db``) are repaired.
+
+    Written here as asyncpg's codec wrote them (``-infinity``, ``infinity``), the migration's statements run again
+    (idempotent: a finite row is not touched) make them the dates and the moment the officer or the partner gave.
+    """
+    licence_id = await authorise_import(conn, valid_from=dt.date(2026, 1, 1), expires_on=dt.date(2027, 1, 1))
+    await conn.execute(
+        "UPDATE licence SET valid_from = '-infinity', expires_on = 'infinity' WHERE licence_id = $1", licence_id
+    )
+    lic = at_licence()
+    await received_store.upsert_foreign_licence(
+        conn, "AT", lic.number, "export", 1, "issued", msgspec.to_builtins(lic), "restricted", "n-1", TODAY_NOW
+    )
+    await conn.execute("UPDATE foreign_licence SET status = 'expired', status_effective_at = '-infinity'")
+    migration = db.SQL_DIR / "migrations" / "20261201200000_finite_licence_dates.sql"
+    await conn.execute(migration.read_text())
+    dates = await conn.fetchval(
+        "SELECT valid_from::text || ' ' || expires_on::text FROM licence WHERE licence_id = $1", licence_id
+    )
+    assert dates == "0001-01-01 9999-12-31"
+    assert (
+        await conn.fetchval("SELECT count(*) FROM licence WHERE NOT isfinite(valid_from) OR NOT isfinite(expires_on)")
+        == 0
+    )
+    effective = await conn.fetchval("SELECT status_effective_at FROM foreign_licence")
+    assert effective == dt.datetime(1, 1, 1, tzinfo=dt.UTC)
