@@ -71,6 +71,7 @@ __all__ = [
     "effect",
     "receive",
     "receive_notice",
+    "require_not_after_receipt",
 ]
 
 T = TypeVar("T")
@@ -147,6 +148,18 @@ def effect(notice_type: str, *, checks_first: bool = False) -> Callable[[Effect]
         return function
 
     return register
+
+
+def require_not_after_receipt(received: ReceivedNotice, name: str, on: dt.date) -> None:
+    """A day a partner says something happened is no later than the day its notice arrives (a day's grace, zones).
+
+    A report, a withdrawal, a receipt: facts of the past. One dated ahead (9999-12-31) was stored as given.
+
+    Raises:
+        NoticeRejectedError: ``invalid-body``.
+    """
+    if on > received.received_on + dt.timedelta(days=1):
+        raise NoticeRejectedError("invalid-body", f"{name} {on} is after the day the notice was received")
 
 
 def body_as(received: ReceivedNotice, kind: type[T]) -> T:

@@ -18,6 +18,7 @@ from litestar.testing import AsyncTestClient
 from firearms import clock, db, licence_timers, status, tokens
 from firearms.exchange.protocol import decode_receipt
 from firearms.settings import Settings
+from tests.api.test_exchange_effects import _trust
 from tests.api.test_items_api import DEACTIVATION_MARK, event_body, rifle
 from tests.api.test_licences_api import _counts, _setup
 from tests.changes import changes
@@ -25,6 +26,8 @@ from tests.check_helpers import check_body
 from tests.conftest import TokenFactory
 from tests.exchange_fixtures import Client, de
 from tests.exchange_util import AT_KEY, VECTORS, current_licence, envelope
+from tests.exchange_util import DE_KEY as DE_SIGNING_KEY
+from tests.licensing_helpers import issued_export, register_parties
 
 __all__ = ["de"]
 
@@ -430,3 +433,40 @@ async def test_a_marking_year_past_its_bounds_is_invalid_request(
     mark = {"kind": "proof", "stamped": "BP", "year": year}
     _refused(await client.post(f"/api/v1/items/{item_id}/markings", json=mark, headers=officer), 400, "invalid-request")
     assert await changes(conn) == before
+
+
+@pytest.mark.parametrize("received_on", [LAST, "later"])
+async def test_a_receipt_confirmed_on_a_day_after_the_notice_arrived_is_an_invalid_body(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    conn: db.Conn,
+    settings: Settings,
+    received_on: str,
+) -> None:
+    """The importing State confirms a receipt that happened: dated 9999-12-31 (or two days ahead), it is refused.
+
+    As a lost or stolen report's day (a day's grace for the time zones). Before, it was stored, and the shipment's
+    ``received_on`` (the latest part's) read 9999-12-31 for ever after.
+    """
+    day = (clock.today(dt.UTC) + dt.timedelta(days=2)).isoformat() if received_on == "later" else received_on
+    number = (await issued_export(conn, settings, await register_parties(conn))).licence.number
+    await _trust(conn, "AT", "DE", "DE")
+    confirmed = {
+        "licence_number": number,
+        "shipment_id": "SHP-1",
+        "received_on": day,
+        "customs_document": "ATB-2026-1",
+        "items": [{"line": 1, "quantity": 2, "serials": ["SSG08-001", "SSG08-002"]}],
+    }
+    raw = envelope(DE_SIGNING_KEY, sender="DE", recipient="AT", type_="receipt.confirmed", body=confirmed)
+    assert await _notice(client, raw) == (202, "rejected", "invalid-body")
+    assert await conn.fetchval("SELECT count(*) FROM shipment_record") == 0
+    tomorrow = (clock.today(dt.UTC) + dt.timedelta(days=1)).isoformat()  # the grace day: a zone ahead of UTC
+    raw = envelope(
+        DE_SIGNING_KEY,
+        sender="DE",
+        recipient="AT",
+        sequence=2,
+        type_="receipt.confirmed",
+        body=confirmed | {"received_on": tomorrow},
+    )
+    assert await _notice(client, raw) == (202, "accepted", None)

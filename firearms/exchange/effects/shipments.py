@@ -17,7 +17,7 @@ from firearms.exchange.bodies import (
     ShipmentDispatched,
     ShipmentItem,
 )
-from firearms.exchange.inbox import NoticeRejectedError, ReceivedNotice, body_as, effect
+from firearms.exchange.inbox import NoticeRejectedError, ReceivedNotice, body_as, effect, require_not_after_receipt
 from firearms.licence_views import licence_object
 from firearms.serials import normalise
 from firearms.store import licences as licence_store
@@ -167,6 +167,7 @@ async def receipt_confirmed(conn: Conn, received: ReceivedNotice) -> None:
     received, a part confirmed again (same customs document, day and items) counted once.
     """
     body = body_as(received, ReceiptConfirmed)
+    require_not_after_receipt(received, "received_on", body.received_on)
     _require_consistent(body.items)
     own = received.notice.recipient
     recorded = await store.upsert_shipment_receipt(
