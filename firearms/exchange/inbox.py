@@ -36,6 +36,7 @@ from firearms.clock import local_date
 from firearms.errors import ConfigError
 from firearms.exchange.checks import TrustedKey, check_recipient, check_signed, is_key_time, parse_envelope
 from firearms.exchange.protocol import (
+    CLOCK_SKEW,
     NOTICE_PREFIX,
     Notice,
     NoticeRefusedError,
@@ -71,6 +72,7 @@ __all__ = [
     "effect",
     "receive",
     "receive_notice",
+    "require_not_after_arrival",
     "require_not_after_receipt",
 ]
 
@@ -160,6 +162,21 @@ def require_not_after_receipt(received: ReceivedNotice, name: str, on: dt.date) 
     """
     if on > received.received_on + dt.timedelta(days=1):
         raise NoticeRejectedError("invalid-body", f"{name} {on} is after the day the notice was received")
+
+
+def require_not_after_arrival(received: ReceivedNotice, name: str, moment: dt.datetime) -> None:
+    """A moment a partner says something happened is no later than its notice's arrival (PROTOCOL's 300 s of skew).
+
+    A dispatch is the sender's own past: one timed ahead was stored as given (9998-12-31T23:59:59Z).
+
+    Raises:
+        NoticeRejectedError: ``invalid-body``.
+    """
+    if moment > received.received_at + CLOCK_SKEW:
+        raise NoticeRejectedError(
+            "invalid-body",
+            f"{name} {make_time(moment)} is after the notice arrived ({make_time(received.received_at)})",
+        )
 
 
 def body_as(received: ReceivedNotice, kind: type[T]) -> T:

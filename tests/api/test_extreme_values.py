@@ -16,7 +16,8 @@ import pytest
 from litestar.testing import AsyncTestClient
 
 from firearms import clock, db, licence_timers, status, tokens
-from firearms.exchange.protocol import decode_receipt
+from firearms.canonical import utc_now
+from firearms.exchange.protocol import decode_receipt, make_time
 from firearms.settings import Settings
 from tests.api.test_exchange_effects import _trust
 from tests.api.test_items_api import DEACTIVATION_MARK, event_body, rifle
@@ -469,4 +470,35 @@ async def test_a_receipt_confirmed_on_a_day_after_the_notice_arrived_is_an_inval
         type_="receipt.confirmed",
         body=confirmed | {"received_on": tomorrow},
     )
+    assert await _notice(client, raw) == (202, "accepted", None)
+
+
+@pytest.mark.parametrize("ahead", ["9998-12-31T23:59:59Z", "an hour"])
+async def test_a_dispatch_timed_after_its_notice_arrived_is_an_invalid_body(
+    de: tuple[Client, db.Conn], ahead: str
+) -> None:
+    """The exporting State reports a dispatch that happened: one timed ahead of the notice's arrival (beyond
+    PROTOCOL's 300 s of clock skew) is refused. Before, it was stored, and the shipment's ``dispatched_at`` (the
+    latest part's) read 9998 for ever after.
+    """
+    client, conn = de
+    moment = make_time(utc_now() + dt.timedelta(hours=1)) if ahead == "an hour" else ahead
+    assert await _notice(
+        client, envelope(AT_KEY, recipient="DE", type_="export-licence.issued", body={"licence": LICENCE})
+    ) == (
+        202,
+        "accepted",
+        None,
+    )
+    dispatched = {
+        "licence_number": LICENCE["number"],
+        "shipment_id": "SHP-1",
+        "dispatched_at": moment,
+        "items": [{"line": 2, "quantity": 1}],
+    }
+    raw = envelope(AT_KEY, recipient="DE", sequence=2, type_="shipment.dispatched", body=dispatched)
+    assert await _notice(client, raw) == (202, "rejected", "invalid-body")
+    assert await conn.fetchval("SELECT count(*) FROM shipment_dispatch") == 0
+    just_now = dispatched | {"dispatched_at": make_time(utc_now() + dt.timedelta(seconds=60))}  # within the skew
+    raw = envelope(AT_KEY, recipient="DE", sequence=3, type_="shipment.dispatched", body=just_now)
     assert await _notice(client, raw) == (202, "accepted", None)
