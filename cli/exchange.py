@@ -29,14 +29,20 @@ _RFC3339 = re.compile(
 
 
 def _time(text: str | None) -> dt.datetime | None:
-    """``--not-before``: any RFC 3339 date-time (DESIGN §10), as the UTC moment it names."""
+    """``--not-before``: any RFC 3339 date-time (DESIGN §10), as the UTC moment it names (as given past 9999 in UTC)."""
     if text is None:
         return None
     match = _RFC3339.fullmatch(text)
     if match is not None:
         zone = "+00:00" if match["zone"] in ("Z", "z") else match["zone"]
-        with contextlib.suppress(ValueError, OverflowError):  # 30 February, 24:00, +24:00; before year 1
-            return dt.datetime.fromisoformat(f"{match['date']}T{match['time']}{zone}").astimezone(dt.UTC)
+        with contextlib.suppress(ValueError):  # 30 February, 24:00, +24:00
+            moment = dt.datetime.fromisoformat(f"{match['date']}T{match['time']}{zone}")
+            try:
+                return moment.astimezone(dt.UTC)
+            except OverflowError:
+                # before the year 1 or after 9999 in UTC: an RFC 3339 time all the same, which the trust list
+                # refuses as it refuses the years 1 and 9999 (1970-9998), naming it as given
+                return moment
     common.fail(f"{text!r} is not an RFC 3339 time such as 2026-11-29T10:15:00Z or 2026-11-29T11:15:00+01:00", 2)
     return None
 

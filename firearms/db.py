@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import hashlib
 import re
 from pathlib import Path
@@ -106,6 +107,38 @@ async def _init_connection(conn: asyncpg.Connection[asyncpg.Record]) -> None:
         await conn.set_type_codec(
             type_name, schema="pg_catalog", encoder=_encode_json, decoder=msgspec.json.decode, format="text"
         )
+    await conn.set_type_codec("date", schema="pg_catalog", encoder=_encode_date, decoder=_decode_date, format="tuple")
+
+
+# A date on the wire (binary): whole days from 2000-01-01, PostgreSQL's epoch; infinity and -infinity the ends of int32.
+_DATE_EPOCH = dt.date(2000, 1, 1).toordinal()
+_DATE_INFINITY = 2**31 - 1
+_DATE_MINUS_INFINITY = -(2**31)
+
+
+def _encode_date(day: dt.date) -> tuple[int]:
+    """Every date as the date it is, the first and last of Python's calendar too.
+
+    asyncpg's own codec writes 0001-01-01 and 9999-12-31 (``date.min``, ``date.max``) as ``-infinity`` and
+    ``infinity``: read back in Python they were the same dates, but every statement that turns a date into text or
+    JSON wrote ``"infinity"`` (an item's history and export, the import authorisation a customs check reads, which
+    then failed: a 500 at the border), and a licence valid until 9999-12-31 was valid for ever to SQL.
+    """
+    return (day.toordinal() - _DATE_EPOCH,)
+
+
+def _decode_date(value: tuple[int]) -> dt.date:
+    """A date as read; ``infinity``/``-infinity`` (written by asyncpg's codec before) as 9999-12-31/0001-01-01, as then.
+
+    Raises:
+        ValueError: a date Python's calendar does not have (before the year 1, after 9999), as asyncpg's codec did.
+    """
+    days = value[0]
+    if days == _DATE_INFINITY:
+        return dt.date.max
+    if days == _DATE_MINUS_INFINITY:
+        return dt.date.min
+    return dt.date.fromordinal(days + _DATE_EPOCH)
 
 
 def _encode_json(value: Any) -> str:

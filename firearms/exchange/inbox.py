@@ -34,8 +34,9 @@ from firearms import db, journal, keys
 from firearms.canonical import parse_time, utc_now
 from firearms.clock import local_date
 from firearms.errors import ConfigError
-from firearms.exchange.checks import TrustedKey, check_recipient, check_signed, parse_envelope
+from firearms.exchange.checks import TrustedKey, check_recipient, check_signed, is_key_time, parse_envelope
 from firearms.exchange.protocol import (
+    CLOCK_SKEW,
     NOTICE_PREFIX,
     Notice,
     NoticeRefusedError,
@@ -71,6 +72,8 @@ __all__ = [
     "effect",
     "receive",
     "receive_notice",
+    "require_not_after_arrival",
+    "require_not_after_receipt",
 ]
 
 T = TypeVar("T")
@@ -149,10 +152,38 @@ def effect(notice_type: str, *, checks_first: bool = False) -> Callable[[Effect]
     return register
 
 
+def require_not_after_receipt(received: ReceivedNotice, name: str, on: dt.date) -> None:
+    """A day a partner says something happened is no later than the day its notice arrives (a day's grace, zones).
+
+    A report, a withdrawal, a receipt: facts of the past. One dated ahead (9999-12-31) was stored as given.
+
+    Raises:
+        NoticeRejectedError: ``invalid-body``.
+    """
+    if on > received.received_on + dt.timedelta(days=1):
+        raise NoticeRejectedError("invalid-body", f"{name} {on} is after the day the notice was received")
+
+
+def require_not_after_arrival(received: ReceivedNotice, name: str, moment: dt.datetime) -> None:
+    """A moment a partner says something happened is no later than its notice's arrival (PROTOCOL's 300 s of skew).
+
+    A dispatch is the sender's own past: one timed ahead was stored as given (9998-12-31T23:59:59Z).
+
+    Raises:
+        NoticeRejectedError: ``invalid-body``.
+    """
+    if moment > received.received_at + CLOCK_SKEW:
+        raise NoticeRejectedError(
+            "invalid-body",
+            f"{name} {make_time(moment)} is after the notice arrived ({make_time(received.received_at)})",
+        )
+
+
 def body_as(received: ReceivedNotice, kind: type[T]) -> T:
     """The body converted to ``kind`` (unknown fields ignored, as PROTOCOL §3 says).
 
-    Beyond what msgspec checks: the times are in PROTOCOL §2's one form, and the identifiers (the fields marked
+    Beyond what msgspec checks: the times are in PROTOCOL §2's one form, between 1970 and 9998 as a key's validity
+    (PROTOCOL §1), and the identifiers (the fields marked
     :data:`firearms.text_rules.IDENTIFIER`) have no white space around them and no control character, as the
     registry holds its own: ``"4711 "`` would be stored as a report apart from ``"4711"``, never withdrawn by it.
 
@@ -171,6 +202,14 @@ def body_as(received: ReceivedNotice, kind: type[T]) -> T:
                     "invalid-body",
                     f"the body is invalid for {received.notice.type}: {_named(path)} {text!r} is not a protocol"
                     " time (UTC to the second with a Z, such as 2026-11-29T10:15:00Z: PROTOCOL §2)",
+                )
+            if text is not None and not is_key_time(parse_time(text)):
+                # as a key's validity (PROTOCOL §1): the database keeps the first moment of the year 1 as -infinity,
+                # read back without a zone (the next customs check on a licence so expired compared it: a 500)
+                raise NoticeRejectedError(
+                    "invalid-body",
+                    f"the body is invalid for {received.notice.type}: {_named(path)} {text} is not a time between 1970"
+                    " and 9998",
                 )
     for path in identifiers:
         for text in _values_at(received.notice.body, path):

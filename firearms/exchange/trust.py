@@ -181,7 +181,8 @@ def _key_start(not_before: dt.datetime | None) -> dt.datetime:
     if not_before.tzinfo is None:
         raise InvalidInputError("not_before is a UTC time such as 2026-11-29T10:15:00Z, with its Z")
     if not is_key_time(not_before):
-        raise InvalidInputError(f"not_before {format_time(not_before)} is not a time between 1970 and 9998")
+        # said as given: one whose offset puts it before the year 1 or after 9999 in UTC has no UTC form to say
+        raise InvalidInputError(f"not_before {not_before.isoformat()} is not a time between 1970 and 9998")
     return not_before
 
 

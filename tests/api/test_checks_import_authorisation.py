@@ -393,3 +393,22 @@ async def test_entry_counts_what_entered_under_a_licence_since_amended_onto_anot
         de, headers, entry(licence_number="AT-EXP-2026-000124", lines=[{"line": 2, "quantity": 100}])
     )
     assert (third["verdict"], third["reasons"]) == ("clear", [])
+
+
+async def test_entry_on_an_authorisation_valid_until_the_last_day_python_has_clears(
+    de: Client, conn: db.Conn, auth: TokenFactory
+) -> None:
+    """9999-12-31, the last day of Python's calendar, is kept as that date (asyncpg wrote it as ``infinity``).
+
+    The check reads the authorisation in one statement that writes its dates into JSON: ``"infinity"``, which is no
+    date, and the check was a 500 at the border.
+    """
+    await authorise_import(conn, valid_from=dt.date.min, expires_on=dt.date.max)
+    assert await conn.fetchval("SELECT valid_from::text || ' ' || expires_on::text FROM licence") == (
+        "0001-01-01 9999-12-31"
+    )
+    await receive(conn, at_licence(), state="DE")
+    await register_firearm(conn, "SSG08-001", import_marking="DE")
+    await register_firearm(conn, "SSG08-002", import_marking="DE")
+    answer = await post_check(de, await auth("customs-officer"), entry())
+    assert (answer["verdict"], answer["reasons"]) == ("clear", [])

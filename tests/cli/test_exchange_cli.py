@@ -235,13 +235,21 @@ def test_peers_resequence_prints_what_it_did(env: dict[str, str]) -> None:
 
 
 def test_peers_add_refuses_a_not_before_postgresql_keeps_as_infinity(env: dict[str, str]) -> None:
-    for edge in ("0001-01-01T00:00:00Z", "9999-12-31T23:59:59.999999Z"):
+    # and one whose offset puts it before the year 1 or after 9999 in UTC: the same refusal, naming it as given
+    # (before, "not an RFC 3339 time", which it is)
+    for edge in (
+        "0001-01-01T00:00:00Z",
+        "9999-12-31T23:59:59.999999Z",
+        "0001-01-01T00:00:00+05:00",
+        "9999-12-31T23:00:00-05:00",
+    ):
         code, out, err = _run(
             env, "peers", "add", "DE", "--url", "http://x", "--public-key", DE_KEY, "--not-before", edge
         )
         assert (code, out) == (1, ""), edge
         assert err.startswith("firearms: error:")
         assert err.count("\n") == 1
+        assert "is not a time between 1970 and 9998" in err
     assert _run(env, "peers", "list")[1] == ""
 
 

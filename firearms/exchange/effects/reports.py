@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Literal
 import msgspec
 
 from firearms import journal
-from firearms.exchange.inbox import NoticeRejectedError, ReceivedNotice, body_as, effect
+from firearms.exchange.inbox import NoticeRejectedError, ReceivedNotice, body_as, effect, require_not_after_receipt
 from firearms.exchange.reports import MAX_MARKINGS, REPORT_WITHDRAWN, REPORTED_MISSING
 from firearms.licence_object import CountryCode
 from firearms.serials import normalise
@@ -89,17 +89,11 @@ class ItemReportWithdrawn(msgspec.Struct, frozen=True, kw_only=True):
     occurred_on: dt.date
 
 
-def _require_not_after_receipt(received: ReceivedNotice, on: dt.date) -> None:
-    """A report or withdrawal is dated no later than the day it arrives (a day's grace for the time zones)."""
-    if on > received.received_on + dt.timedelta(days=1):
-        raise NoticeRejectedError("invalid-body", f"occurred_on {on} is after the day the notice was received")
-
-
 @effect(REPORTED_MISSING)
 async def reported_missing(conn: Conn, received: ReceivedNotice) -> None:
     """Store a partner's lost or stolen report: customs checks here name its serial until it is withdrawn."""
     body = body_as(received, ItemReportedMissing)
-    _require_not_after_receipt(received, body.occurred_on)
+    require_not_after_receipt(received, "occurred_on", body.occurred_on)
     notice = received.notice
     item = body.item
     if not normalise(item.serial):
@@ -153,7 +147,7 @@ async def reported_missing(conn: Conn, received: ReceivedNotice) -> None:
 async def report_withdrawn(conn: Conn, received: ReceivedNotice) -> None:
     """Store a partner's withdrawal of its report: the report is no longer named at the border."""
     body = body_as(received, ItemReportWithdrawn)
-    _require_not_after_receipt(received, body.occurred_on)
+    require_not_after_receipt(received, "occurred_on", body.occurred_on)
     notice = received.notice
     known = await store.insert_foreign_item_report_withdrawal(
         conn,

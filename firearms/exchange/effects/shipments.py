@@ -17,7 +17,14 @@ from firearms.exchange.bodies import (
     ShipmentDispatched,
     ShipmentItem,
 )
-from firearms.exchange.inbox import NoticeRejectedError, ReceivedNotice, body_as, effect
+from firearms.exchange.inbox import (
+    NoticeRejectedError,
+    ReceivedNotice,
+    body_as,
+    effect,
+    require_not_after_arrival,
+    require_not_after_receipt,
+)
 from firearms.licence_views import licence_object
 from firearms.serials import normalise
 from firearms.store import licences as licence_store
@@ -41,6 +48,7 @@ async def shipment_dispatched(conn: Conn, received: ReceivedNotice) -> None:
     each its own notice: the shipment holds what every one of them dispatched, each counted once.
     """
     body = body_as(received, ShipmentDispatched)
+    require_not_after_arrival(received, "dispatched_at", body.dispatched_at)
     _require_consistent(body.items)
     sender = received.notice.sender
     licence = await _sent_export_licence(conn, received, body.licence_number, transit=True)
@@ -167,6 +175,7 @@ async def receipt_confirmed(conn: Conn, received: ReceivedNotice) -> None:
     received, a part confirmed again (same customs document, day and items) counted once.
     """
     body = body_as(received, ReceiptConfirmed)
+    require_not_after_receipt(received, "received_on", body.received_on)
     _require_consistent(body.items)
     own = received.notice.recipient
     recorded = await store.upsert_shipment_receipt(
