@@ -11,8 +11,10 @@ the database's, while the database's reads now.
 from __future__ import annotations
 
 import datetime as dt
+import time
 import types
 
+import httpx
 import msgspec
 import pytest
 
@@ -140,3 +142,89 @@ async def test_a_notice_queued_by_a_host_whose_clock_runs_ahead_is_due_at_once(
         await outbox.enqueue(at.conn, "DE", "test.ping", {"n": 1})
     assert await delivery.deliver_due(at.pool, _slow(at.settings), de.client, "w1") == 1
     assert await at.conn.fetchval("SELECT status FROM notice_outbox") == "delivered"
+
+
+def _host_slept(monkeypatch: pytest.MonkeyPatch, seconds: float) -> None:
+    """The worker's host slept ``seconds`` (a suspended VM or laptop) and its monotonic clock did not count them.
+
+    Linux's CLOCK_MONOTONIC stops while the host is suspended: from here on the delivery module's monotonic clock
+    reads ``seconds`` less than the time the database's clock has moved on since the run was claimed.
+    """
+    real = time.monotonic
+    lagging = types.SimpleNamespace(**{name: getattr(time, name) for name in dir(time) if not name.startswith("__")})
+    lagging.monotonic = lambda: real() - seconds
+    monkeypatch.setattr(delivery, "time", lagging)
+
+
+async def test_a_retry_put_off_after_the_host_slept_is_timed_on_the_database_clock(
+    at_de: tuple[Registry, Registry], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The partner asked for 10 minutes (Retry-After: 600) while the host slept 10 minutes: the run's clock, carried
+    # on by the monotonic clock from the claim, read 10 minutes behind the database's, and the retry was scheduled
+    # for about now -- sent again at once, knocking on the partner's quota.
+    at, de = at_de
+    settings = _slow(at.settings)
+    async with at.conn.transaction():
+        await outbox.enqueue(at.conn, "DE", "test.ping", {"n": 1})
+    de_key = await keys.current_signing_key(de.conn, de.settings.home)
+    received: list[bytes] = []
+
+    async def answering(envelope: bytes) -> tuple[int, bytes] | tuple[int, bytes, dict[str, str]]:
+        received.append(envelope)
+        if len(received) == 1:
+            _host_slept(monkeypatch, 600)
+            return 429, QUOTA, {"Retry-After": "600"}
+        return 202, signed_receipt(envelope, de_key)
+
+    async with partner(answering) as url, delivery.new_client(settings) as client:
+        await at.conn.execute("UPDATE peer SET base_url = $1 WHERE state = 'DE'", url)
+        assert await delivery.deliver_due(at.pool, settings, client, "w1") == 0
+    assert len(received) == 1
+    ahead = await at.conn.fetchval("SELECT next_attempt_at - now() FROM notice_outbox")
+    assert dt.timedelta(seconds=590) <= ahead <= dt.timedelta(seconds=600 * (1 + delivery.RETRY_AFTER_JITTER))
+
+
+async def test_a_receipt_after_the_host_slept_is_recorded_on_the_database_clock(
+    at_de: tuple[Registry, Registry], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # What `firearms notices` and the status overview show as the notice's delivery: not 10 minutes in the past.
+    at, de = at_de
+    async with at.conn.transaction():
+        await outbox.enqueue(at.conn, "DE", "test.ping", {"n": 1})
+
+    async def sleeps(_request: object) -> None:
+        _host_slept(monkeypatch, 600)
+
+    de.client.event_hooks = {"request": [sleeps], "response": []}
+    assert await delivery.deliver_due(at.pool, at.settings, de.client, "w1") == 1
+    since = await at.conn.fetchval("SELECT now() - delivered_at FROM notice_outbox WHERE status = 'delivered'")
+    assert dt.timedelta(seconds=-1) <= since <= dt.timedelta(seconds=30)
+
+
+async def test_a_run_whose_lease_ran_out_while_its_host_slept_sends_nothing_more(
+    at_de: tuple[Registry, Registry], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The host slept while the run was under way, past the run's lease on the database's clock; a worker on
+    # another host took the run over. The monotonic clock the run's time was kept on did not count the sleep (its
+    # half lease not spent): the resumed run went on posting the notices the other worker now sends, each sent
+    # twice at once. Here the lease runs out on the database's clock while the host's monotonic clock stands still.
+    at, de = at_de
+    monkeypatch.setattr(delivery, "RECHECK", 0.0)  # the run looks again before each notice
+    async with at.conn.transaction():
+        for number in range(3):
+            await outbox.enqueue(at.conn, "DE", "test.ping", {"n": number})
+    posted: list[int] = []
+    taken: list[delivery.Run] = []
+
+    async def sleeps_during_the_first(request: httpx.Request) -> None:
+        posted.append(msgspec.json.decode(request.content)["notice"]["sequence"])
+        if len(posted) == 1:
+            await at.conn.execute("UPDATE notice_outbox SET lease_until = now() - interval '1 second'")
+            taken.extend(await delivery.claim(at.pool, at.settings, "w2"))
+
+    de.client.event_hooks = {"request": [sleeps_during_the_first], "response": []}
+    await delivery.deliver_due(at.pool, at.settings, de.client, "w1")
+    assert posted == [1]
+    assert [len(run.notices) for run in taken] == [3]
+    rows = await at.conn.fetch("SELECT status, lease_owner FROM notice_outbox ORDER BY sequence")
+    assert [(row["status"], row["lease_owner"]) for row in rows] == [("queued", "w2")] * 3
