@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 import types
+import uuid
 
 import httpx
 import msgspec
@@ -22,6 +23,7 @@ import tests.exchange_util  # noqa: F401  # registers test.ping
 from firearms import canonical, keys, outbox
 from firearms.exchange import delivery
 from firearms.settings import Settings
+from tests.db.test_outbox_delivery import _restored_after_notice_1
 from tests.exchange_fixtures import Registry, at_de
 from tests.exchange_util import partner, signed_receipt
 
@@ -201,30 +203,67 @@ async def test_a_receipt_after_the_host_slept_is_recorded_on_the_database_clock(
     assert dt.timedelta(seconds=-1) <= since <= dt.timedelta(seconds=30)
 
 
+@pytest.mark.parametrize("taken_over", [True, False], ids=["taken-over", "running-out"])
 async def test_a_run_whose_lease_ran_out_while_its_host_slept_sends_nothing_more(
-    at_de: tuple[Registry, Registry], monkeypatch: pytest.MonkeyPatch
+    at_de: tuple[Registry, Registry], monkeypatch: pytest.MonkeyPatch, *, taken_over: bool
 ) -> None:
     # The host slept while the run was under way, past the run's lease on the database's clock; a worker on
     # another host took the run over. The monotonic clock the run's time was kept on did not count the sleep (its
     # half lease not spent): the resumed run went on posting the notices the other worker now sends, each sent
-    # twice at once. Here the lease runs out on the database's clock while the host's monotonic clock stands still.
+    # twice at once. Here the lease runs out on the database's clock while the host's monotonic clock stands still;
+    # a lease with less left than a post may take is as good as run out (another worker takes it mid-post). Every
+    # post is made under the poster's own lease with more than half of it left.
     at, de = at_de
     monkeypatch.setattr(delivery, "RECHECK", 0.0)  # the run looks again before each notice
     async with at.conn.transaction():
         for number in range(3):
             await outbox.enqueue(at.conn, "DE", "test.ping", {"n": number})
-    posted: list[int] = []
+    posted: list[tuple[int, str, dt.timedelta]] = []
     taken: list[delivery.Run] = []
 
     async def sleeps_during_the_first(request: httpx.Request) -> None:
-        posted.append(msgspec.json.decode(request.content)["notice"]["sequence"])
-        if len(posted) == 1:
+        notice = msgspec.json.decode(request.content)["notice"]
+        lease = await at.conn.fetchrow(
+            "SELECT lease_owner, lease_until - now() AS left FROM notice_outbox WHERE notice_id = $1",
+            uuid.UUID(notice["id"]),
+        )
+        assert lease is not None
+        posted.append((notice["sequence"], lease["lease_owner"], lease["left"]))
+        if len(posted) == 1 and taken_over:
             await at.conn.execute("UPDATE notice_outbox SET lease_until = now() - interval '1 second'")
             taken.extend(await delivery.claim(at.pool, at.settings, "w2"))
+        elif len(posted) == 1:
+            await at.conn.execute("UPDATE notice_outbox SET lease_until = now() + interval '5 seconds'")
 
     de.client.event_hooks = {"request": [sleeps_during_the_first], "response": []}
     await delivery.deliver_due(at.pool, at.settings, de.client, "w1")
-    assert posted == [1]
-    assert [len(run.notices) for run in taken] == [3]
+    assert [(owner, left > delivery.LEASE / 2) for _, owner, left in posted] == [("w1", True)] * len(posted)
     rows = await at.conn.fetch("SELECT status, lease_owner FROM notice_outbox ORDER BY sequence")
-    assert [(row["status"], row["lease_owner"]) for row in rows] == [("queued", "w2")] * 3
+    if taken_over:
+        assert [sequence for sequence, *_ in posted] == [1]
+        assert [len(run.notices) for run in taken] == [3]
+        assert [(row["status"], row["lease_owner"]) for row in rows] == [("queued", "w2")] * 3
+    else:  # the rest was given back and sent under a new lease
+        assert [sequence for sequence, *_ in posted] == [1, 2, 3]
+        assert [(row["status"], row["lease_owner"]) for row in rows] == [("delivered", None)] * 3
+
+
+async def test_notices_resequenced_on_a_host_whose_clock_runs_ahead_are_due_at_once(
+    at_de: tuple[Registry, Registry], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `peers resequence` run on a host four minutes ahead: the renumbered notices waited four minutes for a worker
+    # on the database's clock. AT restored a backup taken after notice 1; DE holds 2 and 3.
+    at, de = at_de
+    for number in range(3):
+        async with at.conn.transaction():
+            await outbox.enqueue(at.conn, "DE", "test.ping", {"n": number})
+        assert await delivery.deliver_due(at.pool, at.settings, de.client, "w1") == 1
+    await _restored_after_notice_1(at.conn)
+    async with at.conn.transaction():
+        await outbox.enqueue(at.conn, "DE", "test.ping", {"n": 3})
+    assert await delivery.deliver_due(at.pool, _slow(at.settings), de.client, "w1") == 0  # DE expects 4
+    monkeypatch.setattr(outbox, "utc_now", lambda: canonical.utc_now() + dt.timedelta(minutes=4))
+    async with at.conn.transaction():
+        await outbox.resequence(at.conn, "DE", 4, actor="test")
+    assert await delivery.deliver_due(at.pool, _slow(at.settings), de.client, "w1") == 1
+    assert await de.conn.fetchval("SELECT max(sequence) FROM notice_inbox") == 4
