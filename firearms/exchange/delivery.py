@@ -137,31 +137,43 @@ def retry_after(value: str | None, now: dt.datetime) -> float | None:
     return min(seconds, RETRY_AFTER_MAX)
 
 
+def _ticks() -> float:
+    """Seconds on this host's boot clock: monotonic, and counting the time the host was suspended.
+
+    ``time.monotonic()`` (Linux's CLOCK_MONOTONIC) stands still while the host is suspended: a run resumed after a
+    sleep past its lease would go on posting until it next looks at the lease (:data:`RECHECK`). CLOCK_BOOTTIME
+    counts the sleep; the monotonic clock where there is none.
+    """
+    boot: int | None = getattr(time, "CLOCK_BOOTTIME", None)
+    return time.monotonic() if boot is None else time.clock_gettime(boot)
+
+
 @dataclass(frozen=True)
 class DatabaseClock:
-    """The database's clock, read once (:func:`database_clock`) and carried on by this host's monotonic clock.
+    """The database's clock, read once (:func:`database_clock`), carried on by the host's boot clock (:func:`_ticks`).
 
     The outbox is scheduled on it, not on the host's wall clock: a worker whose host clock ran minutes ahead sent
     at once a retry another worker had put off (a partner's Retry-After among them) and took leases still held;
     one whose clock ran behind took every retry the other scheduled for one set by a clock since set back. One
-    read per claim: no round trip per notice. A run lasts at most a lease, so the monotonic clock's drift from
-    the database's over it is nothing -- unless the host is suspended, which the monotonic clock does not count:
-    the run reads it again with its lease (every :data:`RECHECK` s), and what is recorded after an answer (a
-    retry's time, ``delivered_at``) is read from the database's clock by the recording statement.
+    read per claim: no round trip per notice. A run lasts at most a lease, so the boot clock's drift from
+    the database's over it is nothing. Where the host's clock does not count a suspend (a VM paused by its
+    hypervisor, a system without CLOCK_BOOTTIME), the run reads it again with its lease (every :data:`RECHECK` s),
+    and what is recorded after an answer (a retry's time, ``delivered_at``) is read from the database's clock by
+    the recording statement.
     """
 
     read: dt.datetime  # the database's clock_timestamp()
-    at: float  # time.monotonic() just after it was read
+    at: float  # _ticks() just after it was read
 
     def now(self) -> dt.datetime:
         """The database's time now."""
-        return self.read + dt.timedelta(seconds=time.monotonic() - self.at)
+        return self.read + dt.timedelta(seconds=_ticks() - self.at)
 
 
 async def database_clock(conn: Conn) -> DatabaseClock:
     """Read the database's clock (one round trip): the clock every worker schedules the outbox on."""
     read = await store.get_database_clock(conn)
-    return DatabaseClock(read, time.monotonic())
+    return DatabaseClock(read, _ticks())
 
 
 @dataclass
@@ -291,25 +303,25 @@ async def _deliver_run(pool: Pool, settings: Settings, client: Client, worker: s
 
     A run that lasts looks again, about every :data:`RECHECK` seconds, whether the recipient is still
     enabled: an administrator who disables a partner holds its notices from then on, not after the run.
-    It looks at its lease too, on the database's clock, which it reads again: the monotonic clock stands still
-    while the host is suspended, and a run resumed after its lease ran out (another worker may have taken it) would
-    send the notices that worker sends, each twice at once.
+    It looks at its lease too, on the database's clock, which it reads again: where the host's clock does not count
+    a suspend (:func:`_ticks`), a run resumed after its lease ran out (another worker may have taken it) would send
+    the notices that worker sends, each twice at once.
     """
-    ends_at = time.monotonic() + LEASE.total_seconds() / 2
-    checked_at = time.monotonic()
+    ends_at = _ticks() + LEASE.total_seconds() / 2  # counting a suspend: a run resumed after its lease stops at once
+    checked_at = _ticks()
     # the lease left when no post may start any more: a post started then may take the whole timeout (see claim)
     least = LEASE / 2 + dt.timedelta(seconds=settings.exchange_timeout)
     sent = 0
     try:
         for head, raw, digest in run.notices:
-            now = time.monotonic()
+            now = _ticks()
             if now > ends_at:
                 break
             if now - checked_at > RECHECK:
                 checked_at = now
                 async with pool.acquire() as conn:
                     row = await store.get_outbox_lease(conn, run.recipient, head["notice_id"], worker)
-                run.clock = DatabaseClock(row["now"], time.monotonic())
+                run.clock = DatabaseClock(row["now"], _ticks())
                 if not row["enabled"] or row["lease_until"] is None or row["lease_until"] - row["now"] < least:
                     break
             sent += 1

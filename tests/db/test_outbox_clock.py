@@ -147,15 +147,14 @@ async def test_a_notice_queued_by_a_host_whose_clock_runs_ahead_is_due_at_once(
 
 
 def _host_slept(monkeypatch: pytest.MonkeyPatch, seconds: float) -> None:
-    """The worker's host slept ``seconds`` (a suspended VM or laptop) and its monotonic clock did not count them.
+    """The worker's host slept ``seconds`` and the clock the delivery module keeps time by did not count them.
 
-    Linux's CLOCK_MONOTONIC stops while the host is suspended: from here on the delivery module's monotonic clock
-    reads ``seconds`` less than the time the database's clock has moved on since the run was claimed.
+    Linux's CLOCK_MONOTONIC stops while the host is suspended (the module keeps time by CLOCK_BOOTTIME, which does
+    not, where there is one; a VM paused by its hypervisor may not be counted either): from here on the module's
+    clock reads ``seconds`` less than the time the database's clock has moved on since the run was claimed.
     """
-    real = time.monotonic
-    lagging = types.SimpleNamespace(**{name: getattr(time, name) for name in dir(time) if not name.startswith("__")})
-    lagging.monotonic = lambda: real() - seconds
-    monkeypatch.setattr(delivery, "time", lagging)
+    real = delivery._ticks  # the clock the module keeps time by
+    monkeypatch.setattr(delivery, "_ticks", lambda: real() - seconds)
 
 
 async def test_a_retry_put_off_after_the_host_slept_is_timed_on_the_database_clock(
@@ -267,3 +266,37 @@ async def test_notices_resequenced_on_a_host_whose_clock_runs_ahead_are_due_at_o
         await outbox.resequence(at.conn, "DE", 4, actor="test")
     assert await delivery.deliver_due(at.pool, _slow(at.settings), de.client, "w1") == 1
     assert await de.conn.fetchval("SELECT max(sequence) FROM notice_inbox") == 4
+
+
+async def test_a_run_resumed_after_a_suspend_posts_nothing_before_it_looks_at_its_lease(
+    at_de: tuple[Registry, Registry], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A run looks at its lease every RECHECK s; kept by the monotonic clock, which does not count a suspend (Linux's
+    # CLOCK_MONOTONIC; CLOCK_BOOTTIME does), a run resumed after its lease ran out went on posting for up to a
+    # second before it looked: a whole run, to a partner that answers in milliseconds, each notice sent twice at once.
+    at, de = at_de
+    async with at.conn.transaction():
+        for number in range(3):
+            await outbox.enqueue(at.conn, "DE", "test.ping", {"n": number})
+    posted: list[int] = []
+    taken: list[delivery.Run] = []
+    real = time.clock_gettime
+    slept = 0.0
+    suspended = types.SimpleNamespace(**{name: getattr(time, name) for name in dir(time) if not name.startswith("__")})
+    suspended.clock_gettime = lambda clock: real(clock) + (slept if clock == time.CLOCK_BOOTTIME else 0.0)
+    monkeypatch.setattr(delivery, "time", suspended)
+
+    async def suspended_during_the_first(request: httpx.Request) -> None:
+        nonlocal slept
+        posted.append(msgspec.json.decode(request.content)["notice"]["sequence"])
+        if len(posted) == 1:  # ten minutes asleep: the run's lease ran out, another worker took the run
+            slept = 600.0
+            await at.conn.execute("UPDATE notice_outbox SET lease_until = now() - interval '1 second'")
+            taken.extend(await delivery.claim(at.pool, at.settings, "w2"))
+
+    de.client.event_hooks = {"request": [suspended_during_the_first], "response": []}
+    await delivery.deliver_due(at.pool, at.settings, de.client, "w1")
+    assert posted == [1]
+    assert [len(run.notices) for run in taken] == [3]
+    rows = await at.conn.fetch("SELECT status, lease_owner FROM notice_outbox ORDER BY sequence")
+    assert [(row["status"], row["lease_owner"]) for row in rows] == [("queued", "w2")] * 3
