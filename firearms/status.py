@@ -80,8 +80,8 @@ DEEMED_CONSENT_NEAR = dt.timedelta(days=3)
 """The oldest pending consent request becomes deemed consent within this: shown as near (not an attention line)."""
 NEXT_ATTEMPT_LATE = dt.timedelta(minutes=5)
 """A queue head's next attempt past by more than this: the worker, which takes what is due every few seconds (a run
-under way at most its lease), is not sending. Within it the attempt is simply due: the next pass takes it, and the
-overview's clock (this process's) may differ from the database's, on which the worker schedules, by a little."""
+under way at most its lease), is not sending. Within it the attempt is simply due: the next pass takes it. Judged on
+the database's clock, on which the worker schedules (:func:`read_status`), not this process's."""
 
 
 class PartnerStatus(msgspec.Struct, frozen=True, kw_only=True):
@@ -274,9 +274,16 @@ async def read_status(
 
     ``home_words``: how the reasons name the home (its keys folder, a failed restore's note and the archive it names);
     its path by default (:data:`HOME_WORDS` for the API: no absolute path of the server in its reasons).
+
+    A queue head's next attempt is judged on the database's clock, which the worker schedules on (the partners'
+    query reads it), not on this process's: a host minutes off read a retry due in a minute as "due since" and asked
+    whether the worker runs. A ``now`` given is the moment for that too.
     """
+    given = now
     now = now or dt.datetime.now(dt.UTC)
     today = clock.local_date(now, settings.time_zone)
+    partner_rows = await store.list_partner_status(conn, now - QUOTA_REFUSED_WINDOW)
+    scheduled_now: dt.datetime = given or (partner_rows[0]["database_now"] if partner_rows else now)
     partners = [
         PartnerStatus(
             state=row["state"],
@@ -293,7 +300,7 @@ async def read_status(
             quota_refused=row["quota_refused"],
             last_quota_refused_at=row["last_quota_refused_at"],
         )
-        for row in await store.list_partner_status(conn, now - QUOTA_REFUSED_WINDOW)
+        for row in partner_rows
     ]
     row = await store.get_journal_status(conn, VERIFIED_ACTION, FAILED_ACTION)
     verified_seq = row["verified_seq"]
@@ -364,7 +371,7 @@ async def read_status(
             *_read_only(service),
             *_restore_failed(settings, home_words),
             *_signing(key_status, keys_recorded, _keys_folder(settings, home_words), unchecked),
-            *_attention(now, partners, journal, key_status, waiting, first_entry_at),
+            *_attention(now, scheduled_now, partners, journal, key_status, waiting, first_entry_at),
             *_holidays(settings, now),
         ],
     )
@@ -539,19 +546,23 @@ def _restore_failed(settings: Settings, home_words: str | None) -> list[Attentio
 
 def _attention(
     now: dt.datetime,
+    scheduled_now: dt.datetime,
     partners: list[PartnerStatus],
     journal: JournalStatus,
     key_status: KeyStatus,
     waiting: WaitingWork,
     first_entry_at: dt.datetime | None,
 ) -> list[Attention]:
-    """What needs the operator, by the thresholds above, in the order of the overview."""
+    """What needs the operator, by the thresholds above, in the order of the overview.
+
+    ``scheduled_now``: the database's clock, on which a queue head's next attempt is judged (the worker's).
+    """
     found = [
         Attention(
             code="notices-waiting",
             reason=f"{partner.state}{'' if partner.enabled else ' (disabled)'}: its oldest queued notice has waited"
             f" since {partner.oldest_queued_at:%Y-%m-%dT%H:%M:%SZ}, over {_words(QUEUED_NOTICE_AGE)}"
-            f" ({partner.queued} queued; {_next_attempt(partner, now)})",
+            f" ({partner.queued} queued; {_next_attempt(partner, scheduled_now)})",
         )
         for partner in partners
         if partner.oldest_queued_at is not None and now - partner.oldest_queued_at > QUEUED_NOTICE_AGE

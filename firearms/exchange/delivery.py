@@ -15,7 +15,8 @@ of the run is released unsent. So is the rest of a run whose
 recipient an administrator disabled while it was under way (the run looks again every :data:`RECHECK` s).
 
 Every time the outbox's scheduling stores or compares -- when a retry is due, when a lease ends, when an attempt
-was made, when the next one is -- is the database's clock (:class:`DatabaseClock`, read once per claim), never the
+was made, when the next one is -- is the database's clock (:class:`DatabaseClock`, read at each claim and again as a
+run looks at its lease; a retry's time and ``delivered_at`` read by the statement that records them), never the
 host's: workers on hosts whose clocks differ by minutes (or the service's processes on several) agree on them.
 """
 
@@ -54,7 +55,6 @@ from firearms.exchange.protocol import (
     verify_receipt_signature,
 )
 from firearms.store import outbox as store
-from firearms.store import peers as peer_store
 from firearms.text_rules import printable
 
 if TYPE_CHECKING:
@@ -137,29 +137,43 @@ def retry_after(value: str | None, now: dt.datetime) -> float | None:
     return min(seconds, RETRY_AFTER_MAX)
 
 
+def _ticks() -> float:
+    """Seconds on this host's boot clock: monotonic, and counting the time the host was suspended.
+
+    ``time.monotonic()`` (Linux's CLOCK_MONOTONIC) stands still while the host is suspended: a run resumed after a
+    sleep past its lease would go on posting until it next looks at the lease (:data:`RECHECK`). CLOCK_BOOTTIME
+    counts the sleep; the monotonic clock where there is none.
+    """
+    boot: int | None = getattr(time, "CLOCK_BOOTTIME", None)
+    return time.monotonic() if boot is None else time.clock_gettime(boot)
+
+
 @dataclass(frozen=True)
 class DatabaseClock:
-    """The database's clock, read once (:func:`database_clock`) and carried on by this host's monotonic clock.
+    """The database's clock, read once (:func:`database_clock`), carried on by the host's boot clock (:func:`_ticks`).
 
     The outbox is scheduled on it, not on the host's wall clock: a worker whose host clock ran minutes ahead sent
     at once a retry another worker had put off (a partner's Retry-After among them) and took leases still held;
     one whose clock ran behind took every retry the other scheduled for one set by a clock since set back. One
-    read per claim: no round trip per notice. A run lasts at most a lease, so the monotonic clock's drift from
-    the database's over it is nothing.
+    read per claim: no round trip per notice. A run lasts at most a lease, so the boot clock's drift from
+    the database's over it is nothing. Where the host's clock does not count a suspend (a VM paused by its
+    hypervisor, a system without CLOCK_BOOTTIME), the run reads it again with its lease (every :data:`RECHECK` s),
+    and what is recorded after an answer (a retry's time, ``delivered_at``) is read from the database's clock by
+    the recording statement.
     """
 
     read: dt.datetime  # the database's clock_timestamp()
-    at: float  # time.monotonic() just after it was read
+    at: float  # _ticks() just after it was read
 
     def now(self) -> dt.datetime:
         """The database's time now."""
-        return self.read + dt.timedelta(seconds=time.monotonic() - self.at)
+        return self.read + dt.timedelta(seconds=_ticks() - self.at)
 
 
 async def database_clock(conn: Conn) -> DatabaseClock:
     """Read the database's clock (one round trip): the clock every worker schedules the outbox on."""
     read = await store.get_database_clock(conn)
-    return DatabaseClock(read, time.monotonic())
+    return DatabaseClock(read, _ticks())
 
 
 @dataclass
@@ -169,7 +183,7 @@ class Run:
     recipient: str
     notices: list[tuple[asyncpg.Record, bytes, str]]  # the row, the signed bytes, the digest a receipt names
     trusted: list[TrustedKey]
-    clock: DatabaseClock  # read when the run was claimed: its attempts and retries are timed on it
+    clock: DatabaseClock  # read when the run was claimed, again as it looks at its lease: its attempts' times
     receipts: list[tuple[asyncpg.Record, str, bytes, str | None, dt.datetime, dict[str, Any]]] = field(
         default_factory=list
     )
@@ -214,9 +228,9 @@ async def claim(pool: Pool, settings: Settings, worker: str) -> list[Run]:
                         raw, digest = _signed(settings, row)
                     except (ConfigError, OSError, ValueError, RuntimeError) as exc:  # must not stop other recipients
                         log.error("cannot sign notice %s: %s", row["notice_id"], exc)
-                        retry_at = _retry_at(settings, row["attempts"] + 1, now)
+                        retry_in = _retry_in(settings, row["attempts"] + 1)
                         await store.record_outbox_failure(
-                            conn, row["notice_id"], worker, f"signing: {exc}", retry_at, now
+                            conn, row["notice_id"], worker, f"signing: {exc}", retry_in, now
                         )
                         cut = True
                         continue
@@ -289,20 +303,26 @@ async def _deliver_run(pool: Pool, settings: Settings, client: Client, worker: s
 
     A run that lasts looks again, about every :data:`RECHECK` seconds, whether the recipient is still
     enabled: an administrator who disables a partner holds its notices from then on, not after the run.
+    It looks at its lease too, on the database's clock, which it reads again: where the host's clock does not count
+    a suspend (:func:`_ticks`), a run resumed after its lease ran out (another worker may have taken it) would send
+    the notices that worker sends, each twice at once.
     """
-    ends_at = time.monotonic() + LEASE.total_seconds() / 2
-    checked_at = time.monotonic()
+    ends_at = _ticks() + LEASE.total_seconds() / 2  # counting a suspend: a run resumed after its lease stops at once
+    checked_at = _ticks()
+    # the lease left when no post may start any more: a post started then may take the whole timeout (see claim)
+    least = LEASE / 2 + dt.timedelta(seconds=settings.exchange_timeout)
     sent = 0
     try:
         for head, raw, digest in run.notices:
-            now = time.monotonic()
+            now = _ticks()
             if now > ends_at:
                 break
             if now - checked_at > RECHECK:
                 checked_at = now
                 async with pool.acquire() as conn:
-                    peer = await peer_store.get_peer(conn, run.recipient)
-                if peer is None or not peer["enabled"]:
+                    row = await store.get_outbox_lease(conn, run.recipient, head["notice_id"], worker)
+                run.clock = DatabaseClock(row["now"], _ticks())
+                if not row["enabled"] or row["lease_until"] is None or row["lease_until"] - row["now"] < least:
                     break
             sent += 1
             if not await _deliver(pool, settings, client, worker, run, head, raw, digest):
@@ -329,13 +349,13 @@ async def _deliver(
             client, head["base_url"] + "/exchange/v1/notices", raw, settings.exchange_timeout, str(head["notice_id"])
         )
     except (aiohttp.ClientError, httpx.HTTPError, OSError, TimeoutError) as exc:
-        await _failed(pool, settings, worker, run, head, attempted_at, f"network: {type(exc).__name__}: {exc}")
+        await _failed(pool, settings, worker, head, attempted_at, f"network: {type(exc).__name__}: {exc}")
         return False
     if status in (200, 202):
         error = await _receipt(pool, settings, run, head, digest, content, attempted_at)
         if error is None:
             return True
-        await _failed(pool, settings, worker, run, head, attempted_at, error)
+        await _failed(pool, settings, worker, head, attempted_at, error)
         return False
     # PROTOCOL §4 retries a 429 or a 503 as any refusal; the partner's Retry-After says how long it needs
     wait = retry_after(asked, run.clock.now()) if status in (429, 503) else None
@@ -344,14 +364,14 @@ async def _deliver(
     expected = problem.get("expected_sequence")
     # a sequence, which starts at 1 (a bool is an int in Python); anything else would requeue the whole history
     if status == 409 and kind == "sequence-gap" and type(expected) is int and expected >= 1:
-        await _gap(pool, worker, run, head, attempted_at, expected)
+        await _gap(pool, worker, head, attempted_at, expected)
         return False
     if status == 409 and kind == "notice-id-conflict":
-        await _id_conflict(pool, worker, run, head, attempted_at)
+        await _id_conflict(pool, worker, head, attempted_at)
         return False
     detail = problem.get("detail") or content[:200].decode("utf-8", errors="replace")
     named = f"HTTP {status} {kind}" if kind else f"HTTP {status}"
-    await _failed(pool, settings, worker, run, head, attempted_at, f"{named}: {detail}".strip(), wait)
+    await _failed(pool, settings, worker, head, attempted_at, f"{named}: {detail}".strip(), wait)
     return False
 
 
@@ -446,7 +466,6 @@ async def _record_run(pool: Pool, worker: str, run: Run, unsent: list[uuid.UUID]
     """Record the run's receipts (one statement, journaled) and release what it did not send."""
     if not run.receipts and not unsent:
         return
-    delivered_at = run.clock.now().replace(microsecond=0)
     async with pool.acquire() as conn, conn.transaction():
         await store.relax_commit(conn)  # a lost receipt record means one more delivery and the same receipt
         if run.receipts:
@@ -459,7 +478,6 @@ async def _record_run(pool: Pool, worker: str, run: Run, unsent: list[uuid.UUID]
                 [content for _, _, content, *_ in run.receipts],
                 [reason for _, _, _, reason, *_ in run.receipts],
                 [attempted_at for *_, attempted_at, _ in run.receipts],
-                [delivered_at] * len(run.receipts),
                 payloads,
                 recorded_at,
             )
@@ -467,22 +485,22 @@ async def _record_run(pool: Pool, worker: str, run: Run, unsent: list[uuid.UUID]
             await store.release_outbox_leases(conn, unsent, worker)
 
 
-def _retry_at(settings: Settings, attempts: int, now: dt.datetime, asked: float | None = None) -> dt.datetime:
-    """When to try again after ``now`` (the database's clock): the back-off, or later when the partner asked for more.
+def _retry_in(settings: Settings, attempts: int, asked: float | None = None) -> float:
+    """Seconds before trying again: the back-off, or longer when the partner asked for more.
 
-    Never before what it asked; the jitter goes above it.
+    Never before what it asked; the jitter goes above it. Counted from when the failure is recorded, on the
+    database's clock (the statement reads it): a run's carried clock lags it by any time its host was suspended.
     """
     delay = backoff(attempts, base=settings.exchange_retry_base, cap=settings.exchange_retry_cap)
     if asked is not None:
         delay = max(delay, asked * random.uniform(1.0, 1.0 + RETRY_AFTER_JITTER))  # noqa: S311  # jitter
-    return now + dt.timedelta(seconds=delay)
+    return delay
 
 
 async def _failed(
     pool: Pool,
     settings: Settings,
     worker: str,
-    run: Run,
     head: asyncpg.Record,
     attempted_at: dt.datetime,
     error: str,
@@ -496,22 +514,20 @@ async def _failed(
     error = error[:1000].replace("\x00", "\ufffd")  # a partner's text may hold NUL, which PostgreSQL text refuses
     async with pool.acquire() as conn, conn.transaction():
         await store.record_outbox_failure(
-            conn, head["notice_id"], worker, error, _retry_at(settings, attempt, run.clock.now(), asked), attempted_at
+            conn, head["notice_id"], worker, error, _retry_in(settings, attempt, asked), attempted_at
         )
 
 
-async def _gap(
-    pool: Pool, worker: str, run: Run, head: asyncpg.Record, attempted_at: dt.datetime, expected: int
-) -> None:
-    now = run.clock.now()
+async def _gap(pool: Pool, worker: str, head: asyncpg.Record, attempted_at: dt.datetime, expected: int) -> None:
+    parked = PARKED.total_seconds()
     async with pool.acquire() as conn, conn.transaction():
         if expected < head["sequence"] and not await store.outbox_has_sequence(conn, head["recipient"], expected):
             # nothing here carries that number: resending "from there" would send this notice again at once,
             # refused again, in a loop; it waits like a notice refused as behind, for an administrator
             error = f"sequence-gap: {head['recipient']} expects {expected}, which no notice here carries"
-            await store.record_outbox_failure(conn, head["notice_id"], worker, error, now + PARKED, attempted_at)
+            await store.record_outbox_failure(conn, head["notice_id"], worker, error, parked, attempted_at)
         elif expected < head["sequence"]:
-            count = await store.requeue_outbox_from(conn, head["recipient"], expected, now)
+            count = await store.requeue_outbox_from(conn, head["recipient"], expected)
             await journal.record(
                 conn,
                 actor="system:exchange",
@@ -521,17 +537,17 @@ async def _gap(
                 payload={"expected_sequence": expected, "requeued": count},
             )
             error = f"sequence-gap: {head['recipient']} expects {expected}; resending from there"
-            await store.record_outbox_failure(conn, head["notice_id"], worker, error, now, attempted_at)
+            await store.record_outbox_failure(conn, head["notice_id"], worker, error, 0.0, attempted_at)
         else:
             # check 7 passed before check 8: the partner holds nothing under this id, so this notice may be
             # renumbered (peers resequence); what it expects is kept for that
             error = f"sequence-gap: {head['recipient']} expects {expected}, ahead of this notice"
             await store.record_outbox_refused_ahead(
-                conn, head["notice_id"], worker, expected, error, now + PARKED, attempted_at
+                conn, head["notice_id"], worker, expected, error, parked, attempted_at
             )
 
 
-async def _id_conflict(pool: Pool, worker: str, run: Run, head: asyncpg.Record, attempted_at: dt.datetime) -> None:
+async def _id_conflict(pool: Pool, worker: str, head: asyncpg.Record, attempted_at: dt.datetime) -> None:
     """The partner holds this notice's id with other bytes (PROTOCOL §4 check 7), and will on every retry.
 
     This registry signs a notice once and keeps the bytes, so the partner holds this very notice under another
@@ -547,6 +563,7 @@ async def _id_conflict(pool: Pool, worker: str, run: Run, head: asyncpg.Record, 
         f" 'firearms peers resequence {recipient} --from THAT_NUMBER' gives it back and the queue moves on"
     )
     log.warning("delivery of %s to %s: %s", head["notice_id"], recipient, error)
-    now = run.clock.now()
     async with pool.acquire() as conn, conn.transaction():
-        await store.record_outbox_id_conflict(conn, head["notice_id"], worker, error, now + PARKED, attempted_at)
+        await store.record_outbox_id_conflict(
+            conn, head["notice_id"], worker, error, PARKED.total_seconds(), attempted_at
+        )

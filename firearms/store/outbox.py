@@ -20,6 +20,7 @@ __all__ = [
     "enqueue_outbox_notices",
     "enqueue_outbox_notices_many",
     "get_database_clock",
+    "get_outbox_lease",
     "get_outbox_notice",
     "get_outbox_sequences",
     "get_requested_licence_version",
@@ -91,9 +92,9 @@ async def outbox_has_sequence(conn: Conn, recipient: str, sequence: int) -> bool
     return found
 
 
-async def requeue_outbox_from(conn: Conn, recipient: str, sequence: int, now: dt.datetime) -> int:
-    """Queue again every notice for ``recipient`` from ``sequence`` on, due at ``now`` (database time); how many."""
-    return len(await conn.fetch(Q["requeue_outbox_from"], recipient, sequence, now))
+async def requeue_outbox_from(conn: Conn, recipient: str, sequence: int) -> int:
+    """Queue again every notice for ``recipient`` from ``sequence`` on, due at once (database time); how many."""
+    return len(await conn.fetch(Q["requeue_outbox_from"], recipient, sequence))
 
 
 async def list_outbox_notices(
@@ -118,6 +119,16 @@ async def get_database_clock(conn: Conn) -> dt.datetime:
     """The database's clock, which every worker schedules the outbox on, whatever its host's clock reads."""
     now: dt.datetime = await conn.fetchval(Q["get_database_clock"])
     return now
+
+
+async def get_outbox_lease(conn: Conn, recipient: str, notice_id: uuid.UUID, worker: str) -> asyncpg.Record:
+    """The database's clock (``now``), whether ``recipient`` is enabled, and ``worker``'s lease of the notice.
+
+    ``lease_until`` is ``None`` when ``worker`` no longer holds it.
+    """
+    row = await conn.fetchrow(Q["get_outbox_lease"], recipient, notice_id, worker)
+    assert row is not None  # noqa: S101  # a SELECT without FROM returns its one row
+    return row
 
 
 async def claim_outbox_runs(
@@ -148,11 +159,10 @@ async def record_outbox_receipts(
     receipts: list[bytes],
     reasons: list[str | None],
     attempted_ats: list[dt.datetime],
-    delivered_ats: list[dt.datetime],
     payloads: list[Any],
     recorded_at: dt.datetime,
 ) -> int:
-    """Record verified receipts with their journal entries; how many were recorded."""
+    """Record verified receipts, delivered on the database's clock, with their journal entries; how many recorded."""
     count: int = await conn.fetchval(
         Q["record_outbox_receipts"],
         notice_ids,
@@ -161,7 +171,6 @@ async def record_outbox_receipts(
         receipts,
         reasons,
         attempted_ats,
-        delivered_ats,
         payloads,
         recorded_at,
     )
@@ -173,11 +182,14 @@ async def record_outbox_failure(
     notice_id: uuid.UUID,
     worker: str,
     error: str,
-    next_attempt_at: dt.datetime,
+    retry_in: float,
     attempted_at: dt.datetime,
 ) -> bool:
-    """A failed attempt; ``False`` when ``worker`` no longer holds the lease."""
-    row = await conn.fetchval(Q["record_outbox_failure"], notice_id, worker, error, next_attempt_at, attempted_at)
+    """A failed attempt, tried again ``retry_in`` seconds from now on the database's clock.
+
+    ``False`` when ``worker`` no longer holds the lease.
+    """
+    row = await conn.fetchval(Q["record_outbox_failure"], notice_id, worker, error, retry_in, attempted_at)
     return row is not None
 
 
@@ -187,21 +199,27 @@ async def record_outbox_refused_ahead(
     worker: str,
     expected_sequence: int,
     error: str,
-    next_attempt_at: dt.datetime,
+    retry_in: float,
     attempted_at: dt.datetime,
 ) -> bool:
-    """A ``sequence-gap`` ahead of the notice, with the number the partner expects; ``False``: lease lost."""
+    """A ``sequence-gap`` ahead of the notice, with the number the partner expects; ``False``: lease lost.
+
+    Tried again ``retry_in`` seconds from now on the database's clock.
+    """
     row = await conn.fetchval(
-        Q["record_outbox_refused_ahead"], notice_id, worker, expected_sequence, error, next_attempt_at, attempted_at
+        Q["record_outbox_refused_ahead"], notice_id, worker, expected_sequence, error, retry_in, attempted_at
     )
     return row is not None
 
 
 async def record_outbox_id_conflict(
-    conn: Conn, notice_id: uuid.UUID, worker: str, error: str, next_attempt_at: dt.datetime, attempted_at: dt.datetime
+    conn: Conn, notice_id: uuid.UUID, worker: str, error: str, retry_in: float, attempted_at: dt.datetime
 ) -> bool:
-    """A ``notice-id-conflict``: the partner holds the notice under another number; ``False``: lease lost."""
-    row = await conn.fetchval(Q["record_outbox_id_conflict"], notice_id, worker, error, next_attempt_at, attempted_at)
+    """A ``notice-id-conflict``: the partner holds the notice under another number; ``False``: lease lost.
+
+    Tried again ``retry_in`` seconds from now on the database's clock.
+    """
+    row = await conn.fetchval(Q["record_outbox_id_conflict"], notice_id, worker, error, retry_in, attempted_at)
     return row is not None
 
 

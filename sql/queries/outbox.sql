@@ -63,6 +63,16 @@ RETURNING p.state, last.first, last.last;
 -- whatever its host's clock reads -- the one clock all the hosts running a worker against this database share.
 SELECT clock_timestamp();
 
+-- name: get_outbox_lease
+-- A run under way looks again (every delivery.RECHECK s) before its next notice: the database's clock now, whether
+-- the recipient is still enabled, and when the worker's lease of that notice ends (NULL: it no longer holds it). The
+-- run's own time is the monotonic clock's, which stands still while its host is suspended: the lease may have run
+-- out on the database's clock, and another worker taken the run. $1 recipient, $2 notice_id, $3 worker
+SELECT clock_timestamp() AS now,
+       coalesce((SELECT enabled FROM peer WHERE state = $1), false) AS enabled,
+       (SELECT lease_until FROM notice_outbox
+         WHERE notice_id = $2 AND lease_owner = $3 AND status = 'queued') AS lease_until;
+
 -- name: claim_outbox_runs
 -- For every enabled recipient, a run of its queued notices in sequence order -- the lowest and up to $4 - 1
 -- after it, as long as each is due and not leased -- leased to one worker, which delivers them one at a time,
@@ -124,20 +134,23 @@ UPDATE notice_outbox
 -- refusal before it: the number the partner expected when it refused the notice as behind (expected_sequence)
 -- is cleared (and a notice-id-conflict answer, id_conflict_at), or a resend asked for later would put the notice back at the head of the queue with that stale
 -- number, and peers resequence would take it for the partner's current one.
--- $1 notice_ids, $2 worker, $3 statuses, $4 receipts, $5 reasons, $6 attempted_ats, $7 delivered_ats,
--- $8 journal payloads, $9 recorded_at
+-- delivered_at: the database's clock as they are recorded (to the second), not the worker's carried clock, which
+-- stands still while its host is suspended.
+-- $1 notice_ids, $2 worker, $3 statuses, $4 receipts, $5 reasons, $6 attempted_ats, $7 journal payloads,
+-- $8 recorded_at
 WITH recorded AS (
     UPDATE notice_outbox AS o
-       SET status = r.status, receipt = r.receipt, receipt_reason = r.reason, delivered_at = r.delivered_at,
+       SET status = r.status, receipt = r.receipt, receipt_reason = r.reason,
+           delivered_at = date_trunc('second', clock_timestamp()),
            attempts = o.attempts + 1, last_attempt_at = r.attempted_at, last_error = NULL,
            expected_sequence = NULL, id_conflict_at = NULL, lease_owner = NULL, lease_until = NULL
-      FROM unnest($1::uuid[], $3::text[], $4::bytea[], $5::text[], $6::timestamptz[], $7::timestamptz[], $8::jsonb[])
-           AS r (notice_id, status, receipt, reason, attempted_at, delivered_at, payload)
+      FROM unnest($1::uuid[], $3::text[], $4::bytea[], $5::text[], $6::timestamptz[], $7::jsonb[])
+           AS r (notice_id, status, receipt, reason, attempted_at, payload)
      WHERE o.notice_id = r.notice_id AND o.lease_owner = $2 AND o.status = 'queued'
     RETURNING o.notice_id, o.sequence, r.status, r.payload
 ), entry AS (
     INSERT INTO journal_entry (recorded_at, actor, action, entity, entity_id, payload)
-    SELECT $9, 'system:exchange', 'notice.' || status, 'notice_outbox', notice_id::text, payload
+    SELECT $8, 'system:exchange', 'notice.' || status, 'notice_outbox', notice_id::text, payload
       FROM recorded
      ORDER BY sequence
     RETURNING entry_id
@@ -147,9 +160,12 @@ WITH recorded AS (
 SELECT count(*) FROM recorded;
 
 -- name: record_outbox_failure
--- A failed attempt at $5: try again at $4. $1 notice_id, $2 worker, $3 error, $4 next_attempt_at, $5 attempted_at
+-- A failed attempt at $5: try again $4 seconds from now on the database's clock (read here, as the failure is
+-- recorded: the worker's carried clock stands still while its host is suspended, and a retry timed on it after a
+-- sleep would be due at once). $1 notice_id, $2 worker, $3 error, $4 seconds, $5 attempted_at
 UPDATE notice_outbox
-   SET last_error = $3, next_attempt_at = $4, attempts = attempts + 1, last_attempt_at = $5,
+   SET last_error = $3, next_attempt_at = clock_timestamp() + make_interval(secs => $4::float8),
+       attempts = attempts + 1, last_attempt_at = $5,
        lease_owner = NULL, lease_until = NULL
  WHERE notice_id = $1 AND lease_owner = $2
 RETURNING notice_id;
@@ -158,10 +174,11 @@ RETURNING notice_id;
 -- The partner refused the notice with a sequence-gap ahead of its number: it expects $3 (it holds notices under
 -- numbers up to there that are not this one, as after this registry was restored from a backup). Kept on the
 -- notice: it proves the partner does not hold it (check 7 passed), so peers resequence may renumber it.
--- A failed attempt otherwise, tried again at $5. $1 notice_id, $2 worker, $3 expected_sequence, $4 error,
--- $5 next_attempt_at, $6 attempted_at
+-- A failed attempt otherwise, tried again $5 seconds from now on the database's clock (as record_outbox_failure).
+-- $1 notice_id, $2 worker, $3 expected_sequence, $4 error, $5 seconds, $6 attempted_at
 UPDATE notice_outbox
-   SET expected_sequence = $3, id_conflict_at = NULL, last_error = $4, next_attempt_at = $5, attempts = attempts + 1,
+   SET expected_sequence = $3, id_conflict_at = NULL, last_error = $4,
+       next_attempt_at = clock_timestamp() + make_interval(secs => $5::float8), attempts = attempts + 1,
        last_attempt_at = $6, lease_owner = NULL, lease_until = NULL
  WHERE notice_id = $1 AND lease_owner = $2
 RETURNING notice_id;
@@ -170,10 +187,12 @@ RETURNING notice_id;
 -- The partner answered notice-id-conflict (PROTOCOL §4 check 7): it holds a notice under this id with other
 -- bytes, this one under another number (as after this registry was restored from a backup). Kept on the notice:
 -- peers resequence may then give it the number the partner holds it under. The latest answer counts, so a
--- sequence-gap expected_sequence kept before is cleared. A failed attempt otherwise, tried again at $4.
--- $1 notice_id, $2 worker, $3 error, $4 next_attempt_at, $5 attempted_at
+-- sequence-gap expected_sequence kept before is cleared. A failed attempt otherwise, tried again $4 seconds from
+-- now on the database's clock (as record_outbox_failure). $1 notice_id, $2 worker, $3 error, $4 seconds,
+-- $5 attempted_at
 UPDATE notice_outbox
-   SET id_conflict_at = $5, expected_sequence = NULL, last_error = $3, next_attempt_at = $4, attempts = attempts + 1,
+   SET id_conflict_at = $5, expected_sequence = NULL, last_error = $3,
+       next_attempt_at = clock_timestamp() + make_interval(secs => $4::float8), attempts = attempts + 1,
        last_attempt_at = $5, lease_owner = NULL, lease_until = NULL
  WHERE notice_id = $1 AND lease_owner = $2
 RETURNING notice_id;
@@ -183,10 +202,10 @@ RETURNING notice_id;
 SELECT EXISTS (SELECT 1 FROM notice_outbox WHERE recipient = $1 AND sequence = $2);
 
 -- name: requeue_outbox_from
--- The partner asks for everything from sequence $2 again (PROTOCOL §4 sequence-gap). $1 recipient, $2 sequence,
--- $3 now (the database's clock, as the worker read it)
+-- The partner asks for everything from sequence $2 again (PROTOCOL §4 sequence-gap), due at once on the database's
+-- clock. $1 recipient, $2 sequence
 UPDATE notice_outbox
-   SET status = 'queued', next_attempt_at = $3, lease_owner = NULL, lease_until = NULL
+   SET status = 'queued', next_attempt_at = statement_timestamp(), lease_owner = NULL, lease_until = NULL
  WHERE recipient = $1 AND sequence >= $2 AND status <> 'queued'
 RETURNING notice_id;
 

@@ -7,7 +7,9 @@
 -- (notice_outbox_rejected_at_idx); the notices of the partner's refused for its quota since $1 and the latest
 -- refusal (a row an hour, read on peer_quota_window_pkey: a refusal is on the row of its own hour, so one at or after
 -- $1 is on a row of an hour that began after $1 - 1 hour; peer_quota_window_refused_in_hour_check). No notice's body.
-SELECT p.state, p.enabled, q.queued, q.oldest_queued_at, h.attempts AS head_attempts, h.last_error AS head_last_error,
+-- database_now: the database's clock, which the worker schedules the head's next attempt on (the overview judges it
+-- on that clock, not its host's).
+SELECT statement_timestamp() AS database_now, p.state, p.enabled, q.queued, q.oldest_queued_at, h.attempts AS head_attempts, h.last_error AS head_last_error,
        h.next_attempt_at AS head_next_attempt_at, d.delivered_at AS last_delivered_at, r.rejected, f.quota_refused, f.last_quota_refused_at,
        -- on its own, max() is one row read from the end of the index; beside count() it read every rejected notice
        (SELECT max(o.delivered_at)

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import types
 
 import msgspec
+import pytest
 
 import tests.exchange_util  # noqa: F401  # registers test.ping
 from firearms import bootstrap, db, outbox, status, tokens
@@ -136,3 +138,33 @@ async def test_a_stalled_queues_attention_line_says_when_the_sender_tries_again(
     await conn.execute("UPDATE peer SET enabled = false WHERE state = 'DE'")
     disabled = waiting(await status.read_status(conn, settings, now=now))
     assert disabled.endswith("(1 queued; none is sent while it is disabled)"), disabled
+
+
+async def test_the_next_attempt_is_judged_on_the_database_clock_the_worker_schedules_on(
+    conn: db.Conn, settings: Settings, initialised: bootstrap.Initialised, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The overview's host reads ten minutes ahead of the database's clock: a head whose retry the worker takes in a
+    minute (on the database's clock) read as 'due since ...: is the worker running?' on the overview's."""
+    del initialised
+    await add_partner(conn, "DE")
+    # queued two hours ago: notices-waiting says when the head is tried again
+    monkeypatch.setattr(outbox, "utc_now", lambda: utc_now() - dt.timedelta(hours=2))
+    async with db.transaction(conn):
+        await outbox.enqueue(conn, "DE", "test.ping", {"n": 1})
+    retry_at = await conn.fetchval(
+        "UPDATE notice_outbox SET attempts = 3, last_error = 'HTTP 503:', next_attempt_at = now() + interval '1 minute'"
+        " RETURNING next_attempt_at"
+    )
+
+    class Ahead(dt.datetime):
+        @classmethod
+        def now(cls, tz: dt.tzinfo | None = None) -> Ahead:
+            real = dt.datetime.now(tz) + dt.timedelta(minutes=10)
+            return cls.combine(real.date(), real.timetz())
+
+    ahead = types.SimpleNamespace(**{name: getattr(dt, name) for name in dir(dt) if not name.startswith("__")})
+    ahead.datetime = Ahead
+    monkeypatch.setattr(status, "dt", ahead)
+    found = await status.read_status(conn, settings)
+    (reason,) = [item.reason for item in found.attention if item.code == "notices-waiting"]
+    assert reason.endswith(f"(1 queued; the next attempt at {_shown(retry_at)})"), reason

@@ -10,9 +10,13 @@ the database's, while the database's reads now.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import time
 import types
+import uuid
 
+import httpx
 import msgspec
 import pytest
 
@@ -20,6 +24,7 @@ import tests.exchange_util  # noqa: F401  # registers test.ping
 from firearms import canonical, keys, outbox
 from firearms.exchange import delivery
 from firearms.settings import Settings
+from tests.db.test_outbox_delivery import _restored_after_notice_1
 from tests.exchange_fixtures import Registry, at_de
 from tests.exchange_util import partner, signed_receipt
 
@@ -117,7 +122,8 @@ async def test_a_failed_attempt_is_recorded_on_the_database_clock(
         await outbox.enqueue(at.conn, "DE", "test.ping", {"n": 1})
     _host_clock(monkeypatch, dt.timedelta(hours=1))
     async with delivery.new_client(at.settings) as client:
-        await delivery.deliver_due(at.pool, _slow(at.settings), client, "w1")
+        # a retry scheduled or attempted on the host's clock is due at once on the database's: it would loop
+        await asyncio.wait_for(delivery.deliver_due(at.pool, _slow(at.settings), client, "w1"), timeout=30)
     row = await at.conn.fetchrow(
         "SELECT attempts, last_error, now() - last_attempt_at AS since, next_attempt_at - now() AS until"
         " FROM notice_outbox"
@@ -140,3 +146,159 @@ async def test_a_notice_queued_by_a_host_whose_clock_runs_ahead_is_due_at_once(
         await outbox.enqueue(at.conn, "DE", "test.ping", {"n": 1})
     assert await delivery.deliver_due(at.pool, _slow(at.settings), de.client, "w1") == 1
     assert await at.conn.fetchval("SELECT status FROM notice_outbox") == "delivered"
+
+
+def _host_slept(monkeypatch: pytest.MonkeyPatch, seconds: float) -> None:
+    """The worker's host slept ``seconds`` and the clock the delivery module keeps time by did not count them.
+
+    Linux's CLOCK_MONOTONIC stops while the host is suspended (the module keeps time by CLOCK_BOOTTIME, which does
+    not, where there is one; a VM paused by its hypervisor may not be counted either): from here on the module's
+    clock reads ``seconds`` less than the time the database's clock has moved on since the run was claimed.
+    """
+    real = delivery._ticks  # the clock the module keeps time by
+    monkeypatch.setattr(delivery, "_ticks", lambda: real() - seconds)
+
+
+async def test_a_retry_put_off_after_the_host_slept_is_timed_on_the_database_clock(
+    at_de: tuple[Registry, Registry], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The partner asked for 10 minutes (Retry-After: 600) while the host slept 10 minutes: the run's clock, carried
+    # on by the monotonic clock from the claim, read 10 minutes behind the database's, and the retry was scheduled
+    # for about now -- sent again at once, knocking on the partner's quota.
+    at, de = at_de
+    settings = _slow(at.settings)
+    async with at.conn.transaction():
+        await outbox.enqueue(at.conn, "DE", "test.ping", {"n": 1})
+    de_key = await keys.current_signing_key(de.conn, de.settings.home)
+    received: list[bytes] = []
+
+    async def answering(envelope: bytes) -> tuple[int, bytes] | tuple[int, bytes, dict[str, str]]:
+        received.append(envelope)
+        if len(received) == 1:
+            _host_slept(monkeypatch, 600)
+            return 429, QUOTA, {"Retry-After": "600"}
+        return 202, signed_receipt(envelope, de_key)
+
+    async with partner(answering) as url, delivery.new_client(settings) as client:
+        await at.conn.execute("UPDATE peer SET base_url = $1 WHERE state = 'DE'", url)
+        assert await delivery.deliver_due(at.pool, settings, client, "w1") == 0
+    assert len(received) == 1
+    ahead = await at.conn.fetchval("SELECT next_attempt_at - now() FROM notice_outbox")
+    assert dt.timedelta(seconds=590) <= ahead <= dt.timedelta(seconds=600 * (1 + delivery.RETRY_AFTER_JITTER))
+
+
+async def test_a_receipt_after_the_host_slept_is_recorded_on_the_database_clock(
+    at_de: tuple[Registry, Registry], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # What `firearms notices` and the status overview show as the notice's delivery: not 10 minutes in the past.
+    at, de = at_de
+    async with at.conn.transaction():
+        await outbox.enqueue(at.conn, "DE", "test.ping", {"n": 1})
+
+    async def sleeps(_request: object) -> None:
+        _host_slept(monkeypatch, 600)
+
+    de.client.event_hooks = {"request": [sleeps], "response": []}
+    assert await delivery.deliver_due(at.pool, at.settings, de.client, "w1") == 1
+    since = await at.conn.fetchval("SELECT now() - delivered_at FROM notice_outbox WHERE status = 'delivered'")
+    assert dt.timedelta(seconds=-1) <= since <= dt.timedelta(seconds=30)
+
+
+@pytest.mark.parametrize("taken_over", [True, False], ids=["taken-over", "running-out"])
+async def test_a_run_whose_lease_ran_out_while_its_host_slept_sends_nothing_more(
+    at_de: tuple[Registry, Registry], monkeypatch: pytest.MonkeyPatch, *, taken_over: bool
+) -> None:
+    # The host slept while the run was under way, past the run's lease on the database's clock; a worker on
+    # another host took the run over. The monotonic clock the run's time was kept on did not count the sleep (its
+    # half lease not spent): the resumed run went on posting the notices the other worker now sends, each sent
+    # twice at once. Here the lease runs out on the database's clock while the host's monotonic clock stands still;
+    # a lease with less left than a post may take is as good as run out (another worker takes it mid-post). Every
+    # post is made under the poster's own lease with more than half of it left.
+    at, de = at_de
+    monkeypatch.setattr(delivery, "RECHECK", 0.0)  # the run looks again before each notice
+    async with at.conn.transaction():
+        for number in range(3):
+            await outbox.enqueue(at.conn, "DE", "test.ping", {"n": number})
+    posted: list[tuple[int, str, dt.timedelta]] = []
+    taken: list[delivery.Run] = []
+
+    async def sleeps_during_the_first(request: httpx.Request) -> None:
+        notice = msgspec.json.decode(request.content)["notice"]
+        lease = await at.conn.fetchrow(
+            "SELECT lease_owner, lease_until - now() AS left FROM notice_outbox WHERE notice_id = $1",
+            uuid.UUID(notice["id"]),
+        )
+        assert lease is not None
+        posted.append((notice["sequence"], lease["lease_owner"], lease["left"]))
+        if len(posted) == 1 and taken_over:
+            await at.conn.execute("UPDATE notice_outbox SET lease_until = now() - interval '1 second'")
+            taken.extend(await delivery.claim(at.pool, at.settings, "w2"))
+        elif len(posted) == 1:
+            await at.conn.execute("UPDATE notice_outbox SET lease_until = now() + interval '5 seconds'")
+
+    de.client.event_hooks = {"request": [sleeps_during_the_first], "response": []}
+    await delivery.deliver_due(at.pool, at.settings, de.client, "w1")
+    assert [(owner, left > delivery.LEASE / 2) for _, owner, left in posted] == [("w1", True)] * len(posted)
+    rows = await at.conn.fetch("SELECT status, lease_owner FROM notice_outbox ORDER BY sequence")
+    if taken_over:
+        assert [sequence for sequence, *_ in posted] == [1]
+        assert [len(run.notices) for run in taken] == [3]
+        assert [(row["status"], row["lease_owner"]) for row in rows] == [("queued", "w2")] * 3
+    else:  # the rest was given back and sent under a new lease
+        assert [sequence for sequence, *_ in posted] == [1, 2, 3]
+        assert [(row["status"], row["lease_owner"]) for row in rows] == [("delivered", None)] * 3
+
+
+async def test_notices_resequenced_on_a_host_whose_clock_runs_ahead_are_due_at_once(
+    at_de: tuple[Registry, Registry], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `peers resequence` run on a host four minutes ahead: the renumbered notices waited four minutes for a worker
+    # on the database's clock. AT restored a backup taken after notice 1; DE holds 2 and 3.
+    at, de = at_de
+    for number in range(3):
+        async with at.conn.transaction():
+            await outbox.enqueue(at.conn, "DE", "test.ping", {"n": number})
+        assert await delivery.deliver_due(at.pool, at.settings, de.client, "w1") == 1
+    await _restored_after_notice_1(at.conn)
+    async with at.conn.transaction():
+        await outbox.enqueue(at.conn, "DE", "test.ping", {"n": 3})
+    assert await delivery.deliver_due(at.pool, _slow(at.settings), de.client, "w1") == 0  # DE expects 4
+    monkeypatch.setattr(outbox, "utc_now", lambda: canonical.utc_now() + dt.timedelta(minutes=4))
+    async with at.conn.transaction():
+        await outbox.resequence(at.conn, "DE", 4, actor="test")
+    assert await delivery.deliver_due(at.pool, _slow(at.settings), de.client, "w1") == 1
+    assert await de.conn.fetchval("SELECT max(sequence) FROM notice_inbox") == 4
+
+
+async def test_a_run_resumed_after_a_suspend_posts_nothing_before_it_looks_at_its_lease(
+    at_de: tuple[Registry, Registry], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A run looks at its lease every RECHECK s; kept by the monotonic clock, which does not count a suspend (Linux's
+    # CLOCK_MONOTONIC; CLOCK_BOOTTIME does), a run resumed after its lease ran out went on posting for up to a
+    # second before it looked: a whole run, to a partner that answers in milliseconds, each notice sent twice at once.
+    at, de = at_de
+    async with at.conn.transaction():
+        for number in range(3):
+            await outbox.enqueue(at.conn, "DE", "test.ping", {"n": number})
+    posted: list[int] = []
+    taken: list[delivery.Run] = []
+    real = time.clock_gettime
+    slept = 0.0
+    suspended = types.SimpleNamespace(**{name: getattr(time, name) for name in dir(time) if not name.startswith("__")})
+    suspended.clock_gettime = lambda clock: real(clock) + (slept if clock == time.CLOCK_BOOTTIME else 0.0)
+    monkeypatch.setattr(delivery, "time", suspended)
+
+    async def suspended_during_the_first(request: httpx.Request) -> None:
+        nonlocal slept
+        posted.append(msgspec.json.decode(request.content)["notice"]["sequence"])
+        if len(posted) == 1:  # ten minutes asleep: the run's lease ran out, another worker took the run
+            slept = 600.0
+            await at.conn.execute("UPDATE notice_outbox SET lease_until = now() - interval '1 second'")
+            taken.extend(await delivery.claim(at.pool, at.settings, "w2"))
+
+    de.client.event_hooks = {"request": [suspended_during_the_first], "response": []}
+    await delivery.deliver_due(at.pool, at.settings, de.client, "w1")
+    assert posted == [1]
+    assert [len(run.notices) for run in taken] == [3]
+    rows = await at.conn.fetch("SELECT status, lease_owner FROM notice_outbox ORDER BY sequence")
+    assert [(row["status"], row["lease_owner"]) for row in rows] == [("queued", "w2")] * 3
