@@ -3,14 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import socket
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import msgspec
-import uvicorn
 from litestar.testing import AsyncTestClient
 
 from api import create_app
@@ -18,29 +14,7 @@ from firearms import bootstrap
 from firearms.embedded import ensure_database, start_embedded, stop_embedded
 from firearms.settings import Settings
 from tests.conftest import TokenFactory
-from tests.e2e.registries import wait_for
-
-
-@contextlib.asynccontextmanager
-async def _served(settings: Settings) -> AsyncIterator[int]:
-    """The app under uvicorn on a loopback port of its own, in this loop; the port."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, lifespan="on", log_level="warning")
-    )
-    serving = asyncio.create_task(server.serve())
-    try:
-
-        async def started() -> bool:
-            return server.started
-
-        await wait_for(started, "uvicorn listening")
-        yield port
-    finally:
-        server.should_exit = True
-        await serving
+from tests.served import served as _served
 
 
 async def _get(port: int, path: str, authorizations: list[str]) -> tuple[int, Any]:

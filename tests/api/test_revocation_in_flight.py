@@ -10,50 +10,25 @@ the token up again on that connection. Over real HTTP: the test client reads a b
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import socket
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import msgspec
 import pytest
-import uvicorn
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 import api.deps
-from api import create_app
 from firearms import db, tokens
 from firearms.settings import Settings
 from tests.changes import changes
 from tests.conftest import TokenFactory
 from tests.e2e.registries import wait_for
+from tests.served import served as _served
 
 CSV = b"kind,firearm_type,manufacturer,country_of_manufacture,serial,model,marking_stamped\n"
 ROW = b"firearm,pistol,Glock GmbH,AT,REV-1,17,GLOCK REV-1\n"
-
-
-@contextlib.asynccontextmanager
-async def _served(settings: Settings) -> AsyncIterator[int]:
-    """The app under uvicorn on a loopback port of its own, in this loop; the port."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, lifespan="on", log_level="warning")
-    )
-    serving = asyncio.create_task(server.serve())
-    try:
-
-        async def started() -> bool:
-            return server.started
-
-        await wait_for(started, "uvicorn listening")
-        yield port
-    finally:
-        server.should_exit = True
-        await serving
 
 
 async def _send(

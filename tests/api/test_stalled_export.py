@@ -25,9 +25,9 @@ from api.app import LONG_POOL_SIZE
 from api.items import EXPORT_SLOTS
 from firearms import db
 from firearms.settings import Settings
-from tests.api.test_revocation_in_flight import _served
 from tests.conftest import TokenFactory
 from tests.e2e.registries import wait_for
+from tests.served import served as _served
 
 ITEMS = 200_000  # a CSV export of some 10 MB: more than the sockets of a stalled client and the server take in
 

@@ -29,6 +29,7 @@ from tests.conftest import TokenFactory
 from tests.exchange_fixtures import receiver
 from tests.exchange_util import AT_KEY, envelope
 from tests.roles import database_env
+from tests.served import Kept, kept_log
 
 Client = AsyncTestClient[Litestar]
 PARTY = {"kind": "exporter", "name": "Jana Novak", "country": "AT", "address": "Hauptplatz 1, Graz"}
@@ -36,27 +37,10 @@ PROBLEM = "tag:firearms-registry,2026:problems/"
 INTERVAL = 0.05  # the worker's pass interval here
 
 
-class Kept(logging.Handler):
-    """The API's records, kept on its own logger: the app's logging configuration replaces the root's handlers."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
-
-
 @pytest.fixture
 def api_log() -> Iterator[Kept]:
-    logger = logging.getLogger("firearms.api")
-    kept = Kept()
-    level = logger.level
-    logger.addHandler(kept)
-    logger.setLevel(logging.DEBUG)
-    yield kept
-    logger.removeHandler(kept)
-    logger.setLevel(level)
+    with kept_log("firearms.api", logging.DEBUG) as kept:
+        yield kept
 
 
 async def _counts(conn: db.Conn) -> tuple[int, int, int]:

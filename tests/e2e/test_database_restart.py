@@ -20,31 +20,15 @@ from api import create_app
 from firearms import bootstrap, db
 from firearms.embedded import client_program, ensure_database, start_embedded, stop_embedded
 from firearms.settings import Settings
+from tests.served import Kept, kept_log
 
 INTERVAL = 0.05  # the worker's pass interval here: an outage of a second is twenty passes
 
 
-class Kept(logging.Handler):
-    """The worker's records, kept on its own logger: the app's logging configuration replaces the root's handlers."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
-
-
 @pytest.fixture
 def worker_log() -> Iterator[Kept]:
-    logger = logging.getLogger("firearms.worker")
-    kept = Kept()
-    level = logger.level
-    logger.addHandler(kept)
-    logger.setLevel(logging.INFO)
-    yield kept
-    logger.removeHandler(kept)
-    logger.setLevel(level)
+    with kept_log("firearms.worker", logging.INFO) as kept:
+        yield kept
 
 
 async def test_the_app_and_its_worker_ride_out_a_database_restart(short_tmp: Path, worker_log: Kept) -> None:
