@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 from pathlib import Path
 
@@ -63,9 +64,12 @@ def actor_of(database: str, entry_id: int) -> str:
     return asyncio.run(work())
 
 
+_TOKENS = itertools.count()  # a live token's name is its own: each entry's token is named anew
+
+
 def make_entries(env: dict[str, str], count: int) -> None:
-    for number in range(count):
-        code, _, stderr = run(env, "token", "create", "--role", "auditor", "--name", f"Auditor {number}")
+    for _ in range(count):
+        code, _, stderr = run(env, "token", "create", "--role", "auditor", "--name", f"Auditor {next(_TOKENS)}")
         assert code == 0, stderr
 
 
