@@ -431,8 +431,9 @@ async def test_the_lease_outlasts_a_post_that_takes_the_whole_exchange_timeout(
 ) -> None:
     """A timeout longer than half the lease is allowed (FIREARMS_EXCHANGE_TIMEOUT up to a day): no second sender."""
     at, de = at_de
-    monkeypatch.setattr(delivery, "LEASE", dt.timedelta(seconds=2))  # a run sends for 1 s
-    settings = msgspec.structs.replace(at.settings, exchange_timeout=4.0)
+    # a run starts posts for 2 s (half the lease): a loaded machine may take a second to start the first
+    monkeypatch.setattr(delivery, "LEASE", dt.timedelta(seconds=4))
+    settings = msgspec.structs.replace(at.settings, exchange_timeout=6.0)
     (notice_id,) = await _enqueue(at, 1)
     posted: Counter[str] = Counter()
     first_posted = asyncio.Event()
@@ -441,7 +442,7 @@ async def test_the_lease_outlasts_a_post_that_takes_the_whole_exchange_timeout(
         posted[msgspec.json.decode(envelope)["notice"]["id"]] += 1
         if not first_posted.is_set():
             first_posted.set()
-            await asyncio.sleep(3)  # within the timeout, past the lease as claimed
+            await asyncio.sleep(5)  # within the timeout, past the lease as claimed
         response = await de.client.post("/exchange/v1/notices", content=envelope)
         return response.status_code, response.content
 
@@ -449,7 +450,7 @@ async def test_the_lease_outlasts_a_post_that_takes_the_whole_exchange_timeout(
         await at.conn.execute("UPDATE peer SET base_url = $1 WHERE state = 'DE'", url)
         first = asyncio.create_task(delivery.deliver_due(at.pool, settings, client, "w1"))
         await first_posted.wait()
-        await asyncio.sleep(2.5)  # the first post is still waiting for its answer
+        await asyncio.sleep(3.5)  # the first post is still waiting for its answer
         assert await delivery.deliver_due(at.pool, settings, client, "w2") == 0  # nothing to claim: it is in flight
         assert await first == 1
     assert posted == {notice_id: 1}
