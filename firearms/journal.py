@@ -92,13 +92,13 @@ BREAK_KINDS = frozenset(
 """What :func:`verify` may find wrong (:attr:`Verification.kind`), one stable word each, in the order it checks."""
 VERIFY_PROGRESS_INTERVAL = 10.0
 """Seconds between two lines of :func:`progress_lines`: a journal of decades takes minutes to verify."""
-WRITE_REFUSED: tuple[type[asyncpg.PostgresError], ...] = (
-    asyncpg.ReadOnlySQLTransactionError,
-    asyncpg.InsufficientPrivilegeError,
+WRITE_REFUSED: tuple[type[asyncpg.PostgresError], ...] = tuple(
+    kind for kind, why in db.WRITE_REFUSED.items() if why != "full"
 )
-"""What a database that takes no write here answers (:func:`seal_or_why_not`): a read-only transaction (a hot standby,
-``default_transaction_read_only = on``; SQLSTATE 25006) or a role without the right (42501). Any other error is not
-"cannot write here" (a full disk, a lost connection, a refused link) and stays the command's error."""
+"""What a database that takes no write here answers (:func:`seal_or_why_not`), from :data:`firearms.db.WRITE_REFUSED`:
+a read-only transaction (a hot standby, ``default_transaction_read_only = on``; SQLSTATE 25006) or a role without the
+right (42501). Any other error is not "cannot write here" and stays the command's error: a full disk (which a
+verification must not walk past as if the copy were read-only), a lost connection, a refused link."""
 
 
 class Checkpoint(msgspec.Struct, frozen=True, kw_only=True):
