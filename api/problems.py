@@ -28,6 +28,7 @@ from firearms.db import (
     WRITE_REFUSED,
     CommitUnansweredError,
     connection_lost,
+    first_line,
     lost_connection,
     write_refused,
 )
@@ -424,7 +425,7 @@ def _refused_problem(
     if why is None:  # only the errors of WRITE_REFUSED reach here
         return _unexpected(request, exc)
     outage = request.app.state.get(WRITE_OUTAGE)
-    words = printable(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+    words = printable(first_line(exc))
     if isinstance(outage, WriteOutage):
         outage.refused(why, f"{type(exc).__name__}: {words}")
     else:

@@ -164,15 +164,14 @@ async def backup(
             if on_write_refused is None:
                 _remove(path)
                 raise BackupError(
-                    _unjournaled_refusal(journal.first_line(exc), f"{path} was removed: no copy is kept"),
+                    _unjournaled_refusal(db.first_line(exc), f"{path} was removed: no copy is kept"),
                     code="backup-unjournaled",
                 ) from exc
-            on_write_refused(journal.first_line(exc))
+            on_write_refused(db.first_line(exc))
         except asyncpg.PostgresError as exc:
             _remove(path)
             raise BackupError(
-                f"the backup could not be journaled ({journal.first_line(exc)}), so {path} was removed:"
-                " no copy is kept",
+                f"the backup could not be journaled ({db.first_line(exc)}), so {path} was removed: no copy is kept",
                 code="backup-unjournaled",
             ) from exc
         except BaseException:  # a lost connection, an unanswered COMMIT, an interrupt: the command fails, no copy kept

@@ -46,6 +46,7 @@ __all__ = [
     "connect",
     "connection_lost",
     "create_pool",
+    "first_line",
     "load_queries",
     "lost_connection",
     "lost_under",
@@ -284,6 +285,14 @@ WRITE_REFUSED: Mapping[type[asyncpg.PostgresError], WriteRefusal] = {
     asyncpg.InsufficientPrivilegeError: "misconfigured",  # 42501: the service's role lost a right it needs
 }
 """The errors of a database that answers but takes no write here, by what they mean (:func:`write_refused`)."""
+
+
+def first_line(exc: BaseException) -> str:
+    """An error's first line, or its name when it has no words.
+
+    The database's words: a ``DETAIL`` or ``HINT`` follows on lines of their own.
+    """
+    return f"{exc}".splitlines()[0] if f"{exc}" else type(exc).__name__
 
 
 def write_refused(exc: BaseException) -> WriteRefusal | None:

@@ -53,7 +53,6 @@ __all__ = [
     "checkpoint_message",
     "entry",
     "entry_hash",
-    "first_line",
     "prepare",
     "progress_lines",
     "record",
@@ -295,7 +294,7 @@ async def seal_or_why_not(conn: Conn) -> str | None:
     try:
         await seal(conn)
     except WRITE_REFUSED as exc:
-        return first_line(exc)
+        return db.first_line(exc)
     return None
 
 
@@ -601,15 +600,10 @@ async def record_verification_or_why_not(conn: Conn, *, actor: str, result: Veri
     try:
         await record_verification(conn, actor=actor, result=result)
     except db.CommitUnansweredError as exc:
-        return Unrecorded(why=first_line(exc), unconfirmed=True)
+        return Unrecorded(why=db.first_line(exc), unconfirmed=True)
     except (asyncpg.PostgresError, db.TransactionAbortedError) as exc:
-        return Unrecorded(why=first_line(exc))
+        return Unrecorded(why=db.first_line(exc))
     return None
-
-
-def first_line(exc: Exception) -> str:
-    """An error's first line, or its name when it has no words."""
-    return f"{exc}".splitlines()[0] if f"{exc}" else type(exc).__name__
 
 
 async def record_verification(conn: Conn, *, actor: str, result: Verification) -> None:

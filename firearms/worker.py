@@ -101,7 +101,7 @@ class _Outage:
                 "the database takes no write here (%s: %s: %s); the worker tries again every %g s",
                 why,
                 type(exc).__name__,
-                printable(journal.first_line(exc)),
+                printable(db.first_line(exc)),
                 self.interval,
             )
         self.refused[what] = why
